@@ -1,0 +1,1 @@
+"""MVTec-layout readers and YOLO/COCO writers."""

@@ -1,0 +1,35 @@
+"""A local font for ultralytics, so nothing it does reaches for the network.
+
+ultralytics draws labels with Arial and downloads ``Arial.ttf`` into its
+config folder the first time (``ultralytics.utils.checks.check_font``, also
+called by ``check_det_dataset``). Offline that download stalls for seconds
+per call and fails. DejaVu Sans, which matplotlib (an ultralytics dependency)
+ships, is put there under the names ultralytics looks for; it is never
+placed over an existing file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+
+
+def ensure_ultralytics_fonts() -> list[Path]:
+    """Places DejaVu Sans as ultralytics' fonts where missing; returns the paths placed."""
+    import matplotlib
+    from ultralytics.utils import USER_CONFIG_DIR
+
+    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    placed = []
+    for name in FONT_NAMES:
+        target = Path(USER_CONFIG_DIR) / name
+        if target.exists() or not source.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        shutil.copyfile(source, partial)
+        partial.replace(target)  # atomic: a concurrent reader never sees half a font
+        placed.append(target)
+    return placed

@@ -1,0 +1,353 @@
+"""Ground-truth masks to defect instances: boxes, polygons, RLE and areas.
+
+Conventions (shared by every writer):
+
+- A mask is ``(H, W)`` integer; a pixel ``> 0`` is defect. With a value map,
+  each non-zero value is its own class (MVTec-family sets that code the defect
+  type in the pixel value).
+- One instance per 8-connected component (per value).
+- Geometry is in *pixel-edge* coordinates, COCO's convention: pixel ``(row r,
+  col c)`` covers ``[c, c+1) x [r, r+1)``. Boxes are ``xyxy`` with exclusive
+  ``x2, y2``, so a one-pixel instance at ``(0, 0)`` has box ``[0, 0, 1, 1]``
+  and COCO ``bbox`` ``[0, 0, 1, 1]``.
+- Polygons trace the outline of the pixels (not their centres), so
+  ``pycocotools`` rasterises them back to the component: exact on axis-aligned
+  and most diagonal edges, IoU >= 0.99 measured on random blobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import shapely
+from pycocotools import mask as mask_utils
+from shapely.geometry import LineString, MultiPoint, Point, Polygon
+
+from converters.errors import ConversionError
+
+#: Mitre joins keep square pixel corners square; the limit bevels the rare
+#: one-pixel spikes so they do not reach into a neighbouring pixel.
+_MITRE_LIMIT = 2.0
+
+
+@dataclass(frozen=True)
+class DefectInstance:
+    """One connected defect region, the record every writer consumes.
+
+    Attributes:
+        class_name: defect type (folder name, or the name of its mask value).
+        xyxy: ``(4,)`` float box in pixel edges, ``x2``/``y2`` exclusive.
+        polygons: outer rings, each ``(K, 2)`` float ``x, y`` in pixel edges,
+            ``K >= 3``; usually one, several only where an 8-connected
+            component touches itself at a single corner.
+        holes: rings of the holes inside the polygons, same format.
+        rle: COCO compressed RLE of the exact pixels, ``counts`` as ``str``.
+        area: number of pixels.
+        value: the mask pixel value the instance came from.
+    """
+
+    class_name: str
+    xyxy: np.ndarray
+    polygons: list[np.ndarray]
+    holes: list[np.ndarray] = field(default_factory=list)
+    rle: dict = field(default_factory=dict)
+    area: int = 0
+    value: int = 255
+
+    @property
+    def has_holes(self) -> bool:
+        return bool(self.holes)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Reads a mask file into ``(H, W)`` integers, whatever its channels or depth.
+
+    8- and 16-bit, grey, RGB and RGBA files are accepted. Colour masks whose
+    channels agree are read as grey; otherwise the channel maximum is taken,
+    so any coloured pixel counts as defect.
+
+    Raises:
+        ConversionError: the file is missing, unreadable or not an image.
+    """
+    path = Path(path)
+    # np.fromfile + imdecode rather than imread: imread returns None for both
+    # "missing" and "corrupt" and cannot tell them apart.
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise ConversionError(f"cannot read mask {path}: {error.strerror or error}") from None
+    mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if mask is None:
+        raise ConversionError(f"cannot decode mask {path}: corrupt or not an image")
+    if mask.ndim == 3:
+        mask = mask[..., :3]
+        if mask.shape[2] == 1 or (
+            np.array_equal(mask[..., 0], mask[..., 1]) and np.array_equal(mask[..., 0], mask[..., 2])
+        ):
+            mask = mask[..., 0]
+        else:
+            mask = mask.max(axis=2)
+    if not np.issubdtype(mask.dtype, np.integer):
+        mask = (mask > 0).astype(np.uint8)
+    return np.ascontiguousarray(mask)
+
+
+def mask_to_xyxy(mask: np.ndarray) -> np.ndarray:
+    """Tight box of the positive pixels of ``mask`` ``(H, W)`` as ``(4,)`` xyxy, exclusive max.
+
+    >>> mask_to_xyxy(np.array([[0, 0], [0, 1]]))
+    array([1., 1., 2., 2.])
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("mask is empty")
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=float)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """COCO compressed RLE of ``mask`` ``(H, W)`` with ``counts`` as ``str`` (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def rle_to_mask(rle: dict) -> np.ndarray:
+    """Decodes a COCO RLE (``counts`` as ``str``, ``bytes`` or a list of ints) to ``(H, W)`` bool."""
+    if isinstance(rle["counts"], list):
+        height, width = rle["size"]
+        rle = mask_utils.frPyObjects(rle, height, width)
+    elif isinstance(rle["counts"], str):
+        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return mask_utils.decode(rle).astype(bool)
+
+
+def crop_to_rle(crop: np.ndarray, *, x0: int, y0: int, height: int, width: int) -> dict:
+    """COCO RLE of a full ``(height, width)`` mask that is ``crop`` at ``(x0, y0)`` and empty elsewhere.
+
+    Equivalent to ``mask_to_rle`` on the pasted mask, but touches only the
+    crop's column strip: encoding a full-size array per instance would cost
+    ``O(H * W)`` per instance and dominate the conversion time.
+
+    Args:
+        crop: ``(h, w)`` bool, the instance inside its box.
+        x0, y0: top-left corner of the crop in the full mask, pixels.
+        height, width: size of the full mask.
+    """
+    h, w = crop.shape
+    strip = np.zeros((height, w), dtype=bool)
+    strip[y0 : y0 + h] = crop
+    flat = strip.ravel(order="F")  # RLE runs go down columns
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate(([0], edges, [flat.size]))
+    counts = np.diff(bounds).tolist()
+    if flat[0]:
+        counts.insert(0, 0)  # runs alternate starting with background
+    counts[0] += x0 * height
+    tail = (width - x0 - w) * height
+    if len(counts) % 2:  # last run is background: extend it
+        counts[-1] += tail
+    elif tail:
+        counts.append(tail)
+    rle = mask_utils.frPyObjects({"counts": counts, "size": [height, width]}, height, width)
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def _contours(binary: np.ndarray) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """Outer contour and hole contours of each 8-connected component of ``binary`` ``(H, W)``.
+
+    OpenCV's border following treats the foreground as 8-connected, so each
+    top-level contour of ``RETR_CCOMP`` is exactly one component (a component
+    sitting inside another's hole is top-level too). Points are pixel
+    indices, ``(K, 2)`` int ``x, y``.
+    """
+    contours, hierarchy = cv2.findContours(binary.view(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return []
+    hierarchy = hierarchy[0]
+    components = []
+    for index, contour in enumerate(contours):
+        if hierarchy[index][3] != -1:
+            continue  # a hole: collected with its parent below
+        holes = []
+        child = hierarchy[index][2]
+        while child != -1:
+            holes.append(contours[child].reshape(-1, 2))
+            child = hierarchy[child][0]
+        components.append((contour.reshape(-1, 2), holes))
+    return components
+
+
+def _centre_geometry(points: np.ndarray) -> shapely.Geometry:
+    """Pixel-centre contour points ``(K, 2)`` to a shapely point, line or polygon."""
+    if len(points) == 1:
+        return Point(points[0])
+    if len(points) == 2:
+        return LineString(points)
+    polygon = Polygon(points)
+    if polygon.area == 0:  # a one-pixel-wide line traced there and back
+        return MultiPoint(points).convex_hull
+    return polygon
+
+
+def _grow(geometry: shapely.Geometry, distance: float) -> shapely.Geometry:
+    """Buffers by ``distance`` pixels keeping pixel corners square (mitre joins, square caps)."""
+    return shapely.buffer(
+        shapely.make_valid(geometry),
+        distance,
+        cap_style="square",
+        join_style="mitre",
+        mitre_limit=_MITRE_LIMIT,
+    )
+
+
+def contour_to_polygons(
+    outer: np.ndarray, holes: list[np.ndarray], *, width: int, height: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One component's OpenCV contours (pixel indices) to rings in pixel-edge coordinates.
+
+    OpenCV traces the centres of the boundary pixels. Growing that outline by
+    half a pixel with mitred corners gives the outline of the pixels
+    themselves, so one-pixel specks and one-pixel-wide lines get a real area
+    instead of a degenerate polygon, and rasterising the rings gives the
+    pixels back. Hole contours run through the object pixels around a hole,
+    so the same growth shrinks them onto the hole's pixel edges.
+
+    Args:
+        outer: ``(K, 2)`` int, the component's outer contour.
+        holes: its hole contours, same format.
+        width, height: image size; rings are clipped to it.
+
+    Returns:
+        ``(polygons, holes)``: lists of ``(K, 2)`` float arrays, ``K >= 3``.
+    """
+    # +0.5: from pixel index to pixel centre in pixel-edge coordinates.
+    grown = _grow(_centre_geometry(outer + 0.5), 0.5)
+    hole_polygons = [Polygon(ring + 0.5) for ring in holes if len(ring) >= 3]
+    if hole_polygons:
+        grown = shapely.difference(grown, shapely.union_all([_grow(hole, -0.5) for hole in hole_polygons]))
+    grown = shapely.simplify(grown, 0.0)  # drops the collinear vertices the buffer leaves
+    limits = np.array([width, height], dtype=float)
+    polygons, hole_out = [], []
+    for part in getattr(grown, "geoms", [grown]):
+        if not isinstance(part, Polygon) or part.is_empty:
+            continue
+        polygons.append(np.clip(np.asarray(part.exterior.coords)[:-1], 0.0, limits))
+        hole_out.extend(np.clip(np.asarray(ring.coords)[:-1], 0.0, limits) for ring in part.interiors)
+    return polygons, hole_out
+
+
+def mask_to_polygons(mask: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Rings in pixel-edge coordinates of every component of ``mask`` ``(H, W)``.
+
+    Returns:
+        ``(polygons, holes)``: lists of ``(K, 2)`` float arrays, ``K >= 3``.
+    """
+    height, width = mask.shape
+    polygons, holes = [], []
+    for outer, inner in _contours(np.ascontiguousarray(mask > 0)):
+        rings, hole_rings = contour_to_polygons(outer, inner, width=width, height=height)
+        polygons += rings
+        holes += hole_rings
+    return polygons, holes
+
+
+def polygons_to_mask(
+    polygons: list[np.ndarray], *, height: int, width: int, holes: list[np.ndarray] | None = None
+) -> np.ndarray:
+    """Rasterises rings in pixel-edge coordinates with pycocotools, the way COCO tools will.
+
+    Returns:
+        ``(height, width)`` bool: union of ``polygons`` minus union of ``holes``.
+    """
+
+    def union(rings: list[np.ndarray]) -> np.ndarray:
+        if not rings:
+            return np.zeros((height, width), dtype=bool)
+        rles = mask_utils.frPyObjects([ring.ravel().tolist() for ring in rings], height, width)
+        return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+    return union(polygons) & ~union(holes or [])
+
+
+def mask_values(mask: np.ndarray) -> np.ndarray:
+    """Sorted distinct non-zero values of an integer mask ``(H, W)``."""
+    if mask.dtype in (np.uint8, np.uint16):
+        counts = np.bincount(mask.ravel(), minlength=1)  # far faster than np.unique's sort
+        values = np.flatnonzero(counts)
+    else:
+        values = np.unique(mask)
+    return values[values != 0]
+
+
+@dataclass(frozen=True)
+class MaskInstances:
+    """What one mask yields: the kept instances and how many were below ``min_area``."""
+
+    instances: list[DefectInstance]
+    n_small: int = 0
+
+
+def mask_to_instances(
+    mask: np.ndarray,
+    *,
+    class_name: str = "defect",
+    value_names: dict[int, str] | None = None,
+    min_area: int = 1,
+) -> MaskInstances:
+    """Splits a mask into one instance per 8-connected component (per value).
+
+    Args:
+        mask: ``(H, W)`` integer mask, ``> 0`` is defect.
+        class_name: class of every instance when ``value_names`` is None.
+        value_names: maps pixel value to class name for value-coded masks;
+            values mapped to ``"good"`` are background.
+        min_area: components with fewer pixels are dropped (and counted).
+
+    Raises:
+        ConversionError: a non-zero value of the mask is not in ``value_names``.
+    """
+    height, width = mask.shape
+    if value_names is None:
+        groups = [(class_name, 255, mask > 0)]
+    else:
+        groups = []
+        for value in mask_values(mask).tolist():
+            if value not in value_names:
+                known = ", ".join(str(v) for v in sorted(value_names))
+                raise ConversionError(f"mask value {value} is not in the mask-values map (known: {known})")
+            if value_names[value] != "good":
+                groups.append((value_names[value], value, mask == value))
+
+    instances: list[DefectInstance] = []
+    n_small = 0
+    for name, value, binary in groups:
+        # Labels without stats: OpenCV's stats pass costs 6x the labelling itself;
+        # the contours give the boxes instead.
+        _, labels = cv2.connectedComponents(binary.view(np.uint8), connectivity=8)
+        for outer, holes in _contours(binary):
+            x, y, w, h = cv2.boundingRect(outer)
+            label = labels[outer[0, 1], outer[0, 0]]
+            crop = labels[y : y + h, x : x + w] == label
+            area = int(np.count_nonzero(crop))
+            if area < min_area:
+                n_small += 1
+                continue
+            polygons, hole_rings = contour_to_polygons(outer, holes, width=width, height=height)
+            instances.append(
+                DefectInstance(
+                    class_name=name,
+                    xyxy=np.array([x, y, x + w, y + h], dtype=float),
+                    polygons=polygons,
+                    holes=hole_rings,
+                    rle=crop_to_rle(crop, x0=x, y0=y, height=height, width=width),
+                    area=area,
+                    value=value,
+                )
+            )
+    instances.sort(key=lambda inst: (inst.xyxy[1], inst.xyxy[0], inst.value))  # reading order
+    return MaskInstances(instances=instances, n_small=n_small)

@@ -1,0 +1,13 @@
+"""``python -m converters.mvtec2coco``: MVTec AD-style masks to COCO instances (``--yolo`` adds YOLO)."""
+
+from __future__ import annotations
+
+from converters.cli import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv, prog="python -m converters.mvtec2coco", primary="coco")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,13 @@
+"""``python -m converters.mvtec2yolo``: MVTec AD-style masks to a YOLO data set (``--coco`` adds COCO)."""
+
+from __future__ import annotations
+
+from converters.cli import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv, prog="python -m converters.mvtec2yolo", primary="yolo")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

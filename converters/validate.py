@@ -1,0 +1,207 @@
+"""Checks a converted data set with the tools that will consume it.
+
+YOLO: ultralytics' own ``check_det_dataset`` and label parser (the code
+``yolo train`` runs). COCO: ``pycocotools.coco.COCO`` loads each split,
+every annotation's rendered mask has its stated ``area``, and COCOeval of the
+ground truth against itself gives AP 1.0.
+
+``python -m converters.validate datasets/metal_nut_yolo``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from converters.errors import ConversionError
+from converters.fonts import ensure_ultralytics_fonts
+from converters.splits import SPLITS
+
+
+@dataclass
+class SplitCheck:
+    """Counts one format reports for one split."""
+
+    images: int = 0
+    instances: int = 0
+    backgrounds: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str, SplitCheck]:
+    """Loads ``data.yaml`` and every split's labels through ultralytics.
+
+    Args:
+        task: ``detect`` or ``segment``; guessed from the first label line when None.
+
+    Raises:
+        ConversionError: ultralytics rejects the yaml, or a label file is corrupt.
+    """
+    from ultralytics.data import YOLODataset
+    from ultralytics.data.utils import check_det_dataset
+
+    ensure_ultralytics_fonts()
+    data_yaml = Path(data_yaml)
+    try:
+        data = check_det_dataset(str(data_yaml), autodownload=False)
+    except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
+        raise ConversionError(f"ultralytics rejects {data_yaml}: {error}") from None
+    task = task or _guess_task(data_yaml.parent / "labels")
+    checks = {}
+    for split in SPLITS:
+        if not data.get(split) or not Path(data[split]).is_dir() or not any(Path(data[split]).iterdir()):
+            checks[split] = SplitCheck(problems=["no images"])
+            continue
+        with _quiet_ultralytics():
+            dataset = YOLODataset(img_path=data[split], data=data, task=task, augment=False, imgsz=64)
+        labels = dataset.labels
+        check = SplitCheck(
+            images=len(labels),
+            instances=sum(len(label["cls"]) for label in labels),
+            backgrounds=sum(len(label["cls"]) == 0 for label in labels),
+        )
+        n_files = sum(1 for _ in Path(data[split]).iterdir())
+        if len(labels) != n_files:
+            check.problems.append(f"ultralytics kept {len(labels)} of {n_files} images (corrupt labels?)")
+        checks[split] = check
+    return checks
+
+
+@contextlib.contextmanager
+def _quiet_ultralytics():
+    """Silences ultralytics' per-split scanning lines; its warnings still show."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)
+
+
+def _guess_task(labels_dir: Path) -> str:
+    for path in sorted(labels_dir.glob("*/*.txt")):
+        line = path.read_text().split("\n", 1)[0].split()
+        if line:
+            return "segment" if len(line) > 5 else "detect"
+    return "detect"
+
+
+def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dict[str, SplitCheck]:
+    """Loads each ``instances_{split}.json`` with pycocotools and checks areas and self-AP."""
+    from pycocotools.coco import COCO
+
+    checks = {}
+    for split in SPLITS:
+        path = Path(annotations_dir) / f"instances_{split}.json"
+        if not path.is_file():
+            raise ConversionError(f"missing COCO file {path}")
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                coco = COCO(str(path))
+            except (ValueError, KeyError, TypeError) as error:
+                raise ConversionError(f"pycocotools cannot load {path}: {error}") from None
+        annotations = coco.dataset["annotations"]
+        check = SplitCheck(
+            images=len(coco.dataset["images"]),
+            instances=len(annotations),
+            backgrounds=sum(not coco.getAnnIds(imgIds=[i]) for i in coco.getImgIds()),
+        )
+        for annotation in annotations:
+            rendered = int(coco.annToMask(annotation).sum())
+            # Polygons render back to within a pixel or two of the mask (see converters.masks).
+            if abs(rendered - annotation["area"]) > max(2, 0.02 * annotation["area"]):
+                check.problems.append(
+                    f"annotation {annotation['id']}: renders {rendered} px, area says {annotation['area']}"
+                )
+        if self_eval and annotations:
+            for iou_type in ("bbox", "segm"):
+                ap = coco_self_ap(coco, iou_type)
+                if ap < 0.999:
+                    check.problems.append(
+                        f"{iou_type} AP of ground truth against itself is {ap:.3f}, not 1.0"
+                    )
+        checks[split] = check
+    return checks
+
+
+def coco_self_ap(coco, iou_type: str) -> float:
+    """COCO AP@[.5:.95] of the ground truth scored as detections against itself (1.0 when consistent)."""
+    from pycocotools.cocoeval import COCOeval
+
+    detections = [
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "bbox": a["bbox"],
+            "segmentation": a["segmentation"],
+            "score": 1.0,
+        }
+        for a in coco.dataset["annotations"]
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluation = COCOeval(coco, coco.loadRes(detections), iou_type)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return float(evaluation.stats[0])
+
+
+def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
+    """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``."""
+    folder = Path(folder)
+    results = {}
+    if (folder / "data.yaml").is_file():
+        results["yolo"] = validate_yolo(folder / "data.yaml")
+    if (folder / "annotations").is_dir():
+        results["coco"] = validate_coco(folder / "annotations")
+    if not results:
+        raise ConversionError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
+    if (folder / "splits.json").is_file():
+        splits = json.loads((folder / "splits.json").read_text())
+        for fmt, checks in results.items():
+            for split in SPLITS:
+                listed = len(splits.get(split, []))
+                if checks[split].images and checks[split].images != listed:
+                    checks[split].problems.append(
+                        f"{fmt} has {checks[split].images} images, splits.json lists {listed}"
+                    )
+    return results
+
+
+def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:
+    lines = [f"{'format':8s}{'split':8s}{'images':>8s}{'instances':>11s}{'backgrounds':>13s}  status"]
+    for fmt, checks in results.items():
+        for split, check in checks.items():
+            status = "ok" if not check.problems else "; ".join(check.problems[:3])
+            counts = f"{check.images:>8d}{check.instances:>11d}{check.backgrounds:>13d}"
+            lines.append(f"{fmt:8s}{split:8s}{counts}  {status}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m converters.validate",
+        description="Check a converted data set with ultralytics (YOLO) and pycocotools (COCO).",
+    )
+    parser.add_argument("folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco")
+    args = parser.parse_args(argv)
+    try:
+        results = validate(args.folder)
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_checks(results))
+    failed = any(check.problems for checks in results.values() for check in checks.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

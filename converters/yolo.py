@@ -1,0 +1,119 @@
+"""YOLO labels (boxes and segment polygons) and ``data.yaml``.
+
+Label files hold one line per instance, coordinates normalised by the image
+size: ``class cx cy w h`` for detection, ``class x1 y1 x2 y2 ...`` for
+segmentation. A background image gets an empty file.
+
+YOLO-seg allows one polygon per line and has no holes. An instance with
+holes (or in several parts) is written as one ring in which each hole is
+joined to the outline by a zero-width cut, the trick ultralytics' own
+``merge_multi_segment`` uses for COCO's multi-part polygons; OpenCV's
+``fillPoly``, which ultralytics rasterises labels with, then leaves the holes
+empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from converters.masks import DefectInstance
+
+
+def xyxy_to_yolo(xyxy: np.ndarray, *, width: int, height: int) -> np.ndarray:
+    """Box ``(4,)`` xyxy in pixels to normalised ``cx, cy, w, h``.
+
+    >>> xyxy_to_yolo(np.array([0, 0, 50, 20]), width=100, height=40).tolist()
+    [0.25, 0.25, 0.5, 0.5]
+    """
+    x1, y1, x2, y2 = np.asarray(xyxy, dtype=float)
+    return np.array([(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height])
+
+
+def yolo_to_xyxy(box: np.ndarray, *, width: int, height: int) -> np.ndarray:
+    """Normalised ``cx, cy, w, h`` ``(4,)`` back to xyxy in pixels."""
+    cx, cy, w, h = np.asarray(box, dtype=float)
+    return np.array(
+        [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height]
+    )
+
+
+def _bridge(ring: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Joins ``other`` into ``ring`` through their closest vertices, out and back along one cut."""
+    best, i, j = np.inf, 0, 0
+    for start in range(0, len(ring), 1024):  # chunks bound memory for rings of thousands of points
+        distances = ((ring[start : start + 1024, None, :] - other[None, :, :]) ** 2).sum(-1)
+        a, b = np.unravel_index(np.argmin(distances), distances.shape)
+        if distances[a, b] < best:
+            best, i, j = distances[a, b], start + a, b
+    other = np.roll(other, -j, axis=0)
+    return np.concatenate([ring[: i + 1], other, other[:1], ring[i:]])
+
+
+def rings_to_single_polygon(polygons: Sequence[np.ndarray], holes: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Merges outer rings and holes ``(K, 2)`` into one ring for formats with one polygon per object."""
+    if not polygons:
+        raise ValueError("instance has no polygon")
+    ring = np.asarray(polygons[0], dtype=float)
+    for other in [*polygons[1:], *holes]:
+        ring = _bridge(ring, np.asarray(other, dtype=float))
+    return ring
+
+
+def _numbers(values: np.ndarray) -> str:
+    return " ".join(f"{v:.6f}".rstrip("0").rstrip(".") if v else "0" for v in values)
+
+
+def instance_to_yolo_line(
+    instance: DefectInstance, *, class_id: int, width: int, height: int, task: str = "detect"
+) -> str:
+    """One label line for ``instance`` in an image of ``width`` x ``height`` pixels.
+
+    Args:
+        task: ``detect`` (box) or ``segment`` (polygon).
+    """
+    if task == "detect":
+        values = xyxy_to_yolo(instance.xyxy, width=width, height=height)
+    elif task == "segment":
+        ring = rings_to_single_polygon(instance.polygons, instance.holes)
+        values = (ring / np.array([width, height], dtype=float)).ravel()
+    else:
+        raise ValueError(f"unknown YOLO task '{task}' (expected detect or segment)")
+    return f"{class_id} {_numbers(np.clip(values, 0.0, 1.0))}"
+
+
+def labels_text(
+    instances: Sequence[DefectInstance],
+    *,
+    class_ids: Mapping[str, int],
+    width: int,
+    height: int,
+    task: str = "detect",
+) -> str:
+    """Contents of one label file (empty for a background image)."""
+    lines = [
+        instance_to_yolo_line(
+            inst, class_id=class_ids[inst.class_name], width=width, height=height, task=task
+        )
+        for inst in instances
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
+def data_yaml(
+    *, root: str | Path, names: Sequence[str], splits: Sequence[str] = ("train", "val", "test")
+) -> str:
+    """``data.yaml`` text that stock ``yolo train data=...`` reads.
+
+    Args:
+        root: absolute path of the data set folder (``path`` key).
+        names: class names by id; YOLO-World uses them as text prompts.
+    """
+    data = {"path": str(Path(root).absolute())}
+    data.update({split: f"images/{split}" for split in splits})
+    data["names"] = dict(enumerate(names))
+    header = "# Written by converters (python -m converters.mvtec2yolo); class ids follow sorted names.\n"
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

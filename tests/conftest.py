@@ -1,0 +1,97 @@
+"""Shared test set-up: an isolated, offline ultralytics config and MVTec-tree factories."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+# Before anything imports ultralytics: settings and fonts go to a throw-away
+# folder, and ultralytics does not probe the network.
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+HAZELNUT = SHARED_DATA / "hazelnut_toy"
+
+
+@pytest.fixture
+def hazelnut_root() -> Path:
+    """The real hazelnut photos of ../shared/data, or a skip where they are absent."""
+    if not HAZELNUT.is_dir():
+        pytest.skip(f"real data not present at {HAZELNUT} (it is in CI, beside the checkout)")
+    return HAZELNUT
+
+
+def write_image(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), array), path
+    return path
+
+
+def blob_mask(
+    height: int, width: int, boxes: list[tuple[int, int, int, int]], value: int = 255
+) -> np.ndarray:
+    """``(H, W)`` uint8 mask with filled rectangles ``(x1, y1, x2, y2)`` (exclusive ends)."""
+    mask = np.zeros((height, width), np.uint8)
+    for x1, y1, x2, y2 in boxes:
+        mask[y1:y2, x1:x2] = value
+    return mask
+
+
+def make_category(
+    root: Path,
+    name: str = "widget",
+    *,
+    defects: dict[str, list[np.ndarray]] | None = None,
+    n_train_good: int = 4,
+    n_test_good: int = 2,
+    size: tuple[int, int] = (48, 64),
+    image_ext: str = ".png",
+) -> Path:
+    """Writes a small MVTec-layout category; ``defects`` maps defect type to its masks.
+
+    Images are random noise of ``size`` ``(H, W)``; returns the category folder.
+    """
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    folder = root / name
+    height, width = size
+    if defects is None:
+        defects = {
+            "scratch": [blob_mask(height, width, [(5, 5, 15, 9)]) for _ in range(5)],
+            "hole": [blob_mask(height, width, [(20, 20, 30, 30), (40, 5, 44, 9)]) for _ in range(5)],
+        }
+    for subset, count in (("train", n_train_good), ("test", n_test_good)):
+        for i in range(count):
+            write_image(
+                folder / subset / "good" / f"{i:03d}{image_ext}", rng.integers(0, 255, (*size, 3), np.uint8)
+            )
+    for defect, masks in defects.items():
+        for i, mask in enumerate(masks):
+            write_image(
+                folder / "test" / defect / f"{i:03d}{image_ext}", rng.integers(0, 255, (*size, 3), np.uint8)
+            )
+            write_image(folder / "ground_truth" / defect / f"{i:03d}_mask.png", mask)
+    return folder
+
+
+@pytest.fixture
+def category_factory():
+    """``make_category`` as a fixture (tests import no helpers under importlib mode)."""
+    return make_category
+
+
+@pytest.fixture
+def mask_factory():
+    """``blob_mask`` as a fixture."""
+    return blob_mask
+
+
+@pytest.fixture
+def image_writer():
+    """``write_image`` as a fixture."""
+    return write_image

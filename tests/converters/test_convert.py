@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from converters.convert import ConvertConfig, convert, format_report
+from converters.errors import ConversionError
+from converters.mvtec2coco import main as mvtec2coco
+from converters.mvtec2yolo import main as mvtec2yolo
+from converters.splits import SPLITS
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Content hash of every file under ``root``: proof that the input was not modified."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def config(root: Path, out: Path, **options) -> ConvertConfig:
+    return ConvertConfig(root=root, out=out, progress=False, **options)
+
+
+def label_lines(out: Path) -> dict[str, list[str]]:
+    return {p.stem: p.read_text().splitlines() for p in (out / "labels").glob("*/*.txt")}
+
+
+def test_yolo_and_coco_share_images_and_splits(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    before = tree_digest(tmp_path / "data")
+    yolo = convert(config(tmp_path / "data", tmp_path / "yolo", seed=5))
+    coco = convert(config(tmp_path / "data", tmp_path / "coco", formats=("coco",), seed=5))
+    assert tree_digest(tmp_path / "data") == before  # the input is only read
+    assert (tmp_path / "yolo" / "splits.json").read_text() == (tmp_path / "coco" / "splits.json").read_text()
+    for split in SPLITS:
+        yolo_images = sorted(p.name for p in (tmp_path / "yolo" / "images" / split).iterdir())
+        coco_json = json.loads((tmp_path / "coco" / "annotations" / f"instances_{split}.json").read_text())
+        assert yolo_images == sorted(Path(im["file_name"]).name for im in coco_json["images"])
+        assert all(im["file_name"].startswith(f"{split}/") for im in coco_json["images"])
+        assert yolo.instances[split] == coco.instances[split]
+    assert not (tmp_path / "coco" / "labels").exists() and not (tmp_path / "yolo" / "annotations").exists()
+    assert yolo.names == ["hole", "scratch"]
+    # 10 defect images, 60/20/20 per defect type; 0.5 background per defect image
+    assert [yolo.images[s] - yolo.backgrounds[s] for s in SPLITS] == [6, 2, 2]
+    assert [yolo.backgrounds[s] for s in SPLITS] == [3, 1, 1]
+    assert sum(yolo.instances["train"].values()) == 3 * 1 + 3 * 2  # scratch: one region, hole: two
+
+
+def test_labels_match_masks(tmp_path, category_factory, mask_factory):
+    masks = {"dent": [mask_factory(48, 64, [(8, 4, 24, 12), (40, 30, 48, 40)])]}
+    category_factory(tmp_path / "data", "widget", defects=masks, n_train_good=1, n_test_good=0)
+    convert(config(tmp_path / "data", tmp_path / "out", ratios=(1, 0, 0), background_ratio=0))
+    lines = label_lines(tmp_path / "out")["widget_test_dent_000"]
+    boxes = sorted(tuple(float(v) for v in line.split()) for line in lines)
+    expected = [(0, 16 / 64, 8 / 48, 16 / 64, 8 / 48), (0, 44 / 64, 35 / 48, 8 / 64, 10 / 48)]
+    assert boxes == [pytest.approx(box, abs=1e-6) for box in expected]
+    image = tmp_path / "out" / "images" / "train" / "widget_test_dent_000.png"
+    assert image.is_symlink() and image.resolve() == (tmp_path / "data/widget/test/dent/000.png").resolve()
+
+
+def test_segment_task_and_rle_mode(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    convert(
+        config(
+            tmp_path / "data",
+            tmp_path / "out",
+            formats=("yolo", "coco"),
+            task="segment",
+            coco_segmentation="rle",
+        )
+    )
+    lines = [line for ls in label_lines(tmp_path / "out").values() for line in ls]
+    assert lines and all(len(line.split()) >= 7 and len(line.split()) % 2 == 1 for line in lines)
+    annotations = json.loads((tmp_path / "out/annotations/instances_train.json").read_text())["annotations"]
+    assert all(isinstance(a["segmentation"]["counts"], str) for a in annotations)
+
+
+@pytest.mark.parametrize("link", ["hardlink", "copy"])
+def test_link_modes(tmp_path, category_factory, link):
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "out", link=link))
+    images = list((tmp_path / "out" / "images").glob("*/*.png"))
+    assert images and not any(p.is_symlink() for p in images)
+
+
+def test_class_naming_options(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "metal_nut")
+    category_factory(tmp_path / "data", "screw", defects=None)
+    report = convert(
+        config(tmp_path / "data", tmp_path / "a", names_template="{defect_text} on {category_text}")
+    )
+    assert report.names == ["hole on metal nut", "hole on screw", "scratch on metal nut", "scratch on screw"]
+    names = yaml.safe_load((tmp_path / "a" / "data.yaml").read_text())["names"]
+    assert names == dict(enumerate(report.names))
+    assert convert(config(tmp_path / "data", tmp_path / "b")).names == [
+        "hole",
+        "scratch",
+    ]  # merged across categories
+    assert convert(config(tmp_path / "data", tmp_path / "c", single_class=True)).names == ["defect"]
+    report = convert(
+        config(tmp_path / "data", tmp_path / "d", categories=("screw",), exclude_defects=("hole",))
+    )
+    assert report.names == ["scratch"] and sum(report.images.values()) == 5 + (2 + 1 + 1)
+
+
+def test_mask_values_map(tmp_path, category_factory):
+    mask = np.zeros((48, 64), np.uint8)
+    mask[5:10, 5:10] = 255
+    mask[5:10, 10:14] = 254  # touches the first region: still its own instance
+    mask[30:40, 30:40] = 253
+    category_factory(tmp_path / "data", "cable", defects={"combined": [mask] * 3})
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"255": "contamination", "254": "cut", "253": "hole", "0": "good"}))
+    report = convert(config(tmp_path / "data", tmp_path / "out", mask_values=values))
+    assert report.names == ["contamination", "cut", "hole"]
+    assert (
+        sum(report.instances["train"].values())
+        == 3 * report.images["train"] - 3 * report.backgrounds["train"]
+    )
+    values.write_text(json.dumps({"255": "contamination"}))
+    with pytest.raises(ConversionError, match="000_mask.png: mask value 253 is not in the mask-values map"):
+        convert(config(tmp_path / "data", tmp_path / "out2", mask_values=values))
+
+
+def test_empty_mask_is_skipped_or_strict_error(tmp_path, category_factory, mask_factory):
+    masks = {"dent": [mask_factory(48, 64, [(1, 1, 5, 5)]), np.zeros((48, 64), np.uint8)]}
+    category_factory(tmp_path / "data", "widget", defects=masks)
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    assert report.skipped == [("widget/test/dent/001", "empty mask")]
+    assert "1 x empty mask (e.g. widget/test/dent/001)" in format_report(report)
+    with pytest.raises(
+        ConversionError, match="empty mask on a defect image: .*dent/001_mask.png \\(--strict\\)"
+    ):
+        convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+
+
+def test_min_area(tmp_path, category_factory, mask_factory):
+    masks = {
+        "dent": [mask_factory(48, 64, [(1, 1, 9, 9), (20, 20, 21, 21)]), mask_factory(48, 64, [(3, 3, 4, 5)])]
+    }
+    category_factory(tmp_path / "data", "widget", defects=masks)
+    report = convert(config(tmp_path / "data", tmp_path / "out", min_area=4))
+    assert report.n_small == 2
+    assert report.skipped == [("widget/test/dent/001", "all 1 regions below --min-area 4")]
+
+
+def test_reused_splits_file(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "a", seed=1))
+    convert(config(tmp_path / "data", tmp_path / "b", seed=2, splits_file=tmp_path / "a" / "splits.json"))
+    assert json.loads((tmp_path / "a/splits.json").read_text()) == json.loads(
+        (tmp_path / "b/splits.json").read_text()
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train": ["widget/test/scratch/999"], "val": [], "test": []}))
+    with pytest.raises(ConversionError, match="splits file lists an image that is not in the data: .*999"):
+        convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad))
+
+
+def test_existing_output_refused_then_replaced_atomically(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "out"))
+    with pytest.raises(ConversionError, match="output folder exists: .*out \\(pass --overwrite"):
+        convert(config(tmp_path / "data", tmp_path / "out"))
+    (tmp_path / "out" / "stale.txt").write_text("old run")
+    convert(config(tmp_path / "data", tmp_path / "out", overwrite=True, formats=("coco",)))
+    assert not (tmp_path / "out" / "stale.txt").exists() and (tmp_path / "out" / "annotations").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]  # no temp folders left
+
+
+def test_failure_leaves_nothing_behind(tmp_path, category_factory, image_writer):
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "out"))
+    before = tree_digest(tmp_path / "out")
+    image_writer(tmp_path / "data/widget/ground_truth/scratch/004_mask.png", np.zeros((10, 10), np.uint8))
+    with pytest.raises(
+        ConversionError, match="size mismatch: .*scratch/004.png is 64x48, .*004_mask.png is 10x10"
+    ):
+        convert(config(tmp_path / "data", tmp_path / "out", overwrite=True))
+    assert tree_digest(tmp_path / "out") == before  # the old output survives a failed overwrite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda c: (c / "ground_truth/hole/001_mask.png").unlink(),
+            "defect image has no mask: .*hole/001.png",
+        ),
+        (lambda c: (c / "test/hole/001.png").unlink(), "mask has no image: .*hole/001_mask.png"),
+        (lambda c: (c / "test/hole/002.png").write_bytes(b"not a png"), "cannot read image .*hole/002.png"),
+        (lambda c: (c / "train/good/000.png").write_bytes(b""), "cannot read image .*good/000.png"),
+        (
+            lambda c: (c / "ground_truth/hole/003_mask.png").write_bytes(b"\x89PNG garbage"),
+            "cannot decode mask .*hole/003_mask.png",
+        ),
+        (
+            lambda c: cv2.imwrite(str(c / "ground_truth/hole/000_mask.png"), np.zeros((5, 5), np.uint8)),
+            "image/mask size mismatch",
+        ),
+    ],
+)
+def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, message):
+    damage(category_factory(tmp_path / "data", "widget"))
+    with pytest.raises(ConversionError, match=message):
+        convert(config(tmp_path / "data", tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"categories": ("gadget",)}, "unknown category 'gadget'"),
+        ({"task": "pose"}, "unknown task 'pose'"),
+        ({"link": "move"}, "unknown link mode 'move'"),
+        ({"formats": ("voc",)}, "formats must be among"),
+        ({"min_area": 0}, "--min-area must be >= 1"),
+        ({"names_template": "{kind}"}, "bad --names-template '{kind}'"),
+        ({"ratios": (0.5, 0.5)}, "split ratios"),
+        ({"mask_values": Path("/nonexistent/values.json")}, "cannot read mask-values file"),
+    ],
+)
+def test_bad_options(tmp_path, category_factory, options, message):
+    category_factory(tmp_path / "data", "widget")
+    with pytest.raises(ConversionError, match=message):
+        convert(config(tmp_path / "data", tmp_path / "out", **options))
+
+
+def test_output_inside_input_is_refused(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    with pytest.raises(ConversionError, match="is inside the input tree"):
+        convert(config(tmp_path / "data", tmp_path / "data" / "yolo"))
+
+
+def test_cli_prints_table_and_one_line_errors(tmp_path, category_factory, capsys):
+    category_factory(tmp_path / "data", "widget")
+    args = ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert mvtec2yolo([*args, "--coco", "--category", "widget"]) == 0
+    printed = capsys.readouterr().out
+    assert "Wrote yolo, coco data set" in printed and "scratch" in printed and "yolo train data=" in printed
+    assert mvtec2coco(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: output folder exists") and err.count("\n") == 1
+    assert mvtec2coco([*args, "--overwrite", "--yolo", "--split", "0.8", "0.1", "0.1"]) == 0
+    assert (tmp_path / "out" / "data.yaml").is_file() and (tmp_path / "out" / "annotations").is_dir()
+
+
+@pytest.mark.realdata
+def test_real_hazelnut_instances_are_the_mask_components(tmp_path, hazelnut_root):
+    report = convert(config(hazelnut_root, tmp_path / "out", formats=("yolo", "coco"), background_ratio=1.0))
+    expected = 0
+    for mask_path in sorted((hazelnut_root / "ground_truth" / "colour").glob("*_mask.png")):
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        expected += cv2.connectedComponents((mask > 0).astype(np.uint8), connectivity=8)[0] - 1
+    assert sum(sum(c.values()) for c in report.instances.values()) == expected
+    assert sum(report.images.values()) - sum(report.backgrounds.values()) == 17
+    assert sum(report.backgrounds.values()) == 17  # one good image per defect image
+    sizes = {
+        (im["width"], im["height"])
+        for split in SPLITS
+        for im in json.loads((tmp_path / f"out/annotations/instances_{split}.json").read_text())["images"]
+    }
+    assert (512, 512) in sizes

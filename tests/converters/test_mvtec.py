@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from converters.errors import ConversionError
+from converters.mvtec import list_categories, scan, scan_category
+
+
+def test_scan_pairs_by_stem_across_extensions(tmp_path, category_factory):
+    category_factory(tmp_path, "widget", image_ext=".jpg")
+    records = scan_category(tmp_path, "widget")
+    defects = [r for r in records if not r.is_good]
+    assert len(records) == 4 + 2 + 10 and len(defects) == 10
+    for record in defects:
+        assert record.image.suffix == ".jpg" and record.mask.name == f"{record.image.stem}_mask.png"
+    assert {r.subset for r in records if r.is_good} == {"train", "test"}
+    assert len({r.key for r in records}) == len(records)
+
+
+def test_root_may_be_a_category_or_hold_several(tmp_path, category_factory):
+    category_factory(tmp_path, "alpha")
+    category_factory(tmp_path, "beta")
+    assert list_categories(tmp_path) == ["alpha", "beta"]
+    assert list_categories(tmp_path / "alpha") == ["alpha"]
+    assert {r.category for r in scan(tmp_path)} == {"alpha", "beta"}
+    assert {r.category for r in scan(tmp_path / "beta")} == {"beta"}
+
+
+def test_exclude_defects(tmp_path, category_factory):
+    category_factory(tmp_path, "widget")
+    records = scan_category(tmp_path, "widget", exclude_defects=["hole"])
+    assert {r.defect for r in records} == {"good", "scratch"}
+
+
+def test_real_hazelnut_tree(hazelnut_root):
+    records = scan(hazelnut_root)
+    assert len(records) == 28 + 6 + 17
+    assert all(r.image.suffix == ".jpg" and r.mask.suffix == ".png" for r in records if not r.is_good)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda c: (c / "ground_truth/scratch/002_mask.png").unlink(),
+            "defect image has no mask: .*scratch/002.png",
+        ),
+        (lambda c: (c / "test/scratch/003.png").unlink(), "mask has no image: .*scratch/003_mask.png"),
+        (lambda c: __import__("shutil").rmtree(c / "test/hole"), "mask has no image: .*hole/000_mask.png"),
+        (lambda c: (c / "test/scratch/001.jpg").write_bytes(b""), "two images share the stem '001'"),
+    ],
+)
+def test_pairing_errors_name_the_file(tmp_path, category_factory, damage, message):
+    damage(category_factory(tmp_path, "widget"))
+    with pytest.raises(ConversionError, match=message):
+        scan_category(tmp_path, "widget")
+
+
+def test_unknown_and_empty_categories(tmp_path, category_factory):
+    category_factory(tmp_path, "widget")
+    with pytest.raises(ConversionError, match="unknown category 'gadget' .*categories under it: widget"):
+        scan(tmp_path, ["gadget"])
+    (tmp_path / "empty" / "test").mkdir(parents=True)
+    with pytest.raises(ConversionError, match="category 'empty' has no images"):
+        scan(tmp_path, ["empty"])
+    with pytest.raises(ConversionError, match="no category folders"):
+        scan(tmp_path / "widget" / "test" / "good")
+    with pytest.raises(ConversionError, match="does not exist"):
+        scan(tmp_path / "nowhere")

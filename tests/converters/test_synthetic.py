@@ -1,0 +1,306 @@
+"""Tests for converters.synthetic: determinism, layout, mask/image agreement, atomic writes, CLI."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from converters import synthetic
+from converters.synthetic import DEFECT_TYPES, SyntheticConfig, generate, main, render_sample
+
+TINY = SyntheticConfig(size=96, n_train_good=2, n_test_good=1, n_per_defect=2)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _render_pair(defect: str, seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The defect render and the defect-free render of the same generator state."""
+    image, mask = render_sample(defect, np.random.default_rng(seed), size)
+    reference, _ = render_sample(None, np.random.default_rng(seed), size)
+    return image, mask, reference
+
+
+def _components(mask: np.ndarray) -> int:
+    return cv2.connectedComponents((mask > 0).astype(np.uint8), connectivity=8)[0] - 1
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(tmp_path_factory.mktemp("tiny"), TINY, progress=False)
+
+
+# --- render_sample
+
+
+@pytest.mark.parametrize("defect", [None, *DEFECT_TYPES])
+def test_render_sample_shapes_and_values(defect: str | None) -> None:
+    image, mask = render_sample(defect, np.random.default_rng(3), 96)
+    assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+    assert mask.shape == (96, 96) and mask.dtype == np.uint8
+    assert set(np.unique(mask)) <= {0, 255}
+    if defect is None:
+        assert not mask.any()
+    else:
+        assert np.count_nonzero(mask) >= synthetic.MIN_MASK_AREA
+
+
+@pytest.mark.parametrize("defect", [None, *DEFECT_TYPES])
+def test_render_sample_is_deterministic(defect: str | None) -> None:
+    a = render_sample(defect, np.random.default_rng(11), 80)
+    b = render_sample(defect, np.random.default_rng(11), 80)
+    c = render_sample(defect, np.random.default_rng(12), 80)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_render_sample_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown defect 'dent'"):
+        render_sample("dent", np.random.default_rng(0), 96)
+    with pytest.raises(ValueError, match="size must be >= 64"):
+        render_sample(None, np.random.default_rng(0), 63)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    defect=st.sampled_from(DEFECT_TYPES),
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(64, 130),
+)
+def test_every_defect_mask_is_binary_and_not_tiny(defect: str, seed: int, size: int) -> None:
+    image, mask = render_sample(defect, np.random.default_rng(seed), size)
+    assert image.shape == (size, size, 3)
+    assert set(np.unique(mask)) <= {0, 255}
+    assert np.count_nonzero(mask) >= synthetic.MIN_MASK_AREA
+
+
+@pytest.mark.parametrize("defect", ["bent", "color", "scratch"])
+def test_local_defects_change_the_image_only_inside_the_mask(defect: str) -> None:
+    for seed in range(4):
+        image, mask, reference = _render_pair(defect, seed)
+        diff = np.abs(image.astype(int) - reference.astype(int)).max(axis=-1)
+        assert diff[mask > 0].mean() > 8, "the defect must be visible where the mask says"
+        # Outside the mask only antialiasing and the camera blur may leak (a couple of pixels).
+        near = cv2.dilate(mask, np.ones((7, 7), np.uint8))
+        assert diff[near == 0].max() <= 12
+        assert (diff[near == 0] > 0).mean() < 0.01
+
+
+def test_flip_changes_the_object() -> None:
+    image, mask, reference = _render_pair("flip", 5)
+    diff = np.abs(image.astype(int) - reference.astype(int)).max(axis=-1)
+    assert diff[mask > 0].mean() > 8
+
+
+def test_flip_mask_is_the_silhouette_with_a_hole() -> None:
+    for seed in range(3):
+        image, mask = render_sample("flip", np.random.default_rng(seed), 128)
+        contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        outer = [i for i, h in enumerate(hierarchy[0]) if h[3] == -1]
+        holes = [i for i, h in enumerate(hierarchy[0]) if h[3] != -1]
+        assert len(outer) == 1 and len(holes) == 1
+        hole_area = cv2.contourArea(contours[holes[0]])
+        assert hole_area > 0.03 * cv2.contourArea(contours[outer[0]])
+        # The hole is background, so the mask centre (hole centre) is 0 but surrounded by 255.
+        m = cv2.moments(contours[holes[0]])
+        cx, cy = int(m["m10"] / m["m00"]), int(m["m01"] / m["m00"])
+        assert mask[cy, cx] == 0
+        # The mask covers the object: bright (metal) pixels lie inside it and the mask is metal.
+        grey = image.astype(float).mean(axis=-1)
+        metal = grey > 70
+        kernel = np.ones((5, 5), np.uint8)  # blur and antialiasing soften the edge by ~2 px
+        assert (cv2.dilate(mask, kernel)[metal] > 0).mean() > 0.995
+        assert metal[cv2.erode(mask, kernel) > 0].mean() > 0.99
+
+
+def test_flip_is_visible_because_the_outline_is_chiral() -> None:
+    profile = synthetic._outline_profile()
+    mirrored = profile[::-1]
+    # No rotation of the mirrored outline matches the original.
+    best = min(np.abs(np.roll(mirrored, shift) - profile).max() for shift in range(profile.size))
+    assert best > 0.05
+
+
+def test_bent_mask_is_one_region() -> None:
+    for seed in range(6):
+        _, mask = render_sample("bent", np.random.default_rng(seed), 96)
+        assert _components(mask) == 1
+
+
+def test_color_can_make_several_stains_and_they_are_coloured() -> None:
+    counts = []
+    for seed in range(8):
+        image, mask = render_sample("color", np.random.default_rng(seed), 128)
+        counts.append(_components(mask))
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+        metal = (image.mean(axis=-1) > 70) & (mask == 0)
+        assert hsv[..., 1][mask > 0].mean() > hsv[..., 1][metal].mean() + 15
+    assert max(counts) > 1
+
+
+def test_scratch_differs_from_the_surface() -> None:
+    for seed in range(4):
+        image, mask, reference = _render_pair("scratch", seed)
+        grey, ref_grey = image.astype(float).mean(-1), reference.astype(float).mean(-1)
+        # Bright or dark, the line moves the brightness inside the mask noticeably.
+        assert abs(grey[mask > 0].mean() - ref_grey[mask > 0].mean()) > 8
+
+
+# --- generate
+
+
+def test_layout_and_counts(tiny_set: Path) -> None:
+    assert tiny_set.name == "synthetic_nut"
+    expected = {"train/good/000.png", "train/good/001.png", "test/good/000.png"}
+    for defect in DEFECT_TYPES:
+        for i in range(2):
+            expected |= {f"test/{defect}/{i:03d}.png", f"ground_truth/{defect}/{i:03d}_mask.png"}
+    assert set(_files(tiny_set)) == expected
+
+
+def test_written_masks_match_their_images(tiny_set: Path) -> None:
+    for defect in DEFECT_TYPES:
+        for image_path in sorted((tiny_set / "test" / defect).glob("*.png")):
+            image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+            mask = cv2.imread(
+                str(tiny_set / "ground_truth" / defect / f"{image_path.stem}_mask.png"), cv2.IMREAD_UNCHANGED
+            )
+            assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+            assert mask.shape == (96, 96) and mask.dtype == np.uint8
+            assert set(np.unique(mask)) == {0, 255}
+
+
+def test_written_image_is_the_rendered_sample(tiny_set: Path) -> None:
+    rng = synthetic._sample_rng(TINY.seed, "test", "color", 1)
+    image, mask = render_sample("color", rng, TINY.size)
+    written = cv2.cvtColor(cv2.imread(str(tiny_set / "test/color/001.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(written, image)
+    assert np.array_equal(cv2.imread(str(tiny_set / "ground_truth/color/001_mask.png"), 0), mask)
+
+
+def test_generate_is_deterministic(tmp_path: Path, tiny_set: Path) -> None:
+    again = generate(tmp_path / "a", TINY, progress=False)
+    assert _files(again) == _files(tiny_set)
+    other = _files(generate(tmp_path / "b", replace(TINY, seed=1), progress=False))
+    same = _files(tiny_set)
+    assert other.keys() == same.keys()
+    assert all(other[k] != same[k] for k in same if not k.startswith("ground_truth"))
+
+
+def test_counts_do_not_change_other_images(tmp_path: Path, tiny_set: Path) -> None:
+    config = replace(TINY, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("scratch", "bent"))
+    files = _files(generate(tmp_path, config, progress=False))
+    reference = _files(tiny_set)
+    assert files and all(reference[name] == data for name, data in files.items())
+
+
+def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path) -> None:
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
+    root = generate(tmp_path, config, progress=False)
+    (root / "marker.txt").write_text("old")
+    with pytest.raises(FileExistsError, match=str(root)):
+        generate(tmp_path, config, progress=False)
+    assert (root / "marker.txt").exists()
+    assert generate(tmp_path, config, overwrite=True, progress=False) == root
+    assert not (root / "marker.txt").exists() and (root / "train/good/000.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [config.category]
+
+
+def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = SyntheticConfig(size=64, n_train_good=2, n_test_good=1, n_per_defect=1)
+    calls = []
+
+    def failing_write(path: Path, array: np.ndarray) -> None:
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        path.write_bytes(b"x")
+
+    monkeypatch.setattr(synthetic, "_write_png", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        generate(tmp_path, config, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+    monkeypatch.undo()
+    root = generate(tmp_path, config, progress=False)
+    before = _files(root)
+    calls.clear()
+    monkeypatch.setattr(synthetic, "_write_png", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        generate(tmp_path, replace(config, seed=9), overwrite=True, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == [config.category]
+    assert _files(root) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"size": 63}, "size must be >= 64"),
+        ({"n_train_good": -1}, "n_train_good must be >= 0"),
+        ({"n_per_defect": -2}, "n_per_defect must be >= 0"),
+        ({"defects": ("bent", "dent")}, "unknown defect 'dent'"),
+        ({"defects": ("bent", "bent")}, "defects listed twice"),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"category": "a/b"}, "category must be a plain folder name"),
+        ({"size": 96.0}, "size must be an integer"),
+    ],
+)
+def test_bad_config_raises_value_error(tmp_path: Path, changes: dict, message: str) -> None:
+    config = replace(SyntheticConfig(), **changes)
+    with pytest.raises(ValueError, match=message) as info:
+        generate(tmp_path / "out", config, progress=False)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_zero_counts_give_the_empty_layout(tmp_path: Path) -> None:
+    config = SyntheticConfig(size=64, n_train_good=0, n_test_good=0, n_per_defect=0, defects=("flip",))
+    root = generate(tmp_path, config, progress=False)
+    assert _files(root) == {}
+    assert (root / "test/flip").is_dir() and (root / "ground_truth/flip").is_dir()
+
+
+# --- CLI
+
+
+def test_cli_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--out", str(tmp_path), "--size", "64", "--n-train-good", "1", "--n-test-good", "1"]
+    argv += ["--n-per-defect", "1", "--defects", "scratch", "flip", "--category", "nut", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "nut") in out and "test/scratch 1" in out
+    assert (tmp_path / "nut/ground_truth/flip/000_mask.png").exists()
+    assert not (tmp_path / "nut/test/bent").exists()
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(tmp_path / "nut") in err and "Traceback" not in err
+    assert main([*argv, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--size", "10"], ["--n-train-good", "-1"], ["--defects", "dent"], ["--seed", "-3"]],
+)
+def test_cli_bad_input_returns_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    assert main(["--out", str(tmp_path / "o"), "--no-progress", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_argparse_errors_return_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--out", str(tmp_path), "--size", "big"]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main([]) == 2  # --out is required

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from converters.convert import ConvertConfig, convert
+from converters.errors import ConversionError
+from converters.validate import main as validate_main
+from converters.validate import validate
+
+
+@pytest.fixture
+def dataset(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    convert(
+        ConvertConfig(root=tmp_path / "data", out=tmp_path / "out", formats=("yolo", "coco"), progress=False)
+    )
+    return tmp_path / "out"
+
+
+def test_ultralytics_and_pycocotools_accept_the_output(dataset, capsys):
+    results = validate(dataset)
+    assert set(results) == {"yolo", "coco"}
+    for fmt in ("yolo", "coco"):
+        checks = results[fmt]
+        assert [c.problems for c in checks.values()] == [[], [], []]
+        assert [(c.images, c.backgrounds) for c in checks.values()] == [(9, 3), (3, 1), (3, 1)]
+        assert checks["train"].instances == 9
+    assert validate_main([str(dataset)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_validate_finds_broken_labels(dataset, capsys):
+    labels = sorted((dataset / "labels" / "train").glob("*.txt"))
+    labels[0].write_text("0 1.5 0.5 0.2 0.2\n")  # centre outside the image: ultralytics drops the file
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["annotations"][0]["area"] *= 3
+    coco_file.write_text(json.dumps(coco))
+    results = validate(dataset)
+    assert results["yolo"]["train"].problems
+    assert "renders" in results["coco"]["val"].problems[0]
+    assert validate_main([str(dataset)]) == 1
+
+
+def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
+    with pytest.raises(ConversionError, match="not a converted data set"):
+        validate(tmp_path)
+    assert validate_main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: no data.yaml")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["detect", "segment"])
+def test_stock_yolo_cli_trains_on_the_data_yaml(tmp_path, category_factory, task):
+    """The converter's data.yaml goes straight into `yolo train` (1 epoch, tiny model and images)."""
+    category_factory(tmp_path / "data", "widget", size=(64, 64))
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task=task, progress=False))
+    yolo = shutil.which("yolo", path=os.path.dirname(sys.executable)) or shutil.which("yolo")
+    assert yolo, "the ultralytics 'yolo' command is not installed"
+    model = "yolov8n.yaml" if task == "detect" else "yolov8n-seg.yaml"
+    command = [
+        yolo,
+        "train",
+        f"model={model}",
+        f"data={out / 'data.yaml'}",
+        "epochs=1",
+        "imgsz=64",
+        "batch=4",
+        "workers=0",
+        "device=cpu",
+        f"project={tmp_path / 'runs'}",
+        "name=run",
+        "plots=False",
+        "amp=False",
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=os.environ
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "runs" / "run" / "weights" / "last.pt").is_file()
