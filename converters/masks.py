@@ -326,13 +326,14 @@ def mask_to_instances(
     instances: list[DefectInstance] = []
     n_small = 0
     for name, value, binary in groups:
-        # Labels without stats: OpenCV's stats pass costs 6x the labelling itself;
-        # the contours give the boxes instead.
-        _, labels = cv2.connectedComponents(binary.view(np.uint8), connectivity=8)
         for outer, holes in _contours(binary):
             x, y, w, h = cv2.boundingRect(outer)
-            label = labels[outer[0, 1], outer[0, 0]]
-            crop = labels[y : y + h, x : x + w] == label
+            # Labelling only the component's box finds exactly its pixels: no other
+            # component touches it (they would be one), and it never leaves its box.
+            # Far cheaper than labelling the whole image (and than OpenCV's stats).
+            box = np.ascontiguousarray(binary[y : y + h, x : x + w]).view(np.uint8)
+            _, labels = cv2.connectedComponents(box, connectivity=8)
+            crop = labels == labels[outer[0, 1] - y, outer[0, 0] - x]
             area = int(np.count_nonzero(crop))
             if area < min_area:
                 n_small += 1

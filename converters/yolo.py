@@ -64,7 +64,8 @@ def rings_to_single_polygon(polygons: Sequence[np.ndarray], holes: Sequence[np.n
 
 
 def _numbers(values: np.ndarray) -> str:
-    return " ".join(f"{v:.6f}".rstrip("0").rstrip(".") if v else "0" for v in values)
+    # %g with 6 significant digits, as ultralytics' own converters write; one format call per line.
+    return ("%.6g " * len(values)).rstrip() % tuple(values.tolist())
 
 
 def instance_to_yolo_line(
