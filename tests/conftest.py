@@ -19,7 +19,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HAZELNUT = SHARED_DATA / "hazelnut_toy"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def hazelnut_root() -> Path:
     """The real hazelnut photos of ../shared/data, or a skip where they are absent."""
     if not HAZELNUT.is_dir():

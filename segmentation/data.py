@@ -1,0 +1,123 @@
+"""Segmentation samples from a converted data set (``annotations/instances_{split}.json``).
+
+The converters write one COCO file per split of the shared ``splits.json``;
+SAM fine-tuning and evaluation read those, so the detector and the segmenter
+are trained and tested on the same images. A sample is one image with its
+ground-truth instances (one per connected defect region); masks are decoded
+from the annotations on demand, never held for a whole split.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from converters.errors import ConversionError
+from converters.splits import SPLITS
+
+
+@dataclass(frozen=True)
+class SegmentationImage:
+    """One image of a split and its ground-truth instances.
+
+    Attributes:
+        image_id: COCO image id (unique within the split).
+        path: image file (``<data>/images/<file_name>``).
+        width, height: image size in pixels.
+        annotations: the image's COCO annotations (``segmentation`` polygons or RLE).
+    """
+
+    image_id: int
+    path: Path
+    width: int
+    height: int
+    annotations: tuple[dict, ...] = field(default_factory=tuple)
+
+    @property
+    def is_background(self) -> bool:
+        return not self.annotations
+
+    def instance_masks(self) -> np.ndarray:
+        """``(N, H, W)`` bool, one mask per annotation, in annotation order."""
+        from pycocotools import mask as mask_utils
+
+        masks = np.zeros((len(self.annotations), self.height, self.width), dtype=bool)
+        for index, annotation in enumerate(self.annotations):
+            segmentation = annotation["segmentation"]
+            if isinstance(segmentation, list):  # polygons: render with pycocotools, as COCO tools do
+                rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, self.height, self.width))
+            elif isinstance(segmentation["counts"], list):
+                rle = mask_utils.frPyObjects(segmentation, self.height, self.width)
+            else:
+                rle = {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
+            masks[index] = mask_utils.decode(rle).astype(bool)
+        return masks
+
+    def union_mask(self) -> np.ndarray:
+        """``(H, W)`` bool: every defect pixel of the image."""
+        return self.instance_masks().any(axis=0)
+
+    def boxes(self) -> np.ndarray:
+        """``(N, 4)`` float xyxy pixel edges, from the COCO ``bbox`` (x, y, w, h)."""
+        boxes = np.array([a["bbox"] for a in self.annotations], dtype=float).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]
+        return boxes
+
+
+@dataclass(frozen=True)
+class SegmentationSplit:
+    """A split's images, the category names by COCO id, and the COCO file they came from."""
+
+    name: str
+    images: list[SegmentationImage]
+    categories: dict[int, str]
+    annotation_file: Path
+
+    @property
+    def n_instances(self) -> int:
+        return sum(len(image.annotations) for image in self.images)
+
+
+def annotation_file(data: str | Path, split: str) -> Path:
+    """``<data>/annotations/instances_<split>.json``, checked to exist."""
+    if split not in SPLITS:
+        raise ConversionError(f"unknown split '{split}' (expected one of: {', '.join(SPLITS)})")
+    path = Path(data) / "annotations" / f"instances_{split}.json"
+    if not path.is_file():
+        raise ConversionError(
+            f"no COCO annotations at {path}: "
+            f"convert with `python -m converters.mvtec2coco --root ... --out {data}`"
+        )
+    return path
+
+
+def load_split(data: str | Path, split: str) -> SegmentationSplit:
+    """Reads one split of a data set written by the converters (``mvtec2coco`` or ``mvtec2yolo --coco``).
+
+    Raises:
+        ConversionError: no annotations for the split, unreadable JSON, or a missing image file.
+    """
+    from pycocotools.coco import COCO
+
+    path = annotation_file(data, split)
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
+        try:
+            coco = COCO(str(path))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConversionError(f"cannot load COCO file {path}: {error}") from None
+    images = []
+    for image_id in sorted(coco.getImgIds()):
+        info = coco.imgs[image_id]
+        image_path = Path(data) / "images" / info["file_name"]
+        if not image_path.exists():
+            raise ConversionError(f"image listed in {path} is missing: {image_path}")
+        annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
+        images.append(
+            SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
+        )
+    categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    return SegmentationSplit(split, images, categories, path)

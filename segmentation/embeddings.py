@@ -1,0 +1,402 @@
+"""SAM image embeddings: computed once per image and encoder, cached on disk.
+
+SAM's image encoder is frozen while the mask decoder is fine-tuned, and it is
+by far the slow half (MobileSAM: ~2 s per image on a 2-core CPU against ~50 ms
+for the decoder). Training, evaluation and the annotation app therefore read
+one shared cache:
+
+    <root>/<model_name>-<fingerprint[:16]>/meta.json
+    <root>/<model_name>-<fingerprint[:16]>/<sha256 of the image file>.pt
+
+The folder is keyed by :func:`encoder_fingerprint` (encoder weights and input
+normalisation only), so new encoder weights start a new folder while a
+fine-tuned mask decoder keeps hitting the old one. Entries are keyed by the
+image bytes, not the path, so a renamed file is a hit and an edited one a miss.
+
+Each entry stores the embedding as float16 (2 MB instead of 4 MB for a
+256x64x64 embedding) with the geometry SAM needs to map prompts and masks
+between the original image and the model input. The rounding moves the tiny
+test SAM's decoder logits by at most ~1e-3 (measured in
+``tests/segmentation/test_embeddings.py``); :class:`EmbeddingCache` returns the
+rounded values on a miss as well as on a hit, so a first run and a rerun see
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+from tqdm import tqdm
+
+from converters.errors import ConversionError
+
+logger = logging.getLogger(__name__)
+
+#: Bumped when the entry layout or the image preprocessing changes; entries of
+#: another version read as misses and are recomputed.
+CACHE_FORMAT_VERSION = 1
+#: On-disk dtype of the embeddings; they are always returned as float32.
+STORAGE_DTYPE = torch.float16
+
+_ENTRY_SUFFIX = ".pt"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class ImageEmbedding:
+    """One image as SAM's mask decoder sees it: what ``SamPredictor.set_image`` keeps.
+
+    ``eq=False``: comparing tensors field-wise has no single truth value, so
+    equality and hashing are by identity.
+
+    Attributes:
+        embedding: ``(C, h, w)`` float32 encoder output, e.g. ``(256, 64, 64)``
+            (``SamPredictor.features`` without its batch axis), on the CPU.
+        original_size: ``(H, W)`` of the image in pixels.
+        input_size: ``(h, w)`` after ``ResizeLongestSide(img_size)`` and before
+            the padding to ``img_size`` squared; the long side equals ``img_size``.
+    """
+
+    embedding: torch.Tensor
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+
+
+def encoder_fingerprint(sam: Sam) -> str:
+    """sha256 hex digest of everything that decides an image embedding.
+
+    Covers the image encoder's state dict (names in sorted order, dtypes,
+    shapes and raw bytes), its ``img_size`` and SAM's ``pixel_mean`` and
+    ``pixel_std``. The prompt encoder and mask decoder are left out on purpose:
+    fine-tuning them must not invalidate cached embeddings.
+
+    Args:
+        sam: any ``segment_anything`` SAM (ViT or MobileSAM's TinyViT encoder).
+
+    Returns:
+        64 lowercase hex characters; equal for equal encoders on any device.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"img_size={int(sam.image_encoder.img_size)}\n".encode())
+    _hash_tensor(digest, "pixel_mean", sam.pixel_mean)
+    _hash_tensor(digest, "pixel_std", sam.pixel_std)
+    for name, tensor in sorted(sam.image_encoder.state_dict().items()):
+        _hash_tensor(digest, name, tensor)
+    return digest.hexdigest()
+
+
+def _hash_tensor(digest: hashlib._Hash, name: str, tensor: torch.Tensor) -> None:
+    # The header fixes the byte count that follows, so names and data cannot
+    # run into each other and collide.
+    tensor = tensor.detach().to("cpu").contiguous()
+    digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+    # Viewed as bytes rather than via numpy, which has no bfloat16.
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of the bytes of the file at ``path``.
+
+    Raises:
+        ConversionError: the file is missing or unreadable (the message names it).
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(_READ_CHUNK):
+                digest.update(chunk)
+    except OSError as error:
+        raise ConversionError(f"cannot read image {path}: {error.strerror or error}") from None
+    return digest.hexdigest()
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Reads an image file as SAM expects it: ``(H, W, 3)`` uint8 RGB.
+
+    Grey images are repeated to three channels, an alpha channel is dropped and
+    16-bit images are scaled to 8 bits (OpenCV's ``IMREAD_COLOR``).
+
+    Raises:
+        ConversionError: the file is missing, unreadable or not an image; the
+            one-line message names the file.
+    """
+    path = Path(path)
+    # np.fromfile + imdecode rather than imread: imread returns None for both
+    # "missing" and "corrupt" and cannot tell them apart.
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise ConversionError(f"cannot read image {path}: {error.strerror or error}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ConversionError(f"cannot decode image {path}: corrupt or not an image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def embed_images(
+    sam: Sam, images: Sequence[np.ndarray], device: str | torch.device | None = None
+) -> list[ImageEmbedding]:
+    """Runs SAM's image encoder on a batch of images, preprocessed as ``SamPredictor.set_image``.
+
+    Each image is resized with ``ResizeLongestSide(img_size).apply_image``,
+    normalised and padded by ``sam.preprocess``; the padded inputs are stacked
+    into one encoder call.
+
+    Args:
+        sam: the model; moved to ``device`` when one is given (``sam.to``), as
+            the encoder and its inputs must share a device.
+        images: each ``(H, W, 3)`` uint8 RGB; sizes may differ.
+        device: where to run the encoder; ``None`` runs it where ``sam`` is.
+
+    Returns:
+        One :class:`ImageEmbedding` per image, in order, float32 on the CPU.
+        They are ordinary tensors (not inference tensors), so training can
+        back-propagate through a decoder that consumes them.
+
+    Raises:
+        ValueError: an image is not ``(H, W, 3)`` uint8.
+    """
+    if not images:
+        return []
+    for index, image in enumerate(images):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"image {index} must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}"
+            )
+    if device is not None:
+        sam.to(device)
+    transform = ResizeLongestSide(sam.image_encoder.img_size)
+    inputs, geometry = [], []
+    for image in images:
+        resized = transform.apply_image(image)
+        tensor = torch.as_tensor(resized, device=sam.device).permute(2, 0, 1).contiguous()
+        inputs.append(sam.preprocess(tensor[None]))
+        geometry.append(((image.shape[0], image.shape[1]), (resized.shape[0], resized.shape[1])))
+    with torch.inference_mode():
+        features = sam.image_encoder(torch.cat(inputs))
+    # Cloned outside inference mode: inference tensors cannot be saved for
+    # backward, and one clone per image keeps torch.save from writing the
+    # whole batch's storage with each entry.
+    return [
+        ImageEmbedding(
+            embedding=row.to("cpu", torch.float32).clone(), original_size=original, input_size=resized
+        )
+        for row, (original, resized) in zip(features, geometry, strict=True)
+    ]
+
+
+class EmbeddingCache:
+    """On-disk cache of SAM image embeddings for one encoder (see the module docstring).
+
+    Safe to share between processes and to interrupt: every entry is written
+    to a temporary file in its folder and renamed into place, so a reader sees
+    a whole entry or none, and two writers of one entry both write the same
+    values. An unreadable entry (truncated, corrupt, another format version)
+    reads as a miss and is recomputed.
+
+    >>> cache = EmbeddingCache("runs/embeddings", sam, model_name="mobile_sam")  # doctest: +SKIP
+    >>> entries = cache.embed(image_paths, batch_size=4)                         # doctest: +SKIP
+
+    Args:
+        root: the cache root; one folder per encoder below it.
+        sam: the model whose image encoder makes the embeddings.
+        model_name: a readable prefix for the folder (e.g. ``"mobile_sam"``),
+            a plain name without path separators.
+
+    Raises:
+        ValueError: ``model_name`` is empty or contains a path separator.
+    """
+
+    def __init__(self, root: str | Path, sam: Sam, *, model_name: str) -> None:
+        if not model_name or model_name in {".", ".."} or any(sep in model_name for sep in "/\\"):
+            raise ValueError(f"model_name must be a plain folder name, got {model_name!r}")
+        self.root = Path(root)
+        self.sam = sam
+        self.model_name = model_name
+        self.fingerprint = encoder_fingerprint(sam)
+        #: Folder of this encoder's entries; created on the first write.
+        self.folder = self.root / f"{model_name}-{self.fingerprint[:16]}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.folder)!r})"
+
+    def path_for(self, image_path: str | Path) -> Path:
+        """Where the entry of the image at ``image_path`` lives (whether or not it exists)."""
+        return self._entry_path(file_sha256(image_path))
+
+    def get(self, image_path: str | Path) -> ImageEmbedding | None:
+        """The cached embedding of the image at ``image_path``, or ``None`` on a miss.
+
+        Raises:
+            ConversionError: the image file itself is missing or unreadable.
+        """
+        return self._read(file_sha256(image_path))
+
+    def __contains__(self, image_path: object) -> bool:
+        if not isinstance(image_path, str | os.PathLike):
+            return False
+        return self.get(image_path) is not None
+
+    def __len__(self) -> int:
+        """Number of entry files in the folder (not validated; a corrupt one counts)."""
+        if not self.folder.is_dir():
+            return 0
+        return sum(
+            1 for path in self.folder.glob(f"*{_ENTRY_SUFFIX}") if _SHA256_HEX.fullmatch(path.stem)
+        )
+
+    def embed(
+        self,
+        image_paths: Iterable[str | Path],
+        *,
+        batch_size: int = 4,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+    ) -> list[ImageEmbedding]:
+        """Embeddings of all ``image_paths``, computing and storing only the missing ones.
+
+        Missing images are encoded ``batch_size`` at a time and each batch is
+        written before the next starts, so an interrupted run keeps its
+        finished batches and a rerun computes only the rest. Identical files
+        are encoded once.
+
+        Args:
+            image_paths: image files (anything :func:`load_rgb` reads).
+            batch_size: images per encoder call; memory grows with it (a
+                1024-px input is 12 MB float32 before the encoder's own
+                activations).
+            device: where to run the encoder (see :func:`embed_images`);
+                ``None`` runs it where the model is.
+            progress: show a tqdm bar ``"embedding"`` over the missing images.
+
+        Returns:
+            One entry per path, in input order, float32 on the CPU, with the
+            values a later :meth:`get` returns (rounded through float16). All
+            are held in memory (4 MB each at 256x64x64): call this in chunks
+            to fill a cache larger than RAM.
+
+        Raises:
+            ConversionError: an image is missing or unreadable; batches
+                finished before it stay cached.
+            ValueError: ``batch_size`` < 1.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        paths = [Path(path) for path in image_paths]
+        keys = [file_sha256(path) for path in paths]
+        entries: dict[str, ImageEmbedding] = {}
+        missing: dict[str, Path] = {}
+        for key, path in zip(keys, paths, strict=True):
+            if key in entries or key in missing:
+                continue
+            entry = self._read(key)
+            if entry is None:
+                missing[key] = path
+            else:
+                entries[key] = entry
+        if missing:
+            self._write_meta()
+            todo = list(missing.items())
+            with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
+                for start in range(0, len(todo), batch_size):
+                    batch = todo[start : start + batch_size]
+                    images = [load_rgb(path) for _, path in batch]
+                    for (key, _), entry in zip(batch, embed_images(self.sam, images, device), strict=True):
+                        entries[key] = self._write(key, entry)
+                    bar.update(len(batch))
+        return [entries[key] for key in keys]
+
+    def _entry_path(self, key: str) -> Path:
+        return self.folder / f"{key}{_ENTRY_SUFFIX}"
+
+    def _read(self, key: str) -> ImageEmbedding | None:
+        path = self._entry_path(key)
+        if not path.is_file():
+            return None
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if (
+                payload["format_version"] != CACHE_FORMAT_VERSION
+                or payload["fingerprint"] != self.fingerprint
+            ):
+                raise ValueError("written by another cache version or encoder")
+            embedding = payload["embedding"]
+            if not isinstance(embedding, torch.Tensor) or embedding.ndim != 3:
+                raise ValueError("embedding is not a (C, h, w) tensor")
+            original_size = _size_pair(payload["original_size"])
+            input_size = _size_pair(payload["input_size"])
+        # Anything unreadable (truncated zip, garbage, missing keys) is a miss
+        # to recompute: the entry is derived data and cheap to rebuild.
+        except Exception as error:
+            logger.warning("recomputing unreadable embedding cache entry %s: %s", path, error)
+            return None
+        return ImageEmbedding(embedding.float(), original_size, input_size)
+
+    def _write(self, key: str, entry: ImageEmbedding) -> ImageEmbedding:
+        stored = entry.embedding.to(STORAGE_DTYPE).contiguous()
+        payload = {
+            "format_version": CACHE_FORMAT_VERSION,
+            "fingerprint": self.fingerprint,
+            "image_sha256": key,
+            "embedding": stored,
+            "original_size": list(entry.original_size),
+            "input_size": list(entry.input_size),
+        }
+        _atomic_write(self._entry_path(key), lambda file: torch.save(payload, file))
+        # Rounded like a later hit, so a first run and a rerun see the same values.
+        return ImageEmbedding(stored.float(), entry.original_size, entry.input_size)
+
+    def _write_meta(self) -> None:
+        path = self.folder / "meta.json"
+        if path.is_file():
+            return
+        meta = {
+            "model_name": self.model_name,
+            "fingerprint": self.fingerprint,
+            "img_size": int(self.sam.image_encoder.img_size),
+            "format_version": CACHE_FORMAT_VERSION,
+            "storage_dtype": str(STORAGE_DTYPE).removeprefix("torch."),
+        }
+        text = json.dumps(meta, indent=2) + "\n"
+        _atomic_write(path, lambda file: file.write(text.encode()))
+
+
+def _size_pair(value: object) -> tuple[int, int]:
+    height, width = value  # type: ignore[misc]
+    if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+        raise ValueError(f"bad size {value!r}")
+    return height, width
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Writes ``path`` via a temporary file in its folder and ``os.replace``.
+
+    Readers see the old file or the whole new one, never a part; the rename
+    is atomic only within one file system, hence the same folder. No fsync:
+    after a power cut the worst case is an empty entry, which reads as a miss.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,288 @@
+"""Scores SAM on a split with ground-truth box prompts: zero-shot and fine-tuned side by side.
+
+    python -m segmentation.evaluate --data runs/demo/synthetic_nut --checkpoint runs/sam/<name>/decoder.pt \\
+        --compare-zero-shot
+
+Protocol: one box per ground-truth connected region (the instance's tight
+box, no jitter), one mask per box (SAM's single-mask output, as recommended
+for box prompts). Per image, the union of its predicted masks is compared with
+its whole ground-truth mask (IoU, Dice), each instance with its own mask
+(instance IoU), and the masks scored by the decoder's predicted IoU go through
+COCOeval (mask AP). Zero-shot and fine-tuned models see the same images and
+the same prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from tqdm import tqdm
+
+from converters.errors import ConversionError
+from converters.masks import mask_to_rle
+from segmentation.data import SegmentationImage, SegmentationSplit, load_split
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
+from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
+from segmentation.predict import predict_masks
+
+
+@dataclass
+class ModelEvaluation:
+    """One model's scores on one split."""
+
+    name: str
+    summary: Summary
+    scores: list[ImageScore]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` is the first CUDA device when there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def predict_image(
+    sam: Sam, image: SegmentationImage, embedding: ImageEmbedding
+) -> tuple[np.ndarray, np.ndarray]:
+    """One mask per ground-truth box: ``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs."""
+    masks, scores, _ = predict_masks(sam, embedding, boxes=image.boxes(), multimask_output=False)
+    return masks[:, 0], scores[:, 0]
+
+
+def evaluate_model(
+    sam: Sam,
+    split: SegmentationSplit,
+    embeddings: list[ImageEmbedding],
+    *,
+    name: str,
+    progress: bool = True,
+) -> ModelEvaluation:
+    """Scores ``sam`` on every defect image of ``split`` (embeddings in the split's image order)."""
+    scores, classes, detections = [], [], []
+    pairs = [(im, emb) for im, emb in zip(split.images, embeddings, strict=True) if not im.is_background]
+    for image, embedding in tqdm(
+        pairs, desc=f"evaluating {name}", unit="img", disable=not progress, file=sys.stderr
+    ):
+        gt = image.instance_masks()
+        pred, predicted_iou = predict_image(sam, image, embedding)
+        category_ids = [a["category_id"] for a in image.annotations]
+        scores.append(score_image(image.image_id, gt, pred, category_ids))
+        classes.append(category_ids)
+        for mask, score, category in zip(pred, predicted_iou, category_ids, strict=True):
+            detections.append(
+                {
+                    "image_id": image.image_id,
+                    "category_id": category,
+                    "segmentation": mask_to_rle(mask),
+                    "score": float(score),
+                }
+            )
+    ap = coco_mask_ap(split.annotation_file, detections)
+    return ModelEvaluation(name, summarise(scores, split.categories, classes, ap), scores)
+
+
+def format_table(evaluations: list[ModelEvaluation]) -> str:
+    """Markdown table: one row per class and ``all``, IoU / Dice / instance IoU / mask AP per model."""
+    columns = ["IoU", "Dice", "inst IoU", "mask AP", "AP50"]
+    header = "| class | images | " + " | ".join(f"{e.name} {c}" for e in evaluations for c in columns) + " |"
+    lines = [header, "|" + "---|" * (2 + len(columns) * len(evaluations))]
+    first = evaluations[0].summary
+    names = ["all"] + sorted(k for k in first.iou if k != "all")
+    for name in names:
+        cells = []
+        for evaluation in evaluations:
+            s = evaluation.summary
+            values = [
+                s.iou.get(name),
+                s.dice.get(name),
+                s.instance_iou.get(name),
+                s.mask_ap.get(name),
+                s.mask_ap50.get(name),
+            ]
+            cells += ["-" if v is None or math.isnan(v) else f"{v:.3f}" for v in values]
+        lines.append(f"| {name} | {first.n_images.get(name, 0)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _outline(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> None:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(canvas, contours, -1, colour, max(1, canvas.shape[1] // 300))
+
+
+def overlay(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, title: str) -> np.ndarray:
+    """RGB panel: prediction filled red, ground truth outlined green, title on top."""
+    canvas = image.copy()
+    red = np.zeros_like(canvas)
+    red[..., 0] = 255
+    canvas[pred] = (0.55 * canvas[pred] + 0.45 * red[pred]).astype(np.uint8)
+    _outline(canvas, gt, (0, 255, 0))
+    bar = np.full((28, canvas.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, title, (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([bar, canvas])
+
+
+def save_overlays(
+    models: list[tuple[str, Sam]],
+    ranking: ModelEvaluation,
+    split: SegmentationSplit,
+    embeddings: dict[int, ImageEmbedding],
+    out: Path,
+    *,
+    n: int = 4,
+) -> list[Path]:
+    """Saves ground truth vs every model's prediction for the ``n`` worst and best images of ``ranking``."""
+    out.mkdir(parents=True, exist_ok=True)
+    by_id = {im.image_id: im for im in split.images}
+    ordered = sorted(ranking.scores, key=lambda s: s.iou)
+    chosen = [("worst", s) for s in ordered[:n]] + [("best", s) for s in ordered[::-1][:n]]
+    written = []
+    for rank, (kind, score) in enumerate(chosen):
+        image = by_id[score.image_id]
+        rgb = load_rgb(image.path)
+        gt = image.union_mask()
+        panels = []
+        for name, sam in models:
+            pred, _ = predict_image(sam, image, embeddings[image.image_id])
+            union = pred.any(0)
+            iou = np.count_nonzero(union & gt) / max(np.count_nonzero(union | gt), 1)
+            panels.append(overlay(rgb, gt, union, f"{name}  IoU {iou:.3f}"))
+        path = out / f"{kind}_{rank % n}_{image.path.stem}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))
+        written.append(path)
+    return written
+
+
+def embed_split(
+    sam: Sam,
+    split: SegmentationSplit,
+    *,
+    model: str,
+    cache_dir: Path,
+    device: torch.device,
+    batch_size: int,
+    progress: bool,
+) -> list[ImageEmbedding]:
+    """Embeddings of every image of ``split`` through the shared cache (computed once)."""
+    cache = EmbeddingCache(cache_dir, sam, model_name=model)
+    return cache.embed(
+        [im.path for im in split.images], batch_size=batch_size, device=device, progress=progress
+    )
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The whole evaluation behind the CLI; returns the metrics it writes to ``metrics.json``."""
+    from segmentation.checkpoints import cache_root
+    from segmentation.finetuned import load_finetuned
+    from segmentation.models import load_sam
+
+    device = resolve_device(args.device)
+    split = load_split(args.data, args.split)
+    if not any(not im.is_background for im in split.images):
+        raise ConversionError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
+    models: list[tuple[str, Sam]] = []
+    model_name = args.model
+    if args.checkpoint:
+        tuned, model_name = load_finetuned(
+            args.checkpoint, model=args.model, device=device, base_checkpoint=args.base_checkpoint
+        )
+        models.append(("fine-tuned", tuned))
+    if args.compare_zero_shot or not args.checkpoint:
+        models.insert(0, ("zero-shot", load_sam(model_name or "vit_t", args.base_checkpoint, device=device)))
+    model_name = model_name or "vit_t"
+    cache_dir = Path(args.cache_dir) if args.cache_dir else cache_root() / "embeddings"
+    # The image encoder is frozen in fine-tuning, so both models share one set of embeddings.
+    embeddings = embed_split(
+        models[0][1],
+        split,
+        model=model_name,
+        cache_dir=cache_dir,
+        device=device,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    with torch.inference_mode():
+        evaluations = [
+            evaluate_model(sam, split, embeddings, name=name, progress=not args.no_progress)
+            for name, sam in models
+        ]
+    out = Path(args.out) if args.out else _default_out(args)
+    out.mkdir(parents=True, exist_ok=True)
+    table = format_table(evaluations)
+    by_id = {im.image_id: emb for im, emb in zip(split.images, embeddings, strict=True)}
+    with torch.inference_mode():
+        overlays = save_overlays(models, evaluations[-1], split, by_id, out / "overlays", n=args.n_overlays)
+    metrics = {
+        "data": str(Path(args.data).absolute()),
+        "split": args.split,
+        "model": model_name,
+        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "results": {e.name: asdict(e.summary) for e in evaluations},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=True))
+    (out / "table.md").write_text(table + "\n")
+    print(table)
+    print(f"\nmetrics, table and {len(overlays)} overlays (green: ground truth, red: prediction) in {out}")
+    return metrics
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    if args.checkpoint:
+        return Path(args.checkpoint).parent / f"eval_{args.split}"
+    return Path("runs") / "sam" / f"zero_shot_{Path(args.data).name}" / f"eval_{args.split}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m segmentation.evaluate",
+        description="Score SAM with ground-truth box prompts: IoU, Dice, instance IoU and COCO mask AP.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, help="data set folder with annotations/ (converters)"
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, help="decoder.pt or sam_finetuned.pth of a fine-tuning run"
+    )
+    parser.add_argument(
+        "--model", default=None, help="registry name (vit_t, vit_b, ...); read from decoder.pt"
+    )
+    parser.add_argument(
+        "--base-checkpoint",
+        type=Path,
+        help="base SAM weights the decoder was tuned on (default: the official file)",
+    )
+    parser.add_argument("--compare-zero-shot", action="store_true", help="also score the untuned model")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="embedding cache (default: ~/.cache/mvtec-finetune/embeddings)"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch when embedding")
+    parser.add_argument("--n-overlays", type=int, default=4, help="best and worst images drawn")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

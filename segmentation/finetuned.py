@@ -1,0 +1,165 @@
+"""Saving and loading a fine-tuned mask decoder, alone and merged into a full SAM state dict.
+
+Two files per run (DESIGN.md: formats that are contracts):
+
+- ``decoder.pt``: ``{"format": "mvtec-finetune/sam-decoder", "model": "vit_t", "mask_decoder": state_dict,
+  "prompt_encoder": state_dict or None, "base_checkpoint_sha256": ..., "config": {...}}`` — small
+  (~16 MB), applied on top of the base model's official weights.
+- ``sam_finetuned.pth``: the base model's full state dict with the tuned parts replaced — stock
+  ``segment_anything`` builders (``sam_model_registry["vit_b"](checkpoint=...)``) and
+  ``SamPredictor`` load it for vit_b/l/h, and ``segmentation.models`` loads it for vit_t.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+from segment_anything.modeling import Sam
+
+from converters.errors import ConversionError
+
+DECODER_FORMAT = "mvtec-finetune/sam-decoder"
+
+
+def atomic_save(obj: object, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def save_decoder(
+    sam: Sam,
+    path: str | Path,
+    *,
+    model: str,
+    prompt_encoder: bool = False,
+    base_checkpoint_sha256: str | None = None,
+    config: dict | None = None,
+) -> Path:
+    """Writes ``decoder.pt`` (the tuned mask decoder, and the prompt encoder when it was trained)."""
+    path = Path(path)
+    atomic_save(
+        {
+            "format": DECODER_FORMAT,
+            "model": model,
+            "mask_decoder": sam.mask_decoder.state_dict(),
+            "prompt_encoder": sam.prompt_encoder.state_dict() if prompt_encoder else None,
+            "base_checkpoint_sha256": base_checkpoint_sha256,
+            "config": config or {},
+        },
+        path,
+    )
+    return path
+
+
+def save_full(sam: Sam, path: str | Path) -> Path:
+    """Writes the whole state dict (``sam_finetuned.pth``), loadable by stock segment_anything builders."""
+    path = Path(path)
+    atomic_save({k: v.detach().cpu() for k, v in sam.state_dict().items()}, path)
+    return path
+
+
+def read_decoder(path: str | Path) -> dict:
+    """Loads a ``decoder.pt`` and checks its format; one-line error otherwise."""
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise ConversionError(f"cannot read decoder checkpoint {path}: {_reason(error)}") from None
+    if not isinstance(data, dict) or data.get("format") != DECODER_FORMAT:
+        raise ConversionError(
+            f"{path} is not a decoder.pt written by segmentation.train (for a full SAM state dict "
+            "such as sam_finetuned.pth, pass it as the base checkpoint instead)"
+        )
+    return data
+
+
+def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") -> Sam:
+    """Loads the tuned decoder (and prompt encoder) of ``data`` into ``sam`` in place."""
+    try:
+        sam.mask_decoder.load_state_dict(data["mask_decoder"])
+        if data.get("prompt_encoder") is not None:
+            sam.prompt_encoder.load_state_dict(data["prompt_encoder"])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise ConversionError(
+            f"{source} does not fit model '{data.get('model')}' as built here: {first}"
+        ) from None
+    return sam
+
+
+def base_sha256(model: str, checkpoint: str | Path | None) -> str:
+    """sha256 of the base weights a decoder is tuned on: the user's file, or the official one's."""
+    from segmentation.checkpoints import checkpoint_spec, sha256_file
+
+    return sha256_file(checkpoint) if checkpoint is not None else checkpoint_spec(model).sha256
+
+
+def check_base(data: dict, path: Path, base_checkpoint: str | Path | None) -> None:
+    """Refuses to put a decoder on other base weights than it was tuned with (the image embeddings differ)."""
+    recorded = data.get("base_checkpoint_sha256")
+    if recorded is None:
+        return
+    actual = base_sha256(data["model"], base_checkpoint)
+    if actual != recorded:
+        where = (
+            f"base checkpoint {base_checkpoint}"
+            if base_checkpoint
+            else f"the official {data['model']} weights"
+        )
+        raise ConversionError(
+            f"{path} was tuned on base weights with sha256 {recorded}, but {where} have {actual}: "
+            "pass the base it was tuned on (--base-checkpoint)"
+        )
+
+
+def load_finetuned(
+    checkpoint: str | Path,
+    *,
+    model: str | None = None,
+    device: str | torch.device = "cpu",
+    base_checkpoint: str | Path | None = None,
+) -> tuple[Sam, str]:
+    """A SAM with fine-tuned weights from ``decoder.pt`` or from a full ``sam_finetuned.pth``.
+
+    Args:
+        checkpoint: ``decoder.pt`` (applied on the base model's official weights,
+            or on ``base_checkpoint``) or a full state dict.
+        model: registry name; required for a full state dict, read from ``decoder.pt`` otherwise.
+
+    Returns:
+        ``(sam, model name)``, the model on ``device`` in eval mode.
+    """
+    from segmentation.models import load_sam
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ConversionError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise ConversionError(f"cannot read checkpoint {path}: {_reason(error)}") from None
+    if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
+        name = data["model"]
+        if model is not None and model != name:
+            raise ConversionError(f"{path} was trained on model '{name}', not '{model}'")
+        check_base(data, path, base_checkpoint)
+        sam = load_sam(name, base_checkpoint, device="cpu")
+        apply_decoder(sam, data, source=path)
+    else:
+        if model is None:
+            raise ConversionError(f"{path} is a full state dict: say which model it is for (--model)")
+        name = model
+        sam = load_sam(name, path, device="cpu")
+    return sam.to(device).eval(), name
+
+
+def _reason(error: Exception) -> str:
+    """One line on why ``torch.load`` failed (its own messages run over many lines)."""
+    if isinstance(error, pickle.UnpicklingError):
+        return "not a torch weights file (or one that only loads by running pickled code)"
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,152 @@
+"""Segmentation scores: IoU and Dice per image and per instance, COCO mask AP.
+
+The per-image protocol is the one published zero-shot SAM figures on MVTec
+use: one box prompt per ground-truth connected region, the predicted masks of
+an image are unioned and compared with the image's whole ground-truth mask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Intersection over union of two ``(H, W)`` bool masks; 1.0 when both are empty.
+
+    >>> iou(np.array([[1, 1, 0]], bool), np.array([[0, 1, 1]], bool))
+    0.3333333333333333
+    """
+    union = np.count_nonzero(pred | gt)
+    return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
+
+
+def dice(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Dice coefficient ``2|P∩G| / (|P| + |G|)`` of two ``(H, W)`` bool masks; 1.0 when both are empty."""
+    total = np.count_nonzero(pred) + np.count_nonzero(gt)
+    return 1.0 if total == 0 else 2 * np.count_nonzero(pred & gt) / total
+
+
+@dataclass
+class ImageScore:
+    """Scores of one image: over all its defect pixels, and per class present in its ground truth."""
+
+    image_id: int
+    iou: float
+    dice: float
+    class_iou: dict[int, float] = field(default_factory=dict)
+    class_dice: dict[int, float] = field(default_factory=dict)
+    instance_iou: list[float] = field(default_factory=list)
+
+
+def score_image(
+    image_id: int,
+    gt_masks: np.ndarray,
+    pred_masks: np.ndarray,
+    category_ids: Sequence[int],
+) -> ImageScore:
+    """Scores the predictions of one image, one prediction per ground-truth instance.
+
+    Args:
+        gt_masks: ``(N, H, W)`` bool ground-truth instances.
+        pred_masks: ``(N, H, W)`` bool, ``pred_masks[i]`` prompted from instance ``i``.
+        category_ids: ``(N,)`` class of each instance.
+    """
+    score = ImageScore(
+        image_id, iou(pred_masks.any(0), gt_masks.any(0)), dice(pred_masks.any(0), gt_masks.any(0))
+    )
+    ids = np.asarray(category_ids)
+    for category in sorted(set(ids.tolist())):
+        pick = ids == category
+        pred, gt = pred_masks[pick].any(0), gt_masks[pick].any(0)
+        score.class_iou[category] = iou(pred, gt)
+        score.class_dice[category] = dice(pred, gt)
+    score.instance_iou = [iou(p, g) for p, g in zip(pred_masks, gt_masks, strict=True)]
+    return score
+
+
+@dataclass
+class Summary:
+    """Means over a split: overall and per class (keys are class names, plus ``all``)."""
+
+    iou: dict[str, float]
+    dice: dict[str, float]
+    instance_iou: dict[str, float]
+    mask_ap: dict[str, float]
+    mask_ap50: dict[str, float]
+    n_images: dict[str, int]
+
+
+def summarise(
+    scores: Sequence[ImageScore],
+    categories: dict[int, str],
+    instance_categories: Sequence[Sequence[int]],
+    ap: dict[int | str, tuple[float, float]] | None = None,
+) -> Summary:
+    """Means of per-image scores, overall (``all``) and per class.
+
+    Args:
+        scores: one per image.
+        categories: class name by id.
+        instance_categories: per image, the class of each instance (as given to :func:`score_image`).
+        ap: optional ``{category id or "all": (AP, AP50)}`` from :func:`coco_mask_ap`.
+    """
+    per_iou, per_dice, per_inst = defaultdict(list), defaultdict(list), defaultdict(list)
+    for score, classes in zip(scores, instance_categories, strict=True):
+        per_iou["all"].append(score.iou)
+        per_dice["all"].append(score.dice)
+        per_inst["all"] += score.instance_iou
+        for category, value in score.class_iou.items():
+            per_iou[categories[category]].append(value)
+            per_dice[categories[category]].append(score.class_dice[category])
+        for category, value in zip(classes, score.instance_iou, strict=True):
+            per_inst[categories[category]].append(value)
+    ap = ap or {}
+    names = {key: ("all" if key == "all" else categories[key]) for key in ap}
+
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values)) if values else float("nan")
+
+    return Summary(
+        iou={k: mean(v) for k, v in per_iou.items()},
+        dice={k: mean(v) for k, v in per_dice.items()},
+        instance_iou={k: mean(v) for k, v in per_inst.items()},
+        mask_ap={names[k]: v[0] for k, v in ap.items()},
+        mask_ap50={names[k]: v[1] for k, v in ap.items()},
+        n_images={k: len(v) for k, v in per_iou.items()},
+    )
+
+
+def coco_mask_ap(annotation_file: str | Path, detections: list[dict]) -> dict[int | str, tuple[float, float]]:
+    """COCO mask AP@[.5:.95] and AP50 with pycocotools, overall (``"all"``) and per category id.
+
+    Args:
+        annotation_file: the split's ground truth (``instances_<split>.json``).
+        detections: COCO results: ``image_id``, ``category_id``, ``segmentation``
+            (RLE with str counts), ``score``.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(annotation_file))
+        if not detections:
+            return {"all": (0.0, 0.0), **{c: (0.0, 0.0) for c in gt.getCatIds()}}
+        dt = gt.loadRes([dict(d) for d in detections])  # loadRes writes into the dicts it gets
+        results: dict[int | str, tuple[float, float]] = {}
+        for key, category_ids in [("all", gt.getCatIds())] + [(c, [c]) for c in gt.getCatIds()]:
+            evaluation = COCOeval(gt, dt, "segm")
+            evaluation.params.catIds = list(category_ids)
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+            # -1 means "no ground truth for this category"; report it as NaN, not as a score
+            ap, ap50 = (float(v) if v >= 0 else float("nan") for v in evaluation.stats[:2])
+            results[key] = (ap, ap50)
+    return results

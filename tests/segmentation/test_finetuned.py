@@ -1,0 +1,87 @@
+"""Tests for segmentation.finetuned: decoder.pt and sam_finetuned.pth round trips, base-weight checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from converters.errors import ConversionError
+from segmentation.finetuned import apply_decoder, load_finetuned, read_decoder, save_decoder, save_full
+
+
+def _perturb(module: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+
+
+def test_decoder_round_trip_leaves_the_encoder_alone(tiny_sam, tiny_sam_builder, tmp_path):
+    _perturb(tiny_sam.mask_decoder)
+    path = save_decoder(tiny_sam, tmp_path / "decoder.pt", model="vit_t", config={"lr": 1e-4})
+    data = read_decoder(path)
+    assert data["model"] == "vit_t" and data["prompt_encoder"] is None and data["config"] == {"lr": 1e-4}
+    other = tiny_sam_builder(seed=5)
+    encoder_before = {k: v.clone() for k, v in other.image_encoder.state_dict().items()}
+    apply_decoder(other, data)
+    for key, value in tiny_sam.mask_decoder.state_dict().items():
+        assert torch.equal(other.mask_decoder.state_dict()[key], value)
+    for key, value in other.image_encoder.state_dict().items():
+        assert torch.equal(encoder_before[key], value)
+
+
+def test_prompt_encoder_saved_only_when_trained(tiny_sam, tiny_sam_builder, tmp_path):
+    _perturb(tiny_sam.prompt_encoder)
+    data = read_decoder(save_decoder(tiny_sam, tmp_path / "d.pt", model="vit_t", prompt_encoder=True))
+    other = apply_decoder(tiny_sam_builder(seed=5), data)
+    for key, value in tiny_sam.prompt_encoder.state_dict().items():
+        assert torch.equal(other.prompt_encoder.state_dict()[key], value)
+
+
+def test_full_state_dict_loads_into_a_stock_model(tiny_sam, tiny_sam_builder, tmp_path):
+    _perturb(tiny_sam.mask_decoder)
+    path = save_full(tiny_sam, tmp_path / "sam_finetuned.pth")
+    other = tiny_sam_builder(seed=5)
+    other.load_state_dict(torch.load(path, weights_only=True))
+    for key, value in tiny_sam.state_dict().items():
+        assert torch.equal(other.state_dict()[key], value)
+
+
+def test_decoder_of_another_architecture_is_refused(tiny_sam, tiny_sam_builder, tmp_path):
+    data = read_decoder(save_decoder(tiny_sam, tmp_path / "d.pt", model="vit_t"))
+    wider = tiny_sam_builder(embed_dim=48)
+    with pytest.raises(ConversionError, match="does not fit model 'vit_t'"):
+        apply_decoder(wider, data, source="d.pt")
+
+
+def test_bad_files_get_one_line_errors(tiny_sam, tmp_path):
+    with pytest.raises(ConversionError, match="checkpoint not found"):
+        load_finetuned(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConversionError, match="cannot read"):
+        read_decoder(tmp_path / "junk.pt")
+    with pytest.raises(ConversionError, match="cannot read checkpoint"):
+        load_finetuned(tmp_path / "junk.pt")
+    full = save_full(tiny_sam, tmp_path / "full.pth")
+    with pytest.raises(ConversionError, match="not a decoder.pt"):
+        read_decoder(full)
+    with pytest.raises(ConversionError, match="full state dict: say which model"):
+        load_finetuned(full)
+
+
+def test_decoder_on_other_base_weights_is_refused(tiny_sam, tmp_path):
+    decoder = save_decoder(tiny_sam, tmp_path / "d.pt", model="vit_t", base_checkpoint_sha256="0" * 64)
+    with pytest.raises(ConversionError, match="tuned on base weights with sha256 0000"):
+        load_finetuned(decoder)  # the official vit_t hash differs: refused before any weights load
+    base = tmp_path / "base.pth"
+    base.write_bytes(b"some other weights")
+    with pytest.raises(ConversionError, match="--base-checkpoint"):
+        load_finetuned(decoder, base_checkpoint=base)
+    with pytest.raises(ConversionError, match="trained on model 'vit_t', not 'vit_b'"):
+        load_finetuned(decoder, model="vit_b")
+
+
+def test_unreadable_file_message_is_one_line(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConversionError) as error:
+        read_decoder(tmp_path / "junk.pt")
+    assert "\n" not in str(error.value) and "junk.pt" in str(error.value)

@@ -1,0 +1,100 @@
+"""Tests for segmentation.metrics: IoU, Dice, per-class summaries and COCO mask AP."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from converters.masks import mask_to_rle
+from segmentation.metrics import coco_mask_ap, dice, iou, score_image, summarise
+
+
+def _box_mask(shape, y0, y1, x0, x1):
+    mask = np.zeros(shape, bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_iou_and_dice_by_hand():
+    a = _box_mask((10, 10), 0, 4, 0, 5)  # 20 px
+    b = _box_mask((10, 10), 2, 6, 0, 5)  # 20 px, 10 shared
+    assert iou(a, b) == pytest.approx(10 / 30)
+    assert dice(a, b) == pytest.approx(20 / 40)
+    assert iou(a, a) == dice(a, a) == 1.0
+    empty = np.zeros((10, 10), bool)
+    assert iou(empty, empty) == dice(empty, empty) == 1.0
+    assert iou(a, empty) == dice(a, empty) == 0.0
+
+
+def test_score_image_unions_instances_and_splits_by_class():
+    gt = np.stack([_box_mask((20, 20), 0, 5, 0, 5), _box_mask((20, 20), 10, 20, 10, 20)])
+    pred = np.stack([_box_mask((20, 20), 0, 5, 0, 5), _box_mask((20, 20), 10, 20, 10, 15)])
+    score = score_image(7, gt, pred, [1, 2])
+    assert score.image_id == 7
+    assert score.iou == pytest.approx((25 + 50) / (25 + 100))
+    assert score.class_iou == {1: 1.0, 2: pytest.approx(0.5)}
+    assert score.instance_iou == [1.0, pytest.approx(0.5)]
+    assert score.class_dice[2] == pytest.approx(2 * 50 / 150)
+
+
+def test_summarise_means_per_class_and_overall():
+    gt = np.stack([_box_mask((10, 10), 0, 5, 0, 5)])
+    perfect = score_image(1, gt, gt, [1])
+    half = score_image(2, gt, np.stack([_box_mask((10, 10), 0, 5, 0, 2)]) | False, [2])
+    summary = summarise(
+        [perfect, half], {1: "cut", 2: "hole"}, [[1], [2]], {"all": (0.5, 0.9), 1: (1.0, 1.0)}
+    )
+    assert summary.iou["all"] == pytest.approx((1.0 + 0.4) / 2)
+    assert summary.iou["cut"] == 1.0 and summary.iou["hole"] == pytest.approx(0.4)
+    assert summary.n_images == {"all": 2, "cut": 1, "hole": 1}
+    assert summary.mask_ap == {"all": 0.5, "cut": 1.0} and summary.mask_ap50["all"] == 0.9
+
+
+def _coco_file(tmp_path, masks_by_image):
+    images, annotations = [], []
+    for image_id, masks in masks_by_image.items():
+        images.append({"id": image_id, "file_name": f"{image_id}.png", "height": 32, "width": 32})
+        for mask, category in masks:
+            ys, xs = np.nonzero(mask)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": category,
+                    "segmentation": mask_to_rle(mask),
+                    "area": int(mask.sum()),
+                    "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)],
+                    "iscrowd": 0,
+                }
+            )
+    path = tmp_path / "instances.json"
+    categories = [{"id": 1, "name": "cut"}, {"id": 2, "name": "hole"}]
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return path
+
+
+def test_mask_ap_is_one_for_ground_truth_and_lower_for_bad_masks(tmp_path):
+    cut, hole = _box_mask((32, 32), 2, 12, 2, 12), _box_mask((32, 32), 20, 30, 18, 30)
+    path = _coco_file(tmp_path, {1: [(cut, 1)], 2: [(hole, 2)]})
+    perfect = [
+        {"image_id": 1, "category_id": 1, "segmentation": mask_to_rle(cut), "score": 0.9},
+        {"image_id": 2, "category_id": 2, "segmentation": mask_to_rle(hole), "score": 0.8},
+    ]
+    ap = coco_mask_ap(path, perfect)
+    assert ap["all"] == pytest.approx((1.0, 1.0)) and ap[1] == pytest.approx((1.0, 1.0))
+    shifted = _box_mask((32, 32), 6, 16, 6, 16)  # IoU with cut = 36 / 164 < 0.5
+    ap = coco_mask_ap(path, [{**perfect[0], "segmentation": mask_to_rle(shifted)}, perfect[1]])
+    assert ap[1] == (0.0, 0.0) and ap[2] == pytest.approx((1.0, 1.0))
+    assert coco_mask_ap(path, [])["all"] == (0.0, 0.0)
+
+
+def test_mask_ap_of_a_class_without_ground_truth_is_nan(tmp_path):
+    cut = _box_mask((32, 32), 2, 12, 2, 12)
+    path = _coco_file(tmp_path, {1: [(cut, 1)]})
+    ap = coco_mask_ap(
+        path, [{"image_id": 1, "category_id": 1, "segmentation": mask_to_rle(cut), "score": 1.0}]
+    )
+    assert all(math.isnan(v) for v in ap[2])

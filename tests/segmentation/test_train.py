@@ -1,0 +1,223 @@
+"""Tests for segmentation.train: the loss goes down, runs write their files, resume, early stop, torchrun."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from segment_anything import SamPredictor
+
+from segmentation import train as train_module
+from segmentation.config import load_config
+from segmentation.embeddings import embed_images
+from segmentation.prompts import PromptConfig
+from segmentation.train import DEFAULTS, instance_loss, lr_factor, main, train, trainable_parameters
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(data: Path, tmp_path: Path, *overrides: str) -> dict:
+    return load_config(
+        DEFAULTS,
+        None,
+        [
+            f"data={data}",
+            f"out={tmp_path / 'runs'}",
+            f"cache_dir={tmp_path / 'cache'}",
+            "device=cpu",
+            "progress=false",
+            "batch_size=4",
+            "epochs=2",
+            "lr=1e-3",
+            *overrides,
+        ],
+    )
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_lr_factor_warms_up_then_decays_to_the_floor():
+    values = [lr_factor(step, warmup=4, total=20, min_ratio=0.1) for step in range(21)]
+    assert values[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(values[4:], values[5:], strict=False))
+    assert values[-1] == pytest.approx(0.1)
+
+
+def test_only_the_decoder_trains(tiny_sam):
+    parameters = trainable_parameters(tiny_sam, prompt_encoder=False)
+    assert {id(p) for p in parameters} == {id(p) for p in tiny_sam.mask_decoder.parameters()}
+    assert not any(p.requires_grad for p in tiny_sam.image_encoder.parameters())
+    assert not any(p.requires_grad for p in tiny_sam.prompt_encoder.parameters())
+    with_prompt = trainable_parameters(tiny_sam, prompt_encoder=True)
+    assert len(with_prompt) == len(parameters) + len(list(tiny_sam.prompt_encoder.parameters()))
+
+
+def test_loss_decreases_on_one_image(tiny_sam):
+    image = np.full((96, 160, 3), 90, np.uint8)
+    target = np.zeros((96, 160), bool)
+    target[30:70, 50:120] = True
+    image[target] = (200, 60, 40)
+    (embedding,) = embed_images(tiny_sam, [image])
+    parameters = trainable_parameters(tiny_sam, prompt_encoder=False)
+    optimizer = torch.optim.AdamW(parameters, lr=1e-3)
+    config = {**DEFAULTS, "corrective_rounds": 1}
+    prompts = PromptConfig(box_jitter=0.0, p_box=1.0)
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss, _ = instance_loss(
+            tiny_sam,
+            embedding,
+            target,
+            config=config,
+            prompt_config=prompts,
+            rng=np.random.default_rng(0),
+            device=torch.device("cpu"),
+        )
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-5:]) < 0.75 * np.mean(losses[:5])
+
+
+def test_run_writes_its_files_and_the_full_checkpoint_loads_in_sam_predictor(
+    tiny_dataset, tiny_sam, tiny_sam_builder, tmp_path
+):
+    run = train(_config(tiny_dataset, tmp_path, "name=tiny"), sam=tiny_sam)
+    assert run == tmp_path / "runs" / "tiny"
+    for name in ("args.yaml", "results.csv", "curves.png", "last.pt", "decoder.pt", "sam_finetuned.pth"):
+        assert (run / name).is_file(), name
+    assert not list(run.glob(".*")), "partial files left behind"
+    saved = yaml.safe_load((run / "args.yaml").read_text())
+    assert saved["epochs"] == 2 and saved["lr"] == 1e-3 and saved["data"] == str(tiny_dataset)
+    rows = _rows(run / "results.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert all(0.0 <= float(r["val_iou"]) <= 1.0 for r in rows)
+    assert np.isnan(float(rows[0]["train_loss"])) and float(rows[1]["train_loss"]) > 0
+
+    # The full state dict goes through stock segment_anything loading and SamPredictor.
+    fresh = tiny_sam_builder(seed=123)
+    fresh.load_state_dict(torch.load(run / "sam_finetuned.pth", weights_only=True))
+    best = max(rows, key=lambda r: float(r["val_iou"]))
+    decoder = torch.load(run / "decoder.pt", weights_only=True)["mask_decoder"]
+    for key, value in fresh.mask_decoder.state_dict().items():
+        assert torch.equal(value, decoder[key]), key
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    ours, theirs = SamPredictor(tiny_sam_builder()), SamPredictor(fresh)
+    ours.model.load_state_dict(fresh.state_dict())
+    box = np.array([10, 12, 40, 50])
+    for predictor in (ours, theirs):
+        predictor.set_image(image)
+    a, b = ours.predict(box=box), theirs.predict(box=box)
+    assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
+    assert float(best["val_iou"]) >= float(rows[0]["val_iou"])
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    straight = train(
+        _config(tiny_dataset, tmp_path, "name=straight", "corrective_rounds=0"), sam=tiny_sam_builder()
+    )
+
+    calls = {"n": 0}
+    real_plot = train_module.plot_curves
+
+    def plot_then_die(rows, path):
+        real_plot(rows, path)
+        calls["n"] += 1
+        if calls["n"] == 1:  # after epoch 1's last.pt is written
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "plot_curves", plot_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_dataset, tmp_path, "name=cut", "corrective_rounds=0"), sam=tiny_sam_builder())
+    cut = tmp_path / "runs" / "cut"
+    assert [int(r["epoch"]) for r in _rows(cut / "results.csv")] == [0, 1]
+    config = load_config(DEFAULTS, cut / "args.yaml")
+    train(config, resume=cut, sam=tiny_sam_builder())
+
+    a, b = _rows(straight / "results.csv"), _rows(cut / "results.csv")
+    assert [r["epoch"] for r in a] == [r["epoch"] for r in b]
+    for row_a, row_b in zip(a, b, strict=True):
+        assert float(row_a["train_loss"] or "nan") == pytest.approx(
+            float(row_b["train_loss"] or "nan"), nan_ok=True
+        )
+    final_a = torch.load(straight / "last.pt", weights_only=False)["mask_decoder"]
+    final_b = torch.load(cut / "last.pt", weights_only=False)["mask_decoder"]
+    for key in final_a:
+        torch.testing.assert_close(final_a[key], final_b[key])
+
+
+def test_early_stopping_when_val_iou_stops_improving(tiny_dataset, tiny_sam, tmp_path):
+    # lr = 0: nothing changes, so epoch 1 does not beat epoch 0 and patience 1 ends the run.
+    run = train(_config(tiny_dataset, tmp_path, "epochs=5", "patience=1", "lr=0"), sam=tiny_sam)
+    assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1]
+
+
+def test_cli_errors_are_one_line(tiny_dataset, tmp_path, capsys):
+    assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read config" in capsys.readouterr().err
+    assert main([f"data={tiny_dataset}", "epoch=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'epoch'" in err and "Traceback" not in err
+    assert main(["--resume", str(tmp_path)]) == 2
+    assert "no last.pt" in capsys.readouterr().err
+    assert main(["epochs=1"]) == 2
+    assert "no data set" in capsys.readouterr().err
+    assert main([f"data={tmp_path}", "epochs=1"]) == 2
+    assert "no COCO annotations" in capsys.readouterr().err
+
+
+_TORCHRUN_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from conftest import build_tiny_sam
+from segmentation.config import load_config
+from segmentation.train import DEFAULTS, train
+
+config = load_config(DEFAULTS, None, {overrides!r})
+train(config, sam=build_tiny_sam())
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_gloo(tiny_dataset, tmp_path):
+    overrides = [
+        f"data={tiny_dataset}",
+        f"out={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "name=ddp",
+        "device=cpu",
+        "progress=false",
+        "epochs=1",
+        "batch_size=2",
+    ]
+    script = tmp_path / "run_ddp.py"
+    script.write_text(
+        textwrap.dedent(_TORCHRUN_SCRIPT.format(tests=str(Path(__file__).parent), overrides=overrides))
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "runs" / "ddp"
+    assert not (tmp_path / "runs" / "ddp2").exists(), "ranks must agree on one run folder"
+    assert (run / "decoder.pt").is_file() and (run / "sam_finetuned.pth").is_file()
+    assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1]
