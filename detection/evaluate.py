@@ -336,7 +336,7 @@ def evaluate(
         coco_file: ground truth for the cross-check; default the converter's
             ``annotations/instances_<split>.json`` (skipped with a note when absent).
         imgsz, batch, device: as in ``yolo val``.
-        out: output folder; default ``runs/detect/evaluate`` (numbered when taken).
+        out: output folder, used as given; default ``runs/detect/evaluate`` (numbered when taken).
         plots: ultralytics' PR curves and confusion matrix.
         validator_class: the validator to run (tests feed ground truth through a subclass).
     """
@@ -347,7 +347,8 @@ def evaluate(
     if isinstance(weights, (str, Path)) and not Path(weights).is_file():
         raise ConversionError(f"weights not found: {weights}")
     ensure_ultralytics_fonts()
-    out = Path(out) if out is not None else Path("runs/detect/evaluate")
+    exact = out is not None  # an --out given is used as is; the default folder is numbered when taken
+    out = Path(out) if exact else Path("runs/detect/evaluate")
     args = {
         "model": str(weights) if isinstance(weights, (str, Path)) else None,
         "data": str(data.resolve()),
@@ -363,6 +364,7 @@ def evaluate(
         "save_json": False,  # ultralytics' own COCO path would pip-install faster-coco-eval
         "project": str(out.absolute().parent),
         "name": out.name,
+        "exist_ok": exact,
         "mode": "val",
     }
     validator = validator_class(args=args)
@@ -459,7 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: first GPU, else CPU)")
-    parser.add_argument("--out", type=Path, help="output folder (default runs/detect/evaluate, numbered)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder, used as is (default: runs/detect/evaluate, numbered)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip ultralytics' curves and matrices")
     return parser
 
@@ -482,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConversionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_report(report))
+    text = format_report(report)
+    Path(report.save_dir, "report.txt").write_text(text + "\n")
+    print(text)
     return 0
 
 

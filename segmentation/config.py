@@ -34,10 +34,8 @@ def merge(defaults: Mapping, updates: Mapping, *, where: str = "") -> dict:
             current = merged[key]
             if isinstance(value, str) and _is_number(current):
                 value = _number(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
-            if _is_number(current) and not _is_number(value) and value is not None:
+            if _is_number(current) and isinstance(value, str):
                 raise ConversionError(f"config key '{path}' needs a number, got {value!r}")
-            if isinstance(current, bool) and not isinstance(value, bool):
-                raise ConversionError(f"config key '{path}' needs true or false, got {value!r}")
             merged[key] = value
     return merged
 

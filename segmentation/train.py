@@ -55,6 +55,7 @@ DEFAULTS: dict = {
     "cache_dir": None,  # embedding cache; None: ~/.cache/mvtec-finetune/embeddings
     "out": "runs/sam",  # parent of run folders
     "name": None,  # run folder name; None: <model>_<data folder name>, numbered if taken
+    "exist_ok": False,  # reuse out/name when it exists (its files are replaced) instead of numbering
     "epochs": 20,
     "batch_size": 8,  # instances per optimiser step (per process under torchrun)
     "lr": 1.0e-4,
@@ -299,13 +300,18 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
         run_dir = resume
     else:
         name = config["name"] or f"{config['model']}_{Path(config['data']).name}"
-        run_dir = next_run_dir(Path(config["out"]), name) if world.main else None
+        if config["exist_ok"]:
+            run_dir = Path(config["out"]) / name
+        else:
+            run_dir = next_run_dir(Path(config["out"]), name) if world.main else None
         if world.world > 1:  # every process writes nothing but must agree on the folder
             holder = [str(run_dir) if run_dir else None]
             dist.broadcast_object_list(holder, src=0)
             run_dir = Path(holder[0])
     if world.main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if resume is None:  # a reused folder's old state must not be resumed into this run
+            (run_dir / "last.pt").unlink(missing_ok=True)
         save_config(config, run_dir / "args.yaml")
 
     if sam is None:

@@ -41,7 +41,6 @@ def test_file_then_overrides(tmp_path):
         (["prompts.pbox=1"], "unknown config key 'prompts.pbox'"),
         (["prompts=3"], "needs a mapping"),
         (["lr=fast"], "'lr' needs a number"),
-        (["multimask=maybe"], "'multimask' needs true or false"),
         (["epochs"], "not key=value"),
     ],
 )
