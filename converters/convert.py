@@ -171,8 +171,11 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as image:
             size = image.size
             image.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
-        raise ConversionError(f"cannot read image {path}: corrupt or not an image ({error})") from None
+    # ImportError too: once ultralytics is imported, its patched Image.open tries
+    # the optional pi_heif on files PIL cannot identify and raises that instead.
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, ImportError) as error:
+        reason = "PIL cannot identify it" if isinstance(error, ImportError) else error
+        raise ConversionError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
     return size
 
 

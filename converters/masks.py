@@ -62,6 +62,23 @@ class DefectInstance:
         return bool(self.holes)
 
 
+def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> np.ndarray:
+    """``cv2.imdecode`` of a file's bytes; a one-line :class:`ConversionError` naming the file otherwise.
+
+    ``np.fromfile`` + ``imdecode`` rather than ``imread``: ``imread`` returns None
+    for both "missing" and "corrupt" and cannot tell them apart.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise ConversionError(f"cannot read {kind} {path}: {error.strerror or error}") from None
+    array = cv2.imdecode(data, flags) if data.size else None
+    if array is None:
+        raise ConversionError(f"cannot decode {kind} {path}: corrupt or not an image")
+    return array
+
+
 def read_mask(path: str | Path) -> np.ndarray:
     """Reads a mask file into ``(H, W)`` integers, whatever its channels or depth.
 
@@ -72,16 +89,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     Raises:
         ConversionError: the file is missing, unreadable or not an image.
     """
-    path = Path(path)
-    # np.fromfile + imdecode rather than imread: imread returns None for both
-    # "missing" and "corrupt" and cannot tell them apart.
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise ConversionError(f"cannot read mask {path}: {error.strerror or error}") from None
-    mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if mask is None:
-        raise ConversionError(f"cannot decode mask {path}: corrupt or not an image")
+    mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
     if mask.ndim == 3:
         mask = mask[..., :3]
         if mask.shape[2] == 1 or (

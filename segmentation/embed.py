@@ -11,11 +11,10 @@ computed.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from converters.errors import ConversionError
+from converters.errors import exit_code
 from converters.splits import SPLITS
 
 
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from segmentation.evaluate import resolve_device
     from segmentation.models import load_sam
 
-    try:
+    def run() -> None:
         device = resolve_device(args.device)
         paths = [im.path for split in args.splits for im in load_split(args.data, split).images]
         sam = load_sam(args.model, args.checkpoint, device=device)
@@ -51,15 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         before = sum(path in cache for path in paths)
         started = time.perf_counter()
         cache.embed(paths, batch_size=args.batch_size, device=device, progress=not args.no_progress)
-    except ConversionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    seconds = time.perf_counter() - started
-    print(
-        f"{len(paths)} images: {before} were cached, {len(paths) - before} encoded in {seconds:.1f} s; "
-        f"cache {cache.folder}"
-    )
-    return 0
+        seconds = time.perf_counter() - started
+        print(
+            f"{len(paths)} images: {before} were cached, {len(paths) - before} encoded in {seconds:.1f} s; "
+            f"cache {cache.folder}"
+        )
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

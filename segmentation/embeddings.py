@@ -43,6 +43,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from tqdm import tqdm
 
 from converters.errors import ConversionError
+from converters.masks import decode_image_file
 
 logger = logging.getLogger(__name__)
 
@@ -136,17 +137,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
         ConversionError: the file is missing, unreadable or not an image; the
             one-line message names the file.
     """
-    path = Path(path)
-    # np.fromfile + imdecode rather than imread: imread returns None for both
-    # "missing" and "corrupt" and cannot tell them apart.
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise ConversionError(f"cannot read image {path}: {error.strerror or error}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ConversionError(f"cannot decode image {path}: corrupt or not an image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(decode_image_file(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def embed_images(

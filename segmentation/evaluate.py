@@ -27,7 +27,7 @@ import torch
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from converters.errors import ConversionError
+from converters.errors import ConversionError, exit_code
 from converters.masks import mask_to_rle
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
@@ -276,12 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except ConversionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(lambda: run(args))
 
 
 if __name__ == "__main__":

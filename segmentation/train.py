@@ -38,7 +38,7 @@ import torch.distributed as dist
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from converters.errors import ConversionError
+from converters.errors import ConversionError, exit_code
 from segmentation.config import load_config, save_config
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
@@ -388,6 +388,16 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
             "val_mask_ap": val.summary.mask_ap.get("all", float("nan")),
         }
 
+    def save_best() -> None:
+        save_decoder(
+            sam,
+            run_dir / "decoder.pt",
+            model=config["model"],
+            prompt_encoder=bool(config["train_prompt_encoder"]),
+            base_checkpoint_sha256=base,
+            config=config,
+        )
+
     if resume is None:
         # Epoch 0 is the untuned model: the baseline every later epoch must beat to be kept.
         row = {
@@ -401,14 +411,7 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
         rows.append(row)
         best_iou = row["val_iou"]
         if world.main:
-            save_decoder(
-                sam,
-                run_dir / "decoder.pt",
-                model=config["model"],
-                prompt_encoder=bool(config["train_prompt_encoder"]),
-                base_checkpoint_sha256=base,
-                config=config,
-            )
+            save_best()
             print(
                 f"epoch 0 (zero-shot): val IoU {best_iou:.4f}  mask AP {row['val_mask_ap']:.4f}",
                 file=sys.stderr,
@@ -465,14 +468,7 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
         best_iou, stale = (row["val_iou"], 0) if improved else (best_iou, stale + 1)
         if world.main:
             if improved:
-                save_decoder(
-                    sam,
-                    run_dir / "decoder.pt",
-                    model=config["model"],
-                    prompt_encoder=bool(config["train_prompt_encoder"]),
-                    base_checkpoint_sha256=base,
-                    config=config,
-                )
+                save_best()
             atomic_save(
                 {
                     "mask_decoder": sam.mask_decoder.state_dict(),
@@ -534,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def run() -> None:
         if args.resume:
             if not (args.resume / "last.pt").is_file():
                 raise ConversionError(f"nothing to resume in {args.resume}: no last.pt")
@@ -542,10 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config = load_config(DEFAULTS, args.config, args.overrides)
         train(config, resume=args.resume)
-    except ConversionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

@@ -270,3 +270,14 @@ def test_real_hazelnut_instances_are_the_mask_components(tmp_path, hazelnut_root
         for im in json.loads((tmp_path / f"out/annotations/instances_{split}.json").read_text())["images"]
     }
     assert (512, 512) in sizes
+
+
+def test_corrupt_image_is_a_one_line_error_after_ultralytics_patched_pil(tmp_path):
+    import ultralytics.utils.patches  # noqa: F401  (patches Image.open to try pi_heif on unknown files)
+
+    from converters.convert import image_size
+
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"not a png")
+    with pytest.raises(ConversionError, match="cannot read image .*broken.png: corrupt or not an image"):
+        image_size(path)

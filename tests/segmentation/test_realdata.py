@@ -85,6 +85,9 @@ def test_short_fine_tune_does_not_lower_val_iou_and_the_clis_agree(mobile_sam, h
     tuned, name = load_finetuned(run / "decoder.pt")
     assert name == "vit_t"
     assert _mean_iou(tuned, data, cache, "val") == pytest.approx(best, abs=1e-6) and best >= zero_shot
+    full, _ = load_finetuned(run / "sam_finetuned.pth", model="vit_t")  # the project's vit_t builder
+    for key, value in tuned.state_dict().items():
+        assert torch.equal(full.state_dict()[key], value), key
 
     out = tmp_path / "eval"
     code = evaluate_main(

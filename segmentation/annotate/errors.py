@@ -1,0 +1,27 @@
+"""Errors of the annotation app, one per HTTP status the server answers with.
+
+All are :class:`~converters.errors.ConversionError` (a ``ValueError``), so the
+CLI prints any of them as one ``error:`` line, like the converters do.
+"""
+
+from __future__ import annotations
+
+from converters.errors import ConversionError
+
+
+class AnnotationError(ConversionError):
+    """A request or option that cannot be carried out as given (HTTP 400)."""
+
+    status_code = 400
+
+
+class NotFoundError(AnnotationError):
+    """An unknown image, instance, prediction or file (HTTP 404)."""
+
+    status_code = 404
+
+
+class ConflictError(AnnotationError):
+    """A request that does not fit the current state, e.g. marking good an image with defects (HTTP 409)."""
+
+    status_code = 409

@@ -1,0 +1,270 @@
+"""The annotation app's output: an MVTec AD-layout category, and YOLO + COCO through the converters.
+
+Layout under ``--out`` (``<category>`` defaults to the name of the ``--out`` folder)::
+
+    <out>/annotate_state.json                          the app's state (source of truth, resumable)
+    <out>/<category>/test/<class>/<stem>.<ext>         images with defects of one class
+    <out>/<category>/test/combined/<stem>.<ext>        images with defects of several classes
+    <out>/<category>/test/good/<stem>.<ext>            images marked good
+    <out>/<category>/ground_truth/<folder>/<stem>_mask.png
+    <out>/<category>/mask_values.json                  pixel value -> class, for --mask-values
+    <out>/export/                                      YOLO + COCO from :func:`export_dataset`
+
+Masks are value-coded with one map for the whole category: class ``i`` of the
+class list is pixel value ``255 - i`` (the first class is 255, as in MVTec's
+0/255 masks), 0 is background. So the tree reads two ways with the stock
+converters:
+
+- ``python -m converters.mvtec2yolo --root <out> ...``: a mask is "``> 0`` is
+  defect" and the class is the folder name: exact for single-class images,
+  ``combined`` for images with several classes (MVTec's own name for them);
+- with ``--mask-values <out>/<category>/mask_values.json``: every instance gets
+  its own class, also on ``combined`` images. :func:`export_dataset` reads it so.
+
+Instances are regions of one mask per image, as in MVTec: where two instances
+overlap, the later one wins the pixels, and touching instances of one class
+read back as one region.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from converters.convert import ConversionReport, ConvertConfig, convert
+from converters.masks import rle_to_mask
+from converters.mvtec import GOOD, IMAGE_SUFFIXES, MASK_SUFFIX
+from segmentation.annotate.errors import AnnotationError
+from segmentation.annotate.files import atomic_write_bytes
+from segmentation.embeddings import load_rgb
+
+#: Defect folder of images that hold instances of more than one class (MVTec AD's name).
+MIXED = "combined"
+#: The value map beside the category's ``test/`` and ``ground_truth/`` folders.
+MASK_VALUES_FILE = "mask_values.json"
+#: Folder under ``--out`` that :func:`export_dataset` writes YOLO + COCO to.
+EXPORT_DIR = "export"
+#: Mask value of the first class; class ``i`` is ``FIRST_VALUE - i``.
+FIRST_VALUE = 255
+#: EXIF tag of the image orientation.
+_ORIENTATION = 0x0112
+
+
+def class_values(classes: Sequence[str]) -> dict[int, str]:
+    """The value map of a class list: ``{255: classes[0], 254: classes[1], ..., 0: "good"}``.
+
+    >>> class_values(["scratch", "dent"])
+    {255: 'scratch', 254: 'dent', 0: 'good'}
+    """
+    if len(classes) > FIRST_VALUE:
+        raise AnnotationError(f"at most {FIRST_VALUE} classes fit an 8-bit mask, got {len(classes)}")
+    return {FIRST_VALUE - index: name for index, name in enumerate(classes)} | {0: GOOD}
+
+
+def compose_mask(
+    instances: Iterable[tuple[str, dict]], *, classes: Sequence[str], shape: tuple[int, int]
+) -> np.ndarray:
+    """One value-coded mask from instance masks, painted in order (a later instance wins overlaps).
+
+    Args:
+        instances: ``(class name, COCO RLE of the (H, W) mask)`` per instance.
+        classes: the class list that fixes the values (:func:`class_values`).
+        shape: ``(H, W)``.
+
+    Returns:
+        ``(H, W)`` uint8, 0 background, ``255 - i`` for class ``i``.
+    """
+    values = {name: value for value, name in class_values(classes).items() if value}
+    mask = np.zeros(shape, np.uint8)
+    for class_name, rle in instances:
+        if class_name not in values:
+            raise AnnotationError(f"instance of unknown class '{class_name}' (classes: {', '.join(classes)})")
+        pixels = rle_to_mask(rle)
+        if pixels.shape != tuple(shape):
+            raise AnnotationError(f"instance mask is {pixels.shape}, image is {tuple(shape)}")
+        mask[pixels] = values[class_name]
+    return mask
+
+
+def defect_folder(class_names: Iterable[str]) -> str:
+    """``test/`` folder of an image with defects of ``class_names``: the class, or ``combined``."""
+    names = set(class_names)
+    if not names:
+        raise ValueError("an image without instances has no defect folder")
+    return next(iter(names)) if len(names) == 1 else MIXED
+
+
+def needs_upright_copy(source: Path) -> bool:
+    """True when the file carries an EXIF orientation other than "upright".
+
+    SAM, OpenCV and browsers show such a photo rotated as the tag says, while
+    PIL (which the converters read image sizes with) reports the stored pixels:
+    the copy in the tree is then written upright as PNG so that the mask fits
+    it whichever way it is read.
+    """
+    try:
+        with Image.open(source) as image:
+            return image.getexif().get(_ORIENTATION, 1) not in (0, 1)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return False  # load_rgb decides what is readable; an unreadable file never gets this far
+
+
+def copy_suffix(source: Path) -> str:
+    """Suffix of the image copy in the tree: the source's (lower case), ``.png`` for re-encoded ones."""
+    return ".png" if needs_upright_copy(source) else source.suffix.lower()
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of a ``(H, W)`` uint8 mask or ``(H, W, 3)`` uint8 RGB image."""
+    data = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    ok, buffer = cv2.imencode(".png", data)
+    if not ok:  # pragma: no cover - only on a broken OpenCV build
+        raise AnnotationError("could not encode a PNG")
+    return buffer.tobytes()
+
+
+def tree_files(category_dir: Path) -> dict[str, list[Path]]:
+    """Image copies and masks in the tree by image stem, read in one pass over the folders."""
+    found: dict[str, list[Path]] = {}
+    for part, is_mask in (("test", False), ("ground_truth", True)):
+        root = category_dir / part
+        if not root.is_dir():
+            continue
+        for folder in root.iterdir():
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                stem = _tree_stem(path, is_mask)
+                if stem is not None:
+                    found.setdefault(stem, []).append(path)
+    return found
+
+
+def _tree_stem(path: Path, is_mask: bool) -> str | None:
+    if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    if not is_mask:
+        return path.stem
+    return path.stem[: -len(MASK_SUFFIX)] if path.stem.endswith(MASK_SUFFIX) else None
+
+
+def sync_image(
+    category_dir: Path,
+    *,
+    source: Path,
+    stem: str,
+    folder: str | None,
+    mask: np.ndarray | None,
+    existing: Sequence[Path] | None = None,
+) -> None:
+    """Makes one image's files in the tree what its state says, touching nothing else.
+
+    Writes ``test/<folder>/<stem><ext>`` (renamed from another folder if a copy is
+    there, else copied from ``source``) and ``ground_truth/<folder>/<stem>_mask.png``
+    when ``mask`` is given, then removes this stem's files from every other
+    folder. New files are complete before old ones go, so an interruption leaves
+    at worst a stale extra copy, which the next sync removes.
+
+    Args:
+        category_dir: ``<out>/<category>``.
+        source: the original image in ``--images``.
+        stem: the image's stem in the tree (unique in the category).
+        folder: ``test/`` folder (a class, ``combined`` or ``good``); None: the
+            image has no files (unlabelled).
+        mask: ``(H, W)`` uint8 value-coded mask, or None (good or unlabelled images).
+        existing: this stem's current files if already known (see :func:`tree_files`).
+    """
+    if existing is None:
+        existing = [
+            path
+            for pattern, is_mask in ((f"test/*/{stem}.*", False), (f"ground_truth/*/{stem}{MASK_SUFFIX}.*", True))
+            for path in category_dir.glob(pattern)
+            if _tree_stem(path, is_mask) == stem
+        ]
+    keep: set[Path] = set()
+    if folder is not None:
+        image_target = category_dir / "test" / folder / f"{stem}{copy_suffix(source)}"
+        keep.add(image_target)
+        if not image_target.is_file():
+            moved = next((p for p in existing if p.parent.parent.name == "test" and p.is_file()), None)
+            if moved is not None and moved.suffix == image_target.suffix:
+                image_target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(moved, image_target)
+            else:
+                _write_copy(source, image_target, mask)
+    if mask is not None:
+        if folder is None:
+            raise ValueError("a mask needs a folder")
+        mask_target = category_dir / "ground_truth" / folder / f"{stem}{MASK_SUFFIX}.png"
+        keep.add(mask_target)
+        data = encode_png(mask)
+        if not mask_target.is_file() or mask_target.read_bytes() != data:
+            atomic_write_bytes(mask_target, data)
+    for path in existing:
+        if path not in keep and path.exists():
+            path.unlink()
+            _remove_if_empty(path.parent)
+
+
+def _write_copy(source: Path, target: Path, mask: np.ndarray | None) -> None:
+    if target.suffix == ".png" and needs_upright_copy(source):
+        image = load_rgb(source)  # OpenCV applies the EXIF orientation, as SAM saw the image
+        if mask is not None and mask.shape != image.shape[:2]:
+            raise AnnotationError(f"mask {mask.shape} does not fit {source} ({image.shape[:2]})")
+        atomic_write_bytes(target, encode_png(image))
+    else:
+        atomic_write_bytes(target, lambda file: _copy_into(source, file))
+
+
+def _copy_into(source: Path, file) -> None:
+    with source.open("rb") as stream:
+        shutil.copyfileobj(stream, file, 1 << 20)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (or already gone): only empty class folders are tidied away
+
+
+def write_value_map(category_dir: Path, classes: Sequence[str]) -> Path:
+    """Writes ``mask_values.json`` (``{"255": "scratch", "254": "dent", "0": "good"}``)."""
+    path = category_dir / MASK_VALUES_FILE
+    text = json.dumps({str(value): name for value, name in class_values(classes).items()}, indent=2) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_bytes(path, text.encode())
+    return path
+
+
+def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> ConversionReport:
+    """YOLO + COCO of the annotated category through :func:`converters.convert.convert`.
+
+    The same call as ``python -m converters.mvtec2yolo --root <out>/<category>
+    --out <out>/export --coco --mask-values <out>/<category>/mask_values.json
+    --link hardlink --overwrite``: one seeded split, ``data.yaml``,
+    ``labels/``, ``annotations/instances_*.json``. Class ids are the converters'
+    (class names sorted).
+
+    Raises:
+        ConversionError: from the converters, e.g. nothing labelled yet.
+    """
+    return convert(
+        ConvertConfig(
+            root=category_dir,
+            out=out,
+            formats=("yolo", "coco"),
+            task=task,
+            mask_values=category_dir / MASK_VALUES_FILE,
+            link="hardlink",
+            overwrite=True,
+            progress=False,
+        )
+    )

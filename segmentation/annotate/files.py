@@ -1,0 +1,132 @@
+"""Files of the annotation app: which images it lists, which paths it serves, how it writes.
+
+The server reads only below two roots, the ``--images`` folder and the ``--out``
+folder. :func:`resolve_inside` is the one gate every served path goes through:
+a relative POSIX path whose resolved target (symlinks followed) is a regular
+file inside its root. :func:`list_images` applies the same rule while listing,
+so a symlink in ``--images`` that leads elsewhere is never shown either.
+
+Every file the app writes goes through :func:`atomic_write_bytes` (a temporary
+file in the same folder, then ``os.replace``), so a killed server leaves the
+old file or the new one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from converters.mvtec import IMAGE_SUFFIXES
+from segmentation.annotate.errors import AnnotationError, NotFoundError
+
+#: Longest relative path accepted in a request (characters); longer ones are refused unread.
+MAX_RELATIVE_PATH = 1024
+
+
+def check_relative(relative: str) -> PurePosixPath:
+    """A request path checked for shape only: relative, POSIX, no ``..``, no empty parts.
+
+    Args:
+        relative: path as sent by the browser, ``/``-separated (``lot_3/0001.jpg``).
+
+    Returns:
+        The path as a :class:`PurePosixPath`.
+
+    Raises:
+        AnnotationError: absolute (``/etc/passwd``, ``C:/x``, ``//host/x``), a backslash,
+            a NUL or control character, a ``.`` or ``..`` part, an empty part, or too long.
+    """
+    if not relative or len(relative) > MAX_RELATIVE_PATH:
+        raise AnnotationError(f"bad path: empty or longer than {MAX_RELATIVE_PATH} characters")
+    if any(ord(char) < 32 for char in relative) or "\\" in relative:
+        raise AnnotationError("bad path: control characters and backslashes are not allowed")
+    if relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
+        raise AnnotationError(f"absolute paths are refused: {relative!r}")
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise AnnotationError(f"path parts '', '.' and '..' are refused: {relative!r}")
+    return PurePosixPath(relative)
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """The regular file ``root/relative``, refused unless it really lies inside ``root``.
+
+    Symlinks are followed and the final target must still be inside ``root`` (as
+    resolved itself), so neither ``..`` nor a link to ``/etc`` reaches outside.
+
+    >>> resolve_inside(Path("photos"), "lot_3/0001.jpg")  # doctest: +SKIP
+    PosixPath('/abs/photos/lot_3/0001.jpg')
+
+    Raises:
+        AnnotationError: a malformed or absolute path, or one leading outside ``root``.
+        NotFoundError: nothing there, or not a regular file.
+    """
+    checked = check_relative(relative)
+    base = root.resolve()
+    try:
+        target = base.joinpath(*checked.parts).resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFoundError(f"no such file: {relative}") from None
+    except (OSError, RuntimeError) as error:  # symlink loop, permission
+        raise AnnotationError(f"cannot open {relative}: {error}") from None
+    if target != base and base not in target.parents:
+        raise AnnotationError(f"refused: {relative} leads outside the served folder")
+    if not target.is_file():
+        raise NotFoundError(f"not a file: {relative}")
+    return target
+
+
+def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
+    """Image files below ``root`` as sorted relative POSIX paths (the app's image keys).
+
+    Hidden files and folders (``.name``) are skipped, and so are symlinks whose
+    target lies outside ``root``, files below ``exclude`` (the output folder,
+    should it sit inside ``root``) and files whose suffix is not one of
+    :data:`converters.mvtec.IMAGE_SUFFIXES`.
+
+    Raises:
+        AnnotationError: ``root`` is not a folder.
+    """
+    if not root.is_dir():
+        raise AnnotationError(f"image folder does not exist or is not a folder: {root}")
+    base = root.resolve()
+    skip = exclude.resolve() if exclude is not None else None
+    keys: list[str] = []
+    for folder, dirs, files in os.walk(base, followlinks=False):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or here / d != skip))
+        for name in files:
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            relative = (here / name).relative_to(base).as_posix()
+            try:
+                resolve_inside(base, relative)
+            except AnnotationError:
+                continue  # a dangling link or one that leads outside: never listed, never served
+            keys.append(relative)
+    return sorted(keys)
+
+
+def atomic_write_bytes(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
+    """Writes ``path`` via a temporary file in its folder and ``os.replace``.
+
+    Args:
+        path: the target; its folder is created.
+        data: the bytes, or a function that writes them to the open file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            if callable(data):
+                data(file)
+            else:
+                file.write(data)
+        os.chmod(temporary, 0o644)  # mkstemp makes it owner-only; outputs are ordinary files
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

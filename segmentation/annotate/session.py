@@ -1,0 +1,599 @@
+"""The annotation state of one ``--out`` folder: images, their status and instances, undo/redo.
+
+Pure bookkeeping plus persistence; no model here. The state file
+``<out>/annotate_state.json`` is the source of truth: every change (accept,
+delete, status, undo, redo, moving to another image) rewrites it atomically
+before the MVTec tree is brought in line (:mod:`segmentation.annotate.export`),
+so a killed server loses nothing that was answered, and opening the same
+``--out`` again resumes, with the tree repaired if it was cut short.
+
+Statuses of an image:
+
+- ``unlabelled``: nothing accepted yet, no files in the tree;
+- ``in_progress``: at least one instance accepted;
+- ``done``: the user says all its defects are labelled;
+- ``good``: the user says it has no defect; copied to ``test/good``.
+
+Undo and redo are per image and kept in memory only: a restart keeps the
+annotations, not their history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from converters.convert import ConversionReport
+from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
+from converters.mvtec import GOOD, IMAGE_SUFFIXES
+from segmentation.annotate import export
+from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
+from segmentation.annotate.files import atomic_write_bytes, list_images, resolve_inside
+
+STATE_FILE = "annotate_state.json"
+STATE_FORMAT = "mvtec-finetune/annotate-state"
+STATE_VERSION = 1
+
+UNLABELLED, IN_PROGRESS, DONE = "unlabelled", "in_progress", "done"
+STATUSES = (UNLABELLED, IN_PROGRESS, DONE, GOOD)
+#: What a user may set: ``open`` returns to unlabelled / in progress by the instances.
+STATUS_ACTIONS = (DONE, GOOD, "open")
+#: Class used when none are given on the first run.
+DEFAULT_CLASSES = ("defect",)
+#: Folder names the layout uses itself, so no class may take them.
+RESERVED_NAMES = (GOOD, export.MIXED)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+_STEM_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Longest stem before a clash suffix: leaves room for ``_mask.png`` and ``_NNN`` in 255 bytes.
+_MAX_STEM = 180
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One accepted defect: its class and exact mask at the image's own resolution.
+
+    Attributes:
+        id: unique within its image, never reused.
+        class_name: one of the session's classes.
+        rle: COCO RLE of the ``(H, W)`` mask, ``counts`` as ``str``.
+        area: mask pixels.
+        box: xyxy in pixel edges (exclusive max), as the converters write boxes.
+        score: SAM's predicted IoU of the mask, when it came from SAM.
+        prompt: the prompt that made it (``points``, ``labels``, ``box`` in pixels), for the record.
+    """
+
+    id: int
+    class_name: str
+    rle: dict
+    area: int
+    box: tuple[float, float, float, float]
+    score: float | None = None
+    prompt: dict | None = None
+
+    def mask(self) -> np.ndarray:
+        """``(H, W)`` bool."""
+        return rle_to_mask(self.rle)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "class": self.class_name,
+            "area": self.area,
+            "box": list(self.box),
+            "score": self.score,
+            "prompt": self.prompt,
+            "rle": self.rle,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Instance:
+        return cls(
+            id=int(data["id"]),
+            class_name=str(data["class"]),
+            rle={"size": [int(v) for v in data["rle"]["size"]], "counts": str(data["rle"]["counts"])},
+            area=int(data["area"]),
+            box=tuple(float(v) for v in data["box"]),  # type: ignore[arg-type]
+            score=None if data.get("score") is None else float(data["score"]),
+            prompt=data.get("prompt"),
+        )
+
+
+# What undo restores: the status and instances of one image.
+_Snapshot = tuple[str, tuple[Instance, ...]]
+
+
+@dataclass
+class ImageEntry:
+    """One image of ``--images`` and its annotations.
+
+    Attributes:
+        key: path relative to ``--images``, ``/``-separated: the image's id everywhere.
+        stem: file stem of its copy and mask in the tree, unique in the category.
+        status: one of :data:`STATUSES`.
+        instances: accepted instances, in the order they were accepted (later ones
+            win overlapping pixels in the mask).
+        size: ``(H, W)`` once an instance fixed it.
+        next_id: id of the next instance.
+        present: whether the file is still in ``--images`` (entries of removed files
+            are kept with their annotations, but not listed).
+    """
+
+    key: str
+    stem: str
+    status: str = UNLABELLED
+    instances: list[Instance] = field(default_factory=list)
+    size: tuple[int, int] | None = None
+    next_id: int = 1
+    present: bool = True
+    undo_stack: list[_Snapshot] = field(default_factory=list, repr=False)
+    redo_stack: list[_Snapshot] = field(default_factory=list, repr=False)
+
+    def snapshot(self) -> _Snapshot:
+        return self.status, tuple(self.instances)
+
+    def restore(self, snapshot: _Snapshot) -> None:
+        self.status, instances = snapshot
+        self.instances = list(instances)
+
+    @property
+    def folder(self) -> str | None:
+        """Its ``test/`` folder in the tree, None while it has no files."""
+        if self.status == GOOD:
+            return GOOD
+        if not self.instances:
+            return None
+        return export.defect_folder(i.class_name for i in self.instances)
+
+    def to_json(self) -> dict:
+        return {
+            "stem": self.stem,
+            "status": self.status,
+            "size": list(self.size) if self.size else None,
+            "next_id": self.next_id,
+            "instances": [instance.to_json() for instance in self.instances],
+        }
+
+
+def check_name(name: str, what: str) -> str:
+    """A class or category name usable as a folder name on every OS; AnnotationError otherwise."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise AnnotationError(
+            f"bad {what} name {name!r}: use letters, digits, '_', '-', '.' (up to 100, starting with a "
+            "letter or digit)"
+        )
+    return name
+
+
+def check_classes(classes: Sequence[str]) -> list[str]:
+    """Checks a class list: folder-safe, unique, not ``good``/``combined``, at most 255."""
+    names = [check_name(name, "class") for name in classes]
+    if not names:
+        raise AnnotationError("give at least one class (--classes scratch dent ...)")
+    reserved = [n for n in names if n.lower() in RESERVED_NAMES]
+    if reserved:
+        raise AnnotationError(f"class name '{reserved[0]}' is reserved by the MVTec layout; choose another")
+    lowered = [n.lower() for n in names]
+    duplicates = sorted({n for n in names if lowered.count(n.lower()) > 1})
+    if duplicates:
+        raise AnnotationError(f"classes listed twice (case-insensitively): {', '.join(duplicates)}")
+    export.class_values(names)  # at most 255
+    return names
+
+
+def default_category(out: Path) -> str:
+    """The category folder name from the ``--out`` folder name (``datasets/new_defects`` -> ``new_defects``)."""
+    name = _STEM_UNSAFE.sub("_", out.resolve().name).strip("._-") or "new_defects"
+    return name if name != export.EXPORT_DIR else f"{name}_defects"
+
+
+def unique_stem(key: str, taken: set[str]) -> str:
+    """A file stem for image ``key`` that no other image of the category has.
+
+    ``lot_3/0001.jpg`` -> ``lot_3__0001``; characters outside ``[A-Za-z0-9_.-]``
+    become ``_``; a clash (``a.png`` and ``a.jpg``) gets ``_2``, ``_3``, ...
+    """
+    path = Path(key)
+    parts = [*path.parent.parts, path.stem] if str(path.parent) != "." else [path.stem]
+    base = "__".join(_STEM_UNSAFE.sub("_", part) for part in parts).lstrip("._-")[:_MAX_STEM] or "image"
+    stem, n = base, 1
+    while stem.lower() in taken:
+        n += 1
+        stem = f"{base}_{n}"
+    taken.add(stem.lower())
+    return stem
+
+
+class AnnotationSession:
+    """All annotations of one ``--out`` folder, with atomic persistence (see the module docstring).
+
+    Thread-safe: every public method holds one lock, so the server may call it
+    from its worker threads.
+
+    Use :meth:`open`, which creates or resumes the state.
+    """
+
+    def __init__(
+        self,
+        *,
+        out: Path,
+        images_dir: Path,
+        category: str,
+        classes: list[str],
+        entries: dict[str, ImageEntry],
+        current: str | None,
+    ) -> None:
+        self.out = out
+        self.images_dir = images_dir
+        self.category = category
+        self.classes = classes
+        self._entries = entries
+        self._current = current
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------------------------------
+    # Opening
+
+    @classmethod
+    def open(
+        cls,
+        out: str | Path,
+        images: str | Path | None = None,
+        *,
+        classes: Sequence[str] | None = None,
+        category: str | None = None,
+    ) -> AnnotationSession:
+        """Creates the state in ``out``, or resumes it.
+
+        Args:
+            out: the output folder (created).
+            images: the folder of photos to annotate; may be left out when
+                resuming (the state remembers it). Image keys are relative to it,
+                so a moved folder resumes when given anew.
+            classes: class names; on a resume they must start with the stored
+                ones (new classes may be appended: the mask values of the old
+                ones must not change). None: the stored ones, or ``defect``.
+            category: category folder name; default the stored one, or the name
+                of ``out``.
+
+        Raises:
+            AnnotationError: bad names, a state written by something else, class
+                lists that do not fit, ``images`` inside ``out``, no images.
+        """
+        out = Path(out).expanduser().absolute()
+        state_path = out / STATE_FILE
+        stored: dict = _read_state(state_path) if state_path.is_file() else {}
+
+        if images is None:
+            if not stored:
+                raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
+            images_dir = Path(stored["images_dir"])
+        else:
+            images_dir = Path(images).expanduser().absolute()
+        if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
+            raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
+
+        stored_category = stored.get("category")
+        if category is not None and stored_category and category != stored_category:
+            raise AnnotationError(
+                f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
+            )
+        category = check_name(category or stored_category or default_category(out), "category")
+        if category == export.EXPORT_DIR:
+            raise AnnotationError(f"category '{category}' would clash with the export folder; choose another")
+
+        stored_classes = list(stored.get("classes", []))
+        if classes is None:
+            names = stored_classes or list(DEFAULT_CLASSES)
+        else:
+            names = list(classes)
+            if names[: len(stored_classes)] != stored_classes:
+                raise AnnotationError(
+                    f"{out} was annotated with classes {' '.join(stored_classes)}: --classes must start with "
+                    "them in that order (new classes may be appended), or be left out"
+                )
+        names = check_classes(names)
+
+        entries: dict[str, ImageEntry] = {}
+        taken: set[str] = set()
+        for key, data in stored.get("images", {}).items():
+            entry = _entry_from_json(key, data)
+            unknown = {i.class_name for i in entry.instances} - set(names)
+            if unknown:
+                raise AnnotationError(f"{state_path}: image {key} has instances of unknown class {unknown}")
+            entries[key] = entry
+            taken.add(entry.stem.lower())
+        keys = list_images(images_dir, exclude=out)
+        for entry in entries.values():
+            entry.present = False
+        for key in keys:
+            if key in entries:
+                entries[key].present = True
+            else:
+                entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
+        if not keys:
+            raise AnnotationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
+        # Listed images in folder order first, then the annotated ones no longer on disk.
+        entries = {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}
+
+        current = stored.get("current")
+        session = cls(
+            out=out,
+            images_dir=images_dir,
+            category=category,
+            classes=names,
+            entries=entries,
+            current=current if current in keys else keys[0],
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        session._save()
+        session._sync_tree()
+        return session
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / STATE_FILE
+
+    @property
+    def category_dir(self) -> Path:
+        return self.out / self.category
+
+    @property
+    def keys(self) -> list[str]:
+        """The images on disk, in list order."""
+        with self._lock:
+            return [key for key, entry in self._entries.items() if entry.present]
+
+    @property
+    def current(self) -> str:
+        """The image the user was last on (resumed from the state)."""
+        with self._lock:
+            return self._current or self.keys[0]
+
+    def entry(self, key: str) -> ImageEntry:
+        """The entry of a listed image; NotFoundError for any other key."""
+        with self._lock:
+            entry = self._entries.get(key) if isinstance(key, str) else None
+            if entry is None or not entry.present:
+                raise NotFoundError(f"unknown image: {key!r}")
+            return entry
+
+    def image_path(self, key: str) -> Path:
+        """The image file of ``key``, checked to lie inside the image folder."""
+        self.entry(key)
+        return resolve_inside(self.images_dir, key)
+
+    def counts(self) -> dict[str, int]:
+        """Listed images per status."""
+        with self._lock:
+            counts = dict.fromkeys(STATUSES, 0)
+            for entry in self._entries.values():
+                if entry.present:
+                    counts[entry.status] += 1
+            return counts
+
+    def neighbours(self, key: str, count: int) -> list[str]:
+        """The ``count`` images after ``key`` in list order (what the user opens next)."""
+        keys = self.keys
+        start = keys.index(self.entry(key).key) + 1
+        return keys[start : start + count]
+
+    # ------------------------------------------------------------------------------------------
+    # Changes: each is saved before it returns
+
+    def set_current(self, key: str) -> None:
+        with self._lock:
+            self.entry(key)
+            if key != self._current:
+                self._current = key
+                self._save()
+
+    def add_instance(
+        self,
+        key: str,
+        *,
+        class_name: str,
+        mask: np.ndarray,
+        score: float | None = None,
+        prompt: dict | None = None,
+    ) -> Instance:
+        """Accepts an instance: ``mask`` ``(H, W)`` bool at the image's own size.
+
+        Raises:
+            AnnotationError: unknown class, empty mask, or a size other than earlier instances'.
+        """
+        if class_name not in self.classes:
+            raise AnnotationError(f"unknown class '{class_name}' (classes: {', '.join(self.classes)})")
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 2 or not mask.any():
+            raise AnnotationError("the mask is empty: add or move a point before accepting")
+        with self._lock:
+            entry = self.entry(key)
+            if entry.size is not None and tuple(mask.shape) != entry.size:
+                raise AnnotationError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image {key} is "
+                                      f"{entry.size[1]}x{entry.size[0]}")
+            x1, y1, x2, y2 = (float(v) for v in mask_to_xyxy(mask))
+            instance = Instance(
+                id=entry.next_id,
+                class_name=class_name,
+                rle=mask_to_rle(mask),
+                area=int(np.count_nonzero(mask)),
+                box=(x1, y1, x2, y2),
+                score=None if score is None else round(float(score), 4),
+                prompt=prompt,
+            )
+
+            def accept(e: ImageEntry) -> None:
+                e.instances.append(instance)
+                e.size = (int(mask.shape[0]), int(mask.shape[1]))
+                e.next_id += 1
+                if e.status in (UNLABELLED, GOOD):
+                    e.status = IN_PROGRESS
+
+            self._change(entry, accept)
+            return instance
+
+    def delete_instance(self, key: str, instance_id: int) -> None:
+        with self._lock:
+            entry = self.entry(key)
+            if not any(i.id == instance_id for i in entry.instances):
+                raise NotFoundError(f"image {key} has no instance {instance_id}")
+
+            def delete(e: ImageEntry) -> None:
+                e.instances = [i for i in e.instances if i.id != instance_id]
+                if not e.instances and e.status in (IN_PROGRESS, DONE):
+                    e.status = UNLABELLED
+
+            self._change(entry, delete)
+
+    def set_status(self, key: str, action: str) -> None:
+        """``done`` (needs an instance), ``good`` (needs none) or ``open`` (back to work)."""
+        with self._lock:
+            entry = self.entry(key)
+            if action == DONE:
+                if not entry.instances:
+                    raise ConflictError(f"{key} has no instances: mark it good if it has no defect")
+                status = DONE
+            elif action == GOOD:
+                if entry.instances:
+                    raise ConflictError(
+                        f"{key} has {len(entry.instances)} instance(s): delete them before marking it good"
+                    )
+                status = GOOD
+            elif action == "open":
+                status = IN_PROGRESS if entry.instances else UNLABELLED
+            else:
+                raise AnnotationError(f"unknown status action {action!r} (one of {', '.join(STATUS_ACTIONS)})")
+            if status != entry.status:
+                self._change(entry, lambda e: setattr(e, "status", status))
+
+    def undo(self, key: str) -> None:
+        with self._lock:
+            entry = self.entry(key)
+            if not entry.undo_stack:
+                raise ConflictError(f"nothing to undo on {key}")
+            self._step(entry, entry.undo_stack, entry.redo_stack)
+
+    def redo(self, key: str) -> None:
+        with self._lock:
+            entry = self.entry(key)
+            if not entry.redo_stack:
+                raise ConflictError(f"nothing to redo on {key}")
+            self._step(entry, entry.redo_stack, entry.undo_stack)
+
+    def export(self, *, task: str = "detect") -> ConversionReport:
+        """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`)."""
+        with self._lock:
+            if not any(e.instances for e in self._entries.values()):
+                raise ConflictError("nothing to export yet: accept at least one defect instance")
+            return export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
+
+    # ------------------------------------------------------------------------------------------
+    # Persistence
+
+    def _change(self, entry: ImageEntry, mutate: Callable[[ImageEntry], None]) -> None:
+        before = entry.snapshot()
+        size = entry.size
+        mutate(entry)
+        try:
+            self._save()
+        except BaseException:
+            entry.restore(before)  # memory stays what the disk says
+            entry.size = size
+            raise
+        entry.undo_stack.append(before)
+        entry.redo_stack.clear()
+        self._sync(entry)
+
+    def _step(self, entry: ImageEntry, source: list[_Snapshot], target: list[_Snapshot]) -> None:
+        now = entry.snapshot()
+        entry.restore(source[-1])
+        try:
+            self._save()
+        except BaseException:
+            entry.restore(now)
+            raise
+        source.pop()
+        target.append(now)
+        self._sync(entry)
+
+    def _save(self) -> None:
+        state = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "images_dir": str(self.images_dir),
+            "category": self.category,
+            "classes": self.classes,
+            "current": self._current,
+            "images": {key: entry.to_json() for key, entry in self._entries.items()},
+        }
+        atomic_write_bytes(self.state_path, (json.dumps(state, indent=1) + "\n").encode())
+
+    def _sync(self, entry: ImageEntry, existing: Sequence[Path] | None = None) -> None:
+        mask = None
+        if entry.instances and entry.status != GOOD:
+            mask = export.compose_mask(
+                ((i.class_name, i.rle) for i in entry.instances), classes=self.classes, shape=entry.size
+            )
+        export.sync_image(
+            self.category_dir,
+            source=self.images_dir / entry.key,
+            stem=entry.stem,
+            folder=entry.folder,
+            mask=mask,
+            existing=existing,
+        )
+
+    def _sync_tree(self) -> None:
+        """Brings the whole tree in line with the state (repairs a run cut short between the two)."""
+        export.write_value_map(self.category_dir, self.classes)
+        files = export.tree_files(self.category_dir)
+        for entry in self._entries.values():
+            if entry.present:
+                self._sync(entry, files.get(entry.stem, []))
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise AnnotationError(f"cannot read the annotation state {path}: {error}") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise AnnotationError(f"{path} is not an annotation state written by segmentation.annotate")
+    if state.get("version") != STATE_VERSION:
+        raise AnnotationError(f"{path} has state version {state.get('version')}, this app reads {STATE_VERSION}")
+    return state
+
+
+def _entry_from_json(key: str, data: dict) -> ImageEntry:
+    try:
+        instances = [Instance.from_json(item) for item in data.get("instances", [])]
+        status = data.get("status", UNLABELLED)
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        size = data.get("size")
+        entry = ImageEntry(
+            key=key,
+            stem=_checked_stem(str(data["stem"])),
+            status=status,
+            instances=instances,
+            size=(int(size[0]), int(size[1])) if size else None,
+            next_id=max([int(data.get("next_id", 1))] + [i.id + 1 for i in instances]),
+        )
+    except (KeyError, TypeError, ValueError, AnnotationError) as error:
+        raise AnnotationError(f"annotation state: bad entry for image {key}: {error}") from None
+    return entry
+
+
+def _checked_stem(stem: str) -> str:
+    if not _STEM.fullmatch(stem):
+        raise ValueError(f"bad stem {stem!r}")
+    return stem
