@@ -55,6 +55,9 @@ EXPORT_DIR = "export"
 FIRST_VALUE = 255
 #: EXIF tag of the image orientation.
 _ORIENTATION = 0x0112
+# What PIL raises for files it cannot read. ImportError too: once ultralytics is imported (MobileSAM's
+# encoder comes from it), its patched Image.open tries the optional pi_heif on unidentified files.
+_PIL_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, ImportError)
 
 
 def class_values(classes: Sequence[str]) -> dict[int, str]:
@@ -112,8 +115,27 @@ def needs_upright_copy(source: Path) -> bool:
     try:
         with Image.open(source) as image:
             return image.getexif().get(_ORIENTATION, 1) not in (0, 1)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+    except _PIL_ERRORS:
         return False  # load_rgb decides what is readable; an unreadable file never gets this far
+
+
+def upright_size(source: Path) -> tuple[int, int]:
+    """``(H, W)`` of an image as SAM and browsers show it (EXIF orientation applied), from its header.
+
+    Raises:
+        AnnotationError: not a readable image.
+    """
+    try:
+        with Image.open(source) as image:
+            width, height = image.size
+            if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
+                width, height = height, width
+    except _PIL_ERRORS as error:
+        reason = "PIL cannot identify it" if isinstance(error, ImportError) else error
+        raise AnnotationError(
+            f"cannot read image {source.name}: corrupt or not an image ({reason})"
+        ) from None
+    return height, width
 
 
 def copy_suffix(source: Path) -> str:
@@ -169,8 +191,9 @@ def sync_image(
     Writes ``test/<folder>/<stem><ext>`` (renamed from another folder if a copy is
     there, else copied from ``source``) and ``ground_truth/<folder>/<stem>_mask.png``
     when ``mask`` is given, then removes this stem's files from every other
-    folder. New files are complete before old ones go, so an interruption leaves
-    at worst a stale extra copy, which the next sync removes.
+    folder. Each file is written atomically; an interruption between files
+    leaves this one image out of step with the state (saved before), which the
+    next start of the app repairs (:meth:`AnnotationSession.open`).
 
     Args:
         category_dir: ``<out>/<category>``.
@@ -184,7 +207,10 @@ def sync_image(
     if existing is None:
         existing = [
             path
-            for pattern, is_mask in ((f"test/*/{stem}.*", False), (f"ground_truth/*/{stem}{MASK_SUFFIX}.*", True))
+            for pattern, is_mask in (
+                (f"test/*/{stem}.*", False),
+                (f"ground_truth/*/{stem}{MASK_SUFFIX}.*", True),
+            )
             for path in category_dir.glob(pattern)
             if _tree_stem(path, is_mask) == stem
         ]
@@ -197,6 +223,7 @@ def sync_image(
             if moved is not None and moved.suffix == image_target.suffix:
                 image_target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(moved, image_target)
+                _remove_if_empty(moved.parent)
             else:
                 _write_copy(source, image_target, mask)
     if mask is not None:

@@ -189,7 +189,7 @@ def check_classes(classes: Sequence[str]) -> list[str]:
 
 
 def default_category(out: Path) -> str:
-    """The category folder name from the ``--out`` folder name (``datasets/new_defects`` -> ``new_defects``)."""
+    """The category folder's name from ``--out``'s: ``datasets/new_defects`` -> ``new_defects``."""
     name = _STEM_UNSAFE.sub("_", out.resolve().name).strip("._-") or "new_defects"
     return name if name != export.EXPORT_DIR else f"{name}_defects"
 
@@ -417,8 +417,9 @@ class AnnotationSession:
         with self._lock:
             entry = self.entry(key)
             if entry.size is not None and tuple(mask.shape) != entry.size:
-                raise AnnotationError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image {key} is "
-                                      f"{entry.size[1]}x{entry.size[0]}")
+                raise AnnotationError(
+                    f"mask is {mask.shape[1]}x{mask.shape[0]}, image {key} is {entry.size[1]}x{entry.size[0]}"
+                )
             x1, y1, x2, y2 = (float(v) for v in mask_to_xyxy(mask))
             instance = Instance(
                 id=entry.next_id,
@@ -431,7 +432,7 @@ class AnnotationSession:
             )
 
             def accept(e: ImageEntry) -> None:
-                e.instances.append(instance)
+                e.instances = [*e.instances, instance]  # a new list: readers in other threads keep theirs
                 e.size = (int(mask.shape[0]), int(mask.shape[1]))
                 e.next_id += 1
                 if e.status in (UNLABELLED, GOOD):
@@ -470,7 +471,9 @@ class AnnotationSession:
             elif action == "open":
                 status = IN_PROGRESS if entry.instances else UNLABELLED
             else:
-                raise AnnotationError(f"unknown status action {action!r} (one of {', '.join(STATUS_ACTIONS)})")
+                raise AnnotationError(
+                    f"unknown status action {action!r} (one of {', '.join(STATUS_ACTIONS)})"
+                )
             if status != entry.status:
                 self._change(entry, lambda e: setattr(e, "status", status))
 
@@ -569,7 +572,9 @@ def _read_state(path: Path) -> dict:
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise AnnotationError(f"{path} is not an annotation state written by segmentation.annotate")
     if state.get("version") != STATE_VERSION:
-        raise AnnotationError(f"{path} has state version {state.get('version')}, this app reads {STATE_VERSION}")
+        raise AnnotationError(
+            f"{path} has state version {state.get('version')}, this app reads {STATE_VERSION}"
+        )
     return state
 
 

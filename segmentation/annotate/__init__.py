@@ -1,0 +1,25 @@
+"""SAM-assisted annotation of new defect photos: a local web page that writes MVTec masks, COCO and YOLO.
+
+    python -m segmentation.annotate --images photos/ --out datasets/new_defects --classes scratch dent stain
+
+The page (``static/``: one HTML file, plain JavaScript, a canvas) lists the
+photos with their status; a left click adds a defect point, a right click (or
+shift-click) a background point, a drag a box, and after each prompt SAM's
+decoder, running on the cached image embedding, sends back its three candidate
+masks. Enter accepts the shown candidate as an instance of the chosen class.
+
+Modules, by what they hold:
+
+- :mod:`~segmentation.annotate.session`: the state of one ``--out`` folder
+  (images, statuses, instances, undo/redo), saved atomically on every change;
+- :mod:`~segmentation.annotate.export`: the MVTec-layout tree (value-coded
+  masks, ``mask_values.json``) and YOLO + COCO through ``converters.convert``;
+- :mod:`~segmentation.annotate.prefetch`: embeddings from the shared cache,
+  computed ahead in a background thread;
+- :mod:`~segmentation.annotate.predictor`: prompts to candidate masks
+  (previews) and the exact full-resolution mask of an accepted candidate;
+- :mod:`~segmentation.annotate.files`: what the server may read (only below
+  ``--images`` and ``--out``) and atomic writes;
+- :mod:`~segmentation.annotate.app`: the FastAPI routes, ``create_app``;
+- ``__main__``: the command line.
+"""

@@ -1,0 +1,237 @@
+"""Clicks to masks for the annotation app: SAM's decoder on a cached embedding, previews and exact masks.
+
+Every prompt runs the prompt encoder and mask decoder once
+(:func:`segmentation.predict.decode`, SamPredictor's geometry) and yields SAM's
+three candidate masks. What goes back to the browser is a *preview*: the
+masks at the image's own size when its long side is at most SAM's input size
+(1024 px), otherwise at the model-input size (1024 px long side), so a
+4000x3000 photo costs no more per click than a 1024x768 one. When the user
+accepts a candidate, its mask is computed from the same low-resolution logits
+at the original resolution with :func:`segmentation.predict.upscale_logits`:
+exactly the mask ``SamPredictor.predict`` gives for that prompt.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from segmentation.annotate.errors import AnnotationError, NotFoundError
+from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.embeddings import ImageEmbedding
+from segmentation.predict import decode, upscale_logits
+
+#: Most points in one prompt; SAM itself was trained with far fewer.
+MAX_POINTS = 64
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """SAM's candidates for one prompt on one image.
+
+    Attributes:
+        id: handle the browser sends back to accept one candidate.
+        key: the image.
+        path: its file.
+        low_res: ``(1, M, 4h, 4w)`` decoder logits (M = 3 candidates), kept for the exact mask.
+        scores: ``(M,)`` SAM's predicted IoUs.
+        masks: ``(M, h', w')`` bool previews at :func:`preview_size`.
+        prompt: ``{"points": [[x, y], ...], "labels": [1, 0, ...], "box": [x1, y1, x2, y2] | None}``,
+            in pixels.
+        decode_s: seconds in the prompt encoder and mask decoder.
+        total_s: seconds for the whole prediction, previews included.
+        decode_cpu_s, total_cpu_s: the same as CPU time of the calling thread: with one torch
+            thread, what they would take on an otherwise idle core, whatever else runs.
+    """
+
+    id: str
+    key: str
+    path: Path
+    low_res: torch.Tensor
+    scores: np.ndarray
+    masks: np.ndarray
+    prompt: dict
+    decode_s: float
+    total_s: float
+    decode_cpu_s: float = 0.0
+    total_cpu_s: float = 0.0
+
+    @property
+    def best(self) -> int:
+        return int(np.argmax(self.scores))
+
+
+def preview_size(original_size: tuple[int, int], img_size: int) -> tuple[int, int]:
+    """``(h, w)`` of the preview masks: the image's own size up to ``img_size``, else SAM's input size.
+
+    >>> preview_size((3000, 4000), 1024)
+    (768, 1024)
+    >>> preview_size((512, 512), 1024)
+    (512, 512)
+    """
+    height, width = original_size
+    if max(height, width) <= img_size:
+        return height, width
+    return ResizeLongestSide.get_preprocess_shape(height, width, img_size)
+
+
+def check_prompt(
+    points: Sequence[Sequence[float]],
+    labels: Sequence[int],
+    box: Sequence[float] | None,
+    *,
+    size: tuple[int, int],
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Validates a prompt in pixels of an ``(H, W)`` image.
+
+    Returns:
+        ``point_coords`` ``(1, K, 2)``, ``point_labels`` ``(1, K)``, ``boxes`` ``(1, 4)``
+        (xyxy, corners ordered), None where not given.
+
+    Raises:
+        AnnotationError: no prompt, points and labels of different lengths, labels
+            other than 0/1, too many points, non-finite values, coordinates
+            outside ``[0, W] x [0, H]``, or a box without area.
+    """
+    height, width = size
+    if len(points) != len(labels):
+        raise AnnotationError(f"{len(points)} points but {len(labels)} labels")
+    if not points and box is None:
+        raise AnnotationError("empty prompt: give points or a box")
+    if len(points) > MAX_POINTS:
+        raise AnnotationError(f"at most {MAX_POINTS} points per prompt, got {len(points)}")
+    coords = labels_arr = boxes = None
+    if points:
+        coords = np.asarray(points, dtype=np.float64).reshape(1, -1, 2)
+        labels_arr = np.asarray(labels, dtype=np.int64).reshape(1, -1)
+        if not set(labels_arr.ravel().tolist()) <= {0, 1}:
+            raise AnnotationError("point labels must be 1 (defect) or 0 (background)")
+        _check_inside(coords.reshape(-1, 2), width, height, "point")
+    if box is not None:
+        values = np.asarray(box, dtype=np.float64).reshape(2, 2)
+        _check_inside(values, width, height, "box corner")
+        (x1, y1), (x2, y2) = values.min(axis=0), values.max(axis=0)
+        if x2 - x1 < 1 or y2 - y1 < 1:
+            raise AnnotationError("the box must be at least one pixel wide and high")
+        boxes = np.array([[x1, y1, x2, y2]])
+    return coords, labels_arr, boxes
+
+
+def _check_inside(xy: np.ndarray, width: int, height: int, what: str) -> None:
+    if not np.isfinite(xy).all():
+        raise AnnotationError(f"{what} coordinates must be finite numbers")
+    outside = (xy[:, 0] < 0) | (xy[:, 0] > width) | (xy[:, 1] < 0) | (xy[:, 1] > height)
+    if outside.any():
+        x, y = xy[np.flatnonzero(outside)[0]]
+        raise AnnotationError(f"{what} ({x:g}, {y:g}) lies outside the {width}x{height} image")
+
+
+class InteractivePredictor:
+    """SAM for clicks: candidate previews per prompt, the exact mask of an accepted candidate.
+
+    Thread-safe. Recent predictions are kept (``keep``) so that "accept" needs
+    only their id; an older id is answered with a NotFoundError.
+
+    Args:
+        sam: the model (eval mode); a fine-tuned decoder works the same.
+        prefetcher: where embeddings come from.
+        keep: predictions remembered (about 0.8 MB each for 1024-px SAM).
+    """
+
+    def __init__(self, sam: Sam, prefetcher: EmbeddingPrefetcher, *, keep: int = 16) -> None:
+        self.sam = sam
+        self.prefetcher = prefetcher
+        self.keep = keep
+        self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    @property
+    def img_size(self) -> int:
+        return int(self.sam.image_encoder.img_size)
+
+    def preview_size(self, original_size: tuple[int, int]) -> tuple[int, int]:
+        return preview_size(original_size, self.img_size)
+
+    def predict(
+        self,
+        key: str,
+        path: Path,
+        *,
+        points: Sequence[Sequence[float]] = (),
+        labels: Sequence[int] = (),
+        box: Sequence[float] | None = None,
+    ) -> Prediction:
+        """SAM's three candidates for a prompt in image pixels (waits for the embedding if need be)."""
+        emb = self.prefetcher.get(path)
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        coords, point_labels, boxes = check_prompt(points, labels, box, size=emb.original_size)
+        with self.prefetcher.decoding(), torch.inference_mode():
+            low_res, iou = decode(
+                self.sam,
+                emb,
+                boxes=boxes,
+                point_coords=coords,
+                point_labels=point_labels,
+                multimask_output=True,
+            )
+            decoded, decoded_cpu = time.perf_counter(), time.thread_time()
+            # sam.postprocess_masks is what upscale_logits runs; with the preview size as the
+            # target it stops at the model-input frame (an identity resize) for large images.
+            logits = self.sam.postprocess_masks(low_res, emb.input_size, self.preview_size(emb.original_size))
+            masks = (logits[0] > self.sam.mask_threshold).cpu().numpy()
+        prompt = {
+            "points": [] if coords is None else coords[0].tolist(),
+            "labels": [] if point_labels is None else point_labels[0].tolist(),
+            "box": None if boxes is None else boxes[0].tolist(),
+        }
+        with self._lock:
+            prediction = Prediction(
+                id=f"p{next(self._ids)}",
+                key=key,
+                path=path,
+                low_res=low_res.float().cpu(),
+                scores=iou[0].float().cpu().numpy(),
+                masks=masks,
+                prompt=prompt,
+                decode_s=decoded - started,
+                total_s=time.perf_counter() - started,
+                decode_cpu_s=decoded_cpu - started_cpu,
+                total_cpu_s=time.thread_time() - started_cpu,
+            )
+            self._predictions[prediction.id] = prediction
+            while len(self._predictions) > self.keep:
+                self._predictions.popitem(last=False)
+        return prediction
+
+    def prediction(self, prediction_id: str, key: str) -> Prediction:
+        """A remembered prediction of image ``key``; NotFoundError if unknown, expired or of another image."""
+        with self._lock:
+            prediction = self._predictions.get(prediction_id)
+        if prediction is None or prediction.key != key:
+            raise NotFoundError(f"no prediction {prediction_id!r} for this image (expired?): click again")
+        return prediction
+
+    def full_mask(self, prediction: Prediction, candidate: int) -> np.ndarray:
+        """Candidate ``candidate`` of ``prediction`` at the original resolution: ``(H, W)`` bool.
+
+        The same numbers as ``predict_masks(...)[0][0, candidate]`` for the same prompt.
+        """
+        if not 0 <= candidate < prediction.low_res.shape[1]:
+            raise AnnotationError(f"candidate must be 0-{prediction.low_res.shape[1] - 1}, got {candidate}")
+        emb: ImageEmbedding = self.prefetcher.get(prediction.path)
+        with torch.inference_mode():
+            logits = upscale_logits(
+                self.sam, prediction.low_res[:, candidate : candidate + 1].to(self.sam.device), emb
+            )
+            return (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()

@@ -1,0 +1,790 @@
+// The annotation page: plain JavaScript over the JSON API of segmentation/annotate/app.py.
+//
+// One canvas shows the photo, the accepted instances and SAM's current candidate mask, each
+// mask layer an offscreen canvas at the server's preview size (the image's own size up to
+// SAM's 1024 px) scaled onto the photo. Masks arrive as COCO RLE (column-major run lengths,
+// compressed to a string), decoded here. All coordinates sent to the server are image pixels.
+"use strict";
+
+const PALETTE = [
+  [230, 25, 75], [60, 180, 75], [255, 200, 20], [0, 130, 200], [245, 130, 48],
+  [145, 30, 180], [70, 240, 240], [240, 50, 230], [170, 110, 40], [128, 128, 0],
+];
+const PREVIEW_COLOUR = [0, 229, 255];
+const DRAG_THRESHOLD = 5; // CSS pixels a press must move to become a box
+const POLL_MS = 150;
+
+const $ = (id) => document.getElementById(id);
+const view = $("view");
+const layers = { instances: document.createElement("canvas"), preview: document.createElement("canvas") };
+
+const state = {
+  session: null,
+  keys: [],
+  statuses: {},
+  current: null,
+  detail: null,
+  image: null,
+  openToken: 0,
+  embeddingReady: false,
+  classIndex: 0,
+  steps: [], // the prompt: {type: "point", xy, label} | {type: "box", box}, in order
+  undoneSteps: [],
+  promptVersion: 0,
+  prediction: null,
+  candidate: 0,
+  inflight: false,
+  pending: false,
+  opacity: 0.5,
+  selected: null,
+  view: { scale: 1, x: 0, y: 0 },
+  press: null,
+  pan: null,
+  predictions: 0,
+};
+
+// --- Server ------------------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const options = { method, cache: "no-store", headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (error) {
+    data = null;
+  }
+  if (!response.ok) {
+    throw new Error((data && data.detail) || `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+function showMessage(text, isError = false) {
+  const element = $("message");
+  element.textContent = text;
+  element.classList.toggle("error", isError);
+}
+
+function showError(error) {
+  showMessage(error.message || String(error), true);
+}
+
+// --- Masks -------------------------------------------------------------------------------------
+
+// COCO's compressed RLE string to run lengths (pycocotools rleFrString).
+function rleCounts(text) {
+  const counts = [];
+  let p = 0;
+  while (p < text.length) {
+    let x = 0;
+    let k = 0;
+    let more = 1;
+    while (more) {
+      const c = text.charCodeAt(p) - 48;
+      x |= (c & 0x1f) << (5 * k);
+      more = c & 0x20;
+      p += 1;
+      k += 1;
+      if (!more && (c & 0x10)) x |= -1 << (5 * k);
+    }
+    if (counts.length > 2) x += counts[counts.length - 2];
+    counts.push(x);
+  }
+  return counts;
+}
+
+function packColour(rgb, alpha = 255) {
+  return ((alpha << 24) | (rgb[2] << 16) | (rgb[1] << 8) | rgb[0]) >>> 0;
+}
+
+// Paints the foreground of a column-major RLE into a row-major RGBA buffer.
+function paintRle(pixels, width, height, rle, colour) {
+  const counts = typeof rle.counts === "string" ? rleCounts(rle.counts) : rle.counts;
+  let p = 0;
+  for (let i = 0; i < counts.length; i += 1) {
+    const n = counts[i];
+    if (i & 1) {
+      for (let q = p, end = p + n; q < end; q += 1) {
+        const x = (q / height) | 0;
+        pixels[(q - x * height) * width + x] = colour;
+      }
+    }
+    p += n;
+  }
+}
+
+function paintLayer(canvas, size, masks) {
+  const [height, width] = size;
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  const pixels = new Uint32Array(image.data.buffer);
+  for (const { rle, colour } of masks) paintRle(pixels, width, height, rle, colour);
+  context.putImageData(image, 0, 0);
+}
+
+function classColour(name) {
+  const index = state.session.classes.indexOf(name);
+  return PALETTE[(index < 0 ? 0 : index) % PALETTE.length];
+}
+
+// --- Drawing -----------------------------------------------------------------------------------
+
+function fitView() {
+  if (!state.image) return;
+  const width = view.clientWidth;
+  const height = view.clientHeight;
+  const scale = Math.min(width / state.detail.width, height / state.detail.height) * 0.98;
+  state.view = {
+    scale,
+    x: (width - state.detail.width * scale) / 2,
+    y: (height - state.detail.height * scale) / 2,
+  };
+}
+
+function draw() {
+  const dpr = window.devicePixelRatio || 1;
+  const width = Math.round(view.clientWidth * dpr);
+  const height = Math.round(view.clientHeight * dpr);
+  if (view.width !== width || view.height !== height) {
+    view.width = width;
+    view.height = height;
+  }
+  const context = view.getContext("2d");
+  context.setTransform(1, 0, 0, 1, 0, 0);
+  context.clearRect(0, 0, width, height);
+  if (!state.image || !state.detail) return;
+  const { scale, x, y } = state.view;
+  const w = state.detail.width;
+  const h = state.detail.height;
+  context.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * x, dpr * y);
+  context.imageSmoothingEnabled = true;
+  context.drawImage(state.image, 0, 0, w, h);
+  context.imageSmoothingEnabled = false;
+  context.globalAlpha = state.opacity;
+  context.drawImage(layers.instances, 0, 0, w, h);
+  if (state.prediction) context.drawImage(layers.preview, 0, 0, w, h);
+  context.globalAlpha = 1;
+  const line = 2 / scale;
+  context.lineWidth = line;
+  const selected = state.detail.instances.find((instance) => instance.id === state.selected);
+  if (selected) {
+    const [x1, y1, x2, y2] = selected.box;
+    context.strokeStyle = "#ffffff";
+    context.setLineDash([6 / scale, 4 / scale]);
+    context.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    context.setLineDash([]);
+  }
+  const box = promptBox();
+  if (box) {
+    context.strokeStyle = "#00e5ff";
+    context.strokeRect(box[0], box[1], box[2] - box[0], box[3] - box[1]);
+  }
+  if (state.press && state.press.moved) {
+    const [a, b] = [state.press.start, state.press.end];
+    context.strokeStyle = "#ffffff";
+    context.setLineDash([4 / scale, 4 / scale]);
+    context.strokeRect(Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1]));
+    context.setLineDash([]);
+  }
+  const radius = 5 / scale;
+  for (const step of state.steps) {
+    if (step.type !== "point") continue;
+    context.beginPath();
+    context.arc(step.xy[0], step.xy[1], radius, 0, 2 * Math.PI);
+    context.fillStyle = step.label === 1 ? "#22c55e" : "#ef4444";
+    context.fill();
+    context.strokeStyle = "#ffffff";
+    context.lineWidth = 1.5 / scale;
+    context.stroke();
+  }
+}
+
+function paintInstances() {
+  const masks = state.detail.instances.map((instance) => ({
+    rle: instance.rle,
+    colour: packColour(classColour(instance.class), instance.id === state.selected ? 255 : 200),
+  }));
+  paintLayer(layers.instances, state.detail.preview, masks);
+}
+
+function paintPreview() {
+  const prediction = state.prediction;
+  if (!prediction) return;
+  const candidate = prediction.candidates[state.candidate];
+  paintLayer(layers.preview, prediction.size, [{ rle: candidate.rle, colour: packColour(PREVIEW_COLOUR) }]);
+  $("cycle").textContent = `mask ${state.candidate + 1}/${prediction.candidates.length} (${candidate.score.toFixed(2)})`;
+  document.body.dataset.preview = "1";
+}
+
+// --- Lists and buttons -------------------------------------------------------------------------
+
+function renderClasses() {
+  const holder = $("classes");
+  holder.textContent = "";
+  state.session.classes.forEach((name, index) => {
+    const button = document.createElement("button");
+    button.dataset.index = String(index);
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = `rgb(${classColour(name).join(",")})`;
+    button.append(swatch, `${index < 9 ? index + 1 + " " : ""}${name}`);
+    button.title = index < 9 ? `class ${name} (key ${index + 1})` : `class ${name}`;
+    button.addEventListener("click", () => selectClass(index));
+    holder.append(button);
+  });
+  selectClass(state.classIndex);
+}
+
+function selectClass(index) {
+  if (index < 0 || index >= state.session.classes.length) return;
+  state.classIndex = index;
+  for (const button of $("classes").children) {
+    button.classList.toggle("active", Number(button.dataset.index) === index);
+  }
+}
+
+function renderImageList() {
+  const list = $("image-list");
+  list.textContent = "";
+  for (const key of state.keys) {
+    const item = document.createElement("li");
+    item.dataset.image = key;
+    const dot = document.createElement("span");
+    dot.className = `dot ${state.statuses[key]}`;
+    item.append(dot, key);
+    item.title = key;
+    item.addEventListener("click", () => openImage(key));
+    list.append(item);
+  }
+}
+
+function updateImageList() {
+  for (const item of $("image-list").children) {
+    const key = item.dataset.image;
+    item.classList.toggle("current", key === state.current);
+    item.firstChild.className = `dot ${state.statuses[key]}`;
+  }
+  const current = $("image-list").querySelector("li.current");
+  if (current) current.scrollIntoView({ block: "nearest" });
+}
+
+function renderCounts(counts) {
+  $("counts").textContent =
+    `${counts.unlabelled} unlabelled · ${counts.in_progress} in progress · ${counts.done} done · ${counts.good} good`;
+}
+
+function renderInstances() {
+  const list = $("instances");
+  list.textContent = "";
+  for (const instance of state.detail.instances) {
+    const item = document.createElement("li");
+    item.classList.toggle("selected", instance.id === state.selected);
+    const swatch = document.createElement("span");
+    swatch.className = "dot";
+    swatch.style.background = `rgb(${classColour(instance.class).join(",")})`;
+    const remove = document.createElement("button");
+    remove.textContent = "×";
+    remove.title = "delete this instance";
+    remove.addEventListener("click", (event) => {
+      event.stopPropagation();
+      deleteInstance(instance.id);
+    });
+    item.append(swatch, `#${instance.id} ${instance.class} (${instance.area} px)`, remove);
+    item.addEventListener("click", () => {
+      state.selected = state.selected === instance.id ? null : instance.id;
+      renderInstances();
+      paintInstances();
+      draw();
+    });
+    list.append(item);
+  }
+  document.body.dataset.instances = String(state.detail.instances.length);
+}
+
+function applyDetail(detail) {
+  state.detail = detail;
+  state.statuses[detail.image] = detail.status;
+  if (!detail.instances.some((instance) => instance.id === state.selected)) state.selected = null;
+  paintInstances();
+  renderInstances();
+  renderCounts(detail.counts);
+  updateImageList();
+  $("status-badge").textContent = detail.status.replace("_", " ");
+  $("image-name").textContent = `${detail.index + 1}/${state.keys.length} ${detail.image}`;
+  $("done").textContent = detail.status === "done" ? "reopen" : "done";
+  $("good").textContent = detail.status === "good" ? "not good" : "good";
+  $("prev").disabled = detail.index === 0;
+  $("next").disabled = detail.index === state.keys.length - 1;
+  document.body.dataset.status = detail.status;
+  draw();
+}
+
+// --- Images ------------------------------------------------------------------------------------
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`cannot load ${url}`));
+    image.src = url;
+  });
+}
+
+async function openImage(key) {
+  const token = ++state.openToken;
+  state.current = key;
+  state.embeddingReady = false;
+  document.body.dataset.embedding = "waiting";
+  clearPrompt(false);
+  updateImageList();
+  try {
+    const [status, detail] = await Promise.all([
+      api("POST", "/api/current", { image: key }),
+      api("GET", `/api/image?image=${encodeURIComponent(key)}`),
+    ]);
+    if (token !== state.openToken) return;
+    const image = await loadImage(detail.url);
+    if (token !== state.openToken) return;
+    state.image = image;
+    state.detail = detail;
+    fitView();
+    applyDetail(detail);
+    showMessage("");
+    followEmbedding(key, token, status);
+  } catch (error) {
+    if (token === state.openToken) showError(error);
+  }
+}
+
+async function followEmbedding(key, token, status) {
+  const bar = $("embed-progress");
+  while (token === state.openToken) {
+    if (status.state === "ready") {
+      bar.hidden = true;
+      state.embeddingReady = true;
+      document.body.dataset.embedding = "ready";
+      const how = status.cached ? "from the cache" : `computed in ${status.seconds.toFixed(1)} s`;
+      showMessage(`ready (embedding ${how})`);
+      if (hasPrompt()) requestPrediction();
+      return;
+    }
+    if (status.state === "failed") {
+      bar.hidden = true;
+      showMessage(`cannot embed this image: ${status.error}`, true);
+      return;
+    }
+    bar.hidden = false;
+    bar.value = status.progress;
+    const seconds = status.seconds ? ` ${status.seconds.toFixed(1)} s` : "";
+    showMessage(`computing the image embedding (${status.state}${seconds}); clicks are kept`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    if (token !== state.openToken) return;
+    try {
+      status = await api("GET", `/api/embedding?image=${encodeURIComponent(key)}`);
+    } catch (error) {
+      showError(error);
+      return;
+    }
+  }
+}
+
+function move(delta) {
+  const index = state.keys.indexOf(state.current) + delta;
+  if (index >= 0 && index < state.keys.length) openImage(state.keys[index]);
+}
+
+function nextOpen() {
+  const start = state.keys.indexOf(state.current);
+  for (let step = 1; step <= state.keys.length; step += 1) {
+    const key = state.keys[(start + step) % state.keys.length];
+    if (state.statuses[key] !== "done" && state.statuses[key] !== "good") {
+      openImage(key);
+      return;
+    }
+  }
+  showMessage("every image is done or good");
+}
+
+// --- Prompt and prediction ---------------------------------------------------------------------
+
+function promptPoints() {
+  return state.steps.filter((step) => step.type === "point");
+}
+
+function promptBox() {
+  const boxes = state.steps.filter((step) => step.type === "box");
+  return boxes.length ? boxes[boxes.length - 1].box : null;
+}
+
+function hasPrompt() {
+  return state.steps.length > 0;
+}
+
+function changePrompt() {
+  state.promptVersion += 1;
+  if (!hasPrompt()) {
+    state.prediction = null;
+    document.body.dataset.preview = "0";
+    $("cycle").textContent = "mask 1/3";
+  }
+  requestPrediction();
+}
+
+function addStep(step) {
+  state.steps.push(step);
+  state.undoneSteps = [];
+  changePrompt();
+}
+
+function clearPrompt(redraw = true) {
+  state.steps = [];
+  state.undoneSteps = [];
+  state.promptVersion += 1;
+  state.prediction = null;
+  document.body.dataset.preview = "0";
+  $("cycle").textContent = "mask 1/3";
+  if (redraw) draw();
+}
+
+function requestPrediction() {
+  draw();
+  if (!hasPrompt() || !state.embeddingReady) return;
+  if (state.inflight) {
+    state.pending = true;
+    return;
+  }
+  runPrediction();
+}
+
+async function runPrediction() {
+  state.inflight = true;
+  state.pending = false;
+  const key = state.current;
+  const version = state.promptVersion;
+  const points = promptPoints();
+  const body = {
+    image: key,
+    points: points.map((step) => step.xy),
+    labels: points.map((step) => step.label),
+    box: promptBox(),
+  };
+  const started = performance.now();
+  try {
+    const result = await api("POST", "/api/predict", body);
+    if (key === state.current && version === state.promptVersion) {
+      state.prediction = result;
+      state.candidate = result.best;
+      state.predictions += 1;
+      document.body.dataset.predictions = String(state.predictions);
+      paintPreview();
+      const total = performance.now() - started;
+      $("latency").textContent = `mask in ${total.toFixed(0)} ms (decoder ${result.ms.decode.toFixed(0)} ms)`;
+      showMessage("Enter accepts, Tab shows the next candidate");
+      draw();
+    }
+  } catch (error) {
+    showError(error);
+  } finally {
+    state.inflight = false;
+    if (state.pending && hasPrompt()) runPrediction();
+  }
+}
+
+function cycle(delta) {
+  if (!state.prediction) return;
+  const n = state.prediction.candidates.length;
+  state.candidate = (state.candidate + delta + n) % n;
+  paintPreview();
+  draw();
+}
+
+// --- Changes -----------------------------------------------------------------------------------
+
+async function change(path, body, done) {
+  try {
+    const detail = await api("POST", path, body);
+    if (detail.image === state.current) applyDetail(detail);
+    else state.statuses[detail.image] = detail.status;
+    if (done) done(detail);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function accept() {
+  if (!state.prediction) {
+    showMessage("click on a defect first", true);
+    return;
+  }
+  const name = state.session.classes[state.classIndex];
+  const body = {
+    image: state.current,
+    prediction: state.prediction.prediction,
+    candidate: state.candidate,
+    class: name,
+  };
+  change("/api/accept", body, (detail) => {
+    clearPrompt();
+    showMessage(`accepted ${name} #${detail.instances[detail.instances.length - 1].id}`);
+  });
+}
+
+function deleteInstance(id) {
+  change("/api/delete", { image: state.current, instance: id }, () => showMessage(`deleted #${id}`));
+}
+
+function deleteSelected() {
+  const instances = state.detail ? state.detail.instances : [];
+  const id = state.selected !== null ? state.selected : instances.length ? instances[instances.length - 1].id : null;
+  if (id !== null) deleteInstance(id);
+}
+
+function setStatus(status) {
+  change("/api/status", { image: state.current, status }, (detail) => showMessage(`marked ${detail.status}`));
+}
+
+function toggleDone() {
+  setStatus(state.detail && state.detail.status === "done" ? "open" : "done");
+}
+
+function toggleGood() {
+  setStatus(state.detail && state.detail.status === "good" ? "open" : "good");
+}
+
+function undo() {
+  if (hasPrompt()) {
+    state.undoneSteps.push(state.steps.pop());
+    changePrompt();
+    return;
+  }
+  change("/api/undo", { image: state.current }, () => showMessage("undone"));
+}
+
+function redo() {
+  if (state.undoneSteps.length) {
+    state.steps.push(state.undoneSteps.pop());
+    changePrompt();
+    return;
+  }
+  change("/api/redo", { image: state.current }, () => showMessage("redone"));
+}
+
+async function exportDataset() {
+  showMessage("exporting YOLO + COCO ...");
+  try {
+    const result = await api("POST", "/api/export", { task: "detect" });
+    const report = $("export-report");
+    report.textContent = result.report;
+    report.hidden = false;
+    showMessage(`exported to ${result.out}`);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function setOpacity(value) {
+  state.opacity = Math.min(1, Math.max(0, value));
+  $("opacity").value = String(Math.round(state.opacity * 100));
+  draw();
+}
+
+// --- Mouse and keys ----------------------------------------------------------------------------
+
+function toImage(event) {
+  const { scale, x, y } = state.view;
+  return [(event.offsetX - x) / scale, (event.offsetY - y) / scale];
+}
+
+function insideImage(xy) {
+  return state.detail && xy[0] >= 0 && xy[1] >= 0 && xy[0] <= state.detail.width && xy[1] <= state.detail.height;
+}
+
+function clampToImage(xy) {
+  return [Math.min(Math.max(xy[0], 0), state.detail.width), Math.min(Math.max(xy[1], 0), state.detail.height)];
+}
+
+view.addEventListener("contextmenu", (event) => event.preventDefault());
+
+view.addEventListener("pointerdown", (event) => {
+  if (!state.detail) return;
+  if (event.button === 1) {
+    event.preventDefault();
+    state.pan = { x: event.offsetX, y: event.offsetY };
+    view.setPointerCapture(event.pointerId);
+    return;
+  }
+  const xy = toImage(event);
+  if (event.button === 2) {
+    if (insideImage(xy)) addStep({ type: "point", xy, label: 0 });
+    return;
+  }
+  if (event.button !== 0) return;
+  state.press = { start: xy, end: xy, x: event.offsetX, y: event.offsetY, shift: event.shiftKey, moved: false };
+  view.setPointerCapture(event.pointerId);
+});
+
+view.addEventListener("pointermove", (event) => {
+  if (state.pan) {
+    state.view.x += event.offsetX - state.pan.x;
+    state.view.y += event.offsetY - state.pan.y;
+    state.pan = { x: event.offsetX, y: event.offsetY };
+    draw();
+    return;
+  }
+  if (!state.press) return;
+  state.press.end = toImage(event);
+  if (Math.hypot(event.offsetX - state.press.x, event.offsetY - state.press.y) > DRAG_THRESHOLD) {
+    state.press.moved = true;
+  }
+  if (state.press.moved) draw();
+});
+
+view.addEventListener("pointerup", (event) => {
+  if (state.pan) {
+    state.pan = null;
+    return;
+  }
+  const press = state.press;
+  state.press = null;
+  if (!press || event.button !== 0) return;
+  if (press.moved) {
+    const a = clampToImage(press.start);
+    const b = clampToImage(toImage(event));
+    const box = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+    if (box[2] - box[0] >= 1 && box[3] - box[1] >= 1) addStep({ type: "box", box });
+    else draw();
+  } else if (insideImage(press.start)) {
+    addStep({ type: "point", xy: press.start, label: press.shift ? 0 : 1 });
+  }
+});
+
+view.addEventListener(
+  "wheel",
+  (event) => {
+    if (!state.detail) return;
+    event.preventDefault();
+    const factor = Math.pow(1.15, -event.deltaY / 100);
+    const { scale, x, y } = state.view;
+    const next = Math.min(Math.max(scale * factor, 0.02), 64);
+    state.view = {
+      scale: next,
+      x: event.offsetX - ((event.offsetX - x) * next) / scale,
+      y: event.offsetY - ((event.offsetY - y) * next) / scale,
+    };
+    draw();
+  },
+  { passive: false },
+);
+
+document.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement) return;
+  const ctrl = event.ctrlKey || event.metaKey;
+  const key = event.key;
+  if (ctrl && (key === "z" || key === "Z")) {
+    event.preventDefault();
+    if (event.shiftKey) redo();
+    else undo();
+    return;
+  }
+  if (ctrl && (key === "y" || key === "Y")) {
+    event.preventDefault();
+    redo();
+    return;
+  }
+  if (ctrl || event.altKey) return;
+  const actions = {
+    Enter: accept,
+    Escape: () => clearPrompt(),
+    Tab: () => cycle(event.shiftKey ? -1 : 1),
+    c: () => cycle(1),
+    ArrowRight: () => move(1),
+    PageDown: () => move(1),
+    ArrowLeft: () => move(-1),
+    PageUp: () => move(-1),
+    n: nextOpen,
+    N: nextOpen,
+    g: toggleGood,
+    G: toggleGood,
+    d: toggleDone,
+    D: toggleDone,
+    Delete: deleteSelected,
+    Backspace: deleteSelected,
+    "[": () => setOpacity(state.opacity - 0.1),
+    "]": () => setOpacity(state.opacity + 0.1),
+    f: () => {
+      fitView();
+      draw();
+    },
+  };
+  if (actions[key]) {
+    event.preventDefault();
+    actions[key]();
+  } else if (/^[1-9]$/.test(key)) {
+    selectClass(Number(key) - 1);
+  }
+});
+
+function wireButtons() {
+  const clicks = {
+    prev: () => move(-1),
+    next: () => move(1),
+    "next-open": nextOpen,
+    cycle: () => cycle(1),
+    accept,
+    reset: () => clearPrompt(),
+    undo,
+    redo,
+    good: toggleGood,
+    done: toggleDone,
+    export: exportDataset,
+  };
+  for (const [id, action] of Object.entries(clicks)) $(id).addEventListener("click", action);
+  // A focused button would also take Enter and Space: keys belong to the page, not to buttons.
+  document.addEventListener("click", (event) => {
+    if (event.target instanceof HTMLButtonElement || event.target.closest("button")) {
+      event.target.closest("button").blur();
+    }
+  });
+  const opacity = $("opacity");
+  opacity.addEventListener("input", () => setOpacity(Number(opacity.value) / 100));
+  opacity.addEventListener("change", () => opacity.blur());
+  window.addEventListener("resize", () => {
+    fitView();
+    draw();
+  });
+}
+
+// For tests and scripts: where an image pixel is on the page.
+window.annotator = {
+  state,
+  imageToClient(x, y) {
+    const rect = view.getBoundingClientRect();
+    return { x: rect.left + state.view.x + x * state.view.scale, y: rect.top + state.view.y + y * state.view.scale };
+  },
+};
+
+async function init() {
+  wireButtons();
+  try {
+    state.session = await api("GET", "/api/session");
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  state.keys = state.session.images.map((item) => item.image);
+  for (const item of state.session.images) state.statuses[item.image] = item.status;
+  $("category").textContent = `${state.session.category} · ${state.session.model}`;
+  renderClasses();
+  renderImageList();
+  renderCounts(state.session.counts);
+  await openImage(state.session.current);
+}
+
+init();

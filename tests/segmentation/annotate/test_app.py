@@ -1,0 +1,330 @@
+"""The HTTP API, end to end with FastAPI's TestClient: clicks, accepts, files, undo, resume, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from converters.masks import read_mask, rle_to_mask
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+@pytest.fixture
+def app_parts(photos, tmp_path, make_app, colour_sam):
+    folder, truths = photos
+    session, app = make_app(folder, tmp_path / "new_defects", colour_sam, classes=["scratch", "dent"])
+    return session, app, truths
+
+
+@pytest.fixture
+def client(app_parts):
+    _, app, _ = app_parts
+    with TestClient(app) as client:
+        yield client
+
+
+def predict(client, image, points, labels=None, box=None):
+    body = {"image": image, "points": points, "labels": labels or [1] * len(points), "box": box}
+    response = client.post("/api/predict", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def accept(client, image, prediction, class_name, candidate=None):
+    candidate = prediction["best"] if candidate is None else candidate
+    body = {
+        "image": image,
+        "prediction": prediction["prediction"],
+        "candidate": candidate,
+        "class": class_name,
+    }
+    response = client.post("/api/accept", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_page_and_its_files_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    for name in ("app.js", "app.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    session = client.get("/api/session").json()
+    assert session["classes"] == ["scratch", "dent"] and session["category"] == "new_defects"
+    assert [i["image"] for i in session["images"]] == ["a.png", "b.jpg", "lot_2/c.png", "wide.png"]
+    assert session["current"] == "a.png"
+
+
+def test_a_click_gives_three_candidates_and_the_best_covers_the_defect(client, app_parts, defect_centre):
+    _, _, truths = app_parts
+    client.post("/api/current", json={"image": "a.png"})
+    result = predict(client, "a.png", [defect_centre(truths["a.png"])])
+    assert result["size"] == [120, 160] and len(result["candidates"]) == 3
+    masks = [rle_to_mask(c["rle"]) for c in result["candidates"]]
+    assert all(m.shape == (120, 160) for m in masks)
+    assert result["best"] == 1 and iou(masks[1], truths["a.png"]) > 0.8
+    assert set(result["ms"]) == {"decode", "predict", "server", "decode_cpu", "predict_cpu"}
+
+
+def test_accept_writes_the_mvtec_files_at_once(client, app_parts, defect_centre):
+    session, _, truths = app_parts
+    detail = accept(client, "a.png", predict(client, "a.png", [defect_centre(truths["a.png"])]), "dent")
+    assert detail["status"] == "in_progress" and [i["class"] for i in detail["instances"]] == ["dent"]
+    tree = session.category_dir
+    assert (tree / "test/dent/a.png").read_bytes() == (session.images_dir / "a.png").read_bytes()
+    mask = read_mask(tree / "ground_truth/dent/a_mask.png")
+    assert set(np.unique(mask).tolist()) == {0, 254}  # dent is the second class
+    assert iou(mask > 0, truths["a.png"]) > 0.8
+    state = json.loads(session.state_path.read_text())
+    assert state["images"]["a.png"]["instances"][0]["prompt"]["labels"] == [1]
+
+
+def test_a_large_image_gets_previews_at_sam_size_and_its_mask_at_full_size(client, app_parts, defect_centre):
+    session, _, truths = app_parts
+    truth = truths["wide.png"]  # 640 px wide, the colour SAM's input is 256
+    result = predict(client, "wide.png", [defect_centre(truth)])
+    assert result["size"] == [120, 256]
+    detail = accept(client, "wide.png", result, "scratch")
+    assert detail["preview"] == [120, 256] and detail["width"] == 640
+    assert rle_to_mask(detail["instances"][0]["rle"]).shape == (120, 256)
+    mask = read_mask(session.category_dir / "ground_truth/scratch/wide_mask.png") > 0
+    assert mask.shape == truth.shape and iou(mask, truth) > 0.8
+
+
+def test_boxes_negative_points_and_two_classes_on_one_image(client, app_parts, defect_centre):
+    session, _, truths = app_parts
+    truth = truths["lot_2/c.png"]  # two defects: left one and right one
+    left = predict(client, "lot_2/c.png", [], box=[15, 18, 45, 42])
+    assert iou(rle_to_mask(left["candidates"][1]["rle"]), truth & (np.arange(128) < 64)) > 0.7
+    accept(client, "lot_2/c.png", left, "scratch")
+    right = predict(client, "lot_2/c.png", [[95, 65], [10, 10]], labels=[1, 0])
+    detail = accept(client, "lot_2/c.png", right, "dent")
+    assert [i["class"] for i in detail["instances"]] == ["scratch", "dent"]
+    mask = read_mask(session.category_dir / "ground_truth/combined/lot_2__c_mask.png")
+    assert mask[30, 30] == 255 and mask[65, 95] == 254
+    assert not (session.category_dir / "test/scratch").exists()
+
+
+def test_delete_undo_redo_and_statuses_through_the_api(client, app_parts, defect_centre):
+    session, _, truths = app_parts
+    tree = session.category_dir
+    detail = accept(client, "a.png", predict(client, "a.png", [defect_centre(truths["a.png"])]), "scratch")
+    instance = detail["instances"][0]["id"]
+    detail = client.post("/api/delete", json={"image": "a.png", "instance": instance}).json()
+    assert detail["status"] == "unlabelled" and not (tree / "test/scratch/a.png").exists()
+    detail = client.post("/api/undo", json={"image": "a.png"}).json()
+    assert len(detail["instances"]) == 1 and (tree / "test/scratch/a.png").is_file()
+    assert detail["can_undo"] and detail["can_redo"]
+    detail = client.post("/api/redo", json={"image": "a.png"}).json()
+    assert detail["instances"] == [] and not detail["can_redo"]
+    assert client.post("/api/redo", json={"image": "a.png"}).status_code == 409
+    detail = client.post("/api/status", json={"image": "b.jpg", "status": "good"}).json()
+    assert detail["status"] == "good" and (tree / "test/good/b.jpg").is_file()
+    assert detail["counts"]["good"] == 1
+    client.post("/api/status", json={"image": "b.jpg", "status": "open"})
+    assert not (tree / "test/good/b.jpg").exists()
+    refused = client.post("/api/status", json={"image": "b.jpg", "status": "done"})
+    assert refused.status_code == 409 and "mark it good" in refused.json()["detail"]
+
+
+def test_a_new_app_on_the_same_out_folder_resumes(app_parts, make_app, colour_sam, defect_centre):
+    session, app, truths = app_parts
+    with TestClient(app) as client:
+        accept(client, "b.jpg", predict(client, "b.jpg", [defect_centre(truths["b.jpg"])]), "scratch")
+        client.post("/api/status", json={"image": "a.png", "status": "good"})
+        client.post("/api/current", json={"image": "lot_2/c.png"})
+    _, again = make_app(None, session.out, colour_sam)  # a restart: only --out
+    with TestClient(again) as client:
+        state = client.get("/api/session").json()
+        assert state["current"] == "lot_2/c.png" and state["classes"] == ["scratch", "dent"]
+        statuses = {i["image"]: i["status"] for i in state["images"]}
+        assert statuses == {
+            "a.png": "good",
+            "b.jpg": "in_progress",
+            "lot_2/c.png": "unlabelled",
+            "wide.png": "unlabelled",
+        }
+        detail = client.get("/api/image", params={"image": "b.jpg"}).json()
+        assert iou(rle_to_mask(detail["instances"][0]["rle"]), truths["b.jpg"]) > 0.8
+
+
+@pytest.mark.parametrize(
+    "url, status",
+    [
+        ("/files/images/..%2f..%2fetc%2fpasswd", 400),
+        ("/files/images/%2e%2e/new_defects/annotate_state.json", 400),
+        ("/files/images//etc/passwd", 400),
+        ("/files/images/%2Fetc%2Fpasswd", 400),
+        ("/files/images/lot_2%5c..%5c..%5csecret.txt", 400),
+        ("/files/images/a.png%00.txt", 400),
+        ("/files/images/leak.png", 400),
+        ("/files/images/linked/secret.txt", 400),
+        ("/files/out/..%2fsecret.txt", 400),
+        ("/files/out/new_defects/../../secret.txt", 404),  # normalised by the client: outside both roots
+        ("/files/images/missing.png", 404),
+        ("/static/..%2fapp.py", 404),  # no route matches a slash in a static name
+        ("/static/%2e%2e%2f__init__.py", 404),
+    ],
+)
+def test_paths_outside_the_roots_are_refused(client, app_parts, url, status):
+    session, _, _ = app_parts
+    secret = session.images_dir.parent / "secret.txt"
+    secret.write_text("do not serve")
+    os.symlink(secret, session.images_dir / "leak.png")
+    os.symlink(secret.parent, session.images_dir / "linked")
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    assert "do not serve" not in response.text
+    assert response.headers["content-type"].startswith("application/json")
+
+
+def test_files_inside_the_roots_are_served(client, app_parts, defect_centre):
+    session, _, truths = app_parts
+    assert (
+        client.get("/files/images/lot_2/c.png").content == (session.images_dir / "lot_2/c.png").read_bytes()
+    )
+    accept(client, "a.png", predict(client, "a.png", [defect_centre(truths["a.png"])]), "dent")
+    mask = client.get("/files/out/new_defects/ground_truth/dent/a_mask.png")
+    assert mask.status_code == 200 and mask.headers["content-type"] == "image/png"
+
+
+def test_tiff_photos_are_sent_to_the_browser_as_png(tmp_path, make_app, colour_sam, photo_writer):
+    photo_writer(tmp_path / "photos" / "scan.tif", (40, 50), [(20, 20, 5, 5)])
+    _, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        response = client.get("/files/images/scan.tif")
+    assert response.headers["content-type"] == "image/png"
+    assert cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR).shape == (40, 50, 3)
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b"{not json", 422, "JSON"),
+        (b"[1, 2]", 422, "malformed"),
+        (b'{"image": "a.png", "points": [[NaN, 3]], "labels": [1]}', 422, "finite"),
+        (b'{"image": "a.png", "points": [[1, 2, 3]], "labels": [1]}', 422, "points"),
+        (b'{"image": "a.png", "points": [["x", 2]], "labels": [1]}', 422, "points"),
+        (b'{"image": "a.png", "points": [[1, 2]], "labels": [7]}', 422, "labels"),
+        (b'{"image": "a.png", "points": [[1, 2]], "labels": [1], "extra": 1}', 422, "extra"),
+        (b'{"points": [[1, 2]], "labels": [1]}', 422, "image"),
+        (b'{"image": "a.png", "points": [[1, 2]], "labels": []}', 400, "labels"),
+        (b'{"image": "a.png", "points": [[900, 2]], "labels": [1]}', 400, "outside"),
+        (b'{"image": "a.png", "points": [], "labels": []}', 400, "empty prompt"),
+        (b'{"image": "nope.png", "points": [[1, 2]], "labels": [1]}', 404, "unknown image"),
+        (b'{"image": "../a.png", "points": [[1, 2]], "labels": [1]}', 404, "unknown image"),
+        (b'{"image": "/etc/passwd", "points": [[1, 2]], "labels": [1]}', 404, "unknown image"),
+    ],
+)
+def test_malformed_predict_requests_get_4xx_with_a_message(client, body, status, message):
+    response = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+def test_malformed_accepts_and_other_requests(client, app_parts, defect_centre):
+    _, _, truths = app_parts
+    result = predict(client, "a.png", [defect_centre(truths["a.png"])])
+    ok = {"image": "a.png", "prediction": result["prediction"], "candidate": 1, "class": "dent"}
+    for change, status, message in [
+        ({"class": "stain"}, 400, "unknown class"),
+        ({"prediction": "p999"}, 404, "expired"),
+        ({"image": "b.jpg"}, 404, "expired"),  # a prediction of another image
+        ({"candidate": 3}, 400, "candidate"),
+        ({"candidate": -1}, 422, "candidate"),
+        ({"class": None}, 422, "class"),
+    ]:
+        response = client.post("/api/accept", json={**ok, **change})
+        assert response.status_code == status and message in response.json()["detail"], (
+            change,
+            response.text,
+        )
+    for path, body, status in [
+        ("/api/delete", {"image": "a.png", "instance": 5}, 404),
+        ("/api/delete", {"image": "a.png", "instance": "x"}, 422),
+        ("/api/status", {"image": "a.png", "status": "finished"}, 422),
+        ("/api/undo", {"image": "a.png"}, 409),
+        ("/api/export", {"task": "segment"}, 409),  # nothing accepted yet
+        ("/api/export", {"task": "pose"}, 422),
+        ("/api/current", {"image": "nope.png"}, 404),
+    ]:
+        response = client.post(path, json=body)
+        assert response.status_code == status, (path, body, response.text)
+        assert response.json()["detail"]
+    assert client.get("/api/image").status_code == 422
+    assert client.get("/api/image", params={"image": "nope.png"}).status_code == 404
+    assert client.get("/api/session").status_code == 200  # still serving
+
+
+def test_an_unreadable_photo_is_reported_not_crashed_on(tmp_path, make_app, colour_sam, photo_writer):
+    photo_writer(tmp_path / "photos" / "good.png", (40, 50), [(20, 20, 5, 5)])
+    (tmp_path / "photos" / "broken.png").write_bytes(b"\x89PNG truncated")
+    _, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        assert client.get("/api/image", params={"image": "broken.png"}).status_code == 400
+        response = client.post(
+            "/api/predict", json={"image": "broken.png", "points": [[1, 1]], "labels": [1]}
+        )
+        assert response.status_code == 400 and "broken.png" in response.json()["detail"]
+        assert client.get("/api/image", params={"image": "good.png"}).status_code == 200
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_opening_an_image_embeds_it_first_and_prefetches_the_next_two(client, photos):
+    folder, _ = photos
+    status = client.post("/api/current", json={"image": "a.png"}).json()
+    assert status["state"] in ("queued", "running", "ready")
+    wait_for(lambda: client.get("/api/embedding", params={"image": "a.png"}).json()["state"] == "ready")
+    ready = client.get("/api/embedding", params={"image": "a.png"}).json()
+    assert ready["progress"] == 1.0 and ready["seconds"] >= 0 and not ready["cached"]
+    prefetcher = client.app.state.prefetcher
+    wait_for(lambda: all(prefetcher.status(folder / k).state == "ready" for k in ("b.jpg", "lot_2/c.png")))
+    assert prefetcher.status(folder / "wide.png").state == "idle"  # --prefetch 2: not three ahead
+
+
+def test_host_headers_other_than_loopback_are_refused(photos, tmp_path, colour_sam):
+    from segmentation.annotate.app import create_app
+    from segmentation.annotate.session import AnnotationSession
+    from segmentation.embeddings import EmbeddingCache
+
+    session = AnnotationSession.open(tmp_path / "out", photos[0])
+    cache = EmbeddingCache(tmp_path / "emb", colour_sam, model_name="test")
+    app = create_app(session, colour_sam, cache=cache, allowed_hosts=["127.0.0.1", "localhost"])
+    with TestClient(app, base_url="http://127.0.0.1:8765") as client:
+        assert client.get("/api/session").status_code == 200
+        assert client.get("/api/session", headers={"host": "evil.example:8765"}).status_code == 400
+
+
+def test_export_through_the_api(client, app_parts, defect_centre):
+    session, _, truths = app_parts
+    accept(client, "a.png", predict(client, "a.png", [defect_centre(truths["a.png"])]), "dent")
+    response = client.post("/api/export", json={"task": "segment"})
+    assert response.status_code == 200, response.text
+    assert "dent" in response.json()["report"]
+    labels = list((session.out / "export" / "labels").rglob("*.txt"))
+    lines = [line for path in labels for line in path.read_text().splitlines()]
+    assert len(lines) == 1 and len(lines[0].split()) > 5  # one YOLO-seg polygon
+
+
+def test_a_one_pixel_scratch_stays_visible_in_the_preview_of_a_large_image(client, app_parts):
+    session, _, _ = app_parts
+    scratch = np.zeros((300, 640), bool)
+    scratch[151, 100:500] = True  # one pixel high; the preview is 256 px wide for 640
+    session.add_instance("wide.png", class_name="scratch", mask=scratch)
+    detail = client.get("/api/image", params={"image": "wide.png"}).json()
+    preview = rle_to_mask(detail["instances"][0]["rle"])
+    assert preview.shape == (120, 256) and preview.any(axis=0).sum() >= 150

@@ -1,0 +1,113 @@
+"""``python -m segmentation.annotate``: options, ports, export-only runs, and a real server with MobileSAM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converters.errors import ConversionError
+from segmentation.annotate.__main__ import bind, is_loopback, main, parse_port, url_for
+from segmentation.annotate.session import AnnotationSession
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize("text, port", [("0", 0), ("auto", 0), ("8765", 8765)])
+def test_parse_port(text, port):
+    assert parse_port(text) == port
+
+
+@pytest.mark.parametrize("text", ["-1", "70000", "eighty"])
+def test_parse_port_refuses_nonsense(text):
+    with pytest.raises(ConversionError, match="--port"):
+        parse_port(text)
+
+
+def test_port_zero_picks_a_free_port_and_a_taken_one_is_refused_with_a_hint():
+    first = bind("127.0.0.1", 0)
+    try:
+        host, port = first.getsockname()[:2]
+        assert host == "127.0.0.1" and port > 0
+        assert url_for(first) == f"http://127.0.0.1:{port}/"
+        with pytest.raises(ConversionError, match="--port 0"):
+            bind("127.0.0.1", port)
+    finally:
+        first.close()
+
+
+@pytest.mark.parametrize(
+    "host, loopback",
+    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("10.1.2.3", False)],
+)
+def test_is_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "out")]) == 2
+    assert "give the image folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["--images", str(empty), "--out", str(tmp_path / "out")]) == 2
+    assert "no images" in capsys.readouterr().err
+
+
+def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
+    folder, _ = photos
+    out = tmp_path / "new_defects"
+    assert main(["--images", str(folder), "--out", str(out), "--export"]) == 2
+    assert "nothing to export" in capsys.readouterr().err
+    session = AnnotationSession.open(out)
+    mask = np.zeros((120, 160), bool)
+    mask[10:20, 10:30] = True
+    session.add_instance("a.png", class_name="defect", mask=mask)
+    assert main(["--out", str(out), "--export", "--yolo-task", "segment"]) == 0
+    assert "Wrote yolo, coco data set" in capsys.readouterr().out
+    assert (out / "export" / "data.yaml").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_the_command_serves_the_page_with_mobilesam_and_stops_cleanly(photos, tmp_path):
+    from segmentation.checkpoints import checkpoint_spec, weights_dir
+
+    weights = weights_dir() / checkpoint_spec("vit_t").filename
+    if not weights.is_file():
+        pytest.skip(f"MobileSAM weights not cached at {weights} (python -m segmentation.embed fetches them)")
+    folder, _ = photos
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [
+        sys.executable, "-m", "segmentation.annotate",
+        "--images", str(folder), "--out", str(tmp_path / "out"), "--classes", "scratch", "dent",
+        "--port", "0", "--cache-dir", str(tmp_path / "emb"), "--threads", "1",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while not any(line.startswith("Open http") for line in lines):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+            lines.append(process.stdout.readline())
+        url = re.search(r"http://\S+", lines[-1]).group(0)
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "api/session", timeout=30) as response:
+            assert b'"scratch"' in response.read()
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))), timeout=5):
+            pass
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, rest
+    assert "everything accepted is saved" in rest

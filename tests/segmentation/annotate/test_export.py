@@ -1,0 +1,196 @@
+"""The app's output reads back through the stock converters: MVTec tree, YOLO, COCO."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
+from converters.masks import mask_to_rle, read_mask, rle_to_mask
+from converters.mvtec import scan
+from segmentation.annotate import export
+from segmentation.annotate.errors import AnnotationError, ConflictError
+from segmentation.annotate.session import AnnotationSession
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def blob(shape, box):
+    mask = np.zeros(shape, bool)
+    x1, y1, x2, y2 = box
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+@pytest.fixture
+def annotated(photos, tmp_path):
+    """A session with one image per kind: one class, two classes, good, done, unlabelled."""
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "new_defects", folder, classes=["scratch", "dent"])
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (80, 70, 90, 100)))
+    session.add_instance("lot_2/c.png", class_name="scratch", mask=blob((96, 128), (5, 5, 20, 12)))
+    session.add_instance("lot_2/c.png", class_name="dent", mask=blob((96, 128), (60, 50, 80, 70)))
+    session.set_status("lot_2/c.png", "done")
+    session.set_status("b.jpg", "good")
+    return session  # wide.png stays unlabelled
+
+
+def test_class_values_and_their_limit():
+    assert export.class_values(["scratch", "dent", "stain"]) == {
+        255: "scratch",
+        254: "dent",
+        253: "stain",
+        0: "good",
+    }
+    with pytest.raises(AnnotationError, match="at most 255"):
+        export.class_values([f"c{i}" for i in range(256)])
+
+
+def test_compose_mask_paints_in_order_and_checks_its_input():
+    first = {"class": "scratch", "mask": blob((4, 4), (0, 0, 3, 3))}
+    second = {"class": "dent", "mask": blob((4, 4), (2, 2, 4, 4))}  # overlaps the corner pixel (2, 2)
+    rles = [(item["class"], mask_to_rle(item["mask"])) for item in (first, second)]
+    mask = export.compose_mask(rles, classes=["scratch", "dent"], shape=(4, 4))
+    assert mask.tolist() == [
+        [255, 255, 255, 0],
+        [255, 255, 255, 0],
+        [255, 255, 254, 254],
+        [0, 0, 254, 254],
+    ]
+    with pytest.raises(AnnotationError, match="unknown class"):
+        export.compose_mask(rles, classes=["scratch"], shape=(4, 4))
+    with pytest.raises(AnnotationError, match="image is"):
+        export.compose_mask(rles, classes=["scratch", "dent"], shape=(5, 4))
+
+
+def test_the_tree_is_mvtec_layout_that_the_converters_scan(annotated):
+    tree = annotated.category_dir
+    records = {r.key: r for r in scan(annotated.out)}  # --root <out>: one category folder under it
+    assert set(records) == {
+        "new_defects/test/scratch/a",
+        "new_defects/test/combined/lot_2__c",
+        "new_defects/test/good/b",
+    }
+    assert records["new_defects/test/good/b"].mask is None
+    assert (
+        records["new_defects/test/combined/lot_2__c"].mask == tree / "ground_truth/combined/lot_2__c_mask.png"
+    )
+    values = read_mask(tree / "ground_truth/combined/lot_2__c_mask.png")
+    assert sorted(np.unique(values).tolist()) == [0, 254, 255]
+
+
+def test_export_writes_yolo_and_coco_with_one_class_per_instance(annotated):
+    report = annotated.export()
+    out = annotated.out / "export"
+    assert report.out == out and sorted(report.names) == ["dent", "scratch"]
+    counts = {split: dict(c) for split, c in report.instances.items()}
+    assert sum(c.get("scratch", 0) for c in counts.values()) == 3
+    assert sum(c.get("dent", 0) for c in counts.values()) == 1
+    assert (out / "data.yaml").is_file() and (out / "splits.json").is_file()
+    annotations = []
+    for path in sorted((out / "annotations").glob("instances_*.json")):
+        coco = COCO(str(path))
+        names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+        for ann in coco.loadAnns(coco.getAnnIds()):
+            image = coco.loadImgs(ann["image_id"])[0]
+            annotations.append((image["file_name"].split("/", 1)[1], names[ann["category_id"]], ann["bbox"]))
+    assert sorted(annotations) == [
+        ("new_defects_test_combined_lot_2__c.png", "dent", [60.0, 50.0, 20.0, 20.0]),
+        ("new_defects_test_combined_lot_2__c.png", "scratch", [5.0, 5.0, 15.0, 7.0]),
+        ("new_defects_test_scratch_a.png", "scratch", [10.0, 10.0, 30.0, 10.0]),
+        ("new_defects_test_scratch_a.png", "scratch", [80.0, 70.0, 10.0, 30.0]),
+    ]
+    annotated.export()  # again: replaces the earlier export
+    assert (out / "data.yaml").is_file()
+
+
+def test_export_of_nothing_is_refused(photos, tmp_path):
+    session = AnnotationSession.open(tmp_path / "out", photos[0])
+    session.set_status("a.png", "good")
+    with pytest.raises(ConflictError, match="nothing to export"):
+        session.export()
+
+
+def run_mvtec2yolo(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "converters.mvtec2yolo", *args, "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def test_mvtec2yolo_accepts_the_output_folder_as_root(annotated, tmp_path):
+    """The issue's contract: ``python -m converters.mvtec2yolo --root <out>`` reads the app's output."""
+    plain = run_mvtec2yolo("--root", str(annotated.out), "--out", str(tmp_path / "plain"), "--coco")
+    assert plain.returncode == 0, plain.stderr
+    names = (tmp_path / "plain" / "data.yaml").read_text()
+    assert "combined" in names and "scratch" in names  # without --mask-values: classes are folders
+    exact = run_mvtec2yolo(
+        "--root", str(annotated.out),
+        "--out", str(tmp_path / "exact"),
+        "--mask-values", str(annotated.category_dir / "mask_values.json"),
+    )  # fmt: skip
+    assert exact.returncode == 0, exact.stderr
+    assert "combined" not in (tmp_path / "exact" / "data.yaml").read_text()
+    lines = [
+        line.split()[0]
+        for path in (tmp_path / "exact" / "labels").rglob("*.txt")
+        for line in path.read_text().splitlines()
+    ]
+    assert sorted(lines) == ["0", "1", "1", "1"]  # dent (id 0) once, scratch (id 1) three times
+
+
+def test_sync_moves_an_image_between_class_folders_without_copying_again(annotated):
+    tree = annotated.category_dir
+    copy = tree / "test/scratch/a.png"
+    inode = copy.stat().st_ino
+    annotated.add_instance("a.png", class_name="dent", mask=blob((120, 160), (100, 10, 110, 20)))
+    moved = tree / "test/combined/a.png"
+    assert moved.stat().st_ino == inode and not copy.exists()
+    assert not (tree / "test/scratch").exists() and not (tree / "ground_truth/scratch").exists()
+
+
+def test_photos_with_an_exif_rotation_are_copied_upright(tmp_path, photo_writer):
+    folder = tmp_path / "photos"
+    photo_writer(folder / "plain.png", (40, 60), [(20, 20, 5, 5)])
+    stored = np.zeros((40, 80, 3), np.uint8)
+    stored[:, :10] = 255  # a white band on the left of the stored pixels
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    image.save(folder / "phone.jpg", exif=exif, quality=95)
+    assert export.upright_size(folder / "phone.jpg") == (80, 40)  # (H, W) as SAM and browsers show it
+    session = AnnotationSession.open(tmp_path / "out", folder)
+    session.add_instance("phone.jpg", class_name="defect", mask=blob((80, 40), (0, 0, 40, 10)))
+    copy = session.category_dir / "test/defect/phone.png"  # re-encoded, no EXIF left to disagree about
+    assert copy.is_file() and not (session.category_dir / "test/defect/phone.jpg").exists()
+    with Image.open(copy) as upright:
+        assert upright.size == (40, 80)  # what the converters read: it fits the mask
+        pixels = np.asarray(upright.convert("L"))
+    assert pixels[:10].mean() > 200 and pixels[20:].mean() < 50  # the band is now at the top
+    assert read_mask(session.category_dir / "ground_truth/defect/phone_mask.png").shape == (80, 40)
+    report = session.export()
+    assert sum(sum(c.values()) for c in report.instances.values()) == 1
+
+
+def test_state_masks_match_the_tree_masks(annotated):
+    entry = annotated.entry("a.png")
+    tree_mask = read_mask(annotated.category_dir / "ground_truth/scratch/a_mask.png") > 0
+    union = np.zeros_like(tree_mask)
+    for instance in entry.instances:
+        union |= rle_to_mask(instance.rle)
+    assert np.array_equal(union, tree_mask)
+    state = json.loads(annotated.state_path.read_text())
+    assert [i["class"] for i in state["images"]["a.png"]["instances"]] == ["scratch", "scratch"]

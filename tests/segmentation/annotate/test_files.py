@@ -1,0 +1,114 @@
+"""What the annotation server may read (only below its roots) and how it writes (atomically)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from segmentation.annotate.errors import AnnotationError, NotFoundError
+from segmentation.annotate.files import atomic_write_bytes, check_relative, list_images, resolve_inside
+
+
+@pytest.fixture
+def roots(tmp_path):
+    """``served/`` with a photo, a nested photo and links in and out; ``secret.txt`` beside it."""
+    served = tmp_path / "served"
+    (served / "lot").mkdir(parents=True)
+    (served / "a.png").write_bytes(b"png")
+    (served / "lot" / "b.jpg").write_bytes(b"jpg")
+    (tmp_path / "secret.txt").write_text("secret")
+    (tmp_path / "outside_dir").mkdir()
+    (tmp_path / "outside_dir" / "c.png").write_bytes(b"png")
+    os.symlink(tmp_path / "secret.txt", served / "leak.png")  # file link leading outside
+    os.symlink(tmp_path / "outside_dir", served / "linked_dir")  # folder link leading outside
+    os.symlink(served / "a.png", served / "alias.png")  # link that stays inside
+    return served, tmp_path
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("", "empty"),
+        ("/etc/passwd", "absolute"),
+        ("//host/share/x.png", "absolute"),
+        ("C:/Windows/win.ini", "absolute"),
+        ("../secret.txt", "'..'"),
+        ("lot/../../secret.txt", "'..'"),
+        ("..", "'..'"),
+        ("./a.png", "'.'"),
+        ("lot//b.jpg", "''"),
+        ("lot/", "''"),
+        ("lot\\..\\..\\secret.txt", "backslash"),
+        ("a.png\x00.txt", "control"),
+        ("x" * 2000, "longer"),
+    ],
+    ids=[
+        "empty", "absolute", "unc", "drive", "dotdot", "nested-dotdot", "bare-dotdot", "dot", "empty-part",
+        "trailing-slash", "backslash", "nul", "too-long",
+    ],
+)  # fmt: skip
+def test_malformed_paths_are_refused_before_any_lookup(roots, path, message):
+    served, _ = roots
+    with pytest.raises(AnnotationError, match=message):
+        check_relative(path)
+    with pytest.raises(AnnotationError):
+        resolve_inside(served, path)
+
+
+def test_resolve_inside_serves_files_and_links_inside(roots):
+    served, _ = roots
+    assert resolve_inside(served, "a.png") == (served / "a.png").resolve()
+    assert resolve_inside(served, "lot/b.jpg").read_bytes() == b"jpg"
+    assert resolve_inside(served, "alias.png") == (served / "a.png").resolve()
+
+
+@pytest.mark.parametrize("path", ["leak.png", "linked_dir/c.png"], ids=["file-link", "folder-link"])
+def test_symlinks_leading_outside_are_refused(roots, path):
+    served, _ = roots
+    with pytest.raises(AnnotationError, match="outside"):
+        resolve_inside(served, path)
+
+
+@pytest.mark.parametrize(
+    "path", ["missing.png", "lot", "lot/missing/x.png"], ids=["missing", "folder", "deep"]
+)
+def test_missing_files_and_folders_are_not_found(roots, path):
+    served, _ = roots
+    with pytest.raises(NotFoundError):
+        resolve_inside(served, path)
+
+
+def test_list_images_skips_hidden_foreign_excluded_and_outside_files(roots):
+    served, _ = roots
+    (served / ".hidden.png").write_bytes(b"png")
+    (served / ".cache").mkdir()
+    (served / ".cache" / "d.png").write_bytes(b"png")
+    (served / "notes.txt").write_text("not an image")
+    (served / "UPPER.JPG").write_bytes(b"jpg")
+    (served / "out" / "x").mkdir(parents=True)
+    (served / "out" / "x" / "e.png").write_bytes(b"png")  # the output folder inside --images
+    keys = list_images(served, exclude=served / "out")
+    # alias.png stays inside; leak.png and linked_dir/ lead outside; the link folder is not followed.
+    assert keys == ["UPPER.JPG", "a.png", "alias.png", "lot/b.jpg"]
+
+
+def test_list_images_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(AnnotationError, match="does not exist"):
+        list_images(tmp_path / "nope")
+
+
+def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
+    target = tmp_path / "deep" / "state.json"
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, lambda file: file.write(b"two"))
+    assert target.read_bytes() == b"two"
+
+    def fail(file):
+        file.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, fail)
+    assert target.read_bytes() == b"two"  # the old file, whole
+    assert sorted(p.name for p in target.parent.iterdir()) == ["state.json"]

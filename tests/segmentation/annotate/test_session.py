@@ -1,0 +1,285 @@
+"""Annotation state: status rules, undo/redo, atomic persistence, resuming and repairing the tree."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from converters.masks import read_mask
+from segmentation.annotate import session as session_module
+from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
+from segmentation.annotate.session import STATE_FILE, AnnotationSession, unique_stem
+
+
+def blob(shape, box, fill=True):
+    """``(H, W)`` bool mask with a filled rectangle ``(x1, y1, x2, y2)``."""
+    mask = np.zeros(shape, bool)
+    x1, y1, x2, y2 = box
+    mask[y1:y2, x1:x2] = fill
+    return mask
+
+
+def files_under(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def opened(photos, tmp_path):
+    folder, truths = photos
+    session = AnnotationSession.open(tmp_path / "new_defects", folder, classes=["scratch", "dent"])
+    return session, truths
+
+
+def test_a_new_session_lists_images_and_names_things_after_the_out_folder(opened):
+    session, _ = opened
+    assert session.category == "new_defects"
+    assert session.classes == ["scratch", "dent"]
+    assert session.keys == ["a.png", "b.jpg", "lot_2/c.png", "wide.png"]
+    assert session.current == "a.png"
+    assert session.counts() == {"unlabelled": 4, "in_progress": 0, "done": 0, "good": 0}
+    assert session.entry("lot_2/c.png").stem == "lot_2__c"
+    state = json.loads(session.state_path.read_text())
+    assert state["format"] == "mvtec-finetune/annotate-state" and set(state["images"]) == set(session.keys)
+    # mask_values.json is written up front: the first class is 255, as in MVTec's 0/255 masks.
+    values = json.loads((session.category_dir / "mask_values.json").read_text())
+    assert values == {"255": "scratch", "254": "dent", "0": "good"}
+
+
+@pytest.mark.parametrize(
+    "keys, expected",
+    [
+        (["a.png", "a.jpg"], ["a", "a_2"]),  # one stem, two suffixes
+        (["lot 3/0001.jpg", "lot_3/0001.jpg"], ["lot_3__0001", "lot_3__0001_2"]),  # unsafe characters
+        (["A.png", "a.png"], ["A", "a_2"]),  # case-insensitive file systems
+        (["###.png", "#1.png"], ["image", "1"]),  # nothing usable left; a leading separator
+    ],
+)
+def test_stems_are_unique_and_folder_safe(keys, expected):
+    taken: set[str] = set()
+    assert [unique_stem(key, taken) for key in keys] == expected
+
+
+def test_accept_delete_and_status_rules(opened):
+    session, _ = opened
+    shape = (120, 160)
+    first = session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)), score=0.9)
+    assert (first.id, first.area, first.box) == (1, 200, (10.0, 10.0, 30.0, 20.0))
+    assert session.entry("a.png").status == "in_progress"
+    with pytest.raises(ConflictError, match="delete them"):
+        session.set_status("a.png", "good")
+    session.set_status("a.png", "done")
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (50, 50, 60, 60)))
+    assert session.entry("a.png").status == "done"  # adding to a done image keeps it done
+    session.delete_instance("a.png", 1)
+    session.delete_instance("a.png", 2)
+    assert session.entry("a.png").status == "unlabelled"
+    with pytest.raises(ConflictError, match="mark it good"):
+        session.set_status("a.png", "done")
+    session.set_status("a.png", "good")
+    assert session.counts()["good"] == 1
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (5, 5, 9, 9)))
+    assert session.entry("a.png").status == "in_progress"  # a defect found on a "good" image
+    assert [i.id for i in session.entry("a.png").instances] == [3]  # ids are never reused
+
+
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (
+            lambda s: s.add_instance("a.png", class_name="stain", mask=blob((120, 160), (0, 0, 5, 5))),
+            "unknown class",
+        ),
+        (lambda s: s.add_instance("a.png", class_name="dent", mask=np.zeros((120, 160), bool)), "empty"),
+        (
+            lambda s: s.add_instance("nope.png", class_name="dent", mask=blob((9, 9), (0, 0, 5, 5))),
+            "unknown image",
+        ),
+        (lambda s: s.delete_instance("a.png", 7), "no instance 7"),
+        (lambda s: s.set_status("a.png", "finished"), "unknown status"),
+        (lambda s: s.undo("a.png"), "nothing to undo"),
+        (lambda s: s.redo("a.png"), "nothing to redo"),
+        (lambda s: s.entry("../a.png"), "unknown image"),
+    ],
+    ids=["class", "empty-mask", "image", "instance", "status", "undo", "redo", "traversal-key"],
+)
+def test_refused_changes_name_the_problem_and_change_nothing(opened, call, error):
+    session, _ = opened
+    before = session.state_path.read_bytes()
+    with pytest.raises(AnnotationError, match=error):
+        call(session)
+    assert session.state_path.read_bytes() == before
+
+
+def test_a_mask_of_another_size_than_the_image_is_refused(opened):
+    session, _ = opened
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    with pytest.raises(AnnotationError, match="160x120"):
+        session.add_instance("a.png", class_name="dent", mask=blob((100, 160), (0, 0, 5, 5)))
+
+
+def test_undo_and_redo_walk_the_history_and_the_files_follow(opened):
+    session, _ = opened
+    shape = (120, 160)
+    truth = session.category_dir / "ground_truth"
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (50, 50, 60, 60)))
+    assert (truth / "combined" / "a_mask.png").is_file()
+    session.undo("a.png")
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scratch"]
+    assert (truth / "scratch" / "a_mask.png").is_file() and not (truth / "combined").exists()
+    session.undo("a.png")
+    assert session.entry("a.png").status == "unlabelled"
+    assert files_under(session.category_dir) == ["mask_values.json"]
+    session.redo("a.png")
+    session.redo("a.png")
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scratch", "dent"]
+    session.undo("a.png")
+    session.set_status("a.png", "done")  # a new change drops the redo history
+    with pytest.raises(ConflictError):
+        session.redo("a.png")
+
+
+def test_value_coded_masks_and_the_combined_folder(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 40, 20)))
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (30, 15, 50, 30)))  # overlaps the first
+    assert files_under(session.category_dir) == [
+        "ground_truth/combined/a_mask.png",
+        "mask_values.json",
+        "test/combined/a.png",
+    ]
+    mask = read_mask(session.category_dir / "ground_truth/combined/a_mask.png")
+    assert mask[12, 12] == 255 and mask[25, 45] == 254
+    assert mask[17, 35] == 254  # the later instance wins the overlap
+    assert set(np.unique(mask).tolist()) == {0, 254, 255}
+
+
+def test_every_change_is_on_disk_before_the_call_returns(opened, tmp_path):
+    session, _ = opened
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)), score=0.87654)
+    session.set_current("b.jpg")
+    state = json.loads(session.state_path.read_text())
+    entry = state["images"]["b.jpg"]
+    assert state["current"] == "b.jpg"
+    assert entry["status"] == "in_progress" and entry["instances"][0]["score"] == 0.8765
+    assert (session.category_dir / "test/dent/b.jpg").read_bytes() == (
+        session.images_dir / "b.jpg"
+    ).read_bytes()
+    leftovers = [p.name for p in session.out.rglob("*.tmp")]
+    assert leftovers == []
+
+
+def test_a_failed_save_leaves_memory_and_disk_as_they_were(opened, monkeypatch):
+    session, _ = opened
+    before = session.state_path.read_bytes()
+
+    def full_disk(path, data):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(session_module, "atomic_write_bytes", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    assert session.entry("a.png").instances == [] and session.entry("a.png").status == "unlabelled"
+    assert session.state_path.read_bytes() == before
+    with pytest.raises(ConflictError):
+        session.undo("a.png")  # the failed change is not in the history either
+
+
+def test_reopening_resumes_annotations_position_and_classes(opened, photos):
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
+    session.set_status("lot_2/c.png", "good")
+    session.set_current("b.jpg")
+    again = AnnotationSession.open(session.out)  # --images and --classes left out: from the state
+    assert again.images_dir == folder.absolute()
+    assert again.current == "b.jpg"
+    assert again.classes == ["scratch", "dent"]
+    assert again.entry("lot_2/c.png").status == "good"
+    (instance,) = again.entry("b.jpg").instances
+    assert instance.class_name == "dent" and instance.mask().sum() == 400
+    grown = AnnotationSession.open(session.out, folder, classes=["scratch", "dent", "stain"])  # appended
+    assert grown.classes == ["scratch", "dent", "stain"]
+    values = json.loads((grown.category_dir / "mask_values.json").read_text())
+    assert values["253"] == "stain" and values["254"] == "dent"
+
+
+@pytest.mark.parametrize(
+    "options, error",
+    [
+        ({"classes": ["dent", "scratch"]}, "must start with"),
+        ({"classes": ["scratch"]}, "must start with"),
+        ({"category": "other"}, "holds category"),
+    ],
+    ids=["reordered-classes", "dropped-class", "category"],
+)
+def test_reopening_refuses_options_that_would_change_mask_values(opened, photos, options, error):
+    session, _ = opened
+    with pytest.raises(AnnotationError, match=error):
+        AnnotationSession.open(session.out, photos[0], **options)
+
+
+@pytest.mark.parametrize(
+    "classes, error",
+    [
+        (["good"], "reserved"),
+        (["combined"], "reserved"),
+        (["dent", "Dent"], "twice"),
+        (["bad/name"], "bad class name"),
+        ([".hidden"], "bad class name"),
+        ([], "at least one"),
+        ([f"c{i}" for i in range(256)], "at most 255"),
+    ],
+)
+def test_class_names_must_work_as_folder_names_and_mask_values(photos, tmp_path, classes, error):
+    with pytest.raises(AnnotationError, match=error):
+        AnnotationSession.open(tmp_path / "out", photos[0], classes=classes)
+
+
+def test_opening_refuses_bad_folders_and_foreign_state(photos, tmp_path):
+    folder, _ = photos
+    with pytest.raises(AnnotationError, match="give the image folder"):
+        AnnotationSession.open(tmp_path / "fresh")
+    with pytest.raises(AnnotationError, match="inside the output folder"):
+        AnnotationSession.open(folder.parent, folder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AnnotationError, match="no images"):
+        AnnotationSession.open(tmp_path / "out1", empty)
+    foreign = tmp_path / "out2"
+    foreign.mkdir()
+    (foreign / STATE_FILE).write_text('{"format": "something else"}')
+    with pytest.raises(AnnotationError, match="not an annotation state"):
+        AnnotationSession.open(foreign, folder)
+    (foreign / STATE_FILE).write_text("{truncated")
+    with pytest.raises(AnnotationError, match="cannot read"):
+        AnnotationSession.open(foreign, folder)
+    with pytest.raises(AnnotationError, match="export folder"):
+        AnnotationSession.open(tmp_path / "out3", folder, category="export")
+
+
+def test_reopening_repairs_a_tree_cut_short_and_keeps_removed_images(opened, photos):
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    session.add_instance("b.jpg", class_name="scratch", mask=blob((150, 100), (0, 0, 5, 5)))
+    tree = session.category_dir
+    (tree / "ground_truth/dent/a_mask.png").unlink()  # killed between the state and the mask
+    (tree / "test/scratch/a.png").write_bytes(b"stale copy in the wrong folder")
+    (folder / "b.jpg").unlink()  # the photo is gone from --images
+    again = AnnotationSession.open(session.out, folder)
+    assert "b.jpg" not in again.keys
+    with pytest.raises(NotFoundError):
+        again.entry("b.jpg")
+    assert files_under(tree) == [
+        "ground_truth/dent/a_mask.png",
+        "ground_truth/scratch/b_mask.png",  # its annotations stay, with their files
+        "mask_values.json",
+        "test/dent/a.png",
+        "test/scratch/b.jpg",
+    ]
+    state = json.loads(again.state_path.read_text())
+    assert state["images"]["b.jpg"]["instances"]
