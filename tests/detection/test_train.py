@@ -13,9 +13,17 @@ from ultralytics.nn.tasks import WorldModel
 
 from converters.errors import ConversionError
 from detection.augmentation import AugmentPolicy, load_policy, policy_settings
+from detection.data import split_images
 from detection.evaluate import evaluate
 from detection.text_embeddings import fixed_embeddings, save_table
-from detection.train import PROJECT_ROOT, build_config, describe_augmentation, main, train
+from detection.train import (
+    PROJECT_ROOT,
+    build_config,
+    describe_augmentation,
+    main,
+    prepare_training_data,
+    train,
+)
 
 WORLD_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo_world.yaml"
 YOLO11_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo11n.yaml"
@@ -198,4 +206,68 @@ def test_plain_yolo_trains_offline_through_the_same_entry_point(
     assert result.weights.is_file() and result.embeddings is None
     assert "metrics/mAP50(B)" in result.metrics
     assert "text embeddings" not in capsys.readouterr().out
+    assert network_attempts == []
+
+
+# --- tiles and repeat factors --------------------------------------------------------------------
+
+
+def test_training_data_is_tiled_then_repeat_sampled(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    config = build_config(
+        YOLO11_CONFIG,
+        [
+            f"data={tiny_dataset / 'data.yaml'}",
+            "tile=32",
+            "tile_overlap=0.5",
+            "repeat_factor=0.5",
+            "imgsz=32",
+        ],
+    )
+    train_data = prepare_training_data(config, tiny_dataset / "data.yaml", tmp_path)
+    assert train_data == tmp_path / "data.yaml"
+    loaded = yaml.safe_load(train_data.read_text())
+    assert loaded["path"] == str(tmp_path / "tiles") and loaded["train"] == str(tmp_path / "train_repeat.txt")
+    listed = (tmp_path / "train_repeat.txt").read_text().splitlines()
+    tiles = sorted((tmp_path / "tiles" / "images" / "train").glob("*.png"))
+    assert len(tiles) == 9 * len(split_images(tiny_dataset / "data.yaml", "train"))  # 64 px: 3 x 3 windows
+    assert set(listed) == {str(t) for t in tiles} and len(listed) > len(tiles)  # rare-defect tiles repeated
+    out = capsys.readouterr().out
+    assert "tiled data set" in out and "repeat-factor sampling t=0.5" in out
+
+
+def test_without_tiles_or_repeats_the_source_is_trained_on(tiny_dataset: Path, tmp_path: Path) -> None:
+    config = build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}"])
+    assert (config["tile"], config["repeat_factor"]) == (0, 0.0)  # off by default
+    assert prepare_training_data(config, tiny_dataset / "data.yaml", tmp_path) == tiny_dataset / "data.yaml"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [(["tile=-32"], "must be >= 0"), (["repeat_factor=-0.1"], "must be >= 0"), (["tile=16"], "tile >= 32")],
+)
+def test_bad_tile_and_repeat_settings(tiny_dataset: Path, tmp_path: Path, overrides, expected) -> None:
+    config = build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", *overrides])
+    with pytest.raises(ConversionError, match=expected):
+        prepare_training_data(config, tiny_dataset / "data.yaml", tmp_path)
+
+
+@pytest.mark.slow
+def test_tiled_repeat_sampled_run_trains_and_evaluates_tiled(
+    tiny_dataset: Path, tmp_path: Path, capsys, no_clip, network_attempts
+) -> None:
+    # 32-px tiles seen at 64 px (ultralytics refuses to train below 64 px with a batch of one left over)
+    extra = ("model=yolo11n.yaml", "tile=32", "tile_overlap=0.5", "repeat_factor=0.5", "imgsz=64")
+    result = train(build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, *extra)))
+    run = result.save_dir
+    assert result.train_data == run / "data.yaml" and result.weights.is_file()
+    assert yaml.safe_load((run / "args.yaml").read_text())["data"] == str(run / "data.yaml")
+    out = capsys.readouterr().out
+    assert "--tile 32 --tile-overlap 0.5 --imgsz 64" in out and "val (tiles)" in out
+    assert "note: tiles of 32 px are resized to imgsz=64" in out
+    report = evaluate(
+        tiny_dataset / "data.yaml", result.weights, split="val", imgsz=64, device="cpu",
+        out=tmp_path / "eval", plots=False, tile=32, tile_overlap=0.5,
+    )  # fmt: skip
+    assert report.tiling == {"tile": 32, "overlap": 0.5, "imgsz": 64} and report.image_level.n_images == 6
     assert network_attempts == []

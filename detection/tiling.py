@@ -1,0 +1,384 @@
+"""Tiled training and inference for small defects: overlapping tiles, boxes clipped in and merged back.
+
+A defect of a few pixels in a 1024-px photo all but vanishes when the whole
+image is shrunk to the model's ``imgsz``. Tiling keeps full resolution: the
+image is cut into ``tile x tile`` windows that overlap by ``overlap`` (a
+fraction of ``tile``), the model sees each window at ``imgsz`` (``imgsz = tile``
+is native resolution), and the windows' boxes are shifted back and merged.
+
+- **Windows** (:func:`tile_windows`): origins every ``tile - round(overlap * tile)``
+  pixels, the last one moved back so that it ends on the image's edge (every
+  window is full-size; an image smaller than ``tile`` is one window).
+- **Training** (:func:`tile_dataset`): each train/val image becomes its windows,
+  as PNG files with YOLO box labels clipped to the window. A box whose visible
+  part is less than ``min_visible`` of its area is dropped from that window.
+  Polygon (YOLO-seg) labels are written as their boxes. Every window is kept,
+  also those without a defect (backgrounds), so tiled sets are mostly background.
+- **Inference** (:func:`predict_tiled`): the model's boxes in each window, shifted
+  to image pixels, then :func:`merge_tile_detections`: per-class NMS
+  (``torchvision.ops.batched_nms``) with boxes that are whole in their window
+  ranked before boxes cut by an inner window edge ("fragments"), then every
+  fragment mostly inside (``containment``) a kept whole box of its class is
+  dropped. A defect that lies on one window's edge is whole in its neighbour
+  (when it is smaller than the overlap), so it comes back once, with its whole box.
+
+Limitation: a defect wider or taller than the overlap (``overlap * tile``
+pixels, less ``2 * edge_tol``) may be whole in no window and can then come back
+as two or more fragments. Pick ``tile`` and ``overlap`` so that the overlap
+spans the largest defect, or use whole-image inference for large defects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from torchvision.ops import batched_nms
+
+from converters.errors import ConversionError
+from detection.data import data_names, label_path, split_images
+from detection.detections import ImageDetections
+
+#: ``(tiles, windows)`` -> detections per tile, in tile pixels. ``tiles``: BGR ``(h, w, 3)`` uint8 arrays;
+#: ``windows``: ``(B, 4)`` int xyxy of each tile in the image (a model may ignore them).
+TilePredictor = Callable[[list[np.ndarray], np.ndarray], list[ImageDetections]]
+
+
+def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
+    """Start coordinates of overlapping windows of ``tile`` pixels along a side of ``length`` pixels.
+
+    >>> tile_origins(100, 40, 0.25)  # stride 30
+    [0, 30, 60]
+    >>> tile_origins(100, 40, 0.2)  # stride 32; the last window ends on the edge
+    [0, 32, 60]
+    >>> tile_origins(30, 40, 0.2)  # smaller than a tile: one (smaller) window
+    [0]
+    """
+    if tile < 1 or not 0 <= overlap < 1:
+        raise ValueError(f"need tile >= 1 and 0 <= overlap < 1, got tile={tile}, overlap={overlap}")
+    if length <= tile:
+        return [0]
+    stride = max(1, tile - round(overlap * tile))
+    origins = list(range(0, length - tile, stride))
+    return [*origins, length - tile]
+
+
+def tile_windows(width: int, height: int, tile: int, overlap: float) -> np.ndarray:
+    """``(K, 4)`` int xyxy windows covering a ``width x height`` image, row by row.
+
+    >>> tile_windows(100, 40, 60, 0.5).tolist()
+    [[0, 0, 60, 40], [30, 0, 90, 40], [40, 0, 100, 40]]
+    """
+    xs, ys = tile_origins(width, tile, overlap), tile_origins(height, tile, overlap)
+    return np.array(
+        [[x, y, min(x + tile, width), min(y + tile, height)] for y in ys for x in xs], dtype=int
+    ).reshape(-1, 4)
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` areas of ``(N, 4)`` xyxy boxes (0 for empty ones)."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+
+
+def clip_boxes_to_window(
+    boxes: np.ndarray, window: Sequence[int], min_visible: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of ``boxes`` inside ``window``, in window pixels, and which boxes they are.
+
+    Args:
+        boxes: ``(N, 4)`` xyxy image pixels.
+        window: ``(x1, y1, x2, y2)`` image pixels.
+        min_visible: a box is kept if at least this fraction of its area is inside
+            (and some of it is: a box that only touches the window is never kept).
+
+    Returns:
+        ``(M, 4)`` clipped boxes shifted to the window's origin, and ``(M,)`` indices into ``boxes``.
+
+    >>> local, index = clip_boxes_to_window(np.array([[5, 5, 15, 10]]), (10, 0, 30, 20), 0.5)
+    >>> local.tolist(), index.tolist()  # half of the box is inside
+    ([[0.0, 5.0, 5.0, 10.0]], [0])
+    >>> clip_boxes_to_window(np.array([[5, 5, 15, 10]]), (10, 0, 30, 20), 0.6)[1].tolist()
+    []
+    """
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    x1, y1, x2, y2 = (float(v) for v in window)
+    clipped = np.stack(
+        [
+            np.clip(boxes[:, 0], x1, x2),
+            np.clip(boxes[:, 1], y1, y2),
+            np.clip(boxes[:, 2], x1, x2),
+            np.clip(boxes[:, 3], y1, y2),
+        ],
+        axis=1,
+    )
+    area, visible = box_area(boxes), box_area(clipped)
+    keep = np.flatnonzero((visible > 0) & (visible >= min_visible * area))
+    return clipped[keep] - np.array([x1, y1, x1, y1]), keep
+
+
+def cut_by_window(
+    boxes: np.ndarray, window: Sequence[int], image_size: tuple[int, int], tol: float
+) -> np.ndarray:
+    """``(N,)`` bool: the box (window pixels) reaches an edge of ``window`` that is not an edge of the image.
+
+    Such a box may be the visible part of something the window cut off (a fragment).
+
+    Args:
+        boxes: ``(N, 4)`` xyxy in window pixels.
+        window: the window's xyxy in the image.
+        image_size: ``(width, height)`` of the image.
+        tol: pixels from the edge that count as reaching it (predicted edges are not exact).
+    """
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    x1, y1, x2, y2 = window
+    width, height = image_size
+    cut = np.zeros(len(boxes), dtype=bool)
+    if x1 > 0:
+        cut |= boxes[:, 0] <= tol
+    if y1 > 0:
+        cut |= boxes[:, 1] <= tol
+    if x2 < width:
+        cut |= boxes[:, 2] >= (x2 - x1) - tol
+    if y2 < height:
+        cut |= boxes[:, 3] >= (y2 - y1) - tol
+    return cut
+
+
+def merge_tile_detections(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    fragment: np.ndarray,
+    *,
+    iou: float = 0.5,
+    containment: float = 0.6,
+) -> np.ndarray:
+    """Indices of the detections to keep after merging overlapping windows, best first.
+
+    1. Per-class NMS at ``iou`` (``torchvision.ops.batched_nms``), whole boxes ranked
+       before fragments and each group by score, so a whole view of a defect
+       suppresses its cut-off views whatever their scores.
+    2. A fragment that still remains is dropped when at least ``containment`` of its
+       area lies inside a kept whole box of its class (a cut-off view overlaps the whole
+       one by less than ``iou`` when little of the defect is visible).
+
+    Args:
+        boxes: ``(N, 4)`` xyxy image pixels.
+        scores: ``(N,)``.
+        classes: ``(N,)`` int.
+        fragment: ``(N,)`` bool, from :func:`cut_by_window`.
+        iou: NMS threshold.
+        containment: fraction of a fragment inside a whole box that makes it a duplicate.
+
+    Returns:
+        ``(K,)`` int indices into the inputs, by descending score.
+    """
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=float)
+    classes = np.asarray(classes, dtype=int)
+    fragment = np.asarray(fragment, dtype=bool)
+    if len(scores) == 0:
+        return np.zeros(0, dtype=int)
+    # scores are in [0, 1] for the models here; +2 puts every whole box ahead of every fragment
+    rank = torch.as_tensor(scores + 2.0 * ~fragment, dtype=torch.float64)
+    keep = batched_nms(torch.as_tensor(boxes), rank, torch.as_tensor(classes), iou).numpy()
+    whole, parts = keep[~fragment[keep]], keep[fragment[keep]]
+    if len(whole) and len(parts):
+        a, b = boxes[parts][:, None, :], boxes[whole][None, :, :]
+        inter_w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+        inter_h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+        inside = inter_w * inter_h / np.maximum(box_area(boxes[parts]), 1e-12)[:, None]
+        same = classes[parts][:, None] == classes[whole][None, :]
+        parts = parts[~((inside >= containment) & same).any(axis=1)]
+    kept = np.concatenate([whole, parts])
+    return kept[np.argsort(-scores[kept], kind="stable")]
+
+
+def predict_tiled(
+    image: np.ndarray,
+    predict_tiles: TilePredictor,
+    *,
+    tile: int,
+    overlap: float = 0.2,
+    iou: float = 0.5,
+    containment: float = 0.6,
+    edge_tol: float = 2.0,
+    batch: int = 8,
+    max_det: int = 300,
+) -> ImageDetections:
+    """Detections of ``image`` from its overlapping windows, in image pixels, merged.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 BGR (as ``cv2.imread`` gives it).
+        predict_tiles: the model on a batch of windows (see :data:`TilePredictor`).
+        tile, overlap: window side in pixels and overlap fraction (:func:`tile_windows`).
+        iou, containment: merging (:func:`merge_tile_detections`).
+        edge_tol: pixels from an inner window edge within which a box counts as cut off.
+        batch: windows per call of ``predict_tiles``.
+        max_det: detections kept per image, best first.
+    """
+    height, width = image.shape[:2]
+    windows = tile_windows(width, height, tile, overlap)
+    boxes, scores, classes, fragment = [], [], [], []
+    for start in range(0, len(windows), batch):
+        chunk = windows[start : start + batch]
+        tiles = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in chunk]
+        found = predict_tiles(tiles, chunk)
+        if len(found) != len(chunk):
+            raise ValueError(f"predict_tiles returned {len(found)} results for {len(chunk)} tiles")
+        for window, detections in zip(chunk, found, strict=True):
+            local = np.asarray(detections.boxes, dtype=float).reshape(-1, 4)
+            fragment.append(cut_by_window(local, window, (width, height), edge_tol))
+            boxes.append(local + np.array([window[0], window[1], window[0], window[1]], dtype=float))
+            scores.append(np.asarray(detections.scores, dtype=float).reshape(-1))
+            classes.append(np.asarray(detections.classes, dtype=int).reshape(-1))
+    all_boxes, all_scores = np.concatenate(boxes), np.concatenate(scores)
+    all_classes, all_fragment = np.concatenate(classes), np.concatenate(fragment)
+    keep = merge_tile_detections(
+        all_boxes, all_scores, all_classes, all_fragment, iou=iou, containment=containment
+    )[:max_det]
+    return ImageDetections(boxes=all_boxes[keep], scores=all_scores[keep], classes=all_classes[keep])
+
+
+# --- tiled data sets -----------------------------------------------------------------------------
+
+
+def read_yolo_boxes(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(N,)`` class ids and ``(N, 4)`` xyxy pixel boxes of a YOLO label file (polygons as their boxes)."""
+    if not path.is_file():
+        return np.zeros(0, dtype=int), np.zeros((0, 4))
+    classes, boxes = [], []
+    for line in path.read_text().splitlines():
+        values = line.split()
+        if not values:
+            continue
+        numbers = np.array([float(v) for v in values[1:]])
+        if len(numbers) == 4:  # cx cy w h
+            cx, cy, w, h = numbers
+            box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+        elif len(numbers) >= 6 and len(numbers) % 2 == 0:  # polygon x1 y1 x2 y2 ...
+            xs, ys = numbers[0::2], numbers[1::2]
+            box = [xs.min(), ys.min(), xs.max(), ys.max()]
+        else:
+            raise ConversionError(f"label file {path}: cannot read line '{line}'")
+        classes.append(int(float(values[0])))
+        boxes.append(np.array(box) * [width, height, width, height])
+    return np.array(classes, dtype=int), np.array(boxes, dtype=float).reshape(-1, 4)
+
+
+def yolo_box_lines(classes: np.ndarray, boxes: np.ndarray, width: int, height: int) -> str:
+    """YOLO detect label text (``class cx cy w h``, normalized, ``%.6g``) of xyxy pixel boxes."""
+    lines = []
+    for c, (x1, y1, x2, y2) in zip(classes, boxes, strict=True):
+        cx, cy, w, h = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
+        lines.append(f"{int(c)} {cx:.6g} {cy:.6g} {w:.6g} {h:.6g}\n")
+    return "".join(lines)
+
+
+@dataclass(frozen=True)
+class TiledDataset:
+    """What :func:`tile_dataset` wrote.
+
+    Attributes:
+        data: the tiled ``data.yaml`` (``train`` and ``val`` only; evaluate on the source's
+            ``test`` split with tiled inference).
+        images: source images per split.
+        tiles: tiles per split.
+        boxes: boxes in the source per split, and box labels written over all tiles.
+        dropped: boxes left out of a tile because less than ``min_visible`` of them was inside.
+    """
+
+    data: Path
+    images: dict[str, int]
+    tiles: dict[str, int]
+    boxes: dict[str, tuple[int, int]]
+    dropped: int
+
+    def describe(self) -> str:
+        counts = ", ".join(
+            f"{s} {self.images[s]} images -> {self.tiles[s]} tiles "
+            f"({self.boxes[s][0]} -> {self.boxes[s][1]} boxes)"
+            for s in self.images
+        )
+        return f"tiled data set {self.data}: {counts}; {self.dropped} box parts under min_visible left out"
+
+
+def tile_dataset(
+    data_yaml: str | Path,
+    out_dir: str | Path,
+    *,
+    tile: int,
+    overlap: float = 0.2,
+    min_visible: float = 0.25,
+    splits: Sequence[str] = ("train", "val"),
+) -> TiledDataset:
+    """Cuts the ``splits`` of a YOLO data set into overlapping tiles with clipped box labels.
+
+    Writes ``out_dir/images/<split>/<stem>_x<X>_y<Y>.png``, the matching
+    ``labels/<split>/*.txt``, ``data.yaml`` (``path: out_dir``, the source's
+    ``names``) and ``tiles.json`` (parameters and counts).
+
+    Raises:
+        ConversionError: bad parameters, an unreadable image or label file.
+    """
+    if tile < 32 or not 0 <= overlap < 1 or not 0 <= min_visible <= 1:
+        raise ConversionError(
+            f"tiling needs tile >= 32, 0 <= tile_overlap < 1, 0 <= tile_min_visible <= 1; "
+            f"got {tile}, {overlap}, {min_visible}"
+        )
+    data_yaml, out_dir = Path(data_yaml), Path(out_dir)
+    names = data_names(data_yaml)
+    images: dict[str, int] = {}
+    tiles: dict[str, int] = {}
+    boxes: dict[str, tuple[int, int]] = {}
+    dropped = 0
+    for split in splits:
+        image_dir, label_dir = out_dir / "images" / split, out_dir / "labels" / split
+        image_dir.mkdir(parents=True, exist_ok=True)
+        label_dir.mkdir(parents=True, exist_ok=True)
+        sources = split_images(data_yaml, split)
+        n_tiles = n_in = n_out = 0
+        for source in sources:
+            image = cv2.imread(str(source), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ConversionError(f"cannot read image {source}")
+            height, width = image.shape[:2]
+            classes, source_boxes = read_yolo_boxes(label_path(source), width, height)
+            n_in += len(classes)
+            for window in tile_windows(width, height, tile, overlap):
+                x1, y1, x2, y2 = (int(v) for v in window)
+                local, index = clip_boxes_to_window(source_boxes, window, min_visible)
+                partly = clip_boxes_to_window(source_boxes, window, 0.0)[1]
+                dropped += len(partly) - len(index)
+                name = f"{source.stem}_x{x1}_y{y1}"
+                if not cv2.imwrite(str(image_dir / f"{name}.png"), image[y1:y2, x1:x2]):
+                    raise ConversionError(f"cannot write {image_dir / name}.png")
+                text = yolo_box_lines(classes[index], local, x2 - x1, y2 - y1)
+                (label_dir / f"{name}.txt").write_text(text)
+                n_tiles += 1
+                n_out += len(index)
+        images[split], tiles[split], boxes[split] = len(sources), n_tiles, (n_in, n_out)
+
+    data = {"path": str(out_dir.absolute()), **{s: f"images/{s}" for s in splits}}
+    data["names"] = dict(enumerate(names))
+    header = f"# {data_yaml} cut into {tile}-px tiles, overlap {overlap:g} (detection.tiling)\n"
+    (out_dir / "data.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False))
+    record = {
+        "source": str(data_yaml),
+        "tile": tile,
+        "overlap": overlap,
+        "min_visible": min_visible,
+        "images": images,
+        "tiles": tiles,
+        "boxes": {s: {"source": a, "tiles": b} for s, (a, b) in boxes.items()},
+        "dropped_under_min_visible": dropped,
+    }
+    (out_dir / "tiles.json").write_text(json.dumps(record, indent=1) + "\n")
+    return TiledDataset(data=out_dir / "data.yaml", images=images, tiles=tiles, boxes=boxes, dropped=dropped)

@@ -1,0 +1,399 @@
+"""detection.tiling: windows, clipping, merging back (round trip, border defects once), tiled data sets,
+and tiled evaluation scored by ultralytics and COCOeval with ground truth as predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ultralytics.nn.tasks import DetectionModel
+
+from converters.errors import ConversionError
+from detection.detections import ImageDetections
+from detection.evaluate import RecordingValidator, TiledRecordingValidator, evaluate, format_report
+from detection.tiling import (
+    clip_boxes_to_window,
+    cut_by_window,
+    merge_tile_detections,
+    predict_tiled,
+    read_yolo_boxes,
+    tile_dataset,
+    tile_origins,
+    tile_windows,
+)
+
+NAMES = ["crack", "spot"]
+
+
+def truth_predictor(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray | None = None):
+    """A perfect model: in each window, the visible part of every box (fragments included), score 1."""
+    scores = np.ones(len(boxes)) if scores is None else scores
+
+    def predict(tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
+        found = []
+        for window in windows:
+            local, index = clip_boxes_to_window(boxes, window, min_visible=0.0)
+            found.append(ImageDetections(local, scores[index], classes[index]))
+        return found
+
+    return predict
+
+
+def same_boxes(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a, dtype=float).reshape(-1, 4), np.asarray(b, dtype=float).reshape(-1, 4)
+    return a.shape == b.shape and np.allclose(a[np.lexsort(a.T[::-1])], b[np.lexsort(b.T[::-1])])
+
+
+# --- windows -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap", "expected"),
+    [
+        (100, 40, 0.25, [0, 30, 60]),  # stride 30, the last window ends on the edge exactly
+        (100, 40, 0.2, [0, 32, 60]),  # stride 32; the last window moved back to end on the edge
+        (100, 50, 0.0, [0, 50]),  # no overlap: a plain grid
+        (40, 40, 0.2, [0]),  # exactly one tile
+        (30, 40, 0.2, [0]),  # smaller than a tile: one smaller window
+        (41, 40, 0.5, [0, 1]),  # one pixel over: a second window, almost all overlap
+    ],
+)
+def test_tile_origins_hand_cases(length: int, tile: int, overlap: float, expected: list[int]) -> None:
+    assert tile_origins(length, tile, overlap) == expected
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [(0, 0.2), (32, 1.0), (32, -0.1)])
+def test_tile_origins_refuse_bad_settings(tile: int, overlap: float) -> None:
+    with pytest.raises(ValueError, match="need tile >= 1"):
+        tile_origins(100, tile, overlap)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(8, 128), st.floats(0.0, 0.9, allow_nan=False))
+def test_windows_cover_the_image_with_full_size_tiles(width, height, tile, overlap) -> None:
+    windows = tile_windows(width, height, tile, overlap)
+    covered = np.zeros((height, width), dtype=bool)
+    for x1, y1, x2, y2 in windows:
+        assert (x2 - x1, y2 - y1) == (min(tile, width), min(tile, height))
+        assert 0 <= x1 and 0 <= y1 and x2 <= width and y2 <= height
+        covered[y1:y2, x1:x2] = True
+    assert covered.all()
+
+
+# --- clipping and fragments ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("box", "min_visible", "expected"),
+    [
+        ((12, 2, 18, 8), 0.5, [[2, 2, 8, 8]]),  # inside: shifted only
+        ((5, 5, 15, 10), 0.5, [[0, 5, 5, 10]]),  # half inside: kept at 0.5
+        ((5, 5, 15, 10), 0.6, []),  # half inside: dropped at 0.6
+        ((0, 0, 10, 10), 0.0, []),  # touches the window's edge only: no area inside, never kept
+        ((25, 15, 45, 35), 0.0, [[15, 15, 20, 20]]),  # corner: a quarter inside
+    ],
+)
+def test_clip_boxes_to_window(box, min_visible, expected) -> None:
+    local, index = clip_boxes_to_window(np.array([box], dtype=float), (10, 0, 30, 20), min_visible)
+    assert local.tolist() == expected and index.tolist() == ([0] if expected else [])
+
+
+def test_only_inner_window_edges_cut_boxes() -> None:
+    # boxes in window pixels of a 60x40 window; the image is 100x40
+    boxes = np.array([[0, 5, 10, 15], [50, 0, 60, 10], [20, 30, 30, 40], [30, 10, 40, 20]], dtype=float)
+    # window x 40..100: its left edge is inner (box 0 reaches it); top, bottom and right are the image's
+    assert cut_by_window(boxes, (40, 0, 100, 40), (100, 40), tol=1.0).tolist() == [True, False, False, False]
+    # window x 0..60: only its right edge is inner (box 1 reaches it)
+    assert cut_by_window(boxes, (0, 0, 60, 40), (100, 40), tol=1.0).tolist() == [False, True, False, False]
+    # within tol of the inner edge counts (a predicted edge is not exact)
+    assert cut_by_window(np.array([[50, 0, 59.5, 10]]), (0, 0, 60, 40), (100, 40), tol=1.0).tolist() == [True]
+    assert cut_by_window(np.array([[50, 0, 58.5, 10]]), (0, 0, 60, 40), (100, 40), tol=1.0).tolist() == [
+        False
+    ]
+
+
+# --- merging -------------------------------------------------------------------------------------
+
+
+def test_a_defect_on_a_tile_border_is_detected_once_with_its_whole_box() -> None:
+    # 100x40 image, 60-px tiles, overlap 1/3: windows x 0..60 and 40..100. The defect x 55..65 crosses
+    # the first window's right edge and lies whole in the second.
+    image = np.zeros((40, 100, 3), dtype=np.uint8)
+    defect = np.array([[55.0, 10.0, 65.0, 20.0]])
+    # the fragment (x 55..60) is found with a higher score than the whole view
+    scores_by_window = iter([0.9, 0.6])
+
+    def predictor(tiles, windows):
+        found = []
+        for window in windows:
+            local, index = clip_boxes_to_window(defect, window, min_visible=0.0)
+            found.append(
+                ImageDetections(local, np.full(len(index), next(scores_by_window)), np.zeros(1, int))
+            )
+        return found
+
+    merged = predict_tiled(image, predictor, tile=60, overlap=1 / 3)
+    assert merged.boxes.tolist() == defect.tolist() and merged.scores.tolist() == [0.6]
+
+
+def test_merge_keeps_distinct_defects_and_classes() -> None:
+    boxes = np.array(
+        [[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [30, 30, 40, 40], [1, 0, 10, 10]], float
+    )
+    scores = np.array([0.5, 0.9, 0.8, 0.7, 0.4])
+    classes = np.array([0, 0, 1, 0, 0])
+    fragment = np.zeros(5, dtype=bool)
+    # duplicates of class 0 at the origin merge to the best (index 1); class 1 there and the far box stay
+    assert merge_tile_detections(boxes, scores, classes, fragment).tolist() == [1, 2, 3]
+    # a fragment inside a whole box of its class is a cut-off view of it: dropped, even at a strict iou
+    fragment[4] = True
+    assert merge_tile_detections(boxes, scores, classes, fragment, iou=0.95).tolist() == [1, 2, 3]
+    # a fragment of a class no whole box there has is another defect: kept
+    classes[4] = 2
+    assert merge_tile_detections(boxes, scores, classes, fragment, iou=0.95).tolist() == [1, 2, 3, 4]
+    assert merge_tile_detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), np.zeros(0, bool)).size == 0
+
+
+def test_fragments_without_a_whole_view_are_kept() -> None:
+    # a defect larger than the overlap: both views are fragments, neither contains the other (documented)
+    boxes = np.array([[20, 0, 60, 10], [40, 0, 80, 10]], float)
+    kept = merge_tile_detections(boxes, np.array([0.9, 0.8]), np.zeros(2, int), np.ones(2, bool), iou=0.5)
+    assert kept.tolist() == [0, 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.integers(60, 240),
+    height=st.integers(60, 240),
+    tile=st.integers(32, 96),
+    overlap=st.sampled_from([0.25, 0.4, 0.5]),
+    data=st.data(),
+)
+def test_boxes_round_trip_through_tiles_and_merge(width, height, tile, overlap, data) -> None:
+    """Perfect per-tile predictions (every visible part, fragments included) merge back to the boxes.
+
+    Precondition of the guarantee: each box is smaller than the overlap minus twice the edge
+    tolerance, so some window holds it whole with more than ``tol`` pixels to spare on its inner
+    edges (a box exactly ``tol`` from an inner edge counts as cut off).
+    """
+    tol = 2.0
+    limit = int(round(overlap * tile) - 2 * tol) - 1
+    if limit < 2:
+        return
+    n = data.draw(st.integers(0, 6))
+    boxes = []
+    for _ in range(n):
+        w = data.draw(st.integers(1, min(limit, width)))
+        h = data.draw(st.integers(1, min(limit, height)))
+        x = data.draw(st.integers(0, width - w))
+        y = data.draw(st.integers(0, height - h))
+        boxes.append([x, y, x + w, y + h])
+    boxes = np.array(boxes, dtype=float).reshape(-1, 4)
+    classes = np.arange(n) % 2  # neighbours of different classes never suppress each other
+    # boxes of one class must not overlap one another, or NMS would (rightly) merge them
+    for c in (0, 1):
+        same = boxes[classes == c]
+        for i in range(len(same)):
+            for j in range(i + 1, len(same)):
+                a, b = same[i], same[j]
+                if min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
+                    return
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    merged = predict_tiled(
+        image, truth_predictor(boxes, classes), tile=tile, overlap=overlap, edge_tol=tol, iou=0.5
+    )
+    assert same_boxes(merged.boxes, boxes)
+    assert sorted(merged.classes.tolist()) == sorted(classes.tolist())
+
+
+def test_predict_tiled_hands_the_model_the_image_crops() -> None:
+    image = np.arange(50 * 70 * 3, dtype=np.uint32).reshape(50, 70, 3).astype(np.uint8)
+    seen = []
+
+    def predictor(tiles, windows):
+        for tile, (x1, y1, x2, y2) in zip(tiles, windows, strict=True):
+            assert np.array_equal(tile, image[y1:y2, x1:x2])
+            seen.append((x1, y1))
+        return [ImageDetections.empty() for _ in tiles]
+
+    merged = predict_tiled(image, predictor, tile=32, overlap=0.25, batch=3)
+    assert len(seen) == len(tile_windows(70, 50, 32, 0.25)) == 6 and len(merged.scores) == 0
+
+
+# --- tiled data sets -----------------------------------------------------------------------------
+
+
+def write_box_dataset(
+    root: Path, images: dict[str, list[tuple[int, tuple[int, int, int, int]]]], size=(96, 96)
+):
+    """A YOLO data set (train = val) whose images carry the given ``(class, xyxy)`` boxes, and its COCO.
+
+    Images are dark grey with each box drawn bright, so the pixels show where the boxes are.
+    """
+    width, height = size
+    coco = {
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)],
+    }
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for image_id, (stem, boxes) in enumerate(images.items(), start=1):
+        pixels = np.full((height, width, 3), 40, dtype=np.uint8)
+        lines = []
+        for c, (x1, y1, x2, y2) in boxes:
+            pixels[y1:y2, x1:x2] = 220
+            cx, cy, w, h = (
+                (x1 + x2) / 2 / width,
+                (y1 + y2) / 2 / height,
+                (x2 - x1) / width,
+                (y2 - y1) / height,
+            )
+            lines.append(f"{c} {cx} {cy} {w} {h}\n")
+            coco["annotations"].append(
+                {
+                    "id": len(coco["annotations"]) + 1,
+                    "image_id": image_id,
+                    "category_id": c + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
+        coco["images"].append({"id": image_id, "file_name": f"{stem}.png", "width": width, "height": height})
+        for split in ("train", "val"):
+            cv2.imwrite(str(root / "images" / split / f"{stem}.png"), pixels)
+            (root / "labels" / split / f"{stem}.txt").write_text("".join(lines))
+    (root / "annotations").mkdir(exist_ok=True)
+    (root / "annotations" / "instances_val.json").write_text(json.dumps(coco))
+    data = {"path": str(root), "train": "images/train", "val": "images/val", "names": dict(enumerate(NAMES))}
+    (root / "data.yaml").write_text(yaml.safe_dump(data))
+    return root / "data.yaml"
+
+
+#: 96x96 images, 48-px tiles at overlap 0.5 (windows at 0, 24, 48): defects of 6-16 px, some across
+#: window edges (x 44..52 crosses 48), one good image.
+SMALL_DEFECTS = {
+    "a": [(0, (44, 10, 52, 18))],  # crosses the first window's right edge
+    "b": [(1, (70, 70, 86, 80)), (1, (5, 60, 13, 66))],  # one defect type per image, as in MVTec
+    "c": [(1, (20, 44, 30, 53))],  # crosses a horizontal edge
+    "good": [],
+}
+
+
+def test_tile_dataset_writes_crops_and_clipped_labels(tmp_path: Path) -> None:
+    data = write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.25)
+    assert tiled.images == {"train": 4, "val": 4} and tiled.tiles == {"train": 36, "val": 36}
+    loaded = yaml.safe_load(tiled.data.read_text())
+    assert loaded["names"] == {0: "crack", 1: "spot"} and loaded["train"] == "images/train"
+    # image a's defect x 44..52: whole in windows x 24..72 (at 20..28) and 0..48 (half: 44..48) kept;
+    # 48..96 sees x 48..52 (half) too
+    folder = tmp_path / "tiles"
+    crop = cv2.imread(str(folder / "images" / "val" / "a_x24_y0.png"))
+    source = cv2.imread(str(tmp_path / "src" / "images" / "val" / "a.png"))
+    assert np.array_equal(crop, source[0:48, 24:72])
+    classes, boxes = read_yolo_boxes(folder / "labels" / "val" / "a_x24_y0.txt", 48, 48)
+    assert classes.tolist() == [0] and np.allclose(boxes, [[20, 10, 28, 18]])
+    classes, boxes = read_yolo_boxes(folder / "labels" / "val" / "a_x0_y0.txt", 48, 48)
+    assert np.allclose(boxes, [[44, 10, 48, 18]])  # clipped at the window's edge
+    assert (folder / "labels" / "val" / "good_x0_y0.txt").read_text() == ""
+    assert json.loads((folder / "tiles.json").read_text())["tiles"]["val"] == 36
+
+
+def test_min_visible_drops_slivers(tmp_path: Path) -> None:
+    data = write_box_dataset(tmp_path / "src", {"a": [(0, (44, 10, 52, 18))]})
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.6)
+    # x 44..48 and 48..52 are half of the box each: dropped from windows 0..48 and 48..96
+    assert read_yolo_boxes(tmp_path / "tiles" / "labels" / "val" / "a_x0_y0.txt", 48, 48)[0].size == 0
+    assert tiled.dropped == 2 * 2  # two windows per split, two splits
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [({"tile": 16}, "tile >= 32"), ({"tile": 48, "overlap": 1.0}, "0 <= tile_overlap < 1")],
+)
+def test_tile_dataset_refuses_bad_settings(tmp_path: Path, kwargs, expected) -> None:
+    data = write_box_dataset(tmp_path / "src", {"a": []})
+    with pytest.raises(ConversionError, match=expected):
+        tile_dataset(data, tmp_path / "tiles", **kwargs)
+
+
+# --- tiled evaluation ----------------------------------------------------------------------------
+
+
+class TiledGroundTruthValidator(TiledRecordingValidator):
+    """Tiled inference whose 'model' returns each window's visible ground truth (from the label file)."""
+
+    def tile_detections(self, image: np.ndarray, im_file: str) -> ImageDetections:
+        height, width = image.shape[:2]
+        label = Path(im_file.replace("/images/", "/labels/")).with_suffix(".txt")
+        classes, boxes = read_yolo_boxes(label, width, height)
+        return predict_tiled(
+            image, truth_predictor(np.round(boxes), classes), tile=self.tile, overlap=self.tile_overlap
+        )
+
+
+@pytest.fixture(scope="module")
+def untrained_small() -> DetectionModel:
+    model = DetectionModel("yolo11n.yaml", nc=len(NAMES), verbose=False)
+    model.names = dict(enumerate(NAMES))
+    return model
+
+
+def test_tiled_ground_truth_scores_one_in_ultralytics_and_cocoeval(
+    tmp_path: Path, untrained_small, network_attempts
+) -> None:
+    data = write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
+    report = evaluate(
+        data,
+        untrained_small,
+        split="val",
+        imgsz=64,  # the whole image is letterboxed to 64: the mapping back must be exact at any scale
+        device="cpu",
+        out=tmp_path / "eval",
+        plots=False,
+        tile=48,
+        tile_overlap=0.5,
+        validator_class=TiledGroundTruthValidator,
+    )
+    assert report.ultralytics["metrics/mAP50(B)"] == pytest.approx(0.995)
+    assert report.ultralytics["metrics/mAP50-95(B)"] == pytest.approx(0.995)
+    assert report.coco is not None and report.coco["mAP50-95"] == pytest.approx(1.0)
+    assert report.coco["n_detections"] == 4  # every defect once, the border ones included
+    assert report.image_level.accuracy == 1.0 and report.image_level.auroc == 1.0
+    assert report.tiling == {"tile": 48, "overlap": 0.5, "imgsz": 64}
+    assert "tiled inference: 48-px windows, overlap 0.5" in format_report(report)
+    assert network_attempts == []
+
+
+def test_tiled_evaluation_runs_a_real_model(tmp_path: Path, untrained_small) -> None:
+    data = write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
+    report = evaluate(
+        data,
+        untrained_small,
+        split="val",
+        imgsz=64,
+        device="cpu",
+        out=tmp_path / "eval",
+        plots=False,
+        tile=48,
+    )
+    assert report.tiling is not None and report.image_level.n_images == 4
+    assert 0.0 <= report.ultralytics["metrics/mAP50(B)"] <= 1.0
+
+
+def test_tiled_evaluation_needs_a_tiled_validator_and_a_sane_tile(tmp_path: Path, untrained_small) -> None:
+    data = write_box_dataset(tmp_path / "src", {"a": []})
+
+    with pytest.raises(ConversionError, match="needs a TiledRecordingValidator"):
+        evaluate(data, untrained_small, split="val", tile=48, validator_class=RecordingValidator)
+    with pytest.raises(ConversionError, match="tiled inference needs tile >= 32"):
+        evaluate(data, untrained_small, split="val", tile=16)
