@@ -28,7 +28,7 @@ Writes ``<out>/sam_cache_speed.csv`` and ``<out>/sam_cache_speed.md`` and prints
 
 Usage::
 
-    python bench/sam_cache_speed.py --n-cached 48 --n-nocache 12 --threads 1 --out bench/results
+    python bench/sam_cache_speed.py --n-cached 48 --n-nocache 12 --repeats 3 --threads 1 --out bench/results
 """
 
 from __future__ import annotations

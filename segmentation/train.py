@@ -65,7 +65,7 @@ DEFAULTS: dict = {
     "seed": 0,
     "device": "auto",
     "train_prompt_encoder": False,
-    "multimask": True,  # three candidate masks, gradient to the best (SAM's ambiguity rule)
+    "multimask": True,  # single-point prompts: three candidates, gradient to the best (SAM's ambiguity rule)
     "corrective_rounds": 1,  # extra rounds with a click from the error region (0 = off)
     "prompts": {
         "box_jitter": 0.1,
@@ -212,9 +212,14 @@ def instance_loss(
     total = torch.zeros((), device=device)
     logs: dict[str, float] = {}
     mask_input = None
+    # SAM's rule: only an ambiguous prompt (one point) gets the three candidate
+    # masks; boxes and several points train the single-mask output, which is the
+    # one evaluation and the annotation page read for such prompts.
+    ambiguous = prompt.box is None and prompt.points is not None and len(prompt.points) == 1
     for round_index in range(1 + int(config["corrective_rounds"])):
+        multimask = bool(config["multimask"]) and ambiguous and round_index == 0
         low_res, iou_pred = decode(
-            sam, embedding, mask_input=mask_input, multimask_output=bool(config["multimask"]), **kwargs
+            sam, embedding, mask_input=mask_input, multimask_output=multimask, **kwargs
         )
         logits = upscale_logits(sam, low_res, embedding)
         loss = sam_loss(logits, target_t, iou_pred, **config["loss"])

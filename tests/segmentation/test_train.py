@@ -221,3 +221,23 @@ def test_torchrun_two_processes_gloo(tiny_dataset, tmp_path):
     assert not (tmp_path / "runs" / "ddp2").exists(), "ranks must agree on one run folder"
     assert (run / "decoder.pt").is_file() and (run / "sam_finetuned.pth").is_file()
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1]
+
+
+def test_box_prompts_train_the_single_mask_output_that_evaluation_reads(tiny_sam):
+    target = np.zeros((64, 64), bool)
+    target[20:40, 10:50] = True
+    (embedding,) = embed_images(tiny_sam, [np.full((64, 64, 3), 100, np.uint8)])
+    trainable_parameters(tiny_sam, prompt_encoder=False)
+    loss, _ = instance_loss(
+        tiny_sam,
+        embedding,
+        target,
+        config={**DEFAULTS, "corrective_rounds": 0},
+        prompt_config=PromptConfig(p_box=1.0),
+        rng=np.random.default_rng(0),
+        device=torch.device("cpu"),
+    )
+    loss.backward()
+    heads = tiny_sam.mask_decoder.output_hypernetworks_mlps
+    assert heads[0].layers[0].weight.grad.abs().sum() > 0  # multimask_output=False reads head 0
+    assert all(h.layers[0].weight.grad is None or h.layers[0].weight.grad.abs().sum() == 0 for h in heads[1:])
