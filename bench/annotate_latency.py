@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import re
 import shlex
 import signal
@@ -50,11 +49,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import cv2
 import numpy as np
+from machine import load_average
+from machine import machine_info as shared_machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 HAZELNUT = REPO.parent / "shared" / "data" / "hazelnut_toy"
@@ -321,33 +321,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 def machine_info() -> dict[str, str]:
     import torch
 
-    def version(package: str) -> str:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "?"
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "affinity": str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "?",
-        "load_avg_1m": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?",
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_default_threads": str(torch.get_num_threads()),
-        "fastapi": version("fastapi"),
-        "uvicorn": version("uvicorn"),
-        "httpx": version("httpx"),
-    }
+    return shared_machine_info(
+        {
+            "load_avg_1m": load_average(),
+            "torch_default_threads": str(torch.get_num_threads()),
+        },
+        ["torch", "fastapi", "uvicorn", "httpx"],
+    )
 
 
 def write_csv(path: Path, rows: Sequence[Samples]) -> None:

@@ -31,7 +31,6 @@ import csv
 import io
 import logging
 import os
-import platform
 import pstats
 import shlex
 import sys
@@ -40,11 +39,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import cv2
 import numpy as np
+from machine import load_average
+from machine import machine_info as shared_machine_info
 
 from converters.masks import DefectInstance, mask_to_instances, read_mask
 from converters.yolo import labels_text
@@ -231,36 +231,12 @@ class Row:
 
 def machine_info() -> dict[str, str]:
     """CPU, interpreter and library versions."""
-    import ultralytics
+    import ultralytics  # noqa: F401  (imported here, before any timing)
 
-    def version(package: str) -> str:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "?"
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "affinity": str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "?",
-        "opencv_threads": str(cv2.getNumThreads()),
-        "load_avg_1m": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?",
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "ultralytics": ultralytics.__version__,
-        "shapely": version("shapely"),
-        "pycocotools": version("pycocotools"),
-    }
+    return shared_machine_info(
+        {"opencv_threads": str(cv2.getNumThreads()), "load_avg_1m": load_average()},
+        ["numpy", "opencv-python-headless", "ultralytics", "shapely", "pycocotools"],
+    )
 
 
 def write_csv(path: Path, rows: Sequence[Row], floor: float) -> None:

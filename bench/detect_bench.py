@@ -41,7 +41,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -52,8 +51,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
+
+from machine import machine_info as shared_machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
@@ -309,32 +309,16 @@ def one_run(
 
 def machine_info() -> dict[str, str]:
     import cv2
-    import torch
-    import ultralytics
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     from ultralytics.utils import NUM_THREADS
 
-    return {
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "affinity": str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "?",
-        "torch_threads_in_training": str(NUM_THREADS),  # ultralytics' select_device sets it on CPU
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
-        "opencv_threads": str(cv2.getNumThreads()),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "ultralytics": ultralytics.__version__,
-        "pycocotools": metadata.version("pycocotools"),
-    }
+    return shared_machine_info(
+        {
+            "torch_threads_in_training": str(NUM_THREADS),  # ultralytics' select_device sets it on CPU
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+            "opencv_threads": str(cv2.getNumThreads()),
+        },
+        ["torch", "ultralytics", "pycocotools"],
+    )
 
 
 def write_csv(path: Path, runs: Sequence[Run]) -> None:

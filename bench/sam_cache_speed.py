@@ -34,11 +34,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import csv
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -46,11 +44,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import load_average
+from machine import machine_info as shared_machine_info
 
 from converters.convert import ConvertConfig, convert
 from converters.synthetic import SyntheticConfig, generate
@@ -170,33 +169,14 @@ def sample_sequence(instances: InstanceSet, n: int, seed: int) -> list[tuple[int
 
 def machine_info(threads: int) -> dict[str, str]:
     """CPU, threads, load, interpreter and library versions."""
-
-    def version(package: str) -> str:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "?"
-
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "affinity": str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "?",
-        "torch_threads": str(threads),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
-        "load_avg_1m_before": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?",
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "segment_anything": version("segment-anything"),
-        "ultralytics": version("ultralytics"),
-    }
+    return shared_machine_info(
+        {
+            "torch_threads": str(threads),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+            "load_avg_1m_before": load_average(),
+        },
+        ["torch", "numpy", "segment-anything", "ultralytics"],
+    )
 
 
 def write_csv(path: Path, rows: Sequence[WayResult], no_cache: WayResult) -> None:

@@ -33,7 +33,6 @@ import contextlib
 import csv
 import math
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -42,10 +41,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import torch
+from machine import load_average
+from machine import machine_info as shared_machine_info
 
 from converters.convert import ConvertConfig, convert
 from converters.synthetic import SyntheticConfig, generate
@@ -224,32 +224,14 @@ def fmt(value: float, signed: bool = False) -> str:
 
 def machine_info(threads: int) -> dict[str, str]:
     """CPU, threads, load, interpreter and library versions."""
-
-    def version(package: str) -> str:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "?"
-
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "torch_threads": str(threads),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
-        "load_avg_1m_before": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?",
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "segment_anything": version("segment-anything"),
-        "ultralytics": version("ultralytics"),
-        "pycocotools": version("pycocotools"),
-    }
+    return shared_machine_info(
+        {
+            "torch_threads": str(threads),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+            "load_avg_1m_before": load_average(),
+        },
+        ["torch", "segment-anything", "ultralytics", "pycocotools"],
+    )
 
 
 def write_csv(path: Path, results: Sequence[DatasetResult]) -> None:
