@@ -338,17 +338,16 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
         config["cache_dir"] or cache_root() / "embeddings", sam, model_name=config["model"]
     )
     # Rank 0 fills the cache; the others wait and then read it (no duplicated encoder work).
+    paths = [im.path for im in train_split.images + val_split.images]
     if world.main:
-        cache.embed(
-            [im.path for im in train_split.images + val_split.images],
-            batch_size=config["embed_batch_size"],
-            device=device,
-            progress=progress,
-        )
+        batch = config["embed_batch_size"]
+        embeddings = cache.embed(paths, batch_size=batch, device=device, progress=progress)
     if world.world > 1:
         dist.barrier()
-    train_embeddings = cache.embed([im.path for im in train_split.images], device=device, progress=False)
-    val_embeddings = cache.embed([im.path for im in val_split.images], device=device, progress=False)
+        if not world.main:
+            embeddings = cache.embed(paths, device=device, progress=False)
+    n_train = len(train_split.images)
+    train_embeddings, val_embeddings = embeddings[:n_train], embeddings[n_train:]
 
     optimizer = torch.optim.AdamW(parameters, lr=config["lr"], weight_decay=config["weight_decay"])
     # Every process takes the same number of instances (the permutation is
