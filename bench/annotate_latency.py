@@ -82,6 +82,7 @@ class Photo:
 class Samples:
     """Timings of one metric for one thread count and one photo size, in ms."""
 
+    runtime: str
     threads: int
     metric: str
     size: str
@@ -155,13 +156,15 @@ def prompts_for(truth: np.ndarray, rng: np.random.Generator) -> list[dict]:
 class Server:
     """``python -m segmentation.annotate`` in a child process; its URL parsed from what it prints."""
 
-    def __init__(self, photos: Path, out: Path, cache: Path, *, threads: int, prefetch: int) -> None:
+    def __init__(
+        self, photos: Path, out: Path, cache: Path, *, runtime: str, threads: int, prefetch: int
+    ) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.command = [
             sys.executable, "-m", "segmentation.annotate",
             "--images", str(photos), "--out", str(out), "--classes", CLASS, "--model", "vit_t",
             "--cache-dir", str(cache), "--device", "cpu", "--threads", str(threads),
-            "--prefetch", str(prefetch), "--port", "0",
+            "--prefetch", str(prefetch), "--runtime", runtime, "--port", "0",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             self.command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -207,8 +210,8 @@ def click(client, name: str, prompt: dict) -> tuple[float, dict]:
     return elapsed, response.json()
 
 
-def add(samples: dict, threads: int, metric: str, size: str, client_ms: float, result: dict | None = None):
-    row = samples.setdefault((threads, metric, size), Samples(threads, metric, size))
+def add(samples: dict, setup: tuple, metric: str, size: str, client_ms: float, result: dict | None = None):
+    row = samples.setdefault((*setup, metric, size), Samples(*setup, metric, size))
     row.client_ms.append(client_ms)
     if result is not None:
         row.decode_ms.append(result["ms"]["decode"])
@@ -217,19 +220,19 @@ def add(samples: dict, threads: int, metric: str, size: str, client_ms: float, r
         row.server_cpu_ms.append(result["ms"]["predict_cpu"])
 
 
-def pass_idle(client, photos: list[Photo], threads: int, samples: dict, args, rng) -> None:
+def pass_idle(client, photos: list[Photo], setup: tuple, samples: dict, args, rng) -> None:
     """Pass 1 (``--prefetch 0``): cold embedding, clicks on an idle server, accept."""
     for photo in photos:
         started = time.perf_counter()
         client.post("/api/current", json={"image": photo.name}).raise_for_status()
         status = wait_ready(client, photo.name)
-        add(samples, threads, "embed", photo.size_label, (time.perf_counter() - started) * 1e3)
-        samples[(threads, "embed", photo.size_label)].server_ms.append(status["seconds"] * 1e3)
+        add(samples, setup, "embed", photo.size_label, (time.perf_counter() - started) * 1e3)
+        samples[(*setup, "embed", photo.size_label)].server_ms.append(status["seconds"] * 1e3)
         result = None
         for prompt in prompts_for(photo.truth, rng):
             time.sleep(args.think_ms / 1e3)
             elapsed, result = click(client, photo.name, prompt)
-            add(samples, threads, "click", photo.size_label, elapsed, result)
+            add(samples, setup, "click", photo.size_label, elapsed, result)
         _, result = click(client, photo.name, prompts_for(photo.truth, rng)[0])  # the one accepted
         body = {
             "image": photo.name,
@@ -239,10 +242,10 @@ def pass_idle(client, photos: list[Photo], threads: int, samples: dict, args, rn
         }
         started = time.perf_counter()
         client.post("/api/accept", json=body).raise_for_status()
-        add(samples, threads, "accept", photo.size_label, (time.perf_counter() - started) * 1e3)
+        add(samples, setup, "accept", photo.size_label, (time.perf_counter() - started) * 1e3)
 
 
-def pass_prefetch(client, photos: list[Photo], threads: int, samples: dict, args, rng) -> None:
+def pass_prefetch(client, photos: list[Photo], setup: tuple, samples: dict, args, rng) -> None:
     """Pass 2 (``--prefetch 1``): clicks while the next photo embeds, switching to it, one cold switch."""
     small = [p for p in photos if p.truth.shape != LARGE_SIZE]
     order = small[:-1]  # the last small photo is kept for the cold switch
@@ -260,16 +263,16 @@ def pass_prefetch(client, photos: list[Photo], threads: int, samples: dict, args
             )
             elapsed, result = click(client, photo.name, prompt)
             metric = "click_prefetching" if state in ("running", "queued") else "click"
-            add(samples, threads, metric, photo.size_label, elapsed, result)
+            add(samples, setup, metric, photo.size_label, elapsed, result)
         if following is None:
             break
         wait_ready(client, following.name)  # as a user reaches the next photo after a few seconds
         time.sleep(args.think_ms / 1e3)
         elapsed, result = open_and_click(client, following)
-        add(samples, threads, "switch_prefetched", following.size_label, elapsed, result)
+        add(samples, setup, "switch_prefetched", following.size_label, elapsed, result)
     for photo in (small[-1], photos[-1]):  # never opened in this pass: cold
         elapsed, result = open_and_click(client, photo)
-        add(samples, threads, "switch_cold", photo.size_label, elapsed, result)
+        add(samples, setup, "switch_cold", photo.size_label, elapsed, result)
 
 
 def open_and_click(client, photo: Photo) -> tuple[float, dict]:
@@ -282,31 +285,42 @@ def open_and_click(client, photo: Photo) -> tuple[float, dict]:
     return (time.perf_counter() - started) * 1e3, result
 
 
-def measure(threads: int, photos_dir: Path, photos: list[Photo], work: Path, args, samples: dict, info: dict):
+def measure(
+    runtime: str,
+    threads: int,
+    photos_dir: Path,
+    photos: list[Photo],
+    work: Path,
+    args,
+    samples: dict,
+    info: dict,
+):
     import httpx
 
     rng = np.random.default_rng(args.seed)
+    setup = (runtime, threads)
     for name, prefetch, run in (("idle", 0, pass_idle), ("prefetch", 1, pass_prefetch)):
-        print(f"threads {threads}: pass {name} ...", file=sys.stderr)
+        print(f"{runtime}, threads {threads}: pass {name} ...", file=sys.stderr)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        label = f"{runtime}_{threads}_{name}"
         server = Server(
             photos_dir,
-            work / f"out_{threads}_{name}",
-            work / f"emb_{threads}_{name}",
+            work / f"out_{label}",
+            work / f"emb_{label}",
+            runtime=runtime,
             threads=threads,
             prefetch=prefetch,
         )
         try:
             with httpx.Client(base_url=server.url, timeout=600) as client:
                 session = client.get("/api/session").json()
-                info[f"threads_{threads}_{name}"] = (
-                    f"torch threads {session['torch_threads']}, load_avg_1m {load:.2f} before"
-                )
-                run(client, photos, threads, samples, args, rng)
+                assert session["decoder_runtime"] == runtime, session
+                info[label] = f"torch threads {session['torch_threads']}, load_avg_1m {load:.2f} before"
+                run(client, photos, setup, samples, args, rng)
         finally:
             server.stop()
         if hasattr(os, "getloadavg"):
-            info[f"threads_{threads}_{name}"] += f", {os.getloadavg()[0]:.2f} after"
+            info[label] += f", {os.getloadavg()[0]:.2f} after"
     return server.command
 
 
@@ -335,12 +349,12 @@ def write_csv(path: Path, rows: Sequence[Samples]) -> None:
     kinds = ("client", "decode", "server", "decode_cpu", "server_cpu")
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        header = ["threads", "metric", "size", "n"]
+        header = ["runtime", "threads", "metric", "size", "n"]
         for kind in kinds:
             header += [f"{kind}_{stat}_ms" for stat in ("min", "p50", "p95", "mean", "max")]
         writer.writerow(header)
         for row in rows:
-            line = [row.threads, row.metric, row.size, len(row.client_ms)]
+            line = [row.runtime, row.threads, row.metric, row.size, len(row.client_ms)]
             for kind in kinds:
                 values = getattr(row, f"{kind}_ms")
                 if values:
@@ -374,9 +388,9 @@ def markdown(rows: Sequence[Samples], *, command: str, server_command: str, args
         f"loopback, httpx client); {n_photos} photos of 512x512 and one of 4000x3000; "
         f"{args.think_ms:.0f} ms think time before each click. Times in ms, client-side unless marked.",
         "",
-        "| threads | metric | photo | n | min | p50 | p95 | max | decoder p50 | server p50 "
+        "| decoder | threads | metric | photo | n | min | p50 | p95 | max | decoder p50 | server p50 "
         "| decoder CPU p50 | server CPU p50 |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         extra = [
@@ -384,7 +398,7 @@ def markdown(rows: Sequence[Samples], *, command: str, server_command: str, args
             for values in (row.decode_ms, row.server_ms, row.decode_cpu_ms, row.server_cpu_ms)
         ]
         lines.append(
-            f"| {row.threads} | {row.metric} | {row.size} | {len(row.client_ms)} "
+            f"| {row.runtime} | {row.threads} | {row.metric} | {row.size} | {len(row.client_ms)} "
             f"| {np.min(row.client_ms):.1f} | {percentile(row.client_ms, 50):.1f} "
             f"| {percentile(row.client_ms, 95):.1f} | {np.max(row.client_ms):.1f} | "
             + " | ".join(extra)
@@ -407,26 +421,27 @@ def markdown(rows: Sequence[Samples], *, command: str, server_command: str, args
         if row.metric == "click" and row.size == "512x512":
             p50, p95 = percentile(row.client_ms, 50), percentile(row.client_ms, 95)
             lines.append(
-                f"- threads {row.threads}, as measured: click p50 under {TARGET_P50_MS:.0f} ms on 512-px "
-                f"photos: **{met[p50 < TARGET_P50_MS]}** ({p50:.1f} ms); p95 under {TARGET_P95_MS:.0f} ms: "
-                f"**{met[p95 < TARGET_P95_MS]}** ({p95:.1f} ms)"
+                f"- {row.runtime}, threads {row.threads}, as measured: click p50 under "
+                f"{TARGET_P50_MS:.0f} ms on 512-px photos: **{met[p50 < TARGET_P50_MS]}** ({p50:.1f} ms); "
+                f"p95 under {TARGET_P95_MS:.0f} ms: **{met[p95 < TARGET_P95_MS]}** ({p95:.1f} ms)"
             )
             if row.threads == 1:
                 cpu, decoder = percentile(row.server_cpu_ms, 50), percentile(row.decode_cpu_ms, 50)
                 overhead = min(row.client_ms) - min(row.server_ms)
                 verdict = "met" if cpu + overhead < TARGET_P50_MS else "not shown"
                 lines.append(
-                    f"- threads 1, with a core to itself (the handler's CPU time p50 + the smallest HTTP "
-                    f"overhead seen; an upper bound, as contention inflates CPU time too): under "
-                    f"{TARGET_P50_MS:.0f} ms: **{verdict}** ({cpu:.1f} + {overhead:.1f} ms, of which the "
-                    f"decoder {decoder:.1f} ms)"
+                    f"- {row.runtime}, threads 1, with a core to itself (the handler's CPU time p50 + "
+                    f"the smallest HTTP overhead seen; an upper bound, as contention inflates CPU time "
+                    f"too): under {TARGET_P50_MS:.0f} ms: **{verdict}** ({cpu:.1f} + {overhead:.1f} ms, "
+                    f"of which the decoder {decoder:.1f} ms)"
                 )
     lines += [
         "",
         "## Run",
         "",
         f"- command: `{command}`",
-        f"- server: `{server_command}` (per pass: `--prefetch 0`, then `--prefetch 1`)",
+        f"- server: `{server_command}` (per pass: `--prefetch 0`, then `--prefetch 1`; "
+        "`--runtime` and `--threads` per row)",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
         "",
@@ -440,6 +455,13 @@ def markdown(rows: Sequence[Samples], *, command: str, server_command: str, args
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads per server run")
+    parser.add_argument(
+        "--runtime",
+        nargs="+",
+        choices=("onnx", "torch"),
+        default=["onnx", "torch"],
+        help="decoder runtimes to compare (default: onnx torch)",
+    )
     parser.add_argument(
         "--n-images", type=int, default=6, help="512-px photos (default 6; plus the large one)"
     )
@@ -469,10 +491,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         photos = prepare_photos(work / "photos", args.n_images, args.seed)
         server_command = ""
-        for threads in args.threads:
-            server_command = shlex.join(measure(threads, work / "photos", photos, work, args, samples, info))
+        for runtime in args.runtime:
+            for threads in args.threads:
+                server_command = shlex.join(
+                    measure(runtime, threads, work / "photos", photos, work, args, samples, info)
+                )
     order = list(METRIC_TEXT)
-    rows = sorted(samples.values(), key=lambda r: (r.threads, order.index(r.metric), r.size != "512x512"))
+    rows = sorted(
+        samples.values(),
+        key=lambda r: (args.runtime.index(r.runtime), r.threads, order.index(r.metric), r.size != "512x512"),
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "annotate_latency.csv", rows)
     report = markdown(

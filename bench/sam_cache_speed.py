@@ -64,6 +64,7 @@ from segmentation.train import DEFAULTS, InstanceSet, instance_loss, trainable_p
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "mvtec-finetune-bench" / "embeddings"
 #: Throughput ratio cache / no cache that the issue asks for.
 TARGET_RATIO = 20.0
+MODEL_TEXT = {"vit_t": "MobileSAM", "vit_b": "SAM ViT-B", "vit_l": "SAM ViT-L", "vit_h": "SAM ViT-H"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,11 +232,14 @@ def markdown(
     ]
     encoder_ms = 1000 * none.embedding_seconds / none.samples
     decoder_ms = 1000 * memory.seconds / memory.samples
+    model = MODEL_TEXT.get(args.model, args.model)
+    if args.random_weights:
+        model += ", seeded random weights (the same work per step as the official ones; timing only)"
     lines = [
         "# SAM decoder training: cached embeddings vs the image encoder every step",
         "",
         f"Data: train split of {facts['data']} ({facts['images']} images, {facts['instances']} instances, "
-        f"images {facts['sizes']} px). Model `{args.model}` (MobileSAM for `vit_t`), CPU, "
+        f"images {facts['sizes']} px). Model `{args.model}` ({model}), CPU, "
         f"{args.threads} torch thread(s). One sample = one ground-truth instance with a seeded prompt "
         f"(`instance_loss`: {1 + int(config['corrective_rounds'])} decoder round(s), multimask "
         f"{config['multimask']}), backward per sample, AdamW step every {config['batch_size']} samples. "
@@ -270,7 +274,8 @@ def markdown(
         f"{decoder_ms:.0f} ms, so the no-cache way can only be about (encoder + step) / step = "
         f"{(encoder_ms + decoder_ms) / decoder_ms:.1f}x slower; {TARGET_RATIO:.0f}x would need a step of "
         f"at most {encoder_ms / (TARGET_RATIO - 1):.0f} ms. A training step is a forward *and* backward "
-        "pass of the decoder, several times the ~50 ms of one forward pass.",
+        "pass of the decoder, and every SAM size has the same 256-channel mask decoder, so the ratio is set "
+        "by the encoder's cost per image: small for MobileSAM's TinyViT, large for the ViT encoders.",
         "",
         f"The only systematic difference between the two cached ways is the per-sample fetch "
         f"({1000 * disk.embedding_seconds / disk.samples:.0f} ms); the decoder-step column should be equal "
@@ -280,9 +285,9 @@ def markdown(
         f"no_cache differ by at most {100 * max(diffs):.2f}% (median {100 * float(np.median(diffs)):.3f}%; "
         "cached embeddings are rounded through float16).",
         "",
-        f"One-off cost of the cache: {facts['cache_missing']} of the split's {facts['cache_images']} images "
-        f"were encoded into it before timing ({facts['cache_fill_seconds']:.1f} s; the rest were cached by "
-        "an earlier run). A "
+        f"One-off cost of the cache: {facts['cache_missing']} of the {facts['cache_images']} images the "
+        f"timed samples use were encoded into it before timing ({facts['cache_fill_seconds']:.1f} s; the "
+        "rest were cached by an earlier run). A "
         f"{config['epochs']}-epoch training on this split ({facts['instances']} samples per epoch) would "
         f"take about {facts['epoch_estimate_cache'] / 60:.1f} min with the cache (filling it included) "
         f"and {facts['epoch_estimate_no_cache'] / 60:.1f} min without, estimated from the ms/sample above.",
@@ -324,6 +329,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", default="vit_t", help="registry name (default vit_t, MobileSAM)")
     parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="seeded random weights instead of the official ones: the same work per step, for models "
+        "whose weights are not on this machine (vit_b/l/h offline); timing only",
+    )
+    parser.add_argument(
         "--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"embedding cache (default {DEFAULT_CACHE})"
     )
     parser.add_argument("--n-cached", type=int, default=48, help="samples timed with the cache (default 48)")
@@ -364,19 +375,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         instances = InstanceSet(split)
         if not len(instances):
             raise SystemExit(f"the train split of {data} has no defect instances")
-        sam = load_sam(args.model, device="cpu")
+        torch.manual_seed(args.seed)  # random weights: the same ones (and cache keys) every run
+        sam = load_sam(args.model, device="cpu", pretrained=not args.random_weights)
         parameters = trainable_parameters(sam, prompt_encoder=bool(config["train_prompt_encoder"]))
         initial = copy.deepcopy(sam.mask_decoder.state_dict())
         cache = EmbeddingCache(args.cache_dir, sam, model_name=args.model)
         paths = [image.path for image in split.images]
+        sequence = sample_sequence(instances, max(args.n_cached, args.warmup), args.seed)
+        used = sorted({image_index for image_index, _ in sequence})  # only these images are read
 
-        missing = sum(path not in cache for path in set(paths))
+        missing = sum(paths[i] not in cache for i in used)
         filled = time.perf_counter()
-        print(f"filling the embedding cache {args.cache_dir} ({len(paths)} images) ...", file=sys.stderr)
-        cache.embed(paths, batch_size=1, progress=True)  # a no-op when an earlier run filled it
+        print(f"filling the embedding cache {args.cache_dir} ({len(used)} images) ...", file=sys.stderr)
+        cache.embed([paths[i] for i in used], batch_size=1, progress=True)  # no-op once filled
         fill_seconds = time.perf_counter() - filled
-        in_memory = cache.embed(paths, progress=False)
-        for image_index, instance_index in instances.items:  # masks decoded once, before any timing
+        in_memory = dict(zip(used, cache.embed([paths[i] for i in used], progress=False), strict=True))
+        for image_index, instance_index in sequence:  # masks decoded once, before any timing
             instances.mask(image_index, instance_index)
 
         ways: dict[str, tuple[int, Callable[[int], ImageEmbedding]]] = {
@@ -384,7 +398,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cache_disk": (args.n_cached, lambda i: cache.embed([paths[i]], progress=False)[0]),
             "no_cache": (args.n_nocache, lambda i: embed_images(sam, [load_rgb(paths[i])])[0]),
         }
-        sequence = sample_sequence(instances, max(args.n_cached, args.warmup), args.seed)
         rows: dict[str, WayResult] = {}
         for repeat in range(args.repeats):
             for way, (n, embedding_of) in ways.items():
@@ -420,10 +433,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "images": len(split.images),
             "instances": n_instances,
             "sizes": ", ".join(sorted({f"{im.width}x{im.height}" for im in split.images})),
-            "cache_images": len(set(paths)),
+            "cache_images": len(used),
+            "split_images": len(set(paths)),
             "cache_missing": missing,
             "cache_fill_seconds": fill_seconds,
             "epoch_estimate_cache": len(set(paths)) * encoder_s + epochs * n_instances * step_s,
+            "encoder_seconds": encoder_s,
             "epoch_estimate_no_cache": epochs * n_instances * (encoder_s + step_s),
             "wall_seconds": time.perf_counter() - began,
         }

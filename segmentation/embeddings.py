@@ -167,9 +167,7 @@ def embed_images(
         return []
     for index, image in enumerate(images):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"image {index} must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}"
-            )
+            raise ValueError(f"image {index} must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
     if device is not None:
         sam.to(device)
     transform = ResizeLongestSide(sam.image_encoder.img_size)
@@ -248,9 +246,7 @@ class EmbeddingCache:
         """Number of entry files in the folder (not validated; a corrupt one counts)."""
         if not self.folder.is_dir():
             return 0
-        return sum(
-            1 for path in self.folder.glob(f"*{_ENTRY_SUFFIX}") if _SHA256_HEX.fullmatch(path.stem)
-        )
+        return sum(1 for path in self.folder.glob(f"*{_ENTRY_SUFFIX}") if _SHA256_HEX.fullmatch(path.stem))
 
     def embed(
         self,

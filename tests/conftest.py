@@ -95,3 +95,32 @@ def mask_factory():
 def image_writer():
     """``write_image`` as a fixture."""
     return write_image
+
+
+def stock_yolo_train(data: Path, model: str, project: Path, **overrides: str) -> Path:
+    """``yolo train model=... data=...`` in a subprocess: 1 epoch at 64 px on the CPU; returns the run folder.
+
+    The stock ultralytics command, no project code in the loop: what a user types after converting.
+    Fails the test with the command's output tail when it does not exit 0.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    yolo = shutil.which("yolo", path=os.path.dirname(sys.executable)) or shutil.which("yolo")
+    assert yolo, "the ultralytics 'yolo' command is not installed"
+    args = {"epochs": "1", "imgsz": "64", "batch": "4", "workers": "0", "device": "cpu", "amp": "False"}
+    args.update(overrides)
+    command = [yolo, "train", f"model={model}", f"data={data}", f"project={project}", "name=run"]
+    command += [f"{key}={value}" for key, value in args.items()]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=project.parent)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = project / "run"
+    assert (run / "weights" / "last.pt").is_file()
+    return run
+
+
+@pytest.fixture
+def yolo_train():
+    """``stock_yolo_train`` as a fixture."""
+    return stock_yolo_train

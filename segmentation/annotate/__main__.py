@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     model.add_argument(
+        "--runtime",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="where the decoder runs per click: auto (default: ONNX Runtime on a CPU, else torch)",
+    )
+    model.add_argument(
         "--prefetch", type=int, default=2, help="next images embedded ahead in the background (2)"
     )
     server = parser.add_argument_group("server")
@@ -174,6 +180,7 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
 
     from segmentation.annotate.app import create_app
     from segmentation.checkpoints import cache_root
+    from segmentation.decoder_onnx import missing_packages
     from segmentation.embeddings import EmbeddingCache
     from segmentation.evaluate import resolve_device
 
@@ -185,6 +192,18 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
     except (RuntimeError, AssertionError) as error:  # e.g. --device cuda without CUDA
         raise ConversionError(f"cannot load the model on {args.device}: {error}") from None
     cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=name)
+    runtime = args.runtime if args.runtime != "auto" else ("onnx" if device.type == "cpu" else "torch")
+    if runtime == "onnx" and device.type != "cpu":
+        raise ConversionError(
+            f"--runtime onnx runs the decoder on the CPU; the model is on {device}: use torch"
+        )
+    if runtime == "onnx" and (missing := missing_packages()):
+        if args.runtime == "onnx":
+            raise ConversionError(
+                f"--runtime onnx needs {' and '.join(missing)}: pip install {' '.join(missing)}"
+            )
+        print(f"note: {' and '.join(missing)} not installed: the decoder runs in torch (about half as fast)")
+        runtime = "torch"
     app = create_app(
         session,
         sam,
@@ -192,13 +211,14 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
         model_name=name,
         prefetch=args.prefetch,
         allowed_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
+        runtime=runtime,
     )
     counts = session.counts()
     print(
         f"{len(session.keys)} images in {session.images_dir} ({counts['unlabelled']} unlabelled, "
         f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good); "
         f"classes: {' '.join(session.classes)}; model {name} on {device}, {torch.get_num_threads()} CPU "
-        f"threads; embeddings in {cache.folder}"
+        f"threads, decoder on {runtime}; embeddings in {cache.folder}"
     )
     print(f"writing to {session.category_dir} (state: {session.state_path})")
     if not is_loopback(args.host):

@@ -111,6 +111,7 @@ def create_app(
     keep_embeddings: int = 8,
     device: str | None = None,
     allowed_hosts: list[str] | None = None,
+    runtime: str = "torch",
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -126,6 +127,8 @@ def create_app(
         device: where the encoder runs (None: where ``sam`` is).
         allowed_hosts: ``Host`` headers accepted (against DNS rebinding when bound
             to loopback); None accepts any.
+        runtime: where the decoder runs per click: ``"torch"`` or ``"onnx"`` (ONNX
+            Runtime, CPU models; see :class:`InteractivePredictor`).
 
     The prefetch worker stops when the app shuts down (``with TestClient(app)``,
     or uvicorn's lifespan); ``app.state.prefetcher.close()`` stops it otherwise.
@@ -133,7 +136,7 @@ def create_app(
     if cache is None:
         cache = EmbeddingCache(cache_root() / "embeddings", sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
-    predictor = InteractivePredictor(sam, prefetcher)
+    predictor = InteractivePredictor(sam, prefetcher, runtime=runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -217,6 +220,7 @@ def create_app(
                 "model": model_name,
                 "img_size": predictor.img_size,
                 "torch_threads": torch.get_num_threads(),
+                "decoder_runtime": predictor.runtime,
             }
         )
 

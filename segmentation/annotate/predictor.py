@@ -1,14 +1,17 @@
 """Clicks to masks for the annotation app: SAM's decoder on a cached embedding, previews and exact masks.
 
 Every prompt runs the prompt encoder and mask decoder once
-(:func:`segmentation.predict.decode`, SamPredictor's geometry) and yields SAM's
-three candidate masks. What goes back to the browser is a *preview*: the
+(:func:`segmentation.predict.decode`, SamPredictor's geometry; on a CPU through
+ONNX Runtime, :class:`segmentation.decoder_onnx.OnnxDecoder`, about twice as
+fast) and yields SAM's three candidate masks. What goes back to the browser is a *preview*: the
 masks at the image's own size when its long side is at most SAM's input size
 (1024 px), otherwise at the model-input size (1024 px long side), so a
 4000x3000 photo costs no more per click than a 1024x768 one. When the user
 accepts a candidate, its mask is computed from the same low-resolution logits
 at the original resolution with :func:`segmentation.predict.upscale_logits`:
-exactly the mask ``SamPredictor.predict`` gives for that prompt.
+exactly the mask ``SamPredictor.predict`` gives for that prompt (with the ONNX
+decoder, up to float rounding: logits within ~1e-4, so only pixels whose logit
+sits at the threshold can differ).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +32,14 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.decoder_onnx import OnnxDecoder
 from segmentation.embeddings import ImageEmbedding
 from segmentation.predict import decode, upscale_logits
 
 #: Most points in one prompt; SAM itself was trained with far fewer.
 MAX_POINTS = 64
+#: Where the decoder runs per click.
+RUNTIMES = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -146,12 +153,22 @@ class InteractivePredictor:
         sam: the model (eval mode); a fine-tuned decoder works the same.
         prefetcher: where embeddings come from.
         keep: predictions remembered (about 0.8 MB each for 1024-px SAM).
+        runtime: ``"onnx"`` runs the decoder on ONNX Runtime (CPU models only; the
+            export takes about a second here), ``"torch"`` in PyTorch.
     """
 
-    def __init__(self, sam: Sam, prefetcher: EmbeddingPrefetcher, *, keep: int = 16) -> None:
+    def __init__(
+        self, sam: Sam, prefetcher: EmbeddingPrefetcher, *, keep: int = 16, runtime: str = "torch"
+    ) -> None:
+        if runtime not in RUNTIMES:
+            raise AnnotationError(f"unknown decoder runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        if runtime == "onnx" and sam.device.type != "cpu":
+            raise AnnotationError(f"the onnx decoder runtime is for CPUs; the model is on {sam.device}")
         self.sam = sam
         self.prefetcher = prefetcher
         self.keep = keep
+        self.runtime = runtime
+        self._decode = OnnxDecoder(sam) if runtime == "onnx" else partial(decode, sam)
         self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -177,8 +194,7 @@ class InteractivePredictor:
         started, started_cpu = time.perf_counter(), time.thread_time()
         coords, point_labels, boxes = check_prompt(points, labels, box, size=emb.original_size)
         with self.prefetcher.decoding(), torch.inference_mode():
-            low_res, iou = decode(
-                self.sam,
+            low_res, iou = self._decode(
                 emb,
                 boxes=boxes,
                 point_coords=coords,

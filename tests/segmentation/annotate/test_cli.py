@@ -102,8 +102,10 @@ def test_the_command_serves_the_page_with_mobilesam_and_stops_cleanly(photos, tm
             lines.append(process.stdout.readline())
         url = re.search(r"http://\S+", lines[-1]).group(0)
         assert url.startswith("http://127.0.0.1:")
+        assert "decoder on onnx" in "".join(lines)  # the CPU default: ONNX Runtime
         with urllib.request.urlopen(url + "api/session", timeout=30) as response:
-            assert b'"scratch"' in response.read()
+            body = response.read()
+            assert b'"scratch"' in body and b'"decoder_runtime":"onnx"' in body
         with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))), timeout=5):
             pass
     finally:

@@ -12,10 +12,10 @@ from segmentation.embeddings import EmbeddingCache
 from segmentation.predict import predict_masks
 
 
-@pytest.fixture
-def predictor(tmp_path, tiny_sam):
+@pytest.fixture(params=["torch", "onnx"])
+def predictor(request, tmp_path, tiny_sam):
     prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
-    yield InteractivePredictor(tiny_sam, prefetcher, keep=2)
+    yield InteractivePredictor(tiny_sam, prefetcher, keep=2, runtime=request.param)
     prefetcher.close()
 
 
@@ -79,14 +79,31 @@ def test_accepted_masks_are_exactly_predict_masks(predictor, photos, key):
         boxes=[box],
         multimask_output=True,
     )
-    np.testing.assert_allclose(prediction.scores, scores[0], rtol=1e-6)
+    # torch: bit for bit; ONNX Runtime sums in another order (logits within ~1e-4), which can
+    # flip a pixel whose logit sits at the threshold, so at most a few per thousand differ.
+    exact = predictor.runtime == "torch"
+    np.testing.assert_allclose(
+        prediction.scores, scores[0], rtol=1e-6 if exact else 1e-4, atol=0 if exact else 1e-5
+    )
     assert prediction.masks.shape == (3, *predictor.preview_size((height, width)))
     for candidate in range(3):
         full = predictor.full_mask(prediction, candidate)
         assert full.shape == (height, width)
-        assert np.array_equal(full, expected[0, candidate])
+        if exact:
+            assert np.array_equal(full, expected[0, candidate])
+        else:
+            assert np.mean(full != expected[0, candidate]) < 1e-3
         if prediction.masks.shape[1:] == (height, width):
             assert np.array_equal(prediction.masks[candidate], full)  # small images: the preview is the mask
+
+
+def test_unknown_or_misplaced_runtimes_are_refused(tmp_path, tiny_sam):
+    prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
+    try:
+        with pytest.raises(AnnotationError, match="unknown decoder runtime 'tensorrt'"):
+            InteractivePredictor(tiny_sam, prefetcher, runtime="tensorrt")
+    finally:
+        prefetcher.close()
 
 
 def test_predictions_are_remembered_per_image_and_expire(predictor, photos):
