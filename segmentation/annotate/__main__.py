@@ -174,6 +174,37 @@ def run(args: argparse.Namespace) -> None:
         sock.close()
 
 
+def choose_runtime(requested: str, device_type: str, missing: list[str]) -> tuple[str, str | None]:
+    """Where the decoder runs per click, and a note when ``auto`` had to fall back.
+
+    ``auto`` is ONNX Runtime on a CPU (about twice as fast per click) and torch
+    elsewhere; without the ``missing`` ONNX packages it falls back to torch.
+
+    >>> choose_runtime("auto", "cpu", [])
+    ('onnx', None)
+    >>> choose_runtime("auto", "cuda", [])
+    ('torch', None)
+
+    Raises:
+        ConversionError: ``onnx`` asked for on a GPU, or without its packages.
+    """
+    runtime = requested if requested != "auto" else ("onnx" if device_type == "cpu" else "torch")
+    if runtime == "onnx" and device_type != "cpu":
+        raise ConversionError(
+            f"--runtime onnx runs the decoder on the CPU; the model is on {device_type}: use torch"
+        )
+    if runtime == "onnx" and missing:
+        if requested == "onnx":
+            raise ConversionError(
+                f"--runtime onnx needs {' and '.join(missing)}: pip install {' '.join(missing)}"
+            )
+        return (
+            "torch",
+            f"{' and '.join(missing)} not installed: the decoder runs in torch (about half as fast)",
+        )
+    return runtime, None
+
+
 def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
     import torch
     import uvicorn
@@ -188,22 +219,13 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
         torch.set_num_threads(args.threads)  # before any thread runs an operator: torch fixes it per thread
     try:
         device = resolve_device(args.device)
+        runtime, note = choose_runtime(args.runtime, device.type, missing_packages())
+        if note:
+            print(f"note: {note}")
         sam, name = load_model(args.model, args.checkpoint, device)
     except (RuntimeError, AssertionError) as error:  # e.g. --device cuda without CUDA
         raise ConversionError(f"cannot load the model on {args.device}: {error}") from None
     cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=name)
-    runtime = args.runtime if args.runtime != "auto" else ("onnx" if device.type == "cpu" else "torch")
-    if runtime == "onnx" and device.type != "cpu":
-        raise ConversionError(
-            f"--runtime onnx runs the decoder on the CPU; the model is on {device}: use torch"
-        )
-    if runtime == "onnx" and (missing := missing_packages()):
-        if args.runtime == "onnx":
-            raise ConversionError(
-                f"--runtime onnx needs {' and '.join(missing)}: pip install {' '.join(missing)}"
-            )
-        print(f"note: {' and '.join(missing)} not installed: the decoder runs in torch (about half as fast)")
-        runtime = "torch"
     app = create_app(
         session,
         sam,

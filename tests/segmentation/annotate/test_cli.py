@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from converters.errors import ConversionError
-from segmentation.annotate.__main__ import bind, is_loopback, main, parse_port, url_for
+from segmentation.annotate.__main__ import bind, choose_runtime, is_loopback, main, parse_port, url_for
 from segmentation.annotate.session import AnnotationSession
 
 REPO = Path(__file__).resolve().parents[3]
@@ -113,3 +113,36 @@ def test_the_command_serves_the_page_with_mobilesam_and_stops_cleanly(photos, tm
         rest, _ = process.communicate(timeout=60)
     assert process.returncode == 0, rest
     assert "everything accepted is saved" in rest
+
+
+@pytest.mark.parametrize(
+    "requested, device, missing, expected",
+    [
+        ("auto", "cpu", [], ("onnx", None)),
+        ("auto", "cuda", [], ("torch", None)),
+        ("torch", "cpu", [], ("torch", None)),
+        ("onnx", "cpu", [], ("onnx", None)),
+        ("auto", "cpu", ["onnxruntime"], ("torch", "onnxruntime not installed: the decoder runs in torch")),
+    ],
+)
+def test_the_decoder_runtime_choice(requested, device, missing, expected):
+    runtime, note = choose_runtime(requested, device, missing)
+    assert runtime == expected[0]
+    assert (note is None) == (expected[1] is None) and (expected[1] is None or note.startswith(expected[1]))
+
+
+@pytest.mark.parametrize(
+    "device, missing, message",
+    [
+        ("cuda", [], "--runtime onnx runs the decoder on the CPU; the model is on cuda: use torch"),
+        (
+            "cpu",
+            ["onnx", "onnxruntime"],
+            "--runtime onnx needs onnx and onnxruntime: pip install onnx onnxruntime",
+        ),
+    ],
+)
+def test_an_impossible_onnx_runtime_is_one_clear_error(device, missing, message):
+    with pytest.raises(ConversionError) as error:
+        choose_runtime("onnx", device, missing)
+    assert str(error.value) == message
