@@ -6,8 +6,9 @@ layer norms and GELUs on 4096 x 256 image tokens). SAM's own answer is to
 export the decoder to ONNX (``segment_anything.utils.onnx.SamOnnxModel``, what
 its web demo runs); this module does that in memory when the page starts
 (about a second) and runs it with ONNX Runtime's CPU provider, whose fused
-kernels take MobileSAM's decoder from ~190 to ~95 ms on one core of the
-development machine (``bench/annotate_latency.py`` measures it per click).
+kernels take MobileSAM's decoder from ~170 to ~100 ms on one core of the
+development machine, and a whole click from 154 to 79 ms on two
+(``bench/annotate_latency.py`` measures it per click).
 
 What is exported: SamOnnxModel's prompt embedding (points with labels 1/0,
 box corners as labels 2/3, -1 for padding, exactly ``PromptEncoder``'s
@@ -122,6 +123,9 @@ class OnnxDecoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
+        # No busy-waiting after a run: ONNX Runtime's idle workers would otherwise spin on the
+        # cores torch needs for the preview upscaling that follows (3x slower on 2 cores).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             export_decoder(sam), options, providers=["CPUExecutionProvider"]
         )
