@@ -434,11 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "instances": n_instances,
             "sizes": ", ".join(sorted({f"{im.width}x{im.height}" for im in split.images})),
             "cache_images": len(used),
-            "split_images": len(set(paths)),
             "cache_missing": missing,
             "cache_fill_seconds": fill_seconds,
             "epoch_estimate_cache": len(set(paths)) * encoder_s + epochs * n_instances * step_s,
-            "encoder_seconds": encoder_s,
             "epoch_estimate_no_cache": epochs * n_instances * (encoder_s + step_s),
             "wall_seconds": time.perf_counter() - began,
         }

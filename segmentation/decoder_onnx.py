@@ -34,7 +34,7 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.onnx import SamOnnxModel
 
 from segmentation.embeddings import ImageEmbedding
-from segmentation.predict import ArrayLike, transform_prompts
+from segmentation.predict import ArrayLike, check_embedding, transform_prompts
 
 #: ONNX opset of the export (ONNX Runtime 1.17+ runs it).
 OPSET = 17
@@ -68,7 +68,8 @@ def export_decoder(sam: Sam) -> bytes:
     """The ONNX graph of ``sam``'s prompt encoder and mask decoder, with its current weights, as bytes."""
     if sam.device.type != "cpu":
         raise ValueError(f"the ONNX decoder is for CPUs; the model is on {sam.device}")
-    graph = _DecoderGraph(sam).eval()
+    training = sam.training
+    graph = _DecoderGraph(sam).eval()  # shares sam's modules: its training flag is restored below
     dim, (h, w) = sam.prompt_encoder.embed_dim, sam.prompt_encoder.image_embedding_size
     mask_h, mask_w = sam.prompt_encoder.mask_input_size
     example = (
@@ -98,6 +99,7 @@ def export_decoder(sam: Sam) -> bytes:
                 "iou_predictions": {0: "objects"},
             },
         )
+    sam.train(training)
     return buffer.getvalue()
 
 
@@ -144,6 +146,7 @@ class OnnxDecoder:
         """Same arguments and outputs as :func:`segmentation.predict.decode` (on the CPU)."""
         if boxes is None and point_coords is None:
             raise ValueError("the ONNX decoder needs boxes or points")
+        check_embedding(self.sam, emb)
         prompts = transform_prompts(
             self.sam, emb, boxes=boxes, point_coords=point_coords, point_labels=point_labels
         )

@@ -143,12 +143,7 @@ def decode(
     """
     if boxes is None and point_coords is None and mask_input is None:
         raise ValueError("decode needs boxes, points or a mask_input")
-    expected = (sam.prompt_encoder.embed_dim, *sam.prompt_encoder.image_embedding_size)
-    if tuple(emb.embedding.shape) != expected:
-        raise ValueError(
-            f"embedding {tuple(emb.embedding.shape)} does not fit this model (expects {expected}): "
-            "was it cached with another encoder?"
-        )
+    check_embedding(sam, emb)
     prompts = transform_prompts(sam, emb, boxes=boxes, point_coords=point_coords, point_labels=point_labels)
     masks = None
     if mask_input is not None:
@@ -167,6 +162,16 @@ def decode(
         dense_prompt_embeddings=dense,
         multimask_output=multimask_output,
     )
+
+
+def check_embedding(sam: Sam, emb: ImageEmbedding) -> None:
+    """Raises ValueError when ``emb`` does not fit ``sam``'s decoder (another model's cached embedding)."""
+    expected = (sam.prompt_encoder.embed_dim, *sam.prompt_encoder.image_embedding_size)
+    if tuple(emb.embedding.shape) != expected:
+        raise ValueError(
+            f"embedding {tuple(emb.embedding.shape)} does not fit this model (expects {expected}): "
+            "was it cached with another encoder?"
+        )
 
 
 def upscale_logits(sam: Sam, low_res_logits: torch.Tensor, emb: ImageEmbedding) -> torch.Tensor:

@@ -153,8 +153,8 @@ class InteractivePredictor:
         sam: the model (eval mode); a fine-tuned decoder works the same.
         prefetcher: where embeddings come from.
         keep: predictions remembered (about 0.8 MB each for 1024-px SAM).
-        runtime: ``"onnx"`` runs the decoder on ONNX Runtime (CPU models only; the
-            export takes about a second here), ``"torch"`` in PyTorch.
+        runtime: ``"onnx"`` runs the decoder on ONNX Runtime (CPU models only, else
+            ValueError; the export takes about a second here), ``"torch"`` in PyTorch.
     """
 
     def __init__(
@@ -162,8 +162,6 @@ class InteractivePredictor:
     ) -> None:
         if runtime not in RUNTIMES:
             raise AnnotationError(f"unknown decoder runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
-        if runtime == "onnx" and sam.device.type != "cpu":
-            raise AnnotationError(f"the onnx decoder runtime is for CPUs; the model is on {sam.device}")
         self.sam = sam
         self.prefetcher = prefetcher
         self.keep = keep

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from segment_anything.utils.transforms import ResizeLongestSide
 
 from segmentation.decoder_onnx import OnnxDecoder, missing_packages
 from segmentation.embeddings import ImageEmbedding
@@ -25,13 +26,8 @@ PROMPTS = {
 def embedding_for(sam, seed: int = 0) -> ImageEmbedding:
     generator = torch.Generator().manual_seed(seed)
     shape = (sam.prompt_encoder.embed_dim, *sam.prompt_encoder.image_embedding_size)
-    return ImageEmbedding(torch.randn(shape, generator=generator), (300, 400), _input_size(sam, (300, 400)))
-
-
-def _input_size(sam, size):
-    from segment_anything.utils.transforms import ResizeLongestSide
-
-    return ResizeLongestSide.get_preprocess_shape(*size, sam.image_encoder.img_size)
+    input_size = ResizeLongestSide.get_preprocess_shape(300, 400, sam.image_encoder.img_size)
+    return ImageEmbedding(torch.randn(shape, generator=generator), (300, 400), input_size)
 
 
 def assert_same(sam, onnx_decoder, emb, *, atol=1e-4, **prompt):
@@ -56,6 +52,12 @@ def test_matches_the_torch_decoder(tiny_sam, name, multimask):
     )
 
 
+def test_export_leaves_the_models_training_flag_alone(tiny_sam):
+    tiny_sam.train()
+    OnnxDecoder(tiny_sam, threads=1)
+    assert tiny_sam.training and tiny_sam.mask_decoder.training
+
+
 def test_mask_input_and_fine_tuned_weights_are_used(tiny_sam):
     decoder = OnnxDecoder(tiny_sam, threads=1)
     emb = embedding_for(tiny_sam, seed=1)
@@ -77,6 +79,8 @@ def test_bad_inputs_are_refused(tiny_sam):
     emb = embedding_for(tiny_sam)
     with pytest.raises(ValueError, match="boxes or points"):
         decoder(emb)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        decoder(ImageEmbedding(torch.zeros(8, 4, 4), (300, 400), emb.input_size), **PROMPTS["box"])
     with pytest.raises(ValueError, match="mask_input must be"):
         decoder(emb, mask_input=torch.zeros(1, 1, 8, 8), **PROMPTS["box"])
 
