@@ -479,9 +479,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = shlex.join(["python", *(sys.argv if argv is None else ["bench/annotate_latency.py", *argv])])
-    from segmentation.checkpoints import checkpoint_spec, weights_dir
+    from common.weights import weights_dir
+    from segmentation.models import sam_model
 
-    weights = weights_dir() / checkpoint_spec("vit_t").filename
+    weights = weights_dir() / sam_model("vit_t").weights.filename
     if not weights.is_file():
         print(f"error: MobileSAM weights not cached at {weights}: run python -m segmentation.embed first")
         return 2

@@ -524,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         datasets = prepare_data(work, args.hazelnut, args.datasets)
 
-        from converters.fonts import ensure_ultralytics_fonts
+        from common.fonts import ensure_ultralytics_fonts
         from detection.data import data_names
         from detection.text_embeddings import fixed_embeddings, save_table
 

@@ -51,9 +51,9 @@ import torch
 from machine import load_average
 from machine import machine_info as shared_machine_info
 
+from common.config import load_config
 from converters.convert import ConvertConfig, convert
 from converters.synthetic import SyntheticConfig, generate
-from segmentation.config import load_config
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
 from segmentation.models import load_sam

@@ -47,9 +47,9 @@ import torch
 from machine import load_average
 from machine import machine_info as shared_machine_info
 
+from common.config import load_config
 from converters.convert import ConvertConfig, convert
 from converters.synthetic import SyntheticConfig, generate
-from segmentation.config import load_config
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import ModelEvaluation, evaluate_model

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.errors import UserError
 from converters.coco import SEGMENTATION_MODES
 from converters.convert import LINK_MODES, TASKS, ConvertConfig, convert, format_report
-from converters.errors import ConversionError
 
 
 def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
@@ -105,7 +105,7 @@ def run(argv: list[str] | None, *, prog: str, primary: str) -> int:
     )
     try:
         report = convert(config)
-    except ConversionError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_report(report))

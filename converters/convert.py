@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from common.errors import UserError
+from common.images import image_size
 from converters.coco import SEGMENTATION_MODES, CocoImage, build_coco
-from converters.errors import ConversionError
 from converters.masks import DefectInstance, mask_to_instances, read_mask
 from converters.mvtec import ImageRecord, category_dir, list_categories, scan
 from converters.splits import SPLITS, Splits, load_splits, make_splits, save_splits
@@ -132,7 +132,7 @@ def class_namer(template: str, *, single_class: bool = False):
     try:
         name("category", "defect")
     except (KeyError, IndexError, ValueError) as error:
-        raise ConversionError(
+        raise UserError(
             f"bad --names-template '{template}': {error!r}; fields: "
             + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
         ) from None
@@ -145,38 +145,24 @@ def load_value_map(path: str | Path) -> dict[int, str]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ConversionError(f"cannot read mask-values file {path}: {error}") from None
+        raise UserError(f"cannot read mask-values file {path}: {error}") from None
     if not isinstance(data, dict) or not data:
-        raise ConversionError(f'mask-values file {path} must be a JSON object like {{"255": "scratch"}}')
+        raise UserError(f'mask-values file {path} must be a JSON object like {{"255": "scratch"}}')
     values: dict[int, str] = {}
     for key, name in data.items():
         try:
             value = int(key)
         except ValueError:
-            raise ConversionError(
+            raise UserError(
                 f"mask-values file {path}: key '{key}' is not an integer pixel value"
             ) from None
         if value < 0 or not isinstance(name, str) or not name.strip():
-            raise ConversionError(
+            raise UserError(
                 f"mask-values file {path}: entry '{key}': '{name}' needs a value >= 0 and a name"
             )
         values[value] = name.strip()
     values.setdefault(0, "good")
     return values
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file, checking that it is a readable image."""
-    try:
-        with Image.open(path) as image:
-            size = image.size
-            image.verify()
-    # ImportError too: once ultralytics is imported, its patched Image.open tries
-    # the optional pi_heif on files PIL cannot identify and raises that instead.
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, ImportError) as error:
-        reason = "PIL cannot identify it" if isinstance(error, ImportError) else error
-        raise ConversionError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
-    return size
 
 
 def check_config(config: ConvertConfig) -> None:
@@ -187,17 +173,17 @@ def check_config(config: ConvertConfig) -> None:
         (config.link, LINK_MODES, "link mode"),
     ):
         if value not in allowed:
-            raise ConversionError(f"unknown {what} '{value}' (expected one of: {', '.join(allowed)})")
+            raise UserError(f"unknown {what} '{value}' (expected one of: {', '.join(allowed)})")
     unknown = set(config.formats) - set(FORMATS)
     if unknown or not config.formats:
-        raise ConversionError(f"formats must be among {', '.join(FORMATS)}, got {list(config.formats)}")
+        raise UserError(f"formats must be among {', '.join(FORMATS)}, got {list(config.formats)}")
     if config.min_area < 1:
-        raise ConversionError(f"--min-area must be >= 1 pixel, got {config.min_area}")
+        raise UserError(f"--min-area must be >= 1 pixel, got {config.min_area}")
     out, root = Path(config.out).absolute(), Path(config.root).absolute()
     if out == root or root in out.parents:
-        raise ConversionError(f"output folder {out} is inside the input tree {root}; choose another --out")
+        raise UserError(f"output folder {out} is inside the input tree {root}; choose another --out")
     if out.exists() and not config.overwrite:
-        raise ConversionError(f"output folder exists: {out} (pass --overwrite to replace it)")
+        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
 
 
 def read_samples(
@@ -223,7 +209,7 @@ def read_samples(
             continue
         mask = read_mask(record.mask)
         if mask.shape != (height, width):
-            raise ConversionError(
+            raise UserError(
                 f"image/mask size mismatch: {record.image} is {width}x{height}, "
                 f"{record.mask} is {mask.shape[1]}x{mask.shape[0]}"
             )
@@ -237,15 +223,15 @@ def read_samples(
                 value_names=names,
                 min_area=min_area,
             )
-        except ConversionError as error:
-            raise ConversionError(f"{record.mask}: {error}") from None
+        except UserError as error:
+            raise UserError(f"{record.mask}: {error}") from None
         n_small += found.n_small
         if not found.instances:
             reason = (
                 f"all {found.n_small} regions below --min-area {min_area}" if found.n_small else "empty mask"
             )
             if strict:
-                raise ConversionError(f"{reason} on a defect image: {record.mask} (--strict)")
+                raise UserError(f"{reason} on a defect image: {record.mask} (--strict)")
             skipped.append((record.key, reason))
             continue
         samples.append(Sample(record, width, height, tuple(found.instances)))
@@ -337,18 +323,18 @@ def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]
             if key in by_key:
                 out[split].append(by_key.pop(key))
             elif key not in skipped_keys:
-                raise ConversionError(f"splits file lists an image that is not in the data: {key}")
+                raise UserError(f"splits file lists an image that is not in the data: {key}")
     leftover = [key for key, sample in by_key.items() if not sample.record.is_good]
     if leftover:  # only possible with a reused splits file; unused good images are no loss
         message = f"{len(leftover)} defect images are in no split of the splits file (e.g. {leftover[0]})"
         if strict:
-            raise ConversionError(message + " (--strict)")
+            raise UserError(message + " (--strict)")
         skipped += [(key, "not in the splits file") for key in leftover]
     return out
 
 
 def convert(config: ConvertConfig) -> ConversionReport:
-    """Runs a whole conversion and returns its report; raises ConversionError on bad input."""
+    """Runs a whole conversion and returns its report; raises UserError on bad input."""
     check_config(config)
     namer = class_namer(config.names_template, single_class=config.single_class)
     value_names = load_value_map(config.mask_values) if config.mask_values else None
@@ -410,7 +396,7 @@ def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:
         partial.rename(out)
         return
     if not overwrite:
-        raise ConversionError(f"output folder exists: {out} (pass --overwrite to replace it)")
+        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
     old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
     out.rename(old)
     partial.rename(out)

@@ -26,7 +26,8 @@ import shapely
 from pycocotools import mask as mask_utils
 from shapely.geometry import LineString, MultiPoint, Point, Polygon
 
-from converters.errors import ConversionError
+from common.errors import UserError
+from common.images import decode_image_file
 
 #: Mitre joins keep square pixel corners square; the limit bevels the rare
 #: one-pixel spikes so they do not reach into a neighbouring pixel.
@@ -62,23 +63,6 @@ class DefectInstance:
         return bool(self.holes)
 
 
-def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> np.ndarray:
-    """``cv2.imdecode`` of a file's bytes; a one-line :class:`ConversionError` naming the file otherwise.
-
-    ``np.fromfile`` + ``imdecode`` rather than ``imread``: ``imread`` returns None
-    for both "missing" and "corrupt" and cannot tell them apart.
-    """
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise ConversionError(f"cannot read {kind} {path}: {error.strerror or error}") from None
-    array = cv2.imdecode(data, flags) if data.size else None
-    if array is None:
-        raise ConversionError(f"cannot decode {kind} {path}: corrupt or not an image")
-    return array
-
-
 def read_mask(path: str | Path) -> np.ndarray:
     """Reads a mask file into ``(H, W)`` integers, whatever its channels or depth.
 
@@ -87,7 +71,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     so any coloured pixel counts as defect.
 
     Raises:
-        ConversionError: the file is missing, unreadable or not an image.
+        UserError: the file is missing, unreadable or not an image.
     """
     mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
     if mask.ndim == 3:
@@ -317,7 +301,7 @@ def mask_to_instances(
         min_area: components with fewer pixels are dropped (and counted).
 
     Raises:
-        ConversionError: a non-zero value of the mask is not in ``value_names``.
+        UserError: a non-zero value of the mask is not in ``value_names``.
     """
     height, width = mask.shape
     if value_names is None:
@@ -327,7 +311,7 @@ def mask_to_instances(
         for value in mask_values(mask).tolist():
             if value not in value_names:
                 known = ", ".join(str(v) for v in sorted(value_names))
-                raise ConversionError(f"mask value {value} is not in the mask-values map (known: {known})")
+                raise UserError(f"mask value {value} is not in the mask-values map (known: {known})")
             if value_names[value] != "good":
                 groups.append((value_names[value], value, mask == value))
 

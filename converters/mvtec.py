@@ -18,10 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from converters.errors import ConversionError
+from common.errors import UserError
+from common.images import IMAGE_SUFFIXES
 
-#: File suffixes read as images (lower case); ultralytics accepts all of them.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 GOOD = "good"
 MASK_SUFFIX = "_mask"
 
@@ -68,7 +67,7 @@ def list_categories(root: str | Path) -> list[str]:
     """Category names under ``root``; ``[root.name]`` when ``root`` is a category itself."""
     root = Path(root)
     if not root.is_dir():
-        raise ConversionError(f"data root does not exist or is not a folder: {root}")
+        raise UserError(f"data root does not exist or is not a folder: {root}")
     if is_category(root):
         return [root.name]
     return sorted(p.name for p in root.iterdir() if p.is_dir() and is_category(p))
@@ -83,7 +82,7 @@ def category_dir(root: str | Path, category: str) -> Path:
     if not (folder.is_dir() and is_category(folder)):
         known = list_categories(root)
         hint = f"; categories under it: {', '.join(known)}" if known else "; it holds no category folders"
-        raise ConversionError(f"unknown category '{category}' in {root}{hint}")
+        raise UserError(f"unknown category '{category}' in {root}{hint}")
     return folder
 
 
@@ -94,7 +93,7 @@ def _images(folder: Path) -> dict[str, Path]:
         if not (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
             continue
         if path.stem in images:
-            raise ConversionError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
+            raise UserError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
         images[path.stem] = path
     return images
 
@@ -113,7 +112,7 @@ def scan_category(
         Records sorted by subset, defect and stem.
 
     Raises:
-        ConversionError: unknown or empty category, a defect image without a
+        UserError: unknown or empty category, a defect image without a
             mask, or a mask without an image.
     """
     folder = category_dir(root, category)
@@ -132,24 +131,24 @@ def scan_category(
                 records += [ImageRecord(path, category, subset, defect) for path in images.values()]
                 continue
             if subset == "train":
-                raise ConversionError(
+                raise UserError(
                     f"defect folder in train/: {defect_dir} (MVTec layout keeps only train/good)"
                 )
             masks = _masks(folder / "ground_truth" / defect)
             for stem, path in images.items():
                 if stem not in masks:
                     expected = folder / "ground_truth" / defect / f"{stem}{MASK_SUFFIX}.png"
-                    raise ConversionError(f"defect image has no mask: {path} (expected {expected})")
+                    raise UserError(f"defect image has no mask: {path} (expected {expected})")
                 records.append(ImageRecord(path, category, subset, defect, masks.pop(stem)))
             if masks:
                 stem, orphan = next(iter(masks.items()))
                 more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
-                raise ConversionError(
+                raise UserError(
                     f"mask has no image: {orphan} (expected {defect_dir / stem}.<ext>){more}"
                 )
     _check_orphan_mask_folders(folder, {r.defect for r in records}, excluded)
     if not records:
-        raise ConversionError(f"category '{category}' has no images: {folder}")
+        raise UserError(f"category '{category}' has no images: {folder}")
     return records
 
 
@@ -176,7 +175,7 @@ def _check_orphan_mask_folders(folder: Path, defects: set[str], excluded: set[st
         masks = _masks(defect_dir)
         if masks:
             orphan = next(iter(masks.values()))
-            raise ConversionError(
+            raise UserError(
                 f"mask has no image: {orphan} (no folder {folder / 'test' / defect_dir.name})"
             )
 
@@ -187,7 +186,7 @@ def scan(
     """Records of several categories (all under ``root`` when ``categories`` is None or empty)."""
     names = list(categories) if categories else list_categories(root)
     if not names:
-        raise ConversionError(f"no category folders (with test/ or train/) under {root}")
+        raise UserError(f"no category folders (with test/ or train/) under {root}")
     excluded = tuple(exclude_defects)
     records: list[ImageRecord] = []
     for name in names:

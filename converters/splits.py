@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.errors import ConversionError
+from common.errors import UserError
 
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 1
@@ -56,7 +56,7 @@ class Splits:
 def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
     """Validates train/val/test fractions; they are normalised to sum to 1."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0 or ratios[0] <= 0:
-        raise ConversionError(
+        raise UserError(
             "split ratios must be three non-negative numbers train val test with train > 0, "
             f"got {list(ratios)}"
         )
@@ -107,7 +107,7 @@ def make_splits(
     """
     ratios = check_ratios(ratios)
     if background_ratio < 0:
-        raise ConversionError(f"background ratio must be >= 0, got {background_ratio}")
+        raise UserError(f"background ratio must be >= 0, got {background_ratio}")
     strata: dict[str, list[str]] = defaultdict(list)
     for key, stratum in defect_keys:
         strata[stratum].append(key)
@@ -147,9 +147,9 @@ def load_splits(path: str | Path) -> Splits:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ConversionError(f"cannot read splits file {path}: {error}") from None
+        raise UserError(f"cannot read splits file {path}: {error}") from None
     if not isinstance(data, dict) or any(not isinstance(data.get(s), list) for s in SPLITS):
-        raise ConversionError(f"splits file {path} lacks the lists {', '.join(SPLITS)}")
+        raise UserError(f"splits file {path} lacks the lists {', '.join(SPLITS)}")
     ratios = data.get("ratios", {})
     return Splits(
         **{split: [str(k) for k in data[split]] for split in SPLITS},

@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from converters.errors import ConversionError
+from common.errors import UserError
 
 DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
 
@@ -510,9 +510,9 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
         ValueError: unknown defect or size below 64.
     """
     if defect is not None and defect not in _DEFECTS:
-        raise ConversionError(f"unknown defect {defect!r}; expected one of {', '.join(DEFECT_TYPES)}")
+        raise UserError(f"unknown defect {defect!r}; expected one of {', '.join(DEFECT_TYPES)}")
     if size < MIN_SIZE:
-        raise ConversionError(f"size must be >= {MIN_SIZE}, got {size}")
+        raise UserError(f"size must be >= {MIN_SIZE}, got {size}")
     scene = _draw_scene(rng, size)
     frame = _frame(scene, scene.pose, _outline_profile())
     surface = _surface(scene, frame)
@@ -534,26 +534,26 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
 
 
 def _check_config(config: SyntheticConfig) -> None:
-    """Raises ``ConversionError`` (a ``ValueError``) with a one-line message for a bad config."""
+    """Raises ``UserError`` (a ``ValueError``) with a one-line message for a bad config."""
     name = config.category
     if not name or name in {".", ".."} or "/" in name or "\\" in name or name != name.strip():
-        raise ConversionError(f"category must be a plain folder name, got {name!r}")
+        raise UserError(f"category must be a plain folder name, got {name!r}")
     for field_name in ("size", "n_train_good", "n_test_good", "n_per_defect", "seed"):
         value = getattr(config, field_name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConversionError(f"{field_name} must be an integer, got {value!r}")
+            raise UserError(f"{field_name} must be an integer, got {value!r}")
     if config.size < MIN_SIZE:
-        raise ConversionError(f"size must be >= {MIN_SIZE}, got {config.size}")
+        raise UserError(f"size must be >= {MIN_SIZE}, got {config.size}")
     for field_name in ("n_train_good", "n_test_good", "n_per_defect", "seed"):
         if getattr(config, field_name) < 0:
-            raise ConversionError(f"{field_name} must be >= 0, got {getattr(config, field_name)}")
+            raise UserError(f"{field_name} must be >= 0, got {getattr(config, field_name)}")
     if isinstance(config.defects, str):  # a bare string would iterate by character
-        raise ConversionError(f"defects must be a sequence of names, got the string {config.defects!r}")
+        raise UserError(f"defects must be a sequence of names, got the string {config.defects!r}")
     unknown = [d for d in config.defects if d not in DEFECT_TYPES]
     if unknown:
-        raise ConversionError(f"unknown defect {unknown[0]!r}; expected some of {', '.join(DEFECT_TYPES)}")
+        raise UserError(f"unknown defect {unknown[0]!r}; expected some of {', '.join(DEFECT_TYPES)}")
     if len(set(config.defects)) != len(config.defects):
-        raise ConversionError(f"defects listed twice: {', '.join(config.defects)}")
+        raise UserError(f"defects listed twice: {', '.join(config.defects)}")
 
 
 def _sample_rng(seed: int, split: str, defect: str | None, index: int) -> np.random.Generator:

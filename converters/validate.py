@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from converters.errors import ConversionError
-from converters.fonts import ensure_ultralytics_fonts
+from common.errors import UserError
+from common.fonts import ensure_ultralytics_fonts
 from converters.splits import SPLITS
 
 
@@ -41,7 +41,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         task: ``detect`` or ``segment``; guessed from the first label line when None.
 
     Raises:
-        ConversionError: ultralytics rejects the yaml, or a label file is corrupt.
+        UserError: ultralytics rejects the yaml, or a label file is corrupt.
     """
     from ultralytics.data import YOLODataset
     from ultralytics.data.utils import check_det_dataset
@@ -51,7 +51,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
     try:
         data = check_det_dataset(str(data_yaml), autodownload=False)
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
-        raise ConversionError(f"ultralytics rejects {data_yaml}: {error}") from None
+        raise UserError(f"ultralytics rejects {data_yaml}: {error}") from None
     task = task or _guess_task(data_yaml.parent / "labels")
     checks = {}
     for split in SPLITS:
@@ -102,12 +102,12 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
     for split in SPLITS:
         path = Path(annotations_dir) / f"instances_{split}.json"
         if not path.is_file():
-            raise ConversionError(f"missing COCO file {path}")
+            raise UserError(f"missing COCO file {path}")
         with contextlib.redirect_stdout(io.StringIO()):
             try:
                 coco = COCO(str(path))
             except (ValueError, KeyError, TypeError) as error:
-                raise ConversionError(f"pycocotools cannot load {path}: {error}") from None
+                raise UserError(f"pycocotools cannot load {path}: {error}") from None
         annotations = coco.dataset["annotations"]
         check = SplitCheck(
             images=len(coco.dataset["images"]),
@@ -163,7 +163,7 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     if (folder / "annotations").is_dir():
         results["coco"] = validate_coco(folder / "annotations")
     if not results:
-        raise ConversionError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
+        raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
     if (folder / "splits.json").is_file():
         splits = json.loads((folder / "splits.json").read_text())
         for fmt, checks in results.items():
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         results = validate(args.folder)
-    except ConversionError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_checks(results))

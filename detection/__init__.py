@@ -14,3 +14,5 @@
 - ``tiling``: overlapping tiles for small defects: tiled data sets (``tile=N``) and tiled inference.
 - ``detections``: :class:`ImageDetections`, one image's boxes, scores and classes.
 """
+
+import common  # noqa: F401  # first: keeps ultralytics from auto-installing (see common/__init__.py)

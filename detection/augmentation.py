@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from converters.errors import ConversionError
+from common.errors import UserError
 
 #: The numeric ultralytics augmentation settings a policy may set (probabilities, gains, ranges).
 AUGMENT_KEYS = frozenset(
@@ -56,20 +56,20 @@ def load_policy(path: str | Path) -> AugmentPolicy:
     """Reads a policy file (``default:`` and ``categories:`` mappings of :data:`AUGMENT_KEYS`).
 
     Raises:
-        ConversionError: one line naming the file and the bad entry.
+        UserError: one line naming the file and the bad entry.
     """
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         reason = " ".join(str(error).split())
-        raise ConversionError(f"cannot read augmentation policy {path}: {reason}") from None
+        raise UserError(f"cannot read augmentation policy {path}: {reason}") from None
     if not isinstance(data, Mapping) or set(data) - {"default", "categories"}:
-        raise ConversionError(f"augmentation policy {path} must be a mapping with 'default' and 'categories'")
+        raise UserError(f"augmentation policy {path} must be a mapping with 'default' and 'categories'")
     default = _settings(data.get("default") or {}, path, "default")
     categories = data.get("categories") or {}
     if not isinstance(categories, Mapping):
-        raise ConversionError(f"augmentation policy {path}: 'categories' must map category names to settings")
+        raise UserError(f"augmentation policy {path}: 'categories' must map category names to settings")
     return AugmentPolicy(
         default=default,
         categories={str(c): _settings(s or {}, path, f"categories.{c}") for c, s in categories.items()},
@@ -79,16 +79,16 @@ def load_policy(path: str | Path) -> AugmentPolicy:
 
 def _settings(entry: object, path: Path, where: str) -> dict[str, float]:
     if not isinstance(entry, Mapping):
-        raise ConversionError(f"augmentation policy {path}: '{where}' must be a mapping of settings")
+        raise UserError(f"augmentation policy {path}: '{where}' must be a mapping of settings")
     unknown = sorted(set(entry) - AUGMENT_KEYS)
     if unknown:
-        raise ConversionError(
+        raise UserError(
             f"augmentation policy {path}: '{where}' has unknown keys {unknown} "
             f"(allowed: {', '.join(sorted(AUGMENT_KEYS))})"
         )
     for key, value in entry.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConversionError(f"augmentation policy {path}: '{where}.{key}' must be a number >= 0")
+            raise UserError(f"augmentation policy {path}: '{where}.{key}' must be a number >= 0")
     return {k: float(v) for k, v in entry.items()}
 
 

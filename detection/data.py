@@ -14,21 +14,21 @@ from pathlib import Path
 
 import yaml
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from converters.splits import SPLITS, load_splits
 
 
 def read_data_yaml(path: str | Path) -> dict:
-    """The mapping in a YOLO ``data.yaml``; a one-line :class:`ConversionError` if it is not one."""
+    """The mapping in a YOLO ``data.yaml``; a one-line :class:`UserError` if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise ConversionError(f"data file not found: {path} (a data.yaml written by converters.mvtec2yolo)")
+        raise UserError(f"data file not found: {path} (a data.yaml written by converters.mvtec2yolo)")
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise ConversionError(f"cannot read data file {path}: {' '.join(str(error).split())}") from None
+        raise UserError(f"cannot read data file {path}: {' '.join(str(error).split())}") from None
     if not isinstance(data, dict):
-        raise ConversionError(f"data file {path} is not a YAML mapping")
+        raise UserError(f"data file {path} is not a YAML mapping")
     return data
 
 
@@ -38,7 +38,7 @@ def data_names(path: str | Path) -> list[str]:
     if isinstance(names, Mapping):
         names = [names[k] for k in sorted(names, key=int)]
     if not isinstance(names, list) or not names:
-        raise ConversionError(f"data file {path} has no class names ('names:')")
+        raise UserError(f"data file {path} has no class names ('names:')")
     return [str(n) for n in names]
 
 
@@ -87,13 +87,13 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
         oversamples).
 
     Raises:
-        ConversionError: the split is missing or names nothing that exists.
+        UserError: the split is missing or names nothing that exists.
     """
     from ultralytics.data.utils import IMG_FORMATS
 
     entry = read_data_yaml(data_yaml).get(split)
     if not entry:
-        raise ConversionError(f"data file {data_yaml} has no '{split}' split")
+        raise UserError(f"data file {data_yaml} has no '{split}' split")
     root = dataset_root(data_yaml)
     images: list[Path] = []
     for item in entry if isinstance(entry, list) else [entry]:
@@ -109,9 +109,9 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
         elif path.is_file():
             images.append(path)
         else:
-            raise ConversionError(f"'{split}: {item}' of {data_yaml} does not exist ({path})")
+            raise UserError(f"'{split}: {item}' of {data_yaml} does not exist ({path})")
     if not images:
-        raise ConversionError(f"no images in the '{split}' split of {data_yaml}")
+        raise UserError(f"no images in the '{split}' split of {data_yaml}")
     return sorted(p.absolute() for p in images)
 
 

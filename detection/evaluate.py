@@ -55,8 +55,8 @@ from ultralytics.data.augment import LetterBox
 from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import ops
 
-from converters.errors import ConversionError
-from converters.fonts import ensure_ultralytics_fonts
+from common.errors import UserError
+from common.fonts import ensure_ultralytics_fonts
 from detection.data import data_names, read_data_yaml
 from detection.detections import ImageDetections
 from detection.tiling import predict_tiled
@@ -118,7 +118,7 @@ class TiledRecordingValidator(RecordingValidator):
             pbatch = self._prepare_batch(si, batch)
             image = cv2.imread(pbatch["im_file"], cv2.IMREAD_COLOR)
             if image is None:
-                raise ConversionError(f"cannot read image {pbatch['im_file']}")
+                raise UserError(f"cannot read image {pbatch['im_file']}")
             found = self.tile_detections(image, pbatch["im_file"])
             # the inverse of ops.scale_boxes(imgsz, boxes, ori_shape, ratio_pad): original -> letterboxed
             gain, (pad_x, pad_y) = pbatch["ratio_pad"][0][0], pbatch["ratio_pad"][1]
@@ -287,7 +287,7 @@ def coco_detections(coco: Mapping, detections: Mapping[str, ImageDetections]) ->
     results = []
     for file_name, found in detections.items():
         if file_name not in ids:
-            raise ConversionError(f"detections for {file_name}, which the COCO file does not list")
+            raise UserError(f"detections for {file_name}, which the COCO file does not list")
         for (x1, y1, x2, y2), score, cls in zip(found.boxes, found.scores, found.classes, strict=True):
             results.append(
                 {
@@ -377,9 +377,9 @@ def read_coco(path: Path) -> dict:
     try:
         coco = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ConversionError(f"cannot read COCO file {path}: {' '.join(str(error).split())}") from None
+        raise UserError(f"cannot read COCO file {path}: {' '.join(str(error).split())}") from None
     if not all(key in coco for key in ("images", "annotations", "categories")):
-        raise ConversionError(f"{path} is not a COCO instances file (needs images, annotations, categories)")
+        raise UserError(f"{path} is not a COCO instances file (needs images, annotations, categories)")
     return coco
 
 
@@ -430,9 +430,9 @@ def evaluate(
     data = Path(data)
     names = data_names(data)
     if split not in read_data_yaml(data):
-        raise ConversionError(f"data file {data} has no '{split}' split")
+        raise UserError(f"data file {data} has no '{split}' split")
     if isinstance(weights, (str, Path)) and not Path(weights).is_file():
-        raise ConversionError(f"weights not found: {weights}")
+        raise UserError(f"weights not found: {weights}")
     ensure_ultralytics_fonts()
     exact = out is not None  # an --out given is used as is; the default folder is numbered when taken
     out = Path(out) if exact else Path("runs/detect/evaluate")
@@ -457,9 +457,9 @@ def evaluate(
     if validator_class is None:
         validator_class = TiledRecordingValidator if tile else RecordingValidator
     if tile and not issubclass(validator_class, TiledRecordingValidator):
-        raise ConversionError(f"tile={tile} needs a TiledRecordingValidator, got {validator_class.__name__}")
+        raise UserError(f"tile={tile} needs a TiledRecordingValidator, got {validator_class.__name__}")
     if tile and (tile < 32 or not 0 <= tile_overlap < 1):
-        raise ConversionError(
+        raise UserError(
             f"tiled inference needs tile >= 32 and 0 <= overlap < 1, got {tile}, {tile_overlap}"
         )
     validator = validator_class(args=args)
@@ -469,7 +469,7 @@ def evaluate(
     model_names = validator.names.values() if isinstance(validator.names, dict) else validator.names
     model_names = [str(n) for n in model_names]
     if model_names != names:
-        raise ConversionError(f"the model's classes {model_names} are not the data set's {names} ({data})")
+        raise UserError(f"the model's classes {model_names} are not the data set's {names} ({data})")
     notes = []
 
     coco_file = Path(coco_file) if coco_file is not None else default_coco_file(data, split)
@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
             tile=args.tile,
             tile_overlap=args.tile_overlap,
         )
-    except ConversionError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     text = format_report(report)

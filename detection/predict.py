@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from detection.detections import ImageDetections
 from detection.evaluate import image_prediction
 from detection.tiling import predict_tiled
@@ -53,7 +53,7 @@ def image_files(source: Path) -> list[Path]:
         return [source]
     if source.is_dir():
         return sorted(p for p in source.rglob("*.*") if p.suffix[1:].lower() in IMG_FORMATS)
-    raise ConversionError(f"source not found: {source}")
+    raise UserError(f"source not found: {source}")
 
 
 def predict(
@@ -86,9 +86,9 @@ def predict(
     from ultralytics import YOLO
 
     if not Path(weights).is_file():
-        raise ConversionError(f"weights not found: {weights}")
+        raise UserError(f"weights not found: {weights}")
     if tile is not None and (tile < 32 or not 0 <= tile_overlap < 1):
-        raise ConversionError(
+        raise UserError(
             f"tiled inference needs tile >= 32 and 0 <= overlap < 1, got {tile}, {tile_overlap}"
         )
     model = YOLO(str(weights))
@@ -109,7 +109,7 @@ def predict(
     for path in image_files(Path(source)):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise ConversionError(f"cannot read image {path}")
+            raise UserError(f"cannot read image {path}")
         if tile:
             detections = predict_tiled(image, predict_tiles, tile=tile, overlap=tile_overlap, max_det=max_det)
         else:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             tile_overlap=args.tile_overlap,
             device=args.device,
         )
-    except ConversionError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)

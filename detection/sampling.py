@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from detection.data import data_names, dataset_root, label_classes, read_data_yaml, split_images
 
 
@@ -141,17 +141,17 @@ def write_repeated_train_list(
         seed: seeds the stochastic rounding.
 
     Raises:
-        ConversionError: ``threshold`` <= 0, or a split or label file that cannot be read.
+        UserError: ``threshold`` <= 0, or a split or label file that cannot be read.
     """
     if not threshold > 0:
-        raise ConversionError(f"repeat_factor must be > 0 to oversample (0 = off), got {threshold}")
+        raise UserError(f"repeat_factor must be > 0 to oversample (0 = off), got {threshold}")
     data_yaml, out_dir = Path(data_yaml), Path(out_dir)
     names = data_names(data_yaml)
     images = split_images(data_yaml, "train")
     image_classes = [set(label_classes(image)) for image in images]
     unknown = sorted({c for classes in image_classes for c in classes} - set(range(len(names))))
     if unknown:
-        raise ConversionError(
+        raise UserError(
             f"train labels of {data_yaml} use class ids {unknown} beyond its {len(names)} names"
         )
     class_factors = category_repeat_factors(image_classes, threshold)

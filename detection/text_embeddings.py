@@ -47,9 +47,9 @@ from types import ModuleType
 
 import torch
 
-from converters.errors import ConversionError
+from common.errors import UserError, one_line
+from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
 from detection.data import data_names
-from segmentation.checkpoints import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
 
 #: Width of YOLO-World's text embeddings (CLIP ViT-B/32's text projection).
 EMBEDDING_DIM = 512
@@ -73,7 +73,7 @@ CLOSED_SET_NOTE = (
 )
 
 
-class TextEmbeddingError(ConversionError):
+class TextEmbeddingError(UserError):
     """No usable text embeddings; the message is one line naming the file or what was tried."""
 
 
@@ -199,7 +199,7 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file
-        raise TextEmbeddingError(f"cannot read text-embedding table {path}: {_one_line(error)}") from None
+        raise TextEmbeddingError(f"cannot read text-embedding table {path}: {one_line(error)}") from None
     if not isinstance(data, Mapping) or not data:
         raise TextEmbeddingError(
             f"{path} is not a text-embedding table: expected a non-empty {{class name: tensor}} dict "
@@ -273,7 +273,7 @@ def clip_module() -> ModuleType:
     try:
         module = importlib.import_module("clip")
     except Exception as error:  # a broken install: missing ftfy/regex, say
-        raise TextEmbeddingError(f"the 'clip' package does not import: {_one_line(error)}") from None
+        raise TextEmbeddingError(f"the 'clip' package does not import: {one_line(error)}") from None
     if not all(hasattr(module, name) for name in ("load", "tokenize")):
         raise TextEmbeddingError(f"the installed 'clip' package is not OpenAI's CLIP ({CLIP_INSTALL})")
     return module
@@ -325,7 +325,7 @@ def clip_embeddings(
         # A file path, not a model name: the package's loader then downloads nothing.
         model, _ = clip.load(str(weights), device=device, jit=False)
     except Exception as error:  # a truncated file or the user's own weights that do not fit
-        raise TextEmbeddingError(f"CLIP could not load {weights}: {_one_line(error)}") from None
+        raise TextEmbeddingError(f"CLIP could not load {weights}: {one_line(error)}") from None
     model.eval()
     with torch.no_grad():
         tokens = clip.tokenize(texts, truncate=True).to(device)
@@ -368,10 +368,6 @@ def resolve_text_embeddings(
         f"'python -m detection.text_embeddings --names ... --out FILE' where CLIP is installed, "
         f"or add --fixed for fixed vectors (closed-set), or train plain YOLO (model=yolo11n.pt)"
     )
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -424,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         embeddings = make_table(args)
         path = save_table(embeddings, args.out)
-    except ConversionError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {len(embeddings.vectors)} {embeddings.dim}-d vectors to {path} ({sidecar_path(path).name})")

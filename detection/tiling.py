@@ -41,7 +41,7 @@ import torch
 import yaml
 from torchvision.ops import batched_nms
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from detection.data import data_names, label_path, split_images
 from detection.detections import ImageDetections
 
@@ -267,7 +267,7 @@ def read_yolo_boxes(path: Path, width: int, height: int) -> tuple[np.ndarray, np
             xs, ys = numbers[0::2], numbers[1::2]
             box = [xs.min(), ys.min(), xs.max(), ys.max()]
         else:
-            raise ConversionError(f"label file {path}: cannot read line '{line}'")
+            raise UserError(f"label file {path}: cannot read line '{line}'")
         classes.append(int(float(values[0])))
         boxes.append(np.array(box) * [width, height, width, height])
     return np.array(classes, dtype=int), np.array(boxes, dtype=float).reshape(-1, 4)
@@ -326,10 +326,10 @@ def tile_dataset(
     ``names``) and ``tiles.json`` (parameters and counts).
 
     Raises:
-        ConversionError: bad parameters, an unreadable image or label file.
+        UserError: bad parameters, an unreadable image or label file.
     """
     if tile < 32 or not 0 <= overlap < 1 or not 0 <= min_visible <= 1:
-        raise ConversionError(
+        raise UserError(
             f"tiling needs tile >= 32, 0 <= tile_overlap < 1, 0 <= tile_min_visible <= 1; "
             f"got {tile}, {overlap}, {min_visible}"
         )
@@ -348,7 +348,7 @@ def tile_dataset(
         for source in sources:
             image = cv2.imread(str(source), cv2.IMREAD_COLOR)
             if image is None:
-                raise ConversionError(f"cannot read image {source}")
+                raise UserError(f"cannot read image {source}")
             height, width = image.shape[:2]
             classes, source_boxes = read_yolo_boxes(label_path(source), width, height)
             n_in += len(classes)
@@ -359,7 +359,7 @@ def tile_dataset(
                 dropped += len(partly) - len(index)
                 name = f"{source.stem}_x{x1}_y{y1}"
                 if not cv2.imwrite(str(image_dir / f"{name}.png"), image[y1:y2, x1:x2]):
-                    raise ConversionError(f"cannot write {image_dir / name}.png")
+                    raise UserError(f"cannot write {image_dir / name}.png")
                 text = yolo_box_lines(classes[index], local, x2 - x1, y2 - y1)
                 (label_dir / f"{name}.txt").write_text(text)
                 n_tiles += 1

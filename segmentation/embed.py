@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from converters.errors import exit_code
+from common.cli import exit_code
 from converters.splits import SPLITS
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
-    from segmentation.checkpoints import cache_root
+    from common.io import cache_root
     from segmentation.data import load_split
     from segmentation.embeddings import EmbeddingCache
     from segmentation.evaluate import resolve_device

@@ -29,11 +29,9 @@ import json
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -42,8 +40,8 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 from tqdm import tqdm
 
-from converters.errors import ConversionError
-from converters.masks import decode_image_file
+from common.images import decode_image_file
+from common.io import atomic_write, remove_stale, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +53,6 @@ STORAGE_DTYPE = torch.float16
 
 _ENTRY_SUFFIX = ".pt"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,23 +107,6 @@ def _hash_tensor(digest: hashlib._Hash, name: str, tensor: torch.Tensor) -> None
     digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of the bytes of the file at ``path``.
-
-    Raises:
-        ConversionError: the file is missing or unreadable (the message names it).
-    """
-    path = Path(path)
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as file:
-            while chunk := file.read(_READ_CHUNK):
-                digest.update(chunk)
-    except OSError as error:
-        raise ConversionError(f"cannot read image {path}: {error.strerror or error}") from None
-    return digest.hexdigest()
-
-
 def load_rgb(path: str | Path) -> np.ndarray:
     """Reads an image file as SAM expects it: ``(H, W, 3)`` uint8 RGB.
 
@@ -134,7 +114,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
     16-bit images are scaled to 8 bits (OpenCV's ``IMREAD_COLOR``).
 
     Raises:
-        ConversionError: the file is missing, unreadable or not an image; the
+        UserError: the file is missing, unreadable or not an image; the
             one-line message names the file.
     """
     return cv2.cvtColor(decode_image_file(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -227,15 +207,15 @@ class EmbeddingCache:
 
     def path_for(self, image_path: str | Path) -> Path:
         """Where the entry of the image at ``image_path`` lives (whether or not it exists)."""
-        return self._entry_path(file_sha256(image_path))
+        return self._entry_path(sha256_file(image_path, what="image"))
 
     def get(self, image_path: str | Path) -> ImageEmbedding | None:
         """The cached embedding of the image at ``image_path``, or ``None`` on a miss.
 
         Raises:
-            ConversionError: the image file itself is missing or unreadable.
+            UserError: the image file itself is missing or unreadable.
         """
-        return self._read(file_sha256(image_path))
+        return self._read(sha256_file(image_path, what="image"))
 
     def __contains__(self, image_path: object) -> bool:
         if not isinstance(image_path, str | os.PathLike):
@@ -279,14 +259,15 @@ class EmbeddingCache:
             to fill a cache larger than RAM.
 
         Raises:
-            ConversionError: an image is missing or unreadable; batches
+            UserError: an image is missing or unreadable; batches
                 finished before it stay cached.
             ValueError: ``batch_size`` < 1.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._remove_stale_temporaries()
         paths = [Path(path) for path in image_paths]
-        keys = [file_sha256(path) for path in paths]
+        keys = [sha256_file(path, what="image") for path in paths]
         entries: dict[str, ImageEmbedding] = {}
         missing: dict[str, Path] = {}
         for key, path in zip(keys, paths, strict=True):
@@ -335,6 +316,12 @@ class EmbeddingCache:
             return None
         return ImageEmbedding(embedding.float(), original_size, input_size)
 
+    def _remove_stale_temporaries(self) -> None:
+        """Deletes the half-written entries of runs that were killed (never those of a live run)."""
+        removed = remove_stale(self.folder, ".*.tmp")
+        if removed:
+            logger.warning("removed %d half-written entries of killed runs in %s", len(removed), self.folder)
+
     def _write(self, key: str, entry: ImageEmbedding) -> ImageEmbedding:
         stored = entry.embedding.to(STORAGE_DTYPE).contiguous()
         payload = {
@@ -345,7 +332,7 @@ class EmbeddingCache:
             "original_size": list(entry.original_size),
             "input_size": list(entry.input_size),
         }
-        _atomic_write(self._entry_path(key), lambda file: torch.save(payload, file))
+        atomic_write(self._entry_path(key), lambda file: torch.save(payload, file))
         # Rounded like a later hit, so a first run and a rerun see the same values.
         return ImageEmbedding(stored.float(), entry.original_size, entry.input_size)
 
@@ -361,7 +348,7 @@ class EmbeddingCache:
             "storage_dtype": str(STORAGE_DTYPE).removeprefix("torch."),
         }
         text = json.dumps(meta, indent=2) + "\n"
-        _atomic_write(path, lambda file: file.write(text.encode()))
+        atomic_write(path, lambda file: file.write(text.encode()))
 
 
 def _size_pair(value: object) -> tuple[int, int]:
@@ -369,21 +356,3 @@ def _size_pair(value: object) -> tuple[int, int]:
     if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
         raise ValueError(f"bad size {value!r}")
     return height, width
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Writes ``path`` via a temporary file in its folder and ``os.replace``.
-
-    Readers see the old file or the whole new one, never a part; the rename
-    is atomic only within one file system, hence the same folder. No fsync:
-    after a power cut the worst case is an empty entry, which reads as a miss.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

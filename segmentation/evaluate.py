@@ -27,7 +27,8 @@ import torch
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from converters.errors import ConversionError, exit_code
+from common.cli import exit_code
+from common.errors import UserError
 from converters.masks import mask_to_rle
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
@@ -181,14 +182,14 @@ def embed_split(
 
 def run(args: argparse.Namespace) -> dict:
     """The whole evaluation behind the CLI; returns the metrics it writes to ``metrics.json``."""
-    from segmentation.checkpoints import cache_root
+    from common.io import cache_root
     from segmentation.finetuned import load_finetuned
     from segmentation.models import load_sam
 
     device = resolve_device(args.device)
     split = load_split(args.data, args.split)
     if not any(not im.is_background for im in split.images):
-        raise ConversionError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
+        raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
     models: list[tuple[str, Sam]] = []
     model_name = args.model
     if args.checkpoint:

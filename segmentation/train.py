@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 import os
 import random
@@ -38,12 +39,14 @@ import torch.distributed as dist
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from converters.errors import ConversionError, exit_code
-from segmentation.config import load_config, save_config
+from common.cli import exit_code
+from common.config import load_config, save_config
+from common.errors import UserError
+from common.io import atomic_write, save_torch
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
 from segmentation.evaluate import evaluate_model, resolve_device
-from segmentation.finetuned import atomic_save, base_sha256, save_decoder, save_full
+from segmentation.finetuned import base_sha256, save_decoder, save_full
 from segmentation.losses import sam_loss
 from segmentation.predict import decode, upscale_logits
 from segmentation.prompts import PromptConfig, corrective_click, sample_prompt
@@ -270,10 +273,8 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     right.set(title="validation", xlabel="epoch", ylim=(0, 1))
     right.legend(loc="lower right")
     fig.tight_layout()
-    partial = path.with_name(f".{path.name}.partial.png")
-    fig.savefig(partial, dpi=100)
+    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
     plt.close(fig)
-    os.replace(partial, path)
 
 
 def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -> Path:
@@ -286,11 +287,11 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
             with ``config["checkpoint"]`` (a custom architecture, or tests); its weights
             are then not tied to a base file (``decoder.pt`` records no base hash).
     """
-    from segmentation.checkpoints import cache_root
+    from common.io import cache_root
     from segmentation.models import load_sam
 
     if not config.get("data"):
-        raise ConversionError(
+        raise UserError(
             "no data set: pass data=<folder written by the converters> (or set it in the config)"
         )
     device = resolve_device(config["device"])
@@ -328,9 +329,9 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
     train_split, val_split = load_split(config["data"], "train"), load_split(config["data"], "val")
     instances = InstanceSet(train_split)
     if not len(instances):
-        raise ConversionError(f"the train split of {config['data']} has no defect instances")
+        raise UserError(f"the train split of {config['data']} has no defect instances")
     if val_split.n_instances == 0:
-        raise ConversionError(
+        raise UserError(
             f"the val split of {config['data']} has no defect instances: validation IoU picks the best "
             "epoch and stops early, so convert with more defect images or a larger val ratio (--ratios)"
         )
@@ -473,7 +474,7 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
         if world.main:
             if improved:
                 save_best()
-            atomic_save(
+            save_torch(
                 {
                     "mask_decoder": sam.mask_decoder.state_dict(),
                     "prompt_encoder": sam.prompt_encoder.state_dict()
@@ -513,12 +514,11 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
 
 
 def write_results(rows: list[dict], path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(partial, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, text.getvalue())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> None:
         if args.resume:
             if not (args.resume / "last.pt").is_file():
-                raise ConversionError(f"nothing to resume in {args.resume}: no last.pt")
+                raise UserError(f"nothing to resume in {args.resume}: no last.pt")
             config = load_config(DEFAULTS, args.resume / "args.yaml", args.overrides)
         else:
             config = load_config(DEFAULTS, args.config, args.overrides)

@@ -15,8 +15,9 @@ import ipaddress
 import socket
 from pathlib import Path
 
+from common.cli import exit_code
+from common.errors import UserError
 from converters.convert import TASKS, format_report
-from converters.errors import ConversionError, exit_code
 
 #: Default port; ``--port 0`` (or ``auto``) takes any free one.
 DEFAULT_PORT = 8765
@@ -87,13 +88,13 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (``port`` 0: a free one), IPv4 or IPv6 by the address.
 
     Raises:
-        ConversionError: the address cannot be bound (in use, not local).
+        UserError: the address cannot be bound (in use, not local).
     """
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
     except OSError as error:
-        raise ConversionError(f"cannot use host {host!r}: {error}") from None
+        raise UserError(f"cannot use host {host!r}: {error}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
@@ -101,7 +102,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         hint = " (pass --port 0 for a free port)" if port else ""
-        raise ConversionError(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from None
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -131,9 +132,9 @@ def parse_port(text: str) -> int:
     try:
         port = int(text)
     except ValueError:
-        raise ConversionError(f"--port must be a number or 'auto', got {text!r}") from None
+        raise UserError(f"--port must be a number or 'auto', got {text!r}") from None
     if not 0 <= port <= 65535:
-        raise ConversionError(f"--port must be 0-65535, got {port}")
+        raise UserError(f"--port must be 0-65535, got {port}")
     return port
 
 
@@ -160,9 +161,9 @@ def run(args: argparse.Namespace) -> None:
 
     port = parse_port(args.port)
     if args.prefetch < 0:
-        raise ConversionError(f"--prefetch must be >= 0, got {args.prefetch}")
+        raise UserError(f"--prefetch must be >= 0, got {args.prefetch}")
     if args.threads is not None and args.threads < 1:
-        raise ConversionError(f"--threads must be >= 1, got {args.threads}")
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
     session = AnnotationSession.open(args.out, args.images, classes=args.classes, category=args.category)
     if args.export:
         print(format_report(session.export(task=args.yolo_task)))
@@ -186,16 +187,16 @@ def choose_runtime(requested: str, device_type: str, missing: list[str]) -> tupl
     ('torch', None)
 
     Raises:
-        ConversionError: ``onnx`` asked for on a GPU, or without its packages.
+        UserError: ``onnx`` asked for on a GPU, or without its packages.
     """
     runtime = requested if requested != "auto" else ("onnx" if device_type == "cpu" else "torch")
     if runtime == "onnx" and device_type != "cpu":
-        raise ConversionError(
+        raise UserError(
             f"--runtime onnx runs the decoder on the CPU; the model is on {device_type}: use torch"
         )
     if runtime == "onnx" and missing:
         if requested == "onnx":
-            raise ConversionError(
+            raise UserError(
                 f"--runtime onnx needs {' and '.join(missing)}: pip install {' '.join(missing)}"
             )
         return (
@@ -209,8 +210,8 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
     import torch
     import uvicorn
 
+    from common.io import cache_root
     from segmentation.annotate.app import create_app
-    from segmentation.checkpoints import cache_root
     from segmentation.decoder_onnx import missing_packages
     from segmentation.embeddings import EmbeddingCache
     from segmentation.evaluate import resolve_device
@@ -224,7 +225,7 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
             print(f"note: {note}")
         sam, name = load_model(args.model, args.checkpoint, device)
     except (RuntimeError, AssertionError) as error:  # e.g. --device cuda without CUDA
-        raise ConversionError(f"cannot load the model on {args.device}: {error}") from None
+        raise UserError(f"cannot load the model on {args.device}: {error}") from None
     cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=name)
     app = create_app(
         session,

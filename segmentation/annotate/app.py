@@ -46,8 +46,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from segment_anything.modeling import Sam
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from common.errors import UserError
+from common.io import cache_root
 from converters.convert import format_report
-from converters.errors import ConversionError
 from converters.masks import mask_to_rle
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
@@ -55,7 +56,6 @@ from segmentation.annotate.files import resolve_inside
 from segmentation.annotate.predictor import MAX_POINTS, InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.session import AnnotationSession, ImageEntry
-from segmentation.checkpoints import cache_root
 from segmentation.embeddings import EmbeddingCache, load_rgb
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def create_app(
         sam: any segment_anything SAM in eval mode (MobileSAM, a fine-tuned one,
             a tiny one in tests).
         cache: embedding cache; default the shared one,
-            ``segmentation.checkpoints.cache_root() / "embeddings"``.
+            ``common.io.cache_root() / "embeddings"``.
         model_name: folder prefix of the default cache (``vit_t``).
         prefetch: images after the current one whose embeddings are computed ahead.
         keep_embeddings: embeddings held in memory.
@@ -333,8 +333,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def annotation_error(request: Request, error: AnnotationError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
-    @app.exception_handler(ConversionError)  # the converters' and the embedding cache's bad input
-    async def conversion_error(request: Request, error: ConversionError) -> JSONResponse:
+    @app.exception_handler(UserError)  # the converters' and the embedding cache's bad input
+    async def conversion_error(request: Request, error: UserError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
 
     @app.exception_handler(RequestValidationError)

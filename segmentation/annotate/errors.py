@@ -1,15 +1,15 @@
 """Errors of the annotation app, one per HTTP status the server answers with.
 
-All are :class:`~converters.errors.ConversionError` (a ``ValueError``), so the
+All are :class:`~converters.errors.UserError` (a ``ValueError``), so the
 CLI prints any of them as one ``error:`` line, like the converters do.
 """
 
 from __future__ import annotations
 
-from converters.errors import ConversionError
+from common.errors import UserError
 
 
-class AnnotationError(ConversionError):
+class AnnotationError(UserError):
     """A request or option that cannot be carried out as given (HTTP 400)."""
 
     status_code = 400

@@ -38,11 +38,12 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from common.images import IMAGE_SUFFIXES
+from common.io import atomic_write
 from converters.convert import ConversionReport, ConvertConfig, convert
 from converters.masks import rle_to_mask
-from converters.mvtec import GOOD, IMAGE_SUFFIXES, MASK_SUFFIX
+from converters.mvtec import GOOD, MASK_SUFFIX
 from segmentation.annotate.errors import AnnotationError
-from segmentation.annotate.files import atomic_write_bytes
 from segmentation.embeddings import load_rgb
 
 #: Defect folder of images that hold instances of more than one class (MVTec AD's name).
@@ -233,7 +234,7 @@ def sync_image(
         keep.add(mask_target)
         data = encode_png(mask)
         if not mask_target.is_file() or mask_target.read_bytes() != data:
-            atomic_write_bytes(mask_target, data)
+            atomic_write(mask_target, data)
     for path in existing:
         if path not in keep and path.exists():
             path.unlink()
@@ -245,9 +246,9 @@ def _write_copy(source: Path, target: Path, mask: np.ndarray | None) -> None:
         image = load_rgb(source)  # OpenCV applies the EXIF orientation, as SAM saw the image
         if mask is not None and mask.shape != image.shape[:2]:
             raise AnnotationError(f"mask {mask.shape} does not fit {source} ({image.shape[:2]})")
-        atomic_write_bytes(target, encode_png(image))
+        atomic_write(target, encode_png(image))
     else:
-        atomic_write_bytes(target, lambda file: _copy_into(source, file))
+        atomic_write(target, lambda file: _copy_into(source, file))
 
 
 def _copy_into(source: Path, file) -> None:
@@ -267,7 +268,7 @@ def write_value_map(category_dir: Path, classes: Sequence[str]) -> Path:
     path = category_dir / MASK_VALUES_FILE
     text = json.dumps({str(value): name for value, name in class_values(classes).items()}, indent=2) + "\n"
     if not path.is_file() or path.read_text() != text:
-        atomic_write_bytes(path, text.encode())
+        atomic_write(path, text.encode())
     return path
 
 
@@ -281,7 +282,7 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
     (class names sorted).
 
     Raises:
-        ConversionError: from the converters, e.g. nothing labelled yet.
+        UserError: from the converters, e.g. nothing labelled yet.
     """
     return convert(
         ConvertConfig(

@@ -6,20 +6,17 @@ a relative POSIX path whose resolved target (symlinks followed) is a regular
 file inside its root. :func:`list_images` applies the same rule while listing,
 so a symlink in ``--images`` that leads elsewhere is never shown either.
 
-Every file the app writes goes through :func:`atomic_write_bytes` (a temporary
-file in the same folder, then ``os.replace``), so a killed server leaves the
-old file or the new one, never a half-written one.
+Every file the app writes goes through :func:`common.io.atomic_write` (a
+temporary file in the same folder, then ``os.replace``), so a killed server
+leaves the old file or the new one, never a half-written one.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
-from converters.mvtec import IMAGE_SUFFIXES
+from common.images import IMAGE_SUFFIXES
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 
 #: Longest relative path accepted in a request (characters); longer ones are refused unread.
@@ -108,25 +105,3 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
                 continue  # a dangling link or one that leads outside: never listed, never served
             keys.append(relative)
     return sorted(keys)
-
-
-def atomic_write_bytes(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
-    """Writes ``path`` via a temporary file in its folder and ``os.replace``.
-
-    Args:
-        path: the target; its folder is created.
-        data: the bytes, or a function that writes them to the open file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            if callable(data):
-                data(file)
-            else:
-                file.write(data)
-        os.chmod(temporary, 0o644)  # mkstemp makes it owner-only; outputs are ordinary files
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

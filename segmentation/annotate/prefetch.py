@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from common.errors import one_line
 from segmentation.annotate.errors import AnnotationError, ConflictError
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
 
@@ -251,7 +252,7 @@ class EmbeddingPrefetcher:
 
     def _fail(self, key: _Key, path: Path, error: Exception, started: float) -> EmbeddingStatus:
         with self._cv:
-            job = _Job(path, True, FAILED, started, time.perf_counter() - started, error=_one_line(error))
+            job = _Job(path, True, FAILED, started, time.perf_counter() - started, error=one_line(error))
             self._jobs[key] = job
             self._cv.notify_all()
             return self._status(key)
@@ -287,7 +288,7 @@ class EmbeddingPrefetcher:
                 if embedding is None:
                     (embedding,) = self.cache.embed([job.path], device=self.device, progress=False)
             except Exception as failure:  # any failure is this image's, shown to the user; the worker goes on
-                error = _one_line(failure)
+                error = one_line(failure)
             with self._cv:
                 job.seconds = time.perf_counter() - job.started
                 job.cached = cached
@@ -307,7 +308,3 @@ def _key(path: Path) -> _Key:
     except OSError:
         return str(path), -1, -1  # missing: the cache raises a readable error when asked
     return str(path), stat.st_mtime_ns, stat.st_size
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:300] or type(error).__name__

@@ -30,12 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from common.images import IMAGE_SUFFIXES
+from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
-from converters.mvtec import GOOD, IMAGE_SUFFIXES
+from converters.mvtec import GOOD
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
-from segmentation.annotate.files import atomic_write_bytes, list_images, resolve_inside
+from segmentation.annotate.files import list_images, resolve_inside
 
 STATE_FILE = "annotate_state.json"
 STATE_FORMAT = "mvtec-finetune/annotate-state"
@@ -538,7 +540,7 @@ class AnnotationSession:
             "current": self._current,
             "images": {key: entry.to_json() for key, entry in self._entries.items()},
         }
-        atomic_write_bytes(self.state_path, (json.dumps(state, indent=1) + "\n").encode())
+        atomic_write(self.state_path, (json.dumps(state, indent=1) + "\n").encode())
 
     def _sync(self, entry: ImageEntry, existing: Sequence[Path] | None = None) -> None:
         mask = None

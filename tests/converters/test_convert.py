@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
+from common.errors import UserError
 from converters.convert import ConvertConfig, convert, format_report
-from converters.errors import ConversionError
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
 from converters.splits import SPLITS
@@ -126,7 +126,7 @@ def test_mask_values_map(tmp_path, category_factory):
         == 3 * report.images["train"] - 3 * report.backgrounds["train"]
     )
     values.write_text(json.dumps({"255": "contamination"}))
-    with pytest.raises(ConversionError, match="000_mask.png: mask value 253 is not in the mask-values map"):
+    with pytest.raises(UserError, match="000_mask.png: mask value 253 is not in the mask-values map"):
         convert(config(tmp_path / "data", tmp_path / "out2", mask_values=values))
 
 
@@ -137,7 +137,7 @@ def test_empty_mask_is_skipped_or_strict_error(tmp_path, category_factory, mask_
     assert report.skipped == [("widget/test/dent/001", "empty mask")]
     assert "1 x empty mask (e.g. widget/test/dent/001)" in format_report(report)
     with pytest.raises(
-        ConversionError, match="empty mask on a defect image: .*dent/001_mask.png \\(--strict\\)"
+        UserError, match="empty mask on a defect image: .*dent/001_mask.png \\(--strict\\)"
     ):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
 
@@ -161,14 +161,14 @@ def test_reused_splits_file(tmp_path, category_factory):
     )
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"train": ["widget/test/scratch/999"], "val": [], "test": []}))
-    with pytest.raises(ConversionError, match="splits file lists an image that is not in the data: .*999"):
+    with pytest.raises(UserError, match="splits file lists an image that is not in the data: .*999"):
         convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad))
 
 
 def test_existing_output_refused_then_replaced_atomically(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
     convert(config(tmp_path / "data", tmp_path / "out"))
-    with pytest.raises(ConversionError, match="output folder exists: .*out \\(pass --overwrite"):
+    with pytest.raises(UserError, match="output folder exists: .*out \\(pass --overwrite"):
         convert(config(tmp_path / "data", tmp_path / "out"))
     (tmp_path / "out" / "stale.txt").write_text("old run")
     convert(config(tmp_path / "data", tmp_path / "out", overwrite=True, formats=("coco",)))
@@ -182,7 +182,7 @@ def test_failure_leaves_nothing_behind(tmp_path, category_factory, image_writer)
     before = tree_digest(tmp_path / "out")
     image_writer(tmp_path / "data/widget/ground_truth/scratch/004_mask.png", np.zeros((10, 10), np.uint8))
     with pytest.raises(
-        ConversionError, match="size mismatch: .*scratch/004.png is 64x48, .*004_mask.png is 10x10"
+        UserError, match="size mismatch: .*scratch/004.png is 64x48, .*004_mask.png is 10x10"
     ):
         convert(config(tmp_path / "data", tmp_path / "out", overwrite=True))
     assert tree_digest(tmp_path / "out") == before  # the old output survives a failed overwrite
@@ -211,7 +211,7 @@ def test_failure_leaves_nothing_behind(tmp_path, category_factory, image_writer)
 )
 def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, message):
     damage(category_factory(tmp_path / "data", "widget"))
-    with pytest.raises(ConversionError, match=message):
+    with pytest.raises(UserError, match=message):
         convert(config(tmp_path / "data", tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
@@ -231,13 +231,13 @@ def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, mess
 )
 def test_bad_options(tmp_path, category_factory, options, message):
     category_factory(tmp_path / "data", "widget")
-    with pytest.raises(ConversionError, match=message):
+    with pytest.raises(UserError, match=message):
         convert(config(tmp_path / "data", tmp_path / "out", **options))
 
 
 def test_output_inside_input_is_refused(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
-    with pytest.raises(ConversionError, match="is inside the input tree"):
+    with pytest.raises(UserError, match="is inside the input tree"):
         convert(config(tmp_path / "data", tmp_path / "data" / "yolo"))
 
 
@@ -270,14 +270,3 @@ def test_real_hazelnut_instances_are_the_mask_components(tmp_path, hazelnut_root
         for im in json.loads((tmp_path / f"out/annotations/instances_{split}.json").read_text())["images"]
     }
     assert (512, 512) in sizes
-
-
-def test_corrupt_image_is_a_one_line_error_after_ultralytics_patched_pil(tmp_path):
-    import ultralytics.utils.patches  # noqa: F401  (patches Image.open to try pi_heif on unknown files)
-
-    from converters.convert import image_size
-
-    path = tmp_path / "broken.png"
-    path.write_bytes(b"not a png")
-    with pytest.raises(ConversionError, match="cannot read image .*broken.png: corrupt or not an image"):
-        image_size(path)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from converters.masks import (
     crop_to_rle,
     mask_to_instances,
@@ -97,7 +97,7 @@ def test_value_coded_mask_splits_classes():
 
 def test_value_missing_from_map_is_an_error():
     mask = np.array([[255, 7]], np.uint8)
-    with pytest.raises(ConversionError, match="mask value 7 is not in the mask-values map"):
+    with pytest.raises(UserError, match="mask value 7 is not in the mask-values map"):
         mask_to_instances(mask, value_names={255: "cut"})
 
 
@@ -124,9 +124,9 @@ def test_read_mask_accepts_depths_and_channels(tmp_path, encode, expected_dtype)
 def test_read_mask_errors_name_the_file(tmp_path):
     corrupt = tmp_path / "corrupt_mask.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(ConversionError, match="cannot decode mask .*corrupt_mask.png"):
+    with pytest.raises(UserError, match="cannot decode mask .*corrupt_mask.png"):
         read_mask(corrupt)
-    with pytest.raises(ConversionError, match="cannot read mask .*missing_mask.png"):
+    with pytest.raises(UserError, match="cannot read mask .*missing_mask.png"):
         read_mask(tmp_path / "missing_mask.png")
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from converters.mvtec import list_categories, scan, scan_category
 
 
@@ -52,18 +52,18 @@ def test_real_hazelnut_tree(hazelnut_root):
 )
 def test_pairing_errors_name_the_file(tmp_path, category_factory, damage, message):
     damage(category_factory(tmp_path, "widget"))
-    with pytest.raises(ConversionError, match=message):
+    with pytest.raises(UserError, match=message):
         scan_category(tmp_path, "widget")
 
 
 def test_unknown_and_empty_categories(tmp_path, category_factory):
     category_factory(tmp_path, "widget")
-    with pytest.raises(ConversionError, match="unknown category 'gadget' .*categories under it: widget"):
+    with pytest.raises(UserError, match="unknown category 'gadget' .*categories under it: widget"):
         scan(tmp_path, ["gadget"])
     (tmp_path / "empty" / "test").mkdir(parents=True)
-    with pytest.raises(ConversionError, match="category 'empty' has no images"):
+    with pytest.raises(UserError, match="category 'empty' has no images"):
         scan(tmp_path, ["empty"])
-    with pytest.raises(ConversionError, match="no category folders"):
+    with pytest.raises(UserError, match="no category folders"):
         scan(tmp_path / "widget" / "test" / "good")
-    with pytest.raises(ConversionError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         scan(tmp_path / "nowhere")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from converters.splits import SPLITS, _allocate, load_splits, make_splits, save_splits
 
 
@@ -56,7 +56,7 @@ def test_allocate_small_strata_still_train(n, sizes):
     ],
 )
 def test_bad_split_options(ratios, background, message):
-    with pytest.raises(ConversionError, match=message):
+    with pytest.raises(UserError, match=message):
         make_splits(keys("a/x", 5), [], ratios=ratios, background_ratio=background)
 
 
@@ -65,7 +65,7 @@ def test_round_trip_and_bad_file(tmp_path):
     save_splits(splits, tmp_path / "splits.json")
     assert load_splits(tmp_path / "splits.json") == splits
     (tmp_path / "bad.json").write_text('{"train": []}')
-    with pytest.raises(ConversionError, match="bad.json lacks the lists"):
+    with pytest.raises(UserError, match="bad.json lacks the lists"):
         load_splits(tmp_path / "bad.json")
-    with pytest.raises(ConversionError, match="cannot read splits file"):
+    with pytest.raises(UserError, match="cannot read splits file"):
         load_splits(tmp_path / "absent.json")

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from common.errors import UserError
 from converters.convert import ConvertConfig, convert
-from converters.errors import ConversionError
 from converters.validate import main as validate_main
 from converters.validate import validate
 
@@ -45,7 +45,7 @@ def test_validate_finds_broken_labels(dataset, capsys):
 
 
 def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
-    with pytest.raises(ConversionError, match="not a converted data set"):
+    with pytest.raises(UserError, match="not a converted data set"):
         validate(tmp_path)
     assert validate_main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: no data.yaml")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import ops
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from detection.evaluate import (
     GOOD,
     ImageDetections,
@@ -162,7 +162,7 @@ def test_coco_map_of_the_ground_truth_is_one(tiny_dataset: Path) -> None:
 
 def test_coco_map_refuses_images_the_file_does_not_list(tiny_dataset: Path) -> None:
     coco = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
-    with pytest.raises(ConversionError, match="stranger.png"):
+    with pytest.raises(UserError, match="stranger.png"):
         coco_map(coco, {"stranger.png": dets((0.9, 0))})
 
 

@@ -15,7 +15,7 @@ from ultralytics.cfg import get_cfg
 from ultralytics.data.build import build_yolo_dataset
 from ultralytics.data.utils import check_det_dataset
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from detection.data import split_images
 from detection.sampling import (
     category_repeat_factors,
@@ -123,11 +123,11 @@ def test_repeated_list_of_the_converted_set(tiny_dataset: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize("threshold", [0.0, -1.0])
 def test_repeated_list_needs_a_positive_threshold(tiny_dataset: Path, tmp_path: Path, threshold) -> None:
-    with pytest.raises(ConversionError, match="repeat_factor must be > 0"):
+    with pytest.raises(UserError, match="repeat_factor must be > 0"):
         write_repeated_train_list(tiny_dataset / "data.yaml", tmp_path, threshold)
 
 
 def test_labels_with_unknown_classes_are_refused(tmp_path: Path) -> None:
     data = write_labelled_images(tmp_path / "set", [{0}, {5}])
-    with pytest.raises(ConversionError, match=r"class ids \[5\] beyond its 3 names"):
+    with pytest.raises(UserError, match=r"class ids \[5\] beyond its 3 names"):
         write_repeated_train_list(data, tmp_path / "run", 0.5)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ultralytics.nn.tasks import DetectionModel
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from detection.detections import ImageDetections
 from detection.evaluate import RecordingValidator, TiledRecordingValidator, evaluate, format_report
 from detection.tiling import (
@@ -322,7 +322,7 @@ def test_min_visible_drops_slivers(tmp_path: Path) -> None:
 )
 def test_tile_dataset_refuses_bad_settings(tmp_path: Path, kwargs, expected) -> None:
     data = write_box_dataset(tmp_path / "src", {"a": []})
-    with pytest.raises(ConversionError, match=expected):
+    with pytest.raises(UserError, match=expected):
         tile_dataset(data, tmp_path / "tiles", **kwargs)
 
 
@@ -393,7 +393,7 @@ def test_tiled_evaluation_runs_a_real_model(tmp_path: Path, untrained_small) -> 
 def test_tiled_evaluation_needs_a_tiled_validator_and_a_sane_tile(tmp_path: Path, untrained_small) -> None:
     data = write_box_dataset(tmp_path / "src", {"a": []})
 
-    with pytest.raises(ConversionError, match="needs a TiledRecordingValidator"):
+    with pytest.raises(UserError, match="needs a TiledRecordingValidator"):
         evaluate(data, untrained_small, split="val", tile=48, validator_class=RecordingValidator)
-    with pytest.raises(ConversionError, match="tiled inference needs tile >= 32"):
+    with pytest.raises(UserError, match="tiled inference needs tile >= 32"):
         evaluate(data, untrained_small, split="val", tile=16)

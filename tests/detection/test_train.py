@@ -11,7 +11,7 @@ import torch
 import yaml
 from ultralytics.nn.tasks import WorldModel
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from detection.augmentation import AugmentPolicy, load_policy, policy_settings
 from detection.data import split_images
 from detection.evaluate import evaluate
@@ -111,7 +111,7 @@ def test_several_categories_take_the_safest_value() -> None:
     ],
 )
 def test_bad_configs_are_one_line_errors(tiny_dataset: Path, overrides: list[str], expected: str) -> None:
-    with pytest.raises(ConversionError) as error:
+    with pytest.raises(UserError) as error:
         build_config(WORLD_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", *overrides])
     assert expected in str(error.value) and "\n" not in str(error.value)
 
@@ -127,7 +127,7 @@ def test_bad_configs_are_one_line_errors(tiny_dataset: Path, overrides: list[str
 def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str) -> None:
     path = tmp_path / "augment.yaml"
     path.write_text(yaml.safe_dump(content))
-    with pytest.raises(ConversionError) as error:
+    with pytest.raises(UserError) as error:
         load_policy(path)
     assert expected in str(error.value) and str(path) in str(error.value)
 
@@ -248,7 +248,7 @@ def test_without_tiles_or_repeats_the_source_is_trained_on(tiny_dataset: Path, t
 )
 def test_bad_tile_and_repeat_settings(tiny_dataset: Path, tmp_path: Path, overrides, expected) -> None:
     config = build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", *overrides])
-    with pytest.raises(ConversionError, match=expected):
+    with pytest.raises(UserError, match=expected):
         prepare_training_data(config, tiny_dataset / "data.yaml", tmp_path)
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from common import weights as checkpoints
+from common.io import sha256_file
+from common.weights import CheckpointError, CheckpointSpec
 from detection.weights import DETECTION_WEIGHTS, resolve_model
-from segmentation import checkpoints
-from segmentation.checkpoints import CheckpointError, CheckpointSpec, sha256_file
 
 MEMBER = "fakepkg/assets/models/fake11n/fake11n.pt"
 PAYLOAD = b"fake detector weights " * 100

@@ -9,7 +9,7 @@ import torch
 from ultralytics.models.yolo.world import train as world_train
 from ultralytics.nn.tasks import WorldModel
 
-from converters.fonts import ensure_ultralytics_fonts
+from common.fonts import ensure_ultralytics_fonts
 from detection.text_embeddings import EMBEDDING_DIM, TextEmbeddingError, TextEmbeddings, load_table
 from detection.world import TableWorldTrainer, set_class_embeddings, set_ema_classes, world_trainer
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from converters.masks import read_mask
 from segmentation.data import load_split
 
@@ -45,16 +45,16 @@ def test_union_mask_equals_the_mvtec_ground_truth(tiny_dataset):
 
 
 def test_errors_name_the_file(tiny_dataset, tmp_path):
-    with pytest.raises(ConversionError, match="unknown split 'dev'"):
+    with pytest.raises(UserError, match="unknown split 'dev'"):
         load_split(tiny_dataset, "dev")
-    with pytest.raises(ConversionError, match="no COCO annotations"):
+    with pytest.raises(UserError, match="no COCO annotations"):
         load_split(tmp_path, "train")
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "instances_train.json").write_text("{not json")
-    with pytest.raises(ConversionError, match="instances_train.json"):
+    with pytest.raises(UserError, match="instances_train.json"):
         load_split(tmp_path, "train")
     data = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
     data["images"][0]["file_name"] = "val/missing.png"
     (tmp_path / "annotations" / "instances_val.json").write_text(json.dumps(data))
-    with pytest.raises(ConversionError, match="missing.png"):
+    with pytest.raises(UserError, match="missing.png"):
         load_split(tmp_path, "val")

@@ -87,10 +87,10 @@ def test_bad_inputs_are_refused(tiny_sam):
 
 @pytest.mark.realdata
 def test_mobilesam_matches_the_torch_decoder():
-    from segmentation.checkpoints import checkpoint_spec, weights_dir
-    from segmentation.models import load_sam
+    from common.weights import weights_dir
+    from segmentation.models import load_sam, sam_model
 
-    weights = weights_dir() / checkpoint_spec("vit_t").filename
+    weights = weights_dir() / sam_model("vit_t").weights.filename
     if not weights.is_file():
         pytest.skip(f"MobileSAM weights not cached at {weights} (python -m segmentation.embed fetches them)")
     sam = load_sam("vit_t", weights)

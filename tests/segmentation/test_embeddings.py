@@ -6,7 +6,6 @@ observed, not inferred from timings or file listings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -20,14 +19,14 @@ from segment_anything import SamPredictor
 from segment_anything.modeling import Sam
 
 import segmentation.embeddings as embeddings_module
-from converters.errors import ConversionError
+from common.errors import UserError
+from common.io import sha256_file
 from segmentation.embeddings import (
     CACHE_FORMAT_VERSION,
     EmbeddingCache,
     ImageEmbedding,
     embed_images,
     encoder_fingerprint,
-    file_sha256,
     load_rgb,
 )
 from segmentation.predict import decode
@@ -165,24 +164,15 @@ def test_load_rgb_names_the_bad_file(tmp_path: Path, content: bytes | None) -> N
     path = tmp_path / "bad.png"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(ConversionError, match="bad.png"):
+    with pytest.raises(UserError, match="bad.png"):
         load_rgb(path)
 
 
 def test_load_rgb_rejects_a_truncated_png(tmp_path: Path, image_writer) -> None:
     path = image_writer(tmp_path / "cut.png", noise_image(32, 32))
     path.write_bytes(path.read_bytes()[:60])
-    with pytest.raises(ConversionError, match="cut.png"):
+    with pytest.raises(UserError, match="cut.png"):
         load_rgb(path)
-
-
-def test_file_sha256_hashes_the_bytes(tmp_path: Path) -> None:
-    path = tmp_path / "a.bin"
-    data = bytes(range(256)) * 5000  # > 1 MiB: more than one read chunk
-    path.write_bytes(data)
-    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
-    with pytest.raises(ConversionError, match="missing.png"):
-        file_sha256(tmp_path / "missing.png")
 
 
 # --- encoder_fingerprint -----------------------------------------------------------------------
@@ -303,11 +293,11 @@ def test_cache_layout(tmp_path: Path, tiny_sam: Sam, image_files) -> None:
         "storage_dtype": "float16",
     }
     entry = cache.path_for(image_files[0])
-    assert entry == cache.folder / f"{file_sha256(image_files[0])}.pt" and entry.is_file()
+    assert entry == cache.folder / f"{sha256_file(image_files[0])}.pt" and entry.is_file()
     payload = torch.load(entry, weights_only=True)
     assert payload["embedding"].dtype == torch.float16 and payload["embedding"].shape == (32, 16, 16)
     assert sorted(p.name for p in cache.folder.iterdir()) == sorted(
-        ["meta.json", *(f"{file_sha256(p)}.pt" for p in image_files[:2])]
+        ["meta.json", *(f"{sha256_file(p)}.pt" for p in image_files[:2])]
     )
 
 
@@ -486,7 +476,7 @@ def corrupt_third_image(sam: Sam, monkeypatch: pytest.MonkeyPatch, image_files) 
 
 @pytest.mark.parametrize(
     ("interrupt", "error"),
-    [(failing_encoder_on_third_call, RuntimeError), (corrupt_third_image, ConversionError)],
+    [(failing_encoder_on_third_call, RuntimeError), (corrupt_third_image, UserError)],
     ids=["encoder_raises", "image_unreadable"],
 )
 def test_interrupted_run_keeps_finished_batches_and_resumes(
@@ -555,9 +545,9 @@ def test_missing_image_raises_before_anything_is_encoded(
     tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int]
 ) -> None:
     cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
-    with pytest.raises(ConversionError, match="nowhere.png"):
+    with pytest.raises(UserError, match="nowhere.png"):
         cache.embed([*image_files, tmp_path / "nowhere.png"], progress=False)
-    with pytest.raises(ConversionError, match="nowhere.png"):
+    with pytest.raises(UserError, match="nowhere.png"):
         cache.get(tmp_path / "nowhere.png")
     assert encoder_calls == [] and len(cache) == 0
 
@@ -566,6 +556,6 @@ def test_corrupt_image_file_raises_naming_it(tmp_path: Path, tiny_sam: Sam) -> N
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n then nothing useful")
     cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
-    with pytest.raises(ConversionError, match="broken.png"):
+    with pytest.raises(UserError, match="broken.png"):
         cache.embed([bad], progress=False)
     assert len(cache) == 0

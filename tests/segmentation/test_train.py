@@ -15,8 +15,8 @@ import torch
 import yaml
 from segment_anything import SamPredictor
 
+from common.config import load_config
 from segmentation import train as train_module
-from segmentation.config import load_config
 from segmentation.embeddings import embed_images
 from segmentation.prompts import PromptConfig
 from segmentation.train import DEFAULTS, instance_loss, lr_factor, main, train, trainable_parameters
@@ -184,7 +184,7 @@ _TORCHRUN_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from conftest import build_tiny_sam
-from segmentation.config import load_config
+from common.config import load_config
 from segmentation.train import DEFAULTS, train
 
 config = load_config(DEFAULTS, None, {overrides!r})

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.errors import ConversionError
+from common.errors import UserError
 from segmentation.annotate.__main__ import bind, choose_runtime, is_loopback, main, parse_port, url_for
 from segmentation.annotate.session import AnnotationSession
 
@@ -29,7 +29,7 @@ def test_parse_port(text, port):
 
 @pytest.mark.parametrize("text", ["-1", "70000", "eighty"])
 def test_parse_port_refuses_nonsense(text):
-    with pytest.raises(ConversionError, match="--port"):
+    with pytest.raises(UserError, match="--port"):
         parse_port(text)
 
 
@@ -39,7 +39,7 @@ def test_port_zero_picks_a_free_port_and_a_taken_one_is_refused_with_a_hint():
         host, port = first.getsockname()[:2]
         assert host == "127.0.0.1" and port > 0
         assert url_for(first) == f"http://127.0.0.1:{port}/"
-        with pytest.raises(ConversionError, match="--port 0"):
+        with pytest.raises(UserError, match="--port 0"):
             bind("127.0.0.1", port)
     finally:
         first.close()
@@ -79,9 +79,10 @@ def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_the_command_serves_the_page_with_mobilesam_and_stops_cleanly(photos, tmp_path):
-    from segmentation.checkpoints import checkpoint_spec, weights_dir
+    from common.weights import weights_dir
+    from segmentation.models import sam_model
 
-    weights = weights_dir() / checkpoint_spec("vit_t").filename
+    weights = weights_dir() / sam_model("vit_t").weights.filename
     if not weights.is_file():
         pytest.skip(f"MobileSAM weights not cached at {weights} (python -m segmentation.embed fetches them)")
     folder, _ = photos
@@ -143,6 +144,6 @@ def test_the_decoder_runtime_choice(requested, device, missing, expected):
     ],
 )
 def test_an_impossible_onnx_runtime_is_one_clear_error(device, missing, message):
-    with pytest.raises(ConversionError) as error:
+    with pytest.raises(UserError) as error:
         choose_runtime("onnx", device, missing)
     assert str(error.value) == message

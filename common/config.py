@@ -1,0 +1,227 @@
+"""Run configs: one declaration per entry point, YAML defaults, ``key=value`` overrides, saved with each run.
+
+    python -m segmentation.train --config configs/segmentation/sam_decoder.yaml epochs=5 prompts.p_box=1.0
+
+An entry point declares its keys once, as a :class:`Schema` of :class:`Option`
+(default, type, range or choices, help). :func:`load_config` layers the
+defaults, the YAML file and the overrides, and checks the result against the
+declaration before anything runs: an unknown key (a typo), a wrong type
+(``lr=true`` is not 1.0), a value out of range (``batch_size=0``) or a NaN is
+one :class:`~common.errors.UserError` line naming the key.
+
+Nested keys use dots. Values are parsed as YAML (``5`` is an int, ``null`` is
+None, ``[1, 2]`` a list).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from common.errors import UserError
+from common.io import atomic_write
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One config key: its default and what values it takes.
+
+    Attributes:
+        default: the value when nobody sets it.
+        kind: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``list``, or a tuple of
+            these (``(str, list)``: one name or several).
+        help: what the key does, for ``--help`` and error messages.
+        low, high: inclusive bounds for numbers; ``low_open`` makes ``low`` exclusive (``> 0``).
+        choices: the allowed values (strings).
+        nullable: None is allowed (``null`` in YAML: "off" or "pick automatically").
+    """
+
+    default: object
+    kind: type | tuple[type, ...]
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple | None = None
+    nullable: bool = False
+
+    def check(self, key: str, value: object) -> None:
+        """Raises :class:`UserError` naming ``key`` when ``value`` is not allowed."""
+        if value is None:
+            if self.nullable:
+                return
+            raise UserError(f"config key '{key}' needs {self.describe()}, got null")
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        if not any(_is_kind(value, kind) for kind in kinds):
+            raise UserError(f"config key '{key}' needs {self.describe()}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise UserError(
+                f"config key '{key}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+            )
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self._check_range(key, value)
+
+    def _check_range(self, key: str, value: float) -> None:
+        if math.isnan(value) or math.isinf(value):
+            raise UserError(f"config key '{key}' needs a finite number, got {value}")
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and value > self.high
+        if too_low or too_high:
+            raise UserError(f"config key '{key}' needs {self.describe()}, got {value}")
+
+    def describe(self) -> str:
+        """``'a number > 0'``, ``'an integer in [1, 100]'``, ``'a string or null'``..."""
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        text = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
+        if self.low is not None and self.high is not None and not self.low_open:
+            text += f" in [{self.low:g}, {self.high:g}]"
+        elif self.low is not None:
+            text += f" {'>' if self.low_open else '>='} {self.low:g}"
+            text += f" and <= {self.high:g}" if self.high is not None else ""
+        elif self.high is not None:
+            text += f" <= {self.high:g}"
+        return text + (" or null" if self.nullable else "")
+
+
+def _is_kind(value: object, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is list:
+        return isinstance(value, list | tuple)
+    return isinstance(value, kind)
+
+
+class Schema(dict):
+    """An entry point's keys, ``{name: Option | Schema}``; a nested Schema is a section (``loss.x``)."""
+
+    def defaults(self) -> dict:
+        """The config when nobody sets anything."""
+        return {
+            key: value.defaults() if isinstance(value, Schema) else copy.deepcopy(value.default)
+            for key, value in self.items()
+        }
+
+    def check(self, config: Mapping, *, where: str = "") -> None:
+        """Checks every declared key of ``config``; unknown keys are errors too."""
+        for key in config:
+            if key not in self:
+                raise UserError(f"unknown config key '{where}{key}' (known here: {', '.join(sorted(self))})")
+        for key, option in self.items():
+            value = config.get(key)
+            if isinstance(option, Schema):
+                if not isinstance(value, Mapping):
+                    raise UserError(f"config key '{where}{key}' needs a mapping, got {value!r}")
+                option.check(value, where=f"{where}{key}.")
+            else:
+                option.check(f"{where}{key}", value)
+
+
+def merge(defaults: Mapping, updates: Mapping, *, where: str = "") -> dict:
+    """Deep-merges ``updates`` into a copy of ``defaults``; unknown keys are errors."""
+    merged = copy.deepcopy(dict(defaults))
+    for key, value in updates.items():
+        path = f"{where}{key}"
+        if key not in merged:
+            known = ", ".join(sorted(map(str, merged)))
+            raise UserError(f"unknown config key '{path}' (known here: {known})")
+        if isinstance(merged[key], dict):
+            if not isinstance(value, Mapping):
+                raise UserError(f"config key '{path}' needs a mapping, got {value!r}")
+            merged[key] = merge(merged[key], value, where=f"{path}.")
+        else:
+            if isinstance(value, str) and _is_number(merged[key]):
+                value = _number(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
+            if _is_number(merged[key]) and isinstance(value, str):
+                raise UserError(f"config key '{path}' needs a number, got {value!r}")
+            merged[key] = value
+    return merged
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(text: str) -> int | float | str:
+    """``"1e-3"`` -> 0.001: YAML 1.1 (PyYAML) reads exponents without a dot as strings."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_overrides(items: Sequence[str]) -> dict:
+    """``["epochs=5", "prompts.p_box=1"]`` -> ``{"epochs": 5, "prompts": {"p_box": 1}}``."""
+    result: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UserError(f"override '{item}' is not key=value")
+        try:
+            value = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, str):
+            value = _number(value)
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"override '{item}' sets a key inside '{part}', which was given a value")
+        node[parts[-1]] = value
+    return result
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML mapping from ``path`` (empty file: ``{}``); a one-line error otherwise."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())
+        raise UserError(f"cannot read config {path}: {reason}") from None
+    if not isinstance(data, Mapping):
+        raise UserError(f"config {path} must be a YAML mapping")
+    return dict(data)
+
+
+def load_config(
+    defaults: Schema | Mapping, path: str | Path | None = None, overrides: Sequence[str] = ()
+) -> dict:
+    """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`."""
+    schema = defaults if isinstance(defaults, Schema) else None
+    config = schema.defaults() if schema is not None else copy.deepcopy(dict(defaults))
+    if path is not None:
+        config = merge(config, read_yaml(path))
+    config = merge(config, parse_overrides(overrides))
+    if schema is not None:
+        schema.check(config)
+    return config
+
+
+def save_config(config: Mapping, path: str | Path) -> None:
+    """Writes the resolved config (``args.yaml`` in the run folder), atomically."""
+    atomic_write(path, yaml.safe_dump(_plain(config), sort_keys=False))
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,27 @@
+"""The one exception type for bad user input, and how to print any error on one line."""
+
+from __future__ import annotations
+
+#: Longest text :func:`one_line` keeps; longer library messages are cut.
+ONE_LINE_LIMIT = 300
+
+
+class UserError(ValueError):
+    """The user gave something wrong: a missing, unreadable or inconsistent file, or a bad option value.
+
+    Messages name the offending file or value and read on their own, because
+    :func:`common.cli.exit_code` prints them as a single ``error: ...`` line.
+    Anything else that escapes an entry point is a bug and keeps its traceback.
+    """
+
+
+def one_line(error: BaseException | str, *, limit: int = ONE_LINE_LIMIT) -> str:
+    """An exception (or text) as one line of at most ``limit`` characters; its type name if empty.
+
+    >>> one_line(OSError("disk\\n  full"))
+    'disk full'
+    """
+    text = " ".join(str(error).split())
+    if not text and isinstance(error, BaseException):
+        text = type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

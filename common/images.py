@@ -1,0 +1,122 @@
+"""Reading image files: one-line errors naming the file, and a real decode, not a header check.
+
+PIL's ``verify()`` reads a JPEG's header only, so a JPEG cut short passed as an
+image; :func:`image_size` decodes the pixels (JPEGs at 1/8 scale, which still
+reads every entropy-coded byte, so a truncated file fails at a fraction of the
+cost). Native decoders (libpng inside OpenCV) print their complaints straight to
+the process's stderr; :func:`decode_image_file` catches that text and puts it
+into its one error line instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from common.errors import UserError, one_line
+
+#: File suffixes read as images (lower case); ultralytics accepts all of them.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: A JPEG is decoded at this fraction of its size to check it: all its data is still read.
+_JPEG_CHECK_SCALE = 8
+
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def captured_native_stderr() -> Iterator[list[str]]:
+    """Redirects file descriptor 2 (what C libraries print to) into a list of lines while inside.
+
+    Python-level ``sys.stderr`` writes made meanwhile are captured as well, so keep
+    the block to the one native call. Falls back to doing nothing where fd 2 cannot
+    be duplicated (an embedded interpreter).
+    """
+    lines: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield lines
+        return
+    with _stderr_lock, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines += [line for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
+
+
+def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> np.ndarray:
+    """``cv2.imdecode`` of a file's bytes; a one-line :class:`UserError` naming the file otherwise.
+
+    ``np.fromfile`` + ``imdecode`` rather than ``imread``: ``imread`` returns None
+    for both "missing" and "corrupt" and cannot tell them apart.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise UserError(f"cannot read {kind} {path}: {error.strerror or error}") from None
+    if not data.size:
+        raise UserError(f"cannot decode {kind} {path}: the file is empty")
+    with captured_native_stderr() as native:
+        array = cv2.imdecode(data, flags)
+    if array is None:
+        detail = f" ({one_line(native[-1], limit=120)})" if native else ""
+        raise UserError(f"cannot decode {kind} {path}: corrupt or not an image{detail}")
+    return array
+
+
+def _pil_open():
+    """PIL's own ``Image.open``, also once ultralytics has replaced it.
+
+    ultralytics' replacement answers a file PIL cannot identify by trying to
+    install ``pi-heif`` (or printing a warning that it may not) before failing.
+    """
+    opener = Image.open
+    if opener.__module__ == Image.__name__:
+        return opener
+    return getattr(sys.modules.get(opener.__module__), "_image_open", opener)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file after decoding it, so truncated and corrupt files fail.
+
+    Raises:
+        UserError: missing, unreadable, not an image, truncated, or over PIL's
+            decompression-bomb limit; one line naming the file.
+    """
+    path = Path(path)
+    try:
+        with _pil_open()(path) as image:
+            size = image.size
+            if image.format == "JPEG":
+                image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
+            image.load()
+    except Image.DecompressionBombError:
+        raise UserError(
+            f"cannot read image {path}: over PIL's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} "
+            "pixels (raise PIL.Image.MAX_IMAGE_PIXELS if the file is trusted)"
+        ) from None
+    except FileNotFoundError:
+        raise UserError(f"cannot read image {path}: no such file") from None
+    except UnidentifiedImageError:
+        reason = "PIL cannot identify it"
+        raise UserError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        reason = one_line(error)
+        raise UserError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
+    return size

@@ -1,0 +1,213 @@
+"""Files written whole or not at all, file hashing, the cache root, and leftovers of killed runs.
+
+Every output of this project goes through :func:`atomic_write` (one file) or
+:func:`partial_dir` + rename (a folder): a reader sees the old version or the
+whole new one, and a run killed half-way leaves only a hidden temporary whose
+name carries the writer's host and process id. :func:`remove_stale` deletes
+those once their writer is gone, so a crash is cleaned up by the next run and
+a run in progress beside it is never disturbed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from common.errors import UserError, one_line
+
+#: Environment variable that moves the whole cache (weights, embeddings).
+CACHE_ENV = "MVTEC_FINETUNE_CACHE"
+#: A leftover from another machine (a shared network cache) is stale after this long.
+FOREIGN_STALE_S = 24 * 3600.0
+
+_CHUNK = 1 << 20
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+# ".<name>.<host>-<pid>-<random>.tmp" (files) and ".<name>.partial-<host>-<pid>-<random>" (folders).
+_TOKEN = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}")
+
+
+def _file_mode() -> int:
+    # What open() would give a new file: 0o666 less the umask (mkstemp gives 0o600, which made
+    # entries of a shared cache unreadable to the rest of a team).
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _token() -> str:
+    return f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def cache_root() -> Path:
+    """The project's cache folder: ``$MVTEC_FINETUNE_CACHE`` if set, else ``~/.cache/mvtec-finetune``."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "mvtec-finetune"
+
+
+def temporary_path(path: str | Path) -> Path:
+    """A hidden sibling of ``path`` to write first, named so that :func:`remove_stale` can judge it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{_token()}.tmp")
+
+
+def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], object]) -> Path:
+    """Writes ``path`` whole or not at all: a temporary file in its folder, then ``os.replace``.
+
+    Args:
+        path: the target; its folder is created.
+        data: bytes, text (UTF-8), or a function that writes to the open binary file
+            (``lambda f: torch.save(obj, f)``, ``lambda f: figure.savefig(f, format="png")``).
+
+    Returns:
+        ``path``. The file gets the permissions a plain ``open`` would give (umask
+        applied), so entries of a shared cache are readable by the team.
+
+    The rename is atomic within one file system, hence the same folder. No fsync: after
+    a power cut the worst case is an empty file, which every reader treats as bad.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_path(path)
+    try:
+        with open(temporary, "xb") as file:
+            if callable(data):
+                data(file)
+            else:
+                file.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(temporary, _file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def partial_dir(out: str | Path) -> Path:
+    """Creates and returns a hidden folder beside ``out`` to build it in, then rename into place."""
+    out = Path(out)
+    folder = out.parent / f".{out.name}.partial-{_token()}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def is_stale(path: Path, *, now: float | None = None) -> bool:
+    """Whether a temporary named by this module (or an older, unnamed one) has lost its writer.
+
+    Same host: its process is gone. Another host (a network cache): older than
+    :data:`FOREIGN_STALE_S`. No token in the name (written by an older version): stale.
+    """
+    match = _TOKEN.search(path.name)
+    if match is None:
+        return True
+    if match["host"] != _HOST:
+        try:
+            age = (now or time.time()) - path.lstat().st_mtime
+        except OSError:
+            return False
+        return age > FOREIGN_STALE_S
+    return not pid_alive(int(match["pid"]))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
+    """Deletes the stale temporaries in ``folder`` whose names match the glob ``pattern``.
+
+    Args:
+        folder: where to look (missing: nothing to do).
+        pattern: e.g. ``".data.partial-*"`` or ``".*.tmp"``.
+
+    Returns:
+        What was removed, for the caller to report. Files or folders that cannot be
+        removed (someone else's, read-only) are left alone.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.glob(pattern)):
+        if not is_stale(path):
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def sha256_file(path: str | Path, *, what: str = "file") -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (checkpoints are up to 2.5 GB).
+
+    Raises:
+        UserError: the file is missing or unreadable; the message names it as ``what``.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                digest.update(chunk)
+    except OSError as error:
+        raise UserError(f"cannot read {what} {path}: {one_line(error.strerror or error)}") from None
+    return digest.hexdigest()
+
+
+def load_torch(path: str | Path, *, what: str = "checkpoint", weights_only: bool = True) -> object:
+    """``torch.load`` onto the CPU with a one-line :class:`UserError` for a missing or damaged file.
+
+    ``weights_only`` (the default) runs no pickled code, so a file from elsewhere is
+    safe to open; our own resumable states (optimizer and all) pass False. Damaged
+    files make ``torch.load`` raise nearly anything (IndexError to UnpicklingError),
+    hence the broad catch. torch is imported here, not at the top, so that the core
+    stays importable without it (converting masks needs no torch).
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as error:
+        if isinstance(error, pickle.UnpicklingError):
+            reason = "not a torch file, or one that only loads by running pickled code"
+        else:
+            reason = one_line(str(error).strip().splitlines()[0] if str(error).strip() else error)
+        raise UserError(f"cannot read {what} {path}: {reason}") from None
+
+
+def save_torch(obj: object, path: str | Path) -> Path:
+    """``torch.save`` through :func:`atomic_write`: a killed run leaves the previous file intact."""
+    import torch
+
+    return atomic_write(path, lambda file: torch.save(obj, file))

@@ -1,0 +1,95 @@
+"""Reading image files: real decoding, one-line errors, no native noise on stderr."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from common.errors import UserError
+from common.images import decode_image_file, image_size
+
+
+def jpeg_bytes(width: int = 256, height: int = 192) -> bytes:
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_image_size_reads_width_then_height(tmp_path: Path) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg_bytes(256, 192))
+    assert image_size(path) == (256, 192)
+
+
+def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
+    data = jpeg_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 3])  # the header survives: PIL's verify() passed this
+    with pytest.raises(
+        UserError, match=r"cannot read image .*cut\.jpg: corrupt or not an image \(.*truncated"
+    ):
+        image_size(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"not a png", "PIL cannot identify it"),
+        (None, "no such file"),
+    ],
+)
+def test_bad_files_are_one_line_errors(tmp_path: Path, content, expected: str) -> None:
+    path = tmp_path / "broken.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UserError) as error:
+        image_size(path)
+    assert expected in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_non_image_after_ultralytics_patched_pil_prints_nothing(tmp_path: Path, capfd) -> None:
+    import ultralytics.utils.patches  # noqa: F401  (patches Image.open to try pi_heif on unknown files)
+
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"not a png")
+    with pytest.raises(UserError, match="cannot read image .*broken.png: corrupt or not an image"):
+        image_size(path)
+    out, err = capfd.readouterr()
+    assert "pi-heif" not in out + err and "requirement" not in out + err
+
+
+def test_decompression_bomb_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.png"
+    Image.new("L", (300, 300)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)  # 90,000 px is over twice the limit
+    with pytest.raises(UserError, match="decompression-bomb limit"):
+        image_size(path)
+
+
+def test_corrupt_png_is_one_line_and_libpng_prints_nothing(tmp_path: Path, capfd) -> None:
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:20, 10:20] = 255
+    data = bytearray(cv2.imencode(".png", mask)[1].tobytes())
+    data[60] ^= 0xFF  # inside the compressed pixel data (IDAT)
+    data[70] ^= 0xFF
+    path = tmp_path / "000_mask.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError) as error:
+        decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
+    message = str(error.value)
+    assert message.startswith(f"cannot decode mask {path}: corrupt or not an image") and "\n" not in message
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_empty_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(UserError, match="the file is empty"):
+        decode_image_file(path, cv2.IMREAD_COLOR)

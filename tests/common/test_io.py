@@ -1,0 +1,117 @@
+"""Atomic writes, stale temporaries of killed runs, hashing, torch files: the shared IO."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.errors import UserError
+from common.io import (
+    atomic_write,
+    cache_root,
+    is_stale,
+    load_torch,
+    partial_dir,
+    remove_stale,
+    save_torch,
+    sha256_file,
+    temporary_path,
+)
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (a child we waited for)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_atomic_write_takes_bytes_text_or_a_writer(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "f.bin"
+    atomic_write(target, b"one")
+    assert target.read_bytes() == b"one"
+    atomic_write(target, "two")
+    assert target.read_text() == "two"
+    atomic_write(target, lambda file: file.write(b"three"))
+    assert target.read_bytes() == b"three"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["f.bin"]
+
+
+def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "f.txt"
+    atomic_write(target, "old")
+
+    def fail(file) -> None:
+        file.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, fail)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_written_files_follow_the_umask_like_open(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "shared.pt", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.pt").stat().st_mode & 0o777 == 0o644  # readable by the team, not 0600
+
+
+def test_stale_temporaries_are_judged_by_their_writer(tmp_path: Path) -> None:
+    alive = temporary_path(tmp_path / "a.pt")  # this process: in progress
+    alive.write_bytes(b"")
+    dead = tmp_path / alive.name.replace(f"-{os.getpid()}-", f"-{dead_pid()}-")
+    dead.write_bytes(b"")
+    legacy = tmp_path / ".b.pt.abc123.tmp"  # written by an older version, no writer recorded
+    legacy.write_bytes(b"")
+    assert not is_stale(alive) and is_stale(dead) and is_stale(legacy)
+    assert remove_stale(tmp_path, ".*.tmp") == sorted([dead, legacy])
+    assert alive.exists() and not dead.exists()
+
+
+def test_partial_dirs_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    mine = partial_dir(tmp_path / "data")
+    (mine / "x").write_text("x")
+    dead = tmp_path / mine.name.replace(f"-{os.getpid()}-", f"-{dead_pid()}-")
+    dead.mkdir()
+    (dead / "labels").mkdir()
+    assert remove_stale(tmp_path, ".data.partial-*") == [dead]
+    assert mine.is_dir() and not dead.exists()
+    assert remove_stale(tmp_path / "missing", ".*") == []
+
+
+def test_sha256_file_streams_and_names_a_missing_file(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 9000  # 2.3 MB: more than two 1 MiB chunks
+    (tmp_path / "blob").write_bytes(data)
+    assert sha256_file(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
+    with pytest.raises(UserError, match=r"cannot read image .*missing\.png"):
+        sha256_file(tmp_path / "missing.png", what="image")
+
+
+def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
+    monkeypatch.delenv("MVTEC_FINETUNE_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "mvtec-finetune"
+
+
+def test_torch_files_round_trip_and_garbage_is_one_line(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    save_torch({"w": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(load_torch(tmp_path / "ok.pt")["w"], torch.ones(2))
+    (tmp_path / "bad.pt").write_bytes(b"garbage, not a zip and not a pickle")
+    for path, expected in (
+        (tmp_path / "bad.pt", "cannot read checkpoint"),
+        (tmp_path / "no.pt", "not found"),
+    ):
+        with pytest.raises(UserError) as error:
+            load_torch(path)
+        assert expected in str(error.value) and "\n" not in str(error.value)
