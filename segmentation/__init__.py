@@ -7,4 +7,7 @@
 - ``annotate``: ``python -m segmentation.annotate``: the SAM-assisted annotation page.
 """
 
-import common  # noqa: F401  # first: keeps ultralytics from auto-installing (see common/__init__.py)
+import common  # noqa: F401, I001  # first: keeps ultralytics from auto-installing (see common/__init__.py)
+from common.extras import require_for_package
+
+require_for_package("train", __name__)

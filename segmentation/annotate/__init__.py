@@ -23,3 +23,7 @@ Modules, by what they hold:
 - :mod:`~segmentation.annotate.app`: the FastAPI routes, ``create_app``;
 - ``__main__``: the command line.
 """
+
+from common.extras import require_for_package
+
+require_for_package("annotate", __name__)

@@ -1,0 +1,71 @@
+"""Which optional packages each part of the project needs, and a clear message when they are missing.
+
+The core (``pip install mvtec-finetune``) converts masks without torch; detection
+and SAM need the ``train`` extra, the annotation page the ``annotate`` extra
+(pyproject.toml). A user who runs ``python -m detection.train`` with the core
+alone gets one line naming the extra to install, not a ``ModuleNotFoundError``
+traceback from deep inside an import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from common.errors import UserError
+
+#: Import names each extra provides (pyproject.toml's ``[project.optional-dependencies]``).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "train": ("torch", "torchvision", "ultralytics", "segment_anything"),
+    "annotate": ("fastapi", "uvicorn", "onnx", "onnxruntime"),
+}
+#: The distribution name users install.
+DISTRIBUTION = "mvtec-finetune"
+
+
+def missing(extra: str) -> list[str]:
+    """The import names of ``extra`` that are not installed (``find_spec``: nothing is imported)."""
+    return [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+
+
+def install_hint(extra: str, absent: list[str], what: str) -> str:
+    """``"<what> needs the 'train' extra (torch not installed): pip install 'mvtec-finetune[train]'"``."""
+    packages = ", ".join(absent)
+    command = f"pip install '{DISTRIBUTION}[{extra}]'"
+    return f"{what} needs the '{extra}' extra ({packages} not installed): {command}"
+
+
+def require(extra: str, *, what: str) -> None:
+    """Raises :class:`UserError` when ``extra`` is incomplete; for optional parts inside a command."""
+    absent = missing(extra)
+    if absent:
+        raise UserError(install_hint(extra, absent, what))
+
+
+def require_for_package(extra: str, package: str) -> None:
+    """Called by a feature package's ``__init__``: stops early when ``extra`` is incomplete.
+
+    Run as a command (``python -m <package>.x``) that is one ``error:`` line and exit
+    code 2, like any other bad input; imported as a library it is a
+    ``ModuleNotFoundError`` carrying the same message.
+    """
+    absent = missing(extra)
+    if not absent:
+        return
+    message = install_hint(extra, absent, package)
+    if _starting_a_command():
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+    raise ModuleNotFoundError(message, name=absent[0])
+
+
+def _starting_a_command() -> bool:
+    """Whether this import happens while a command starts rather than inside a user's program.
+
+    ``python -m pkg.mod`` imports ``pkg`` while ``sys.argv[0]`` is still ``"-m"``
+    (Python sets the module's path only once it is found); the console scripts of
+    pyproject.toml are all named ``mvtec*``.
+    """
+    first = sys.argv[0] if sys.argv else ""
+    return first == "-m" or Path(first).name.startswith("mvtec")

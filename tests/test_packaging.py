@@ -1,0 +1,70 @@
+"""The core install converts masks without torch; the extras are named when a command needs them.
+
+Builds a fresh virtual environment with ``pip install <this checkout>`` (no extras),
+as a user who only converts masks would, then runs the converter commands from
+it. Needs the package index (CI has it); slow (~1 min with a warm pip cache).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(python: Path, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    done = subprocess.run(
+        [str(python), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    if check:
+        assert done.returncode == 0, (
+            f"{args} exited {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        )
+    return done
+
+
+@pytest.fixture(scope="module")
+def core_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new venv with only the core distribution installed (not editable: what a user gets)."""
+    folder = tmp_path_factory.mktemp("core-venv")
+    venv.EnvBuilder(with_pip=True).create(folder / "venv")
+    python = folder / "venv" / "bin" / "python"
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(REPO), cwd=folder)
+    return python
+
+
+@pytest.mark.slow
+def test_core_install_has_no_torch(core_python: Path, tmp_path: Path) -> None:
+    done = run(core_python, "-c", "import importlib.util as u; print([u.find_spec(m) is None for m in "
+               "('torch', 'ultralytics', 'fastapi', 'onnxruntime')])", cwd=tmp_path)  # fmt: skip
+    assert done.stdout.strip() == "[True, True, True, True]"
+
+
+@pytest.mark.slow
+def test_core_install_converts_masks(core_python: Path, tmp_path: Path) -> None:
+    run(core_python, "-m", "converters.synthetic", "--out", "mvtec", "--no-progress", cwd=tmp_path)
+    done = run(
+        core_python, "-m", "converters.mvtec2yolo", "--root", "mvtec", "--out", "data", "--coco",
+        "--no-progress", cwd=tmp_path,
+    )  # fmt: skip
+    assert "Wrote yolo, coco data set" in done.stdout
+    assert (tmp_path / "data" / "data.yaml").is_file()
+    assert (tmp_path / "data" / "annotations" / "instances_test.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [("detection.train", "train"), ("segmentation.train", "train"), ("segmentation.annotate", "train")],
+)
+def test_commands_of_an_extra_name_it_in_one_line(core_python: Path, tmp_path: Path, module, extra) -> None:
+    done = run(core_python, "-m", module, "--help", cwd=tmp_path, check=False)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and f"pip install 'mvtec-finetune[{extra}]'" in lines[0]
