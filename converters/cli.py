@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from common.errors import UserError
+from common.cli import exit_code
 from converters.coco import SEGMENTATION_MODES
 from converters.convert import LINK_MODES, TASKS, ConvertConfig, convert, format_report
 
@@ -103,10 +102,4 @@ def run(argv: list[str] | None, *, prog: str, primary: str) -> int:
         strict=args.strict,
         progress=not args.no_progress,
     )
-    try:
-        report = convert(config)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    return 0
+    return exit_code(lambda: print(format_report(convert(config))))

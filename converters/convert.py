@@ -9,37 +9,42 @@ Output layout (one folder can carry both formats)::
     out/splits.json
 
 The folder is built beside its target and renamed into place at the end, so a
-failed or interrupted run leaves no half-written data set, and the input tree
+failed or interrupted run leaves no half-written data set (and the next run
+removes what a killed one left, see :mod:`converters.dataset`); the input tree
 is only ever read.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
 
 from common.errors import UserError
 from common.images import image_size
-from converters.coco import SEGMENTATION_MODES, CocoImage, build_coco
-from converters.masks import DefectInstance, mask_to_instances, read_mask
-from converters.mvtec import ImageRecord, category_dir, list_categories, scan
-from converters.splits import SPLITS, Splits, load_splits, make_splits, save_splits
-from converters.yolo import data_yaml, labels_text
+from converters.classes import Namer, class_namer, class_names, load_value_map
+from converters.coco import SEGMENTATION_MODES
+from converters.dataset import Sample, build_folder, check_output_folder, write_dataset
+from converters.masks import MaskInstances, mask_to_instances, read_mask
+from converters.mvtec import ImageRecord, category_dir, check_output_stems, list_categories, scan
+from converters.splits import (
+    SPLITS,
+    Splits,
+    check_background_ratio,
+    check_ratios,
+    check_seed,
+    load_splits,
+    make_splits,
+)
 
 FORMATS = ("yolo", "coco")
 TASKS = ("detect", "segment")
 LINK_MODES = ("symlink", "hardlink", "copy")
-SINGLE_CLASS_NAME = "defect"
-TEMPLATE_FIELDS = ("defect", "category", "defect_text", "category_text")
 
 
 @dataclass(frozen=True)
@@ -91,16 +96,6 @@ class ConvertConfig:
     progress: bool = True
 
 
-@dataclass(frozen=True)
-class Sample:
-    """A source image ready to write: its record, size and instances (empty for good images)."""
-
-    record: ImageRecord
-    width: int
-    height: int
-    instances: tuple[DefectInstance, ...] = ()
-
-
 @dataclass
 class ConversionReport:
     """What a conversion wrote, for the summary table and for tests."""
@@ -114,59 +109,11 @@ class ConversionReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     n_small: int = 0
     unused_good: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
-def class_namer(template: str, *, single_class: bool = False):
-    """Returns ``name(category, defect) -> class name`` after checking the template's fields."""
-    if single_class:
-        return lambda category, defect: SINGLE_CLASS_NAME
-
-    def name(category: str, defect: str) -> str:
-        return template.format(
-            defect=defect,
-            category=category,
-            defect_text=defect.replace("_", " "),
-            category_text=category.replace("_", " "),
-        )
-
-    try:
-        name("category", "defect")
-    except (KeyError, IndexError, ValueError) as error:
-        raise UserError(
-            f"bad --names-template '{template}': {error!r}; fields: "
-            + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
-        ) from None
-    return name
-
-
-def load_value_map(path: str | Path) -> dict[int, str]:
-    """Reads a mask-values JSON (``{"255": "contamination", "0": "good"}``) into ``{value: name}``."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read mask-values file {path}: {error}") from None
-    if not isinstance(data, dict) or not data:
-        raise UserError(f'mask-values file {path} must be a JSON object like {{"255": "scratch"}}')
-    values: dict[int, str] = {}
-    for key, name in data.items():
-        try:
-            value = int(key)
-        except ValueError:
-            raise UserError(
-                f"mask-values file {path}: key '{key}' is not an integer pixel value"
-            ) from None
-        if value < 0 or not isinstance(name, str) or not name.strip():
-            raise UserError(
-                f"mask-values file {path}: entry '{key}': '{name}' needs a value >= 0 and a name"
-            )
-        values[value] = name.strip()
-    values.setdefault(0, "good")
-    return values
-
-
-def check_config(config: ConvertConfig) -> None:
-    """Rejects bad option values before any file is read."""
+def check_config(config: ConvertConfig) -> Path:
+    """Rejects bad option values before any file is read; returns ``out`` resolved."""
     for value, allowed, what in (
         (config.task, TASKS, "task"),
         (config.coco_segmentation, SEGMENTATION_MODES, "COCO segmentation"),
@@ -179,17 +126,19 @@ def check_config(config: ConvertConfig) -> None:
         raise UserError(f"formats must be among {', '.join(FORMATS)}, got {list(config.formats)}")
     if config.min_area < 1:
         raise UserError(f"--min-area must be >= 1 pixel, got {config.min_area}")
-    out, root = Path(config.out).absolute(), Path(config.root).absolute()
-    if out == root or root in out.parents:
-        raise UserError(f"output folder {out} is inside the input tree {root}; choose another --out")
-    if out.exists() and not config.overwrite:
-        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
+    for category in config.categories:
+        if not category or category in {".", ".."} or "/" in category or "\\" in category:
+            raise UserError(f"--category '{category}' must be a folder name under --root, not a path")
+    check_ratios(config.ratios)
+    check_background_ratio(config.background_ratio)
+    check_seed(config.seed)
+    return check_output_folder(config.out, config.root, overwrite=config.overwrite)
 
 
 def read_samples(
     records: Sequence[ImageRecord],
     *,
-    namer,
+    namer: Namer,
     value_names: dict[int, str] | None,
     min_area: int,
     strict: bool,
@@ -207,24 +156,7 @@ def read_samples(
         if record.is_good:
             samples.append(Sample(record, width, height))
             continue
-        mask = read_mask(record.mask)
-        if mask.shape != (height, width):
-            raise UserError(
-                f"image/mask size mismatch: {record.image} is {width}x{height}, "
-                f"{record.mask} is {mask.shape[1]}x{mask.shape[0]}"
-            )
-        names = (
-            None if value_names is None else {v: namer(record.category, n) for v, n in value_names.items()}
-        )
-        try:
-            found = mask_to_instances(
-                mask,
-                class_name=namer(record.category, record.defect),
-                value_names=names,
-                min_area=min_area,
-            )
-        except UserError as error:
-            raise UserError(f"{record.mask}: {error}") from None
+        found = _mask_instances(record, (height, width), namer, value_names, min_area)
         n_small += found.n_small
         if not found.instances:
             reason = (
@@ -238,79 +170,27 @@ def read_samples(
     return samples, skipped, n_small
 
 
-def class_names(
-    records: Sequence[ImageRecord], *, namer, value_names: dict[int, str] | None, single_class: bool
-) -> list[str]:
-    """Sorted class names: the ids are their positions, stable for the same inputs."""
-    if single_class:
-        return [SINGLE_CLASS_NAME]
-    categories = sorted({r.category for r in records})
-    if value_names is not None:
-        defects = {n for n in value_names.values() if n != "good"}
-        return sorted({namer(c, d) for c in categories for d in defects})
-    return sorted({namer(r.category, r.defect) for r in records if not r.is_good})
-
-
-def place_image(source: Path, target: Path, link: str) -> None:
-    """Puts an image into the data set as a symlink, hard link or copy; never touches ``source``."""
-    if link == "symlink":
-        target.symlink_to(source.resolve())
-    elif link == "hardlink":
-        try:
-            os.link(source, target)
-        except OSError:  # other file system or no permission: a copy is always possible
-            shutil.copy2(source, target)
-    else:
-        shutil.copy2(source, target)
-
-
-def write_dataset(
-    folder: Path,
-    samples_by_split: dict[str, list[Sample]],
-    *,
-    names: Sequence[str],
-    splits: Splits,
-    final_path: Path,
-    config: ConvertConfig,
-) -> None:
-    """Writes images, labels, annotations, data.yaml and splits.json into ``folder``."""
-    class_ids = {name: i for i, name in enumerate(names)}
-    total = sum(len(s) for s in samples_by_split.values())
-    bar = tqdm(total=total, desc="writing", unit="img", disable=not config.progress, file=sys.stderr)
-    for split in SPLITS:
-        (folder / "images" / split).mkdir(parents=True)
-        if "yolo" in config.formats:
-            (folder / "labels" / split).mkdir(parents=True)
-        coco_images = []
-        for image_id, sample in enumerate(samples_by_split[split], start=1):
-            file_name = sample.record.output_stem + sample.record.image.suffix.lower()
-            place_image(sample.record.image, folder / "images" / split / file_name, config.link)
-            if "yolo" in config.formats:
-                text = labels_text(
-                    sample.instances,
-                    class_ids=class_ids,
-                    width=sample.width,
-                    height=sample.height,
-                    task=config.task,
-                )
-                (folder / "labels" / split / f"{sample.record.output_stem}.txt").write_text(text)
-            coco_images.append(
-                CocoImage(image_id, f"{split}/{file_name}", sample.width, sample.height, sample.instances)
-            )
-            bar.update()
-        if "coco" in config.formats:
-            (folder / "annotations").mkdir(exist_ok=True)
-            coco = build_coco(
-                coco_images,
-                names=names,
-                segmentation=config.coco_segmentation,
-                description=f"{split} split written by converters from {Path(config.root).absolute()}",
-            )
-            (folder / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
-    bar.close()
-    if "yolo" in config.formats:
-        (folder / "data.yaml").write_text(data_yaml(root=final_path, names=names))
-    save_splits(splits, folder / "splits.json")
+def _mask_instances(
+    record: ImageRecord,
+    shape: tuple[int, int],
+    namer: Namer,
+    value_names: dict[int, str] | None,
+    min_area: int,
+) -> MaskInstances:
+    """The instances of a defect image's mask, which must have the image's ``(H, W)`` ``shape``."""
+    mask = read_mask(record.mask)
+    if mask.shape != shape:
+        raise UserError(
+            f"image/mask size mismatch: {record.image} is {shape[1]}x{shape[0]}, "
+            f"{record.mask} is {mask.shape[1]}x{mask.shape[0]}"
+        )
+    names = None if value_names is None else {v: namer(record.category, n) for v, n in value_names.items()}
+    try:
+        return mask_to_instances(
+            mask, class_name=namer(record.category, record.defect), value_names=names, min_area=min_area
+        )
+    except UserError as error:
+        raise UserError(f"{record.mask}: {error}") from None
 
 
 def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]], strict: bool):
@@ -333,9 +213,18 @@ def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]
     return out
 
 
+def split_warnings(by_split: dict[str, list[Sample]]) -> list[str]:
+    """One line per split without images: ``yolo train`` needs val images, evaluation test images."""
+    return [
+        f"split '{split}' has no images (give it a larger fraction with --split, or add images)"
+        for split in SPLITS
+        if not by_split[split]
+    ]
+
+
 def convert(config: ConvertConfig) -> ConversionReport:
     """Runs a whole conversion and returns its report; raises UserError on bad input."""
-    check_config(config)
+    out = check_config(config)
     namer = class_namer(config.names_template, single_class=config.single_class)
     value_names = load_value_map(config.mask_values) if config.mask_values else None
     for category in config.categories:
@@ -343,6 +232,8 @@ def convert(config: ConvertConfig) -> ConversionReport:
     records = scan(
         config.root, config.categories or list_categories(config.root), exclude_defects=config.exclude_defects
     )
+    check_output_stems(records)
+    names = class_names(records, namer=namer, value_names=value_names, single_class=config.single_class)
     samples, skipped, n_small = read_samples(
         records,
         namer=namer,
@@ -351,56 +242,45 @@ def convert(config: ConvertConfig) -> ConversionReport:
         strict=config.strict,
         progress=config.progress,
     )
-    names = class_names(records, namer=namer, value_names=value_names, single_class=config.single_class)
-    if config.splits_file:
-        splits = load_splits(config.splits_file)
-    else:
-        splits = make_splits(
-            [
-                (s.record.key, f"{s.record.category}/{s.record.defect}")
-                for s in samples
-                if not s.record.is_good
-            ],
-            [s.record.key for s in samples if s.record.is_good],
-            ratios=config.ratios,
-            background_ratio=config.background_ratio,
-            seed=config.seed,
-        )
+    splits = load_splits(config.splits_file) if config.splits_file else _draw_splits(samples, config)
     by_split = _assign(samples, splits, skipped, config.strict)
-
-    out = Path(config.out).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    partial.mkdir()
-    try:
-        write_dataset(partial, by_split, names=names, splits=splits, final_path=out, config=config)
-        _replace(partial, out, overwrite=config.overwrite)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial)
-
-    report = ConversionReport(
-        out=out, names=list(names), formats=tuple(config.formats), skipped=skipped, n_small=n_small
+    warnings = split_warnings(by_split)
+    if warnings and config.strict:
+        raise UserError(f"{warnings[0]} (--strict)")
+    write = partial(
+        write_dataset, samples_by_split=by_split, names=names, splits=splits, final_path=out, config=config
     )
+    build_folder(out, write, overwrite=config.overwrite)
+    report = ConversionReport(
+        out=out,
+        names=list(names),
+        formats=tuple(config.formats),
+        skipped=skipped,
+        n_small=n_small,
+        warnings=warnings,
+    )
+    _count(report, samples, by_split)
+    return report
+
+
+def _draw_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
+    """A fresh split of the samples read: defect images stratified by category/defect."""
+    return make_splits(
+        [(s.record.key, f"{s.record.category}/{s.record.defect}") for s in samples if not s.record.is_good],
+        [s.record.key for s in samples if s.record.is_good],
+        ratios=config.ratios,
+        background_ratio=config.background_ratio,
+        seed=config.seed,
+    )
+
+
+def _count(report: ConversionReport, samples: list[Sample], by_split: dict[str, list[Sample]]) -> None:
+    """Fills the report's images, backgrounds and instances per split, and the unused good images."""
     for split in SPLITS:
         report.images[split] = len(by_split[split])
         report.backgrounds[split] = sum(not s.instances for s in by_split[split])
         report.instances[split] = Counter(i.class_name for s in by_split[split] for i in s.instances)
     report.unused_good = sum(s.record.is_good for s in samples) - sum(report.backgrounds.values())
-    return report
-
-
-def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:
-    """Moves the finished folder into place; an old one is removed only after the new one is there."""
-    if not out.exists():
-        partial.rename(out)
-        return
-    if not overwrite:
-        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-    out.rename(old)
-    partial.rename(out)
-    shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
 
 
 def format_report(report: ConversionReport) -> str:
@@ -426,6 +306,7 @@ def format_report(report: ConversionReport) -> str:
         for reason, count in reasons.most_common():
             example = next(key for key, r in report.skipped if r == reason)
             lines.append(f"  {count} x {reason} (e.g. {example})")
+    lines += [f"warning: {warning}" for warning in report.warnings]
     if "yolo" in report.formats:
         lines.append(f"train with: yolo train data={report.out / 'data.yaml'}")
     return "\n".join(lines)

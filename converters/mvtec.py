@@ -54,7 +54,11 @@ class ImageRecord:
 
     @property
     def output_stem(self) -> str:
-        """File stem in the converted data set, unique across categories and subsets."""
+        """File stem in the converted data set: ``category_subset_defect_stem``.
+
+        Unique across categories and subsets, but not by construction: names that hold
+        underscores can join to the same stem, which :func:`check_output_stems` refuses.
+        """
         return f"{self.category}_{self.subset}_{self.defect}_{self.image.stem}"
 
 
@@ -131,9 +135,7 @@ def scan_category(
                 records += [ImageRecord(path, category, subset, defect) for path in images.values()]
                 continue
             if subset == "train":
-                raise UserError(
-                    f"defect folder in train/: {defect_dir} (MVTec layout keeps only train/good)"
-                )
+                raise UserError(f"defect folder in train/: {defect_dir} (MVTec layout keeps only train/good)")
             masks = _masks(folder / "ground_truth" / defect)
             for stem, path in images.items():
                 if stem not in masks:
@@ -143,9 +145,7 @@ def scan_category(
             if masks:
                 stem, orphan = next(iter(masks.items()))
                 more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
-                raise UserError(
-                    f"mask has no image: {orphan} (expected {defect_dir / stem}.<ext>){more}"
-                )
+                raise UserError(f"mask has no image: {orphan} (expected {defect_dir / stem}.<ext>){more}")
     _check_orphan_mask_folders(folder, {r.defect for r in records}, excluded)
     if not records:
         raise UserError(f"category '{category}' has no images: {folder}")
@@ -156,10 +156,12 @@ def _masks(folder: Path) -> dict[str, Path]:
     """Mask files of a ground-truth folder by image stem (``000_mask.png`` -> ``000``)."""
     if not folder.is_dir():
         return {}
-    masks = {}
+    masks: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
             stem = path.stem[: -len(MASK_SUFFIX)] if path.stem.endswith(MASK_SUFFIX) else path.stem
+            if stem in masks:
+                raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
             masks[stem] = path
     return masks
 
@@ -175,9 +177,28 @@ def _check_orphan_mask_folders(folder: Path, defects: set[str], excluded: set[st
         masks = _masks(defect_dir)
         if masks:
             orphan = next(iter(masks.values()))
+            raise UserError(f"mask has no image: {orphan} (no folder {folder / 'test' / defect_dir.name})")
+
+
+def check_output_stems(records: Iterable[ImageRecord]) -> None:
+    """Refuses two records that would be written under one file name in the data set.
+
+    ``test/a_b/c.png`` and ``test/a/b_c.png`` both become ``<category>_test_a_b_c``: one
+    image would silently replace the other. Names are compared ignoring case, as a
+    case-insensitive file system (macOS, Windows) would.
+
+    Raises:
+        UserError: naming both source images.
+    """
+    seen: dict[str, ImageRecord] = {}
+    for record in records:
+        name = record.output_stem.casefold()
+        if name in seen:
             raise UserError(
-                f"mask has no image: {orphan} (no folder {folder / 'test' / defect_dir.name})"
+                f"two images map to one output name '{record.output_stem}': {seen[name].image} and "
+                f"{record.image} (rename one of them)"
             )
+        seen[name] = record
 
 
 def scan(

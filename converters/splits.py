@@ -11,6 +11,8 @@ formats hold the same images in the same splits.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,10 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
+from common.errors import UserError, one_line
+from common.io import atomic_write
 
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 1
+DEFAULT_RATIOS = (0.6, 0.2, 0.2)
+DEFAULT_BACKGROUND_RATIO = 0.5
+_FIELDS = ("version", "seed", "ratios", "background_ratio", *SPLITS)
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,8 @@ class Splits:
     val: list[str] = field(default_factory=list)
     test: list[str] = field(default_factory=list)
     seed: int = 0
-    ratios: tuple[float, float, float] = (0.6, 0.2, 0.2)
-    background_ratio: float = 0.5
+    ratios: tuple[float, float, float] = DEFAULT_RATIOS
+    background_ratio: float = DEFAULT_BACKGROUND_RATIO
 
     def __getitem__(self, split: str) -> list[str]:
         return getattr(self, split)
@@ -53,15 +59,38 @@ class Splits:
         }
 
 
-def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
-    """Validates train/val/test fractions; they are normalised to sum to 1."""
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0 or ratios[0] <= 0:
-        raise UserError(
-            "split ratios must be three non-negative numbers train val test with train > 0, "
-            f"got {list(ratios)}"
-        )
-    total = float(sum(ratios))
-    return tuple(float(r) / total for r in ratios)  # type: ignore[return-value]
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_ratios(
+    ratios: Sequence[float], *, what: str = "--split TRAIN VAL TEST"
+) -> tuple[float, float, float]:
+    """Validates train/val/test fractions; they are normalised to sum to 1.
+
+    Raises:
+        UserError: not three finite numbers >= 0 with train > 0 (a NaN drew an empty split).
+    """
+    values = list(ratios)
+    finite = all(_is_number(r) and math.isfinite(r) and r >= 0 for r in values)
+    if len(values) != 3 or not finite or values[0] <= 0:
+        raise UserError(f"{what} must be three finite numbers >= 0 with train > 0, got {values}")
+    total = float(sum(values))
+    return tuple(float(r) / total for r in values)  # type: ignore[return-value]
+
+
+def check_background_ratio(value: object, *, what: str = "--background-ratio") -> float:
+    """Validates the good images per defect image: a finite number >= 0."""
+    if not (_is_number(value) and math.isfinite(value) and value >= 0):
+        raise UserError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_seed(value: object, *, what: str = "--seed") -> int:
+    """Validates a split seed: an integer >= 0 (numpy's generators take no negative seeds)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+        raise UserError(f"{what} must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 def _rng(seed: int, stratum: str) -> np.random.Generator:
@@ -90,8 +119,8 @@ def make_splits(
     defect_keys: Iterable[tuple[str, str]],
     good_keys: Iterable[str],
     *,
-    ratios: Sequence[float] = (0.6, 0.2, 0.2),
-    background_ratio: float = 0.5,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    background_ratio: float = DEFAULT_BACKGROUND_RATIO,
     seed: int = 0,
 ) -> Splits:
     """Draws the split.
@@ -106,8 +135,8 @@ def make_splits(
         seed: the whole split is a function of the inputs and this seed.
     """
     ratios = check_ratios(ratios)
-    if background_ratio < 0:
-        raise UserError(f"background ratio must be >= 0, got {background_ratio}")
+    background_ratio = check_background_ratio(background_ratio)
+    seed = check_seed(seed)
     strata: dict[str, list[str]] = defaultdict(list)
     for key, stratum in defect_keys:
         strata[stratum].append(key)
@@ -138,22 +167,79 @@ def make_splits(
 
 
 def save_splits(splits: Splits, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(splits.to_json(), indent=1) + "\n")
+    """Writes ``splits.json`` atomically as strict JSON (a NaN is a bug here, not a file to write)."""
+    atomic_write(path, json.dumps(splits.to_json(), indent=1, allow_nan=False) + "\n")
 
 
 def load_splits(path: str | Path) -> Splits:
-    """Reads a ``splits.json`` written by :func:`save_splits`."""
+    """Reads a ``splits.json`` written by :func:`save_splits`, checking every field.
+
+    Raises:
+        UserError: unreadable or not JSON, a missing or unknown field, a field of the
+            wrong type or range, or a key listed twice; one line naming the file and field.
+    """
     path = Path(path)
+    data = _read_json(path)
+    try:
+        _check_fields(data)
+        return Splits(
+            **_split_lists(data),
+            seed=check_seed(data.get("seed", 0), what='"seed"'),
+            ratios=_file_ratios(data.get("ratios", dict(zip(SPLITS, DEFAULT_RATIOS, strict=True)))),
+            background_ratio=check_background_ratio(
+                data.get("background_ratio", DEFAULT_BACKGROUND_RATIO), what='"background_ratio"'
+            ),
+        )
+    except UserError as error:
+        raise UserError(f"splits file {path}: {error}") from None
+
+
+def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read splits file {path}: {error}") from None
-    if not isinstance(data, dict) or any(not isinstance(data.get(s), list) for s in SPLITS):
-        raise UserError(f"splits file {path} lacks the lists {', '.join(SPLITS)}")
-    ratios = data.get("ratios", {})
-    return Splits(
-        **{split: [str(k) for k in data[split]] for split in SPLITS},
-        seed=int(data.get("seed", 0)),
-        ratios=tuple(float(ratios.get(s, 0)) for s in SPLITS) if ratios else (0.6, 0.2, 0.2),
-        background_ratio=float(data.get("background_ratio", 0.5)),
-    )
+    except OSError as error:
+        raise UserError(f"cannot read splits file {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UserError(f"cannot read splits file {path}: not JSON ({one_line(error)})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"splits file {path} must hold a JSON object with the lists {', '.join(SPLITS)}")
+    return data
+
+
+def _check_fields(data: dict) -> None:
+    """Every split list present, no unknown field, a version this code reads."""
+    missing = [split for split in SPLITS if split not in data]
+    if missing:
+        raise UserError(f"lacks the lists {', '.join(missing)}")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise UserError(f'unknown field "{unknown[0]}" (known: {", ".join(_FIELDS)})')
+    version = data.get("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise UserError(f'"version" is {version!r}; this version of the converters reads {FORMAT_VERSION}')
+
+
+def _split_lists(data: dict) -> dict[str, list[str]]:
+    """The key lists of the three splits; a key listed twice (in one split or two) is an error."""
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        keys = data[split]
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise UserError(
+                f'"{split}" must be a list of keys "category/subset/defect/stem", got {keys!r:.80}'
+            )
+        for key in keys:
+            if key in seen:
+                where = f"in {split}" if seen[key] == split else f"in {seen[key]} and {split}"
+                raise UserError(f"key {key!r} is listed twice, {where}")
+            seen[key] = split
+    return {split: list(data[split]) for split in SPLITS}
+
+
+def _file_ratios(value: object) -> tuple[float, float, float]:
+    """``"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}`` as saved: checked, not renormalised."""
+    if not isinstance(value, dict) or sorted(value) != sorted(SPLITS):
+        raise UserError(f'"ratios" must be an object with the numbers {", ".join(SPLITS)}, got {value!r:.80}')
+    ratios = tuple(value[split] for split in SPLITS)
+    check_ratios(ratios, what='"ratios"')
+    return tuple(float(r) for r in ratios)  # type: ignore[return-value]

@@ -30,10 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import sys
-import tempfile
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -43,7 +39,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from common.cli import exit_code
 from common.errors import UserError
+from converters.dataset import build_folder, check_creatable
 
 DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
 
@@ -583,10 +581,11 @@ def generate(
 ) -> Path:
     """Writes the data set to ``<out>/<category>/`` in MVTec AD layout.
 
-    The set is built in a hidden temporary folder beside the target (same parent, so the final
-    rename is atomic) and renamed into place only when complete; with ``overwrite`` an existing
-    category folder is replaced only after that, so an interrupted run never leaves a half-written
-    set or loses the old one. Files are named ``000.png`` ... (wider numbers past 999).
+    The set is built in a hidden folder beside the target (same parent, so the final rename is
+    atomic) and renamed into place only when complete; with ``overwrite`` an existing category
+    folder is replaced only after that, so an interrupted run never leaves a half-written set or
+    loses the old one, and the next run removes what a killed one left (see
+    :mod:`converters.dataset`). Files are named ``000.png`` ... (wider numbers past 999).
 
     Args:
         out: parent folder; created if missing.
@@ -598,56 +597,38 @@ def generate(
         The category folder, ``<out>/<category>``.
 
     Raises:
-        ValueError: bad config (size < 64, negative count or seed, unknown or repeated defect,
-            category not a plain folder name).
-        FileExistsError: the category folder exists and ``overwrite`` is False.
+        UserError: (a ``ValueError``) bad config (size < 64, negative count or seed, unknown or
+            repeated defect, category not a plain folder name), the category folder exists and
+            ``overwrite`` is False, or it cannot be written (a file or a read-only folder in the
+            way, a full disk).
     """
     _check_config(config)
-    out = Path(out)
-    target = out / config.category
+    target = Path(out) / config.category
     if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-    out.mkdir(parents=True, exist_ok=True)
+        raise UserError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
+    check_creatable(target)
+    build_folder(target, lambda folder: _write_set(folder, config, progress=progress), overwrite=overwrite)
+    return target
 
+
+def _write_set(folder: Path, config: SyntheticConfig, *, progress: bool) -> None:
+    """Renders every image and mask of ``config`` into ``folder``, the category's MVTec layout."""
     jobs: list[tuple[str, str | None, int]] = (
         [("train", None, i) for i in range(config.n_train_good)]
         + [("test", None, i) for i in range(config.n_test_good)]
         + [("test", d, i) for d in config.defects for i in range(config.n_per_defect)]
     )
     width = max(3, len(str(max(config.n_train_good, config.n_test_good, config.n_per_defect, 1) - 1)))
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".{config.category}.tmp-", dir=out))
-    try:
-        for sub in ["train/good", "test/good"] + [
-            f"{part}/{d}" for d in config.defects for part in ("test", "ground_truth")
-        ]:
-            (tmp / sub).mkdir(parents=True)
-        for split, defect, index in tqdm(jobs, desc=f"synthetic {config.category}", disable=not progress):
-            image, mask = render_sample(defect, _sample_rng(config.seed, split, defect, index), config.size)
-            name = f"{index:0{width}d}"
-            _write_png(tmp / split / (defect or "good") / f"{name}.png", image)
-            if defect is not None:
-                _write_png(tmp / "ground_truth" / defect / f"{name}_mask.png", mask)
-        if target.exists():  # overwrite: move the old set aside only now that the new one is complete
-            old = Path(tempfile.mkdtemp(prefix=f".{config.category}.old-", dir=out))
-            try:
-                os.replace(target, old / config.category)
-            except BaseException:
-                old.rmdir()
-                raise
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old / config.category, target)  # put the old set back
-                old.rmdir()
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    for sub in ["train/good", "test/good"] + [
+        f"{part}/{d}" for d in config.defects for part in ("test", "ground_truth")
+    ]:
+        (folder / sub).mkdir(parents=True)
+    for split, defect, index in tqdm(jobs, desc=f"synthetic {config.category}", disable=not progress):
+        image, mask = render_sample(defect, _sample_rng(config.seed, split, defect, index), config.size)
+        name = f"{index:0{width}d}"
+        _write_png(folder / split / (defect or "good") / f"{name}.png", image)
+        if defect is not None:
+            _write_png(folder / "ground_truth" / defect / f"{name}_mask.png", mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -689,6 +670,11 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # argparse printed usage and its own "error:" line (or --help)
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    return exit_code(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Writes the set the parsed arguments ask for and prints one summary line."""
     config = SyntheticConfig(
         category=args.category,
         size=args.size,
@@ -698,17 +684,12 @@ def main(argv: list[str] | None = None) -> int:
         defects=tuple(args.defects),
         seed=args.seed,
     )
-    try:
-        root = generate(args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
-    except (ValueError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    root = generate(args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
     counts = ", ".join(
         [f"train/good {config.n_train_good}", f"test/good {config.n_test_good}"]
         + [f"test/{d} {config.n_per_defect}" for d in config.defects]
     )
     print(f"wrote {root}: {counts} images ({config.size}x{config.size}, seed {config.seed})")
-    return 0
 
 
 if __name__ == "__main__":

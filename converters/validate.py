@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.cli import exit_code
 from common.errors import UserError
+from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
-from converters.splits import SPLITS
+from converters.splits import SPLITS, load_splits
 
 
 @dataclass
@@ -41,8 +41,10 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         task: ``detect`` or ``segment``; guessed from the first label line when None.
 
     Raises:
-        UserError: ultralytics rejects the yaml, or a label file is corrupt.
+        UserError: ultralytics rejects the yaml, a label file is corrupt, or ultralytics
+            is not installed (the core install converts without it).
     """
+    require("train", what="checking YOLO labels with ultralytics")
     from ultralytics.data import YOLODataset
     from ultralytics.data.utils import check_det_dataset
 
@@ -155,20 +157,24 @@ def coco_self_ap(coco, iou_type: str) -> float:
 
 
 def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
-    """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``."""
+    """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``.
+
+    Raises:
+        UserError: ``folder`` holds no converted data set, or a file of it cannot be read.
+    """
     folder = Path(folder)
+    if not (folder / "data.yaml").is_file() and not (folder / "annotations").is_dir():
+        raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
+    splits = load_splits(folder / "splits.json") if (folder / "splits.json").is_file() else None
     results = {}
     if (folder / "data.yaml").is_file():
         results["yolo"] = validate_yolo(folder / "data.yaml")
     if (folder / "annotations").is_dir():
         results["coco"] = validate_coco(folder / "annotations")
-    if not results:
-        raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
-    if (folder / "splits.json").is_file():
-        splits = json.loads((folder / "splits.json").read_text())
+    if splits is not None:
         for fmt, checks in results.items():
             for split in SPLITS:
-                listed = len(splits.get(split, []))
+                listed = len(splits[split])
                 if checks[split].images and checks[split].images != listed:
                     checks[split].problems.append(
                         f"{fmt} has {checks[split].images} images, splits.json lists {listed}"
@@ -187,17 +193,17 @@ def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point: 0 when every check passes, 1 when one fails, 2 for bad input."""
     parser = argparse.ArgumentParser(
         prog="python -m converters.validate",
         description="Check a converted data set with ultralytics (YOLO) and pycocotools (COCO).",
     )
     parser.add_argument("folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco")
     args = parser.parse_args(argv)
-    try:
-        results = validate(args.folder)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    results: dict[str, dict[str, SplitCheck]] = {}
+    code = exit_code(lambda: results.update(validate(args.folder)))
+    if code:
+        return code
     print(format_checks(results))
     failed = any(check.problems for checks in results.values() for check in checks.values())
     return 1 if failed else 0

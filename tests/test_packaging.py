@@ -56,6 +56,9 @@ def test_core_install_converts_masks(core_python: Path, tmp_path: Path) -> None:
     assert "Wrote yolo, coco data set" in done.stdout
     assert (tmp_path / "data" / "data.yaml").is_file()
     assert (tmp_path / "data" / "annotations" / "instances_test.json").is_file()
+    checked = run(core_python, "-m", "converters.validate", "data", cwd=tmp_path, check=False)
+    assert checked.returncode == 2 and checked.stderr.strip().count("\n") == 0, checked.stderr
+    assert "checking YOLO labels with ultralytics needs the 'train' extra" in checked.stderr
 
 
 @pytest.mark.slow

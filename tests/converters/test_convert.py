@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from pathlib import Path
 
 import cv2
@@ -10,6 +12,9 @@ import pytest
 import yaml
 
 from common.errors import UserError
+from common.io import partial_dir, temporary_path
+from converters import dataset
+from converters.classes import class_namer, load_value_map
 from converters.convert import ConvertConfig, convert, format_report
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
@@ -136,9 +141,7 @@ def test_empty_mask_is_skipped_or_strict_error(tmp_path, category_factory, mask_
     report = convert(config(tmp_path / "data", tmp_path / "out"))
     assert report.skipped == [("widget/test/dent/001", "empty mask")]
     assert "1 x empty mask (e.g. widget/test/dent/001)" in format_report(report)
-    with pytest.raises(
-        UserError, match="empty mask on a defect image: .*dent/001_mask.png \\(--strict\\)"
-    ):
+    with pytest.raises(UserError, match="empty mask on a defect image: .*dent/001_mask.png \\(--strict\\)"):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
 
 
@@ -181,9 +184,7 @@ def test_failure_leaves_nothing_behind(tmp_path, category_factory, image_writer)
     convert(config(tmp_path / "data", tmp_path / "out"))
     before = tree_digest(tmp_path / "out")
     image_writer(tmp_path / "data/widget/ground_truth/scratch/004_mask.png", np.zeros((10, 10), np.uint8))
-    with pytest.raises(
-        UserError, match="size mismatch: .*scratch/004.png is 64x48, .*004_mask.png is 10x10"
-    ):
+    with pytest.raises(UserError, match="size mismatch: .*scratch/004.png is 64x48, .*004_mask.png is 10x10"):
         convert(config(tmp_path / "data", tmp_path / "out", overwrite=True))
     assert tree_digest(tmp_path / "out") == before  # the old output survives a failed overwrite
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
@@ -225,7 +226,11 @@ def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, mess
         ({"formats": ("voc",)}, "formats must be among"),
         ({"min_area": 0}, "--min-area must be >= 1"),
         ({"names_template": "{kind}"}, "bad --names-template '{kind}'"),
-        ({"ratios": (0.5, 0.5)}, "split ratios"),
+        ({"ratios": (0.5, 0.5)}, "--split TRAIN VAL TEST must be three"),
+        ({"ratios": (math.nan, 0.5, 0.5)}, r"--split TRAIN VAL TEST .*got \[nan"),  # wrote an empty set
+        ({"background_ratio": math.inf}, "--background-ratio must be a finite number >= 0, got inf"),
+        ({"seed": -1}, "--seed must be an integer >= 0, got -1"),
+        ({"categories": ("../widget",)}, "--category '../widget' must be a folder name under --root"),
         ({"mask_values": Path("/nonexistent/values.json")}, "cannot read mask-values file"),
     ],
 )
@@ -239,6 +244,132 @@ def test_output_inside_input_is_refused(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
     with pytest.raises(UserError, match="is inside the input tree"):
         convert(config(tmp_path / "data", tmp_path / "data" / "yolo"))
+
+
+def test_output_paths_are_resolved_before_the_inside_check(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
+    for root, out in [
+        (tmp_path / "data", tmp_path / "nowhere" / ".." / "data" / "yolo"),  # absolute() kept the ".."
+        (tmp_path / "link", tmp_path / "data" / "yolo"),  # a symlinked --root
+    ]:
+        with pytest.raises(UserError, match="output folder .*data/yolo is inside the input tree .*data;"):
+            convert(config(root, out))
+    with pytest.raises(UserError, match="contains the input tree"):  # --overwrite would delete the input
+        convert(config(tmp_path / "data", tmp_path, overwrite=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link"]
+
+
+def test_unwritable_output_is_one_line(tmp_path, category_factory, monkeypatch):
+    category_factory(tmp_path / "data", "widget")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="cannot create folder .*file/out: .*file is a file, not a folder"):
+        convert(config(tmp_path / "data", tmp_path / "file" / "out"))
+    with monkeypatch.context() as patch:
+        patch.setattr(dataset.os, "access", lambda *args, **kwargs: False)  # read-only, even for root
+        with pytest.raises(UserError, match=f"cannot create folder .*out: {tmp_path} is not writable"):
+            convert(config(tmp_path / "data", tmp_path / "out"))
+
+    def refuse(out: Path) -> Path:
+        raise PermissionError(13, "Permission denied", str(out))
+
+    monkeypatch.setattr(dataset, "partial_dir", refuse)  # made read-only after the check
+    with pytest.raises(UserError, match="cannot write .*out: Permission denied: .*out"):
+        convert(config(tmp_path / "data", tmp_path / "out"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "file"]
+
+
+def _as_if_killed(folder: Path) -> Path:
+    """``folder``, named by this process, renamed as if its writer had died."""
+    dead = folder.with_name(folder.name.replace(f"-{os.getpid()}-", "-999999999-"))
+    folder.rename(dead)
+    return dead
+
+
+def test_leftovers_of_killed_runs_are_removed_with_a_note(tmp_path, category_factory, capsys):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    build = _as_if_killed(partial_dir(out))
+    old = temporary_path(out.with_name("out.old"))
+    old.mkdir()
+    old = _as_if_killed(old)
+    legacy = tmp_path / ".out.old-1a2b3c4d"  # an older version's name, without a writer id
+    legacy.mkdir()
+    live = partial_dir(out)  # a concurrent run of this process: kept
+    other = _as_if_killed(partial_dir(tmp_path / "out2"))  # another --out's: not ours to judge
+    convert(config(tmp_path / "data", out))
+    assert not build.exists() and not old.exists() and not legacy.exists()
+    assert live.is_dir() and other.is_dir()
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: removed 1 unfinished build of {out} left by a killed run",
+        f"note: removed 2 old copies of {out} left by a killed run",
+    ]
+
+
+def test_a_split_without_images_is_a_warning_or_a_strict_error(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    report = convert(config(tmp_path / "data", tmp_path / "out", ratios=(1, 0, 0.2)))
+    assert report.images["val"] == 0 and report.images["test"] > 0
+    assert report.warnings == [
+        "split 'val' has no images (give it a larger fraction with --split, or add images)"
+    ]
+    assert "\nwarning: split 'val' has no images" in format_report(report)
+    with pytest.raises(UserError, match="split 'val' has no images .*\\(--strict\\)"):
+        convert(config(tmp_path / "data", tmp_path / "strict", ratios=(1, 0, 0.2), strict=True))
+    assert not (tmp_path / "strict").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"255": "cut", "0255": "dent"}, "keys '255' and '0255' are the same pixel value 255"),
+        ({"255": "cut", "+255": "cut"}, "keys '255' and '\\+255' are the same pixel value 255"),
+        ({"255": "cut", "0": "scratch"}, "value 0 is the background and can only be 'good', not 'scratch'"),
+        ({"255": " "}, "entry '255': ' ' needs a value >= 0 and a name"),
+        ({"x": "cut"}, "key 'x' is not an integer pixel value"),
+        (["cut"], "must be a JSON object"),
+    ],
+)
+def test_mask_values_file_errors(tmp_path, values, message):
+    path = tmp_path / "values.json"
+    path.write_text(json.dumps(values))
+    with pytest.raises(UserError, match=f"mask-values file .*values.json.*{message}"):
+        load_value_map(path)
+
+
+def test_mask_values_map_background_to_good(tmp_path):
+    path = tmp_path / "values.json"
+    path.write_text(json.dumps({"255": "cut", "0": "good"}))
+    assert load_value_map(path) == {255: "cut", 0: "good"}
+    path.write_text(json.dumps({"255": "cut"}))
+    assert load_value_map(path) == {255: "cut", 0: "good"}
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{defect.__class__}", r"\{defect.__class__\} is not one of \{defect\}"),  # reached into str
+        ("{defect[0]}", r"\{defect\[0\]\} is not one of"),
+        ("{}", r"\{\} is not one of"),
+        ("{defect:{category}}", r"\{defect:\{category\}\} is not one of"),
+        ("", "--names-template is empty"),
+        ("  ", "--names-template is empty"),
+        ("{defect", "bad --names-template '{defect'"),
+        ("{defect:d}", "bad --names-template '{defect:d}'"),
+    ],
+)
+def test_names_template_takes_only_the_plain_fields(template, message):
+    with pytest.raises(UserError, match=message):
+        class_namer(template)
+
+
+def test_names_template_giving_a_blank_name_is_an_error():
+    namer = class_namer("{defect_text}")
+    assert namer("metal_nut", "bent_wire") == "bent wire"
+    with pytest.raises(UserError, match="gives an empty class name for category 'widget', defect '__'"):
+        namer("widget", "__")
+    assert class_namer("{defect!r} on {category_text:>4}")("a", "b") == "'b' on    a"  # specs are fine
+    assert class_namer("{defect.__class__}", single_class=True)("a", "b") == "defect"  # template unused
 
 
 def test_cli_prints_table_and_one_line_errors(tmp_path, category_factory, capsys):

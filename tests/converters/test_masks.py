@@ -173,22 +173,42 @@ def test_rle_round_trip_is_exact(mask):
         assert crop_to_rle(crop, x0=x1, y0=y1, height=mask.shape[0], width=mask.shape[1]) == inst.rle
 
 
+def _blob_mask(size: int, ellipses: list[tuple], hole: int) -> np.ndarray:
+    """A union of ellipses ``(centre, axes, angle)``, with a disc punched at the centre if ``hole``."""
+    mask = np.zeros((size, size), np.uint8)
+    for centre, axes, angle in ellipses:
+        cv2.ellipse(mask, centre, axes, angle, 0, 360, 255, -1)
+    if hole:
+        cv2.circle(mask, (size // 2, size // 2), hole, 0, -1)
+    return mask
+
+
 def _blobby_masks():
     """Random unions of ellipses and specks: shapes like real defect masks."""
 
     @st.composite
     def build(draw):
         size = draw(st.integers(16, 64))
-        mask = np.zeros((size, size), np.uint8)
-        for _ in range(draw(st.integers(1, 4))):
-            centre = (draw(st.integers(0, size - 1)), draw(st.integers(0, size - 1)))
-            axes = (draw(st.integers(1, size // 3)), draw(st.integers(1, size // 3)))
-            cv2.ellipse(mask, centre, axes, draw(st.floats(0, 180)), 0, 360, 255, -1)
-        if draw(st.booleans()):  # punch a hole
-            cv2.circle(mask, (size // 2, size // 2), draw(st.integers(1, 4)), 0, -1)
-        return mask
+        point = st.tuples(st.integers(0, size - 1), st.integers(0, size - 1))
+        axes = st.tuples(st.integers(1, size // 3), st.integers(1, size // 3))
+        ellipses = draw(st.lists(st.tuples(point, axes, st.floats(0, 180)), min_size=1, max_size=4))
+        hole = draw(st.integers(1, 4)) if draw(st.booleans()) else 0
+        return _blob_mask(size, ellipses, hole)
 
     return build()
+
+
+def _render_iou(mask: np.ndarray, min_area: int = 25) -> list[float]:
+    """IoU of each component of >= ``min_area`` px with its polygons rendered by pycocotools."""
+    height, width = mask.shape
+    return [
+        iou(
+            polygons_to_mask(inst.polygons, holes=inst.holes, height=height, width=width),
+            rle_to_mask(inst.rle),
+        )
+        for inst in mask_to_instances(mask).instances
+        if inst.area >= min_area
+    ]
 
 
 @settings(max_examples=120, deadline=None)
@@ -197,15 +217,30 @@ def test_polygons_render_back_to_their_component(mask):
     """Tolerance: IoU >= 0.9 for components of >= 25 px.
 
     The rings trace pixel edges, so axis-aligned outlines are exact; the
-    mitre limit bevels one-pixel spikes, which is where the error comes
-    from (measured minimum IoU 1.0 on 11k random components of >= 25 px).
+    mitre limit bevels one-pixel spikes, which is where an error can come
+    from. Measured: IoU 1.0 for all 62,615 components of >= 25 px in 40,000
+    random blob masks drawn like these; random pixel noise, all spikes, goes
+    down to 0.90.
     """
-    height, width = mask.shape
-    for inst in mask_to_instances(mask).instances:
-        if inst.area < 25:
-            continue
-        rendered = polygons_to_mask(inst.polygons, holes=inst.holes, height=height, width=width)
-        assert iou(rendered, rle_to_mask(inst.rle)) >= 0.9
+    assert all(value >= 0.9 for value in _render_iou(mask))
+
+
+def test_polygons_of_seeded_blobs_render_back_exactly():
+    """The measurement above, on a fixed sample: 2,000 blob masks, every component of >= 25 px exact."""
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(2000):
+        size = int(rng.integers(16, 65))
+        ellipses = [
+            (
+                tuple(int(v) for v in rng.integers(0, size, 2)),
+                tuple(int(v) for v in rng.integers(1, size // 3 + 1, 2)),
+                float(rng.uniform(0, 180)),
+            )
+            for _ in range(int(rng.integers(1, 5)))
+        ]
+        values += _render_iou(_blob_mask(size, ellipses, int(rng.integers(1, 5)) * int(rng.integers(0, 2))))
+    assert len(values) > 2500 and min(values) == 1.0
 
 
 def test_mask_to_polygons_of_whole_mask():

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import UserError
-from converters.mvtec import list_categories, scan, scan_category
+from converters.mvtec import ImageRecord, check_output_stems, list_categories, scan, scan_category
 
 
 def test_scan_pairs_by_stem_across_extensions(tmp_path, category_factory):
@@ -67,3 +67,31 @@ def test_unknown_and_empty_categories(tmp_path, category_factory):
         scan(tmp_path / "widget" / "test" / "good")
     with pytest.raises(UserError, match="does not exist"):
         scan(tmp_path / "nowhere")
+
+
+def test_two_masks_for_one_stem_are_an_error(tmp_path, category_factory):
+    mask = category_factory(tmp_path, "widget") / "ground_truth" / "hole" / "001_mask.png"
+    mask.with_suffix(".bmp").write_bytes(mask.read_bytes())  # which one is the truth? refuse to guess
+    with pytest.raises(UserError, match="two masks for one stem '001': .*001_mask.bmp and .*001_mask.png"):
+        scan_category(tmp_path, "widget")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("a_b", "c"), ("a", "b_c")),  # underscores in the defect and the stem join alike
+        (("dent", "X1"), ("Dent", "x1")),  # one name on a case-insensitive file system
+    ],
+)
+def test_output_name_collisions_name_both_sources(tmp_path, first, second):
+    records = [
+        ImageRecord(tmp_path / "test" / d / f"{s}.png", "widget", "test", d) for d, s in (first, second)
+    ]
+    with pytest.raises(UserError, match="two images map to one output name") as error:
+        check_output_stems(records)
+    assert all(str(r.image) in str(error.value) for r in records)
+
+
+def test_distinct_output_names_pass(tmp_path, category_factory):
+    category_factory(tmp_path, "widget")
+    check_output_stems(scan(tmp_path))

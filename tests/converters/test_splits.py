@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
 from common.errors import UserError
-from converters.splits import SPLITS, _allocate, load_splits, make_splits, save_splits
+from converters.splits import SPLITS, Splits, _allocate, load_splits, make_splits, save_splits
 
 
 def keys(stratum: str, n: int) -> list[tuple[str, str]]:
@@ -47,17 +50,76 @@ def test_allocate_small_strata_still_train(n, sizes):
 
 
 @pytest.mark.parametrize(
-    ("ratios", "background", "message"),
+    ("ratios", "background", "seed", "message"),
     [
-        ((0.5, 0.5), 0.5, "three non-negative numbers"),
-        ((0.0, 0.5, 0.5), 0.5, "train > 0"),
-        ((0.6, -0.2, 0.2), 0.5, "non-negative"),
-        ((0.6, 0.2, 0.2), -1.0, "background ratio must be >= 0"),
+        ((0.5, 0.5), 0.5, 0, "three finite numbers"),
+        ((0.0, 0.5, 0.5), 0.5, 0, "train > 0"),
+        ((0.6, -0.2, 0.2), 0.5, 0, ">= 0"),
+        ((math.nan, 0.5, 0.5), 0.5, 0, r"--split TRAIN VAL TEST.*got \[nan, 0.5, 0.5\]"),  # drew nothing
+        ((0.6, math.inf, 0.2), 0.5, 0, "finite"),
+        ((0.6, 0.2, 0.2), -1.0, 0, "--background-ratio must be a finite number >= 0"),
+        ((0.6, 0.2, 0.2), math.nan, 0, "--background-ratio.*nan"),  # int(nan) raised ValueError
+        ((0.6, 0.2, 0.2), math.inf, 0, "--background-ratio.*inf"),  # int(inf) raised OverflowError
+        ((0.6, 0.2, 0.2), 0.5, -1, "--seed.*-1"),  # numpy refused it with a bare ValueError
     ],
 )
-def test_bad_split_options(ratios, background, message):
+def test_bad_split_options(ratios, background, seed, message):
     with pytest.raises(UserError, match=message):
-        make_splits(keys("a/x", 5), [], ratios=ratios, background_ratio=background)
+        make_splits(keys("a/x", 5), [], ratios=ratios, background_ratio=background, seed=seed)
+
+
+def test_saved_splits_are_strict_json(tmp_path):
+    bad = Splits(train=["a"], ratios=(math.nan, 0.5, 0.5))
+    with pytest.raises(ValueError, match="JSON compliant"):
+        save_splits(bad, tmp_path / "splits.json")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+GOOD_FILE = {
+    "version": 1,
+    "seed": 3,
+    "ratios": {"train": 0.6, "val": 0.2, "test": 0.2},
+    "background_ratio": 0.5,
+    "train": ["a/test/x/000"],
+    "val": ["a/test/x/001"],
+    "test": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seed": "abc"}, "\"seed\" must be an integer >= 0, got 'abc'"),  # int("abc") raised
+        ({"seed": True}, '"seed"'),
+        ({"seed": 1.5}, '"seed"'),
+        ({"ratios": [0.6, 0.2, 0.2]}, '"ratios" must be an object'),  # list.get raised
+        ({"ratios": {"train": 0.6, "val": 0.4}}, '"ratios" must be an object'),
+        ({"ratios": {"train": "0.6", "val": 0.2, "test": 0.2}}, '"ratios" must be three finite'),
+        ({"ratios": {"train": 0.6, "val": None, "test": 0.2}}, '"ratios"'),
+        ({"background_ratio": None}, '"background_ratio" must be a finite number'),  # float(None)
+        ({"background_ratio": "0.5"}, '"background_ratio"'),
+        ({"train": "a/test/x/000"}, '"train" must be a list of keys'),
+        ({"val": [1, 2]}, '"val" must be a list of keys'),
+        ({"test": ["a/test/x/000"]}, "key 'a/test/x/000' is listed twice, in train and test"),
+        ({"train": ["a/test/x/000", "a/test/x/000"]}, "key .* is listed twice, in train$"),
+        ({"version": 2}, '"version" is 2'),
+        ({"seeed": 1}, 'unknown field "seeed"'),
+    ],
+)
+def test_every_field_of_a_splits_file_is_checked(tmp_path, changes, message):
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps(GOOD_FILE | changes))
+    with pytest.raises(UserError, match=f"splits file .*splits.json: {message}") as error:
+        load_splits(path)
+    assert "\n" not in str(error.value)
+
+
+def test_fields_other_than_the_lists_are_optional(tmp_path):
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps({"train": ["k"], "val": [], "test": []}))
+    assert load_splits(path) == Splits(train=["k"])
+    path.write_text(json.dumps(GOOD_FILE))
+    assert load_splits(path).seed == 3
 
 
 def test_round_trip_and_bad_file(tmp_path):
@@ -65,7 +127,10 @@ def test_round_trip_and_bad_file(tmp_path):
     save_splits(splits, tmp_path / "splits.json")
     assert load_splits(tmp_path / "splits.json") == splits
     (tmp_path / "bad.json").write_text('{"train": []}')
-    with pytest.raises(UserError, match="bad.json lacks the lists"):
+    with pytest.raises(UserError, match="bad.json: lacks the lists val, test"):
         load_splits(tmp_path / "bad.json")
     with pytest.raises(UserError, match="cannot read splits file"):
         load_splits(tmp_path / "absent.json")
+    (tmp_path / "nan.json").write_text('{"train": [], "val": NaN')
+    with pytest.raises(UserError, match="nan.json: not JSON"):
+        load_splits(tmp_path / "nan.json")

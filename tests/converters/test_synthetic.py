@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.errors import UserError
+from common.io import partial_dir
 from converters import synthetic
 from converters.synthetic import DEFECT_TYPES, SyntheticConfig, generate, main, render_sample
 
@@ -205,7 +208,7 @@ def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path)
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
     root = generate(tmp_path, config, progress=False)
     (root / "marker.txt").write_text("old")
-    with pytest.raises(FileExistsError, match=str(root)):
+    with pytest.raises(UserError, match=str(root)):
         generate(tmp_path, config, progress=False)
     assert (root / "marker.txt").exists()
     assert generate(tmp_path, config, overwrite=True, progress=False) == root
@@ -226,7 +229,7 @@ def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
         path.write_bytes(b"x")
 
     monkeypatch.setattr(synthetic, "_write_png", failing_write)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match="cannot write .*: disk full"):
         generate(tmp_path, config, progress=False)
     assert list(tmp_path.iterdir()) == []
 
@@ -235,7 +238,7 @@ def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
     before = _files(root)
     calls.clear()
     monkeypatch.setattr(synthetic, "_write_png", failing_write)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match="cannot write .*: disk full"):
         generate(tmp_path, replace(config, seed=9), overwrite=True, progress=False)
     assert [p.name for p in tmp_path.iterdir()] == [config.category]
     assert _files(root) == before
@@ -304,3 +307,25 @@ def test_cli_argparse_errors_return_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["--out", str(tmp_path), "--size", "big"]) == 2
     assert "error:" in capsys.readouterr().err
     assert main([]) == 2  # --out is required
+
+
+def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=0, defects=("color",))
+    build = partial_dir(tmp_path / config.category)
+    dead = build.with_name(build.name.replace(f"-{os.getpid()}-", "-999999999-"))  # its writer is gone
+    build.rename(dead)
+    live = partial_dir(tmp_path / config.category)  # a concurrent run's: kept
+    generate(tmp_path, config, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([config.category, live.name])
+    err = capsys.readouterr().err
+    assert f"note: removed 1 unfinished build of {tmp_path / config.category} left by a killed run" in err
+
+
+def test_unwritable_out_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=0)
+    with pytest.raises(UserError, match="cannot create folder .*file/synthetic_nut: .*file is a file"):
+        generate(tmp_path / "file", config, progress=False)
+    assert main(["--out", str(tmp_path / "file" / "deeper"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot create folder") and err.count("\n") == 1

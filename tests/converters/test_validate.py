@@ -51,6 +51,15 @@ def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: no data.yaml")
 
 
+def test_validate_refuses_a_broken_splits_file(dataset, capsys):
+    (dataset / "splits.json").write_text('{"train": [], "val": NaN')
+    with pytest.raises(UserError, match="splits.json: not JSON"):
+        validate(dataset)
+    assert validate_main([str(dataset)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read splits file") and err.count("\n") == 1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["detect", "segment"])
 def test_stock_yolo_cli_trains_on_the_data_yaml(tmp_path, category_factory, yolo_train, task):

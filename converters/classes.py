@@ -1,0 +1,134 @@
+"""Class names: the ``--names-template`` namer, the ``--mask-values`` map, the sorted class list.
+
+A class is its name: two (category, defect) pairs that the template names alike are one
+class (``{defect}`` merges ``scratch`` across categories). Class ids are the positions in
+the sorted list, so they are stable for the same inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from common.errors import UserError, one_line
+from converters.mvtec import GOOD, ImageRecord
+
+SINGLE_CLASS_NAME = "defect"
+TEMPLATE_FIELDS = ("defect", "category", "defect_text", "category_text")
+
+#: ``name(category, defect) -> class name``.
+Namer = Callable[[str, str], str]
+
+
+def check_template(template: str) -> None:
+    """Refuses a ``--names-template`` that is empty or uses anything but the plain fields.
+
+    Attribute and index access (``{defect.__class__}``, ``{defect[0]}``), positional
+    fields (``{}``) and fields nested in a format spec are refused: they reach into
+    Python objects, not into the names.
+    """
+    fields = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+    if not template.strip():
+        raise UserError(f"--names-template is empty; use some of {fields}")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise UserError(f"bad --names-template '{template}': {one_line(error)}; fields: {fields}") from None
+    for _, field, spec, _ in parsed:
+        if field is not None and (field not in TEMPLATE_FIELDS or "{" in (spec or "")):
+            shown = "{" + field + (":" + spec if spec else "") + "}"
+            raise UserError(f"bad --names-template '{template}': {shown} is not one of {fields}")
+
+
+def class_namer(template: str, *, single_class: bool = False) -> Namer:
+    """Returns ``name(category, defect) -> class name`` after checking the template.
+
+    Raises:
+        UserError: a bad template; the namer itself raises it for a name that comes
+            out empty or blank (``{defect_text}`` of a folder named ``_``).
+    """
+    if single_class:
+        return lambda category, defect: SINGLE_CLASS_NAME
+    check_template(template)
+
+    def name(category: str, defect: str) -> str:
+        text = template.format(
+            defect=defect,
+            category=category,
+            defect_text=defect.replace("_", " "),
+            category_text=category.replace("_", " "),
+        )
+        if not text.strip():
+            raise UserError(
+                f"--names-template '{template}' gives an empty class name for category '{category}', "
+                f"defect '{defect}'"
+            )
+        return text
+
+    try:
+        name("category", "defect")
+    except UserError:
+        raise
+    except (KeyError, IndexError, ValueError, TypeError) as error:
+        raise UserError(f"bad --names-template '{template}': {one_line(error)}") from None
+    return name
+
+
+def load_value_map(path: str | Path) -> dict[int, str]:
+    """Reads a mask-values JSON (``{"255": "contamination", "0": "good"}``) into ``{value: name}``.
+
+    Value 0 is the background: absent, it is added as ``good``; mapped to anything else, an error.
+
+    Raises:
+        UserError: unreadable, not a JSON object, a key that is no integer >= 0, two keys of
+            one value (``"255"`` and ``"0255"``), an empty name, or 0 mapped to a defect.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise UserError(f"cannot read mask-values file {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UserError(f"cannot read mask-values file {path}: not JSON ({one_line(error)})") from None
+    if not isinstance(data, dict) or not data:
+        raise UserError(f'mask-values file {path} must be a JSON object like {{"255": "scratch"}}')
+    values: dict[int, str] = {}
+    keys: dict[int, str] = {}
+    for key, name in data.items():
+        value = _mask_value(path, key, name)
+        if value in keys:
+            raise UserError(
+                f"mask-values file {path}: keys '{keys[value]}' and '{key}' are the same pixel value {value}"
+            )
+        keys[value], values[value] = key, name.strip()
+    if values.setdefault(0, GOOD) != GOOD:
+        raise UserError(
+            f"mask-values file {path}: value 0 is the background and can only be '{GOOD}', not '{values[0]}'"
+        )
+    return values
+
+
+def _mask_value(path: Path, key: str, name: object) -> int:
+    """The pixel value of one mask-values entry, after checking the entry."""
+    try:
+        value = int(key)
+    except ValueError:
+        raise UserError(f"mask-values file {path}: key '{key}' is not an integer pixel value") from None
+    if value < 0 or not isinstance(name, str) or not name.strip():
+        raise UserError(f"mask-values file {path}: entry '{key}': {name!r} needs a value >= 0 and a name")
+    return value
+
+
+def class_names(
+    records: Sequence[ImageRecord], *, namer: Namer, value_names: dict[int, str] | None, single_class: bool
+) -> list[str]:
+    """Sorted class names: the ids are their positions, stable for the same inputs."""
+    if single_class:
+        return [SINGLE_CLASS_NAME]
+    categories = sorted({r.category for r in records})
+    if value_names is not None:
+        defects = {n for n in value_names.values() if n != GOOD}
+        return sorted({namer(c, d) for c in categories for d in defects})
+    return sorted({namer(r.category, r.defect) for r in records if not r.is_good})
