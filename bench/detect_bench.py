@@ -154,7 +154,7 @@ def epoch_times(results_csv: Path) -> list[float]:
 
 
 def wrapper_config(model: str, data: Path, table: Path, overrides: dict) -> dict:
-    from detection.train import build_config
+    from detection.train_config import build_config
 
     config_file, model_name = CONFIGS[model]
     items = [f"data={data}", f"model={model_name}", *(f"{k}={v}" for k, v in overrides.items())]
@@ -209,7 +209,8 @@ def train_bare(config: dict, table: Path | None) -> tuple[float, Path]:
 
     from detection.data import data_names
     from detection.text_embeddings import load_table
-    from detection.train import run_dir, ultralytics_keys
+    from detection.train import run_dir
+    from detection.train_config import ultralytics_keys
     from detection.weights import resolve_model
 
     model = resolve_model(config["model"], download=True)

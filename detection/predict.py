@@ -8,8 +8,12 @@ Runs ultralytics' predictor (``YOLO(weights).predict``) on each image, or with
 :func:`detection.tiling.predict_tiled` (use it for a model trained with
 ``tile=N``). A YOLO-World checkpoint predicts with the class embeddings it was
 trained with; no text encoder is needed. The image's call follows
-:mod:`detection.evaluate`: the class of its top box with score >= ``--conf``,
+:mod:`detection.image_level`: the class of its top box with score >= ``--conf``,
 ``good`` if none.
+
+Every image is decoded once before the model loads (:func:`common.images.image_size`),
+so a file that is not an image, or a truncated one, stops the run at once with
+one line naming it, before ultralytics opens anything.
 
 Writes ``predictions.json`` into ``--out``: per image its size, boxes (xyxy
 pixels), scores, class ids and names, and its call and anomaly score.
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,10 +30,17 @@ from typing import Any
 import cv2
 import numpy as np
 
+from common.cli import exit_code
 from common.errors import UserError
+from common.images import IMAGE_SUFFIXES, decode_image_file, image_size
+from common.io import atomic_write
 from detection.detections import ImageDetections
-from detection.evaluate import image_prediction
-from detection.tiling import predict_tiled
+from detection.image_level import image_prediction
+from detection.tiling import check_tiling, predict_tiled
+from detection.weights import load_detector, weights_file
+
+#: The file :func:`main` writes into ``--out``.
+PREDICTIONS_FILE = "predictions.json"
 
 
 def ultralytics_detections(results: Sequence[Any]) -> list[ImageDetections]:
@@ -46,14 +56,23 @@ def ultralytics_detections(results: Sequence[Any]) -> list[ImageDetections]:
 
 
 def image_files(source: Path) -> list[Path]:
-    """An image file, or the images in a folder (recursive), sorted."""
-    from ultralytics.data.utils import IMG_FORMATS
+    """An image file, or the image files in a folder (recursive, by suffix), sorted; each checked.
 
+    Raises:
+        UserError: ``source`` is missing, a folder without image files, or a file (or a folder's
+            image file) that does not decode: not an image, truncated, unreadable.
+    """
     if source.is_file():
-        return [source]
-    if source.is_dir():
-        return sorted(p for p in source.rglob("*.*") if p.suffix[1:].lower() in IMG_FORMATS)
-    raise UserError(f"source not found: {source}")
+        files = [source]
+    elif source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
+    else:
+        raise UserError(f"source not found: {source}")
+    for path in files:
+        image_size(path)
+    return files
 
 
 def predict(
@@ -82,16 +101,16 @@ def predict(
 
     Returns:
         image path -> ``{"width", "height", "boxes", "scores", "classes", "names", "call", "score"}``.
-    """
-    from ultralytics import YOLO
 
-    if not Path(weights).is_file():
-        raise UserError(f"weights not found: {weights}")
-    if tile is not None and (tile < 32 or not 0 <= tile_overlap < 1):
-        raise UserError(
-            f"tiled inference needs tile >= 32 and 0 <= overlap < 1, got {tile}, {tile_overlap}"
-        )
-    model = YOLO(str(weights))
+    Raises:
+        UserError: missing or unloadable weights, bad tiling settings, a source without
+            images or with a file that is not one; before any image is run.
+    """
+    if tile is not None:
+        check_tiling(tile, tile_overlap)
+    weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while
+    files = image_files(Path(source))
+    model = load_detector(weights)
     names = [str(model.names[i]) for i in sorted(model.names)]
     settings = {
         "imgsz": imgsz,
@@ -106,29 +125,42 @@ def predict(
         return ultralytics_detections(model.predict(list(tiles), **settings))
 
     found: dict[str, dict] = {}
-    for path in image_files(Path(source)):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise UserError(f"cannot read image {path}")
+    for path in files:
+        image = decode_image_file(path, cv2.IMREAD_COLOR)
         if tile:
             detections = predict_tiled(image, predict_tiles, tile=tile, overlap=tile_overlap, max_det=max_det)
         else:
             detections = ultralytics_detections(model.predict(image, **settings))[0]
-        call, score = image_prediction(detections, names, conf)
-        found[str(path)] = {
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
-            "boxes": np.round(detections.boxes, 2).tolist(),
-            "scores": np.round(detections.scores, 4).tolist(),
-            "classes": detections.classes.tolist(),
-            "names": [names[c] for c in detections.classes],
-            "call": call,
-            "score": round(score, 4),
-        }
+        found[str(path)] = image_entry(image.shape[:2], detections, names, conf)
     return found
 
 
+def image_entry(
+    shape: tuple[int, int], detections: ImageDetections, names: Sequence[str], conf: float
+) -> dict:
+    """One image's record in ``predictions.json``: size, rounded boxes and scores, names, call.
+
+    Args:
+        shape: ``(H, W)`` of the image in pixels.
+        detections: its boxes in those pixels.
+        names: class names in id order.
+        conf: the image-call threshold.
+    """
+    call, score = image_prediction(detections, names, conf)
+    return {
+        "width": int(shape[1]),
+        "height": int(shape[0]),
+        "boxes": np.round(detections.boxes, 2).tolist(),
+        "scores": np.round(detections.scores, 4).tolist(),
+        "classes": detections.classes.tolist(),
+        "names": [names[c] for c in detections.classes],
+        "call": call,
+        "score": round(score, 4),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line; its destinations other than ``out`` are :func:`predict`'s parameters."""
     parser = argparse.ArgumentParser(
         prog="python -m detection.predict",
         description="Defect boxes and a per-image call (defect type or good) on new images, whole or tiled.",
@@ -136,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, required=True, help="a run's weights/best.pt")
     parser.add_argument("--source", type=Path, required=True, help="an image or a folder of images")
     parser.add_argument(
-        "--out", type=Path, default=Path("runs/detect/predict"), help="folder for predictions.json"
+        "--out", type=Path, default=Path("runs/detect/predict"), help=f"folder for {PREDICTIONS_FILE}"
     )
     parser.add_argument("--imgsz", type=int, default=640, help="model input size (per window with --tile)")
     parser.add_argument(
@@ -149,29 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        found = predict(
-            args.weights,
-            args.source,
-            imgsz=args.imgsz,
-            conf=args.conf,
-            iou=args.iou,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-            device=args.device,
-        )
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "predictions.json").write_text(json.dumps(found, indent=1) + "\n")
-    for path, entry in found.items():
-        print(f"{entry['call']:>16s}  {entry['score']:.3f}  {len(entry['scores']):3d} boxes  {path}")
+def run(args: argparse.Namespace) -> Path:
+    """The command's work: predicts, writes ``predictions.json`` atomically, prints one line per image."""
+    options = vars(args).copy()
+    out = options.pop("out")
+    found = predict(**options)
+    path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")
+    for image, entry in found.items():
+        print(f"{entry['call']:>16s}  {entry['score']:.3f}  {len(entry['scores']):3d} boxes  {image}")
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
-    print(f"{len(found)} images, {mode}; results in {args.out / 'predictions.json'}")
-    return 0
+    print(f"{len(found)} images, {mode}; results in {path}")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m detection.predict``; bad input is one ``error:`` line and exit code 2."""
+    args = build_parser().parse_args(argv)
+    return exit_code(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +46,9 @@ from types import ModuleType
 
 import torch
 
+from common.cli import exit_code
 from common.errors import UserError, one_line
+from common.io import atomic_write, save_torch
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
 from detection.data import data_names
 
@@ -164,8 +165,7 @@ def sidecar_path(table: str | Path) -> Path:
 def save_table(embeddings: TextEmbeddings, path: str | Path) -> Path:
     """Writes ``{text: (D,) tensor}`` with ``torch.save``, and its ``.json`` sidecar; returns ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({t: v.detach().cpu().float().clone() for t, v in embeddings.vectors.items()}, path)
+    save_torch({t: v.detach().cpu().float().clone() for t, v in embeddings.vectors.items()}, path)
     sidecar = {
         **embeddings.info,
         "source": embeddings.source,
@@ -175,7 +175,7 @@ def save_table(embeddings: TextEmbeddings, path: str | Path) -> Path:
     }
     if not embeddings.open_vocabulary:
         sidecar["note"] = CLOSED_SET_NOTE
-    sidecar_path(path).write_text(json.dumps(sidecar, indent=1) + "\n")
+    atomic_write(sidecar_path(path), json.dumps(sidecar, indent=1) + "\n")
     return path
 
 
@@ -194,6 +194,29 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
             non-finite vector.
     """
     path = Path(path).expanduser()
+    data = _read_table(path)
+    texts = prompt_texts(names)
+    missing = [t for t in texts if t not in data]
+    if missing:
+        have = ", ".join(repr(k) for k in list(data)[:10]) + (", ..." if len(data) > 10 else "")
+        raise TextEmbeddingError(
+            f"text-embedding table {path} has no vector for {len(missing)} class name(s): "
+            f"{', '.join(repr(t) for t in missing)} (it has {len(data)}: {have})"
+        )
+    _check_width(path, data, dim)
+    vectors = {text: _unit_vector(path, text, data[text]) for text in texts}
+    info = _read_sidecar(path)
+    kind = info.get("source", "origin not recorded: no sidecar .json")
+    return TextEmbeddings(
+        vectors,
+        source=f"table file {path} ({kind})",
+        open_vocabulary=bool(info.get("open_vocabulary", True)),
+        info={**info, "table": str(path)},
+    )
+
+
+def _read_table(path: Path) -> dict[str, torch.Tensor]:
+    """The ``{str: tensor}`` dict of a table file; :class:`TextEmbeddingError` naming it otherwise."""
     if not path.is_file():
         raise TextEmbeddingError(f"text-embedding table not found: {path}")
     try:
@@ -210,14 +233,11 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
         raise TextEmbeddingError(
             f"{path} is not a text-embedding table: entries {bad[:5]!r} are not class name -> tensor"
         )
-    texts = prompt_texts(names)
-    missing = [t for t in texts if t not in data]
-    if missing:
-        have = ", ".join(repr(k) for k in list(data)[:10]) + (", ..." if len(data) > 10 else "")
-        raise TextEmbeddingError(
-            f"text-embedding table {path} has no vector for {len(missing)} class name(s): "
-            f"{', '.join(repr(t) for t in missing)} (it has {len(data)}: {have})"
-        )
+    return dict(data)
+
+
+def _check_width(path: Path, data: Mapping[str, torch.Tensor], dim: int) -> None:
+    """Every vector is ``(D,)`` or ``(1, D)``, all of one width ``D == dim``."""
     shapes = {k: tuple(v.shape) for k, v in data.items()}
     flat = {k: s for k, s in shapes.items() if len(s) == 1 or (len(s) == 2 and s[0] == 1)}
     if len(flat) != len(shapes):
@@ -234,21 +254,15 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
         raise TextEmbeddingError(
             f"{path}: vectors are {size}-d, YOLO-World's text head takes {dim}-d (CLIP {CLIP_VARIANT})"
         )
-    vectors = {}
-    for text in texts:
-        vector = data[text].detach().reshape(-1).double()
-        norm = vector.norm()
-        if not torch.isfinite(vector).all() or norm == 0:
-            raise TextEmbeddingError(f"{path}: vector for {text!r} is zero or not finite")
-        vectors[text] = (vector / norm).float()
-    info = _read_sidecar(path)
-    kind = info.get("source", "origin not recorded: no sidecar .json")
-    return TextEmbeddings(
-        vectors,
-        source=f"table file {path} ({kind})",
-        open_vocabulary=bool(info.get("open_vocabulary", True)),
-        info={**info, "table": str(path)},
-    )
+
+
+def _unit_vector(path: Path, text: str, vector: torch.Tensor) -> torch.Tensor:
+    """``vector`` flattened and L2-normalised (float32); an error for a zero or non-finite one."""
+    vector = vector.detach().reshape(-1).double()
+    norm = vector.norm()
+    if not torch.isfinite(vector).all() or norm == 0:
+        raise TextEmbeddingError(f"{path}: vector for {text!r} is zero or not finite")
+    return (vector / norm).float()
 
 
 def _read_sidecar(table: Path) -> dict:
@@ -415,20 +429,22 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
     return clip_embeddings(names, weights, device=args.device)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        embeddings = make_table(args)
-        path = save_table(embeddings, args.out)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def write_table(args: argparse.Namespace) -> Path:
+    """The command's work: makes the table, writes it and its sidecar, prints how to train with it."""
+    embeddings = make_table(args)
+    path = save_table(embeddings, args.out)
     print(f"wrote {len(embeddings.vectors)} {embeddings.dim}-d vectors to {path} ({sidecar_path(path).name})")
     print(f"source: {embeddings.source}")
     if not embeddings.open_vocabulary:
         print(f"NOTE: {CLOSED_SET_NOTE}")
     print(f"train with: python -m detection.train --config {DEFAULT_CONFIG} text_embeddings={path}")
-    return 0
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m detection.text_embeddings``; bad input is one ``error:`` line and exit code 2."""
+    args = build_parser().parse_args(argv)
+    return exit_code(lambda: write_table(args))
 
 
 if __name__ == "__main__":

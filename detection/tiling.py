@@ -42,8 +42,13 @@ import yaml
 from torchvision.ops import batched_nms
 
 from common.errors import UserError
+from common.images import decode_image_file
+from common.io import atomic_write
 from detection.data import data_names, label_path, split_images
 from detection.detections import ImageDetections
+
+#: The smallest tile side in pixels: YOLO's coarsest feature map has a stride of 32.
+MIN_TILE = 32
 
 #: ``(tiles, windows)`` -> detections per tile, in tile pixels. ``tiles``: BGR ``(h, w, 3)`` uint8 arrays;
 #: ``windows``: ``(B, 4)`` int xyxy of each tile in the image (a model may ignore them).
@@ -201,6 +206,17 @@ def merge_tile_detections(
     return kept[np.argsort(-scores[kept], kind="stable")]
 
 
+def check_tiling(tile: int, overlap: float) -> None:
+    """Raises :class:`UserError` unless ``tile >= MIN_TILE`` pixels and ``0 <= overlap < 1``.
+
+    >>> check_tiling(48, 0.25)
+    """
+    if not tile >= MIN_TILE or not 0 <= overlap < 1:
+        raise UserError(
+            f"tiled inference needs tile >= {MIN_TILE} and 0 <= overlap < 1, got {tile}, {overlap}"
+        )
+
+
 def predict_tiled(
     image: np.ndarray,
     predict_tiles: TilePredictor,
@@ -328,9 +344,9 @@ def tile_dataset(
     Raises:
         UserError: bad parameters, an unreadable image or label file.
     """
-    if tile < 32 or not 0 <= overlap < 1 or not 0 <= min_visible <= 1:
+    if not tile >= MIN_TILE or not 0 <= overlap < 1 or not 0 <= min_visible <= 1:
         raise UserError(
-            f"tiling needs tile >= 32, 0 <= tile_overlap < 1, 0 <= tile_min_visible <= 1; "
+            f"tiling needs tile >= {MIN_TILE}, 0 <= tile_overlap < 1, 0 <= tile_min_visible <= 1; "
             f"got {tile}, {overlap}, {min_visible}"
         )
     data_yaml, out_dir = Path(data_yaml), Path(out_dir)
@@ -339,37 +355,23 @@ def tile_dataset(
     tiles: dict[str, int] = {}
     boxes: dict[str, tuple[int, int]] = {}
     dropped = 0
+    settings = {"tile": tile, "overlap": overlap, "min_visible": min_visible}
     for split in splits:
         image_dir, label_dir = out_dir / "images" / split, out_dir / "labels" / split
         image_dir.mkdir(parents=True, exist_ok=True)
         label_dir.mkdir(parents=True, exist_ok=True)
         sources = split_images(data_yaml, split)
-        n_tiles = n_in = n_out = 0
+        counts = np.zeros(4, dtype=int)
         for source in sources:
-            image = cv2.imread(str(source), cv2.IMREAD_COLOR)
-            if image is None:
-                raise UserError(f"cannot read image {source}")
-            height, width = image.shape[:2]
-            classes, source_boxes = read_yolo_boxes(label_path(source), width, height)
-            n_in += len(classes)
-            for window in tile_windows(width, height, tile, overlap):
-                x1, y1, x2, y2 = (int(v) for v in window)
-                local, index = clip_boxes_to_window(source_boxes, window, min_visible)
-                partly = clip_boxes_to_window(source_boxes, window, 0.0)[1]
-                dropped += len(partly) - len(index)
-                name = f"{source.stem}_x{x1}_y{y1}"
-                if not cv2.imwrite(str(image_dir / f"{name}.png"), image[y1:y2, x1:x2]):
-                    raise UserError(f"cannot write {image_dir / name}.png")
-                text = yolo_box_lines(classes[index], local, x2 - x1, y2 - y1)
-                (label_dir / f"{name}.txt").write_text(text)
-                n_tiles += 1
-                n_out += len(index)
+            counts += tile_image(source, image_dir, label_dir, **settings)
+        n_tiles, n_in, n_out, n_dropped = (int(c) for c in counts)
         images[split], tiles[split], boxes[split] = len(sources), n_tiles, (n_in, n_out)
+        dropped += n_dropped
 
     data = {"path": str(out_dir.absolute()), **{s: f"images/{s}" for s in splits}}
     data["names"] = dict(enumerate(names))
     header = f"# {data_yaml} cut into {tile}-px tiles, overlap {overlap:g} (detection.tiling)\n"
-    (out_dir / "data.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False))
+    atomic_write(out_dir / "data.yaml", header + yaml.safe_dump(data, sort_keys=False))
     record = {
         "source": str(data_yaml),
         "tile": tile,
@@ -380,5 +382,34 @@ def tile_dataset(
         "boxes": {s: {"source": a, "tiles": b} for s, (a, b) in boxes.items()},
         "dropped_under_min_visible": dropped,
     }
-    (out_dir / "tiles.json").write_text(json.dumps(record, indent=1) + "\n")
+    atomic_write(out_dir / "tiles.json", json.dumps(record, indent=1) + "\n")
     return TiledDataset(data=out_dir / "data.yaml", images=images, tiles=tiles, boxes=boxes, dropped=dropped)
+
+
+def tile_image(
+    source: Path, image_dir: Path, label_dir: Path, *, tile: int, overlap: float, min_visible: float
+) -> tuple[int, int, int, int]:
+    """Writes one image's windows (PNG) and their clipped YOLO labels into ``image_dir`` / ``label_dir``.
+
+    Returns:
+        ``(tiles written, boxes in the image, box labels written, box parts under min_visible left out)``.
+
+    Raises:
+        UserError: the image does not decode, its label file is bad, or a tile cannot be written.
+    """
+    image = decode_image_file(source, cv2.IMREAD_COLOR)
+    height, width = image.shape[:2]
+    classes, source_boxes = read_yolo_boxes(label_path(source), width, height)
+    n_tiles = n_out = dropped = 0
+    for window in tile_windows(width, height, tile, overlap):
+        x1, y1, x2, y2 = (int(v) for v in window)
+        local, index = clip_boxes_to_window(source_boxes, window, min_visible)
+        partly = clip_boxes_to_window(source_boxes, window, 0.0)[1]
+        dropped += len(partly) - len(index)
+        name = f"{source.stem}_x{x1}_y{y1}"
+        if not cv2.imwrite(str(image_dir / f"{name}.png"), image[y1:y2, x1:x2]):
+            raise UserError(f"cannot write {image_dir / name}.png")
+        (label_dir / f"{name}.txt").write_text(yolo_box_lines(classes[index], local, x2 - x1, y2 - y1))
+        n_tiles += 1
+        n_out += len(index)
+    return n_tiles, len(classes), n_out, dropped

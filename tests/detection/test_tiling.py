@@ -16,7 +16,8 @@ from ultralytics.nn.tasks import DetectionModel
 
 from common.errors import UserError
 from detection.detections import ImageDetections
-from detection.evaluate import RecordingValidator, TiledRecordingValidator, evaluate, format_report
+from detection.evaluate import evaluate
+from detection.report import format_report
 from detection.tiling import (
     clip_boxes_to_window,
     cut_by_window,
@@ -27,6 +28,7 @@ from detection.tiling import (
     tile_origins,
     tile_windows,
 )
+from detection.validator import RecordingValidator, TiledRecordingValidator
 
 NAMES = ["crack", "spot"]
 

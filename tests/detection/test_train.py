@@ -16,14 +16,17 @@ from detection.augmentation import AugmentPolicy, load_policy, policy_settings
 from detection.data import split_images
 from detection.evaluate import evaluate
 from detection.text_embeddings import fixed_embeddings, save_table
-from detection.train import (
+from detection.train import check_training_splits, main, prepare_training_data, train
+from detection.train_config import (
+    OWN_DEFAULTS,
     PROJECT_ROOT,
     build_config,
+    check_batch,
+    check_config,
+    default_config,
     describe_augmentation,
-    main,
-    prepare_training_data,
-    train,
 )
+from tests.detection.conftest import BAD_WEIGHTS, make_tiny_dataset, write_bad_weights
 
 WORLD_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo_world.yaml"
 YOLO11_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo11n.yaml"
@@ -132,6 +135,108 @@ def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str
     assert expected in str(error.value) and str(path) in str(error.value)
 
 
+# --- every key checked, from one declaration -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ("lr0=true", "lr0", "needs a number > 0 and <= 1, got True"),  # not a learning rate of 1.0
+        ("lr0=-1", "lr0", "between 0.0 and 1.0"),  # ultralytics' own check
+        ("lr0=.nan", "lr0", "between 0.0 and 1.0"),
+        ("lr0=0", "lr0", "needs a number > 0"),  # ultralytics takes 0: nothing would be learnt
+        ("lr0=[1]", "lr0", "invalid type list"),
+        ("lr0=null", "lr0", "must not be None"),
+        ("batch=0", "batch", "needs an integer >= 1 (images per batch), -1 (AutoBatch)"),
+        ("batch=1.5", "batch", "or a fraction in (0, 1)"),
+        ("batch=-2", "batch", "got -2"),
+        ("batch=true", "batch", "got True"),
+        ("epochs=-3", "epochs", "must be >= 1"),
+        ("epochs=abc", "epochs", "needs a number, got 'abc'"),
+        ("epochs=2.5", "epochs", "must be an int"),
+        ("epochs=true", "epochs", "needs an integer >= 1, got True"),
+        ("imgsz=0", "imgsz", "needs an integer >= 1"),
+        ("imgsz=[64, 64]", "imgsz", "needs an integer >= 1"),
+        ("workers=-1", "workers", "needs an integer >= 0"),
+        ("box=.inf", "box", "needs a finite number"),
+        ("time=0", "time", "needs a number > 0 or null"),
+        ("hsv_h=2", "hsv_h", "between 0.0 and 1.0"),
+        ("fliplr=true", "fliplr", "needs a number in [0, 1], got True"),
+        ("plots=maybe", "plots", "must be a bool"),
+        ("amp=maybe", "amp", "Valid 'amp' values"),
+        ("tile=-1", "tile", "needs an integer >= 0"),
+        ("tile=16", "tile", "needs 0 (off) or a tile size >= 32 px"),
+        ("tile=64.0", "tile", "needs an integer >= 0"),
+        ("tile_overlap=1.5", "tile_overlap", "needs a number in [0, 1), got 1.5"),
+        ("tile_overlap=1", "tile_overlap", "needs a number in [0, 1), got 1"),
+        ("tile_min_visible=-0.5", "tile_min_visible", "needs a number in [0, 1]"),
+        ("repeat_factor=nan", "repeat_factor", "needs a finite number"),
+        ("repeat_factor=true", "repeat_factor", "got True"),
+        ("download=maybe", "download", "needs true or false, got 'maybe'"),
+        ("model=5", "model", "needs a string"),
+        ("category=5", "category", "needs a string or a list or null"),
+    ],
+)
+def test_bad_values_are_one_line_errors_naming_the_key(
+    tiny_dataset: Path, override: str, key: str, expected: str
+) -> None:
+    with pytest.raises(UserError) as error:
+        build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", override])
+    message = str(error.value)
+    assert f"config key '{key}'" in message and expected in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        ("batch=-1", "batch", -1),  # AutoBatch
+        ("batch=0.7", "batch", 0.7),  # AutoBatch filling 70% of GPU memory
+        ("batch=8.0", "batch", 8),
+        ("epochs=1e2", "epochs", 100),  # ultralytics' own conversion of integral floats
+        ("lr0=1e-3", "lr0", 0.001),  # YAML 1.1 reads this as a string; taken as the number
+        ("time=0.5", "time", 0.5),
+        ("amp=BF16", "amp", "bf16"),
+        ("tile=32", "tile", 32),
+        ("repeat_factor=0", "repeat_factor", 0),
+        ("category=[wood, tile]", "category", ["wood", "tile"]),
+    ],
+)
+def test_good_values_pass_as_ultralytics_reads_them(tiny_dataset: Path, override, key, value) -> None:
+    config = build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", override])
+    assert config[key] == value and type(config[key]) is type(value)
+
+
+def test_the_defaults_pass_their_own_checks() -> None:
+    assert check_config(default_config()) == default_config()
+    assert set(OWN_DEFAULTS) < set(default_config())
+
+
+def test_check_config_refuses_keys_nobody_declared() -> None:
+    with pytest.raises(UserError, match="unknown config key 'epoch'"):
+        check_config({**default_config(), "epoch": 3})
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, 16.5, True, float("nan"), float("inf"), "16", None])
+def test_batch_refuses_what_ultralytics_does_not_document(value) -> None:
+    with pytest.raises(UserError, match="config key 'batch' needs an integer >= 1"):
+        check_batch(value)
+
+
+def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "lr0=true")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: config key 'lr0' needs a number > 0") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_checks_a_config_it_is_handed(tiny_dataset: Path, tmp_path: Path) -> None:
+    config = build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"))
+    with pytest.raises(UserError, match="config key 'batch'"):
+        train({**config, "batch": 0})
+    assert not (tmp_path / "runs").exists()
+
+
 # --- failing before training ---------------------------------------------------------------------
 
 
@@ -159,6 +264,34 @@ def test_unloadable_models_are_one_line_errors(tiny_dataset, tmp_path, capsys, m
     assert main(["--config", str(WORLD_CONFIG), *tiny_run(tiny_dataset, tmp_path, f"model={model}")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", BAD_WEIGHTS)
+def test_weights_that_are_not_checkpoints_are_one_line_errors(tiny_dataset, tmp_path, capsys, kind) -> None:
+    weights = write_bad_weights(tmp_path / "old_run" / "best.pt", kind)
+    assert main(["--config", str(YOLO11_CONFIG), *tiny_run(tiny_dataset, tmp_path, f"model={weights}")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot load model '{weights}': ") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture(scope="module")
+def no_val_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny data set converted with ``--split 1 0 0``: its val folder is empty."""
+    return make_tiny_dataset(tmp_path_factory.mktemp("no-val"), ratios=(1.0, 0.0, 0.0))
+
+
+def test_an_empty_val_split_stops_before_training(no_val_dataset: Path, tmp_path: Path, capsys) -> None:
+    overrides = tiny_run(no_val_dataset, tmp_path, "model=yolo11n.yaml")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no images in the 'val' split of ") and err.count("\n") == 1
+    assert "re-convert the data set with --split ratios" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_training_splits_of_a_good_data_set_pass(tiny_dataset: Path) -> None:
+    check_training_splits(tiny_dataset / "data.yaml")
 
 
 # --- 1-epoch runs, network blocked ---------------------------------------------------------------
@@ -244,12 +377,16 @@ def test_without_tiles_or_repeats_the_source_is_trained_on(tiny_dataset: Path, t
 
 @pytest.mark.parametrize(
     ("overrides", "expected"),
-    [(["tile=-32"], "must be >= 0"), (["repeat_factor=-0.1"], "must be >= 0"), (["tile=16"], "tile >= 32")],
+    [
+        (["tile=-32"], "config key 'tile' needs an integer >= 0"),
+        (["repeat_factor=-0.1"], "config key 'repeat_factor' needs a number in [0, 1]"),
+        (["tile=16"], "config key 'tile' needs 0 (off) or a tile size >= 32 px, got 16"),
+    ],
 )
-def test_bad_tile_and_repeat_settings(tiny_dataset: Path, tmp_path: Path, overrides, expected) -> None:
-    config = build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", *overrides])
-    with pytest.raises(UserError, match=expected):
-        prepare_training_data(config, tiny_dataset / "data.yaml", tmp_path)
+def test_bad_tile_and_repeat_settings_fail_in_the_config(tiny_dataset: Path, overrides, expected) -> None:
+    with pytest.raises(UserError) as error:
+        build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", *overrides])
+    assert expected in str(error.value)
 
 
 @pytest.mark.slow

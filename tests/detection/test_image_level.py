@@ -1,0 +1,141 @@
+"""detection.image_level: AUROC against its pairwise definition, image calls and reports on hand-made sets."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detection.detections import ImageDetections
+from detection.image_level import (
+    GOOD,
+    auroc,
+    confusion_matrix,
+    image_labels,
+    image_level_report,
+    image_prediction,
+    yolo_image_labels,
+)
+
+NAMES = ["bent", "color", "flip", "scratch"]
+
+
+def dets(*rows: tuple[float, int], box=(0.0, 0.0, 4.0, 4.0)) -> ImageDetections:
+    """Detections with the given ``(score, class)`` rows, all on one box."""
+    return ImageDetections(
+        boxes=np.array([box] * len(rows), dtype=float).reshape(-1, 4),
+        scores=np.array([s for s, _ in rows], dtype=float),
+        classes=np.array([c for _, c in rows], dtype=int),
+    )
+
+
+# --- AUROC ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scores", "positive", "expected"),
+    [
+        ([0.9, 0.8, 0.2, 0.1], [1, 1, 0, 0], 1.0),  # perfect ranking
+        ([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0], 0.0),  # inverted
+        ([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0], 0.5),  # all tied: a coin flip
+        ([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0], 0.75),  # 3 of 4 positive-negative pairs ordered
+        ([0.7, 0.0, 0.0, 0.0], [1, 1, 0, 0], 0.75),  # a missed defect ties with the goods at 0: half credit
+    ],
+)
+def test_auroc_hand_cases(scores, positive, expected) -> None:
+    assert auroc(scores, [bool(p) for p in positive]) == pytest.approx(expected)
+
+
+def test_auroc_without_both_classes_is_nan() -> None:
+    assert np.isnan(auroc([0.1, 0.2], [True, True])) and np.isnan(auroc([], []))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=2, max_size=30))
+def test_auroc_equals_the_pairwise_definition(pairs) -> None:
+    scores = [s / 4 for s, _ in pairs]  # few distinct values: many ties
+    positive = [p for _, p in pairs]
+    pos = [s for s, p in zip(scores, positive, strict=True) if p]
+    neg = [s for s, p in zip(scores, positive, strict=True) if not p]
+    if not pos or not neg:
+        return
+    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in itertools.product(pos, neg))
+    assert auroc(scores, positive) == pytest.approx(wins / (len(pos) * len(neg)))
+
+
+# --- image-level classification ------------------------------------------------------------------
+
+
+def test_image_prediction_takes_the_top_box_above_the_threshold() -> None:
+    assert image_prediction(dets((0.3, 1), (0.9, 3)), NAMES, conf=0.25) == (NAMES[3], 0.9)
+    assert image_prediction(dets((0.2, 1)), NAMES, conf=0.25) == (GOOD, 0.2)  # below: good, score kept
+    assert image_prediction(dets(), NAMES, conf=0.25) == (GOOD, 0.0)
+    assert image_prediction(None, NAMES, conf=0.25) == (GOOD, 0.0)
+
+
+def test_confusion_matrix_rows_are_truth() -> None:
+    true, predicted = ["good", "cut", "cut", "hole"], ["good", "good", "cut", "cut"]
+    matrix = confusion_matrix(true, predicted, ["good", "cut", "hole"])
+    assert matrix.tolist() == [[1, 0, 0], [1, 1, 0], [0, 1, 0]]
+
+
+def test_image_level_report_on_a_hand_made_set() -> None:
+    truth = {"g1.png": GOOD, "g2.png": GOOD, "b1.png": "bent", "b2.png": "bent", "f1.png": "flip"}
+    detections = {
+        "g1.png": dets(),  # good, nothing found
+        "g2.png": dets((0.3, 3)),  # false alarm: called scratch
+        "b1.png": dets((0.8, 0), (0.4, 2)),  # right
+        "b2.png": dets((0.1, 0)),  # found but below the threshold: called good
+        # f1.png: the validator saw no box at all
+    }
+    report = image_level_report(truth, detections, NAMES, conf=0.25)
+    assert report.labels == [GOOD, *NAMES] and report.n_images == 5
+    assert report.matrix == [
+        [1, 0, 0, 0, 1],
+        [1, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+        [1, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+    ]
+    assert report.accuracy == pytest.approx(2 / 5)
+    assert report.per_label_accuracy == {GOOD: 0.5, "bent": 0.5, "flip": 0.0}  # labels with images only
+    assert report.balanced_accuracy == pytest.approx(1 / 3)
+    # anomaly scores: goods 0.0, 0.3; defects 0.8, 0.1, 0.0 -> pairs won: 2 + 0.5 + 0 of 6... computed:
+    # (0.8 > both) 2, (0.1 vs 0.0 win, vs 0.3 lose) 1, (0.0 vs 0.0 tie, vs 0.3 lose) 0.5 -> 3.5 / 6
+    assert report.auroc == pytest.approx(3.5 / 6)
+
+
+def test_image_labels_use_the_largest_instance() -> None:
+    coco = {
+        "images": [{"id": 1, "file_name": "val/a.png"}, {"id": 2, "file_name": "val/b.png"}],
+        "annotations": [
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2], "area": 4},
+            {"image_id": 1, "category_id": 4, "bbox": [0, 0, 5, 5], "area": 20},
+        ],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)],
+    }
+    assert image_labels(coco) == {"a.png": "scratch", "b.png": GOOD}
+
+
+def test_yolo_image_labels_use_the_largest_box() -> None:
+    labels = [
+        {  # two boxes: the larger (class 3) decides
+            "im_file": "/data/images/val/a.png",
+            "cls": np.array([[1.0], [3.0]]),
+            "bboxes": np.array([[0.5, 0.5, 0.1, 0.1], [0.5, 0.5, 0.4, 0.3]]),
+        },
+        {
+            "im_file": "/data/images/val/b.png",
+            "cls": np.zeros((0, 1)),
+            "bboxes": np.zeros((0, 4)),
+        },  # background
+    ]
+    assert yolo_image_labels(labels, NAMES) == {"a.png": "scratch", "b.png": GOOD}
+
+
+def test_image_level_report_of_no_images_is_empty() -> None:
+    report = image_level_report({}, {}, NAMES, conf=0.25)
+    assert report.n_images == 0 and report.accuracy == 0.0 and np.isnan(report.auroc)
