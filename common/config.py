@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ class Option:
         low, high: inclusive bounds for numbers; ``low_open`` makes ``low`` exclusive (``> 0``).
         choices: the allowed values (strings).
         nullable: None is allowed (``null`` in YAML: "off" or "pick automatically").
+        pattern: a regular expression that a string value must match whole, for open sets
+            that ``choices`` cannot list (``auto|cpu|mps|cuda(:[0-9]+)?``).
     """
 
     default: object
@@ -51,6 +54,7 @@ class Option:
     low_open: bool = False
     choices: tuple | None = None
     nullable: bool = False
+    pattern: str | None = None
 
     def check(self, key: str, value: object) -> None:
         """Raises :class:`UserError` naming ``key`` when ``value`` is not allowed."""
@@ -65,6 +69,8 @@ class Option:
             raise UserError(
                 f"config key '{key}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
             )
+        if self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
+            raise UserError(f"config key '{key}' needs {self.describe()}, got {value!r}")
         if isinstance(value, int | float) and not isinstance(value, bool):
             self._check_range(key, value)
 
@@ -80,14 +86,22 @@ class Option:
         """``'a number > 0'``, ``'an integer in [1, 100]'``, ``'a string or null'``..."""
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
         text = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
+        low, high = _bound_text(self.low), _bound_text(self.high)
         if self.low is not None and self.high is not None and not self.low_open:
-            text += f" in [{self.low:g}, {self.high:g}]"
+            text += f" in [{low}, {high}]"
         elif self.low is not None:
-            text += f" {'>' if self.low_open else '>='} {self.low:g}"
-            text += f" and <= {self.high:g}" if self.high is not None else ""
+            text += f" {'>' if self.low_open else '>='} {low}"
+            text += f" and <= {high}" if self.high is not None else ""
         elif self.high is not None:
-            text += f" <= {self.high:g}"
+            text += f" <= {high}"
+        if self.pattern is not None:
+            text += f" matching '{self.pattern}'"
         return text + (" or null" if self.nullable else "")
+
+
+def _bound_text(bound: float | None) -> str:
+    # Integers in full (a seed's 4294967295, not 4.29497e+09); floats short (0.0001, 1e-08).
+    return str(bound) if bound is None or isinstance(bound, int) else f"{bound:g}"
 
 
 def _is_kind(value: object, kind: type) -> bool:

@@ -15,10 +15,16 @@ import time
 from pathlib import Path
 
 from common.cli import exit_code
+from common.errors import UserError
+from common.io import cache_root
 from converters.splits import SPLITS
+from segmentation.data import load_split
+from segmentation.embeddings import EmbeddingCache
+from segmentation.evaluate import resolve_device
+from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m segmentation.embed",
         description="Cache SAM image embeddings for the images of a converted data set.",
@@ -27,36 +33,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, required=True, help="data set folder with annotations/ (converters)"
     )
-    parser.add_argument("--model", default="vit_t", help="registry name: vit_t, vit_b, vit_l, vit_h")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(SAM_MODELS), help="registry model")
     parser.add_argument("--checkpoint", type=Path, help="base weights (default: official, cached/downloaded)")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to embed")
     parser.add_argument("--cache-dir", type=Path, help="default: ~/.cache/mvtec-finetune/embeddings")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch")
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
 
-    from common.io import cache_root
-    from segmentation.data import load_split
-    from segmentation.embeddings import EmbeddingCache
-    from segmentation.evaluate import resolve_device
-    from segmentation.models import load_sam
 
-    def run() -> None:
-        device = resolve_device(args.device)
-        paths = [im.path for split in args.splits for im in load_split(args.data, split).images]
-        sam = load_sam(args.model, args.checkpoint, device=device)
-        cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=args.model)
-        before = sum(path in cache for path in paths)
-        started = time.perf_counter()
-        cache.embed(paths, batch_size=args.batch_size, device=device, progress=not args.no_progress)
-        seconds = time.perf_counter() - started
-        print(
-            f"{len(paths)} images: {before} were cached, {len(paths) - before} encoded in {seconds:.1f} s; "
-            f"cache {cache.folder}"
-        )
+def run(args: argparse.Namespace) -> None:
+    """Embeds the images of the chosen splits; inputs are checked before the model loads."""
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    device = resolve_device(args.device)
+    paths = [im.path for split in args.splits for im in load_split(args.data, split).images]
+    sam = load_sam(args.model, args.checkpoint, device=device)
+    cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=args.model)
+    before = sum(path in cache for path in paths)
+    started = time.perf_counter()
+    cache.embed(paths, batch_size=args.batch_size, device=device, progress=not args.no_progress)
+    seconds = time.perf_counter() - started
+    print(
+        f"{len(paths)} images: {before} were cached, {len(paths) - before} encoded in {seconds:.1f} s; "
+        f"cache {cache.folder}"
+    )
 
-    return exit_code(run)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return exit_code(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from tqdm import tqdm
 
 from common.images import decode_image_file
-from common.io import atomic_write, remove_stale, sha256_file
+from common.io import atomic_write, load_torch, remove_stale, save_torch, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ class EmbeddingCache:
         if not path.is_file():
             return None
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            payload = load_torch(path, what="embedding cache entry")
             if (
                 payload["format_version"] != CACHE_FORMAT_VERSION
                 or payload["fingerprint"] != self.fingerprint
@@ -332,7 +332,7 @@ class EmbeddingCache:
             "original_size": list(entry.original_size),
             "input_size": list(entry.input_size),
         }
-        atomic_write(self._entry_path(key), lambda file: torch.save(payload, file))
+        save_torch(payload, self._entry_path(key))
         # Rounded like a later hit, so a first run and a rerun see the same values.
         return ImageEmbedding(stored.float(), entry.original_size, entry.input_size)
 
@@ -347,8 +347,7 @@ class EmbeddingCache:
             "format_version": CACHE_FORMAT_VERSION,
             "storage_dtype": str(STORAGE_DTYPE).removeprefix("torch."),
         }
-        text = json.dumps(meta, indent=2) + "\n"
-        atomic_write(path, lambda file: file.write(text.encode()))
+        atomic_write(path, json.dumps(meta, indent=2) + "\n")
 
 
 def _size_pair(value: object) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,11 +30,18 @@ from tqdm import tqdm
 
 from common.cli import exit_code
 from common.errors import UserError
+from common.io import atomic_write, cache_root
 from converters.masks import mask_to_rle
+from converters.splits import SPLITS
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
+from segmentation.finetuned import load_finetuned
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
+from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import predict_masks
+
+#: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these.
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]+)?"
 
 
 @dataclass
@@ -46,10 +54,25 @@ class ModelEvaluation:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` is the first CUDA device when there is one, else the CPU."""
+    """``auto`` is the first CUDA device when there is one, else the CPU; a named device must exist here.
+
+    Raises:
+        UserError: ``device`` is not ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, or this
+            machine has no such device (checked now: torch would fail at the first tensor moved,
+            deep inside a run, with a traceback).
+    """
+    if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
+        raise UserError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (resolved.index or 0) >= count:
+            raise UserError(f"device '{device}' asked for, but torch sees {count} CUDA devices here")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError("device 'mps' asked for, but torch has no MPS backend here")
+    return resolved
 
 
 def predict_image(
@@ -158,8 +181,8 @@ def save_overlays(
             iou = np.count_nonzero(union & gt) / max(np.count_nonzero(union | gt), 1)
             panels.append(overlay(rgb, gt, union, f"{name}  IoU {iou:.3f}"))
         path = out / f"{kind}_{rank % n}_{image.path.stem}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))
-        written.append(path)
+        _, png = cv2.imencode(".png", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))
+        written.append(atomic_write(path, png.tobytes()))
     return written
 
 
@@ -182,10 +205,8 @@ def embed_split(
 
 def run(args: argparse.Namespace) -> dict:
     """The whole evaluation behind the CLI; returns the metrics it writes to ``metrics.json``."""
-    from common.io import cache_root
-    from segmentation.finetuned import load_finetuned
-    from segmentation.models import load_sam
-
+    out = Path(args.out) if args.out else _default_out(args)
+    _check_arguments(args, out)
     device = resolve_device(args.device)
     split = load_split(args.data, args.split)
     if not any(not im.is_background for im in split.images):
@@ -198,8 +219,8 @@ def run(args: argparse.Namespace) -> dict:
         )
         models.append(("fine-tuned", tuned))
     if args.compare_zero_shot or not args.checkpoint:
-        models.insert(0, ("zero-shot", load_sam(model_name or "vit_t", args.base_checkpoint, device=device)))
-    model_name = model_name or "vit_t"
+        model_name = model_name or DEFAULT_MODEL
+        models.insert(0, ("zero-shot", load_sam(model_name, args.base_checkpoint, device=device)))
     cache_dir = Path(args.cache_dir) if args.cache_dir else cache_root() / "embeddings"
     # The image encoder is frozen in fine-tuning, so both models share one set of embeddings.
     embeddings = embed_split(
@@ -216,7 +237,6 @@ def run(args: argparse.Namespace) -> dict:
             evaluate_model(sam, split, embeddings, name=name, progress=not args.no_progress)
             for name, sam in models
         ]
-    out = Path(args.out) if args.out else _default_out(args)
     out.mkdir(parents=True, exist_ok=True)
     table = format_table(evaluations)
     by_id = {im.image_id: emb for im, emb in zip(split.images, embeddings, strict=True)}
@@ -229,11 +249,21 @@ def run(args: argparse.Namespace) -> dict:
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=True))
-    (out / "table.md").write_text(table + "\n")
+    atomic_write(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=True))
+    atomic_write(out / "table.md", table + "\n")
     print(table)
     print(f"\nmetrics, table and {len(overlays)} overlays (green: ground truth, red: prediction) in {out}")
     return metrics
+
+
+def _check_arguments(args: argparse.Namespace, out: Path) -> None:
+    """Refuses what argparse lets through (``--batch-size 0``, an output file) before any model loads."""
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.n_overlays < 0:
+        raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output folder {out} is a file")
 
 
 def _default_out(args: argparse.Namespace) -> Path:
@@ -255,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, help="decoder.pt or sam_finetuned.pth of a fine-tuning run"
     )
     parser.add_argument(
-        "--model", default=None, help="registry name (vit_t, vit_b, ...); read from decoder.pt"
+        "--model",
+        choices=sorted(SAM_MODELS),
+        help=f"registry model; read from decoder.pt, else {DEFAULT_MODEL}",
     )
     parser.add_argument(
         "--base-checkpoint",
@@ -263,12 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="base SAM weights the decoder was tuned on (default: the official file)",
     )
     parser.add_argument("--compare-zero-shot", action="store_true", help="also score the untuned model")
-    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--split", default="test", choices=SPLITS)
     parser.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
     parser.add_argument(
         "--cache-dir", type=Path, help="embedding cache (default: ~/.cache/mvtec-finetune/embeddings)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch when embedding")
     parser.add_argument("--n-overlays", type=int, default=4, help="best and worst images drawn")
     parser.add_argument("--no-progress", action="store_true")

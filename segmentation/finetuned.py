@@ -1,6 +1,6 @@
 """Saving and loading a fine-tuned mask decoder, alone and merged into a full SAM state dict.
 
-Two files per run (DESIGN.md: formats that are contracts):
+Two files per run, formats that other tools read (kept stable, like any contract):
 
 - ``decoder.pt``: ``{"format": "mvtec-finetune/sam-decoder", "model": "vit_t", "mask_decoder": state_dict,
   "prompt_encoder": state_dict or None, "base_checkpoint_sha256": ..., "config": {...}}`` — small

@@ -29,11 +29,12 @@ passed in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import cv2
 import numpy as np
 
+from common.config import Option, Schema
 from converters.masks import mask_to_xyxy
 
 #: Label of a padding point in a stacked batch: SAM's ``PromptEncoder`` embeds
@@ -71,16 +72,35 @@ class PromptConfig:
     box_and_points: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("p_box", "box_and_points"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
-        for name in ("box_jitter", "max_jitter_px", "negative_margin", "n_negative"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.n_positive < 1:
-            raise ValueError(
-                f"n_positive must be >= 1 (a point prompt needs a positive), got {self.n_positive}"
-            )
+        # The ranges are declared once, in PROMPT_OPTIONS, for this class and for the
+        # ``prompts`` section of a training config alike.
+        prompt_schema().check(asdict(self))
+
+
+#: What each :class:`PromptConfig` field accepts (the keyword arguments of its
+#: :class:`~common.config.Option`, less the default, which is the field's).
+PROMPT_OPTIONS: dict[str, dict] = {
+    "box_jitter": dict(kind=float, low=0.0, help="std of box-corner noise, fraction of the box side"),
+    "max_jitter_px": dict(kind=float, low=0.0, help="box-corner noise clipped to this many pixels"),
+    "p_box": dict(kind=float, low=0.0, high=1.0, help="probability of a box prompt, else points"),
+    "n_positive": dict(kind=int, low=1, help="most positive points (a point prompt needs one)"),
+    "n_negative": dict(kind=int, low=0, help="most negative points (0: none)"),
+    "negative_margin": dict(kind=float, low=0.0, help="negatives within the box grown by this fraction"),
+    "box_and_points": dict(kind=float, low=0.0, high=1.0, help="probability of a box and points"),
+}
+
+
+def prompt_schema(**defaults: object) -> Schema:
+    """:class:`PromptConfig`'s fields as a config section, with its defaults unless ``defaults`` names others.
+
+    >>> prompt_schema(n_positive=3).defaults()["n_positive"]
+    3
+    """
+    unknown = sorted(set(defaults) - set(PROMPT_OPTIONS))
+    if unknown:
+        raise ValueError(f"PromptConfig has no fields {unknown}")
+    values = {field.name: field.default for field in fields(PromptConfig)} | defaults
+    return Schema({name: Option(values[name], **option) for name, option in PROMPT_OPTIONS.items()})
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: a generated __eq__ on arrays raises; compare fields instead

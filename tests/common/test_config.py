@@ -1,4 +1,4 @@
-"""Tests for segmentation.config: YAML defaults, key=value overrides, typos refused."""
+"""Tests for common.config: YAML defaults, key=value overrides, and the checks of a Schema."""
 
 from __future__ import annotations
 
@@ -7,60 +7,140 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.config import load_config, parse_overrides, save_config
+from common.config import Option, Schema, load_config, parse_overrides, save_config
 from common.errors import UserError
-from segmentation.train import DEFAULTS
 
-REPO = Path(__file__).resolve().parents[2]
+#: A small entry point's declaration: one key of every kind, a section, and nullable keys.
+SCHEMA = Schema(
+    data=Option(None, str, "data set folder", nullable=True),
+    model=Option("small", str, "model name", choices=("small", "large")),
+    device=Option("auto", str, "where to run", pattern=r"auto|cpu|cuda(:[0-9]+)?"),
+    epochs=Option(20, int, "passes", low=1),
+    lr=Option(1.0e-4, float, "learning rate", low=0),
+    ratio=Option(0.5, float, "a fraction", low=0, high=1),
+    temperature=Option(1.0, float, "strictly positive", low=0, low_open=True),
+    max_steps=Option(None, int, "null: off", low=1, nullable=True),
+    verbose=Option(True, bool, "progress bars"),
+    tags=Option([], list, "labels"),
+    loss=Schema(
+        weight=Option(20.0, float, "focal weight", low=0),
+        kind=Option("focal", str, "loss", choices=("focal", "bce")),
+    ),
+)
 
 
 def test_overrides_nest_and_parse_as_yaml():
-    assert parse_overrides(["epochs=5", "prompts.p_box=1.0", "name=null", "lr=1e-3", "out=runs/x"]) == {
+    assert parse_overrides(["epochs=5", "loss.weight=1.0", "data=null", "lr=1e-3", "data=runs/x"]) == {
         "epochs": 5,
-        "prompts": {"p_box": 1.0},
-        "name": None,
+        "loss": {"weight": 1.0},
+        "data": "runs/x",
         "lr": 0.001,  # PyYAML alone reads "1e-3" as a string
-        "out": "runs/x",
     }
 
 
 def test_file_then_overrides(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("epochs: 3\nprompts:\n  n_positive: 2\n")
-    config = load_config(DEFAULTS, path, ["epochs=4", "loss.iou_weight=0"])
-    assert config["epochs"] == 4 and config["prompts"]["n_positive"] == 2
-    assert config["prompts"]["p_box"] == DEFAULTS["prompts"]["p_box"]
-    assert config["loss"]["iou_weight"] == 0
-    assert DEFAULTS["epochs"] == 20, "defaults must not be mutated"
+    path.write_text("epochs: 3\nloss:\n  kind: bce\nlr: 1e-3\n")
+    config = load_config(SCHEMA, path, ["epochs=4", "loss.weight=0"])
+    assert config["epochs"] == 4 and config["loss"] == {"weight": 0, "kind": "bce"}
+    assert config["lr"] == 0.001, "YAML 1.1 reads 1e-3 as a string; the declared number wins"
+    assert config["ratio"] == 0.5
+    assert SCHEMA.defaults()["epochs"] == 20, "defaults must not be mutated"
+
+
+def test_defaults_are_fresh_copies():
+    first = SCHEMA.defaults()
+    first["tags"].append("x")
+    assert SCHEMA.defaults()["tags"] == []
+
+
+def test_a_plain_dict_of_defaults_merges_without_checks():
+    assert load_config({"epochs": 1}, None, ["epochs=true"]) == {"epochs": True}
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         (["epoch=3"], "unknown config key 'epoch'"),
-        (["prompts.pbox=1"], "unknown config key 'prompts.pbox'"),
-        (["prompts=3"], "needs a mapping"),
+        (["loss.wieght=1"], "unknown config key 'loss.wieght'"),
+        (["loss=3"], "'loss' needs a mapping"),
         (["lr=fast"], "'lr' needs a number"),
         (["epochs"], "not key=value"),
+        # a YAML boolean is not a number: lr=true must not train at lr 1.0
+        (["lr=true"], "'lr' needs a number >= 0, got True"),
+        (["lr=-1"], "'lr' needs a number >= 0, got -1"),
+        (["lr=.nan"], "'lr' needs a finite number"),
+        (["lr=nan"], "'lr' needs a finite number"),
+        (["lr=.inf"], "'lr' needs a finite number"),
+        (["lr=[1]"], "'lr' needs a number >= 0, got [1]"),
+        (["lr=null"], "'lr' needs a number >= 0, got null"),
+        (["epochs=0"], "'epochs' needs an integer >= 1, got 0"),
+        (["epochs=1.5"], "'epochs' needs an integer >= 1, got 1.5"),
+        (["epochs=-3"], "'epochs' needs an integer >= 1, got -3"),
+        (["max_steps=abc"], "'max_steps' needs an integer >= 1 or null, got 'abc'"),
+        (["ratio=2"], "'ratio' needs a number in [0, 1], got 2"),
+        (["temperature=0"], "'temperature' needs a number > 0, got 0"),
+        (["verbose=1"], "'verbose' needs true or false, got 1"),
+        (["model=medium"], "'model' must be one of small, large, got 'medium'"),
+        (["device=gpu"], "'device' needs a string matching 'auto|cpu|cuda(:[0-9]+)?', got 'gpu'"),
+        (["device=cuda:x"], "'device' needs a string matching"),
+        (["loss.weight=-1"], "'loss.weight' needs a number >= 0, got -1"),
+        (["loss.kind=dice"], "'loss.kind' must be one of focal, bce"),
+        (["tags=3"], "'tags' needs a list, got 3"),
     ],
 )
-def test_bad_overrides_are_named(overrides, message):
-    with pytest.raises(UserError, match=message):
-        load_config(DEFAULTS, None, overrides)
+def test_bad_values_are_named(overrides, message):
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, None, overrides)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["lr=0", "epochs=1", "ratio=1", "max_steps=null", "max_steps=3"],
+        ["device=cpu", "device=cuda", "device=cuda:1"],
+        ["data=null", "lr=1", "temperature=1e-9", "tags=[a, b]"],
+    ],
+)
+def test_good_values_pass(overrides):
+    load_config(SCHEMA, None, overrides)
+
+
+def test_bad_values_in_a_file_are_named_too(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("loss:\n  weight: -2\n")
+    with pytest.raises(UserError, match="'loss.weight' needs a number >= 0, got -2"):
+        load_config(SCHEMA, path)
+
+
+def test_check_names_missing_and_unknown_keys():
+    config = SCHEMA.defaults()
+    del config["loss"]
+    with pytest.raises(UserError, match="'loss' needs a mapping, got None"):
+        SCHEMA.check(config)
+    with pytest.raises(UserError, match="unknown config key 'loss.extra'"):
+        SCHEMA.check({**SCHEMA.defaults(), "loss": {"weight": 1.0, "kind": "bce", "extra": 1}})
+
+
+def test_describe_prints_integer_bounds_in_full():
+    assert Option(0, int, low=0, high=2**31 - 1).describe() == "an integer in [0, 2147483647]"
+    assert Option(0.1, float, low=0.0, high=1.0).describe() == "a number in [0, 1]"
+    assert Option(1e-4, float, low=1e-8, high=1.0, low_open=True).describe() == "a number > 1e-08 and <= 1"
+    assert Option(None, (str, list), nullable=True).describe() == "a string or a list or null"
 
 
 def test_bad_files(tmp_path):
     with pytest.raises(UserError, match="cannot read config"):
-        load_config(DEFAULTS, tmp_path / "missing.yaml")
+        load_config(SCHEMA, tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(UserError, match="must be a YAML mapping"):
-        load_config(DEFAULTS, tmp_path / "list.yaml")
+        load_config(SCHEMA, tmp_path / "list.yaml")
 
 
-def test_shipped_config_matches_the_defaults_and_round_trips(tmp_path):
-    shipped = load_config(DEFAULTS, REPO / "configs" / "segmentation" / "sam_decoder.yaml")
-    assert set(shipped) == set(DEFAULTS)
-    save_config({**shipped, "out": Path("runs/x")}, tmp_path / "args.yaml")
-    again = load_config(DEFAULTS, tmp_path / "args.yaml")
-    assert again == {**shipped, "out": "runs/x"}
-    assert yaml.safe_load((tmp_path / "args.yaml").read_text())["prompts"] == shipped["prompts"]
+def test_saved_config_round_trips(tmp_path):
+    config = load_config(SCHEMA, None, ["epochs=3", "loss.kind=bce", "tags=[a]"])
+    save_config({**config, "data": Path("runs/x")}, tmp_path / "args.yaml")
+    assert load_config(SCHEMA, tmp_path / "args.yaml") == {**config, "data": "runs/x"}
+    assert list(yaml.safe_load((tmp_path / "args.yaml").read_text())) == list(SCHEMA), "key order kept"

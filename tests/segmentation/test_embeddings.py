@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from segment_anything.modeling import Sam
 
 import segmentation.embeddings as embeddings_module
 from common.errors import UserError
-from common.io import sha256_file
+from common.io import sha256_file, temporary_path
 from segmentation.embeddings import (
     CACHE_FORMAT_VERSION,
     EmbeddingCache,
@@ -559,3 +563,45 @@ def test_corrupt_image_file_raises_naming_it(tmp_path: Path, tiny_sam: Sam) -> N
     with pytest.raises(UserError, match="broken.png"):
         cache.embed([bad], progress=False)
     assert len(cache) == 0
+
+
+# --- a shared cache: leftovers of killed runs, permissions -----------------------------------------
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (a child we waited for)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_embed_removes_temporaries_of_killed_runs_but_not_of_live_ones(
+    tmp_path: Path, tiny_sam: Sam, image_files, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    entry = cache.path_for(image_files[0])
+    entry.parent.mkdir(parents=True)
+    live = temporary_path(entry)  # named for this process: a writer that is still running
+    live.write_bytes(b"PK\x03\x04 being written")
+    dead = live.with_name(live.name.replace(f"-{os.getpid()}-", f"-{dead_pid()}-"))
+    dead.write_bytes(b"PK\x03\x04 half an entry")
+
+    with caplog.at_level(logging.WARNING, logger="segmentation.embeddings"):
+        cache.embed(image_files[:1], progress=False)
+
+    assert live.exists() and not dead.exists()
+    assert "removed 1 half-written entries of killed runs" in caplog.text
+    assert tmp_files(cache.folder) == [live]
+
+
+def test_cache_entries_are_readable_by_the_team(tmp_path: Path, tiny_sam: Sam, image_files) -> None:
+    # A shared cache: under the usual umask 022 every entry is rw-r--r--, not mkstemp's rw-------.
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    previous = os.umask(0o022)
+    try:
+        cache.embed(image_files[:2], progress=False)
+    finally:
+        os.umask(previous)
+    files = [cache.path_for(path) for path in image_files[:2]] + [cache.folder / "meta.json"]
+    assert [stat.S_IMODE(path.stat().st_mode) for path in files] == [0o644] * 3
+    assert stat.S_IMODE(cache.folder.stat().st_mode) == 0o755

@@ -1,4 +1,4 @@
-"""Tests for segmentation.evaluate: scoring a split, the side-by-side table, overlays."""
+"""Tests for segmentation.evaluate: scoring a split, the side-by-side table, overlays, devices, CLI errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+from common.errors import UserError
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache
-from segmentation.evaluate import evaluate_model, format_table, main, predict_image, save_overlays
+from segmentation.evaluate import (
+    evaluate_model,
+    format_table,
+    main,
+    predict_image,
+    resolve_device,
+    save_overlays,
+)
 
 
 @pytest.fixture
@@ -76,3 +84,47 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
     assert main(["--data", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no COCO annotations") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--checkpoint", "{garbage}"], "cannot read checkpoint"),
+        (["--checkpoint", "{missing}"], "checkpoint not found"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--out", "{garbage}"], "is a file"),
+    ],
+)
+def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, capsys, argv, message):
+    garbage = tmp_path / "decoder.pt"
+    garbage.write_bytes(b"\x00not a checkpoint" * 8)
+    paths = {"garbage": garbage, "missing": tmp_path / "missing.pt"}
+    argv = [arg.format(**paths) for arg in argv]
+    out = tmp_path / "eval"
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["--data", str(tiny_dataset), "--out", str(out), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_resolve_device_refuses_devices_this_machine_lacks(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    for name in ("gpu", "cuda:", "cuda:x", "CPU", "cpu:0", ""):
+        with pytest.raises(UserError, match="unknown device"):
+            resolve_device(name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(UserError, match="torch sees 0 CUDA devices"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(UserError, match="'cuda:2' asked for, but torch sees 2 CUDA devices"):
+        resolve_device("cuda:2")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(UserError, match="no MPS backend"):
+        resolve_device("mps")

@@ -264,10 +264,20 @@ def test_empty_mask_cannot_be_prompted():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"p_box": 1.5}, {"box_and_points": -0.1}, {"n_positive": 0}, {"n_negative": -1}, {"box_jitter": -1}],
+    [
+        {"p_box": 1.5},
+        {"box_and_points": -0.1},
+        {"n_positive": 0},
+        {"n_negative": -1},
+        {"box_jitter": -1},
+        {"max_jitter_px": float("nan")},
+        {"n_positive": 1.5},  # a count, not a number
+        {"p_box": True},  # a YAML boolean is not a probability
+    ],
 )
-def test_bad_config_is_an_error(kwargs):
-    with pytest.raises(ValueError):
+def test_bad_config_is_an_error_naming_the_field(kwargs):
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=f"'{name}'"):
         PromptConfig(**kwargs)
 
 

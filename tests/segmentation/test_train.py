@@ -1,12 +1,16 @@
-"""Tests for segmentation.train: the loss goes down, runs write their files, resume, early stop, torchrun."""
+"""Tests for segmentation.train: the config schema, the loss goes down, runs write their files, resume,
+early stop, torchrun."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +19,20 @@ import torch
 import yaml
 from segment_anything import SamPredictor
 
-from common.config import load_config
+from common.config import load_config, read_yaml, save_config
+from common.errors import UserError
 from segmentation import train as train_module
 from segmentation.embeddings import embed_images
-from segmentation.prompts import PromptConfig
-from segmentation.train import DEFAULTS, instance_loss, lr_factor, main, train, trainable_parameters
+from segmentation.prompts import PromptConfig, prompt_schema
+from segmentation.train import (
+    DEFAULTS,
+    SCHEMA,
+    instance_loss,
+    lr_factor,
+    main,
+    train,
+    trainable_parameters,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -241,3 +254,149 @@ def test_box_prompts_train_the_single_mask_output_that_evaluation_reads(tiny_sam
     heads = tiny_sam.mask_decoder.output_hypernetworks_mlps
     assert heads[0].layers[0].weight.grad.abs().sum() > 0  # multimask_output=False reads head 0
     assert all(h.layers[0].weight.grad is None or h.layers[0].weight.grad.abs().sum() == 0 for h in heads[1:])
+
+
+# --- the config schema: every key checked before anything is written
+
+
+def test_defaults_are_the_schema_and_the_shipped_config_round_trips(tmp_path):
+    assert DEFAULTS == SCHEMA.defaults()
+    path = REPO / "configs" / "segmentation" / "sam_decoder.yaml"
+    written = read_yaml(path)
+    assert set(written) == set(SCHEMA), "the shipped YAML lists every key"
+    assert set(written["prompts"]) == set(SCHEMA["prompts"]) and set(written["loss"]) == set(SCHEMA["loss"])
+    shipped = load_config(SCHEMA, path)
+    assert shipped == {**DEFAULTS, "data": "runs/demo/synthetic_nut"}
+    save_config({**shipped, "out": Path("runs/x")}, tmp_path / "args.yaml")
+    assert load_config(SCHEMA, tmp_path / "args.yaml") == {**shipped, "out": "runs/x"}
+    assert yaml.safe_load((tmp_path / "args.yaml").read_text())["prompts"] == shipped["prompts"]
+
+
+def test_prompt_keys_take_their_ranges_from_prompt_config():
+    # One declaration: the training config's prompts section differs from PromptConfig only in defaults.
+    ours, theirs = SCHEMA["prompts"], prompt_schema()
+    assert list(ours) == list(theirs)
+    for name, option in ours.items():
+        assert replace(option, default=None) == replace(theirs[name], default=None), name
+    with pytest.raises(UserError, match=r"'p_box' needs a number in \[0, 1\], got 2"):
+        PromptConfig(p_box=2)
+    with pytest.raises(ValueError, match="no fields"):
+        prompt_schema(p_bx=1.0)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("lr=true", "'lr' needs a number >= 0, got True"),  # not a learning rate of 1.0
+        ("lr=-1", "'lr' needs a number >= 0, got -1"),
+        ("lr=.nan", "'lr' needs a finite number"),
+        ("lr=[1]", "'lr' needs a number >= 0, got [1]"),
+        ("batch_size=0", "'batch_size' needs an integer >= 1, got 0"),
+        ("batch_size=1.5", "'batch_size' needs an integer >= 1, got 1.5"),
+        ("max_steps=abc", "'max_steps' needs an integer >= 1 or null, got 'abc'"),
+        ("max_steps=0", "'max_steps' needs an integer >= 1 or null, got 0"),
+        ("epochs=-3", "'epochs' needs an integer >= 1, got -3"),
+        ("patience=0", "'patience' needs an integer >= 1, got 0"),
+        ("min_lr_ratio=2", "'min_lr_ratio' needs a number in [0, 1], got 2"),
+        ("seed=-1", "'seed' needs an integer in [0, 2147483647], got -1"),
+        ("corrective_rounds=-1", "'corrective_rounds' needs an integer >= 0"),
+        ("multimask=yes please", "'multimask' needs true or false"),
+        ("model=vit_x", "'model' must be one of vit_b, vit_h, vit_l, vit_t, got 'vit_x'"),
+        ("device=gpu", "'device' needs a string matching"),
+        ("device=cuda:one", "'device' needs a string matching"),
+        ("prompts.p_box=2", "'prompts.p_box' needs a number in [0, 1], got 2"),
+        ("prompts.n_positive=0", "'prompts.n_positive' needs an integer >= 1, got 0"),
+        ("loss.focal_weight=-1", "'loss.focal_weight' needs a number >= 0, got -1"),
+        ("loss.dice=1", "unknown config key 'loss.dice'"),
+    ],
+)
+def test_bad_config_values_are_one_line_before_the_run_folder(override, message, tmp_path, capsys):
+    assert main([f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_checks_a_config_built_in_python(tiny_dataset, tiny_sam, tmp_path):
+    config = _config(tiny_dataset, tmp_path, "lr=true")  # merged into plain DEFAULTS: not checked yet
+    with pytest.raises(UserError, match="'lr' needs a number"):
+        train(config, sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_device_is_one_line(tiny_dataset, tiny_sam, tmp_path):
+    config = {**_config(tiny_dataset, tmp_path), "device": "tpu"}
+    with pytest.raises(UserError, match="'device' needs a string matching"):
+        train(config, sam=tiny_sam)
+
+
+def test_a_val_split_without_defects_names_the_converters_split_flag(tiny_dataset, tiny_sam, tmp_path):
+    data = tmp_path / "no_val_defects"
+    shutil.copytree(tiny_dataset, data)
+    val_file = data / "annotations" / "instances_val.json"
+    val = json.loads(val_file.read_text())
+    val_file.write_text(json.dumps({**val, "annotations": []}))
+    with pytest.raises(UserError, match=r"--split TRAIN VAL TEST\)$") as error:
+        train(_config(data, tmp_path), sam=tiny_sam)
+    assert "--ratios" not in str(error.value)
+    assert not (tmp_path / "runs").exists(), "the data set is checked before the run folder is made"
+
+
+# --- resume: a bad last.pt or args.yaml is one line and leaves the run folder as it was
+
+
+def _folder_state(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+def _resumable(tiny_dataset: Path, tmp_path: Path, last: bytes | object) -> Path:
+    """A run folder with a valid args.yaml and ``last`` as its last.pt (bytes as given, else torch.save)."""
+    run = tmp_path / "runs" / "cut"
+    save_config(_config(tiny_dataset, tmp_path, "name=cut"), run / "args.yaml")
+    if isinstance(last, bytes):
+        (run / "last.pt").write_bytes(last)
+    else:
+        torch.save(last, run / "last.pt")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("last", "message"),
+    [
+        (b"", "cannot read resume state"),
+        (b"\x00garbage" * 10, "cannot read resume state"),
+        (b"PK\x03\x04 half a zip", "cannot read resume state"),
+        ([1, 2, 3], "is not a training state written by segmentation.train"),
+        ({"mask_decoder": {}, "epoch": 0}, "lacks optimizer, scheduler, best_iou, stale, step, rows"),
+    ],
+    ids=["empty", "garbage", "truncated", "a list", "missing keys"],
+)
+def test_bad_resume_state_is_one_line(tiny_dataset, tmp_path, capsys, last, message):
+    run = _resumable(tiny_dataset, tmp_path, last)
+    before = _folder_state(run)
+    assert main(["--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err and "last.pt" in err, err
+    assert _folder_state(run) == before
+
+
+def test_resume_checks_args_yaml_and_refuses_a_second_config(tiny_dataset, tmp_path, capsys):
+    run = _resumable(tiny_dataset, tmp_path, b"")
+    (run / "args.yaml").write_text((run / "args.yaml").read_text().replace("lr: 0.001", "lr: true"))
+    before = _folder_state(run)
+    assert main(["--resume", str(run)]) == 2
+    assert "'lr' needs a number >= 0, got True" in capsys.readouterr().err
+    assert main(["--resume", str(run), "--config", str(run / "args.yaml")]) == 2
+    assert "drop --config" in capsys.readouterr().err
+    assert _folder_state(run) == before
+
+
+def test_resume_state_of_another_set_up_is_one_line(tiny_dataset, tiny_sam_builder, tmp_path):
+    config = _config(tiny_dataset, tmp_path, "name=short", "epochs=1", "max_steps=1")
+    run = train(config, sam=tiny_sam_builder())
+    before = _folder_state(run)
+    changed = {**config, "train_prompt_encoder": True}  # the optimiser now has more parameters
+    with pytest.raises(UserError, match="does not fit this run") as error:
+        train(changed, resume=run, sam=tiny_sam_builder())
+    assert "\n" not in str(error.value)
+    assert _folder_state(run) == before
