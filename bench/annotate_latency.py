@@ -29,9 +29,18 @@ handler), so HTTP + JSON overhead is their difference to the client's.
 
 Writes ``<out>/annotate_latency.csv`` and ``<out>/annotate_latency.md`` and prints the markdown.
 
+``--load`` measures memory under load instead: one 512-px photo and the large one, ``--single-clicks``
+clicks one after another (latency p50/p95), then ``--bursts`` bursts of ``--clients`` concurrent
+``POST /api/predict`` (threads released together by a barrier, httpx, loopback only), the server's
+RSS sampled every 10 ms (and its ``VmHWM`` reset before the bursts), and its RSS 2 s after. With
+``--baseline-ref REF`` the same is run first on the server of git revision ``REF`` (``git archive``
+into a temporary folder, run from there; the checkout is not touched), for a before/after table.
+Writes ``<out>/annotate_latency_load.{csv,md}``.
+
 Usage::
 
     python bench/annotate_latency.py --threads 1 2 --out bench/results
+    python bench/annotate_latency.py --load --baseline-ref HEAD --threads 2 --runtime onnx --out bench/results
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -157,9 +167,18 @@ class Server:
     """``python -m segmentation.annotate`` in a child process; its URL parsed from what it prints."""
 
     def __init__(
-        self, photos: Path, out: Path, cache: Path, *, runtime: str, threads: int, prefetch: int
+        self,
+        photos: Path,
+        out: Path,
+        cache: Path,
+        *,
+        runtime: str,
+        threads: int,
+        prefetch: int,
+        root: Path = REPO,
     ) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        # root: the source tree to run (another revision's for --baseline-ref); first on the path.
+        env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.command = [
             sys.executable, "-m", "segmentation.annotate",
             "--images", str(photos), "--out", str(out), "--classes", CLASS, "--model", "vit_t",
@@ -167,7 +186,7 @@ class Server:
             "--prefetch", str(prefetch), "--runtime", runtime, "--port", "0",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            self.command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            self.command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         lines: list[str] = []
         deadline = time.monotonic() + 300
@@ -325,6 +344,267 @@ def measure(
 
 
 # --------------------------------------------------------------------------------------------
+# Load: memory under concurrent clicks
+
+
+@dataclass
+class LoadRun:
+    """One server under load: single-click latency, burst answers, and its RSS in MB."""
+
+    code: str  # which server: "before (<sha>)" or "after (working tree)"
+    runtime: str
+    threads: int
+    single_ms: list[float] = field(default_factory=list)
+    answers: list[tuple[int, float]] = field(default_factory=list)  # (HTTP status, client ms)
+    rss_start: float = float("nan")  # after the warm-up clicks, before the bursts
+    rss_peak: float = float("nan")  # the highest of VmHWM (reset before the bursts) and the samples
+    rss_after: float = float("nan")  # 2 s after the last burst
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """``(VmRSS, VmHWM)`` of a process in MB, from ``/proc/<pid>/status`` (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def reset_peak(pid: int) -> bool:
+    """Resets the process's ``VmHWM`` to its current RSS (``clear_refs`` 5); False where not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class RssSampler(threading.Thread):
+    """The highest VmRSS of a process, sampled every 10 ms until :meth:`stop`."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._stop_event = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.01):
+            self.peak = max(self.peak, rss_mb(self.pid)[0])
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def burst(client, photos: list[Photo], clients: int) -> list[tuple[int, float]]:
+    """``clients`` concurrent clicks, released together, alternating between the photos."""
+    barrier = threading.Barrier(clients)
+    answers: list[tuple[int, float]] = []
+    prompts = [prompts_for(photo.truth, np.random.default_rng(0))[0] for photo in photos]
+
+    def one(index: int) -> None:
+        photo, prompt = photos[index % len(photos)], prompts[index % len(photos)]
+        barrier.wait()
+        started = time.perf_counter()
+        response = client.post("/api/predict", json={"image": photo.name, **prompt})
+        answers.append((response.status_code, (time.perf_counter() - started) * 1e3))
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def measure_load(
+    runs: Sequence[LoadRun], roots: Sequence[Path], photos: list[Photo], work: Path, args
+) -> str:
+    """Starts one server per run (``roots``: their source trees) and fills the runs; a server's command.
+
+    All servers are up together and the single clicks alternate between them, so that
+    their latencies share whatever else the machine is doing; the bursts then hit one
+    server at a time while the others idle.
+    """
+    import httpx
+
+    servers: list[Server] = []
+    limits = httpx.Limits(max_connections=args.clients + 4, max_keepalive_connections=args.clients + 4)
+    try:
+        for run, root in zip(runs, roots, strict=True):
+            label = f"{run.code.split()[0]}_{run.runtime}_{run.threads}"
+            print(f"load, {run.code}: starting the server ...", file=sys.stderr)
+            servers.append(
+                Server(
+                    work / "photos",
+                    work / f"out_load_{label}",
+                    work / f"emb_load_{label}",
+                    runtime=run.runtime,
+                    threads=run.threads,
+                    prefetch=0,
+                    root=root,
+                )  # fmt: skip
+            )
+        clients = [httpx.Client(base_url=s.url, timeout=600, limits=limits) for s in servers]
+        for client, run in zip(clients, runs, strict=True):
+            assert client.get("/api/session").json()["decoder_runtime"] == run.runtime
+            for photo in photos:
+                client.post("/api/current", json={"image": photo.name}).raise_for_status()
+                wait_ready(client, photo.name)
+        single_clicks(clients, runs, photos[0], args)
+        for client, server, run in zip(clients, servers, runs, strict=True):
+            load_bursts(client, server.process.pid, run, photos, args)
+        for client in clients:
+            client.close()
+    finally:
+        for server in servers:
+            server.stop()
+    return shlex.join(servers[-1].command)
+
+
+def single_clicks(clients: Sequence, runs: Sequence[LoadRun], photo: Photo, args) -> None:
+    """``--single-clicks`` clicks on ``photo`` per server, one at a time, alternating between the servers."""
+    prompts = prompts_for(photo.truth, np.random.default_rng(args.seed))
+    for index in range(args.single_clicks):
+        for client, run in zip(clients, runs, strict=True):
+            time.sleep(args.think_ms / 1e3)
+            run.single_ms.append(click(client, photo.name, prompts[index % len(prompts)])[0])
+
+
+def load_bursts(client, pid: int, run: LoadRun, photos: list[Photo], args) -> None:
+    """``--bursts`` bursts of ``--clients`` concurrent clicks; the server's RSS before, at peak and after."""
+    time.sleep(1.0)
+    run.rss_start = rss_mb(pid)[0]
+    reset = reset_peak(pid)
+    sampler = RssSampler(pid)
+    sampler.start()
+    for index in range(args.bursts):
+        print(f"load, {run.code}: burst {index + 1} of {args.clients} clicks", file=sys.stderr)
+        run.answers += burst(client, photos, args.clients)
+        time.sleep(0.5)
+    time.sleep(2.0)
+    run.rss_after, hwm = rss_mb(pid)
+    run.rss_peak = max(sampler.stop(), hwm if reset else 0.0)
+
+
+def export_revision(ref: str, folder: Path) -> str:
+    """Writes the files of git revision ``ref`` into ``folder`` (read-only git commands); its full sha."""
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    folder.mkdir(parents=True)
+    archive = subprocess.Popen(
+        ["git", "-C", str(REPO), "archive", "--format=tar", sha], stdout=subprocess.PIPE
+    )
+    subprocess.run(["tar", "-x", "-C", str(folder)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise RuntimeError(f"git archive {sha} failed")
+    return sha
+
+
+def write_load_csv(path: Path, runs: Sequence[LoadRun]) -> None:
+    """One row per server: single-click latency, burst answers by status, RSS in MB."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(
+            ["code", "runtime", "threads", "single_n", "single_p50_ms", "single_p95_ms", "burst_n", "ok",
+             "refused_503", "other", "ok_p50_ms", "ok_p95_ms", "refused_p50_ms", "rss_start_mb",
+             "rss_peak_mb", "rss_after_mb", "peak_growth_mb", "after_growth_mb"]
+        )  # fmt: skip
+        for run in runs:
+            ok, refused, other = load_counts(run)
+            writer.writerow(
+                [run.code, run.runtime, run.threads, len(run.single_ms)]
+                + [f"{percentile(run.single_ms, q):.1f}" for q in (50, 95)]
+                + [len(run.answers), len(ok), len(refused), len(other)]
+                + [f"{percentile(ok, q):.1f}" for q in (50, 95)]
+                + [f"{percentile(refused, 50):.1f}"]
+                + [f"{value:.0f}" for value in (run.rss_start, run.rss_peak, run.rss_after)]
+                + [f"{run.rss_peak - run.rss_start:.0f}", f"{run.rss_after - run.rss_start:.0f}"]
+            )
+
+
+def load_counts(run: LoadRun) -> tuple[list[float], list[float], list[float]]:
+    """Client ms of the burst answers: 200, 503, anything else."""
+    ok = [ms for status, ms in run.answers if status == 200]
+    refused = [ms for status, ms in run.answers if status == 503]
+    other = [ms for status, ms in run.answers if status not in (200, 503)]
+    return ok, refused, other
+
+
+def load_markdown(runs: Sequence[LoadRun], *, command: str, server_command: str, args, info: dict) -> str:
+    lines = [
+        "# Annotation server memory under concurrent clicks",
+        "",
+        f"MobileSAM (`vit_t`) on the CPU, `python -m segmentation.annotate` (uvicorn, loopback). One 512x512 "
+        f"photo and one of 4000x3000, both embedded first. {args.single_clicks} single clicks one after "
+        f"another on the 512-px photo ({args.think_ms:.0f} ms think time; the servers of one row pair are "
+        f"up together and take turns, so both see the same background load), then {args.bursts} bursts of "
+        f"{args.clients} concurrent `POST /api/predict` (alternating photos, released together). RSS of "
+        "the server process in MB: start = after the single clicks, peak = highest during the bursts "
+        "(VmHWM reset before them, and 10-ms samples), after = 2 s after the last burst.",
+        "",
+        "| server | decoder | threads | single p50 ms | single p95 ms | burst: 200 | 503 | other "
+        "| 200 p50 ms | 200 p95 ms | 503 p50 ms | RSS start | RSS peak | RSS after | peak - start "
+        "| after - start |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        ok, refused, other = load_counts(run)
+        cells = [run.code, run.runtime, str(run.threads)]
+        cells += [f"{percentile(run.single_ms, q):.1f}" for q in (50, 95)]
+        cells += [str(len(ok)), str(len(refused)), str(len(other))]
+        cells += [f"{percentile(ok, q):.1f}" for q in (50, 95)] + [f"{percentile(refused, 50):.1f}"]
+        cells += [f"{value:.0f}" for value in (run.rss_start, run.rss_peak, run.rss_after)]
+        cells += [f"{run.rss_peak - run.rss_start:+.0f}", f"{run.rss_after - run.rss_start:+.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "- 503: refused at once with `Retry-After: 1` because the decoder queue was full (1 running + "
+        "4 waiting); the page asks again after that time. The server before had no bound: every click "
+        "ran the decoder in its own thread of the 40-thread pool.",
+        "",
+        "## Run",
+        "",
+        f"- command: `{command}`",
+        f"- server: `{server_command}`",
+        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main_load(args, command: str) -> int:
+    """``--load``: before (``--baseline-ref``) and after, per runtime and thread count."""
+    info = machine_info()
+    runs: list[LoadRun] = []
+    with tempfile.TemporaryDirectory(prefix="annotate_load_") as tmp:
+        work = Path(tmp)
+        photos = prepare_photos(work / "photos", 1, args.seed)
+        codes: list[tuple[str, Path]] = []
+        if args.baseline_ref:
+            sha = export_revision(args.baseline_ref, work / "baseline")
+            codes.append((f"before ({sha[:10]})", work / "baseline"))
+        codes.append(("after (working tree)", REPO))
+        for runtime in args.runtime:
+            for threads in args.threads:
+                group = [LoadRun(code, runtime, threads) for code, _ in codes]
+                server_command = measure_load(group, [root for _, root in codes], photos, work, args)
+                runs += group
+                info[f"load_avg_1m after {runtime} {threads}"] = load_average()
+        server_command = server_command.replace(sys.executable, "python").replace(tmp, "$TMP")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_load_csv(args.out / "annotate_latency_load.csv", runs)
+    report = load_markdown(runs, command=command, server_command=server_command, args=args, info=info)
+    (args.out / "annotate_latency_load.md").write_text(report)
+    print(report)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # Report
 
 
@@ -470,9 +750,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompts (default 0)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
+    load = parser.add_argument_group("--load: memory under concurrent clicks")
+    load.add_argument("--load", action="store_true", help="measure RSS under bursts of concurrent clicks")
+    load.add_argument("--clients", type=int, default=50, help="concurrent clicks per burst (default 50)")
+    load.add_argument("--bursts", type=int, default=3, help="bursts (default 3)")
+    load.add_argument(
+        "--single-clicks", type=int, default=24, help="clicks one at a time first, for latency (default 24)"
+    )
+    load.add_argument("--baseline-ref", help="git revision whose server is measured first (e.g. HEAD)")
     args = parser.parse_args(argv)
     if args.n_images < 3 or min(args.threads) < 1 or args.think_ms < 0:
         parser.error("need --n-images >= 3, --threads >= 1, --think-ms >= 0")
+    if not 1 <= args.clients <= 200 or not 1 <= args.bursts <= 20 or args.single_clicks < 1:
+        parser.error("need --clients 1-200, --bursts 1-20, --single-clicks >= 1")
     return args
 
 
@@ -486,6 +776,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not weights.is_file():
         print(f"error: MobileSAM weights not cached at {weights}: run python -m segmentation.embed first")
         return 2
+    if args.load:
+        return main_load(args, command)
     info = machine_info()
     samples: dict[tuple[int, str, str], Samples] = {}
     with tempfile.TemporaryDirectory(prefix="annotate_latency_") as tmp:

@@ -18,9 +18,12 @@ Modules, by what they hold:
   computed ahead in a background thread;
 - :mod:`~segmentation.annotate.predictor`: prompts to candidate masks
   (previews) and the exact full-resolution mask of an accepted candidate;
+- :mod:`~segmentation.annotate.worker`: the one thread that runs the decoder
+  for every request, with a short queue (a full one is answered 503);
 - :mod:`~segmentation.annotate.files`: what the server may read (only below
   ``--images`` and ``--out``) and atomic writes;
-- :mod:`~segmentation.annotate.app`: the FastAPI routes, ``create_app``;
+- :mod:`~segmentation.annotate.app`: ``create_app``, the FastAPI app;
+  :mod:`~segmentation.annotate.routes`: its routers, one per resource;
 - ``__main__``: the command line.
 """
 

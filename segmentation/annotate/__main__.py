@@ -6,6 +6,10 @@ prints ``Open http://127.0.0.1:<port>/`` and serves until Ctrl+C. The same
 ``--out`` again resumes (``--images`` and ``--classes`` may then be left out).
 ``--export`` writes YOLO + COCO into ``<out>/export`` without starting the
 server. See :mod:`segmentation.annotate` for the page and the output layout.
+
+Bad input (options, folders, classes, the model, a taken port) stops it before
+the server starts with one ``error:`` line and exit code 2, and with nothing
+written: the session is only read until the model has loaded.
 """
 
 from __future__ import annotations
@@ -14,18 +18,36 @@ import argparse
 import ipaddress
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from common.cli import exit_code
-from common.errors import UserError
+from common.errors import UserError, one_line
 from converters.convert import TASKS, format_report
+
+if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad options do without
+    import torch
+
+    from segmentation.annotate.session import AnnotationSession
+    from segmentation.embeddings import EmbeddingCache
 
 #: Default port; ``--port 0`` (or ``auto``) takes any free one.
 DEFAULT_PORT = 8765
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are :class:`UserError`: one ``error:`` line and exit 2 through ``exit_code``.
+
+    argparse would print its usage before the message; bad options then read like
+    every other bad input of this command.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m segmentation.annotate",
         description="Label defects in new photos with SAM (click, box, accept) in a local web page; "
         "writes an MVTec-layout category, and YOLO + COCO through the converters.",
@@ -91,10 +113,10 @@ def bind(host: str, port: int) -> socket.socket:
         UserError: the address cannot be bound (in use, not local).
     """
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
+        family, address = socket_address(host, port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
     except OSError as error:
-        raise UserError(f"cannot use host {host!r}: {error}") from None
+        raise UserError(f"cannot use host {host!r}: {one_line(error)}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
@@ -105,6 +127,24 @@ def bind(host: str, port: int) -> socket.socket:
         raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def socket_address(host: str, port: int) -> tuple[socket.AddressFamily, tuple]:
+    """``(family, address)`` to bind: a literal IPv4/IPv6 address as it is, a name through the resolver.
+
+    A literal needs no resolver, so 127.0.0.1 serves on a machine without DNS.
+
+    >>> socket_address("::1", 8765)
+    (<AddressFamily.AF_INET6: 10>, ('::1', 8765, 0, 0))
+    """
+    try:
+        ip = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        return family, address
+    if ip.version == 6:
+        return socket.AF_INET6, (str(ip), port, 0, 0)
+    return socket.AF_INET, (str(ip), port)
 
 
 def url_for(sock: socket.socket) -> str:
@@ -151,28 +191,70 @@ def load_model(model: str | None, checkpoint: Path | None, device):
 
 def main(argv: list[str] | None = None) -> int:
     """Parses ``argv`` and serves (or exports); bad input is one ``error:`` line and exit code 2."""
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: run(args))
+    return exit_code(lambda: run(build_parser().parse_args(argv)))
 
 
 def run(args: argparse.Namespace) -> None:
-    """Opens the session, then exports, or loads SAM and serves the page until Ctrl+C."""
+    """Exports, or checks every input, loads SAM and serves the page until Ctrl+C.
+
+    The cheap checks come first and nothing is written before the model has
+    loaded, so any bad input stops the command with nothing behind.
+    """
     from segmentation.annotate.session import AnnotationSession
 
     port = parse_port(args.port)
+    check_counts(args)
+    if args.export:
+        session = AnnotationSession.open(args.out, args.images, classes=args.classes, category=args.category)
+        print(format_report(session.export(task=args.yolo_task)))
+        return
+    session = AnnotationSession.read(args.out, args.images, classes=args.classes, category=args.category)
+    device, runtime = check_model_options(args)
+    sock = bind(args.host, port)  # before loading the model: a taken port fails at once
+    try:
+        serve(args, session, sock, device=device, runtime=runtime)
+    finally:
+        sock.close()
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """``--prefetch`` >= 0 and ``--threads`` >= 1."""
     if args.prefetch < 0:
         raise UserError(f"--prefetch must be >= 0, got {args.prefetch}")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be >= 1, got {args.threads}")
-    session = AnnotationSession.open(args.out, args.images, classes=args.classes, category=args.category)
-    if args.export:
-        print(format_report(session.export(task=args.yolo_task)))
-        return
-    sock = bind(args.host, port)  # before loading the model: a taken port fails at once
+
+
+def check_model_options(args: argparse.Namespace) -> tuple[torch.device, str]:
+    """``(device, decoder runtime)``; ``--model`` known, ``--checkpoint`` present; nothing loaded yet.
+
+    Also sets ``--threads``: torch fixes its thread count per thread once any
+    operator has run, so it goes first.
+
+    Raises:
+        UserError: an unknown model, a missing checkpoint, a bad or absent device, an
+            impossible ``--runtime``.
+    """
+    import torch
+
+    from segmentation.decoder_onnx import missing_packages
+    from segmentation.evaluate import resolve_device
+    from segmentation.models import sam_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.model is not None:
+        sam_model(args.model)  # one line naming the known models
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        raise UserError(f"checkpoint not found: {args.checkpoint}")
     try:
-        serve(args, session, sock)
-    finally:
-        sock.close()
+        device = resolve_device(args.device)  # UserError for a device this machine lacks
+    except RuntimeError as error:  # a string torch.device() cannot parse
+        raise UserError(f"bad --device {args.device!r}: {one_line(error)}") from None
+    runtime, note = choose_runtime(args.runtime, device.type, missing_packages())
+    if note:
+        print(f"note: {note}")
+    return device, runtime
 
 
 def choose_runtime(requested: str, device_type: str, missing: list[str]) -> tuple[str, str | None]:
@@ -196,9 +278,7 @@ def choose_runtime(requested: str, device_type: str, missing: list[str]) -> tupl
         )
     if runtime == "onnx" and missing:
         if requested == "onnx":
-            raise UserError(
-                f"--runtime onnx needs {' and '.join(missing)}: pip install {' '.join(missing)}"
-            )
+            raise UserError(f"--runtime onnx needs {' and '.join(missing)}: pip install {' '.join(missing)}")
         return (
             "torch",
             f"{' and '.join(missing)} not installed: the decoder runs in torch (about half as fast)",
@@ -206,26 +286,26 @@ def choose_runtime(requested: str, device_type: str, missing: list[str]) -> tupl
     return runtime, None
 
 
-def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
-    import torch
+def serve(
+    args: argparse.Namespace,
+    session: AnnotationSession,
+    sock: socket.socket,
+    *,
+    device: torch.device,
+    runtime: str,
+) -> None:
+    """Loads SAM, writes the session, and serves the page on ``sock`` until Ctrl+C."""
     import uvicorn
 
     from common.io import cache_root
     from segmentation.annotate.app import create_app
-    from segmentation.decoder_onnx import missing_packages
     from segmentation.embeddings import EmbeddingCache
-    from segmentation.evaluate import resolve_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)  # before any thread runs an operator: torch fixes it per thread
     try:
-        device = resolve_device(args.device)
-        runtime, note = choose_runtime(args.runtime, device.type, missing_packages())
-        if note:
-            print(f"note: {note}")
         sam, name = load_model(args.model, args.checkpoint, device)
-    except (RuntimeError, AssertionError) as error:  # e.g. --device cuda without CUDA
-        raise UserError(f"cannot load the model on {args.device}: {error}") from None
+    except (RuntimeError, AssertionError) as error:  # e.g. out of GPU memory
+        raise UserError(f"cannot load the model on {device}: {one_line(error)}") from None
+    session.persist()  # only now: a bad model or checkpoint has left nothing behind
     cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=name)
     app = create_app(
         session,
@@ -236,14 +316,7 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
         allowed_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
         runtime=runtime,
     )
-    counts = session.counts()
-    print(
-        f"{len(session.keys)} images in {session.images_dir} ({counts['unlabelled']} unlabelled, "
-        f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good); "
-        f"classes: {' '.join(session.classes)}; model {name} on {device}, {torch.get_num_threads()} CPU "
-        f"threads, decoder on {runtime}; embeddings in {cache.folder}"
-    )
-    print(f"writing to {session.category_dir} (state: {session.state_path})")
+    print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
     if not is_loopback(args.host):
         print(f"note: bound to {args.host}: anyone who can reach this machine can read and change the labels")
     print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)
@@ -255,6 +328,22 @@ def serve(args: argparse.Namespace, session, sock: socket.socket) -> None:
     print(
         f"stopped; everything accepted is saved in {session.out}. "
         f"YOLO + COCO: python -m segmentation.annotate --out {session.out} --export"
+    )
+
+
+def describe(
+    session: AnnotationSession, *, name: str, device: torch.device, runtime: str, cache: EmbeddingCache
+) -> str:
+    """The start-up lines: the images and their statuses, the classes, the model, where it writes."""
+    import torch
+
+    counts = session.counts()
+    return (
+        f"{len(session.keys)} images in {session.images_dir} ({counts['unlabelled']} unlabelled, "
+        f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good); "
+        f"classes: {' '.join(session.classes)}; model {name} on {device}, {torch.get_num_threads()} CPU "
+        f"threads, decoder on {runtime}; embeddings in {cache.folder}\n"
+        f"writing to {session.category_dir} (state: {session.state_path})"
     )
 
 

@@ -23,82 +23,42 @@ the path relative to ``--images``):
 
 Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
 instance, prediction or file, 409 a request that does not fit the state, 422
-malformed JSON or fields. Paths are checked by
-:func:`segmentation.annotate.files.resolve_inside`.
+malformed JSON or fields, 503 with ``Retry-After`` when the decoder's queue is
+full (predict, accept; see :mod:`segmentation.annotate.worker`). Paths are
+checked by :func:`segmentation.annotate.files.resolve_inside`.
+
+The routes live in :mod:`segmentation.annotate.routes`, one router per resource;
+they share one :class:`~segmentation.annotate.routes.shared.AppContext`, kept on
+``app.state.context``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import urllib.parse
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Annotated, Literal
 
-import cv2
-import numpy as np
-import torch
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse
 from segment_anything.modeling import Sam
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from common.errors import UserError
 from common.io import cache_root
-from converters.convert import format_report
-from converters.masks import mask_to_rle
-from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
-from segmentation.annotate.files import resolve_inside
-from segmentation.annotate.predictor import MAX_POINTS, InteractivePredictor
+from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
-from segmentation.annotate.session import AnnotationSession, ImageEntry
-from segmentation.embeddings import EmbeddingCache, load_rgb
+from segmentation.annotate.routes import export, files, images, instances
+from segmentation.annotate.routes.shared import AppContext
+from segmentation.annotate.session import AnnotationSession
+from segmentation.annotate.worker import DEFAULT_WAITING
+from segmentation.embeddings import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-#: Suffixes browsers display themselves; other image files are sent as PNG.
-BROWSER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-_NO_STORE = {"Cache-Control": "no-store"}
-
-Coordinate = Annotated[float, Field(allow_inf_nan=False)]
-ImageKey = Annotated[str, Field(min_length=1, max_length=1024)]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ImageRequest(_Body):
-    image: ImageKey
-
-
-class PredictRequest(ImageRequest):
-    points: list[tuple[Coordinate, Coordinate]] = Field(default_factory=list, max_length=MAX_POINTS)
-    labels: list[Literal[0, 1]] = Field(default_factory=list, max_length=MAX_POINTS)
-    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] | None = None
-
-
-class AcceptRequest(ImageRequest):
-    prediction: Annotated[str, Field(min_length=1, max_length=64)]
-    candidate: Annotated[int, Field(ge=0, le=15)]
-    class_name: Annotated[str, Field(alias="class", min_length=1, max_length=100)]
-
-
-class DeleteRequest(ImageRequest):
-    instance: Annotated[int, Field(ge=1)]
-
-
-class StatusRequest(ImageRequest):
-    status: Literal["done", "good", "open"]
-
-
-class ExportRequest(_Body):
-    task: Literal["detect", "segment"] = "detect"
+#: Every router of the app, in the order they are matched.
+ROUTERS = (files.router, images.router, instances.router, export.router)
 
 
 def create_app(
@@ -112,6 +72,7 @@ def create_app(
     device: str | None = None,
     allowed_hosts: list[str] | None = None,
     runtime: str = "torch",
+    decoder_waiting: int = DEFAULT_WAITING,
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -129,209 +90,45 @@ def create_app(
             to loopback); None accepts any.
         runtime: where the decoder runs per click: ``"torch"`` or ``"onnx"`` (ONNX
             Runtime, CPU models; see :class:`InteractivePredictor`).
+        decoder_waiting: clicks and accepts that may wait for the decoder thread
+            while it works; more are answered 503 (:class:`~segmentation.annotate.worker.DecoderWorker`).
 
-    The prefetch worker stops when the app shuts down (``with TestClient(app)``,
-    or uvicorn's lifespan); ``app.state.prefetcher.close()`` stops it otherwise.
+    The decoder and prefetch threads stop when the app shuts down (``with
+    TestClient(app)``, or uvicorn's lifespan); ``app.state.context.close()`` stops
+    them otherwise.
     """
     if cache is None:
         cache = EmbeddingCache(cache_root() / "embeddings", sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
-    predictor = InteractivePredictor(sam, prefetcher, runtime=runtime)
+    predictor = InteractivePredictor(sam, prefetcher, runtime=runtime, waiting=decoder_waiting)
+    context = AppContext(session, prefetcher, predictor, model_name=model_name, prefetch=prefetch)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        yield
-        prefetcher.close()
-
-    app = FastAPI(title="mvtec-finetune annotation", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.session = session
-    app.state.prefetcher = prefetcher
-    app.state.predictor = predictor
+    app = FastAPI(title="mvtec-finetune annotation", lifespan=_lifespan, docs_url=None, redoc_url=None)
+    app.state.context = context
+    # The parts by name too, for scripts and tests that look at one of them.
+    app.state.session, app.state.prefetcher, app.state.predictor = session, prefetcher, predictor
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     _add_error_handlers(app)
-    previews: dict[tuple[str, int, str], dict] = {}  # (image, instance id, size) -> preview RLE
-
-    def image_size(entry: ImageEntry) -> tuple[int, int]:
-        return entry.size or export.upright_size(session.image_path(entry.key))
-
-    def instance_preview(entry: ImageEntry, instance, size: tuple[int, int]) -> dict:
-        key = (entry.key, instance.id, f"{size[0]}x{size[1]}")
-        if key not in previews:
-            mask = instance.mask()
-            if mask.shape != size:  # area: any pixel covered shows, so one-pixel scratches stay visible
-                pixels = mask.view(np.uint8) * np.uint8(255)
-                mask = cv2.resize(pixels, (size[1], size[0]), interpolation=cv2.INTER_AREA) > 0
-            previews[key] = mask_to_rle(mask)
-        return previews[key]
-
-    def image_detail(key: str) -> dict:
-        entry = session.entry(key)
-        height, width = image_size(entry)
-        size = predictor.preview_size((height, width))
-        return {
-            "image": key,
-            "index": session.keys.index(key),
-            "url": "/files/images/" + urllib.parse.quote(key),
-            "width": width,
-            "height": height,
-            "preview": list(size),
-            "status": entry.status,
-            "instances": [
-                {
-                    "id": instance.id,
-                    "class": instance.class_name,
-                    "area": instance.area,
-                    "box": list(instance.box),
-                    "score": instance.score,
-                    "rle": instance_preview(entry, instance, size),
-                }
-                for instance in entry.instances
-            ],
-            "can_undo": bool(entry.undo_stack),
-            "can_redo": bool(entry.redo_stack),
-            "counts": session.counts(),
-            "embedding": prefetcher.status(session.image_path(key)).to_json(),
-        }
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers=_NO_STORE)
-
-    @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> FileResponse:
-        return FileResponse(resolve_inside(STATIC_DIR, name), headers=_NO_STORE)
-
-    @app.get("/api/session")
-    def get_session() -> JSONResponse:
-        images = []
-        for key in session.keys:
-            entry = session.entry(key)
-            images.append({"image": key, "status": entry.status, "instances": len(entry.instances)})
-        return _json(
-            {
-                "category": session.category,
-                "classes": session.classes,
-                "images": images,
-                "current": session.current,
-                "counts": session.counts(),
-                "out": str(session.out),
-                "images_dir": str(session.images_dir),
-                "model": model_name,
-                "img_size": predictor.img_size,
-                "torch_threads": torch.get_num_threads(),
-                "decoder_runtime": predictor.runtime,
-            }
-        )
-
-    @app.get("/api/image")
-    def get_image(image: Annotated[str, Query(min_length=1, max_length=1024)]) -> JSONResponse:
-        return _json(image_detail(image))
-
-    @app.get("/api/embedding")
-    def get_embedding(image: Annotated[str, Query(min_length=1, max_length=1024)]) -> JSONResponse:
-        return _json(prefetcher.request(session.image_path(image)).to_json())
-
-    @app.post("/api/current")
-    def set_current(body: ImageRequest) -> JSONResponse:
-        path = session.image_path(body.image)
-        session.set_current(body.image)
-        status = prefetcher.request(path)
-        prefetcher.prefetch(session.image_path(k) for k in session.neighbours(body.image, prefetch))
-        return _json(status.to_json())
-
-    @app.post("/api/predict")
-    def predict(body: PredictRequest) -> JSONResponse:
-        started = time.perf_counter()
-        path = session.image_path(body.image)
-        prediction = predictor.predict(body.image, path, points=body.points, labels=body.labels, box=body.box)
-        candidates = [
-            {"rle": mask_to_rle(mask), "score": round(float(score), 4)}
-            for mask, score in zip(prediction.masks, prediction.scores, strict=True)
-        ]
-        return _json(
-            {
-                "prediction": prediction.id,
-                "size": list(prediction.masks.shape[1:]),
-                "candidates": candidates,
-                "best": prediction.best,
-                "ms": {
-                    "decode": round(prediction.decode_s * 1e3, 1),
-                    "predict": round(prediction.total_s * 1e3, 1),
-                    "decode_cpu": round(prediction.decode_cpu_s * 1e3, 1),
-                    "predict_cpu": round(prediction.total_cpu_s * 1e3, 1),
-                    "server": round((time.perf_counter() - started) * 1e3, 1),
-                },
-            }
-        )
-
-    @app.post("/api/accept")
-    def accept(body: AcceptRequest) -> JSONResponse:
-        session.entry(body.image)
-        if body.class_name not in session.classes:
-            raise AnnotationError(
-                f"unknown class '{body.class_name}' (classes: {', '.join(session.classes)})"
-            )
-        prediction = predictor.prediction(body.prediction, body.image)
-        mask = predictor.full_mask(prediction, body.candidate)
-        session.add_instance(
-            body.image,
-            class_name=body.class_name,
-            mask=mask,
-            score=float(prediction.scores[body.candidate]),
-            prompt=prediction.prompt,
-        )
-        return _json(image_detail(body.image))
-
-    @app.post("/api/delete")
-    def delete(body: DeleteRequest) -> JSONResponse:
-        session.delete_instance(body.image, body.instance)
-        return _json(image_detail(body.image))
-
-    @app.post("/api/status")
-    def set_status(body: StatusRequest) -> JSONResponse:
-        session.set_status(body.image, body.status)
-        return _json(image_detail(body.image))
-
-    @app.post("/api/undo")
-    def undo(body: ImageRequest) -> JSONResponse:
-        session.undo(body.image)
-        return _json(image_detail(body.image))
-
-    @app.post("/api/redo")
-    def redo(body: ImageRequest) -> JSONResponse:
-        session.redo(body.image)
-        return _json(image_detail(body.image))
-
-    @app.post("/api/export")
-    def export_dataset(body: ExportRequest | None = None) -> JSONResponse:
-        report = session.export(task=(body or ExportRequest()).task)
-        return _json({"out": str(report.out), "report": format_report(report)})
-
-    @app.get("/files/images/{path:path}")
-    def image_file(path: str) -> Response:
-        target = resolve_inside(session.images_dir, path)
-        if target.suffix.lower() in BROWSER_SUFFIXES:
-            return FileResponse(target)
-        return Response(export.encode_png(load_rgb(target)), media_type="image/png")
-
-    @app.get("/files/out/{path:path}")
-    def out_file(path: str) -> FileResponse:
-        return FileResponse(resolve_inside(session.out, path), headers=_NO_STORE)
-
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 
-def _json(content: dict) -> JSONResponse:
-    return JSONResponse(content, headers=_NO_STORE)
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.context.close()
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Every failure becomes a JSON ``{"detail": "..."}`` with a 4xx (or, for bugs, 500) status."""
+    """Every failure becomes a JSON ``{"detail": "..."}`` with a 4xx, 503 (or, for bugs, 500) status."""
 
     @app.exception_handler(AnnotationError)
     async def annotation_error(request: Request, error: AnnotationError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=error.status_code)
+        retry_after = getattr(error, "retry_after_s", None)  # BusyError: when to try again
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return JSONResponse({"detail": str(error)}, status_code=error.status_code, headers=headers)
 
     @app.exception_handler(UserError)  # the converters' and the embedding cache's bad input
     async def conversion_error(request: Request, error: UserError) -> JSONResponse:

@@ -25,3 +25,14 @@ class ConflictError(AnnotationError):
     """A request that does not fit the current state, e.g. marking good an image with defects (HTTP 409)."""
 
     status_code = 409
+
+
+class BusyError(AnnotationError):
+    """The decoder's queue is full, or the server is stopping: try again shortly (HTTP 503).
+
+    Answered with a ``Retry-After`` header of :attr:`retry_after_s` seconds; nothing
+    was done, so the request may be sent again as it was.
+    """
+
+    status_code = 503
+    retry_after_s = 1

@@ -12,6 +12,11 @@ at the original resolution with :func:`segmentation.predict.upscale_logits`:
 exactly the mask ``SamPredictor.predict`` gives for that prompt (with the ONNX
 decoder, up to float rounding: logits within ~1e-4, so only pixels whose logit
 sits at the threshold can differ).
+
+The decoder and both upscalings run on one thread with a short queue
+(:class:`segmentation.annotate.worker.DecoderWorker`), whatever thread asks:
+memory stays flat under many concurrent clicks, and a full queue is refused
+with a :class:`~segmentation.annotate.errors.BusyError`.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
 from segmentation.decoder_onnx import OnnxDecoder
 from segmentation.embeddings import ImageEmbedding
 from segmentation.predict import decode, upscale_logits
@@ -57,8 +63,9 @@ class Prediction:
             in pixels.
         decode_s: seconds in the prompt encoder and mask decoder.
         total_s: seconds for the whole prediction, previews included.
-        decode_cpu_s, total_cpu_s: the same as CPU time of the calling thread: with one torch
+        decode_cpu_s, total_cpu_s: the same as CPU time of the decoder thread: with one torch
             thread, what they would take on an otherwise idle core, whatever else runs.
+        queue_s: seconds the prompt waited for the decoder thread (other requests before it).
     """
 
     id: str
@@ -72,6 +79,7 @@ class Prediction:
     total_s: float
     decode_cpu_s: float = 0.0
     total_cpu_s: float = 0.0
+    queue_s: float = 0.0
 
     @property
     def best(self) -> int:
@@ -143,10 +151,25 @@ def _check_inside(xy: np.ndarray, width: int, height: int, what: str) -> None:
         raise AnnotationError(f"{what} ({x:g}, {y:g}) lies outside the {width}x{height} image")
 
 
+@dataclass(frozen=True)
+class _Candidates:
+    """What the decoder thread hands back for one prompt: logits, IoUs, previews and its times."""
+
+    low_res: torch.Tensor
+    iou: torch.Tensor
+    masks: np.ndarray
+    started: float
+    decode_s: float
+    total_s: float
+    decode_cpu_s: float
+    total_cpu_s: float
+
+
 class InteractivePredictor:
     """SAM for clicks: candidate previews per prompt, the exact mask of an accepted candidate.
 
-    Thread-safe. Recent predictions are kept (``keep``) so that "accept" needs
+    Thread-safe; the decoder work of every caller runs on one worker thread (see the
+    module docstring). Recent predictions are kept (``keep``) so that "accept" needs
     only their id; an older id is answered with a NotFoundError.
 
     Args:
@@ -155,10 +178,20 @@ class InteractivePredictor:
         keep: predictions remembered (about 0.8 MB each for 1024-px SAM).
         runtime: ``"onnx"`` runs the decoder on ONNX Runtime (CPU models only, else
             ValueError; the export takes about a second here), ``"torch"`` in PyTorch.
+        waiting: requests that may wait for the decoder thread while it works on
+            another; more are refused with :class:`~segmentation.annotate.errors.BusyError`.
+
+    Call :meth:`close` to stop the decoder thread.
     """
 
     def __init__(
-        self, sam: Sam, prefetcher: EmbeddingPrefetcher, *, keep: int = 16, runtime: str = "torch"
+        self,
+        sam: Sam,
+        prefetcher: EmbeddingPrefetcher,
+        *,
+        keep: int = 16,
+        runtime: str = "torch",
+        waiting: int = DEFAULT_WAITING,
     ) -> None:
         if runtime not in RUNTIMES:
             raise AnnotationError(f"unknown decoder runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
@@ -167,6 +200,7 @@ class InteractivePredictor:
         self.keep = keep
         self.runtime = runtime
         self._decode = OnnxDecoder(sam) if runtime == "onnx" else partial(decode, sam)
+        self.worker = DecoderWorker(waiting=waiting)
         self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -187,23 +221,18 @@ class InteractivePredictor:
         labels: Sequence[int] = (),
         box: Sequence[float] | None = None,
     ) -> Prediction:
-        """SAM's three candidates for a prompt in image pixels (waits for the embedding if need be)."""
+        """SAM's three candidates for a prompt in image pixels (waits for the embedding if need be).
+
+        Raises:
+            AnnotationError: a bad prompt (:func:`check_prompt`), an image that cannot be embedded.
+            BusyError: the decoder's queue is full.
+        """
+        # The embedding is awaited here, outside the queue: a click on an image still being
+        # embedded must not hold up clicks on ready ones.
         emb = self.prefetcher.get(path)
-        started, started_cpu = time.perf_counter(), time.thread_time()
         coords, point_labels, boxes = check_prompt(points, labels, box, size=emb.original_size)
-        with self.prefetcher.decoding(), torch.inference_mode():
-            low_res, iou = self._decode(
-                emb,
-                boxes=boxes,
-                point_coords=coords,
-                point_labels=point_labels,
-                multimask_output=True,
-            )
-            decoded, decoded_cpu = time.perf_counter(), time.thread_time()
-            # sam.postprocess_masks is what upscale_logits runs; with the preview size as the
-            # target it stops at the model-input frame (an identity resize) for large images.
-            logits = self.sam.postprocess_masks(low_res, emb.input_size, self.preview_size(emb.original_size))
-            masks = (logits[0] > self.sam.mask_threshold).cpu().numpy()
+        asked = time.perf_counter()
+        result = self.worker.run(partial(self._candidates, emb, coords, point_labels, boxes))
         prompt = {
             "points": [] if coords is None else coords[0].tolist(),
             "labels": [] if point_labels is None else point_labels[0].tolist(),
@@ -214,14 +243,15 @@ class InteractivePredictor:
                 id=f"p{next(self._ids)}",
                 key=key,
                 path=path,
-                low_res=low_res.float().cpu(),
-                scores=iou[0].float().cpu().numpy(),
-                masks=masks,
+                low_res=result.low_res,
+                scores=result.iou[0].float().cpu().numpy(),
+                masks=result.masks,
                 prompt=prompt,
-                decode_s=decoded - started,
-                total_s=time.perf_counter() - started,
-                decode_cpu_s=decoded_cpu - started_cpu,
-                total_cpu_s=time.thread_time() - started_cpu,
+                decode_s=result.decode_s,
+                total_s=result.total_s,
+                decode_cpu_s=result.decode_cpu_s,
+                total_cpu_s=result.total_cpu_s,
+                queue_s=result.started - asked,
             )
             self._predictions[prediction.id] = prediction
             while len(self._predictions) > self.keep:
@@ -240,12 +270,56 @@ class InteractivePredictor:
         """Candidate ``candidate`` of ``prediction`` at the original resolution: ``(H, W)`` bool.
 
         The same numbers as ``predict_masks(...)[0][0, candidate]`` for the same prompt.
+
+        Raises:
+            AnnotationError: no such candidate.
+            BusyError: the decoder's queue is full.
         """
         if not 0 <= candidate < prediction.low_res.shape[1]:
             raise AnnotationError(f"candidate must be 0-{prediction.low_res.shape[1] - 1}, got {candidate}")
         emb: ImageEmbedding = self.prefetcher.get(prediction.path)
-        with torch.inference_mode():
-            logits = upscale_logits(
-                self.sam, prediction.low_res[:, candidate : candidate + 1].to(self.sam.device), emb
+        low_res = prediction.low_res[:, candidate : candidate + 1]
+        return self.worker.run(partial(self._full_mask, low_res, emb))
+
+    def close(self) -> None:
+        """Stops the decoder thread (after the call it is in); waiting calls get a BusyError."""
+        self.worker.close()
+
+    def _candidates(
+        self,
+        emb: ImageEmbedding,
+        coords: np.ndarray | None,
+        point_labels: np.ndarray | None,
+        boxes: np.ndarray | None,
+    ) -> _Candidates:
+        """Decoder and previews of one checked prompt; runs on the decoder thread."""
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        with self.prefetcher.decoding(), torch.inference_mode():
+            low_res, iou = self._decode(
+                emb,
+                boxes=boxes,
+                point_coords=coords,
+                point_labels=point_labels,
+                multimask_output=True,
             )
+            decoded, decoded_cpu = time.perf_counter(), time.thread_time()
+            # sam.postprocess_masks is what upscale_logits runs; with the preview size as the
+            # target it stops at the model-input frame (an identity resize) for large images.
+            logits = self.sam.postprocess_masks(low_res, emb.input_size, self.preview_size(emb.original_size))
+            masks = (logits[0] > self.sam.mask_threshold).cpu().numpy()
+        return _Candidates(
+            low_res=low_res.float().cpu(),
+            iou=iou,
+            masks=masks,
+            started=started,
+            decode_s=decoded - started,
+            total_s=time.perf_counter() - started,
+            decode_cpu_s=decoded_cpu - started_cpu,
+            total_cpu_s=time.thread_time() - started_cpu,
+        )
+
+    def _full_mask(self, low_res: torch.Tensor, emb: ImageEmbedding) -> np.ndarray:
+        """``(H, W)`` bool mask of one candidate's ``(1, 1, 4h, 4w)`` logits; runs on the decoder thread."""
+        with torch.inference_mode():
+            logits = upscale_logits(self.sam, low_res.to(self.sam.device), emb)
             return (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()

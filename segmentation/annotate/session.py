@@ -252,10 +252,32 @@ class AnnotationSession:
         classes: Sequence[str] | None = None,
         category: str | None = None,
     ) -> AnnotationSession:
-        """Creates the state in ``out``, or resumes it.
+        """Creates the state in ``out``, or resumes it: :meth:`read`, then :meth:`persist`.
+
+        Raises:
+            AnnotationError: see :meth:`read`.
+        """
+        session = cls.read(out, images, classes=classes, category=category)
+        session.persist()
+        return session
+
+    @classmethod
+    def read(
+        cls,
+        out: str | Path,
+        images: str | Path | None = None,
+        *,
+        classes: Sequence[str] | None = None,
+        category: str | None = None,
+    ) -> AnnotationSession:
+        """The session of ``out`` with every option checked, writing nothing yet.
+
+        The command line reads the session first and persists it only once the
+        model has loaded, so that any bad input, the session's or the model's,
+        stops it with nothing written. Call :meth:`persist` before changing it.
 
         Args:
-            out: the output folder (created).
+            out: the output folder (created by :meth:`persist`).
             images: the folder of photos to annotate; may be left out when
                 resuming (the state remembers it). Image keys are relative to it,
                 so a moved folder resumes when given anew.
@@ -334,10 +356,14 @@ class AnnotationSession:
             entries=entries,
             current=current if current in keys else keys[0],
         )
-        out.mkdir(parents=True, exist_ok=True)
-        session._save()
-        session._sync_tree()
         return session
+
+    def persist(self) -> None:
+        """Creates ``out``, writes the state and brings the MVTec tree in line with it."""
+        with self._lock:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._save()
+            self._sync_tree()
 
     @property
     def state_path(self) -> Path:

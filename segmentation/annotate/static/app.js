@@ -45,6 +45,15 @@ const state = {
 
 // --- Server ------------------------------------------------------------------------------------
 
+// The server's decoder queue is full (HTTP 503): nothing was done, the same request may be sent
+// again after retryAfterMs (its Retry-After header).
+class BusyError extends Error {
+  constructor(message, retryAfterMs) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
 async function api(method, path, body) {
   const options = { method, cache: "no-store", headers: {} };
   if (body !== undefined) {
@@ -59,7 +68,12 @@ async function api(method, path, body) {
     data = null;
   }
   if (!response.ok) {
-    throw new Error((data && data.detail) || `${response.status} ${response.statusText}`);
+    const message = (data && data.detail) || `${response.status} ${response.statusText}`;
+    if (response.status === 503) {
+      const seconds = Number(response.headers.get("Retry-After"));
+      throw new BusyError(message, 1000 * (Number.isFinite(seconds) && seconds > 0 ? seconds : 1));
+    }
+    throw new Error(message);
   }
   return data;
 }
@@ -476,6 +490,7 @@ async function runPrediction() {
     box: promptBox(),
   };
   const started = performance.now();
+  let retryMs = null;
   try {
     const result = await api("POST", "/api/predict", body);
     if (key === state.current && version === state.promptVersion) {
@@ -490,10 +505,23 @@ async function runPrediction() {
       draw();
     }
   } catch (error) {
-    showError(error);
+    if (error instanceof BusyError) {
+      retryMs = error.retryAfterMs;
+      showMessage(`${error.message} (asking again in ${(retryMs / 1000).toFixed(0)} s)`);
+    } else {
+      showError(error);
+    }
   } finally {
     state.inflight = false;
-    if (state.pending && hasPrompt()) runPrediction();
+    if (retryMs !== null) {
+      // Busy: the latest prompt (not necessarily this one) is asked for once the server has room.
+      state.pending = true;
+      setTimeout(() => {
+        if (!state.inflight && state.pending && hasPrompt()) runPrediction();
+      }, retryMs);
+    } else if (state.pending && hasPrompt()) {
+      runPrediction();
+    }
   }
 }
 
@@ -507,13 +535,19 @@ function cycle(delta) {
 
 // --- Changes -----------------------------------------------------------------------------------
 
-async function change(path, body, done) {
+async function change(path, body, done, attempts = 5) {
   try {
     const detail = await api("POST", path, body);
     if (detail.image === state.current) applyDetail(detail);
     else state.statuses[detail.image] = detail.status;
     if (done) done(detail);
   } catch (error) {
+    if (error instanceof BusyError && attempts > 1) {
+      // A 503 changed nothing on the server: the same change is sent again when it has room.
+      showMessage(`${error.message} (trying again)`);
+      setTimeout(() => change(path, body, done, attempts - 1), error.retryAfterMs);
+      return;
+    }
     showError(error);
   }
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 import cv2
@@ -71,7 +72,70 @@ def test_a_click_gives_three_candidates_and_the_best_covers_the_defect(client, a
     masks = [rle_to_mask(c["rle"]) for c in result["candidates"]]
     assert all(m.shape == (120, 160) for m in masks)
     assert result["best"] == 1 and iou(masks[1], truths["a.png"]) > 0.8
-    assert set(result["ms"]) == {"decode", "predict", "server", "decode_cpu", "predict_cpu"}
+    assert set(result["ms"]) == {"decode", "predict", "server", "decode_cpu", "predict_cpu", "queue"}
+
+
+class DecoderWatch:
+    """Hooks on SAM's mask decoder: how many run at once, on which threads; each waits for the release."""
+
+    def __init__(self, decoder) -> None:
+        self.release = threading.Event()
+        self.running, self.peak, self.threads = 0, 0, set()
+        self._lock = threading.Lock()
+        self._hooks = [
+            decoder.register_forward_pre_hook(self._enter),
+            decoder.register_forward_hook(self._leave),
+        ]
+
+    def _enter(self, module, args) -> None:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.threads.add(threading.get_ident())
+        self.release.wait(30)
+
+    def _leave(self, module, args, output) -> None:
+        with self._lock:
+            self.running -= 1
+
+    def remove(self) -> None:
+        self.release.set()
+        for hook in self._hooks:
+            hook.remove()
+
+
+def test_concurrent_clicks_decode_one_at_a_time_and_the_excess_is_refused_with_retry_after(
+    client, app_parts, defect_centre
+):
+    _, app, truths = app_parts
+    body = {"image": "a.png", "points": [defect_centre(truths["a.png"])], "labels": [1]}
+    assert client.post("/api/predict", json=body).status_code == 200  # embedding ready, nothing waits on it
+    predictor = app.state.predictor
+    capacity, clicks = predictor.worker.capacity, 12
+    watch = DecoderWatch(predictor.sam.mask_decoder)
+    answers: list = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: answers.append(client.post("/api/predict", json=body)))
+            for _ in range(clicks)
+        ]
+        for thread in threads:
+            thread.start()
+        # The decoder holds the first click: the queue fills and every click beyond it is answered at once.
+        wait_for(lambda: len(answers) == clicks - capacity)
+        assert predictor.worker.admitted == capacity and watch.peak == 1
+        watch.release.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        watch.remove()
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] * capacity + [503] * (clicks - capacity)
+    for refused in (answer for answer in answers if answer.status_code == 503):
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["detail"].startswith("the mask decoder is busy")
+    assert watch.peak == 1 and len(watch.threads) == 1  # one decoder thread, whatever thread asked
+    assert client.post("/api/predict", json=body).status_code == 200  # room again
 
 
 def test_accept_writes_the_mvtec_files_at_once(client, app_parts, defect_centre):

@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from segmentation.annotate.__main__ import bind, choose_runtime, is_loopback, main, parse_port, url_for
+from segmentation.annotate.__main__ import (
+    bind,
+    choose_runtime,
+    is_loopback,
+    main,
+    parse_port,
+    socket_address,
+    url_for,
+)
 from segmentation.annotate.session import AnnotationSession
 
 REPO = Path(__file__).resolve().parents[3]
@@ -51,6 +59,33 @@ def test_port_zero_picks_a_free_port_and_a_taken_one_is_refused_with_a_hint():
 )
 def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    "host, family, address",
+    [
+        ("127.0.0.1", socket.AF_INET, ("127.0.0.1", 80)),
+        ("::1", socket.AF_INET6, ("::1", 80, 0, 0)),
+        ("[::1]", socket.AF_INET6, ("::1", 80, 0, 0)),
+    ],
+)
+def test_literal_addresses_are_bound_without_the_resolver(host, family, address, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise OSError("no resolver here")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    assert socket_address(host, 80) == (family, address)
+
+
+def test_bad_options_are_one_error_line_too_not_argparse_usage(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "out"), "--runtime", "tensorrt"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --runtime: invalid choice: 'tensorrt'") and err.count("\n") == 1
+    assert main([]) == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0 and "--images" in capsys.readouterr().out
 
 
 def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys):

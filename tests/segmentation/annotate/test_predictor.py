@@ -15,7 +15,9 @@ from segmentation.predict import predict_masks
 @pytest.fixture(params=["torch", "onnx"])
 def predictor(request, tmp_path, tiny_sam):
     prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
-    yield InteractivePredictor(tiny_sam, prefetcher, keep=2, runtime=request.param)
+    predictor = InteractivePredictor(tiny_sam, prefetcher, keep=2, runtime=request.param)
+    yield predictor
+    predictor.close()
     prefetcher.close()
 
 

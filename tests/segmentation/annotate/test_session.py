@@ -207,6 +207,20 @@ def test_reopening_resumes_annotations_position_and_classes(opened, photos):
     assert values["253"] == "stain" and values["254"] == "dent"
 
 
+def test_reading_writes_nothing_until_persisted(opened, photos, tmp_path):
+    session, _ = opened
+    folder, _ = photos
+    fresh = AnnotationSession.read(tmp_path / "later", folder, classes=["scratch"])
+    assert fresh.keys == session.keys and not (tmp_path / "later").exists()  # a first run: no folder yet
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (10, 10, 30, 30)))
+    before = files_under(session.out), session.state_path.read_bytes()
+    resumed = AnnotationSession.read(session.out)
+    assert (files_under(session.out), session.state_path.read_bytes()) == before
+    assert resumed.entry("a.png").instances[0].class_name == "dent"
+    fresh.persist()
+    assert AnnotationSession.open(tmp_path / "later").classes == ["scratch"]
+
+
 @pytest.mark.parametrize(
     "options, error",
     [

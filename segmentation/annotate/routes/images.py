@@ -1,0 +1,114 @@
+"""The session, its images and their embeddings: what the page lists and shows."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Annotated
+
+import cv2
+import numpy as np
+import torch
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from converters.masks import mask_to_rle
+from segmentation.annotate import export
+from segmentation.annotate.routes.shared import AppContext, Context, ImageRequest, json_response
+from segmentation.annotate.session import ImageEntry, Instance
+
+router = APIRouter(prefix="/api")
+
+ImageQuery = Annotated[str, Query(min_length=1, max_length=1024)]
+
+
+@router.get("/session")
+def get_session(context: Context) -> JSONResponse:
+    """Classes, category, the image list with statuses, the current image, the model."""
+    session, predictor = context.session, context.predictor
+    images = []
+    for key in session.keys:
+        entry = session.entry(key)
+        images.append({"image": key, "status": entry.status, "instances": len(entry.instances)})
+    return json_response(
+        {
+            "category": session.category,
+            "classes": session.classes,
+            "images": images,
+            "current": session.current,
+            "counts": session.counts(),
+            "out": str(session.out),
+            "images_dir": str(session.images_dir),
+            "model": context.model_name,
+            "img_size": predictor.img_size,
+            "torch_threads": torch.get_num_threads(),
+            "decoder_runtime": predictor.runtime,
+        }
+    )
+
+
+@router.get("/image")
+def get_image(image: ImageQuery, context: Context) -> JSONResponse:
+    return json_response(image_detail(context, image))
+
+
+@router.get("/embedding")
+def get_embedding(image: ImageQuery, context: Context) -> JSONResponse:
+    """The embedding's state and progress; asks for it if it is not on its way yet."""
+    return json_response(context.prefetcher.request(context.session.image_path(image)).to_json())
+
+
+@router.post("/current")
+def set_current(body: ImageRequest, context: Context) -> JSONResponse:
+    """The user opened ``image``: its embedding first, then the next ones in the background."""
+    session, prefetcher = context.session, context.prefetcher
+    path = session.image_path(body.image)
+    session.set_current(body.image)
+    status = prefetcher.request(path)
+    prefetcher.prefetch(session.image_path(k) for k in session.neighbours(body.image, context.prefetch))
+    return json_response(status.to_json())
+
+
+def image_detail(context: AppContext, key: str) -> dict:
+    """What the page shows of one image: sizes, status, instances with preview RLEs, undo state."""
+    session = context.session
+    entry = session.entry(key)
+    height, width = entry.size or export.upright_size(session.image_path(key))
+    size = context.predictor.preview_size((height, width))
+    return {
+        "image": key,
+        "index": session.keys.index(key),
+        "url": "/files/images/" + urllib.parse.quote(key),
+        "width": width,
+        "height": height,
+        "preview": list(size),
+        "status": entry.status,
+        "instances": [
+            {
+                "id": instance.id,
+                "class": instance.class_name,
+                "area": instance.area,
+                "box": list(instance.box),
+                "score": instance.score,
+                "rle": instance_preview(context, entry, instance, size),
+            }
+            for instance in entry.instances
+        ],
+        "can_undo": bool(entry.undo_stack),
+        "can_redo": bool(entry.redo_stack),
+        "counts": session.counts(),
+        "embedding": context.prefetcher.status(session.image_path(key)).to_json(),
+    }
+
+
+def instance_preview(
+    context: AppContext, entry: ImageEntry, instance: Instance, size: tuple[int, int]
+) -> dict:
+    """COCO RLE of an accepted instance at the preview ``size`` ``(h, w)``, computed once."""
+    key = (entry.key, instance.id, f"{size[0]}x{size[1]}")
+    if key not in context.previews:
+        mask = instance.mask()
+        if mask.shape != size:  # area: any pixel covered shows, so one-pixel scratches stay visible
+            pixels = mask.view(np.uint8) * np.uint8(255)
+            mask = cv2.resize(pixels, (size[1], size[0]), interpolation=cv2.INTER_AREA) > 0
+        context.previews[key] = mask_to_rle(mask)
+    return context.previews[key]

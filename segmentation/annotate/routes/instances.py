@@ -1,0 +1,122 @@
+"""Clicks and the instances made of them: predictions, accept, delete, statuses, undo and redo.
+
+Every change answers with the image's new detail
+(:func:`segmentation.annotate.routes.images.image_detail`), so the page redraws
+from what was saved.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from converters.masks import mask_to_rle
+from segmentation.annotate.errors import AnnotationError
+from segmentation.annotate.predictor import MAX_POINTS, Prediction
+from segmentation.annotate.routes.images import image_detail
+from segmentation.annotate.routes.shared import Context, ImageRequest, json_response
+
+router = APIRouter(prefix="/api")
+
+Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class PredictRequest(ImageRequest):
+    points: list[tuple[Coordinate, Coordinate]] = Field(default_factory=list, max_length=MAX_POINTS)
+    labels: list[Literal[0, 1]] = Field(default_factory=list, max_length=MAX_POINTS)
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] | None = None
+
+
+class AcceptRequest(ImageRequest):
+    prediction: Annotated[str, Field(min_length=1, max_length=64)]
+    candidate: Annotated[int, Field(ge=0, le=15)]
+    class_name: Annotated[str, Field(alias="class", min_length=1, max_length=100)]
+
+
+class DeleteRequest(ImageRequest):
+    instance: Annotated[int, Field(ge=1)]
+
+
+class StatusRequest(ImageRequest):
+    status: Literal["done", "good", "open"]
+
+
+@router.post("/predict")
+def predict(body: PredictRequest, context: Context) -> JSONResponse:
+    """Three candidate masks (COCO RLE previews) for a prompt; 503 when the decoder's queue is full."""
+    started = time.perf_counter()
+    path = context.session.image_path(body.image)
+    prediction = context.predictor.predict(
+        body.image, path, points=body.points, labels=body.labels, box=body.box
+    )
+    return json_response(prediction_json(prediction, server_s=time.perf_counter() - started))
+
+
+def prediction_json(prediction: Prediction, *, server_s: float) -> dict:
+    """The answer to a click: its id, the preview size, candidates, the best one, and timings in ms."""
+    candidates = [
+        {"rle": mask_to_rle(mask), "score": round(float(score), 4)}
+        for mask, score in zip(prediction.masks, prediction.scores, strict=True)
+    ]
+    return {
+        "prediction": prediction.id,
+        "size": list(prediction.masks.shape[1:]),
+        "candidates": candidates,
+        "best": prediction.best,
+        "ms": {
+            "decode": round(prediction.decode_s * 1e3, 1),
+            "predict": round(prediction.total_s * 1e3, 1),
+            "decode_cpu": round(prediction.decode_cpu_s * 1e3, 1),
+            "predict_cpu": round(prediction.total_cpu_s * 1e3, 1),
+            "queue": round(prediction.queue_s * 1e3, 1),
+            "server": round(server_s * 1e3, 1),
+        },
+    }
+
+
+@router.post("/accept")
+def accept(body: AcceptRequest, context: Context) -> JSONResponse:
+    """Saves candidate ``candidate`` of ``prediction`` as an instance of ``class``, at full resolution."""
+    session, predictor = context.session, context.predictor
+    session.entry(body.image)
+    if body.class_name not in session.classes:
+        raise AnnotationError(f"unknown class '{body.class_name}' (classes: {', '.join(session.classes)})")
+    prediction = predictor.prediction(body.prediction, body.image)
+    mask = predictor.full_mask(prediction, body.candidate)
+    session.add_instance(
+        body.image,
+        class_name=body.class_name,
+        mask=mask,
+        score=float(prediction.scores[body.candidate]),
+        prompt=prediction.prompt,
+    )
+    return json_response(image_detail(context, body.image))
+
+
+@router.post("/delete")
+def delete(body: DeleteRequest, context: Context) -> JSONResponse:
+    context.session.delete_instance(body.image, body.instance)
+    return json_response(image_detail(context, body.image))
+
+
+@router.post("/status")
+def set_status(body: StatusRequest, context: Context) -> JSONResponse:
+    """``done`` (needs an instance), ``good`` (needs none) or ``open``."""
+    context.session.set_status(body.image, body.status)
+    return json_response(image_detail(context, body.image))
+
+
+@router.post("/undo")
+def undo(body: ImageRequest, context: Context) -> JSONResponse:
+    context.session.undo(body.image)
+    return json_response(image_detail(context, body.image))
+
+
+@router.post("/redo")
+def redo(body: ImageRequest, context: Context) -> JSONResponse:
+    context.session.redo(body.image)
+    return json_response(image_detail(context, body.image))

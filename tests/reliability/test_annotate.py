@@ -1,0 +1,137 @@
+"""``python -m segmentation.annotate`` given bad input: one ``error:`` line, exit 2, no server, no writes.
+
+Each case runs the real command in a subprocess with the network blocked and
+checks that it stops before serving, with one line naming the bad value and
+nothing written anywhere: the session is only read, not saved, until the model
+has loaded. No case needs model weights: the cache points at an empty folder
+(``MVTEC_FINETUNE_CACHE``), and every case fails before a model would load, or
+on a checkpoint file that is read before any official weights would be.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tests.reliability.conftest import assert_user_error, run_cli
+
+ANNOTATE = "segmentation.annotate"
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+
+
+@pytest.fixture
+def paths(tmp_path) -> dict[str, Path]:
+    """Two photos, a garbage and a foreign checkpoint, an empty weights cache; ``out`` not there yet."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(2):
+        image = np.full((48, 64, 3), 150, np.uint8)
+        cv2.circle(image, (20 + 10 * index, 24), 6, (40, 40, 170), -1)  # a dark-red defect
+        assert cv2.imwrite(str(photos / f"{index:03d}.png"), image)
+    nested = tmp_path / "labelled"  # an --out that holds the photos
+    (nested / "photos").mkdir(parents=True)
+    (nested / "photos" / "000.png").write_bytes((photos / "000.png").read_bytes())
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "garbage.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    # A fine-tuned decoder of another model: its header is all that is read before the refusal.
+    torch.save({"format": "mvtec-finetune/sam-decoder", "model": "vit_b"}, files / "vit_b_decoder.pt")
+    (tmp_path / "cache").mkdir()
+    return {
+        "photos": photos,
+        "out": tmp_path / "out",
+        "nested": nested,
+        "missing": tmp_path / "no_such_folder",
+        "garbage": files / "garbage.pt",
+        "foreign": files / "vit_b_decoder.pt",
+        "cache": tmp_path / "cache",
+    }
+
+
+def annotate(paths: dict[str, Path], *args: str):
+    """The command with ``{name}`` in ``args`` replaced by ``paths[name]``, weights cache empty."""
+    filled = [arg.format(**{name: str(path) for name, path in paths.items()}) for arg in args]
+    return run_cli(ANNOTATE, *filled, env={"MVTEC_FINETUNE_CACHE": str(paths["cache"])}, timeout=120)
+
+
+SERVE = ("--images", "{photos}", "--out", "{out}", "--device", "cpu", "--port", "0")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        pytest.param(("--out", "{out}"), ["give the image folder (--images)"], id="no-images"),
+        pytest.param(
+            ("--images", "{missing}", "--out", "{out}"),
+            ["image folder does not exist", "no_such_folder"],
+            id="missing-images",
+        ),
+        pytest.param(
+            ("--images", "{nested}/photos", "--out", "{nested}"),
+            ["is inside the output folder", "labelled"],
+            id="images-inside-out",
+        ),
+        pytest.param(("--images", "{photos}"), ["required: --out"], id="no-out"),
+        pytest.param(
+            (*SERVE, "--runtime", "tensorrt"),
+            ["argument --runtime: invalid choice: 'tensorrt'"],
+            id="bad-runtime",
+        ),
+        pytest.param(
+            (*SERVE, "--model", "vit_z"), ["unknown SAM model 'vit_z'", "vit_t"], id="unknown-model"
+        ),
+        pytest.param(
+            (*SERVE, "--checkpoint", "{missing}/decoder.pt"),
+            ["checkpoint not found"],
+            id="missing-checkpoint",
+        ),
+        pytest.param(
+            (*SERVE, "--checkpoint", "{garbage}"),
+            ["cannot read checkpoint", "garbage.pt"],
+            id="garbage-checkpoint",
+        ),
+        pytest.param(
+            (*SERVE, "--checkpoint", "{foreign}", "--model", "vit_t"),
+            ["was trained on model 'vit_b', not 'vit_t'"],
+            id="checkpoint-of-another-model",
+        ),
+        pytest.param(
+            ("--images", "{photos}", "--out", "{out}", "--device", "tpu9"),
+            ["'tpu9'"],
+            id="bad-device",
+        ),
+        pytest.param(
+            ("--images", "{photos}", "--out", "{out}", "--device", "cuda"),
+            ["'cuda'", "CUDA"],
+            id="absent-cuda",
+            marks=NO_CUDA,
+        ),
+        pytest.param((*SERVE, "--classes", "good"), ["class name 'good' is reserved"], id="reserved-class"),
+        pytest.param((*SERVE, "--threads", "0"), ["--threads must be >= 1"], id="threads"),
+        pytest.param(
+            ("--images", "{photos}", "--out", "{out}", "--port", "eighty"), ["--port"], id="port-text"
+        ),
+    ],
+)
+def test_bad_input_stops_before_serving_with_nothing_written(paths, tmp_path, unchanged, args, fragments):
+    with unchanged(tmp_path):
+        result = annotate(paths, *args)
+    assert_user_error(result, *fragments)
+    assert "Open http" not in result.stdout
+
+
+def test_a_port_in_use_is_refused_before_the_model_loads(paths, tmp_path, unchanged):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with unchanged(tmp_path):
+            result = annotate(
+                paths, "--images", "{photos}", "--out", "{out}", "--device", "cpu", "--port", str(port)
+            )
+    assert_user_error(result, f"cannot listen on 127.0.0.1:{port}", "pass --port 0 for a free port")
