@@ -17,7 +17,7 @@ three ways, each from the same starting decoder weights and a fresh AdamW:
 Each way gets ``--warmup`` untimed samples, then ``--repeats`` timed passes (the ways take turns,
 so a change in the machine's load hits all of them); the fastest pass of each is kept.
 
-Every way computes the loss with ``segmentation.train.instance_loss`` (prompt sampling, the
+Every way computes the loss with ``segmentation.instances.instance_loss`` (prompt sampling, the
 corrective click round, focal + dice + IoU MSE, upscaling to the mask size), back-propagates it
 per sample and makes an optimiser step every ``--batch-size`` samples. The no-cache way runs on
 the first ``--n-nocache`` samples of the sequence only (the encoder takes seconds per image on a
@@ -56,9 +56,10 @@ from converters.convert import ConvertConfig, convert
 from converters.synthetic import SyntheticConfig, generate
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
+from segmentation.instances import InstanceSet, instance_loss, trainable_parameters
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
-from segmentation.train import DEFAULTS, InstanceSet, instance_loss, trainable_parameters
+from segmentation.train_config import DEFAULTS
 
 #: Default embedding cache of the benchmarks: outside the user's cache, kept between runs.
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "mvtec-finetune-bench" / "embeddings"
@@ -303,7 +304,7 @@ def markdown(
         f"- command: `{command}`",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- embedding cache: `{args.cache_dir}`",
-        "- training config (`segmentation.train.DEFAULTS` with the overrides "
+        "- training config (`segmentation.train_config.DEFAULTS` with the overrides "
         f"{args.set or 'none'}): corrective_rounds {config['corrective_rounds']}, multimask "
         f"{config['multimask']}, batch_size {config['batch_size']}, lr {config['lr']}, prompts "
         f"{config['prompts']}, loss {config['loss']}",

@@ -13,7 +13,7 @@ For each data set (the synthetic default, and the real hazelnut photos of
    single-mask output; mean per-image IoU and Dice of the union of the predicted masks, mean
    per-instance IoU, and COCO mask AP (the decoder's predicted IoU as score).
 
-The fine-tuning settings are :data:`BENCH_SETTINGS` on top of ``segmentation.train.DEFAULTS``
+The fine-tuning settings are :data:`BENCH_SETTINGS` on top of ``segmentation.train_config.DEFAULTS``
 (``--set key=value`` adds or replaces overrides); the resolved config of each run is written in
 the report. Test images are used for nothing but the final scores.
 
@@ -55,7 +55,8 @@ from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import ModelEvaluation, evaluate_model
 from segmentation.finetuned import load_finetuned
 from segmentation.models import load_sam
-from segmentation.train import DEFAULTS, train
+from segmentation.train import train
+from segmentation.train_config import DEFAULTS
 
 BENCH_ROOT = Path(tempfile.gettempdir()) / "mvtec-finetune-bench"
 #: Default embedding cache of the benchmarks: outside the user's cache, kept between runs.
@@ -350,7 +351,7 @@ def markdown(
         "",
         f"- command: `{command}`",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- fine-tuning overrides on `segmentation.train.DEFAULTS`: `{' '.join(overrides)}`",
+        f"- fine-tuning overrides on `segmentation.train_config.DEFAULTS`: `{' '.join(overrides)}`",
         f"- resolved config (the same for every data set but `data`, `name`, `out`): `{shown}`",
         f"- embedding cache: `{args.cache_dir}`; converted data and run folders: `{args.work}`",
         f"- wall time of the whole script: {wall_seconds:.0f} s",

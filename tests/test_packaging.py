@@ -8,6 +8,7 @@ it. Needs the package index (CI has it); slow (~1 min with a warm pip cache).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -33,9 +34,17 @@ def run(python: Path, *args: str, cwd: Path, check: bool = True) -> subprocess.C
 def core_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new venv with only the core distribution installed (not editable: what a user gets)."""
     folder = tmp_path_factory.mktemp("core-venv")
+    # A copy of the tracked files: pip builds in the source folder (build/, *.egg-info), and a
+    # user's checkout has no .venv or runs/ to carry along.
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+    source = folder / "source"
+    for name in tracked.stdout.splitlines():
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     venv.EnvBuilder(with_pip=True).create(folder / "venv")
     python = folder / "venv" / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(REPO), cwd=folder)
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(source), cwd=folder)
     return python
 
 

