@@ -46,7 +46,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import shlex
@@ -63,8 +62,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from machine import load_average
-from machine import machine_info as shared_machine_info
+from report import (
+    bench_parser,
+    command_line,
+    csv_file,
+    load_average,
+    machine_line,
+    write_report,
+)
+from report import (
+    machine_info as shared_machine_info,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 HAZELNUT = REPO.parent / "shared" / "data" / "hazelnut_toy"
@@ -506,8 +514,7 @@ def export_revision(ref: str, folder: Path) -> str:
 
 def write_load_csv(path: Path, runs: Sequence[LoadRun]) -> None:
     """One row per server: single-click latency, burst answers by status, RSS in MB."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+    with csv_file(path) as writer:
         writer.writerow(
             ["code", "runtime", "threads", "single_n", "single_p50_ms", "single_p95_ms", "burst_n", "ok",
              "refused_503", "other", "ok_p50_ms", "ok_p95_ms", "refused_p50_ms", "rss_start_mb",
@@ -571,7 +578,7 @@ def load_markdown(runs: Sequence[LoadRun], *, command: str, server_command: str,
         f"- command: `{command}`",
         f"- server: `{server_command}`",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        machine_line(info),
         "",
     ]
     return "\n".join(lines)
@@ -599,8 +606,7 @@ def main_load(args, command: str) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_load_csv(args.out / "annotate_latency_load.csv", runs)
     report = load_markdown(runs, command=command, server_command=server_command, args=args, info=info)
-    (args.out / "annotate_latency_load.md").write_text(report)
-    print(report)
+    write_report(args.out / "annotate_latency_load.md", report)
     return 0
 
 
@@ -627,8 +633,7 @@ def machine_info() -> dict[str, str]:
 def write_csv(path: Path, rows: Sequence[Samples]) -> None:
     """One row per (threads, metric, photo size): n and min/p50/p95/mean/max of each timing, in ms."""
     kinds = ("client", "decode", "server", "decode_cpu", "server_cpu")
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+    with csv_file(path) as writer:
         header = ["runtime", "threads", "metric", "size", "n"]
         for kind in kinds:
             header += [f"{kind}_{stat}_ms" for stat in ("min", "p50", "p95", "mean", "max")]
@@ -723,7 +728,7 @@ def markdown(rows: Sequence[Samples], *, command: str, server_command: str, args
         f"- server: `{server_command}` (per pass: `--prefetch 0`, then `--prefetch 1`; "
         "`--runtime` and `--threads` per row)",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        machine_line(info),
         "",
     ]
     return "\n".join(lines)
@@ -733,7 +738,7 @@ def markdown(rows: Sequence[Samples], *, command: str, server_command: str, args
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads per server run")
     parser.add_argument(
         "--runtime",
@@ -749,7 +754,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--think-ms", type=float, default=300.0, help="idle time before each click (default 300)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompts (default 0)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     load = parser.add_argument_group("--load: memory under concurrent clicks")
     load.add_argument("--load", action="store_true", help="measure RSS under bursts of concurrent clicks")
     load.add_argument("--clients", type=int, default=50, help="concurrent clicks per burst (default 50)")
@@ -768,7 +772,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join(["python", *(sys.argv if argv is None else ["bench/annotate_latency.py", *argv])])
+    command = command_line(__file__, argv)
     from common.weights import weights_dir
     from segmentation.models import sam_model
 
@@ -806,8 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info=info,
         n_photos=len(photos) - 1,
     )
-    (args.out / "annotate_latency.md").write_text(report)
-    print(report)
+    write_report(args.out / "annotate_latency.md", report)
     return 0
 
 

@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import csv
 import io
 import logging
 import os
 import pstats
-import shlex
 import sys
 import tempfile
 import time
@@ -43,8 +41,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from machine import load_average
-from machine import machine_info as shared_machine_info
+from report import (
+    bench_parser,
+    command_line,
+    csv_file,
+    load_average,
+    machine_line,
+    note_load_after,
+    write_report,
+)
+from report import (
+    machine_info as shared_machine_info,
+)
 
 from converters.masks import DefectInstance, mask_to_instances, read_mask
 from converters.yolo import labels_text
@@ -241,8 +249,7 @@ def machine_info() -> dict[str, str]:
 
 def write_csv(path: Path, rows: Sequence[Row], floor: float) -> None:
     """One row per method: method, masks, seconds, masks_per_s, time_vs_floor."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+    with csv_file(path) as writer:
         writer.writerow(["method", "masks", "seconds", "masks_per_s", "time_vs_floor"])
         for row in rows:
             writer.writerow(
@@ -314,7 +321,7 @@ def markdown(
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "- repeats (s): "
         + "; ".join(f"{row.method} " + ", ".join(f"{t:.3f}" for t in row.repeats) for row in rows.values()),
-        "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        machine_line(info),
         "",
     ]
     return "\n".join(lines)
@@ -348,14 +355,13 @@ def profile_ours(paths: Sequence[Path], label_dir: Path, top: int = 25) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--n", type=int, default=1000, help="number of masks (default 1000)")
     parser.add_argument("--size", type=int, default=1024, help="mask side in pixels (default 1024)")
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed passes per method, best kept (default 3)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic masks (default 0)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     parser.add_argument(
         "--profile", type=int, default=0, metavar="K", help="also cProfile ours on the first K masks"
     )
@@ -367,7 +373,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join(["python", *(sys.argv if argv is None else ["bench/convert_speed.py", *argv])])
+    command = command_line(__file__, argv)
     with tempfile.TemporaryDirectory(prefix="convert_speed_") as tmp:
         work = Path(tmp)
         os.environ.setdefault("YOLO_CONFIG_DIR", str(work / "yolo_config"))
@@ -396,8 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"timing {name} ...", file=sys.stderr)
             seconds, times = best_time(run, args.repeats)
             rows[name] = Row(method=name, masks=args.n, seconds=seconds, repeats=times)
-        if hasattr(os, "getloadavg"):  # another busy process on the machine slows every method
-            info["load_avg_1m_after"] = f"{os.getloadavg()[0]:.2f}"
+        note_load_after(info)
 
         ultra_polygons, ultra_files = count_label_lines(ultra_out)
         ours_lines, ours_files = count_label_lines(ours_out)
@@ -420,8 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_csv(args.out / "convert_speed.csv", list(rows.values()), rows["floor"].seconds)
         report = markdown(rows, command=command, args=args, info=info, counts=counts)
-        (args.out / "convert_speed.md").write_text(report, encoding="utf-8")
-        print(report)
+        write_report(args.out / "convert_speed.md", report)
         if args.profile:
             print(profile_ours(paths[: args.profile], work / "labels_profile"))
     return 0

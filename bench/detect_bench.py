@@ -53,7 +53,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from machine import machine_info as shared_machine_info
+from report import (
+    bench_parser,
+    command_line,
+    csv_file,
+    machine_line,
+    write_report,
+)
+from report import (
+    machine_info as shared_machine_info,
+)
+
+from common.io import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
@@ -324,8 +335,7 @@ def machine_info() -> dict[str, str]:
 
 def write_csv(path: Path, runs: Sequence[Run]) -> None:
     metric_keys = ["mAP50", "mAP50-95", "coco_mAP50", "accuracy", "balanced_accuracy", "auroc", "test_images"]
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+    with csv_file(path) as writer:
         writer.writerow(
             ["dataset", "model", "kind", "runner", "epochs", "imgsz", "train_images", "wall_s", "outside_s"]
             + ["s_per_epoch", "images_per_s", "steady_images_per_s", "load_1m", *metric_keys]
@@ -471,7 +481,7 @@ def markdown(
         f"- total wall time: {total_s / 60:.1f} min",
         "- 1-minute load average at the start of each run: "
         + ", ".join(f"{r.dataset}/{r.model}/{r.kind}/{r.runner} {r.load_1m:.2f}" for r in runs),
-        "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        machine_line(info),
         "- The CPU is shared: other processes' load slows every run, and ultralytics trains on CPU with "
         f"{info.get('torch_threads_in_training', '?')} torch thread(s) (its `NUM_THREADS` = cpu_count - 1), "
         "the data loader workers using the rest. Compare timings within one report only.",
@@ -484,7 +494,7 @@ def markdown(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=15, help="epochs of each scored run (default 15)")
     parser.add_argument("--imgsz", type=int, default=256, help="training and evaluation size (default 256)")
     parser.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
@@ -505,7 +515,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--hazelnut", type=Path, default=ROOT.parent / "shared" / "data" / "hazelnut_toy", help="MVTec-layout"
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     parser.add_argument("--name", default="detect_bench", help="results file stem (default detect_bench)")
     parser.add_argument("--work", type=Path, help="work folder kept afterwards (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -516,7 +525,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join(["python", *(sys.argv if argv is None else ["bench/detect_bench.py", *argv])])
+    command = command_line(__file__, argv)
     with tempfile.TemporaryDirectory(prefix="detect_bench_") as tmp:
         work = (args.work or Path(tmp)).absolute()
         work.mkdir(parents=True, exist_ok=True)
@@ -577,10 +586,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_csv(args.out / f"{args.name}.csv", runs)
         report = markdown(runs, command=command, args=args, info=info, total_s=total)
-        (args.out / f"{args.name}.md").write_text(report, encoding="utf-8")
-        print(report)
-        (args.out / f"{args.name}_runs.json").write_text(
-            json.dumps([asdict(r) for r in runs], indent=1) + "\n"
+        write_report(args.out / f"{args.name}.md", report)
+        atomic_write(
+            args.out / f"{args.name}_runs.json", json.dumps([asdict(r) for r in runs], indent=1) + "\n"
         )
     return 0
 

@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -48,8 +46,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import load_average
-from machine import machine_info as shared_machine_info
+from report import (
+    bench_parser,
+    command_line,
+    csv_file,
+    load_average,
+    machine_line,
+    note_load_after,
+    write_report,
+)
+from report import (
+    machine_info as shared_machine_info,
+)
 
 from common.config import load_config
 from converters.convert import ConvertConfig, convert
@@ -183,8 +191,7 @@ def machine_info(threads: int) -> dict[str, str]:
 
 def write_csv(path: Path, rows: Sequence[WayResult], no_cache: WayResult) -> None:
     """One row per way: samples, seconds, samples/s, ms per sample (embedding, decoder), speed-up."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+    with csv_file(path) as writer:
         writer.writerow(
             [
                 "way",
@@ -311,7 +318,7 @@ def markdown(
         "- passes (s): "
         + "; ".join(f"{row.way} " + ", ".join(f"{t:.2f}" for t in row.passes) for row in rows.values()),
         f"- wall time of the whole script: {facts['wall_seconds']:.0f} s",
-        "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        machine_line(info),
         "",
         "Timings are single-process wall-clock on a shared machine: compare the ways within one run only "
         "(the load average before and after is above).",
@@ -324,7 +331,7 @@ def markdown(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--data", type=Path, help="converted data set (annotations/); default: the synthetic default"
     )
@@ -355,7 +362,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="segmentation.train config overrides, e.g. corrective_rounds=0",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     args = parser.parse_args(argv)
     if min(args.n_cached, args.n_nocache, args.threads, args.repeats) < 1 or args.warmup < 0:
         parser.error("need --n-cached, --n-nocache, --threads, --repeats >= 1 and --warmup >= 0")
@@ -365,7 +371,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join(["python", *(sys.argv if argv is None else ["bench/sam_cache_speed.py", *argv])])
+    command = command_line(__file__, argv)
     began = time.perf_counter()
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)
@@ -420,8 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         rows[way].passes = result.passes
                         continue
                 rows[way] = result
-        if hasattr(os, "getloadavg"):
-            info["load_avg_1m_after"] = f"{os.getloadavg()[0]:.2f}"
+        note_load_after(info)
 
         memory, none = rows["cache_memory"], rows["no_cache"]
         step_s = memory.seconds / memory.samples
@@ -444,8 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_csv(args.out / "sam_cache_speed.csv", list(rows.values()), none)
         report = markdown(rows, command=command, args=args, config=config, info=info, facts=facts)
-        (args.out / "sam_cache_speed.md").write_text(report, encoding="utf-8")
-        print(report)
+        write_report(args.out / "sam_cache_speed.md", report)
     return 0
 
 

@@ -33,7 +33,6 @@ import contextlib
 import csv
 import math
 import os
-import shlex
 import shutil
 import sys
 import tempfile
@@ -44,8 +43,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from machine import load_average
-from machine import machine_info as shared_machine_info
+from report import (
+    bench_parser,
+    command_line,
+    csv_file,
+    load_average,
+    machine_line,
+    note_load_after,
+    write_report,
+)
+from report import (
+    machine_info as shared_machine_info,
+)
 
 from common.config import load_config
 from converters.convert import ConvertConfig, convert
@@ -237,8 +246,7 @@ def machine_info(threads: int) -> dict[str, str]:
 
 def write_csv(path: Path, results: Sequence[DatasetResult]) -> None:
     """One row per data set and model, test split: the metrics, and the gain on the fine-tuned row."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+    with csv_file(path) as writer:
         fields = [field for _, field in METRICS]
         writer.writerow(
             ["dataset", "model", "test_images", "test_instances", *fields, *(f"{f}_gain" for f in fields)]
@@ -355,7 +363,7 @@ def markdown(
         f"- resolved config (the same for every data set but `data`, `name`, `out`): `{shown}`",
         f"- embedding cache: `{args.cache_dir}`; converted data and run folders: `{args.work}`",
         f"- wall time of the whole script: {wall_seconds:.0f} s",
-        "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        machine_line(info),
         "",
     ]
     return "\n".join(lines)
@@ -365,7 +373,7 @@ def markdown(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--hazelnut",
         type=Path,
@@ -390,7 +398,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="more segmentation.train overrides, after BENCH_SETTINGS (e.g. lr=3e-5)",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("need --threads >= 1")
@@ -403,15 +410,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join(["python", *(sys.argv if argv is None else ["bench/sam_quality.py", *argv])])
+    command = command_line(__file__, argv)
     began = time.perf_counter()
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)
     overrides = [*BENCH_SETTINGS, *args.set]
     datasets = prepare_datasets(args.work, args.hazelnut)
     results = [run_dataset(name, data, args=args, overrides=overrides) for name, data in datasets.items()]
-    if hasattr(os, "getloadavg"):
-        info["load_avg_1m_after"] = f"{os.getloadavg()[0]:.2f}"
+    note_load_after(info)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "sam_quality.csv", results)
     report = markdown(
@@ -422,8 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info=info,
         wall_seconds=time.perf_counter() - began,
     )
-    (args.out / "sam_quality.md").write_text(report, encoding="utf-8")
-    print(report)
+    write_report(args.out / "sam_quality.md", report)
     return 0
 
 

@@ -1,0 +1,104 @@
+"""What every benchmark shares: its command line, the machine it ran on, and how results are written.
+
+Timings are only comparable on one machine under the same load, so each
+report states the CPU, how many cores the process may use, the load average
+(before and after) and the library versions, and the exact command that made
+it. Results are written atomically (``common.io.atomic_write``): a benchmark
+killed half-way leaves the committed results as they were. Imported by the
+scripts in this folder (``python bench/<script>.py`` puts ``bench/`` on
+``sys.path``; the repository root must be on it too, as with
+``PYTHONPATH=.``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from common.io import atomic_write
+
+#: Where results go unless ``--out`` says otherwise (committed next to the scripts).
+RESULTS = Path("bench/results")
+
+
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo``, else what ``platform`` says."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def package_version(package: str) -> str:
+    """Installed version of a distribution, ``?`` when it is not installed."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def load_average() -> str:
+    """The 1-minute load average, ``?`` where the OS has none."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
+
+
+def machine_info(extra: Mapping[str, str] = {}, packages: Sequence[str] = ()) -> dict[str, str]:  # noqa: B006
+    """CPU, cores, the script's ``extra`` entries (threads, load), interpreter, ``packages``' versions."""
+    affinity = str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "?"
+    return {
+        "cpu": cpu_name(),
+        "cpu_count": str(os.cpu_count()),
+        "affinity": affinity,
+        **extra,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        **{package: package_version(package) for package in packages},
+    }
+
+
+def machine_line(info: Mapping[str, str]) -> str:
+    """The report's ``- machine: cpu ..., python ...`` line."""
+    return "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items())
+
+
+def note_load_after(info: dict[str, str]) -> None:
+    """Adds the 1-minute load average after the run: another busy process slows every method alike."""
+    if hasattr(os, "getloadavg"):
+        info["load_avg_1m_after"] = f"{os.getloadavg()[0]:.2f}"
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """How the run was started, for the report: ``python bench/<script>.py <args>``."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", f"bench/{Path(script).name}", *arguments])
+
+
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser described by the script's first docstring paragraph, with ``--out``."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    return parser
+
+
+@contextlib.contextmanager
+def csv_file(path: Path) -> Iterator[csv.writer]:
+    """``with csv_file(path) as writer: writer.writerow(...)``; the file appears whole at the end."""
+    text = io.StringIO(newline="")
+    yield csv.writer(text)
+    atomic_write(path, text.getvalue())
+
+
+def write_report(path: Path, markdown: str) -> None:
+    """Writes the markdown report atomically and prints it."""
+    atomic_write(path, markdown)
+    print(markdown)
