@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from common.errors import UserError
+from common.errors import UserError, one_line
 from common.io import atomic_write
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
@@ -39,7 +39,8 @@ class Option:
         kind: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``list``, or a tuple of
             these (``(str, list)``: one name or several).
         help: what the key does, for ``--help`` and error messages.
-        low, high: inclusive bounds for numbers; ``low_open`` makes ``low`` exclusive (``> 0``).
+        low, high: inclusive bounds for numbers; ``low_open`` / ``high_open`` make them
+            exclusive (``> 0``, ``< 1``).
         choices: the allowed values (strings).
         nullable: None is allowed (``null`` in YAML: "off" or "pick automatically").
         pattern: a regular expression that a string value must match whole, for open sets
@@ -52,6 +53,7 @@ class Option:
     low: float | None = None
     high: float | None = None
     low_open: bool = False
+    high_open: bool = False
     choices: tuple | None = None
     nullable: bool = False
     pattern: str | None = None
@@ -78,7 +80,7 @@ class Option:
         if math.isnan(value) or math.isinf(value):
             raise UserError(f"config key '{key}' needs a finite number, got {value}")
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
-        too_high = self.high is not None and value > self.high
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if too_low or too_high:
             raise UserError(f"config key '{key}' needs {self.describe()}, got {value}")
 
@@ -88,12 +90,12 @@ class Option:
         text = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
         low, high = _bound_text(self.low), _bound_text(self.high)
         if self.low is not None and self.high is not None and not self.low_open:
-            text += f" in [{low}, {high}]"
+            text += f" in [{low}, {high}{')' if self.high_open else ']'}"
         elif self.low is not None:
             text += f" {'>' if self.low_open else '>='} {low}"
-            text += f" and <= {high}" if self.high is not None else ""
+            text += f" and {'<' if self.high_open else '<='} {high}" if self.high is not None else ""
         elif self.high is not None:
-            text += f" <= {high}"
+            text += f" {'<' if self.high_open else '<='} {high}"
         if self.pattern is not None:
             text += f" matching '{self.pattern}'"
         return text + (" or null" if self.nullable else "")
@@ -199,16 +201,15 @@ def parse_overrides(items: Sequence[str]) -> dict:
     return result
 
 
-def read_yaml(path: str | Path) -> dict:
-    """A YAML mapping from ``path`` (empty file: ``{}``); a one-line error otherwise."""
+def read_yaml(path: str | Path, *, what: str = "config") -> dict:
+    """A YAML mapping from ``path`` (empty file: ``{}``); a one-line error naming ``what`` otherwise."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        reason = " ".join(str(error).split())
-        raise UserError(f"cannot read config {path}: {reason}") from None
+        raise UserError(f"cannot read {what} {path}: {one_line(error)}") from None
     if not isinstance(data, Mapping):
-        raise UserError(f"config {path} must be a YAML mapping")
+        raise UserError(f"{what} {path} must be a YAML mapping")
     return dict(data)
 
 

@@ -211,3 +211,24 @@ def save_torch(obj: object, path: str | Path) -> Path:
     import torch
 
     return atomic_write(path, lambda file: torch.save(obj, file))
+
+
+def read_json_object(path: str | Path, *, what: str) -> dict:
+    """A JSON object from ``path``; a one-line :class:`UserError` naming ``what`` otherwise.
+
+    Args:
+        path: the file.
+        what: how the message names it (``"splits file"``, ``"COCO file"``).
+    """
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
+        raise UserError(f"cannot read {what} {path}: not JSON ({one_line(error)})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{what} {path} must hold a JSON object, not {type(data).__name__}")
+    return data

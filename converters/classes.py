@@ -7,12 +7,12 @@ the sorted list, so they are stable for the same inputs.
 
 from __future__ import annotations
 
-import json
 import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.errors import UserError, one_line
+from common.io import read_json_object
 from converters.mvtec import GOOD, ImageRecord
 
 SINGLE_CLASS_NAME = "defect"
@@ -86,13 +86,8 @@ def load_value_map(path: str | Path) -> dict[int, str]:
             one value (``"255"`` and ``"0255"``), an empty name, or 0 mapped to a defect.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise UserError(f"cannot read mask-values file {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise UserError(f"cannot read mask-values file {path}: not JSON ({one_line(error)})") from None
-    if not isinstance(data, dict) or not data:
+    data = read_json_object(path, what="mask-values file")
+    if not data:
         raise UserError(f'mask-values file {path} must be a JSON object like {{"255": "scratch"}}')
     values: dict[int, str] = {}
     keys: dict[int, str] = {}

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError, one_line
-from common.io import atomic_write
+from common.errors import UserError
+from common.io import atomic_write, read_json_object
 
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 1
@@ -179,7 +179,7 @@ def load_splits(path: str | Path) -> Splits:
             wrong type or range, or a key listed twice; one line naming the file and field.
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json_object(path, what="splits file")
     try:
         _check_fields(data)
         return Splits(
@@ -192,18 +192,6 @@ def load_splits(path: str | Path) -> Splits:
         )
     except UserError as error:
         raise UserError(f"splits file {path}: {error}") from None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise UserError(f"cannot read splits file {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise UserError(f"cannot read splits file {path}: not JSON ({one_line(error)})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"splits file {path} must hold a JSON object with the lists {', '.join(SPLITS)}")
-    return data
 
 
 def _check_fields(data: dict) -> None:

@@ -20,8 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from common.config import read_yaml
 from common.errors import UserError
 
 #: The numeric ultralytics augmentation settings a policy may set (probabilities, gains, ranges).
@@ -59,12 +58,8 @@ def load_policy(path: str | Path) -> AugmentPolicy:
         UserError: one line naming the file and the bad entry.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        reason = " ".join(str(error).split())
-        raise UserError(f"cannot read augmentation policy {path}: {reason}") from None
-    if not isinstance(data, Mapping) or set(data) - {"default", "categories"}:
+    data = read_yaml(path, what="augmentation policy")
+    if set(data) - {"default", "categories"}:
         raise UserError(f"augmentation policy {path} must be a mapping with 'default' and 'categories'")
     default = _settings(data.get("default") or {}, path, "default")
     categories = data.get("categories") or {}

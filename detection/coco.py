@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError, one_line
+from common.errors import UserError
+from common.io import read_json_object
 from detection.detections import ImageDetections
 
 
@@ -33,11 +34,8 @@ def default_coco_file(data_yaml: Path, split: str) -> Path:
 
 def read_coco(path: Path) -> dict:
     """A COCO instances file (``images``, ``annotations``, ``categories``); one-line errors naming it."""
-    try:
-        coco = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read COCO file {path}: {one_line(error)}") from None
-    if not isinstance(coco, dict) or not all(key in coco for key in ("images", "annotations", "categories")):
+    coco = read_json_object(path, what="COCO file")
+    if not all(key in coco for key in ("images", "annotations", "categories")):
         raise UserError(f"{path} is not a COCO instances file (needs images, annotations, categories)")
     return coco
 

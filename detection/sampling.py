@@ -47,6 +47,7 @@ import numpy as np
 import yaml
 
 from common.errors import UserError
+from common.io import atomic_write
 from detection.data import data_names, dataset_root, label_classes, read_data_yaml, split_images
 
 
@@ -159,12 +160,12 @@ def write_repeated_train_list(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     list_file = out_dir / "train_repeat.txt"
-    list_file.write_text("".join(f"{image}\n" * int(n) for image, n in zip(images, counts, strict=True)))
+    atomic_write(list_file, "".join(f"{image}\n" * int(n) for image, n in zip(images, counts, strict=True)))
     data = dict(read_data_yaml(data_yaml))
     data.update(path=str(dataset_root(data_yaml)), train=str(list_file.absolute()))
     run_data = out_dir / "data.yaml"
     header = f"# {data_yaml}, train split oversampled by class (detection.sampling, t={threshold:g})\n"
-    run_data.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    atomic_write(run_data, header + yaml.safe_dump(data, sort_keys=False))
 
     n = len(images)
     frequency = {names[c]: sum(c in classes for classes in image_classes) / n for c in sorted(class_factors)}
@@ -185,5 +186,5 @@ def write_repeated_train_list(
         "class_factor": result.class_factor,
         "copies": {str(image): int(k) for image, k in zip(images, counts, strict=True)},
     }
-    (out_dir / "repeat_factors.json").write_text(json.dumps(record, indent=1) + "\n")
+    atomic_write(out_dir / "repeat_factors.json", json.dumps(record, indent=1) + "\n")
     return result

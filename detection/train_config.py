@@ -59,7 +59,10 @@ OWN_DEFAULTS = Schema(
         0.0, float, "LVIS repeat-factor threshold t for rare classes (e.g. 0.3); 0: off", low=0, high=1
     ),
     tile=Option(0, int, f"train on overlapping tile x tile crops (>= {MIN_TILE}); 0: whole images", low=0),
-    tile_overlap=Option(0.2, float, "overlap of neighbouring tiles, a fraction of tile (< 1)", low=0, high=1),
+    # < 1: an overlap of a whole tile never advances the window.
+    tile_overlap=Option(
+        0.2, float, "overlap of neighbouring tiles, a fraction of tile", low=0, high=1, high_open=True
+    ),
     tile_min_visible=Option(
         0.25,
         float,
@@ -177,11 +180,7 @@ def check_ultralytics_value(key: str, value: object, default: object) -> object:
 
 
 def check_own_keys(config: Mapping) -> None:
-    """Checks this entry point's keys against :data:`OWN_DEFAULTS`, with the tiling keys' open bounds."""
-    overlap = config.get("tile_overlap")
-    if isinstance(overlap, int | float) and not isinstance(overlap, bool) and not 0 <= overlap < 1:
-        # before the declaration's closed [0, 1]: an overlap of 1 never advances the window
-        raise UserError(f"config key 'tile_overlap' needs a number in [0, 1), got {overlap}")
+    """Checks this entry point's keys against :data:`OWN_DEFAULTS`; ``tile`` is 0 or a real size."""
     OWN_DEFAULTS.check({k: v for k, v in config.items() if k in OWN_DEFAULTS})
     tile = config.get("tile")
     if tile and tile < MIN_TILE:

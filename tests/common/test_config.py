@@ -144,3 +144,13 @@ def test_saved_config_round_trips(tmp_path):
     save_config({**config, "data": Path("runs/x")}, tmp_path / "args.yaml")
     assert load_config(SCHEMA, tmp_path / "args.yaml") == {**config, "data": "runs/x"}
     assert list(yaml.safe_load((tmp_path / "args.yaml").read_text())) == list(SCHEMA), "key order kept"
+
+
+def test_open_bounds_exclude_their_end() -> None:
+    option = Option(0.2, float, low=0, high=1, high_open=True)
+    option.check("overlap", 0.0)
+    option.check("overlap", 0.99)
+    with pytest.raises(UserError, match=r"config key 'overlap' needs a number in \[0, 1\), got 1"):
+        option.check("overlap", 1)
+    fraction = Option(0.5, float, low=0, low_open=True, high=1, high_open=True)
+    assert fraction.describe() == "a number > 0 and < 1"

@@ -327,7 +327,7 @@ def test_a_split_without_images_is_a_warning_or_a_strict_error(tmp_path, categor
         ({"255": "cut", "0": "scratch"}, "value 0 is the background and can only be 'good', not 'scratch'"),
         ({"255": " "}, "entry '255': ' ' needs a value >= 0 and a name"),
         ({"x": "cut"}, "key 'x' is not an integer pixel value"),
-        (["cut"], "must be a JSON object"),
+        (["cut"], "must hold a JSON object, not list"),
     ],
 )
 def test_mask_values_file_errors(tmp_path, values, message):

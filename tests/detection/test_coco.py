@@ -55,7 +55,7 @@ def test_coco_map_refuses_images_the_file_does_not_list(tiny_dataset: Path) -> N
     [
         ("{not json", "cannot read COCO file"),
         ('{"images": []}', "is not a COCO instances file"),
-        ("[1, 2]", "is not a COCO instances file"),
+        ("[1, 2]", "must hold a JSON object, not list"),
     ],
 )
 def test_bad_coco_files_are_named(tmp_path: Path, content: str, expected: str) -> None:
