@@ -14,16 +14,12 @@ COCO keeps the top ``max_det`` detections per image, set to ultralytics' 300
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from common.errors import UserError
 from common.io import read_json_object
+from converters.cocoeval import precision_table
 from detection.detections import ImageDetections
 
 
@@ -62,9 +58,9 @@ def coco_detections(coco: Mapping, detections: Mapping[str, ImageDetections]) ->
 def coco_map(coco: Mapping, detections: Mapping[str, ImageDetections], *, max_det: int = 300) -> dict:
     """pycocotools' box mAP50 and mAP50-95 of ``detections`` against the ground truth ``coco``.
 
-    Read from COCOeval's accumulated precision table (IoU x recall x class x area x
-    max-dets) at area ``all`` and ``max_det``, the numbers ``summarize()`` prints
-    (which hard-codes 100 detections for its first line).
+    Read from COCOeval's accumulated precision table (:mod:`converters.cocoeval`) at
+    ``max_det``, the numbers ``summarize()`` prints (which hard-codes 100 detections
+    for its first line).
 
     Returns:
         ``{"mAP50", "mAP50-95", "n_detections", "per_class": {name: {"AP50", "AP50-95"}}}``.
@@ -72,51 +68,14 @@ def coco_map(coco: Mapping, detections: Mapping[str, ImageDetections], *, max_de
     results = coco_detections(coco, detections)
     if not results or not coco["annotations"]:
         return {"mAP50": 0.0, "mAP50-95": 0.0, "n_detections": len(results), "per_class": {}}
-    precision, iou_thresholds, category_ids = _coco_precision(coco, results, max_det=max_det)
-    at50 = np.isclose(iou_thresholds, 0.5)
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    per_class = {
-        names[category]: {
-            "AP50": _mean_valid(precision[at50, :, k]),
-            "AP50-95": _mean_valid(precision[:, :, k]),
-        }
-        for k, category in enumerate(category_ids)
-        if (precision[:, :, k] > -1).any()
-    }
+    table = precision_table(coco, results, iou_type="bbox", max_det=max_det)
+    summary = table.summary()
     return {
-        "mAP50": _mean_valid(precision[at50]),
-        "mAP50-95": _mean_valid(precision),
+        "mAP50": summary["AP50"],
+        "mAP50-95": summary["AP"],
         "n_detections": len(results),
-        "per_class": per_class,
+        "per_class": {
+            name: {"AP50": scores["AP50"], "AP50-95": scores["AP"]}
+            for name, scores in summary["per_class"].items()
+        },
     }
-
-
-def _coco_precision(
-    coco: Mapping, results: list[dict], *, max_det: int
-) -> tuple[np.ndarray, np.ndarray, list]:
-    """COCOeval's precision table at area ``all`` and ``max_det``, with its IoU thresholds and class ids.
-
-    Returns:
-        ``(T, R, K)`` precision (IoU threshold x recall point x class; -1 where a class has no
-        ground truth), the ``(T,)`` IoU thresholds and the ``K`` COCO category ids.
-    """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        ground_truth = COCO()
-        ground_truth.dataset = json.loads(json.dumps(coco))  # loadRes mutates; keep the caller's copy
-        ground_truth.createIndex()
-        evaluation = COCOeval(ground_truth, ground_truth.loadRes(results), "bbox")
-        evaluation.params.imgIds = sorted(image["id"] for image in coco["images"])
-        evaluation.params.maxDets = [1, 10, max_det]
-        evaluation.evaluate()
-        evaluation.accumulate()
-    precision = evaluation.eval["precision"][:, :, :, 0, -1]
-    return precision, evaluation.params.iouThrs, list(evaluation.params.catIds)
-
-
-def _mean_valid(values: np.ndarray) -> float:
-    """Mean over the entries COCOeval filled (it writes -1 where a class has no ground truth)."""
-    valid = values[values > -1]
-    return float(valid.mean()) if valid.size else 0.0

@@ -7,14 +7,15 @@ an image are unioned and compared with the image's whole ground-truth mask.
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from common.io import read_json_object
+from converters.cocoeval import precision_table
 
 
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -130,23 +131,19 @@ def coco_mask_ap(annotation_file: str | Path, detections: list[dict]) -> dict[in
         annotation_file: the split's ground truth (``instances_<split>.json``).
         detections: COCO results: ``image_id``, ``category_id``, ``segmentation``
             (RLE with str counts), ``score``.
-    """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(annotation_file))
+    Returns:
+        ``(AP, AP50)`` overall and per category id; NaN for a category without ground
+        truth (no score rather than a zero), and 0.0 everywhere without detections.
+    """
+    ground_truth = read_json_object(annotation_file, what="COCO file")
+    table = precision_table(ground_truth, detections, iou_type="segm")
+    results: dict[int | str, tuple[float, float]] = {"all": (table.ap(), table.ap(iou=0.5))}
+    for category in table.category_ids:
         if not detections:
-            return {"all": (0.0, 0.0), **{c: (0.0, 0.0) for c in gt.getCatIds()}}
-        dt = gt.loadRes([dict(d) for d in detections])  # loadRes writes into the dicts it gets
-        results: dict[int | str, tuple[float, float]] = {}
-        for key, category_ids in [("all", gt.getCatIds())] + [(c, [c]) for c in gt.getCatIds()]:
-            evaluation = COCOeval(gt, dt, "segm")
-            evaluation.params.catIds = list(category_ids)
-            evaluation.evaluate()
-            evaluation.accumulate()
-            evaluation.summarize()
-            # -1 means "no ground truth for this category"; report it as NaN, not as a score
-            ap, ap50 = (float(v) if v >= 0 else float("nan") for v in evaluation.stats[:2])
-            results[key] = (ap, ap50)
+            results[category] = (0.0, 0.0)
+        elif table.has_ground_truth(category):
+            results[category] = (table.ap(category=category), table.ap(category=category, iou=0.5))
+        else:
+            results[category] = (float("nan"), float("nan"))
     return results

@@ -1,0 +1,122 @@
+"""Scoring COCO results against a converters' COCO file with pycocotools' COCOeval: one wrapper for all.
+
+Box AP (detection), mask AP (segmentation, the inspection cascade) and their
+precision-recall curves are all read from COCOeval's accumulated precision
+table (IoU threshold x recall point x class x area x max-dets) at area ``all``:
+the numbers ``COCOeval.summarize()`` prints, per class as well, without its
+printing and without running the evaluation once per class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: COCO's own cap on detections per image in its headline AP.
+COCO_MAX_DET = 100
+IOU_TYPES = ("bbox", "segm")
+
+
+@dataclass(frozen=True)
+class PrecisionTable:
+    """COCOeval's precision at area ``all`` and one max-dets setting.
+
+    Attributes:
+        precision: ``(T, R, K)`` precision per IoU threshold, recall point and class;
+            -1 where a class has no ground truth.
+        iou_thresholds: ``(T,)``, 0.50 to 0.95.
+        recall: ``(R,)`` the 101 recall points.
+        category_ids: the ``K`` COCO category ids.
+        names: category id -> name.
+    """
+
+    precision: np.ndarray
+    iou_thresholds: np.ndarray
+    recall: np.ndarray
+    category_ids: list[int]
+    names: dict[int, str]
+
+    def ap(self, *, category: int | None = None, iou: float | None = None) -> float:
+        """Mean precision over recall points, IoU thresholds (or only ``iou``) and classes (or one).
+
+        0.0 when nothing was filled (no ground truth).
+        """
+        table = self.precision
+        if iou is not None:
+            table = table[np.isclose(self.iou_thresholds, iou)]
+        if category is not None:
+            table = table[:, :, self.category_ids.index(category)]
+        valid = table[table > -1]
+        return float(valid.mean()) if valid.size else 0.0
+
+    def has_ground_truth(self, category: int) -> bool:
+        return bool((self.precision[:, :, self.category_ids.index(category)] > -1).any())
+
+    def summary(self) -> dict:
+        """``{"AP", "AP50", "per_class": {name: {"AP", "AP50"}}}`` (classes with ground truth only)."""
+        return {
+            "AP": self.ap(),
+            "AP50": self.ap(iou=0.5),
+            "per_class": {
+                self.names[c]: {"AP": self.ap(category=c), "AP50": self.ap(category=c, iou=0.5)}
+                for c in self.category_ids
+                if self.has_ground_truth(c)
+            },
+        }
+
+    def pr_curve(self, *, iou: float = 0.5, category: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(recall, precision)`` at one IoU threshold, averaged over classes with ground truth."""
+        table = self.precision[np.isclose(self.iou_thresholds, iou)][0]  # (R, K)
+        if category is not None:
+            table = table[:, [self.category_ids.index(category)]]
+        table = table[:, (table > -1).any(axis=0)]
+        precision = table.mean(axis=1) if table.size else np.zeros(len(self.recall))
+        return self.recall.copy(), np.clip(precision, 0.0, 1.0)
+
+
+def precision_table(
+    ground_truth: Mapping,
+    results: Sequence[Mapping],
+    *,
+    iou_type: str = "bbox",
+    max_det: int = COCO_MAX_DET,
+    image_ids: Sequence[int] | None = None,
+) -> PrecisionTable:
+    """Runs COCOeval and returns its precision table.
+
+    Args:
+        ground_truth: a COCO instances dict (``images``, ``annotations``, ``categories``); not modified.
+        results: COCO results (``image_id``, ``category_id``, ``score``, and ``bbox`` or
+            ``segmentation``); not modified. May be empty: every filled entry is then 0.
+        iou_type: ``bbox`` or ``segm``.
+        max_det: detections kept per image (COCO's headline AP uses 100, ultralytics 300).
+        image_ids: the images evaluated (default: all of ``ground_truth``, so images without
+            results count their ground truth as missed).
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        gt = COCO()
+        gt.dataset = copy.deepcopy(dict(ground_truth))  # loadRes mutates; keep the caller's copy
+        gt.createIndex()
+        dt = gt.loadRes(copy.deepcopy(list(results))) if results else COCO()
+        evaluation = COCOeval(gt, dt, iou_type)
+        evaluation.params.imgIds = sorted(image_ids or [image["id"] for image in ground_truth["images"]])
+        evaluation.params.maxDets = [1, 10, max_det]
+        evaluation.evaluate()
+        evaluation.accumulate()
+    return PrecisionTable(
+        precision=evaluation.eval["precision"][:, :, :, 0, -1],
+        iou_thresholds=np.asarray(evaluation.params.iouThrs),
+        recall=np.asarray(evaluation.params.recThrs),
+        category_ids=list(evaluation.params.catIds),
+        names={c["id"]: c["name"] for c in ground_truth["categories"]},
+    )

@@ -1,0 +1,82 @@
+"""COCOeval's precision table: AP overall, per class, at one IoU, and the PR curve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from converters.cocoeval import precision_table
+from converters.masks import mask_to_rle
+
+
+def ground_truth() -> dict:
+    """Two 20x20 images: a 'cut' square on the first, a 'dent' square on the second."""
+    masks = {1: (2, 2, 8, 8), 2: (10, 10, 16, 16)}
+    annotations = []
+    for image_id, (x1, y1, x2, y2) in masks.items():
+        mask = np.zeros((20, 20), np.uint8)
+        mask[y1:y2, x1:x2] = 1
+        annotations.append(
+            {
+                "id": image_id,
+                "image_id": image_id,
+                "category_id": image_id,
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "area": (x2 - x1) * (y2 - y1),
+                "iscrowd": 0,
+                "segmentation": mask_to_rle(mask),
+            }
+        )
+    return {
+        "images": [{"id": i, "width": 20, "height": 20, "file_name": f"{i}.png"} for i in (1, 2)],
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "cut"}, {"id": 2, "name": "dent"}, {"id": 3, "name": "hole"}],
+    }
+
+
+def results_from(gt: dict, *, shift: int = 0) -> list[dict]:
+    return [
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "bbox": [a["bbox"][0] + shift, *a["bbox"][1:]],
+            "segmentation": a["segmentation"],
+            "score": 0.9,
+        }
+        for a in gt["annotations"]
+    ]
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_ground_truth_scored_against_itself_is_perfect(iou_type: str) -> None:
+    gt = ground_truth()
+    table = precision_table(gt, results_from(gt), iou_type=iou_type)
+    summary = table.summary()
+    assert summary["AP"] == pytest.approx(1.0) and summary["AP50"] == pytest.approx(1.0)
+    assert set(summary["per_class"]) == {"cut", "dent"}  # 'hole' has no ground truth
+    recall, precision = table.pr_curve()
+    assert recall.shape == precision.shape == (101,) and np.allclose(precision, 1.0)
+
+
+def test_a_box_moved_by_half_its_width_misses_at_iou_50() -> None:
+    gt = ground_truth()
+    results = results_from(gt)
+    results[1] = {**results[1], "bbox": [13, 10, 6, 6]}  # dent moved 3 px: IoU 3/9 = 0.33
+    table = precision_table(gt, results, iou_type="bbox")
+    assert table.ap(category=1, iou=0.5) == pytest.approx(1.0)
+    assert table.ap(category=2, iou=0.5) == 0.0
+    assert table.ap(iou=0.5) == pytest.approx(0.5)
+
+
+def test_no_results_score_zero_and_inputs_are_not_modified() -> None:
+    gt = ground_truth()
+    results = results_from(gt)
+    before = repr(gt), repr(results)
+    precision_table(gt, results, iou_type="segm")
+    assert (repr(gt), repr(results)) == before  # loadRes writes into what it is given
+    assert precision_table(gt, [], iou_type="bbox").summary()["AP"] == 0.0
+
+
+def test_unknown_iou_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="iou_type"):
+        precision_table(ground_truth(), [], iou_type="keypoints")
