@@ -24,36 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from common.metrics import auroc
 from detection.detections import ImageDetections
 
 #: The label of an image without a defect.
 GOOD = "good"
-
-
-def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float:
-    """Area under the ROC curve: the probability that a positive outscores a negative (ties count half).
-
-    Computed from average ranks (Mann-Whitney U), exact with ties. NaN when
-    either class is absent.
-
-    >>> auroc([0.9, 0.8, 0.3, 0.1], [True, False, True, False])
-    0.75
-    """
-    scores = np.asarray(scores, dtype=float)
-    positive = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=float)
-    sorted_scores = scores[order]
-    # average rank (1-based) of each run of equal scores
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2.0
-    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
 
 
 def confusion_matrix(true: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:

@@ -15,23 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from common.io import read_json_object
+from common.metrics import per_image_iou_dice
 from converters.cocoeval import precision_table
-
-
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Intersection over union of two ``(H, W)`` bool masks; 1.0 when both are empty.
-
-    >>> iou(np.array([[1, 1, 0]], bool), np.array([[0, 1, 1]], bool))
-    0.3333333333333333
-    """
-    union = np.count_nonzero(pred | gt)
-    return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
-
-
-def dice(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Dice coefficient ``2|P∩G| / (|P| + |G|)`` of two ``(H, W)`` bool masks; 1.0 when both are empty."""
-    total = np.count_nonzero(pred) + np.count_nonzero(gt)
-    return 1.0 if total == 0 else 2 * np.count_nonzero(pred & gt) / total
 
 
 @dataclass
@@ -59,16 +44,13 @@ def score_image(
         pred_masks: ``(N, H, W)`` bool, ``pred_masks[i]`` prompted from instance ``i``.
         category_ids: ``(N,)`` class of each instance.
     """
-    score = ImageScore(
-        image_id, iou(pred_masks.any(0), gt_masks.any(0)), dice(pred_masks.any(0), gt_masks.any(0))
-    )
+    score = ImageScore(image_id, *per_image_iou_dice(pred_masks.any(0), gt_masks.any(0)))
     ids = np.asarray(category_ids)
     for category in sorted(set(ids.tolist())):
         pick = ids == category
         pred, gt = pred_masks[pick].any(0), gt_masks[pick].any(0)
-        score.class_iou[category] = iou(pred, gt)
-        score.class_dice[category] = dice(pred, gt)
-    score.instance_iou = [iou(p, g) for p, g in zip(pred_masks, gt_masks, strict=True)]
+        score.class_iou[category], score.class_dice[category] = per_image_iou_dice(pred, gt)
+    score.instance_iou = [per_image_iou_dice(p, g)[0] for p, g in zip(pred_masks, gt_masks, strict=True)]
     return score
 
 

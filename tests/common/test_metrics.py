@@ -1,0 +1,398 @@
+"""Tests for common.metrics: pixel AUROC, AUPRO, F1max, per-image IoU and Dice."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from common.metrics import (
+    MeanIouDice,
+    aupro,
+    auroc,
+    f1_max,
+    mean_iou_dice,
+    per_image_iou_dice,
+    pixel_auroc,
+    pixel_f1_max,
+    pixel_roc_curve,
+    pro_curve,
+)
+
+
+def m(rows: list[str]) -> np.ndarray:
+    """A mask from strings: '#' is defect, '.' background."""
+    return np.array([[c == "#" for c in row] for row in rows], bool)
+
+
+def two_images() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Two images of different sizes: a 4-pixel region scored 0.9/0.5, a 1-pixel region scored 0.1.
+
+    Normal pixels: 0.7 once, 0.5 once (a tie with defect pixels), 0.1 seven times (a tie with the
+    1-pixel region).
+    """
+    map_a = np.array([[0.9, 0.9, 0.1, 0.1], [0.5, 0.5, 0.1, 0.7]])
+    mask_a = m(["##..", "##.."])
+    map_b = np.array([[0.1, 0.1, 0.1], [0.1, 0.1, 0.5]])
+    mask_b = m(["#..", "..."])
+    return [map_a, map_b], [mask_a, mask_b]
+
+
+def area(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1])) / 2)
+
+
+def pairwise_auroc(maps, masks) -> float:
+    """AUROC by its definition: over all (defect, normal) pixel pairs, wins plus half the ties."""
+    scores = np.concatenate([np.asarray(a, np.float32).ravel() for a in maps])
+    truth = np.concatenate([np.asarray(k).ravel() for k in masks])
+    pos, neg = scores[truth][:, None], scores[~truth][None, :]
+    return float(((pos > neg) + 0.5 * (pos == neg)).mean())
+
+
+def reference_aupro(maps, masks, fpr_limit: float) -> float:
+    """anomalib's ``_AUPRO.compute_pro`` + ``compute``, one threshold at a time.
+
+    Every distinct score is a threshold (pixels >= it flagged); FPR over all normal pixels; overlap
+    averaged over the 8-connected regions of all masks; curve from (0, 0), cut at the last point with
+    FPR <= limit plus one interpolated at the limit; trapezoid area / last FPR.
+    """
+    maps = [np.asarray(a, np.float32) for a in maps]
+    regions = []
+    for i, mask in enumerate(masks):
+        count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        regions += [(i, labels == r) for r in range(1, count)]
+    n_normal = sum(int((~k).sum()) for k in masks)
+    fpr, pro = [0.0], [0.0]
+    for t in np.unique(np.concatenate([a.ravel() for a in maps]))[::-1]:
+        flagged = [a >= t for a in maps]
+        fpr.append(sum(int((f & ~k).sum()) for f, k in zip(flagged, masks, strict=True)) / n_normal)
+        pro.append(float(np.mean([(flagged[i] & r).sum() / r.sum() for i, r in regions])))
+    fpr, pro = np.array(fpr), np.array(pro)
+    i = np.flatnonzero(fpr <= fpr_limit)[-1]
+    if fpr[i] < fpr_limit and i + 1 < len(fpr):
+        p = pro[i] + (pro[i + 1] - pro[i]) * (fpr_limit - fpr[i]) / (fpr[i + 1] - fpr[i])
+        fpr, pro = np.r_[fpr[: i + 1], fpr_limit], np.r_[pro[: i + 1], p]
+    else:
+        fpr, pro = fpr[: i + 1], pro[: i + 1]
+    return area(fpr, pro) / fpr[-1]
+
+
+@st.composite
+def maps_and_masks(draw, max_images: int = 3, max_side: int = 6):
+    """1-3 images of 1x1 to 6x6, integer scores 0..5 (many ties), random masks with both classes."""
+    maps, masks = [], []
+    for _ in range(draw(st.integers(1, max_images))):
+        shape = (draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))
+        maps.append(draw(arrays(np.float64, shape, elements=st.integers(0, 5).map(float))))
+        masks.append(draw(arrays(np.bool_, shape)))
+    assume(any(k.any() for k in masks) and any((~k).any() for k in masks))
+    return maps, masks
+
+
+# ---- pixel AUROC
+
+
+def test_pixel_auroc_by_hand():
+    maps, masks = two_images()
+    # defect 0.9, 0.9: above all 9 normal; 0.5, 0.5: above the seven 0.1, tie with one 0.5 -> 7.5;
+    # 0.1: ties with seven -> 3.5. (18 + 15 + 3.5) / (5 * 9)
+    assert pixel_auroc(maps, masks) == pytest.approx(36.5 / 45)
+    assert auroc([0.9, 0.8, 0.3, 0.1], [True, False, True, False]) == 0.75
+
+
+def test_pixel_auroc_all_equal_scores_is_one_half():
+    # every pair ties
+    masks = [m(["#..", "..."])]
+    assert pixel_auroc([np.full((2, 3), 0.4)], masks) == 0.5
+
+
+@pytest.mark.parametrize(
+    "masks",
+    [
+        [m(["...", "..."]), m([".."])],  # no defect pixel
+        [m(["###", "###"]), m(["##"])],  # no normal pixel
+    ],
+)
+def test_pixel_auroc_degenerate_is_nan(masks):
+    maps = [np.random.default_rng(0).random(k.shape) for k in masks]
+    assert math.isnan(pixel_auroc(maps, masks))
+    assert math.isnan(aupro(maps, masks))
+
+
+@settings(max_examples=60, deadline=None)
+@given(maps_and_masks())
+def test_pixel_auroc_is_the_pairwise_definition(data):
+    maps, masks = data
+    assert pixel_auroc(maps, masks) == pytest.approx(pairwise_auroc(maps, masks), abs=1e-12)
+    fpr, tpr, _ = pixel_roc_curve(maps, masks)
+    assert area(fpr, tpr) == pytest.approx(pixel_auroc(maps, masks), abs=1e-12)
+
+
+def test_pixel_auroc_equals_sklearn():
+    metrics = pytest.importorskip("sklearn.metrics", reason="scikit-learn is not installed (reference only)")
+    rng = np.random.default_rng(1)
+    maps = [np.round(rng.random((12, 9)), 1), np.round(rng.random((5, 7)), 1)]  # rounded: many ties
+    masks = [rng.random((12, 9)) > 0.7, rng.random((5, 7)) > 0.5]
+    scores = np.concatenate([a.astype(np.float32).ravel() for a in maps])
+    truth = np.concatenate([k.ravel() for k in masks])
+    assert pixel_auroc(maps, masks) == pytest.approx(metrics.roc_auc_score(truth, scores), abs=1e-12)
+    fpr, tpr, thresholds = pixel_roc_curve(maps, masks)
+    ref_fpr, ref_tpr, ref_thresholds = metrics.roc_curve(truth, scores)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+    np.testing.assert_allclose(thresholds[1:], ref_thresholds[1:])
+
+
+def test_pixel_roc_curve_by_hand():
+    maps, masks = two_images()
+    # thresholds 0.9, 0.7, 0.5, 0.1 flag (defect, normal) pixels: (2, 0), (2, 1), (4, 2), (5, 9);
+    # every point is a corner, so none is dropped
+    fpr, tpr, thresholds = pixel_roc_curve(maps, masks)
+    np.testing.assert_allclose(fpr, [0, 0, 1 / 9, 2 / 9, 1])
+    np.testing.assert_allclose(tpr, [0, 0.4, 0.4, 0.8, 1])
+    np.testing.assert_allclose(thresholds, [np.inf, 0.9, 0.7, 0.5, 0.1], rtol=1e-6)
+
+
+def test_pixel_roc_curve_drops_only_collinear_points():
+    # normal pixels 3, 2, 1 between the defect pixels 4 and 0: thresholds 3 and 2 lie on the straight
+    # run from (0, 1/2) to (1, 1/2) and are dropped
+    maps, masks = [np.array([[4.0, 3.0, 2.0, 1.0, 0.0]])], [m(["#...#"])]
+    full = pixel_roc_curve(maps, masks, drop_intermediate=False)
+    kept = pixel_roc_curve(maps, masks)
+    assert len(kept[0]) < len(full[0])
+    assert area(*kept[:2]) == area(*full[:2]) == pixel_auroc(maps, masks)
+
+
+@pytest.mark.parametrize(
+    ("maps", "masks", "message"),
+    [
+        ([np.zeros((2, 2))], [np.zeros((2, 3), bool)], "must be one"),  # shape mismatch
+        ([np.zeros(4)], [np.zeros(4, bool)], "must be one"),  # a 1-D map
+        ([np.zeros((2, 2))], [], "1 maps but 0 masks"),  # lengths differ
+        ([np.full((2, 2), np.nan)], [np.eye(2, dtype=bool)], "NaN"),  # NaN scores
+    ],
+)
+def test_pixel_metrics_reject_bad_input(maps, masks, message):
+    for metric in (pixel_auroc, aupro, pixel_f1_max):
+        with pytest.raises(ValueError, match=message):
+            metric(maps, masks)
+
+
+# ---- AUPRO
+
+
+def test_aupro_by_hand():
+    maps, masks = two_images()
+    # regions: R1 the 2x2 block (4 px), R2 one pixel (scored 0.1); 9 normal pixels.
+    # threshold : FPR, overlap = mean(R1 recall, R2 recall)
+    #   0.9     : 0,   (2/4 + 0) / 2 = 0.25
+    #   0.7     : 1/9, 0.25
+    #   0.5     : 2/9, (4/4 + 0) / 2 = 0.5
+    #   0.1     : 1,   1
+    # cut at 0.3: between (2/9, 0.5) and (1, 1): 0.5 + 0.5 * (0.3 - 2/9) / (1 - 2/9) = 0.55
+    # area: 1/9 * 0.25 + 1/9 * (0.25 + 0.5) / 2 + (0.3 - 2/9) * (0.5 + 0.55) / 2 = 397/3600
+    fpr, overlap = pro_curve(maps, masks)
+    np.testing.assert_allclose(fpr, [0, 0, 1 / 9, 2 / 9, 0.3])
+    np.testing.assert_allclose(overlap, [0, 0.25, 0.25, 0.5, 0.55])
+    assert aupro(maps, masks) == pytest.approx(397 / 3600 / 0.3)
+    # weighted by pixels rather than regions the 0.5 point would be 4/5, not 0.5
+    assert aupro(maps, masks) == pytest.approx(reference_aupro(maps, masks, 0.3))
+
+
+def test_aupro_regions_are_8_connected():
+    # two diagonal pixels are one region (8-connectivity, as anomalib), the corner pixel another;
+    # only (0, 0) scores above the normal pixels: overlap (1/2 + 0) / 2 = 0.25 up to the limit
+    # (with 4-connectivity it would be 1/3)
+    mask = m(["#...", ".#..", "....", "...#"])
+    scores = np.where(mask, 0.0, 1.0)
+    scores[0, 0] = 2.0
+    assert aupro([scores], [mask]) == pytest.approx(0.25)
+
+
+def test_aupro_of_a_perfect_map_is_one():
+    _, masks = two_images()
+    maps = [k.astype(np.float32) for k in masks]
+    assert aupro(maps, masks) == 1.0
+    assert pixel_auroc(maps, masks) == 1.0
+
+
+def test_aupro_of_a_random_map_is_about_half_the_limit():
+    # random scores: each region's recall ~ the FPR, so the curve ~ the diagonal, area / 0.3 ~ 0.15
+    rng = np.random.default_rng(0)
+    masks = [np.zeros((64, 64), bool) for _ in range(4)]
+    for i, mask in enumerate(masks):
+        mask[8 : 20 + 4 * i, 10:30] = True
+    maps = [rng.random((64, 64)) for _ in masks]
+    assert aupro(maps, masks) == pytest.approx(0.15, abs=0.03)
+
+
+def test_aupro_accepts_a_stacked_array_and_ignores_good_images_regions():
+    maps, masks = two_images()
+    # a good image adds normal pixels only; a (B, H, W) array is a sequence of maps
+    good = np.zeros((3, 3))
+    stacked_maps, stacked_masks = np.stack([good, good]), np.zeros((2, 3, 3), bool)
+    stacked_masks[0, 1, 1] = True
+    assert aupro(stacked_maps, stacked_masks) == aupro(list(stacked_maps), list(stacked_masks))
+    with_good = aupro([*maps, good], [*masks, np.zeros((3, 3), bool)])
+    assert with_good == pytest.approx(reference_aupro([*maps, good], [*masks, np.zeros((3, 3), bool)], 0.3))
+
+
+def test_aupro_counts_an_image_defect_all_over_as_a_region():
+    # anomalib 2.7's connected_components_cpu skips the first label of np.unique, so a mask without
+    # background loses its region; here it is a region, fully found at FPR 0 -> a perfect map
+    maps = [np.ones((2, 2)), np.array([[1.0, 0.0], [0.0, 0.0]])]
+    masks = [m(["##", "##"]), m(["#.", ".."])]
+    assert aupro(maps, masks) == 1.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(maps_and_masks(), st.sampled_from([0.05, 0.3, 0.5, 1.0]))
+def test_aupro_matches_anomalibs_algorithm(data, fpr_limit):
+    maps, masks = data
+    assert aupro(maps, masks, fpr_limit=fpr_limit) == pytest.approx(
+        reference_aupro(maps, masks, fpr_limit), abs=1e-9
+    )
+    fpr, overlap = pro_curve(maps, masks, fpr_limit=fpr_limit)
+    assert fpr[0] == overlap[0] == 0 and fpr[-1] == pytest.approx(fpr_limit)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(overlap) >= -1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    maps_and_masks(),
+    st.sampled_from([np.exp, np.arctan, lambda s: s**3 + 10, lambda s: 0.25 * s - 3]),
+)
+def test_aupro_is_invariant_to_monotone_transforms(data, increasing):
+    maps, masks = data
+    transformed = [increasing(a) for a in maps]
+    assert aupro(transformed, masks) == pytest.approx(aupro(maps, masks), abs=1e-12)
+    assert pixel_auroc(transformed, masks) == pytest.approx(pixel_auroc(maps, masks), abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrays(np.float64, (5, 6), elements=st.integers(0, 5).map(float)),
+    st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 2), st.integers(1, 3)),
+)
+def test_aupro_to_fpr_one_of_one_region_is_the_auroc(scores, box):
+    # one region: the overlap is the TPR, so the whole PRO curve is the ROC curve
+    y, x, h, w = box
+    mask = np.zeros((5, 6), bool)
+    mask[y : y + h, x : x + w] = True
+    assert aupro([scores], [mask], fpr_limit=1.0) == pytest.approx(pixel_auroc([scores], [mask]), abs=1e-12)
+
+
+@pytest.mark.parametrize("fpr_limit", [0.0, -0.1, 1.5])
+def test_aupro_rejects_a_limit_outside_0_1(fpr_limit):
+    maps, masks = two_images()
+    with pytest.raises(ValueError, match="fpr_limit"):
+        aupro(maps, masks, fpr_limit=fpr_limit)
+
+
+def test_pro_curve_degenerate_raises():
+    with pytest.raises(ValueError, match="both defect and normal"):
+        pro_curve([np.zeros((2, 2))], [np.zeros((2, 2), bool)])
+
+
+# ---- F1max
+
+
+def test_f1_max_by_hand():
+    # anomalib's F1Max docstring example: threshold 0.35 flags 0.35, 0.4, 0.8: P = 2/3, R = 1
+    assert f1_max([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == (pytest.approx(0.8), 0.35)
+
+
+def test_f1_max_tie_takes_the_lowest_threshold():
+    # threshold 4: TP 1, FN 1 -> 2/3; threshold 1: TP 2, FP 2 -> 4/6; anomalib's argmax picks 1
+    assert f1_max([4, 3, 2, 1], [True, False, False, True]) == (pytest.approx(2 / 3), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("scores", "labels", "expected"),
+    [
+        ([0.2, 0.7, 0.5], [False, False, False], (0.0, 0.2)),  # no positive: 0, the lowest threshold
+        ([0.2, 0.7], [True, True], (1.0, 0.2)),  # no negative: flag everything
+        ([0.3, 0.3, 0.3], [True, False, True], (0.8, 0.3)),  # all equal: one threshold
+    ],
+)
+def test_f1_max_edge_cases(scores, labels, expected):
+    assert f1_max(scores, labels) == pytest.approx(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(maps_and_masks())
+def test_pixel_f1_max_is_the_best_threshold(data):
+    maps, masks = data
+    scores = np.concatenate([np.asarray(a, np.float32).ravel() for a in maps])
+    truth = np.concatenate([k.ravel() for k in masks])
+    best = max(
+        (2 * np.sum(truth & (scores >= t)) / (np.sum(truth) + np.sum(scores >= t)), -t)
+        for t in np.unique(scores)
+    )
+    assert pixel_f1_max(maps, masks) == pytest.approx((best[0], -best[1]))
+    assert f1_max(scores, truth) == pytest.approx((best[0], -best[1]))
+
+
+def test_f1_max_rejects_bad_input():
+    with pytest.raises(ValueError, match="at least one"):
+        f1_max([], [])
+    with pytest.raises(ValueError, match="differ in shape"):
+        f1_max([0.1, 0.2], [True])
+    with pytest.raises(ValueError, match="NaN"):
+        f1_max([0.1, float("nan")], [True, False])
+
+
+# ---- IoU and Dice
+
+
+@pytest.mark.parametrize(
+    ("pred", "gt", "expected"),
+    [
+        (["##.", "..."], [".##", "..."], (1 / 3, 1 / 2)),  # overlap of one pixel
+        (["##.", "##."], ["##.", "##."], (1.0, 1.0)),  # exact
+        (["...", "..."], ["...", "..."], (1.0, 1.0)),  # good image left clean
+        (["..#", "..."], ["...", "..."], (0.0, 0.0)),  # one false pixel on a good image
+        (["...", "..."], ["#..", "..."], (0.0, 0.0)),  # defect missed
+        (["#"], ["#"], (1.0, 1.0)),  # single pixel
+    ],
+)
+def test_per_image_iou_dice(pred, gt, expected):
+    assert per_image_iou_dice(m(pred), m(gt)) == pytest.approx(expected)
+
+
+def test_per_image_iou_dice_reads_0_255_masks_and_rejects_shape_mismatch():
+    assert per_image_iou_dice(m(["#."]).astype(np.uint8) * 255, m(["##"])) == pytest.approx((0.5, 2 / 3))
+    with pytest.raises(ValueError, match="differ in shape"):
+        per_image_iou_dice(np.zeros((2, 2), bool), np.zeros((2, 3), bool))
+
+
+def test_mean_iou_dice_splits_defect_and_good_images():
+    preds = [m(["##", ".."]), m(["..", ".."]), m(["#.", ".."]), m(["...", "..."])]
+    gts = [m(["#.", ".."]), m(["..", ".."]), m(["..", ".."]), m(["...", "..."])]
+    # defect image: IoU 1/2, Dice 2/3; good images: clean 1, false pixel 0, clean 1 (sizes differ)
+    assert mean_iou_dice(preds, gts) == MeanIouDice(
+        iou=pytest.approx((0.5 + 1 + 0 + 1) / 4),
+        dice=pytest.approx((2 / 3 + 1 + 0 + 1) / 4),
+        defect_iou=0.5,
+        defect_dice=pytest.approx(2 / 3),
+        good_iou=pytest.approx(2 / 3),
+        good_dice=pytest.approx(2 / 3),
+        n_defect=1,
+        n_good=3,
+    )
+
+
+def test_mean_iou_dice_without_good_images_is_nan_there():
+    summary = mean_iou_dice([m(["#"])], [m(["#"])])
+    assert (summary.iou, summary.defect_iou, summary.n_good) == (1.0, 1.0, 0)
+    assert math.isnan(summary.good_iou) and math.isnan(summary.good_dice)
+    empty = mean_iou_dice([], [])
+    assert math.isnan(empty.iou) and empty.n_defect == empty.n_good == 0
+    with pytest.raises(ValueError, match="1 predictions but 0"):
+        mean_iou_dice([m(["#"])], [])
