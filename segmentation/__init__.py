@@ -4,6 +4,7 @@
 - ``embeddings``: the image-embedding cache; ``python -m segmentation.embed`` fills it.
 - ``train``: ``python -m segmentation.train``: mask-decoder fine-tuning on cached embeddings.
 - ``evaluate``: ``python -m segmentation.evaluate``: IoU, Dice and mask AP, zero-shot vs fine-tuned.
+- ``export``: ``python -m segmentation.export``: the tuned prompt encoder + mask decoder as ONNX.
 - ``annotate``: ``python -m segmentation.annotate``: the SAM-assisted annotation page.
 """
 

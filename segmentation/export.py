@@ -1,0 +1,483 @@
+"""``python -m segmentation.export``: a fine-tuned SAM decoder as segment-anything's ONNX model.
+
+    python -m segmentation.export --checkpoint runs/sam/nut/decoder.pt --out decoder.onnx
+
+writes ``decoder.onnx``, the prompt encoder and mask decoder (with the mask
+upscaling) in the format of segment-anything's ``scripts/export_onnx_model.py``
+(:func:`segmentation.decoder_onnx.export_decoder`), and ``decoder.onnx.json``, which
+says what the model expects. The image encoder is not in the file: a deployment
+runs it itself, and embeddings from any other encoder or weights give wrong masks
+without an error, so the sidecar (and the ONNX file's metadata) names the model,
+the sha256 of the base weights and the embedding cache's encoder fingerprint.
+
+Before anything is written, ONNX Runtime runs the file on random prompts (a click,
+clicks, a box, a box with clicks, a box with an earlier mask) and its logits are
+compared with PyTorch's (:func:`segmentation.predict.decode`, SamPredictor's
+arithmetic); a file that disagrees is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from segment_anything.utils.onnx import SamOnnxModel
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from common.cli import exit_code
+from common.errors import UserError, one_line
+from common.extras import install_hint
+from common.io import atomic_write, load_torch, sha256_file
+from segmentation.decoder_onnx import (
+    INPUT_NAMES,
+    OPSET,
+    OPSETS,
+    OUTPUT_NAMES,
+    cpu_session,
+    decoder_inputs,
+    export_decoder,
+    missing_packages,
+)
+from segmentation.embeddings import ImageEmbedding, encoder_fingerprint
+from segmentation.finetuned import DECODER_FORMAT, base_sha256, load_finetuned
+from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
+from segmentation.predict import decode, upscale_logits
+
+#: ``format`` of the sidecar JSON.
+SIDECAR_FORMAT = "mvtec-finetune/sam-decoder-onnx"
+#: Largest ONNX Runtime vs PyTorch difference accepted: logits relative to the largest logit
+#: magnitude (at least 1), IoU predictions absolute. Float summation order gives about 1e-5.
+TOLERANCE = 1e-3
+#: The sidecar's description of each input and output; M masks per prompt (4, or 1 with
+#: ``--return-single-mask``), mask 0 being the single-mask output and 1-3 the three candidates.
+MEANINGS = {
+    "image_embeddings": "the image encoder's output for the image (same model and base weights only)",
+    "point_coords": "x, y in pixels of the image resized so its long side is img_size; a box is two corners",
+    "point_labels": "1 foreground, 0 background, 2 box top-left, 3 box bottom-right, -1 padding "
+    "(without a box, append the point (0, 0) with label -1)",
+    "mask_input": "one mask of low_res_masks from an earlier call, or zeros",
+    "has_mask_input": "1 when mask_input holds logits, else 0",
+    "orig_im_size": "(H, W) of the image in pixels",
+    "masks": "mask logits at the image size; the mask is where they are > mask_threshold",
+    "iou_predictions": "the predicted IoU of each mask",
+    "low_res_masks": "mask logits over the padded img_size square",
+}
+
+
+class CheckPrompt(NamedTuple):
+    """One kind of prompt of the check after export, at random places.
+
+    Attributes:
+        original_size: (H, W) of the image in pixels (``orig_im_size`` is an input too).
+        points: how many clicks (labels 1, 0, 1, ...).
+        box: whether there is a box.
+        mask: whether an earlier prediction's logits go in as ``mask_input``.
+    """
+
+    original_size: tuple[int, int]
+    points: int = 0
+    box: bool = False
+    mask: bool = False
+
+
+#: What the check runs, by name: clicks alone get a padding point, a box none, so both paths are run.
+CHECK_PROMPTS: dict[str, CheckPrompt] = {
+    "point": CheckPrompt((480, 640), points=1),
+    "points": CheckPrompt((600, 450), points=3),
+    "box": CheckPrompt((480, 640), box=True),
+    "box+points": CheckPrompt((1000, 1000), points=2, box=True),
+    "mask input": CheckPrompt((300, 400), box=True, mask=True),
+}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A SAM to export and where its weights come from.
+
+    Attributes:
+        sam: the model on the CPU, in eval mode.
+        model: its registry name.
+        base_checkpoint_sha256: sha256 of the file its image encoder comes from (the base
+            weights of a ``decoder.pt``, or a full state dict itself).
+        checkpoint: the fine-tuned file, None for the zero-shot decoder.
+    """
+
+    sam: Sam
+    model: str
+    base_checkpoint_sha256: str
+    checkpoint: Path | None = None
+
+    @cached_property
+    def identity(self) -> dict[str, str]:
+        """Which image encoder's embeddings the decoder takes: model name, base weights, fingerprint.
+
+        The fingerprint is :func:`segmentation.embeddings.encoder_fingerprint`, the key of the
+        embedding cache (hashing ViT-H's encoder takes seconds, hence computed once).
+        """
+        return {
+            "model": self.model,
+            "base_checkpoint_sha256": self.base_checkpoint_sha256,
+            "encoder_fingerprint": encoder_fingerprint(self.sam),
+        }
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How far ONNX Runtime's outputs are from PyTorch's on one prompt.
+
+    Attributes:
+        logit_diff: max |difference| of the mask logits (``masks`` and ``low_res_masks``).
+        iou_diff: max |difference| of ``iou_predictions``.
+        logit_scale: max |logit| of PyTorch's outputs (at least 1), what ``logit_diff`` is judged against.
+    """
+
+    logit_diff: float
+    iou_diff: float
+    logit_scale: float
+
+    @property
+    def ok(self) -> bool:
+        return self.logit_diff <= TOLERANCE * self.logit_scale and self.iou_diff <= TOLERANCE
+
+
+@dataclass(frozen=True)
+class Export:
+    """What :func:`export_onnx` wrote: the model, its sidecar, and the check against PyTorch per prompt."""
+
+    onnx: Path
+    sidecar: Path
+    agreement: dict[str, Agreement]
+
+    @property
+    def max_logit_diff(self) -> float:
+        return max(result.logit_diff for result in self.agreement.values())
+
+
+def sidecar_path(out: str | Path) -> Path:
+    """``decoder.onnx`` -> ``decoder.onnx.json``."""
+    out = Path(out)
+    return out.with_name(out.name + ".json")
+
+
+def require_onnx(what: str = "python -m segmentation.export") -> None:
+    """Raises :class:`UserError` naming the ``annotate`` extra when onnx or onnxruntime is missing."""
+    absent = missing_packages()
+    if absent:
+        raise UserError(install_hint("annotate", absent, what))
+
+
+def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """``out`` once it is a file the export may write, with its sidecar beside it.
+
+    Raises:
+        UserError: ``out`` or its sidecar is a folder, a file or a read-only folder stands where
+            its folder should be, or it is one of the ``inputs``.
+    """
+    out = Path(out)
+    for path in (out, sidecar_path(out)):
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder (give a file name such as decoder.onnx)")
+    ancestor = next(parent for parent in out.parents if parent.exists())
+    if not ancestor.is_dir():
+        raise UserError(f"cannot write {out}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {out}: {ancestor} is not writable")
+    for source in filter(None, inputs):
+        if Path(source).resolve() in (out.resolve(), sidecar_path(out).resolve()):
+            raise UserError(f"--out {out} would overwrite the input {source}")
+    return out
+
+
+def load_weights(
+    checkpoint: str | Path | None = None,
+    *,
+    model: str | None = None,
+    base_checkpoint: str | Path | None = None,
+) -> Weights:
+    """The SAM to export: fine-tuned (:func:`segmentation.finetuned.load_finetuned`) or zero-shot.
+
+    Args:
+        checkpoint: ``decoder.pt`` or a full state dict; None: the zero-shot decoder of ``model``.
+        model: registry name; read from a ``decoder.pt``, needed for a full state dict,
+            :data:`~segmentation.models.DEFAULT_MODEL` for zero-shot.
+        base_checkpoint: base weights of a ``decoder.pt`` or of the zero-shot model
+            (default: the official ones, fetched if not cached).
+    """
+    if checkpoint is None:
+        name = model or DEFAULT_MODEL
+        return Weights(load_sam(name, base_checkpoint), name, base_sha256(name, base_checkpoint))
+    checkpoint = Path(checkpoint)
+    data = load_torch(checkpoint, what="checkpoint")
+    is_decoder = isinstance(data, dict) and data.get("format") == DECODER_FORMAT
+    recorded = data.get("base_checkpoint_sha256") if is_decoder else None
+    del data  # a full state dict is read again by the loader; no need to hold two copies
+    if not is_decoder and base_checkpoint is not None:
+        raise UserError(
+            f"{checkpoint} is a full state dict, which holds its own base weights: drop --base-checkpoint"
+        )
+    sam, name = load_finetuned(checkpoint, model=model, base_checkpoint=base_checkpoint)
+    if is_decoder:
+        sha256 = recorded or base_sha256(name, base_checkpoint)
+    else:
+        sha256 = sha256_file(checkpoint, what="checkpoint")
+    return Weights(sam, name, sha256, checkpoint)
+
+
+def export_onnx(
+    weights: Weights,
+    out: str | Path,
+    *,
+    return_single_mask: bool = False,
+    opset: int = OPSET,
+    seed: int = 0,
+) -> Export:
+    """Exports, checks against PyTorch, then writes ``out`` and its sidecar (each atomically).
+
+    Args:
+        weights: the model and where its weights come from.
+        out: the ONNX file; the sidecar is ``<out>.json``.
+        return_single_mask: one mask per prompt instead of four (segment-anything's option).
+        opset: ONNX opset, one of :data:`~segmentation.decoder_onnx.OPSETS`.
+        seed: of the random prompts and embeddings of the check.
+
+    Raises:
+        UserError: ONNX Runtime disagrees with PyTorch (nothing is written), or a file cannot be written.
+    """
+    model = _onnx_bytes(weights, return_single_mask=return_single_mask, opset=opset)
+    agreement = check_against_torch(weights.sam, model, return_single_mask=return_single_mask, seed=seed)
+    _refuse_disagreement(agreement)
+    record = sidecar(weights, model, agreement, return_single_mask=return_single_mask, opset=opset)
+    out = Path(out)
+    try:
+        atomic_write(out, model)
+        atomic_write(sidecar_path(out), json.dumps(record, indent=2) + "\n")
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {one_line(error.strerror or error)}") from None
+    return Export(out, sidecar_path(out), agreement)
+
+
+def _onnx_bytes(weights: Weights, *, return_single_mask: bool, opset: int) -> bytes:
+    """The exported model with what identifies its image encoder in the ONNX metadata."""
+    import onnx
+
+    buffer = io.BytesIO()
+    export_decoder(weights.sam, buffer, return_single_mask=return_single_mask, opset=opset)
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.helper.set_model_props(proto, weights.identity)
+    return proto.SerializeToString()
+
+
+def check_against_torch(
+    sam: Sam, model: bytes, *, return_single_mask: bool = False, seed: int = 0
+) -> dict[str, Agreement]:
+    """Runs ``model`` with ONNX Runtime and ``sam`` with PyTorch on random :data:`CHECK_PROMPTS`.
+
+    Each prompt gets a random embedding and its own image size (``orig_im_size`` is an
+    input). PyTorch's side is :func:`segmentation.predict.decode` (all four mask tokens),
+    SamOnnxModel's own token choice with ``return_single_mask``, and
+    :func:`segmentation.predict.upscale_logits`.
+
+    Returns:
+        Prompt kind -> :class:`Agreement`.
+    """
+    session = cpu_session(model)
+    rng = np.random.default_rng(seed)
+    result = {}
+    for kind, case in CHECK_PROMPTS.items():
+        emb = _random_embedding(sam, case.original_size, rng)
+        prompt = _random_prompt(sam, emb, case, rng)
+        feeds = {
+            **decoder_inputs(sam, emb, **prompt),
+            "orig_im_size": np.array(emb.original_size, np.float32),
+        }
+        actual = session.run(list(OUTPUT_NAMES), feeds)
+        num_points = feeds["point_coords"].shape[1]
+        expected = _torch_outputs(
+            sam, emb, prompt, return_single_mask=return_single_mask, num_points=num_points
+        )
+        result[kind] = _agreement(expected, actual)
+    return result
+
+
+def _random_embedding(sam: Sam, original_size: tuple[int, int], rng: np.random.Generator) -> ImageEmbedding:
+    shape = (sam.prompt_encoder.embed_dim, *sam.prompt_encoder.image_embedding_size)
+    input_size = ResizeLongestSide.get_preprocess_shape(*original_size, sam.image_encoder.img_size)
+    embedding = torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
+    return ImageEmbedding(embedding, original_size, input_size)
+
+
+def _random_prompt(sam: Sam, emb: ImageEmbedding, case: CheckPrompt, rng: np.random.Generator) -> dict:
+    """One object's prompt in original-image pixels, as :func:`segmentation.predict.decode` takes it."""
+    h, w = emb.original_size
+    prompt = {}
+    if case.box:
+        (x0, x1), (y0, y1) = np.sort(rng.uniform(0, w, 2)), np.sort(rng.uniform(0, h, 2))
+        prompt["boxes"] = np.array([[x0, y0, x1, y1]])
+    if case.points:
+        prompt["point_coords"] = rng.uniform(0, 1, (1, case.points, 2)) * [w, h]
+        prompt["point_labels"] = (np.arange(case.points)[None] % 2 == 0).astype(np.int64)
+    if case.mask:  # a second pass over the logits of a first, as the annotation page does
+        with torch.inference_mode():
+            prompt["mask_input"], _ = decode(sam, emb, multimask_output=False, **prompt)
+    return prompt
+
+
+def _torch_outputs(
+    sam: Sam, emb: ImageEmbedding, prompt: dict, *, return_single_mask: bool, num_points: int
+) -> list[np.ndarray]:
+    """``masks``, ``iou_predictions``, ``low_res_masks`` as the exported graph defines them, from PyTorch."""
+    with torch.inference_mode():
+        single, single_iou = decode(sam, emb, multimask_output=False, **prompt)
+        multi, multi_iou = decode(sam, emb, multimask_output=True, **prompt)
+        low_res, iou = torch.cat([single, multi], dim=1), torch.cat([single_iou, multi_iou], dim=1)
+        if return_single_mask:
+            low_res, iou = SamOnnxModel(sam, return_single_mask=True).select_masks(low_res, iou, num_points)
+        masks = upscale_logits(sam, low_res, emb)
+    return [masks.numpy(), iou.numpy(), low_res.numpy()]
+
+
+def _agreement(expected: list[np.ndarray], actual: list[np.ndarray]) -> Agreement:
+    for want, got, name in zip(expected, actual, OUTPUT_NAMES, strict=True):
+        if want.shape != got.shape:  # a broken export, not a numerical difference
+            raise RuntimeError(f"ONNX output {name} is {got.shape}, PyTorch's {want.shape}")
+    (masks, iou, low_res), (onnx_masks, onnx_iou, onnx_low_res) = expected, actual
+    return Agreement(
+        logit_diff=float(max(np.abs(masks - onnx_masks).max(), np.abs(low_res - onnx_low_res).max())),
+        iou_diff=float(np.abs(iou - onnx_iou).max()),
+        logit_scale=float(max(1.0, np.abs(masks).max(), np.abs(low_res).max())),
+    )
+
+
+def _refuse_disagreement(agreement: dict[str, Agreement]) -> None:
+    bad = {kind: result for kind, result in agreement.items() if not result.ok}
+    if bad:
+        kind, worst = max(bad.items(), key=lambda item: item[1].logit_diff / item[1].logit_scale)
+        raise UserError(
+            f"ONNX Runtime's output differs from PyTorch's on a {kind} prompt (logits by "
+            f"{worst.logit_diff:.2g} of {worst.logit_scale:.3g}, IoU by {worst.iou_diff:.2g}; "
+            f"limit {TOLERANCE:g}): nothing written; check the torch and onnxruntime versions"
+        )
+
+
+def sidecar(
+    weights: Weights, model: bytes, agreement: dict[str, Agreement], *, return_single_mask: bool, opset: int
+) -> dict:
+    """The JSON written beside the ONNX file: which embeddings it takes, its inputs and outputs, the check."""
+    import onnxruntime
+
+    sam = weights.sam
+    return {
+        "format": SIDECAR_FORMAT,
+        "onnx_sha256": hashlib.sha256(model).hexdigest(),
+        "graph": "SamOnnxModel of segment-anything's scripts/export_onnx_model.py (crop fixed)",
+        **weights.identity,
+        "checkpoint": None if weights.checkpoint is None else str(weights.checkpoint),
+        "img_size": int(sam.image_encoder.img_size),
+        "pixel_mean": [round(value, 4) for value in sam.pixel_mean.flatten().tolist()],
+        "pixel_std": [round(value, 4) for value in sam.pixel_std.flatten().tolist()],
+        "mask_threshold": float(sam.mask_threshold),
+        "opset": opset,
+        "return_single_mask": return_single_mask,
+        **interface(sam, return_single_mask=return_single_mask),
+        "check": {
+            "tolerance": TOLERANCE,
+            "prompts": {
+                kind: {"max_abs_logit_diff": result.logit_diff, "max_abs_iou_diff": result.iou_diff}
+                for kind, result in agreement.items()
+            },
+            "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
+        },
+    }
+
+
+def interface(sam: Sam, *, return_single_mask: bool) -> dict[str, dict]:
+    """``{"inputs": {name: {"shape", "dtype", "meaning"}}, "outputs": ...}`` of the exported model.
+
+    Shapes hold names where a size is dynamic (``num_points``, the image's ``H`` and ``W``).
+    """
+    dim, (h, w) = sam.prompt_encoder.embed_dim, sam.prompt_encoder.image_embedding_size
+    mask = list(sam.prompt_encoder.mask_input_size)
+    m = 1 if return_single_mask else 4
+    shapes = {
+        "image_embeddings": [1, dim, h, w],
+        "point_coords": [1, "num_points", 2],
+        "point_labels": [1, "num_points"],
+        "mask_input": [1, 1, *mask],
+        "has_mask_input": [1],
+        "orig_im_size": [2],
+        "masks": [1, m, "H", "W"],
+        "iou_predictions": [1, m],
+        "low_res_masks": [1, m, *mask],
+    }
+    entry = {
+        name: {"shape": shape, "dtype": "float32", "meaning": MEANINGS[name]}
+        for name, shape in shapes.items()
+    }
+    return {
+        "inputs": {name: entry[name] for name in INPUT_NAMES},
+        "outputs": {name: entry[name] for name in OUTPUT_NAMES},
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m segmentation.export",
+        description="Write SAM's (fine-tuned) prompt encoder and mask decoder as an ONNX model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, help="decoder.pt or a full state dict (default: the zero-shot decoder)"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="the ONNX file; <out>.json is written beside it"
+    )
+    parser.add_argument(
+        "--model",
+        choices=sorted(SAM_MODELS),
+        help=f"registry model: from decoder.pt, needed for a full state dict (zero-shot: {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--base-checkpoint", type=Path, help="base weights under decoder.pt or zero-shot (default: official)"
+    )
+    parser.add_argument(
+        "--return-single-mask", action="store_true", help="one mask per prompt instead of four"
+    )
+    parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset")
+    return parser
+
+
+def run(args: argparse.Namespace) -> Export:
+    """Checks the options, loads the weights, exports and reports; inputs are checked before loading."""
+    require_onnx()
+    if args.opset not in OPSETS:
+        raise UserError(f"--opset must be in {OPSETS.start}..{OPSETS.stop - 1}, got {args.opset}")
+    out = check_out(args.out, inputs=(args.checkpoint, args.base_checkpoint))
+    weights = load_weights(args.checkpoint, model=args.model, base_checkpoint=args.base_checkpoint)
+    done = export_onnx(weights, out, return_single_mask=args.return_single_mask, opset=args.opset)
+    source = weights.checkpoint or f"the zero-shot {weights.model} weights"
+    print(
+        f"wrote {done.onnx} ({done.onnx.stat().st_size / 1e6:.1f} MB, opset {args.opset}) from {source} "
+        f"and {done.sidecar}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e} "
+        f"on {len(done.agreement)} prompts"
+    )
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return exit_code(lambda: run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

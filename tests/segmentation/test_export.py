@@ -1,0 +1,333 @@
+"""The deployment ONNX file: segment-anything's interface, PyTorch's logits, a sidecar naming its encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from segment_anything.utils.onnx import SamOnnxModel
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from common.errors import UserError
+from common.io import sha256_file
+from segmentation import decoder_onnx
+from segmentation.decoder_onnx import INPUT_NAMES, OUTPUT_NAMES, export_decoder, missing_packages
+from segmentation.embeddings import ImageEmbedding, encoder_fingerprint
+from segmentation.export import (
+    CHECK_PROMPTS,
+    Weights,
+    build_parser,
+    check_out,
+    export_onnx,
+    main,
+    run,
+)
+from segmentation.finetuned import save_decoder, save_full
+from segmentation.predict import decode, upscale_logits
+
+pytestmark = pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
+
+BASE_SHA256 = "ab" * 32
+
+
+def onnx_session(path):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def embedding_for(sam, original_size, seed=0) -> ImageEmbedding:
+    generator = torch.Generator().manual_seed(seed)
+    shape = (sam.prompt_encoder.embed_dim, *sam.prompt_encoder.image_embedding_size)
+    input_size = ResizeLongestSide.get_preprocess_shape(*original_size, sam.image_encoder.img_size)
+    return ImageEmbedding(torch.randn(shape, generator=generator), original_size, input_size)
+
+
+def official_feeds(sam, emb, *, points, labels, box=None) -> dict[str, np.ndarray]:
+    """Inputs built as segment-anything's ``onnx_model_example.ipynb`` builds them, by hand."""
+    coords, labels = np.asarray(points, np.float32), np.asarray(labels, np.float32)
+    if box is None:  # no box: a padding point
+        coords, labels = np.concatenate([coords, [[0.0, 0.0]]]), np.concatenate([labels, [-1.0]])
+    else:
+        coords = np.concatenate([coords, np.asarray(box, np.float32).reshape(2, 2)])
+        labels = np.concatenate([labels, [2.0, 3.0]])
+    transform = ResizeLongestSide(sam.image_encoder.img_size)
+    mask_size = sam.prompt_encoder.mask_input_size
+    return {
+        "image_embeddings": emb.embedding.numpy()[None],
+        "point_coords": transform.apply_coords(coords, emb.original_size)[None].astype(np.float32),
+        "point_labels": labels[None].astype(np.float32),
+        "mask_input": np.zeros((1, 1, *mask_size), np.float32),
+        "has_mask_input": np.zeros(1, np.float32),
+        "orig_im_size": np.array(emb.original_size, np.float32),
+    }
+
+
+def perturbed(module: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+    """``module`` with "fine-tuned" weights: noise added in place."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return module
+
+
+@pytest.mark.parametrize("return_single_mask", [False, True])
+def test_onnx_runtime_matches_torch_on_every_prompt(tiny_sam, tmp_path, return_single_mask):
+    done = export_onnx(
+        Weights(tiny_sam, "tiny", BASE_SHA256),
+        tmp_path / "decoder.onnx",
+        return_single_mask=return_single_mask,
+    )
+    assert set(done.agreement) == {"point", "points", "box", "box+points", "mask input"} == set(CHECK_PROMPTS)
+    for kind, result in done.agreement.items():
+        assert result.logit_diff < 1e-3 and result.logit_diff <= 1e-4 * result.logit_scale, kind
+        assert result.iou_diff < 1e-5, kind
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["decoder.onnx", "decoder.onnx.json"]
+
+
+@pytest.mark.parametrize("opset", [17, 11, 20])
+def test_inputs_and_outputs_are_segment_anythings(tiny_sam, opset):
+    import onnx
+
+    buffer = io.BytesIO()
+    export_decoder(tiny_sam, buffer, opset=opset)
+    graph = onnx.load_from_string(buffer.getvalue())
+    assert [value.name for value in graph.graph.input] == list(INPUT_NAMES)
+    assert [value.name for value in graph.graph.output] == list(OUTPUT_NAMES)
+    assert INPUT_NAMES == (
+        "image_embeddings",
+        "point_coords",
+        "point_labels",
+        "mask_input",
+        "has_mask_input",
+        "orig_im_size",
+    )
+    assert OUTPUT_NAMES == ("masks", "iou_predictions", "low_res_masks")
+    dims = {
+        value.name: [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim]
+        for value in graph.graph.input
+    }
+    assert dims["point_coords"] == [1, "num_points", 2] and dims["point_labels"] == [1, "num_points"]
+    assert dims["image_embeddings"] == [1, 32, 16, 16] and dims["mask_input"] == [1, 1, 64, 64]
+    assert {entry.domain: entry.version for entry in graph.opset_import}[""] == opset
+
+
+def test_bad_opset_is_refused(tiny_sam):
+    with pytest.raises(ValueError, match="opset must be in 11..20, got 9"):
+        export_decoder(tiny_sam, io.BytesIO(), opset=9)
+
+
+@pytest.mark.parametrize(
+    ("original_size", "n_points"),
+    [
+        ((1500, 2250), 1),  # the size the graph is traced with
+        ((480, 640), 3),  # another aspect ratio: the stock SamOnnxModel crops it as 1500 x 2250
+        ((700, 200), 6),  # portrait, more points
+        ((256, 256), 2),  # square: nothing to crop
+    ],
+)
+def test_masks_follow_the_image_size_and_any_number_of_points(tiny_sam, tmp_path, original_size, n_points):
+    export_decoder(tiny_sam, tmp_path / "decoder.onnx")
+    emb = embedding_for(tiny_sam, original_size)
+    h, w = original_size
+    points = np.random.default_rng(0).uniform(0, 1, (n_points, 2)) * [w, h]
+    feeds = official_feeds(tiny_sam, emb, points=points, labels=np.ones(n_points))
+    masks, iou, low_res = onnx_session(tmp_path / "decoder.onnx").run(None, feeds)
+    assert masks.shape == (1, 4, h, w) and iou.shape == (1, 4) and low_res.shape == (1, 4, 64, 64)
+    expected = upscale_logits(tiny_sam, torch.from_numpy(low_res), emb).numpy()
+    np.testing.assert_allclose(masks, expected, atol=1e-4, rtol=0)
+
+
+def test_fed_the_notebook_way_it_gives_sam_predictors_masks(tiny_sam, tmp_path):
+    perturbed(tiny_sam.mask_decoder)
+    export_decoder(tiny_sam, tmp_path / "decoder.onnx", return_single_mask=True)
+    emb = embedding_for(tiny_sam, (480, 640), seed=3)
+    box, point = [100.0, 50.0, 400.0, 300.0], [[250.0, 180.0]]
+    feeds = official_feeds(tiny_sam, emb, points=point, labels=[1], box=box)
+    masks, iou, _ = onnx_session(tmp_path / "decoder.onnx").run(None, feeds)
+    with torch.inference_mode():  # three points (a click and two corners): the single-mask token
+        logits, expected_iou = decode(
+            tiny_sam, emb, boxes=[box], point_coords=[point], point_labels=[[1]], multimask_output=False
+        )
+        expected = upscale_logits(tiny_sam, logits, emb)
+    np.testing.assert_allclose(masks, expected.numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(iou, expected_iou.numpy(), atol=1e-5, rtol=0)
+
+
+def test_stock_crop_is_caught_and_nothing_is_written(tiny_sam, tmp_path, monkeypatch):
+    # SamOnnxModel's own mask_postprocessing bakes the traced image size into the graph.
+    monkeypatch.setattr(decoder_onnx._SamOnnxGraph, "mask_postprocessing", SamOnnxModel.mask_postprocessing)
+    with pytest.raises(UserError, match="differs from PyTorch's .* nothing written"):
+        export_onnx(Weights(tiny_sam, "tiny", BASE_SHA256), tmp_path / "decoder.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_to_a_path_is_atomic_and_keeps_the_training_flag(tiny_sam, tmp_path):
+    tiny_sam.train()
+    export_decoder(tiny_sam, tmp_path / "sub" / "decoder.onnx")
+    assert tiny_sam.training and tiny_sam.mask_decoder.training
+    assert [path.name for path in (tmp_path / "sub").iterdir()] == ["decoder.onnx"]
+    onnx_session(tmp_path / "sub" / "decoder.onnx")
+
+
+@pytest.mark.parametrize("return_single_mask", [False, True])
+def test_sidecar_and_metadata_name_the_encoder(tiny_sam, tmp_path, return_single_mask):
+    out = tmp_path / "decoder.onnx"
+    export_onnx(Weights(tiny_sam, "tiny", BASE_SHA256), out, return_single_mask=return_single_mask)
+    record = json.loads((tmp_path / "decoder.onnx.json").read_text())
+    identity = {
+        "model": "tiny",
+        "base_checkpoint_sha256": BASE_SHA256,
+        "encoder_fingerprint": encoder_fingerprint(tiny_sam),
+    }
+    assert {key: record[key] for key in identity} == identity
+    assert onnx_session(out).get_modelmeta().custom_metadata_map == identity
+    assert record["onnx_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert (record["img_size"], record["opset"], record["return_single_mask"]) == (
+        256,
+        17,
+        return_single_mask,
+    )
+    assert list(record["inputs"]) == list(INPUT_NAMES) and list(record["outputs"]) == list(OUTPUT_NAMES)
+    assert record["inputs"]["image_embeddings"]["shape"] == [1, 32, 16, 16]
+    assert record["outputs"]["masks"]["shape"] == [1, 1 if return_single_mask else 4, "H", "W"]
+    assert set(record["check"]["prompts"]) == set(CHECK_PROMPTS)
+
+
+@pytest.mark.parametrize(
+    ("make", "out", "fragment"),
+    [
+        (lambda root: (root / "file").write_text("x"), "file/decoder.onnx", "file is a file, not a folder"),
+        (
+            lambda root: (root / "file").write_text("x"),
+            "file/sub/decoder.onnx",
+            "file is a file, not a folder",
+        ),
+        (lambda root: (root / "dir").mkdir(), "dir", "it is a folder"),
+        (lambda root: (root / "d.onnx.json").mkdir(), "d.onnx", "d.onnx.json: it is a folder"),
+        (lambda root: (root / "decoder.pt").write_text("x"), "decoder.pt", "would overwrite the input"),
+    ],
+    ids=[
+        "parent is a file",
+        "ancestor is a file",
+        "out is a folder",
+        "sidecar is a folder",
+        "out is the input",
+    ],
+)
+def test_bad_out_is_refused(tmp_path, make, out, fragment):
+    make(tmp_path)
+    with pytest.raises(UserError, match=fragment):
+        check_out(tmp_path / out, inputs=[tmp_path / "decoder.pt", None])
+
+
+@pytest.fixture
+def tiny_registry(tiny_sam_builder, tmp_path, monkeypatch):
+    """A registry model "tiny" whose "official" weights sit in an isolated cache: no file is fetched."""
+    from common.weights import CheckpointSpec, weights_dir
+    from segmentation.models import SAM_MODELS, SamModel
+
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    official = save_full(tiny_sam_builder(seed=3), weights_dir() / "tiny_sam.pth")
+    spec = CheckpointSpec("tiny", "tiny_sam.pth", "file:///nowhere", sha256_file(official), size=None)
+
+    def build(checkpoint=None):
+        sam = tiny_sam_builder(seed=9)
+        if checkpoint is not None:
+            sam.load_state_dict(torch.load(checkpoint, weights_only=True))
+        return sam
+
+    monkeypatch.setitem(SAM_MODELS, "tiny", SamModel("tiny", build, spec, "test model"))
+    return official
+
+
+def exported(args: list[str]):
+    """``python -m segmentation.export ARGS`` in-process: the Export and the sidecar."""
+    done = run(build_parser().parse_args(args))
+    return done, json.loads(done.sidecar.read_text())
+
+
+def test_decoder_pt_is_exported_with_its_base(tiny_registry, tiny_sam_builder, tmp_path):
+    sam = tiny_sam_builder(seed=3)  # the base weights of tiny_registry, then "fine-tuned"
+    perturbed(sam.mask_decoder)
+    decoder = save_decoder(
+        sam, tmp_path / "run" / "decoder.pt", model="tiny", base_checkpoint_sha256=sha256_file(tiny_registry)
+    )
+    done, record = exported(["--checkpoint", str(decoder), "--out", str(tmp_path / "out" / "d.onnx")])
+    assert (record["model"], record["checkpoint"]) == ("tiny", str(decoder))
+    assert record["base_checkpoint_sha256"] == sha256_file(tiny_registry)
+    assert record["encoder_fingerprint"] == encoder_fingerprint(sam)
+    assert done.max_logit_diff < 1e-3
+    # The tuned decoder went out, not the base one.
+    emb = embedding_for(sam, (480, 640))
+    feeds = official_feeds(sam, emb, points=[[300.0, 200.0]], labels=[1])
+    low_res = onnx_session(done.onnx).run(["low_res_masks"], feeds)[0]
+    with torch.inference_mode():
+        expected, _ = decode(sam, emb, point_coords=[[[300.0, 200.0]]], point_labels=[[1]])
+    np.testing.assert_allclose(low_res[:, 1:], expected.numpy(), atol=1e-4, rtol=0)
+
+
+def test_full_state_dict_and_zero_shot(tiny_registry, tiny_sam_builder, tmp_path):
+    full = save_full(perturbed(tiny_sam_builder(seed=4)), tmp_path / "sam_finetuned.pth")
+    _, record = exported(["--checkpoint", str(full), "--model", "tiny", "--out", str(tmp_path / "full.onnx")])
+    assert record["base_checkpoint_sha256"] == sha256_file(full) and record["checkpoint"] == str(full)
+    _, record = exported(["--model", "tiny", "--return-single-mask", "--out", str(tmp_path / "zero.onnx")])
+    assert record["base_checkpoint_sha256"] == sha256_file(tiny_registry) and record["checkpoint"] is None
+    assert record["outputs"]["masks"]["shape"][1] == 1
+
+
+def test_base_checkpoint_with_a_full_state_dict_is_refused(tiny_registry, tiny_sam_builder, tmp_path, capsys):
+    full = save_full(tiny_sam_builder(), tmp_path / "sam_finetuned.pth")
+    args = ["--checkpoint", str(full), "--model", "tiny", "--base-checkpoint", str(tiny_registry)]
+    assert main([*args, "--out", str(tmp_path / "d.onnx")]) == 2
+    assert "holds its own base weights: drop --base-checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "d.onnx").exists()
+
+
+@pytest.fixture
+def mobile_sam_weights():
+    from common.weights import weights_dir
+    from segmentation.models import sam_model
+
+    weights = weights_dir() / sam_model("vit_t").weights.filename
+    if not weights.is_file():
+        pytest.skip(f"MobileSAM weights not cached at {weights} (python -m segmentation.embed fetches them)")
+    return weights
+
+
+@pytest.mark.realdata
+def test_mobilesam_decoder_pt_through_the_cli(mobile_sam_weights, tmp_path):
+    from segmentation.models import load_sam, sam_model
+
+    sam = load_sam("vit_t", mobile_sam_weights)
+    perturbed(sam.mask_decoder)
+    official = sam_model("vit_t").weights.sha256
+    decoder = save_decoder(sam, tmp_path / "decoder.pt", model="vit_t", base_checkpoint_sha256=official)
+    done, record = exported(["--checkpoint", str(decoder), "--out", str(tmp_path / "decoder.onnx")])
+    for kind, result in done.agreement.items():
+        assert result.logit_diff <= 1e-4 * result.logit_scale and result.iou_diff < 1e-5, kind
+    assert (record["model"], record["base_checkpoint_sha256"]) == ("vit_t", official)
+    assert record["inputs"]["image_embeddings"]["shape"] == [1, 256, 64, 64]
+    emb = embedding_for(sam, (480, 640))
+    box = [100.0, 50.0, 400.0, 300.0]
+    feeds = official_feeds(sam, emb, points=np.zeros((0, 2)), labels=np.zeros(0), box=box)
+    masks = onnx_session(done.onnx).run(["masks"], feeds)[0]
+    with torch.inference_mode():
+        logits, _ = decode(sam, emb, boxes=[box], multimask_output=True)
+        expected = upscale_logits(sam, logits, emb)
+    np.testing.assert_allclose(
+        masks[:, 1:], expected.numpy(), atol=1e-4 * float(expected.abs().max()), rtol=0
+    )
+
+
+@pytest.mark.realdata
+def test_mobilesam_zero_shot(mobile_sam_weights, tmp_path):
+    done, record = exported(["--model", "vit_t", "--out", str(tmp_path / "vit_t.onnx")])
+    for kind, result in done.agreement.items():
+        assert result.logit_diff <= 1e-4 * result.logit_scale and result.iou_diff < 1e-5, kind
+    assert record["base_checkpoint_sha256"] == sha256_file(mobile_sam_weights)
