@@ -28,10 +28,9 @@ read back as one region.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -41,68 +40,26 @@ from PIL import Image, UnidentifiedImageError
 from common.images import IMAGE_SUFFIXES
 from common.io import atomic_write
 from converters.convert import ConversionReport, ConvertConfig, convert
-from converters.masks import rle_to_mask
-from converters.mvtec import GOOD, MASK_SUFFIX
+from converters.mvtec import MASK_SUFFIX
+from converters.value_masks import (  # noqa: F401  # the value-mask convention, re-exported for the app
+    FIRST_VALUE,
+    MASK_VALUES_FILE,
+    MIXED,
+    class_values,
+    compose_mask,
+    defect_folder,
+    write_value_map,
+)
 from segmentation.annotate.errors import AnnotationError
 from segmentation.embeddings import load_rgb
 
-#: Defect folder of images that hold instances of more than one class (MVTec AD's name).
-MIXED = "combined"
-#: The value map beside the category's ``test/`` and ``ground_truth/`` folders.
-MASK_VALUES_FILE = "mask_values.json"
 #: Folder under ``--out`` that :func:`export_dataset` writes YOLO + COCO to.
 EXPORT_DIR = "export"
-#: Mask value of the first class; class ``i`` is ``FIRST_VALUE - i``.
-FIRST_VALUE = 255
 #: EXIF tag of the image orientation.
 _ORIENTATION = 0x0112
 # What PIL raises for files it cannot read. ImportError too: once ultralytics is imported (MobileSAM's
 # encoder comes from it), its patched Image.open tries the optional pi_heif on unidentified files.
 _PIL_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, ImportError)
-
-
-def class_values(classes: Sequence[str]) -> dict[int, str]:
-    """The value map of a class list: ``{255: classes[0], 254: classes[1], ..., 0: "good"}``.
-
-    >>> class_values(["scratch", "dent"])
-    {255: 'scratch', 254: 'dent', 0: 'good'}
-    """
-    if len(classes) > FIRST_VALUE:
-        raise AnnotationError(f"at most {FIRST_VALUE} classes fit an 8-bit mask, got {len(classes)}")
-    return {FIRST_VALUE - index: name for index, name in enumerate(classes)} | {0: GOOD}
-
-
-def compose_mask(
-    instances: Iterable[tuple[str, dict]], *, classes: Sequence[str], shape: tuple[int, int]
-) -> np.ndarray:
-    """One value-coded mask from instance masks, painted in order (a later instance wins overlaps).
-
-    Args:
-        instances: ``(class name, COCO RLE of the (H, W) mask)`` per instance.
-        classes: the class list that fixes the values (:func:`class_values`).
-        shape: ``(H, W)``.
-
-    Returns:
-        ``(H, W)`` uint8, 0 background, ``255 - i`` for class ``i``.
-    """
-    values = {name: value for value, name in class_values(classes).items() if value}
-    mask = np.zeros(shape, np.uint8)
-    for class_name, rle in instances:
-        if class_name not in values:
-            raise AnnotationError(f"instance of unknown class '{class_name}' (classes: {', '.join(classes)})")
-        pixels = rle_to_mask(rle)
-        if pixels.shape != tuple(shape):
-            raise AnnotationError(f"instance mask is {pixels.shape}, image is {tuple(shape)}")
-        mask[pixels] = values[class_name]
-    return mask
-
-
-def defect_folder(class_names: Iterable[str]) -> str:
-    """``test/`` folder of an image with defects of ``class_names``: the class, or ``combined``."""
-    names = set(class_names)
-    if not names:
-        raise ValueError("an image without instances has no defect folder")
-    return next(iter(names)) if len(names) == 1 else MIXED
 
 
 def needs_upright_copy(source: Path) -> bool:
@@ -261,15 +218,6 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass  # not empty (or already gone): only empty class folders are tidied away
-
-
-def write_value_map(category_dir: Path, classes: Sequence[str]) -> Path:
-    """Writes ``mask_values.json`` (``{"255": "scratch", "254": "dent", "0": "good"}``)."""
-    path = category_dir / MASK_VALUES_FILE
-    text = json.dumps({str(value): name for value, name in class_values(classes).items()}, indent=2) + "\n"
-    if not path.is_file() or path.read_text() != text:
-        atomic_write(path, text.encode())
-    return path
 
 
 def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> ConversionReport:

@@ -13,10 +13,11 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
+from common.errors import UserError
 from converters.masks import mask_to_rle, read_mask, rle_to_mask
 from converters.mvtec import scan
 from segmentation.annotate import export
-from segmentation.annotate.errors import AnnotationError, ConflictError
+from segmentation.annotate.errors import ConflictError
 from segmentation.annotate.session import AnnotationSession
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,7 +51,7 @@ def test_class_values_and_their_limit():
         253: "stain",
         0: "good",
     }
-    with pytest.raises(AnnotationError, match="at most 255"):
+    with pytest.raises(UserError, match="at most 255"):
         export.class_values([f"c{i}" for i in range(256)])
 
 
@@ -65,9 +66,9 @@ def test_compose_mask_paints_in_order_and_checks_its_input():
         [255, 255, 254, 254],
         [0, 0, 254, 254],
     ]
-    with pytest.raises(AnnotationError, match="unknown class"):
+    with pytest.raises(UserError, match="unknown class"):
         export.compose_mask(rles, classes=["scratch"], shape=(4, 4))
-    with pytest.raises(AnnotationError, match="image is"):
+    with pytest.raises(UserError, match="image is"):
         export.compose_mask(rles, classes=["scratch", "dent"], shape=(5, 4))
 
 

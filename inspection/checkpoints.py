@@ -1,0 +1,116 @@
+"""The SAM an inspection runs: its checkpoint checked cheaply first, loaded later.
+
+Three ways to name it, as the rest of the project writes them:
+
+- a ``decoder.pt`` from ``segmentation.train``: the tuned mask decoder (and prompt
+  encoder), applied on the official weights of the model it records, or on
+  ``base_checkpoint``;
+- a full state dict (``sam_finetuned.pth``), with the registry ``model`` it is for;
+- nothing: zero-shot SAM, ``model`` (default :data:`segmentation.models.DEFAULT_MODEL`)
+  with its official weights, or ``base_checkpoint``.
+
+:func:`check_sam_checkpoint` reads only the checkpoint file (a ``decoder.pt`` is
+~16 MB), so a missing file, garbage, or a decoder of another model than
+``model`` is one line before the detector, the photos or SAM's weights are touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from segment_anything.modeling import Sam
+
+from common.errors import UserError
+from common.io import load_torch
+from segmentation.finetuned import DECODER_FORMAT, apply_decoder, check_base
+from segmentation.models import DEFAULT_MODEL, load_sam, sam_model
+
+
+@dataclass(frozen=True)
+class SamCheckpoint:
+    """A SAM checkpoint, checked but not loaded.
+
+    Attributes:
+        model: the registry name (``vit_t``...).
+        path: the ``decoder.pt`` or full state dict; None for zero-shot SAM.
+        base_checkpoint: base weights under a ``decoder.pt`` or for zero-shot SAM; None: the official ones.
+        decoder: the content of ``decoder.pt``; None for the other two kinds.
+    """
+
+    model: str
+    path: Path | None = None
+    base_checkpoint: Path | None = None
+    decoder: dict | None = None
+
+    @property
+    def kind(self) -> str:
+        """``decoder``, ``full`` or ``zero-shot``."""
+        if self.path is None:
+            return "zero-shot"
+        return "decoder" if self.decoder is not None else "full"
+
+
+def check_sam_checkpoint(
+    checkpoint: str | Path | None,
+    *,
+    model: str | None = None,
+    base_checkpoint: str | Path | None = None,
+) -> SamCheckpoint:
+    """Which SAM ``checkpoint`` is, from the file alone; see the module docstring.
+
+    Raises:
+        UserError: an unknown ``model``; a missing or unreadable file; a ``decoder.pt`` of
+            another model than ``model`` or tuned on other base weights; a file that is
+            neither a ``decoder.pt`` nor a state dict; a full state dict without ``model``,
+            or with ``base_checkpoint``.
+    """
+    if model is not None:
+        sam_model(model)  # an unknown name lists the known ones
+    base = None if base_checkpoint is None else Path(base_checkpoint)
+    if base is not None and not base.is_file():
+        raise UserError(f"base checkpoint not found: {base}")
+    if checkpoint is None:
+        return SamCheckpoint(model or DEFAULT_MODEL, None, base)
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise UserError(f"SAM checkpoint not found: {path}")
+    data = load_torch(path, what="SAM checkpoint")
+    if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
+        return _decoder_checkpoint(data, path, model=model, base=base)
+    if not (isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values())):
+        raise UserError(f"{path} is neither a decoder.pt written by segmentation.train nor a SAM state dict")
+    if model is None:
+        raise UserError(f"{path} is a full state dict: say which model it is for (--model)")
+    if base is not None:
+        raise UserError(f"{path} is a full state dict: it takes no --base-checkpoint")
+    return SamCheckpoint(model, path)
+
+
+def _decoder_checkpoint(data: dict, path: Path, *, model: str | None, base: Path | None) -> SamCheckpoint:
+    name = data.get("model")
+    if not isinstance(name, str):
+        raise UserError(f"{path} names no model: not a whole decoder.pt")
+    sam_model(name)
+    if model is not None and model != name:
+        raise UserError(f"{path} was trained on model '{name}', not '{model}'")
+    check_base(data, path, base)
+    return SamCheckpoint(name, path, base, data)
+
+
+def load_sam_checkpoint(checkpoint: SamCheckpoint, *, device: str | torch.device = "cpu") -> Sam:
+    """The SAM of a checked checkpoint, on ``device`` in eval mode.
+
+    Raises:
+        CheckpointError: official weights that no source could provide (offline, not cached),
+            or a state dict that does not fit the model.
+        UserError: a ``decoder.pt`` that does not fit the model as built here.
+    """
+    if checkpoint.decoder is not None:
+        sam = load_sam(checkpoint.model, checkpoint.base_checkpoint)
+        apply_decoder(sam, checkpoint.decoder, source=checkpoint.path)
+    else:
+        sam = load_sam(checkpoint.model, checkpoint.path or checkpoint.base_checkpoint)
+    return sam.to(device).eval()

@@ -1,0 +1,286 @@
+"""The cascade on one photo: detector boxes -> SAM masks of those boxes -> the photo's verdict.
+
+>>> inspector = Inspector.from_checkpoints("best.pt", "decoder.pt")  # doctest: +SKIP
+>>> result = inspector("photo.png")                                  # doctest: +SKIP
+>>> result.verdict, result.masks.shape                               # doctest: +SKIP
+('scratch', (2, 1024, 1024))
+
+Per photo: the file is decoded once (with an embedding cache, a photo not yet
+in it is read once more by the cache, which keys entries by the file's bytes);
+the detector runs on it whole or on its
+overlapping windows, exactly as ``python -m detection.predict`` does
+(:func:`detection.tiling.predict_tiled`); then, only when there is a box, SAM's
+image encoder makes the photo's one embedding (read from the embedding cache
+when the photo is in it) and the decoder turns *all* boxes into masks in one
+call. A photo without boxes costs one detector pass and no encoder pass: most
+photos of a line are good. The verdict and score follow
+:func:`detection.image_level.image_prediction`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from tqdm import tqdm
+
+from common.errors import UserError
+from common.images import decode_image_file
+from common.io import cache_root
+from detection.detections import ImageDetections
+from detection.image_level import image_prediction
+from detection.predict import ultralytics_detections
+from detection.tiling import check_tiling, predict_tiled
+from detection.weights import load_detector, weights_file
+from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
+from inspection.result import Inspection
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images
+from segmentation.evaluate import resolve_device
+from segmentation.predict import decode, upscale_logits
+
+if TYPE_CHECKING:
+    from ultralytics.engine.model import Model
+
+#: Masks upscaled to the photo's size per step: bounds the float logits to ``chunk * H * W * 4`` bytes.
+UPSCALE_CHUNK = 16
+
+
+class Inspector:
+    """A detector and a SAM, run together on photos; see the module docstring.
+
+    Args:
+        detector: an ultralytics detection model (``YOLO(best.pt)``), or anything with its
+            ``predict(source, **settings)`` and ``names``.
+        sam: a ``segment_anything`` SAM (fine-tuned or not).
+        class_names: the detector's class names in id order; None: ``detector.names``.
+        conf: lowest box score kept, also the verdict threshold.
+        iou: the detector's NMS IoU.
+        imgsz: the detector's input size (per window when tiled).
+        tile, tile_overlap: tiled detection with ``tile``-px windows (None: whole photos).
+        max_det: boxes kept per photo.
+        device: ``cpu``, ``cuda``, ``cuda:1``, ``mps`` or ``auto``; None is ``auto``
+            (CUDA when present). SAM is moved there.
+        cache: SAM embeddings read from and stored into this cache; None computes each.
+        keep_probs: keep each mask's float16 probabilities, for :meth:`Inspection.anomaly_map`.
+
+    Raises:
+        UserError: bad tiling settings, ``conf`` outside [0, 1], or a device this machine lacks.
+    """
+
+    def __init__(
+        self,
+        detector: Model | Any,
+        sam: Sam,
+        *,
+        class_names: Sequence[str] | None = None,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        imgsz: int = 640,
+        tile: int | None = None,
+        tile_overlap: float = 0.2,
+        max_det: int = 300,
+        device: str | torch.device | None = "cpu",
+        cache: EmbeddingCache | None = None,
+        keep_probs: bool = False,
+    ) -> None:
+        check_settings(conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap)
+        self.device = resolve_device("auto" if device is None else str(device))
+        self.detector = detector
+        self.sam = sam.to(self.device).eval()
+        names = detector.names if class_names is None else dict(enumerate(class_names))
+        self.class_names = [str(names[i]) for i in sorted(names)]
+        self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
+        self.cache = cache
+        self.keep_probs = keep_probs
+        self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
+        self.settings = {
+            "imgsz": imgsz,
+            "conf": conf,
+            "iou": iou,
+            "device": str(self.device),
+            "max_det": max_det,
+            "verbose": False,
+        }
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        detector_weights: str | Path,
+        sam_checkpoint: str | Path | None = None,
+        *,
+        model: str | None = None,
+        base_checkpoint: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        device: str | torch.device | None = "cpu",
+        **settings: Any,
+    ) -> Inspector:
+        """Loads both models from files; the cheap checks run before anything is loaded.
+
+        Args:
+            detector_weights: a detection run's ``weights/best.pt``.
+            sam_checkpoint: a ``decoder.pt`` from ``segmentation.train``, a full state dict
+                (``sam_finetuned.pth``, with ``model``), or None for zero-shot SAM ``model``.
+            model: the SAM registry name; read from a ``decoder.pt`` (which must agree).
+            base_checkpoint: base weights under a ``decoder.pt`` (default: the official ones).
+            cache_dir: root of the embedding cache; None: ``cache_root() / "embeddings"``.
+            use_cache: False: no cache, every embedding is computed and none is stored.
+            device: see :class:`Inspector`.
+            settings: the other keywords of :class:`Inspector`.
+
+        Raises:
+            UserError: a missing file, weights that are not a detection checkpoint, a SAM
+                checkpoint of an unknown model or of another model than ``model``, or
+                official SAM weights that are neither cached nor downloadable.
+        """
+        check_settings(**{k: v for k, v in settings.items() if k in {"conf", "iou", "tile", "tile_overlap"}})
+        weights = weights_file(detector_weights)
+        checkpoint = check_sam_checkpoint(sam_checkpoint, model=model, base_checkpoint=base_checkpoint)
+        resolved = resolve_device("auto" if device is None else str(device))
+        detector = load_detector(weights)
+        sam = load_sam_checkpoint(checkpoint, device=resolved)
+        cache = None
+        if use_cache:
+            root = cache_root() / "embeddings" if cache_dir is None else Path(cache_dir)
+            cache = EmbeddingCache(root, sam, model_name=checkpoint.model)
+        return cls(detector, sam, device=resolved, cache=cache, **settings)
+
+    def __call__(self, path: str | Path) -> Inspection:
+        """Inspects one photo (see the module docstring).
+
+        Raises:
+            UserError: the file is missing or not an image; one line naming it.
+        """
+        path = Path(path)
+        image = decode_image_file(path, cv2.IMREAD_COLOR)
+        height, width = image.shape[:2]
+        detections = sort_by_score(self.detect(image))
+        if len(detections.scores):
+            embedding = self.embedding(path, image)
+            masks, mask_scores, probs = self.segment(embedding, detections.boxes)
+        else:
+            masks, mask_scores = np.zeros((0, height, width), bool), np.zeros(0, np.float32)
+            probs = np.zeros((0, height, width), np.float16) if self.keep_probs else None
+        verdict, score = image_prediction(detections, self.class_names, self.conf)
+        return Inspection(
+            path=path,
+            width=width,
+            height=height,
+            boxes=detections.boxes,
+            scores=detections.scores,
+            classes=detections.classes,
+            names=[self.class_names[c] for c in detections.classes],
+            masks=masks,
+            mask_scores=mask_scores,
+            verdict=verdict,
+            score=score,
+            mask_probs=probs,
+        )
+
+    def inspect_many(self, paths: Iterable[str | Path], *, progress: bool = True) -> Iterator[Inspection]:
+        """One :class:`Inspection` per path, in order, made as they are asked for (nothing is kept)."""
+        total = len(paths) if isinstance(paths, Sequence) else None
+        bar = tqdm(paths, total=total, desc="inspecting", unit="photo", disable=not progress, file=sys.stderr)
+        for path in bar:
+            yield self(path)
+
+    def detect(self, image: np.ndarray) -> ImageDetections:
+        """The detector's boxes on ``image`` ``(H, W, 3)`` uint8 BGR, whole or tiled, in its pixels."""
+        if self.tile:
+            return predict_tiled(
+                image, self._predict_tiles, tile=self.tile, overlap=self.tile_overlap, max_det=self.max_det
+            )
+        return ultralytics_detections(self.detector.predict(image, **self.settings))[0]
+
+    def _predict_tiles(self, tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
+        return ultralytics_detections(self.detector.predict(list(tiles), **self.settings))
+
+    def embedding(self, path: str | Path, image: np.ndarray | None = None) -> ImageEmbedding:
+        """SAM's embedding of the photo at ``path``: from the cache (stored there on a miss), or computed.
+
+        The last photo's embedding is also kept in memory, so asking again for the photo just
+        inspected (the evaluation's oracle boxes) never reruns the encoder, cache or not.
+
+        Args:
+            path: the photo's file (the cache is keyed by its bytes).
+            image: its ``(H, W, 3)`` uint8 BGR pixels when already decoded; used without a cache
+                (the cache reads a photo it lacks from the file itself).
+        """
+        key = _file_key(path)
+        if key is not None and self._last is not None and self._last[0] == key:
+            return self._last[1]
+        if self.cache is not None:
+            embedding = self.cache.embed([path], device=self.device, progress=False)[0]
+        else:
+            if image is None:
+                image = decode_image_file(path, cv2.IMREAD_COLOR)
+            embedding = embed_images(self.sam, [cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], self.device)[0]
+        self._last = (key, embedding)
+        return embedding
+
+    def segment(
+        self, embedding: ImageEmbedding, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """SAM's mask of every box of one photo, all boxes in one decoder call.
+
+        Args:
+            embedding: the photo's embedding (:meth:`embedding`).
+            boxes: ``(N, 4)`` xyxy in the photo's pixels (the detector's, or ground-truth
+                boxes as an oracle).
+
+        Returns:
+            ``masks`` ``(N, H, W)`` bool, ``mask_scores`` ``(N,)`` float32 SAM's predicted IoU,
+            and ``probs`` ``(N, H, W)`` float16 sigmoid of the logits when ``keep_probs``
+            (None otherwise); ``(H, W)`` is ``embedding.original_size``.
+        """
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        height, width = embedding.original_size
+        n = len(boxes)
+        masks = np.zeros((n, height, width), bool)
+        probs = np.zeros((n, height, width), np.float16) if self.keep_probs else None
+        if n == 0:
+            return masks, np.zeros(0, np.float32), probs
+        with torch.inference_mode():
+            low_res, iou = decode(self.sam, embedding, boxes=boxes, multimask_output=False)
+            for start in range(0, n, UPSCALE_CHUNK):
+                logits = upscale_logits(self.sam, low_res[start : start + UPSCALE_CHUNK], embedding)[:, 0]
+                masks[start : start + len(logits)] = (logits > self.sam.mask_threshold).cpu().numpy()
+                if probs is not None:
+                    probs[start : start + len(logits)] = torch.sigmoid(logits).half().cpu().numpy()
+        return masks, iou[:, 0].float().cpu().numpy(), probs
+
+
+def check_settings(
+    *, conf: float = 0.25, iou: float = 0.7, tile: int | None = None, tile_overlap: float = 0.2
+) -> None:
+    """Raises :class:`~common.errors.UserError` for ``conf`` or ``iou`` outside [0, 1] or bad tiling."""
+    for name, value in (("conf", conf), ("iou", iou)):
+        if not 0 <= value <= 1:  # NaN fails too
+            raise UserError(f"--{name} must be in [0, 1], got {value}")
+    if tile is not None:
+        check_tiling(tile, tile_overlap)
+
+
+def _file_key(path: str | Path) -> tuple | None:
+    """What identifies a file's current content cheaply: path, size, modification time; None if missing."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None  # decoding it will say why, in one line
+    return Path(path).resolve(), stat.st_size, stat.st_mtime_ns
+
+
+def sort_by_score(detections: ImageDetections) -> ImageDetections:
+    """The same detections, highest score first (ties keep their order)."""
+    order = np.argsort(-np.asarray(detections.scores, dtype=float), kind="stable")
+    return ImageDetections(
+        boxes=np.asarray(detections.boxes, dtype=float).reshape(-1, 4)[order],
+        scores=np.asarray(detections.scores, dtype=float)[order],
+        classes=np.asarray(detections.classes, dtype=int)[order],
+    )

@@ -1,0 +1,130 @@
+"""The inspection's masks as an MVTec AD-layout category, value-coded like the annotation app's.
+
+Layout under ``<out>/masks`` (one category, named after the output folder)::
+
+    <category>/test/<defect folder>/<name><ext>          the photo (a symlink by default, or a copy)
+    <category>/test/good/<name><ext>                     photos with the verdict good
+    <category>/ground_truth/<defect folder>/<name>_mask.png
+    <category>/mask_values.json                          pixel value -> class
+
+The defect folder and pixel values follow :mod:`converters.value_masks`: class
+``i`` of the detector is value ``255 - i``, the folder is the class when a
+photo's instances are of one class and ``combined`` when of several. So the
+tree goes back into the converters (a training set from reviewed predictions)::
+
+    python -m converters.mvtec2yolo --root <out>/masks --out new_set \\
+        --mask-values <out>/masks/<category>/mask_values.json
+
+and into the annotation app, which reads the same convention. Overlapping
+instances: the higher-scoring one keeps the pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+
+from common.images import decode_image_file
+from common.io import atomic_write, temporary_path
+from converters.mvtec import GOOD, MASK_SUFFIX
+from converters.value_masks import compose_mask, defect_folder, write_value_map
+from inspection.photos import Photo, is_rotated
+from inspection.result import Inspection
+
+#: How a photo is placed in the tree.
+LINK_MODES = ("symlink", "hardlink", "copy")
+#: Folder names a category cannot have: the converters would take ``masks/`` itself for the category.
+_RESERVED = ("test", "train", "ground_truth")
+#: The category name used when the output folder's name is reserved.
+DEFAULT_CATEGORY = "inspection"
+
+
+class MaskTree:
+    """Writes one photo at a time into ``<root>/<category>``; :meth:`close` adds ``mask_values.json``.
+
+    Args:
+        root: the tree's root (``<out>/masks``).
+        category: the category folder's name (see :func:`category_name`).
+        class_names: the detector's classes in id order (they fix the pixel values).
+        link: ``symlink`` (default), ``hardlink`` or ``copy``; photos with an EXIF rotation
+            are always written as upright PNG copies, so that masks fit them however read.
+    """
+
+    def __init__(self, root: str | Path, *, category: str, class_names: Sequence[str], link: str = "symlink"):
+        if link not in LINK_MODES:
+            raise ValueError(f"link must be one of {', '.join(LINK_MODES)}, got {link!r}")
+        self.category = category_name(category)
+        self.folder = Path(root) / self.category
+        self.class_names = list(class_names)
+        self.link = link
+
+    def add(self, inspection: Inspection, photo: Photo) -> Path | None:
+        """Places the photo and writes its mask; returns the mask's path (None for a good photo)."""
+        folder = GOOD if inspection.is_good else defect_folder(inspection.names)
+        source = photo.path
+        if is_rotated(source):
+            image = decode_image_file(source, cv2.IMREAD_COLOR)  # OpenCV applies the rotation
+            atomic_write(self.folder / "test" / folder / f"{photo.name}.png", _png(image))
+        else:
+            place_photo(
+                source, self.folder / "test" / folder / f"{photo.name}{source.suffix.lower()}", self.link
+            )
+        if inspection.is_good:
+            return None
+        # Lowest score first, so the best instance wins where two overlap.
+        order = range(len(inspection) - 1, -1, -1)
+        mask = compose_mask(
+            ((inspection.names[i], inspection.masks[i]) for i in order),
+            classes=self.class_names,
+            shape=(inspection.height, inspection.width),
+        )
+        return atomic_write(
+            self.folder / "ground_truth" / folder / f"{photo.name}{MASK_SUFFIX}.png", _png(mask)
+        )
+
+    def close(self) -> Path:
+        """Writes ``mask_values.json`` and returns the category folder."""
+        write_value_map(self.folder, self.class_names)
+        return self.folder
+
+
+def category_name(name: str) -> str:
+    """``name`` as the tree's category folder: :data:`DEFAULT_CATEGORY` for ``test``, ``train``, ...
+
+    The converters take a root with a ``test/`` folder for a category itself, so a category
+    named ``test`` would hide the others.
+    """
+    return DEFAULT_CATEGORY if not name or name in _RESERVED or name.startswith(".") else name
+
+
+def place_photo(source: Path, target: Path, link: str) -> Path:
+    """Puts ``source`` at ``target`` as a symlink (to its absolute path), hard link or copy, atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if link == "copy":
+        with source.open("rb") as stream:
+            return atomic_write(target, lambda file: shutil.copyfileobj(stream, file, 1 << 20))
+    temporary = temporary_path(target)
+    try:
+        if link == "symlink":
+            temporary.symlink_to(source.resolve())
+        else:
+            try:
+                os.link(source, temporary)
+            except OSError:  # another file system, or not allowed: a copy always works
+                return place_photo(source, target, "copy")
+        os.replace(temporary, target)
+    finally:
+        if temporary.is_symlink() or temporary.exists():
+            temporary.unlink()
+    return target
+
+
+def _png(array) -> bytes:
+    ok, buffer = cv2.imencode(".png", array)
+    if not ok:  # pragma: no cover - only on a broken OpenCV build
+        raise RuntimeError("could not encode a PNG")
+    return buffer.tobytes()

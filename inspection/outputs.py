@@ -1,0 +1,260 @@
+"""What an inspection writes, one photo at a time, in formats other tools read.
+
+Under the output folder::
+
+    predictions.json        COCO results: one entry per instance (loads with COCO.loadRes)
+    images.json             COCO image info (images + categories) with each photo's verdict
+    masks/<category>/...    MVTec AD layout, value-coded masks (see inspection.mask_tree)
+    anomaly_maps/<name>.png 16-bit map in [0, 1] (with anomaly_maps=True)
+    overlays/<name>.jpg     boxes, masks and the verdict drawn on the photo (the first N photos)
+
+``predictions.json`` entries::
+
+    {"image_id": 3, "category_id": 2, "bbox": [x, y, w, h], "score": 0.91,
+     "segmentation": {"size": [H, W], "counts": "..."}, "box_score": 0.91, "mask_score": 0.87,
+     "file_name": "lot_2/a.png"}
+
+``category_id`` is the detector's class id + 1, as the converters number COCO
+categories; ``bbox`` is the detector's box in pixel edges; ``score`` ranks the
+instance (``rank_by``: the box score, SAM's predicted IoU, or their product).
+``images.json`` is ``{"info", "categories", "images"}`` with, per photo,
+``{"id", "file_name", "width", "height", "verdict", "score", "instances", "name"}``:
+``COCO("images.json").loadRes("predictions.json")`` works as it is.
+
+Both JSON files are written entry by entry into hidden temporaries and renamed
+into place by :meth:`PredictionWriter.close`, every other file with
+:func:`common.io.atomic_write`: memory stays flat over any number of photos, and
+a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from common.images import decode_image_file
+from common.io import atomic_write, temporary_path
+from converters.coco import xyxy_to_xywh
+from converters.masks import mask_to_rle
+from inspection.mask_tree import MaskTree
+from inspection.overlays import draw_overlay
+from inspection.photos import Photo, output_name
+from inspection.result import Inspection
+
+#: How an instance's ``score`` in ``predictions.json`` is made.
+RANK_BY = ("box", "mask", "product")
+PREDICTIONS_FILE = "predictions.json"
+IMAGES_FILE = "images.json"
+MASKS_DIR = "masks"
+ANOMALY_MAPS_DIR = "anomaly_maps"
+OVERLAYS_DIR = "overlays"
+#: JPEG quality of the overlays.
+OVERLAY_QUALITY = 90
+_DECIMALS = 6
+
+
+def ranking_scores(inspection: Inspection, rank_by: str = "box") -> np.ndarray:
+    """``(N,)`` the score each instance is ranked by: box score, SAM's predicted IoU, or their product."""
+    box = np.asarray(inspection.scores, dtype=float)
+    mask = np.asarray(inspection.mask_scores, dtype=float)
+    if rank_by == "box":
+        return box
+    if rank_by == "mask":
+        return mask
+    if rank_by == "product":
+        return box * mask
+    raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+
+
+def instance_results(inspection: Inspection, photo: Photo, *, rank_by: str = "box") -> list[dict]:
+    """The photo's entries of ``predictions.json`` (COCO results format), best box first."""
+    scores = ranking_scores(inspection, rank_by)
+    return [
+        {
+            "image_id": photo.image_id,
+            "category_id": int(inspection.classes[i]) + 1,
+            "bbox": [round(v, 2) for v in xyxy_to_xywh(inspection.boxes[i])],
+            "score": round(float(scores[i]), _DECIMALS),
+            "segmentation": mask_to_rle(inspection.masks[i]),
+            "box_score": round(float(inspection.scores[i]), _DECIMALS),
+            "mask_score": round(float(inspection.mask_scores[i]), _DECIMALS),
+            "file_name": photo.file_name,
+        }
+        for i in range(len(inspection))
+    ]
+
+
+def image_record(inspection: Inspection, photo: Photo) -> dict:
+    """The photo's entry in ``images.json``."""
+    return {
+        "id": photo.image_id,
+        "file_name": photo.file_name,
+        "width": inspection.width,
+        "height": inspection.height,
+        "verdict": inspection.verdict,
+        "score": round(float(inspection.score), _DECIMALS),
+        "instances": len(inspection),
+        "name": photo.name,
+    }
+
+
+def anomaly_map_png(anomaly_map: np.ndarray) -> bytes:
+    """A ``(H, W)`` map in [0, 1] as 16-bit grey PNG bytes (``value / 65535`` reads it back)."""
+    pixels = np.round(np.clip(anomaly_map, 0.0, 1.0) * 65535).astype(np.uint16)
+    return _encode(".png", pixels)
+
+
+class JsonListFile:
+    """A JSON document around one list, written an entry at a time into a temporary, renamed by :meth:`close`.
+
+    Args:
+        path: the final file.
+        head, tail: the text before and after the list's entries (``[`` and ``]`` for a bare list).
+    """
+
+    def __init__(self, path: str | Path, *, head: str = "[", tail: str = "]") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary = temporary_path(self.path)
+        self.tail = tail
+        self.count = 0
+        self._file: TextIO | None = open(self.temporary, "x", encoding="utf-8")
+        self._file.write(head)
+
+    def add(self, entry: object) -> None:
+        assert self._file is not None, "closed"
+        self._file.write(("," if self.count else "") + "\n" + json.dumps(entry))
+        self.count += 1
+
+    def close(self) -> Path:
+        """Finishes the document and renames it into place."""
+        if self._file is not None:
+            self._file.write("\n" + self.tail + "\n")
+            self._file.close()
+            self._file = None
+            os.replace(self.temporary, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drops what was written; the file at ``path`` (if any) stays as it was."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.temporary.unlink(missing_ok=True)
+
+
+class PredictionWriter:
+    """Writes every output of an inspection into ``out``, fed one :class:`Inspection` at a time.
+
+    >>> writer = PredictionWriter("runs/inspect/lot_7", class_names=inspector.class_names)  # doctest: +SKIP
+    >>> with writer:                                                                      # doctest: +SKIP
+    ...     for inspection in inspector.inspect_many(paths):
+    ...         writer.add(inspection)
+
+    Args:
+        out: the output folder (created).
+        class_names: the detector's classes in id order (categories, mask values).
+        rank_by: ``box``, ``mask`` or ``product``: what ``score`` in ``predictions.json`` is.
+        anomaly_maps: write ``anomaly_maps/<name>.png`` (needs inspections made with ``keep_probs``).
+        overlays: draw the first ``overlays`` photos; 0 none, -1 all.
+        link: how photos go into the masks tree: ``symlink``, ``hardlink`` or ``copy``.
+        category: the masks tree's category name; default the name of ``out``.
+        info: extra ``info`` fields of ``images.json`` (the run's settings).
+    """
+
+    def __init__(
+        self,
+        out: str | Path,
+        *,
+        class_names: Sequence[str],
+        rank_by: str = "box",
+        anomaly_maps: bool = False,
+        overlays: int = 50,
+        link: str = "symlink",
+        category: str | None = None,
+        info: dict | None = None,
+    ) -> None:
+        if rank_by not in RANK_BY:
+            raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+        self.out = Path(out)
+        self.class_names = list(class_names)
+        self.rank_by, self.anomaly_maps, self.overlays = rank_by, anomaly_maps, overlays
+        self.tree = MaskTree(
+            self.out / MASKS_DIR, category=category or self.out.name, class_names=class_names, link=link
+        )
+        categories = [{"id": i + 1, "name": n, "supercategory": "defect"} for i, n in enumerate(class_names)]
+        document = {
+            "info": {"description": "inspection.predict", "rank_by": rank_by, **(info or {})},
+            "categories": categories,
+        }
+        self.predictions = JsonListFile(self.out / PREDICTIONS_FILE)
+        # {"info": ..., "categories": ..., "images": [<one entry per photo>]}
+        head = json.dumps(document).removesuffix("}") + ', "images": ['
+        self.images = JsonListFile(self.out / IMAGES_FILE, head=head, tail="]}")
+        self.verdicts: Counter[str] = Counter()
+        self.instances = 0
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def photos(self) -> int:
+        return self.images.count
+
+    def add(self, inspection: Inspection, photo: Photo | None = None) -> None:
+        """Writes one photo's outputs.
+
+        Args:
+            inspection: the photo's result.
+            photo: its id and names; None: the next id (1, 2, ...) and the file's own name.
+        """
+        if photo is None:
+            name = inspection.path.name
+            photo = Photo(inspection.path, name, output_name(name), self.photos + 1)
+        for entry in instance_results(inspection, photo, rank_by=self.rank_by):
+            self.predictions.add(entry)
+        if self.overlays < 0 or self.photos < self.overlays:
+            image = decode_image_file(inspection.path, cv2.IMREAD_COLOR)
+            overlay = _encode(
+                ".jpg", draw_overlay(image, inspection), [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY]
+            )
+            atomic_write(self.out / OVERLAYS_DIR / f"{photo.name}.jpg", overlay)
+        if self.anomaly_maps:
+            atomic_write(
+                self.out / ANOMALY_MAPS_DIR / f"{photo.name}.png", anomaly_map_png(inspection.anomaly_map())
+            )
+        self.tree.add(inspection, photo)
+        self.images.add(image_record(inspection, photo))
+        self.verdicts[inspection.verdict] += 1
+        self.instances += len(inspection)
+
+    def close(self) -> None:
+        """Finishes ``predictions.json``, ``images.json`` and the masks tree's ``mask_values.json``."""
+        self.tree.close()
+        self.predictions.close()
+        self.images.close()
+
+    def abort(self) -> None:
+        """Drops the unfinished JSON files (files already written per photo stay)."""
+        self.predictions.abort()
+        self.images.abort()
+
+
+def _encode(suffix: str, pixels: np.ndarray, params: Sequence[int] = ()) -> bytes:
+    ok, buffer = cv2.imencode(suffix, pixels, list(params))
+    if not ok:  # pragma: no cover - only on a broken OpenCV build
+        raise RuntimeError(f"could not encode {suffix}")
+    return buffer.tobytes()

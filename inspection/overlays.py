@@ -1,0 +1,92 @@
+"""A picture of one inspection for people: masks, boxes and labels on the photo, the verdict on top.
+
+OpenCV's built-in Hershey font draws the text, so nothing reaches for a font
+file or the network. Pure: pixels in, pixels out.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from inspection.result import Inspection
+
+#: BGR colours of classes, by class id modulo their number (well apart, readable on grey parts).
+PALETTE = (
+    (56, 56, 255),
+    (49, 210, 207),
+    (255, 149, 0),
+    (151, 157, 255),
+    (31, 112, 255),
+    (29, 178, 255),
+    (0, 194, 255),
+    (199, 55, 255),
+    (134, 219, 61),
+    (168, 153, 44),
+)
+#: Title bar colours: good and defective.
+GOOD_BAR, DEFECT_BAR = (60, 150, 60), (40, 40, 200)
+#: Opacity of the filled masks.
+MASK_ALPHA = 0.4
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def class_color(class_id: int) -> tuple[int, int, int]:
+    """The BGR colour of a class id."""
+    return PALETTE[int(class_id) % len(PALETTE)]
+
+
+def draw_overlay(image: np.ndarray, inspection: Inspection) -> np.ndarray:
+    """The photo with every instance drawn and a title bar with the verdict above it.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 BGR, the inspected photo.
+        inspection: its result (boxes and masks in the photo's pixels).
+
+    Returns:
+        ``(H + bar, W, 3)`` uint8 BGR; the bar's height grows with the photo's width.
+    """
+    scale = max(image.shape[1] / 640, 0.4)
+    canvas = image.copy()
+    for i in range(len(inspection) - 1, -1, -1):  # best instance drawn last, on top
+        color = np.array(class_color(inspection.classes[i]), dtype=np.float32)
+        pixels = inspection.masks[i]
+        canvas[pixels] = (canvas[pixels] * (1 - MASK_ALPHA) + color * MASK_ALPHA).astype(np.uint8)
+    thickness = max(1, round(2 * scale))
+    for i in range(len(inspection)):
+        color = class_color(inspection.classes[i])
+        x1, y1, x2, y2 = (int(round(v)) for v in inspection.boxes[i])
+        cv2.rectangle(canvas, (x1, y1), (max(x2 - 1, x1), max(y2 - 1, y1)), color, thickness)
+        label = f"{inspection.names[i]} {inspection.scores[i]:.2f}"
+        _label(canvas, label, (x1, y1), color, scale)
+    return np.vstack([title_bar(inspection, image.shape[1], scale), canvas])
+
+
+def title_bar(inspection: Inspection, width: int, scale: float) -> np.ndarray:
+    """``(h, width, 3)`` uint8: ``GOOD 0.12`` or ``SCRATCH 0.91 - 3 instances`` on green or red."""
+    font_scale = 0.6 * scale
+    thickness = max(1, round(1.5 * scale))
+    (_, text_h), baseline = cv2.getTextSize("Ag", _FONT, font_scale, thickness)
+    height = text_h + baseline + 2 * max(4, round(6 * scale))
+    bar = np.zeros((height, width, 3), np.uint8)
+    bar[:] = GOOD_BAR if inspection.is_good else DEFECT_BAR
+    text = f"{inspection.verdict.upper()} {inspection.score:.2f}"
+    if len(inspection):
+        text += f" - {len(inspection)} instance{'s' if len(inspection) > 1 else ''}"
+    origin = (max(4, round(8 * scale)), height - baseline - max(4, round(6 * scale)))
+    cv2.putText(bar, text, origin, _FONT, font_scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return bar
+
+
+def _label(canvas: np.ndarray, text: str, corner: tuple[int, int], color, scale: float) -> None:
+    """A filled label box above ``corner`` (inside the photo when the box touches its top)."""
+    font_scale, thickness = 0.45 * scale, max(1, round(scale))
+    (text_w, text_h), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
+    x, y = corner
+    top = y - text_h - baseline - 2
+    if top < 0:
+        top = y
+    cv2.rectangle(canvas, (x, top), (x + text_w + 2, top + text_h + baseline + 2), color, cv2.FILLED)
+    cv2.putText(
+        canvas, text, (x + 1, top + text_h + 1), _FONT, font_scale, (255, 255, 255), thickness, cv2.LINE_AA
+    )

@@ -1,0 +1,168 @@
+"""The photos of an inspection: what ``--source`` names, and a unique output name for each.
+
+``--source`` is one image file, a folder (searched recursively), or a glob
+pattern (``"lot_7/**/*.png"``, quoted so that the shell leaves it alone). Each
+photo gets:
+
+- ``file_name``: its path relative to the source folder (to the pattern's
+  folder for a glob; its own name for a single file), as ``images.json`` and
+  ``predictions.json`` name it;
+- ``name``: that path without its suffix, folders joined by ``__`` as the
+  annotation app names its stems (``lot_2/a.png`` -> ``lot_2__a``), the stem of
+  every file written for it (``overlays/<name>.jpg``, ``<name>_mask.png``...).
+  Two photos whose names would be equal (``x.png`` and ``x.jpg`` in one folder,
+  ``a__b/c.png`` and ``a/b__c.png``) are refused, both named, before anything
+  runs; names are compared ignoring case, as a case-insensitive file system would.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from common.errors import UserError
+from common.images import IMAGE_SUFFIXES, image_size
+
+#: Characters that make ``--source`` a glob pattern.
+_GLOB_MAGIC = re.compile(r"[*?[]")
+#: EXIF tag of the image orientation.
+_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One photo to inspect and how the outputs name it.
+
+    Attributes:
+        path: the image file.
+        file_name: its name in ``images.json`` / ``predictions.json`` (posix, relative to the source).
+        name: unique stem of the files written for it (no folders, no suffix).
+        image_id: its COCO image id (1..N for new photos; a split's ids for its images).
+    """
+
+    path: Path
+    file_name: str
+    name: str
+    image_id: int
+
+
+def find_photos(source: str | Path) -> list[Photo]:
+    """The photos ``source`` names, sorted by path, ids 1..N; nothing is decoded here.
+
+    Args:
+        source: an image file, a folder (recursive, by suffix: :data:`common.images.IMAGE_SUFFIXES`)
+            or a glob pattern (``**`` matches any number of folders).
+
+    Raises:
+        UserError: nothing at ``source``, a folder without image files, a pattern matching no
+            image file, or two photos that would share an output name.
+    """
+    files, base = _source_files(Path(source), str(source))
+    relative = [path.name if base is None else path.relative_to(base).as_posix() for path in files]
+    photos = [
+        Photo(path=path, file_name=name, name=output_name(name), image_id=index)
+        for index, (path, name) in enumerate(zip(files, relative, strict=True), start=1)
+    ]
+    check_unique_names(photos)
+    return photos
+
+
+def _source_files(source: Path, text: str) -> tuple[list[Path], Path | None]:
+    """``(image files, folder their names are relative to)``; the folder is None for one file."""
+    if source.is_file():
+        return [source], None
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if _is_image_file(p))
+        if not files:
+            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
+        return files, source
+    if not _GLOB_MAGIC.search(text):
+        raise UserError(f"source not found: {source}")
+    files = sorted(Path(p) for p in glob.glob(text, recursive=True) if _is_image_file(Path(p)))
+    if not files:
+        raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files, glob_base(text)
+
+
+def photo_root(source: str | Path) -> tuple[Path, bool]:
+    """``(where the photos are, whether below it is searched recursively)`` for ``source``.
+
+    A folder is searched recursively, a pattern when it holds ``**``; a file is its own root.
+    """
+    path = Path(source)
+    if path.is_file():
+        return path, False
+    if path.is_dir():
+        return path, True
+    return glob_base(str(source)), "**" in str(source)
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not path.name.startswith(".")
+
+
+def glob_base(pattern: str) -> Path:
+    """The folder a glob pattern searches in: its leading parts without wildcards.
+
+    >>> glob_base("photos/lot_*/*.png").as_posix(), glob_base("*.jpg").as_posix()
+    ('photos', '.')
+    """
+    parts = Path(pattern).parts
+    fixed = list(itertools.takewhile(lambda part: not _GLOB_MAGIC.search(part), parts[:-1]))
+    return Path(*fixed) if fixed else Path(".")
+
+
+def output_name(file_name: str) -> str:
+    """The stem of a photo's output files: its relative path without suffix, folders joined by ``__``.
+
+    >>> output_name("lot_2/a.png"), output_name("a.png")
+    ('lot_2__a', 'a')
+    """
+    path = Path(file_name)
+    return "__".join([*path.parent.parts, path.stem]) if path.parent.parts else path.stem
+
+
+def check_unique_names(photos: Iterable[Photo]) -> None:
+    """Refuses two photos whose output names are equal ignoring case; the message names both files."""
+    seen: dict[str, Photo] = {}
+    for photo in photos:
+        key = photo.name.casefold()
+        if key in seen:
+            raise UserError(
+                f"two photos map to one output name '{photo.name}': {seen[key].path} and {photo.path} "
+                "(rename one of them)"
+            )
+        seen[key] = photo
+
+
+def check_photos(photos: Sequence[Photo], *, progress: bool = True) -> None:
+    """Decodes every photo once (:func:`common.images.image_size`), so a bad one stops the run up front.
+
+    Raises:
+        UserError: a photo that is missing, not an image or truncated; one line naming it.
+    """
+    for photo in tqdm(photos, desc="checking photos", unit="photo", disable=not progress, file=sys.stderr):
+        image_size(photo.path)
+
+
+def is_rotated(path: Path) -> bool:
+    """True when the file carries an EXIF orientation other than upright.
+
+    OpenCV (and so the detector, SAM and the masks) applies it, while PIL, which
+    the converters read image sizes with, reports the stored pixels: such a photo
+    goes into the masks tree as an upright PNG copy, never as a link.
+    """
+    try:
+        with Image.open(path) as image:
+            return image.getexif().get(_ORIENTATION, 1) not in (0, 1)
+    # ImportError: ultralytics' patched Image.open reaches for pi_heif on files PIL cannot identify.
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, ImportError):
+        return False

@@ -1,0 +1,337 @@
+"""``python -m inspection.predict``: new photos -> detector boxes -> fine-tuned SAM masks -> verdicts.
+
+    python -m inspection.predict --detector runs/detect/RUN/weights/best.pt \\
+        --sam runs/sam/RUN/decoder.pt --source photos/ --out runs/inspect/lot_7
+
+``--source`` is a folder (searched recursively), one image, or a quoted glob
+pattern (``"photos/**/*.png"``). Every photo goes through
+:class:`~inspection.inspector.Inspector`; the outputs (``predictions.json``,
+``images.json``, the masks tree, overlays, anomaly maps) are described in
+:mod:`inspection.outputs`, and ``args.yaml`` records the resolved options.
+
+Bad input is one ``error:`` line and exit code 2 before anything heavy runs,
+cheapest check first: option values, the two checkpoint files (a ``decoder.pt``
+of another SAM than ``--model`` included), the photos found, the output folder,
+the detector's weights, then every photo decoded once (a corrupt one is named);
+only then are SAM's weights loaded.
+
+The output folder is built hidden beside ``--out`` and renamed into place when
+complete (as the converters do), so a failed or interrupted run leaves nothing
+half-written. An existing ``--out`` is refused unless ``--overwrite`` is given,
+rather than numbered like ultralytics' runs (``lot_72``): the masks tree and the
+JSON files are read by later commands, which need a name that does not move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import NoReturn
+
+import yaml
+from segment_anything.modeling import Sam
+
+from common.cli import exit_code
+from common.errors import UserError
+from common.io import atomic_write, cache_root
+from converters.dataset import build_folder, check_creatable
+from converters.value_masks import MASK_VALUES_FILE
+from detection.weights import load_detector, weights_file
+from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
+from inspection.inspector import Inspector, check_settings
+from inspection.mask_tree import LINK_MODES, category_name
+from inspection.outputs import (
+    ANOMALY_MAPS_DIR,
+    IMAGES_FILE,
+    MASKS_DIR,
+    OVERLAYS_DIR,
+    PREDICTIONS_FILE,
+    RANK_BY,
+    PredictionWriter,
+)
+from inspection.photos import Photo, check_photos, find_photos, photo_root
+from segmentation.embeddings import EmbeddingCache
+from segmentation.evaluate import resolve_device
+from segmentation.models import SAM_MODELS
+
+#: The resolved options, written into ``--out``.
+ARGS_FILE = "args.yaml"
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    """Every option of ``python -m inspection.predict``, one to one (see ``--help``)."""
+
+    detector: Path
+    source: str
+    out: Path
+    sam: Path | None = None
+    model: str | None = None
+    base_checkpoint: Path | None = None
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    tile: int | None = None
+    tile_overlap: float = 0.2
+    max_det: int = 300
+    device: str = "auto"
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    anomaly_maps: bool = False
+    overlays: int = 50
+    link: str = "symlink"
+    rank_by: str = "box"
+    overwrite: bool = False
+    progress: bool = True
+
+
+@dataclass
+class InspectionRun:
+    """What a run wrote, for the summary and for tests."""
+
+    out: Path
+    category_dir: Path
+    photos: int
+    verdicts: dict[str, int] = field(default_factory=dict)
+    instances: int = 0
+    seconds: float = 0.0
+    overlays: int = 0
+    anomaly_maps: bool = False
+    rank_by: str = "box"
+
+    def describe(self) -> str:
+        """The lines printed after a run: counts, speed, and where each output is."""
+        calls = ", ".join(
+            f"{verdict} {n}" for verdict, n in sorted(self.verdicts.items(), key=lambda x: -x[1])
+        )
+        per_photo = self.seconds / max(self.photos, 1)
+        masks = self.out / MASKS_DIR
+        lines = [
+            f"inspected {self.photos} photos in {self.seconds:.1f} s ({per_photo:.2f} s/photo): {calls}; "
+            f"{self.instances} instances",
+            f"  predictions   {self.out / PREDICTIONS_FILE}  (COCO results, score = {self.rank_by} score)",
+            f"  images        {self.out / IMAGES_FILE}  (verdict and score per photo)",
+            f"  masks         {self.category_dir}  (MVTec layout; python -m converters.mvtec2yolo "
+            f"--root {masks} --mask-values {self.category_dir / MASK_VALUES_FILE} --out DATASET)",
+        ]
+        if self.overlays:
+            lines.append(
+                f"  overlays      {self.out / OVERLAYS_DIR}  ({self.overlays} of {self.photos} photos)"
+            )
+        if self.anomaly_maps:
+            lines.append(f"  anomaly maps  {self.out / ANOMALY_MAPS_DIR}  (16-bit PNG, value / 65535)")
+        lines.append(f"  settings      {self.out / ARGS_FILE}")
+        return "\n".join(lines)
+
+
+def check_options(options: InspectOptions) -> None:
+    """Refuses option values out of range before any file is read."""
+    check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
+    if options.imgsz < 32:
+        raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
+    if options.max_det < 1:
+        raise UserError(f"--max-det must be >= 1, got {options.max_det}")
+    if options.overlays < -1:
+        raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {options.overlays}")
+    for value, allowed, flag in (
+        (options.rank_by, RANK_BY, "--rank-by"),
+        (options.link, LINK_MODES, "--link"),
+    ):
+        if value not in allowed:
+            raise UserError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+    if options.model is not None and options.model not in SAM_MODELS:
+        raise UserError(
+            f"unknown SAM model '{options.model}': known models are {', '.join(sorted(SAM_MODELS))}"
+        )
+
+
+def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
+    """``out`` resolved, once it is a place the run may write; see the module docstring.
+
+    Raises:
+        UserError: ``out`` holds the photos (``--overwrite`` would delete them), lies inside a
+            folder searched recursively (the next run would inspect its overlays), exists
+            without ``overwrite``, or cannot be created.
+    """
+    root, recursive = photo_root(source)
+    out, root = Path(out).resolve(), root.resolve()
+    if out == root or out in root.parents:
+        raise UserError(f"output folder {out} holds the photos ({root}); choose another --out")
+    if recursive and root in out.parents:
+        raise UserError(
+            f"output folder {out} is inside the photo folder {root}, where a later run would "
+            "inspect its overlays too; choose another --out"
+        )
+    if out.exists() and not overwrite:
+        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
+    check_creatable(out)
+    return out
+
+
+def inspect_photos(options: InspectOptions) -> InspectionRun:
+    """Checks everything, loads both models, inspects every photo and writes ``options.out``.
+
+    Raises:
+        UserError: any bad input (see the module docstring), before the output folder exists.
+    """
+    check_options(options)
+    device = resolve_device(options.device)
+    weights = weights_file(options.detector)
+    checkpoint = check_sam_checkpoint(
+        options.sam, model=options.model, base_checkpoint=options.base_checkpoint
+    )
+    photos = find_photos(options.source)
+    out = check_out(options.out, options.source, overwrite=options.overwrite)
+    detector = load_detector(weights)
+    check_photos(photos, progress=options.progress)
+    sam = load_sam_checkpoint(checkpoint, device=device)
+    cache_dir = None if options.no_cache else Path(options.cache_dir or cache_root() / "embeddings")
+    resolved = replace(options, model=checkpoint.model, device=str(device), cache_dir=cache_dir)
+    inspector = build_inspector(resolved, detector, sam)
+    run = InspectionRun(
+        out=Path(options.out),
+        category_dir=Path(options.out) / MASKS_DIR / category_name(Path(options.out).name),
+        photos=len(photos),
+        anomaly_maps=options.anomaly_maps,
+        rank_by=options.rank_by,
+        overlays=len(photos) if options.overlays < 0 else min(options.overlays, len(photos)),
+    )
+    build_folder(
+        out, lambda folder: write_run(folder, inspector, photos, resolved, run), overwrite=options.overwrite
+    )
+    return run
+
+
+def build_inspector(options: InspectOptions, detector: object, sam: Sam) -> Inspector:
+    """The :class:`Inspector` of resolved ``options`` (``model``, ``device`` and ``cache_dir`` set)."""
+    cache = None
+    if options.cache_dir is not None:
+        cache = EmbeddingCache(options.cache_dir, sam, model_name=str(options.model))
+    return Inspector(
+        detector,
+        sam,
+        conf=options.conf,
+        iou=options.iou,
+        imgsz=options.imgsz,
+        tile=options.tile,
+        tile_overlap=options.tile_overlap,
+        max_det=options.max_det,
+        device=options.device,
+        cache=cache,
+        keep_probs=options.anomaly_maps,
+    )
+
+
+def write_run(
+    folder: Path, inspector: Inspector, photos: Sequence[Photo], options: InspectOptions, run: InspectionRun
+) -> None:
+    """Inspects the photos into ``folder`` (the hidden build of ``--out``) and fills in ``run``."""
+    settings = args_record(options)
+    atomic_write(folder / ARGS_FILE, yaml.safe_dump(settings, sort_keys=False))
+    writer = PredictionWriter(
+        folder,
+        class_names=inspector.class_names,
+        rank_by=options.rank_by,
+        anomaly_maps=options.anomaly_maps,
+        overlays=options.overlays,
+        link=options.link,
+        category=category_name(Path(options.out).name),
+        info={"settings": settings},
+    )
+    start = time.perf_counter()
+    with writer:
+        results = inspector.inspect_many([photo.path for photo in photos], progress=options.progress)
+        for photo, inspection in zip(photos, results, strict=True):
+            writer.add(inspection, photo)
+    run.seconds = time.perf_counter() - start
+    run.verdicts, run.instances = dict(writer.verdicts), writer.instances
+
+
+def args_record(options: InspectOptions) -> dict:
+    """The options as plain YAML values (paths as absolute strings)."""
+    record = asdict(options)
+    for key, value in record.items():
+        if isinstance(value, Path):
+            record[key] = str(value.absolute())
+    return record
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are :class:`UserError`: one ``error:`` line and exit 2, like other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; its destinations are :class:`InspectOptions`' fields."""
+    parser = OneLineParser(
+        prog="python -m inspection.predict",
+        description="Detector boxes, fine-tuned SAM masks and a verdict per photo, written as COCO results, "
+        "an MVTec-layout masks tree, overlays and anomaly maps.",
+    )
+    models = parser.add_argument_group("models")
+    models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
+    models.add_argument(
+        "--sam",
+        type=Path,
+        help="decoder.pt from segmentation.train, or a full sam_finetuned.pth (with --model); "
+        "default: zero-shot SAM",
+    )
+    models.add_argument(
+        "--model", help=f"SAM model: {', '.join(sorted(SAM_MODELS))} (read from decoder.pt; default vit_t)"
+    )
+    models.add_argument(
+        "--base-checkpoint", type=Path, help="base SAM weights under decoder.pt (default: official)"
+    )
+    io = parser.add_argument_group("photos and outputs")
+    io.add_argument(
+        "--source", required=True, help="a folder (recursive), an image, or a quoted glob pattern"
+    )
+    io.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists)")
+    io.add_argument("--overwrite", action="store_true", help="replace an existing --out once the run is done")
+    io.add_argument("--anomaly-maps", action="store_true", help="write anomaly_maps/<name>.png (16-bit)")
+    io.add_argument(
+        "--overlays", type=int, default=50, help="draw the first N photos (0 none, -1 all; default 50)"
+    )
+    io.add_argument(
+        "--link", choices=LINK_MODES, default="symlink", help="photos in the masks tree (default symlink)"
+    )
+    io.add_argument(
+        "--rank-by",
+        choices=RANK_BY,
+        default="box",
+        help="score in predictions.json: box, mask (SAM IoU), product",
+    )
+    io.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    run = parser.add_argument_group("detection and running")
+    run.add_argument("--conf", type=float, default=0.25, help="lowest box score kept; the verdict threshold")
+    run.add_argument("--iou", type=float, default=0.7, help="the detector's NMS IoU")
+    run.add_argument("--imgsz", type=int, default=640, help="detector input size (per window with --tile)")
+    run.add_argument("--tile", type=int, help="tiled detection with windows of this many px (>= 32)")
+    run.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
+    run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")
+    run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
+    run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")
+    run.add_argument("--no-cache", action="store_true", help="compute every embedding, read and store none")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> InspectionRun:
+    """The command's work: parse, inspect, print the summary."""
+    options = InspectOptions(**vars(build_parser().parse_args(argv)))
+    result = inspect_photos(options)
+    print(result.describe())
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m inspection.predict``; bad input is one ``error:`` line and exit code 2."""
+    return exit_code(lambda: run(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The value-mask convention: class i is pixel value 255 - i, read back by the converters' --mask-values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from converters.classes import load_value_map
+from converters.masks import mask_to_rle
+from converters.value_masks import (
+    MASK_VALUES_FILE,
+    MIXED,
+    class_values,
+    compose_mask,
+    defect_folder,
+    write_value_map,
+)
+
+
+def blob(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    x1, y1, x2, y2 = box
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def test_class_values_and_their_limit():
+    assert class_values(["scratch", "dent", "stain"]) == {
+        255: "scratch",
+        254: "dent",
+        253: "stain",
+        0: "good",
+    }
+    assert len(class_values([f"c{i}" for i in range(255)])) == 256  # 255 classes + background: full
+    with pytest.raises(UserError, match="at most 255"):
+        class_values([f"c{i}" for i in range(256)])
+
+
+@pytest.mark.parametrize("as_rle", [True, False], ids=["rle", "array"])
+def test_compose_mask_paints_in_order(as_rle):
+    first = blob((4, 4), (0, 0, 3, 3))
+    second = blob((4, 4), (2, 2, 4, 4))  # overlaps the corner pixel (2, 2): the later one wins it
+    instances = [("scratch", first), ("dent", second)]
+    if as_rle:
+        instances = [(name, mask_to_rle(mask)) for name, mask in instances]
+    assert compose_mask(instances, classes=["scratch", "dent"], shape=(4, 4)).tolist() == [
+        [255, 255, 255, 0],
+        [255, 255, 255, 0],
+        [255, 255, 254, 254],
+        [0, 0, 254, 254],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("classes", "shape", "fragment"),
+    [
+        (["scratch"], (4, 4), "unknown class 'dent'"),
+        (["scratch", "dent"], (5, 4), "image is (5, 4)"),
+    ],
+)
+def test_compose_mask_checks_its_input(classes, shape, fragment):
+    instances = [("scratch", blob((4, 4), (0, 0, 1, 1))), ("dent", blob((4, 4), (1, 1, 2, 2)))]
+    with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        compose_mask(instances, classes=classes, shape=shape)
+
+
+def test_defect_folder():
+    assert defect_folder(["dent"]) == "dent"
+    assert defect_folder(["dent", "dent"]) == "dent"
+    assert defect_folder(["dent", "scratch"]) == MIXED == "combined"
+    with pytest.raises(ValueError, match="no defect folder"):
+        defect_folder([])
+
+
+def test_the_value_map_file_reads_back_with_the_converters(tmp_path):
+    path = write_value_map(tmp_path / "widget", ["scratch", "dent"])
+    assert path == tmp_path / "widget" / MASK_VALUES_FILE
+    assert load_value_map(path) == {255: "scratch", 254: "dent", 0: "good"}
+    modified = path.stat().st_mtime_ns
+    write_value_map(tmp_path / "widget", ["scratch", "dent"])  # unchanged: not rewritten
+    assert path.stat().st_mtime_ns == modified
+    write_value_map(tmp_path / "widget", ["dent"])
+    assert load_value_map(path) == {255: "dent", 0: "good"}

@@ -1,0 +1,265 @@
+"""The cascade on one photo: boxes, one encoder pass, one decoder call for all boxes, the verdict."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from common.errors import UserError
+from inspection.inspector import Inspector, sort_by_score
+from segmentation.embeddings import EmbeddingCache
+from segmentation.finetuned import save_decoder
+from segmentation.predict import predict_masks
+from tests.inspection.conftest import CLASS_NAMES, StubDetector
+from tests.segmentation.conftest import build_tiny_sam
+
+
+def count_calls(module: torch.nn.Module) -> list[int]:
+    """A list that grows by one at each forward call of ``module``."""
+    calls: list[int] = []
+    module.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_all_boxes_of_a_photo_go_through_one_decoder_call(photos, stub_detector, tiny_sam):
+    decoder_calls = count_calls(tiny_sam.mask_decoder)
+    encoder_calls = count_calls(tiny_sam.image_encoder)
+    result = Inspector(stub_detector, tiny_sam)(photos / "two.png")
+    assert len(result) == 2 and len(decoder_calls) == 1 and len(encoder_calls) == 1
+    assert result.masks.shape == (2, 60, 80) and result.masks.dtype == bool
+    assert result.mask_scores.shape == (2,) and result.mask_probs is None
+    assert result.scores.tolist() == pytest.approx([0.9, 0.6])  # highest first
+    assert result.names == ["scratch", "stain"] and result.classes.tolist() == [0, 1]
+    assert result.boxes.tolist() == [[5, 5, 20, 20], [40, 30, 60, 50]]  # pixel edges, x2/y2 exclusive
+    assert (result.verdict, result.score) == ("scratch", pytest.approx(0.9))
+    assert (result.width, result.height, result.path) == (80, 60, photos / "two.png")
+
+
+def test_the_masks_are_sam_predictors_masks_of_the_boxes(photos, stub_detector, tiny_sam):
+    inspector = Inspector(stub_detector, tiny_sam, keep_probs=True)
+    result = inspector(photos / "two.png")
+    embedding = inspector.embedding(photos / "two.png")
+    masks, scores, _ = predict_masks(tiny_sam, embedding, boxes=result.boxes, multimask_output=False)
+    assert np.array_equal(result.masks, masks[:, 0])
+    assert np.allclose(result.mask_scores, scores[:, 0])
+    assert result.mask_probs.dtype == np.float16 and result.mask_probs.shape == result.masks.shape
+    # the mask is "logit > 0", the probability its sigmoid: they agree away from 0.5 (float16 rounding)
+    clear = np.abs(result.mask_probs.astype(np.float32) - 0.5) > 1e-2
+    assert np.array_equal(result.masks[clear], result.mask_probs[clear] > 0.5)
+
+
+def test_a_photo_without_boxes_is_good_and_costs_no_encoder_pass(photos, stub_detector, tiny_sam):
+    encoder_calls = count_calls(tiny_sam.image_encoder)
+    result = Inspector(stub_detector, tiny_sam, keep_probs=True)(photos / "good.png")
+    assert (result.verdict, result.score, len(result)) == ("good", 0.0, 0)
+    assert result.masks.shape == (0, 60, 80) and result.mask_probs.shape == (0, 60, 80)
+    assert not result.defect_mask().any() and result.defect_mask().shape == (60, 80)
+    assert not result.anomaly_map().any()
+    assert encoder_calls == []
+
+
+def test_the_anomaly_map_is_the_highest_box_score_times_probability(photos, stub_detector, tiny_sam):
+    result = Inspector(stub_detector, tiny_sam, keep_probs=True)(photos / "two.png")
+    probs = result.mask_probs.astype(np.float32)
+    expected = np.maximum(0.9 * probs[0], 0.6 * probs[1])
+    assert np.allclose(result.anomaly_map(), expected, atol=1e-6)
+    assert result.anomaly_map().max() <= 0.9 + 1e-6
+
+
+def test_boxes_below_conf_are_not_kept(photos, stub_detector, tiny_sam):
+    result = Inspector(stub_detector, tiny_sam, conf=0.7)(photos / "two.png")
+    assert result.names == ["scratch"]  # the stain's 0.6 is under 0.7
+    stain_only = Inspector(StubDetector(), build_tiny_sam(), conf=0.7)(photos / "lot_2" / "a.png")
+    assert stain_only.verdict == "good" and len(stain_only) == 0
+
+
+def test_an_embedding_cache_hit_runs_no_encoder(photos, stub_detector, tmp_path):
+    sam = build_tiny_sam()
+    cache = EmbeddingCache(tmp_path / "cache", sam, model_name="tiny")
+    first = Inspector(stub_detector, sam, cache=cache)(photos / "one.png")
+    assert len(cache) == 1 and photos / "one.png" in cache
+    again = build_tiny_sam()  # a new process: same weights, nothing in memory
+    encoder_calls = count_calls(again.image_encoder)
+    second = Inspector(
+        StubDetector(), again, cache=EmbeddingCache(tmp_path / "cache", again, model_name="tiny")
+    )(photos / "one.png")
+    assert encoder_calls == []
+    assert np.array_equal(first.masks, second.masks)
+
+
+def test_without_a_cache_nothing_is_stored(photos, stub_detector, tiny_sam, tmp_path, monkeypatch):
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache_root"))
+    Inspector(stub_detector, tiny_sam)(photos / "one.png")
+    assert not (tmp_path / "cache_root").exists()
+
+
+def test_tiled_detection_merges_windows_into_photo_pixels(photos, stub_detector, tiny_sam):
+    # 48-px windows at x 0, 24, 32 and y 0, 12: each square lies whole inside one, and is cut by others
+    result = Inspector(stub_detector, tiny_sam, tile=48, tile_overlap=0.5, imgsz=48)(photos / "two.png")
+    assert len(stub_detector.calls) == 1 and stub_detector.calls[0]["imgsz"] == 48  # 6 windows, one batch
+    assert result.names == ["scratch", "stain"]  # the cut-off views merged away
+    assert result.boxes.tolist() == [[5, 5, 20, 20], [40, 30, 60, 50]]
+
+
+def test_inspect_many_is_a_generator_in_order(photos, stub_detector, tiny_sam):
+    paths = [photos / "good.png", photos / "one.png", photos / "two.png"]
+    results = Inspector(stub_detector, tiny_sam).inspect_many(paths, progress=False)
+    assert isinstance(results, types.GeneratorType)
+    assert stub_detector.calls == []  # nothing runs until asked for
+    assert [r.path for r in results] == paths
+
+
+def test_segment_takes_any_boxes_an_oracle_included(photos, stub_detector, tiny_sam):
+    inspector = Inspector(stub_detector, tiny_sam, keep_probs=True)
+    embedding = inspector.embedding(photos / "one.png")
+    masks, scores, probs = inspector.segment(embedding, np.array([[10, 10, 30, 25], [0, 0, 80, 60]]))
+    assert masks.shape == probs.shape == (2, 60, 80) and scores.shape == (2,)
+    empty = inspector.segment(embedding, np.zeros((0, 4)))
+    assert empty[0].shape == (0, 60, 80) and empty[1].shape == (0,) and empty[2].shape == (0, 60, 80)
+
+
+def test_the_real_ultralytics_path(photos, tiny_sam):
+    from ultralytics import YOLO
+
+    detector = YOLO("yolo11n.yaml")  # random weights: boxes, if any, are noise; the interface is what counts
+    inspector = Inspector(detector, tiny_sam, imgsz=64, conf=0.0, max_det=5)
+    result = inspector(photos / "one.png")
+    assert inspector.class_names == [str(detector.names[i]) for i in range(len(detector.names))]
+    assert len(result) <= 5 and result.masks.shape == (len(result), 60, 80)
+    assert np.all(np.diff(result.scores) <= 0)
+    tiled = Inspector(detector, tiny_sam, imgsz=32, conf=0.0, max_det=5, tile=32)(photos / "one.png")
+    assert tiled.masks.shape[1:] == (60, 80)
+
+
+def test_class_names_can_be_given(photos, stub_detector, tiny_sam):
+    result = Inspector(stub_detector, tiny_sam, class_names=["cut", "spot"])(photos / "two.png")
+    assert result.verdict == "cut" and result.names == ["cut", "spot"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"conf": 1.5}, "--conf must be in [0, 1]"),
+        ({"conf": float("nan")}, "--conf must be in [0, 1]"),
+        ({"iou": -0.1}, "--iou must be in [0, 1]"),
+        ({"tile": 16}, "tile >= 32"),
+        ({"tile": 64, "tile_overlap": 1.0}, "0 <= overlap < 1"),
+        ({"device": "gpu"}, "unknown device 'gpu'"),
+    ],
+)
+def test_bad_settings_are_user_errors(stub_detector, tiny_sam, settings, fragment):
+    with pytest.raises(UserError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        Inspector(stub_detector, tiny_sam, **settings)
+
+
+def test_a_corrupt_photo_is_named(tmp_path, stub_detector, tiny_sam):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG not really")
+    with pytest.raises(UserError, match="bad.png"):
+        Inspector(stub_detector, tiny_sam)(bad)
+
+
+def test_sort_by_score_is_stable():
+    from detection.detections import ImageDetections
+
+    found = sort_by_score(
+        ImageDetections(np.arange(12.0).reshape(3, 4), np.array([0.5, 0.9, 0.5]), np.array([0, 1, 2]))
+    )
+    assert found.classes.tolist() == [1, 0, 2]
+
+
+# --- from_checkpoints --------------------------------------------------------------------------
+
+
+def test_from_checkpoints_with_a_decoder_on_base_weights(photos, tmp_path, tiny_registry, detector_file):
+    tuned = build_tiny_sam(seed=1)
+    decoder = save_decoder(tuned, tmp_path / "sam" / "decoder.pt", model="tiny")
+    inspector = Inspector.from_checkpoints(
+        detector_file, decoder, base_checkpoint=tiny_registry, cache_dir=tmp_path / "cache"
+    )
+    for name, value in tuned.mask_decoder.state_dict().items():
+        assert torch.equal(inspector.sam.mask_decoder.state_dict()[name], value)
+    assert inspector.cache is not None and inspector.cache.model_name == "tiny"
+    assert inspector.class_names == CLASS_NAMES
+    result = inspector(photos / "one.png")
+    assert result.verdict == "scratch" and len(inspector.cache) == 1
+
+
+def test_from_checkpoints_with_a_full_state_dict_and_no_cache(photos, tmp_path, tiny_registry, detector_file):
+    inspector = Inspector.from_checkpoints(
+        detector_file, tiny_registry, model="tiny", use_cache=False, conf=0.5
+    )
+    assert inspector.cache is None and inspector.conf == 0.5
+    assert inspector(photos / "two.png").verdict == "scratch"
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("missing detector", "weights not found"),
+        ("missing sam", "SAM checkpoint not found"),
+        ("garbage sam", "cannot read SAM checkpoint"),
+        ("decoder of another model", "was trained on model 'tiny', not 'vit_t'"),
+        ("full state dict without model", "say which model it is for (--model)"),
+        ("unknown model", "unknown SAM model 'vit_x'"),
+        ("not a state dict", "neither a decoder.pt written by segmentation.train nor a SAM state dict"),
+    ],
+)
+def test_from_checkpoints_refuses_bad_files_in_one_line(
+    tmp_path, tiny_registry, detector_file, case, fragment
+):
+    decoder = save_decoder(build_tiny_sam(), tmp_path / "sam" / "decoder.pt", model="tiny")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00garbage" * 64)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": [1, 2, 3]}, other)
+    detector, sam, model = detector_file, decoder, None
+    if case == "missing detector":
+        detector = tmp_path / "nope.pt"
+    elif case == "missing sam":
+        sam = tmp_path / "nope_decoder.pt"
+    elif case == "garbage sam":
+        sam = garbage
+    elif case == "decoder of another model":
+        model = "vit_t"
+    elif case == "full state dict without model":
+        sam = tiny_registry
+    elif case == "unknown model":
+        model = "vit_x"
+    else:
+        sam = other
+    with pytest.raises(UserError) as error:
+        Inspector.from_checkpoints(detector, sam, model=model, use_cache=False)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda(photos, stub_detector):
+    sam = build_tiny_sam()
+    result = Inspector(stub_detector, sam, device="cuda", keep_probs=True)(photos / "two.png")
+    cpu = Inspector(StubDetector(), build_tiny_sam(), device="cpu")(photos / "two.png")
+    assert next(sam.parameters()).device.type == "cuda"
+    assert stub_detector.calls[0]["device"].startswith("cuda")
+    assert result.masks.shape == cpu.masks.shape and (result.masks == cpu.masks).mean() > 0.99
+    assert np.allclose(result.mask_scores, cpu.mask_scores, atol=1e-3)
+
+
+def test_photo_paths_may_be_strings(photos, stub_detector, tiny_sam):
+    result = Inspector(stub_detector, tiny_sam)(str(photos / "one.png"))
+    assert isinstance(result.path, Path) and result.verdict == "scratch"
+
+
+def test_the_photo_just_inspected_keeps_its_embedding(photos, stub_detector, tiny_sam):
+    inspector = Inspector(stub_detector, tiny_sam)  # no cache: only the last embedding is kept
+    encoder_calls = count_calls(tiny_sam.image_encoder)
+    inspector(photos / "one.png")
+    embedding = inspector.embedding(photos / "one.png")  # the evaluation's oracle boxes come next
+    assert len(encoder_calls) == 1 and embedding.original_size == (60, 80)
+    inspector.embedding(photos / "two.png")
+    assert len(encoder_calls) == 2
+    with pytest.raises(UserError, match="missing.png"):
+        inspector.embedding(photos / "missing.png")

@@ -1,0 +1,290 @@
+"""The inspection's files read back with the tools they are for: pycocotools, the converters, OpenCV."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from converters.convert import ConvertConfig, convert
+from converters.masks import rle_to_mask
+from converters.value_masks import MASK_VALUES_FILE
+from inspection.inspector import Inspector
+from inspection.mask_tree import place_photo
+from inspection.outputs import JsonListFile, PredictionWriter, anomaly_map_png, ranking_scores
+from inspection.photos import Photo, find_photos
+
+
+@pytest.fixture
+def inspected(photos, stub_detector, tiny_sam):
+    """Every photo of the folder inspected (with probabilities), with its Photo record."""
+    inspector = Inspector(stub_detector, tiny_sam, keep_probs=True)
+    found = find_photos(photos)
+    return inspector, [(photo, inspector(photo.path)) for photo in found]
+
+
+def write(out: Path, inspector, inspected, **options) -> PredictionWriter:
+    with PredictionWriter(out, class_names=inspector.class_names, **options) as writer:
+        for photo, inspection in inspected:
+            writer.add(inspection, photo)
+    return writer
+
+
+def test_predictions_load_with_coco_load_res_against_images_json(tmp_path, inspected):
+    inspector, results = inspected
+    writer = write(tmp_path / "out", inspector, results)
+    assert (writer.photos, writer.instances, dict(writer.verdicts)) == (
+        4,
+        4,
+        {"good": 1, "stain": 1, "scratch": 2},
+    )
+    gt = COCO(str(tmp_path / "out" / "images.json"))  # COCO image info: images + categories
+    detections = gt.loadRes(str(tmp_path / "out" / "predictions.json"))
+    assert len(detections.getAnnIds()) == 4
+    assert [c["name"] for c in gt.loadCats(gt.getCatIds())] == ["scratch", "stain"]
+    by_name = {image["file_name"]: image for image in gt.dataset["images"]}
+    assert list(by_name) == ["good.png", "lot_2/a.png", "one.png", "two.png"]
+    assert by_name["two.png"] == {
+        "id": 4,
+        "file_name": "two.png",
+        "width": 80,
+        "height": 60,
+        "verdict": "scratch",
+        "score": pytest.approx(0.9),
+        "instances": 2,
+        "name": "two",
+    }
+    assert (
+        by_name["good.png"]["verdict"],
+        by_name["good.png"]["score"],
+        by_name["good.png"]["instances"],
+    ) == (
+        "good",
+        0.0,
+        0,
+    )
+
+
+def test_each_prediction_is_the_instance_exactly(tmp_path, inspected):
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, results)
+    entries = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    photo, two = results[3]
+    mine = [e for e in entries if e["image_id"] == photo.image_id]
+    assert [e["category_id"] for e in mine] == [1, 2]  # class id + 1, best box first
+    assert mine[0]["bbox"] == [5.0, 5.0, 15.0, 15.0]  # xywh of the box (5, 5, 20, 20)
+    assert mine[1]["bbox"] == [40.0, 30.0, 20.0, 20.0]
+    for entry, mask, box_score, mask_score in zip(mine, two.masks, two.scores, two.mask_scores, strict=True):
+        assert entry["segmentation"]["size"] == [60, 80] and isinstance(entry["segmentation"]["counts"], str)
+        assert np.array_equal(rle_to_mask(entry["segmentation"]), mask)
+        assert entry["score"] == entry["box_score"] == pytest.approx(box_score)
+        assert entry["mask_score"] == pytest.approx(mask_score, abs=1e-6)
+        assert entry["file_name"] == "two.png"
+
+
+@pytest.mark.parametrize("rank_by", ["box", "mask", "product"])
+def test_the_ranking_score_is_a_parameter(tmp_path, inspected, rank_by):
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, results, rank_by=rank_by)
+    entries = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    expected = {"box": lambda e: e["box_score"], "mask": lambda e: e["mask_score"]}
+    expected["product"] = lambda e: e["box_score"] * e["mask_score"]
+    assert all(e["score"] == pytest.approx(expected[rank_by](e), abs=1e-5) for e in entries)
+    assert json.loads((tmp_path / "out" / "images.json").read_text())["info"]["rank_by"] == rank_by
+    with pytest.raises(ValueError, match="rank_by"):
+        ranking_scores(results[0][1], "iou")
+
+
+def test_the_caller_may_give_image_ids_and_file_names(tmp_path, inspected):
+    inspector, results = inspected
+    renamed = [
+        (Photo(photo.path, f"test/{photo.name}.png", photo.name, 100 + i), inspection)
+        for i, (photo, inspection) in enumerate(results)
+    ]
+    write(tmp_path / "out", inspector, renamed)
+    images = json.loads((tmp_path / "out" / "images.json").read_text())["images"]
+    assert [(i["id"], i["file_name"]) for i in images][:2] == [
+        (100, "test/good.png"),
+        (101, "test/lot_2__a.png"),
+    ]
+    entries = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert {e["image_id"] for e in entries} == {101, 102, 103}
+
+
+def test_without_photo_records_ids_count_from_one(tmp_path, inspected):
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, [(None, inspection) for _, inspection in results])
+    images = json.loads((tmp_path / "out" / "images.json").read_text())["images"]
+    assert [(i["id"], i["file_name"]) for i in images] == [
+        (1, "good.png"),
+        (2, "a.png"),
+        (3, "one.png"),
+        (4, "two.png"),
+    ]
+
+
+def test_the_masks_tree_is_value_coded_mvtec_layout(tmp_path, inspected):
+    inspector, results = inspected
+    write(tmp_path / "lot_7", inspector, results)
+    category = tmp_path / "lot_7" / "masks" / "lot_7"
+    files = sorted(p.relative_to(category).as_posix() for p in category.rglob("*") if not p.is_dir())
+    assert files == [
+        "ground_truth/combined/two_mask.png",  # two classes: MVTec's "combined"
+        "ground_truth/scratch/one_mask.png",
+        "ground_truth/stain/lot_2__a_mask.png",
+        MASK_VALUES_FILE,
+        "test/combined/two.png",
+        "test/good/good.png",
+        "test/scratch/one.png",
+        "test/stain/lot_2__a.png",
+    ]
+    assert json.loads((category / MASK_VALUES_FILE).read_text()) == {
+        "255": "scratch",
+        "254": "stain",
+        "0": "good",
+    }
+    assert (category / "test/good/good.png").is_symlink()
+    assert (category / "test/good/good.png").resolve() == results[0][0].path.resolve()
+    two = results[3][1]
+    mask = cv2.imread(str(category / "ground_truth/combined/two_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 254, 255}
+    assert np.array_equal(mask == 255, two.masks[0])  # the best instance keeps overlapping pixels
+    assert np.array_equal(mask == 254, two.masks[1] & ~two.masks[0])
+
+
+def test_the_masks_tree_reconverts_with_the_converters(tmp_path, inspected):
+    inspector, results = inspected
+    write(tmp_path / "lot_7", inspector, results, link="copy")
+    masks = tmp_path / "lot_7" / "masks"
+    assert not any(p.is_symlink() for p in masks.rglob("*"))
+    report = convert(
+        ConvertConfig(
+            root=masks,
+            out=tmp_path / "dataset",
+            formats=("yolo", "coco"),
+            mask_values=masks / "lot_7" / MASK_VALUES_FILE,
+            ratios=(1.0, 0.0, 0.0),
+            background_ratio=1.0,
+            progress=False,
+        )
+    )
+    assert report.names == ["scratch", "stain"]
+    coco = COCO(str(tmp_path / "dataset" / "annotations" / "instances_train.json"))
+    by_stem = {Path(i["file_name"]).stem: i for i in coco.dataset["images"]}
+    skipped = {key for key, _ in report.skipped}  # a tiny random SAM may give an empty mask
+    for photo, inspection in results[1:]:
+        key = next((k for k in by_stem if k.endswith(f"_{photo.name}")), None)
+        if key is None:
+            assert any(k.endswith(f"/{photo.name}") for k in skipped), photo.name
+            assert not inspection.defect_mask().any()
+            continue
+        annotations = coco.loadAnns(coco.getAnnIds(imgIds=by_stem[key]["id"]))
+        union = {name: np.zeros((60, 80), bool) for name in ("scratch", "stain")}
+        for annotation in annotations:
+            union[coco.loadCats(annotation["category_id"])[0]["name"]] |= coco.annToMask(annotation) > 0
+        painted = {name: np.zeros((60, 80), bool) for name in ("scratch", "stain")}
+        for i in range(len(inspection) - 1, -1, -1):
+            for name in painted:
+                painted[name] &= ~inspection.masks[i]
+            painted[inspection.names[i]] |= inspection.masks[i]
+        for name in union:
+            assert np.array_equal(union[name], painted[name]), (photo.name, name)
+    assert any(k.endswith("_good") for k in by_stem)  # the good photo is a background image
+
+
+def test_anomaly_maps_are_16_bit_pngs_of_the_map(tmp_path, inspected):
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, results, anomaly_maps=True)
+    for photo, inspection in results:
+        stored = cv2.imread(
+            str(tmp_path / "out" / "anomaly_maps" / f"{photo.name}.png"), cv2.IMREAD_UNCHANGED
+        )
+        assert stored.dtype == np.uint16 and stored.shape == (60, 80)
+        assert np.allclose(stored / 65535, inspection.anomaly_map(), atol=1 / 65535)
+    assert cv2.imdecode(np.frombuffer(anomaly_map_png(np.full((2, 2), 2.0)), np.uint8), -1).max() == 65535
+
+
+def test_anomaly_maps_need_the_probabilities(tmp_path, photos, stub_detector, tiny_sam):
+    result = Inspector(stub_detector, tiny_sam)(photos / "one.png")
+    with pytest.raises(ValueError, match="keep_probs"):
+        with PredictionWriter(
+            tmp_path / "out", class_names=["scratch", "stain"], anomaly_maps=True
+        ) as writer:
+            writer.add(result)
+    assert not (tmp_path / "out" / "predictions.json").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("overlays", "expected"), [(0, []), (2, ["good", "lot_2__a"]), (-1, ["good", "lot_2__a", "one", "two"])]
+)
+def test_overlays_are_bounded(tmp_path, inspected, overlays, expected):
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, results, overlays=overlays)
+    folder = tmp_path / "out" / "overlays"
+    assert sorted(p.stem for p in folder.glob("*.jpg")) == expected  # the first N photos, in order
+    for name in expected:
+        picture = cv2.imread(str(folder / f"{name}.jpg"))
+        assert picture.shape[1] == 80 and picture.shape[0] > 60  # the photo under a title bar
+
+
+def test_an_overlay_shows_boxes_masks_and_the_verdict(inspected):
+    from inspection.overlays import DEFECT_BAR, GOOD_BAR, draw_overlay
+
+    inspector, results = inspected
+    (good_photo, good), (_, _), (_, _), (two_photo, two) = results
+    image = cv2.imread(str(two_photo.path))
+    picture = draw_overlay(image, two)
+    bar = picture.shape[0] - image.shape[0]
+    assert tuple(picture[1, 1]) == DEFECT_BAR and bar > 0
+    assert not np.array_equal(picture[bar:], image)  # boxes and masks drawn
+    good_picture = draw_overlay(cv2.imread(str(good_photo.path)), good)
+    assert tuple(good_picture[1, 1]) == GOOD_BAR
+    assert np.array_equal(good_picture[good_picture.shape[0] - 60 :], cv2.imread(str(good_photo.path)))
+
+
+def test_json_list_file_is_atomic(tmp_path):
+    target = tmp_path / "list.json"
+    target.write_text("[1]\n")
+    stream = JsonListFile(target)
+    stream.add({"a": 1})
+    assert json.loads(target.read_text()) == [1]  # the old file until close
+    stream.abort()
+    assert json.loads(target.read_text()) == [1] and os.listdir(tmp_path) == ["list.json"]
+    stream = JsonListFile(target, head='{"x": 1, "items": [', tail="]}")
+    stream.add(2)
+    stream.add(3)
+    stream.close()
+    assert json.loads(target.read_text()) == {"x": 1, "items": [2, 3]}
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink", "copy"])
+def test_place_photo(tmp_path, photos, link):
+    target = place_photo(photos / "one.png", tmp_path / "tree" / "one.png", link)
+    assert target.read_bytes() == (photos / "one.png").read_bytes()
+    assert target.is_symlink() == (link == "symlink")
+    place_photo(photos / "two.png", target, link)  # replaced, not refused
+    assert target.read_bytes() == (photos / "two.png").read_bytes()
+    assert sorted(os.listdir(tmp_path / "tree")) == ["one.png"]
+
+
+def test_an_exif_rotated_photo_goes_in_upright(tmp_path, stub_detector, tiny_sam):
+    from PIL import Image
+
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[5:15, 10:30] = 255  # a scratch, in the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(image).save(tmp_path / "rotated.jpg", exif=exif, quality=100, subsampling=0)
+    inspection = Inspector(stub_detector, tiny_sam)(tmp_path / "rotated.jpg")
+    assert (inspection.height, inspection.width) == (60, 40)  # as OpenCV shows it
+    write(tmp_path / "out", inspector=Inspector(stub_detector, tiny_sam), inspected=[(None, inspection)])
+    copies = list((tmp_path / "out" / "masks" / "out" / "test").rglob("rotated.*"))
+    assert [p.suffix for p in copies] == [".png"] and not copies[0].is_symlink()
+    with Image.open(copies[0]) as upright:
+        assert upright.size == (40, 60)  # what the converters read: the mask's size

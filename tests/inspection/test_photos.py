@@ -1,0 +1,90 @@
+"""What ``--source`` names, and one unique output name per photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.errors import UserError
+from inspection.photos import check_photos, find_photos, glob_base, output_name, photo_root
+
+
+def names(photos) -> list[tuple[str, str, int]]:
+    return [(p.file_name, p.name, p.image_id) for p in photos]
+
+
+def test_a_folder_is_searched_recursively_and_sorted(photos):
+    (photos / "notes.txt").write_text("not a photo")
+    (photos / ".hidden.png").write_bytes(b"")  # an editor's or a killed run's leftover
+    assert names(find_photos(photos)) == [
+        ("good.png", "good", 1),
+        ("lot_2/a.png", "lot_2__a", 2),
+        ("one.png", "one", 3),
+        ("two.png", "two", 4),
+    ]
+
+
+def test_a_single_file_is_named_by_itself(photos):
+    (found,) = find_photos(photos / "lot_2" / "a.png")
+    assert (found.file_name, found.name, found.image_id) == ("a.png", "a", 1)
+
+
+def test_a_glob_is_relative_to_its_folder(photos, monkeypatch):
+    assert names(find_photos(f"{photos}/**/a.png")) == [("lot_2/a.png", "lot_2__a", 1)]
+    assert names(find_photos(f"{photos}/t*.png")) == [("two.png", "two", 1)]
+    monkeypatch.chdir(photos)
+    assert names(find_photos("*.png")) == [
+        ("good.png", "good", 1),
+        ("one.png", "one", 2),
+        ("two.png", "two", 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("layout", "fragment"),
+    [
+        (["a__b/c.png", "a/b__c.png"], "one output name 'a__b__c'"),  # folders flatten alike
+        (["x.png", "x.jpg"], "two photos map to one output name 'x'"),  # one stem, two formats
+        (["Lot/x.png", "lot/x.png"], "two photos map to one output name"),  # equal ignoring case
+    ],
+)
+def test_photos_that_would_share_an_output_name_are_refused_naming_both(
+    tmp_path, photo_painter, layout, fragment
+):
+    for name in layout:
+        photo_painter(tmp_path / "in" / name)
+    with pytest.raises(UserError, match=fragment) as error:
+        find_photos(tmp_path / "in")
+    assert all(str(tmp_path / "in" / name) in str(error.value) for name in layout)
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("empty", "no image files"),
+        ("missing", "source not found"),
+        ("empty/*.png", "matches no image files"),
+    ],
+)
+def test_nothing_to_inspect_is_a_user_error(tmp_path, source, fragment):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no photos here")
+    with pytest.raises(UserError, match=fragment):
+        find_photos(f"{tmp_path}/{source}")
+
+
+def test_check_photos_names_a_corrupt_one(photos):
+    (photos / "lot_2" / "cut.png").write_bytes((photos / "one.png").read_bytes()[:200])  # truncated
+    with pytest.raises(UserError, match="cut.png"):
+        check_photos(find_photos(photos), progress=False)
+
+
+def test_output_names_and_roots(tmp_path, photos):
+    assert output_name("a/b/c.PNG") == "a__b__c"
+    assert output_name("a/b_c.png") != output_name("a_b/c.png")
+    assert glob_base("/data/lot_*/x.png") == Path("/data")
+    assert photo_root(photos) == (photos, True)
+    assert photo_root(photos / "one.png") == (photos / "one.png", False)
+    assert photo_root(f"{photos}/*.png") == (photos, False)
+    assert photo_root(f"{photos}/**/*.png") == (photos, True)

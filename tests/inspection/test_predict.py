@@ -1,0 +1,140 @@
+"""``python -m inspection.predict`` in-process: the tiny SAM registered as ``tiny``, the stub detector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from inspection.predict import InspectOptions, inspect_photos, main
+from segmentation.finetuned import DECODER_FORMAT, save_decoder
+from tests.segmentation.conftest import build_tiny_sam
+
+
+@pytest.fixture
+def decoder(tmp_path: Path, tiny_registry: Path) -> Path:
+    return save_decoder(build_tiny_sam(seed=1), tmp_path / "sam" / "decoder.pt", model="tiny")
+
+
+@pytest.fixture
+def cli(detector_file, decoder, tiny_registry, tmp_path):
+    """``main`` with the stub detector, the tiny decoder on its base weights and a test cache."""
+
+    def run(*args: object) -> int:
+        base = ["--detector", detector_file, "--sam", decoder, "--base-checkpoint", tiny_registry]
+        base += ["--cache-dir", tmp_path / "cache", "--no-progress"]
+        return main([str(a) for a in (*base, *args)])
+
+    return run
+
+
+def test_a_folder_of_photos(cli, photos, tmp_path, capsys):
+    out = tmp_path / "runs" / "lot_7"
+    assert cli("--source", photos, "--out", out, "--anomaly-maps", "--overlays", "3") == 0
+    printed = capsys.readouterr().out
+    assert "inspected 4 photos" in printed and "good 1" in printed and "4 instances" in printed
+    assert str(out / "predictions.json") in printed and "s/photo" in printed
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink())
+    assert [n for n in names if not n.startswith("masks/")] == [
+        "anomaly_maps/good.png",
+        "anomaly_maps/lot_2__a.png",
+        "anomaly_maps/one.png",
+        "anomaly_maps/two.png",
+        "args.yaml",
+        "images.json",
+        "overlays/good.jpg",
+        "overlays/lot_2__a.jpg",
+        "overlays/one.jpg",
+        "predictions.json",
+    ]
+    assert "masks/lot_7/mask_values.json" in names and "masks/lot_7/test/combined/two.png" in names
+    settings = yaml.safe_load((out / "args.yaml").read_text())
+    assert settings["model"] == "tiny" and settings["device"] == "cpu" and settings["conf"] == 0.25
+    assert settings["out"] == str(out) and settings["cache_dir"] == str(tmp_path / "cache")
+    images = json.loads((out / "images.json").read_text())
+    assert images["info"]["settings"]["source"] == str(photos)
+    assert [i["verdict"] for i in images["images"]] == ["good", "stain", "scratch", "scratch"]
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 3  # photos with boxes only
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no build left behind
+
+
+def test_a_glob_and_a_single_file(cli, photos, tmp_path):
+    assert cli("--source", f"{photos}/**/a.png", "--out", tmp_path / "glob", "--overlays", "0") == 0
+    images = json.loads((tmp_path / "glob" / "images.json").read_text())["images"]
+    assert [(i["id"], i["file_name"]) for i in images] == [(1, "lot_2/a.png")]
+    assert not (tmp_path / "glob" / "overlays").exists()
+    assert cli("--source", photos / "two.png", "--out", tmp_path / "file", "--no-cache") == 0
+    images = json.loads((tmp_path / "file" / "images.json").read_text())["images"]
+    assert [(i["id"], i["file_name"], i["verdict"]) for i in images] == [(1, "two.png", "scratch")]
+    assert yaml.safe_load((tmp_path / "file" / "args.yaml").read_text())["cache_dir"] is None
+
+
+def test_an_existing_out_is_refused_unless_overwrite(cli, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("older results")
+    assert cli("--source", photos, "--out", out) == 2
+    assert "output folder exists" in capsys.readouterr().err
+    assert (out / "keep.txt").is_file()
+    assert cli("--source", photos, "--out", out, "--overwrite", "--rank-by", "product") == 0
+    assert not (out / "keep.txt").exists() and (out / "predictions.json").is_file()
+
+
+def test_a_full_state_dict_with_model(detector_file, tiny_registry, photos, tmp_path):
+    options = InspectOptions(
+        detector=detector_file,
+        source=str(photos),
+        out=tmp_path / "out",
+        sam=tiny_registry,
+        model="tiny",
+        no_cache=True,
+        progress=False,
+        conf=0.7,
+    )
+    run = inspect_photos(options)
+    assert run.verdicts == {"good": 2, "scratch": 2} and run.instances == 2  # the stains' 0.6 < 0.7
+    assert run.category_dir == tmp_path / "out" / "masks" / "out"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--conf", "1.5"], "--conf must be in [0, 1], got 1.5"),
+        (["--tile", "16"], "tiled inference needs tile >= 32"),
+        (["--tile", "abc"], "argument --tile: invalid int value: 'abc'"),
+        (["--overlays", "-2"], "--overlays must be -1 (all), 0 (none) or a count"),
+        (["--model", "vit_b"], "was trained on model 'tiny', not 'vit_b'"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--rank-by", "iou"], "argument --rank-by: invalid choice"),
+    ],
+)
+def test_bad_options_are_one_line_before_anything_runs(cli, photos, tmp_path, capsys, args, fragment):
+    assert cli("--source", photos, "--out", tmp_path / "out", *args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and fragment in error and "\n" not in error
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("where", ["inside", "holding"])
+def test_out_may_not_be_inside_the_photo_folder_or_hold_it(cli, photos, capsys, where):
+    out = photos / "results" if where == "inside" else photos.parent
+    assert cli("--source", photos, "--out", out, "--overwrite") == 2
+    assert ("inside the photo folder" if where == "inside" else "holds the photos") in capsys.readouterr().err
+    assert not (photos / "results").exists()
+
+
+def test_a_non_recursive_glob_may_write_beside_its_photos(cli, photos, tmp_path):
+    assert cli("--source", f"{photos}/*.png", "--out", photos / "results", "--overlays", "0") == 0
+    assert len(json.loads((photos / "results" / "images.json").read_text())["images"]) == 3
+
+
+def test_a_decoder_without_model_record_is_refused(cli, photos, tmp_path, capsys):
+    broken = tmp_path / "broken.pt"
+    torch.save({"format": DECODER_FORMAT, "mask_decoder": {}}, broken)
+    detector = tmp_path / "detect" / "best.pt"
+    args = ["--detector", detector, "--sam", broken, "--source", photos, "--out", tmp_path / "out"]
+    assert main([str(a) for a in args]) == 2
+    assert "names no model" in capsys.readouterr().err
