@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml Makefile
 # category, convert it to YOLO + COCO (one split), check both; cache SAM image
 # embeddings, fine-tune MobileSAM's mask decoder for a few epochs and score it
 # against zero-shot; fine-tune YOLO11n (COCO-pretrained, fetched offline-safe)
-# for a few epochs and score its boxes. Full-length runs: see README.
+# for a few epochs and score its boxes; then run the two as one cascade on the test split and write
+# its report (report.html). Full-length runs: see README.
 SAM_EPOCHS ?= 6
 DET_EPOCHS ?= 15
 demo: setup
@@ -38,12 +39,18 @@ demo: setup
 		epochs=$(DET_EPOCHS) imgsz=256 project=$(DEMO_DIR)/detect name=yolo11n exist_ok=true
 	$(PY) -m detection.evaluate --data $(DEMO_DIR)/synthetic_nut/data.yaml --imgsz 256 \
 		--weights $(DEMO_DIR)/detect/yolo11n/weights/best.pt --out $(DEMO_DIR)/detect/yolo11n/eval_test
+	$(PY) -m inspection.evaluate --detector $(DEMO_DIR)/detect/yolo11n/weights/best.pt --imgsz 256 \
+		--sam $(DEMO_DIR)/sam/vit_t/decoder.pt --data $(DEMO_DIR)/synthetic_nut --split test \
+		--out $(DEMO_DIR)/inspect/test --overwrite --no-progress
 	@echo
 	@echo "== SAM on the test split: zero-shot vs fine-tuned decoder ($(SAM_EPOCHS) epochs) =="
 	@cat $(DEMO_DIR)/sam/vit_t/eval_test/table.md
 	@echo
 	@echo "== YOLO11n boxes on the test split ($(DET_EPOCHS) epochs at 256 px) =="
 	@cat $(DEMO_DIR)/detect/yolo11n/eval_test/report.txt
+	@echo
+	@echo "== The cascade end to end on the test split (YOLO11n boxes -> fine-tuned SAM masks) =="
+	@sed -n '/^| figure/,/^$$/p' $(DEMO_DIR)/inspect/test/report.md
 	@echo
 	@echo "Results in $(DEMO_DIR)/:"
 	@echo "  mvtec/synthetic_nut/            the synthetic MVTec-layout category"
@@ -53,6 +60,10 @@ demo: setup
 	@echo "  sam/vit_t/                      decoder.pt, sam_finetuned.pth, results.csv, curves.png"
 	@echo "  sam/vit_t/eval_test/            metrics.json, table.md, overlays/ (best and worst images)"
 	@echo "  detect/yolo11n/                 weights/best.pt, results.csv, plots; eval_test/evaluation.json"
+	@echo "  inspect/test/                   the cascade (YOLO11n boxes -> fine-tuned SAM masks) end to end:"
+	@echo "                                  report.html, report.md, metrics.json, predictions.json, masks/"
+	@echo
+	@echo "Inspection report (open it in a browser): $(CURDIR)/$(DEMO_DIR)/inspect/test/report.html"
 
 test: setup
 	$(PY) -m ruff check .

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from common.errors import UserError
 
@@ -29,3 +31,14 @@ def exit_code(action: Callable[[], object]) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are :class:`~common.errors.UserError`s: one ``error:`` line and exit 2.
+
+    Stock argparse prints its whole usage before the error; run inside :func:`exit_code`,
+    a bad flag then reads like any other bad input.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {self.prog} --help)")

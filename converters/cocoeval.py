@@ -107,7 +107,7 @@ def precision_table(
         gt = COCO()
         gt.dataset = copy.deepcopy(dict(ground_truth))  # loadRes mutates; keep the caller's copy
         gt.createIndex()
-        dt = gt.loadRes(copy.deepcopy(list(results))) if results else COCO()
+        dt = gt.loadRes(copy.deepcopy(list(results))) if results else _empty_results(gt)
         evaluation = COCOeval(gt, dt, iou_type)
         evaluation.params.imgIds = sorted(image_ids or [image["id"] for image in ground_truth["images"]])
         evaluation.params.maxDets = [1, 10, max_det]
@@ -120,3 +120,14 @@ def precision_table(
         category_ids=list(evaluation.params.catIds),
         names={c["id"]: c["name"] for c in ground_truth["categories"]},
     )
+
+
+def _empty_results(gt):
+    """Results without detections (``loadRes`` refuses an empty list; a bare ``COCO()`` has no keys)."""
+    from pycocotools.coco import COCO
+
+    empty = COCO()
+    empty.dataset = {"images": gt.dataset["images"], "annotations": []}
+    empty.dataset["categories"] = gt.dataset["categories"]
+    empty.createIndex()
+    return empty

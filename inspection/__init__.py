@@ -6,6 +6,8 @@
 - ``photos``: where photos come from and the names their outputs get.
 - ``checkpoints``: SAM checkpoint checks before any weights load.
 - ``predict``: ``python -m inspection.predict``.
+- ``evaluate``, ``scoring``, ``report``: ``python -m inspection.evaluate``: the cascade scored end to end on
+  a converted split beside SAM from ground-truth boxes, in one self-contained ``report.html``.
 """
 
 import common  # noqa: F401, I001  # first: keeps ultralytics from auto-installing (see common/__init__.py)

@@ -29,12 +29,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import NoReturn
 
 import yaml
 from segment_anything.modeling import Sam
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.io import atomic_write, cache_root
 from converters.dataset import build_folder, check_creatable
@@ -259,20 +258,8 @@ def args_record(options: InspectOptions) -> dict:
     return record
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are :class:`UserError`: one ``error:`` line and exit 2, like other bad input."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UserError(f"{message} (see {self.prog} --help)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line; its destinations are :class:`InspectOptions`' fields."""
-    parser = OneLineParser(
-        prog="python -m inspection.predict",
-        description="Detector boxes, fine-tuned SAM masks and a verdict per photo, written as COCO results, "
-        "an MVTec-layout masks tree, overlays and anomaly maps.",
-    )
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``: shared with ``inspection.evaluate``."""
     models = parser.add_argument_group("models")
     models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
     models.add_argument(
@@ -287,6 +274,31 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument(
         "--base-checkpoint", type=Path, help="base SAM weights under decoder.pt (default: official)"
     )
+
+
+def add_running_arguments(parser: argparse.ArgumentParser) -> None:
+    """Detection settings, device and embedding cache: shared with ``inspection.evaluate``."""
+    run = parser.add_argument_group("detection and running")
+    run.add_argument("--conf", type=float, default=0.25, help="lowest box score kept; the verdict threshold")
+    run.add_argument("--iou", type=float, default=0.7, help="the detector's NMS IoU")
+    run.add_argument("--imgsz", type=int, default=640, help="detector input size (per window with --tile)")
+    run.add_argument("--tile", type=int, help="tiled detection with windows of this many px (>= 32)")
+    run.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
+    run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")
+    run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
+    run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")
+    run.add_argument("--no-cache", action="store_true", help="compute every embedding, read and store none")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; its destinations are :class:`InspectOptions`' fields."""
+    parser = OneLineParser(
+        prog="python -m inspection.predict",
+        description="Detector boxes, fine-tuned SAM masks and a verdict per photo, written as COCO results, "
+        "an MVTec-layout masks tree, overlays and anomaly maps.",
+    )
+    add_model_arguments(parser)
     io = parser.add_argument_group("photos and outputs")
     io.add_argument(
         "--source", required=True, help="a folder (recursive), an image, or a quoted glob pattern"
@@ -306,17 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="box",
         help="score in predictions.json: box, mask (SAM IoU), product",
     )
-    io.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    run = parser.add_argument_group("detection and running")
-    run.add_argument("--conf", type=float, default=0.25, help="lowest box score kept; the verdict threshold")
-    run.add_argument("--iou", type=float, default=0.7, help="the detector's NMS IoU")
-    run.add_argument("--imgsz", type=int, default=640, help="detector input size (per window with --tile)")
-    run.add_argument("--tile", type=int, help="tiled detection with windows of this many px (>= 32)")
-    run.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
-    run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")
-    run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
-    run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")
-    run.add_argument("--no-cache", action="store_true", help="compute every embedding, read and store none")
+    add_running_arguments(parser)
     return parser
 
 

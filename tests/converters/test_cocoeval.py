@@ -80,3 +80,8 @@ def test_no_results_score_zero_and_inputs_are_not_modified() -> None:
 def test_unknown_iou_type_is_refused() -> None:
     with pytest.raises(ValueError, match="iou_type"):
         precision_table(ground_truth(), [], iou_type="keypoints")
+
+
+def test_a_split_without_images_scores_zero() -> None:
+    gt = {**ground_truth(), "images": [], "annotations": []}
+    assert precision_table(gt, [], iou_type="segm").summary() == {"AP": 0.0, "AP50": 0.0, "per_class": {}}

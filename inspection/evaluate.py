@@ -1,0 +1,306 @@
+"""``python -m inspection.evaluate``: the cascade scored end to end on a converted split, in one report.
+
+    python -m inspection.evaluate --detector runs/detect/RUN/weights/best.pt --sam runs/sam/RUN/decoder.pt \\
+        --data datasets/metal_nut_yolo --split test --out runs/inspect/metal_nut_test
+
+Every image of the split goes through the cascade (:class:`~inspection.inspector.Inspector`)
+exactly as new photos do, and SAM is also prompted with the ground-truth boxes
+on the same embedding: the oracle behind every mask figure of
+``segmentation.evaluate``. :mod:`inspection.scoring` turns both into the
+figures; the output folder gets ``report.html`` (one self-contained file),
+``report.md`` and ``metrics.json`` (:mod:`inspection.report`), plus the
+cascade's own outputs for the split (``predictions.json`` with the split's
+COCO image ids, ``images.json``, the masks tree). The data set is the
+converters' folder (``--coco`` or ``mvtec2coco``: ``annotations/instances_<split>.json``
+and ``images/``), and the detector must have been trained on its classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from common.cli import OneLineParser, exit_code
+from common.errors import UserError
+from common.images import decode_image_file
+from common.io import cache_root, read_json_object
+from converters.dataset import build_folder, check_creatable
+from detection.weights import load_detector, weights_file
+from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
+from inspection.inspector import Inspector, check_settings
+from inspection.mask_tree import category_name
+from inspection.outputs import RANK_BY, PredictionWriter
+from inspection.overlays import draw_overlay
+from inspection.photos import Photo, output_name
+from inspection.predict import add_model_arguments, add_running_arguments
+from inspection.report import GalleryItem, write_report
+from inspection.result import Inspection
+from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
+from segmentation.data import SegmentationImage, SegmentationSplit, load_split
+from segmentation.embeddings import EmbeddingCache
+from segmentation.evaluate import resolve_device
+
+#: Width of a gallery thumbnail in pixels, and how many worst and best images the gallery shows.
+THUMBNAIL_WIDTH = 320
+GALLERY_SIZE = 6
+#: Ground-truth outlines in the gallery (BGR).
+TRUTH_COLOR = (60, 200, 60)
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """Every option of ``python -m inspection.evaluate``, one to one (see ``--help``)."""
+
+    detector: Path
+    data: Path
+    out: Path
+    split: str = "test"
+    sam: Path | None = None
+    model: str | None = None
+    base_checkpoint: Path | None = None
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    tile: int | None = None
+    tile_overlap: float = 0.2
+    max_det: int = 300
+    device: str = "auto"
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    rank_by: str = "box"
+    gallery: int = GALLERY_SIZE
+    overwrite: bool = False
+    progress: bool = True
+
+
+def check_classes(split: SegmentationSplit, class_names: Sequence[str]) -> None:
+    """The detector's classes must be the split's categories in id order (category id = class id + 1)."""
+    expected = [split.categories[key] for key in sorted(split.categories)]
+    if list(class_names) != expected:
+        raise UserError(
+            f"the detector's classes {list(class_names)} are not the categories {expected} of "
+            f"{split.annotation_file}: evaluate a detector trained on this data set"
+        )
+
+
+def true_instances(image: SegmentationImage) -> TrueInstances:
+    """The image's ground truth; class id = COCO category id - 1."""
+    classes = np.array([a["category_id"] - 1 for a in image.annotations], dtype=int)
+    return TrueInstances(masks=image.instance_masks(), boxes=image.boxes(), classes=classes)
+
+
+def thumbnail(photo: np.ndarray, inspection: Inspection, truth: np.ndarray) -> bytes:
+    """A small JPEG of the overlay with the ground truth outlined in green, for the report's gallery."""
+    drawn = draw_overlay(photo, inspection)
+    offset = drawn.shape[0] - photo.shape[0]  # the verdict bar sits above the photo
+    contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    thickness = max(1, round(photo.shape[1] / 320))
+    cv2.drawContours(drawn, [c + np.array([0, offset]) for c in contours], -1, TRUTH_COLOR, thickness)
+    height = max(1, round(drawn.shape[0] * THUMBNAIL_WIDTH / drawn.shape[1]))
+    small = cv2.resize(drawn, (THUMBNAIL_WIDTH, height), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+def caption(record: ImageRecord) -> str:
+    return (
+        f"{record.file_name}: true {record.truth}, called {record.verdict} ({record.score:.2f}); "
+        f"IoU {record.iou:.2f}; {record.n_found} found, {record.n_true} true"
+    )
+
+
+def pick_gallery(items: Sequence[tuple[ImageRecord, bytes]], size: int) -> list[GalleryItem]:
+    """The ``size`` worst and the ``size`` best images by per-image IoU, worst first."""
+    ordered = sorted(items, key=lambda item: (item[0].iou, item[0].file_name))
+    chosen = ordered if len(ordered) <= 2 * size else ordered[:size] + ordered[-size:]
+    return [GalleryItem(caption(record), jpeg) for record, jpeg in chosen]
+
+
+def inspect_image(
+    inspector: Inspector, image: SegmentationImage
+) -> tuple[Inspection, TrueInstances, Inspection]:
+    """The cascade's result, the ground truth, and SAM prompted with the ground-truth boxes."""
+    inspection = inspector(image.path)
+    truth = true_instances(image)
+    # The inspector keeps the photo's embedding, so the oracle reuses it.
+    embedding = inspector.embedding(image.path) if len(truth.boxes) else None
+    masks, scores, _ = (
+        inspector.segment(embedding, truth.boxes)
+        if embedding is not None
+        else (truth.masks, np.zeros(0, np.float32), None)
+    )
+    return inspection, truth, oracle_inspection(inspection, truth, masks, scores)
+
+
+def evaluate_split(
+    inspector: Inspector,
+    split: SegmentationSplit,
+    writer: PredictionWriter | None = None,
+    *,
+    gallery: int = GALLERY_SIZE,
+    progress: bool = True,
+) -> tuple[dict, list[GalleryItem]]:
+    """Scores every image of ``split`` (see the module docstring); returns the figures and the gallery.
+
+    Args:
+        inspector: the cascade; it must keep mask probabilities (the anomaly maps are scored).
+        split: the converters' split.
+        writer: where the cascade's own outputs go, if anywhere.
+        gallery: worst and best images shown (a small JPEG per image is kept until the end).
+    """
+    from tqdm import tqdm
+
+    check_classes(split, inspector.class_names)
+    if not inspector.keep_probs:
+        raise ValueError("the evaluation scores anomaly maps: build the Inspector with keep_probs=True")
+    scorer = SplitScorer(
+        ground_truth=read_json_object(split.annotation_file, what="COCO file"),
+        names=list(inspector.class_names),
+        conf=inspector.conf,
+    )
+    thumbs = []
+    for image in tqdm(split.images, desc="evaluating", unit="img", disable=not progress):
+        relative = image.path.relative_to(split.annotation_file.parent.parent / "images").as_posix()
+        photo = Photo(image.path, relative, output_name(relative), image.image_id)
+        inspection, truth, oracle = inspect_image(inspector, image)
+        record = scorer.add(photo, inspection, truth, oracle)
+        if writer is not None:
+            writer.add(inspection, photo)
+        pixels = decode_image_file(image.path, cv2.IMREAD_COLOR)
+        thumbs.append((record, thumbnail(pixels, inspection, truth.union(*pixels.shape[:2]))))
+    return scorer.finish(), pick_gallery(thumbs, gallery)
+
+
+def check_options(options: EvaluateOptions) -> None:
+    check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
+    if options.rank_by not in RANK_BY:
+        raise UserError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {options.rank_by!r}")
+    if options.gallery < 0:
+        raise UserError(f"--gallery must be >= 0, got {options.gallery}")
+    out = Path(options.out).resolve()
+    if out.exists() and not options.overwrite:
+        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
+    check_creatable(out)
+
+
+def build_inspector(options: EvaluateOptions, device) -> tuple[Inspector, dict]:
+    """Loads both models, cheapest checks first; returns the inspector and the resolved settings."""
+    weights = weights_file(options.detector)
+    checkpoint = check_sam_checkpoint(
+        options.sam, model=options.model, base_checkpoint=options.base_checkpoint
+    )
+    detector = load_detector(weights)
+    sam = load_sam_checkpoint(checkpoint, device=device)
+    cache_dir = None if options.no_cache else Path(options.cache_dir or cache_root() / "embeddings")
+    cache = EmbeddingCache(cache_dir, sam, model_name=checkpoint.model) if cache_dir is not None else None
+    inspector = Inspector(
+        detector,
+        sam,
+        conf=options.conf,
+        iou=options.iou,
+        imgsz=options.imgsz,
+        tile=options.tile,
+        tile_overlap=options.tile_overlap,
+        max_det=options.max_det,
+        device=device,
+        cache=cache,
+        keep_probs=True,
+    )
+    settings = {
+        key: str(value) if isinstance(value, Path) else value for key, value in asdict(options).items()
+    }
+    settings.update(
+        model=checkpoint.model, device=str(device), cache_dir=str(cache_dir) if cache_dir else None
+    )
+    return inspector, settings
+
+
+def evaluate(options: EvaluateOptions) -> dict:
+    """The command's work: checks, loads, scores the split into ``options.out``; returns the figures."""
+    check_options(options)
+    device = resolve_device(options.device)
+    split = load_split(options.data, options.split)
+    if not split.images:
+        raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
+    inspector, settings = build_inspector(options, device)
+    check_classes(split, inspector.class_names)
+    start = time.perf_counter()
+    figures: dict = {}
+
+    def write(folder: Path) -> None:
+        writer = PredictionWriter(
+            folder, class_names=inspector.class_names, rank_by=options.rank_by, overlays=0,
+            category=category_name(Path(options.out).name), info={"settings": settings},
+        )  # fmt: skip
+        with writer:
+            metrics, gallery = evaluate_split(
+                inspector, split, writer, gallery=options.gallery, progress=options.progress
+            )
+        settings["seconds"] = round(time.perf_counter() - start, 1)
+        write_report(folder, metrics, settings, gallery)
+        figures.update(metrics)
+
+    build_folder(Path(options.out).resolve(), write, overwrite=options.overwrite)
+    return figures
+
+
+def summary(figures: dict, out: Path) -> str:
+    """The lines printed after an evaluation."""
+    rank = figures["rank_by"]
+    return "\n".join(
+        [
+            f"{figures['images']} images ({figures['defect_images']} with defects), "
+            f"{figures['instances']} instances, {figures['detections']} detections",
+            f"  box AP50 {figures['box']['AP50']:.3f}  mask AP end to end {figures['mask'][rank]['AP']:.3f} "
+            f"(ranked by {rank}) vs oracle {figures['mask_oracle']['AP']:.3f}",
+            f"  per-image IoU {figures['per_image']['all']['iou']:.3f} (defect images "
+            f"{figures['per_image']['defect']['iou']:.3f})  pixel AUROC {figures['pixel']['auroc']:.3f}  "
+            f"AUPRO {figures['pixel']['aupro']:.3f}",
+            f"  defect-type accuracy {figures['image_level']['accuracy']:.3f}  "
+            f"image AUROC {figures['image_level']['auroc']:.3f}",
+            f"report: {out / 'report.html'}",
+        ]
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; its destinations are :class:`EvaluateOptions`' fields."""
+    parser = OneLineParser(
+        prog="python -m inspection.evaluate",
+        description="Score the cascade (detector -> SAM) end to end on a converted split, beside SAM from "
+        "ground-truth boxes, in one report (report.html, report.md, metrics.json).",
+    )
+    add_model_arguments(parser)
+    data = parser.add_argument_group("data and report")
+    data.add_argument("--data", type=Path, required=True, help="data set folder written by the converters")
+    data.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
+    data.add_argument("--out", type=Path, required=True, help="report folder (refused if it exists)")
+    data.add_argument("--overwrite", action="store_true", help="replace an existing --out once done")
+    data.add_argument(
+        "--rank-by", choices=RANK_BY, default="box", help="score written in predictions.json (all are scored)"
+    )
+    data.add_argument(
+        "--gallery", type=int, default=GALLERY_SIZE, help="worst and best images shown in the report"
+    )
+    add_running_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m inspection.evaluate``; bad input is one ``error:`` line and exit code 2."""
+
+    def run() -> None:
+        options = EvaluateOptions(**vars(build_parser().parse_args(argv)))
+        figures = evaluate(options)
+        print(summary(figures, Path(options.out)))
+
+    return exit_code(run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

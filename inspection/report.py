@@ -1,0 +1,273 @@
+"""The evaluation report: ``metrics.json``, ``report.md`` and one self-contained ``report.html``.
+
+The HTML file carries its figures (precision-recall curves, confusion matrix,
+per-class bars of oracle vs end-to-end mask AP) and a gallery of the best and
+worst overlays as inline images, so it can be opened anywhere or mailed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.io import atomic_write
+
+#: Files :func:`write_report` writes into the evaluation folder.
+REPORT_FILES = ("metrics.json", "report.md", "report.html")
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """One overlay of the report's gallery: a JPEG and its caption."""
+
+    caption: str
+    jpeg: bytes
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A figure for a table: ``0.912``, ``-`` for missing or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def class_rows(metrics: Mapping) -> list[list[str]]:
+    """Rows ``class, box AP50, box AP50-95, mask AP50 e2e, mask AP50 oracle, mask AP e2e, mask AP oracle``."""
+    rank = metrics["rank_by"]
+    box, mask, oracle = metrics["box"], metrics["mask"][rank], metrics["mask_oracle"]
+    names = sorted(set(box["per_class"]) | set(mask["per_class"]) | set(oracle["per_class"]))
+
+    def row(label: str, pick) -> list[str]:
+        return [label, *(fmt(pick(table, key)) for table, key in _COLUMNS(box, mask, oracle))]
+
+    rows = [row(name, lambda table, key, n=name: table["per_class"].get(n, {}).get(key)) for name in names]
+    rows.append(row("**all**", lambda table, key: table.get(key)))
+    return rows
+
+
+def _COLUMNS(box: Mapping, mask: Mapping, oracle: Mapping) -> list[tuple[Mapping, str]]:  # noqa: N802
+    return [(box, "AP50"), (box, "AP"), (mask, "AP50"), (oracle, "AP50"), (mask, "AP"), (oracle, "AP")]
+
+
+HEADER = ["class", "box AP50", "box AP50-95", "mask AP50", "mask AP50 oracle", "mask AP", "mask AP oracle"]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def summary_rows(metrics: Mapping) -> list[list[str]]:
+    """The headline figures as ``(name, value)`` rows."""
+    per_image, pixel, level = metrics["per_image"], metrics["pixel"], metrics["image_level"]
+    ranks = ", ".join(f"{rank} {fmt(metrics['mask'][rank]['AP'])}" for rank in metrics["mask"])
+    return [
+        ["images (defect / good)", f"{metrics['images']} ({metrics['defect_images']} / "
+         f"{metrics['images'] - metrics['defect_images']})"],
+        ["ground-truth instances / detections", f"{metrics['instances']} / {metrics['detections']}"],
+        ["mask AP by ranking score", f"{ranks} (used: {metrics['rank_by']})"],
+        ["per-image IoU / Dice, all images",
+         f"{fmt(per_image['all']['iou'])} / {fmt(per_image['all']['dice'])}"],
+        ["per-image IoU / Dice, defect images",
+         f"{fmt(per_image['defect']['iou'])} / {fmt(per_image['defect']['dice'])}"],
+        ["per-image IoU, good images (1 = left clean)", fmt(per_image["good"]["iou"])],
+        ["pixel AUROC / AUPRO (FPR <= 0.3)", f"{fmt(pixel['auroc'])} / {fmt(pixel['aupro'])}"],
+        ["defect-type accuracy (balanced)", f"{fmt(level['accuracy'])} ({fmt(level['balanced_accuracy'])})"],
+        ["image AUROC (top box score)", fmt(level["auroc"])],
+    ]  # fmt: skip
+
+
+def confusion_table(level: Mapping) -> str:
+    labels = level["labels"]
+    rows = [
+        [f"**{label}**", *map(str, counts)] for label, counts in zip(labels, level["matrix"], strict=True)
+    ]
+    return markdown_table(["true / called", *labels], rows)
+
+
+def markdown(metrics: Mapping, settings: Mapping) -> str:
+    """``report.md``: settings, headline figures, the per-class table and the confusion matrix."""
+    lines = [
+        f"# Inspection of {settings.get('data', '?')} ({settings.get('split', '?')} split)",
+        "",
+        "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings.items()),
+        "",
+        markdown_table(["figure", "value"], summary_rows(metrics)),
+        "",
+        "Per class: the cascade's boxes and masks (end to end) beside SAM prompted with the ground-truth "
+        "boxes (oracle); mask AP is COCO's AP@[.50:.95].",
+        "",
+        markdown_table(HEADER, class_rows(metrics)),
+        "",
+        "Image calls (rows: ground truth, columns: the cascade's verdict):",
+        "",
+        confusion_table(metrics["image_level"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- figures -----------------------------------------------------------------------------------------
+
+
+def _png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pr_figure(metrics: Mapping) -> bytes:
+    """Precision-recall at IoU 0.5: the cascade's boxes; its masks beside the oracle's."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    rank = metrics["rank_by"]
+    curves = [
+        (left, "boxes (cascade)", metrics["box"]["pr50"], "tab:blue"),
+        (right, f"masks, end to end (ranked by {rank})", metrics["mask"][rank]["pr50"], "tab:orange"),
+        (right, "masks, oracle boxes", metrics["mask_oracle"]["pr50"], "tab:green"),
+    ]  # fmt: skip
+    for axis, label, curve, colour in curves:
+        axis.plot(curve["recall"], curve["precision"], label=label, color=colour)
+    for axis, title in ((left, "box PR @ IoU 0.5"), (right, "mask PR @ IoU 0.5")):
+        axis.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+        axis.legend(loc="lower left", fontsize=8)
+    return _png(figure)
+
+
+def confusion_figure(level: Mapping) -> bytes:
+    """The confusion matrix of the image calls, counts in the cells."""
+    plt = _pyplot()
+    labels, matrix = level["labels"], level["matrix"]
+    size = 1.2 + 0.55 * len(labels)
+    figure, axis = plt.subplots(figsize=(size + 1, size))
+    image = axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set(xlabel="called", ylabel="true", title="image calls")
+    top = max(max(row) for row in matrix) if matrix else 0
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            axis.text(
+                j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black"
+            )
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    return _png(figure)
+
+
+def class_bars_figure(metrics: Mapping) -> bytes:
+    """Per-class mask AP: end to end beside the oracle (the gap is what detection costs)."""
+    plt = _pyplot()
+    mask, oracle = metrics["mask"][metrics["rank_by"]], metrics["mask_oracle"]
+    names = sorted(set(mask["per_class"]) | set(oracle["per_class"]))
+    figure, axis = plt.subplots(figsize=(max(4.5, 1.1 * len(names) + 2), 3.4))
+    xs = range(len(names))
+    for offset, (label, table, colour) in zip(
+        (-0.2, 0.2), (("end to end", mask, "tab:orange"), ("oracle boxes", oracle, "tab:green")), strict=True
+    ):
+        values = [table["per_class"].get(name, {}).get("AP", 0.0) for name in names]
+        axis.bar([x + offset for x in xs], values, width=0.4, label=label, color=colour)
+    axis.set_xticks(list(xs), names, rotation=30, ha="right")
+    axis.set(ylabel="mask AP@[.50:.95]", ylim=(0, 1), title="mask AP per class")
+    axis.legend(fontsize=8)
+    return _png(figure)
+
+
+# --- HTML --------------------------------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0;font-size:.92em}td,th{border:1px solid #ccc;padding:4px 8px}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.settings{font-size:.85em;color:#555}.figs img{max-width:100%;margin:6px 0}
+.gallery{display:flex;flex-wrap:wrap;gap:10px}.gallery figure{margin:0;width:260px}
+.gallery img{width:260px;border:1px solid #ccc}.gallery figcaption{font-size:.8em;color:#333}
+"""
+
+
+def _img(data: bytes, mime: str, alt: str, width: str | None = None) -> str:
+    encoded = base64.b64encode(data).decode("ascii")
+    style = f' style="width:{width}"' if width else ""
+    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{encoded}"{style}>'
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(_html_cell(cell, index) for index, cell in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html_cell(cell: str, index: int) -> str:
+    bold = cell.startswith("**") and cell.endswith("**")
+    text = html.escape(cell.strip("*") if bold else cell)
+    text = f"<b>{text}</b>" if bold else text
+    return f'<td class="n">{text}</td>' if index else f"<td>{text}</td>"
+
+
+def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryItem]) -> str:
+    """``report.html``: one file with every table, figure and gallery image inline."""
+    settings_rows = "".join(
+        f"<li>{html.escape(str(key))}: <code>{html.escape(str(value))}</code></li>"
+        for key, value in settings.items()
+    )
+    level = metrics["image_level"]
+    confusion_rows = [
+        [label, *map(str, row)] for label, row in zip(level["labels"], level["matrix"], strict=True)
+    ]
+    figures = [
+        _img(pr_figure(metrics), "image/png", "precision-recall curves"),
+        _img(class_bars_figure(metrics), "image/png", "mask AP per class"),
+        _img(confusion_figure(level), "image/png", "confusion matrix", width="420px"),
+    ]
+    cards = "".join(
+        f"<figure>{_img(item.jpeg, 'image/jpeg', item.caption)}<figcaption>{html.escape(item.caption)}"
+        "</figcaption></figure>"
+        for item in gallery
+    )
+    title = f"Inspection of {settings.get('data', '?')} ({settings.get('split', '?')} split)"
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<ul class='settings'>{settings_rows}</ul>"
+        f"<h2>Summary</h2>{_html_table(['figure', 'value'], summary_rows(metrics))}"
+        "<h2>Per class: end to end vs oracle boxes</h2>"
+        "<p>The cascade's boxes and masks beside SAM prompted with the ground-truth boxes; "
+        "mask AP is COCO's AP@[.50:.95].</p>"
+        f"{_html_table(HEADER, class_rows(metrics))}"
+        f"<h2>Figures</h2><div class='figs'>{''.join(figures)}</div>"
+        f"<h2>Image calls</h2>{_html_table(['true / called', *level['labels']], confusion_rows)}"
+        "<h2>Gallery: worst and best images by per-image IoU</h2>"
+        "<p>Green: ground truth outline; filled: the cascade's masks; boxes with class and score.</p>"
+        f"<div class='gallery'>{cards}</div></body></html>"
+    )
+
+
+def write_report(
+    folder: Path, metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryItem] = ()
+) -> dict[str, Path]:
+    """Writes ``metrics.json``, ``report.md`` and ``report.html`` atomically; returns their paths."""
+    paths = {name: Path(folder) / name for name in REPORT_FILES}
+    atomic_write(paths["metrics.json"], json.dumps({"settings": dict(settings), **metrics}, indent=1) + "\n")
+    atomic_write(paths["report.md"], markdown(metrics, settings))
+    atomic_write(paths["report.html"], html_report(metrics, settings, gallery))
+    return paths

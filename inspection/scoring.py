@@ -1,0 +1,232 @@
+"""End-to-end scores of the cascade on a labelled split, beside the oracle (SAM from ground-truth boxes).
+
+:class:`SplitScorer` is fed one image at a time (the cascade's
+:class:`~inspection.result.Inspection`, the oracle's masks, the ground truth)
+and keeps only what the figures need: COCO results (small RLE strings), one
+anomaly map per image as float16, the per-image IoU/Dice and the image-level
+call. :meth:`SplitScorer.finish` computes everything at the end:
+
+- box AP50 / AP50-95 of the detector's boxes (COCOeval, 300 detections per image);
+- mask AP of the cascade's masks under three ranking scores (the box score,
+  SAM's predicted IoU, their product) and of the oracle's masks, so the loss
+  due to detection is visible; the ranking with the best cascade mask AP is
+  reported as the one to use;
+- per-image IoU and Dice of the predicted defect pixels, over defect and good
+  images (a false positive on a good image scores 0);
+- pixel AUROC and AUPRO (FPR <= 0.3, normalised) of the anomaly maps;
+- image-level defect-type accuracy, confusion matrix and AUROC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from common import metrics
+from common.metrics import auroc
+from converters.cocoeval import PrecisionTable, precision_table
+from detection.image_level import confusion_matrix
+from inspection.outputs import RANK_BY, instance_results
+from inspection.photos import Photo
+from inspection.result import GOOD, Inspection
+
+#: Detections per image kept by COCOeval (ultralytics' own cap).
+MAX_DET = 300
+
+
+def ranked(results: Sequence[dict], rank_by: str) -> list[dict]:
+    """The cascade's results with ``score`` set by ``rank_by`` (what COCOeval orders them by)."""
+    scores = {
+        "box": lambda r: r["box_score"],
+        "mask": lambda r: r["mask_score"],
+        "product": lambda r: r["box_score"] * r["mask_score"],
+    }[rank_by]
+    return [{**result, "score": scores(result)} for result in results]
+
+
+def oracle_inspection(
+    inspection: Inspection, truth: TrueInstances, masks: np.ndarray, mask_scores: np.ndarray
+) -> Inspection:
+    """SAM's masks from the ground-truth boxes, as an :class:`Inspection` of the same photo (box score 1)."""
+    return replace(
+        inspection,
+        boxes=truth.boxes,
+        scores=np.ones(len(truth.boxes)),
+        classes=truth.classes,
+        names=[],
+        masks=masks,
+        mask_scores=np.asarray(mask_scores, dtype=float),
+        mask_probs=None,
+    )
+
+
+def image_label(classes: Sequence[int], areas: Sequence[float], names: Sequence[str]) -> str:
+    """The ground-truth call of an image: its largest instance's class, ``good`` without instances."""
+    if not len(classes):
+        return GOOD
+    return names[int(classes[int(np.argmax(areas))])]
+
+
+@dataclass(frozen=True)
+class TrueInstances:
+    """An image's ground truth: ``(M, H, W)`` bool masks, ``(M, 4)`` xyxy boxes, ``(M,)`` class ids."""
+
+    masks: np.ndarray
+    boxes: np.ndarray
+    classes: np.ndarray
+
+    def union(self, height: int, width: int) -> np.ndarray:
+        """``(H, W)`` bool: every defect pixel (all False for a good image)."""
+        return self.masks.any(axis=0) if len(self.masks) else np.zeros((height, width), bool)
+
+
+@dataclass
+class ImageRecord:
+    """What the report keeps of one image: where it is, its calls and its scores."""
+
+    image_id: int
+    file_name: str
+    truth: str
+    verdict: str
+    score: float
+    iou: float
+    dice: float
+    n_true: int
+    n_found: int
+
+
+@dataclass
+class SplitScorer:
+    """Collects one split's images; :meth:`finish` turns them into the figures (see the module doc).
+
+    Attributes:
+        ground_truth: the split's COCO instances dict (the converters' ``instances_<split>.json``).
+        names: class names in detector id order (category id = id + 1).
+        conf: the box score from which an image is called defective (the cascade's ``conf``).
+    """
+
+    ground_truth: dict
+    names: list[str]
+    conf: float
+    cascade: list[dict] = field(default_factory=list)
+    oracle: list[dict] = field(default_factory=list)
+    maps: list[np.ndarray] = field(default_factory=list)
+    truths: list[np.ndarray] = field(default_factory=list)
+    images: list[ImageRecord] = field(default_factory=list)
+
+    def add(
+        self, photo: Photo, inspection: Inspection, truth: TrueInstances, oracle: Inspection
+    ) -> ImageRecord:
+        """Adds one image: the cascade's result, its ground truth, and the oracle's masks.
+
+        Args:
+            photo: the image's COCO id and file name.
+            inspection: the cascade's result (with mask probabilities kept).
+            truth: the ground-truth instances.
+            oracle: SAM prompted with the ground-truth boxes (:func:`oracle_inspection`).
+        """
+        self.cascade += instance_results(inspection, photo)
+        self.oracle += instance_results(oracle, photo, rank_by="mask")
+        true_masks, true_classes = truth.masks, truth.classes
+        truth = (
+            true_masks.any(axis=0)
+            if len(true_masks)
+            else np.zeros((inspection.height, inspection.width), bool)
+        )
+        self.maps.append(inspection.anomaly_map().astype(np.float16))
+        self.truths.append(truth)
+        iou, dice = metrics.per_image_iou_dice(inspection.defect_mask(), truth)
+        areas = true_masks.reshape(len(true_masks), -1).sum(axis=1) if len(true_masks) else []
+        record = ImageRecord(
+            image_id=photo.image_id,
+            file_name=photo.file_name,
+            truth=image_label(true_classes, areas, self.names),
+            verdict=inspection.verdict,
+            score=inspection.score,
+            iou=iou,
+            dice=dice,
+            n_true=len(true_masks),
+            n_found=len(inspection),
+        )
+        self.images.append(record)
+        return record
+
+    def finish(self) -> dict:
+        """Every figure, as plain JSON-ready values (see :func:`summarise`)."""
+        return summarise(self)
+
+
+def mask_tables(scorer: SplitScorer) -> tuple[dict[str, PrecisionTable], PrecisionTable, PrecisionTable]:
+    """COCOeval tables: the cascade's masks per ranking, the oracle's masks, the cascade's boxes."""
+    gt = scorer.ground_truth
+    cascade = {
+        rank: precision_table(gt, ranked(scorer.cascade, rank), iou_type="segm", max_det=MAX_DET)
+        for rank in RANK_BY
+    }
+    oracle = precision_table(gt, scorer.oracle, iou_type="segm", max_det=MAX_DET)
+    boxes = precision_table(gt, ranked(scorer.cascade, "box"), iou_type="bbox", max_det=MAX_DET)
+    return cascade, oracle, boxes
+
+
+def image_level(images: Sequence[ImageRecord], names: Sequence[str]) -> dict:
+    """Defect-type accuracy (and balanced), confusion matrix and AUROC of the image calls."""
+    labels = [GOOD, *names]
+    truth, called = [r.truth for r in images], [r.verdict for r in images]
+    matrix = confusion_matrix(truth, called, labels)
+    per_label = {
+        label: float(matrix[i, i] / matrix[i].sum()) for i, label in enumerate(labels) if matrix[i].sum()
+    }
+    return {
+        "labels": labels,
+        "matrix": matrix.tolist(),
+        "accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
+        "balanced_accuracy": float(np.mean(list(per_label.values()))) if per_label else float("nan"),
+        "per_label_accuracy": per_label,
+        "auroc": auroc([r.score for r in images], [r.truth != GOOD for r in images]),
+    }
+
+
+def summarise(scorer: SplitScorer) -> dict:
+    """The figures of a finished split (the ``metrics.json`` of an evaluation, less its settings)."""
+    cascade, oracle, boxes = mask_tables(scorer)
+    best = max(RANK_BY, key=lambda rank: cascade[rank].ap())
+    return {
+        "images": len(scorer.images),
+        "defect_images": sum(r.truth != GOOD for r in scorer.images),
+        "instances": sum(r.n_true for r in scorer.images),
+        "detections": len(scorer.cascade),
+        "box": _table_figures(boxes),
+        "mask": {rank: _table_figures(cascade[rank]) for rank in RANK_BY},
+        "mask_oracle": _table_figures(oracle),
+        "rank_by": best,
+        "per_image": _iou_summary(scorer.images),
+        "pixel": {
+            "auroc": metrics.pixel_auroc(scorer.maps, scorer.truths),
+            "aupro": metrics.aupro(scorer.maps, scorer.truths),
+        },
+        "image_level": image_level(scorer.images, scorer.names),
+    }
+
+
+def _table_figures(table: PrecisionTable) -> dict:
+    recall, precision = table.pr_curve(iou=0.5)
+    return {**table.summary(), "pr50": {"recall": recall.tolist(), "precision": precision.tolist()}}
+
+
+def _iou_summary(images: Sequence[ImageRecord]) -> dict:
+    """Mean per-image IoU and Dice over all images, the defect ones and the good ones."""
+    groups = {
+        "all": list(images),
+        "defect": [r for r in images if r.truth != GOOD],
+        "good": [r for r in images if r.truth == GOOD],
+    }
+    return {
+        name: {
+            "images": len(group),
+            "iou": float(np.mean([r.iou for r in group])) if group else float("nan"),
+            "dice": float(np.mean([r.dice for r in group])) if group else float("nan"),
+        }
+        for name, group in groups.items()
+    }

@@ -1,0 +1,146 @@
+"""``inspection.evaluate``: the cascade scored against a converted split, beside the oracle, in one report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import inspection.evaluate as evaluate_module
+from common.errors import UserError
+from converters.convert import ConvertConfig, convert
+from inspection.evaluate import evaluate_split, main
+from inspection.inspector import Inspector
+from segmentation.data import load_split
+from segmentation.finetuned import save_decoder
+from tests.inspection.conftest import CLASS_COLORS, StubDetector, paint_photo
+from tests.segmentation.conftest import build_tiny_sam
+
+#: Squares ``(class, x1, y1, x2, y2)`` painted on each defect photo of the category.
+DEFECTS = {
+    "scratch": [[(0, 10, 10, 30, 25)], [(0, 40, 5, 60, 20)], [(0, 5, 30, 25, 50)], [(0, 50, 35, 70, 55)]],
+    "stain": [[(1, 10, 10, 30, 30)], [(1, 45, 20, 65, 40)], [(1, 20, 30, 40, 50)], [(1, 5, 5, 25, 25)]],
+}
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A converted data set (YOLO + COCO) of painted squares: the stub detector's boxes are exact."""
+    category = tmp_path / "mvtec" / "widget"
+    for i in range(6):
+        paint_photo(category / "train" / "good" / f"{i:03d}.png", seed=100 + i)
+        paint_photo(category / "test" / "good" / f"{i:03d}.png", seed=200 + i)
+    for defect, photos in DEFECTS.items():
+        for i, squares in enumerate(photos):
+            paint_photo(category / "test" / defect / f"{i:03d}.png", squares, seed=300 + i)
+            mask = np.zeros((60, 80), np.uint8)
+            for _, x1, y1, x2, y2 in squares:
+                mask[y1:y2, x1:x2] = 255
+            (category / "ground_truth" / defect).mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(category / "ground_truth" / defect / f"{i:03d}_mask.png"), mask)
+    out = tmp_path / "data"
+    convert(
+        ConvertConfig(
+            root=category,
+            out=out,
+            formats=("yolo", "coco"),
+            ratios=(0.5, 0.0, 0.5),
+            progress=False,
+            link="copy",
+        )
+    )
+    return out
+
+
+@pytest.fixture
+def inspector() -> Inspector:
+    return Inspector(StubDetector(), build_tiny_sam(), keep_probs=True)
+
+
+def test_ground_truth_boxes_as_detections_score_as_the_oracle(dataset, inspector) -> None:
+    split = load_split(dataset, "test")
+    figures, gallery = evaluate_split(inspector, split, progress=False)
+    # The stub's boxes are the ground-truth boxes, so the cascade's masks are the oracle's.
+    assert figures["mask"]["mask"]["AP"] == pytest.approx(figures["mask_oracle"]["AP"])
+    assert figures["mask"]["mask"]["AP50"] == pytest.approx(figures["mask_oracle"]["AP50"])
+    assert figures["box"]["AP50"] == pytest.approx(1.0) and figures["box"]["AP"] == pytest.approx(1.0)
+    assert figures["detections"] == figures["instances"] == 4
+    level = figures["image_level"]
+    assert (
+        level["accuracy"] == 1.0 and level["auroc"] == 1.0 and level["labels"] == ["good", "scratch", "stain"]
+    )
+    assert figures["per_image"]["good"]["iou"] == 1.0  # good photos left clean
+    assert figures["rank_by"] in ("box", "mask", "product")
+    assert 0.0 <= figures["pixel"]["auroc"] <= 1.0 and 0.0 <= figures["pixel"]["aupro"] <= 1.0
+    assert len(gallery) == figures["images"] and all(item.jpeg[:2] == b"\xff\xd8" for item in gallery)
+
+
+def test_false_positives_on_good_photos_cost_per_image_iou(dataset, inspector, tmp_path) -> None:
+    split = load_split(dataset, "test")
+    good = next(image for image in split.images if not image.annotations)
+    photo = cv2.imread(str(good.path))
+    photo[0:10, 0:10] = CLASS_COLORS[0]  # something the stub calls a scratch, on a good photo
+    cv2.imwrite(str(good.path), photo)
+    figures, _ = evaluate_split(inspector, split, progress=False)
+    assert figures["per_image"]["good"]["iou"] < 1.0
+    assert figures["image_level"]["accuracy"] < 1.0
+
+
+def test_a_detector_of_other_classes_is_refused(dataset) -> None:
+    inspector = Inspector(StubDetector(["dent", "cut"]), build_tiny_sam(), keep_probs=True)
+    with pytest.raises(UserError, match=r"the detector's classes \['dent', 'cut'\] are not the categories"):
+        evaluate_split(inspector, load_split(dataset, "test"), progress=False)
+
+
+@pytest.fixture
+def cli(dataset, tiny_registry, tmp_path, monkeypatch):
+    """``main`` with the stub detector and the tiny decoder on its base weights."""
+    detector = tmp_path / "best.pt"
+    detector.write_bytes(b"stub")
+    monkeypatch.setattr(evaluate_module, "load_detector", lambda weights: StubDetector())
+    decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "sam" / "decoder.pt", model="tiny")
+
+    def run(*args: object) -> int:
+        base = [
+            "--detector",
+            detector,
+            "--sam",
+            decoder,
+            "--base-checkpoint",
+            tiny_registry,
+            "--data",
+            dataset,
+        ]
+        base += ["--cache-dir", tmp_path / "cache", "--no-progress"]
+        return main([str(a) for a in (*base, *args)])
+
+    return run
+
+
+def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
+    from pycocotools.coco import COCO
+
+    out = tmp_path / "report"
+    assert cli("--out", out, "--gallery", "2") == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report.html'}" in printed and "mask AP end to end" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["model"] == "tiny" and metrics["images"] == 6  # 4 defect + 2 good
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and page.count("data:image/jpeg;base64,") == 4
+    assert 'src="http' not in page and "<link" not in page  # self-contained
+    assert "| **all** |" in (out / "report.md").read_text()
+    truth = COCO(str(tmp_path / "data" / "annotations" / "instances_test.json"))
+    assert len(truth.loadRes(str(out / "predictions.json")).getAnnIds()) == 4
+
+
+def test_bad_input_is_one_line(cli, tmp_path, capsys) -> None:
+    (tmp_path / "taken").mkdir()
+    assert cli("--out", tmp_path / "taken") == 2
+    assert "output folder exists" in capsys.readouterr().err
+    assert cli("--out", tmp_path / "r", "--split", "val") == 2  # converted with no val images
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
