@@ -1,10 +1,11 @@
-"""Takes ``docs/annotate.png``: the annotation page with MobileSAM, an accepted instance and a preview.
+"""Takes ``docs/annotate.png``: the annotation page with MobileSAM: an instance, a proposal, a preview.
 
 Serves four real hazelnut photos (``../shared/data/hazelnut_toy``; synthetic nuts where that
 folder is absent) with ``python -m segmentation.annotate``'s app in a thread, drives Debian's
-chromium headless with Playwright, boxes one colour defect and accepts it, clicks a second one
-so its mask preview shows (cycling to the candidate that is that defect, as a user would), and
-saves the page.
+chromium headless with Playwright, boxes one colour defect and accepts it, gives a second one
+to the page as a proposal (SAM's mask of its box, made on the app's decoder thread as
+``--detector`` makes them), clicks a third so its mask preview shows (cycling to the candidate
+that is that defect, as a user would), and saves the page.
 
 Usage::
 
@@ -82,6 +83,19 @@ def closest_candidate(page, region: np.ndarray) -> int:
     return int(np.argmax(scores))
 
 
+def propose(app, name: str, box: list[float]) -> None:
+    """Gives photo ``name`` one proposal: SAM's mask of ``box`` on the app's decoder thread."""
+    from functools import partial
+
+    from segmentation.annotate.proposals import make_proposal
+
+    session, predictor = app.state.session, app.state.predictor
+    emb = app.state.prefetcher.get(session.image_path(name))
+    ((mask, iou),) = predictor.worker.run(partial(predictor.box_masks, emb, np.array([box])))
+    proposal = make_proposal(mask, class_name="colour", box=box, score=0.91, mask_score=iou, source="best.pt")
+    session.add_proposals({name: [proposal]}, source="screenshot")
+
+
 def to_page(page, x: float, y: float) -> dict:
     return page.evaluate("([x, y]) => window.annotator.imageToClient(x, y)", [x, y])
 
@@ -116,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.05)
         try:
             name = session.current
-            (_, _, box), (second, point, _) = regions(truths[name])[:2]
+            found = regions(truths[name])
+            (_, _, box), proposed, previewed = found[0], found[1:2], found[2:3]
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=args.chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
@@ -134,12 +149,18 @@ def main(argv: list[str] | None = None) -> int:
                 page.wait_for_function("() => document.body.dataset.preview === '1'")
                 page.keyboard.press("Enter")
                 page.wait_for_function("() => document.body.dataset.instances === '1'")
-                click = to_page(page, *point)
-                page.mouse.click(click["x"], click["y"])
-                page.wait_for_function("() => document.body.dataset.preview === '1'")
-                wanted = closest_candidate(page, second)
-                while page.evaluate("() => window.annotator.state.candidate") != wanted:
-                    page.keyboard.press("Tab")  # SAM's three candidates: the one that is this defect
+                for _, _, proposal_box in proposed:  # shown as a detector's proposal once the page reloads
+                    propose(app, name, proposal_box)
+                    page.reload()
+                    page.wait_for_function("() => document.body.dataset.proposals === '1'")
+                    page.wait_for_function("() => document.body.dataset.embedding === 'ready'")
+                for region, point, _ in previewed:
+                    click = to_page(page, *point)
+                    page.mouse.click(click["x"], click["y"])
+                    page.wait_for_function("() => document.body.dataset.preview === '1'")
+                    wanted = closest_candidate(page, region)
+                    while page.evaluate("() => window.annotator.state.candidate") != wanted:
+                        page.keyboard.press("Tab")  # SAM's three candidates: the one that is this defect
                 page.mouse.move(5, 5)  # no hover highlight in the picture
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(args.out))

@@ -8,10 +8,23 @@ shift-click) a background point, a drag a box, and after each prompt SAM's
 decoder, running on the cached image embedding, sends back its three candidate
 masks. Enter accepts the shown candidate as an instance of the chosen class.
 
+To review rather than draw, ``--proposals predictions.json`` (the inspection
+cascade's COCO results) or ``--detector best.pt`` (run by the app on each
+photo as it is opened, each box made a mask by the app's SAM) puts proposals
+on the photos: hatched, in a dashed box labelled with class and score, listed
+beside the instances. The user accepts one (Enter or A; Shift+A all of the
+photo's), deletes it (Del), or corrects it (E: its box becomes the prompt,
+clicks refine it, Enter accepts the new mask in its place).
+
 Modules, by what they hold:
 
 - :mod:`~segmentation.annotate.session`: the state of one ``--out`` folder
-  (images, statuses, instances, undo/redo), saved atomically on every change;
+  (images, statuses, instances, proposals, undo/redo), saved atomically on every change;
+- :mod:`~segmentation.annotate.proposals`: the proposal record;
+  :mod:`~segmentation.annotate.proposal_file`: ``--proposals``, the cascade's
+  COCO results read and placed on the photos;
+- :mod:`~segmentation.annotate.detector`: ``--detector``: boxes, SAM masks and
+  proposals per photo, on the decoder thread;
 - :mod:`~segmentation.annotate.export`: the MVTec-layout tree (value-coded
   masks, ``mask_values.json``) and YOLO + COCO through ``converters.convert``;
 - :mod:`~segmentation.annotate.prefetch`: embeddings from the shared cache,

@@ -7,6 +7,12 @@ prints ``Open http://127.0.0.1:<port>/`` and serves until Ctrl+C. The same
 ``--export`` writes YOLO + COCO into ``<out>/export`` without starting the
 server. See :mod:`segmentation.annotate` for the page and the output layout.
 
+To review instead of draw, ``--proposals predictions.json`` (the inspection
+cascade's COCO results, :mod:`segmentation.annotate.proposal_file`) or
+``--detector best.pt`` (run by the app on each photo, boxes to SAM masks,
+:mod:`segmentation.annotate.detector`) puts proposals on the photos, which the
+user accepts, corrects or deletes.
+
 Bad input (options, folders, classes, the model, a taken port) stops it before
 the server starts with one ``error:`` line and exit code 2, and with nothing
 written: the session is only read until the model has loaded.
@@ -18,32 +24,24 @@ import argparse
 import ipaddress
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from converters.convert import TASKS, format_report
 
 if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad options do without
     import torch
 
+    from segmentation.annotate.detector import YoloDetector
+    from segmentation.annotate.proposal_file import ProposalFile
+    from segmentation.annotate.proposals import Proposal
     from segmentation.annotate.session import AnnotationSession
     from segmentation.embeddings import EmbeddingCache
 
 #: Default port; ``--port 0`` (or ``auto``) takes any free one.
 DEFAULT_PORT = 8765
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are :class:`UserError`: one ``error:`` line and exit 2 through ``exit_code``.
-
-    argparse would print its usage before the message; bad options then read like
-    every other bad input of this command.
-    """
-
-    def error(self, message: str) -> NoReturn:
-        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--prefetch", type=int, default=2, help="next images embedded ahead in the background (2)"
     )
+    review = parser.add_argument_group("proposals to review instead of drawing")
+    source = review.add_mutually_exclusive_group()
+    source.add_argument(
+        "--proposals",
+        type=Path,
+        metavar="JSON",
+        help="the inspection cascade's predictions.json (COCO results; images.json beside it)",
+    )
+    source.add_argument(
+        "--detector",
+        type=Path,
+        metavar="WEIGHTS",
+        help="a detection run's best.pt, run on each photo as it is opened; its boxes become SAM masks",
+    )
+    review.add_argument("--conf", type=float, help="--detector: lowest box score kept (0.25)")
+    review.add_argument("--imgsz", type=int, help="--detector: input size (640, or --tile)")
+    review.add_argument("--tile", type=int, help="--detector: on overlapping windows of this many px")
     server = parser.add_argument_group("server")
     server.add_argument(
         "--host",
@@ -204,17 +219,75 @@ def run(args: argparse.Namespace) -> None:
 
     port = parse_port(args.port)
     check_counts(args)
+    check_review_options(args)
     if args.export:
         session = AnnotationSession.open(args.out, args.images, classes=args.classes, category=args.category)
         print(format_report(session.export(task=args.yolo_task)))
         return
-    session = AnnotationSession.read(args.out, args.images, classes=args.classes, category=args.category)
+    proposal_file, detector = read_review_sources(args)
+    names = detector.names if detector else proposal_file.class_names() if proposal_file else None
+    session = AnnotationSession.read(
+        args.out, args.images, classes=args.classes, category=args.category, default_classes=names or None
+    )
+    proposals = place_file_proposals(session, proposal_file) if proposal_file else {}
     device, runtime = check_model_options(args)
+    if detector is not None:
+        from segmentation.annotate.detector import check_detector_classes
+
+        check_detector_classes(detector, session.classes)
+        detector.device = str(device)
     sock = bind(args.host, port)  # before loading the model: a taken port fails at once
     try:
-        serve(args, session, sock, device=device, runtime=runtime)
+        serve(
+            args,
+            session,
+            sock,
+            device=device,
+            runtime=runtime,
+            detector=detector,
+            proposals=(proposal_file, proposals) if proposal_file else None,
+        )
     finally:
         sock.close()
+
+
+def check_review_options(args: argparse.Namespace) -> None:
+    """``--conf``, ``--imgsz``, ``--tile`` only with ``--detector``; no proposals with ``--export``."""
+    if args.export and (args.proposals or args.detector):
+        raise UserError("--export writes what is accepted; --proposals and --detector are for the page")
+    given = [f"--{name}" for name in ("conf", "imgsz", "tile") if getattr(args, name) is not None]
+    if given and args.detector is None:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise UserError(f"{' and '.join(given)} only {verb} with --detector WEIGHTS")
+
+
+def read_review_sources(args: argparse.Namespace) -> tuple[ProposalFile | None, YoloDetector | None]:
+    """The ``--proposals`` file read and checked, or the ``--detector`` loaded (on the CPU for now)."""
+    if args.proposals is not None:
+        from segmentation.annotate.proposal_file import read_proposal_file
+
+        return read_proposal_file(args.proposals), None
+    if args.detector is not None:
+        from segmentation.annotate.detector import load_yolo_detector
+
+        conf = 0.25 if args.conf is None else args.conf
+        return None, load_yolo_detector(args.detector, conf=conf, imgsz=args.imgsz, tile=args.tile)
+    return None, None
+
+
+def place_file_proposals(
+    session: AnnotationSession, proposal_file: ProposalFile
+) -> dict[str, list[Proposal]]:
+    """The file's proposals by photo, every entry placed and checked (``proposal_file.place_proposals``)."""
+    from segmentation.annotate import export
+    from segmentation.annotate.proposal_file import place_proposals
+
+    return place_proposals(
+        proposal_file,
+        keys=session.keys,
+        classes=session.classes,
+        image_size=lambda key: export.upright_size(session.image_path(key)),
+    )
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -293,8 +366,10 @@ def serve(
     *,
     device: torch.device,
     runtime: str,
+    detector: YoloDetector | None = None,
+    proposals: tuple[ProposalFile, dict[str, list[Proposal]]] | None = None,
 ) -> None:
-    """Loads SAM, writes the session, and serves the page on ``sock`` until Ctrl+C."""
+    """Loads SAM, writes the session (with the file's proposals), and serves the page until Ctrl+C."""
     import uvicorn
 
     from common.io import cache_root
@@ -306,6 +381,14 @@ def serve(
     except (RuntimeError, AssertionError) as error:  # e.g. out of GPU memory
         raise UserError(f"cannot load the model on {device}: {one_line(error)}") from None
     session.persist()  # only now: a bad model or checkpoint has left nothing behind
+    if proposals is not None:
+        proposal_file, by_image = proposals
+        added = session.add_proposals(by_image, source=proposal_file.source)
+        total = sum(map(len, by_image.values()))
+        print(
+            f"{added} new proposals from {proposal_file.path} ({total} on {len(by_image)} photos; "
+            "a photo takes a file's proposals once, none once it is done or good)"
+        )
     cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=name)
     app = create_app(
         session,
@@ -315,6 +398,7 @@ def serve(
         prefetch=args.prefetch,
         allowed_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
         runtime=runtime,
+        detector=detector,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
     if not is_loopback(args.host):
@@ -338,9 +422,11 @@ def describe(
     import torch
 
     counts = session.counts()
+    proposals = [len(session.entry(key).proposals) for key in session.keys]
     return (
         f"{len(session.keys)} images in {session.images_dir} ({counts['unlabelled']} unlabelled, "
-        f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good); "
+        f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good; "
+        f"{sum(proposals)} proposals to review on {sum(map(bool, proposals))}); "
         f"classes: {' '.join(session.classes)}; model {name} on {device}, {torch.get_num_threads()} CPU "
         f"threads, decoder on {runtime}; embeddings in {cache.folder}\n"
         f"writing to {session.category_dir} (state: {session.state_path})"

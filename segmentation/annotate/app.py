@@ -12,10 +12,13 @@ the path relative to ``--images``):
 ``GET /api/embedding``     ``?image=KEY``: embedding state and progress (asks for it if need be)
 ``POST /api/current``      ``{image}``: the user opened it: embed it first, prefetch the next ones
 ``POST /api/predict``      ``{image, points, labels, box}``: three candidate masks (COCO RLE)
-``POST /api/accept``       ``{image, prediction, candidate, class}``: saves the exact mask
+``POST /api/accept``       ``{image, prediction, candidate, class, proposal?}``: saves the exact mask
 ``POST /api/delete``       ``{image, instance}``
 ``POST /api/status``       ``{image, status: done|good|open}``
 ``POST /api/undo|redo``    ``{image}``
+``GET /api/proposals``     ``?image=KEY``: its undecided proposals (preview RLE) and the detector's state
+``POST /api/proposals/*``  ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
+                           ``accept-all {image}``, ``delete {image, proposal}``
 ``POST /api/export``       ``{task: detect|segment}``: YOLO + COCO into ``<out>/export``
 ``GET /files/images/...``  an image file from ``--images`` (TIFF sent as PNG)
 ``GET /files/out/...``     a file from ``--out`` (the written masks, the state)
@@ -24,7 +27,7 @@ the path relative to ``--images``):
 Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
 instance, prediction or file, 409 a request that does not fit the state, 422
 malformed JSON or fields, 503 with ``Retry-After`` when the decoder's queue is
-full (predict, accept; see :mod:`segmentation.annotate.worker`). Paths are
+full (predict, accept, detect; see :mod:`segmentation.annotate.worker`). Paths are
 checked by :func:`segmentation.annotate.files.resolve_inside`.
 
 The routes live in :mod:`segmentation.annotate.routes`, one router per resource;
@@ -46,10 +49,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from common.errors import UserError
 from common.io import cache_root
+from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
-from segmentation.annotate.routes import export, files, images, instances
+from segmentation.annotate.routes import export, files, images, instances, proposals
 from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
 from segmentation.annotate.worker import DEFAULT_WAITING
@@ -58,7 +62,7 @@ from segmentation.embeddings import EmbeddingCache
 logger = logging.getLogger(__name__)
 
 #: Every router of the app, in the order they are matched.
-ROUTERS = (files.router, images.router, instances.router, export.router)
+ROUTERS = (files.router, images.router, instances.router, proposals.router, export.router)
 
 
 def create_app(
@@ -73,6 +77,7 @@ def create_app(
     allowed_hosts: list[str] | None = None,
     runtime: str = "torch",
     decoder_waiting: int = DEFAULT_WAITING,
+    detector: BoxDetector | None = None,
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -92,8 +97,10 @@ def create_app(
             Runtime, CPU models; see :class:`InteractivePredictor`).
         decoder_waiting: clicks and accepts that may wait for the decoder thread
             while it works; more are answered 503 (:class:`~segmentation.annotate.worker.DecoderWorker`).
+        detector: proposes defects on each photo as it is opened or prefetched, masks by ``sam``
+            (:mod:`segmentation.annotate.detector`); its classes must be the session's.
 
-    The decoder and prefetch threads stop when the app shuts down (``with
+    The decoder, prefetch and detector threads stop when the app shuts down (``with
     TestClient(app)``, or uvicorn's lifespan); ``app.state.context.close()`` stops
     them otherwise.
     """
@@ -101,7 +108,13 @@ def create_app(
         cache = EmbeddingCache(cache_root() / "embeddings", sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
     predictor = InteractivePredictor(sam, prefetcher, runtime=runtime, waiting=decoder_waiting)
-    context = AppContext(session, prefetcher, predictor, model_name=model_name, prefetch=prefetch)
+    proposer = None
+    if detector is not None:
+        check_detector_classes(detector, session.classes)
+        proposer = DetectorProposals(detector, session, prefetcher, predictor)
+    context = AppContext(
+        session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer
+    )
 
     app = FastAPI(title="mvtec-finetune annotation", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.context = context

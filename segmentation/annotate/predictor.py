@@ -281,6 +281,30 @@ class InteractivePredictor:
         low_res = prediction.low_res[:, candidate : candidate + 1]
         return self.worker.run(partial(self._full_mask, low_res, emb))
 
+    def box_masks(self, emb: ImageEmbedding, boxes: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """SAM's single mask for each box, at the original resolution, with its predicted IoU.
+
+        A box prompt alone, ``multimask_output=False``: what ``SamPredictor.predict(box=...)``
+        gives, and what the inspection cascade does with a detector's boxes. Decoder work:
+        call it on the decoder thread (inside ``self.worker.run``), as
+        :class:`~segmentation.annotate.detector.DetectorProposals` does.
+
+        Args:
+            emb: the image's embedding.
+            boxes: ``(N, 4)`` xyxy in pixels of the image.
+
+        Returns:
+            ``N`` pairs ``((H, W) bool mask, IoU)``; one box at a time, so a large photo
+            holds one full-size logit map, not N.
+        """
+        found = []
+        with self.prefetcher.decoding(), torch.inference_mode():
+            for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+                low_res, iou = self._decode(emb, boxes=box[None], multimask_output=False)
+                logits = upscale_logits(self.sam, low_res.to(self.sam.device), emb)
+                found.append(((logits[0, 0] > self.sam.mask_threshold).cpu().numpy(), float(iou[0, 0])))
+        return found
+
     def close(self) -> None:
         """Stops the decoder thread (after the call it is in); waiting calls get a BusyError."""
         self.worker.close()

@@ -16,6 +16,13 @@ Statuses of an image:
 
 Undo and redo are per image and kept in memory only: a restart keeps the
 annotations, not their history.
+
+Proposals (:mod:`segmentation.annotate.proposals`) are instances a model
+suggests. They are kept per image, saved with the state, until the user
+accepts one (it becomes an instance, through the same code as a drawn one),
+deletes it, or marks the image done or good (which discards the undecided
+ones); each of these is one undoable change. An image takes the proposals of
+a source (a file, a detector) once: decided ones never come back.
 """
 
 from __future__ import annotations
@@ -23,13 +30,15 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
 from common.images import IMAGE_SUFFIXES
 from common.io import atomic_write
 from converters.convert import ConversionReport
@@ -38,6 +47,7 @@ from converters.mvtec import GOOD
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
 from segmentation.annotate.files import list_images, resolve_inside
+from segmentation.annotate.proposals import Proposal, duplicate_rles, with_ids
 
 STATE_FILE = "annotate_state.json"
 STATE_FORMAT = "mvtec-finetune/annotate-state"
@@ -108,8 +118,8 @@ class Instance:
         )
 
 
-# What undo restores: the status and instances of one image.
-_Snapshot = tuple[str, tuple[Instance, ...]]
+# What undo restores: the status, instances and undecided proposals of one image.
+_Snapshot = tuple[str, tuple[Instance, ...], tuple[Proposal, ...]]
 
 
 @dataclass
@@ -126,6 +136,10 @@ class ImageEntry:
         next_id: id of the next instance.
         present: whether the file is still in ``--images`` (entries of removed files
             are kept with their annotations, but not listed).
+        proposals: undecided proposals, best first.
+        next_proposal_id: id of the next proposal.
+        proposed: the sources (a proposals file's, a detector's: their ``source``) whose proposals
+            it has had: each only once.
     """
 
     key: str
@@ -135,15 +149,18 @@ class ImageEntry:
     size: tuple[int, int] | None = None
     next_id: int = 1
     present: bool = True
+    proposals: list[Proposal] = field(default_factory=list)
+    next_proposal_id: int = 1
+    proposed: list[str] = field(default_factory=list)
     undo_stack: list[_Snapshot] = field(default_factory=list, repr=False)
     redo_stack: list[_Snapshot] = field(default_factory=list, repr=False)
 
     def snapshot(self) -> _Snapshot:
-        return self.status, tuple(self.instances)
+        return self.status, tuple(self.instances), tuple(self.proposals)
 
     def restore(self, snapshot: _Snapshot) -> None:
-        self.status, instances = snapshot
-        self.instances = list(instances)
+        self.status, instances, proposals = snapshot
+        self.instances, self.proposals = list(instances), list(proposals)
 
     @property
     def folder(self) -> str | None:
@@ -161,6 +178,9 @@ class ImageEntry:
             "size": list(self.size) if self.size else None,
             "next_id": self.next_id,
             "instances": [instance.to_json() for instance in self.instances],
+            "next_proposal_id": self.next_proposal_id,
+            "proposed": self.proposed,
+            "proposals": [proposal.to_json() for proposal in self.proposals],
         }
 
 
@@ -186,7 +206,10 @@ def check_classes(classes: Sequence[str]) -> list[str]:
     duplicates = sorted({n for n in names if lowered.count(n.lower()) > 1})
     if duplicates:
         raise AnnotationError(f"classes listed twice (case-insensitively): {', '.join(duplicates)}")
-    export.class_values(names)  # at most 255
+    try:
+        export.class_values(names)  # at most 255
+    except UserError as error:  # the converters' error: here a bad option of the app
+        raise AnnotationError(str(error)) from None
     return names
 
 
@@ -251,13 +274,14 @@ class AnnotationSession:
         *,
         classes: Sequence[str] | None = None,
         category: str | None = None,
+        default_classes: Sequence[str] | None = None,
     ) -> AnnotationSession:
         """Creates the state in ``out``, or resumes it: :meth:`read`, then :meth:`persist`.
 
         Raises:
             AnnotationError: see :meth:`read`.
         """
-        session = cls.read(out, images, classes=classes, category=category)
+        session = cls.read(out, images, classes=classes, category=category, default_classes=default_classes)
         session.persist()
         return session
 
@@ -269,6 +293,7 @@ class AnnotationSession:
         *,
         classes: Sequence[str] | None = None,
         category: str | None = None,
+        default_classes: Sequence[str] | None = None,
     ) -> AnnotationSession:
         """The session of ``out`` with every option checked, writing nothing yet.
 
@@ -286,6 +311,8 @@ class AnnotationSession:
                 ones must not change). None: the stored ones, or ``defect``.
             category: category folder name; default the stored one, or the name
                 of ``out``.
+            default_classes: the classes of a first run without ``classes``
+                (a detector's names); None: ``defect``.
 
         Raises:
             AnnotationError: bad names, a state written by something else, class
@@ -315,7 +342,7 @@ class AnnotationSession:
 
         stored_classes = list(stored.get("classes", []))
         if classes is None:
-            names = stored_classes or list(DEFAULT_CLASSES)
+            names = stored_classes or list(default_classes or DEFAULT_CLASSES)
         else:
             names = list(classes)
             if names[: len(stored_classes)] != stored_classes:
@@ -329,7 +356,7 @@ class AnnotationSession:
         taken: set[str] = set()
         for key, data in stored.get("images", {}).items():
             entry = _entry_from_json(key, data)
-            unknown = {i.class_name for i in entry.instances} - set(names)
+            unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
             if unknown:
                 raise AnnotationError(f"{state_path}: image {key} has instances of unknown class {unknown}")
             entries[key] = entry
@@ -413,6 +440,11 @@ class AnnotationSession:
         start = keys.index(self.entry(key).key) + 1
         return keys[start : start + count]
 
+    def has_proposed(self, key: str, source: str) -> bool:
+        """Whether image ``key`` has had ``source``'s proposals."""
+        with self._lock:
+            return source in self.entry(key).proposed
+
     # ------------------------------------------------------------------------------------------
     # Changes: each is saved before it returns
 
@@ -431,43 +463,113 @@ class AnnotationSession:
         mask: np.ndarray,
         score: float | None = None,
         prompt: dict | None = None,
+        proposal: int | None = None,
     ) -> Instance:
         """Accepts an instance: ``mask`` ``(H, W)`` bool at the image's own size.
 
+        Args:
+            proposal: the undecided proposal this instance replaces (one the user corrected);
+                it goes in the same change, and comes back with its undo.
+
         Raises:
             AnnotationError: unknown class, empty mask, or a size other than earlier instances'.
+            NotFoundError: no such undecided proposal.
         """
-        if class_name not in self.classes:
-            raise AnnotationError(f"unknown class '{class_name}' (classes: {', '.join(self.classes)})")
-        mask = np.asarray(mask, dtype=bool)
-        if mask.ndim != 2 or not mask.any():
-            raise AnnotationError("the mask is empty: add or move a point before accepting")
         with self._lock:
             entry = self.entry(key)
-            if entry.size is not None and tuple(mask.shape) != entry.size:
-                raise AnnotationError(
-                    f"mask is {mask.shape[1]}x{mask.shape[0]}, image {key} is {entry.size[1]}x{entry.size[0]}"
-                )
-            x1, y1, x2, y2 = (float(v) for v in mask_to_xyxy(mask))
-            instance = Instance(
-                id=entry.next_id,
-                class_name=class_name,
-                rle=mask_to_rle(mask),
-                area=int(np.count_nonzero(mask)),
-                box=(x1, y1, x2, y2),
-                score=None if score is None else round(float(score), 4),
-                prompt=prompt,
+            replaced = [] if proposal is None else [self._proposal(entry, proposal)]
+            instance = self._instance(
+                entry, entry.next_id, class_name=class_name, mask=mask, score=score, prompt=prompt
             )
-
-            def accept(e: ImageEntry) -> None:
-                e.instances = [*e.instances, instance]  # a new list: readers in other threads keep theirs
-                e.size = (int(mask.shape[0]), int(mask.shape[1]))
-                e.next_id += 1
-                if e.status in (UNLABELLED, GOOD):
-                    e.status = IN_PROGRESS
-
-            self._change(entry, accept)
+            self._change(
+                entry, partial(_accept, instances=[instance], size=np.shape(mask), replaced=replaced)
+            )
             return instance
+
+    def accept_proposals(
+        self, key: str, ids: Sequence[int] | None = None, *, class_name: str | None = None
+    ) -> list[Instance]:
+        """Accepts undecided proposals (all of them when ``ids`` is None) as instances, in one change.
+
+        Each becomes an instance as a drawn one does (:meth:`add_instance`): its exact mask,
+        its class (or ``class_name``), SAM's score, and its box and source as the prompt.
+
+        Raises:
+            AnnotationError: see :meth:`add_instance`.
+            NotFoundError: no such undecided proposal.
+            ConflictError: the image has none.
+        """
+        with self._lock:
+            entry = self.entry(key)
+            chosen = list(entry.proposals) if ids is None else [self._proposal(entry, i) for i in ids]
+            if not chosen:
+                raise ConflictError(f"{key} has no proposals to accept")
+            instances = []
+            for n, proposal in enumerate(chosen):
+                mask = proposal.mask()
+                prompt = {
+                    "box": list(proposal.box),
+                    "proposal": {"source": proposal.source, "score": proposal.score},
+                }
+                instances.append(
+                    self._instance(
+                        entry,
+                        entry.next_id + n,
+                        class_name=class_name or proposal.class_name,
+                        mask=mask,
+                        score=proposal.mask_score,
+                        prompt=prompt,
+                    )
+                )
+            self._change(entry, partial(_accept, instances=instances, size=mask.shape, replaced=chosen))
+            return instances
+
+    def delete_proposal(self, key: str, proposal_id: int) -> None:
+        """Rejects an undecided proposal (undo brings it back)."""
+        with self._lock:
+            entry = self.entry(key)
+            self._proposal(entry, proposal_id)
+
+            def delete(e: ImageEntry) -> None:
+                e.proposals = [p for p in e.proposals if p.id != proposal_id]
+
+            self._change(entry, delete)
+
+    def add_proposals(self, proposals: Mapping[str, Sequence[Proposal]], *, source: str) -> int:
+        """Gives each image its proposals from ``source``, unless it had them before; saved once.
+
+        An image marked done or good takes none (its defects are decided), nor does one
+        that had ``source``'s proposals already: accepted and deleted ones never come
+        back. A proposal whose mask overlaps an instance or an undecided proposal of its
+        image (IoU >= 0.5) is a duplicate and left out. Not an undoable change: the new
+        proposals join every undo and redo snapshot too, so undo never takes them away.
+
+        Returns:
+            How many proposals were added.
+
+        Raises:
+            AnnotationError: a mask of another size than the image's instances.
+        """
+        with self._lock:
+            entries = [(self.entry(key), items) for key, items in proposals.items()]
+            entries = [
+                (e, items)
+                for e, items in entries
+                if source not in e.proposed and e.status not in (DONE, GOOD)
+            ]
+            before = [
+                (e, e.proposals, e.next_proposal_id, e.proposed, e.undo_stack, e.redo_stack)
+                for e, _ in entries
+            ]
+            try:
+                added = sum(_propose(entry, items, source) for entry, items in entries)
+                if entries:
+                    self._save()
+            except BaseException:  # memory stays what the disk says
+                for e, *old in before:
+                    e.proposals, e.next_proposal_id, e.proposed, e.undo_stack, e.redo_stack = old
+                raise
+            return added
 
     def delete_instance(self, key: str, instance_id: int) -> None:
         with self._lock:
@@ -483,7 +585,10 @@ class AnnotationSession:
             self._change(entry, delete)
 
     def set_status(self, key: str, action: str) -> None:
-        """``done`` (needs an instance), ``good`` (needs none) or ``open`` (back to work)."""
+        """``done`` (needs an instance), ``good`` (needs none) or ``open`` (back to work).
+
+        Done and good discard the image's undecided proposals, in the same change.
+        """
         with self._lock:
             entry = self.entry(key)
             if action == DONE:
@@ -502,8 +607,8 @@ class AnnotationSession:
                 raise AnnotationError(
                     f"unknown status action {action!r} (one of {', '.join(STATUS_ACTIONS)})"
                 )
-            if status != entry.status:
-                self._change(entry, lambda e: setattr(e, "status", status))
+            if status != entry.status or (status in (DONE, GOOD) and entry.proposals):
+                self._change(entry, partial(_set_status, status=status))
 
     def undo(self, key: str) -> None:
         with self._lock:
@@ -527,7 +632,46 @@ class AnnotationSession:
             return export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
 
     # ------------------------------------------------------------------------------------------
-    # Persistence
+    # Inside
+
+    def _instance(
+        self,
+        entry: ImageEntry,
+        instance_id: int,
+        *,
+        class_name: str,
+        mask: np.ndarray,
+        score: float | None,
+        prompt: dict | None,
+    ) -> Instance:
+        """A checked instance of ``entry``: a known class, a non-empty mask of the image's size."""
+        if class_name not in self.classes:
+            raise AnnotationError(f"unknown class '{class_name}' (classes: {', '.join(self.classes)})")
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 2 or not mask.any():
+            raise AnnotationError("the mask is empty: add or move a point before accepting")
+        if entry.size is not None and tuple(mask.shape) != entry.size:
+            raise AnnotationError(
+                f"mask is {mask.shape[1]}x{mask.shape[0]}, "
+                f"image {entry.key} is {entry.size[1]}x{entry.size[0]}"
+            )
+        x1, y1, x2, y2 = (float(v) for v in mask_to_xyxy(mask))
+        return Instance(
+            id=instance_id,
+            class_name=class_name,
+            rle=mask_to_rle(mask),
+            area=int(np.count_nonzero(mask)),
+            box=(x1, y1, x2, y2),
+            score=None if score is None else round(float(score), 4),
+            prompt=prompt,
+        )
+
+    @staticmethod
+    def _proposal(entry: ImageEntry, proposal_id: int) -> Proposal:
+        found = next((p for p in entry.proposals if p.id == proposal_id), None)
+        if found is None:
+            raise NotFoundError(f"image {entry.key} has no undecided proposal {proposal_id}")
+        return found
 
     def _change(self, entry: ImageEntry, mutate: Callable[[ImageEntry], None]) -> None:
         before = entry.snapshot()
@@ -592,6 +736,46 @@ class AnnotationSession:
                 self._sync(entry, files.get(entry.stem, []))
 
 
+def _accept(
+    entry: ImageEntry, *, instances: list[Instance], size: tuple[int, int], replaced: list[Proposal]
+) -> None:
+    """Adds accepted ``instances`` (of ``size`` ``(H, W)``), dropping the proposals they replace."""
+    gone = {p.id for p in replaced}
+    entry.instances = [*entry.instances, *instances]  # new lists: readers in other threads keep theirs
+    entry.proposals = [p for p in entry.proposals if p.id not in gone]
+    entry.size = (int(size[0]), int(size[1]))
+    entry.next_id = instances[-1].id + 1
+    if entry.status in (UNLABELLED, GOOD):
+        entry.status = IN_PROGRESS
+
+
+def _set_status(entry: ImageEntry, *, status: str) -> None:
+    """Done and good decide the image: its undecided proposals are discarded with it."""
+    entry.status = status
+    if status in (DONE, GOOD):
+        entry.proposals = []
+
+
+def _propose(entry: ImageEntry, proposals: Sequence[Proposal], source: str) -> int:
+    """Adds ``source``'s ``proposals`` to ``entry`` and its history, less duplicates; how many were new."""
+    sizes = {tuple(p.rle["size"]) for p in proposals}
+    if entry.size is not None and sizes - {entry.size}:
+        raise AnnotationError(
+            f"proposals for {entry.key} are not of its size {entry.size[1]}x{entry.size[0]}"
+        )
+    existing = [i.rle for i in entry.instances] + [p.rle for p in entry.proposals]
+    dropped = duplicate_rles([p.rle for p in proposals], existing)
+    fresh = with_ids(
+        (p for p, dup in zip(proposals, dropped, strict=True) if not dup), entry.next_proposal_id
+    )
+    entry.proposals = [*entry.proposals, *fresh]
+    entry.next_proposal_id += len(fresh)
+    entry.proposed = [*entry.proposed, source]
+    entry.undo_stack = [(s, i, (*p, *fresh)) for s, i, p in entry.undo_stack]
+    entry.redo_stack = [(s, i, (*p, *fresh)) for s, i, p in entry.redo_stack]
+    return len(fresh)
+
+
 def _read_state(path: Path) -> dict:
     try:
         state = json.loads(path.read_text())
@@ -609,6 +793,7 @@ def _read_state(path: Path) -> dict:
 def _entry_from_json(key: str, data: dict) -> ImageEntry:
     try:
         instances = [Instance.from_json(item) for item in data.get("instances", [])]
+        proposals = [Proposal.from_json(item) for item in data.get("proposals", [])]
         status = data.get("status", UNLABELLED)
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
@@ -620,6 +805,9 @@ def _entry_from_json(key: str, data: dict) -> ImageEntry:
             instances=instances,
             size=(int(size[0]), int(size[1])) if size else None,
             next_id=max([int(data.get("next_id", 1))] + [i.id + 1 for i in instances]),
+            proposals=proposals,
+            next_proposal_id=max([int(data.get("next_proposal_id", 1))] + [p.id + 1 for p in proposals]),
+            proposed=[str(source) for source in data.get("proposed", [])],
         )
     except (KeyError, TypeError, ValueError, AnnotationError) as error:
         raise AnnotationError(f"annotation state: bad entry for image {key}: {error}") from None

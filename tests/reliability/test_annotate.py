@@ -10,6 +10,7 @@ on a checkpoint file that is read before any official weights would be.
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from converters.masks import mask_to_rle
 from tests.reliability.conftest import assert_user_error, run_cli
 
 ANNOTATE = "segmentation.annotate"
@@ -42,6 +44,7 @@ def paths(tmp_path) -> dict[str, Path]:
     # A fine-tuned decoder of another model: its header is all that is read before the refusal.
     torch.save({"format": "mvtec-finetune/sam-decoder", "model": "vit_b"}, files / "vit_b_decoder.pt")
     (tmp_path / "cache").mkdir()
+    write_proposals(files)
     return {
         "photos": photos,
         "out": tmp_path / "out",
@@ -50,7 +53,33 @@ def paths(tmp_path) -> dict[str, Path]:
         "garbage": files / "garbage.pt",
         "foreign": files / "vit_b_decoder.pt",
         "cache": tmp_path / "cache",
+        "files": files,
     }
+
+
+def write_proposals(files: Path) -> None:
+    """Proposals files for ``paths``' photos (64x48): garbage, a foreign class, a mask of another size."""
+
+    def entry(shape, **fields):
+        mask = np.zeros(shape, bool)
+        mask[10:20, 10:20] = True
+        return {
+            "file_name": "000.png",
+            "category_id": 1,
+            "score": 0.9,
+            "segmentation": mask_to_rle(mask),
+            **fields,
+        }
+
+    for name, content in {
+        "garbage": "[{not json",
+        "stain": [entry((48, 64), category_name="stain")],
+        "size": [entry((96, 128))],
+        "photo": [entry((48, 64), file_name="lot_9/777.png")],
+    }.items():
+        (files / name).mkdir()
+        text = content if isinstance(content, str) else json.dumps(content)
+        (files / name / "predictions.json").write_text(text)
 
 
 def annotate(paths: dict[str, Path], *args: str):
@@ -123,6 +152,70 @@ def test_bad_input_stops_before_serving_with_nothing_written(paths, tmp_path, un
         result = annotate(paths, *args)
     assert_user_error(result, *fragments)
     assert "Open http" not in result.stdout
+
+
+REVIEW = (*SERVE, "--classes", "scratch", "dent")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        pytest.param(
+            (*REVIEW, "--proposals", "{missing}/predictions.json"),
+            ["cannot read proposals file", "no_such_folder/predictions.json"],
+            id="missing-proposals",
+        ),
+        pytest.param(
+            (*REVIEW, "--proposals", "{files}/garbage/predictions.json"),
+            ["cannot read proposals file", "garbage/predictions.json: not JSON"],
+            id="malformed-proposals",
+        ),
+        pytest.param(
+            (*REVIEW, "--proposals", "{files}/stain/predictions.json"),
+            ["classes stain are not among the classes (scratch dent)", "--classes scratch dent stain"],
+            id="proposal-class-unknown",
+        ),
+        pytest.param(
+            (*REVIEW, "--proposals", "{files}/size/predictions.json"),
+            ["entry 0: its mask is 128x96 but photo 000.png is 64x48"],
+            id="proposal-of-another-size",
+        ),
+        pytest.param(
+            (*REVIEW, "--proposals", "{files}/photo/predictions.json"),
+            ["no photo 'lot_9/777.png' among the images of --images"],
+            id="proposal-photo-missing",
+        ),
+        pytest.param(
+            (*REVIEW, "--detector", "{missing}/best.pt"),
+            ["weights not found", "best.pt"],
+            id="missing-detector",
+        ),
+        pytest.param(
+            (*REVIEW, "--detector", "{garbage}"), ["cannot load model", "garbage.pt"], id="garbage-detector"
+        ),
+        pytest.param((*REVIEW, "--conf", "0.3"), ["--conf only applies with --detector"], id="conf-alone"),
+    ],
+)
+def test_bad_proposals_and_detectors_stop_before_serving(paths, tmp_path, unchanged, args, fragments):
+    with unchanged(tmp_path):
+        result = annotate(paths, *args)
+    assert_user_error(result, *fragments)
+    assert "Open http" not in result.stdout
+
+
+def test_a_detector_whose_classes_are_not_the_sessions_is_refused(paths, tmp_path, unchanged):
+    from ultralytics import YOLO
+
+    YOLO("yolo11n.yaml").save(str(paths["files"] / "best.pt"))  # 80 classes named '0'..'79'
+    with unchanged(tmp_path):
+        result = annotate(paths, *REVIEW, "--detector", "{files}/best.pt", "--conf", "1.5")
+        assert_user_error(result, "--conf must be in (0, 1], got 1.5")
+        result = annotate(paths, *REVIEW, "--detector", "{files}/best.pt")
+    assert_user_error(
+        result,
+        "detector best.pt predicts classes 0, 1, 2",
+        "(80 in all) that are not among the classes (scratch dent)",
+    )
 
 
 def test_a_port_in_use_is_refused_before_the_model_loads(paths, tmp_path, unchanged):

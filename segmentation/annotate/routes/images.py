@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Annotated
 
 import cv2
@@ -14,7 +15,6 @@ from fastapi.responses import JSONResponse
 from converters.masks import mask_to_rle
 from segmentation.annotate import export
 from segmentation.annotate.routes.shared import AppContext, Context, ImageRequest, json_response
-from segmentation.annotate.session import ImageEntry, Instance
 
 router = APIRouter(prefix="/api")
 
@@ -28,7 +28,14 @@ def get_session(context: Context) -> JSONResponse:
     images = []
     for key in session.keys:
         entry = session.entry(key)
-        images.append({"image": key, "status": entry.status, "instances": len(entry.instances)})
+        images.append(
+            {
+                "image": key,
+                "status": entry.status,
+                "instances": len(entry.instances),
+                "proposals": len(entry.proposals),
+            }
+        )
     return json_response(
         {
             "category": session.category,
@@ -42,6 +49,7 @@ def get_session(context: Context) -> JSONResponse:
             "img_size": predictor.img_size,
             "torch_threads": torch.get_num_threads(),
             "decoder_runtime": predictor.runtime,
+            "detector": context.detector.name if context.detector else None,
         }
     )
 
@@ -59,17 +67,20 @@ def get_embedding(image: ImageQuery, context: Context) -> JSONResponse:
 
 @router.post("/current")
 def set_current(body: ImageRequest, context: Context) -> JSONResponse:
-    """The user opened ``image``: its embedding first, then the next ones in the background."""
+    """The user opened ``image``: its embedding first, then the next ones (and their proposals) behind."""
     session, prefetcher = context.session, context.prefetcher
     path = session.image_path(body.image)
     session.set_current(body.image)
     status = prefetcher.request(path)
-    prefetcher.prefetch(session.image_path(k) for k in session.neighbours(body.image, context.prefetch))
+    neighbours = session.neighbours(body.image, context.prefetch)
+    prefetcher.prefetch(session.image_path(k) for k in neighbours)
+    if context.detector is not None:
+        context.detector.prefetch(neighbours)
     return json_response(status.to_json())
 
 
 def image_detail(context: AppContext, key: str) -> dict:
-    """What the page shows of one image: sizes, status, instances with preview RLEs, undo state."""
+    """What the page shows of one image: sizes, status, instances and proposals (preview RLEs), undo state."""
     session = context.session
     entry = session.entry(key)
     height, width = entry.size or export.upright_size(session.image_path(key))
@@ -89,10 +100,18 @@ def image_detail(context: AppContext, key: str) -> dict:
                 "area": instance.area,
                 "box": list(instance.box),
                 "score": instance.score,
-                "rle": instance_preview(context, entry, instance, size),
+                "rle": preview_rle(context, entry.key, f"i{instance.id}", instance.mask, size),
             }
             for instance in entry.instances
         ],
+        "proposals": [
+            {
+                **proposal.to_json(),
+                "rle": preview_rle(context, entry.key, f"p{proposal.id}", proposal.mask, size),
+            }
+            for proposal in entry.proposals
+        ],
+        "detector": context.detector.status(key) if context.detector else None,
         "can_undo": bool(entry.undo_stack),
         "can_redo": bool(entry.redo_stack),
         "counts": session.counts(),
@@ -100,13 +119,13 @@ def image_detail(context: AppContext, key: str) -> dict:
     }
 
 
-def instance_preview(
-    context: AppContext, entry: ImageEntry, instance: Instance, size: tuple[int, int]
+def preview_rle(
+    context: AppContext, image: str, name: str, mask: Callable[[], np.ndarray], size: tuple[int, int]
 ) -> dict:
-    """COCO RLE of an accepted instance at the preview ``size`` ``(h, w)``, computed once."""
-    key = (entry.key, instance.id, f"{size[0]}x{size[1]}")
+    """COCO RLE of an instance's or a proposal's ``mask()`` at the preview ``size`` ``(h, w)``, once."""
+    key = (image, name, f"{size[0]}x{size[1]}")
     if key not in context.previews:
-        mask = instance.mask()
+        mask = mask()
         if mask.shape != size:  # area: any pixel covered shows, so one-pixel scratches stay visible
             pixels = mask.view(np.uint8) * np.uint8(255)
             mask = cv2.resize(pixels, (size[1], size[0]), interpolation=cv2.INTER_AREA) > 0

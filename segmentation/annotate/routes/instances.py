@@ -35,6 +35,7 @@ class AcceptRequest(ImageRequest):
     prediction: Annotated[str, Field(min_length=1, max_length=64)]
     candidate: Annotated[int, Field(ge=0, le=15)]
     class_name: Annotated[str, Field(alias="class", min_length=1, max_length=100)]
+    proposal: Annotated[int | None, Field(ge=1)] = None  # the proposal this corrects, replaced by it
 
 
 class DeleteRequest(ImageRequest):
@@ -80,7 +81,10 @@ def prediction_json(prediction: Prediction, *, server_s: float) -> dict:
 
 @router.post("/accept")
 def accept(body: AcceptRequest, context: Context) -> JSONResponse:
-    """Saves candidate ``candidate`` of ``prediction`` as an instance of ``class``, at full resolution."""
+    """Saves candidate ``candidate`` of ``prediction`` as an instance of ``class``, at full resolution.
+
+    With ``proposal``, the instance replaces that undecided proposal (the user corrected it).
+    """
     session, predictor = context.session, context.predictor
     session.entry(body.image)
     if body.class_name not in session.classes:
@@ -93,6 +97,7 @@ def accept(body: AcceptRequest, context: Context) -> JSONResponse:
         mask=mask,
         score=float(prediction.scores[body.candidate]),
         prompt=prediction.prompt,
+        proposal=body.proposal,
     )
     return json_response(image_detail(context, body.image))
 

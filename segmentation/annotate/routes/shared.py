@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from segmentation.annotate.detector import DetectorProposals
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.session import AnnotationSession
@@ -29,8 +30,9 @@ class AppContext:
         predictor: clicks to masks, on the decoder thread.
         model_name: shown on the page.
         prefetch: images after the current one embedded ahead.
-        previews: ``(image, instance id, "HxW") -> preview RLE`` of accepted instances:
-            an instance never changes, and its full-resolution mask is costly to shrink.
+        detector: proposals from ``--detector``, None without one.
+        previews: ``(image, "i<instance id>" or "p<proposal id>", "HxW") -> preview RLE``:
+            instances and proposals never change, and full-resolution masks are costly to shrink.
     """
 
     session: AnnotationSession
@@ -38,10 +40,13 @@ class AppContext:
     predictor: InteractivePredictor
     model_name: str
     prefetch: int
-    previews: dict[tuple[str, int, str], dict] = field(default_factory=dict)
+    detector: DetectorProposals | None = None
+    previews: dict[tuple[str, str, str], dict] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Stops the decoder thread, then the embedding worker."""
+        """Stops the detector's background thread, the decoder thread, then the embedding worker."""
+        if self.detector is not None:
+            self.detector.close()
         self.predictor.close()
         self.prefetcher.close()
 

@@ -4,6 +4,11 @@
 // mask layer an offscreen canvas at the server's preview size (the image's own size up to
 // SAM's 1024 px) scaled onto the photo. Masks arrive as COCO RLE (column-major run lengths,
 // compressed to a string), decoded here. All coordinates sent to the server are image pixels.
+//
+// Proposals (from --proposals or --detector) are drawn apart from accepted instances: a hatched
+// fill, a dashed box and a "proposal" label with the class and score. The selected one is accepted
+// (Enter, A), corrected (E: its box becomes the prompt, clicks refine it, Enter accepts) or
+// deleted (Del); Shift+A accepts all of the photo's.
 "use strict";
 
 const PALETTE = [
@@ -16,12 +21,17 @@ const POLL_MS = 150;
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
-const layers = { instances: document.createElement("canvas"), preview: document.createElement("canvas") };
+const layers = {
+  instances: document.createElement("canvas"),
+  proposals: document.createElement("canvas"),
+  preview: document.createElement("canvas"),
+};
 
 const state = {
   session: null,
   keys: [],
   statuses: {},
+  proposalCounts: {},
   current: null,
   detail: null,
   image: null,
@@ -37,6 +47,8 @@ const state = {
   pending: false,
   opacity: 0.5,
   selected: null,
+  proposal: null, // the selected proposal's id
+  correcting: null, // the proposal whose box is the prompt: Enter replaces it with the mask
   view: { scale: 1, x: 0, y: 0 },
   press: null,
   pan: null,
@@ -116,8 +128,9 @@ function packColour(rgb, alpha = 255) {
   return ((alpha << 24) | (rgb[2] << 16) | (rgb[1] << 8) | rgb[0]) >>> 0;
 }
 
-// Paints the foreground of a column-major RLE into a row-major RGBA buffer.
-function paintRle(pixels, width, height, rle, colour) {
+// Paints the foreground of a column-major RLE into a row-major RGBA buffer; hatched: diagonal
+// stripes only (how proposals differ from accepted instances).
+function paintRle(pixels, width, height, rle, colour, hatched = false) {
   const counts = typeof rle.counts === "string" ? rleCounts(rle.counts) : rle.counts;
   let p = 0;
   for (let i = 0; i < counts.length; i += 1) {
@@ -125,7 +138,8 @@ function paintRle(pixels, width, height, rle, colour) {
     if (i & 1) {
       for (let q = p, end = p + n; q < end; q += 1) {
         const x = (q / height) | 0;
-        pixels[(q - x * height) * width + x] = colour;
+        const y = q - x * height;
+        if (!hatched || (x + y) & 4) pixels[y * width + x] = colour;
       }
     }
     p += n;
@@ -139,7 +153,7 @@ function paintLayer(canvas, size, masks) {
   const context = canvas.getContext("2d");
   const image = context.createImageData(width, height);
   const pixels = new Uint32Array(image.data.buffer);
-  for (const { rle, colour } of masks) paintRle(pixels, width, height, rle, colour);
+  for (const { rle, colour, hatched } of masks) paintRle(pixels, width, height, rle, colour, hatched);
   context.putImageData(image, 0, 0);
 }
 
@@ -183,9 +197,14 @@ function draw() {
   context.imageSmoothingEnabled = false;
   context.globalAlpha = state.opacity;
   context.drawImage(layers.instances, 0, 0, w, h);
+  context.globalAlpha = Math.min(1, state.opacity + 0.3); // stripes cover half the pixels anyway
+  context.drawImage(layers.proposals, 0, 0, w, h);
+  context.globalAlpha = state.opacity;
   if (state.prediction) context.drawImage(layers.preview, 0, 0, w, h);
   context.globalAlpha = 1;
   const line = 2 / scale;
+  context.lineWidth = line;
+  drawProposalBoxes(context, scale);
   context.lineWidth = line;
   const selected = state.detail.instances.find((instance) => instance.id === state.selected);
   if (selected) {
@@ -218,6 +237,46 @@ function draw() {
     context.lineWidth = 1.5 / scale;
     context.stroke();
   }
+}
+
+// Each proposal's dashed box and its label: "proposal #id class score" (the selected one in white).
+function drawProposalBoxes(context, scale) {
+  context.font = `${12 / scale}px system-ui, sans-serif`;
+  context.textBaseline = "bottom";
+  for (const proposal of state.detail.proposals) {
+    if (proposal.id === state.correcting) continue;
+    const [x1, y1, x2, y2] = proposal.box;
+    const selected = proposal.id === state.proposal;
+    const colour = selected ? "#ffffff" : `rgb(${classColour(proposal.class).join(",")})`;
+    context.strokeStyle = colour;
+    context.lineWidth = (selected ? 2.5 : 1.5) / scale;
+    context.setLineDash([5 / scale, 4 / scale]);
+    context.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    context.setLineDash([]);
+    const label = proposalLabel(proposal);
+    const pad = 2 / scale;
+    const top = Math.max(y1, 16 / scale);
+    context.fillStyle = "rgba(0, 0, 0, 0.65)";
+    context.fillRect(x1, top - 14 / scale, context.measureText(label).width + 2 * pad, 14 / scale);
+    context.fillStyle = colour;
+    context.fillText(label, x1 + pad, top - pad);
+  }
+}
+
+function proposalLabel(proposal) {
+  const score = proposal.score === null ? "" : ` ${proposal.score.toFixed(2)}`;
+  return `proposal #${proposal.id} ${proposal.class}${score}`;
+}
+
+function paintProposals() {
+  const masks = state.detail.proposals
+    .filter((proposal) => proposal.id !== state.correcting)
+    .map((proposal) => ({
+      rle: proposal.rle,
+      colour: packColour(classColour(proposal.class), proposal.id === state.proposal ? 255 : 200),
+      hatched: true,
+    }));
+  paintLayer(layers.proposals, state.detail.preview, masks);
 }
 
 function paintInstances() {
@@ -272,7 +331,10 @@ function renderImageList() {
     item.dataset.image = key;
     const dot = document.createElement("span");
     dot.className = `dot ${state.statuses[key]}`;
-    item.append(dot, key);
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.title = "proposals to review";
+    item.append(dot, key, badge);
     item.title = key;
     item.addEventListener("click", () => openImage(key));
     list.append(item);
@@ -284,6 +346,7 @@ function updateImageList() {
     const key = item.dataset.image;
     item.classList.toggle("current", key === state.current);
     item.firstChild.className = `dot ${state.statuses[key]}`;
+    item.lastChild.textContent = state.proposalCounts[key] ? String(state.proposalCounts[key]) : "";
   }
   const current = $("image-list").querySelector("li.current");
   if (current) current.scrollIntoView({ block: "nearest" });
@@ -313,21 +376,85 @@ function renderInstances() {
     item.append(swatch, `#${instance.id} ${instance.class} (${instance.area} px)`, remove);
     item.addEventListener("click", () => {
       state.selected = state.selected === instance.id ? null : instance.id;
-      renderInstances();
-      paintInstances();
-      draw();
+      if (state.selected !== null) state.proposal = null;
+      renderSelection();
     });
     list.append(item);
   }
   document.body.dataset.instances = String(state.detail.instances.length);
 }
 
+function renderProposals() {
+  const list = $("proposals");
+  list.textContent = "";
+  for (const proposal of state.detail.proposals) {
+    const item = document.createElement("li");
+    item.dataset.proposal = String(proposal.id);
+    item.classList.toggle("selected", proposal.id === state.proposal);
+    const swatch = document.createElement("span");
+    swatch.className = "dot hatched";
+    swatch.style.color = `rgb(${classColour(proposal.class).join(",")})`;
+    const buttons = [
+      ["✓", "accept (Enter or A)", () => acceptProposal(proposal.id)],
+      ["✎", "correct: its box becomes the prompt, clicks refine it (E)", () => correctProposal(proposal.id)],
+      ["×", "delete this proposal (Del)", () => deleteProposal(proposal.id)],
+    ].map(([text, title, action]) => {
+      const button = document.createElement("button");
+      button.textContent = text;
+      button.title = title;
+      button.addEventListener("click", (event) => {
+        event.stopPropagation();
+        action();
+      });
+      return button;
+    });
+    buttons[0].classList.add("first");
+    item.append(swatch, proposalLabel(proposal).replace("proposal ", ""), ...buttons);
+    item.addEventListener("click", () => selectProposal(proposal.id === state.proposal ? null : proposal.id));
+    list.append(item);
+  }
+  const detector = state.detail.detector;
+  $("proposal-panel").hidden = !state.detail.proposals.length && !detector;
+  $("accept-all").disabled = !state.detail.proposals.length;
+  $("proposal-state").textContent = detector && detector.state !== "done" ? `detector: ${detector.state}` : "";
+  document.body.dataset.proposals = String(state.detail.proposals.length);
+  document.body.dataset.detector = detector ? detector.state : "none";
+}
+
+function selectProposal(id) {
+  state.proposal = id;
+  if (id !== null) state.selected = null;
+  renderSelection();
+}
+
+function renderSelection() {
+  renderInstances();
+  renderProposals();
+  paintInstances();
+  paintProposals();
+  draw();
+}
+
+// The next (delta 1) or previous proposal becomes the selected one.
+function stepProposal(delta) {
+  const ids = state.detail ? state.detail.proposals.map((proposal) => proposal.id) : [];
+  if (!ids.length) return;
+  const index = ids.indexOf(state.proposal);
+  selectProposal(ids[(index + delta + ids.length) % ids.length]);
+}
+
 function applyDetail(detail) {
   state.detail = detail;
   state.statuses[detail.image] = detail.status;
+  state.proposalCounts[detail.image] = detail.proposals.length;
   if (!detail.instances.some((instance) => instance.id === state.selected)) state.selected = null;
+  const ids = detail.proposals.map((proposal) => proposal.id);
+  if (!ids.includes(state.proposal)) state.proposal = state.selected === null && ids.length ? ids[0] : null;
+  if (!ids.includes(state.correcting)) state.correcting = null;
   paintInstances();
+  paintProposals();
   renderInstances();
+  renderProposals();
   renderCounts(detail.counts);
   updateImageList();
   $("status-badge").textContent = detail.status.replace("_", " ");
@@ -355,6 +482,7 @@ async function openImage(key) {
   const token = ++state.openToken;
   state.current = key;
   state.embeddingReady = false;
+  state.proposal = null;
   document.body.dataset.embedding = "waiting";
   clearPrompt(false);
   updateImageList();
@@ -370,7 +498,7 @@ async function openImage(key) {
     state.detail = detail;
     fitView();
     applyDetail(detail);
-    showMessage("");
+    showMessage(detail.proposals.length ? proposalHint(detail) : "");
     followEmbedding(key, token, status);
   } catch (error) {
     if (token === state.openToken) showError(error);
@@ -385,8 +513,10 @@ async function followEmbedding(key, token, status) {
       state.embeddingReady = true;
       document.body.dataset.embedding = "ready";
       const how = status.cached ? "from the cache" : `computed in ${status.seconds.toFixed(1)} s`;
-      showMessage(`ready (embedding ${how})`);
+      showMessage(state.detail.proposals.length ? proposalHint(state.detail) : `ready (embedding ${how})`);
       if (hasPrompt()) requestPrediction();
+      const detector = state.detail.detector; // running: prefetched in the background, the server waits for it
+      if (detector && (detector.state === "pending" || detector.state === "running")) detectProposals(key, token);
       return;
     }
     if (status.state === "failed") {
@@ -406,6 +536,35 @@ async function followEmbedding(key, token, status) {
       showError(error);
       return;
     }
+  }
+}
+
+function proposalHint(detail) {
+  const n = detail.proposals.length;
+  return `${n} proposal${n === 1 ? "" : "s"} to review: Enter accepts, E corrects, Del deletes, Shift+A accepts all`;
+}
+
+// Runs --detector on the opened photo (once per photo; the server remembers) and shows its proposals.
+async function detectProposals(key, token, attempts = 20) {
+  document.body.dataset.detector = "running";
+  $("proposal-state").textContent = "detector: running";
+  try {
+    const detail = await api("POST", "/api/proposals/detect", { image: key });
+    state.proposalCounts[key] = detail.proposals.length;
+    if (token !== state.openToken) {
+      updateImageList();
+      return;
+    }
+    applyDetail(detail);
+    if (!hasPrompt()) showMessage(detail.proposals.length ? proposalHint(detail) : "the detector found nothing here");
+  } catch (error) {
+    if (token !== state.openToken) return;
+    if (error instanceof BusyError && attempts > 1) {
+      setTimeout(() => detectProposals(key, token, attempts - 1), error.retryAfterMs);
+      return;
+    }
+    showError(error);
+    document.body.dataset.detector = "failed";
   }
 }
 
@@ -444,6 +603,7 @@ function hasPrompt() {
 function changePrompt() {
   state.promptVersion += 1;
   if (!hasPrompt()) {
+    stopCorrecting();
     state.prediction = null;
     document.body.dataset.preview = "0";
     $("cycle").textContent = "mask 1/3";
@@ -458,6 +618,7 @@ function addStep(step) {
 }
 
 function clearPrompt(redraw = true) {
+  stopCorrecting();
   state.steps = [];
   state.undoneSteps = [];
   state.promptVersion += 1;
@@ -465,6 +626,16 @@ function clearPrompt(redraw = true) {
   document.body.dataset.preview = "0";
   $("cycle").textContent = "mask 1/3";
   if (redraw) draw();
+}
+
+// The corrected proposal shows again as a proposal (the prompt that replaced it is gone).
+function stopCorrecting() {
+  if (state.correcting === null) return;
+  state.correcting = null;
+  if (state.detail) {
+    paintProposals();
+    renderProposals();
+  }
 }
 
 function requestPrediction() {
@@ -564,10 +735,52 @@ function accept() {
     candidate: state.candidate,
     class: name,
   };
+  if (state.correcting !== null) body.proposal = state.correcting; // the corrected mask replaces it
   change("/api/accept", body, (detail) => {
     clearPrompt();
     showMessage(`accepted ${name} #${detail.instances[detail.instances.length - 1].id}`);
   });
+}
+
+// Enter: the prompt's mask when there is one, else the selected proposal.
+function acceptCurrent() {
+  if (!state.prediction && !hasPrompt() && state.proposal !== null) acceptProposal(state.proposal);
+  else accept();
+}
+
+function acceptProposal(id) {
+  change("/api/proposals/accept", { image: state.current, proposal: id }, (detail) => {
+    const instance = detail.instances[detail.instances.length - 1];
+    showMessage(`accepted proposal #${id} as ${instance.class} #${instance.id}`);
+  });
+}
+
+function acceptAllProposals() {
+  const n = state.detail ? state.detail.proposals.length : 0;
+  if (!n) return;
+  change("/api/proposals/accept-all", { image: state.current }, () => showMessage(`accepted ${n} proposals`));
+}
+
+function deleteProposal(id) {
+  if (id === state.correcting) clearPrompt();
+  change("/api/proposals/delete", { image: state.current, proposal: id }, () =>
+    showMessage(`deleted proposal #${id}`),
+  );
+}
+
+// The proposal's box becomes the prompt (its class the class): clicks refine it, Enter accepts the
+// mask in its place. SAM gets the box and the points, not the proposal's mask: a binary mask as
+// mask input is not what SAM was trained on, and a box and points are.
+function correctProposal(id) {
+  const proposal = state.detail && state.detail.proposals.find((item) => item.id === id);
+  if (!proposal) return;
+  clearPrompt(false);
+  state.proposal = id;
+  state.correcting = id;
+  selectClass(Math.max(0, state.session.classes.indexOf(proposal.class)));
+  renderSelection();
+  addStep({ type: "box", box: proposal.box });
+  showMessage(`correcting proposal #${id}: click to add or remove parts, Enter accepts, Esc cancels`);
 }
 
 function deleteInstance(id) {
@@ -575,6 +788,10 @@ function deleteInstance(id) {
 }
 
 function deleteSelected() {
+  if (state.proposal !== null && state.selected === null) {
+    deleteProposal(state.proposal);
+    return;
+  }
   const instances = state.detail ? state.detail.instances : [];
   const id = state.selected !== null ? state.selected : instances.length ? instances[instances.length - 1].id : null;
   if (id !== null) deleteInstance(id);
@@ -734,7 +951,13 @@ document.addEventListener("keydown", (event) => {
   }
   if (ctrl || event.altKey) return;
   const actions = {
-    Enter: accept,
+    Enter: acceptCurrent,
+    a: () => state.proposal !== null && acceptProposal(state.proposal),
+    A: () => (event.shiftKey ? acceptAllProposals() : state.proposal !== null && acceptProposal(state.proposal)),
+    e: () => state.proposal !== null && correctProposal(state.proposal),
+    E: () => state.proposal !== null && correctProposal(state.proposal),
+    p: () => stepProposal(1),
+    P: () => stepProposal(-1),
     Escape: () => clearPrompt(),
     Tab: () => cycle(event.shiftKey ? -1 : 1),
     c: () => cycle(1),
@@ -771,7 +994,8 @@ function wireButtons() {
     next: () => move(1),
     "next-open": nextOpen,
     cycle: () => cycle(1),
-    accept,
+    accept: acceptCurrent,
+    "accept-all": acceptAllProposals,
     reset: () => clearPrompt(),
     undo,
     redo,
@@ -813,7 +1037,10 @@ async function init() {
     return;
   }
   state.keys = state.session.images.map((item) => item.image);
-  for (const item of state.session.images) state.statuses[item.image] = item.status;
+  for (const item of state.session.images) {
+    state.statuses[item.image] = item.status;
+    state.proposalCounts[item.image] = item.proposals;
+  }
   $("category").textContent = `${state.session.category} · ${state.session.model}`;
   renderClasses();
   renderImageList();

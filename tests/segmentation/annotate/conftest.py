@@ -218,3 +218,38 @@ def defect_centre():
 def photo_writer():
     """``draw_photo`` as a fixture."""
     return draw_photo
+
+
+class RedDefectDetector:
+    """A deterministic detector (the :class:`~segmentation.annotate.detector.BoxDetector` interface).
+
+    Boxes each dark-red blob of :func:`draw_photo` 3 px wider than the blob, class ``dent`` (id 1),
+    scores 0.9, 0.8, ... by size; records the threads it ran on.
+    """
+
+    names = ["scratch", "dent"]
+    source = "red.pt sha256:0123456789abcdef"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, image: np.ndarray):
+        import threading
+
+        from detection.detections import ImageDetections
+
+        self.calls.append(threading.current_thread().name)
+        red = cv2.inRange(image, (20, 20, 150), (60, 60, 190))
+        count, _, stats, _ = cv2.connectedComponentsWithStats(red, connectivity=8)
+        blobs = sorted(stats[1:count].tolist(), key=lambda s: -s[4])
+        boxes = [[x - 3, y - 3, x + w + 3, y + h + 3] for x, y, w, h, _ in blobs]
+        return ImageDetections(
+            boxes=np.asarray(boxes, dtype=float).reshape(-1, 4),
+            scores=np.array([0.9 - 0.1 * i for i in range(len(boxes))]),
+            classes=np.ones(len(boxes), dtype=int),
+        )
+
+
+@pytest.fixture
+def red_detector() -> RedDefectDetector:
+    return RedDefectDetector()

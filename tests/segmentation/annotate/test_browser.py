@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -34,6 +35,22 @@ def browser_binary() -> str | None:
 @pytest.fixture
 def served(photos, tmp_path, colour_sam):
     """``(url, session, truths)`` of a live server on a free loopback port."""
+    folder, truths = photos
+    with live_server(folder, tmp_path, colour_sam) as (url, session):
+        yield url, session, truths
+
+
+@pytest.fixture
+def served_detecting(photos, tmp_path, colour_sam, red_detector):
+    """``(url, session, truths)`` of a live server that runs the stub detector on each photo."""
+    folder, truths = photos
+    with live_server(folder, tmp_path, colour_sam, detector=red_detector) as (url, session):
+        yield url, session, truths
+
+
+@contextmanager
+def live_server(folder, tmp_path, sam, detector=None):
+    """``(url, session)``: uvicorn in a thread on a free loopback port, the session in ``tmp_path``."""
     import uvicorn
 
     from segmentation.annotate.__main__ import LOOPBACK_HOSTS, bind, url_for
@@ -41,10 +58,11 @@ def served(photos, tmp_path, colour_sam):
     from segmentation.annotate.session import AnnotationSession
     from segmentation.embeddings import EmbeddingCache
 
-    folder, truths = photos
     session = AnnotationSession.open(tmp_path / "new_defects", folder, classes=["scratch", "dent"])
-    cache = EmbeddingCache(tmp_path / "embeddings", colour_sam, model_name="colour")
-    app = create_app(session, colour_sam, cache=cache, model_name="colour", allowed_hosts=LOOPBACK_HOSTS)
+    cache = EmbeddingCache(tmp_path / "embeddings", sam, model_name="colour")
+    app = create_app(
+        session, sam, cache=cache, model_name="colour", allowed_hosts=LOOPBACK_HOSTS, detector=detector
+    )
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -53,7 +71,7 @@ def served(photos, tmp_path, colour_sam):
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.05)
-    yield url_for(sock), session, truths
+    yield url_for(sock), session
     server.should_exit = True
     thread.join(timeout=30)
     sock.close()
@@ -166,3 +184,85 @@ def test_the_page_resumes_on_the_image_the_user_left(served, page):
     wait_body(page, "d.embedding === 'ready'")
     assert page.inner_text("#image-name").endswith("lot_2/c.png")
     assert np.isclose(float(page.eval_on_selector("#opacity", "e => e.value")), 50)
+
+
+def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tmp_path, defect_centre):
+    import json
+
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    truth = truths["a.png"]
+    both = truths["lot_2/c.png"]  # two defects; the cascade proposes them as one, boxed on the left one
+    session.add_proposals(
+        {
+            "a.png": [make_proposal(truth, class_name="dent", score=0.87, source="predictions.json")],
+            "lot_2/c.png": [make_proposal(both, class_name="dent", box=[15, 18, 45, 42], score=0.6)],
+            "b.jpg": [
+                make_proposal(truths["b.jpg"], class_name="scratch", score=0.9),
+                make_proposal(np.eye(150, 100, dtype=bool), class_name="dent", score=0.3),
+            ],
+        },
+        source="cascade",
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '1'")
+    assert page.is_visible("#proposal-panel") and "proposal" in page.inner_text("#message")
+    assert page.inner_text("#proposals li").startswith("#1 dent 0.87")
+    assert page.inner_text("#image-list li.current .badge") == "1"
+    page.screenshot(path=str(tmp_path / "proposal.png"))
+
+    # Enter accepts the (selected) proposal: saved like a drawn instance. Ctrl+Z brings it back.
+    page.keyboard.press("Enter")
+    wait_body(page, "d.instances === '1' && d.proposals === '0' && d.status === 'in_progress'")
+    mask = read_mask(session.category_dir / "ground_truth" / "dent" / "a_mask.png") > 0
+    assert np.array_equal(mask, truth)
+    state = json.loads(session.state_path.read_text())["images"]["a.png"]
+    assert state["proposals"] == [] and state["instances"][0]["prompt"]["proposal"]["score"] == 0.87
+    page.keyboard.press("Control+z")
+    wait_body(page, "d.instances === '0' && d.proposals === '1'")
+    page.keyboard.press("a")
+    wait_body(page, "d.instances === '1' && d.proposals === '0'")
+
+    # E: the proposal's box becomes the prompt; a click inside refines it; Enter replaces the proposal.
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('lot_2/c.png')")
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '1'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    assert page.evaluate("() => window.annotator.state.correcting") == 1
+    predictions = int(page.evaluate("() => document.body.dataset.predictions"))
+    left = both & (np.arange(128) < 64)
+    click_image(page, *defect_centre(left))  # box + point
+    page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
+    page.keyboard.press("1")  # and it is a scratch
+    page.keyboard.press("Enter")
+    wait_body(page, "d.instances === '1' && d.proposals === '0'")
+    saved = read_mask(session.category_dir / "ground_truth" / "scratch" / "lot_2__c_mask.png") > 0
+    assert (saved & left).sum() / (saved | left).sum() > 0.7 and not (saved & both & ~left).any()
+    prompt = json.loads(session.state_path.read_text())["images"]["lot_2/c.png"]["instances"][0]["prompt"]
+    assert prompt["box"] == [15, 18, 45, 42] and prompt["labels"] == [1]
+
+    # Del deletes the selected proposal, Shift+A accepts the rest.
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('b.jpg')")
+    wait_body(page, "d.proposals === '2'")
+    page.keyboard.press("p")  # the second one: the diagonal line
+    assert page.evaluate("() => window.annotator.state.proposal") == 2
+    page.keyboard.press("Delete")
+    wait_body(page, "d.proposals === '1'")
+    page.keyboard.press("Shift+A")
+    wait_body(page, "d.proposals === '0' && d.instances === '1'")
+    assert [i.class_name for i in session.entry("b.jpg").instances] == ["scratch"]
+
+
+def test_the_page_asks_the_detector_for_the_opened_photo(served_detecting, page):
+    url, session, truths = served_detecting
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.detector === 'done' && d.proposals === '1'")
+    page.keyboard.press("Enter")
+    wait_body(page, "d.instances === '1' && d.proposals === '0'")
+    mask = read_mask(session.category_dir / "ground_truth" / "dent" / "a_mask.png") > 0
+    truth = truths["a.png"]
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.8

@@ -182,3 +182,63 @@ def test_an_impossible_onnx_runtime_is_one_clear_error(device, missing, message)
     with pytest.raises(UserError) as error:
         choose_runtime("onnx", device, missing)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--conf", "0.3"], "--conf only applies with --detector WEIGHTS"),
+        (["--tile", "320", "--imgsz", "320"], "--imgsz and --tile only apply with --detector WEIGHTS"),
+        (
+            ["--proposals", "p.json", "--detector", "best.pt"],
+            "argument --detector: not allowed with argument",
+        ),
+        (["--export", "--proposals", "p.json"], "--export writes what is accepted"),
+    ],
+)
+def test_review_options_that_do_not_fit_together(photos, tmp_path, capsys, extra, message):
+    assert main(["--images", str(photos[0]), "--out", str(tmp_path / "out"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_puts_a_files_proposals_on_the_photos_once(
+    photos, tmp_path, capsys, monkeypatch, colour_sam
+):
+    """The serving path up to uvicorn (which returns at once here), with the colour SAM as the model."""
+    import json
+
+    import uvicorn
+
+    from converters.masks import mask_to_rle
+    from segmentation.annotate import __main__ as cli
+
+    folder, truths = photos
+    results = [
+        {"file_name": key, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
+        for key, truth in truths.items()
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    monkeypatch.setattr(cli, "load_model", lambda model, checkpoint, device: (colour_sam, "colour"))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    args = [
+        "--images",
+        str(folder),
+        "--out",
+        str(tmp_path / "out"),
+        "--proposals",
+        str(tmp_path / "predictions.json"),
+    ]
+    args += ["--device", "cpu", "--runtime", "torch", "--port", "0", "--cache-dir", str(tmp_path / "emb")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 new proposals from" in out and "4 proposals to review on 4)" in out
+    session = AnnotationSession.open(tmp_path / "out")
+    assert session.classes == ["dent"]  # a first run without --classes takes the file's names
+    assert [len(session.entry(key).proposals) for key in session.keys] == [1, 1, 1, 1]
+    session.accept_proposals("a.png")
+    assert main(args) == 0  # again: the accepted one does not come back, the others stay
+    assert "0 new proposals" in capsys.readouterr().out
+    session = AnnotationSession.open(tmp_path / "out")
+    assert [len(session.entry(key).proposals) for key in session.keys] == [0, 1, 1, 1]

@@ -297,3 +297,113 @@ def test_reopening_repairs_a_tree_cut_short_and_keeps_removed_images(opened, pho
     ]
     state = json.loads(again.state_path.read_text())
     assert state["images"]["b.jpg"]["instances"]
+
+
+def proposal(shape, box, class_name="scratch", score=0.9):
+    """A proposal (id 0, as a source makes it) of a rectangle mask."""
+    from segmentation.annotate.proposals import make_proposal
+
+    return make_proposal(
+        blob(shape, box), class_name=class_name, score=score, mask_score=0.8, source="test.json"
+    )
+
+
+def test_accepting_a_proposal_saves_it_as_an_instance_and_undo_brings_it_back(opened):
+    session, _ = opened
+    shape = (120, 160)
+    added = session.add_proposals(
+        {"a.png": [proposal(shape, (10, 10, 30, 20)), proposal(shape, (50, 50, 60, 70), "dent", 0.6)]},
+        source="run-1",
+    )
+    assert added == 2 and [p.id for p in session.entry("a.png").proposals] == [1, 2]
+    assert session.entry("a.png").status == "unlabelled" and not session.entry("a.png").undo_stack
+    (instance,) = session.accept_proposals("a.png", [2])
+    assert (instance.class_name, instance.area, instance.score) == ("dent", 200, 0.8)
+    assert instance.prompt == {
+        "box": [50.0, 50.0, 60.0, 70.0],
+        "proposal": {"source": "test.json", "score": 0.6},
+    }
+    entry = session.entry("a.png")
+    assert entry.status == "in_progress" and [p.id for p in entry.proposals] == [1]
+    mask = read_mask(session.category_dir / "ground_truth" / "dent" / "a_mask.png")
+    assert (mask == 254).sum() == 200  # written like any accepted instance
+    session.undo("a.png")
+    assert [p.id for p in entry.proposals] == [1, 2] and entry.instances == []
+    session.redo("a.png")
+    session.delete_proposal("a.png", 1)
+    assert entry.proposals == [] and len(entry.instances) == 1
+    session.undo("a.png")
+    assert [p.id for p in entry.proposals] == [1]
+    with pytest.raises(NotFoundError, match="no undecided proposal 2"):
+        session.delete_proposal("a.png", 2)
+
+
+def test_accept_all_is_one_change_and_a_corrected_proposal_is_replaced_by_its_instance(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_proposals(
+        {"a.png": [proposal(shape, (10, 10, 30, 20)), proposal(shape, (50, 50, 60, 70))]}, source="s"
+    )
+    corrected = session.add_instance("a.png", class_name="dent", mask=blob(shape, (8, 8, 32, 22)), proposal=1)
+    assert [p.id for p in session.entry("a.png").proposals] == [2] and corrected.id == 1
+    session.undo("a.png")
+    assert [p.id for p in session.entry("a.png").proposals] == [1, 2]
+    instances = session.accept_proposals("a.png")
+    assert [i.id for i in instances] == [2, 3]  # instance ids are never reused
+    assert session.entry("a.png").proposals == []
+    with pytest.raises(ConflictError, match="no proposals to accept"):
+        session.accept_proposals("a.png")
+    session.undo("a.png")  # all of them in one step
+    assert len(session.entry("a.png").proposals) == 2 and session.entry("a.png").instances == []
+
+
+def test_an_image_takes_a_source_once_and_decided_proposals_never_come_back(opened, photos):
+    session, _ = opened
+    shape = (120, 160)
+    batch = {"a.png": [proposal(shape, (10, 10, 30, 20))], "b.jpg": [proposal((150, 100), (5, 5, 9, 9))]}
+    assert session.add_proposals(batch, source="run-1") == 2
+    session.accept_proposals("a.png")
+    session.delete_proposal("b.jpg", 1)
+    assert session.add_proposals(batch, source="run-1") == 0  # restart with the same file
+    again = AnnotationSession.open(session.out, photos[0])
+    assert again.add_proposals(batch, source="run-1") == 0
+    assert again.entry("a.png").proposals == [] and again.entry("b.jpg").proposals == []
+    # Another source: what duplicates an accepted instance is left out, the rest comes.
+    batch["a.png"].append(proposal(shape, (100, 100, 110, 110)))
+    assert again.add_proposals(batch, source="run-2") == 2
+    assert [p.box for p in again.entry("a.png").proposals] == [(100.0, 100.0, 110.0, 110.0)]
+
+
+def test_done_and_good_images_take_no_proposals_and_marking_them_discards_undecided_ones(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (0, 0, 5, 5)))
+    session.add_proposals({"a.png": [proposal(shape, (10, 10, 30, 20))]}, source="s")
+    session.set_status("a.png", "done")
+    assert session.entry("a.png").proposals == []
+    session.undo("a.png")
+    assert len(session.entry("a.png").proposals) == 1 and session.entry("a.png").status == "in_progress"
+    session.set_status("b.jpg", "good")
+    assert session.add_proposals({"b.jpg": [proposal((150, 100), (5, 5, 9, 9))]}, source="s") == 0
+    assert "s" not in session.entry("b.jpg").proposed  # reopened later, it takes them then
+
+
+def test_proposals_are_kept_across_a_restart_and_undo_never_drops_them(opened, photos):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (0, 0, 5, 5)))
+    session.add_proposals({"a.png": [proposal(shape, (10, 10, 30, 20))]}, source="s")
+    session.undo("a.png")  # undoes the instance, not the proposals that came after it
+    assert len(session.entry("a.png").proposals) == 1 and session.entry("a.png").instances == []
+    again = AnnotationSession.open(session.out, photos[0])
+    (kept,) = again.entry("a.png").proposals
+    assert (kept.id, kept.class_name, kept.score, kept.area) == (1, "scratch", 0.9, 200)
+    assert again.entry("a.png").proposed == ["s"] and again.entry("a.png").next_proposal_id == 2
+
+
+def test_a_first_run_may_take_its_classes_from_a_detector(opened, photos, tmp_path):
+    session, _ = opened
+    fresh = AnnotationSession.read(tmp_path / "fresh", photos[0], default_classes=["crack", "hole"])
+    assert fresh.classes == ["crack", "hole"]
+    resumed = AnnotationSession.read(session.out, photos[0], default_classes=["crack", "hole"])
+    assert resumed.classes == ["scratch", "dent"]  # the stored ones win

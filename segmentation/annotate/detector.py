@@ -1,0 +1,330 @@
+"""The detector inside the app (``--detector best.pt``): boxes on each photo, SAM masks of them, proposals.
+
+The inspection cascade, run where the user works: when a photo is opened (or
+prefetched), the detector finds its boxes, the app's own SAM decoder turns
+each box into one mask (box prompt, single-mask output), and the session keeps
+them as proposals (:mod:`segmentation.annotate.proposals`) for the user to
+accept, correct or delete. Detector and decoder run as one job per photo on
+the decoder thread (:class:`~segmentation.annotate.worker.DecoderWorker`),
+queued like every click: one thread keeps one set of torch and ultralytics
+buffers, and a click waits at most for one photo's detection.
+
+A photo is proposed once per detector (its file name and sha256,
+:attr:`BoxDetector.source`): a restart keeps the undecided proposals in the
+state and does not run the detector on that photo again.
+
+The page asks for the current photo's proposals once its embedding is ready
+(``POST /api/proposals/detect``); a background thread does the same for the
+photos after it, once their embedding is ready and only while the decoder
+thread is idle, so prefetching never takes a click's place in the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import cv2
+import numpy as np
+
+from common.errors import UserError, one_line
+from common.images import decode_image_file
+from common.io import sha256_file
+from segmentation.annotate.errors import AnnotationError, BusyError
+from segmentation.annotate.predictor import InteractivePredictor
+from segmentation.annotate.prefetch import FAILED, IDLE, READY, EmbeddingPrefetcher
+from segmentation.annotate.proposals import Proposal, make_proposal
+from segmentation.annotate.session import DONE, GOOD, AnnotationSession
+from segmentation.embeddings import ImageEmbedding
+
+if TYPE_CHECKING:  # detection (ultralytics) is imported only when a detector is used
+    from detection.detections import ImageDetections
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between looks at a prefetched photo's embedding and the decoder thread.
+_POLL_S = 0.1
+
+
+class BoxDetector(Protocol):
+    """What the app needs of a detector (a stub in tests, :class:`YoloDetector` otherwise).
+
+    Attributes:
+        names: class names by class id; each must be one of the session's classes.
+        source: identifies the model (file name and hash): a photo gets its proposals once.
+    """
+
+    names: Sequence[str]
+    source: str
+
+    def __call__(self, image: np.ndarray) -> ImageDetections:
+        """Boxes (xyxy pixels), scores and class ids on an ``(H, W, 3)`` uint8 BGR image."""
+        ...
+
+
+class YoloDetector:
+    """An ultralytics detection model (a run's ``best.pt``) as a :class:`BoxDetector`, whole or tiled.
+
+    Args:
+        model: ``ultralytics.YOLO`` of a detection model.
+        source: see :class:`BoxDetector`.
+        conf: the lowest box score kept.
+        imgsz: model input size (per window when tiled); default ``tile``, else 640.
+        tile, tile_overlap: tiled inference (:func:`detection.tiling.predict_tiled`), None: whole photos.
+        device: ``cpu``, ``cuda``, ...; None: ultralytics' choice.
+        max_det: boxes kept per photo.
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        source: str,
+        conf: float = 0.25,
+        imgsz: int | None = None,
+        tile: int | None = None,
+        tile_overlap: float = 0.2,
+        device: str | None = None,
+        max_det: int = 100,
+    ) -> None:
+        self.model = model
+        self.names = [str(model.names[i]) for i in sorted(model.names)]
+        self.source = source
+        self.conf, self.imgsz = conf, imgsz or tile or 640
+        self.tile, self.tile_overlap = tile, tile_overlap
+        self.device, self.max_det = device, max_det
+
+    def __call__(self, image: np.ndarray) -> ImageDetections:
+        from detection.predict import ultralytics_detections
+        from detection.tiling import predict_tiled
+
+        settings = {
+            "imgsz": self.imgsz,
+            "conf": self.conf,
+            "device": self.device,
+            "max_det": self.max_det,
+            "verbose": False,
+        }
+        if self.tile is None:
+            return ultralytics_detections(self.model.predict(image, **settings))[0]
+
+        def predict_tiles(tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
+            return ultralytics_detections(self.model.predict(list(tiles), **settings))
+
+        return predict_tiled(
+            image, predict_tiles, tile=self.tile, overlap=self.tile_overlap, max_det=self.max_det
+        )
+
+
+def load_yolo_detector(
+    weights: str | Path, *, conf: float = 0.25, imgsz: int | None = None, tile: int | None = None
+) -> YoloDetector:
+    """:class:`YoloDetector` of a weights file, every setting checked.
+
+    Raises:
+        UserError: missing weights, a file that is not an ultralytics detection checkpoint,
+            ``conf`` outside (0, 1], ``imgsz`` below 32, bad tiling.
+    """
+    from detection.tiling import MIN_TILE, check_tiling
+    from detection.weights import load_detector, weights_file
+
+    if not 0 < conf <= 1:
+        raise UserError(f"--conf must be in (0, 1], got {conf}")
+    if imgsz is not None and imgsz < MIN_TILE:
+        raise UserError(f"--imgsz must be >= {MIN_TILE}, got {imgsz}")
+    if tile is not None:
+        check_tiling(tile, 0.2)
+    path = weights_file(weights)
+    model = load_detector(path)
+    source = f"{path.name} sha256:{sha256_file(path, what='detector weights')[:16]}"
+    return YoloDetector(model, source=source, conf=conf, imgsz=imgsz, tile=tile)
+
+
+def check_detector_classes(detector: BoxDetector, classes: Sequence[str]) -> None:
+    """Every class the detector predicts must be a session class; a UserError suggesting ``--classes``."""
+    missing = [name for name in detector.names if name not in classes]
+    if not missing:
+        return
+    shown = ", ".join(missing[:8]) + (f", ... ({len(missing)} in all)" if len(missing) > 8 else "")
+    hint = (
+        f"--classes {' '.join([*classes, *missing])}" if len(missing) <= 8 else "--classes with all of them"
+    )
+    raise UserError(
+        f"detector {detector.source.split()[0]} predicts classes {shown} that are not among the "
+        f"classes ({' '.join(classes)}): add them, {hint}"
+    )
+
+
+class DetectorProposals:
+    """Runs a detector and SAM on photos, once each, and hands the masks to the session as proposals.
+
+    Args:
+        detector: boxes on a photo.
+        session: where the proposals go.
+        prefetcher: the photos' embeddings (SAM's decoder needs them).
+        predictor: its decoder thread and :meth:`~InteractivePredictor.box_masks`.
+
+    Thread-safe. Call :meth:`close` to stop the background thread.
+    """
+
+    def __init__(
+        self,
+        detector: BoxDetector,
+        session: AnnotationSession,
+        prefetcher: EmbeddingPrefetcher,
+        predictor: InteractivePredictor,
+    ) -> None:
+        self.detector = detector
+        self.session = session
+        self.prefetcher = prefetcher
+        self.predictor = predictor
+        self.name = detector.source.split()[0]
+        self._cv = threading.Condition()
+        self._running: dict[str, threading.Event] = {}
+        self._failed: dict[str, str] = {}
+        self._queue: list[str] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="detector-prefetch", daemon=True)
+        self._thread.start()
+
+    def status(self, key: str) -> dict:
+        """``{"state", "error"}``; states ``pending``, ``running``, ``done``, ``failed``, ``skipped``.
+
+        ``skipped``: the photo is marked done or good, so it takes no proposals.
+        """
+        entry = self.session.entry(key)
+        with self._cv:
+            if self.session.has_proposed(key, self.detector.source):
+                state = "done"
+            elif key in self._failed:
+                state = "failed"
+            elif key in self._running:
+                state = "running"
+            else:
+                state = "skipped" if entry.status in (DONE, GOOD) else "pending"
+            return {"state": state, "error": self._failed.get(key)}
+
+    def propose(self, key: str) -> None:
+        """Runs the detector on ``key`` and adds its proposals, unless done; waits for a run under way.
+
+        Waits for the photo's embedding first (outside the decoder queue).
+
+        Raises:
+            BusyError: the decoder's queue is full (nothing recorded: ask again).
+            AnnotationError: the photo cannot be read or embedded (recorded: not tried again).
+        """
+        while True:
+            with self._cv:
+                if self.status(key)["state"] not in ("pending", "running"):
+                    return
+                running = self._running.get(key)
+                if running is None:
+                    self._running[key] = threading.Event()
+                    break
+            running.wait()  # another request's run; then it is done, failed, or (busy) still pending
+        try:
+            path = self.session.image_path(key)
+            emb = self.prefetcher.get(path)
+            proposals = self.predictor.worker.run(partial(self._detect, path, emb))
+            self.session.add_proposals({key: proposals}, source=self.detector.source)
+        except BusyError:
+            raise
+        except Exception as error:  # this photo's failure, shown on the page; the others go on
+            with self._cv:
+                self._failed[key] = one_line(error)
+            if not isinstance(error, UserError):
+                logger.exception("detector failed on %s", key)
+            raise AnnotationError(f"the detector failed on {key}: {one_line(error)}") from None
+        finally:
+            with self._cv:
+                self._running.pop(key).set()
+                self._cv.notify_all()
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Proposes ``keys`` in the background once their embeddings are ready (replaces earlier ones)."""
+        with self._cv:
+            self._queue = list(keys)
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        """Stops the background thread (after the photo it is on)."""
+        with self._cv:
+            self._closed = True
+            self._queue.clear()
+            self._cv.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
+
+    def _detect(self, path: Path, emb: ImageEmbedding) -> list[Proposal]:
+        """The photo's proposals, best first; runs on the decoder thread."""
+        image = decode_image_file(path, cv2.IMREAD_COLOR)
+        if image.shape[:2] != tuple(emb.original_size):
+            raise AnnotationError(f"{path.name} changed size since its embedding; open it again")
+        with self.prefetcher.decoding():
+            found = self.detector(image)
+        boxes = np.asarray(found.boxes, dtype=float).reshape(-1, 4)
+        classes = np.asarray(found.classes, dtype=int).reshape(-1)
+        if len(classes) and not 0 <= classes.min() <= classes.max() < len(self.detector.names):
+            raise AnnotationError(
+                f"class id {classes.max()} beyond the detector's {len(self.detector.names)}"
+            )
+        proposals = []
+        masks = self.predictor.box_masks(emb, boxes)
+        for box, score, class_id, (mask, iou) in zip(boxes, found.scores, classes, masks, strict=True):
+            proposal = make_proposal(
+                mask,
+                class_name=self.detector.names[class_id],
+                box=box.tolist(),
+                score=float(score),
+                mask_score=iou,
+                source=self.name,
+            )
+            if proposal is not None:
+                proposals.append(proposal)
+        return sorted(proposals, key=lambda p: -(p.score or 0.0))
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                key = self._queue[0]
+            step = self._next_step(key)
+            if step == "wait":
+                with self._cv:
+                    self._cv.wait(_POLL_S)
+                continue
+            with self._cv:
+                if self._queue[:1] == [key]:
+                    self._queue.pop(0)
+            if step == "run":
+                self._propose_quietly(key)
+
+    def _next_step(self, key: str) -> str:
+        """``run`` (its embedding is ready, the decoder idle), ``wait``, or ``drop`` (nothing to do)."""
+        try:
+            if self.status(key)["state"] != "pending":
+                return "drop"
+            embedding = self.prefetcher.status(self.session.image_path(key)).state
+        except AnnotationError:
+            return "drop"
+        if embedding in (IDLE, FAILED):  # not on its way: the page asks when it is opened
+            return "drop"
+        return "run" if embedding == READY and self.predictor.worker.admitted == 0 else "wait"
+
+    def _propose_quietly(self, key: str) -> None:
+        try:
+            self.propose(key)
+        except BusyError:  # a click came first: try again shortly
+            with self._cv:
+                if not self._closed:
+                    self._queue.insert(0, key)
+                self._cv.wait(_POLL_S)
+        except AnnotationError:
+            pass  # recorded in status(); the page shows it when the photo is opened

@@ -1,0 +1,406 @@
+"""The proposals file of ``--proposals``: the inspection cascade's COCO results, placed on the photos.
+
+The file is COCO *results*::
+
+    [{"image_id": 3, "category_id": 1, "bbox": [x, y, w, h], "score": 0.91,
+      "segmentation": {"size": [H, W], "counts": "..."}, "box_score": 0.93,
+      "mask_score": 0.88, "file_name": "lot_2/0007.png", "category_name": "scratch"}, ...]
+
+with ``images.json`` beside it (``[{"id", "file_name", "width", "height",
+"verdict", ...}]``). Liberal in what it takes: entries without ``file_name``
+are placed through ``image_id`` and ``images.json``; a whole COCO data set
+(``{"images", "annotations", "categories"}``) works too; masks may be RLE
+(string or list counts) or polygons; ``score`` falls back to ``box_score``.
+Strict in what it refuses: every problem is one :class:`UserError` line
+naming the file, the entry and what is wrong.
+
+A ``file_name`` is the photo's path relative to the folder the cascade ran on,
+or its bare name: it matches the photo whose key (path relative to
+``--images``) it ends with, or that ends with it, when exactly one does.
+Classes are ``category_name`` where given, else ``category_id`` 1..N mapped in
+order onto the session's N classes (refused when an id does not fit, or when
+an image's verdict in ``images.json`` contradicts the mapping).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from common.errors import UserError, one_line
+from converters.masks import rle_to_mask
+from segmentation.annotate.proposals import Proposal, make_proposal
+
+#: The cascade's per-image file, next to its predictions.
+IMAGES_FILE = "images.json"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One entry of a proposals file, checked for shape but not yet placed on a photo.
+
+    Attributes:
+        index: its position in the file (for messages).
+        file_name: the photo, as the file names it (resolved through ``images.json`` if need be).
+        image_id: the file's id of the photo, if given.
+        category_id, category_name: its class as given (at least one of them).
+        bbox: xyxy in pixels, if given.
+        score, mask_score: confidences, if given.
+        segmentation: a COCO RLE ``{"size", "counts"}`` or a list of polygons.
+    """
+
+    index: int
+    file_name: str
+    image_id: int | None
+    category_id: int | None
+    category_name: str | None
+    bbox: tuple[float, float, float, float] | None
+    score: float | None
+    mask_score: float | None
+    segmentation: dict | list
+
+
+@dataclass(frozen=True)
+class ProposalFile:
+    """A read proposals file: its entries, and the verdicts of ``images.json`` by file name."""
+
+    path: Path
+    results: list[Result]
+    verdicts: dict[str, str]
+    digest: str
+
+    @property
+    def source(self) -> str:
+        """What identifies this file's proposals: an image gets them once (its name and content hash)."""
+        return f"{self.path.name} sha256:{self.digest[:16]}"
+
+    def class_names(self) -> list[str]:
+        """The ``category_name`` values, by category id then first appearance (the classes of a first run)."""
+        named = [(r.category_id or 0, r.index, r.category_name) for r in self.results if r.category_name]
+        return list(dict.fromkeys(name for _, _, name in sorted(named)))
+
+
+def read_proposal_file(path: str | Path) -> ProposalFile:
+    """Reads and checks a proposals file (and the ``images.json`` beside it); no photo is looked at.
+
+    Raises:
+        UserError: unreadable or not JSON, not a list of results, an entry without a mask, a
+            class, a score or a photo (``file_name``, or ``image_id`` found in ``images.json``).
+    """
+    path = Path(path).expanduser()
+    data = _read_json(path, "proposals file")
+    images: list = []
+    if (path.parent / IMAGES_FILE).is_file() and path.name != IMAGES_FILE:
+        images = _read_json(path.parent / IMAGES_FILE, "proposals' image list")
+    names: dict[int, str] = {}
+    if isinstance(data, dict) and "annotations" in data:  # a whole COCO data set
+        images = data.get("images") or images
+        names = {
+            int(c["id"]): str(c["name"]) for c in data.get("categories") or [] if "id" in c and "name" in c
+        }
+        data = data["annotations"]
+    if not isinstance(data, list):
+        raise UserError(
+            f"proposals file {path} must hold a JSON list of COCO results, not {type(data).__name__}"
+        )
+    by_id = _images_by_id(images, path.parent / IMAGES_FILE)
+    results = [_result(entry, index, by_id, names, path) for index, entry in enumerate(data)]
+    verdicts = {
+        str(image["file_name"]): str(image["verdict"])
+        for image in by_id.values()
+        if isinstance(image.get("verdict"), str)
+    }
+    return ProposalFile(path, results, verdicts, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _read_json(path: Path, what: str) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
+        raise UserError(f"cannot read {what} {path}: not JSON ({one_line(error)})") from None
+
+
+def _images_by_id(images: object, path: Path) -> dict[int, dict]:
+    if not isinstance(images, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("id"), int) and isinstance(i.get("file_name"), str)
+        for i in images
+    ):
+        raise UserError(f"{path} must be a JSON list of {{'id': int, 'file_name': str, ...}}")
+    return {image["id"]: image for image in images}
+
+
+def _result(entry: object, index: int, images: dict[int, dict], names: dict[int, str], path: Path) -> Result:
+    """One entry checked; a UserError ``<file>: entry <i>: <problem>`` otherwise."""
+
+    def refuse(problem: str) -> UserError:
+        return UserError(f"proposals file {path}: entry {index}: {problem}")
+
+    if not isinstance(entry, dict):
+        raise refuse(f"expected an object, got {type(entry).__name__}")
+    image_id = entry.get("image_id")
+    file_name = entry.get("file_name")
+    if file_name is None and isinstance(image_id, int) and image_id in images:
+        file_name = images[image_id]["file_name"]
+    if not isinstance(file_name, str) or not file_name.strip():
+        where = "is not in images.json" if images else f"has no {IMAGES_FILE} beside the file to look it up"
+        raise refuse(f"no file_name, and image_id {image_id!r} {where}")
+    category_id, category_name = entry.get("category_id"), entry.get("category_name")
+    if category_name is None and isinstance(category_id, int):
+        category_name = names.get(category_id)
+    if category_id is not None and (not isinstance(category_id, int) or isinstance(category_id, bool)):
+        raise refuse(f"category_id must be an integer, got {category_id!r}")
+    if category_name is not None and not isinstance(category_name, str):
+        raise refuse(f"category_name must be a string, got {category_name!r}")
+    if category_id is None and category_name is None:
+        raise refuse("no category_id or category_name")
+    segmentation = entry.get("segmentation")
+    if not _is_rle(segmentation) and not _is_polygons(segmentation):
+        raise refuse("'segmentation' must be a COCO RLE {'size': [H, W], 'counts': ...} or polygons")
+    score = entry.get("score", entry.get("box_score"))
+    return Result(
+        index=index,
+        file_name=file_name,
+        image_id=image_id if isinstance(image_id, int) else None,
+        category_id=category_id,
+        category_name=category_name,
+        bbox=_xyxy(entry.get("bbox"), refuse),
+        score=_number(score, "score", refuse),
+        mask_score=_number(entry.get("mask_score"), "mask_score", refuse),
+        segmentation=segmentation,
+    )
+
+
+def _is_rle(value: object) -> bool:
+    if not isinstance(value, dict) or not isinstance(value.get("counts"), str | list):
+        return False
+    size = value.get("size")
+    return isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)
+
+
+def _is_polygons(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(p, list) and len(p) >= 6 and all(_is_real(v) for v in p) for p in value)
+    )
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _number(value: object, name: str, refuse: Callable[[str], UserError]) -> float | None:
+    if value is None:
+        return None
+    if not _is_real(value):
+        raise refuse(f"{name} must be a number, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _xyxy(bbox: object, refuse: Callable[[str], UserError]) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    if (
+        not isinstance(bbox, list)
+        or len(bbox) != 4
+        or not all(_is_real(v) for v in bbox)
+        or min(bbox[2:]) < 0
+    ):
+        raise refuse(f"bbox must be [x, y, w, h] with w, h >= 0, got {bbox!r}")
+    x, y, w, h = (float(v) for v in bbox)
+    return x, y, x + w, y + h
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------
+# Placing the entries on the session's photos
+
+
+def match_photo(file_name: str, keys: Iterable[str]) -> str | None:
+    """The key ``file_name`` names: the same path, else the one photo whose path and it end alike.
+
+    Returns None when no photo matches.
+
+    >>> match_photo("run/lot_2/c.png", ["lot_1/c.png", "lot_2/c.png"])
+    'lot_2/c.png'
+    >>> match_photo("c.png", ["lot_2/c.png", "a.png"])
+    'lot_2/c.png'
+
+    Raises:
+        UserError: more than one photo matches (a bare name found in two folders).
+    """
+    wanted = PurePosixPath(file_name.replace("\\", "/").removeprefix("./"))
+    keys = list(keys)
+    if wanted.as_posix() in keys:
+        return wanted.as_posix()
+    found = [key for key in keys if _ends_alike(PurePosixPath(key).parts, wanted.parts)]
+    if len(found) > 1:
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise UserError(
+            f"'{file_name}' matches {len(found)} photos ({shown}): write file_name relative to --images"
+        )
+    return found[0] if found else None
+
+
+def _ends_alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    n = min(len(a), len(b))
+    return n > 0 and a[-n:] == b[-n:]
+
+
+def place_proposals(
+    proposals: ProposalFile,
+    *,
+    keys: Sequence[str],
+    classes: Sequence[str],
+    image_size: Callable[[str], tuple[int, int]],
+) -> dict[str, list[Proposal]]:
+    """The file's proposals by image key, best score first; empty masks are left out.
+
+    Args:
+        proposals: :func:`read_proposal_file`'s result.
+        keys: the session's photos.
+        classes: the session's classes.
+        image_size: ``(H, W)`` of a photo by key (read once per photo).
+
+    Raises:
+        UserError: a photo not among ``keys`` or matching two, a class not among ``classes``
+            (the message suggests ``--classes``), a category id that does not fit them, a
+            verdict that contradicts them, or a mask whose size is not its photo's.
+    """
+    path = proposals.path
+    by_name: dict[str, list[str]] = {}
+    for key in keys:  # a photo that matches ends with the same name: only those are compared
+        by_name.setdefault(PurePosixPath(key).name, []).append(key)
+    placed: dict[str, str] = {}
+    for result in proposals.results:
+        if result.file_name not in placed:
+            name = PurePosixPath(result.file_name.replace("\\", "/")).name
+            try:
+                key = match_photo(result.file_name, by_name.get(name, []))
+            except UserError as error:
+                raise UserError(f"proposals file {path}: entry {result.index}: {error}") from None
+            if key is None:
+                raise UserError(
+                    f"proposals file {path}: entry {result.index}: no photo '{result.file_name}' "
+                    "among the images of --images"
+                )
+            placed[result.file_name] = key
+    names = class_names(proposals, classes, keys_of=placed)
+    sizes: dict[str, tuple[int, int]] = {}
+    found: dict[str, list[Proposal]] = {}
+    for result, name in zip(proposals.results, names, strict=True):
+        key = placed[result.file_name]
+        if key not in sizes:
+            sizes[key] = image_size(key)
+        mask = _mask(result, sizes[key], key, path)
+        proposal = make_proposal(
+            mask,
+            class_name=name,
+            box=result.bbox,
+            score=result.score,
+            mask_score=result.mask_score,
+            source=path.name,
+        )
+        if proposal is not None:
+            found.setdefault(key, []).append(proposal)
+    return {key: sorted(items, key=lambda p: -(p.score or 0.0)) for key, items in found.items()}
+
+
+def class_names(proposals: ProposalFile, classes: Sequence[str], *, keys_of: Mapping[str, str]) -> list[str]:
+    """The class of every entry: its ``category_name``, else ``classes[category_id - 1]``.
+
+    Raises:
+        UserError: names not among ``classes``; ids outside ``1..len(classes)``; an image whose
+            ``images.json`` verdict is a class none of its id-mapped proposals has.
+    """
+    path = proposals.path
+    unknown = [n for n in dict.fromkeys(r.category_name for r in proposals.results) if n and n not in classes]
+    if unknown:
+        raise UserError(
+            f"proposals file {path}: classes {', '.join(unknown)} are not among the classes "
+            f"({' '.join(classes)}): add them, --classes {' '.join([*classes, *unknown])}"
+        )
+    by_id = [r for r in proposals.results if r.category_name is None]
+    bad = next((r for r in by_id if not 1 <= r.category_id <= len(classes)), None)  # type: ignore[operator]
+    if bad is not None:
+        raise UserError(
+            f"proposals file {path}: entry {bad.index}: category_id {bad.category_id} does not fit the "
+            f"{len(classes)} classes ({' '.join(classes)}): give the cascade's classes in its order with "
+            "--classes, or write category_name into the file"
+        )
+    names = [r.category_name or classes[r.category_id - 1] for r in proposals.results]  # type: ignore[operator]
+    _check_verdicts(proposals, names, keys_of)
+    return names
+
+
+def _check_verdicts(proposals: ProposalFile, names: Sequence[str], keys_of: Mapping[str, str]) -> None:
+    """Ids mapped onto the wrong class list show as an image whose verdict none of its proposals has."""
+    mapped: dict[str, set[str]] = {}
+    for result, name in zip(proposals.results, names, strict=True):
+        if result.category_name is None:
+            mapped.setdefault(result.file_name, set()).add(name)
+    for file_name, got in mapped.items():
+        verdict = proposals.verdicts.get(file_name)
+        if verdict is not None and verdict != "good" and verdict not in got:
+            raise UserError(
+                f"proposals file {proposals.path}: {keys_of.get(file_name, file_name)} has verdict "
+                f"'{verdict}' in {IMAGES_FILE} but its category ids map to {', '.join(sorted(got))}: "
+                "give the cascade's classes in its order with --classes"
+            )
+
+
+def _mask(result: Result, size: tuple[int, int], key: str, path: Path) -> np.ndarray:
+    """The entry's ``(H, W)`` bool mask, checked against its photo's ``size``."""
+    height, width = size
+    segmentation = result.segmentation
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        return mask_utils.decode(rle).astype(bool)
+    mask_h, mask_w = segmentation["size"]
+    if (mask_h, mask_w) != (height, width):
+        raise UserError(
+            f"proposals file {path}: entry {result.index}: its mask is {mask_w}x{mask_h} but photo "
+            f"{key} is {width}x{height}"
+        )
+    counts = segmentation["counts"]
+    pixels = sum(counts) if isinstance(counts, list) else rle_pixels(counts)
+    if pixels != height * width:  # pycocotools decodes such counts into garbage without a word
+        raise UserError(
+            f"proposals file {path}: entry {result.index}: unreadable RLE counts "
+            f"(they cover {pixels} pixels, the mask {height}x{width} has {height * width})"
+        )
+    return rle_to_mask(segmentation)
+
+
+def rle_pixels(counts: str) -> int:
+    """The pixels a compressed COCO RLE string covers: the sum of its runs (pycocotools' ``rleFrString``).
+
+    >>> rle_pixels("52")  # runs 5 and 2
+    7
+    """
+    runs: list[int] = []
+    p = 0
+    while p < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if p >= len(counts):
+                return -1  # cut short
+            c = ord(counts[p]) - 48
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            p, shift = p + 1, shift + 5
+            if not more and c & 0x10:
+                value |= -1 << shift
+        runs.append(value + runs[-2] if len(runs) > 2 else value)
+    return sum(runs)

@@ -1,0 +1,129 @@
+"""Proposals: defect instances a model suggests, for the user to accept, correct or delete on the page.
+
+A :class:`Proposal` is an instance not yet accepted: class, exact mask, box,
+the model's scores. They come from a file the inspection cascade wrote
+(``--proposals``, :mod:`segmentation.annotate.proposal_file`) or from a
+detector the app runs itself (``--detector``,
+:mod:`segmentation.annotate.detector`), and the session
+(:mod:`segmentation.annotate.session`) keeps the undecided ones per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
+
+#: A new proposal that overlaps an instance or an undecided proposal this much (mask IoU) is a duplicate.
+DUPLICATE_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One suggested defect of one image: its class, exact mask and the model's confidence.
+
+    Attributes:
+        id: unique within its image, never reused (0 until the session places it).
+        class_name: one of the session's classes.
+        rle: COCO RLE of the ``(H, W)`` mask at the image's own size, ``counts`` as ``str``.
+        area: mask pixels.
+        box: xyxy in pixels: the detector's box where known, else the mask's.
+        score: the detector's (or the cascade's) confidence, None when the source gave none.
+        mask_score: SAM's predicted IoU of the mask, when known.
+        source: where it came from, for the page (``predictions.json``, ``best.pt``).
+    """
+
+    id: int
+    class_name: str
+    rle: dict
+    area: int
+    box: tuple[float, float, float, float]
+    score: float | None = None
+    mask_score: float | None = None
+    source: str = ""
+
+    def mask(self) -> np.ndarray:
+        """``(H, W)`` bool."""
+        return rle_to_mask(self.rle)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "class": self.class_name,
+            "area": self.area,
+            "box": list(self.box),
+            "score": self.score,
+            "mask_score": self.mask_score,
+            "source": self.source,
+            "rle": self.rle,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Proposal:
+        return cls(
+            id=int(data["id"]),
+            class_name=str(data["class"]),
+            rle={"size": [int(v) for v in data["rle"]["size"]], "counts": str(data["rle"]["counts"])},
+            area=int(data["area"]),
+            box=tuple(float(v) for v in data["box"]),  # type: ignore[arg-type]
+            score=_optional_float(data.get("score")),
+            mask_score=_optional_float(data.get("mask_score")),
+            source=str(data.get("source", "")),
+        )
+
+
+def make_proposal(
+    mask: np.ndarray,
+    *,
+    class_name: str,
+    box: Sequence[float] | None = None,
+    score: float | None = None,
+    mask_score: float | None = None,
+    source: str = "",
+) -> Proposal | None:
+    """A proposal (id 0) of ``mask`` ``(H, W)`` bool; None for an empty mask (nothing to accept).
+
+    ``box`` (xyxy pixels, default the mask's) is clipped to the image: it may become a prompt.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return None
+    height, width = mask.shape
+    box = mask_to_xyxy(mask) if box is None else np.clip(np.asarray(box, float), 0, [width, height] * 2)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return Proposal(
+        id=0,
+        class_name=class_name,
+        rle=mask_to_rle(mask),
+        area=int(np.count_nonzero(mask)),
+        box=(round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)),
+        score=None if score is None else round(float(score), 4),
+        mask_score=None if mask_score is None else round(float(mask_score), 4),
+        source=source,
+    )
+
+
+def duplicate_rles(
+    new: Sequence[dict], existing: Sequence[dict], *, iou: float = DUPLICATE_IOU
+) -> np.ndarray:
+    """``(len(new),)`` bool: which ``new`` RLEs overlap one of ``existing`` with mask IoU >= ``iou``."""
+    if not new or not existing:
+        return np.zeros(len(new), dtype=bool)
+    a, b = (
+        [{"size": r["size"], "counts": r["counts"].encode("ascii")} for r in rles] for rles in (new, existing)
+    )
+    overlaps = np.asarray(mask_utils.iou(a, b, [0] * len(existing)))
+    return overlaps.reshape(len(new), len(existing)).max(axis=1) >= iou
+
+
+def with_ids(proposals: Iterable[Proposal], first: int) -> list[Proposal]:
+    """``proposals`` numbered ``first, first + 1, ...``."""
+    return [replace(p, id=first + n) for n, p in enumerate(proposals)]
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,65 @@
+"""Proposals (``--proposals`` or ``--detector``): list, detect, accept, accept all, delete.
+
+Accepting one saves it the way a drawn instance is saved (the same session
+code, one undoable change); a corrected one is accepted through
+``POST /api/accept`` with its ``proposal`` id. Every change answers with the image's new detail
+(:func:`segmentation.annotate.routes.images.image_detail`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from segmentation.annotate.errors import ConflictError
+from segmentation.annotate.routes.images import ImageQuery, image_detail
+from segmentation.annotate.routes.shared import Context, ImageRequest, json_response
+
+router = APIRouter(prefix="/api/proposals")
+
+
+class ProposalRequest(ImageRequest):
+    proposal: Annotated[int, Field(ge=1)]
+
+
+class AcceptProposalRequest(ProposalRequest):
+    class_name: Annotated[str | None, Field(alias="class", min_length=1, max_length=100)] = None
+
+
+@router.get("")
+def get_proposals(image: ImageQuery, context: Context) -> JSONResponse:
+    """``{image, proposals, detector}``: the undecided proposals (preview RLEs) and the detector's state."""
+    detail = image_detail(context, image)
+    return json_response({key: detail[key] for key in ("image", "proposals", "detector")})
+
+
+@router.post("/detect")
+def detect(body: ImageRequest, context: Context) -> JSONResponse:
+    """Runs ``--detector`` on the image unless it has run there (waits for its embedding); 503 when busy."""
+    if context.detector is None:
+        raise ConflictError("no detector: start the app with --detector WEIGHTS")
+    context.detector.propose(body.image)
+    return json_response(image_detail(context, body.image))
+
+
+@router.post("/accept")
+def accept(body: AcceptProposalRequest, context: Context) -> JSONResponse:
+    """Saves the proposal as an instance of its class (or ``class``)."""
+    context.session.accept_proposals(body.image, [body.proposal], class_name=body.class_name)
+    return json_response(image_detail(context, body.image))
+
+
+@router.post("/accept-all")
+def accept_all(body: ImageRequest, context: Context) -> JSONResponse:
+    """Saves every undecided proposal of the image as an instance, in one change (one undo)."""
+    context.session.accept_proposals(body.image)
+    return json_response(image_detail(context, body.image))
+
+
+@router.post("/delete")
+def delete(body: ProposalRequest, context: Context) -> JSONResponse:
+    context.session.delete_proposal(body.image, body.proposal)
+    return json_response(image_detail(context, body.image))

@@ -1,0 +1,92 @@
+"""``--detector``: loading an ultralytics checkpoint, its settings, and the real path through the app."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from common.errors import UserError
+from segmentation.annotate.detector import YoloDetector, check_detector_classes, load_yolo_detector
+
+
+@pytest.fixture(scope="module")
+def yolo_weights(tmp_path_factory):
+    """A randomly initialised YOLO11n detection checkpoint (``yolo11n.yaml``, 80 classes '0'..'79')."""
+    from ultralytics import YOLO
+
+    path = tmp_path_factory.mktemp("weights") / "best.pt"
+    YOLO("yolo11n.yaml").save(str(path))
+    return path
+
+
+def test_a_checkpoint_loads_with_its_names_and_a_source_naming_its_bytes(yolo_weights):
+    detector = load_yolo_detector(yolo_weights, conf=0.5, imgsz=64)
+    assert detector.names[:3] == ["0", "1", "2"] and len(detector.names) == 80
+    assert detector.source.startswith("best.pt sha256:") and len(detector.source.split(":")[1]) == 16
+    assert (detector.conf, detector.imgsz, detector.tile) == (0.5, 64, None)
+    assert load_yolo_detector(yolo_weights, tile=96).imgsz == 96  # tiled: native resolution per window
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"conf": 0}, "--conf must be in (0, 1], got 0"),
+        ({"conf": 1.5}, "--conf must be in (0, 1]"),
+        ({"imgsz": 16}, "--imgsz must be >= 32, got 16"),
+        ({"tile": 8}, "tiled inference needs tile >= 32"),
+    ],
+)
+def test_bad_settings_are_refused_before_loading(tmp_path, options, message):
+    with pytest.raises(UserError) as error:
+        load_yolo_detector(tmp_path / "missing.pt", **options)
+    assert message in str(error.value)
+
+
+def test_missing_and_garbage_weights_are_one_line(tmp_path):
+    with pytest.raises(UserError, match="weights not found"):
+        load_yolo_detector(tmp_path / "missing.pt")
+    garbage = tmp_path / "best.pt"
+    garbage.write_bytes(np.random.default_rng(0).bytes(2048))
+    with pytest.raises(UserError, match="cannot load model") as error:
+        load_yolo_detector(garbage)
+    assert "\n" not in str(error.value)
+
+
+def test_classes_outside_the_session_are_refused_with_a_hint():
+    stub = type("Stub", (), {"names": ["scratch", "crack"], "source": "best.pt sha256:00"})()
+    check_detector_classes(stub, ["scratch", "crack", "dent"])
+    with pytest.raises(UserError) as error:
+        check_detector_classes(stub, ["scratch", "dent"])
+    assert str(error.value) == (
+        "detector best.pt predicts classes crack that are not among the classes (scratch dent): "
+        "add them, --classes scratch dent crack"
+    )
+    many = type("Stub", (), {"names": [str(i) for i in range(80)], "source": "best.pt sha256:00"})()
+    with pytest.raises(UserError, match=r"0, 1, 2, 3, 4, 5, 6, 7, \.\.\. \(80 in all\)"):
+        check_detector_classes(many, ["scratch"])
+
+
+@pytest.mark.parametrize("tile", [None, 64])
+def test_the_real_detector_path_through_the_app(photos, tmp_path, colour_sam, yolo_weights, tile):
+    """Smoke: ultralytics on the decoder thread, whole and tiled; a random model may find nothing."""
+    from segmentation.annotate.app import create_app
+    from segmentation.annotate.session import AnnotationSession
+    from segmentation.embeddings import EmbeddingCache
+
+    detector = load_yolo_detector(yolo_weights, conf=0.01, imgsz=64, tile=tile)
+    detector.device = "cpu"
+    assert isinstance(detector, YoloDetector)
+    # No --classes on a first run: the detector's names are the classes.
+    session = AnnotationSession.open(tmp_path / "out", photos[0], default_classes=detector.names)
+    cache = EmbeddingCache(tmp_path / "embeddings", colour_sam, model_name="test")
+    app = create_app(session, colour_sam, cache=cache, prefetch=0, detector=detector)
+    with TestClient(app) as client:
+        response = client.post("/api/proposals/detect", json={"image": "lot_2/c.png"})
+        assert response.status_code == 200, response.text
+        detail = response.json()
+    assert detail["detector"] == {"state": "done", "error": None}
+    for proposal in detail["proposals"]:
+        assert proposal["class"] in detector.names and 0.01 <= proposal["score"] <= 1
+        x1, y1, x2, y2 = proposal["box"]
+        assert 0 <= x1 <= x2 <= 128 and 0 <= y1 <= y2 <= 96  # clipped to the photo: a valid prompt

@@ -1,0 +1,267 @@
+"""The proposals file: reading the cascade's COCO results, placing them on the photos, one-line refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from converters.masks import mask_to_rle
+from segmentation.annotate.proposal_file import (
+    match_photo,
+    place_proposals,
+    read_proposal_file,
+)
+
+CLASSES = ["scratch", "dent"]
+#: ``(H, W)`` of each photo; two share a name in different folders.
+SIZES = {"a.png": (40, 50), "lot_1/c.png": (30, 20), "lot_2/c.png": (30, 20), "lot_2/d.png": (24, 32)}
+
+
+def blob(shape, box):
+    """``(H, W)`` bool mask with the rectangle ``(x1, y1, x2, y2)`` set."""
+    mask = np.zeros(shape, bool)
+    x1, y1, x2, y2 = box
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def result(file_name, box, shape, **fields):
+    """One COCO result entry: a rectangle mask, its bbox (xywh), score 0.9, category 1."""
+    x1, y1, x2, y2 = box
+    entry = {
+        "image_id": 1,
+        "category_id": 1,
+        "bbox": [x1, y1, x2 - x1, y2 - y1],
+        "score": 0.9,
+        "segmentation": mask_to_rle(blob(shape, box)),
+        "file_name": file_name,
+    }
+    entry.update(fields)
+    return {key: value for key, value in entry.items() if value is not None}
+
+
+@pytest.fixture
+def keys() -> list[str]:
+    return list(SIZES)
+
+
+def write(folder: Path, results, images=None) -> Path:
+    """``predictions.json`` (and ``images.json`` when given) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "predictions.json"
+    path.write_text(results if isinstance(results, str) else json.dumps(results))
+    if images is not None:
+        (folder / "images.json").write_text(json.dumps(images))
+    return path
+
+
+def place(path: Path, keys, classes=CLASSES):
+    return place_proposals(read_proposal_file(path), keys=keys, classes=classes, image_size=SIZES.__getitem__)
+
+
+@pytest.mark.parametrize(
+    "file_name, expected",
+    [
+        ("a.png", "a.png"),  # the same relative path
+        ("./lot_2/d.png", "lot_2/d.png"),
+        ("d.png", "lot_2/d.png"),  # a bare name found once
+        ("run/photos/lot_1/c.png", "lot_1/c.png"),  # the cascade ran on a parent folder
+        ("/abs/photos/lot_2/c.png", "lot_2/c.png"),
+        ("lot_2\\c.png", "lot_2/c.png"),  # written on Windows
+        ("lot_3/c.png", None),  # the name exists, the folder does not
+        ("e.png", None),
+    ],
+)
+def test_match_photo(file_name, expected, keys):
+    assert match_photo(file_name, keys) == expected
+
+
+def test_a_bare_name_in_two_folders_is_ambiguous(keys):
+    with pytest.raises(UserError, match=r"'c.png' matches 2 photos \(lot_1/c.png, lot_2/c.png\)"):
+        match_photo("c.png", keys)
+
+
+def test_a_good_file_places_every_proposal(tmp_path, keys):
+    a, d = SIZES["a.png"], SIZES["lot_2/d.png"]
+    results = [
+        result("a.png", (10, 5, 20, 15), a, score=0.5, category_name="dent", mask_score=0.8),
+        result("a.png", (30, 20, 40, 30), a, score=0.95),  # category_id 1: scratch
+        result(None, (2, 2, 9, 9), d, image_id=7, score=None, box_score=0.7),  # placed via images.json
+        result("a.png", (0, 0, 0, 0), a),  # an empty mask: nothing to accept, left out
+        {  # polygons, no bbox, no score
+            "file_name": "lot_1/c.png",
+            "category_id": 2,
+            "segmentation": [[2, 2, 12, 2, 12, 12, 2, 12]],
+        },
+    ]
+    images = [{"id": 7, "file_name": "lot_2/d.png", "width": 32, "height": 24, "verdict": "scratch"}]
+    found = place(write(tmp_path / "run", results, images), keys)
+    assert sorted(found) == ["a.png", "lot_1/c.png", "lot_2/d.png"]
+    first, second = found["a.png"]  # best score first
+    assert (first.class_name, first.score, first.box) == ("scratch", 0.95, (30.0, 20.0, 40.0, 30.0))
+    assert (second.class_name, second.mask_score, second.area) == ("dent", 0.8, 100)
+    assert np.array_equal(second.mask(), blob(a, (10, 5, 20, 15)))
+    (placed,) = found["lot_2/d.png"]
+    assert (placed.class_name, placed.score, placed.source) == ("scratch", 0.7, "predictions.json")
+    (polygon,) = found["lot_1/c.png"]
+    assert polygon.class_name == "dent" and polygon.score is None and polygon.mask().shape == (30, 20)
+    assert polygon.box == (2.0, 2.0, 12.0, 12.0)  # the mask's own box when the file gives none
+
+
+def test_a_whole_coco_data_set_is_taken_too(tmp_path, keys):
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 50, "height": 40}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 5,
+                "segmentation": mask_to_rle(blob((40, 50), (1, 1, 6, 6))),
+            }
+        ],
+        "categories": [{"id": 5, "name": "dent"}],
+    }
+    path = write(tmp_path, coco)
+    (proposal,) = place(path, keys)["a.png"]
+    assert proposal.class_name == "dent" and read_proposal_file(path).class_names() == ["dent"]
+
+
+def test_the_source_names_the_file_and_its_content(tmp_path):
+    path = write(tmp_path, [result("a.png", (1, 1, 5, 5), SIZES["a.png"])])
+    source = read_proposal_file(path).source
+    assert source.startswith("predictions.json sha256:") and read_proposal_file(path).source == source
+    path.write_text(json.dumps([result("a.png", (1, 1, 6, 6), SIZES["a.png"])]))
+    assert read_proposal_file(path).source != source
+
+
+A, D = SIZES["a.png"], SIZES["lot_2/d.png"]
+
+
+@pytest.mark.parametrize(
+    "results, images, fragment",
+    [
+        pytest.param("[{not json", None, "not JSON", id="malformed-json"),
+        pytest.param({"a": 1}, None, "must hold a JSON list of COCO results, not dict", id="not-a-list"),
+        pytest.param(
+            [result("nope.png", (1, 1, 5, 5), A)], None, "entry 0: no photo 'nope.png'", id="missing-photo"
+        ),
+        pytest.param(
+            [result("c.png", (1, 1, 5, 5), (30, 20))], None, "'c.png' matches 2 photos", id="ambiguous"
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), (40, 60))],
+            None,
+            "entry 0: its mask is 60x40 but photo a.png is 50x40",
+            id="wrong-size",
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A, category_name="stain")],
+            None,
+            "classes stain are not among the classes (scratch dent): add them, --classes scratch dent stain",
+            id="unknown-class",
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A, category_id=3)],
+            None,
+            "entry 0: category_id 3 does not fit the 2 classes (scratch dent)",
+            id="id-beyond-classes",
+        ),
+        pytest.param(
+            [result("lot_2/d.png", (1, 1, 5, 5), D, category_id=1)],
+            [{"id": 1, "file_name": "lot_2/d.png", "verdict": "dent"}],
+            "lot_2/d.png has verdict 'dent' in images.json but its category ids map to scratch",
+            id="verdict-contradicts-ids",
+        ),
+        pytest.param(
+            [result(None, (1, 1, 5, 5), A, image_id=9)],
+            [{"id": 1, "file_name": "a.png"}],
+            "entry 0: no file_name, and image_id 9 is not in images.json",
+            id="unknown-image-id",
+        ),
+        pytest.param(
+            [result(None, (1, 1, 5, 5), A)],
+            None,
+            "no file_name, and image_id 1 has no images.json",
+            id="no-images",
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A, segmentation=None)],
+            None,
+            "'segmentation' must be",
+            id="no-mask",
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A, score="high")], None, "score must be a number", id="bad-score"
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A, category_id=None)],
+            None,
+            "no category_id or category_name",
+            id="no-class",
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A, bbox=[1, 2, -3, 4])],
+            None,
+            "bbox must be [x, y, w, h]",
+            id="bad-bbox",
+        ),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A, segmentation={"size": [40, 50], "counts": "\x7f\x7f"})],
+            None,
+            "unreadable RLE counts",
+            id="bad-counts",
+        ),
+        pytest.param([result("a.png", (1, 1, 5, 5), A)], "{", "images.json: not JSON", id="bad-images-json"),
+        pytest.param(
+            [result("a.png", (1, 1, 5, 5), A)], [{"id": "x"}], "must be a JSON list of {'id'", id="bad-images"
+        ),
+    ],
+)
+def test_bad_files_are_one_line_naming_the_file(tmp_path, keys, results, images, fragment):
+    path = write(tmp_path / "run", results, images if not isinstance(images, str) else None)
+    if isinstance(images, str):
+        (path.parent / "images.json").write_text(images)
+    with pytest.raises(UserError) as error:
+        place(path, keys)
+    message = str(error.value)
+    assert fragment in message and "\n" not in message
+    assert str(path.parent) in message
+
+
+def test_a_missing_file_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="cannot read proposals file .*missing.json"):
+        read_proposal_file(tmp_path / "missing.json")
+
+
+def test_photo_sizes_are_read_once_per_photo(tmp_path, keys):
+    results = [result("a.png", (i, i, i + 3, i + 3), A) for i in range(5)]
+    asked: list[str] = []
+
+    def size(key):
+        asked.append(key)
+        return SIZES[key]
+
+    found = place_proposals(
+        read_proposal_file(write(tmp_path, results)), keys=keys, classes=CLASSES, image_size=size
+    )
+    assert len(found["a.png"]) == 5 and asked == ["a.png"]
+
+
+def test_the_photos_of_a_real_folder_through_their_headers(tmp_path, photos):
+    """The size check uses the photo's header, as the CLI does (EXIF-upright)."""
+    from segmentation.annotate import export
+
+    folder, truths = photos
+    results = [result("b.jpg", (50, 70, 70, 110), truths["b.jpg"].shape, category_name="dent")]
+    found = place_proposals(
+        read_proposal_file(write(tmp_path / "run", results)),
+        keys=["a.png", "b.jpg", "lot_2/c.png", "wide.png"],
+        classes=CLASSES,
+        image_size=lambda key: export.upright_size(folder / key),
+    )
+    assert found["b.jpg"][0].mask().shape == cv2.imread(str(folder / "b.jpg")).shape[:2]

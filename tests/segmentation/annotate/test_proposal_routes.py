@@ -1,0 +1,315 @@
+"""Proposals through the HTTP API: from a cascade's file and from a detector run by the app itself."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from common.errors import UserError
+from converters.masks import mask_to_rle, read_mask, rle_to_mask
+from segmentation.annotate import export
+from segmentation.annotate.proposal_file import place_proposals, read_proposal_file
+
+CLASSES = ["scratch", "dent"]
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def cascade_file(folder, truths, tmp_path):
+    """The cascade's ``predictions.json`` (+ ``images.json``): each photo's true defect, class by id."""
+    results, images = [], []
+    for image_id, (key, truth) in enumerate(truths.items(), start=1):
+        ys, xs = np.nonzero(truth)
+        bbox = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
+        results.append(
+            {
+                "image_id": image_id,
+                "category_id": 2,
+                "bbox": bbox,
+                "score": 0.9,
+                "segmentation": mask_to_rle(truth),
+                "box_score": 0.95,
+                "mask_score": 0.93,
+            }
+        )
+        images.append({"id": image_id, "file_name": key, "verdict": "dent", "score": 0.95, "instances": 1})
+    run = tmp_path / "cascade"
+    run.mkdir()
+    (run / "images.json").write_text(json.dumps(images))
+    (run / "predictions.json").write_text(json.dumps(results))
+    return run / "predictions.json"
+
+
+@pytest.fixture
+def reviewed(photos, tmp_path, make_app, colour_sam):
+    """``(session, app, truths)``: every photo has its defect as one proposal from a cascade file."""
+    folder, truths = photos
+    session, app = make_app(folder, tmp_path / "new_defects", colour_sam, classes=CLASSES)
+    proposals = read_proposal_file(cascade_file(folder, truths, tmp_path))
+    placed = place_proposals(
+        proposals,
+        keys=session.keys,
+        classes=session.classes,
+        image_size=lambda key: export.upright_size(session.image_path(key)),
+    )
+    assert session.add_proposals(placed, source=proposals.source) == 4
+    return session, app, truths
+
+
+@pytest.fixture
+def client(reviewed):
+    with TestClient(reviewed[1]) as client:
+        yield client
+
+
+def post(client, path, body, status=200):
+    response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def test_a_photo_opens_with_its_proposals(client, reviewed):
+    _, _, truths = reviewed
+    detail = client.get("/api/image", params={"image": "wide.png"}).json()
+    (proposal,) = detail["proposals"]
+    assert proposal["class"] == "dent" and proposal["score"] == 0.9 and proposal["mask_score"] == 0.93
+    assert proposal["source"] == "predictions.json" and detail["detector"] is None
+    preview = rle_to_mask(proposal["rle"])
+    assert preview.shape == tuple(detail["preview"]) == (120, 256)  # like instances: SAM's input size
+    listed = client.get("/api/proposals", params={"image": "wide.png"}).json()
+    assert listed["proposals"] == detail["proposals"] and listed["detector"] is None
+    session = client.get("/api/session").json()
+    assert {i["image"]: i["proposals"] for i in session["images"]}["a.png"] == 1
+
+
+def test_accept_saves_the_proposal_like_a_drawn_instance_and_undo_brings_it_back(client, reviewed):
+    session, _, truths = reviewed
+    detail = post(client, "/api/proposals/accept", {"image": "a.png", "proposal": 1})
+    assert detail["proposals"] == [] and [i["class"] for i in detail["instances"]] == ["dent"]
+    assert detail["status"] == "in_progress" and detail["can_undo"]
+    mask = read_mask(session.category_dir / "ground_truth/dent/a_mask.png") > 0
+    assert np.array_equal(mask, truths["a.png"])  # the file's exact mask
+    detail = post(client, "/api/undo", {"image": "a.png"})
+    assert len(detail["proposals"]) == 1 and detail["instances"] == []
+    assert not (session.category_dir / "ground_truth/dent/a_mask.png").exists()
+    detail = post(client, "/api/proposals/accept", {"image": "a.png", "proposal": 1, "class": "scratch"})
+    assert detail["instances"][0]["class"] == "scratch"
+
+
+def test_delete_accept_all_and_done_discard_decided_proposals(client, reviewed):
+    session, _, _ = reviewed
+    detail = post(client, "/api/proposals/delete", {"image": "b.jpg", "proposal": 1})
+    assert detail["proposals"] == [] and detail["status"] == "unlabelled"
+    post(client, "/api/undo", {"image": "b.jpg"})
+    detail = post(client, "/api/proposals/accept-all", {"image": "b.jpg"})
+    assert len(detail["instances"]) == 1 and detail["proposals"] == []
+    post(client, "/api/proposals/accept-all", {"image": "b.jpg"}, status=409)
+    state = json.loads(session.state_path.read_text())
+    assert state["images"]["b.jpg"]["proposals"] == [] and state["images"]["a.png"]["proposals"][0]["id"] == 1
+    detail = post(client, "/api/status", {"image": "b.jpg", "status": "done"})
+    assert detail["status"] == "done"
+
+
+def test_correcting_a_proposal_accepts_the_refined_mask_in_its_place(client, reviewed, defect_centre):
+    _, _, truths = reviewed
+    truth = truths["lot_2/c.png"]  # two defects, the file proposes the union as one
+    (proposal,) = client.get("/api/image", params={"image": "lot_2/c.png"}).json()["proposals"]
+    left = truth & (np.arange(128) < 64)
+    box = [15, 18, 45, 42]  # the user narrows the box to the left defect and clicks in it
+    prediction = post(
+        client,
+        "/api/predict",
+        {"image": "lot_2/c.png", "points": [defect_centre(left)], "labels": [1], "box": box},
+    )
+    body = {
+        "image": "lot_2/c.png",
+        "prediction": prediction["prediction"],
+        "candidate": prediction["best"],
+        "class": "scratch",
+        "proposal": proposal["id"],
+    }
+    detail = post(client, "/api/accept", body)
+    assert detail["proposals"] == [] and detail["instances"][0]["class"] == "scratch"
+    assert iou(rle_to_mask(detail["instances"][0]["rle"]), left) > 0.7
+    detail = post(client, "/api/undo", {"image": "lot_2/c.png"})
+    assert [p["id"] for p in detail["proposals"]] == [proposal["id"]] and detail["instances"] == []
+
+
+def test_a_restart_keeps_the_undecided_proposals(reviewed, make_app, colour_sam):
+    session, app, _ = reviewed
+    with TestClient(app) as client:
+        post(client, "/api/proposals/accept", {"image": "a.png", "proposal": 1})
+        post(client, "/api/proposals/delete", {"image": "b.jpg", "proposal": 1})
+    _, again = make_app(None, session.out, colour_sam)
+    with TestClient(again) as client:
+        counts = {i["image"]: i["proposals"] for i in client.get("/api/session").json()["images"]}
+    assert counts == {"a.png": 0, "b.jpg": 0, "lot_2/c.png": 1, "wide.png": 1}
+
+
+@pytest.mark.parametrize(
+    "path, body, status, message",
+    [
+        ("/api/proposals/accept", {"image": "a.png", "proposal": 7}, 404, "no undecided proposal 7"),
+        ("/api/proposals/accept", {"image": "a.png", "proposal": 0}, 422, "proposal"),
+        ("/api/proposals/accept", {"image": "a.png", "proposal": 1, "class": "stain"}, 400, "unknown class"),
+        ("/api/proposals/accept", {"image": "nope.png", "proposal": 1}, 404, "unknown image"),
+        ("/api/proposals/accept", {"image": "a.png", "proposal": 1, "x": 1}, 422, "Extra inputs"),
+        ("/api/proposals/delete", {"image": "a.png", "proposal": "one"}, 422, "proposal"),
+        ("/api/proposals/delete", {"image": "a.png"}, 422, "proposal"),
+        ("/api/proposals/detect", {"image": "a.png"}, 409, "no detector: start the app with --detector"),
+        (
+            "/api/accept",
+            {"image": "a.png", "prediction": "p1", "candidate": 0, "class": "dent", "proposal": -1},
+            422,
+            "proposal",
+        ),
+    ],
+)
+def test_malformed_proposal_requests_get_4xx_with_one_line(client, path, body, status, message):
+    response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert message in detail and "\n" not in detail
+
+
+def test_get_proposals_of_an_unknown_image_is_404(client):
+    assert client.get("/api/proposals", params={"image": "nope.png"}).status_code == 404
+    assert client.get("/api/proposals").status_code == 422
+
+
+# --- a detector in the app ------------------------------------------------------------------------
+
+
+def detector_app(session, sam, detector, tmp_path, *, prefetch=0):
+    """The app over ``session`` with ``detector``, its embedding cache under ``tmp_path``."""
+    from segmentation.annotate.app import create_app
+    from segmentation.embeddings import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "embeddings", sam, model_name="test")
+    return create_app(session, sam, cache=cache, model_name="test", prefetch=prefetch, detector=detector)
+
+
+@pytest.fixture
+def detecting(photos, tmp_path, colour_sam, red_detector):
+    """``(session, app, truths, detector)``: the app runs the stub detector on each photo."""
+    from segmentation.annotate.session import AnnotationSession
+
+    folder, truths = photos
+    session = AnnotationSession.open(tmp_path / "new_defects", folder, classes=CLASSES)
+    return session, detector_app(session, colour_sam, red_detector, tmp_path), truths, red_detector
+
+
+def test_the_detector_proposes_sam_masks_of_its_boxes_on_the_decoder_thread(detecting):
+    session, app, truths, detector = detecting
+    with TestClient(app) as client:
+        assert (
+            client.get("/api/image", params={"image": "lot_2/c.png"}).json()["detector"]["state"] == "pending"
+        )
+        detail = post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})
+        assert detail["detector"] == {"state": "done", "error": None}
+        assert [p["class"] for p in detail["proposals"]] == ["dent", "dent"]
+        assert [p["score"] for p in detail["proposals"]] == [0.9, 0.8]
+        truth = truths["lot_2/c.png"]
+        masks = [rle_to_mask(p["rle"]) for p in detail["proposals"]]
+        assert iou(masks[0] | masks[1], truth) > 0.8 and not (masks[0] & masks[1]).any()
+        assert all(p["mask_score"] == 0.9 for p in detail["proposals"])  # the colour SAM's single mask
+        assert detector.calls == ["sam-decoder_0"]  # on the decoder thread, like every click
+        post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})
+        assert len(detector.calls) == 1  # once per photo
+        detail = post(client, "/api/proposals/accept-all", {"image": "lot_2/c.png"})
+        assert len(detail["instances"]) == 2
+        assert client.get("/api/session").json()["detector"] == "red.pt"
+
+
+def test_photos_after_the_opened_one_get_their_proposals_in_the_background(
+    photos, tmp_path, colour_sam, red_detector
+):
+    from segmentation.annotate.session import AnnotationSession
+
+    session = AnnotationSession.open(tmp_path / "out", photos[0], classes=CLASSES)
+    app = detector_app(session, colour_sam, red_detector, tmp_path, prefetch=2)
+    with TestClient(app) as client:
+        post(client, "/api/current", {"image": "a.png"})
+        wait_for(lambda: session.has_proposed("b.jpg", red_detector.source))
+        wait_for(lambda: session.has_proposed("lot_2/c.png", red_detector.source))
+        assert not session.has_proposed("a.png", red_detector.source)  # the page asks for the opened one
+        assert not session.has_proposed("wide.png", red_detector.source)  # beyond --prefetch
+        assert len(session.entry("b.jpg").proposals) == 1
+
+
+def test_a_restart_does_not_run_the_detector_again_where_it_ran(
+    detecting, colour_sam, red_detector, tmp_path
+):
+    from segmentation.annotate.session import AnnotationSession
+
+    session, app, _, _ = detecting
+    with TestClient(app) as client:
+        post(client, "/api/proposals/detect", {"image": "a.png"})
+        post(client, "/api/proposals/delete", {"image": "a.png", "proposal": 1})
+    again = AnnotationSession.open(session.out)
+    with TestClient(detector_app(again, colour_sam, red_detector, tmp_path)) as client:
+        detail = post(client, "/api/proposals/detect", {"image": "a.png"})
+    assert detail["proposals"] == [] and detail["detector"]["state"] == "done"
+    assert len(red_detector.calls) == 1
+
+
+def test_detector_classes_must_be_the_sessions(photos, tmp_path, colour_sam, red_detector):
+    from segmentation.annotate.app import create_app
+    from segmentation.annotate.session import AnnotationSession
+
+    session = AnnotationSession.open(tmp_path / "out", photos[0], classes=["scratch"])
+    with pytest.raises(UserError, match=r"predicts classes dent .*--classes scratch dent$"):
+        create_app(session, colour_sam, detector=red_detector)
+
+
+def test_a_failing_detector_is_reported_for_its_photo_only(detecting):
+    session, app, _, detector = detecting
+
+    def broken(image):
+        raise RuntimeError("CUDA error: out of memory")
+
+    app.state.context.detector.detector = type(
+        "Broken", (), {"names": detector.names, "source": detector.source, "__call__": staticmethod(broken)}
+    )()
+    with TestClient(app) as client:
+        response = client.post("/api/proposals/detect", json={"image": "a.png"})
+        assert response.status_code == 400
+        assert response.json()["detail"] == "the detector failed on a.png: CUDA error: out of memory"
+        state = client.get("/api/image", params={"image": "a.png"}).json()["detector"]
+        assert state == {"state": "failed", "error": "CUDA error: out of memory"}
+        assert client.get("/api/image", params={"image": "b.jpg"}).json()["detector"]["state"] == "pending"
+
+
+def test_a_full_decoder_queue_answers_detect_with_503_and_records_nothing(detecting):
+    session, app, _, _ = detecting
+    with TestClient(app) as client:
+        post(client, "/api/current", {"image": "a.png"})
+        worker = app.state.predictor.worker
+        release = threading.Event()
+        blockers = [threading.Thread(target=worker.run, args=(lambda: release.wait(30),)) for _ in range(5)]
+        for blocker in blockers:
+            blocker.start()
+        wait_for(lambda: worker.admitted == worker.capacity)
+        try:
+            response = client.post("/api/proposals/detect", json={"image": "a.png"})
+        finally:
+            release.set()
+            for blocker in blockers:
+                blocker.join(timeout=30)
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert client.get("/api/image", params={"image": "a.png"}).json()["detector"]["state"] == "pending"
+        assert len(post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"]) == 1
