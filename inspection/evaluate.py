@@ -20,30 +20,36 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.images import decode_image_file
-from common.io import cache_root, read_json_object
+from common.io import read_json_object
 from converters.dataset import build_folder, check_creatable
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
-from inspection.inspector import Inspector, check_settings
+from inspection.inspector import Inspector
 from inspection.mask_tree import category_name
+from inspection.options import (
+    CascadeOptions,
+    add_model_arguments,
+    add_running_arguments,
+    build_inspector,
+    check_cascade,
+)
 from inspection.outputs import RANK_BY, PredictionWriter
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo, output_name
-from inspection.predict import add_model_arguments, add_running_arguments
 from inspection.report import GalleryItem, write_report
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
-from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import resolve_device
 
 #: Width of a gallery thumbnail in pixels, and how many worst and best images the gallery shows.
@@ -53,30 +59,16 @@ GALLERY_SIZE = 6
 TRUTH_COLOR = (60, 200, 60)
 
 
-@dataclass(frozen=True)
-class EvaluateOptions:
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions(CascadeOptions):
     """Every option of ``python -m inspection.evaluate``, one to one (see ``--help``)."""
 
-    detector: Path
     data: Path
     out: Path
     split: str = "test"
-    sam: Path | None = None
-    model: str | None = None
-    base_checkpoint: Path | None = None
-    conf: float = 0.25
-    iou: float = 0.7
-    imgsz: int = 640
-    tile: int | None = None
-    tile_overlap: float = 0.2
-    max_det: int = 300
-    device: str = "auto"
-    cache_dir: Path | None = None
-    no_cache: bool = False
     rank_by: str = "box"
     gallery: int = GALLERY_SIZE
     overwrite: bool = False
-    progress: bool = True
 
 
 def check_classes(split: SegmentationSplit, class_names: Sequence[str]) -> None:
@@ -177,7 +169,8 @@ def evaluate_split(
 
 
 def check_options(options: EvaluateOptions) -> None:
-    check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
+    """Refuses option values out of range, and an ``--out`` the run may not write, before loading."""
+    check_cascade(options)
     if options.rank_by not in RANK_BY:
         raise UserError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {options.rank_by!r}")
     if options.gallery < 0:
@@ -188,7 +181,7 @@ def check_options(options: EvaluateOptions) -> None:
     check_creatable(out)
 
 
-def build_inspector(options: EvaluateOptions, device) -> tuple[Inspector, dict]:
+def load_inspector(options: EvaluateOptions, device: torch.device) -> tuple[Inspector, dict]:
     """Loads both models, cheapest checks first; returns the inspector and the resolved settings."""
     weights = weights_file(options.detector)
     checkpoint = check_sam_checkpoint(
@@ -196,28 +189,8 @@ def build_inspector(options: EvaluateOptions, device) -> tuple[Inspector, dict]:
     )
     detector = load_detector(weights)
     sam = load_sam_checkpoint(checkpoint, device=device)
-    cache_dir = None if options.no_cache else Path(options.cache_dir or cache_root() / "embeddings")
-    cache = EmbeddingCache(cache_dir, sam, model_name=checkpoint.model) if cache_dir is not None else None
-    inspector = Inspector(
-        detector,
-        sam,
-        conf=options.conf,
-        iou=options.iou,
-        imgsz=options.imgsz,
-        tile=options.tile,
-        tile_overlap=options.tile_overlap,
-        max_det=options.max_det,
-        device=device,
-        cache=cache,
-        keep_probs=True,
-    )
-    settings = {
-        key: str(value) if isinstance(value, Path) else value for key, value in asdict(options).items()
-    }
-    settings.update(
-        model=checkpoint.model, device=str(device), cache_dir=str(cache_dir) if cache_dir else None
-    )
-    return inspector, settings
+    resolved = options.resolved(model=checkpoint.model, device=str(device))
+    return build_inspector(resolved, detector, sam, keep_probs=True), resolved.record()
 
 
 def evaluate(options: EvaluateOptions) -> dict:
@@ -227,7 +200,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     split = load_split(options.data, options.split)
     if not split.images:
         raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
-    inspector, settings = build_inspector(options, device)
+    inspector, settings = load_inspector(options, device)
     check_classes(split, inspector.class_names)
     start = time.perf_counter()
     figures: dict = {}

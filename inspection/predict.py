@@ -27,21 +27,27 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from segment_anything.modeling import Sam
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.io import atomic_write, cache_root
+from common.io import atomic_write
 from converters.dataset import build_folder, check_creatable
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
-from inspection.inspector import Inspector, check_settings
+from inspection.inspector import Inspector
 from inspection.mask_tree import LINK_MODES, category_name
+from inspection.options import (
+    CascadeOptions,
+    add_model_arguments,
+    add_running_arguments,
+    build_inspector,
+    check_cascade,
+)
 from inspection.outputs import (
     ANOMALY_MAPS_DIR,
     IMAGES_FILE,
@@ -52,39 +58,23 @@ from inspection.outputs import (
     PredictionWriter,
 )
 from inspection.photos import Photo, check_photos, find_photos, photo_root
-from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import resolve_device
-from segmentation.models import SAM_MODELS
 
 #: The resolved options, written into ``--out``.
 ARGS_FILE = "args.yaml"
 
 
-@dataclass(frozen=True)
-class InspectOptions:
+@dataclass(frozen=True, kw_only=True)
+class InspectOptions(CascadeOptions):
     """Every option of ``python -m inspection.predict``, one to one (see ``--help``)."""
 
-    detector: Path
     source: str
     out: Path
-    sam: Path | None = None
-    model: str | None = None
-    base_checkpoint: Path | None = None
-    conf: float = 0.25
-    iou: float = 0.7
-    imgsz: int = 640
-    tile: int | None = None
-    tile_overlap: float = 0.2
-    max_det: int = 300
-    device: str = "auto"
-    cache_dir: Path | None = None
-    no_cache: bool = False
     anomaly_maps: bool = False
     overlays: int = 50
     link: str = "symlink"
     rank_by: str = "box"
     overwrite: bool = False
-    progress: bool = True
 
 
 @dataclass
@@ -128,11 +118,7 @@ class InspectionRun:
 
 def check_options(options: InspectOptions) -> None:
     """Refuses option values out of range before any file is read."""
-    check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
-    if options.imgsz < 32:
-        raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
-    if options.max_det < 1:
-        raise UserError(f"--max-det must be >= 1, got {options.max_det}")
+    check_cascade(options)
     if options.overlays < -1:
         raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {options.overlays}")
     for value, allowed, flag in (
@@ -141,10 +127,6 @@ def check_options(options: InspectOptions) -> None:
     ):
         if value not in allowed:
             raise UserError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
-    if options.model is not None and options.model not in SAM_MODELS:
-        raise UserError(
-            f"unknown SAM model '{options.model}': known models are {', '.join(sorted(SAM_MODELS))}"
-        )
 
 
 def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
@@ -187,9 +169,8 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     detector = load_detector(weights)
     check_photos(photos, progress=options.progress)
     sam = load_sam_checkpoint(checkpoint, device=device)
-    cache_dir = None if options.no_cache else Path(options.cache_dir or cache_root() / "embeddings")
-    resolved = replace(options, model=checkpoint.model, device=str(device), cache_dir=cache_dir)
-    inspector = build_inspector(resolved, detector, sam)
+    resolved = options.resolved(model=checkpoint.model, device=str(device))
+    inspector = build_inspector(resolved, detector, sam, keep_probs=options.anomaly_maps)
     run = InspectionRun(
         out=Path(options.out),
         category_dir=Path(options.out) / MASKS_DIR / category_name(Path(options.out).name),
@@ -204,31 +185,11 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     return run
 
 
-def build_inspector(options: InspectOptions, detector: object, sam: Sam) -> Inspector:
-    """The :class:`Inspector` of resolved ``options`` (``model``, ``device`` and ``cache_dir`` set)."""
-    cache = None
-    if options.cache_dir is not None:
-        cache = EmbeddingCache(options.cache_dir, sam, model_name=str(options.model))
-    return Inspector(
-        detector,
-        sam,
-        conf=options.conf,
-        iou=options.iou,
-        imgsz=options.imgsz,
-        tile=options.tile,
-        tile_overlap=options.tile_overlap,
-        max_det=options.max_det,
-        device=options.device,
-        cache=cache,
-        keep_probs=options.anomaly_maps,
-    )
-
-
 def write_run(
     folder: Path, inspector: Inspector, photos: Sequence[Photo], options: InspectOptions, run: InspectionRun
 ) -> None:
     """Inspects the photos into ``folder`` (the hidden build of ``--out``) and fills in ``run``."""
-    settings = args_record(options)
+    settings = options.record()
     atomic_write(folder / ARGS_FILE, yaml.safe_dump(settings, sort_keys=False))
     writer = PredictionWriter(
         folder,
@@ -247,48 +208,6 @@ def write_run(
             writer.add(inspection, photo)
     run.seconds = time.perf_counter() - start
     run.verdicts, run.instances = dict(writer.verdicts), writer.instances
-
-
-def args_record(options: InspectOptions) -> dict:
-    """The options as plain YAML values (paths as absolute strings)."""
-    record = asdict(options)
-    for key, value in record.items():
-        if isinstance(value, Path):
-            record[key] = str(value.absolute())
-    return record
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``: shared with ``inspection.evaluate``."""
-    models = parser.add_argument_group("models")
-    models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
-    models.add_argument(
-        "--sam",
-        type=Path,
-        help="decoder.pt from segmentation.train, or a full sam_finetuned.pth (with --model); "
-        "default: zero-shot SAM",
-    )
-    models.add_argument(
-        "--model", help=f"SAM model: {', '.join(sorted(SAM_MODELS))} (read from decoder.pt; default vit_t)"
-    )
-    models.add_argument(
-        "--base-checkpoint", type=Path, help="base SAM weights under decoder.pt (default: official)"
-    )
-
-
-def add_running_arguments(parser: argparse.ArgumentParser) -> None:
-    """Detection settings, device and embedding cache: shared with ``inspection.evaluate``."""
-    run = parser.add_argument_group("detection and running")
-    run.add_argument("--conf", type=float, default=0.25, help="lowest box score kept; the verdict threshold")
-    run.add_argument("--iou", type=float, default=0.7, help="the detector's NMS IoU")
-    run.add_argument("--imgsz", type=int, default=640, help="detector input size (per window with --tile)")
-    run.add_argument("--tile", type=int, help="tiled detection with windows of this many px (>= 32)")
-    run.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
-    run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")
-    run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
-    run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")
-    run.add_argument("--no-cache", action="store_true", help="compute every embedding, read and store none")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:

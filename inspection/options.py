@@ -1,0 +1,119 @@
+"""The options ``inspection.predict`` and ``inspection.evaluate`` share: the two models and how they run.
+
+One declaration (:class:`CascadeOptions`) with its flags (:func:`add_model_arguments`,
+:func:`add_running_arguments`), its checks (:func:`check_cascade`) and the
+:class:`~inspection.inspector.Inspector` it builds (:func:`build_inspector`); each
+command adds its own fields by subclassing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from segment_anything.modeling import Sam
+
+from common.errors import UserError
+from common.io import cache_root
+from inspection.inspector import Inspector, check_settings
+from segmentation.embeddings import EmbeddingCache
+from segmentation.models import SAM_MODELS
+
+
+@dataclass(frozen=True, kw_only=True)
+class CascadeOptions:
+    """The models and the detection and running settings (one field per flag, see ``--help``)."""
+
+    detector: Path
+    sam: Path | None = None
+    model: str | None = None
+    base_checkpoint: Path | None = None
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    tile: int | None = None
+    tile_overlap: float = 0.2
+    max_det: int = 300
+    device: str = "auto"
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    progress: bool = True
+
+    def resolved(self, *, model: str, device: str) -> CascadeOptions:
+        """These options with what loading found: the SAM model, the device, the cache folder (or None)."""
+        cache_dir = None if self.no_cache else Path(self.cache_dir or cache_root() / "embeddings")
+        return replace(self, model=model, device=device, cache_dir=cache_dir)
+
+    def record(self) -> dict:
+        """The options as plain YAML values (paths as absolute strings), for ``args.yaml`` and reports."""
+        return {
+            key: str(value.absolute()) if isinstance(value, Path) else value
+            for key, value in asdict(self).items()
+        }
+
+
+def check_cascade(options: CascadeOptions) -> None:
+    """Refuses option values out of range before any file is read."""
+    check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
+    if options.imgsz < 32:
+        raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
+    if options.max_det < 1:
+        raise UserError(f"--max-det must be >= 1, got {options.max_det}")
+    if options.model is not None and options.model not in SAM_MODELS:
+        raise UserError(
+            f"unknown SAM model '{options.model}': known models are {', '.join(sorted(SAM_MODELS))}"
+        )
+
+
+def build_inspector(options: CascadeOptions, detector: object, sam: Sam, *, keep_probs: bool) -> Inspector:
+    """The :class:`Inspector` of :meth:`CascadeOptions.resolved` options and the loaded models."""
+    cache = None
+    if options.cache_dir is not None:
+        cache = EmbeddingCache(options.cache_dir, sam, model_name=str(options.model))
+    return Inspector(
+        detector,
+        sam,
+        conf=options.conf,
+        iou=options.iou,
+        imgsz=options.imgsz,
+        tile=options.tile,
+        tile_overlap=options.tile_overlap,
+        max_det=options.max_det,
+        device=options.device,
+        cache=cache,
+        keep_probs=keep_probs,
+    )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``."""
+    models = parser.add_argument_group("models")
+    models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
+    models.add_argument(
+        "--sam",
+        type=Path,
+        help="decoder.pt from segmentation.train, or a full sam_finetuned.pth (with --model); "
+        "default: zero-shot SAM",
+    )
+    models.add_argument(
+        "--model", help=f"SAM model: {', '.join(sorted(SAM_MODELS))} (read from decoder.pt; default vit_t)"
+    )
+    models.add_argument(
+        "--base-checkpoint", type=Path, help="base SAM weights under decoder.pt (default: official)"
+    )
+
+
+def add_running_arguments(parser: argparse.ArgumentParser) -> None:
+    """Detection settings, device and embedding cache."""
+    run = parser.add_argument_group("detection and running")
+    run.add_argument("--conf", type=float, default=0.25, help="lowest box score kept; the verdict threshold")
+    run.add_argument("--iou", type=float, default=0.7, help="the detector's NMS IoU")
+    run.add_argument("--imgsz", type=int, default=640, help="detector input size (per window with --tile)")
+    run.add_argument("--tile", type=int, help="tiled detection with windows of this many px (>= 32)")
+    run.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
+    run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")
+    run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
+    run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")
+    run.add_argument("--no-cache", action="store_true", help="compute every embedding, read and store none")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
