@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 
 #: Masks upscaled to the photo's size per step: bounds the float logits to ``chunk * H * W * 4`` bytes.
 UPSCALE_CHUNK = 16
+#: Boxes per decoder call. SAM's mask decoder repeats the image embedding once per prompt
+#: (4 MB each at 256x64x64 float32, plus its activations), so a photo with hundreds of boxes
+#: (``--conf 0.001``) would need gigabytes in one call; up to this many boxes it is one call.
+DECODER_CHUNK = 64
 
 
 class Inspector:
@@ -227,7 +231,7 @@ class Inspector:
     def segment(
         self, embedding: ImageEmbedding, boxes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """SAM's mask of every box of one photo, all boxes in one decoder call.
+        """SAM's mask of every box of one photo, in one decoder call (per :data:`DECODER_CHUNK` boxes).
 
         Args:
             embedding: the photo's embedding (:meth:`embedding`).
@@ -246,14 +250,19 @@ class Inspector:
         probs = np.zeros((n, height, width), np.float16) if self.keep_probs else None
         if n == 0:
             return masks, np.zeros(0, np.float32), probs
+        scores = np.zeros(n, np.float32)
         with torch.inference_mode():
-            low_res, iou = decode(self.sam, embedding, boxes=boxes, multimask_output=False)
-            for start in range(0, n, UPSCALE_CHUNK):
-                logits = upscale_logits(self.sam, low_res[start : start + UPSCALE_CHUNK], embedding)[:, 0]
-                masks[start : start + len(logits)] = (logits > self.sam.mask_threshold).cpu().numpy()
-                if probs is not None:
-                    probs[start : start + len(logits)] = torch.sigmoid(logits).half().cpu().numpy()
-        return masks, iou[:, 0].float().cpu().numpy(), probs
+            for first in range(0, n, DECODER_CHUNK):
+                chunk = boxes[first : first + DECODER_CHUNK]
+                low_res, iou = decode(self.sam, embedding, boxes=chunk, multimask_output=False)
+                scores[first : first + len(chunk)] = iou[:, 0].float().cpu().numpy()
+                for start in range(0, len(chunk), UPSCALE_CHUNK):
+                    logits = upscale_logits(self.sam, low_res[start : start + UPSCALE_CHUNK], embedding)[:, 0]
+                    rows = slice(first + start, first + start + len(logits))
+                    masks[rows] = (logits > self.sam.mask_threshold).cpu().numpy()
+                    if probs is not None:
+                        probs[rows] = torch.sigmoid(logits).half().cpu().numpy()
+        return masks, scores, probs
 
 
 def check_settings(

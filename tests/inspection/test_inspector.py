@@ -39,6 +39,22 @@ def test_all_boxes_of_a_photo_go_through_one_decoder_call(photos, stub_detector,
     assert (result.width, result.height, result.path) == (80, 60, photos / "two.png")
 
 
+def test_many_boxes_are_decoded_in_bounded_chunks(photos, stub_detector, tiny_sam, monkeypatch):
+    import inspection.inspector as inspector_module
+
+    monkeypatch.setattr(inspector_module, "DECODER_CHUNK", 3)
+    inspector = Inspector(stub_detector, tiny_sam)
+    embedding = inspector.embedding(photos / "two.png")
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 40, (7, 2))
+    boxes = np.hstack([corners, corners + rng.uniform(5, 30, (7, 2))])
+    decoder_calls = count_calls(tiny_sam.mask_decoder)
+    masks, scores, _ = inspector.segment(embedding, boxes)
+    assert len(decoder_calls) == 3  # 3 + 3 + 1 boxes
+    expected, expected_scores, _ = predict_masks(tiny_sam, embedding, boxes=boxes, multimask_output=False)
+    assert np.array_equal(masks, expected[:, 0]) and np.allclose(scores, expected_scores[:, 0], atol=1e-5)
+
+
 def test_the_masks_are_sam_predictors_masks_of_the_boxes(photos, stub_detector, tiny_sam):
     inspector = Inspector(stub_detector, tiny_sam, keep_probs=True)
     result = inspector(photos / "two.png")
