@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
+from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images
 from segmentation.evaluate import resolve_device
 from segmentation.predict import decode, upscale_logits
@@ -72,6 +74,10 @@ class Inspector:
             (CUDA when present). SAM is moved there.
         cache: SAM embeddings read from and stored into this cache; None computes each.
         keep_probs: keep each mask's float16 probabilities, for :meth:`Inspection.anomaly_map`.
+        runtime: where SAM's decoder runs: ``torch`` (the default here: exactly
+            ``SamPredictor``'s masks), ``onnx`` (ONNX Runtime on the CPU, logits within ~1e-4,
+            4x faster for ten boxes on 2 cores) or ``auto`` (onnx on a CPU, torch on a GPU;
+            what the commands use).
 
     Raises:
         UserError: bad tiling settings, ``conf`` outside [0, 1], or a device this machine lacks.
@@ -92,6 +98,7 @@ class Inspector:
         device: str | torch.device | None = "cpu",
         cache: EmbeddingCache | None = None,
         keep_probs: bool = False,
+        runtime: str = "torch",
     ) -> None:
         check_settings(conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap)
         self.device = resolve_device("auto" if device is None else str(device))
@@ -102,6 +109,11 @@ class Inspector:
         self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
         self.cache = cache
         self.keep_probs = keep_probs
+        self.runtime, note = choose_runtime(runtime, self.device.type, missing_packages())
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        # The ONNX decoder is exported from the model's weights as they are now (about a second).
+        self._decode = partial(decode, self.sam) if self.runtime == "torch" else OnnxDecoder(self.sam)
         self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
         self.settings = {
             "imgsz": imgsz,
@@ -254,7 +266,7 @@ class Inspector:
         with torch.inference_mode():
             for first in range(0, n, DECODER_CHUNK):
                 chunk = boxes[first : first + DECODER_CHUNK]
-                low_res, iou = decode(self.sam, embedding, boxes=chunk, multimask_output=False)
+                low_res, iou = self._decode(embedding, boxes=chunk, multimask_output=False)
                 scores[first : first + len(chunk)] = iou[:, 0].float().cpu().numpy()
                 for start in range(0, len(chunk), UPSCALE_CHUNK):
                     logits = upscale_logits(self.sam, low_res[start : start + UPSCALE_CHUNK], embedding)[:, 0]

@@ -17,6 +17,7 @@ from segment_anything.modeling import Sam
 from common.errors import UserError
 from common.io import cache_root
 from inspection.inspector import Inspector, check_settings
+from segmentation.decoder_onnx import RUNTIMES
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import SAM_MODELS
 
@@ -38,6 +39,7 @@ class CascadeOptions:
     device: str = "auto"
     cache_dir: Path | None = None
     no_cache: bool = False
+    runtime: str = "auto"
     progress: bool = True
 
     def resolved(self, *, model: str, device: str) -> CascadeOptions:
@@ -60,6 +62,8 @@ def check_cascade(options: CascadeOptions) -> None:
         raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
     if options.max_det < 1:
         raise UserError(f"--max-det must be >= 1, got {options.max_det}")
+    if options.runtime not in RUNTIMES:
+        raise UserError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {options.runtime!r}")
     if options.model is not None and options.model not in SAM_MODELS:
         raise UserError(
             f"unknown SAM model '{options.model}': known models are {', '.join(sorted(SAM_MODELS))}"
@@ -83,6 +87,7 @@ def build_inspector(options: CascadeOptions, detector: object, sam: Sam, *, keep
         device=options.device,
         cache=cache,
         keep_probs=keep_probs,
+        runtime=options.runtime,
     )
 
 
@@ -116,4 +121,10 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
     run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")
     run.add_argument("--no-cache", action="store_true", help="compute every embedding, read and store none")
+    run.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="SAM's decoder: auto (ONNX Runtime on a CPU, torch on a GPU), onnx, torch",
+    )
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

@@ -310,7 +310,7 @@ def check_model_options(args: argparse.Namespace) -> tuple[torch.device, str]:
     """
     import torch
 
-    from segmentation.decoder_onnx import missing_packages
+    from segmentation.decoder_onnx import choose_runtime, missing_packages
     from segmentation.evaluate import resolve_device
     from segmentation.models import sam_model
 
@@ -328,35 +328,6 @@ def check_model_options(args: argparse.Namespace) -> tuple[torch.device, str]:
     if note:
         print(f"note: {note}")
     return device, runtime
-
-
-def choose_runtime(requested: str, device_type: str, missing: list[str]) -> tuple[str, str | None]:
-    """Where the decoder runs per click, and a note when ``auto`` had to fall back.
-
-    ``auto`` is ONNX Runtime on a CPU (about twice as fast per click) and torch
-    elsewhere; without the ``missing`` ONNX packages it falls back to torch.
-
-    >>> choose_runtime("auto", "cpu", [])
-    ('onnx', None)
-    >>> choose_runtime("auto", "cuda", [])
-    ('torch', None)
-
-    Raises:
-        UserError: ``onnx`` asked for on a GPU, or without its packages.
-    """
-    runtime = requested if requested != "auto" else ("onnx" if device_type == "cpu" else "torch")
-    if runtime == "onnx" and device_type != "cpu":
-        raise UserError(
-            f"--runtime onnx runs the decoder on the CPU; the model is on {device_type}: use torch"
-        )
-    if runtime == "onnx" and missing:
-        if requested == "onnx":
-            raise UserError(f"--runtime onnx needs {' and '.join(missing)}: pip install {' '.join(missing)}")
-        return (
-            "torch",
-            f"{' and '.join(missing)} not installed: the decoder runs in torch (about half as fast)",
-        )
-    return runtime, None
 
 
 def serve(

@@ -11,6 +11,7 @@ import torch
 
 from common.errors import UserError
 from inspection.inspector import Inspector, sort_by_score
+from segmentation.decoder_onnx import missing_packages
 from segmentation.embeddings import EmbeddingCache
 from segmentation.finetuned import save_decoder
 from segmentation.predict import predict_masks
@@ -53,6 +54,17 @@ def test_many_boxes_are_decoded_in_bounded_chunks(photos, stub_detector, tiny_sa
     assert len(decoder_calls) == 3  # 3 + 3 + 1 boxes
     expected, expected_scores, _ = predict_masks(tiny_sam, embedding, boxes=boxes, multimask_output=False)
     assert np.array_equal(masks, expected[:, 0]) and np.allclose(scores, expected_scores[:, 0], atol=1e-5)
+
+
+@pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
+def test_the_onnx_decoder_gives_the_same_masks(photos, stub_detector, tiny_sam):
+    exact = Inspector(stub_detector, tiny_sam, keep_probs=True)(photos / "two.png")
+    fast = Inspector(stub_detector, tiny_sam, keep_probs=True, runtime="onnx")
+    assert fast.runtime == "onnx" and Inspector(stub_detector, tiny_sam, runtime="auto").runtime == "onnx"
+    result = fast(photos / "two.png")
+    assert np.allclose(result.mask_scores, exact.mask_scores, atol=1e-4)
+    assert np.abs(result.mask_probs.astype(float) - exact.mask_probs.astype(float)).max() < 2e-3
+    assert (result.masks != exact.masks).mean() < 1e-3  # at most a pixel flips at a boundary
 
 
 def test_the_masks_are_sam_predictors_masks_of_the_boxes(photos, stub_detector, tiny_sam):

@@ -18,7 +18,6 @@ import pytest
 from common.errors import UserError
 from segmentation.annotate.__main__ import (
     bind,
-    choose_runtime,
     is_loopback,
     main,
     parse_port,
@@ -26,6 +25,7 @@ from segmentation.annotate.__main__ import (
     url_for,
 )
 from segmentation.annotate.session import AnnotationSession
+from segmentation.decoder_onnx import choose_runtime
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -1,0 +1,234 @@
+"""The records of an annotation session: one image's entry, its accepted instances, their names.
+
+Pure data with its JSON form (``annotate_state.json``) and the naming rules of
+the MVTec tree (class and category names, unique file stems); the session
+(:mod:`segmentation.annotate.session`) changes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import UserError
+from converters.masks import rle_to_mask
+from converters.mvtec import GOOD
+from segmentation.annotate import export
+from segmentation.annotate.errors import AnnotationError
+from segmentation.annotate.proposals import Proposal
+
+UNLABELLED, IN_PROGRESS, DONE = "unlabelled", "in_progress", "done"
+STATUSES = (UNLABELLED, IN_PROGRESS, DONE, GOOD)
+#: What a user may set: ``open`` returns to unlabelled / in progress by the instances.
+STATUS_ACTIONS = (DONE, GOOD, "open")
+#: Class used when none are given on the first run.
+DEFAULT_CLASSES = ("defect",)
+#: Folder names the layout uses itself, so no class may take them.
+RESERVED_NAMES = (GOOD, export.MIXED)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+_STEM_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Longest stem before a clash suffix: leaves room for ``_mask.png`` and ``_NNN`` in 255 bytes.
+_MAX_STEM = 180
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One accepted defect: its class and exact mask at the image's own resolution.
+
+    Attributes:
+        id: unique within its image, never reused.
+        class_name: one of the session's classes.
+        rle: COCO RLE of the ``(H, W)`` mask, ``counts`` as ``str``.
+        area: mask pixels.
+        box: xyxy in pixel edges (exclusive max), as the converters write boxes.
+        score: SAM's predicted IoU of the mask, when it came from SAM.
+        prompt: the prompt that made it (``points``, ``labels``, ``box`` in pixels), for the record.
+    """
+
+    id: int
+    class_name: str
+    rle: dict
+    area: int
+    box: tuple[float, float, float, float]
+    score: float | None = None
+    prompt: dict | None = None
+
+    def mask(self) -> np.ndarray:
+        """``(H, W)`` bool."""
+        return rle_to_mask(self.rle)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "class": self.class_name,
+            "area": self.area,
+            "box": list(self.box),
+            "score": self.score,
+            "prompt": self.prompt,
+            "rle": self.rle,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Instance:
+        return cls(
+            id=int(data["id"]),
+            class_name=str(data["class"]),
+            rle={"size": [int(v) for v in data["rle"]["size"]], "counts": str(data["rle"]["counts"])},
+            area=int(data["area"]),
+            box=tuple(float(v) for v in data["box"]),  # type: ignore[arg-type]
+            score=None if data.get("score") is None else float(data["score"]),
+            prompt=data.get("prompt"),
+        )
+
+
+# What undo restores: the status, instances and undecided proposals of one image.
+Snapshot = tuple[str, tuple[Instance, ...], tuple[Proposal, ...]]
+
+
+@dataclass
+class ImageEntry:
+    """One image of ``--images`` and its annotations.
+
+    Attributes:
+        key: path relative to ``--images``, ``/``-separated: the image's id everywhere.
+        stem: file stem of its copy and mask in the tree, unique in the category.
+        status: one of :data:`STATUSES`.
+        instances: accepted instances, in the order they were accepted (later ones
+            win overlapping pixels in the mask).
+        size: ``(H, W)`` once an instance fixed it.
+        next_id: id of the next instance.
+        present: whether the file is still in ``--images`` (entries of removed files
+            are kept with their annotations, but not listed).
+        proposals: undecided proposals, best first.
+        next_proposal_id: id of the next proposal.
+        proposed: the sources (a proposals file's, a detector's: their ``source``) whose proposals
+            it has had: each only once.
+    """
+
+    key: str
+    stem: str
+    status: str = UNLABELLED
+    instances: list[Instance] = field(default_factory=list)
+    size: tuple[int, int] | None = None
+    next_id: int = 1
+    present: bool = True
+    proposals: list[Proposal] = field(default_factory=list)
+    next_proposal_id: int = 1
+    proposed: list[str] = field(default_factory=list)
+    undo_stack: list[Snapshot] = field(default_factory=list, repr=False)
+    redo_stack: list[Snapshot] = field(default_factory=list, repr=False)
+
+    def snapshot(self) -> Snapshot:
+        return self.status, tuple(self.instances), tuple(self.proposals)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        self.status, instances, proposals = snapshot
+        self.instances, self.proposals = list(instances), list(proposals)
+
+    @property
+    def folder(self) -> str | None:
+        """Its ``test/`` folder in the tree, None while it has no files."""
+        if self.status == GOOD:
+            return GOOD
+        if not self.instances:
+            return None
+        return export.defect_folder(i.class_name for i in self.instances)
+
+    def to_json(self) -> dict:
+        return {
+            "stem": self.stem,
+            "status": self.status,
+            "size": list(self.size) if self.size else None,
+            "next_id": self.next_id,
+            "instances": [instance.to_json() for instance in self.instances],
+            "next_proposal_id": self.next_proposal_id,
+            "proposed": self.proposed,
+            "proposals": [proposal.to_json() for proposal in self.proposals],
+        }
+
+
+def check_name(name: str, what: str) -> str:
+    """A class or category name usable as a folder name on every OS; AnnotationError otherwise."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise AnnotationError(
+            f"bad {what} name {name!r}: use letters, digits, '_', '-', '.' (up to 100, starting with a "
+            "letter or digit)"
+        )
+    return name
+
+
+def check_classes(classes: Sequence[str]) -> list[str]:
+    """Checks a class list: folder-safe, unique, not ``good``/``combined``, at most 255."""
+    names = [check_name(name, "class") for name in classes]
+    if not names:
+        raise AnnotationError("give at least one class (--classes scratch dent ...)")
+    reserved = [n for n in names if n.lower() in RESERVED_NAMES]
+    if reserved:
+        raise AnnotationError(f"class name '{reserved[0]}' is reserved by the MVTec layout; choose another")
+    lowered = [n.lower() for n in names]
+    duplicates = sorted({n for n in names if lowered.count(n.lower()) > 1})
+    if duplicates:
+        raise AnnotationError(f"classes listed twice (case-insensitively): {', '.join(duplicates)}")
+    try:
+        export.class_values(names)  # at most 255
+    except UserError as error:  # the converters' error: here a bad option of the app
+        raise AnnotationError(str(error)) from None
+    return names
+
+
+def default_category(out: Path) -> str:
+    """The category folder's name from ``--out``'s: ``datasets/new_defects`` -> ``new_defects``."""
+    name = _STEM_UNSAFE.sub("_", out.resolve().name).strip("._-") or "new_defects"
+    return name if name != export.EXPORT_DIR else f"{name}_defects"
+
+
+def unique_stem(key: str, taken: set[str]) -> str:
+    """A file stem for image ``key`` that no other image of the category has.
+
+    ``lot_3/0001.jpg`` -> ``lot_3__0001``; characters outside ``[A-Za-z0-9_.-]``
+    become ``_``; a clash (``a.png`` and ``a.jpg``) gets ``_2``, ``_3``, ...
+    """
+    path = Path(key)
+    parts = [*path.parent.parts, path.stem] if str(path.parent) != "." else [path.stem]
+    base = "__".join(_STEM_UNSAFE.sub("_", part) for part in parts).lstrip("._-")[:_MAX_STEM] or "image"
+    stem, n = base, 1
+    while stem.lower() in taken:
+        n += 1
+        stem = f"{base}_{n}"
+    taken.add(stem.lower())
+    return stem
+
+
+def entry_from_json(key: str, data: dict) -> ImageEntry:
+    try:
+        instances = [Instance.from_json(item) for item in data.get("instances", [])]
+        proposals = [Proposal.from_json(item) for item in data.get("proposals", [])]
+        status = data.get("status", UNLABELLED)
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        size = data.get("size")
+        entry = ImageEntry(
+            key=key,
+            stem=_checked_stem(str(data["stem"])),
+            status=status,
+            instances=instances,
+            size=(int(size[0]), int(size[1])) if size else None,
+            next_id=max([int(data.get("next_id", 1))] + [i.id + 1 for i in instances]),
+            proposals=proposals,
+            next_proposal_id=max([int(data.get("next_proposal_id", 1))] + [p.id + 1 for p in proposals]),
+            proposed=[str(source) for source in data.get("proposed", [])],
+        )
+    except (KeyError, TypeError, ValueError, AnnotationError) as error:
+        raise AnnotationError(f"annotation state: bad entry for image {key}: {error}") from None
+    return entry
+
+
+def _checked_stem(stem: str) -> str:
+    if not _STEM.fullmatch(stem):
+        raise ValueError(f"bad stem {stem!r}")
+    return stem
