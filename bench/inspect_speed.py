@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
+import numpy as np
 import torch
 from report import (
     bench_parser,
