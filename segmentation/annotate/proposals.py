@@ -51,29 +51,39 @@ class Proposal:
         return rle_to_mask(self.rle)
 
     def to_json(self) -> dict:
-        return {
-            "id": self.id,
-            "class": self.class_name,
-            "area": self.area,
-            "box": list(self.box),
-            "score": self.score,
-            "mask_score": self.mask_score,
-            "source": self.source,
-            "rle": self.rle,
-        }
+        return {**masked_json(self), "mask_score": self.mask_score, "source": self.source}
 
     @classmethod
     def from_json(cls, data: dict) -> Proposal:
         return cls(
-            id=int(data["id"]),
-            class_name=str(data["class"]),
-            rle={"size": [int(v) for v in data["rle"]["size"]], "counts": str(data["rle"]["counts"])},
-            area=int(data["area"]),
-            box=tuple(float(v) for v in data["box"]),  # type: ignore[arg-type]
-            score=_optional_float(data.get("score")),
+            **masked_fields(data),
             mask_score=_optional_float(data.get("mask_score")),
             source=str(data.get("source", "")),
         )
+
+
+def masked_json(record: Proposal) -> dict:
+    """The state-file fields a proposal and an accepted instance (same attributes) share."""
+    return {
+        "id": record.id,
+        "class": record.class_name,
+        "area": record.area,
+        "box": list(record.box),
+        "score": record.score,
+        "rle": record.rle,
+    }
+
+
+def masked_fields(data: dict) -> dict:
+    """The shared fields read back from :func:`masked_json`'s form, as constructor keywords."""
+    return {
+        "id": int(data["id"]),
+        "class_name": str(data["class"]),
+        "rle": {"size": [int(v) for v in data["rle"]["size"]], "counts": str(data["rle"]["counts"])},
+        "area": int(data["area"]),
+        "box": tuple(float(v) for v in data["box"]),
+        "score": _optional_float(data.get("score")),
+    }
 
 
 def make_proposal(

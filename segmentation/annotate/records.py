@@ -19,7 +19,7 @@ from converters.masks import rle_to_mask
 from converters.mvtec import GOOD
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
-from segmentation.annotate.proposals import Proposal
+from segmentation.annotate.proposals import Proposal, masked_fields, masked_json
 
 UNLABELLED, IN_PROGRESS, DONE = "unlabelled", "in_progress", "done"
 STATUSES = (UNLABELLED, IN_PROGRESS, DONE, GOOD)
@@ -63,27 +63,11 @@ class Instance:
         return rle_to_mask(self.rle)
 
     def to_json(self) -> dict:
-        return {
-            "id": self.id,
-            "class": self.class_name,
-            "area": self.area,
-            "box": list(self.box),
-            "score": self.score,
-            "prompt": self.prompt,
-            "rle": self.rle,
-        }
+        return {**masked_json(self), "prompt": self.prompt}
 
     @classmethod
     def from_json(cls, data: dict) -> Instance:
-        return cls(
-            id=int(data["id"]),
-            class_name=str(data["class"]),
-            rle={"size": [int(v) for v in data["rle"]["size"]], "counts": str(data["rle"]["counts"])},
-            area=int(data["area"]),
-            box=tuple(float(v) for v in data["box"]),  # type: ignore[arg-type]
-            score=None if data.get("score") is None else float(data["score"]),
-            prompt=data.get("prompt"),
-        )
+        return cls(**masked_fields(data), prompt=data.get("prompt"))
 
 
 # What undo restores: the status, instances and undecided proposals of one image.
