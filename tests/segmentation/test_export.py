@@ -18,7 +18,6 @@ from segmentation import decoder_onnx
 from segmentation.decoder_onnx import INPUT_NAMES, OUTPUT_NAMES, export_decoder, missing_packages
 from segmentation.embeddings import ImageEmbedding, encoder_fingerprint
 from segmentation.export import (
-    CHECK_PROMPTS,
     Weights,
     build_parser,
     check_out,
@@ -27,6 +26,7 @@ from segmentation.export import (
     run,
 )
 from segmentation.finetuned import save_decoder, save_full
+from segmentation.onnx_check import CHECK_PROMPTS
 from segmentation.predict import decode, upscale_logits
 
 pytestmark = pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
