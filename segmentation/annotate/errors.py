@@ -1,6 +1,6 @@
 """Errors of the annotation app, one per HTTP status the server answers with.
 
-All are :class:`~converters.errors.UserError` (a ``ValueError``), so the
+All are :class:`~common.errors.UserError` (a ``ValueError``), so the
 CLI prints any of them as one ``error:`` line, like the converters do.
 """
 
