@@ -201,6 +201,9 @@ class EmbeddingCache:
         self.fingerprint = encoder_fingerprint(sam)
         #: Folder of this encoder's entries; created on the first write.
         self.folder = self.root / f"{model_name}-{self.fingerprint[:16]}"
+        # Leftovers of killed runs are looked for once per cache object, not per embed() call:
+        # the inspection cascade calls embed() once per photo, and the folder can hold thousands.
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.folder)!r})"
@@ -318,6 +321,9 @@ class EmbeddingCache:
 
     def _remove_stale_temporaries(self) -> None:
         """Deletes the half-written entries of runs that were killed (never those of a live run)."""
+        if self._swept:
+            return
+        self._swept = True
         removed = remove_stale(self.folder, ".*.tmp")
         if removed:
             logger.warning("removed %d half-written entries of killed runs in %s", len(removed), self.folder)
