@@ -13,7 +13,7 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.io import read_json_object
-from converters.mvtec import GOOD, ImageRecord
+from converters.records import GOOD, ImageRecord
 
 SINGLE_CLASS_NAME = "defect"
 TEMPLATE_FIELDS = ("defect", "category", "defect_text", "category_text")
@@ -119,11 +119,24 @@ def _mask_value(path: Path, key: str, name: object) -> int:
 def class_names(
     records: Sequence[ImageRecord], *, namer: Namer, value_names: dict[int, str] | None, single_class: bool
 ) -> list[str]:
-    """Sorted class names: the ids are their positions, stable for the same inputs."""
+    """Sorted class names: the ids are their positions, stable for the same inputs.
+
+    With ``value_names`` (``--mask-values``) every category has every class of the map;
+    otherwise a record's class is its defect, or each name of the value map that came
+    with its data (:attr:`ImageRecord.value_names`).
+    """
     if single_class:
         return [SINGLE_CLASS_NAME]
     categories = sorted({r.category for r in records})
     if value_names is not None:
         defects = {n for n in value_names.values() if n != GOOD}
         return sorted({namer(c, d) for c in categories for d in defects})
-    return sorted({namer(r.category, r.defect) for r in records if not r.is_good})
+    names: set[str] = set()
+    for record in records:
+        if record.is_good or record.unlabelled:
+            continue
+        if record.value_names:
+            names |= {namer(record.category, n) for _, n in record.value_names if n != GOOD}
+        else:
+            names.add(namer(record.category, record.defect))
+    return sorted(names)

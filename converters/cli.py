@@ -5,22 +5,40 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
+from common.errors import UserError
 from converters.coco import SEGMENTATION_MODES
 from converters.convert import LINK_MODES, TASKS, ConvertConfig, convert, format_report
+from converters.layouts import LAYOUTS
 
 
 def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
-    """Parser for a converter whose main format is ``primary`` (``yolo`` or ``coco``)."""
+    """Parser for a converter whose main format is ``primary`` (``yolo`` or ``coco``).
+
+    A bad flag (``--layout mvtec``) is one ``error:`` line and exit 2, like any bad input.
+    """
     other = "coco" if primary == "yolo" else "yolo"
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
-        description=f"Convert MVTec AD-style ground-truth masks to a {primary.upper()} data set "
-        "(one seeded, stratified train/val/test split shared by all formats).",
+        description=f"Convert the ground-truth masks of an MVTec-family data set (MVTec AD, AD 2, 3D-AD, "
+        f"LOCO, VisA, BTAD, Kolektor SDD2 or a plain folder; layout detected per category) to a "
+        f"{primary.upper()} data set (one seeded, stratified train/val/test split shared by all formats).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     io = parser.add_argument_group("input and output")
-    io.add_argument("--root", type=Path, required=True, help="folder of categories, or one category folder")
+    io.add_argument(
+        "--root", type=Path, help="folder of categories, or one category folder (not needed with --images)"
+    )
+    io.add_argument(
+        "--layout",
+        choices=list(LAYOUTS),
+        help="read every category as this layout; unset: detected per category",
+    )
+    io.add_argument(
+        "--images", type=Path, help="folder layout: a folder of defect images (instead of --root)"
+    )
+    io.add_argument("--masks", type=Path, help="folder layout: their masks, <stem>.png or <stem>_mask.png")
+    io.add_argument("--good", type=Path, help="folder layout: a folder of good images")
     io.add_argument(
         "--category", nargs="+", default=[], help="categories to convert; empty = all under --root"
     )
@@ -73,16 +91,38 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
     )
     split.add_argument("--seed", type=int, default=0, help="seed of the split")
     split.add_argument("--splits", type=Path, help="reuse this splits.json instead of drawing a new split")
+    split.add_argument(
+        "--split-from-layout",
+        action="store_true",
+        help="put every image in the split its layout names (train/, validation/, test*/ folders, "
+        "VisA's split_csv) instead of drawing one; all good images are used",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
 def run(argv: list[str] | None, *, prog: str, primary: str) -> int:
     """Parses ``argv``, converts, prints the summary; bad input is one ``error:`` line and exit code 2."""
-    args = build_parser(prog, primary=primary).parse_args(argv)
+    parser = build_parser(prog, primary=primary)
+
+    def work() -> None:
+        args = parser.parse_args(argv)
+        print(format_report(convert(config_from_args(args, primary=primary))))
+
+    return exit_code(work)
+
+
+def config_from_args(args: argparse.Namespace, *, primary: str) -> ConvertConfig:
+    """The :class:`ConvertConfig` of parsed flags.
+
+    Raises:
+        UserError: neither ``--root`` nor ``--images`` given.
+    """
+    if args.root is None and args.images is None:
+        raise UserError("give --root (a data set folder) or --images (a folder of defect images)")
     other = "coco" if primary == "yolo" else "yolo"
-    config = ConvertConfig(
-        root=args.root,
+    return ConvertConfig(
+        root=args.root if args.root is not None else args.images.absolute().parent,
         out=args.out,
         categories=tuple(args.category),
         formats=(primary, other) if getattr(args, other) else (primary,),
@@ -101,5 +141,9 @@ def run(argv: list[str] | None, *, prog: str, primary: str) -> int:
         overwrite=args.overwrite,
         strict=args.strict,
         progress=not args.no_progress,
+        layout=args.layout,
+        split_from_layout=args.split_from_layout,
+        images=args.images,
+        masks=args.masks,
+        good=args.good,
     )
-    return exit_code(lambda: print(format_report(convert(config))))

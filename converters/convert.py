@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError
@@ -30,8 +31,19 @@ from common.images import image_size
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, build_folder, check_output_folder, write_dataset
-from converters.masks import MaskInstances, mask_to_instances, read_mask
-from converters.mvtec import ImageRecord, category_dir, check_output_stems, list_categories, scan
+from converters.layouts import LAYOUTS, Layout, get_layout
+from converters.layouts.folder import scan_folders
+from converters.masks import MaskInstances, mask_to_instances
+from converters.mvtec import (
+    ImageRecord,
+    category_dir,
+    category_layout,
+    check_output_stems,
+    list_categories,
+    read_record_mask,
+    scan,
+    settle_empty_mask,
+)
 from converters.splits import (
     SPLITS,
     Splits,
@@ -52,7 +64,8 @@ class ConvertConfig:
     """Every option of a conversion; the CLIs map their flags onto it one to one.
 
     Attributes:
-        root: folder of MVTec-layout categories, or one category folder.
+        root: folder of categories (of any layout of :mod:`converters.layouts`), or one
+            category folder.
         out: data set folder to write.
         categories: categories to convert; empty means all under ``root``.
         formats: any of ``yolo``, ``coco``.
@@ -73,6 +86,13 @@ class ConvertConfig:
         overwrite: replace an existing ``out``.
         strict: warnings (e.g. an empty mask on a defect image) become errors.
         progress: show progress bars.
+        layout: read every category as this layout; None detects each one.
+        split_from_layout: put every image in the split its layout names (its
+            ``validation/`` folder, VisA's split file) instead of drawing a split.
+        images: a folder of defect images (the ``folder`` layout); ``root`` is then
+            only where the output may not go.
+        masks: the masks of ``images``, ``<stem>.png`` or ``<stem>_mask.png``.
+        good: a folder of good images beside ``images``.
     """
 
     root: Path
@@ -94,6 +114,11 @@ class ConvertConfig:
     overwrite: bool = False
     strict: bool = False
     progress: bool = True
+    layout: str | None = None
+    split_from_layout: bool = False
+    images: Path | None = None
+    masks: Path | None = None
+    good: Path | None = None
 
 
 @dataclass
@@ -110,6 +135,9 @@ class ConversionReport:
     n_small: int = 0
     unused_good: int = 0
     warnings: list[str] = field(default_factory=list)
+    layouts: dict[str, str] = field(default_factory=dict)
+    unlabelled: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def check_config(config: ConvertConfig) -> Path:
@@ -132,7 +160,27 @@ def check_config(config: ConvertConfig) -> Path:
     check_ratios(config.ratios)
     check_background_ratio(config.background_ratio)
     check_seed(config.seed)
+    _check_layout_options(config)
+    for folder in (config.images, config.masks, config.good):
+        if folder is not None:
+            check_output_folder(config.out, folder, overwrite=config.overwrite)
     return check_output_folder(config.out, config.root, overwrite=config.overwrite)
+
+
+def _check_layout_options(config: ConvertConfig) -> None:
+    """``--layout``, ``--split-from-layout`` and the folder layout's ``--images/--masks/--good``."""
+    if config.layout is not None:
+        get_layout(config.layout)
+    if config.split_from_layout and config.splits_file:
+        raise UserError("--split-from-layout and --splits both choose the split; give one of them")
+    if config.images is None:
+        if config.masks is not None or config.good is not None:
+            raise UserError("--masks and --good go with --images (the folder layout)")
+        return
+    if config.layout not in (None, "folder"):
+        raise UserError(f"--images reads the folder layout, not --layout {config.layout}")
+    if len(config.categories) > 1:
+        raise UserError(f"--images reads one category; got --category {' '.join(config.categories)}")
 
 
 def read_samples(
@@ -151,12 +199,21 @@ def read_samples(
         instance are skipped, with the reason.
     """
     samples, skipped, n_small = [], [], 0
+    maps: dict[tuple[tuple[int, str], ...], dict[int, str]] = {}
     for record in tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr):
         width, height = image_size(record.image)
         if record.is_good:
             samples.append(Sample(record, width, height))
             continue
-        found = _mask_instances(record, (height, width), namer, value_names, min_area)
+        names = value_names
+        if names is None and record.value_names:  # a value map that came with the data
+            names = maps.setdefault(record.value_names, dict(record.value_names))
+        mask = read_record_mask(record, (height, width))
+        record = settle_empty_mask(record, mask)
+        if record.is_good:  # Kolektor SDD2: an empty mask marks a good image
+            samples.append(Sample(record, width, height))
+            continue
+        found = _mask_instances(record, mask, namer, names, min_area)
         n_small += found.n_small
         if not found.instances:
             reason = (
@@ -172,25 +229,20 @@ def read_samples(
 
 def _mask_instances(
     record: ImageRecord,
-    shape: tuple[int, int],
+    mask: np.ndarray,
     namer: Namer,
     value_names: dict[int, str] | None,
     min_area: int,
 ) -> MaskInstances:
-    """The instances of a defect image's mask, which must have the image's ``(H, W)`` ``shape``."""
-    mask = read_mask(record.mask)
-    if mask.shape != shape:
-        raise UserError(
-            f"image/mask size mismatch: {record.image} is {shape[1]}x{shape[0]}, "
-            f"{record.mask} is {mask.shape[1]}x{mask.shape[0]}"
-        )
+    """The instances of a defect image's mask ``(H, W)``."""
     names = None if value_names is None else {v: namer(record.category, n) for v, n in value_names.items()}
     try:
         return mask_to_instances(
             mask, class_name=namer(record.category, record.defect), value_names=names, min_area=min_area
         )
     except UserError as error:
-        raise UserError(f"{record.mask}: {error}") from None
+        where = record.mask.parent if len(record.mask_files) > 1 else record.mask
+        raise UserError(f"{where}: {error}") from None
 
 
 def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]], strict: bool):
@@ -227,13 +279,12 @@ def convert(config: ConvertConfig) -> ConversionReport:
     out = check_config(config)
     namer = class_namer(config.names_template, single_class=config.single_class)
     value_names = load_value_map(config.mask_values) if config.mask_values else None
-    for category in config.categories:
-        category_dir(config.root, category)  # unknown category: fail before reading anything
-    records = scan(
-        config.root, config.categories or list_categories(config.root), exclude_defects=config.exclude_defects
-    )
+    records, layouts = read_records(config)
+    unlabelled = [r for r in records if r.unlabelled]
+    records = [r for r in records if not r.unlabelled]
+    if not records:
+        raise UserError(f"no labelled images to convert under {config.root} ({len(unlabelled)} unlabelled)")
     check_output_stems(records)
-    names = class_names(records, namer=namer, value_names=value_names, single_class=config.single_class)
     samples, skipped, n_small = read_samples(
         records,
         namer=namer,
@@ -242,7 +293,14 @@ def convert(config: ConvertConfig) -> ConversionReport:
         strict=config.strict,
         progress=config.progress,
     )
-    splits = load_splits(config.splits_file) if config.splits_file else _draw_splits(samples, config)
+    named = [r for r in records if not r.empty_mask_is_good] + [s.record for s in samples]
+    names = class_names(named, namer=namer, value_names=value_names, single_class=config.single_class)
+    if config.splits_file:
+        splits = load_splits(config.splits_file)
+    elif config.split_from_layout:
+        splits = layout_splits(samples, config)
+    else:
+        splits = _draw_splits(samples, config)
     by_split = _assign(samples, splits, skipped, config.strict)
     warnings = split_warnings(by_split)
     if warnings and config.strict:
@@ -258,9 +316,69 @@ def convert(config: ConvertConfig) -> ConversionReport:
         skipped=skipped,
         n_small=n_small,
         warnings=warnings,
+        layouts={category: layout.title for category, layout in layouts.items()},
+        unlabelled=len(unlabelled),
+        notes=sorted({layout.note for layout in layouts.values() if layout.note}),
     )
     _count(report, samples, by_split)
     return report
+
+
+def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, Layout]]:
+    """Every record of the conversion (unlabelled ones too) and the layout of each category.
+
+    Raises:
+        UserError: an unknown or ambiguous category, or any pairing error, before anything is written.
+    """
+    if config.images is not None:
+        category = config.categories[0] if config.categories else Path(config.images).absolute().parent.name
+        records = scan_folders(
+            config.images,
+            config.masks,
+            config.good,
+            category=category,
+            excluded=frozenset(config.exclude_defects),
+        )
+        if not records:
+            raise UserError(f"no images in {config.images}" + (f" or {config.good}" if config.good else ""))
+        return records, {category: LAYOUTS["folder"]}
+    for category in config.categories:  # unknown category: fail before reading anything
+        category_dir(config.root, category, layout=config.layout)
+    names = list(config.categories) or list_categories(config.root, layout=config.layout)
+    records = scan(
+        config.root,
+        names,
+        exclude_defects=config.exclude_defects,
+        layout=config.layout,
+        include_unlabelled=True,
+        resolve_empty_masks=False,  # settled in read_samples, reading each mask once
+    )
+    return records, {name: category_layout(config.root, name, layout=config.layout) for name in names}
+
+
+def layout_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
+    """The split each layout names for its images (``--split-from-layout``): all images, no draw.
+
+    Raises:
+        UserError: an image its layout places in no split (MVTec-free folders, VisA
+            without its split file).
+    """
+    for sample in samples:
+        if sample.record.layout_split is None:
+            title = LAYOUTS[sample.record.layout].title
+            raise UserError(
+                f"--split-from-layout: the {title} layout names no split for {sample.record.image} "
+                "(it has no split folders or split file); drop --split-from-layout"
+            )
+    assigned = {
+        split: sorted(s.record.key for s in samples if s.record.layout_split == split) for split in SPLITS
+    }
+    return Splits(
+        **assigned,
+        seed=config.seed,
+        ratios=check_ratios(config.ratios),
+        background_ratio=check_background_ratio(config.background_ratio),
+    )
 
 
 def _draw_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
@@ -296,6 +414,9 @@ def format_report(report: ConversionReport) -> str:
     lines.append(row("instances", [sum(report.instances[s].values()) for s in SPLITS]))
     for name in report.names:
         lines.append(row(f"  {name}", [report.instances[s][name] for s in SPLITS]))
+    lines += [f"{'layout':28s}{category}: {title}" for category, title in report.layouts.items()]
+    if report.unlabelled:
+        lines.append(f"unlabelled images not converted (no ground truth): {report.unlabelled}")
     if report.n_small:
         lines.append(f"regions dropped by --min-area: {report.n_small}")
     if report.unused_good:
@@ -306,6 +427,7 @@ def format_report(report: ConversionReport) -> str:
         for reason, count in reasons.most_common():
             example = next(key for key, r in report.skipped if r == reason)
             lines.append(f"  {count} x {reason} (e.g. {example})")
+    lines += [f"note: {note}" for note in report.notes]
     lines += [f"warning: {warning}" for warning in report.warnings]
     if "yolo" in report.formats:
         lines.append(f"train with: yolo train data={report.out / 'data.yaml'}")

@@ -20,6 +20,7 @@ Conventions (shared by every writer):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -347,3 +348,28 @@ def mask_to_instances(
             )
     instances.sort(key=lambda inst: (inst.xyxy[1], inst.xyxy[0], inst.value))  # reading order
     return MaskInstances(instances=instances, n_small=n_small)
+
+
+def merge_masks(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """One value-coded mask from the region masks of one image (MVTec LOCO's files).
+
+    Each part keeps its own non-zero values; where parts overlap the later one wins.
+
+    Args:
+        parts: ``(H, W)`` integer masks of one shape, at least one.
+
+    Returns:
+        ``(H, W)`` of the widest input dtype.
+
+    >>> merge_masks([np.array([[255, 0]], np.uint8), np.array([[0, 7]], np.uint8)]).tolist()
+    [[255, 7]]
+    """
+    if not parts:
+        raise ValueError("no masks to merge")
+    shapes = {part.shape for part in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"masks of different shapes: {sorted(shapes)}")
+    merged = np.array(parts[0], dtype=np.result_type(*parts))
+    for part in parts[1:]:
+        np.copyto(merged, part, where=part != 0, casting="unsafe")
+    return merged

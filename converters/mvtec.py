@@ -1,109 +1,130 @@
-"""Reading MVTec AD-style category trees.
+"""Reading MVTec-family category trees into :class:`ImageRecord` s, whatever their layout.
 
-A category folder holds::
+A category folder is read by its layout (:mod:`converters.layouts`: MVTec AD, MVTec AD 2,
+MVTec 3D-AD, MVTec LOCO AD, VisA, BTAD, Kolektor SDD2, a plain folder), detected per
+category or forced with ``layout=``. The MVTec AD tree, for example::
 
     train/good/<stem>.<ext>
     test/good/<stem>.<ext>
     test/<defect>/<stem>.<ext>
     ground_truth/<defect>/<stem>_mask.png
 
-Images and masks are paired by stem, not extension (real sets mix JPEG
-images with PNG masks). ``root`` is either a folder of categories or one
-category folder itself.
+``root`` is either a folder of categories or one category folder itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from common.errors import UserError
-from common.images import IMAGE_SUFFIXES
+from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
+from converters.masks import merge_masks, read_mask
+from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
 
-GOOD = "good"
-MASK_SUFFIX = "_mask"
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One source image of a category.
-
-    Attributes:
-        image: path of the image file.
-        category: category name (``metal_nut``).
-        subset: ``train`` or ``test``, the MVTec folder it came from.
-        defect: defect type folder, ``good`` for defect-free images.
-        mask: path of the ground-truth mask, None for good images.
-    """
-
-    image: Path
-    category: str
-    subset: str
-    defect: str
-    mask: Path | None = None
-
-    @property
-    def is_good(self) -> bool:
-        return self.defect == GOOD
-
-    @property
-    def key(self) -> str:
-        """Stable id used in ``splits.json``: ``category/subset/defect/stem``."""
-        return f"{self.category}/{self.subset}/{self.defect}/{self.image.stem}"
-
-    @property
-    def output_stem(self) -> str:
-        """File stem in the converted data set: ``category_subset_defect_stem``.
-
-        Unique across categories and subsets, but not by construction: names that hold
-        underscores can join to the same stem, which :func:`check_output_stems` refuses.
-        """
-        return f"{self.category}_{self.subset}_{self.defect}_{self.image.stem}"
+__all__ = [
+    "GOOD",
+    "MASK_SUFFIX",
+    "UNLABELLED",
+    "ImageRecord",
+    "category_dir",
+    "category_layout",
+    "check_output_stems",
+    "is_category",
+    "list_categories",
+    "read_record_mask",
+    "scan",
+    "scan_category",
+    "settle_empty_mask",
+    "settle_empty_masks",
+]
 
 
-def is_category(folder: Path) -> bool:
-    """A folder is a category when it has a ``test`` (or ``train``) subfolder."""
-    return (folder / "test").is_dir() or (folder / "train").is_dir()
+def is_category(folder: Path, layout: str | None = None) -> bool:
+    """``folder`` looks like a category of ``layout`` (of any layout when None)."""
+    if layout is not None:
+        return get_layout(layout).matches(folder)
+    return any(candidate.matches(folder) for candidate in LAYOUTS.values())
 
 
-def list_categories(root: str | Path) -> list[str]:
+def list_categories(root: str | Path, *, layout: str | None = None) -> list[str]:
     """Category names under ``root``; ``[root.name]`` when ``root`` is a category itself."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"data root does not exist or is not a folder: {root}")
-    if is_category(root):
+    if is_category(root, layout):
         return [root.name]
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and is_category(p))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and is_category(p, layout))
 
 
-def category_dir(root: str | Path, category: str) -> Path:
+def category_dir(root: str | Path, category: str, *, layout: str | None = None) -> Path:
     """Folder of ``category``: ``root/category``, or ``root`` itself when it is that category."""
     root = Path(root)
-    if is_category(root) and root.name == category:
+    if root.name == category and is_category(root, layout):
         return root
     folder = root / category
-    if not (folder.is_dir() and is_category(folder)):
-        known = list_categories(root)
+    if not (folder.is_dir() and is_category(folder, layout)):
+        known = list_categories(root, layout=layout) if root.is_dir() else []
         hint = f"; categories under it: {', '.join(known)}" if known else "; it holds no category folders"
-        raise UserError(f"unknown category '{category}' in {root}{hint}")
+        kind = f" {get_layout(layout).title}" if layout else ""
+        raise UserError(f"unknown{kind} category '{category}' in {root}{hint}")
     return folder
 
 
-def _images(folder: Path) -> dict[str, Path]:
-    """Image files of ``folder`` by stem; two images with one stem are an error."""
-    images: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
-            continue
-        if path.stem in images:
-            raise UserError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
-        images[path.stem] = path
-    return images
+def category_layout(root: str | Path, category: str, *, layout: str | None = None) -> Layout:
+    """The layout ``category`` is read with: ``layout`` when given, else the detected one."""
+    if layout is not None:
+        return get_layout(layout)
+    return detect_layout(category_dir(root, category))
+
+
+def settle_empty_mask(record: ImageRecord, mask: np.ndarray) -> ImageRecord:
+    """A record whose layout marks good images by an all-zero mask, once ``mask`` is read."""
+    if not record.empty_mask_is_good:
+        return record
+    if not mask.any():
+        return dataclasses.replace(record, defect=GOOD, mask=None, empty_mask_is_good=False)
+    return dataclasses.replace(record, empty_mask_is_good=False)
+
+
+def settle_empty_masks(records: Iterable[ImageRecord]) -> list[ImageRecord]:
+    """Reads the masks of records with ``empty_mask_is_good`` (Kolektor SDD2) and settles them."""
+    return [settle_empty_mask(r, read_mask(r.mask)) if r.empty_mask_is_good else r for r in records]
+
+
+def read_record_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
+    """A defect image's mask, its several region files merged (MVTec LOCO), as ``(H, W)`` integers.
+
+    Args:
+        record: a defect image's record (``mask_files`` not empty).
+        shape: ``(H, W)`` of its image; every mask file must have it.
+
+    Raises:
+        UserError: a mask file unreadable or not of the image's ``(H, W)`` ``shape``.
+    """
+    parts = []
+    for path in record.mask_files:
+        part = read_mask(path)
+        if part.shape != shape:
+            raise UserError(
+                f"image/mask size mismatch: {record.image} is {shape[1]}x{shape[0]}, "
+                f"{path} is {part.shape[1]}x{part.shape[0]}"
+            )
+        parts.append(part)
+    return parts[0] if len(parts) == 1 else merge_masks(parts)
 
 
 def scan_category(
-    root: str | Path, category: str, *, exclude_defects: Iterable[str] = ()
+    root: str | Path,
+    category: str,
+    *,
+    exclude_defects: Iterable[str] = (),
+    layout: str | None = None,
+    include_unlabelled: bool = False,
+    resolve_empty_masks: bool = True,
 ) -> list[ImageRecord]:
     """Lists and pairs the images and masks of one category.
 
@@ -111,73 +132,32 @@ def scan_category(
         root: folder of categories, or the category folder itself.
         category: category name.
         exclude_defects: defect types to leave out (e.g. ``combined``).
+        layout: read the category as this layout (:data:`converters.layouts.LAYOUTS`);
+            None detects it.
+        include_unlabelled: also list images without ground truth (MVTec AD 2's
+            ``test_private*``), as records with ``unlabelled`` set.
+        resolve_empty_masks: read the masks of layouts that mark good images by an
+            empty mask (Kolektor SDD2) now; False leaves that to the caller
+            (:func:`settle_empty_mask`), so a converter reads each mask once.
 
     Returns:
-        Records sorted by subset, defect and stem.
+        Records in the layout's order (subset, defect, stem for the MVTec trees).
 
     Raises:
-        UserError: unknown or empty category, a defect image without a
-            mask, or a mask without an image.
+        UserError: unknown, ambiguous or empty category, a defect image without a
+            mask, or a mask without an image; one line naming the file.
     """
-    folder = category_dir(root, category)
-    excluded = set(exclude_defects)
-    records: list[ImageRecord] = []
-    for subset in ("train", "test"):
-        subset_dir = folder / subset
-        if not subset_dir.is_dir():
-            continue
-        for defect_dir in sorted(p for p in subset_dir.iterdir() if p.is_dir()):
-            defect = defect_dir.name
-            if defect in excluded:
-                continue
-            images = _images(defect_dir)
-            if defect == GOOD:
-                records += [ImageRecord(path, category, subset, defect) for path in images.values()]
-                continue
-            if subset == "train":
-                raise UserError(f"defect folder in train/: {defect_dir} (MVTec layout keeps only train/good)")
-            masks = _masks(folder / "ground_truth" / defect)
-            for stem, path in images.items():
-                if stem not in masks:
-                    expected = folder / "ground_truth" / defect / f"{stem}{MASK_SUFFIX}.png"
-                    raise UserError(f"defect image has no mask: {path} (expected {expected})")
-                records.append(ImageRecord(path, category, subset, defect, masks.pop(stem)))
-            if masks:
-                stem, orphan = next(iter(masks.items()))
-                more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
-                raise UserError(f"mask has no image: {orphan} (expected {defect_dir / stem}.<ext>){more}")
-    _check_orphan_mask_folders(folder, {r.defect for r in records}, excluded)
+    folder = category_dir(root, category, layout=layout)
+    chosen = get_layout(layout) if layout else detect_layout(folder)
+    excluded = frozenset(exclude_defects)
+    records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
+    if not include_unlabelled:
+        records = [r for r in records if not r.unlabelled]
     if not records:
-        raise UserError(f"category '{category}' has no images: {folder}")
+        raise UserError(f"category '{category}' has no images: {folder} (read as {chosen.title})")
+    if resolve_empty_masks:
+        records = settle_empty_masks(records)
     return records
-
-
-def _masks(folder: Path) -> dict[str, Path]:
-    """Mask files of a ground-truth folder by image stem (``000_mask.png`` -> ``000``)."""
-    if not folder.is_dir():
-        return {}
-    masks: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            stem = path.stem[: -len(MASK_SUFFIX)] if path.stem.endswith(MASK_SUFFIX) else path.stem
-            if stem in masks:
-                raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
-            masks[stem] = path
-    return masks
-
-
-def _check_orphan_mask_folders(folder: Path, defects: set[str], excluded: set[str]) -> None:
-    """A ground-truth folder with masks but no ``test/<defect>`` folder is an error."""
-    truth = folder / "ground_truth"
-    if not truth.is_dir():
-        return
-    for defect_dir in sorted(p for p in truth.iterdir() if p.is_dir()):
-        if defect_dir.name in defects or defect_dir.name in excluded:
-            continue
-        masks = _masks(defect_dir)
-        if masks:
-            orphan = next(iter(masks.values()))
-            raise UserError(f"mask has no image: {orphan} (no folder {folder / 'test' / defect_dir.name})")
 
 
 def check_output_stems(records: Iterable[ImageRecord]) -> None:
@@ -202,14 +182,34 @@ def check_output_stems(records: Iterable[ImageRecord]) -> None:
 
 
 def scan(
-    root: str | Path, categories: Sequence[str] | None = None, *, exclude_defects: Iterable[str] = ()
+    root: str | Path,
+    categories: Sequence[str] | None = None,
+    *,
+    exclude_defects: Iterable[str] = (),
+    layout: str | None = None,
+    include_unlabelled: bool = False,
+    resolve_empty_masks: bool = True,
 ) -> list[ImageRecord]:
-    """Records of several categories (all under ``root`` when ``categories`` is None or empty)."""
-    names = list(categories) if categories else list_categories(root)
+    """Records of several categories (all under ``root`` when ``categories`` is None or empty).
+
+    Each category is read with its own layout (detected) unless ``layout`` forces one;
+    the keywords are those of :func:`scan_category`.
+    """
+    if layout is not None:
+        get_layout(layout)
+    names = list(categories) if categories else list_categories(root, layout=layout)
     if not names:
-        raise UserError(f"no category folders (with test/ or train/) under {root}")
+        what = get_layout(layout).looks_for if layout else looked_for()
+        raise UserError(f"no category folders under {root}; looked for {what}")
     excluded = tuple(exclude_defects)
     records: list[ImageRecord] = []
     for name in names:
-        records += scan_category(root, name, exclude_defects=excluded)
+        records += scan_category(
+            root,
+            name,
+            exclude_defects=excluded,
+            layout=layout,
+            include_unlabelled=include_unlabelled,
+            resolve_empty_masks=resolve_empty_masks,
+        )
     return records

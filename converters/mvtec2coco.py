@@ -1,4 +1,4 @@
-"""``python -m converters.mvtec2coco``: MVTec AD-style masks to COCO instances (``--yolo`` adds YOLO)."""
+"""``python -m converters.mvtec2coco``: any MVTec-family layout to COCO instances (``--yolo`` adds YOLO)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python -m converters.mvtec2yolo``: MVTec AD-style masks to a YOLO data set (``--coco`` adds COCO)."""
+"""``python -m converters.mvtec2yolo``: any MVTec-family layout to a YOLO data set (``--coco`` adds COCO)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ import numpy as np
 from common.errors import UserError
 from common.io import atomic_write
 from converters.masks import rle_to_mask
-from converters.mvtec import GOOD
+from converters.records import GOOD
 
 #: Defect folder of images that hold instances of more than one class (MVTec AD's name).
 MIXED = "combined"

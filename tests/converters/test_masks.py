@@ -14,6 +14,7 @@ from converters.masks import (
     mask_to_polygons,
     mask_to_rle,
     mask_to_xyxy,
+    merge_masks,
     polygons_to_mask,
     read_mask,
     rle_to_mask,
@@ -246,3 +247,15 @@ def test_polygons_of_seeded_blobs_render_back_exactly():
 def test_mask_to_polygons_of_whole_mask():
     polygons, holes = mask_to_polygons(m(["##..", "##..", "...#"]) > 0)
     assert len(polygons) == 2 and holes == []
+
+
+def test_merge_masks_keeps_each_region_value_and_the_later_wins_overlaps():
+    first = np.array([[255, 255, 0], [0, 0, 0]], np.uint8)  # region 1, top row
+    second = np.array([[0, 254, 254], [0, 0, 0]], np.uint8)  # region 2 overlaps at (0, 1)
+    wide = np.array([[0, 0, 0], [0, 0, 300]], np.uint16)  # a 16-bit file widens the result
+    merged = merge_masks([first, second, wide])
+    assert merged.dtype == np.uint16
+    assert merged.tolist() == [[255, 254, 254], [0, 0, 300]]
+    assert merge_masks([first]).tolist() == first.tolist()
+    with pytest.raises(ValueError, match="different shapes"):
+        merge_masks([first, np.zeros((3, 3), np.uint8)])

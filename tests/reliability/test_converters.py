@@ -361,3 +361,55 @@ def test_validate_bad_folders(tmp_path, data, unchanged):
     with unchanged(tmp_path):
         assert_user_error(run_cli(VALIDATE, tmp_path / "data"), "not a converted data set")
         assert_user_error(run_cli(VALIDATE, tmp_path / "out"), "splits.json")
+
+
+# --- 5. every layout keeps the promise (issue 14)
+
+
+def _loco_image_without_mask_folder(root: Path) -> None:
+    import shutil
+
+    shutil.rmtree(root / "widget" / "ground_truth" / "structural_anomalies" / "001")
+
+
+def _visa_row_to_a_missing_file(root: Path) -> None:
+    (root / "widget" / "Data" / "Images" / "Anomaly" / "002.JPG").unlink()
+
+
+def _3d_gt_of_another_size(root: Path) -> None:
+    write_mask(root / "widget" / "test" / "crack" / "gt" / "000.png", [(1, 1, 3, 3)], (16, 16))
+
+
+def _ad2_and_loco_at_once(root: Path) -> None:
+    write_mask(root / "widget" / "test_public" / "good" / "900.png", [], (32, 32))
+
+
+@pytest.mark.parametrize(
+    ("layout", "damage", "fragments"),
+    [
+        ("mvtec_loco", _loco_image_without_mask_folder, ["defect image has no mask folder", "001.png"]),
+        (
+            "visa",
+            _visa_row_to_a_missing_file,
+            ["VisA split file", "1cls.csv line 7", "002.JPG does not exist"],
+        ),
+        ("mvtec_3d", _3d_gt_of_another_size, ["image/mask size mismatch", "gt/000.png is 16x16"]),
+        ("mvtec_loco", _ad2_and_loco_at_once, ["matches several layouts", "--layout"]),
+    ],
+    ids=["loco-no-mask-folder", "visa-missing-file", "3d-gt-size", "ambiguous"],
+)
+def test_bad_trees_of_other_layouts(tmp_path, unchanged, layout, damage, fragments):
+    from tests.converters.layout_trees import make_layout_tree
+
+    root = make_layout_tree(tmp_path / "data", layout)
+    damage(root)
+    with unchanged(tmp_path):
+        assert_user_error(convert_cli(root, tmp_path / "out"), *fragments)
+
+
+def test_bad_layout_flags_are_one_line(tmp_path, data, unchanged):
+    with unchanged(tmp_path):
+        assert_user_error(convert_cli(data, tmp_path / "out", "--layout", "mvtec"), "invalid choice: 'mvtec'")
+        assert_user_error(convert_cli(data, tmp_path / "out", "--layout", "visa"), "looked for Data/Images")
+        result = run_cli(YOLO, "--out", tmp_path / "out", "--images", data / "nowhere", "--no-progress")
+        assert_user_error(result, "--images folder does not exist")

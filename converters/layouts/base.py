@@ -1,0 +1,122 @@
+"""What a data set layout is: how to recognise one of its category folders, and how to read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import UserError
+from converters.records import (
+    GOOD,
+    MASK_SUFFIX,
+    ImageRecord,
+    images_by_stem,
+    masks_by_stem,
+    pair_by_stem,
+    subfolders,
+)
+
+#: ``scan(category folder, category name, excluded defect names) -> records``.
+Scanner = Callable[[Path, str, frozenset[str]], list[ImageRecord]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One data set layout of the registry (:data:`converters.layouts.LAYOUTS`).
+
+    Attributes:
+        name: the ``--layout`` value (``mvtec_ad``).
+        title: the data set's own name (``MVTec AD``), for the summary.
+        looks_for: what :attr:`matches` checks, for the error when nothing matches.
+        matches: ``matches(folder)``: ``folder`` looks like a category of this layout.
+        scan: reads a category folder into records (:data:`Scanner`).
+        refines: layouts this one is a special case of (MVTec 3D-AD has MVTec AD's
+            ``train/`` and ``test/``): a folder both match is this one, not ambiguous.
+        note: said once in the summary when a category of this layout is converted.
+    """
+
+    name: str
+    title: str
+    looks_for: str
+    matches: Callable[[Path], bool]
+    scan: Scanner
+    refines: tuple[str, ...] = ()
+    note: str = ""
+
+
+def scan_subset(
+    subset_dir: Path,
+    truth_dir: Path,
+    *,
+    category: str,
+    layout: str,
+    split: str,
+    excluded: frozenset[str],
+    good: str = GOOD,
+    mask_suffix: str = MASK_SUFFIX,
+    defects_allowed: bool = True,
+) -> list[ImageRecord]:
+    """Records of an MVTec-style subset folder: ``<subset>/<defect>/<stem>.<ext>``.
+
+    Masks of ``<defect>`` are ``<truth_dir>/<defect>/<stem><mask_suffix>.<ext>``; the
+    folder named ``good`` holds the good images (recorded as ``good`` whatever its name).
+
+    Args:
+        subset_dir: ``train/``, ``test/``, ``test_public/``, ...; absent means no records.
+        truth_dir: the ground-truth folder of its defect folders (skipped when it sits inside).
+        category, layout: recorded as given.
+        split: the record's ``layout_split``.
+        excluded: defect names to leave out.
+        good: the name of the good folder (``ok`` in BTAD).
+        mask_suffix: ``_mask`` (MVTec AD), or ``""`` where masks are named like images.
+        defects_allowed: False for a subset that may hold only good images.
+
+    Raises:
+        UserError: a defect folder where none may be, or an image/mask pairing error.
+    """
+    records: list[ImageRecord] = []
+    subset = subset_dir.name
+    for defect_dir in subfolders(subset_dir):
+        if defect_dir == truth_dir:
+            continue
+        defect = GOOD if defect_dir.name == good else defect_dir.name
+        if defect in excluded or defect_dir.name in excluded:
+            continue
+        images = images_by_stem(defect_dir)
+        if defect == GOOD:
+            records += [
+                ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split)
+                for p in images.values()
+            ]
+            continue
+        if not defects_allowed:
+            raise UserError(
+                f"defect folder in {subset}/: {defect_dir} (the layout keeps only {subset}/{good})"
+            )
+        mask_dir = truth_dir / defect_dir.name
+        masks = masks_by_stem(mask_dir, mask_suffix)
+        pairs = pair_by_stem(images, masks, mask_dir=mask_dir, image_dir=defect_dir, suffix=mask_suffix)
+        records += [
+            ImageRecord(image, category, subset, defect, mask, layout=layout, layout_split=split)
+            for image, mask in pairs
+        ]
+    return records
+
+
+def check_orphan_masks(
+    truth_dir: Path,
+    test_dir: Path,
+    defects: set[str],
+    excluded: frozenset[str],
+    *,
+    mask_suffix: str = MASK_SUFFIX,
+) -> None:
+    """A ground-truth folder with masks but no ``<test_dir>/<defect>`` folder is an error."""
+    for defect_dir in subfolders(truth_dir):
+        if defect_dir.name in defects or defect_dir.name in excluded:
+            continue
+        masks = masks_by_stem(defect_dir, mask_suffix)
+        if masks:
+            orphan = next(iter(masks.values()))
+            raise UserError(f"mask has no image: {orphan} (no folder {test_dir / defect_dir.name})")

@@ -1,0 +1,47 @@
+"""BTAD (BeanTech): ``train/ok``, ``test/{ok,ko}``, ``ground_truth/ko/<stem>.png|bmp``.
+
+``ok`` images are recorded as ``good``; masks are named like their images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from converters.layouts.base import Layout, check_orphan_masks, scan_subset
+from converters.records import ImageRecord
+
+NAME = "btad"
+GOOD_FOLDER = "ok"
+
+
+def matches(folder: Path) -> bool:
+    return any(
+        (folder / subset / name).is_dir()
+        for subset, name in (("train", "ok"), ("test", "ok"), ("test", "ko"))
+    )
+
+
+def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    """Records of a BTAD product folder (``01``, ``02``, ``03``)."""
+    truth = folder / "ground_truth"
+    common = {
+        "category": category,
+        "layout": NAME,
+        "excluded": excluded,
+        "good": GOOD_FOLDER,
+        "mask_suffix": "",
+    }
+    records = scan_subset(folder / "train", truth, split="train", defects_allowed=False, **common)
+    records += scan_subset(folder / "test", truth, split="test", **common)
+    check_orphan_masks(truth, folder / "test", {r.defect for r in records}, excluded, mask_suffix="")
+    return records
+
+
+LAYOUT = Layout(
+    name=NAME,
+    title="BTAD",
+    looks_for="train/ok/ or test/{ok,ko}/ with ground_truth/ko/",
+    matches=matches,
+    scan=scan,
+    refines=("mvtec_ad",),
+)

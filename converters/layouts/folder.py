@@ -1,0 +1,78 @@
+"""A user's own photos (anomalib's generic ``Folder``): defect images, their masks, good images.
+
+``images/<stem>.<ext>`` are defect images, each paired with ``masks/<stem>.png`` or
+``masks/<stem>_mask.png``; ``good/`` (optional) holds defect-free images. The folders are
+found inside a category folder, or given on the command line (``--images --masks --good``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.errors import UserError
+from converters.layouts.base import Layout
+from converters.records import GOOD, MASK_SUFFIX, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem
+
+NAME = "folder"
+DEFECT = "defect"
+SUBSET = "folder"
+
+
+def matches(folder: Path) -> bool:
+    return (folder / "images").is_dir() and (folder / "masks").is_dir()
+
+
+def scan_folders(
+    images: Path,
+    masks: Path | None,
+    good: Path | None = None,
+    *,
+    category: str,
+    excluded: frozenset[str] = frozenset(),
+) -> list[ImageRecord]:
+    """Records of a defect-image folder, its mask folder and an optional good-image folder.
+
+    Raises:
+        UserError: a folder that does not exist, or an image/mask pairing error.
+    """
+    for what, folder in (("--images", images), ("--masks", masks), ("--good", good)):
+        if folder is not None and not Path(folder).is_dir():
+            raise UserError(f"{what} folder does not exist: {folder}")
+    records: list[ImageRecord] = []
+    if good is not None and GOOD not in excluded:
+        records += [
+            ImageRecord(p, category, SUBSET, GOOD, layout=NAME) for p in images_by_stem(Path(good)).values()
+        ]
+    found = images_by_stem(Path(images))
+    if found and DEFECT not in excluded:
+        if masks is None:
+            raise UserError(f"defect images in {images} need --masks (a folder of <stem>.png masks)")
+        pairs = pair_by_stem(
+            found,
+            masks_by_stem(Path(masks), MASK_SUFFIX),
+            mask_dir=Path(masks),
+            image_dir=Path(images),
+            suffix="",
+        )
+        records += [ImageRecord(i, category, SUBSET, DEFECT, m, layout=NAME) for i, m in pairs]
+    return records
+
+
+def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    good = folder / "good"
+    return scan_folders(
+        folder / "images",
+        folder / "masks",
+        good if good.is_dir() else None,
+        category=category,
+        excluded=excluded,
+    )
+
+
+LAYOUT = Layout(
+    name=NAME,
+    title="Folder",
+    looks_for="images/ and masks/ (and good/), or --images/--masks/--good",
+    matches=matches,
+    scan=scan,
+)

@@ -1,0 +1,66 @@
+"""Kolektor SDD2: flat ``train/`` and ``test/`` folders of ``<stem>.png`` + ``<stem>_GT.png``.
+
+Every image has a mask; an all-zero mask marks a good image (the data set has no other
+label), so a record stays ``defect`` with ``empty_mask_is_good`` until its mask is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from converters.layouts.base import Layout
+from converters.records import ImageRecord, has_file_ending, is_image, pair_by_stem
+
+NAME = "kolektor_sdd2"
+MASK_SUFFIX = "_GT"
+DEFECT = "defect"
+SUBSETS = ("train", "test")
+
+
+def matches(folder: Path) -> bool:
+    return any(has_file_ending(folder / subset, f"{MASK_SUFFIX}.png") for subset in SUBSETS)
+
+
+def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """``(images, masks)`` of a flat folder by stem; masks are the ``*_GT`` files."""
+    images: dict[str, Path] = {}
+    masks: dict[str, Path] = {}
+    if not folder.is_dir():
+        return images, masks
+    for path in sorted(folder.iterdir()):
+        if not (is_image(path) and path.is_file()):
+            continue
+        if path.stem.upper().endswith(MASK_SUFFIX):
+            masks[path.stem[: -len(MASK_SUFFIX)]] = path
+        else:
+            images[path.stem] = path
+    return images, masks
+
+
+def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    """Records of a Kolektor SDD2 folder; goodness is settled when each mask is read."""
+    if DEFECT in excluded:
+        return []
+    records = []
+    for subset in SUBSETS:
+        images, masks = _files(folder / subset)
+        pairs = pair_by_stem(
+            images, masks, mask_dir=folder / subset, image_dir=folder / subset, suffix=MASK_SUFFIX
+        )
+        records += [
+            ImageRecord(
+                i, category, subset, DEFECT, m, layout=NAME, layout_split=subset, empty_mask_is_good=True
+            )
+            for i, m in pairs
+        ]
+    return records
+
+
+LAYOUT = Layout(
+    name=NAME,
+    title="Kolektor SDD2",
+    looks_for="train/ or test/ with <stem>.png and <stem>_GT.png side by side",
+    matches=matches,
+    scan=scan,
+    refines=("mvtec_ad",),
+)

@@ -1,0 +1,79 @@
+"""MVTec 3D-AD: ``<subset>/<defect>/{rgb,gt,xyz}/<stem>.png|tiff``.
+
+The RGB image is read with its ``gt`` mask (named like the image); ``xyz`` point clouds
+are not read. Subsets are ``train`` and ``validation`` (good only) and ``test``. Where a
+``class_ids.json`` (pixel value -> class name, the ``--mask-values`` format) lies in the
+category folder or beside it, the masks are read as value-coded with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.errors import UserError
+from converters.classes import load_value_map
+from converters.layouts.base import Layout
+from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem, subfolders
+
+NAME = "mvtec_3d"
+SUBSETS = {"train": "train", "validation": "val", "test": "test"}
+CLASS_IDS_FILE = "class_ids.json"
+
+
+def matches(folder: Path) -> bool:
+    if any((folder / subset / GOOD / "rgb").is_dir() for subset in SUBSETS):
+        return True
+    return any((defect / "rgb").is_dir() for defect in subfolders(folder / "test"))
+
+
+def class_ids(folder: Path) -> tuple[tuple[int, str], ...]:
+    """The value map of ``class_ids.json`` in ``folder`` or its parent, as record pairs; () if none."""
+    for candidate in (folder / CLASS_IDS_FILE, folder.parent / CLASS_IDS_FILE):
+        if candidate.is_file():
+            return tuple(sorted(load_value_map(candidate).items()))
+    return ()
+
+
+def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    """Records of an MVTec 3D-AD category folder: RGB images, ``gt`` masks for defects."""
+    values = class_ids(folder)
+    records: list[ImageRecord] = []
+    for subset, split in SUBSETS.items():
+        for defect_dir in subfolders(folder / subset):
+            defect = defect_dir.name
+            if defect in excluded:
+                continue
+            rgb = defect_dir / "rgb"
+            if not rgb.is_dir():
+                raise UserError(f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)")
+            images = images_by_stem(rgb)
+            if defect == GOOD:
+                records += [
+                    ImageRecord(p, category, subset, GOOD, layout=NAME, layout_split=split)
+                    for p in images.values()
+                ]
+                continue
+            if subset != "test":
+                raise UserError(
+                    f"defect folder in {subset}/: {defect_dir} (MVTec 3D-AD keeps only {subset}/good)"
+                )
+            gt = defect_dir / "gt"
+            pairs = pair_by_stem(images, masks_by_stem(gt, ""), mask_dir=gt, image_dir=rgb, suffix="")
+            records += [
+                ImageRecord(
+                    i, category, subset, defect, m, layout=NAME, value_names=values, layout_split=split
+                )
+                for i, m in pairs
+            ]
+    return records
+
+
+LAYOUT = Layout(
+    name=NAME,
+    title="MVTec 3D-AD",
+    looks_for="train/good/rgb/ or test/<defect>/rgb/ with test/<defect>/gt/",
+    matches=matches,
+    scan=scan,
+    refines=("mvtec_ad",),
+    note="MVTec 3D-AD: the xyz point clouds are not read (RGB images and gt masks only)",
+)

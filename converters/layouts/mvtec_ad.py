@@ -1,0 +1,37 @@
+"""MVTec AD: ``train/good``, ``test/<defect>``, ``ground_truth/<defect>/<stem>_mask.png``.
+
+Images and masks are paired by stem, not extension (real sets mix JPEG images with
+PNG masks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from converters.layouts.base import Layout, check_orphan_masks, scan_subset
+from converters.records import ImageRecord
+
+NAME = "mvtec_ad"
+
+
+def matches(folder: Path) -> bool:
+    return (folder / "test").is_dir() or (folder / "train").is_dir()
+
+
+def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    """Records of an MVTec AD category folder (train/ holds only ``good``)."""
+    truth = folder / "ground_truth"
+    common = {"category": category, "layout": NAME, "excluded": excluded}
+    records = scan_subset(folder / "train", truth, split="train", defects_allowed=False, **common)
+    records += scan_subset(folder / "test", truth, split="test", **common)
+    check_orphan_masks(truth, folder / "test", {r.defect for r in records}, excluded)
+    return records
+
+
+LAYOUT = Layout(
+    name=NAME,
+    title="MVTec AD",
+    looks_for="train/ or test/ with <defect>/ folders, ground_truth/<defect>/<stem>_mask.png",
+    matches=matches,
+    scan=scan,
+)

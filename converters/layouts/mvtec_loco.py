@@ -1,0 +1,144 @@
+"""MVTec LOCO AD: several mask files per defect image, merged into one value-coded mask.
+
+Layout of a category::
+
+    train/good/<stem>.png   validation/good/<stem>.png   test/good/<stem>.png
+    test/{logical_anomalies,structural_anomalies}/<stem>.png
+    ground_truth/<type>/<stem>/000.png, 001.png, ...   one file per defect region
+    defects_config.json                               pixel value -> defect name (and sPRO thresholds)
+
+Each region file holds its defect's ``pixel_value`` (LOCO's convention); the files of
+one image are merged (:func:`converters.masks.merge_masks`) and, where
+``defects_config.json`` is present, each value becomes its own class. The saturation
+thresholds are for the sPRO metric and are not read.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from pathlib import Path
+
+from common.errors import UserError, one_line
+from converters.layouts.base import Layout
+from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, is_image, subfolders
+
+NAME = "mvtec_loco"
+SUBSETS = {"train": "train", "validation": "val", "test": "test"}
+CONFIG_FILE = "defects_config.json"
+ANOMALY_TYPES = ("logical_anomalies", "structural_anomalies")
+
+
+def matches(folder: Path) -> bool:
+    if any((folder / "test" / kind).is_dir() for kind in ANOMALY_TYPES) or (folder / CONFIG_FILE).is_file():
+        return True
+    return any(has_subfolder(kind) for kind in subfolders(folder / "ground_truth"))
+
+
+def defect_values(path: Path) -> tuple[tuple[int, str], ...]:
+    """``(pixel_value, defect_name)`` pairs of a ``defects_config.json``, 0 as ``good``.
+
+    Raises:
+        UserError: unreadable, not a list of ``{"defect_name", "pixel_value"}`` objects, a
+            value outside 1..65535, or one value named twice; one line naming the file.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {path}: {one_line(error)}") from None
+    if not isinstance(data, list) or not data:
+        raise UserError(f'{path} must be a JSON list of {{"defect_name": ..., "pixel_value": ...}} objects')
+    values: dict[int, str] = {}
+    for index, entry in enumerate(data):
+        name = entry.get("defect_name") if isinstance(entry, dict) else None
+        value = entry.get("pixel_value") if isinstance(entry, dict) else None
+        valid = isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 < value < 65536
+        if not (isinstance(name, str) and name.strip() and valid):
+            raise UserError(
+                f"{path}: entry {index} needs a defect_name and a pixel_value in 1..65535, got {entry!r:.80}"
+            )
+        if value in values and values[value] != name:
+            raise UserError(f"{path}: pixel_value {value} names both '{values[value]}' and '{name}'")
+        values[int(value)] = name.strip()
+    return ((0, GOOD), *sorted(values.items()))
+
+
+def mask_folders(truth: Path) -> dict[str, tuple[Path, ...]]:
+    """``ground_truth/<type>/<stem>/*.png`` by stem: the region files of each image, sorted."""
+    found: dict[str, tuple[Path, ...]] = {}
+    for folder in subfolders(truth):
+        files = tuple(sorted(p for p in folder.iterdir() if is_image(p) and p.is_file()))
+        if not files:
+            raise UserError(f"mask folder holds no mask images: {folder}")
+        found[folder.name] = files
+    return found
+
+
+def defect_records(
+    defect_dir: Path, truth: Path, *, category: str, values: tuple[tuple[int, str], ...]
+) -> list[ImageRecord]:
+    """The images of ``test/<type>`` with their region files from ``ground_truth/<type>/<stem>/``."""
+    masks = mask_folders(truth)
+    records = []
+    for stem, image in images_by_stem(defect_dir).items():
+        files = masks.pop(stem, None)
+        if files is None:
+            raise UserError(f"defect image has no mask folder: {image} (expected {truth / stem}/000.png)")
+        records.append(
+            ImageRecord(
+                image,
+                category,
+                "test",
+                defect_dir.name,
+                files[0],
+                layout=NAME,
+                masks=files,
+                value_names=values,
+                layout_split="test",
+            )
+        )
+    if masks:
+        stem, files = next(iter(masks.items()))
+        raise UserError(f"mask folder has no image: {files[0].parent} (expected {defect_dir / stem}.png)")
+    return records
+
+
+def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    """Records of an MVTec LOCO AD category folder."""
+    config = folder / CONFIG_FILE
+    values = defect_values(config) if config.is_file() else ()
+    records: list[ImageRecord] = []
+    for subset, split in SUBSETS.items():
+        for defect_dir in subfolders(folder / subset):
+            defect = defect_dir.name
+            if defect in excluded:
+                continue
+            if defect == GOOD:
+                images = images_by_stem(defect_dir).values()
+                records += [
+                    ImageRecord(p, category, subset, GOOD, layout=NAME, layout_split=split) for p in images
+                ]
+            elif subset != "test":
+                raise UserError(
+                    f"defect folder in {subset}/: {defect_dir} (MVTec LOCO keeps only {subset}/good)"
+                )
+            else:
+                truth = folder / "ground_truth" / defect
+                records += defect_records(defect_dir, truth, category=category, values=values)
+    seen = {r.defect for r in records}
+    for truth in subfolders(folder / "ground_truth"):
+        if truth.name not in seen and truth.name not in excluded and subfolders(truth):
+            raise UserError(
+                f"mask folder has no image: {subfolders(truth)[0]} (no folder {folder / 'test' / truth.name})"
+            )
+    return records
+
+
+LAYOUT = Layout(
+    name=NAME,
+    title="MVTec LOCO AD",
+    looks_for="test/logical_anomalies/ or test/structural_anomalies/ or ground_truth/<type>/<stem>/000.png",
+    matches=matches,
+    scan=scan,
+    refines=("mvtec_ad",),
+)

@@ -1,0 +1,117 @@
+"""VisA: ``<object>/Data/Images/{Normal,Anomaly}/*.JPG``, ``<object>/Data/Masks/Anomaly/*.png``.
+
+The split files ``split_csv/1cls.csv`` (or ``2cls_*.csv``) beside the objects list
+``object,split,label,image,mask`` per image, paths relative to the folder that holds
+``split_csv/``. Where one is present it says which images belong to the set and, for
+``--split-from-layout``, their split (``1cls.csv`` is preferred, then the first
+``2cls_*.csv`` by name); without one the ``Normal``/``Anomaly`` folders are read.
+Mask values > 0 are defect (VisA numbers the regions); the class is ``anomaly``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from common.errors import UserError, one_line
+from converters.layouts.base import Layout
+from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem
+
+NAME = "visa"
+DEFECT = "anomaly"
+COLUMNS = ("object", "split", "label", "image", "mask")
+LABELS = {"normal": GOOD, "anomaly": DEFECT}
+CSV_SPLITS = {"train": "train", "val": "val", "test": "test"}
+
+
+def matches(folder: Path) -> bool:
+    return (folder / "Data" / "Images").is_dir()
+
+
+def split_file(folder: Path) -> Path | None:
+    """``split_csv/1cls.csv`` (else the first ``2cls_*.csv``) beside the object folder or in it."""
+    for base in (folder.parent, folder):
+        csv_dir = base / "split_csv"
+        if (csv_dir / "1cls.csv").is_file():
+            return csv_dir / "1cls.csv"
+        others = sorted(csv_dir.glob("2cls*.csv")) if csv_dir.is_dir() else []
+        if others:
+            return others[0]
+    return None
+
+
+def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
+    """One CSV row as a record; the files it names must exist."""
+    where = f"VisA split file {path} line {line}"
+    cell = {column: (row.get(column) or "").strip() for column in COLUMNS}  # short rows read as None
+    label, split = LABELS.get(cell["label"].lower()), CSV_SPLITS.get(cell["split"].lower())
+    if label is None or split is None:
+        raise UserError(
+            f"{where}: label '{cell['label']}' / split '{cell['split']}' (want normal|anomaly, train|test)"
+        )
+    root = path.parent.parent
+    image = root / cell["image"]
+    if not cell["image"] or not image.is_file():
+        raise UserError(f"{where}: image {image} does not exist")
+    subset = image.parent.name.lower()
+    if label == GOOD:
+        return ImageRecord(image, category, subset, GOOD, layout=NAME, layout_split=split)
+    mask = root / cell["mask"]
+    if not cell["mask"] or not mask.is_file():
+        raise UserError(
+            f"{where}: anomaly image {image} has no mask file ({cell['mask'] or 'mask column empty'})"
+        )
+    return ImageRecord(image, category, subset, DEFECT, mask, layout=NAME, layout_split=split)
+
+
+def csv_records(path: Path, folder: Path, category: str) -> list[ImageRecord]:
+    """The rows of ``path`` for the object ``folder.name``; [] when the file lists none."""
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UserError(f"VisA split file {path} lacks the columns {', '.join(missing)}")
+            rows = [(reader.line_num, row) for row in reader if (row["object"] or "").strip() == folder.name]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"cannot read VisA split file {path}: {one_line(error)}") from None
+    records, seen = [], {}
+    for line, row in rows:
+        record = _record(row, line, path, category)
+        if record.image in seen:
+            raise UserError(
+                f"VisA split file {path} lists {record.image} twice (lines {seen[record.image]} and {line})"
+            )
+        seen[record.image] = line
+        records.append(record)
+    return records
+
+
+def folder_records(folder: Path, category: str) -> list[ImageRecord]:
+    """Without a split file: ``Images/Normal`` good, ``Images/Anomaly`` paired with ``Masks/Anomaly``."""
+    data = folder / "Data"
+    normal = data / "Images" / "Normal"
+    records = [ImageRecord(p, category, "normal", GOOD, layout=NAME) for p in images_by_stem(normal).values()]
+    anomaly, mask_dir = data / "Images" / "Anomaly", data / "Masks" / "Anomaly"
+    pairs = pair_by_stem(
+        images_by_stem(anomaly), masks_by_stem(mask_dir, ""), mask_dir=mask_dir, image_dir=anomaly, suffix=""
+    )
+    return records + [ImageRecord(i, category, "anomaly", DEFECT, m, layout=NAME) for i, m in pairs]
+
+
+def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    """Records of a VisA object folder, from its split file where there is one."""
+    path = split_file(folder)
+    records = csv_records(path, folder, category) if path else []
+    if not records:
+        records = folder_records(folder, category)
+    return [r for r in records if r.defect not in excluded]
+
+
+LAYOUT = Layout(
+    name=NAME,
+    title="VisA",
+    looks_for="Data/Images/{Normal,Anomaly}/ (split_csv/1cls.csv beside the objects)",
+    matches=matches,
+    scan=scan,
+)

@@ -1,0 +1,178 @@
+"""The record of one source image, and the stem pairing every layout reader shares.
+
+Every data set layout (:mod:`converters.layouts`) is read into :class:`ImageRecord` s, so
+the writers, the split and every package downstream see one shape whatever the tree
+looked like.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import UserError
+from common.images import IMAGE_SUFFIXES
+
+GOOD = "good"
+MASK_SUFFIX = "_mask"
+#: Defect name of images without ground truth (MVTec AD 2's ``test_private*``): never good.
+UNLABELLED = "unlabelled"
+#: What ``layout_split`` may say.
+LAYOUT_SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One source image of a category.
+
+    Attributes:
+        image: path of the image file.
+        category: category name (``metal_nut``).
+        subset: the layout's folder it came from (``train``, ``test``, ``validation``,
+            ``test_public``, ...).
+        defect: defect type, ``good`` for defect-free images, ``unlabelled`` for
+            images without ground truth.
+        mask: path of the ground-truth mask (the first one where there are several),
+            None for good and unlabelled images.
+        layout: name of the layout that read it (:data:`converters.layouts.LAYOUTS`).
+        masks: every mask file of the image where it has several (MVTec LOCO: one file
+            per defect region), merged into one value-coded mask when read; empty means
+            just ``mask``.
+        value_names: ``(pixel value, class name)`` pairs of a value map that came with
+            the data (LOCO's ``defects_config.json``, a 3D-AD ``class_ids.json``);
+            empty means the class is the defect folder.
+        unlabelled: an image without ground truth, neither good nor defect.
+        layout_split: ``train``, ``val`` or ``test`` as the layout itself places the
+            image (its folders or split file), None where it says nothing.
+        empty_mask_is_good: the layout marks good images by an all-zero mask (Kolektor
+            SDD2): ``defect`` holds until the mask is read.
+    """
+
+    image: Path
+    category: str
+    subset: str
+    defect: str
+    mask: Path | None = None
+    layout: str = "mvtec_ad"
+    masks: tuple[Path, ...] = ()
+    value_names: tuple[tuple[int, str], ...] = ()
+    unlabelled: bool = False
+    layout_split: str | None = None
+    empty_mask_is_good: bool = False
+
+    @property
+    def is_good(self) -> bool:
+        return self.defect == GOOD
+
+    @property
+    def mask_files(self) -> tuple[Path, ...]:
+        """Every mask file of the image: ``masks``, else ``(mask,)``, else ``()``."""
+        if self.masks:
+            return self.masks
+        return (self.mask,) if self.mask is not None else ()
+
+    @property
+    def key(self) -> str:
+        """Stable id used in ``splits.json``: ``category/subset/defect/stem``."""
+        return f"{self.category}/{self.subset}/{self.defect}/{self.image.stem}"
+
+    @property
+    def output_stem(self) -> str:
+        """File stem in the converted data set: ``category_subset_defect_stem``.
+
+        Unique across categories and subsets, but not by construction: names that hold
+        underscores can join to the same stem, which :func:`converters.mvtec.check_output_stems`
+        refuses.
+        """
+        return f"{self.category}_{self.subset}_{self.defect}_{self.image.stem}"
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def images_by_stem(folder: Path) -> dict[str, Path]:
+    """Image files of ``folder`` by stem, sorted; two images with one stem are an error."""
+    images: dict[str, Path] = {}
+    if not folder.is_dir():
+        return images
+    for path in sorted(folder.iterdir()):
+        if not (is_image(path) and path.is_file()):
+            continue
+        if path.stem in images:
+            raise UserError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
+        images[path.stem] = path
+    return images
+
+
+def masks_by_stem(folder: Path, suffix: str = MASK_SUFFIX) -> dict[str, Path]:
+    """Mask files of a ground-truth folder by image stem (``000_mask.png`` -> ``000``).
+
+    A file without ``suffix`` pairs by its own stem (BTAD, 3D-AD name masks like images).
+    """
+    masks: dict[str, Path] = {}
+    if not folder.is_dir():
+        return masks
+    for path in sorted(folder.iterdir()):
+        if is_image(path) and path.is_file():
+            stem = path.stem[: -len(suffix)] if suffix and path.stem.endswith(suffix) else path.stem
+            if stem in masks:
+                raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
+            masks[stem] = path
+    return masks
+
+
+def pair_by_stem(
+    images: dict[str, Path],
+    masks: dict[str, Path],
+    *,
+    mask_dir: Path,
+    image_dir: Path,
+    suffix: str = MASK_SUFFIX,
+) -> list[tuple[Path, Path]]:
+    """``(image, mask)`` pairs; an image without a mask or a mask without an image is an error.
+
+    Args:
+        images: image files by stem (:func:`images_by_stem`).
+        masks: mask files by stem (:func:`masks_by_stem`); consumed.
+        mask_dir: where the masks were looked for (named in the error).
+        image_dir: where the images were looked for (named in the error).
+        suffix: mask name suffix, for the expected name in the error.
+    """
+    pairs = []
+    for stem, path in images.items():
+        if stem not in masks:
+            raise UserError(f"defect image has no mask: {path} (expected {mask_dir / f'{stem}{suffix}.png'})")
+        pairs.append((path, masks.pop(stem)))
+    if masks:
+        stem, orphan = next(iter(masks.items()))
+        more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
+        raise UserError(f"mask has no image: {orphan} (expected {image_dir / stem}.<ext>){more}")
+    return pairs
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """Sorted subfolders of ``folder`` (none when it is absent)."""
+    if not folder.is_dir():
+        return []
+    return sorted(Path(entry.path) for entry in os.scandir(folder) if entry.is_dir())
+
+
+def has_subfolder(folder: Path) -> bool:
+    """``folder`` holds at least one folder; stops at the first (cheap on large folders)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(entry.is_dir() for entry in entries)
+    except OSError:
+        return False
+
+
+def has_file_ending(folder: Path, ending: str) -> bool:
+    """``folder`` holds a file whose name ends with ``ending`` (case-insensitive)."""
+    ending = ending.lower()
+    try:
+        with os.scandir(folder) as entries:
+            return any(entry.name.lower().endswith(ending) and entry.is_file() for entry in entries)
+    except OSError:
+        return False
