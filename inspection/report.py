@@ -11,12 +11,12 @@ import base64
 import html
 import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.io import atomic_write
+from common.tables import fmt, markdown_table
 
 #: Files :func:`write_report` writes into the evaluation folder.
 REPORT_FILES = ("metrics.json", "report.md", "report.html")
@@ -28,13 +28,6 @@ class GalleryItem:
 
     caption: str
     jpeg: bytes
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    """A figure for a table: ``0.912``, ``-`` for missing or NaN."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
 
 
 def class_rows(metrics: Mapping) -> list[list[str]]:
@@ -56,11 +49,6 @@ def _COLUMNS(box: Mapping, mask: Mapping, oracle: Mapping) -> list[tuple[Mapping
 
 
 HEADER = ["class", "box AP50", "box AP50-95", "mask AP50", "mask AP50 oracle", "mask AP", "mask AP oracle"]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def summary_rows(metrics: Mapping) -> list[list[str]]:

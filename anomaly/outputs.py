@@ -1,0 +1,130 @@
+"""What ``anomaly.predict`` writes, in the inspection cascade's formats (the annotation page reads them).
+
+Under the output folder::
+
+    predictions.json        COCO results, one entry per instance, category "anomaly" (id 1):
+                            {"image_id", "category_id": 1, "category_name": "anomaly", "bbox": [x, y, w, h],
+                             "score": peak map value, "box_score", "mask_score": SAM's IoU,
+                             "segmentation": RLE, "file_name": path relative to --source}
+    images.json             [{"id", "file_name", "width", "height", "verdict": "anomaly" | "good",
+                              "score": image score, "instances", "name"}]: the list the annotation
+                             page's proposals reader takes (segmentation/annotate/proposal_file.py)
+    predict.json            how it was made: run, source, threshold and where it came from, segmenter
+    masks/anomaly/<name>_mask.png   MVTec layout: the union of a photo's instances (255), photos with any
+    anomaly_maps/<name>.png         16-bit map, 0 at the map's minimum, 65535 at --map-max (default: the
+                                    threshold x 2), so maps of one run compare
+    scores.csv              file_name, score, verdict, instances
+
+``python -m segmentation.annotate --images <source> --proposals <out>/predictions.json`` puts the
+instances on the photos for a person to name (first run: class ``anomaly``; pass ``--classes``
+with the new defect names and re-label). All files are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from anomaly.masks import Instances
+from common.io import atomic_write
+from converters.masks import mask_to_rle
+
+CATEGORY = "anomaly"
+PREDICTIONS_FILE = "predictions.json"
+IMAGES_FILE = "images.json"
+
+
+def output_name(file_name: str) -> str:
+    """A flat file stem for a photo's relative path (``lot_2/a.png`` -> ``lot_2__a``)."""
+    return str(Path(file_name).with_suffix("")).replace("\\", "/").replace("/", "__")
+
+
+def instance_results(instances: Instances, image_id: int, file_name: str) -> list[dict]:
+    """The COCO results of one photo (see the module docstring)."""
+    results = []
+    for mask, box, score, mask_score in zip(
+        instances.masks, instances.boxes, instances.scores, instances.mask_scores, strict=True
+    ):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        results.append(
+            {
+                "image_id": image_id,
+                "category_id": 1,
+                "category_name": CATEGORY,
+                "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                "score": round(float(score), 6),
+                "box_score": round(float(score), 6),
+                "mask_score": round(float(mask_score), 6),
+                "segmentation": mask_to_rle(mask),
+                "area": int(mask.sum()),
+                "file_name": file_name,
+            }
+        )
+    return results
+
+
+def map_png(anomaly_map: np.ndarray, low: float, high: float) -> bytes:
+    """``(H, W)`` float map -> 16-bit PNG, ``low`` -> 0 and ``high`` -> 65535 (clipped)."""
+    scaled = np.clip((anomaly_map - low) / max(high - low, 1e-12), 0, 1)
+    ok, data = cv2.imencode(".png", (scaled * 65535).astype(np.uint16))
+    assert ok
+    return data.tobytes()
+
+
+class PredictionWriter:
+    """Collects one photo at a time and writes the files; JSON files appear at :meth:`close`."""
+
+    def __init__(self, out: str | Path, *, map_range: tuple[float, float] | None = None) -> None:
+        self.out = Path(out)
+        self.map_range = map_range
+        self.results: list[dict] = []
+        self.images: list[dict] = []
+
+    def add(
+        self,
+        file_name: str,
+        image_shape: tuple[int, int],
+        score: float,
+        instances: Instances,
+        anomaly_map: np.ndarray | None = None,
+    ) -> None:
+        """One photo: its path relative to the source, ``(H, W)``, image score, instances, map."""
+        image_id = len(self.images) + 1
+        name = output_name(file_name)
+        verdict = CATEGORY if len(instances.masks) else "good"
+        self.images.append(
+            {
+                "id": image_id,
+                "file_name": file_name,
+                "width": int(image_shape[1]),
+                "height": int(image_shape[0]),
+                "verdict": verdict,
+                "score": round(float(score), 6),
+                "instances": len(instances.masks),
+                "name": name,
+            }
+        )
+        self.results += instance_results(instances, image_id, file_name)
+        if len(instances.masks):
+            union = instances.masks.any(0).astype(np.uint8) * 255
+            ok, data = cv2.imencode(".png", union)
+            assert ok
+            atomic_write(self.out / "masks" / CATEGORY / f"{name}_mask.png", data.tobytes())
+        if anomaly_map is not None and self.map_range is not None:
+            atomic_write(self.out / "anomaly_maps" / f"{name}.png", map_png(anomaly_map, *self.map_range))
+
+    def close(self, info: dict) -> None:
+        """Writes ``predictions.json``, ``images.json``, ``predict.json`` and ``scores.csv``."""
+        atomic_write(self.out / PREDICTIONS_FILE, json.dumps(self.results) + "\n")
+        atomic_write(self.out / IMAGES_FILE, json.dumps(self.images, indent=1) + "\n")
+        atomic_write(self.out / "predict.json", json.dumps(info, indent=1) + "\n")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["file_name", "score", "verdict", "instances"])
+        writer.writerows([i["file_name"], i["score"], i["verdict"], i["instances"]] for i in self.images)
+        atomic_write(self.out / "scores.csv", buffer.getvalue())

@@ -1,0 +1,180 @@
+"""``python -m anomaly.predict``: anomaly maps, scores and instance masks for new photos.
+
+    python -m anomaly.predict --run runs/anomaly/hazelnut --source photos/ [--sam runs/sam/<run>/decoder.pt]
+    python -m segmentation.annotate --images photos/ --out datasets/new --proposals <out>/predictions.json
+
+Each photo's map (at its own size) is cut at the threshold, its connected regions become boxes, and
+SAM outlines each box (a fine-tuned ``decoder.pt``, ``--sam-zero-shot`` MobileSAM, or neither: the
+regions themselves are the masks). Outputs are described in :mod:`anomaly.outputs`.
+
+The threshold is ``--threshold VALUE``, or ``--threshold PATH`` to an ``anomaly.evaluate``
+``metrics.json`` (its pixel F1-max threshold, or the one its masks used); by default the run's own
+evaluation: ``<run>/eval-val``, then ``<run>/eval-test``, then ``<run>/eval-mvtec``, the first that
+exists (the command names the file it used).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from anomaly.data import check_sizes, read_rgb
+from anomaly.masks import load_segmenter
+from anomaly.outputs import PredictionWriter
+from anomaly.regions import map_regions
+from anomaly.run import load_run
+from common.cli import OneLineParser, exit_code
+from common.errors import UserError
+from common.images import IMAGE_SUFFIXES
+from common.io import read_json_object
+
+#: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
+EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
+
+
+def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
+    """``(base folder, photos)``: one image file, or every image under a folder (recursive, sorted)."""
+    source = Path(source)
+    if source.is_file():
+        return source.parent, [source]
+    if not source.is_dir():
+        raise UserError(f"--source not found: {source}")
+    photos = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not photos:
+        raise UserError(f"no images under {source} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return source, photos
+
+
+def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
+    """The map threshold and where it came from (see the module docstring)."""
+    if value is not None:
+        try:
+            return float(value), "given"
+        except ValueError:
+            path = Path(value)
+    else:
+        found = [run_path / name / "metrics.json" for name in EVAL_FOLDERS]
+        path = next((p for p in found if p.is_file()), None)
+        if path is None:
+            raise UserError(
+                f"no threshold: pass --threshold VALUE, or evaluate the run first "
+                f"(python -m anomaly.evaluate --run {run_path}) so that its metrics.json gives one"
+            )
+    metrics = read_json_object(path, what="metrics file")
+    threshold = (metrics.get("masks") or {}).get(
+        "threshold", (metrics.get("pixel") or {}).get("f1_threshold")
+    )
+    if not isinstance(threshold, int | float) or threshold != threshold:
+        raise UserError(f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold)")
+    return float(threshold), f"from {path}"
+
+
+def predict_photos(
+    run_path: str | Path,
+    source: str | Path,
+    out: str | Path | None = None,
+    *,
+    threshold: str | None = None,
+    sam: str | Path | None = None,
+    sam_zero_shot: bool = False,
+    sam_model: str | None = None,
+    min_area: int = 16,
+    maps: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Scores and segments every photo of ``source``; returns a summary.
+
+    Raises:
+        UserError: a corrupt run, no photos, a photo of another size or unreadable (found before
+            anything is written), no threshold, or SAM weights that cannot be loaded.
+    """
+    run_path = Path(run_path)
+    run = load_run(run_path)
+    base, photos = list_photos(source)
+    check_sizes(photos, run.image_shape)
+    value, origin = resolve_threshold(threshold, run_path)
+    segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model)
+    out = Path(out) if out is not None else run_path / f"predict-{Path(source).resolve().name}"
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise UserError(f"output folder exists: {out} (pass --overwrite to replace its predictions)")
+        for stale in ("masks", "anomaly_maps"):  # a photo flagged last time but not now keeps no mask
+            shutil.rmtree(out / stale, ignore_errors=True)
+    writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
+    for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
+        image = read_rgb(photo)
+        [prediction] = run.predict([image], [photo])
+        instances = segmenter(image, map_regions(prediction.anomaly_map, value, min_area=min_area))
+        file_name = photo.relative_to(base).as_posix()
+        writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
+    info = {
+        "run": str(run_path),
+        "source": str(source),
+        "threshold": value,
+        "threshold_from": origin,
+        "segmenter": segmenter.name,
+        "min_area": min_area,
+        "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
+    }
+    writer.close(info)
+    flagged = sum(1 for image in writer.images if image["verdict"] != "good")
+    return {
+        **info,
+        "out": str(out),
+        "photos": len(photos),
+        "flagged": flagged,
+        "instances": len(writer.results),
+    }
+
+
+def parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m anomaly.predict", description=__doc__.split("\n")[0])
+    p.add_argument("--run", required=True, help="run folder written by anomaly.train")
+    p.add_argument("--source", required=True, help="a photo or a folder of photos (searched recursively)")
+    p.add_argument("--out", help="output folder (default <run>/predict-<source folder name>)")
+    p.add_argument("--threshold", help="map threshold: a number, or an anomaly.evaluate metrics.json")
+    p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")
+    p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM, offline)")
+    p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
+    p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels (16)")
+    p.add_argument("--no-maps", action="store_true", help="do not write anomaly_maps/*.png")
+    p.add_argument("--overwrite", action="store_true", help="replace the predictions in an existing --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.min_area < 1:
+        raise UserError(f"--min-area must be at least 1, got {args.min_area}")
+    result = predict_photos(
+        args.run,
+        args.source,
+        args.out,
+        threshold=args.threshold,
+        sam=args.sam,
+        sam_zero_shot=args.sam_zero_shot,
+        sam_model=args.sam_model,
+        min_area=args.min_area,
+        maps=not args.no_maps,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{result['photos']} photos, {result['flagged']} flagged, {result['instances']} instances "
+        f"(threshold {result['threshold']:.4g} {result['threshold_from']}; masks: {result['segmenter']}) "
+        f"-> {result['out']}/predictions.json"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return exit_code(lambda: run(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

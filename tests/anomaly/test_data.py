@@ -1,0 +1,125 @@
+"""Which images are fit on and scored: the two protocols and the guard between them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from anomaly.data import (
+    check_disjoint,
+    check_size,
+    check_sizes,
+    eval_records,
+    fit_records,
+    load_records,
+    read_mask,
+    read_splits,
+)
+from common.errors import UserError
+from converters.splits import Splits, save_splits
+from tests.converters.layout_trees import CATEGORY, SIZE, make_layout_tree
+
+
+def test_mvtec_protocol_fits_on_train_good_and_scores_test(parts: Path) -> None:
+    records = load_records(parts.parent, "part")
+    fit = fit_records(records)
+    scored = eval_records(records)
+    assert {r.key for r in fit} == {"part/train/good/000", "part/train/good/001"}
+    assert {(r.subset, r.defect) for r in scored} == {("test", "good"), ("test", "spot")}
+    check_disjoint([r.key for r in fit], scored)  # disjoint: no error
+
+
+def test_guard_refuses_a_test_image_in_the_fit_set(parts: Path) -> None:
+    records = load_records(parts.parent, "part")
+    scored = eval_records(records)
+    leaked = [r.key for r in fit_records(records)] + [scored[0].key]
+    with pytest.raises(UserError, match=r"refusing to score .*000\.png: the model was fit on it"):
+        check_disjoint(leaked, scored)
+
+
+def test_split_protocol_fits_outside_val_and_test(parts: Path, tmp_path: Path) -> None:
+    records = load_records(parts.parent, "part")
+    splits = Splits(
+        train=["part/test/spot/000", "part/train/good/000"],
+        val=["part/test/spot/001"],
+        test=["part/test/spot/002", "part/test/good/000"],
+    )
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    loaded = read_splits(tmp_path / "conv")
+    fit = {r.key for r in fit_records(records, loaded)}
+    # good images anywhere (train/good and test/good) unless the split holds them out
+    assert fit == {"part/train/good/000", "part/train/good/001", "part/test/good/001"}
+    assert [r.key for r in eval_records(records, loaded, "test")] == [
+        "part/test/good/000",
+        "part/test/spot/002",
+    ]
+
+
+def test_split_naming_an_image_that_is_not_there(parts: Path) -> None:
+    records = load_records(parts.parent, "part")
+    with pytest.raises(UserError, match="lists part/test/spot/999"):
+        eval_records(records, Splits(test=["part/test/spot/999"]), "test")
+
+
+def test_category_without_good_training_images(parts: Path, tmp_path: Path) -> None:
+    for path in (parts / "train" / "good").iterdir():
+        path.unlink()
+    with pytest.raises(UserError, match="has no good images to fit on"):
+        fit_records(load_records(parts.parent, "part"))
+
+
+def test_missing_splits_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no splits.json"):
+        read_splits(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("shape", "ok"),
+    [((512, 512), True), ((522, 512), True), ((512, 470), True), ((600, 512), False), ((256, 256), False)],
+)
+def test_size_tolerance(shape: tuple[int, int], ok: bool) -> None:
+    image = np.zeros((*shape, 3), np.uint8)
+    if ok:
+        assert check_size(image, (512, 512), "x.png") == (512, 512)
+    else:
+        with pytest.raises(UserError, match=r"x\.png is .* fit on 512x512"):
+            check_size(image, (512, 512), "x.png")
+
+
+def test_sizes_are_checked_from_headers_before_any_work(tmp_path: Path) -> None:
+    good, odd, broken = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    cv2.imwrite(str(good), np.zeros((40, 50, 3), np.uint8))
+    cv2.imwrite(str(odd), np.zeros((40, 80, 3), np.uint8))
+    broken.write_bytes(b"not a png")
+    assert check_sizes([good, good]) == (40, 50)
+    with pytest.raises(UserError, match=r"b\.png is 80x40 but the model was fit on 50x40"):
+        check_sizes([good, odd])
+    with pytest.raises(UserError, match=r"cannot read image .*c\.png"):
+        check_sizes([good, broken])
+
+
+@pytest.mark.parametrize(
+    "layout", ["mvtec_ad", "mvtec_ad2", "mvtec_3d", "mvtec_loco", "visa", "btad", "kolektor_sdd2"]
+)
+def test_mvtec_protocol_reads_every_layout_the_converters_read(tmp_path: Path, layout: str) -> None:
+    records = load_records(make_layout_tree(tmp_path, layout), CATEGORY)
+    fit, scored = fit_records(records), eval_records(records)
+    assert fit and all(r.is_good and r.layout_split == "train" for r in fit)
+    assert {r.layout_split for r in scored} == {"test"}
+    assert any(not r.is_good for r in scored)  # AD 2's test_public/bad, VisA's Anomaly/ ...
+    check_disjoint([r.key for r in fit], scored)
+    for record in (r for r in scored if not r.is_good):
+        # every region file counts: LOCO keeps one per region
+        expected = np.zeros(SIZE, bool)
+        for path in record.mask_files:
+            expected |= cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0
+        np.testing.assert_array_equal(read_mask(record, SIZE), expected)
+
+
+def test_mvtec_protocol_refuses_a_layout_without_train_and_test(tmp_path: Path) -> None:
+    records = load_records(make_layout_tree(tmp_path, "folder"), CATEGORY)
+    with pytest.raises(UserError, match=r"folder layout does not say which images are train or test"):
+        fit_records(records)

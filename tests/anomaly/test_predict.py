@@ -1,0 +1,75 @@
+"""anomaly.predict's outputs: COCO results the annotation page takes as proposals, MVTec-layout masks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from anomaly.evaluate import evaluate_run
+from anomaly.predict import predict_photos, resolve_threshold
+from anomaly.run import fit_run
+from common.errors import UserError
+from segmentation.annotate.proposal_file import class_names, read_proposal_file
+
+
+@pytest.fixture
+def run(parts: Path, tmp_path: Path, tiny_config: dict) -> Path:
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    return tmp_path / "run"
+
+
+def test_predictions_load_as_annotation_proposals(run: Path, parts: Path, tmp_path: Path) -> None:
+    # a threshold below every map value flags every photo: one whole-photo region each
+    result = predict_photos(run, parts / "test", tmp_path / "pred", threshold="-1", progress=False)
+    assert result["photos"] == 5 and result["flagged"] == 5 and result["instances"] == 5
+    proposals = read_proposal_file(tmp_path / "pred" / "predictions.json")
+    assert {r.file_name for r in proposals.results} == {f"spot/00{i}.png" for i in range(3)} | {
+        "good/000.png",
+        "good/001.png",
+    }
+    assert class_names(proposals, ["anomaly"], keys_of={}) == ["anomaly"] * 5
+    assert set(proposals.verdicts.values()) == {"anomaly"}
+    mask = cv2.imread(
+        str(tmp_path / "pred" / "masks" / "anomaly" / "spot__000_mask.png"), cv2.IMREAD_UNCHANGED
+    )
+    assert mask.shape == (64, 64) and set(np.unique(mask)) == {255}
+    assert cv2.imread(str(tmp_path / "pred" / "anomaly_maps" / "good__000.png"), -1).dtype == np.uint16
+
+
+def test_high_threshold_leaves_photos_clean(run: Path, parts: Path, tmp_path: Path) -> None:
+    result = predict_photos(
+        run, parts / "test", tmp_path / "pred", threshold="1e9", maps=False, progress=False
+    )
+    assert result["flagged"] == 0 and json.loads((tmp_path / "pred" / "predictions.json").read_text()) == []
+    images = json.loads((tmp_path / "pred" / "images.json").read_text())
+    assert {i["verdict"] for i in images} == {"good"} and not (tmp_path / "pred" / "masks").exists()
+
+
+def test_threshold_from_the_runs_evaluation(run: Path) -> None:
+    with pytest.raises(UserError, match="no threshold: pass --threshold"):
+        resolve_threshold(None, run)
+    metrics = evaluate_run(run, progress=False, figure=False)
+    value, origin = resolve_threshold(None, run)
+    assert value == metrics["pixel"]["f1_threshold"] and "eval-mvtec/metrics.json" in origin
+
+
+def test_evaluate_scores_masks(run: Path) -> None:
+    metrics = evaluate_run(run, progress=False, figure=False, masks=True, threshold=-1.0)
+    masks = metrics["masks"]
+    # every photo flagged whole: good photos score IoU 0, defect photos their defect's share of the photo
+    assert masks["iou_good"] == 0.0 and 0.0 < masks["iou_defect"] < 0.1
+    assert masks["instances"] == 5 and masks["threshold_from"] == "given"
+    assert 0.0 <= masks["mask_ap"] <= masks["mask_ap50"] <= 1.0
+
+
+def test_existing_output_needs_overwrite_and_drops_old_masks(run: Path, parts: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred"
+    predict_photos(run, parts / "test", out, threshold="-1", progress=False)
+    with pytest.raises(UserError, match="output folder exists"):
+        predict_photos(run, parts / "test", out, threshold="1e9", progress=False)
+    predict_photos(run, parts / "test", out, threshold="1e9", overwrite=True, progress=False)
+    assert not (out / "masks").exists()  # no photo flagged now: last run's masks are gone

@@ -1,0 +1,65 @@
+"""Anomaly map -> regions -> instance masks, with and without SAM."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from anomaly.masks import Segmenter
+from anomaly.regions import map_regions
+from tests.segmentation.conftest import build_tiny_sam
+
+
+def two_blobs() -> np.ndarray:
+    anomaly_map = np.zeros((10, 12))
+    anomaly_map[1:4, 1:4] = 2.0  # 3 x 3 blob, peak 2
+    anomaly_map[6:8, 8:12] = 3.0  # 2 x 4 blob touching the right border, peak 3
+    anomaly_map[0, 11] = 5.0  # a one-pixel speck
+    return anomaly_map
+
+
+def test_regions_are_components_with_edge_boxes_highest_peak_first() -> None:
+    regions = map_regions(two_blobs(), 1.5)
+    assert [(r.box.tolist(), r.area, r.peak) for r in regions] == [
+        ([11.0, 0.0, 12.0, 1.0], 1, 5.0),
+        ([8.0, 6.0, 12.0, 8.0], 8, 3.0),
+        ([1.0, 1.0, 4.0, 4.0], 9, 2.0),
+    ]
+    assert regions[2].mask.sum() == 9 and regions[2].mask[1:4, 1:4].all()
+
+
+def test_min_area_drops_specks_and_threshold_is_inclusive() -> None:
+    assert [r.area for r in map_regions(two_blobs(), 2.0, min_area=2)] == [8, 9]
+    assert map_regions(two_blobs(), 5.0001) == []
+
+
+def test_diagonal_neighbours_are_one_region() -> None:
+    anomaly_map = np.eye(4)  # 8-connected: one diagonal line
+    [region] = map_regions(anomaly_map, 0.5)
+    assert region.area == 4 and region.box.tolist() == [0.0, 0.0, 4.0, 4.0]
+
+
+def test_without_sam_the_regions_are_the_masks() -> None:
+    image = np.zeros((10, 12, 3), np.uint8)
+    regions = map_regions(two_blobs(), 1.5, min_area=2)
+    instances = Segmenter()(image, regions)
+    assert instances.masks.shape == (2, 10, 12) and instances.scores.tolist() == [3.0, 2.0]
+    assert np.array_equal(instances.masks[1], regions[1].mask) and instances.mask_scores.tolist() == [
+        1.0,
+        1.0,
+    ]
+    empty = Segmenter()(image, [])
+    assert empty.masks.shape == (0, 10, 12) and empty.boxes.shape == (0, 4)
+
+
+def test_sam_outlines_each_box_and_never_loses_a_region() -> None:
+    # a random tiny SAM: its masks mean nothing, but each box gets one full-size mask, and a box where
+    # SAM finds nothing keeps the map's own region
+    image = np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8)
+    anomaly_map = np.zeros((40, 48))
+    anomaly_map[5:15, 5:20] = 1.0
+    anomaly_map[25:35, 30:45] = 2.0
+    regions = map_regions(anomaly_map, 0.5)
+    instances = Segmenter(build_tiny_sam(), "tiny")(image, regions)
+    assert instances.masks.shape == (2, 40, 48) and instances.mask_scores.shape == (2,)
+    assert all(mask.any() for mask in instances.masks)
+    assert instances.boxes.tolist() == [[30.0, 25.0, 45.0, 35.0], [5.0, 5.0, 20.0, 15.0]]

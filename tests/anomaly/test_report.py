@@ -1,0 +1,61 @@
+"""Metric values on hand-made maps, through the one implementation in common.metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from anomaly.report import image_metrics, markdown, pixel_metrics
+
+
+def square_mask() -> np.ndarray:
+    mask = np.zeros((8, 8), bool)
+    mask[2:4, 2:4] = True  # one 2 x 2 defect region
+    return mask
+
+
+def test_perfect_map_scores_one() -> None:
+    mask = square_mask()
+    metrics = pixel_metrics([mask.astype(float), np.zeros((8, 8))], [mask, np.zeros((8, 8), bool)])
+    assert metrics["auroc"] == 1.0 and metrics["aupro"] == pytest.approx(1.0) and metrics["f1_max"] == 1.0
+
+
+def test_inverted_map_scores_zero() -> None:
+    mask = square_mask()
+    metrics = pixel_metrics([1.0 - mask], [mask])
+    assert metrics["auroc"] == 0.0 and metrics["aupro"] == 0.0
+
+
+def test_half_the_region_found() -> None:
+    # 2 of the 4 defect pixels score above every normal pixel, the other 2 with the normal ones
+    mask = square_mask()
+    anomaly_map = np.zeros((8, 8))
+    anomaly_map[2, 2:4] = 1.0
+    metrics = pixel_metrics([anomaly_map], [mask])
+    # AUROC: 2 defect pixels win against all 60 normals, 2 tie with them (half each) -> 0.75
+    assert metrics["auroc"] == pytest.approx(0.75)
+    # PRO curve: (FPR 0, overlap 0.5), then (1, 1); cut at FPR 0.3 (overlap 0.65 there) and
+    # normalised: (0.5 + 0.65) / 2 = 0.575
+    assert metrics["aupro"] == pytest.approx(0.575, abs=1e-6)
+
+
+def test_no_defect_pixels_gives_nan() -> None:
+    metrics = pixel_metrics([np.zeros((4, 4))], [np.zeros((4, 4), bool)])
+    assert all(math.isnan(v) for v in metrics.values())
+
+
+def test_image_metrics_per_defect() -> None:
+    scores = [0.1, 0.2, 0.9, 0.15, 0.8]
+    defects = ["good", "good", "scratch", "hole", "scratch"]
+    metrics = image_metrics(scores, defects)
+    # hole 0.15 beats one good (0.1) of two -> 0.5; scratch beats both -> 1.0; pooled: 5 of 6 pairs
+    assert metrics["per_defect_auroc"] == {"hole": 0.5, "scratch": 1.0}
+    assert metrics["auroc"] == pytest.approx(5 / 6)
+    # best cut at 0.15: 3 defects and one good flagged -> F1 = 6 / 7
+    assert metrics["f1_max"] == pytest.approx(6 / 7) and metrics["f1_threshold"] == pytest.approx(0.15)
+    text = markdown(
+        {"image": metrics, "pixel": pixel_metrics([np.zeros((2, 2))], [np.zeros((2, 2), bool)])}, {}
+    )
+    assert "| image AUROC | 0.833 |" in text and "| hole | 0.500 |" in text

@@ -1,0 +1,83 @@
+"""A fit -> save -> load -> predict round trip on a tiny backbone, and what a broken run folder says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from anomaly.evaluate import evaluate_run
+from anomaly.run import BANK_FILE, RUN_FILE, fit_run, load_run
+from common.errors import UserError
+
+
+def rgb(path: Path) -> np.ndarray:
+    return cv2.imread(str(path))[..., ::-1].copy()
+
+
+def test_two_image_round_trip(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
+    fitted = fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    info = json.loads((tmp_path / "run" / RUN_FILE).read_text())
+    assert info["fit_keys"] == ["part/train/good/000", "part/train/good/001"]
+    assert info["image_shape"] == [64, 64] and info["protocol"]["mode"] == "mvtec"
+    # 2 images x 8 x 8 patches, half kept by the coreset, stored as float16
+    assert info["patches_seen"] == 128 and info["bank"]["rows"] == 64
+    loaded = load_run(tmp_path / "run")
+    assert loaded.model.bank.dtype == torch.float16 and torch.equal(loaded.model.bank, fitted.model.bank)
+    photos = [rgb(p) for p in sorted((parts / "test" / "spot").iterdir())]
+    before, after = fitted.predict(photos), loaded.predict(photos)
+    for a, b in zip(before, after, strict=True):
+        assert a.anomaly_map.shape == (64, 64) and a.score == b.score
+        assert np.array_equal(a.anomaly_map, b.anomaly_map)
+    # a training image is (nearly) in the bank: it scores below every defect photo
+    [train] = loaded.predict([rgb(parts / "train" / "good" / "000.png")])
+    assert train.score < min(p.score for p in after)
+
+
+def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    result = evaluate_run(tmp_path / "run", progress=False)
+    out = Path(result["out"])
+    assert {p.name for p in out.iterdir()} == {"metrics.json", "report.md", "scores.csv", "anomaly_maps.png"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["image"]["images"] == 5 and metrics["image"]["defect_images"] == 3
+    assert 0.0 <= metrics["pixel"]["aupro"] <= 1.0
+    assert (out / "scores.csv").read_text().splitlines()[0] == "key,defect,score"
+
+
+def test_existing_run_folder_is_refused(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
+    (tmp_path / "run").mkdir()
+    with pytest.raises(UserError, match="run folder exists"):
+        fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: (run / RUN_FILE).write_text("{not json"), "cannot read run.json"),
+        (lambda run: (run / RUN_FILE).unlink(), "no run.json"),
+        (lambda run: (run / BANK_FILE).unlink(), "memory_bank.pt is missing"),
+        (lambda run: (run / BANK_FILE).write_bytes(b"x" * 100), "not the file run.json records"),
+        (lambda run: _edit(run, bank=None), "lacks bank"),
+        (lambda run: _edit(run, config={"backbone": "vgg"}), "unknown config key|backbone"),
+    ],
+)
+def test_corrupt_run_folder(parts: Path, tmp_path: Path, tiny_config: dict, damage, message: str) -> None:
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    damage(tmp_path / "run")
+    with pytest.raises(UserError, match=message):
+        load_run(tmp_path / "run")
+
+
+def _edit(run: Path, **changes) -> None:
+    info = json.loads((run / RUN_FILE).read_text())
+    for key, value in changes.items():
+        if value is None:
+            del info[key]
+        else:
+            info[key] = value
+    (run / RUN_FILE).write_text(json.dumps(info))
