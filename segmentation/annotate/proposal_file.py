@@ -7,7 +7,8 @@ The file is COCO *results*::
       "mask_score": 0.88, "file_name": "lot_2/0007.png", "category_name": "scratch"}, ...]
 
 with ``images.json`` beside it (``[{"id", "file_name", "width", "height",
-"verdict", ...}]``). Liberal in what it takes: entries without ``file_name``
+"verdict", ...}]``, or inspection.predict's ``{"info", "categories", "images"}``,
+whose category names then name the classes). Liberal in what it takes: entries without ``file_name``
 are placed through ``image_id`` and ``images.json``; a whole COCO data set
 (``{"images", "annotations", "categories"}``) works too; masks may be RLE
 (string or list counts) or polygons; ``score`` falls back to ``box_score``.
@@ -95,15 +96,15 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
     """
     path = Path(path).expanduser()
     data = _read_json(path, "proposals file")
-    images: list = []
+    images: object = []
+    names: dict[int, str] = {}
     if (path.parent / IMAGES_FILE).is_file() and path.name != IMAGES_FILE:
         images = _read_json(path.parent / IMAGES_FILE, "proposals' image list")
-    names: dict[int, str] = {}
+        if isinstance(images, dict) and "images" in images:  # inspection.predict's COCO image info
+            images, names = images["images"], _category_names(images)
     if isinstance(data, dict) and "annotations" in data:  # a whole COCO data set
         images = data.get("images") or images
-        names = {
-            int(c["id"]): str(c["name"]) for c in data.get("categories") or [] if "id" in c and "name" in c
-        }
+        names = _category_names(data) or names
         data = data["annotations"]
     if not isinstance(data, list):
         raise UserError(
@@ -126,6 +127,18 @@ def _read_json(path: Path, what: str) -> object:
         raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
     except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
         raise UserError(f"cannot read {what} {path}: not JSON ({one_line(error)})") from None
+
+
+def _category_names(coco: dict) -> dict[int, str]:
+    """``{id: name}`` of a COCO dict's ``categories`` (entries without both are skipped)."""
+    categories = coco.get("categories")
+    if not isinstance(categories, list):
+        return {}
+    return {
+        int(c["id"]): str(c["name"])
+        for c in categories
+        if isinstance(c, dict) and isinstance(c.get("id"), int) and "name" in c
+    }
 
 
 def _images_by_id(images: object, path: Path) -> dict[int, dict]:

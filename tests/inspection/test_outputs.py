@@ -288,3 +288,19 @@ def test_an_exif_rotated_photo_goes_in_upright(tmp_path, stub_detector, tiny_sam
     assert [p.suffix for p in copies] == [".png"] and not copies[0].is_symlink()
     with Image.open(copies[0]) as upright:
         assert upright.size == (40, 60)  # what the converters read: the mask's size
+
+
+
+def test_the_annotation_page_reads_what_the_cascade_writes(tmp_path, inspected):
+    from segmentation.annotate.proposal_file import read_proposal_file
+
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, results)
+    proposals = read_proposal_file(tmp_path / "out" / "predictions.json")
+    written = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    images = json.loads((tmp_path / "out" / "images.json").read_text())["images"]
+    assert len(proposals.results) == len(written) > 0
+    for result, entry in zip(proposals.results, written, strict=True):
+        # named by images.json's categories: the detector's class of the cascade's category id
+        assert result.category_name == inspector.class_names[entry["category_id"] - 1]
+    assert proposals.verdicts == {image["file_name"]: image["verdict"] for image in images}
