@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml Makefile
 # embeddings, fine-tune MobileSAM's mask decoder for a few epochs and score it
 # against zero-shot; fine-tune YOLO11n (COCO-pretrained, fetched offline-safe)
 # for a few epochs and score its boxes; then run the two as one cascade on the test split and write
-# its report (report.html). Full-length runs: see README.
+# its report (report.html); last, PatchCore fit on the good images alone scores every test image.
+# Full-length runs: see README.
 SAM_EPOCHS ?= 6
 DET_EPOCHS ?= 15
 demo: setup
@@ -42,6 +43,9 @@ demo: setup
 	$(PY) -m inspection.evaluate --detector $(DEMO_DIR)/detect/yolo11n/weights/best.pt --imgsz 256 \
 		--sam $(DEMO_DIR)/sam/vit_t/decoder.pt --data $(DEMO_DIR)/synthetic_nut --split test \
 		--out $(DEMO_DIR)/inspect/test --overwrite --no-progress
+	$(PY) -m anomaly.train --root $(DEMO_DIR)/mvtec --category synthetic_nut --out $(DEMO_DIR)/anomaly \
+		--overwrite --no-progress
+	$(PY) -m anomaly.evaluate --run $(DEMO_DIR)/anomaly --no-progress
 	@echo
 	@echo "== SAM on the test split: zero-shot vs fine-tuned decoder ($(SAM_EPOCHS) epochs) =="
 	@cat $(DEMO_DIR)/sam/vit_t/eval_test/table.md
@@ -51,6 +55,9 @@ demo: setup
 	@echo
 	@echo "== The cascade end to end on the test split (YOLO11n boxes -> fine-tuned SAM masks) =="
 	@sed -n '/^| figure/,/^$$/p' $(DEMO_DIR)/inspect/test/report.md
+	@echo
+	@echo "== PatchCore (MobileNetV2), fit on the good images only, every test image scored =="
+	@sed -n '/^| figure/,/^$$/p' $(DEMO_DIR)/anomaly/eval-mvtec/report.md
 	@echo
 	@echo "Results in $(DEMO_DIR)/:"
 	@echo "  mvtec/synthetic_nut/            the synthetic MVTec-layout category"
@@ -62,6 +69,7 @@ demo: setup
 	@echo "  detect/yolo11n/                 weights/best.pt, results.csv, plots; eval_test/evaluation.json"
 	@echo "  inspect/test/                   the cascade (YOLO11n boxes -> fine-tuned SAM masks) end to end:"
 	@echo "                                  report.html, report.md, metrics.json, predictions.json, masks/"
+	@echo "  anomaly/                        PatchCore run (memory bank); eval-mvtec/: report.md, anomaly_maps.png"
 	@echo
 	@echo "Inspection report (open it in a browser): $(CURDIR)/$(DEMO_DIR)/inspect/test/report.html"
 
