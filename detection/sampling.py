@@ -152,9 +152,7 @@ def write_repeated_train_list(
     image_classes = [set(label_classes(image)) for image in images]
     unknown = sorted({c for classes in image_classes for c in classes} - set(range(len(names))))
     if unknown:
-        raise UserError(
-            f"train labels of {data_yaml} use class ids {unknown} beyond its {len(names)} names"
-        )
+        raise UserError(f"train labels of {data_yaml} use class ids {unknown} beyond its {len(names)} names")
     class_factors = category_repeat_factors(image_classes, threshold)
     counts = repeat_counts(image_repeat_factors(image_classes, class_factors), np.random.default_rng(seed))
 

@@ -1,10 +1,12 @@
-"""Class name -> 512-d text embedding for YOLO-World, without ever reaching for the network.
+"""Class name -> 512-d text embedding for YOLO-World and YOLOE, without ever reaching for the network.
 
-YOLO-World scores image regions against one text embedding per class, so its
-class names are text prompts and need a text encoder: CLIP ViT-B/32, whose
-ultralytics loader (``WorldModel.get_text_pe``) downloads the weights and, when
-the ``clip`` package is missing, pip-installs it from GitHub. This module gives
-the embeddings from one of two sources, chosen by :func:`resolve_text_embeddings`:
+YOLO-World and YOLOE score image regions against one text embedding per class,
+so their class names are text prompts and need a text model: CLIP ViT-B/32 for
+YOLO-World, MobileCLIP for YOLOE (its yaml's ``text_model``), whose ultralytics
+loaders (``WorldModel.get_text_pe``, ``YOLOEModel.get_text_pe``) download the
+weights and, when the ``clip`` package is missing, pip-install it from GitHub.
+This module gives the embeddings from one of these sources, chosen by
+:func:`resolve_text_embeddings`:
 
 1. a table file ``{class name: (512,) tensor}`` (``torch.save``'d dict) when one
    is given (``text_embeddings=FILE``): an explicit choice is never overridden.
@@ -14,8 +16,12 @@ the embeddings from one of two sources, chosen by :func:`resolve_text_embeddings
    its weights are on disk (``clip_weights=PATH``, else ``ViT-B-32.pt`` in this
    project's cache, ultralytics' ``weights/clip/`` or ``~/.cache/clip/``),
    verified by sha256. Nothing is downloaded;
-3. otherwise :class:`TextEmbeddingError` before training starts, saying what
-   was tried and how to make a table.
+   For YOLOE the same holds for MobileCLIP's TorchScript file
+   (``mobileclip_blt.ts``, :mod:`detection.mobileclip`);
+3. otherwise, with ``text_embeddings=auto``, fixed seeded unit vectors (below),
+   the run output saying why the text model was not used; with
+   ``text_embeddings=null`` a :class:`TextEmbeddingError` before training
+   starts, saying what was tried and how to make a table.
 
 Tables are made with this module's command, on a machine with CLIP::
 
@@ -29,7 +35,7 @@ Fixed vectors turn YOLO-World into a closed-set detector: names are labels, not
 prompts, and nothing transfers to a name the model was not trained on. Every
 table gets a sidecar ``<table>.json`` saying how it was made, so a run can say so.
 
-The vectors reach ultralytics' trainer in one place, :mod:`detection.world`.
+The vectors reach ultralytics' trainers in one place, :mod:`detection.world`.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import importlib
 import importlib.util
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -56,6 +62,10 @@ from detection.data import data_names
 EMBEDDING_DIM = 512
 #: The text encoder every ultralytics YOLO-World model was trained with.
 CLIP_VARIANT = "ViT-B/32"
+#: ultralytics' name of that text model (``build_text_model``); YOLOE names its own in its yaml.
+CLIP_ENCODER = f"clip:{CLIP_VARIANT}"
+#: ``text_embeddings: auto``: the model's text model when on disk, otherwise fixed seeded vectors.
+AUTO = "auto"
 #: OpenAI's file; the sha256 is the one in its own URL (the ``clip`` package checks it the same way).
 CLIP_WEIGHTS = CheckpointSpec(
     model="clip-ViT-B/32",
@@ -69,8 +79,8 @@ CLIP_WEIGHTS = CheckpointSpec(
 DEFAULT_CONFIG = "configs/detection/yolo_world.yaml"
 CLIP_INSTALL = "pip install git+https://github.com/ultralytics/CLIP.git"
 CLOSED_SET_NOTE = (
-    "fixed random unit vectors: YOLO-World becomes a closed-set detector (class names are labels, "
-    "not text prompts; no open-vocabulary transfer to names it was not trained on)"
+    "fixed random unit vectors: the open-vocabulary model becomes a closed-set detector (class names are "
+    "labels, not text prompts; no open-vocabulary transfer to names it was not trained on)"
 )
 
 
@@ -355,32 +365,74 @@ def clip_embeddings(
 # --- choosing the source ------------------------------------------------------------------------
 
 
+def encoder_embeddings(
+    names: Sequence[str],
+    encoder: str = CLIP_ENCODER,
+    weights: str | Path | None = None,
+    *,
+    device: str | torch.device = "cpu",
+) -> TextEmbeddings:
+    """``names`` encoded by the text model ``encoder`` from a file on disk; nothing is downloaded.
+
+    Args:
+        encoder: ultralytics' name of the text model: ``clip:ViT-B/32`` (YOLO-World),
+            ``mobileclip:blt`` / ``mobileclip2:b`` (YOLOE, the yaml's ``text_model``).
+        weights: the encoder's local file; None = the usual folders.
+
+    Raises:
+        TextEmbeddingError: the encoder is not usable here (no package, no file), one line saying why.
+    """
+    if encoder == CLIP_ENCODER:
+        clip_module()  # first: an import check is cheaper than hashing 350 MB of weights
+        return clip_embeddings(names, find_clip_weights(weights), device=device)
+    if encoder.startswith("mobileclip"):
+        from detection.mobileclip import mobileclip_embeddings
+
+        return mobileclip_embeddings(names, encoder, weights, device=device)
+    raise TextEmbeddingError(
+        f"unknown text model {encoder!r} (known: {CLIP_ENCODER}, mobileclip:blt, mobileclip2:b)"
+    )
+
+
 def resolve_text_embeddings(
     names: Sequence[str],
     *,
     table: str | Path | None = None,
     clip_weights: str | Path | None = None,
     device: str | torch.device = "cpu",
+    encoder: str = CLIP_ENCODER,
+    family: str = "YOLO-World",
 ) -> TextEmbeddings:
-    """Embeddings for class ``names``: the ``table`` if given, else local CLIP, else an error.
+    """Class-name embeddings: the ``table`` if given, else the text model on disk, else ``auto``'s fixed.
+
+    Args:
+        table: a table file (always used when given); :data:`AUTO` (``"auto"``): the text
+            model when it is on disk, otherwise fixed seeded unit vectors, the reason in
+            :attr:`TextEmbeddings.source`; None: the text model or an error.
+        clip_weights: the text model's local file (CLIP ``ViT-B-32.pt``, MobileCLIP ``mobileclip_blt.ts``).
+        encoder: the model's text model (:func:`encoder_embeddings`).
+        family: the model family, for messages (``YOLO-World``, ``YOLOE``).
 
     Raises:
-        TextEmbeddingError: a bad table (see :func:`load_table`), or neither source
-            usable; the message is one line saying why each was not used.
+        TextEmbeddingError: a bad table (see :func:`load_table`), or (``table`` None) the text
+            model not usable; the message is one line saying why each source was not used.
     """
-    if table is not None:
+    if table is not None and str(table) != AUTO:
         return load_table(table, names)
     try:
-        clip_module()  # first: an import check is cheaper than hashing 350 MB of weights
-        return clip_embeddings(names, find_clip_weights(clip_weights), device=device)
+        return encoder_embeddings(names, encoder, clip_weights, device=device)
     except TextEmbeddingError as error:
         reason = str(error)
+    if table is not None:  # auto
+        fixed = fixed_embeddings(names)
+        return replace(fixed, source=f"{fixed.source}, made because {encoder} is not usable here ({reason})")
     shown = ", ".join(repr(n) for n in list(names)[:6]) + (", ..." if len(names) > 6 else "")
     raise TextEmbeddingError(
-        f"YOLO-World needs text embeddings for its class names ({shown}) and has none: "
-        f"CLIP not usable ({reason}); no table given (text_embeddings=FILE). Make a table with "
+        f"{family} needs text embeddings for its class names ({shown}) and has none: "
+        f"{encoder} not usable ({reason}); no table given (text_embeddings=FILE). Make a table with "
         f"'python -m detection.text_embeddings --names ... --out FILE' where CLIP is installed, "
-        f"or add --fixed for fixed vectors (closed-set), or train plain YOLO (model=yolo11n.pt)"
+        f"or add --fixed for fixed vectors (closed-set), or set text_embeddings=auto (fixed vectors when "
+        f"no text model is on disk), or train plain YOLO (model=yolo11n.pt)"
     )
 
 

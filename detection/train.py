@@ -1,18 +1,28 @@
-"""Fine-tunes YOLO-World (or plain YOLO) on a converted data set, offline-safe.
+"""Fine-tunes YOLOE, YOLO-World or plain YOLO on a converted data set, offline-safe.
 
-    python -m detection.train --config configs/detection/yolo_world.yaml data=datasets/metal_nut/data.yaml
+    python -m detection.train --config configs/detection/yoloe11n.yaml data=datasets/metal_nut/data.yaml
+    python -m detection.train --config configs/detection/yolo11n_world.yaml data=...  # WorldDetect head
     python -m detection.train --config configs/detection/yolo_world.yaml text_embeddings=table.pt epochs=50
     python -m detection.train --config configs/detection/yolo11n.yaml     # plain YOLO11n, COCO-pretrained
 
-One entry point for both families, on ultralytics' own trainers:
+One entry point for all families, on ultralytics' own trainers:
 
-- ``model`` is an ultralytics model config (``yolov8{n,s,m,l,x}-worldv2.yaml``:
-  random init, works offline; ``yolo11n.yaml``), official weights
-  (``yolov8s-worldv2.pt``: ultralytics downloads it; ``yolo11n.pt``: found
-  offline by :mod:`detection.weights`) or a previous run's ``best.pt``.
-- A YOLO-World model trains with :class:`detection.world.TableWorldTrainer`,
-  whose class-name embeddings come from :mod:`detection.text_embeddings` (a
-  table file, or CLIP when it is on disk); without either the run stops before
+- ``model`` is an ultralytics model config (``yoloe-11n.yaml``,
+  ``yolov8{n,s,m,l,x}-worldv2.yaml``, ``yolo11n.yaml``: random init, works
+  offline), a project model yaml (``configs/detection/models/yolo11n-worldv2.yaml``),
+  official weights (``yolov8s-worldv2.pt``, ``yoloe-11s-seg.pt``: ultralytics
+  downloads them; ``yolo11n.pt``: found offline by :mod:`detection.weights`) or a
+  previous run's ``best.pt``. A YOLOE segmentation checkpoint trains the
+  detection yaml of its scale from its weights (ultralytics' documented way).
+- ``pretrained`` (ultralytics' key) names weights a yaml model starts from:
+  ``pretrained: yolo11n.pt`` (resolved offline like ``model``) gives YOLOE-11n and
+  YOLO-World's head on YOLO11n every tensor of COCO-pretrained YOLO11n that fits
+  (ultralytics' own transfer); the run prints how many (:mod:`detection.transfer`).
+- YOLO-World and YOLOE train with :mod:`detection.world`'s trainers, whose
+  class-name embeddings come from :mod:`detection.text_embeddings` (a table
+  file; CLIP, or MobileCLIP for YOLOE, when on disk; with
+  ``text_embeddings=auto`` fixed seeded vectors otherwise), never from a
+  download; the run output names the source. Without any, the run stops before
   training with one line saying so. Plain YOLO trains with ultralytics'
   ``DetectionTrainer``.
 - Augmentation follows the per-category policy (:mod:`detection.augmentation`)
@@ -31,7 +41,7 @@ one-line errors before anything is created. The data set's train and val
 splits must hold images (ultralytics validates after every epoch). The run
 folder (``project/name``) holds ``config.yaml`` (the resolved config;
 ``--config`` it to repeat the run), ultralytics' ``args.yaml``,
-``weights/{best,last}.pt``, ``results.csv`` and plots, for YOLO-World
+``weights/{best,last}.pt``, ``results.csv`` and plots, for YOLO-World and YOLOE
 ``text_embeddings.pt`` (+ ``.json``), the class vectors the model was trained
 with, and with ``tile``/``repeat_factor`` the data the run trained on (``tiles/``,
 ``data.yaml`` + ``train_repeat.txt`` + ``repeat_factors.json``).
@@ -51,15 +61,17 @@ from common.errors import UserError
 from common.fonts import ensure_ultralytics_fonts
 from detection.data import data_names, split_images
 from detection.sampling import write_repeated_train_list
-from detection.text_embeddings import TextEmbeddings, resolve_text_embeddings, save_table
+from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
 from detection.train_config import (
     build_config,
     check_config,
     data_path,
     describe_augmentation,
+    project_path,
     ultralytics_keys,
 )
+from detection.transfer import Transfer
 from detection.weights import load_yolo, resolve_model
 
 if TYPE_CHECKING:
@@ -77,10 +89,11 @@ class TrainResult:
         save_dir: the run folder.
         weights: ``weights/best.pt`` (``last.pt`` if no best was saved).
         metrics: ultralytics' final validation figures (``metrics/mAP50(B)``, ...).
-        embeddings: the YOLO-World class-name embeddings used, None for plain YOLO.
+        embeddings: the open-vocabulary class-name embeddings used, None for plain YOLO.
         train_data: the ``data.yaml`` the trainer read (the source's, or a tiled / repeated one).
         tile: tile size of a tiled run (0: whole images); ``tile_overlap`` its overlap, ``imgsz``
             the size the model saw (tiled inference should use the same).
+        transfer: what the model took over from pretrained weights (open-vocabulary trainers), or None.
     """
 
     save_dir: Path
@@ -91,25 +104,73 @@ class TrainResult:
     tile: int = 0
     tile_overlap: float = 0.2
     imgsz: int = 640
+    transfer: Transfer | None = None
 
 
-def build_model(model: str) -> tuple[Model, bool]:
-    """The ultralytics ``Model`` for ``model`` and whether it is YOLO-World.
+#: Open-vocabulary families: how ``detection.train`` names them in its output.
+WORLD, YOLOE_FAMILY = "YOLO-World", "YOLOE"
 
-    ``YOLO()`` picks YOLO-World by file name (``*-world*``); a renamed YOLO-World
-    checkpoint (a run's ``best.pt``) is recognised by its module type.
+
+def build_model(model: str) -> tuple[Model, str | None]:
+    """The ultralytics ``Model`` for ``model`` and its open-vocabulary family (None: plain YOLO).
+
+    ``YOLO()`` picks YOLO-World / YOLOE by file name (``*-world*``, ``yoloe*``) for a
+    yaml and by module type for a checkpoint; a renamed YOLO-World checkpoint (a run's
+    ``best.pt``) is recognised by its module type.
 
     Raises:
         UserError: a config or weights that do not load (:func:`detection.weights.load_yolo`).
     """
     from ultralytics import YOLOWorld
-    from ultralytics.nn.tasks import WorldModel
+    from ultralytics.nn.tasks import WorldModel, YOLOEModel
 
     yolo = load_yolo(model)
-    is_world = isinstance(yolo.model, WorldModel)
-    if is_world and not isinstance(yolo, YOLOWorld):
-        yolo = YOLOWorld(model)
-    return yolo, is_world
+    if isinstance(yolo.model, WorldModel):
+        return (yolo if isinstance(yolo, YOLOWorld) else YOLOWorld(model)), WORLD
+    return yolo, (YOLOE_FAMILY if isinstance(yolo.model, YOLOEModel) else None)
+
+
+def yoloe_detector(yolo: Model, model: str) -> str | None:
+    """The detection yaml to train for a YOLOE *segmentation* checkpoint ``model``; None for anything else.
+
+    ultralytics publishes YOLOE as segmentation checkpoints (``yoloe-11s-seg.pt``); its way to a
+    detector is the detection yaml of the same scale with the checkpoint as pretrained weights
+    (``model=yoloe-11s.yaml pretrained=yoloe-11s-seg.pt``), which :func:`train` then does and says.
+    """
+    from ultralytics.nn.tasks import YOLOESegModel
+
+    if not isinstance(yolo.model, YOLOESegModel) or not str(model).endswith(".pt"):
+        return None
+    return Path(str(yolo.model.yaml.get("yaml_file", "yoloe-11s-seg.yaml"))).name.replace("-seg", "")
+
+
+def resolve_pretrained(pretrained: object, download: bool) -> object:
+    """ultralytics' ``pretrained``: True/False as they are; a weights name made local (``yolo11n.pt``)."""
+    if isinstance(pretrained, bool) or pretrained is None:
+        return pretrained
+    return resolve_model(str(pretrained), download=download)
+
+
+def start_model(config: Mapping) -> tuple[str, object, Model, str | None]:
+    """``(model, pretrained, yolo, family)`` for a checked config: names made local, the model built.
+
+    A YOLOE segmentation checkpoint becomes the detection yaml of its scale with the checkpoint as
+    ``pretrained`` (:func:`yoloe_detector`), said in one line.
+    """
+    download = bool(config["download"])
+    model = resolve_model(project_model(config["model"]), download=download)
+    pretrained = resolve_pretrained(config["pretrained"], download)
+    yolo, family = build_model(model)
+    detector = yoloe_detector(yolo, model)
+    if detector is None:
+        return model, pretrained, yolo, family
+    print(f"note: {Path(model).name} is a YOLOE segmentation model: training {detector} from it", flush=True)
+    return (detector, model, *build_model(detector))
+
+
+def project_model(model: str) -> str:
+    """A model yaml of this project (``configs/detection/models/...``) found from any working folder."""
+    return str(project_path(model)) if str(model).endswith((".yaml", ".yml")) else model
 
 
 def check_training_splits(data: Path) -> None:
@@ -163,16 +224,29 @@ def prepare_training_data(config: Mapping, data: Path, save_dir: Path) -> Path:
     return data
 
 
-def class_embeddings(config: Mapping, names: list[str], model: str, is_world: bool) -> TextEmbeddings | None:
-    """The class-name vectors a YOLO-World model trains with (printed); None for plain YOLO."""
-    if not is_world:
+def class_embeddings(
+    config: Mapping, names: list[str], yolo: Model, family: str | None
+) -> TextEmbeddings | None:
+    """The class-name vectors an open-vocabulary model trains with (printed); None for plain YOLO.
+
+    YOLO-World's text model is CLIP ViT-B/32; YOLOE's the one its yaml names (``text_model``,
+    MobileCLIP). Either is used only from disk (:func:`detection.text_embeddings.resolve_text_embeddings`).
+    """
+    if family is None:
         if config.get("text_embeddings"):
-            print(f"note: text_embeddings ignored, {model} is plain YOLO (no text head)", flush=True)
+            print(
+                f"note: text_embeddings ignored, {config['model']} is plain YOLO (no text head)", flush=True
+            )
         return None
+    encoder = getattr(yolo.model, "text_model", CLIP_ENCODER) if family == YOLOE_FAMILY else CLIP_ENCODER
     embeddings = resolve_text_embeddings(
-        names, table=config["text_embeddings"], clip_weights=config["clip_weights"]
+        names,
+        table=config["text_embeddings"],
+        clip_weights=config["clip_weights"],
+        encoder=encoder,
+        family=family,
     )
-    print(embeddings.describe(), flush=True)
+    print(f"{family} {embeddings.describe()}", flush=True)
     return embeddings
 
 
@@ -191,15 +265,14 @@ def train(config: Mapping) -> TrainResult:
 
     Raises:
         UserError: a bad config value, data file, split, model or weights, or no text
-            embeddings for a YOLO-World model; raised before any training, one line each.
+            embeddings for a YOLO-World or YOLOE model; raised before any training, one line each.
     """
     config = check_config(config)
     data = data_path(config)
     names = data_names(data)
     check_training_splits(data)
-    model = resolve_model(config["model"], download=bool(config["download"]))
-    yolo, is_world = build_model(model)
-    embeddings = class_embeddings(config, names, model, is_world)
+    model, pretrained, yolo, family = start_model(config)
+    embeddings = class_embeddings(config, names, yolo, family)
     print(describe_augmentation(config), flush=True)
 
     save_dir = start_run(config, model, data, embeddings)
@@ -207,14 +280,14 @@ def train(config: Mapping) -> TrainResult:
     ensure_ultralytics_fonts()
     args = {k: config[k] for k in ultralytics_keys()}
     args.update(
-        data=str(train_data.resolve()), project=str(save_dir.parent), name=save_dir.name, exist_ok=True
+        data=str(train_data.resolve()),
+        project=str(save_dir.parent),
+        name=save_dir.name,
+        exist_ok=True,
+        pretrained=pretrained,
     )
-    if is_world:
-        from detection.world import world_trainer
-
-        metrics = yolo.train(trainer=world_trainer(embeddings), **args)
-    else:
-        metrics = yolo.train(**args)
+    trainer = open_vocabulary_trainer(family, embeddings)
+    metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
 
     best = save_dir / "weights" / "best.pt"
     result = TrainResult(
@@ -226,14 +299,26 @@ def train(config: Mapping) -> TrainResult:
         tile=int(config["tile"]),
         tile_overlap=float(config["tile_overlap"]),
         imgsz=int(config["imgsz"]),
+        transfer=getattr(yolo.trainer, "transfer", None),
     )
     print(format_summary(result, data), flush=True)
     return result
 
 
+def open_vocabulary_trainer(family: str | None, embeddings: TextEmbeddings | None) -> type | None:
+    """The trainer class bound to ``embeddings`` for an open-vocabulary ``family``; None: ultralytics' own."""
+    from detection.world import world_trainer, yoloe_trainer
+
+    if family is None:
+        return None
+    return (world_trainer if family == WORLD else yoloe_trainer)(embeddings)
+
+
 def format_summary(result: TrainResult, data: Path) -> str:
     """The lines printed after training: figures, then where everything is."""
     lines = [f"Results in {result.save_dir}"]
+    if result.transfer is not None:
+        lines.append(f"  {result.transfer.describe()}")
     figures = {"mAP50": "metrics/mAP50(B)", "mAP50-95": "metrics/mAP50-95(B)"}
     shown = [f"{label} {result.metrics[key]:.3f}" for label, key in figures.items() if key in result.metrics]
     if shown:
@@ -247,7 +332,7 @@ def format_summary(result: TrainResult, data: Path) -> str:
         rows.append(("text_embeddings.pt", "the class-name vectors this model was trained with"))
     lines += [f"  {name:<22s}{text}" for name, text in rows]
     if result.embeddings is not None and not result.embeddings.open_vocabulary:
-        lines.append("  NOTE: fixed class vectors: this YOLO-World model is a closed-set detector")
+        lines.append("  NOTE: fixed class vectors: this open-vocabulary model is a closed-set detector")
     if result.train_data is not None and result.train_data != data:
         lines.append(f"  {'trained on':<22s}{result.train_data}")
     command = f"python -m detection.evaluate --data {data} --weights {result.weights}"

@@ -44,10 +44,16 @@ OWN_DEFAULTS = Schema(
     text_embeddings=Option(
         None,
         _PATH,
-        "YOLO-World: {name: 512-d} table; null: CLIP if installed with local weights",
+        "YOLO-World/YOLOE: {name: 512-d} table; null: its text model (CLIP/MobileCLIP) from disk; "
+        "auto: that, else fixed seeded vectors",
         nullable=True,
     ),
-    clip_weights=Option(None, _PATH, "local CLIP ViT-B/32 weights; null: the usual folders", nullable=True),
+    clip_weights=Option(
+        None,
+        _PATH,
+        "local text-model file (ViT-B-32.pt, mobileclip_blt.ts); null: the usual folders",
+        nullable=True,
+    ),
     augment_policy=Option(
         "configs/detection/augment.yaml", _PATH, "per-category augmentation; null: off", nullable=True
     ),

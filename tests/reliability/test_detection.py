@@ -9,7 +9,9 @@ network blocked, ``YOLO_AUTOINSTALL``/``YOLO_OFFLINE`` removed from the environm
 - a data set whose val split is empty stops training before it starts, saying how to re-convert;
 - a file that is not an image stops ``detection.predict`` with one line naming it, and
   ultralytics never tries to install ``pi-heif`` for it;
-- whatever imports ultralytics, the project's defaults keep its auto-install and update checks off.
+- whatever imports ultralytics, the project's defaults keep its auto-install and update checks off;
+- YOLOE-11n trains from COCO-pretrained yolo11n.pt with no text model and no network, saying which
+  class-name embeddings it used and how many tensors it took over.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.reliability.conftest import REPO, assert_user_error, run_cli
 pytestmark = pytest.mark.slow  # every case starts a Python process that imports torch
 
 YOLO11_CONFIG = REPO / "configs" / "detection" / "yolo11n.yaml"
+YOLOE_CONFIG = REPO / "configs" / "detection" / "yoloe11n.yaml"
 #: What ultralytics prints when it reaches for pip (item 11: a non-image made it install pi-heif).
 INSTALL_TRACES = ("pi-heif", "AutoUpdate", "requirements")
 
@@ -148,6 +151,27 @@ def test_good_photos_still_predict(checkpoint: Path, photos: Path, tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "predictions.json").is_file() and "2 images, whole images" in result.stdout
+
+
+# --- open-vocabulary training offline ------------------------------------------------------------
+
+
+def test_yoloe_trains_offline_and_names_its_text_source(dataset: Path, tmp_path: Path) -> None:
+    from common.weights import weights_dir
+
+    if not (weights_dir() / "yolo11n.pt").is_file():
+        pytest.skip(f"yolo11n.pt not cached in {weights_dir()} (the run would fetch it)")
+    args = [f"data={dataset / 'data.yaml'}", f"project={tmp_path}", "epochs=1", "imgsz=64", "batch=4"]
+    result = run_cli(
+        "detection.train", "--config", YOLOE_CONFIG, *args, "workers=0", "device=cpu", "name=run"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    source = "YOLOE text embeddings: fixed seeded random unit vectors (seed 0), made because mobileclip:blt"
+    assert f"{source} is not usable here" in result.stdout
+    assert "pretrained yolo11n.pt: 493 of its 499 tensors transferred" in result.stdout
+    assert (tmp_path / "run" / "weights" / "best.pt").is_file()
+    for trace in INSTALL_TRACES:
+        assert trace not in result.stdout + result.stderr, trace
 
 
 # --- ultralytics' switches, as every entry point leaves them -------------------------------------
