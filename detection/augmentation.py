@@ -1,110 +1,11 @@
-"""Per-category augmentation policy: ultralytics' augmentation settings chosen by the data set's category.
+"""Per-category augmentation policy for detection.train: the reader lives in :mod:`common.augment_policy`.
 
-Some augmentations change the label on some MVTec categories: a mirrored
-``metal_nut`` *is* the ``flip`` defect, a mirrored ``cable`` swaps its wires
-(``cable_swap``), a mirrored ``capsule`` or ``pill`` imprint looks faulty, an
-upside-down ``transistor`` is ``misplaced``. Others are free: textures, bottles
-and hazelnuts have no up or down. The policy file
-(``configs/detection/augment.yaml``) says, per category, which ultralytics
-augmentation values to use; ``default`` applies to categories it does not list.
-
-Precedence, lowest first: ultralytics' defaults, the policy, the run's config
-file, ``key=value`` on the command line. A data set of several categories gets,
-for each key, the smallest value any of its categories asks for, so an
-augmentation that changes one category's labels is off for the whole set.
+Segmentation reads the same policy file for its cached flips and rotations, so the reader is shared
+infrastructure; this module keeps detection's import path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from common.augment_policy import AUGMENT_KEYS, AugmentPolicy, load_policy, policy_settings
 
-from common.config import read_yaml
-from common.errors import UserError
-
-#: The numeric ultralytics augmentation settings a policy may set (probabilities, gains, ranges).
-AUGMENT_KEYS = frozenset(
-    {
-        "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective",
-        "flipud", "fliplr", "bgr", "mosaic", "mixup", "cutmix", "copy_paste", "erasing",
-    }
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class AugmentPolicy:
-    """A parsed policy file.
-
-    Attributes:
-        default: settings for categories not listed (empty: ultralytics' defaults).
-        categories: category name -> its settings (only the keys that differ from ``default``).
-        path: the file it was read from.
-    """
-
-    default: Mapping[str, float] = field(default_factory=dict)
-    categories: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    path: Path | None = None
-
-    def settings(self, category: str) -> dict[str, float]:
-        """The settings for one category: ``default`` updated by the category's own entries."""
-        return {**self.default, **self.categories.get(category, {})}
-
-
-def load_policy(path: str | Path) -> AugmentPolicy:
-    """Reads a policy file (``default:`` and ``categories:`` mappings of :data:`AUGMENT_KEYS`).
-
-    Raises:
-        UserError: one line naming the file and the bad entry.
-    """
-    path = Path(path)
-    data = read_yaml(path, what="augmentation policy")
-    if set(data) - {"default", "categories"}:
-        raise UserError(f"augmentation policy {path} must be a mapping with 'default' and 'categories'")
-    default = _settings(data.get("default") or {}, path, "default")
-    categories = data.get("categories") or {}
-    if not isinstance(categories, Mapping):
-        raise UserError(f"augmentation policy {path}: 'categories' must map category names to settings")
-    return AugmentPolicy(
-        default=default,
-        categories={str(c): _settings(s or {}, path, f"categories.{c}") for c, s in categories.items()},
-        path=path,
-    )
-
-
-def _settings(entry: object, path: Path, where: str) -> dict[str, float]:
-    if not isinstance(entry, Mapping):
-        raise UserError(f"augmentation policy {path}: '{where}' must be a mapping of settings")
-    unknown = sorted(set(entry) - AUGMENT_KEYS)
-    if unknown:
-        raise UserError(
-            f"augmentation policy {path}: '{where}' has unknown keys {unknown} "
-            f"(allowed: {', '.join(sorted(AUGMENT_KEYS))})"
-        )
-    for key, value in entry.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise UserError(f"augmentation policy {path}: '{where}.{key}' must be a number >= 0")
-    return {k: float(v) for k, v in entry.items()}
-
-
-def policy_settings(
-    policy: AugmentPolicy, categories: Sequence[str], base: Mapping[str, object]
-) -> dict[str, float]:
-    """The policy's settings for a data set of ``categories``.
-
-    Args:
-        policy: the parsed policy.
-        categories: the data set's categories; empty means unknown (``default`` applies).
-        base: current values of every key (ultralytics' defaults), for keys a
-            category leaves unset when categories are combined.
-
-    Returns:
-        Only the keys the policy sets; for several categories, each key's smallest value.
-
-    >>> nut = AugmentPolicy(categories={"metal_nut": {"fliplr": 0.0}, "wood": {"flipud": 0.5}})
-    >>> policy_settings(nut, ["metal_nut", "wood"], {"fliplr": 0.5, "flipud": 0.0})
-    {'fliplr': 0.0, 'flipud': 0.0}
-    """
-    per_category = [policy.settings(c) for c in categories] or [dict(policy.default)]
-    keys = sorted({k for settings in per_category for k in settings})
-    return {k: min(float(s.get(k, base[k])) for s in per_category) for k in keys}
+__all__ = ["AUGMENT_KEYS", "AugmentPolicy", "load_policy", "policy_settings"]

@@ -41,10 +41,12 @@ from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
+from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images
 from segmentation.evaluate import resolve_device
 from segmentation.predict import decode, upscale_logits
+from segmentation.views import View
 
 if TYPE_CHECKING:
     from ultralytics.engine.model import Model
@@ -78,6 +80,9 @@ class Inspector:
             ``SamPredictor``'s masks), ``onnx`` (ONNX Runtime on the CPU, logits within ~1e-4,
             4x faster for ten boxes on 2 cores) or ``auto`` (onnx on a CPU, torch on a GPU;
             what the commands use).
+        crops: decode boxes small relative to the photo on a zoomed crop around them (the rule
+            fine-tuning and ``segmentation.evaluate`` use; one more encoder run per small box,
+            cached); None: every box on the whole photo.
 
     Raises:
         UserError: bad tiling settings, ``conf`` outside [0, 1], or a device this machine lacks.
@@ -99,6 +104,7 @@ class Inspector:
         cache: EmbeddingCache | None = None,
         keep_probs: bool = False,
         runtime: str = "torch",
+        crops: CropRule | None = None,
     ) -> None:
         check_settings(conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap)
         self.device = resolve_device("auto" if device is None else str(device))
@@ -115,6 +121,8 @@ class Inspector:
         # The ONNX decoder is exported from the model's weights as they are now (about a second).
         self._decode = partial(decode, self.sam) if self.runtime == "torch" else OnnxDecoder(self.sam)
         self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
+        self._last_path: Path | None = None
+        self.crops = crops
         self.settings = {
             "imgsz": imgsz,
             "conf": conf,
@@ -237,18 +245,23 @@ class Inspector:
             if image is None:
                 image = decode_image_file(path, cv2.IMREAD_COLOR)
             embedding = embed_images(self.sam, [cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], self.device)[0]
-        self._last = (key, embedding)
+        self._last, self._last_path = (key, embedding), Path(path)
         return embedding
 
     def segment(
-        self, embedding: ImageEmbedding, boxes: np.ndarray
+        self, embedding: ImageEmbedding, boxes: np.ndarray, *, path: str | Path | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """SAM's mask of every box of one photo, in one decoder call (per :data:`DECODER_CHUNK` boxes).
+
+        With ``crops``, a small box is decoded on a zoomed crop of the photo around it (its
+        embedding cached like the photo's, :mod:`segmentation.crops`) and its mask pasted back.
 
         Args:
             embedding: the photo's embedding (:meth:`embedding`).
             boxes: ``(N, 4)`` xyxy in the photo's pixels (the detector's, or ground-truth
                 boxes as an oracle).
+            path: the photo's file, for crops; None: the photo :meth:`embedding` returned
+                ``embedding`` for (crops are skipped for an embedding of unknown origin).
 
         Returns:
             ``masks`` ``(N, H, W)`` bool, ``mask_scores`` ``(N,)`` float32 SAM's predicted IoU,
@@ -256,6 +269,42 @@ class Inspector:
             (None otherwise); ``(H, W)`` is ``embedding.original_size``.
         """
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        if path is None and self._last is not None and self._last[1] is embedding:
+            path = self._last_path
+        windows = small_box_windows(self.crops if path is not None else None, boxes, embedding.original_size)
+        whole = [i for i, window in enumerate(windows) if window is None]
+        if len(whole) == len(boxes):
+            return self._segment_frame(embedding, boxes)
+        masks, scores, probs = self._segment_frame(embedding, boxes[whole])
+        out_masks = np.zeros((len(boxes), *embedding.original_size), bool)
+        out_scores = np.zeros(len(boxes), np.float32)
+        out_probs = None if probs is None else np.zeros((len(boxes), *embedding.original_size), np.float16)
+        out_masks[whole], out_scores[whole] = masks, scores
+        if out_probs is not None:
+            out_probs[whole] = probs
+        for index, window in enumerate(windows):
+            if window is None:
+                continue
+            crop = self.crop_embedding(path, window)
+            masks, scores, probs = self._segment_frame(crop, box_to_window(boxes[index], window)[None])
+            out_masks[index] = paste_mask(masks[0], window, embedding.original_size)
+            out_scores[index] = scores[0]
+            if out_probs is not None:
+                out_probs[index] = paste_mask(probs[0], window, embedding.original_size)
+        return out_masks, out_scores, out_probs
+
+    def crop_embedding(self, path: str | Path, window: Window) -> ImageEmbedding:
+        """SAM's embedding of a square crop of the photo at ``path`` (cached like the photo's)."""
+        view = View(window=window)
+        if self.cache is not None:
+            return self.cache.embed([path], views=[view], device=self.device, progress=False)[0]
+        rgb = cv2.cvtColor(decode_image_file(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        return embed_images(self.sam, [view.apply(rgb)], self.device)[0]
+
+    def _segment_frame(
+        self, embedding: ImageEmbedding, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`segment` on one embedding's own frame, no crops."""
         height, width = embedding.original_size
         n = len(boxes)
         masks = np.zeros((n, height, width), bool)

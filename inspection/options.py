@@ -17,6 +17,7 @@ from segment_anything.modeling import Sam
 from common.errors import UserError
 from common.io import cache_root
 from inspection.inspector import Inspector, check_settings
+from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import SAM_MODELS
@@ -40,6 +41,7 @@ class CascadeOptions:
     cache_dir: Path | None = None
     no_cache: bool = False
     runtime: str = "auto"
+    crop_fraction: float = 0.0
     progress: bool = True
 
     def resolved(self, *, model: str, device: str) -> CascadeOptions:
@@ -60,6 +62,8 @@ def check_cascade(options: CascadeOptions) -> None:
     check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
     if options.imgsz < 32:
         raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
+    if not 0 <= options.crop_fraction <= 1:
+        raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
     if options.max_det < 1:
         raise UserError(f"--max-det must be >= 1, got {options.max_det}")
     if options.runtime not in RUNTIMES:
@@ -88,6 +92,7 @@ def build_inspector(options: CascadeOptions, detector: object, sam: Sam, *, keep
         cache=cache,
         keep_probs=keep_probs,
         runtime=options.runtime,
+        crops=CropRule(max_fraction=options.crop_fraction) if options.crop_fraction > 0 else None,
     )
 
 
@@ -126,5 +131,12 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
         choices=RUNTIMES,
         default="auto",
         help="SAM's decoder: auto (ONNX Runtime on a CPU, torch on a GPU), onnx, torch",
+    )
+    run.add_argument(
+        "--crop-fraction",
+        type=float,
+        default=0.0,
+        help="decode boxes whose longest side < this x the photo's on a zoomed crop (segmentation's rule, "
+        "e.g. 0.125; one more encoder run per small box, cached); 0: off",
     )
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

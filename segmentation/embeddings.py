@@ -8,6 +8,9 @@ one shared cache:
     <root>/<model_name>-<fingerprint[:16]>/meta.json
     <root>/<model_name>-<fingerprint[:16]>/<sha256 of the image file>.pt
 
+Views of an image (a flipped copy, a zoomed crop: :mod:`segmentation.views`) are entries
+``<sha256>-<view key>.pt`` beside it, so each is encoded once too.
+
 The folder is keyed by :func:`encoder_fingerprint` (encoder weights and input
 normalisation only), so new encoder weights start a new folder while a
 fine-tuned mask decoder keeps hitting the old one. Entries are keyed by the
@@ -32,6 +35,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -238,6 +242,7 @@ class EmbeddingCache:
         batch_size: int = 4,
         device: str | torch.device | None = None,
         progress: bool = True,
+        views: Sequence[ImageView | None] | None = None,
     ) -> list[ImageEmbedding]:
         """Embeddings of all ``image_paths``, computing and storing only the missing ones.
 
@@ -254,6 +259,9 @@ class EmbeddingCache:
             device: where to run the encoder (see :func:`embed_images`);
                 ``None`` runs it where the model is.
             progress: show a tqdm bar ``"embedding"`` over the missing images.
+            views: per path, a view of the image to encode instead of the image itself (a
+                flip, a crop: :class:`segmentation.views.View`), or None for the image; its
+                ``key`` joins the image hash in the cache key, so each view is its own entry.
 
         Returns:
             One entry per path, in input order, float32 on the CPU, with the
@@ -270,7 +278,13 @@ class EmbeddingCache:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._remove_stale_temporaries()
         paths = [Path(path) for path in image_paths]
-        keys = [sha256_file(path, what="image") for path in paths]
+        views = list(views) if views is not None else [None] * len(paths)
+        if len(views) != len(paths):
+            raise ValueError(f"{len(views)} views for {len(paths)} images")
+        keys = [
+            _view_key(sha256_file(path, what="image"), view) for path, view in zip(paths, views, strict=True)
+        ]
+        view_of = dict(zip(keys, views, strict=True))
         entries: dict[str, ImageEmbedding] = {}
         missing: dict[str, Path] = {}
         for key, path in zip(keys, paths, strict=True):
@@ -287,7 +301,7 @@ class EmbeddingCache:
             with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
                 for start in range(0, len(todo), batch_size):
                     batch = todo[start : start + batch_size]
-                    images = [load_rgb(path) for _, path in batch]
+                    images = [_apply(view_of[key], load_rgb(path)) for key, path in batch]
                     for (key, _), entry in zip(batch, embed_images(self.sam, images, device), strict=True):
                         entries[key] = self._write(key, entry)
                     bar.update(len(batch))
@@ -354,6 +368,25 @@ class EmbeddingCache:
             "storage_dtype": str(STORAGE_DTYPE).removeprefix("torch."),
         }
         atomic_write(path, json.dumps(meta, indent=2) + "\n")
+
+
+class ImageView(Protocol):
+    """What :meth:`EmbeddingCache.embed` needs of a view (:class:`segmentation.views.View`)."""
+
+    @property
+    def key(self) -> str: ...
+
+    def apply(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def _view_key(image_key: str, view: ImageView | None) -> str:
+    """The cache key of a view: the image's sha256, then ``-`` and the view's key (none for the image)."""
+    suffix = "" if view is None else view.key
+    return f"{image_key}-{suffix}" if suffix else image_key
+
+
+def _apply(view: ImageView | None, image: np.ndarray) -> np.ndarray:
+    return image if view is None else np.ascontiguousarray(view.apply(image))
 
 
 def _size_pair(value: object) -> tuple[int, int]:

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,12 +34,14 @@ from common.errors import UserError
 from common.io import atomic_write, cache_root
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
+from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
 from segmentation.finetuned import load_finetuned
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import predict_masks
+from segmentation.views import View
 
 #: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these.
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]+)?"
@@ -76,11 +79,59 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def predict_image(
-    sam: Sam, image: SegmentationImage, embedding: ImageEmbedding
+    sam: Sam,
+    image: SegmentationImage,
+    embedding: ImageEmbedding,
+    *,
+    crops: CropRule | None = None,
+    crop_embedding: Callable[[Window], ImageEmbedding] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One mask per ground-truth box: ``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs."""
-    masks, scores, _ = predict_masks(sam, embedding, boxes=image.boxes(), multimask_output=False)
+    """One mask per ground-truth box: ``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs.
+
+    With ``crops``, a small box is decoded on its zoomed crop (``crop_embedding(window)``) and the
+    mask pasted back (:mod:`segmentation.crops`).
+    """
+    boxes = image.boxes()
+    size = (image.height, image.width)
+    windows = small_box_windows(crops, boxes, size)
+    if crop_embedding is None and any(w is not None for w in windows):
+        raise ValueError("crops asked for without a crop_embedding source")
+    return decode_with_crops(
+        lambda emb, b: _box_masks(sam, emb, b), embedding, boxes, windows, crop_embedding, size
+    )
+
+
+def _box_masks(sam: Sam, embedding: ImageEmbedding, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    masks, scores, _ = predict_masks(sam, embedding, boxes=boxes, multimask_output=False)
     return masks[:, 0], scores[:, 0]
+
+
+def crop_views(split: SegmentationSplit, crops: CropRule | None) -> list[tuple[int, View]]:
+    """``(image index, crop view)`` of every small ground-truth box of ``split``'s defect images."""
+    if crops is None:
+        return []
+    pairs = []
+    for index, image in enumerate(split.images):
+        for window in small_box_windows(crops, image.boxes(), (image.height, image.width)):
+            if window is not None:
+                pairs.append((index, View(window=window)))
+    return list(dict.fromkeys(pairs))
+
+
+def embed_views(
+    cache: EmbeddingCache,
+    split: SegmentationSplit,
+    pairs: list[tuple[int, View]],
+    *,
+    device: torch.device | str | None = None,
+    batch_size: int = 4,
+    progress: bool = False,
+) -> dict[tuple[int, View], ImageEmbedding]:
+    """Embeddings of views (crops, flips) of ``split``'s images through the cache, by image index and view."""
+    paths = [split.images[index].path for index, _ in pairs]
+    views = [view for _, view in pairs]
+    embeddings = cache.embed(paths, views=views, device=device, batch_size=batch_size, progress=progress)
+    return dict(zip(pairs, embeddings, strict=True))
 
 
 def evaluate_model(
@@ -90,15 +141,30 @@ def evaluate_model(
     *,
     name: str,
     progress: bool = True,
+    crops: CropRule | None = None,
+    crop_embeddings: dict[tuple[int, View], ImageEmbedding] | None = None,
 ) -> ModelEvaluation:
-    """Scores ``sam`` on every defect image of ``split`` (embeddings in the split's image order)."""
+    """Scores ``sam`` on every defect image of ``split`` (embeddings in the split's image order).
+
+    Args:
+        crops: decode small boxes on zoomed crops; their embeddings in ``crop_embeddings``
+            (:func:`embed_views` of :func:`crop_views`), keyed by image index and view.
+    """
     scores, classes, detections = [], [], []
-    pairs = [(im, emb) for im, emb in zip(split.images, embeddings, strict=True) if not im.is_background]
-    for image, embedding in tqdm(
+    crop_embeddings = crop_embeddings or {}
+    pairs = [(i, im, emb) for i, (im, emb) in enumerate(zip(split.images, embeddings, strict=True))]
+    pairs = [pair for pair in pairs if not pair[1].is_background]
+    for index, image, embedding in tqdm(
         pairs, desc=f"evaluating {name}", unit="img", disable=not progress, file=sys.stderr
     ):
         gt = image.instance_masks()
-        pred, predicted_iou = predict_image(sam, image, embedding)
+        pred, predicted_iou = predict_image(
+            sam,
+            image,
+            embedding,
+            crops=crops,
+            crop_embedding=lambda window, i=index: crop_embeddings[(i, View(window=window))],
+        )
         category_ids = [a["category_id"] for a in image.annotations]
         scores.append(score_image(image.image_id, gt, pred, category_ids))
         classes.append(category_ids)
@@ -203,8 +269,36 @@ def embed_split(
     )
 
 
+def run_folds(args: argparse.Namespace) -> dict:
+    """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
+    from common.config import load_config
+    from segmentation.crossval import cross_validate, format_summary, summary
+    from segmentation.train_config import SCHEMA
+
+    out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
+    _check_arguments(args, out)
+    overrides = [f"data={args.data}", f"device={args.device}", *args.set]
+    if args.model:
+        overrides.append(f"model={args.model}")
+    if args.cache_dir:
+        overrides.append(f"cache_dir={args.cache_dir}")
+    if args.no_progress:
+        overrides.append("progress=false")
+    config = load_config(SCHEMA, args.config, overrides)
+    results = cross_validate(args.data, args.folds, config, work=out, seed=args.fold_seed)
+    metrics = {"data": str(Path(args.data).absolute()), "config": config, **summary(results)}
+    atomic_write(out / "folds.json", json.dumps(metrics, indent=1, allow_nan=True, default=str))
+    table = format_summary(metrics)
+    atomic_write(out / "folds.md", table + "\n")
+    print(table)
+    print(f"\nfolds.json, folds.md and the rounds' runs in {out}")
+    return metrics
+
+
 def run(args: argparse.Namespace) -> dict:
     """The whole evaluation behind the CLI; returns the metrics it writes to ``metrics.json``."""
+    if args.folds:
+        return run_folds(args)
     out = Path(args.out) if args.out else _default_out(args)
     _check_arguments(args, out)
     device = resolve_device(args.device)
@@ -232,9 +326,20 @@ def run(args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         progress=not args.no_progress,
     )
+    crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
+    cache = EmbeddingCache(cache_dir, models[0][1], model_name=model_name)
+    crop_embeddings = embed_views(cache, split, crop_views(split, crops), device=device, progress=False)
     with torch.inference_mode():
         evaluations = [
-            evaluate_model(sam, split, embeddings, name=name, progress=not args.no_progress)
+            evaluate_model(
+                sam,
+                split,
+                embeddings,
+                name=name,
+                progress=not args.no_progress,
+                crops=crops,
+                crop_embeddings=crop_embeddings,
+            )
             for name, sam in models
         ]
     out.mkdir(parents=True, exist_ok=True)
@@ -260,6 +365,10 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     """Refuses what argparse lets through (``--batch-size 0``, an output file) before any model loads."""
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.folds and args.checkpoint:
+        raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
+    if not 0 <= args.crop_fraction <= 1:
+        raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     if out.exists() and not out.is_dir():
@@ -303,6 +412,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch when embedding")
     parser.add_argument("--n-overlays", type=int, default=4, help="best and worst images drawn")
+    parser.add_argument(
+        "--crop-fraction",
+        type=float,
+        default=0.0,
+        help="zoomed crop for boxes whose longest side < this x the image's, e.g. 0.125 (use the "
+        "value the decoder was tuned with); 0: off",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="K-fold cross-validation over the defect images: fine-tune per round (--config, --set), "
+        "score zero-shot and fine-tuned on each round's test fold; 0: off",
+    )
+    parser.add_argument("--fold-seed", type=int, default=0, help="seed of the folds")
+    parser.add_argument("--config", type=Path, help="with --folds: segmentation.train config YAML")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="with --folds: train overrides"
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser
 

@@ -10,9 +10,13 @@ A training sample is one ground-truth instance with a prompt drawn from it
 (a jittered box, or positive/negative points), optionally followed by a
 corrective click from the error region, as in the SAM paper. Loss: focal +
 dice on the mask logits (20:1) and MSE of the predicted IoU; with multimask
-output only the best of the three masks gets the gradient. Logits are
-upsampled to the instance mask's original size with SAM's own
-``postprocess_masks`` geometry before the loss.
+output only the best of the three masks gets the gradient. The loss is taken on
+the decoder's 256x256 logits against the mask mapped into their frame
+(``loss.resolution: low``, :mod:`segmentation.low_res`), or on logits upsampled
+to the mask with SAM's ``postprocess_masks`` (``full``). Optional: small
+instances shown in zoomed crops (``crops``, :mod:`segmentation.crops`) and
+label-safe flips added as samples (``augment``, :mod:`segmentation.augment`),
+each view encoded once into the cache.
 
 Every key of the config is declared once, in :data:`segmentation.train_config.SCHEMA`; a wrong type or
 a value out of range is one error line before anything is written. A run
@@ -38,10 +42,13 @@ import torch
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
+from common.augment_policy import geometry_settings, load_policy
 from common.cli import exit_code
 from common.config import load_config, save_config
 from common.errors import UserError, one_line
 from common.io import atomic_write, cache_root, load_torch, save_torch
+from segmentation.augment import allowed_transforms
+from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.distributed import (
     Dist,
@@ -54,13 +61,14 @@ from segmentation.distributed import (
     local_device,
 )
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
-from segmentation.evaluate import evaluate_model, resolve_device
+from segmentation.evaluate import crop_views, evaluate_model, resolve_device
 from segmentation.finetuned import apply_decoder, base_sha256, read_decoder, save_decoder, save_full
-from segmentation.instances import InstanceSet, instance_loss, trainable_parameters
+from segmentation.instances import InstanceSet, instance_loss, trainable_parameters, training_samples
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
 from segmentation.schedule import StepPlan, build_optimizer, plan_steps
-from segmentation.train_config import SCHEMA
+from segmentation.train_config import SCHEMA, data_categories
+from segmentation.views import View
 
 #: What ``last.pt`` must hold to resume (``prompt_encoder`` is optional: None unless trained).
 RESUME_KEYS = ("mask_decoder", "optimizer", "scheduler", "epoch", "best_iou", "stale", "step", "rows")
@@ -109,8 +117,10 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     folder: Path
-    train_embeddings: list[ImageEmbedding]
+    train_embeddings: dict[tuple[int, View], ImageEmbedding]
     val_embeddings: list[ImageEmbedding]
+    crops: CropRule | None = None
+    val_crop_embeddings: dict[tuple[int, View], ImageEmbedding] = field(default_factory=dict)
 
     @property
     def progress(self) -> bool:
@@ -167,11 +177,10 @@ def set_up_process(config: dict) -> tuple[torch.device, Dist]:
     return device, world
 
 
-def load_training_data(data: str | Path) -> tuple[InstanceSet, SegmentationSplit]:
-    """The train instances and the val split of a converted data set, both checked to have defects."""
+def load_training_data(data: str | Path) -> tuple[SegmentationSplit, SegmentationSplit]:
+    """The train and val splits of a converted data set, both checked to have defects."""
     train_split, val_split = load_split(data, "train"), load_split(data, "val")
-    instances = InstanceSet(train_split)
-    if not len(instances):
+    if train_split.n_instances == 0:
         raise UserError(f"the train split of {data} has no defect instances")
     if val_split.n_instances == 0:
         raise UserError(
@@ -179,7 +188,29 @@ def load_training_data(data: str | Path) -> tuple[InstanceSet, SegmentationSplit
             "and stops early, so convert with more defect images or a larger val fraction "
             "(--split TRAIN VAL TEST)"
         )
-    return instances, val_split
+    return train_split, val_split
+
+
+def crop_rule(config: dict) -> CropRule | None:
+    """The config's zoomed-crop rule, or None when ``crops.max_fraction`` is 0."""
+    rule = CropRule(**config["crops"])
+    return rule if rule.max_fraction > 0 else None
+
+
+def augment_transforms(config: dict) -> tuple[str, ...]:
+    """The cached flips/rotations the data set's categories allow (empty unless ``augment.enabled``)."""
+    settings = config["augment"]
+    if not settings["enabled"]:
+        return ()
+    categories = [settings["category"]] if settings["category"] else data_categories(config["data"])
+    return allowed_transforms(geometry_settings(load_policy(settings["policy"]), categories))
+
+
+def build_instances(split: SegmentationSplit, config: dict) -> InstanceSet:
+    """The training samples: every instance, in each allowed view, small ones in zoomed crops."""
+    return InstanceSet(
+        split, training_samples(split, transforms=augment_transforms(config), crops=crop_rule(config))
+    )
 
 
 def load_model(config: dict, sam: Sam | None, device: torch.device) -> tuple[Sam, str | None]:
@@ -257,24 +288,41 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
 
 
 def embed_splits(
-    sam: Sam, splits: list[SegmentationSplit], config: dict, world: Dist, device: torch.device
-) -> list[list[ImageEmbedding]]:
-    """The embeddings of each split's images, in image order, through the shared cache."""
+    sam: Sam,
+    instances: InstanceSet,
+    val_split: SegmentationSplit,
+    config: dict,
+    world: Dist,
+    device: torch.device,
+) -> tuple[
+    dict[tuple[int, View], ImageEmbedding], list[ImageEmbedding], dict[tuple[int, View], ImageEmbedding]
+]:
+    """Through the shared cache: the train samples' views, the val images and the val crops."""
     cache = EmbeddingCache(
         config["cache_dir"] or cache_root() / "embeddings", sam, model_name=config["model"]
     )
-    paths = [image.path for split in splits for image in split.images]
+    train_views = instances.views()
+    val_views = [(index, View()) for index in range(len(val_split.images))]
+    val_crops = crop_views(val_split, crop_rule(config))
+    pairs = [(instances.split, pair) for pair in train_views] + [
+        (val_split, p) for p in val_views + val_crops
+    ]
+    paths = [split.images[index].path for split, (index, _) in pairs]
+    views = [view for _, (_, view) in pairs]
     # Rank 0 fills the cache; the others wait and then read it (no duplicated encoder work).
     if world.main:
         progress = bool(config["progress"])
         embeddings = cache.embed(
-            paths, batch_size=config["embed_batch_size"], device=device, progress=progress
+            paths, views=views, batch_size=config["embed_batch_size"], device=device, progress=progress
         )
     barrier(world)
     if not world.main:
-        embeddings = cache.embed(paths, device=device, progress=False)
-    bounds = np.cumsum([0] + [len(split.images) for split in splits])
-    return [embeddings[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+        embeddings = cache.embed(paths, views=views, device=device, progress=False)
+    n_train, n_val = len(train_views), len(val_views)
+    train = dict(zip(train_views, embeddings[:n_train], strict=True))
+    val = embeddings[n_train : n_train + n_val]
+    crops = dict(zip(val_crops, embeddings[n_train + n_val :], strict=True))
+    return train, val, crops
 
 
 def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
@@ -284,7 +332,8 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
     device, world = set_up_process(config)
     saved = read_resume_state(resume) if resume is not None else None
-    instances, val_split = load_training_data(config["data"])
+    train_split, val_split = load_training_data(config["data"])
+    instances = build_instances(train_split, config)
     sam, base = load_model(config, sam, device)
     parameters = trainable_parameters(sam, prompt_encoder=bool(config["train_prompt_encoder"]))
     plan = plan_steps(len(instances), config, world)
@@ -293,7 +342,9 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     if saved is not None:
         state = restore(saved, sam=sam, optimizer=optimizer, scheduler=scheduler, source=resume / "last.pt")
     folder = prepare_run_dir(config, world, resume)
-    train_embeddings, val_embeddings = embed_splits(sam, [instances.split, val_split], config, world, device)
+    train_embeddings, val_embeddings, val_crops = embed_splits(
+        sam, instances, val_split, config, world, device
+    )
     run = Run(
         config=config,
         world=world,
@@ -310,6 +361,8 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         folder=folder,
         train_embeddings=train_embeddings,
         val_embeddings=val_embeddings,
+        crops=crop_rule(config),
+        val_crop_embeddings=val_crops,
     )
     return run, state
 
@@ -321,7 +374,15 @@ def validate(run: Run) -> dict:
     """Val IoU, Dice and mask AP of the current decoder (the row's ``val_*`` columns)."""
     run.sam.mask_decoder.eval()
     with torch.inference_mode():
-        val = evaluate_model(run.sam, run.val_split, run.val_embeddings, name="val", progress=False)
+        val = evaluate_model(
+            run.sam,
+            run.val_split,
+            run.val_embeddings,
+            name="val",
+            progress=False,
+            crops=run.crops,
+            crop_embeddings=run.val_crop_embeddings,
+        )
     return {
         "val_iou": val.summary.iou.get("all", float("nan")),
         "val_dice": val.summary.dice.get("all", float("nan")),
@@ -389,15 +450,21 @@ def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
     run.optimizer.zero_grad(set_to_none=True)
     batch_loss = 0.0
     for index in batch:
-        image_index, instance_index = run.instances.items[index]
+        sample = run.instances.samples[index]
+        embedding = run.train_embeddings[(sample.image_index, sample.view)]
+        target = run.instances.target(index)
+        low_res = None
+        if run.config["loss"]["resolution"] == "low":
+            low_res = run.instances.low_res(index, run.sam, embedding, target)
         loss, _ = instance_loss(
             run.sam,
-            run.train_embeddings[image_index],
-            run.instances.mask(image_index, instance_index),
+            embedding,
+            target,
             config=run.config,
             prompt_config=run.prompt_config,
             rng=rng,
             device=run.device,
+            low_res=low_res,
         )
         (loss / len(batch)).backward()
         batch_loss += float(loss.detach()) / len(batch)

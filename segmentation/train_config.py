@@ -9,7 +9,11 @@ one error line before anything is written.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from common.config import Option, Schema
+from converters.splits import load_splits
+from segmentation.crops import crop_schema
 from segmentation.evaluate import DEVICE_PATTERN
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS
 from segmentation.prompts import prompt_schema
@@ -44,6 +48,23 @@ SCHEMA = Schema(
         focal_weight=Option(20.0, float, "focal : dice = 20 : 1 (SAM)", low=0),
         dice_weight=Option(1.0, float, "weight of the dice loss", low=0),
         iou_weight=Option(1.0, float, "weight of the predicted-IoU MSE", low=0),
+        resolution=Option(
+            "low",
+            str,
+            "low: loss on the decoder's 256x256 logits vs the ground truth mapped there (cheap); "
+            "full: logits upsampled to the mask (postprocess_masks)",
+            choices=("low", "full"),
+        ),
+    ),
+    crops=crop_schema(),
+    augment=Schema(
+        enabled=Option(False, bool, "add cached flips/rotations the category's policy calls label-safe"),
+        policy=Option(
+            "configs/detection/augment.yaml", str, "per-category augmentation policy (shared with detection)"
+        ),
+        category=Option(
+            None, str, "MVTec category for the policy; null: from the data's splits.json", nullable=True
+        ),
     ),
     patience=Option(5, int, "early stopping: epochs without a better val IoU", low=1),
     embed_batch_size=Option(4, int, "images per encoder batch when filling the cache", low=1),
@@ -54,3 +75,12 @@ SCHEMA = Schema(
 )
 #: The config when nobody sets anything (plain values, for code that merges by hand).
 DEFAULTS: dict = SCHEMA.defaults()
+
+
+def data_categories(data: str | Path) -> list[str]:
+    """The MVTec categories of a converted data set, from its ``splits.json`` keys (empty when absent)."""
+    path = Path(data) / "splits.json"
+    if not path.is_file():
+        return []
+    splits = load_splits(path)
+    return sorted({key.split("/")[0] for split in ("train", "val", "test") for key in splits[split]})

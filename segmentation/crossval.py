@@ -1,0 +1,216 @@
+"""Runs K-fold cross-validation (:mod:`segmentation.folds`): fine-tune per round, score both models.
+
+Per round: the round's data folder is written, the decoder fine-tuned on its
+train images (epoch kept on its val images) with :func:`segmentation.train.train`,
+and the untuned and tuned models scored on its test images with
+:func:`segmentation.evaluate.evaluate_model` (same boxes, same crop rule). The
+summary gives each metric's mean +- std over the rounds, the per-image IoU
+changes (every defect image is a test image once) and the per-instance IoU by
+size bucket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.io import cache_root
+from segmentation.crops import CropRule
+from segmentation.data import SegmentationSplit, load_split
+from segmentation.embeddings import EmbeddingCache
+from segmentation.evaluate import ModelEvaluation, crop_views, embed_views, evaluate_model
+from segmentation.finetuned import load_finetuned
+from segmentation.folds import kfold, mean_std, pool_defect_images, write_fold
+from segmentation.models import load_sam
+from segmentation.train import crop_rule, train
+
+#: Summary fields scored per round, as (report name, ``Summary`` field).
+METRICS: tuple[tuple[str, str], ...] = (
+    ("IoU", "iou"),
+    ("Dice", "dice"),
+    ("instance IoU", "instance_iou"),
+    ("mask AP", "mask_ap"),
+)
+#: COCO's area thresholds (32^2, 96^2 px) are for images of ~640 px long side; scaled to each image.
+COCO_SIDE = 640.0
+BUCKETS = ("small", "medium", "large")
+
+
+def size_bucket(area: float, image_size: tuple[int, int]) -> str:
+    """COCO's small / medium / large for an instance of ``area`` px on an ``(H, W)`` image.
+
+    The thresholds 32^2 and 96^2 are scaled by ``(max(H, W) / 640)^2``.
+
+    >>> size_bucket(500.0, (512, 512)), size_bucket(500.0, (1024, 1024))
+    ('small', 'small')
+    """
+    scale = (max(image_size) / COCO_SIDE) ** 2
+    if area < 32**2 * scale:
+        return "small"
+    return "medium" if area < 96**2 * scale else "large"
+
+
+def bucket_ious(split: SegmentationSplit, evaluation: ModelEvaluation) -> dict[str, list[float]]:
+    """Per-instance IoUs of ``evaluation`` on ``split``, grouped by :func:`size_bucket`."""
+    by_id = {image.image_id: image for image in split.images}
+    buckets: dict[str, list[float]] = {name: [] for name in BUCKETS}
+    for score in evaluation.scores:
+        image = by_id[score.image_id]
+        for annotation, iou in zip(image.annotations, score.instance_iou, strict=True):
+            buckets[size_bucket(float(annotation["area"]), (image.height, image.width))].append(iou)
+    return buckets
+
+
+@dataclass
+class RoundResult:
+    """One round: the test split and both models' evaluations."""
+
+    index: int
+    test: SegmentationSplit
+    zero_shot: ModelEvaluation
+    tuned: ModelEvaluation
+    run_dir: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def score_round(
+    base, tuned, test: SegmentationSplit, cache: EmbeddingCache, crops: CropRule | None
+) -> tuple[ModelEvaluation, ModelEvaluation]:
+    """Both models on ``test``, the same embeddings and crops."""
+    embeddings = cache.embed([image.path for image in test.images], progress=False)
+    crop_embeddings = embed_views(cache, test, crop_views(test, crops))
+    with torch.inference_mode():
+        return tuple(
+            evaluate_model(
+                sam, test, embeddings, name=name, progress=False, crops=crops, crop_embeddings=crop_embeddings
+            )
+            for name, sam in (("zero-shot", base), ("fine-tuned", tuned))
+        )
+
+
+def cross_validate(data: str | Path, k: int, config: dict, *, work: Path, seed: int = 0) -> list[RoundResult]:
+    """K rounds on ``data`` with the training ``config`` (its ``data``, ``out``, ``name`` are set here).
+
+    Args:
+        data: a converted data set (``annotations/instances_*.json``).
+        k: folds.
+        config: a checked ``segmentation.train`` config.
+        work: where the round folders and their runs go (``work/fold<i>``, ``work/runs/fold<i>``).
+        seed: the fold seed (independent of the training seed).
+    """
+    pool, categories = pool_defect_images(data)
+    folds = kfold([(image.key, image.stratum) for image in pool], k, seed=seed)
+    cache = None
+    base = load_sam(config["model"], config["checkpoint"], device="cpu")
+    crops = crop_rule(config)
+    results = []
+    for fold in folds:
+        seconds: dict[str, float] = {}
+        folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
+        run_config = {
+            **config,
+            "data": str(folder),
+            "out": str(work / "runs"),
+            "name": f"fold{fold.index}",
+            "exist_ok": True,
+        }
+        start = time.perf_counter()
+        print(f"fold {fold.index + 1}/{k}: fine-tuning on {len(fold.train)} images ...", file=sys.stderr)
+        with contextlib.redirect_stdout(sys.stderr):
+            run_dir = train(run_config)
+        seconds["train"] = time.perf_counter() - start
+        start = time.perf_counter()
+        tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
+        if cache is None:
+            root = config["cache_dir"] or cache_root() / "embeddings"
+            cache = EmbeddingCache(root, base, model_name=config["model"])
+        test = load_split(folder, "test")
+        zero_shot, finetuned = score_round(base, tuned, test, cache, crops)
+        seconds["evaluate"] = time.perf_counter() - start
+        results.append(RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds))
+    return results
+
+
+def single_split(data: str | Path, config: dict, *, work: Path) -> list[RoundResult]:
+    """One round on the converter's own train/val/test split (what a plain run does), as K-fold's result."""
+    base = load_sam(config["model"], config["checkpoint"], device="cpu")
+    run_config = {**config, "data": str(data), "out": str(work / "runs"), "name": "split", "exist_ok": True}
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        run_dir = train(run_config)
+    seconds = {"train": time.perf_counter() - start}
+    start = time.perf_counter()
+    tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
+    cache = EmbeddingCache(
+        config["cache_dir"] or cache_root() / "embeddings", base, model_name=config["model"]
+    )
+    test = load_split(data, "test")
+    zero_shot, finetuned = score_round(base, tuned, test, cache, crop_rule(config))
+    seconds["evaluate"] = time.perf_counter() - start
+    return [RoundResult(0, test, zero_shot, finetuned, run_dir, seconds)]
+
+
+def summary(results: list[RoundResult]) -> dict:
+    """Mean +- std over rounds per metric and model, per-image IoU changes, bucket IoUs."""
+    out: dict = {"folds": len(results), "metrics": {}, "images": {}, "buckets": {}}
+    for name, field_name in METRICS:
+        for model in ("zero-shot", "fine-tuned"):
+            values = [getattr(_pick(r, model).summary, field_name).get("all", float("nan")) for r in results]
+            mean, std = mean_std(values)
+            out["metrics"].setdefault(name, {})[model] = {"mean": mean, "std": std, "per_fold": values}
+    deltas = []
+    for r in results:
+        before = {s.image_id: s.iou for s in r.zero_shot.scores}
+        deltas += [s.iou - before[s.image_id] for s in r.tuned.scores]
+    out["images"] = {
+        "better": int(sum(d > 1e-4 for d in deltas)),
+        "worse": int(sum(d < -1e-4 for d in deltas)),
+        "same": int(sum(abs(d) <= 1e-4 for d in deltas)),
+    }
+    for model in ("zero-shot", "fine-tuned"):
+        merged: dict[str, list[float]] = {name: [] for name in BUCKETS}
+        for r in results:
+            for bucket, values in bucket_ious(r.test, _pick(r, model)).items():
+                merged[bucket] += values
+        out["buckets"][model] = {
+            b: {"n": len(v), "instance_iou": float(np.mean(v)) if v else float("nan")}
+            for b, v in merged.items()
+        }
+    return out
+
+
+def _pick(result: RoundResult, model: str) -> ModelEvaluation:
+    return result.zero_shot if model == "zero-shot" else result.tuned
+
+
+def format_summary(summary_: dict) -> str:
+    """Markdown: mean +- std per metric for both models, the gain, and image/bucket counts."""
+    lines = [
+        f"| metric ({summary_['folds']} folds) | zero-shot | fine-tuned | gain |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, models in summary_["metrics"].items():
+        z, t = models["zero-shot"], models["fine-tuned"]
+        lines.append(
+            f"| {name} | {z['mean']:.4f} +- {z['std']:.4f} | {t['mean']:.4f} +- {t['std']:.4f} | "
+            f"{t['mean'] - z['mean']:+.4f} |"
+        )
+    images = summary_["images"]
+    lines += [
+        "",
+        f"Test images (each once): IoU better {images['better']}, worse {images['worse']}, "
+        f"same {images['same']}.",
+        "",
+        "| size bucket | instances | zero-shot instance IoU | fine-tuned instance IoU |",
+        "|---|---:|---:|---:|",
+    ]
+    for bucket in BUCKETS:
+        z, t = summary_["buckets"]["zero-shot"][bucket], summary_["buckets"]["fine-tuned"][bucket]
+        lines.append(f"| {bucket} | {z['n']} | {z['instance_iou']:.4f} | {t['instance_iou']:.4f} |")
+    return "\n".join(lines)

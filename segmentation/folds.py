@@ -1,0 +1,182 @@
+"""K-fold cross-validation over a data set's defect images: zero-shot vs fine-tuned SAM, mean +- std.
+
+With a handful of test images one train/val/test split gives one noisy number.
+Here every defect image of a converted data set (all three of its COCO splits
+pooled) is dealt to one of K folds, stratified like the converters' split: the
+images of each stratum (category/defect type) are shuffled by a generator
+seeded with the seed and the stratum's name, then dealt round-robin, continuing
+across strata so the folds stay balanced. Round ``k`` tests on fold ``k``,
+selects the epoch on fold ``k + 1`` and trains on the rest, so each defect image
+is a test image exactly once. Good (background) images carry no instances and
+are left out.
+
+Each round is written as an ordinary data folder (``fold<k>/annotations/
+instances_{train,val,test}.json``, ``images`` linked to the data's own) so
+``segmentation.train`` runs on it unchanged.
+
+    python -m segmentation.evaluate --data runs/demo/synthetic_nut --folds 5
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import UserError
+from common.io import atomic_write, read_json_object
+from converters.splits import SPLITS
+from segmentation.data import annotation_file
+
+
+@dataclass(frozen=True)
+class PooledImage:
+    """A defect image of the pooled data set: its COCO image entry and annotations, renumbered.
+
+    Attributes:
+        key: ``<split>/<file_name>``, unique in the pool.
+        stratum: its defect class (the first annotation's category name).
+        image: COCO ``images`` entry with a pool-wide ``id``.
+        annotations: its COCO annotations, ``image_id`` and ``id`` renumbered.
+    """
+
+    key: str
+    stratum: str
+    image: dict
+    annotations: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Round ``index`` of a K-fold: pool keys per split."""
+
+    index: int
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def __getitem__(self, split: str) -> tuple[str, ...]:
+        return getattr(self, split)
+
+
+def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]:
+    """Every defect image of the data set's three COCO splits, renumbered; and the categories.
+
+    Raises:
+        UserError: a split's COCO file is missing or unreadable, or the categories differ.
+    """
+    pooled: list[PooledImage] = []
+    categories: list[dict] | None = None
+    next_annotation = 1
+    for split in SPLITS:
+        coco = read_json_object(annotation_file(data, split), what="COCO file")
+        if categories is None:
+            categories = coco.get("categories", [])
+        elif coco.get("categories", []) != categories:
+            raise UserError(f"the COCO splits of {data} list different categories")
+        names = {c["id"]: c["name"] for c in categories}
+        by_image = defaultdict(list)
+        for annotation in coco.get("annotations", []):
+            by_image[annotation["image_id"]].append(annotation)
+        for image in sorted(coco.get("images", []), key=lambda im: im["id"]):
+            annotations = by_image.get(image["id"], [])
+            if not annotations:
+                continue
+            new_id = len(pooled) + 1
+            renumbered = []
+            for annotation in annotations:
+                renumbered.append({**annotation, "image_id": new_id, "id": next_annotation})
+                next_annotation += 1
+            pooled.append(
+                PooledImage(
+                    key=f"{split}/{image['file_name']}",
+                    stratum=names.get(annotations[0]["category_id"], "?"),
+                    image={**image, "id": new_id},
+                    annotations=tuple(renumbered),
+                )
+            )
+    return pooled, categories or []
+
+
+def _stratum_rng(seed: int, stratum: str) -> np.random.Generator:
+    # The converters' per-stratum generator (converters.splits): one stream per stratum name.
+    return np.random.default_rng([seed, zlib.crc32(stratum.encode())])
+
+
+def kfold(keys: Sequence[tuple[str, str]], k: int, *, seed: int = 0) -> list[Fold]:
+    """Stratified K-fold rounds over ``(key, stratum)`` items (see the module docstring).
+
+    Args:
+        keys: one ``(key, stratum)`` per defect image; keys unique.
+        k: number of folds, at least 3 (test, val and train each need one).
+        seed: the folds are a function of the keys and this seed.
+
+    Returns:
+        ``k`` :class:`Fold` s; round ``i`` tests on fold ``i`` and validates on fold ``i + 1``.
+
+    Raises:
+        UserError: ``k`` < 3 or more folds than images.
+
+    >>> [f.test for f in kfold([("a", "x"), ("b", "x"), ("c", "y")], 3)]  # doctest: +SKIP
+    """
+    if k < 3:
+        raise UserError(f"--folds needs at least 3 folds (test, val and train), got {k}")
+    if k > len(keys):
+        raise UserError(f"--folds {k} is more folds than the {len(keys)} defect images")
+    strata: dict[str, list[str]] = defaultdict(list)
+    for key, stratum in keys:
+        strata[stratum].append(key)
+    folds: list[list[str]] = [[] for _ in range(k)]
+    dealt = 0
+    for stratum in sorted(strata):
+        members = sorted(strata[stratum])
+        for index in _stratum_rng(seed, stratum).permutation(len(members)):
+            folds[dealt % k].append(members[index])
+            dealt += 1
+    rounds = []
+    for i in range(k):
+        val = (i + 1) % k
+        train = [key for j in range(k) if j not in (i, val) for key in folds[j]]
+        rounds.append(Fold(i, tuple(sorted(train)), tuple(sorted(folds[val])), tuple(sorted(folds[i]))))
+    return rounds
+
+
+def write_fold(
+    data: str | Path, pool: list[PooledImage], categories: list[dict], fold: Fold, out: Path
+) -> Path:
+    """Writes round ``fold`` as a data folder the trainer reads; returns it.
+
+    ``out/annotations/instances_{train,val,test}.json``, ``out/images`` linked to the data's
+    image folder, and the data's ``splits.json`` copied (the augmentation policy reads the
+    category from it).
+    """
+    by_key = {image.key: image for image in pool}
+    for split in SPLITS:
+        chosen = [by_key[key] for key in fold[split]]
+        coco = {
+            "images": [image.image for image in chosen],
+            "annotations": [a for image in chosen for a in image.annotations],
+            "categories": categories,
+        }
+        atomic_write(out / "annotations" / f"instances_{split}.json", json.dumps(coco))
+    images = out / "images"
+    if not images.exists():
+        images.symlink_to((Path(data) / "images").absolute(), target_is_directory=True)
+    splits = Path(data) / "splits.json"
+    if splits.is_file():
+        atomic_write(out / "splits.json", splits.read_text(encoding="utf-8"))
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0 for one value), NaNs left out."""
+    finite = [float(v) for v in values if not math.isnan(v)]
+    if not finite:
+        return float("nan"), float("nan")
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0

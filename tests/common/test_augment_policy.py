@@ -1,0 +1,34 @@
+"""The shared augmentation-policy reader: one file, read by detection and segmentation alike."""
+
+from __future__ import annotations
+
+import pytest
+
+import detection.augmentation as detection_policy
+from common.augment_policy import GEOMETRY_DEFAULTS, AugmentPolicy, geometry_settings, load_policy
+from common.errors import UserError
+
+
+def test_detection_reads_the_same_reader():
+    assert detection_policy.load_policy is load_policy
+    assert detection_policy.AugmentPolicy is AugmentPolicy
+
+
+@pytest.mark.parametrize(
+    ("categories", "expected"),
+    [
+        ([], GEOMETRY_DEFAULTS),  # unknown category: ultralytics' defaults
+        (["hazelnut"], {"fliplr": 0.5, "flipud": 0.5, "degrees": 0.0}),
+        (["metal_nut"], {"fliplr": 0.0, "flipud": 0.0, "degrees": 0.0}),
+        (["hazelnut", "metal_nut"], {"fliplr": 0.0, "flipud": 0.0, "degrees": 0.0}),  # the smallest wins
+    ],
+)
+def test_geometry_settings_of_the_shipped_policy(categories, expected):
+    assert geometry_settings(load_policy("configs/detection/augment.yaml"), categories) == expected
+
+
+def test_a_bad_policy_is_one_error_line(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("categories:\n  hazelnut:\n    spin: 1\n")
+    with pytest.raises(UserError, match="unknown keys"):
+        load_policy(path)

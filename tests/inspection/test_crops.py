@@ -1,0 +1,52 @@
+"""The cascade's zoomed crops: small boxes decoded on a cached crop of the photo, masks pasted back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inspection.inspector import Inspector
+from segmentation.crops import CropRule, Window, box_to_window, paste_mask
+from segmentation.embeddings import EmbeddingCache, embed_images, load_rgb
+from segmentation.predict import predict_masks
+from segmentation.views import View
+
+
+def test_small_boxes_are_decoded_on_their_crop(photos, stub_detector, tiny_sam, tmp_path):
+    # two.png is 60x80; boxes < 0.4 x 80 = 32 px are small; a 3-box-side window of >= 24 px.
+    rule = CropRule(max_fraction=0.4, margin=1.0, min_side=24)
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name="tiny")
+    inspector = Inspector(stub_detector, tiny_sam, crops=rule, cache=cache, keep_probs=True)
+    result = inspector(photos / "two.png")
+    assert len(cache) == 1 and len(list(cache.folder.glob("*-crop*.pt"))) == 2  # one crop per small box
+    rgb = load_rgb(photos / "two.png")
+    for index, box in enumerate(result.boxes):
+        window = rule.window(box, (60, 80))
+        assert window is not None
+        crop = embed_images(tiny_sam, [View(window=window).apply(rgb)])[0]
+        masks, scores, _ = predict_masks(tiny_sam, crop, boxes=box_to_window(box, window)[None])
+        expected = paste_mask(masks[0, 0], window, (60, 80))
+        # the cache rounds embeddings through float16: a boundary pixel may flip
+        assert (result.masks[index] != expected).mean() < 1e-2
+        assert result.mask_scores[index] == pytest.approx(scores[0, 0], abs=1e-2)
+        assert result.masks[index].shape == (60, 80) and result.mask_probs[index].shape == (60, 80)
+
+
+def test_crops_work_without_a_cache_and_at_the_border(photos, stub_detector, tiny_sam):
+    rule = CropRule(max_fraction=0.4, margin=1.0, min_side=24)
+    inspector = Inspector(stub_detector, tiny_sam, crops=rule)
+    embedding = inspector.embedding(photos / "lot_2" / "a.png")  # a square touching the corner
+    boxes = np.array([[0.0, 0.0, 12.0, 12.0], [0.0, 0.0, 70.0, 50.0]])  # small, and large
+    masks, scores, _ = inspector.segment(embedding, boxes)
+    window = rule.window(boxes[0], (60, 80))
+    assert window == Window(0, 0, 36)
+    assert masks.shape == (2, 60, 80)
+    assert not masks[0, 36:].any() and not masks[0, :, 36:].any()  # nothing outside its window
+    whole, _, _ = predict_masks(tiny_sam, embedding, boxes=boxes[1:], multimask_output=False)
+    np.testing.assert_array_equal(masks[1], whole[0, 0])
+
+
+def test_without_crops_nothing_changes(photos, stub_detector, tiny_sam):
+    plain = Inspector(stub_detector, tiny_sam)(photos / "two.png")
+    off = Inspector(stub_detector, tiny_sam, crops=CropRule(max_fraction=0.0))(photos / "two.png")
+    np.testing.assert_array_equal(plain.masks, off.masks)

@@ -1,0 +1,88 @@
+"""K-fold rounds: disjoint splits, every defect image a test image exactly once, stratified, seeded."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from common.errors import UserError
+from segmentation.crossval import size_bucket
+from segmentation.data import load_split
+from segmentation.folds import kfold, mean_std, pool_defect_images, write_fold
+
+
+def items(n_per_stratum: dict[str, int]) -> list[tuple[str, str]]:
+    return [(f"{s}/{i}", s) for s, n in n_per_stratum.items() for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("strata", "k"), [({"a": 7, "b": 5, "c": 5}, 5), ({"x": 3}, 3), ({"a": 10, "b": 1}, 4)]
+)
+def test_rounds_are_disjoint_and_test_every_image_once(strata, k):
+    keys = items(strata)
+    rounds = kfold(keys, k, seed=0)
+    assert len(rounds) == k
+    tested = Counter(key for fold in rounds for key in fold.test)
+    assert set(tested) == {key for key, _ in keys} and set(tested.values()) == {1}
+    for fold in rounds:
+        train, val, test = set(fold.train), set(fold.val), set(fold.test)
+        assert not (train & val or train & test or val & test)
+        assert train | val | test == {key for key, _ in keys}
+        assert fold.val == rounds[(fold.index + 1) % k].test
+
+
+def test_folds_are_stratified_balanced_and_seeded():
+    keys = items({"a": 10, "b": 10})
+    rounds = kfold(keys, 5, seed=3)
+    for fold in rounds:
+        assert Counter(key.split("/")[0] for key in fold.test) == {"a": 2, "b": 2}
+    assert [f.test for f in kfold(keys, 5, seed=3)] == [f.test for f in rounds]
+    assert [f.test for f in kfold(keys, 5, seed=4)] != [f.test for f in rounds]
+
+
+@pytest.mark.parametrize(("k", "n", "message"), [(2, 10, "at least 3"), (6, 5, "more folds than")])
+def test_bad_fold_counts(k, n, message):
+    with pytest.raises(UserError, match=message):
+        kfold(items({"a": n}), k)
+
+
+def test_pooled_rounds_are_data_folders(tiny_dataset, tmp_path):
+    pool, categories = pool_defect_images(tiny_dataset)
+    originals = sum(
+        1 for s in ("train", "val", "test") for im in load_split(tiny_dataset, s).images if im.annotations
+    )
+    assert len(pool) == originals and len({p.image["id"] for p in pool}) == len(pool)
+    rounds = kfold([(p.key, p.stratum) for p in pool], 3)
+    folder = write_fold(tiny_dataset, pool, categories, rounds[0], tmp_path / "fold0")
+    for split in ("train", "val", "test"):
+        loaded = load_split(folder, split)
+        assert len(loaded.images) == len(rounds[0][split])
+        assert all(image.path.is_file() for image in loaded.images)
+    coco = json.loads((folder / "annotations" / "instances_test.json").read_text())
+    ids = [a["id"] for a in coco["annotations"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_mean_std_and_size_buckets():
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
+    assert mean_std([0.5]) == (0.5, 0.0)
+    assert size_bucket(1000, (640, 480)) == "small"  # < 32^2 at COCO's scale
+    assert size_bucket(1000, (320, 320)) == "medium"  # the threshold scales with the image: 256
+    assert size_bucket(10000, (640, 640)) == "large"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--folds", "2"], "at least 3 folds"),
+        (["--folds", "5", "--checkpoint", "x/decoder.pt"], "drop --checkpoint"),
+        (["--folds", "50"], "more folds than"),
+    ],
+)
+def test_evaluate_folds_refuses_bad_requests(tiny_dataset, tmp_path, capsys, extra, message):
+    from segmentation.evaluate import main
+
+    assert main(["--data", str(tiny_dataset), "--out", str(tmp_path / "out"), *extra]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,123 @@
+"""The low-resolution loss frame: ground truth mapped by the inverse of ``Sam.postprocess_masks``."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from segmentation.embeddings import ImageEmbedding
+from segmentation.instances import instance_loss, low_res_target
+from segmentation.low_res import crop_valid, low_res_to_pixels, mask_to_low_res, valid_cells
+from segmentation.prompts import PromptConfig
+from segmentation.train_config import DEFAULTS
+
+IMG, LOW = 256, 64  # the tiny test SAM: 256-px input, 64x64 logits (SAM: 1024 and 256)
+
+
+def block_mask(size: tuple[int, int], block: int, seed: int = 0) -> np.ndarray:
+    """Random foreground blocks of ``block`` px, aligned to ``block``: one logit cell each."""
+    rng = np.random.default_rng(seed)
+    cells = rng.random((size[0] // block, size[1] // block)) < 0.3
+    return np.kron(cells, np.ones((block, block), dtype=bool)).astype(bool)
+
+
+SIZES = [
+    ((256, 256), (256, 256)),  # the model's own size: a cell is 4x4 px
+    ((192, 256), (192, 256)),  # non-square: 16 rows of padding cells
+    ((256, 192), (256, 192)),  # non-square the other way: padding on the right
+    ((128, 128), (256, 256)),  # upscaled 2x: a cell is 2x2 px of the original
+]
+# Not listed: photos larger than the model input. postprocess_masks then upsamples twice
+# (to img_size, then to the photo), a lone cell blurs to half its area, and no exact
+# round trip exists; the target is still each cell's foreground fraction.
+
+
+@pytest.mark.parametrize(("original", "input_size"), SIZES)
+def test_decoder_masks_map_back_to_their_own_cells(tiny_sam, original, input_size):
+    # Any mask the decoder can express (binary logits through postprocess_masks) maps back
+    # cell for cell: the low-res target is the exact inverse on the decoder's own outputs.
+    rows, cols = valid_cells(input_size, IMG, LOW)
+    cells = torch.from_numpy(np.random.default_rng(1).random((rows, cols)) < 0.3)
+    logits = torch.full((1, 1, LOW, LOW), -10.0)
+    logits[0, 0, :rows, :cols] = torch.where(cells, 10.0, -10.0)
+    mask = tiny_sam.postprocess_masks(logits, input_size, original)[0, 0] > 0
+    target = mask_to_low_res(mask.numpy(), input_size=input_size, img_size=IMG, low_res=LOW)
+    assert target.shape == (rows, cols)
+    torch.testing.assert_close(target > 0.5, cells)
+
+
+@pytest.mark.parametrize(("original", "input_size"), SIZES)
+def test_cell_aligned_masks_round_trip_to_the_pixel_but_for_cell_corners(tiny_sam, original, input_size):
+    # Ground truth made of whole cells: its target is exactly 0/1, and postprocess_masks of
+    # that target gives the mask back pixel for pixel except where bilinear upsampling rounds
+    # a corner (at most the 4 corner pixels of a cell's 4x4 block, in the input frame).
+    block = 4 * original[0] // input_size[0]
+    mask = block_mask(original, block)
+    target = mask_to_low_res(mask, input_size=input_size, img_size=IMG, low_res=LOW)
+    assert set(torch.unique(target).tolist()) <= {0.0, 1.0}
+    logits = torch.full((1, 1, LOW, LOW), -10.0)
+    logits[0, 0, : target.shape[0], : target.shape[1]] = 20.0 * target - 10.0
+    back = (tiny_sam.postprocess_masks(logits, input_size, original)[0, 0] > 0).numpy()
+    wrong = back != mask
+    corners = np.zeros_like(mask)
+    for offset in (0, block - 1):  # the first and last pixel row/column of every cell
+        corners[offset::block, 0::block] = corners[offset::block, block - 1 :: block] = True
+    assert not (wrong & ~corners).any()
+    assert mask_to_low_res(back, input_size=input_size, img_size=IMG, low_res=LOW).gt(0.5).equal(target > 0.5)
+
+
+def test_target_is_the_foreground_fraction_of_each_cell():
+    mask = np.zeros((256, 256), bool)
+    mask[0, 0] = True  # one pixel of a 4x4 cell
+    mask[8:12, 8:10] = True  # half a cell
+    target = mask_to_low_res(mask, input_size=(256, 256), img_size=IMG, low_res=LOW)
+    assert target[0, 0] == pytest.approx(1 / 16)
+    assert target[2, 2] == pytest.approx(0.5)
+    assert float(target.sum()) == pytest.approx(mask.sum() / 16)
+
+
+def test_valid_cells_and_crop_cut_the_padding():
+    assert valid_cells((192, 256), IMG, LOW) == (48, 64)
+    assert valid_cells((255, 100), IMG, LOW) == (64, 25)  # a partly covered cell counts
+    logits = torch.zeros(2, 3, LOW, LOW)
+    assert crop_valid(logits, (192, 256), IMG).shape == (2, 3, 48, 64)
+
+
+def test_cell_centres_map_back_to_pixels():
+    # Cell (x=10, y=3) centre on a 512x384 image resized to 256x192: 4 px cells, 2x scale.
+    point = low_res_to_pixels(
+        np.array([10.5, 3.5]), original_size=(384, 512), input_size=(192, 256), img_size=IMG, low_res=LOW
+    )
+    np.testing.assert_allclose(point, [84.0, 28.0])
+
+
+@pytest.mark.parametrize("resolution", ["low", "full"])
+def test_instance_loss_trains_at_either_resolution(tiny_sam, resolution):
+    config = copy.deepcopy(DEFAULTS)
+    config["loss"]["resolution"] = resolution
+    embedding = ImageEmbedding(torch.randn(32, 16, 16), (192, 256), (192, 256))
+    mask = np.zeros((192, 256), bool)
+    mask[40:90, 100:180] = True
+    cached = low_res_target(tiny_sam, embedding, mask) if resolution == "low" else None
+    for parameter in tiny_sam.mask_decoder.parameters():
+        parameter.grad = None
+    loss, logs = instance_loss(
+        tiny_sam,
+        embedding,
+        mask,
+        config=config,
+        prompt_config=PromptConfig(**config["prompts"]),
+        rng=np.random.default_rng(0),
+        device=torch.device("cpu"),
+        low_res=cached,
+    )
+    loss.backward()
+    assert torch.isfinite(loss) and logs["focal"] >= 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tiny_sam.mask_decoder.parameters())
+
+
+def test_default_loss_is_low_resolution():
+    assert DEFAULTS["loss"]["resolution"] == "low"
