@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from common.errors import UserError, one_line
-from common.images import decode_image_file
+from common.errors import UserError
+from common.images import decode_image_file, image_size
 from converters.mvtec import ImageRecord, read_record_mask, scan_category
 from converters.splits import SPLITS, Splits, load_splits
 
@@ -160,13 +160,7 @@ def check_size(image: np.ndarray, expected: tuple[int, int] | None, path: str | 
 
 def header_size(path: str | Path) -> tuple[int, int]:
     """``(H, W)`` from an image file's header (nothing decoded); one-line error if it is no image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise UserError(f"cannot read image {path}: {one_line(error)}") from None
+    width, height = image_size(path, decode=False)
     return height, width
 
 

@@ -92,8 +92,12 @@ def _pil_open():
     return getattr(sys.modules.get(opener.__module__), "_image_open", opener)
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
+def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
     """``(width, height)`` of an image file after decoding it, so truncated and corrupt files fail.
+
+    Args:
+        path: the image file.
+        decode: False reads the header alone (fast; a truncated file then passes).
 
     Raises:
         UserError: missing, unreadable, not an image, truncated, or over PIL's
@@ -103,9 +107,10 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with _pil_open()(path) as image:
             size = image.size
-            if image.format == "JPEG":
-                image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
-            image.load()
+            if decode:
+                if image.format == "JPEG":
+                    image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
+                image.load()
     except Image.DecompressionBombError:
         raise UserError(
             f"cannot read image {path}: over PIL's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} "

@@ -37,6 +37,16 @@ def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
         image_size(path)
 
 
+def test_header_only_size_skips_the_decode_but_not_the_checks(tmp_path: Path) -> None:
+    data = jpeg_bytes(256, 192)
+    cut, junk = tmp_path / "cut.jpg", tmp_path / "junk.png"
+    cut.write_bytes(data[: len(data) // 3])
+    junk.write_bytes(b"not a png")
+    assert image_size(cut, decode=False) == (256, 192)  # the header is whole: only decoding finds the cut
+    with pytest.raises(UserError, match=r"cannot read image .*junk\.png: corrupt or not an image"):
+        image_size(junk, decode=False)
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
