@@ -3,11 +3,13 @@
 Three parts, one run:
 
 1. **Step cost** (``--step-repeats``): one training sample (prompt, decoder forward, loss,
-   backward) on a 1024x1024 mask, with the loss on logits upsampled to the mask
-   (``loss.resolution=full``, the old step) and on the decoder's 256x256 logits against the mask
-   mapped into their frame (``low``, the new default), side by side, the two taking turns, for the
-   trainer's default settings and for :data:`BENCH_SETTINGS`. The embedding is random (the
-   decoder's cost does not depend on its values), so no encoder runs.
+   backward) on a 1024x1024 mask, for each :data:`STEP_SETTINGS` row side by side (the rows take
+   turns within each repeat): today's default before issue #12 (:data:`TODAY_DEFAULT`: loss on
+   logits upsampled to the mask, multimask, a corrective round, the whole decoder trained), the
+   levers one by one, and the new default (low-res loss, one box round, single mask, only the
+   decoder's output heads trained); plus :data:`STEP_BATCH` boxes per decoder call as a lever.
+   Each row's ratio is against today's default. The embedding is random (the decoder's cost does
+   not depend on its values), so no encoder runs.
 2. **Quality variants** (``--variant NAME=k=v,k=v``; default: :data:`VARIANTS`): each variant's
    overrides on top of ``segmentation.train_config.DEFAULTS`` + :data:`BENCH_SETTINGS`, on each
    data set: the synthetic default on the converter's seeded split (``--synthetic-folds 0``), and
@@ -19,12 +21,18 @@ Three parts, one run:
 Embeddings (images, crops, flips) go to ``--cache-dir``, kept between runs, so a rerun skips
 the encoder; converted data and run folders to ``--work`` (replaced on every run).
 
-Usage (the committed reports; ~50 and ~40 minutes on the shared 2-core CPU)::
+Usage (the committed reports; ~50, ~40, ~20 and ~4 minutes on the shared 2-core CPU)::
 
     python bench/sam_quality.py --out bench/results
     python bench/sam_quality.py --no-synthetic --step-repeats 0 --name sam_quality_variants \
-        --variant prompt_encoder=train_prompt_encoder=true --variant augment=augment.enabled=true,epochs=3 \
-        --variant nocrop=crops.max_fraction=0 --work /tmp/mvtec-finetune-bench/sam_quality_variants \
+        --variant prompt_encoder=train_prompt_encoder=true,train_transformer=true \
+        --variant augment=augment.enabled=true,epochs=3,train_transformer=true \
+        --variant nocrop=crops.max_fraction=0,train_transformer=true \
+        --work /tmp/mvtec-finetune-bench/sam_quality_variants --out bench/results
+    python bench/sam_quality.py --step-repeats 0 --name sam_quality_heads --no-crop-buckets \
+        --variant heads=train_transformer=false,crops.max_fraction=0 \
+        --work /tmp/mvtec-finetune-bench/sam_quality_heads --out bench/results
+    python bench/sam_quality.py --no-synthetic --hazelnut none --step-repeats 3 --name sam_step_cost \
         --out bench/results
 """
 
@@ -72,7 +80,10 @@ from segmentation.crossval import (
 )
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
 from segmentation.instances import instance_loss, low_res_target, trainable_parameters
+from segmentation.losses import sam_loss
+from segmentation.low_res import crop_valid
 from segmentation.models import load_sam
+from segmentation.predict import decode
 from segmentation.prompts import PromptConfig
 from segmentation.train_config import DEFAULTS
 
@@ -84,7 +95,8 @@ DEFAULT_HAZELNUT = Path("../shared/data/hazelnut_toy")
 #: Fine-tuning settings, as ``segmentation.train`` overrides on top of its DEFAULTS. Chosen on the val
 #: splits (see bench/README.md): train what the evaluation uses, a jittered box prompt (SAM's 10% jitter)
 #: and the single-mask output token (DEFAULTS' multimask training never updates that token's head),
-#: without the corrective click round (half the cost per sample, no loss in val IoU).
+#: without the corrective click round (half the cost per sample, no loss in val IoU). Since issue #12
+#: these are the trainer's DEFAULTS too (with ``train_transformer=false``); kept explicit here.
 BENCH_SETTINGS: tuple[str, ...] = (
     "epochs=10",
     "multimask=false",
@@ -93,16 +105,37 @@ BENCH_SETTINGS: tuple[str, ...] = (
 )
 #: The variants compared by default: the new low-resolution loss against the old full-resolution one,
 #: both with zoomed crops at 1/8 (the committed report was made when that was the default; crops are
-#: off by default now, measured as the ``nocrop`` variant in ``sam_quality_variants.md``).
+#: off by default now, measured as the ``nocrop`` variant in ``sam_quality_variants.md``), and both
+#: training the whole decoder (the default until the heads-only recipe: ``sam_quality_heads.md``).
 VARIANTS: tuple[str, ...] = (
-    "low=crops.max_fraction=0.125",
-    "full=loss.resolution=full,crops.max_fraction=0.125",
+    "low=crops.max_fraction=0.125,train_transformer=true",
+    "full=loss.resolution=full,crops.max_fraction=0.125,train_transformer=true",
 )
-#: Settings of the step-cost part: (name, overrides on DEFAULTS).
+#: The trainer's defaults before issue #12 (commit 02862cd), as overrides on today's DEFAULTS: the
+#: loss on logits upsampled to the mask, three candidate masks for one-point prompts, a corrective
+#: click round, box or points, the whole decoder trained.
+TODAY_DEFAULT: tuple[str, ...] = (
+    "loss.resolution=full",
+    "multimask=true",
+    "corrective_rounds=1",
+    "prompts.p_box=0.5",
+    "train_transformer=true",
+)
+#: Settings of the step-cost part: (name, overrides on DEFAULTS). The first is the reference every
+#: other row's ratio is taken against; all rows take turns within each repeat.
 STEP_SETTINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("trainer defaults", ()),
-    ("bench settings", BENCH_SETTINGS),
+    ("today's default (02862cd)", TODAY_DEFAULT),
+    (
+        "old recipe, low-res loss",
+        ("multimask=true", "corrective_rounds=1", "prompts.p_box=0.5", "train_transformer=true"),
+    ),
+    ("old recipe, low-res loss, heads only", ("multimask=true", "corrective_rounds=1", "prompts.p_box=0.5")),
+    ("new recipe, whole decoder", ("train_transformer=true",)),
+    ("new recipe, full-res loss, heads only", ("loss.resolution=full",)),
+    ("new default", ()),
 )
+#: Boxes per decoder call of the batched rows (lever: one call for several instances of one image).
+STEP_BATCH = 8
 STEP_MASK_SIDE = 1024
 
 
@@ -136,22 +169,29 @@ def step_mask(side: int = STEP_MASK_SIDE) -> np.ndarray:
     return ((rows - 0.49 * side) / (0.06 * side)) ** 2 + ((cols - 0.39 * side) / (0.09 * side)) ** 2 < 1
 
 
+def random_embedding(sam, side: int, seed: int) -> ImageEmbedding:
+    """A random image embedding of a ``side`` x ``side`` photo (the decoder's cost ignores its values)."""
+    size = sam.prompt_encoder.image_embedding_size
+    values = torch.randn(256, *size, generator=torch.Generator().manual_seed(seed))
+    return ImageEmbedding(values, (side, side), (side, side))
+
+
 def time_steps(sam, mask: np.ndarray, config: dict, n: int, seed: int) -> float:
-    """Seconds per sample of ``n`` training samples (loss + backward) with ``config``."""
-    side = mask.shape[0]
-    embedding = ImageEmbedding(
-        torch.randn(
-            256, *sam.prompt_encoder.image_embedding_size, generator=torch.Generator().manual_seed(seed)
-        ),
-        (side, side),
-        (side, side),
+    """Seconds per sample of ``n`` training samples (loss + backward) with ``config``.
+
+    Sets which parameters train (``train_prompt_encoder``, ``train_transformer``) as the trainer does.
+    """
+    trainable_parameters(
+        sam, prompt_encoder=config["train_prompt_encoder"], transformer=config["train_transformer"]
     )
+    embedding = random_embedding(sam, mask.shape[0], seed)
     prompt_config = PromptConfig(**config["prompts"])
     rng = np.random.default_rng(seed)
     device = torch.device("cpu")
+    # The trainer maps each sample's mask to the logit grid once (InstanceSet.low_res) and keeps it.
+    low_res = low_res_target(sam, embedding, mask) if config["loss"]["resolution"] == "low" else None
     start = time.perf_counter()
     for _ in range(n):
-        low_res = low_res_target(sam, embedding, mask) if config["loss"]["resolution"] == "low" else None
         loss, _ = instance_loss(
             sam,
             embedding,
@@ -166,33 +206,61 @@ def time_steps(sam, mask: np.ndarray, config: dict, n: int, seed: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-def step_costs(model: str, repeats: int, n: int) -> list[dict]:
-    """ms per training sample, full vs low resolution loss, per :data:`STEP_SETTINGS`; best of ``repeats``.
+def time_batched_steps(sam, mask: np.ndarray, *, transformer: bool, n: int, seed: int) -> float:
+    """Seconds per sample when :data:`STEP_BATCH` jittered boxes go through ONE decoder call.
 
-    The low-resolution target is computed inside the timed loop here (the trainer caches it per
-    sample), so the new step is charged for it.
+    The low-res loss of the new recipe, averaged over the batch; not what the trainer does
+    (one call per instance), measured as a lever.
+    """
+    trainable_parameters(sam, prompt_encoder=False, transformer=transformer)
+    embedding = random_embedding(sam, mask.shape[0], seed)
+    target = low_res_target(sam, embedding, mask)[None].expand(STEP_BATCH, -1, -1)
+    rows, cols = np.nonzero(mask)
+    box = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    for _ in range(max(1, n // STEP_BATCH)):
+        boxes = box + 0.1 * (box[2:] - box[:2]).repeat(2) * torch.randn(STEP_BATCH, 4, generator=generator)
+        low, iou = decode(sam, embedding, boxes=boxes, multimask_output=False)
+        logits = crop_valid(low, embedding.input_size, sam.image_encoder.img_size)
+        sam_loss(logits, target, iou, focal_weight=20.0, dice_weight=1.0, iou_weight=1.0).total.backward()
+    return (time.perf_counter() - start) / (max(1, n // STEP_BATCH) * STEP_BATCH)
+
+
+def step_costs(model: str, repeats: int, n: int) -> list[dict]:
+    """ms per training sample per :data:`STEP_SETTINGS` row (and batched rows); best of ``repeats``.
+
+    All rows take turns within each repeat, so a load change hits them alike; each row's ratio is
+    against the first row (today's default). The low-resolution target is computed once per row,
+    outside the timed loop, as the trainer computes it once per sample and keeps it.
     """
     sam = load_sam(model, device="cpu")
-    trainable_parameters(sam, prompt_encoder=False)
     mask = step_mask()
-    rows = []
-    for name, overrides in STEP_SETTINGS:
-        best = {"full": math.inf, "low": math.inf}
-        for repeat in range(repeats):
-            for resolution in ("full", "low"):  # taking turns: a load change hits both
-                config = load_config(DEFAULTS, None, [*overrides, f"loss.resolution={resolution}"])
-                time_steps(sam, mask, config, 2, seed=repeat)  # warm-up
-                best[resolution] = min(best[resolution], time_steps(sam, mask, config, n, seed=repeat))
-        rows.append(
-            {
-                "settings": name,
-                "overrides": " ".join(overrides) or "(none)",
-                "full_ms": 1000 * best["full"],
-                "low_ms": 1000 * best["low"],
-                "ratio": best["full"] / best["low"],
-            }
-        )
-    return rows
+    batched = {
+        f"new recipe, {STEP_BATCH} boxes per decoder call, whole decoder": True,
+        f"new recipe, {STEP_BATCH} boxes per decoder call, heads only": False,
+    }
+    best = {name: math.inf for name, _ in STEP_SETTINGS} | {name: math.inf for name in batched}
+    for repeat in range(repeats):
+        for name, overrides in STEP_SETTINGS:
+            config = load_config(DEFAULTS, None, list(overrides))
+            time_steps(sam, mask, config, 2, seed=repeat)  # warm-up
+            best[name] = min(best[name], time_steps(sam, mask, config, n, seed=repeat))
+        for name, transformer in batched.items():
+            time_batched_steps(sam, mask, transformer=transformer, n=STEP_BATCH, seed=repeat)  # warm-up
+            seconds = time_batched_steps(sam, mask, transformer=transformer, n=2 * n, seed=repeat)
+            best[name] = min(best[name], seconds)
+    overrides = dict(STEP_SETTINGS) | {name: ("(batched)",) for name in batched}
+    reference = best[STEP_SETTINGS[0][0]]
+    return [
+        {
+            "settings": name,
+            "overrides": " ".join(overrides[name]) or "(none)",
+            "ms": 1000 * seconds,
+            "ratio": reference / seconds,
+        }
+        for name, seconds in best.items()
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,16 +349,15 @@ def fmt(value: float) -> str:
 def step_lines(rows: list[dict]) -> list[str]:
     lines = [
         f"## Training-step cost on {STEP_MASK_SIDE}x{STEP_MASK_SIDE} masks "
-        "(ms per sample, best of the repeats)",
+        "(ms per sample, best of the repeats; rows take turns)",
         "",
-        "| settings | overrides | full-res loss (old) | low-res loss (new) | old / new |",
-        "|---|---|---:|---:|---:|",
+        f"Overrides on today's `DEFAULTS`; ratio = {rows[0]['settings']} / row.",
+        "",
+        "| settings | overrides | ms per sample | cheaper than today's default |",
+        "|---|---|---:|---:|",
     ]
     for row in rows:
-        lines.append(
-            f"| {row['settings']} | `{row['overrides']}` | {row['full_ms']:.1f} | {row['low_ms']:.1f} | "
-            f"{row['ratio']:.2f}x |"
-        )
+        lines.append(f"| {row['settings']} | `{row['overrides']}` | {row['ms']:.1f} | {row['ratio']:.2f}x |")
     return lines
 
 
@@ -355,10 +422,12 @@ def write_csv(path: Path, table: dict) -> None:
 def targets(table: dict, steps: list[dict]) -> list[str]:
     met = {True: "met", False: "not met"}
     lines = ["## Targets", ""]
-    if steps:
-        ratio = steps[0]["ratio"]
+    new = [row for row in steps if row["settings"] == "new default"]
+    if new:
+        ratio = new[0]["ratio"]
         lines.append(
-            f"- step >= 4x cheaper on 1024-px masks (trainer defaults): **{met[ratio >= 4]}** ({ratio:.2f}x)"
+            f"- step >= 4x cheaper on 1024-px masks (new vs today's default): **{met[ratio >= 4]}** "
+            f"({ratio:.2f}x)"
         )
     low, full = table.get("low"), table.get("full")
     if low and full:

@@ -3,6 +3,7 @@
 - ``models``: the SAM registry (builder + published weights per model; MobileSAM by default on CPUs).
 - ``embeddings``: the image-embedding cache; ``python -m segmentation.embed`` fills it.
 - ``train``: ``python -m segmentation.train``: mask-decoder fine-tuning on cached embeddings.
+  Set-up in ``run_setup``, run-folder files in ``run_folder``; training samples and loss in ``instances``.
 - ``evaluate``: ``python -m segmentation.evaluate``: IoU, Dice and mask AP, zero-shot vs fine-tuned.
 - ``export``: ``python -m segmentation.export``: the tuned prompt encoder + mask decoder as ONNX.
 - ``annotate``: ``python -m segmentation.annotate``: the SAM-assisted annotation page.

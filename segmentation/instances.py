@@ -26,12 +26,27 @@ from segmentation.predict import decode, upscale_logits
 from segmentation.prompts import PromptConfig, corrective_click, sample_prompt
 from segmentation.views import View
 
+#: The mask decoder's output heads: what trains with ``train_transformer: false`` (HQ-SAM style).
+OUTPUT_HEADS = ("output_upscaling", "output_hypernetworks_mlps", "iou_prediction_head")
 
-def trainable_parameters(sam: Sam, *, prompt_encoder: bool) -> list[torch.nn.Parameter]:
-    """Freezes the image encoder (and the prompt encoder unless asked) and returns what trains."""
+
+def trainable_parameters(
+    sam: Sam, *, prompt_encoder: bool, transformer: bool = True
+) -> list[torch.nn.Parameter]:
+    """Freezes the image encoder (and the prompt encoder unless asked) and returns what trains.
+
+    Args:
+        sam: the model; its parameters' ``requires_grad`` flags are set here.
+        prompt_encoder: train the prompt encoder too.
+        transformer: train the whole mask decoder; False trains only its :data:`OUTPUT_HEADS`, so
+            the two-way transformer (and the output tokens feeding it) runs without a graph and no
+            backward pass goes through it, unless a trained prompt encoder needs one.
+    """
     for parameter in sam.parameters():
         parameter.requires_grad_(False)
-    modules = [sam.mask_decoder] + ([sam.prompt_encoder] if prompt_encoder else [])
+    decoder = sam.mask_decoder
+    modules = [decoder] if transformer else [getattr(decoder, name) for name in OUTPUT_HEADS]
+    modules += [sam.prompt_encoder] if prompt_encoder else []
     parameters = [p for module in modules for p in module.parameters()]
     for parameter in parameters:
         parameter.requires_grad_(True)

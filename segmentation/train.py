@@ -13,10 +13,15 @@ dice on the mask logits (20:1) and MSE of the predicted IoU; with multimask
 output only the best of the three masks gets the gradient. The loss is taken on
 the decoder's 256x256 logits against the mask mapped into their frame
 (``loss.resolution: low``, :mod:`segmentation.low_res`), or on logits upsampled
-to the mask with SAM's ``postprocess_masks`` (``full``). Optional: small
+to the mask with SAM's ``postprocess_masks`` (``full``). By default only the
+decoder's output heads train (``train_transformer: false``): its two-way
+transformer runs without a graph, so no backward pass goes through it. Optional: small
 instances shown in zoomed crops (``crops``, :mod:`segmentation.crops`) and
 label-safe flips added as samples (``augment``, :mod:`segmentation.augment`),
 each view encoded once into the cache.
+
+Set-up lives in :mod:`segmentation.run_setup`, the run folder's files in
+:mod:`segmentation.run_folder`; their public names are importable from here too.
 
 Every key of the config is declared once, in :data:`segmentation.train_config.SCHEMA`; a wrong type or
 a value out of range is one error line before anything is written. A run
@@ -29,12 +34,8 @@ segment_anything builders load).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,332 +43,57 @@ import torch
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from common.augment_policy import geometry_settings, load_policy
 from common.cli import exit_code
-from common.config import load_config, save_config
-from common.errors import UserError, one_line
-from common.io import atomic_write, cache_root, load_torch, save_torch
-from segmentation.augment import allowed_transforms
-from segmentation.crops import CropRule
-from segmentation.data import SegmentationSplit, load_split
-from segmentation.distributed import (
-    Dist,
-    average_gradients,
-    barrier,
-    check_in_sync,
-    from_main,
-    init_distributed,
-    leave,
-    local_device,
+from common.config import load_config
+from common.errors import UserError
+from common.io import save_torch
+from segmentation.distributed import average_gradients, check_in_sync, leave
+from segmentation.evaluate import evaluate_model
+from segmentation.finetuned import apply_decoder, read_decoder, save_decoder, save_full
+from segmentation.instances import instance_loss
+from segmentation.run_folder import (
+    RESUME_KEYS,
+    next_run_dir,
+    plot_curves,
+    prepare_run_dir,
+    read_resume_state,
+    write_results,
 )
-from segmentation.embeddings import EmbeddingCache, ImageEmbedding
-from segmentation.evaluate import crop_views, evaluate_model, resolve_device
-from segmentation.finetuned import apply_decoder, base_sha256, read_decoder, save_decoder, save_full
-from segmentation.instances import InstanceSet, instance_loss, trainable_parameters, training_samples
-from segmentation.models import load_sam
-from segmentation.prompts import PromptConfig
-from segmentation.schedule import StepPlan, build_optimizer, plan_steps
-from segmentation.train_config import SCHEMA, data_categories
-from segmentation.views import View
+from segmentation.run_setup import (
+    Run,
+    RunState,
+    augment_transforms,
+    build_instances,
+    crop_rule,
+    embed_splits,
+    load_training_data,
+    restore,
+    seed_everything,
+    set_up,
+)
+from segmentation.train_config import SCHEMA
 
-#: What ``last.pt`` must hold to resume (``prompt_encoder`` is optional: None unless trained).
-RESUME_KEYS = ("mask_decoder", "optimizer", "scheduler", "epoch", "best_iou", "stale", "step", "rows")
-
-
-def seed_everything(seed: int) -> None:
-    """Seeds Python's, numpy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@dataclass
-class RunState:
-    """Where a run stands; saved in ``last.pt`` after every epoch, beside the weights and optimiser.
-
-    Attributes:
-        next_epoch: 0-based index of the next epoch to train (``last.pt`` stores the last finished one).
-        best_iou: best val IoU so far (epoch 0, the untuned model, included).
-        stale: epochs since the best one, for early stopping.
-        step: optimiser steps made.
-        rows: one ``results.csv`` row per finished epoch, epoch 0 first.
-    """
-
-    next_epoch: int = 0
-    best_iou: float = -1.0
-    stale: int = 0
-    step: int = 0
-    rows: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class Run:
-    """What a fine-tuning works with once set up: process, model, data, optimiser, run folder."""
-
-    config: dict
-    world: Dist
-    device: torch.device
-    sam: Sam
-    base_sha256: str | None
-    parameters: list[torch.nn.Parameter]
-    instances: InstanceSet
-    val_split: SegmentationSplit
-    prompt_config: PromptConfig
-    plan: StepPlan
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    folder: Path
-    train_embeddings: dict[tuple[int, View], ImageEmbedding]
-    val_embeddings: list[ImageEmbedding]
-    crops: CropRule | None = None
-    val_crop_embeddings: dict[tuple[int, View], ImageEmbedding] = field(default_factory=dict)
-
-    @property
-    def progress(self) -> bool:
-        """Progress bars: asked for, and only from rank 0."""
-        return bool(self.config["progress"]) and self.world.main
-
-
-def next_run_dir(out: Path, name: str) -> Path:
-    """``out/name``, or ``out/name2``, ``name3``... when taken (ultralytics' convention)."""
-    candidate, n = out / name, 2
-    while candidate.exists():
-        candidate, n = out / f"{name}{n}", n + 1
-    return candidate
-
-
-def plot_curves(rows: list[dict], path: Path) -> None:
-    """Train loss and val IoU per epoch to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [r["train_loss"] for r in rows], marker="o")
-    left.set(title="train loss", xlabel="epoch")
-    right.plot(epochs, [r["val_iou"] for r in rows], marker="o", color="tab:green", label="per-image IoU")
-    right.plot(epochs, [r["val_mask_ap"] for r in rows], marker="s", color="tab:orange", label="mask AP")
-    right.set(title="validation", xlabel="epoch", ylim=(0, 1))
-    right.legend(loc="lower right")
-    fig.tight_layout()
-    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
-    plt.close(fig)
-
-
-def write_results(rows: list[dict], path: Path) -> None:
-    """``results.csv``: one row per epoch, columns in the rows' key order."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, text.getvalue())
-
-
-# --- set-up: everything that can fail on bad input runs before the run folder is written ------
-
-
-def set_up_process(config: dict) -> tuple[torch.device, Dist]:
-    """Picks the device, joins torchrun's process group if any, and seeds this process."""
-    device = resolve_device(config["device"])
-    world = init_distributed(device)
-    device = local_device(device, world)
-    seed_everything(config["seed"] + world.rank)
-    return device, world
-
-
-def load_training_data(data: str | Path) -> tuple[SegmentationSplit, SegmentationSplit]:
-    """The train and val splits of a converted data set, both checked to have defects."""
-    train_split, val_split = load_split(data, "train"), load_split(data, "val")
-    if train_split.n_instances == 0:
-        raise UserError(f"the train split of {data} has no defect instances")
-    if val_split.n_instances == 0:
-        raise UserError(
-            f"the val split of {data} has no defect instances: validation IoU picks the best epoch "
-            "and stops early, so convert with more defect images or a larger val fraction "
-            "(--split TRAIN VAL TEST)"
-        )
-    return train_split, val_split
-
-
-def crop_rule(config: dict) -> CropRule | None:
-    """The config's zoomed-crop rule, or None when ``crops.max_fraction`` is 0."""
-    rule = CropRule(**config["crops"])
-    return rule if rule.max_fraction > 0 else None
-
-
-def augment_transforms(config: dict) -> tuple[str, ...]:
-    """The cached flips/rotations the data set's categories allow (empty unless ``augment.enabled``)."""
-    settings = config["augment"]
-    if not settings["enabled"]:
-        return ()
-    categories = [settings["category"]] if settings["category"] else data_categories(config["data"])
-    return allowed_transforms(geometry_settings(load_policy(settings["policy"]), categories))
-
-
-def build_instances(split: SegmentationSplit, config: dict) -> InstanceSet:
-    """The training samples: every instance, in each allowed view, small ones in zoomed crops."""
-    return InstanceSet(
-        split, training_samples(split, transforms=augment_transforms(config), crops=crop_rule(config))
-    )
-
-
-def load_model(config: dict, sam: Sam | None, device: torch.device) -> tuple[Sam, str | None]:
-    """The model to tune on ``device`` and the sha256 of its base weights (None for a given ``sam``)."""
-    if sam is not None:
-        return sam.to(device), None
-    sam = load_sam(config["model"], config["checkpoint"], device=device)
-    return sam, base_sha256(config["model"], config["checkpoint"])
-
-
-def read_resume_state(folder: Path) -> dict:
-    """``folder/last.pt``, checked to hold a whole training state.
-
-    Raises:
-        UserError: missing, unreadable (a run killed by a full disk, a foreign file) or incomplete.
-    """
-    path = folder / "last.pt"
-    # Our own file with the optimiser state in it: loading it runs pickled code (weights_only=False).
-    state = load_torch(path, what="resume state", weights_only=False)
-    if not isinstance(state, dict):
-        raise UserError(f"{path} is not a training state written by segmentation.train")
-    missing = [key for key in RESUME_KEYS if key not in state]
-    if missing:
-        raise UserError(f"{path} is not a whole training state: it lacks {', '.join(missing)}")
-    return state
-
-
-def restore(
-    state: dict,
-    *,
-    sam: Sam,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
-    source: Path,
-) -> RunState:
-    """Loads a :func:`read_resume_state` into the model, optimiser and scheduler; returns where it stood."""
-    try:
-        sam.mask_decoder.load_state_dict(state["mask_decoder"])
-        if state.get("prompt_encoder") is not None:
-            sam.prompt_encoder.load_state_dict(state["prompt_encoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        return RunState(
-            next_epoch=int(state["epoch"]) + 1,
-            best_iou=float(state["best_iou"]),
-            stale=int(state["stale"]),
-            step=int(state["step"]),
-            rows=list(state["rows"]),
-        )
-    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UserError(
-            f"{source} does not fit this run ({one_line(error, limit=160)}); "
-            "resume with the model and train_prompt_encoder it was started with"
-        ) from None
-
-
-def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
-    """The run folder, created by rank 0 with the resolved config in ``args.yaml``."""
-    if resume is not None:
-        folder = resume
-    else:
-        name = config["name"] or f"{config['model']}_{Path(config['data']).name}"
-        if config["exist_ok"]:
-            folder = Path(config["out"]) / name
-        else:
-            # Only rank 0 looks for a free name; the others must use the same folder.
-            chosen = str(next_run_dir(Path(config["out"]), name)) if world.main else None
-            folder = Path(from_main(chosen, world))
-    if world.main:
-        folder.mkdir(parents=True, exist_ok=True)
-        if resume is None:  # a reused folder's old state must not be resumed into this run
-            (folder / "last.pt").unlink(missing_ok=True)
-        save_config(config, folder / "args.yaml")
-    return folder
-
-
-def embed_splits(
-    sam: Sam,
-    instances: InstanceSet,
-    val_split: SegmentationSplit,
-    config: dict,
-    world: Dist,
-    device: torch.device,
-) -> tuple[
-    dict[tuple[int, View], ImageEmbedding], list[ImageEmbedding], dict[tuple[int, View], ImageEmbedding]
-]:
-    """Through the shared cache: the train samples' views, the val images and the val crops."""
-    cache = EmbeddingCache(
-        config["cache_dir"] or cache_root() / "embeddings", sam, model_name=config["model"]
-    )
-    train_views = instances.views()
-    val_views = [(index, View()) for index in range(len(val_split.images))]
-    val_crops = crop_views(val_split, crop_rule(config))
-    pairs = [(instances.split, pair) for pair in train_views] + [
-        (val_split, p) for p in val_views + val_crops
-    ]
-    paths = [split.images[index].path for split, (index, _) in pairs]
-    views = [view for _, (_, view) in pairs]
-    # Rank 0 fills the cache; the others wait and then read it (no duplicated encoder work).
-    if world.main:
-        progress = bool(config["progress"])
-        embeddings = cache.embed(
-            paths, views=views, batch_size=config["embed_batch_size"], device=device, progress=progress
-        )
-    barrier(world)
-    if not world.main:
-        embeddings = cache.embed(paths, views=views, device=device, progress=False)
-    n_train, n_val = len(train_views), len(val_views)
-    train = dict(zip(train_views, embeddings[:n_train], strict=True))
-    val = embeddings[n_train : n_train + n_val]
-    crops = dict(zip(val_crops, embeddings[n_train + n_val :], strict=True))
-    return train, val, crops
-
-
-def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
-    """Checks the config and data, loads the model and any resume state, then makes the run folder."""
-    SCHEMA.check(config)
-    if not config.get("data"):
-        raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
-    device, world = set_up_process(config)
-    saved = read_resume_state(resume) if resume is not None else None
-    train_split, val_split = load_training_data(config["data"])
-    instances = build_instances(train_split, config)
-    sam, base = load_model(config, sam, device)
-    parameters = trainable_parameters(sam, prompt_encoder=bool(config["train_prompt_encoder"]))
-    plan = plan_steps(len(instances), config, world)
-    optimizer, scheduler = build_optimizer(parameters, config, plan)
-    state = RunState()
-    if saved is not None:
-        state = restore(saved, sam=sam, optimizer=optimizer, scheduler=scheduler, source=resume / "last.pt")
-    folder = prepare_run_dir(config, world, resume)
-    train_embeddings, val_embeddings, val_crops = embed_splits(
-        sam, instances, val_split, config, world, device
-    )
-    run = Run(
-        config=config,
-        world=world,
-        device=device,
-        sam=sam,
-        base_sha256=base,
-        parameters=parameters,
-        instances=instances,
-        val_split=val_split,
-        prompt_config=PromptConfig(**config["prompts"]),
-        plan=plan,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        folder=folder,
-        train_embeddings=train_embeddings,
-        val_embeddings=val_embeddings,
-        crops=crop_rule(config),
-        val_crop_embeddings=val_crops,
-    )
-    return run, state
-
-
-# --- the epochs ---------------------------------------------------------------------------------
+#: Set-up and run-folder names, importable from here as before the split into modules.
+__all__ = [
+    "RESUME_KEYS",
+    "Run",
+    "RunState",
+    "augment_transforms",
+    "build_instances",
+    "crop_rule",
+    "embed_splits",
+    "load_training_data",
+    "main",
+    "next_run_dir",
+    "plot_curves",
+    "prepare_run_dir",
+    "read_resume_state",
+    "restore",
+    "seed_everything",
+    "set_up",
+    "train",
+    "write_results",
+]
 
 
 def validate(run: Run) -> dict:
@@ -443,6 +169,7 @@ def record_zero_shot(run: Run, state: RunState) -> None:
 
 def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
     """One optimiser step on a batch of instance indices (gradients averaged over processes).
+
 
     Returns:
         The batch's mean loss.
@@ -547,12 +274,14 @@ def finish(run: Run, state: RunState) -> None:
 def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -> Path:
     """Runs a whole fine-tuning; returns the run folder.
 
+
     Args:
         config: a config of :data:`SCHEMA` (:func:`common.config.load_config`); checked again here.
         resume: a run folder to continue from its ``last.pt``.
         sam: an already built model to tune instead of loading ``config["model"]``
             with ``config["checkpoint"]`` (a custom architecture, or tests); its weights
             are then not tied to a base file (``decoder.pt`` records no base hash).
+
 
     Raises:
         UserError: a bad config value, data set or resume state; raised before the run

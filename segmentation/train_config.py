@@ -30,7 +30,7 @@ SCHEMA = Schema(
     out=Option("runs/sam", str, "parent of run folders"),
     name=Option(None, str, "run folder; null: <model>_<data folder name>, numbered if taken", nullable=True),
     exist_ok=Option(False, bool, "reuse out/name when it exists (its files are replaced)"),
-    epochs=Option(20, int, "passes over the train instances", low=1),
+    epochs=Option(10, int, "passes over the train instances", low=1),
     batch_size=Option(8, int, "instances per optimiser step (per process under torchrun)", low=1),
     lr=Option(1.0e-4, float, "peak learning rate (AdamW)", low=0),
     weight_decay=Option(1.0e-4, float, "AdamW weight decay", low=0),
@@ -40,10 +40,16 @@ SCHEMA = Schema(
     seed=Option(0, int, "seed of prompts, instance order and initialisation", low=0, high=2**31 - 1),
     device=Option("auto", str, "auto (CUDA when present), cpu, cuda, cuda:N or mps", pattern=DEVICE_PATTERN),
     train_prompt_encoder=Option(False, bool, "train the prompt encoder too"),
-    multimask=Option(True, bool, "one-point prompts: 3 candidates, gradient to the best (SAM)"),
-    corrective_rounds=Option(1, int, "extra rounds with a click from the error region (0: off)", low=0),
-    # The ranges of the prompt keys are PromptConfig's; only the defaults differ (more points).
-    prompts=prompt_schema(n_positive=3, n_negative=1),
+    train_transformer=Option(
+        False,
+        bool,
+        "train the decoder's two-way transformer and output tokens; false: only its output heads "
+        "(upscaling, hypernetwork MLPs, IoU head), no backward through the transformer (~2x cheaper step)",
+    ),
+    multimask=Option(False, bool, "one-point prompts: 3 candidates, gradient to the best (SAM)"),
+    corrective_rounds=Option(0, int, "extra rounds with a click from the error region (0: off)", low=0),
+    # The ranges of the prompt keys are PromptConfig's; only the defaults differ (more points, boxes only).
+    prompts=prompt_schema(n_positive=3, n_negative=1, p_box=1.0),
     loss=Schema(
         focal_weight=Option(20.0, float, "focal : dice = 20 : 1 (SAM)", low=0),
         dice_weight=Option(1.0, float, "weight of the dice loss", low=0),

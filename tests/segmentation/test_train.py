@@ -252,6 +252,38 @@ def test_box_prompts_train_the_single_mask_output_that_evaluation_reads(tiny_sam
     assert all(h.layers[0].weight.grad is None or h.layers[0].weight.grad.abs().sum() == 0 for h in heads[1:])
 
 
+def test_heads_only_trains_the_output_heads_and_skips_the_transformer_backward(tiny_sam):
+    decoder = tiny_sam.mask_decoder
+    parameters = trainable_parameters(tiny_sam, prompt_encoder=False, transformer=False)
+    heads = [decoder.output_upscaling, decoder.output_hypernetworks_mlps, decoder.iou_prediction_head]
+    assert {id(p) for p in parameters} == {id(p) for head in heads for p in head.parameters()}
+    assert not any(p.requires_grad for p in decoder.transformer.parameters())
+    assert not decoder.mask_tokens.weight.requires_grad and not decoder.iou_token.weight.requires_grad
+    target = np.zeros((64, 64), bool)
+    target[20:40, 10:50] = True
+    (embedding,) = embed_images(tiny_sam, [np.full((64, 64, 3), 100, np.uint8)])
+    loss, _ = instance_loss(
+        tiny_sam,
+        embedding,
+        target,
+        config=DEFAULTS,
+        prompt_config=PromptConfig(p_box=1.0),
+        rng=np.random.default_rng(0),
+        device=torch.device("cpu"),
+    )
+    loss.backward()
+    assert all(p.grad is None for p in decoder.transformer.parameters())
+    assert decoder.output_upscaling[0].weight.grad.abs().sum() > 0
+    assert decoder.iou_prediction_head.layers[0].weight.grad.abs().sum() > 0
+
+
+def test_new_defaults_are_the_cheap_recipe():
+    # Measured in bench/results/sam_step_cost.md and sam_quality_heads.md (issue #12).
+    assert DEFAULTS["train_transformer"] is False and DEFAULTS["loss"]["resolution"] == "low"
+    assert DEFAULTS["multimask"] is False and DEFAULTS["corrective_rounds"] == 0
+    assert DEFAULTS["prompts"]["p_box"] == 1.0
+
+
 # --- the config schema: every key checked before anything is written
 
 

@@ -1,0 +1,95 @@
+"""A fine-tuning's run folder: its name, ``results.csv``, ``curves.png`` and the resumable ``last.pt``.
+
+Written by rank 0 of :mod:`segmentation.train`; every writer is atomic, so a run killed
+mid-write leaves the previous file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from common.config import save_config
+from common.errors import UserError
+from common.io import atomic_write, load_torch
+from segmentation.distributed import Dist, from_main
+
+
+def next_run_dir(out: Path, name: str) -> Path:
+    """``out/name``, or ``out/name2``, ``name3``... when taken (ultralytics' convention)."""
+    candidate, n = out / name, 2
+    while candidate.exists():
+        candidate, n = out / f"{name}{n}", n + 1
+    return candidate
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """Train loss and val IoU per epoch to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [r["train_loss"] for r in rows], marker="o")
+    left.set(title="train loss", xlabel="epoch")
+    right.plot(epochs, [r["val_iou"] for r in rows], marker="o", color="tab:green", label="per-image IoU")
+    right.plot(epochs, [r["val_mask_ap"] for r in rows], marker="s", color="tab:orange", label="mask AP")
+    right.set(title="validation", xlabel="epoch", ylim=(0, 1))
+    right.legend(loc="lower right")
+    fig.tight_layout()
+    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
+    plt.close(fig)
+
+
+def write_results(rows: list[dict], path: Path) -> None:
+    """``results.csv``: one row per epoch, columns in the rows' key order."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, text.getvalue())
+
+
+#: What ``last.pt`` must hold to resume (``prompt_encoder`` is optional: None unless trained).
+RESUME_KEYS = ("mask_decoder", "optimizer", "scheduler", "epoch", "best_iou", "stale", "step", "rows")
+
+
+def read_resume_state(folder: Path) -> dict:
+    """``folder/last.pt``, checked to hold a whole training state.
+
+
+    Raises:
+        UserError: missing, unreadable (a run killed by a full disk, a foreign file) or incomplete.
+    """
+    path = folder / "last.pt"
+    # Our own file with the optimiser state in it: loading it runs pickled code (weights_only=False).
+    state = load_torch(path, what="resume state", weights_only=False)
+    if not isinstance(state, dict):
+        raise UserError(f"{path} is not a training state written by segmentation.train")
+    missing = [key for key in RESUME_KEYS if key not in state]
+    if missing:
+        raise UserError(f"{path} is not a whole training state: it lacks {', '.join(missing)}")
+    return state
+
+
+def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
+    """The run folder, created by rank 0 with the resolved config in ``args.yaml``."""
+    if resume is not None:
+        folder = resume
+    else:
+        name = config["name"] or f"{config['model']}_{Path(config['data']).name}"
+        if config["exist_ok"]:
+            folder = Path(config["out"]) / name
+        else:
+            # Only rank 0 looks for a free name; the others must use the same folder.
+            chosen = str(next_run_dir(Path(config["out"]), name)) if world.main else None
+            folder = Path(from_main(chosen, world))
+    if world.main:
+        folder.mkdir(parents=True, exist_ok=True)
+        if resume is None:  # a reused folder's old state must not be resumed into this run
+            (folder / "last.pt").unlink(missing_ok=True)
+        save_config(config, folder / "args.yaml")
+    return folder

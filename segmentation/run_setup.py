@@ -1,0 +1,255 @@
+"""Setting up a fine-tuning of SAM's decoder: process, data, model, optimiser, run folder, embeddings.
+
+:func:`set_up` runs everything that can fail on bad input before the run folder is written,
+then fills the embedding cache (rank 0 encodes, the others read). :class:`Run` is what the
+epochs of :mod:`segmentation.train` work with, :class:`RunState` where they stand.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+
+from common.augment_policy import geometry_settings, load_policy
+from common.errors import UserError, one_line
+from common.io import cache_root
+from segmentation.augment import allowed_transforms
+from segmentation.crops import CropRule
+from segmentation.data import SegmentationSplit, load_split
+from segmentation.distributed import Dist, barrier, init_distributed, local_device
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding
+from segmentation.evaluate import crop_views, resolve_device
+from segmentation.finetuned import base_sha256
+from segmentation.instances import InstanceSet, trainable_parameters, training_samples
+from segmentation.models import load_sam
+from segmentation.prompts import PromptConfig
+from segmentation.run_folder import prepare_run_dir, read_resume_state
+from segmentation.schedule import StepPlan, build_optimizer, plan_steps
+from segmentation.train_config import SCHEMA, data_categories
+from segmentation.views import View
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class RunState:
+    """Where a run stands; saved in ``last.pt`` after every epoch, beside the weights and optimiser.
+
+
+    Attributes:
+        next_epoch: 0-based index of the next epoch to train (``last.pt`` stores the last finished one).
+        best_iou: best val IoU so far (epoch 0, the untuned model, included).
+        stale: epochs since the best one, for early stopping.
+        step: optimiser steps made.
+        rows: one ``results.csv`` row per finished epoch, epoch 0 first.
+    """
+
+    next_epoch: int = 0
+    best_iou: float = -1.0
+    stale: int = 0
+    step: int = 0
+    rows: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """What a fine-tuning works with once set up: process, model, data, optimiser, run folder."""
+
+    config: dict
+    world: Dist
+    device: torch.device
+    sam: Sam
+    base_sha256: str | None
+    parameters: list[torch.nn.Parameter]
+    instances: InstanceSet
+    val_split: SegmentationSplit
+    prompt_config: PromptConfig
+    plan: StepPlan
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    folder: Path
+    train_embeddings: dict[tuple[int, View], ImageEmbedding]
+    val_embeddings: list[ImageEmbedding]
+    crops: CropRule | None = None
+    val_crop_embeddings: dict[tuple[int, View], ImageEmbedding] = field(default_factory=dict)
+
+    @property
+    def progress(self) -> bool:
+        """Progress bars: asked for, and only from rank 0."""
+        return bool(self.config["progress"]) and self.world.main
+
+
+def set_up_process(config: dict) -> tuple[torch.device, Dist]:
+    """Picks the device, joins torchrun's process group if any, and seeds this process."""
+    device = resolve_device(config["device"])
+    world = init_distributed(device)
+    device = local_device(device, world)
+    seed_everything(config["seed"] + world.rank)
+    return device, world
+
+
+def load_training_data(data: str | Path) -> tuple[SegmentationSplit, SegmentationSplit]:
+    """The train and val splits of a converted data set, both checked to have defects."""
+    train_split, val_split = load_split(data, "train"), load_split(data, "val")
+    if train_split.n_instances == 0:
+        raise UserError(f"the train split of {data} has no defect instances")
+    if val_split.n_instances == 0:
+        raise UserError(
+            f"the val split of {data} has no defect instances: validation IoU picks the best epoch "
+            "and stops early, so convert with more defect images or a larger val fraction "
+            "(--split TRAIN VAL TEST)"
+        )
+    return train_split, val_split
+
+
+def crop_rule(config: dict) -> CropRule | None:
+    """The config's zoomed-crop rule, or None when ``crops.max_fraction`` is 0."""
+    rule = CropRule(**config["crops"])
+    return rule if rule.max_fraction > 0 else None
+
+
+def augment_transforms(config: dict) -> tuple[str, ...]:
+    """The cached flips/rotations the data set's categories allow (empty unless ``augment.enabled``)."""
+    settings = config["augment"]
+    if not settings["enabled"]:
+        return ()
+    categories = [settings["category"]] if settings["category"] else data_categories(config["data"])
+    return allowed_transforms(geometry_settings(load_policy(settings["policy"]), categories))
+
+
+def build_instances(split: SegmentationSplit, config: dict) -> InstanceSet:
+    """The training samples: every instance, in each allowed view, small ones in zoomed crops."""
+    return InstanceSet(
+        split, training_samples(split, transforms=augment_transforms(config), crops=crop_rule(config))
+    )
+
+
+def load_model(config: dict, sam: Sam | None, device: torch.device) -> tuple[Sam, str | None]:
+    """The model to tune on ``device`` and the sha256 of its base weights (None for a given ``sam``)."""
+    if sam is not None:
+        return sam.to(device), None
+    sam = load_sam(config["model"], config["checkpoint"], device=device)
+    return sam, base_sha256(config["model"], config["checkpoint"])
+
+
+def restore(
+    state: dict,
+    *,
+    sam: Sam,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    source: Path,
+) -> RunState:
+    """Loads a :func:`read_resume_state` into the model, optimiser and scheduler; returns where it stood."""
+    try:
+        sam.mask_decoder.load_state_dict(state["mask_decoder"])
+        if state.get("prompt_encoder") is not None:
+            sam.prompt_encoder.load_state_dict(state["prompt_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        return RunState(
+            next_epoch=int(state["epoch"]) + 1,
+            best_iou=float(state["best_iou"]),
+            stale=int(state["stale"]),
+            step=int(state["step"]),
+            rows=list(state["rows"]),
+        )
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise UserError(
+            f"{source} does not fit this run ({one_line(error, limit=160)}); "
+            "resume with the model and train_prompt_encoder it was started with"
+        ) from None
+
+
+def embed_splits(
+    sam: Sam,
+    instances: InstanceSet,
+    val_split: SegmentationSplit,
+    config: dict,
+    world: Dist,
+    device: torch.device,
+) -> tuple[
+    dict[tuple[int, View], ImageEmbedding], list[ImageEmbedding], dict[tuple[int, View], ImageEmbedding]
+]:
+    """Through the shared cache: the train samples' views, the val images and the val crops."""
+    cache = EmbeddingCache(
+        config["cache_dir"] or cache_root() / "embeddings", sam, model_name=config["model"]
+    )
+    train_views = instances.views()
+    val_views = [(index, View()) for index in range(len(val_split.images))]
+    val_crops = crop_views(val_split, crop_rule(config))
+    pairs = [(instances.split, pair) for pair in train_views] + [
+        (val_split, p) for p in val_views + val_crops
+    ]
+    paths = [split.images[index].path for split, (index, _) in pairs]
+    views = [view for _, (_, view) in pairs]
+    # Rank 0 fills the cache; the others wait and then read it (no duplicated encoder work).
+    if world.main:
+        progress = bool(config["progress"])
+        embeddings = cache.embed(
+            paths, views=views, batch_size=config["embed_batch_size"], device=device, progress=progress
+        )
+    barrier(world)
+    if not world.main:
+        embeddings = cache.embed(paths, views=views, device=device, progress=False)
+    n_train, n_val = len(train_views), len(val_views)
+    train = dict(zip(train_views, embeddings[:n_train], strict=True))
+    val = embeddings[n_train : n_train + n_val]
+    crops = dict(zip(val_crops, embeddings[n_train + n_val :], strict=True))
+    return train, val, crops
+
+
+def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
+    """Checks the config and data, loads the model and any resume state, then makes the run folder."""
+    SCHEMA.check(config)
+    if not config.get("data"):
+        raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
+    device, world = set_up_process(config)
+    saved = read_resume_state(resume) if resume is not None else None
+    train_split, val_split = load_training_data(config["data"])
+    instances = build_instances(train_split, config)
+    sam, base = load_model(config, sam, device)
+    parameters = trainable_parameters(
+        sam,
+        prompt_encoder=bool(config["train_prompt_encoder"]),
+        transformer=bool(config["train_transformer"]),
+    )
+    plan = plan_steps(len(instances), config, world)
+    optimizer, scheduler = build_optimizer(parameters, config, plan)
+    state = RunState()
+    if saved is not None:
+        state = restore(saved, sam=sam, optimizer=optimizer, scheduler=scheduler, source=resume / "last.pt")
+    folder = prepare_run_dir(config, world, resume)
+    train_embeddings, val_embeddings, val_crops = embed_splits(
+        sam, instances, val_split, config, world, device
+    )
+    run = Run(
+        config=config,
+        world=world,
+        device=device,
+        sam=sam,
+        base_sha256=base,
+        parameters=parameters,
+        instances=instances,
+        val_split=val_split,
+        prompt_config=PromptConfig(**config["prompts"]),
+        plan=plan,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        folder=folder,
+        train_embeddings=train_embeddings,
+        val_embeddings=val_embeddings,
+        crops=crop_rule(config),
+        val_crop_embeddings=val_crops,
+    )
+    return run, state
