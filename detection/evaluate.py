@@ -15,7 +15,10 @@ Three views of the same detections:
    and anomaly-detection baselines report: the image's class is the class of
    its top box with score >= ``conf``, ``good`` if there is none; defect-type
    accuracy with its confusion matrix; anomaly AUROC with the top box score as
-   the image's anomaly score.
+   the image's anomaly score. ``--conf-from val`` picks ``conf`` on the val
+   split (:func:`detection.image_level.tuned_conf`: the threshold with the best
+   defect-type accuracy there) instead of the fixed ``--conf``; never on the
+   split being scored.
 
 With ``--tile N`` the detections come from tiled inference
 (:func:`detection.tiling.predict_tiled`: overlapping ``N``-px windows of the
@@ -42,7 +45,7 @@ from common.errors import UserError
 from common.fonts import ensure_ultralytics_fonts
 from detection.coco import coco_map, default_coco_file, read_coco
 from detection.data import data_names, read_data_yaml
-from detection.image_level import image_labels, image_level_report, yolo_image_labels
+from detection.image_level import image_labels, image_level_report, tuned_conf, yolo_image_labels
 from detection.report import EvaluationReport, format_report, write_report
 from detection.tiling import check_tiling
 from detection.validator import RecordingValidator, TiledRecordingValidator
@@ -60,6 +63,7 @@ def evaluate(
     *,
     split: str = "test",
     conf: float = 0.25,
+    conf_from: str | None = None,
     coco_file: str | Path | None = None,
     imgsz: int = 640,
     batch: int = 16,
@@ -78,6 +82,9 @@ def evaluate(
         split: ``train``, ``val`` or ``test``.
         conf: box score from which an image is called defective (image-level figures only;
             mAP uses the validator's own 0.001 like ``yolo val``).
+        conf_from: a split (``val``) on which to pick ``conf`` instead: the threshold with
+            the best defect-type accuracy there (:func:`detection.image_level.tuned_conf`,
+            ties nearest ``conf``); must differ from ``split``.
         coco_file: ground truth for the cross-check; default the converter's
             ``annotations/instances_<split>.json`` (skipped with a note when absent).
         imgsz, batch, device: as in ``yolo val``.
@@ -93,13 +100,17 @@ def evaluate(
         The figures, also written to ``evaluation.json`` and ``report.txt`` in the output folder.
 
     Raises:
-        UserError: a bad data file or split, missing or unloadable weights, weights whose
-            classes are not the data set's, bad tiling settings; before the validator runs.
+        UserError: a bad data file or split (or ``conf_from`` equal to ``split``), missing or
+            unloadable weights, weights whose classes are not the data set's, bad tiling
+            settings; before the validator runs.
     """
     data = Path(data)
     names = data_names(data)
-    if split not in read_data_yaml(data):
-        raise UserError(f"data file {data} has no '{split}' split")
+    for needed in (split, conf_from):
+        if needed is not None and needed not in read_data_yaml(data):
+            raise UserError(f"data file {data} has no '{needed}' split")
+    if conf_from == split:
+        raise UserError(f"--conf-from {conf_from}: pick the threshold on another split than the one scored")
     validator_class = _validator_class(validator_class, tile, tile_overlap)
     model = load_detector(weights).model if isinstance(weights, str | Path) else weights
     ensure_ultralytics_fonts()
@@ -109,15 +120,17 @@ def evaluate(
     stats = validator(model=model)
     _check_classes(validator, names, data)
 
+    notes: list[str] = []
+    if conf_from is not None:
+        conf, picked_accuracy = _picked_conf(validator, model, conf_from, conf, data, names)
+        notes.append(
+            f"conf {conf:.3f} picked on the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
+        )
+    truth = _truth(data, split, coco_file, validator, names, notes)
     coco_file = Path(coco_file) if coco_file is not None else default_coco_file(data, split)
-    notes, coco = [], None
-    if coco_file.is_file():
-        ground_truth = read_coco(coco_file)
-        coco = coco_map(ground_truth, validator.detections, max_det=MAX_DET)
-        truth = image_labels(ground_truth)
-    else:
-        notes.append(f"no COCO file {coco_file} (convert with --coco): COCOeval cross-check skipped")
-        truth = yolo_image_labels(validator.dataloader.dataset.labels, names)
+    coco = (
+        coco_map(read_coco(coco_file), validator.detections, max_det=MAX_DET) if coco_file.is_file() else None
+    )
     report = EvaluationReport(
         weights=str(weights) if isinstance(weights, str | Path) else type(weights).__name__,
         data=str(data),
@@ -183,6 +196,45 @@ def _validator_class(
     return chosen
 
 
+def _picked_conf(
+    scored: RecordingValidator,
+    model: torch.nn.Module,
+    split: str,
+    default: float,
+    data: Path,
+    names: list[str],
+) -> tuple[float, float]:
+    """``(conf, accuracy there)`` picked on ``split`` by :func:`tuned_conf`, with ``scored``'s settings.
+
+    The split's detections come from a second validator of the same class and
+    settings (tiling included), writing nothing but its folder ``conf_<split>``
+    inside ``scored``'s.
+    """
+    a = scored.args
+    out = Path(scored.save_dir) / f"conf_{split}"
+    picker = type(scored)(args=validator_args(data, a.model, split, a.imgsz, a.batch, a.device, out, False))
+    if hasattr(scored, "tile"):
+        picker.tile, picker.tile_overlap = scored.tile, scored.tile_overlap
+    picker(model=model)
+    return tuned_conf(_truth(data, split, None, picker, names, []), picker.detections, names, default=default)
+
+
+def _truth(
+    data: Path,
+    split: str,
+    coco_file: str | Path | None,
+    validator: RecordingValidator,
+    names: list[str],
+    notes: list[str],
+) -> dict[str, str]:
+    """Image-level ground truth of ``split``: from its COCO file, else (with a note) its YOLO labels."""
+    coco_file = Path(coco_file) if coco_file is not None else default_coco_file(data, split)
+    if coco_file.is_file():
+        return image_labels(read_coco(coco_file))
+    notes.append(f"no COCO file {coco_file} (convert with --coco): COCOeval cross-check skipped")
+    return yolo_image_labels(validator.dataloader.dataset.labels, names)
+
+
 def _check_classes(validator: RecordingValidator, names: list[str], data: Path) -> None:
     """The model must have been trained on the data set's classes, in its order."""
     model_names = validator.names.values() if isinstance(validator.names, dict) else validator.names
@@ -207,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, required=True, help="weights to score (a run's best.pt)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--conf", type=float, default=0.25, help="box score that makes an image defective")
+    parser.add_argument(
+        "--conf-from",
+        choices=("train", "val", "test"),
+        help="pick --conf on this split instead (best defect-type accuracy there; e.g. val)",
+    )
     parser.add_argument(
         "--coco", dest="coco_file", type=Path, help="COCO ground truth (annotations/instances_SPLIT.json)"
     )

@@ -21,7 +21,8 @@ import torch
 
 from common.errors import one_line
 from common.weights import weights_dir
-from detection.text_embeddings import TextEmbeddingError, TextEmbeddings, clip_module, prompt_texts
+from detection.clip_text import clip_module
+from detection.embedding_table import TextEmbeddingError, TextEmbeddings, prompt_texts
 
 #: YOLOE's text encoders (``text_model`` of its yaml) -> ultralytics' TorchScript file.
 MOBILECLIP_FILES = {"mobileclip:blt": "mobileclip_blt.ts", "mobileclip2:b": "mobileclip2_b.ts"}

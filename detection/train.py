@@ -338,6 +338,9 @@ def format_summary(result: TrainResult, data: Path) -> str:
     command = f"python -m detection.evaluate --data {data} --weights {result.weights}"
     if result.tile:
         command += f" --tile {result.tile} --tile-overlap {result.tile_overlap:g} --imgsz {result.imgsz}"
+    else:
+        command += f" --imgsz {result.imgsz}"
+    command += " --conf-from val"  # the image-level threshold picked on val (bench/results/detect_bench*.md)
     lines.append(f"evaluate with: {command}")
     return "\n".join(lines)
 

@@ -101,10 +101,33 @@ def test_without_a_coco_file_the_labels_come_from_yolo(tiny_dataset, tmp_path, u
     assert report.image_level.accuracy == 1.0
 
 
+def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, untrained_detector) -> None:
+    report = evaluate(
+        tiny_dataset / "data.yaml",
+        untrained_detector,
+        split="val",
+        conf_from="train",
+        imgsz=64,
+        device="cpu",
+        out=tmp_path / "eval",
+        plots=False,
+        validator_class=GroundTruthValidator,
+    )
+    # Ground-truth boxes score 1 on defect images, good images have none: every threshold up to 1 is
+    # right on train, and 0 is the one nearest the default 0.25.
+    assert report.image_level.conf == 0.0 and report.image_level.accuracy == 1.0
+    assert report.notes == ["conf 0.000 picked on the train split (accuracy 1.000 there)"]
+    assert (tmp_path / "eval" / "conf_train").is_dir()
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["--weights", "nowhere.pt"], "error: weights not found: nowhere.pt"),
+        (
+            ["--weights", "nowhere.pt", "--conf-from", "test"],
+            "error: --conf-from test: pick the threshold on another split than the one scored",
+        ),
         (["--weights", "nowhere.pt", "--data", "missing.yaml"], "error: data file not found: missing.yaml"),
     ],
 )

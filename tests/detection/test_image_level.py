@@ -17,6 +17,7 @@ from detection.image_level import (
     image_labels,
     image_level_report,
     image_prediction,
+    tuned_conf,
     yolo_image_labels,
 )
 
@@ -139,3 +140,27 @@ def test_yolo_image_labels_use_the_largest_box() -> None:
 def test_image_level_report_of_no_images_is_empty() -> None:
     report = image_level_report({}, {}, NAMES, conf=0.25)
     assert report.n_images == 0 and report.accuracy == 0.0 and np.isnan(report.auroc)
+
+
+def test_tuned_conf_separates_confident_defects_from_unsure_goods() -> None:
+    true = {"g1": GOOD, "g2": GOOD, "f1": "flip", "f2": "flip", "s1": "scratch"}
+    found = {"g1": dets((0.4, 2)), "g2": dets((0.5, 2)), "f1": dets((0.9, 2)), "f2": dets((0.7, 2))}
+    conf, accuracy = tuned_conf(true, {**found, "s1": dets((0.8, 3))}, NAMES)
+    assert conf == pytest.approx(0.6) and accuracy == 1.0  # between the goods' 0.5 and the defects' 0.7
+    assert image_level_report(true, {**found, "s1": dets((0.8, 3))}, NAMES, conf).accuracy == 1.0
+    assert image_level_report(true, {**found, "s1": dets((0.8, 3))}, NAMES, 0.25).accuracy == 0.6
+
+
+@pytest.mark.parametrize(
+    ("found", "expected"),
+    [
+        ({}, (0.0, 1.0)),  # no boxes: every threshold is right; 0 is the candidate nearest 0.25
+        ({"f": dets((1.0, 2))}, (0.0, 1.0)),  # ties between 0 and above 1: the one nearest 0.25
+        # a sure box on a good image, none on the defect: only "no box counts" gets the good one right
+        ({"g": dets((1.0, 2))}, (float(np.nextafter(1.0, 2)), 0.5)),
+    ],
+)
+def test_tuned_conf_edge_cases(found, expected) -> None:
+    true = {"g": GOOD, "f": "flip"} if found != {} else {"g": GOOD}
+    conf, accuracy = tuned_conf(true, found, NAMES)
+    assert (conf, accuracy) == expected  # exactly: just above 1.0 is not 1.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from detection import text_embeddings
+from detection import clip_text
 from detection.text_embeddings import (
     CLOSED_SET_NOTE,
     EMBEDDING_DIM,
@@ -68,7 +68,7 @@ def fake_clip(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
     module.load, module.tokenize = load, tokenize
     monkeypatch.setitem(sys.modules, "clip", module)
-    monkeypatch.setattr(text_embeddings.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(clip_text.importlib.util, "find_spec", lambda name: object())
     return calls
 
 
@@ -169,13 +169,13 @@ def test_clip_weights_in_a_cache_folder_are_found_and_verified(tmp_path, monkeyp
     cached = tmp_path / "clip" / "ViT-B-32.pt"
     cached.parent.mkdir()
     cached.write_bytes(b"not the official bytes")
-    monkeypatch.setattr(text_embeddings, "clip_weight_candidates", lambda: [tmp_path / "none.pt", cached])
+    monkeypatch.setattr(clip_text, "clip_weight_candidates", lambda: [tmp_path / "none.pt", cached])
     with pytest.raises(TextEmbeddingError) as error:
         resolve_text_embeddings(NAMES)
     assert "sha256" in one_line(error) and fake_clip == []  # a corrupt official-named file is refused
-    spec = text_embeddings.CLIP_WEIGHTS
+    spec = clip_text.CLIP_WEIGHTS
     official = type(spec)(**{**spec.__dict__, "sha256": hashlib.sha256(cached.read_bytes()).hexdigest()})
-    monkeypatch.setattr(text_embeddings, "CLIP_WEIGHTS", official)
+    monkeypatch.setattr(clip_text, "CLIP_WEIGHTS", official)
     assert "CLIP" in resolve_text_embeddings(NAMES).source and fake_clip[0][0] == str(cached)
 
 
@@ -185,7 +185,7 @@ def test_an_explicit_table_wins_over_clip(tmp_path: Path, fake_clip) -> None:
 
 
 def test_clip_without_weights_and_no_table_says_what_was_tried(tmp_path, monkeypatch, fake_clip) -> None:
-    monkeypatch.setattr(text_embeddings, "clip_weight_candidates", lambda: [tmp_path / "a" / "ViT-B-32.pt"])
+    monkeypatch.setattr(clip_text, "clip_weight_candidates", lambda: [tmp_path / "a" / "ViT-B-32.pt"])
     with pytest.raises(TextEmbeddingError) as error:
         resolve_text_embeddings(NAMES)
     message = one_line(error)

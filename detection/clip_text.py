@@ -1,0 +1,114 @@
+"""CLIP ViT-B/32 text embeddings for YOLO-World class names, from weights already on disk.
+
+ultralytics' ``WorldModel.get_text_pe`` downloads CLIP (and pip-installs the
+``clip`` package when missing); here CLIP is used only when the package is
+importable and its weights are on disk (``clip_weights=PATH``, else
+``ViT-B-32.pt`` in this project's cache, ultralytics' ``weights/clip/`` or
+``~/.cache/clip/``), verified by sha256. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from common.errors import one_line
+from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
+from detection.embedding_table import TextEmbeddingError, TextEmbeddings, prompt_texts
+
+#: The text encoder every ultralytics YOLO-World model was trained with.
+CLIP_VARIANT = "ViT-B/32"
+#: ultralytics' name of that text model (``build_text_model``); YOLOE names its own in its yaml.
+CLIP_ENCODER = f"clip:{CLIP_VARIANT}"
+#: OpenAI's file; the sha256 is the one in its own URL (the ``clip`` package checks it the same way).
+CLIP_WEIGHTS = CheckpointSpec(
+    model="clip-ViT-B/32",
+    filename="ViT-B-32.pt",
+    url="https://openaipublic.azureedge.net/clip/models/"
+    "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+    sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+    size=None,
+    path_option="clip_weights=PATH",
+)
+CLIP_INSTALL = "pip install git+https://github.com/ultralytics/CLIP.git"
+
+
+def clip_module() -> ModuleType:
+    """OpenAI's ``clip`` package (ultralytics' fork or the original), imported only if installed.
+
+    Raises:
+        TextEmbeddingError: not installed, or a different package named ``clip``.
+    """
+    if importlib.util.find_spec("clip") is None:
+        raise TextEmbeddingError(f"the 'clip' package is not installed ({CLIP_INSTALL})")
+    try:
+        module = importlib.import_module("clip")
+    except Exception as error:  # a broken install: missing ftfy/regex, say
+        raise TextEmbeddingError(f"the 'clip' package does not import: {one_line(error)}") from None
+    if not all(hasattr(module, name) for name in ("load", "tokenize")):
+        raise TextEmbeddingError(f"the installed 'clip' package is not OpenAI's CLIP ({CLIP_INSTALL})")
+    return module
+
+
+def clip_weight_candidates() -> list[Path]:
+    """Where ``ViT-B-32.pt`` is looked for when no path is given, in order."""
+    from ultralytics.utils import WEIGHTS_DIR  # where ultralytics' own CLIP loader keeps it
+
+    return [
+        weights_dir() / CLIP_WEIGHTS.filename,
+        Path(WEIGHTS_DIR) / "clip" / CLIP_WEIGHTS.filename,
+        Path.home() / ".cache" / "clip" / CLIP_WEIGHTS.filename,
+    ]
+
+
+def find_clip_weights(path: str | Path | None = None) -> Path:
+    """The local CLIP ViT-B/32 weights: ``path`` if given, else the first verified candidate.
+
+    Files named ``ViT-B-32.pt`` are checked against the official sha256; an
+    explicit file under another name is taken as the user's own.
+
+    Raises:
+        TextEmbeddingError: no verified file (the message lists where it looked).
+    """
+    try:
+        if path is not None:
+            return resolve_checkpoint(CLIP_WEIGHTS, path)
+        looked = []
+        for candidate in clip_weight_candidates():
+            if candidate.is_file():
+                return resolve_checkpoint(CLIP_WEIGHTS, candidate)
+            looked.append(str(candidate.parent))
+    except CheckpointError as error:
+        raise TextEmbeddingError(str(error)) from None
+    raise TextEmbeddingError(
+        f"no CLIP {CLIP_VARIANT} weights on disk (looked for {CLIP_WEIGHTS.filename} in {', '.join(looked)}; "
+        f"get it from {CLIP_WEIGHTS.url} or pass clip_weights=PATH)"
+    )
+
+
+def clip_embeddings(
+    names: Sequence[str], weights: str | Path, *, device: str | torch.device = "cpu"
+) -> TextEmbeddings:
+    """Encodes ``names`` with CLIP from a local weights file, as ultralytics' ``CLIP.encode_text`` does."""
+    clip = clip_module()
+    texts = prompt_texts(names)
+    try:
+        # A file path, not a model name: the package's loader then downloads nothing.
+        model, _ = clip.load(str(weights), device=device, jit=False)
+    except Exception as error:  # a truncated file or the user's own weights that do not fit
+        raise TextEmbeddingError(f"CLIP could not load {weights}: {one_line(error)}") from None
+    model.eval()
+    with torch.no_grad():
+        tokens = clip.tokenize(texts, truncate=True).to(device)
+        features = model.encode_text(tokens).float().cpu()
+    features = features / features.norm(dim=-1, keepdim=True)
+    return TextEmbeddings(
+        dict(zip(texts, features, strict=True)),
+        source=f"CLIP {CLIP_VARIANT} ({weights})",
+        info={"kind": "clip", "variant": CLIP_VARIANT, "weights": str(weights)},
+    )
