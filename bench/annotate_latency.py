@@ -37,10 +37,20 @@ RSS sampled every 10 ms (and its ``VmHWM`` reset before the bursts), and its RSS
 into a temporary folder, run from there; the checkout is not touched), for a before/after table.
 Writes ``<out>/annotate_latency_load.{csv,md}``.
 
+``--crop-fraction F`` measures what a zoomed crop costs instead (``segmentation.annotate
+--crop-fraction``), over the 512-px photos whose defect box gets a crop at ``F`` (all of
+``test/colour``; synthetic: ``--n-images``), with ``--prefetch 0``: the defect's box on a server
+without crops (``box_off``) and, on a server with crops running at the same time, the same box the
+first time (``crop_first``: one encoder run on the crop), the box plus a point (``crop_again``: the
+crop in memory) and the box redrawn a few pixels off (``crop_redrawn``: the crop reused); then, on a
+new server over the same cache, the box again (``crop_restart``: the crop read from the disk cache).
+Writes ``<out>/annotate_crop_latency.{csv,md}``.
+
 Usage::
 
     python bench/annotate_latency.py --threads 1 2 --out bench/results
     python bench/annotate_latency.py --load --baseline-ref HEAD --threads 2 --runtime onnx --out bench/results
+    python bench/annotate_latency.py --crop-fraction 0.5 --threads 2 --runtime onnx --out bench/results
 """
 
 from __future__ import annotations
@@ -68,6 +78,7 @@ from report import (
     csv_file,
     load_average,
     machine_line,
+    note_load_after,
     write_report,
 )
 from report import (
@@ -109,6 +120,7 @@ class Samples:
     server_ms: list[float] = field(default_factory=list)
     decode_cpu_ms: list[float] = field(default_factory=list)
     server_cpu_ms: list[float] = field(default_factory=list)
+    crop_ms: list[float] = field(default_factory=list)  # the crop's embedding (server), --crop-fraction
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,6 +196,7 @@ class Server:
         threads: int,
         prefetch: int,
         root: Path = REPO,
+        crop_fraction: float = 0.0,
     ) -> None:
         # root: the source tree to run (another revision's for --baseline-ref); first on the path.
         env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -193,6 +206,8 @@ class Server:
             "--cache-dir", str(cache), "--device", "cpu", "--threads", str(threads),
             "--prefetch", str(prefetch), "--runtime", runtime, "--port", "0",
         ]  # fmt: skip
+        if crop_fraction > 0:  # only then: older revisions (--baseline-ref) have no such option
+            self.command += ["--crop-fraction", str(crop_fraction)]
         self.process = subprocess.Popen(
             self.command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -245,6 +260,8 @@ def add(samples: dict, setup: tuple, metric: str, size: str, client_ms: float, r
         row.server_ms.append(result["ms"]["predict"])
         row.decode_cpu_ms.append(result["ms"]["decode_cpu"])
         row.server_cpu_ms.append(result["ms"]["predict_cpu"])
+        if result.get("crop") is not None:  # decoded on a zoomed crop (--crop-fraction)
+            row.crop_ms.append(result["ms"]["crop"])
 
 
 def pass_idle(client, photos: list[Photo], setup: tuple, samples: dict, args, rng) -> None:
@@ -611,6 +628,168 @@ def main_load(args, command: str) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# Crops: what a zoomed crop costs (--crop-fraction)
+
+REDRAW_PX = 3.0  # how far the redrawn box is off the first one
+CROP_METRIC_TEXT = {
+    "embed": "opening the photo (its embedding, cold cache), for scale",
+    "box_off": "the defect's box, crops off",
+    "crop_first": "the box, first time in its crop (one encoder run)",
+    "crop_again": "the same box + a point (crop in memory)",
+    "crop_redrawn": f"the box redrawn {REDRAW_PX:.0f} px off (crop reused)",
+    "crop_restart": "the box after a restart (crop from the disk cache)",
+}
+
+
+def crop_prompts(photos: list[Photo], fraction: float) -> list[tuple[Photo, list[dict]]]:
+    """The 512-px photos whose defect box (``prompts_for``'s 4th prompt) gets a crop, with their prompts."""
+    from segmentation.crops import CropRule
+
+    rule, chosen = CropRule(max_fraction=fraction), []
+    for photo in photos:
+        prompts = prompts_for(photo.truth, np.random.default_rng(0))
+        box = np.array(prompts[3]["box"])
+        if photo.truth.shape != LARGE_SIZE and rule.window(box, photo.truth.shape) is not None:
+            chosen.append((photo, prompts))
+    return chosen
+
+
+def crop_click(client, photo: Photo, prompt: dict, setup: tuple, samples: dict, metric: str, args) -> None:
+    """One timed box prompt; an error if it was (not) decoded on a crop where it should (not) be."""
+    time.sleep(args.think_ms / 1e3)
+    elapsed, result = click(client, photo.name, prompt)
+    if (result["crop"] is None) != (metric == "box_off"):
+        raise RuntimeError(f"{metric} on {photo.name}: crop {result['crop']}")
+    add(samples, setup, metric, photo.size_label, elapsed, result)
+
+
+def open_photo(client, photo: Photo, prompt: dict) -> float:
+    """Opens a photo until its embedding is ready, in ms, then one untimed click (``prompt``) to warm up."""
+    started = time.perf_counter()
+    client.post("/api/current", json={"image": photo.name}).raise_for_status()
+    wait_ready(client, photo.name)
+    elapsed = (time.perf_counter() - started) * 1e3
+    click(client, photo.name, prompt)
+    return elapsed
+
+
+def measure_crops(runtime: str, threads: int, chosen: list, work: Path, args, samples: dict, info: dict):
+    """The servers without and with crops side by side (photo by photo), then one restarted; a command."""
+    import httpx
+
+    setup, label = (runtime, threads), f"crop_{runtime}_{threads}"
+    info[label] = f"load_avg_1m {load_average()} before"
+
+    def start(name: str, fraction: float, cache: str) -> Server:
+        print(f"{runtime}, threads {threads}: server {name} ...", file=sys.stderr)
+        options = {"runtime": runtime, "threads": threads, "prefetch": 0, "crop_fraction": fraction}
+        return Server(work / "photos", work / f"out_{label}_{name}", work / cache, **options)
+
+    servers: list[Server] = []
+    try:
+        servers.append(start("off", 0.0, f"emb_{label}_off"))
+        servers.append(start("on", args.crop_fraction, f"emb_{label}"))
+        with (
+            httpx.Client(base_url=servers[0].url, timeout=600) as off,
+            httpx.Client(base_url=servers[1].url, timeout=600) as on,
+        ):
+            for photo, prompts in chosen:
+                add(samples, setup, "embed", photo.size_label, open_photo(off, photo, prompts[0]))
+                open_photo(on, photo, prompts[0])
+                x0, y0, x1, y1 = prompts[3]["box"]
+                redrawn = [x0 + REDRAW_PX, y0 - REDRAW_PX, x1 + REDRAW_PX, y1 - REDRAW_PX]
+                crop_click(off, photo, prompts[3], setup, samples, "box_off", args)
+                crop_click(on, photo, prompts[3], setup, samples, "crop_first", args)
+                crop_click(on, photo, prompts[4], setup, samples, "crop_again", args)
+                crop_click(on, photo, {**prompts[3], "box": redrawn}, setup, samples, "crop_redrawn", args)
+    finally:
+        for server in servers:
+            server.stop()
+    restarted = start("restart", args.crop_fraction, f"emb_{label}")  # the crop server's cache
+    try:
+        with httpx.Client(base_url=restarted.url, timeout=600) as client:
+            for photo, prompts in chosen:
+                open_photo(client, photo, prompts[0])
+                crop_click(client, photo, prompts[3], setup, samples, "crop_restart", args)
+    finally:
+        restarted.stop()
+    info[label] += f", {load_average()} after"
+    return restarted.command
+
+
+def crop_markdown(rows: Sequence[Samples], *, command: str, server_command: str, args, info: dict, n: int):
+    lines = [
+        "# Annotation page latency with zoomed crops",
+        "",
+        f"MobileSAM (`vit_t`) on the CPU through the HTTP API of `python -m segmentation.annotate` (uvicorn, "
+        f"loopback, httpx client, `--prefetch 0`), `--crop-fraction {args.crop_fraction:g}`: the {n} "
+        f"photos of 512x512 whose defect box gets a crop. Each photo is opened and clicked once (a point, "
+        f"untimed) first; {args.think_ms:.0f} ms think time before each timed prompt. The servers without "
+        "and with crops run at the same time and take turns photo by photo; the restarted one reads the "
+        "second one's cache. Times in ms, client-side unless marked; x off: the median over `box_off`'s.",
+        "",
+        "| decoder | threads | prompt | metric | n | p50 | min | max | x off | crop embedding p50 (server) "
+        "| decoder p50 | server p50 |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    off = {(r.runtime, r.threads): percentile(r.client_ms, 50) for r in rows if r.metric == "box_off"}
+    for row in rows:
+        p50 = percentile(row.client_ms, 50)
+        cells = [row.runtime, str(row.threads), CROP_METRIC_TEXT[row.metric], f"`{row.metric}`"]
+        cells += [str(len(row.client_ms)), f"{p50:.0f}", f"{np.min(row.client_ms):.0f}"]
+        cells += [f"{np.max(row.client_ms):.0f}", f"{p50 / off[(row.runtime, row.threads)]:.2f}"]
+        cells += [
+            f"{percentile(values, 50):.1f}" if values else "-"
+            for values in (row.crop_ms, row.decode_ms, row.server_ms)
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    note_load_after(info)
+    lines += [
+        "",
+        "## Run",
+        "",
+        f"- command: `{command}`",
+        f"- server: `{server_command}` (and the same without `--crop-fraction`)",
+        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        machine_line(info),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main_crops(args, command: str) -> int:
+    """``--crop-fraction``: the crop rows per runtime and thread count."""
+    info = machine_info()
+    samples: dict[tuple, Samples] = {}
+    with tempfile.TemporaryDirectory(prefix="annotate_crop_") as tmp:
+        work = Path(tmp)
+        n_real = len(list((HAZELNUT / "test" / CLASS).glob("*.jpg"))) if HAZELNUT.is_dir() else 0
+        chosen = crop_prompts(
+            prepare_photos(work / "photos", n_real or args.n_images, args.seed), args.crop_fraction
+        )
+        if not chosen:
+            print(f"error: no photo's defect box gets a crop at --crop-fraction {args.crop_fraction:g}")
+            return 2
+        for runtime in args.runtime:
+            for threads in args.threads:
+                server_command = shlex.join(
+                    measure_crops(runtime, threads, chosen, work, args, samples, info)
+                )
+        server_command = server_command.replace(sys.executable, "python").replace(tmp, "$TMP")
+    order = list(CROP_METRIC_TEXT)
+    rows = sorted(
+        samples.values(), key=lambda r: (args.runtime.index(r.runtime), r.threads, order.index(r.metric))
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out / "annotate_crop_latency.csv", rows, kinds=(*CSV_KINDS, "crop"))
+    report = crop_markdown(
+        rows, command=command, server_command=server_command, args=args, info=info, n=len(chosen)
+    )
+    write_report(args.out / "annotate_crop_latency.md", report)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # Report
 
 
@@ -630,9 +809,11 @@ def machine_info() -> dict[str, str]:
     )
 
 
-def write_csv(path: Path, rows: Sequence[Samples]) -> None:
+CSV_KINDS = ("client", "decode", "server", "decode_cpu", "server_cpu")
+
+
+def write_csv(path: Path, rows: Sequence[Samples], kinds: Sequence[str] = CSV_KINDS) -> None:
     """One row per (threads, metric, photo size): n and min/p50/p95/mean/max of each timing, in ms."""
-    kinds = ("client", "decode", "server", "decode_cpu", "server_cpu")
     with csv_file(path) as writer:
         header = ["runtime", "threads", "metric", "size", "n"]
         for kind in kinds:
@@ -762,7 +943,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--single-clicks", type=int, default=24, help="clicks one at a time first, for latency (default 24)"
     )
     load.add_argument("--baseline-ref", help="git revision whose server is measured first (e.g. HEAD)")
+    parser.add_argument(
+        "--crop-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="measure zoomed crops at this --crop-fraction (annotate_crop_latency.*); 0: off (default)",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.crop_fraction <= 1 or (args.crop_fraction and args.load):
+        parser.error("need --crop-fraction in [0, 1], and not with --load")
     if args.n_images < 3 or min(args.threads) < 1 or args.think_ms < 0:
         parser.error("need --n-images >= 3, --threads >= 1, --think-ms >= 0")
     if not 1 <= args.clients <= 200 or not 1 <= args.bursts <= 20 or args.single_clicks < 1:
@@ -782,6 +972,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.load:
         return main_load(args, command)
+    if args.crop_fraction:
+        return main_crops(args, command)
     info = machine_info()
     samples: dict[tuple[int, str, str], Samples] = {}
     with tempfile.TemporaryDirectory(prefix="annotate_latency_") as tmp:

@@ -145,6 +145,15 @@ def paste_mask(mask: np.ndarray, window: Window, image_size: tuple[int, int]) ->
     return out
 
 
+def scale_window(window: Window, factor: float) -> Window:
+    """The window on the image resized by ``factor`` (e.g. a preview), corners and side rounded.
+
+    >>> scale_window(Window(100, -20, 300), 0.5)
+    Window(x0=50, y0=-10, side=150)
+    """
+    return Window(round(window.x0 * factor), round(window.y0 * factor), max(1, round(window.side * factor)))
+
+
 def box_to_window(box: np.ndarray, window: Window) -> np.ndarray:
     """``(..., 4)`` xyxy image pixels in the window's frame."""
     return np.asarray(box, dtype=float) - np.array([window.x0, window.y0, window.x0, window.y0], dtype=float)

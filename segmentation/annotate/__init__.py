@@ -31,6 +31,8 @@ Modules, by what they hold:
   computed ahead in a background thread;
 - :mod:`~segmentation.annotate.predictor`: prompts to candidate masks
   (previews) and the exact full-resolution mask of an accepted candidate;
+- :mod:`~segmentation.annotate.zoom`: ``--crop-fraction``: which zoomed crop a
+  small box is decoded on (segmentation's crop rule) and the crops' embeddings;
 - :mod:`~segmentation.annotate.worker`: the one thread that runs the decoder
   for every request, with a short queue (a full one is answered 503);
 - :mod:`~segmentation.annotate.files`: what the server may read (only below

@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--prefetch", type=int, default=2, help="next images embedded ahead in the background (2)"
     )
+    model.add_argument(
+        "--crop-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="decode a box whose longest side < F x the photo's on a zoomed crop around it "
+        "(segmentation's rule, e.g. 0.125; one encoder run per new crop, then cached); 0: off (default)",
+    )
     review = parser.add_argument_group("proposals to review instead of drawing")
     source = review.add_mutually_exclusive_group()
     source.add_argument(
@@ -291,7 +299,9 @@ def place_file_proposals(
 
 
 def check_counts(args: argparse.Namespace) -> None:
-    """``--prefetch`` >= 0 and ``--threads`` >= 1."""
+    """``--prefetch`` >= 0, ``--threads`` >= 1 and ``--crop-fraction`` in [0, 1]."""
+    if not 0 <= args.crop_fraction <= 1:  # NaN too
+        raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
     if args.prefetch < 0:
         raise UserError(f"--prefetch must be >= 0, got {args.prefetch}")
     if args.threads is not None and args.threads < 1:
@@ -345,6 +355,7 @@ def serve(
 
     from common.io import cache_root
     from segmentation.annotate.app import create_app
+    from segmentation.crops import CropRule
     from segmentation.embeddings import EmbeddingCache
 
     try:
@@ -370,8 +381,14 @@ def serve(
         allowed_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
         runtime=runtime,
         detector=detector,
+        crops=CropRule(max_fraction=args.crop_fraction) if args.crop_fraction > 0 else None,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
+    if args.crop_fraction > 0:
+        print(
+            f"zoomed crops for boxes whose longest side < {args.crop_fraction:g} x the photo's "
+            "(the first box of a crop runs the encoder once)"
+        )
     if not is_loopback(args.host):
         print(f"note: bound to {args.host}: anyone who can reach this machine can read and change the labels")
     print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)

@@ -11,7 +11,8 @@ the path relative to ``--images``):
 ``GET /api/image``         ``?image=KEY``: size, preview size, status, instances (preview RLE)
 ``GET /api/embedding``     ``?image=KEY``: embedding state and progress (asks for it if need be)
 ``POST /api/current``      ``{image}``: the user opened it: embed it first, prefetch the next ones
-``POST /api/predict``      ``{image, points, labels, box}``: three candidate masks (COCO RLE)
+``POST /api/predict``      ``{image, points, labels, box}``: three candidate masks (COCO RLE), the
+                           zoomed crop they were decoded on (``crop``, with ``crops``) or null
 ``POST /api/accept``       ``{image, prediction, candidate, class, proposal?}``: saves the exact mask
 ``POST /api/delete``       ``{image, instance}``
 ``POST /api/status``       ``{image, status: done|good|open}``
@@ -57,6 +58,7 @@ from segmentation.annotate.routes import export, files, images, instances, propo
 from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
 from segmentation.annotate.worker import DEFAULT_WAITING
+from segmentation.crops import CropRule
 from segmentation.embeddings import EmbeddingCache
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ def create_app(
     runtime: str = "torch",
     decoder_waiting: int = DEFAULT_WAITING,
     detector: BoxDetector | None = None,
+    crops: CropRule | None = None,
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -99,6 +102,8 @@ def create_app(
             while it works; more are answered 503 (:class:`~segmentation.annotate.worker.DecoderWorker`).
         detector: proposes defects on each photo as it is opened or prefetched, masks by ``sam``
             (:mod:`segmentation.annotate.detector`); its classes must be the session's.
+        crops: decode small boxes (drawn, or a detector's) on a zoomed crop around them
+            (``--crop-fraction``, :mod:`segmentation.annotate.zoom`); None: never.
 
     The decoder, prefetch and detector threads stop when the app shuts down (``with
     TestClient(app)``, or uvicorn's lifespan); ``app.state.context.close()`` stops
@@ -107,7 +112,7 @@ def create_app(
     if cache is None:
         cache = EmbeddingCache(cache_root() / "embeddings", sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
-    predictor = InteractivePredictor(sam, prefetcher, runtime=runtime, waiting=decoder_waiting)
+    predictor = InteractivePredictor(sam, prefetcher, runtime=runtime, waiting=decoder_waiting, crops=crops)
     proposer = None
     if detector is not None:
         check_detector_classes(detector, session.classes)

@@ -4,10 +4,12 @@ The inspection cascade, run where the user works: when a photo is opened (or
 prefetched), the detector finds its boxes, the app's own SAM decoder turns
 each box into one mask (box prompt, single-mask output), and the session keeps
 them as proposals (:mod:`segmentation.annotate.proposals`) for the user to
-accept, correct or delete. Detector and decoder run as one job per photo on
-the decoder thread (:class:`~segmentation.annotate.worker.DecoderWorker`),
-queued like every click: one thread keeps one set of torch and ultralytics
-buffers, and a click waits at most for one photo's detection.
+accept, correct or delete (with ``--crop-fraction``, a small box is decoded on
+its zoomed crop, as the cascade does: :mod:`segmentation.annotate.zoom`).
+Detector and decoder run as one job per photo on the decoder thread
+(:class:`~segmentation.annotate.worker.DecoderWorker`), queued like every
+click: one thread keeps one set of torch and ultralytics buffers, and a click
+waits at most for one photo's detection (and its crops' encoder runs).
 
 A photo is proposed once per detector (its file name and sha256,
 :attr:`BoxDetector.source`): a restart keeps the undecided proposals in the
@@ -273,7 +275,7 @@ class DetectorProposals:
                 f"class id {classes.max()} beyond the detector's {len(self.detector.names)}"
             )
         proposals = []
-        masks = self.predictor.box_masks(emb, boxes)
+        masks = self.predictor.box_masks(emb, boxes, path=path)
         for box, score, class_id, (mask, iou) in zip(boxes, found.scores, classes, masks, strict=True):
             proposal = make_proposal(
                 mask,

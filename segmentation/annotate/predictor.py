@@ -17,6 +17,11 @@ The decoder and both upscalings run on one thread with a short queue
 (:class:`segmentation.annotate.worker.DecoderWorker`), whatever thread asks:
 memory stays flat under many concurrent clicks, and a full queue is refused
 with a :class:`~segmentation.annotate.errors.BusyError`.
+
+With a crop rule (``--crop-fraction``, :mod:`segmentation.annotate.zoom`) a
+small box is decoded on a zoomed crop around it: the crop's embedding (the
+encoder once per crop, then the cache), the prompt moved into the crop's frame,
+and the masks (previews and the accepted one) pasted back into the photo's.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
+from segmentation.annotate.zoom import CropEmbeddings
+from segmentation.crops import CropRule, Window, box_to_window, paste_mask, scale_window
 from segmentation.decoder_onnx import OnnxDecoder
 from segmentation.embeddings import ImageEmbedding
 from segmentation.predict import decode, upscale_logits
@@ -60,12 +67,16 @@ class Prediction:
         scores: ``(M,)`` SAM's predicted IoUs.
         masks: ``(M, h', w')`` bool previews at :func:`preview_size`.
         prompt: ``{"points": [[x, y], ...], "labels": [1, 0, ...], "box": [x1, y1, x2, y2] | None}``,
-            in pixels.
+            in pixels of the image, and ``"crop": [x0, y0, side]`` when decoded on a zoomed crop.
         decode_s: seconds in the prompt encoder and mask decoder.
         total_s: seconds for the whole prediction, previews included.
         decode_cpu_s, total_cpu_s: the same as CPU time of the decoder thread: with one torch
             thread, what they would take on an otherwise idle core, whatever else runs.
         queue_s: seconds the prompt waited for the decoder thread (other requests before it).
+        window: the zoomed crop the prompt was decoded on (``low_res`` is in its frame), None:
+            the whole image.
+        crop_s: seconds to get the crop's embedding (memory, disk cache or an encoder run),
+            included in ``total_s``.
     """
 
     id: str
@@ -80,6 +91,8 @@ class Prediction:
     decode_cpu_s: float = 0.0
     total_cpu_s: float = 0.0
     queue_s: float = 0.0
+    window: Window | None = None
+    crop_s: float = 0.0
 
     @property
     def best(self) -> int:
@@ -158,6 +171,8 @@ class _Candidates:
     low_res: torch.Tensor
     iou: torch.Tensor
     masks: np.ndarray
+    window: Window | None
+    crop_s: float
     started: float
     decode_s: float
     total_s: float
@@ -180,6 +195,8 @@ class InteractivePredictor:
             ValueError; the export takes about a second here), ``"torch"`` in PyTorch.
         waiting: requests that may wait for the decoder thread while it works on
             another; more are refused with :class:`~segmentation.annotate.errors.BusyError`.
+        crops: decode small boxes on zoomed crops (:mod:`segmentation.annotate.zoom`); None: never.
+        keep_crops: crop embeddings held in memory.
 
     Call :meth:`close` to stop the decoder thread.
     """
@@ -192,6 +209,8 @@ class InteractivePredictor:
         keep: int = 16,
         runtime: str = "torch",
         waiting: int = DEFAULT_WAITING,
+        crops: CropRule | None = None,
+        keep_crops: int = 8,
     ) -> None:
         if runtime not in RUNTIMES:
             raise AnnotationError(f"unknown decoder runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
@@ -201,6 +220,11 @@ class InteractivePredictor:
         self.runtime = runtime
         self._decode = OnnxDecoder(sam) if runtime == "onnx" else partial(decode, sam)
         self.worker = DecoderWorker(waiting=waiting)
+        self.crops = (
+            None
+            if crops is None or crops.max_fraction <= 0
+            else CropEmbeddings(crops, prefetcher.cache, keep=keep_crops, device=prefetcher.device)
+        )
         self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -232,12 +256,14 @@ class InteractivePredictor:
         emb = self.prefetcher.get(path)
         coords, point_labels, boxes = check_prompt(points, labels, box, size=emb.original_size)
         asked = time.perf_counter()
-        result = self.worker.run(partial(self._candidates, emb, coords, point_labels, boxes))
+        result = self.worker.run(partial(self._candidates, path, emb, coords, point_labels, boxes))
         prompt = {
             "points": [] if coords is None else coords[0].tolist(),
             "labels": [] if point_labels is None else point_labels[0].tolist(),
             "box": None if boxes is None else boxes[0].tolist(),
         }
+        if result.window is not None:  # saved with an accepted mask: how it was made
+            prompt["crop"] = [result.window.x0, result.window.y0, result.window.side]
         with self._lock:
             prediction = Prediction(
                 id=f"p{next(self._ids)}",
@@ -252,6 +278,8 @@ class InteractivePredictor:
                 decode_cpu_s=result.decode_cpu_s,
                 total_cpu_s=result.total_cpu_s,
                 queue_s=result.started - asked,
+                window=result.window,
+                crop_s=result.crop_s,
             )
             self._predictions[prediction.id] = prediction
             while len(self._predictions) > self.keep:
@@ -279,30 +307,43 @@ class InteractivePredictor:
             raise AnnotationError(f"candidate must be 0-{prediction.low_res.shape[1] - 1}, got {candidate}")
         emb: ImageEmbedding = self.prefetcher.get(prediction.path)
         low_res = prediction.low_res[:, candidate : candidate + 1]
-        return self.worker.run(partial(self._full_mask, low_res, emb))
+        return self.worker.run(partial(self._full_mask, low_res, emb, prediction.window))
 
-    def box_masks(self, emb: ImageEmbedding, boxes: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    def box_masks(
+        self, emb: ImageEmbedding, boxes: np.ndarray, *, path: Path | None = None
+    ) -> list[tuple[np.ndarray, float]]:
         """SAM's single mask for each box, at the original resolution, with its predicted IoU.
 
         A box prompt alone, ``multimask_output=False``: what ``SamPredictor.predict(box=...)``
-        gives, and what the inspection cascade does with a detector's boxes. Decoder work:
-        call it on the decoder thread (inside ``self.worker.run``), as
+        gives, and what the inspection cascade does with a detector's boxes (with crops, a
+        small box on the rule's own window, as the cascade does). Decoder work: call it on the
+        decoder thread (inside ``self.worker.run``), as
         :class:`~segmentation.annotate.detector.DetectorProposals` does.
 
         Args:
             emb: the image's embedding.
             boxes: ``(N, 4)`` xyxy in pixels of the image.
+            path: the image's file, for crops (None: no crops).
 
         Returns:
             ``N`` pairs ``((H, W) bool mask, IoU)``; one box at a time, so a large photo
             holds one full-size logit map, not N.
         """
         found = []
-        with self.prefetcher.decoding(), torch.inference_mode():
+        with self.prefetcher.decoding():
             for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
-                low_res, iou = self._decode(emb, boxes=box[None], multimask_output=False)
-                logits = upscale_logits(self.sam, low_res.to(self.sam.device), emb)
-                found.append(((logits[0, 0] > self.sam.mask_threshold).cpu().numpy(), float(iou[0, 0])))
+                window = None
+                if self.crops is not None and path is not None:
+                    window = self.crops.rule.window(box, emb.original_size)
+                frame = emb if window is None else self.crops.embedding(path, window)
+                with torch.inference_mode():
+                    framed = box if window is None else box_to_window(box, window)
+                    low_res, iou = self._decode(frame, boxes=framed[None], multimask_output=False)
+                    logits = upscale_logits(self.sam, low_res.to(self.sam.device), frame)
+                    mask = (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+                if window is not None:
+                    mask = paste_mask(mask, window, emb.original_size)
+                found.append((mask, float(iou[0, 0])))
         return found
 
     def close(self) -> None:
@@ -311,39 +352,80 @@ class InteractivePredictor:
 
     def _candidates(
         self,
+        path: Path,
         emb: ImageEmbedding,
         coords: np.ndarray | None,
         point_labels: np.ndarray | None,
         boxes: np.ndarray | None,
     ) -> _Candidates:
-        """Decoder and previews of one checked prompt; runs on the decoder thread."""
+        """Decoder and previews of one checked prompt (on its crop, if any); runs on the decoder thread."""
         started, started_cpu = time.perf_counter(), time.thread_time()
-        with self.prefetcher.decoding(), torch.inference_mode():
-            low_res, iou = self._decode(
-                emb,
-                boxes=boxes,
-                point_coords=coords,
-                point_labels=point_labels,
-                multimask_output=True,
-            )
-            decoded, decoded_cpu = time.perf_counter(), time.thread_time()
-            # sam.postprocess_masks is what upscale_logits runs; with the preview size as the
-            # target it stops at the model-input frame (an identity resize) for large images.
-            logits = self.sam.postprocess_masks(low_res, emb.input_size, self.preview_size(emb.original_size))
-            masks = (logits[0] > self.sam.mask_threshold).cpu().numpy()
+        with self.prefetcher.decoding():
+            window = None
+            if self.crops is not None:
+                box = None if boxes is None else boxes[0]
+                window = self.crops.window(path, box, coords, emb.original_size)
+            frame = emb
+            if window is not None:  # a new crop runs the encoder here, outside inference mode (cached)
+                frame = self.crops.embedding(path, window)
+                boxes = None if boxes is None else box_to_window(boxes, window)
+                coords = None if coords is None else coords - np.array([window.x0, window.y0], dtype=float)
+            cropped, cropped_cpu = time.perf_counter(), time.thread_time()
+            with torch.inference_mode():
+                low_res, iou = self._decode(
+                    frame,
+                    boxes=boxes,
+                    point_coords=coords,
+                    point_labels=point_labels,
+                    multimask_output=True,
+                )
+                decoded, decoded_cpu = time.perf_counter(), time.thread_time()
+                masks = self._previews(low_res, frame, window, emb.original_size)
         return _Candidates(
             low_res=low_res.float().cpu(),
             iou=iou,
             masks=masks,
+            window=window,
+            crop_s=0.0 if window is None else cropped - started,
             started=started,
-            decode_s=decoded - started,
+            decode_s=decoded - cropped,
             total_s=time.perf_counter() - started,
-            decode_cpu_s=decoded_cpu - started_cpu,
+            decode_cpu_s=decoded_cpu - cropped_cpu,
             total_cpu_s=time.thread_time() - started_cpu,
         )
 
-    def _full_mask(self, low_res: torch.Tensor, emb: ImageEmbedding) -> np.ndarray:
-        """``(H, W)`` bool mask of one candidate's ``(1, 1, 4h, 4w)`` logits; runs on the decoder thread."""
+    def _previews(
+        self,
+        low_res: torch.Tensor,
+        frame: ImageEmbedding,
+        window: Window | None,
+        original_size: tuple[int, int],
+    ) -> np.ndarray:
+        """``(M, h', w')`` bool previews of ``(1, M, 4h, 4w)`` logits on ``frame`` (a crop: ``window``)."""
+        size = self.preview_size(original_size)
+        if window is None:
+            # sam.postprocess_masks is what upscale_logits runs; with the preview size as the
+            # target it stops at the model-input frame (an identity resize) for large images.
+            logits = self.sam.postprocess_masks(low_res, frame.input_size, size)
+            return (logits[0] > self.sam.mask_threshold).cpu().numpy()
+        # The crop resized straight to its place in the preview: exact where the preview is the
+        # image itself, otherwise within a preview pixel of the accepted mask's resized outline.
+        scaled = scale_window(window, max(size) / max(original_size))
+        logits = self.sam.postprocess_masks(low_res, frame.input_size, (scaled.side, scaled.side))
+        return paste_mask((logits[0] > self.sam.mask_threshold).cpu().numpy(), scaled, size)
+
+    def _full_mask(self, low_res: torch.Tensor, emb: ImageEmbedding, window: Window | None) -> np.ndarray:
+        """``(H, W)`` bool mask of one candidate's ``(1, 1, 4h, 4w)`` logits; runs on the decoder thread.
+
+        ``window``: the crop the logits were decoded on (pasted back into the image), None: the image.
+        """
         with torch.inference_mode():
-            logits = upscale_logits(self.sam, low_res.to(self.sam.device), emb)
-            return (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+            if window is None:
+                logits = upscale_logits(self.sam, low_res.to(self.sam.device), emb)
+                return (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+            # The crop's geometry as embed_images made it: a square resized to the input size.
+            side = (window.side, window.side)
+            input_size = ResizeLongestSide.get_preprocess_shape(*side, self.img_size)
+            logits = self.sam.postprocess_masks(low_res.to(self.sam.device), input_size, side)
+            mask = (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+            return paste_mask(mask, window, emb.original_size)

@@ -37,8 +37,8 @@ QUEUED, RUNNING, READY, FAILED, IDLE = "queued", "running", "ready", "failed", "
 #: Longest a prefetch run waits for one decode before going on anyway (seconds).
 _YIELD_WAIT_S = 2.0
 
-# A file is the same image while its path, size and modification time are: (path, mtime_ns, size).
-_Key = tuple[str, int, int]
+#: A file is the same image while its path, size and modification time are: (path, mtime_ns, size).
+FileKey = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,10 @@ class EmbeddingPrefetcher:
         self.keep = keep
         self.device = device
         self._cv = threading.Condition()
-        self._memory: collections.OrderedDict[_Key, ImageEmbedding] = collections.OrderedDict()
-        self._jobs: dict[_Key, _Job] = {}
-        self._queue: list[_Key] = []
-        self._running: _Key | None = None
+        self._memory: collections.OrderedDict[FileKey, ImageEmbedding] = collections.OrderedDict()
+        self._jobs: dict[FileKey, _Job] = {}
+        self._queue: list[FileKey] = []
+        self._running: FileKey | None = None
         self._decoding = 0
         self._closed = False
         self._layers_done = 0
@@ -121,7 +121,7 @@ class EmbeddingPrefetcher:
 
         A file that failed is not tried again until it changes (its size or modification time).
         """
-        key = _key(path)
+        key = file_key(path)
         with self._cv:
             if key in self._memory:
                 self._memory.move_to_end(key)
@@ -153,7 +153,7 @@ class EmbeddingPrefetcher:
 
     def prefetch(self, paths: Iterable[Path]) -> None:
         """Queues ``paths`` behind the urgent work, replacing earlier prefetch requests not yet started."""
-        wanted = [_key(path) for path in paths]
+        wanted = [file_key(path) for path in paths]
         with self._cv:
             for key in [k for k in self._queue if not self._jobs[k].urgent and k not in wanted]:
                 self._queue.remove(key)
@@ -168,7 +168,7 @@ class EmbeddingPrefetcher:
     def status(self, path: Path) -> EmbeddingStatus:
         """The state of ``path`` without asking for it."""
         with self._cv:
-            return self._status(_key(path))
+            return self._status(file_key(path))
 
     def get(self, path: Path, *, timeout: float = 300.0) -> ImageEmbedding:
         """The embedding of ``path``, waiting for it (asked for urgently if need be).
@@ -177,7 +177,7 @@ class EmbeddingPrefetcher:
             AnnotationError: the image could not be embedded (unreadable file).
             ConflictError: not ready within ``timeout`` seconds.
         """
-        key = _key(path)
+        key = file_key(path)
         deadline = time.monotonic() + timeout
         self.request(path)
         with self._cv:
@@ -228,7 +228,7 @@ class EmbeddingPrefetcher:
     # ------------------------------------------------------------------------------------------
     # Inside
 
-    def _status(self, key: _Key) -> EmbeddingStatus:
+    def _status(self, key: FileKey) -> EmbeddingStatus:
         job = self._jobs.get(key)
         if key in self._memory:
             seconds, cached = (job.seconds, job.cached) if job is not None else (None, True)
@@ -244,13 +244,13 @@ class EmbeddingPrefetcher:
             return EmbeddingStatus(IDLE)
         return EmbeddingStatus(QUEUED)
 
-    def _remember(self, key: _Key, embedding: ImageEmbedding) -> None:
+    def _remember(self, key: FileKey, embedding: ImageEmbedding) -> None:
         self._memory[key] = embedding
         self._memory.move_to_end(key)
         while len(self._memory) > self.keep:
             self._memory.popitem(last=False)
 
-    def _fail(self, key: _Key, path: Path, error: Exception, started: float) -> EmbeddingStatus:
+    def _fail(self, key: FileKey, path: Path, error: Exception, started: float) -> EmbeddingStatus:
         with self._cv:
             job = _Job(path, True, FAILED, started, time.perf_counter() - started, error=one_line(error))
             self._jobs[key] = job
@@ -301,7 +301,8 @@ class EmbeddingPrefetcher:
                 self._cv.notify_all()
 
 
-def _key(path: Path) -> _Key:
+def file_key(path: Path) -> FileKey:
+    """The :data:`FileKey` of ``path`` (``-1`` for the time and size of a missing file)."""
     path = Path(path)
     try:
         stat = path.stat()

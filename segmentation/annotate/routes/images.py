@@ -49,6 +49,7 @@ def get_session(context: Context) -> JSONResponse:
             "img_size": predictor.img_size,
             "torch_threads": torch.get_num_threads(),
             "decoder_runtime": predictor.runtime,
+            "crop_fraction": predictor.crops.rule.max_fraction if predictor.crops else 0.0,
             "detector": context.detector.name if context.detector else None,
         }
     )

@@ -58,7 +58,12 @@ def predict(body: PredictRequest, context: Context) -> JSONResponse:
 
 
 def prediction_json(prediction: Prediction, *, server_s: float) -> dict:
-    """The answer to a click: its id, the preview size, candidates, the best one, and timings in ms."""
+    """The answer to a click: its id, the preview size, candidates, the best one, and timings in ms.
+
+    ``crop``: ``[x0, y0, side]`` of the zoomed crop it was decoded on (image pixels), or None;
+    ``ms.crop``: the time to get that crop's embedding (an encoder run the first time).
+    """
+    window = prediction.window
     candidates = [
         {"rle": mask_to_rle(mask), "score": round(float(score), 4)}
         for mask, score in zip(prediction.masks, prediction.scores, strict=True)
@@ -68,12 +73,14 @@ def prediction_json(prediction: Prediction, *, server_s: float) -> dict:
         "size": list(prediction.masks.shape[1:]),
         "candidates": candidates,
         "best": prediction.best,
+        "crop": None if window is None else [window.x0, window.y0, window.side],
         "ms": {
             "decode": round(prediction.decode_s * 1e3, 1),
             "predict": round(prediction.total_s * 1e3, 1),
             "decode_cpu": round(prediction.decode_cpu_s * 1e3, 1),
             "predict_cpu": round(prediction.total_cpu_s * 1e3, 1),
             "queue": round(prediction.queue_s * 1e3, 1),
+            "crop": round(prediction.crop_s * 1e3, 1),
             "server": round(server_s * 1e3, 1),
         },
     }

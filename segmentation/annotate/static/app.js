@@ -219,6 +219,14 @@ function draw() {
     context.strokeStyle = "#00e5ff";
     context.strokeRect(box[0], box[1], box[2] - box[0], box[3] - box[1]);
   }
+  if (state.prediction && state.prediction.crop) {
+    // --crop-fraction: the zoomed crop SAM saw for this mask (dotted)
+    const [x0, y0, side] = state.prediction.crop;
+    context.strokeStyle = "#00e5ff";
+    context.setLineDash([2 / scale, 4 / scale]);
+    context.strokeRect(x0, y0, side, side);
+    context.setLineDash([]);
+  }
   if (state.press && state.press.moved) {
     const [a, b] = [state.press.start, state.press.end];
     context.strokeStyle = "#ffffff";
@@ -671,7 +679,9 @@ async function runPrediction() {
       document.body.dataset.predictions = String(state.predictions);
       paintPreview();
       const total = performance.now() - started;
-      $("latency").textContent = `mask in ${total.toFixed(0)} ms (decoder ${result.ms.decode.toFixed(0)} ms)`;
+      // With --crop-fraction a small box is decoded on a zoomed crop: say so, and what its embedding cost.
+      const crop = result.crop ? `, zoomed ${result.crop[2]} px crop ${result.ms.crop.toFixed(0)} ms` : "";
+      $("latency").textContent = `mask in ${total.toFixed(0)} ms (decoder ${result.ms.decode.toFixed(0)} ms${crop})`;
       showMessage("Enter accepts, Tab shows the next candidate");
       draw();
     }

@@ -72,7 +72,8 @@ def test_a_click_gives_three_candidates_and_the_best_covers_the_defect(client, a
     masks = [rle_to_mask(c["rle"]) for c in result["candidates"]]
     assert all(m.shape == (120, 160) for m in masks)
     assert result["best"] == 1 and iou(masks[1], truths["a.png"]) > 0.8
-    assert set(result["ms"]) == {"decode", "predict", "server", "decode_cpu", "predict_cpu", "queue"}
+    assert set(result["ms"]) == {"decode", "predict", "server", "decode_cpu", "predict_cpu", "queue", "crop"}
+    assert result["crop"] is None and result["ms"]["crop"] == 0  # no zoomed crop without --crop-fraction
 
 
 class DecoderWatch:
@@ -392,3 +393,30 @@ def test_a_one_pixel_scratch_stays_visible_in_the_preview_of_a_large_image(clien
     detail = client.get("/api/image", params={"image": "wide.png"}).json()
     preview = rle_to_mask(detail["instances"][0]["rle"])
     assert preview.shape == (120, 256) and preview.any(axis=0).sum() >= 150
+
+
+def test_a_small_box_is_zoomed_with_crop_fraction_and_not_without(photos, tmp_path, colour_sam, client):
+    from segmentation.annotate.app import create_app
+    from segmentation.annotate.session import AnnotationSession
+    from segmentation.crops import CropRule
+    from segmentation.embeddings import EmbeddingCache
+
+    folder, truths = photos
+    truth, box = truths["wide.png"], [357, 118, 443, 182]  # an 86x64 defect on a 300x640 photo
+    assert predict(client, "wide.png", [], box=box)["crop"] is None  # the default: off
+    assert client.get("/api/session").json()["crop_fraction"] == 0
+    session = AnnotationSession.open(tmp_path / "zoomed", folder, classes=["dent"])
+    cache = EmbeddingCache(tmp_path / "zoomed_embeddings", colour_sam, model_name="test")
+    app = create_app(session, colour_sam, cache=cache, model_name="test", crops=CropRule(max_fraction=0.25))
+    with TestClient(app) as zoomed:
+        assert zoomed.get("/api/session").json()["crop_fraction"] == 0.25
+        result = predict(zoomed, "wide.png", [], box=box)
+        assert result["crop"] == [271, 21, 258] and result["ms"]["crop"] > 0
+        assert result["size"] == [120, 256]  # previews in the photo's frame
+        preview = rle_to_mask(result["candidates"][result["best"]]["rle"])
+        assert preview.shape == (120, 256) and not preview[:, : 271 * 256 // 640 - 1].any()
+        accept(zoomed, "wide.png", result, "dent")
+    mask = read_mask(session.category_dir / "ground_truth/dent/wide_mask.png") > 0
+    assert mask.shape == truth.shape and iou(mask, truth) > 0.9
+    prompt = json.loads(session.state_path.read_text())["images"]["wide.png"]["instances"][0]["prompt"]
+    assert prompt["box"] == box and prompt["crop"] == [271, 21, 258]  # the photo's frame, and the crop

@@ -49,7 +49,7 @@ def served_detecting(photos, tmp_path, colour_sam, red_detector):
 
 
 @contextmanager
-def live_server(folder, tmp_path, sam, detector=None):
+def live_server(folder, tmp_path, sam, detector=None, crops=None):
     """``(url, session)``: uvicorn in a thread on a free loopback port, the session in ``tmp_path``."""
     import uvicorn
 
@@ -61,7 +61,13 @@ def live_server(folder, tmp_path, sam, detector=None):
     session = AnnotationSession.open(tmp_path / "new_defects", folder, classes=["scratch", "dent"])
     cache = EmbeddingCache(tmp_path / "embeddings", sam, model_name="colour")
     app = create_app(
-        session, sam, cache=cache, model_name="colour", allowed_hosts=LOOPBACK_HOSTS, detector=detector
+        session,
+        sam,
+        cache=cache,
+        model_name="colour",
+        allowed_hosts=LOOPBACK_HOSTS,
+        detector=detector,
+        crops=crops,
     )
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
@@ -266,3 +272,31 @@ def test_the_page_asks_the_detector_for_the_opened_photo(served_detecting, page)
     mask = read_mask(session.category_dir / "ground_truth" / "dent" / "a_mask.png") > 0
     truth = truths["a.png"]
     assert (mask & truth).sum() / (mask | truth).sum() > 0.8
+
+
+def test_with_crop_fraction_a_small_box_is_zoomed_and_saved_in_the_photos_frame(
+    photos, tmp_path, colour_sam, page
+):
+    from segmentation.crops import CropRule
+
+    folder, truths = photos
+    truth = truths["a.png"]  # a 29x21 defect on a 120x160 photo
+    rule = CropRule(max_fraction=0.5, min_side=48)
+    with live_server(folder, tmp_path, colour_sam, crops=rule) as (url, session):
+        page.goto(url)
+        wait_body(page, "d.embedding === 'ready'")
+        start = page.evaluate("() => window.annotator.imageToClient(33, 47)")
+        end = page.evaluate("() => window.annotator.imageToClient(67, 73)")
+        page.mouse.move(start["x"], start["y"])
+        page.mouse.down()
+        page.mouse.move(end["x"], end["y"], steps=5)
+        page.mouse.up()
+        wait_body(page, "d.preview === '1'")
+        crop = page.evaluate("() => window.annotator.state.prediction.crop")
+        assert crop is not None and crop[2] < 160
+        assert f"zoomed {crop[2]} px crop" in page.inner_text("#latency")
+        page.keyboard.press("2")
+        page.keyboard.press("Enter")
+        wait_body(page, "d.instances === '1'")
+        mask = read_mask(session.category_dir / "ground_truth" / "dent" / "a_mask.png") > 0
+    assert mask.shape == truth.shape and (mask & truth).sum() / (mask | truth).sum() > 0.8

@@ -242,3 +242,57 @@ def test_the_command_puts_a_files_proposals_on_the_photos_once(
     assert "0 new proposals" in capsys.readouterr().out
     session = AnnotationSession.open(tmp_path / "out")
     assert [len(session.entry(key).proposals) for key in session.keys] == [0, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("-0.1", "error: --crop-fraction must be in [0, 1], got -0.1"),
+        ("1.5", "error: --crop-fraction must be in [0, 1], got 1.5"),
+        ("nan", "error: --crop-fraction must be in [0, 1], got nan"),
+        ("an eighth", "error: argument --crop-fraction: invalid float value: 'an eighth'"),
+    ],
+    ids=["negative", "above-one", "nan", "not-a-number"],
+)
+def test_a_bad_crop_fraction_is_one_error_line(photos, tmp_path, capsys, value, message):
+    assert main(["--images", str(photos[0]), "--out", str(tmp_path / "out"), "--crop-fraction", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_passes_the_crop_rule_to_the_page(photos, tmp_path, capsys, monkeypatch, colour_sam):
+    import uvicorn
+
+    from segmentation.annotate import __main__ as cli
+    from segmentation.annotate import app as app_module
+
+    made = {}
+    create_app = app_module.create_app
+
+    def recording_create_app(*args, **kwargs):
+        made["app"] = create_app(*args, **kwargs)
+        return made["app"]
+
+    monkeypatch.setattr(app_module, "create_app", recording_create_app)
+    monkeypatch.setattr(cli, "load_model", lambda model, checkpoint, device: (colour_sam, "colour"))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    args = [
+        "--images",
+        str(photos[0]),
+        "--out",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+        "--runtime",
+        "torch",
+    ]
+    args += ["--port", "0", "--cache-dir", str(tmp_path / "emb")]
+    assert main([*args, "--crop-fraction", "0.125"]) == 0
+    assert "zoomed crops for boxes whose longest side < 0.125 x the photo's" in capsys.readouterr().out
+    predictor = made["app"].state.predictor
+    assert predictor.crops.rule.max_fraction == 0.125 and predictor.crops.rule.min_side == 256
+    made["app"].state.context.close()
+    assert main(args) == 0  # the default: off
+    assert "zoomed crops" not in capsys.readouterr().out and made["app"].state.predictor.crops is None
+    made["app"].state.context.close()

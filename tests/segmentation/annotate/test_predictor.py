@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.predictor import InteractivePredictor, check_prompt, preview_size
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.crops import (
+    CropRule,
+    Window,
+    box_to_window,
+    decode_with_crops,
+    paste_mask,
+    small_box_windows,
+)
 from segmentation.embeddings import EmbeddingCache
 from segmentation.predict import predict_masks
+from segmentation.views import View
 
 
 @pytest.fixture(params=["torch", "onnx"])
@@ -121,3 +133,169 @@ def test_predictions_are_remembered_per_image_and_expire(predictor, photos):
     with pytest.raises(AnnotationError, match="candidate"):
         last = predictor.predict("a.png", folder / "a.png", points=[[10, 10]], labels=[1])
         predictor.full_mask(last, 3)
+
+
+def crop_predictor(tmp_path, sam, rule, runtime="torch"):
+    prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", sam, model_name="tiny"))
+    return InteractivePredictor(sam, prefetcher, runtime=runtime, crops=rule)
+
+
+def crop_frame_masks(sam, path, window, points, labels, box, multimask=True):
+    """The expected answer, computed apart: a fresh cache's crop embedding, SAM on it, the crop's masks."""
+    other = EmbeddingCache(Path(path).parent.parent / "other_embeddings", sam, model_name="tiny")
+    (emb,) = other.embed([path], views=[View(window=window)], progress=False)
+    offset = np.array([window.x0, window.y0], float)
+    masks, scores, _ = predict_masks(
+        sam,
+        emb,
+        point_coords=[np.asarray(points, float) - offset] if points else None,
+        point_labels=[labels] if points else None,
+        boxes=box_to_window(np.asarray(box, float), window)[None],
+        multimask_output=multimask,
+    )
+    return masks[0], scores[0]
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+@pytest.mark.parametrize(
+    "key, box, points, window",
+    [
+        # top-left corner of a 120x160 photo: the window moved inside; the preview is the photo itself
+        ("a.png", [2, 3, 20, 18], [[10, 10]], Window(0, 0, 54)),
+        # a 300x640 photo: the window is taller than the photo (zero rows above and below, centred)
+        # and moved in from the right edge; the preview is SAM's input size (120x256)
+        ("wide.png", [500, 100, 610, 190], [[560, 150]], Window(310, -15, 330)),
+    ],
+    ids=["corner", "non-square"],
+)
+def test_a_small_box_is_decoded_on_its_crop_and_pasted_back(
+    tmp_path, tiny_sam, photos, runtime, key, box, points, window
+):
+    folder, truths = photos
+    path, size = folder / key, truths[key].shape
+    rule = CropRule(max_fraction=0.5 if key == "a.png" else 0.25, margin=1.0, min_side=48)
+    predictor = crop_predictor(tmp_path, tiny_sam, rule, runtime)
+    try:
+        prediction = predictor.predict(key, path, points=points, labels=[1], box=box)
+        assert prediction.window == window
+        expected, scores = crop_frame_masks(tiny_sam, path, window, points, [1], box)
+        exact = runtime == "torch"
+        np.testing.assert_allclose(prediction.scores, scores, rtol=1e-6 if exact else 1e-4, atol=1e-5)
+        for candidate in range(3):
+            full = predictor.full_mask(prediction, candidate)
+            pasted = paste_mask(expected[candidate], window, size)
+            assert full.shape == size
+            if exact:
+                assert np.array_equal(full, pasted)
+            else:
+                assert np.mean(full != pasted) < 1e-3
+            assert not full[:, : max(window.x0, 0)].any() and not full[:, window.x0 + window.side :].any()
+            preview = prediction.masks[candidate]
+            assert preview.shape == predictor.preview_size(size)
+            if preview.shape == size:
+                assert np.array_equal(preview, full)  # small photos: the preview is the mask
+            else:  # the crop resized into its place in the preview: it follows the mask's outline
+                pixels = full.view(np.uint8) * np.uint8(255)
+                covered = cv2.resize(pixels, preview.shape[::-1], interpolation=cv2.INTER_AREA)
+                assert np.mean(preview & (covered == 0)) < 2e-3  # no preview pixel the mask misses
+                assert np.mean(~preview & (covered == 255)) < 2e-3  # none the mask fills left out
+    finally:
+        predictor.close()
+        predictor.prefetcher.close()
+
+
+def test_points_outside_the_crop_and_points_alone_use_the_whole_photo(tmp_path, tiny_sam, photos):
+    folder, _ = photos
+    predictor = crop_predictor(tmp_path, tiny_sam, CropRule(max_fraction=0.5, min_side=48))
+    try:
+        path, box = folder / "a.png", [2, 3, 20, 18]
+        for points, labels in (([[10, 10], [150, 100]], [1, 0]), ([[10, 10]], [1])):
+            with_box = box if len(points) == 2 else None
+            prediction = predictor.predict("a.png", path, points=points, labels=labels, box=with_box)
+            assert prediction.window is None
+            expected, _, _ = predict_masks(
+                tiny_sam,
+                predictor.prefetcher.get(path),
+                point_coords=[points],
+                point_labels=[labels],
+                boxes=None if with_box is None else [with_box],
+                multimask_output=True,
+            )
+            assert np.array_equal(predictor.full_mask(prediction, 1), expected[0, 1])
+    finally:
+        predictor.close()
+        predictor.prefetcher.close()
+
+
+@pytest.mark.parametrize("rule", [None, CropRule(max_fraction=0.0, min_side=48)], ids=["none", "zero"])
+def test_without_crops_a_small_box_is_decoded_on_the_whole_photo_as_before(tmp_path, tiny_sam, photos, rule):
+    folder, _ = photos
+    predictor = crop_predictor(tmp_path, tiny_sam, rule)
+    try:
+        path, box = folder / "a.png", [2, 3, 20, 18]
+        prediction = predictor.predict("a.png", path, points=[[10, 10]], labels=[1], box=box)
+        assert predictor.crops is None and prediction.window is None and prediction.crop_s == 0
+        emb = predictor.prefetcher.get(path)
+        expected, _, _ = predict_masks(
+            tiny_sam, emb, point_coords=[[[10, 10]]], point_labels=[[1]], boxes=[box], multimask_output=True
+        )
+        for candidate in range(3):
+            assert np.array_equal(predictor.full_mask(prediction, candidate), expected[0, candidate])
+        assert np.array_equal(prediction.masks, expected[0])
+        [entry] = predictor.prefetcher.cache.folder.glob("*.pt")  # the photo's embedding, no crop
+        assert "-" not in entry.stem
+    finally:
+        predictor.close()
+        predictor.prefetcher.close()
+
+
+def test_a_second_box_in_the_same_crop_runs_no_encoder(tmp_path, tiny_sam, photos):
+    folder, _ = photos
+    path = folder / "wide.png"
+    calls = []
+    hook = tiny_sam.image_encoder.register_forward_hook(lambda *args: calls.append(1))
+    predictor = crop_predictor(tmp_path, tiny_sam, CropRule(max_fraction=0.25, min_side=96))
+    try:
+        predictor.prefetcher.get(path)
+        assert len(calls) == 1  # the photo
+        first = predictor.predict("wide.png", path, box=[300, 100, 320, 118])
+        assert first.window is not None and len(calls) == 2  # its crop: one encoder run
+        again = predictor.predict("wide.png", path, points=[[310, 110]], labels=[1], box=[300, 100, 320, 118])
+        redrawn = predictor.predict("wide.png", path, box=[303, 98, 324, 120])
+        assert again.window == redrawn.window == first.window and len(calls) == 2
+        elsewhere = predictor.predict("wide.png", path, box=[100, 200, 120, 220])
+        assert elsewhere.window != first.window and len(calls) == 3
+    finally:
+        hook.remove()
+        predictor.close()
+        predictor.prefetcher.close()
+
+
+def test_detector_boxes_use_the_rule_as_evaluation_does(tmp_path, tiny_sam, photos):
+    """``box_masks`` with crops gives the masks of evaluation's path, ``crops.decode_with_crops``."""
+    folder, truths = photos
+    path = folder / "wide.png"
+    rule = CropRule(max_fraction=0.25, min_side=96)
+    predictor = crop_predictor(tmp_path, tiny_sam, rule)
+    try:
+        emb = predictor.prefetcher.get(path)
+        boxes = np.array([[300, 100, 320, 118], [10, 10, 400, 290], [600, 270, 640, 300]], float)
+        found = predictor.worker.run(lambda: predictor.box_masks(emb, boxes, path=path))
+        windows = small_box_windows(rule, boxes, emb.original_size)
+        assert [w is None for w in windows] == [False, True, False]
+
+        def decode_boxes(embedding, frame_boxes):
+            masks, scores, _ = predict_masks(tiny_sam, embedding, boxes=frame_boxes, multimask_output=False)
+            return masks[:, 0], scores[:, 0]
+
+        def crop_embedding(window):
+            return predictor.prefetcher.cache.embed([path], views=[View(window=window)], progress=False)[0]
+
+        masks, scores = decode_with_crops(
+            decode_boxes, emb, boxes, windows, crop_embedding, emb.original_size
+        )
+        for (mask, iou), want, score in zip(found, masks, scores, strict=True):
+            assert np.array_equal(mask, want) and iou == pytest.approx(float(score), abs=1e-6)
+    finally:
+        predictor.close()
+        predictor.prefetcher.close()
