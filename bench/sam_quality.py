@@ -292,7 +292,7 @@ def train_config(args: argparse.Namespace, overrides: Sequence[str]) -> dict:
 
 
 def run_variant(
-    name: str, data: Path, folds: int, config: dict, work: Path
+    name: str, data: Path, folds: int, config: dict, work: Path, *, tta: bool = False
 ) -> tuple[list[RoundResult], float]:
     """The rounds of one variant on one data set, and its wall time."""
     if work.exists():
@@ -300,9 +300,9 @@ def run_variant(
     start = time.perf_counter()
     print(f"[{name}] {data.name}: {f'{folds}-fold' if folds else 'converter split'} ...", file=sys.stderr)
     if folds:
-        results = cross_validate(data, folds, config, work=work)
+        results = cross_validate(data, folds, config, work=work, tta=tta)
     else:
-        results = single_split(data, config, work=work)
+        results = single_split(data, config, work=work, tta=tta)
     return results, time.perf_counter() - start
 
 
@@ -457,7 +457,20 @@ def targets(table: dict, steps: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(table: dict, steps: list[dict], variants: dict, *, command: str, info: dict, wall: float) -> str:
+def markdown(
+    table: dict,
+    steps: list[dict],
+    variants: dict,
+    *,
+    command: str,
+    info: dict,
+    wall: float,
+    tta: bool = False,
+) -> str:
+    tta_note = (
+        " Both models scored with test-time flips (`--tta`: logits averaged over the image and its "
+        "left-right, up-down and 180-degree flips, `segmentation/tta.py`)."
+    )
     lines = [
         "# Segmentation quality and step cost: zero-shot vs fine-tuned MobileSAM",
         "",
@@ -465,7 +478,8 @@ def markdown(table: dict, steps: list[dict], variants: dict, *, command: str, in
         "IoU / Dice: mean over test defect images of the union of the predicted masks against the whole "
         "ground-truth mask; instance IoU: mean over instances; mask AP: COCO segm AP@[.5:.95] with the "
         "predicted IoU as score. K-fold: mean +- std over the rounds (sample std), every defect image a test "
-        "image once. Size buckets: COCO's 32^2 / 96^2 px areas scaled by (image long side / 640)^2.",
+        "image once. Size buckets: COCO's 32^2 / 96^2 px areas scaled by (image long side / 640)^2."
+        + (tta_note if tta else ""),
         "",
     ]
     if steps:
@@ -517,6 +531,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--no-crop-buckets", action="store_true", help="skip the crops-off zero-shot comparison"
     )
     parser.add_argument("--name", default="sam_quality", help="report file stem (default sam_quality)")
+    parser.add_argument(
+        "--tta", action="store_true", help="score both models with test-time flips (segmentation.tta)"
+    )
     args = parser.parse_args(argv)
     if str(args.hazelnut).lower() == "none":
         args.hazelnut = None
@@ -555,7 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, overrides in variants.items():
         config = train_config(args, overrides)
         for data_name, (data, folds) in datasets.items():
-            results, seconds = run_variant(name, data, folds, config, args.work / "runs" / name / data_name)
+            work = args.work / "runs" / name / data_name
+            results, seconds = run_variant(name, data, folds, config, work, tta=args.tta)
             plain = None
             if not args.no_crop_buckets and config["crops"]["max_fraction"] > 0:
                 plain = plain_zero_shot(results, config)
@@ -589,10 +607,11 @@ def write_all(
     args.out.mkdir(parents=True, exist_ok=True)
     if table:  # the step-only run has its numbers in the markdown and the JSON
         write_csv(args.out / f"{args.name}.csv", table)
-    data = {"steps": steps, "variants": variants, "table": table}
+    data = {"steps": steps, "variants": variants, "tta": args.tta, "table": table}
     (args.out / f"{args.name}.json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
     done = {name: variants[name] for name in table} | {n: v for n, v in variants.items() if n not in table}
-    report = markdown(table, steps, done, command=command, info=info, wall=time.perf_counter() - began)
+    wall = time.perf_counter() - began
+    report = markdown(table, steps, done, command=command, info=info, wall=wall, tta=args.tta)
     write_report(args.out / f"{args.name}.md", report)
 
 

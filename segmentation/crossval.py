@@ -24,7 +24,7 @@ from common.io import cache_root
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache
-from segmentation.evaluate import ModelEvaluation, crop_views, embed_views, evaluate_model
+from segmentation.evaluate import ModelEvaluation, crop_views, embed_views, evaluate_model, flip_views
 from segmentation.finetuned import load_finetuned
 from segmentation.folds import kfold, mean_std, pool_defect_images, write_fold
 from segmentation.models import load_sam
@@ -80,21 +80,29 @@ class RoundResult:
 
 
 def score_round(
-    base, tuned, test: SegmentationSplit, cache: EmbeddingCache, crops: CropRule | None
+    base,
+    tuned,
+    test: SegmentationSplit,
+    cache: EmbeddingCache,
+    crops: CropRule | None,
+    *,
+    tta: bool = False,
 ) -> tuple[ModelEvaluation, ModelEvaluation]:
-    """Both models on ``test``, the same embeddings and crops."""
+    """Both models on ``test``, the same embeddings and crops (or test-time flips: ``tta``)."""
     embeddings = cache.embed([image.path for image in test.images], progress=False)
-    crop_embeddings = embed_views(cache, test, crop_views(test, crops))
+    views = embed_views(cache, test, crop_views(test, crops) + flip_views(test, tta))
     with torch.inference_mode():
         return tuple(
             evaluate_model(
-                sam, test, embeddings, name=name, progress=False, crops=crops, crop_embeddings=crop_embeddings
+                sam, test, embeddings, name=name, progress=False, crops=crops, crop_embeddings=views, tta=tta
             )
             for name, sam in (("zero-shot", base), ("fine-tuned", tuned))
         )
 
 
-def cross_validate(data: str | Path, k: int, config: dict, *, work: Path, seed: int = 0) -> list[RoundResult]:
+def cross_validate(
+    data: str | Path, k: int, config: dict, *, work: Path, seed: int = 0, tta: bool = False
+) -> list[RoundResult]:
     """K rounds on ``data`` with the training ``config`` (its ``data``, ``out``, ``name`` are set here).
 
     Args:
@@ -103,6 +111,7 @@ def cross_validate(data: str | Path, k: int, config: dict, *, work: Path, seed: 
         config: a checked ``segmentation.train`` config.
         work: where the round folders and their runs go (``work/fold<i>``, ``work/runs/fold<i>``).
         seed: the fold seed (independent of the training seed).
+        tta: score both models with test-time flips (:mod:`segmentation.tta`).
     """
     pool, categories = pool_defect_images(data)
     folds = kfold([(image.key, image.stratum) for image in pool], k, seed=seed)
@@ -131,13 +140,13 @@ def cross_validate(data: str | Path, k: int, config: dict, *, work: Path, seed: 
             root = config["cache_dir"] or cache_root() / "embeddings"
             cache = EmbeddingCache(root, base, model_name=config["model"])
         test = load_split(folder, "test")
-        zero_shot, finetuned = score_round(base, tuned, test, cache, crops)
+        zero_shot, finetuned = score_round(base, tuned, test, cache, crops, tta=tta)
         seconds["evaluate"] = time.perf_counter() - start
         results.append(RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds))
     return results
 
 
-def single_split(data: str | Path, config: dict, *, work: Path) -> list[RoundResult]:
+def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = False) -> list[RoundResult]:
     """One round on the converter's own train/val/test split (what a plain run does), as K-fold's result."""
     base = load_sam(config["model"], config["checkpoint"], device="cpu")
     run_config = {**config, "data": str(data), "out": str(work / "runs"), "name": "split", "exist_ok": True}
@@ -151,7 +160,7 @@ def single_split(data: str | Path, config: dict, *, work: Path) -> list[RoundRes
         config["cache_dir"] or cache_root() / "embeddings", base, model_name=config["model"]
     )
     test = load_split(data, "test")
-    zero_shot, finetuned = score_round(base, tuned, test, cache, crop_rule(config))
+    zero_shot, finetuned = score_round(base, tuned, test, cache, crop_rule(config), tta=tta)
     seconds["evaluate"] = time.perf_counter() - start
     return [RoundResult(0, test, zero_shot, finetuned, run_dir, seconds)]
 

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from segmentation.finetuned import load_finetuned
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import predict_masks
+from segmentation.tta import TTA_VIEWS, flip_averaged_masks
 from segmentation.views import View
 
 #: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these.
@@ -85,14 +86,21 @@ def predict_image(
     *,
     crops: CropRule | None = None,
     crop_embedding: Callable[[Window], ImageEmbedding] | None = None,
+    flip_embeddings: Mapping[str, ImageEmbedding] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One mask per ground-truth box: ``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs.
 
     With ``crops``, a small box is decoded on its zoomed crop (``crop_embedding(window)``) and the
-    mask pasted back (:mod:`segmentation.crops`).
+    mask pasted back (:mod:`segmentation.crops`). With ``flip_embeddings`` (the flipped views'
+    embeddings by transform name, :mod:`segmentation.tta`), the logits of ``embedding`` and
+    those views are averaged; not together with crops.
     """
     boxes = image.boxes()
     size = (image.height, image.width)
+    if flip_embeddings:
+        if crops is not None:
+            raise ValueError("test-time flips and zoomed crops do not combine")
+        return flip_averaged_masks(sam, {"identity": embedding, **flip_embeddings}, boxes, size)
     windows = small_box_windows(crops, boxes, size)
     if crop_embedding is None and any(w is not None for w in windows):
         raise ValueError("crops asked for without a crop_embedding source")
@@ -116,6 +124,18 @@ def crop_views(split: SegmentationSplit, crops: CropRule | None) -> list[tuple[i
             if window is not None:
                 pairs.append((index, View(window=window)))
     return list(dict.fromkeys(pairs))
+
+
+def flip_views(split: SegmentationSplit, tta: bool) -> list[tuple[int, View]]:
+    """``(image index, flipped view)`` of every defect image of ``split`` for test-time flips (or none)."""
+    if not tta:
+        return []
+    return [
+        (index, View(transform=name))
+        for index, image in enumerate(split.images)
+        if not image.is_background
+        for name in TTA_VIEWS[1:]
+    ]
 
 
 def embed_views(
@@ -143,12 +163,15 @@ def evaluate_model(
     progress: bool = True,
     crops: CropRule | None = None,
     crop_embeddings: dict[tuple[int, View], ImageEmbedding] | None = None,
+    tta: bool = False,
 ) -> ModelEvaluation:
     """Scores ``sam`` on every defect image of ``split`` (embeddings in the split's image order).
 
     Args:
         crops: decode small boxes on zoomed crops; their embeddings in ``crop_embeddings``
             (:func:`embed_views` of :func:`crop_views`), keyed by image index and view.
+        tta: average the logits over flipped views (:mod:`segmentation.tta`); their embeddings
+            in ``crop_embeddings`` too (:func:`embed_views` of :func:`flip_views`).
     """
     scores, classes, detections = [], [], []
     crop_embeddings = crop_embeddings or {}
@@ -164,6 +187,9 @@ def evaluate_model(
             embedding,
             crops=crops,
             crop_embedding=lambda window, i=index: crop_embeddings[(i, View(window=window))],
+            flip_embeddings={v: crop_embeddings[(index, View(transform=v))] for v in TTA_VIEWS[1:]}
+            if tta
+            else None,
         )
         category_ids = [a["category_id"] for a in image.annotations]
         scores.append(score_image(image.image_id, gt, pred, category_ids))
@@ -285,8 +311,8 @@ def run_folds(args: argparse.Namespace) -> dict:
     if args.no_progress:
         overrides.append("progress=false")
     config = load_config(SCHEMA, args.config, overrides)
-    results = cross_validate(args.data, args.folds, config, work=out, seed=args.fold_seed)
-    metrics = {"data": str(Path(args.data).absolute()), "config": config, **summary(results)}
+    results = cross_validate(args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta)
+    metrics = {"data": str(Path(args.data).absolute()), "config": config, "tta": args.tta, **summary(results)}
     atomic_write(out / "folds.json", json.dumps(metrics, indent=1, allow_nan=True, default=str))
     table = format_summary(metrics)
     atomic_write(out / "folds.md", table + "\n")
@@ -328,7 +354,8 @@ def run(args: argparse.Namespace) -> dict:
     )
     crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
     cache = EmbeddingCache(cache_dir, models[0][1], model_name=model_name)
-    crop_embeddings = embed_views(cache, split, crop_views(split, crops), device=device, progress=False)
+    views = crop_views(split, crops) + flip_views(split, args.tta)
+    crop_embeddings = embed_views(cache, split, views, device=device, progress=not args.no_progress)
     with torch.inference_mode():
         evaluations = [
             evaluate_model(
@@ -339,6 +366,7 @@ def run(args: argparse.Namespace) -> dict:
                 progress=not args.no_progress,
                 crops=crops,
                 crop_embeddings=crop_embeddings,
+                tta=args.tta,
             )
             for name, sam in models
         ]
@@ -352,6 +380,7 @@ def run(args: argparse.Namespace) -> dict:
         "split": args.split,
         "model": model_name,
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "tta": args.tta,
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }
     atomic_write(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=True))
@@ -369,6 +398,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
     if not 0 <= args.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
+    if args.tta and args.crop_fraction > 0:
+        raise UserError("--tta and --crop-fraction do not combine: drop one of them")
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     if out.exists() and not out.is_dir():
@@ -418,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="zoomed crop for boxes whose longest side < this x the image's, e.g. 0.125 (use the "
         "value the decoder was tuned with); 0: off",
+    )
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time flips: average the logits over the image and its left-right, up-down and "
+        "180-degree flips (4 encoder runs per image the first time, cached)",
     )
     parser.add_argument(
         "--folds",

@@ -93,6 +93,7 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--checkpoint", "{missing}"], "checkpoint not found"),
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
         (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
+        (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
         (["--device", "gpu"], "unknown device 'gpu'"),
         (["--out", "{garbage}"], "is a file"),
     ],

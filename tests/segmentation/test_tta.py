@@ -1,0 +1,95 @@
+"""Tests for segmentation.tta: flipped views' logits come back to the image frame; averaging."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import segmentation.tta as tta
+from segmentation.data import load_split
+from segmentation.embeddings import EmbeddingCache
+from segmentation.evaluate import embed_views, evaluate_model, flip_views, predict_image
+from segmentation.predict import predict_masks
+from segmentation.views import View
+
+
+def box_painter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``decode`` and ``upscale_logits`` replaced: +1 inside each prompt box (view frame), -1 outside."""
+
+    def decode(sam, embedding, *, boxes, multimask_output):
+        return torch.as_tensor(np.asarray(boxes, dtype=np.float32)), torch.full((len(boxes), 1), 0.5)
+
+    def upscale_logits(sam, boxes, embedding):
+        height, width = embedding.original_size
+        logits = -torch.ones((len(boxes), 1, height, width))
+        for i, (x0, y0, x1, y1) in enumerate(boxes.round().int().tolist()):
+            logits[i, 0, y0:y1, x0:x1] = 1.0
+        return logits
+
+    monkeypatch.setattr(tta, "decode", decode)
+    monkeypatch.setattr(tta, "upscale_logits", upscale_logits)
+
+
+@pytest.mark.parametrize("view", tta.TTA_VIEWS)
+@pytest.mark.parametrize("size", [(40, 64), (64, 40)])
+def test_a_views_logits_come_back_to_the_image_frame(monkeypatch, view, size):
+    box_painter(monkeypatch)
+    boxes = np.array([[3.0, 5.0, 20.0, 11.0], [0.0, 30.0, 9.0, 40.0]])
+    view_size = View(transform=view).size(size)
+    logits, scores = tta.view_logits(None, SimpleNamespace(original_size=view_size), boxes, view, size)
+    assert logits.shape == (2, *size) and scores.tolist() == [0.5, 0.5]
+    expected = -np.ones((2, *size), dtype=np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(boxes.astype(int)):
+        expected[i, y0:y1, x0:x1] = 1.0
+    np.testing.assert_array_equal(logits, expected)
+
+
+def test_averaging_every_view_of_painted_boxes_gives_the_boxes(monkeypatch):
+    box_painter(monkeypatch)
+    size = (30, 50)
+    embeddings = {v: SimpleNamespace(original_size=View(transform=v).size(size)) for v in tta.TTA_VIEWS}
+    sam = SimpleNamespace(mask_threshold=0.0)
+    masks, scores = tta.flip_averaged_masks(sam, embeddings, np.array([[10.0, 4.0, 33.0, 20.0]]), size)
+    assert masks.sum() == 23 * 16 and masks[0, 4:20, 10:33].all() and scores.tolist() == [0.5]
+    with pytest.raises(ValueError, match="at least one view"):
+        tta.flip_averaged_masks(sam, {}, np.zeros((1, 4)), size)
+
+
+@pytest.fixture
+def val_setup(tiny_dataset, tiny_sam, tmp_path):
+    split = load_split(tiny_dataset, "val")
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name="tiny")
+    return split, cache, cache.embed([im.path for im in split.images], progress=False)
+
+
+def test_the_identity_view_alone_is_sams_single_mask(tiny_sam, val_setup):
+    split, _, embeddings = val_setup
+    image, embedding = next((im, e) for im, e in zip(split.images, embeddings, strict=True) if im.annotations)
+    masks, scores = tta.flip_averaged_masks(
+        tiny_sam, {"identity": embedding}, image.boxes(), (image.height, image.width)
+    )
+    expected, expected_scores, _ = predict_masks(tiny_sam, embedding, boxes=image.boxes())
+    np.testing.assert_array_equal(masks, expected[:, 0])
+    np.testing.assert_allclose(scores, expected_scores[:, 0], rtol=1e-6)
+
+
+def test_evaluation_with_flips_encodes_each_view_once_and_scores_every_image(tiny_sam, val_setup):
+    split, cache, embeddings = val_setup
+    pairs = flip_views(split, True)
+    defect = [i for i, im in enumerate(split.images) if not im.is_background]
+    assert sorted({i for i, _ in pairs}) == defect and len(pairs) == 3 * len(defect)
+    views = embed_views(cache, split, pairs)
+    with torch.inference_mode():
+        result = evaluate_model(
+            tiny_sam, split, embeddings, name="tta", progress=False, crop_embeddings=views, tta=True
+        )
+    assert [s.image_id for s in result.scores] == [split.images[i].image_id for i in defect]
+    assert flip_views(split, False) == []
+    with pytest.raises(ValueError, match="do not combine"):
+        image = split.images[defect[0]]
+        predict_image(
+            tiny_sam, image, embeddings[defect[0]], crops=object(), flip_embeddings={"fliplr": None}
+        )
