@@ -290,7 +290,6 @@ def test_an_exif_rotated_photo_goes_in_upright(tmp_path, stub_detector, tiny_sam
         assert upright.size == (40, 60)  # what the converters read: the mask's size
 
 
-
 def test_the_annotation_page_reads_what_the_cascade_writes(tmp_path, inspected):
     from segmentation.annotate.proposal_file import read_proposal_file
 
