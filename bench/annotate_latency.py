@@ -67,7 +67,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -77,8 +76,8 @@ from report import (
     command_line,
     csv_file,
     load_average,
-    machine_line,
     note_load_after,
+    run_section,
     write_report,
 )
 from report import (
@@ -590,13 +589,7 @@ def load_markdown(runs: Sequence[LoadRun], *, command: str, server_command: str,
         "4 waiting); the page asks again after that time. The server before had no bound: every click "
         "ran the decoder in its own thread of the 40-thread pool.",
         "",
-        "## Run",
-        "",
-        f"- command: `{command}`",
-        f"- server: `{server_command}`",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        machine_line(info),
-        "",
+        *run_section(command, info, f"- server: `{server_command}`"),
     ]
     return "\n".join(lines)
 
@@ -746,13 +739,7 @@ def crop_markdown(rows: Sequence[Samples], *, command: str, server_command: str,
     note_load_after(info)
     lines += [
         "",
-        "## Run",
-        "",
-        f"- command: `{command}`",
-        f"- server: `{server_command}` (and the same without `--crop-fraction`)",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        machine_line(info),
-        "",
+        *run_section(command, info, f"- server: `{server_command}` (and the same without `--crop-fraction`)"),
     ]
     return "\n".join(lines)
 
@@ -903,14 +890,12 @@ def markdown(rows: Sequence[Samples], *, command: str, server_command: str, args
                 )
     lines += [
         "",
-        "## Run",
-        "",
-        f"- command: `{command}`",
-        f"- server: `{server_command}` (per pass: `--prefetch 0`, then `--prefetch 1`; "
-        "`--runtime` and `--threads` per row)",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        machine_line(info),
-        "",
+        *run_section(
+            command,
+            info,
+            f"- server: `{server_command}` (per pass: `--prefetch 0`, then `--prefetch 1`; "
+            "`--runtime` and `--threads` per row)",
+        ),
     ]
     return "\n".join(lines)
 

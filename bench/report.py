@@ -21,6 +21,7 @@ import platform
 import shlex
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -69,6 +70,12 @@ def machine_info(extra: Mapping[str, str] = {}, packages: Sequence[str] = ()) ->
 def machine_line(info: Mapping[str, str]) -> str:
     """The report's ``- machine: cpu ..., python ...`` line."""
     return "- machine: " + ", ".join(f"{key} {value}" for key, value in info.items())
+
+
+def run_section(command: str, info: Mapping[str, str], *extra: str) -> list[str]:
+    """The report's closing ``## Run`` lines: the command, ``extra`` lines, the date, the machine."""
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return ["## Run", "", f"- command: `{command}`", *extra, f"- date: {date}", machine_line(info), ""]
 
 
 def note_load_after(info: dict[str, str]) -> None:

@@ -18,10 +18,9 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from report import bench_parser, command_line, load_average, machine_info, machine_line, write_report
+from report import bench_parser, command_line, load_average, machine_info, run_section, write_report
 from sam_quality import convert_category
 
 from converters.synthetic import SyntheticConfig, generate
@@ -80,12 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- {best[-1].strip() if best else 'no best val IoU line in the log'}",
             f"- target (< 5 minutes after embedding): **{verdict}**",
             "",
-            "## Run",
-            "",
-            f"- command: `{command_line(__file__, argv)}`",
-            f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-            machine_line(machine),
-            "",
+            *run_section(command_line(__file__, argv), machine),
         ]
     )
     write_report(args.out / "sam_finetune_time.md", text)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -28,8 +27,8 @@ from report import (
     command_line,
     load_average,
     machine_info,
-    machine_line,
     note_load_after,
+    run_section,
     write_report,
 )
 from sam_quality import prepare_datasets
@@ -133,13 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             "",
             markdown_table(header, table),
             "",
-            "## Run",
-            "",
-            f"- command: `{command_line(__file__, argv)}`",
-            f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-            f"- wall time: {time.perf_counter() - start:.0f} s",
-            machine_line(machine),
-            "",
+            *run_section(
+                command_line(__file__, argv), machine, f"- wall time: {time.perf_counter() - start:.0f} s"
+            ),
         ]
     )
     write_report(args.out / "sam_headroom.md", text)
