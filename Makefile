@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml Makefile
 # The demo is the user's path, command by command: draw the synthetic default
 # category, convert it to YOLO + COCO (one split), check both; cache SAM image
 # embeddings, fine-tune MobileSAM's mask decoder for a few epochs and score it
-# against zero-shot; fine-tune YOLOE-11n (open-vocabulary, started from COCO-pretrained YOLO11n,
-# fetched offline-safe) and score its boxes; then run the two as one cascade on the test split and write
+# against zero-shot; fine-tune YOLO-World-v2's head on YOLO11n (open-vocabulary, started from
+# COCO-pretrained YOLO11n, fetched offline-safe; the benchmark's winner) and score its boxes; then run the two as one cascade on the test split and write
 # its report (report.html); last, PatchCore fit on the good images alone scores every test image.
 # Full-length runs: see README.
 SAM_EPOCHS ?= 6
@@ -36,11 +36,11 @@ demo: setup
 		out=$(DEMO_DIR)/sam name=vit_t exist_ok=true epochs=$(SAM_EPOCHS) progress=false
 	$(PY) -m segmentation.evaluate --data $(DEMO_DIR)/synthetic_nut --checkpoint $(DEMO_DIR)/sam/vit_t/decoder.pt \
 		--compare-zero-shot --no-progress
-	$(PY) -m detection.train --config configs/detection/yoloe11n.yaml data=$(DEMO_DIR)/synthetic_nut/data.yaml \
-		epochs=$(DET_EPOCHS) imgsz=256 project=$(DEMO_DIR)/detect name=yoloe11n exist_ok=true
+	$(PY) -m detection.train --config configs/detection/yolo11n_world.yaml data=$(DEMO_DIR)/synthetic_nut/data.yaml \
+		epochs=$(DET_EPOCHS) imgsz=256 project=$(DEMO_DIR)/detect name=yolo11n_world exist_ok=true
 	$(PY) -m detection.evaluate --data $(DEMO_DIR)/synthetic_nut/data.yaml --imgsz 256 --conf-from val \
-		--weights $(DEMO_DIR)/detect/yoloe11n/weights/best.pt --out $(DEMO_DIR)/detect/yoloe11n/eval_test
-	$(PY) -m inspection.evaluate --detector $(DEMO_DIR)/detect/yoloe11n/weights/best.pt --imgsz 256 \
+		--weights $(DEMO_DIR)/detect/yolo11n_world/weights/best.pt --out $(DEMO_DIR)/detect/yolo11n_world/eval_test
+	$(PY) -m inspection.evaluate --detector $(DEMO_DIR)/detect/yolo11n_world/weights/best.pt --imgsz 256 \
 		--sam $(DEMO_DIR)/sam/vit_t/decoder.pt --data $(DEMO_DIR)/synthetic_nut --split test \
 		--out $(DEMO_DIR)/inspect/test --overwrite --no-progress
 	$(PY) -m anomaly.train --root $(DEMO_DIR)/mvtec --category synthetic_nut --out $(DEMO_DIR)/anomaly \
@@ -50,10 +50,10 @@ demo: setup
 	@echo "== SAM on the test split: zero-shot vs fine-tuned decoder ($(SAM_EPOCHS) epochs) =="
 	@cat $(DEMO_DIR)/sam/vit_t/eval_test/table.md
 	@echo
-	@echo "== YOLOE-11n boxes on the test split ($(DET_EPOCHS) epochs at 256 px; started from COCO-pretrained YOLO11n, fixed class vectors: closed-set) =="
-	@cat $(DEMO_DIR)/detect/yoloe11n/eval_test/report.txt
+	@echo "== YOLO-World-v2 head on YOLO11n: boxes on the test split ($(DET_EPOCHS) epochs at 256 px; started from COCO-pretrained YOLO11n, fixed class vectors: closed-set) =="
+	@cat $(DEMO_DIR)/detect/yolo11n_world/eval_test/report.txt
 	@echo
-	@echo "== The cascade end to end on the test split (YOLOE-11n boxes -> fine-tuned SAM masks) =="
+	@echo "== The cascade end to end on the test split (YOLO-World-v2 head boxes -> fine-tuned SAM masks) =="
 	@sed -n '/^| figure/,/^$$/p' $(DEMO_DIR)/inspect/test/report.md
 	@echo
 	@echo "== PatchCore (MobileNetV2), fit on the good images only, every test image scored =="
@@ -66,8 +66,8 @@ demo: setup
 	@echo "  synthetic_nut/splits.json       the shared train/val/test split"
 	@echo "  sam/vit_t/                      decoder.pt, sam_finetuned.pth, results.csv, curves.png"
 	@echo "  sam/vit_t/eval_test/            metrics.json, table.md, overlays/ (best and worst images)"
-	@echo "  detect/yoloe11n/                weights/best.pt, results.csv, plots; eval_test/evaluation.json"
-	@echo "  inspect/test/                   the cascade (YOLOE-11n boxes -> fine-tuned SAM masks) end to end:"
+	@echo "  detect/yolo11n_world/           weights/best.pt, results.csv, plots; eval_test/evaluation.json"
+	@echo "  inspect/test/                   the cascade (YOLO-World-v2 head boxes -> fine-tuned SAM masks) end to end:"
 	@echo "                                  report.html, report.md, metrics.json, predictions.json, masks/"
 	@echo "  anomaly/                        PatchCore run (memory bank); eval-mvtec/: report.md, anomaly_maps.png"
 	@echo

@@ -25,8 +25,13 @@ anomaly AUROC), mean +- std over the splits:
 
 The open-vocabulary models get the same table of fixed seeded unit vectors as class embeddings.
 
-``--levers NAME ...`` trains YOLO11n once per recipe lever (:data:`LEVERS`: one change on top of the
-scored settings, on ``--lever-splits`` splits) and reports each lever's mAP50 against the baseline.
+A ``--work`` folder given again is reused: its converted splits are kept (same seeds, same data), so
+later lever runs score on exactly the data of an earlier report.
+
+``--levers NAME ...`` trains ``--lever-models`` (default YOLO11n) once per recipe lever (:data:`LEVERS`: one
+change on top of the scored settings, on ``--lever-splits`` splits) and reports each lever's mAP50 and
+accuracy against the baseline: the ``baseline`` lever's runs, else (``--baseline-from``) the scored runs of
+an earlier report's ``_runs.json`` with the same model, split, epochs and imgsz.
 
 Wrapper cost (``--ratio-models``): images/s of ``detection.train.train(config)`` against bare
 ultralytics (``YOLO(weights).train(**args)``) with the very arguments the wrapper hands to ultralytics,
@@ -44,6 +49,10 @@ Usage::
         --epochs 10 --name detect_levers --out bench/results
     python bench/detect_bench.py --datasets synthetic --models --ratio-models yolo11n --ratio-rounds 4 \
         --name detect_bench_ratio --out bench/results
+    python bench/detect_bench.py --datasets synthetic --models --levers "degrees 180" \
+        --lever-models yoloe11n --lever-splits 3 --epochs 60 \
+        --baseline-from bench/results/detect_bench_synthetic_60ep_runs.json \
+        --work W --name detect_levers_degrees --out bench/results   # W: the work folder of that report
 """
 
 from __future__ import annotations
@@ -62,6 +71,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from itertools import product
 from pathlib import Path
 
 from report import (
@@ -109,6 +119,11 @@ LEVERS: dict[str, dict] = {
     "nbs = batch": {"nbs": "batch"},
     "freeze 10 + nbs = batch": {"freeze": 10, "nbs": "batch"},
     "freeze 10 + close_mosaic half": {"freeze": 10, "close_mosaic": "half"},
+    # Levers on top of the shipped recipe (freeze 10, mosaic 0), tried at 60 epochs:
+    "freeze 0": {"freeze": 0},
+    # Rotation keeps a part's handedness (unlike flips), so it is safe for the mirrored-nut `flip` class.
+    "degrees 180": {"degrees": 180.0},
+    "nbs = batch + degrees 180": {"nbs": "batch", "degrees": 180.0},
 }
 
 
@@ -157,6 +172,9 @@ def run_command(command: list[str]) -> None:
 
 
 def convert(root: Path, out: Path, seed: int) -> Path:
+    if (out / "data.yaml").is_file():  # a reused --work folder: the same seeded split, converted before
+        print(f"reusing {out}", file=sys.stderr, flush=True)
+        return out / "data.yaml"
     python = sys.executable
     command = [python, "-m", "converters.mvtec2yolo", "--root", str(root), "--out", str(out), "--coco"]
     run_command(command + ["--seed", str(seed), "--no-progress"])
@@ -168,9 +186,10 @@ def prepare_data(
 ) -> dict[tuple[str, int], Path]:
     """Converts the data sets with the documented commands, once per split seed; returns the data.yaml."""
     found = {}
-    if "synthetic" in datasets:
+    if "synthetic" in datasets and not (work / "mvtec").is_dir():  # kept in a reused --work folder
         command = [sys.executable, "-m", "converters.synthetic", "--out", str(work / "mvtec")]
         run_command(command + ["--no-progress"])
+    if "synthetic" in datasets:
         for seed in seeds:
             found["synthetic", seed] = convert(work / "mvtec", work / f"synthetic_nut_s{seed}", seed)
     if "hazelnut_toy" in datasets:
@@ -525,30 +544,52 @@ def resolve_lever(lever: dict, base: dict) -> dict:
     return out
 
 
+def load_baseline(path: Path, epochs: int, imgsz: int) -> list[Run]:
+    """An earlier report's scored runs with these epochs and imgsz, relabelled as ``baseline`` levers.
+
+    They are the baseline by definition (the scored settings, no lever); the caller keeps the ones of the
+    lever runs' data sets, models and splits.
+    """
+    if not path.is_file():
+        raise SystemExit(f"error: --baseline-from {path}: no such file")
+    runs = [Run(**row) for row in json.loads(path.read_text())]
+    kept = [r for r in runs if r.kind == "scored" and (r.epochs, r.imgsz) == (epochs, imgsz)]
+    for r in kept:
+        r.kind, r.lever = "lever", "baseline"
+    return kept
+
+
 def lever_section(levers: Sequence[Run]) -> list[str]:
-    """Each recipe lever's effect on YOLO11n, against the baseline on the same split."""
+    """Each recipe lever's effect, per model, against the baseline on the same split(s)."""
     lines = [
-        "## Recipe levers (YOLO11n)",
+        "## Recipe levers",
         "",
         "One change at a time on top of the scored runs' settings, same split(s), scored on test. "
-        "delta = lever - baseline (mean over the splits).",
+        "delta = lever - baseline (mean over the splits); accuracy with the conf picked on val.",
         "",
-        "| data set | lever | splits | s/epoch | wall s | mAP50 | delta mAP50 | mAP50-95 | accuracy "
-        "| AUROC |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| data set | model | lever | splits | s/epoch | wall s | mAP50 | delta mAP50 | mAP50-95 | accuracy "
+        "| delta accuracy | accuracy @0.25 | AUROC |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for dataset in dict.fromkeys(r.dataset for r in levers):
-        base = [r for r in levers if r.dataset == dataset and r.lever == "baseline"]
-        base_map = statistics.mean(r.metrics["mAP50"] for r in base) if base else float("nan")
-        for lever in dict.fromkeys(r.lever for r in levers if r.dataset == dataset):
-            group = [r for r in levers if r.dataset == dataset and r.lever == lever]
-            delta = statistics.mean(r.metrics["mAP50"] for r in group) - base_map
+    for dataset, model in dict.fromkeys((r.dataset, r.model) for r in levers):
+        mine = [r for r in levers if (r.dataset, r.model) == (dataset, model)]
+        base = [r for r in mine if r.lever == "baseline"]
+
+        def base_mean(key: str, base=base) -> float:
+            return statistics.mean(r.metrics[key] for r in base) if base else float("nan")
+
+        for lever in dict.fromkeys(r.lever for r in mine):
+            group = [r for r in mine if r.lever == lever]
+            delta = statistics.mean(r.metrics["mAP50"] for r in group) - base_mean("mAP50")
+            delta_acc = statistics.mean(r.metrics["accuracy"] for r in group) - base_mean("accuracy")
             lines.append(
-                f"| {dataset} | {lever} | {len(group)} | {statistics.mean(r.s_per_epoch for r in group):.1f} "
+                f"| {dataset} | {model} | {lever} | {len(group)} "
+                f"| {statistics.mean(r.s_per_epoch for r in group):.1f} "
                 f"| {statistics.mean(r.wall_s for r in group):.0f} "
                 f"| {mean_std([r.metrics['mAP50'] for r in group])} | {delta:+.3f} "
                 f"| {mean_std([r.metrics['mAP50-95'] for r in group])} "
-                f"| {mean_std([r.metrics['accuracy'] for r in group])} "
+                f"| {mean_std([r.metrics['accuracy'] for r in group])} | {delta_acc:+.3f} "
+                f"| {mean_std([r.metrics.get('accuracy_conf025', float('nan')) for r in group])} "
                 f"| {mean_std([r.metrics['auroc'] for r in group])} |"
             )
     return lines + [""]
@@ -710,9 +751,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--levers", nargs="*", default=[], choices=sorted(LEVERS),
-        help="recipe levers trained with yolo11n, each one change on top of the scored settings",
+        help="recipe levers trained with --lever-models, each one change on top of the scored settings",
     )  # fmt: skip
     parser.add_argument("--lever-splits", type=int, default=1, help="split seeds of the lever runs (0..K-1)")
+    parser.add_argument(
+        "--lever-models", nargs="+", default=["yolo11n"], choices=sorted(CONFIGS),
+        help="models trained with each lever (default yolo11n)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--baseline-from", type=Path,
+        help="an earlier report's _runs.json: its scored runs (same epochs, imgsz) are the levers' baseline",
+    )  # fmt: skip
     parser.add_argument(
         "--datasets", nargs="+", default=["synthetic", "hazelnut_toy"], choices=["synthetic", "hazelnut_toy"]
     )
@@ -781,14 +830,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )  # fmt: skip
                 run.metrics = evaluate_run(data, save_dir, args.imgsz)
                 runs.append(run)
+        if args.baseline_from and args.levers:
+            wanted = {(d, m, s) for d, s in datasets if s < args.lever_splits for m in args.lever_models}
+            runs += [
+                r
+                for r in load_baseline(args.baseline_from, args.epochs, args.imgsz)
+                if (r.dataset, r.model, r.split_seed) in wanted
+            ]
         for (dataset, seed), data in datasets.items():
-            for lever in args.levers if seed < args.lever_splits else ():
+            for model, lever in product(args.lever_models, args.levers if seed < args.lever_splits else ()):
                 overrides = {**base, "epochs": args.epochs}
                 overrides.update(resolve_lever(LEVERS[lever], overrides))
+                prefix = f"lever_{dataset}_s{seed}" + ("" if model == "yolo11n" else f"_{model}")
                 run, save_dir = one_run(
-                    dataset=dataset, data=data, model="yolo11n", kind="lever", runner="wrapper",
+                    dataset=dataset, data=data, model=model, kind="lever", runner="wrapper",
                     table=tables[dataset, seed], overrides=overrides, split_seed=seed, lever=lever,
-                    name=f"lever_{dataset}_s{seed}_{lever.replace(' ', '_')}",
+                    name=f"{prefix}_{lever.replace(' ', '_')}",
                 )  # fmt: skip
                 run.metrics = evaluate_run(
                     data, save_dir, int(overrides["imgsz"]), int(overrides.get("tile", 0))

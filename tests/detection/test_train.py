@@ -80,8 +80,10 @@ def test_category_from_splits_json_picks_its_policy(tiny_dataset: Path) -> None:
     config = build_config(WORLD_CONFIG, [f"data={tiny_dataset / 'data.yaml'}"])
     assert config["category"] == "synthetic_nut"  # recorded, so the saved config.yaml repeats the run
     assert (config["fliplr"], config["flipud"]) == (0.0, 0.0)  # a mirrored nut is the `flip` defect
+    assert config["degrees"] == 180.0  # a rotated nut keeps its handedness
     assert config["hsv_h"] == 0.015  # ultralytics' default where the policy says nothing
-    assert "synthetic_nut (its own entry): fliplr=0.0 flipud=0.0" in describe_augmentation(config)
+    described = describe_augmentation(config)
+    assert "synthetic_nut (its own entry): degrees=180.0 fliplr=0.0 flipud=0.0" in described
 
 
 def test_precedence_policy_then_config_file_then_command_line(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_transforms_are_the_expected_numpy_flips():
     ("category", "expected"),
     [
         ("metal_nut", ()),  # a mirrored nut is the flip defect
-        ("synthetic_nut", ()),
+        ("synthetic_nut", ("rot90", "rot270")),  # rotations keep its handedness
         ("hazelnut", ("fliplr", "flipud", "rot180")),
         ("transistor", ("fliplr",)),  # upside down is `misplaced`
         ("my_own_parts", ("fliplr",)),  # not listed: ultralytics' defaults
