@@ -110,6 +110,16 @@ def wait_body(page, condition: str) -> None:
     page.wait_for_function(f"() => {{ const d = document.body.dataset; return {condition}; }}")
 
 
+def drag_box(page, corner: tuple[int, int], opposite: tuple[int, int]) -> None:
+    """Drags a box prompt between two points given in image pixels."""
+    start = page.evaluate(f"() => window.annotator.imageToClient({corner[0]}, {corner[1]})")
+    end = page.evaluate(f"() => window.annotator.imageToClient({opposite[0]}, {opposite[1]})")
+    page.mouse.move(start["x"], start["y"])
+    page.mouse.down()
+    page.mouse.move(end["x"], end["y"], steps=5)
+    page.mouse.up()
+
+
 def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_centre, tmp_path):
     url, session, truths = served
     page.goto(url)
@@ -136,12 +146,7 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('b.jpg')")
     wait_body(page, "d.embedding === 'ready'")
-    start = page.evaluate("() => window.annotator.imageToClient(40, 65)")
-    end = page.evaluate("() => window.annotator.imageToClient(80, 115)")
-    page.mouse.move(start["x"], start["y"])
-    page.mouse.down()
-    page.mouse.move(end["x"], end["y"], steps=5)
-    page.mouse.up()
+    drag_box(page, (40, 65), (80, 115))
     wait_body(page, "d.preview === '1'")
     page.keyboard.press("Escape")
     wait_body(page, "d.preview === '0'")
@@ -285,12 +290,7 @@ def test_with_crop_fraction_a_small_box_is_zoomed_and_saved_in_the_photos_frame(
     with live_server(folder, tmp_path, colour_sam, crops=rule) as (url, session):
         page.goto(url)
         wait_body(page, "d.embedding === 'ready'")
-        start = page.evaluate("() => window.annotator.imageToClient(33, 47)")
-        end = page.evaluate("() => window.annotator.imageToClient(67, 73)")
-        page.mouse.move(start["x"], start["y"])
-        page.mouse.down()
-        page.mouse.move(end["x"], end["y"], steps=5)
-        page.mouse.up()
+        drag_box(page, (33, 47), (67, 73))
         wait_body(page, "d.preview === '1'")
         crop = page.evaluate("() => window.annotator.state.prediction.crop")
         assert crop is not None and crop[2] < 160
