@@ -94,7 +94,7 @@ def score_round(
     with torch.inference_mode():
         return tuple(
             evaluate_model(
-                sam, test, embeddings, name=name, progress=False, crops=crops, crop_embeddings=views, tta=tta
+                sam, test, embeddings, name=name, progress=False, crops=crops, view_embeddings=views, tta=tta
             )
             for name, sam in (("zero-shot", base), ("fine-tuned", tuned))
         )

@@ -162,19 +162,19 @@ def evaluate_model(
     name: str,
     progress: bool = True,
     crops: CropRule | None = None,
-    crop_embeddings: dict[tuple[int, View], ImageEmbedding] | None = None,
+    view_embeddings: dict[tuple[int, View], ImageEmbedding] | None = None,
     tta: bool = False,
 ) -> ModelEvaluation:
     """Scores ``sam`` on every defect image of ``split`` (embeddings in the split's image order).
 
     Args:
-        crops: decode small boxes on zoomed crops; their embeddings in ``crop_embeddings``
+        crops: decode small boxes on zoomed crops; their embeddings in ``view_embeddings``
             (:func:`embed_views` of :func:`crop_views`), keyed by image index and view.
         tta: average the logits over flipped views (:mod:`segmentation.tta`); their embeddings
-            in ``crop_embeddings`` too (:func:`embed_views` of :func:`flip_views`).
+            in ``view_embeddings`` too (:func:`embed_views` of :func:`flip_views`).
     """
     scores, classes, detections = [], [], []
-    crop_embeddings = crop_embeddings or {}
+    view_embeddings = view_embeddings or {}
     pairs = [(i, im, emb) for i, (im, emb) in enumerate(zip(split.images, embeddings, strict=True))]
     pairs = [pair for pair in pairs if not pair[1].is_background]
     for index, image, embedding in tqdm(
@@ -186,8 +186,8 @@ def evaluate_model(
             image,
             embedding,
             crops=crops,
-            crop_embedding=lambda window, i=index: crop_embeddings[(i, View(window=window))],
-            flip_embeddings={v: crop_embeddings[(index, View(transform=v))] for v in TTA_VIEWS[1:]}
+            crop_embedding=lambda window, i=index: view_embeddings[(i, View(window=window))],
+            flip_embeddings={v: view_embeddings[(index, View(transform=v))] for v in TTA_VIEWS[1:]}
             if tta
             else None,
         )
@@ -355,7 +355,7 @@ def run(args: argparse.Namespace) -> dict:
     crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
     cache = EmbeddingCache(cache_dir, models[0][1], model_name=model_name)
     views = crop_views(split, crops) + flip_views(split, args.tta)
-    crop_embeddings = embed_views(cache, split, views, device=device, progress=not args.no_progress)
+    view_embeddings = embed_views(cache, split, views, device=device, progress=not args.no_progress)
     with torch.inference_mode():
         evaluations = [
             evaluate_model(
@@ -365,7 +365,7 @@ def run(args: argparse.Namespace) -> dict:
                 name=name,
                 progress=not args.no_progress,
                 crops=crops,
-                crop_embeddings=crop_embeddings,
+                view_embeddings=view_embeddings,
                 tta=args.tta,
             )
             for name, sam in models

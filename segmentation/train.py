@@ -107,7 +107,7 @@ def validate(run: Run) -> dict:
             name="val",
             progress=False,
             crops=run.crops,
-            crop_embeddings=run.val_crop_embeddings,
+            view_embeddings=run.val_crop_embeddings,
         )
     return {
         "val_iou": val.summary.iou.get("all", float("nan")),

@@ -84,7 +84,7 @@ def test_evaluation_with_flips_encodes_each_view_once_and_scores_every_image(tin
     views = embed_views(cache, split, pairs)
     with torch.inference_mode():
         result = evaluate_model(
-            tiny_sam, split, embeddings, name="tta", progress=False, crop_embeddings=views, tta=True
+            tiny_sam, split, embeddings, name="tta", progress=False, view_embeddings=views, tta=True
         )
     assert [s.image_id for s in result.scores] == [split.images[i].image_id for i in defect]
     assert flip_views(split, False) == []
