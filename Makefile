@@ -41,7 +41,7 @@ demo: setup
 	$(PY) -m detection.evaluate --data $(DEMO_DIR)/synthetic_nut/data.yaml --imgsz 256 --conf-from val \
 		--weights $(DEMO_DIR)/detect/yolo11n_world/weights/best.pt --out $(DEMO_DIR)/detect/yolo11n_world/eval_test
 	$(PY) -m inspection.evaluate --detector $(DEMO_DIR)/detect/yolo11n_world/weights/best.pt --imgsz 256 \
-		--sam $(DEMO_DIR)/sam/vit_t/decoder.pt --data $(DEMO_DIR)/synthetic_nut --split test \
+		--sam $(DEMO_DIR)/sam/vit_t/decoder.pt --data $(DEMO_DIR)/synthetic_nut --split test --conf-from val \
 		--out $(DEMO_DIR)/inspect/test --overwrite --no-progress
 	$(PY) -m anomaly.train --root $(DEMO_DIR)/mvtec --category synthetic_nut --out $(DEMO_DIR)/anomaly \
 		--overwrite --no-progress

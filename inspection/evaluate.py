@@ -13,6 +13,14 @@ cascade's own outputs for the split (``predictions.json`` with the split's
 COCO image ids, ``images.json``, the masks tree). The data set is the
 converters' folder (``--coco`` or ``mvtec2coco``: ``annotations/instances_<split>.json``
 and ``images/``), and the detector must have been trained on its classes.
+
+``--conf-from val`` picks the cascade's threshold on another split first, as
+``detection.evaluate --conf-from`` does (:func:`pick_conf`): the detector alone
+runs on that split's photos, keeping boxes down to :data:`PICK_FLOOR`, and the
+threshold with the best defect-type accuracy there
+(:func:`detection.image_level.tuned_conf`) becomes ``--conf`` for the scored
+split. The report records the picked value; pass it as ``--conf`` to
+``inspection.predict`` to run new photos at the same operating point.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from common.errors import UserError
 from common.images import decode_image_file
 from common.io import read_json_object
 from converters.dataset import build_folder, check_creatable
+from detection.image_level import image_labels, tuned_conf
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
@@ -57,6 +66,8 @@ THUMBNAIL_WIDTH = 320
 GALLERY_SIZE = 6
 #: Ground-truth outlines in the gallery (BGR).
 TRUTH_COLOR = (60, 200, 60)
+#: Lowest box score the detector keeps while ``--conf-from`` picks the threshold (ultralytics' val default).
+PICK_FLOOR = 0.001
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +77,7 @@ class EvaluateOptions(CascadeOptions):
     data: Path
     out: Path
     split: str = "test"
+    conf_from: str | None = None
     rank_by: str = "box"
     gallery: int = GALLERY_SIZE
     overwrite: bool = False
@@ -168,6 +180,32 @@ def evaluate_split(
     return scorer.finish(), pick_gallery(thumbs, gallery)
 
 
+def pick_conf(
+    inspector: Inspector, split: SegmentationSplit, *, default: float, progress: bool = True
+) -> tuple[float, float]:
+    """``(conf, defect-type accuracy at conf)``: the threshold that calls ``split``'s photos best.
+
+    Only the detector runs (no SAM), keeping boxes down to :data:`PICK_FLOOR`;
+    :func:`~detection.image_level.tuned_conf` picks among the thresholds that
+    change a call, ties going to the one nearest ``default``. A pick below the
+    floor (every top box counts) is the floor: boxes under it were never seen.
+
+    Raises:
+        UserError: the split has no photos, or a photo cannot be read.
+    """
+    from tqdm import tqdm
+
+    if not split.images:
+        raise UserError(f"--conf-from {split.name}: {split.annotation_file} has no images to pick it on")
+    detections = {}
+    for image in tqdm(split.images, desc=f"picking conf on {split.name}", unit="img", disable=not progress):
+        pixels = decode_image_file(image.path, cv2.IMREAD_COLOR)
+        detections[image.path.name] = inspector.detect(pixels, conf=PICK_FLOOR)
+    truth = image_labels(read_json_object(split.annotation_file, what="COCO file"))
+    conf, accuracy = tuned_conf(truth, detections, inspector.class_names, default=default)
+    return max(conf, PICK_FLOOR), accuracy
+
+
 def check_options(options: EvaluateOptions) -> None:
     """Refuses option values out of range, and an ``--out`` the run may not write, before loading."""
     check_cascade(options)
@@ -175,6 +213,10 @@ def check_options(options: EvaluateOptions) -> None:
         raise UserError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {options.rank_by!r}")
     if options.gallery < 0:
         raise UserError(f"--gallery must be >= 0, got {options.gallery}")
+    if options.conf_from is not None and options.conf_from == options.split:
+        raise UserError(
+            f"--conf-from {options.conf_from}: pick the threshold on another split than the one scored"
+        )
     out = Path(options.out).resolve()
     if out.exists() and not options.overwrite:
         raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
@@ -200,8 +242,13 @@ def evaluate(options: EvaluateOptions) -> dict:
     split = load_split(options.data, options.split)
     if not split.images:
         raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
+    picking = load_split(options.data, options.conf_from) if options.conf_from else None
     inspector, settings = load_inspector(options, device)
     check_classes(split, inspector.class_names)
+    if picking is not None:
+        conf, accuracy = pick_conf(inspector, picking, default=options.conf, progress=options.progress)
+        inspector.set_conf(conf)
+        settings.update(conf=round(conf, 6), conf_picked_accuracy=round(accuracy, 4))
     start = time.perf_counter()
     figures: dict = {}
 
@@ -222,9 +269,10 @@ def evaluate(options: EvaluateOptions) -> dict:
     return figures
 
 
-def summary(figures: dict, out: Path) -> str:
+def summary(figures: dict, out: Path, conf_from: str | None = None) -> str:
     """The lines printed after an evaluation."""
     rank = figures["rank_by"]
+    picked = f" (picked on {conf_from})" if conf_from else ""
     return "\n".join(
         [
             f"{figures['images']} images ({figures['defect_images']} with defects), "
@@ -235,7 +283,8 @@ def summary(figures: dict, out: Path) -> str:
             f"{figures['per_image']['defect']['iou']:.3f})  pixel AUROC {figures['pixel']['auroc']:.3f}  "
             f"AUPRO {figures['pixel']['aupro']:.3f}",
             f"  defect-type accuracy {figures['image_level']['accuracy']:.3f}  "
-            f"image AUROC {figures['image_level']['auroc']:.3f}",
+            f"image AUROC {figures['image_level']['auroc']:.3f}  "
+            f"at conf {figures['image_level']['conf']:.3f}{picked}",
             f"report: {out / 'report.html'}",
         ]
     )
@@ -252,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     data = parser.add_argument_group("data and report")
     data.add_argument("--data", type=Path, required=True, help="data set folder written by the converters")
     data.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
+    data.add_argument(
+        "--conf-from",
+        choices=("train", "val", "test"),
+        help="pick --conf on this split first: the threshold with the best defect-type accuracy there "
+        "(--conf breaks ties); default: --conf as given",
+    )
     data.add_argument("--out", type=Path, required=True, help="report folder (refused if it exists)")
     data.add_argument("--overwrite", action="store_true", help="replace an existing --out once done")
     data.add_argument(
@@ -270,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> None:
         options = EvaluateOptions(**vars(build_parser().parse_args(argv)))
         figures = evaluate(options)
-        print(summary(figures, Path(options.out)))
+        print(summary(figures, Path(options.out), options.conf_from))
 
     return exit_code(run)
 

@@ -214,16 +214,37 @@ class Inspector:
         for path in bar:
             yield self(path)
 
-    def detect(self, image: np.ndarray) -> ImageDetections:
-        """The detector's boxes on ``image`` ``(H, W, 3)`` uint8 BGR, whole or tiled, in its pixels."""
+    def set_conf(self, conf: float) -> None:
+        """Makes ``conf`` the lowest box score kept and the verdict threshold from now on.
+
+        Raises:
+            UserError: ``conf`` outside [0, 1].
+        """
+        check_settings(conf=conf)
+        self.conf = self.settings["conf"] = float(conf)
+
+    def detect(self, image: np.ndarray, *, conf: float | None = None) -> ImageDetections:
+        """The detector's boxes on ``image`` ``(H, W, 3)`` uint8 BGR, whole or tiled, in its pixels.
+
+        Args:
+            image: the photo.
+            conf: the lowest box score kept for this call; None: the inspector's ``conf``.
+        """
+        settings = self.settings if conf is None else {**self.settings, "conf": conf}
         if self.tile:
             return predict_tiled(
-                image, self._predict_tiles, tile=self.tile, overlap=self.tile_overlap, max_det=self.max_det
+                image,
+                partial(self._predict_tiles, settings=settings),
+                tile=self.tile,
+                overlap=self.tile_overlap,
+                max_det=self.max_det,
             )
-        return ultralytics_detections(self.detector.predict(image, **self.settings))[0]
+        return ultralytics_detections(self.detector.predict(image, **settings))[0]
 
-    def _predict_tiles(self, tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
-        return ultralytics_detections(self.detector.predict(list(tiles), **self.settings))
+    def _predict_tiles(
+        self, tiles: list[np.ndarray], windows: np.ndarray, *, settings: dict
+    ) -> list[ImageDetections]:
+        return ultralytics_detections(self.detector.predict(list(tiles), **settings))
 
     def embedding(self, path: str | Path, image: np.ndarray | None = None) -> ImageEmbedding:
         """SAM's embedding of the photo at ``path``: from the cache (stored there on a miss), or computed.

@@ -73,8 +73,10 @@ def summary_rows(metrics: Mapping) -> list[list[str]]:
 
 def operating_point(settings: Mapping) -> str:
     """What the APs are measured on: the cascade keeps only boxes at or above its threshold."""
+    picked = f", picked on the {settings['conf_from']} split" if settings.get("conf_from") else ""
     return (
-        f"Mask AP is COCO's AP@[.50:.95]. Boxes below the cascade's threshold (conf {settings.get('conf')}) "
+        f"Mask AP is COCO's AP@[.50:.95]. Boxes below the cascade's threshold (conf {settings.get('conf')}"
+        f"{picked}) "
         "are dropped before scoring, so these APs are at the operating point; detection.evaluate scores "
         "every box down to 0.001 and so reports a higher box AP (pass --conf 0.001 here to compare, at "
         "the cost of a SAM mask per box)."

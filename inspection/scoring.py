@@ -206,7 +206,7 @@ def summarise(scorer: SplitScorer) -> dict:
             "auroc": metrics.pixel_auroc(scorer.maps, scorer.truths),
             "aupro": metrics.aupro(scorer.maps, scorer.truths),
         },
-        "image_level": image_level(scorer.images, scorer.names),
+        "image_level": {**image_level(scorer.images, scorer.names), "conf": float(scorer.conf)},
     }
 
 

@@ -144,3 +144,40 @@ def test_bad_input_is_one_line(cli, tmp_path, capsys) -> None:
     assert cli("--out", tmp_path / "r", "--split", "val") == 2  # converted with no val images
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset, tmp_path, capsys) -> None:
+    # The stub scores stains 0.6: at --conf 0.7 they are called good; picked on val, they are found.
+    data = tmp_path / "with_val"
+    convert(
+        ConvertConfig(
+            root=tmp_path / "mvtec" / "widget",
+            out=data,
+            formats=("yolo", "coco"),
+            ratios=(0.4, 0.3, 0.3),
+            progress=False,
+            link="copy",
+        )
+    )
+    assert cli("--data", data, "--out", tmp_path / "fixed", "--conf", "0.7") == 0
+    fixed = json.loads((tmp_path / "fixed" / "metrics.json").read_text())
+    assert cli("--data", data, "--out", tmp_path / "picked", "--conf", "0.7", "--conf-from", "val") == 0
+    printed = capsys.readouterr().out
+    picked = json.loads((tmp_path / "picked" / "metrics.json").read_text())
+    assert fixed["image_level"]["accuracy"] < 1.0 and fixed["image_level"]["conf"] == 0.7
+    assert picked["image_level"]["accuracy"] == 1.0
+    assert evaluate_module.PICK_FLOOR <= picked["image_level"]["conf"] < 0.6
+    assert picked["settings"]["conf_from"] == "val" and picked["settings"]["conf_picked_accuracy"] == 1.0
+    assert (
+        "(picked on val)" in printed
+        and "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
+    )
+
+
+def test_conf_from_the_scored_split_is_refused(cli, tmp_path, capsys) -> None:
+    assert cli("--out", tmp_path / "r", "--conf-from", "test") == 2
+    err = capsys.readouterr().err
+    assert err == "error: --conf-from test: pick the threshold on another split than the one scored\n"
+    assert not (tmp_path / "r").exists()
+    assert cli("--out", tmp_path / "r", "--conf-from", "val") == 2  # converted with no val images
+    assert "--conf-from val" in capsys.readouterr().err and not (tmp_path / "r").exists()

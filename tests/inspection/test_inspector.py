@@ -105,6 +105,22 @@ def test_boxes_below_conf_are_not_kept(photos, stub_detector, tiny_sam):
     assert stain_only.verdict == "good" and len(stain_only) == 0
 
 
+@pytest.mark.parametrize("tile", [None, 48])
+def test_detect_at_another_conf_and_set_conf(photos, stub_detector, tiny_sam, tile):
+    import cv2
+
+    inspector = Inspector(stub_detector, tiny_sam, conf=0.7, tile=tile, tile_overlap=0.5, imgsz=48)
+    image = cv2.imread(str(photos / "two.png"))
+    assert inspector.detect(image).classes.tolist() == [0]  # the stain's 0.6 is under 0.7
+    assert sorted(inspector.detect(image, conf=0.5).classes.tolist()) == [0, 1]  # this call only
+    assert stub_detector.calls[-1]["conf"] == 0.5 and inspector.conf == 0.7
+    inspector.set_conf(0.5)
+    assert inspector(photos / "two.png").names == ["scratch", "stain"]
+    with pytest.raises(UserError, match=r"--conf must be in \[0, 1\], got 1.5"):
+        inspector.set_conf(1.5)
+    assert inspector.conf == 0.5
+
+
 def test_an_embedding_cache_hit_runs_no_encoder(photos, stub_detector, tmp_path):
     sam = build_tiny_sam()
     cache = EmbeddingCache(tmp_path / "cache", sam, model_name="tiny")
