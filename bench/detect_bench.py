@@ -26,12 +26,18 @@ anomaly AUROC), mean +- std over the splits:
 The open-vocabulary models get the same table of fixed seeded unit vectors as class embeddings.
 
 A ``--work`` folder given again is reused: its converted splits are kept (same seeds, same data), so
-later lever runs score on exactly the data of an earlier report.
+later lever runs score on exactly the data of an earlier report. ``--reuse-runs R_runs.json ...`` keeps an
+earlier report's scored and lever runs of the same model, lever, split, epochs and imgsz instead of
+retraining them (a scored run stands for the ``baseline`` lever too): training here is deterministic
+(seeded, CPU; reruns reproduced every metric exactly), so a report grows by more splits at the cost of the
+new ones only, as long as the configs have not changed since.
 
 ``--levers NAME ...`` trains ``--lever-models`` (default YOLO11n) once per recipe lever (:data:`LEVERS`: one
 change on top of the scored settings, on ``--lever-splits`` splits) and reports each lever's mAP50 and
 accuracy against the baseline: the ``baseline`` lever's runs, else (``--baseline-from``) the scored runs of
-an earlier report's ``_runs.json`` with the same model, split, epochs and imgsz.
+an earlier report's ``_runs.json`` with the same model, split, epochs and imgsz (YOLO11n's kept too). An
+open-vocabulary model's lever is also set against YOLO11n's baseline on the same splits (the target ratio:
+a per-model recipe for it, YOLO11n on its own shipped config).
 
 Wrapper cost (``--ratio-models``): images/s of ``detection.train.train(config)`` against bare
 ultralytics (``YOLO(weights).train(**args)``) with the very arguments the wrapper hands to ultralytics,
@@ -53,6 +59,9 @@ Usage::
         --lever-models yoloe11n --lever-splits 3 --epochs 60 \
         --baseline-from bench/results/detect_bench_synthetic_60ep_runs.json \
         --work W --name detect_levers_degrees --out bench/results   # W: the work folder of that report
+    python bench/detect_bench.py --datasets synthetic --models yolo11n --splits 7 --levers baseline \
+        "nbs = batch" --lever-models yoloe11n --lever-splits 7 --epochs 60 --reuse-runs R1_runs.json \
+        R2_runs.json --work W --name detect_levers_7splits --out bench/results   # trains splits 5-6 only
 """
 
 from __future__ import annotations
@@ -69,7 +78,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import product
 from pathlib import Path
@@ -124,6 +133,10 @@ LEVERS: dict[str, dict] = {
     # Rotation keeps a part's handedness (unlike flips), so it is safe for the mirrored-nut `flip` class.
     "degrees 180": {"degrees": 180.0},
     "nbs = batch + degrees 180": {"nbs": "batch", "degrees": 180.0},
+    # ultralytics' optimizer "auto" picks AdamW at lr0 0.002 * 5 / (4 + nc) (0.00125 for 4 classes) on short
+    # runs; these set the optimizer explicitly (lr0 is ignored under "auto").
+    "AdamW lr0 0.0025": {"optimizer": "AdamW", "lr0": 0.0025},
+    "warmup 0": {"warmup_epochs": 0.0},
 }
 
 
@@ -559,6 +572,25 @@ def load_baseline(path: Path, epochs: int, imgsz: int) -> list[Run]:
     return kept
 
 
+def load_reusable(paths: Sequence[Path]) -> dict[tuple, Run]:
+    """Earlier reports' runs by (data set, model, lever, split seed, epochs, imgsz); scored runs: lever "".
+
+    A scored run is also filed as the ``baseline`` lever (the scored settings, no lever).
+    """
+    found = {}
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"error: --reuse-runs {path}: no such file")
+        for run in (Run(**row) for row in json.loads(path.read_text())):
+            key = (run.dataset, run.model, run.split_seed, run.epochs, run.imgsz)
+            if run.kind == "scored":
+                found[(*key[:2], "", *key[2:])] = run
+                found[(*key[:2], "baseline", *key[2:])] = replace(run, kind="lever", lever="baseline")
+            elif run.kind == "lever":
+                found[(*key[:2], run.lever, *key[2:])] = run
+    return found
+
+
 def lever_section(levers: Sequence[Run]) -> list[str]:
     """Each recipe lever's effect, per model, against the baseline on the same split(s)."""
     lines = [
@@ -593,6 +625,44 @@ def lever_section(levers: Sequence[Run]) -> list[str]:
                 f"| {mean_std([r.metrics['auroc'] for r in group])} |"
             )
     return lines + [""]
+
+
+def open_vocab_lever_lines(runs: Sequence[Run]) -> list[str]:
+    """Each open-vocabulary lever's mean mAP50 against YOLO11n's baseline on the same split seeds.
+
+    The per-model recipe question: does a lever bring an open-vocabulary model to the target ratio of
+    YOLO11n's mAP50 (its shipped config, same epochs and imgsz: a scored run or the ``baseline`` lever)?
+    Only where YOLO11n's baseline covers every split of the lever's runs.
+    """
+    met = {True: "met", False: "not met"}
+    reference = {
+        (r.dataset, r.split_seed): r
+        for r in runs
+        if r.model == "yolo11n" and (r.kind == "scored" or r.lever == "baseline")
+    }
+    levers = [r for r in runs if r.kind == "lever"]
+    lines = []
+    for dataset, model, lever in dict.fromkeys((r.dataset, r.model, r.lever) for r in levers):
+        group = [r for r in levers if (r.dataset, r.model, r.lever) == (dataset, model, lever)]
+        base = [reference.get((dataset, r.split_seed)) for r in group]
+        if model not in OPEN_VOCABULARY or None in base:
+            continue
+        mine = statistics.mean(r.metrics["mAP50"] for r in group)
+        theirs = statistics.mean(r.metrics["mAP50"] for r in base)
+        ratio = mine / theirs if theirs else float("nan")
+        accuracy = statistics.mean(r.metrics["accuracy"] for r in group)
+        target = (
+            f", >= {ACCURACY_TARGET} **{met[accuracy >= ACCURACY_TARGET]}**" if dataset == "synthetic" else ""
+        )
+        lines.append(
+            f"- {model}, {lever}, on {dataset}: mAP50 {mine:.3f} vs yolo11n {theirs:.3f} ({len(group)} "
+            f"split(s)): {ratio:.3f}x, >= {OPEN_VOCAB_TARGET}x **{met[ratio >= OPEN_VOCAB_TARGET]}**; "
+            f"accuracy {accuracy:.3f}{target}"
+        )
+    if not lines:
+        return []
+    header = "Open-vocabulary levers against YOLO11n's baseline (mean mAP50 over the same split seeds):"
+    return [header, "", *lines, ""]
 
 
 def target_lines(scored: Sequence[Run]) -> list[str]:
@@ -633,7 +703,13 @@ def target_lines(scored: Sequence[Run]) -> list[str]:
 
 
 def markdown(
-    runs: Sequence[Run], *, command: str, args: argparse.Namespace, info: dict[str, str], total_s: float
+    runs: Sequence[Run],
+    *,
+    command: str,
+    args: argparse.Namespace,
+    info: dict[str, str],
+    total_s: float,
+    reused: Sequence[Run] = (),
 ) -> str:
     met = {True: "met", False: "not met"}
     scored = [r for r in runs if r.kind == "scored"]
@@ -645,12 +721,13 @@ def markdown(
         lines += ["No scored runs in this report (`--models` empty).", ""]
     if levers:
         lines += lever_section(levers)
+        lines += open_vocab_lever_lines(runs)
     if scored:
         lines += ["## Targets", "", *target_lines(scored), ""]
     table = ratios(runs)
     if table:
         lines += ratio_section(runs, table, args, met)
-    return "\n".join(lines + run_section(runs, command=command, info=info, total_s=total_s))
+    return "\n".join(lines + run_section(runs, command=command, info=info, total_s=total_s, reused=reused))
 
 
 def ratio_section(runs: Sequence[Run], table: dict, args: argparse.Namespace, met: dict) -> list[str]:
@@ -706,8 +783,17 @@ def ratio_section(runs: Sequence[Run], table: dict, args: argparse.Namespace, me
     return lines
 
 
-def run_section(runs: Sequence[Run], *, command: str, info: dict[str, str], total_s: float) -> list[str]:
-    """How the report was made: command, date, time, load, machine."""
+def run_label(run: Run) -> str:
+    return f"{run.dataset}/s{run.split_seed}/{run.model}/{run.kind}{run.lever and '/' + run.lever}"
+
+
+def run_section(
+    runs: Sequence[Run], *, command: str, info: dict[str, str], total_s: float, reused: Sequence[Run] = ()
+) -> list[str]:
+    """How the report was made: command, date, time, load, machine, the runs kept from earlier reports."""
+    kept = (
+        [f"- kept from `--reuse-runs` (not retrained): {', '.join(map(run_label, reused))}"] if reused else []
+    )
     return [
         "",
         "## Run",
@@ -715,11 +801,9 @@ def run_section(runs: Sequence[Run], *, command: str, info: dict[str, str], tota
         f"- command: `{command}`",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- total wall time: {total_s / 60:.1f} min",
+        *kept,
         "- 1-minute load average at the start of each run: "
-        + ", ".join(
-            f"{r.dataset}/s{r.split_seed}/{r.model}/{r.kind}{r.lever and '/' + r.lever} {r.load_1m:.2f}"
-            for r in runs
-        ),
+        + ", ".join(f"{run_label(r)} {r.load_1m:.2f}" for r in runs),
         machine_line(info),
         "- The CPU is shared: other processes' load slows every run, and ultralytics trains on CPU with "
         f"{info.get('torch_threads_in_training', '?')} torch thread(s) (its `NUM_THREADS` = cpu_count - 1), "
@@ -761,6 +845,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline-from", type=Path,
         help="an earlier report's _runs.json: its scored runs (same epochs, imgsz) are the levers' baseline",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reuse-runs", nargs="+", type=Path, default=[],
+        help="earlier reports' _runs.json: their runs (same model, lever, split, epochs, imgsz) are kept",
     )  # fmt: skip
     parser.add_argument(
         "--datasets", nargs="+", default=["synthetic", "hazelnut_toy"], choices=["synthetic", "hazelnut_toy"]
@@ -819,9 +907,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "exist_ok": True,
         }
         runs: list[Run] = []
+        reusable, reused = load_reusable(args.reuse_runs), []
         for (dataset, seed), data in datasets.items():
             for model in args.models:
                 if seed >= args.splits or (seed and model in args.one_split_models):
+                    continue
+                if kept := reusable.get((dataset, model, "", seed, args.epochs, args.imgsz)):
+                    runs.append(kept)
+                    reused.append(kept)
                     continue
                 run, save_dir = one_run(
                     dataset=dataset, data=data, model=model, kind="scored", runner="wrapper",
@@ -831,7 +924,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run.metrics = evaluate_run(data, save_dir, args.imgsz)
                 runs.append(run)
         if args.baseline_from and args.levers:
-            wanted = {(d, m, s) for d, s in datasets if s < args.lever_splits for m in args.lever_models}
+            models = {*args.lever_models, "yolo11n"}  # YOLO11n: the open-vocabulary levers' reference
+            wanted = {(d, m, s) for d, s in datasets if s < args.lever_splits for m in models}
             runs += [
                 r
                 for r in load_baseline(args.baseline_from, args.epochs, args.imgsz)
@@ -841,6 +935,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for model, lever in product(args.lever_models, args.levers if seed < args.lever_splits else ()):
                 overrides = {**base, "epochs": args.epochs}
                 overrides.update(resolve_lever(LEVERS[lever], overrides))
+                key = (dataset, model, lever, seed, int(overrides["epochs"]), int(overrides["imgsz"]))
+                if kept := reusable.get(key):
+                    runs.append(kept)
+                    reused.append(kept)
+                    continue
                 prefix = f"lever_{dataset}_s{seed}" + ("" if model == "yolo11n" else f"_{model}")
                 run, save_dir = one_run(
                     dataset=dataset, data=data, model=model, kind="lever", runner="wrapper",
@@ -873,7 +972,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.out.mkdir(parents=True, exist_ok=True)
         write_csv(args.out / f"{args.name}.csv", runs)
-        report = markdown(runs, command=command, args=args, info=info, total_s=total)
+        report = markdown(runs, command=command, args=args, info=info, total_s=total, reused=reused)
         write_report(args.out / f"{args.name}.md", report)
         atomic_write(
             args.out / f"{args.name}_runs.json", json.dumps([asdict(r) for r in runs], indent=1) + "\n"
