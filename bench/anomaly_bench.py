@@ -42,6 +42,7 @@ from report import (  # noqa: E402
     load_average,
     machine_info,
     machine_line,
+    mean_std_text,
     note_load_after,
     write_report,
 )
@@ -314,13 +315,6 @@ def scale_part(work: Path, n_good: int) -> dict:
     }
 
 
-def mean_std(values: Sequence[float]) -> str:
-    values = [v for v in values if not np.isnan(v)]
-    if len(values) < 2:
-        return fmt(values[0]) if values else "-"
-    return f"{np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}"
-
-
 def markdown(quality_rows, split_rows, scale, info, command, wall) -> str:
     lines = ["# PatchCore anomaly detection on CPU", ""]
     if quality_rows:
@@ -370,7 +364,7 @@ def markdown(quality_rows, split_rows, scale, info, command, wall) -> str:
             det_text = f"{det[0]:.3f} ({det[1]} imgs)" if det else "-"
             lines.append(
                 f"| {name} | {','.join(str(r['seed']) for r in mine)} | {mine[0]['test_images']} | "
-                f"{mean_std([r['image_auroc'] for r in mine])} | "
+                f"{mean_std_text([r['image_auroc'] for r in mine])} | "
                 f"{fmt(seed0['image_auroc']) if seed0 else '-'} | "
                 f"{det_text} |"
             )

@@ -26,13 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from report import (
     bench_parser,
     command_line,
     csv_file,
     load_average,
     machine_info,
+    mean_std_text,
     note_load_after,
     run_section,
     write_report,
@@ -97,10 +97,7 @@ def summary_rows(results: list[dict]) -> list[list[str]]:
         group = [r for r in results if (r["model"], r["sam"], r["conf_mode"]) == key]
         cells = []
         for name, _ in FIGURES:
-            values = np.array([r["figures"][name] for r in group], dtype=float)
-            finite = values[np.isfinite(values)]
-            std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-            cells.append(f"{finite.mean():.3f} +- {std:.3f}" if len(finite) else "n/a")
+            cells.append(mean_std_text([float(r["figures"][name]) for r in group]))
         rows.append([*key, str(len(group)), *cells])
     return rows
 

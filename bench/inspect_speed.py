@@ -214,6 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = command_line(__file__, argv)
     torch.set_num_threads(args.threads)
+    if not args.detector.is_file():  # today's make demo trains the YOLO-World-v2 head, not this YOLO11n
+        raise SystemExit(
+            f"no detector at {args.detector}: train one as bench/README.md's inspect_speed section says, "
+            "or pass --detector"
+        )
     info = shared_machine_info(
         {"torch_threads": str(args.threads), "load_avg_1m_before": load_average()},
         ["torch", "ultralytics", "segment-anything", "numpy", "opencv-python-headless"],

@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from common.io import atomic_write
+from common.metrics import mean_std
 
 #: Where results go unless ``--out`` says otherwise (committed next to the scripts).
 RESULTS = Path("bench/results")
@@ -109,3 +110,12 @@ def write_report(path: Path, markdown: str) -> None:
     """Writes the markdown report atomically and prints it."""
     atomic_write(path, markdown)
     print(markdown)
+
+
+def mean_std_text(values: Sequence[float]) -> str:
+    """``0.512 +- 0.034`` over splits or seeds (sample std, NaNs left out), one value alone, or ``n/a``."""
+    finite = [v for v in values if v == v]
+    if len(finite) < 2:
+        return f"{finite[0]:.3f}" if finite else "n/a"
+    mean, std = mean_std(finite)
+    return f"{mean:.3f} +- {std:.3f}"

@@ -13,6 +13,7 @@ follow anomalib 2.x so that figures compare with published ones:
   ``F1Max`` (a pixel is flagged when its score is ``>=`` the threshold).
 - :func:`per_image_iou_dice`, :func:`mean_iou_dice`: overlap of predicted and true defect pixels.
 - :func:`pixel_roc_curve`, :func:`pro_curve`: the curves themselves, as arrays, for plots.
+- :func:`mean_std`: a figure's mean and sample std over folds, splits or seeds.
 
 Maps are ``(H, W)`` float, masks ``(H, W)`` bool (any nonzero value is defect); the images of one
 call may differ in size, and a ``(B, H, W)`` array is a sequence of ``B`` of them.
@@ -300,6 +301,14 @@ def mean_iou_dice(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> Mea
         n_defect=int(defect.sum()),
         n_good=int((~defect).sum()),
     )
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0 for one value), NaNs left out."""
+    finite = [float(v) for v in values if not np.isnan(v)]
+    if not finite:
+        return float("nan"), float("nan")
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
 
 
 def _auroc(negative: np.ndarray, positive: np.ndarray) -> float:

@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from common.io import cache_root
+from common.metrics import mean_std
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import ModelEvaluation, crop_views, embed_views, evaluate_model, flip_views
 from segmentation.finetuned import load_finetuned
-from segmentation.folds import kfold, mean_std, pool_defect_images, write_fold
+from segmentation.folds import kfold, pool_defect_images, write_fold
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
 

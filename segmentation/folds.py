@@ -20,7 +20,6 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 from __future__ import annotations
 
 import json
-import math
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -172,11 +171,3 @@ def write_fold(
     if splits.is_file():
         atomic_write(out / "splits.json", splits.read_text(encoding="utf-8"))
     return out
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1; 0 for one value), NaNs left out."""
-    finite = [float(v) for v in values if not math.isnan(v)]
-    if not finite:
-        return float("nan"), float("nan")
-    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0

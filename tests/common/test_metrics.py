@@ -17,6 +17,7 @@ from common.metrics import (
     auroc,
     f1_max,
     mean_iou_dice,
+    mean_std,
     per_image_iou_dice,
     pixel_auroc,
     pixel_f1_max,
@@ -396,3 +397,9 @@ def test_mean_iou_dice_without_good_images_is_nan_there():
     assert math.isnan(empty.iou) and empty.n_defect == empty.n_good == 0
     with pytest.raises(ValueError, match="1 predictions but 0"):
         mean_iou_dice([m(["#"])], [])
+
+
+def test_mean_std_is_the_sample_std_without_nans():
+    assert mean_std([1.0, 3.0, float("nan")]) == (2.0, pytest.approx(2**0.5))
+    assert mean_std([0.5]) == (0.5, 0.0)
+    assert all(math.isnan(v) for v in mean_std([float("nan")]))

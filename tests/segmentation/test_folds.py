@@ -10,7 +10,7 @@ import pytest
 from common.errors import UserError
 from segmentation.crossval import size_bucket
 from segmentation.data import load_split
-from segmentation.folds import kfold, mean_std, pool_defect_images, write_fold
+from segmentation.folds import kfold, pool_defect_images, write_fold
 
 
 def items(n_per_stratum: dict[str, int]) -> list[tuple[str, str]]:
@@ -65,9 +65,7 @@ def test_pooled_rounds_are_data_folders(tiny_dataset, tmp_path):
     assert len(ids) == len(set(ids))
 
 
-def test_mean_std_and_size_buckets():
-    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
-    assert mean_std([0.5]) == (0.5, 0.0)
+def test_size_buckets():
     assert size_bucket(1000, (640, 480)) == "small"  # < 32^2 at COCO's scale
     assert size_bucket(1000, (320, 320)) == "medium"  # the threshold scales with the image: 256
     assert size_bucket(10000, (640, 640)) == "large"

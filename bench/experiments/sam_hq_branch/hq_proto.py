@@ -30,9 +30,10 @@ from segment_anything.modeling.common import LayerNorm2d
 from segment_anything.modeling.mask_decoder import MLP
 from segment_anything.utils.transforms import ResizeLongestSide
 
+from common.metrics import mean_std
 from segmentation.data import load_split
 from segmentation.embeddings import ImageEmbedding, load_rgb
-from segmentation.folds import kfold, mean_std, pool_defect_images, write_fold
+from segmentation.folds import kfold, pool_defect_images, write_fold
 from segmentation.instances import low_res_target
 from segmentation.losses import dice_loss, sigmoid_focal_loss
 from segmentation.low_res import crop_valid
