@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The demo is the user's path, command by command: draw the synthetic default
-# category, convert it to YOLO + COCO (one split), check both; cache SAM image
+# category, convert it to YOLO + COCO (one split; YOLO polygon labels, so that rotated boxes stay tight),
+# check both; cache SAM image
 # embeddings, fine-tune MobileSAM's mask decoder for a few epochs and score it
 # against zero-shot; fine-tune YOLO-World-v2's head on YOLO11n (open-vocabulary, started from
 # COCO-pretrained YOLO11n, fetched offline-safe; the benchmark's winner) and score its boxes; then run the two as one cascade on the test split and write
@@ -29,7 +30,7 @@ SAM_EPOCHS ?= 6
 DET_EPOCHS ?= 60
 demo: setup
 	$(PY) -m converters.synthetic --out $(DEMO_DIR)/mvtec --overwrite --no-progress
-	$(PY) -m converters.mvtec2yolo --root $(DEMO_DIR)/mvtec --out $(DEMO_DIR)/synthetic_nut --coco --overwrite
+	$(PY) -m converters.mvtec2yolo --root $(DEMO_DIR)/mvtec --out $(DEMO_DIR)/synthetic_nut --coco --task segment --overwrite
 	$(PY) -m converters.validate $(DEMO_DIR)/synthetic_nut
 	$(PY) -m segmentation.embed --data $(DEMO_DIR)/synthetic_nut --model vit_t
 	$(PY) -m segmentation.train --config configs/segmentation/sam_decoder.yaml data=$(DEMO_DIR)/synthetic_nut \

@@ -128,3 +128,17 @@ def label_classes(image: str | Path) -> list[int]:
     if not path.is_file():
         return []
     return [int(float(line.split()[0])) for line in path.read_text().splitlines() if line.strip()]
+
+
+def has_polygon_labels(data_yaml: str | Path, split: str = "train") -> bool:
+    """Whether any label line of ``split`` is a polygon (YOLO-seg, more than 4 coordinates), not a box.
+
+    ultralytics' detect task reads polygon labels as their boxes, but rotates (``degrees``, ``shear``,
+    ``perspective``) the polygon point by point, so the box stays tight; a box label is rotated as its four
+    corners and its box grows (up to 2x the area at 45 degrees).
+    """
+    for image in split_images(data_yaml, split):
+        path = label_path(image)
+        if path.is_file() and any(len(line.split()) > 5 for line in path.read_text().splitlines()):
+            return True
+    return False

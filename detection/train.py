@@ -26,7 +26,9 @@ One entry point for all families, on ultralytics' own trainers:
   training with one line saying so. Plain YOLO trains with ultralytics'
   ``DetectionTrainer``.
 - Augmentation follows the per-category policy (:mod:`detection.augmentation`)
-  for the category the converter's ``splits.json`` names.
+  for the category the converter's ``splits.json`` names. Rotating or shearing
+  box labels prints a NOTE: ultralytics turns a box as its four corners, so the
+  box grows; polygon labels (``mvtec2yolo --task segment``) stay tight.
 - ``tile=N`` trains on overlapping ``N``-px tiles of the train/val images
   (:mod:`detection.tiling`), written into the run folder (``tiles/``); evaluate
   such a model with tiled inference (``detection.evaluate --tile N``).
@@ -59,7 +61,7 @@ from common.cli import exit_code
 from common.config import save_config
 from common.errors import UserError
 from common.fonts import ensure_ultralytics_fonts
-from detection.data import data_names, split_images
+from detection.data import data_names, has_polygon_labels, split_images
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
@@ -189,6 +191,18 @@ def check_training_splits(data: Path) -> None:
             ) from None
 
 
+def rotation_note(config: Mapping, data: Path) -> str | None:
+    """A NOTE when the run rotates or shears box labels (they grow), None otherwise or with polygon labels."""
+    turning = [k for k in ("degrees", "shear", "perspective") if float(config[k])]
+    if not turning or int(config["tile"]) or has_polygon_labels(data):
+        return None
+    return (
+        f"NOTE: {', '.join(f'{k}={config[k]}' for k in turning)} turns box labels, and a turned box is "
+        "bigger than the defect in it; convert with --task segment (polygon labels: ultralytics turns the "
+        "polygon and keeps its box tight) for better boxes (bench/results/detect_levers60rot_polygons.md)"
+    )
+
+
 def run_dir(config: Mapping, model: str, data: Path) -> Path:
     """``project/name``, numbered (``name2``, ...) when taken unless ``exist_ok``."""
     from ultralytics.utils.files import increment_path
@@ -274,6 +288,8 @@ def train(config: Mapping) -> TrainResult:
     model, pretrained, yolo, family = start_model(config)
     embeddings = class_embeddings(config, names, yolo, family)
     print(describe_augmentation(config), flush=True)
+    if note := rotation_note(config, data):
+        print(note, flush=True)
 
     save_dir = start_run(config, model, data, embeddings)
     train_data = prepare_training_data(config, data, save_dir)

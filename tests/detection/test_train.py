@@ -12,11 +12,12 @@ import yaml
 from ultralytics.nn.tasks import WorldModel
 
 from common.errors import UserError
+from converters.convert import ConvertConfig, convert
 from detection.augmentation import AugmentPolicy, load_policy, policy_settings
-from detection.data import split_images
+from detection.data import has_polygon_labels, split_images
 from detection.evaluate import evaluate
 from detection.text_embeddings import fixed_embeddings, save_table
-from detection.train import check_training_splits, main, prepare_training_data, train
+from detection.train import check_training_splits, main, prepare_training_data, rotation_note, train
 from detection.train_config import (
     OWN_DEFAULTS,
     PROJECT_ROOT,
@@ -294,6 +295,27 @@ def test_an_empty_val_split_stops_before_training(no_val_dataset: Path, tmp_path
 
 def test_training_splits_of_a_good_data_set_pass(tiny_dataset: Path) -> None:
     check_training_splits(tiny_dataset / "data.yaml")
+
+
+def test_rotating_box_labels_gets_a_note_and_polygon_labels_do_not(tiny_dataset: Path, tmp_path) -> None:
+    data = tiny_dataset / "data.yaml"
+
+    def note(data: Path, *overrides: str) -> str | None:
+        return rotation_note(build_config(YOLO11_CONFIG, [f"data={data}", *overrides]), data)
+
+    assert not has_polygon_labels(data)
+    assert "degrees=180.0 turns box labels" in note(data)  # synthetic_nut's policy: degrees 180
+    assert "--task segment" in note(data)
+    assert note(data, "degrees=0") is None
+    assert "NOTE: shear=2 turns" in note(data, "degrees=0", "shear=2")
+
+    polygons = tmp_path / "polygons"
+    ratios = (0.5, 0.5, 0.0)
+    convert(
+        ConvertConfig(tiny_dataset.parent / "mvtec", polygons, task="segment", ratios=ratios, progress=False)
+    )
+    assert has_polygon_labels(polygons / "data.yaml")
+    assert note(polygons / "data.yaml") is None
 
 
 # --- 1-epoch runs, network blocked ---------------------------------------------------------------
