@@ -144,6 +144,7 @@ LEVERS: dict[str, dict] = {
     # reads the polygons as boxes) and scores on the box-labelled data as every other run.
     "polygon labels": {"labels": "polygons"},
     "polygon labels + nbs = batch": {"labels": "polygons", "nbs": "batch"},
+    "polygon labels + degrees 180": {"labels": "polygons", "degrees": 180.0},
 }
 
 
