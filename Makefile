@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The demo is the user's path, command by command: draw the synthetic default
-# category, convert it to YOLO + COCO (one split; YOLO polygon labels, so that rotated boxes stay tight),
-# check both; cache SAM image
-# embeddings, fine-tune MobileSAM's mask decoder for a few epochs and score it
+# category, convert it to YOLO + COCO (one split; YOLO polygon labels, so that
+# rotated boxes stay tight), check both; cache SAM image embeddings,
+# fine-tune MobileSAM's mask decoder for a few epochs and score it
 # against zero-shot; fine-tune YOLO-World-v2's head on YOLO11n (open-vocabulary, started from
 # COCO-pretrained YOLO11n, fetched offline-safe; the benchmark's winner) and score its boxes; then run the two as one cascade on the test split and write
 # its report (report.html); last, PatchCore fit on the good images alone scores every test image.

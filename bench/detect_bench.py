@@ -217,6 +217,11 @@ def polygon_twin(data: Path, root: Path, seed: int) -> Path:
     return twin
 
 
+def source_root(dataset: str, work: Path, hazelnut: Path) -> Path:
+    """The MVTec-layout folder a data set is converted from: the drawn synthetic one, or ``--hazelnut``."""
+    return work / "mvtec" if dataset == "synthetic" else hazelnut
+
+
 def prepare_data(
     work: Path, hazelnut: Path, datasets: Sequence[str], seeds: Sequence[int]
 ) -> dict[tuple[str, int], Path]:
@@ -227,14 +232,18 @@ def prepare_data(
         run_command(command + ["--no-progress"])
     if "synthetic" in datasets:
         for seed in seeds:
-            found["synthetic", seed] = convert(work / "mvtec", work / f"synthetic_nut_s{seed}", seed)
+            found["synthetic", seed] = convert(
+                source_root("synthetic", work, hazelnut), work / f"synthetic_nut_s{seed}", seed
+            )
     if "hazelnut_toy" in datasets:
         if not hazelnut.is_dir():
             raise SystemExit(
                 f"hazelnut_toy not found at {hazelnut} (pass --hazelnut PATH or --datasets synthetic)"
             )
         for seed in seeds:
-            found["hazelnut_toy", seed] = convert(hazelnut, work / f"hazelnut_toy_s{seed}", seed)
+            found["hazelnut_toy", seed] = convert(
+                source_root("hazelnut_toy", work, hazelnut), work / f"hazelnut_toy_s{seed}", seed
+            )
     return found
 
 
@@ -1001,8 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prefix = f"lever_{dataset}_s{seed}" + ("" if model == "yolo11n" else f"_{model}")
                 train_data = data
                 if labels == "polygons":
-                    root = work / "mvtec" if dataset == "synthetic" else args.hazelnut
-                    train_data = polygon_twin(data, root, seed)
+                    train_data = polygon_twin(data, source_root(dataset, work, args.hazelnut), seed)
                 run, save_dir = one_run(
                     dataset=dataset, data=train_data, model=model, kind="lever", runner="wrapper",
                     table=tables[dataset, seed], overrides=overrides, split_seed=seed, lever=lever,

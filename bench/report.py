@@ -114,8 +114,7 @@ def write_report(path: Path, markdown: str) -> None:
 
 def mean_std_text(values: Sequence[float]) -> str:
     """``0.512 +- 0.034`` over splits or seeds (sample std, NaNs left out), one value alone, or ``n/a``."""
-    finite = [v for v in values if v == v]
-    if len(finite) < 2:
-        return f"{finite[0]:.3f}" if finite else "n/a"
-    mean, std = mean_std(finite)
-    return f"{mean:.3f} +- {std:.3f}"
+    mean, std = mean_std(values)
+    if mean != mean:
+        return "n/a"
+    return f"{mean:.3f}" if sum(v == v for v in values) == 1 else f"{mean:.3f} +- {std:.3f}"
