@@ -12,8 +12,12 @@ is native resolution), and the windows' boxes are shifted back and merged.
 - **Training** (:func:`tile_dataset`): each train/val image becomes its windows,
   as PNG files with YOLO box labels clipped to the window. A box whose visible
   part is less than ``min_visible`` of its area is dropped from that window.
-  Polygon (YOLO-seg) labels are written as their boxes. Every window is kept,
-  also those without a defect (backgrounds), so tiled sets are mostly background.
+  Polygon (YOLO-seg) labels stay polygons, cut by the window with shapely
+  (:func:`clip_polygons_to_window`; visible fraction by polygon area): the
+  detect task reads them as tight boxes and rotates them point by point, where
+  a box label would be rotated as its four corners and grow loose. Every window
+  is kept, also those without a defect (backgrounds), so tiled sets are mostly
+  background.
 - **Inference** (:func:`predict_tiled`): the model's boxes in each window, shifted
   to image pixels, then :func:`merge_tile_detections`: per-class NMS
   (``torchvision.ops.batched_nms``) with boxes that are whole in their window
@@ -37,6 +41,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import shapely
 import torch
 import yaml
 from torchvision.ops import batched_nms
@@ -44,6 +49,7 @@ from torchvision.ops import batched_nms
 from common.errors import UserError
 from common.images import decode_image_file
 from common.io import atomic_write
+from converters.yolo import rings_to_single_polygon
 from detection.data import data_names, label_path, split_images
 from detection.detections import ImageDetections
 
@@ -126,6 +132,47 @@ def clip_boxes_to_window(
     area, visible = box_area(boxes), box_area(clipped)
     keep = np.flatnonzero((visible > 0) & (visible >= min_visible * area))
     return clipped[keep] - np.array([x1, y1, x1, y1]), keep
+
+
+def clip_polygons_to_window(
+    polygons: Sequence[np.ndarray], window: Sequence[int], min_visible: float
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The parts of ``polygons`` inside ``window``, in window pixels, and which polygons they are.
+
+    The polygon version of :func:`clip_boxes_to_window`: a polygon is kept if at least
+    ``min_visible`` of its area is inside (and some of it is). A polygon that the window cuts
+    into several pieces is written as one ring, the pieces joined by zero-width cuts as the
+    converter joins an instance's parts (:func:`converters.yolo.rings_to_single_polygon`), so one
+    defect stays one label.
+
+    Args:
+        polygons: ``(K, 2)`` xy rings in image pixels.
+        window: ``(x1, y1, x2, y2)`` image pixels.
+        min_visible: fraction of the polygon's area.
+
+    Returns:
+        ``(K', 2)`` rings shifted to the window's origin, and ``(M,)`` indices into ``polygons``.
+
+    >>> square = np.array([[5, 5], [15, 5], [15, 10], [5, 10]])
+    >>> rings, index = clip_polygons_to_window([square], (10, 0, 30, 20), 0.5)  # half of it is inside
+    >>> sorted(map(tuple, rings[0].tolist())), index.tolist()
+    ([(0.0, 5.0), (0.0, 10.0), (5.0, 5.0), (5.0, 10.0)], [0])
+    """
+    x1, y1, x2, y2 = (float(v) for v in window)
+    frame = shapely.box(x1, y1, x2, y2)
+    rings, keep = [], []
+    for i, points in enumerate(polygons):
+        shape = shapely.make_valid(shapely.Polygon(np.asarray(points, dtype=float)))
+        inside = shapely.intersection(shape, frame)
+        parts = [p for p in shapely.get_parts(inside) if isinstance(p, shapely.Polygon) and p.area > 0]
+        visible = sum(p.area for p in parts)
+        if not parts or visible < min_visible * shape.area:
+            continue
+        outer = [np.asarray(p.exterior.coords)[:-1] for p in parts]
+        holes = [np.asarray(h.coords)[:-1] for p in parts for h in p.interiors]
+        rings.append(rings_to_single_polygon(outer, holes) - np.array([x1, y1]))
+        keep.append(i)
+    return rings, np.array(keep, dtype=int)
 
 
 def cut_by_window(
@@ -266,27 +313,55 @@ def predict_tiled(
 # --- tiled data sets -----------------------------------------------------------------------------
 
 
-def read_yolo_boxes(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(N,)`` class ids and ``(N, 4)`` xyxy pixel boxes of a YOLO label file (polygons as their boxes)."""
-    if not path.is_file():
-        return np.zeros(0, dtype=int), np.zeros((0, 4))
-    classes, boxes = [], []
-    for line in path.read_text().splitlines():
+@dataclass(frozen=True)
+class YoloLabels:
+    """The instances of one YOLO label file, in pixels.
+
+    Attributes:
+        classes: ``(N,)`` class ids.
+        boxes: ``(N, 4)`` xyxy (a polygon's enclosing box).
+        polygons: ``(K, 2)`` xy rings, one per line, when the file holds polygons (a box line
+            among them becomes its four corners); ``None`` for a box file.
+    """
+
+    classes: np.ndarray
+    boxes: np.ndarray
+    polygons: list[np.ndarray] | None
+
+
+def read_yolo_labels(path: Path, width: int, height: int) -> YoloLabels:
+    """The boxes (and polygons, for YOLO-seg lines) of a label file; a missing file has none."""
+    classes, boxes, rings = [], [], []
+    lines = path.read_text().splitlines() if path.is_file() else []
+    for line in lines:
         values = line.split()
         if not values:
             continue
         numbers = np.array([float(v) for v in values[1:]])
         if len(numbers) == 4:  # cx cy w h
             cx, cy, w, h = numbers
-            box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+            box = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+            ring = box[[0, 1, 2, 1, 2, 3, 0, 3]].reshape(4, 2)
         elif len(numbers) >= 6 and len(numbers) % 2 == 0:  # polygon x1 y1 x2 y2 ...
-            xs, ys = numbers[0::2], numbers[1::2]
-            box = [xs.min(), ys.min(), xs.max(), ys.max()]
+            ring = numbers.reshape(-1, 2)
+            box = np.concatenate([ring.min(0), ring.max(0)])
         else:
             raise UserError(f"label file {path}: cannot read line '{line}'")
         classes.append(int(float(values[0])))
-        boxes.append(np.array(box) * [width, height, width, height])
-    return np.array(classes, dtype=int), np.array(boxes, dtype=float).reshape(-1, 4)
+        boxes.append(box * [width, height, width, height])
+        rings.append((ring, len(numbers) > 4))
+    polygonal = any(is_polygon for _, is_polygon in rings)
+    return YoloLabels(
+        classes=np.array(classes, dtype=int),
+        boxes=np.array(boxes, dtype=float).reshape(-1, 4),
+        polygons=[ring * [width, height] for ring, _ in rings] if polygonal else None,
+    )
+
+
+def read_yolo_boxes(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(N,)`` class ids and ``(N, 4)`` xyxy pixel boxes of a YOLO label file (polygons as their boxes)."""
+    labels = read_yolo_labels(path, width, height)
+    return labels.classes, labels.boxes
 
 
 def yolo_box_lines(classes: np.ndarray, boxes: np.ndarray, width: int, height: int) -> str:
@@ -295,6 +370,15 @@ def yolo_box_lines(classes: np.ndarray, boxes: np.ndarray, width: int, height: i
     for c, (x1, y1, x2, y2) in zip(classes, boxes, strict=True):
         cx, cy, w, h = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
         lines.append(f"{int(c)} {cx:.6g} {cy:.6g} {w:.6g} {h:.6g}\n")
+    return "".join(lines)
+
+
+def yolo_polygon_lines(classes: np.ndarray, rings: Sequence[np.ndarray], width: int, height: int) -> str:
+    """YOLO-seg label text (``class x1 y1 x2 y2 ...``, normalized, ``%.6g``) of pixel rings."""
+    lines = []
+    for c, ring in zip(classes, rings, strict=True):
+        values = np.clip(np.asarray(ring, dtype=float) / [width, height], 0.0, 1.0).ravel()
+        lines.append(f"{int(c)} " + " ".join(f"{v:.6g}" for v in values) + "\n")
     return "".join(lines)
 
 
@@ -307,7 +391,7 @@ class TiledDataset:
             ``test`` split with tiled inference).
         images: source images per split.
         tiles: tiles per split.
-        boxes: boxes in the source per split, and box labels written over all tiles.
+        boxes: labels (boxes or polygons) in the source per split, and labels written over all tiles.
         dropped: boxes left out of a tile because less than ``min_visible`` of them was inside.
     """
 
@@ -320,10 +404,10 @@ class TiledDataset:
     def describe(self) -> str:
         counts = ", ".join(
             f"{s} {self.images[s]} images -> {self.tiles[s]} tiles "
-            f"({self.boxes[s][0]} -> {self.boxes[s][1]} boxes)"
+            f"({self.boxes[s][0]} -> {self.boxes[s][1]} labels)"
             for s in self.images
         )
-        return f"tiled data set {self.data}: {counts}; {self.dropped} box parts under min_visible left out"
+        return f"tiled data set {self.data}: {counts}; {self.dropped} label parts under min_visible left out"
 
 
 def tile_dataset(
@@ -392,24 +476,35 @@ def tile_image(
     """Writes one image's windows (PNG) and their clipped YOLO labels into ``image_dir`` / ``label_dir``.
 
     Returns:
-        ``(tiles written, boxes in the image, box labels written, box parts under min_visible left out)``.
+        ``(tiles written, labels in the image, labels written, label parts under min_visible left out)``.
 
     Raises:
         UserError: the image does not decode, its label file is bad, or a tile cannot be written.
     """
     image = decode_image_file(source, cv2.IMREAD_COLOR)
     height, width = image.shape[:2]
-    classes, source_boxes = read_yolo_boxes(label_path(source), width, height)
+    labels = read_yolo_labels(label_path(source), width, height)
     n_tiles = n_out = dropped = 0
     for window in tile_windows(width, height, tile, overlap):
         x1, y1, x2, y2 = (int(v) for v in window)
-        local, index = clip_boxes_to_window(source_boxes, window, min_visible)
-        partly = clip_boxes_to_window(source_boxes, window, 0.0)[1]
-        dropped += len(partly) - len(index)
+        text, kept, touched = _window_labels(labels, window, min_visible)
+        dropped += touched - kept
         name = f"{source.stem}_x{x1}_y{y1}"
         if not cv2.imwrite(str(image_dir / f"{name}.png"), image[y1:y2, x1:x2]):
             raise UserError(f"cannot write {image_dir / name}.png")
-        (label_dir / f"{name}.txt").write_text(yolo_box_lines(classes[index], local, x2 - x1, y2 - y1))
+        (label_dir / f"{name}.txt").write_text(text)
         n_tiles += 1
-        n_out += len(index)
-    return n_tiles, len(classes), n_out, dropped
+        n_out += kept
+    return n_tiles, len(labels.classes), n_out, dropped
+
+
+def _window_labels(labels: YoloLabels, window: np.ndarray, min_visible: float) -> tuple[str, int, int]:
+    """One window's label text, the labels in it, and the labels it touches at all."""
+    width, height = int(window[2] - window[0]), int(window[3] - window[1])
+    if labels.polygons is None:
+        local, index = clip_boxes_to_window(labels.boxes, window, min_visible)
+        touched = len(clip_boxes_to_window(labels.boxes, window, 0.0)[1])
+        return yolo_box_lines(labels.classes[index], local, width, height), len(index), touched
+    rings, index = clip_polygons_to_window(labels.polygons, window, min_visible)
+    touched = len(clip_polygons_to_window(labels.polygons, window, 0.0)[1])
+    return yolo_polygon_lines(labels.classes[index], rings, width, height), len(index), touched

@@ -194,7 +194,7 @@ def check_training_splits(data: Path) -> None:
 def rotation_note(config: Mapping, data: Path) -> str | None:
     """A NOTE when the run rotates or shears box labels (they grow), None otherwise or with polygon labels."""
     turning = [k for k in ("degrees", "shear", "perspective") if float(config[k])]
-    if not turning or int(config["tile"]) or has_polygon_labels(data):
+    if not turning or has_polygon_labels(data):  # tiles keep a polygon as a polygon (detection.tiling)
         return None
     return (
         f"NOTE: {', '.join(f'{k}={config[k]}' for k in turning)} turns box labels, and a turned box is "

@@ -20,10 +20,12 @@ from detection.evaluate import evaluate
 from detection.report import format_report
 from detection.tiling import (
     clip_boxes_to_window,
+    clip_polygons_to_window,
     cut_by_window,
     merge_tile_detections,
     predict_tiled,
     read_yolo_boxes,
+    read_yolo_labels,
     tile_dataset,
     tile_origins,
     tile_windows,
@@ -316,6 +318,98 @@ def test_min_visible_drops_slivers(tmp_path: Path) -> None:
     # x 44..48 and 48..52 are half of the box each: dropped from windows 0..48 and 48..96
     assert read_yolo_boxes(tmp_path / "tiles" / "labels" / "val" / "a_x0_y0.txt", 48, 48)[0].size == 0
     assert tiled.dropped == 2 * 2  # two windows per split, two splits
+
+
+def polygon_area(ring: np.ndarray) -> float:
+    x, y = np.asarray(ring, dtype=float).T
+    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+
+
+#: A U (three bars, 24 px wide, 20 px tall, 4-px bars) standing at x 36..60: the window x 0..48 cuts
+#: it into two pieces (its left arm and the left part of its base), window x 48..96 sees the right arm.
+U_SHAPE = np.array([[36, 10], [60, 10], [60, 30], [56, 30], [56, 14], [40, 14], [40, 30], [36, 30]])
+
+
+def write_polygon_dataset(root: Path, rings: dict[str, list[tuple[int, np.ndarray]]], size=(96, 96)) -> Path:
+    """A YOLO-seg data set (train = val) with the given ``(class, ring)`` pixel polygons."""
+    width, height = size
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for stem, polygons in rings.items():
+            pixels = np.full((height, width, 3), 40, dtype=np.uint8)
+            lines = []
+            for c, ring in polygons:
+                cv2.fillPoly(pixels, [np.asarray(ring, dtype=np.int32)], (220, 220, 220))
+                values = (np.asarray(ring, dtype=float) / [width, height]).ravel()
+                lines.append(f"{c} " + " ".join(f"{v:.6g}" for v in values) + "\n")
+            cv2.imwrite(str(root / "images" / split / f"{stem}.png"), pixels)
+            (root / "labels" / split / f"{stem}.txt").write_text("".join(lines))
+    data = {"path": str(root), "train": "images/train", "val": "images/val", "names": dict(enumerate(NAMES))}
+    (root / "data.yaml").write_text(yaml.safe_dump(data))
+    return root / "data.yaml"
+
+
+def test_clip_polygons_keeps_one_ring_per_polygon_and_measures_area() -> None:
+    rings, index = clip_polygons_to_window([U_SHAPE], (0, 0, 48, 48), 0.0)
+    # inside x < 48: left arm 4x20 = 80 plus the base's 8x4 between x 40 and 48 = 32 (the arm's top
+    # 4 rows are part of the base): 80 + 32 = 112 of the U's 4x20 * 2 + 16x4 = 224
+    assert index.tolist() == [0] and polygon_area(rings[0]) == pytest.approx(112)
+    assert clip_polygons_to_window([U_SHAPE], (0, 0, 48, 48), 0.51)[1].tolist() == []
+    # x 48..96 sees the right arm and the base's right part: one ring although it is one piece here
+    rings, index = clip_polygons_to_window([U_SHAPE], (48, 0, 96, 48), 0.5)
+    assert index.tolist() == [0] and polygon_area(rings[0]) == pytest.approx(112)
+    assert rings[0][:, 0].min() == pytest.approx(0) and rings[0][:, 0].max() == pytest.approx(12)
+    # a window that cuts the U through both arms (y 20..48) keeps two pieces, joined into one ring
+    rings, index = clip_polygons_to_window([U_SHAPE], (0, 20, 96, 68), 0.0)
+    assert len(rings) == 1 and polygon_area(rings[0]) == pytest.approx(2 * 4 * 10)
+    assert (rings[0].min(0).tolist(), rings[0].max(0).tolist()) == ([36, 0], [60, 10])
+
+
+def test_polygon_labels_stay_polygons_in_tiles(tmp_path: Path) -> None:
+    data = write_polygon_dataset(tmp_path / "src", {"u": [(1, U_SHAPE)], "good": []})
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.25)
+    labels_dir = tmp_path / "tiles" / "labels" / "val"
+    cut = read_yolo_labels(labels_dir / "u_x0_y0.txt", 48, 48)
+    assert cut.classes.tolist() == [1] and cut.polygons is not None
+    assert polygon_area(cut.polygons[0]) == pytest.approx(112, abs=0.01)
+    assert np.allclose(cut.boxes, [[36, 10, 48, 30]], atol=1e-3)
+    whole = read_yolo_labels(labels_dir / "u_x24_y0.txt", 48, 48)  # x 24..72 holds all of it
+    assert polygon_area(whole.polygons[0]) == pytest.approx(224, abs=0.01)
+    assert np.allclose(whole.boxes, [[12, 10, 36, 30]], atol=1e-3)
+    assert (labels_dir / "good_x0_y0.txt").read_text() == ""
+    assert tiled.boxes["val"] == (1, 3)
+    # the windows at y 24..72 see only the arms' lowest 6 rows: 24, 48 and 24 of 224 px (< 25 %),
+    # where the U's box would still show 30 % of its area: dropped, 3 windows in each of 2 splits
+    assert tiled.dropped == 6
+    assert read_yolo_labels(labels_dir / "u_x24_y24.txt", 48, 48).classes.size == 0
+
+
+def test_a_rotated_polygon_gives_a_tighter_box_than_its_clipped_box(tmp_path: Path) -> None:
+    """The point of keeping polygons: a thin diagonal scratch, cut by a window, keeps a thin box."""
+    scratch = np.array([[30, 10], [34, 10], [66, 42], [62, 42]])  # 45-degree bar, 4 px wide
+    data = write_polygon_dataset(tmp_path / "src", {"s": [(0, scratch)]})
+    tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.25)
+    cut = read_yolo_labels(tmp_path / "tiles" / "labels" / "val" / "s_x0_y0.txt", 48, 48)
+    # left of x = 48 the bar's lower edge (y = x - 20) ends at y = 28; its box clipped would reach y 42
+    assert np.allclose(cut.boxes, [[30, 10, 48, 28]], atol=1e-3)
+    assert np.allclose(
+        clip_boxes_to_window(np.array([[30, 10, 66, 42]]), (0, 0, 48, 48), 0.25)[0], [[30, 10, 48, 42]]
+    )
+
+
+def test_a_box_line_in_a_polygon_file_becomes_its_corners(tmp_path: Path) -> None:
+    label = tmp_path / "mixed.txt"
+    label.write_text("0 0.5 0.5 0.2 0.4\n1 0.1 0.1 0.3 0.1 0.3 0.3\n")
+    labels = read_yolo_labels(label, 100, 50)
+    assert labels.polygons is not None and labels.polygons[0].tolist() == [
+        [40, 15],
+        [60, 15],
+        [60, 35],
+        [40, 35],
+    ]
+    assert np.allclose(labels.boxes, [[40, 15, 60, 35], [10, 5, 30, 15]])
+    assert read_yolo_labels(tmp_path / "missing.txt", 100, 50).polygons is None
 
 
 @pytest.mark.parametrize(

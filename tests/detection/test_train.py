@@ -308,6 +308,7 @@ def test_rotating_box_labels_gets_a_note_and_polygon_labels_do_not(tiny_dataset:
     assert "--task segment" in note(data)
     assert note(data, "degrees=0") is None
     assert "NOTE: shear=2 turns" in note(data, "degrees=0", "shear=2")
+    assert "turns box labels" in note(data, "tile=128")  # tiles of box labels are box labels
 
     polygons = tmp_path / "polygons"
     ratios = (0.5, 0.5, 0.0)
@@ -316,6 +317,7 @@ def test_rotating_box_labels_gets_a_note_and_polygon_labels_do_not(tiny_dataset:
     )
     assert has_polygon_labels(polygons / "data.yaml")
     assert note(polygons / "data.yaml") is None
+    assert note(polygons / "data.yaml", "tile=128") is None  # and tiles of polygons are polygons
 
 
 # --- 1-epoch runs, network blocked ---------------------------------------------------------------
