@@ -75,6 +75,32 @@ def add_lora(stage: nn.Module, rank: int) -> list[nn.Parameter]:
     return params
 
 
+class RotatedView:
+    """A train image turned by ``k`` x 90 degrees (``np.rot90``), its masks and boxes turned with it.
+
+    Label-safe only where the category's policy allows rotation (synthetic_nut: ``degrees: 180``).
+    """
+
+    def __init__(self, image, k: int) -> None:
+        self.image, self.k = image, k
+        self.annotations = image.annotations
+        self.path = image.path.with_name(f"{image.path.name}@rot{90 * k}")
+
+    def rgb(self) -> np.ndarray:
+        return np.ascontiguousarray(np.rot90(load_rgb(self.image.path), self.k))
+
+    def instance_masks(self) -> np.ndarray:
+        return np.ascontiguousarray(np.rot90(self.image.instance_masks(), self.k, axes=(1, 2)))
+
+    def boxes(self) -> np.ndarray:
+        """Pixel edges of each turned mask, as ``SegmentationImage.boxes``."""
+        boxes = []
+        for mask in self.instance_masks():
+            ys, xs = np.nonzero(mask)
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        return np.array(boxes, dtype=float).reshape(-1, 4)
+
+
 def encode(sam, images) -> dict:
     """key -> (ImageEmbedding, stage-3 input tokens (1, 4096, 320), stage-3 output tokens)."""
     grabbed = {}
@@ -83,7 +109,7 @@ def encode(sam, images) -> dict:
     resize = ResizeLongestSide(sam.image_encoder.img_size)
     out = {}
     for image in images:
-        rgb = load_rgb(image.path)
+        rgb = image.rgb() if isinstance(image, RotatedView) else load_rgb(image.path)
         x = torch.as_tensor(resize.apply_image(rgb)).permute(2, 0, 1).float()
         with torch.inference_mode():
             embedding = sam.image_encoder(sam.preprocess(x[None]))[0]
@@ -212,6 +238,7 @@ def main() -> int:
     parser.add_argument("--train", choices=("neck", "last", "lora"), default="neck")
     parser.add_argument("--heads", action="store_true", help="also the decoder's output heads")
     parser.add_argument("--rank", type=int, default=4)
+    parser.add_argument("--rot90", action="store_true", help="add 90/270-degree views of the train images")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--heads-lr", type=float, default=1e-4)
@@ -222,6 +249,9 @@ def main() -> int:
     sam = load_sam("vit_t")
     sam.eval()  # throughout: TinyViT's BatchNorms keep their statistics (one image per step)
     rounds = rounds_of(args)
+    if args.rot90:  # cached 90- and 270-degree views of the train images as extra samples
+        for split in rounds:
+            split["train"] = split["train"] + [RotatedView(im, k) for im in split["train"] for k in (1, 3)]
     everything = {im.path.name: im for r in rounds for s in r.values() for im in s if im.annotations}
     start = time.time()
     cache = encode(sam, list(everything.values()))
