@@ -158,21 +158,31 @@ def clip_polygons_to_window(
     >>> sorted(map(tuple, rings[0].tolist())), index.tolist()
     ([(0.0, 5.0), (0.0, 10.0), (5.0, 5.0), (5.0, 10.0)], [0])
     """
+    rings, index, visible = _polygons_in_window(polygons, window)
+    keep = visible >= min_visible
+    return [ring for ring, k in zip(rings, keep, strict=True) if k], index[keep]
+
+
+def _polygons_in_window(
+    polygons: Sequence[np.ndarray], window: Sequence[int]
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Every polygon with some area inside ``window``: its ring there (window pixels), its index, and
+    the fraction of its area that is inside (:func:`clip_polygons_to_window` without the threshold)."""
     x1, y1, x2, y2 = (float(v) for v in window)
     frame = shapely.box(x1, y1, x2, y2)
-    rings, keep = [], []
+    rings, index, visible = [], [], []
     for i, points in enumerate(polygons):
         shape = shapely.make_valid(shapely.Polygon(np.asarray(points, dtype=float)))
         inside = shapely.intersection(shape, frame)
         parts = [p for p in shapely.get_parts(inside) if isinstance(p, shapely.Polygon) and p.area > 0]
-        visible = sum(p.area for p in parts)
-        if not parts or visible < min_visible * shape.area:
+        if not parts:
             continue
         outer = [np.asarray(p.exterior.coords)[:-1] for p in parts]
         holes = [np.asarray(h.coords)[:-1] for p in parts for h in p.interiors]
         rings.append(rings_to_single_polygon(outer, holes) - np.array([x1, y1]))
-        keep.append(i)
-    return rings, np.array(keep, dtype=int)
+        index.append(i)
+        visible.append(sum(p.area for p in parts) / shape.area)
+    return rings, np.array(index, dtype=int), np.array(visible, dtype=float)
 
 
 def cut_by_window(
@@ -332,6 +342,7 @@ class YoloLabels:
 def read_yolo_labels(path: Path, width: int, height: int) -> YoloLabels:
     """The boxes (and polygons, for YOLO-seg lines) of a label file; a missing file has none."""
     classes, boxes, rings = [], [], []
+    polygonal = False
     lines = path.read_text().splitlines() if path.is_file() else []
     for line in lines:
         values = line.split()
@@ -349,12 +360,12 @@ def read_yolo_labels(path: Path, width: int, height: int) -> YoloLabels:
             raise UserError(f"label file {path}: cannot read line '{line}'")
         classes.append(int(float(values[0])))
         boxes.append(box * [width, height, width, height])
-        rings.append((ring, len(numbers) > 4))
-    polygonal = any(is_polygon for _, is_polygon in rings)
+        rings.append(ring)
+        polygonal |= len(numbers) > 4
     return YoloLabels(
         classes=np.array(classes, dtype=int),
         boxes=np.array(boxes, dtype=float).reshape(-1, 4),
-        polygons=[ring * [width, height] for ring, _ in rings] if polygonal else None,
+        polygons=[ring * [width, height] for ring in rings] if polygonal else None,
     )
 
 
@@ -505,6 +516,9 @@ def _window_labels(labels: YoloLabels, window: np.ndarray, min_visible: float) -
         local, index = clip_boxes_to_window(labels.boxes, window, min_visible)
         touched = len(clip_boxes_to_window(labels.boxes, window, 0.0)[1])
         return yolo_box_lines(labels.classes[index], local, width, height), len(index), touched
-    rings, index = clip_polygons_to_window(labels.polygons, window, min_visible)
-    touched = len(clip_polygons_to_window(labels.polygons, window, 0.0)[1])
-    return yolo_polygon_lines(labels.classes[index], rings, width, height), len(index), touched
+    rings, index, visible = _polygons_in_window(labels.polygons, window)  # one intersection per polygon
+    keep = visible >= min_visible
+    text = yolo_polygon_lines(
+        labels.classes[index[keep]], [r for r, k in zip(rings, keep, strict=True) if k], width, height
+    )
+    return text, int(keep.sum()), len(index)
