@@ -34,6 +34,10 @@ Usage (the committed reports; ~50, ~40, ~20 and ~4 minutes on the shared 2-core 
         --work /tmp/mvtec-finetune-bench/sam_quality_heads --out bench/results
     python bench/sam_quality.py --no-synthetic --hazelnut none --step-repeats 3 --name sam_step_cost \
         --out bench/results
+    python bench/sam_quality.py --hazelnut none --synthetic-folds 5 --step-repeats 0 --no-crop-buckets \
+        --variant heads=train_transformer=false,crops.max_fraction=0 \
+        --variant encoder_last=train_transformer=false,crops.max_fraction=0,train_encoder=last \
+        --name sam_quality_encoder_folds --work /tmp/mvtec-finetune-bench/sam_encoder --out bench/results
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ from segmentation.crossval import (
     single_split,
     summary,
 )
-from segmentation.embeddings import EmbeddingCache, ImageEmbedding
+from segmentation.embeddings import ImageEmbedding
 from segmentation.instances import instance_loss, low_res_target, trainable_parameters
 from segmentation.losses import sam_loss
 from segmentation.low_res import crop_valid
@@ -309,10 +313,9 @@ def run_variant(
 def plain_zero_shot(results: list[RoundResult], config: dict) -> dict[str, list[float]]:
     """The untuned model *without* crops on the rounds' test images: per-instance IoU by bucket."""
     base = load_sam(config["model"], device="cpu")
-    cache = EmbeddingCache(config["cache_dir"], base, model_name=config["model"])
     merged: dict[str, list[float]] = {b: [] for b in BUCKETS}
     for result in results:
-        plain, _ = score_round(base, base, result.test, cache, None)
+        plain, _ = score_round(base, base, result.test, config, None)
         for bucket, values in bucket_ious(result.test, plain).items():
             merged[bucket] += values
     return merged
@@ -365,7 +368,16 @@ def variant_lines(name: str, overrides: list[str], per_data: dict) -> list[str]:
     lines = [f"## Variant `{name}` (`{' '.join(overrides) or 'bench settings only'}`)", ""]
     config = next(iter(per_data.values()), {}).get("config")
     if config:
-        keys = ("loss", "crops", "augment", "train_prompt_encoder", "epochs", "lr")
+        keys = (
+            "loss",
+            "crops",
+            "augment",
+            "train_prompt_encoder",
+            "train_encoder",
+            "epochs",
+            "lr",
+            "encoder_lr",
+        )
         lines += [f"Resolved: `{ {key: config[key] for key in keys} }`", ""]
     for data_name, entry in per_data.items():
         s = entry["summary"]

@@ -24,8 +24,7 @@ from common.io import cache_root
 from common.metrics import mean_std
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
-from segmentation.embeddings import EmbeddingCache
-from segmentation.evaluate import ModelEvaluation, crop_views, embed_views, evaluate_model, flip_views
+from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models, evaluate_model, flip_views
 from segmentation.finetuned import load_finetuned
 from segmentation.folds import kfold, pool_defect_images, write_fold
 from segmentation.models import load_sam
@@ -84,20 +83,27 @@ def score_round(
     base,
     tuned,
     test: SegmentationSplit,
-    cache: EmbeddingCache,
+    config: dict,
     crops: CropRule | None,
     *,
     tta: bool = False,
 ) -> tuple[ModelEvaluation, ModelEvaluation]:
-    """Both models on ``test``, the same embeddings and crops (or test-time flips: ``tta``)."""
-    embeddings = cache.embed([image.path for image in test.images], progress=False)
-    views = embed_views(cache, test, crop_views(test, crops) + flip_views(test, tta))
+    """Both models on ``test``, same crops (or test-time flips), each on its own encoder's embeddings."""
+    inputs = embed_for_models(
+        [base, tuned],
+        test,
+        crop_views(test, crops) + flip_views(test, tta),
+        model=config["model"],
+        cache_dir=Path(config["cache_dir"] or cache_root() / "embeddings"),
+    )
     with torch.inference_mode():
         return tuple(
             evaluate_model(
                 sam, test, embeddings, name=name, progress=False, crops=crops, view_embeddings=views, tta=tta
             )
-            for name, sam in (("zero-shot", base), ("fine-tuned", tuned))
+            for (name, sam), (embeddings, views) in zip(
+                (("zero-shot", base), ("fine-tuned", tuned)), inputs, strict=True
+            )
         )
 
 
@@ -116,7 +122,6 @@ def cross_validate(
     """
     pool, categories = pool_defect_images(data)
     folds = kfold([(image.key, image.stratum) for image in pool], k, seed=seed)
-    cache = None
     base = load_sam(config["model"], config["checkpoint"], device="cpu")
     crops = crop_rule(config)
     results = []
@@ -137,11 +142,8 @@ def cross_validate(
         seconds["train"] = time.perf_counter() - start
         start = time.perf_counter()
         tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
-        if cache is None:
-            root = config["cache_dir"] or cache_root() / "embeddings"
-            cache = EmbeddingCache(root, base, model_name=config["model"])
         test = load_split(folder, "test")
-        zero_shot, finetuned = score_round(base, tuned, test, cache, crops, tta=tta)
+        zero_shot, finetuned = score_round(base, tuned, test, config, crops, tta=tta)
         seconds["evaluate"] = time.perf_counter() - start
         results.append(RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds))
     return results
@@ -157,11 +159,8 @@ def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = Fals
     seconds = {"train": time.perf_counter() - start}
     start = time.perf_counter()
     tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
-    cache = EmbeddingCache(
-        config["cache_dir"] or cache_root() / "embeddings", base, model_name=config["model"]
-    )
     test = load_split(data, "test")
-    zero_shot, finetuned = score_round(base, tuned, test, cache, crop_rule(config), tta=tta)
+    zero_shot, finetuned = score_round(base, tuned, test, config, crop_rule(config), tta=tta)
     seconds["evaluate"] = time.perf_counter() - start
     return [RoundResult(0, test, zero_shot, finetuned, run_dir, seconds)]
 

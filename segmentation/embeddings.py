@@ -11,6 +11,10 @@ one shared cache:
 Views of an image (a flipped copy, a zoomed crop: :mod:`segmentation.views`) are entries
 ``<sha256>-<view key>.pt`` beside it, so each is encoded once too.
 
+A cache with ``part=`` (:class:`segmentation.encoder_part.EncoderPart`, for runs that train
+the top of the encoder) stores what enters that top instead of the embedding, in
+``<model_name>-<part>-<fingerprint of the frozen rest>/``.
+
 The folder is keyed by :func:`encoder_fingerprint` (encoder weights and input
 normalisation only), so new encoder weights start a new folder while a
 fine-tuned mask decoder keeps hitting the old one. Entries are keyed by the
@@ -46,6 +50,7 @@ from tqdm import tqdm
 
 from common.images import decode_image_file
 from common.io import atomic_write, load_torch, remove_stale, save_torch, sha256_file
+from segmentation.encoder_part import EncoderPart
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ class ImageEmbedding:
     input_size: tuple[int, int]
 
 
-def encoder_fingerprint(sam: Sam) -> str:
+def encoder_fingerprint(sam: Sam, *, exclude: tuple[str, ...] = ()) -> str:
     """sha256 hex digest of everything that decides an image embedding.
 
     Covers the image encoder's state dict (names in sorted order, dtypes,
@@ -89,6 +94,8 @@ def encoder_fingerprint(sam: Sam) -> str:
 
     Args:
         sam: any ``segment_anything`` SAM (ViT or MobileSAM's TinyViT encoder).
+        exclude: state-dict key prefixes left out (the trained top of
+            :class:`~segmentation.encoder_part.EncoderPart`, whose input does not depend on it).
 
     Returns:
         64 lowercase hex characters; equal for equal encoders on any device.
@@ -97,8 +104,11 @@ def encoder_fingerprint(sam: Sam) -> str:
     digest.update(f"img_size={int(sam.image_encoder.img_size)}\n".encode())
     _hash_tensor(digest, "pixel_mean", sam.pixel_mean)
     _hash_tensor(digest, "pixel_std", sam.pixel_std)
+    if exclude:
+        digest.update(f"exclude={','.join(exclude)}\n".encode())
     for name, tensor in sorted(sam.image_encoder.state_dict().items()):
-        _hash_tensor(digest, name, tensor)
+        if not name.startswith(exclude):  # startswith(()) is False: nothing excluded
+            _hash_tensor(digest, name, tensor)
     return digest.hexdigest()
 
 
@@ -125,7 +135,11 @@ def load_rgb(path: str | Path) -> np.ndarray:
 
 
 def embed_images(
-    sam: Sam, images: Sequence[np.ndarray], device: str | torch.device | None = None
+    sam: Sam,
+    images: Sequence[np.ndarray],
+    device: str | torch.device | None = None,
+    *,
+    part: EncoderPart | None = None,
 ) -> list[ImageEmbedding]:
     """Runs SAM's image encoder on a batch of images, preprocessed as ``SamPredictor.set_image``.
 
@@ -138,6 +152,8 @@ def embed_images(
             the encoder and its inputs must share a device.
         images: each ``(H, W, 3)`` uint8 RGB; sizes may differ.
         device: where to run the encoder; ``None`` runs it where ``sam`` is.
+        part: keep what enters this trained top of the encoder (:meth:`EncoderPart.features`)
+            instead of the embedding, in the ``embedding`` field.
 
     Returns:
         One :class:`ImageEmbedding` per image, in order, float32 on the CPU.
@@ -161,8 +177,11 @@ def embed_images(
         tensor = torch.as_tensor(resized, device=sam.device).permute(2, 0, 1).contiguous()
         inputs.append(sam.preprocess(tensor[None]))
         geometry.append(((image.shape[0], image.shape[1]), (resized.shape[0], resized.shape[1])))
-    with torch.inference_mode():
-        features = sam.image_encoder(torch.cat(inputs))
+    if part is not None:
+        features = part.features(sam, torch.cat(inputs))
+    else:
+        with torch.inference_mode():
+            features = sam.image_encoder(torch.cat(inputs))
     # Cloned outside inference mode: inference tensors cannot be saved for
     # backward, and one clone per image keeps torch.save from writing the
     # whole batch's storage with each entry.
@@ -191,20 +210,26 @@ class EmbeddingCache:
         sam: the model whose image encoder makes the embeddings.
         model_name: a readable prefix for the folder (e.g. ``"mobile_sam"``),
             a plain name without path separators.
+        part: store the input of this trained top of the encoder instead of the embedding
+            (see the module docstring); the folder is keyed by the frozen rest only.
 
     Raises:
         ValueError: ``model_name`` is empty or contains a path separator.
     """
 
-    def __init__(self, root: str | Path, sam: Sam, *, model_name: str) -> None:
+    def __init__(
+        self, root: str | Path, sam: Sam, *, model_name: str, part: EncoderPart | None = None
+    ) -> None:
         if not model_name or model_name in {".", ".."} or any(sep in model_name for sep in "/\\"):
             raise ValueError(f"model_name must be a plain folder name, got {model_name!r}")
         self.root = Path(root)
         self.sam = sam
         self.model_name = model_name
-        self.fingerprint = encoder_fingerprint(sam)
+        self.part = part
+        self.fingerprint = encoder_fingerprint(sam, exclude=part.prefixes(sam) if part else ())
         #: Folder of this encoder's entries; created on the first write.
-        self.folder = self.root / f"{model_name}-{self.fingerprint[:16]}"
+        name = model_name if part is None else f"{model_name}-{part.name}"
+        self.folder = self.root / f"{name}-{self.fingerprint[:16]}"
         # Leftovers of killed runs are looked for once per cache object, not per embed() call:
         # the inspection cascade calls embed() once per photo, and the folder can hold thousands.
         self._swept = False
@@ -302,7 +327,8 @@ class EmbeddingCache:
                 for start in range(0, len(todo), batch_size):
                     batch = todo[start : start + batch_size]
                     images = [_apply(view_of[key], load_rgb(path)) for key, path in batch]
-                    for (key, _), entry in zip(batch, embed_images(self.sam, images, device), strict=True):
+                    encoded = embed_images(self.sam, images, device, part=self.part)
+                    for (key, _), entry in zip(batch, encoded, strict=True):
                         entries[key] = self._write(key, entry)
                     bar.update(len(batch))
         return [entries[key] for key in keys]
@@ -322,7 +348,8 @@ class EmbeddingCache:
             ):
                 raise ValueError("written by another cache version or encoder")
             embedding = payload["embedding"]
-            if not isinstance(embedding, torch.Tensor) or embedding.ndim != 3:
+            # (C, h, w) embeddings; an encoder part's input may be (h * w, C) tokens
+            if not isinstance(embedding, torch.Tensor) or embedding.ndim not in (2, 3):
                 raise ValueError("embedding is not a (C, h, w) tensor")
             original_size = _size_pair(payload["original_size"])
             input_size = _size_pair(payload["input_size"])
@@ -367,6 +394,8 @@ class EmbeddingCache:
             "format_version": CACHE_FORMAT_VERSION,
             "storage_dtype": str(STORAGE_DTYPE).removeprefix("torch."),
         }
+        if self.part is not None:
+            meta["stores"] = f"input of the image encoder's '{self.part.name}' (train_encoder)"
         atomic_write(path, json.dumps(meta, indent=2) + "\n")
 
 

@@ -251,12 +251,15 @@ def save_overlays(
     models: list[tuple[str, Sam]],
     ranking: ModelEvaluation,
     split: SegmentationSplit,
-    embeddings: dict[int, ImageEmbedding],
+    embeddings: list[dict[int, ImageEmbedding]],
     out: Path,
     *,
     n: int = 4,
 ) -> list[Path]:
-    """Saves ground truth vs every model's prediction for the ``n`` worst and best images of ``ranking``."""
+    """Saves ground truth vs every model's prediction for the ``n`` worst and best images of ``ranking``.
+
+    ``embeddings``: per model, its embeddings by image id (models with a tuned encoder have their own).
+    """
     out.mkdir(parents=True, exist_ok=True)
     by_id = {im.image_id: im for im in split.images}
     ordered = sorted(ranking.scores, key=lambda s: s.iou)
@@ -267,8 +270,8 @@ def save_overlays(
         rgb = load_rgb(image.path)
         gt = image.union_mask()
         panels = []
-        for name, sam in models:
-            pred, _ = predict_image(sam, image, embeddings[image.image_id])
+        for (name, sam), by_id_of_model in zip(models, embeddings, strict=True):
+            pred, _ = predict_image(sam, image, by_id_of_model[image.image_id])
             union = pred.any(0)
             iou = np.count_nonzero(union & gt) / max(np.count_nonzero(union | gt), 1)
             panels.append(overlay(rgb, gt, union, f"{name}  IoU {iou:.3f}"))
@@ -278,21 +281,40 @@ def save_overlays(
     return written
 
 
-def embed_split(
-    sam: Sam,
+#: One model's embeddings of a split: per image (in split order), and per (image index, view).
+ModelInputs = tuple[list[ImageEmbedding], dict[tuple[int, View], ImageEmbedding]]
+
+
+def embed_for_models(
+    sams: list[Sam],
     split: SegmentationSplit,
+    views: list[tuple[int, View]],
     *,
     model: str,
     cache_dir: Path,
-    device: torch.device,
-    batch_size: int,
-    progress: bool,
-) -> list[ImageEmbedding]:
-    """Embeddings of every image of ``split`` through the shared cache (computed once)."""
-    cache = EmbeddingCache(cache_dir, sam, model_name=model)
-    return cache.embed(
-        [im.path for im in split.images], batch_size=batch_size, device=device, progress=progress
-    )
+    device: torch.device | str | None = None,
+    batch_size: int = 4,
+    progress: bool = False,
+) -> list[ModelInputs]:
+    """Each model's embeddings of ``split``'s images and ``views``, through the shared cache.
+
+    Models with one image encoder (a zero-shot SAM and a decoder tuned on it) share one set;
+    a run that tuned the encoder (``train_encoder``) has its own, since the cache keys
+    entries by encoder.
+    """
+    by_encoder: dict[str, ModelInputs] = {}
+    inputs = []
+    for sam in sams:
+        cache = EmbeddingCache(cache_dir, sam, model_name=model)
+        if cache.fingerprint not in by_encoder:
+            paths = [image.path for image in split.images]
+            embeddings = cache.embed(paths, batch_size=batch_size, device=device, progress=progress)
+            by_view = embed_views(
+                cache, split, views, device=device, batch_size=batch_size, progress=progress
+            )
+            by_encoder[cache.fingerprint] = (embeddings, by_view)
+        inputs.append(by_encoder[cache.fingerprint])
+    return inputs
 
 
 def run_folds(args: argparse.Namespace) -> dict:
@@ -342,20 +364,17 @@ def run(args: argparse.Namespace) -> dict:
         model_name = model_name or DEFAULT_MODEL
         models.insert(0, ("zero-shot", load_sam(model_name, args.base_checkpoint, device=device)))
     cache_dir = Path(args.cache_dir) if args.cache_dir else cache_root() / "embeddings"
-    # The image encoder is frozen in fine-tuning, so both models share one set of embeddings.
-    embeddings = embed_split(
-        models[0][1],
+    crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
+    inputs = embed_for_models(
+        [sam for _, sam in models],
         split,
+        crop_views(split, crops) + flip_views(split, args.tta),
         model=model_name,
         cache_dir=cache_dir,
         device=device,
         batch_size=args.batch_size,
         progress=not args.no_progress,
     )
-    crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
-    cache = EmbeddingCache(cache_dir, models[0][1], model_name=model_name)
-    views = crop_views(split, crops) + flip_views(split, args.tta)
-    view_embeddings = embed_views(cache, split, views, device=device, progress=not args.no_progress)
     with torch.inference_mode():
         evaluations = [
             evaluate_model(
@@ -368,11 +387,13 @@ def run(args: argparse.Namespace) -> dict:
                 view_embeddings=view_embeddings,
                 tta=args.tta,
             )
-            for name, sam in models
+            for (name, sam), (embeddings, view_embeddings) in zip(models, inputs, strict=True)
         ]
     out.mkdir(parents=True, exist_ok=True)
     table = format_table(evaluations)
-    by_id = {im.image_id: emb for im, emb in zip(split.images, embeddings, strict=True)}
+    by_id = [
+        {im.image_id: emb for im, emb in zip(split.images, emb_list, strict=True)} for emb_list, _ in inputs
+    ]
     with torch.inference_mode():
         overlays = save_overlays(models, evaluations[-1], split, by_id, out / "overlays", n=args.n_overlays)
     metrics = {

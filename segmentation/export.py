@@ -172,6 +172,12 @@ def load_weights(
     data = load_torch(checkpoint, what="checkpoint")
     is_decoder = isinstance(data, dict) and data.get("format") == DECODER_FORMAT
     recorded = data.get("base_checkpoint_sha256") if is_decoder else None
+    if is_decoder and data.get("image_encoder") is not None:
+        # decoder.onnx takes embeddings from a deployment's own encoder, which would be the base one
+        raise UserError(
+            f"{checkpoint} also tunes the image encoder (train_encoder): export the run's "
+            "sam_finetuned.pth instead (with --model), whose encoder the deployment must then run"
+        )
     del data  # a full state dict is read again by the loader; no need to hold two copies
     if not is_decoder and base_checkpoint is not None:
         raise UserError(

@@ -3,8 +3,11 @@
 Two files per run, formats that other tools read (kept stable, like any contract):
 
 - ``decoder.pt``: ``{"format": "mvtec-finetune/sam-decoder", "model": "vit_t", "mask_decoder": state_dict,
-  "prompt_encoder": state_dict or None, "base_checkpoint_sha256": ..., "config": {...}}`` — small
-  (~16 MB), applied on top of the base model's official weights.
+  "prompt_encoder": state_dict or None, "image_encoder": state_dict or None, "base_checkpoint_sha256": ...,
+  "config": {...}}`` — small (~16 MB), applied on top of the base model's official weights.
+  ``image_encoder`` holds only the encoder part a ``train_encoder`` run tuned (keys as in
+  ``sam.image_encoder.state_dict()``, e.g. ``neck.0.weight``); files without the key are read
+  as before. Its embeddings then come from the tuned encoder (the cache keys them apart).
 - ``sam_finetuned.pth``: the base model's full state dict with the tuned parts replaced — stock
   ``segment_anything`` builders (``sam_model_registry["vit_b"](checkpoint=...)``) and
   ``SamPredictor`` load it for vit_b/l/h, and ``segmentation.models`` loads it for vit_t.
@@ -29,10 +32,11 @@ def save_decoder(
     *,
     model: str,
     prompt_encoder: bool = False,
+    image_encoder: dict[str, torch.Tensor] | None = None,
     base_checkpoint_sha256: str | None = None,
     config: dict | None = None,
 ) -> Path:
-    """Writes ``decoder.pt`` (the tuned mask decoder, and the prompt encoder when it was trained)."""
+    """Writes ``decoder.pt`` (the tuned mask decoder, the prompt encoder and encoder part when trained)."""
     path = Path(path)
     save_torch(
         {
@@ -40,6 +44,7 @@ def save_decoder(
             "model": model,
             "mask_decoder": sam.mask_decoder.state_dict(),
             "prompt_encoder": sam.prompt_encoder.state_dict() if prompt_encoder else None,
+            "image_encoder": image_encoder,
             "base_checkpoint_sha256": base_checkpoint_sha256,
             "config": config or {},
         },
@@ -67,12 +72,26 @@ def read_decoder(path: str | Path) -> dict:
     return data
 
 
+def load_encoder_part(sam: Sam, state: dict[str, torch.Tensor]) -> None:
+    """Loads a tuned part of the image encoder (keys of ``sam.image_encoder.state_dict()``) in place.
+
+    Raises:
+        RuntimeError: a key the encoder does not have, or a shape that does not fit.
+    """
+    unexpected = sorted(set(state) - set(sam.image_encoder.state_dict()))
+    if unexpected:
+        raise RuntimeError(f"unexpected image encoder keys: {', '.join(unexpected[:3])}")
+    sam.image_encoder.load_state_dict(state, strict=False)
+
+
 def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") -> Sam:
-    """Loads the tuned decoder (and prompt encoder) of ``data`` into ``sam`` in place."""
+    """Loads the tuned decoder (and prompt encoder, image encoder part) of ``data`` into ``sam`` in place."""
     try:
         sam.mask_decoder.load_state_dict(data["mask_decoder"])
         if data.get("prompt_encoder") is not None:
             sam.prompt_encoder.load_state_dict(data["prompt_encoder"])
+        if data.get("image_encoder") is not None:
+            load_encoder_part(sam, data["image_encoder"])
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
         raise UserError(f"{source} does not fit model '{data.get('model')}' as built here: {first}") from None

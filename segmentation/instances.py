@@ -20,6 +20,7 @@ from segment_anything.modeling import Sam
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit
 from segmentation.embeddings import ImageEmbedding
+from segmentation.encoder_part import EncoderPart
 from segmentation.losses import sam_loss
 from segmentation.low_res import crop_valid, low_res_to_pixels, mask_to_low_res
 from segmentation.predict import decode, upscale_logits
@@ -31,16 +32,17 @@ OUTPUT_HEADS = ("output_upscaling", "output_hypernetworks_mlps", "iou_prediction
 
 
 def trainable_parameters(
-    sam: Sam, *, prompt_encoder: bool, transformer: bool = True
+    sam: Sam, *, prompt_encoder: bool, transformer: bool = True, encoder: EncoderPart | None = None
 ) -> list[torch.nn.Parameter]:
-    """Freezes the image encoder (and the prompt encoder unless asked) and returns what trains.
+    """Freezes SAM but the decoder (or its heads) and what is asked for; returns what trains.
 
     Args:
         sam: the model; its parameters' ``requires_grad`` flags are set here.
         prompt_encoder: train the prompt encoder too.
         transformer: train the whole mask decoder; False trains only its :data:`OUTPUT_HEADS`, so
             the two-way transformer (and the output tokens feeding it) runs without a graph and no
-            backward pass goes through it, unless a trained prompt encoder needs one.
+            backward pass goes through it, unless a trained prompt encoder (or ``encoder``) needs one.
+        encoder: the top of the image encoder that trains too (on cached features of the rest).
     """
     for parameter in sam.parameters():
         parameter.requires_grad_(False)
@@ -48,6 +50,7 @@ def trainable_parameters(
     modules = [decoder] if transformer else [getattr(decoder, name) for name in OUTPUT_HEADS]
     modules += [sam.prompt_encoder] if prompt_encoder else []
     parameters = [p for module in modules for p in module.parameters()]
+    parameters += encoder.parameters(sam) if encoder is not None else []
     for parameter in parameters:
         parameter.requires_grad_(True)
     return parameters

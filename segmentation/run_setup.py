@@ -23,8 +23,9 @@ from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
+from segmentation.encoder_part import EncoderPart, encoder_part
 from segmentation.evaluate import crop_views, resolve_device
-from segmentation.finetuned import base_sha256
+from segmentation.finetuned import base_sha256, load_encoder_part
 from segmentation.instances import InstanceSet, trainable_parameters, training_samples
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
@@ -82,11 +83,27 @@ class Run:
     val_embeddings: list[ImageEmbedding]
     crops: CropRule | None = None
     val_crop_embeddings: dict[tuple[int, View], ImageEmbedding] = field(default_factory=dict)
+    #: The top of the image encoder that trains; the ``*_embeddings`` then hold its cached input.
+    encoder: EncoderPart | None = None
 
     @property
     def progress(self) -> bool:
         """Progress bars: asked for, and only from rank 0."""
         return bool(self.config["progress"]) and self.world.main
+
+    def embedding(self, entry: ImageEmbedding) -> ImageEmbedding:
+        """What the decoder takes for a cached entry: the entry, or the trained top run on its features."""
+        if self.encoder is None:
+            return entry
+        features = entry.embedding.to(self.device)[None]
+        return ImageEmbedding(self.encoder.head(self.sam, features)[0], entry.original_size, entry.input_size)
+
+    def val_inputs(self) -> tuple[list[ImageEmbedding], dict[tuple[int, View], ImageEmbedding]]:
+        """The val images' and crops' embeddings for the current weights (call without a graph)."""
+        if self.encoder is None:
+            return self.val_embeddings, self.val_crop_embeddings
+        crops = {key: self.embedding(entry) for key, entry in self.val_crop_embeddings.items()}
+        return [self.embedding(entry) for entry in self.val_embeddings], crops
 
 
 def set_up_process(config: dict) -> tuple[torch.device, Dist]:
@@ -155,6 +172,8 @@ def restore(
         sam.mask_decoder.load_state_dict(state["mask_decoder"])
         if state.get("prompt_encoder") is not None:
             sam.prompt_encoder.load_state_dict(state["prompt_encoder"])
+        if state.get("image_encoder") is not None:
+            load_encoder_part(sam, state["image_encoder"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         return RunState(
@@ -167,7 +186,7 @@ def restore(
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise UserError(
             f"{source} does not fit this run ({one_line(error, limit=160)}); "
-            "resume with the model and train_prompt_encoder it was started with"
+            "resume with the model, train_prompt_encoder and train_encoder it was started with"
         ) from None
 
 
@@ -181,9 +200,15 @@ def embed_splits(
 ) -> tuple[
     dict[tuple[int, View], ImageEmbedding], list[ImageEmbedding], dict[tuple[int, View], ImageEmbedding]
 ]:
-    """Through the shared cache: the train samples' views, the val images and the val crops."""
+    """Through the shared cache: the train samples' views, the val images and the val crops.
+
+    With ``train_encoder`` set, the cache holds (and this returns) the input of that encoder part.
+    """
     cache = EmbeddingCache(
-        config["cache_dir"] or cache_root() / "embeddings", sam, model_name=config["model"]
+        config["cache_dir"] or cache_root() / "embeddings",
+        sam,
+        model_name=config["model"],
+        part=encoder_part(config["train_encoder"]),
     )
     train_views = instances.views()
     val_views = [(index, View()) for index in range(len(val_split.images))]
@@ -219,13 +244,17 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     train_split, val_split = load_training_data(config["data"])
     instances = build_instances(train_split, config)
     sam, base = load_model(config, sam, device)
+    encoder = encoder_part(config["train_encoder"])
     parameters = trainable_parameters(
         sam,
         prompt_encoder=bool(config["train_prompt_encoder"]),
         transformer=bool(config["train_transformer"]),
+        encoder=encoder,
     )
     plan = plan_steps(len(instances), config, world)
-    optimizer, scheduler = build_optimizer(parameters, config, plan)
+    optimizer, scheduler = build_optimizer(
+        parameters, config, plan, encoder_parameters=encoder.parameters(sam) if encoder else None
+    )
     state = RunState()
     if saved is not None:
         state = restore(saved, sam=sam, optimizer=optimizer, scheduler=scheduler, source=resume / "last.pt")
@@ -251,5 +280,6 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         val_embeddings=val_embeddings,
         crops=crop_rule(config),
         val_crop_embeddings=val_crops,
+        encoder=encoder,
     )
     return run, state

@@ -56,10 +56,22 @@ def plan_steps(n_instances: int, config: dict, world: Dist) -> StepPlan:
 
 
 def build_optimizer(
-    parameters: list[torch.nn.Parameter], config: dict, plan: StepPlan
+    parameters: list[torch.nn.Parameter],
+    config: dict,
+    plan: StepPlan,
+    *,
+    encoder_parameters: list[torch.nn.Parameter] | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio`` over the plan's steps."""
-    optimizer = torch.optim.AdamW(parameters, lr=config["lr"], weight_decay=config["weight_decay"])
+    """AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio`` over the plan's steps.
+
+    ``encoder_parameters`` (a subset of ``parameters``: a trained part of the image encoder) form a
+    second group at ``encoder_lr``, on the same schedule.
+    """
+    apart = {id(p) for p in encoder_parameters or ()}
+    groups = [{"params": [p for p in parameters if id(p) not in apart]}]
+    if apart:
+        groups.append({"params": list(encoder_parameters), "lr": config["encoder_lr"]})
+    optimizer = torch.optim.AdamW(groups, lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: lr_factor(

@@ -6,6 +6,8 @@
 
 The image encoder is frozen, so every image is encoded once into the shared
 embedding cache and each step runs only the prompt encoder and mask decoder.
+With ``train_encoder`` the top of the encoder trains too, on the cached output of
+its frozen rest (:mod:`segmentation.encoder_part`).
 A training sample is one ground-truth instance with a prompt drawn from it
 (a jittered box, or positive/negative points), optionally followed by a
 corrective click from the error region, as in the SAM paper. Loss: focal +
@@ -100,14 +102,15 @@ def validate(run: Run) -> dict:
     """Val IoU, Dice and mask AP of the current decoder (the row's ``val_*`` columns)."""
     run.sam.mask_decoder.eval()
     with torch.inference_mode():
+        embeddings, crops = run.val_inputs()
         val = evaluate_model(
             run.sam,
             run.val_split,
-            run.val_embeddings,
+            embeddings,
             name="val",
             progress=False,
             crops=run.crops,
-            view_embeddings=run.val_crop_embeddings,
+            view_embeddings=crops,
         )
     return {
         "val_iou": val.summary.iou.get("all", float("nan")),
@@ -123,6 +126,7 @@ def save_best(run: Run) -> None:
         run.folder / "decoder.pt",
         model=run.config["model"],
         prompt_encoder=bool(run.config["train_prompt_encoder"]),
+        image_encoder=run.encoder.state_dict(run.sam) if run.encoder else None,
         base_checkpoint_sha256=run.base_sha256,
         config=run.config,
     )
@@ -135,6 +139,7 @@ def save_resume_state(run: Run, state: RunState) -> None:
         {
             "mask_decoder": run.sam.mask_decoder.state_dict(),
             "prompt_encoder": run.sam.prompt_encoder.state_dict() if train_prompt_encoder else None,
+            "image_encoder": run.encoder.state_dict(run.sam) if run.encoder else None,
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
             "epoch": state.next_epoch - 1,
@@ -167,6 +172,18 @@ def record_zero_shot(run: Run, state: RunState) -> None:
         )
 
 
+def view_groups(run: Run, batch: np.ndarray) -> list[list[int]]:
+    """The batch's instances by image view when the encoder trains (its top then runs once per view);
+    one group per instance otherwise."""
+    if run.encoder is None:
+        return [[int(index)] for index in batch]
+    groups: dict[tuple, list[int]] = {}
+    for index in batch:
+        sample = run.instances.samples[index]
+        groups.setdefault((sample.image_index, sample.view), []).append(int(index))
+    return list(groups.values())
+
+
 def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
     """One optimiser step on a batch of instance indices (gradients averaged over processes).
 
@@ -176,25 +193,29 @@ def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
     """
     run.optimizer.zero_grad(set_to_none=True)
     batch_loss = 0.0
-    for index in batch:
-        sample = run.instances.samples[index]
-        embedding = run.train_embeddings[(sample.image_index, sample.view)]
-        target = run.instances.target(index)
-        low_res = None
-        if run.config["loss"]["resolution"] == "low":
-            low_res = run.instances.low_res(index, run.sam, embedding, target)
-        loss, _ = instance_loss(
-            run.sam,
-            embedding,
-            target,
-            config=run.config,
-            prompt_config=run.prompt_config,
-            rng=rng,
-            device=run.device,
-            low_res=low_res,
-        )
-        (loss / len(batch)).backward()
-        batch_loss += float(loss.detach()) / len(batch)
+    for group in view_groups(run, batch):
+        first = run.instances.samples[group[0]]
+        cached = run.train_embeddings[(first.image_index, first.view)]
+        embedding = run.embedding(cached)
+        group_loss = torch.zeros((), device=run.device)
+        for index in group:
+            target = run.instances.target(index)
+            low_res = None
+            if run.config["loss"]["resolution"] == "low":
+                low_res = run.instances.low_res(index, run.sam, cached, target)
+            loss, _ = instance_loss(
+                run.sam,
+                embedding,
+                target,
+                config=run.config,
+                prompt_config=run.prompt_config,
+                rng=rng,
+                device=run.device,
+                low_res=low_res,
+            )
+            group_loss = group_loss + loss
+        (group_loss / len(batch)).backward()
+        batch_loss += float(group_loss.detach()) / len(batch)
     average_gradients(run.parameters, run.world)
     run.optimizer.step()
     run.scheduler.step()

@@ -14,6 +14,7 @@ from pathlib import Path
 from common.config import Option, Schema
 from converters.splits import load_splits
 from segmentation.crops import crop_schema
+from segmentation.encoder_part import ENCODER_PARTS
 from segmentation.evaluate import DEVICE_PATTERN
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS
 from segmentation.prompts import prompt_schema
@@ -46,6 +47,15 @@ SCHEMA = Schema(
         "train the decoder's two-way transformer and output tokens; false: only its output heads "
         "(upscaling, hypernetwork MLPs, IoU head), no backward through the transformer (~2x cheaper step)",
     ),
+    train_encoder=Option(
+        None,
+        str,
+        "also train the top of the image encoder on cached features of the rest: neck, or last "
+        "(its last stage + neck; ~10x slower step on a CPU); null: the encoder stays frozen",
+        choices=ENCODER_PARTS,
+        nullable=True,
+    ),
+    encoder_lr=Option(3.0e-5, float, "peak learning rate of the encoder part (train_encoder)", low=0),
     multimask=Option(False, bool, "one-point prompts: 3 candidates, gradient to the best (SAM)"),
     corrective_rounds=Option(0, int, "extra rounds with a click from the error region (0: off)", low=0),
     # The ranges of the prompt keys are PromptConfig's; only the defaults differ (more points, boxes only).

@@ -73,7 +73,9 @@ def test_overlays_are_written_for_the_worst_and_best_images(tiny_sam, val_setup,
     with torch.inference_mode():
         result = evaluate_model(tiny_sam, split, embeddings, name="tiny", progress=False)
         by_id = {im.image_id: e for im, e in zip(split.images, embeddings, strict=True)}
-        written = save_overlays([("a", tiny_sam), ("b", tiny_sam)], result, split, by_id, tmp_path / "o", n=1)
+        written = save_overlays(
+            [("a", tiny_sam), ("b", tiny_sam)], result, split, [by_id] * 2, tmp_path / "o", n=1
+        )
     assert [p.name.split("_")[0] for p in written] == ["worst", "best"]
     image = cv2.imread(str(written[0]))
     assert image.shape[1] == 2 * split.images[0].width  # one panel per model
