@@ -51,7 +51,7 @@ SCHEMA = Schema(
         None,
         str,
         "also train the top of the image encoder on cached features of the rest: neck, or last "
-        "(its last stage + neck; ~10x slower step on a CPU); null: the encoder stays frozen",
+        "(its last stage + neck; ~8x the training time on a CPU); null: the encoder stays frozen",
         choices=ENCODER_PARTS,
         nullable=True,
     ),
