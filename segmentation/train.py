@@ -173,8 +173,12 @@ def record_zero_shot(run: Run, state: RunState) -> None:
 
 
 def view_groups(run: Run, batch: np.ndarray) -> list[list[int]]:
-    """The batch's instances by image view when the encoder trains (its top then runs once per view);
-    one group per instance otherwise."""
+    """Groups of the batch's instances that share one pass of the trained encoder top.
+
+    By image view when the encoder trains (its top then runs once per view). Otherwise one group
+    per instance: the default path keeps one backward per instance, so its gradients sum in the
+    same order as before ``train_encoder`` existed and committed figures reproduce bit for bit.
+    """
     if run.encoder is None:
         return [[int(index)] for index in batch]
     groups: dict[tuple, list[int]] = {}
@@ -186,7 +190,6 @@ def view_groups(run: Run, batch: np.ndarray) -> list[list[int]]:
 
 def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
     """One optimiser step on a batch of instance indices (gradients averaged over processes).
-
 
     Returns:
         The batch's mean loss.
