@@ -152,61 +152,13 @@ class AnnotationSession:
         out = Path(out).expanduser().absolute()
         state_path = out / STATE_FILE
         stored: dict = _read_state(state_path) if state_path.is_file() else {}
-
-        if images is None:
-            if not stored:
-                raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
-            images_dir = Path(stored["images_dir"])
-        else:
-            images_dir = Path(images).expanduser().absolute()
-        if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
-            raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
-
-        stored_category = stored.get("category")
-        if category is not None and stored_category and category != stored_category:
-            raise AnnotationError(
-                f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
-            )
-        category = check_name(category or stored_category or default_category(out), "category")
-        if category == export.EXPORT_DIR:
-            raise AnnotationError(f"category '{category}' would clash with the export folder; choose another")
-
-        stored_classes = list(stored.get("classes", []))
-        if classes is None:
-            names = stored_classes or list(default_classes or DEFAULT_CLASSES)
-        else:
-            names = list(classes)
-            if names[: len(stored_classes)] != stored_classes:
-                raise AnnotationError(
-                    f"{out} was annotated with classes {' '.join(stored_classes)}: --classes must start with "
-                    "them in that order (new classes may be appended), or be left out"
-                )
-        names = check_classes(names)
-
-        entries: dict[str, ImageEntry] = {}
-        taken: set[str] = set()
-        for key, data in stored.get("images", {}).items():
-            entry = entry_from_json(key, data)
-            unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
-            if unknown:
-                raise AnnotationError(f"{state_path}: image {key} has instances of unknown class {unknown}")
-            entries[key] = entry
-            taken.add(entry.stem.lower())
-        keys = list_images(images_dir, exclude=out)
-        for entry in entries.values():
-            entry.present = False
-        for key in keys:
-            if key in entries:
-                entries[key].present = True
-            else:
-                entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
-        if not keys:
-            raise AnnotationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
-        # Listed images in folder order first, then the annotated ones no longer on disk.
-        entries = {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}
+        images_dir = _images_dir(stored, images, out)
+        category = _category(stored, category, out)
+        names = _class_names(stored, classes, default_classes, out)
+        entries, keys = _entries(stored, names, images_dir, out)
 
         current = stored.get("current")
-        session = cls(
+        return cls(
             out=out,
             images_dir=images_dir,
             category=category,
@@ -214,7 +166,6 @@ class AnnotationSession:
             entries=entries,
             current=current if current in keys else keys[0],
         )
-        return session
 
     def persist(self) -> None:
         """Creates ``out``, writes the state and brings the MVTec tree in line with it."""
@@ -605,6 +556,79 @@ def _propose(entry: ImageEntry, proposals: Sequence[Proposal], source: str) -> i
     entry.undo_stack = [(s, i, (*p, *fresh)) for s, i, p in entry.undo_stack]
     entry.redo_stack = [(s, i, (*p, *fresh)) for s, i, p in entry.redo_stack]
     return len(fresh)
+
+
+def _images_dir(stored: dict, images: str | Path | None, out: Path) -> Path:
+    """The photo folder: ``images`` or the stored one on a resume; never inside ``out``."""
+    if images is None:
+        if not stored:
+            raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
+        images_dir = Path(stored["images_dir"])
+    else:
+        images_dir = Path(images).expanduser().absolute()
+    if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
+        raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
+    return images_dir
+
+
+def _category(stored: dict, category: str | None, out: Path) -> str:
+    """The category folder name: the stored one on a resume (a different one is refused)."""
+    stored_category = stored.get("category")
+    if category is not None and stored_category and category != stored_category:
+        raise AnnotationError(
+            f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
+        )
+    category = check_name(category or stored_category or default_category(out), "category")
+    if category == export.EXPORT_DIR:
+        raise AnnotationError(f"category '{category}' would clash with the export folder; choose another")
+    return category
+
+
+def _class_names(
+    stored: dict, classes: Sequence[str] | None, default_classes: Sequence[str] | None, out: Path
+) -> list[str]:
+    """The class names; on a resume they must start with the stored ones, in order."""
+    stored_classes = list(stored.get("classes", []))
+    if classes is None:
+        names = stored_classes or list(default_classes or DEFAULT_CLASSES)
+    else:
+        names = list(classes)
+        if names[: len(stored_classes)] != stored_classes:
+            raise AnnotationError(
+                f"{out} was annotated with classes {' '.join(stored_classes)}: --classes must start with "
+                "them in that order (new classes may be appended), or be left out"
+            )
+    return check_classes(names)
+
+
+def _entries(
+    stored: dict, names: list[str], images_dir: Path, out: Path
+) -> tuple[dict[str, ImageEntry], list[str]]:
+    """The stored entries merged with the folder's images, and the folder's image keys.
+
+    Listed images come first in folder order, then the annotated ones no longer on disk
+    (``present`` False).
+    """
+    entries: dict[str, ImageEntry] = {}
+    taken: set[str] = set()
+    for key, data in stored.get("images", {}).items():
+        entry = entry_from_json(key, data)
+        unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
+        if unknown:
+            raise AnnotationError(f"{out / STATE_FILE}: image {key} has instances of unknown class {unknown}")
+        entries[key] = entry
+        taken.add(entry.stem.lower())
+    keys = list_images(images_dir, exclude=out)
+    if not keys:
+        raise AnnotationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
+    for entry in entries.values():
+        entry.present = False
+    for key in keys:
+        if key in entries:
+            entries[key].present = True
+        else:
+            entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
+    return {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}, keys
 
 
 def _read_state(path: Path) -> dict:
