@@ -353,16 +353,7 @@ def run(args: argparse.Namespace) -> dict:
     split = load_split(args.data, args.split)
     if not any(not im.is_background for im in split.images):
         raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
-    models: list[tuple[str, Sam]] = []
-    model_name = args.model
-    if args.checkpoint:
-        tuned, model_name = load_finetuned(
-            args.checkpoint, model=args.model, device=device, base_checkpoint=args.base_checkpoint
-        )
-        models.append(("fine-tuned", tuned))
-    if args.compare_zero_shot or not args.checkpoint:
-        model_name = model_name or DEFAULT_MODEL
-        models.insert(0, ("zero-shot", load_sam(model_name, args.base_checkpoint, device=device)))
+    models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else cache_root() / "embeddings"
     crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
     inputs = embed_for_models(
@@ -390,12 +381,36 @@ def run(args: argparse.Namespace) -> dict:
             for (name, sam), (embeddings, view_embeddings) in zip(models, inputs, strict=True)
         ]
     out.mkdir(parents=True, exist_ok=True)
-    table = format_table(evaluations)
     by_id = [
         {im.image_id: emb for im, emb in zip(split.images, emb_list, strict=True)} for emb_list, _ in inputs
     ]
     with torch.inference_mode():
         overlays = save_overlays(models, evaluations[-1], split, by_id, out / "overlays", n=args.n_overlays)
+    metrics = _write_metrics(args, model_name, evaluations, out)
+    print(f"\nmetrics, table and {len(overlays)} overlays (green: ground truth, red: prediction) in {out}")
+    return metrics
+
+
+def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[tuple[str, Sam]], str]:
+    """The models to score, named (zero-shot first), and the SAM model name their cache folder uses."""
+    models: list[tuple[str, Sam]] = []
+    model_name = args.model
+    if args.checkpoint:
+        tuned, model_name = load_finetuned(
+            args.checkpoint, model=args.model, device=device, base_checkpoint=args.base_checkpoint
+        )
+        models.append(("fine-tuned", tuned))
+    if args.compare_zero_shot or not args.checkpoint:
+        model_name = model_name or DEFAULT_MODEL
+        models.insert(0, ("zero-shot", load_sam(model_name, args.base_checkpoint, device=device)))
+    return models, model_name
+
+
+def _write_metrics(
+    args: argparse.Namespace, model_name: str, evaluations: list[ModelEvaluation], out: Path
+) -> dict:
+    """Writes ``metrics.json`` and ``table.md`` to ``out`` and prints the table; returns the metrics."""
+    table = format_table(evaluations)
     metrics = {
         "data": str(Path(args.data).absolute()),
         "split": args.split,
@@ -407,7 +422,6 @@ def run(args: argparse.Namespace) -> dict:
     atomic_write(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=True))
     atomic_write(out / "table.md", table + "\n")
     print(table)
-    print(f"\nmetrics, table and {len(overlays)} overlays (green: ground truth, red: prediction) in {out}")
     return metrics
 
 
