@@ -301,6 +301,13 @@ def test_defaults_are_the_schema_and_the_shipped_config_round_trips(tmp_path):
     assert yaml.safe_load((tmp_path / "args.yaml").read_text())["prompts"] == shipped["prompts"]
 
 
+def test_encoder_config_changes_only_the_measured_keys():
+    # sam_encoder.yaml is the recipe of bench/results/sam_quality_encoder_bs2_const_folds.md.
+    config = load_config(SCHEMA, REPO / "configs" / "segmentation" / "sam_encoder.yaml")
+    changed = {key: value for key, value in config.items() if value != DEFAULTS[key]}
+    assert changed == {"train_encoder": "last", "batch_size": 2, "warmup_steps": 0, "min_lr_ratio": 1.0}
+
+
 def test_prompt_keys_take_their_ranges_from_prompt_config():
     # One declaration: the training config's prompts section differs from PromptConfig only in defaults.
     ours, theirs = SCHEMA["prompts"], prompt_schema()
