@@ -28,12 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sam_quality import BENCH_SETTINGS, DEFAULT_CACHE, val_curve
+from sam_quality import DEFAULT_CACHE, train_config, val_curve
 
-from common.config import load_config
 from segmentation.folds import kfold, pool_defect_images, write_fold
 from segmentation.train import train
-from segmentation.train_config import DEFAULTS
 
 HEADS = ("train_transformer=false", "crops.max_fraction=0")
 
@@ -54,20 +52,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = load_config(
-        DEFAULTS,
-        None,
-        [
-            "model=vit_t",
-            f"cache_dir={DEFAULT_CACHE}",
-            "device=cpu",
-            "progress=false",
-            *BENCH_SETTINGS,
-            *HEADS,
-            f"epochs={args.epochs}",
-            f"patience={args.epochs + 1}",
-            *args.set,
-        ],
+    # The bench's own config (its settings on the trainer's DEFAULTS), early stopping off.
+    config = train_config(
+        argparse.Namespace(model="vit_t", cache_dir=DEFAULT_CACHE),
+        [*HEADS, f"epochs={args.epochs}", f"patience={args.epochs + 1}", *args.set],
     )
     pool, categories = pool_defect_images(args.data)
     folds = kfold([(image.key, image.stratum) for image in pool], args.folds, seed=0)
