@@ -17,16 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sam_headroom import union_iou
 from sam_quality import prepare_datasets
 
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import load_sam
 from segmentation.predict import decode, upscale_logits
-
-
-def union_iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    return float((pred & gt).sum() / max((pred | gt).sum(), 1))
 
 
 def read_outs(sam, emb, boxes: np.ndarray) -> dict[str, np.ndarray]:
