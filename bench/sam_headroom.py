@@ -8,7 +8,9 @@ against itself grown or shrunk by 1 and 2 pixels (an annotator drawing one pixel
 wider scores this), and next to what untrained changes of the decoder's read-out
 give: the mask threshold, the other mask tokens, and test-time flips (logits of
 the identity, left-right, up-down and 180-degree views averaged, each view's
-embedding cached once). Every defect image of each data set, ground-truth box
+embedding cached once), and where the zero-shot error lies: the IoU left when every
+wrong pixel more than d px from the ground truth's outline is made right (what remains
+is disagreement within d px of the annotator). Every defect image of each data set, ground-truth box
 prompts (one per instance, pixel edges, as ``segmentation.evaluate``), IoU of the
 union of the predicted masks against the union of the ground truth, mean over images.
 """
@@ -42,6 +44,7 @@ from segmentation.tta import TTA_VIEWS, view_logits
 from segmentation.views import View
 
 THRESHOLDS = (-1.0, -0.5, 0.5, 1.0)
+BANDS = (1, 2, 3, 4, 8)
 
 
 def union_iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -55,6 +58,28 @@ def morph(mask: np.ndarray, radius: int, grow: bool) -> np.ndarray:
     return op(mask.astype(np.uint8), disc) > 0
 
 
+def boundary_distance(gt: np.ndarray) -> np.ndarray:
+    """Each pixel's distance to the ground truth's boundary: to the nearest pixel of the other side."""
+    inside = cv2.distanceTransform(gt.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    outside = cv2.distanceTransform((~gt).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.where(gt, inside, outside)
+
+
+def band_rows(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Where the error lies: IoU with every wrong pixel farther than ``d`` px from the boundary made right.
+
+    What is left of the error at each ``d`` is disagreement within ``d`` px of the annotator's
+    outline; the rest is gross error (a missed part, a leak) that a better model could remove.
+    """
+    distance = boundary_distance(gt)
+    rows = {}
+    for d in BANDS:
+        fixed = np.where(distance > d, gt, pred)
+        name = f"zero-shot, errors beyond {d} px of the ground truth's boundary corrected"
+        rows[name] = union_iou(fixed, gt)
+    return rows
+
+
 def multimask_logits(sam, embedding, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(N, 3, H, W)`` logits of the three candidates and their ``(N, 3)`` predicted IoUs."""
     low, iou = decode(sam, embedding, boxes=boxes, multimask_output=True)
@@ -66,7 +91,8 @@ def image_rows(sam, embeddings: dict[str, object], gt: np.ndarray, boxes: np.nda
     size = gt.shape
     single = {v: view_logits(sam, embeddings[v], boxes, v, size)[0] for v in TTA_VIEWS}
     multi, scores = multimask_logits(sam, embeddings["identity"], boxes)
-    rows = {"zero-shot (threshold 0, as evaluated)": union_iou((single["identity"] > 0).any(0), gt)}
+    zero_shot = (single["identity"] > 0).any(0)
+    rows = {"zero-shot (threshold 0, as evaluated)": union_iou(zero_shot, gt)}
     for t in THRESHOLDS:
         rows[f"mask threshold {t:+g}"] = union_iou((single["identity"] > t).any(0), gt)
     for k in range(multi.shape[1]):
@@ -79,7 +105,7 @@ def image_rows(sam, embeddings: dict[str, object], gt: np.ndarray, boxes: np.nda
     for r in (1, 2):
         rows[f"ground truth grown {r} px (vs itself)"] = union_iou(morph(gt, r, True), gt)
         rows[f"ground truth shrunk {r} px (vs itself)"] = union_iou(morph(gt, r, False), gt)
-    return rows
+    return rows | band_rows(zero_shot, gt)
 
 
 def data_set_rows(sam, cache: EmbeddingCache, data: Path) -> tuple[dict[str, list[float]], int]:
