@@ -1,7 +1,8 @@
 """A per-pixel colour head on SAM's logits, fit on each round's train photos (an experiment).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/experiments/sam_colour_head/probe.py \
-        --runs W/runs/VARIANT/hazelnut_toy [--tta] --out bench/experiments/sam_colour_head/NAME.json
+        --runs W/runs/VARIANT/hazelnut_toy [--tta] [--box-scale S] \
+        --out bench/experiments/sam_colour_head/NAME.json
 
 On ``hazelnut_toy`` most of SAM's error lies 2-8 px from the annotator's outline, on the fuzzy
 edges of paint stains (``bench/results/sam_headroom.md``). Where an annotator puts that edge
@@ -14,8 +15,9 @@ the ground-truth union, up to 400k sampled), kept only where it raises the round
 (``gated``), scored on its test photos like ``segmentation.evaluate`` (IoU of the union of
 the instance masks, mean over images), for the untrained and the round's fine-tuned model.
 
-``--runs``: a k-fold data set folder of ``bench/sam_quality.py``'s ``--work``
-(``fold*/`` data, ``runs/fold*/decoder.pt``).
+``--box-scale``: every prompt box (and the head's window) grown about its centre by this factor,
+for the looser boxes a detector gives the inspection cascade. ``--runs``: a k-fold data set
+folder of ``bench/sam_quality.py``'s ``--work`` (``fold*/`` data, ``runs/fold*/decoder.pt``).
 """
 
 from __future__ import annotations
@@ -65,12 +67,12 @@ def features(logit: np.ndarray, difference: np.ndarray, kind: str) -> np.ndarray
 class Sample:
     """One photo: its ground-truth union, SAM's mask, and per box the in-box logits and colour distances."""
 
-    def __init__(self, image: SegmentationImage, logits: np.ndarray):
+    def __init__(self, image: SegmentationImage, logits: np.ndarray, boxes: np.ndarray):
         rgb = cv2.cvtColor(cv2.imread(str(image.path)), cv2.COLOR_BGR2RGB)
         self.gt = image.union_mask()
         self.sam = (logits > 0).any(0)
         self.boxes = []
-        for box, logit in zip(image.boxes(), logits, strict=True):
+        for box, logit in zip(boxes, logits, strict=True):
             distance, window = box_colour_difference(rgb, box)
             self.boxes.append((window, logit[window], distance))
 
@@ -110,7 +112,16 @@ def fit(samples: list[Sample], kind: str) -> np.ndarray:
     return weights.detach().numpy()
 
 
-def split_samples(sam, cache: EmbeddingCache, data: Path, split: str, tta: bool) -> list[Sample]:
+def grown(boxes: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """``boxes`` scaled by ``scale`` about their centres, clipped to the image (a detector's looser box)."""
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * scale / 2
+    limit = np.array([size[1], size[0]], dtype=float)
+    return np.concatenate([np.clip(centre - half, 0, limit), np.clip(centre + half, 0, limit)], axis=1)
+
+
+def split_samples(
+    sam, cache: EmbeddingCache, data: Path, split: str, tta: bool, box_scale: float
+) -> list[Sample]:
     images = [im for im in load_split(data, split).images if not im.is_background]
     paths = [im.path for im in images]
     views = TTA_VIEWS if tta else TTA_VIEWS[:1]
@@ -120,14 +131,14 @@ def split_samples(sam, cache: EmbeddingCache, data: Path, split: str, tta: bool)
     samples = []
     for i, image in enumerate(images):
         size = (image.height, image.width)
-        boxes = image.boxes()
+        boxes = grown(image.boxes(), box_scale, size)
         logits = sum(view_logits(sam, embeddings[v][i], boxes, v, size)[0] for v in views) / len(views)
-        samples.append(Sample(image, logits))
+        samples.append(Sample(image, logits, boxes))
     return samples
 
 
-def round_scores(sam, cache: EmbeddingCache, fold: Path, tta: bool) -> dict[str, float]:
-    train, val, test = (split_samples(sam, cache, fold, s, tta) for s in ("train", "val", "test"))
+def round_scores(sam, cache: EmbeddingCache, fold: Path, tta: bool, box_scale: float) -> dict[str, float]:
+    train, val, test = (split_samples(sam, cache, fold, s, tta, box_scale) for s in ("train", "val", "test"))
     scores = {
         "plain": float(np.mean([s.iou(None, "") for s in test])),
         "SAM's mask clipped to its box": float(np.mean([s.iou(None, "", outside=False) for s in test])),
@@ -148,6 +159,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/mvtec-finetune-bench/embeddings"))
     parser.add_argument("--tta", action="store_true", help="logits averaged over the flips first")
+    parser.add_argument(
+        "--box-scale", type=float, default=1.0, help="prompt boxes grown about their centres (default 1)"
+    )
     parser.add_argument("--zero-shot-only", action="store_true")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -164,7 +178,8 @@ def main() -> None:
             checkpoint = args.runs / "runs" / fold.name / "decoder.pt"
             models["fine-tuned"] = load_finetuned(checkpoint, device="cpu")[0]
         rounds[fold.name] = {
-            name: round_scores(sam, cache(sam), fold, args.tta) for name, sam in models.items()
+            name: round_scores(sam, cache(sam), fold, args.tta, args.box_scale)
+            for name, sam in models.items()
         }
         print(fold.name, json.dumps(rounds[fold.name]))
     summary = {}
@@ -184,7 +199,11 @@ def main() -> None:
             }
     for key, value in summary.items():
         print(key, value)
-    args.out.write_text(json.dumps({"summary": summary, "rounds": rounds, "tta": args.tta}, indent=1))
+    args.out.write_text(
+        json.dumps(
+            {"summary": summary, "rounds": rounds, "tta": args.tta, "box_scale": args.box_scale}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":
