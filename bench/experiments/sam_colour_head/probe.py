@@ -1,6 +1,6 @@
 """A per-pixel colour head on SAM's logits, fit on each round's train photos (an experiment).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/experiments/sam_colour_head/probe.py \
+    OMP_NUM_THREADS=1 PYTHONPATH=.:bench .venv/bin/python bench/experiments/sam_colour_head/probe.py \
         --runs W/runs/VARIANT/hazelnut_toy [--tta] [--box-scale S] \
         --out bench/experiments/sam_colour_head/NAME.json
 
@@ -29,10 +29,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from sam_headroom import union_iou
 
 from common.metrics import mean_std
 from segmentation.data import SegmentationImage, load_split
-from segmentation.embeddings import EmbeddingCache
+from segmentation.embeddings import EmbeddingCache, load_rgb
 from segmentation.finetuned import load_finetuned
 from segmentation.models import load_sam
 from segmentation.tta import TTA_VIEWS, view_logits
@@ -68,7 +69,7 @@ class Sample:
     """One photo: its ground-truth union, SAM's mask, and per box the in-box logits and colour distances."""
 
     def __init__(self, image: SegmentationImage, logits: np.ndarray, boxes: np.ndarray):
-        rgb = cv2.cvtColor(cv2.imread(str(image.path)), cv2.COLOR_BGR2RGB)
+        rgb = load_rgb(image.path)
         self.gt = image.union_mask()
         self.sam = (logits > 0).any(0)
         self.boxes = []
@@ -88,7 +89,7 @@ class Sample:
 
     def iou(self, weights: np.ndarray | None, kind: str, outside: bool = True) -> float:
         pred = self.sam if weights is None and outside else self.mask(weights, kind, outside)
-        return float((pred & self.gt).sum() / max((pred | self.gt).sum(), 1))
+        return union_iou(pred, self.gt)
 
 
 def fit(samples: list[Sample], kind: str) -> np.ndarray:
@@ -143,10 +144,10 @@ def round_scores(sam, cache: EmbeddingCache, fold: Path, tta: bool, box_scale: f
         "plain": float(np.mean([s.iou(None, "") for s in test])),
         "SAM's mask clipped to its box": float(np.mean([s.iou(None, "", outside=False) for s in test])),
     }
+    val_plain = np.mean([s.iou(None, "") for s in val])
     for kind in FEATURES:
         weights = fit(train, kind)
         head = float(np.mean([s.iou(weights, kind) for s in test]))
-        val_plain = np.mean([s.iou(None, "") for s in val])
         val_head = np.mean([s.iou(weights, kind) for s in val])
         scores[kind] = head
         scores[f"{kind}, gated on val"] = head if val_head > val_plain else scores["plain"]
