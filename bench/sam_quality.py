@@ -329,6 +329,12 @@ def val_curve(run_dir: Path) -> list[float]:
     return [float(line.split(",")[column]) for line in lines[1:]]
 
 
+def colour_head_report(run_dir: Path) -> dict | None:
+    """A ``colour_head: true`` run's ``colour_head.json`` (val IoU without/with, kept), else None."""
+    path = run_dir / "colour_head.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 # --------------------------------------------------------------------------------------------
 # Reporting
 
@@ -377,6 +383,7 @@ def variant_lines(name: str, overrides: list[str], per_data: dict) -> list[str]:
             "epochs",
             "lr",
             "encoder_lr",
+            "colour_head",
         )
         lines += [f"Resolved: `{ {key: config[key] for key in keys} }`", ""]
     for data_name, entry in per_data.items():
@@ -391,7 +398,19 @@ def variant_lines(name: str, overrides: list[str], per_data: dict) -> list[str]:
             f"round {i}: kept epoch {int(np.argmax(c))}, val IoU {c[0]:.4f} -> {max(c):.4f}"
             for i, c in enumerate(entry["curves"])
         )
-        lines += [f"- val selection: {curves}", f"- train seconds per round: {entry['train_seconds']}", ""]
+        lines += [f"- val selection: {curves}", f"- train seconds per round: {entry['train_seconds']}"]
+        heads = entry.get("colour_heads") or []
+        if any(heads):
+            lines.append(
+                "- colour head (fit after training, kept when val IoU rises): "
+                + "; ".join(
+                    f"round {i}: val IoU {h['val_iou'][0]:.4f} -> {h['val_iou'][1]:.4f}, "
+                    f"{'kept' if h['kept'] else 'not kept'}"
+                    for i, h in enumerate(heads)
+                    if h
+                )
+            )
+        lines.append("")
         if entry.get("plain") is not None:
             z = s["buckets"]["zero-shot"]
             lines += [
@@ -595,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "seconds": seconds,
                 "train_seconds": [round(r.seconds["train"]) for r in results],
                 "curves": [val_curve(r.run_dir) for r in results],
+                "colour_heads": [colour_head_report(r.run_dir) for r in results],
                 "plain": plain,
                 "config": config,
             }

@@ -180,16 +180,21 @@ def sha256_file(path: str | Path, *, what: str = "file") -> str:
     return digest.hexdigest()
 
 
-def load_torch(path: str | Path, *, what: str = "checkpoint", weights_only: bool = True) -> object:
+def load_torch(
+    path: str | Path, *, what: str = "checkpoint", weights_only: bool = True, mmap: bool = False
+) -> object:
     """``torch.load`` onto the CPU with a one-line :class:`UserError` for a missing or damaged file.
 
     ``weights_only`` (the default) runs no pickled code, so a file from elsewhere is
     safe to open; our own resumable states (optimizer and all) pass False. Damaged
     files make ``torch.load`` raise nearly anything (IndexError to UnpicklingError),
     hence the broad catch. torch is imported here, not at the top, so that the core
-    stays importable without it (converting masks needs no torch).
+    stays importable without it (converting masks needs no torch). ``mmap`` maps a
+    zip-format file (``torch.save``'s default) instead of reading it, so a caller that looks
+    at a few entries of a large file reads only those; other files are read whole.
     """
     import pickle
+    import zipfile
 
     import torch
 
@@ -197,7 +202,8 @@ def load_torch(path: str | Path, *, what: str = "checkpoint", weights_only: bool
     if not path.is_file():
         raise UserError(f"{what} not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
+        mmap = mmap and zipfile.is_zipfile(path)
+        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
     except Exception as error:
         if isinstance(error, pickle.UnpicklingError):
             reason = "not a torch file, or one that only loads by running pickled code"

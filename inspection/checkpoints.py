@@ -11,7 +11,8 @@ Three ways to name it, as the rest of the project writes them:
 
 :func:`check_sam_checkpoint` reads only the checkpoint file (a ``decoder.pt`` is
 ~16 MB), so a missing file, garbage, or a decoder of another model than
-``model`` is one line before the detector, the photos or SAM's weights are touched.
+``model`` is one line before the detector, the photos or SAM's weights are touched;
+so is a malformed colour head (:mod:`segmentation.colour_head`) in a ``decoder.pt``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from segment_anything.modeling import Sam
 
 from common.errors import UserError
 from common.io import load_torch
-from segmentation.finetuned import DECODER_FORMAT, apply_decoder, check_base
+from segmentation.colour_head import ColourHead
+from segmentation.finetuned import DECODER_FORMAT, apply_decoder, check_base, colour_head_of
 from segmentation.models import DEFAULT_MODEL, load_sam, sam_model
 
 
@@ -52,6 +54,11 @@ class SamCheckpoint:
             return "zero-shot"
         return "decoder" if self.decoder is not None else "full"
 
+    @property
+    def colour_head(self) -> ColourHead | None:
+        """The colour head a ``decoder.pt`` carries; None without one, and for the other two kinds."""
+        return None if self.decoder is None else colour_head_of(self.decoder, source=self.path)
+
 
 def check_sam_checkpoint(
     checkpoint: str | Path | None,
@@ -65,7 +72,7 @@ def check_sam_checkpoint(
         UserError: an unknown ``model``; a missing or unreadable file; a ``decoder.pt`` of
             another model than ``model`` or tuned on other base weights; a file that is
             neither a ``decoder.pt`` nor a state dict; a full state dict without ``model``,
-            or with ``base_checkpoint``.
+            or with ``base_checkpoint``; a ``decoder.pt`` whose colour head is malformed.
     """
     if model is not None:
         sam_model(model)  # an unknown name lists the known ones
@@ -97,6 +104,7 @@ def _decoder_checkpoint(data: dict, path: Path, *, model: str | None, base: Path
     if model is not None and model != name:
         raise UserError(f"{path} was trained on model '{name}', not '{model}'")
     check_base(data, path, base)
+    colour_head_of(data, source=path)  # a malformed head is one line here, before anything loads
     return SamCheckpoint(name, path, base, data)
 
 

@@ -21,6 +21,9 @@ threshold with the best defect-type accuracy there
 (:func:`detection.image_level.tuned_conf`) becomes ``--conf`` for the scored
 split. The report records the picked value; pass it as ``--conf`` to
 ``inspection.predict`` to run new photos at the same operating point.
+
+A ``decoder.pt``'s colour head refines the cascade's masks and the oracle's alike
+(``--no-colour-head``: neither); the report's settings record it (``colour_head``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from inspection.options import (
     add_running_arguments,
     build_inspector,
     check_cascade,
+    colour_head_for,
+    run_settings,
 )
 from inspection.outputs import RANK_BY, PredictionWriter
 from inspection.overlays import draw_overlay
@@ -229,10 +234,12 @@ def load_inspector(options: EvaluateOptions, device: torch.device) -> tuple[Insp
     checkpoint = check_sam_checkpoint(
         options.sam, model=options.model, base_checkpoint=options.base_checkpoint
     )
+    colour_head = colour_head_for(options, checkpoint)
     detector = load_detector(weights)
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
-    return build_inspector(resolved, detector, sam, keep_probs=True), resolved.record()
+    inspector = build_inspector(resolved, detector, sam, keep_probs=True, colour_head=colour_head)
+    return inspector, run_settings(resolved, inspector)
 
 
 def evaluate(options: EvaluateOptions) -> dict:

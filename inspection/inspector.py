@@ -14,7 +14,9 @@ image encoder makes the photo's one embedding (read from the embedding cache
 when the photo is in it) and the decoder turns *all* boxes into masks in one
 call. A photo without boxes costs one detector pass and no encoder pass: most
 photos of a line are good. The verdict and score follow
-:func:`detection.image_level.image_prediction`.
+:func:`detection.image_level.image_prediction`. When the SAM checkpoint carries a
+colour head (:mod:`segmentation.colour_head`), each mask is the head's decision
+on SAM's full-resolution logits and the photo's colours inside its box.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
+from segmentation.colour_head import ColourHead, refuse_crops
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
-from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
 from segmentation.evaluate import resolve_device
 from segmentation.predict import decode, upscale_logits
 from segmentation.views import View
@@ -79,13 +82,18 @@ class Inspector:
         runtime: where SAM's decoder runs: ``torch`` (the default here: exactly
             ``SamPredictor``'s masks), ``onnx`` (ONNX Runtime on the CPU, logits within ~1e-4,
             4x faster for ten boxes on 2 cores) or ``auto`` (onnx on a CPU, torch on a GPU;
-            what the commands use).
+            what the commands use). A ``colour_head`` runs after the logits are upscaled, in
+            numpy, so it works the same with either.
         crops: decode boxes small relative to the photo on a zoomed crop around them (the rule
             fine-tuning and ``segmentation.evaluate`` use; one more encoder run per small box,
             cached); None: every box on the whole photo.
+        colour_head: refine SAM's logits of each box with this head (a ``decoder.pt``'s,
+            :attr:`SamCheckpoint.colour_head <inspection.checkpoints.SamCheckpoint.colour_head>`);
+            masks and probabilities are then the head's. None: SAM's own.
 
     Raises:
-        UserError: bad tiling settings, ``conf`` outside [0, 1], or a device this machine lacks.
+        UserError: bad tiling settings, ``conf`` outside [0, 1], a device this machine lacks,
+            or a ``colour_head`` with ``crops`` (the head works on whole-photo logits).
     """
 
     def __init__(
@@ -105,8 +113,10 @@ class Inspector:
         keep_probs: bool = False,
         runtime: str = "torch",
         crops: CropRule | None = None,
+        colour_head: ColourHead | None = None,
     ) -> None:
         check_settings(conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap)
+        check_colour_head(colour_head, crops)
         self.device = resolve_device("auto" if device is None else str(device))
         self.detector = detector
         self.sam = sam.to(self.device).eval()
@@ -122,7 +132,9 @@ class Inspector:
         self._decode = partial(decode, self.sam) if self.runtime == "torch" else OnnxDecoder(self.sam)
         self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
         self._last_path: Path | None = None
+        self._last_rgb: tuple[tuple | None, np.ndarray] | None = None  # (photo key, its RGB pixels)
         self.crops = crops
+        self.colour_head = colour_head
         self.settings = {
             "imgsz": imgsz,
             "conf": conf,
@@ -142,6 +154,7 @@ class Inspector:
         base_checkpoint: str | Path | None = None,
         cache_dir: str | Path | None = None,
         use_cache: bool = True,
+        use_colour_head: bool = True,
         device: str | torch.device | None = "cpu",
         **settings: Any,
     ) -> Inspector:
@@ -155,17 +168,22 @@ class Inspector:
             base_checkpoint: base weights under a ``decoder.pt`` (default: the official ones).
             cache_dir: root of the embedding cache; None: ``cache_root() / "embeddings"``.
             use_cache: False: no cache, every embedding is computed and none is stored.
+            use_colour_head: False: SAM's own masks even when the ``decoder.pt`` carries a
+                colour head (by default its head refines them).
             device: see :class:`Inspector`.
             settings: the other keywords of :class:`Inspector`.
 
         Raises:
             UserError: a missing file, weights that are not a detection checkpoint, a SAM
-                checkpoint of an unknown model or of another model than ``model``, or
-                official SAM weights that are neither cached nor downloadable.
+                checkpoint of an unknown model or of another model than ``model``, a malformed
+                colour head or one with ``crops``, or official SAM weights that are neither
+                cached nor downloadable.
         """
         check_settings(**{k: v for k, v in settings.items() if k in {"conf", "iou", "tile", "tile_overlap"}})
         weights = weights_file(detector_weights)
         checkpoint = check_sam_checkpoint(sam_checkpoint, model=model, base_checkpoint=base_checkpoint)
+        head = checkpoint.colour_head if use_colour_head else None
+        check_colour_head(head, settings.get("crops"))
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
         sam = load_sam_checkpoint(checkpoint, device=resolved)
@@ -173,7 +191,7 @@ class Inspector:
         if use_cache:
             root = cache_root() / "embeddings" if cache_dir is None else Path(cache_dir)
             cache = EmbeddingCache(root, sam, model_name=checkpoint.model)
-        return cls(detector, sam, device=resolved, cache=cache, **settings)
+        return cls(detector, sam, device=resolved, cache=cache, colour_head=head, **settings)
 
     def __call__(self, path: str | Path) -> Inspection:
         """Inspects one photo (see the module docstring).
@@ -187,7 +205,8 @@ class Inspector:
         detections = sort_by_score(self.detect(image))
         if len(detections.scores):
             embedding = self.embedding(path, image)
-            masks, mask_scores, probs = self.segment(embedding, detections.boxes)
+            rgb = self.photo_rgb(path, image) if self.colour_head is not None else None
+            masks, mask_scores, probs = self.segment(embedding, detections.boxes, rgb=rgb)
         else:
             masks, mask_scores = np.zeros((0, height, width), bool), np.zeros(0, np.float32)
             probs = np.zeros((0, height, width), np.float16) if self.keep_probs else None
@@ -269,34 +288,70 @@ class Inspector:
         self._last, self._last_path = (key, embedding), Path(path)
         return embedding
 
+    def photo_rgb(self, path: str | Path, image: np.ndarray | None = None) -> np.ndarray:
+        """The photo's ``(H, W, 3)`` uint8 RGB pixels, for the colour head.
+
+        The last photo's are kept, so asking again for the photo just inspected (the
+        evaluation's oracle boxes) decodes nothing.
+
+        Args:
+            path: the photo's file.
+            image: its ``(H, W, 3)`` uint8 BGR pixels when already decoded.
+
+        Raises:
+            UserError: the file is missing or not an image (when ``image`` is not given).
+        """
+        key = _file_key(path)
+        if key is not None and self._last_rgb is not None and self._last_rgb[0] == key:
+            return self._last_rgb[1]
+        rgb = load_rgb(path) if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        self._last_rgb = (key, rgb)
+        return rgb
+
     def segment(
-        self, embedding: ImageEmbedding, boxes: np.ndarray, *, path: str | Path | None = None
+        self,
+        embedding: ImageEmbedding,
+        boxes: np.ndarray,
+        *,
+        path: str | Path | None = None,
+        rgb: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """SAM's mask of every box of one photo, in one decoder call (per :data:`DECODER_CHUNK` boxes).
 
         With ``crops``, a small box is decoded on a zoomed crop of the photo around it (its
         embedding cached like the photo's, :mod:`segmentation.crops`) and its mask pasted back.
+        With a ``colour_head``, the head refines every box's logits on the photo's colours.
 
         Args:
             embedding: the photo's embedding (:meth:`embedding`).
             boxes: ``(N, 4)`` xyxy in the photo's pixels (the detector's, or ground-truth
                 boxes as an oracle).
-            path: the photo's file, for crops; None: the photo :meth:`embedding` returned
-                ``embedding`` for (crops are skipped for an embedding of unknown origin).
+            path: the photo's file, for crops and the colour head; None: the photo
+                :meth:`embedding` returned ``embedding`` for (crops are skipped for an
+                embedding of unknown origin).
+            rgb: the photo's ``(H, W, 3)`` uint8 RGB pixels for the colour head; None: read
+                from ``path`` (:meth:`photo_rgb`).
 
         Returns:
             ``masks`` ``(N, H, W)`` bool, ``mask_scores`` ``(N,)`` float32 SAM's predicted IoU,
             and ``probs`` ``(N, H, W)`` float16 sigmoid of the logits when ``keep_probs``
             (None otherwise); ``(H, W)`` is ``embedding.original_size``.
+
+        Raises:
+            ValueError: a colour head, and neither ``rgb`` nor the photo's file known.
         """
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         if path is None and self._last is not None and self._last[1] is embedding:
             path = self._last_path
+        if self.colour_head is not None and rgb is None and len(boxes):
+            if path is None:
+                raise ValueError("the colour head needs the photo: pass path or rgb with this embedding")
+            rgb = self.photo_rgb(path)
         windows = small_box_windows(self.crops if path is not None else None, boxes, embedding.original_size)
         whole = [i for i, window in enumerate(windows) if window is None]
         if len(whole) == len(boxes):
-            return self._segment_frame(embedding, boxes)
-        masks, scores, probs = self._segment_frame(embedding, boxes[whole])
+            return self._segment_frame(embedding, boxes, rgb)
+        masks, scores, probs = self._segment_frame(embedding, boxes[whole], rgb)
         out_masks = np.zeros((len(boxes), *embedding.original_size), bool)
         out_scores = np.zeros(len(boxes), np.float32)
         out_probs = None if probs is None else np.zeros((len(boxes), *embedding.original_size), np.float16)
@@ -323,9 +378,15 @@ class Inspector:
         return embed_images(self.sam, [view.apply(rgb)], self.device)[0]
 
     def _segment_frame(
-        self, embedding: ImageEmbedding, boxes: np.ndarray
+        self, embedding: ImageEmbedding, boxes: np.ndarray, rgb: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """:meth:`segment` on one embedding's own frame, no crops."""
+        """:meth:`segment` on one embedding's own frame, no crops.
+
+        Args:
+            embedding, boxes: as :meth:`segment`.
+            rgb: the photo's RGB pixels when ``embedding`` is the whole photo's: the colour
+                head (if any) refines the logits; None: SAM's logits as they are (a crop).
+        """
         height, width = embedding.original_size
         n = len(boxes)
         masks = np.zeros((n, height, width), bool)
@@ -340,11 +401,27 @@ class Inspector:
                 scores[first : first + len(chunk)] = iou[:, 0].float().cpu().numpy()
                 for start in range(0, len(chunk), UPSCALE_CHUNK):
                     logits = upscale_logits(self.sam, low_res[start : start + UPSCALE_CHUNK], embedding)[:, 0]
+                    logits = self._refine(logits, chunk[start : start + UPSCALE_CHUNK], rgb)
                     rows = slice(first + start, first + start + len(logits))
                     masks[rows] = (logits > self.sam.mask_threshold).cpu().numpy()
                     if probs is not None:
                         probs[rows] = torch.sigmoid(logits).half().cpu().numpy()
         return masks, scores, probs
+
+    def _refine(self, logits: torch.Tensor, boxes: np.ndarray, rgb: np.ndarray | None) -> torch.Tensor:
+        """``(n, H, W)`` full-resolution ``logits`` of ``boxes`` through the colour head, if there is one."""
+        if self.colour_head is None or rgb is None:
+            return logits
+        return torch.from_numpy(self.colour_head.refine(logits.float().cpu().numpy(), rgb, boxes))
+
+
+def check_colour_head(colour_head: ColourHead | None, crops: CropRule | None) -> None:
+    """Refuses a colour head together with zoomed crops: the head works on whole-photo logits.
+
+    Raises:
+        UserError: both are given.
+    """
+    refuse_crops(colour_head, 0.0 if crops is None else crops.max_fraction)
 
 
 def check_settings(

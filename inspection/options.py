@@ -1,9 +1,9 @@
 """The options ``inspection.predict`` and ``inspection.evaluate`` share: the two models and how they run.
 
 One declaration (:class:`CascadeOptions`) with its flags (:func:`add_model_arguments`,
-:func:`add_running_arguments`), its checks (:func:`check_cascade`) and the
-:class:`~inspection.inspector.Inspector` it builds (:func:`build_inspector`); each
-command adds its own fields by subclassing.
+:func:`add_running_arguments`), its checks (:func:`check_cascade`, :func:`colour_head_for`),
+the :class:`~inspection.inspector.Inspector` it builds (:func:`build_inspector`) and the
+settings a run records (:func:`run_settings`); each command adds its own fields by subclassing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from segment_anything.modeling import Sam
 
 from common.errors import UserError
 from common.io import cache_root
-from inspection.inspector import Inspector, check_settings
+from inspection.checkpoints import SamCheckpoint
+from inspection.inspector import Inspector, check_colour_head, check_settings
+from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.embeddings import EmbeddingCache
@@ -31,6 +33,7 @@ class CascadeOptions:
     sam: Path | None = None
     model: str | None = None
     base_checkpoint: Path | None = None
+    no_colour_head: bool = False
     conf: float = 0.25
     iou: float = 0.7
     imgsz: int = 640
@@ -48,6 +51,10 @@ class CascadeOptions:
         """These options with what loading found: the SAM model, the device, the cache folder (or None)."""
         cache_dir = None if self.no_cache else Path(self.cache_dir or cache_root() / "embeddings")
         return replace(self, model=model, device=device, cache_dir=cache_dir)
+
+    def crop_rule(self) -> CropRule | None:
+        """The zoomed crops ``--crop-fraction`` asks for; None when it is 0."""
+        return CropRule(max_fraction=self.crop_fraction) if self.crop_fraction > 0 else None
 
     def record(self) -> dict:
         """The options as plain YAML values (paths as absolute strings), for ``args.yaml`` and reports."""
@@ -74,8 +81,30 @@ def check_cascade(options: CascadeOptions) -> None:
         )
 
 
-def build_inspector(options: CascadeOptions, detector: object, sam: Sam, *, keep_probs: bool) -> Inspector:
-    """The :class:`Inspector` of :meth:`CascadeOptions.resolved` options and the loaded models."""
+def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> ColourHead | None:
+    """The colour head the cascade applies: the checkpoint's, unless ``--no-colour-head``.
+
+    Raises:
+        UserError: a head together with ``--crop-fraction`` (checked before anything loads).
+    """
+    head = None if options.no_colour_head else checkpoint.colour_head
+    check_colour_head(head, options.crop_rule())
+    return head
+
+
+def build_inspector(
+    options: CascadeOptions,
+    detector: object,
+    sam: Sam,
+    *,
+    keep_probs: bool,
+    colour_head: ColourHead | None = None,
+) -> Inspector:
+    """The :class:`Inspector` of :meth:`CascadeOptions.resolved` options and the loaded models.
+
+    Args:
+        colour_head: see :class:`Inspector` (:func:`colour_head_for`).
+    """
     cache = None
     if options.cache_dir is not None:
         cache = EmbeddingCache(options.cache_dir, sam, model_name=str(options.model))
@@ -92,12 +121,19 @@ def build_inspector(options: CascadeOptions, detector: object, sam: Sam, *, keep
         cache=cache,
         keep_probs=keep_probs,
         runtime=options.runtime,
-        crops=CropRule(max_fraction=options.crop_fraction) if options.crop_fraction > 0 else None,
+        crops=options.crop_rule(),
+        colour_head=colour_head,
     )
 
 
+def run_settings(options: CascadeOptions, inspector: Inspector) -> dict:
+    """What a run records: the options (:meth:`CascadeOptions.record`) and the colour head applied or None."""
+    head = inspector.colour_head
+    return {**options.record(), "colour_head": None if head is None else head.to_dict()}
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``."""
+    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``, ``--no-colour-head``."""
     models = parser.add_argument_group("models")
     models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
     models.add_argument(
@@ -111,6 +147,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     models.add_argument(
         "--base-checkpoint", type=Path, help="base SAM weights under decoder.pt (default: official)"
+    )
+    models.add_argument(
+        "--no-colour-head",
+        action="store_true",
+        help="SAM's own masks even when decoder.pt carries a colour head (colour_head: true in training)",
     )
 
 

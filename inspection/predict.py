@@ -20,6 +20,10 @@ complete (as the converters do), so a failed or interrupted run leaves nothing
 half-written. An existing ``--out`` is refused unless ``--overwrite`` is given,
 rather than numbered like ultralytics' runs (``lot_72``): the masks tree and the
 JSON files are read by later commands, which need a name that does not move.
+
+A ``decoder.pt`` that carries a colour head (``colour_head: true`` in training) refines
+the masks with it unless ``--no-colour-head``; ``args.yaml`` records the head applied
+(``colour_head``, or null).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from inspection.options import (
     add_running_arguments,
     build_inspector,
     check_cascade,
+    colour_head_for,
+    run_settings,
 )
 from inspection.outputs import (
     ANOMALY_MAPS_DIR,
@@ -164,13 +170,16 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     checkpoint = check_sam_checkpoint(
         options.sam, model=options.model, base_checkpoint=options.base_checkpoint
     )
+    colour_head = colour_head_for(options, checkpoint)
     photos = find_photos(options.source)
     out = check_out(options.out, options.source, overwrite=options.overwrite)
     detector = load_detector(weights)
     check_photos(photos, progress=options.progress)
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
-    inspector = build_inspector(resolved, detector, sam, keep_probs=options.anomaly_maps)
+    inspector = build_inspector(
+        resolved, detector, sam, keep_probs=options.anomaly_maps, colour_head=colour_head
+    )
     run = InspectionRun(
         out=Path(options.out),
         category_dir=Path(options.out) / MASKS_DIR / category_name(Path(options.out).name),
@@ -189,7 +198,7 @@ def write_run(
     folder: Path, inspector: Inspector, photos: Sequence[Photo], options: InspectOptions, run: InspectionRun
 ) -> None:
     """Inspects the photos into ``folder`` (the hidden build of ``--out``) and fills in ``run``."""
-    settings = options.record()
+    settings = run_settings(options, inspector)
     atomic_write(folder / ARGS_FILE, yaml.safe_dump(settings, sort_keys=False))
     writer = PredictionWriter(
         folder,

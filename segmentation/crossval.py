@@ -22,10 +22,11 @@ import torch
 
 from common.io import cache_root
 from common.metrics import mean_std
+from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models, evaluate_model, flip_views
-from segmentation.finetuned import load_finetuned
+from segmentation.finetuned import load_colour_head, load_finetuned
 from segmentation.folds import kfold, pool_defect_images, write_fold
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
@@ -87,8 +88,12 @@ def score_round(
     crops: CropRule | None,
     *,
     tta: bool = False,
+    colour_head: ColourHead | None = None,
 ) -> tuple[ModelEvaluation, ModelEvaluation]:
-    """Both models on ``test``, same crops (or test-time flips), each on its own encoder's embeddings."""
+    """Both models on ``test``, same crops (or test-time flips), each on its own encoder's embeddings.
+
+    ``colour_head``: the tuned model's (:mod:`segmentation.colour_head`), applied to its logits.
+    """
     inputs = embed_for_models(
         [base, tuned],
         test,
@@ -99,10 +104,18 @@ def score_round(
     with torch.inference_mode():
         return tuple(
             evaluate_model(
-                sam, test, embeddings, name=name, progress=False, crops=crops, view_embeddings=views, tta=tta
+                sam,
+                test,
+                embeddings,
+                name=name,
+                progress=False,
+                crops=crops,
+                view_embeddings=views,
+                tta=tta,
+                colour_head=head,
             )
-            for (name, sam), (embeddings, views) in zip(
-                (("zero-shot", base), ("fine-tuned", tuned)), inputs, strict=True
+            for (name, sam, head), (embeddings, views) in zip(
+                (("zero-shot", base, None), ("fine-tuned", tuned, colour_head)), inputs, strict=True
             )
         )
 
@@ -142,8 +155,9 @@ def cross_validate(
         seconds["train"] = time.perf_counter() - start
         start = time.perf_counter()
         tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
+        head = load_colour_head(run_dir / "decoder.pt")
         test = load_split(folder, "test")
-        zero_shot, finetuned = score_round(base, tuned, test, config, crops, tta=tta)
+        zero_shot, finetuned = score_round(base, tuned, test, config, crops, tta=tta, colour_head=head)
         seconds["evaluate"] = time.perf_counter() - start
         results.append(RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds))
     return results
@@ -159,8 +173,11 @@ def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = Fals
     seconds = {"train": time.perf_counter() - start}
     start = time.perf_counter()
     tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
+    head = load_colour_head(run_dir / "decoder.pt")
     test = load_split(data, "test")
-    zero_shot, finetuned = score_round(base, tuned, test, config, crop_rule(config), tta=tta)
+    zero_shot, finetuned = score_round(
+        base, tuned, test, config, crop_rule(config), tta=tta, colour_head=head
+    )
     seconds["evaluate"] = time.perf_counter() - start
     return [RoundResult(0, test, zero_shot, finetuned, run_dir, seconds)]
 

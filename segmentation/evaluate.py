@@ -34,14 +34,15 @@ from common.errors import UserError
 from common.io import atomic_write, cache_root
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
+from segmentation.colour_head import ColourHead, refuse_crops
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
-from segmentation.finetuned import load_finetuned
+from segmentation.finetuned import load_colour_head, load_finetuned
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
-from segmentation.predict import predict_masks
-from segmentation.tta import TTA_VIEWS, flip_averaged_masks
+from segmentation.predict import box_logits, predict_masks
+from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
 
 #: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these.
@@ -87,26 +88,35 @@ def predict_image(
     crops: CropRule | None = None,
     crop_embedding: Callable[[Window], ImageEmbedding] | None = None,
     flip_embeddings: Mapping[str, ImageEmbedding] | None = None,
+    colour_head: ColourHead | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One mask per ground-truth box: ``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs.
 
     With ``crops``, a small box is decoded on its zoomed crop (``crop_embedding(window)``) and the
     mask pasted back (:mod:`segmentation.crops`). With ``flip_embeddings`` (the flipped views'
     embeddings by transform name, :mod:`segmentation.tta`), the logits of ``embedding`` and
-    those views are averaged; not together with crops.
+    those views are averaged; not together with crops. With ``colour_head``, the logits go
+    through it (:mod:`segmentation.colour_head`, the photo read from ``image.path``); not
+    together with crops either.
     """
     boxes = image.boxes()
     size = (image.height, image.width)
+    if (flip_embeddings or colour_head is not None) and crops is not None:
+        raise ValueError("zoomed crops do not combine with test-time flips or a colour head")
     if flip_embeddings:
-        if crops is not None:
-            raise ValueError("test-time flips and zoomed crops do not combine")
-        return flip_averaged_masks(sam, {"identity": embedding, **flip_embeddings}, boxes, size)
-    windows = small_box_windows(crops, boxes, size)
-    if crop_embedding is None and any(w is not None for w in windows):
-        raise ValueError("crops asked for without a crop_embedding source")
-    return decode_with_crops(
-        lambda emb, b: _box_masks(sam, emb, b), embedding, boxes, windows, crop_embedding, size
-    )
+        logits, scores = flip_averaged_logits(sam, {"identity": embedding, **flip_embeddings}, boxes, size)
+    elif colour_head is not None:
+        logits, scores = box_logits(sam, embedding, boxes)
+    else:
+        windows = small_box_windows(crops, boxes, size)
+        if crop_embedding is None and any(w is not None for w in windows):
+            raise ValueError("crops asked for without a crop_embedding source")
+        return decode_with_crops(
+            lambda emb, b: _box_masks(sam, emb, b), embedding, boxes, windows, crop_embedding, size
+        )
+    if colour_head is not None:
+        logits = colour_head.refine(logits, load_rgb(image.path), boxes)
+    return logits > sam.mask_threshold, scores
 
 
 def _box_masks(sam: Sam, embedding: ImageEmbedding, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +174,7 @@ def evaluate_model(
     crops: CropRule | None = None,
     view_embeddings: dict[tuple[int, View], ImageEmbedding] | None = None,
     tta: bool = False,
+    colour_head: ColourHead | None = None,
 ) -> ModelEvaluation:
     """Scores ``sam`` on every defect image of ``split`` (embeddings in the split's image order).
 
@@ -172,6 +183,7 @@ def evaluate_model(
             (:func:`embed_views` of :func:`crop_views`), keyed by image index and view.
         tta: average the logits over flipped views (:mod:`segmentation.tta`); their embeddings
             in ``view_embeddings`` too (:func:`embed_views` of :func:`flip_views`).
+        colour_head: refine each box's logits with it (:mod:`segmentation.colour_head`).
     """
     scores, classes, detections = [], [], []
     view_embeddings = view_embeddings or {}
@@ -190,6 +202,7 @@ def evaluate_model(
             flip_embeddings={v: view_embeddings[(index, View(transform=v))] for v in TTA_VIEWS[1:]}
             if tta
             else None,
+            colour_head=colour_head,
         )
         category_ids = [a["category_id"] for a in image.annotations]
         scores.append(score_image(image.image_id, gt, pred, category_ids))
@@ -255,11 +268,14 @@ def save_overlays(
     out: Path,
     *,
     n: int = 4,
+    heads: Mapping[str, ColourHead] | None = None,
 ) -> list[Path]:
     """Saves ground truth vs every model's prediction for the ``n`` worst and best images of ``ranking``.
 
     ``embeddings``: per model, its embeddings by image id (models with a tuned encoder have their own).
+    ``heads``: colour heads by model name (:mod:`segmentation.colour_head`).
     """
+    heads = heads or {}
     out.mkdir(parents=True, exist_ok=True)
     by_id = {im.image_id: im for im in split.images}
     ordered = sorted(ranking.scores, key=lambda s: s.iou)
@@ -271,7 +287,7 @@ def save_overlays(
         gt = image.union_mask()
         panels = []
         for (name, sam), by_id_of_model in zip(models, embeddings, strict=True):
-            pred, _ = predict_image(sam, image, by_id_of_model[image.image_id])
+            pred, _ = predict_image(sam, image, by_id_of_model[image.image_id], colour_head=heads.get(name))
             union = pred.any(0)
             iou = np.count_nonzero(union & gt) / max(np.count_nonzero(union | gt), 1)
             panels.append(overlay(rgb, gt, union, f"{name}  IoU {iou:.3f}"))
@@ -353,6 +369,7 @@ def run(args: argparse.Namespace) -> dict:
     split = load_split(args.data, args.split)
     if not any(not im.is_background for im in split.images):
         raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
+    heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
     models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else cache_root() / "embeddings"
     crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
@@ -377,6 +394,7 @@ def run(args: argparse.Namespace) -> dict:
                 crops=crops,
                 view_embeddings=view_embeddings,
                 tta=args.tta,
+                colour_head=heads.get(name),
             )
             for (name, sam), (embeddings, view_embeddings) in zip(models, inputs, strict=True)
         ]
@@ -385,8 +403,10 @@ def run(args: argparse.Namespace) -> dict:
         {im.image_id: emb for im, emb in zip(split.images, emb_list, strict=True)} for emb_list, _ in inputs
     ]
     with torch.inference_mode():
-        overlays = save_overlays(models, evaluations[-1], split, by_id, out / "overlays", n=args.n_overlays)
-    metrics = _write_metrics(args, model_name, evaluations, out)
+        overlays = save_overlays(
+            models, evaluations[-1], split, by_id, out / "overlays", n=args.n_overlays, heads=heads
+        )
+    metrics = _write_metrics(args, model_name, evaluations, out, heads.get("fine-tuned"))
     print(f"\nmetrics, table and {len(overlays)} overlays (green: ground truth, red: prediction) in {out}")
     return metrics
 
@@ -406,8 +426,23 @@ def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[t
     return models, model_name
 
 
+def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
+    """The fine-tuned model's colour head by model name (``decoder.pt`` carries it), unless refused.
+
+    Raises:
+        UserError: a head together with ``--crop-fraction`` (the head works on whole-photo logits).
+    """
+    head = None if args.no_colour_head or not args.checkpoint else load_colour_head(args.checkpoint)
+    refuse_crops(head, args.crop_fraction, args.checkpoint)
+    return {} if head is None else {"fine-tuned": head}
+
+
 def _write_metrics(
-    args: argparse.Namespace, model_name: str, evaluations: list[ModelEvaluation], out: Path
+    args: argparse.Namespace,
+    model_name: str,
+    evaluations: list[ModelEvaluation],
+    out: Path,
+    colour_head: ColourHead | None = None,
 ) -> dict:
     """Writes ``metrics.json`` and ``table.md`` to ``out`` and prints the table; returns the metrics."""
     table = format_table(evaluations)
@@ -417,6 +452,7 @@ def _write_metrics(
         "model": model_name,
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "tta": args.tta,
+        "colour_head": None if colour_head is None else colour_head.to_dict(),
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }
     atomic_write(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=True))
@@ -490,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="test-time flips: average the logits over the image and its left-right, up-down and "
         "180-degree flips (4 encoder runs per image the first time, cached)",
+    )
+    parser.add_argument(
+        "--no-colour-head",
+        action="store_true",
+        help="score a decoder.pt that carries a colour head (colour_head=true in training) without it",
     )
     parser.add_argument(
         "--folds",

@@ -9,6 +9,10 @@ says what the model expects. The image encoder is not in the file: a deployment
 runs it itself, and embeddings from any other encoder or weights give wrong masks
 without an error, so the sidecar (and the ONNX file's metadata) names the model,
 the sha256 of the base weights and the embedding cache's encoder fingerprint.
+A ``decoder.pt`` that carries a colour head (:mod:`segmentation.colour_head`) exports
+as before: the head runs after the decoder, on the ``masks`` logits of a box prompt,
+so it is not in the graph; the sidecar's ``colour_head`` holds its weights and how to
+apply them (None without one).
 
 Before anything is written, ONNX Runtime runs the file on random prompts (a click,
 clicks, a box, a box with clicks, a box with an earlier mask) and its logits are
@@ -35,6 +39,7 @@ from common.cli import exit_code
 from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.io import atomic_write, load_torch, sha256_file
+from segmentation.colour_head import DISTANCE_SCALE, LOGIT_CLIP, LOGIT_SCALE, ColourHead
 from segmentation.decoder_onnx import (
     INPUT_NAMES,
     OPSET,
@@ -44,7 +49,7 @@ from segmentation.decoder_onnx import (
     missing_packages,
 )
 from segmentation.embeddings import encoder_fingerprint
-from segmentation.finetuned import DECODER_FORMAT, base_sha256, load_finetuned
+from segmentation.finetuned import DECODER_FORMAT, base_sha256, colour_head_of, load_finetuned
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.onnx_check import (
     TOLERANCE,
@@ -81,12 +86,14 @@ class Weights:
         base_checkpoint_sha256: sha256 of the file its image encoder comes from (the base
             weights of a ``decoder.pt``, or a full state dict itself).
         checkpoint: the fine-tuned file, None for the zero-shot decoder.
+        colour_head: the head a ``decoder.pt`` carries, applied after the decoder; None: none.
     """
 
     sam: Sam
     model: str
     base_checkpoint_sha256: str
     checkpoint: Path | None = None
+    colour_head: ColourHead | None = None
 
     @cached_property
     def identity(self) -> dict[str, str]:
@@ -178,6 +185,7 @@ def load_weights(
             f"{checkpoint} also tunes the image encoder (train_encoder): export the run's "
             "sam_finetuned.pth instead (with --model), whose encoder the deployment must then run"
         )
+    head = colour_head_of(data, source=checkpoint) if is_decoder else None
     del data  # a full state dict is read again by the loader; no need to hold two copies
     if not is_decoder and base_checkpoint is not None:
         raise UserError(
@@ -188,7 +196,7 @@ def load_weights(
         sha256 = recorded or base_sha256(name, base_checkpoint)
     else:
         sha256 = sha256_file(checkpoint, what="checkpoint")
-    return Weights(sam, name, sha256, checkpoint)
+    return Weights(sam, name, sha256, checkpoint, head)
 
 
 def export_onnx(
@@ -255,6 +263,7 @@ def sidecar(
         "opset": opset,
         "return_single_mask": return_single_mask,
         **interface(sam, return_single_mask=return_single_mask),
+        "colour_head": colour_head_record(weights.colour_head),
         "check": {
             "tolerance": TOLERANCE,
             "prompts": {
@@ -263,6 +272,23 @@ def sidecar(
             },
             "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         },
+    }
+
+
+def colour_head_record(head: ColourHead | None) -> dict | None:
+    """The sidecar's ``colour_head``: the weights and how a deployment applies them, or None."""
+    if head is None:
+        return None
+    return {
+        **head.to_dict(),
+        "applies_to": "the single-mask 'masks' logits of a box prompt, after the decoder",
+        "rule": (
+            f"inside the box's pixels (edges rounded outwards, clipped to the image): logit' = "
+            f"w[0] * clip(logit, -{LOGIT_CLIP:g}, {LOGIT_CLIP:g}) / {LOGIT_SCALE:g} + w[1] * d / "
+            f"{DISTANCE_SCALE:g} + w[2], d the CIE76 distance of the pixel's Lab colour (OpenCV, RGB in "
+            "[0, 1]) to the per-channel median Lab of the box's border pixels; outside the box the logit "
+            "is kept; mask where logit' > 0 (segmentation/colour_head.py)"
+        ),
     }
 
 
@@ -336,6 +362,11 @@ def run(args: argparse.Namespace) -> Export:
         f"and {done.sidecar}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e} "
         f"on {len(done.agreement)} prompts"
     )
+    if weights.colour_head is not None:
+        print(
+            f"note: {weights.checkpoint} carries a colour head, which runs after the decoder on a box "
+            "prompt's logits: not in the ONNX graph; its weights and rule are in the sidecar's colour_head"
+        )
     return done
 
 

@@ -8,6 +8,9 @@ Two files per run, formats that other tools read (kept stable, like any contract
   ``image_encoder`` holds only the encoder part a ``train_encoder`` run tuned (keys as in
   ``sam.image_encoder.state_dict()``, e.g. ``neck.0.weight``); files without the key are read
   as before. Its embeddings then come from the tuned encoder (the cache keys them apart).
+  ``colour_head``: the per-pixel head fit after training (``colour_head: true``,
+  :mod:`segmentation.colour_head`, :meth:`ColourHead.to_dict`), or None; files without the key
+  have none.
 - ``sam_finetuned.pth``: the base model's full state dict with the tuned parts replaced — stock
   ``segment_anything`` builders (``sam_model_registry["vit_b"](checkpoint=...)``) and
   ``SamPredictor`` load it for vit_b/l/h, and ``segmentation.models`` loads it for vit_t.
@@ -22,6 +25,7 @@ from segment_anything.modeling import Sam
 
 from common.errors import UserError
 from common.io import load_torch, save_torch, sha256_file
+from segmentation.colour_head import ColourHead
 
 DECODER_FORMAT = "mvtec-finetune/sam-decoder"
 
@@ -35,6 +39,7 @@ def save_decoder(
     image_encoder: dict[str, torch.Tensor] | None = None,
     base_checkpoint_sha256: str | None = None,
     config: dict | None = None,
+    colour_head: ColourHead | None = None,
 ) -> Path:
     """Writes ``decoder.pt`` (the tuned mask decoder, the prompt encoder and encoder part when trained)."""
     path = Path(path)
@@ -47,6 +52,7 @@ def save_decoder(
             "image_encoder": image_encoder,
             "base_checkpoint_sha256": base_checkpoint_sha256,
             "config": config or {},
+            "colour_head": None if colour_head is None else colour_head.to_dict(),
         },
         path,
     )
@@ -70,6 +76,23 @@ def read_decoder(path: str | Path) -> dict:
             "such as sam_finetuned.pth, pass it as the base checkpoint instead)"
         )
     return data
+
+
+def colour_head_of(data: dict, *, source: str | Path = "decoder.pt") -> ColourHead | None:
+    """The colour head a ``decoder.pt``'s content carries, or None (a run without ``colour_head``)."""
+    head = data.get("colour_head")
+    return None if head is None else ColourHead.from_dict(head, source=str(source))
+
+
+def load_colour_head(checkpoint: str | Path) -> ColourHead | None:
+    """The colour head of a checkpoint file: a ``decoder.pt``'s, or None (none, or a full state dict).
+
+    The file is memory-mapped, so a multi-GB full state dict is not read just to find no head.
+    """
+    data = load_torch(checkpoint, what="checkpoint", mmap=True)
+    if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
+        return colour_head_of(data, source=checkpoint)
+    return None
 
 
 def load_encoder_part(sam: Sam, state: dict[str, torch.Tensor]) -> None:

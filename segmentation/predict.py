@@ -232,6 +232,20 @@ def predict_masks(
         return masks.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
 
 
+def box_logits(sam: Sam, emb: ImageEmbedding, boxes: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Single-mask logits of box prompts at the original size: ``(N, H, W)`` float32 and ``(N,)`` IoUs.
+
+    The logits :func:`predict_masks` thresholds for ``multimask_output=False`` (for heads that
+    work on them, :mod:`segmentation.colour_head`). Zero boxes give empty arrays.
+    """
+    with torch.inference_mode():
+        if _no_objects(boxes):
+            return np.zeros((0, *emb.original_size), np.float32), np.zeros(0, np.float32)
+        low_res, iou = decode(sam, emb, boxes=boxes, multimask_output=False)
+        logits = upscale_logits(sam, low_res, emb)[:, 0]
+        return logits.float().cpu().numpy(), iou[:, 0].float().cpu().numpy()
+
+
 def _as_cpu(value: ArrayLike, dtype: torch.dtype) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", dtype)

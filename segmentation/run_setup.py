@@ -239,6 +239,8 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     SCHEMA.check(config)
     if not config.get("data"):
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
+    if config["colour_head"] and config["crops"]["max_fraction"] > 0:
+        raise UserError("colour_head=true works on whole-photo logits: set crops.max_fraction=0 to use it")
     device, world = set_up_process(config)
     saved = read_resume_state(resume) if resume is not None else None
     train_split, val_split = load_training_data(config["data"])

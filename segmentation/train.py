@@ -30,14 +30,17 @@ a value out of range is one error line before anything is written. A run
 folder holds ``args.yaml`` (the resolved config), ``results.csv`` and
 ``curves.png`` (per epoch), ``last.pt`` (resumable state), ``decoder.pt`` (the
 best decoder, small) and ``sam_finetuned.pth`` (a full state dict that stock
-segment_anything builders load).
+segment_anything builders load); with ``colour_head``, ``colour_head.json`` (the
+head's fit, :func:`fit_head`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +51,14 @@ from tqdm import tqdm
 from common.cli import exit_code
 from common.config import load_config
 from common.errors import UserError
-from common.io import save_torch
+from common.io import atomic_write, save_torch
+from segmentation.colour_head import ColourHead, fit_colour_head, training_pixels
 from segmentation.distributed import average_gradients, check_in_sync, leave
+from segmentation.embeddings import load_rgb
 from segmentation.evaluate import evaluate_model
 from segmentation.finetuned import apply_decoder, read_decoder, save_decoder, save_full
 from segmentation.instances import instance_loss
+from segmentation.predict import box_logits
 from segmentation.run_folder import (
     RESUME_KEYS,
     next_run_dir,
@@ -74,6 +80,7 @@ from segmentation.run_setup import (
     set_up,
 )
 from segmentation.train_config import SCHEMA
+from segmentation.views import View
 
 #: Set-up and run-folder names, importable from here as before the split into modules.
 __all__ = [
@@ -98,7 +105,7 @@ __all__ = [
 ]
 
 
-def validate(run: Run) -> dict:
+def validate(run: Run, colour_head: ColourHead | None = None) -> dict:
     """Val IoU, Dice and mask AP of the current decoder (the row's ``val_*`` columns)."""
     run.sam.mask_decoder.eval()
     with torch.inference_mode():
@@ -111,6 +118,7 @@ def validate(run: Run) -> dict:
             progress=False,
             crops=run.crops,
             view_embeddings=crops,
+            colour_head=colour_head,
         )
     return {
         "val_iou": val.summary.iou.get("all", float("nan")),
@@ -119,8 +127,8 @@ def validate(run: Run) -> dict:
     }
 
 
-def save_best(run: Run) -> None:
-    """Writes the current decoder as ``decoder.pt`` (rank 0 only)."""
+def save_best(run: Run, colour_head: ColourHead | None = None) -> None:
+    """Writes the current decoder (and ``colour_head``) as ``decoder.pt`` (rank 0 only)."""
     save_decoder(
         run.sam,
         run.folder / "decoder.pt",
@@ -129,6 +137,7 @@ def save_best(run: Run) -> None:
         image_encoder=run.encoder.state_dict(run.sam) if run.encoder else None,
         base_checkpoint_sha256=run.base_sha256,
         config=run.config,
+        colour_head=colour_head,
     )
 
 
@@ -282,14 +291,59 @@ def run_epoch(run: Run, state: RunState, epoch: int) -> None:
     finish_epoch(run, state, row)
 
 
+def train_pixels(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """The colour head's features and labels: every in-box pixel of the train images, current decoder."""
+    split = run.instances.split
+    xs, ys = [], []
+    with torch.inference_mode():
+        for index, image in enumerate(split.images):
+            cached = run.train_embeddings.get((index, View()))
+            if cached is None or image.is_background:
+                continue
+            boxes = image.boxes()
+            logits, _ = box_logits(run.sam, run.embedding(cached), boxes)
+            x, y = training_pixels(logits, load_rgb(image.path), boxes, image.union_mask())
+            xs.append(x)
+            ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit_head(run: Run) -> ColourHead | None:
+    """Fits the colour head on the best decoder; returns it when it raises val IoU, else None.
+
+    Writes ``colour_head.json`` (weights, val IoU without and with, kept or not) when it could be
+    fit; train boxes without both defect and surface pixels leave nothing to fit (a note, no file).
+    """
+    try:
+        head = fit_colour_head(*train_pixels(run), seed=run.config["seed"])
+    except UserError as error:  # e.g. masks that fill their boxes: nothing to separate, the run stands
+        print(f"colour head: not fit ({error})", file=sys.stderr)
+        return None
+    without, with_head = validate(run)["val_iou"], validate(run, head)["val_iou"]
+    head = replace(head, val_iou=(without, with_head))
+    kept = with_head > without
+    report = {**head.to_dict(), "kept": kept}
+    atomic_write(run.folder / "colour_head.json", json.dumps(report, indent=1, allow_nan=True) + "\n")
+    verdict = "kept in decoder.pt" if kept else "not kept (no better on val)"
+    print(f"colour head: val IoU {without:.4f} -> {with_head:.4f}, {verdict}", file=sys.stderr)
+    return head if kept else None
+
+
 def finish(run: Run, state: RunState) -> None:
-    """Checks the processes agree, then rank 0 writes the best decoder into ``sam_finetuned.pth``."""
+    """Checks the processes agree, then rank 0 writes the best decoder into ``sam_finetuned.pth``.
+
+    With ``colour_head``, rank 0 then fits the head on the best decoder (:func:`fit_head`) and
+    writes ``decoder.pt`` again with it when it is kept.
+    """
     check_in_sync(run.parameters, run.world)
     if run.world.main:
         best = run.folder / "decoder.pt"
         if best.is_file():
             apply_decoder(run.sam, read_decoder(best), source=best)
             save_full(run.sam, run.folder / "sam_finetuned.pth")
+            head = fit_head(run) if run.config["colour_head"] else None
+            if head is not None:
+                save_best(run, head)
         print(f"best val IoU {state.best_iou:.4f}; decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
         print(f"  {run.folder}")
     leave(run.world)

@@ -82,6 +82,13 @@ SCHEMA = Schema(
             None, str, "MVTec category for the policy; null: from the data's splits.json", nullable=True
         ),
     ),
+    colour_head=Option(
+        False,
+        bool,
+        "after training, fit a per-pixel head on the best decoder's logits and each pixel's colour "
+        "distance to its box's border (segmentation.colour_head) on the train images; kept in "
+        "decoder.pt only when it raises val IoU; not with crops",
+    ),
     patience=Option(5, int, "early stopping: epochs without a better val IoU", low=1),
     embed_batch_size=Option(4, int, "images per encoder batch when filling the cache", low=1),
     max_steps=Option(

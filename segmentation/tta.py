@@ -53,22 +53,33 @@ def view_logits(
     return np.moveaxis(back, -1, 0), iou[:, 0].float().cpu().numpy()
 
 
+def flip_averaged_logits(
+    sam: Sam,
+    embeddings: Mapping[str, ImageEmbedding],
+    boxes: np.ndarray,
+    image_size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, H, W)`` logits averaged over ``embeddings``' views, and ``(N,)`` mean predicted IoUs.
+
+    Args:
+        embeddings: by view name (:data:`TTA_VIEWS`, any subset), the embedding of that view.
+    """
+    if not embeddings:
+        raise ValueError("test-time flips need at least one view")
+    total, scores = None, []
+    for view, embedding in embeddings.items():
+        logits, iou = view_logits(sam, embedding, boxes, view, image_size)
+        total = logits if total is None else total + logits
+        scores.append(iou)
+    return total / len(embeddings), np.mean(scores, axis=0).astype(np.float32)
+
+
 def flip_averaged_masks(
     sam: Sam,
     embeddings: Mapping[str, ImageEmbedding],
     boxes: np.ndarray,
     image_size: tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, H, W)`` bool masks and ``(N,)`` scores from the logits averaged over ``embeddings``' views.
-
-    Args:
-        embeddings: by view name (:data:`TTA_VIEWS`, any subset), the embedding of that view.
-    """
-    if not embeddings:
-        raise ValueError("flip_averaged_masks needs at least one view")
-    total, scores = None, []
-    for view, embedding in embeddings.items():
-        logits, iou = view_logits(sam, embedding, boxes, view, image_size)
-        total = logits if total is None else total + logits
-        scores.append(iou)
-    return total / len(embeddings) > sam.mask_threshold, np.mean(scores, axis=0).astype(np.float32)
+    """``(N, H, W)`` bool masks and ``(N,)`` scores from :func:`flip_averaged_logits`."""
+    logits, scores = flip_averaged_logits(sam, embeddings, boxes, image_size)
+    return logits > sam.mask_threshold, scores

@@ -14,7 +14,10 @@ photo as it is opened, each box made a mask by the app's SAM) puts proposals
 on the photos: hatched, in a dashed box labelled with class and score, listed
 beside the instances. The user accepts one (Enter or A; Shift+A all of the
 photo's), deletes it (Del), or corrects it (E: its box becomes the prompt,
-clicks refine it, Enter accepts the new mask in its place).
+clicks refine it, Enter accepts the new mask in its place). When ``--checkpoint``
+is a ``decoder.pt`` that carries a colour head (``colour_head: true`` in
+training), the detector's box masks go through it as in evaluation
+(``--no-colour-head``: not); clicks stay SAM's own.
 
 Modules, by what they hold:
 

@@ -11,7 +11,9 @@ To review instead of draw, ``--proposals predictions.json`` (the inspection
 cascade's COCO results, :mod:`segmentation.annotate.proposal_file`) or
 ``--detector best.pt`` (run by the app on each photo, boxes to SAM masks,
 :mod:`segmentation.annotate.detector`) puts proposals on the photos, which the
-user accepts, corrects or deletes.
+user accepts, corrects or deletes. A ``--checkpoint`` decoder.pt's colour head
+refines the detector's box masks (not with ``--crop-fraction``; ``--no-colour-head``
+leaves it out).
 
 Bad input (options, folders, classes, the model, a taken port) stops it before
 the server starts with one ``error:`` line and exit code 2, and with nothing
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad 
     from segmentation.annotate.proposal_file import ProposalFile
     from segmentation.annotate.proposals import Proposal
     from segmentation.annotate.session import AnnotationSession
+    from segmentation.colour_head import ColourHead
     from segmentation.embeddings import EmbeddingCache
 
 #: Default port; ``--port 0`` (or ``auto``) takes any free one.
@@ -99,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="decode a box whose longest side < F x the photo's on a zoomed crop around it "
         "(segmentation's rule, e.g. 0.125; one encoder run per new crop, then cached); 0: off (default)",
+    )
+    model.add_argument(
+        "--no-colour-head",
+        action="store_true",
+        help="leave out the colour head a --checkpoint decoder.pt carries (colour_head=true in training), "
+        "which otherwise refines the --detector box proposals",
     )
     review = parser.add_argument_group("proposals to review instead of drawing")
     source = review.add_mutually_exclusive_group()
@@ -239,6 +248,7 @@ def run(args: argparse.Namespace) -> None:
     )
     proposals = place_file_proposals(session, proposal_file) if proposal_file else {}
     device, runtime = check_model_options(args)
+    colour_head = read_colour_head(args)
     if detector is not None:
         from segmentation.annotate.detector import check_detector_classes
 
@@ -254,6 +264,7 @@ def run(args: argparse.Namespace) -> None:
             runtime=runtime,
             detector=detector,
             proposals=(proposal_file, proposals) if proposal_file else None,
+            colour_head=colour_head,
         )
     finally:
         sock.close()
@@ -340,6 +351,23 @@ def check_model_options(args: argparse.Namespace) -> tuple[torch.device, str]:
     return device, runtime
 
 
+def read_colour_head(args: argparse.Namespace) -> ColourHead | None:
+    """The colour head ``--checkpoint`` carries (None: none, a full state dict, ``--no-colour-head``).
+
+    Raises:
+        UserError: a head together with ``--crop-fraction`` (it works on whole-photo logits),
+            a damaged head.
+    """
+    from segmentation.colour_head import refuse_crops
+    from segmentation.finetuned import load_colour_head
+
+    if args.checkpoint is None or args.no_colour_head:
+        return None
+    head = load_colour_head(args.checkpoint)
+    refuse_crops(head, args.crop_fraction, args.checkpoint)
+    return head
+
+
 def serve(
     args: argparse.Namespace,
     session: AnnotationSession,
@@ -349,6 +377,7 @@ def serve(
     runtime: str,
     detector: YoloDetector | None = None,
     proposals: tuple[ProposalFile, dict[str, list[Proposal]]] | None = None,
+    colour_head: ColourHead | None = None,
 ) -> None:
     """Loads SAM, writes the session (with the file's proposals), and serves the page until Ctrl+C."""
     import uvicorn
@@ -382,12 +411,18 @@ def serve(
         runtime=runtime,
         detector=detector,
         crops=CropRule(max_fraction=args.crop_fraction) if args.crop_fraction > 0 else None,
+        colour_head=colour_head,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
     if args.crop_fraction > 0:
         print(
             f"zoomed crops for boxes whose longest side < {args.crop_fraction:g} x the photo's "
             "(the first box of a crop runs the encoder once)"
+        )
+    if colour_head is not None:
+        print(
+            f"colour head of {args.checkpoint}: refines the detector's box proposals "
+            "(clicks stay SAM's; --no-colour-head leaves it out)"
         )
     if not is_loopback(args.host):
         print(f"note: bound to {args.host}: anyone who can reach this machine can read and change the labels")

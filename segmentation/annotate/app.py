@@ -58,6 +58,7 @@ from segmentation.annotate.routes import export, files, images, instances, propo
 from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
 from segmentation.annotate.worker import DEFAULT_WAITING
+from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
 from segmentation.embeddings import EmbeddingCache
 
@@ -81,6 +82,7 @@ def create_app(
     decoder_waiting: int = DEFAULT_WAITING,
     detector: BoxDetector | None = None,
     crops: CropRule | None = None,
+    colour_head: ColourHead | None = None,
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -104,6 +106,8 @@ def create_app(
             (:mod:`segmentation.annotate.detector`); its classes must be the session's.
         crops: decode small boxes (drawn, or a detector's) on a zoomed crop around them
             (``--crop-fraction``, :mod:`segmentation.annotate.zoom`); None: never.
+        colour_head: refines the detector's box masks (a ``decoder.pt``'s head,
+            :mod:`segmentation.colour_head`; clicks stay SAM's); None: none.
 
     The decoder, prefetch and detector threads stop when the app shuts down (``with
     TestClient(app)``, or uvicorn's lifespan); ``app.state.context.close()`` stops
@@ -112,7 +116,9 @@ def create_app(
     if cache is None:
         cache = EmbeddingCache(cache_root() / "embeddings", sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
-    predictor = InteractivePredictor(sam, prefetcher, runtime=runtime, waiting=decoder_waiting, crops=crops)
+    predictor = InteractivePredictor(
+        sam, prefetcher, runtime=runtime, waiting=decoder_waiting, crops=crops, colour_head=colour_head
+    )
     proposer = None
     if detector is not None:
         check_detector_classes(detector, session.classes)

@@ -22,6 +22,11 @@ With a crop rule (``--crop-fraction``, :mod:`segmentation.annotate.zoom`) a
 small box is decoded on a zoomed crop around it: the crop's embedding (the
 encoder once per crop, then the cache), the prompt moved into the crop's frame,
 and the masks (previews and the accepted one) pasted back into the photo's.
+
+With a colour head (a ``decoder.pt`` that carries one, :mod:`segmentation.colour_head`) the
+single masks of box proposals (:meth:`InteractivePredictor.box_masks`) decoded on the whole
+photo are refined by it, as evaluation and the inspection cascade do; clicks are not (the head
+was fit on box prompts alone).
 """
 
 from __future__ import annotations
@@ -44,9 +49,10 @@ from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
 from segmentation.annotate.zoom import CropEmbeddings
+from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, scale_window
 from segmentation.decoder_onnx import OnnxDecoder
-from segmentation.embeddings import ImageEmbedding
+from segmentation.embeddings import ImageEmbedding, load_rgb
 from segmentation.predict import decode, upscale_logits
 
 #: Most points in one prompt; SAM itself was trained with far fewer.
@@ -197,6 +203,8 @@ class InteractivePredictor:
             another; more are refused with :class:`~segmentation.annotate.errors.BusyError`.
         crops: decode small boxes on zoomed crops (:mod:`segmentation.annotate.zoom`); None: never.
         keep_crops: crop embeddings held in memory.
+        colour_head: refines :meth:`box_masks`' whole-photo masks (not clicks, not boxes on
+            crops); None: SAM's masks as they are.
 
     Call :meth:`close` to stop the decoder thread.
     """
@@ -211,6 +219,7 @@ class InteractivePredictor:
         waiting: int = DEFAULT_WAITING,
         crops: CropRule | None = None,
         keep_crops: int = 8,
+        colour_head: ColourHead | None = None,
     ) -> None:
         if runtime not in RUNTIMES:
             raise AnnotationError(f"unknown decoder runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
@@ -225,6 +234,7 @@ class InteractivePredictor:
             if crops is None or crops.max_fraction <= 0
             else CropEmbeddings(crops, prefetcher.cache, keep=keep_crops, device=prefetcher.device)
         )
+        self.colour_head = colour_head
         self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -316,22 +326,30 @@ class InteractivePredictor:
 
         A box prompt alone, ``multimask_output=False``: what ``SamPredictor.predict(box=...)``
         gives, and what the inspection cascade does with a detector's boxes (with crops, a
-        small box on the rule's own window, as the cascade does). Decoder work: call it on the
+        small box on the rule's own window, as the cascade does; with a colour head, a box
+        decoded on the whole photo has its logits refined by it). Decoder work: call it on the
         decoder thread (inside ``self.worker.run``), as
         :class:`~segmentation.annotate.detector.DetectorProposals` does.
 
         Args:
             emb: the image's embedding.
             boxes: ``(N, 4)`` xyxy in pixels of the image.
-            path: the image's file, for crops (None: no crops).
+            path: the image's file, for crops and the colour head's pixels (None: no crops;
+                required with a colour head).
 
         Returns:
             ``N`` pairs ``((H, W) bool mask, IoU)``; one box at a time, so a large photo
             holds one full-size logit map, not N.
+
+        Raises:
+            ValueError: a colour head without ``path``.
+            AnnotationError: with a colour head, a photo no longer the embedding's size.
         """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        rgb = self._head_pixels(path, emb.original_size, boxes=len(boxes))
         found = []
         with self.prefetcher.decoding():
-            for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+            for box in boxes:
                 window = None
                 if self.crops is not None and path is not None:
                     window = self.crops.rule.window(box, emb.original_size)
@@ -340,7 +358,7 @@ class InteractivePredictor:
                     framed = box if window is None else box_to_window(box, window)
                     low_res, iou = self._decode(frame, boxes=framed[None], multimask_output=False)
                     logits = upscale_logits(self.sam, low_res.to(self.sam.device), frame)
-                    mask = (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+                    mask = self._box_mask(logits, box, rgb if window is None else None)
                 if window is not None:
                     mask = paste_mask(mask, window, emb.original_size)
                 found.append((mask, float(iou[0, 0])))
@@ -429,3 +447,28 @@ class InteractivePredictor:
             logits = self.sam.postprocess_masks(low_res.to(self.sam.device), input_size, side)
             mask = (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
             return paste_mask(mask, window, emb.original_size)
+
+    def _head_pixels(self, path: Path | None, size: tuple[int, int], *, boxes: int) -> np.ndarray | None:
+        """The ``(H, W, 3)`` uint8 RGB photo the colour head needs for ``boxes`` boxes; None without a head.
+
+        Raises:
+            ValueError: a head but no ``path``.
+            AnnotationError: the photo is not ``size`` (it changed since its embedding).
+        """
+        if self.colour_head is None:
+            return None
+        if path is None:
+            raise ValueError("box_masks with a colour head needs the photo's path: the head reads colours")
+        if not boxes:
+            return None
+        rgb = load_rgb(path)
+        if rgb.shape[:2] != tuple(size):
+            raise AnnotationError(f"{path.name} changed size since its embedding; open it again")
+        return rgb
+
+    def _box_mask(self, logits: torch.Tensor, box: np.ndarray, rgb: np.ndarray | None) -> np.ndarray:
+        """``(h, w)`` bool mask of one box's ``(1, 1, h, w)`` logits, through the colour head with ``rgb``."""
+        if rgb is None:
+            return (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+        refined = self.colour_head.refine(logits[:, 0].float().cpu().numpy(), rgb, box[None])
+        return refined[0] > self.sam.mask_threshold

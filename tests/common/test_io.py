@@ -115,3 +115,14 @@ def test_torch_files_round_trip_and_garbage_is_one_line(tmp_path: Path) -> None:
         with pytest.raises(UserError) as error:
             load_torch(path)
         assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_torch_files_load_memory_mapped_or_whole(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    save_torch({"w": torch.arange(4.0)}, tmp_path / "zip.pt")
+    torch.save({"w": torch.arange(4.0)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    for name in ("zip.pt", "legacy.pt"):  # the old format cannot be mapped: read whole instead
+        assert torch.equal(load_torch(tmp_path / name, mmap=True)["w"], torch.arange(4.0))
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="cannot read checkpoint"):
+        load_torch(tmp_path / "bad.pt", mmap=True)

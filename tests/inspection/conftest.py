@@ -17,6 +17,8 @@ import pytest
 import torch
 
 from common.weights import CheckpointSpec
+from converters.masks import rle_to_mask
+from segmentation.colour_head import box_window
 from segmentation.models import SAM_MODELS, SamModel
 from tests.segmentation.conftest import build_tiny_sam
 
@@ -54,6 +56,16 @@ class StubDetector:
             cls=torch.tensor(classes, dtype=torch.float32),
         )
         return SimpleNamespace(boxes=found)
+
+
+def in_box_pixels(predictions: list[dict]) -> np.ndarray:
+    """The mask pixels of ``predictions.json`` inside each instance's box, concatenated (colour heads)."""
+    pixels = []
+    for entry in predictions:
+        x, y, w, h = entry["bbox"]
+        mask = rle_to_mask(entry["segmentation"])
+        pixels.append(mask[box_window((x, y, x + w, y + h), mask.shape)].ravel())
+    return np.concatenate(pixels)
 
 
 def paint_photo(

@@ -14,9 +14,10 @@ from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from inspection.evaluate import evaluate_split, main
 from inspection.inspector import Inspector
+from segmentation.colour_head import ColourHead
 from segmentation.data import load_split
 from segmentation.finetuned import save_decoder
-from tests.inspection.conftest import CLASS_COLORS, StubDetector, paint_photo
+from tests.inspection.conftest import CLASS_COLORS, StubDetector, in_box_pixels, paint_photo
 from tests.segmentation.conftest import build_tiny_sam
 
 #: Squares ``(class, x1, y1, x2, y2)`` painted on each defect photo of the category.
@@ -181,3 +182,18 @@ def test_conf_from_the_scored_split_is_refused(cli, tmp_path, capsys) -> None:
     assert not (tmp_path / "r").exists()
     assert cli("--out", tmp_path / "r", "--conf-from", "val") == 2  # converted with no val images
     assert "--conf-from val" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_decoders_colour_head_is_applied_and_recorded(cli, tmp_path) -> None:
+    head = ColourHead((0.0, 0.0, 5.0))  # every in-box pixel foreground
+    decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "head.pt", model="tiny", colour_head=head)
+    for flags, recorded in (((), head.to_dict()), (("--no-colour-head",), None)):
+        out = tmp_path / ("off" if flags else "on")
+        assert cli("--sam", decoder, "--out", out, "--gallery", "0", *flags) == 0  # the last --sam wins
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert (
+            metrics["settings"]["colour_head"] == recorded
+            and f"colour_head: `{recorded}`" in (out / "report.md").read_text()
+        )
+        predictions = json.loads((out / "predictions.json").read_text())
+        assert len(predictions) == 4 and in_box_pixels(predictions).all() == (not flags)

@@ -10,7 +10,9 @@ import torch
 import yaml
 
 from inspection.predict import InspectOptions, inspect_photos, main
+from segmentation.colour_head import ColourHead
 from segmentation.finetuned import DECODER_FORMAT, save_decoder
+from tests.inspection.conftest import in_box_pixels
 from tests.segmentation.conftest import build_tiny_sam
 
 
@@ -138,3 +140,45 @@ def test_a_decoder_without_model_record_is_refused(cli, photos, tmp_path, capsys
     args = ["--detector", detector, "--sam", broken, "--source", photos, "--out", tmp_path / "out"]
     assert main([str(a) for a in args]) == 2
     assert "names no model" in capsys.readouterr().err
+
+
+def test_a_decoders_colour_head_is_applied_and_recorded(cli, photos, tmp_path):
+    head = ColourHead((0.0, 0.0, 5.0))  # every in-box pixel foreground
+    decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "head.pt", model="tiny", colour_head=head)
+    for flags, recorded in (((), head.to_dict()), (("--no-colour-head",), None)):
+        out = tmp_path / ("off" if flags else "on")
+        assert cli("--sam", decoder, "--source", photos, "--out", out, "--overlays", "0", *flags) == 0
+        settings = yaml.safe_load((out / "args.yaml").read_text())  # the last --sam given wins
+        assert settings["colour_head"] == recorded and settings["no_colour_head"] == bool(flags)
+        assert json.loads((out / "images.json").read_text())["info"]["settings"]["colour_head"] == recorded
+        pixels = in_box_pixels(json.loads((out / "predictions.json").read_text()))
+        assert pixels.all() == (not flags)
+
+
+def test_a_decoder_without_a_head_records_none(cli, photos, tmp_path):
+    assert cli("--source", photos / "one.png", "--out", tmp_path / "out") == 0
+    assert yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())["colour_head"] is None
+
+
+@pytest.mark.parametrize(
+    ("weights", "flags", "fragment"),
+    [
+        (
+            [0.0, 0.0, 5.0],
+            ("--crop-fraction", "0.2"),
+            "which works on whole-photo logits: drop --crop-fraction",
+        ),
+        ([1.0], (), "colour_head needs 3 weights"),
+    ],
+)
+def test_a_head_with_crops_or_a_malformed_head_is_one_line(
+    cli, photos, tmp_path, capsys, weights, flags, fragment
+):
+    decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "head.pt", model="tiny")
+    data = torch.load(decoder, weights_only=True)
+    data["colour_head"] = {"features": ["logit", "colour_distance", "bias"], "weights": weights}
+    torch.save(data, decoder)
+    assert cli("--sam", decoder, "--source", photos, "--out", tmp_path / "out", *flags) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and fragment in error and "\n" not in error
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()

@@ -81,3 +81,16 @@ def tiny_dataset(tmp_path_factory):
     out = root / "tiny_nut"
     convert(ConvertConfig(root=root / "mvtec", out=out, formats=("yolo", "coco"), progress=False))
     return out
+
+
+@pytest.fixture
+def val_setup(tiny_dataset, tiny_sam, tmp_path):
+    """The tiny data set's val split and its embeddings by the tiny SAM (a fresh cache per test)."""
+    from segmentation.data import load_split
+    from segmentation.embeddings import EmbeddingCache
+
+    split = load_split(tiny_dataset, "val")
+    embeddings = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name="tiny").embed(
+        [im.path for im in split.images], progress=False
+    )
+    return split, embeddings

@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from common.errors import UserError
-from segmentation.data import load_split
-from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import (
     evaluate_model,
     format_table,
@@ -20,15 +18,6 @@ from segmentation.evaluate import (
     resolve_device,
     save_overlays,
 )
-
-
-@pytest.fixture
-def val_setup(tiny_dataset, tiny_sam, tmp_path):
-    split = load_split(tiny_dataset, "val")
-    embeddings = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name="tiny").embed(
-        [im.path for im in split.images], progress=False
-    )
-    return split, embeddings
 
 
 def test_scores_cover_every_defect_image_and_class(tiny_sam, val_setup):

@@ -272,6 +272,26 @@ def test_decoder_pt_is_exported_with_its_base(tiny_registry, tiny_sam_builder, t
     np.testing.assert_allclose(low_res[:, 1:], expected.numpy(), atol=1e-4, rtol=0)
 
 
+def test_a_colour_head_goes_into_the_sidecar_not_the_graph(tiny_registry, tiny_sam_builder, tmp_path, capsys):
+    from segmentation.colour_head import ColourHead
+
+    head = ColourHead((1.0, -0.5, 0.25), val_iou=(0.5, 0.6))
+    decoder = save_decoder(
+        tiny_sam_builder(seed=3),
+        tmp_path / "run" / "decoder.pt",
+        model="tiny",
+        base_checkpoint_sha256=sha256_file(tiny_registry),
+        colour_head=head,
+    )
+    _, record = exported(["--checkpoint", str(decoder), "--out", str(tmp_path / "d.onnx")])
+    assert record["colour_head"]["weights"] == [1.0, -0.5, 0.25]
+    assert ColourHead.from_dict(record["colour_head"]) == head
+    assert "CIE76" in record["colour_head"]["rule"]
+    assert "carries a colour head" in capsys.readouterr().out
+    _, plain = exported(["--model", "tiny", "--out", str(tmp_path / "zero.onnx")])
+    assert plain["colour_head"] is None
+
+
 def test_full_state_dict_and_zero_shot(tiny_registry, tiny_sam_builder, tmp_path):
     full = save_full(perturbed(tiny_sam_builder(seed=4)), tmp_path / "sam_finetuned.pth")
     _, record = exported(["--checkpoint", str(full), "--model", "tiny", "--out", str(tmp_path / "full.onnx")])

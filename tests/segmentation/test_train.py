@@ -21,9 +21,10 @@ from segment_anything import SamPredictor
 
 from common.config import load_config, read_yaml, save_config
 from common.errors import UserError
+from segmentation import colour_head
 from segmentation import train as train_module
 from segmentation.embeddings import embed_images
-from segmentation.finetuned import apply_decoder
+from segmentation.finetuned import apply_decoder, load_colour_head
 from segmentation.instances import instance_loss, trainable_parameters
 from segmentation.prompts import PromptConfig, prompt_schema
 from segmentation.schedule import lr_factor
@@ -502,3 +503,41 @@ def test_resume_of_an_encoder_run_matches_an_uninterrupted_one(
     assert a["epoch"] == b["epoch"] == 1 and a["image_encoder"].keys() == b["image_encoder"].keys()
     for key in a["image_encoder"]:
         torch.testing.assert_close(a["image_encoder"][key], b["image_encoder"][key])
+
+
+def test_training_fits_the_head_and_keeps_it_only_when_val_iou_rises(
+    tiny_dataset, tiny_sam, tmp_path, capsys
+):
+    run = train(_config(tiny_dataset, tmp_path, "name=head", "epochs=1", "colour_head=true"), sam=tiny_sam)
+    report = json.loads((run / "colour_head.json").read_text())
+    without, with_head = report["val_iou"]
+    assert report["kept"] == (with_head > without)
+    assert report["features"] == list(colour_head.FEATURES) and len(report["weights"]) == 3
+    stored = load_colour_head(run / "decoder.pt")
+    if report["kept"]:
+        assert stored == colour_head.ColourHead(tuple(report["weights"]), (without, with_head))
+    else:
+        assert stored is None
+    assert f"colour head: val IoU {without:.4f} -> {with_head:.4f}" in capsys.readouterr().err
+    # The tiny untrained model is near random, so its colour-blind logits leave room: here it is kept.
+    assert report["kept"]
+
+
+def test_training_refuses_the_head_with_crops_before_the_run_folder(tiny_dataset, tiny_sam, tmp_path):
+    config = _config(tiny_dataset, tmp_path, "colour_head=true", "crops.max_fraction=0.2")
+    with pytest.raises(UserError, match="set crops.max_fraction=0"):
+        train(config, sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_colour_head_that_cannot_be_fit_leaves_the_run_standing(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    def one_class(run):
+        return np.zeros((4, 3), np.float32), np.ones(4, bool)  # masks that fill their boxes
+
+    monkeypatch.setattr(train_module, "train_pixels", one_class)
+    run = train(_config(tiny_dataset, tmp_path, "name=full", "epochs=1", "colour_head=true"), sam=tiny_sam)
+    assert "colour head: not fit" in capsys.readouterr().err
+    assert not (run / "colour_head.json").exists() and load_colour_head(run / "decoder.pt") is None
+    assert (run / "sam_finetuned.pth").is_file()

@@ -1051,7 +1051,9 @@ async function init() {
     state.statuses[item.image] = item.status;
     state.proposalCounts[item.image] = item.proposals;
   }
-  $("category").textContent = `${state.session.category} · ${state.session.model}`;
+  // A colour head refines the detector's box proposals (clicks stay SAM's own).
+  const head = state.session.colour_head ? " + colour head" : "";
+  $("category").textContent = `${state.session.category} · ${state.session.model}${head}`;
   renderClasses();
   renderImageList();
   renderCounts(state.session.counts);

@@ -25,7 +25,9 @@ from segmentation.annotate.__main__ import (
     url_for,
 )
 from segmentation.annotate.session import AnnotationSession
+from segmentation.colour_head import ColourHead
 from segmentation.decoder_onnx import choose_runtime
+from segmentation.finetuned import save_decoder
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -261,38 +263,84 @@ def test_a_bad_crop_fraction_is_one_error_line(photos, tmp_path, capsys, value, 
     assert not (tmp_path / "out").exists()
 
 
-def test_the_command_passes_the_crop_rule_to_the_page(photos, tmp_path, capsys, monkeypatch, colour_sam):
+@pytest.fixture
+def serve_page(monkeypatch, colour_sam):
+    """``serve_page(argv) -> app``: the command up to uvicorn (which returns at once), with the colour SAM.
+
+    Checks the exit code 0 and gives back the app it built; the apps' threads stop at teardown.
+    """
     import uvicorn
 
     from segmentation.annotate import __main__ as cli
     from segmentation.annotate import app as app_module
 
-    made = {}
+    apps = []
     create_app = app_module.create_app
 
     def recording_create_app(*args, **kwargs):
-        made["app"] = create_app(*args, **kwargs)
-        return made["app"]
+        apps.append(create_app(*args, **kwargs))
+        return apps[-1]
 
     monkeypatch.setattr(app_module, "create_app", recording_create_app)
     monkeypatch.setattr(cli, "load_model", lambda model, checkpoint, device: (colour_sam, "colour"))
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
-    args = [
-        "--images",
-        str(photos[0]),
-        "--out",
-        str(tmp_path / "out"),
-        "--device",
-        "cpu",
-        "--runtime",
-        "torch",
-    ]
-    args += ["--port", "0", "--cache-dir", str(tmp_path / "emb")]
-    assert main([*args, "--crop-fraction", "0.125"]) == 0
+
+    def serve(argv: list[str]):
+        made = len(apps)
+        assert main(argv) == 0 and len(apps) == made + 1
+        return apps[-1]
+
+    yield serve
+    for app in apps:
+        app.state.context.close()
+
+
+def page_args(images: Path, tmp_path: Path) -> list[str]:
+    """A serving run's options: CPU, torch decoder, a free port, a cache under ``tmp_path``."""
+    options = ["--images", str(images), "--out", str(tmp_path / "out"), "--device", "cpu"]
+    return [*options, "--runtime", "torch", "--port", "0", "--cache-dir", str(tmp_path / "emb")]
+
+
+def test_the_command_passes_the_crop_rule_to_the_page(photos, tmp_path, capsys, serve_page):
+    args = page_args(photos[0], tmp_path)
+    app = serve_page([*args, "--crop-fraction", "0.125"])
     assert "zoomed crops for boxes whose longest side < 0.125 x the photo's" in capsys.readouterr().out
-    predictor = made["app"].state.predictor
+    predictor = app.state.predictor
     assert predictor.crops.rule.max_fraction == 0.125 and predictor.crops.rule.min_side == 256
-    made["app"].state.context.close()
-    assert main(args) == 0  # the default: off
-    assert "zoomed crops" not in capsys.readouterr().out and made["app"].state.predictor.crops is None
-    made["app"].state.context.close()
+    app = serve_page(args)  # the default: off
+    assert "zoomed crops" not in capsys.readouterr().out and app.state.predictor.crops is None
+
+
+HEAD = ColourHead((0.5, 1.0, -0.2))
+
+
+@pytest.mark.parametrize(
+    "stored, extra, used",
+    [(HEAD, [], True), (HEAD, ["--no-colour-head"], False), (None, [], False)],
+    ids=["carried", "no-colour-head", "none-stored"],
+)
+def test_the_command_gives_the_checkpoints_colour_head_to_the_page(
+    photos, tmp_path, capsys, serve_page, colour_sam, stored, extra, used
+):
+    from fastapi.testclient import TestClient
+
+    checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=stored)
+    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), *extra])
+    assert app.state.predictor.colour_head == (HEAD if used else None)
+    out = capsys.readouterr().out
+    assert (f"colour head of {checkpoint}: refines the detector's box proposals" in out) is used
+    client = TestClient(app, base_url="http://127.0.0.1")  # the page is bound to loopback
+    assert client.get("/api/session").json()["colour_head"] is used
+
+
+def test_a_colour_head_with_crops_is_one_error_line(photos, tmp_path, capsys, serve_page, colour_sam):
+    checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=HEAD)
+    args = [*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), "--crop-fraction", "0.125"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {checkpoint} carries a colour head, which works on whole-photo logits: "
+        "drop --crop-fraction, or pass --no-colour-head\n"
+    )
+    assert not (tmp_path / "out").exists()
+    app = serve_page([*args, "--no-colour-head"])  # crops without the head: fine
+    assert app.state.predictor.colour_head is None and app.state.predictor.crops is not None

@@ -11,6 +11,7 @@ import pytest
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.predictor import InteractivePredictor, check_prompt, preview_size
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.colour_head import ColourHead, box_window
 from segmentation.crops import (
     CropRule,
     Window,
@@ -299,3 +300,80 @@ def test_detector_boxes_use_the_rule_as_evaluation_does(tmp_path, tiny_sam, phot
     finally:
         predictor.close()
         predictor.prefetcher.close()
+
+
+def head_predictor(tmp_path, sam, head, crops=None):
+    """A torch-runtime predictor with ``head`` (None: without), on a cache shared by every call."""
+    prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", sam, model_name="tiny"))
+    return InteractivePredictor(sam, prefetcher, colour_head=head, crops=crops)
+
+
+def box_masks_with(tmp_path, sam, head, path, boxes, crops=None):
+    """``box_masks`` of ``boxes`` on ``path`` by a fresh predictor with ``head``; masks only."""
+    predictor = head_predictor(tmp_path, sam, head, crops)
+    try:
+        emb = predictor.prefetcher.get(path)
+        return [mask for mask, _ in predictor.worker.run(lambda: predictor.box_masks(emb, boxes, path=path))]
+    finally:
+        predictor.close()
+        predictor.prefetcher.close()
+
+
+@pytest.mark.parametrize("bias, inside", [(5.0, True), (-5.0, False)], ids=["foreground", "background"])
+def test_a_colour_head_decides_box_masks_inside_the_box_window(tmp_path, tiny_sam, photos, bias, inside):
+    """A head of bias alone decides every in-window pixel its way; outside the window SAM's mask stays."""
+    path = photos[0] / "a.png"
+    boxes = np.array([[20.3, 30.7, 90.2, 80.5], [100, 10, 150, 60]])
+    plain = box_masks_with(tmp_path, tiny_sam, None, path, boxes)
+    headed = box_masks_with(tmp_path, tiny_sam, ColourHead((0.0, 0.0, bias)), path, boxes)
+    for box, want, got in zip(boxes, plain, headed, strict=True):
+        window = box_window(box, want.shape)
+        in_window = np.zeros(want.shape, bool)
+        in_window[window] = True
+        assert not np.all(want[window] == inside)  # SAM's own mask differs there
+        assert want[~in_window].any()  # SAM's mask reaches outside the window: what must stay
+        assert got[window].all() if inside else not got[window].any()
+        assert np.array_equal(got[~in_window], want[~in_window])
+
+
+def test_clicks_and_drawn_boxes_are_not_refined_by_a_colour_head(tmp_path, tiny_sam, photos):
+    """The head was fit on detector boxes' single masks: ``predict``'s candidates stay SAM's."""
+    path = photos[0] / "a.png"
+    prompt = {"points": [[40.5, 60.5]], "labels": [1], "box": [20, 30, 90, 80]}
+    answers = []
+    for head in (None, ColourHead((0.0, 0.0, 5.0))):
+        predictor = head_predictor(tmp_path, tiny_sam, head)
+        try:
+            prediction = predictor.predict("a.png", path, **prompt)
+            answers.append((prediction.masks, [predictor.full_mask(prediction, k) for k in range(3)]))
+        finally:
+            predictor.close()
+            predictor.prefetcher.close()
+    (plain_previews, plain_full), (head_previews, head_full) = answers
+    assert not plain_full[0][30:80, 20:90].all()  # a head that reached clicks would show
+    assert np.array_equal(head_previews, plain_previews)
+    assert all(np.array_equal(a, b) for a, b in zip(head_full, plain_full, strict=True))
+
+
+def test_box_masks_with_a_colour_head_need_the_photo(tmp_path, tiny_sam, photos):
+    path = photos[0] / "a.png"
+    predictor = head_predictor(tmp_path, tiny_sam, ColourHead((0.0, 0.0, 5.0)))
+    try:
+        emb = predictor.prefetcher.get(path)
+        with pytest.raises(ValueError, match="needs the photo's path"):
+            predictor.worker.run(lambda: predictor.box_masks(emb, np.array([[20, 30, 90, 80]])))
+    finally:
+        predictor.close()
+        predictor.prefetcher.close()
+
+
+def test_boxes_decoded_on_crops_are_not_refined_by_a_colour_head(tmp_path, tiny_sam, photos):
+    """The head works in the photo's frame: a small box on its zoomed crop keeps SAM's mask."""
+    path = photos[0] / "wide.png"
+    rule = CropRule(max_fraction=0.25, min_side=96)
+    boxes = np.array([[300, 100, 320, 118], [10, 10, 400, 290]])  # on a crop; on the photo
+    plain = box_masks_with(tmp_path, tiny_sam, None, path, boxes, crops=rule)
+    headed = box_masks_with(tmp_path, tiny_sam, ColourHead((0.0, 0.0, 5.0)), path, boxes, crops=rule)
+    assert not plain[0][100:118, 300:320].all() and not plain[1][10:290, 10:400].all()
+    assert np.array_equal(headed[0], plain[0])
+    assert headed[1][10:290, 10:400].all()
