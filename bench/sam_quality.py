@@ -32,6 +32,9 @@ Usage (the committed reports; ~50, ~40, ~20 and ~4 minutes on the shared 2-core 
     python bench/sam_quality.py --step-repeats 0 --name sam_quality_heads --no-crop-buckets \
         --variant heads=train_transformer=false,crops.max_fraction=0 \
         --work /tmp/mvtec-finetune-bench/sam_quality_heads --out bench/results
+    python bench/sam_quality.py --synthetic-folds 5 --step-repeats 0 --no-crop-buckets \
+        --variant colour_head=train_transformer=false,crops.max_fraction=0,colour_head=true \
+        --name sam_quality_colour_head --out bench/results
     python bench/sam_quality.py --no-synthetic --hazelnut none --step-repeats 3 --name sam_step_cost \
         --out bench/results
     python bench/sam_quality.py --hazelnut none --synthetic-folds 5 --step-repeats 0 --no-crop-buckets \

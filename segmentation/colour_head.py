@@ -11,10 +11,16 @@ The head is a logistic regression per pixel inside each prompt box on two featur
   (the local surface colour), divided by :data:`DISTANCE_SCALE`;
 
 and a bias. Its output is a logit again (threshold 0, as SAM's); outside the box SAM's
-logit is kept. :func:`fit_colour_head` fits the three weights on a data set's train
-instances (``segmentation.train`` with ``colour_head: true``, which keeps it only where it
-raises the val IoU and stores it in ``decoder.pt``); :meth:`ColourHead.refine` applies it
-to full-resolution logits of whole-photo box prompts: ``segmentation.evaluate``, the
+logit is kept. Boxes whose longest side is below :data:`MIN_BOX_FRACTION` of the photo's
+longest side are left to SAM, in the fit and when applied: on ``hazelnut_toy`` the head
+cost small instances IoU (a small tight box is mostly defect and outline, and its border
+few pixels), and leaving them out kept most of its gain on the union IoU and all of the
+instance IoU (``bench/experiments/sam_colour_head/``, README).
+
+:func:`fit_colour_head` fits the three weights on a data set's train instances
+(``segmentation.train`` with ``colour_head: true``, which keeps it only where it raises the
+val IoU and stores it in ``decoder.pt``); :meth:`ColourHead.refine` applies it to
+full-resolution logits of whole-photo box prompts: ``segmentation.evaluate``, the
 inspection cascade and the annotation page's box proposals do so when ``decoder.pt``
 carries one. It works in the photo's frame, so it does not combine with zoomed crops.
 
@@ -44,6 +50,9 @@ DISTANCE_SCALE = 20.0
 FEATURES: tuple[str, ...] = ("logit", "colour_distance", "bias")
 #: Most pixels one fit uses (sampled, seeded); more change the three weights very little.
 MAX_PIXELS = 400_000
+#: Boxes with a longest side below this fraction of the photo's longest side are left to SAM
+#: (the fraction below which zoomed crops call a box small, :mod:`segmentation.crops`).
+MIN_BOX_FRACTION = 0.125
 
 
 def box_window(box: Sequence[float], size: tuple[int, int]) -> tuple[slice, slice]:
@@ -73,7 +82,7 @@ def features(logit: np.ndarray, distance: np.ndarray) -> np.ndarray:
 
 
 def box_features(
-    logits: np.ndarray, rgb: np.ndarray, boxes: np.ndarray
+    logits: np.ndarray, rgb: np.ndarray, boxes: np.ndarray, *, min_box_fraction: float = 0.0
 ) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray]]:
     """Per box with pixels: its index, its window and the ``(h, w, 3)`` features of the window's pixels.
 
@@ -81,28 +90,38 @@ def box_features(
         logits: ``(N, H, W)`` SAM's logits of ``boxes``, in the photo's frame.
         rgb: ``(H, W, 3)`` uint8 RGB photo.
         boxes: ``(N, 4)`` xyxy prompt boxes in the photo's pixels.
+        min_box_fraction: boxes whose longest side is below this fraction of the photo's
+            longest side are passed over.
     """
     size = logits.shape[1:]
     if rgb.shape[:2] != size:
         raise ValueError(f"photo is {rgb.shape[:2]} but the logits are {size}")
+    smallest = min_box_fraction * max(size)
     for index, box in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+        if max(box[2] - box[0], box[3] - box[1]) < smallest:
+            continue
         window = box_window(box, size)
         if window[0].stop > window[0].start and window[1].stop > window[1].start:
             yield index, window, features(logits[index][window], colour_distance(rgb, window))
 
 
 def training_pixels(
-    logits: np.ndarray, rgb: np.ndarray, boxes: np.ndarray, truth: np.ndarray
+    logits: np.ndarray,
+    rgb: np.ndarray,
+    boxes: np.ndarray,
+    truth: np.ndarray,
+    *,
+    min_box_fraction: float = MIN_BOX_FRACTION,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(P, 3)`` features and ``(P,)`` labels of every in-box pixel of one photo.
+    """``(P, 3)`` features and ``(P,)`` labels of every pixel of one photo's boxes (small ones left out).
 
     Args:
-        logits, rgb, boxes: as :func:`box_features`.
+        logits, rgb, boxes, min_box_fraction: as :func:`box_features`.
         truth: ``(H, W)`` bool, every defect pixel of the photo (a neighbour's defect inside a
             box counts as defect too: what the union IoU scores).
     """
     xs, ys = [np.zeros((0, len(FEATURES)), np.float32)], [np.zeros(0, bool)]
-    for _, window, x in box_features(logits, rgb, boxes):
+    for _, window, x in box_features(logits, rgb, boxes, min_box_fraction=min_box_fraction):
         xs.append(x.reshape(-1, len(FEATURES)))
         ys.append(truth[window].reshape(-1))
     return np.concatenate(xs), np.concatenate(ys)
@@ -110,13 +129,21 @@ def training_pixels(
 
 @dataclass(frozen=True)
 class ColourHead:
-    """Fitted weights of :data:`FEATURES`, and the val IoU without and with the head when it was kept."""
+    """Fitted weights of :data:`FEATURES`, the boxes it decides, and the val IoU without and with it.
+
+    Attributes:
+        weights: of :data:`FEATURES`.
+        min_box_fraction: boxes whose longest side is below this fraction of the photo's longest
+            side keep SAM's logits (:func:`fit_colour_head` sets :data:`MIN_BOX_FRACTION`).
+        val_iou: the val IoU without and with the head, when training measured it.
+    """
 
     weights: tuple[float, ...]
+    min_box_fraction: float = 0.0
     val_iou: tuple[float, float] | None = None
 
     def refine(self, logits: np.ndarray, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """``(N, H, W)`` float32 logits: the head's inside each box, SAM's ``logits`` outside it.
+        """``(N, H, W)`` float32 logits: the head's inside each box, SAM's outside them and in small boxes.
 
         Args:
             logits: ``(N, H, W)`` SAM's full-resolution logits of ``boxes`` (threshold 0).
@@ -125,7 +152,7 @@ class ColourHead:
         """
         out = np.array(logits, dtype=np.float32, copy=True)
         weights = np.asarray(self.weights, dtype=np.float32)
-        for index, window, x in box_features(out, rgb, boxes):
+        for index, window, x in box_features(out, rgb, boxes, min_box_fraction=self.min_box_fraction):
             out[index][window] = x @ weights
         return out
 
@@ -134,6 +161,7 @@ class ColourHead:
         return {
             "features": list(FEATURES),
             "weights": [float(w) for w in self.weights],
+            "min_box_fraction": float(self.min_box_fraction),
             "val_iou": None if self.val_iou is None else [float(v) for v in self.val_iou],
         }
 
@@ -147,8 +175,15 @@ class ColourHead:
             raise UserError(f"{source}: colour_head needs {len(FEATURES)} weights, got {weights!r}")
         if not all(isinstance(w, int | float) and math.isfinite(w) for w in weights):
             raise UserError(f"{source}: colour_head weights must be finite numbers, got {weights!r}")
+        fraction = data.get("min_box_fraction", 0.0)
+        if not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
+            raise UserError(f"{source}: colour_head min_box_fraction must be in [0, 1], got {fraction!r}")
         val = data.get("val_iou")
-        return cls(tuple(float(w) for w in weights), None if val is None else (float(val[0]), float(val[1])))
+        return cls(
+            tuple(float(w) for w in weights),
+            float(fraction),
+            None if val is None else (float(val[0]), float(val[1])),
+        )
 
 
 def refuse_crops(head: ColourHead | None, crop_fraction: float, source: object = None) -> None:
@@ -165,7 +200,12 @@ def refuse_crops(head: ColourHead | None, crop_fraction: float, source: object =
 
 
 def fit_colour_head(
-    x: np.ndarray, y: np.ndarray, *, seed: int = 0, max_pixels: int = MAX_PIXELS
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int = 0,
+    max_pixels: int = MAX_PIXELS,
+    min_box_fraction: float = MIN_BOX_FRACTION,
 ) -> ColourHead:
     """Logistic regression of ``y`` on ``x`` by LBFGS (weights start at zero; deterministic).
 
@@ -173,13 +213,17 @@ def fit_colour_head(
         x: ``(P, 3)`` features of in-box pixels (:func:`box_features`).
         y: ``(P,)`` bool: the pixel is a defect.
         seed: which ``max_pixels`` pixels are used when there are more.
+        min_box_fraction: the head's (:class:`ColourHead`); ``x`` should come from the same boxes
+            (:func:`training_pixels` with the same value).
 
     Raises:
         UserError: no pixels, or pixels of one class only (nothing to separate).
     """
     x, y = np.asarray(x, dtype=np.float32).reshape(-1, len(FEATURES)), np.asarray(y, dtype=bool).reshape(-1)
     if len(x) == 0 or y.all() or not y.any():
-        raise UserError("colour head: the train boxes need both defect and surface pixels to fit on")
+        raise UserError(
+            "colour head: the train boxes (but the small ones) need both defect and surface pixels to fit on"
+        )
     if len(x) > max_pixels:
         pick = np.random.default_rng(seed).choice(len(x), max_pixels, replace=False)
         x, y = x[pick], y[pick]
@@ -194,4 +238,4 @@ def fit_colour_head(
         return loss
 
     optimiser.step(closure)
-    return ColourHead(tuple(float(w) for w in weights.detach()))
+    return ColourHead(tuple(float(w) for w in weights.detach()), min_box_fraction)

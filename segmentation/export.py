@@ -286,7 +286,8 @@ def colour_head_record(head: ColourHead | None) -> dict | None:
             f"inside the box's pixels (edges rounded outwards, clipped to the image): logit' = "
             f"w[0] * clip(logit, -{LOGIT_CLIP:g}, {LOGIT_CLIP:g}) / {LOGIT_SCALE:g} + w[1] * d / "
             f"{DISTANCE_SCALE:g} + w[2], d the CIE76 distance of the pixel's Lab colour (OpenCV, RGB in "
-            "[0, 1]) to the per-channel median Lab of the box's border pixels; outside the box the logit "
+            "[0, 1]) to the per-channel median Lab of the box's border pixels; outside the box, and in "
+            "boxes whose longest side is below min_box_fraction x the image's longest side, the logit "
             "is kept; mask where logit' > 0 (segmentation/colour_head.py)"
         ),
     }

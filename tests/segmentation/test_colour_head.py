@@ -65,6 +65,19 @@ def test_refine_replaces_logits_inside_each_box_only():
     assert not np.shares_memory(out, logits)
 
 
+def test_boxes_small_against_the_photo_keep_sams_logits():
+    logits = np.full((2, 40, 80), -3.0, np.float32)
+    rgb = np.zeros((40, 80, 3), np.uint8)
+    boxes = np.array([[0.0, 0.0, 9.9, 5.0], [20.0, 10.0, 30.0, 20.0]])  # longest sides 9.9 and 10 px
+    head = ColourHead((0.0, 0.0, 5.0), min_box_fraction=0.125)  # small: below 0.125 * 80 = 10 px
+    out = head.refine(logits, rgb, boxes)
+    assert np.array_equal(out[0], logits[0]) and (out[1][10:20, 20:30] == 5).all()
+    truth = np.ones((40, 80), bool)
+    x, _ = training_pixels(logits, rgb, boxes, truth, min_box_fraction=0.125)
+    assert len(x) == 100  # the large box's pixels only
+    assert len(training_pixels(logits, rgb, boxes, truth, min_box_fraction=0.0)[0]) == 150
+
+
 def test_refine_checks_the_photo_fits_the_logits():
     with pytest.raises(ValueError, match="photo is"):
         ALL_IN.refine(np.zeros((1, 8, 8)), np.zeros((8, 9, 3), np.uint8), np.array([[0, 0, 4, 4]]))
@@ -102,13 +115,16 @@ def test_fit_refuses_pixels_of_one_class():
 
 
 def test_stored_head_round_trips_and_bad_entries_are_one_line():
-    head = ColourHead((1.0, -2.5, 0.125), val_iou=(0.5, 0.625))
+    head = ColourHead((1.0, -2.5, 0.125), min_box_fraction=0.125, val_iou=(0.5, 0.625))
     assert ColourHead.from_dict(json.loads(json.dumps(head.to_dict()))) == head
+    older = {k: v for k, v in head.to_dict().items() if k != "min_box_fraction"}
+    assert ColourHead.from_dict(older).min_box_fraction == 0.0  # every box
     for bad in (
         {"features": ["logit"], "weights": [1.0]},
         {**head.to_dict(), "weights": [1.0, 2.0]},
         {**head.to_dict(), "weights": [1.0, float("nan"), 0.0]},
         {**head.to_dict(), "weights": [1.0, "2", 0.0]},
+        {**head.to_dict(), "min_box_fraction": 1.5},
         "head",
     ):
         with pytest.raises(UserError, match="colour_head"):

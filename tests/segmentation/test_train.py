@@ -515,7 +515,10 @@ def test_training_fits_the_head_and_keeps_it_only_when_val_iou_rises(
     assert report["features"] == list(colour_head.FEATURES) and len(report["weights"]) == 3
     stored = load_colour_head(run / "decoder.pt")
     if report["kept"]:
-        assert stored == colour_head.ColourHead(tuple(report["weights"]), (without, with_head))
+        expected = colour_head.ColourHead(
+            tuple(report["weights"]), colour_head.MIN_BOX_FRACTION, (without, with_head)
+        )
+        assert stored == expected and report["min_box_fraction"] == colour_head.MIN_BOX_FRACTION
     else:
         assert stored is None
     assert f"colour head: val IoU {without:.4f} -> {with_head:.4f}" in capsys.readouterr().err
