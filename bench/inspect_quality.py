@@ -15,6 +15,10 @@ fine-tuned SAM. Every step is the user's command line in a subprocess; the figur
 from each evaluation's ``metrics.json``. The report gives mean +- std over the splits: defect-type
 accuracy, image AUROC, box AP50, mask AP end to end against SAM from the ground-truth boxes
 (the oracle), per-image IoU of defect and good images, pixel AUROC and AUPRO.
+
+``--colour-head``: the decoders are fine-tuned with ``colour_head=true`` and the fine-tuned rows
+run with ``--no-colour-head``, beside one more row per detector with the head (conf picked on val):
+the same decoder with and without it.
 """
 
 from __future__ import annotations
@@ -63,22 +67,33 @@ def run(command: list[str]) -> None:
     subprocess.run(command, check=True, stdout=sys.stderr)
 
 
-def fine_tune(data: Path, out: Path, name: str) -> Path:
-    """``segmentation.train`` with the shipped config on ``data``; returns its ``decoder.pt``."""
+def fine_tune(data: Path, out: Path, name: str, *overrides: str) -> Path:
+    """``segmentation.train`` with the shipped config (and ``overrides``) on ``data``; its ``decoder.pt``."""
     run([sys.executable, "-m", "segmentation.train", "--config", str(SAM_CONFIG), f"data={data}",
-         f"out={out}", f"name={name}", "exist_ok=true", "progress=false"])  # fmt: skip
+         f"out={out}", f"name={name}", "exist_ok=true", "progress=false", *overrides])  # fmt: skip
     return out / name / "decoder.pt"
 
 
 def evaluate(
-    detector: Path, data: Path, out: Path, *, sam: Path | None, conf: float | None, imgsz: int
+    detector: Path,
+    data: Path,
+    out: Path,
+    *,
+    sam: Path | None,
+    conf: float | None,
+    imgsz: int,
+    colour_head: bool = True,
 ) -> dict:
-    """``inspection.evaluate`` on the test split; ``conf`` None: picked on val. Returns metrics.json."""
+    """``inspection.evaluate`` on the test split; ``conf`` None: picked on val. Returns metrics.json.
+
+    ``colour_head`` False: ``--no-colour-head`` (the decoder's head, if any, left out).
+    """
     command = [sys.executable, "-m", "inspection.evaluate", "--detector", str(detector),
                "--imgsz", str(imgsz), "--data", str(data), "--split", "test", "--out", str(out),
                "--overwrite", "--no-progress", "--gallery", "0"]  # fmt: skip
     command += ["--sam", str(sam)] if sam is not None else []
     command += ["--conf-from", "val"] if conf is None else ["--conf", str(conf)]
+    command += [] if colour_head else ["--no-colour-head"]
     run(command)
     return json.loads((out / "metrics.json").read_text())
 
@@ -113,7 +128,13 @@ def markdown(results: list[dict], args, command: str, info: dict, seconds: float
         "`inspection.evaluate --conf-from val`; a number: that fixed `--conf`. Mean +- std over the splits "
         "(sample std). Mask AP: COCO AP@[.5:.95] of the cascade's masks ranked by box score, at the "
         "operating threshold; oracle: SAM prompted with the ground-truth boxes. Per-image IoU of good "
-        "images: 1 when left clean.",
+        "images: 1 when left clean."
+        + (
+            " Decoders fine-tuned with `colour_head=true`: the `fine-tuned` rows ran with "
+            "`--no-colour-head`, the `fine-tuned + colour head` rows with the head (the same decoder)."
+            if args.colour_head
+            else ""
+        ),
         "",
         markdown_table(header, summary_rows(results)),
         "",
@@ -140,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--work", type=Path, default=Path("/tmp/mvtec-finetune-bench/inspect_quality"))
     parser.add_argument("--name", default="inspect_quality_hazelnut", help="results file stem")
+    parser.add_argument(
+        "--colour-head", action="store_true", help="fine-tune with colour_head=true; rows with and without it"
+    )
     args = parser.parse_args(argv)
     command = command_line(__file__, argv)
     info = machine_info({"load_avg_1m_before": load_average()})
@@ -152,20 +176,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"no converted split at {data}: run bench/detect_bench.py --work {args.detect_work} first"
             )
         counts.append(split_images(data))
-        decoder = fine_tune(data, args.work / "sam", f"s{split}")
+        overrides = ["colour_head=true"] if args.colour_head else []
+        decoder = fine_tune(data, args.work / "sam", f"s{split}", *overrides)
         for model in args.models:
             detector = args.detect_work / "runs" / f"{args.dataset}_s{split}_{model}" / "weights" / "best.pt"
             if not detector.is_file():
                 parser.error(f"no detector at {detector}: run bench/detect_bench.py --models {model} first")
             cases = [
-                ("zero-shot", None, None),
-                ("fine-tuned", decoder, None),
-                ("fine-tuned", decoder, args.fixed_conf),
+                ("zero-shot", None, None, False),
+                ("fine-tuned", decoder, None, False),
+                ("fine-tuned", decoder, args.fixed_conf, False),
             ]
-            for sam_name, sam, conf in cases:
+            if args.colour_head:
+                cases.append(("fine-tuned + colour head", decoder, None, True))
+            for sam_name, sam, conf, head in cases:
                 mode = "val" if conf is None else f"{conf:g}"
-                out = args.work / "eval" / f"s{split}_{model}_{sam_name}_{mode}"
-                metrics = evaluate(detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz)
+                out = args.work / "eval" / f"s{split}_{model}_{sam_name.replace(' ', '')}_{mode}"
+                metrics = evaluate(
+                    detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz, colour_head=head
+                )
                 figures = {name: figure(metrics, path) for name, path in FIGURES}
                 results.append(
                     {"split": split, "model": model, "sam": sam_name, "conf_mode": mode, "figures": figures}
