@@ -467,6 +467,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
+    if args.folds and args.no_colour_head:
+        raise UserError("--folds fits a colour head only with --set colour_head=true: drop --no-colour-head")
     if not 0 <= args.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
     if args.tta and args.crop_fraction > 0:

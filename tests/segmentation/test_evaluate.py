@@ -85,6 +85,7 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
         (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
         (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
+        (["--folds", "3", "--no-colour-head"], "drop --no-colour-head"),
         (["--device", "gpu"], "unknown device 'gpu'"),
         (["--out", "{garbage}"], "is a file"),
     ],
