@@ -5,6 +5,8 @@
 - ``train``: ``python -m segmentation.train``: mask-decoder fine-tuning on cached embeddings.
   Set-up in ``run_setup``, run-folder files in ``run_folder``; training samples and loss in ``instances``.
 - ``evaluate``: ``python -m segmentation.evaluate``: IoU, Dice and mask AP, zero-shot vs fine-tuned.
+- ``colour_head``: the optional per-pixel head on SAM's box logits and the photo's colours
+  (``colour_head: true`` in training; applied by evaluation, the cascade and the annotation page).
 - ``export``: ``python -m segmentation.export``: the tuned prompt encoder + mask decoder as ONNX.
 - ``annotate``: ``python -m segmentation.annotate``: the SAM-assisted annotation page.
 """

@@ -179,6 +179,10 @@ class ColourHead:
         if not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
             raise UserError(f"{source}: colour_head min_box_fraction must be in [0, 1], got {fraction!r}")
         val = data.get("val_iou")
+        if val is not None and not (
+            isinstance(val, list | tuple) and len(val) == 2 and all(isinstance(v, int | float) for v in val)
+        ):
+            raise UserError(f"{source}: colour_head val_iou must be two numbers or null, got {val!r}")
         return cls(
             tuple(float(w) for w in weights),
             float(fraction),
