@@ -72,14 +72,3 @@ def flip_averaged_logits(
         total = logits if total is None else total + logits
         scores.append(iou)
     return total / len(embeddings), np.mean(scores, axis=0).astype(np.float32)
-
-
-def flip_averaged_masks(
-    sam: Sam,
-    embeddings: Mapping[str, ImageEmbedding],
-    boxes: np.ndarray,
-    image_size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, H, W)`` bool masks and ``(N,)`` scores from :func:`flip_averaged_logits`."""
-    logits, scores = flip_averaged_logits(sam, embeddings, boxes, image_size)
-    return logits > sam.mask_threshold, scores

@@ -52,10 +52,11 @@ def test_averaging_every_view_of_painted_boxes_gives_the_boxes(monkeypatch):
     size = (30, 50)
     embeddings = {v: SimpleNamespace(original_size=View(transform=v).size(size)) for v in tta.TTA_VIEWS}
     sam = SimpleNamespace(mask_threshold=0.0)
-    masks, scores = tta.flip_averaged_masks(sam, embeddings, np.array([[10.0, 4.0, 33.0, 20.0]]), size)
+    logits, scores = tta.flip_averaged_logits(sam, embeddings, np.array([[10.0, 4.0, 33.0, 20.0]]), size)
+    masks = logits > sam.mask_threshold
     assert masks.sum() == 23 * 16 and masks[0, 4:20, 10:33].all() and scores.tolist() == [0.5]
     with pytest.raises(ValueError, match="at least one view"):
-        tta.flip_averaged_masks(sam, {}, np.zeros((1, 4)), size)
+        tta.flip_averaged_logits(sam, {}, np.zeros((1, 4)), size)
 
 
 @pytest.fixture
@@ -68,9 +69,10 @@ def val_setup(tiny_dataset, tiny_sam, tmp_path):
 def test_the_identity_view_alone_is_sams_single_mask(tiny_sam, val_setup):
     split, _, embeddings = val_setup
     image, embedding = next((im, e) for im, e in zip(split.images, embeddings, strict=True) if im.annotations)
-    masks, scores = tta.flip_averaged_masks(
+    logits, scores = tta.flip_averaged_logits(
         tiny_sam, {"identity": embedding}, image.boxes(), (image.height, image.width)
     )
+    masks = logits > tiny_sam.mask_threshold
     expected, expected_scores, _ = predict_masks(tiny_sam, embedding, boxes=image.boxes())
     np.testing.assert_array_equal(masks, expected[:, 0])
     np.testing.assert_allclose(scores, expected_scores[:, 0], rtol=1e-6)
