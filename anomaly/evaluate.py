@@ -10,6 +10,7 @@ protocol's rule, checked by record key against the run's ``fit_keys``.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from anomaly.report import image_metrics, map_figure, pixel_metrics, write_repor
 from anomaly.run import AnomalyRun, load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
+from common.folders import check_output_folder
 from common.io import atomic_write
 from converters.mvtec import ImageRecord
 
@@ -121,6 +123,24 @@ def pick_threshold(run: AnomalyRun, metrics: dict, *, data=None, split: str = "t
     ), "pixel F1-max on the scored images themselves (optimistic)"
 
 
+def check_options(*, data, split: str, threshold: float | None, min_area: int) -> None:
+    """Refuses option values that would be ignored or score nothing, before any file is read.
+
+    Raises:
+        UserError: ``split`` other than ``test`` without ``data`` (the MVTec protocol scores
+            ``test/``), a NaN or infinite ``threshold`` (no pixel above it), ``min_area`` < 1.
+    """
+    if data is None and split != "test":
+        raise UserError(
+            f"--split {split} needs --data (a converter output with splits.json); "
+            "without it the category's test/ images are scored"
+        )
+    if threshold is not None and not math.isfinite(threshold):
+        raise UserError(f"--threshold must be a finite number, got {threshold}")
+    if min_area < 1:
+        raise UserError(f"--min-area must be at least 1, got {min_area}")
+
+
 def evaluate_run(
     run_path: str | Path,
     *,
@@ -154,9 +174,15 @@ def evaluate_run(
         min_area: regions of fewer pixels are dropped.
 
     Raises:
-        UserError: a corrupt run, an image it was fit on, an image of another size, a bad split.
+        UserError: a bad option value (``split`` without ``data``, a non-finite ``threshold``,
+            ``min_area`` < 1), a corrupt run, an image it was fit on, an image of another size,
+            a bad split, or an ``out`` that cannot be a folder; before any image is scored.
     """
+    check_options(data=data, split=split, threshold=threshold, min_area=min_area)
     run = load_run(run_path)
+    if out is None:
+        out = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
+    out = check_output_folder(out, what="report folder")
     records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model) if masks else None
     scores, maps, truths, seconds = score_records(run, records, progress=progress)
@@ -183,9 +209,6 @@ def evaluate_run(
         "fit_images": len(run.fit_keys),
         "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
     }
-    if out is None:
-        out = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = ([r.key for r in records], [r.defect for r in records], list(scores))
     write_report(out, metrics, settings, rows)

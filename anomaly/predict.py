@@ -11,11 +11,15 @@ The threshold is ``--threshold VALUE``, or ``--threshold PATH`` to an ``anomaly.
 ``metrics.json`` (its pixel F1-max threshold, or the one its masks used); by default the run's own
 evaluation: ``<run>/eval-val``, then ``<run>/eval-test``, then ``<run>/eval-mvtec``, the first that
 exists (the command names the file it used).
+
+The output folder is built hidden beside ``--out`` and renamed into place when complete, so a
+failed or interrupted run leaves nothing half-written; ``--overwrite`` replaces an existing one
+only then. An ``--out`` that holds the run or the photos, or lies inside the photo folder, is refused.
 """
 
 from __future__ import annotations
 
-import shutil
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,11 +28,12 @@ from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
 from anomaly.masks import load_segmenter
-from anomaly.outputs import PredictionWriter
+from anomaly.outputs import PredictionWriter, check_unique_names
 from anomaly.regions import map_regions
 from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
+from common.folders import build_folder, check_output_folder
 from common.images import IMAGE_SUFFIXES
 from common.io import read_json_object
 
@@ -53,9 +58,11 @@ def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
     """The map threshold and where it came from (see the module docstring)."""
     if value is not None:
         try:
-            return float(value), "given"
-        except ValueError:
+            number = float(value)
+        except ValueError:  # not a number: a metrics.json
             path = Path(value)
+        else:
+            return check_threshold(number, "--threshold"), "given"
     else:
         found = [run_path / name / "metrics.json" for name in EVAL_FOLDERS]
         path = next((p for p in found if p.is_file()), None)
@@ -68,9 +75,41 @@ def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
     threshold = (metrics.get("masks") or {}).get(
         "threshold", (metrics.get("pixel") or {}).get("f1_threshold")
     )
-    if not isinstance(threshold, int | float) or threshold != threshold:
+    if not isinstance(threshold, int | float) or not math.isfinite(threshold):
         raise UserError(f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold)")
     return float(threshold), f"from {path}"
+
+
+def check_threshold(value: float, flag: str) -> float:
+    """``value`` when it is a finite number: a map cut at NaN or infinity would flag nothing, silently.
+
+    Raises:
+        UserError: NaN or infinite.
+    """
+    if not math.isfinite(value):
+        raise UserError(f"{flag} must be a finite number, got {value}")
+    return value
+
+
+def check_out(out: Path, *, run: Path, source: Path, overwrite: bool) -> Path:
+    """``out`` resolved, once it is a place the predictions may be written (built beside it).
+
+    Raises:
+        UserError: ``out`` holds the run folder or the photos (``--overwrite`` would delete them),
+            lies inside the photo folder (a later run would score its anomaly maps as photos),
+            is a file, exists and is not empty without ``overwrite``, or cannot be created.
+    """
+    out, source = out.resolve(), source.resolve()
+    for kept, what in ((run.resolve(), "the run"), (source, "the photos")):
+        if out == kept or out in kept.parents:
+            raise UserError(f"output folder {out} holds {what} ({kept}); choose another --out")
+    if source.is_dir() and source in out.parents:
+        raise UserError(
+            f"output folder {out} is inside the photo folder {source}, where a later run would "
+            "score its anomaly maps as photos; choose another --out"
+        )
+    empty = out.is_dir() and not any(out.iterdir())  # made by hand: replaced like an old run's
+    return check_output_folder(out, overwrite=overwrite or empty)
 
 
 def predict_photos(
@@ -90,28 +129,20 @@ def predict_photos(
     """Scores and segments every photo of ``source``; returns a summary.
 
     Raises:
-        UserError: a corrupt run, no photos, a photo of another size or unreadable (found before
-            anything is written), no threshold, or SAM weights that cannot be loaded.
+        UserError: a corrupt run, no photos, two photos sharing an output name, an ``out`` that
+            may not be written (see :func:`check_out`), a photo of another size or unreadable, no
+            threshold or a non-finite one, or SAM weights that cannot be loaded; nothing is
+            written then.
     """
     run_path = Path(run_path)
     run = load_run(run_path)
     base, photos = list_photos(source)
+    check_unique_names([photo.relative_to(base).as_posix() for photo in photos])
+    out = Path(out) if out is not None else run_path / f"predict-{Path(source).resolve().name}"
+    out = check_out(out, run=run_path, source=Path(source), overwrite=overwrite)
     check_sizes(photos, run.image_shape)
     value, origin = resolve_threshold(threshold, run_path)
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model)
-    out = Path(out) if out is not None else run_path / f"predict-{Path(source).resolve().name}"
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(f"output folder exists: {out} (pass --overwrite to replace its predictions)")
-        for stale in ("masks", "anomaly_maps"):  # a photo flagged last time but not now keeps no mask
-            shutil.rmtree(out / stale, ignore_errors=True)
-    writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
-    for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
-        image = read_rgb(photo)
-        [prediction] = run.predict([image], [photo])
-        instances = segmenter(image, map_regions(prediction.anomaly_map, value, min_area=min_area))
-        file_name = photo.relative_to(base).as_posix()
-        writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
     info = {
         "run": str(run_path),
         "source": str(source),
@@ -121,7 +152,20 @@ def predict_photos(
         "min_area": min_area,
         "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
     }
-    writer.close(info)
+    writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
+
+    def write(folder: Path) -> None:
+        writer.out = folder  # the hidden build of ``out``
+        for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
+            image = read_rgb(photo)
+            [prediction] = run.predict([image], [photo])
+            instances = segmenter(image, map_regions(prediction.anomaly_map, value, min_area=min_area))
+            file_name = photo.relative_to(base).as_posix()
+            writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
+        writer.close(info)
+
+    # an empty existing folder (made by hand) is replaced like an old run's
+    build_folder(out, write, overwrite=overwrite or out.is_dir())
     flagged = sum(1 for image in writer.images if image["verdict"] != "good")
     return {
         **info,
@@ -143,7 +187,7 @@ def parser() -> OneLineParser:
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels (16)")
     p.add_argument("--no-maps", action="store_true", help="do not write anomaly_maps/*.png")
-    p.add_argument("--overwrite", action="store_true", help="replace the predictions in an existing --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 

@@ -44,6 +44,7 @@ from anomaly.data import (
 from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
 from common.errors import UserError, one_line
+from common.folders import check_output_folder
 from common.io import atomic_write, load_torch, partial_dir, save_torch, sha256_file
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -128,13 +129,14 @@ def fit_run(
 
     Raises:
         UserError: bad input (no good images, images of different sizes, a corrupt image, an
-            unknown key or value), with nothing written.
+            unknown key or value, an ``out`` that is or lies below a file), with nothing written.
     """
     config = merge(SCHEMA.defaults(), dict(config or {}))
     SCHEMA.check(config)
     out = Path(out)
-    if out.exists() and not overwrite:
+    if out.exists() and out.is_dir() and not overwrite:
         raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
+    check_output_folder(out, what="run folder")  # a file in the way would fail only once the fit is done
     records = load_records(root, category)
     splits = read_splits(data) if data is not None else None
     fit = fit_records(records, splits)
@@ -219,11 +221,33 @@ def read_run_info(path: str | Path) -> dict:
         raise UserError(f"corrupt run folder {path}: {RUN_FILE} lacks {', '.join(missing)}")
     if info["format"] != FORMAT or info["version"] != VERSION:
         raise UserError(f"{file} is not a version-{VERSION} {FORMAT} file")
+    malformed = [key for key, ok in _field_checks(info).items() if not ok]
+    if malformed:
+        raise UserError(f"corrupt run folder {path}: {RUN_FILE} has malformed {', '.join(malformed)}")
     try:
         SCHEMA.check(info["config"], where="run.json config.")
     except UserError as error:
         raise UserError(f"corrupt run folder {path}: {error}") from None
     return info
+
+
+def _field_checks(info: dict) -> dict[str, bool]:
+    """Whether each field of ``run.json`` has the type this code reads it as (a hand-edited file may not)."""
+    shape, keys, bank = info["image_shape"], info["fit_keys"], info["bank"]
+    return {
+        "config": isinstance(info["config"], dict),
+        "image_shape": isinstance(shape, list)
+        and len(shape) == 2
+        and all(isinstance(side, int) and side > 0 for side in shape),
+        "fit_keys": isinstance(keys, list) and all(isinstance(key, str) for key in keys),
+        "bank": isinstance(bank, dict)
+        and isinstance(bank.get("sha256"), str)
+        and all(isinstance(bank.get(key), int) for key in ("rows", "dim")),
+        "root": isinstance(info["root"], str),
+        "category": isinstance(info["category"], str),
+        "protocol": isinstance(info["protocol"], dict),
+        "backbone": isinstance(info.get("backbone", {}), dict | None),
+    }
 
 
 def load_run(path: str | Path, *, weights: str | Path | None = None, download: bool = True) -> AnomalyRun:

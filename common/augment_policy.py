@@ -90,6 +90,29 @@ def _settings(entry: object, path: Path, where: str) -> dict[str, float]:
     return {k: float(v) for k, v in entry.items()}
 
 
+def check_named_categories(
+    policy: AugmentPolicy, named: Sequence[str], data_categories: Sequence[str], *, key: str
+) -> None:
+    """Refuses a category named in a config that neither the policy lists nor the data set holds.
+
+    Such a name (a typo: ``hazlenut``) silently gets the policy's ``default`` entry, which may
+    flip a chiral part into its own defect. Only checked when the data set's categories are
+    known (its ``splits.json``).
+
+    Raises:
+        UserError: naming the config ``key``, the unknown names and what was known.
+    """
+    if not data_categories:
+        return
+    unknown = [name for name in named if name not in policy.categories and name not in data_categories]
+    if unknown:
+        listed = ", ".join(sorted(policy.categories)) or "none"
+        raise UserError(
+            f"{key} {', '.join(unknown)}: neither in the policy ({listed}) nor a category of the data set "
+            f"({', '.join(data_categories)})"
+        )
+
+
 def policy_settings(
     policy: AugmentPolicy, categories: Sequence[str], base: Mapping[str, object]
 ) -> dict[str, float]:

@@ -18,14 +18,15 @@ def exit_code(action: Callable[[], object]) -> int:
     """Runs a CLI's work and returns its exit code.
 
     0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one
-    ``error: ...`` line on stderr and gives 2; Ctrl-C gives one ``interrupted`` line
+    ``error: ...`` line on stderr (a wrapped library message's line breaks become spaces)
+    and gives 2; Ctrl-C gives one ``interrupted`` line
     and 130 (the work itself keeps its outputs atomic). Any other exception is a bug
     and propagates with its traceback.
     """
     try:
         action()
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)

@@ -26,6 +26,8 @@ from common.errors import UserError, one_line
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: The EXIF tag of an image's orientation; 1 (or 0, unset) is upright.
+EXIF_ORIENTATION = 0x0112
 #: A JPEG is decoded at this fraction of its size to check it: all its data is still read.
 _JPEG_CHECK_SCALE = 8
 
@@ -90,6 +92,20 @@ def _pil_open():
     if opener.__module__ == Image.__name__:
         return opener
     return getattr(sys.modules.get(opener.__module__), "_image_open", opener)
+
+
+def is_rotated(path: str | Path) -> bool:
+    """True when the file carries an EXIF orientation other than upright.
+
+    OpenCV (and so ultralytics, SAM's readers and every mask drawn on what they show) applies
+    it, while PIL's size and a mask file's pixels are the stored ones: the two disagree. A file
+    that cannot be read counts as upright here; reading it fails with its own error elsewhere.
+    """
+    try:
+        with _pil_open()(path) as image:
+            return image.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return False
 
 
 def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:

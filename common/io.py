@@ -201,15 +201,22 @@ def load_torch(
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} not found: {path}")
+    zipped = zipfile.is_zipfile(path)
     try:
-        mmap = mmap and zipfile.is_zipfile(path)
-        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap and zipped)
     except Exception as error:
-        if isinstance(error, pickle.UnpicklingError):
+        # torch.save writes a zip file, or (legacy) a pickle stream, which opens with the PROTO
+        # opcode 0x80; anything else (a text file) makes torch raise e.g. KeyError(174812789).
+        if not zipped and _first_byte(path) != b"\x80" or isinstance(error, pickle.UnpicklingError):
             reason = "not a torch file, or one that only loads by running pickled code"
         else:
             reason = one_line(str(error).strip().splitlines()[0] if str(error).strip() else error)
         raise UserError(f"cannot read {what} {path}: {reason}") from None
+
+
+def _first_byte(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(1)
 
 
 def save_torch(obj: object, path: str | Path) -> Path:

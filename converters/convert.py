@@ -27,10 +27,11 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.images import image_size
+from common.folders import build_folder
+from common.images import image_size, is_rotated
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
-from converters.dataset import Sample, build_folder, check_output_folder, write_dataset
+from converters.dataset import Sample, check_output_folder, write_dataset
 from converters.layouts import LAYOUTS, Layout, get_layout
 from converters.layouts.folder import scan_folders
 from converters.masks import MaskInstances, mask_to_instances
@@ -154,9 +155,11 @@ def check_config(config: ConvertConfig) -> Path:
         raise UserError(f"formats must be among {', '.join(FORMATS)}, got {list(config.formats)}")
     if config.min_area < 1:
         raise UserError(f"--min-area must be >= 1 pixel, got {config.min_area}")
-    for category in config.categories:
+    for i, category in enumerate(config.categories):
         if not category or category in {".", ".."} or "/" in category or "\\" in category:
             raise UserError(f"--category '{category}' must be a folder name under --root, not a path")
+        if category in config.categories[:i]:  # else: "two images map to one output name" for each image
+            raise UserError(f"--category '{category}' is listed twice")
     check_ratios(config.ratios)
     check_background_ratio(config.background_ratio)
     check_seed(config.seed)
@@ -213,6 +216,7 @@ def read_samples(
         if record.is_good:  # Kolektor SDD2: an empty mask marks a good image
             samples.append(Sample(record, width, height))
             continue
+        check_upright(record.image)
         found = _mask_instances(record, mask, namer, names, min_area)
         n_small += found.n_small
         if not found.instances:
@@ -225,6 +229,23 @@ def read_samples(
             continue
         samples.append(Sample(record, width, height, tuple(found.instances)))
     return samples, skipped, n_small
+
+
+def check_upright(image: Path) -> None:
+    """Refuses a defect image whose EXIF orientation tag turns or mirrors it on reading.
+
+    OpenCV and ultralytics apply the tag (a phone photo taken sideways) and see the image turned,
+    while its mask, and every label made from it, stay as stored: each box would be misplaced.
+
+    Raises:
+        UserError: the tag is anything but 1 (upright), naming the image.
+    """
+    if is_rotated(image):
+        raise UserError(
+            f"{image} has an EXIF orientation tag: OpenCV and ultralytics turn it on reading but "
+            "not its mask, so its labels would be misplaced; save it upright (PIL.ImageOps.exif_transpose) "
+            "with its mask drawn on the upright image"
+        )
 
 
 def _mask_instances(

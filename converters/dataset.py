@@ -1,17 +1,12 @@
-"""The data set folder: where it may go, what goes into it, and how it is put in place.
+"""The data set folder: where it may go and what goes into it.
 
-A folder is built in a hidden ``.<out>.partial-<host>-<pid>-<random>`` beside its target
-(:func:`common.io.partial_dir`) and renamed into place when complete, so a failed or
-interrupted run leaves no half-written data set. An old folder replaced with ``--overwrite``
-is first moved aside to ``.<out>.old.<host>-<pid>-<random>.tmp`` and removed only once the
-new one is in place. A run killed half-way leaves those hidden folders behind: the next run of
-the same target removes them once their writer is gone (:func:`common.io.remove_stale`; a
-concurrent run's build is left alone) and says so in one ``note:`` line on stderr.
+It is built hidden beside its target and renamed into place when complete, by
+:func:`common.folders.build_folder` (an ``--overwrite``'s old folder is removed only then; a
+killed run's leftovers are removed by the next run of the same target).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -23,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from common.errors import UserError, one_line
-from common.io import partial_dir, remove_stale, temporary_path
+from common import folders
+from common.errors import UserError
 from converters.coco import CocoImage, build_coco
 from converters.masks import DefectInstance
 from converters.mvtec import ImageRecord
@@ -53,27 +48,16 @@ def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -
 
     Raises:
         UserError: ``out`` is inside the input tree or holds it (``--overwrite`` would delete
-            the input), exists without ``overwrite``, or cannot be created (a file or a
-            read-only folder on its path).
+            the input), is a file (``--overwrite`` replaces a data set folder, never a file),
+            exists without ``overwrite``, or cannot be created (a file or a read-only folder
+            on its path).
     """
     out, root = Path(out).resolve(), Path(root).resolve()
     if out == root or root in out.parents:
         raise UserError(f"output folder {out} is inside the input tree {root}; choose another --out")
     if out in root.parents:
         raise UserError(f"output folder {out} contains the input tree {root}; choose another --out")
-    if out.exists() and not overwrite:
-        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
-    check_creatable(out)
-    return out
-
-
-def check_creatable(folder: Path) -> None:
-    """Refuses ``folder`` when its nearest existing ancestor is a file or a folder we cannot write."""
-    ancestor = next(parent for parent in folder.parents if parent.exists())
-    if not ancestor.is_dir():
-        raise UserError(f"cannot create folder {folder}: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"cannot create folder {folder}: {ancestor} is not writable")
+    return folders.check_output_folder(out, what="data set folder", overwrite=overwrite)
 
 
 def place_image(source: Path, target: Path, link: str) -> None:
@@ -150,66 +134,3 @@ def _write_split(
         )
         advance()
     return coco_images
-
-
-def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool) -> None:
-    """Runs ``write(folder)`` on a hidden folder beside ``out``, then renames it into place.
-
-    Leftovers of killed runs of the same ``out`` are removed first (see the module docstring).
-
-    Raises:
-        UserError: ``out`` exists without ``overwrite``, or a file system error while
-            writing (a read-only folder, a full disk); one line naming ``out``.
-    """
-    remove_leftovers(out)
-    partial = None
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = partial_dir(out)
-        write(partial)
-        _replace(partial, out, overwrite=overwrite)
-    except OSError as error:
-        raise UserError(f"cannot write {out}: {_reason(error)}") from None
-    finally:
-        if partial is not None and partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-
-
-def remove_leftovers(out: Path) -> list[Path]:
-    """Removes the hidden folders of ``out`` whose writer is gone; one ``note:`` line per kind."""
-    name = glob.escape(out.name)
-    builds = remove_stale(out.parent, f".{name}.partial-*")
-    replaced = remove_stale(out.parent, f".{name}.old.*.tmp") + remove_stale(out.parent, f".{name}.old-*")
-    kinds = ((builds, "unfinished build", "unfinished builds"), (replaced, "old copy", "old copies"))
-    for found, one, many in kinds:
-        if found:
-            what = f"{len(found)} {one if len(found) == 1 else many}"
-            print(f"note: removed {what} of {out} left by a killed run", file=sys.stderr, flush=True)
-    return builds + replaced
-
-
-def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:
-    """Moves the finished folder into place; an old one is removed only after the new one is there."""
-    if not out.exists() and not out.is_symlink():
-        partial.rename(out)
-        return
-    if not overwrite:
-        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
-    old = temporary_path(out.with_name(f"{out.name}.old"))
-    out.rename(old)
-    try:
-        partial.rename(out)
-    except BaseException:
-        old.rename(out)  # put the old one back
-        raise
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)  # a leftover is removed by the next run
-    else:
-        old.unlink()
-
-
-def _reason(error: OSError) -> str:
-    """``strerror: filename`` of a file system error, or its text."""
-    if error.strerror and error.filename:
-        return f"{error.strerror}: {error.filename}"
-    return one_line(error.strerror or error)

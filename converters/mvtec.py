@@ -117,6 +117,27 @@ def read_record_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else merge_masks(parts)
 
 
+class Exclusions(frozenset):
+    """The ``--exclude-defect`` names; remembers those a layout found in the data (:attr:`matched`).
+
+    Layouts test ``name in excluded`` for each defect folder or class they meet, so a name
+    never found is one that left nothing out: a typo (``scratchh``) would convert everything.
+    """
+
+    matched: set[str]
+
+    def __new__(cls, names: Iterable[str] = ()) -> Exclusions:
+        exclusions = super().__new__(cls, names)
+        exclusions.matched = set()
+        return exclusions
+
+    def __contains__(self, name: object) -> bool:
+        found = super().__contains__(name)
+        if found:
+            self.matched.add(str(name))
+        return found
+
+
 def scan_category(
     root: str | Path,
     category: str,
@@ -149,7 +170,7 @@ def scan_category(
     """
     folder = category_dir(root, category, layout=layout)
     chosen = get_layout(layout) if layout else detect_layout(folder)
-    excluded = frozenset(exclude_defects)
+    excluded = exclude_defects if isinstance(exclude_defects, Exclusions) else Exclusions(exclude_defects)
     records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
     if not include_unlabelled:
         records = [r for r in records if not r.unlabelled]
@@ -194,6 +215,9 @@ def scan(
 
     Each category is read with its own layout (detected) unless ``layout`` forces one;
     the keywords are those of :func:`scan_category`.
+
+    Raises:
+        UserError: as :func:`scan_category`, or an ``exclude_defects`` name found in no category.
     """
     if layout is not None:
         get_layout(layout)
@@ -201,7 +225,7 @@ def scan(
     if not names:
         what = get_layout(layout).looks_for if layout else looked_for()
         raise UserError(f"no category folders under {root}; looked for {what}")
-    excluded = tuple(exclude_defects)
+    excluded = Exclusions(exclude_defects)
     records: list[ImageRecord] = []
     for name in names:
         records += scan_category(
@@ -211,5 +235,11 @@ def scan(
             layout=layout,
             include_unlabelled=include_unlabelled,
             resolve_empty_masks=resolve_empty_masks,
+        )
+    if unmatched := sorted(excluded - excluded.matched):
+        found = sorted({r.defect for r in records if not r.is_good} | excluded.matched)
+        raise UserError(
+            f"--exclude-defect {' '.join(unmatched)}: no such defect type under {root} "
+            f"(found: {', '.join(found) or 'none'}); nothing would be left out"
         )
     return records

@@ -39,9 +39,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from converters.dataset import build_folder, check_creatable
+from common.folders import build_folder, check_output_folder
 
 DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
 
@@ -599,14 +599,14 @@ def generate(
     Raises:
         UserError: (a ``ValueError``) bad config (size < 64, negative count or seed, unknown or
             repeated defect, category not a plain folder name), the category folder exists and
-            ``overwrite`` is False, or it cannot be written (a file or a read-only folder in the
-            way, a full disk).
+            ``overwrite`` is False, it is a file, or it cannot be written (a file or a read-only
+            folder in the way, a full disk).
     """
     _check_config(config)
     target = Path(out) / config.category
-    if target.exists() and not overwrite:
+    if target.exists() and target.is_dir() and not overwrite:
         raise UserError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-    check_creatable(target)
+    check_output_folder(target, flag="category folder")  # --overwrite never replaces a file
     build_folder(target, lambda folder: _write_set(folder, config, progress=progress), overwrite=overwrite)
     return target
 
@@ -637,7 +637,7 @@ def _write_set(folder: Path, config: SyntheticConfig, *, progress: bool) -> None
 
 def _parser() -> argparse.ArgumentParser:
     defaults = SyntheticConfig()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m converters.synthetic",
         description="Write a deterministic synthetic metal-nut data set in MVTec AD layout.",
     )
@@ -666,11 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: arguments without the program name; ``None`` reads ``sys.argv[1:]``.
     """
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as stop:  # argparse printed usage and its own "error:" line (or --help)
-        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
-    return exit_code(lambda: _run(args))
+    return exit_code(lambda: _run(_parser().parse_args(argv)))
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -10,15 +10,14 @@ ground truth against itself gives AP 1.0.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.cli import exit_code
-from common.errors import UserError
+from common.cli import OneLineParser, exit_code
+from common.errors import UserError, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from converters.splits import SPLITS, load_splits
@@ -53,7 +52,8 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
     try:
         data = check_det_dataset(str(data_yaml), autodownload=False)
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
-        raise UserError(f"ultralytics rejects {data_yaml}: {error}") from None
+        raise UserError(f"ultralytics rejects {data_yaml}: {one_line(error)}") from None
+    check_data_root(data_yaml, Path(data["path"]))
     task = task or _guess_task(data_yaml.parent / "labels")
     checks = {}
     for split in SPLITS:
@@ -73,6 +73,22 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             check.problems.append(f"ultralytics kept {len(labels)} of {n_files} images (corrupt labels?)")
         checks[split] = check
     return checks
+
+
+def check_data_root(data_yaml: Path, root: Path) -> None:
+    """Refuses a ``data.yaml`` whose ``path:`` is another folder than its own.
+
+    The converters write ``path:`` absolute, so a data set that was moved or copied still
+    points at the old folder, and ultralytics would check (and train on) that one instead.
+
+    Raises:
+        UserError: ``root`` is not the folder holding ``data_yaml``.
+    """
+    if root.resolve() != data_yaml.parent.resolve():
+        raise UserError(
+            f"{data_yaml} has path: {root}, not its own folder {data_yaml.parent.resolve()} (moved or "
+            "copied?): ultralytics would read that data set instead; set path: to this folder"
+        )
 
 
 @contextlib.contextmanager
@@ -97,7 +113,7 @@ def _guess_task(labels_dir: Path) -> str:
 
 
 def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dict[str, SplitCheck]:
-    """Loads each ``instances_{split}.json`` with pycocotools and checks areas and self-AP."""
+    """Loads each ``instances_{split}.json`` with pycocotools; checks image files, areas and self-AP."""
     from pycocotools.coco import COCO
 
     checks = {}
@@ -116,6 +132,11 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
             instances=len(annotations),
             backgrounds=sum(not coco.getAnnIds(imgIds=[i]) for i in coco.getImgIds()),
         )
+        images_dir = Path(annotations_dir).parent / "images"  # file_name is relative to it
+        files = [image["file_name"] for image in coco.dataset["images"]]
+        missing = [name for name in files if not (images_dir / name).is_file()]
+        if missing:
+            check.problems.append(f"{len(missing)} image files missing (e.g. images/{missing[0]})")
         for annotation in annotations:
             rendered = int(coco.annToMask(annotation).sum())
             # Polygons render back to within a pixel or two of the mask (see converters.masks).
@@ -194,14 +215,13 @@ def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point: 0 when every check passes, 1 when one fails, 2 for bad input."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m converters.validate",
         description="Check a converted data set with ultralytics (YOLO) and pycocotools (COCO).",
     )
     parser.add_argument("folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco")
-    args = parser.parse_args(argv)
     results: dict[str, dict[str, SplitCheck]] = {}
-    code = exit_code(lambda: results.update(validate(args.folder)))
+    code = exit_code(lambda: results.update(validate(parser.parse_args(argv).folder)))
     if code:
         return code
     print(format_checks(results))

@@ -40,16 +40,18 @@ from typing import Any
 
 import torch
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.errors import UserError
+from common.folders import check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from detection.coco import coco_map, default_coco_file, read_coco
-from detection.data import data_names, read_data_yaml
+from detection.data import data_names, read_data_yaml, split_images
 from detection.image_level import image_labels, image_level_report, tuned_conf, yolo_image_labels
 from detection.report import EvaluationReport, format_report, write_report
 from detection.tiling import check_tiling
+from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from detection.weights import load_detector
+from detection.weights import load_detector, weights_file
 
 #: Default output folder, numbered (``evaluate2``, ...) when taken.
 DEFAULT_OUT = Path("runs/detect/evaluate")
@@ -100,17 +102,16 @@ def evaluate(
         The figures, also written to ``evaluation.json`` and ``report.txt`` in the output folder.
 
     Raises:
-        UserError: a bad data file or split (or ``conf_from`` equal to ``split``), missing or
-            unloadable weights, weights whose classes are not the data set's, bad tiling
-            settings; before the validator runs.
+        UserError: a bad data file or split (or ``conf_from`` equal to ``split``), a split
+            folder that is not there, a bad ``imgsz``, ``batch``, ``conf`` or ``device``, a
+            ``coco_file`` given but missing, an ``out`` that is a file, missing or unloadable
+            weights, bad tiling settings, all before the validator runs; weights whose classes
+            are not the data set's, once it has run.
     """
     data = Path(data)
     names = data_names(data)
-    for needed in (split, conf_from):
-        if needed is not None and needed not in read_data_yaml(data):
-            raise UserError(f"data file {data} has no '{needed}' split")
-    if conf_from == split:
-        raise UserError(f"--conf-from {conf_from}: pick the threshold on another split than the one scored")
+    check_inputs(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
+    check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
     model = load_detector(weights).model if isinstance(weights, str | Path) else weights
     ensure_ultralytics_fonts()
@@ -145,6 +146,40 @@ def evaluate(
     )
     write_report(report, validator.save_dir)
     return report
+
+
+def check_inputs(
+    data: Path,
+    splits: tuple[str, str | None],
+    *,
+    weights: str | Path | torch.nn.Module,
+    coco_file: str | Path | None,
+    out: str | Path | None,
+) -> None:
+    """The files :func:`evaluate` reads and writes, checked before any model loads (cheap ones first).
+
+    Args:
+        splits: the scored split and ``conf_from`` (or None).
+
+    Raises:
+        UserError: a split the data file lacks, or whose images are not there (a moved data set,
+            an empty split); ``conf_from`` equal to the scored split; missing weights; a
+            ``coco_file`` given but missing (the default one may be); an ``out`` that is a file.
+    """
+    split, conf_from = splits
+    for needed in filter(None, splits):
+        if needed not in read_data_yaml(data):
+            raise UserError(f"data file {data} has no '{needed}' split")
+    if conf_from == split:
+        raise UserError(f"--conf-from {conf_from}: pick the threshold on another split than the one scored")
+    if isinstance(weights, str | Path):
+        weights_file(weights)
+    for needed in filter(None, splits):
+        split_images(data, needed)  # else ultralytics' traceback
+    if coco_file is not None:
+        read_coco(Path(coco_file))
+    if out is not None:
+        check_output_folder(out)
 
 
 def validator_args(
@@ -250,7 +285,7 @@ def _plain(value: Any) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations are :func:`evaluate`'s parameters."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m detection.evaluate",
         description="Box mAP (ultralytics + COCOeval cross-check) and image-level defect-type accuracy and "
         "anomaly AUROC of detection weights on a converted data set split.",
@@ -285,8 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m detection.evaluate``: prints the report; bad input is one ``error:`` line, exit 2."""
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: print(format_report(evaluate(**vars(args)))))
+    return exit_code(lambda: print(format_report(evaluate(**vars(build_parser().parse_args(argv))))))
 
 
 if __name__ == "__main__":

@@ -30,13 +30,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from common.cli import exit_code
-from common.errors import UserError
+from common.cli import OneLineParser, exit_code
+from common.errors import UserError, one_line
+from common.folders import check_output_folder
 from common.images import IMAGE_SUFFIXES, decode_image_file, image_size
 from common.io import atomic_write
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.tiling import check_tiling, predict_tiled
+from detection.train_config import check_run_options
 from detection.weights import load_detector, weights_file
 
 #: The file :func:`main` writes into ``--out``.
@@ -106,6 +108,7 @@ def predict(
         UserError: missing or unloadable weights, bad tiling settings, a source without
             images or with a file that is not one; before any image is run.
     """
+    check_run_options(imgsz=imgsz, conf=conf, iou=iou, device=device)
     if tile is not None:
         check_tiling(tile, tile_overlap)
     weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while
@@ -161,7 +164,7 @@ def image_entry(
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations other than ``out`` are :func:`predict`'s parameters."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m detection.predict",
         description="Defect boxes and a per-image call (defect type or good) on new images, whole or tiled.",
     )
@@ -184,9 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> Path:
     """The command's work: predicts, writes ``predictions.json`` atomically, prints one line per image."""
     options = vars(args).copy()
-    out = options.pop("out")
+    out = check_output_folder(options.pop("out"))
     found = predict(**options)
-    path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")
+    try:
+        path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")
+    except OSError as error:  # the folder changed while the model ran
+        raise UserError(f"cannot write {out / PREDICTIONS_FILE}: {one_line(error)}") from None
     for image, entry in found.items():
         print(f"{entry['call']:>16s}  {entry['score']:.3f}  {len(entry['scores']):3d} boxes  {image}")
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
@@ -196,8 +202,7 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m detection.predict``; bad input is one ``error:`` line and exit code 2."""
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: run(args))
+    return exit_code(lambda: run(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

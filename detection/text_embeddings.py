@@ -53,7 +53,9 @@ from pathlib import Path
 
 import torch
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
+from common.errors import UserError, one_line
+from common.folders import check_creatable
 from common.weights import CheckpointError, resolve_checkpoint, weights_dir
 from detection.clip_text import (
     CLIP_ENCODER,
@@ -171,7 +173,7 @@ def resolve_text_embeddings(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m detection.text_embeddings",
         description="Write a {class name: 512-d tensor} table for YOLO-World training without a text "
         "encoder (train with text_embeddings=FILE).",
@@ -214,8 +216,14 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
 
 def write_table(args: argparse.Namespace) -> Path:
     """The command's work: makes the table, writes it and its sidecar, prints how to train with it."""
+    if Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is a folder; give the table's file name (names.pt)")
+    check_creatable(Path(args.out))  # before CLIP runs
     embeddings = make_table(args)
-    path = save_table(embeddings, args.out)
+    try:
+        path = save_table(embeddings, args.out)
+    except OSError as error:
+        raise UserError(f"cannot write {args.out}: {one_line(error)}") from None
     print(f"wrote {len(embeddings.vectors)} {embeddings.dim}-d vectors to {path} ({sidecar_path(path).name})")
     print(f"source: {embeddings.source}")
     if not embeddings.open_vocabulary:
@@ -226,8 +234,7 @@ def write_table(args: argparse.Namespace) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m detection.text_embeddings``; bad input is one ``error:`` line and exit code 2."""
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: write_table(args))
+    return exit_code(lambda: write_table(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

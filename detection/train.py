@@ -57,9 +57,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.config import save_config
 from common.errors import UserError
+from common.folders import check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from detection.data import data_names, has_polygon_labels, split_images
 from detection.sampling import write_repeated_train_list
@@ -185,6 +186,8 @@ def check_training_splits(data: Path) -> None:
         try:
             split_images(data, split)
         except UserError as error:
+            if "does not exist" in str(error):  # a moved data set (path: is absolute), not a split ratio
+                raise UserError(f"{error}: training needs images in both train and val") from None
             raise UserError(
                 f"{error}: training needs images in both train and val; re-convert the data set with "
                 "--split ratios that give each split images (e.g. --split 0.6 0.2 0.2)"
@@ -285,6 +288,7 @@ def train(config: Mapping) -> TrainResult:
     data = data_path(config)
     names = data_names(data)
     check_training_splits(data)
+    check_output_folder(config["project"], flag="config key 'project':")
     model, pretrained, yolo, family = start_model(config)
     embeddings = class_embeddings(config, names, yolo, family)
     print(describe_augmentation(config), flush=True)
@@ -363,7 +367,7 @@ def format_summary(result: TrainResult, data: Path) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """``--config FILE`` and ``key=value`` overrides."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m detection.train",
         description="Fine-tune YOLO-World (or plain YOLO) on a converted MVTec data set.",
     )
@@ -376,8 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m detection.train``; bad input is one ``error:`` line and exit code 2."""
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: train(build_config(args.config, args.overrides)))
+
+    def work() -> None:
+        args = build_parser().parse_args(argv)
+        train(build_config(args.config, args.overrides))
+
+    return exit_code(work)
 
 
 if __name__ == "__main__":

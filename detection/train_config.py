@@ -21,10 +21,12 @@ the result before anything is created: a bad value is one
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from common.augment_policy import check_named_categories
 from common.config import Option, Schema, load_config
 from common.errors import UserError, one_line
 from detection.augmentation import load_policy, policy_settings
@@ -185,6 +187,56 @@ def check_ultralytics_value(key: str, value: object, default: object) -> object:
     return value
 
 
+def check_device(device: object, *, what: str = "config key 'device'") -> None:
+    """Refuses a device this machine lacks (``foo``, ``0`` without CUDA); None or ``''``: ultralytics' pick.
+
+    ultralytics itself finds out only once its trainer or predictor starts, with a traceback.
+
+    Raises:
+        UserError: ``what`` and the first line of ultralytics' reason.
+    """
+    if device is None or device == "":
+        return
+    from ultralytics.utils import LOGGER
+    from ultralytics.utils.torch_utils import select_device
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # it logs its version banner before refusing
+    try:
+        select_device(device, verbose=False)
+    except ValueError as error:
+        raise UserError(f"{what}: {one_line(str(error).strip().splitlines()[0])}") from None
+    finally:
+        LOGGER.setLevel(level)
+
+
+#: The flags of ``detection.evaluate`` and ``detection.predict`` that are ultralytics arguments.
+RUN_OPTIONS: dict[str, Option] = {
+    "imgsz": Option(640, int, low=1),
+    "batch": Option(16, int, low=1),
+    "conf": Option(0.25, float, low=0, high=1),
+    "iou": Option(0.7, float, low=0, high=1),
+}
+
+
+def check_run_options(**options: object) -> None:
+    """Checks the ``--imgsz``, ``--batch``, ``--conf``, ``--iou`` and ``--device`` of evaluate and predict.
+
+    ultralytics raises a bare ``ValueError`` on ``conf=2`` and quietly rounds ``imgsz=0`` up to 32.
+
+    Raises:
+        UserError: the first bad value, one line naming its flag (``--conf needs a number in [0, 1]...``).
+    """
+    for key, value in options.items():
+        if key == "device":
+            check_device(value, what="--device")
+            continue
+        try:
+            RUN_OPTIONS[key].check(key, value)
+        except UserError as error:
+            raise UserError(str(error).replace(f"config key '{key}'", f"--{key}", 1)) from None
+
+
 def check_own_keys(config: Mapping) -> None:
     """Checks this entry point's keys against :data:`OWN_DEFAULTS`; ``tile`` is 0 or a real size."""
     OWN_DEFAULTS.check({k: v for k, v in config.items() if k in OWN_DEFAULTS})
@@ -202,6 +254,7 @@ def check_config(config: Mapping) -> dict:
     config = dict(config)
     check_own_keys(config)
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
+    check_device(config.get("device"))
     return config
 
 
@@ -243,7 +296,10 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
     categories = config_categories(first)
     settings = {}
     if first.get("augment_policy"):
-        settings = policy_settings(load_policy(project_path(first["augment_policy"])), categories, defaults)
+        policy = load_policy(project_path(first["augment_policy"]))
+        if first.get("category"):
+            check_named_categories(policy, categories, dataset_categories(first["data"]), key="category")
+        settings = policy_settings(policy, categories, defaults)
     config = check_config(load_config({**defaults, **settings}, path, overrides))
     if categories and not config.get("category"):
         config["category"] = categories[0] if len(categories) == 1 else categories

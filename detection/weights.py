@@ -128,11 +128,20 @@ def load_yolo(model: str | Path) -> Model:
 def load_detector(weights: str | Path) -> Model:
     """A trained detection model (a run's ``best.pt``, YOLO-World or plain YOLO) from a file.
 
+    ``YOLO(path)`` reads a ``.pt`` at once but defers any other file (an export, or a SAM
+    ``sam_finetuned.pth`` passed by mistake) to its first use, where it would fail with
+    ultralytics' own traceback mid-run; here it is read at once.
+
     Raises:
         UserError: the file is missing, is not an ultralytics checkpoint, or holds a model
             of another task (segmentation, classification...).
     """
     yolo = load_yolo(weights_file(weights))
+    try:
+        yolo.names  # noqa: B018 (the property loads deferred weights)
+    except Exception as error:  # a file that is not a checkpoint raises nearly anything (load_yolo)
+        reason = f"{type(error).__name__}: {one_line(error, limit=200)}"
+        raise UserError(f"cannot load model '{weights}': ultralytics cannot read it ({reason})") from None
     if yolo.task != "detect":
         raise UserError(f"{weights} holds a '{yolo.task}' model, not a detection model")
     return yolo

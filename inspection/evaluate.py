@@ -40,9 +40,9 @@ import torch
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
+from common.folders import build_folder, check_output_folder
 from common.images import decode_image_file
 from common.io import read_json_object
-from converters.dataset import build_folder, check_creatable
 from detection.image_level import image_labels, tuned_conf
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
@@ -59,7 +59,7 @@ from inspection.options import (
 )
 from inspection.outputs import RANK_BY, PredictionWriter
 from inspection.overlays import draw_overlay
-from inspection.photos import Photo, output_name
+from inspection.photos import Photo, check_photos, output_name
 from inspection.report import GalleryItem, write_report
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
@@ -222,10 +222,7 @@ def check_options(options: EvaluateOptions) -> None:
         raise UserError(
             f"--conf-from {options.conf_from}: pick the threshold on another split than the one scored"
         )
-    out = Path(options.out).resolve()
-    if out.exists() and not options.overwrite:
-        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
-    check_creatable(out)
+    check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite)
 
 
 def load_inspector(options: EvaluateOptions, device: torch.device) -> tuple[Inspector, dict]:
@@ -243,13 +240,20 @@ def load_inspector(options: EvaluateOptions, device: torch.device) -> tuple[Insp
 
 
 def evaluate(options: EvaluateOptions) -> dict:
-    """The command's work: checks, loads, scores the split into ``options.out``; returns the figures."""
+    """The command's work: checks (every photo decoded once), loads, scores the split into ``options.out``.
+
+    Returns:
+        The figures (:mod:`inspection.scoring`).
+    """
     check_options(options)
     device = resolve_device(options.device)
     split = load_split(options.data, options.split)
     if not split.images:
         raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
     picking = load_split(options.data, options.conf_from) if options.conf_from else None
+    for checked in (split, picking):
+        if checked is not None:
+            check_photos(checked.images, progress=options.progress, desc=f"checking {checked.name} photos")
     inspector, settings = load_inspector(options, device)
     check_classes(split, inspector.class_names)
     if picking is not None:

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import cv2
 
-from common.images import decode_image_file
+from common.images import decode_image_file, is_rotated
 from common.io import atomic_write, temporary_path
 from converters.mvtec import GOOD, MASK_SUFFIX
 from converters.value_masks import compose_mask, defect_folder, write_value_map
-from inspection.photos import Photo, is_rotated
+from inspection.photos import Photo
 from inspection.result import Inspection
 
 #: How a photo is placed in the tree.

@@ -15,6 +15,7 @@ from pathlib import Path
 from segment_anything.modeling import Sam
 
 from common.errors import UserError
+from common.folders import check_output_folder
 from common.io import cache_root
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_settings
@@ -65,7 +66,7 @@ class CascadeOptions:
 
 
 def check_cascade(options: CascadeOptions) -> None:
-    """Refuses option values out of range before any file is read."""
+    """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder, before loading."""
     check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
     if options.imgsz < 32:
         raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
@@ -79,6 +80,9 @@ def check_cascade(options: CascadeOptions) -> None:
         raise UserError(
             f"unknown SAM model '{options.model}': known models are {', '.join(sorted(SAM_MODELS))}"
         )
+    if options.cache_dir is not None and not options.no_cache:
+        # otherwise found at the first photo with a box, after both models load, and blamed on --out
+        check_output_folder(options.cache_dir, flag="--cache-dir")
 
 
 def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> ColourHead | None:

@@ -25,7 +25,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from common.errors import UserError
@@ -33,8 +32,6 @@ from common.images import IMAGE_SUFFIXES, image_size
 
 #: Characters that make ``--source`` a glob pattern.
 _GLOB_MAGIC = re.compile(r"[*?[]")
-#: EXIF tag of the image orientation.
-_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -143,26 +140,14 @@ def check_unique_names(photos: Iterable[Photo]) -> None:
         seen[key] = photo
 
 
-def check_photos(photos: Sequence[Photo], *, progress: bool = True) -> None:
+def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos") -> None:
     """Decodes every photo once (:func:`common.images.image_size`), so a bad one stops the run up front.
+
+    Args:
+        photos: anything with a ``path`` (a :class:`Photo`, a split's ``SegmentationImage``).
 
     Raises:
         UserError: a photo that is missing, not an image or truncated; one line naming it.
     """
-    for photo in tqdm(photos, desc="checking photos", unit="photo", disable=not progress, file=sys.stderr):
+    for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress, file=sys.stderr):
         image_size(photo.path)
-
-
-def is_rotated(path: Path) -> bool:
-    """True when the file carries an EXIF orientation other than upright.
-
-    OpenCV (and so the detector, SAM and the masks) applies it, while PIL, which
-    the converters read image sizes with, reports the stored pixels: such a photo
-    goes into the masks tree as an upright PNG copy, never as a link.
-    """
-    try:
-        with Image.open(path) as image:
-            return image.getexif().get(_ORIENTATION, 1) not in (0, 1)
-    # ImportError: ultralytics' patched Image.open reaches for pi_heif on files PIL cannot identify.
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, ImportError):
-        return False

@@ -38,8 +38,8 @@ import yaml
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
+from common.folders import build_folder, check_output_folder
 from common.io import atomic_write
-from converters.dataset import build_folder, check_creatable
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
@@ -140,8 +140,8 @@ def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
 
     Raises:
         UserError: ``out`` holds the photos (``--overwrite`` would delete them), lies inside a
-            folder searched recursively (the next run would inspect its overlays), exists
-            without ``overwrite``, or cannot be created.
+            folder searched recursively (the next run would inspect its overlays), is a file,
+            exists without ``overwrite``, or cannot be created.
     """
     root, recursive = photo_root(source)
     out, root = Path(out).resolve(), root.resolve()
@@ -152,9 +152,7 @@ def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
             f"output folder {out} is inside the photo folder {root}, where a later run would "
             "inspect its overlays too; choose another --out"
         )
-    if out.exists() and not overwrite:
-        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
-    check_creatable(out)
+    check_output_folder(out, overwrite=overwrite)
     return out
 
 

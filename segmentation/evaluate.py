@@ -31,12 +31,13 @@ from tqdm import tqdm
 
 from common.cli import exit_code
 from common.errors import UserError
+from common.folders import check_output_folder
 from common.io import atomic_write, cache_root
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
 from segmentation.colour_head import ColourHead, refuse_crops
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
-from segmentation.data import SegmentationImage, SegmentationSplit, load_split
+from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
 from segmentation.finetuned import load_colour_head, load_finetuned
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
@@ -272,6 +273,8 @@ def save_overlays(
 ) -> list[Path]:
     """Saves ground truth vs every model's prediction for the ``n`` worst and best images of ``ranking``.
 
+    Overlays of an earlier evaluation into ``out`` that are not rewritten are removed.
+
     ``embeddings``: per model, its embeddings by image id (models with a tuned encoder have their own).
     ``heads``: colour heads by model name (:mod:`segmentation.colour_head`).
     """
@@ -294,6 +297,9 @@ def save_overlays(
         path = out / f"{kind}_{rank % n}_{image.path.stem}.png"
         _, png = cv2.imencode(".png", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))
         written.append(atomic_write(path, png.tobytes()))
+    # An earlier evaluation into the same folder ranked other images: its overlays would pass for these.
+    for stale in {*out.glob("worst_*.png"), *out.glob("best_*.png")} - set(written):
+        stale.unlink()
     return written
 
 
@@ -325,6 +331,7 @@ def embed_for_models(
         if cache.fingerprint not in by_encoder:
             paths = [image.path for image in split.images]
             embeddings = cache.embed(paths, batch_size=batch_size, device=device, progress=progress)
+            check_image_sizes(split, [embedding.original_size for embedding in embeddings])
             by_view = embed_views(
                 cache, split, views, device=device, batch_size=batch_size, progress=progress
             )
@@ -349,6 +356,8 @@ def run_folds(args: argparse.Namespace) -> dict:
     if args.no_progress:
         overrides.append("progress=false")
     config = load_config(SCHEMA, args.config, overrides)
+    if args.tta and config["crops"]["max_fraction"] > 0:
+        raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
     results = cross_validate(args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta)
     metrics = {"data": str(Path(args.data).absolute()), "config": config, "tta": args.tta, **summary(results)}
     atomic_write(out / "folds.json", json.dumps(metrics, indent=1, allow_nan=True, default=str))
@@ -467,6 +476,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
+    if not args.folds and (args.config or args.set):
+        raise UserError("--config and --set are the fine-tuning's settings: they apply only with --folds")
     if args.folds and args.no_colour_head:
         raise UserError("--folds fits a colour head only with --set colour_head=true: drop --no-colour-head")
     if not 0 <= args.crop_fraction <= 1:
@@ -475,8 +486,7 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError("--tta and --crop-fraction do not combine: drop one of them")
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output folder {out} is a file")
+    check_output_folder(out)
 
 
 def _default_out(args: argparse.Namespace) -> Path:

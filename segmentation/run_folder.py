@@ -12,6 +12,7 @@ from pathlib import Path
 
 from common.config import save_config
 from common.errors import UserError
+from common.folders import check_output_folder
 from common.io import atomic_write, load_torch
 from segmentation.distributed import Dist, from_main
 
@@ -75,12 +76,26 @@ def read_resume_state(folder: Path) -> dict:
     return state
 
 
+def run_name(config: dict) -> str:
+    """The run folder's name under ``out``: ``name``, or ``<model>_<data folder name>``."""
+    return config["name"] or f"{config['model']}_{Path(config['data']).name}"
+
+
+def check_run_dir(config: dict, resume: Path | None) -> None:
+    """Refuses, before any work, an ``out`` (or with ``exist_ok`` the run folder) that a file blocks."""
+    if resume is not None:  # it holds last.pt: a folder
+        return
+    out = check_output_folder(config["out"], flag="out")
+    if config["exist_ok"]:
+        check_output_folder(out / run_name(config), flag="run folder")
+
+
 def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
     """The run folder, created by rank 0 with the resolved config in ``args.yaml``."""
     if resume is not None:
         folder = resume
     else:
-        name = config["name"] or f"{config['model']}_{Path(config['data']).name}"
+        name = run_name(config)
         if config["exist_ok"]:
             folder = Path(config["out"]) / name
         else:
@@ -89,7 +104,8 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
             folder = Path(from_main(chosen, world))
     if world.main:
         folder.mkdir(parents=True, exist_ok=True)
-        if resume is None:  # a reused folder's old state must not be resumed into this run
-            (folder / "last.pt").unlink(missing_ok=True)
+        if resume is None:  # a reused folder's old state must not be resumed into this run,
+            for stale in ("last.pt", "colour_head.json"):  # nor its head's fit pass for this run's
+                (folder / stale).unlink(missing_ok=True)
         save_config(config, folder / "args.yaml")
     return folder

@@ -8,19 +8,19 @@ epochs of :mod:`segmentation.train` work with, :class:`RunState` where they stan
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from segment_anything.modeling import Sam
 
-from common.augment_policy import geometry_settings, load_policy
+from common.augment_policy import check_named_categories, geometry_settings, load_policy
 from common.errors import UserError, one_line
 from common.io import cache_root
 from segmentation.augment import allowed_transforms
 from segmentation.crops import CropRule
-from segmentation.data import SegmentationSplit, load_split
+from segmentation.data import SegmentationSplit, check_image_sizes, load_split
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
 from segmentation.encoder_part import EncoderPart, encoder_part
@@ -29,7 +29,7 @@ from segmentation.finetuned import base_sha256, load_encoder_part
 from segmentation.instances import InstanceSet, trainable_parameters, training_samples
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
-from segmentation.run_folder import prepare_run_dir, read_resume_state
+from segmentation.run_folder import check_run_dir, prepare_run_dir, read_resume_state
 from segmentation.schedule import StepPlan, build_optimizer, plan_steps
 from segmentation.train_config import SCHEMA, data_categories
 from segmentation.views import View
@@ -140,8 +140,11 @@ def augment_transforms(config: dict) -> tuple[str, ...]:
     settings = config["augment"]
     if not settings["enabled"]:
         return ()
-    categories = [settings["category"]] if settings["category"] else data_categories(config["data"])
-    return allowed_transforms(geometry_settings(load_policy(settings["policy"]), categories))
+    policy, in_data = load_policy(settings["policy"]), data_categories(config["data"])
+    if settings["category"]:
+        check_named_categories(policy, [settings["category"]], in_data, key="augment.category")
+    categories = [settings["category"]] if settings["category"] else in_data
+    return allowed_transforms(geometry_settings(policy, categories))
 
 
 def build_instances(split: SegmentationSplit, config: dict) -> InstanceSet:
@@ -186,7 +189,8 @@ def restore(
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise UserError(
             f"{source} does not fit this run ({one_line(error, limit=160)}); "
-            "resume with the model, train_prompt_encoder and train_encoder it was started with"
+            "resume with the model, train_prompt_encoder, train_transformer and train_encoder "
+            "it was started with"
         ) from None
 
 
@@ -230,6 +234,14 @@ def embed_splits(
     n_train, n_val = len(train_views), len(val_views)
     train = dict(zip(train_views, embeddings[:n_train], strict=True))
     val = embeddings[n_train : n_train + n_val]
+    check_image_sizes(val_split, [entry.original_size for entry in val])
+    # Flips and crops change the frame: the plain view of each train image carries its size.
+    plain = [(index, entry) for (index, view), entry in train.items() if view == View()]
+    split = instances.split
+    check_image_sizes(
+        replace(split, images=[split.images[index] for index, _ in plain]),
+        [entry.original_size for _, entry in plain],
+    )
     crops = dict(zip(val_crops, embeddings[n_train + n_val :], strict=True))
     return train, val, crops
 
@@ -241,6 +253,7 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
     if config["colour_head"] and config["crops"]["max_fraction"] > 0:
         raise UserError("colour_head=true works on whole-photo logits: set crops.max_fraction=0 to use it")
+    check_run_dir(config, resume)
     device, world = set_up_process(config)
     saved = read_resume_state(resume) if resume is not None else None
     train_split, val_split = load_training_data(config["data"])
@@ -260,10 +273,11 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     state = RunState()
     if saved is not None:
         state = restore(saved, sam=sam, optimizer=optimizer, scheduler=scheduler, source=resume / "last.pt")
-    folder = prepare_run_dir(config, world, resume)
+    # Images are first decoded here (a corrupt one is a UserError): the run folder comes after.
     train_embeddings, val_embeddings, val_crops = embed_splits(
         sam, instances, val_split, config, world, device
     )
+    folder = prepare_run_dir(config, world, resume)
     run = Run(
         config=config,
         world=world,

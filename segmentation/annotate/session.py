@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.folders import check_output_folder
 from common.images import IMAGE_SUFFIXES
 from common.io import atomic_write
 from converters.convert import ConversionReport
@@ -148,8 +149,9 @@ class AnnotationSession:
         Raises:
             AnnotationError: bad names, a state written by something else, class
                 lists that do not fit, ``images`` inside ``out``, no images.
+            UserError: a file stands at ``out`` or above it.
         """
-        out = Path(out).expanduser().absolute()
+        out = check_output_folder(Path(out).expanduser().absolute())  # persist() makes it: no file in the way
         state_path = out / STATE_FILE
         stored: dict = _read_state(state_path) if state_path.is_file() else {}
         images_dir = _images_dir(stored, images, out)
@@ -249,6 +251,9 @@ class AnnotationSession:
     ) -> Instance:
         """Accepts an instance: ``mask`` ``(H, W)`` bool at the image's own size.
 
+        Accepting a mask the image already has, in the same class, changes nothing and returns
+        that instance: a double Enter or a client's retry must not save the defect twice.
+
         Args:
             proposal: the undecided proposal this instance replaces (one the user corrected);
                 it goes in the same change, and comes back with its undo.
@@ -263,6 +268,9 @@ class AnnotationSession:
             instance = self._instance(
                 entry, entry.next_id, class_name=class_name, mask=mask, score=score, prompt=prompt
             )
+            same = (i for i in entry.instances if (i.class_name, i.rle) == (class_name, instance.rle))
+            if (kept := next(same, None)) is not None and not replaced:
+                return kept
             self._change(
                 entry, partial(_accept, instances=[instance], size=np.shape(mask), replaced=replaced)
             )

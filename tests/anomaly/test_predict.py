@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -73,3 +74,66 @@ def test_existing_output_needs_overwrite_and_drops_old_masks(run: Path, parts: P
         predict_photos(run, parts / "test", out, threshold="1e9", progress=False)
     predict_photos(run, parts / "test", out, threshold="1e9", overwrite=True, progress=False)
     assert not (out / "masks").exists()  # no photo flagged now: last run's masks are gone
+
+
+def test_a_photo_failing_midway_leaves_no_output_and_the_old_one_whole(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # a PNG cut short passes the header check and fails on decoding, after the photos sorted before it
+    source = tmp_path / "photos"
+    shutil.copytree(parts / "test", source)
+    (source / "zz.png").write_bytes((source / "good" / "000.png").read_bytes()[:200])
+    out = tmp_path / "pred"
+    with pytest.raises(UserError, match="zz.png"):
+        predict_photos(run, source, out, threshold="-1", progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".pred*"))  # used to hold anomaly_maps/, masks/
+    predict_photos(run, parts / "test", out, threshold="-1", progress=False)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(UserError, match="zz.png"):
+        predict_photos(run, source, out, threshold="1e9", overwrite=True, progress=False)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # masks/ used to be deleted
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf"])
+def test_a_threshold_that_flags_nothing_is_refused(run: Path, parts: Path, tmp_path: Path, threshold) -> None:
+    with pytest.raises(UserError, match=f"--threshold must be a finite number, got {threshold}"):
+        predict_photos(run, parts / "test", tmp_path / "pred", threshold=threshold, progress=False)
+    assert not (tmp_path / "pred").exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ("run", "holds the run"),  # --overwrite would replace the model with predictions
+        ("above run", "holds the run"),
+        ("photos", "holds the photos"),
+        ("inside photos", "inside the photo folder"),  # a later run would score the maps as photos
+        ("file", "notes.txt is a file, not a folder"),  # used to be NotADirectoryError's traceback
+    ],
+)
+def test_an_out_that_would_clobber_inputs_is_refused(
+    run: Path, parts: Path, tmp_path: Path, where: str, fragment: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a folder")
+    out = {
+        "run": run,
+        "above run": tmp_path,
+        "photos": parts / "test",
+        "inside photos": parts / "test" / "pred",
+        "file": tmp_path / "notes.txt",
+    }[where]
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(UserError, match=fragment):
+        predict_photos(run, parts / "test", out, threshold="1", overwrite=True, progress=False)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_two_photos_sharing_an_output_name_are_refused(run: Path, parts: Path, tmp_path: Path) -> None:
+    # a.png and a.jpg both wrote anomaly_maps/a.png (and masks/anomaly/a_mask.png): the second won, silently
+    source = tmp_path / "photos"
+    source.mkdir()
+    shutil.copy(parts / "test" / "good" / "000.png", source / "a.png")
+    cv2.imwrite(str(source / "a.jpg"), cv2.imread(str(parts / "test" / "spot" / "000.png")))
+    with pytest.raises(UserError, match="two photos map to one output name 'a': a.jpg and a.png"):
+        predict_photos(run, source, tmp_path / "pred", threshold="1", progress=False)
+    assert not (tmp_path / "pred").exists()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import anomaly.run
 from anomaly.evaluate import evaluate_run
 from anomaly.run import BANK_FILE, RUN_FILE, fit_run, load_run
 from common.errors import UserError
@@ -55,6 +56,29 @@ def test_existing_run_folder_is_refused(parts: Path, tmp_path: Path, tiny_config
         fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
 
 
+def test_an_out_below_a_file_is_refused_before_fitting(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it used to fit first, then end in FileExistsError's traceback
+    (tmp_path / "notes.txt").write_text("a file")
+    monkeypatch.setattr(anomaly.run, "build_model", lambda *a, **k: pytest.fail("fitted"))
+    with pytest.raises(UserError, match="cannot create folder .*notes.txt is a file"):
+        fit_run(parts.parent, "part", tmp_path / "notes.txt" / "run", config=tiny_config, progress=False)
+
+
+def test_a_file_named_like_the_run_is_refused_even_with_overwrite(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # it used to be replaced by the run folder and left behind as a hidden .run.old-<pid> file
+    (tmp_path / "run").write_text("a file")
+    with pytest.raises(UserError, match="run is a file, not a run folder"):
+        fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, overwrite=True, progress=False)
+    assert (tmp_path / "run").read_text() == "a file" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "data",
+        "run",
+    ]
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -64,6 +88,12 @@ def test_existing_run_folder_is_refused(parts: Path, tmp_path: Path, tiny_config
         (lambda run: (run / BANK_FILE).write_bytes(b"x" * 100), "not the file run.json records"),
         (lambda run: _edit(run, bank=None), "lacks bank"),
         (lambda run: _edit(run, config={"backbone": "vgg"}), "unknown config key|backbone"),
+        # fields of the wrong type (a hand-edited file) used to end in AttributeError or TypeError
+        # tracebacks, or to load and fail later: one line naming the field instead
+        (lambda run: _edit(run, bank="x"), "run.json has malformed bank"),
+        (lambda run: _edit(run, image_shape=[64]), "run.json has malformed image_shape"),
+        (lambda run: _edit(run, fit_keys=5), "run.json has malformed fit_keys"),
+        (lambda run: _edit(run, config=[], root=3), "run.json has malformed config, root"),
     ],
 )
 def test_corrupt_run_folder(parts: Path, tmp_path: Path, tiny_config: dict, damage, message: str) -> None:

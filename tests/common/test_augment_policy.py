@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 import detection.augmentation as detection_policy
-from common.augment_policy import GEOMETRY_DEFAULTS, AugmentPolicy, geometry_settings, load_policy
+from common.augment_policy import (
+    GEOMETRY_DEFAULTS,
+    AugmentPolicy,
+    check_named_categories,
+    geometry_settings,
+    load_policy,
+)
 from common.errors import UserError
 
 
@@ -32,3 +38,25 @@ def test_a_bad_policy_is_one_error_line(tmp_path):
     path.write_text("categories:\n  hazelnut:\n    spin: 1\n")
     with pytest.raises(UserError, match="unknown keys"):
         load_policy(path)
+
+
+@pytest.mark.parametrize(
+    ("named", "in_data", "refused"),
+    [
+        (["metal_nut"], ["my_nut"], False),  # borrowing a listed category's policy
+        (["my_nut"], ["my_nut"], False),  # the data set's own category, not listed: default entry
+        (["metal_nt"], [], False),  # no splits.json: nothing to tell a typo from a new category
+        (["metal_nt"], ["my_nut"], True),  # a typo would silently get the default (mirroring a chiral nut)
+        (["my_nut", "metal_nt"], ["my_nut"], True),
+    ],
+)
+def test_a_named_category_known_to_neither_the_policy_nor_the_data_is_refused(named, in_data, refused):
+    policy = AugmentPolicy(categories={"metal_nut": {"fliplr": 0.0}})
+    if not refused:
+        check_named_categories(policy, named, in_data, key="augment.category")
+        return
+    with pytest.raises(UserError) as error:
+        check_named_categories(policy, named, in_data, key="augment.category")
+    assert str(error.value) == (
+        "augment.category metal_nt: neither in the policy (metal_nut) nor a category of the data set (my_nut)"
+    )

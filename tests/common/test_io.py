@@ -117,6 +117,22 @@ def test_torch_files_round_trip_and_garbage_is_one_line(tmp_path: Path) -> None:
         assert expected in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"garbage, not a zip and not a pickle", b"w: 1\n", b"", b"\x80\x02garbage after pickle's PROTO"],
+    ids=["text", "yaml", "empty", "broken-pickle"],
+)
+def test_a_file_that_is_no_torch_file_says_so(tmp_path: Path, content: bytes) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "junk.pt").write_bytes(content)
+    with pytest.raises(UserError) as error:
+        load_torch(tmp_path / "junk.pt", what="SAM checkpoint")
+    message = str(error.value)
+    assert message.startswith(f"cannot read SAM checkpoint {tmp_path / 'junk.pt'}: ")
+    if content[:1] != b"\x80":  # torch's own reason for these is a bare number (KeyError)
+        assert message.endswith("not a torch file, or one that only loads by running pickled code")
+
+
 def test_torch_files_load_memory_mapped_or_whole(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     save_torch({"w": torch.arange(4.0)}, tmp_path / "zip.pt")

@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
+from common import folders
 from common.errors import UserError
 from common.io import partial_dir, temporary_path
-from converters import dataset
 from converters.classes import class_namer, load_value_map
 from converters.convert import ConvertConfig, convert, format_report
 from converters.mvtec2coco import main as mvtec2coco
@@ -231,6 +232,7 @@ def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, mess
         ({"background_ratio": math.inf}, "--background-ratio must be a finite number >= 0, got inf"),
         ({"seed": -1}, "--seed must be an integer >= 0, got -1"),
         ({"categories": ("../widget",)}, "--category '../widget' must be a folder name under --root"),
+        ({"categories": ("widget", "widget")}, "--category 'widget' is listed twice"),
         ({"mask_values": Path("/nonexistent/values.json")}, "cannot read mask-values file"),
     ],
 )
@@ -238,6 +240,32 @@ def test_bad_options(tmp_path, category_factory, options, message):
     category_factory(tmp_path / "data", "widget")
     with pytest.raises(UserError, match=message):
         convert(config(tmp_path / "data", tmp_path / "out", **options))
+
+
+@pytest.mark.parametrize(("orientation", "refused"), [(1, False), (6, True), (2, True)])
+def test_a_defect_image_turned_by_its_exif_tag_is_refused(tmp_path, category_factory, orientation, refused):
+    category = category_factory(tmp_path / "data", "widget", image_ext=".jpg")
+    image = category / "test" / "scratch" / "001.jpg"
+    with Image.open(image) as opened:
+        pixels = opened.copy()
+    exif = pixels.getexif()
+    exif[0x0112] = orientation  # 6: a phone photo taken sideways; OpenCV and ultralytics turn it
+    pixels.save(image, exif=exif)
+    if not refused:
+        convert(config(tmp_path / "data", tmp_path / "out"))
+        return
+    with pytest.raises(UserError, match=f"{image} has an EXIF orientation tag: .* misplaced"):
+        convert(config(tmp_path / "data", tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_output_that_is_a_file_is_refused_and_kept(tmp_path, category_factory, overwrite):
+    category_factory(tmp_path / "data", "widget")
+    (tmp_path / "notes.txt").write_text("not a data set")  # a mistyped --out: --overwrite deleted it
+    with pytest.raises(UserError, match="--out .*notes.txt is a file, not a data set folder"):
+        convert(config(tmp_path / "data", tmp_path / "notes.txt", overwrite=overwrite))
+    assert (tmp_path / "notes.txt").read_text() == "not a data set"
 
 
 def test_output_inside_input_is_refused(tmp_path, category_factory):
@@ -266,14 +294,14 @@ def test_unwritable_output_is_one_line(tmp_path, category_factory, monkeypatch):
     with pytest.raises(UserError, match="cannot create folder .*file/out: .*file is a file, not a folder"):
         convert(config(tmp_path / "data", tmp_path / "file" / "out"))
     with monkeypatch.context() as patch:
-        patch.setattr(dataset.os, "access", lambda *args, **kwargs: False)  # read-only, even for root
+        patch.setattr(folders.os, "access", lambda *args, **kwargs: False)  # read-only, even for root
         with pytest.raises(UserError, match=f"cannot create folder .*out: {tmp_path} is not writable"):
             convert(config(tmp_path / "data", tmp_path / "out"))
 
     def refuse(out: Path) -> Path:
         raise PermissionError(13, "Permission denied", str(out))
 
-    monkeypatch.setattr(dataset, "partial_dir", refuse)  # made read-only after the check
+    monkeypatch.setattr(folders, "partial_dir", refuse)  # made read-only after the check
     with pytest.raises(UserError, match="cannot write .*out: Permission denied: .*out"):
         convert(config(tmp_path / "data", tmp_path / "out"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "file"]

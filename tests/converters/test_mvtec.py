@@ -32,6 +32,17 @@ def test_exclude_defects(tmp_path, category_factory):
     assert {r.defect for r in records} == {"good", "scratch"}
 
 
+def test_an_exclusion_found_in_no_category_is_an_error(tmp_path, category_factory, mask_factory):
+    category_factory(tmp_path, "alpha")  # scratch, hole
+    category_factory(tmp_path, "beta", defects={"crack": [mask_factory(48, 64, [(5, 5, 15, 9)])]})
+    # "hole" is in alpha alone: found once is enough
+    assert {r.defect for r in scan(tmp_path, exclude_defects=["hole"])} == {"good", "scratch", "crack"}
+    # a typo left every image in, silently
+    message = r"--exclude-defect scratchh: no such defect type .*found: crack, hole, scratch"
+    with pytest.raises(UserError, match=message):
+        scan(tmp_path, exclude_defects=["hole", "scratchh"])
+
+
 def test_real_hazelnut_tree(hazelnut_root):
     records = scan(hazelnut_root)
     assert len(records) == 28 + 6 + 17

@@ -216,6 +216,15 @@ def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [config.category]
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_file_where_the_category_folder_goes_is_refused_and_kept(tmp_path: Path, overwrite: bool) -> None:
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=0, defects=("color",))
+    (tmp_path / config.category).write_text("notes")  # --overwrite deleted it
+    with pytest.raises(UserError, match=f"folder {tmp_path / config.category} is a file, not a folder"):
+        generate(tmp_path, config, overwrite=overwrite, progress=False)
+    assert (tmp_path / config.category).read_text() == "notes"
+
+
 def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,7 +314,8 @@ def test_cli_bad_input_returns_2(
 
 def test_cli_argparse_errors_return_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--out", str(tmp_path), "--size", "big"]) == 2
-    assert "error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --size: invalid int value: 'big'") and err.count("\n") == 1
     assert main([]) == 2  # --out is required
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -44,6 +45,14 @@ def test_validate_finds_broken_labels(dataset, capsys):
     assert validate_main([str(dataset)]) == 1
 
 
+def test_validate_finds_missing_image_files_in_both_formats(dataset):
+    image = next((dataset / "images" / "val").iterdir())
+    image.unlink()
+    results = validate(dataset)
+    assert results["yolo"]["val"].problems  # ultralytics lists the folder: one image fewer
+    assert results["coco"]["val"].problems == [f"1 image files missing (e.g. images/val/{image.name})"]
+
+
 def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
     with pytest.raises(UserError, match="not a converted data set"):
         validate(tmp_path)
@@ -58,6 +67,31 @@ def test_validate_refuses_a_broken_splits_file(dataset, capsys):
     assert validate_main([str(dataset)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read splits file") and err.count("\n") == 1
+
+
+def test_validate_refuses_a_copy_whose_data_yaml_points_at_the_original(dataset, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy, symlinks=True)
+    (copy / "labels" / "train" / next((copy / "labels" / "train").iterdir()).name).write_text("0 0.5\n")
+    # path: still names the original, which ultralytics checked instead: all "ok" before
+    with pytest.raises(UserError, match=f"data.yaml has path: {dataset}, not its own folder {copy}"):
+        validate(copy)
+    assert validate_main([str(copy)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_data_yaml_ultralytics_rejects_is_one_line(dataset, capsys):
+    (dataset / "data.yaml").write_text(f"path: {dataset}\nnames: {{0: scratch}}\n")  # no train/val keys
+    assert validate_main([str(dataset)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ultralytics rejects ") and "'train:' key missing" in err
+    assert err.count("\n") == 1  # ultralytics' message has two lines
+
+
+def test_cli_usage_errors_are_one_line(capsys):
+    assert validate_main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the following arguments are required: folder") and err.count("\n") == 1
 
 
 @pytest.mark.slow

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import ops
 
@@ -86,11 +88,14 @@ def test_ground_truth_scores_one_in_ultralytics_and_cocoeval(
 
 
 def test_without_a_coco_file_the_labels_come_from_yolo(tiny_dataset, tmp_path, untrained_detector) -> None:
+    yolo_only = tmp_path / "yolo_only"  # converted without --coco
+    shutil.copytree(tiny_dataset, yolo_only, symlinks=True, ignore=shutil.ignore_patterns("annotations"))
+    data = yaml.safe_load((yolo_only / "data.yaml").read_text())
+    (yolo_only / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(yolo_only)}))
     report = evaluate(
-        tiny_dataset / "data.yaml",
+        yolo_only / "data.yaml",
         untrained_detector,
         split="val",
-        coco_file=tmp_path / "none.json",
         imgsz=64,
         device="cpu",
         out=tmp_path / "eval",
@@ -138,6 +143,37 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
     assert err.startswith(expected) and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--conf", "5"], "error: --conf needs a number in [0, 1], got 5.0"),  # every image was 'good'
+        (["--imgsz", "0"], "error: --imgsz needs an integer >= 1, got 0"),  # was scored at 32 px
+        (["--batch", "0"], "error: --batch needs an integer >= 1, got 0"),  # was a torch traceback
+        (["--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
+        (["--coco", "missing.json"], "error: cannot read COCO file missing.json"),  # was skipped with a note
+        (["--out", "{file}"], "error: --out {file} is a file, not a folder"),  # was a traceback
+        (["--data", "{nowhere}"], "error: 'val: images/val' of {nowhere} does not exist (/nowhere/"),
+        (["--conf", "x"], "error: argument --conf: invalid float value: 'x'"),  # no usage lines
+    ],
+)
+def test_bad_values_stop_before_the_validator_runs(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, args: list[str], expected: str
+) -> None:
+    file, nowhere = tmp_path / "notes.txt", tmp_path / "nowhere.yaml"
+    file.write_text("kept\n")
+    data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
+    nowhere.write_text(yaml.safe_dump({**data, "path": "/nowhere"}))  # a moved data set's data.yaml
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    args = [a.format(file=file, nowhere=nowhere) for a in args]
+    argv = ["--data", str(tiny_dataset / "data.yaml"), "--split", "val", "--weights", str(weights), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected.format(file=file, nowhere=nowhere)) and err.count("\n") == 1
+    assert file.read_text() == "kept\n"
+
+
 def test_every_cli_option_is_an_evaluate_parameter() -> None:
     options = {action.dest for action in build_parser()._actions} - {"help"}
     assert options <= set(inspect.signature(evaluate).parameters)
@@ -147,10 +183,17 @@ def test_weights_that_are_not_checkpoints_are_one_line_errors(
     tiny_dataset: Path, tmp_path: Path, capsys, bad_weights: Path
 ) -> None:
     out = tmp_path / "eval"
-    assert (
-        main(["--data", str(tiny_dataset / "data.yaml"), "--weights", str(bad_weights), "--out", str(out)])
-        == 2
-    )
+    data = str(tiny_dataset / "data.yaml")
+    assert main(["--data", data, "--split", "val", "--weights", str(bad_weights), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot load model '{bad_weights}': ") and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_split_without_images_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    # tiny_dataset's test split is empty: ultralytics' FileNotFoundError traceback, before
+    assert main(["--data", str(tiny_dataset / "data.yaml"), "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no images in the 'test' split of ") and err.count("\n") == 1

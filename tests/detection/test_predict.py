@@ -68,6 +68,12 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
         (["--weights", "nowhere.pt", "--source", "."], "error: weights not found: nowhere.pt"),
         (["--source", "nowhere"], "error: source not found: nowhere"),
         (["--source", ".", "--tile", "16"], "error: tiled inference needs tile >= 32"),
+        # ultralytics: a ValueError traceback for conf/iou, imgsz 0 quietly predicted at 32 px
+        (["--source", ".", "--conf", "2"], "error: --conf needs a number in [0, 1], got 2.0"),
+        (["--source", ".", "--iou", "nan"], "error: --iou needs a finite number, got nan"),
+        (["--source", ".", "--imgsz", "0"], "error: --imgsz needs an integer >= 1, got 0"),
+        (["--source", ".", "--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
+        (["--source", ".", "--imgsz", "x"], "error: argument --imgsz: invalid int value: 'x'"),  # no usage
     ],
 )
 def test_cli_errors_are_one_line(checkpoint: Path, capsys, args: list[str], expected: str) -> None:
@@ -75,6 +81,18 @@ def test_cli_errors_are_one_line(checkpoint: Path, capsys, args: list[str], expe
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(expected) and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("out", ["notes.txt", "notes.txt/sub"])
+def test_an_out_that_is_or_sits_in_a_file_is_named_before_the_model_runs(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch, out: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("kept\n")  # was a FileExistsError traceback after predicting
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
+    assert main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"{tmp_path / 'notes.txt'} is a file" in err and err.count("\n") == 1
+    assert (tmp_path / "notes.txt").read_text() == "kept\n"
 
 
 def test_every_cli_option_but_out_is_a_predict_parameter() -> None:

@@ -227,3 +227,18 @@ def test_cli_without_clip_is_one_error_line(tmp_path: Path, capsys, no_clip) -> 
     err = capsys.readouterr().err
     assert err.startswith("error: the 'clip' package is not installed") and err.count("\n") == 1
     assert not (tmp_path / "t.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"),
+    [
+        ("", "error: --out {tmp} is a folder; give the table's file name"),  # was IsADirectoryError
+        ("notes.txt/t.pt", "error: cannot create folder {tmp}/notes.txt/t.pt: {tmp}/notes.txt is a file"),
+    ],
+)
+def test_cli_out_that_cannot_be_written_is_one_line(tmp_path: Path, capsys, out: str, expected: str) -> None:
+    (tmp_path / "notes.txt").write_text("kept\n")
+    assert main(["--names", "scratch", "--fixed", "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected.format(tmp=tmp_path)) and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -98,6 +98,13 @@ def test_precedence_policy_then_config_file_then_command_line(tiny_dataset: Path
     assert "ultralytics' defaults" in describe_augmentation(off)
 
 
+def test_a_category_known_to_neither_the_policy_nor_the_data_is_refused(tiny_dataset: Path) -> None:
+    data = f"data={tiny_dataset / 'data.yaml'}"
+    with pytest.raises(UserError, match="category synthetic_nutt: neither in the policy .* nor a category"):
+        build_config(WORLD_CONFIG, [data, "category=synthetic_nutt"])  # the default entry would mirror it
+    assert build_config(WORLD_CONFIG, [data, "category=synthetic_nutt", "augment_policy=null"])["category"]
+
+
 def test_several_categories_take_the_safest_value() -> None:
     nut, wood = {"fliplr": 0.0, "flipud": 0.0}, {"hsv_h": 0.1}
     policy = AugmentPolicy(default={"flipud": 0.5}, categories={"metal_nut": nut, "wood": wood})
@@ -233,6 +240,32 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("project={file}", "error: config key 'project': {file} is a file, not a folder"),  # was a traceback
+        ("device=foo", "error: config key 'device': Invalid CUDA 'device=foo' requested."),  # in the trainer
+    ],
+)
+def test_a_bad_project_or_device_stops_before_any_model(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, override: str, expected: str
+) -> None:
+    file = tmp_path / "notes.txt"
+    file.write_text("kept\n")
+    monkeypatch.setattr("detection.train.start_model", lambda config: pytest.fail("model built"))
+    overrides = [*tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"), override.format(file=file)]
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected.format(file=file)) and err.count("\n") == 1
+    assert file.read_text() == "kept\n"
+
+
+def test_cli_usage_errors_are_one_line(capsys) -> None:
+    assert main(["--config"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --config: expected one argument") and err.count("\n") == 1
+
+
 def test_train_checks_a_config_it_is_handed(tiny_dataset: Path, tmp_path: Path) -> None:
     config = build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"))
     with pytest.raises(UserError, match="config key 'batch'"):
@@ -291,6 +324,17 @@ def test_an_empty_val_split_stops_before_training(no_val_dataset: Path, tmp_path
     assert err.startswith("error: no images in the 'val' split of ") and err.count("\n") == 1
     assert "re-convert the data set with --split ratios" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_data_yaml_pointing_nowhere_is_not_blamed_on_split_ratios(tiny_dataset: Path, tmp_path) -> None:
+    data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
+    moved = tmp_path / "data.yaml"
+    moved.write_text(yaml.safe_dump({**data, "path": str(tmp_path / "nowhere")}))  # the data set was moved
+    with pytest.raises(UserError) as error:
+        check_training_splits(moved)
+    message = str(error.value)
+    assert message.startswith(f"'train: images/train' of {moved} does not exist ({tmp_path / 'nowhere'}")
+    assert "--split" not in message  # re-converting with other ratios would not help
 
 
 def test_training_splits_of_a_good_data_set_pass(tiny_dataset: Path) -> None:

@@ -197,3 +197,22 @@ def test_a_decoders_colour_head_is_applied_and_recorded(cli, tmp_path) -> None:
         )
         predictions = json.loads((out / "predictions.json").read_text())
         assert len(predictions) == 4 and in_box_pixels(predictions).all() == (not flags)
+
+
+def test_a_corrupt_photo_is_named_before_the_models_load(cli, dataset, tmp_path, capsys, monkeypatch) -> None:
+    # it used to surface mid-run, after both models had loaded and earlier photos were scored
+    photo = sorted((dataset / "images" / "test").iterdir())[-1]
+    photo.write_bytes(photo.read_bytes()[:200])  # a PNG cut short: its header still reads
+    monkeypatch.setattr(evaluate_module, "load_inspector", lambda *a: pytest.fail("models loaded"))
+    assert cli("--out", tmp_path / "report") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read image {photo}") and err.count("\n") == 1
+    assert not (tmp_path / "report").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, tmp_path, capsys) -> None:
+    # --overwrite used to replace the file with the report folder
+    (tmp_path / "notes.txt").write_text("not a folder")
+    assert cli("--out", tmp_path / "notes.txt", "--overwrite") == 2
+    assert "notes.txt is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "not a folder"

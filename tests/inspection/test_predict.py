@@ -182,3 +182,31 @@ def test_a_head_with_crops_or_a_malformed_head_is_one_line(
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and fragment in error and "\n" not in error
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+def test_detector_weights_ultralytics_reads_lazily_are_one_line(tiny_registry, photos, tmp_path, capsys):
+    # YOLO() reads a .pt at once but defers other suffixes to first use: a SAM state dict passed as
+    # the detector used to end in ultralytics' AssertionError traceback, after SAM had loaded
+    weights = tmp_path / "sam_finetuned.pth"
+    torch.save(build_tiny_sam().state_dict(), weights)
+    args = ["--detector", weights, "--sam", tiny_registry, "--model", "tiny", "--no-cache"]
+    args += ["--source", photos, "--out", tmp_path / "out", "--no-progress"]
+    assert main([str(a) for a in args]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: cannot load model '{weights}': ultralytics cannot read it")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line_before_anything_runs(cli, photos, tmp_path, capsys):
+    # it used to surface at the first photo with a box, after both models had loaded, blamed on --out
+    assert cli("--source", photos, "--out", tmp_path / "out", "--cache-dir", photos / "one.png") == 2
+    assert capsys.readouterr().err == f"error: --cache-dir {photos / 'one.png'} is a file, not a folder\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, photos, tmp_path, capsys):
+    # --overwrite used to replace the file with the run folder
+    (tmp_path / "notes.txt").write_text("not a folder")
+    assert cli("--source", photos, "--out", tmp_path / "notes.txt", "--overwrite") == 2
+    assert "notes.txt is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "not a folder"

@@ -118,7 +118,8 @@ def test_weights_that_are_not_checkpoints_are_one_line_errors(
             result = train_cli(dataset, out, f"model={weights}")
         elif command == "evaluate":
             data = dataset / "data.yaml"
-            result = run_cli("detection.evaluate", "--data", data, "--weights", weights, "--out", out)
+            args = ["--data", data, "--split", "val", "--weights", weights, "--out", out]  # test is empty
+            result = run_cli("detection.evaluate", *args)
         else:
             result = run_cli("detection.predict", "--weights", weights, "--source", photos, "--out", out)
     assert_user_error(result, f"cannot load model '{weights}'")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import cv2
 import numpy as np
@@ -10,7 +12,9 @@ import pytest
 import torch
 
 from common.errors import UserError
+from segmentation.data import load_split
 from segmentation.evaluate import (
+    embed_for_models,
     evaluate_model,
     format_table,
     main,
@@ -59,6 +63,10 @@ def test_table_has_a_column_block_per_model(tiny_sam, val_setup):
 
 def test_overlays_are_written_for_the_worst_and_best_images(tiny_sam, val_setup, tmp_path):
     split, embeddings = val_setup
+    # an earlier evaluation into the same folder (more overlays, other images): none of it may stay
+    (tmp_path / "o").mkdir()
+    for name in ("worst_3_other.png", "best_0_other.png"):
+        (tmp_path / "o" / name).write_bytes(b"png of another evaluation")
     with torch.inference_mode():
         result = evaluate_model(tiny_sam, split, embeddings, name="tiny", progress=False)
         by_id = {im.image_id: e for im, e in zip(split.images, embeddings, strict=True)}
@@ -66,9 +74,22 @@ def test_overlays_are_written_for_the_worst_and_best_images(tiny_sam, val_setup,
             [("a", tiny_sam), ("b", tiny_sam)], result, split, [by_id] * 2, tmp_path / "o", n=1
         )
     assert [p.name.split("_")[0] for p in written] == ["worst", "best"]
+    assert sorted((tmp_path / "o").iterdir()) == sorted(written)
     image = cv2.imread(str(written[0]))
     assert image.shape[1] == 2 * split.images[0].width  # one panel per model
     assert np.any(image[..., 1] == 255)  # green ground-truth outline drawn
+
+
+def test_a_coco_size_other_than_the_image_is_one_line_not_a_broadcast_error(tiny_dataset, tiny_sam, tmp_path):
+    data = tmp_path / "wrong_size"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["images"][0]["height"] *= 2
+    coco_file.write_text(json.dumps(coco))
+    split = load_split(data, "val")
+    with pytest.raises(UserError, match=r"is 64x64 px, but .*instances_val.json says 64x128"):
+        embed_for_models([tiny_sam], split, [], model="tiny", cache_dir=tmp_path / "cache")
 
 
 def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
@@ -86,8 +107,12 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
         (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
         (["--folds", "3", "--no-colour-head"], "drop --no-colour-head"),
+        (["--set", "epochs=1"], "apply only with --folds"),  # not silently ignored
+        (["--config", "{garbage}"], "apply only with --folds"),
         (["--device", "gpu"], "unknown device 'gpu'"),
         (["--out", "{garbage}"], "is a file"),
+        # not a mkdir traceback:
+        (["--out", "{garbage}/sub"], "cannot create folder {garbage}/sub: {garbage} is a file"),
     ],
 )
 def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, capsys, argv, message):
@@ -95,6 +120,7 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
     garbage.write_bytes(b"\x00not a checkpoint" * 8)
     paths = {"garbage": garbage, "missing": tmp_path / "missing.pt"}
     argv = [arg.format(**paths) for arg in argv]
+    message = message.format(**paths)
     out = tmp_path / "eval"
     before = sorted(tmp_path.rglob("*"))
     assert main(["--data", str(tiny_dataset), "--out", str(out), "--no-progress", *argv]) == 2

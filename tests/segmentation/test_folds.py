@@ -77,10 +77,19 @@ def test_size_buckets():
         (["--folds", "2"], "at least 3 folds"),
         (["--folds", "5", "--checkpoint", "x/decoder.pt"], "drop --checkpoint"),
         (["--folds", "50"], "more folds than"),
+        # the flips and the crops meet only when the first round is scored: refused before training
+        (
+            ["--folds", "3", "--tta", "--set", "crops.max_fraction=0.2", "epochs=1", "max_steps=1"],
+            "--tta and crops.max_fraction do not combine",
+        ),
     ],
 )
 def test_evaluate_folds_refuses_bad_requests(tiny_dataset, tmp_path, capsys, extra, message):
     from segmentation.evaluate import main
 
-    assert main(["--data", str(tiny_dataset), "--out", str(tmp_path / "out"), *extra]) == 2
-    assert message in capsys.readouterr().err
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--cache-dir", str(cache), "--no-progress"]
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not out.exists() and not cache.exists()

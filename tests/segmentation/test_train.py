@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -367,6 +368,14 @@ def test_unknown_device_is_one_line(tiny_dataset, tiny_sam, tmp_path):
         train(config, sam=tiny_sam)
 
 
+def test_an_augment_category_unknown_to_the_policy_and_the_data_is_refused(tiny_dataset, tiny_sam, tmp_path):
+    # a typo used to get the policy's default entry silently: left-right flips, for a chiral nut too
+    config = _config(tiny_dataset, tmp_path, "augment.enabled=true", "augment.category=synthetic_nutt")
+    with pytest.raises(UserError, match="augment.category synthetic_nutt: neither in the policy"):
+        train(config, sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_val_split_without_defects_names_the_converters_split_flag(tiny_dataset, tiny_sam, tmp_path):
     data = tmp_path / "no_val_defects"
     shutil.copytree(tiny_dataset, data)
@@ -377,6 +386,63 @@ def test_a_val_split_without_defects_names_the_converters_split_flag(tiny_datase
         train(_config(data, tmp_path), sam=tiny_sam)
     assert "--ratios" not in str(error.value)
     assert not (tmp_path / "runs").exists(), "the data set is checked before the run folder is made"
+
+
+def test_a_reused_run_folder_keeps_no_colour_head_fit_of_the_earlier_run(tiny_dataset, tiny_sam, tmp_path):
+    folder = tmp_path / "runs" / "again"
+    folder.mkdir(parents=True)
+    (folder / "colour_head.json").write_text('{"kept": true}')  # an earlier colour_head=true run
+    config = _config(tiny_dataset, tmp_path, "name=again", "exist_ok=true", "epochs=1", "max_steps=1")
+    train(config, sam=tiny_sam)
+    assert not (folder / "colour_head.json").exists()
+
+
+def test_a_corrupt_image_is_one_line_and_makes_no_run_folder(tiny_dataset, tiny_sam, tmp_path):
+    data = tmp_path / "corrupt_copy"
+    shutil.copytree(tiny_dataset, data)
+    image = sorted((data / "images" / "train").iterdir())[0]
+    image.write_bytes(image.read_bytes()[:40])  # cut short: the header survives, the pixels do not
+    with pytest.raises(UserError, match=f"cannot decode image .*{image.name}") as error:
+        train(_config(data, tmp_path), sam=tiny_sam)
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "runs").exists(), "images are decoded before the run folder is made"
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_a_coco_size_other_than_the_images_is_one_line_and_makes_no_run_folder(
+    tiny_dataset, tiny_sam, tmp_path, split
+):
+    data = tmp_path / "wrong_size"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / f"instances_{split}.json"
+    coco = json.loads(coco_file.read_text())
+    coco["images"][0]["width"] //= 2  # the masks would be decoded at half the photo's width
+    coco_file.write_text(json.dumps(coco))
+    name = Path(coco["images"][0]["file_name"]).name
+    with pytest.raises(UserError, match=f"{name} is 64x64 px, but .*instances_{split}.json says 32x64"):
+        train(_config(data, tmp_path), sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["out={file}"], "out {file} is a file, not a folder"),
+        (["out={file}/sub"], "cannot create folder {file}/sub: {file} is a file, not a folder"),
+        (["out={tmp}", "name=taken", "exist_ok=true"], "run folder {tmp}/taken is a file, not a folder"),
+    ],
+    ids=["out is a file", "out under a file", "exist_ok run folder is a file"],
+)
+def test_an_out_blocked_by_a_file_is_one_line_before_any_work(
+    tiny_dataset, tiny_sam, tmp_path, overrides, message
+):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    paths = {"file": blocker, "tmp": tmp_path}
+    config = _config(tiny_dataset, tmp_path, *(o.format(**paths) for o in overrides))
+    with pytest.raises(UserError, match="^" + re.escape(message.format(**paths)) + "$"):
+        train(config, sam=tiny_sam)
+    assert not (tmp_path / "cache").exists(), "checked before the embeddings are computed"
 
 
 # --- resume: a bad last.pt or args.yaml is one line and leaves the run folder as it was
@@ -436,6 +502,10 @@ def test_resume_state_of_another_set_up_is_one_line(tiny_dataset, tiny_sam_build
     with pytest.raises(UserError, match="does not fit this run") as error:
         train(changed, resume=run, sam=tiny_sam_builder())
     assert "\n" not in str(error.value)
+    assert _folder_state(run) == before
+    changed = {**config, "train_transformer": True}  # so has this one: the hint must name it
+    with pytest.raises(UserError, match="does not fit this run.*train_transformer"):
+        train(changed, resume=run, sam=tiny_sam_builder())
     assert _folder_state(run) == before
 
 

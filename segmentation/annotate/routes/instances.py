@@ -22,7 +22,8 @@ from segmentation.annotate.routes.shared import Context, ImageRequest, json_resp
 
 router = APIRouter(prefix="/api")
 
-Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+# strict: JSON's true or "12" is a malformed request, not the number 1 or 12 (pydantic's lax mode).
+Coordinate = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 
 class PredictRequest(ImageRequest):
@@ -33,13 +34,14 @@ class PredictRequest(ImageRequest):
 
 class AcceptRequest(ImageRequest):
     prediction: Annotated[str, Field(min_length=1, max_length=64)]
-    candidate: Annotated[int, Field(ge=0, le=15)]
+    candidate: Annotated[int, Field(ge=0, le=15, strict=True)]
     class_name: Annotated[str, Field(alias="class", min_length=1, max_length=100)]
-    proposal: Annotated[int | None, Field(ge=1)] = None  # the proposal this corrects, replaced by it
+    # The proposal this corrects, replaced by it.
+    proposal: Annotated[int | None, Field(ge=1, strict=True)] = None
 
 
 class DeleteRequest(ImageRequest):
-    instance: Annotated[int, Field(ge=1)]
+    instance: Annotated[int, Field(ge=1, strict=True)]
 
 
 class StatusRequest(ImageRequest):

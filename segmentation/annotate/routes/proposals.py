@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/proposals")
 
 
 class ProposalRequest(ImageRequest):
-    proposal: Annotated[int, Field(ge=1)]
+    proposal: Annotated[int, Field(ge=1, strict=True)]  # strict: true is not proposal 1
 
 
 class AcceptProposalRequest(ProposalRequest):

@@ -279,6 +279,8 @@ def test_tiff_photos_are_sent_to_the_browser_as_png(tmp_path, make_app, colour_s
         (b'{"image": "a.png", "points": [[1, 2, 3]], "labels": [1]}', 422, "points"),
         (b'{"image": "a.png", "points": [["x", 2]], "labels": [1]}', 422, "points"),
         (b'{"image": "a.png", "points": [[1, 2]], "labels": [7]}', 422, "labels"),
+        (b'{"image": "a.png", "points": [["10", 2]], "labels": [1]}', 422, "points"),  # not coerced
+        (b'{"image": "a.png", "box": [true, 0, 20, 20]}', 422, "box"),  # not the number 1
         (b'{"image": "a.png", "points": [[1, 2]], "labels": [1], "extra": 1}', 422, "extra"),
         (b'{"points": [[1, 2]], "labels": [1]}', 422, "image"),
         (b'{"image": "a.png", "points": [[1, 2]], "labels": []}', 400, "labels"),
@@ -305,6 +307,9 @@ def test_malformed_accepts_and_other_requests(client, app_parts, defect_centre):
         ({"image": "b.jpg"}, 404, "expired"),  # a prediction of another image
         ({"candidate": 3}, 400, "candidate"),
         ({"candidate": -1}, 422, "candidate"),
+        ({"candidate": True}, 422, "candidate"),  # not candidate 1: wrong types are refused, not coerced
+        ({"candidate": "0"}, 422, "candidate"),
+        ({"proposal": True}, 422, "proposal"),
         ({"class": None}, 422, "class"),
     ]:
         response = client.post("/api/accept", json={**ok, **change})
@@ -315,6 +320,8 @@ def test_malformed_accepts_and_other_requests(client, app_parts, defect_centre):
     for path, body, status in [
         ("/api/delete", {"image": "a.png", "instance": 5}, 404),
         ("/api/delete", {"image": "a.png", "instance": "x"}, 422),
+        ("/api/delete", {"image": "a.png", "instance": True}, 422),  # not instance 1
+        ("/api/proposals/delete", {"image": "a.png", "proposal": True}, 422),
         ("/api/status", {"image": "a.png", "status": "finished"}, 422),
         ("/api/undo", {"image": "a.png"}, 409),
         ("/api/export", {"task": "segment"}, 409),  # nothing accepted yet

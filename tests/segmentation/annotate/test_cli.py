@@ -99,6 +99,25 @@ def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys):
     assert "no images" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("below", ["", "sub"], ids=["out is a file", "out under a file"])
+@pytest.mark.parametrize("export", [False, True], ids=["serve", "export"])
+def test_an_out_blocked_by_a_file_is_one_error_line_before_the_model(
+    photos, tmp_path, capsys, monkeypatch, below, export
+):
+    from segmentation.annotate import __main__ as cli
+
+    monkeypatch.setattr(cli, "load_model", lambda *args: pytest.fail("the model loaded before the check"))
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    out = blocker / below if below else blocker
+    argv = ["--images", str(photos[0]), "--out", str(out), "--device", "cpu", "--port", "0"]
+    assert main([*argv, *(["--export"] if export else [])]) == 2
+    err = capsys.readouterr().err
+    expected = f"cannot create folder {out}: {blocker}" if below else f"--out {out}"
+    assert err == f"error: {expected} is a file, not a folder\n"
+    assert blocker.read_text() == "not a folder"
+
+
 def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     folder, _ = photos
     out = tmp_path / "new_defects"

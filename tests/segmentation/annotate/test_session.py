@@ -84,6 +84,22 @@ def test_accept_delete_and_status_rules(opened):
     assert [i.id for i in session.entry("a.png").instances] == [3]  # ids are never reused
 
 
+def test_accepting_the_same_mask_twice_saves_it_once(opened):
+    # a double Enter or a client's retry posts one prediction twice: it used to save two instances
+    session, _ = opened
+    shape = (120, 160)
+    first = session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    again = session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    assert again == first and [i.id for i in session.entry("a.png").instances] == [1]
+    session.undo("a.png")  # the repeat was no change of its own: one undo removes the instance
+    assert session.entry("a.png").instances == []
+    session.redo("a.png")
+    # another class, or another mask, is another instance
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (10, 10, 30, 20)))
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 31, 20)))
+    assert [i.id for i in session.entry("a.png").instances] == [1, 2, 3]
+
+
 @pytest.mark.parametrize(
     "call, error",
     [

@@ -1,0 +1,122 @@
+"""Output folders: where one may go, and how it is put in place whole.
+
+A command's output folder is checked before any work (:func:`check_output_folder`), so a
+mistyped ``--out`` costs no model run. It is then built in a hidden
+``.<out>.partial-<host>-<pid>-<random>`` beside its target (:func:`common.io.partial_dir`) and
+renamed into place when complete (:func:`build_folder`), so a failed or interrupted run leaves
+nothing half-written. An old folder replaced with ``--overwrite`` is first moved aside to
+``.<out>.old.<host>-<pid>-<random>.tmp`` and removed only once the new one is in place. A run
+killed half-way leaves those hidden folders behind: the next run of the same target removes them
+once their writer is gone (:func:`common.io.remove_stale`; a concurrent run's build is left
+alone) and says so in one ``note:`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from common.errors import UserError, one_line
+from common.io import partial_dir, remove_stale, temporary_path
+
+
+def check_creatable(folder: Path) -> None:
+    """Refuses ``folder`` when its nearest existing ancestor is a file or a folder we cannot write."""
+    ancestor = next(parent for parent in Path(folder).absolute().parents if parent.exists())
+    if not ancestor.is_dir():
+        raise UserError(f"cannot create folder {folder}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"cannot create folder {folder}: {ancestor} is not writable")
+
+
+def check_output_folder(
+    folder: str | Path, *, flag: str = "--out", what: str = "folder", overwrite: bool | None = None
+) -> Path:
+    """``folder`` once a command may write its results there; checked before any work.
+
+    Args:
+        folder: the output folder.
+        flag: how messages name it (``--out``, ``--cache-dir``, ``config key 'project':``).
+        what: what the folder holds, for the message about a file in its place.
+        overwrite: False: an existing folder is refused; True: it will be replaced whole
+            (never a file); None: results are written into an existing folder.
+
+    Raises:
+        UserError: a file stands at ``folder`` (with or without ``overwrite``); it exists and
+            ``overwrite`` is False; a file or a read-only folder is on its path.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{flag} {folder} is a file, not a {what}")
+    if folder.exists() and overwrite is False:
+        raise UserError(f"output folder exists: {folder} (pass --overwrite to replace it)")
+    if not folder.exists():
+        check_creatable(folder)
+    return folder
+
+
+def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool) -> None:
+    """Runs ``write(folder)`` on a hidden folder beside ``out``, then renames it into place.
+
+    Leftovers of killed runs of the same ``out`` are removed first (see the module docstring).
+
+    Raises:
+        UserError: ``out`` exists without ``overwrite``, or a file system error while
+            writing (a read-only folder, a full disk); one line naming ``out``.
+    """
+    remove_leftovers(out)
+    partial = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = partial_dir(out)
+        write(partial)
+        _replace(partial, out, overwrite=overwrite)
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {_reason(error)}") from None
+    finally:
+        if partial is not None and partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def remove_leftovers(out: Path) -> list[Path]:
+    """Removes the hidden folders of ``out`` whose writer is gone; one ``note:`` line per kind."""
+    name = glob.escape(out.name)
+    builds = remove_stale(out.parent, f".{name}.partial-*")
+    replaced = remove_stale(out.parent, f".{name}.old.*.tmp") + remove_stale(out.parent, f".{name}.old-*")
+    kinds = ((builds, "unfinished build", "unfinished builds"), (replaced, "old copy", "old copies"))
+    for found, one, many in kinds:
+        if found:
+            what = f"{len(found)} {one if len(found) == 1 else many}"
+            print(f"note: removed {what} of {out} left by a killed run", file=sys.stderr, flush=True)
+    return builds + replaced
+
+
+def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:
+    """Moves the finished folder into place; an old one is removed only after the new one is there."""
+    if not out.exists() and not out.is_symlink():
+        partial.rename(out)
+        return
+    if not overwrite:
+        raise UserError(f"output folder exists: {out} (pass --overwrite to replace it)")
+    old = temporary_path(out.with_name(f"{out.name}.old"))
+    out.rename(old)
+    try:
+        partial.rename(out)
+    except BaseException:
+        old.rename(out)  # put the old one back
+        raise
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)  # a leftover is removed by the next run
+    else:
+        old.unlink()
+
+
+def _reason(error: OSError) -> str:
+    """``strerror: filename`` of a file system error, or its text."""
+    if error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return one_line(error.strerror or error)

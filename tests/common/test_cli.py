@@ -1,0 +1,57 @@
+"""The wrapper every entry point runs in: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, OneLineParser, exit_code
+from common.errors import UserError
+
+
+def _raise(error: BaseException):
+    def action():
+        raise error
+
+    return action
+
+
+def test_work_that_returns_exits_0(capsys):
+    assert exit_code(lambda: "anything") == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("message", "printed"),
+    [
+        ("data.yaml has no 'val' split", "error: data.yaml has no 'val' split\n"),
+        # a library's message wrapped as is: two lines and an indent
+        ("ultralytics rejects data.yaml: Dataset 'x' error\n  images not found", None),
+    ],
+)
+def test_a_user_error_is_one_line_and_exit_2(capsys, message, printed):
+    assert exit_code(_raise(UserError(message))) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    if printed is not None:
+        assert err == printed
+    else:
+        assert err == "error: ultralytics rejects data.yaml: Dataset 'x' error images not found\n"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys):
+    assert exit_code(_raise(KeyboardInterrupt())) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_bug_keeps_its_traceback():
+    with pytest.raises(ZeroDivisionError):
+        exit_code(lambda: 1 / 0)
+
+
+def test_a_bad_flag_is_one_line_naming_the_help(capsys):
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--size", type=int)
+    assert exit_code(lambda: parser.parse_args(["--size", "big"])) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--size" in err and "'big'" in err and "(see python -m tool --help)" in err
