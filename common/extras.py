@@ -1,6 +1,6 @@
 """Which optional packages each part of the project needs, and a clear message when they are missing.
 
-The core (``pip install mvtec-finetune``) converts masks without torch; detection
+The core (``pip install .`` in a checkout; it is not on PyPI) converts masks without torch; detection
 and SAM need the ``train`` extra, the annotation page the ``annotate`` extra
 (pyproject.toml). A user who runs ``python -m detection.train`` with the core
 alone gets one line naming the extra to install, not a ``ModuleNotFoundError``
@@ -30,9 +30,12 @@ def missing(extra: str) -> list[str]:
 
 
 def install_hint(extra: str, absent: list[str], what: str) -> str:
-    """``"<what> needs the 'train' extra (torch not installed): pip install 'mvtec-finetune[train]'"``."""
+    """``"<what> needs the 'train' extra (torch not installed): pip install '.[train]' in ..."``.
+
+    The distribution is not on PyPI, so the hint installs the extra from this project's checkout.
+    """
     packages = ", ".join(absent)
-    command = f"pip install '{DISTRIBUTION}[{extra}]'"
+    command = f"pip install '.[{extra}]' in the {DISTRIBUTION} checkout"
     return f"{what} needs the '{extra}' extra ({packages} not installed): {command}"
 
 

@@ -27,7 +27,13 @@ from segment_anything.modeling import Sam
 from common.errors import UserError
 from common.io import load_torch
 from segmentation.colour_head import ColourHead
-from segmentation.finetuned import DECODER_FORMAT, apply_decoder, check_base, colour_head_of
+from segmentation.finetuned import (
+    DECODER_FORMAT,
+    apply_decoder,
+    check_base,
+    colour_head_of,
+    refuse_training_state,
+)
 from segmentation.models import DEFAULT_MODEL, load_sam, sam_model
 
 
@@ -85,6 +91,7 @@ def check_sam_checkpoint(
     if not path.is_file():
         raise UserError(f"SAM checkpoint not found: {path}")
     data = load_torch(path, what="SAM checkpoint")
+    refuse_training_state(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         return _decoder_checkpoint(data, path, model=model, base=base)
     if not (isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values())):

@@ -49,7 +49,13 @@ from segmentation.decoder_onnx import (
     missing_packages,
 )
 from segmentation.embeddings import encoder_fingerprint
-from segmentation.finetuned import DECODER_FORMAT, base_sha256, colour_head_of, load_finetuned
+from segmentation.finetuned import (
+    DECODER_FORMAT,
+    base_sha256,
+    colour_head_of,
+    load_finetuned,
+    refuse_training_state,
+)
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.onnx_check import (
     TOLERANCE,
@@ -177,6 +183,7 @@ def load_weights(
         return Weights(load_sam(name, base_checkpoint), name, base_sha256(name, base_checkpoint))
     checkpoint = Path(checkpoint)
     data = load_torch(checkpoint, what="checkpoint")
+    refuse_training_state(data, checkpoint)
     is_decoder = isinstance(data, dict) and data.get("format") == DECODER_FORMAT
     recorded = data.get("base_checkpoint_sha256") if is_decoder else None
     if is_decoder and data.get("image_encoder") is not None:

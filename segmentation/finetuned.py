@@ -121,6 +121,19 @@ def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") ->
     return sam
 
 
+def refuse_training_state(data: object, path: Path) -> None:
+    """Refuses ``segmentation.train``'s ``last.pt`` (optimizer and all) given where a checkpoint is loaded.
+
+    It loads like a state dict and would otherwise be called one "of another model" or "not a
+    state dict", which sends the user after the wrong fix.
+    """
+    if isinstance(data, dict) and "optimizer" in data and "mask_decoder" in data:
+        raise UserError(
+            f"{path} is a training state (last.pt, for --resume): pass the run's decoder.pt, or its "
+            "sam_finetuned.pth with --model"
+        )
+
+
 def base_sha256(model: str, checkpoint: str | Path | None) -> str:
     """sha256 of the base weights a decoder is tuned on: the user's file, or the official one's."""
     from segmentation.models import sam_model
@@ -171,6 +184,7 @@ def load_finetuned(
 
     path = Path(checkpoint)
     data = load_torch(path, what="checkpoint")
+    refuse_training_state(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         name = data["model"]
         if model is not None and model != name:

@@ -79,4 +79,4 @@ def test_commands_of_an_extra_name_it_in_one_line(core_python: Path, tmp_path: P
     done = run(core_python, "-m", module, "--help", cwd=tmp_path, check=False)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: ") and f"pip install 'mvtec-finetune[{extra}]'" in lines[0]
+    assert lines[0].startswith("error: ") and f"pip install '.[{extra}]' in the mvtec-finetune" in lines[0]

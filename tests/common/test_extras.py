@@ -27,7 +27,8 @@ def test_require_names_the_extra_and_the_command(no_torch) -> None:
     with pytest.raises(UserError) as error:
         extras.require("train", what="checking labels")
     assert str(error.value) == (
-        "checking labels needs the 'train' extra (torch not installed): pip install 'mvtec-finetune[train]'"
+        "checking labels needs the 'train' extra (torch not installed): "
+        "pip install '.[train]' in the mvtec-finetune checkout"
     )
 
 

@@ -122,5 +122,5 @@ def test_without_onnx_names_the_extra(tmp_path, unchanged, empty_cache):
     with unchanged(tmp_path):
         result = run_cli(EXPORT, "--checkpoint", checkpoint, "--out", tmp_path / "d.onnx", env=env)
         assert_user_error(
-            result, "needs the 'annotate' extra (onnx, onnxruntime not installed)", "mvtec-finetune[annotate]"
+            result, "needs the 'annotate' extra (onnx, onnxruntime not installed)", "install '.[annotate]'"
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -85,3 +87,20 @@ def test_unreadable_file_message_is_one_line(tmp_path):
     with pytest.raises(UserError) as error:
         read_decoder(tmp_path / "junk.pt")
     assert "\n" not in str(error.value) and "junk.pt" in str(error.value)
+
+
+@pytest.mark.parametrize("model", [None, "vit_t"])
+def test_a_training_state_given_as_checkpoint_says_what_it_is(tiny_sam, tmp_path, model):
+    # segmentation.train's last.pt: it used to be "a full state dict: say which model" and, with
+    # --model, "not a state dict", both sending the user after the wrong fix
+    from inspection.checkpoints import check_sam_checkpoint
+    from segmentation.export import load_weights
+
+    optimizer = torch.optim.AdamW(tiny_sam.mask_decoder.parameters()).state_dict()
+    state = {"mask_decoder": tiny_sam.mask_decoder.state_dict(), "optimizer": optimizer, "epoch": 3}
+    last = tmp_path / "last.pt"
+    torch.save(state, last)
+    message = f"{last} is a training state (last.pt, for --resume): pass the run's decoder.pt"
+    for load in (load_finetuned, check_sam_checkpoint, load_weights):
+        with pytest.raises(UserError, match=re.escape(message)):
+            load(last, model=model)
