@@ -114,12 +114,14 @@ def evaluate(
     check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
     model = load_detector(weights).model if isinstance(weights, str | Path) else weights
+    if getattr(model, "names", None) is not None:
+        _check_classes(model.names, names, data)  # before the validator runs the whole split
     ensure_ultralytics_fonts()
     validator = validator_class(args=validator_args(data, weights, split, imgsz, batch, device, out, plots))
     if tile:
         validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
     stats = validator(model=model)
-    _check_classes(validator, names, data)
+    _check_classes(validator.names, names, data)
 
     notes: list[str] = []
     if conf_from is not None:
@@ -270,10 +272,9 @@ def _truth(
     return yolo_image_labels(validator.dataloader.dataset.labels, names)
 
 
-def _check_classes(validator: RecordingValidator, names: list[str], data: Path) -> None:
+def _check_classes(model_names: dict | list, names: list[str], data: Path) -> None:
     """The model must have been trained on the data set's classes, in its order."""
-    model_names = validator.names.values() if isinstance(validator.names, dict) else validator.names
-    model_names = [str(n) for n in model_names]
+    model_names = [str(n) for n in (model_names.values() if isinstance(model_names, dict) else model_names)]
     if model_names != names:
         raise UserError(f"the model's classes {model_names} are not the data set's {names} ({data})")
 

@@ -14,6 +14,7 @@ import yaml
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import ops
 
+from common.errors import UserError
 from detection.evaluate import build_parser, evaluate, main
 from detection.image_level import GOOD
 from detection.report import format_report
@@ -52,6 +53,20 @@ def untrained_detector() -> DetectionModel:
     model = DetectionModel("yolo11n.yaml", nc=len(NAMES), verbose=False)
     model.names = dict(enumerate(NAMES))
     return model
+
+
+def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_dataset: Path, tmp_path) -> None:
+    model = DetectionModel("yolo11n.yaml", nc=2, verbose=False)
+    model.names = {0: "crack", 1: "dent"}
+
+    class Refused(GroundTruthValidator):
+        def __call__(self, *args, **kwargs):
+            pytest.fail("the validator ran the split before the classes were checked")
+
+    with pytest.raises(UserError, match=r"the model's classes \['crack', 'dent'\] are not the data set's"):
+        evaluate(tiny_dataset / "data.yaml", model, split="val", imgsz=64, device="cpu",
+                 out=tmp_path / "eval", plots=False, validator_class=Refused)  # fmt: skip
+    assert not (tmp_path / "eval").exists()
 
 
 def test_ground_truth_scores_one_in_ultralytics_and_cocoeval(
