@@ -36,6 +36,7 @@ from converters.layouts import LAYOUTS, Layout, get_layout
 from converters.layouts.folder import scan_folders
 from converters.masks import MaskInstances, mask_to_instances
 from converters.mvtec import (
+    Exclusions,
     ImageRecord,
     category_dir,
     category_layout,
@@ -353,13 +354,9 @@ def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, La
     """
     if config.images is not None:
         category = config.categories[0] if config.categories else Path(config.images).absolute().parent.name
-        records = scan_folders(
-            config.images,
-            config.masks,
-            config.good,
-            category=category,
-            excluded=frozenset(config.exclude_defects),
-        )
+        excluded = Exclusions(config.exclude_defects)
+        records = scan_folders(config.images, config.masks, config.good, category=category, excluded=excluded)
+        excluded.check_matched(records, config.images)
         if not records:
             raise UserError(f"no images in {config.images}" + (f" or {config.good}" if config.good else ""))
         return records, {category: LAYOUTS["folder"]}

@@ -137,6 +137,19 @@ class Exclusions(frozenset):
             self.matched.add(str(name))
         return found
 
+    def check_matched(self, records: Sequence[ImageRecord], root: str | Path) -> None:
+        """Refuses names no layout met while scanning ``root`` into ``records``.
+
+        Raises:
+            UserError: naming them and the defect types that were found.
+        """
+        if unmatched := sorted(self - self.matched):
+            found = sorted({r.defect for r in records if not r.is_good} | self.matched)
+            raise UserError(
+                f"--exclude-defect {' '.join(unmatched)}: no such defect type under {root} "
+                f"(found: {', '.join(found) or 'none'}); nothing would be left out"
+            )
+
 
 def scan_category(
     root: str | Path,
@@ -236,10 +249,5 @@ def scan(
             include_unlabelled=include_unlabelled,
             resolve_empty_masks=resolve_empty_masks,
         )
-    if unmatched := sorted(excluded - excluded.matched):
-        found = sorted({r.defect for r in records if not r.is_good} | excluded.matched)
-        raise UserError(
-            f"--exclude-defect {' '.join(unmatched)}: no such defect type under {root} "
-            f"(found: {', '.join(found) or 'none'}); nothing would be left out"
-        )
+    excluded.check_matched(records, root)
     return records

@@ -209,6 +209,13 @@ def test_folder_layout_from_images_masks_and_good(tmp_path):
         mask.rename(mask.with_name(f"{mask.stem}_mask.png"))
     report = run(root, tmp_path / "out", images=root / "images", masks=root / "masks", good=root / "good")
     assert sum(report.images.values()) == N_DEFECT + 2 and report.layouts == {CATEGORY: "Folder"}
+    folders = {"images": root / "images", "masks": root / "masks", "good": root / "good"}
+    report = run(root, tmp_path / "no_good", **folders, exclude_defects=("good",))
+    assert sum(report.images.values()) == N_DEFECT
+    # the folder layout knows "defect" and "good" alone: any other name left everything in, silently
+    with pytest.raises(UserError, match="--exclude-defect scratch: no such defect type under .*images"):
+        run(root, tmp_path / "typo", **folders, exclude_defects=("scratch",))
+    assert not (tmp_path / "typo").exists()
 
 
 def _loco_without_mask_folder(root: Path) -> None:
