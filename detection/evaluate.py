@@ -223,8 +223,11 @@ def validator_args(
 def _validator_class(
     chosen: type[RecordingValidator] | None, tile: int | None, tile_overlap: float
 ) -> type[RecordingValidator]:
-    """The validator to run: ``chosen``, else the tiled or the plain recording one; checks the tiling."""
-    if not tile:
+    """The validator to run: ``chosen``, else the tiled or the plain recording one; checks the tiling.
+
+    ``tile`` None is whole images; 0 is refused, as by ``detection.predict`` and the cascade.
+    """
+    if tile is None:
         return chosen or RecordingValidator
     chosen = chosen or TiledRecordingValidator
     if not issubclass(chosen, TiledRecordingValidator):

@@ -169,6 +169,7 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
         (["--out", "{file}"], "error: --out {file} is a file, not a folder"),  # was a traceback
         (["--data", "{nowhere}"], "error: 'val: images/val' of {nowhere} does not exist (/nowhere/"),
         (["--conf", "x"], "error: argument --conf: invalid float value: 'x'"),  # no usage lines
+        (["--tile", "0"], "error: tiled inference needs tile >= 32"),  # was whole images, unlike predict
     ],
 )
 def test_bad_values_stop_before_the_validator_runs(
