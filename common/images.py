@@ -94,8 +94,8 @@ def _pil_open():
     return getattr(sys.modules.get(opener.__module__), "_image_open", opener)
 
 
-def is_rotated(path: str | Path) -> bool:
-    """True when the file carries an EXIF orientation other than upright.
+def exif_orientation(path: str | Path) -> int:
+    """The file's EXIF orientation: 1 (upright) when it has none; 5 to 8 swap width and height.
 
     OpenCV (and so ultralytics, SAM's readers and every mask drawn on what they show) applies
     it, while PIL's size and a mask file's pixels are the stored ones: the two disagree. A file
@@ -103,9 +103,14 @@ def is_rotated(path: str | Path) -> bool:
     """
     try:
         with _pil_open()(path) as image:
-            return image.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
-        return False
+            return int(image.getexif().get(EXIF_ORIENTATION, 1)) or 1
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, TypeError):
+        return 1
+
+
+def is_rotated(path: str | Path) -> bool:
+    """True when the file carries an EXIF orientation other than upright (:func:`exif_orientation`)."""
+    return exif_orientation(path) != 1
 
 
 def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:

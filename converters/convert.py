@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.folders import build_folder
-from common.images import image_size, is_rotated
+from common.images import exif_orientation, image_size, is_rotated
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
@@ -207,6 +207,8 @@ def read_samples(
     for record in tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr):
         width, height = image_size(record.image)
         if record.is_good:
+            if exif_orientation(record.image) in (5, 6, 7, 8):  # no labels to misplace: its size as read
+                width, height = height, width
             samples.append(Sample(record, width, height))
             continue
         names = value_names

@@ -259,6 +259,27 @@ def test_a_defect_image_turned_by_its_exif_tag_is_refused(tmp_path, category_fac
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("orientation", "size"), [(1, (64, 48)), (6, (48, 64)), (3, (64, 48))])
+def test_a_good_image_turned_by_its_exif_tag_gets_its_size_as_read(
+    tmp_path, category_factory, orientation, size
+):
+    # OpenCV, ultralytics and SAM's readers turn it: COCO's width and height must be those it is read
+    # with (segmentation refuses an image whose pixels disagree with them); it has no labels to misplace
+    category = category_factory(tmp_path / "data", "widget", image_ext=".jpg")
+    image = category / "train" / "good" / "000.jpg"
+    with Image.open(image) as opened:
+        pixels = opened.copy()
+    exif = pixels.getexif()
+    exif[0x0112] = orientation
+    pixels.save(image, exif=exif)
+    convert(config(tmp_path / "data", tmp_path / "out", background_ratio=100.0, formats=("yolo", "coco")))
+    entries = []
+    for split in SPLITS:
+        coco = json.loads((tmp_path / "out" / "annotations" / f"instances_{split}.json").read_text())
+        entries += [i for i in coco["images"] if i["file_name"].endswith("train_good_000.jpg")]
+    assert [(entry["width"], entry["height"]) for entry in entries] == [size]
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_output_that_is_a_file_is_refused_and_kept(tmp_path, category_factory, overwrite):
     category_factory(tmp_path / "data", "widget")
