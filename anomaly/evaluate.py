@@ -216,6 +216,8 @@ def evaluate_run(
         examples = figure_examples(run, records, scores)
         vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
         atomic_write(out / "anomaly_maps.png", map_figure(examples, vmax))
+    else:  # an earlier evaluation's figure would pass for this one's
+        (out / "anomaly_maps.png").unlink(missing_ok=True)
     return {"settings": settings, **metrics, "out": str(out)}
 
 

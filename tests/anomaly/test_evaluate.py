@@ -47,3 +47,11 @@ def test_a_report_folder_that_is_a_file_is_refused_before_scoring(
     monkeypatch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
     with pytest.raises(UserError, match="--out .*report is a file, not a report folder"):
         evaluate_run(run, out=tmp_path / "report", progress=False)
+
+
+def test_an_evaluation_without_figure_leaves_no_earlier_figure_behind(run: Path) -> None:
+    # re-run with --no-figure into the same eval folder: the old anomaly_maps.png passed for this one's
+    out = Path(evaluate_run(run, progress=False)["out"])
+    assert (out / "anomaly_maps.png").is_file()
+    evaluate_run(run, progress=False, figure=False)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.md", "scores.csv"]
