@@ -124,7 +124,23 @@ def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
         UserError: missing, unreadable, not an image, truncated, or over PIL's
             decompression-bomb limit; one line naming the file.
     """
-    path = Path(path)
+    return _read(Path(path), decode=decode, orientation=False)[:2]
+
+
+def image_size_and_orientation(path: str | Path) -> tuple[int, int, int]:
+    """``(width, height, EXIF orientation)`` in one decode (:func:`image_size`, :func:`exif_orientation`).
+
+    PIL finds a PNG's EXIF only by decoding the file, so asking for the two apart decodes it twice.
+
+    Raises:
+        UserError: as :func:`image_size`.
+    """
+    return _read(Path(path), decode=True, orientation=True)
+
+
+def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int]:
+    """The body of :func:`image_size`; the orientation is 1 unless asked for."""
+    turn = 1
     try:
         with _pil_open()(path) as image:
             size = image.size
@@ -132,6 +148,8 @@ def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
                 if image.format == "JPEG":
                     image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
                 image.load()
+            if orientation:
+                turn = int(image.getexif().get(EXIF_ORIENTATION, 1)) or 1
     except Image.DecompressionBombError:
         raise UserError(
             f"cannot read image {path}: over PIL's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} "
@@ -145,4 +163,4 @@ def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         reason = one_line(error)
         raise UserError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
-    return size
+    return (*size, turn)

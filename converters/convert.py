@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.folders import build_folder
-from common.images import exif_orientation, image_size, is_rotated
+from common.images import image_size_and_orientation
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
@@ -205,9 +205,9 @@ def read_samples(
     samples, skipped, n_small = [], [], 0
     maps: dict[tuple[tuple[int, str], ...], dict[int, str]] = {}
     for record in tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr):
-        width, height = image_size(record.image)
+        width, height, orientation = image_size_and_orientation(record.image)
         if record.is_good:
-            if exif_orientation(record.image) in (5, 6, 7, 8):  # no labels to misplace: its size as read
+            if orientation in (5, 6, 7, 8):  # no labels to misplace: its size as read
                 width, height = height, width
             samples.append(Sample(record, width, height))
             continue
@@ -219,7 +219,7 @@ def read_samples(
         if record.is_good:  # Kolektor SDD2: an empty mask marks a good image
             samples.append(Sample(record, width, height))
             continue
-        check_upright(record.image)
+        check_upright(record.image, orientation)
         found = _mask_instances(record, mask, namer, names, min_area)
         n_small += found.n_small
         if not found.instances:
@@ -234,7 +234,7 @@ def read_samples(
     return samples, skipped, n_small
 
 
-def check_upright(image: Path) -> None:
+def check_upright(image: Path, orientation: int) -> None:
     """Refuses a defect image whose EXIF orientation tag turns or mirrors it on reading.
 
     OpenCV and ultralytics apply the tag (a phone photo taken sideways) and see the image turned,
@@ -243,7 +243,7 @@ def check_upright(image: Path) -> None:
     Raises:
         UserError: the tag is anything but 1 (upright), naming the image.
     """
-    if is_rotated(image):
+    if orientation != 1:
         raise UserError(
             f"{image} has an EXIF orientation tag: OpenCV and ultralytics turn it on reading but "
             "not its mask, so its labels would be misplaced; save it upright (PIL.ImageOps.exif_transpose) "

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from common.errors import UserError
-from common.images import decode_image_file, image_size
+from common.images import decode_image_file, exif_orientation, image_size, image_size_and_orientation
 
 
 def jpeg_bytes(width: int = 256, height: int = 192) -> bytes:
@@ -103,3 +103,14 @@ def test_empty_file_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(UserError, match="the file is empty"):
         decode_image_file(path, cv2.IMREAD_COLOR)
+
+
+@pytest.mark.parametrize(("orientation", "expected"), [(None, 1), (1, 1), (6, 6), (3, 3)])
+def test_size_and_orientation_come_from_one_read(tmp_path, orientation, expected):
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    Image.new("RGB", (40, 30)).save(path, exif=exif)
+    assert image_size_and_orientation(path) == (40, 30, expected)  # stored size, tag as written
+    assert exif_orientation(path) == expected
