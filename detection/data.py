@@ -75,6 +75,10 @@ def dataset_root(data_yaml: str | Path) -> Path:
     return root if root.is_absolute() else (data_yaml.parent / root).absolute()
 
 
+class EmptySplitError(UserError):
+    """A split the data file lacks or that holds no image (``--split`` ratios that left it empty)."""
+
+
 def split_images(data_yaml: str | Path, split: str) -> list[Path]:
     """Image files of one split, resolved as ultralytics does: a folder (recursive), a ``.txt`` list, a file.
 
@@ -87,13 +91,14 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
         oversamples).
 
     Raises:
-        UserError: the split is missing or names nothing that exists.
+        EmptySplitError: the split is missing or holds no image.
+        UserError: it names nothing that exists (a moved data set).
     """
     from ultralytics.data.utils import IMG_FORMATS
 
     entry = read_data_yaml(data_yaml).get(split)
     if not entry:
-        raise UserError(f"data file {data_yaml} has no '{split}' split")
+        raise EmptySplitError(f"data file {data_yaml} has no '{split}' split")
     root = dataset_root(data_yaml)
     images: list[Path] = []
     for item in entry if isinstance(entry, list) else [entry]:
@@ -111,7 +116,7 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
         else:
             raise UserError(f"'{split}: {item}' of {data_yaml} does not exist ({path})")
     if not images:
-        raise UserError(f"no images in the '{split}' split of {data_yaml}")
+        raise EmptySplitError(f"no images in the '{split}' split of {data_yaml}")
     return sorted(p.absolute() for p in images)
 
 

@@ -62,7 +62,7 @@ from common.config import save_config
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.fonts import ensure_ultralytics_fonts
-from detection.data import data_names, has_polygon_labels, split_images
+from detection.data import EmptySplitError, data_names, has_polygon_labels, split_images
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
@@ -185,13 +185,13 @@ def check_training_splits(data: Path) -> None:
     for split in TRAINING_SPLITS:
         try:
             split_images(data, split)
-        except UserError as error:
-            if "does not exist" in str(error):  # a moved data set (path: is absolute), not a split ratio
-                raise UserError(f"{error}: training needs images in both train and val") from None
+        except EmptySplitError as error:
             raise UserError(
                 f"{error}: training needs images in both train and val; re-convert the data set with "
                 "--split ratios that give each split images (e.g. --split 0.6 0.2 0.2)"
             ) from None
+        except UserError as error:  # a moved data set (path: is absolute), not a split ratio
+            raise UserError(f"{error}: training needs images in both train and val") from None
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:
