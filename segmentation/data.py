@@ -124,22 +124,25 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     return SegmentationSplit(split, images, categories, path)
 
 
-def check_image_sizes(split: SegmentationSplit, sizes: Sequence[tuple[int, int]]) -> None:
+def check_image_sizes(
+    images: Sequence[SegmentationImage], sizes: Sequence[tuple[int, int]], *, source: Path
+) -> None:
     """Refuses images whose pixels disagree with the COCO file's ``width`` and ``height``.
 
     The masks are decoded at the COCO size and the predictions come back at the image's, so a
     mismatch would fail deep inside scoring (or train on misplaced masks).
 
     Args:
-        split: the split the images belong to.
-        sizes: ``(H, W)`` of each image of ``split``, in its order (``ImageEmbedding.original_size``).
+        images: images of one split.
+        sizes: ``(H, W)`` of each, in its order (``ImageEmbedding.original_size``).
+        source: the COCO file they come from, for the message.
 
     Raises:
         UserError: naming the first image whose size differs and the COCO file.
     """
-    for image, (height, width) in zip(split.images, sizes, strict=True):
+    for image, (height, width) in zip(images, sizes, strict=True):
         if (height, width) != (image.height, image.width):
             raise UserError(
-                f"{image.path} is {width}x{height} px, but {split.annotation_file} says "
+                f"{image.path} is {width}x{height} px, but {source} says "
                 f"{image.width}x{image.height}: convert the data set again"
             )

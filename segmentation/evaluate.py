@@ -331,7 +331,8 @@ def embed_for_models(
         if cache.fingerprint not in by_encoder:
             paths = [image.path for image in split.images]
             embeddings = cache.embed(paths, batch_size=batch_size, device=device, progress=progress)
-            check_image_sizes(split, [embedding.original_size for embedding in embeddings])
+            sizes = [embedding.original_size for embedding in embeddings]
+            check_image_sizes(split.images, sizes, source=split.annotation_file)
             by_view = embed_views(
                 cache, split, views, device=device, batch_size=batch_size, progress=progress
             )

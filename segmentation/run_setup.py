@@ -8,7 +8,7 @@ epochs of :mod:`segmentation.train` work with, :class:`RunState` where they stan
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -234,14 +234,12 @@ def embed_splits(
     n_train, n_val = len(train_views), len(val_views)
     train = dict(zip(train_views, embeddings[:n_train], strict=True))
     val = embeddings[n_train : n_train + n_val]
-    check_image_sizes(val_split, [entry.original_size for entry in val])
+    check_image_sizes(val_split.images, [e.original_size for e in val], source=val_split.annotation_file)
     # Flips and crops change the frame: the plain view of each train image carries its size.
-    plain = [(index, entry) for (index, view), entry in train.items() if view == View()]
     split = instances.split
-    check_image_sizes(
-        replace(split, images=[split.images[index] for index, _ in plain]),
-        [entry.original_size for _, entry in plain],
-    )
+    plain = [(split.images[index], entry) for (index, view), entry in train.items() if view == View()]
+    images, sizes = [image for image, _ in plain], [entry.original_size for _, entry in plain]
+    check_image_sizes(images, sizes, source=split.annotation_file)
     crops = dict(zip(val_crops, embeddings[n_train + n_val :], strict=True))
     return train, val, crops
 
