@@ -25,14 +25,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from anomaly.masks import Instances
-from common.errors import UserError
 from common.io import atomic_write
 from converters.masks import mask_to_rle
 
@@ -44,25 +42,6 @@ IMAGES_FILE = "images.json"
 def output_name(file_name: str) -> str:
     """A flat file stem for a photo's relative path (``lot_2/a.png`` -> ``lot_2__a``)."""
     return str(Path(file_name).with_suffix("")).replace("\\", "/").replace("/", "__")
-
-
-def check_unique_names(file_names: Sequence[str]) -> None:
-    """Refuses two photos whose :func:`output_name` is equal ignoring case (``a.png`` and ``a.jpg``).
-
-    Their masks and anomaly maps would share one file, the second photo's silently replacing the first's.
-
-    Raises:
-        UserError: naming both photos.
-    """
-    seen: dict[str, str] = {}
-    for file_name in file_names:
-        key = output_name(file_name).casefold()
-        if key in seen:
-            raise UserError(
-                f"two photos map to one output name '{output_name(file_name)}': {seen[key]} and "
-                f"{file_name} (rename one of them)"
-            )
-        seen[key] = file_name
 
 
 def instance_results(instances: Instances, image_id: int, file_name: str) -> list[dict]:

@@ -28,12 +28,12 @@ from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
 from anomaly.masks import load_segmenter
-from anomaly.outputs import PredictionWriter, check_unique_names
+from anomaly.outputs import PredictionWriter, output_name
 from anomaly.regions import map_regions
 from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder
+from common.folders import build_folder, check_output_folder, check_unique_names
 from common.images import IMAGE_SUFFIXES
 from common.io import read_json_object
 
@@ -137,7 +137,8 @@ def predict_photos(
     run_path = Path(run_path)
     run = load_run(run_path)
     base, photos = list_photos(source)
-    check_unique_names([photo.relative_to(base).as_posix() for photo in photos])
+    names = [photo.relative_to(base).as_posix() for photo in photos]
+    check_unique_names((output_name(name), name) for name in names)
     out = Path(out) if out is not None else run_path / f"predict-{Path(source).resolve().name}"
     out = check_out(out, run=run_path, source=Path(source), overwrite=overwrite)
     check_sizes(photos, run.image_shape)

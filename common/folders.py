@@ -17,7 +17,7 @@ import glob
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from common.errors import UserError, one_line
@@ -57,6 +57,28 @@ def check_output_folder(
     if not folder.exists():
         check_creatable(folder)
     return folder
+
+
+def check_unique_names(named: Iterable[tuple[str, object]]) -> None:
+    """Refuses two photos whose output names are equal ignoring case (``a.png`` and ``a.jpg`` both ``a``).
+
+    Their output files would be one file, the second photo's silently replacing the first's (and on
+    a case-insensitive file system ``A`` and ``a`` are one name too).
+
+    Args:
+        named: ``(output name, photo)`` pairs; the photo (its path) is what the message shows.
+
+    Raises:
+        UserError: naming both photos.
+    """
+    seen: dict[str, object] = {}
+    for name, photo in named:
+        key = name.casefold()
+        if key in seen:
+            raise UserError(
+                f"two photos map to one output name '{name}': {seen[key]} and {photo} (rename one of them)"
+            )
+        seen[key] = photo
 
 
 def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool) -> None:

@@ -21,13 +21,14 @@ import glob
 import itertools
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from common.errors import UserError
+from common.folders import check_unique_names
 from common.images import IMAGE_SUFFIXES, image_size
 
 #: Characters that make ``--source`` a glob pattern.
@@ -68,7 +69,7 @@ def find_photos(source: str | Path) -> list[Photo]:
         Photo(path=path, file_name=name, name=output_name(name), image_id=index)
         for index, (path, name) in enumerate(zip(files, relative, strict=True), start=1)
     ]
-    check_unique_names(photos)
+    check_unique_names((photo.name, photo.path) for photo in photos)
     return photos
 
 
@@ -125,19 +126,6 @@ def output_name(file_name: str) -> str:
     """
     path = Path(file_name)
     return "__".join([*path.parent.parts, path.stem]) if path.parent.parts else path.stem
-
-
-def check_unique_names(photos: Iterable[Photo]) -> None:
-    """Refuses two photos whose output names are equal ignoring case; the message names both files."""
-    seen: dict[str, Photo] = {}
-    for photo in photos:
-        key = photo.name.casefold()
-        if key in seen:
-            raise UserError(
-                f"two photos map to one output name '{photo.name}': {seen[key].path} and {photo.path} "
-                "(rename one of them)"
-            )
-        seen[key] = photo
 
 
 def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos") -> None:
