@@ -129,4 +129,3 @@ def load_sam_checkpoint(checkpoint: SamCheckpoint, *, device: str | torch.device
     else:
         sam = load_sam(checkpoint.model, checkpoint.path or checkpoint.base_checkpoint)
     return sam.to(device).eval()
-

@@ -22,20 +22,17 @@ folder of ``bench/sam_quality.py``'s ``--work`` (``fold*/`` data, ``runs/fold*/d
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from experiments.probe_rounds import paired, probe_parser, score_rounds
 from sam_headroom import union_iou
 
-from common.metrics import mean_std
 from segmentation.data import SegmentationImage, load_split
 from segmentation.embeddings import EmbeddingCache, load_rgb
-from segmentation.finetuned import load_finetuned
-from segmentation.models import load_sam
 from segmentation.tta import TTA_VIEWS, view_logits
 from segmentation.views import View
 
@@ -156,48 +153,21 @@ def round_scores(sam, cache: EmbeddingCache, fold: Path, tta: bool, box_scale: f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=Path, required=True)
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/mvtec-finetune-bench/embeddings"))
+    parser = probe_parser()
     parser.add_argument("--tta", action="store_true", help="logits averaged over the flips first")
     parser.add_argument(
         "--box-scale", type=float, default=1.0, help="prompt boxes grown about their centres (default 1)"
     )
-    parser.add_argument("--zero-shot-only", action="store_true")
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    base = load_sam("vit_t", device="cpu")
-
-    def cache(sam) -> EmbeddingCache:
-        return EmbeddingCache(args.cache_dir, sam, model_name="vit_t")
-
-    rounds = {}
-    for fold in sorted(p for p in args.runs.glob("fold*") if p.is_dir()):
-        models = {"zero-shot": base}
-        if not args.zero_shot_only:
-            checkpoint = args.runs / "runs" / fold.name / "decoder.pt"
-            models["fine-tuned"] = load_finetuned(checkpoint, device="cpu")[0]
-        rounds[fold.name] = {
-            name: round_scores(sam, cache(sam), fold, args.tta, args.box_scale)
-            for name, sam in models.items()
-        }
-        print(fold.name, json.dumps(rounds[fold.name]))
+    rounds = score_rounds(
+        args, lambda sam, cache, fold: round_scores(sam, cache, fold, args.tta, args.box_scale)
+    )
     summary = {}
     for model in next(iter(rounds.values())):
         keys = [k for k in next(iter(rounds.values()))[model] if "weights" not in k]
+        plain = [r[model]["plain"] for r in rounds.values()]
         for key in keys:
-            values = np.array([r[model][key] for r in rounds.values()])
-            plain = np.array([r[model]["plain"] for r in rounds.values()])
-            mean, std = mean_std(values)
-            gain, gain_std = mean_std(values - plain)
-            summary[f"{model}: {key}"] = {
-                "mean": round(mean, 4),
-                "std": round(std, 4),
-                "paired_gain": round(gain, 4),
-                "paired_gain_std": round(gain_std, 4),
-                "rounds_better": int((values > plain + 1e-9).sum()),
-            }
+            summary[f"{model}: {key}"] = paired([r[model][key] for r in rounds.values()], plain)
     for key, value in summary.items():
         print(key, value)
     args.out.write_text(

@@ -20,21 +20,19 @@ colour head on val), scored on the test photos: IoU of the union, mean over imag
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from experiments.probe_rounds import probe_parser, score_rounds
 from sam_headroom import union_iou
 
 from common.metrics import mean_std
 from segmentation.colour_head import box_window, fit_colour_head, training_pixels
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache, load_rgb
-from segmentation.finetuned import load_finetuned
-from segmentation.models import load_sam
 from segmentation.predict import box_logits
 
 
@@ -149,33 +147,17 @@ def round_scores(sam, cache, fold: Path, args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=Path, required=True)
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/mvtec-finetune-bench/embeddings"))
+    parser = probe_parser()
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--every", type=int, default=20)
-    parser.add_argument("--zero-shot-only", action="store_true")
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    base = load_sam("vit_t", device="cpu")
-    rounds = {}
-    for fold in sorted(p for p in args.runs.glob("fold*") if p.is_dir()):
-        models = {"zero-shot": base}
-        if not args.zero_shot_only:
-            models["fine-tuned"] = load_finetuned(args.runs / "runs" / fold.name / "decoder.pt")[0]
-        rounds[fold.name] = {
-            name: round_scores(sam, EmbeddingCache(args.cache_dir, sam, model_name="vit_t"), fold, args)
-            for name, sam in models.items()
-        }
-        print(
-            fold.name,
-            json.dumps(
-                {m: {k: v for k, v in r.items() if "curve" not in k} for m, r in rounds[fold.name].items()}
-            ),
-        )
+    rounds = score_rounds(
+        args,
+        lambda sam, cache, fold: round_scores(sam, cache, fold, args),
+        shown=lambda scores: {k: v for k, v in scores.items() if "curve" not in k},
+    )
     summary = {}
     for model in next(iter(rounds.values())):
         for key in ("plain", "colour head", "refiner, steps picked on val"):
