@@ -10,8 +10,8 @@ picked at even steps of the photos sorted by IoU (the worst, the best and four b
 panel is not a choice of good cases), each cropped to its defects and enlarged 3x without
 smoothing: ground truth in green, SAM in magenta, both 2 px wide at the enlarged scale, the photo's
 union IoU in the title. Writes ``sam_outlines.png``, and ``sam_outlines.md``: per photo the IoU,
-the IoU of SAM's mask grown by 1 and 2 px (is the annotator's line simply further out?) and the
-ratio of SAM's mask area to the ground truth's.
+the IoU of SAM's mask grown by 1 and 2 px (is the annotator's line simply further out?), the
+ratio of SAM's mask area to the ground truth's, and the pixels only SAM's and only the ground truth's.
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ SCALE = 3
 MARGIN = 12
 PANELS = 6
 TRUTH, SAM = (0, 200, 0), (255, 0, 255)
+EXTRA = ("SAM grown 1 px", "SAM grown 2 px", "SAM area / truth", "pixels only SAM's", "only the truth's")
+
+
+def cells(values) -> list[str]:
+    """``[IoU, *EXTRA]`` formatted: three decimals for the IoUs and the ratio, whole pixel counts."""
+    return [f"{v:.3f}" if i < 4 else f"{v:,.0f}" for i, v in enumerate(values)]
 
 
 def crop_box(boxes: np.ndarray, size: tuple[int, int]) -> tuple[slice, slice]:
@@ -57,7 +63,7 @@ def outlined(rgb: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray
 
 
 def panels(data: Path, cache_dir: Path) -> list[tuple[str, float, np.ndarray, list[float]]]:
-    """``(name, IoU, outlined crop, [IoU grown 1 px, grown 2 px, area ratio])`` per photo, worst first."""
+    """``(name, IoU, outlined crop, extra)`` per photo, worst first; ``extra``: :data:`EXTRA`'s columns."""
     sam = load_sam("vit_t", device="cpu")
     images = [
         im for s in ("train", "val", "test") for im in load_split(data, s).images if not im.is_background
@@ -70,7 +76,8 @@ def panels(data: Path, cache_dir: Path) -> list[tuple[str, float, np.ndarray, li
         truth = image.union_mask()
         window = crop_box(boxes, truth.shape)
         crop = outlined(load_rgb(image.path)[window], truth[window], pred[window])
-        extra = [union_iou(morph(pred, r, grow=True), truth) for r in (1, 2)] + [pred.sum() / truth.sum()]
+        extra = [union_iou(morph(pred, r, grow=True), truth) for r in (1, 2)]
+        extra += [pred.sum() / truth.sum(), (pred & ~truth).sum(), (truth & ~pred).sum()]
         out.append((Path(image.path).name.removeprefix("hazelnut_toy_"), union_iou(pred, truth), crop, extra))
     return sorted(out, key=lambda p: p[1])
 
@@ -115,10 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = panels(data, args.cache_dir)
     args.out.mkdir(parents=True, exist_ok=True)
     save_figure(args.out / "sam_outlines.png", rows, command_line(__file__, argv))
-    table = [[name, f"{iou:.3f}", *(f"{v:.3f}" for v in extra)] for name, iou, _, extra in rows]
+    table = [[name, *cells([iou, *extra])] for name, iou, _, extra in rows]
     means = np.mean([[iou, *extra] for _, iou, _, extra in rows], axis=0)
-    table.append(["**mean**", *(f"**{v:.3f}**" for v in means)])
-    header = ["photo (worst first)", "zero-shot IoU", "SAM grown 1 px", "SAM grown 2 px", "SAM area / truth"]
+    table.append(["**mean**", *(f"**{c}**" for c in cells(means))])
+    header = ["photo (worst first)", "zero-shot IoU", *EXTRA]
     doc = (__doc__ or "").split("\n\n")
     write_report(
         args.out / "sam_outlines.md",
