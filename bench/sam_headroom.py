@@ -51,6 +51,18 @@ def union_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return float((pred & gt).sum() / max((pred | gt).sum(), 1))
 
 
+def defect_images(data: Path) -> list:
+    """Every defect image of a converted data set (train, val and test; good images left out)."""
+    return [im for s in ("train", "val", "test") for im in load_split(data, s).images if not im.is_background]
+
+
+def grown_boxes(boxes: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """``boxes`` scaled by ``scale`` about their centres, clipped to the ``(h, w)`` image (a looser box)."""
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * scale / 2
+    limit = np.array([size[1], size[0]], dtype=float)
+    return np.concatenate([np.clip(centre - half, 0, limit), np.clip(centre + half, 0, limit)], axis=1)
+
+
 def morph(mask: np.ndarray, radius: int, grow: bool) -> np.ndarray:
     """``mask`` dilated (``grow``) or eroded by a disc of ``radius`` pixels."""
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -109,9 +121,7 @@ def image_rows(sam, embeddings: dict[str, object], gt: np.ndarray, boxes: np.nda
 
 
 def data_set_rows(sam, cache: EmbeddingCache, data: Path) -> tuple[dict[str, list[float]], int]:
-    images = [
-        im for s in ("train", "val", "test") for im in load_split(data, s).images if not im.is_background
-    ]
+    images = defect_images(data)
     paths = [im.path for im in images]
     embeddings = {
         v: cache.embed(paths, views=[View(transform=v)] * len(paths), progress=False) for v in TTA_VIEWS

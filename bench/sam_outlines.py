@@ -23,12 +23,11 @@ import cv2
 import numpy as np
 import torch
 from report import bench_parser, command_line, write_report
-from sam_headroom import morph, union_iou
+from sam_headroom import defect_images, morph, union_iou
 from sam_quality import convert_category
 
 from common.io import atomic_write
 from common.tables import markdown_table
-from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache, load_rgb
 from segmentation.models import load_sam
 from segmentation.predict import box_logits
@@ -65,9 +64,7 @@ def outlined(rgb: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray
 def panels(data: Path, cache_dir: Path) -> list[tuple[str, float, np.ndarray, list[float]]]:
     """``(name, IoU, outlined crop, extra)`` per photo, worst first; ``extra``: :data:`EXTRA`'s columns."""
     sam = load_sam("vit_t", device="cpu")
-    images = [
-        im for s in ("train", "val", "test") for im in load_split(data, s).images if not im.is_background
-    ]
+    images = defect_images(data)
     embeddings = EmbeddingCache(cache_dir, sam, model_name="vit_t").embed([im.path for im in images])
     out = []
     for image, embedding in zip(images, embeddings, strict=True):

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sam_headroom import union_iou
+from sam_headroom import defect_images, grown_boxes, union_iou
 
-from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import load_sam
 from segmentation.predict import box_logits
@@ -34,13 +33,6 @@ from segmentation.predict import box_logits
 SCALES = (1.0, 1.1, 1.2, 1.3)
 PADS = (0, 2, 4)
 PASSES = 2
-
-
-def grown(boxes: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
-    """``boxes`` scaled about their centres, clipped to the photo."""
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * scale / 2
-    limit = np.array([size[1], size[0]], dtype=float)
-    return np.concatenate([np.clip(centre - half, 0, limit), np.clip(centre + half, 0, limit)], axis=1)
 
 
 def jittered(boxes: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -70,7 +62,7 @@ def mask_boxes(masks: np.ndarray, previous: np.ndarray, pad: int) -> np.ndarray:
 def photo_rows(sam, embedding, image, rng: np.random.Generator) -> dict[str, float]:
     truth = image.union_mask()
     size = truth.shape
-    prompts = {f"boxes x{s}": grown(image.boxes(), s, size) for s in SCALES}
+    prompts = {f"boxes x{s}": grown_boxes(image.boxes(), s, size) for s in SCALES}
     prompts["boxes jittered +-10 %"] = jittered(image.boxes(), size, rng)
     rows = {}
     for name, boxes in prompts.items():
@@ -98,12 +90,7 @@ def main() -> None:
     cache = EmbeddingCache(args.cache_dir, sam, model_name="vit_t")
     result = {}
     for name in ("hazelnut_toy", "synthetic_nut"):
-        images = [
-            im
-            for s in ("train", "val", "test")
-            for im in load_split(args.data / name, s).images
-            if not im.is_background
-        ]
+        images = defect_images(args.data / name)
         embeddings = cache.embed([im.path for im in images], progress=False)
         rng = np.random.default_rng(0)
         rows: dict[str, list[float]] = {}

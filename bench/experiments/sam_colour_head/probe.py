@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 from experiments.probe_rounds import paired, probe_parser, score_rounds
-from sam_headroom import union_iou
+from sam_headroom import grown_boxes, union_iou
 
 from segmentation.data import SegmentationImage, load_split
 from segmentation.embeddings import EmbeddingCache, load_rgb
@@ -110,13 +110,6 @@ def fit(samples: list[Sample], kind: str) -> np.ndarray:
     return weights.detach().numpy()
 
 
-def grown(boxes: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
-    """``boxes`` scaled by ``scale`` about their centres, clipped to the image (a detector's looser box)."""
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * scale / 2
-    limit = np.array([size[1], size[0]], dtype=float)
-    return np.concatenate([np.clip(centre - half, 0, limit), np.clip(centre + half, 0, limit)], axis=1)
-
-
 def split_samples(
     sam, cache: EmbeddingCache, data: Path, split: str, tta: bool, box_scale: float
 ) -> list[Sample]:
@@ -129,7 +122,7 @@ def split_samples(
     samples = []
     for i, image in enumerate(images):
         size = (image.height, image.width)
-        boxes = grown(image.boxes(), box_scale, size)
+        boxes = grown_boxes(image.boxes(), box_scale, size)
         logits = sum(view_logits(sam, embeddings[v][i], boxes, v, size)[0] for v in views) / len(views)
         samples.append(Sample(image, logits, boxes))
     return samples

@@ -28,9 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 from experiments.probe_rounds import paired, probe_parser, score_rounds
-from sam_headroom import union_iou
+from sam_headroom import grown_boxes, union_iou
 
-from segmentation.colour_head import fit_colour_head, training_pixels
+from segmentation.colour_head import box_window, fit_colour_head, training_pixels
 from segmentation.data import load_split
 from segmentation.embeddings import load_rgb
 from segmentation.tta import TTA_VIEWS, view_logits
@@ -40,13 +40,6 @@ THRESHOLDS = (0.5, 1.0, 2.0)  # 5, 10 and inf (no logit seeds) lost to 2 in a fi
 ITERATIONS = (1, 3)
 MARGINS = (0.5, 1.0)
 OUTSIDE = (cv2.GC_BGD, cv2.GC_PR_BGD)  # beyond the box: definite (a tight box) or probable (a detector's)
-
-
-def grown(boxes: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
-    """``boxes`` scaled by ``scale`` about their centres, clipped to the image (the colour-head probe's)."""
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * scale / 2
-    limit = np.array([size[1], size[0]], dtype=float)
-    return np.concatenate([np.clip(centre - half, 0, limit), np.clip(centre + half, 0, limit)], axis=1)
 
 
 def grabcut_box(rgb, logit, box, t: float, iters: int, margin: float, outside: int):
@@ -61,11 +54,9 @@ def grabcut_box(rgb, logit, box, t: float, iters: int, margin: float, outside: i
     seeds = np.where(z > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     seeds[z > t] = cv2.GC_FGD
     seeds[z < -t] = cv2.GC_BGD
+    rows, cols = box_window(box, (h, w))
     inside = np.zeros(z.shape, bool)
-    inside[
-        max(int(np.floor(y0)) - wy0, 0) : int(np.ceil(y1)) - wy0,
-        max(int(np.floor(x0)) - wx0, 0) : int(np.ceil(x1)) - wx0,
-    ] = True
+    inside[rows.start - wy0 : rows.stop - wy0, cols.start - wx0 : cols.stop - wx0] = True
     seeds[~inside] = np.minimum(seeds[~inside], outside)  # GC_BGD 0 < GC_PR_BGD 2; never object
     seeds[~inside & (seeds == cv2.GC_FGD)] = outside
     if not ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).any() or (seeds == cv2.GC_BGD).all():
@@ -86,8 +77,7 @@ def photo_masks(rgb, logits, boxes, shape) -> dict:
     sam = (logits > 0).any(0)
     clipped = np.zeros(shape, bool)
     for logit, box in zip(logits, boxes, strict=True):
-        x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
-        window = (slice(max(y0, 0), int(np.ceil(box[3]))), slice(max(x0, 0), int(np.ceil(box[2]))))
+        window = box_window(box, shape)
         clipped[window] |= logit[window] > 0
     out = {"plain": sam, "SAM's mask clipped to its box": clipped}
     for t, iters, margin, outside in itertools.product(THRESHOLDS, ITERATIONS, MARGINS, OUTSIDE):
@@ -110,7 +100,7 @@ def split_photos(sam, cache, data: Path, split: str, box_scale: float) -> list[t
     photos = []
     for image, embedding in zip(images, embeddings, strict=True):
         size = (image.height, image.width)
-        boxes = grown(image.boxes(), box_scale, size)
+        boxes = grown_boxes(image.boxes(), box_scale, size)
         logits = view_logits(sam, embedding, boxes, TTA_VIEWS[0], size)[0]
         photos.append((load_rgb(image.path), logits, boxes, image.union_mask()))
     return photos
@@ -134,7 +124,7 @@ def scores(photos: list[tuple]) -> list[dict]:
 
 def round_scores(sam, cache, fold: Path, box_scale: float, colour_head: bool) -> dict:
     splits = [split_photos(sam, cache, fold, s, box_scale) for s in ("train", "val", "test")]
-    sam_alone = float(np.mean([r["plain"] for r in scores(splits[2])]))
+    sam_alone = float(np.mean([union_iou((z > 0).any(0), t) for _, z, _, t in splits[2]]))
     if colour_head:
         splits = with_colour_head(*splits)
     pick_rows = scores(splits[0]) + scores(splits[1])
