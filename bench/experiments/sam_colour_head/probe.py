@@ -91,8 +91,12 @@ class Sample:
 
 def fit(samples: list[Sample], kind: str) -> np.ndarray:
     rows = [features(z, d, kind).reshape(-1, WIDTH[kind]) for s in samples for _, z, d in s.boxes]
-    x = np.concatenate(rows)
-    y = np.concatenate([s.gt[w].reshape(-1) for s in samples for w, _, _ in s.boxes]).astype(np.float32)
+    labels = [s.gt[w].reshape(-1) for s in samples for w, _, _ in s.boxes]
+    return fit_rows(np.concatenate(rows), np.concatenate(labels).astype(np.float32))
+
+
+def fit_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Logistic-regression weights of rows ``x`` against 0/1 ``y`` (LBFGS, up to 400k rows sampled)."""
     if len(x) > MAX_PIXELS:
         pick = np.random.default_rng(0).choice(len(x), MAX_PIXELS, replace=False)
         x, y = x[pick], y[pick]
