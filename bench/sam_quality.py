@@ -510,7 +510,9 @@ def markdown(
         "",
         "Box prompts from the ground truth (one tight box per connected region, single-mask output). "
         "IoU / Dice: mean over test defect images of the union of the predicted masks against the whole "
-        "ground-truth mask; instance IoU: mean over instances; mask AP: COCO segm AP@[.5:.95] with the "
+        "ground-truth mask; boundary IoU: the same masks' IoU on the band along their outlines, 2 % of the "
+        "image diagonal wide (Cheng et al. 2021); instance IoU: mean over instances; mask AP: COCO segm "
+        "AP@[.5:.95] with the "
         "predicted IoU as score. K-fold: mean +- std over the rounds (sample std), every defect image a test "
         "image once. Size buckets: COCO's 32^2 / 96^2 px areas scaled by (image long side / 640)^2."
         + (tta_note if tta else ""),

@@ -12,6 +12,8 @@ follow anomalib 2.x so that figures compare with published ones:
 - :func:`f1_max` / :func:`pixel_f1_max`: the best F1 over thresholds and its threshold, as anomalib's
   ``F1Max`` (a pixel is flagged when its score is ``>=`` the threshold).
 - :func:`per_image_iou_dice`, :func:`mean_iou_dice`: overlap of predicted and true defect pixels.
+- :func:`boundary_iou`: the same overlap on the band along each mask's outline (Cheng et al., "Boundary
+  IoU", CVPR 2021; the mask-quality figure HQ-SAM reports beside IoU).
 - :func:`pixel_roc_curve`, :func:`pro_curve`: the curves themselves, as arrays, for plots.
 - :func:`mean_std`: a figure's mean and sample std over folds, splits or seeds.
 
@@ -37,6 +39,8 @@ import numpy as np
 
 #: The FPR up to which the PRO curve is integrated (anomalib's and the MVTec AD paper's default).
 FPR_LIMIT = 0.3
+#: Boundary IoU's band: this fraction of the image diagonal (the paper's and HQ-SAM's 0.02).
+BOUNDARY_DILATION_RATIO = 0.02
 
 
 def auroc(scores: np.ndarray | Sequence[float], labels: np.ndarray | Sequence[bool]) -> float:
@@ -247,6 +251,43 @@ def per_image_iou_dice(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     if total == 0:
         return 1.0, 1.0
     return both / (total - both), 2 * both / total
+
+
+def mask_boundary(mask: np.ndarray, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> np.ndarray:
+    """The pixels of ``mask`` within ``d`` pixels of its outline; the image's edge counts as outline.
+
+    ``d = round(dilation_ratio x image diagonal)``, at least 1; distance is the chessboard distance
+    (``d`` erosions by a 3 x 3 square), as in the reference implementation of Boundary IoU.
+
+    >>> mask_boundary(np.pad(np.ones((5, 5), bool), 2), 0.01).sum()  # 9 x 9 image: d = 1
+    16
+    """
+    # Written out because the reference (github.com/bowenc0221/boundary-iou-api, its mask_to_boundary)
+    # is not packaged on PyPI; this follows it step for step.
+    mask = np.asarray(mask).astype(bool, copy=False)
+    h, w = mask.shape
+    d = max(1, int(round(dilation_ratio * float(np.hypot(h, w)))))
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    eroded = cv2.erode(padded, np.ones((3, 3), np.uint8), iterations=d)[1 : h + 1, 1 : w + 1]
+    return mask & ~eroded.astype(bool)
+
+
+def boundary_iou(pred: np.ndarray, gt: np.ndarray, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> float:
+    """Boundary IoU of one predicted mask against its ground truth (Cheng et al., CVPR 2021).
+
+    IoU of the two masks' :func:`mask_boundary` bands, so it weighs how well the outline sits
+    rather than how much interior a large region has. Both masks empty score 1 (as in
+    :func:`per_image_iou_dice`); one empty and the other not, 0.
+
+    Raises:
+        ValueError: the masks differ in shape.
+    """
+    pred, gt = np.asarray(pred).astype(bool, copy=False), np.asarray(gt).astype(bool, copy=False)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
+    p, g = mask_boundary(pred, dilation_ratio), mask_boundary(gt, dilation_ratio)
+    union = int(np.count_nonzero(p | g))
+    return 1.0 if union == 0 else int(np.count_nonzero(p & g)) / union
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from segmentation.train import crop_rule, train
 METRICS: tuple[tuple[str, str], ...] = (
     ("IoU", "iou"),
     ("Dice", "dice"),
+    ("boundary IoU", "boundary_iou"),
     ("instance IoU", "instance_iou"),
     ("mask AP", "mask_ap"),
 )

@@ -6,7 +6,8 @@
 Protocol: one box per ground-truth connected region (the instance's tight
 box, no jitter), one mask per box (SAM's single-mask output, as recommended
 for box prompts). Per image, the union of its predicted masks is compared with
-its whole ground-truth mask (IoU, Dice), each instance with its own mask
+its whole ground-truth mask (IoU, Dice, and Boundary IoU on the band along
+the outlines, 2 % of the image diagonal wide), each instance with its own mask
 (instance IoU), and the masks scored by the decoder's predicted IoU go through
 COCOeval (mask AP). Zero-shot and fine-tuned models see the same images and
 the same prompts.
@@ -222,8 +223,8 @@ def evaluate_model(
 
 
 def format_table(evaluations: list[ModelEvaluation]) -> str:
-    """Markdown table: one row per class and ``all``, IoU / Dice / instance IoU / mask AP per model."""
-    columns = ["IoU", "Dice", "inst IoU", "mask AP", "AP50"]
+    """Markdown table: one row per class and ``all``, IoU / Dice / bIoU / inst IoU / mask AP per model."""
+    columns = ["IoU", "Dice", "bIoU", "inst IoU", "mask AP", "AP50"]
     header = "| class | images | " + " | ".join(f"{e.name} {c}" for e in evaluations for c in columns) + " |"
     lines = [header, "|" + "---|" * (2 + len(columns) * len(evaluations))]
     first = evaluations[0].summary
@@ -235,6 +236,7 @@ def format_table(evaluations: list[ModelEvaluation]) -> str:
             values = [
                 s.iou.get(name),
                 s.dice.get(name),
+                s.boundary_iou.get(name),
                 s.instance_iou.get(name),
                 s.mask_ap.get(name),
                 s.mask_ap50.get(name),

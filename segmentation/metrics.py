@@ -1,4 +1,4 @@
-"""Segmentation scores: IoU and Dice per image and per instance, COCO mask AP.
+"""Segmentation scores: IoU, Dice and Boundary IoU per image, IoU per instance, COCO mask AP.
 
 The per-image protocol is the one published zero-shot SAM figures on MVTec
 use: one box prompt per ground-truth connected region, the predicted masks of
@@ -15,19 +15,25 @@ from pathlib import Path
 import numpy as np
 
 from common.io import read_json_object
-from common.metrics import per_image_iou_dice
+from common.metrics import boundary_iou, per_image_iou_dice
 from converters.cocoeval import precision_table
 
 
 @dataclass
 class ImageScore:
-    """Scores of one image: over all its defect pixels, and per class present in its ground truth."""
+    """Scores of one image: over all its defect pixels, and per class present in its ground truth.
+
+    ``boundary_iou``: :func:`common.metrics.boundary_iou` of the same masks (the band along the
+    outlines, 2 % of the image diagonal wide).
+    """
 
     image_id: int
     iou: float
     dice: float
+    boundary_iou: float = float("nan")
     class_iou: dict[int, float] = field(default_factory=dict)
     class_dice: dict[int, float] = field(default_factory=dict)
+    class_boundary_iou: dict[int, float] = field(default_factory=dict)
     instance_iou: list[float] = field(default_factory=list)
 
 
@@ -44,12 +50,15 @@ def score_image(
         pred_masks: ``(N, H, W)`` bool, ``pred_masks[i]`` prompted from instance ``i``.
         category_ids: ``(N,)`` class of each instance.
     """
-    score = ImageScore(image_id, *per_image_iou_dice(pred_masks.any(0), gt_masks.any(0)))
+    pred_union, gt_union = pred_masks.any(0), gt_masks.any(0)
+    iou, dice = per_image_iou_dice(pred_union, gt_union)
+    score = ImageScore(image_id, iou, dice, boundary_iou(pred_union, gt_union))
     ids = np.asarray(category_ids)
     for category in sorted(set(ids.tolist())):
         pick = ids == category
         pred, gt = pred_masks[pick].any(0), gt_masks[pick].any(0)
         score.class_iou[category], score.class_dice[category] = per_image_iou_dice(pred, gt)
+        score.class_boundary_iou[category] = boundary_iou(pred, gt)
     score.instance_iou = [per_image_iou_dice(p, g)[0] for p, g in zip(pred_masks, gt_masks, strict=True)]
     return score
 
@@ -60,6 +69,7 @@ class Summary:
 
     iou: dict[str, float]
     dice: dict[str, float]
+    boundary_iou: dict[str, float]
     instance_iou: dict[str, float]
     mask_ap: dict[str, float]
     mask_ap50: dict[str, float]
@@ -80,14 +90,16 @@ def summarise(
         instance_categories: per image, the class of each instance (as given to :func:`score_image`).
         ap: optional ``{category id or "all": (AP, AP50)}`` from :func:`coco_mask_ap`.
     """
-    per_iou, per_dice, per_inst = defaultdict(list), defaultdict(list), defaultdict(list)
+    per_iou, per_dice, per_boundary, per_inst = (defaultdict(list) for _ in range(4))
     for score, classes in zip(scores, instance_categories, strict=True):
         per_iou["all"].append(score.iou)
         per_dice["all"].append(score.dice)
+        per_boundary["all"].append(score.boundary_iou)
         per_inst["all"] += score.instance_iou
         for category, value in score.class_iou.items():
             per_iou[categories[category]].append(value)
             per_dice[categories[category]].append(score.class_dice[category])
+            per_boundary[categories[category]].append(score.class_boundary_iou[category])
         for category, value in zip(classes, score.instance_iou, strict=True):
             per_inst[categories[category]].append(value)
     ap = ap or {}
@@ -99,6 +111,7 @@ def summarise(
     return Summary(
         iou={k: mean(v) for k, v in per_iou.items()},
         dice={k: mean(v) for k, v in per_dice.items()},
+        boundary_iou={k: mean(v) for k, v in per_boundary.items()},
         instance_iou={k: mean(v) for k, v in per_inst.items()},
         mask_ap={names[k]: v[0] for k, v in ap.items()},
         mask_ap50={names[k]: v[1] for k, v in ap.items()},

@@ -15,7 +15,9 @@ from common.metrics import (
     MeanIouDice,
     aupro,
     auroc,
+    boundary_iou,
     f1_max,
+    mask_boundary,
     mean_iou_dice,
     mean_std,
     per_image_iou_dice,
@@ -371,6 +373,48 @@ def test_per_image_iou_dice_reads_0_255_masks_and_rejects_shape_mismatch():
     assert per_image_iou_dice(m(["#."]).astype(np.uint8) * 255, m(["##"])) == pytest.approx((0.5, 2 / 3))
     with pytest.raises(ValueError, match="differ in shape"):
         per_image_iou_dice(np.zeros((2, 2), bool), np.zeros((2, 3), bool))
+
+
+def test_mask_boundary_is_the_band_inside_the_outline():
+    square = np.pad(np.ones((5, 5), bool), 2)  # 9 x 9 image, diagonal 12.7
+    assert mask_boundary(square, 0.01).sum() == 16  # d rounds to 0, at least 1: the 5 x 5 less its 3 x 3 core
+    assert np.array_equal(mask_boundary(square, 0.15), square & ~np.pad(np.ones((1, 1), bool), 4))  # d = 2
+    full = np.ones((5, 5), bool)  # touching every edge: the image's edge is outline
+    assert np.array_equal(mask_boundary(full, 0.01), ~np.pad(np.ones((3, 3), bool), 1))
+    assert not mask_boundary(np.zeros((5, 5), bool)).any()
+
+
+@pytest.mark.parametrize(
+    ("pred", "gt", "expected"),
+    [
+        (["##.", "##."], ["##.", "##."], 1.0),
+        (["...", "..."], ["...", "..."], 1.0),  # good image left clean, as per_image_iou_dice
+        (["..#", "..."], ["...", "..."], 0.0),
+        (["#..", "..."], ["..#", "..."], 0.0),
+    ],
+)
+def test_boundary_iou_edge_cases(pred, gt, expected):
+    assert boundary_iou(m(pred), m(gt)) == expected
+
+
+def test_boundary_iou_weighs_the_outline_not_the_interior():
+    gt = np.zeros((100, 100), bool)
+    gt[10:90, 10:90] = True
+    shifted = np.roll(gt, 2, axis=0)  # d = 3 px band on this image
+    iou = per_image_iou_dice(shifted, gt)[0]
+    assert iou == pytest.approx(78 / 82)
+    # bands of 80*80 - 74*74 = 924 px each; shared: one full row at the top and one at the bottom
+    # (80 each) and the side strips over the 76 rows between (6 px a row): 616, i.e. 616 / 1232
+    assert boundary_iou(shifted, gt) == pytest.approx(0.5)
+    assert boundary_iou(shifted, gt) < iou
+    with pytest.raises(ValueError, match="differ in shape"):
+        boundary_iou(np.zeros((2, 2), bool), np.zeros((2, 3), bool))
+
+
+@given(arrays(np.bool_, (12, 16)), arrays(np.bool_, (12, 16)))
+@settings(max_examples=40, deadline=None)
+def test_boundary_iou_with_a_band_wider_than_the_image_is_the_iou(pred, gt):
+    assert boundary_iou(pred, gt, dilation_ratio=1.0) == pytest.approx(per_image_iou_dice(pred, gt)[0])
 
 
 def test_mean_iou_dice_splits_defect_and_good_images():

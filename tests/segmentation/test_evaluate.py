@@ -56,8 +56,10 @@ def test_table_has_a_column_block_per_model(tiny_sam, val_setup):
     assert table[2].startswith("| all |")
     assert len(table) == 2 + len(a.summary.iou)
     cells = table[2].split("|")[3:-1]
-    assert len(cells) == 10
+    assert len(cells) == 12
     assert float(cells[0]) == pytest.approx(a.summary.iou["all"], abs=5e-4)
+    assert "zero-shot bIoU" in table[0]
+    assert float(cells[2]) == pytest.approx(a.summary.boundary_iou["all"], abs=5e-4)
     assert not any(math.isnan(float(c)) for c in cells if c.strip() != "-")
 
 

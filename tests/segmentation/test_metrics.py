@@ -27,6 +27,10 @@ def test_score_image_unions_instances_and_splits_by_class():
     assert score.class_iou == {1: 1.0, 2: pytest.approx(0.5)}
     assert score.instance_iou == [1.0, pytest.approx(0.5)]
     assert score.class_dice[2] == pytest.approx(2 * 50 / 150)
+    # Boundary IoU, d = 1 px on a 20 x 20 image (the image's edge counts as outline): the 10 x 10 square's
+    # band is 36 px, the 10 x 5 prediction's 26, 18 shared; the two 5 x 5 corners agree on 16
+    assert score.class_boundary_iou == {1: 1.0, 2: pytest.approx(18 / 44)}
+    assert score.boundary_iou == pytest.approx((16 + 18) / (16 + 44))
 
 
 def test_summarise_means_per_class_and_overall():
@@ -38,6 +42,8 @@ def test_summarise_means_per_class_and_overall():
     )
     assert summary.iou["all"] == pytest.approx((1.0 + 0.4) / 2)
     assert summary.iou["cut"] == 1.0 and summary.iou["hole"] == pytest.approx(0.4)
+    assert summary.boundary_iou["hole"] == pytest.approx(7 / 19)  # bands of 16 and 10 px, 7 shared
+    assert summary.boundary_iou["all"] == pytest.approx((1.0 + 7 / 19) / 2)
     assert summary.n_images == {"all": 2, "cut": 1, "hole": 1}
     assert summary.mask_ap == {"all": 0.5, "cut": 1.0} and summary.mask_ap50["all"] == 0.9
 
