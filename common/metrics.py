@@ -243,9 +243,7 @@ def per_image_iou_dice(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     >>> per_image_iou_dice(np.array([[1, 1, 0]], bool), np.array([[0, 1, 1]], bool))
     (0.3333333333333333, 0.5)
     """
-    pred, gt = np.asarray(pred).astype(bool, copy=False), np.asarray(gt).astype(bool, copy=False)
-    if pred.shape != gt.shape:
-        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
+    pred, gt = _mask_pair(pred, gt)
     both = int(np.count_nonzero(pred & gt))
     total = int(np.count_nonzero(pred)) + int(np.count_nonzero(gt))
     if total == 0:
@@ -282,9 +280,7 @@ def boundary_iou(pred: np.ndarray, gt: np.ndarray, dilation_ratio: float = BOUND
     Raises:
         ValueError: the masks differ in shape.
     """
-    pred, gt = np.asarray(pred).astype(bool, copy=False), np.asarray(gt).astype(bool, copy=False)
-    if pred.shape != gt.shape:
-        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
+    pred, gt = _mask_pair(pred, gt)
     p, g = mask_boundary(pred, dilation_ratio), mask_boundary(gt, dilation_ratio)
     union = int(np.count_nonzero(p | g))
     return 1.0 if union == 0 else int(np.count_nonzero(p & g)) / union
@@ -350,6 +346,14 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if not finite:
         return float("nan"), float("nan")
     return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+
+
+def _mask_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A prediction and its ground truth as bool arrays (any nonzero value is defect), checked to match."""
+    pred, gt = np.asarray(pred).astype(bool, copy=False), np.asarray(gt).astype(bool, copy=False)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
+    return pred, gt
 
 
 def _auroc(negative: np.ndarray, positive: np.ndarray) -> float:
