@@ -31,17 +31,13 @@ import cv2
 import numpy as np
 
 from anomaly.masks import Instances
+from common.folders import output_name
 from common.io import atomic_write
 from converters.masks import mask_to_rle
 
 CATEGORY = "anomaly"
 PREDICTIONS_FILE = "predictions.json"
 IMAGES_FILE = "images.json"
-
-
-def output_name(file_name: str) -> str:
-    """A flat file stem for a photo's relative path (``lot_2/a.png`` -> ``lot_2__a``)."""
-    return str(Path(file_name).with_suffix("")).replace("\\", "/").replace("/", "__")
 
 
 def instance_results(instances: Instances, image_id: int, file_name: str) -> list[dict]:

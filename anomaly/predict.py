@@ -28,12 +28,12 @@ from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
 from anomaly.masks import load_segmenter
-from anomaly.outputs import PredictionWriter, output_name
+from anomaly.outputs import PredictionWriter
 from anomaly.regions import map_regions
 from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder, check_unique_names
+from common.folders import build_folder, check_output_folder, check_unique_names, output_name
 from common.images import IMAGE_SUFFIXES
 from common.io import read_json_object
 

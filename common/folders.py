@@ -59,6 +59,16 @@ def check_output_folder(
     return folder
 
 
+def output_name(file_name: str) -> str:
+    """The stem of a photo's output files: its relative path without suffix, folders joined by ``__``.
+
+    >>> output_name("lot_2/a.png"), output_name("a.png")
+    ('lot_2__a', 'a')
+    """
+    path = Path(file_name)
+    return "__".join([*path.parent.parts, path.stem]) if path.parent.parts else path.stem
+
+
 def check_unique_names(named: Iterable[tuple[str, object]]) -> None:
     """Refuses two photos whose output names are equal ignoring case (``a.png`` and ``a.jpg`` both ``a``).
 

@@ -39,13 +39,14 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from common.folders import output_name
 from common.images import decode_image_file
 from common.io import atomic_write, temporary_path
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
 from inspection.mask_tree import MaskTree
 from inspection.overlays import draw_overlay
-from inspection.photos import Photo, output_name
+from inspection.photos import Photo
 from inspection.result import Inspection
 
 #: How an instance's ``score`` in ``predictions.json`` is made.

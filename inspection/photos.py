@@ -28,7 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.folders import check_unique_names
+from common.folders import check_unique_names, output_name
 from common.images import IMAGE_SUFFIXES, image_size
 
 #: Characters that make ``--source`` a glob pattern.
@@ -116,16 +116,6 @@ def glob_base(pattern: str) -> Path:
     parts = Path(pattern).parts
     fixed = list(itertools.takewhile(lambda part: not _GLOB_MAGIC.search(part), parts[:-1]))
     return Path(*fixed) if fixed else Path(".")
-
-
-def output_name(file_name: str) -> str:
-    """The stem of a photo's output files: its relative path without suffix, folders joined by ``__``.
-
-    >>> output_name("lot_2/a.png"), output_name("a.png")
-    ('lot_2__a', 'a')
-    """
-    path = Path(file_name)
-    return "__".join([*path.parent.parts, path.stem]) if path.parent.parts else path.stem
 
 
 def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos") -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import UserError
-from inspection.photos import check_photos, find_photos, glob_base, output_name, photo_root
+from inspection.photos import check_photos, find_photos, glob_base, photo_root
 
 
 def names(photos) -> list[tuple[str, str, int]]:
@@ -80,9 +80,7 @@ def test_check_photos_names_a_corrupt_one(photos):
         check_photos(find_photos(photos), progress=False)
 
 
-def test_output_names_and_roots(tmp_path, photos):
-    assert output_name("a/b/c.PNG") == "a__b__c"
-    assert output_name("a/b_c.png") != output_name("a_b/c.png")
+def test_photo_roots(tmp_path, photos):
     assert glob_base("/data/lot_*/x.png") == Path("/data")
     assert photo_root(photos) == (photos, True)
     assert photo_root(photos / "one.png") == (photos / "one.png", False)

@@ -1,0 +1,55 @@
+"""``common.folders``: output names, output-folder checks and folders put in place whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.errors import UserError
+from common.folders import build_folder, check_output_folder, check_unique_names, output_name
+
+
+@pytest.mark.parametrize(
+    ("file_name", "stem"),
+    [("a.png", "a"), ("lot_2/a.png", "lot_2__a"), ("a/b/c.PNG", "a__b__c"), ("x/a.b.png", "x__a.b")],
+)
+def test_output_name_flattens_folders_and_drops_the_suffix(file_name, stem) -> None:
+    assert output_name(file_name) == stem
+
+
+def test_names_that_differ_only_in_case_or_suffix_are_refused_naming_both() -> None:
+    check_unique_names([("a", "a.png"), ("b", "b.png")])
+    with pytest.raises(UserError, match=r"one output name 'A': a\.png and A\.jpg"):
+        check_unique_names([(output_name("a.png"), "a.png"), (output_name("A.jpg"), "A.jpg")])
+
+
+def test_an_existing_folder_or_a_file_in_its_place_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="output folder exists"):
+        check_output_folder(tmp_path / "taken", overwrite=False)
+    assert check_output_folder(tmp_path / "taken", overwrite=True) == tmp_path / "taken"
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        check_output_folder(tmp_path / "file", overwrite=True)
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        check_output_folder(tmp_path / "file" / "below")
+
+
+def test_a_failed_build_leaves_the_old_folder_and_nothing_hidden(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build_folder(out, lambda folder: (folder / "a.txt").write_text("old"), overwrite=False)
+
+    def fail(folder: Path) -> None:
+        (folder / "a.txt").write_text("half")
+        raise RuntimeError("model crashed")
+
+    with pytest.raises(RuntimeError):
+        build_folder(out, fail, overwrite=True)
+    assert (out / "a.txt").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    build_folder(out, lambda folder: (folder / "b.txt").write_text("new"), overwrite=True)
+    assert [p.name for p in out.iterdir()] == ["b.txt"] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "out"
+    ]
+    with pytest.raises(UserError, match="output folder exists"):
+        build_folder(out, lambda folder: None, overwrite=False)
