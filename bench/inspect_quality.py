@@ -54,6 +54,8 @@ FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mask AP", ("mask", "box", "AP")),
     ("oracle mask AP", ("mask_oracle", "AP")),
     ("IoU defect images", ("per_image", "defect", "iou")),
+    ("oracle IoU defect images", ("per_image", "defect", "oracle_iou")),
+    ("boundary IoU defect images", ("per_image", "defect", "boundary_iou")),
     ("IoU good images", ("per_image", "good", "iou")),
     ("pixel AUROC", ("pixel", "auroc")),
     ("AUPRO", ("pixel", "aupro")),

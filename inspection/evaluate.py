@@ -40,7 +40,7 @@ import torch
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder
+from common.folders import build_folder, check_output_folder, output_name
 from common.images import decode_image_file
 from common.io import read_json_object
 from detection.image_level import image_labels, tuned_conf
@@ -59,7 +59,7 @@ from inspection.options import (
 )
 from inspection.outputs import RANK_BY, PredictionWriter
 from inspection.overlays import draw_overlay
-from inspection.photos import Photo, check_photos, output_name
+from inspection.photos import Photo, check_photos
 from inspection.report import GalleryItem, write_report
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
@@ -284,15 +284,16 @@ def summary(figures: dict, out: Path, conf_from: str | None = None) -> str:
     """The lines printed after an evaluation."""
     rank = figures["rank_by"]
     picked = f" (picked on {conf_from})" if conf_from else ""
+    defect = figures["per_image"]["defect"]
     return "\n".join(
         [
             f"{figures['images']} images ({figures['defect_images']} with defects), "
             f"{figures['instances']} instances, {figures['detections']} detections",
             f"  box AP50 {figures['box']['AP50']:.3f}  mask AP end to end {figures['mask'][rank]['AP']:.3f} "
             f"(ranked by {rank}) vs oracle {figures['mask_oracle']['AP']:.3f}",
-            f"  per-image IoU {figures['per_image']['all']['iou']:.3f} (defect images "
-            f"{figures['per_image']['defect']['iou']:.3f})  pixel AUROC {figures['pixel']['auroc']:.3f}  "
-            f"AUPRO {figures['pixel']['aupro']:.3f}",
+            f"  per-image IoU {figures['per_image']['all']['iou']:.3f} (defect images {defect['iou']:.3f}, "
+            f"oracle {defect['oracle_iou']:.3f}; boundary IoU {defect['boundary_iou']:.3f})",
+            f"  pixel AUROC {figures['pixel']['auroc']:.3f}  AUPRO {figures['pixel']['aupro']:.3f}",
             f"  defect-type accuracy {figures['image_level']['accuracy']:.3f}  "
             f"image AUROC {figures['image_level']['auroc']:.3f}  "
             f"at conf {figures['image_level']['conf']:.3f}{picked}",

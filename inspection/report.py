@@ -62,8 +62,11 @@ def summary_rows(metrics: Mapping) -> list[list[str]]:
         ["mask AP by ranking score", f"{ranks} (used: {metrics['rank_by']})"],
         ["per-image IoU / Dice, all images",
          f"{fmt(per_image['all']['iou'])} / {fmt(per_image['all']['dice'])}"],
-        ["per-image IoU / Dice, defect images",
-         f"{fmt(per_image['defect']['iou'])} / {fmt(per_image['defect']['dice'])}"],
+        ["per-image IoU / Dice / boundary IoU, defect images",
+         f"{fmt(per_image['defect']['iou'])} / {fmt(per_image['defect']['dice'])} / "
+         f"{fmt(per_image['defect']['boundary_iou'])}"],
+        ["per-image IoU / boundary IoU, defect images, oracle (SAM from the true boxes)",
+         f"{fmt(per_image['defect']['oracle_iou'])} / {fmt(per_image['defect']['oracle_boundary_iou'])}"],
         ["per-image IoU, good images (1 = left clean)", fmt(per_image["good"]["iou"])],
         ["pixel AUROC / AUPRO (FPR <= 0.3)", f"{fmt(pixel['auroc'])} / {fmt(pixel['aupro'])}"],
         ["defect-type accuracy (balanced)", f"{fmt(level['accuracy'])} ({fmt(level['balanced_accuracy'])})"],

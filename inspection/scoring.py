@@ -11,8 +11,10 @@ call. :meth:`SplitScorer.finish` computes everything at the end:
   SAM's predicted IoU, their product) and of the oracle's masks, so the loss
   due to detection is visible; the ranking with the best cascade mask AP is
   reported as the one to use;
-- per-image IoU and Dice of the predicted defect pixels, over defect and good
-  images (a false positive on a good image scores 0);
+- per-image IoU, Dice and boundary IoU (:func:`common.metrics.boundary_iou`) of the
+  predicted defect pixels, over defect and good images (a false positive on a good image
+  scores 0), and the oracle's per-image IoU and boundary IoU beside them, so the pixels lost
+  to detection and those lost to SAM's outlines can be told apart;
 - pixel AUROC and AUPRO (FPR <= 0.3, normalised) of the anomaly maps;
 - image-level defect-type accuracy, confusion matrix and AUROC.
 """
@@ -93,6 +95,9 @@ class ImageRecord:
     score: float
     iou: float
     dice: float
+    boundary_iou: float
+    oracle_iou: float
+    oracle_boundary_iou: float
     n_true: int
     n_found: int
 
@@ -129,24 +134,24 @@ class SplitScorer:
         """
         self.cascade += instance_results(inspection, photo)
         self.oracle += instance_results(oracle, photo, rank_by="mask")
-        true_masks, true_classes = truth.masks, truth.classes
-        truth = (
-            true_masks.any(axis=0)
-            if len(true_masks)
-            else np.zeros((inspection.height, inspection.width), bool)
-        )
+        true_masks = truth.masks
+        true_pixels = truth.union(inspection.height, inspection.width)
         self.maps.append(inspection.anomaly_map().astype(np.float16))
-        self.truths.append(truth)
-        iou, dice = metrics.per_image_iou_dice(inspection.defect_mask(), truth)
+        self.truths.append(true_pixels)
+        predicted, from_truth_boxes = inspection.defect_mask(), oracle.defect_mask()
+        iou, dice = metrics.per_image_iou_dice(predicted, true_pixels)
         areas = true_masks.reshape(len(true_masks), -1).sum(axis=1) if len(true_masks) else []
         record = ImageRecord(
             image_id=photo.image_id,
             file_name=photo.file_name,
-            truth=image_label(true_classes, areas, self.names),
+            truth=image_label(truth.classes, areas, self.names),
             verdict=inspection.verdict,
             score=inspection.score,
             iou=iou,
             dice=dice,
+            boundary_iou=metrics.boundary_iou(predicted, true_pixels),
+            oracle_iou=metrics.per_image_iou_dice(from_truth_boxes, true_pixels)[0],
+            oracle_boundary_iou=metrics.boundary_iou(from_truth_boxes, true_pixels),
             n_true=len(true_masks),
             n_found=len(inspection),
         )
@@ -215,8 +220,12 @@ def _table_figures(table: PrecisionTable) -> dict:
     return {**table.summary(), "pr50": {"recall": recall.tolist(), "precision": precision.tolist()}}
 
 
+#: The per-image figures averaged by :func:`_iou_summary` (``ImageRecord`` fields).
+PER_IMAGE_FIGURES = ("iou", "dice", "boundary_iou", "oracle_iou", "oracle_boundary_iou")
+
+
 def _iou_summary(images: Sequence[ImageRecord]) -> dict:
-    """Mean per-image IoU and Dice over all images, the defect ones and the good ones."""
+    """Means of :data:`PER_IMAGE_FIGURES` over all images, the defect ones and the good ones."""
     groups = {
         "all": list(images),
         "defect": [r for r in images if r.truth != GOOD],
@@ -225,8 +234,10 @@ def _iou_summary(images: Sequence[ImageRecord]) -> dict:
     return {
         name: {
             "images": len(group),
-            "iou": float(np.mean([r.iou for r in group])) if group else float("nan"),
-            "dice": float(np.mean([r.dice for r in group])) if group else float("nan"),
+            **{
+                figure: float(np.mean([getattr(r, figure) for r in group])) if group else float("nan")
+                for figure in PER_IMAGE_FIGURES
+            },
         }
         for name, group in groups.items()
     }

@@ -74,6 +74,9 @@ def test_ground_truth_boxes_as_detections_score_as_the_oracle(dataset, inspector
         level["accuracy"] == 1.0 and level["auroc"] == 1.0 and level["labels"] == ["good", "scratch", "stain"]
     )
     assert figures["per_image"]["good"]["iou"] == 1.0  # good photos left clean
+    defect = figures["per_image"]["defect"]
+    assert defect["oracle_iou"] == pytest.approx(defect["iou"])  # the same masks, scored twice
+    assert defect["oracle_boundary_iou"] == pytest.approx(defect["boundary_iou"])
     assert figures["rank_by"] in ("box", "mask", "product")
     assert 0.0 <= figures["pixel"]["auroc"] <= 1.0 and 0.0 <= figures["pixel"]["aupro"] <= 1.0
     assert len(gallery) == figures["images"] and all(item.jpeg[:2] == b"\xff\xd8" for item in gallery)
@@ -133,7 +136,8 @@ def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and page.count("data:image/jpeg;base64,") == 4
     assert 'src="http' not in page and "<link" not in page  # self-contained
-    assert "| **all** |" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| **all** |" in report and "| per-image IoU / Dice / boundary IoU, defect images |" in report
     truth = COCO(str(tmp_path / "data" / "annotations" / "instances_test.json"))
     assert len(truth.loadRes(str(out / "predictions.json")).getAnnIds()) == 4
 

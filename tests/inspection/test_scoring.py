@@ -1,0 +1,79 @@
+"""``inspection.scoring``: the per-image figures of the cascade and of the oracle, by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspection.photos import Photo
+from inspection.result import GOOD, Inspection
+from inspection.scoring import SplitScorer, TrueInstances, _iou_summary
+
+SIZE = 40  # a 40 x 40 image: the boundary band is d = round(0.02 x 56.6) = 1 pixel wide
+
+
+def square(y1: int, y2: int, x1: int = 10, x2: int = 20) -> np.ndarray:
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def inspection_of(masks: list[np.ndarray]) -> Inspection:
+    """A photo with one box per mask (class 0, score 0.9), or none."""
+    n = len(masks)
+    return Inspection(
+        path=Path("p.png"),
+        width=SIZE,
+        height=SIZE,
+        boxes=np.tile(np.array([[10.0, 10.0, 20.0, 20.0]]), (n, 1)),
+        scores=np.full(n, 0.9),
+        classes=np.zeros(n, int),
+        names=["scratch"] * n,
+        masks=np.array(masks, bool).reshape(n, SIZE, SIZE),
+        mask_scores=np.full(n, 0.8),
+        verdict="scratch" if n else GOOD,
+        score=0.9 if n else 0.0,
+        mask_probs=np.array(masks, np.float16).reshape(n, SIZE, SIZE),
+    )
+
+
+def truth_of(masks: list[np.ndarray]) -> TrueInstances:
+    n = len(masks)
+    boxes = np.tile(np.array([[10.0, 10.0, 20.0, 20.0]]), (n, 1)).reshape(n, 4)
+    return TrueInstances(np.array(masks, bool).reshape(n, SIZE, SIZE), boxes, np.zeros(n, int))
+
+
+@pytest.fixture
+def scorer() -> SplitScorer:
+    return SplitScorer(ground_truth={}, names=["scratch"], conf=0.25)
+
+
+def test_a_half_outline_from_the_oracle_is_scored_by_hand(scorer) -> None:
+    # Truth: the 10 x 10 square at rows/cols 10..19; its 1-px band is a 36-pixel ring. The cascade
+    # finds it exactly; the oracle's mask is the top half (rows 10..14): a 26-pixel ring, 18 pixels
+    # of it on the truth's ring (row 10, both sides down to row 14), so boundary IoU 18 / 44.
+    truth = square(10, 20)
+    record = scorer.add(
+        Photo(Path("p.png"), "p.png", "p", 1),
+        inspection_of([truth]),
+        truth_of([truth]),
+        inspection_of([square(10, 15)]),
+    )
+    assert (record.iou, record.dice, record.boundary_iou) == (1.0, 1.0, 1.0)
+    assert record.oracle_iou == pytest.approx(0.5)
+    assert record.oracle_boundary_iou == pytest.approx(18 / 44)
+
+
+def test_a_missed_defect_and_a_clean_good_image_average_per_group(scorer) -> None:
+    truth = square(10, 20)
+    scorer.add(
+        Photo(Path("a.png"), "a.png", "a", 1), inspection_of([]), truth_of([truth]), inspection_of([truth])
+    )
+    scorer.add(Photo(Path("b.png"), "b.png", "b", 2), inspection_of([]), truth_of([]), inspection_of([]))
+    summary = _iou_summary(scorer.images)
+    oracle = {"oracle_iou": 1.0, "oracle_boundary_iou": 1.0}
+    assert summary["defect"] == {"images": 1, "iou": 0.0, "dice": 0.0, "boundary_iou": 0.0, **oracle}
+    assert summary["good"] == {"images": 1, "iou": 1.0, "dice": 1.0, "boundary_iou": 1.0, **oracle}
+    assert summary["all"]["boundary_iou"] == 0.5 and summary["all"]["images"] == 2
