@@ -56,6 +56,7 @@ FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("IoU defect images", ("per_image", "defect", "iou")),
     ("oracle IoU defect images", ("per_image", "defect", "oracle_iou")),
     ("boundary IoU defect images", ("per_image", "defect", "boundary_iou")),
+    ("oracle boundary IoU defect images", ("per_image", "defect", "oracle_boundary_iou")),
     ("IoU good images", ("per_image", "good", "iou")),
     ("pixel AUROC", ("pixel", "auroc")),
     ("AUPRO", ("pixel", "aupro")),
