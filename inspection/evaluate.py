@@ -117,9 +117,11 @@ def thumbnail(photo: np.ndarray, inspection: Inspection, truth: np.ndarray) -> b
 
 
 def caption(record: ImageRecord) -> str:
+    """A gallery image's line; on a defect image the oracle's IoU beside the cascade's says who lost it."""
+    oracle = f" (from the true boxes {record.oracle_iou:.2f})" if record.n_true else ""
     return (
         f"{record.file_name}: true {record.truth}, called {record.verdict} ({record.score:.2f}); "
-        f"IoU {record.iou:.2f}; {record.n_found} found, {record.n_true} true"
+        f"IoU {record.iou:.2f}{oracle}; {record.n_found} found, {record.n_true} true"
     )
 
 

@@ -12,8 +12,9 @@ import pytest
 import inspection.evaluate as evaluate_module
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
-from inspection.evaluate import evaluate_split, main
+from inspection.evaluate import caption, evaluate_split, main
 from inspection.inspector import Inspector
+from inspection.scoring import ImageRecord
 from segmentation.colour_head import ColourHead
 from segmentation.data import load_split
 from segmentation.finetuned import save_decoder
@@ -91,6 +92,16 @@ def test_false_positives_on_good_photos_cost_per_image_iou(dataset, inspector, t
     figures, _ = evaluate_split(inspector, split, progress=False)
     assert figures["per_image"]["good"]["iou"] < 1.0
     assert figures["image_level"]["accuracy"] < 1.0
+
+
+def test_gallery_captions_give_the_oracle_iou_on_defect_images_only() -> None:
+    record = ImageRecord(1, "d.png", "stain", "good", 0.1, 0.0, 0.0, 0.0, 0.91, 0.8, n_true=2, n_found=0)
+    assert (
+        caption(record)
+        == "d.png: true stain, called good (0.10); IoU 0.00 (from the true boxes 0.91); 0 found, 2 true"
+    )
+    good = ImageRecord(2, "g.png", "good", "good", 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, n_true=0, n_found=0)
+    assert caption(good) == "g.png: true good, called good (0.00); IoU 1.00; 0 found, 0 true"
 
 
 def test_a_detector_of_other_classes_is_refused(dataset) -> None:
