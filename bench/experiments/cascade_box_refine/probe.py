@@ -32,8 +32,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from experiments.sam_box_refine.probe import mask_boxes
 from sam_headroom import grown_boxes, union_iou
+from torchvision.ops import box_iou
 
 from inspection.evaluate import true_instances
 from inspection.inspector import Inspector
@@ -43,14 +45,6 @@ MODELS = ("yolo11n", "yoloe11n", "yolo11n_world")
 PADS = (0, 4)
 SCALES = (0.9, 1.1)
 CONFS = (0.1, 0.05)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` IoU of xyxy boxes."""
-    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
 
 
 def union(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -78,7 +72,8 @@ def image_rows(inspector: Inspector, image) -> dict[str, float]:
     for scale in SCALES:
         rows[f"scale {scale}"] = union_iou(union(masks_of(grown_boxes(boxes, scale, shape)), shape), gt)
     rows["oracle"] = union_iou(union(masks_of(truth.boxes), shape), gt)
-    touched = (box_iou(truth.boxes, boxes) > 0).any(axis=1)
+    pair = torch.as_tensor(truth.boxes, dtype=torch.float64), torch.as_tensor(boxes, dtype=torch.float64)
+    touched = (box_iou(*pair) > 0).any(dim=1).numpy()
     rows["oracle boxes of found defects"] = union_iou(union(masks_of(truth.boxes[touched]), shape), gt)
     rows["missed entirely"] = float(not touched.any())
     return rows
