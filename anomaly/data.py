@@ -33,15 +33,35 @@ SPLITS_FILE = "splits.json"
 SIZE_TOLERANCE = 0.1
 
 
-def read_splits(data: str | Path) -> Splits:
-    """The ``splits.json`` of a converter output folder (or the file itself)."""
+def splits_path(data: str | Path) -> Path:
+    """``data/splits.json`` for a converter output folder, ``data`` itself for the file."""
     path = Path(data)
-    path = path / SPLITS_FILE if path.is_dir() else path
+    return path / SPLITS_FILE if path.is_dir() else path
+
+
+def read_splits(data: str | Path, category: str | None = None) -> Splits:
+    """The ``splits.json`` of a converter output folder (or the file itself).
+
+    Args:
+        data: the folder or the file.
+        category: when given, the file must list at least one image of it in some split; one
+            that lists none splits another data set, and would hold nothing out of the fit.
+
+    Raises:
+        UserError: no such file, a corrupt one, or one without any image of ``category``.
+    """
+    path = splits_path(data)
     if not path.is_file():
         raise UserError(
             f"no {SPLITS_FILE} in {data} (pass a folder written by converters.mvtec2yolo/mvtec2coco)"
         )
-    return load_splits(path)
+    splits = load_splits(path)
+    if category is not None and not any(key.split("/", 1)[0] == category for key in splits.split_of()):
+        raise UserError(
+            f"{path} lists no image of category '{category}' in any split: --data must be the "
+            f"converter output made from this category"
+        )
+    return splits
 
 
 def fit_records(records: Sequence[ImageRecord], splits: Splits | None = None) -> list[ImageRecord]:
@@ -192,7 +212,12 @@ def single_category(root: str | Path) -> str:
     from converters.mvtec import list_categories
 
     names = list_categories(root)
-    if len(names) != 1:
-        found = ", ".join(names) if names else "none"
-        raise UserError(f"pass --category: {root} holds {len(names)} categories ({found})")
+    if not names:
+        raise UserError(
+            f"no category in MVTec layout under {root}: expected {root}/<category>/train/good/ and "
+            "test/<defect>/ with ground_truth/<defect>/<stem>_mask.png, or --root naming one category "
+            "folder (the other layouts the converters read work too)"
+        )
+    if len(names) > 1:
+        raise UserError(f"pass --category: {root} holds {len(names)} categories ({', '.join(names)})")
     return names[0]

@@ -4,13 +4,14 @@
     python -m anomaly.evaluate --run runs/anomaly/hazelnut --data datasets/hazelnut_yolo --split test
 
 Writes ``metrics.json``, ``report.md``, ``scores.csv`` and ``anomaly_maps.png`` into ``--out``
-(default ``<run>/eval-<protocol>``). An image the run was fit on is refused (one line, exit 2): the
-protocol's rule, checked by record key against the run's ``fit_keys``.
+(default ``<run>/eval-<protocol>``, replaced by each re-run; an existing ``--out`` only with
+``--overwrite``), built hidden beside it and renamed into place when complete. An image the run
+was fit on is refused (one line, exit 2): the protocol's rule, checked by record key against the
+run's ``fit_keys``.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -33,11 +34,12 @@ from anomaly.data import (
 from anomaly.mask_scores import score_masks
 from anomaly.masks import load_segmenter
 from anomaly.patchcore import to_tensor
+from anomaly.regions import check_threshold
 from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
 from anomaly.run import AnomalyRun, load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import build_folder, check_output_folder, check_outside_tree
 from common.io import atomic_write
 from converters.mvtec import ImageRecord
 
@@ -49,8 +51,9 @@ def scored_records(
     run: AnomalyRun, *, root=None, category=None, data=None, split: str = "test"
 ) -> tuple[list[ImageRecord], str]:
     """The records to score and the protocol's name; refuses any the run was fit on."""
-    records = load_records(root or run.info["root"], category or run.info["category"])
-    splits = read_splits(data) if data is not None else None
+    category = category or run.info["category"]
+    records = load_records(root or run.info["root"], category)
+    splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)
     check_disjoint(run.fit_keys, chosen)
     check_sizes([r.image for r in chosen], run.image_shape)
@@ -128,17 +131,48 @@ def check_options(*, data, split: str, threshold: float | None, min_area: int) -
 
     Raises:
         UserError: ``split`` other than ``test`` without ``data`` (the MVTec protocol scores
-            ``test/``), a NaN or infinite ``threshold`` (no pixel above it), ``min_area`` < 1.
+            ``test/``), a NaN, infinite or negative ``threshold`` (no pixel or every pixel above
+            it), ``min_area`` < 1.
     """
     if data is None and split != "test":
         raise UserError(
             f"--split {split} needs --data (a converter output with splits.json); "
             "without it the category's test/ images are scored"
         )
-    if threshold is not None and not math.isfinite(threshold):
-        raise UserError(f"--threshold must be a finite number, got {threshold}")
+    if threshold is not None:
+        check_threshold(threshold, "--threshold")
     if min_area < 1:
         raise UserError(f"--min-area must be at least 1, got {min_area}")
+
+
+def check_out(out: Path, *, run: Path, root: Path, overwrite: bool) -> Path:
+    """An explicit ``out`` resolved, once the report may be written there (replacing what is there).
+
+    Raises:
+        UserError: ``out`` is or holds the run folder, lies inside the image tree or holds it
+            (``--overwrite`` would delete them), is a file, exists without ``overwrite``, or
+            cannot be created.
+    """
+    out, run = out.resolve(), run.resolve()
+    if out == run or out in run.parents:
+        raise UserError(f"output folder {out} holds the run ({run}); choose another --out")
+    check_outside_tree(out, root)
+    return check_output_folder(out, what="report folder", overwrite=overwrite)
+
+
+def report_folder(
+    run_path: str | Path, run: AnomalyRun, *, out, root, data, split: str, overwrite: bool
+) -> tuple[Path, bool]:
+    """Where the report goes, and whether a folder there is replaced; checked before any scoring.
+
+    The default ``<run>/eval-mvtec`` (``<run>/eval-<split>``) is the run's own evaluation, which
+    each re-run replaces; an explicit ``out`` is checked by :func:`check_out`.
+    """
+    if out is None:
+        default = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
+        return check_output_folder(default, what="report folder", overwrite=True), True
+    tree = Path(root or run.info["root"])
+    return check_out(Path(out), run=Path(run_path), root=tree, overwrite=overwrite), overwrite
 
 
 def evaluate_run(
@@ -157,6 +191,7 @@ def evaluate_run(
     sam_model: str | None = None,
     threshold: float | None = None,
     min_area: int = 16,
+    overwrite: bool = False,
 ) -> dict:
     """Scores a run on labelled images and writes the report; returns the metrics.
 
@@ -164,7 +199,8 @@ def evaluate_run(
         run_path: folder written by :func:`anomaly.run.fit_run`.
         root, category: the image tree (default: those the run was fit from).
         data, split: score one split of a converter output's ``splits.json`` instead of ``test/``.
-        out: report folder (default ``<run>/eval-mvtec`` or ``<run>/eval-<split>``).
+        out: report folder (default ``<run>/eval-mvtec`` or ``<run>/eval-<split>``, which a re-run
+            replaces); an existing one is refused unless ``overwrite``.
         figure: write ``anomaly_maps.png``.
         progress: progress bars.
         masks: also turn the maps into instance masks (threshold -> regions -> ``sam``) and score them
@@ -172,17 +208,19 @@ def evaluate_run(
         sam, sam_zero_shot, sam_model: the segmenter (:func:`anomaly.masks.load_segmenter`).
         threshold: the map threshold (default: picked, see above).
         min_area: regions of fewer pixels are dropped.
+        overwrite: replace an existing ``out`` (once the new report is complete).
 
     Raises:
-        UserError: a bad option value (``split`` without ``data``, a non-finite ``threshold``,
-            ``min_area`` < 1), a corrupt run, an image it was fit on, an image of another size,
-            a bad split, or an ``out`` that cannot be a folder; before any image is scored.
+        UserError: a bad option value (``split`` without ``data``, a non-finite or negative
+            ``threshold``, ``min_area`` < 1), a corrupt run, an image it was fit on, an image of another size,
+            a bad split, a ``splits.json`` without the category, or an ``out`` that may not be
+            written (:func:`check_out`); before any image is scored.
     """
     check_options(data=data, split=split, threshold=threshold, min_area=min_area)
     run = load_run(run_path)
-    if out is None:
-        out = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
-    out = check_output_folder(out, what="report folder")
+    out, replace = report_folder(
+        run_path, run, out=out, root=root, data=data, split=split, overwrite=overwrite
+    )
     records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model) if masks else None
     scores, maps, truths, seconds = score_records(run, records, progress=progress)
@@ -209,15 +247,19 @@ def evaluate_run(
         "fit_images": len(run.fit_keys),
         "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
     }
-    out.mkdir(parents=True, exist_ok=True)
     rows = ([r.key for r in records], [r.defect for r in records], list(scores))
-    write_report(out, metrics, settings, rows)
+    png = None
     if figure and any(not r.is_good for r in records):
         examples = figure_examples(run, records, scores)
         vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
-        atomic_write(out / "anomaly_maps.png", map_figure(examples, vmax))
-    else:  # an earlier evaluation's figure would pass for this one's
-        (out / "anomaly_maps.png").unlink(missing_ok=True)
+        png = map_figure(examples, vmax)
+
+    def write(folder: Path) -> None:  # the hidden build of ``out``: no earlier report's file survives
+        write_report(folder, metrics, settings, rows)
+        if png is not None:
+            atomic_write(folder / "anomaly_maps.png", png)
+
+    build_folder(out, write, overwrite=replace)
     return {"settings": settings, **metrics, "out": str(out)}
 
 
@@ -228,7 +270,9 @@ def parser() -> OneLineParser:
     p.add_argument("--category", help="category (default: the run's)")
     p.add_argument("--data", help="converter output with splits.json: score one of its splits")
     p.add_argument("--split", default="test", help="split of --data to score (default test)")
-    p.add_argument("--out", help="report folder (default <run>/eval-mvtec or <run>/eval-<split>)")
+    p.add_argument(
+        "--out", help="report folder (default <run>/eval-mvtec or <run>/eval-<split>, replaced by a re-run)"
+    )
     p.add_argument("--no-figure", action="store_true", help="no anomaly_maps.png")
     p.add_argument(
         "--masks", action="store_true", help="also make instance masks and score them (IoU, mask AP)"
@@ -238,6 +282,7 @@ def parser() -> OneLineParser:
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     p.add_argument("--threshold", type=float, help="map threshold for --masks (default: picked, see README)")
     p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels (16)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -259,6 +304,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         sam_model=args.sam_model,
         threshold=args.threshold,
         min_area=args.min_area,
+        overwrite=args.overwrite,
     )
     image, pixel = result["image"], result["pixel"]
     print(

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from anomaly.data import check_sizes, read_rgb
 from anomaly.masks import load_segmenter
 from anomaly.outputs import PredictionWriter
-from anomaly.regions import map_regions
+from anomaly.regions import check_threshold, map_regions
 from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
@@ -80,17 +80,6 @@ def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
     return float(threshold), f"from {path}"
 
 
-def check_threshold(value: float, flag: str) -> float:
-    """``value`` when it is a finite number: a map cut at NaN or infinity would flag nothing, silently.
-
-    Raises:
-        UserError: NaN or infinite.
-    """
-    if not math.isfinite(value):
-        raise UserError(f"{flag} must be a finite number, got {value}")
-    return value
-
-
 def check_out(out: Path, *, run: Path, source: Path, overwrite: bool) -> Path:
     """``out`` resolved, once it is a place the predictions may be written (built beside it).
 
@@ -131,7 +120,7 @@ def predict_photos(
     Raises:
         UserError: a corrupt run, no photos, two photos sharing an output name, an ``out`` that
             may not be written (see :func:`check_out`), a photo of another size or unreadable, no
-            threshold or a non-finite one, or SAM weights that cannot be loaded; nothing is
+            threshold or a non-finite or negative one, or SAM weights that cannot be loaded; nothing is
             written then.
     """
     run_path = Path(run_path)

@@ -12,10 +12,13 @@ peak map value, which ranks it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from common.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,22 @@ def map_regions(anomaly_map: np.ndarray, threshold: float, *, min_area: int = 1)
         box = np.array([x, y, x + w, y + h], dtype=float)
         regions.append(Region(mask, box, int(area), float(anomaly_map[mask].max())))
     return sorted(regions, key=lambda r: -r.peak)
+
+
+def check_threshold(value: float, flag: str) -> float:
+    """``value`` when a map cut at it can tell pixels apart.
+
+    Maps are distances to the memory bank, never negative: a negative threshold flags every pixel
+    (0 does too, on purpose), NaN or infinity none; either way silently.
+
+    Raises:
+        UserError: NaN, infinite or negative, naming ``flag`` and the value.
+    """
+    if not math.isfinite(value):
+        raise UserError(f"{flag} must be a finite number, got {value}")
+    if value < 0:
+        raise UserError(
+            f"{flag} must be >= 0 (anomaly maps are distances, never negative: it would flag every "
+            f"pixel), got {value}"
+        )
+    return value

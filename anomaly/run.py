@@ -44,7 +44,7 @@ from anomaly.data import (
 from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
 from common.errors import UserError, one_line
-from common.folders import check_output_folder
+from common.folders import check_output_folder, check_outside_tree
 from common.io import atomic_write, load_torch, partial_dir, save_torch, sha256_file
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -129,16 +129,21 @@ def fit_run(
 
     Raises:
         UserError: bad input (no good images, images of different sizes, a corrupt image, an
-            unknown key or value, an ``out`` that is or lies below a file), with nothing written.
+            unknown key or value, an ``out`` that is or lies below a file or lies inside the image
+            tree or ``data`` or holds them, a ``splits.json`` without this category), with nothing
+            written.
     """
     config = merge(SCHEMA.defaults(), dict(config or {}))
     SCHEMA.check(config)
     out = Path(out)
+    for tree in (root, data):
+        if tree is not None and Path(tree).is_dir():  # --data may name splits.json itself
+            check_outside_tree(out, tree)
     if out.exists() and out.is_dir() and not overwrite:
         raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
     check_output_folder(out, what="run folder")  # a file in the way would fail only once the fit is done
     records = load_records(root, category)
-    splits = read_splits(data) if data is not None else None
+    splits = read_splits(data, category) if data is not None else None
     fit = fit_records(records, splits)
     if splits is not None:  # the split's held-out images must not be fit on, whatever the tree holds
         held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")

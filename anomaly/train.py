@@ -4,8 +4,9 @@
         --out runs/anomaly/hazelnut [--config configs/anomaly/patchcore.yaml] [key=value ...]
     python -m anomaly.train ... --data datasets/hazelnut_yolo    # fit outside that split's val/test
 
-Bad input (an unknown category, a category without good images, images of different sizes, a
-corrupt image, a bad config value) is one ``error:`` line, exit 2, nothing written.
+Bad input (no or an unknown category, a category without good images, images of different sizes,
+a corrupt image, a bad config value, an ``--out`` inside ``--root`` or ``--data``, a ``--data``
+split of another category) is one ``error:`` line, exit 2, nothing written.
 """
 
 from __future__ import annotations

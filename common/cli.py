@@ -7,9 +7,10 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from common.errors import UserError
+from common.errors import UserError, file_error
 
-#: Exit codes: bad input (argparse uses 2 too), and Ctrl-C (128 + SIGINT).
+#: Exit codes: a file system refusal, bad input (argparse uses 2 too), and Ctrl-C (128 + SIGINT).
+EXIT_FILE_ERROR = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -19,15 +20,21 @@ def exit_code(action: Callable[[], object]) -> int:
 
     0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one
     ``error: ...`` line on stderr (a wrapped library message's line breaks become spaces)
-    and gives 2; Ctrl-C gives one ``interrupted`` line
-    and 130 (the work itself keeps its outputs atomic). Any other exception is a bug
-    and propagates with its traceback.
+    and gives 2; a file system error that names its file (a read-only folder, a full disk, a
+    file where a folder should be) is one ``error: <reason>: <file>`` line and gives 1; Ctrl-C gives
+    one ``interrupted`` line and 130 (the work itself keeps its outputs atomic). Any other
+    exception is a bug and propagates with its traceback.
     """
     try:
         action()
     except UserError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
+    except OSError as error:
+        if error.filename is None:
+            raise
+        print(f"error: {file_error(error)}", file=sys.stderr, flush=True)
+        return EXIT_FILE_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED

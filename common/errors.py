@@ -25,3 +25,14 @@ def one_line(error: BaseException | str, *, limit: int = ONE_LINE_LIMIT) -> str:
     if not text and isinstance(error, BaseException):
         text = type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def file_error(error: OSError) -> str:
+    """A file system error as one line: ``strerror: filename``, or its text when it names no file.
+
+    >>> file_error(PermissionError(13, "Permission denied", "/srv/out"))
+    'Permission denied: /srv/out'
+    """
+    if error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return one_line(error.strerror or error)

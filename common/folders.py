@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from common.errors import UserError, one_line
+from common.errors import UserError, file_error
 from common.io import partial_dir, remove_stale, temporary_path
 
 
@@ -57,6 +57,22 @@ def check_output_folder(
     if not folder.exists():
         check_creatable(folder)
     return folder
+
+
+def check_outside_tree(out: str | Path, tree: str | Path) -> None:
+    """Refuses an output folder inside the input ``tree``, or holding it (``--overwrite`` would delete it).
+
+    Both sides are resolved (symlinks and ``..`` followed), so ``--out root/x/../root/sub`` and a
+    symlinked input are seen for what they are.
+
+    Raises:
+        UserError: naming both folders.
+    """
+    out, tree = Path(out).resolve(), Path(tree).resolve()
+    if out == tree or tree in out.parents:
+        raise UserError(f"output folder {out} is inside the input tree {tree}; choose another --out")
+    if out in tree.parents:
+        raise UserError(f"output folder {out} contains the input tree {tree}; choose another --out")
 
 
 def output_name(file_name: str) -> str:
@@ -108,7 +124,7 @@ def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool)
         write(partial)
         _replace(partial, out, overwrite=overwrite)
     except OSError as error:
-        raise UserError(f"cannot write {out}: {_reason(error)}") from None
+        raise UserError(f"cannot write {out}: {file_error(error)}") from None
     finally:
         if partial is not None and partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
@@ -145,10 +161,3 @@ def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)  # a leftover is removed by the next run
     else:
         old.unlink()
-
-
-def _reason(error: OSError) -> str:
-    """``strerror: filename`` of a file system error, or its text."""
-    if error.strerror and error.filename:
-        return f"{error.strerror}: {error.filename}"
-    return one_line(error.strerror or error)

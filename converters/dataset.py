@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from common import folders
-from common.errors import UserError
 from converters.coco import CocoImage, build_coco
 from converters.masks import DefectInstance
 from converters.mvtec import ImageRecord
@@ -52,12 +51,8 @@ def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -
             exists without ``overwrite``, or cannot be created (a file or a read-only folder
             on its path).
     """
-    out, root = Path(out).resolve(), Path(root).resolve()
-    if out == root or root in out.parents:
-        raise UserError(f"output folder {out} is inside the input tree {root}; choose another --out")
-    if out in root.parents:
-        raise UserError(f"output folder {out} contains the input tree {root}; choose another --out")
-    return folders.check_output_folder(out, what="data set folder", overwrite=overwrite)
+    folders.check_outside_tree(out, root)
+    return folders.check_output_folder(Path(out).resolve(), what="data set folder", overwrite=overwrite)
 
 
 def place_image(source: Path, target: Path, link: str) -> None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import cv2
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
@@ -68,11 +71,29 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             instances=sum(len(label["cls"]) for label in labels),
             backgrounds=sum(len(label["cls"]) == 0 for label in labels),
         )
-        n_files = sum(1 for _ in Path(data[split]).iterdir())
-        if len(labels) != n_files:
-            check.problems.append(f"ultralytics kept {len(labels)} of {n_files} images (corrupt labels?)")
+        problem = dropped_images(Path(data[split]), {Path(label["im_file"]).name for label in labels})
+        if problem:
+            check.problems.append(problem)
         checks[split] = check
     return checks
+
+
+def dropped_images(folder: Path, kept: set[str]) -> str | None:
+    """What ultralytics left out of a split, naming the first files and why; None when it kept all.
+
+    ultralytics skips an unreadable image or a corrupt label with a warning and trains on the rest;
+    here it is a failed check. An image OpenCV cannot decode is the image's fault, else the label's.
+    """
+    files = sorted(path for path in folder.iterdir() if path.is_file())
+    dropped = [path for path in files if path.name not in kept]
+    if not dropped:
+        return None
+    named = ", ".join(
+        f"{path.name} ({'unreadable image' if cv2.imread(str(path)) is None else 'corrupt label'})"
+        for path in dropped[:3]
+    )
+    more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+    return f"ultralytics dropped {len(dropped)} of {len(files)} images: {named}{more}"
 
 
 def check_data_root(data_yaml: Path, root: Path) -> None:
@@ -220,12 +241,20 @@ def main(argv: list[str] | None = None) -> int:
         description="Check a converted data set with ultralytics (YOLO) and pycocotools (COCO).",
     )
     parser.add_argument("folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco")
-    results: dict[str, dict[str, SplitCheck]] = {}
-    code = exit_code(lambda: results.update(validate(parser.parse_args(argv).folder)))
+    checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}
+
+    def work() -> None:
+        folder = parser.parse_args(argv).folder
+        checked[folder] = validate(folder)
+
+    code = exit_code(work)
     if code:
         return code
+    [(folder, results)] = checked.items()
     print(format_checks(results))
-    failed = any(check.problems for checks in results.values() for check in checks.values())
+    failed = sum(bool(check.problems) for checks in results.values() for check in checks.values())
+    if failed:
+        print(f"error: {failed} check(s) failed for {folder}: see the status column", file=sys.stderr)
     return 1 if failed else 0
 
 

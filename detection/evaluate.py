@@ -122,6 +122,7 @@ def evaluate(
         validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
     stats = validator(model=model)
     _check_classes(validator.names, names, data)
+    _check_nothing_dropped(validator, data, split)
 
     notes: list[str] = []
     if conf_from is not None:
@@ -273,6 +274,22 @@ def _truth(
         return image_labels(read_coco(coco_file))
     notes.append(f"no COCO file {coco_file} (convert with --coco): COCOeval cross-check skipped")
     return yolo_image_labels(validator.dataloader.dataset.labels, names)
+
+
+def _check_nothing_dropped(validator: RecordingValidator, data: Path, split: str) -> None:
+    """Refuses a split of which ultralytics scored only part (an unreadable image, a corrupt label).
+
+    ultralytics skips such files with a warning; the image-level figures would then count each as a
+    clean ``good`` image and the box figures leave it out.
+    """
+    kept = {Path(file).name for file in validator.dataloader.dataset.im_files}
+    dropped = [path.name for path in split_images(data, split) if path.name not in kept]
+    if dropped:
+        more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+        raise UserError(
+            f"ultralytics could not read {len(dropped)} image(s) of the '{split}' split of {data}: "
+            f"{', '.join(dropped[:3])}{more} (python -m converters.validate {data.parent} says why)"
+        )
 
 
 def _check_classes(model_names: dict | list, names: list[str], data: Path) -> None:

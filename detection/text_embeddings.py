@@ -198,9 +198,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_names(names: Sequence[str]) -> list[str]:
+    """``--names`` once each is text (and so is each of its ``/`` synonyms) and none is given twice.
+
+    An empty name would become a class called ``''``; a repeated one a single table entry.
+
+    Raises:
+        UserError: naming the first empty or repeated name.
+    """
+    seen: set[str] = set()
+    for name in names:
+        if not name.strip():
+            raise UserError(f"--names: {name!r} is an empty class name")
+        if any(not text.strip() for text in name.split("/")):
+            raise UserError(f"--names: {name!r} has an empty '/'-separated synonym")
+        if name.strip() in seen:
+            raise UserError(f"--names lists {name.strip()!r} twice; each class needs one name")
+        seen.add(name.strip())
+    return list(names)
+
+
+def check_table_out(out: Path) -> Path:
+    """``out`` once the table and its ``<out>.json`` sidecar may be written; before any encoder runs.
+
+    Raises:
+        UserError: ``out`` is a folder, ends in ``.json`` (the sidecar would replace the table),
+            or a file or a read-only folder is on its path.
+    """
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give the table's file name (names.pt)")
+    if out.suffix.lower() == ".json":
+        raise UserError(f"--out {out} is the name of the table's .json sidecar; give a .pt file name")
+    check_creatable(out)
+    return out
+
+
 def make_table(args: argparse.Namespace) -> TextEmbeddings:
     """The library side of the command: embeddings for the requested names."""
-    names = args.names if args.names else data_names(args.data)
+    names = check_names(args.names) if args.names else data_names(args.data)
     if args.fixed:
         return fixed_embeddings(names, seed=args.seed)
     clip_module()
@@ -216,9 +251,7 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
 
 def write_table(args: argparse.Namespace) -> Path:
     """The command's work: makes the table, writes it and its sidecar, prints how to train with it."""
-    if Path(args.out).is_dir():
-        raise UserError(f"--out {args.out} is a folder; give the table's file name (names.pt)")
-    check_creatable(Path(args.out))  # before CLIP runs
+    check_table_out(Path(args.out))  # before CLIP runs
     embeddings = make_table(args)
     try:
         path = save_table(embeddings, args.out)

@@ -79,13 +79,16 @@ OWN_DEFAULTS = Schema(
         high=1,
     ),
 )
+#: Smallest image side: ultralytics' largest stride; it quietly rounds anything smaller up to it.
+MIN_IMGSZ = 32
 #: ultralytics arguments this entry point sets itself.
 RESERVED = frozenset({"task", "mode", "model", "data", "cfg"})
 #: Ranges of ultralytics train arguments that its ``check_cfg`` does not check (it takes
 #: ``lr0=0``, ``imgsz=-5``, ``workers=-1``, ``box=nan``); keys as ``Option`` fields.
 TRAIN_RANGES: dict[str, dict] = {
     "epochs": {"kind": int, "low": 1},
-    "imgsz": {"kind": int, "low": 1},  # train and val take one side (square); ultralytics rounds to stride
+    # train and val take one side (square); ultralytics rounds to stride and quietly trains at 32 below it
+    "imgsz": {"kind": int, "low": MIN_IMGSZ},
     "lr0": {"kind": float, "low": 0, "low_open": True, "high": 1},
     "workers": {"kind": int, "low": 0},
     "close_mosaic": {"kind": int, "low": 0},
@@ -212,7 +215,7 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
 
 #: The flags of ``detection.evaluate`` and ``detection.predict`` that are ultralytics arguments.
 RUN_OPTIONS: dict[str, Option] = {
-    "imgsz": Option(640, int, low=1),
+    "imgsz": Option(640, int, low=MIN_IMGSZ),
     "batch": Option(16, int, low=1),
     "conf": Option(0.25, float, low=0, high=1),
     "iou": Option(0.7, float, low=0, high=1),
@@ -222,7 +225,7 @@ RUN_OPTIONS: dict[str, Option] = {
 def check_run_options(**options: object) -> None:
     """Checks the ``--imgsz``, ``--batch``, ``--conf``, ``--iou`` and ``--device`` of evaluate and predict.
 
-    ultralytics raises a bare ``ValueError`` on ``conf=2`` and quietly rounds ``imgsz=0`` up to 32.
+    ultralytics raises a bare ``ValueError`` on ``conf=2`` and quietly rounds ``imgsz`` below 32 up to 32.
 
     Raises:
         UserError: the first bad value, one line naming its flag (``--conf needs a number in [0, 1]...``).

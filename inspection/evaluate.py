@@ -63,7 +63,7 @@ from inspection.photos import Photo, check_photos
 from inspection.report import GalleryItem, write_report
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
-from segmentation.data import SegmentationImage, SegmentationSplit, load_split
+from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.evaluate import resolve_device
 
 #: Width of a gallery thumbnail in pixels, and how many worst and best images the gallery shows.
@@ -133,10 +133,11 @@ def pick_gallery(items: Sequence[tuple[ImageRecord, bytes]], size: int) -> list[
 
 
 def inspect_image(
-    inspector: Inspector, image: SegmentationImage
+    inspector: Inspector, image: SegmentationImage, *, source: Path
 ) -> tuple[Inspection, TrueInstances, Inspection]:
     """The cascade's result, the ground truth, and SAM prompted with the ground-truth boxes."""
     inspection = inspector(image.path)
+    check_image_sizes([image], [(inspection.height, inspection.width)], source=source)
     truth = true_instances(image)
     # The inspector keeps the photo's embedding, so the oracle reuses it.
     embedding = inspector.embedding(image.path) if len(truth.boxes) else None
@@ -178,7 +179,7 @@ def evaluate_split(
     for image in tqdm(split.images, desc="evaluating", unit="img", disable=not progress):
         relative = image.path.relative_to(split.annotation_file.parent.parent / "images").as_posix()
         photo = Photo(image.path, relative, output_name(relative), image.image_id)
-        inspection, truth, oracle = inspect_image(inspector, image)
+        inspection, truth, oracle = inspect_image(inspector, image, source=split.annotation_file)
         record = scorer.add(photo, inspection, truth, oracle)
         if writer is not None:
             writer.add(inspection, photo)

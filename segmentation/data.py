@@ -117,11 +117,29 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
         if not image_path.exists():
             raise UserError(f"image listed in {path} is missing: {image_path}")
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
+        _check_rle_sizes(annotations, info, source=path)
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
         )
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     return SegmentationSplit(split, images, categories, path)
+
+
+def _check_rle_sizes(annotations: Sequence[dict], info: dict, *, source: Path) -> None:
+    """Refuses an RLE mask whose ``size`` is not its image's ``[height, width]`` in the COCO file.
+
+    pycocotools decodes an RLE at its own size, so a mismatch would fail deep inside training or
+    scoring (``could not broadcast``) instead of naming the annotation.
+    """
+    expected = [int(info["height"]), int(info["width"])]
+    for annotation in annotations:
+        segmentation = annotation.get("segmentation")
+        if isinstance(segmentation, dict) and list(segmentation.get("size", expected)) != expected:
+            raise UserError(
+                f"annotation {annotation.get('id')} in {source} is an RLE mask of size "
+                f"{list(segmentation['size'])} (height, width), but its image {info['file_name']} is "
+                f"{expected}: convert the data set again"
+            )
 
 
 def check_image_sizes(

@@ -14,8 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.errors import UserError
+from common.folders import check_output_folder
 from common.io import cache_root
 from converters.splits import SPLITS
 from segmentation.data import load_split
@@ -25,7 +26,7 @@ from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m segmentation.embed",
         description="Cache SAM image embeddings for the images of a converted data set.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> None:
     """Embeds the images of the chosen splits; inputs are checked before the model loads."""
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.cache_dir is not None:
+        check_output_folder(args.cache_dir, flag="--cache-dir")
     device = resolve_device(args.device)
     paths = [im.path for split in args.splits for im in load_split(args.data, split).images]
     sam = load_sam(args.model, args.checkpoint, device=device)
@@ -62,8 +65,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: run(args))
+    return exit_code(lambda: run(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

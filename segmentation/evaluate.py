@@ -30,7 +30,7 @@ import torch
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import atomic_write, cache_root
@@ -490,6 +490,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     check_output_folder(out)
+    if args.cache_dir is not None:
+        check_output_folder(args.cache_dir, flag="--cache-dir")
 
 
 def _default_out(args: argparse.Namespace) -> Path:
@@ -499,7 +501,7 @@ def _default_out(args: argparse.Namespace) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m segmentation.evaluate",
         description="Score SAM with ground-truth box prompts: IoU, Dice, instance IoU and COCO mask AP.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -564,8 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: run(args))
+    return exit_code(lambda: run(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

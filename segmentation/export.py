@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from segment_anything.modeling import Sam
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.io import atomic_write, load_torch, sha256_file
@@ -146,7 +146,7 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> P
 
     Raises:
         UserError: ``out`` or its sidecar is a folder, a file or a read-only folder stands where
-            its folder should be, or it is one of the ``inputs``.
+            its folder should be, it is one of the ``inputs``, or it lacks the ``.onnx`` suffix.
     """
     out = Path(out)
     for path in (out, sidecar_path(out)):
@@ -160,6 +160,8 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> P
     for source in filter(None, inputs):
         if Path(source).resolve() in (out.resolve(), sidecar_path(out).resolve()):
             raise UserError(f"--out {out} would overwrite the input {source}")
+    if out.suffix.lower() != ".onnx":  # so that a mistyped --out never replaces some other file
+        raise UserError(f"--out {out} needs the .onnx suffix (e.g. decoder.onnx)")
     return out
 
 
@@ -330,7 +332,7 @@ def interface(sam: Sam, *, return_single_mask: bool) -> dict[str, dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m segmentation.export",
         description="Write SAM's (fine-tuned) prompt encoder and mask decoder as an ONNX model.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -379,8 +381,7 @@ def run(args: argparse.Namespace) -> Export:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: run(args))
+    return exit_code(lambda: run(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

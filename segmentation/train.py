@@ -48,7 +48,7 @@ import torch
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from common.cli import exit_code
+from common.cli import OneLineParser, exit_code
 from common.config import load_config
 from common.errors import UserError
 from common.io import atomic_write, save_torch
@@ -377,7 +377,7 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m segmentation.train",
         description="Fine-tune SAM's mask decoder on cached embeddings. Overrides: key=value (dots nest).",
     )
@@ -399,8 +399,11 @@ def load_run_config(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return exit_code(lambda: train(load_run_config(args), resume=args.resume))
+    def work() -> None:
+        args = build_parser().parse_args(argv)
+        train(load_run_config(args), resume=args.resume)
+
+    return exit_code(work)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ SCHEMA = Schema(
     exist_ok=Option(False, bool, "reuse out/name when it exists (its files are replaced)"),
     epochs=Option(10, int, "passes over the train instances", low=1),
     batch_size=Option(8, int, "instances per optimiser step (per process under torchrun)", low=1),
-    lr=Option(1.0e-4, float, "peak learning rate (AdamW)", low=0),
+    lr=Option(1.0e-4, float, "peak learning rate (AdamW)", low=0, low_open=True),
     weight_decay=Option(1.0e-4, float, "AdamW weight decay", low=0),
     warmup_steps=Option(20, int, "linear warm-up, capped at a fifth of the run", low=0),
     min_lr_ratio=Option(0.01, float, "cosine decays to lr * this", low=0, high=1),
@@ -55,7 +55,9 @@ SCHEMA = Schema(
         choices=ENCODER_PARTS,
         nullable=True,
     ),
-    encoder_lr=Option(3.0e-5, float, "peak learning rate of the encoder part (train_encoder)", low=0),
+    encoder_lr=Option(
+        3.0e-5, float, "peak learning rate of the encoder part (train_encoder)", low=0, low_open=True
+    ),
     multimask=Option(False, bool, "one-point prompts: 3 candidates, gradient to the best (SAM)"),
     corrective_rounds=Option(0, int, "extra rounds with a click from the error region (0: off)", low=0),
     # The ranges of the prompt keys are PromptConfig's; only the defaults differ (more points, boxes only).

@@ -98,12 +98,12 @@ def test_training_image_of_another_size(tmp_path: Path) -> None:
 
 def test_test_image_of_another_size(fitted, tmp_path: Path) -> None:
     category, run = fitted
-    copy = tmp_path / "part"
+    copy = tmp_path / "data" / "part"  # --out may not lie inside --root
     shutil.copytree(category, copy)
     odd = copy / "test" / "good" / "000.png"
     cv2.imwrite(str(odd), np.zeros((32, 32, 3), np.uint8))
     before = tree_state(tmp_path), tree_state(run)
-    result = run_cli("anomaly.evaluate", "--run", run, "--root", tmp_path, "--out", tmp_path / "eval")
+    result = run_cli("anomaly.evaluate", "--run", run, "--root", copy.parent, "--out", tmp_path / "eval")
     assert_user_error(result, str(odd), "32x32")
     assert (tree_state(tmp_path), tree_state(run)) == before  # nothing written, input and run untouched
 

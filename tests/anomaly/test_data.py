@@ -17,9 +17,11 @@ from anomaly.data import (
     load_records,
     read_mask,
     read_splits,
+    single_category,
 )
 from common.errors import UserError
 from converters.splits import Splits, save_splits
+from tests.anomaly.conftest import make_parts
 from tests.converters.layout_trees import CATEGORY, SIZE, make_layout_tree
 
 
@@ -74,6 +76,31 @@ def test_category_without_good_training_images(parts: Path, tmp_path: Path) -> N
 def test_missing_splits_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no splits.json"):
         read_splits(tmp_path)
+
+
+def test_a_splits_file_without_the_category_is_refused(tmp_path: Path) -> None:
+    # another data set's split: it held nothing out, so the fit took test/good too, silently
+    splits = Splits(train=["screw/train/good/000"], test=["screw/test/spot/000"])
+    save_splits(splits, tmp_path / "splits.json")
+    assert read_splits(tmp_path, "screw").test == ["screw/test/spot/000"]
+    with pytest.raises(UserError, match=r"splits\.json lists no image of category 'part' in any split"):
+        read_splits(tmp_path, "part")
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda root: None, "no category in MVTec layout under"),  # empty: "holds 0 categories"
+        (lambda root: (root / "photos").mkdir(), "no category in MVTec layout under"),  # wrong layout
+        (lambda root: (make_parts(root), make_parts(root, name="nut")), r"pass --category: .* 2 categories"),
+    ],
+)
+def test_single_category_says_why_there_is_none(tmp_path: Path, make, fragment: str) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    make(root)
+    with pytest.raises(UserError, match=fragment):
+        single_category(root)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,8 @@ def run(parts: Path, tmp_path: Path, tiny_config: dict) -> Path:
         ({"split": "bogus"}, "--split bogus needs --data"),
         # a map cut at NaN flags no pixel: every mask empty, IoU 0 on defect images, no error
         ({"masks": True, "threshold": float("nan")}, "--threshold must be a finite number, got nan"),
+        # maps are distances: below 0 every pixel is flagged, every good image fails
+        ({"masks": True, "threshold": -1.0}, r"--threshold must be >= 0 .*got -1\.0"),
         ({"masks": True, "min_area": 0}, "--min-area must be at least 1, got 0"),
     ],
 )
@@ -55,3 +57,37 @@ def test_an_evaluation_without_figure_leaves_no_earlier_figure_behind(run: Path)
     assert (out / "anomaly_maps.png").is_file()
     evaluate_run(run, progress=False, figure=False)
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.md", "scores.csv"]
+
+
+def test_an_existing_report_folder_needs_overwrite(run: Path, tmp_path: Path, monkeypatch) -> None:
+    # an explicit --out used to be written into without --overwrite, unlike every other command's
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "notes.txt").write_text("kept")
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
+        with pytest.raises(UserError, match=r"output folder exists: .*report \(pass --overwrite"):
+            evaluate_run(run, out=tmp_path / "report", progress=False)
+    assert [p.name for p in (tmp_path / "report").iterdir()] == ["notes.txt"]
+    evaluate_run(run, out=tmp_path / "report", progress=False, figure=False, overwrite=True)
+    replaced = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert replaced == ["metrics.json", "report.md", "scores.csv"]  # notes.txt went with the old folder
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ("run", "holds the run"),  # --overwrite would replace the model with a report
+        ("above run", "holds the run"),
+        ("data", "is inside the input tree"),  # the image tree the run was fit from
+        ("category", "is inside the input tree"),
+    ],
+)
+def test_a_report_folder_that_would_clobber_inputs_is_refused(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, fragment: str
+) -> None:
+    out = {"run": run, "above run": tmp_path, "data": parts.parent, "category": parts / "eval"}[where]
+    monkeypatch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(UserError, match=fragment):
+        evaluate_run(run, out=out, progress=False, overwrite=True)
+    assert sorted(tmp_path.rglob("*")) == before

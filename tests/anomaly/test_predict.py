@@ -24,8 +24,8 @@ def run(parts: Path, tmp_path: Path, tiny_config: dict) -> Path:
 
 
 def test_predictions_load_as_annotation_proposals(run: Path, parts: Path, tmp_path: Path) -> None:
-    # a threshold below every map value flags every photo: one whole-photo region each
-    result = predict_photos(run, parts / "test", tmp_path / "pred", threshold="-1", progress=False)
+    # threshold 0 (maps are distances, >= 0) flags every photo: one whole-photo region each
+    result = predict_photos(run, parts / "test", tmp_path / "pred", threshold="0", progress=False)
     assert result["photos"] == 5 and result["flagged"] == 5 and result["instances"] == 5
     proposals = read_proposal_file(tmp_path / "pred" / "predictions.json")
     assert {r.file_name for r in proposals.results} == {f"spot/00{i}.png" for i in range(3)} | {
@@ -59,9 +59,10 @@ def test_threshold_from_the_runs_evaluation(run: Path) -> None:
 
 
 def test_evaluate_scores_masks(run: Path) -> None:
-    metrics = evaluate_run(run, progress=False, figure=False, masks=True, threshold=-1.0)
+    metrics = evaluate_run(run, progress=False, figure=False, masks=True, threshold=0.0)
     masks = metrics["masks"]
-    # every photo flagged whole: good photos score IoU 0, defect photos their defect's share of the photo
+    # threshold 0 (maps are distances, >= 0): every photo flagged whole; good photos score IoU 0,
+    # defect photos their defect's share of the photo
     assert masks["iou_good"] == 0.0 and 0.0 < masks["iou_defect"] < 0.1
     assert masks["instances"] == 5 and masks["threshold_from"] == "given"
     assert 0.0 <= masks["mask_ap"] <= masks["mask_ap50"] <= 1.0
@@ -69,7 +70,7 @@ def test_evaluate_scores_masks(run: Path) -> None:
 
 def test_existing_output_needs_overwrite_and_drops_old_masks(run: Path, parts: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred"
-    predict_photos(run, parts / "test", out, threshold="-1", progress=False)
+    predict_photos(run, parts / "test", out, threshold="0", progress=False)
     with pytest.raises(UserError, match="output folder exists"):
         predict_photos(run, parts / "test", out, threshold="1e9", progress=False)
     predict_photos(run, parts / "test", out, threshold="1e9", overwrite=True, progress=False)
@@ -85,9 +86,9 @@ def test_a_photo_failing_midway_leaves_no_output_and_the_old_one_whole(
     (source / "zz.png").write_bytes((source / "good" / "000.png").read_bytes()[:200])
     out = tmp_path / "pred"
     with pytest.raises(UserError, match="zz.png"):
-        predict_photos(run, source, out, threshold="-1", progress=False)
+        predict_photos(run, source, out, threshold="0", progress=False)
     assert not out.exists() and not list(tmp_path.glob(".pred*"))  # used to hold anomaly_maps/, masks/
-    predict_photos(run, parts / "test", out, threshold="-1", progress=False)
+    predict_photos(run, parts / "test", out, threshold="0", progress=False)
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     with pytest.raises(UserError, match="zz.png"):
         predict_photos(run, source, out, threshold="1e9", overwrite=True, progress=False)
@@ -98,6 +99,13 @@ def test_a_photo_failing_midway_leaves_no_output_and_the_old_one_whole(
 def test_a_threshold_that_flags_nothing_is_refused(run: Path, parts: Path, tmp_path: Path, threshold) -> None:
     with pytest.raises(UserError, match=f"--threshold must be a finite number, got {threshold}"):
         predict_photos(run, parts / "test", tmp_path / "pred", threshold=threshold, progress=False)
+    assert not (tmp_path / "pred").exists()
+
+
+def test_a_negative_threshold_is_refused(run: Path, parts: Path, tmp_path: Path) -> None:
+    # was accepted: a map of distances cut below 0 flags every pixel of every photo
+    with pytest.raises(UserError, match=r"--threshold must be >= 0 .*got -5\.0"):
+        predict_photos(run, parts / "test", tmp_path / "pred", threshold="-5", progress=False)
     assert not (tmp_path / "pred").exists()
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from anomaly.masks import Segmenter
-from anomaly.regions import map_regions
+from anomaly.regions import check_threshold, map_regions
+from common.errors import UserError
 from tests.segmentation.conftest import build_tiny_sam
 
 
@@ -63,3 +65,21 @@ def test_sam_outlines_each_box_and_never_loses_a_region() -> None:
     assert instances.masks.shape == (2, 40, 48) and instances.mask_scores.shape == (2,)
     assert all(mask.any() for mask in instances.masks)
     assert instances.boxes.tolist() == [[30.0, 25.0, 45.0, 35.0], [5.0, 5.0, 20.0, 15.0]]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.0, None),  # every pixel, on purpose: maps are distances, >= 0
+        (2.5, None),
+        (-5.0, "--threshold must be >= 0 .*got -5.0"),  # was accepted: every pixel flagged
+        (float("nan"), "--threshold must be a finite number, got nan"),  # no pixel flagged
+        (float("inf"), "--threshold must be a finite number, got inf"),
+    ],
+)
+def test_check_threshold(value: float, expected: str | None) -> None:
+    if expected is None:
+        assert check_threshold(value, "--threshold") == value
+    else:
+        with pytest.raises(UserError, match=expected):
+            check_threshold(value, "--threshold")

@@ -14,6 +14,8 @@ import anomaly.run
 from anomaly.evaluate import evaluate_run
 from anomaly.run import BANK_FILE, RUN_FILE, fit_run, load_run
 from common.errors import UserError
+from converters.splits import Splits, save_splits
+from tests.anomaly.conftest import make_parts
 
 
 def rgb(path: Path) -> np.ndarray:
@@ -77,6 +79,44 @@ def test_a_file_named_like_the_run_is_refused_even_with_overwrite(
         "data",
         "run",
     ]
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ("category", "is inside the input tree"),  # exited 0 with the run inside the data set
+        ("root", "is inside the input tree"),
+        ("above root", "contains the input tree"),  # --overwrite would have deleted the data set
+        ("data", "is inside the input tree"),  # the converter output --data names
+    ],
+)
+def test_an_out_in_the_input_tree_is_refused_before_fitting(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch, where: str, fragment: str
+) -> None:
+    save_splits(Splits(test=["part/test/spot/000"]), tmp_path / "conv" / "splits.json")
+    out = {
+        "category": parts / "run",
+        "root": parts.parent,
+        "above root": tmp_path,
+        "data": tmp_path / "conv" / "run",
+    }[where]
+    before = sorted(tmp_path.rglob("*"))
+    monkeypatch.setattr(anomaly.run, "build_model", lambda *a, **k: pytest.fail("fitted"))
+    with pytest.raises(UserError, match=fragment):
+        fit_run(parts.parent, "part", out, config=tiny_config, data=tmp_path / "conv", overwrite=True)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_splits_file_of_another_category_is_refused_before_fitting(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it fit on every good image of 'part', test/good included: nothing in the file held them out
+    make_parts(tmp_path / "other", name="screw")
+    save_splits(Splits(test=["screw/test/spot/000"]), tmp_path / "conv" / "splits.json")
+    monkeypatch.setattr(anomaly.run, "build_model", lambda *a, **k: pytest.fail("fitted"))
+    with pytest.raises(UserError, match=r"conv/splits\.json lists no image of category 'part'"):
+        fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "conv")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, OneLineParser, exit_code
+from common.cli import EXIT_FILE_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR, OneLineParser, exit_code
 from common.errors import UserError
 
 
@@ -55,3 +55,14 @@ def test_a_bad_flag_is_one_line_naming_the_help(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "--size" in err and "'big'" in err and "(see python -m tool --help)" in err
+
+
+def test_a_file_system_error_naming_its_file_is_one_line_and_exit_1(capsys):
+    error = PermissionError(13, "Permission denied", "/srv/out/run")
+    assert exit_code(_raise(error)) == EXIT_FILE_ERROR
+    assert capsys.readouterr().err == "error: Permission denied: /srv/out/run\n"
+
+
+def test_a_file_system_error_naming_no_file_keeps_its_traceback():
+    with pytest.raises(OSError, match="socket"):
+        exit_code(_raise(OSError("socket closed")))

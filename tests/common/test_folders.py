@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder, check_unique_names, output_name
+from common.folders import (
+    build_folder,
+    check_output_folder,
+    check_outside_tree,
+    check_unique_names,
+    output_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,3 +59,15 @@ def test_a_failed_build_leaves_the_old_folder_and_nothing_hidden(tmp_path: Path)
     ]
     with pytest.raises(UserError, match="output folder exists"):
         build_folder(out, lambda folder: None, overwrite=False)
+
+
+def test_an_output_folder_inside_or_around_the_input_tree_is_refused(tmp_path):
+    tree = tmp_path / "data"
+    (tree / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tree)
+    for out in (tree, tree / "sub" / "run", tmp_path / "link" / "run", tree / "sub" / ".." / "x"):
+        with pytest.raises(UserError, match=r"is inside the input tree .*data; choose another --out"):
+            check_outside_tree(out, tree)
+    with pytest.raises(UserError, match=r"output folder .* contains the input tree"):
+        check_outside_tree(tmp_path, tree)
+    check_outside_tree(tmp_path / "runs", tree)  # beside it: fine

@@ -40,9 +40,23 @@ def test_validate_finds_broken_labels(dataset, capsys):
     coco["annotations"][0]["area"] *= 3
     coco_file.write_text(json.dumps(coco))
     results = validate(dataset)
-    assert results["yolo"]["train"].problems
+    image = next((dataset / "images" / "train").glob(f"{labels[0].stem}.*")).name
+    dropped = results["yolo"]["train"].problems[0]
+    assert dropped == f"ultralytics dropped 1 of 9 images: {image} (corrupt label)"
     assert "renders" in results["coco"]["val"].problems[0]
     assert validate_main([str(dataset)]) == 1
+    assert capsys.readouterr().err == f"error: 2 check(s) failed for {dataset}: see the status column\n"
+
+
+def test_validate_names_an_unreadable_image(dataset):
+    image = sorted((dataset / "images" / "train").iterdir())[0]
+    image.unlink()  # a link into the source tree, maybe: replaced, not written through
+    image.write_bytes(b"not an image")
+    problems = validate(dataset)["yolo"]["train"].problems
+    assert problems == [
+        f"ultralytics dropped 1 of 9 images: {image.name} (unreadable image)",
+        "yolo has 8 images, splits.json lists 9",
+    ]
 
 
 def test_validate_finds_missing_image_files_in_both_formats(dataset):

@@ -55,6 +55,14 @@ def untrained_detector() -> DetectionModel:
     return model
 
 
+def ground_truth_eval(data_yaml: Path, model, out: Path, **options):
+    """``evaluate`` of ``data_yaml``'s val split at 64 px on the CPU, the model's boxes being the truth."""
+    return evaluate(
+        data_yaml, model, split="val", imgsz=64, device="cpu", out=out, plots=False,
+        validator_class=GroundTruthValidator, **options,
+    )  # fmt: skip
+
+
 def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_dataset: Path, tmp_path) -> None:
     model = DetectionModel("yolo11n.yaml", nc=2, verbose=False)
     model.names = {0: "crack", 1: "dent"}
@@ -72,16 +80,7 @@ def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_data
 def test_ground_truth_scores_one_in_ultralytics_and_cocoeval(
     tiny_dataset: Path, tmp_path: Path, untrained_detector, network_attempts
 ) -> None:
-    report = evaluate(
-        tiny_dataset / "data.yaml",
-        untrained_detector,
-        split="val",
-        imgsz=64,
-        device="cpu",
-        out=tmp_path / "eval",
-        plots=False,
-        validator_class=GroundTruthValidator,
-    )
+    report = ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval")
     # ultralytics' ceiling is 0.995, not 1: its 101-point trapezoid integral drops to precision 0 at
     # recall 1.0 (the sentinel it appends), losing half of the last 0.01-wide step.
     assert report.ultralytics["metrics/mAP50(B)"] == pytest.approx(0.995)
@@ -107,31 +106,28 @@ def test_without_a_coco_file_the_labels_come_from_yolo(tiny_dataset, tmp_path, u
     shutil.copytree(tiny_dataset, yolo_only, symlinks=True, ignore=shutil.ignore_patterns("annotations"))
     data = yaml.safe_load((yolo_only / "data.yaml").read_text())
     (yolo_only / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(yolo_only)}))
-    report = evaluate(
-        yolo_only / "data.yaml",
-        untrained_detector,
-        split="val",
-        imgsz=64,
-        device="cpu",
-        out=tmp_path / "eval",
-        plots=False,
-        validator_class=GroundTruthValidator,
-    )
+    report = ground_truth_eval(yolo_only / "data.yaml", untrained_detector, tmp_path / "eval")
     assert report.coco is None and "cross-check skipped" in report.notes[0]
     assert report.image_level.accuracy == 1.0
 
 
+def test_a_split_ultralytics_read_only_part_of_is_refused(tiny_dataset, tmp_path, untrained_detector) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=False)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
+    broken = sorted((copy / "images" / "val").iterdir())[0]
+    broken.write_bytes(b"not an image")  # ultralytics skips it with a warning
+    # it was counted as a clean good image in the image-level figures
+    with pytest.raises(
+        UserError, match=rf"could not read 1 image\(s\) of the 'val' split of .*: {broken.name} "
+    ):
+        ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval")
+
+
 def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, untrained_detector) -> None:
-    report = evaluate(
-        tiny_dataset / "data.yaml",
-        untrained_detector,
-        split="val",
-        conf_from="train",
-        imgsz=64,
-        device="cpu",
-        out=tmp_path / "eval",
-        plots=False,
-        validator_class=GroundTruthValidator,
+    report = ground_truth_eval(
+        tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train"
     )
     # Ground-truth boxes score 1 on defect images, good images have none: every threshold up to 1 is
     # right on train, and 0 is the one nearest the default 0.25.
@@ -162,7 +158,7 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
     ("args", "expected"),
     [
         (["--conf", "5"], "error: --conf needs a number in [0, 1], got 5.0"),  # every image was 'good'
-        (["--imgsz", "0"], "error: --imgsz needs an integer >= 1, got 0"),  # was scored at 32 px
+        (["--imgsz", "0"], "error: --imgsz needs an integer >= 32, got 0"),  # was scored at 32 px
         (["--batch", "0"], "error: --batch needs an integer >= 1, got 0"),  # was a torch traceback
         (["--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
         (["--coco", "missing.json"], "error: cannot read COCO file missing.json"),  # was skipped with a note

@@ -242,3 +242,35 @@ def test_cli_out_that_cannot_be_written_is_one_line(tmp_path: Path, capsys, out:
     err = capsys.readouterr().err
     assert err.startswith(expected.format(tmp=tmp_path)) and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ([""], "error: --names: '' is an empty class name"),  # was a class called ''
+        (["scratch", " "], "error: --names: ' ' is an empty class name"),
+        (["bent lead/"], "error: --names: 'bent lead/' has an empty '/'-separated synonym"),
+        (["scratch", "bent", "scratch"], "error: --names lists 'scratch' twice"),  # was one entry
+    ],
+)
+def test_cli_bad_names_are_one_line(tmp_path: Path, capsys, names: list[str], expected: str) -> None:
+    assert main(["--names", *names, "--fixed", "--out", str(tmp_path / "t.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected) and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_negative_seed_is_a_seed_like_any_other(tmp_path: Path) -> None:
+    # the seed only salts a sha256 of each name, so -1 is as good a seed as 1
+    assert main(["--names", "scratch", "--fixed", "--seed", "-1", "--out", str(tmp_path / "t.pt")]) == 0
+    vectors = load_table(tmp_path / "t.pt", ["scratch"]).vectors
+    assert torch.equal(vectors["scratch"], fixed_vector("scratch", seed=-1))
+    assert not torch.equal(vectors["scratch"], fixed_vector("scratch", seed=1))
+
+
+def test_cli_out_named_like_its_sidecar_is_refused(tmp_path: Path, capsys) -> None:
+    # t.json was written as the table, then replaced by its own sidecar: a table file that is JSON
+    assert main(["--names", "scratch", "--fixed", "--out", str(tmp_path / "t.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {tmp_path}/t.json is the name of the table's .json sidecar")
+    assert list(tmp_path.iterdir()) == []

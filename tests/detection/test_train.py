@@ -165,8 +165,9 @@ def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str
         ("epochs=abc", "epochs", "needs a number, got 'abc'"),
         ("epochs=2.5", "epochs", "must be an int"),
         ("epochs=true", "epochs", "needs an integer >= 1, got True"),
-        ("imgsz=0", "imgsz", "needs an integer >= 1"),
-        ("imgsz=[64, 64]", "imgsz", "needs an integer >= 1"),
+        ("imgsz=0", "imgsz", "needs an integer >= 32"),
+        ("imgsz=[64, 64]", "imgsz", "needs an integer >= 32"),
+        ("imgsz=7", "imgsz", "needs an integer >= 32, got 7"),  # ultralytics quietly trained at 32
         ("workers=-1", "workers", "needs an integer >= 0"),
         ("box=.inf", "box", "needs a finite number"),
         ("time=0", "time", "needs a number > 0 or null"),
@@ -309,6 +310,20 @@ def test_weights_that_are_not_checkpoints_are_one_line_errors(tiny_dataset, tmp_
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot load model '{weights}': ") and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("name", "kind"), [("notes.txt", "a .txt file"), ("weights", "a folder")])
+def test_a_model_path_that_is_neither_weights_nor_config_is_refused(
+    tiny_dataset, tmp_path, capsys, name, kind
+) -> None:
+    model = tmp_path / name
+    model.mkdir() if kind == "a folder" else model.write_text("not a model")
+    assert main(["--config", str(YOLO11_CONFIG), *tiny_run(tiny_dataset, tmp_path, f"model={model}")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"error: config key 'model': {model} is {kind}, not weights (.pt) or a model config (.yaml)\n"
+    )
+    assert not (tmp_path / "runs").exists()  # ultralytics' TypeError came after the run folder was made
 
 
 @pytest.fixture(scope="module")

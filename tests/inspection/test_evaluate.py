@@ -104,6 +104,18 @@ def test_gallery_captions_give_the_oracle_iou_on_defect_images_only() -> None:
     assert caption(good) == "g.png: true good, called good (0.00); IoU 1.00; 0 found, 0 true"
 
 
+def test_a_photo_of_another_size_than_its_coco_entry_is_refused(dataset, inspector) -> None:
+    split = load_split(dataset, "test")
+    image = next(image for image in split.images if image.annotations)
+    photo = cv2.imread(str(image.path))
+    cv2.imwrite(str(image.path), cv2.resize(photo, (photo.shape[1] * 2, photo.shape[0] * 2)))
+    # not numpy's "could not broadcast" while scoring
+    with pytest.raises(
+        UserError, match=rf"{image.path.name} is 160x120 px, but .*instances_test.json says 80x60"
+    ):
+        evaluate_split(inspector, split, progress=False)
+
+
 def test_a_detector_of_other_classes_is_refused(dataset) -> None:
     inspector = Inspector(StubDetector(["dent", "cut"]), build_tiny_sam(), keep_probs=True)
     with pytest.raises(UserError, match=r"the detector's classes \['dent', 'cut'\] are not the categories"):

@@ -53,10 +53,10 @@ def train_cli(*args: object, env: dict[str, str]):
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
-        ("lr=true", "'lr' needs a number >= 0, got True"),  # must not train at lr 1.0
-        ("lr=-1", "'lr' needs a number >= 0, got -1"),
+        ("lr=true", "'lr' needs a number > 0, got True"),  # must not train at lr 1.0
+        ("lr=-1", "'lr' needs a number > 0, got -1"),
         ("lr=.nan", "'lr' needs a finite number"),
-        ("lr=[1]", "'lr' needs a number >= 0, got [1]"),
+        ("lr=[1]", "'lr' needs a number > 0, got [1]"),
         ("batch_size=0", "'batch_size' needs an integer >= 1, got 0"),
         ("batch_size=1.5", "'batch_size' needs an integer >= 1, got 1.5"),
         ("max_steps=abc", "'max_steps' needs an integer >= 1 or null, got 'abc'"),

@@ -58,3 +58,37 @@ def test_errors_name_the_file(tiny_dataset, tmp_path):
     (tmp_path / "annotations" / "instances_val.json").write_text(json.dumps(data))
     with pytest.raises(UserError, match="missing.png"):
         load_split(tmp_path, "val")
+
+
+def _with_one_rle(tiny_dataset, tmp_path, size_of):
+    """A copy of the test split's COCO file whose first annotation is an RLE of size ``size_of(h, w)``."""
+    from pycocotools import mask as mask_utils
+
+    image = next(im for im in load_split(tiny_dataset, "test").images if not im.is_background)
+    mask = image.instance_masks()[0]
+    height, width = size_of(image.height, image.width)
+    canvas = np.zeros((height, width), dtype=np.uint8, order="F")
+    canvas[: min(height, image.height), : min(width, image.width)] = mask[:height, :width]
+    rle = mask_utils.encode(canvas)
+    data = json.loads((tiny_dataset / "annotations" / "instances_test.json").read_text())
+    annotation = next(a for a in data["annotations"] if a["id"] == image.annotations[0]["id"])
+    annotation["segmentation"] = {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_test.json").write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_dataset / "images")
+    return image, mask, annotation["id"]
+
+
+def test_an_rle_mask_at_its_image_size_decodes_as_the_polygon_did(tiny_dataset, tmp_path):
+    image, mask, _ = _with_one_rle(tiny_dataset, tmp_path, lambda h, w: (h, w))
+    again = next(im for im in load_split(tmp_path, "test").images if im.image_id == image.image_id)
+    assert np.array_equal(again.instance_masks()[0], mask)
+
+
+def test_an_rle_mask_of_another_size_is_refused_naming_the_annotation(tiny_dataset, tmp_path):
+    _, _, annotation_id = _with_one_rle(tiny_dataset, tmp_path, lambda h, w: (h // 2, w))
+    # not numpy's "could not broadcast" deep inside training or scoring
+    with pytest.raises(
+        UserError, match=f"annotation {annotation_id} in .*instances_test.json is an RLE mask"
+    ):
+        load_split(tmp_path, "test")

@@ -115,6 +115,9 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--out", "{garbage}"], "is a file"),
         # not a mkdir traceback:
         (["--out", "{garbage}/sub"], "cannot create folder {garbage}/sub: {garbage} is a file"),
+        (["--cache-dir", "{garbage}"], "--cache-dir {garbage} is a file"),  # not NotADirectoryError
+        # a bad flag value: one line, not argparse's usage block
+        (["--split", "foo"], "argument --split: invalid choice: 'foo'"),
     ],
 )
 def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, capsys, argv, message):

@@ -211,6 +211,7 @@ def test_sidecar_and_metadata_name_the_encoder(tiny_sam, tmp_path, return_single
         (lambda root: (root / "dir").mkdir(), "dir", "it is a folder"),
         (lambda root: (root / "d.onnx.json").mkdir(), "d.onnx", "d.onnx.json: it is a folder"),
         (lambda root: (root / "decoder.pt").write_text("x"), "decoder.pt", "would overwrite the input"),
+        (lambda root: (root / "notes.txt").write_text("x"), "notes.txt", "needs the .onnx suffix"),
     ],
     ids=[
         "parent is a file",
@@ -218,6 +219,7 @@ def test_sidecar_and_metadata_name_the_encoder(tiny_sam, tmp_path, return_single
         "out is a folder",
         "sidecar is a folder",
         "out is the input",
+        "out is not an onnx file",  # was replaced without a word
     ],
 )
 def test_bad_out_is_refused(tmp_path, make, out, fragment):

@@ -172,8 +172,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
 
 
 def test_early_stopping_when_val_iou_stops_improving(tiny_dataset, tiny_sam, tmp_path):
-    # lr = 0: nothing changes, so epoch 1 does not beat epoch 0 and patience 1 ends the run.
-    run = train(_config(tiny_dataset, tmp_path, "epochs=5", "patience=1", "lr=0"), sam=tiny_sam)
+    # lr = 1e-30 (0 is refused): updates below float32's resolution leave every weight as it was, so
+    # epoch 1 does not beat epoch 0 and patience 1 ends the run.
+    run = train(_config(tiny_dataset, tmp_path, "epochs=5", "patience=1", "lr=1e-30"), sam=tiny_sam)
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1]
 
 
@@ -325,10 +326,12 @@ def test_prompt_keys_take_their_ranges_from_prompt_config():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("lr=true", "'lr' needs a number >= 0, got True"),  # not a learning rate of 1.0
-        ("lr=-1", "'lr' needs a number >= 0, got -1"),
+        ("lr=true", "'lr' needs a number > 0, got True"),  # not a learning rate of 1.0
+        ("lr=-1", "'lr' needs a number > 0, got -1"),
+        ("lr=0", "'lr' needs a number > 0, got 0"),  # trained nothing, silently
+        ("encoder_lr=0", "'encoder_lr' needs a number > 0, got 0"),
         ("lr=.nan", "'lr' needs a finite number"),
-        ("lr=[1]", "'lr' needs a number >= 0, got [1]"),
+        ("lr=[1]", "'lr' needs a number > 0, got [1]"),
         ("batch_size=0", "'batch_size' needs an integer >= 1, got 0"),
         ("batch_size=1.5", "'batch_size' needs an integer >= 1, got 1.5"),
         ("max_steps=abc", "'max_steps' needs an integer >= 1 or null, got 'abc'"),
@@ -488,7 +491,7 @@ def test_resume_checks_args_yaml_and_refuses_a_second_config(tiny_dataset, tmp_p
     (run / "args.yaml").write_text((run / "args.yaml").read_text().replace("lr: 0.001", "lr: true"))
     before = _folder_state(run)
     assert main(["--resume", str(run)]) == 2
-    assert "'lr' needs a number >= 0, got True" in capsys.readouterr().err
+    assert "'lr' needs a number > 0, got True" in capsys.readouterr().err
     assert main(["--resume", str(run), "--config", str(run / "args.yaml")]) == 2
     assert "drop --config" in capsys.readouterr().err
     assert _folder_state(run) == before
