@@ -7,7 +7,8 @@ For every dumped (data set, round, split) and model (zs, ft) and read-out (plain
 per-image IoU (union of instance masks vs union of ground truth) of every refinement setting:
 p = sigmoid(logits / T) refined by a guided filter (radius r, eps, guide grey or colour in
 [0, 1]), thresholded at 0.5; optionally only within `band` px of the unrefined mask's boundary.
-Setting "off" is the plain threshold at 0. Selection/reporting is in select.py.
+Setting "off" is the plain threshold at 0. Selection/reporting is in pick.py (once select.py:
+that name hid the standard library's select module, which torch imports, from scripts run here).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Throw-away (issue 12): settings picked on each round's val split, scored on its test split.
 
-    python3 bench/experiments/sam_guided_filter/select.py bench/experiments/sam_guided_filter/grid.json
+    python3 bench/experiments/sam_guided_filter/pick.py bench/experiments/sam_guided_filter/grid.json
 
 Per data set, model (zs = zero-shot, ft = fine-tuned) and read-out (plain, tta): the
 refinement setting with the best mean val IoU of the round ("off" included and preferred on
