@@ -81,7 +81,8 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         nargs=3,
         default=[0.6, 0.2, 0.2],
         metavar=("TRAIN", "VAL", "TEST"),
-        help="fractions of the defect images per split (stratified by defect type)",
+        help="fractions of the defect images per split (stratified by defect type); "
+        "scaled to sum to 1 (3 1 1 = 0.6 0.2 0.2)",
     )
     split.add_argument(
         "--background-ratio",

@@ -248,6 +248,15 @@ def check_own_keys(config: Mapping) -> None:
         raise UserError(f"config key 'tile' needs 0 (off) or a tile size >= {MIN_TILE} px, got {tile}")
 
 
+def check_run_name(name: object) -> None:
+    """``name`` is one folder inside ``project``: ultralytics joins it as a path (``../x`` escapes)."""
+    if name is None or name == "":
+        return
+    text = str(name)
+    if text in {".", ".."} or any(sep in text for sep in "/\\"):
+        raise UserError(f"config key 'name' needs a plain folder name inside 'project', got {text!r}")
+
+
 def check_config(config: Mapping) -> dict:
     """A resolved train config, checked key by key; ultralytics' arguments as ultralytics converts them.
 
@@ -256,6 +265,7 @@ def check_config(config: Mapping) -> dict:
     """
     config = dict(config)
     check_own_keys(config)
+    check_run_name(config.get("name"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
     check_device(config.get("device"))
     return config

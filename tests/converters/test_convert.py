@@ -115,6 +115,13 @@ def test_class_naming_options(tmp_path, category_factory):
         config(tmp_path / "data", tmp_path / "d", categories=("screw",), exclude_defects=("hole",))
     )
     assert report.names == ["scratch"] and sum(report.images.values()) == 5 + (2 + 1 + 1)
+    # every defect type excluded: refused, not a data set without a class
+    every = config(
+        tmp_path / "data", tmp_path / "e", categories=("screw",), exclude_defects=("hole", "scratch")
+    )
+    with pytest.raises(UserError, match=r"no defect image left to convert under .*data \(\d+ good images"):
+        convert(every)
+    assert not (tmp_path / "e").exists()
 
 
 def test_mask_values_map(tmp_path, category_factory):

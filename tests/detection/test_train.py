@@ -186,6 +186,8 @@ def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str
         ("download=maybe", "download", "needs true or false, got 'maybe'"),
         ("model=5", "model", "needs a string"),
         ("category=5", "category", "needs a string or a list or null"),
+        ("name=../../escape", "name", "needs a plain folder name inside 'project'"),  # ran outside it
+        ("name=..", "name", "got '..'"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_key(
