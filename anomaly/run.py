@@ -19,8 +19,6 @@ named like the run is always whole; :func:`load_run` still checks every file (on
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,8 +42,8 @@ from anomaly.data import (
 from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
 from common.errors import UserError, one_line
-from common.folders import check_output_folder, check_outside_tree
-from common.io import atomic_write, load_torch, partial_dir, save_torch, sha256_file
+from common.folders import build_folder, check_output_folder, check_outside_tree
+from common.io import atomic_write, load_torch, save_torch, sha256_file
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
 
@@ -183,10 +181,9 @@ def _optional_split(records: list[ImageRecord], splits: Splits, split: str) -> l
 
 
 def _write(out: Path, model: PatchCore, info: dict, *, overwrite: bool) -> Path:
-    """Builds the run folder beside ``out`` and renames it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    building = partial_dir(out)
-    try:
+    """Builds the run folder hidden beside ``out`` and renames it into place (:func:`build_folder`)."""
+
+    def write(building: Path) -> None:
         save_torch({"bank": model.bank}, building / BANK_FILE)
         info["bank"] = {
             "rows": int(model.bank.shape[0]),
@@ -196,16 +193,8 @@ def _write(out: Path, model: PatchCore, info: dict, *, overwrite: bool) -> Path:
         }
         save_config(info["config"], building / CONFIG_FILE)
         atomic_write(building / RUN_FILE, json.dumps(info, indent=1) + "\n")
-        if out.exists() and overwrite:
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            os.replace(building, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(building, out)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
+
+    build_folder(out, write, overwrite=overwrite)
     return out
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 from common.errors import UserError, file_error
@@ -22,8 +25,9 @@ def exit_code(action: Callable[[], object]) -> int:
     ``error: ...`` line on stderr (a wrapped library message's line breaks become spaces)
     and gives 2; a file system error that names its file (a read-only folder, a full disk, a
     file where a folder should be) is one ``error: <reason>: <file>`` line and gives 1; Ctrl-C gives
-    one ``interrupted`` line and 130 (the work itself keeps its outputs atomic). Any other
-    exception is a bug and propagates with its traceback.
+    one ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose
+    libraries swallow Ctrl-C in :func:`keep_interrupts`). Any other exception is a bug and
+    propagates with its traceback.
     """
     try:
         action()
@@ -50,3 +54,29 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{message} (see {self.prog} --help)")
+
+
+@contextlib.contextmanager
+def keep_interrupts() -> Iterator[None]:
+    """Re-raises a Ctrl-C that the code inside swallowed, once that code returns.
+
+    ultralytics wraps its plotting in ``TryExcept``, which swallows every exception, KeyboardInterrupt
+    included: a Ctrl-C there printed a plot warning and the run went on to exit 0. Only the main
+    thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        pressed.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt

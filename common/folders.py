@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from common.errors import UserError, file_error
-from common.io import partial_dir, remove_stale, temporary_path
+from common.io import is_stale, partial_dir, remove_stale, temporary_path
 
 
 def check_creatable(folder: Path) -> None:
@@ -85,26 +85,43 @@ def output_name(file_name: str) -> str:
     return "__".join([*path.parent.parts, path.stem]) if path.parent.parts else path.stem
 
 
+class UniqueNames:
+    """Output names handed out so far: refuses a second photo under one name, ignoring case.
+
+    Two photos under one name would share their output files, the second silently replacing the
+    first's (and on a case-insensitive file system ``A`` and ``a`` are one name too).
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, object] = {}
+
+    def add(self, name: str, photo: object) -> None:
+        """Takes ``name`` for ``photo`` (its path is what a message shows).
+
+        Raises:
+            UserError: ``name`` (ignoring case) was taken by another photo, naming both.
+        """
+        key = name.casefold()
+        if key in self._seen:
+            raise UserError(
+                f"two photos map to one output name '{name}': {self._seen[key]} and {photo} "
+                "(rename one of them)"
+            )
+        self._seen[key] = photo
+
+
 def check_unique_names(named: Iterable[tuple[str, object]]) -> None:
     """Refuses two photos whose output names are equal ignoring case (``a.png`` and ``a.jpg`` both ``a``).
-
-    Their output files would be one file, the second photo's silently replacing the first's (and on
-    a case-insensitive file system ``A`` and ``a`` are one name too).
 
     Args:
         named: ``(output name, photo)`` pairs; the photo (its path) is what the message shows.
 
     Raises:
-        UserError: naming both photos.
+        UserError: naming both photos (:class:`UniqueNames`).
     """
-    seen: dict[str, object] = {}
+    names = UniqueNames()
     for name, photo in named:
-        key = name.casefold()
-        if key in seen:
-            raise UserError(
-                f"two photos map to one output name '{name}': {seen[key]} and {photo} (rename one of them)"
-            )
-        seen[key] = photo
+        names.add(name, photo)
 
 
 def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool) -> None:
@@ -131,8 +148,13 @@ def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool)
 
 
 def remove_leftovers(out: Path) -> list[Path]:
-    """Removes the hidden folders of ``out`` whose writer is gone; one ``note:`` line per kind."""
+    """Removes the hidden folders of ``out`` whose writer is gone; one ``note:`` line per kind.
+
+    A run killed between moving the old ``out`` aside and putting the new one in place leaves no
+    ``out`` but its old copy: that copy is put back first (:func:`restore_old_copy`), not removed.
+    """
     name = glob.escape(out.name)
+    restore_old_copy(out)
     builds = remove_stale(out.parent, f".{name}.partial-*")
     replaced = remove_stale(out.parent, f".{name}.old.*.tmp") + remove_stale(out.parent, f".{name}.old-*")
     kinds = ((builds, "unfinished build", "unfinished builds"), (replaced, "old copy", "old copies"))
@@ -141,6 +163,24 @@ def remove_leftovers(out: Path) -> list[Path]:
             what = f"{len(found)} {one if len(found) == 1 else many}"
             print(f"note: removed {what} of {out} left by a killed run", file=sys.stderr, flush=True)
     return builds + replaced
+
+
+def restore_old_copy(out: Path) -> Path | None:
+    """Renames the newest old copy of a missing ``out`` (its writer gone) back to ``out``; says so."""
+    if out.exists() or out.is_symlink() or not out.parent.is_dir():
+        return None
+    name = glob.escape(out.name)
+    copies = [*out.parent.glob(f".{name}.old.*.tmp"), *out.parent.glob(f".{name}.old-*")]
+    stale = [path for path in copies if is_stale(path)]
+    if not stale:
+        return None
+    newest = max(stale, key=lambda path: path.lstat().st_mtime)
+    try:
+        newest.rename(out)
+    except OSError:
+        return None
+    print(f"note: restored {out} from the old copy a killed run had moved aside", file=sys.stderr, flush=True)
+    return out
 
 
 def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:

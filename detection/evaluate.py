@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from common.cli import OneLineParser, exit_code
+from common.cli import OneLineParser, exit_code, keep_interrupts
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.fonts import ensure_ultralytics_fonts
@@ -341,7 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m detection.evaluate``: prints the report; bad input is one ``error:`` line, exit 2."""
-    return exit_code(lambda: print(format_report(evaluate(**vars(build_parser().parse_args(argv))))))
+
+    def work() -> None:
+        options = vars(build_parser().parse_args(argv))
+        with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C: it exited 0 with a plot warning
+            print(format_report(evaluate(**options)))
+
+    return exit_code(work)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.cli import OneLineParser, exit_code
+from common.cli import OneLineParser, exit_code, keep_interrupts
 from common.config import save_config
 from common.errors import UserError
 from common.folders import check_output_folder
@@ -400,7 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         args = build_parser().parse_args(argv)
-        train(build_config(args.config, args.overrides))
+        with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C
+            train(build_config(args.config, args.overrides))
 
     return exit_code(work)
 

@@ -39,7 +39,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from common.folders import output_name
+from common.folders import UniqueNames, output_name
 from common.images import decode_image_file
 from common.io import atomic_write, temporary_path
 from converters.coco import xyxy_to_xywh
@@ -201,6 +201,7 @@ class PredictionWriter:
         self.images = JsonListFile(self.out / IMAGES_FILE, head=head, tail="]}")
         self.verdicts: Counter[str] = Counter()
         self.instances = 0
+        self.names = UniqueNames()
 
     def __enter__(self) -> PredictionWriter:
         return self
@@ -221,10 +222,15 @@ class PredictionWriter:
         Args:
             inspection: the photo's result.
             photo: its id and names; None: the next id (1, 2, ...) and the file's own name.
+
+        Raises:
+            UserError: a photo of this writer already has the output name (``lot_1/a.png`` and
+                ``lot_2/a.png`` without ``photo``; pass :class:`Photo` names that differ).
         """
         if photo is None:
             name = inspection.path.name
             photo = Photo(inspection.path, name, output_name(name), self.photos + 1)
+        self.names.add(photo.name, inspection.path)  # a second a.png would replace the first's files
         for entry in instance_results(inspection, photo, rank_by=self.rank_by):
             self.predictions.add(entry)
         if self.overlays < 0 or self.photos < self.overlays:

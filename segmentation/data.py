@@ -91,7 +91,8 @@ def annotation_file(data: str | Path, split: str) -> Path:
     if not path.is_file():
         raise UserError(
             f"no COCO annotations at {path}: "
-            f"convert with `python -m converters.mvtec2coco --root ... --out {data}`"
+            f"convert with `python -m converters.mvtec2yolo --root ... --out {data} --coco --overwrite` "
+            "(YOLO and COCO in one folder)"
         )
     return path
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import build_folder, check_output_folder
 from common.io import atomic_write, cache_root
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
@@ -410,17 +410,22 @@ def run(args: argparse.Namespace) -> dict:
             )
             for (name, sam), (embeddings, view_embeddings) in zip(models, inputs, strict=True)
         ]
-    out.mkdir(parents=True, exist_ok=True)
     by_id = [
         {im.image_id: emb for im, emb in zip(split.images, emb_list, strict=True)} for emb_list, _ in inputs
     ]
-    with torch.inference_mode():
-        overlays = save_overlays(
-            models, evaluations[-1], split, by_id, out / "overlays", n=args.n_overlays, heads=heads
-        )
-    metrics = _write_metrics(args, model_name, evaluations, out, heads.get("fine-tuned"))
-    print(f"\nmetrics, table and {len(overlays)} overlays (green: ground truth, red: prediction) in {out}")
-    return metrics
+    written: dict = {}
+
+    def write(folder: Path) -> None:  # built hidden beside ``out``: a re-run never mixes two evaluations
+        with torch.inference_mode():
+            written["overlays"] = save_overlays(
+                models, evaluations[-1], split, by_id, folder / "overlays", n=args.n_overlays, heads=heads
+            )
+        written["metrics"] = _write_metrics(args, model_name, evaluations, folder, heads.get("fine-tuned"))
+
+    build_folder(out, write, overwrite=True)
+    n_overlays = len(written["overlays"])
+    print(f"\nmetrics, table and {n_overlays} overlays (green: ground truth, red: prediction) in {out}")
+    return written["metrics"]
 
 
 def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[tuple[str, Sam]], str]:
@@ -473,6 +478,10 @@ def _write_metrics(
     return metrics
 
 
+#: What an evaluation folder holds; a re-run replaces such a folder whole, and refuses any other.
+EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
+
+
 def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     """Refuses what argparse lets through (``--batch-size 0``, an output file) before any model loads."""
     if args.batch_size < 1:
@@ -490,6 +499,11 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     check_output_folder(out)
+    if out.is_dir() and not {path.name for path in out.iterdir()} <= EVALUATION_FILES:
+        raise UserError(
+            f"--out {out} holds other files than an earlier evaluation's, which a re-run replaces whole: "
+            "choose another --out"
+        )
     if args.cache_dir is not None:
         check_output_folder(args.cache_dir, flag="--cache-dir")
 

@@ -234,6 +234,9 @@ def export_onnx(
     record = sidecar(weights, model, agreement, return_single_mask=return_single_mask, opset=opset)
     out = Path(out)
     try:
+        # Two files cannot be replaced in one step: the old sidecar goes first, so that a run stopped
+        # in between leaves a model without a sidecar, never one beside another model's sidecar.
+        sidecar_path(out).unlink(missing_ok=True)
         atomic_write(out, model)
         atomic_write(sidecar_path(out), json.dumps(record, indent=2) + "\n")
     except OSError as error:

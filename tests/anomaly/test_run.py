@@ -52,6 +52,18 @@ def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: di
     assert (out / "scores.csv").read_text().splitlines()[0] == "key,defect,score"
 
 
+def test_an_overwrite_replaces_the_run_whole_and_clears_a_killed_runs_leftovers(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    (tmp_path / ".run.partial-4242").mkdir()  # a killed run's build: its writer is gone
+    (tmp_path / ".run.old-4242").mkdir()  # the old copy of an interrupted replacement
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, overwrite=True, progress=False)
+    assert "removed 1 unfinished build" in capsys.readouterr().err  # said, not silently kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]
+    assert load_run(tmp_path / "run").model.bank.shape[0] == 64
+
+
 def test_existing_run_folder_is_refused(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
     (tmp_path / "run").mkdir()
     with pytest.raises(UserError, match="run folder exists"):

@@ -66,3 +66,24 @@ def test_a_file_system_error_naming_its_file_is_one_line_and_exit_1(capsys):
 def test_a_file_system_error_naming_no_file_keeps_its_traceback():
     with pytest.raises(OSError, match="socket"):
         exit_code(_raise(OSError("socket closed")))
+
+
+def test_a_ctrl_c_that_library_code_swallowed_is_raised_again():
+    import os
+    import signal
+
+    from common.cli import keep_interrupts
+
+    def swallowing_plot():  # ultralytics' TryExcept around its plots
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:
+            pass
+        return "went on"
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), keep_interrupts():
+        assert swallowing_plot() == "went on"
+    assert signal.getsignal(signal.SIGINT) is before
+    with keep_interrupts():  # no Ctrl-C: nothing raised
+        pass

@@ -13,6 +13,7 @@ from common.folders import (
     check_outside_tree,
     check_unique_names,
     output_name,
+    restore_old_copy,
 )
 
 
@@ -71,3 +72,21 @@ def test_an_output_folder_inside_or_around_the_input_tree_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"output folder .* contains the input tree"):
         check_outside_tree(tmp_path, tree)
     check_outside_tree(tmp_path / "runs", tree)  # beside it: fine
+
+
+def test_an_old_copy_a_killed_run_moved_aside_is_put_back_not_removed(tmp_path, capsys):
+    out = tmp_path / "run"
+    old = tmp_path / ".run.old-4242"  # a writer long gone; `out` itself is missing
+    old.mkdir()
+    (old / "metrics.json").write_text("{}")
+    build_folder(out, lambda folder: (folder / "metrics.json").write_text('{"new": 1}'), overwrite=True)
+    assert (out / "metrics.json").read_text() == '{"new": 1}'
+    assert "restored" in capsys.readouterr().err
+    assert not old.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_an_old_copy_is_left_alone_while_out_exists(tmp_path):
+    out, old = tmp_path / "run", tmp_path / ".run.old-4242"
+    out.mkdir()
+    old.mkdir()
+    assert restore_old_copy(out) is None and old.exists()

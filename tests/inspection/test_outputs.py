@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
+from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.masks import rle_to_mask
 from converters.value_masks import MASK_VALUES_FILE
@@ -126,6 +128,15 @@ def test_without_photo_records_ids_count_from_one(tmp_path, inspected):
         (3, "one.png"),
         (4, "two.png"),
     ]
+
+
+def test_two_photos_under_one_output_name_are_refused(tmp_path, inspected):
+    inspector, results = inspected
+    first, second = results[0][1], results[1][1]
+    twin = replace(second, path=tmp_path / "lot_2" / first.path.name.upper())  # A.PNG beside a.png
+    with pytest.raises(UserError, match=rf"two photos map to one output name .*{first.path} and {twin.path}"):
+        write(tmp_path / "out", inspector, [(None, first), (None, twin)])
+    assert not (tmp_path / "out" / "images.json").exists()  # the first photo's files were not replaced
 
 
 def test_the_masks_tree_is_value_coded_mvtec_layout(tmp_path, inspected):

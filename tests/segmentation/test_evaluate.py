@@ -152,3 +152,26 @@ def test_resolve_device_refuses_devices_this_machine_lacks(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(UserError, match="no MPS backend"):
         resolve_device("mps")
+
+
+def test_a_rerun_replaces_an_earlier_evaluation_whole(tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch):
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    out = tmp_path / "eval"
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(out), "--device", "cpu"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--n-overlays", "1", "--no-progress"]
+    assert main(argv) == 0
+    first = sorted(p.name for p in (out / "overlays").iterdir())
+    (out / "overlays" / "worst_9_stale.png").write_bytes(b"an earlier run's")
+    assert main(argv) == 0
+    # built hidden and renamed into place: no overlay of the earlier run survives, nothing is left beside
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "eval"]
+    (out / "notes.txt").write_text("the user's")  # not an evaluation folder any more: never replaced
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "holds other files than an earlier evaluation's" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "the user's"

@@ -24,6 +24,7 @@ from segmentation.export import (
     export_onnx,
     main,
     run,
+    sidecar_path,
 )
 from segmentation.finetuned import save_decoder, save_full
 from segmentation.onnx_check import CHECK_PROMPTS
@@ -353,3 +354,23 @@ def test_mobilesam_zero_shot(mobile_sam_weights, tmp_path):
     for kind, result in done.agreement.items():
         assert result.logit_diff <= 1e-4 * result.logit_scale and result.iou_diff < 1e-5, kind
     assert record["base_checkpoint_sha256"] == sha256_file(mobile_sam_weights)
+
+
+def test_a_run_stopped_between_the_two_files_leaves_no_sidecar_of_another_model(
+    tiny_registry, tmp_path, monkeypatch
+):
+    import segmentation.export as export_module
+
+    out = tmp_path / "zero.onnx"
+    exported(["--model", "tiny", "--out", str(out)])
+    real_write = export_module.atomic_write
+
+    def stopped_at_the_sidecar(path, data):
+        if str(path).endswith(".json"):
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(export_module, "atomic_write", stopped_at_the_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        exported(["--model", "tiny", "--return-single-mask", "--out", str(out)])
+    assert out.is_file() and not sidecar_path(out).exists()  # was the first export's sidecar
