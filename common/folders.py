@@ -50,6 +50,7 @@ def check_output_folder(
             ``overwrite`` is False; a file or a read-only folder is on its path.
     """
     folder = Path(folder)
+    restore_old_copy(folder)  # a killed replacement's old copy is the folder: checked as it
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{flag} {folder} is a file, not a {what}")
     if folder.exists() and overwrite is False:

@@ -353,13 +353,29 @@ def test_leftovers_of_killed_runs_are_removed_with_a_note(tmp_path, category_fac
     legacy.mkdir()
     live = partial_dir(out)  # a concurrent run of this process: kept
     other = _as_if_killed(partial_dir(tmp_path / "out2"))  # another --out's: not ours to judge
-    convert(config(tmp_path / "data", out))
+    out.mkdir()  # the output those old copies were replaced by
+    convert(config(tmp_path / "data", out, overwrite=True))
     assert not build.exists() and not old.exists() and not legacy.exists()
     assert live.is_dir() and other.is_dir()
     assert capsys.readouterr().err.splitlines() == [
         f"note: removed 1 unfinished build of {out} left by a killed run",
         f"note: removed 2 old copies of {out} left by a killed run",
     ]
+
+
+def test_an_output_a_killed_run_left_only_as_its_old_copy_is_put_back_before_anything_runs(
+    tmp_path, category_factory, capsys
+):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    old = temporary_path(out.with_name("out.old"))
+    old.mkdir()
+    (old / "data.yaml").write_text("the user's earlier data set")
+    _as_if_killed(old)  # killed after moving `out` aside, before the new one was in place
+    with pytest.raises(UserError, match="output folder exists"):  # as it would without the kill
+        convert(config(tmp_path / "data", out))
+    assert (out / "data.yaml").read_text() == "the user's earlier data set"
+    assert "note: restored" in capsys.readouterr().err
 
 
 def test_a_split_without_images_is_a_warning_or_a_strict_error(tmp_path, category_factory):
