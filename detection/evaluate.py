@@ -42,12 +42,12 @@ import torch
 
 from common.cli import OneLineParser, exit_code, keep_interrupts
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import build_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from detection.coco import coco_map, default_coco_file, read_coco
 from detection.data import data_names, read_data_yaml, split_images
 from detection.image_level import image_labels, image_level_report, tuned_conf, yolo_image_labels
-from detection.report import EvaluationReport, format_report, write_report
+from detection.report import REPORT_JSON, EvaluationReport, format_report, write_report
 from detection.tiling import check_tiling
 from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
@@ -90,7 +90,9 @@ def evaluate(
         coco_file: ground truth for the cross-check; default the converter's
             ``annotations/instances_<split>.json`` (skipped with a note when absent).
         imgsz, batch, device: as in ``yolo val``.
-        out: output folder, used as given; default ``runs/detect/evaluate`` (numbered when taken).
+        out: output folder, built hidden beside it and renamed into place when complete (a re-run
+            replaces an earlier evaluation there whole); default ``runs/detect/evaluate`` (numbered
+            when taken, written by ultralytics as it goes).
         plots: ultralytics' PR curves and confusion matrix.
         tile: tiled inference with windows of this many pixels (a model trained with ``tile``);
             None: whole images. ``imgsz`` is then the size each window is letterboxed to.
@@ -104,7 +106,8 @@ def evaluate(
     Raises:
         UserError: a bad data file or split (or ``conf_from`` equal to ``split``), a split
             folder that is not there, a bad ``imgsz``, ``batch``, ``conf`` or ``device``, a
-            ``coco_file`` given but missing, an ``out`` that is a file, missing or unloadable
+            ``coco_file`` given but missing, an ``out`` that is a file or holds other files than an
+            earlier evaluation's, missing or unloadable
             weights, bad tiling settings, all before the validator runs; weights whose classes
             are not the data set's, once it has run.
     """
@@ -117,13 +120,49 @@ def evaluate(
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
     ensure_ultralytics_fonts()
-    validator = validator_class(args=validator_args(data, weights, split, imgsz, batch, device, out, plots))
-    if tile:
-        validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
-    stats = validator(model=model)
-    _check_classes(validator.names, names, data)
-    _check_nothing_dropped(validator, data, split)
 
+    def score(folder: Path | None) -> EvaluationReport:
+        validator = validator_class(
+            args=validator_args(data, weights, split, imgsz, batch, device, folder, plots)
+        )
+        if tile:
+            validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
+        stats = validator(model=model)
+        _check_classes(validator.names, names, data)
+        _check_nothing_dropped(validator, data, split)
+        report = _report(
+            validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
+            coco_file=coco_file, weights=weights, tiling={"tile": int(tile), "overlap": float(tile_overlap),
+            "imgsz": imgsz} if tile else None, save_dir=Path(out) if out is not None else validator.save_dir,
+        )  # fmt: skip
+        write_report(report, validator.save_dir)
+        return report
+
+    if out is None:
+        return score(None)  # ultralytics' own numbered folder: always a new one
+    # Built hidden beside ``out`` and renamed into place: a re-run or a Ctrl-C never leaves one
+    # evaluation's plots beside another's figures.
+    reports: list[EvaluationReport] = []
+    build_folder(Path(out), lambda folder: reports.append(score(folder)), overwrite=True)
+    return reports[0]
+
+
+def _report(
+    validator: RecordingValidator,
+    stats: dict,
+    model: torch.nn.Module,
+    *,
+    data: Path,
+    names: list[str],
+    split: str,
+    conf: float,
+    conf_from: str | None,
+    coco_file: str | Path | None,
+    weights: str | Path | torch.nn.Module,
+    tiling: dict | None,
+    save_dir: Path,
+) -> EvaluationReport:
+    """The figures of one validator run: ultralytics', COCOeval's and the image-level ones."""
     notes: list[str] = []
     if conf_from is not None:
         conf, picked_accuracy = _picked_conf(validator, model, conf_from, conf, data, names)
@@ -135,7 +174,7 @@ def evaluate(
     coco = (
         coco_map(read_coco(coco_file), validator.detections, max_det=MAX_DET) if coco_file.is_file() else None
     )
-    report = EvaluationReport(
+    return EvaluationReport(
         weights=str(weights) if isinstance(weights, str | Path) else type(weights).__name__,
         data=str(data),
         split=split,
@@ -143,12 +182,10 @@ def evaluate(
         per_class=[{k: _plain(v) for k, v in row.items()} for row in validator.metrics.summary()],
         coco=coco,
         image_level=image_level_report(truth, validator.detections, names, conf),
-        save_dir=str(validator.save_dir),
+        save_dir=str(save_dir),
         notes=notes,
-        tiling={"tile": int(tile), "overlap": float(tile_overlap), "imgsz": imgsz} if tile else None,
+        tiling=tiling,
     )
-    write_report(report, validator.save_dir)
-    return report
 
 
 def check_inputs(
@@ -183,6 +220,12 @@ def check_inputs(
         read_coco(Path(coco_file))
     if out is not None:
         check_output_folder(out)
+        out = Path(out)
+        if out.is_dir() and any(out.iterdir()) and not (out / REPORT_JSON).is_file():
+            raise UserError(
+                f"--out {out} holds other files than an earlier evaluation's (no {REPORT_JSON}), "
+                "which a re-run replaces whole: choose another --out"
+            )
 
 
 def validator_args(

@@ -209,3 +209,16 @@ def test_a_split_without_images_is_one_line(tiny_dataset: Path, tmp_path: Path, 
     assert main(["--data", str(tiny_dataset / "data.yaml"), "--weights", str(weights)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no images in the 'test' split of ") and err.count("\n") == 1
+
+
+def test_the_output_folder_is_put_in_place_whole(tiny_dataset, tmp_path, untrained_detector) -> None:
+    out = tmp_path / "eval"
+    report = ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out)
+    assert report.save_dir == str(out)  # not the hidden folder it was built in
+    (out / "stale_plot.png").write_bytes(b"an earlier evaluation's")
+    ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out, conf_from="train")
+    assert not (out / "stale_plot.png").exists() and (out / "conf_train").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval"]  # nothing hidden left beside it
+    (out / "evaluation.json").unlink()  # now a folder of something else: never replaced
+    with pytest.raises(UserError, match="holds other files than an earlier evaluation's"):
+        ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out)
