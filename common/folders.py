@@ -19,9 +19,12 @@ import shutil
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from common.errors import UserError, file_error
 from common.io import is_stale, partial_dir, remove_stale, temporary_path
+
+T = TypeVar("T")
 
 
 def check_creatable(folder: Path) -> None:
@@ -125,10 +128,13 @@ def check_unique_names(named: Iterable[tuple[str, object]]) -> None:
         names.add(name, photo)
 
 
-def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool) -> None:
+def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T:
     """Runs ``write(folder)`` on a hidden folder beside ``out``, then renames it into place.
 
     Leftovers of killed runs of the same ``out`` are removed first (see the module docstring).
+
+    Returns:
+        What ``write`` returned (a report of what it wrote, say).
 
     Raises:
         UserError: ``out`` exists without ``overwrite``, or a file system error while
@@ -139,13 +145,14 @@ def build_folder(out: Path, write: Callable[[Path], object], *, overwrite: bool)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = partial_dir(out)
-        write(partial)
+        result = write(partial)
         _replace(partial, out, overwrite=overwrite)
     except OSError as error:
         raise UserError(f"cannot write {out}: {file_error(error)}") from None
     finally:
         if partial is not None and partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
+    return result
 
 
 def remove_leftovers(out: Path) -> list[Path]:
@@ -157,7 +164,7 @@ def remove_leftovers(out: Path) -> list[Path]:
     name = glob.escape(out.name)
     restore_old_copy(out)
     builds = remove_stale(out.parent, f".{name}.partial-*")
-    replaced = remove_stale(out.parent, f".{name}.old.*.tmp") + remove_stale(out.parent, f".{name}.old-*")
+    replaced = [path for pattern in _old_copy_patterns(out) for path in remove_stale(out.parent, pattern)]
     kinds = ((builds, "unfinished build", "unfinished builds"), (replaced, "old copy", "old copies"))
     for found, one, many in kinds:
         if found:
@@ -170,8 +177,7 @@ def restore_old_copy(out: Path) -> Path | None:
     """Renames the newest old copy of a missing ``out`` (its writer gone) back to ``out``; says so."""
     if out.exists() or out.is_symlink() or not out.parent.is_dir():
         return None
-    name = glob.escape(out.name)
-    copies = [*out.parent.glob(f".{name}.old.*.tmp"), *out.parent.glob(f".{name}.old-*")]
+    copies = [path for pattern in _old_copy_patterns(out) for path in out.parent.glob(pattern)]
     stale = [path for path in copies if is_stale(path)]
     if not stale:
         return None
@@ -182,6 +188,12 @@ def restore_old_copy(out: Path) -> Path | None:
         return None
     print(f"note: restored {out} from the old copy a killed run had moved aside", file=sys.stderr, flush=True)
     return out
+
+
+def _old_copy_patterns(out: Path) -> tuple[str, str]:
+    """Globs of ``out``'s old copies: :func:`_replace`'s, and an older version's ``.<out>.old-<pid>``."""
+    name = glob.escape(out.name)
+    return f".{name}.old.*.tmp", f".{name}.old-*"
 
 
 def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:

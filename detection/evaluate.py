@@ -142,9 +142,7 @@ def evaluate(
         return score(None)  # ultralytics' own numbered folder: always a new one
     # Built hidden beside ``out`` and renamed into place: a re-run or a Ctrl-C never leaves one
     # evaluation's plots beside another's figures.
-    reports: list[EvaluationReport] = []
-    build_folder(Path(out), lambda folder: reports.append(score(folder)), overwrite=True)
-    return reports[0]
+    return build_folder(Path(out), score, overwrite=True)
 
 
 def _report(

@@ -413,19 +413,17 @@ def run(args: argparse.Namespace) -> dict:
     by_id = [
         {im.image_id: emb for im, emb in zip(split.images, emb_list, strict=True)} for emb_list, _ in inputs
     ]
-    written: dict = {}
 
-    def write(folder: Path) -> None:  # built hidden beside ``out``: a re-run never mixes two evaluations
+    def write(folder: Path) -> tuple[int, dict]:  # built hidden beside ``out``: never two evaluations mixed
         with torch.inference_mode():
-            written["overlays"] = save_overlays(
+            overlays = save_overlays(
                 models, evaluations[-1], split, by_id, folder / "overlays", n=args.n_overlays, heads=heads
             )
-        written["metrics"] = _write_metrics(args, model_name, evaluations, folder, heads.get("fine-tuned"))
+        return len(overlays), _write_metrics(args, model_name, evaluations, folder, heads.get("fine-tuned"))
 
-    build_folder(out, write, overwrite=True)
-    n_overlays = len(written["overlays"])
+    n_overlays, metrics = build_folder(out, write, overwrite=True)
     print(f"\nmetrics, table and {n_overlays} overlays (green: ground truth, red: prediction) in {out}")
-    return written["metrics"]
+    return metrics
 
 
 def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[tuple[str, Sam]], str]:
