@@ -34,7 +34,7 @@ from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_unique_names, output_name
-from common.images import IMAGE_SUFFIXES
+from common.images import image_files_below
 from common.io import read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
@@ -48,10 +48,7 @@ def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
         return source.parent, [source]
     if not source.is_dir():
         raise UserError(f"--source not found: {source}")
-    photos = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not photos:
-        raise UserError(f"no images under {source} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return source, photos
+    return source, image_files_below(source)
 
 
 def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:

@@ -82,6 +82,52 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
     return array
 
 
+def is_image_file(path: Path) -> bool:
+    """A file with an image suffix (:data:`IMAGE_SUFFIXES`) whose name is not hidden (``.x.png``,
+    macOS's ``._x.png`` resource forks)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def image_files_below(folder: Path) -> list[Path]:
+    """The image files anywhere below ``folder``, sorted; what a ``--source`` folder names.
+
+    Files and folders whose names start with a dot are skipped (``.ipynb_checkpoints/``,
+    ``._x.png``).
+
+    Raises:
+        UserError: no image file below ``folder``, or an MVTec category's ``ground_truth/``
+            below it (:func:`check_not_ground_truth`).
+    """
+    files = sorted(
+        path
+        for path in folder.rglob("*")
+        if is_image_file(path) and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+    if not files:
+        raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    check_not_ground_truth(files, folder)
+    return files
+
+
+def check_not_ground_truth(files: list[Path], source: str | Path) -> None:
+    """Refuses photos that include an MVTec category's defect masks.
+
+    A category folder (``hazelnut/``) or a whole MVTec tree holds ``ground_truth/<defect>/*_mask.png``
+    beside ``test/``: read as photos, every mask would be inspected as a part.
+
+    Raises:
+        UserError: a file below a ``ground_truth`` folder that has a ``test`` folder beside it;
+            the message names that folder and the photos' folder to pass instead.
+    """
+    for path in files:
+        for parent in path.parents:
+            if parent.name == "ground_truth" and (parent.parent / "test").is_dir():
+                raise UserError(
+                    f"{source} includes {parent}, an MVTec category's defect masks, not photos: "
+                    f"name the photos' folder instead (e.g. {parent.parent / 'test'})"
+                )
+
+
 def _pil_open():
     """PIL's own ``Image.open``, also once ultralytics has replaced it.
 

@@ -33,7 +33,7 @@ import numpy as np
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import check_output_folder
-from common.images import IMAGE_SUFFIXES, decode_image_file, image_size
+from common.images import decode_image_file, image_files_below, image_size
 from common.io import atomic_write
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction
@@ -67,9 +67,7 @@ def image_files(source: Path) -> list[Path]:
     if source.is_file():
         files = [source]
     elif source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
+        files = image_files_below(source)
     else:
         raise UserError(f"source not found: {source}")
     for path in files:

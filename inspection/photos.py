@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.folders import check_unique_names, output_name
-from common.images import IMAGE_SUFFIXES, image_size
+from common.images import IMAGE_SUFFIXES, check_not_ground_truth, image_files_below, image_size, is_image_file
 
 #: Characters that make ``--source`` a glob pattern.
 _GLOB_MAGIC = re.compile(r"[*?[]")
@@ -78,15 +78,13 @@ def _source_files(source: Path, text: str) -> tuple[list[Path], Path | None]:
     if source.is_file():
         return [source], None
     if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if _is_image_file(p))
-        if not files:
-            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
-        return files, source
+        return image_files_below(source), source
     if not _GLOB_MAGIC.search(text):
         raise UserError(f"source not found: {source}")
-    files = sorted(Path(p) for p in glob.glob(text, recursive=True) if _is_image_file(Path(p)))
+    files = sorted(Path(p) for p in glob.glob(text, recursive=True) if is_image_file(Path(p)))
     if not files:
         raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
+    check_not_ground_truth(files, text)
     return files, glob_base(text)
 
 
@@ -101,10 +99,6 @@ def photo_root(source: str | Path) -> tuple[Path, bool]:
     if path.is_dir():
         return path, True
     return glob_base(str(source)), "**" in str(source)
-
-
-def _is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not path.name.startswith(".")
 
 
 def glob_base(pattern: str) -> Path:

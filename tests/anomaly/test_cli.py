@@ -56,6 +56,16 @@ def test_train_evaluate_predict_happy_path(fitted, tmp_path: Path) -> None:
     assert "5 photos" in result.stdout and (tmp_path / "pred" / "predictions.json").is_file()
 
 
+def test_predict_on_a_category_root_is_refused(fitted, tmp_path: Path) -> None:
+    category, run = fitted
+    assert (category / "ground_truth").is_dir()
+    result = run_cli("anomaly.predict", "--run", run, "--source", category, "--out", tmp_path / "pred",
+                     "--threshold", "1")  # fmt: skip
+    masks = category / "ground_truth"
+    assert_user_error(result, f"{category} includes {masks}, an MVTec category's defect masks")
+    assert not (tmp_path / "pred").exists()
+
+
 def test_predict_photo_of_another_size(fitted, tmp_path: Path) -> None:
     _, run = fitted
     photo = tmp_path / "photos" / "big.png"

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from common.errors import UserError
-from common.images import decode_image_file, exif_orientation, image_size, image_size_and_orientation
+from common.images import (
+    check_not_ground_truth,
+    decode_image_file,
+    exif_orientation,
+    image_files_below,
+    image_size,
+    image_size_and_orientation,
+)
 
 
 def jpeg_bytes(width: int = 256, height: int = 192) -> bytes:
@@ -114,3 +121,39 @@ def test_size_and_orientation_come_from_one_read(tmp_path, orientation, expected
     Image.new("RGB", (40, 30)).save(path, exif=exif)
     assert image_size_and_orientation(path) == (40, 30, expected)  # stored size, tag as written
     assert exif_orientation(path) == expected
+
+
+def write_png(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+    return path
+
+
+def test_image_files_below_walks_folders_and_skips_hidden_names(tmp_path: Path) -> None:
+    kept = [write_png(tmp_path / "a.png"), write_png(tmp_path / "lot_2" / "b.JPG")]
+    write_png(tmp_path / "._a.png")  # a macOS resource fork
+    write_png(tmp_path / ".ipynb_checkpoints" / "c.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert image_files_below(tmp_path) == sorted(kept)
+
+
+def test_image_files_below_refuses_a_folder_without_images(tmp_path: Path) -> None:
+    write_png(tmp_path / ".hidden.png")
+    with pytest.raises(UserError, match=rf"no image files \(.png, .*\) in {tmp_path}$"):
+        image_files_below(tmp_path)
+
+
+@pytest.mark.parametrize("source", [".", "hazelnut", "hazelnut/ground_truth/crack"])
+def test_an_mvtec_categorys_masks_are_not_photos(tmp_path: Path, source: str) -> None:
+    write_png(tmp_path / "hazelnut" / "test" / "crack" / "000.png")
+    write_png(tmp_path / "hazelnut" / "ground_truth" / "crack" / "000_mask.png")
+    masks = tmp_path / "hazelnut" / "ground_truth"
+    with pytest.raises(UserError, match=rf"includes {masks}, an MVTec .* \(e.g. {tmp_path}/hazelnut/test\)$"):
+        image_files_below(tmp_path / source)
+    assert image_files_below(tmp_path / "hazelnut" / "test")  # the photos alone pass
+
+
+def test_a_ground_truth_folder_without_test_beside_it_is_photos(tmp_path: Path) -> None:
+    photo = write_png(tmp_path / "ground_truth" / "a.png")  # a user's own folder name, not MVTec's layout
+    assert image_files_below(tmp_path) == [photo]
+    check_not_ground_truth([photo], tmp_path)

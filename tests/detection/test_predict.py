@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -129,6 +130,20 @@ def test_a_folder_without_images_is_an_error(checkpoint: Path, tmp_path: Path, c
     assert capsys.readouterr().err.startswith(
         f"error: no image files (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp) in {tmp_path}"
     )
+
+
+def test_an_mvtec_category_root_is_refused(checkpoint: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "hazelnut"
+    for folder in ("test/crack", "ground_truth/crack"):
+        (root / folder).mkdir(parents=True)
+    shutil.copy(photos / "a.png", root / "test" / "crack" / "000.png")
+    shutil.copy(photos / "a.png", root / "ground_truth" / "crack" / "000_mask.png")  # predicted on, before
+    assert main(["--weights", str(checkpoint), "--source", str(root), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {root} includes {root / 'ground_truth'}, an MVTec category's defect masks, not photos: "
+        f"name the photos' folder instead (e.g. {root / 'test'})\n"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_weights_that_are_not_checkpoints_are_one_line_errors(

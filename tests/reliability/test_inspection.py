@@ -10,6 +10,7 @@ checkpoints and the folder ``--out`` would go into.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,8 @@ def inspect_cli(checkpoints: Path, source: object, out: Path, *args: object, env
         ("corrupt photo", ["cannot read image", "broken.png"]),
         ("empty folder", ["no image files"]),
         ("glob matching nothing", ["matches no image files"]),
+        ("mvtec category root", ["category's defect masks, not photos", "ground_truth"]),
+        ("glob over a category", ["category's defect masks, not photos", "ground_truth"]),
         ("tile under 32", ["tiled inference needs tile >= 32"]),
         ("conf over 1", ["--conf must be in [0, 1], got 1.5"]),
         ("unknown option", ["unrecognized arguments: --tiles", "--help"]),
@@ -95,6 +98,13 @@ def test_bad_input_is_one_line_and_writes_nothing(
         source.mkdir()
     elif case == "glob matching nothing":
         source = f"{photos}/*.jpg"
+    elif case in ("mvtec category root", "glob over a category"):
+        source = tmp_path / "hazelnut"
+        for folder in ("test/crack", "ground_truth/crack"):
+            (source / folder).mkdir(parents=True)
+        shutil.copy(photos / "a.png", source / "test" / "crack" / "000.png")
+        shutil.copy(photos / "a.png", source / "ground_truth" / "crack" / "000_mask.png")
+        source = source if case == "mvtec category root" else f"{source}/**/*.png"
     elif case == "tile under 32":
         args = ["--tile", "16"]
     elif case == "conf over 1":
