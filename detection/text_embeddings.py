@@ -47,6 +47,7 @@ importable from here too: :mod:`detection.embedding_table` (the
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -221,16 +222,36 @@ def check_names(names: Sequence[str]) -> list[str]:
 def check_table_out(out: Path) -> Path:
     """``out`` once the table and its ``<out>.json`` sidecar may be written; before any encoder runs.
 
+    An earlier table (a file whose sidecar says this command wrote it) is replaced; any other
+    file at ``out`` or at its sidecar's name (a model's ``best.pt``, a ``data.json``) is refused.
+
     Raises:
         UserError: ``out`` is a folder, ends in ``.json`` (the sidecar would replace the table),
-            or a file or a read-only folder is on its path.
+            it or its sidecar's name is taken by a file that is not an earlier table, or a file
+            or a read-only folder is on its path.
     """
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give the table's file name (names.pt)")
     if out.suffix.lower() == ".json":
         raise UserError(f"--out {out} is the name of the table's .json sidecar; give a .pt file name")
+    sidecar = sidecar_path(out)
+    if (out.exists() or sidecar.exists()) and not _is_table_sidecar(sidecar):
+        taken = out if out.exists() else sidecar
+        raise UserError(
+            f"--out {out}: {taken} exists and is not a text-embedding table written by this command "
+            "(it would be replaced); give another file name"
+        )
     check_creatable(out)
     return out
+
+
+def _is_table_sidecar(path: Path) -> bool:
+    """True when ``path`` is a JSON object with the keys :func:`save_table` writes."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and {"source", "dim", "names"} <= info.keys()
 
 
 def make_table(args: argparse.Namespace) -> TextEmbeddings:

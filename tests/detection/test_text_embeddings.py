@@ -274,3 +274,25 @@ def test_cli_out_named_like_its_sidecar_is_refused(tmp_path: Path, capsys) -> No
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {tmp_path}/t.json is the name of the table's .json sidecar")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("taken", ["best.pt", "best.json"])
+def test_cli_out_taken_by_another_file_is_refused(tmp_path: Path, capsys, taken: str) -> None:
+    # before, a model's best.pt (or a data.json beside the name) was replaced by the table
+    (tmp_path / taken).write_bytes(b"a model's weights\n")
+    assert main(["--names", "scratch", "--fixed", "--out", str(tmp_path / "best.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: --out {tmp_path}/best.pt: {tmp_path}/{taken} exists and is not a text-embedding table "
+        "written by this command (it would be replaced); give another file name\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == [taken]
+    assert (tmp_path / taken).read_bytes() == b"a model's weights\n"
+
+
+def test_cli_rewrites_its_own_earlier_table(tmp_path: Path) -> None:
+    out = tmp_path / "t.pt"
+    assert main(["--names", "scratch", "--fixed", "--out", str(out)]) == 0
+    assert main(["--names", "scratch", "bent", "--fixed", "--out", str(out)]) == 0
+    assert set(load_table(out, ["scratch", "bent"]).vectors) == {"scratch", "bent"}
+    assert json.loads((tmp_path / "t.json").read_text())["names"] == ["scratch", "bent"]
