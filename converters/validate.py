@@ -23,6 +23,7 @@ from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
+from common.label_cache import no_label_cache
 from converters.splits import SPLITS, load_splits
 
 
@@ -63,7 +64,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         if not data.get(split) or not Path(data[split]).is_dir() or not any(Path(data[split]).iterdir()):
             checks[split] = SplitCheck(problems=["no images"])
             continue
-        with _quiet_ultralytics():
+        with _quiet_ultralytics(), no_label_cache():
             dataset = YOLODataset(img_path=data[split], data=data, task=task, augment=False, imgsz=64)
         labels = dataset.labels
         check = SplitCheck(

@@ -44,6 +44,7 @@ from common.cli import OneLineParser, exit_code, keep_interrupts
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
+from common.label_cache import no_label_cache
 from detection.coco import coco_map, default_coco_file, read_coco
 from detection.data import data_names, read_data_yaml, split_images
 from detection.image_level import image_labels, image_level_report, tuned_conf, yolo_image_labels
@@ -138,11 +139,12 @@ def evaluate(
         write_report(report, validator.save_dir)
         return report
 
-    if out is None:
-        return score(None)  # ultralytics' own numbered folder: always a new one
-    # Built hidden beside ``out`` and renamed into place: a re-run or a Ctrl-C never leaves one
-    # evaluation's plots beside another's figures.
-    return build_folder(Path(out), score, overwrite=True)
+    with no_label_cache():  # the data set is read, never written
+        if out is None:
+            return score(None)  # ultralytics' own numbered folder: always a new one
+        # Built hidden beside ``out`` and renamed into place: a re-run or a Ctrl-C never leaves one
+        # evaluation's plots beside another's figures.
+        return build_folder(Path(out), score, overwrite=True)
 
 
 def _report(

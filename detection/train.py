@@ -62,6 +62,7 @@ from common.config import save_config
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.fonts import ensure_ultralytics_fonts
+from common.label_cache import no_label_cache
 from detection.data import EmptySplitError, data_names, has_polygon_labels, split_images
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
@@ -324,7 +325,8 @@ def train(config: Mapping) -> TrainResult:
         pretrained=pretrained,
     )
     trainer = open_vocabulary_trainer(family, embeddings)
-    metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
+    with no_label_cache():  # the data set is read, never written
+        metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
 
     best = save_dir / "weights" / "best.pt"
     result = TrainResult(

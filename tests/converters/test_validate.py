@@ -30,6 +30,7 @@ def test_ultralytics_and_pycocotools_accept_the_output(dataset, capsys):
         assert checks["train"].instances == 9
     assert validate_main([str(dataset)]) == 0
     assert "ok" in capsys.readouterr().out
+    assert not list(dataset.rglob("*.cache"))  # ultralytics' labels/<split>.cache: the input is read only
 
 
 def test_validate_finds_broken_labels(dataset, capsys):

@@ -98,6 +98,7 @@ def test_ground_truth_scores_one_in_ultralytics_and_cocoeval(
     assert "pycocotools COCOeval" in text and "anomaly AUROC" in text
     assert (tmp_path / "eval" / "report.txt").read_text() == text + "\n"
     assert not list((tmp_path / "eval").glob(".*.tmp"))  # written atomically
+    assert not list(tiny_dataset.rglob("*.cache"))  # ultralytics' label cache: the data set is read only
     assert network_attempts == []
 
 

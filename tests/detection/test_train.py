@@ -414,6 +414,7 @@ def test_yolo_world_trains_offline_with_a_table(
     report = evaluate(data, best, split="val", imgsz=64, device="cpu", out=tmp_path / "eval", plots=False)
     assert [row["Class"] for row in report.per_class] == NAMES and report.coco is not None
     assert report.image_level.n_images == 6
+    assert not list(tiny_dataset.rglob("*.cache"))  # ultralytics' label cache: the data set is read only
     assert network_attempts == []
 
 
