@@ -232,13 +232,19 @@ def run(args: argparse.Namespace) -> None:
     The cheap checks come first and nothing is written before the model has
     loaded, so any bad input stops the command with nothing behind.
     """
-    from segmentation.annotate.session import AnnotationSession
+    from segmentation.annotate.session import STATE_FILE, AnnotationSession
 
     port = parse_port(args.port)
     check_counts(args)
     check_review_options(args)
     if args.export:
-        session = AnnotationSession.open(args.out, args.images, classes=args.classes, category=args.category)
+        session = AnnotationSession.read(args.out, args.images, classes=args.classes, category=args.category)
+        if not session.state_path.is_file():  # a first run would write a state only to refuse the export
+            raise UserError(
+                f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
+                f"(python -m segmentation.annotate --images IMAGES --out {args.out})"
+            )
+        session.persist()
         print(format_report(session.export(task=args.yolo_task)))
         return
     proposal_file, detector = read_review_sources(args)

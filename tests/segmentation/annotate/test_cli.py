@@ -122,8 +122,14 @@ def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     folder, _ = photos
     out = tmp_path / "new_defects"
     assert main(["--images", str(folder), "--out", str(out), "--export"]) == 2
-    assert "nothing to export" in capsys.readouterr().err
-    session = AnnotationSession.open(out)
+    assert capsys.readouterr().err == (
+        f"error: nothing to export: {out} holds no annotations (annotate_state.json); annotate first "
+        f"(python -m segmentation.annotate --images IMAGES --out {out})\n"
+    )
+    assert not out.exists()  # was: a new state and an empty category folder, for a refused export
+    session = AnnotationSession.open(out, folder)
+    assert main(["--out", str(out), "--export"]) == 2  # a state with nothing accepted yet
+    assert "nothing to export yet: accept at least one defect instance" in capsys.readouterr().err
     mask = np.zeros((120, 160), bool)
     mask[10:20, 10:30] = True
     session.add_instance("a.png", class_name="defect", mask=mask)
