@@ -6,7 +6,8 @@ so ``converters.validate``, ``detection.train`` and ``detection.evaluate`` each 
 file in the data set they were given. Inside :func:`no_label_cache` the scan runs as
 before and is not saved; a cache already there (a stock ``yolo train``'s) is still read
 where ultralytics finds it valid. Rescanning costs about a second per few thousand label
-files, the only price. Written here because ultralytics has no setting for it.
+files, the only price. Written here because ultralytics has no setting for it. It holds in
+this process: the workers of ultralytics' multi-GPU (DDP) training start afresh and still save.
 """
 
 from __future__ import annotations
