@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.io import cache_root
+from common.io import atomic_write, cache_root
 from common.metrics import mean_std
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
@@ -191,10 +191,8 @@ def summary(results: list[RoundResult]) -> dict:
             values = [getattr(_pick(r, model).summary, field_name).get("all", float("nan")) for r in results]
             mean, std = mean_std(values)
             out["metrics"].setdefault(name, {})[model] = {"mean": mean, "std": std, "per_fold": values}
-    deltas = []
-    for r in results:
-        before = {s.image_id: s.iou for s in r.zero_shot.scores}
-        deltas += [s.iou - before[s.image_id] for s in r.tuned.scores]
+    out["per_image"] = per_image_ious(results)
+    deltas = [row["fine-tuned"] - row["zero-shot"] for row in out["per_image"]]
     out["images"] = {
         "better": int(sum(d > 1e-4 for d in deltas)),
         "worse": int(sum(d < -1e-4 for d in deltas)),
@@ -210,6 +208,20 @@ def summary(results: list[RoundResult]) -> dict:
             for b, v in merged.items()
         }
     return out
+
+
+def per_image_ious(results: list[RoundResult]) -> list[dict]:
+    """Each round's test images: ``{"round", "image" (file name), "zero-shot", "fine-tuned"}`` IoUs."""
+    rows = []
+    for r in results:
+        names = {image.image_id: image.path.name for image in r.test.images}
+        before = {score.image_id: score.iou for score in r.zero_shot.scores}
+        rows += [
+            {"round": r.index, "image": names[score.image_id], "zero-shot": before[score.image_id],
+             "fine-tuned": score.iou}
+            for score in r.tuned.scores
+        ]  # fmt: skip
+    return rows
 
 
 def _pick(result: RoundResult, model: str) -> ModelEvaluation:
@@ -241,3 +253,41 @@ def format_summary(summary_: dict) -> str:
         z, t = summary_["buckets"]["zero-shot"][bucket], summary_["buckets"]["fine-tuned"][bucket]
         lines.append(f"| {bucket} | {z['n']} | {z['instance_iou']:.4f} | {t['instance_iou']:.4f} |")
     return "\n".join(lines)
+
+
+def plot_folds(summary_: dict, path: Path) -> None:
+    """``folds.png``: every test image's IoU, zero-shot against fine-tuned, and each round's mean IoU.
+
+    Left, one dot per image coloured by round: above the diagonal fine-tuning helped it. Right,
+    each round's two means joined by a line, with the mean +- std over the rounds beside them.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, iou, images = summary_["per_image"], summary_["metrics"]["IoU"], summary_["images"]
+    colours = plt.get_cmap("tab10")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    lowest = min((min(r["zero-shot"], r["fine-tuned"]) for r in rows), default=0.0)
+    low = max(0.0, np.floor((lowest - 0.02) * 20) / 20)  # zoomed to the data, on a 0.05 step
+    left.plot([low, 1], [low, 1], color="grey", linewidth=1, linestyle="--")
+    for index in sorted({r["round"] for r in rows}):
+        mine = [r for r in rows if r["round"] == index]
+        left.scatter([r["zero-shot"] for r in mine], [r["fine-tuned"] for r in mine], s=18,
+                     color=colours(index % 10), label=f"round {index + 1}")  # fmt: skip
+    left.set(xlim=(low, 1), ylim=(low, 1), xlabel="zero-shot IoU", ylabel="fine-tuned IoU", aspect="equal",
+             title=f"per test image: better {images['better']}, worse {images['worse']}, "
+             f"same {images['same']}")  # fmt: skip
+    left.legend(loc="lower right", fontsize="small")
+    models = ("zero-shot", "fine-tuned")
+    for index, pair in enumerate(zip(*(iou[m]["per_fold"] for m in models), strict=True)):
+        right.plot([0, 1], pair, marker="o", color=colours(index % 10))
+    for x, model in enumerate(models):
+        right.errorbar(x + (0.12 if x else -0.12), iou[model]["mean"], yerr=iou[model]["std"], fmt="s",
+                       color="black", capsize=4)  # fmt: skip
+    right.set(xticks=[0, 1], xticklabels=list(models), xlim=(-0.4, 1.4), ylabel="mean IoU",
+              title=f"per round ({summary_['folds']} folds), mean ± std in black")  # fmt: skip
+    fig.tight_layout()
+    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
+    plt.close(fig)

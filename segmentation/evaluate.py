@@ -346,7 +346,7 @@ def embed_for_models(
 def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
     from common.config import load_config
-    from segmentation.crossval import cross_validate, format_summary, summary
+    from segmentation.crossval import cross_validate, format_summary, plot_folds, summary
     from segmentation.train_config import SCHEMA
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
@@ -366,8 +366,9 @@ def run_folds(args: argparse.Namespace) -> dict:
     atomic_write(out / "folds.json", json.dumps(metrics, indent=1, allow_nan=True, default=str))
     table = format_summary(metrics)
     atomic_write(out / "folds.md", table + "\n")
+    plot_folds(metrics, out / "folds.png")
     print(table)
-    print(f"\nfolds.json, folds.md and the rounds' runs in {out}")
+    print(f"\nfolds.json, folds.md, folds.png and the rounds' runs in {out}")
     return metrics
 
 

@@ -93,3 +93,26 @@ def test_evaluate_folds_refuses_bad_requests(tiny_dataset, tmp_path, capsys, ext
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not out.exists() and not cache.exists()
+
+
+def test_plot_folds_draws_every_image_and_round(tmp_path):
+    from PIL import Image
+
+    from segmentation.crossval import plot_folds
+
+    rows = [
+        {"round": r, "image": f"{r}_{i}.png", "zero-shot": 0.7 + 0.05 * i, "fine-tuned": 0.72 + 0.04 * i}
+        for r in range(3)
+        for i in range(4)
+    ]
+    per_fold = {"zero-shot": [0.775, 0.775, 0.775], "fine-tuned": [0.78, 0.78, 0.78]}
+    summary_ = {
+        "folds": 3,
+        "per_image": rows,
+        "images": {"better": 6, "worse": 6, "same": 0},
+        "metrics": {"IoU": {m: {"mean": v[0], "std": 0.0, "per_fold": v} for m, v in per_fold.items()}},
+    }
+    plot_folds(summary_, tmp_path / "folds.png")
+    with Image.open(tmp_path / "folds.png") as image:
+        assert image.format == "PNG" and image.size == (1000, 420)
+    assert [p.name for p in tmp_path.iterdir()] == ["folds.png"]  # written atomically
