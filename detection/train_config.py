@@ -266,9 +266,26 @@ def check_config(config: Mapping) -> dict:
     config = dict(config)
     check_own_keys(config)
     check_run_name(config.get("name"))
+    check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
     check_device(config.get("device"))
     return config
+
+
+def check_no_resume(value: object) -> None:
+    """Refuses ultralytics' ``resume``: it continues in the checkpoint's own run folder.
+
+    This command names and fills a new run folder (``config.yaml``, the class vectors) before
+    ultralytics starts, so a resumed run was reported in a new, near-empty folder while the old
+    one was written over, and a finished run's ``args.yaml`` was rewritten before ultralytics
+    refused it with a traceback.
+    """
+    if value not in (False, None, "", "False", "false"):
+        raise UserError(
+            f"config key 'resume' ({value}) is not supported by detection.train: ultralytics would go on "
+            "in the checkpoint's run folder while this command starts a new one; start a new run from "
+            "its weights with model=<run>/weights/last.pt instead"
+        )
 
 
 def data_path(config: Mapping) -> Path:

@@ -121,6 +121,9 @@ def test_several_categories_take_the_safest_value() -> None:
         (["epoch=1"], "unknown config key 'epoch'"),  # a typo never trains with the default
         (["data=null"], "no data set: pass data=PATH/data.yaml"),
         (["augment_policy=nowhere.yaml"], "cannot read augmentation policy nowhere.yaml"),
+        # ultralytics went on in the checkpoint's run folder; the command reported a new, empty one
+        (["resume=a/last.pt"], "config key 'resume' (a/last.pt) is not supported by detection.train"),
+        (["resume=true"], "config key 'resume' (True) is not supported by detection.train"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tiny_dataset: Path, overrides: list[str], expected: str) -> None:
