@@ -169,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, required=True, help="a run's weights/best.pt")
     parser.add_argument("--source", type=Path, required=True, help="an image or a folder of images")
     parser.add_argument(
-        "--out", type=Path, default=Path("runs/detect/predict"), help=f"folder for {PREDICTIONS_FILE}"
+        "--out",
+        type=Path,
+        default=Path("runs/detect/predict"),
+        help=f"folder for {PREDICTIONS_FILE} (default: runs/detect/predict in the working folder)",
     )
     parser.add_argument("--imgsz", type=int, default=640, help="model input size (per window with --tile)")
     parser.add_argument(
@@ -186,6 +189,9 @@ def run(args: argparse.Namespace) -> Path:
     """The command's work: predicts, writes ``predictions.json`` atomically, prints one line per image."""
     options = vars(args).copy()
     out = check_output_folder(options.pop("out"))
+    source = Path(args.source)
+    if source.is_dir() and (out.resolve() == source.resolve() or source.resolve() in out.resolve().parents):
+        raise UserError(f"--out {out} is inside the photo folder {source}; choose another --out")
     found = predict(**options)
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")

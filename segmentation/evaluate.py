@@ -508,9 +508,12 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
 
 
 def _default_out(args: argparse.Namespace) -> Path:
-    if args.checkpoint:
-        return Path(args.checkpoint).parent / f"eval_{args.split}"
-    return Path("runs") / "sam" / f"zero_shot_{Path(args.data).name}" / f"eval_{args.split}"
+    """Beside a run's checkpoint; ``runs/sam/<name>/`` for zero-shot or a checkpoint in the shared cache."""
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    if checkpoint is not None and cache_root().resolve() not in checkpoint.resolve().parents:
+        return checkpoint.parent / f"eval_{args.split}"
+    name = checkpoint.stem if checkpoint is not None else f"zero_shot_{Path(args.data).name}"
+    return Path("runs") / "sam" / name / f"eval_{args.split}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -537,7 +540,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--compare-zero-shot", action="store_true", help="also score the untuned model")
     parser.add_argument("--split", default="test", choices=SPLITS)
-    parser.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: eval_<split> beside the checkpoint; without one "
+        "runs/sam/zero_shot_<data>/eval_<split>, for one in the weights cache "
+        "runs/sam/<its name>/eval_<split>)",
+    )
     parser.add_argument(
         "--cache-dir", type=Path, help="embedding cache (default: ~/.cache/mvtec-finetune/embeddings)"
     )

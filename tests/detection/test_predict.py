@@ -77,9 +77,11 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
         (["--source", ".", "--imgsz", "x"], "error: argument --imgsz: invalid int value: 'x'"),  # no usage
     ],
 )
-def test_cli_errors_are_one_line(checkpoint: Path, capsys, args: list[str], expected: str) -> None:
+def test_cli_errors_are_one_line(
+    checkpoint: Path, tmp_path: Path, capsys, args: list[str], expected: str
+) -> None:
     argv = args if "--weights" in args else ["--weights", str(checkpoint), *args]
-    assert main(argv) == 2
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2  # not the default: inside the source "."
     err = capsys.readouterr().err
     assert err.startswith(expected) and err.count("\n") == 1
 
@@ -109,18 +111,24 @@ def test_a_file_that_is_not_an_image_is_named_before_the_model_runs(
     fake.write_text("not a picture\n")
     monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
     source = fake if where == "file" else photos
-    assert main(["--weights", str(checkpoint), "--source", str(source), "--out", str(photos / "out")]) == 2
+    assert (
+        main(["--weights", str(checkpoint), "--source", str(source), "--out", str(photos.parent / "out")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert (
         err.startswith(f"error: cannot read image {fake}: corrupt or not an image") and err.count("\n") == 1
     )
-    assert not (photos / "out").exists()
+    assert not (photos.parent / "out").exists()
 
 
 def test_a_truncated_jpeg_is_named(checkpoint: Path, photos: Path, capsys) -> None:
     data = (photos / "b.jpg").read_bytes()
     (photos / "b.jpg").write_bytes(data[: len(data) // 2])
-    assert main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(photos / "out")]) == 2
+    assert (
+        main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(photos.parent / "out")])
+        == 2
+    )
     assert capsys.readouterr().err.startswith(f"error: cannot read image {photos / 'b.jpg'}: ")
 
 
@@ -130,6 +138,20 @@ def test_a_folder_without_images_is_an_error(checkpoint: Path, tmp_path: Path, c
     assert capsys.readouterr().err.startswith(
         f"error: no image files (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp) in {tmp_path}"
     )
+
+
+@pytest.mark.parametrize("inside", ["", "sub/out"])
+def test_an_out_inside_the_photo_folder_is_refused(
+    checkpoint: Path, photos: Path, capsys, inside: str
+) -> None:
+    before = sorted(p.name for p in photos.iterdir())
+    out = photos / inside if inside else photos
+    assert main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: --out {out} is inside the photo folder {photos}; choose another --out\n"
+    )
+    assert sorted(p.name for p in photos.iterdir()) == before  # was: predictions.json among the photos
 
 
 def test_an_mvtec_category_root_is_refused(checkpoint: Path, photos: Path, tmp_path: Path, capsys) -> None:
@@ -149,7 +171,10 @@ def test_an_mvtec_category_root_is_refused(checkpoint: Path, photos: Path, tmp_p
 def test_weights_that_are_not_checkpoints_are_one_line_errors(
     bad_weights: Path, photos: Path, capsys
 ) -> None:
-    assert main(["--weights", str(bad_weights), "--source", str(photos), "--out", str(photos / "out")]) == 2
+    assert (
+        main(["--weights", str(bad_weights), "--source", str(photos), "--out", str(photos.parent / "out")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot load model '{bad_weights}': ") and err.count("\n") == 1
-    assert not (photos / "out").exists()
+    assert not (photos.parent / "out").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -175,3 +176,17 @@ def test_a_rerun_replaces_an_earlier_evaluation_whole(tiny_dataset, tiny_sam, tm
     assert main(argv) == 2
     assert "holds other files than an earlier evaluation's" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "the user's"
+
+
+def test_the_default_out_is_never_inside_the_weights_cache(tmp_path: Path, monkeypatch) -> None:
+    from segmentation.evaluate import _default_out, build_parser
+
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+
+    def default(*args: str) -> Path:
+        return _default_out(build_parser().parse_args(["--data", "datasets/metal_nut", *args]))
+
+    assert default("--checkpoint", "runs/sam/a/decoder.pt") == Path("runs/sam/a/eval_test")  # a run's own
+    cached = tmp_path / "cache" / "weights" / "mobile_sam.pt"  # was: <cache>/weights/eval_val
+    assert default("--checkpoint", str(cached), "--split", "val") == Path("runs/sam/mobile_sam/eval_val")
+    assert default() == Path("runs/sam/zero_shot_metal_nut/eval_test")
