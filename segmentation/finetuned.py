@@ -107,14 +107,27 @@ def load_encoder_part(sam: Sam, state: dict[str, torch.Tensor]) -> None:
     sam.image_encoder.load_state_dict(state, strict=False)
 
 
+def load_tuned_parts(sam: Sam, data: dict) -> None:
+    """Loads the tuned parts ``data`` holds into ``sam`` in place: mask decoder, prompt encoder, encoder part.
+
+    ``data``: a ``decoder.pt``'s content or a training state (``last.pt``); ``prompt_encoder`` and
+    ``image_encoder`` may be None or missing (not tuned).
+
+    Raises:
+        KeyError: no ``mask_decoder``.
+        RuntimeError: a state dict that does not fit ``sam``.
+    """
+    sam.mask_decoder.load_state_dict(data["mask_decoder"])
+    if data.get("prompt_encoder") is not None:
+        sam.prompt_encoder.load_state_dict(data["prompt_encoder"])
+    if data.get("image_encoder") is not None:
+        load_encoder_part(sam, data["image_encoder"])
+
+
 def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") -> Sam:
     """Loads the tuned decoder (and prompt encoder, image encoder part) of ``data`` into ``sam`` in place."""
     try:
-        sam.mask_decoder.load_state_dict(data["mask_decoder"])
-        if data.get("prompt_encoder") is not None:
-            sam.prompt_encoder.load_state_dict(data["prompt_encoder"])
-        if data.get("image_encoder") is not None:
-            load_encoder_part(sam, data["image_encoder"])
+        load_tuned_parts(sam, data)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
         raise UserError(f"{source} does not fit model '{data.get('model')}' as built here: {first}") from None

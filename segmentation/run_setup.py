@@ -25,7 +25,7 @@ from segmentation.distributed import Dist, barrier, init_distributed, local_devi
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
 from segmentation.encoder_part import EncoderPart, encoder_part
 from segmentation.evaluate import crop_views, resolve_device
-from segmentation.finetuned import base_sha256, load_encoder_part
+from segmentation.finetuned import base_sha256, load_tuned_parts
 from segmentation.instances import InstanceSet, trainable_parameters, training_samples
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
@@ -172,11 +172,7 @@ def restore(
 ) -> RunState:
     """Loads a :func:`read_resume_state` into the model, optimiser and scheduler; returns where it stood."""
     try:
-        sam.mask_decoder.load_state_dict(state["mask_decoder"])
-        if state.get("prompt_encoder") is not None:
-            sam.prompt_encoder.load_state_dict(state["prompt_encoder"])
-        if state.get("image_encoder") is not None:
-            load_encoder_part(sam, state["image_encoder"])
+        load_tuned_parts(sam, state)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         return RunState(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -218,6 +220,20 @@ def defect_centre():
 def photo_writer():
     """``draw_photo`` as a fixture."""
     return draw_photo
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Polls ``condition()`` every 10 ms until it is true; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_until`` as a fixture (background threads: embeddings, the decoder, the detector)."""
+    return wait_until
 
 
 class RedDefectDetector:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 
 import cv2
 import numpy as np
@@ -106,7 +105,7 @@ class DecoderWatch:
 
 
 def test_concurrent_clicks_decode_one_at_a_time_and_the_excess_is_refused_with_retry_after(
-    client, app_parts, defect_centre
+    client, app_parts, defect_centre, wait_for
 ):
     _, app, truths = app_parts
     body = {"image": "a.png", "points": [defect_centre(truths["a.png"])], "labels": [1]}
@@ -349,14 +348,7 @@ def test_an_unreadable_photo_is_reported_not_crashed_on(tmp_path, make_app, colo
         assert client.get("/api/image", params={"image": "good.png"}).status_code == 200
 
 
-def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-def test_opening_an_image_embeds_it_first_and_prefetches_the_next_two(client, photos):
+def test_opening_an_image_embeds_it_first_and_prefetches_the_next_two(client, photos, wait_for):
     folder, _ = photos
     status = client.post("/api/current", json={"image": "a.png"}).json()
     assert status["state"] in ("queued", "running", "ready")

@@ -110,6 +110,11 @@ def wait_body(page, condition: str) -> None:
     page.wait_for_function(f"() => {{ const d = document.body.dataset; return {condition}; }}")
 
 
+def wait_image(page, key: str) -> None:
+    """Waits until the page shows image ``key`` (its name heads the view)."""
+    page.wait_for_function(f"() => document.querySelector('#image-name').textContent.endsWith('{key}')")
+
+
 def drag_box(page, corner: tuple[int, int], opposite: tuple[int, int]) -> None:
     """Drags a box prompt between two points given in image pixels."""
     start = page.evaluate(f"() => window.annotator.imageToClient({corner[0]}, {corner[1]})")
@@ -144,7 +149,7 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
 
     # Next image by key; a box prompt by dragging; Esc clears it; G marks the image good; Ctrl+Z undoes that.
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('b.jpg')")
+    wait_image(page, "b.jpg")
     wait_body(page, "d.embedding === 'ready'")
     drag_box(page, (40, 65), (80, 115))
     wait_body(page, "d.preview === '1'")
@@ -173,7 +178,7 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     # N goes to the next photo that is neither done nor good; ] raises the opacity.
     page.keyboard.press("Escape")
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('a.png')")
+    wait_image(page, "a.png")
     wait_body(page, "d.instances === '1'")
     page.keyboard.press("Delete")
     wait_body(page, "d.instances === '0'")
@@ -183,7 +188,7 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     page.keyboard.press("d")
     wait_body(page, "d.status === 'done'")
     page.keyboard.press("n")
-    page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('b.jpg')")
+    wait_image(page, "b.jpg")
     page.keyboard.press("]")
     assert page.eval_on_selector("#opacity", "e => e.value") == "60"
 
@@ -238,7 +243,7 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
     # E: the proposal's box becomes the prompt; a click inside refines it; Enter replaces the proposal.
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('lot_2/c.png')")
+    wait_image(page, "lot_2/c.png")
     wait_body(page, "d.embedding === 'ready' && d.proposals === '1'")
     page.keyboard.press("e")
     wait_body(page, "d.preview === '1'")
@@ -257,7 +262,7 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
 
     # Del deletes the selected proposal, Shift+A accepts the rest.
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("() => document.querySelector('#image-name').textContent.endsWith('b.jpg')")
+    wait_image(page, "b.jpg")
     wait_body(page, "d.proposals === '2'")
     page.keyboard.press("p")  # the second one: the diagonal line
     assert page.evaluate("() => window.annotator.state.proposal") == 2

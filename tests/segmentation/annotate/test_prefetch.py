@@ -26,13 +26,6 @@ def prefetcher(cache):
     worker.close()
 
 
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_an_embedding_is_computed_once_into_the_shared_cache(prefetcher, cache, photos):
     folder, _ = photos
     path = folder / "a.png"
@@ -50,11 +43,11 @@ def test_an_embedding_is_computed_once_into_the_shared_cache(prefetcher, cache, 
         fresh.close()
 
 
-def test_prefetched_images_are_ready_before_they_are_opened(prefetcher, photos):
+def test_prefetched_images_are_ready_before_they_are_opened(prefetcher, photos, wait_for):
     folder, _ = photos
     paths = [folder / "b.jpg", folder / "lot_2" / "c.png"]
     prefetcher.prefetch(paths)
-    wait_until(lambda: all(prefetcher.status(p).state == "ready" for p in paths))
+    wait_for(lambda: all(prefetcher.status(p).state == "ready" for p in paths))
     assert prefetcher.request(paths[0]).state == "ready"
 
 
@@ -67,16 +60,16 @@ def test_memory_keeps_the_most_recent_and_evicted_ones_come_back_from_disk(prefe
     assert prefetcher.request(paths[0]).state == "ready"  # a disk hit, read at once
 
 
-def test_a_prefetch_pauses_while_a_mask_is_decoded(prefetcher, photos):
+def test_a_prefetch_pauses_while_a_mask_is_decoded(prefetcher, photos, wait_for):
     folder, _ = photos
     path = folder / "wide.png"
     with prefetcher.decoding():
         prefetcher.prefetch([path])
-        wait_until(lambda: prefetcher.status(path).state == "running")
+        wait_for(lambda: prefetcher.status(path).state == "running")
         time.sleep(0.5)  # the tiny encoder needs ~20 ms: had it not paused, it would be done
         held = prefetcher.status(path)
         assert held.state == "running" and held.progress < 0.5
-    wait_until(lambda: prefetcher.status(path).state == "ready")
+    wait_for(lambda: prefetcher.status(path).state == "ready")
 
 
 def test_an_urgent_request_does_not_pause_for_decoding(prefetcher, photos):
@@ -88,11 +81,11 @@ def test_an_urgent_request_does_not_pause_for_decoding(prefetcher, photos):
         assert done.wait(30)  # the user's own image is never held back
 
 
-def test_an_unreadable_image_fails_with_a_reason(prefetcher, tmp_path):
+def test_an_unreadable_image_fails_with_a_reason(prefetcher, tmp_path, wait_for):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     status = prefetcher.request(broken)
-    wait_until(lambda: prefetcher.status(broken).state == "failed")
+    wait_for(lambda: prefetcher.status(broken).state == "failed")
     assert status.state in ("queued", "failed")
     assert "cannot decode" in prefetcher.status(broken).error
     with pytest.raises(AnnotationError, match="cannot embed broken.png"):
@@ -111,12 +104,12 @@ def test_close_stops_the_worker_and_unhooks_the_encoder(cache, photos):
     assert np.isfinite(embedding.embedding.numpy()).all()
 
 
-def test_a_failed_image_is_not_retried_until_the_file_changes(prefetcher, tmp_path, photos):
+def test_a_failed_image_is_not_retried_until_the_file_changes(prefetcher, tmp_path, photos, wait_for):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     prefetcher.request(broken)
-    wait_until(lambda: prefetcher.status(broken).state == "failed")
+    wait_for(lambda: prefetcher.status(broken).state == "failed")
     assert prefetcher.request(broken).state == "failed"  # the page polls: no endless retries
     broken.write_bytes((photos[0] / "a.png").read_bytes())  # fixed on disk: a new size and mtime
     prefetcher.request(broken)
-    wait_until(lambda: prefetcher.status(broken).state == "ready")
+    wait_for(lambda: prefetcher.status(broken).state == "ready")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -20,13 +19,6 @@ CLASSES = ["scratch", "dent"]
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
-
-
-def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def cascade_file(folder, truths, tmp_path):
@@ -236,7 +228,7 @@ def test_the_detector_proposes_sam_masks_of_its_boxes_on_the_decoder_thread(dete
 
 
 def test_photos_after_the_opened_one_get_their_proposals_in_the_background(
-    photos, tmp_path, colour_sam, red_detector
+    photos, tmp_path, colour_sam, red_detector, wait_for
 ):
     from segmentation.annotate.session import AnnotationSession
 
@@ -294,7 +286,7 @@ def test_a_failing_detector_is_reported_for_its_photo_only(detecting):
         assert client.get("/api/image", params={"image": "b.jpg"}).json()["detector"]["state"] == "pending"
 
 
-def test_a_full_decoder_queue_answers_detect_with_503_and_records_nothing(detecting):
+def test_a_full_decoder_queue_answers_detect_with_503_and_records_nothing(detecting, wait_for):
     session, app, _, _ = detecting
     with TestClient(app) as client:
         post(client, "/api/current", {"image": "a.png"})

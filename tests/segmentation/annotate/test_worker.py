@@ -11,13 +11,6 @@ from segmentation.annotate.errors import AnnotationError, BusyError
 from segmentation.annotate.worker import DecoderWorker
 
 
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 def in_threads(target, count: int) -> list[threading.Thread]:
     threads = [threading.Thread(target=target, daemon=True) for _ in range(count)]
     for thread in threads:
@@ -57,7 +50,7 @@ def test_calls_from_many_threads_run_one_at_a_time_on_one_thread():
     assert len(ran_on) == 1 and not ran_on & callers  # its own thread, whoever called
 
 
-def test_calls_beyond_the_queue_are_refused_at_once_and_room_comes_back(worker):
+def test_calls_beyond_the_queue_are_refused_at_once_and_room_comes_back(worker, wait_for):
     release = threading.Event()
     results: list[str] = []
     threads = in_threads(lambda: results.append(worker.run(lambda: release.wait(10) and "done")), 3)
@@ -84,7 +77,7 @@ def test_the_error_of_a_call_reaches_its_caller_and_the_worker_goes_on(worker):
     assert worker.run(lambda: "next") == "next" and worker.admitted == 0
 
 
-def test_closing_cancels_waiting_calls_and_refuses_new_ones(worker):
+def test_closing_cancels_waiting_calls_and_refuses_new_ones(worker, wait_for):
     release = threading.Event()
     outcomes: list[str] = []
 
