@@ -270,9 +270,10 @@ class DetectorProposals:
             found = self.detector(image)
         boxes = np.asarray(found.boxes, dtype=float).reshape(-1, 4)
         classes = np.asarray(found.classes, dtype=int).reshape(-1)
-        if len(classes) and not 0 <= classes.min() <= classes.max() < len(self.detector.names):
+        wrong = classes[(classes < 0) | (classes >= len(self.detector.names))]
+        if len(wrong):
             raise AnnotationError(
-                f"class id {classes.max()} beyond the detector's {len(self.detector.names)}"
+                f"class id {wrong[0]} outside the detector's {len(self.detector.names)} classes"
             )
         proposals = []
         masks = self.predictor.box_masks(emb, boxes, path=path)

@@ -286,6 +286,25 @@ def test_a_failing_detector_is_reported_for_its_photo_only(detecting):
         assert client.get("/api/image", params={"image": "b.jpg"}).json()["detector"]["state"] == "pending"
 
 
+@pytest.mark.parametrize("class_id", [-1, 2])
+def test_a_class_id_outside_the_detectors_names_is_named(detecting, class_id):
+    _, app, _, detector = detecting
+
+    def wrong(image):
+        found = detector(image)
+        found.classes[:] = class_id
+        return found
+
+    app.state.context.detector.detector = type(
+        "Wrong", (), {"names": detector.names, "source": detector.source, "__call__": staticmethod(wrong)}
+    )()
+    with TestClient(app) as client:
+        response = client.post("/api/proposals/detect", json={"image": "a.png"})
+        assert response.status_code == 400
+        detail = f"the detector failed on a.png: class id {class_id} outside the detector's 2 classes"
+        assert response.json()["detail"] == detail  # -1 was reported as "class id 1 beyond"
+
+
 def test_a_full_decoder_queue_answers_detect_with_503_and_records_nothing(detecting, wait_for):
     session, app, _, _ = detecting
     with TestClient(app) as client:
