@@ -83,3 +83,11 @@ def test_check_threshold(value: float, expected: str | None) -> None:
     else:
         with pytest.raises(UserError, match=expected):
             check_threshold(value, "--threshold")
+
+
+def test_a_regions_peak_is_its_highest_value_not_its_mean() -> None:
+    anomaly_map = np.zeros((6, 6), np.float32)
+    anomaly_map[1:4, 1:4] = 2.0
+    anomaly_map[2, 2] = 9.0
+    (region,) = map_regions(anomaly_map, 1.0)
+    assert region.peak == 9.0 and region.area == 9

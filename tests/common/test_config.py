@@ -97,15 +97,16 @@ def test_bad_values_are_named(overrides, message):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "expected"),
     [
-        ["lr=0", "epochs=1", "ratio=1", "max_steps=null", "max_steps=3"],
-        ["device=cpu", "device=cuda", "device=cuda:1"],
-        ["data=null", "lr=1", "temperature=1e-9", "tags=[a, b]"],
+        (["lr=0", "epochs=1", "ratio=1", "max_steps=null", "max_steps=3"], {"lr": 0.0, "max_steps": 3}),
+        (["device=cpu", "device=cuda", "device=cuda:1"], {"device": "cuda:1"}),  # the last one wins
+        (["data=null", "lr=1", "temperature=1e-9", "tags=[a, b]"], {"temperature": 1e-9, "tags": ["a", "b"]}),
     ],
 )
-def test_good_values_pass(overrides):
-    load_config(SCHEMA, None, overrides)
+def test_good_values_pass(overrides, expected):
+    config = load_config(SCHEMA, None, overrides)
+    assert {key: config[key] for key in expected} == expected
 
 
 def test_bad_values_in_a_file_are_named_too(tmp_path):

@@ -73,6 +73,7 @@ def test_auroc_equals_the_pairwise_definition(pairs) -> None:
 def test_image_prediction_takes_the_top_box_above_the_threshold() -> None:
     assert image_prediction(dets((0.3, 1), (0.9, 3)), NAMES, conf=0.25) == (NAMES[3], 0.9)
     assert image_prediction(dets((0.2, 1)), NAMES, conf=0.25) == (GOOD, 0.2)  # below: good, score kept
+    assert image_prediction(dets((0.25, 1)), NAMES, conf=0.25) == (NAMES[1], 0.25)  # at the threshold: kept
     assert image_prediction(dets(), NAMES, conf=0.25) == (GOOD, 0.0)
     assert image_prediction(None, NAMES, conf=0.25) == (GOOD, 0.0)
 

@@ -77,3 +77,34 @@ def test_a_missed_defect_and_a_clean_good_image_average_per_group(scorer) -> Non
     assert summary["defect"] == {"images": 1, "iou": 0.0, "dice": 0.0, "boundary_iou": 0.0, **oracle}
     assert summary["good"] == {"images": 1, "iou": 1.0, "dice": 1.0, "boundary_iou": 1.0, **oracle}
     assert summary["all"]["boundary_iou"] == 0.5 and summary["all"]["images"] == 2
+
+
+def test_image_label_is_the_largest_instances_class():
+    from inspection.scoring import image_label
+
+    assert image_label([0, 1], [5.0, 20.0], ["a", "b"]) == "b"
+    assert image_label([], [], ["a", "b"]) == GOOD
+
+
+@pytest.mark.parametrize(("rank_by", "score"), [("box", 0.5), ("mask", 0.4), ("product", 0.2)])
+def test_ranked_scores(rank_by, score):
+    from inspection.scoring import ranked
+
+    (result,) = ranked([{"box_score": 0.5, "mask_score": 0.4}], rank_by)
+    assert result["score"] == pytest.approx(score)
+
+
+def test_image_level_accuracy_per_true_label():
+    from dataclasses import fields
+
+    from inspection.scoring import ImageRecord, image_level
+
+    def record(truth: str, verdict: str, score: float) -> ImageRecord:
+        values = {f.name: 0.0 for f in fields(ImageRecord)}
+        named = {"image_id": 1, "file_name": "x.png", "truth": truth, "verdict": verdict, "score": score}
+        return ImageRecord(**{**values, **named})
+
+    level = image_level([record(GOOD, "a", 0.9), record("a", "a", 0.8), record("a", "a", 0.7)], ["a"])
+    assert level["per_label_accuracy"] == {GOOD: 0.0, "a": 1.0}  # of each true label's images (rows)
+    assert level["accuracy"] == pytest.approx(2 / 3) and level["balanced_accuracy"] == pytest.approx(0.5)
+    assert level["matrix"] == [[0, 1], [0, 2]]

@@ -45,6 +45,7 @@ def test_transforms_are_the_expected_numpy_flips():
     np.testing.assert_array_equal(transform_image(image, "flipud"), image[::-1])
     np.testing.assert_array_equal(transform_image(image, "rot180"), image[::-1, ::-1])
     np.testing.assert_array_equal(transform_image(image, "rot90"), np.rot90(image))
+    np.testing.assert_array_equal(transform_image(image, "rot270"), np.rot90(image, 3))
     with pytest.raises(ValueError, match="unknown transform"):
         transform_image(image, "shear")
 

@@ -134,15 +134,15 @@ def test_a_few_steps_on_a_learnable_logit_map_decrease_the_loss():
 
 
 @pytest.mark.parametrize(
-    ("logit_shape", "target_shape", "iou_shape"),
+    ("logit_shape", "target_shape", "iou_shape", "message"),
     [
-        ((2, 3, 6, 10), (2, 12, 20), (2, 3)),  # logits not upsampled to the mask
-        ((2, 3, 12, 20), (2, 1, 12, 20), (2, 3)),  # target with a channel axis
-        ((2, 3, 12, 20), (2, 12, 20), (2, 1)),  # one IoU per sample for three masks
+        ((2, 3, 6, 10), (2, 12, 20), (2, 3), "expected mask_logits"),  # logits not upsampled to the mask
+        ((2, 3, 12, 20), (2, 1, 12, 20), (2, 3), "expected mask_logits"),  # target with a channel axis
+        ((2, 3, 12, 20), (2, 12, 20), (2, 1), r"iou_predictions \(2, 1\) must be"),  # one IoU, three masks
     ],
 )
-def test_sam_loss_rejects_mismatched_shapes(logit_shape, target_shape, iou_shape):
-    with pytest.raises(ValueError):
+def test_sam_loss_rejects_mismatched_shapes(logit_shape, target_shape, iou_shape, message):
+    with pytest.raises(ValueError, match=message):
         sam_loss(torch.zeros(logit_shape), torch.zeros(target_shape), torch.zeros(iou_shape))
 
 

@@ -258,7 +258,7 @@ def test_edge_case_masks_give_valid_prompts(rows):
 
 
 def test_empty_mask_cannot_be_prompted():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot prompt for an empty mask"):
         sample_prompt(np.zeros((4, 4), bool), PromptConfig(), np.random.default_rng(0))
 
 
@@ -402,5 +402,5 @@ def test_click_lies_in_the_error_region_it_labels(gt, seed, data):
 
 
 def test_click_shapes_must_match():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"gt \(3, 4\) and pred \(4, 3\) differ in shape"):
         corrective_click(np.zeros((3, 4), bool), np.zeros((4, 3), bool))
