@@ -73,6 +73,7 @@ def test_sam_outlines_each_box_and_never_loses_a_region() -> None:
         (0.0, None),  # every pixel, on purpose: maps are distances, >= 0
         (2.5, None),
         (-5.0, "--threshold must be >= 0 .*got -5.0"),  # was accepted: every pixel flagged
+        (-0.5, "--threshold must be >= 0 .*got -0.5"),
         (float("nan"), "--threshold must be a finite number, got nan"),  # no pixel flagged
         (float("inf"), "--threshold must be a finite number, got inf"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from common.folders import (
     output_name,
     restore_old_copy,
 )
+from common.io import temporary_path
 
 
 @pytest.mark.parametrize(
@@ -90,3 +92,28 @@ def test_an_old_copy_is_left_alone_while_out_exists(tmp_path):
     out.mkdir()
     old.mkdir()
     assert restore_old_copy(out) is None and old.exists()
+
+
+def test_a_put_back_old_copy_is_an_existing_output(tmp_path):
+    out, old = tmp_path / "run", tmp_path / ".run.old-4242"  # a killed run's, `out` missing
+    old.mkdir()
+    with pytest.raises(UserError, match="output folder exists"):
+        check_output_folder(out, overwrite=False)
+    assert out.is_dir() and not old.exists()
+
+
+def test_the_newest_old_copy_is_put_back_and_a_live_runs_is_left(tmp_path):
+    out = tmp_path / "run"
+    for name, when in ((".run.old-4242", 1_000), (".run.old-4243", 2_000)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "which.txt").write_text(name)
+        os.utime(tmp_path / name, (when, when))
+    live = temporary_path(out.with_name("run.old"))  # this process's own: still being written
+    live.mkdir()
+    os.utime(live, (3_000, 3_000))
+    assert restore_old_copy(out) == out
+    assert (out / "which.txt").read_text() == ".run.old-4243" and live.exists()
+
+
+def test_build_folder_returns_what_its_writer_returned(tmp_path):
+    assert build_folder(tmp_path / "run", lambda folder: 7, overwrite=False) == 7

@@ -52,6 +52,13 @@ def test_allocate_small_strata_still_train(n, sizes):
 def test_allocate_gives_train_one_from_a_donor_and_rounds_half_up():
     assert _allocate(2, (0.1, 0.45, 0.45)) == [1, 0, 1]  # train would get none: one comes from another split
     assert _allocate(6, (0.25, 0.5, 0.25)) == [2, 3, 1]  # 1.5 rounds up, not to even
+    assert _allocate(5, (0.5, 0.25, 0.25)) == [3, 1, 1]  # 2.5 too
+    assert _allocate(1, (0.2, 0.4, 0.4)) == [1, 0, 0]
+
+
+def test_backgrounds_under_the_cap_follow_the_ratio():
+    splits = make_splits(keys("a/x", 10), ["g1", "g2", "g3", "g4"], background_ratio=0.5)
+    assert [sum(k.startswith("g") for k in splits[s]) for s in SPLITS] == [2, 1, 1]  # 5 wanted, 4 there
 
 
 @pytest.mark.parametrize(
@@ -108,6 +115,7 @@ GOOD_FILE = {
         ({"test": ["a/test/x/000"]}, "key 'a/test/x/000' is listed twice, in train and test"),
         ({"train": ["a/test/x/000", "a/test/x/000"]}, "key .* is listed twice, in train$"),
         ({"version": 2}, '"version" is 2'),
+        ({"version": True}, '"version" is True'),  # True == 1 in Python
         ({"seeed": 1}, 'unknown field "seeed"'),
     ],
 )

@@ -120,6 +120,9 @@ def test_only_inner_window_edges_cut_boxes() -> None:
     assert cut_by_window(np.array([[50, 0, 58.5, 10]]), (0, 0, 60, 40), (100, 40), tol=1.0).tolist() == [
         False
     ]
+    # a tall window (40 x 60 of a 40 x 200 image): its bottom edge is inner, measured by its height
+    tall = np.array([[5, 5, 20, 45], [5, 40, 20, 60]], dtype=float)
+    assert cut_by_window(tall, (0, 0, 40, 60), (40, 200), tol=2.0).tolist() == [False, True]
 
 
 # --- merging -------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ def test_rule_picks_small_boxes_only():
     size = (512, 768)  # non-square: the fraction is of the longest side (96 px)
     assert rule.window(np.array([10, 10, 100, 50.0]), size) is not None  # 90 < 96
     assert rule.window(np.array([10, 10, 110, 50.0]), size) is None  # 100 >= 96
+    assert rule.window(np.array([10, 10, 106, 50.0]), size) is None  # exactly 96: not small
+    assert rule.window(np.array([10, 10, 105, 50.0]), size) is not None  # 95
     assert CropRule(max_fraction=0.0).window(np.array([10, 10, 12, 12.0]), size) is None
     assert small_box_windows(None, np.zeros((2, 4)), size) == [None, None]
 

@@ -33,6 +33,11 @@ def test_rounds_are_disjoint_and_test_every_image_once(strata, k):
         assert fold.val == rounds[(fold.index + 1) % k].test
 
 
+def test_dealing_goes_on_across_strata_so_folds_stay_balanced():
+    rounds = kfold(items({"a": 3, "b": 3, "c": 3}), 5, seed=0)
+    assert sorted(len(fold.test) for fold in rounds) == [1, 2, 2, 2, 2]  # not 3, 3, 3, 0, 0
+
+
 def test_folds_are_stratified_balanced_and_seeded():
     keys = items({"a": 10, "b": 10})
     rounds = kfold(keys, 5, seed=3)
