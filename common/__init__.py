@@ -20,6 +20,10 @@ these variables once, when it is imported, and would otherwise try to
 identify) and query PyPI for new versions. A user who wants that back sets
 ``YOLO_AUTOINSTALL=true`` / ``YOLO_OFFLINE=false``; values already set are kept.
 ultralytics still downloads weights it is asked for by name (``yolov8s-worldv2.pt``).
+
+Imported by a command as it starts (``python -m detection.train``, never inside a user's program),
+it also makes a Ctrl-C during the command's imports one ``interrupted`` line rather than a
+traceback (:func:`common.cli.quiet_startup_interrupts`).
 """
 
 from __future__ import annotations
@@ -28,3 +32,8 @@ import os
 
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_OFFLINE", "true")
+
+from common.cli import quiet_startup_interrupts, starting_a_command  # noqa: E402  # after the variables
+
+if starting_a_command():
+    quiet_startup_interrupts()

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import NoReturn
 
 from common.errors import UserError, file_error
@@ -80,3 +81,34 @@ def keep_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if pressed:
         raise KeyboardInterrupt
+
+
+def starting_a_command() -> bool:
+    """Whether this import happens while a command starts rather than inside a user's program.
+
+    ``python -m pkg.mod`` imports ``pkg`` while ``sys.argv[0]`` is still ``"-m"``
+    (Python sets the module's path only once it is found); the console scripts of
+    pyproject.toml are all named ``mvtec*``.
+    """
+    first = sys.argv[0] if sys.argv else ""
+    return first == "-m" or Path(first).name.startswith("mvtec")
+
+
+def quiet_startup_interrupts() -> None:
+    """Makes a Ctrl-C while a command's modules import one ``interrupted`` line, as during its work.
+
+    :func:`exit_code` catches Ctrl-C only once the work runs; the 1-5 s before it (torch and
+    ultralytics importing) ended in a traceback. This hook prints the line instead and leaves
+    everything else to the previous hook; Python still exits by SIGINT (status 130 in a shell).
+    ``common`` installs it only while a command starts (:func:`starting_a_command`), never inside
+    a user's program.
+    """
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, trace: object) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            print("interrupted", file=sys.stderr, flush=True)
+            return
+        previous(kind, error, trace)
+
+    sys.excepthook = hook

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
+from common.cli import starting_a_command
 from common.errors import UserError
 
 #: Import names each extra provides (pyproject.toml's ``[project.optional-dependencies]``).
@@ -57,18 +57,7 @@ def require_for_package(extra: str, package: str) -> None:
     if not absent:
         return
     message = install_hint(extra, absent, package)
-    if _starting_a_command():
+    if starting_a_command():
         print(f"error: {message}", file=sys.stderr, flush=True)
         raise SystemExit(2)
     raise ModuleNotFoundError(message, name=absent[0])
-
-
-def _starting_a_command() -> bool:
-    """Whether this import happens while a command starts rather than inside a user's program.
-
-    ``python -m pkg.mod`` imports ``pkg`` while ``sys.argv[0]`` is still ``"-m"``
-    (Python sets the module's path only once it is found); the console scripts of
-    pyproject.toml are all named ``mvtec*``.
-    """
-    first = sys.argv[0] if sys.argv else ""
-    return first == "-m" or Path(first).name.startswith("mvtec")

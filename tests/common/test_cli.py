@@ -87,3 +87,60 @@ def test_a_ctrl_c_that_library_code_swallowed_is_raised_again():
     assert signal.getsignal(signal.SIGINT) is before
     with keep_interrupts():  # no Ctrl-C: nothing raised
         pass
+
+
+@pytest.mark.parametrize(
+    ("argv", "starting"),
+    [(["-m"], True), (["/venv/bin/mvtec-segment-train", "x"], True), (["notebook.py"], False), ([], False)],
+)
+def test_starting_a_command(monkeypatch, argv, starting):
+    import sys
+
+    from common.cli import starting_a_command
+
+    monkeypatch.setattr(sys, "argv", argv)
+    assert starting_a_command() is starting
+
+
+def test_the_startup_hook_prints_ctrl_c_as_one_line_and_passes_the_rest_on(monkeypatch, capsys):
+    import sys
+
+    from common.cli import quiet_startup_interrupts
+
+    passed_on = []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc_info: passed_on.append(exc_info[0]))
+    quiet_startup_interrupts()
+    sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
+    assert capsys.readouterr().err == "interrupted\n"
+    assert passed_on == []
+    sys.excepthook(ValueError, ValueError("a bug"), None)
+    assert passed_on == [ValueError]
+    assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_while_a_command_imports_is_one_line(tmp_path):
+    """``python -m <package>.<module>``: Ctrl-C after ``common`` is imported, before any work runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package = tmp_path / "slow_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("import common\n")
+    (package / "command.py").write_text("import time\nprint('importing', flush=True)\ntime.sleep(60)\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo)])}
+    with subprocess.Popen(
+        [sys.executable, "-m", "slow_package.command"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    ) as process:
+        assert process.stdout.readline() == "importing\n"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert err == "interrupted\n"
+    assert process.returncode == -signal.SIGINT  # Python's exit for Ctrl-C: status 130 in a shell
