@@ -20,6 +20,9 @@ these variables once, when it is imported, and would otherwise try to
 identify) and query PyPI for new versions. A user who wants that back sets
 ``YOLO_AUTOINSTALL=true`` / ``YOLO_OFFLINE=false``; values already set are kept.
 ultralytics still downloads weights it is asked for by name (``yolov8s-worldv2.pt``).
+``ORT_DISABLE_TELEMETRY=1`` likewise keeps ONNX Runtime (the SAM decoder on CPUs, since 1.29)
+from writing a device id under ``~/.cache/Microsoft`` and a ``.ses`` file in ``$TMPDIR`` and
+from sending usage events; ``ORT_DISABLE_TELEMETRY=0`` gets them back.
 
 Imported by a command as it starts (``python -m detection.train``, never inside a user's program),
 it also makes a Ctrl-C during the command's imports one ``interrupted`` line rather than a
@@ -32,6 +35,7 @@ import os
 
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_OFFLINE", "true")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from common.cli import quiet_startup_interrupts, starting_a_command  # noqa: E402  # after the variables
 

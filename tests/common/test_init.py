@@ -1,0 +1,58 @@
+"""What importing ``common`` (first, in every package) does to the process: third-party switches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# A one-node ONNX model run on CPUs: what the SAM decoder does, in a second.
+_RUN_ONNX = """
+import common, numpy as np, onnxruntime
+from onnx import TensorProto, helper
+x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in "xy")
+graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+print(session.run(None, {"x": np.ones(1, np.float32)})[0][0], os.environ.get("ORT_DISABLE_TELEMETRY"))
+"""
+
+
+def _run_onnx(tmp_path: Path, **env: str) -> tuple[str, list[str]]:
+    """Runs the model with an empty home and temp folder; returns stdout and what landed in them."""
+    home, temp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir(), temp.mkdir()
+    child_env = {k: v for k, v in os.environ.items() if k not in ("CI", "ORT_DISABLE_TELEMETRY")}
+    child_env.update(HOME=str(home), TMPDIR=str(temp), PYTHONPATH=str(REPO), **env)
+    child_env.pop("XDG_CACHE_HOME", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os" + _RUN_ONNX],
+        env=child_env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    return done.stdout.strip(), written
+
+
+@pytest.fixture
+def onnx_runtime() -> None:
+    pytest.importorskip("onnxruntime", reason="the annotate extra is not installed")
+    pytest.importorskip("onnx", reason="the annotate extra is not installed")
+
+
+def test_onnx_runtime_writes_no_device_id_and_no_session_file(onnx_runtime, tmp_path):
+    # ONNX Runtime 1.29+ otherwise leaves home/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid
+    # and tmp/.ses (it skips them itself when CI is set, hence CI removed above)
+    assert _run_onnx(tmp_path) == ("1.0 1", [])
+
+
+def test_a_users_own_telemetry_setting_is_kept(onnx_runtime, tmp_path):
+    stdout, written = _run_onnx(tmp_path, ORT_DISABLE_TELEMETRY="0")
+    assert stdout == "1.0 0"
+    if not written:  # an ONNX Runtime older than 1.29 has no telemetry here
+        pytest.skip("this ONNX Runtime writes no telemetry files")
+    assert "home/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid" in written
