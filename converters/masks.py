@@ -121,6 +121,17 @@ def rle_to_mask(rle: dict) -> np.ndarray:
     return mask_utils.decode(rle).astype(bool)
 
 
+def segmentation_to_mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
+    """Decodes a COCO ``segmentation`` (polygons or RLE) to ``(height, width)`` bool.
+
+    Polygons are rendered by pycocotools, as COCO tools do; an RLE decodes at its own ``size``.
+    """
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        return mask_utils.decode(rle).astype(bool)
+    return rle_to_mask(segmentation)
+
+
 def crop_to_rle(crop: np.ndarray, *, x0: int, y0: int, height: int, width: int) -> dict:
     """COCO RLE of a full ``(height, width)`` mask that is ``crop`` at ``(x0, y0)`` and empty elsewhere.
 

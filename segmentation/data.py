@@ -44,18 +44,11 @@ class SegmentationImage:
 
     def instance_masks(self) -> np.ndarray:
         """``(N, H, W)`` bool, one mask per annotation, in annotation order."""
-        from pycocotools import mask as mask_utils
+        from converters.masks import segmentation_to_mask  # pycocotools, only when masks are wanted
 
         masks = np.zeros((len(self.annotations), self.height, self.width), dtype=bool)
         for index, annotation in enumerate(self.annotations):
-            segmentation = annotation["segmentation"]
-            if isinstance(segmentation, list):  # polygons: render with pycocotools, as COCO tools do
-                rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, self.height, self.width))
-            elif isinstance(segmentation["counts"], list):
-                rle = mask_utils.frPyObjects(segmentation, self.height, self.width)
-            else:
-                rle = {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
-            masks[index] = mask_utils.decode(rle).astype(bool)
+            masks[index] = segmentation_to_mask(annotation["segmentation"], self.height, self.width)
         return masks
 
     def union_mask(self) -> np.ndarray:

@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from common.errors import UserError, one_line
-from converters.masks import rle_to_mask
+from converters.masks import segmentation_to_mask
 from segmentation.annotate.proposals import Proposal, make_proposal
 
 #: The cascade's per-image file, next to its predictions.
@@ -378,8 +377,7 @@ def _mask(result: Result, size: tuple[int, int], key: str, path: Path) -> np.nda
     height, width = size
     segmentation = result.segmentation
     if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-        return mask_utils.decode(rle).astype(bool)
+        return segmentation_to_mask(segmentation, height, width)
     mask_h, mask_w = segmentation["size"]
     if (mask_h, mask_w) != (height, width):
         raise UserError(
@@ -393,7 +391,7 @@ def _mask(result: Result, size: tuple[int, int], key: str, path: Path) -> np.nda
             f"proposals file {path}: entry {result.index}: unreadable RLE counts "
             f"(they cover {pixels} pixels, the mask {height}x{width} has {height * width})"
         )
-    return rle_to_mask(segmentation)
+    return segmentation_to_mask(segmentation, height, width)
 
 
 def rle_pixels(counts: str) -> int:
