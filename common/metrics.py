@@ -257,7 +257,7 @@ def mask_boundary(mask: np.ndarray, dilation_ratio: float = BOUNDARY_DILATION_RA
     ``d = round(dilation_ratio x image diagonal)``, at least 1; distance is the chessboard distance
     (``d`` erosions by a 3 x 3 square), as in the reference implementation of Boundary IoU.
 
-    >>> mask_boundary(np.pad(np.ones((5, 5), bool), 2), 0.01).sum()  # 9 x 9 image: d = 1
+    >>> int(mask_boundary(np.pad(np.ones((5, 5), bool), 2), 0.01).sum())  # 9 x 9 image: d = 1
     16
     """
     # Written out because the reference (github.com/bowenc0221/boundary-iou-api, its mask_to_boundary)

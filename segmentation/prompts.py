@@ -191,8 +191,8 @@ def mask_to_box(mask: np.ndarray) -> np.ndarray:
     The same geometry as the converters' boxes (it is ``converters.masks.mask_to_xyxy``).
 
     >>> mask = np.zeros((4, 5), bool); mask[2, 3] = True
-    >>> mask_to_box(mask)
-    array([3., 2., 4., 3.])
+    >>> mask_to_box(mask).tolist()
+    [3.0, 2.0, 4.0, 3.0]
 
     Raises:
         ValueError: the mask is empty.
