@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -117,3 +118,24 @@ def test_the_newest_old_copy_is_put_back_and_a_live_runs_is_left(tmp_path):
 
 def test_build_folder_returns_what_its_writer_returned(tmp_path):
     assert build_folder(tmp_path / "run", lambda folder: 7, overwrite=False) == 7
+
+
+@pytest.mark.parametrize("replacing", [True, False], ids=["over-an-old-folder", "fresh"])
+def test_a_failed_final_rename_keeps_the_old_folder_and_removes_the_build(tmp_path, monkeypatch, replacing):
+    out = tmp_path / "out"
+    if replacing:
+        build_folder(out, lambda folder: (folder / "a.txt").write_text("old"), overwrite=False)
+    rename = os.rename
+
+    def refuse_the_build(source, target, *args, **kwargs):  # a full disk, a lost network share
+        if ".partial-" in Path(source).name:
+            raise OSError(errno.EIO, "Input/output error", str(source))
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", refuse_the_build)
+    with pytest.raises(UserError, match=rf"^cannot write {out}: Input/output error: .*\.out\.partial-"):
+        build_folder(out, lambda folder: (folder / "a.txt").write_text("new"), overwrite=True)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if replacing else [])  # nothing hidden
+    if replacing:
+        assert [p.name for p in out.iterdir()] == ["a.txt"] and (out / "a.txt").read_text() == "old"

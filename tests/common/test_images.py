@@ -18,6 +18,7 @@ from common.images import (
     image_files_below,
     image_size,
     image_size_and_orientation,
+    is_rotated,
 )
 
 
@@ -112,15 +113,21 @@ def test_empty_file_is_named(tmp_path: Path) -> None:
         decode_image_file(path, cv2.IMREAD_COLOR)
 
 
-@pytest.mark.parametrize(("orientation", "expected"), [(None, 1), (1, 1), (6, 6), (3, 3)])
+@pytest.mark.parametrize(
+    ("orientation", "expected"),
+    [(None, 1), (1, 1), (6, 6), (3, 3), (0, 1)],  # 0: an invalid tag, upright as OpenCV reads it
+)
 def test_size_and_orientation_come_from_one_read(tmp_path, orientation, expected):
     path = tmp_path / "photo.jpg"
     exif = Image.Exif()
     if orientation is not None:
         exif[0x0112] = orientation
     Image.new("RGB", (40, 30)).save(path, exif=exif)
+    if orientation is not None:
+        with Image.open(path) as image:
+            assert image.getexif()[0x0112] == orientation  # the tag is in the file as written
     assert image_size_and_orientation(path) == (40, 30, expected)  # stored size, tag as written
-    assert exif_orientation(path) == expected
+    assert exif_orientation(path) == expected and is_rotated(path) == (expected != 1)
 
 
 def write_png(path: Path) -> Path:

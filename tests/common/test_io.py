@@ -12,11 +12,13 @@ import pytest
 
 from common.errors import UserError
 from common.io import (
+    FOREIGN_STALE_S,
     atomic_write,
     cache_root,
     is_stale,
     load_torch,
     partial_dir,
+    pid_alive,
     remove_stale,
     save_torch,
     sha256_file,
@@ -74,6 +76,39 @@ def test_stale_temporaries_are_judged_by_their_writer(tmp_path: Path) -> None:
     assert not is_stale(alive) and is_stale(dead) and is_stale(legacy)
     assert remove_stale(tmp_path, ".*.tmp") == sorted([dead, legacy])
     assert alive.exists() and not dead.exists()
+
+
+def foreign_temporary(folder: Path, pid: int) -> Path:
+    """A temporary named as another machine's process ``pid`` would name it (a shared network cache)."""
+    ours = temporary_path(folder / "a.pt").name  # ".a.pt.<host>-<pid>-<random>.tmp"
+    host = ours.split(".")[-2].split("-")[0]
+    return folder / f".a.pt.{'ffffffff' if host != 'ffffffff' else '00000000'}-{pid}-0123abcd.tmp"
+
+
+@pytest.mark.parametrize(
+    ("age_s", "stale"),
+    [(FOREIGN_STALE_S + 60, True), (FOREIGN_STALE_S, False), (3600.0, False)],
+    ids=["over-a-day", "exactly-a-day", "an-hour"],
+)
+def test_a_temporary_from_another_host_is_judged_by_its_age_not_its_pid(tmp_path, age_s, stale) -> None:
+    # Its pid means nothing here: whether a process of ours (this one) or a dead one, only age counts.
+    for pid in (os.getpid(), dead_pid()):
+        path = foreign_temporary(tmp_path, pid)
+        path.write_bytes(b"")
+        os.utime(path, (1_000_000, 1_000_000))  # a whole second: `now - mtime` is exact
+        assert is_stale(path, now=1_000_000 + age_s) is stale, f"pid {pid}"
+
+
+def test_someone_elses_process_is_alive(tmp_path, monkeypatch) -> None:
+    def kill(pid: int, signal: int) -> None:
+        raise PermissionError(1, "Operation not permitted")  # a pid of another user's process
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert pid_alive(1)
+    theirs = temporary_path(tmp_path / "a.pt")
+    theirs = theirs.with_name(theirs.name.replace(f"-{os.getpid()}-", "-1-"))  # this host, pid 1
+    theirs.write_bytes(b"")
+    assert not is_stale(theirs) and remove_stale(tmp_path, ".*.tmp") == [] and theirs.exists()
 
 
 def test_partial_dirs_of_dead_runs_are_removed(tmp_path: Path) -> None:

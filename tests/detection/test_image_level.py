@@ -165,3 +165,47 @@ def test_tuned_conf_edge_cases(found, expected) -> None:
     true = {"g": GOOD, "f": "flip"} if found != {} else {"g": GOOD}
     conf, accuracy = tuned_conf(true, found, NAMES)
     assert (conf, accuracy) == expected  # exactly: just above 1.0 is not 1.0
+
+
+def test_image_labels_of_equal_areas_keep_the_first_instance() -> None:
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "annotations": [  # two 4-pixel instances: the first listed decides, as argmax would
+            {"image_id": 1, "category_id": 2, "bbox": [0, 0, 2, 2], "area": 4},
+            {"image_id": 1, "category_id": 3, "bbox": [5, 5, 2, 2], "area": 4},
+            {"image_id": 1, "category_id": 1, "bbox": [0, 5, 4, 1]},  # no area: the box's, 4 too
+        ],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)],
+    }
+    assert image_labels(coco) == {"a.png": "color"}
+
+
+def test_yolo_image_labels_of_equal_boxes_keep_the_first() -> None:
+    label = {
+        "im_file": "a.png",
+        "cls": np.array([[2.0], [0.0]]),
+        "bboxes": np.array([[0.2, 0.2, 0.2, 0.1], [0.7, 0.7, 0.1, 0.2]]),  # equal areas, other shapes
+    }
+    assert yolo_image_labels([label], NAMES) == {"a.png": "flip"}
+
+
+def test_image_prediction_of_equal_top_scores_takes_the_first_box() -> None:
+    assert image_prediction(dets((0.7, 2), (0.7, 0)), NAMES, conf=0.25) == ("flip", 0.7)
+
+
+@pytest.mark.parametrize(("default", "expected"), [(0.25, 0.15), (0.5, 0.55), (0.0, 0.15), (1.0, 0.55)])
+def test_tuned_conf_picks_among_equally_accurate_thresholds_the_one_nearest_default(default, expected):
+    # top scores good 0.1, flip 0.2, good 0.5, flip 0.6: 0.15 and 0.55 each get 3 of 4 right
+    true = {"g1": GOOD, "f1": "flip", "g2": GOOD, "f2": "flip"}
+    found = {"g1": dets((0.1, 2)), "f1": dets((0.2, 2)), "g2": dets((0.5, 2)), "f2": dets((0.6, 2))}
+    conf, accuracy = tuned_conf(true, found, NAMES, default=default)
+    assert conf == pytest.approx(expected) and accuracy == 0.75
+
+
+def test_tuned_conf_never_sits_on_a_top_score_shared_by_two_images() -> None:
+    # a good and a flip image both at 0.5: only the midpoints 0.4 and 0.7 are candidates, not 0.5
+    # itself, though it is the default and as accurate as 0.4 (3 of 4 right)
+    true = {"g1": GOOD, "g2": GOOD, "f1": "flip", "f2": "flip"}
+    found = {"g1": dets((0.3, 2)), "g2": dets((0.5, 2)), "f1": dets((0.5, 2)), "f2": dets((0.9, 2))}
+    conf, accuracy = tuned_conf(true, found, NAMES, default=0.5)
+    assert conf == pytest.approx(0.4) and accuracy == 0.75

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from converters.masks import mask_to_rle
+from inspection.outputs import RANK_BY
 from inspection.photos import Photo
 from inspection.result import GOOD, Inspection
 from inspection.scoring import SplitScorer, TrueInstances, _iou_summary
@@ -108,3 +111,54 @@ def test_image_level_accuracy_per_true_label():
     assert level["per_label_accuracy"] == {GOOD: 0.0, "a": 1.0}  # of each true label's images (rows)
     assert level["accuracy"] == pytest.approx(2 / 3) and level["balanced_accuracy"] == pytest.approx(0.5)
     assert level["matrix"] == [[0, 1], [0, 2]]
+
+
+def ranking_split() -> SplitScorer:
+    """One true square and two detections that each ranking orders differently.
+
+    The right mask has a low box score (0.1) but a high mask score (0.9); the wrong one (beside
+    the truth) the reverse (0.9, 0.2). Box and product (0.09 < 0.18) rank the wrong one first
+    (AP 0.5); the mask score ranks the right one first (AP 1).
+    """
+    truth, wrong = square(10, 20), square(25, 35)
+    ground_truth = {
+        "images": [{"id": 1, "file_name": "p.png", "width": SIZE, "height": SIZE}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [10, 10, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+                "segmentation": mask_to_rle(truth),
+            }
+        ],
+        "categories": [{"id": 1, "name": "scratch"}],
+    }
+    found = replace(
+        inspection_of([truth, wrong]),
+        boxes=np.array([[10.0, 10.0, 20.0, 20.0], [10.0, 25.0, 20.0, 35.0]]),
+        scores=np.array([0.1, 0.9]),
+        mask_scores=np.array([0.9, 0.2]),
+    )
+    scorer = SplitScorer(ground_truth=ground_truth, names=["scratch"], conf=0.25)
+    scorer.add(Photo(Path("p.png"), "p.png", "p", 1), found, truth_of([truth]), inspection_of([truth]))
+    return scorer
+
+
+def test_the_ranking_with_the_best_mask_ap_is_the_one_reported() -> None:
+    figures = ranking_split().finish()
+    mask_ap = {rank: figures["mask"][rank]["AP"] for rank in RANK_BY}
+    assert mask_ap == pytest.approx({"box": 0.5, "mask": 1.0, "product": 0.5})
+    assert figures["rank_by"] == "mask"
+
+
+def test_a_tie_in_mask_ap_keeps_the_first_ranking(monkeypatch) -> None:
+    import inspection.scoring as scoring
+
+    scorer = ranking_split()
+    tables = scoring.mask_tables(scorer)
+    even = {rank: tables[0]["mask"] for rank in RANK_BY}  # every ranking as good as the best
+    monkeypatch.setattr(scoring, "mask_tables", lambda _: (even, tables[1], tables[2]))
+    assert scorer.finish()["rank_by"] == "box"
