@@ -112,7 +112,7 @@ def is_stale(path: Path, *, now: float | None = None) -> bool:
         return True
     if match["host"] != _HOST:
         try:
-            age = (now or time.time()) - path.lstat().st_mtime
+            age = (time.time() if now is None else now) - path.lstat().st_mtime
         except OSError:
             return False
         return age > FOREIGN_STALE_S
