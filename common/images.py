@@ -149,9 +149,15 @@ def exif_orientation(path: str | Path) -> int:
     """
     try:
         with _pil_open()(path) as image:
-            return int(image.getexif().get(EXIF_ORIENTATION, 1)) or 1
+            return _orientation(image)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, TypeError):
         return 1
+
+
+def _orientation(image: Image.Image) -> int:
+    """The image's EXIF orientation tag, 1 when absent or outside 1-8 (OpenCV reads such a file upright)."""
+    value = int(image.getexif().get(EXIF_ORIENTATION, 1))
+    return value if 1 <= value <= 8 else 1
 
 
 def is_rotated(path: str | Path) -> bool:
@@ -195,7 +201,7 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
                     image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
                 image.load()
             if orientation:
-                turn = int(image.getexif().get(EXIF_ORIENTATION, 1)) or 1
+                turn = _orientation(image)
     except Image.DecompressionBombError:
         raise UserError(
             f"cannot read image {path}: over PIL's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} "

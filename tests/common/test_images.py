@@ -115,7 +115,7 @@ def test_empty_file_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("orientation", "expected"),
-    [(None, 1), (1, 1), (6, 6), (3, 3), (0, 1)],  # 0: an invalid tag, upright as OpenCV reads it
+    [(None, 1), (1, 1), (6, 6), (3, 3), (8, 8), (0, 1), (9, 1)],  # 0, 9: invalid, upright to OpenCV
 )
 def test_size_and_orientation_come_from_one_read(tmp_path, orientation, expected):
     path = tmp_path / "photo.jpg"
