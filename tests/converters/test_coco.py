@@ -6,12 +6,30 @@ import numpy as np
 import pytest
 
 from converters.coco import CocoImage, build_coco, instance_segmentation, xyxy_to_xywh
-from converters.masks import mask_to_instances
+from converters.masks import (
+    DefectInstance,
+    mask_to_instances,
+    mask_to_polygons,
+    mask_to_rle,
+    mask_to_xyxy,
+    polygons_to_mask,
+)
+
+
+def m(rows: list[str]) -> np.ndarray:
+    """A mask from strings: '#' is defect, '.' background."""
+    return np.array([[255 if c == "#" else 0 for c in row] for row in rows], np.uint8)
 
 
 def instances(rows: list[str], name: str = "cut"):
-    mask = np.array([[255 if c == "#" else 0 for c in row] for row in rows], np.uint8)
-    return mask_to_instances(mask, class_name=name).instances
+    return mask_to_instances(m(rows), class_name=name).instances
+
+
+def rendered(segmentation: list, height: int, width: int) -> np.ndarray:
+    """COCO polygons as pycocotools rasterises them."""
+    return polygons_to_mask(
+        [np.array(ring).reshape(-1, 2) for ring in segmentation], height=height, width=width
+    )
 
 
 def test_polygon_by_default_rle_for_holes():
@@ -42,3 +60,23 @@ def test_build_coco_ids_and_fields():
     assert coco["annotations"][0]["bbox"] == [0.0, 0.0, 1.0, 2.0]
     assert coco["images"][1] == {"id": 2, "file_name": "train/b.png", "width": 3, "height": 2}
     assert xyxy_to_xywh(np.array([1, 2, 4, 6])) == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_polygon_is_x_then_y():
+    rows = ["######", "######", "##....", "##...."]  # an L on a wide image: x/y swapped it would not fit
+    (inst,) = instances(rows)
+    segmentation = instance_segmentation(inst)
+    assert np.array_equal(rendered(segmentation, 4, 6), m(rows) > 0)
+    xs, ys = np.array(segmentation[0][0::2]), np.array(segmentation[0][1::2])
+    assert xs.max() == 6 and ys.max() == 4
+
+
+def test_each_ring_of_an_instance_is_its_own_polygon():
+    mask = m(["##...", "##...", ".....", "...##", "...##"])  # two blobs held as one instance
+    polygons, holes = mask_to_polygons(mask)
+    inst = DefectInstance("cut", mask_to_xyxy(mask), polygons, holes, mask_to_rle(mask > 0), area=8)
+    segmentation = instance_segmentation(inst)
+    assert len(segmentation) == 2
+    assert np.array_equal(rendered(segmentation, 5, 5), mask > 0)
+    coco = build_coco([CocoImage(1, "train/a.png", 5, 5, [inst])], names=["cut"])
+    assert coco["annotations"][0]["segmentation"] == segmentation

@@ -44,6 +44,20 @@ def test_backgrounds_are_capped_and_shared_in_proportion():
     assert n_good == [2, 0, 1]  # 3 of the 12 wanted, shared 0.6 : 0.2 : 0.2 (the tie to the last split)
 
 
+def test_good_images_are_shuffled_by_the_seed():
+    goods = [f"g{i:02d}" for i in range(20)]
+
+    def backgrounds(seed: int, good_keys: list[str]) -> list[list[str]]:
+        splits = make_splits(keys("a/x", 10), good_keys, background_ratio=1.0, seed=seed)
+        return [[k for k in splits[s] if k.startswith("g")] for s in SPLITS]
+
+    first = backgrounds(0, goods)
+    assert [len(b) for b in first] == [6, 2, 2]  # 10 of the 20 drawn
+    assert first == backgrounds(0, list(reversed(goods)))  # the seed decides, not the input order
+    assert first != backgrounds(1, goods)
+    assert sorted(first[0]) != goods[:6]  # not simply the first names
+
+
 @pytest.mark.parametrize(("n", "sizes"), [(0, [0, 0, 0]), (1, [1, 0, 0]), (2, [1, 1, 0]), (17, [10, 4, 3])])
 def test_allocate_small_strata_still_train(n, sizes):
     assert _allocate(n, (0.6, 0.2, 0.2)) == sizes

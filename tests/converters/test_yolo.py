@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
-from converters.masks import mask_to_instances
+from converters.masks import DefectInstance, mask_to_instances
 from converters.yolo import (
     data_yaml,
     instance_to_yolo_line,
@@ -67,3 +67,48 @@ def test_data_yaml(tmp_path):
         "test": "images/test",
         "names": {0: "bent", 1: "color"},
     }
+
+
+def test_coordinates_are_clipped_to_the_image():
+    # a box and ring running past every edge of a 20 x 10 image (a writer gets no promise they fit)
+    ring = np.array([[-2.0, -1.0], [22.0, -1.0], [22.0, 12.0], [-2.0, 12.0]])
+    inst = DefectInstance(class_name="dent", xyxy=np.array([-2.0, -1.0, 22.0, 12.0]), polygons=[ring])
+    assert instance_to_yolo_line(inst, class_id=0, width=20, height=10) == "0 0.5 0.55 1 1"
+    line = instance_to_yolo_line(inst, class_id=0, width=20, height=10, task="segment")
+    assert line == "0 0 0 1 0 1 1 0 1"
+
+
+def test_hole_is_joined_out_and_back_through_its_closest_vertex():
+    outer = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
+    hole = np.array([[6.0, 6.0], [8.0, 6.0], [8.0, 8.0], [6.0, 8.0]])  # off centre: (8, 8) is closest
+    ring = rings_to_single_polygon([outer], [hole])
+    # the cut (10, 10) -> (8, 8) is walked out and back: the hole's first vertex closes it
+    expected = [[0, 0], [10, 0], [10, 10], [8, 8], [6, 8], [6, 6], [8, 6], [8, 8], [10, 10], [0, 10]]
+    assert ring.tolist() == expected
+
+
+def test_bridge_over_long_rings_finds_the_closest_pair_of_any_chunk():
+    # 3000 vertices: the search runs in chunks of 1024; the closest vertex lies in the middle chunk
+    angles = np.linspace(0, 2 * np.pi, 3000, endpoint=False)
+    outer = 100 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    hole = np.array([[-80.0, -3.0], [-80.0, 7.0], [-90.0, 7.0], [-90.0, -3.0]])
+    distances = ((outer[:, None, :] - hole[None, :, :]) ** 2).sum(-1)  # brute force, all pairs
+    i, j = np.unravel_index(np.argmin(distances), distances.shape)
+    assert 1024 <= i < 2048 and j != 0 and (distances == distances[i, j]).sum() == 1
+    ring = rings_to_single_polygon([outer], [hole])
+    assert len(ring) == len(outer) + len(hole) + 2
+    np.testing.assert_array_equal(ring[: i + 1], outer[: i + 1])
+    np.testing.assert_array_equal(ring[i + 1 : i + 6], np.roll(hole, -j, axis=0)[[0, 1, 2, 3, 0]])
+    np.testing.assert_array_equal(ring[i + 6 :], outer[i:])
+
+
+def test_every_part_of_a_multi_part_instance_is_written():
+    def square(x: float, y: float) -> np.ndarray:
+        return np.array([[x, y], [x + 2, y], [x + 2, y + 2], [x, y + 2]])
+
+    parts = [square(0, 0), square(4, 4), square(8, 0)]  # three parts of one instance
+    inst = DefectInstance(class_name="dent", xyxy=np.array([0.0, 0.0, 10.0, 6.0]), polygons=parts)
+    line = labels_text([inst], class_ids={"dent": 0}, width=10, height=8, task="segment")
+    points = np.array(line.split()[1:], float).reshape(-1, 2) * [10, 8]
+    assert {tuple(p) for p in points} == {tuple(p) for part in parts for p in part}
+    assert len(points) == 12 + 2 * 2  # each extra part adds its closing vertex and the way back

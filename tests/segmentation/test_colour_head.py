@@ -47,6 +47,28 @@ def test_colour_distance_is_the_lab_distance_to_the_border_median():
     assert expected > 20  # a clearly different colour
 
 
+SIDES = {
+    "top": (0, slice(None)),
+    "right": (slice(None), -1),
+    "bottom": (-1, slice(None)),
+    "left": (slice(None), 0),
+}
+
+
+@pytest.mark.parametrize("side", list(SIDES))
+def test_colour_distance_border_holds_every_side(side):
+    # a 5 x 5 box whose `side` and the next side clockwise are stained: 12 of the border's 20
+    # pixels (corners count for both their sides), a majority only while `side` is counted
+    names = list(SIDES)
+    stained = np.zeros((5, 5), bool)
+    stained[SIDES[side]] = stained[SIDES[names[(names.index(side) + 1) % 4]]] = True
+    rgb = np.full((5, 5, 3), (200, 180, 150), np.uint8)
+    rgb[stained] = (90, 40, 30)
+    distance = colour_distance(rgb, (slice(0, 5), slice(0, 5)))
+    assert np.allclose(distance[stained], 0, atol=1e-3)  # the stain's colour is the border median
+    assert (distance[~stained] > 20).all()
+
+
 def test_refine_replaces_logits_inside_each_box_only():
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 5, (2, 16, 24)).astype(np.float32)

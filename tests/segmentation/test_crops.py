@@ -29,6 +29,9 @@ from segmentation.views import View
         ((1000, 1010, 1024, 1024), (1024, 1024), Window(768, 768, 256), "bottom-right corner"),
         ((500, 100, 600, 130), (1024, 1024), Window(400, 0, 300), "3 box sides, moved down inside"),
         ((390, 90, 410, 110), (200, 800), Window(272, -28, 256), "taller than the image: centred, padded"),
+        # 55 px too tall or wide: the odd pixel of padding goes below or right, as SAM pads
+        ((390, 90, 410, 110), (201, 800), Window(272, -27, 256), "taller by an odd overhang"),
+        ((90, 390, 110, 410), (800, 201), Window(-27, 272, 256), "wider by an odd overhang"),
     ],
 )
 def test_crop_window(box, size, expected, case):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,19 @@ def test_folds_are_stratified_balanced_and_seeded():
     assert [f.test for f in kfold(keys, 5, seed=4)] != [f.test for f in rounds]
 
 
+def test_each_stratum_is_shuffled_by_its_own_generator():
+    # two strata of 5 in 5 folds: fold i tests the i-th key of each stratum's shuffle
+    rounds = kfold(items({"a": 5, "b": 5}), 5, seed=0)
+    pairs = [sorted(fold.test) for fold in rounds]
+    assert all(len(pair) == 2 for pair in pairs)
+    assert any(a.split("/")[1] != b.split("/")[1] for a, b in pairs)  # not one shuffle for both
+    # the shuffle of b is its own, whatever strata come before it (a fills whole rounds of dealing)
+    alone = kfold(items({"b": 5}), 5, seed=0)
+    assert [[key for key in fold.test if key.startswith("b/")] for fold in rounds] == [
+        list(fold.test) for fold in alone
+    ]
+
+
 @pytest.mark.parametrize(("k", "n", "message"), [(2, 10, "at least 3"), (6, 5, "more folds than")])
 def test_bad_fold_counts(k, n, message):
     with pytest.raises(UserError, match=message):
@@ -68,6 +82,52 @@ def test_pooled_rounds_are_data_folders(tiny_dataset, tmp_path):
     coco = json.loads((folder / "annotations" / "instances_test.json").read_text())
     ids = [a["id"] for a in coco["annotations"]]
     assert len(ids) == len(set(ids))
+
+
+def coco_folder(root: Path, categories: dict[str, list[dict]] | None = None) -> Path:
+    """A data folder of three COCO splits, one defect image each (two annotations in train), no pixels."""
+    names = [{"id": 1, "name": "crack", "supercategory": "defect"}, {"id": 2, "name": "dent"}]
+    for split, category_ids in (("train", [2, 1]), ("val", [1]), ("test", [2])):
+        annotations = [
+            {"id": i + 1, "image_id": 7, "category_id": c, "bbox": [0, 0, 1, 1], "area": 1}
+            for i, c in enumerate(category_ids)
+        ]
+        coco = {
+            "images": [{"id": 7, "file_name": f"{split}/x.png", "width": 4, "height": 4}],
+            "annotations": annotations,
+            "categories": (categories or {}).get(split, names),
+        }
+        (root / "annotations").mkdir(parents=True, exist_ok=True)
+        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
+    (root / "images").mkdir(exist_ok=True)
+    return root
+
+
+def test_pool_stratum_is_the_first_annotations_category_name(tmp_path):
+    pool, categories = pool_defect_images(coco_folder(tmp_path))
+    assert [(p.key, p.stratum) for p in pool] == [
+        ("train/train/x.png", "dent"),
+        ("val/val/x.png", "crack"),
+        ("test/test/x.png", "dent"),
+    ]
+    assert [c["name"] for c in categories] == ["crack", "dent"]
+
+
+def test_pool_refuses_splits_with_different_categories(tmp_path):
+    renamed = [{"id": 1, "name": "crack"}, {"id": 2, "name": "scratch"}]
+    with pytest.raises(UserError, match="list different categories"):
+        pool_defect_images(coco_folder(tmp_path, {"test": renamed}))
+
+
+def test_fold_folder_carries_the_data_splits_file(tmp_path):
+    data = coco_folder(tmp_path / "data")
+    pool, categories = pool_defect_images(data)
+    fold = kfold([(p.key, p.stratum) for p in pool], 3)[0]
+    assert not (write_fold(data, pool, categories, fold, tmp_path / "bare") / "splits.json").exists()
+    text = '{"version": 1, "train": ["nut/test/crack/000"], "val": [], "test": []}\n'
+    (data / "splits.json").write_text(text)
+    folder = write_fold(data, pool, categories, fold, tmp_path / "fold0")
+    assert (folder / "splits.json").read_text() == text
 
 
 def test_size_buckets():

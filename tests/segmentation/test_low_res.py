@@ -79,6 +79,43 @@ def test_target_is_the_foreground_fraction_of_each_cell():
     assert float(target.sum()) == pytest.approx(mask.sum() / 16)
 
 
+def test_downscaled_photo_averages_areas_along_each_axis_on_its_own():
+    # 576 x 768 photo, 3x down to 192 x 256: an input pixel is 3x3 photo pixels, a cell 12x12.
+    # Foreground ends one photo pixel into cell row 8 and cell column 32: 1/12 of those cells.
+    mask = np.zeros((576, 768), bool)
+    mask[:97, :385] = True
+    target = mask_to_low_res(mask, input_size=(192, 256), img_size=IMG, low_res=LOW)
+    expected = torch.zeros(48, 64)
+    expected[:8, :32] = 1.0
+    expected[:8, 32] = expected[8, :32] = 1 / 12
+    expected[8, 32] = 1 / 144
+    torch.testing.assert_close(target, expected)
+
+
+def test_photo_of_no_whole_scale_gets_soft_edges_and_keeps_its_area():
+    # 600 x 800 photo, 3.125x down: the edges fall inside cells, which hold a fraction strictly
+    # between 0 and 1; the foreground area comes back to within a photo pixel per edge
+    mask = np.zeros((600, 800), bool)
+    mask[:301, :401] = True
+    target = mask_to_low_res(mask, input_size=(192, 256), img_size=IMG, low_res=LOW)
+    assert target.shape == (48, 64)
+    assert (target[:24, :32] == 1).all() and (target[25:] == 0).all() and (target[:, 33:] == 0).all()
+    assert 0 < target[10, 32] < 1 and 0 < target[24, 10] < 1 and 0 < target[24, 32] < target[24, 10]
+    cell_area = (4 * 3.125) ** 2  # photo pixels per cell
+    assert abs(float(target.sum()) * cell_area - mask.sum()) < 301 + 401
+
+
+def test_upscaled_photo_maps_whole_cells():
+    # 120 x 160 photo, 1.6x up to 192 x 256 (the target grid is finer than the photo's pixels):
+    # a 30 x 40 px block is 48 x 64 input pixels, 12 x 16 cells exactly
+    mask = np.zeros((120, 160), bool)
+    mask[:30, :40] = True
+    target = mask_to_low_res(mask, input_size=(192, 256), img_size=IMG, low_res=LOW)
+    expected = torch.zeros(48, 64)
+    expected[:12, :16] = 1.0
+    torch.testing.assert_close(target, expected)
+
+
 def test_valid_cells_and_crop_cut_the_padding():
     assert valid_cells((192, 256), IMG, LOW) == (48, 64)
     assert valid_cells((255, 100), IMG, LOW) == (64, 25)  # a partly covered cell counts
@@ -92,6 +129,24 @@ def test_cell_centres_map_back_to_pixels():
         np.array([10.5, 3.5]), original_size=(384, 512), input_size=(192, 256), img_size=IMG, low_res=LOW
     )
     np.testing.assert_allclose(point, [84.0, 28.0])
+
+
+@pytest.mark.parametrize(
+    ("original", "input_size", "low_res", "expected"),
+    [
+        ((600, 800), (192, 256), LOW, [10.5 * 4 * 3.125, 3.5 * 4 * 3.125]),  # 3.125x, not 2x
+        ((333, 500), (170, 256), LOW, [10.5 * 4 * 500 / 256, 3.5 * 4 * 333 / 170]),  # x and y scales differ
+        ((600, 800), (192, 256), 32, [10.5 * 8 * 3.125, 3.5 * 8 * 3.125]),  # 8-px cells
+    ],
+)
+def test_cell_centres_map_back_by_each_axis_scale(original, input_size, low_res, expected):
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    assert ResizeLongestSide.get_preprocess_shape(*original, IMG) == input_size  # SAM's own resize
+    point = low_res_to_pixels(
+        np.array([10.5, 3.5]), original_size=original, input_size=input_size, img_size=IMG, low_res=low_res
+    )
+    np.testing.assert_allclose(point, expected)
 
 
 @pytest.mark.parametrize("resolution", ["low", "full"])
