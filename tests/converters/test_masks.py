@@ -20,11 +20,7 @@ from converters.masks import (
     read_mask,
     rle_to_mask,
 )
-
-
-def m(rows: list[str]) -> np.ndarray:
-    """A mask from strings: '#' is defect, '.' background."""
-    return np.array([[255 if c == "#" else 0 for c in row] for row in rows], np.uint8)
+from tests.converters.text_masks import m
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
