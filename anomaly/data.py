@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from common.errors import UserError
-from common.images import decode_image_file, image_size
+from common.images import check_upright, decode_image_file, displayed_size, exif_orientation
 from converters.mvtec import ImageRecord, read_record_mask, scan_category
 from converters.splits import SPLITS, Splits, load_splits
 
@@ -155,6 +155,7 @@ def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     """``(H, W)`` bool ground truth of ``record`` (all False for a good image), checked against ``shape``."""
     if not record.mask_files:
         return np.zeros(shape, bool)
+    check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its mask not
     # every region file of the image (MVTec LOCO keeps one per region), merged
     return read_record_mask(record, tuple(shape)) > 0
 
@@ -179,8 +180,8 @@ def check_size(image: np.ndarray, expected: tuple[int, int] | None, path: str | 
 
 
 def header_size(path: str | Path) -> tuple[int, int]:
-    """``(H, W)`` from an image file's header (nothing decoded); one-line error if it is no image."""
-    width, height = image_size(path, decode=False)
+    """``(H, W)`` as the photo will be read (EXIF-turned), from its header; one-line error if no image."""
+    width, height = displayed_size(path)
     return height, width
 
 

@@ -179,6 +179,36 @@ def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
     return _read(Path(path), decode=decode, orientation=False)[:2]
 
 
+def displayed_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` as OpenCV decodes the file: the stored size, turned by EXIF orientations 5-8.
+
+    Header only, nothing decoded: a JPEG's, TIFF's or WebP's tag is in its header; a PNG's counts
+    only in an eXIf chunk before its pixels (where cameras and PIL put it).
+
+    Raises:
+        UserError: as :func:`image_size` (a file that is no image).
+    """
+    width, height, turn = _read(Path(path), decode=False, orientation=True)
+    return (height, width) if turn in (5, 6, 7, 8) else (width, height)
+
+
+def check_upright(image: str | Path, orientation: int) -> None:
+    """Refuses a defect image whose EXIF orientation tag (:func:`exif_orientation`) turns or mirrors it.
+
+    OpenCV and ultralytics apply the tag (a phone photo taken sideways) and see the image turned,
+    while its mask, and every label or score made from it, stay as stored: each would be misplaced.
+
+    Raises:
+        UserError: the tag is anything but 1 (upright), naming the image.
+    """
+    if orientation != 1:
+        raise UserError(
+            f"{image} has an EXIF orientation tag: OpenCV and ultralytics turn it on reading but "
+            "not its mask, so its labels would be misplaced; save it upright (PIL.ImageOps.exif_transpose) "
+            "with its mask drawn on the upright image"
+        )
+
+
 def image_size_and_orientation(path: str | Path) -> tuple[int, int, int]:
     """``(width, height, EXIF orientation)`` in one decode (:func:`image_size`, :func:`exif_orientation`).
 
@@ -191,7 +221,7 @@ def image_size_and_orientation(path: str | Path) -> tuple[int, int, int]:
 
 
 def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int]:
-    """The body of :func:`image_size`; the orientation is 1 unless asked for."""
+    """The body of :func:`image_size`; the orientation is 1 unless asked for (see :func:`displayed_size`)."""
     turn = 1
     try:
         with _pil_open()(path) as image:
@@ -200,8 +230,8 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
                 if image.format == "JPEG":
                     image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
                 image.load()
-            if orientation:
-                turn = _orientation(image)
+            if orientation and (decode or image.format != "PNG" or "exif" in image.info):
+                turn = _orientation(image)  # a PNG's getexif() decodes it unless its eXIf came first
     except Image.DecompressionBombError:
         raise UserError(
             f"cannot read image {path}: over PIL's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} "

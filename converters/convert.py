@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.folders import build_folder
-from common.images import image_size_and_orientation
+from common.images import check_upright, image_size_and_orientation
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
@@ -232,23 +232,6 @@ def read_samples(
             continue
         samples.append(Sample(record, width, height, tuple(found.instances)))
     return samples, skipped, n_small
-
-
-def check_upright(image: Path, orientation: int) -> None:
-    """Refuses a defect image whose EXIF orientation tag turns or mirrors it on reading.
-
-    OpenCV and ultralytics apply the tag (a phone photo taken sideways) and see the image turned,
-    while its mask, and every label made from it, stay as stored: each box would be misplaced.
-
-    Raises:
-        UserError: the tag is anything but 1 (upright), naming the image.
-    """
-    if orientation != 1:
-        raise UserError(
-            f"{image} has an EXIF orientation tag: OpenCV and ultralytics turn it on reading but "
-            "not its mask, so its labels would be misplaced; save it upright (PIL.ImageOps.exif_transpose) "
-            "with its mask drawn on the upright image"
-        )
 
 
 def _mask_instances(

@@ -128,6 +128,33 @@ def test_sizes_are_checked_from_headers_before_any_work(tmp_path: Path) -> None:
         check_sizes([good, broken])
 
 
+def turned_jpeg(path: Path, height: int, width: int) -> Path:
+    """A JPEG stored ``height x width`` whose EXIF orientation 6 turns it to ``width x height`` on reading."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (width, height)).save(path, exif=exif)
+    return path
+
+
+def test_header_sizes_are_the_sizes_photos_are_read_at(tmp_path: Path) -> None:
+    # a phone photo taken sideways: stored 40 x 50, read (OpenCV) 50 x 40, like its upright neighbour
+    upright, turned = tmp_path / "a.png", turned_jpeg(tmp_path / "b.jpg", 40, 50)
+    cv2.imwrite(str(upright), np.zeros((50, 40, 3), np.uint8))
+    assert cv2.imread(str(turned)).shape[:2] == (50, 40)
+    assert check_sizes([upright, turned]) == (50, 40)
+    assert check_sizes([turned, upright]) == (50, 40)
+
+
+def test_a_turned_defect_image_with_a_mask_is_refused(parts: Path) -> None:
+    record = next(r for r in load_records(parts.parent, "part") if r.mask_files)
+    height, width = cv2.imread(str(record.image)).shape[:2]
+    turned_jpeg(record.image, width, height)  # a mask drawn on the stored pixels would be read crosswise
+    with pytest.raises(UserError, match=f"{record.image.name} has an EXIF orientation tag"):
+        read_mask(record, (height, width))
+
+
 @pytest.mark.parametrize(
     "layout", ["mvtec_ad", "mvtec_ad2", "mvtec_3d", "mvtec_loco", "visa", "btad", "kolektor_sdd2"]
 )

@@ -14,6 +14,7 @@ from common.errors import UserError
 from common.images import (
     check_not_ground_truth,
     decode_image_file,
+    displayed_size,
     exif_orientation,
     image_files_below,
     image_size,
@@ -164,3 +165,14 @@ def test_a_ground_truth_folder_without_test_beside_it_is_photos(tmp_path: Path) 
     photo = write_png(tmp_path / "ground_truth" / "a.png")  # a user's own folder name, not MVTec's layout
     assert image_files_below(tmp_path) == [photo]
     check_not_ground_truth([photo], tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_displayed_size_is_opencvs_from_the_header(tmp_path, suffix):
+    turned, upright = tmp_path / f"turned{suffix}", tmp_path / f"upright{suffix}"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 30)).save(turned, exif=exif)
+    Image.new("RGB", (40, 30)).save(upright)
+    assert displayed_size(turned) == (30, 40) == cv2.imread(str(turned)).shape[1::-1]
+    assert displayed_size(upright) == (40, 30)
