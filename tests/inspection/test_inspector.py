@@ -43,8 +43,8 @@ def test_all_boxes_of_a_photo_go_through_one_decoder_call(photos, stub_detector,
 def test_many_boxes_are_decoded_in_bounded_chunks(photos, stub_detector, tiny_sam, monkeypatch):
     import inspection.inspector as inspector_module
 
-    monkeypatch.setattr(inspector_module, "DECODER_CHUNK", 3)
-    inspector = Inspector(stub_detector, tiny_sam)
+    monkeypatch.setattr(inspector_module, "DECODER_CHUNK", {"cpu": 3, "gpu": 5})
+    inspector = Inspector(stub_detector, tiny_sam)  # on the CPU
     embedding = inspector.embedding(photos / "two.png")
     rng = np.random.default_rng(0)
     corners = rng.uniform(0, 40, (7, 2))
