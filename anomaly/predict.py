@@ -34,7 +34,7 @@ from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_unique_names, output_name
-from common.images import image_files_below
+from common.images import image_files_below, source_not_found
 from common.io import read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
@@ -47,7 +47,7 @@ def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
     if source.is_file():
         return source.parent, [source]
     if not source.is_dir():
-        raise UserError(f"--source not found: {source}")
+        raise source_not_found(source)
     return source, image_files_below(source)
 
 

@@ -109,6 +109,40 @@ def image_files_below(folder: Path) -> list[Path]:
     return files
 
 
+def is_narrow_16bit(path: str | Path) -> bool:
+    """Whether ``path`` is a 16-bit PNG or TIFF whose values all lie below 4096 (12-bit camera data).
+
+    OpenCV's ``IMREAD_COLOR`` (so ultralytics and every reader here) turns 16-bit pixels into 8
+    bits by dropping the low 8: such a photo reads as grey levels 0-15, nearly black to every
+    model. Only 16-bit files are decoded (a PNG's bit depth is in its header).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        with contextlib.suppress(OSError), open(path, "rb") as file:
+            header = file.read(25)  # signature, IHDR length and type, width, height, bit depth
+            if len(header) == 25 and header[24] == 16:
+                suffix = ".tif"  # decode it below
+    if suffix not in (".tif", ".tiff"):
+        return False
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return image is not None and image.dtype == np.uint16 and int(image.max()) < 4096
+
+
+def source_not_found(source: str | Path, flag: str = "--source") -> UserError:
+    """The error for a photo source that is neither a file nor a folder (a pattern is said to be one).
+
+    For the commands that take one image or a folder; ``inspection.predict`` also takes patterns.
+    """
+    text = str(source)
+    if any(char in text for char in "*?["):
+        return UserError(
+            f"{flag} not found: {text} (a pattern: give one image or a folder here; "
+            "inspection.predict takes patterns)"
+        )
+    return UserError(f"{flag} not found: {text}")
+
+
 def check_not_ground_truth(files: list[Path], source: str | Path) -> None:
     """Refuses photos that include an MVTec category's defect masks.
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.folders import build_folder
-from common.images import check_upright, image_size_and_orientation
+from common.images import check_upright, image_size_and_orientation, is_narrow_16bit
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
@@ -281,6 +281,19 @@ def split_warnings(by_split: dict[str, list[Sample]]) -> list[str]:
     ]
 
 
+def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
+    """One line when photos are 16-bit with 12 bits or fewer used (:func:`common.images.is_narrow_16bit`)."""
+    narrow = [image for image in images if is_narrow_16bit(image)]
+    if not narrow:
+        return []
+    return [
+        f"{len(narrow)} photos are 16-bit with every value below 4096 (12-bit camera data?), "
+        f"e.g. {narrow[0]}: OpenCV and ultralytics read 16-bit photos by dropping the low 8 bits, so "
+        "every model sees them nearly black (grey levels 0-15); save them as 8-bit with their full "
+        "range first (value // 16)"
+    ]
+
+
 def convert(config: ConvertConfig) -> ConversionReport:
     """Runs a whole conversion and returns its report; raises UserError on bad input."""
     out = check_config(config)
@@ -314,7 +327,7 @@ def convert(config: ConvertConfig) -> ConversionReport:
     else:
         splits = _draw_splits(samples, config)
     by_split = _assign(samples, splits, skipped, config.strict)
-    warnings = split_warnings(by_split)
+    warnings = split_warnings(by_split) + narrow_photo_warnings([s.record.image for s in samples])
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")
     write = partial(

@@ -33,7 +33,7 @@ import numpy as np
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import check_output_folder
-from common.images import decode_image_file, image_files_below, image_size
+from common.images import decode_image_file, image_files_below, image_size, source_not_found
 from common.io import atomic_write
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction
@@ -69,7 +69,7 @@ def image_files(source: Path) -> list[Path]:
     elif source.is_dir():
         files = image_files_below(source)
     else:
-        raise UserError(f"source not found: {source}")
+        raise source_not_found(source)
     for path in files:
         image_size(path)
     return files

@@ -145,3 +145,18 @@ def test_two_photos_sharing_an_output_name_are_refused(run: Path, parts: Path, t
     with pytest.raises(UserError, match="two photos map to one output name 'a': a.jpg and a.png"):
         predict_photos(run, source, tmp_path / "pred", threshold="1", progress=False)
     assert not (tmp_path / "pred").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("nowhere", "--source not found: .*nowhere$"),
+        ("nowhere/*.PNG", r"\(a pattern: give one image or a folder"),
+    ],
+)
+def test_a_missing_source_is_named_and_a_pattern_is_said_to_be_one(
+    run: Path, tmp_path: Path, source, message
+):
+    with pytest.raises(UserError, match=message):
+        predict_photos(run, tmp_path / source, tmp_path / "pred", threshold="1", progress=False)
+    assert not (tmp_path / "pred").exists()

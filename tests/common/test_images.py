@@ -19,6 +19,7 @@ from common.images import (
     image_files_below,
     image_size,
     image_size_and_orientation,
+    is_narrow_16bit,
     is_rotated,
 )
 
@@ -176,3 +177,22 @@ def test_displayed_size_is_opencvs_from_the_header(tmp_path, suffix):
     Image.new("RGB", (40, 30)).save(upright)
     assert displayed_size(turned) == (30, 40) == cv2.imread(str(turned)).shape[1::-1]
     assert displayed_size(upright) == (40, 30)
+
+
+@pytest.mark.parametrize(
+    ("name", "pixels", "narrow"),
+    [
+        ("grey12.png", np.full((8, 8), 4095, np.uint16), True),  # a 12-bit camera's brightest
+        ("colour12.png", np.full((8, 8, 3), 1000, np.uint16), True),
+        ("grey12.tif", np.full((8, 8), 4095, np.uint16), True),
+        ("grey16.png", np.full((8, 8), 4096, np.uint16), False),  # uses the 13th bit: left alone
+        ("grey8.png", np.full((8, 8), 255, np.uint8), False),
+        ("grey8.jpg", np.full((8, 8), 255, np.uint8), False),
+    ],
+)
+def test_narrow_16_bit_photos_are_found(tmp_path, name, pixels, narrow):
+    path = tmp_path / name
+    cv2.imwrite(str(path), pixels)
+    assert is_narrow_16bit(path) is narrow
+    if narrow:  # what every reader here sees
+        assert decode_image_file(path, cv2.IMREAD_COLOR).max() <= 15

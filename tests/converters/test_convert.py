@@ -473,3 +473,18 @@ def test_real_hazelnut_instances_are_the_mask_components(tmp_path, hazelnut_root
         for im in json.loads((tmp_path / f"out/annotations/instances_{split}.json").read_text())["images"]
     }
     assert (512, 512) in sizes
+
+
+def test_photos_of_12_bit_camera_data_are_a_warning_or_a_strict_error(tmp_path, category_factory):
+    # OpenCV (and ultralytics) read 16-bit pixels as value >> 8: 12-bit data becomes grey levels 0-15
+    category = category_factory(tmp_path / "data", "widget")
+    photos = sorted((category / "test").rglob("*.png"))
+    for photo in photos[:2]:
+        cv2.imwrite(str(photo), cv2.imread(str(photo)).astype(np.uint16) * 16)  # 0..4080
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    [warning] = report.warnings
+    assert warning.startswith("2 photos are 16-bit with every value below 4096 (12-bit camera data?), e.g. ")
+    assert "save them as 8-bit with their full range first (value // 16)" in warning
+    with pytest.raises(UserError, match=r"2 photos are 16-bit .*\(--strict\)"):
+        convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+    assert not (tmp_path / "strict").exists()

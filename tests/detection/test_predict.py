@@ -67,7 +67,11 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
     ("args", "expected"),
     [
         (["--weights", "nowhere.pt", "--source", "."], "error: weights not found: nowhere.pt"),
-        (["--source", "nowhere"], "error: source not found: nowhere"),
+        (["--source", "nowhere"], "error: --source not found: nowhere"),
+        (
+            ["--source", "nowhere/*.PNG"],
+            "error: --source not found: nowhere/*.PNG (a pattern: give one image",
+        ),
         (["--source", ".", "--tile", "16"], "error: tiled inference needs tile >= 32"),
         # ultralytics: a ValueError traceback for conf/iou, imgsz 0 quietly predicted at 32 px
         (["--source", ".", "--conf", "2"], "error: --conf needs a number in [0, 1], got 2.0"),
