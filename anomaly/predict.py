@@ -1,6 +1,7 @@
 """``python -m anomaly.predict``: anomaly maps, scores and instance masks for new photos.
 
     python -m anomaly.predict --run runs/anomaly/hazelnut --source photos/ [--sam runs/sam/<run>/decoder.pt]
+    python -m anomaly.predict --run runs/anomaly/hazelnut --source "lot_7/**/*.png"   # a quoted glob pattern
     python -m segmentation.annotate --images photos/ --out datasets/new --proposals <out>/predictions.json
 
 Each photo's map (at its own size) is cut at the threshold, its connected regions become boxes, and
@@ -14,7 +15,8 @@ exists (the command names the file it used).
 
 The output folder is built hidden beside ``--out`` and renamed into place when complete, so a
 failed or interrupted run leaves nothing half-written; ``--overwrite`` replaces an existing one
-only then. An ``--out`` that holds the run or the photos, or lies inside the photo folder, is refused.
+only then. An ``--out`` that holds the run or the photos, or lies inside the photo folder (a folder
+``--source``, or a ``**`` pattern's leading folder), is refused.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_unique_names, output_name
-from common.images import image_files_below, source_not_found
+from common.images import photo_files, photo_root
 from common.io import read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
@@ -42,13 +44,12 @@ EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
 
 
 def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
-    """``(base folder, photos)``: one image file, or every image under a folder (recursive, sorted)."""
-    source = Path(source)
-    if source.is_file():
-        return source.parent, [source]
-    if not source.is_dir():
-        raise source_not_found(source)
-    return source, image_files_below(source)
+    """``(base folder, photos)`` of :func:`common.images.photo_files`; one file's base is its folder.
+
+    Outputs are named by each photo's path relative to the base.
+    """
+    photos, base = photo_files(source)
+    return (Path(source).parent if base is None else base), photos
 
 
 def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
@@ -77,21 +78,23 @@ def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
     return float(threshold), f"from {path}"
 
 
-def check_out(out: Path, *, run: Path, source: Path, overwrite: bool) -> Path:
+def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> Path:
     """``out`` resolved, once it is a place the predictions may be written (built beside it).
 
     Raises:
         UserError: ``out`` holds the run folder or the photos (``--overwrite`` would delete them),
-            lies inside the photo folder (a later run would score its anomaly maps as photos),
-            is a file, exists and is not empty without ``overwrite``, or cannot be created.
+            lies inside the photo folder searched recursively (:func:`common.images.photo_root`: a
+            later run would score its anomaly maps as photos), is a file, exists and is not empty
+            without ``overwrite``, or cannot be created.
     """
-    out, source = out.resolve(), source.resolve()
-    for kept, what in ((run.resolve(), "the run"), (source, "the photos")):
+    root, recursive = photo_root(source)
+    out, root = out.resolve(), root.resolve()
+    for kept, what in ((run.resolve(), "the run"), (root, "the photos")):
         if out == kept or out in kept.parents:
             raise UserError(f"output folder {out} holds {what} ({kept}); choose another --out")
-    if source.is_dir() and source in out.parents:
+    if recursive and root in out.parents:
         raise UserError(
-            f"output folder {out} is inside the photo folder {source}, where a later run would "
+            f"output folder {out} is inside the photo folder {root}, where a later run would "
             "score its anomaly maps as photos; choose another --out"
         )
     empty = out.is_dir() and not any(out.iterdir())  # made by hand: replaced like an old run's
@@ -125,8 +128,8 @@ def predict_photos(
     base, photos = list_photos(source)
     names = [photo.relative_to(base).as_posix() for photo in photos]
     check_unique_names((output_name(name), name) for name in names)
-    out = Path(out) if out is not None else run_path / f"predict-{Path(source).resolve().name}"
-    out = check_out(out, run=run_path, source=Path(source), overwrite=overwrite)
+    out = Path(out) if out is not None else run_path / f"predict-{photo_root(source)[0].resolve().name}"
+    out = check_out(out, run=run_path, source=source, overwrite=overwrite)
     check_sizes(photos, run.image_shape)
     value, origin = resolve_threshold(threshold, run_path)
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model)
@@ -166,8 +169,14 @@ def predict_photos(
 def parser() -> OneLineParser:
     p = OneLineParser(prog="python -m anomaly.predict", description=__doc__.split("\n")[0])
     p.add_argument("--run", required=True, help="run folder written by anomaly.train")
-    p.add_argument("--source", required=True, help="a photo or a folder of photos (searched recursively)")
-    p.add_argument("--out", help="output folder (default <run>/predict-<source folder name>)")
+    p.add_argument(
+        "--source",
+        required=True,
+        help='a photo, a folder of photos (searched recursively) or a quoted glob ("lot_7/**/*.png")',
+    )
+    p.add_argument(
+        "--out", help="output folder (default <run>/predict-<source folder name, or a pattern's folder>)"
+    )
     p.add_argument("--threshold", help="map threshold: a number, or an anomaly.evaluate metrics.json")
     p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM, offline)")

@@ -6,12 +6,19 @@ reads every entropy-coded byte, so a truncated file fails at a fraction of the
 cost). Native decoders (libpng inside OpenCV) print their complaints straight to
 the process's stderr; :func:`decode_image_file` catches that text and puts it
 into its one error line instead.
+
+What a ``--source`` names, for ``detection.predict``, ``inspection.predict`` and
+``anomaly.predict`` alike, is :func:`photo_files`: one image, a folder (searched
+recursively) or a quoted glob pattern.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import itertools
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -30,6 +37,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 EXIF_ORIENTATION = 0x0112
 #: A JPEG is decoded at this fraction of its size to check it: all its data is still read.
 _JPEG_CHECK_SCALE = 8
+#: Characters that make a ``--source`` a glob pattern.
+_GLOB_MAGIC = re.compile(r"[*?[]")
 
 _stderr_lock = threading.Lock()
 
@@ -129,18 +138,56 @@ def is_narrow_16bit(path: str | Path) -> bool:
     return image is not None and image.dtype == np.uint16 and int(image.max()) < 4096
 
 
-def source_not_found(source: str | Path, flag: str = "--source") -> UserError:
-    """The error for a photo source that is neither a file nor a folder (a pattern is said to be one).
+def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
+    """``(image files, folder their names are relative to)``: what a ``--source`` names, sorted.
 
-    For the commands that take one image or a folder; ``inspection.predict`` also takes patterns.
+    Args:
+        source: one image file (no folder: None), a folder searched recursively
+            (:func:`image_files_below`; the folder itself) or a glob pattern, quoted so that the
+            shell leaves it alone, ``**`` matching any number of folders (its fixed leading folder,
+            :func:`glob_base`).
+
+    Raises:
+        UserError: nothing at a plain path, a folder without image files, a pattern matching no
+            image file, or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`).
     """
-    text = str(source)
-    if any(char in text for char in "*?["):
-        return UserError(
-            f"{flag} not found: {text} (a pattern: give one image or a folder here; "
-            "inspection.predict takes patterns)"
-        )
-    return UserError(f"{flag} not found: {text}")
+    path, text = Path(source), str(source)
+    if path.is_file():
+        return [path], None
+    if path.is_dir():
+        return image_files_below(path), path
+    if not _GLOB_MAGIC.search(text):
+        raise UserError(f"--source not found: {text}")
+    files = sorted(Path(p) for p in glob.glob(text, recursive=True) if is_image_file(Path(p)))
+    if not files:
+        raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
+    check_not_ground_truth(files, text)
+    return files, glob_base(text)
+
+
+def photo_root(source: str | Path) -> tuple[Path, bool]:
+    """``(where the photos are, whether below it is searched recursively)`` for a ``--source``.
+
+    A folder is searched recursively, a pattern (from :func:`glob_base`) when it holds ``**``; a
+    file is its own root. An output folder below a recursive root would be read as photos next time.
+    """
+    path = Path(source)
+    if path.is_file():
+        return path, False
+    if path.is_dir():
+        return path, True
+    return glob_base(str(source)), "**" in str(source)
+
+
+def glob_base(pattern: str) -> Path:
+    """The folder a glob pattern searches in: its leading parts without wildcards.
+
+    >>> glob_base("photos/lot_*/*.png").as_posix(), glob_base("*.jpg").as_posix()
+    ('photos', '.')
+    """
+    parts = Path(pattern).parts
+    fixed = list(itertools.takewhile(lambda part: not _GLOB_MAGIC.search(part), parts[:-1]))
+    return Path(*fixed) if fixed else Path(".")
 
 
 def check_not_ground_truth(files: list[Path], source: str | Path) -> None:

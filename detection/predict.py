@@ -2,6 +2,7 @@
 
     python -m detection.predict --weights runs/detect/RUN/weights/best.pt --source photos/
     python -m detection.predict --weights best.pt --source photos/ --tile 320 --imgsz 320   # small defects
+    python -m detection.predict --weights best.pt --source "lot_7/**/*.png"   # a quoted glob pattern
 
 Runs ultralytics' predictor (``YOLO(weights).predict``) on each image, or with
 ``--tile N`` on its overlapping ``N``-px windows, merged back by
@@ -33,7 +34,7 @@ import numpy as np
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import check_output_folder
-from common.images import decode_image_file, image_files_below, image_size, source_not_found
+from common.images import decode_image_file, image_size, photo_files, photo_root
 from common.io import atomic_write
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction
@@ -57,19 +58,15 @@ def ultralytics_detections(results: Sequence[Any]) -> list[ImageDetections]:
     ]
 
 
-def image_files(source: Path) -> list[Path]:
-    """An image file, or the image files in a folder (recursive, by suffix), sorted; each checked.
+def image_files(source: str | Path) -> list[Path]:
+    """The image files ``source`` names (:func:`common.images.photo_files`), sorted; each checked.
 
     Raises:
-        UserError: ``source`` is missing, a folder without image files, or a file (or a folder's
-            image file) that does not decode: not an image, truncated, unreadable.
+        UserError: ``source`` is missing, a folder without image files, a pattern matching none,
+            or a file (or a folder's or pattern's image file) that does not decode: not an image,
+            truncated, unreadable.
     """
-    if source.is_file():
-        files = [source]
-    elif source.is_dir():
-        files = image_files_below(source)
-    else:
-        raise source_not_found(source)
+    files, _ = photo_files(source)
     for path in files:
         image_size(path)
     return files
@@ -91,7 +88,7 @@ def predict(
 
     Args:
         weights: a run's ``best.pt``.
-        source: an image or a folder of images.
+        source: an image, a folder of images (searched recursively) or a glob pattern.
         imgsz: model input size (per window when tiled).
         conf: the lowest box score kept, also the image-call threshold.
         iou: NMS threshold of the model's own NMS (windows are merged at 0.5).
@@ -110,7 +107,7 @@ def predict(
     if tile is not None:
         check_tiling(tile, tile_overlap)
     weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while
-    files = image_files(Path(source))
+    files = image_files(source)
     model = load_detector(weights)
     names = [str(model.names[i]) for i in sorted(model.names)]
     settings = {
@@ -167,7 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Defect boxes and a per-image call (defect type or good) on new images, whole or tiled.",
     )
     parser.add_argument("--weights", type=Path, required=True, help="a run's weights/best.pt")
-    parser.add_argument("--source", type=Path, required=True, help="an image or a folder of images")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help='an image, a folder of images (searched recursively) or a quoted glob ("lot_7/**/*.png")',
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -189,9 +190,9 @@ def run(args: argparse.Namespace) -> Path:
     """The command's work: predicts, writes ``predictions.json`` atomically, prints one line per image."""
     options = vars(args).copy()
     out = check_output_folder(options.pop("out"))
-    source = Path(args.source)
-    if source.is_dir() and (out.resolve() == source.resolve() or source.resolve() in out.resolve().parents):
-        raise UserError(f"--out {out} is inside the photo folder {source}; choose another --out")
+    root, recursive = photo_root(args.source)
+    if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
+        raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
     found = predict(**options)
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")

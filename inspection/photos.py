@@ -1,8 +1,8 @@
 """The photos of an inspection: what ``--source`` names, and a unique output name for each.
 
 ``--source`` is one image file, a folder (searched recursively), or a glob
-pattern (``"lot_7/**/*.png"``, quoted so that the shell leaves it alone). Each
-photo gets:
+pattern (``"lot_7/**/*.png"``, quoted so that the shell leaves it alone), as for
+every prediction command (:func:`common.images.photo_files`). Each photo gets:
 
 - ``file_name``: its path relative to the source folder (to the pattern's
   folder for a glob; its own name for a single file), as ``images.json`` and
@@ -17,9 +17,6 @@ photo gets:
 
 from __future__ import annotations
 
-import glob
-import itertools
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,12 +24,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.errors import UserError
 from common.folders import check_unique_names, output_name
-from common.images import IMAGE_SUFFIXES, check_not_ground_truth, image_files_below, image_size, is_image_file
-
-#: Characters that make ``--source`` a glob pattern.
-_GLOB_MAGIC = re.compile(r"[*?[]")
+from common.images import image_size, photo_files
 
 
 @dataclass(frozen=True)
@@ -63,7 +56,7 @@ def find_photos(source: str | Path) -> list[Photo]:
         UserError: nothing at ``source``, a folder without image files, a pattern matching no
             image file, or two photos that would share an output name.
     """
-    files, base = _source_files(Path(source), str(source))
+    files, base = photo_files(source)
     relative = [path.name if base is None else path.relative_to(base).as_posix() for path in files]
     photos = [
         Photo(path=path, file_name=name, name=output_name(name), image_id=index)
@@ -71,45 +64,6 @@ def find_photos(source: str | Path) -> list[Photo]:
     ]
     check_unique_names((photo.name, photo.path) for photo in photos)
     return photos
-
-
-def _source_files(source: Path, text: str) -> tuple[list[Path], Path | None]:
-    """``(image files, folder their names are relative to)``; the folder is None for one file."""
-    if source.is_file():
-        return [source], None
-    if source.is_dir():
-        return image_files_below(source), source
-    if not _GLOB_MAGIC.search(text):
-        raise UserError(f"source not found: {source}")
-    files = sorted(Path(p) for p in glob.glob(text, recursive=True) if is_image_file(Path(p)))
-    if not files:
-        raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
-    check_not_ground_truth(files, text)
-    return files, glob_base(text)
-
-
-def photo_root(source: str | Path) -> tuple[Path, bool]:
-    """``(where the photos are, whether below it is searched recursively)`` for ``source``.
-
-    A folder is searched recursively, a pattern when it holds ``**``; a file is its own root.
-    """
-    path = Path(source)
-    if path.is_file():
-        return path, False
-    if path.is_dir():
-        return path, True
-    return glob_base(str(source)), "**" in str(source)
-
-
-def glob_base(pattern: str) -> Path:
-    """The folder a glob pattern searches in: its leading parts without wildcards.
-
-    >>> glob_base("photos/lot_*/*.png").as_posix(), glob_base("*.jpg").as_posix()
-    ('photos', '.')
-    """
-    parts = Path(pattern).parts
-    fixed = list(itertools.takewhile(lambda part: not _GLOB_MAGIC.search(part), parts[:-1]))
-    return Path(*fixed) if fixed else Path(".")
 
 
 def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos") -> None:

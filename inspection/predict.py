@@ -39,6 +39,7 @@ import yaml
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder
+from common.images import photo_root
 from common.io import atomic_write
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, weights_file
@@ -63,7 +64,7 @@ from inspection.outputs import (
     RANK_BY,
     PredictionWriter,
 )
-from inspection.photos import Photo, check_photos, find_photos, photo_root
+from inspection.photos import Photo, check_photos, find_photos
 from segmentation.evaluate import resolve_device
 
 #: The resolved options, written into ``--out``.

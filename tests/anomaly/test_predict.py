@@ -151,12 +151,56 @@ def test_two_photos_sharing_an_output_name_are_refused(run: Path, parts: Path, t
     ("source", "message"),
     [
         ("nowhere", "--source not found: .*nowhere$"),
-        ("nowhere/*.PNG", r"\(a pattern: give one image or a folder"),
+        ("nowhere/*.PNG", r"^the pattern '.*nowhere/\*\.PNG' matches no image files \(\.png, "),
     ],
 )
-def test_a_missing_source_is_named_and_a_pattern_is_said_to_be_one(
-    run: Path, tmp_path: Path, source, message
-):
+def test_a_missing_source_or_a_pattern_matching_nothing_is_named(run: Path, tmp_path: Path, source, message):
     with pytest.raises(UserError, match=message):
         predict_photos(run, tmp_path / source, tmp_path / "pred", threshold="1", progress=False)
     assert not (tmp_path / "pred").exists()
+
+
+@pytest.fixture
+def lot(parts: Path, tmp_path: Path) -> Path:
+    """``lot/a.png``, ``lot/b.jpg`` beside it, ``lot/line_2/c.png`` below: photos of the fit size."""
+    (tmp_path / "lot" / "line_2").mkdir(parents=True)
+    shutil.copy(parts / "test" / "good" / "000.png", tmp_path / "lot" / "a.png")
+    cv2.imwrite(str(tmp_path / "lot" / "b.jpg"), cv2.imread(str(parts / "test" / "good" / "001.png")))
+    shutil.copy(parts / "test" / "spot" / "000.png", tmp_path / "lot" / "line_2" / "c.png")
+    return tmp_path / "lot"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("*.png", ["a.png"]),  # b.jpg beside it is left out
+        ("**/*.png", ["a.png", "line_2/c.png"]),  # ** recurses; names relative to the pattern's folder
+    ],
+)
+def test_a_pattern_predicts_the_photos_it_matches(run: Path, lot: Path, pattern: str, expected) -> None:
+    result = predict_photos(run, f"{lot}/{pattern}", threshold="1e9", maps=False, progress=False)
+    assert result["out"] == str(run / "predict-lot")  # named after the pattern's folder, not "*.png"
+    images = json.loads((run / "predict-lot" / "images.json").read_text())
+    assert sorted(image["file_name"] for image in images) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "out", "fragment"),
+    [
+        ("**/*.png", "lot/pred", "inside the photo folder"),  # a later run would score the maps as photos
+        ("*/*.png", "lot", "holds the photos"),  # --overwrite would replace them
+    ],
+)
+def test_an_out_that_would_clobber_a_patterns_photos_is_refused(
+    run: Path, lot: Path, tmp_path: Path, pattern: str, out: str, fragment: str
+) -> None:
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(UserError, match=fragment):
+        predict_photos(run, f"{lot}/{pattern}", tmp_path / out, threshold="1", overwrite=True, progress=False)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_out_below_a_flat_patterns_folder_is_allowed(run: Path, lot: Path) -> None:
+    # "lot/*.png" never reads lot/pred/anomaly_maps/*.png
+    result = predict_photos(run, f"{lot}/*.png", lot / "pred", threshold="1e9", progress=False)
+    assert result["photos"] == 1 and (lot / "pred" / "predictions.json").is_file()

@@ -16,11 +16,14 @@ from common.images import (
     decode_image_file,
     displayed_size,
     exif_orientation,
+    glob_base,
     image_files_below,
     image_size,
     image_size_and_orientation,
     is_narrow_16bit,
     is_rotated,
+    photo_files,
+    photo_root,
 )
 
 
@@ -166,6 +169,44 @@ def test_a_ground_truth_folder_without_test_beside_it_is_photos(tmp_path: Path) 
     photo = write_png(tmp_path / "ground_truth" / "a.png")  # a user's own folder name, not MVTec's layout
     assert image_files_below(tmp_path) == [photo]
     check_not_ground_truth([photo], tmp_path)
+
+
+def test_photo_files_of_a_file_a_folder_and_patterns(tmp_path: Path) -> None:
+    a, b = write_png(tmp_path / "lot" / "a.png"), write_png(tmp_path / "lot" / "line_2" / "b.png")
+    c = write_png(tmp_path / "lot" / "c.jpg")  # beside the .png files: not matched by "*.png"
+    (tmp_path / "lot" / "d.png.txt").write_text("not an image")
+    assert photo_files(a) == ([a], None)
+    assert photo_files(tmp_path / "lot") == ([a, c, b], tmp_path / "lot")
+    assert photo_files(f"{tmp_path}/lot/*.png") == ([a], tmp_path / "lot")
+    assert photo_files(f"{tmp_path}/lot/**/*.png") == ([a, b], tmp_path / "lot")  # recursive
+    assert photo_files(f"{tmp_path}/l?t/*.*") == ([a, c], tmp_path)  # the base: before the first wildcard
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("nowhere", r"^--source not found: .*/nowhere$"),  # a plain path: no pattern
+        ("lot/*.PNG", r"^the pattern '.*/lot/\*\.PNG' matches no image files \(\.png, .*\.webp\)$"),
+        ("nowhere/**/*.png", r"^the pattern '.*/nowhere/\*\*/\*\.png' matches no image files"),
+        ("hazelnut/*/*/*.png", r"includes .*/hazelnut/ground_truth, an MVTec category's defect masks"),
+    ],
+)
+def test_bad_photo_sources_are_one_line_errors(tmp_path: Path, source: str, message: str) -> None:
+    write_png(tmp_path / "lot" / "a.jpg")
+    write_png(tmp_path / "hazelnut" / "test" / "crack" / "000.png")
+    write_png(tmp_path / "hazelnut" / "ground_truth" / "crack" / "000_mask.png")
+    with pytest.raises(UserError, match=message):
+        photo_files(f"{tmp_path}/{source}")
+
+
+def test_photo_roots(tmp_path: Path) -> None:
+    photo = write_png(tmp_path / "one.png")
+    assert glob_base("/data/lot_*/x.png") == Path("/data")
+    assert glob_base("*.jpg") == Path(".")
+    assert photo_root(tmp_path) == (tmp_path, True)
+    assert photo_root(photo) == (photo, False)
+    assert photo_root(f"{tmp_path}/*.png") == (tmp_path, False)
+    assert photo_root(f"{tmp_path}/**/*.png") == (tmp_path, True)  # an output folder below would be read
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])

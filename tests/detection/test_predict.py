@@ -64,13 +64,31 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
 
 
 @pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("*.png", ["a.png"]),  # b.jpg beside it is left out
+        ("**/*.png", ["a.png", "lot_2/c.png"]),  # ** recurses
+    ],
+)
+def test_a_pattern_predicts_the_photos_it_matches(
+    checkpoint: Path, photos: Path, tmp_path: Path, pattern: str, expected: list[str]
+) -> None:
+    (photos / "lot_2").mkdir()
+    shutil.copy(photos / "a.png", photos / "lot_2" / "c.png")
+    argv = ["--weights", str(checkpoint), "--source", f"{photos}/{pattern}", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--imgsz", "64", "--device", "cpu"]) == 0
+    found = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert sorted(found) == [str(photos / name) for name in expected]
+
+
+@pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["--weights", "nowhere.pt", "--source", "."], "error: weights not found: nowhere.pt"),
         (["--source", "nowhere"], "error: --source not found: nowhere"),
         (
             ["--source", "nowhere/*.PNG"],
-            "error: --source not found: nowhere/*.PNG (a pattern: give one image",
+            "error: the pattern 'nowhere/*.PNG' matches no image files (.png, .jpg, .jpeg, .bmp, .tif,",
         ),
         (["--source", ".", "--tile", "16"], "error: tiled inference needs tile >= 32"),
         # ultralytics: a ValueError traceback for conf/iou, imgsz 0 quietly predicted at 32 px
@@ -144,13 +162,15 @@ def test_a_folder_without_images_is_an_error(checkpoint: Path, tmp_path: Path, c
     )
 
 
+@pytest.mark.parametrize("source", ["{photos}", "{photos}/**/*.png"])  # a folder, a recursive pattern
 @pytest.mark.parametrize("inside", ["", "sub/out"])
 def test_an_out_inside_the_photo_folder_is_refused(
-    checkpoint: Path, photos: Path, capsys, inside: str
+    checkpoint: Path, photos: Path, capsys, inside: str, source: str
 ) -> None:
     before = sorted(p.name for p in photos.iterdir())
     out = photos / inside if inside else photos
-    assert main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(out)]) == 2
+    argv = ["--weights", str(checkpoint), "--source", source.format(photos=photos), "--out", str(out)]
+    assert main(argv) == 2
     assert (
         capsys.readouterr().err
         == f"error: --out {out} is inside the photo folder {photos}; choose another --out\n"

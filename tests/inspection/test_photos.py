@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from common.errors import UserError
-from inspection.photos import check_photos, find_photos, glob_base, photo_root
+from inspection.photos import check_photos, find_photos
 
 
 def names(photos) -> list[tuple[str, str, int]]:
@@ -78,11 +76,3 @@ def test_check_photos_names_a_corrupt_one(photos):
     (photos / "lot_2" / "cut.png").write_bytes((photos / "one.png").read_bytes()[:200])  # truncated
     with pytest.raises(UserError, match="cut.png"):
         check_photos(find_photos(photos), progress=False)
-
-
-def test_photo_roots(tmp_path, photos):
-    assert glob_base("/data/lot_*/x.png") == Path("/data")
-    assert photo_root(photos) == (photos, True)
-    assert photo_root(photos / "one.png") == (photos / "one.png", False)
-    assert photo_root(f"{photos}/*.png") == (photos, False)
-    assert photo_root(f"{photos}/**/*.png") == (photos, True)
