@@ -19,6 +19,7 @@ from converters.masks import (
     polygons_to_mask,
     read_mask,
     rle_to_mask,
+    segmentation_to_mask,
 )
 from tests.converters.text_masks import m
 
@@ -315,3 +316,15 @@ def test_merge_masks_keeps_each_region_value_and_the_later_wins_overlaps():
     assert merge_masks([first]).tolist() == first.tolist()
     with pytest.raises(ValueError, match="different shapes"):
         merge_masks([first, np.zeros((3, 3), np.uint8)])
+
+
+def test_segmentation_to_mask_reads_every_coco_form():
+    mask = m(["##....", "##..#.", "....##"]) > 0  # two components, 3 x 6: not square
+    polygons, holes = mask_to_polygons(mask)
+    assert holes == []
+    coco_polygons = [ring.ravel().tolist() for ring in polygons]
+    compressed = mask_to_rle(mask)  # counts as str, as the converters write it
+    uncompressed = {"size": [3, 6], "counts": [0, 2, 1, 2, 8, 2, 2, 1]}  # column-major runs
+    assert rle_to_mask(uncompressed).tolist() == mask.tolist()  # the runs above are this mask
+    for segmentation in (coco_polygons, compressed, uncompressed):
+        assert segmentation_to_mask(segmentation, 3, 6).tolist() == mask.tolist()
