@@ -35,7 +35,13 @@ from anomaly.regions import check_threshold, map_regions
 from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder, check_unique_names, output_name
+from common.folders import (
+    build_folder,
+    check_holds_no_photos,
+    check_output_folder,
+    check_unique_names,
+    output_name,
+)
 from common.images import photo_files, photo_root
 from common.io import read_json_object
 
@@ -130,6 +136,7 @@ def predict_photos(
     check_unique_names((output_name(name), name) for name in names)
     out = Path(out) if out is not None else run_path / f"predict-{photo_root(source)[0].resolve().name}"
     out = check_out(out, run=run_path, source=source, overwrite=overwrite)
+    check_holds_no_photos(out, photos)
     check_sizes(photos, run.image_shape)
     value, origin = resolve_threshold(threshold, run_path)
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model)

@@ -79,6 +79,21 @@ def check_outside_tree(out: str | Path, tree: str | Path) -> None:
         raise UserError(f"output folder {out} contains the input tree {tree}; choose another --out")
 
 
+def check_holds_no_photos(out: str | Path, photos: Iterable[str | Path]) -> None:
+    """Refuses an output folder holding any of ``photos`` (``--overwrite`` would replace it, photos and all).
+
+    A folder ``--source`` is caught by its own check; a pattern (``"lot/*/*.png"``) matches photos
+    in folders below its leading one, and any of those may be named as ``--out``.
+
+    Raises:
+        UserError: naming the folder and the first photo in it.
+    """
+    out = Path(out).resolve()
+    for photo in photos:
+        if out in Path(photo).resolve().parents:
+            raise UserError(f"output folder {out} holds the photo {photo}; choose another --out")
+
+
 def output_name(file_name: str) -> str:
     """The stem of a photo's output files: its relative path without suffix, folders joined by ``__``.
 

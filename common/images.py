@@ -19,6 +19,7 @@ import glob
 import itertools
 import os
 import re
+import struct
 import sys
 import tempfile
 import threading
@@ -135,7 +136,11 @@ def is_narrow_16bit(path: str | Path) -> bool:
     if suffix not in (".tif", ".tiff"):
         return False
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    return image is not None and image.dtype == np.uint16 and int(image.max()) < 4096
+    if image is None or image.dtype != np.uint16:
+        return False
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]  # an opaque alpha is 65535; IMREAD_COLOR drops it
+    return int(image.max()) < 4096
 
 
 def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
@@ -263,14 +268,32 @@ def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
 def displayed_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` as OpenCV decodes the file: the stored size, turned by EXIF orientations 5-8.
 
-    Header only, nothing decoded: a JPEG's, TIFF's or WebP's tag is in its header; a PNG's counts
-    only in an eXIf chunk before its pixels (where cameras and PIL put it).
+    Header only, nothing decoded: a JPEG's, TIFF's or WebP's tag is in its header; a PNG's eXIf
+    chunk is read at opening when it comes before the pixels (where cameras and PIL put it), and
+    decoded for only when the chunk headers show one after them.
 
     Raises:
         UserError: as :func:`image_size` (a file that is no image).
     """
     width, height, turn = _read(Path(path), decode=False, orientation=True)
     return (height, width) if turn in (5, 6, 7, 8) else (width, height)
+
+
+def _late_exif(path: Path) -> bool:
+    """Whether a PNG holds an eXIf chunk after its pixels (PIL finds it only by decoding; OpenCV applies it).
+
+    Walks the chunk headers, seeking past each chunk's data: nothing is decoded.
+    """
+    with contextlib.suppress(OSError, struct.error), open(path, "rb") as file:
+        file.seek(8)  # the PNG signature
+        while header := file.read(8):
+            length, kind = struct.unpack(">I4s", header)
+            if kind == b"eXIf":
+                return True
+            if kind == b"IEND":
+                return False
+            file.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    return False
 
 
 def check_upright(image: str | Path, orientation: int) -> None:
@@ -311,7 +334,7 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
                 if image.format == "JPEG":
                     image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
                 image.load()
-            if orientation and (decode or image.format != "PNG" or "exif" in image.info):
+            if orientation and (decode or image.format != "PNG" or "exif" in image.info or _late_exif(path)):
                 turn = _orientation(image)  # a PNG's getexif() decodes it unless its eXIf came first
     except Image.DecompressionBombError:
         raise UserError(

@@ -38,7 +38,7 @@ import yaml
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder
+from common.folders import build_folder, check_holds_no_photos, check_output_folder
 from common.images import photo_root
 from common.io import atomic_write
 from converters.value_masks import MASK_VALUES_FILE
@@ -172,6 +172,7 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     colour_head = colour_head_for(options, checkpoint)
     photos = find_photos(options.source)
     out = check_out(options.out, options.source, overwrite=options.overwrite)
+    check_holds_no_photos(out, (photo.path for photo in photos))
     detector = load_detector(weights)
     check_photos(photos, progress=options.progress)
     sam = load_sam_checkpoint(checkpoint, device=device)

@@ -177,3 +177,10 @@ def test_mvtec_protocol_refuses_a_layout_without_train_and_test(tmp_path: Path) 
     records = load_records(make_layout_tree(tmp_path, "folder"), CATEGORY)
     with pytest.raises(UserError, match=r"folder layout does not say which images are train or test"):
         fit_records(records)
+
+
+def test_a_turned_good_image_is_not_refused(parts: Path) -> None:
+    record = next(r for r in load_records(parts.parent, "part") if not r.mask_files)
+    height, width = cv2.imread(str(record.image)).shape[:2]
+    turned_jpeg(record.image, height, width)
+    assert not read_mask(record, (height, width)).any()

@@ -204,3 +204,17 @@ def test_an_out_below_a_flat_patterns_folder_is_allowed(run: Path, lot: Path) ->
     # "lot/*.png" never reads lot/pred/anomaly_maps/*.png
     result = predict_photos(run, f"{lot}/*.png", lot / "pred", threshold="1e9", progress=False)
     assert result["photos"] == 1 and (lot / "pred" / "predictions.json").is_file()
+
+
+def test_one_photo_is_named_by_its_file_name(run: Path, lot: Path, tmp_path: Path) -> None:
+    predict_photos(run, lot / "a.png", tmp_path / "pred", threshold="1e9", maps=False, progress=False)
+    images = json.loads((tmp_path / "pred" / "images.json").read_text())
+    assert [image["file_name"] for image in images] == ["a.png"]
+
+
+def test_an_out_holding_photos_a_pattern_matched_is_refused(run: Path, lot: Path, tmp_path: Path) -> None:
+    # "lot/*/*.png" searches lot/ flat but matches lot/line_2/c.png: --overwrite would delete it
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(UserError, match=f"holds the photo {lot / 'line_2' / 'c.png'}"):
+        predict_photos(run, f"{lot}/*/*.png", lot / "line_2", threshold="1", overwrite=True, progress=False)
+    assert sorted(tmp_path.rglob("*")) == before

@@ -139,3 +139,14 @@ def test_a_failed_final_rename_keeps_the_old_folder_and_removes_the_build(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if replacing else [])  # nothing hidden
     if replacing:
         assert [p.name for p in out.iterdir()] == ["a.txt"] and (out / "a.txt").read_text() == "old"
+
+
+def test_an_output_folder_holding_a_photo_is_refused(tmp_path):
+    from common.folders import check_holds_no_photos
+
+    photo = tmp_path / "lot" / "line_2" / "c.png"
+    check_holds_no_photos(tmp_path / "out", [photo])  # beside: fine
+    check_holds_no_photos(tmp_path / "lot" / "line_3", [photo])
+    for out in (tmp_path / "lot" / "line_2", tmp_path / "lot", tmp_path / "lot" / "line_2" / ".." / "line_2"):
+        with pytest.raises(UserError, match=f"^output folder {tmp_path / 'lot'}.* holds the photo {photo}; "):
+            check_holds_no_photos(out, [tmp_path / "b.png", photo])

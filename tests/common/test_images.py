@@ -237,3 +237,56 @@ def test_narrow_16_bit_photos_are_found(tmp_path, name, pixels, narrow):
     assert is_narrow_16bit(path) is narrow
     if narrow:  # what every reader here sees
         assert decode_image_file(path, cv2.IMREAD_COLOR).max() <= 15
+
+
+@pytest.mark.parametrize("orientation", [5, 7])  # transposes: width and height swap as for 6 and 8
+def test_displayed_size_of_transposed_photos(tmp_path, orientation):
+    path = tmp_path / "t.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (40, 30)).save(path, exif=exif)
+    assert displayed_size(path) == (30, 40) == cv2.imread(str(path)).shape[1::-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "pixels", "narrow"),
+    [
+        ("grey12.TIF", np.full((8, 8), 4095, np.uint16), True),  # camera software writes upper case
+        ("grey12.PNG", np.full((8, 8), 4095, np.uint16), True),
+        ("grey12.tiff", np.full((8, 8), 4095, np.uint16), True),
+        ("grey8.tif", np.full((8, 8), 255, np.uint8), False),  # 8-bit: read as stored
+        (
+            "rgba12.png",
+            np.dstack([np.full((8, 8, 3), 1000, np.uint16), np.full((8, 8), 65535, np.uint16)]),
+            True,
+        ),
+    ],
+)
+def test_narrow_16bit_suffixes_and_depths(tmp_path, name, pixels, narrow):
+    path = tmp_path / name
+    cv2.imwrite(str(path), pixels)
+    assert is_narrow_16bit(path) is narrow
+
+
+def test_glob_base_stops_at_the_first_wildcard():
+    assert glob_base("lot/*/line_2/*.png") == Path("lot")
+
+
+def test_displayed_size_finds_a_pngs_exif_after_its_pixels(tmp_path):
+    import struct
+
+    path = tmp_path / "late.png"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 30)).save(path, exif=exif)
+    data, position, chunks = path.read_bytes(), 8, []
+    while position < len(data):
+        length = struct.unpack(">I", data[position : position + 4])[0]
+        chunks.append(data[position : position + 12 + length])
+        position += 12 + length
+    late = next(chunk for chunk in chunks if chunk[4:8] == b"eXIf")
+    rest = [chunk for chunk in chunks if chunk is not late]
+    path.write_bytes(data[:8] + b"".join(rest[:-1]) + late + rest[-1])  # eXIf between IDAT and IEND
+    with Image.open(path) as image:
+        assert "exif" not in image.info  # PIL sees it only by decoding
+    assert displayed_size(path) == (30, 40) == cv2.imread(str(path)).shape[1::-1]

@@ -56,3 +56,11 @@ def test_a_users_own_telemetry_setting_is_kept(onnx_runtime, tmp_path):
     if not written:  # an ONNX Runtime older than 1.29 has no telemetry here
         pytest.skip("this ONNX Runtime writes no telemetry files")
     assert "home/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid" in written
+
+
+def test_a_users_program_keeps_its_excepthook(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    script = tmp_path / "notebook.py"
+    script.write_text("import sys, common\nprint(sys.excepthook is sys.__excepthook__)\n")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True"

@@ -177,3 +177,10 @@ def test_torch_files_load_memory_mapped_or_whole(tmp_path: Path) -> None:
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     with pytest.raises(UserError, match="cannot read checkpoint"):
         load_torch(tmp_path / "bad.pt", mmap=True)
+
+
+def test_now_zero_is_a_time_not_a_missing_value(tmp_path: Path) -> None:
+    path = foreign_temporary(tmp_path, os.getpid())
+    path.write_bytes(b"")
+    os.utime(path, (1_000_000, 1_000_000))
+    assert not is_stale(path, now=0.0)  # "now" before the file was written: not old

@@ -488,3 +488,11 @@ def test_photos_of_12_bit_camera_data_are_a_warning_or_a_strict_error(tmp_path, 
     with pytest.raises(UserError, match=r"2 photos are 16-bit .*\(--strict\)"):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
     assert not (tmp_path / "strict").exists()
+
+
+def test_one_narrow_photo_is_a_warning(tmp_path, category_factory):
+    category = category_factory(tmp_path / "data", "widget")
+    photo = sorted((category / "test").rglob("*.png"))[0]
+    cv2.imwrite(str(photo), cv2.imread(str(photo)).astype(np.uint16) * 16)
+    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    assert warning.startswith("1 photo")

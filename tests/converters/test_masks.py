@@ -326,5 +326,6 @@ def test_segmentation_to_mask_reads_every_coco_form():
     compressed = mask_to_rle(mask)  # counts as str, as the converters write it
     uncompressed = {"size": [3, 6], "counts": [0, 2, 1, 2, 8, 2, 2, 1]}  # column-major runs
     assert rle_to_mask(uncompressed).tolist() == mask.tolist()  # the runs above are this mask
+    assert len(coco_polygons) == 2  # every polygon of the instance counts, not the first
     for segmentation in (coco_polygons, compressed, uncompressed):
         assert segmentation_to_mask(segmentation, 3, 6).tolist() == mask.tolist()

@@ -202,3 +202,17 @@ def test_weights_that_are_not_checkpoints_are_one_line_errors(
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot load model '{bad_weights}': ") and err.count("\n") == 1
     assert not (photos.parent / "out").exists()
+
+
+def test_an_out_below_a_flat_patterns_folder_is_allowed(checkpoint: Path, photos: Path) -> None:
+    argv = [
+        "--weights",
+        str(checkpoint),
+        "--source",
+        f"{photos}/*.png",
+        "--out",
+        str(photos / "pred"),
+        "--imgsz",
+        "64",
+    ]
+    assert main(argv) == 0 and (photos / "pred" / "predictions.json").is_file()

@@ -120,6 +120,14 @@ def test_bad_options_are_one_line_before_anything_runs(cli, photos, tmp_path, ca
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
+def test_out_may_not_be_a_folder_holding_photos_a_pattern_matched(cli, photos, capsys):
+    # "photos/*/*.png" searches photos/ flat, but matches photos/lot_2/a.png: --overwrite would delete it
+    before = sorted(photos.rglob("*"))
+    assert cli("--source", f"{photos}/*/*.png", "--out", photos / "lot_2", "--overwrite") == 2
+    assert f"holds the photo {photos / 'lot_2' / 'a.png'}" in capsys.readouterr().err
+    assert sorted(photos.rglob("*")) == before
+
+
 @pytest.mark.parametrize("where", ["inside", "holding"])
 def test_out_may_not_be_inside_the_photo_folder_or_hold_it(cli, photos, capsys, where):
     out = photos / "results" if where == "inside" else photos.parent
