@@ -9,7 +9,10 @@ a loss over ``H * W`` pixels, forward and backward, for every mask of every
 prompt round. Here the ground truth takes the inverse path once per instance
 (area resize to ``input_size``, zero padding to ``img_size``, area pooling to
 the low-resolution grid), so the loss compares ``(4h, 4w)`` logits with a soft
-target whose cells hold the fraction of their area that is foreground.
+target whose cells hold the fraction of their area that is foreground: exactly
+where the photo is a whole multiple of ``input_size``, approximately otherwise
+(torch's area mode averages whole input pixels per output pixel; a 600 x 800
+photo's edge cell can read 0.0625 where the exact fraction is 0.08).
 
 Only the cells over the image (not its padding) are scored: their count is
 :func:`valid_cells`, and :func:`crop_valid` cuts logits and targets to them.
@@ -60,7 +63,8 @@ def mask_to_low_res(
         low_res: the logit grid side (``4 * sam.prompt_encoder.image_embedding_size[0]``).
 
     Returns:
-        ``(rows, cols)`` float32 in ``[0, 1]``: the foreground fraction of each valid cell.
+        ``(rows, cols)`` float32 in ``[0, 1]``: the foreground fraction of each valid cell
+        (approximate where the photo is no whole multiple of ``input_size``; see the module).
     """
     target = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
     target = target.to(torch.float32)[None, None]
