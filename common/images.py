@@ -128,12 +128,7 @@ def is_narrow_16bit(path: str | Path) -> bool:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".png":
-        with contextlib.suppress(OSError), open(path, "rb") as file:
-            header = file.read(25)  # signature, IHDR length and type, width, height, bit depth
-            if len(header) == 25 and header[24] == 16:
-                suffix = ".tif"  # decode it below
-    if suffix not in (".tif", ".tiff"):
+    if suffix not in (".png", ".tif", ".tiff") or (suffix == ".png" and not _png_is_16bit(path)):
         return False
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None or image.dtype != np.uint16:
@@ -141,6 +136,14 @@ def is_narrow_16bit(path: str | Path) -> bool:
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]  # an opaque alpha is 65535; IMREAD_COLOR drops it
     return int(image.max()) < 4096
+
+
+def _png_is_16bit(path: Path) -> bool:
+    """Whether a PNG's header gives 16 bits per sample (its IHDR chunk, first after the signature)."""
+    with contextlib.suppress(OSError), open(path, "rb") as file:
+        header = file.read(25)  # signature, IHDR length and type, width, height, bit depth
+        return len(header) == 25 and header[24] == 16
+    return False
 
 
 def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:

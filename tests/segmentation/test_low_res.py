@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 
-from segmentation.embeddings import ImageEmbedding
-from segmentation.instances import instance_loss, low_res_target
 from segmentation.low_res import crop_valid, low_res_to_pixels, mask_to_low_res, valid_cells
-from segmentation.prompts import PromptConfig
 from segmentation.train_config import DEFAULTS
 
 IMG, LOW = 256, 64  # the tiny test SAM: 256-px input, 64x64 logits (SAM: 1024 and 256)
@@ -147,31 +142,6 @@ def test_cell_centres_map_back_by_each_axis_scale(original, input_size, low_res,
         np.array([10.5, 3.5]), original_size=original, input_size=input_size, img_size=IMG, low_res=low_res
     )
     np.testing.assert_allclose(point, expected)
-
-
-@pytest.mark.parametrize("resolution", ["low", "full"])
-def test_instance_loss_trains_at_either_resolution(tiny_sam, resolution):
-    config = copy.deepcopy(DEFAULTS)
-    config["loss"]["resolution"] = resolution
-    embedding = ImageEmbedding(torch.randn(32, 16, 16), (192, 256), (192, 256))
-    mask = np.zeros((192, 256), bool)
-    mask[40:90, 100:180] = True
-    cached = low_res_target(tiny_sam, embedding, mask) if resolution == "low" else None
-    for parameter in tiny_sam.mask_decoder.parameters():
-        parameter.grad = None
-    loss, logs = instance_loss(
-        tiny_sam,
-        embedding,
-        mask,
-        config=config,
-        prompt_config=PromptConfig(**config["prompts"]),
-        rng=np.random.default_rng(0),
-        device=torch.device("cpu"),
-        low_res=cached,
-    )
-    loss.backward()
-    assert torch.isfinite(loss) and logs["focal"] >= 0
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tiny_sam.mask_decoder.parameters())
 
 
 def test_default_loss_is_low_resolution():
