@@ -19,6 +19,10 @@ accuracy, image AUROC, box AP50, mask AP end to end against SAM from the ground-
 ``--colour-head``: the decoders are fine-tuned with ``colour_head=true`` and the fine-tuned rows
 run with ``--no-colour-head``, beside one more row per detector with the head (conf picked on val):
 the same decoder with and without it.
+
+``--tta``: one more row per detector and SAM with test-time flips (``inspection.evaluate
+--tta``, conf picked on val): the same detector boxes, SAM's logits averaged over the photo and
+its three flips, the oracle's too.
 """
 
 from __future__ import annotations
@@ -86,10 +90,12 @@ def evaluate(
     conf: float | None,
     imgsz: int,
     colour_head: bool = True,
+    tta: bool = False,
 ) -> dict:
     """``inspection.evaluate`` on the test split; ``conf`` None: picked on val. Returns metrics.json.
 
-    ``colour_head`` False: ``--no-colour-head`` (the decoder's head, if any, left out).
+    ``colour_head`` False: ``--no-colour-head`` (the decoder's head, if any, left out); ``tta``:
+    ``--tta``.
     """
     command = [sys.executable, "-m", "inspection.evaluate", "--detector", str(detector),
                "--imgsz", str(imgsz), "--data", str(data), "--split", "test", "--out", str(out),
@@ -97,6 +103,7 @@ def evaluate(
     command += ["--sam", str(sam)] if sam is not None else []
     command += ["--conf-from", "val"] if conf is None else ["--conf", str(conf)]
     command += [] if colour_head else ["--no-colour-head"]
+    command += ["--tta"] if tta else []
     run(command)
     return json.loads((out / "metrics.json").read_text())
 
@@ -137,6 +144,12 @@ def markdown(results: list[dict], args, command: str, info: dict, seconds: float
             "`--no-colour-head`, the `fine-tuned + colour head` rows with the head (the same decoder)."
             if args.colour_head
             else ""
+        )
+        + (
+            " `+ flips` rows: `inspection.evaluate --tta` (SAM's logits averaged over the photo and its "
+            "three flips, the oracle's too), the same detector and threshold pick."
+            if args.tta
+            else ""
         ),
         "",
         markdown_table(header, summary_rows(results)),
@@ -167,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--colour-head", action="store_true", help="fine-tune with colour_head=true; rows with and without it"
     )
+    parser.add_argument("--tta", action="store_true", help="also rows with test-time flips (conf from val)")
     args = parser.parse_args(argv)
     command = command_line(__file__, argv)
     info = machine_info({"load_avg_1m_before": load_average()})
@@ -186,17 +200,20 @@ def main(argv: list[str] | None = None) -> int:
             if not detector.is_file():
                 parser.error(f"no detector at {detector}: run bench/detect_bench.py --models {model} first")
             cases = [
-                ("zero-shot", None, None, False),
-                ("fine-tuned", decoder, None, False),
-                ("fine-tuned", decoder, args.fixed_conf, False),
+                ("zero-shot", None, None, False, False),
+                ("fine-tuned", decoder, None, False, False),
+                ("fine-tuned", decoder, args.fixed_conf, False, False),
             ]
             if args.colour_head:
-                cases.append(("fine-tuned + colour head", decoder, None, True))
-            for sam_name, sam, conf, head in cases:
+                cases.append(("fine-tuned + colour head", decoder, None, True, False))
+            if args.tta:
+                cases += [("zero-shot + flips", None, None, False, True)]
+                cases += [("fine-tuned + flips", decoder, None, False, True)]
+            for sam_name, sam, conf, head, tta in cases:
                 mode = "val" if conf is None else f"{conf:g}"
                 out = args.work / "eval" / f"s{split}_{model}_{sam_name.replace(' ', '')}_{mode}"
                 metrics = evaluate(
-                    detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz, colour_head=head
+                    detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz, colour_head=head, tta=tta
                 )
                 figures = {name: figure(metrics, path) for name, path in FIGURES}
                 results.append(

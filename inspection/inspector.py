@@ -16,7 +16,10 @@ call. A photo without boxes costs one detector pass and no encoder pass: most
 photos of a line are good. The verdict and score follow
 :func:`detection.image_level.image_prediction`. When the SAM checkpoint carries a
 colour head (:mod:`segmentation.colour_head`), each mask is the head's decision
-on SAM's full-resolution logits and the photo's colours inside its box.
+on SAM's full-resolution logits and the photo's colours inside its box. With
+test-time flips (``tta``) a photo with boxes is encoded four times (as itself and
+flipped, :mod:`segmentation.tta`; each view cached like the photo) and every box's
+logits are the views' average.
 """
 
 from __future__ import annotations
@@ -43,12 +46,14 @@ from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
+from segmentation.augment import transform_image
 from segmentation.colour_head import ColourHead, refuse_crops
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
 from segmentation.evaluate import resolve_device
 from segmentation.predict import decode, upscale_logits
+from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
 
 if TYPE_CHECKING:
@@ -93,10 +98,13 @@ class Inspector:
         colour_head: refine SAM's logits of each box with this head (a ``decoder.pt``'s,
             :attr:`SamCheckpoint.colour_head <inspection.checkpoints.SamCheckpoint.colour_head>`);
             masks and probabilities are then the head's. None: SAM's own.
+        tta: average every box's logits over the photo and its flips (:data:`TTA_VIEWS`,
+            ``segmentation.evaluate --tta``'s views): three more encoder runs per photo with
+            boxes (cached), a decoder call per view; a colour head refines the averaged logits.
 
     Raises:
         UserError: bad tiling settings, ``conf`` outside [0, 1], a device this machine lacks,
-            or a ``colour_head`` with ``crops`` (the head works on whole-photo logits).
+            or a ``colour_head`` or ``tta`` with ``crops`` (both work on whole-photo logits).
     """
 
     def __init__(
@@ -117,9 +125,11 @@ class Inspector:
         runtime: str = "torch",
         crops: CropRule | None = None,
         colour_head: ColourHead | None = None,
+        tta: bool = False,
     ) -> None:
         check_settings(conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap)
         check_colour_head(colour_head, crops)
+        check_tta(tta, crops)
         self.device = resolve_device("auto" if device is None else str(device))
         self.detector = detector
         self.sam = sam.to(self.device).eval()
@@ -136,8 +146,10 @@ class Inspector:
         self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
         self._last_path: Path | None = None
         self._last_rgb: tuple[tuple | None, np.ndarray] | None = None  # (photo key, its RGB pixels)
+        self._last_flips: tuple[tuple, dict[str, ImageEmbedding]] | None = None  # (photo key, its flips')
         self.crops = crops
         self.colour_head = colour_head
+        self.tta = tta
         self.settings = {
             "imgsz": imgsz,
             "conf": conf,
@@ -187,6 +199,7 @@ class Inspector:
         checkpoint = check_sam_checkpoint(sam_checkpoint, model=model, base_checkpoint=base_checkpoint)
         head = checkpoint.colour_head if use_colour_head else None
         check_colour_head(head, settings.get("crops"))
+        check_tta(settings.get("tta", False), settings.get("crops"))
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
         sam = load_sam_checkpoint(checkpoint, device=resolved)
@@ -324,12 +337,13 @@ class Inspector:
         With ``crops``, a small box is decoded on a zoomed crop of the photo around it (its
         embedding cached like the photo's, :mod:`segmentation.crops`) and its mask pasted back.
         With a ``colour_head``, the head refines every box's logits on the photo's colours.
+        With ``tta``, the logits are averaged over the photo and its flips first.
 
         Args:
             embedding: the photo's embedding (:meth:`embedding`).
             boxes: ``(N, 4)`` xyxy in the photo's pixels (the detector's, or ground-truth
                 boxes as an oracle).
-            path: the photo's file, for crops and the colour head; None: the photo
+            path: the photo's file, for crops, the colour head and ``tta``; None: the photo
                 :meth:`embedding` returned ``embedding`` for (crops are skipped for an
                 embedding of unknown origin).
             rgb: the photo's ``(H, W, 3)`` uint8 RGB pixels for the colour head; None: read
@@ -341,7 +355,8 @@ class Inspector:
             (None otherwise); ``(H, W)`` is ``embedding.original_size``.
 
         Raises:
-            ValueError: a colour head, and neither ``rgb`` nor the photo's file known.
+            ValueError: a colour head, and neither ``rgb`` nor the photo's file known; or
+                ``tta`` and the photo's file not known.
         """
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         if path is None and self._last is not None and self._last[1] is embedding:
@@ -350,11 +365,16 @@ class Inspector:
             if path is None:
                 raise ValueError("the colour head needs the photo: pass path or rgb with this embedding")
             rgb = self.photo_rgb(path)
+        flips = None
+        if self.tta and len(boxes):
+            if path is None:
+                raise ValueError("test-time flips need the photo: pass path with this embedding")
+            flips = self.flip_embeddings(path)
         windows = small_box_windows(self.crops if path is not None else None, boxes, embedding.original_size)
         whole = [i for i, window in enumerate(windows) if window is None]
         if len(whole) == len(boxes):
-            return self._segment_frame(embedding, boxes, rgb)
-        masks, scores, probs = self._segment_frame(embedding, boxes[whole], rgb)
+            return self._segment_frame(embedding, boxes, rgb, flips)
+        masks, scores, probs = self._segment_frame(embedding, boxes[whole], rgb, flips)
         out_masks = np.zeros((len(boxes), *embedding.original_size), bool)
         out_scores = np.zeros(len(boxes), np.float32)
         out_probs = None if probs is None else np.zeros((len(boxes), *embedding.original_size), np.float16)
@@ -380,8 +400,30 @@ class Inspector:
         rgb = cv2.cvtColor(decode_image_file(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         return embed_images(self.sam, [view.apply(rgb)], self.device)[0]
 
+    def flip_embeddings(self, path: str | Path) -> dict[str, ImageEmbedding]:
+        """SAM's embeddings of the photo at ``path`` flipped, by view name (:data:`TTA_VIEWS` but
+        the identity), cached like the photo's; the last photo's are also kept in memory."""
+        key = _file_key(path)
+        if key is not None and self._last_flips is not None and self._last_flips[0] == key:
+            return self._last_flips[1]
+        names = [name for name in TTA_VIEWS if name != "identity"]
+        if self.cache is not None:
+            views = [View(transform=name) for name in names]
+            embedded = self.cache.embed([path] * len(names), views=views, device=self.device, progress=False)
+        else:
+            rgb = self.photo_rgb(path)
+            embedded = embed_images(self.sam, [transform_image(rgb, name) for name in names], self.device)
+        flips = dict(zip(names, embedded, strict=True))
+        if key is not None:
+            self._last_flips = (key, flips)
+        return flips
+
     def _segment_frame(
-        self, embedding: ImageEmbedding, boxes: np.ndarray, rgb: np.ndarray | None = None
+        self,
+        embedding: ImageEmbedding,
+        boxes: np.ndarray,
+        rgb: np.ndarray | None = None,
+        flips: dict[str, ImageEmbedding] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:meth:`segment` on one embedding's own frame, no crops.
 
@@ -389,6 +431,8 @@ class Inspector:
             embedding, boxes: as :meth:`segment`.
             rgb: the photo's RGB pixels when ``embedding`` is the whole photo's: the colour
                 head (if any) refines the logits; None: SAM's logits as they are (a crop).
+            flips: the photo's flipped embeddings (:meth:`flip_embeddings`): logits averaged
+                over them and ``embedding``; None: ``embedding``'s alone.
         """
         height, width = embedding.original_size
         n = len(boxes)
@@ -398,19 +442,37 @@ class Inspector:
             return masks, np.zeros(0, np.float32), probs
         scores = np.zeros(n, np.float32)
         with torch.inference_mode():
-            step = DECODER_CHUNK["cpu" if self.device.type == "cpu" else "gpu"]
-            for first in range(0, n, step):
-                chunk = boxes[first : first + step]
-                low_res, iou = self._decode(embedding, boxes=chunk, multimask_output=False)
-                scores[first : first + len(chunk)] = iou[:, 0].float().cpu().numpy()
-                for start in range(0, len(chunk), UPSCALE_CHUNK):
-                    logits = upscale_logits(self.sam, low_res[start : start + UPSCALE_CHUNK], embedding)[:, 0]
-                    logits = self._refine(logits, chunk[start : start + UPSCALE_CHUNK], rgb)
-                    rows = slice(first + start, first + start + len(logits))
-                    masks[rows] = (logits > self.sam.mask_threshold).cpu().numpy()
-                    if probs is not None:
-                        probs[rows] = torch.sigmoid(logits).half().cpu().numpy()
+            for rows, logits, iou in self._logits(embedding, boxes, flips):
+                scores[rows] = iou
+                logits = self._refine(logits, boxes[rows], rgb)
+                masks[rows] = (logits > self.sam.mask_threshold).cpu().numpy()
+                if probs is not None:
+                    probs[rows] = torch.sigmoid(logits).half().cpu().numpy()
         return masks, scores, probs
+
+    def _logits(
+        self, embedding: ImageEmbedding, boxes: np.ndarray, flips: dict[str, ImageEmbedding] | None
+    ) -> Iterator[tuple[slice, torch.Tensor, np.ndarray]]:
+        """``(rows, (n, H, W) full-resolution logits, (n,) predicted IoUs)`` of ``boxes``, in order,
+        :data:`DECODER_CHUNK` boxes per decoder call and at most :data:`UPSCALE_CHUNK` rows at a time."""
+        step = DECODER_CHUNK["cpu" if self.device.type == "cpu" else "gpu"]
+        if flips is not None:  # four views' logits at full size at once
+            step = min(step, UPSCALE_CHUNK)
+        for first in range(0, len(boxes), step):
+            chunk = boxes[first : first + step]
+            if flips is not None:
+                views = {"identity": embedding, **flips}
+                logits, iou = flip_averaged_logits(
+                    self.sam, views, chunk, embedding.original_size, decoder=self._decode
+                )
+                yield slice(first, first + len(chunk)), torch.from_numpy(logits), iou
+                continue
+            low_res, iou = self._decode(embedding, boxes=chunk, multimask_output=False)
+            iou = iou[:, 0].float().cpu().numpy()
+            for start in range(0, len(chunk), UPSCALE_CHUNK):
+                part = slice(start, start + UPSCALE_CHUNK)
+                logits = upscale_logits(self.sam, low_res[part], embedding)[:, 0]
+                yield slice(first + start, first + start + len(logits)), logits, iou[part]
 
     def _refine(self, logits: torch.Tensor, boxes: np.ndarray, rgb: np.ndarray | None) -> torch.Tensor:
         """``(n, H, W)`` full-resolution ``logits`` of ``boxes`` through the colour head, if there is one."""
@@ -426,6 +488,16 @@ def check_colour_head(colour_head: ColourHead | None, crops: CropRule | None) ->
         UserError: both are given.
     """
     refuse_crops(colour_head, 0.0 if crops is None else crops.max_fraction)
+
+
+def check_tta(tta: bool, crops: CropRule | None) -> None:
+    """Refuses test-time flips together with zoomed crops, as ``segmentation.evaluate`` does.
+
+    Raises:
+        UserError: both are given.
+    """
+    if tta and crops is not None and crops.max_fraction > 0:
+        raise UserError("--tta and --crop-fraction do not combine: drop one of them")
 
 
 def check_settings(

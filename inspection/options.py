@@ -18,7 +18,7 @@ from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import cache_root
 from inspection.checkpoints import SamCheckpoint
-from inspection.inspector import Inspector, check_colour_head, check_settings
+from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
@@ -46,6 +46,7 @@ class CascadeOptions:
     no_cache: bool = False
     runtime: str = "auto"
     crop_fraction: float = 0.0
+    tta: bool = False
     progress: bool = True
 
     def resolved(self, *, model: str, device: str) -> CascadeOptions:
@@ -72,6 +73,7 @@ def check_cascade(options: CascadeOptions) -> None:
         raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
     if not 0 <= options.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
+    check_tta(options.tta, options.crop_rule())
     if options.max_det < 1:
         raise UserError(f"--max-det must be >= 1, got {options.max_det}")
     if options.runtime not in RUNTIMES:
@@ -127,6 +129,7 @@ def build_inspector(
         runtime=options.runtime,
         crops=options.crop_rule(),
         colour_head=colour_head,
+        tta=options.tta,
     )
 
 
@@ -183,5 +186,11 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="decode boxes whose longest side < this x the photo's on a zoomed crop (segmentation's rule, "
         "e.g. 0.125; one more encoder run per small box, cached); 0: off",
+    )
+    run.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time flips: average SAM's logits over the photo and its 3 flips "
+        "(4 encoder runs per photo with boxes, cached); not with --crop-fraction",
     )
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

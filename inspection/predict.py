@@ -23,7 +23,8 @@ JSON files are read by later commands, which need a name that does not move.
 
 A ``decoder.pt`` that carries a colour head (``colour_head: true`` in training) refines
 the masks with it unless ``--no-colour-head``; ``args.yaml`` records the head applied
-(``colour_head``, or null).
+(``colour_head``, or null). ``--tta`` averages SAM's logits over the photo and its three flips
+(four encoder runs per photo with boxes, each view cached).
 """
 
 from __future__ import annotations

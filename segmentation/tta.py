@@ -14,7 +14,8 @@ image, ground-truth boxes): IoU 0.8299 -> 0.8425 on ``hazelnut_toy``, 0.8532 ->
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 
 import numpy as np
 import torch
@@ -25,13 +26,23 @@ from segmentation.embeddings import ImageEmbedding
 from segmentation.predict import decode, upscale_logits
 from segmentation.views import View
 
+#: A mask decoder: :func:`segmentation.predict.decode` with the model bound, or an
+#: :class:`~segmentation.decoder_onnx.OnnxDecoder`; ``(embedding, boxes=..., multimask_output=...)``
+#: to ``(low_res_logits, iou_predictions)``.
+Decoder = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
 #: The views averaged: each is its own inverse (rotations by 90 degrees are not, and would
 #: swap the sides of non-square photos).
 TTA_VIEWS: tuple[str, ...] = ("identity", "fliplr", "flipud", "rot180")
 
 
 def view_logits(
-    sam: Sam, embedding: ImageEmbedding, boxes: np.ndarray, view: str, image_size: tuple[int, int]
+    sam: Sam,
+    embedding: ImageEmbedding,
+    boxes: np.ndarray,
+    view: str,
+    image_size: tuple[int, int],
+    decoder: Decoder | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Single-mask logits of ``boxes`` decoded on ``view``, back in the image frame.
 
@@ -41,13 +52,15 @@ def view_logits(
         boxes: ``(N, 4)`` xyxy pixel edges in the image frame.
         view: a :data:`TTA_VIEWS` name.
         image_size: ``(H, W)`` of the image.
+        decoder: runs SAM's mask decoder; None: ``sam``'s own in torch.
 
     Returns:
         ``(N, H, W)`` float32 logits and ``(N,)`` predicted IoUs.
     """
     framed = View(transform=view).boxes(np.asarray(boxes, dtype=float), image_size)
+    decoder = partial(decode, sam) if decoder is None else decoder
     with torch.inference_mode():
-        low_res, iou = decode(sam, embedding, boxes=framed, multimask_output=False)
+        low_res, iou = decoder(embedding, boxes=framed, multimask_output=False)
         logits = upscale_logits(sam, low_res, embedding)[:, 0].float().cpu().numpy()
     back = transform_image(np.moveaxis(logits, 0, -1), view)  # (H, W, N): the transform's axes
     return np.moveaxis(back, -1, 0), iou[:, 0].float().cpu().numpy()
@@ -58,17 +71,19 @@ def flip_averaged_logits(
     embeddings: Mapping[str, ImageEmbedding],
     boxes: np.ndarray,
     image_size: tuple[int, int],
+    decoder: Decoder | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(N, H, W)`` logits averaged over ``embeddings``' views, and ``(N,)`` mean predicted IoUs.
 
     Args:
         embeddings: by view name (:data:`TTA_VIEWS`, any subset), the embedding of that view.
+        decoder: see :func:`view_logits`.
     """
     if not embeddings:
         raise ValueError("test-time flips need at least one view")
     total, scores = None, []
     for view, embedding in embeddings.items():
-        logits, iou = view_logits(sam, embedding, boxes, view, image_size)
+        logits, iou = view_logits(sam, embedding, boxes, view, image_size, decoder)
         total = logits if total is None else total + logits
         scores.append(iou)
     return total / len(embeddings), np.mean(scores, axis=0).astype(np.float32)

@@ -229,6 +229,15 @@ def test_a_decoders_colour_head_is_applied_and_recorded(cli, tmp_path) -> None:
         assert len(predictions) == 4 and in_box_pixels(predictions).all() == (not flags)
 
 
+def test_tta_applies_to_the_cascade_and_the_oracle(cli, tmp_path) -> None:
+    assert cli("--out", tmp_path / "plain", "--gallery", "0") == 0
+    assert cli("--out", tmp_path / "flips", "--gallery", "0", "--tta") == 0
+    plain, flips = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("plain", "flips"))
+    assert flips["settings"]["tta"] is True and plain["settings"]["tta"] is False
+    assert flips["per_image"]["defect"]["iou"] != plain["per_image"]["defect"]["iou"]
+    assert flips["per_image"]["defect"]["oracle_iou"] != plain["per_image"]["defect"]["oracle_iou"]
+
+
 def test_a_corrupt_photo_is_named_before_the_models_load(cli, dataset, tmp_path, capsys, monkeypatch) -> None:
     # it used to surface mid-run, after both models had loaded and earlier photos were scored
     photo = sorted((dataset / "images" / "test").iterdir())[-1]

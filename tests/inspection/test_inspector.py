@@ -11,10 +11,13 @@ import torch
 
 from common.errors import UserError
 from inspection.inspector import Inspector, sort_by_score
+from segmentation.augment import transform_image
+from segmentation.crops import CropRule
 from segmentation.decoder_onnx import missing_packages
-from segmentation.embeddings import EmbeddingCache
+from segmentation.embeddings import EmbeddingCache, embed_images, load_rgb
 from segmentation.finetuned import save_decoder
 from segmentation.predict import predict_masks
+from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from tests.inspection.conftest import CLASS_NAMES, StubDetector
 from tests.segmentation.conftest import build_tiny_sam
 
@@ -307,3 +310,73 @@ def test_the_photo_just_inspected_keeps_its_embedding(photos, stub_detector, tin
     assert len(encoder_calls) == 2
     with pytest.raises(UserError, match="missing.png"):
         inspector.embedding(photos / "missing.png")
+
+
+def flip_views(sam, path: Path) -> dict:
+    """The photo's embeddings by :data:`TTA_VIEWS` name, each encoded alone."""
+    rgb = load_rgb(path)
+    return {name: embed_images(sam, [transform_image(rgb, name)])[0] for name in TTA_VIEWS}
+
+
+def test_tta_masks_are_the_flip_averaged_logits(photos, stub_detector, tiny_sam):
+    encoder_calls = count_calls(tiny_sam.image_encoder)
+    result = Inspector(stub_detector, tiny_sam, keep_probs=True, tta=True)(photos / "two.png")
+    assert len(encoder_calls) == 2  # the photo, then its three flips in one batch
+    logits, scores = flip_averaged_logits(
+        tiny_sam, flip_views(tiny_sam, photos / "two.png"), result.boxes, (60, 80)
+    )
+    assert (result.masks != (logits > 0)).mean() < 1e-3 and np.allclose(result.mask_scores, scores, atol=1e-4)
+    assert np.allclose(result.mask_probs.astype(np.float32), 1 / (1 + np.exp(-logits)), atol=2e-3)
+    plain = Inspector(StubDetector(), tiny_sam, keep_probs=True)(photos / "two.png")
+    assert np.abs(plain.mask_probs.astype(np.float32) - result.mask_probs.astype(np.float32)).max() > 0.01
+
+
+def test_tta_decodes_in_bounded_chunks_and_keeps_box_order(photos, stub_detector, tiny_sam, monkeypatch):
+    import inspection.inspector as inspector_module
+
+    monkeypatch.setattr(inspector_module, "DECODER_CHUNK", {"cpu": 3, "gpu": 5})
+    inspector = Inspector(stub_detector, tiny_sam, tta=True)
+    embedding = inspector.embedding(photos / "two.png")
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 40, (7, 2))
+    boxes = np.hstack([corners, corners + rng.uniform(5, 30, (7, 2))])
+    decoder_calls = count_calls(tiny_sam.mask_decoder)
+    masks, scores, _ = inspector.segment(embedding, boxes)  # the photo just embedded: its flips are found
+    assert len(decoder_calls) == 3 * 4  # 3 + 3 + 1 boxes, on each of the four views
+    views = {"identity": embedding, **inspector.flip_embeddings(photos / "two.png")}
+    logits, expected_scores = flip_averaged_logits(tiny_sam, views, boxes, (60, 80))
+    assert np.array_equal(masks, logits > 0) and np.allclose(scores, expected_scores, atol=1e-6)
+
+
+def test_tta_needs_the_photo_of_an_embedding(photos, stub_detector, tiny_sam):
+    inspector = Inspector(stub_detector, tiny_sam, tta=True)
+    embedding = flip_views(tiny_sam, photos / "one.png")["identity"]  # not made by the inspector
+    with pytest.raises(ValueError, match="test-time flips need the photo"):
+        inspector.segment(embedding, np.array([[5.0, 5, 20, 20]]))
+    masks, _, _ = inspector.segment(embedding, np.array([[5.0, 5, 20, 20]]), path=photos / "one.png")
+    assert masks.shape == (1, 60, 80)
+
+
+@pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
+def test_tta_with_the_onnx_decoder_gives_the_same_masks(photos, stub_detector, tiny_sam):
+    exact = Inspector(stub_detector, tiny_sam, keep_probs=True, tta=True)(photos / "two.png")
+    result = Inspector(stub_detector, tiny_sam, keep_probs=True, tta=True, runtime="onnx")(photos / "two.png")
+    assert np.allclose(result.mask_scores, exact.mask_scores, atol=1e-4)
+    assert np.abs(result.mask_probs.astype(float) - exact.mask_probs.astype(float)).max() < 2e-3
+
+
+def test_tta_views_are_cached_and_encoded_once(photos, stub_detector, tmp_path):
+    sam = build_tiny_sam()
+    cache = EmbeddingCache(tmp_path / "cache", sam, model_name="tiny")
+    first = Inspector(stub_detector, sam, cache=cache, tta=True)(photos / "one.png")
+    assert len(cache) == 1 and len(list((tmp_path / "cache").rglob("*.pt"))) == 4  # the photo and 3 views
+    again = build_tiny_sam()
+    encoder_calls = count_calls(again.image_encoder)
+    cached = EmbeddingCache(tmp_path / "cache", again, model_name="tiny")
+    second = Inspector(StubDetector(), again, cache=cached, tta=True)(photos / "one.png")
+    assert encoder_calls == [] and np.array_equal(first.masks, second.masks)
+
+
+def test_tta_with_crops_is_refused(stub_detector, tiny_sam):
+    with pytest.raises(UserError, match="--tta and --crop-fraction do not combine"):
+        Inspector(stub_detector, tiny_sam, tta=True, crops=CropRule(max_fraction=0.125))

@@ -63,6 +63,17 @@ def test_a_folder_of_photos(cli, photos, tmp_path, capsys):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no build left behind
 
 
+def test_tta_is_applied_and_recorded(cli, photos, tmp_path):
+    assert cli("--source", photos, "--out", tmp_path / "flips", "--tta") == 0
+    assert yaml.safe_load((tmp_path / "flips" / "args.yaml").read_text())["tta"] is True
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 3 * 4  # photos with boxes, and their flips
+    assert cli("--source", photos, "--out", tmp_path / "plain") == 0
+    assert yaml.safe_load((tmp_path / "plain" / "args.yaml").read_text())["tta"] is False
+    flipped, plain = (json.loads((tmp_path / n / "predictions.json").read_text()) for n in ("flips", "plain"))
+    assert [p["bbox"] for p in flipped] == [p["bbox"] for p in plain]
+    assert [p["segmentation"] for p in flipped] != [p["segmentation"] for p in plain]
+
+
 def test_a_glob_and_a_single_file(cli, photos, tmp_path):
     assert cli("--source", f"{photos}/**/a.png", "--out", tmp_path / "glob", "--overlays", "0") == 0
     images = json.loads((tmp_path / "glob" / "images.json").read_text())["images"]
@@ -111,6 +122,7 @@ def test_a_full_state_dict_with_model(detector_file, tiny_registry, photos, tmp_
         (["--model", "vit_b"], "was trained on model 'tiny', not 'vit_b'"),
         (["--device", "gpu"], "unknown device 'gpu'"),
         (["--rank-by", "iou"], "argument --rank-by: invalid choice"),
+        (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
     ],
 )
 def test_bad_options_are_one_line_before_anything_runs(cli, photos, tmp_path, capsys, args, fragment):
