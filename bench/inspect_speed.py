@@ -22,7 +22,7 @@ from ``make demo``), spread over its splits, resized to ``--size`` px squares in
 
 Usage::
 
-    PYTHONPATH=. python bench/inspect_speed.py --detector runs/demo/detect/yolo11n/weights/best.pt \\
+    PYTHONPATH=. python bench/inspect_speed.py --detector runs/demo/detect/yolo11n_world/weights/best.pt \\
         --sam runs/demo/sam/vit_t/decoder.pt --size 1024 --threads 2 --rss-photos 500 --out bench/results
 """
 
@@ -196,7 +196,8 @@ def markdown(summary: dict, rss: dict, samples, *, command: str, info: dict, arg
 
 def parse_args(argv: Sequence[str] | None = None):
     parser = bench_parser(__doc__)
-    parser.add_argument("--detector", type=Path, default=Path("runs/demo/detect/yolo11n/weights/best.pt"))
+    demo_detector = Path("runs/demo/detect/yolo11n_world/weights/best.pt")
+    parser.add_argument("--detector", type=Path, default=demo_detector)
     parser.add_argument("--sam", type=Path, default=Path("runs/demo/sam/vit_t/decoder.pt"))
     parser.add_argument("--model", default=None, help="SAM model for a full state dict")
     parser.add_argument("--data", type=Path, default=Path("runs/demo/synthetic_nut"))

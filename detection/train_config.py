@@ -9,7 +9,7 @@ Two kinds of keys:
   ``epochs >= 1``...) and then by :func:`ultralytics_option`'s declarations for what
   ``check_cfg`` lets through: booleans given to numbers (``lr0=true`` is not a
   learning rate of 1.0), NaN and infinity, and the ranges of :data:`TRAIN_RANGES`
-  (``lr0 > 0``, ``imgsz >= 1``, ``workers >= 0``...). ``batch`` takes what
+  (``lr0 > 0``, ``imgsz >= 32``, ``workers >= 0``...). ``batch`` takes what
   ultralytics documents: images per batch, ``-1`` for AutoBatch, or a fraction
   of GPU memory for AutoBatch (:func:`check_batch`).
 
