@@ -146,7 +146,7 @@ class Inspector:
         self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
         self._last_path: Path | None = None
         self._last_rgb: tuple[tuple | None, np.ndarray] | None = None  # (photo key, its RGB pixels)
-        self._last_flips: tuple[tuple, dict[str, ImageEmbedding]] | None = None  # (photo key, its flips')
+        self._last_flips: tuple[tuple, dict[str, ImageEmbedding]] | None = None  # (photo key, its flips)
         self.crops = crops
         self.colour_head = colour_head
         self.tta = tta
