@@ -333,11 +333,17 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
     try:
         with _pil_open()(path) as image:
             size = image.size
+            if orientation and image.format == "TIFF":
+                # PIL's TIFF reader gives the turned size at once and turns the pixels on loading
+                # (dropping the tag then): the stored size and the tag, as every other format gives them
+                turn = _orientation(image)
+                size = size[::-1] if turn in (5, 6, 7, 8) else size
             if decode:
                 if image.format == "JPEG":
                     image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
                 image.load()
-            if orientation and (decode or image.format != "PNG" or "exif" in image.info or _late_exif(path)):
+            exif_read = decode or image.format != "PNG" or "exif" in image.info
+            if orientation and image.format != "TIFF" and (exif_read or _late_exif(path)):
                 turn = _orientation(image)  # a PNG's getexif() decodes it unless its eXIf came first
     except Image.DecompressionBombError:
         raise UserError(

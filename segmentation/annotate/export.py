@@ -35,9 +35,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from common.images import IMAGE_SUFFIXES
+from common.errors import UserError
+from common.images import IMAGE_SUFFIXES, displayed_size, is_rotated
 from common.io import atomic_write
 from converters.convert import ConversionReport, ConvertConfig, convert
 from converters.mvtec import MASK_SUFFIX
@@ -55,11 +55,6 @@ from segmentation.embeddings import load_rgb
 
 #: Folder under ``--out`` that :func:`export_dataset` writes YOLO + COCO to.
 EXPORT_DIR = "export"
-#: EXIF tag of the image orientation.
-_ORIENTATION = 0x0112
-# What PIL raises for files it cannot read. ImportError too: once ultralytics is imported (MobileSAM's
-# encoder comes from it), its patched Image.open tries the optional pi_heif on unidentified files.
-_PIL_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, ImportError)
 
 
 def needs_upright_copy(source: Path) -> bool:
@@ -68,31 +63,23 @@ def needs_upright_copy(source: Path) -> bool:
     SAM, OpenCV and browsers show such a photo rotated as the tag says, while
     PIL (which the converters read image sizes with) reports the stored pixels:
     the copy in the tree is then written upright as PNG so that the mask fits
-    it whichever way it is read.
+    it whichever way it is read. An unreadable file is not rotated here: load_rgb decides what is
+    readable, and an unreadable file never gets this far.
     """
-    try:
-        with Image.open(source) as image:
-            return image.getexif().get(_ORIENTATION, 1) not in (0, 1)
-    except _PIL_ERRORS:
-        return False  # load_rgb decides what is readable; an unreadable file never gets this far
+    return is_rotated(source)
 
 
 def upright_size(source: Path) -> tuple[int, int]:
-    """``(H, W)`` of an image as SAM and browsers show it (EXIF orientation applied), from its header.
+    """``(H, W)`` of an image as SAM and browsers show it (EXIF orientation applied), from its header
+    (:func:`common.images.displayed_size`).
 
     Raises:
         AnnotationError: not a readable image.
     """
     try:
-        with Image.open(source) as image:
-            width, height = image.size
-            if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
-                width, height = height, width
-    except _PIL_ERRORS as error:
-        reason = "PIL cannot identify it" if isinstance(error, ImportError) else error
-        raise AnnotationError(
-            f"cannot read image {source.name}: corrupt or not an image ({reason})"
-        ) from None
+        width, height = displayed_size(source)
+    except UserError as error:  # it names the whole path; the page knows photos by name
+        raise AnnotationError(str(error).replace(str(source), source.name, 1)) from None
     return height, width
 
 

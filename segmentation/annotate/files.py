@@ -14,6 +14,7 @@ leaves the old file or the new one, never a half-written one.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from common.images import IMAGE_SUFFIXES
@@ -33,14 +34,14 @@ def check_relative(relative: str) -> PurePosixPath:
         The path as a :class:`PurePosixPath`.
 
     Raises:
-        AnnotationError: absolute (``/etc/passwd``, ``C:/x``, ``//host/x``), a backslash,
+        AnnotationError: absolute (``/etc/passwd``, ``C:/x``, ``C:``, ``//host/x``), a backslash,
             a NUL or control character, a ``.`` or ``..`` part, an empty part, or too long.
     """
     if not relative or len(relative) > MAX_RELATIVE_PATH:
         raise AnnotationError(f"bad path: empty or longer than {MAX_RELATIVE_PATH} characters")
     if any(ord(char) < 32 for char in relative) or "\\" in relative:
         raise AnnotationError("bad path: control characters and backslashes are not allowed")
-    if relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
+    if relative.startswith("/") or re.match(r"[A-Za-z]:(/|$)", relative):  # a drive; "1:30.png" is a name
         raise AnnotationError(f"absolute paths are refused: {relative!r}")
     parts = relative.split("/")
     if any(part in ("", ".", "..") for part in parts):

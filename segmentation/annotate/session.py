@@ -251,8 +251,9 @@ class AnnotationSession:
     ) -> Instance:
         """Accepts an instance: ``mask`` ``(H, W)`` bool at the image's own size.
 
-        Accepting a mask the image already has, in the same class, changes nothing and returns
-        that instance: a double Enter or a client's retry must not save the defect twice.
+        Accepting a mask the image already has, in the same class, returns that instance and saves
+        no copy: a double Enter or a client's retry must not save the defect twice (a corrected
+        proposal is then only decided).
 
         Args:
             proposal: the undecided proposal this instance replaces (one the user corrected);
@@ -269,7 +270,9 @@ class AnnotationSession:
                 entry, entry.next_id, class_name=class_name, mask=mask, score=score, prompt=prompt
             )
             same = (i for i in entry.instances if (i.class_name, i.rle) == (class_name, instance.rle))
-            if (kept := next(same, None)) is not None and not replaced:
+            if (kept := next(same, None)) is not None:
+                if replaced:  # corrected into a defect already saved: the proposal is decided, no copy
+                    self.delete_proposal(key, replaced[0].id)
                 return kept
             self._change(
                 entry, partial(_accept, instances=[instance], size=np.shape(mask), replaced=replaced)
@@ -438,12 +441,15 @@ class AnnotationSession:
         if class_name not in self.classes:
             raise AnnotationError(f"unknown class '{class_name}' (classes: {', '.join(self.classes)})")
         mask = np.asarray(mask, dtype=bool)
-        if mask.ndim != 2 or not mask.any():
+        if mask.ndim != 2:
+            raise AnnotationError(f"a mask is one (H, W) array, got shape {mask.shape}")
+        if not mask.any():
             raise AnnotationError("the mask is empty: add or move a point before accepting")
-        if entry.size is not None and tuple(mask.shape) != entry.size:
+        # the first instance too: a mask that does not fit would be saved, then refused by the tree
+        size = entry.size or export.upright_size(self.image_path(entry.key))
+        if tuple(mask.shape) != size:
             raise AnnotationError(
-                f"mask is {mask.shape[1]}x{mask.shape[0]}, "
-                f"image {entry.key} is {entry.size[1]}x{entry.size[0]}"
+                f"mask is {mask.shape[1]}x{mask.shape[0]}, image {entry.key} is {size[1]}x{size[0]}"
             )
         x1, y1, x2, y2 = (float(v) for v in mask_to_xyxy(mask))
         return Instance(

@@ -209,15 +209,17 @@ def test_photo_roots(tmp_path: Path) -> None:
     assert photo_root(f"{tmp_path}/**/*.png") == (tmp_path, True)  # an output folder below would be read
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
 def test_displayed_size_is_opencvs_from_the_header(tmp_path, suffix):
     turned, upright = tmp_path / f"turned{suffix}", tmp_path / f"upright{suffix}"
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.new("RGB", (40, 30)).save(turned, exif=exif)
     Image.new("RGB", (40, 30)).save(upright)
-    assert displayed_size(turned) == (30, 40) == cv2.imread(str(turned)).shape[1::-1]
+    # decoded as every reader here decodes (OpenCV 5.1's imread refuses a TIFF with the tag)
+    assert displayed_size(turned) == (30, 40) == decode_image_file(turned, cv2.IMREAD_COLOR).shape[1::-1]
     assert displayed_size(upright) == (40, 30)
+    assert image_size_and_orientation(turned) == (40, 30, 6)  # stored size and tag, TIFF's too
 
 
 @pytest.mark.parametrize(

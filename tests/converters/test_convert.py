@@ -249,10 +249,13 @@ def test_bad_options(tmp_path, category_factory, options, message):
         convert(config(tmp_path / "data", tmp_path / "out", **options))
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".tif"])  # PIL turns a TIFF itself on loading and drops the tag
 @pytest.mark.parametrize(("orientation", "refused"), [(1, False), (6, True), (2, True)])
-def test_a_defect_image_turned_by_its_exif_tag_is_refused(tmp_path, category_factory, orientation, refused):
-    category = category_factory(tmp_path / "data", "widget", image_ext=".jpg")
-    image = category / "test" / "scratch" / "001.jpg"
+def test_a_defect_image_turned_by_its_exif_tag_is_refused(
+    tmp_path, category_factory, orientation, refused, ext
+):
+    category = category_factory(tmp_path / "data", "widget", image_ext=ext)
+    image = category / "test" / "scratch" / f"001{ext}"
     with Image.open(image) as opened:
         pixels = opened.copy()
     exif = pixels.getexif()
@@ -266,14 +269,15 @@ def test_a_defect_image_turned_by_its_exif_tag_is_refused(tmp_path, category_fac
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".tif"])
 @pytest.mark.parametrize(("orientation", "size"), [(1, (64, 48)), (6, (48, 64)), (3, (64, 48))])
 def test_a_good_image_turned_by_its_exif_tag_gets_its_size_as_read(
-    tmp_path, category_factory, orientation, size
+    tmp_path, category_factory, orientation, size, ext
 ):
     # OpenCV, ultralytics and SAM's readers turn it: COCO's width and height must be those it is read
     # with (segmentation refuses an image whose pixels disagree with them); it has no labels to misplace
-    category = category_factory(tmp_path / "data", "widget", image_ext=".jpg")
-    image = category / "train" / "good" / "000.jpg"
+    category = category_factory(tmp_path / "data", "widget", image_ext=ext)
+    image = category / "train" / "good" / f"000{ext}"
     with Image.open(image) as opened:
         pixels = opened.copy()
     exif = pixels.getexif()
@@ -283,7 +287,7 @@ def test_a_good_image_turned_by_its_exif_tag_gets_its_size_as_read(
     entries = []
     for split in SPLITS:
         coco = json.loads((tmp_path / "out" / "annotations" / f"instances_{split}.json").read_text())
-        entries += [i for i in coco["images"] if i["file_name"].endswith("train_good_000.jpg")]
+        entries += [i for i in coco["images"] if i["file_name"].endswith(f"train_good_000{ext}")]
     assert [(entry["width"], entry["height"]) for entry in entries] == [size]
 
 

@@ -419,3 +419,36 @@ def test_a_small_box_is_zoomed_with_crop_fraction_and_not_without(photos, tmp_pa
     assert mask.shape == truth.shape and iou(mask, truth) > 0.9
     prompt = json.loads(session.state_path.read_text())["images"]["wide.png"]["instances"][0]["prompt"]
     assert prompt["box"] == box and prompt["crop"] == [271, 21, 258]  # the photo's frame, and the crop
+
+
+def test_previews_of_photos_of_one_size_are_their_own(tmp_path, make_app, colour_sam, photo_writer):
+    masks = {}
+    for index, name in enumerate(("one.png", "two.png")):
+        photo_writer(tmp_path / "photos" / name, (40, 50), [(20, 20, 5, 5)])
+        masks[name] = np.zeros((40, 50), bool)
+        masks[name][10 * index : 10 * index + 5, 0:5] = True
+    session, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        for name, mask in masks.items():
+            session.add_instance(name, class_name="defect", mask=mask)
+            detail = client.get("/api/image", params={"image": name}).json()
+            assert np.array_equal(rle_to_mask(detail["instances"][0]["rle"]), mask)
+
+
+def test_accepting_another_candidate_than_the_best_saves_that_candidate(tmp_path, make_app, colour_sam):
+    image = np.full((64, 64, 3), 150, np.uint8)
+    image[16:48, 16:48] = (65, 65, 170)  # a halo of another red around the defect
+    image[24:40, 24:40] = (40, 40, 170)
+    (tmp_path / "photos").mkdir()
+    assert cv2.imwrite(str(tmp_path / "photos" / "halo.png"), image)
+    session, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        result = predict(client, "halo.png", [[32.0, 32.0]])
+        core = rle_to_mask(result["candidates"][0]["rle"])
+        assert (
+            result["best"] != 0
+            and core.sum() < rle_to_mask(result["candidates"][result["best"]]["rle"]).sum()
+        )
+        accept(client, "halo.png", result, "defect", candidate=0)
+    (instance,) = session.entry("halo.png").instances
+    assert np.array_equal(instance.mask(), core) and instance.score == result["candidates"][0]["score"]

@@ -17,7 +17,7 @@ from common.errors import UserError
 from converters.masks import mask_to_rle, read_mask, rle_to_mask
 from converters.mvtec import scan
 from segmentation.annotate import export
-from segmentation.annotate.errors import ConflictError
+from segmentation.annotate.errors import AnnotationError, ConflictError
 from segmentation.annotate.session import AnnotationSession
 
 REPO = Path(__file__).resolve().parents[3]
@@ -195,3 +195,117 @@ def test_state_masks_match_the_tree_masks(annotated):
     assert np.array_equal(union, tree_mask)
     state = json.loads(annotated.state_path.read_text())
     assert [i["class"] for i in state["images"]["a.png"]["instances"]] == ["scratch", "scratch"]
+
+
+@pytest.mark.parametrize(
+    "orientation, size",
+    [(1, (40, 80)), (3, (40, 80)), (5, (80, 40)), (6, (80, 40)), (7, (80, 40)), (8, (80, 40))],
+)
+def test_upright_size_follows_every_exif_rotation(tmp_path, orientation, size):
+    image = Image.fromarray(np.zeros((40, 80, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.save(tmp_path / "photo.jpg", exif=exif)
+    assert export.upright_size(tmp_path / "photo.jpg") == size
+
+
+def test_a_copy_cut_short_leaves_no_half_image_and_reopening_completes_it(photos, tmp_path, monkeypatch):
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder)
+
+    def cut_short(source, target, length):
+        target.write(source.read(100))
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(export.shutil, "copyfileobj", cut_short)
+    with pytest.raises(OSError, match="No space"):
+        session.add_instance("a.png", class_name="defect", mask=blob((120, 160), (10, 10, 40, 20)))
+    copies = session.category_dir / "test" / "defect"
+    assert not copies.exists() or [p.name for p in copies.iterdir()] == []
+    monkeypatch.undo()
+    AnnotationSession.open(session.out)
+    assert (copies / "a.png").read_bytes() == (folder / "a.png").read_bytes()
+
+
+def test_a_rewritten_mask_replaces_the_file_whole(annotated):
+    path = annotated.category_dir / "ground_truth/scratch/a_mask.png"
+    before = path.read_bytes()
+    with path.open("rb") as reader:
+        annotated.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (100, 10, 110, 20)))
+        assert reader.read() == before
+    assert path.read_bytes() != before
+
+
+def test_sync_keeps_the_copy_in_place_over_a_stale_one_elsewhere(photos, tmp_path):
+    folder, _ = photos
+    tree = tmp_path / "tree"
+    good, stale = tree / "test/dent/a.png", tree / "test/scratch/a.png"
+    for path, data in ((good, (folder / "a.png").read_bytes()), (stale, b"stale")):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+    mask = np.zeros((120, 160), np.uint8)
+    mask[5:9, 5:9] = 254
+    export.sync_image(
+        tree, source=folder / "a.png", stem="a", folder="dent", mask=mask, existing=[stale, good]
+    )
+    assert good.read_bytes() == (folder / "a.png").read_bytes() and not stale.exists()
+
+
+def test_a_copy_lost_from_the_tree_is_copied_again_from_the_photo(annotated):
+    tree = annotated.category_dir
+    (tree / "test/scratch/a.png").unlink()
+    AnnotationSession.open(annotated.out)
+    assert (tree / "test/scratch/a.png").read_bytes() == (annotated.images_dir / "a.png").read_bytes()
+    assert read_mask(tree / "ground_truth/scratch/a_mask.png").max() == 255
+
+
+def test_files_the_app_did_not_write_are_left_alone(annotated):
+    tree = annotated.category_dir
+    other = tree / "ground_truth/scratch/a_copy.png"
+    other.write_bytes(b"the user's own file")
+    AnnotationSession.open(annotated.out)
+    assert (tree / "ground_truth/scratch/a_mask.png").is_file()
+    assert other.read_bytes() == b"the user's own file"
+
+
+def test_a_copy_of_another_format_is_written_anew_not_renamed(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    image = Image.fromarray(np.zeros((40, 80, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(folder / "phone.jpg", exif=exif)
+    tree = tmp_path / "tree"
+    old = tree / "test/scratch/phone.jpg"
+    old.parent.mkdir(parents=True)
+    old.write_bytes((folder / "phone.jpg").read_bytes())
+    export.sync_image(
+        tree, source=folder / "phone.jpg", stem="phone", folder="dent", mask=None, existing=[old]
+    )
+    with Image.open(tree / "test/dent/phone.png") as copy:
+        assert copy.format == "PNG" and copy.size == (40, 80)
+    assert not old.exists()
+
+
+def test_a_mask_that_does_not_fit_the_upright_photo_is_refused(tmp_path):
+    image = Image.fromarray(np.zeros((40, 80, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "phone.jpg", exif=exif)
+    tree = tmp_path / "tree"
+    stored_size = np.zeros((40, 80), np.uint8)
+    stored_size[:5, :5] = 255
+    with pytest.raises(AnnotationError, match="does not fit"):
+        export.sync_image(tree, source=tmp_path / "phone.jpg", stem="phone", folder="dent", mask=stored_size)
+    assert not (tree / "ground_truth").exists()
+
+
+def test_upright_size_of_a_rotated_tiff_is_the_size_sam_sees(tmp_path):
+    from segmentation.embeddings import load_rgb
+
+    image = Image.fromarray(np.zeros((40, 80, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "scan.tif", exif=exif)
+    assert load_rgb(tmp_path / "scan.tif").shape[:2] == (80, 40)
+    assert export.upright_size(tmp_path / "scan.tif") == (80, 40)

@@ -34,6 +34,7 @@ def roots(tmp_path):
         ("/etc/passwd", "absolute"),
         ("//host/share/x.png", "absolute"),
         ("C:/Windows/win.ini", "absolute"),
+        ("c:", "absolute"),
         ("../secret.txt", "'..'"),
         ("lot/../../secret.txt", "'..'"),
         ("..", "'..'"),
@@ -45,8 +46,8 @@ def roots(tmp_path):
         ("x" * 2000, "longer"),
     ],
     ids=[
-        "empty", "absolute", "unc", "drive", "dotdot", "nested-dotdot", "bare-dotdot", "dot", "empty-part",
-        "trailing-slash", "backslash", "nul", "too-long",
+        "empty", "absolute", "unc", "drive", "bare-drive", "dotdot", "nested-dotdot", "bare-dotdot", "dot",
+        "empty-part", "trailing-slash", "backslash", "nul", "too-long",
     ],
 )  # fmt: skip
 def test_malformed_paths_are_refused_before_any_lookup(roots, path, message):
@@ -113,3 +114,10 @@ def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
         atomic_write(target, fail)
     assert target.read_bytes() == b"two"  # the old file, whole
     assert sorted(p.name for p in target.parent.iterdir()) == ["state.json"]
+
+
+def test_a_colon_in_a_photos_name_is_no_drive(tmp_path):
+    for name in ("1:30.png", "x:y.png"):  # a time of day, a camera's naming: valid POSIX names
+        (tmp_path / name).write_bytes(b"png")
+    assert list_images(tmp_path) == ["1:30.png", "x:y.png"]
+    assert resolve_inside(tmp_path, "x:y.png") == (tmp_path / "x:y.png").resolve()

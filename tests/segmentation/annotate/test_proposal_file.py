@@ -265,3 +265,58 @@ def test_the_photos_of_a_real_folder_through_their_headers(tmp_path, photos):
         image_size=lambda key: export.upright_size(folder / key),
     )
     assert found["b.jpg"][0].mask().shape == cv2.imread(str(folder / "b.jpg")).shape[:2]
+
+
+@pytest.mark.parametrize(
+    "fields, fragment",
+    [
+        ({"category_id": 0}, "entry 0: category_id 0 does not fit the 2 classes"),
+        ({"category_id": True}, "entry 0: category_id must be an integer"),
+        ({"score": float("nan")}, "entry 0: score must be a number"),
+        ({"segmentation": [[1, 2, 3, 4]]}, "entry 0: 'segmentation' must be"),
+        ({"segmentation": {"size": [0, 50], "counts": "0"}}, "entry 0: 'segmentation' must be"),
+    ],
+    ids=["id-zero", "id-bool", "nan-score", "short-polygon", "empty-size"],
+)
+def test_entries_that_would_place_wrong_proposals_are_refused(tmp_path, keys, fields, fragment):
+    path = write(tmp_path / "run", [result("a.png", (1, 1, 5, 5), A, **fields)])
+    with pytest.raises(UserError) as error:
+        place(path, keys)
+    assert fragment in str(error.value)
+
+
+def test_a_good_verdict_does_not_contradict_id_mapped_proposals(tmp_path, keys):
+    images = [{"id": 1, "file_name": "lot_2/d.png", "verdict": "good"}]
+    found = place(write(tmp_path / "run", [result("lot_2/d.png", (1, 1, 5, 5), D)], images), keys)
+    assert [p.class_name for p in found["lot_2/d.png"]] == ["scratch"]
+
+
+def test_verdicts_check_id_mapped_entries_only(tmp_path, keys):
+    images = [{"id": 1, "file_name": "lot_2/d.png", "verdict": "scratch"}]
+    results = [result("lot_2/d.png", (1, 1, 5, 5), D, category_name="dent")]
+    found = place(write(tmp_path / "run", results, images), keys)
+    assert [p.class_name for p in found["lot_2/d.png"]] == ["dent"]
+
+
+def test_a_coco_data_sets_own_categories_name_its_classes(tmp_path, keys):
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "annotations": [
+            {"image_id": 1, "category_id": 1, "segmentation": mask_to_rle(blob(A, (1, 1, 6, 6)))}
+        ],
+        "categories": [{"id": 1, "name": "dent"}],
+    }
+    path = write(
+        tmp_path,
+        coco,
+        {"images": [{"id": 1, "file_name": "a.png"}], "categories": [{"id": 1, "name": "scratch"}]},
+    )
+    (proposal,) = place(path, keys)["a.png"]
+    assert proposal.class_name == "dent"
+
+
+def test_a_proposal_box_is_clipped_to_its_photo():
+    from segmentation.annotate.proposals import make_proposal
+
+    proposal = make_proposal(blob((40, 50), (40, 30, 50, 40)), class_name="dent", box=[38, 28, 70, 60])
+    assert proposal.box == (38.0, 28.0, 50.0, 40.0)

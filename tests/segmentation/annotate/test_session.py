@@ -423,3 +423,223 @@ def test_a_first_run_may_take_its_classes_from_a_detector(opened, photos, tmp_pa
     assert fresh.classes == ["crack", "hole"]
     resumed = AnnotationSession.read(session.out, photos[0], default_classes=["crack", "hole"])
     assert resumed.classes == ["scratch", "dent"]  # the stored ones win
+
+
+def full_disk(path, data):
+    raise OSError("No space left on device")
+
+
+def test_a_failed_undo_leaves_memory_and_disk_as_they_were(opened, monkeypatch):
+    session, _ = opened
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    before = session.state_path.read_bytes()
+    monkeypatch.setattr(session_module, "atomic_write", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        session.undo("a.png")
+    entry = session.entry("a.png")
+    assert len(entry.instances) == 1 and entry.status == "in_progress"
+    assert session.state_path.read_bytes() == before
+    monkeypatch.undo()
+    session.undo("a.png")
+    assert entry.instances == [] and entry.redo_stack
+
+
+def test_proposals_of_another_size_are_refused_and_none_of_the_batch_is_added(opened):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (0, 0, 5, 5)))
+    before = session.state_path.read_bytes()
+    batch = {"b.jpg": [proposal((150, 100), (5, 5, 9, 9))], "a.png": [proposal((100, 100), (10, 10, 30, 20))]}
+    with pytest.raises(AnnotationError, match="not of its size"):
+        session.add_proposals(batch, source="s")
+    assert session.entry("b.jpg").proposals == [] and not session.has_proposed("b.jpg", "s")
+    assert session.state_path.read_bytes() == before
+
+
+def test_marking_an_image_good_discards_its_undecided_proposals(opened):
+    session, _ = opened
+    session.add_proposals({"b.jpg": [proposal((150, 100), (5, 5, 9, 9))]}, source="s")
+    session.set_status("b.jpg", "good")
+    assert session.entry("b.jpg").proposals == []
+    assert json.loads(session.state_path.read_text())["images"]["b.jpg"]["proposals"] == []
+    session.undo("b.jpg")
+    assert len(session.entry("b.jpg").proposals) == 1
+
+
+def test_marking_good_again_after_an_undo_back_to_good_discards_proposals(opened):
+    session, _ = opened
+    session.set_status("b.jpg", "good")
+    session.set_status("b.jpg", "open")
+    session.add_proposals({"b.jpg": [proposal((150, 100), (5, 5, 9, 9))]}, source="s")
+    session.undo("b.jpg")
+    assert session.entry("b.jpg").status == "good"
+    session.set_status("b.jpg", "good")
+    assert session.entry("b.jpg").proposals == []
+
+
+def test_redo_keeps_the_proposals_added_after_the_undo(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (0, 0, 5, 5)))
+    session.undo("a.png")
+    session.add_proposals({"a.png": [proposal(shape, (10, 10, 30, 20))]}, source="s")
+    session.redo("a.png")
+    entry = session.entry("a.png")
+    assert len(entry.instances) == 1 and len(entry.proposals) == 1
+
+
+def test_added_proposals_are_on_disk_at_once(opened, photos):
+    session, _ = opened
+    session.add_proposals({"a.png": [proposal((120, 160), (10, 10, 30, 20))]}, source="s")
+    again = AnnotationSession.open(session.out, photos[0])
+    (kept,) = again.entry("a.png").proposals
+    assert again.has_proposed("a.png", "s") and kept.mask_score == 0.8
+    (instance,) = again.accept_proposals("a.png")
+    assert instance.score == 0.8
+
+
+def test_a_proposal_overlapping_an_instance_by_half_is_a_duplicate(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    half, apart = proposal(shape, (10, 10, 20, 20)), proposal(shape, (60, 60, 80, 70))
+    assert session.add_proposals({"a.png": [half, apart]}, source="s") == 1
+    assert [p.box for p in session.entry("a.png").proposals] == [(60.0, 60.0, 80.0, 70.0)]
+
+
+def test_correcting_a_proposal_into_an_existing_instance_decides_the_proposal(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    session.add_proposals({"a.png": [proposal(shape, (50, 50, 60, 70))]}, source="s")
+    kept = session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)), proposal=1)
+    assert session.entry("a.png").proposals == []
+    assert [i.id for i in session.entry("a.png").instances] == [kept.id] == [1]  # no second copy
+    session.undo("a.png")
+    assert [p.id for p in session.entry("a.png").proposals] == [1]
+
+
+def test_a_mask_must_be_two_dimensional(opened):
+    session, _ = opened
+    with pytest.raises(AnnotationError, match=r"one \(H, W\) array, got shape \(1, 120, 160\)"):
+        session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5))[None])
+
+
+def test_a_first_mask_of_another_size_than_the_upright_photo_is_refused_before_saving(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    image = Image.fromarray(np.zeros((40, 80, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6  # shown 40 wide, 80 high
+    image.save(folder / "phone.jpg", exif=exif)
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["dent"])
+    with pytest.raises(AnnotationError, match="mask is 80x40, image phone.jpg is 40x80"):
+        session.add_instance("phone.jpg", class_name="dent", mask=blob((40, 80), (0, 0, 5, 5)))
+    assert session.entry("phone.jpg").instances == []
+    reopened = AnnotationSession.open(tmp_path / "out")
+    reopened.add_instance("phone.jpg", class_name="dent", mask=blob((80, 40), (0, 0, 5, 5)))
+    assert len(reopened.entry("phone.jpg").instances) == 1
+
+
+def test_the_image_folder_may_not_be_the_output_folder(photos):
+    folder, _ = photos
+    with pytest.raises(AnnotationError, match="inside the output folder"):
+        AnnotationSession.open(folder, folder)
+    assert not (folder / STATE_FILE).exists()
+
+
+def test_a_state_of_another_version_is_refused(opened):
+    session, _ = opened
+    state = json.loads(session.state_path.read_text())
+    state["version"] = 2
+    session.state_path.write_text(json.dumps(state))
+    with pytest.raises(AnnotationError, match="state version 2"):
+        AnnotationSession.open(session.out)
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda entry: entry.update(stem="../../escaped"), "bad stem"),
+        (lambda entry: entry.update(status="finished"), "unknown status"),
+        (lambda entry: entry["proposals"][0].update({"class": "stain"}), "unknown class"),
+    ],
+    ids=["stem", "status", "proposal-class"],
+)
+def test_a_state_with_a_bad_entry_is_refused(opened, change, error):
+    session, _ = opened
+    session.add_proposals({"a.png": [proposal((120, 160), (10, 10, 30, 20))]}, source="s")
+    state = json.loads(session.state_path.read_text())
+    change(state["images"]["a.png"])
+    session.state_path.write_text(json.dumps(state))
+    with pytest.raises(AnnotationError, match=error):
+        AnnotationSession.open(session.out)
+
+
+def test_ids_follow_the_stored_ones_when_the_state_lacks_its_counters(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (0, 0, 5, 5)))
+    session.add_proposals({"a.png": [proposal(shape, (10, 10, 30, 20))]}, source="s")
+    state = json.loads(session.state_path.read_text())
+    del state["images"]["a.png"]["next_id"], state["images"]["a.png"]["next_proposal_id"]
+    session.state_path.write_text(json.dumps(state))
+    again = AnnotationSession.open(session.out)
+    assert again.add_instance("a.png", class_name="dent", mask=blob(shape, (50, 50, 60, 60))).id == 2
+    again.add_proposals({"a.png": [proposal(shape, (100, 100, 110, 110))]}, source="t")
+    assert [p.id for p in again.entry("a.png").proposals] == [1, 2]
+
+
+def test_a_resume_whose_current_photo_is_gone_starts_on_the_first(opened, photos):
+    session, _ = opened
+    session.set_current("b.jpg")
+    (photos[0] / "b.jpg").unlink()
+    assert AnnotationSession.open(session.out).current == "a.png"
+
+
+def test_a_new_photo_never_takes_the_stem_of_an_annotated_one(opened, photos):
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    (folder / "a.jpg").write_bytes((folder / "b.jpg").read_bytes())
+    again = AnnotationSession.open(session.out)
+    assert (again.entry("a.png").stem, again.entry("a.jpg").stem) == ("a", "a_2")
+    assert files_under(again.category_dir) == [
+        "ground_truth/dent/a_mask.png",
+        "mask_values.json",
+        "test/dent/a.png",
+    ]
+
+
+def test_a_removed_photo_whose_copy_is_gone_too_does_not_stop_a_resume(opened, photos):
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("b.jpg", class_name="scratch", mask=blob((150, 100), (0, 0, 5, 5)))
+    (folder / "b.jpg").unlink()
+    (session.category_dir / "test/scratch/b.jpg").unlink()
+    again = AnnotationSession.open(session.out, folder)
+    assert "b.jpg" not in again.keys
+
+
+@pytest.mark.parametrize("name", ["Good", "COMBINED"])
+def test_reserved_folder_names_are_refused_in_any_case(photos, tmp_path, name):
+    with pytest.raises(AnnotationError, match="reserved"):
+        AnnotationSession.open(tmp_path / "out", photos[0], classes=[name])
+
+
+def test_an_out_folder_named_export_gets_a_category_of_its_own(photos, tmp_path):
+    assert AnnotationSession.open(tmp_path / "export", photos[0]).category == "export_defects"
+
+
+@pytest.mark.parametrize(
+    "keys, expected",
+    [
+        (["a.png", "A.png"], ["a", "A_2"]),
+        (["x" * 250 + ".png"], ["x" * 180]),
+    ],
+    ids=["case-clash", "long-name"],
+)
+def test_stems_clash_case_insensitively_and_fit_a_file_name(keys, expected):
+    taken: set[str] = set()
+    assert [unique_stem(key, taken) for key in keys] == expected

@@ -94,3 +94,35 @@ def test_a_crop_is_encoded_once_then_read_from_memory_or_the_disk_cache(tmp_path
         ]
     finally:
         hook.remove()
+
+
+@pytest.mark.parametrize(
+    "points, expected",
+    [([[142, 100]], Window(78, 76, 64)), ([[110, 140]], Window(78, 76, 64)), ([[110, 200]], None)],
+    ids=["right-edge", "bottom-edge", "below"],
+)
+def test_points_on_the_crops_edges_are_inside_and_below_it_outside(points, expected):
+    box = np.array([100, 100, 120, 116.0])
+    assert prompt_window(RULE, box, np.asarray(points, float)[None], SIZE) == expected
+
+
+def test_a_crop_much_smaller_than_the_rules_is_not_reused():
+    box = np.array([100, 100, 110, 108.0])
+    assert holds_box(Window(90, 90, 30), box, SIZE, margin=0.5)
+    assert prompt_window(RULE, box, None, SIZE, [Window(90, 90, 30)]) == Window(73, 72, 64)
+
+
+def test_of_two_crops_as_near_the_rules_zoom_the_latest_is_reused():
+    box = np.array([100, 100, 110, 108.0])
+    older, newer = Window(70, 70, 64), Window(80, 80, 64)
+    assert prompt_window(RULE, box, None, SIZE, [older, newer]) == newer
+    assert prompt_window(RULE, box, None, SIZE, [newer, older]) == older
+
+
+def test_only_keep_crop_embeddings_stay_in_memory(tmp_path, tiny_sam, photos):
+    path = photos[0] / "wide.png"
+    crops = CropEmbeddings(RULE, EmbeddingCache(tmp_path / "emb", tiny_sam, model_name="tiny"), keep=1)
+    first = crops.embedding(path, Window(0, 0, 64))
+    crops.embedding(path, Window(300, 100, 64))
+    again = crops.embedding(path, Window(0, 0, 64))
+    assert again is not first and np.array_equal(again.embedding, first.embedding)
