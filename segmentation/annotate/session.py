@@ -335,7 +335,8 @@ class AnnotationSession:
         that had ``source``'s proposals already: accepted and deleted ones never come
         back. A proposal whose mask overlaps an instance or an undecided proposal of its
         image (IoU >= 0.5) is a duplicate and left out. Not an undoable change: the new
-        proposals join every undo and redo snapshot too, so undo never takes them away.
+        proposals join every undo and redo snapshot too (but a done or good one), so undo
+        never takes them away.
 
         Returns:
             How many proposals were added.
@@ -567,8 +568,9 @@ def _propose(entry: ImageEntry, proposals: Sequence[Proposal], source: str) -> i
     entry.proposals = [*entry.proposals, *fresh]
     entry.next_proposal_id += len(fresh)
     entry.proposed = [*entry.proposed, source]
-    entry.undo_stack = [(s, i, (*p, *fresh)) for s, i, p in entry.undo_stack]
-    entry.redo_stack = [(s, i, (*p, *fresh)) for s, i, p in entry.redo_stack]
+    # undo and redo never take them away, nor bring them to a decided (done or good) state
+    entry.undo_stack = [(s, i, p if s in (DONE, GOOD) else (*p, *fresh)) for s, i, p in entry.undo_stack]
+    entry.redo_stack = [(s, i, p if s in (DONE, GOOD) else (*p, *fresh)) for s, i, p in entry.redo_stack]
     return len(fresh)
 
 

@@ -471,9 +471,22 @@ def test_marking_good_again_after_an_undo_back_to_good_discards_proposals(opened
     session.set_status("b.jpg", "open")
     session.add_proposals({"b.jpg": [proposal((150, 100), (5, 5, 9, 9))]}, source="s")
     session.undo("b.jpg")
-    assert session.entry("b.jpg").status == "good"
+    assert session.entry("b.jpg").status == "good" and session.entry("b.jpg").proposals == []
     session.set_status("b.jpg", "good")
     assert session.entry("b.jpg").proposals == []
+
+
+def test_proposals_added_after_an_undo_stay_off_a_decided_state_redo_brings_back(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (0, 0, 5, 5)))
+    session.set_status("a.png", "done")
+    session.undo("a.png")
+    session.add_proposals({"a.png": [proposal(shape, (50, 50, 60, 70))]}, source="s")
+    session.redo("a.png")
+    assert session.entry("a.png").status == "done" and session.entry("a.png").proposals == []
+    session.undo("a.png")
+    assert len(session.entry("a.png").proposals) == 1
 
 
 def test_redo_keeps_the_proposals_added_after_the_undo(opened):
