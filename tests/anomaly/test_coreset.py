@@ -90,3 +90,25 @@ def test_projection_preserves_distances_roughly() -> None:
 def test_projection_skipped_when_it_would_not_shrink() -> None:
     points = torch.randn(100, 8)
     assert torch.equal(project(points, torch.Generator()), points)
+
+
+def test_projection_skipped_when_it_would_keep_the_dimension() -> None:
+    points = torch.randn(7, 48)  # johnson_lindenstrauss_dim(7) == 48
+    assert johnson_lindenstrauss_dim(7) == 48
+    assert torch.equal(project(points, torch.Generator()), points)
+
+
+def test_projection_of_a_bank_longer_than_one_chunk_is_one_product() -> None:
+    points = torch.randn(65537, 280, generator=torch.Generator().manual_seed(0))
+    projected = project(points, torch.Generator().manual_seed(1))
+    matrix = sparse_random_projection(280, johnson_lindenstrauss_dim(65537), torch.Generator().manual_seed(1))
+    assert torch.allclose(projected, points @ matrix.T, atol=1e-4)
+
+
+def test_coreset_of_every_row_keeps_the_bank_order() -> None:
+    assert coreset_indices(torch.randn(5, 3), 5, seed=3).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_first_point_depends_on_the_seed() -> None:
+    points = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+    assert len({int(coreset_indices(points, 3, seed=seed)[0]) for seed in range(5)}) > 1

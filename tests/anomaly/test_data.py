@@ -16,6 +16,7 @@ from anomaly.data import (
     fit_records,
     load_records,
     read_mask,
+    read_rgb,
     read_splits,
     single_category,
 )
@@ -184,3 +185,16 @@ def test_a_turned_good_image_is_not_refused(parts: Path) -> None:
     height, width = cv2.imread(str(record.image)).shape[:2]
     turned_jpeg(record.image, height, width)
     assert not read_mask(record, (height, width)).any()
+
+
+def test_photos_are_read_as_rgb(tmp_path: Path) -> None:
+    bgr = np.zeros((4, 6, 3), np.uint8)
+    bgr[:, :, 2] = 200  # red, in OpenCV's channel order
+    cv2.imwrite(str(tmp_path / "red.png"), bgr)
+    image = read_rgb(tmp_path / "red.png")
+    assert image.shape == (4, 6, 3) and image.dtype == np.uint8
+    assert (image[:, :, 0] == 200).all() and (image[:, :, 2] == 0).all()
+
+
+def test_a_side_exactly_the_tolerance_away_is_accepted() -> None:
+    assert check_size(np.zeros((550, 450, 3), np.uint8), (500, 500), "x.png") == (500, 500)

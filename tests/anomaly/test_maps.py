@@ -89,3 +89,35 @@ def test_blur_matches_a_2d_gaussian_with_reflect_padding() -> None:
     padded = torch.nn.functional.pad(maps, (radius,) * 4, mode="reflect")
     expected = torch.nn.functional.conv2d(padded, torch.outer(kernel, kernel)[None, None])
     assert torch.allclose(gaussian_blur(maps, 4.0), expected, atol=1e-5)
+
+
+def test_kernel_radius_rounds_and_values_are_the_gaussian() -> None:
+    assert gaussian_kernel(2.2).numel() == 19  # 2 * int(4 * 2.2 + 0.5) + 1
+    kernel = gaussian_kernel(3.0)
+    centre = kernel.numel() // 2
+    ratios = kernel[centre : centre + 3] / kernel[centre]
+    assert torch.allclose(ratios, torch.exp(-torch.tensor([0.0, 1.0, 4.0]) / (2 * 3.0**2)))
+
+
+@pytest.mark.parametrize("side", [8, 16, 17])
+def test_blur_of_a_map_no_larger_than_the_kernel_radius(side: int) -> None:
+    # radius 16 at sigma 4: reflect padding needs more pixels than the radius, replication does not
+    maps = torch.full((1, 1, side, side), 2.0)
+    maps[0, 0, 0, 0] = 5.0
+    blurred = gaussian_blur(maps, 4.0)
+    assert blurred.shape == maps.shape
+    kernel = gaussian_kernel(4.0)
+    mode = "reflect" if side > 16 else "replicate"
+    padded = torch.nn.functional.pad(maps, (16,) * 4, mode=mode)
+    expected = torch.nn.functional.conv2d(padded, torch.outer(kernel, kernel)[None, None])
+    assert torch.allclose(blurred, expected, atol=1e-5)
+
+
+def test_resize_aligns_pixel_centres_and_keeps_orientation() -> None:
+    assert to_image_size(torch.tensor([[0.0, 1.0]]), (1, 4))[0].tolist() == [0.0, 0.25, 0.75, 1.0]
+    wide = torch.arange(6.0).reshape(2, 3)
+    assert to_image_size(wide, (3, 2)).shape == (3, 2)
+
+
+def test_patch_centre_of_a_wide_grid() -> None:
+    assert patch_centre(1, 2, (4, 8), (40, 160)) == (15.0, 50.0)

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from anomaly.data import read_rgb
 from anomaly.evaluate import evaluate_run
 from anomaly.predict import predict_photos, resolve_threshold
-from anomaly.run import fit_run
+from anomaly.run import fit_run, load_run
 from common.errors import UserError
 from segmentation.annotate.proposal_file import class_names, read_proposal_file
 
@@ -50,12 +51,37 @@ def test_high_threshold_leaves_photos_clean(run: Path, parts: Path, tmp_path: Pa
     assert {i["verdict"] for i in images} == {"good"} and not (tmp_path / "pred" / "masks").exists()
 
 
+def test_anomaly_map_pngs_span_zero_to_twice_the_threshold(run: Path, parts: Path, tmp_path: Path) -> None:
+    photo = parts / "test" / "spot" / "000.png"
+    [prediction] = load_run(run).predict([read_rgb(photo)])
+    threshold = float(prediction.anomaly_map.max())
+    predict_photos(run, photo, tmp_path / "pred", threshold=repr(threshold), progress=False)
+    png = cv2.imread(str(tmp_path / "pred" / "anomaly_maps" / "000.png"), cv2.IMREAD_UNCHANGED)
+    expected = prediction.anomaly_map / (2 * threshold) * 65535
+    assert png.shape == expected.shape and np.abs(png - expected).max() <= 1.5
+
+
 def test_threshold_from_the_runs_evaluation(run: Path) -> None:
     with pytest.raises(UserError, match="no threshold: pass --threshold"):
         resolve_threshold(None, run)
     metrics = evaluate_run(run, progress=False, figure=False)
     value, origin = resolve_threshold(None, run)
     assert value == metrics["pixel"]["f1_threshold"] and "eval-mvtec/metrics.json" in origin
+
+
+def test_a_metrics_files_mask_threshold_comes_before_its_pixel_one(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0}, "masks": {"threshold": 2.5}}))
+    assert resolve_threshold(str(path), tmp_path) == (2.5, f"from {path}")
+
+
+def test_the_val_evaluation_gives_the_default_threshold_first(tmp_path: Path) -> None:
+    for folder, value in (("eval-mvtec", 1.0), ("eval-test", 2.0), ("eval-val", 3.0)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "metrics.json").write_text(json.dumps({"pixel": {"f1_threshold": value}}))
+    assert resolve_threshold(None, tmp_path)[0] == 3.0
+    shutil.rmtree(tmp_path / "eval-val")
+    assert resolve_threshold(None, tmp_path)[0] == 2.0
 
 
 def test_evaluate_scores_masks(run: Path) -> None:

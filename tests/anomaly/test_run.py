@@ -11,9 +11,11 @@ import pytest
 import torch
 
 import anomaly.run
-from anomaly.evaluate import evaluate_run
+from anomaly.data import eval_records, load_records
+from anomaly.evaluate import evaluate_run, score_records
 from anomaly.run import BANK_FILE, RUN_FILE, fit_run, load_run
 from common.errors import UserError
+from common.io import sha256_file
 from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts
 
@@ -146,6 +148,10 @@ def test_a_splits_file_of_another_category_is_refused_before_fitting(
         (lambda run: _edit(run, image_shape=[64]), "run.json has malformed image_shape"),
         (lambda run: _edit(run, fit_keys=5), "run.json has malformed fit_keys"),
         (lambda run: _edit(run, config=[], root=3), "run.json has malformed config, root"),
+        (lambda run: _edit(run, image_shape=[0, 64]), "run.json has malformed image_shape"),
+        (lambda run: _edit(run, version=2), "is not a version-1"),
+        (lambda run: _bank(run, torch.zeros(3, 5).half()), r"holds no \(M, \d+\) memory bank"),
+        (lambda run: _bank(run, torch.zeros(0, 128).half()), r"holds no \(M, \d+\) memory bank"),
     ],
 )
 def test_corrupt_run_folder(parts: Path, tmp_path: Path, tiny_config: dict, damage, message: str) -> None:
@@ -163,3 +169,57 @@ def _edit(run: Path, **changes) -> None:
         else:
             info[key] = value
     (run / RUN_FILE).write_text(json.dumps(info))
+
+
+def _bank(run: Path, bank: torch.Tensor) -> None:
+    torch.save({"bank": bank}, run / BANK_FILE)
+    info = json.loads((run / RUN_FILE).read_text())
+    info["bank"]["sha256"] = sha256_file(run / BANK_FILE)
+    (run / RUN_FILE).write_text(json.dumps(info))
+
+
+def test_a_run_fit_with_other_backbone_weights_is_refused(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    _edit(tmp_path / "run", backbone={"weights_sha256": "a" * 64})
+    monkeypatch.setattr(anomaly.run, "weights_sha256", lambda name, weights: "b" * 64)
+    with pytest.raises(UserError, match="backbone weights differ"):
+        load_run(tmp_path / "run")
+
+
+def test_scoring_in_batches_scores_every_image_as_alone(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    run = fit_run(
+        parts.parent, "part", tmp_path / "run", config={**tiny_config, "batch_size": 2}, progress=False
+    )
+    records = eval_records(load_records(parts.parent, "part"))
+    scores, maps, masks, _ = score_records(run, records, progress=False)
+    assert len(scores) == len(maps) == len(masks) == len(records) == 5
+    alone = [run.predict([rgb(r.image)])[0].score for r in records]
+    assert scores == pytest.approx(alone, rel=1e-4)
+
+
+def test_the_mask_threshold_is_picked_on_the_val_split(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    splits = Splits(
+        val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002", "part/test/spot/000"]
+    )
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    fit_run(
+        parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "conv", progress=False
+    )
+    metrics = evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
+    assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
+
+
+def test_a_val_image_the_run_was_fit_on_is_refused_for_the_threshold(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    splits = Splits(val=["part/train/good/000", "part/test/spot/001"], test=["part/test/spot/002"])
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    with pytest.raises(UserError, match=r"refusing to score .*000\.png: the model was fit on it"):
+        evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
