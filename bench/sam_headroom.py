@@ -51,6 +51,13 @@ def union_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return float((pred & gt).sum() / max((pred | gt).sum(), 1))
 
 
+def probe_summary(data_name: str, rows: dict[str, list[float]]) -> dict:
+    """Per-image IoUs by read-out as ``{name: {"iou": mean, "per_image": [...]}}``; prints the means."""
+    for name, values in rows.items():
+        print(f"{data_name}: {name}: {np.mean(values):.4f} ({len(values)} imgs)", flush=True)
+    return {name: {"iou": float(np.mean(values)), "per_image": values} for name, values in rows.items()}
+
+
 def defect_images(data: Path) -> list:
     """Every defect image of a converted data set (train, val and test; good images left out)."""
     return [im for s in ("train", "val", "test") for im in load_split(data, s).images if not im.is_background]

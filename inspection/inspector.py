@@ -221,7 +221,8 @@ class Inspector:
         detections = sort_by_score(self.detect(image))
         if len(detections.scores):
             embedding = self.embedding(path, image)
-            rgb = self.photo_rgb(path, image) if self.colour_head is not None else None
+            # kept for the colour head, and for the flips' encoder without a cache (no second decode)
+            rgb = self.photo_rgb(path, image) if self.colour_head is not None or self.tta else None
             masks, mask_scores, probs = self.segment(embedding, detections.boxes, rgb=rgb)
         else:
             masks, mask_scores = np.zeros((0, height, width), bool), np.zeros(0, np.float32)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sam_headroom import union_iou
+from sam_headroom import probe_summary, union_iou
 from sam_quality import prepare_datasets
 
 from segmentation.data import load_split
@@ -64,9 +64,7 @@ def main() -> None:
                 gt = image.union_mask()
                 for name, pred in read_outs(sam, emb, image.boxes()).items():
                     rows.setdefault(name, []).append(union_iou(pred, gt))
-        table[data_name] = {k: {"iou": float(np.mean(v)), "per_image": v} for k, v in rows.items()}
-        for k, v in rows.items():
-            print(f"{data_name}: {k}: {np.mean(v):.4f} ({len(v)} imgs)", flush=True)
+        table[data_name] = probe_summary(data_name, rows)
     args.out.write_text(json.dumps(table, indent=1))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sam_headroom import defect_images, union_iou
+from sam_headroom import defect_images, probe_summary, union_iou
 from sam_quality import prepare_datasets
 from segment_anything.utils.transforms import ResizeLongestSide
 
@@ -102,9 +102,7 @@ def main() -> None:
                     pred = np.mean([logits[v] for v in members], axis=0) > 0
                     rows.setdefault(name, []).append(union_iou(pred.any(0), gt))
                 print(data_name, image.path.name, {k: round(v[-1], 4) for k, v in rows.items()}, flush=True)
-        table[data_name] = {k: {"iou": float(np.mean(v)), "per_image": v} for k, v in rows.items()}
-        for k, v in rows.items():
-            print(f"{data_name}: {k}: {np.mean(v):.4f} ({len(v)} imgs)", flush=True)
+        table[data_name] = probe_summary(data_name, rows)
     args.out.write_text(json.dumps(table, indent=1))
 
 
