@@ -52,6 +52,30 @@ def test_matches_anomalibs_loop_on_random_points(seed: int) -> None:
     assert k_center_greedy(points, 40, start=7).tolist() == anomalib_select(points, 40, 7)
 
 
+@pytest.mark.parametrize("offset", [1000.0, -3000.0])
+def test_points_far_from_the_origin_match_anomalibs_loop(offset: float) -> None:
+    # a spread of 0.01 around 1000: |x|^2 - 2x.c + |c|^2 cancels to float32 noise unless centred first
+    points = offset + 0.01 * torch.randn(300, 16, generator=torch.Generator().manual_seed(3))
+    picked = k_center_greedy(points, 40, start=7).tolist()
+    assert picked == anomalib_select(points, 40, 7)
+    assert len(set(picked)) == 40
+
+
+def test_greedy_selection_leaves_its_input_unchanged() -> None:
+    points = 5.0 + torch.randn(50, 1, generator=torch.Generator().manual_seed(0))
+    before = points.clone()
+    k_center_greedy(points, 10, start=0)
+    assert torch.equal(points, before)
+
+
+def test_coreset_of_a_bank_far_from_the_origin_is_anomalibs_pick_on_the_projection() -> None:
+    bank = 1000.0 + 0.01 * torch.randn(400, 512, generator=torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(4)
+    projected = project(bank, generator)
+    start = int(torch.randint(400, (1,), generator=generator))
+    assert coreset_indices(bank, 30, seed=4).tolist() == anomalib_select(projected, 30, start)
+
+
 def test_coreset_covers_clusters() -> None:
     # three tight clusters far apart: a 3-point coreset takes one point of each
     generator = torch.Generator().manual_seed(0)
