@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import cv2
@@ -213,6 +214,24 @@ def test_the_mask_threshold_is_picked_on_the_val_split(
     )
     metrics = evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
     assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
+
+
+def test_val_masks_that_vanish_on_the_model_grid_leave_the_threshold_to_the_scored_images(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # one defect pixel at an odd row and column: the nearest-neighbour resize to 32 px drops it
+    mask = np.zeros((64, 64), np.uint8)
+    mask[33, 33] = 255
+    cv2.imwrite(str(parts / "ground_truth" / "spot" / "001_mask.png"), mask)
+    splits = Splits(
+        val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002", "part/test/spot/000"]
+    )
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    config = {**tiny_config, "image_size": 32}
+    fit_run(parts.parent, "part", tmp_path / "run", config=config, data=tmp_path / "conv", progress=False)
+    metrics = evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
+    assert metrics["masks"]["threshold_from"] == "pixel F1-max on the scored images themselves (optimistic)"
+    assert math.isfinite(metrics["masks"]["threshold"])
 
 
 def test_a_val_image_the_run_was_fit_on_is_refused_for_the_threshold(
