@@ -253,7 +253,7 @@ class AnnotationSession:
 
         Accepting a mask the image already has, in the same class, returns that instance and saves
         no copy: a double Enter or a client's retry must not save the defect twice (a corrected
-        proposal is then only decided).
+        proposal is then only decided, and a retry of that correction answers the same).
 
         Args:
             proposal: the undecided proposal this instance replaces (one the user corrected);
@@ -261,19 +261,21 @@ class AnnotationSession:
 
         Raises:
             AnnotationError: unknown class, empty mask, or a size other than earlier instances'.
-            NotFoundError: no such undecided proposal.
+            NotFoundError: no such undecided proposal (and the mask is not already saved).
         """
         with self._lock:
             entry = self.entry(key)
-            replaced = [] if proposal is None else [self._proposal(entry, proposal)]
             instance = self._instance(
                 entry, entry.next_id, class_name=class_name, mask=mask, score=score, prompt=prompt
             )
             same = (i for i in entry.instances if (i.class_name, i.rle) == (class_name, instance.rle))
             if (kept := next(same, None)) is not None:
-                if replaced:  # corrected into a defect already saved: the proposal is decided, no copy
-                    self.delete_proposal(key, replaced[0].id)
+                # corrected into a defect already saved: the proposal is decided, no copy; a retry of
+                # a correction already saved finds its proposal decided and gets the same answer
+                if proposal is not None and any(p.id == proposal for p in entry.proposals):
+                    self.delete_proposal(key, proposal)
                 return kept
+            replaced = [] if proposal is None else [self._proposal(entry, proposal)]
             self._change(
                 entry, partial(_accept, instances=[instance], size=np.shape(mask), replaced=replaced)
             )

@@ -531,6 +531,21 @@ def test_correcting_a_proposal_into_an_existing_instance_decides_the_proposal(op
     assert [p.id for p in session.entry("a.png").proposals] == [1]
 
 
+def test_a_retried_correction_answers_with_the_instance_it_saved(opened):
+    session, _ = opened
+    shape = (120, 160)
+    session.add_proposals({"a.png": [proposal(shape, (50, 50, 60, 70))]}, source="s")
+    corrected = blob(shape, (48, 50, 62, 72))
+    first = session.add_instance("a.png", class_name="scratch", mask=corrected, proposal=1)
+    again = session.add_instance("a.png", class_name="scratch", mask=corrected, proposal=1)
+    assert again == first and [i.id for i in session.entry("a.png").instances] == [first.id]
+    assert session.entry("a.png").proposals == []
+    session.undo("a.png")  # the retry was no change of its own
+    assert (session.entry("a.png").instances, [p.id for p in session.entry("a.png").proposals]) == ([], [1])
+    with pytest.raises(NotFoundError, match="no undecided proposal 2"):  # a new mask still needs its proposal
+        session.add_instance("a.png", class_name="scratch", mask=blob(shape, (0, 0, 9, 9)), proposal=2)
+
+
 def test_a_mask_must_be_two_dimensional(opened):
     session, _ = opened
     with pytest.raises(AnnotationError, match=r"one \(H, W\) array, got shape \(1, 120, 160\)"):
