@@ -1,0 +1,109 @@
+"""Memory of the cascade's pixel metrics on large photos: bytes per photo pixel, held and at the peak.
+
+``inspection.evaluate`` keeps each scored photo's anomaly map (float16) and true defect pixels (bool)
+at the photo's own size until the split is done, then computes pixel AUROC and AUPRO over all of them
+(``common.metrics``). This measures what that costs on ``--photos`` synthetic maps of ``--size``
+(default 20 photos of 2448 x 2048, 5 MP: smooth random maps, two defect regions each), each phase in a
+fresh subprocess, as peak resident memory above the same process with nothing built:
+
+- ``held``: the maps and masks as the scorer keeps them;
+- ``pixel_auroc`` / ``aupro``: the same, then that metric computed.
+
+    PYTHONPATH=. python bench/pixel_metrics_memory.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import bench_parser, command_line, machine_info, run_section, write_report  # noqa: E402
+
+from common import metrics  # noqa: E402
+from common.io import atomic_write  # noqa: E402
+
+PHASES = ("nothing", "held", "pixel_auroc", "aupro")
+
+
+def scorer_arrays(photos: int, height: int, width: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """What :class:`inspection.scoring.SplitScorer` holds: float16 maps and bool masks per photo."""
+    rng = np.random.default_rng(0)
+    maps, masks = [], []
+    for _ in range(photos):
+        coarse = cv2.GaussianBlur(rng.random((height // 8, width // 8), dtype=np.float32), (5, 5), 0)
+        maps.append(cv2.resize(coarse, (width, height)).astype(np.float16))
+        mask = np.zeros((height, width), bool)
+        mask[height // 4 : height // 4 + 200, width // 4 : width // 4 + 300] = True
+        mask[height // 2 : height // 2 + 30, 100 : width - 100] = True
+        masks.append(mask)
+    return maps, masks
+
+
+def phase(name: str, photos: int, height: int, width: int) -> None:
+    """Runs one phase and prints its peak resident memory in KiB (the child side)."""
+    if name != "nothing":
+        maps, masks = scorer_arrays(photos, height, width)
+        if name != "held":
+            getattr(metrics, name)(maps, masks)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def peak_kib(name: str, photos: int, height: int, width: int) -> int:
+    command = [sys.executable, __file__, "--phase", name, "--photos", str(photos)]
+    command += ["--size", str(width), str(height)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return int(done.stdout.split()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = bench_parser(__doc__)
+    parser.add_argument("--photos", type=int, default=20)
+    parser.add_argument("--size", type=int, nargs=2, default=[2448, 2048], metavar=("W", "H"))
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    width, height = args.size
+    if args.phase:
+        phase(args.phase, args.photos, height, width)
+        return
+    start = time.perf_counter()
+    pixels = args.photos * width * height
+    base = peak_kib("nothing", args.photos, height, width)
+    rows = []
+    for name in PHASES[1:]:
+        extra = peak_kib(name, args.photos, height, width) - base
+        rows.append({"phase": name, "peak_mb": extra / 1024, "bytes_per_pixel": extra * 1024 / pixels})
+        print(rows[-1], flush=True)
+    info = machine_info({}, ["numpy"])
+    lines = [
+        "# Pixel metrics' memory on large photos (`inspection.evaluate`)",
+        "",
+        f"{args.photos} photos of {width} x {height} ({pixels / 1e6:.0f} M pixels): float16 maps and bool "
+        "masks as the scorer keeps them, then each metric, each phase in a fresh process. Peak resident "
+        "memory above an empty process.",
+        "",
+        "| phase | peak MB | bytes per photo pixel |",
+        "|---|---:|---:|",
+        *(f"| {r['phase']} | {r['peak_mb']:.0f} | {r['bytes_per_pixel']:.1f} |" for r in rows),
+        "",
+        *run_section(
+            command_line(__file__, argv),
+            info,
+            f"- total wall time: {(time.perf_counter() - start) / 60:.1f} min",
+        ),
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_report(args.out / "pixel_metrics_memory.md", "\n".join(lines))
+    atomic_write(args.out / "pixel_metrics_memory.json", json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
