@@ -238,6 +238,8 @@ def exif_orientation(path: str | Path) -> int:
     """
     try:
         with _pil_open()(path) as image:
+            if image.format == "PNG" and "exif" not in image.info and not _late_exif(Path(path)):
+                return 1  # PIL's getexif() would decode the whole PNG to look for a late eXIf chunk
             return _orientation(image)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, TypeError):
         return 1

@@ -274,12 +274,24 @@ def test_glob_base_stops_at_the_first_wildcard():
     assert glob_base("lot/*/line_2/*.png") == Path("lot")
 
 
-def test_displayed_size_finds_a_pngs_exif_after_its_pixels(tmp_path):
+def test_the_orientation_of_a_png_without_exif_is_read_without_decoding_it(tmp_path, monkeypatch):
+    from PIL import PngImagePlugin
+
+    path = write_png(tmp_path / "plain.png")
+
+    def refuse(image):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", refuse)
+    assert exif_orientation(path) == 1 and not is_rotated(path)
+
+
+def write_late_exif_png(path: Path, orientation: int) -> Path:
+    """A PNG whose eXIf chunk comes after its pixels, where PIL finds it only by decoding."""
     import struct
 
-    path = tmp_path / "late.png"
     exif = Image.Exif()
-    exif[0x0112] = 6
+    exif[0x0112] = orientation
     Image.new("RGB", (40, 30)).save(path, exif=exif)
     data, position, chunks = path.read_bytes(), 8, []
     while position < len(data):
@@ -289,6 +301,16 @@ def test_displayed_size_finds_a_pngs_exif_after_its_pixels(tmp_path):
     late = next(chunk for chunk in chunks if chunk[4:8] == b"eXIf")
     rest = [chunk for chunk in chunks if chunk is not late]
     path.write_bytes(data[:8] + b"".join(rest[:-1]) + late + rest[-1])  # eXIf between IDAT and IEND
+    return path
+
+
+def test_exif_orientation_finds_a_pngs_exif_after_its_pixels(tmp_path):
+    path = write_late_exif_png(tmp_path / "late.png", 6)
+    assert exif_orientation(path) == 6 and is_rotated(path)
+
+
+def test_displayed_size_finds_a_pngs_exif_after_its_pixels(tmp_path):
+    path = write_late_exif_png(tmp_path / "late.png", 6)
     with Image.open(path) as image:
         assert "exif" not in image.info  # PIL sees it only by decoding
     assert displayed_size(path) == (30, 40) == cv2.imread(str(path)).shape[1::-1]
