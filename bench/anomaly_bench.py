@@ -9,7 +9,10 @@ Three parts, each optional:
 - ``split``: the converter split the detector is scored on (``python -m converters.mvtec2yolo
   --seed S``, as ``bench/detect_bench.py``): fit outside its val/test, score its test images; image
   AUROC mean +- std over the split seeds, beside the detector's AUROC on the seed-0 test images read
-  from ``bench/results/detect_bench.csv`` (not re-run here).
+  from ``bench/results/detect_bench.csv`` (not re-run here). With ``--masks``, the maps also become
+  masks as ``anomaly.evaluate --masks --sam-zero-shot`` makes them (threshold: pixel F1-max on the
+  split's val images; regions outlined by zero-shot MobileSAM): per-image IoU of the defect images and
+  mask AP per seed, to set beside the cascade's on the same test images (``inspect_quality``).
 - ``sweep``: one setting changed at a time from the default config (MobileNetV2), quality only,
   written to ``anomaly_sweep.md`` / ``.csv``: what each part of the method is worth here.
 - ``scale``: 200 good 1024-px images (``converters.synthetic --size 1024``), fit through the CLI in
@@ -17,6 +20,7 @@ Three parts, each optional:
 
     PYTHONPATH=. python bench/anomaly_bench.py                       # everything (~10 min on 2 cores)
     PYTHONPATH=. python bench/anomaly_bench.py --parts quality --backbones mobilenet_v2
+    PYTHONPATH=. python bench/anomaly_bench.py --parts split --masks --name anomaly_split_masks
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ BACKBONES = ("mobilenet_v2", "efficientnet_lite0")
 TARGETS = {"hazelnut_auroc": 0.92, "fit_200_1024_s": 120.0, "inference_s": 0.5}
 #: The seeds' SSIM autoencoder on MVTec hazelnut (the issue's anchor), image AUROC.
 SSIM_AE_HAZELNUT = 0.92
+#: The ``--masks`` figures averaged over the split seeds, in the table's order.
+MASK_FIGURES = ("iou_defect", "iou_good", "mask_ap", "mask_ap50")
 
 
 def run_command(command: list[str]) -> None:
@@ -198,7 +204,7 @@ def detector_auroc() -> dict[str, tuple[float, int]]:
         }
 
 
-def split_part(work: Path, data: dict, seeds: Sequence[int]) -> list[dict]:
+def split_part(work: Path, data: dict, seeds: Sequence[int], *, masks: bool = False) -> list[dict]:
     rows = []
     for name, (root, category) in data.items():
         for seed in seeds:
@@ -226,6 +232,8 @@ def split_part(work: Path, data: dict, seeds: Sequence[int]) -> list[dict]:
                 progress=False,
                 figure=False,
                 out=work / "eval" / f"{name}_split_s{seed}",
+                masks=masks,
+                sam_zero_shot=masks,
             )
             rows.append(
                 {
@@ -233,13 +241,44 @@ def split_part(work: Path, data: dict, seeds: Sequence[int]) -> list[dict]:
                     "seed": seed,
                     "fit_images": len(run.fit_keys),
                     "test_images": metrics["image"]["images"],
+                    "defect_images": metrics["image"]["defect_images"],
                     "image_auroc": metrics["image"]["auroc"],
                     "pixel_auroc": metrics["pixel"]["auroc"],
                     "aupro": metrics["pixel"]["aupro"],
+                    **({"masks": metrics["masks"]} if masks else {}),
                 }
             )
             print(rows[-1], flush=True)
     return rows
+
+
+def split_masks_markdown(split_rows: Sequence[dict]) -> list[str]:
+    """The maps made masks on each split's test images (``--masks``): per seed, then mean +- std."""
+    lines = [
+        "### Its maps as masks (zero-shot MobileSAM on the regions)",
+        "",
+        "`anomaly.evaluate --data <split> --split test --masks --sam-zero-shot`: the map cut at the pixel "
+        "F1-max threshold of the split's val images, each 8-connected region of >= 16 pixels a box, "
+        "MobileSAM outlines it. Per-image IoU on the defect images (good images: 1 when left clean); "
+        "COCO mask AP against the 8-connected components of the ground truth (one class).",
+        "",
+        "| data set | seed | test imgs (defect) | threshold | instances | IoU defect images "
+        "| IoU good images | mask AP | mask AP50 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in dict.fromkeys(r["dataset"] for r in split_rows):
+        mine = [r for r in split_rows if r["dataset"] == name and "masks" in r]
+        for r in mine:
+            m = r["masks"]
+            lines.append(
+                f"| {name} | {r['seed']} | {r['test_images']} ({r['defect_images']}) | "
+                f"{fmt(m['threshold'], 4)} | {m['instances']} | {fmt(m['iou_defect'])} | "
+                f"{fmt(m['iou_good'])} | {fmt(m['mask_ap'])} | {fmt(m['mask_ap50'])} |"
+            )
+        if len(mine) > 1:
+            mean = [mean_std_text([r["masks"][key] for r in mine]) for key in MASK_FIGURES]
+            lines.append(f"| {name} | mean +- std | | | | {' | '.join(mean)} |")
+    return [*lines, ""]
 
 
 def peak_rss_mb(command: list[str]) -> float:
@@ -369,6 +408,8 @@ def markdown(quality_rows, split_rows, scale, info, command, wall) -> str:
                 f"{det_text} |"
             )
         lines += [""]
+        if any("masks" in r for r in split_rows):
+            lines += split_masks_markdown(split_rows)
     if scale:
         lines += [
             "## Scale",
@@ -384,7 +425,7 @@ def markdown(quality_rows, split_rows, scale, info, command, wall) -> str:
             f"{scale['peak_rss_mb']:.0f} | {scale['infer_s']:.3f} / {scale['infer_s_1t']:.3f} |",
             "",
         ]
-    lines += ["## Targets", ""]
+    lines += ["## Targets", ""] if quality_rows or scale else []
     hazel = [r for r in quality_rows if r["dataset"] == "hazelnut_toy"]
     for r in hazel:
         met = "met" if r["image_auroc"] > TARGETS["hazelnut_auroc"] else "NOT met"
@@ -417,7 +458,7 @@ def markdown(quality_rows, split_rows, scale, info, command, wall) -> str:
         f"- command: `{command}`",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- total wall time: {wall / 60:.1f} min",
-        f"- 1-minute load average at the start of each timed run: {', '.join(loads)}",
+        *([f"- 1-minute load average at the start of each timed run: {', '.join(loads)}"] if loads else []),
         machine_line(info),
         "- The CPU is shared with other processes: timings under load are upper bounds; rerun the command on "
         "a quiet machine for absolute figures.",
@@ -437,6 +478,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--figure", type=Path, help="copy hazelnut_toy's anomaly_maps.png here (docs/anomaly_map.png)"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the targets are for 2 cores)")
+    parser.add_argument(
+        "--masks", action="store_true", help="split part: also score the maps as zero-shot SAM masks"
+    )
+    parser.add_argument(
+        "--name", default="anomaly_bench", help="report file stem: <out>/<name>.md, .csv, _runs.json"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     info = machine_info({"torch_threads": str(args.threads), "load_avg_1m_before": load_average()}, ["torch"])
@@ -446,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         work = Path(scratch)
         data = datasets(work, args.datasets)
         quality_rows = quality(work, data, args.backbones) if "quality" in args.parts else []
-        split_rows = split_part(work, data, args.seeds) if "split" in args.parts else []
+        split_rows = split_part(work, data, args.seeds, masks=args.masks) if "split" in args.parts else []
         scale = scale_part(work, args.scale_images) if "scale" in args.parts else None
         sweep_rows = sweep_part(work, data) if "sweep" in args.parts else []
         figure = next(
@@ -465,29 +512,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         write_report(args.out / "anomaly_sweep.md", sweep_markdown(sweep_rows, info, command))
     if not (quality_rows or split_rows or scale):
         return
-    with csv_file(args.out / "anomaly_bench.csv") as writer:
-        keys = [
-            "dataset",
-            "backbone",
-            "fit_images",
-            "test_images",
-            "bank",
-            "fit_s",
-            "infer_s",
-            "infer_s_1t",
-            "image_auroc",
-            "image_f1",
-            "pixel_auroc",
-            "aupro",
-            "pixel_f1",
-            "load_1m",
-        ]
-        writer.writerow(keys)
-        writer.writerows([r[k] for k in keys] for r in quality_rows)
+    if quality_rows:
+        with csv_file(args.out / f"{args.name}.csv") as writer:
+            keys = [
+                "dataset",
+                "backbone",
+                "fit_images",
+                "test_images",
+                "bank",
+                "fit_s",
+                "infer_s",
+                "infer_s_1t",
+                "image_auroc",
+                "image_f1",
+                "pixel_auroc",
+                "aupro",
+                "pixel_f1",
+                "load_1m",
+            ]
+            writer.writerow(keys)
+            writer.writerows([r[k] for k in keys] for r in quality_rows)
     results = {"quality": quality_rows, "split": split_rows, "scale": scale, "machine": info}
-    atomic_write(args.out / "anomaly_bench_runs.json", json.dumps(results, indent=1, default=str) + "\n")
+    atomic_write(args.out / f"{args.name}_runs.json", json.dumps(results, indent=1, default=str) + "\n")
     write_report(
-        args.out / "anomaly_bench.md",
+        args.out / f"{args.name}.md",
         markdown(quality_rows, split_rows, scale, info, command, time.perf_counter() - start),
     )
 
