@@ -64,3 +64,35 @@ def test_bad_coco_files_are_named(tmp_path: Path, content: str, expected: str) -
     with pytest.raises(UserError, match=expected) as error:
         read_coco(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def one_image_coco(boxes: list[list[float]]) -> dict:
+    """A COCO file of one 100 x 100 image ``a.png`` with class-0 (``bent``) boxes, xywh."""
+    return {
+        "images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 100}],
+        "annotations": [
+            {"id": i + 1, "image_id": 1, "category_id": 1, "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
+            for i, box in enumerate(boxes)
+        ],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)],
+    }
+
+
+def test_map50_95_is_stricter_than_map50() -> None:
+    # the detection is shifted by a fifth of the box: IoU 0.67, a hit at 0.5, a miss from 0.7
+    found = {"a.png": ImageDetections(np.array([[14.0, 10.0, 64.0, 60.0]]), np.ones(1), np.zeros(1, int))}
+    scores = coco_map(one_image_coco([[10, 10, 50, 50]]), found)
+    assert scores["mAP50"] == pytest.approx(1.0) and scores["mAP50-95"] < 0.9
+    assert scores["per_class"]["bent"]["AP50"] == pytest.approx(1.0)
+    assert scores["per_class"]["bent"]["AP50-95"] == pytest.approx(scores["mAP50-95"])
+
+
+def test_coco_map_keeps_300_detections_per_image() -> None:
+    # 150 misses score higher than the one hit: it is the 151st detection, still counted
+    misses = np.array([[80.0, 80.0, 90.0, 90.0]] * 150) + np.arange(150)[:, None] * 0.01
+    boxes = np.concatenate([misses, [[10.0, 10.0, 20.0, 20.0]]])
+    scores = np.concatenate([np.linspace(0.99, 0.5, 150), [0.1]])
+    found = {"a.png": ImageDetections(boxes, scores, np.zeros(151, int))}
+    result = coco_map(one_image_coco([[10, 10, 10, 10]]), found)
+    assert result["n_detections"] == 151 and result["mAP50"] > 0.0
+    assert coco_map(one_image_coco([[10, 10, 10, 10]]), found, max_det=100)["mAP50"] == 0.0

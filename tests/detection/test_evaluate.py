@@ -15,9 +15,9 @@ from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import ops
 
 from common.errors import UserError
-from detection.evaluate import build_parser, evaluate, main
-from detection.image_level import GOOD
-from detection.report import format_report
+from detection.evaluate import MAX_DET, build_parser, evaluate, main, validator_args
+from detection.image_level import GOOD, ImageLevelReport
+from detection.report import EvaluationReport, format_report
 from detection.validator import RecordingValidator
 
 NAMES = ["bent", "color", "flip", "scratch"]
@@ -223,3 +223,93 @@ def test_the_output_folder_is_put_in_place_whole(tiny_dataset, tmp_path, untrain
     (out / "evaluation.json").unlink()  # now a folder of something else: never replaced
     with pytest.raises(UserError, match="holds other files than an earlier evaluation's"):
         ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out)
+
+
+def test_more_than_three_unread_images_are_counted(tiny_dataset, tmp_path, untrained_detector) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=False)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
+    images = sorted((copy / "images" / "val").iterdir())
+    assert len(images) > 4
+    for broken in images[:4]:
+        broken.write_bytes(b"not an image")
+    names = ", ".join(path.name for path in images[:3])
+    with pytest.raises(UserError, match=rf"could not read 4 image\(s\) of .*: {names} and 1 more \("):
+        ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval")
+
+
+def test_an_empty_existing_out_folder_is_used(tiny_dataset, tmp_path, untrained_detector) -> None:
+    out = tmp_path / "eval"
+    out.mkdir()
+    report = ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out)
+    assert report.save_dir == str(out) and (out / "evaluation.json").is_file()
+
+
+def test_the_validator_scores_as_yolo_val_does(tmp_path: Path) -> None:
+    args = validator_args(tmp_path / "data.yaml", "best.pt", "test", 640, 16, None, tmp_path / "eval", False)
+    assert (args["conf"], args["iou"], args["max_det"], args["rect"]) == (0.001, 0.7, 300, True)
+    assert MAX_DET == 300 and args["mode"] == "val" and args["exist_ok"] is True
+    assert (args["project"], args["name"]) == (str(tmp_path), "eval")
+    default = validator_args(tmp_path / "data.yaml", None, "val", 64, 1, "cpu", None, True)
+    assert default["exist_ok"] is False and default["name"] == "evaluate"  # numbered when taken
+
+
+def test_cli_defaults_are_evaluate_defaults() -> None:
+    defaults = {name: p.default for name, p in inspect.signature(evaluate).parameters.items()}
+    for action in build_parser()._actions:
+        if action.dest != "help" and not action.required:
+            assert action.default == defaults[action.dest], action.dest
+
+
+def hand_made_report(**changes) -> EvaluationReport:
+    """An evaluation of two classes, one of them with a long name, with a COCO cross-check and a note."""
+    level = ImageLevelReport(
+        labels=[GOOD, "bent", "a_very_long_defect"],
+        matrix=[[2, 0, 0], [0, 1, 0], [0, 1, 0]],
+        accuracy=0.75,
+        balanced_accuracy=2 / 3,
+        per_label_accuracy={GOOD: 1.0, "bent": 1.0, "a_very_long_defect": 0.0},
+        auroc=0.9,
+        conf=0.25,
+        n_images=4,
+    )
+    row = {"Images": 2, "Instances": 3, "Box-P": 0.7, "Box-R": 0.6, "mAP50": 0.8, "mAP50-95": 0.5}
+    fields = {
+        "weights": "best.pt",
+        "data": "data.yaml",
+        "split": "test",
+        "ultralytics": {
+            "metrics/mAP50(B)": 0.8,
+            "metrics/mAP50-95(B)": 0.5,
+            "metrics/precision(B)": 0.7,
+            "metrics/recall(B)": 0.6,
+        },
+        "per_class": [{"Class": "bent", **row}, {"Class": "a_very_long_defect", **row}],
+        "coco": {
+            "mAP50": 0.9,
+            "mAP50-95": 0.55,
+            "n_detections": 5,
+            "per_class": {"bent": {"AP50": 0.25, "AP50-95": 0.1}},
+        },
+        "image_level": level,
+        "save_dir": "runs/detect/evaluate",
+        "notes": ["no COCO file x.json"],
+    }
+    return EvaluationReport(**{**fields, **changes})
+
+
+def test_the_printed_report_shows_every_figure() -> None:
+    lines = format_report(hand_made_report()).splitlines()
+    assert f"{'ultralytics validator':24s}     0.800     0.500   0.700   0.600" in lines
+    assert f"{'pycocotools COCOeval':24s}     0.900     0.550" in lines
+    assert "  mAP50 gap (COCO - ultralytics): +0.100" in lines
+    bent = next(line for line in lines if line.startswith("bent "))
+    assert bent.endswith("   0.800    0.500      0.250")  # ultralytics' AP50, AP50-95, then COCO's AP50
+    long_row = next(line for line in lines if line.startswith("a_very_long_defect "))
+    assert long_row.endswith("   0.500")  # no COCO figure for it
+    header = next(line for line in lines if line.strip().startswith("good"))
+    assert header.split() == ["good", "bent", "a_very_long_defect"]  # the long name whole
+    matrix_row = next(line for line in lines if line.startswith("  a_very_long_defect"))
+    assert matrix_row.split()[1:4] == ["0", "1", "0"] and matrix_row.endswith("   acc 0.000")
+    assert "note: no COCO file x.json" in lines

@@ -209,3 +209,34 @@ def test_tuned_conf_never_sits_on_a_top_score_shared_by_two_images() -> None:
     found = {"g1": dets((0.3, 2)), "g2": dets((0.5, 2)), "f1": dets((0.5, 2)), "f2": dets((0.9, 2))}
     conf, accuracy = tuned_conf(true, found, NAMES, default=0.5)
     assert conf == pytest.approx(0.4) and accuracy == 0.75
+
+
+def test_image_labels_compare_instance_areas_not_their_boxes() -> None:
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "annotations": [  # a thin diagonal scratch: a large box, a small area
+            {"image_id": 1, "category_id": 4, "bbox": [0, 0, 20, 20], "area": 30},
+            {"image_id": 1, "category_id": 2, "bbox": [30, 30, 8, 8], "area": 60},
+        ],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)],
+    }
+    assert image_labels(coco) == {"a.png": "color"}
+
+
+def test_yolo_image_labels_compare_box_areas() -> None:
+    label = {
+        "im_file": "a.png",
+        "cls": np.array([[3.0], [1.0]]),
+        "bboxes": np.array([[0.5, 0.5, 0.6, 0.02], [0.2, 0.2, 0.2, 0.2]]),  # long and thin, then square
+    }
+    assert yolo_image_labels([label], NAMES) == {"a.png": "color"}
+
+
+def test_tuned_conf_takes_no_candidate_from_images_without_boxes() -> None:
+    # candidates: 0 and (0.6 + 1) / 2; an image without boxes has no top score to split at
+    conf, accuracy = tuned_conf({"g": GOOD, "f": "flip"}, {"f": dets((0.6, 2))}, NAMES)
+    assert (conf, accuracy) == (0.0, 1.0)
+
+
+def test_tuned_conf_on_no_images_has_no_accuracy() -> None:
+    assert tuned_conf({}, {}, NAMES) == (0.0, 0.0)  # as image_level_report of no images

@@ -28,7 +28,7 @@ from detection.text_embeddings import (
 )
 from detection.train import main
 from detection.train_config import PROJECT_ROOT
-from detection.transfer import count_transferred
+from detection.transfer import Transfer, count_transferred
 from detection.weights import CheckpointError, resolve_model
 from detection.world import TableYOLOEValidator, set_class_embeddings, yoloe_trainer
 
@@ -84,6 +84,14 @@ def test_every_tensor_but_the_class_outputs_transfers(yolo11n, build, model_tens
     )
     assert set(transfer.not_transferred) == CLASS_OUTPUTS
     assert "493 of its 499 tensors transferred" in transfer.describe()
+
+
+def test_transfer_describes_what_the_model_starts_without() -> None:
+    transfer = Transfer("yolo11n.pt", transferred=493, source_tensors=499, model_tensors=520)
+    assert transfer.describe() == (
+        "pretrained yolo11n.pt: 493 of its 499 tensors transferred (same name, same shape, equal values); "
+        "27 of the model's 520 tensors start untrained"
+    )
 
 
 # --- YOLOE's text hook ---------------------------------------------------------------------------

@@ -7,13 +7,16 @@ import inspect
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from ultralytics import YOLO
 
-from detection.predict import build_parser, main, predict
+from detection.detections import ImageDetections
+from detection.predict import build_parser, image_entry, main, predict
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +219,77 @@ def test_an_out_below_a_flat_patterns_folder_is_allowed(checkpoint: Path, photos
         "64",
     ]
     assert main(argv) == 0 and (photos / "pred" / "predictions.json").is_file()
+
+
+def test_cli_defaults_are_predict_defaults() -> None:
+    defaults = {name: p.default for name, p in inspect.signature(predict).parameters.items()}
+    for action in build_parser()._actions:
+        if action.dest not in {"help", "out"} and not action.required:
+            assert action.default == defaults[action.dest], action.dest
+
+
+class FakeDetector:
+    """Stands in for the loaded model: four boxes on every image or tile, filtered as ultralytics does."""
+
+    names = {0: "crack", 1: "spot"}
+    boxes = torch.tensor([[1.0, 1, 5, 5], [10, 10, 14, 14], [20, 20, 24, 24], [30, 30, 34, 34]])
+    scores = torch.tensor([0.9, 0.5, 0.05, 0.002])
+
+    def predict(self, source, *, conf: float = 0.25, max_det: int = 300, **settings) -> list[SimpleNamespace]:
+        keep = (self.scores >= conf).nonzero().flatten()[:max_det]
+        boxes = SimpleNamespace(xyxy=self.boxes[keep], conf=self.scores[keep], cls=torch.ones(len(keep)))
+        return [SimpleNamespace(boxes=boxes) for _ in (source if isinstance(source, list) else [source])]
+
+
+@pytest.mark.parametrize("tile", [None, 48])
+def test_no_box_under_conf_is_kept(checkpoint: Path, photos: Path, monkeypatch, tile) -> None:
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: FakeDetector())
+    found = predict(checkpoint, photos / "b.jpg", imgsz=64, conf=0.04, tile=tile, device="cpu")
+    assert set(found[str(photos / "b.jpg")]["scores"]) == {0.9, 0.5, 0.05}  # not 0.002
+
+
+def test_max_det_counts_the_boxes_of_all_windows(checkpoint: Path, photos: Path, monkeypatch) -> None:
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: FakeDetector())
+    found = predict(checkpoint, photos / "a.png", imgsz=64, conf=0.001, tile=48, device="cpu", max_det=3)
+    assert found[str(photos / "a.png")]["scores"] == [0.9, 0.9, 0.9]  # each window's best box
+    whole = predict(checkpoint, photos / "a.png", imgsz=64, conf=0.001, device="cpu", max_det=3)
+    assert whole[str(photos / "a.png")]["scores"] == [0.9, 0.5, 0.05]
+
+
+def test_tiled_predictions_use_the_given_overlap(checkpoint: Path, photos: Path, monkeypatch) -> None:
+    import detection.predict
+
+    windows = []
+
+    def model_on_tiles(tiles, predict_tiles, **options):
+        seen = []
+
+        def counting(tiles, boxes):
+            seen.extend(boxes.tolist())
+            return predict_tiles(tiles, boxes)
+
+        merged = predict_tiled(tiles, counting, **options)
+        windows.append(seen)
+        return merged
+
+    predict_tiled = detection.predict.predict_tiled
+    monkeypatch.setattr(detection.predict, "predict_tiled", model_on_tiles)
+    predict(checkpoint, photos / "a.png", imgsz=64, tile=48, tile_overlap=0.5, device="cpu")
+    # 128 x 96 at 48-px windows and 24-px overlap: x 0, 24, 48, 72, 80 and y 0, 24, 48
+    assert windows == [[[x, y, x + 48, y + 48] for y in (0, 24, 48) for x in (0, 24, 48, 72, 80)]]
+
+
+def test_an_image_entry_rounds_boxes_and_scores() -> None:
+    detections = ImageDetections(
+        np.array([[1.23456, 2.5, 30.0049, 40.9999]]), np.array([0.123456]), np.array([1])
+    )
+    assert image_entry((50, 60), detections, ["crack", "spot"], conf=0.1) == {
+        "width": 60,
+        "height": 50,
+        "boxes": [[1.23, 2.5, 30.0, 41.0]],
+        "scores": [0.1235],
+        "classes": [1],
+        "names": ["spot"],
+        "call": "spot",
+        "score": 0.1235,
+    }

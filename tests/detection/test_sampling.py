@@ -16,6 +16,7 @@ from ultralytics.data.build import build_yolo_dataset
 from ultralytics.data.utils import check_det_dataset
 
 from common.errors import UserError
+from common.fonts import ensure_ultralytics_fonts
 from detection.data import split_images
 from detection.sampling import (
     category_repeat_factors,
@@ -103,6 +104,7 @@ def test_ultralytics_trains_on_every_repeated_line(tmp_path: Path, network_attem
     """The claim the design rests on: a .txt split keeps its repeated lines in ultralytics' dataset."""
     data = write_labelled_images(tmp_path / "set", [{0}] * 7 + [{0, 1}, {1}, {2}])
     result = write_repeated_train_list(data, tmp_path / "run", threshold=0.4, seed=0)
+    ensure_ultralytics_fonts()  # as detection.train does: check_det_dataset fetches a missing font
     checked = check_det_dataset(str(result.data))
     assert checked["train"] == str(result.list_file)
     cfg = get_cfg(overrides={"imgsz": 32, "mode": "train", "data": str(result.data)})
@@ -131,3 +133,46 @@ def test_labels_with_unknown_classes_are_refused(tmp_path: Path) -> None:
     data = write_labelled_images(tmp_path / "set", [{0}, {5}])
     with pytest.raises(UserError, match=r"class ids \[5\] beyond its 3 names"):
         write_repeated_train_list(data, tmp_path / "run", 0.5)
+
+
+def test_image_factors_follow_the_order_of_the_images() -> None:
+    images = [set(), {1}, set(), {0, 1}]
+    assert image_repeat_factors(images, {0: 1.0, 1: 3.0}).tolist() == [1.0, 3.0, 1.0, 3.0]
+
+
+def test_class_frequency_counts_backgrounds_in_the_denominator(tmp_path: Path) -> None:
+    data = write_labelled_images(tmp_path / "set", [{0}, {1}, set(), set()])
+    result = write_repeated_train_list(data, tmp_path / "run", threshold=0.5, seed=0)
+    assert result.class_frequency == {"a": 0.25, "b": 0.25}
+    assert result.class_factor == {"a": pytest.approx(math.sqrt(2)), "b": pytest.approx(math.sqrt(2))}
+
+
+def test_the_run_data_yaml_finds_the_source_splits_without_a_path_key(tmp_path: Path) -> None:
+    data = write_labelled_images(tmp_path / "set", [{0}, {1}, {2}])
+    source = yaml.safe_load(data.read_text())
+    del source["path"]  # split paths relative to the data.yaml's folder
+    data.write_text(yaml.safe_dump(source))
+    result = write_repeated_train_list(data, tmp_path / "run", threshold=0.5, seed=0)
+    assert result.data.parent != data.parent
+    assert split_images(result.data, "val") == split_images(data, "val")
+
+
+def test_the_seed_decides_the_rounding_and_is_recorded(tmp_path: Path) -> None:
+    images = [{0}] * 10 + [{1}] * 10  # r = sqrt(0.8 / 0.5) = 1.26 for every image: 20 coin flips
+    data = write_labelled_images(tmp_path / "set", images)
+    lists = {}
+    for seed in (1, 2):
+        result = write_repeated_train_list(data, tmp_path / f"run{seed}", threshold=0.8, seed=seed)
+        lists[seed] = result.list_file.read_text()
+        assert json.loads((tmp_path / f"run{seed}" / "repeat_factors.json").read_text())["seed"] == seed
+    again = write_repeated_train_list(data, tmp_path / "again", threshold=0.8, seed=2)
+    assert lists[1] != lists[2] and again.list_file.read_text() == lists[2]
+
+
+def test_a_train_split_of_backgrounds_only_repeats_nothing_and_says_so(tmp_path: Path) -> None:
+    data = write_labelled_images(tmp_path / "set", [set(), set()])
+    result = write_repeated_train_list(data, tmp_path / "run", threshold=0.5)
+    assert result.lines == 2 and result.class_factor == {}
+    assert result.describe().endswith(
+        "2 train images -> 2 per epoch; class factors none (no labelled images)"
+    )

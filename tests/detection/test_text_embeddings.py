@@ -16,6 +16,8 @@ from detection.text_embeddings import (
     CLOSED_SET_NOTE,
     EMBEDDING_DIM,
     TextEmbeddingError,
+    TextEmbeddings,
+    class_texts,
     fixed_embeddings,
     fixed_vector,
     load_table,
@@ -296,3 +298,17 @@ def test_cli_rewrites_its_own_earlier_table(tmp_path: Path) -> None:
     assert main(["--names", "scratch", "bent", "--fixed", "--out", str(out)]) == 0
     assert set(load_table(out, ["scratch", "bent"]).vectors) == {"scratch", "bent"}
     assert json.loads((tmp_path / "t.json").read_text())["names"] == ["scratch", "bent"]
+
+
+def test_each_class_is_set_by_its_first_synonym() -> None:
+    assert class_texts(["scratch", "bent lead / bent pin", "hole/"]) == ["scratch", "bent lead", "hole"]
+
+
+def test_only_a_closed_set_table_carries_the_closed_set_note(tmp_path: Path) -> None:
+    fixed = fixed_embeddings(NAMES)
+    save_table(fixed, tmp_path / "fixed.pt")
+    assert json.loads((tmp_path / "fixed.json").read_text())["note"] == CLOSED_SET_NOTE
+    text_model = TextEmbeddings(fixed.vectors, source="CLIP ViT-B/32", open_vocabulary=True)
+    save_table(text_model, tmp_path / "clip.pt")
+    sidecar = json.loads((tmp_path / "clip.json").read_text())
+    assert "note" not in sidecar and sidecar["open_vocabulary"] is True

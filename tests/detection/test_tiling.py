@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 from ultralytics.nn.tasks import DetectionModel
 
 from common.errors import UserError
+from converters.yolo import rings_to_single_polygon
 from detection.detections import ImageDetections
 from detection.evaluate import evaluate
 from detection.report import format_report
 from detection.tiling import (
+    box_area,
+    check_tiling,
     clip_boxes_to_window,
     clip_polygons_to_window,
     cut_by_window,
@@ -90,6 +93,31 @@ def test_windows_cover_the_image_with_full_size_tiles(width, height, tile, overl
     assert covered.all()
 
 
+def test_tile_origins_round_the_overlap_to_whole_pixels() -> None:
+    # 0.2 * 48 = 9.6 px of overlap rounds to 10: stride 38, not 39
+    assert tile_origins(100, 48, 0.2) == [0, 38, 52]
+
+
+def test_an_overlap_of_almost_a_whole_tile_still_advances_one_pixel() -> None:
+    # 0.99 * 32 rounds to 32, a whole tile: the windows still move on, one pixel at a time
+    assert tile_origins(35, 32, 0.99) == [0, 1, 2, 3]
+
+
+def test_windows_go_row_by_row() -> None:
+    assert tile_windows(100, 100, 60, 0.5).tolist() == [
+        [x, y, x + 60, y + 60] for y in (0, 30, 40) for x in (0, 30, 40)
+    ]
+
+
+def test_check_tiling_takes_the_smallest_tile_and_refuses_a_whole_overlap() -> None:
+    check_tiling(32, 0.0)
+    check_tiling(32, 0.99)
+    with pytest.raises(UserError, match="tiled inference needs tile >= 32 and 0 <= overlap < 1"):
+        check_tiling(48, 1.0)
+    with pytest.raises(UserError, match="tiled inference needs tile >= 32"):
+        check_tiling(31, 0.2)
+
+
 # --- clipping and fragments ----------------------------------------------------------------------
 
 
@@ -123,6 +151,39 @@ def test_only_inner_window_edges_cut_boxes() -> None:
     # a tall window (40 x 60 of a 40 x 200 image): its bottom edge is inner, measured by its height
     tall = np.array([[5, 5, 20, 45], [5, 40, 20, 60]], dtype=float)
     assert cut_by_window(tall, (0, 0, 40, 60), (40, 200), tol=2.0).tolist() == [False, True]
+
+
+def test_box_area_of_an_inverted_box_is_zero() -> None:
+    boxes = np.array([[10, 10, 5, 5], [10, 10, 5, 20], [0, 0, 4, 5]], dtype=float)
+    assert box_area(boxes).tolist() == [0.0, 0.0, 20.0]
+
+
+def test_a_box_exactly_tol_from_an_inner_edge_counts_as_cut() -> None:
+    # window x 40..100 of a 100 x 40 image: its left edge is inner
+    assert cut_by_window(np.array([[1.0, 5, 10, 15]]), (40, 0, 100, 40), (100, 40), tol=1.0).tolist() == [
+        True
+    ]
+    assert cut_by_window(np.array([[1.5, 5, 10, 15]]), (40, 0, 100, 40), (100, 40), tol=1.0).tolist() == [
+        False
+    ]
+
+
+def test_clipping_keeps_the_holes_of_a_polygon() -> None:
+    outer = np.array([[0, 0], [20, 0], [20, 20], [0, 20]], dtype=float)
+    hole = np.array([[5, 5], [15, 5], [15, 15], [5, 15]], dtype=float)
+    ring = rings_to_single_polygon([outer], [hole])  # one ring, the hole joined by a zero-width cut
+    rings, index = clip_polygons_to_window([ring], (0, 0, 40, 40), 0.0)
+    assert index.tolist() == [0] and polygon_area(rings[0]) == pytest.approx(400 - 100)
+    rings, index = clip_polygons_to_window([ring], (10, 0, 50, 40), 0.0)  # the right half, hole cut in two
+    assert index.tolist() == [0] and polygon_area(rings[0]) == pytest.approx(200 - 50)
+
+
+def test_a_polygon_file_stays_polygons_whatever_its_last_line(tmp_path: Path) -> None:
+    label = tmp_path / "mixed.txt"
+    label.write_text("1 0.1 0.1 0.3 0.1 0.3 0.3\n0 0.5 0.5 0.2 0.4\n")
+    labels = read_yolo_labels(label, 100, 50)
+    assert labels.polygons is not None and len(labels.polygons) == 2
+    assert labels.polygons[1].tolist() == [[40, 15], [60, 15], [60, 35], [40, 35]]
 
 
 # --- merging -------------------------------------------------------------------------------------
@@ -231,6 +292,53 @@ def test_predict_tiled_hands_the_model_the_image_crops() -> None:
 
     merged = predict_tiled(image, predictor, tile=32, overlap=0.25, batch=3)
     assert len(seen) == len(tile_windows(70, 50, 32, 0.25)) == 6 and len(merged.scores) == 0
+
+
+def test_a_fragment_exactly_containment_inside_a_whole_box_is_dropped() -> None:
+    # the fragment x 4..14 has 6 of its 10 columns inside the whole box x 0..10 (IoU 0.43: NMS keeps it)
+    boxes = np.array([[0, 0, 10, 10], [4, 0, 14, 10]], dtype=float)
+    fragment = np.array([False, True])
+    kept = merge_tile_detections(boxes, np.array([0.5, 0.9]), np.zeros(2, int), fragment, containment=0.6)
+    assert kept.tolist() == [0]
+    kept = merge_tile_detections(boxes, np.array([0.5, 0.9]), np.zeros(2, int), fragment, containment=0.61)
+    assert kept.tolist() == [1, 0]
+
+
+def test_merged_detections_come_best_first() -> None:
+    # whole boxes are ranked first inside NMS only: the result is by score, a fragment's included
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 30]], dtype=float)
+    fragment = np.array([False, True, False])
+    kept = merge_tile_detections(boxes, np.array([0.3, 0.9, 0.6]), np.zeros(3, int), fragment)
+    assert kept.tolist() == [1, 2, 0]
+
+
+def test_predict_tiled_keeps_the_max_det_best_detections() -> None:
+    image = np.zeros((40, 40, 3), dtype=np.uint8)
+    boxes = np.array([[0, 0, 5, 5], [10, 10, 15, 15], [20, 20, 25, 25], [30, 30, 35, 35]], dtype=float)
+    scores = np.array([0.2, 0.8, 0.5, 0.9])
+    merged = predict_tiled(
+        image, truth_predictor(boxes, np.zeros(4, int), scores), tile=40, overlap=0.2, max_det=2
+    )
+    assert merged.scores.tolist() == [0.9, 0.8] and merged.boxes.tolist() == [
+        boxes[3].tolist(),
+        boxes[1].tolist(),
+    ]
+
+
+def test_a_box_two_pixels_short_of_an_inner_edge_counts_as_cut_off_by_default() -> None:
+    # 100x40 image, 60-px tiles, overlap 1/3: windows x 0..60 and 40..100. The defect x 50..65 lies whole
+    # in the second window; the first sees its part up to x 60 but predicts it ending at x 58.5
+    image = np.zeros((40, 100, 3), dtype=np.uint8)
+    views = {0: ([[50.0, 10.0, 58.5, 20.0]], 0.9), 40: ([[10.0, 10.0, 25.0, 20.0]], 0.6)}
+
+    def predictor(tiles, windows):
+        return [
+            ImageDetections(np.array(views[int(w[0])][0]), np.array([views[int(w[0])][1]]), np.zeros(1, int))
+            for w in windows
+        ]
+
+    merged = predict_tiled(image, predictor, tile=60, overlap=1 / 3)
+    assert merged.boxes.tolist() == [[50.0, 10.0, 65.0, 20.0]] and merged.scores.tolist() == [0.6]
 
 
 # --- tiled data sets -----------------------------------------------------------------------------
@@ -388,6 +496,18 @@ def test_polygon_labels_stay_polygons_in_tiles(tmp_path: Path) -> None:
     assert read_yolo_labels(labels_dir / "u_x24_y24.txt", 48, 48).classes.size == 0
 
 
+def test_a_polygon_exactly_min_visible_inside_a_tile_is_kept(tmp_path: Path) -> None:
+    square = np.array([[36, 12], [60, 12], [60, 36], [36, 36]])  # eighths of 96 px: exact in the file
+    data = write_polygon_dataset(tmp_path / "src", {"s": [(1, square)]})
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.5)
+    # windows x 0..48 and 48..96 (y 0..48), x 24..72 (y 24..72) see half of it each: kept; x 0..48 and
+    # 48..96 at y 24..72 see a quarter: dropped, in both splits
+    labels_dir = tmp_path / "tiles" / "labels" / "val"
+    for name in ("s_x0_y0.txt", "s_x48_y0.txt", "s_x24_y24.txt"):
+        assert read_yolo_labels(labels_dir / name, 48, 48).classes.tolist() == [1]
+    assert tiled.boxes["val"] == (1, 4) and tiled.dropped == 4
+
+
 def test_a_rotated_polygon_gives_a_tighter_box_than_its_clipped_box(tmp_path: Path) -> None:
     """The point of keeping polygons: a thin diagonal scratch, cut by a window, keeps a thin box."""
     scratch = np.array([[30, 10], [34, 10], [66, 42], [62, 42]])  # 45-degree bar, 4 px wide
@@ -423,6 +543,38 @@ def test_tile_dataset_refuses_bad_settings(tmp_path: Path, kwargs, expected) -> 
     data = write_box_dataset(tmp_path / "src", {"a": []})
     with pytest.raises(UserError, match=expected):
         tile_dataset(data, tmp_path / "tiles", **kwargs)
+
+
+def test_windows_narrower_than_the_tile_have_labels_in_their_own_size(tmp_path: Path) -> None:
+    # a 40 x 96 image cut into 48-px tiles: the windows are 40 wide and 48 high
+    data = write_box_dataset(tmp_path / "src", {"a": [(0, (10, 10, 20, 30))]}, size=(40, 96))
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.25)
+    assert tiled.tiles == {"train": 3, "val": 3}
+    label = tmp_path / "tiles" / "labels" / "val" / "a_x0_y0.txt"
+    assert cv2.imread(str(tmp_path / "tiles" / "images" / "val" / "a_x0_y0.png")).shape == (48, 40, 3)
+    classes, boxes = read_yolo_boxes(label, 40, 48)
+    assert classes.tolist() == [0] and np.allclose(boxes, [[10, 10, 20, 30]])
+
+
+def test_min_visible_zero_keeps_every_part_with_some_area(tmp_path: Path) -> None:
+    data = write_box_dataset(tmp_path / "src", {"a": [(0, (44, 10, 52, 18))]})
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.0)
+    assert tiled.dropped == 0 and tiled.boxes["val"] == (1, 3)
+
+
+def test_tiles_json_records_the_parts_left_out(tmp_path: Path) -> None:
+    data = write_box_dataset(tmp_path / "src", {"a": [(0, (44, 10, 52, 18))]})
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.6)
+    record = json.loads((tmp_path / "tiles" / "tiles.json").read_text())
+    assert record["dropped_under_min_visible"] == tiled.dropped == 4
+    assert record["boxes"]["val"] == {"source": 1, "tiles": 1} and record["min_visible"] == 0.6
+
+
+def test_a_tile_that_cannot_be_written_is_a_user_error(tmp_path: Path, monkeypatch) -> None:
+    data = write_box_dataset(tmp_path / "src", {"a": []})
+    monkeypatch.setattr(cv2, "imwrite", lambda path, image: False)  # a full disk, say
+    with pytest.raises(UserError, match=r"cannot write .*a_x0_y0\.png"):
+        tile_dataset(data, tmp_path / "tiles", tile=48)
 
 
 # --- tiled evaluation ----------------------------------------------------------------------------
@@ -471,6 +623,23 @@ def test_tiled_ground_truth_scores_one_in_ultralytics_and_cocoeval(
     assert report.tiling == {"tile": 48, "overlap": 0.5, "imgsz": 64}
     assert "tiled inference: 48-px windows, overlap 0.5" in format_report(report)
     assert network_attempts == []
+
+
+def test_conf_from_picks_the_threshold_with_the_same_tiling(tmp_path: Path, untrained_small) -> None:
+    seen = set()
+
+    class Recording(TiledGroundTruthValidator):
+        def tile_detections(self, image: np.ndarray, im_file: str) -> ImageDetections:
+            seen.add((Path(im_file).parent.name, self.tile, self.tile_overlap))
+            return super().tile_detections(image, im_file)
+
+    data = write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
+    report = evaluate(
+        data, untrained_small, split="val", imgsz=64, device="cpu", out=tmp_path / "eval", plots=False,
+        tile=48, tile_overlap=0.5, conf_from="train", validator_class=Recording,
+    )  # fmt: skip
+    assert seen == {("val", 48, 0.5), ("train", 48, 0.5)}
+    assert report.notes[0].startswith("conf 0.000 picked on the train split")
 
 
 def test_tiled_evaluation_runs_a_real_model(tmp_path: Path, untrained_small) -> None:

