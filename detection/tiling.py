@@ -55,6 +55,10 @@ from detection.detections import ImageDetections
 
 #: The smallest tile side in pixels: YOLO's coarsest feature map has a stride of 32.
 MIN_TILE = 32
+#: The largest overlap of neighbouring tiles: each window advances at least a tenth of its side
+#: (100x the windows of no overlap). Nearer 1 a typo would run for hours: 0.99 on 32-px tiles is a
+#: 1-px stride, about a million windows on a 1024-px photo.
+MAX_OVERLAP = 0.9
 
 #: ``(tiles, windows)`` -> detections per tile, in tile pixels. ``tiles``: BGR ``(h, w, 3)`` uint8 arrays;
 #: ``windows``: ``(B, 4)`` int xyxy of each tile in the image (a model may ignore them).
@@ -264,13 +268,14 @@ def merge_tile_detections(
 
 
 def check_tiling(tile: int, overlap: float) -> None:
-    """Raises :class:`UserError` unless ``tile >= MIN_TILE`` pixels and ``0 <= overlap < 1``.
+    """Raises :class:`UserError` unless ``tile >= MIN_TILE`` pixels and ``0 <= overlap <= MAX_OVERLAP``.
 
     >>> check_tiling(48, 0.25)
     """
-    if not tile >= MIN_TILE or not 0 <= overlap < 1:
+    if not tile >= MIN_TILE or not 0 <= overlap <= MAX_OVERLAP:
         raise UserError(
-            f"tiled inference needs tile >= {MIN_TILE} and 0 <= overlap < 1, got {tile}, {overlap}"
+            f"tiled inference needs tile >= {MIN_TILE} and 0 <= overlap <= {MAX_OVERLAP}, "
+            f"got {tile}, {overlap}"
         )
 
 
@@ -439,10 +444,10 @@ def tile_dataset(
     Raises:
         UserError: bad parameters, an unreadable image or label file.
     """
-    if not tile >= MIN_TILE or not 0 <= overlap < 1 or not 0 <= min_visible <= 1:
+    if not tile >= MIN_TILE or not 0 <= overlap <= MAX_OVERLAP or not 0 <= min_visible <= 1:
         raise UserError(
-            f"tiling needs tile >= {MIN_TILE}, 0 <= tile_overlap < 1, 0 <= tile_min_visible <= 1; "
-            f"got {tile}, {overlap}, {min_visible}"
+            f"tiling needs tile >= {MIN_TILE}, 0 <= tile_overlap <= {MAX_OVERLAP}, "
+            f"0 <= tile_min_visible <= 1; got {tile}, {overlap}, {min_visible}"
         )
     data_yaml, out_dir = Path(data_yaml), Path(out_dir)
     names = data_names(data_yaml)

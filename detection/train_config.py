@@ -31,7 +31,7 @@ from common.config import Option, Schema, load_config
 from common.errors import UserError, one_line
 from detection.augmentation import load_policy, policy_settings
 from detection.data import dataset_categories
-from detection.tiling import MIN_TILE
+from detection.tiling import MAX_OVERLAP, MIN_TILE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,9 +67,9 @@ OWN_DEFAULTS = Schema(
         0.0, float, "LVIS repeat-factor threshold t for rare classes (e.g. 0.3); 0: off", low=0, high=1
     ),
     tile=Option(0, int, f"train on overlapping tile x tile crops (>= {MIN_TILE}); 0: whole images", low=0),
-    # < 1: an overlap of a whole tile never advances the window.
+    # at most MAX_OVERLAP: each window advances at least a tenth of its side
     tile_overlap=Option(
-        0.2, float, "overlap of neighbouring tiles, a fraction of tile", low=0, high=1, high_open=True
+        0.2, float, "overlap of neighbouring tiles, a fraction of tile", low=0, high=MAX_OVERLAP
     ),
     tile_min_visible=Option(
         0.25,

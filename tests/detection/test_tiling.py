@@ -109,11 +109,12 @@ def test_windows_go_row_by_row() -> None:
     ]
 
 
-def test_check_tiling_takes_the_smallest_tile_and_refuses_a_whole_overlap() -> None:
+def test_check_tiling_takes_the_smallest_tile_and_refuses_an_overlap_near_a_whole_tile() -> None:
     check_tiling(32, 0.0)
-    check_tiling(32, 0.99)
-    with pytest.raises(UserError, match="tiled inference needs tile >= 32 and 0 <= overlap < 1"):
-        check_tiling(48, 1.0)
+    check_tiling(32, 0.9)
+    for overlap in (0.95, 1.0):  # 0.99 on 32-px tiles would be a 1-px stride: a million windows
+        with pytest.raises(UserError, match=r"tiled inference needs tile >= 32 and 0 <= overlap <= 0\.9"):
+            check_tiling(48, overlap)
     with pytest.raises(UserError, match="tiled inference needs tile >= 32"):
         check_tiling(31, 0.2)
 
@@ -537,7 +538,11 @@ def test_a_box_line_in_a_polygon_file_becomes_its_corners(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
-    [({"tile": 16}, "tile >= 32"), ({"tile": 48, "overlap": 1.0}, "0 <= tile_overlap < 1")],
+    [
+        ({"tile": 16}, "tile >= 32"),
+        ({"tile": 48, "overlap": 1.0}, r"0 <= tile_overlap <= 0\.9"),
+        ({"tile": 48, "overlap": 0.95}, r"0 <= tile_overlap <= 0\.9"),
+    ],
 )
 def test_tile_dataset_refuses_bad_settings(tmp_path: Path, kwargs, expected) -> None:
     data = write_box_dataset(tmp_path / "src", {"a": []})
