@@ -62,7 +62,7 @@ demo: setup
 	@echo
 	@echo "Results in $(DEMO_DIR)/:"
 	@echo "  mvtec/synthetic_nut/            the synthetic MVTec-layout category"
-	@echo "  synthetic_nut/data.yaml         YOLO data set:  yolo train data=$(CURDIR)/$(DEMO_DIR)/synthetic_nut/data.yaml"
+	@echo "  synthetic_nut/data.yaml         YOLO data set:  yolo train data=$(abspath $(DEMO_DIR))/synthetic_nut/data.yaml"
 	@echo "  synthetic_nut/annotations/      COCO instances_{train,val,test}.json"
 	@echo "  synthetic_nut/splits.json       the shared train/val/test split"
 	@echo "  sam/vit_t/                      decoder.pt, sam_finetuned.pth, results.csv, curves.png"
@@ -72,7 +72,7 @@ demo: setup
 	@echo "                                  report.html, report.md, metrics.json, predictions.json, masks/"
 	@echo "  anomaly/                        PatchCore run (memory bank); eval-mvtec/: report.md, anomaly_maps.png"
 	@echo
-	@echo "Inspection report (open it in a browser): $(CURDIR)/$(DEMO_DIR)/inspect/test/report.html"
+	@echo "Inspection report (open it in a browser): $(abspath $(DEMO_DIR))/inspect/test/report.html"
 
 test: setup
 	$(PY) -m ruff check .
