@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,8 +15,8 @@ from segmentation.augment import (
     transform_image,
     transformed_size,
 )
-from segmentation.crops import CropRule
-from segmentation.data import load_split
+from segmentation.crops import CropRule, Window
+from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.instances import InstanceSet, training_samples
 from segmentation.prompts import mask_to_box
 from segmentation.views import View
@@ -109,3 +111,17 @@ def test_small_instances_train_in_their_crop(tiny_dataset):
         assert target.shape == (window.side, window.side)
         assert target.sum() == instances.mask(sample.image_index, sample.instance_index).sum()  # all inside
     assert all(s.view == View() for i, s in enumerate(samples) if i not in cropped)
+
+
+def test_rotated_views_place_crops_in_the_rotated_frame():
+    image = SegmentationImage(
+        1, Path("wide.png"), width=100, height=40, annotations=({"bbox": [2, 25, 10, 10]},)
+    )
+    split = SegmentationSplit("train", [image], {1: "x"}, Path("instances_train.json"))
+    rule = CropRule(max_fraction=0.5, margin=0.5, min_side=16)
+    samples = training_samples(split, transforms=("rot90",), crops=rule)
+    # turned a quarter, the 40 x 100 photo is 100 rows high: the box sits at rows 88..98, near the bottom
+    assert [s.view for s in samples] == [
+        View("identity", Window(0, 20, 20)),
+        View("rot90", Window(20, 80, 20)),
+    ]

@@ -129,6 +129,19 @@ def test_fit_recovers_a_separating_rule_deterministically():
     assert sub.weights != head.weights and np.allclose(sub.weights, head.weights, rtol=0.5)
 
 
+def test_logit_feature_is_clipped_before_scaling():
+    logit = np.array([-50.0, 3.0, 50.0], np.float32)
+    x = features(logit, np.array([0.0, 10.0, 40.0], np.float32))
+    np.testing.assert_allclose(x, [[-2.0, 0.0, 1.0], [0.3, 0.5, 1.0], [2.0, 2.0, 1.0]], rtol=1e-6)
+
+
+def test_fitted_head_decides_the_boxes_it_was_fitted_on():
+    x = np.stack([np.linspace(-1, 1, 40), np.zeros(40), np.ones(40)], 1)
+    y = x[:, 0] + np.tile([0.3, -0.3], 20) > 0
+    assert fit_colour_head(x, y).min_box_fraction == 0.125
+    assert fit_colour_head(x, y, min_box_fraction=0.2).min_box_fraction == 0.2
+
+
 def test_fit_refuses_pixels_of_one_class():
     with pytest.raises(UserError, match="both defect and surface pixels"):
         fit_colour_head(np.ones((10, 3)), np.ones(10, bool))

@@ -15,6 +15,7 @@ from segmentation.crops import (
     crop_window,
     decode_with_crops,
     paste_mask,
+    scale_window,
     small_box_windows,
 )
 from segmentation.embeddings import EmbeddingCache
@@ -37,6 +38,33 @@ from segmentation.views import View
 def test_crop_window(box, size, expected, case):
     window = crop_window(np.array(box, float), size, margin=1.0, min_side=256)
     assert window == expected, case
+
+
+def test_window_side_rounds_a_fractional_box_up():
+    window = crop_window(np.array([100, 100, 120.1, 110]), (1024, 1024), margin=1.0, min_side=16)
+    assert window.side == 61  # 3 x 20.1 = 60.3 px: the whole box side and its margins fit
+
+
+def test_scaled_window_rounds_corners_to_the_nearest_pixel():
+    assert scale_window(Window(7, -7, 11), 0.5) == Window(4, -4, 6)
+    assert scale_window(Window(3, 3, 1), 0.1) == Window(0, 0, 1)
+
+
+def test_view_keys_name_the_transform_and_the_window():
+    assert View().key == ""  # the plain image keeps its bare content hash
+    assert View(transform="fliplr").key == "fliplr"
+    assert View(window=Window(10, -4, 256)).key == "crop10_-4_256"
+    assert View(transform="rot90", window=Window(10, -4, 256)).key == "rot90-crop10_-4_256"
+
+
+def test_a_cropped_view_is_its_window_square_whatever_the_transform():
+    assert View(transform="rot90").size((40, 64)) == (64, 40)
+    assert View(transform="rot90", window=Window(3, -2, 32)).size((40, 64)) == (32, 32)
+
+
+def test_unknown_view_transform_is_an_error():
+    with pytest.raises(ValueError, match="unknown transform 'spin'"):
+        View(transform="spin")
 
 
 def test_window_as_large_as_the_image_is_no_crop():
@@ -104,6 +132,23 @@ def test_decode_with_crops_pastes_each_crop_mask_where_its_box_was():
     expected[1, 80:90, 150:160] = True
     np.testing.assert_array_equal(masks, expected)
     np.testing.assert_allclose(scores, [0.5, 0.9])
+
+
+def test_decode_with_crops_keeps_the_box_order_when_a_crop_comes_first():
+    size = (100, 200)
+    boxes = np.array([[150, 80, 160, 90], [10, 10, 190, 90], [20, 20, 40, 40]], float)
+    windows = [Window(130, 60, 50), None, None]
+
+    def decode_boxes(embedding, boxes_in_frame):
+        side = 50 if embedding == "crop" else None
+        masks = np.zeros((len(boxes_in_frame), *((side, side) if side else size)), bool)
+        for k, (x0, y0, x1, y1) in enumerate(boxes_in_frame.astype(int)):
+            masks[k, y0:y1, x0:x1] = True
+        return masks, boxes_in_frame[:, 0].astype(np.float32)  # a score that tells the boxes apart
+
+    masks, scores = decode_with_crops(decode_boxes, "whole", boxes, windows, lambda w: "crop", size)
+    assert [int(m.sum()) for m in masks] == [100, 180 * 80, 400]
+    np.testing.assert_allclose(scores, [20.0, 10.0, 20.0])  # the crop's box starts at x 20 in its window
 
 
 def test_crop_embeddings_are_cached_per_window(tiny_sam, tmp_path):

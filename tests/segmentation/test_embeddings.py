@@ -198,7 +198,24 @@ def change_pixel_mean(sam: Sam) -> None:
     sam.pixel_mean[0] += 1.0
 
 
-@pytest.mark.parametrize("change", [change_one_weight, change_pixel_mean], ids=["weight", "pixel_mean"])
+def change_pixel_std(sam: Sam) -> None:
+    sam.pixel_std[0] += 1.0
+
+
+def change_img_size(sam: Sam) -> None:
+    sam.image_encoder.img_size *= 2
+
+
+def reshape_one_weight(sam: Sam) -> None:
+    lin1 = sam.image_encoder.blocks[0].mlp.lin1
+    lin1.bias = torch.nn.Parameter(lin1.bias.detach().reshape(2, -1))  # same bytes, another shape
+
+
+@pytest.mark.parametrize(
+    "change",
+    [change_one_weight, change_pixel_mean, change_pixel_std, change_img_size, reshape_one_weight],
+    ids=["weight", "pixel_mean", "pixel_std", "img_size", "shape"],
+)
 def test_fingerprint_changes_with_what_decides_the_embedding(tiny_sam: Sam, change) -> None:
     before = encoder_fingerprint(tiny_sam)
     change(tiny_sam)

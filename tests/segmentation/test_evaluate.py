@@ -15,6 +15,7 @@ import torch
 from common.errors import UserError
 from segmentation.data import load_split
 from segmentation.evaluate import (
+    ModelEvaluation,
     embed_for_models,
     evaluate_model,
     format_table,
@@ -23,6 +24,7 @@ from segmentation.evaluate import (
     resolve_device,
     save_overlays,
 )
+from segmentation.metrics import Summary
 
 
 def test_scores_cover_every_defect_image_and_class(tiny_sam, val_setup):
@@ -62,6 +64,37 @@ def test_table_has_a_column_block_per_model(tiny_sam, val_setup):
     assert "zero-shot bIoU" in table[0]
     assert float(cells[2]) == pytest.approx(a.summary.boundary_iou["all"], abs=5e-4)
     assert not any(math.isnan(float(c)) for c in cells if c.strip() != "-")
+
+
+def test_table_puts_all_first_and_marks_missing_values():
+    values = {"all": 0.5, "Bent": 0.4, "cut": float("nan")}
+    summary = Summary(
+        values, values, values, values, {"all": 0.3}, {"all": 0.6}, {"all": 2, "Bent": 1, "cut": 1}
+    )
+    table = format_table([ModelEvaluation("m", summary, [])]).splitlines()
+    assert table[2:] == [
+        "| all | 2 | 0.500 | 0.500 | 0.500 | 0.500 | 0.300 | 0.600 |",
+        "| Bent | 1 | 0.400 | 0.400 | 0.400 | 0.400 | - | - |",
+        "| cut | 1 | - | - | - | - | - | - |",
+    ]
+
+
+def test_mask_ap_ranks_each_mask_by_its_predicted_iou(tiny_sam, val_setup, monkeypatch):
+    import segmentation.evaluate as evaluate
+
+    split, embeddings = val_setup
+    seen = []
+    monkeypatch.setattr(evaluate, "coco_mask_ap", lambda path, detections: seen.extend(detections) or {})
+    with torch.inference_mode():
+        evaluate_model(tiny_sam, split, embeddings, name="tiny", progress=False)
+        expected = [
+            float(score)
+            for image, embedding in zip(split.images, embeddings, strict=True)
+            if not image.is_background
+            for score in predict_image(tiny_sam, image, embedding)[1]
+        ]
+    assert [d["score"] for d in seen] == pytest.approx(expected)
+    assert len(set(expected)) > 1
 
 
 def test_overlays_are_written_for_the_worst_and_best_images(tiny_sam, val_setup, tmp_path):

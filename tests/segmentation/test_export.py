@@ -22,6 +22,7 @@ from segmentation.export import (
     build_parser,
     check_out,
     export_onnx,
+    interface,
     main,
     run,
     sidecar_path,
@@ -116,6 +117,21 @@ def test_inputs_and_outputs_are_segment_anythings(tiny_sam, opset):
     assert dims["point_coords"] == [1, "num_points", 2] and dims["point_labels"] == [1, "num_points"]
     assert dims["image_embeddings"] == [1, 32, 16, 16] and dims["mask_input"] == [1, 1, 64, 64]
     assert {entry.domain: entry.version for entry in graph.opset_import}[""] == opset
+
+
+def test_sidecar_interface_gives_the_graphs_input_shapes(tiny_sam):
+    import onnx
+
+    buffer = io.BytesIO()
+    export_decoder(tiny_sam, buffer)
+    graph = onnx.load_from_string(buffer.getvalue())
+    dims = {
+        value.name: [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim]
+        for value in graph.graph.input
+    }
+    described = interface(tiny_sam, return_single_mask=False)["inputs"]
+    for name in ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"):
+        assert described[name]["shape"] == dims[name], name
 
 
 def test_bad_opset_is_refused(tiny_sam):
@@ -227,6 +243,10 @@ def test_bad_out_is_refused(tmp_path, make, out, fragment):
     make(tmp_path)
     with pytest.raises(UserError, match=fragment):
         check_out(tmp_path / out, inputs=[tmp_path / "decoder.pt", None])
+
+
+def test_out_suffix_is_matched_in_any_case(tmp_path):
+    assert check_out(tmp_path / "decoder.ONNX") == tmp_path / "decoder.ONNX"
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from common.errors import UserError
-from segmentation.crossval import size_bucket
-from segmentation.data import load_split
+from segmentation.crossval import RoundResult, format_summary, size_bucket, summary
+from segmentation.data import SegmentationImage, SegmentationSplit, load_split
+from segmentation.evaluate import ModelEvaluation
 from segmentation.folds import kfold, pool_defect_images, write_fold
+from segmentation.metrics import ImageScore, Summary
 
 
 def items(n_per_stratum: dict[str, int]) -> list[tuple[str, str]]:
@@ -46,6 +48,11 @@ def test_folds_are_stratified_balanced_and_seeded():
         assert Counter(key.split("/")[0] for key in fold.test) == {"a": 2, "b": 2}
     assert [f.test for f in kfold(keys, 5, seed=3)] == [f.test for f in rounds]
     assert [f.test for f in kfold(keys, 5, seed=4)] != [f.test for f in rounds]
+
+
+def test_folds_do_not_depend_on_the_order_of_the_keys():
+    keys = items({"a": 4, "b": 3, "c": 5})
+    assert kfold(keys[::-1], 4, seed=1) == kfold(keys, 4, seed=1)
 
 
 def test_each_stratum_is_shuffled_by_its_own_generator():
@@ -134,6 +141,59 @@ def test_size_buckets():
     assert size_bucket(1000, (640, 480)) == "small"  # < 32^2 at COCO's scale
     assert size_bucket(1000, (320, 320)) == "medium"  # the threshold scales with the image: 256
     assert size_bucket(10000, (640, 640)) == "large"
+
+
+def _evaluation(name, ious, instance_ious):
+    scores = [
+        ImageScore(i + 1, iou, iou, instance_iou=inst)
+        for i, (iou, inst) in enumerate(zip(ious, instance_ious, strict=True))
+    ]
+    mean = {"all": sum(ious) / len(ious)}
+    return ModelEvaluation(name, Summary(mean, mean, mean, mean, mean, mean, {"all": len(ious)}), scores)
+
+
+def _round(index, areas, zero_shot, tuned):
+    images = [
+        SegmentationImage(i + 1, Path(f"{index}_{i}.png"), 640, 480, tuple({"area": a} for a in image_areas))
+        for i, image_areas in enumerate(areas)
+    ]
+    test = SegmentationSplit("test", images, {1: "cut"}, Path("instances_test.json"))
+    return RoundResult(
+        index, test, _evaluation("zero-shot", *zero_shot), _evaluation("fine-tuned", *tuned), Path("run")
+    )
+
+
+def test_summary_pools_rounds_per_image_and_per_size_bucket():
+    results = [
+        _round(0, [[500, 5000], []], ([0.5, 0.3], [[0.4, 0.6], []]), ([0.7, 0.6], [[0.6, 0.8], []])),
+        # 32^2 and 96^2 px exactly are medium and large; a change of 5e-5 IoU counts as the same
+        _round(
+            1,
+            [[1024, 9216], [20000]],
+            ([0.8, 0.9], [[0.5, 0.9], [0.9]]),
+            ([0.80005, 0.6], [[0.7, 0.9], [0.6]]),
+        ),
+    ]
+    out = summary(results)
+    assert out["folds"] == 2
+    assert out["metrics"]["IoU"]["zero-shot"]["per_fold"] == [pytest.approx(0.4), pytest.approx(0.85)]
+    assert out["metrics"]["IoU"]["fine-tuned"]["mean"] == pytest.approx((0.65 + 0.700025) / 2)
+    assert out["per_image"] == [
+        {"round": 0, "image": "0_0.png", "zero-shot": 0.5, "fine-tuned": 0.7},
+        {"round": 0, "image": "0_1.png", "zero-shot": 0.3, "fine-tuned": 0.6},
+        {"round": 1, "image": "1_0.png", "zero-shot": 0.8, "fine-tuned": 0.80005},
+        {"round": 1, "image": "1_1.png", "zero-shot": 0.9, "fine-tuned": 0.6},
+    ]
+    assert out["images"] == {"better": 2, "worse": 1, "same": 1}
+    assert out["buckets"]["zero-shot"] == {
+        "small": {"n": 1, "instance_iou": 0.4},
+        "medium": {"n": 2, "instance_iou": pytest.approx(0.55)},
+        "large": {"n": 2, "instance_iou": pytest.approx(0.9)},
+    }
+    assert out["buckets"]["fine-tuned"]["large"] == {"n": 2, "instance_iou": pytest.approx(0.75)}
+    table = format_summary(out).splitlines()
+    assert table[2].startswith("| IoU | 0.6250 +- ") and table[2].endswith("| +0.0500 |")
+    assert "| small | 1 | 0.4000 | 0.6000 |" in table
 
 
 @pytest.mark.parametrize(

@@ -108,12 +108,15 @@ def test_iou_term_vanishes_when_the_prediction_is_the_actual_iou():
     assert loss.total.item() == pytest.approx(weighted, rel=1e-5)
 
 
-def test_weights_scale_the_terms():
+@pytest.mark.parametrize(("dice_weight", "iou_weight"), [(0.0, 2.0), (3.0, 0.0)])
+def test_weights_scale_their_own_terms(dice_weight, iou_weight):
     torch.manual_seed(0)
     target = blob_target()
     logits, iou_predictions = torch.randn(2, 1, *target.shape[1:]), torch.zeros(2, 1)
-    loss = sam_loss(logits, target, iou_predictions, focal_weight=0.0, dice_weight=0.0, iou_weight=2.0)
-    assert loss.total.item() == pytest.approx(2.0 * loss.iou, rel=1e-5)
+    loss = sam_loss(
+        logits, target, iou_predictions, focal_weight=0.0, dice_weight=dice_weight, iou_weight=iou_weight
+    )
+    assert loss.total.item() == pytest.approx(dice_weight * loss.dice + iou_weight * loss.iou, rel=1e-5)
 
 
 def test_a_few_steps_on_a_learnable_logit_map_decrease_the_loss():
@@ -158,3 +161,23 @@ def test_half_precision_logits_give_a_float32_loss():
     assert loss.total.dtype == torch.float32
     loss.total.backward()
     assert logits.grad.dtype == torch.bfloat16
+
+
+def test_mask_iou_binarises_soft_targets_at_one_half_and_logits_above_the_threshold():
+    target = torch.tensor([[[[0.3, 0.7, 0.5, 1.0]]]])  # foreground fractions of low-resolution cells
+    logits = torch.tensor([[[[1.0, 1.0, -1.0, 0.0]]]])  # a logit of exactly 0 is background
+    assert mask_iou(logits, target).item() == pytest.approx(1 / 3)
+
+
+def test_dice_is_smoothed_by_one_pixel():
+    target = torch.zeros(1, 1, 2, 2)
+    target[..., 0, 0] = 1.0
+    # probabilities 0.5 everywhere: 1 - (2 * 0.5 + 1) / (2 + 1 + 1)
+    assert dice_loss(torch.zeros(1, 1, 2, 2), target).item() == pytest.approx(0.5)
+
+
+def test_iou_term_is_the_squared_error_of_the_chosen_masks():
+    target = blob_target()
+    loss = sam_loss(candidates(target, 1), target, torch.full((2, 3), 0.25))
+    assert loss.actual_iou == 1.0  # the chosen masks match; the other two miss entirely
+    assert loss.iou == pytest.approx(0.75**2)

@@ -114,6 +114,7 @@ def test_upscaled_photo_maps_whole_cells():
 def test_valid_cells_and_crop_cut_the_padding():
     assert valid_cells((192, 256), IMG, LOW) == (48, 64)
     assert valid_cells((255, 100), IMG, LOW) == (64, 25)  # a partly covered cell counts
+    assert valid_cells((100, 255), IMG, LOW) == (25, 64)
     logits = torch.zeros(2, 3, LOW, LOW)
     assert crop_valid(logits, (192, 256), IMG).shape == (2, 3, 48, 64)
 

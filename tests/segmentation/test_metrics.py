@@ -48,6 +48,18 @@ def test_summarise_means_per_class_and_overall():
     assert summary.mask_ap == {"all": 0.5, "cut": 1.0} and summary.mask_ap50["all"] == 0.9
 
 
+def test_summarise_averages_dice_per_class_and_instance_iou_over_instances():
+    gt = np.stack([_box_mask((10, 10), 0, 5, 0, 5), _box_mask((10, 10), 5, 10, 5, 10)])
+    pred = np.stack([_box_mask((10, 10), 0, 5, 0, 5), _box_mask((10, 10), 5, 10, 5, 7)])
+    two = score_image(1, gt, pred, [1, 2])  # instance IoU 1.0 (cut) and 0.4 (hole)
+    one = score_image(2, gt[:1], gt[:1], [2])  # instance IoU 1.0 (hole)
+    summary = summarise([two, one], {1: "cut", 2: "hole"}, [[1, 2], [2]])
+    assert summary.dice["hole"] == pytest.approx((2 * 10 / 35 + 1.0) / 2)
+    assert summary.instance_iou["all"] == pytest.approx((1.0 + 0.4 + 1.0) / 3)
+    assert summary.instance_iou["cut"] == 1.0
+    assert summary.instance_iou["hole"] == pytest.approx((0.4 + 1.0) / 2)
+
+
 def _coco_file(tmp_path, masks_by_image):
     images, annotations = [], []
     for image_id, masks in masks_by_image.items():
@@ -83,7 +95,7 @@ def test_mask_ap_is_one_for_ground_truth_and_lower_for_bad_masks(tmp_path):
     shifted = _box_mask((32, 32), 6, 16, 6, 16)  # IoU with cut = 36 / 164 < 0.5
     ap = coco_mask_ap(path, [{**perfect[0], "segmentation": mask_to_rle(shifted)}, perfect[1]])
     assert ap[1] == (0.0, 0.0) and ap[2] == pytest.approx((1.0, 1.0))
-    assert coco_mask_ap(path, [])["all"] == (0.0, 0.0)
+    assert coco_mask_ap(path, []) == {"all": (0.0, 0.0), 1: (0.0, 0.0), 2: (0.0, 0.0)}
 
 
 def test_mask_ap_of_a_class_without_ground_truth_is_nan(tmp_path):

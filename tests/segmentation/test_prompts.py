@@ -161,6 +161,18 @@ def test_negatives_stay_near_the_mask_then_top_up_from_anywhere():
     assert ((cols < 28) | (cols > 51) | (rows < 19) | (rows > 30)).all()
 
 
+def test_near_ring_takes_every_pixel_the_grown_box_partly_covers():
+    mask = np.zeros((40, 40), bool)
+    mask[10:20, 10:20] = True  # grown by 1.5 px: [8.5, 21.5) touches cols and rows 8..21
+    ring = np.zeros_like(mask)
+    ring[8:22, 8:22] = True
+    ring &= ~mask
+    points = sample_negative_points(mask, int(ring.sum()), np.random.default_rng(0), margin=0.15)
+    drawn = np.zeros_like(mask)
+    drawn[pixels_at(points)] = True
+    np.testing.assert_array_equal(drawn, ring)
+
+
 def test_negatives_fall_back_to_anywhere_outside_the_mask():
     mask = m(["###.", "###.", "###."])  # fills its box, touches three borders: with margin 0 no ring
     points = sample_negative_points(mask, 5, np.random.default_rng(0), margin=0.0)
@@ -212,6 +224,15 @@ def test_sampling_is_deterministic_for_a_seed(mask, config, seed):
     assert a.kind == b.kind
     for field in ("box", "points", "labels"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_point_counts_range_from_one_to_the_configured_most():
+    mask = square((20, 20), 5, 5, 8)
+    config = PromptConfig(p_box=0.0, n_positive=3, n_negative=3)
+    rng = np.random.default_rng(0)
+    prompts = [sample_prompt(mask, config, rng) for _ in range(200)]
+    assert {int((p.labels == 1).sum()) for p in prompts} == {1, 2, 3}
+    assert {int((p.labels == 0).sum()) for p in prompts} == {1, 2, 3}
 
 
 @pytest.mark.parametrize(
@@ -360,6 +381,18 @@ def test_deeper_error_wins_over_a_thin_wide_one():
     point, label = corrective_click(gt, pred)
     assert label == 0
     np.testing.assert_array_equal(point, [3.5, 37.5])
+
+
+def test_equally_deep_errors_go_to_the_larger_area_then_to_the_miss():
+    gt = square((20, 40), 2, 2, 3)
+    gt[10:13, 2:12] = True  # a 3x10 strip missed, as deep as the 3x3 false positive
+    pred = square((20, 40), 2, 2, 3) | square((20, 40), 2, 30, 3)
+    assert corrective_click(gt, pred)[1] == 1
+    assert corrective_click(pred, gt)[1] == 0
+    gt = square((20, 40), 2, 2, 3)  # a 3x3 miss and a 3x3 false positive: a tie goes to the miss
+    pred = square((20, 40), 2, 30, 3)
+    assert corrective_click(gt, pred)[1] == 1
+    assert corrective_click(pred, gt)[1] == 1
 
 
 def test_click_avoids_the_image_border():

@@ -24,13 +24,15 @@ from common.config import load_config, read_yaml, save_config
 from common.errors import UserError
 from segmentation import colour_head
 from segmentation import train as train_module
+from segmentation.distributed import Dist
 from segmentation.embeddings import embed_images
 from segmentation.finetuned import apply_decoder, load_colour_head
 from segmentation.instances import instance_loss, trainable_parameters
 from segmentation.prompts import PromptConfig, prompt_schema
-from segmentation.schedule import lr_factor
+from segmentation.run_folder import next_run_dir, run_name
+from segmentation.schedule import StepPlan, build_optimizer, lr_factor, plan_steps
 from segmentation.train import main, train
-from segmentation.train_config import DEFAULTS, SCHEMA
+from segmentation.train_config import DEFAULTS, SCHEMA, data_categories
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,6 +65,47 @@ def test_lr_factor_warms_up_then_decays_to_the_floor():
     assert values[:4] == [0.25, 0.5, 0.75, 1.0]
     assert all(a >= b for a, b in zip(values[4:], values[5:], strict=False))
     assert values[-1] == pytest.approx(0.1)
+
+
+def test_lr_factor_stays_at_the_floor_past_the_last_step():
+    assert lr_factor(25, warmup=4, total=20, min_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_step_plan_rounds_partial_batches_up_and_shares_the_instances_between_processes():
+    config = {**DEFAULTS, "batch_size": 4, "epochs": 10, "max_steps": None, "warmup_steps": 20}
+    # 11 instances on 2 processes: 6 each (one wrapped around), 2 steps of up to 4 per epoch
+    assert plan_steps(11, config, Dist(0, 2)) == StepPlan(6, 2, 20, 4)  # warm-up capped at a fifth
+    assert plan_steps(11, {**config, "max_steps": 100}, Dist(0, 2)).total_steps == 20
+    assert plan_steps(11, {**config, "max_steps": 7}, Dist(0, 2)) == StepPlan(6, 2, 7, 1)
+    assert plan_steps(11, {**config, "max_steps": 3}, Dist(0, 2)).warmup == 1
+
+
+def test_optimizer_takes_the_configured_weight_decay():
+    parameter = torch.nn.Parameter(torch.zeros(3))
+    config = {**DEFAULTS, "lr": 1e-3, "weight_decay": 0.05}
+    optimizer, _ = build_optimizer([parameter], config, StepPlan(4, 1, 10, 2))
+    assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == [(1e-3 * 0.5, 0.05)]
+
+
+def test_taken_run_folders_are_numbered_from_two(tmp_path):
+    assert next_run_dir(tmp_path, "nut") == tmp_path / "nut"
+    (tmp_path / "nut").mkdir()
+    assert next_run_dir(tmp_path, "nut") == tmp_path / "nut2"
+    (tmp_path / "nut2").mkdir()
+    assert next_run_dir(tmp_path, "nut") == tmp_path / "nut3"
+
+
+def test_run_name_defaults_to_the_model_and_the_data_folder():
+    config = {"name": None, "model": "mobile_sam", "data": "runs/demo/synthetic_nut"}
+    assert run_name(config) == "mobile_sam_synthetic_nut"
+    assert run_name({**config, "name": "mine"}) == "mine"
+
+
+def test_data_categories_come_from_every_split(tmp_path):
+    assert data_categories(tmp_path) == []
+    splits = {"version": 1, "train": ["nut/test/crack/000"], "val": ["screw/test/thread/001"]}
+    (tmp_path / "splits.json").write_text(json.dumps({**splits, "test": ["cable/test/cut/002"]}))
+    assert data_categories(tmp_path) == ["cable", "nut", "screw"]
 
 
 def test_only_the_decoder_trains(tiny_sam):

@@ -59,6 +59,25 @@ def test_averaging_every_view_of_painted_boxes_gives_the_boxes(monkeypatch):
         tta.flip_averaged_logits(sam, {}, np.zeros((1, 4)), size)
 
 
+def test_a_subset_of_views_averages_the_logits_and_the_predicted_ious_over_those_views(monkeypatch):
+    box_painter(monkeypatch)
+
+    def decode(sam, embedding, *, boxes, multimask_output):
+        return torch.as_tensor(np.asarray(boxes, dtype=np.float32)), torch.full(
+            (len(boxes), 1), embedding.iou
+        )
+
+    monkeypatch.setattr(tta, "decode", decode)
+    size = (30, 50)
+    embeddings = {
+        view: SimpleNamespace(original_size=View(transform=view).size(size), iou=iou)
+        for view, iou in (("identity", 0.2), ("fliplr", 0.6))
+    }
+    logits, scores = tta.flip_averaged_logits(None, embeddings, np.array([[10.0, 4.0, 33.0, 20.0]]), size)
+    assert set(np.unique(logits).tolist()) == {-1.0, 1.0} and (logits[0, 4:20, 10:33] == 1.0).all()
+    assert scores.tolist() == [pytest.approx(0.4)]
+
+
 @pytest.fixture
 def val_setup(tiny_dataset, tiny_sam, tmp_path):
     split = load_split(tiny_dataset, "val")
