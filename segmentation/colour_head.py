@@ -173,14 +173,14 @@ class ColourHead:
         weights = data.get("weights")
         if not isinstance(weights, list | tuple) or len(weights) != len(FEATURES):
             raise UserError(f"{source}: colour_head needs {len(FEATURES)} weights, got {weights!r}")
-        if not all(isinstance(w, int | float) and math.isfinite(w) for w in weights):
+        if not all(_finite_number(w) for w in weights):
             raise UserError(f"{source}: colour_head weights must be finite numbers, got {weights!r}")
         fraction = data.get("min_box_fraction", 0.0)
-        if not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
+        if not _finite_number(fraction) or not 0 <= fraction <= 1:
             raise UserError(f"{source}: colour_head min_box_fraction must be in [0, 1], got {fraction!r}")
         val = data.get("val_iou")
         if val is not None and not (
-            isinstance(val, list | tuple) and len(val) == 2 and all(isinstance(v, int | float) for v in val)
+            isinstance(val, list | tuple) and len(val) == 2 and all(map(_finite_number, val))
         ):
             raise UserError(f"{source}: colour_head val_iou must be two numbers or null, got {val!r}")
         return cls(
@@ -188,6 +188,11 @@ class ColourHead:
             float(fraction),
             None if val is None else (float(val[0]), float(val[1])),
         )
+
+
+def _finite_number(value: object) -> bool:
+    """A finite int or float; not a bool (JSON's true is no weight)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def refuse_crops(head: ColourHead | None, crop_fraction: float, source: object = None) -> None:

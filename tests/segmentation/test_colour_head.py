@@ -159,8 +159,11 @@ def test_stored_head_round_trips_and_bad_entries_are_one_line():
         {**head.to_dict(), "weights": [1.0, 2.0]},
         {**head.to_dict(), "weights": [1.0, float("nan"), 0.0]},
         {**head.to_dict(), "weights": [1.0, "2", 0.0]},
+        {**head.to_dict(), "weights": [1.0, True, 0.0]},
         {**head.to_dict(), "min_box_fraction": 1.5},
+        {**head.to_dict(), "min_box_fraction": True},
         {**head.to_dict(), "val_iou": "high"},
+        {**head.to_dict(), "val_iou": [0.5, float("inf")]},
         "head",
     ):
         with pytest.raises(UserError, match="colour_head"):
