@@ -84,7 +84,8 @@ def score_masks(
     for image_id, record in enumerate(tqdm(records, desc="masks", disable=not progress), start=1):
         image = read_rgb(record.image)
         [prediction] = run.predict([image], [record.image])
-        instances = segmenter(image, map_regions(prediction.anomaly_map, threshold, min_area=min_area))
+        regions = map_regions(prediction.anomaly_map, threshold, min_area=min_area)
+        instances = segmenter(image, regions, min_area=min_area)
         predicted.append(instances.masks.any(0) if len(instances.masks) else np.zeros(image.shape[:2], bool))
         truths.append(read_mask(record, image.shape[:2]))
         results += instance_results(instances, image_id, str(record.image))

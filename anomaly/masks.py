@@ -1,6 +1,8 @@
 """Regions of the anomaly map -> instance masks: SAM prompted with each region's box, or the region itself.
 
-SAM outlines what the coarse, blurred map only locates. The segmenter is segmentation's own
+SAM outlines what the coarse, blurred map only locates. An outline that falls apart (a stain the map
+saw as one blob, in several patches) becomes one instance per 8-connected part, the grain of the
+ground truth and of the converters' instances. The segmenter is segmentation's own
 (:func:`segmentation.models.load_sam` for zero-shot MobileSAM, :func:`segmentation.finetuned.load_finetuned`
 for a ``decoder.pt`` from ``segmentation.train``), run through its public calls
 (:func:`segmentation.embeddings.embed_images`, :func:`segmentation.predict.predict_masks`): one encoder
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from anomaly.regions import Region
@@ -24,7 +27,8 @@ class Instances:
 
     Attributes:
         masks: ``(N, H, W)`` bool.
-        boxes: ``(N, 4)`` float xyxy (the regions' boxes, SAM's prompts).
+        boxes: ``(N, 4)`` float xyxy: the region's box (SAM's prompt), or a split part's own
+            (:func:`split_parts`).
         scores: ``(N,)`` the regions' peak map values (ranking).
         mask_scores: ``(N,)`` SAM's predicted IoU, or 1.0 for region masks.
     """
@@ -47,8 +51,14 @@ class Segmenter:
         self.sam = sam
         self.name = name
 
-    def __call__(self, image: np.ndarray, regions: Sequence[Region]) -> Instances:
-        """Args: image ``(H, W, 3)`` uint8 RGB; regions from :func:`anomaly.regions.map_regions`."""
+    def __call__(self, image: np.ndarray, regions: Sequence[Region], *, min_area: int = 1) -> Instances:
+        """The regions' masks, each SAM outline split into its parts (:func:`split_parts`).
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            regions: from :func:`anomaly.regions.map_regions`.
+            min_area: parts of an outline smaller than this are dropped, unless none is larger.
+        """
         height, width = image.shape[:2]
         if not regions:
             empty = np.zeros(0, np.float32)
@@ -68,7 +78,42 @@ class Segmenter:
         for index, region in enumerate(regions):
             if not masks[index].any():
                 masks[index] = region.mask
-        return Instances(masks, boxes, scores, iou[:, 0])
+        return split_parts(Instances(masks, boxes, scores, iou[:, 0]), min_area)
+
+
+def split_parts(instances: Instances, min_area: int = 1) -> Instances:
+    """Each mask of two or more parts of ``min_area`` pixels or more as one instance per such part.
+
+    A part gets its own tight box and its mask's scores; smaller specks of a split mask are dropped.
+    A mask with fewer such parts stays whole, with its box. In mask order, a mask's parts largest first.
+
+    >>> m = np.zeros((1, 4, 9), bool); m[0, 1:3, 0:2] = m[0, 0:2, 5:9] = True
+    >>> parts = split_parts(Instances(m, np.array([[0.0, 0, 9, 3]]), np.ones(1), np.ones(1)))
+    >>> parts.boxes.tolist()
+    [[5.0, 0.0, 9.0, 2.0], [0.0, 1.0, 2.0, 3.0]]
+    """
+    masks, boxes, picked = [], [], []
+    for index, mask in enumerate(instances.masks):
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        areas = stats[:, cv2.CC_STAT_AREA]
+        parts = sorted(
+            (label for label in range(1, count) if areas[label] >= min_area), key=lambda k: -areas[k]
+        )
+        if len(parts) < 2:
+            masks.append(mask)
+            boxes.append(instances.boxes[index])
+            picked.append(index)
+            continue
+        for label in parts:
+            x, y, w, h = stats[label, :4]
+            masks.append(labels == label)
+            boxes.append(np.array([x, y, x + w, y + h], dtype=float))
+            picked.append(index)
+    if not masks:
+        return instances
+    return Instances(
+        np.stack(masks), np.stack(boxes), instances.scores[picked], instances.mask_scores[picked]
+    )
 
 
 def load_segmenter(sam: str | Path | None, *, zero_shot: bool = False, model: str | None = None) -> Segmenter:

@@ -156,7 +156,8 @@ def predict_photos(
         for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
             image = read_rgb(photo)
             [prediction] = run.predict([image], [photo])
-            instances = segmenter(image, map_regions(prediction.anomaly_map, value, min_area=min_area))
+            regions = map_regions(prediction.anomaly_map, value, min_area=min_area)
+            instances = segmenter(image, regions, min_area=min_area)
             file_name = photo.relative_to(base).as_posix()
             writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
         writer.close(info)

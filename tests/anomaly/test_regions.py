@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anomaly.masks import Segmenter
+from anomaly.masks import Instances, Segmenter, split_parts
 from anomaly.regions import check_threshold, map_regions
 from common.errors import UserError
 from tests.segmentation.conftest import build_tiny_sam
@@ -54,14 +54,15 @@ def test_without_sam_the_regions_are_the_masks() -> None:
 
 
 def test_sam_outlines_each_box_and_never_loses_a_region() -> None:
-    # a random tiny SAM: its masks mean nothing, but each box gets one full-size mask, and a box where
-    # SAM finds nothing keeps the map's own region
+    # a random tiny SAM: its masks mean nothing (specks everywhere: none reaches min_area, so none is
+    # split), but each box gets one full-size mask, and a box where SAM finds nothing keeps the map's
+    # own region
     image = np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8)
     anomaly_map = np.zeros((40, 48))
     anomaly_map[5:15, 5:20] = 1.0
     anomaly_map[25:35, 30:45] = 2.0
     regions = map_regions(anomaly_map, 0.5)
-    instances = Segmenter(build_tiny_sam(), "tiny")(image, regions)
+    instances = Segmenter(build_tiny_sam(), "tiny")(image, regions, min_area=40 * 48)
     assert instances.masks.shape == (2, 40, 48) and instances.mask_scores.shape == (2,)
     assert all(mask.any() for mask in instances.masks)
     assert instances.boxes.tolist() == [[30.0, 25.0, 45.0, 35.0], [5.0, 5.0, 20.0, 15.0]]
@@ -92,3 +93,52 @@ def test_a_regions_peak_is_its_highest_value_not_its_mean() -> None:
     anomaly_map[2, 2] = 9.0
     (region,) = map_regions(anomaly_map, 1.0)
     assert region.peak == 9.0 and region.area == 9
+
+
+def outline_in_pieces() -> np.ndarray:
+    """One 12 x 16 mask: a 3 x 4 part, a 2 x 5 part, and a one-pixel speck."""
+    mask = np.zeros((12, 16), bool)
+    mask[1:4, 1:5] = True  # 12 pixels
+    mask[8:10, 10:15] = True  # 10 pixels
+    mask[6, 0] = True
+    return mask
+
+
+def test_an_outline_in_pieces_becomes_one_instance_per_part_with_its_own_box() -> None:
+    lone = np.zeros((12, 16), bool)
+    lone[5:7, 5:7] = True
+    masks = np.stack([outline_in_pieces(), lone])
+    instances = Instances(
+        masks, np.array([[0.0, 0, 16, 12], [4, 4, 8, 8]]), np.array([3.0, 2.0]), np.array([0.9, 0.8])
+    )
+    parts = split_parts(instances, min_area=2)
+    assert parts.boxes.tolist() == [[1.0, 1.0, 5.0, 4.0], [10.0, 8.0, 15.0, 10.0], [4.0, 4.0, 8.0, 8.0]]
+    assert [int(m.sum()) for m in parts.masks] == [12, 10, 4]  # the speck dropped, largest part first
+    assert parts.scores.tolist() == [3.0, 3.0, 2.0] and parts.mask_scores.tolist() == pytest.approx(
+        [0.9, 0.9, 0.8]
+    )
+    assert split_parts(instances, min_area=1).masks.shape[0] == 4  # the speck is a part of its own
+
+
+def test_an_outline_with_one_part_over_min_area_stays_whole_with_its_box() -> None:
+    mask = outline_in_pieces()
+    instances = Instances(mask[None], np.array([[0.0, 0, 16, 12]]), np.ones(1), np.ones(1))
+    whole = split_parts(instances, min_area=11)
+    assert whole.boxes.tolist() == [[0.0, 0.0, 16.0, 12.0]] and np.array_equal(whole.masks[0], mask)
+
+
+def test_sam_outlines_in_pieces_are_split_at_the_segmenters_min_area(monkeypatch) -> None:
+    import segmentation.embeddings
+    import segmentation.predict
+
+    def outline(sam, embedding, boxes, multimask_output):
+        return outline_in_pieces()[None, None], np.array([[0.7]], np.float32), None
+
+    monkeypatch.setattr(segmentation.embeddings, "embed_images", lambda sam, images: [None])
+    monkeypatch.setattr(segmentation.predict, "predict_masks", outline)
+    anomaly_map = np.zeros((12, 16))
+    anomaly_map[2:9, 2:12] = 1.0
+    image = np.zeros((12, 16, 3), np.uint8)
+    instances = Segmenter(object(), "fake")(image, map_regions(anomaly_map, 0.5), min_area=2)
+    assert [int(m.sum()) for m in instances.masks] == [12, 10]
+    assert Segmenter(object(), "fake")(image, map_regions(anomaly_map, 0.5)).masks.shape[0] == 3
