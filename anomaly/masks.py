@@ -57,7 +57,8 @@ class Segmenter:
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
             regions: from :func:`anomaly.regions.map_regions`.
-            min_area: parts of an outline smaller than this are dropped, unless none is larger.
+            min_area: an outline with two or more parts of this many pixels is split into them,
+                its smaller specks dropped; any other outline stays whole.
         """
         height, width = image.shape[:2]
         if not regions:
