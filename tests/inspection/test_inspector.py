@@ -194,7 +194,7 @@ def test_class_names_can_be_given(photos, stub_detector, tiny_sam):
         ({"conf": float("nan")}, "--conf must be in [0, 1]"),
         ({"iou": -0.1}, "--iou must be in [0, 1]"),
         ({"tile": 16}, "tile >= 32"),
-        ({"tile": 64, "tile_overlap": 1.0}, "0 <= overlap < 1"),
+        ({"tile": 64, "tile_overlap": 0.95}, "0 <= overlap <= 0.9"),
         ({"device": "gpu"}, "unknown device 'gpu'"),
     ],
 )
