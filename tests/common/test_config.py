@@ -155,3 +155,48 @@ def test_open_bounds_exclude_their_end() -> None:
         option.check("overlap", 1)
     fraction = Option(0.5, float, low=0, low_open=True, high=1, high_open=True)
     assert fraction.describe() == "a number > 0 and < 1"
+
+
+def test_an_integer_key_refuses_a_boolean():
+    with pytest.raises(UserError, match="'epochs' needs an integer >= 1, got True"):
+        load_config(SCHEMA, None, ["epochs=true"])
+
+
+def test_a_list_key_takes_a_tuple():
+    SCHEMA.check({**SCHEMA.defaults(), "tags": ("a", "b")})
+
+
+def test_quoted_numbers_in_a_file_keep_the_declared_kind(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("epochs: '3'\nlr: '2'\n")
+    config = load_config(SCHEMA, path)
+    assert config["epochs"] == 3 and isinstance(config["epochs"], int)
+    assert config["lr"] == 2
+
+
+@pytest.mark.parametrize("item", ["loss..weight=1", ".epochs=1", "loss.=1", "=1", "epochs"])
+def test_overrides_without_a_whole_key_are_refused(item):
+    with pytest.raises(UserError, match="is not key=value"):
+        parse_overrides([item])
+
+
+def test_an_override_without_a_value_is_null():
+    assert parse_overrides(["data=", "max_steps=null"]) == {"data": None, "max_steps": None}
+
+
+def test_an_empty_config_file_is_the_defaults(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    assert load_config(SCHEMA, tmp_path / "empty.yaml") == SCHEMA.defaults()
+
+
+def test_saved_config_writes_paths_inside_lists_as_strings(tmp_path):
+    save_config({"sources": [Path("a"), (Path("b"), "c")]}, tmp_path / "args.yaml")
+    assert yaml.safe_load((tmp_path / "args.yaml").read_text()) == {"sources": ["a", ["b", "c"]]}
+
+
+def test_a_section_in_a_file_merges_key_by_key(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("loss:\n  weight: 1e-3\n")
+    assert load_config(SCHEMA, path)["loss"] == {"weight": 0.001, "kind": "focal"}
+    with pytest.raises(UserError, match="unknown config key 'a.c'"):
+        load_config({"a": {"b": 1}}, None, ["a.c=2"])

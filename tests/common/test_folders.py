@@ -15,6 +15,7 @@ from common.folders import (
     check_outside_tree,
     check_unique_names,
     output_name,
+    remove_leftovers,
     restore_old_copy,
 )
 from common.io import temporary_path
@@ -150,3 +151,16 @@ def test_an_output_folder_holding_a_photo_is_refused(tmp_path):
     for out in (tmp_path / "lot" / "line_2", tmp_path / "lot", tmp_path / "lot" / "line_2" / ".." / "line_2"):
         with pytest.raises(UserError, match=f"^output folder {tmp_path / 'lot'}.* holds the photo {photo}; "):
             check_holds_no_photos(out, [tmp_path / "b.png", photo])
+
+
+def test_an_existing_folder_is_taken_as_it_is_when_overwrite_is_unset(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    assert check_output_folder(tmp_path / "cache", flag="--cache-dir") == tmp_path / "cache"
+
+
+@pytest.mark.parametrize(("count", "what"), [(1, "1 unfinished build"), (2, "2 unfinished builds")])
+def test_removed_leftovers_are_counted_in_one_note(tmp_path: Path, capsys, count, what) -> None:
+    for i in range(count):
+        (tmp_path / f".out.partial-{i}").mkdir()  # no writer token: an older version's, stale
+    assert len(remove_leftovers(tmp_path / "out")) == count
+    assert capsys.readouterr().err == f"note: removed {what} of {tmp_path / 'out'} left by a killed run\n"

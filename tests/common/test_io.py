@@ -57,13 +57,28 @@ def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> Non
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
-def test_written_files_follow_the_umask_like_open(tmp_path: Path) -> None:
-    old = os.umask(0o022)
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664)])
+def test_written_files_follow_the_umask_like_open(tmp_path: Path, umask: int, mode: int) -> None:
+    old = os.umask(umask)
     try:
         atomic_write(tmp_path / "shared.pt", b"x")
     finally:
         os.umask(old)
-    assert (tmp_path / "shared.pt").stat().st_mode & 0o777 == 0o644  # readable by the team, not 0600
+    assert (tmp_path / "shared.pt").stat().st_mode & 0o777 == mode  # readable by the team, not 0600
+
+
+def test_an_interrupted_write_leaves_no_temporary(tmp_path: Path) -> None:
+    def interrupted(file) -> None:
+        file.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "f.txt", interrupted)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_is_written_as_utf8(tmp_path: Path) -> None:
+    assert atomic_write(tmp_path / "f.txt", "défaut ✓").read_bytes() == "défaut ✓".encode()
 
 
 def test_stale_temporaries_are_judged_by_their_writer(tmp_path: Path) -> None:

@@ -76,3 +76,9 @@ def test_check_photos_names_a_corrupt_one(photos):
     (photos / "lot_2" / "cut.png").write_bytes((photos / "one.png").read_bytes()[:200])  # truncated
     with pytest.raises(UserError, match="cut.png"):
         check_photos(find_photos(photos), progress=False)
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_check_photos_shows_a_progress_bar_only_when_asked(photos, capsys, progress):
+    check_photos(find_photos(photos), progress=progress, desc="checking")
+    assert ("checking" in capsys.readouterr().err) == progress

@@ -12,7 +12,7 @@ from converters.masks import mask_to_rle
 from inspection.outputs import RANK_BY
 from inspection.photos import Photo
 from inspection.result import GOOD, Inspection
-from inspection.scoring import SplitScorer, TrueInstances, _iou_summary
+from inspection.scoring import PER_IMAGE_FIGURES, SplitScorer, TrueInstances, _iou_summary
 
 SIZE = 40  # a 40 x 40 image: the boundary band is d = round(0.02 x 56.6) = 1 pixel wide
 
@@ -113,7 +113,18 @@ def test_image_level_accuracy_per_true_label():
     assert level["matrix"] == [[0, 1], [0, 2]]
 
 
-def ranking_split() -> SplitScorer:
+def test_a_label_without_images_is_left_out_of_the_balanced_accuracy():
+    from dataclasses import fields
+
+    from inspection.scoring import ImageRecord, image_level
+
+    values = {f.name: 0.0 for f in fields(ImageRecord)}
+    named = {"image_id": 1, "file_name": "x.png", "truth": "a", "verdict": "a", "score": 0.8}
+    level = image_level([ImageRecord(**{**values, **named})], ["a", "b"])
+    assert level["per_label_accuracy"] == {"a": 1.0} and level["balanced_accuracy"] == 1.0
+
+
+def ranking_split(box_scores=(0.1, 0.9), mask_scores=(0.9, 0.2)) -> SplitScorer:
     """One true square and two detections that each ranking orders differently.
 
     The right mask has a low box score (0.1) but a high mask score (0.9); the wrong one (beside
@@ -139,8 +150,8 @@ def ranking_split() -> SplitScorer:
     found = replace(
         inspection_of([truth, wrong]),
         boxes=np.array([[10.0, 10.0, 20.0, 20.0], [10.0, 25.0, 20.0, 35.0]]),
-        scores=np.array([0.1, 0.9]),
-        mask_scores=np.array([0.9, 0.2]),
+        scores=np.array(box_scores),
+        mask_scores=np.array(mask_scores),
     )
     scorer = SplitScorer(ground_truth=ground_truth, names=["scratch"], conf=0.25)
     scorer.add(Photo(Path("p.png"), "p.png", "p", 1), found, truth_of([truth]), inspection_of([truth]))
@@ -162,3 +173,131 @@ def test_a_tie_in_mask_ap_keeps_the_first_ranking(monkeypatch) -> None:
     even = {rank: tables[0]["mask"] for rank in RANK_BY}  # every ranking as good as the best
     monkeypatch.setattr(scoring, "mask_tables", lambda _: (even, tables[1], tables[2]))
     assert scorer.finish()["rank_by"] == "box"
+
+
+def coco_truth(truths: list[list[np.ndarray]]) -> dict:
+    """A COCO instances dict of class ``scratch``: image ``i + 1`` holds the masks ``truths[i]``."""
+    annotations = [
+        {
+            "id": image_id * 10 + j + 1,
+            "image_id": image_id,
+            "category_id": 1,
+            "bbox": [10, 10, 10, 10],
+            "area": int(mask.sum()),
+            "iscrowd": 0,
+            "segmentation": mask_to_rle(mask),
+        }
+        for image_id, masks in enumerate(truths, start=1)
+        for j, mask in enumerate(masks)
+    ]
+    images = [
+        {"id": i, "file_name": f"{i}.png", "width": SIZE, "height": SIZE} for i in range(1, len(truths) + 1)
+    ]
+    return {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "scratch"}]}
+
+
+def test_split_figures_count_defects_by_the_truth_and_score_the_anomaly_maps() -> None:
+    # Image 1: a defect missed (called good, score 0); image 2: a defect found with IoU 0.6 (a match at
+    # IoU 0.5, not at 0.75); image 3: a good image left clean.
+    truth, found = square(10, 20), square(10, 16)
+    scorer = SplitScorer(ground_truth=coco_truth([[truth], [truth], []]), names=["scratch"], conf=0.25)
+    cases = [([truth], []), ([truth], [found]), ([], [])]
+    records = [
+        scorer.add(
+            Photo(Path(f"{i}.png"), f"{i}.png", str(i), i),
+            inspection_of(masks),
+            truth_of(true_masks),
+            inspection_of(true_masks),
+        )
+        for i, (true_masks, masks) in enumerate(cases, start=1)
+    ]
+    assert [(r.truth, r.verdict, r.n_true, r.n_found) for r in records] == [
+        ("scratch", GOOD, 1, 0),
+        ("scratch", "scratch", 1, 1),
+        (GOOD, GOOD, 0, 0),
+    ]
+    figures = scorer.finish()
+    assert (figures["images"], figures["defect_images"], figures["instances"], figures["detections"]) == (
+        3,
+        2,
+        2,
+        1,
+    )
+    # Image scores 0 and 0.9 on the defect images, 0 on the good one: the missed defect ties.
+    assert figures["image_level"]["auroc"] == pytest.approx(0.75)
+    # 60 defect pixels score 0.9 on the maps; the other 140 score 0, tied with every normal pixel.
+    assert figures["pixel"]["auroc"] == pytest.approx(130 / 200)
+    recall, precision = (np.array(figures["mask"]["box"]["pr50"][key]) for key in ("recall", "precision"))
+    assert precision[recall <= 0.5] == pytest.approx(1.0) and not precision[recall > 0.5].any()
+
+
+def test_a_group_without_images_averages_to_nan(scorer) -> None:
+    scorer.add(Photo(Path("g.png"), "g.png", "g", 1), inspection_of([]), truth_of([]), inspection_of([]))
+    summary = _iou_summary(scorer.images)
+    assert summary["good"]["iou"] == 1.0 and summary["defect"]["images"] == 0
+    assert all(np.isnan(summary["defect"][figure]) for figure in PER_IMAGE_FIGURES)
+
+
+def test_the_union_of_true_instances_holds_every_defect_pixel() -> None:
+    first, second = square(10, 20), square(25, 35)
+    assert np.array_equal(truth_of([first, second]).union(SIZE, SIZE), first | second)
+    assert truth_of([]).union(20, 30).shape == (20, 30)
+
+
+def test_the_oracle_masks_are_ranked_by_samples_predicted_iou() -> None:
+    # Two true squares; the oracle's first mask (predicted IoU 0.2) misses its square, the second (0.9)
+    # is exact. Ranked by predicted IoU the hit comes first: precision 1 up to recall 0.5 (AP 51 / 101).
+    first, second = square(10, 20), square(25, 35)
+    ground_truth = coco_truth([[first, second]])
+    oracle = replace(inspection_of([square(0, 5, 0, 5), second]), mask_scores=np.array([0.2, 0.9]))
+    scorer = SplitScorer(ground_truth=ground_truth, names=["scratch"], conf=0.25)
+    photo = Photo(Path("1.png"), "1.png", "1", 1)
+    scorer.add(photo, inspection_of([]), truth_of([first, second]), oracle)
+    assert scorer.finish()["mask_oracle"]["AP50"] == pytest.approx(51 / 101)
+
+
+def test_box_ap_ranks_the_boxes_by_the_detectors_score() -> None:
+    # The wrong box has the higher box score (0.6 > 0.5) but the lower product (0.12 < 0.45).
+    figures = ranking_split(box_scores=(0.5, 0.6), mask_scores=(0.9, 0.2)).finish()
+    assert figures["box"]["AP50"] == pytest.approx(0.5)
+    assert figures["mask"]["product"]["AP50"] == pytest.approx(1.0)
+
+
+def test_the_anomaly_map_keeps_each_pixels_highest_weighted_probability() -> None:
+    probs = np.zeros((2, 3, 4), np.float16)
+    probs[0, 0, :2], probs[1, 0, 1:3] = 1.0, 0.5
+    found = Inspection(
+        path=Path("p.png"),
+        width=4,
+        height=3,
+        boxes=np.zeros((2, 4)),
+        scores=np.array([0.8, 0.4]),
+        classes=np.zeros(2, int),
+        names=["scratch"] * 2,
+        masks=probs > 0,
+        mask_scores=np.ones(2),
+        verdict="scratch",
+        score=0.8,
+        mask_probs=probs,
+    )
+    expected = np.zeros((3, 4), np.float32)
+    expected[0] = [0.8, 0.8, 0.2, 0.0]
+    np.testing.assert_allclose(found.anomaly_map(), expected)
+    empty = ("boxes", "scores", "classes", "masks")
+    clean = replace(found, **{key: getattr(found, key)[:0] for key in empty})
+    assert clean.defect_mask().shape == clean.anomaly_map().shape == (3, 4)
+
+
+def test_detections_past_the_hundredth_of_an_image_still_count() -> None:
+    # 100 wrong boxes score above the one right box, the 101st: it is matched, at precision 1 / 101.
+    truth, wrong = square(10, 20), square(25, 35)
+    found = replace(
+        inspection_of([wrong] * 100 + [truth]),
+        boxes=np.array([[10.0, 25.0, 20.0, 35.0]] * 100 + [[10.0, 10.0, 20.0, 20.0]]),
+        scores=np.r_[np.full(100, 0.9), 0.1],
+    )
+    scorer = SplitScorer(ground_truth=coco_truth([[truth]]), names=["scratch"], conf=0.25)
+    scorer.add(Photo(Path("1.png"), "1.png", "1", 1), found, truth_of([truth]), inspection_of([truth]))
+    figures = scorer.finish()
+    assert figures["box"]["AP50"] == pytest.approx(1 / 101)
+    assert figures["mask"]["box"]["AP50"] == pytest.approx(1 / 101)

@@ -1,0 +1,62 @@
+"""``inspection.options``: the checks and records of the options both commands share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.errors import UserError
+from inspection.options import CascadeOptions, check_cascade
+from segmentation.crops import CropRule
+
+
+def options(**fields) -> CascadeOptions:
+    return CascadeOptions(detector=Path("best.pt"), **fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"imgsz": 31}, "--imgsz must be >= 32 pixels, got 31"),
+        ({"crop_fraction": 1.5}, "--crop-fraction must be in [0, 1], got 1.5"),
+        ({"crop_fraction": -0.1}, "--crop-fraction must be in [0, 1], got -0.1"),
+        ({"max_det": 0}, "--max-det must be >= 1, got 0"),
+        ({"runtime": "tensorrt"}, "--runtime must be one of"),
+        ({"model": "vit_q"}, "unknown SAM model 'vit_q'"),
+    ],
+)
+def test_out_of_range_options_are_refused(fields, message) -> None:
+    with pytest.raises(UserError) as error:
+        check_cascade(options(**fields))
+    assert str(error.value).startswith(message)
+
+
+def test_the_smallest_allowed_values_pass() -> None:
+    check_cascade(options(imgsz=32, crop_fraction=1.0, max_det=1))
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_unless_the_cache_is_off(tmp_path) -> None:
+    file = tmp_path / "cache"
+    file.write_text("")
+    with pytest.raises(UserError, match="--cache-dir .* is a file, not a folder"):
+        check_cascade(options(cache_dir=file))
+    check_cascade(options(cache_dir=file, no_cache=True))
+
+
+def test_resolved_options_keep_no_cache_folder_when_the_cache_is_off(tmp_path) -> None:
+    assert options(cache_dir=tmp_path, no_cache=True).resolved(model="vit_t", device="cpu").cache_dir is None
+    resolved = options(cache_dir=tmp_path).resolved(model="vit_t", device="cpu")
+    assert (resolved.cache_dir, resolved.model, resolved.device) == (tmp_path, "vit_t", "cpu")
+
+
+def test_crops_are_off_at_a_zero_fraction() -> None:
+    assert options().crop_rule() is None
+    assert options(crop_fraction=0.125).crop_rule() == CropRule(max_fraction=0.125)
+
+
+def test_the_record_gives_paths_as_absolute_strings(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    record = options(sam=Path("decoder.pt")).record()
+    assert record["detector"] == str(tmp_path / "best.pt") and record["sam"] == str(tmp_path / "decoder.pt")
+    assert record["conf"] == 0.25 and record["cache_dir"] is None

@@ -1,0 +1,60 @@
+"""``inspection.report``: the tables of the report from a hand-made ``metrics.json``."""
+
+from __future__ import annotations
+
+from inspection.report import HEADER, _html_table, class_rows, operating_point, summary_rows
+
+
+def table(ap: float, ap50: float, **per_class: tuple[float, float]) -> dict:
+    return {"AP": ap, "AP50": ap50, "per_class": {n: {"AP": a, "AP50": b} for n, (a, b) in per_class.items()}}
+
+
+def figures() -> dict:
+    group = {"iou": 0.5, "dice": 0.6, "boundary_iou": 0.4, "oracle_iou": 0.7, "oracle_boundary_iou": 0.65}
+    return {
+        "images": 5,
+        "defect_images": 2,
+        "instances": 3,
+        "detections": 4,
+        "rank_by": "mask",
+        "box": table(0.5, 0.6, scratch=(0.4, 0.5)),
+        "mask": {
+            "box": table(0.1, 0.2, scratch=(0.11, 0.21)),
+            "mask": table(0.3, 0.7, scratch=(0.25, 0.65)),
+            "product": table(0.2, 0.3, scratch=(0.12, 0.22)),
+        },
+        "mask_oracle": table(0.8, 0.9, scratch=(0.75, 0.85), stain=(0.81, 0.91)),
+        "per_image": {"all": group, "defect": group, "good": {**group, "iou": 1.0}},
+        "pixel": {"auroc": 0.95, "aupro": 0.8},
+        "image_level": {"accuracy": 0.8, "balanced_accuracy": 0.75, "auroc": 0.9},
+    }
+
+
+def test_class_rows_take_the_reported_ranking_and_end_with_all_classes() -> None:
+    assert class_rows(figures()) == [
+        ["scratch", "0.500", "0.400", "0.650", "0.850", "0.250", "0.750"],
+        ["stain", "-", "-", "-", "0.910", "-", "0.810"],
+        ["**all**", "0.600", "0.500", "0.700", "0.900", "0.300", "0.800"],
+    ]
+    assert len(HEADER) == 7
+
+
+def test_summary_rows_split_the_images_and_name_the_ranking_used() -> None:
+    rows = dict(summary_rows(figures()))
+    assert rows["images (defect / good)"] == "5 (2 / 3)"
+    assert rows["ground-truth instances / detections"] == "3 / 4"
+    assert rows["mask AP by ranking score"] == "box 0.100, mask 0.300, product 0.200 (used: mask)"
+
+
+def test_html_tables_escape_cells_and_align_figures_right() -> None:
+    html = _html_table(["class", "AP"], [["a<b", "0.500"], ["**all**", "1.000"]])
+    assert html == (
+        "<table><tr><th>class</th><th>AP</th></tr>"
+        '<tr><td>a&lt;b</td><td class="n">0.500</td></tr>'
+        '<tr><td><b>all</b></td><td class="n">1.000</td></tr></table>'
+    )
+
+
+def test_the_operating_point_names_the_split_the_threshold_was_picked_on() -> None:
+    assert "(conf 0.25) are dropped" in operating_point({"conf": 0.25})
+    assert "(conf 0.4, picked on the val split) are" in operating_point({"conf": 0.4, "conf_from": "val"})
