@@ -37,8 +37,9 @@ from inspection.result import Inspection
 
 #: How a photo is placed in the tree.
 LINK_MODES = ("symlink", "hardlink", "copy")
-#: Folder names a category cannot have: the converters would take ``masks/`` itself for the category.
-_RESERVED = ("test", "train", "ground_truth")
+#: Folder names a category cannot have: the converters would take ``masks/`` itself for the category
+#: (``test_public``: MVTec AD 2's marker). Compared case-folded, as a case-insensitive disk would.
+_RESERVED = ("test", "train", "ground_truth", "test_public")
 #: The category name used when the output folder's name is reserved.
 DEFAULT_CATEGORY = "inspection"
 
@@ -98,7 +99,8 @@ def category_name(name: str) -> str:
     The converters take a root with a ``test/`` folder for a category itself, so a category
     named ``test`` would hide the others.
     """
-    return DEFAULT_CATEGORY if not name or name in _RESERVED or name.startswith(".") else name
+    reserved = name.casefold() in _RESERVED
+    return DEFAULT_CATEGORY if not name or reserved or name.startswith(".") else name
 
 
 def place_photo(source: Path, target: Path, link: str) -> Path:

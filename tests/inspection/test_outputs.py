@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import replace
@@ -15,9 +16,10 @@ from pycocotools.coco import COCO
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.masks import rle_to_mask
+from converters.mvtec import list_categories
 from converters.value_masks import MASK_VALUES_FILE
 from inspection.inspector import Inspector
-from inspection.mask_tree import place_photo
+from inspection.mask_tree import MaskTree, category_name, place_photo
 from inspection.outputs import JsonListFile, PredictionWriter, anomaly_map_png, ranking_scores
 from inspection.photos import Photo, find_photos
 
@@ -274,6 +276,13 @@ def test_json_list_file_is_atomic(tmp_path):
     assert json.loads(target.read_text()) == {"x": 1, "items": [2, 3]}
 
 
+def test_closing_a_json_list_file_twice_keeps_the_document(tmp_path):
+    stream = JsonListFile(tmp_path / "list.json")
+    stream.add({"a": 1})
+    assert stream.close() == stream.close() == tmp_path / "list.json"
+    assert json.loads((tmp_path / "list.json").read_text()) == [{"a": 1}]
+
+
 @pytest.mark.parametrize("link", ["symlink", "hardlink", "copy"])
 def test_place_photo(tmp_path, photos, link):
     target = place_photo(photos / "one.png", tmp_path / "tree" / "one.png", link)
@@ -314,3 +323,70 @@ def test_the_annotation_page_reads_what_the_cascade_writes(tmp_path, inspected):
         # named by images.json's categories: the detector's class of the cascade's category id
         assert result.category_name == inspector.class_names[entry["category_id"] - 1]
     assert proposals.verdicts == {image["file_name"]: image["verdict"] for image in images}
+
+
+def test_an_unknown_ranking_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="rank_by must be one of box, mask, product"):
+        PredictionWriter(tmp_path / "out", class_names=["scratch"], rank_by="area")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_masks_tree_category_may_be_named_apart_from_the_folder(tmp_path, inspected):
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, results, category="lot_7")
+    assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == ["lot_7"]
+
+
+def test_instances_count_every_instance_of_a_photo(tmp_path, inspected):
+    inspector, results = inspected
+    two = [(photo, inspection) for photo, inspection in results if photo.file_name == "two.png"]
+    writer = write(tmp_path / "out", inspector, two)
+    assert (writer.photos, writer.instances) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [("lot_7", "lot_7"), ("_lot", "_lot"), ("test", "inspection"), ("train", "inspection"),
+     ("ground_truth", "inspection"), ("test_public", "inspection"), ("Test", "inspection"),
+     ("TRAIN", "inspection"), (".hidden", "inspection"), ("", "inspection")],
+)  # fmt: skip
+def test_a_category_the_converters_would_misread_gets_the_default_name(name, category):
+    assert category_name(name) == category
+
+
+@pytest.mark.parametrize("name", ["lot_7", "test", "train", "ground_truth", "test_public", "Data"])
+def test_the_converters_find_the_trees_category_under_its_masks_folder(tmp_path, name):
+    root = tmp_path / "masks"
+    (root / category_name(name) / "test" / "good").mkdir(parents=True)
+    assert list_categories(root) == [category_name(name)]
+
+
+def test_the_tree_names_a_photo_with_a_lower_case_suffix(tmp_path, inspected):
+    _, results = inspected
+    photo, inspection = next((p, i) for p, i in results if i.is_good)
+    upper = tmp_path / "GOOD.PNG"
+    upper.write_bytes(photo.path.read_bytes())
+    tree = MaskTree(tmp_path / "masks", category="lot", class_names=["scratch", "stain"])
+    tree.add(replace(inspection, path=upper), Photo(upper, "GOOD.PNG", "GOOD", 1))
+    assert [p.name for p in (tmp_path / "masks" / "lot" / "test" / "good").iterdir()] == ["GOOD.png"]
+
+
+def test_an_unknown_link_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="link must be one of symlink, hardlink, copy"):
+        MaskTree(tmp_path, category="lot", class_names=["scratch"], link="move")
+
+
+def test_a_symlink_to_a_relative_source_points_at_the_photo(tmp_path, photos, monkeypatch):
+    monkeypatch.chdir(photos.parent)
+    target = place_photo(Path(photos.name) / "one.png", Path("tree") / "one.png", "symlink")
+    assert target.is_symlink() and target.read_bytes() == (photos / "one.png").read_bytes()
+
+
+def test_a_hard_link_that_fails_falls_back_to_a_copy(tmp_path, photos, monkeypatch):
+    def cross_device(source, target):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    target = place_photo(photos / "one.png", tmp_path / "tree" / "one.png", "hardlink")
+    assert not target.is_symlink() and target.read_bytes() == (photos / "one.png").read_bytes()
+    assert os.listdir(tmp_path / "tree") == ["one.png"]
