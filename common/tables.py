@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 
@@ -12,7 +11,7 @@ def fmt(value: float | None, digits: int = 3) -> str:
     >>> fmt(0.91234), fmt(float("nan")), fmt(None, 1)
     ('0.912', '-', '-')
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value != value:  # NaN of any float type (numpy's float32 is no float)
         return "-"
     return f"{value:.{digits}f}"
 
