@@ -13,6 +13,7 @@ from converters.masks import (
     mask_to_rle,
     mask_to_xyxy,
     polygons_to_mask,
+    rle_to_mask,
 )
 from tests.converters.text_masks import m
 
@@ -76,3 +77,19 @@ def test_each_ring_of_an_instance_is_its_own_polygon():
     assert np.array_equal(rendered(segmentation, 5, 5), mask > 0)
     coco = build_coco([CocoImage(1, "train/a.png", 5, 5, [inst])], names=["cut"])
     assert coco["annotations"][0]["segmentation"] == segmentation
+
+
+def test_polygon_segmentation_keeps_two_decimals():
+    ring = np.array([[0.0, 0.0], [2.25, 0.0], [2.25, 1.125], [0.0, 1.5]])
+    instance = mask_to_instances(m(["##", "##"])).instances[0]
+    instance = type(instance)(instance.class_name, instance.xyxy, [ring], rle=instance.rle, area=4)
+    assert instance_segmentation(instance) == [[0.0, 0.0, 2.25, 0.0, 2.25, 1.12, 0.0, 1.5]]
+
+
+def test_annotation_area_is_the_pixel_count_and_rle_size_is_height_width():
+    mask = m(["#....", "##...", "....."])
+    image = CocoImage(1, "a.png", 5, 3, mask_to_instances(mask).instances)
+    (ann,) = build_coco([image], names=["defect"], segmentation="rle")["annotations"]
+    assert ann["area"] == 3
+    assert ann["segmentation"]["size"] == [3, 5]
+    assert np.array_equal(rle_to_mask(ann["segmentation"]), mask > 0)

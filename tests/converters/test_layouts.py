@@ -16,6 +16,7 @@ import pytest
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert, format_report
 from converters.layouts import LAYOUTS, detect_layout, get_layout
+from converters.layouts.visa import split_file
 from converters.mvtec import list_categories, read_record_mask, scan, scan_category
 from converters.splits import load_splits
 from tests.converters.layout_trees import (
@@ -226,6 +227,12 @@ def _visa_row_to_missing_file(root: Path) -> None:
     (root / CATEGORY / "Data" / "Images" / "Anomaly" / "001.JPG").unlink()
 
 
+def _visa_row_listed_twice(root: Path) -> None:
+    split_file = root / "split_csv" / "1cls.csv"
+    rows = split_file.read_text().splitlines()
+    split_file.write_text("\n".join([*rows, rows[4]]) + "\n")
+
+
 def _3d_gt_of_another_size(root: Path) -> None:
     write(root / CATEGORY / "test" / "crack" / "gt" / "002.png", np.zeros((16, 32), np.uint8))
 
@@ -259,6 +266,7 @@ def _loco_bad_config(root: Path) -> None:
             _visa_row_to_missing_file,
             "VisA split file .*1cls.csv line 6: image .*Anomaly/001.JPG does not exist",
         ),
+        ("visa", _visa_row_listed_twice, r"1cls.csv lists .*Anomaly/000.JPG twice \(lines 5 and \d+\)"),
         (
             "mvtec_3d",
             _3d_gt_of_another_size,
@@ -326,3 +334,20 @@ def test_command_line_layout_flags(tmp_path, capsys):
     assert load_splits(tmp_path / "b" / "splits.json").val == [f"{CATEGORY}/validation/good/002"]
     assert mvtec2yolo(["--out", str(tmp_path / "c")]) == 2
     assert "error: give --root (a data set folder) or --images" in capsys.readouterr().err
+
+
+def test_mvtec_ad_category_with_only_train_matches(tmp_path):
+    (tmp_path / "bottle" / "train" / "good").mkdir(parents=True)
+    assert get_layout("mvtec_ad").matches(tmp_path / "bottle")
+    assert not get_layout("mvtec_ad").matches(tmp_path)
+
+
+def test_visa_split_file_is_found_beside_or_inside_the_object_folder(tmp_path):
+    (tmp_path / "split_csv").mkdir()
+    (tmp_path / "candle" / "split_csv").mkdir(parents=True)
+    for name in ("2cls_highshot.csv", "2cls_fewshot.csv"):
+        (tmp_path / "split_csv" / name).write_text("object,split,label,image,mask\n")
+    assert split_file(tmp_path / "candle") == tmp_path / "split_csv" / "2cls_fewshot.csv"
+    (tmp_path / "split_csv" / "2cls_fewshot.csv").rename(tmp_path / "candle" / "split_csv" / "1cls.csv")
+    (tmp_path / "split_csv" / "2cls_highshot.csv").unlink()
+    assert split_file(tmp_path / "candle") == tmp_path / "candle" / "split_csv" / "1cls.csv"

@@ -329,3 +329,34 @@ def test_segmentation_to_mask_reads_every_coco_form():
     assert len(coco_polygons) == 2  # every polygon of the instance counts, not the first
     for segmentation in (coco_polygons, compressed, uncompressed):
         assert segmentation_to_mask(segmentation, 3, 6).tolist() == mask.tolist()
+
+
+def test_one_pixel_instance_polygon_is_its_square():
+    (instance,) = mask_to_instances(m(["...", ".#.", "..."])).instances
+    (ring,) = instance.polygons
+    assert sorted(map(tuple, ring.tolist())) == [(1.0, 1.0), (1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]
+
+
+def test_value_mapped_to_good_yields_no_instance():
+    mask = np.array([[255, 0, 7], [255, 0, 7]], dtype=np.uint8)
+    instances = mask_to_instances(mask, value_names={255: "scratch", 7: "good", 0: "good"}).instances
+    assert [(i.class_name, i.value, i.xyxy.tolist()) for i in instances] == [
+        ("scratch", 255, [0.0, 0.0, 1.0, 2.0])
+    ]
+
+
+def test_read_mask_ignores_the_alpha_channel_of_a_colour_mask(tmp_path):
+    bgra = np.zeros((3, 4, 4), np.uint8)
+    bgra[..., 3] = 255
+    bgra[1, 2, 2] = 200
+    path = tmp_path / "mask.png"
+    assert cv2.imwrite(str(path), bgra)
+    assert np.argwhere(read_mask(path)).tolist() == [[1, 2]]
+
+
+def test_read_mask_counts_fractional_float_values_as_defect(tmp_path):
+    mask = np.zeros((3, 4), np.float32)
+    mask[1, 2] = 0.5
+    path = tmp_path / "mask.tiff"
+    assert cv2.imwrite(str(path), mask)
+    assert np.argwhere(read_mask(path)).tolist() == [[1, 2]]

@@ -82,3 +82,8 @@ def test_the_value_map_file_reads_back_with_the_converters(tmp_path):
     assert path.stat().st_mtime_ns == modified
     write_value_map(tmp_path / "widget", ["dent"])
     assert load_value_map(path) == {255: "dent", 0: "good"}
+
+
+def test_compose_mask_refuses_a_transposed_instance_mask():
+    with pytest.raises(UserError, match=r"instance mask is \(3, 2\), image is \(2, 3\)"):
+        compose_mask([("scratch", np.ones((3, 2), bool))], classes=["scratch"], shape=(2, 3))

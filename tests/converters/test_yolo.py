@@ -112,3 +112,9 @@ def test_every_part_of_a_multi_part_instance_is_written():
     points = np.array(line.split()[1:], float).reshape(-1, 2) * [10, 8]
     assert {tuple(p) for p in points} == {tuple(p) for part in parts for p in part}
     assert len(points) == 12 + 2 * 2  # each extra part adds its closing vertex and the way back
+
+
+def test_labels_text_ends_every_line_with_a_newline():
+    one = DefectInstance("a", np.array([0.0, 0.0, 2.0, 2.0]), [np.array([[0, 0], [2, 0], [2, 2]], float)])
+    text = labels_text([one, one], class_ids={"a": 0}, width=4, height=4)
+    assert text == "0 0.25 0.25 0.5 0.5\n0 0.25 0.25 0.5 0.5\n"
