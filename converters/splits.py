@@ -69,11 +69,12 @@ def check_ratios(
     """Validates train/val/test fractions; they are normalised to sum to 1.
 
     Raises:
-        UserError: not three finite numbers >= 0 with train > 0 (a NaN drew an empty split).
+        UserError: not three finite numbers >= 0 with train > 0 (a NaN drew an empty split), or
+            numbers so large that their sum is infinite (every fraction would be 0).
     """
     values = list(ratios)
     finite = all(_is_number(r) and math.isfinite(r) and r >= 0 for r in values)
-    if len(values) != 3 or not finite or values[0] <= 0:
+    if len(values) != 3 or not finite or values[0] <= 0 or not math.isfinite(float(sum(values))):
         raise UserError(f"{what} must be three finite numbers >= 0 with train > 0, got {values}")
     total = float(sum(values))
     return tuple(float(r) / total for r in values)  # type: ignore[return-value]

@@ -83,6 +83,7 @@ def test_backgrounds_under_the_cap_follow_the_ratio():
         ((0.6, -0.2, 0.2), 0.5, 0, ">= 0"),
         ((math.nan, 0.5, 0.5), 0.5, 0, r"--split TRAIN VAL TEST.*got \[nan, 0.5, 0.5\]"),  # drew nothing
         ((0.6, math.inf, 0.2), 0.5, 0, "finite"),
+        ((1e308, 1e308, 0.0), 0.5, 0, "finite"),  # each finite, their sum not: every fraction was 0
         ((0.6, 0.2, 0.2), -1.0, 0, "--background-ratio must be a finite number >= 0"),
         ((0.6, 0.2, 0.2), math.nan, 0, "--background-ratio.*nan"),  # int(nan) raised ValueError
         ((0.6, 0.2, 0.2), math.inf, 0, "--background-ratio.*inf"),  # int(inf) raised OverflowError
@@ -161,3 +162,23 @@ def test_round_trip_and_bad_file(tmp_path):
     (tmp_path / "nan.json").write_text('{"train": [], "val": NaN')
     with pytest.raises(UserError, match="nan.json: not JSON"):
         load_splits(tmp_path / "nan.json")
+
+
+def test_allocate_gives_train_its_item_from_the_largest_split():
+    assert _allocate(2, (0.1, 0.1, 0.8)) == [1, 0, 1]
+    assert _allocate(1, (0.1, 0.8, 0.1)) == [1, 0, 0]
+
+
+def test_ratios_are_normalised_to_fractions():
+    splits = make_splits(keys("a/x", 10), [], ratios=(3, 1, 1))
+    assert splits.ratios == (0.6, 0.2, 0.2)
+    assert [len(splits[s]) for s in SPLITS] == [6, 2, 2]
+
+
+def test_strata_of_equal_size_are_shuffled_independently():
+    splits = make_splits(keys("a/x", 20) + keys("b/y", 20), [], seed=0)
+    stems = {
+        stratum: {k.rsplit("/", 1)[1] for k in splits.train if k.startswith(stratum)}
+        for stratum in ("a", "b")
+    }
+    assert stems["a"] != stems["b"]
