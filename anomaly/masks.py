@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from anomaly.regions import Region
+from anomaly.regions import Region, map_regions
 
 
 @dataclass(frozen=True)
@@ -95,20 +94,16 @@ def split_parts(instances: Instances, min_area: int = 1) -> Instances:
     """
     masks, boxes, picked = [], [], []
     for index, mask in enumerate(instances.masks):
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-        areas = stats[:, cv2.CC_STAT_AREA]
-        parts = sorted(
-            (label for label in range(1, count) if areas[label] >= min_area), key=lambda k: -areas[k]
-        )
+        # a mask is a map of ones: its regions are its parts, with the regions' boxes
+        parts = sorted(map_regions(mask.astype(np.float32), 0.5, min_area=min_area), key=lambda r: -r.area)
         if len(parts) < 2:
             masks.append(mask)
             boxes.append(instances.boxes[index])
             picked.append(index)
             continue
-        for label in parts:
-            x, y, w, h = stats[label, :4]
-            masks.append(labels == label)
-            boxes.append(np.array([x, y, x + w, y + h], dtype=float))
+        for part in parts:
+            masks.append(part.mask)
+            boxes.append(part.box)
             picked.append(index)
     if not masks:
         return instances
