@@ -191,8 +191,22 @@ def check_sizes(paths: Sequence[str | Path], expected: tuple[int, int] | None = 
     Returns:
         The reference ``(H, W)``.
     """
+    fitting, first = expected is None, None
     for path in paths:
-        expected = check_size(np.empty((*header_size(path), 0)), expected, path)
+        shape = header_size(path)
+        first = first or (path, shape)
+        try:
+            expected = check_size(np.empty((*shape, 0)), expected, path)
+        except UserError:
+            if not fitting:
+                raise
+            # Nothing is fit yet: the first image set the size, and either of the two may be the odd one.
+            (first_path, (height, width)) = first
+            raise UserError(
+                f"the images to fit on differ in size: {path} is {shape[1]}x{shape[0]}, {first_path} is "
+                f"{width}x{height} (PatchCore compares patches at one scale; sides may differ by "
+                f"{SIZE_TOLERANCE:.0%}): resize them to one size"
+            ) from None
     if expected is None:
         raise UserError("no images")
     return expected

@@ -63,6 +63,19 @@ def check_output_folder(
     return folder
 
 
+def check_run_name(name: object, *, inside: str) -> None:
+    """``name`` is one plain folder name: joined to the folder of key ``inside``, ``../x`` would escape it.
+
+    Raises:
+        UserError: a name with a path separator, or ``.`` / ``..``; None and ``""`` pass (default names).
+    """
+    if name is None or name == "":
+        return
+    text = str(name)
+    if text in {".", ".."} or any(sep in text for sep in "/\\"):
+        raise UserError(f"config key 'name' needs a plain folder name inside '{inside}', got {text!r}")
+
+
 def check_outside_tree(out: str | Path, tree: str | Path) -> None:
     """Refuses an output folder inside the input ``tree``, or holding it (``--overwrite`` would delete it).
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from shlex import quote
 
 import numpy as np
 from tqdm import tqdm
@@ -295,6 +296,24 @@ def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
     ]
 
 
+#: Mask formats whose compression changes pixel values: a 0/255 mask comes back with faint values
+#: around every edge, and every value > 0 is defect.
+LOSSY_MASK_SUFFIXES = frozenset({".jpg", ".jpeg"})
+
+
+def lossy_mask_warnings(masks: Sequence[Path]) -> list[str]:
+    """One line when masks are JPEG files: their compression noise becomes defect pixels and specks."""
+    lossy = [mask for mask in masks if mask.suffix.lower() in LOSSY_MASK_SUFFIXES]
+    if not lossy:
+        return []
+    files = "1 mask is a JPEG file" if len(lossy) == 1 else f"{len(lossy)} masks are JPEG files"
+    return [
+        f"{files}, e.g. {lossy[0]}: JPEG compression leaves faint non-zero pixels around every defect, "
+        "and every value > 0 is defect, so outlines grow and specks become extra instances; save the "
+        "masks as PNG (or drop the specks with --min-area)"
+    ]
+
+
 def convert(config: ConvertConfig) -> ConversionReport:
     """Runs a whole conversion and returns its report; raises UserError on bad input."""
     out = check_config(config)
@@ -328,7 +347,11 @@ def convert(config: ConvertConfig) -> ConversionReport:
     else:
         splits = _draw_splits(samples, config)
     by_split = _assign(samples, splits, skipped, config.strict)
-    warnings = split_warnings(by_split) + narrow_photo_warnings([s.record.image for s in samples])
+    warnings = (
+        split_warnings(by_split)
+        + narrow_photo_warnings([s.record.image for s in samples])
+        + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
+    )
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")
     write = partial(
@@ -452,5 +475,6 @@ def format_report(report: ConversionReport) -> str:
     lines += [f"note: {note}" for note in report.notes]
     lines += [f"warning: {warning}" for warning in report.warnings]
     if "yolo" in report.formats:
-        lines.append(f"train with: yolo train data={report.out / 'data.yaml'}")
+        data = f"data={report.out / 'data.yaml'}"
+        lines.append(f"train with: yolo train {quote(data)}")
     return "\n".join(lines)

@@ -55,6 +55,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote
 from typing import TYPE_CHECKING
 
 from common.cli import OneLineParser, exit_code, keep_interrupts
@@ -374,7 +375,7 @@ def format_summary(result: TrainResult, data: Path) -> str:
         lines.append("  NOTE: fixed class vectors: this open-vocabulary model is a closed-set detector")
     if result.train_data is not None and result.train_data != data:
         lines.append(f"  {'trained on':<22s}{result.train_data}")
-    command = f"python -m detection.evaluate --data {data} --weights {result.weights}"
+    command = f"python -m detection.evaluate --data {quote(str(data))} --weights {quote(str(result.weights))}"
     if result.tile:
         command += f" --tile {result.tile} --tile-overlap {result.tile_overlap:g} --imgsz {result.imgsz}"
     else:

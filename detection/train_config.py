@@ -29,6 +29,7 @@ from pathlib import Path
 from common.augment_policy import check_named_categories
 from common.config import Option, Schema, load_config
 from common.errors import UserError, one_line
+from common.folders import check_run_name
 from detection.augmentation import load_policy, policy_settings
 from detection.data import dataset_categories
 from detection.tiling import MAX_OVERLAP, MIN_TILE
@@ -213,6 +214,34 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
         LOGGER.setLevel(level)
 
 
+def check_optimizer(name: object) -> None:
+    """Refuses an ``optimizer`` ultralytics does not know (``Foo``), before any run folder is made.
+
+    ultralytics keeps no importable list of its names: it refuses one only when its trainer builds
+    the optimizer, with a traceback after the run folder is made. Its own ``build_optimizer`` is
+    asked here, on a one-weight model.
+
+    Raises:
+        UserError: naming the key and ultralytics' list of names.
+    """
+    if name is None or str(name).lower() == "auto":
+        return
+    import torch
+    from ultralytics.engine.trainer import BaseTrainer
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # it logs the optimizer it built
+    try:
+        BaseTrainer.build_optimizer(None, torch.nn.Linear(1, 1), name=str(name), lr=0.01, iterations=1)
+    except NotImplementedError as error:
+        raise UserError(f"config key 'optimizer': {one_line(str(error).strip().splitlines()[0])}") from None
+    except Exception:  # a known name whose set-up needs a real model (MuSGD): ultralytics takes it
+        pass
+    finally:
+        LOGGER.setLevel(level)
+
+
 #: The flags of ``detection.evaluate`` and ``detection.predict`` that are ultralytics arguments.
 RUN_OPTIONS: dict[str, Option] = {
     "imgsz": Option(640, int, low=MIN_IMGSZ),
@@ -248,15 +277,6 @@ def check_own_keys(config: Mapping) -> None:
         raise UserError(f"config key 'tile' needs 0 (off) or a tile size >= {MIN_TILE} px, got {tile}")
 
 
-def check_run_name(name: object) -> None:
-    """``name`` is one folder inside ``project``: ultralytics joins it as a path (``../x`` escapes)."""
-    if name is None or name == "":
-        return
-    text = str(name)
-    if text in {".", ".."} or any(sep in text for sep in "/\\"):
-        raise UserError(f"config key 'name' needs a plain folder name inside 'project', got {text!r}")
-
-
 def check_config(config: Mapping) -> dict:
     """A resolved train config, checked key by key; ultralytics' arguments as ultralytics converts them.
 
@@ -265,10 +285,11 @@ def check_config(config: Mapping) -> dict:
     """
     config = dict(config)
     check_own_keys(config)
-    check_run_name(config.get("name"))
+    check_run_name(config.get("name"), inside="project")
     check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
     check_device(config.get("device"))
+    check_optimizer(config.get("optimizer"))
     return config
 
 

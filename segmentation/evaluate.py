@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import re
+import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -361,6 +362,7 @@ def run_folds(args: argparse.Namespace) -> dict:
     config = load_config(SCHEMA, args.config, overrides)
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
+    _clear_earlier_folds_run(out)
     results = cross_validate(args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta)
     metrics = {"data": str(Path(args.data).absolute()), "config": config, "tta": args.tta, **summary(results)}
     atomic_write(out / "folds.json", json.dumps(metrics, indent=1, allow_nan=True, default=str))
@@ -479,6 +481,27 @@ def _write_metrics(
 
 #: What an evaluation folder holds; a re-run replaces such a folder whole, and refuses any other.
 EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
+#: What a ``--folds`` folder holds besides its ``fold<i>`` data folders (also a killed run's part).
+FOLDS_FILES = frozenset({"folds.json", "folds.md", "folds.png", "runs"})
+
+
+def _is_earlier_folds_run(out: Path) -> bool:
+    """``out`` holds an earlier ``--folds`` run (finished or killed) and nothing else."""
+    names = {path.name for path in out.iterdir()}
+    rounds = {name for name in names if re.fullmatch(r"fold[0-9]+", name)}
+    started = any((out / name / "annotations").is_dir() for name in rounds)
+    return started and names - rounds <= FOLDS_FILES
+
+
+def _clear_earlier_folds_run(out: Path) -> None:
+    """Removes an earlier ``--folds`` run's files: its rounds' data links and runs would be reused."""
+    if out.is_dir() and any(out.iterdir()) and _is_earlier_folds_run(out):
+        print(f"note: replacing the earlier --folds run in {out}", file=sys.stderr)
+        for path in out.iterdir():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def _check_arguments(args: argparse.Namespace, out: Path) -> None:
@@ -498,7 +521,12 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     check_output_folder(out)
-    if out.is_dir() and not {path.name for path in out.iterdir()} <= EVALUATION_FILES:
+    if args.folds and out.is_dir() and any(out.iterdir()) and not _is_earlier_folds_run(out):
+        raise UserError(
+            f"--out {out} holds other files than an earlier --folds run's, which a re-run replaces whole: "
+            "choose another --out"
+        )
+    if not args.folds and out.is_dir() and not {path.name for path in out.iterdir()} <= EVALUATION_FILES:
         raise UserError(
             f"--out {out} holds other files than an earlier evaluation's, which a re-run replaces whole: "
             "choose another --out"

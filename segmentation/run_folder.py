@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common.config import save_config
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import check_output_folder, check_run_name
 from common.io import atomic_write, load_torch
 from segmentation.distributed import Dist, from_main
 
@@ -85,6 +85,7 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
     """Refuses, before any work, an ``out`` (or with ``exist_ok`` the run folder) that a file blocks."""
     if resume is not None:  # it holds last.pt: a folder
         return
+    check_run_name(config["name"], inside="out")
     out = check_output_folder(config["out"], flag="out")
     if config["exist_ok"]:
         check_output_folder(out / run_name(config), flag="run folder")

@@ -102,7 +102,8 @@ def test_training_image_of_another_size(tmp_path: Path) -> None:
     result = run_cli(
         "anomaly.train", "--root", category.parent, "--category", "part", "--out", tmp_path / "run", *TINY
     )
-    assert_user_error(result, str(odd), "64x100", "fit on 64x64")
+    # both named: nothing is fit yet, and the first image (000.png) set the size
+    assert_user_error(result, "the images to fit on differ in size", str(odd), "64x100", "000.png is 64x64")
     assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.partial-*"))
 
 

@@ -123,8 +123,18 @@ def test_sizes_are_checked_from_headers_before_any_work(tmp_path: Path) -> None:
     cv2.imwrite(str(odd), np.zeros((40, 80, 3), np.uint8))
     broken.write_bytes(b"not a png")
     assert check_sizes([good, good]) == (40, 50)
-    with pytest.raises(UserError, match=r"b\.png is 80x40 but the model was fit on 50x40"):
+    # fitting: nothing is fit yet, so both images are named (the first may be the odd one)
+    with pytest.raises(
+        UserError, match=r"^the images to fit on differ in size: .*b\.png is 80x40, .*a\.png is 50x40 "
+    ):
         check_sizes([good, odd])
+    with pytest.raises(
+        UserError, match=r"^the images to fit on differ in size: .*a\.png is 50x40, .*b\.png is 80x40 "
+    ):
+        check_sizes([odd, good])
+    # scoring: the run's size
+    with pytest.raises(UserError, match=r"b\.png is 80x40 but the model was fit on 50x40"):
+        check_sizes([good, odd], (40, 50))
     with pytest.raises(UserError, match=r"cannot read image .*c\.png"):
         check_sizes([good, broken])
 

@@ -199,6 +199,9 @@ def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str
         ("category=5", "category", "needs a string or a list or null"),
         ("name=../../escape", "name", "needs a plain folder name inside 'project'"),  # ran outside it
         ("name=..", "name", "got '..'"),
+        # ultralytics refused it only when building the optimizer: a traceback after the run folder
+        ("optimizer=Foo", "optimizer", "Optimizer 'Foo' not found"),
+        ("optimizer=Adamw2", "optimizer", "Optimizer 'Adamw2' not found"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_key(
@@ -239,6 +242,11 @@ def test_fraction_takes_an_image_count(tiny_dataset: Path) -> None:
     assert config["fraction"] == 100
 
 
+@pytest.mark.parametrize("name", ["auto", "AdamW", "adamw", "SGD", "MuSGD", "RMSprop"])
+def test_the_optimizers_ultralytics_knows_are_taken_in_any_case(name) -> None:
+    assert check_config({**default_config(), "optimizer": name})["optimizer"] == name
+
+
 @pytest.mark.parametrize("name", ["a\\b", "..\\escape"])
 def test_a_run_name_with_a_backslash_is_refused(name: str) -> None:
     with pytest.raises(UserError, match="config key 'name' needs a plain folder name inside 'project'"):
@@ -248,6 +256,18 @@ def test_a_run_name_with_a_backslash_is_refused(name: str) -> None:
 @pytest.mark.parametrize("value", [False, None, "", "False", "false"])
 def test_resume_off_in_any_spelling_is_taken(value) -> None:
     assert check_config({**default_config(), "resume": value})["resume"] == value
+
+
+def test_the_evaluate_line_can_be_pasted_into_a_shell_when_paths_have_spaces(tmp_path: Path) -> None:
+    import shlex
+
+    from detection.train import TrainResult, format_summary
+
+    data, weights = tmp_path / "my sets" / "data.yaml", tmp_path / "run é" / "weights" / "best.pt"
+    text = format_summary(TrainResult(save_dir=weights.parent.parent, weights=weights, imgsz=128), data)
+    [line] = [line for line in text.splitlines() if line.startswith("evaluate with: ")]
+    words = shlex.split(line.removeprefix("evaluate with: "))
+    assert words[3:7] == ["--data", str(data), "--weights", str(weights)]
 
 
 def test_runs_go_to_runs_detect_by_default() -> None:

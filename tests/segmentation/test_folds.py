@@ -220,6 +220,71 @@ def test_evaluate_folds_refuses_bad_requests(tiny_dataset, tmp_path, capsys, ext
     assert not out.exists() and not cache.exists()
 
 
+class _Started(Exception):
+    """Raised by a stand-in for the rounds: the checks passed and the rounds would start."""
+
+
+def _earlier_folds_run(out: Path) -> None:
+    # what a --folds run leaves (a killed one lacks folds.json/md/png)
+    for index in range(3):
+        (out / f"fold{index}" / "annotations").mkdir(parents=True)
+        (out / "runs" / f"fold{index}").mkdir(parents=True)
+        (out / "runs" / f"fold{index}" / "decoder.pt").write_bytes(b"old")
+    for name in ("folds.json", "folds.md", "folds.png"):
+        (out / name).write_text("old")
+    photos = out.parent / "photos"  # each round links the data's images/
+    photos.mkdir(exist_ok=True)
+    (photos / "a.png").write_text("photo")
+    (out / "fold0" / "images").symlink_to(photos, target_is_directory=True)
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["finished", "killed"])
+def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(tiny_dataset, tmp_path, monkeypatch, killed):
+    # The same command twice (its default --out is runs/sam/folds_<data>) was refused the second time:
+    # "holds other files than an earlier evaluation's"
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    if killed:
+        for name in ("folds.json", "folds.md", "folds.png"):
+            (out / name).unlink()
+    seen = {}
+
+    def rounds(data, k, config, *, work, seed, tta):
+        seen["left"] = sorted(path.name for path in work.iterdir())
+        raise _Started
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    with pytest.raises(_Started):
+        main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"])
+    assert seen["left"] == [], "the earlier rounds' data links and runs are not reused"
+    assert (tmp_path / "photos" / "a.png").read_text() == "photo", "a round's images link is not followed"
+
+
+@pytest.mark.parametrize("other", ["notes.txt", None], ids=["another file", "runs alone"])
+def test_a_folds_out_holding_anything_else_is_refused_and_left_alone(tiny_dataset, tmp_path, capsys, other):
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    if other:
+        _earlier_folds_run(out)
+        (out / other).write_text("mine")
+    else:  # a folder of someone's runs: no fold<i>/annotations, so not an earlier --folds run
+        (out / "runs" / "mine").mkdir(parents=True)
+    before = sorted(str(path.relative_to(out)) for path in out.rglob("*"))
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: --out {out} holds other files than an earlier --folds run's")
+        and err.count("\n") == 1
+    )
+    assert sorted(str(path.relative_to(out)) for path in out.rglob("*")) == before
+
+
 def test_plot_folds_draws_every_image_and_round(tmp_path):
     from PIL import Image
 

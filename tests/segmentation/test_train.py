@@ -491,6 +491,19 @@ def test_an_out_blocked_by_a_file_is_one_line_before_any_work(
     assert not (tmp_path / "cache").exists(), "checked before the embeddings are computed"
 
 
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "."])
+def test_a_name_that_is_not_one_folder_inside_out_is_refused_before_any_work(
+    tiny_dataset, tiny_sam, tmp_path, name
+):
+    # out=<tmp>/runs, so name=../escape would write the run to <tmp>/escape (as detection.train refuses)
+    config = _config(tiny_dataset, tmp_path, f"name={name}", "epochs=1", "max_steps=1")
+    message = f"config key 'name' needs a plain folder name inside 'out', got {name!r}"
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        train(config, sam=tiny_sam)
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "runs").exists()
+    assert not (tmp_path / "cache").exists(), "checked before the embeddings are computed"
+
+
 # --- resume: a bad last.pt or args.yaml is one line and leaves the run folder as it was
 
 
