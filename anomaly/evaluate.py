@@ -45,6 +45,8 @@ from converters.mvtec import ImageRecord
 
 #: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.
 FIGURE_DEFECTS = 3
+#: What a report folder holds; ``--overwrite`` replaces no folder holding anything else.
+REPORT_NAMES = ("metrics.json", "report.md", "scores.csv", "anomaly_maps.png")
 
 
 def scored_records(
@@ -157,7 +159,7 @@ def check_out(out: Path, *, run: Path, root: Path, overwrite: bool) -> Path:
     if out == run or out in run.parents:
         raise UserError(f"output folder {out} holds the run ({run}); choose another --out")
     check_outside_tree(out, root)
-    return check_output_folder(out, what="report folder", overwrite=overwrite)
+    return check_output_folder(out, what="report folder", overwrite=overwrite, holds=REPORT_NAMES)
 
 
 def report_folder(
@@ -170,7 +172,7 @@ def report_folder(
     """
     if out is None:
         default = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
-        return check_output_folder(default, what="report folder", overwrite=True), True
+        return check_output_folder(default, what="report folder", overwrite=True, holds=REPORT_NAMES), True
     tree = Path(root or run.info["root"])
     return check_out(Path(out), run=Path(run_path), root=tree, overwrite=overwrite), overwrite
 

@@ -38,6 +38,8 @@ from converters.masks import mask_to_rle
 CATEGORY = "anomaly"
 PREDICTIONS_FILE = "predictions.json"
 IMAGES_FILE = "images.json"
+#: What a predictions folder holds; ``--overwrite`` replaces no folder holding anything else.
+OUTPUT_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, "predict.json", "scores.csv", "masks", "anomaly_maps")
 
 
 def instance_results(instances: Instances, image_id: int, file_name: str) -> list[dict]:

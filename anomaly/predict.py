@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
 from anomaly.masks import load_segmenter
-from anomaly.outputs import PredictionWriter
+from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
 from anomaly.run import load_run
 from common.cli import OneLineParser, exit_code
@@ -104,7 +104,7 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> P
             "score its anomaly maps as photos; choose another --out"
         )
     empty = out.is_dir() and not any(out.iterdir())  # made by hand: replaced like an old run's
-    return check_output_folder(out, overwrite=overwrite or empty)
+    return check_output_folder(out, overwrite=overwrite or empty, holds=OUTPUT_NAMES)
 
 
 def predict_photos(

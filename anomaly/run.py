@@ -50,6 +50,8 @@ from converters.splits import Splits
 RUN_FILE = "run.json"
 BANK_FILE = "memory_bank.pt"
 CONFIG_FILE = "config.yaml"
+#: What a run folder holds: its files, and anomaly.evaluate's and anomaly.predict's default outputs.
+RUN_FOLDER_NAMES = (RUN_FILE, BANK_FILE, CONFIG_FILE, "eval-*", "predict-*")
 FORMAT = "mvtec-finetune/anomaly-patchcore"
 VERSION = 1
 _REQUIRED = ("format", "version", "config", "image_shape", "fit_keys", "bank", "root", "category", "protocol")
@@ -139,7 +141,9 @@ def fit_run(
             check_outside_tree(out, tree)
     if out.exists() and out.is_dir() and not overwrite:
         raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
-    check_output_folder(out, what="run folder")  # a file in the way would fail only once the fit is done
+    # a file in the way would fail only once the fit is done; --overwrite replaces a run (with the
+    # evaluations and predictions made inside it by default), never a folder of other files
+    check_output_folder(out, what="run folder", overwrite=overwrite or None, holds=RUN_FOLDER_NAMES)
     records = load_records(root, category)
     splits = read_splits(data, category) if data is not None else None
     fit = fit_records(records, splits)

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,7 +38,12 @@ def check_creatable(folder: Path) -> None:
 
 
 def check_output_folder(
-    folder: str | Path, *, flag: str = "--out", what: str = "folder", overwrite: bool | None = None
+    folder: str | Path,
+    *,
+    flag: str = "--out",
+    what: str = "folder",
+    overwrite: bool | None = None,
+    holds: Iterable[str] | None = None,
 ) -> Path:
     """``folder`` once a command may write its results there; checked before any work.
 
@@ -47,10 +53,14 @@ def check_output_folder(
         what: what the folder holds, for the message about a file in its place.
         overwrite: False: an existing folder is refused; True: it will be replaced whole
             (never a file); None: results are written into an existing folder.
+        holds: with ``overwrite``, the names (``fnmatch`` patterns) an earlier run of the command
+            leaves in the folder: one holding anything else is refused (:func:`check_replaceable`).
+            None: any folder is replaced.
 
     Raises:
         UserError: a file stands at ``folder`` (with or without ``overwrite``); it exists and
-            ``overwrite`` is False; a file or a read-only folder is on its path.
+            ``overwrite`` is False, or holds other names than ``holds``; a file or a read-only
+            folder is on its path.
     """
     folder = Path(folder)
     restore_old_copy(folder)  # a killed replacement's old copy is the folder: checked as it
@@ -58,9 +68,30 @@ def check_output_folder(
         raise UserError(f"{flag} {folder} is a file, not a {what}")
     if folder.exists() and overwrite is False:
         raise UserError(f"output folder exists: {folder} (pass --overwrite to replace it)")
+    if folder.exists() and overwrite and holds is not None:
+        check_replaceable(folder, holds, flag=flag)
     if not folder.exists():
         check_creatable(folder)
     return folder
+
+
+def check_replaceable(folder: Path, holds: Iterable[str], *, flag: str = "--out") -> None:
+    """Refuses to replace ``folder`` whole when it holds anything but names matching ``holds``.
+
+    ``--overwrite`` replaces an earlier run's output; a folder that also holds the user's own
+    files (or is another folder altogether, mistyped) would lose them with it.
+
+    Raises:
+        UserError: naming up to three of the other entries.
+    """
+    patterns = list(holds)
+    others = sorted(p.name for p in folder.iterdir() if not any(fnmatchcase(p.name, pat) for pat in patterns))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise UserError(
+            f"{flag} {folder} holds {shown}, which this command does not write: --overwrite replaces "
+            "the folder whole and would delete it; choose another folder, or move those out"
+        )
 
 
 def check_run_name(name: object, *, inside: str) -> None:
@@ -176,11 +207,22 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         result = write(partial)
         _replace(partial, out, overwrite=overwrite)
     except OSError as error:
-        raise UserError(f"cannot write {out}: {file_error(error)}") from None
+        raise UserError(f"cannot write {_written(error, out, partial)}: {file_error(error)}") from None
     finally:
         if partial is not None and partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
     return result
+
+
+def _written(error: OSError, out: Path, partial: Path | None) -> Path:
+    """What failed to be written: ``out``, unless the error names a file elsewhere (an embedding cache)."""
+    if not error.filename or partial is None:
+        return out
+    failed = Path(os.fsdecode(error.filename)).absolute()
+    ours = [partial.absolute(), out.absolute()]
+    if failed in out.absolute().parents or any(f == failed or f in failed.parents for f in ours):
+        return out
+    return failed.parent
 
 
 def remove_leftovers(out: Path) -> list[Path]:

@@ -28,6 +28,9 @@ from converters.yolo import data_yaml, labels_text
 if TYPE_CHECKING:
     from converters.convert import ConvertConfig
 
+#: What a data set folder holds; ``--overwrite`` replaces no folder holding anything else.
+DATASET_NAMES = ("data.yaml", "images", "labels", "annotations", "splits.json")
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -52,7 +55,9 @@ def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -
             on its path).
     """
     folders.check_outside_tree(out, root)
-    return folders.check_output_folder(Path(out).resolve(), what="data set folder", overwrite=overwrite)
+    return folders.check_output_folder(
+        Path(out).resolve(), what="data set folder", overwrite=overwrite, holds=DATASET_NAMES
+    )
 
 
 def place_image(source: Path, target: Path, link: str) -> None:

@@ -47,6 +47,8 @@ DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
 
 #: Smallest accepted image side: below it the tabs, stains and scratches are a few pixels wide.
 MIN_SIZE = 64
+#: What a category folder holds; ``--overwrite`` replaces no folder holding anything else.
+CATEGORY_NAMES = ("train", "test", "ground_truth")
 #: A defect mask smaller than this (pixels) is redrawn: it would be invisible or a single blob of
 #: antialiasing, useless as a training target.
 MIN_MASK_AREA = 20
@@ -606,7 +608,8 @@ def generate(
     target = Path(out) / config.category
     if target.exists() and target.is_dir() and not overwrite:
         raise UserError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-    check_output_folder(target, flag="category folder")  # --overwrite never replaces a file
+    # --overwrite never replaces a file, nor a folder that holds more than a category's subsets
+    check_output_folder(target, flag="category folder", overwrite=overwrite or None, holds=CATEGORY_NAMES)
     build_folder(target, lambda folder: _write_set(folder, config, progress=progress), overwrite=overwrite)
     return target
 

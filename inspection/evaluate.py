@@ -57,10 +57,10 @@ from inspection.options import (
     colour_head_for,
     run_settings,
 )
-from inspection.outputs import RANK_BY, PredictionWriter
+from inspection.outputs import IMAGES_FILE, MASKS_DIR, PREDICTIONS_FILE, RANK_BY, PredictionWriter
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo, check_photos
-from inspection.report import GalleryItem, write_report
+from inspection.report import REPORT_FILES, GalleryItem, write_report
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
@@ -73,6 +73,9 @@ GALLERY_SIZE = 6
 TRUTH_COLOR = (60, 200, 60)
 #: Lowest box score the detector keeps while ``--conf-from`` picks the threshold (ultralytics' val default).
 PICK_FLOOR = 0.001
+
+#: What ``--out`` holds; ``--overwrite`` replaces no folder holding anything else.
+EVALUATION_NAMES = (*REPORT_FILES, PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +228,7 @@ def check_options(options: EvaluateOptions) -> None:
         raise UserError(
             f"--conf-from {options.conf_from}: pick the threshold on another split than the one scored"
         )
-    check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite)
+    check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
 
 
 def load_inspector(options: EvaluateOptions, device: torch.device) -> tuple[Inspector, dict]:

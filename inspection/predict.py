@@ -70,6 +70,8 @@ from segmentation.evaluate import resolve_device
 
 #: The resolved options, written into ``--out``.
 ARGS_FILE = "args.yaml"
+#: What ``--out`` holds; ``--overwrite`` replaces no folder holding anything else.
+OUTPUT_NAMES = (ARGS_FILE, PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR, OVERLAYS_DIR, ANOMALY_MAPS_DIR)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +156,7 @@ def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
             f"output folder {out} is inside the photo folder {root}, where a later run would "
             "inspect its overlays too; choose another --out"
         )
-    check_output_folder(out, overwrite=overwrite)
+    check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES)
     return out
 
 

@@ -62,15 +62,19 @@ def test_an_evaluation_without_figure_leaves_no_earlier_figure_behind(run: Path)
 def test_an_existing_report_folder_needs_overwrite(run: Path, tmp_path: Path, monkeypatch) -> None:
     # an explicit --out used to be written into without --overwrite, unlike every other command's
     (tmp_path / "report").mkdir()
-    (tmp_path / "report" / "notes.txt").write_text("kept")
+    (tmp_path / "report" / "anomaly_maps.png").write_text("an older report's")
     with monkeypatch.context() as patch:
         patch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
         with pytest.raises(UserError, match=r"output folder exists: .*report \(pass --overwrite"):
             evaluate_run(run, out=tmp_path / "report", progress=False)
-    assert [p.name for p in (tmp_path / "report").iterdir()] == ["notes.txt"]
+        (tmp_path / "report" / "notes.txt").write_text("mine")  # --overwrite would delete it
+        with pytest.raises(UserError, match=r"report holds notes.txt, which this command does not write"):
+            evaluate_run(run, out=tmp_path / "report", progress=False, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["anomaly_maps.png", "notes.txt"]
+    (tmp_path / "report" / "notes.txt").unlink()
     evaluate_run(run, out=tmp_path / "report", progress=False, figure=False, overwrite=True)
     replaced = sorted(p.name for p in (tmp_path / "report").iterdir())
-    assert replaced == ["metrics.json", "report.md", "scores.csv"]  # notes.txt went with the old folder
+    assert replaced == ["metrics.json", "report.md", "scores.csv"]  # the old figure went with the old folder
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from common.folders import (
     build_folder,
     check_output_folder,
     check_outside_tree,
+    check_replaceable,
     check_unique_names,
     output_name,
     remove_leftovers,
@@ -164,3 +165,37 @@ def test_removed_leftovers_are_counted_in_one_note(tmp_path: Path, capsys, count
         (tmp_path / f".out.partial-{i}").mkdir()  # no writer token: an older version's, stale
     assert len(remove_leftovers(tmp_path / "out")) == count
     assert capsys.readouterr().err == f"note: removed {what} of {tmp_path / 'out'} left by a killed run\n"
+
+
+def test_overwrite_replaces_only_a_folder_of_the_names_a_command_writes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "eval-val").mkdir(parents=True)
+    (out / "run.json").write_text("{}")
+    holds = ("run.json", "eval-*")
+    assert check_output_folder(out, overwrite=True, holds=holds) == out
+    assert check_output_folder(out, overwrite=True) == out  # no names given: any folder
+    for name in ("notes.txt", "b", "c", "d", "Run.json"):
+        (out / name).write_text("mine")
+    with pytest.raises(UserError, match=r"--out .*out holds Run.json, b, c and 2 more, which this command"):
+        check_output_folder(out, overwrite=True, holds=holds)
+    with pytest.raises(UserError, match="output folder exists"):  # without overwrite: refused as before
+        check_output_folder(out, overwrite=False, holds=holds)
+    assert check_output_folder(out, holds=holds) == out  # written into, not replaced: no check
+    with pytest.raises(UserError, match=r"--cache-dir .* holds b,"):
+        check_replaceable(out, ["*.txt", "eval-*", "run.json", "Run.json", "c", "d"], flag="--cache-dir")
+
+
+def test_a_failure_to_write_elsewhere_names_that_place_not_out(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "ab"
+
+    def write(folder: Path) -> None:  # an embedding cache on a read-only disk, say
+        raise OSError(30, "Read-only file system", str(cache / "photo.pt.tmp"))
+
+    with pytest.raises(UserError, match=rf"^cannot write {cache}: Read-only file system: "):
+        build_folder(tmp_path / "out", write, overwrite=False)
+
+    def fail_inside(folder: Path) -> None:
+        raise OSError(28, "No space left on device", str(folder / "masks" / "a.png"))
+
+    with pytest.raises(UserError, match=rf"^cannot write {tmp_path / 'out'}: No space left"):
+        build_folder(tmp_path / "out", fail_inside, overwrite=False)

@@ -182,10 +182,18 @@ def test_existing_output_refused_then_replaced_atomically(tmp_path, category_fac
     convert(config(tmp_path / "data", tmp_path / "out"))
     with pytest.raises(UserError, match="output folder exists: .*out \\(pass --overwrite"):
         convert(config(tmp_path / "data", tmp_path / "out"))
-    (tmp_path / "out" / "stale.txt").write_text("old run")
     convert(config(tmp_path / "data", tmp_path / "out", overwrite=True, formats=("coco",)))
-    assert not (tmp_path / "out" / "stale.txt").exists() and (tmp_path / "out" / "annotations").is_dir()
+    assert not (tmp_path / "out" / "labels").exists() and (tmp_path / "out" / "annotations").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]  # no temp folders left
+
+
+def test_overwrite_refuses_a_folder_holding_other_files_than_a_data_sets(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "out"))
+    (tmp_path / "out" / "thesis.txt").write_text("mine")  # --overwrite deleted it with the data set
+    with pytest.raises(UserError, match=r"--out .*out holds thesis.txt, which this command does not write"):
+        convert(config(tmp_path / "data", tmp_path / "out", overwrite=True))
+    assert (tmp_path / "out" / "thesis.txt").read_text() == "mine" and (tmp_path / "out" / "labels").is_dir()
 
 
 def test_failure_leaves_nothing_behind(tmp_path, category_factory, image_writer):

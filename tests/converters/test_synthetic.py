@@ -207,12 +207,16 @@ def test_counts_do_not_change_other_images(tmp_path: Path, tiny_set: Path) -> No
 def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path) -> None:
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
     root = generate(tmp_path, config, progress=False)
-    (root / "marker.txt").write_text("old")
+    (root / "test" / "marker.txt").write_text("old")
     with pytest.raises(UserError, match=str(root)):
         generate(tmp_path, config, progress=False)
-    assert (root / "marker.txt").exists()
+    assert (root / "test" / "marker.txt").exists()
+    (root / "notes.txt").write_text("mine")  # not a category's: --overwrite would delete it
+    with pytest.raises(UserError, match="holds notes.txt, which this command does not write"):
+        generate(tmp_path, config, overwrite=True, progress=False)
+    (root / "notes.txt").unlink()
     assert generate(tmp_path, config, overwrite=True, progress=False) == root
-    assert not (root / "marker.txt").exists() and (root / "train/good/000.png").exists()
+    assert not (root / "test" / "marker.txt").exists() and (root / "train/good/000.png").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [config.category]
 
 

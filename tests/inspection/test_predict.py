@@ -87,13 +87,17 @@ def test_a_glob_and_a_single_file(cli, photos, tmp_path):
 
 def test_an_existing_out_is_refused_unless_overwrite(cli, photos, tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("older results")
+    (out / "overlays").mkdir(parents=True)
+    (out / "overlays" / "old.jpg").write_text("older results")
     assert cli("--source", photos, "--out", out) == 2
     assert "output folder exists" in capsys.readouterr().err
-    assert (out / "keep.txt").is_file()
+    assert (out / "overlays" / "old.jpg").is_file()
+    (out / "keep.txt").write_text("mine")  # not an earlier run's: --overwrite would delete it
+    assert cli("--source", photos, "--out", out, "--overwrite") == 2
+    assert f"--out {out} holds keep.txt, which this command does not write" in capsys.readouterr().err
+    (out / "keep.txt").unlink()
     assert cli("--source", photos, "--out", out, "--overwrite", "--rank-by", "product") == 0
-    assert not (out / "keep.txt").exists() and (out / "predictions.json").is_file()
+    assert not (out / "overlays" / "old.jpg").exists() and (out / "predictions.json").is_file()
 
 
 def test_a_full_state_dict_with_model(detector_file, tiny_registry, photos, tmp_path):
@@ -136,7 +140,7 @@ def test_out_may_not_be_a_folder_holding_photos_a_pattern_matched(cli, photos, c
     # "photos/*/*.png" searches photos/ flat, but matches photos/lot_2/a.png: --overwrite would delete it
     before = sorted(photos.rglob("*"))
     assert cli("--source", f"{photos}/*/*.png", "--out", photos / "lot_2", "--overwrite") == 2
-    assert f"holds the photo {photos / 'lot_2' / 'a.png'}" in capsys.readouterr().err
+    assert f"{photos / 'lot_2'} holds a.png, which this command does not write" in capsys.readouterr().err
     assert sorted(photos.rglob("*")) == before
 
 
