@@ -23,6 +23,12 @@ the same decoder with and without it.
 ``--tta``: one more row per detector and SAM with test-time flips (``inspection.evaluate
 --tta``, conf picked on val): the same detector boxes, SAM's logits averaged over the photo and
 its three flips, the oracle's too.
+
+``--anomaly``: PatchCore is fit on each split's good train photos (``python -m anomaly.train --data``,
+the shipped config) and evaluated on its val split (``python -m anomaly.evaluate --split val``, whose
+pixel F1-max threshold becomes the run's default), and two more rows per detector run the cascade
+with the fine-tuned SAM and ``--anomaly-run`` (the run's regions as more boxes): at ``--fixed-conf``
+and with conf picked on val.
 """
 
 from __future__ import annotations
@@ -91,11 +97,12 @@ def evaluate(
     imgsz: int,
     colour_head: bool = True,
     tta: bool = False,
+    anomaly_run: Path | None = None,
 ) -> dict:
     """``inspection.evaluate`` on the test split; ``conf`` None: picked on val. Returns metrics.json.
 
     ``colour_head`` False: ``--no-colour-head`` (the decoder's head, if any, left out); ``tta``:
-    ``--tta``.
+    ``--tta``; ``anomaly_run``: ``--anomaly-run``.
     """
     command = [sys.executable, "-m", "inspection.evaluate", "--detector", str(detector),
                "--imgsz", str(imgsz), "--data", str(data), "--split", "test", "--out", str(out),
@@ -104,8 +111,18 @@ def evaluate(
     command += ["--conf-from", "val"] if conf is None else ["--conf", str(conf)]
     command += [] if colour_head else ["--no-colour-head"]
     command += ["--tta"] if tta else []
+    command += ["--anomaly-run", str(anomaly_run)] if anomaly_run is not None else []
     run(command)
     return json.loads((out / "metrics.json").read_text())
+
+
+def fit_anomaly(root: Path, data: Path, out: Path) -> Path:
+    """PatchCore fit on ``data``'s good train photos, evaluated on its val split; the run folder."""
+    run([sys.executable, "-m", "anomaly.train", "--root", str(root), "--data", str(data), "--out", str(out),
+         "--overwrite", "--no-progress"])  # fmt: skip
+    run([sys.executable, "-m", "anomaly.evaluate", "--run", str(out), "--data", str(data), "--split", "val",
+         "--overwrite", "--no-progress"])  # fmt: skip
+    return out
 
 
 def figure(metrics: dict, path: tuple[str, ...]) -> float:
@@ -150,6 +167,13 @@ def markdown(results: list[dict], args, command: str, info: dict, seconds: float
             "three flips, the oracle's too), the same detector and threshold pick."
             if args.tta
             else ""
+        )
+        + (
+            " `+ anomaly regions` rows: `inspection.evaluate --anomaly-run` with a PatchCore run fit on the "
+            "split's good train photos (`anomaly.train --data`), its threshold the pixel F1-max on the val "
+            "split (`anomaly.evaluate --split val`); box and mask AP score the detector's classes only."
+            if args.anomaly
+            else ""
         ),
         "",
         markdown_table(header, summary_rows(results)),
@@ -181,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         "--colour-head", action="store_true", help="fine-tune with colour_head=true; rows with and without it"
     )
     parser.add_argument("--tta", action="store_true", help="also rows with test-time flips (conf from val)")
+    parser.add_argument(
+        "--anomaly", action="store_true", help="also rows with a PatchCore run's regions (--anomaly-run)"
+    )
+    parser.add_argument(
+        "--anomaly-root",
+        type=Path,
+        default=Path("../shared/data/hazelnut_toy"),
+        help="the data set's MVTec category folder, for anomaly.train (default ../shared/data/hazelnut_toy)",
+    )
     args = parser.parse_args(argv)
     command = command_line(__file__, argv)
     info = machine_info({"load_avg_1m_before": load_average()})
@@ -195,26 +228,37 @@ def main(argv: list[str] | None = None) -> int:
         counts.append(split_images(data))
         overrides = ["colour_head=true"] if args.colour_head else []
         decoder = fine_tune(data, args.work / "sam", f"s{split}", *overrides)
+        anomaly_run = (
+            fit_anomaly(args.anomaly_root, data, args.work / "anomaly" / f"s{split}")
+            if args.anomaly
+            else None
+        )
         for model in args.models:
             detector = args.detect_work / "runs" / f"{args.dataset}_s{split}_{model}" / "weights" / "best.pt"
             if not detector.is_file():
                 parser.error(f"no detector at {detector}: run bench/detect_bench.py --models {model} first")
             cases = [
-                ("zero-shot", None, None, False, False),
-                ("fine-tuned", decoder, None, False, False),
-                ("fine-tuned", decoder, args.fixed_conf, False, False),
+                ("zero-shot", None, None, False, False, None),
+                ("fine-tuned", decoder, None, False, False, None),
+                ("fine-tuned", decoder, args.fixed_conf, False, False, None),
             ]
             if args.colour_head:
-                cases.append(("fine-tuned + colour head", decoder, None, True, False))
+                cases.append(("fine-tuned + colour head", decoder, None, True, False, None))
             if args.tta:
-                cases += [("zero-shot + flips", None, None, False, True)]
-                cases += [("fine-tuned + flips", decoder, None, False, True)]
-            for sam_name, sam, conf, head, tta in cases:
+                cases += [("zero-shot + flips", None, None, False, True, None)]
+                cases += [("fine-tuned + flips", decoder, None, False, True, None)]
+            if anomaly_run is not None:
+                cases += [("fine-tuned + anomaly regions", decoder, None, False, False, anomaly_run)]
+                cases += [
+                    ("fine-tuned + anomaly regions", decoder, args.fixed_conf, False, False, anomaly_run)
+                ]
+            for sam_name, sam, conf, head, tta, regions in cases:
                 mode = "val" if conf is None else f"{conf:g}"
                 out = args.work / "eval" / f"s{split}_{model}_{sam_name.replace(' ', '')}_{mode}"
                 metrics = evaluate(
-                    detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz, colour_head=head, tta=tta
-                )
+                    detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz, colour_head=head, tta=tta,
+                    anomaly_run=regions,
+                )  # fmt: skip
                 figures = {name: figure(metrics, path) for name, path in FIGURES}
                 results.append(
                     {"split": split, "model": model, "sam": sam_name, "conf_mode": mode, "figures": figures}

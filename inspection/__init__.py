@@ -5,6 +5,7 @@
 - ``outputs``, ``mask_tree``, ``overlays``: the writers (COCO results, value-coded MVTec masks, pictures).
 - ``photos``: where photos come from and the names their outputs get.
 - ``checkpoints``: SAM checkpoint checks before any weights load.
+- ``anomaly_regions``: a PatchCore run's regions as a second source of boxes (``--anomaly-run``).
 - ``options``: the options both commands share (models, detection, device, cache) and their flags.
 - ``predict``: ``python -m inspection.predict``.
 - ``evaluate``, ``scoring``, ``report``: ``python -m inspection.evaluate``: the cascade scored end to end on

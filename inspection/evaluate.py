@@ -55,6 +55,7 @@ from inspection.options import (
     build_inspector,
     check_cascade,
     colour_head_for,
+    load_regions,
     run_settings,
 )
 from inspection.outputs import IMAGES_FILE, MASKS_DIR, PREDICTIONS_FILE, RANK_BY, PredictionWriter
@@ -170,7 +171,7 @@ def evaluate_split(
     """
     from tqdm import tqdm
 
-    check_classes(split, inspector.class_names)
+    check_classes(split, inspector.detector_class_names)
     if not inspector.keep_probs:
         raise ValueError("the evaluation scores anomaly maps: build the Inspector with keep_probs=True")
     scorer = SplitScorer(
@@ -231,17 +232,26 @@ def check_options(options: EvaluateOptions) -> None:
     check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
 
 
-def load_inspector(options: EvaluateOptions, device: torch.device) -> tuple[Inspector, dict]:
-    """Loads both models, cheapest checks first; returns the inspector and the resolved settings."""
+def load_inspector(
+    options: EvaluateOptions, device: torch.device, photos: Sequence[Path] = ()
+) -> tuple[Inspector, dict]:
+    """Loads both models, cheapest checks first; returns the inspector and the resolved settings.
+
+    Args:
+        photos: the scored photos, checked against ``--anomaly-run``'s size before SAM loads.
+    """
     weights = weights_file(options.detector)
     checkpoint = check_sam_checkpoint(
         options.sam, model=options.model, base_checkpoint=options.base_checkpoint
     )
     colour_head = colour_head_for(options, checkpoint)
     detector = load_detector(weights)
+    regions = load_regions(options, photos)
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
-    inspector = build_inspector(resolved, detector, sam, keep_probs=True, colour_head=colour_head)
+    inspector = build_inspector(
+        resolved, detector, sam, keep_probs=True, colour_head=colour_head, regions=regions
+    )
     return inspector, run_settings(resolved, inspector)
 
 
@@ -260,8 +270,8 @@ def evaluate(options: EvaluateOptions) -> dict:
     for checked in (split, picking):
         if checked is not None:
             check_photos(checked.images, progress=options.progress, desc=f"checking {checked.name} photos")
-    inspector, settings = load_inspector(options, device)
-    check_classes(split, inspector.class_names)
+    inspector, settings = load_inspector(options, device, [image.path for image in split.images])
+    check_classes(split, inspector.detector_class_names)
     if picking is not None:
         conf, accuracy = pick_conf(inspector, picking, default=options.conf, progress=options.progress)
         inspector.set_conf(conf)

@@ -19,7 +19,9 @@ colour head (:mod:`segmentation.colour_head`), each mask is the head's decision
 on SAM's full-resolution logits and the photo's colours inside its box. With
 test-time flips (``tta``) a photo with boxes is encoded four times (as itself and
 flipped, :mod:`segmentation.tta`; each view cached like the photo) and every box's
-logits are the views' average.
+logits are the views' average. With a PatchCore run's ``regions``
+(:mod:`inspection.anomaly_regions`), each region of the photo's anomaly map is one
+more box, of class ``anomaly`` and score ``conf``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from detection.image_level import image_prediction
 from detection.predict import ultralytics_detections
 from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, weights_file
+from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
 from segmentation.augment import transform_image
@@ -101,10 +104,14 @@ class Inspector:
         tta: average every box's logits over the photo and its flips (:data:`TTA_VIEWS`,
             ``segmentation.evaluate --tta``'s views): three more encoder runs per photo with
             boxes (cached), a decoder call per view; a colour head refines the averaged logits.
+        regions: a PatchCore run's regions (:mod:`inspection.anomaly_regions`) as more boxes for
+            SAM, of class ``anomaly`` (one more id after the detector's) and score ``conf``: above
+            every box the detector drops, below its confident ones. None: the detector's alone.
 
     Raises:
         UserError: bad tiling settings, ``conf`` outside [0, 1], a device this machine lacks,
-            or a ``colour_head`` or ``tta`` with ``crops`` (both work on whole-photo logits).
+            or a ``colour_head`` or ``tta`` with ``crops`` (both work on whole-photo logits), or
+            ``regions`` with a detector that has a class named ``anomaly``.
     """
 
     def __init__(
@@ -126,6 +133,7 @@ class Inspector:
         crops: CropRule | None = None,
         colour_head: ColourHead | None = None,
         tta: bool = False,
+        regions: AnomalyRegions | None = None,
     ) -> None:
         check_settings(conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap)
         check_colour_head(colour_head, crops)
@@ -134,7 +142,16 @@ class Inspector:
         self.detector = detector
         self.sam = sam.to(self.device).eval()
         names = detector.names if class_names is None else dict(enumerate(class_names))
-        self.class_names = [str(names[i]) for i in sorted(names)]
+        self.detector_class_names = [str(names[i]) for i in sorted(names)]
+        self.class_names = list(self.detector_class_names)
+        self.regions = regions
+        if regions is not None:
+            if ANOMALY in self.class_names:
+                raise UserError(
+                    f"the detector has a class named '{ANOMALY}', the class of the anomaly regions; "
+                    "inspect without --anomaly-run"
+                )
+            self.class_names.append(ANOMALY)
         self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
         self.cache = cache
         self.keep_probs = keep_probs
@@ -218,7 +235,11 @@ class Inspector:
         path = Path(path)
         image = decode_image_file(path, cv2.IMREAD_COLOR)
         height, width = image.shape[:2]
-        detections = sort_by_score(self.detect(image))
+        detections = self.detect(image)
+        if self.regions is not None:
+            boxes = self.regions.boxes(self.photo_rgb(path, image), path)
+            detections = with_boxes(detections, boxes, len(self.detector_class_names), self.conf)
+        detections = sort_by_score(detections)
         if len(detections.scores):
             embedding = self.embedding(path, image)
             # kept for the colour head, and for the flips' encoder without a cache (no second decode)
@@ -519,6 +540,17 @@ def _file_key(path: str | Path) -> tuple | None:
     except OSError:
         return None  # decoding it will say why, in one line
     return Path(path).resolve(), stat.st_size, stat.st_mtime_ns
+
+
+def with_boxes(
+    detections: ImageDetections, boxes: np.ndarray, class_id: int, score: float
+) -> ImageDetections:
+    """``detections`` and ``boxes`` ``(K, 4)`` xyxy after them, each of ``class_id`` and ``score``."""
+    return ImageDetections(
+        boxes=np.concatenate([np.asarray(detections.boxes, dtype=float).reshape(-1, 4), boxes]),
+        scores=np.concatenate([np.asarray(detections.scores, dtype=float), np.full(len(boxes), score)]),
+        classes=np.concatenate([np.asarray(detections.classes, dtype=int), np.full(len(boxes), class_id)]),
+    )
 
 
 def sort_by_score(detections: ImageDetections) -> ImageDetections:

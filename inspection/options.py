@@ -1,7 +1,8 @@
 """The options ``inspection.predict`` and ``inspection.evaluate`` share: the two models and how they run.
 
 One declaration (:class:`CascadeOptions`) with its flags (:func:`add_model_arguments`,
-:func:`add_running_arguments`), its checks (:func:`check_cascade`, :func:`colour_head_for`),
+:func:`add_running_arguments`), its checks (:func:`check_cascade`, :func:`colour_head_for`,
+:func:`load_regions`),
 the :class:`~inspection.inspector.Inspector` it builds (:func:`build_inspector`) and the
 settings a run records (:func:`run_settings`); each command adds its own fields by subclassing.
 """
@@ -9,14 +10,17 @@ settings a run records (:func:`run_settings`); each command adds its own fields 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from segment_anything.modeling import Sam
 
+from anomaly.data import check_sizes
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import cache_root
+from inspection.anomaly_regions import AnomalyRegions
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
 from segmentation.colour_head import ColourHead
@@ -47,6 +51,9 @@ class CascadeOptions:
     runtime: str = "auto"
     crop_fraction: float = 0.0
     tta: bool = False
+    anomaly_run: Path | None = None
+    anomaly_threshold: str | None = None
+    anomaly_min_area: int = 16
     progress: bool = True
 
     def resolved(self, *, model: str, device: str) -> CascadeOptions:
@@ -74,6 +81,10 @@ def check_cascade(options: CascadeOptions) -> None:
     if not 0 <= options.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
     check_tta(options.tta, options.crop_rule())
+    if options.anomaly_min_area < 1:
+        raise UserError(f"--anomaly-min-area must be >= 1 pixel, got {options.anomaly_min_area}")
+    if options.anomaly_run is None and options.anomaly_threshold is not None:
+        raise UserError("--anomaly-threshold needs --anomaly-run")
     if options.max_det < 1:
         raise UserError(f"--max-det must be >= 1, got {options.max_det}")
     if options.runtime not in RUNTIMES:
@@ -98,6 +109,22 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
     return head
 
 
+def load_regions(options: CascadeOptions, photos: Sequence[Path]) -> AnomalyRegions | None:
+    """The ``--anomaly-run``'s regions (None without one), once every photo is of the run's size.
+
+    Raises:
+        UserError: a corrupt run, no threshold or a bad one, a photo of another size than the
+            photos the run was fit on (named).
+    """
+    if options.anomaly_run is None:
+        return None
+    regions = AnomalyRegions.from_run(
+        options.anomaly_run, threshold=options.anomaly_threshold, min_area=options.anomaly_min_area
+    )
+    check_sizes(photos, regions.image_shape)
+    return regions
+
+
 def build_inspector(
     options: CascadeOptions,
     detector: object,
@@ -105,11 +132,13 @@ def build_inspector(
     *,
     keep_probs: bool,
     colour_head: ColourHead | None = None,
+    regions: AnomalyRegions | None = None,
 ) -> Inspector:
     """The :class:`Inspector` of :meth:`CascadeOptions.resolved` options and the loaded models.
 
     Args:
         colour_head: see :class:`Inspector` (:func:`colour_head_for`).
+        regions: see :class:`Inspector` (:func:`load_regions`).
     """
     cache = None
     if options.cache_dir is not None:
@@ -130,17 +159,24 @@ def build_inspector(
         crops=options.crop_rule(),
         colour_head=colour_head,
         tta=options.tta,
+        regions=regions,
     )
 
 
 def run_settings(options: CascadeOptions, inspector: Inspector) -> dict:
-    """What a run records: the options (:meth:`CascadeOptions.record`) and the colour head applied or None."""
-    head = inspector.colour_head
-    return {**options.record(), "colour_head": None if head is None else head.to_dict()}
+    """What a run records: the options (:meth:`CascadeOptions.record`), the colour head applied and the
+    anomaly regions' run and threshold (each None without)."""
+    head, regions = inspector.colour_head, inspector.regions
+    return {
+        **options.record(),
+        "colour_head": None if head is None else head.to_dict(),
+        "anomaly_regions": None if regions is None else regions.record(),
+    }
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``, ``--no-colour-head``."""
+    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``, ``--no-colour-head`` and the
+    anomaly regions' flags (:func:`add_anomaly_arguments`)."""
     models = parser.add_argument_group("models")
     models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
     models.add_argument(
@@ -160,6 +196,24 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="SAM's own masks even when decoder.pt carries a colour head (colour_head: true in training)",
     )
+    add_anomaly_arguments(parser)
+
+
+def add_anomaly_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--anomaly-run``, ``--anomaly-threshold``, ``--anomaly-min-area``."""
+    regions = parser.add_argument_group("anomaly regions (a second source of boxes)")
+    regions.add_argument(
+        "--anomaly-run",
+        type=Path,
+        help="an anomaly.train run folder: each region of its map becomes one more box for SAM, "
+        "class 'anomaly' (photos must be of the size it was fit on)",
+    )
+    regions.add_argument(
+        "--anomaly-threshold",
+        help="map threshold: a number, or an anomaly.evaluate metrics.json (default: the run's own "
+        "evaluation, as anomaly.predict)",
+    )
+    regions.add_argument("--anomaly-min-area", type=int, default=16, help="smallest region kept, pixels (16)")
 
 
 def add_running_arguments(parser: argparse.ArgumentParser) -> None:

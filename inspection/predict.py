@@ -54,6 +54,7 @@ from inspection.options import (
     build_inspector,
     check_cascade,
     colour_head_for,
+    load_regions,
     run_settings,
 )
 from inspection.outputs import (
@@ -178,10 +179,11 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     check_holds_no_photos(out, (photo.path for photo in photos))
     detector = load_detector(weights)
     check_photos(photos, progress=options.progress)
+    regions = load_regions(options, [photo.path for photo in photos])
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
     inspector = build_inspector(
-        resolved, detector, sam, keep_probs=options.anomaly_maps, colour_head=colour_head
+        resolved, detector, sam, keep_probs=options.anomaly_maps, colour_head=colour_head, regions=regions
     )
     run = InspectionRun(
         out=Path(options.out),

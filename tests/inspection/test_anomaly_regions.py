@@ -1,0 +1,174 @@
+"""A PatchCore run's regions as a second source of boxes for the cascade (``--anomaly-run``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+import inspection.predict
+from anomaly.run import fit_run
+from common.errors import UserError
+from converters.convert import ConvertConfig, convert
+from inspection.anomaly_regions import ANOMALY, AnomalyRegions
+from inspection.evaluate import evaluate_split
+from inspection.inspector import Inspector
+from inspection.predict import main
+from segmentation.data import load_split
+from segmentation.finetuned import save_decoder
+from tests.inspection.conftest import StubDetector, paint_photo
+from tests.segmentation.conftest import build_tiny_sam
+
+#: Random MobileNetV2 weights at 64 px: a fit in well under a second (as tests/anomaly's).
+TINY = {"pretrained": False, "image_size": 64, "coreset_ratio": 0.5, "num_neighbors": 3}
+
+
+class FixedRegions:
+    """Regions at fixed boxes, whatever the photo (what the inspector asks of :class:`AnomalyRegions`)."""
+
+    def __init__(self, boxes: list[list[float]]) -> None:
+        self._boxes = np.array(boxes, dtype=float).reshape(-1, 4)
+
+    def boxes(self, rgb: np.ndarray, path) -> np.ndarray:
+        return self._boxes
+
+
+@pytest.fixture
+def patchcore_run(tmp_path: Path) -> Path:
+    """A PatchCore run fit on two good 60 x 80 photos (the size of the inspection tests' photos)."""
+    for i in range(2):
+        paint_photo(tmp_path / "mvtec" / "widget" / "train" / "good" / f"{i:03d}.png", seed=50 + i)
+    fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=TINY, progress=False)
+    return tmp_path / "patchcore"
+
+
+def test_threshold_zero_makes_the_whole_photo_one_region_and_a_huge_one_none(patchcore_run, photos) -> None:
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    everything = AnomalyRegions.from_run(patchcore_run, threshold="0")
+    assert everything.boxes(rgb, photos / "one.png").tolist() == [[0.0, 0.0, 80.0, 60.0]]
+    assert everything.threshold_from == "given" and everything.image_shape == (60, 80)
+    nothing = AnomalyRegions.from_run(patchcore_run, threshold="1e9")
+    assert nothing.boxes(rgb, photos / "one.png").shape == (0, 4)
+
+
+def test_regions_need_a_threshold_a_sane_min_area_and_the_runs_photo_size(patchcore_run, tmp_path) -> None:
+    with pytest.raises(UserError, match="no threshold: pass --threshold"):
+        AnomalyRegions.from_run(patchcore_run)
+    with pytest.raises(UserError, match="--anomaly-min-area must be >= 1 pixel, got 0"):
+        AnomalyRegions.from_run(patchcore_run, threshold="1", min_area=0)
+    regions = AnomalyRegions.from_run(patchcore_run, threshold="1")
+    with pytest.raises(UserError, match="big.png"):
+        regions.boxes(np.zeros((64, 64, 3), np.uint8), tmp_path / "big.png")
+
+
+def test_regions_are_anomaly_instances_scored_at_conf_after_the_detectors_boxes(photos, tiny_sam) -> None:
+    regions = FixedRegions([[50, 10, 70, 40]])
+    inspector = Inspector(StubDetector(), tiny_sam, regions=regions)
+    assert inspector.class_names == ["scratch", "stain", ANOMALY]
+    assert inspector.detector_class_names == ["scratch", "stain"]
+    result = inspector(photos / "two.png")  # a scratch (0.9) and a stain (0.6)
+    assert result.names == ["scratch", "stain", ANOMALY] and result.classes.tolist() == [0, 1, 2]
+    assert result.scores.tolist() == pytest.approx([0.9, 0.6, 0.25])
+    assert result.boxes[2].tolist() == [50, 10, 70, 40] and result.masks.shape == (3, 60, 80)
+    assert result.verdict == "scratch"  # the detector's class where it has a box
+    inspector.set_conf(0.5)
+    assert inspector(photos / "two.png").scores[2] == pytest.approx(0.5)
+
+
+def test_a_photo_only_the_regions_flag_is_called_anomaly(photos, tiny_sam) -> None:
+    inspector = Inspector(StubDetector(), tiny_sam, regions=FixedRegions([[5, 5, 25, 25]]))
+    result = inspector(photos / "good.png")  # no box of the detector's
+    assert result.verdict == ANOMALY and result.score == pytest.approx(0.25) and len(result) == 1
+    assert (
+        Inspector(StubDetector(), tiny_sam, regions=FixedRegions([]))(photos / "good.png").verdict == "good"
+    )
+
+
+def test_a_detector_with_an_anomaly_class_is_refused(tiny_sam) -> None:
+    with pytest.raises(UserError, match="the detector has a class named 'anomaly'"):
+        Inspector(StubDetector(["scratch", "anomaly"]), tiny_sam, regions=FixedRegions([]))
+    assert Inspector(StubDetector(["scratch", "anomaly"]), tiny_sam).class_names == ["scratch", "anomaly"]
+
+
+def test_an_evaluation_scores_the_detectors_classes_and_calls_anomaly(tmp_path: Path) -> None:
+    category = tmp_path / "mvtec" / "widget"
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:25, 10:30] = 255
+    (category / "ground_truth" / "scratch").mkdir(parents=True)
+    for i in range(4):
+        paint_photo(category / "train" / "good" / f"{i:03d}.png", seed=1 + i)
+        paint_photo(category / "test" / "scratch" / f"{i:03d}.png", [(0, 10, 10, 30, 25)], seed=10 + i)
+        assert cv2.imwrite(str(category / "ground_truth" / "scratch" / f"{i:03d}_mask.png"), mask)
+    data = tmp_path / "data"
+    config = ConvertConfig(root=category, out=data, formats=("yolo", "coco"), ratios=(0.5, 0.0, 0.5))
+    convert(replace(config, progress=False))
+    split = load_split(data, "test")
+    good = sum(not image.annotations for image in split.images)
+    assert good and good < len(split.images)
+    inspector = Inspector(
+        StubDetector(["scratch"]), build_tiny_sam(), keep_probs=True, regions=FixedRegions([[60, 40, 75, 55]])
+    )
+    figures, _ = evaluate_split(inspector, split, progress=False)
+    level = figures["image_level"]
+    assert level["labels"] == ["good", "scratch", ANOMALY]
+    assert level["matrix"][0] == [0, 0, good]  # good photos: only the region flags them
+    assert level["matrix"][1] == [0, len(split.images) - good, 0]  # the detector's class wins
+    assert figures["detections"] == len(split.images) + (len(split.images) - good)
+    assert figures["per_image"]["good"]["iou"] == 0.0
+    assert set(figures["box"]["per_class"]) == {"scratch"}  # AP: the data set's classes only
+
+
+def test_predict_with_an_anomaly_run(patchcore_run, photos, detector_file, tiny_registry, tmp_path) -> None:
+    decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "sam" / "decoder.pt", model="tiny")
+    base = ["--detector", detector_file, "--sam", decoder, "--base-checkpoint", tiny_registry]
+    base += ["--no-cache", "--no-progress", "--source", photos, "--anomaly-run", patchcore_run]
+    out = tmp_path / "out"
+    assert main([str(a) for a in (*base, "--out", out, "--anomaly-threshold", "0")]) == 0
+    images = json.loads((out / "images.json").read_text())
+    assert images["categories"][-1]["name"] == ANOMALY
+    verdicts = {i["file_name"]: i["verdict"] for i in images["images"]}
+    assert verdicts["good.png"] == ANOMALY and verdicts["one.png"] == "scratch"
+    mask_values = json.loads(next((out / "masks").rglob("mask_values.json")).read_text())
+    assert mask_values["253"] == ANOMALY
+    recorded = yaml.safe_load((out / "args.yaml").read_text())["anomaly_regions"]
+    assert recorded["threshold"] == 0.0 and recorded["threshold_from"] == "given"
+    assert recorded["run"] == str(patchcore_run) and recorded["image_shape"] == [60, 80]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--anomaly-threshold", "1"], "--anomaly-threshold needs --anomaly-run"),
+        (["--anomaly-run", "RUN", "--anomaly-min-area", "0"], "--anomaly-min-area must be >= 1 pixel"),
+        (["--anomaly-run", "RUN"], "no threshold: pass --threshold"),
+        (["--anomaly-run", "RUN", "--anomaly-threshold", "nan"], "--threshold must be a finite number"),
+    ],
+)
+def test_bad_anomaly_options_are_one_line(
+    args, fragment, patchcore_run, photos, detector_file, tmp_path, capsys
+) -> None:
+    args = [str(patchcore_run) if a == "RUN" else a for a in args]
+    base = ["--detector", detector_file, "--source", photos, "--out", tmp_path / "out", "--no-progress"]
+    assert main([str(a) for a in (*base, *args)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_photos_of_another_size_than_the_runs_are_refused_up_front(
+    patchcore_run, tmp_path, detector_file, capsys, monkeypatch
+) -> None:
+    def no_sam(*args, **kwargs):
+        raise AssertionError("SAM loaded before the photos' sizes were checked")
+
+    monkeypatch.setattr(inspection.predict, "load_sam_checkpoint", no_sam)
+    paint_photo(tmp_path / "big" / "wide.png", size=(60, 90))
+    base = ["--detector", detector_file, "--source", tmp_path / "big", "--out", tmp_path / "out"]
+    base += ["--anomaly-run", patchcore_run, "--anomaly-threshold", "1", "--no-progress"]
+    assert main([str(a) for a in base]) == 2
+    err = capsys.readouterr().err
+    assert "wide.png" in err and not (tmp_path / "out").exists()
