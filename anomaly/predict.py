@@ -25,6 +25,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from shlex import quote
 
 from tqdm import tqdm
 
@@ -72,8 +73,8 @@ def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
         path = next((p for p in found if p.is_file()), None)
         if path is None:
             raise UserError(
-                f"no threshold: pass --threshold VALUE, or evaluate the run first "
-                f"(python -m anomaly.evaluate --run {run_path}) so that its metrics.json gives one"
+                f"no threshold: pass --threshold VALUE, or evaluate the run first (python -m "
+                f"anomaly.evaluate --run {quote(str(run_path))}) so that its metrics.json gives one"
             )
     metrics = read_json_object(path, what="metrics file")
     threshold = (metrics.get("masks") or {}).get(

@@ -166,9 +166,10 @@ def resolve_checkpoint(
 def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
     """Step 1 of :func:`resolve_checkpoint`: the user's file, verified if it claims to be official."""
     if not path.is_file():
+        flag = spec.path_option.split()[0].split("=")[0]  # "--weights PATH" -> --weights
         raise CheckpointError(
             f"checkpoint not found: {path} (the official {spec.model} weights are {spec.filename}, "
-            f"sha256 {spec.sha256}; leave the checkpoint out to use the cache or fetch them)"
+            f"sha256 {spec.sha256}; leave {flag} out to use the cache or fetch them)"
         )
     same_size = spec.size is not None and path.stat().st_size == spec.size
     looks_official = path.name == spec.filename or same_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from converters.coco import SEGMENTATION_MODES
 from converters.convert import LINK_MODES, TASKS, ConvertConfig, convert, format_report
@@ -23,7 +23,7 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         description=f"Convert the ground-truth masks of an MVTec-family data set (MVTec AD, AD 2, 3D-AD, "
         f"LOCO, VisA, BTAD, Kolektor SDD2 or a plain folder; layout detected per category) to a "
         f"{primary.upper()} data set (one seeded, stratified train/val/test split shared by all formats).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     io = parser.add_argument_group("input and output")
     io.add_argument(

@@ -333,6 +333,12 @@ def convert(config: ConvertConfig) -> ConversionReport:
         strict=config.strict,
         progress=config.progress,
     )
+    if skipped and not any(sample.instances for sample in samples):  # an empty data set, exit 0 otherwise
+        key, reason = skipped[0]
+        raise UserError(
+            f"no defect instance left to convert under {config.root}: every defect image was skipped "
+            f"({len(skipped)}; e.g. {key}: {reason})"
+        )
     named = [r for r in records if not r.empty_mask_is_good] + [s.record for s in samples]
     names = class_names(named, namer=namer, value_names=value_names, single_class=config.single_class)
     if not names:  # a data set without a class: `yolo train` and every evaluation would fail on it

@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import torch
@@ -331,7 +332,8 @@ def _check_nothing_dropped(validator: RecordingValidator, data: Path, split: str
         more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
         raise UserError(
             f"ultralytics could not read {len(dropped)} image(s) of the '{split}' split of {data}: "
-            f"{', '.join(dropped[:3])}{more} (python -m converters.validate {data.parent} says why)"
+            f"{', '.join(dropped[:3])}{more} "
+            f"(python -m converters.validate {quote(str(data.parent))} says why)"
         )
 
 

@@ -51,6 +51,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from shlex import quote
 
 import torch
 
@@ -282,7 +283,9 @@ def write_table(args: argparse.Namespace) -> Path:
     print(f"source: {embeddings.source}")
     if not embeddings.open_vocabulary:
         print(f"NOTE: {CLOSED_SET_NOTE}")
-    print(f"train with: python -m detection.train --config {DEFAULT_CONFIG} text_embeddings={path}")
+    print(
+        f"train with: python -m detection.train --config {DEFAULT_CONFIG} {quote(f'text_embeddings={path}')}"
+    )
     return path
 
 

@@ -34,6 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote
 
 import yaml
 
@@ -115,7 +116,8 @@ class InspectionRun:
             f"  predictions   {self.out / PREDICTIONS_FILE}  (COCO results, score = {self.rank_by} score)",
             f"  images        {self.out / IMAGES_FILE}  (verdict and score per photo)",
             f"  masks         {self.category_dir}  (MVTec layout; python -m converters.mvtec2yolo "
-            f"--root {masks} --mask-values {self.category_dir / MASK_VALUES_FILE} --out DATASET)",
+            f"--root {quote(str(masks))} --mask-values {quote(str(self.category_dir / MASK_VALUES_FILE))} "
+            "--out DATASET)",
         ]
         if self.overlays:
             lines.append(

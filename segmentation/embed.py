@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import cache_root
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m segmentation.embed",
         description="Cache SAM image embeddings for the images of a converted data set.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
         "--data", type=Path, required=True, help="data set folder with annotations/ (converters)"

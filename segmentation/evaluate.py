@@ -31,7 +31,7 @@ import torch
 from segment_anything.modeling import Sam
 from tqdm import tqdm
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder
 from common.io import atomic_write, cache_root
@@ -548,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m segmentation.evaluate",
         description="Score SAM with ground-truth box prompts: IoU, Dice, instance IoU and COCO mask AP.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
         "--data", type=Path, required=True, help="data set folder with annotations/ (converters)"
@@ -567,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="base SAM weights the decoder was tuned on (default: the official file)",
     )
     parser.add_argument("--compare-zero-shot", action="store_true", help="also score the untuned model")
-    parser.add_argument("--split", default="test", choices=SPLITS)
+    parser.add_argument("--split", default="test", choices=SPLITS, help="split to score")
     parser.add_argument(
         "--out",
         type=Path,

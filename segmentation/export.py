@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from segment_anything.modeling import Sam
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.io import atomic_write, load_torch, sha256_file
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m segmentation.export",
         description="Write SAM's (fine-tuned) prompt encoder and mask decoder as an ONNX model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
         "--checkpoint", type=Path, help="decoder.pt or a full state dict (default: the zero-shot decoder)"

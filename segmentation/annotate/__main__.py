@@ -26,6 +26,7 @@ import argparse
 import ipaddress
 import socket
 from pathlib import Path
+from shlex import quote
 from typing import TYPE_CHECKING
 
 from common.cli import OneLineParser, exit_code
@@ -242,7 +243,7 @@ def run(args: argparse.Namespace) -> None:
         if not session.state_path.is_file():  # a first run would write a state only to refuse the export
             raise UserError(
                 f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
-                f"(python -m segmentation.annotate --images IMAGES --out {args.out})"
+                f"(python -m segmentation.annotate --images IMAGES --out {quote(str(args.out))})"
             )
         session.persist()
         print(format_report(session.export(task=args.yolo_task)))
@@ -440,7 +441,7 @@ def serve(
         pass  # uvicorn has shut down gracefully and re-raises the Ctrl+C it caught
     print(
         f"stopped; everything accepted is saved in {session.out}. "
-        f"YOLO + COCO: python -m segmentation.annotate --out {session.out} --export"
+        f"YOLO + COCO: python -m segmentation.annotate --out {quote(str(session.out))} --export"
     )
 
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from common.cli import EXIT_FILE_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR, OneLineParser, exit_code
+from common.cli import (
+    EXIT_FILE_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    DefaultsHelpFormatter,
+    OneLineParser,
+    exit_code,
+)
 from common.errors import UserError
 
 
@@ -150,3 +159,13 @@ def test_ctrl_c_while_a_command_imports_is_one_line(tmp_path):
             process.kill()  # still sleeping: the Ctrl-C was lost
     assert err == "interrupted\n"
     assert process.returncode == -signal.SIGINT  # Python's exit for Ctrl-C: status 130 in a shell
+
+
+def test_help_gives_each_default_once_and_none_for_unset_flags() -> None:
+    parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
+    parser.add_argument("--out", help="output folder (default: beside the run)")
+    parser.add_argument("--seed", type=int, default=0, help="seed")
+    parser.add_argument("--cache", help="cache folder")
+    text = " ".join(parser.format_help().split())
+    assert "output folder (default: beside the run) --seed" in text and "seed (default: 0)" in text
+    assert "(default: None)" not in text and text.count("(default") == 2

@@ -205,6 +205,10 @@ def test_missing_explicit_path_is_named(fake: Fake, tmp_path: Path) -> None:
         resolve_checkpoint(fake.spec, tmp_path / "nowhere.pth")
     message = assert_one_line(error)
     assert str(tmp_path / "nowhere.pth") in message and fake.spec.sha256 in message
+    assert "leave --checkpoint out to use the cache" in message  # the flag the user typed
+    spec = CheckpointSpec(**{**fake.spec.__dict__, "path_option": "--weights PATH"})
+    with pytest.raises(CheckpointError, match="leave --weights out to use the cache"):
+        resolve_checkpoint(spec, tmp_path / "nowhere.pth")
 
 
 # --- 2. cache ------------------------------------------------------------------------------------

@@ -538,3 +538,13 @@ def test_one_narrow_photo_is_a_warning(tmp_path, category_factory):
     cv2.imwrite(str(photo), cv2.imread(str(photo)).astype(np.uint16) * 16)
     [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
     assert warning.startswith("1 photo")
+
+
+def test_a_min_area_that_drops_every_instance_is_refused(tmp_path, category_factory):
+    # it wrote a data set of 0 images and exited 0, with a 'train with:' line
+    category_factory(tmp_path / "data", "widget")
+    with pytest.raises(
+        UserError, match=r"no defect instance left .*every defect image was skipped \(\d+; e.g. "
+    ):
+        convert(config(tmp_path / "data", tmp_path / "out", min_area=10**8))
+    assert not (tmp_path / "out").exists()

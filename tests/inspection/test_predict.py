@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,12 @@ def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, photos, tmp_p
     assert cli("--source", photos, "--out", tmp_path / "notes.txt", "--overwrite") == 2
     assert "notes.txt is a file, not a folder" in capsys.readouterr().err
     assert (tmp_path / "notes.txt").read_text() == "not a folder"
+
+
+def test_the_printed_mvtec2yolo_command_can_be_pasted_when_paths_have_spaces(cli, photos, tmp_path, capsys):
+    out = tmp_path / "my runs" / "lot 7"
+    assert cli("--source", photos, "--out", out) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "converters.mvtec2yolo" in line]
+    words = shlex.split(line.split("MVTec layout; ", 1)[1].rstrip(")"))
+    assert words[words.index("--root") + 1] == str(out / "masks")
+    assert words[words.index("--mask-values") + 1].startswith(str(out / "masks")) and words[-1] == "DATASET"
