@@ -16,7 +16,9 @@ from PIL import Image
 from common import folders
 from common.errors import UserError
 from common.io import partial_dir, temporary_path
+from converters import convert as convert_module
 from converters.classes import class_namer, load_value_map
+from converters.cli import build_parser, config_from_args
 from converters.convert import ConvertConfig, convert, format_report
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
@@ -162,6 +164,7 @@ def test_min_area(tmp_path, category_factory, mask_factory):
     report = convert(config(tmp_path / "data", tmp_path / "out", min_area=4))
     assert report.n_small == 2
     assert report.skipped == [("widget/test/dent/001", "all 1 regions below --min-area 4")]
+    assert "regions dropped by --min-area: 2" in format_report(report)
 
 
 def test_reused_splits_file(tmp_path, category_factory):
@@ -241,6 +244,7 @@ def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, mess
         ({"task": "pose"}, "unknown task 'pose'"),
         ({"link": "move"}, "unknown link mode 'move'"),
         ({"formats": ("voc",)}, "formats must be among"),
+        ({"formats": ()}, r"formats must be among yolo, coco, got \[\]"),
         ({"min_area": 0}, "--min-area must be >= 1"),
         ({"names_template": "{kind}"}, "bad --names-template '{kind}'"),
         ({"ratios": (0.5, 0.5)}, "--split TRAIN VAL TEST must be three"),
@@ -248,6 +252,7 @@ def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, mess
         ({"background_ratio": math.inf}, "--background-ratio must be a finite number >= 0, got inf"),
         ({"seed": -1}, "--seed must be an integer >= 0, got -1"),
         ({"categories": ("../widget",)}, "--category '../widget' must be a folder name under --root"),
+        ({"categories": ("a\\b",)}, r"--category 'a\\b' must be a folder name under --root"),
         ({"categories": ("widget", "widget")}, "--category 'widget' is listed twice"),
         ({"mask_values": Path("/nonexistent/values.json")}, "cannot read mask-values file"),
     ],
@@ -279,7 +284,9 @@ def test_a_defect_image_turned_by_its_exif_tag_is_refused(
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".tif"])
-@pytest.mark.parametrize(("orientation", "size"), [(1, (64, 48)), (6, (48, 64)), (3, (64, 48))])
+@pytest.mark.parametrize(
+    ("orientation", "size"), [(1, (64, 48)), (6, (48, 64)), (3, (64, 48)), (5, (48, 64))]
+)
 def test_a_good_image_turned_by_its_exif_tag_gets_its_size_as_read(
     tmp_path, category_factory, orientation, size, ext
 ):
@@ -468,6 +475,9 @@ def test_cli_prints_table_and_one_line_errors(tmp_path, category_factory, capsys
     assert err.startswith("error: output folder exists") and err.count("\n") == 1
     assert mvtec2coco([*args, "--overwrite", "--yolo", "--split", "0.8", "0.1", "0.1"]) == 0
     assert (tmp_path / "out" / "data.yaml").is_file() and (tmp_path / "out" / "annotations").is_dir()
+    # mvtec2yolo's --coco, typed to mvtec2coco, was taken as an abbreviation of --coco-segmentation
+    assert mvtec2coco([*args, "--overwrite", "--coco"]) == 2
+    assert "unrecognized arguments: --coco " in capsys.readouterr().err
 
 
 @pytest.mark.realdata
@@ -548,3 +558,150 @@ def test_a_min_area_that_drops_every_instance_is_refused(tmp_path, category_fact
     ):
         convert(config(tmp_path / "data", tmp_path / "out", min_area=10**8))
     assert not (tmp_path / "out").exists()
+
+
+def test_each_link_mode_places_the_source_image(tmp_path, category_factory, monkeypatch):
+    category_factory(tmp_path / "data", "widget", image_ext=".PNG")
+    source = tmp_path / "data" / "widget" / "test" / "hole" / "000.PNG"
+    monkeypatch.chdir(tmp_path)  # a relative --root and --out
+    placed = {}
+    for link in ("symlink", "hardlink", "copy"):
+        report = convert(config(Path("data"), Path(link), link=link))
+        assert report.out == tmp_path / link
+        [placed[link]] = (tmp_path / link / "images").glob("*/widget_test_hole_000.png")
+    assert placed["symlink"].is_symlink() and placed["symlink"].resolve() == source
+    assert not placed["hardlink"].is_symlink() and os.path.samefile(placed["hardlink"], source)
+    assert not placed["copy"].is_symlink() and not os.path.samefile(placed["copy"], source)
+    assert placed["copy"].read_bytes() == source.read_bytes()
+
+
+def test_coco_image_ids_run_from_1_in_each_split(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "out", formats=("coco",)))
+    for split in SPLITS:
+        coco = json.loads((tmp_path / "out" / "annotations" / f"instances_{split}.json").read_text())
+        assert [image["id"] for image in coco["images"]] == list(range(1, len(coco["images"]) + 1))
+        assert coco["info"]["description"] == f"{split} split written by converters from {tmp_path / 'data'}"
+
+
+def test_every_command_line_flag_reaches_the_conversion(tmp_path):
+    parser = build_parser("mvtec2yolo", primary="yolo")
+    flags = "--root data --out out --layout btad --category a b --coco --overwrite --link copy --task segment"
+    flags += " --coco-segmentation rle --single-class --names-template {category} --exclude-defect x y"
+    flags += " --mask-values values.json --min-area 5 --strict --split 3 1 1 --background-ratio 2 --seed 7"
+    flags += " --splits splits.json --split-from-layout --no-progress"
+    assert config_from_args(parser.parse_args(flags.split()), primary="yolo") == ConvertConfig(
+        root=Path("data"),
+        out=Path("out"),
+        categories=("a", "b"),
+        formats=("yolo", "coco"),
+        task="segment",
+        coco_segmentation="rle",
+        min_area=5,
+        mask_values=Path("values.json"),
+        single_class=True,
+        names_template="{category}",
+        exclude_defects=("x", "y"),
+        ratios=(3.0, 1.0, 1.0),
+        background_ratio=2.0,
+        seed=7,
+        splits_file=Path("splits.json"),
+        link="copy",
+        overwrite=True,
+        strict=True,
+        progress=False,
+        layout="btad",
+        split_from_layout=True,
+    )
+    images = tmp_path / "widget" / "images"
+    args = parser.parse_args(["--images", str(images), "--masks", "m", "--good", "g", "--out", "o"])
+    folder = config_from_args(args, primary="yolo")
+    assert (folder.root, folder.images, folder.masks, folder.good) == (
+        images.parent,
+        images,
+        Path("m"),
+        Path("g"),
+    )
+
+
+def test_command_line_defaults_are_the_library_s():
+    coco = build_parser("mvtec2coco", primary="coco")
+    args = coco.parse_args(["--root", "data", "--out", "out"])
+    assert config_from_args(args, primary="coco") == ConvertConfig(
+        root=Path("data"), out=Path("out"), formats=("coco",)
+    )
+    args = coco.parse_args(["--root", "data", "--out", "out", "--yolo"])
+    assert config_from_args(args, primary="coco").formats == ("coco", "yolo")
+
+
+def test_mask_values_names_follow_the_names_template(tmp_path, category_factory, mask_factory):
+    category_factory(
+        tmp_path / "data", "cable", defects={"combined": [mask_factory(48, 64, [(5, 5, 9, 9)])] * 3}
+    )
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"255": "cut"}))
+    report = convert(
+        config(
+            tmp_path / "data", tmp_path / "out", mask_values=values, names_template="{defect} on {category}"
+        )
+    )
+    assert report.names == ["cut on cable"]
+    assert sum(report.instances[split]["cut on cable"] for split in SPLITS) == 3
+
+
+def test_a_reused_splits_file_may_list_skipped_images_but_must_list_every_defect_image(
+    tmp_path, category_factory, mask_factory
+):
+    masks = {"dent": [mask_factory(48, 64, [(1, 1, 5, 5)])] * 5 + [np.zeros((48, 64), np.uint8)]}
+    category_factory(tmp_path / "data", "widget", defects=masks)
+    convert(config(tmp_path / "data", tmp_path / "a"))
+    listed = json.loads((tmp_path / "a" / "splits.json").read_text())
+    listed["test"].append("widget/test/dent/005")  # its mask is empty: skipped, not missing
+    (tmp_path / "reused.json").write_text(json.dumps(listed))
+    report = convert(config(tmp_path / "data", tmp_path / "b", splits_file=tmp_path / "reused.json"))
+    assert report.skipped == [("widget/test/dent/005", "empty mask")]
+    dropped = next(key for key in listed["train"] if "/dent/" in key)
+    listed["train"].remove(dropped)
+    (tmp_path / "reused.json").write_text(json.dumps(listed))
+    report = convert(config(tmp_path / "data", tmp_path / "c", splits_file=tmp_path / "reused.json"))
+    assert (dropped, "not in the splits file") in report.skipped
+    mask = mask_factory(48, 64, [(1, 1, 5, 5)])
+    assert cv2.imwrite(str(tmp_path / "data" / "widget" / "ground_truth" / "dent" / "005_mask.png"), mask)
+    with pytest.raises(
+        UserError, match=f"1 defect images are in no split of the splits file \\(e.g. {dropped}\\)"
+    ):
+        convert(config(tmp_path / "data", tmp_path / "d", splits_file=tmp_path / "reused.json", strict=True))
+    assert not (tmp_path / "d").exists()
+
+
+def test_class_names_keep_a_defect_type_whose_masks_are_all_empty(tmp_path, category_factory, mask_factory):
+    empty = np.zeros((48, 64), np.uint8)
+    masks = {"dent": [mask_factory(48, 64, [(1, 1, 5, 5)])] * 3, "stain": [empty, empty]}
+    category_factory(tmp_path / "data", "widget", defects=masks)
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    assert report.names == ["dent", "stain"]
+    assert [reason for _, reason in report.skipped] == ["empty mask", "empty mask"]
+
+
+def test_the_summary_counts_the_good_images_left_unused(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    report = convert(config(tmp_path / "data", tmp_path / "out", background_ratio=0.1))
+    assert report.unused_good == 6 - sum(report.backgrounds.values()) > 0
+    assert f"good images not used (--background-ratio): {report.unused_good}" in format_report(report)
+
+
+def test_an_output_that_appears_during_the_run_is_not_replaced(tmp_path, category_factory, monkeypatch):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    write_dataset = convert_module.write_dataset
+
+    def concurrent_run_finishes_first(folder, *args, **kwargs):
+        out.mkdir()
+        (out / "data.yaml").write_text("the other run's data set")
+        return write_dataset(folder, *args, **kwargs)
+
+    monkeypatch.setattr(convert_module, "write_dataset", concurrent_run_finishes_first)
+    with pytest.raises(UserError, match="output folder exists: .*out \\(pass --overwrite"):
+        convert(config(tmp_path / "data", out))
+    assert (out / "data.yaml").read_text() == "the other run's data set"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]

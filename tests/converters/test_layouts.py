@@ -15,17 +15,21 @@ import pytest
 
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert, format_report
-from converters.layouts import LAYOUTS, detect_layout, get_layout
+from converters.layouts import LAYOUTS, detect_layout, get_layout, matching_layouts
+from converters.layouts.folder import scan_folders
+from converters.layouts.mvtec_loco import defect_values
 from converters.layouts.visa import split_file
 from converters.mvtec import list_categories, read_record_mask, scan, scan_category
 from converters.splits import load_splits
 from tests.converters.layout_trees import (
     CATEGORY,
+    DEFECT_MASKS,
     EXPECTED,
     N_DEFECT,
     N_INSTANCES,
     SIZE,
     make_layout_tree,
+    noise,
     write,
     write_json,
 )
@@ -273,7 +277,11 @@ def _loco_bad_config(root: Path) -> None:
             "image/mask size mismatch: .*rgb/002.png is 32x32, .*gt/002.png is 32x16",
         ),
         ("mvtec_ad2", _ad2_mask_without_image, "mask has no image: .*ground_truth/bad/002_mask.png"),
-        ("btad", _btad_image_without_mask, "defect image has no mask: .*ko/000.bmp"),
+        (
+            "btad",
+            _btad_image_without_mask,
+            r"defect image has no mask: .*ko/000.bmp \(expected .*ground_truth/ko/000.png\)",
+        ),
         ("kolektor_sdd2", _kolektor_image_without_gt, "defect image has no mask: .*train/0.png .*0_GT.png"),
         (
             "mvtec_loco",
@@ -297,6 +305,8 @@ def test_layout_options_that_contradict_are_refused(tmp_path):
         run(root, tmp_path / "out", images=root / "images", layout="btad")
     with pytest.raises(UserError, match="--masks and --good go with --images"):
         run(root, tmp_path / "out", masks=root / "masks")
+    with pytest.raises(UserError, match="--masks and --good go with --images"):
+        run(root, tmp_path / "out", good=root / "good")
     with pytest.raises(UserError, match="--split-from-layout and --splits both"):
         run(root, tmp_path / "out", split_from_layout=True, splits_file=tmp_path / "splits.json")
     with pytest.raises(UserError, match="--images folder does not exist"):
@@ -351,3 +361,332 @@ def test_visa_split_file_is_found_beside_or_inside_the_object_folder(tmp_path):
     (tmp_path / "split_csv" / "2cls_fewshot.csv").rename(tmp_path / "candle" / "split_csv" / "1cls.csv")
     (tmp_path / "split_csv" / "2cls_highshot.csv").unlink()
     assert split_file(tmp_path / "candle") == tmp_path / "candle" / "split_csv" / "1cls.csv"
+
+
+def test_ad2_ground_truth_inside_test_public_is_no_defect_type(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_ad2")
+    write(root / CATEGORY / "test_public" / "ground_truth" / "overview.png", noise(7))
+    assert {r.defect for r in scan(root)} == {"good", "bad"}
+    with pytest.raises(UserError, match="--exclude-defect ground_truth: no such defect type .*found: bad"):
+        scan(root, exclude_defects=("ground_truth",))
+
+
+@pytest.mark.parametrize("name", ["ok", "good"])
+def test_btad_good_images_are_excluded_by_their_folder_name_or_as_good(tmp_path, name):
+    root = make_layout_tree(tmp_path, "btad")
+    records = scan(root, exclude_defects=(name,))
+    assert len(records) == N_DEFECT and not any(r.is_good for r in records)
+
+
+@pytest.mark.parametrize(
+    ("layout", "folder", "message"),
+    [
+        (
+            "mvtec_ad",
+            "train/crack",
+            r"defect folder in train/: .*train/crack \(the layout keeps only train/good\)",
+        ),
+        ("mvtec_ad2", "validation/bad", r"defect folder in validation/: .*validation/bad \(the layout keeps"),
+        ("btad", "train/ko", r"defect folder in train/: .*train/ko \(the layout keeps only train/ok\)"),
+        (
+            "mvtec_3d",
+            "validation/crack/rgb",
+            r"defect folder in validation/: .*validation/crack \(MVTec 3D-AD",
+        ),
+        (
+            "mvtec_loco",
+            "train/logical_anomalies",
+            r"defect folder in train/: .*train/logical_anomalies \(MVTec LOCO",
+        ),
+    ],
+)
+def test_a_defect_folder_where_only_good_images_belong_is_refused(tmp_path, layout, folder, message):
+    root = make_layout_tree(tmp_path, layout)
+    write(root / CATEGORY / folder / "900.png", noise(9))
+    with pytest.raises(UserError, match=message):
+        scan(root)
+
+
+@pytest.mark.parametrize(
+    ("clue", "layouts"),
+    [
+        ("test/ko", ["btad"]),
+        ("test/crack/rgb", ["mvtec_3d"]),
+        ("validation/good/rgb", ["mvtec_3d"]),
+        ("ground_truth/logical_anomalies/000", ["mvtec_loco"]),
+        ("images", []),  # the folder layout needs masks/ beside images/
+    ],
+)
+def test_each_clue_of_a_layout_is_enough_to_detect_it(tmp_path, clue, layouts):
+    (tmp_path / CATEGORY / clue).mkdir(parents=True)
+    assert [layout.name for layout in matching_layouts(tmp_path / CATEGORY)] == layouts
+
+
+def test_a_loco_defects_config_alone_marks_the_layout(tmp_path):
+    (tmp_path / CATEGORY).mkdir()
+    write_json(tmp_path / CATEGORY / "defects_config.json", [])
+    assert [layout.name for layout in matching_layouts(tmp_path / CATEGORY)] == ["mvtec_loco"]
+
+
+@pytest.mark.parametrize(
+    ("layout", "mask", "message"),
+    [
+        ("btad", "ground_truth/dent/000.png", r"mask has no image: .*dent/000.png \(no folder .*test/dent\)"),
+        (
+            "mvtec_ad2",
+            "test_public/ground_truth/dent/000_mask.png",
+            r"mask has no image: .*dent/000_mask.png",
+        ),
+        ("mvtec_loco", "ground_truth/dent/000/000.png", r"mask folder has no image: .*dent/000 \(no folder"),
+        (
+            "mvtec_loco",
+            "ground_truth/logical_anomalies/900/000.png",
+            r"mask folder has no image: .*anomalies/900",
+        ),
+    ],
+)
+def test_a_mask_without_its_image_is_refused_in_every_layout(tmp_path, layout, mask, message):
+    root = make_layout_tree(tmp_path, layout)
+    write(root / CATEGORY / mask, DEFECT_MASKS[0])
+    with pytest.raises(UserError, match=message):
+        scan(root)
+
+
+@pytest.mark.parametrize(
+    ("layout", "train", "val", "n_test"),
+    [
+        ("mvtec_3d", ["train/good/000", "train/good/001"], ["validation/good/002"], 1 + N_DEFECT),
+        ("mvtec_loco", ["train/good/000", "train/good/001"], ["validation/good/002"], 1 + N_DEFECT),
+        ("kolektor_sdd2", ["train/defect/0", "train/defect/1", "train/good/100", "train/good/101"], [], 2),
+    ],
+)
+def test_split_from_layout_follows_the_folders_of_each_layout(tmp_path, layout, train, val, n_test):
+    root = make_layout_tree(tmp_path, layout)
+    run(root, tmp_path / "out", split_from_layout=True)
+    splits = load_splits(tmp_path / "out" / "splits.json")
+    assert splits.train == [f"{CATEGORY}/{key}" for key in train]
+    assert splits.val == [f"{CATEGORY}/{key}" for key in val]
+    assert len(splits.test) == n_test
+
+
+def test_ad2_private_images_are_found_at_any_depth_and_their_stems_are_unique(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_ad2")
+    write(root / CATEGORY / "test_private" / "lot_1" / "900.png", noise(9))
+    private = [r for r in scan(root, include_unlabelled=True) if r.unlabelled]
+    assert sorted(r.image.stem for r in private) == ["000", "001", "002", "900"]
+    write(root / CATEGORY / "test_private" / "lot_2" / "900.png", noise(10))
+    with pytest.raises(
+        UserError, match="two images share the stem '900': .*lot_1/900.png and .*lot_2/900.png"
+    ):
+        scan(root, include_unlabelled=True)
+
+
+def test_3d_class_ids_json_beside_the_categories_is_read(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    write_json(root / "class_ids.json", {"255": "crack_3d"})
+    assert {r.value_names for r in scan(root) if not r.is_good} == {((0, "good"), (255, "crack_3d"))}
+
+
+def test_3d_folder_without_rgb_is_refused_unless_excluded(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    shutil.rmtree(root / CATEGORY / "test" / "crack" / "rgb")
+    with pytest.raises(UserError, match=r"MVTec 3D-AD folder without rgb/: .*test/crack \(expected"):
+        scan(root)
+    assert len(scan(root, exclude_defects=("crack",))) == EXPECTED["mvtec_3d"].good
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([], "must be a JSON list of"),
+        ({"defect_name": "x", "pixel_value": 255}, "must be a JSON list of"),
+        (
+            [{"defect_name": "x", "pixel_value": 0}],
+            "entry 0 needs a defect_name and a pixel_value in 1..65535",
+        ),
+        ([{"defect_name": "x", "pixel_value": 65536}], "entry 0 needs a defect_name and a pixel_value"),
+        ([{"defect_name": "x", "pixel_value": True}], "entry 0 needs a defect_name and a pixel_value"),
+        ([{"defect_name": "x", "pixel_value": 255.0}], "entry 0 needs a defect_name and a pixel_value"),
+        ([{"defect_name": " ", "pixel_value": 255}], "entry 0 needs a defect_name and a pixel_value"),
+        (
+            [{"defect_name": "x", "pixel_value": 255}, {"defect_name": "y", "pixel_value": 255}],
+            "pixel_value 255 names both 'x' and 'y'",
+        ),
+    ],
+)
+def test_loco_defects_config_is_checked(tmp_path, entries, message):
+    path = write_json(tmp_path / "defects_config.json", entries)
+    with pytest.raises(UserError, match=message):
+        defect_values(path)
+
+
+def test_loco_defects_config_values_and_names(tmp_path):
+    entries = [
+        {"defect_name": " missing_part ", "pixel_value": 255},
+        {"defect_name": "extra_part", "pixel_value": 65535},
+        {"defect_name": "extra_part", "pixel_value": 65535},
+    ]
+    path = write_json(tmp_path / "defects_config.json", entries)
+    assert defect_values(path) == ((0, "good"), (255, "missing_part"), (65535, "extra_part"))
+    # one name with and without spaces, in either order (the second order was refused as two names)
+    path = write_json(
+        tmp_path / "two.json", [entries[1], {"defect_name": " extra_part", "pixel_value": 65535}]
+    )
+    assert defect_values(path) == ((0, "good"), (65535, "extra_part"))
+
+
+def test_loco_mask_folders_empty_or_excluded(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    truth = root / CATEGORY / "ground_truth"
+    (truth / "unused_type").mkdir()
+    assert len(scan(root)) == N_DEFECT + EXPECTED["mvtec_loco"].good
+    shutil.rmtree(truth / "logical_anomalies" / "000")  # an excluded type is not read
+    records = scan(root, exclude_defects=("logical_anomalies",))
+    assert {r.defect for r in records} == {"good", "structural_anomalies"}
+    (truth / "structural_anomalies" / "001" / "000.png").unlink()
+    (truth / "structural_anomalies" / "001" / "001.png").unlink()
+    with pytest.raises(UserError, match="mask folder holds no mask images: .*structural_anomalies/001"):
+        scan(root, exclude_defects=("logical_anomalies",))
+
+
+def _visa_rows(root: Path, *rows: str) -> None:
+    (root / "split_csv" / "1cls.csv").write_text("\n".join(["object,split,label,image,mask", *rows]) + "\n")
+
+
+def test_visa_split_file_cells_are_read_loosely(tmp_path):
+    root = make_layout_tree(tmp_path, "visa")
+    image, mask = f"{CATEGORY}/Data/Images/Anomaly/000.JPG", f"{CATEGORY}/Data/Masks/Anomaly/000.png"
+    _visa_rows(
+        root,
+        f" {CATEGORY} ,Train,Normal, {CATEGORY}/Data/Images/Normal/0000.JPG ,",
+        f"{CATEGORY},val,ANOMALY,{image}, {mask}",
+    )
+    records = scan(root)
+    assert [(r.defect, r.layout_split) for r in records] == [("good", "train"), ("anomaly", "val")]
+    assert records[1].mask == root / mask
+
+
+def test_visa_split_file_listing_other_objects_only_falls_back_to_the_folders(tmp_path):
+    root = make_layout_tree(tmp_path, "visa")
+    _visa_rows(root, "candle,train,normal,candle/Data/Images/Normal/0000.JPG,")
+    records = scan(root)
+    assert len(records) == N_DEFECT + EXPECTED["visa"].good
+    assert all(r.layout_split is None for r in records)
+
+
+def test_visa_split_file_beside_the_objects_comes_first(tmp_path):
+    root = make_layout_tree(tmp_path, "visa")
+    (root / CATEGORY / "split_csv").mkdir()
+    (root / CATEGORY / "split_csv" / "1cls.csv").write_text("object,split,label,image,mask\n")
+    assert split_file(root / CATEGORY) == root / "split_csv" / "1cls.csv"
+    (root / "split_csv" / "2cls_fewshot.csv").write_text("object,split,label,image,mask\n")
+    assert split_file(root / CATEGORY) == root / "split_csv" / "1cls.csv"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"object,split,label,image\n", "VisA split file .*1cls.csv lacks the columns mask"),
+        (b"object,split,label,image,mask\nwidget,train,normal,caf\xe9.JPG,\n", "cannot read VisA split file"),
+        (
+            b"object,split,label,image,mask\nwidget,test,anomaly,widget/Data/Images/Anomaly/000.JPG,x.png\n",
+            r"line 2: anomaly image .*Anomaly/000.JPG has no mask file \(x.png\)",
+        ),
+        (
+            b"object,split,label,image,mask\nwidget,test,bad,widget/Data/Images/Anomaly/000.JPG,\n",
+            "line 2: label 'bad' / split 'test' \\(want normal|anomaly",
+        ),
+    ],
+)
+def test_bad_visa_split_files_are_one_line(tmp_path, content, message):
+    root = make_layout_tree(tmp_path, "visa")
+    (root / "split_csv" / "1cls.csv").write_bytes(content)
+    with pytest.raises(UserError, match=message) as error:
+        scan(root)
+    assert "\n" not in str(error.value)
+
+
+def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
+    root = make_layout_tree(tmp_path, "kolektor_sdd2")
+    for mask in (root / CATEGORY).glob("*/*_GT.png"):
+        mask.rename(mask.with_name(mask.name.replace("_GT", "_gt")))
+    records = scan(root)
+    assert len(records) == N_DEFECT + EXPECTED["kolektor_sdd2"].good
+    assert all(r.mask.stem == f"{r.image.stem}_gt" for r in records if not r.is_good)
+
+
+def test_kolektor_good_images_can_be_excluded(tmp_path):
+    # goodness is an empty mask there: '--exclude-defect good' was 'no such defect type'
+    root = make_layout_tree(tmp_path, "kolektor_sdd2")
+    records = scan(root, exclude_defects=("good",))
+    assert len(records) == N_DEFECT and all(r.mask is not None for r in records)
+
+
+def test_folder_layout_without_good_or_masks(tmp_path):
+    folder = make_layout_tree(tmp_path, "folder") / CATEGORY
+    (tmp_path / "no_defects").mkdir()
+    goods = scan_folders(tmp_path / "no_defects", None, folder / "good", category=CATEGORY)
+    assert len(goods) == EXPECTED["folder"].good and all(r.is_good for r in goods)
+    with pytest.raises(UserError, match="defect images in .*images need --masks"):
+        run(folder, tmp_path / "out", images=folder / "images")
+    shutil.rmtree(folder / "good")
+    assert len(scan(folder)) == N_DEFECT
+
+
+def test_a_forced_layout_is_the_one_reported(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    write(root / CATEGORY / "test_public" / "good" / "900.png", noise(9))  # MVTec AD 2 too
+    report = run(root, tmp_path / "out", layout="mvtec_loco")
+    assert report.layouts == {CATEGORY: "MVTec LOCO AD"}
+
+
+def test_a_layout_note_is_said_once_for_several_categories(tmp_path):
+    (tmp_path / "data").mkdir()
+    for name in ("alpha", "beta"):
+        shutil.move(make_layout_tree(tmp_path / name, "mvtec_3d") / CATEGORY, tmp_path / "data" / name)
+    report = run(tmp_path / "data", tmp_path / "out")
+    assert report.notes == [LAYOUTS["mvtec_3d"].note]
+
+
+def test_images_folder_options(tmp_path):
+    folder = make_layout_tree(tmp_path, "folder") / CATEGORY
+    folders = {"images": folder / "images", "masks": folder / "masks", "good": folder / "good"}
+    report = run(folder, tmp_path / "out", **folders, categories=("bolt",))
+    assert report.layouts == {"bolt": "Folder"}
+    assert all(key.startswith("bolt/") for key in load_splits(tmp_path / "out" / "splits.json").split_of())
+    with pytest.raises(UserError, match="--images reads one category; got --category bolt nut"):
+        run(folder, tmp_path / "two", **folders, categories=("bolt", "nut"))
+    for name in ("masks", "good"):  # --root is only the images' folder here
+        with pytest.raises(UserError, match=f"output folder .*{name}/out is inside the input tree"):
+            run(folders["images"], folders[name] / "out", **folders)
+    (tmp_path / "no_images").mkdir()
+    (tmp_path / "no_good").mkdir()
+    with pytest.raises(UserError, match="no images in .*no_images or .*no_good"):
+        run(
+            tmp_path / "no_images",
+            tmp_path / "out2",
+            images=tmp_path / "no_images",
+            good=tmp_path / "no_good",
+        )
+
+
+def test_a_loco_mask_error_names_the_region_folder(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    write_json(root / CATEGORY / "defects_config.json", [{"defect_name": "extra_part", "pixel_value": 254}])
+    with pytest.raises(UserError, match="ground_truth/structural_anomalies/001: mask value 255 is not in"):
+        run(root, tmp_path / "out", exclude_defects=("logical_anomalies",))
+
+
+def test_mask_values_given_win_over_the_map_that_came_with_the_data(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    write_json(root / CATEGORY / "class_ids.json", {"255": "crack"})
+    values = write_json(tmp_path / "values.json", {"255": "dent"})
+    assert run(root, tmp_path / "out", mask_values=values).names == ["dent"]
+
+
+def test_ad2_category_of_unlabelled_images_alone_is_refused(tmp_path):
+    category = tmp_path / "data" / CATEGORY
+    (category / "test_public").mkdir(parents=True)
+    write(category / "test_private" / "000.png", noise(1))
+    with pytest.raises(UserError, match=r"no labelled images to convert under .*data \(1 unlabelled\)"):
+        run(tmp_path / "data", tmp_path / "out")

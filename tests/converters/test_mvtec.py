@@ -106,3 +106,26 @@ def test_output_name_collisions_name_both_sources(tmp_path, first, second):
 def test_distinct_output_names_pass(tmp_path, category_factory):
     category_factory(tmp_path, "widget")
     check_output_stems(scan(tmp_path))
+
+
+def test_a_root_named_like_the_category_it_holds_is_not_taken_for_it(tmp_path, category_factory):
+    category_factory(tmp_path / "widget", "widget")
+    records = scan(tmp_path / "widget", ["widget"])
+    assert records and all(r.image.is_relative_to(tmp_path / "widget" / "widget") for r in records)
+
+
+def test_several_masks_without_images_are_counted(tmp_path, category_factory):
+    category = category_factory(tmp_path, "widget")
+    (category / "test" / "hole" / "001.png").unlink()
+    (category / "test" / "hole" / "002.png").unlink()
+    with pytest.raises(
+        UserError, match=r"mask has no image: .*hole/001_mask.png \(expected .*\) \(and 1 more\)"
+    ):
+        scan_category(tmp_path, "widget")
+
+
+def test_files_beside_the_subset_folders_are_ignored(tmp_path, category_factory):
+    category = category_factory(tmp_path, "widget")
+    for folder in ("train", "test", "ground_truth"):
+        (category / folder / ".DS_Store").write_bytes(b"\0")
+    assert len(scan_category(tmp_path, "widget")) == 4 + 2 + 10

@@ -208,7 +208,7 @@ def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path)
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
     root = generate(tmp_path, config, progress=False)
     (root / "test" / "marker.txt").write_text("old")
-    with pytest.raises(UserError, match=str(root)):
+    with pytest.raises(UserError, match=f"{root} already exists; pass overwrite=True"):
         generate(tmp_path, config, progress=False)
     assert (root / "test" / "marker.txt").exists()
     (root / "notes.txt").write_text("mine")  # not a category's: --overwrite would delete it
@@ -268,6 +268,9 @@ def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
         ({"seed": -1}, "seed must be >= 0"),
         ({"category": "a/b"}, "category must be a plain folder name"),
         ({"size": 96.0}, "size must be an integer"),
+        ({"n_train_good": True}, "n_train_good must be an integer, got True"),
+        ({"defects": "bent"}, "defects must be a sequence of names, got the string 'bent'"),
+        ({"category": " nut"}, "category must be a plain folder name, got ' nut'"),
     ],
 )
 def test_bad_config_raises_value_error(tmp_path: Path, changes: dict, message: str) -> None:
@@ -283,6 +286,35 @@ def test_zero_counts_give_the_empty_layout(tmp_path: Path) -> None:
     root = generate(tmp_path, config, progress=False)
     assert _files(root) == {}
     assert (root / "test/flip").is_dir() and (root / "ground_truth/flip").is_dir()
+
+
+def test_a_category_folder_that_appears_during_the_run_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=0)
+    root = tmp_path / config.category
+    write_set = synthetic._write_set
+
+    def concurrent_run_finishes_first(folder: Path, *args, **kwargs) -> None:
+        root.mkdir()
+        (root / "marker.txt").write_text("the other run's set")
+        write_set(folder, *args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "_write_set", concurrent_run_finishes_first)
+    with pytest.raises(UserError, match="output folder exists"):
+        generate(tmp_path, config, progress=False)
+    assert _files(root) == {"marker.txt": b"the other run's set"}
+
+
+def test_a_thousand_images_are_numbered_with_three_digits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        synthetic, "render_sample", lambda defect, rng, size: (np.zeros((1, 1, 3), np.uint8), None)
+    )
+    config = SyntheticConfig(size=64, n_train_good=1000, n_test_good=0, n_per_defect=0)
+    names = sorted(p.name for p in (generate(tmp_path, config, progress=False) / "train" / "good").iterdir())
+    assert names[0] == "000.png" and names[-1] == "999.png" and len(names) == 1000
 
 
 # --- CLI

@@ -7,8 +7,8 @@ import pytest
 
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
+from converters.validate import SplitCheck, format_checks, validate
 from converters.validate import main as validate_main
-from converters.validate import validate
 
 
 @pytest.fixture
@@ -118,3 +118,75 @@ def test_stock_yolo_cli_trains_on_the_data_yaml(tmp_path, category_factory, yolo
     convert(ConvertConfig(root=tmp_path / "data", out=out, task=task, progress=False))
     model = "yolov8n.yaml" if task == "detect" else "yolov8n-seg.yaml"
     yolo_train(out / "data.yaml", model, tmp_path / "runs", plots="False")
+
+
+def test_a_split_without_images_is_reported_not_a_crash(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(
+        ConvertConfig(
+            root=tmp_path / "data", out=out, formats=("yolo", "coco"), ratios=(1, 0, 0.2), progress=False
+        )
+    )
+    results = validate(out)
+    assert results["yolo"]["val"].problems == ["no images"]
+    assert results["coco"]["val"].problems == [] and results["coco"]["val"].images == 0
+
+
+def test_a_coco_only_data_set_is_validated(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    results = validate(out)
+    assert list(results) == ["coco"]
+    assert [c.problems for c in results["coco"].values()] == [[], [], []]
+
+
+def test_a_split_whose_images_are_all_gone_is_one_problem_for_yolo(dataset):
+    for image in (dataset / "images" / "val").iterdir():
+        image.unlink()
+    results = validate(dataset)
+    assert results["yolo"]["val"].problems == ["no images"]
+    assert results["coco"]["val"].problems[0].startswith("3 image files missing")
+
+
+def test_dropped_images_are_named_three_at_most(dataset):
+    labels = sorted((dataset / "labels" / "train").glob("*.txt"))
+    for label in labels[:4]:
+        label.write_text("0 1.5 0.5 0.2 0.2\n")
+    problem = validate(dataset)["yolo"]["train"].problems[0]
+    assert problem.startswith("ultralytics dropped 4 of 9 images: ") and problem.endswith(" and 1 more")
+    assert problem.count("(corrupt label)") == 3
+
+
+def test_an_area_a_few_pixels_off_is_a_problem(dataset):
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    first, second = coco["annotations"][:2]
+    first["area"] += 2  # within the polygons' rendering slack
+    second["area"] = round(second["area"] * 1.1) + 2
+    coco_file.write_text(json.dumps(coco))
+    problems = validate(dataset)["coco"]["val"].problems
+    assert len(problems) == 1 and problems[0].startswith(f"annotation {second['id']}: renders ")
+
+
+def test_a_box_of_no_size_fails_the_self_evaluation(dataset):
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    coco["annotations"][0]["bbox"][2:] = [0, 0]
+    coco_file.write_text(json.dumps(coco))
+    problems = validate(dataset)["coco"]["test"].problems
+    assert len(problems) == 1 and problems[0].startswith("bbox AP of ground truth against itself is ")
+
+
+def test_the_status_column_shows_three_problems_at_most():
+    check = SplitCheck(images=1, problems=["a", "b", "c", "d"])
+    assert format_checks({"coco": {"val": check}}).splitlines()[1].endswith("  a; b; c")
+
+
+def test_a_data_yaml_without_a_test_split_has_no_test_images(dataset):
+    data_yaml = dataset / "data.yaml"
+    data_yaml.write_text(
+        "".join(line for line in data_yaml.read_text().splitlines(True) if line != "test: images/test\n")
+    )
+    assert validate(dataset)["yolo"]["test"].problems == ["no images"]

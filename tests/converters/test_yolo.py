@@ -118,3 +118,10 @@ def test_labels_text_ends_every_line_with_a_newline():
     one = DefectInstance("a", np.array([0.0, 0.0, 2.0, 2.0]), [np.array([[0, 0], [2, 0], [2, 2]], float)])
     text = labels_text([one, one], class_ids={"a": 0}, width=4, height=4)
     assert text == "0 0.25 0.25 0.5 0.5\n0 0.25 0.25 0.5 0.5\n"
+
+
+def test_data_yaml_path_is_absolute_and_names_stay_readable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = data_yaml(root="out", names=["rayure légère", "éclat"])
+    assert yaml.safe_load(text)["path"] == str(tmp_path / "out")
+    assert "0: rayure légère\n  1: éclat\n" in text
