@@ -24,6 +24,7 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         f"LOCO, VisA, BTAD, Kolektor SDD2 or a plain folder; layout detected per category) to a "
         f"{primary.upper()} data set (one seeded, stratified train/val/test split shared by all formats).",
         formatter_class=DefaultsHelpFormatter,
+        allow_abbrev=False,  # `mvtec2coco --coco` was taken for --coco-segmentation ("expected one argument")
     )
     io = parser.add_argument_group("input and output")
     io.add_argument(

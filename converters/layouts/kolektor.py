@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from converters.layouts.base import Layout
-from converters.records import ImageRecord, has_file_ending, is_image, pair_by_stem
+from converters.masks import read_mask
+from converters.records import GOOD, ImageRecord, has_file_ending, is_image, pair_by_stem
 
 NAME = "kolektor_sdd2"
 MASK_SUFFIX = "_GT"
@@ -38,7 +39,10 @@ def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
 
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
-    """Records of a Kolektor SDD2 folder; goodness is settled when each mask is read."""
+    """Records of a Kolektor SDD2 folder; goodness is settled when each mask is read.
+
+    ``--exclude-defect good`` reads every mask here, to leave out the images whose mask is empty.
+    """
     if DEFECT in excluded:
         return []
     records = []
@@ -53,6 +57,8 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             )
             for i, m in pairs
         ]
+    if GOOD in excluded:  # good images are the empty masks: read them only when asked to leave those out
+        records = [r for r in records if read_mask(r.mask).any()]
     return records
 
 

@@ -57,9 +57,10 @@ def defect_values(path: Path) -> tuple[tuple[int, str], ...]:
             raise UserError(
                 f"{path}: entry {index} needs a defect_name and a pixel_value in 1..65535, got {entry!r:.80}"
             )
+        name = name.strip()  # ' a ' and 'a' are one name, in whichever order they come
         if value in values and values[value] != name:
             raise UserError(f"{path}: pixel_value {value} names both '{values[value]}' and '{name}'")
-        values[int(value)] = name.strip()
+        values[int(value)] = name
     return ((0, GOOD), *sorted(values.items()))
 
 

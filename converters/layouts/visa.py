@@ -47,7 +47,8 @@ def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     label, split = LABELS.get(cell["label"].lower()), CSV_SPLITS.get(cell["split"].lower())
     if label is None or split is None:
         raise UserError(
-            f"{where}: label '{cell['label']}' / split '{cell['split']}' (want normal|anomaly, train|test)"
+            f"{where}: label '{cell['label']}' / split '{cell['split']}' "
+            "(want normal|anomaly, train|val|test)"
         )
     root = path.parent.parent
     image = root / cell["image"]
