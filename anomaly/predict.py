@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
 
+import numpy as np
 from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
@@ -59,8 +60,15 @@ def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
     return (Path(source).parent if base is None else base), photos
 
 
-def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
-    """The map threshold and where it came from (see the module docstring)."""
+def resolve_threshold(value: str | None, run_path: Path, *, clean_goods: bool = False) -> tuple[float, str]:
+    """The map threshold and where it came from (see the module docstring).
+
+    Args:
+        value: a number, a metrics.json, or None (the run's own evaluation).
+        run_path: the run folder.
+        clean_goods: raise a metrics file's threshold just above the largest map value of the good
+            images it scored (``pixel.good_peak``), so that none of them would get a region.
+    """
     if value is not None:
         try:
             number = float(value)
@@ -82,6 +90,10 @@ def resolve_threshold(value: str | None, run_path: Path) -> tuple[float, str]:
     )
     if not isinstance(threshold, int | float) or not math.isfinite(threshold):
         raise UserError(f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold)")
+    peak = (metrics.get("pixel") or {}).get("good_peak")
+    if clean_goods and isinstance(peak, int | float) and math.isfinite(peak) and peak >= threshold:
+        above = float(np.nextafter(np.float32(peak), np.float32(math.inf)))  # maps are float32
+        return above, f"from {path}, above its good images"
     return float(threshold), f"from {path}"
 
 

@@ -50,15 +50,23 @@ def image_metrics(scores: Sequence[float], defects: Sequence[str]) -> dict:
 
 
 def pixel_metrics(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> dict:
-    """Pixel AUROC, AUPRO (FPR <= 0.3) and F1-max with its threshold; NaN where no pixel is defect."""
+    """Pixel AUROC, AUPRO (FPR <= 0.3) and F1-max with its threshold; NaN where no pixel is defect.
+
+    ``good_peak`` is the largest map value on an image without defect pixels (NaN without one):
+    a threshold above it leaves every good image clean (``inspection --anomaly-run``'s default).
+    """
+    goods = [float(m.max()) for m, mask in zip(maps, masks, strict=True) if not mask.any()]
+    good_peak = max(goods) if goods else math.nan
     if not any(mask.any() for mask in masks):
-        return {"auroc": math.nan, "aupro": math.nan, "f1_max": math.nan, "f1_threshold": math.nan}
+        nan = math.nan
+        return {"auroc": nan, "aupro": nan, "f1_max": nan, "f1_threshold": nan, "good_peak": good_peak}
     f1, threshold = pixel_f1_max(maps, masks)
     return {
         "auroc": pixel_auroc(maps, masks),
         "aupro": aupro(maps, masks),
         "f1_max": f1,
         "f1_threshold": threshold,
+        "good_peak": good_peak,
     }
 
 
@@ -75,6 +83,7 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
         ["pixel AUROC", fmt(pixel["auroc"])],
         ["AUPRO (FPR <= 0.3)", fmt(pixel["aupro"])],
         ["pixel F1-max (threshold)", f"{fmt(pixel['f1_max'])} ({fmt(pixel['f1_threshold'], 4)})"],
+        ["largest map value on a good image", fmt(pixel.get("good_peak"), 4)],
         ["inference, s per image", fmt(metrics.get("seconds_per_image"), 3)],
     ]
     lines = [

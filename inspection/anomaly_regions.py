@@ -54,7 +54,9 @@ class AnomalyRegions:
         Args:
             path: the run folder.
             threshold: a number, or an ``anomaly.evaluate`` ``metrics.json``; None: the run's own
-                evaluation (``eval-val``, ``eval-test``, ``eval-mvtec``), as ``anomaly.predict``.
+                evaluation (``eval-val``, ``eval-test``, ``eval-mvtec``), as ``anomaly.predict``. A
+                metrics file's threshold is raised just above the largest map value of the good
+                images it scored, if lower: a region on a good photo costs the cascade its verdict.
             min_area: smallest region kept, pixels.
 
         Raises:
@@ -63,7 +65,7 @@ class AnomalyRegions:
         if min_area < 1:
             raise UserError(f"--anomaly-min-area must be >= 1 pixel, got {min_area}")
         run = load_run(path)
-        value, origin = resolve_threshold(threshold, Path(path))
+        value, origin = resolve_threshold(threshold, Path(path), clean_goods=True)
         return cls(run, value, origin, min_area)
 
     @property

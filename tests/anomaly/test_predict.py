@@ -75,6 +75,17 @@ def test_a_metrics_files_mask_threshold_comes_before_its_pixel_one(tmp_path: Pat
     assert resolve_threshold(str(path), tmp_path) == (2.5, f"from {path}")
 
 
+def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.5}}))
+    assert resolve_threshold(str(path), tmp_path) == (1.0, f"from {path}")  # anomaly.predict's rule
+    value, origin = resolve_threshold(str(path), tmp_path, clean_goods=True)
+    assert 1.5 < value < 1.5001 and np.float32(1.5) < np.float32(value) and "above its good images" in origin
+    path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 0.5}}))  # already clean
+    assert resolve_threshold(str(path), tmp_path, clean_goods=True) == (1.0, f"from {path}")
+    assert resolve_threshold("0.2", tmp_path, clean_goods=True) == (0.2, "given")  # a number is a number
+
+
 def test_the_val_evaluation_gives_the_default_threshold_first(tmp_path: Path) -> None:
     for folder, value in (("eval-mvtec", 1.0), ("eval-test", 2.0), ("eval-val", 3.0)):
         (tmp_path / folder).mkdir()

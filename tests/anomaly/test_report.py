@@ -22,6 +22,16 @@ def test_perfect_map_scores_one() -> None:
     assert metrics["auroc"] == 1.0 and metrics["aupro"] == pytest.approx(1.0) and metrics["f1_max"] == 1.0
 
 
+def test_good_peak_is_the_largest_map_value_on_a_good_image() -> None:
+    mask, good = square_mask(), np.zeros((8, 8))
+    good[5, 5] = 0.7
+    defect = mask * 0.9 + 0.8  # its own values do not count, however high
+    metrics = pixel_metrics([defect, good, good / 2], [mask, np.zeros((8, 8), bool), np.zeros((8, 8), bool)])
+    assert metrics["good_peak"] == pytest.approx(0.7)
+    assert math.isnan(pixel_metrics([defect], [mask])["good_peak"])  # no good image
+    assert pixel_metrics([good], [np.zeros((8, 8), bool)])["good_peak"] == pytest.approx(0.7)  # goods only
+
+
 def test_inverted_map_scores_zero() -> None:
     mask = square_mask()
     metrics = pixel_metrics([1.0 - mask], [mask])
@@ -43,7 +53,7 @@ def test_half_the_region_found() -> None:
 
 def test_no_defect_pixels_gives_nan() -> None:
     metrics = pixel_metrics([np.zeros((4, 4))], [np.zeros((4, 4), bool)])
-    assert all(math.isnan(v) for v in metrics.values())
+    assert all(math.isnan(v) for k, v in metrics.items() if k != "good_peak") and metrics["good_peak"] == 0.0
 
 
 def test_image_metrics_per_defect() -> None:

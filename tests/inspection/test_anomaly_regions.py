@@ -56,6 +56,14 @@ def test_threshold_zero_makes_the_whole_photo_one_region_and_a_huge_one_none(pat
     assert nothing.boxes(rgb, photos / "one.png").shape == (0, 4)
 
 
+def test_a_metrics_files_threshold_is_raised_above_its_good_images(patchcore_run, tmp_path) -> None:
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"pixel": {"f1_threshold": 0.1, "good_peak": 5.0}}))
+    regions = AnomalyRegions.from_run(patchcore_run, threshold=str(metrics))
+    assert 5.0 < regions.threshold < 5.001 and regions.threshold_from.endswith("above its good images")
+    assert regions.record()["threshold"] == regions.threshold
+
+
 def test_regions_need_a_threshold_a_sane_min_area_and_the_runs_photo_size(patchcore_run, tmp_path) -> None:
     with pytest.raises(UserError, match="no threshold: pass --threshold"):
         AnomalyRegions.from_run(patchcore_run)
