@@ -17,7 +17,9 @@ on the val split (``anomaly.evaluate --masks``' pixel F1-max); then on each test
 - ``anomaly``: SAM (the same decoder, the same embedding) prompted with every PatchCore region's box;
 - ``cascade + untouched regions``: the cascade's masks and SAM's masks of the regions whose box
   overlaps no detector box (a region the detector already covers adds nothing new);
-- ``cascade + all regions``: the union of the two.
+- ``cascade + all regions``: the union of the two;
+- ``regions where the cascade has no box``: the cascade, and SAM's masks of every region only on a photo
+  the detector left without a box (a fallback).
 
 Per-image IoU of the union of masks against the truth on the defect photos; on the good ones the
 fraction left clean (no mask at all). Mean per split, then mean +- std over splits, and per image
@@ -43,7 +45,13 @@ from segmentation.data import load_split
 
 MODELS = ("yolo11n", "yoloe11n")
 MIN_AREA = 16  # anomaly.predict's default
-VARIANTS = ("cascade", "anomaly", "cascade + untouched regions", "cascade + all regions")
+VARIANTS = (
+    "cascade",
+    "anomaly",
+    "cascade + untouched regions",
+    "cascade + all regions",
+    "regions where the cascade has no box",
+)
 
 
 def overlaps(box: np.ndarray, boxes: np.ndarray) -> bool:
@@ -77,6 +85,7 @@ def photo_masks(inspector: Inspector, run, threshold: float, path: Path) -> dict
         "anomaly": every,
         "cascade + untouched regions": cascade | untouched,
         "cascade + all regions": cascade | every,
+        "regions where the cascade has no box": cascade if len(boxes) else every,
     }
 
 
