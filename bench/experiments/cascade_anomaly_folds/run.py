@@ -1,0 +1,141 @@
+"""The cascade with and without ``--anomaly-run`` over 5 stratified folds of ``hazelnut_toy`` (each defect
+photo tested once), every step a user's command.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/experiments/cascade_anomaly_folds/run.py \\
+        --work /tmp/s21/folds --table /tmp/s21/hz60/hazelnut_toy_s0_table.pt \\
+        --out bench/experiments/cascade_anomaly_folds/folds.json
+
+The 17 defect photos are dealt to 5 folds by ``segmentation.folds.kfold`` (seed 0); round ``k`` tests on fold
+``k``, validates on fold ``k + 1`` and trains on the rest. The 34 good photos are shuffled (seed 0) and dealt
+the same way, two per test and val fold, the converter's background ratio (0.5) of the train defect photos to
+train; the rest are PatchCore's fit set only. Per round: ``converters.mvtec2yolo --splits`` (boxes + COCO),
+``detection.train`` of YOLO11n and YOLOE-11n as ``bench/detect_bench.py`` trains them (60 epochs at 256 px,
+batch 8, seed 0), ``segmentation.train`` with the shipped decoder config, ``anomaly.train --data`` and
+``anomaly.evaluate --split val`` (the run's default threshold), then ``inspection.evaluate`` on the test fold
+with the fine-tuned decoder, at conf 0.25 and picked on val, without and with ``--anomaly-run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from segmentation.folds import kfold
+
+ROOT = Path("../shared/data/hazelnut_toy")
+MODELS = {"yolo11n": "configs/detection/yolo11n.yaml", "yoloe11n": "configs/detection/yoloe11n.yaml"}
+#: detect_bench's fixed-vector class table for YOLOE-11n (no text model offline): ``--table``.
+FIGURES = {
+    "iou_defect": ("per_image", "defect", "iou"),
+    "iou_good": ("per_image", "good", "iou"),
+    "accuracy": ("image_level", "accuracy"),
+    "image_auroc": ("image_level", "auroc"),
+    "pixel_auroc": ("pixel", "auroc"),
+    "aupro": ("pixel", "aupro"),
+}
+
+
+def run(command: list[str]) -> None:
+    print("$ " + shlex.join(command), file=sys.stderr, flush=True)
+    subprocess.run(command, check=True, stdout=sys.stderr)
+
+
+def fold_splits(k: int, seed: int = 0) -> list[dict]:
+    """Converter ``splits.json`` contents of each round."""
+    defects = sorted(f"hazelnut_toy/test/colour/{p.stem}" for p in (ROOT / "test" / "colour").glob("*.jpg"))
+    goods = sorted(f"hazelnut_toy/{p.parent.parent.name}/good/{p.stem}" for p in ROOT.glob("*/good/*.jpg"))
+    goods = [goods[i] for i in np.random.default_rng(seed).permutation(len(goods))]
+    rounds = []
+    for fold in kfold([(key, "colour") for key in defects], k, seed=seed):
+        test_goods, val_goods = (
+            goods[fold.index * 2 : fold.index * 2 + 2],
+            goods[2 * k + fold.index * 2 :][:2],
+        )
+        spare = [g for g in goods if g not in test_goods + val_goods]
+        train_goods = spare[: round(0.5 * len(fold.train))]
+        rounds.append(
+            {"version": 1, "seed": seed, "ratios": {"train": 0.6, "val": 0.2, "test": 0.2},
+             "background_ratio": 0.5, "train": sorted([*fold.train, *train_goods]),
+             "val": sorted([*fold.val, *val_goods]), "test": sorted([*fold.test, *test_goods])}
+        )  # fmt: skip
+    return rounds
+
+
+def one_round(work: Path, index: int, splits: dict, table: Path) -> list[dict]:
+    data, py = work / f"fold{index}", sys.executable
+    (work / f"fold{index}.json").write_text(json.dumps(splits, indent=1))
+    run([py, "-m", "converters.mvtec2yolo", "--root", str(ROOT), "--out", str(data), "--coco",
+         "--task", "detect",
+         "--splits", str(work / f"fold{index}.json"), "--overwrite", "--no-progress"])  # fmt: skip
+    for model, config in MODELS.items():
+        run([py, "-m", "detection.train", "--config", config, f"data={data / 'data.yaml'}", "epochs=60",
+             "imgsz=256", "batch=8", "seed=0", "workers=2", "plots=false", f"project={work / 'runs'}",
+             f"name=f{index}_{model}", "exist_ok=true",
+             *([f"text_embeddings={table}"] if model == "yoloe11n" else [])])  # fmt: skip
+    run([py, "-m", "segmentation.train", "--config", "configs/segmentation/sam_decoder.yaml", f"data={data}",
+         f"out={work / 'sam'}", f"name=f{index}", "exist_ok=true", "progress=false"])  # fmt: skip
+    anomaly = work / f"anomaly{index}"
+    run([py, "-m", "anomaly.train", "--root", str(ROOT), "--data", str(data), "--out", str(anomaly),
+         "--overwrite", "--no-progress"])  # fmt: skip
+    run([py, "-m", "anomaly.evaluate", "--run", str(anomaly), "--data", str(data), "--split", "val",
+         "--overwrite", "--no-progress"])  # fmt: skip
+    rows = []
+    for model in MODELS:
+        for conf in ("0.25", "val"):
+            for regions in (False, True):
+                out = work / "eval" / f"f{index}_{model}_{conf}_{'regions' if regions else 'plain'}"
+                command = [py, "-m", "inspection.evaluate", "--detector",
+                           str(work / "runs" / f"f{index}_{model}" / "weights" / "best.pt"), "--imgsz", "256",
+                           "--sam", str(work / "sam" / f"f{index}" / "decoder.pt"), "--data", str(data),
+                           "--split", "test", "--out", str(out), "--overwrite", "--no-progress",
+                           "--gallery", "0"]  # fmt: skip
+                command += ["--conf-from", "val"] if conf == "val" else ["--conf", conf]
+                command += ["--anomaly-run", str(anomaly)] if regions else []
+                run(command)
+                metrics = json.loads((out / "metrics.json").read_text())
+                figures = {}
+                for name, path in FIGURES.items():
+                    value = metrics
+                    for key in path:
+                        value = value[key]
+                    figures[name] = float(value)
+                rows.append({"fold": index, "model": model, "conf": conf, "regions": regions, **figures})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--table", type=Path, required=True, help="detect_bench's <data>_s0_table.pt")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    rows = [
+        row
+        for i, splits in enumerate(fold_splits(args.folds))
+        for row in one_round(args.work, i, splits, args.table)
+    ]
+    summary = {}
+    for model in MODELS:
+        for conf in ("0.25", "val"):
+            for regions in (False, True):
+                group = [r for r in rows if (r["model"], r["conf"], r["regions"]) == (model, conf, regions)]
+                key = f"{model} conf {conf}{' + regions' if regions else ''}"
+                summary[key] = {
+                    name: {"mean": float(np.mean([r[name] for r in group])),
+                           "std": float(np.std([r[name] for r in group], ddof=1))}
+                    for name in FIGURES
+                }  # fmt: skip
+                print(key, "  ".join(f"{n} {v['mean']:.3f}±{v['std']:.3f}" for n, v in summary[key].items()))
+    args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
