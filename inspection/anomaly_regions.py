@@ -30,6 +30,12 @@ from common.errors import UserError
 ANOMALY = "anomaly"
 
 
+def check_min_area(min_area: int) -> None:
+    """Refuses a smallest region of fewer than one pixel (``--anomaly-min-area``)."""
+    if min_area < 1:
+        raise UserError(f"--anomaly-min-area must be >= 1 pixel, got {min_area}")
+
+
 @dataclass(frozen=True)
 class AnomalyRegions:
     """A loaded PatchCore run and the cut that turns its maps into boxes.
@@ -63,8 +69,7 @@ class AnomalyRegions:
         Raises:
             UserError: ``min_area`` < 1, a corrupt run, no threshold or a bad one.
         """
-        if min_area < 1:
-            raise UserError(f"--anomaly-min-area must be >= 1 pixel, got {min_area}")
+        check_min_area(min_area)
         run = load_run(path)
         value, origin = resolve_threshold(threshold, Path(path), clean_goods=True)
         return cls(run, value, origin, min_area)

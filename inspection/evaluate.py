@@ -233,7 +233,7 @@ def check_options(options: EvaluateOptions) -> None:
 
 
 def load_inspector(
-    options: EvaluateOptions, device: torch.device, photos: Sequence[Path] = ()
+    options: EvaluateOptions, device: torch.device, photos: Sequence[Path]
 ) -> tuple[Inspector, dict]:
     """Loads both models, cheapest checks first; returns the inspector and the resolved settings.
 

@@ -20,7 +20,7 @@ from anomaly.data import check_sizes
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import cache_root
-from inspection.anomaly_regions import AnomalyRegions
+from inspection.anomaly_regions import AnomalyRegions, check_min_area
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
 from segmentation.colour_head import ColourHead
@@ -81,8 +81,7 @@ def check_cascade(options: CascadeOptions) -> None:
     if not 0 <= options.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
     check_tta(options.tta, options.crop_rule())
-    if options.anomaly_min_area < 1:
-        raise UserError(f"--anomaly-min-area must be >= 1 pixel, got {options.anomaly_min_area}")
+    check_min_area(options.anomaly_min_area)
     if options.anomaly_run is None and options.anomaly_threshold is not None:
         raise UserError("--anomaly-threshold needs --anomaly-run")
     if options.max_det < 1:
