@@ -62,6 +62,7 @@ FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("image AUROC", ("image_level", "auroc")),
     ("box AP50", ("box", "AP50")),
     ("mask AP", ("mask", "box", "AP")),
+    ("mask AP any class", ("mask_any_class", "box", "AP")),
     ("oracle mask AP", ("mask_oracle", "AP")),
     ("IoU defect images", ("per_image", "defect", "iou")),
     ("oracle IoU defect images", ("per_image", "defect", "oracle_iou")),

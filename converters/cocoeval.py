@@ -122,6 +122,24 @@ def precision_table(
     )
 
 
+def one_class(
+    ground_truth: Mapping, results: Sequence[Mapping], *, name: str = "defect"
+) -> tuple[dict, list[dict]]:
+    """``ground_truth`` and ``results`` with every category merged into one (id 1, ``name``): copies.
+
+    Scored with :func:`precision_table`, a prediction then matches any true instance whatever the
+    class either names (class-agnostic AP, as ultralytics' ``single_cls``): how well defects are
+    found and outlined, apart from how well they are told apart. Results of a category the ground
+    truth lacks (the inspection cascade's ``anomaly`` regions) count as well.
+    """
+    truth = {
+        **ground_truth,
+        "categories": [{"id": 1, "name": name}],
+        "annotations": [{**a, "category_id": 1} for a in ground_truth.get("annotations", [])],
+    }
+    return truth, [{**r, "category_id": 1} for r in results]
+
+
 def _empty_results(gt):
     """Results without detections (``loadRes`` refuses an empty list; a bare ``COCO()`` has no keys)."""
     from pycocotools.coco import COCO

@@ -306,7 +306,8 @@ def summary(figures: dict, out: Path, conf_from: str | None = None) -> str:
             f"{figures['images']} images ({figures['defect_images']} with defects), "
             f"{figures['instances']} instances, {figures['detections']} detections",
             f"  box AP50 {figures['box']['AP50']:.3f}  mask AP end to end {figures['mask'][rank]['AP']:.3f} "
-            f"(ranked by {rank}) vs oracle {figures['mask_oracle']['AP']:.3f}",
+            f"(ranked by {rank}; any defect type {figures['mask_any_class'][rank]['AP']:.3f}) "
+            f"vs oracle {figures['mask_oracle']['AP']:.3f}",
             f"  per-image IoU {figures['per_image']['all']['iou']:.3f} (defect images {defect['iou']:.3f}, "
             f"oracle {defect['oracle_iou']:.3f}; boundary IoU {defect['boundary_iou']:.3f})",
             f"  pixel AUROC {figures['pixel']['auroc']:.3f}  AUPRO {figures['pixel']['aupro']:.3f}",

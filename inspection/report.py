@@ -55,11 +55,14 @@ def summary_rows(metrics: Mapping) -> list[list[str]]:
     """The headline figures as ``(name, value)`` rows."""
     per_image, pixel, level = metrics["per_image"], metrics["pixel"], metrics["image_level"]
     ranks = ", ".join(f"{rank} {fmt(metrics['mask'][rank]['AP'])}" for rank in metrics["mask"])
+    any_class = metrics["mask_any_class"][metrics["rank_by"]]
     return [
         ["images (defect / good)", f"{metrics['images']} ({metrics['defect_images']} / "
          f"{metrics['images'] - metrics['defect_images']})"],
         ["ground-truth instances / detections", f"{metrics['instances']} / {metrics['detections']}"],
         ["mask AP by ranking score", f"{ranks} (used: {metrics['rank_by']})"],
+        ["mask AP / AP50, any defect type (class-agnostic)",
+         f"{fmt(any_class['AP'])} / {fmt(any_class['AP50'])}"],
         ["per-image IoU / Dice, all images",
          f"{fmt(per_image['all']['iou'])} / {fmt(per_image['all']['dice'])}"],
         ["per-image IoU / Dice / boundary IoU, defect images",

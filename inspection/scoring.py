@@ -10,7 +10,8 @@ call. :meth:`SplitScorer.finish` computes everything at the end:
 - mask AP of the cascade's masks under three ranking scores (the box score,
   SAM's predicted IoU, their product) and of the oracle's masks, so the loss
   due to detection is visible; the ranking with the best cascade mask AP is
-  reported as the one to use;
+  reported as the one to use; and the cascade's mask AP with every class merged into one
+  (class-agnostic: defects found and outlined, whatever type the verdict gave them);
 - per-image IoU, Dice and boundary IoU (:func:`common.metrics.boundary_iou`) of the
   predicted defect pixels, over defect and good images (a false positive on a good image
   scores 0), and the oracle's per-image IoU and boundary IoU beside them, so the pixels lost
@@ -28,7 +29,7 @@ import numpy as np
 
 from common import metrics
 from common.metrics import auroc
-from converters.cocoeval import PrecisionTable, precision_table
+from converters.cocoeval import PrecisionTable, one_class, precision_table
 from detection.image_level import confusion_matrix
 from inspection.outputs import RANK_BY, instance_results
 from inspection.photos import Photo
@@ -175,6 +176,19 @@ def mask_tables(scorer: SplitScorer) -> tuple[dict[str, PrecisionTable], Precisi
     return cascade, oracle, boxes
 
 
+def any_class_tables(scorer: SplitScorer) -> dict[str, PrecisionTable]:
+    """COCOeval tables of the cascade's masks per ranking, every class merged into one (class-agnostic).
+
+    A mask of the wrong defect type, or of the ``anomaly`` regions' class, still matches its defect
+    here: the gap to the per-class mask AP is what the type calls cost.
+    """
+    tables = {}
+    for rank in RANK_BY:
+        truth, results = one_class(scorer.ground_truth, ranked(scorer.cascade, rank))
+        tables[rank] = precision_table(truth, results, iou_type="segm", max_det=MAX_DET)
+    return tables
+
+
 def image_level(images: Sequence[ImageRecord], names: Sequence[str]) -> dict:
     """Defect-type accuracy (and balanced), confusion matrix and AUROC of the image calls."""
     labels = [GOOD, *names]
@@ -204,6 +218,7 @@ def summarise(scorer: SplitScorer) -> dict:
         "detections": len(scorer.cascade),
         "box": _table_figures(boxes),
         "mask": {rank: _table_figures(cascade[rank]) for rank in RANK_BY},
+        "mask_any_class": {rank: _any_class_figures(t) for rank, t in any_class_tables(scorer).items()},
         "mask_oracle": _table_figures(oracle),
         "rank_by": best,
         "per_image": _iou_summary(scorer.images),
@@ -218,6 +233,11 @@ def summarise(scorer: SplitScorer) -> dict:
 def _table_figures(table: PrecisionTable) -> dict:
     recall, precision = table.pr_curve(iou=0.5)
     return {**table.summary(), "pr50": {"recall": recall.tolist(), "precision": precision.tolist()}}
+
+
+def _any_class_figures(table: PrecisionTable) -> dict:
+    """A one-class table's figures: its per-class entry repeats the overall one, so it is left out."""
+    return {key: value for key, value in _table_figures(table).items() if key != "per_class"}
 
 
 #: The per-image figures averaged by :func:`_iou_summary` (``ImageRecord`` fields).

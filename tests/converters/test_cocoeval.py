@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converters.cocoeval import precision_table
+from converters.cocoeval import one_class, precision_table
 from converters.masks import mask_to_rle
 
 
@@ -85,3 +85,21 @@ def test_unknown_iou_type_is_refused() -> None:
 def test_a_split_without_images_scores_zero() -> None:
     gt = {**ground_truth(), "images": [], "annotations": []}
     assert precision_table(gt, [], iou_type="segm").summary() == {"AP": 0.0, "AP50": 0.0, "per_class": {}}
+
+
+def test_one_class_matches_a_mask_whatever_class_it_names() -> None:
+    # The two masks are right but their classes swapped, a third duplicate names a class the ground
+    # truth lacks (the cascade's 'anomaly'): per class nothing matches; merged, both defects are found
+    # first and the duplicate is a false positive after them.
+    gt = ground_truth()
+    results = results_from(gt)
+    results[0], results[1] = {**results[0], "category_id": 2}, {**results[1], "category_id": 1}
+    results.append({**results[0], "category_id": 9, "score": 0.5})
+    before = repr(gt), repr(results)
+    assert precision_table(gt, results, iou_type="segm").ap() == 0.0
+    truth, merged = one_class(gt, results, name="any")
+    assert (repr(gt), repr(results)) == before
+    assert truth["categories"] == [{"id": 1, "name": "any"}] and truth["images"] == gt["images"]
+    assert {a["category_id"] for a in truth["annotations"]} == {r["category_id"] for r in merged} == {1}
+    summary = precision_table(truth, merged, iou_type="segm").summary()
+    assert summary["AP"] == pytest.approx(1.0) and list(summary["per_class"]) == ["any"]

@@ -23,6 +23,7 @@ def figures() -> dict:
             "mask": table(0.3, 0.7, scratch=(0.25, 0.65)),
             "product": table(0.2, 0.3, scratch=(0.12, 0.22)),
         },
+        "mask_any_class": {"box": {"AP": 0.15, "AP50": 0.25}, "mask": {"AP": 0.35, "AP50": 0.75}},
         "mask_oracle": table(0.8, 0.9, scratch=(0.75, 0.85), stain=(0.81, 0.91)),
         "per_image": {"all": group, "defect": group, "good": {**group, "iou": 1.0}},
         "pixel": {"auroc": 0.95, "aupro": 0.8},
@@ -44,6 +45,7 @@ def test_summary_rows_split_the_images_and_name_the_ranking_used() -> None:
     assert rows["images (defect / good)"] == "5 (2 / 3)"
     assert rows["ground-truth instances / detections"] == "3 / 4"
     assert rows["mask AP by ranking score"] == "box 0.100, mask 0.300, product 0.200 (used: mask)"
+    assert rows["mask AP / AP50, any defect type (class-agnostic)"] == "0.350 / 0.750"
 
 
 def test_html_tables_escape_cells_and_align_figures_right() -> None:

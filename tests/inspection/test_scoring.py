@@ -301,3 +301,20 @@ def test_detections_past_the_hundredth_of_an_image_still_count() -> None:
     figures = scorer.finish()
     assert figures["box"]["AP50"] == pytest.approx(1 / 101)
     assert figures["mask"]["box"]["AP50"] == pytest.approx(1 / 101)
+
+
+def test_a_mask_of_the_wrong_class_counts_only_when_classes_are_merged() -> None:
+    # The truth is a 'stain'; the cascade outlines it exactly but calls it a 'scratch', and adds a
+    # region of a class the ground truth lacks (id 2: the 'anomaly' regions') on the same defect.
+    truth = square(10, 20)
+    ground_truth = coco_truth([[truth]])
+    ground_truth["annotations"][0]["category_id"] = 2
+    ground_truth["categories"] = [{"id": 1, "name": "scratch"}, {"id": 2, "name": "stain"}]
+    found = replace(inspection_of([truth, truth]), classes=np.array([0, 2]), scores=np.array([0.9, 0.25]))
+    scorer = SplitScorer(ground_truth=ground_truth, names=["scratch", "stain"], conf=0.25)
+    scorer.add(Photo(Path("1.png"), "1.png", "1", 1), found, truth_of([truth]), inspection_of([truth]))
+    figures = scorer.finish()
+    assert all(figures["mask"][rank]["AP"] == 0.0 for rank in RANK_BY)
+    merged = figures["mask_any_class"]
+    assert merged["box"]["AP"] == pytest.approx(1.0)
+    assert set(merged) == set(RANK_BY) and "per_class" not in merged["box"]

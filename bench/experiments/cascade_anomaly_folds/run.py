@@ -38,6 +38,8 @@ FIGURES = {
     "image_auroc": ("image_level", "auroc"),
     "pixel_auroc": ("pixel", "auroc"),
     "aupro": ("pixel", "aupro"),
+    "mask_ap": ("mask", "box", "AP"),
+    "mask_ap_any_class": ("mask_any_class", "box", "AP"),
 }
 
 
@@ -67,16 +69,16 @@ def fold_splits(k: int, seed: int = 0) -> list[dict]:
     return rounds
 
 
-def one_round(work: Path, index: int, splits: dict, table: Path) -> list[dict]:
+def one_round(work: Path, index: int, splits: dict, table: Path | None, models: list[str]) -> list[dict]:
     data, py = work / f"fold{index}", sys.executable
     (work / f"fold{index}.json").write_text(json.dumps(splits, indent=1))
     run([py, "-m", "converters.mvtec2yolo", "--root", str(ROOT), "--out", str(data), "--coco",
          "--task", "detect",
          "--splits", str(work / f"fold{index}.json"), "--overwrite", "--no-progress"])  # fmt: skip
-    for model, config in MODELS.items():
-        run([py, "-m", "detection.train", "--config", config, f"data={data / 'data.yaml'}", "epochs=60",
-             "imgsz=256", "batch=8", "seed=0", "workers=2", "plots=false", f"project={work / 'runs'}",
-             f"name=f{index}_{model}", "exist_ok=true",
+    for model in models:
+        run([py, "-m", "detection.train", "--config", MODELS[model], f"data={data / 'data.yaml'}",
+             "epochs=60", "imgsz=256", "batch=8", "seed=0", "workers=2", "plots=false",
+             f"project={work / 'runs'}", f"name=f{index}_{model}", "exist_ok=true",
              *([f"text_embeddings={table}"] if model == "yoloe11n" else [])])  # fmt: skip
     run([py, "-m", "segmentation.train", "--config", "configs/segmentation/sam_decoder.yaml", f"data={data}",
          f"out={work / 'sam'}", f"name=f{index}", "exist_ok=true", "progress=false"])  # fmt: skip
@@ -86,7 +88,7 @@ def one_round(work: Path, index: int, splits: dict, table: Path) -> list[dict]:
     run([py, "-m", "anomaly.evaluate", "--run", str(anomaly), "--data", str(data), "--split", "val",
          "--overwrite", "--no-progress"])  # fmt: skip
     rows = []
-    for model in MODELS:
+    for model in models:
         for conf in ("0.25", "val"):
             for regions in (False, True):
                 out = work / "eval" / f"f{index}_{model}_{conf}_{'regions' if regions else 'plain'}"
@@ -114,16 +116,19 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--table", type=Path, required=True, help="detect_bench's <data>_s0_table.pt")
+    parser.add_argument("--table", type=Path, help="detect_bench's <data>_s0_table.pt (for yoloe11n)")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
+    if "yoloe11n" in args.models and args.table is None:
+        parser.error("--table is needed for yoloe11n (no text model offline)")
     args.work.mkdir(parents=True, exist_ok=True)
     rows = [
         row
         for i, splits in enumerate(fold_splits(args.folds))
-        for row in one_round(args.work, i, splits, args.table)
+        for row in one_round(args.work, i, splits, args.table, args.models)
     ]
     summary = {}
-    for model in MODELS:
+    for model in args.models:
         for conf in ("0.25", "val"):
             for regions in (False, True):
                 group = [r for r in rows if (r["model"], r["conf"], r["regions"]) == (model, conf, regions)]
