@@ -60,7 +60,9 @@ def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
     return (Path(source).parent if base is None else base), photos
 
 
-def resolve_threshold(value: str | None, run_path: Path, *, clean_goods: bool = False) -> tuple[float, str]:
+def resolve_threshold(
+    value: str | None, run_path: Path, *, clean_goods: bool = False, flag: str = "--threshold"
+) -> tuple[float, str]:
     """The map threshold and where it came from (see the module docstring).
 
     Args:
@@ -68,6 +70,7 @@ def resolve_threshold(value: str | None, run_path: Path, *, clean_goods: bool = 
         run_path: the run folder.
         clean_goods: raise a metrics file's threshold just above the largest map value of the good
             images it scored (``pixel.good_peak``), so that none of them would get a region.
+        flag: the option the errors name (``--anomaly-threshold`` in the inspection cascade).
     """
     if value is not None:
         try:
@@ -75,13 +78,13 @@ def resolve_threshold(value: str | None, run_path: Path, *, clean_goods: bool = 
         except ValueError:  # not a number: a metrics.json
             path = Path(value)
         else:
-            return check_threshold(number, "--threshold"), "given"
+            return check_threshold(number, flag), "given"
     else:
         found = [run_path / name / "metrics.json" for name in EVAL_FOLDERS]
         path = next((p for p in found if p.is_file()), None)
         if path is None:
             raise UserError(
-                f"no threshold: pass --threshold VALUE, or evaluate the run first (python -m "
+                f"no threshold: pass {flag} VALUE, or evaluate the run first (python -m "
                 f"anomaly.evaluate --run {quote(str(run_path))}) so that its metrics.json gives one"
             )
     metrics = read_json_object(path, what="metrics file")

@@ -17,6 +17,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,14 @@ def check_seed(value: object, *, what: str = "--seed") -> int:
     return int(value)
 
 
+def _background_count(ratio: float, n_defect: int) -> int:
+    """``ratio * n_defect`` rounded half up; exact where the float product overflows (``1e308``)."""
+    wanted = ratio * n_defect + 0.5
+    if math.isfinite(wanted):
+        return int(wanted)
+    return int(Fraction(ratio) * n_defect + Fraction(1, 2))
+
+
 def _rng(seed: int, stratum: str) -> np.random.Generator:
     # One generator per stratum, keyed by its name: adding a category or a
     # defect type leaves the split of the others unchanged.
@@ -152,7 +161,7 @@ def make_splits(
 
     goods = sorted(set(good_keys))
     goods = [goods[i] for i in _rng(seed, "good").permutation(len(goods))]
-    wanted = [int(background_ratio * len(assigned[split]) + 0.5) for split in SPLITS]
+    wanted = [_background_count(background_ratio, len(assigned[split])) for split in SPLITS]
     if sum(wanted) > len(goods):  # not enough good images: share them in proportion
         wanted = _allocate(len(goods), [w / sum(wanted) for w in wanted])
     start = 0

@@ -510,6 +510,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
+    if args.fold_seed < 0:  # numpy's generators refuse it with a bare ValueError, after the embeddings
+        raise UserError(f"--fold-seed must be an integer >= 0, got {args.fold_seed}")
     if not args.folds and (args.config or args.set):
         raise UserError("--config and --set are the fine-tuning's settings: they apply only with --folds")
     if args.folds and args.no_colour_head:

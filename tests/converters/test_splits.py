@@ -44,6 +44,13 @@ def test_backgrounds_are_capped_and_shared_in_proportion():
     assert n_good == [2, 0, 1]  # 3 of the 12 wanted, shared 0.6 : 0.2 : 0.2 (the tie to the last split)
 
 
+def test_a_finite_background_ratio_whose_product_overflows_is_shared_like_any_large_one():
+    # 1e308 * 6 defect images is inf as a float: int() of it raised OverflowError (a traceback)
+    huge = make_splits(keys("a/x", 10), ["g1", "g2", "g3"], background_ratio=1e308)
+    two = make_splits(keys("a/x", 10), ["g1", "g2", "g3"], background_ratio=2.0)
+    assert [huge[split] for split in SPLITS] == [two[split] for split in SPLITS]
+
+
 def test_good_images_are_shuffled_by_the_seed():
     goods = [f"g{i:02d}" for i in range(20)]
 

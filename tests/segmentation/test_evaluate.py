@@ -143,6 +143,7 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
         (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
         (["--folds", "3", "--no-colour-head"], "drop --no-colour-head"),
+        (["--folds", "3", "--fold-seed", "-1"], "--fold-seed must be an integer >= 0, got -1"),
         (["--set", "epochs=1"], "apply only with --folds"),  # not silently ignored
         (["--config", "{garbage}"], "apply only with --folds"),
         (["--device", "gpu"], "unknown device 'gpu'"),
