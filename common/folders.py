@@ -107,6 +107,26 @@ def check_run_name(name: object, *, inside: str) -> None:
         raise UserError(f"config key 'name' needs a plain folder name inside '{inside}', got {text!r}")
 
 
+def check_input_file(path: str | Path, what: str, *, inside: Iterable[str] = ()) -> Path:
+    """``path`` when it is a file; a run folder given instead gets the file in it named.
+
+    Args:
+        what: the file's kind, as the message begins (``weights``, ``SAM checkpoint``).
+        inside: where a run folder holds the file (``weights/best.pt``), first found named.
+
+    Raises:
+        UserError: ``<what> not found: <path>``, or ``<path> is a folder: pass <path>/<file>``.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise UserError(f"{what} not found: {path}")
+    found = [path / name for name in inside if (path / name).is_file()]
+    wanted = f"pass {found[0]}" if found else f"pass the {what} file itself"
+    raise UserError(f"{what} {path} is a folder, not a file: {wanted}")
+
+
 def check_outside_tree(out: str | Path, tree: str | Path) -> None:
     """Refuses an output folder inside the input ``tree``, or holding it (``--overwrite`` would delete it).
 

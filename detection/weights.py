@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import UserError, one_line
+from common.folders import check_input_file
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
 if TYPE_CHECKING:
@@ -148,11 +149,9 @@ def load_detector(weights: str | Path) -> Model:
 
 
 def weights_file(weights: str | Path) -> Path:
-    """``weights`` as a path to an existing file; :class:`UserError` ``weights not found`` otherwise."""
-    path = Path(weights)
-    if not path.is_file():
-        raise UserError(f"weights not found: {weights}")
-    return path
+    """``weights`` as a path to an existing file; :class:`UserError` ``weights not found`` otherwise (a
+    training run's folder: its ``weights/best.pt`` named)."""
+    return check_input_file(weights, "weights", inside=("weights/best.pt", "best.pt"))
 
 
 def load_error_reason(error: BaseException, model: str, *, is_file: bool) -> str:

@@ -25,6 +25,7 @@ import torch
 from segment_anything.modeling import Sam
 
 from common.errors import UserError
+from common.folders import check_input_file
 from common.io import load_torch
 from segmentation.colour_head import ColourHead
 from segmentation.finetuned import (
@@ -87,9 +88,7 @@ def check_sam_checkpoint(
         raise UserError(f"base checkpoint not found: {base}")
     if checkpoint is None:
         return SamCheckpoint(model or DEFAULT_MODEL, None, base)
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise UserError(f"SAM checkpoint not found: {path}")
+    path = check_input_file(checkpoint, "SAM checkpoint", inside=("decoder.pt",))
     data = load_torch(path, what="SAM checkpoint")
     refuse_training_state(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
+from common.folders import check_input_file
 from converters.convert import TASKS, format_report
 
 if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad options do without
@@ -346,8 +347,8 @@ def check_model_options(args: argparse.Namespace) -> tuple[torch.device, str]:
         torch.set_num_threads(args.threads)
     if args.model is not None:
         sam_model(args.model)  # one line naming the known models
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    if args.checkpoint is not None:
+        check_input_file(args.checkpoint, "checkpoint", inside=("decoder.pt",))
     try:
         device = resolve_device(args.device)  # UserError for a device this machine lacks
     except RuntimeError as error:  # a string torch.device() cannot parse

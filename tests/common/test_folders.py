@@ -11,6 +11,7 @@ import pytest
 from common.errors import UserError
 from common.folders import (
     build_folder,
+    check_input_file,
     check_output_folder,
     check_outside_tree,
     check_replaceable,
@@ -199,3 +200,18 @@ def test_a_failure_to_write_elsewhere_names_that_place_not_out(tmp_path: Path) -
 
     with pytest.raises(UserError, match=rf"^cannot write {tmp_path / 'out'}: No space left"):
         build_folder(tmp_path / "out", fail_inside, overwrite=False)
+
+
+def test_an_input_file_given_as_its_run_folder_names_the_file_inside(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    with pytest.raises(
+        UserError, match=f"^weights {run} is a folder, not a file: pass the weights file itself$"
+    ):
+        check_input_file(run, "weights", inside=("weights/best.pt",))
+    (run / "weights" / "best.pt").write_bytes(b"w")
+    with pytest.raises(UserError, match=f"is a folder, not a file: pass {run / 'weights' / 'best.pt'}$"):
+        check_input_file(run, "weights", inside=("best.pt", "weights/best.pt"))
+    with pytest.raises(UserError, match=f"^SAM checkpoint not found: {tmp_path / 'nope.pt'}$"):
+        check_input_file(tmp_path / "nope.pt", "SAM checkpoint")
+    assert check_input_file(run / "weights" / "best.pt", "weights") == run / "weights" / "best.pt"
