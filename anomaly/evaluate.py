@@ -32,7 +32,7 @@ from anomaly.data import (
     read_splits,
 )
 from anomaly.mask_scores import score_masks
-from anomaly.masks import load_segmenter
+from anomaly.masks import check_sam_flags, load_segmenter
 from anomaly.patchcore import to_tensor
 from anomaly.regions import check_threshold
 from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
@@ -291,6 +291,7 @@ def parser() -> OneLineParser:
 
 def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
     result = evaluate_run(
         args.run,
         root=args.root,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly.regions import Region, map_regions
+from common.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,21 @@ def split_parts(instances: Instances, min_area: int = 1) -> Instances:
     )
 
 
+def check_sam_flags(sam: str | Path | None, zero_shot: bool, model: str | None) -> None:
+    """Refuses ``--sam`` with ``--sam-zero-shot``, and ``--sam-model`` without either (each ignored before).
+
+    Raises:
+        UserError: naming the flags.
+    """
+    if sam is not None and zero_shot:
+        raise UserError(
+            "--sam and --sam-zero-shot do not combine: --sam is a fine-tuned decoder.pt, --sam-zero-shot "
+            "SAM's own weights; pass one"
+        )
+    if model is not None and sam is None and not zero_shot:
+        raise UserError(f"--sam-model {model} needs --sam or --sam-zero-shot (without either, no SAM runs)")
+
+
 def load_segmenter(sam: str | Path | None, *, zero_shot: bool = False, model: str | None = None) -> Segmenter:
     """The segmenter the commands' ``--sam`` names.
 
@@ -123,8 +139,10 @@ def load_segmenter(sam: str | Path | None, *, zero_shot: bool = False, model: st
             state dict (a ``decoder.pt`` records its own).
 
     Raises:
-        UserError: an unreadable checkpoint, or SAM weights that cannot be resolved.
+        UserError: an unreadable checkpoint, SAM weights that cannot be resolved, or flags that do not
+            combine (:func:`check_sam_flags`).
     """
+    check_sam_flags(sam, zero_shot, model)
     if sam is not None:
         from segmentation.finetuned import load_finetuned
 

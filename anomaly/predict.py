@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
-from anomaly.masks import load_segmenter
+from anomaly.masks import check_sam_flags, load_segmenter
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
 from anomaly.run import load_run
@@ -214,6 +214,7 @@ def parser() -> OneLineParser:
 
 def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
     if args.min_area < 1:
         raise UserError(f"--min-area must be at least 1, got {args.min_area}")
     result = predict_photos(

@@ -255,3 +255,27 @@ def test_an_out_holding_photos_a_pattern_matched_is_refused(run: Path, lot: Path
     with pytest.raises(UserError, match=f"{lot / 'line_2'} holds c.png, which this command does not write"):
         predict_photos(run, f"{lot}/*/*.png", lot / "line_2", threshold="1", overwrite=True, progress=False)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--sam", "decoder.pt", "--sam-zero-shot"], "--sam and --sam-zero-shot do not combine"),
+        (["--sam-model", "vit_b"], "--sam-model vit_b needs --sam or --sam-zero-shot"),  # was ignored
+    ],
+)
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_sam_flags_that_would_be_ignored_are_refused(
+    run: Path, parts: Path, tmp_path, capsys, command, flags, fragment
+):
+    import anomaly.evaluate
+    import anomaly.predict
+
+    if command == "predict":
+        argv = ["--run", run, "--source", parts / "test", "--out", tmp_path / "out", "--threshold", "1"]
+        assert anomaly.predict.main([str(a) for a in (*argv, *flags)]) == 2
+    else:
+        argv = ["--run", run, "--out", tmp_path / "out"]  # no --masks: --sam-model alone loads nothing
+        assert anomaly.evaluate.main([str(a) for a in (*argv, *flags)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
