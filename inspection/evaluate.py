@@ -247,6 +247,8 @@ def load_inspector(
     colour_head = colour_head_for(options, checkpoint)
     detector = load_detector(weights)
     regions = load_regions(options, photos)
+    if regions is not None:
+        regions.check_not_fit_on(options.data, options.split)
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
     inspector = build_inspector(

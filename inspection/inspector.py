@@ -237,7 +237,7 @@ class Inspector:
         height, width = image.shape[:2]
         detections = self.detect(image)
         if self.regions is not None:
-            boxes = self.regions.boxes(self.photo_rgb(path, image), path)
+            boxes = self.regions.boxes(self.photo_rgb(path, image), path, detections.boxes)
             detections = with_boxes(detections, boxes, len(self.detector_class_names), self.conf)
         detections = sort_by_score(detections)
         if len(detections.scores):

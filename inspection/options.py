@@ -20,7 +20,7 @@ from anomaly.data import check_sizes
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import cache_root
-from inspection.anomaly_regions import AnomalyRegions, check_min_area
+from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
 from segmentation.colour_head import ColourHead
@@ -54,6 +54,7 @@ class CascadeOptions:
     anomaly_run: Path | None = None
     anomaly_threshold: str | None = None
     anomaly_min_area: int = 16
+    anomaly_max_covered: float = 1.0
     progress: bool = True
 
     def resolved(self, *, model: str, device: str) -> CascadeOptions:
@@ -82,6 +83,7 @@ def check_cascade(options: CascadeOptions) -> None:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
     check_tta(options.tta, options.crop_rule())
     check_min_area(options.anomaly_min_area)
+    check_max_covered(options.anomaly_max_covered)
     if options.anomaly_run is None and options.anomaly_threshold is not None:
         raise UserError("--anomaly-threshold needs --anomaly-run")
     if options.max_det < 1:
@@ -118,7 +120,10 @@ def load_regions(options: CascadeOptions, photos: Sequence[Path]) -> AnomalyRegi
     if options.anomaly_run is None:
         return None
     regions = AnomalyRegions.from_run(
-        options.anomaly_run, threshold=options.anomaly_threshold, min_area=options.anomaly_min_area
+        options.anomaly_run,
+        threshold=options.anomaly_threshold,
+        min_area=options.anomaly_min_area,
+        max_covered=options.anomaly_max_covered,
     )
     check_sizes(photos, regions.image_shape)
     return regions
@@ -213,6 +218,13 @@ def add_anomaly_arguments(parser: argparse.ArgumentParser) -> None:
         "evaluation, as anomaly.predict)",
     )
     regions.add_argument("--anomaly-min-area", type=int, default=16, help="smallest region kept, pixels (16)")
+    regions.add_argument(
+        "--anomaly-max-covered",
+        type=float,
+        default=1.0,
+        help="a region with more than this fraction of its pixels inside the detector's boxes is left "
+        "out (1.0)",
+    )
 
 
 def add_running_arguments(parser: argparse.ArgumentParser) -> None:

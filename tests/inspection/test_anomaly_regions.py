@@ -15,7 +15,8 @@ import inspection.predict
 from anomaly.run import fit_run
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
-from inspection.anomaly_regions import ANOMALY, AnomalyRegions
+from converters.splits import Splits, save_splits
+from inspection.anomaly_regions import ANOMALY, AnomalyRegions, box_union
 from inspection.evaluate import evaluate_split
 from inspection.inspector import Inspector
 from inspection.predict import main
@@ -33,8 +34,10 @@ class FixedRegions:
 
     def __init__(self, boxes: list[list[float]]) -> None:
         self._boxes = np.array(boxes, dtype=float).reshape(-1, 4)
+        self.detected: list[np.ndarray] = []
 
-    def boxes(self, rgb: np.ndarray, path) -> np.ndarray:
+    def boxes(self, rgb: np.ndarray, path, detected: np.ndarray | None = None) -> np.ndarray:
+        self.detected.append(detected)
         return self._boxes
 
 
@@ -56,6 +59,46 @@ def test_threshold_zero_makes_the_whole_photo_one_region_and_a_huge_one_none(pat
     assert nothing.boxes(rgb, photos / "one.png").shape == (0, 4)
 
 
+def test_a_region_mostly_inside_the_detectors_boxes_is_left_out(patchcore_run, photos) -> None:
+    # Threshold 0: the whole 60 x 80 photo is one region; boxes covering 3/8 and 5/8 of it.
+    rgb, path = np.zeros((60, 80, 3), np.uint8), photos / "one.png"
+    three_eighths, five_eighths = [[0, 0, 30, 60]], [[0, 0, 50, 60]]
+    half = AnomalyRegions.from_run(patchcore_run, threshold="0", max_covered=0.5)
+    assert half.boxes(rgb, path, np.array(three_eighths, float)).tolist() == [[0.0, 0.0, 80.0, 60.0]]
+    assert half.boxes(rgb, path, np.array(five_eighths, float)).shape == (0, 4)
+    assert half.boxes(rgb, path, np.zeros((0, 4))).shape == (1, 4) and half.record()["max_covered"] == 0.5
+    every = AnomalyRegions.from_run(patchcore_run, threshold="0", max_covered=1.0)
+    assert every.boxes(rgb, path, np.array([[0, 0, 80, 60]], float)).shape == (1, 4)
+    exactly = AnomalyRegions.from_run(patchcore_run, threshold="0", max_covered=0.375)
+    assert exactly.boxes(rgb, path, np.array(three_eighths, float)).shape == (1, 4)  # at the bound: kept
+    with pytest.raises(UserError, match=r"--anomaly-max-covered must be in \[0, 1\], got 1.5"):
+        AnomalyRegions.from_run(patchcore_run, threshold="0", max_covered=1.5)
+
+
+def test_a_split_holding_a_photo_the_run_was_fit_on_is_not_scored(patchcore_run, tmp_path) -> None:
+    regions = AnomalyRegions.from_run(patchcore_run, threshold="1")
+    assert sorted(regions.run.fit_keys) == ["widget/train/good/000", "widget/train/good/001"]
+    data = tmp_path / "data"
+    data.mkdir()
+    splits = Splits(train=["widget/train/good/000"], test=["widget/test/scratch/000"])
+    save_splits(splits, data / "splits.json")
+    regions.check_not_fit_on(data, "test")  # the fit photo is in train: fine
+    with pytest.raises(UserError, match="refusing to score widget/train/good/000 of the train split: the "):
+        regions.check_not_fit_on(data, "train")
+    save_splits(Splits(test=["widget/train/good/000", "widget/train/good/001"]), data / "splits.json")
+    with pytest.raises(UserError, match=r"good/000 of the test split: .* fit on it \(and 1 more\)"):
+        regions.check_not_fit_on(data, "test")
+
+
+def test_box_union_rounds_fractional_edges_outwards_and_clips_at_the_border() -> None:
+    inside = box_union(np.array([[1.5, 0.2, 3.0, 1.0], [-2.0, 3.0, 1.0, 9.0]]), (4, 5))
+    expected = np.zeros((4, 5), bool)
+    expected[0:1, 1:3] = True
+    expected[3:4, 0:1] = True
+    np.testing.assert_array_equal(inside, expected)
+    assert not box_union(np.zeros((0, 4)), (2, 3)).any()
+
+
 def test_a_metrics_files_threshold_is_raised_above_its_good_images(patchcore_run, tmp_path) -> None:
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"pixel": {"f1_threshold": 0.1, "good_peak": 5.0}}))
@@ -65,7 +108,7 @@ def test_a_metrics_files_threshold_is_raised_above_its_good_images(patchcore_run
 
 
 def test_regions_need_a_threshold_a_sane_min_area_and_the_runs_photo_size(patchcore_run, tmp_path) -> None:
-    with pytest.raises(UserError, match="no threshold: pass --threshold"):
+    with pytest.raises(UserError, match="no threshold: pass --anomaly-threshold VALUE"):
         AnomalyRegions.from_run(patchcore_run)
     with pytest.raises(UserError, match="--anomaly-min-area must be >= 1 pixel, got 0"):
         AnomalyRegions.from_run(patchcore_run, threshold="1", min_area=0)
@@ -84,6 +127,7 @@ def test_regions_are_anomaly_instances_scored_at_conf_after_the_detectors_boxes(
     assert result.scores.tolist() == pytest.approx([0.9, 0.6, 0.25])
     assert result.boxes[2].tolist() == [50, 10, 70, 40] and result.masks.shape == (3, 60, 80)
     assert result.verdict == "scratch"  # the detector's class where it has a box
+    assert regions.detected[0].tolist() == result.boxes[:2].tolist()  # the detector's boxes, to cover
     inspector.set_conf(0.5)
     assert inspector(photos / "two.png").scores[2] == pytest.approx(0.5)
 
@@ -153,8 +197,12 @@ def test_predict_with_an_anomaly_run(patchcore_run, photos, detector_file, tiny_
     [
         (["--anomaly-threshold", "1"], "--anomaly-threshold needs --anomaly-run"),
         (["--anomaly-run", "RUN", "--anomaly-min-area", "0"], "--anomaly-min-area must be >= 1 pixel"),
-        (["--anomaly-run", "RUN"], "no threshold: pass --threshold"),
-        (["--anomaly-run", "RUN", "--anomaly-threshold", "nan"], "--threshold must be a finite number"),
+        (
+            ["--anomaly-run", "RUN", "--anomaly-max-covered", "-0.1"],
+            "--anomaly-max-covered must be in [0, 1]",
+        ),
+        (["--anomaly-run", "RUN"], "no threshold: pass --anomaly-threshold VALUE"),  # not --threshold
+        (["--anomaly-run", "RUN", "--anomaly-threshold", "nan"], "--anomaly-threshold must be a finite"),
     ],
 )
 def test_bad_anomaly_options_are_one_line(

@@ -255,3 +255,18 @@ def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, tmp_path, cap
     assert cli("--out", tmp_path / "notes.txt", "--overwrite") == 2
     assert "notes.txt is a file, not a folder" in capsys.readouterr().err
     assert (tmp_path / "notes.txt").read_text() == "not a folder"
+
+
+def test_an_anomaly_run_fit_on_photos_of_the_scored_split_is_refused(cli, dataset, tmp_path, capsys) -> None:
+    from anomaly.run import fit_run
+
+    # Fit on the category's train/good (the MVTec protocol); the converter dealt some of them to test.
+    tiny = {"pretrained": False, "image_size": 64, "coreset_ratio": 0.5, "num_neighbors": 3}
+    fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=tiny, progress=False)
+    test_keys = json.loads((dataset / "splits.json").read_text())["test"]
+    assert any("/train/good/" in key for key in test_keys)
+    out = tmp_path / "r"
+    assert cli("--out", out, "--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "1") == 2
+    err = capsys.readouterr().err
+    assert "of the test split: the --anomaly-run was fit on it" in err and err.count("\n") == 1
+    assert not out.exists()
