@@ -95,3 +95,11 @@ def test_a_report_folder_that_would_clobber_inputs_is_refused(
     with pytest.raises(UserError, match=fragment):
         evaluate_run(run, out=out, progress=False, overwrite=True)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_the_default_report_folder_is_replaced_only_when_it_holds_a_report(run: Path) -> None:
+    out = Path(evaluate_run(run, progress=False, figure=False)["out"])
+    (out / "notes.txt").write_text("mine")  # the default folder is replaced without --overwrite
+    with pytest.raises(UserError, match=r"holds notes.txt, which this command does not write"):
+        evaluate_run(run, progress=False, figure=False)
+    assert (out / "notes.txt").is_file()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import shlex
 import shutil
 from pathlib import Path
 
@@ -279,3 +281,26 @@ def test_sam_flags_that_would_be_ignored_are_refused(
         assert anomaly.evaluate.main([str(a) for a in (*argv, *flags)]) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_good_peak_at_the_threshold_raises_it_and_a_non_finite_one_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.0}}))  # a pixel at it is cut
+    value, origin = resolve_threshold(str(path), tmp_path, clean_goods=True)
+    assert 1.0 < value < 1.0001 and "above its good images" in origin
+    for peak in (math.inf, math.nan):  # NaN: no good image scored
+        path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": peak}}))
+        assert resolve_threshold(str(path), tmp_path, clean_goods=True) == (1.0, f"from {path}")
+
+
+def test_clean_goods_takes_a_metrics_file_without_pixel_figures(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"masks": {"threshold": 2.5}}))  # no good_peak to raise it above
+    assert resolve_threshold(str(path), tmp_path, clean_goods=True) == (2.5, f"from {path}")
+
+
+def test_the_evaluate_command_it_suggests_can_be_pasted_when_the_run_has_a_space(tmp_path: Path) -> None:
+    run = tmp_path / "my run"
+    with pytest.raises(UserError) as error:
+        resolve_threshold(None, run)
+    assert f"(python -m anomaly.evaluate --run {shlex.quote(str(run))})" in str(error.value)

@@ -69,3 +69,10 @@ def test_image_metrics_per_defect() -> None:
         {"image": metrics, "pixel": pixel_metrics([np.zeros((2, 2))], [np.zeros((2, 2), bool)])}, {}
     )
     assert "| image AUROC | 0.833 |" in text and "| hole | 0.500 |" in text
+
+
+def test_the_report_gives_the_good_images_peak_beside_the_pixel_threshold() -> None:
+    good, defect, mask = np.full((2, 2), 0.25), np.full((2, 2), 0.5), np.ones((2, 2), bool)
+    pixel = pixel_metrics([good, defect], [np.zeros((2, 2), bool), mask])
+    text = markdown({"image": image_metrics([0.1, 0.9], ["good", "scratch"]), "pixel": pixel}, {})
+    assert "| largest map value on a good image | 0.2500 |" in text

@@ -242,3 +242,17 @@ def test_a_val_image_the_run_was_fit_on_is_refused_for_the_threshold(
     save_splits(splits, tmp_path / "conv" / "splits.json")
     with pytest.raises(UserError, match=r"refusing to score .*000\.png: the model was fit on it"):
         evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
+
+
+def test_an_overwrite_replaces_a_run_with_its_evaluations_but_no_folder_of_other_files(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    for made_inside in ("eval-val", "predict-lot_1"):  # anomaly.evaluate's and anomaly.predict's defaults
+        (tmp_path / "run" / made_inside).mkdir()
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, overwrite=True, progress=False)
+    (tmp_path / "run" / "notes.txt").write_text("mine")  # --overwrite would delete it
+    monkeypatch.setattr(anomaly.run, "build_model", lambda *a, **k: pytest.fail("fitted"))
+    with pytest.raises(UserError, match=r"run holds notes.txt, which this command does not write"):
+        fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, overwrite=True, progress=False)
+    assert (tmp_path / "run" / "notes.txt").is_file()

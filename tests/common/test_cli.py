@@ -166,6 +166,8 @@ def test_help_gives_each_default_once_and_none_for_unset_flags() -> None:
     parser.add_argument("--out", help="output folder (default: beside the run)")
     parser.add_argument("--seed", type=int, default=0, help="seed")
     parser.add_argument("--cache", help="cache folder")
+    parser.add_argument("--min-area", type=int, default=16, help="smallest region (default: 16 px)")
     text = " ".join(parser.format_help().split())
     assert "output folder (default: beside the run) --seed" in text and "seed (default: 0)" in text
-    assert "(default: None)" not in text and text.count("(default") == 2
+    assert "smallest region (default: 16 px)" in text
+    assert "(default: None)" not in text and text.count("(default") == 3

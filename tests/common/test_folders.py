@@ -215,3 +215,26 @@ def test_an_input_file_given_as_its_run_folder_names_the_file_inside(tmp_path: P
     with pytest.raises(UserError, match=f"^SAM checkpoint not found: {tmp_path / 'nope.pt'}$"):
         check_input_file(tmp_path / "nope.pt", "SAM checkpoint")
     assert check_input_file(run / "weights" / "best.pt", "weights") == run / "weights" / "best.pt"
+
+
+def test_three_other_names_are_all_named_and_nothing_more(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "run.json"):
+        (tmp_path / name).write_text("")
+    with pytest.raises(UserError, match=r"holds a, b, c, which this command does not write"):
+        check_replaceable(tmp_path, ["run.json"])
+
+
+def test_a_failure_to_make_outs_parent_names_out(tmp_path: Path) -> None:
+    out = tmp_path / "parent" / "out"
+
+    def write(folder: Path) -> None:  # the error names a folder above out, not some other place
+        raise OSError(13, "Permission denied", str(tmp_path / "parent"))
+
+    with pytest.raises(UserError, match=rf"^cannot write {out}: Permission denied"):
+        build_folder(out, write, overwrite=False)
+
+
+def test_a_folder_of_other_names_is_refused_naming_the_callers_flag(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"^--cache-dir .* holds notes.txt"):
+        check_output_folder(tmp_path, flag="--cache-dir", overwrite=True, holds=["*.pt"])

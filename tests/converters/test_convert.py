@@ -705,3 +705,25 @@ def test_an_output_that_appears_during_the_run_is_not_replaced(tmp_path, categor
         convert(config(tmp_path / "data", out))
     assert (out / "data.yaml").read_text() == "the other run's data set"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
+@pytest.mark.parametrize(
+    ("names", "start"),
+    [
+        (["a_mask.png", "b_mask.JPG"], "1 mask is a JPEG file, e.g. "),
+        (["a_mask.jpeg", "b_mask.jpg"], "2 masks are JPEG files, e.g. "),
+    ],
+)
+def test_lossy_mask_warnings_count_any_case_of_either_suffix(names, start):
+    masks = [Path("gt") / name for name in names]
+    [warning] = convert_module.lossy_mask_warnings(masks)
+    first = next(mask for mask in masks if mask.suffix.lower() != ".png")
+    assert warning.startswith(f"{start}{first}:")
+    assert convert_module.lossy_mask_warnings([Path("a_mask.png"), Path("b_mask.bmp")]) == []
+
+
+@pytest.mark.parametrize("primary", ["yolo", "coco"])
+def test_help_names_no_none_default(primary):
+    assert "(default: None)" not in " ".join(
+        build_parser(f"mvtec2{primary}", primary=primary).format_help().split()
+    )

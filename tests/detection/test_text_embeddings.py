@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import sys
 import types
 from pathlib import Path
@@ -312,3 +313,10 @@ def test_only_a_closed_set_table_carries_the_closed_set_note(tmp_path: Path) -> 
     save_table(text_model, tmp_path / "clip.pt")
     sidecar = json.loads((tmp_path / "clip.json").read_text())
     assert "note" not in sidecar and sidecar["open_vocabulary"] is True
+
+
+def test_cli_train_line_can_be_pasted_when_the_table_path_has_a_space(tmp_path, capsys, tiny_dataset) -> None:
+    out = tmp_path / "my tables" / "t.pt"
+    assert main(["--data", str(tiny_dataset / "data.yaml"), "--fixed", "--out", str(out)]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train with: ")]
+    assert shlex.split(line)[-1] == f"text_embeddings={out}"

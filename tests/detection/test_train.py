@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -561,3 +562,19 @@ def test_tiled_repeat_sampled_run_trains_and_evaluates_tiled(
     )  # fmt: skip
     assert report.tiling == {"tile": 32, "overlap": 0.5, "imgsz": 64} and report.image_level.n_images == 6
     assert network_attempts == []
+
+
+@pytest.mark.parametrize("name", ["AUTO", "SGD", "Foo"])
+def test_asking_ultralytics_about_an_optimizer_leaves_its_logger_as_it_was(name) -> None:
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.DEBUG)  # a level of the user's, not the WARNING the question is asked at
+    try:
+        try:
+            check_config({**default_config(), "optimizer": name})
+        except UserError:
+            assert name == "Foo"
+        assert LOGGER.level == logging.DEBUG
+    finally:
+        LOGGER.setLevel(level)

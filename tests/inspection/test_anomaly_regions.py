@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -19,10 +20,11 @@ from converters.splits import Splits, save_splits
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions, box_union
 from inspection.evaluate import evaluate_split
 from inspection.inspector import Inspector
+from inspection.options import CascadeOptions, load_regions
 from inspection.predict import main
 from segmentation.data import load_split
 from segmentation.finetuned import save_decoder
-from tests.inspection.conftest import StubDetector, paint_photo
+from tests.inspection.conftest import CLASS_SCORES, StubDetector, paint_photo
 from tests.segmentation.conftest import build_tiny_sam
 
 #: Random MobileNetV2 weights at 64 px: a fit in well under a second (as tests/anomaly's).
@@ -228,3 +230,89 @@ def test_photos_of_another_size_than_the_runs_are_refused_up_front(
     assert main([str(a) for a in base]) == 2
     err = capsys.readouterr().err
     assert "wide.png" in err and not (tmp_path / "out").exists()
+
+
+class MapRun:
+    """A run whose every photo gets one fixed anomaly map (what :class:`AnomalyRegions` asks of a run)."""
+
+    def __init__(self, anomaly_map: np.ndarray) -> None:
+        self.anomaly_map, self.image_shape, self.path = anomaly_map, anomaly_map.shape, Path("run")
+
+    def predict(self, images, paths) -> list[SimpleNamespace]:
+        return [SimpleNamespace(anomaly_map=self.anomaly_map) for _ in images]
+
+
+def test_every_region_of_min_area_becomes_a_box_peak_first() -> None:
+    anomaly_map = np.zeros((12, 12), np.float32)
+    anomaly_map[1:6, 1:6] = 2.0  # 25 px
+    anomaly_map[1:5, 8:12] = 1.5  # 16 px: exactly the default smallest region
+    anomaly_map[8:11, 8:11] = 3.0  # 9 px, the highest peak: a speck below the default
+    rgb = np.zeros((12, 12, 3), np.uint8)
+    regions = AnomalyRegions(MapRun(anomaly_map), threshold=1.0, threshold_from="given")
+    assert regions.boxes(rgb, "a.png").tolist() == [[1, 1, 6, 6], [8, 1, 12, 5]]
+    every = AnomalyRegions(MapRun(anomaly_map), threshold=1.0, threshold_from="given", min_area=1)
+    assert every.boxes(rgb, "a.png").tolist() == [[8, 8, 11, 11], [1, 1, 6, 6], [8, 1, 12, 5]]
+
+
+def test_from_run_keeps_its_min_area_and_records_the_run_absolute(patchcore_run, monkeypatch) -> None:
+    assert AnomalyRegions.from_run(patchcore_run, threshold="1").min_area == 16
+    monkeypatch.chdir(patchcore_run.parent)
+    regions = AnomalyRegions.from_run(patchcore_run.name, threshold="1", min_area=1)  # 1 px: the smallest
+    record = regions.record()
+    assert regions.min_area == 1 and record["min_area"] == 1 and record["run"] == str(patchcore_run)
+
+
+def test_the_regions_see_the_photo_in_rgb(photos, tiny_sam) -> None:
+    seen = []
+
+    class RecordingRegions(FixedRegions):
+        def boxes(self, rgb: np.ndarray, path, detected: np.ndarray | None = None) -> np.ndarray:
+            seen.append(rgb.copy())
+            return super().boxes(rgb, path, detected)
+
+    Inspector(StubDetector(), tiny_sam, regions=RecordingRegions([]))(photos / "two.png")
+    bgr = cv2.imread(str(photos / "two.png"), cv2.IMREAD_COLOR)
+    assert len(seen) == 1 and np.array_equal(seen[0], cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def test_boxes_are_ranked_by_score_whatever_order_the_detector_gives(photos, tiny_sam) -> None:
+    class ReversedDetector(StubDetector):  # tiled or third-party detectors need not sort their boxes
+        def predict(self, source, **settings):
+            results = super().predict(source, **settings)
+            for result in results:
+                found = result.boxes
+                found.xyxy, found.conf, found.cls = found.xyxy.flip(0), found.conf.flip(0), found.cls.flip(0)
+            return results
+
+    result = Inspector(ReversedDetector(), tiny_sam, regions=FixedRegions([[50, 10, 70, 40]]))(
+        photos / "two.png"
+    )
+    assert result.scores.tolist() == pytest.approx([0.9, 0.6, 0.25]) and result.classes.tolist() == [0, 1, 2]
+
+
+def test_load_regions_passes_the_min_area(patchcore_run, photos) -> None:
+    options = CascadeOptions(
+        detector=Path("best.pt"), anomaly_run=patchcore_run, anomaly_threshold="1", anomaly_min_area=3
+    )
+    assert load_regions(options, [photos / "one.png"]).min_area == 3
+    assert load_regions(replace(options, anomaly_run=None, anomaly_threshold=None), []) is None
+
+
+def test_a_detector_box_at_conf_outranks_a_region_and_keeps_the_verdict(
+    photos, tiny_sam, monkeypatch
+) -> None:
+    monkeypatch.setitem(CLASS_SCORES, 1, 0.5)  # a stain scored exactly at conf (0.5 is exact in float32)
+    inspector = Inspector(StubDetector(), tiny_sam, conf=0.5, regions=FixedRegions([[5, 5, 25, 25]]))
+    result = inspector(photos / "lot_2" / "a.png")  # one stain at 0.5: the region ties it
+    assert result.classes.tolist() == [1, 2] and result.verdict == "stain"
+
+
+def test_without_a_threshold_the_runs_own_evaluation_gives_it_above_its_good_images(patchcore_run) -> None:
+    metrics = patchcore_run / "eval-val" / "metrics.json"
+    metrics.parent.mkdir()
+    metrics.write_text(json.dumps({"pixel": {"f1_threshold": 0.5, "good_peak": 0.75}}))
+    regions = AnomalyRegions.from_run(patchcore_run)
+    assert (
+        0.75 < regions.threshold < 0.7501
+        and regions.threshold_from == f"from {metrics}, above its good images"
+    )

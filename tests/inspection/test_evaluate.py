@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import inspection.evaluate as evaluate_module
+from anomaly.run import fit_run
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from inspection.evaluate import caption, evaluate_split, main
@@ -19,6 +20,7 @@ from inspection.scoring import ImageRecord
 from segmentation.colour_head import ColourHead
 from segmentation.data import load_split
 from segmentation.finetuned import save_decoder
+from tests.anomaly.conftest import TINY
 from tests.inspection.conftest import CLASS_COLORS, StubDetector, in_box_pixels, paint_photo
 from tests.segmentation.conftest import build_tiny_sam
 
@@ -258,11 +260,8 @@ def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, tmp_path, cap
 
 
 def test_an_anomaly_run_fit_on_photos_of_the_scored_split_is_refused(cli, dataset, tmp_path, capsys) -> None:
-    from anomaly.run import fit_run
-
     # Fit on the category's train/good (the MVTec protocol); the converter dealt some of them to test.
-    tiny = {"pretrained": False, "image_size": 64, "coreset_ratio": 0.5, "num_neighbors": 3}
-    fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=tiny, progress=False)
+    fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=TINY, progress=False)
     test_keys = json.loads((dataset / "splits.json").read_text())["test"]
     assert any("/train/good/" in key for key in test_keys)
     out = tmp_path / "r"
@@ -270,3 +269,38 @@ def test_an_anomaly_run_fit_on_photos_of_the_scored_split_is_refused(cli, datase
     err = capsys.readouterr().err
     assert "of the test split: the --anomaly-run was fit on it" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_overwrite_replaces_an_earlier_report_and_no_other_folder(cli, tmp_path, capsys) -> None:
+    out = tmp_path / "report"
+    assert cli("--out", out, "--gallery", "1") == 0
+    assert "masks" in {p.name for p in out.iterdir()}
+    assert cli("--out", out, "--overwrite") == 0  # every name the first run wrote is the command's
+    (out / "keep.txt").write_text("mine")
+    assert cli("--out", out, "--overwrite") == 2
+    assert f"--out {out} holds keep.txt, which this command does not write" in capsys.readouterr().err
+    assert (out / "keep.txt").is_file()
+
+
+def test_an_anomaly_run_adds_its_regions_to_the_evaluation(cli, dataset, tmp_path) -> None:
+    # fit on the good photos outside the scored split (a run fit on any of them is refused)
+    fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=TINY, data=dataset, progress=False)
+    args = ("--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "0")
+    assert cli("--out", tmp_path / "report", *args) == 0  # threshold 0: each photo is one region
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["settings"]["anomaly_regions"]["threshold"] == 0.0
+    assert metrics["image_level"]["labels"][-1] == "anomaly"
+
+
+def test_an_anomaly_run_of_another_photo_size_is_refused_before_sam_loads(
+    cli, tmp_path, capsys, monkeypatch
+) -> None:
+    for i in range(2):
+        paint_photo(tmp_path / "wide" / "widget" / "train" / "good" / f"{i:03d}.png", size=(60, 90), seed=i)
+    fit_run(tmp_path / "wide", "widget", tmp_path / "patchcore", config=TINY, progress=False)
+    monkeypatch.setattr(evaluate_module, "load_sam_checkpoint", lambda *a, **k: pytest.fail("SAM loaded"))
+    args = ("--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "1")
+    assert cli("--out", tmp_path / "report", *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: image ") and "but the model was fit on 90x60" in err
+    assert not (tmp_path / "report").exists()

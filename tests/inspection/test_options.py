@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from common.errors import UserError
-from inspection.options import CascadeOptions, check_cascade
+from inspection.options import CascadeOptions, add_model_arguments, check_cascade
 from segmentation.crops import CropRule
 
 
@@ -60,3 +61,17 @@ def test_the_record_gives_paths_as_absolute_strings(tmp_path, monkeypatch) -> No
     record = options(sam=Path("decoder.pt")).record()
     assert record["detector"] == str(tmp_path / "best.pt") and record["sam"] == str(tmp_path / "decoder.pt")
     assert record["conf"] == 0.25 and record["cache_dir"] is None
+
+
+def test_the_anomaly_options_are_checked_before_any_run_is_loaded() -> None:
+    with pytest.raises(UserError, match="--anomaly-min-area must be >= 1 pixel, got 0"):
+        check_cascade(options(anomaly_min_area=0))  # refused even without --anomaly-run
+    check_cascade(options(anomaly_min_area=1))
+
+
+def test_the_smallest_anomaly_region_is_16_pixels_by_default() -> None:
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    args = parser.parse_args(["--detector", "best.pt"])
+    assert args.anomaly_min_area == options().anomaly_min_area == 16
+    assert args.anomaly_run is None and args.anomaly_threshold is None

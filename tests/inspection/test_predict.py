@@ -244,3 +244,11 @@ def test_the_printed_mvtec2yolo_command_can_be_pasted_when_paths_have_spaces(cli
     words = shlex.split(line.split("MVTec layout; ", 1)[1].rstrip(")"))
     assert words[words.index("--root") + 1] == str(out / "masks")
     assert words[words.index("--mask-values") + 1].startswith(str(out / "masks")) and words[-1] == "DATASET"
+
+
+def test_overwrite_replaces_a_folder_of_everything_a_run_writes(cli, photos, tmp_path):
+    out = tmp_path / "out"
+    assert cli("--source", photos, "--out", out, "--anomaly-maps", "--overlays", "1") == 0
+    assert {"args.yaml", "anomaly_maps", "masks", "overlays"} <= {p.name for p in out.iterdir()}
+    assert cli("--source", photos, "--out", out, "--overwrite") == 0  # each of those is the command's
+    assert (out / "args.yaml").is_file() and not (out / "anomaly_maps").exists()

@@ -25,3 +25,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_dataset, tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message.format(garbage=garbage) in err, err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_help_names_no_none_default() -> None:
+    from segmentation.embed import build_parser
+
+    assert "(default: None)" not in " ".join(build_parser().format_help().split())

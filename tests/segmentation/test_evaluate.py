@@ -224,3 +224,10 @@ def test_the_default_out_is_never_inside_the_weights_cache(tmp_path: Path, monke
     cached = tmp_path / "cache" / "weights" / "mobile_sam.pt"  # was: <cache>/weights/eval_val
     assert default("--checkpoint", str(cached), "--split", "val") == Path("runs/sam/mobile_sam/eval_val")
     assert default() == Path("runs/sam/zero_shot_metal_nut/eval_test")
+
+
+def test_help_gives_each_default_once_and_the_split_its_own_help() -> None:
+    from segmentation.evaluate import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "(default: None)" not in text and "split to score (default: test)" in text

@@ -394,3 +394,7 @@ def test_a_run_stopped_between_the_two_files_leaves_no_sidecar_of_another_model(
     with pytest.raises(KeyboardInterrupt):
         exported(["--model", "tiny", "--return-single-mask", "--out", str(out)])
     assert out.is_file() and not sidecar_path(out).exists()  # was the first export's sidecar
+
+
+def test_help_names_no_none_default() -> None:
+    assert "(default: None)" not in " ".join(build_parser().format_help().split())

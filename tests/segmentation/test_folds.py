@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -238,8 +239,10 @@ def _earlier_folds_run(out: Path) -> None:
     (out / "fold0" / "images").symlink_to(photos, target_is_directory=True)
 
 
-@pytest.mark.parametrize("killed", [False, True], ids=["finished", "killed"])
-def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(tiny_dataset, tmp_path, monkeypatch, killed):
+@pytest.mark.parametrize("killed", [False, True, "linked runs"], ids=["finished", "killed", "linked runs"])
+def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(
+    tiny_dataset, tmp_path, monkeypatch, capsys, killed
+):
     # The same command twice (its default --out is runs/sam/folds_<data>) was refused the second time:
     # "holds other files than an earlier evaluation's"
     from segmentation import crossval
@@ -247,9 +250,14 @@ def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(tiny_dataset, tm
 
     out = tmp_path / "out"
     _earlier_folds_run(out)
-    if killed:
+    if killed is True:
         for name in ("folds.json", "folds.md", "folds.png"):
             (out / name).unlink()
+    if killed == "linked runs":  # runs/ a link to another disk: the link goes, not what it points to
+        (tmp_path / "disk").mkdir()
+        (tmp_path / "disk" / "decoder.pt").write_bytes(b"kept")
+        shutil.rmtree(out / "runs")
+        (out / "runs").symlink_to(tmp_path / "disk", target_is_directory=True)
     seen = {}
 
     def rounds(data, k, config, *, work, seed, tta):
@@ -261,19 +269,50 @@ def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(tiny_dataset, tm
     with pytest.raises(_Started):
         main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"])
     assert seen["left"] == [], "the earlier rounds' data links and runs are not reused"
+    assert f"note: replacing the earlier --folds run in {out}" in capsys.readouterr().err
     assert (tmp_path / "photos" / "a.png").read_text() == "photo", "a round's images link is not followed"
+    if killed == "linked runs":
+        assert (tmp_path / "disk" / "decoder.pt").read_bytes() == b"kept"
 
 
-@pytest.mark.parametrize("other", ["notes.txt", None], ids=["another file", "runs alone"])
+def test_a_folds_run_into_an_empty_out_made_by_hand_starts(tiny_dataset, tmp_path, monkeypatch, capsys):
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def rounds(data, k, config, *, work, seed, tta):
+        raise _Started
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    with pytest.raises(_Started):
+        main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"])
+    assert "replacing" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["notes.txt", None, "fold0-old", "rounds never started"],
+    ids=["another file", "runs alone", "a folder named like a round", "rounds never started"],
+)
 def test_a_folds_out_holding_anything_else_is_refused_and_left_alone(tiny_dataset, tmp_path, capsys, other):
     from segmentation.evaluate import main
 
     out = tmp_path / "out"
-    if other:
+    if other is None:  # a folder of someone's runs: no fold<i>/annotations, so not an earlier --folds run
+        (out / "runs" / "mine").mkdir(parents=True)
+    elif other == "rounds never started":  # fold<i> folders without annotations/: not a --folds run's
+        for index in range(2):
+            (out / f"fold{index}" / "notes").mkdir(parents=True)
+    elif other == "fold0-old":  # a folder of the user's, no round of a --folds run
+        _earlier_folds_run(out)
+        (out / other).mkdir()
+        (out / other / "mine.txt").write_text("mine")
+    else:
         _earlier_folds_run(out)
         (out / other).write_text("mine")
-    else:  # a folder of someone's runs: no fold<i>/annotations, so not an earlier --folds run
-        (out / "runs" / "mine").mkdir(parents=True)
     before = sorted(str(path.relative_to(out)) for path in out.rglob("*"))
     argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
     assert main(argv) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -120,11 +121,11 @@ def test_an_out_blocked_by_a_file_is_one_error_line_before_the_model(
 
 def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     folder, _ = photos
-    out = tmp_path / "new_defects"
+    out = tmp_path / "new defects"  # a space: the suggested command quotes it
     assert main(["--images", str(folder), "--out", str(out), "--export"]) == 2
     assert capsys.readouterr().err == (
         f"error: nothing to export: {out} holds no annotations (annotate_state.json); annotate first "
-        f"(python -m segmentation.annotate --images IMAGES --out {out})\n"
+        f"(python -m segmentation.annotate --images IMAGES --out {shlex.quote(str(out))})\n"
     )
     assert not out.exists()  # was: a new state and an empty category folder, for a refused export
     session = AnnotationSession.open(out, folder)
