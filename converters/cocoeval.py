@@ -130,7 +130,8 @@ def one_class(
     Scored with :func:`precision_table`, a prediction then matches any true instance whatever the
     class either names (class-agnostic AP, as ultralytics' ``single_cls``): how well defects are
     found and outlined, apart from how well they are told apart. Results of a category the ground
-    truth lacks (the inspection cascade's ``anomaly`` regions) count as well.
+    truth lacks (the inspection cascade's ``anomaly`` regions) count as well. Instances are pooled,
+    not averaged per class, so it may fall below the per-class AP.
     """
     truth = {
         **ground_truth,

@@ -180,7 +180,8 @@ def any_class_tables(scorer: SplitScorer) -> dict[str, PrecisionTable]:
     """COCOeval tables of the cascade's masks per ranking, every class merged into one (class-agnostic).
 
     A mask of the wrong defect type, or of the ``anomaly`` regions' class, still matches its defect
-    here: the gap to the per-class mask AP is what the type calls cost.
+    here. Not an upper bound of the per-class AP: instances are pooled instead of classes averaged, and
+    two masks of different classes on one defect leave one a false positive.
     """
     tables = {}
     for rank in RANK_BY:
