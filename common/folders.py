@@ -136,11 +136,24 @@ def check_outside_tree(out: str | Path, tree: str | Path) -> None:
     Raises:
         UserError: naming both folders.
     """
+    check_not_inside(out, tree)
     out, tree = Path(out).resolve(), Path(tree).resolve()
-    if out == tree or tree in out.parents:
-        raise UserError(f"output folder {out} is inside the input tree {tree}; choose another --out")
     if out in tree.parents:
         raise UserError(f"output folder {out} contains the input tree {tree}; choose another --out")
+
+
+def check_not_inside(out: str | Path, tree: str | Path, *, flag: str = "--out") -> None:
+    """Refuses an output folder that is the input ``tree`` or lies inside it (resolved, as above).
+
+    Results written into a data set are in the way of its next conversion (``--overwrite``
+    replaces only the folders a converter writes), and may be read back as its files.
+
+    Raises:
+        UserError: naming both folders and ``flag``.
+    """
+    out, tree = Path(out).resolve(), Path(tree).resolve()
+    if out == tree or tree in out.parents:
+        raise UserError(f"output folder {out} is inside the input tree {tree}; choose another {flag}")
 
 
 def check_holds_no_photos(out: str | Path, photos: Iterable[str | Path]) -> None:

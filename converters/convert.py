@@ -166,10 +166,13 @@ def check_config(config: ConvertConfig) -> Path:
     check_background_ratio(config.background_ratio)
     check_seed(config.seed)
     _check_layout_options(config)
-    for folder in (config.images, config.masks, config.good):
-        if folder is not None:
-            check_output_folder(config.out, folder, overwrite=config.overwrite)
-    return check_output_folder(config.out, config.root, overwrite=config.overwrite)
+    if config.images is None:
+        return check_output_folder(config.out, config.root, overwrite=config.overwrite)
+    # the folder layout's input tree is its folders, not their parent: an --out beside them is fine
+    inputs = [folder for folder in (config.images, config.masks, config.good) if folder is not None]
+    for folder in inputs:
+        check_output_folder(config.out, folder, overwrite=config.overwrite)
+    return check_output_folder(config.out, inputs[0], overwrite=config.overwrite)
 
 
 def _check_layout_options(config: ConvertConfig) -> None:
@@ -186,6 +189,32 @@ def _check_layout_options(config: ConvertConfig) -> None:
         raise UserError(f"--images reads the folder layout, not --layout {config.layout}")
     if len(config.categories) > 1:
         raise UserError(f"--images reads one category; got --category {' '.join(config.categories)}")
+    check_separate_folders(images=config.images, masks=config.masks, good=config.good)
+
+
+def check_separate_folders(*, images: Path, masks: Path | None, good: Path | None) -> None:
+    """Refuses a ``--masks`` folder that is, holds or lies in ``--images`` or ``--good``.
+
+    Each photo in it would be read as its own mask (a whole-image defect), or a mask as a photo.
+
+    Raises:
+        UserError: naming both flags and the folder.
+    """
+    if masks is None:
+        return
+    mask_folder = masks.resolve()
+    for flag, folder in (("--images", images), ("--good", good)):
+        if folder is None:
+            continue
+        other = folder.resolve()
+        if mask_folder == other:
+            raise UserError(f"--masks {masks} is the {flag} folder: each photo would be read as its own mask")
+        if other in mask_folder.parents or mask_folder in other.parents:
+            inner, outer = ("--masks", flag) if other in mask_folder.parents else (flag, "--masks")
+            raise UserError(
+                f"--masks {masks} and {flag} {folder} are nested ({inner} inside {outer}): photos and masks "
+                "would be read as each other; keep them in separate folders"
+            )
 
 
 def read_samples(

@@ -25,6 +25,7 @@ from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from converters.splits import SPLITS, load_splits
+from converters.yolo import check_data_root
 
 
 @dataclass
@@ -95,22 +96,6 @@ def dropped_images(folder: Path, kept: set[str]) -> str | None:
     )
     more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
     return f"ultralytics dropped {len(dropped)} of {len(files)} images: {named}{more}"
-
-
-def check_data_root(data_yaml: Path, root: Path) -> None:
-    """Refuses a ``data.yaml`` whose ``path:`` is another folder than its own.
-
-    The converters write ``path:`` absolute, so a data set that was moved or copied still
-    points at the old folder, and ultralytics would check (and train on) that one instead.
-
-    Raises:
-        UserError: ``root`` is not the folder holding ``data_yaml``.
-    """
-    if root.resolve() != data_yaml.parent.resolve():
-        raise UserError(
-            f"{data_yaml} has path: {root}, not its own folder {data_yaml.parent.resolve()} (moved or "
-            "copied?): ultralytics would read that data set instead; set path: to this folder"
-        )
 
 
 @contextlib.contextmanager

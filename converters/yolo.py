@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from common.errors import UserError
 from converters.masks import DefectInstance
 
 
@@ -104,6 +105,12 @@ def labels_text(
     return "".join(line + "\n" for line in lines)
 
 
+#: The first line of every ``data.yaml`` the converters write: how a reader knows its ``path:`` is theirs.
+DATA_YAML_HEADER = (
+    "# Written by converters (python -m converters.mvtec2yolo); class ids follow sorted names.\n"
+)
+
+
 def data_yaml(
     *, root: str | Path, names: Sequence[str], splits: Sequence[str] = ("train", "val", "test")
 ) -> str:
@@ -116,5 +123,20 @@ def data_yaml(
     data = {"path": str(Path(root).absolute())}
     data.update({split: f"images/{split}" for split in splits})
     data["names"] = dict(enumerate(names))
-    header = "# Written by converters (python -m converters.mvtec2yolo); class ids follow sorted names.\n"
-    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return DATA_YAML_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def check_data_root(data_yaml: Path, root: Path) -> None:
+    """Refuses a ``data.yaml`` whose ``path:`` is another folder than its own.
+
+    The converters write ``path:`` absolute, so a data set that was moved or copied still
+    points at the old folder, and ultralytics would check (and train on) that one instead.
+
+    Raises:
+        UserError: ``root`` is not the folder holding ``data_yaml``.
+    """
+    if root.resolve() != data_yaml.parent.resolve():
+        raise UserError(
+            f"{data_yaml} has path: {root}, not its own folder {data_yaml.parent.resolve()} (moved or "
+            "copied?): ultralytics would read that data set instead; set path: to this folder"
+        )

@@ -16,6 +16,7 @@ import yaml
 
 from common.errors import UserError
 from converters.splits import SPLITS, load_splits
+from converters.yolo import DATA_YAML_HEADER, check_data_root
 
 
 def read_data_yaml(path: str | Path) -> dict:
@@ -73,6 +74,23 @@ def dataset_root(data_yaml: str | Path) -> Path:
         return data_yaml.parent.absolute()
     root = Path(root).expanduser()
     return root if root.is_absolute() else (data_yaml.parent / root).absolute()
+
+
+def check_own_root(data_yaml: str | Path) -> Path:
+    """The data set folder of a ``data.yaml``; a converters' one must name its own folder as ``path:``.
+
+    A converted data set copied or moved elsewhere keeps the old absolute ``path:``, so ultralytics
+    would train on (or score) the original instead, silently. A ``data.yaml`` written by hand may
+    point anywhere.
+
+    Raises:
+        UserError: as :func:`converters.yolo.check_data_root` (the line ``converters.validate`` gives).
+    """
+    data_yaml = Path(data_yaml)
+    root = dataset_root(data_yaml)
+    if data_yaml.read_text(encoding="utf-8").startswith(DATA_YAML_HEADER):
+        check_data_root(data_yaml, root)
+    return root
 
 
 class EmptySplitError(UserError):

@@ -43,11 +43,11 @@ import torch
 
 from common.cli import OneLineParser, exit_code, keep_interrupts
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder
+from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from detection.coco import coco_map, default_coco_file, read_coco
-from detection.data import data_names, read_data_yaml, split_images
+from detection.data import check_own_root, data_names, read_data_yaml, split_images
 from detection.image_level import image_labels, image_level_report, tuned_conf, yolo_image_labels
 from detection.report import REPORT_JSON, EvaluationReport, format_report, write_report
 from detection.tiling import check_tiling
@@ -208,6 +208,7 @@ def check_inputs(
             ``coco_file`` given but missing (the default one may be); an ``out`` that is a file.
     """
     split, conf_from = splits
+    root = check_own_root(data)
     for needed in filter(None, splits):
         if needed not in read_data_yaml(data):
             raise UserError(f"data file {data} has no '{needed}' split")
@@ -221,6 +222,7 @@ def check_inputs(
         read_coco(Path(coco_file))
     if out is not None:
         check_output_folder(out)
+        check_not_inside(out, root)
         out = Path(out)
         if out.is_dir() and any(out.iterdir()) and not (out / REPORT_JSON).is_file():
             raise UserError(

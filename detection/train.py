@@ -61,10 +61,10 @@ from typing import TYPE_CHECKING
 from common.cli import OneLineParser, exit_code, keep_interrupts
 from common.config import save_config
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
-from detection.data import EmptySplitError, data_names, has_polygon_labels, split_images
+from detection.data import EmptySplitError, check_own_root, data_names, has_polygon_labels, split_images
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
@@ -306,8 +306,10 @@ def train(config: Mapping) -> TrainResult:
     config = check_config(config)
     data = data_path(config)
     names = data_names(data)
+    root = check_own_root(data)
     check_training_splits(data)
     check_output_folder(config["project"], flag="config key 'project':")
+    check_not_inside(config["project"], root, flag="project=")
     model, pretrained, yolo, family = start_model(config)
     embeddings = class_embeddings(config, names, yolo, family)
     print(describe_augmentation(config), flush=True)

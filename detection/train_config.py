@@ -82,6 +82,10 @@ OWN_DEFAULTS = Schema(
 )
 #: Smallest image side: ultralytics' largest stride; it quietly rounds anything smaller up to it.
 MIN_IMGSZ = 32
+#: Largest image side: a typo (``--imgsz 100000``) otherwise dies deep in OpenCV's resize with an
+#: out-of-memory traceback (a 3-channel 100000 px square is 30 GB), after a run folder is made.
+#: 8192 px is well above the photos of the MVTec family and well below that.
+MAX_IMGSZ = 8192
 #: ultralytics arguments this entry point sets itself.
 RESERVED = frozenset({"task", "mode", "model", "data", "cfg"})
 #: Ranges of ultralytics train arguments that its ``check_cfg`` does not check (it takes
@@ -89,7 +93,7 @@ RESERVED = frozenset({"task", "mode", "model", "data", "cfg"})
 TRAIN_RANGES: dict[str, dict] = {
     "epochs": {"kind": int, "low": 1},
     # train and val take one side (square); ultralytics rounds to stride and quietly trains at 32 below it
-    "imgsz": {"kind": int, "low": MIN_IMGSZ},
+    "imgsz": {"kind": int, "low": MIN_IMGSZ, "high": MAX_IMGSZ},
     "lr0": {"kind": float, "low": 0, "low_open": True, "high": 1},
     "workers": {"kind": int, "low": 0},
     "close_mosaic": {"kind": int, "low": 0},
@@ -244,7 +248,7 @@ def check_optimizer(name: object) -> None:
 
 #: The flags of ``detection.evaluate`` and ``detection.predict`` that are ultralytics arguments.
 RUN_OPTIONS: dict[str, Option] = {
-    "imgsz": Option(640, int, low=MIN_IMGSZ),
+    "imgsz": Option(640, int, low=MIN_IMGSZ, high=MAX_IMGSZ),
     "batch": Option(16, int, low=1),
     "conf": Option(0.25, float, low=0, high=1),
     "iou": Option(0.7, float, low=0, high=1),
@@ -290,7 +294,25 @@ def check_config(config: Mapping) -> dict:
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
     check_device(config.get("device"))
     check_optimizer(config.get("optimizer"))
+    check_freeze(config.get("freeze"))
     return config
+
+
+def check_freeze(value: object) -> None:
+    """Refuses a negative ``freeze``: ultralytics takes a layer count or a list of layer indices.
+
+    ``check_cfg`` does not know the key, and ultralytics freezes nothing for ``freeze=-3`` while the
+    run's ``config.yaml`` records it as given.
+
+    Raises:
+        UserError: a negative count, or a negative index in the list, naming the key.
+    """
+    values = value if isinstance(value, list | tuple) else [value]
+    negative = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool) and v < 0]
+    if negative:
+        raise UserError(
+            f"config key 'freeze' needs a layer count >= 0 or a list of layer indices >= 0, got {value!r}"
+        )
 
 
 def check_no_resume(value: object) -> None:

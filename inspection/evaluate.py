@@ -40,7 +40,7 @@ import torch
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder, output_name
+from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
 from common.io import read_json_object
 from detection.image_level import image_labels, tuned_conf
@@ -230,6 +230,7 @@ def check_options(options: EvaluateOptions) -> None:
             f"--conf-from {options.conf_from}: pick the threshold on another split than the one scored"
         )
     check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
+    check_not_inside(options.out, options.data)
 
 
 def load_inspector(

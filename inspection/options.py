@@ -20,6 +20,7 @@ from anomaly.data import check_sizes
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import cache_root
+from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
@@ -77,8 +78,8 @@ class CascadeOptions:
 def check_cascade(options: CascadeOptions) -> None:
     """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder, before loading."""
     check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
-    if options.imgsz < 32:
-        raise UserError(f"--imgsz must be >= 32 pixels, got {options.imgsz}")
+    if not MIN_IMGSZ <= options.imgsz <= MAX_IMGSZ:
+        raise UserError(f"--imgsz must be in [{MIN_IMGSZ}, {MAX_IMGSZ}] pixels, got {options.imgsz}")
     if not 0 <= options.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
     check_tta(options.tta, options.crop_rule())

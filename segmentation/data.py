@@ -82,12 +82,49 @@ def annotation_file(data: str | Path, split: str) -> Path:
         raise UserError(f"unknown split '{split}' (expected one of: {', '.join(SPLITS)})")
     path = Path(data) / "annotations" / f"instances_{split}.json"
     if not path.is_file():
+        check_data_folder(data)
         raise UserError(
             f"no COCO annotations at {path}: "
             f"convert with `python -m converters.mvtec2yolo --root ... --out {data} --coco --overwrite` "
             "(YOLO and COCO in one folder)"
         )
     return path
+
+
+def check_data_folder(data: str | Path) -> None:
+    """Refuses a ``--data`` that is no converted data set: a file, nothing, or a raw MVTec category tree.
+
+    Each would otherwise be told to convert into that very path with ``--overwrite`` (a raw tree
+    would be replaced by its own conversion).
+
+    Raises:
+        UserError: one line naming ``data`` and what to pass instead.
+    """
+    data = Path(data)
+    if data.is_file():
+        raise UserError(f"--data {data} is a file: pass the data set folder {data.parent}")
+    if not data.exists():
+        raise UserError(f"--data {data} does not exist")
+    if is_mvtec_tree(data):
+        raise UserError(
+            f"--data {data} is a raw MVTec tree, not a converted data set: convert it to another folder "
+            f"with `python -m converters.mvtec2yolo --root {data} --out OTHER_FOLDER --coco` and pass that"
+        )
+
+
+def is_mvtec_tree(folder: Path) -> bool:
+    """Whether ``folder`` looks like an MVTec category or a folder of them (and is no converted data set).
+
+    A category holds ``train/`` and ``test/`` image folders, or ``ground_truth/``; a converted data set's
+    ``images/`` holds split folders too, so a folder with a ``data.yaml`` or ``splits.json`` is none.
+    """
+    if (folder / "data.yaml").is_file() or (folder / "splits.json").is_file():
+        return False
+    return _is_category(folder) or any(_is_category(child) for child in folder.iterdir() if child.is_dir())
+
+
+def _is_category(folder: Path) -> bool:
+    return (folder / "ground_truth").is_dir() or all((folder / name).is_dir() for name in ("train", "test"))
 
 
 def load_split(data: str | Path, split: str) -> SegmentationSplit:

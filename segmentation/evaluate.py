@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder
+from common.folders import build_folder, check_not_inside, check_output_folder
 from common.io import atomic_write, cache_root
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
@@ -523,6 +523,7 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     check_output_folder(out)
+    check_not_inside(out, args.data)
     if args.folds and out.is_dir() and any(out.iterdir()) and not _is_earlier_folds_run(out):
         raise UserError(
             f"--out {out} holds other files than an earlier --folds run's, which a re-run replaces whole: "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common.config import save_config
 from common.errors import UserError
-from common.folders import check_output_folder, check_run_name
+from common.folders import check_not_inside, check_output_folder, check_run_name
 from common.io import atomic_write, load_torch
 from segmentation.distributed import Dist, from_main
 
@@ -87,6 +87,8 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
         return
     check_run_name(config["name"], inside="out")
     out = check_output_folder(config["out"], flag="out")
+    if config.get("data"):
+        check_not_inside(out, config["data"], flag="out=")
     if config["exist_ok"]:
         check_output_folder(out / run_name(config), flag="run folder")
 

@@ -12,6 +12,7 @@ from common.errors import UserError
 from common.folders import (
     build_folder,
     check_input_file,
+    check_not_inside,
     check_output_folder,
     check_outside_tree,
     check_replaceable,
@@ -78,6 +79,17 @@ def test_an_output_folder_inside_or_around_the_input_tree_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"output folder .* contains the input tree"):
         check_outside_tree(tmp_path, tree)
     check_outside_tree(tmp_path / "runs", tree)  # beside it: fine
+
+
+def test_an_output_inside_a_data_set_is_refused_one_holding_it_is_not(tmp_path):
+    data = tmp_path / "ds"
+    data.mkdir()
+    with pytest.raises(UserError, match=f"inside the input tree {data}; choose another project=$"):
+        check_not_inside(data / "runs", data, flag="project=")
+    with pytest.raises(UserError, match="inside the input tree"):
+        check_not_inside(tmp_path / "x" / ".." / "ds", data)
+    check_not_inside(tmp_path, data)  # a project folder holding the data set: runs go beside it
+    check_not_inside(tmp_path / "runs", data)
 
 
 def test_an_old_copy_a_killed_run_moved_aside_is_put_back_not_removed(tmp_path, capsys):

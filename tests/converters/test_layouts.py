@@ -313,6 +313,35 @@ def test_layout_options_that_contradict_are_refused(tmp_path):
         run(root, tmp_path / "out", images=tmp_path / "nowhere", masks=root / "masks")
 
 
+def test_folder_layout_refuses_masks_that_are_or_nest_the_photos(tmp_path):
+    root = make_layout_tree(tmp_path, "folder") / CATEGORY
+    images, masks, good = root / "images", root / "masks", root / "good"
+    # same folder: every photo was read as its own mask, a whole-image defect each
+    with pytest.raises(UserError, match="--masks .*images is the --images folder: each photo would be read"):
+        run(root, tmp_path / "out", images=images, masks=images)
+    with pytest.raises(UserError, match="--masks .*good is the --good folder"):
+        run(root, tmp_path / "out", images=images, masks=good, good=good)
+    (images / "sub").mkdir()
+    with pytest.raises(UserError, match=r"nested \(--masks inside --images\)"):
+        run(root, tmp_path / "out", images=images, masks=images / "sub")
+    with pytest.raises(UserError, match=r"nested \(--images inside --masks\)"):
+        run(root, tmp_path / "out", images=masks / "x", masks=masks)
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_layout_writes_beside_its_folders_not_in_them(tmp_path):
+    root = make_layout_tree(tmp_path, "folder") / CATEGORY
+    folders = {"images": root / "images", "masks": root / "masks", "good": root / "good"}
+    # their parent is no input: an --out beside the photo folders was refused as "inside the input tree"
+    report = run(root, root / "ds", **folders)
+    assert sum(report.images.values()) == N_DEFECT + 2
+    for name in ("images", "masks", "good"):
+        with pytest.raises(UserError, match=f"inside the input tree .*{name}"):
+            run(root, root / name / "ds", **folders)
+    with pytest.raises(UserError, match="contains the input tree"):
+        run(root, root, **folders, overwrite=True)
+
+
 def test_mixed_layouts_under_one_root_each_read_their_own_way(tmp_path):
     (tmp_path / "data").mkdir()
     for layout, name in (("mvtec_ad", "alpha"), ("btad", "beta")):

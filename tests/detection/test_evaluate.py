@@ -159,7 +159,8 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
     ("args", "expected"),
     [
         (["--conf", "5"], "error: --conf needs a number in [0, 1], got 5.0"),  # every image was 'good'
-        (["--imgsz", "0"], "error: --imgsz needs an integer >= 32, got 0"),  # was scored at 32 px
+        (["--imgsz", "0"], "error: --imgsz needs an integer in [32, 8192], got 0"),  # was scored at 32 px
+        (["--imgsz", "100000"], "error: --imgsz needs an integer in [32, 8192], got 100000"),  # OpenCV OOM
         (["--batch", "0"], "error: --batch needs an integer >= 1, got 0"),  # was a torch traceback
         (["--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
         (["--coco", "missing.json"], "error: cannot read COCO file missing.json"),  # was skipped with a note
@@ -185,6 +186,30 @@ def test_bad_values_stop_before_the_validator_runs(
     err = capsys.readouterr().err
     assert err.startswith(expected.format(file=file, nowhere=nowhere)) and err.count("\n") == 1
     assert file.read_text() == "kept\n"
+
+
+def test_a_copied_data_set_or_an_out_inside_the_data_set_is_refused(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=True)
+    # the copy's path: names the original, which was scored instead, silently
+    assert main(["--data", str(copy / "data.yaml"), "--split", "val", "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    own = f"not its own folder {copy.resolve()} (moved or copied?)"
+    expected = f"error: {copy / 'data.yaml'} has path: {tiny_dataset}, {own}"
+    assert err.startswith(expected) and err.count("\n") == 1
+    # an evaluation inside the data set was in the way of its re-conversion with --overwrite
+    out = tiny_dataset / "eval"
+    argv = ["--data", str(tiny_dataset / "data.yaml"), "--split", "val", "--weights", str(weights)]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    expected = f"error: output folder {out.resolve()} is inside the input tree {tiny_dataset.resolve()};"
+    assert err.startswith(expected) and err.count("\n") == 1
+    assert not out.exists()
 
 
 def test_every_cli_option_is_an_evaluate_parameter() -> None:

@@ -97,7 +97,8 @@ def test_a_pattern_predicts_the_photos_it_matches(
         # ultralytics: a ValueError traceback for conf/iou, imgsz 0 quietly predicted at 32 px
         (["--source", ".", "--conf", "2"], "error: --conf needs a number in [0, 1], got 2.0"),
         (["--source", ".", "--iou", "nan"], "error: --iou needs a finite number, got nan"),
-        (["--source", ".", "--imgsz", "0"], "error: --imgsz needs an integer >= 32, got 0"),
+        (["--source", ".", "--imgsz", "0"], "error: --imgsz needs an integer in [32, 8192], got 0"),
+        (["--source", ".", "--imgsz", "100000"], "error: --imgsz needs an integer in [32, 8192], got 100000"),
         (["--source", ".", "--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
         (["--source", ".", "--imgsz", "x"], "error: argument --imgsz: invalid int value: 'x'"),  # no usage
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -177,9 +178,12 @@ def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str
         ("epochs=abc", "epochs", "needs a number, got 'abc'"),
         ("epochs=2.5", "epochs", "must be an int"),
         ("epochs=true", "epochs", "needs an integer >= 1, got True"),
-        ("imgsz=0", "imgsz", "needs an integer >= 32"),
-        ("imgsz=[64, 64]", "imgsz", "needs an integer >= 32"),
-        ("imgsz=7", "imgsz", "needs an integer >= 32, got 7"),  # ultralytics quietly trained at 32
+        ("imgsz=0", "imgsz", "needs an integer in [32, 8192]"),
+        ("imgsz=[64, 64]", "imgsz", "needs an integer in [32, 8192]"),
+        ("imgsz=7", "imgsz", "needs an integer in [32, 8192], got 7"),  # ultralytics quietly trained at 32
+        ("imgsz=100000", "imgsz", "got 100000"),  # an OpenCV out-of-memory traceback, a partial run folder
+        ("freeze=-3", "freeze", "needs a layer count >= 0 or a list of layer indices >= 0, got -3"),
+        ("freeze=[0, -1]", "freeze", "got [0, -1]"),
         ("workers=-1", "workers", "needs an integer >= 0"),
         ("box=.inf", "box", "needs a finite number"),
         ("time=0", "time", "needs a number > 0 or null"),
@@ -327,6 +331,28 @@ def test_a_bad_project_or_device_stops_before_any_model(
     err = capsys.readouterr().err
     assert err.startswith(expected.format(file=file)) and err.count("\n") == 1
     assert file.read_text() == "kept\n"
+
+
+def test_a_copied_data_set_or_a_project_inside_the_data_set_is_refused(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr("detection.train.start_model", lambda config: pytest.fail("model built"))
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=True)
+    # the copy's path: names the original, which ultralytics trained on instead, silently
+    overrides = [*tiny_run(copy, tmp_path, "model=yolo11n.yaml")]
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    own = f"not its own folder {copy.resolve()} (moved or copied?)"
+    expected = f"error: {copy / 'data.yaml'} has path: {tiny_dataset}, {own}"
+    assert err.startswith(expected) and err.count("\n") == 1
+    # runs inside the data set were in the way of its re-conversion with --overwrite
+    overrides = [*tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"), f"project={tiny_dataset / 'runs'}"]
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    inside = f"is inside the input tree {tiny_dataset.resolve()}; choose another project="
+    assert err.startswith("error: output folder ") and inside in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists() and not (tiny_dataset / "runs").exists()
 
 
 def test_cli_usage_errors_are_one_line(capsys) -> None:

@@ -304,3 +304,11 @@ def test_an_anomaly_run_of_another_photo_size_is_refused_before_sam_loads(
     err = capsys.readouterr().err
     assert err.startswith("error: image ") and "but the model was fit on 90x60" in err
     assert not (tmp_path / "report").exists()
+
+
+def test_an_out_inside_the_data_set_is_refused(cli, dataset, tmp_path, capsys) -> None:
+    # it was in the way of the data set's re-conversion with --overwrite
+    assert cli("--out", dataset / "report") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: output folder {(dataset / 'report').resolve()} is inside the input tree ")
+    assert err.count("\n") == 1 and not (dataset / "report").exists()

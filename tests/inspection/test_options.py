@@ -19,7 +19,8 @@ def options(**fields) -> CascadeOptions:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"imgsz": 31}, "--imgsz must be >= 32 pixels, got 31"),
+        ({"imgsz": 31}, "--imgsz must be in [32, 8192] pixels, got 31"),
+        ({"imgsz": 100000}, "--imgsz must be in [32, 8192] pixels, got 100000"),  # an OpenCV OOM traceback
         ({"crop_fraction": 1.5}, "--crop-fraction must be in [0, 1], got 1.5"),
         ({"crop_fraction": -0.1}, "--crop-fraction must be in [0, 1], got -0.1"),
         ({"max_det": 0}, "--max-det must be >= 1, got 0"),

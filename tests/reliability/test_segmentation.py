@@ -176,7 +176,8 @@ def test_evaluate_bad_device(tmp_path, data, unchanged, empty_cache):
 def test_embed_missing_data(tmp_path, unchanged, empty_cache):
     with unchanged(tmp_path):
         result = run_cli(EMBED, "--data", tmp_path / "missing", "--no-progress", env=empty_cache)
-        assert_user_error(result, "no COCO annotations", "missing")
+        # was told to convert into that path with --overwrite
+        assert_user_error(result, f"--data {tmp_path / 'missing'} does not exist")
 
 
 def test_embed_batch_size_zero(tmp_path, data, unchanged, empty_cache):

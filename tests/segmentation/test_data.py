@@ -92,3 +92,20 @@ def test_an_rle_mask_of_another_size_is_refused_naming_the_annotation(tiny_datas
         UserError, match=f"annotation {annotation_id} in .*instances_test.json is an RLE mask"
     ):
         load_split(tmp_path, "test")
+
+
+def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_dataset, tmp_path):
+    # each was told to convert into that very path with --overwrite (a raw tree: over its own photos)
+    yaml_file = tiny_dataset / "data.yaml"
+    expected = f"^--data {yaml_file} is a file: pass the data set folder {tiny_dataset}$"
+    with pytest.raises(UserError, match=expected):
+        load_split(yaml_file, "test")
+    with pytest.raises(UserError, match=f"^--data {tmp_path / 'nowhere'} does not exist$"):
+        load_split(tmp_path / "nowhere", "test")
+    category = tmp_path / "mvtec" / "nut"
+    for folder in ("train/good", "test/crack", "ground_truth/crack"):
+        (category / folder).mkdir(parents=True)
+    for tree in (category, category.parent):  # one category, or a folder of them
+        with pytest.raises(UserError, match=f"^--data {tree} is a raw MVTec tree") as error:
+            load_split(tree, "test")
+        assert "--out OTHER_FOLDER --coco`" in str(error.value) and "--overwrite" not in str(error.value)

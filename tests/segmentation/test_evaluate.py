@@ -153,12 +153,16 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--cache-dir", "{garbage}"], "--cache-dir {garbage} is a file"),  # not NotADirectoryError
         # a bad flag value: one line, not argparse's usage block
         (["--split", "foo"], "argument --split: invalid choice: 'foo'"),
+        # an evaluation inside the data set was in the way of its re-conversion with --overwrite
+        (["--out", "{data}/eval"], "is inside the input tree"),
+        # was "no COCO annotations at {data}/data.yaml/annotations/...: convert ... --out {data}/data.yaml"
+        (["--data", "{data}/data.yaml"], "{data}/data.yaml is a file: pass the data set folder {data}\n"),
     ],
 )
 def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, capsys, argv, message):
     garbage = tmp_path / "decoder.pt"
     garbage.write_bytes(b"\x00not a checkpoint" * 8)
-    paths = {"garbage": garbage, "missing": tmp_path / "missing.pt"}
+    paths = {"garbage": garbage, "missing": tmp_path / "missing.pt", "data": tiny_dataset}
     argv = [arg.format(**paths) for arg in argv]
     message = message.format(**paths)
     out = tmp_path / "eval"

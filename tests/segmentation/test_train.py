@@ -233,6 +233,11 @@ def test_cli_errors_are_one_line(tiny_dataset, tmp_path, capsys):
     assert "no data set" in capsys.readouterr().err
     assert main([f"data={tmp_path}", "epochs=1"]) == 2
     assert "no COCO annotations" in capsys.readouterr().err
+    # runs inside the data set were in the way of its re-conversion with --overwrite
+    assert main([f"data={tiny_dataset}", f"out={tiny_dataset / 'runs'}", "epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert f"is inside the input tree {tiny_dataset.resolve()}; choose another out=" in err
+    assert err.count("\n") == 1 and not (tiny_dataset / "runs").exists()
 
 
 _TORCHRUN_SCRIPT = """
