@@ -129,15 +129,16 @@ def load_yolo_detector(
 
     Raises:
         UserError: missing weights, a file that is not an ultralytics detection checkpoint,
-            ``conf`` outside (0, 1], ``imgsz`` below 32, bad tiling.
+            ``conf`` outside (0, 1], ``imgsz`` outside [32, 8192], bad tiling.
     """
-    from detection.tiling import MIN_TILE, check_tiling
+    from detection.tiling import check_tiling
+    from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
     from detection.weights import load_detector, weights_file
 
     if not 0 < conf <= 1:
         raise UserError(f"--conf must be in (0, 1], got {conf}")
-    if imgsz is not None and imgsz < MIN_TILE:
-        raise UserError(f"--imgsz must be >= {MIN_TILE}, got {imgsz}")
+    if imgsz is not None and not MIN_IMGSZ <= imgsz <= MAX_IMGSZ:
+        raise UserError(f"--imgsz must be in [{MIN_IMGSZ}, {MAX_IMGSZ}], got {imgsz}")
     if tile is not None:
         check_tiling(tile, 0.2)
     path = weights_file(weights)
