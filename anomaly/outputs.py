@@ -68,7 +68,8 @@ def instance_results(instances: Instances, image_id: int, file_name: str) -> lis
 
 def map_png(anomaly_map: np.ndarray, low: float, high: float) -> bytes:
     """``(H, W)`` float map -> 16-bit PNG, ``low`` -> 0 and ``high`` -> 65535 (clipped)."""
-    scaled = np.clip((anomaly_map - low) / max(high - low, 1e-12), 0, 1)
+    # in float64: a scale past float32's range (--threshold 1e300 maps to 0..2e300) would overflow
+    scaled = np.clip((anomaly_map.astype(np.float64) - low) / max(high - low, 1e-12), 0, 1)
     ok, data = cv2.imencode(".png", (scaled * 65535).astype(np.uint16))
     assert ok
     return data.tobytes()

@@ -46,7 +46,8 @@ def map_regions(anomaly_map: np.ndarray, threshold: float, *, min_area: int = 1)
         threshold: map value at and above which a pixel is anomalous.
         min_area: smaller components are dropped (specks of noise).
     """
-    binary = (anomaly_map >= threshold).astype(np.uint8)
+    # a float64 scalar: a threshold past float32's range (1e300) is compared as it is, not cast to inf
+    binary = (anomaly_map >= np.float64(threshold)).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     regions = []
     for label in range(1, count):

@@ -30,6 +30,15 @@ def test_map_png_spans_low_to_high() -> None:
     assert decoded.tolist() == [[0, 32767, 65535, 65535]]
 
 
+def test_map_png_takes_a_range_past_float32s_without_an_overflow_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # --threshold 1e300: the range 0..2e300 overflowed a float32 map
+        data = map_png(np.array([[1.0, 3.0]], np.float32), 0.0, 2e300)
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).tolist() == [[0, 0]]
+
+
 def test_the_written_mask_is_the_union_of_the_instances(tmp_path: Path) -> None:
     anomaly_map = np.zeros((8, 10), np.float32)
     anomaly_map[1:3, 4:7] = 2.0

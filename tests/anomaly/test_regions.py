@@ -34,6 +34,15 @@ def test_min_area_drops_specks_and_threshold_is_inclusive() -> None:
     assert map_regions(two_blobs(), 5.0001) == []
 
 
+def test_a_threshold_past_float32s_range_flags_nothing_without_an_overflow_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy cast 1e300 to the float32 map's inf, with a RuntimeWarning
+        assert map_regions(two_blobs().astype(np.float32), 1e300) == []
+    assert len(map_regions(two_blobs().astype(np.float32), 1.5)) == 3
+
+
 def test_diagonal_neighbours_are_one_region() -> None:
     anomaly_map = np.eye(4)  # 8-connected: one diagonal line
     [region] = map_regions(anomaly_map, 0.5)
