@@ -100,15 +100,32 @@ def one_round(work: Path, index: int, splits: dict, table: Path | None, models: 
                 command += ["--conf-from", "val"] if conf == "val" else ["--conf", conf]
                 command += ["--anomaly-run", str(anomaly)] if regions else []
                 run(command)
-                metrics = json.loads((out / "metrics.json").read_text())
-                figures = {}
-                for name, path in FIGURES.items():
-                    value = metrics
-                    for key in path:
-                        value = value[key]
-                    figures[name] = float(value)
+                figures = read_figures(out, FIGURES)
                 rows.append({"fold": index, "model": model, "conf": conf, "regions": regions, **figures})
     return rows
+
+
+def read_figures(folder: Path, figures: dict[str, tuple[str, ...]]) -> dict[str, float]:
+    """``figures`` (name -> path of keys) read from the ``metrics.json`` of an evaluation in ``folder``."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    found = {}
+    for name, path in figures.items():
+        value = metrics
+        for key in path:
+            value = value[key]
+        found[name] = float(value)
+    return found
+
+
+def spread(rows: list[dict], names) -> dict[str, dict[str, float]]:
+    """Mean and sample std over ``rows`` of each figure in ``names``."""
+    return {
+        name: {
+            "mean": float(np.mean([r[name] for r in rows])),
+            "std": float(np.std([r[name] for r in rows], ddof=1)),
+        }
+        for name in names
+    }
 
 
 def main() -> None:
@@ -133,11 +150,7 @@ def main() -> None:
             for regions in (False, True):
                 group = [r for r in rows if (r["model"], r["conf"], r["regions"]) == (model, conf, regions)]
                 key = f"{model} conf {conf}{' + regions' if regions else ''}"
-                summary[key] = {
-                    name: {"mean": float(np.mean([r[name] for r in group])),
-                           "std": float(np.std([r[name] for r in group], ddof=1))}
-                    for name in FIGURES
-                }  # fmt: skip
+                summary[key] = spread(group, FIGURES)
                 print(key, "  ".join(f"{n} {v['mean']:.3f}±{v['std']:.3f}" for n, v in summary[key].items()))
     args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
 
