@@ -85,8 +85,18 @@ def check_cascade(options: CascadeOptions) -> None:
     check_tta(options.tta, options.crop_rule())
     check_min_area(options.anomaly_min_area)
     check_max_covered(options.anomaly_max_covered)
-    if options.anomaly_run is None and options.anomaly_threshold is not None:
-        raise UserError("--anomaly-threshold needs --anomaly-run")
+    if options.anomaly_run is None:  # each would be ignored without a run
+        given = [
+            flag
+            for flag, unset in (
+                ("--anomaly-threshold", options.anomaly_threshold is None),
+                ("--anomaly-min-area", options.anomaly_min_area == CascadeOptions.anomaly_min_area),
+                ("--anomaly-max-covered", options.anomaly_max_covered == CascadeOptions.anomaly_max_covered),
+            )
+            if not unset
+        ]
+        if given:
+            raise UserError(f"{given[0]} needs --anomaly-run")
     if options.max_det < 1:
         raise UserError(f"--max-det must be >= 1, got {options.max_det}")
     if options.runtime not in RUNTIMES:

@@ -198,6 +198,8 @@ def test_predict_with_an_anomaly_run(patchcore_run, photos, detector_file, tiny_
     "args, fragment",
     [
         (["--anomaly-threshold", "1"], "--anomaly-threshold needs --anomaly-run"),
+        (["--anomaly-min-area", "4"], "--anomaly-min-area needs --anomaly-run"),  # was ignored
+        (["--anomaly-max-covered", "0.5"], "--anomaly-max-covered needs --anomaly-run"),
         (["--anomaly-run", "RUN", "--anomaly-min-area", "0"], "--anomaly-min-area must be >= 1 pixel"),
         (
             ["--anomaly-run", "RUN", "--anomaly-max-covered", "-0.1"],

@@ -67,7 +67,9 @@ def test_the_record_gives_paths_as_absolute_strings(tmp_path, monkeypatch) -> No
 def test_the_anomaly_options_are_checked_before_any_run_is_loaded() -> None:
     with pytest.raises(UserError, match="--anomaly-min-area must be >= 1 pixel, got 0"):
         check_cascade(options(anomaly_min_area=0))  # refused even without --anomaly-run
-    check_cascade(options(anomaly_min_area=1))
+    check_cascade(options(anomaly_min_area=1, anomaly_run=Path("run")))
+    with pytest.raises(UserError, match="--anomaly-min-area needs --anomaly-run"):
+        check_cascade(options(anomaly_min_area=1))  # it would be ignored
 
 
 def test_the_smallest_anomaly_region_is_16_pixels_by_default() -> None:
