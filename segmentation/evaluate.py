@@ -513,7 +513,10 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     if args.fold_seed < 0:  # numpy's generators refuse it with a bare ValueError, after the embeddings
         raise UserError(f"--fold-seed must be an integer >= 0, got {args.fold_seed}")
     if not args.folds and (args.config or args.set):
-        raise UserError("--config and --set are the fine-tuning's settings: they apply only with --folds")
+        raise UserError(
+            "--config and --set are the fine-tuning's settings: they apply only with --folds K (K >= 3; "
+            "0, the default, is off)"
+        )
     if args.folds and args.no_colour_head:
         raise UserError("--folds fits a colour head only with --set colour_head=true: drop --no-colour-head")
     if not 0 <= args.crop_fraction <= 1:

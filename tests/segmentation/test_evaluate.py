@@ -146,6 +146,7 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--folds", "3", "--fold-seed", "-1"], "--fold-seed must be an integer >= 0, got -1"),
         (["--set", "epochs=1"], "apply only with --folds"),  # not silently ignored
         (["--config", "{garbage}"], "apply only with --folds"),
+        (["--folds", "0", "--set", "epochs=1"], "apply only with --folds K (K >= 3; 0, the default, is off)"),
         (["--device", "gpu"], "unknown device 'gpu'"),
         (["--out", "{garbage}"], "is a file"),
         # not a mkdir traceback:
