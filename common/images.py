@@ -243,6 +243,8 @@ def exif_orientation(path: str | Path) -> int:
             return _orientation(image)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, TypeError):
         return 1
+    except Image.DecompressionBombError:  # over PIL's limit: image_size and load_rgb refuse it themselves
+        return 1
 
 
 def _orientation(image: Image.Image) -> int:

@@ -45,7 +45,7 @@ import torch
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from segmentation.annotate.errors import AnnotationError, NotFoundError
+from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
 from segmentation.annotate.zoom import CropEmbeddings
@@ -83,6 +83,8 @@ class Prediction:
             the whole image.
         crop_s: seconds to get the crop's embedding (memory, disk cache or an encoder run),
             included in ``total_s``.
+        original_size: ``(H, W)`` of the photo it was decoded on; an accept on a photo since
+            replaced by one of another size is refused (None: not checked).
     """
 
     id: str
@@ -99,6 +101,7 @@ class Prediction:
     queue_s: float = 0.0
     window: Window | None = None
     crop_s: float = 0.0
+    original_size: tuple[int, int] | None = None
 
     @property
     def best(self) -> int:
@@ -290,6 +293,7 @@ class InteractivePredictor:
                 queue_s=result.started - asked,
                 window=result.window,
                 crop_s=result.crop_s,
+                original_size=tuple(emb.original_size),
             )
             self._predictions[prediction.id] = prediction
             while len(self._predictions) > self.keep:
@@ -311,11 +315,18 @@ class InteractivePredictor:
 
         Raises:
             AnnotationError: no such candidate.
+            ConflictError: the photo changed size since the click (replaced on disk).
             BusyError: the decoder's queue is full.
         """
         if not 0 <= candidate < prediction.low_res.shape[1]:
             raise AnnotationError(f"candidate must be 0-{prediction.low_res.shape[1] - 1}, got {candidate}")
         emb: ImageEmbedding = self.prefetcher.get(prediction.path)
+        if prediction.original_size is not None and tuple(emb.original_size) != prediction.original_size:
+            (h0, w0), (h1, w1) = prediction.original_size, emb.original_size
+            raise ConflictError(
+                f"{prediction.key} changed from {w0}x{h0} to {w1}x{h1} since prediction "
+                f"{prediction.id}: click again"
+            )
         low_res = prediction.low_res[:, candidate : candidate + 1]
         return self.worker.run(partial(self._full_mask, low_res, emb, prediction.window))
 

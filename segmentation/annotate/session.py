@@ -396,6 +396,8 @@ class AnnotationSession:
                     raise ConflictError(
                         f"{key} has {len(entry.instances)} instance(s): delete them before marking it good"
                     )
+                if entry.status != GOOD:  # its copy goes into test/good: refuse a photo that is no image
+                    export.upright_size(self.image_path(key))
                 status = GOOD
             elif action == "open":
                 status = IN_PROGRESS if entry.instances else UNLABELLED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -452,3 +453,63 @@ def test_accepting_another_candidate_than_the_best_saves_that_candidate(tmp_path
         accept(client, "halo.png", result, "defect", candidate=0)
     (instance,) = session.entry("halo.png").instances
     assert np.array_equal(instance.mask(), core) and instance.score == result["candidates"][0]["score"]
+
+
+def test_a_photo_resized_between_click_and_accept_is_refused_not_saved_warped(
+    client, app_parts, defect_centre, photo_writer
+):
+    session, _, truths = app_parts
+    result = predict(client, "a.png", [defect_centre(truths["a.png"])])
+    # The photo is replaced on disk by one of another size (re-exported, cropped) before Enter.
+    photo_writer(session.image_path("a.png"), (60, 80), [(25, 30, 7, 5)])
+    body = {"image": "a.png", "prediction": result["prediction"], "candidate": result["best"]}
+    response = client.post("/api/accept", json={**body, "class": "dent"})
+    assert response.status_code == 409 and "click again" in response.json()["detail"], response.text
+    assert session.entry("a.png").instances == []  # the old click's mask is not stretched onto the new photo
+    assert client.get("/api/session").status_code == 200
+
+
+def oversized_png(path, side=20_000):
+    """A PNG whose header claims ``side`` x ``side`` pixels, over PIL's bomb limit; no pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("name", ["empty.png", "text.jpg", "oversized.png"])
+def test_an_unreadable_photo_cannot_be_marked_good_and_the_out_folder_still_opens(
+    tmp_path, make_app, colour_sam, photo_writer, name
+):
+    from segmentation.annotate.session import AnnotationSession
+
+    photo_writer(tmp_path / "photos" / "ok.png", (40, 50), [(20, 20, 5, 5)])
+    bad = tmp_path / "photos" / name
+    {"empty.png": lambda: bad.write_bytes(b""), "text.jpg": lambda: bad.write_text("hello")}.get(
+        name, lambda: oversized_png(bad)
+    )()
+    session, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/api/status", json={"image": name, "status": "good"})
+        assert response.status_code == 400 and name in response.json()["detail"], response.text
+        assert client.get("/api/session").status_code == 200
+    # Refused before anything was saved: no good copy of it in the tree, the state unchanged.
+    assert session.entry(name).status == "unlabelled"
+    assert not list((tmp_path / "out").rglob(f"test/good/{Path(name).stem}.*"))
+    assert AnnotationSession.open(tmp_path / "out", None).entry(name).status == "unlabelled"
+
+
+def test_a_good_photo_replaced_by_an_oversized_one_does_not_stop_the_out_folder_from_opening(
+    tmp_path, photo_writer
+):
+    from segmentation.annotate.session import AnnotationSession
+
+    photo_writer(tmp_path / "photos" / "ok.png", (40, 50), [(20, 20, 5, 5)])
+    session = AnnotationSession.open(tmp_path / "out", tmp_path / "photos", classes=["scratch"])
+    session.set_status("ok.png", "good")
+    oversized_png(tmp_path / "photos" / "ok.png")  # replaced on disk; the next start syncs the tree
+    assert AnnotationSession.open(tmp_path / "out", None).entry("ok.png").status == "good"
