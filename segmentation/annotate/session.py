@@ -40,7 +40,7 @@ from common.folders import check_output_folder
 from common.images import IMAGE_SUFFIXES
 from common.io import atomic_write
 from converters.convert import ConversionReport
-from converters.masks import mask_to_rle, mask_to_xyxy
+from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
 from converters.mvtec import GOOD
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
@@ -262,6 +262,8 @@ class AnnotationSession:
         Raises:
             AnnotationError: unknown class, empty mask, or a size other than earlier instances'.
             NotFoundError: no such undecided proposal (and the mask is not already saved).
+            ConflictError: the mask covers every pixel of an instance of another class
+                (:func:`check_not_hiding`).
         """
         with self._lock:
             entry = self.entry(key)
@@ -275,6 +277,7 @@ class AnnotationSession:
                 if proposal is not None and any(p.id == proposal for p in entry.proposals):
                     self.delete_proposal(key, proposal)
                 return kept
+            check_not_hiding(key, entry.instances, mask, class_name)
             replaced = [] if proposal is None else [self._proposal(entry, proposal)]
             self._change(
                 entry, partial(_accept, instances=[instance], size=np.shape(mask), replaced=replaced)
@@ -663,3 +666,24 @@ def _read_state(path: Path) -> dict:
             f"{path} has state version {state.get('version')}, this app reads {STATE_VERSION}"
         )
     return state
+
+
+def check_not_hiding(key: str, instances: Sequence[Instance], mask: np.ndarray, class_name: str) -> None:
+    """Refuses a new ``mask`` of ``class_name`` that covers every pixel of an instance of another class.
+
+    The masks tree holds one class per pixel, the last accepted painted over the others, so that
+    instance would vanish from the masks and from every export while the page still listed it (the
+    same outline accepted again in another class, meant as a change of class, did that).
+
+    Raises:
+        ConflictError: naming the instance to delete first.
+    """
+    for instance in instances:
+        if instance.class_name == class_name:
+            continue  # same class: the two merge in the masks, nothing is lost
+        if not (rle_to_mask(instance.rle) & ~mask).any():
+            raise ConflictError(
+                f"{key}: this {class_name} mask covers all of instance {instance.id} "
+                f"({instance.class_name}), which would vanish from the masks and the export (one class per "
+                f"pixel): delete instance {instance.id} first"
+            )

@@ -94,10 +94,17 @@ def test_accepting_the_same_mask_twice_saves_it_once(opened):
     session.undo("a.png")  # the repeat was no change of its own: one undo removes the instance
     assert session.entry("a.png").instances == []
     session.redo("a.png")
-    # another class, or another mask, is another instance
-    session.add_instance("a.png", class_name="dent", mask=blob(shape, (10, 10, 30, 20)))
+    # the same outline in another class would hide the first in the masks (one class per pixel) and
+    # drop it from the export: refused, nothing saved (it was saved, and the scratch silently lost)
+    with pytest.raises(ConflictError, match=r"covers all of instance 1 \(scratch\).*delete instance 1 first"):
+        session.add_instance("a.png", class_name="dent", mask=blob(shape, (10, 10, 30, 20)))
+    assert [i.id for i in session.entry("a.png").instances] == [1]
+    # another mask is another instance, in either class, while each keeps a pixel of its own
     session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 31, 20)))
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (12, 10, 30, 20)))
     assert [i.id for i in session.entry("a.png").instances] == [1, 2, 3]
+    values = read_mask(session.category_dir / "ground_truth" / "combined" / "a_mask.png")
+    assert set(np.unique(values[10:20, 10:31]).tolist()) == {254, 255}  # both classes show
 
 
 @pytest.mark.parametrize(
