@@ -429,7 +429,9 @@ class AnnotationSession:
         """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`)."""
         with self._lock:
             if not any(e.instances for e in self._entries.values()):
-                raise ConflictError("nothing to export yet: accept at least one defect instance")
+                old = self.out / export.EXPORT_DIR
+                note = f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
+                raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
             return export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
 
     # ------------------------------------------------------------------------------------------

@@ -120,6 +120,16 @@ def test_export_of_nothing_is_refused(photos, tmp_path):
         session.export()
 
 
+def test_an_export_refused_after_every_instance_is_deleted_names_the_earlier_one(photos, tmp_path):
+    session = AnnotationSession.open(tmp_path / "out", photos[0], classes=["scratch"])
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    session.export()
+    session.delete_instance("a.png", 1)
+    earlier = tmp_path / "out" / "export"
+    with pytest.raises(ConflictError, match=f"\\({earlier} is an earlier export, of instances since"):
+        session.export()  # it stays on disk: the message says it no longer matches
+
+
 def run_mvtec2yolo(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run(
