@@ -115,7 +115,8 @@ def check_input_file(path: str | Path, what: str, *, inside: Iterable[str] = ())
         inside: where a run folder holds the file (``weights/best.pt``), first found named.
 
     Raises:
-        UserError: ``<what> not found: <path>``, or ``<path> is a folder: pass <path>/<file>``.
+        UserError: ``<what> not found: <path>``, or ``<what> <path> is a folder, not a file: pass
+            <path>/<file>`` (or ``pass the <what> file itself`` when none of ``inside`` is there).
     """
     path = Path(path)
     if path.is_file():
