@@ -584,7 +584,8 @@ def _propose(entry: ImageEntry, proposals: Sequence[Proposal], source: str) -> i
 
 
 def _images_dir(stored: dict, images: str | Path | None, out: Path) -> Path:
-    """The photo folder: ``images`` or the stored one on a resume; never inside ``out``."""
+    """The photo folder: ``images`` or the stored one on a resume; never inside ``out``, nor holding it
+    (a new session's)."""
     if images is None:
         if not stored:
             raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
@@ -593,6 +594,12 @@ def _images_dir(stored: dict, images: str | Path | None, out: Path) -> Path:
         images_dir = Path(images).expanduser().absolute()
     if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
         raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
+    if not stored and images_dir.resolve() in out.resolve().parents:
+        # a session begun so before this check resumes: the page itself skips its output when listing
+        raise AnnotationError(
+            f"the output folder {out} is inside the image folder {images_dir}: later runs over the photos "
+            "(detection.predict, inspection.predict) would read its copies of them; choose an --out outside"
+        )
     return images_dir
 
 

@@ -282,6 +282,14 @@ def test_opening_refuses_bad_folders_and_foreign_state(photos, tmp_path):
         AnnotationSession.open(tmp_path / "fresh")
     with pytest.raises(AnnotationError, match="inside the output folder"):
         AnnotationSession.open(folder.parent, folder)
+    # the other way round: a later detection.predict over the photos would read the copies in it
+    with pytest.raises(AnnotationError, match="is inside the image folder .* read its copies of them"):
+        AnnotationSession.open(folder / "annotations", folder)
+    assert not (folder / "annotations").exists()
+    begun = AnnotationSession.open(tmp_path / "annotations", folder)  # one begun there before the check
+    begun.persist()
+    (tmp_path / "annotations").rename(folder / "annotations")
+    assert AnnotationSession.open(folder / "annotations", folder).keys == begun.keys  # still resumes
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(AnnotationError, match="no images"):
