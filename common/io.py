@@ -211,7 +211,33 @@ def load_torch(
             reason = "not a torch file, or one that only loads by running pickled code"
         else:
             reason = one_line(str(error).strip().splitlines()[0] if str(error).strip() else error)
+        kind = torch_file_kind(path) if zipped else None
+        reason += f" (it is {kind})" if kind else ""
         raise UserError(f"cannot read {what} {path}: {reason}") from None
+
+
+#: Text in a torch file's pickle that says what wrote it (strings are stored as they are), and what it is.
+_TORCH_FILE_KINDS = (
+    (b"ultralytics", "an ultralytics model (detection weights)"),
+    (b"mvtec-finetune/sam-decoder", "a SAM decoder.pt from segmentation.train"),
+)
+
+
+def torch_file_kind(path: str | Path) -> str | None:
+    """What a ``torch.save`` zip file holds, told from its pickle's text without unpickling it.
+
+    For the errors of a file given in the wrong place (a detector's ``best.pt`` as a SAM checkpoint,
+    a ``decoder.pt`` as detector weights). None when not a zip or not one of :data:`_TORCH_FILE_KINDS`.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("data.pkl")]
+            data = archive.read(pickles[0]) if pickles else b""
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return next((kind for text, kind in _TORCH_FILE_KINDS if text in data), None)
 
 
 def _first_byte(path: Path) -> bytes:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from common.errors import UserError, one_line
 from common.folders import check_input_file
+from common.io import torch_file_kind
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ def load_yolo(model: str | Path) -> Model:
         if not is_file and not isinstance(error, NAME_ERRORS):
             raise
         reason = load_error_reason(error, str(model), is_file=is_file)
+        kind = torch_file_kind(model) if is_file else None
+        reason += f" (it is {kind})" if kind else ""
         raise UserError(f"cannot load model '{model}': {reason}") from None
 
 

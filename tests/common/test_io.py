@@ -23,6 +23,7 @@ from common.io import (
     save_torch,
     sha256_file,
     temporary_path,
+    torch_file_kind,
 )
 
 
@@ -199,3 +200,18 @@ def test_now_zero_is_a_time_not_a_missing_value(tmp_path: Path) -> None:
     path.write_bytes(b"")
     os.utime(path, (1_000_000, 1_000_000))
     assert not is_stale(path, now=0.0)  # "now" before the file was written: not old
+
+
+def test_a_detectors_checkpoint_given_as_a_sam_checkpoint_is_named_for_what_it_is(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    best = tmp_path / "best.pt"
+    YOLO("yolo11n.yaml").save(str(best))
+    assert torch_file_kind(best) == "an ultralytics model (detection weights)"
+    with pytest.raises(UserError, match=r"only loads by running pickled code \(it is an ultralytics model"):
+        load_torch(best, what="SAM checkpoint")
+    save_torch({"format": "mvtec-finetune/sam-decoder", "model": "vit_t"}, tmp_path / "decoder.pt")
+    assert torch_file_kind(tmp_path / "decoder.pt") == "a SAM decoder.pt from segmentation.train"
+    save_torch({"weights": [1, 2]}, tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("not a zip")
+    assert torch_file_kind(tmp_path / "other.pt") is None and torch_file_kind(tmp_path / "text.pt") is None

@@ -210,6 +210,14 @@ def test_files_that_are_not_checkpoints_are_one_line_errors(bad_weights: Path) -
     assert "checkpoint" in message and len(message) < 400
 
 
+def test_a_sam_decoder_given_as_detector_weights_is_named_for_what_it_is(tmp_path: Path) -> None:
+    from common.io import save_torch
+
+    decoder = save_torch({"format": "mvtec-finetune/sam-decoder", "model": "vit_t"}, tmp_path / "decoder.pt")
+    with pytest.raises(UserError, match=r"\(it is a SAM decoder.pt from segmentation.train\)$"):
+        load_detector(decoder)
+
+
 def test_missing_weights_and_unknown_configs_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="weights not found: "):
         load_detector(tmp_path / "nowhere.pt")
