@@ -133,11 +133,26 @@ def check_disjoint(fit_keys: Iterable[str], scored: Sequence[ImageRecord]) -> No
     Raises:
         UserError: naming the first such image.
     """
+    refuse_fitted(fit_keys, [(r.key, str(r.image)) for r in scored])
+
+
+def refuse_fitted(
+    fit_keys: Iterable[str], scored: Sequence[tuple[str, str]], *, model: str = "the model", hint: str = ""
+) -> None:
+    """Refuses to score any of ``scored`` (``(record key, name in the message)`` pairs) fit on.
+
+    Args:
+        model: what was fit, as the message names it.
+        hint: appended to the message (what to do instead).
+
+    Raises:
+        UserError: naming the first such image and how many more.
+    """
     fitted = set(fit_keys)
-    leaked = [r for r in scored if r.key in fitted]
+    leaked = [name for key, name in scored if key in fitted]
     if leaked:
         more = f" (and {len(leaked) - 1} more)" if len(leaked) > 1 else ""
-        raise UserError(f"refusing to score {leaked[0].image}: the model was fit on it{more}")
+        raise UserError(f"refusing to score {leaked[0]}: {model} was fit on it{more}{hint}")
 
 
 def load_records(root: str | Path, category: str) -> list[ImageRecord]:

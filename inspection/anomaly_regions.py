@@ -23,7 +23,7 @@ from shlex import quote
 
 import numpy as np
 
-from anomaly.data import read_splits
+from anomaly.data import read_splits, refuse_fitted
 from anomaly.predict import resolve_threshold
 from anomaly.regions import map_regions
 from anomaly.run import AnomalyRun, load_run
@@ -120,15 +120,14 @@ class AnomalyRegions:
         Raises:
             UserError: naming the first such image, or ``data`` without a ``splits.json``.
         """
-        fitted = set(self.run.fit_keys)
-        leaked = sorted(k for k, s in read_splits(data).split_of().items() if s == split and k in fitted)
-        if leaked:
-            more = f" (and {len(leaked) - 1} more)" if len(leaked) > 1 else ""
-            raise UserError(
-                f"refusing to score {leaked[0]} of the {split} split: the --anomaly-run was fit on it{more}; "
-                f"fit one on the good photos outside val/test (python -m anomaly.train --data "
-                f"{quote(str(data))} ...)"
-            )
+        keys = sorted(key for key, s in read_splits(data).split_of().items() if s == split)
+        refuse_fitted(
+            self.run.fit_keys,
+            [(key, f"{key} of the {split} split") for key in keys],
+            model="the --anomaly-run",
+            hint=f"; fit one on the good photos outside val/test (python -m anomaly.train --data "
+            f"{quote(str(data))} ...)",
+        )
 
     def record(self) -> dict:
         """What a run's settings say of it."""
