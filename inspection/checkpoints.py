@@ -33,7 +33,7 @@ from segmentation.finetuned import (
     apply_decoder,
     check_base,
     colour_head_of,
-    refuse_training_state,
+    refuse_other_run_files,
 )
 from segmentation.models import DEFAULT_MODEL, load_sam, sam_model
 
@@ -90,7 +90,7 @@ def check_sam_checkpoint(
         return SamCheckpoint(model or DEFAULT_MODEL, None, base)
     path = check_input_file(checkpoint, "SAM checkpoint", inside=("decoder.pt",))
     data = load_torch(path, what="SAM checkpoint")
-    refuse_training_state(data, path)
+    refuse_other_run_files(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         return _decoder_checkpoint(data, path, model=model, base=base)
     if not (isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values())):

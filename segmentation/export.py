@@ -54,7 +54,7 @@ from segmentation.finetuned import (
     base_sha256,
     colour_head_of,
     load_finetuned,
-    refuse_training_state,
+    refuse_other_run_files,
 )
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.onnx_check import (
@@ -185,7 +185,7 @@ def load_weights(
         return Weights(load_sam(name, base_checkpoint), name, base_sha256(name, base_checkpoint))
     checkpoint = Path(checkpoint)
     data = load_torch(checkpoint, what="checkpoint")
-    refuse_training_state(data, checkpoint)
+    refuse_other_run_files(data, checkpoint)
     is_decoder = isinstance(data, dict) and data.get("format") == DECODER_FORMAT
     recorded = data.get("base_checkpoint_sha256") if is_decoder else None
     if is_decoder and data.get("image_encoder") is not None:

@@ -134,16 +134,23 @@ def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") ->
     return sam
 
 
-def refuse_training_state(data: object, path: Path) -> None:
-    """Refuses ``segmentation.train``'s ``last.pt`` (optimizer and all) given where a checkpoint is loaded.
+def refuse_other_run_files(data: object, path: Path) -> None:
+    """Refuses another run's file given where a SAM checkpoint is loaded, naming what it is.
 
-    It loads like a state dict and would otherwise be called one "of another model" or "not a
-    state dict", which sends the user after the wrong fix.
+    ``segmentation.train``'s ``last.pt`` (optimizer and all) loads like a state dict and would
+    otherwise be called one "of another model" or "not a state dict"; a PatchCore run's
+    ``memory_bank.pt`` (``{"bank": tensor}``, :mod:`anomaly.run`) one "without --model". Both
+    messages send the user after the wrong fix.
     """
     if isinstance(data, dict) and "optimizer" in data and "mask_decoder" in data:
         raise UserError(
             f"{path} is a training state (last.pt, for --resume): pass the run's decoder.pt, or its "
             "sam_finetuned.pth with --model"
+        )
+    if isinstance(data, dict) and list(data) == ["bank"]:
+        raise UserError(
+            f"{path} is a PatchCore memory bank (memory_bank.pt, from anomaly.train), not a SAM checkpoint: "
+            "pass a segmentation.train run's decoder.pt"
         )
 
 
@@ -197,7 +204,7 @@ def load_finetuned(
 
     path = Path(checkpoint)
     data = load_torch(path, what="checkpoint")
-    refuse_training_state(data, path)
+    refuse_other_run_files(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         name = data["model"]
         if model is not None and model != name:

@@ -104,3 +104,18 @@ def test_a_training_state_given_as_checkpoint_says_what_it_is(tiny_sam, tmp_path
     for load in (load_finetuned, check_sam_checkpoint, load_weights):
         with pytest.raises(UserError, match=re.escape(message)):
             load(last, model=model)
+
+
+@pytest.mark.parametrize("model", [None, "vit_t"])
+def test_a_patchcore_memory_bank_given_as_checkpoint_says_what_it_is(tmp_path, model):
+    # anomaly.run's memory_bank.pt: it used to be "a full state dict: say which model" without
+    # --model and "not a vit_t state dict: ... unexpected keys (bank)" with it
+    from inspection.checkpoints import check_sam_checkpoint
+    from segmentation.export import load_weights
+
+    bank = tmp_path / "memory_bank.pt"
+    torch.save({"bank": torch.zeros(4, 8, dtype=torch.float16)}, bank)
+    message = f"{bank} is a PatchCore memory bank (memory_bank.pt, from anomaly.train), not a SAM checkpoint"
+    for load in (load_finetuned, check_sam_checkpoint, load_weights):
+        with pytest.raises(UserError, match=re.escape(message)):
+            load(bank, model=model)
