@@ -33,6 +33,7 @@ from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import check_input_file
 from converters.convert import TASKS, format_report
+from segmentation.annotate.specks import DEFAULT_CELLS
 
 if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad options do without
     import torch
@@ -104,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="decode a box whose longest side < F x the photo's on a zoomed crop around it "
         "(segmentation's rule, e.g. 0.125; one encoder run per new crop, then cached); 0: off (default)",
+    )
+    model.add_argument(
+        "--speck-cells",
+        type=float,
+        default=DEFAULT_CELLS,
+        metavar="N",
+        help="remove islands and holes smaller than N of SAM's low-resolution cells from every mask "
+        f"(a cell is (long side / 256)^2 px: {DEFAULT_CELLS:g} is 64 px on a 512-px photo; each speck would "
+        f"export as an instance of its own); 0: SAM's masks exactly (default {DEFAULT_CELLS:g})",
     )
     model.add_argument(
         "--no-colour-head",
@@ -318,9 +328,11 @@ def place_file_proposals(
 
 
 def check_counts(args: argparse.Namespace) -> None:
-    """``--prefetch`` >= 0, ``--threads`` >= 1 and ``--crop-fraction`` in [0, 1]."""
+    """``--prefetch`` >= 0, ``--threads`` >= 1, ``--crop-fraction`` in [0, 1], ``--speck-cells`` >= 0."""
     if not 0 <= args.crop_fraction <= 1:  # NaN too
         raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
+    if not 0 <= args.speck_cells < float("inf"):  # NaN too
+        raise UserError(f"--speck-cells must be a number >= 0, got {args.speck_cells}")
     if args.prefetch < 0:
         raise UserError(f"--prefetch must be >= 0, got {args.prefetch}")
     if args.threads is not None and args.threads < 1:
@@ -420,6 +432,7 @@ def serve(
         detector=detector,
         crops=CropRule(max_fraction=args.crop_fraction) if args.crop_fraction > 0 else None,
         colour_head=colour_head,
+        speck_cells=args.speck_cells,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
     if args.crop_fraction > 0:

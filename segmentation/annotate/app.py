@@ -57,6 +57,7 @@ from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.routes import export, files, images, instances, proposals
 from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
+from segmentation.annotate.specks import DEFAULT_CELLS
 from segmentation.annotate.worker import DEFAULT_WAITING
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
@@ -83,6 +84,7 @@ def create_app(
     detector: BoxDetector | None = None,
     crops: CropRule | None = None,
     colour_head: ColourHead | None = None,
+    speck_cells: float = DEFAULT_CELLS,
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -108,6 +110,8 @@ def create_app(
             (``--crop-fraction``, :mod:`segmentation.annotate.zoom`); None: never.
         colour_head: refines the detector's box masks (a ``decoder.pt``'s head,
             :mod:`segmentation.colour_head`; clicks stay SAM's); None: none.
+        speck_cells: islands and holes under this many of SAM's low-resolution cells are removed
+            from every mask (:mod:`segmentation.annotate.specks`); 0: SAM's masks exactly.
 
     The decoder, prefetch and detector threads stop when the app shuts down (``with
     TestClient(app)``, or uvicorn's lifespan); ``app.state.context.close()`` stops
@@ -117,7 +121,13 @@ def create_app(
         cache = EmbeddingCache(cache_root() / "embeddings", sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
     predictor = InteractivePredictor(
-        sam, prefetcher, runtime=runtime, waiting=decoder_waiting, crops=crops, colour_head=colour_head
+        sam,
+        prefetcher,
+        runtime=runtime,
+        waiting=decoder_waiting,
+        crops=crops,
+        colour_head=colour_head,
+        speck_cells=speck_cells,
     )
     proposer = None
     if detector is not None:

@@ -11,7 +11,10 @@ accepts a candidate, its mask is computed from the same low-resolution logits
 at the original resolution with :func:`segmentation.predict.upscale_logits`:
 exactly the mask ``SamPredictor.predict`` gives for that prompt (with the ONNX
 decoder, up to float rounding: logits within ~1e-4, so only pixels whose logit
-sits at the threshold can differ).
+sits at the threshold can differ), less its specks: islands and holes under
+``speck_cells`` of the logits' cells are removed from previews and accepted
+masks alike (:mod:`segmentation.annotate.specks`; ``speck_cells=0`` keeps SAM's
+masks exactly).
 
 The decoder and both upscalings run on one thread with a short queue
 (:class:`segmentation.annotate.worker.DecoderWorker`), whatever thread asks:
@@ -47,6 +50,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.annotate.specks import DEFAULT_CELLS, min_region_area, remove_specks
 from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
 from segmentation.annotate.zoom import CropEmbeddings
 from segmentation.colour_head import ColourHead
@@ -208,6 +212,9 @@ class InteractivePredictor:
         keep_crops: crop embeddings held in memory.
         colour_head: refines :meth:`box_masks`' whole-photo masks (not clicks, not boxes on
             crops); None: SAM's masks as they are.
+        speck_cells: islands and holes smaller than this many of SAM's low-resolution cells
+            are removed from every mask, previews included (:mod:`segmentation.annotate.specks`);
+            0: SAM's masks exactly.
 
     Call :meth:`close` to stop the decoder thread.
     """
@@ -223,6 +230,7 @@ class InteractivePredictor:
         crops: CropRule | None = None,
         keep_crops: int = 8,
         colour_head: ColourHead | None = None,
+        speck_cells: float = DEFAULT_CELLS,
     ) -> None:
         if runtime not in RUNTIMES:
             raise AnnotationError(f"unknown decoder runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
@@ -238,6 +246,7 @@ class InteractivePredictor:
             else CropEmbeddings(crops, prefetcher.cache, keep=keep_crops, device=prefetcher.device)
         )
         self.colour_head = colour_head
+        self.speck_cells = speck_cells
         self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -370,6 +379,7 @@ class InteractivePredictor:
                     low_res, iou = self._decode(frame, boxes=framed[None], multimask_output=False)
                     logits = upscale_logits(self.sam, low_res.to(self.sam.device), frame)
                     mask = self._box_mask(logits, box, rgb if window is None else None)
+                mask = self._without_specks(mask[None], low_res)[0]
                 if window is not None:
                     mask = paste_mask(mask, window, emb.original_size)
                 found.append((mask, float(iou[0, 0])))
@@ -436,12 +446,14 @@ class InteractivePredictor:
             # sam.postprocess_masks is what upscale_logits runs; with the preview size as the
             # target it stops at the model-input frame (an identity resize) for large images.
             logits = self.sam.postprocess_masks(low_res, frame.input_size, size)
-            return (logits[0] > self.sam.mask_threshold).cpu().numpy()
+            return self._without_specks((logits[0] > self.sam.mask_threshold).cpu().numpy(), low_res)
         # The crop resized straight to its place in the preview: exact where the preview is the
         # image itself, otherwise within a preview pixel of the accepted mask's resized outline.
         scaled = scale_window(window, max(size) / max(original_size))
         logits = self.sam.postprocess_masks(low_res, frame.input_size, (scaled.side, scaled.side))
-        return paste_mask((logits[0] > self.sam.mask_threshold).cpu().numpy(), scaled, size)
+        return paste_mask(
+            self._without_specks((logits[0] > self.sam.mask_threshold).cpu().numpy(), low_res), scaled, size
+        )
 
     def _full_mask(self, low_res: torch.Tensor, emb: ImageEmbedding, window: Window | None) -> np.ndarray:
         """``(H, W)`` bool mask of one candidate's ``(1, 1, 4h, 4w)`` logits; runs on the decoder thread.
@@ -451,13 +463,23 @@ class InteractivePredictor:
         with torch.inference_mode():
             if window is None:
                 logits = upscale_logits(self.sam, low_res.to(self.sam.device), emb)
-                return (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+                return self._without_specks((logits[0] > self.sam.mask_threshold).cpu().numpy(), low_res)[0]
             # The crop's geometry as embed_images made it: a square resized to the input size.
             side = (window.side, window.side)
             input_size = ResizeLongestSide.get_preprocess_shape(*side, self.img_size)
             logits = self.sam.postprocess_masks(low_res.to(self.sam.device), input_size, side)
-            mask = (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
+            mask = self._without_specks((logits[0] > self.sam.mask_threshold).cpu().numpy(), low_res)[0]
             return paste_mask(mask, window, emb.original_size)
+
+    def _without_specks(self, masks: np.ndarray, low_res: torch.Tensor) -> np.ndarray:
+        """``(M, h, w)`` bool masks of one frame without specks under :attr:`speck_cells` of ``low_res``'s.
+
+        The frame's long side spans the low-resolution logits' side (the padded input square's).
+        """
+        if self.speck_cells <= 0:
+            return masks
+        area = min_region_area(self.speck_cells, max(masks.shape[1:]), low_res.shape[-1])
+        return np.stack([remove_specks(mask, area) for mask in masks])
 
     def _head_pixels(self, path: Path | None, size: tuple[int, int], *, boxes: int) -> np.ndarray | None:
         """The ``(H, W, 3)`` uint8 RGB photo the colour head needs for ``boxes`` boxes; None without a head.

@@ -26,6 +26,7 @@ from segmentation.annotate.__main__ import (
     url_for,
 )
 from segmentation.annotate.session import AnnotationSession
+from segmentation.annotate.specks import DEFAULT_CELLS
 from segmentation.colour_head import ColourHead
 from segmentation.decoder_onnx import choose_runtime
 from segmentation.finetuned import save_decoder
@@ -289,6 +290,22 @@ def test_a_bad_crop_fraction_is_one_error_line(photos, tmp_path, capsys, value, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("-1", "error: --speck-cells must be a number >= 0, got -1.0"),
+        ("nan", "error: --speck-cells must be a number >= 0, got nan"),
+        ("inf", "error: --speck-cells must be a number >= 0, got inf"),
+    ],
+    ids=["negative", "nan", "infinite"],
+)
+def test_a_bad_speck_cells_is_one_error_line(photos, tmp_path, capsys, value, message):
+    assert main(["--images", str(photos[0]), "--out", str(tmp_path / "out"), "--speck-cells", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.fixture
 def serve_page(monkeypatch, colour_sam):
     """``serve_page(argv) -> app``: the command up to uvicorn (which returns at once), with the colour SAM.
@@ -335,6 +352,12 @@ def test_the_command_passes_the_crop_rule_to_the_page(photos, tmp_path, capsys, 
     assert predictor.crops.rule.max_fraction == 0.125 and predictor.crops.rule.min_side == 256
     app = serve_page(args)  # the default: off
     assert "zoomed crops" not in capsys.readouterr().out and app.state.predictor.crops is None
+
+
+def test_the_command_passes_speck_cells_to_the_page(photos, tmp_path, serve_page):
+    args = page_args(photos[0], tmp_path)
+    assert serve_page(args).state.predictor.speck_cells == DEFAULT_CELLS == 16
+    assert serve_page([*args, "--speck-cells", "0"]).state.predictor.speck_cells == 0
 
 
 HEAD = ColourHead((0.5, 1.0, -0.2))

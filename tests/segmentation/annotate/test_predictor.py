@@ -11,6 +11,7 @@ import pytest
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.predictor import InteractivePredictor, check_prompt, preview_size
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.annotate.specks import DEFAULT_CELLS, remove_specks
 from segmentation.colour_head import ColourHead, box_window
 from segmentation.crops import (
     CropRule,
@@ -28,7 +29,8 @@ from segmentation.views import View
 @pytest.fixture(params=["torch", "onnx"])
 def predictor(request, tmp_path, tiny_sam):
     prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
-    predictor = InteractivePredictor(tiny_sam, prefetcher, keep=2, runtime=request.param)
+    # speck_cells=0: SAM's masks exactly, so the geometry is compared bit for bit (specks: below)
+    predictor = InteractivePredictor(tiny_sam, prefetcher, keep=2, runtime=request.param, speck_cells=0)
     yield predictor
     predictor.close()
     prefetcher.close()
@@ -138,7 +140,7 @@ def test_predictions_are_remembered_per_image_and_expire(predictor, photos):
 
 def crop_predictor(tmp_path, sam, rule, runtime="torch"):
     prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", sam, model_name="tiny"))
-    return InteractivePredictor(sam, prefetcher, runtime=runtime, crops=rule)
+    return InteractivePredictor(sam, prefetcher, runtime=runtime, crops=rule, speck_cells=0)
 
 
 def crop_frame_masks(sam, path, window, points, labels, box, multimask=True):
@@ -305,7 +307,7 @@ def test_detector_boxes_use_the_rule_as_evaluation_does(tmp_path, tiny_sam, phot
 def head_predictor(tmp_path, sam, head, crops=None):
     """A torch-runtime predictor with ``head`` (None: without), on a cache shared by every call."""
     prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", sam, model_name="tiny"))
-    return InteractivePredictor(sam, prefetcher, colour_head=head, crops=crops)
+    return InteractivePredictor(sam, prefetcher, colour_head=head, crops=crops, speck_cells=0)
 
 
 def box_masks_with(tmp_path, sam, head, path, boxes, crops=None):
@@ -377,3 +379,63 @@ def test_boxes_decoded_on_crops_are_not_refined_by_a_colour_head(tmp_path, tiny_
     assert not plain[0][100:118, 300:320].all() and not plain[1][10:290, 10:400].all()
     assert np.array_equal(headed[0], plain[0])
     assert headed[1][10:290, 10:400].all()
+
+
+@pytest.mark.parametrize("key", ["a.png", "wide.png"], ids=["small", "larger-than-sam-input"])
+def test_specks_are_removed_from_accepted_masks_previews_and_box_masks(tmp_path, tiny_sam, photos, key):
+    """The default predictor's masks are SAM's with ``remove_specks`` at 16 cells of the frame's logits."""
+    folder, truths = photos
+    path, (height, width) = folder / key, truths[key].shape
+    prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
+    exact = InteractivePredictor(tiny_sam, prefetcher, speck_cells=0)
+    cleaned = InteractivePredictor(tiny_sam, prefetcher)
+    assert cleaned.speck_cells == DEFAULT_CELLS
+    try:
+        prompt = {"points": [[width * 0.3, height * 0.6], [width * 0.7, height * 0.2]], "labels": [1, 0]}
+        sam_masks, ours = exact.predict(key, path, **prompt), cleaned.predict(key, path, **prompt)
+        grid = sam_masks.low_res.shape[-1]
+        changed = 0
+        for candidate in range(3):
+            want = remove_specks(
+                exact.full_mask(sam_masks, candidate), DEFAULT_CELLS * (max(height, width) / grid) ** 2
+            )
+            assert np.array_equal(cleaned.full_mask(ours, candidate), want)
+            changed += int(not np.array_equal(want, exact.full_mask(sam_masks, candidate)))
+            preview = sam_masks.masks[candidate]
+            area = DEFAULT_CELLS * (max(preview.shape) / grid) ** 2
+            assert np.array_equal(ours.masks[candidate], remove_specks(preview, area))
+        assert changed  # the tiny model's masks have specks: the test sees them go
+        emb, box = prefetcher.get(path), np.array([[5, 4, width - 9, height - 3]], float)
+        (plain, _), (box_mask, _) = (
+            predictor.worker.run(lambda p=predictor: p.box_masks(emb, box, path=path))[0]
+            for predictor in (exact, cleaned)
+        )
+        assert np.array_equal(
+            box_mask, remove_specks(plain, DEFAULT_CELLS * (max(height, width) / grid) ** 2)
+        )
+    finally:
+        exact.close(), cleaned.close(), prefetcher.close()
+
+
+def test_specks_of_a_crop_are_removed_in_the_crop_frame(tmp_path, tiny_sam, photos):
+    folder, truths = photos
+    path, size, window = folder / "wide.png", truths["wide.png"].shape, Window(310, -15, 330)
+    prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
+    predictor = InteractivePredictor(
+        tiny_sam, prefetcher, crops=CropRule(max_fraction=0.25, margin=1.0, min_side=48)
+    )
+    try:
+        prediction = predictor.predict(
+            "wide.png", path, points=[[560, 150]], labels=[1], box=[500, 100, 610, 190]
+        )
+        assert prediction.window == window
+        expected, _ = crop_frame_masks(tiny_sam, path, window, [[560, 150]], [1], [500, 100, 610, 190])
+        area = DEFAULT_CELLS * (window.side / prediction.low_res.shape[-1]) ** 2
+        changed = 0
+        for candidate in range(3):
+            want = paste_mask(remove_specks(expected[candidate], area), window, size)
+            assert np.array_equal(predictor.full_mask(prediction, candidate), want)
+            changed += int(not np.array_equal(want, paste_mask(expected[candidate], window, size)))
+        assert changed
+    finally:
+        predictor.close(), prefetcher.close()

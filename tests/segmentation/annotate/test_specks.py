@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from segmentation.annotate.specks import min_region_area, remove_specks
+
+
+def test_small_islands_and_holes_go_and_large_ones_stay():
+    mask = np.zeros((40, 40), bool)
+    mask[2:22, 2:22] = True
+    mask[10:12, 10:12] = False  # a 4-px hole: filled
+    mask[5:9, 15:19] = False  # a 16-px hole: kept
+    mask[30, 30] = True  # a 1-px island: dropped
+    mask[30:35, 33:38] = True  # a 25-px island: kept
+    cleaned = remove_specks(mask, 10)
+    assert cleaned.dtype == bool and cleaned[10:12, 10:12].all() and not cleaned[5:9, 15:19].any()
+    assert not cleaned[30, 30] and cleaned[30:35, 33:38].all()
+    assert cleaned.sum() == mask.sum() + 4 - 1
+    assert not mask[10:12, 10:12].any()  # the input is left as it was
+
+
+def test_a_mask_of_small_islands_keeps_its_largest():
+    mask = np.zeros((20, 20), bool)
+    mask[1, 1] = True
+    mask[10:12, 10:12] = True
+    assert np.array_equal(np.argwhere(remove_specks(mask, 100)), np.argwhere(mask[10:12, 10:12]) + 10)
+
+
+@pytest.mark.parametrize("area", [0, -1])
+def test_no_area_leaves_the_mask_alone(area):
+    mask = np.random.default_rng(0).random((16, 16)) > 0.5
+    assert remove_specks(mask, area) is mask
+
+
+def test_min_region_area_is_in_cells_of_the_frames_logits():
+    assert min_region_area(16, 512, 256) == 64  # 2 px cells: hazelnut_toy's 512-px photos
+    assert min_region_area(16, 1024, 256) == 256
+    assert min_region_area(4, 330, 16) == pytest.approx(4 * (330 / 16) ** 2)
+
+
+def sam_remove_specks(mask: np.ndarray, min_area: float) -> np.ndarray:
+    """segment-anything's way on the whole mask: holes, then islands."""
+    from segment_anything.utils.amg import remove_small_regions
+
+    mask, _ = remove_small_regions(mask, min_area, mode="holes")
+    return remove_small_regions(mask, min_area, mode="islands")[0]
+
+
+def tied_small_islands(mask: np.ndarray, min_area: float) -> bool:
+    """Every island small and two of them the largest: which one stays is the labelling's order."""
+    from segment_anything.utils.amg import remove_small_regions
+
+    filled, _ = remove_small_regions(mask, min_area, mode="holes")
+    sizes = cv2.connectedComponentsWithStats(filled.view(np.uint8), connectivity=8)[2][1:, cv2.CC_STAT_AREA]
+    return len(sizes) > 1 and sizes.max() < min_area and (sizes == sizes.max()).sum() > 1
+
+
+def test_the_mask_box_gives_segment_anythings_pixels_on_random_masks():
+    # rectangles toggled on small photos, some pixels knocked out: islands and holes everywhere,
+    # at the photo's edges too, masks spanning the photo, areas from one pixel to the whole photo
+    rng = np.random.default_rng(2)
+    compared = 0
+    for _ in range(3000):
+        height, width = rng.integers(2, 40, 2)
+        mask = np.zeros((height, width), bool)
+        for _ in range(rng.integers(1, 5)):
+            y, x = rng.integers(0, height), rng.integers(0, width)
+            mask[y : y + rng.integers(1, height + 1), x : x + rng.integers(1, width + 1)] ^= True
+        mask &= rng.random((height, width)) > rng.choice([0, 0.05, 0.3])
+        area = float(rng.choice([1, 2, 2.5, 4, 9, 16, 30, 100, 1000]))
+        if not mask.any() or tied_small_islands(mask, area):
+            continue  # segment-anything fills an empty mask on a photo under min_area: ours stays empty
+        assert np.array_equal(remove_specks(mask, area), sam_remove_specks(mask, area)), (mask, area)
+        compared += 1
+    assert compared > 2800
+
+
+def test_an_empty_mask_stays_empty():
+    assert not remove_specks(np.zeros((4, 4), bool), 100).any()
