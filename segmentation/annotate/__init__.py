@@ -42,7 +42,8 @@ Modules, by what they hold:
   for every request, with a short queue (a full one is answered 503);
 - :mod:`~segmentation.annotate.files`: what the server may read (only below
   ``--images`` and ``--out``) and atomic writes;
-- :mod:`~segmentation.annotate.app`: ``create_app``, the FastAPI app;
+- :mod:`~segmentation.annotate.app`: ``create_app``, the FastAPI app
+  (:mod:`~segmentation.annotate.bad_requests`: its messages for unreadable requests);
   :mod:`~segmentation.annotate.routes`: its routers, one per resource;
 - ``__main__``: the command line.
 """

@@ -26,10 +26,12 @@ the path relative to ``--images``):
 =========================  =====================================================================
 
 Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
-instance, prediction or file, 409 a request that does not fit the state, 422
-malformed JSON or fields, 503 with ``Retry-After`` when the decoder's queue is
-full (predict, accept, detect; see :mod:`segmentation.annotate.worker`). Paths are
-checked by :func:`segmentation.annotate.files.resolve_inside`.
+instance, prediction or file, 409 a request that does not fit the state (e.g. an
+accept whose photo changed on disk since the click), 422 malformed JSON or fields
+(naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`), 503 with
+``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
+:mod:`segmentation.annotate.worker`). Paths are checked by
+:func:`segmentation.annotate.files.resolve_inside`.
 
 The routes live in :mod:`segmentation.annotate.routes`, one router per resource;
 they share one :class:`~segmentation.annotate.routes.shared.AppContext`, kept on
@@ -43,13 +45,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from segment_anything.modeling import Sam
+from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from common.errors import UserError
 from common.io import cache_root
+from segmentation.annotate.bad_requests import unparsable_body, validation_problem
 from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.predictor import InteractivePredictor
@@ -170,11 +175,18 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = []
-        for item in error.errors()[:5]:
-            where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
-            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+        content_type = request.headers.get("content-type")
+        problems = [validation_problem(item, content_type) for item in error.errors()[:5]]
         return JSONResponse({"detail": "malformed request: " + "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(HTTPException)  # FastAPI's "error parsing the body" says not what or where
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        cause = error.__cause__
+        if error.status_code == 400 and isinstance(cause, ValueError | RecursionError):
+            # The body was read (and kept) by this request before it failed to parse.
+            problem = unparsable_body(cause, await request.body())
+            return JSONResponse({"detail": f"malformed request: {problem}"}, status_code=422)
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

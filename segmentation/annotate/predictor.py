@@ -49,7 +49,7 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
-from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.annotate.prefetch import EmbeddingPrefetcher, FileKey, file_key
 from segmentation.annotate.specks import DEFAULT_CELLS, min_region_area, remove_specks
 from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
 from segmentation.annotate.zoom import CropEmbeddings
@@ -89,6 +89,9 @@ class Prediction:
             included in ``total_s``.
         original_size: ``(H, W)`` of the photo it was decoded on; an accept on a photo since
             replaced by one of another size is refused (None: not checked).
+        file: the photo's file as it was when its embedding was asked for (path, mtime_ns, bytes:
+            what the prefetcher keys embeddings by); an accept on a file since changed, even to
+            another photo of the same size, is refused (None: not checked).
     """
 
     id: str
@@ -106,6 +109,7 @@ class Prediction:
     window: Window | None = None
     crop_s: float = 0.0
     original_size: tuple[int, int] | None = None
+    file: FileKey | None = None
 
     @property
     def best(self) -> int:
@@ -175,6 +179,20 @@ def _check_inside(xy: np.ndarray, width: int, height: int, what: str) -> None:
     if outside.any():
         x, y = xy[np.flatnonzero(outside)[0]]
         raise AnnotationError(f"{what} ({x:g}, {y:g}) lies outside the {width}x{height} image")
+
+
+def check_unchanged(prediction: Prediction) -> None:
+    """Refuses a prediction whose photo file changed since the click (a stat, no read).
+
+    Raises:
+        ConflictError: its modification time or byte size differs (a touched but identical
+            file is refused too: a click again costs less than a mask on the wrong photo).
+    """
+    if prediction.file is not None and file_key(prediction.path) != prediction.file:
+        raise ConflictError(
+            f"{prediction.key} changed on disk since prediction {prediction.id} (replaced or edited): "
+            "click again"
+        )
 
 
 @dataclass(frozen=True)
@@ -274,7 +292,9 @@ class InteractivePredictor:
             BusyError: the decoder's queue is full.
         """
         # The embedding is awaited here, outside the queue: a click on an image still being
-        # embedded must not hold up clicks on ready ones.
+        # embedded must not hold up clicks on ready ones. The file is looked at first: if it is
+        # replaced meanwhile, the accept is refused rather than the new photo taken for the old one.
+        seen = file_key(path)
         emb = self.prefetcher.get(path)
         coords, point_labels, boxes = check_prompt(points, labels, box, size=emb.original_size)
         asked = time.perf_counter()
@@ -303,6 +323,7 @@ class InteractivePredictor:
                 window=result.window,
                 crop_s=result.crop_s,
                 original_size=tuple(emb.original_size),
+                file=seen,
             )
             self._predictions[prediction.id] = prediction
             while len(self._predictions) > self.keep:
@@ -324,11 +345,13 @@ class InteractivePredictor:
 
         Raises:
             AnnotationError: no such candidate.
-            ConflictError: the photo changed size since the click (replaced on disk).
+            ConflictError: the photo's file changed since the click (replaced on disk, even by
+                another photo of the same size, or edited).
             BusyError: the decoder's queue is full.
         """
         if not 0 <= candidate < prediction.low_res.shape[1]:
             raise AnnotationError(f"candidate must be 0-{prediction.low_res.shape[1] - 1}, got {candidate}")
+        check_unchanged(prediction)
         emb: ImageEmbedding = self.prefetcher.get(prediction.path)
         if prediction.original_size is not None and tuple(emb.original_size) != prediction.original_size:
             (h0, w0), (h1, w1) = prediction.original_size, emb.original_size

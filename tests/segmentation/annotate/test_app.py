@@ -297,6 +297,75 @@ def test_malformed_predict_requests_get_4xx_with_a_message(client, body, status,
     assert message in response.json()["detail"]
 
 
+DIGITS = "1" * 5000  # more than Python's 4300-digit limit on reading an integer
+JSON = "application/json"
+
+
+@pytest.mark.parametrize(
+    "path, body, content_type, message",
+    [
+        (
+            "/api/predict",
+            b'{"image": "a.png", "points": [[1, 2]], "labels": [1]}',
+            "text/plain",
+            "(got text/plain)",
+        ),
+        (
+            "/api/predict",
+            b'{"image": "a.png", "points": [[1, 2]], "labels": [1]}',
+            "",
+            "Content-Type: application/json (got none)",
+        ),
+        ("/api/export", b"task=segment", "application/x-www-form-urlencoded", "send a JSON object"),
+        (
+            "/api/predict",
+            f'{{"image": "a.png", "points": [[{DIGITS}, 2]]}}'.encode(),
+            JSON,
+            "points.0.0: a number of 5000",
+        ),
+        (
+            "/api/accept",
+            f'{{"image": "a.png", "candidate": -{DIGITS}}}'.encode(),
+            JSON,
+            "candidate: a number of 5000",
+        ),
+        (
+            "/api/delete",
+            f'{{"image": "a.png", "instance": {DIGITS}}}'.encode(),
+            JSON,
+            "instance: a number of 5000",
+        ),
+        (
+            "/api/predict",
+            b'{"image": "a\xff.png", "points": [[1, 2]]}',
+            JSON,
+            "not UTF-8: byte 0xff at position 12",
+        ),
+        (
+            "/api/predict",
+            b'{"image": "a.png", "points": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            JSON,
+            "too deeply",
+        ),
+        ("/api/predict", b'{"image": "a.png", "points": [[1, 2]', JSON, "invalid JSON at character 36"),
+        ("/api/predict", b"[1, 2]", JSON, "expected a JSON object, got [1, 2]"),
+        ("/api/predict", b"", JSON, "body: missing"),
+        ("/api/predict", b'{"image": "a.png", "' + b"k" * 5000 + b'": 1}', JSON, "kkk...: Extra inputs"),
+        ("/api/status", b'{"image": "a.png", "status": "' + b"d" * 5000 + b'"}', JSON, 'got "ddd'),
+        ("/api/predict", b'{"image": "a\\ud800.png", "points": [[1, 2]]}', JSON, 'got "a?.png"'),  # no 500
+    ],
+)
+def test_malformed_bodies_get_a_422_naming_the_field_and_the_problem_in_one_short_line(
+    client, path, body, content_type, message
+):
+    headers = {"content-type": content_type} if content_type else {}  # "": none sent
+    response = client.post(path, content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("malformed request: ") and message in detail, detail
+    assert "\n" not in detail and len(detail) < 160, detail  # long values are cut, not echoed
+
+
 def test_malformed_accepts_and_other_requests(client, app_parts, defect_centre):
     _, _, truths = app_parts
     result = predict(client, "a.png", [defect_centre(truths["a.png"])])
@@ -467,6 +536,25 @@ def test_a_photo_resized_between_click_and_accept_is_refused_not_saved_warped(
     assert response.status_code == 409 and "click again" in response.json()["detail"], response.text
     assert session.entry("a.png").instances == []  # the old click's mask is not stretched onto the new photo
     assert client.get("/api/session").status_code == 200
+
+
+def test_a_photo_replaced_by_another_of_its_size_between_click_and_accept_is_refused(
+    client, app_parts, defect_centre, photo_writer
+):
+    session, _, truths = app_parts
+    path = session.image_path("a.png")
+    result = predict(client, "a.png", [defect_centre(truths["a.png"])])
+    before = path.stat().st_mtime_ns
+    # Another photo of the same 160x120 size (the next one of the lot, saved under this name) before Enter.
+    photo_writer(path, (120, 160), [(110, 80, 9, 12)], seed=7)
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # saved a second later, as by hand
+    body = {"image": "a.png", "prediction": result["prediction"], "candidate": result["best"]}
+    response = client.post("/api/accept", json={**body, "class": "dent"})
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert "a.png" in detail and "click again" in detail and "\n" not in detail
+    assert session.entry("a.png").instances == []  # the old photo's mask is not saved on the new one
+    accept(client, "a.png", predict(client, "a.png", [[110.0, 80.0]]), "dent")  # a new click works
 
 
 def oversized_png(path, side=20_000):
