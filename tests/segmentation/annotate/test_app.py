@@ -514,14 +514,32 @@ def test_accepting_another_candidate_than_the_best_saves_that_candidate(tmp_path
     session, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
     with TestClient(app) as client:
         result = predict(client, "halo.png", [[32.0, 32.0]])
-        core = rle_to_mask(result["candidates"][0]["rle"])
-        assert (
-            result["best"] != 0
-            and core.sum() < rle_to_mask(result["candidates"][result["best"]]["rle"]).sum()
-        )
-        accept(client, "halo.png", result, "defect", candidate=0)
+        masks = [rle_to_mask(candidate["rle"]) for candidate in result["candidates"]]
+        other = next(i for i, mask in enumerate(masks) if not np.array_equal(mask, masks[result["best"]]))
+        accept(client, "halo.png", result, "defect", candidate=other)
     (instance,) = session.entry("halo.png").instances
-    assert np.array_equal(instance.mask(), core) and instance.score == result["candidates"][0]["score"]
+    assert np.array_equal(instance.mask(), masks[other])
+    assert instance.score == result["candidates"][other]["score"]
+
+
+def test_a_click_shows_the_defect_first_and_a_box_shows_sams_pick(tmp_path, make_app, colour_sam):
+    image = np.full((64, 64, 3), 150, np.uint8)
+    image[16:48, 16:48] = (65, 65, 170)  # a halo (a quarter of the photo) around the defect
+    image[24:40, 24:40] = (40, 40, 170)  # the defect (a sixteenth)
+    (tmp_path / "photos").mkdir()
+    assert cv2.imwrite(str(tmp_path / "photos" / "halo.png"), image)
+    _, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        for prompt, box in (([[32.0, 32.0]], None), ([[32.0, 32.0]], [14, 14, 50, 50])):
+            result = client.post(
+                "/api/predict", json={"image": "halo.png", "points": prompt, "labels": [1], "box": box}
+            ).json()
+            scores = [candidate["score"] for candidate in result["candidates"]]
+            areas = [rle_to_mask(candidate["rle"]).mean() for candidate in result["candidates"]]
+            if box is None:  # the halo is scored highest; the defect, under a tenth, is shown first
+                assert areas[int(np.argmax(scores))] > 0.1 and areas[result["best"]] < 0.1
+            else:
+                assert result["best"] == int(np.argmax(scores))
 
 
 def test_a_photo_resized_between_click_and_accept_is_refused_not_saved_warped(

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from segmentation.annotate.errors import AnnotationError, NotFoundError
-from segmentation.annotate.predictor import InteractivePredictor, check_prompt, preview_size
+from segmentation.annotate.predictor import (
+    CLICK_MAX_FRACTION,
+    InteractivePredictor,
+    check_prompt,
+    preselect,
+    preview_size,
+)
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.specks import DEFAULT_CELLS, remove_specks
 from segmentation.colour_head import ColourHead, box_window
@@ -439,3 +445,34 @@ def test_specks_of_a_crop_are_removed_in_the_crop_frame(tmp_path, tiny_sam, phot
         assert changed
     finally:
         predictor.close(), prefetcher.close()
+
+
+def candidate_masks(*fractions: float, side: int = 100) -> np.ndarray:
+    """``(M, side, side)`` masks covering the given fractions of the photo (top rows first)."""
+    masks = np.zeros((len(fractions), side, side), bool)
+    for mask, fraction in zip(masks, fractions, strict=True):
+        mask.reshape(-1)[: round(fraction * side * side)] = True
+    return masks
+
+
+@pytest.mark.parametrize(
+    "scores, fractions, box, expected",
+    [
+        (
+            [0.7, 0.8, 0.95],
+            [0.02, 0.08, 0.6],
+            False,
+            1,
+        ),  # a click: the whole part scored highest is passed over
+        ([0.7, 0.8, 0.95], [0.02, 0.08, 0.6], True, 2),  # a box: SAM's pick
+        ([0.9, 0.8, 0.95], [0.02, 0.08, 0.6], False, 0),
+        ([0.9, 0.8, 0.95], [0.3, 0.2, 0.6], False, 1),  # none under a tenth: the smallest
+        ([0.9, 0.8, 0.95], [0.1, 0.2, 0.6], False, 0),  # a tenth exactly is not under it: the smallest
+        ([0.9, 0.9, 0.5], [0.05, 0.01, 0.6], False, 0),  # a tie in score: the first
+    ],
+)
+def test_a_click_shows_first_the_best_scored_mask_under_a_tenth_of_the_photo(
+    scores, fractions, box, expected
+):
+    assert CLICK_MAX_FRACTION == 0.1
+    assert preselect(np.array(scores), candidate_masks(*fractions), box=box) == expected
