@@ -103,6 +103,7 @@ def image_detail(context: AppContext, key: str) -> dict:
                 "box": list(instance.box),
                 "score": instance.score,
                 "rle": preview_rle(context, entry.key, f"i{instance.id}", instance.mask, size),
+                "pieces": mask_pieces(context, entry.key, f"i{instance.id}", instance.mask),
             }
             for instance in entry.instances
         ],
@@ -119,6 +120,18 @@ def image_detail(context: AppContext, key: str) -> dict:
         "counts": session.counts(),
         "embedding": context.prefetcher.status(session.image_path(key)).to_json(),
     }
+
+
+def mask_pieces(context: AppContext, image: str, name: str, mask: Callable[[], np.ndarray]) -> int:
+    """How many 8-connected pieces an instance's full-resolution ``mask()`` has, once per instance.
+
+    Every export splits masks into such pieces (``converters.masks.mask_to_instances``), so the
+    page says when one accepted instance will be several.
+    """
+    key = (image, name)
+    if key not in context.pieces:
+        context.pieces[key] = cv2.connectedComponents(mask().view(np.uint8), connectivity=8)[0] - 1
+    return context.pieces[key]
 
 
 def preview_rle(

@@ -33,6 +33,8 @@ class AppContext:
         detector: proposals from ``--detector``, None without one.
         previews: ``(image, "i<instance id>" or "p<proposal id>", "HxW") -> preview RLE``:
             instances and proposals never change, and full-resolution masks are costly to shrink.
+        pieces: ``(image, "i<instance id>") -> 8-connected pieces`` of an instance's mask, each
+            of which every export makes an instance of its own (the MVTec masks hold no instance ids).
     """
 
     session: AnnotationSession
@@ -42,6 +44,7 @@ class AppContext:
     prefetch: int
     detector: DetectorProposals | None = None
     previews: dict[tuple[str, str, str], dict] = field(default_factory=dict)
+    pieces: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def close(self) -> None:
         """Stops the detector's background thread, the decoder thread, then the embedding worker."""

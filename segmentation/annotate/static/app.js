@@ -23,9 +23,12 @@ const $ = (id) => document.getElementById(id);
 const view = $("view");
 const layers = {
   instances: document.createElement("canvas"),
+  instanceEdges: document.createElement("canvas"),
   proposals: document.createElement("canvas"),
   preview: document.createElement("canvas"),
+  previewEdges: document.createElement("canvas"),
 };
+const EDGE_COLOUR = [255, 255, 255]; // accepted instances' outlines: seen on a stain of their own colour
 
 const state = {
   session: null,
@@ -146,15 +149,40 @@ function paintRle(pixels, width, height, rle, colour, hatched = false) {
   }
 }
 
-function paintLayer(canvas, size, masks) {
+// Paints masks into `canvas`; with `edges`, the outline of every painted region into that canvas too,
+// in `edgeColour` (drawn opaque over the fill, which alone vanishes on a stain of its own colour).
+function paintLayer(canvas, size, masks, edges = null, edgeColour = null) {
   const [height, width] = size;
+  const pixels = new Uint32Array(width * height);
+  for (const { rle, colour, hatched } of masks) paintRle(pixels, width, height, rle, colour, hatched);
+  putPixels(canvas, width, height, pixels);
+  if (edges) putPixels(edges, width, height, edgePixels(pixels, width, height, packColour(edgeColour)));
+}
+
+function putPixels(canvas, width, height, pixels) {
   canvas.width = width;
   canvas.height = height;
   const context = canvas.getContext("2d");
   const image = context.createImageData(width, height);
-  const pixels = new Uint32Array(image.data.buffer);
-  for (const { rle, colour, hatched } of masks) paintRle(pixels, width, height, rle, colour, hatched);
+  new Uint32Array(image.data.buffer).set(pixels);
   context.putImageData(image, 0, 0);
+}
+
+// The painted pixels with a 4-neighbour of another value (or on the border), in `colour`.
+function edgePixels(pixels, width, height, colour) {
+  const edges = new Uint32Array(pixels.length);
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0, p = y * width; x < width; x += 1, p += 1) {
+      const value = pixels[p];
+      if (!value) continue;
+      const inner =
+        x > 0 && x < width - 1 && y > 0 && y < height - 1 &&
+        pixels[p - 1] === value && pixels[p + 1] === value &&
+        pixels[p - width] === value && pixels[p + width] === value;
+      if (!inner) edges[p] = colour;
+    }
+  }
+  return edges;
 }
 
 function classColour(name) {
@@ -201,6 +229,9 @@ function draw() {
   context.drawImage(layers.proposals, 0, 0, w, h);
   context.globalAlpha = state.opacity;
   if (state.prediction) context.drawImage(layers.preview, 0, 0, w, h);
+  context.globalAlpha = state.opacity > 0 ? 1 : 0; // outlines, opaque; opacity 0 shows the bare photo
+  context.drawImage(layers.instanceEdges, 0, 0, w, h);
+  if (state.prediction) context.drawImage(layers.previewEdges, 0, 0, w, h);
   context.globalAlpha = 1;
   const line = 2 / scale;
   context.lineWidth = line;
@@ -292,14 +323,15 @@ function paintInstances() {
     rle: instance.rle,
     colour: packColour(classColour(instance.class), instance.id === state.selected ? 255 : 200),
   }));
-  paintLayer(layers.instances, state.detail.preview, masks);
+  paintLayer(layers.instances, state.detail.preview, masks, layers.instanceEdges, EDGE_COLOUR);
 }
 
 function paintPreview() {
   const prediction = state.prediction;
   if (!prediction) return;
   const candidate = prediction.candidates[state.candidate];
-  paintLayer(layers.preview, prediction.size, [{ rle: candidate.rle, colour: packColour(PREVIEW_COLOUR) }]);
+  const masks = [{ rle: candidate.rle, colour: packColour(PREVIEW_COLOUR) }];
+  paintLayer(layers.preview, prediction.size, masks, layers.previewEdges, PREVIEW_COLOUR);
   $("cycle").textContent = `mask ${state.candidate + 1}/${prediction.candidates.length} (${candidate.score.toFixed(2)})`;
   document.body.dataset.preview = "1";
 }
@@ -381,7 +413,8 @@ function renderInstances() {
       event.stopPropagation();
       deleteInstance(instance.id);
     });
-    item.append(swatch, `#${instance.id} ${instance.class} (${instance.area} px)`, remove);
+    const pieces = instance.pieces > 1 ? `, ${instance.pieces} pieces` : "";
+    item.append(swatch, `#${instance.id} ${instance.class} (${instance.area} px${pieces})`, remove);
     item.addEventListener("click", () => {
       state.selected = state.selected === instance.id ? null : instance.id;
       if (state.selected !== null) state.proposal = null;
@@ -488,11 +521,13 @@ function loadImage(url) {
 
 async function openImage(key) {
   const token = ++state.openToken;
+  const left = hasPrompt() ? state.current : null; // its mask, not accepted, is dropped
   state.current = key;
   state.embeddingReady = false;
   state.proposal = null;
   document.body.dataset.embedding = "waiting";
   clearPrompt(false);
+  $("latency").textContent = "";
   updateImageList();
   try {
     const [status, detail] = await Promise.all([
@@ -506,22 +541,25 @@ async function openImage(key) {
     state.detail = detail;
     fitView();
     applyDetail(detail);
-    showMessage(detail.proposals.length ? proposalHint(detail) : "");
-    followEmbedding(key, token, status);
+    const dropped = left && left !== key ? `the mask not accepted on ${left} was dropped; ` : "";
+    followEmbedding(key, token, status, dropped);
   } catch (error) {
     if (token === state.openToken) showError(error);
   }
 }
 
-async function followEmbedding(key, token, status) {
+// `note`: what the message starts with (a mask left behind on the previous photo).
+async function followEmbedding(key, token, status, note = "") {
   const bar = $("embed-progress");
+  let waited = false;
   while (token === state.openToken) {
     if (status.state === "ready") {
       bar.hidden = true;
       state.embeddingReady = true;
       document.body.dataset.embedding = "ready";
-      const how = status.cached ? "from the cache" : `computed in ${status.seconds.toFixed(1)} s`;
-      showMessage(state.detail.proposals.length ? proposalHint(state.detail) : `ready (embedding ${how})`);
+      let how = status.cached ? "from the cache" : `computed in ${status.seconds.toFixed(1)} s`;
+      if (!waited && !status.cached) how = `computed ahead, in ${status.seconds.toFixed(1)} s`;
+      showMessage(note + (state.detail.proposals.length ? proposalHint(state.detail) : `ready (embedding ${how})`));
       if (hasPrompt()) requestPrediction();
       const detector = state.detail.detector; // running: prefetched in the background, the server waits for it
       if (detector && (detector.state === "pending" || detector.state === "running")) detectProposals(key, token);
@@ -535,7 +573,8 @@ async function followEmbedding(key, token, status) {
     bar.hidden = false;
     bar.value = status.progress;
     const seconds = status.seconds ? ` ${status.seconds.toFixed(1)} s` : "";
-    showMessage(`computing the image embedding (${status.state}${seconds}); clicks are kept`);
+    showMessage(`${note}computing the image embedding (${status.state}${seconds}); clicks are kept`);
+    waited = true;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     if (token !== state.openToken) return;
     try {
@@ -748,7 +787,8 @@ function accept() {
   if (state.correcting !== null) body.proposal = state.correcting; // the corrected mask replaces it
   change("/api/accept", body, (detail) => {
     clearPrompt();
-    showMessage(`accepted ${name} #${detail.instances[detail.instances.length - 1].id}`);
+    const instance = detail.instances[detail.instances.length - 1];
+    showMessage(`accepted ${name} #${instance.id}${piecesNote(instance)}`, instance.pieces > 1);
   });
 }
 
@@ -761,8 +801,14 @@ function acceptCurrent() {
 function acceptProposal(id) {
   change("/api/proposals/accept", { image: state.current, proposal: id }, (detail) => {
     const instance = detail.instances[detail.instances.length - 1];
-    showMessage(`accepted proposal #${id} as ${instance.class} #${instance.id}`);
+    showMessage(`accepted proposal #${id} as ${instance.class} #${instance.id}${piecesNote(instance)}`, instance.pieces > 1);
   });
+}
+
+// Every export splits masks into connected pieces: one instance in several becomes several.
+function piecesNote(instance) {
+  if (!(instance.pieces > 1)) return "";
+  return ` - in ${instance.pieces} pieces, each exported as an instance (Ctrl+Z, then join or trim it with a box or points)`;
 }
 
 function acceptAllProposals() {
@@ -798,6 +844,13 @@ function deleteInstance(id) {
 }
 
 function deleteSelected() {
+  if (hasPrompt()) {
+    // A click on screen: Del takes back its last point or box, never an accepted instance behind it.
+    state.undoneSteps.push(state.steps.pop());
+    changePrompt();
+    showMessage(hasPrompt() ? "removed the last prompt point" : "prompt cleared: Del again deletes an instance");
+    return;
+  }
   if (state.proposal !== null && state.selected === null) {
     deleteProposal(state.proposal);
     return;
@@ -812,17 +865,27 @@ function setStatus(status) {
 }
 
 function toggleDone() {
+  if (refuseWithPrompt("marking the photo done")) return;
   setStatus(state.detail && state.detail.status === "done" ? "open" : "done");
 }
 
 function toggleGood() {
+  if (refuseWithPrompt("marking the photo good")) return;
   setStatus(state.detail && state.detail.status === "good" ? "open" : "good");
+}
+
+// A mask on screen not yet accepted: say so instead of leaving it behind unsaved.
+function refuseWithPrompt(what) {
+  if (!hasPrompt()) return false;
+  showMessage(`a mask is not accepted yet: Enter accepts it, Esc drops it, before ${what}`, true);
+  return true;
 }
 
 function undo() {
   if (hasPrompt()) {
     state.undoneSteps.push(state.steps.pop());
     changePrompt();
+    showMessage("undone: the last prompt point");
     return;
   }
   change("/api/undo", { image: state.current }, () => showMessage("undone"));
@@ -1023,6 +1086,7 @@ function wireButtons() {
   const opacity = $("opacity");
   opacity.addEventListener("input", () => setOpacity(Number(opacity.value) / 100));
   opacity.addEventListener("change", () => opacity.blur());
+  opacity.addEventListener("pointerup", () => opacity.blur()); // a click that moves nothing fires no change
   window.addEventListener("resize", () => {
     fitView();
     draw();

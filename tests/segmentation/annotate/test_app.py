@@ -491,6 +491,22 @@ def test_a_small_box_is_zoomed_with_crop_fraction_and_not_without(photos, tmp_pa
     assert prompt["box"] == box and prompt["crop"] == [271, 21, 258]  # the photo's frame, and the crop
 
 
+def test_an_instance_says_in_how_many_pieces_every_export_will_split_it(
+    tmp_path, make_app, colour_sam, photo_writer
+):
+    photo_writer(tmp_path / "photos" / "one.png", (40, 50), [(20, 20, 5, 5)])
+    whole, split = np.zeros((40, 50), bool), np.zeros((40, 50), bool)
+    whole[2:6, 2:6] = True
+    split[10:14, 10:14] = split[14:16, 14:16] = True  # touching at a corner: one 8-connected piece
+    split[30:32, 40:45] = split[35, 2] = True
+    session, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        for mask in (whole, split):
+            session.add_instance("one.png", class_name="defect", mask=mask)
+        detail = client.get("/api/image", params={"image": "one.png"}).json()
+    assert [instance["pieces"] for instance in detail["instances"]] == [1, 3]
+
+
 def test_previews_of_photos_of_one_size_are_their_own(tmp_path, make_app, colour_sam, photo_writer):
     masks = {}
     for index, name in enumerate(("one.png", "two.png")):

@@ -305,3 +305,49 @@ def test_with_crop_fraction_a_small_box_is_zoomed_and_saved_in_the_photos_frame(
         wait_body(page, "d.instances === '1'")
         mask = read_mask(session.category_dir / "ground_truth" / "dent" / "a_mask.png") > 0
     assert mask.shape == truth.shape and (mask & truth).sum() / (mask | truth).sum() > 0.8
+
+
+def test_a_prompt_on_screen_is_what_del_takes_and_what_d_waits_for(served, page, defect_centre):
+    url, session, truths = served
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    click_image(page, *defect_centre(truths["a.png"]))
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("Enter")
+    wait_body(page, "d.instances === '1' && d.preview === '0'")
+
+    # A stray click, then Del: the click goes; the accepted instance behind it stays (it used to go).
+    click_image(page, 5, 5)
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("Delete")
+    wait_body(page, "d.preview === '0'")
+    assert page.inner_text("#message") == "prompt cleared: Del again deletes an instance"
+    # D with a mask on screen is refused (the mask was left unsaved behind a 'done' photo)
+    click_image(page, 5, 5)
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("d")
+    assert "a mask is not accepted yet" in page.inner_text("#message")
+    page.keyboard.press("Escape")
+    page.keyboard.press("d")
+    wait_body(page, "d.status === 'done'")
+    assert len(session.entry("a.png").instances) == 1
+    assert page.evaluate("document.body.dataset.instances") == "1"
+    # leaving a photo with a mask not accepted says it was dropped
+    page.keyboard.press("d")
+    wait_body(page, "d.status === 'in_progress'")
+    click_image(page, 5, 5)
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('dropped')")
+    assert page.inner_text("#message").startswith("the mask not accepted on a.png was dropped; ")
+
+
+def test_mask_outlines_are_the_edge_pixels_of_each_painted_region(served, page):
+    url, _, _ = served
+    page.goto(url)
+    # a 3x3 region of one value, and one pixel of another inside its corner: every pixel with a
+    # 4-neighbour of another value (or on the border) is an edge, in the edge colour
+    pixels = [0, 0, 0, 0, 0, 5, 5, 5, 0, 5, 5, 5, 0, 5, 5, 6]
+    edges = page.evaluate("(p) => Array.from(edgePixels(new Uint32Array(p), 4, 4, 9))", pixels)
+    assert edges == [0, 0, 0, 0, 0, 9, 9, 9, 0, 9, 0, 9, 0, 9, 9, 9]
