@@ -1031,7 +1031,7 @@ document.addEventListener("keydown", (event) => {
     E: () => state.proposal !== null && correctProposal(state.proposal),
     p: () => stepProposal(1),
     P: () => stepProposal(-1),
-    Escape: () => clearPrompt(),
+    Escape: () => ($("export-report").hidden ? clearPrompt() : ($("export-report").hidden = true)),
     Tab: () => cycle(event.shiftKey ? -1 : 1),
     c: () => cycle(1),
     ArrowRight: () => move(1),
@@ -1086,6 +1086,7 @@ function wireButtons() {
   const opacity = $("opacity");
   opacity.addEventListener("input", () => setOpacity(Number(opacity.value) / 100));
   opacity.addEventListener("change", () => opacity.blur());
+  $("export-report").addEventListener("click", (event) => (event.currentTarget.hidden = true));
   opacity.addEventListener("pointerup", () => opacity.blur()); // a click that moves nothing fires no change
   window.addEventListener("resize", () => {
     fitView();
