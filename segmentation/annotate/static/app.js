@@ -848,7 +848,7 @@ function deleteSelected() {
     // A click on screen: Del takes back its last point or box, never an accepted instance behind it.
     state.undoneSteps.push(state.steps.pop());
     changePrompt();
-    showMessage(hasPrompt() ? "removed the last prompt point" : "prompt cleared: Del again deletes an instance");
+    showMessage(hasPrompt() ? "removed the prompt's last point or box" : "prompt cleared: Del again deletes an instance");
     return;
   }
   if (state.proposal !== null && state.selected === null) {
@@ -885,7 +885,7 @@ function undo() {
   if (hasPrompt()) {
     state.undoneSteps.push(state.steps.pop());
     changePrompt();
-    showMessage("undone: the last prompt point");
+    showMessage("undone: the prompt's last point or box");
     return;
   }
   change("/api/undo", { image: state.current }, () => showMessage("undone"));
