@@ -217,9 +217,11 @@ def load_torch(
 
 
 #: Text in a torch file's pickle that says what wrote it (strings are stored as they are), and what it is.
+#: The first found names it: the decoder's format tag before the bare word ``ultralytics``, which a
+#: decoder.pt's recorded training config may hold too (a data set path under an ``ultralytics`` folder).
 _TORCH_FILE_KINDS = (
-    (b"ultralytics", "an ultralytics model (detection weights)"),
     (b"mvtec-finetune/sam-decoder", "a SAM decoder.pt from segmentation.train"),
+    (b"ultralytics", "an ultralytics model (detection weights)"),
 )
 
 

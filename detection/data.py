@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
+from common.config import read_yaml
 from common.errors import UserError
 from converters.splits import SPLITS, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
@@ -24,13 +23,7 @@ def read_data_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"data file not found: {path} (a data.yaml written by converters.mvtec2yolo)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise UserError(f"cannot read data file {path}: {' '.join(str(error).split())}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"data file {path} is not a YAML mapping")
-    return data
+    return read_yaml(path, what="data file")
 
 
 def data_names(path: str | Path) -> list[str]:

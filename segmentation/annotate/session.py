@@ -295,7 +295,8 @@ class AnnotationSession:
         Raises:
             AnnotationError: see :meth:`add_instance`.
             NotFoundError: no such undecided proposal.
-            ConflictError: the image has none.
+            ConflictError: the image has none, or one would cover every pixel of an instance of another
+                class (:func:`check_not_hiding`, as :meth:`add_instance`); nothing is accepted then.
         """
         with self._lock:
             entry = self.entry(key)
@@ -305,6 +306,8 @@ class AnnotationSession:
             instances = []
             for n, proposal in enumerate(chosen):
                 mask = proposal.mask()
+                # those accepted before it, and the earlier ones of this batch, lie under it in the masks
+                check_not_hiding(key, [*entry.instances, *instances], mask, class_name or proposal.class_name)
                 prompt = {
                     "box": list(proposal.box),
                     "proposal": {"source": proposal.source, "score": proposal.score},
@@ -678,21 +681,29 @@ def _read_state(path: Path) -> dict:
 
 
 def check_not_hiding(key: str, instances: Sequence[Instance], mask: np.ndarray, class_name: str) -> None:
-    """Refuses a new ``mask`` of ``class_name`` that covers every pixel of an instance of another class.
+    """Refuses a new ``mask`` of ``class_name`` that covers what is left of an instance of another class.
 
     The masks tree holds one class per pixel, the last accepted painted over the others, so that
     instance would vanish from the masks and from every export while the page still listed it (the
-    same outline accepted again in another class, meant as a change of class, did that).
+    same outline accepted again in another class, meant as a change of class, did that; so did two
+    masks of another class, each over part of it). What is left of an instance is where the tree
+    shows its class among its pixels: ``instances`` painted in order.
 
     Raises:
         ConflictError: naming the instance to delete first.
     """
-    for instance in instances:
+    classes = sorted({instance.class_name for instance in instances} | {class_name})
+    shown = np.full(mask.shape, -1, np.int16)  # the class index each pixel of the tree shows
+    masks = [rle_to_mask(instance.rle) for instance in instances]
+    for instance, pixels in zip(instances, masks, strict=True):
+        shown[pixels] = classes.index(instance.class_name)
+    for instance, pixels in zip(instances, masks, strict=True):
         if instance.class_name == class_name:
             continue  # same class: the two merge in the masks, nothing is lost
-        if not (rle_to_mask(instance.rle) & ~mask).any():
+        left = pixels & (shown == classes.index(instance.class_name))
+        if left.any() and not (left & ~mask).any():
             raise ConflictError(
-                f"{key}: this {class_name} mask covers all of instance {instance.id} "
-                f"({instance.class_name}), which would vanish from the masks and the export (one class per "
+                f"{key}: this {class_name} mask covers all of instance {instance.id} ({instance.class_name}) "
+                "that the masks still show, which would vanish from them and the export (one class per "
                 f"pixel): delete instance {instance.id} first"
             )

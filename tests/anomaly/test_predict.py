@@ -283,6 +283,40 @@ def test_sam_flags_that_would_be_ignored_are_refused(
     assert fragment in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
+def test_sam_flags_that_combine_pass_and_the_library_refuses_the_others_before_any_file(tmp_path) -> None:
+    from anomaly.masks import check_sam_flags, load_segmenter
+
+    for sam, zero_shot, model in [
+        (None, False, None),
+        ("decoder.pt", False, None),
+        ("decoder.pt", False, "vit_b"),  # a full state dict's model
+        (None, True, None),
+        (None, True, "vit_b"),
+    ]:
+        check_sam_flags(sam, zero_shot, model)
+    with pytest.raises(UserError, match="^--sam and --sam-zero-shot do not combine"):
+        load_segmenter(tmp_path / "nowhere.pt", zero_shot=True)  # refused before the file is looked at
+    with pytest.raises(UserError, match="^--sam-model vit_b needs --sam or --sam-zero-shot"):
+        load_segmenter(None, model="vit_b")
+
+
+def test_the_predict_command_refuses_sam_flags_before_reading_the_run(tmp_path, capsys) -> None:
+    import anomaly.predict
+
+    argv = [
+        "--run",
+        tmp_path / "nowhere",
+        "--source",
+        tmp_path,
+        "--out",
+        tmp_path / "out",
+        "--threshold",
+        "1",
+    ]
+    assert anomaly.predict.main([str(a) for a in (*argv, "--sam-model", "vit_b")]) == 2
+    assert "--sam-model vit_b needs --sam or --sam-zero-shot" in capsys.readouterr().err
+
+
 def test_a_good_peak_at_the_threshold_raises_it_and_a_non_finite_one_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.0}}))  # a pixel at it is cut

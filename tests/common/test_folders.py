@@ -229,6 +229,18 @@ def test_an_input_file_given_as_its_run_folder_names_the_file_inside(tmp_path: P
     assert check_input_file(run / "weights" / "best.pt", "weights") == run / "weights" / "best.pt"
 
 
+def test_a_run_folder_names_the_first_of_its_files_that_is_a_file(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "weights" / "best.pt").mkdir(parents=True)  # a folder of that name is not the file
+    (run / "best.pt").write_bytes(b"w")
+    with pytest.raises(UserError, match=f"not a file: pass {run / 'best.pt'}$"):
+        check_input_file(run, "weights", inside=("weights/best.pt", "best.pt"))
+    (run / "weights" / "best.pt").rmdir()
+    (run / "weights" / "best.pt").write_bytes(b"w")  # both there: the first of inside is named
+    with pytest.raises(UserError, match=f"not a file: pass {run / 'weights' / 'best.pt'}$"):
+        check_input_file(run, "weights", inside=("weights/best.pt", "best.pt"))
+
+
 def test_three_other_names_are_all_named_and_nothing_more(tmp_path: Path) -> None:
     for name in ("a", "b", "c", "run.json"):
         (tmp_path / name).write_text("")

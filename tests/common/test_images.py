@@ -314,3 +314,18 @@ def test_displayed_size_finds_a_pngs_exif_after_its_pixels(tmp_path):
     with Image.open(path) as image:
         assert "exif" not in image.info  # PIL sees it only by decoding
     assert displayed_size(path) == (30, 40) == cv2.imread(str(path)).shape[1::-1]
+
+
+def test_a_png_over_pils_pixel_limit_counts_as_upright(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = tmp_path / "huge.png"  # a header claiming 20000 x 20000 pixels, none stored
+    header = struct.pack(">IIBBBBB", 20_000, 20_000, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)
+    assert exif_orientation(path) == 1 and not is_rotated(path)

@@ -215,3 +215,9 @@ def test_a_detectors_checkpoint_given_as_a_sam_checkpoint_is_named_for_what_it_i
     save_torch({"weights": [1, 2]}, tmp_path / "other.pt")
     (tmp_path / "text.pt").write_text("not a zip")
     assert torch_file_kind(tmp_path / "other.pt") is None and torch_file_kind(tmp_path / "text.pt") is None
+
+
+def test_a_decoder_whose_config_names_an_ultralytics_folder_is_still_a_decoder(tmp_path: Path) -> None:
+    config = {"data": "/home/me/ultralytics/datasets/nut"}  # its training config, recorded in the file
+    decoder = save_torch({"format": "mvtec-finetune/sam-decoder", "config": config}, tmp_path / "decoder.pt")
+    assert torch_file_kind(decoder) == "a SAM decoder.pt from segmentation.train"

@@ -103,3 +103,12 @@ def test_one_class_matches_a_mask_whatever_class_it_names() -> None:
     assert {a["category_id"] for a in truth["annotations"]} == {r["category_id"] for r in merged} == {1}
     summary = precision_table(truth, merged, iou_type="segm").summary()
     assert summary["AP"] == pytest.approx(1.0) and list(summary["per_class"]) == ["any"]
+
+
+def test_one_class_counts_results_of_a_category_the_ground_truth_lacks() -> None:
+    # The cascade's 'anomaly' regions name no category of the ground truth: merged, they find both defects.
+    gt = ground_truth()
+    results = [{**r, "category_id": 9} for r in results_from(gt)]
+    truth, merged = one_class(gt, results)
+    assert truth["categories"] == [{"id": 1, "name": "defect"}]
+    assert precision_table(truth, merged, iou_type="segm").ap() == pytest.approx(1.0)

@@ -329,6 +329,17 @@ def test_folder_layout_refuses_masks_that_are_or_nest_the_photos(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_folder_layout_compares_its_folders_resolved(tmp_path, monkeypatch):
+    root = make_layout_tree(tmp_path, "folder") / CATEGORY
+    (tmp_path / "photos").symlink_to(root / "images")
+    monkeypatch.chdir(root)
+    with pytest.raises(UserError, match="is the --images folder"):
+        run(root, tmp_path / "out", images=tmp_path / "photos", masks=Path("images"))
+    with pytest.raises(UserError, match=r"nested \(--images inside --masks\)"):
+        run(root, tmp_path / "out", images=Path("masks/../masks/x"), masks=root / "masks")
+    assert not (tmp_path / "out").exists()
+
+
 def test_folder_layout_writes_beside_its_folders_not_in_them(tmp_path):
     root = make_layout_tree(tmp_path, "folder") / CATEGORY
     folders = {"images": root / "images", "masks": root / "masks", "good": root / "good"}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -125,3 +127,18 @@ def test_data_yaml_path_is_absolute_and_names_stay_readable(tmp_path, monkeypatc
     text = data_yaml(root="out", names=["rayure légère", "éclat"])
     assert yaml.safe_load(text)["path"] == str(tmp_path / "out")
     assert "0: rayure légère\n  1: éclat\n" in text
+
+
+def test_a_data_yaml_naming_its_own_folder_another_way_is_accepted(tmp_path, monkeypatch):
+    from common.errors import UserError
+    from converters.yolo import check_data_root
+
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "ds")
+    monkeypatch.chdir(tmp_path)
+    # relative, through a symlink or with '..': the same folder, compared resolved
+    check_data_root(Path("ds/data.yaml"), tmp_path / "ds")
+    check_data_root(tmp_path / "link" / "data.yaml", tmp_path / "ds")
+    check_data_root(tmp_path / "ds" / "data.yaml", tmp_path / "ds" / ".." / "ds")
+    with pytest.raises(UserError, match="has path: .*other, not its own folder"):
+        check_data_root(Path("ds/data.yaml"), tmp_path / "other")

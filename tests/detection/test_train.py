@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from detection.train_config import (
     build_config,
     check_batch,
     check_config,
+    check_freeze,
     config_categories,
     default_config,
     describe_augmentation,
@@ -261,6 +263,23 @@ def test_a_run_name_with_a_backslash_is_refused(name: str) -> None:
 @pytest.mark.parametrize("value", [False, None, "", "False", "false"])
 def test_resume_off_in_any_spelling_is_taken(value) -> None:
     assert check_config({**default_config(), "resume": value})["resume"] == value
+
+
+@pytest.mark.parametrize("value", [None, 0, 10, [0], [0, 2], (1,)])
+def test_freeze_counts_and_indices_from_0_are_taken(value) -> None:
+    check_freeze(value)
+
+
+@pytest.mark.parametrize("value", [-1.5, [0, -0.5], -1])
+def test_a_negative_freeze_integer_or_float_is_refused(value) -> None:
+    with pytest.raises(
+        UserError, match=f"config key 'freeze' needs a layer count >= 0 .*got {re.escape(repr(value))}$"
+    ):
+        check_freeze(value)
+
+
+def test_the_largest_imgsz_is_taken() -> None:
+    assert check_config({**default_config(), "imgsz": 8192})["imgsz"] == 8192
 
 
 def test_the_evaluate_line_can_be_pasted_into_a_shell_when_paths_have_spaces(tmp_path: Path) -> None:

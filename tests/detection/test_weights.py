@@ -218,6 +218,19 @@ def test_a_sam_decoder_given_as_detector_weights_is_named_for_what_it_is(tmp_pat
         load_detector(decoder)
 
 
+def test_a_training_run_folder_given_as_weights_names_its_best_pt(tmp_path: Path) -> None:
+    from detection.weights import weights_file
+
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / "best.pt").write_bytes(b"w")
+    with pytest.raises(
+        UserError, match=f"^weights {run} is a folder, not a file: pass {run}/weights/best.pt$"
+    ):
+        weights_file(run)
+    assert weights_file(run / "weights" / "best.pt") == run / "weights" / "best.pt"
+
+
 def test_missing_weights_and_unknown_configs_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="weights not found: "):
         load_detector(tmp_path / "nowhere.pt")

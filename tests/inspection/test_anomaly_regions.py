@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -73,8 +74,21 @@ def test_a_region_mostly_inside_the_detectors_boxes_is_left_out(patchcore_run, p
     assert every.boxes(rgb, path, np.array([[0, 0, 80, 60]], float)).shape == (1, 4)
     exactly = AnomalyRegions.from_run(patchcore_run, threshold="0", max_covered=0.375)
     assert exactly.boxes(rgb, path, np.array(three_eighths, float)).shape == (1, 4)  # at the bound: kept
+    # the detector's boxes are fractional: its last partial column counts (31 of 80 columns: dropped)
+    assert exactly.boxes(rgb, path, np.array([[0, 0, 30.2, 60]])).shape == (0, 4)
     with pytest.raises(UserError, match=r"--anomaly-max-covered must be in \[0, 1\], got 1.5"):
         AnomalyRegions.from_run(patchcore_run, threshold="0", max_covered=1.5)
+
+
+def test_by_default_every_region_is_kept_and_at_0_any_covered_pixel_drops_it(patchcore_run, photos) -> None:
+    rgb, path, whole = np.zeros((60, 80, 3), np.uint8), photos / "one.png", np.array([[0, 0, 80, 60]], float)
+    default = AnomalyRegions.from_run(patchcore_run, threshold="0")
+    assert default.max_covered == default.record()["max_covered"] == 1.0
+    assert default.boxes(rgb, path, whole).shape == (1, 4)  # the region lies wholly in the detector's box
+    assert AnomalyRegions(default.run, 0.0, "given").boxes(rgb, path, whole).shape == (1, 4)
+    none = AnomalyRegions.from_run(patchcore_run, threshold="0", max_covered=0)
+    assert none.boxes(rgb, path, np.array([[0, 0, 1, 1]], float)).shape == (0, 4)  # one pixel of 4800
+    assert none.boxes(rgb, path, np.zeros((0, 4))).shape == (1, 4)
 
 
 def test_a_split_holding_a_photo_the_run_was_fit_on_is_not_scored(patchcore_run, tmp_path) -> None:
@@ -90,6 +104,12 @@ def test_a_split_holding_a_photo_the_run_was_fit_on_is_not_scored(patchcore_run,
     save_splits(Splits(test=["widget/train/good/000", "widget/train/good/001"]), data / "splits.json")
     with pytest.raises(UserError, match=r"good/000 of the test split: .* fit on it \(and 1 more\)"):
         regions.check_not_fit_on(data, "test")
+    spaced = tmp_path / "my data"
+    spaced.mkdir()
+    save_splits(splits, spaced / "splits.json")
+    hint = f"; fit one on the good photos outside val/test (python -m anomaly.train --data '{spaced}' ...)"
+    with pytest.raises(UserError, match=f"the --anomaly-run was fit on it{re.escape(hint)}$"):
+        regions.check_not_fit_on(spaced, "train")
 
 
 def test_box_union_rounds_fractional_edges_outwards_and_clips_at_the_border() -> None:
@@ -99,6 +119,9 @@ def test_box_union_rounds_fractional_edges_outwards_and_clips_at_the_border() ->
     expected[3:4, 0:1] = True
     np.testing.assert_array_equal(inside, expected)
     assert not box_union(np.zeros((0, 4)), (2, 3)).any()
+    np.testing.assert_array_equal(  # fractional far edges round up: a box's last partial pixel is in it
+        box_union(np.array([[0.0, 0.0, 1.5, 2.2]]), (4, 4)), np.pad(np.ones((3, 2), bool), ((0, 1), (0, 2)))
+    )
 
 
 def test_a_metrics_files_threshold_is_raised_above_its_good_images(patchcore_run, tmp_path) -> None:
@@ -297,6 +320,8 @@ def test_load_regions_passes_the_min_area(patchcore_run, photos) -> None:
         detector=Path("best.pt"), anomaly_run=patchcore_run, anomaly_threshold="1", anomaly_min_area=3
     )
     assert load_regions(options, [photos / "one.png"]).min_area == 3
+    covered = replace(options, anomaly_max_covered=0.25)
+    assert load_regions(covered, [photos / "one.png"]).max_covered == 0.25
     assert load_regions(replace(options, anomaly_run=None, anomaly_threshold=None), []) is None
 
 

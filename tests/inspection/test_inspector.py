@@ -295,6 +295,18 @@ def test_on_cuda(photos, stub_detector):
     assert np.allclose(result.mask_scores, cpu.mask_scores, atol=1e-3)
 
 
+def test_a_sam_run_folder_given_as_the_checkpoint_names_its_decoder_pt(tmp_path):
+    from inspection.checkpoints import check_sam_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "decoder.pt").write_bytes(b"never read")
+    with pytest.raises(
+        UserError, match=f"^SAM checkpoint {run} is a folder, not a file: pass {run}/decoder.pt$"
+    ):
+        check_sam_checkpoint(run)
+
+
 def test_photo_paths_may_be_strings(photos, stub_detector, tiny_sam):
     result = Inspector(stub_detector, tiny_sam)(str(photos / "one.png"))
     assert isinstance(result.path, Path) and result.verdict == "scratch"

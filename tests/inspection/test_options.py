@@ -38,6 +38,12 @@ def test_the_smallest_allowed_values_pass() -> None:
     check_cascade(options(imgsz=32, crop_fraction=1.0, max_det=1))
 
 
+def test_the_largest_imgsz_and_every_max_covered_bound_pass() -> None:
+    check_cascade(options(imgsz=8192))
+    for covered in (0.0, 1.0):
+        check_cascade(options(anomaly_run=Path("run"), anomaly_max_covered=covered))
+
+
 def test_a_cache_dir_that_is_a_file_is_refused_unless_the_cache_is_off(tmp_path) -> None:
     file = tmp_path / "cache"
     file.write_text("")
@@ -70,6 +76,10 @@ def test_the_anomaly_options_are_checked_before_any_run_is_loaded() -> None:
     check_cascade(options(anomaly_min_area=1, anomaly_run=Path("run")))
     with pytest.raises(UserError, match="--anomaly-min-area needs --anomaly-run"):
         check_cascade(options(anomaly_min_area=1))  # it would be ignored
+    with pytest.raises(UserError, match=r"--anomaly-max-covered must be in \[0, 1\], got 1.5"):
+        check_cascade(options(anomaly_max_covered=1.5, anomaly_run=Path("run")))  # the run is never read
+    with pytest.raises(UserError, match="^--anomaly-threshold needs --anomaly-run$"):
+        check_cascade(options(anomaly_threshold="1", anomaly_max_covered=0.5))  # the first flag named
 
 
 def test_the_smallest_anomaly_region_is_16_pixels_by_default() -> None:
@@ -77,4 +87,5 @@ def test_the_smallest_anomaly_region_is_16_pixels_by_default() -> None:
     add_model_arguments(parser)
     args = parser.parse_args(["--detector", "best.pt"])
     assert args.anomaly_min_area == options().anomaly_min_area == 16
+    assert args.anomaly_max_covered == options().anomaly_max_covered == 1.0  # every region kept
     assert args.anomaly_run is None and args.anomaly_threshold is None

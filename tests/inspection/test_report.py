@@ -60,3 +60,14 @@ def test_html_tables_escape_cells_and_align_figures_right() -> None:
 def test_the_operating_point_names_the_split_the_threshold_was_picked_on() -> None:
     assert "(conf 0.25) are dropped" in operating_point({"conf": 0.25})
     assert "(conf 0.4, picked on the val split) are" in operating_point({"conf": 0.4, "conf_from": "val"})
+
+
+def test_the_printed_summary_gives_the_merged_mask_ap_of_the_ranking_used() -> None:
+    from pathlib import Path
+
+    from inspection.evaluate import summary
+
+    metrics = figures()
+    metrics["image_level"]["conf"] = 0.25
+    text = summary(metrics, Path("out"))
+    assert "mask AP end to end 0.300 (ranked by mask; any defect type 0.350) vs oracle 0.800" in text

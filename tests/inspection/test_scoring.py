@@ -301,6 +301,7 @@ def test_detections_past_the_hundredth_of_an_image_still_count() -> None:
     figures = scorer.finish()
     assert figures["box"]["AP50"] == pytest.approx(1 / 101)
     assert figures["mask"]["box"]["AP50"] == pytest.approx(1 / 101)
+    assert figures["mask_any_class"]["box"]["AP50"] == pytest.approx(1 / 101)
 
 
 def test_a_mask_of_the_wrong_class_counts_only_when_classes_are_merged() -> None:
@@ -318,3 +319,21 @@ def test_a_mask_of_the_wrong_class_counts_only_when_classes_are_merged() -> None
     merged = figures["mask_any_class"]
     assert merged["box"]["AP"] == pytest.approx(1.0)
     assert set(merged) == set(RANK_BY) and "per_class" not in merged["box"]
+
+
+def test_the_merged_figures_match_the_cascades_masks_under_each_ranking() -> None:
+    # A 'stain' the cascade calls a 'scratch' twice, both boxed exactly: a wrong outline (its top 3 rows,
+    # IoU 0.3) ranked first by box score, the exact one ranked first by mask score and by their product.
+    # Matched by mask, not box, and the cascade's masks, not the oracle's (exact): AP 0.5 by box, 1 else.
+    truth = square(10, 20)
+    ground_truth = coco_truth([[truth]])
+    ground_truth["annotations"][0]["category_id"] = 2
+    ground_truth["categories"] = [{"id": 1, "name": "scratch"}, {"id": 2, "name": "stain"}]
+    found = replace(
+        inspection_of([square(10, 13), truth]), scores=np.array([0.9, 0.3]), mask_scores=np.array([0.2, 0.95])
+    )
+    scorer = SplitScorer(ground_truth=ground_truth, names=["scratch", "stain"], conf=0.25)
+    scorer.add(Photo(Path("1.png"), "1.png", "1", 1), found, truth_of([truth]), inspection_of([truth]))
+    merged = scorer.finish()["mask_any_class"]
+    assert merged["box"]["AP50"] == pytest.approx(0.5, abs=0.01)
+    assert merged["mask"]["AP50"] == merged["product"]["AP50"] == pytest.approx(1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -109,3 +110,26 @@ def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_datase
         with pytest.raises(UserError, match=f"^--data {tree} is a raw MVTec tree") as error:
             load_split(tree, "test")
         assert "--out OTHER_FOLDER --coco`" in str(error.value) and "--overwrite" not in str(error.value)
+    for folders in (
+        ("train/good", "test/good"),
+        ("ground_truth/crack", "test/crack"),
+    ):  # a category either way
+        tree = tmp_path / "other" / folders[0].replace("/", "_")
+        for folder in folders:
+            (tree / folder).mkdir(parents=True)
+        with pytest.raises(UserError, match=f"^--data {tree} is a raw MVTec tree"):
+            load_split(tree, "test")
+
+
+def test_a_converted_data_set_lacking_a_splits_annotations_is_told_to_reconvert(tiny_dataset, tmp_path):
+    # its images/ holds train/ and test/ as an MVTec category does; data.yaml or splits.json say what it is
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    (data / "annotations" / "instances_test.json").unlink()
+    (data / "data.yaml").unlink()  # a COCO-only conversion writes none
+    with pytest.raises(UserError, match="^no COCO annotations at .*--coco --overwrite"):
+        load_split(data, "test")
+    only_train = tmp_path / "only_train"
+    (only_train / "train").mkdir(parents=True)  # no test/ beside it: no MVTec category
+    with pytest.raises(UserError, match="^no COCO annotations at "):
+        load_split(only_train, "test")

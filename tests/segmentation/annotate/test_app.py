@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from converters.masks import read_mask, rle_to_mask
+from segmentation.annotate.errors import ConflictError
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -561,15 +563,24 @@ def test_a_click_shows_the_defect_first_and_a_box_shows_sams_pick(tmp_path, make
 def test_a_photo_resized_between_click_and_accept_is_refused_not_saved_warped(
     client, app_parts, defect_centre, photo_writer
 ):
-    session, _, truths = app_parts
+    session, app, truths = app_parts
     result = predict(client, "a.png", [defect_centre(truths["a.png"])])
     # The photo is replaced on disk by one of another size (re-exported, cropped) before Enter.
     photo_writer(session.image_path("a.png"), (60, 80), [(25, 30, 7, 5)])
     body = {"image": "a.png", "prediction": result["prediction"], "candidate": result["best"]}
     response = client.post("/api/accept", json={**body, "class": "dent"})
-    assert response.status_code == 409 and "click again" in response.json()["detail"], response.text
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"].startswith("a.png changed on disk since prediction ")
+    assert response.json()["detail"].endswith(": click again")
     assert session.entry("a.png").instances == []  # the old click's mask is not stretched onto the new photo
     assert client.get("/api/session").status_code == 200
+    # the pixel size is checked too, for a file whose time and byte size came back the same
+    predictor = app.state.predictor
+    unchecked = dataclasses.replace(predictor.prediction(result["prediction"], "a.png"), file=None)
+    with pytest.raises(
+        ConflictError, match="^a.png changed from 160x120 to 80x60 since prediction .*: click again$"
+    ):
+        predictor.full_mask(unchecked, result["best"])
 
 
 def test_a_photo_replaced_by_another_of_its_size_between_click_and_accept_is_refused(
@@ -635,3 +646,5 @@ def test_a_good_photo_replaced_by_an_oversized_one_does_not_stop_the_out_folder_
     session.set_status("ok.png", "good")
     oversized_png(tmp_path / "photos" / "ok.png")  # replaced on disk; the next start syncs the tree
     assert AnnotationSession.open(tmp_path / "out", None).entry("ok.png").status == "good"
+    session.set_status("ok.png", "good")  # marked good again: no change, nothing to refuse
+    assert session.entry("ok.png").status == "good"

@@ -120,6 +120,24 @@ def test_an_out_blocked_by_a_file_is_one_error_line_before_the_model(
     assert blocker.read_text() == "not a folder"
 
 
+def test_a_run_folder_or_a_missing_checkpoint_is_one_error_line_before_the_model(
+    photos, tmp_path, capsys, monkeypatch
+):
+    from segmentation.annotate import __main__ as cli
+
+    monkeypatch.setattr(cli, "load_model", lambda *args: pytest.fail("the model loaded before the check"))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "decoder.pt").write_bytes(b"never read")
+    argv = ["--images", str(photos[0]), "--out", str(tmp_path / "out"), "--device", "cpu", "--port", "0"]
+    assert main([*argv, "--checkpoint", str(run)]) == 2
+    assert (
+        capsys.readouterr().err == f"error: checkpoint {run} is a folder, not a file: pass {run}/decoder.pt\n"
+    )
+    assert main([*argv, "--checkpoint", str(tmp_path / "nope.pt")]) == 2
+    assert capsys.readouterr().err == f"error: checkpoint not found: {tmp_path / 'nope.pt'}\n"
+
+
 def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     folder, _ = photos
     out = tmp_path / "new defects"  # a space: the suggested command quotes it

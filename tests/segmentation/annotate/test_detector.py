@@ -44,6 +44,12 @@ def test_bad_settings_are_refused_before_loading(tmp_path, options, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize("imgsz", [32, 8192])
+def test_the_bounds_of_imgsz_pass_its_check(tmp_path, imgsz):
+    with pytest.raises(UserError, match="^weights not found"):  # the next check: the file's
+        load_yolo_detector(tmp_path / "missing.pt", imgsz=imgsz)
+
+
 def test_missing_and_garbage_weights_are_one_line(tmp_path):
     with pytest.raises(UserError, match="weights not found"):
         load_yolo_detector(tmp_path / "missing.pt")

@@ -116,8 +116,8 @@ def test_export_writes_yolo_and_coco_with_one_class_per_instance(annotated):
 def test_export_of_nothing_is_refused(photos, tmp_path):
     session = AnnotationSession.open(tmp_path / "out", photos[0])
     session.set_status("a.png", "good")
-    with pytest.raises(ConflictError, match="nothing to export"):
-        session.export()
+    with pytest.raises(ConflictError, match="^nothing to export yet: accept at least one defect instance$"):
+        session.export()  # no earlier export on disk: none named
 
 
 def test_an_export_refused_after_every_instance_is_deleted_names_the_earlier_one(photos, tmp_path):

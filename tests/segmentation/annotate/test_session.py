@@ -290,6 +290,10 @@ def test_opening_refuses_bad_folders_and_foreign_state(photos, tmp_path):
     begun.persist()
     (tmp_path / "annotations").rename(folder / "annotations")
     assert AnnotationSession.open(folder / "annotations", folder).keys == begun.keys  # still resumes
+    (tmp_path / "photos_link").symlink_to(folder)  # the same folder by another name
+    with pytest.raises(AnnotationError, match="is inside the image folder"):
+        AnnotationSession.open(tmp_path / "photos_link" / "out", folder)
+    assert not (folder / "out").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(AnnotationError, match="no images"):
@@ -337,6 +341,44 @@ def proposal(shape, box, class_name="scratch", score=0.9):
     return make_proposal(
         blob(shape, box), class_name=class_name, score=score, mask_score=0.8, source="test.json"
     )
+
+
+def test_accepting_a_proposal_that_covers_an_instance_of_another_class_is_refused(opened):
+    # as a drawn mask is (add_instance): the masks hold one class per pixel, the scratch would vanish
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (12, 12, 18, 18)))
+    around = proposal(shape, (10, 10, 40, 40), "dent")  # IoU 0.04 with the scratch: no duplicate
+    assert session.add_proposals({"a.png": [around]}, source="run-1") == 1
+    with pytest.raises(ConflictError, match=r"covers all of instance 1 \(scratch\).*delete instance 1 first"):
+        session.accept_proposals("a.png")
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scratch"]
+    assert len(session.entry("a.png").proposals) == 1  # still undecided
+    (instance,) = session.accept_proposals("a.png", class_name="scratch")  # same class: both show
+    assert instance.class_name == "scratch"
+    # within one batch too: the later proposal would paint over the earlier one
+    tall = (150, 100)  # b.jpg
+    inner, outer = proposal(tall, (40, 80, 50, 90), "scratch"), proposal(tall, (35, 75, 80, 115), "dent")
+    assert session.add_proposals({"b.jpg": [inner, outer]}, source="run-1") == 2
+    with pytest.raises(ConflictError, match=r"covers all of instance 1 \(scratch\)"):
+        session.accept_proposals("b.jpg")
+    assert session.entry("b.jpg").instances == []
+
+
+def test_two_masks_of_another_class_may_not_hide_an_instance_between_them(opened):
+    # each covers part of the scratch; together they would leave none of it in the masks
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (12, 12, 18, 18)))
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (10, 10, 15, 20)))
+    with pytest.raises(
+        ConflictError, match=r"covers all of instance 1 \(scratch\) that the masks still show"
+    ):
+        session.add_instance("a.png", class_name="dent", mask=blob(shape, (15, 10, 20, 20)))
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (16, 10, 20, 20)))  # a column is left
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (12, 12, 13, 13)))  # same class
+    values = read_mask(session.category_dir / "ground_truth" / "combined" / "a_mask.png")
+    assert (values[12:18, 15] == 255).all()  # scratch (255) still shows where no dent lies
 
 
 def test_accepting_a_proposal_saves_it_as_an_instance_and_undo_brings_it_back(opened):

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from common.errors import UserError
+from detection.data import data_names, read_data_yaml
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"names: [a]\npath: \xff\n", "cannot read data file .*data.yaml: 'utf-8' codec can't decode"),
+        (b"names: [a\n", "cannot read data file .*data.yaml: "),
+        (b"- a\n- b\n", "data file .*data.yaml must be a YAML mapping"),
+    ],
+    ids=["not-utf8", "not-yaml", "a-list"],
+)
+def test_a_data_yaml_that_is_no_mapping_is_one_error_line(tmp_path, content, message):
+    # a byte that is not UTF-8 used to escape as a UnicodeDecodeError traceback (detection.evaluate)
+    path = tmp_path / "data.yaml"
+    path.write_bytes(content)
+    for read in (read_data_yaml, data_names):
+        with pytest.raises(UserError, match=message) as error:
+            read(path)
+        assert "\n" not in str(error.value)
+
+
+def test_a_missing_data_yaml_says_where_one_comes_from(tmp_path):
+    with pytest.raises(UserError, match="data file not found: .*written by converters.mvtec2yolo"):
+        read_data_yaml(tmp_path / "data.yaml")
+
+
+def test_an_empty_data_yaml_has_no_class_names(tmp_path):
+    (tmp_path / "data.yaml").write_text("")
+    assert read_data_yaml(tmp_path / "data.yaml") == {}
+    with pytest.raises(UserError, match="has no class names"):
+        data_names(tmp_path / "data.yaml")
