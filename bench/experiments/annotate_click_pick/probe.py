@@ -15,8 +15,8 @@ masks could lose).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +27,17 @@ from segmentation.embeddings import EmbeddingCache
 from segmentation.models import load_sam
 from segmentation.predict import decode, upscale_logits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotate_specks"))
-from probe import iou, prompts, true_instances  # noqa: E402  (the specks probe's prompts)
+
+def _load(name: str, path: Path):
+    """A sibling experiment's script as a module (they are all called probe.py)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_specks = _load("annotate_specks_probe", Path(__file__).resolve().parents[1] / "annotate_specks" / "probe.py")
+iou, prompts, true_instances = _specks.iou, _specks.prompts, _specks.true_instances
 
 #: True instances at least this fraction of their photo are also reported apart.
 LARGE = 0.05
