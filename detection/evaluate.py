@@ -53,7 +53,7 @@ from detection.report import REPORT_JSON, EvaluationReport, format_report, write
 from detection.tiling import check_tiling
 from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from detection.weights import load_detector, weights_file
+from detection.weights import load_detector, trained_imgsz, weights_file
 
 #: Default output folder, numbered (``evaluate2``, ...) when taken.
 DEFAULT_OUT = Path("runs/detect/evaluate")
@@ -69,7 +69,7 @@ def evaluate(
     conf: float = 0.25,
     conf_from: str | None = None,
     coco_file: str | Path | None = None,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     batch: int = 16,
     device: str | None = None,
     out: str | Path | None = None,
@@ -91,7 +91,7 @@ def evaluate(
             ties nearest ``conf``); must differ from ``split``.
         coco_file: ground truth for the cross-check; default the converter's
             ``annotations/instances_<split>.json`` (skipped with a note when absent).
-        imgsz, batch, device: as in ``yolo val``.
+        imgsz, batch, device: as in ``yolo val`` (``imgsz`` None: the size the model was trained at).
         out: output folder, built hidden beside it and renamed into place when complete (a re-run
             replaces an earlier evaluation there whole); default ``runs/detect/evaluate`` (numbered
             when taken, written by ultralytics as it goes).
@@ -119,6 +119,7 @@ def evaluate(
     check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
     model = load_detector(weights).model if isinstance(weights, str | Path) else weights
+    imgsz = trained_imgsz(model) if imgsz is None else imgsz
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
     ensure_ultralytics_fonts()
@@ -370,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--coco", dest="coco_file", type=Path, help="COCO ground truth (annotations/instances_SPLIT.json)"
     )
-    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--imgsz", type=int, help="model input size (default: the size it was trained at)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: first GPU, else CPU)")
     parser.add_argument(

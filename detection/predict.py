@@ -40,7 +40,7 @@ from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.tiling import check_tiling, predict_tiled
 from detection.train_config import check_run_options
-from detection.weights import load_detector, weights_file
+from detection.weights import load_detector, trained_imgsz, weights_file
 
 #: The file :func:`main` writes into ``--out``.
 PREDICTIONS_FILE = "predictions.json"
@@ -76,7 +76,7 @@ def predict(
     weights: str | Path,
     source: str | Path,
     *,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     conf: float = 0.25,
     iou: float = 0.7,
     tile: int | None = None,
@@ -89,7 +89,8 @@ def predict(
     Args:
         weights: a run's ``best.pt``.
         source: an image, a folder of images (searched recursively) or a glob pattern.
-        imgsz: model input size (per window when tiled).
+        imgsz: model input size (per window when tiled); None: the size the checkpoint was
+            trained at (:func:`~detection.weights.trained_imgsz`).
         conf: the lowest box score kept, also the image-call threshold.
         iou: NMS threshold of the model's own NMS (windows are merged at 0.5).
         tile, tile_overlap: tiled inference (None: whole images).
@@ -109,6 +110,7 @@ def predict(
     weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while
     files = image_files(source)
     model = load_detector(weights)
+    imgsz = trained_imgsz(model) if imgsz is None else imgsz
     names = [str(model.names[i]) for i in sorted(model.names)]
     settings = {
         "imgsz": imgsz,
@@ -175,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("runs/detect/predict"),
         help=f"folder for {PREDICTIONS_FILE} (default: runs/detect/predict in the working folder)",
     )
-    parser.add_argument("--imgsz", type=int, default=640, help="model input size (per window with --tile)")
+    parser.add_argument(
+        "--imgsz", type=int, help="model input size, per window with --tile (default: the size it trained at)"
+    )
     parser.add_argument(
         "--conf", type=float, default=0.25, help="lowest box score kept; the image-call threshold"
     )

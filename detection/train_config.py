@@ -264,6 +264,8 @@ def check_run_options(**options: object) -> None:
         UserError: the first bad value, one line naming its flag (``--conf needs a number in [0, 1]...``).
     """
     for key, value in options.items():
+        if key == "imgsz" and value is None:
+            continue  # the checkpoint's own size (detection.weights.trained_imgsz)
         if key == "device":
             check_device(value, what="--device")
             continue

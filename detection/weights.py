@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ultralytics.engine.model import Model
 
 __all__ = [
+    "DEFAULT_IMGSZ",
     "DETECTION_WEIGHTS",
     "CheckpointError",
     "load_detector",
@@ -172,3 +173,21 @@ def load_error_reason(error: BaseException, model: str, *, is_file: bool) -> str
     elif is_file:
         first = f"not an ultralytics checkpoint ({type(error).__name__}: {first})"
     return one_line(first, limit=200)
+
+
+#: Input size when neither ``--imgsz`` nor the checkpoint gives one (ultralytics' default).
+DEFAULT_IMGSZ = 640
+
+
+def trained_imgsz(model: object) -> int:
+    """The input size ``model`` was trained at, as its checkpoint records it; else :data:`DEFAULT_IMGSZ`.
+
+    What ``YOLO(best.pt).predict`` uses when not told a size: a detector trained at 320 px and run at
+    640 sees its defects at twice the size it learnt them, and boxes far more of everything.
+    ``model``: ultralytics' ``YOLO`` (its ``overrides``) or its ``nn.Module`` (its ``args``).
+    """
+    args = getattr(model, "overrides", None) or getattr(model, "args", None) or {}
+    size = args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)
+    if isinstance(size, list | tuple) and size:
+        size = max(size)
+    return int(size) if isinstance(size, int | float) and size > 0 else DEFAULT_IMGSZ

@@ -45,7 +45,7 @@ from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.predict import ultralytics_detections
 from detection.tiling import check_tiling, predict_tiled
-from detection.weights import load_detector, weights_file
+from detection.weights import load_detector, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
@@ -83,7 +83,8 @@ class Inspector:
         class_names: the detector's class names in id order; None: ``detector.names``.
         conf: lowest box score kept, also the verdict threshold.
         iou: the detector's NMS IoU.
-        imgsz: the detector's input size (per window when tiled).
+        imgsz: the detector's input size (per window when tiled); None: the size it was trained at
+            (:func:`detection.weights.trained_imgsz`).
         tile, tile_overlap: tiled detection with ``tile``-px windows (None: whole photos).
         max_det: boxes kept per photo.
         device: ``cpu``, ``cuda``, ``cuda:1``, ``mps`` or ``auto``; None is ``auto``
@@ -122,7 +123,7 @@ class Inspector:
         class_names: Sequence[str] | None = None,
         conf: float = 0.25,
         iou: float = 0.7,
-        imgsz: int = 640,
+        imgsz: int | None = None,
         tile: int | None = None,
         tile_overlap: float = 0.2,
         max_det: int = 300,
@@ -168,7 +169,7 @@ class Inspector:
         self.colour_head = colour_head
         self.tta = tta
         self.settings = {
-            "imgsz": imgsz,
+            "imgsz": trained_imgsz(detector) if imgsz is None else imgsz,
             "conf": conf,
             "iou": iou,
             "device": str(self.device),

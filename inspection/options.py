@@ -42,7 +42,7 @@ class CascadeOptions:
     no_colour_head: bool = False
     conf: float = 0.25
     iou: float = 0.7
-    imgsz: int = 640
+    imgsz: int | None = None  # None: the size the detector was trained at
     tile: int | None = None
     tile_overlap: float = 0.2
     max_det: int = 300
@@ -78,7 +78,7 @@ class CascadeOptions:
 def check_cascade(options: CascadeOptions) -> None:
     """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder, before loading."""
     check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
-    if not MIN_IMGSZ <= options.imgsz <= MAX_IMGSZ:
+    if options.imgsz is not None and not MIN_IMGSZ <= options.imgsz <= MAX_IMGSZ:
         raise UserError(f"--imgsz must be in [{MIN_IMGSZ}, {MAX_IMGSZ}] pixels, got {options.imgsz}")
     if not 0 <= options.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
@@ -184,6 +184,7 @@ def run_settings(options: CascadeOptions, inspector: Inspector) -> dict:
     head, regions = inspector.colour_head, inspector.regions
     return {
         **options.record(),
+        "imgsz": inspector.settings["imgsz"],  # the detector's own size when --imgsz was not given
         "colour_head": None if head is None else head.to_dict(),
         "anomaly_regions": None if regions is None else regions.record(),
     }
@@ -243,7 +244,9 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("detection and running")
     run.add_argument("--conf", type=float, default=0.25, help="lowest box score kept; the verdict threshold")
     run.add_argument("--iou", type=float, default=0.7, help="the detector's NMS IoU")
-    run.add_argument("--imgsz", type=int, default=640, help="detector input size (per window with --tile)")
+    run.add_argument(
+        "--imgsz", type=int, help="detector input size, per window with --tile (default: its training size)"
+    )
     run.add_argument("--tile", type=int, help="tiled detection with windows of this many px (>= 32)")
     run.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
     run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")

@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a detection run's best.pt, run on each photo as it is opened; its boxes become SAM masks",
     )
     review.add_argument("--conf", type=float, help="--detector: lowest box score kept (0.25)")
-    review.add_argument("--imgsz", type=int, help="--detector: input size (640, or --tile)")
+    review.add_argument("--imgsz", type=int, help="--detector: input size (its training size, or --tile)")
     review.add_argument("--tile", type=int, help="--detector: on overlapping windows of this many px")
     server = parser.add_argument_group("server")
     server.add_argument(

@@ -75,7 +75,8 @@ class YoloDetector:
         model: ``ultralytics.YOLO`` of a detection model.
         source: see :class:`BoxDetector`.
         conf: the lowest box score kept.
-        imgsz: model input size (per window when tiled); default ``tile``, else 640.
+        imgsz: model input size (per window when tiled); default ``tile``, else the size the model
+            was trained at (:func:`detection.weights.trained_imgsz`).
         tile, tile_overlap: tiled inference (:func:`detection.tiling.predict_tiled`), None: whole photos.
         device: ``cpu``, ``cuda``, ...; None: ultralytics' choice.
         max_det: boxes kept per photo.
@@ -93,10 +94,12 @@ class YoloDetector:
         device: str | None = None,
         max_det: int = 100,
     ) -> None:
+        from detection.weights import trained_imgsz
+
         self.model = model
         self.names = [str(model.names[i]) for i in sorted(model.names)]
         self.source = source
-        self.conf, self.imgsz = conf, imgsz or tile or 640
+        self.conf, self.imgsz = conf, imgsz or tile or trained_imgsz(model)
         self.tile, self.tile_overlap = tile, tile_overlap
         self.device, self.max_det = device, max_det
 

@@ -294,3 +294,22 @@ def test_an_image_entry_rounds_boxes_and_scores() -> None:
         "call": "spot",
         "score": 0.1235,
     }
+
+
+@pytest.mark.parametrize(("given", "used"), [(None, 96), (64, 64)])
+def test_the_model_runs_at_its_training_size_unless_told(
+    checkpoint: Path, photos: Path, monkeypatch, given, used
+):
+    # it ran at 640 whatever the size the checkpoint was trained at
+    sizes = []
+
+    class TrainedAt96(FakeDetector):
+        overrides = {"imgsz": 96, "task": "detect"}
+
+        def predict(self, source, **settings):
+            sizes.append(settings["imgsz"])
+            return super().predict(source, **settings)
+
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: TrainedAt96())
+    predict(checkpoint, photos / "a.png", imgsz=given, device="cpu")
+    assert sizes == [used]

@@ -392,3 +392,15 @@ def test_tta_views_are_cached_and_encoded_once(photos, stub_detector, tmp_path):
 def test_tta_with_crops_is_refused(stub_detector, tiny_sam):
     with pytest.raises(UserError, match="--tta and --crop-fraction do not combine"):
         Inspector(stub_detector, tiny_sam, tta=True, crops=CropRule(max_fraction=0.125))
+
+
+@pytest.mark.parametrize(("trained", "given", "used"), [(320, None, 320), (320, 96, 96), (None, None, 640)])
+def test_the_detector_runs_at_its_training_size_unless_told(
+    photos, stub_detector, tiny_sam, trained, given, used
+):
+    # it ran at 640 whatever the size it was trained at: a 320-px detector saw defects twice their size
+    if trained is not None:
+        stub_detector.overrides = {"imgsz": trained, "task": "detect"}  # what YOLO(best.pt) carries
+    inspector = Inspector(stub_detector, tiny_sam, imgsz=given)
+    inspector(photos / "one.png")
+    assert stub_detector.calls[0]["imgsz"] == used == inspector.settings["imgsz"]

@@ -97,3 +97,11 @@ def test_the_real_detector_path_through_the_app(photos, tmp_path, colour_sam, yo
         assert proposal["class"] in detector.names and 0.01 <= proposal["score"] <= 1
         x1, y1, x2, y2 = proposal["box"]
         assert 0 <= x1 <= x2 <= 128 and 0 <= y1 <= y2 <= 96  # clipped to the photo: a valid prompt
+
+
+@pytest.mark.parametrize(("imgsz", "tile", "used"), [(None, None, 320), (None, 256, 256), (480, None, 480)])
+def test_the_detector_runs_at_its_training_size_unless_told(imgsz, tile, used):
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(names={0: "scratch"}, overrides={"imgsz": 320})  # YOLO(best.pt) trained at 320
+    assert YoloDetector(model, source="best.pt", imgsz=imgsz, tile=tile).imgsz == used
