@@ -285,7 +285,8 @@ def evaluate(options: EvaluateOptions) -> dict:
     def write(folder: Path) -> None:
         writer = PredictionWriter(
             folder, class_names=inspector.class_names, rank_by=options.rank_by, overlays=0,
-            category=category_name(Path(options.out).name), info={"settings": settings},
+            category=category_name(Path(options.out).name),
+            info={"description": "inspection.evaluate", "settings": settings},
         )  # fmt: skip
         with writer:
             metrics, gallery = evaluate_split(

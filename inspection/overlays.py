@@ -53,7 +53,7 @@ def draw_overlay(image: np.ndarray, inspection: Inspection) -> np.ndarray:
         pixels = inspection.masks[i]
         canvas[pixels] = (canvas[pixels] * (1 - MASK_ALPHA) + color * MASK_ALPHA).astype(np.uint8)
     thickness = max(1, round(2 * scale))
-    for i in range(len(inspection)):
+    for i in range(len(inspection) - 1, -1, -1):  # best box and label last, on top, as the masks
         color = class_color(inspection.classes[i])
         x1, y1, x2, y2 = (int(round(v)) for v in inspection.boxes[i])
         cv2.rectangle(canvas, (x1, y1), (max(x2 - 1, x1), max(y2 - 1, y1)), color, thickness)

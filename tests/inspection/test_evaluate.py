@@ -168,6 +168,8 @@ def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
     assert "| **all** |" in report and "| per-image IoU / Dice / boundary IoU, defect images |" in report
     truth = COCO(str(tmp_path / "data" / "annotations" / "instances_test.json"))
     assert len(truth.loadRes(str(out / "predictions.json")).getAnnIds()) == 4
+    info = json.loads((out / "images.json").read_text())["info"]
+    assert info["description"] == "inspection.evaluate" and info["settings"]["model"] == "tiny"
 
 
 def test_bad_input_is_one_line(cli, tmp_path, capsys) -> None:

@@ -390,3 +390,28 @@ def test_a_hard_link_that_fails_falls_back_to_a_copy(tmp_path, photos, monkeypat
     target = place_photo(photos / "one.png", tmp_path / "tree" / "one.png", "hardlink")
     assert not target.is_symlink() and target.read_bytes() == (photos / "one.png").read_bytes()
     assert os.listdir(tmp_path / "tree") == ["one.png"]
+
+
+def test_the_top_boxs_label_is_drawn_over_lower_ones_at_the_same_corner():
+    """Boxes sharing a corner (whole-photo ones are common): the top box's label is the one seen."""
+    from inspection.overlays import class_color, draw_overlay
+    from inspection.result import Inspection
+
+    image = np.full((60, 80, 3), 128, np.uint8)
+    masks = np.zeros((2, 60, 80), bool)
+    inspection = Inspection(
+        path=Path("photo.png"),
+        width=80,
+        height=60,
+        boxes=np.array([[0, 0, 80, 60], [0, 0, 40, 30]], np.float32),
+        scores=np.array([0.99, 0.3], np.float32),  # highest first
+        classes=np.array([0, 1]),
+        names=["scratch", "stain"],
+        masks=masks,
+        mask_scores=np.array([0.9, 0.9], np.float32),
+        verdict="scratch",
+        score=0.99,
+    )
+    picture = draw_overlay(image, inspection)
+    bar = picture.shape[0] - image.shape[0]
+    assert tuple(picture[bar, 0]) == class_color(0)  # the top box's label, not the 0.3 box's
