@@ -48,7 +48,13 @@ from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from detection.coco import coco_map, default_coco_file, read_coco
 from detection.data import check_own_root, data_names, read_data_yaml, split_images
-from detection.image_level import image_labels, image_level_report, tuned_conf, yolo_image_labels
+from detection.image_level import (
+    conf_flags_all,
+    image_labels,
+    image_level_report,
+    tuned_conf,
+    yolo_image_labels,
+)
 from detection.report import REPORT_JSON, EvaluationReport, format_report, write_report
 from detection.tiling import check_tiling
 from detection.train_config import check_run_options
@@ -167,10 +173,12 @@ def _report(
     """The figures of one validator run: ultralytics', COCOeval's and the image-level ones."""
     notes: list[str] = []
     if conf_from is not None:
-        conf, picked_accuracy = _picked_conf(validator, model, conf_from, conf, data, names)
+        conf, picked_accuracy, warning = _picked_conf(validator, model, conf_from, conf, data, names)
         notes.append(
             f"conf {conf:.3f} picked on the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
         )
+        if warning:
+            notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
     truth = _truth(data, split, coco_file, validator, names, notes)
     coco_file = Path(coco_file) if coco_file is not None else default_coco_file(data, split)
     coco = (
@@ -291,8 +299,9 @@ def _picked_conf(
     default: float,
     data: Path,
     names: list[str],
-) -> tuple[float, float]:
-    """``(conf, accuracy there)`` picked on ``split`` by :func:`tuned_conf`, with ``scored``'s settings.
+) -> tuple[float, float, str | None]:
+    """``(conf, accuracy there, warning)`` picked on ``split`` by :func:`tuned_conf`, with ``scored``'s
+    settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective.
 
     The split's detections come from a second validator of the same class and
     settings (tiling included), writing nothing but its folder ``conf_<split>``
@@ -304,7 +313,9 @@ def _picked_conf(
     if hasattr(scored, "tile"):
         picker.tile, picker.tile_overlap = scored.tile, scored.tile_overlap
     picker(model=model)
-    return tuned_conf(_truth(data, split, None, picker, names, []), picker.detections, names, default=default)
+    truth = _truth(data, split, None, picker, names, [])
+    conf, accuracy = tuned_conf(truth, picker.detections, names, default=default)
+    return conf, accuracy, conf_flags_all(truth, picker.detections, names, conf)
 
 
 def _truth(

@@ -136,6 +136,32 @@ def image_level_report(
     )
 
 
+def conf_flags_all(
+    true: Mapping[str, str], detections: Mapping[str, ImageDetections], names: Sequence[str], conf: float
+) -> str | None:
+    """A one-line warning when ``conf`` calls every image defective though some are good; else None.
+
+    :func:`tuned_conf` may pick such a threshold when the detector's top scores on the good images lie
+    above the defect images' (its accuracy is then the share of defect images): the figures at it
+    say little, and the inspection cascade would run SAM on every box down to it.
+
+    >>> one = lambda s: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([0]))
+    >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.5)
+    'conf 0.500 calls all 2 images defective, the 1 good one too: the scores do not tell them apart there'
+    >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.7) is None
+    True
+    """
+    goods = sum(label == "good" for label in true.values())
+    calls = [image_prediction(detections.get(f), names, conf)[0] for f in true]
+    if not goods or any(call == "good" for call in calls):
+        return None
+    ones = "one" if goods == 1 else "ones"
+    return (
+        f"conf {conf:.3f} calls all {len(calls)} images defective, the {goods} good {ones} too: "
+        "the scores do not tell them apart there"
+    )
+
+
 def tuned_conf(
     true: Mapping[str, str],
     detections: Mapping[str, ImageDetections],

@@ -29,6 +29,7 @@ A ``decoder.pt``'s colour head refines the cascade's masks and the oracle's alik
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
 from common.io import read_json_object
-from detection.image_level import image_labels, tuned_conf
+from detection.image_level import conf_flags_all, image_labels, tuned_conf
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
@@ -215,7 +216,13 @@ def pick_conf(
         detections[image.path.name] = inspector.detect(pixels, conf=PICK_FLOOR)
     truth = image_labels(read_json_object(split.annotation_file, what="COCO file"))
     conf, accuracy = tuned_conf(truth, detections, inspector.class_names, default=default)
-    return max(conf, PICK_FLOOR), accuracy
+    conf = max(conf, PICK_FLOOR)
+    if warning := conf_flags_all(truth, detections, inspector.class_names, conf):
+        print(
+            f"warning: on the {split.name} split, {warning}: every box down to it goes to SAM; pass --conf",
+            file=sys.stderr,
+        )
+    return conf, accuracy
 
 
 def check_options(options: EvaluateOptions) -> None:

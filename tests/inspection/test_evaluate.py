@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import inspection.evaluate as evaluate_module
 from anomaly.run import fit_run
@@ -314,3 +315,32 @@ def test_an_out_inside_the_data_set_is_refused(cli, dataset, tmp_path, capsys) -
     err = capsys.readouterr().err
     assert err.startswith(f"error: output folder {(dataset / 'report').resolve()} is inside the input tree ")
     assert err.count("\n") == 1 and not (dataset / "report").exists()
+
+
+class BoxEverywhere(StubDetector):
+    """The stub's boxes, and on every photo one more whole-photo box scored 0.9: good photos too."""
+
+    def _result(self, image, conf):
+        found = super()._result(image, conf)
+        boxes = found.boxes
+        height, width = image.shape[:2]
+        boxes.xyxy = torch.cat([torch.tensor([[0.0, 0, width, height]]), boxes.xyxy])
+        boxes.conf = torch.cat([torch.tensor([0.9]), boxes.conf])
+        boxes.cls = torch.cat([torch.tensor([0.0]), boxes.cls])
+        return found
+
+
+def test_a_picked_conf_that_calls_every_photo_defective_is_warned_of(dataset, capsys) -> None:
+    # the detector boxes the good photos as high as the defects: the best threshold calls all defective
+    split = load_split(dataset, "test")  # 2 of its 6+ photos good
+    conf, accuracy = evaluate_module.pick_conf(
+        Inspector(BoxEverywhere(), build_tiny_sam()), split, default=0.25, progress=False
+    )
+    assert conf < 0.9 and accuracy < 1.0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: on the test split, conf {conf:.3f} calls all ") and err.count("\n") == 1
+    assert "good ones too" in err and err.rstrip().endswith("every box down to it goes to SAM; pass --conf")
+    capsys.readouterr()
+    stub = Inspector(StubDetector(), build_tiny_sam())
+    evaluate_module.pick_conf(stub, split, default=0.25, progress=False)
+    assert capsys.readouterr().err == ""  # a threshold that leaves the good photos good: no warning
