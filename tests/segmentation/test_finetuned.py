@@ -119,3 +119,11 @@ def test_a_patchcore_memory_bank_given_as_checkpoint_says_what_it_is(tmp_path, m
     for load in (load_finetuned, check_sam_checkpoint, load_weights):
         with pytest.raises(UserError, match=re.escape(message)):
             load(bank, model=model)
+
+
+def test_only_a_bank_alone_is_called_a_patchcore_memory_bank(tmp_path):
+    # anomaly.run writes {"bank": tensor}; anything else is left to the loader to name
+    from segmentation.finetuned import refuse_other_run_files
+
+    for data in ({"bank": torch.zeros(2), "mask_decoder.weight": torch.zeros(2)}, ["bank"], 3):
+        refuse_other_run_files(data, tmp_path / "other.pt")

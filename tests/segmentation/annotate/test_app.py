@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from converters.masks import read_mask, rle_to_mask
 from segmentation.annotate.errors import ConflictError
+from segmentation.annotate.specks import DEFAULT_CELLS
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -648,3 +649,124 @@ def test_a_good_photo_replaced_by_an_oversized_one_does_not_stop_the_out_folder_
     assert AnnotationSession.open(tmp_path / "out", None).entry("ok.png").status == "good"
     session.set_status("ok.png", "good")  # marked good again: no change, nothing to refuse
     assert session.entry("ok.png").status == "good"
+
+
+LONG = "1" * 4300  # the most digits Python reads
+
+
+@pytest.mark.parametrize(
+    "path, body, content_type, detail",
+    [
+        (
+            "/api/predict",
+            b'{"image": "a.png", "points": [[1, 2]',
+            JSON,
+            "body: invalid JSON at character 36: Expecting ',' delimiter",  # the parser's own reason
+        ),
+        ("/api/predict", b'"x"', JSON, 'body: expected a JSON object, got "x"'),  # as JSON, quotes and all
+        (
+            "/api/predict",
+            b'{"image": "a.png", "points": [[1, 2]], "labels": [1], "extra": 1}',
+            JSON,
+            "extra: Extra inputs are not permitted",  # no "body." before it, no value after it
+        ),
+        (
+            "/api/predict",
+            b'{"image": 1, "points": "x", "labels": [1]}',
+            JSON,
+            'image: Input should be a valid string, got 1; points: Input should be a valid list, got "x"',
+        ),
+        (
+            "/api/accept",
+            b'{"image": "a.png", "prediction": "p1", "candidate": 1.5, "class": null}',
+            JSON,
+            "candidate: Input should be a valid integer, got 1.5; "
+            "class: Input should be a valid string, got null",
+        ),
+        (
+            "/api/status",
+            '{"image": "a.png", "status": "fé"}'.encode(),
+            JSON,
+            "status: Input should be 'done', 'good' or 'open', got \"fé\"",
+        ),
+        (
+            "/api/predict",
+            b"[1, 2]",
+            "application/json; charset=utf-8",
+            "body: expected a JSON object, got [1, 2]",
+        ),
+        (
+            "/api/predict",
+            b"[1, 2]",
+            "application/json ; charset=utf-8",
+            "body: expected a JSON object, got [1, 2]",
+        ),
+        ("/api/predict", b"[1, 2]", "Application/JSON", "body: expected a JSON object, got [1, 2]"),
+        ("/api/predict", b"[1, 2]", "application/vnd.api+json", "body: expected a JSON object, got [1, 2]"),
+        (
+            "/api/predict",
+            b"[1, 2]",
+            "text/x+json",  # FastAPI reads only application/ media types as JSON
+            "body: send a JSON object with Content-Type: application/json (got text/x+json)",
+        ),
+    ],
+)
+def test_what_a_malformed_body_is_told_word_for_word(client, path, body, content_type, detail):
+    response = client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == f"malformed request: {detail}"
+
+
+@pytest.mark.parametrize(
+    "body, where",
+    [
+        (f'{{"a": [{DIGITS}, {DIGITS}2]}}', "a.0"),  # the first in the document, not the last
+        (f'{{"a": {LONG}, "b": {DIGITS}}}', "b"),  # 4300 digits are read
+        (f'{{"a": -{LONG}, "b": {DIGITS}}}', "b"),  # the sign is no digit
+        (DIGITS, "body"),  # the whole body one number
+    ],
+)
+def test_a_huge_number_is_named_where_it_is(client, body, where):
+    response = client.post("/api/predict", content=body.encode(), headers={"content-type": JSON})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"malformed request: {where}: a number of 500")
+    assert detail.endswith(f" digits (at most 4300): {'1' * 37}...")  # the number, cut short
+
+
+def test_a_huge_number_before_too_deep_a_nesting_is_a_422_not_a_500(client):
+    body = f"[{DIGITS}, ".encode() + b"[" * 5000 + b"]" * 5000 + b"]"
+    response = client.post("/api/predict", content=body, headers={"content-type": JSON})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("malformed request: body: cannot be read as JSON: ")
+
+
+def test_a_missing_query_field_and_a_wrong_method_get_fastapis_answers(client):
+    response = client.get("/api/image")
+    assert response.json()["detail"] == "malformed request: query.image: Field required"  # no "got null"
+    response = client.get("/api/predict")  # other HTTP errors keep FastAPI's answer, headers included
+    assert (response.status_code, response.headers.get("allow")) == (405, "POST")
+    assert response.json() == {"detail": "Method Not Allowed"}
+
+
+def test_the_app_removes_specks_unless_told_otherwise(app_parts):
+    _, app, _ = app_parts
+    assert app.state.predictor.speck_cells == DEFAULT_CELLS == 16
+
+
+def test_pieces_are_counted_per_photo(tmp_path, make_app, colour_sam, photo_writer):
+    # instance 1 of each photo: one piece on one, two on the other
+    for name in ("one.png", "two.png"):
+        photo_writer(tmp_path / "photos" / name, (40, 50), [(20, 20, 5, 5)])
+    whole, split = np.zeros((40, 50), bool), np.zeros((40, 50), bool)
+    whole[2:6, 2:6] = True
+    split[2:6, 2:6] = split[30:32, 40:45] = True
+    session, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        session.add_instance("one.png", class_name="defect", mask=whole)
+        session.add_instance("two.png", class_name="defect", mask=split)
+        pieces = [
+            client.get("/api/image", params={"image": name}).json()["instances"][0]["pieces"]
+            for name in ("one.png", "two.png")
+        ]
+    assert pieces == [1, 2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ import pytest
 from common.errors import UserError
 from segmentation.annotate.__main__ import (
     bind,
+    check_counts,
     is_loopback,
     main,
     parse_port,
@@ -322,6 +324,15 @@ def test_a_bad_speck_cells_is_one_error_line(photos, tmp_path, capsys, value, me
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("cells", [-1.0, float("nan"), float("inf")])
+def test_check_counts_refuses_a_speck_cells_that_is_no_number_of_cells(cells):
+    # fails fast: a check letting one through would go on to serve the page (main never returns)
+    args = argparse.Namespace(crop_fraction=0.0, speck_cells=cells, prefetch=0, threads=None)
+    with pytest.raises(UserError, match="--speck-cells must be a number >= 0"):
+        check_counts(args)
+    check_counts(argparse.Namespace(crop_fraction=0.0, speck_cells=0.0, prefetch=0, threads=None))
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
-from segmentation.annotate.errors import AnnotationError, NotFoundError
+from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
 from segmentation.annotate.predictor import (
     CLICK_MAX_FRACTION,
     InteractivePredictor,
@@ -25,6 +26,7 @@ from segmentation.crops import (
     box_to_window,
     decode_with_crops,
     paste_mask,
+    scale_window,
     small_box_windows,
 )
 from segmentation.embeddings import EmbeddingCache
@@ -476,3 +478,61 @@ def test_a_click_shows_first_the_best_scored_mask_under_a_tenth_of_the_photo(
 ):
     assert CLICK_MAX_FRACTION == 0.1
     assert preselect(np.array(scores), candidate_masks(*fractions), box=box) == expected
+
+
+def test_a_tenth_of_the_photo_exactly_is_not_under_it_when_a_smaller_one_is():
+    # scored higher than the smaller one, the candidate of exactly a tenth is still passed over
+    assert preselect(np.array([0.8, 0.9, 0.95]), candidate_masks(0.05, 0.1, 0.6), box=False) == 0
+
+
+def test_specks_of_a_crop_are_removed_from_its_previews_in_the_preview_frame(tmp_path, tiny_sam, photos):
+    folder, truths = photos
+    path, size = folder / "wide.png", truths["wide.png"].shape
+    prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
+    predictor = InteractivePredictor(
+        tiny_sam, prefetcher, crops=CropRule(max_fraction=0.25, margin=1.0, min_side=48)
+    )
+    try:
+        prediction = predictor.predict(
+            "wide.png", path, points=[[560, 150]], labels=[1], box=[500, 100, 610, 190]
+        )
+        preview = predictor.preview_size(size)
+        scaled = scale_window(prediction.window, max(preview) / max(size))
+        square = (tiny_sam.image_encoder.img_size,) * 2
+        with torch.inference_mode():
+            logits = tiny_sam.postprocess_masks(prediction.low_res, square, (scaled.side, scaled.side))
+        masks = (logits[0] > tiny_sam.mask_threshold).numpy()
+        area = DEFAULT_CELLS * (scaled.side / prediction.low_res.shape[-1]) ** 2
+        changed = 0
+        for candidate, mask in enumerate(masks):
+            want = paste_mask(remove_specks(mask, area), scaled, preview)
+            assert np.array_equal(prediction.masks[candidate], want)
+            changed += int(not np.array_equal(want, paste_mask(mask, scaled, preview)))
+        assert changed
+    finally:
+        predictor.close(), prefetcher.close()
+
+
+def test_a_photo_replaced_while_its_embedding_is_computed_is_refused_at_accept(tmp_path, tiny_sam, photos):
+    # the file is looked at before the embedding is asked for: the embedding may be of the old photo
+    folder, _ = photos
+    path = folder / "a.png"
+    prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny"))
+    predictor = InteractivePredictor(tiny_sam, prefetcher, speck_cells=0)
+    get, replaced = prefetcher.get, []
+
+    def get_then_replace(asked: Path):
+        embedding = get(asked)
+        if not replaced:
+            asked.write_bytes(asked.read_bytes() + b"\0")  # another photo of the same size lands
+            replaced.append(asked)
+        return embedding
+
+    prefetcher.get = get_then_replace
+    try:
+        prediction = predictor.predict("a.png", path, points=[[60, 50]], labels=[1])
+        assert replaced
+        with pytest.raises(ConflictError, match="changed on disk since prediction"):
+            predictor.full_mask(prediction, 0)
+    finally:
+        predictor.close(), prefetcher.close()

@@ -728,3 +728,16 @@ def test_an_out_folder_named_export_gets_a_category_of_its_own(photos, tmp_path)
 def test_stems_clash_case_insensitively_and_fit_a_file_name(keys, expected):
     taken: set[str] = set()
     assert [unique_stem(key, taken) for key in keys] == expected
+
+
+def test_an_instance_the_masks_already_hide_does_not_refuse_every_other_mask(opened, monkeypatch):
+    # a state saved before two masks were checked together: the scratch shows nowhere in the masks;
+    # a dent elsewhere covers none of it and is accepted
+    session, _ = opened
+    shape = (120, 160)
+    with monkeypatch.context() as patch:
+        patch.setattr(session_module, "check_not_hiding", lambda *args: None)
+        session.add_instance("a.png", class_name="scratch", mask=blob(shape, (12, 12, 18, 18)))
+        session.add_instance("a.png", class_name="dent", mask=blob(shape, (10, 10, 20, 20)))
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (50, 50, 60, 60)))
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scratch", "dent", "dent"]

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segmentation.annotate.specks import min_region_area, remove_specks
+from segmentation.annotate.specks import _box_frame, min_region_area, remove_specks
 
 
 def test_small_islands_and_holes_go_and_large_ones_stay():
@@ -32,6 +32,12 @@ def test_a_mask_of_small_islands_keeps_its_largest():
 def test_no_area_leaves_the_mask_alone(area):
     mask = np.random.default_rng(0).random((16, 16)) > 0.5
     assert remove_specks(mask, area) is mask
+
+
+def test_no_area_returns_the_mask_itself_without_looking_for_regions():
+    mask = np.zeros((30, 30), bool)  # a mask away from the photo's edges: a box to work on
+    mask[10:12, 10:12] = True
+    assert remove_specks(mask, 0) is mask
 
 
 def test_min_region_area_is_in_cells_of_the_frames_logits():
@@ -79,3 +85,31 @@ def test_the_mask_box_gives_segment_anythings_pixels_on_random_masks():
 
 def test_an_empty_mask_stays_empty():
     assert not remove_specks(np.zeros((4, 4), bool), 100).any()
+
+
+def test_the_photo_below_the_mask_box_counts_in_the_background_around_it():
+    # 10 background pixels, most of them below the mask: one region of at least 9, not a hole
+    mask = np.zeros((6, 2), bool)
+    mask[1:3, 1] = True
+    assert np.array_equal(remove_specks(mask, 9), mask)
+    assert np.array_equal(sam_remove_specks(mask, 9), mask)
+
+
+def test_a_small_mask_on_a_large_photo_is_worked_on_in_its_box(monkeypatch):
+    # the whole-photo labelling took about 0.5 s per mask on a 4000-px photo
+    from segment_anything.utils import amg
+
+    shapes, label = [], amg.remove_small_regions
+
+    def recorded(work, *args, **kwargs):
+        shapes.append(work.shape)
+        return label(work, *args, **kwargs)
+
+    monkeypatch.setattr(amg, "remove_small_regions", recorded)
+    mask = np.zeros((3000, 4000), bool)
+    mask[1000:1010, 2000:2030] = True
+    (rows, cols), widths = _box_frame(mask, 64)
+    assert (rows, cols) == (slice(999, 1011), slice(1999, 2031))
+    assert widths == ((2, 2), (6, 6))  # 64 px of background on each side: 2 rows of 32, 6 columns of 12
+    assert np.array_equal(remove_specks(mask, 64), mask)
+    assert shapes == [(12 + 2 + 2, 32 + 6 + 6)] * 2  # holes, then islands, on the padded box alone
