@@ -89,6 +89,34 @@ def operating_point(settings: Mapping) -> str:
     )
 
 
+#: Columns of the report's list of photos called wrong (:func:`wrong_rows`).
+WRONG_HEADER = ["photo", "true", "called", "top box score", "per-image IoU", "oracle IoU"]
+
+
+def wrong_rows(metrics: Mapping) -> list[list[str]]:
+    """The photos whose verdict is not their truth, most confident call first (``metrics['photos']``)."""
+    wrong = [photo for photo in metrics.get("photos", ()) if photo["verdict"] != photo["truth"]]
+    wrong.sort(key=lambda photo: -photo["score"])
+    return [
+        [photo["file_name"], photo["truth"], photo["verdict"], fmt(photo["score"]), fmt(photo["iou"]),
+         fmt(photo["oracle_iou"]) if photo["truth"] != "good" else ""]
+        for photo in wrong
+    ]  # fmt: skip
+
+
+def wrong_section(metrics: Mapping) -> tuple[str, list[list[str]]]:
+    """The sentence before the list of photos called wrong, and its rows (none: the sentence says so)."""
+    rows = wrong_rows(metrics)
+    total = len(metrics.get("photos", ()))
+    if not rows:
+        return f"Every one of the {total} photos was called right.", rows
+    return (
+        f"{len(rows)} of {total} photos called wrong (the verdict is the top box's class at or above the "
+        "threshold, else good; every photo's figures are in metrics.json's photos):",
+        rows,
+    )
+
+
 def confusion_table(level: Mapping) -> str:
     labels = level["labels"]
     rows = [
@@ -116,6 +144,8 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
         confusion_table(metrics["image_level"]),
         "",
     ]
+    sentence, rows = wrong_section(metrics)
+    lines += [sentence, ""] + ([markdown_table(WRONG_HEADER, rows), ""] if rows else [])
     return "\n".join(lines)
 
 
@@ -251,6 +281,7 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         for item in gallery
     )
     title = f"Inspection of {settings.get('data', '?')} ({settings.get('split', '?')} split)"
+    wrong = wrong_section(metrics)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
@@ -261,6 +292,7 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         f"{_html_table(HEADER, class_rows(metrics))}"
         f"<h2>Figures</h2><div class='figs'>{''.join(figures)}</div>"
         f"<h2>Image calls</h2>{_html_table(['true / called', *level['labels']], confusion_rows)}"
+        f"<p>{html.escape(wrong[0])}</p>{_html_table(WRONG_HEADER, wrong[1]) if wrong[1] else ''}"
         "<h2>Gallery: worst and best images by per-image IoU</h2>"
         "<p>Green: ground truth outline; filled: the cascade's masks; boxes with class and score.</p>"
         f"<div class='gallery'>{cards}</div>"

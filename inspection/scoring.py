@@ -228,6 +228,21 @@ def summarise(scorer: SplitScorer) -> dict:
             "aupro": metrics.aupro(scorer.maps, scorer.truths),
         },
         "image_level": {**image_level(scorer.images, scorer.names), "conf": float(scorer.conf)},
+        "photos": [photo_figures(record) for record in scorer.images],
+    }
+
+
+def photo_figures(record: ImageRecord) -> dict:
+    """One photo's line of ``metrics.json``'s ``photos``: which it is, its call and its IoUs."""
+    return {
+        "file_name": record.file_name,
+        "truth": record.truth,
+        "verdict": record.verdict,
+        "score": round(float(record.score), 4),
+        "iou": round(float(record.iou), 4),
+        "oracle_iou": round(float(record.oracle_iou), 4),
+        "instances": record.n_true,
+        "detections": record.n_found,
     }
 
 

@@ -71,3 +71,61 @@ def test_the_printed_summary_gives_the_merged_mask_ap_of_the_ranking_used() -> N
     metrics["image_level"]["conf"] = 0.25
     text = summary(metrics, Path("out"))
     assert "mask AP end to end 0.300 (ranked by mask; any defect type 0.350) vs oracle 0.800" in text
+
+
+def photo(name: str, truth: str, verdict: str, score: float, iou: float) -> dict:
+    counts = {"instances": int(truth != "good"), "detections": int(verdict != "good")}
+    calls = {"file_name": name, "truth": truth, "verdict": verdict, "score": score}
+    return {**calls, "iou": iou, "oracle_iou": 0.9, **counts}
+
+
+def test_the_photos_called_wrong_are_listed_most_confident_first() -> None:
+    from inspection.report import WRONG_HEADER, wrong_section
+
+    metrics = {
+        "photos": [
+            photo("a.png", "scratch", "scratch", 0.9, 0.8),  # right: not listed
+            photo("b.png", "good", "scratch", 0.6, 0.0),  # a false alarm
+            photo("c.png", "stain", "good", 0.1, 0.0),  # a miss
+            photo("d.png", "stain", "scratch", 0.95, 0.4),  # the wrong type, most confident
+        ]
+    }
+    sentence, rows = wrong_section(metrics)
+    assert sentence.startswith("3 of 4 photos called wrong")
+    assert [row[:3] for row in rows] == [
+        ["d.png", "stain", "scratch"],
+        ["b.png", "good", "scratch"],
+        ["c.png", "stain", "good"],
+    ]
+    assert rows[0][3:] == ["0.950", "0.400", "0.900"] and rows[1][5] == ""  # no oracle on a good photo
+    assert len(WRONG_HEADER) == len(rows[0])
+    assert wrong_section({"photos": [metrics["photos"][0]]}) == (
+        "Every one of the 1 photos was called right.",
+        [],
+    )
+
+
+def test_both_reports_carry_the_list_of_photos_called_wrong(monkeypatch) -> None:
+    import inspection.report as report
+    from inspection.report import html_report, markdown
+
+    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):  # their figures need more metrics
+        monkeypatch.setattr(report, figure, lambda *args: b"")
+
+    metrics = {
+        **figures(),
+        "image_level": {
+            **figures()["image_level"],
+            "labels": ["good", "scratch"],
+            "matrix": [[1, 1], [0, 1]],
+        },
+        "photos": [
+            photo("b<1>.png", "good", "scratch", 0.6, 0.0),
+            photo("a.png", "scratch", "scratch", 0.9, 0.8),
+        ],
+    }
+    assert "1 of 2 photos called wrong" in markdown(
+        metrics, {}
+    ) and "| b<1>.png | good | scratch |" in markdown(metrics, {})
+    page = html_report(metrics, {}, [])
+    assert "1 of 2 photos called wrong" in page and "<td>b&lt;1&gt;.png</td>" in page
