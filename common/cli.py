@@ -47,11 +47,13 @@ def exit_code(action: Callable[[], object]) -> int:
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``(default: X)`` after a flag's help, unless it has no default (None) or its help names one already."""
+    """``(default: X)`` after an option's help, unless it has no default (None), takes no value (a
+    switch such as ``--overwrite``) or its help names one already."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or action.default is argparse.SUPPRESS or "(default" in text:
+        no_value = action.nargs == 0  # store_true / store_false / store_const
+        if action.default is None or action.default is argparse.SUPPRESS or no_value or "(default" in text:
             return text
         return super()._get_help_string(action)
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from common.cli import OneLineParser, exit_code, keep_interrupts
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code, keep_interrupts
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
@@ -367,12 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations are :func:`evaluate`'s parameters."""
     parser = OneLineParser(
         prog="python -m detection.evaluate",
+        formatter_class=DefaultsHelpFormatter,
         description="Box mAP (ultralytics + COCOeval cross-check) and image-level defect-type accuracy and "
         "anomaly AUROC of detection weights on a converted data set split.",
     )
     parser.add_argument("--data", type=Path, required=True, help="data.yaml written by the converters")
     parser.add_argument("--weights", type=Path, required=True, help="weights to score (a run's best.pt)")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
     parser.add_argument("--conf", type=float, default=0.25, help="box score that makes an image defective")
     parser.add_argument(
         "--conf-from",

@@ -31,7 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import check_output_folder
 from common.images import decode_image_file, image_size, photo_files, photo_root
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations other than ``out`` are :func:`predict`'s parameters."""
     parser = OneLineParser(
         prog="python -m detection.predict",
+        formatter_class=DefaultsHelpFormatter,
         description="Defect boxes and a per-image call (defect type or good) on new images, whole or tiled.",
     )
     parser.add_argument("--weights", type=Path, required=True, help="a run's weights/best.pt")

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 import torch
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
@@ -334,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations are :class:`EvaluateOptions`' fields."""
     parser = OneLineParser(
         prog="python -m inspection.evaluate",
+        formatter_class=DefaultsHelpFormatter,
         description="Score the cascade (detector -> SAM) end to end on a converted split, beside SAM from "
         "ground-truth boxes, in one report (report.html, report.md, metrics.json).",
     )

@@ -229,13 +229,12 @@ def add_anomaly_arguments(parser: argparse.ArgumentParser) -> None:
         help="map threshold: a number, or an anomaly.evaluate metrics.json (default: the run's own "
         "evaluation, as anomaly.predict)",
     )
-    regions.add_argument("--anomaly-min-area", type=int, default=16, help="smallest region kept, pixels (16)")
+    regions.add_argument("--anomaly-min-area", type=int, default=16, help="smallest region kept, pixels")
     regions.add_argument(
         "--anomaly-max-covered",
         type=float,
         default=1.0,
-        help="a region with more than this fraction of its pixels inside the detector's boxes is left "
-        "out (1.0)",
+        help="a region with more than this fraction of its pixels inside the detector's boxes is left out",
     )
 
 

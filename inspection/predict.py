@@ -38,7 +38,7 @@ from shlex import quote
 
 import yaml
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_holds_no_photos, check_output_folder
 from common.images import photo_root
@@ -230,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations are :class:`InspectOptions`' fields."""
     parser = OneLineParser(
         prog="python -m inspection.predict",
+        formatter_class=DefaultsHelpFormatter,
         description="Detector boxes, fine-tuned SAM masks and a verdict per photo, written as COCO results, "
         "an MVTec-layout masks tree, overlays and anomaly maps.",
     )

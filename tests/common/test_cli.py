@@ -171,3 +171,30 @@ def test_help_gives_each_default_once_and_none_for_unset_flags() -> None:
     assert "output folder (default: beside the run) --seed" in text and "seed (default: 0)" in text
     assert "smallest region (default: 16 px)" in text
     assert "(default: None)" not in text and text.count("(default") == 3
+
+
+def test_help_gives_no_default_for_a_switch() -> None:
+    parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--progress", action="store_false", dest="quiet", help="no progress bars")
+    parser.add_argument("--conf", type=float, default=0.25, help="lowest box score kept")
+    text = " ".join(parser.format_help().split())
+    assert "replace an existing --out --progress" in text and "(default: False)" not in text
+    assert "(default: True)" not in text and "lowest box score kept (default: 0.25)" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("inspection.evaluate", ["split to score (default: test)", "(default: 6)", "(default: 0.25)"]),
+        ("inspection.predict", ["(default: 0.25)", "(default: 300)"]),
+        ("detection.evaluate", ["(default: 0.25)", "(default: test)"]),
+        ("detection.predict", ["(default: 0.25)", "NMS IoU threshold (default: 0.7)"]),
+    ],
+)
+def test_the_detection_and_inspection_commands_give_their_defaults(command, shown) -> None:
+    import importlib
+
+    text = " ".join(importlib.import_module(command).build_parser().format_help().split())
+    assert all(item in text for item in shown), text
+    assert "(default: None)" not in text and "(default: False)" not in text
