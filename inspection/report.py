@@ -60,7 +60,8 @@ def summary_rows(metrics: Mapping) -> list[list[str]]:
         ["images (defect / good)", f"{metrics['images']} ({metrics['defect_images']} / "
          f"{metrics['images'] - metrics['defect_images']})"],
         ["ground-truth instances / detections", f"{metrics['instances']} / {metrics['detections']}"],
-        ["mask AP by ranking score", f"{ranks} (used: {metrics['rank_by']})"],
+        ["mask AP by ranking score",
+         f"{ranks} (the best, {metrics['rank_by']}, is used below; predictions.json's score is --rank-by's)"],
         ["mask AP / AP50, any defect type (class-agnostic)",
          f"{fmt(any_class['AP'])} / {fmt(any_class['AP50'])}"],
         ["per-image IoU / Dice, all images",

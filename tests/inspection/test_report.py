@@ -44,7 +44,10 @@ def test_summary_rows_split_the_images_and_name_the_ranking_used() -> None:
     rows = dict(summary_rows(figures()))
     assert rows["images (defect / good)"] == "5 (2 / 3)"
     assert rows["ground-truth instances / detections"] == "3 / 4"
-    assert rows["mask AP by ranking score"] == "box 0.100, mask 0.300, product 0.200 (used: mask)"
+    assert rows["mask AP by ranking score"] == (
+        "box 0.100, mask 0.300, product 0.200 (the best, mask, is used below; predictions.json's score is "
+        "--rank-by's)"
+    )
     assert rows["mask AP / AP50, any defect type (class-agnostic)"] == "0.350 / 0.750"
 
 
