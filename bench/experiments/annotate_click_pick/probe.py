@@ -68,7 +68,8 @@ def instances(root: Path):
                 yield photo, truth
 
 
-def main() -> None:
+def setup() -> tuple[argparse.Namespace, object, EmbeddingCache, dict[str, Path]]:
+    """The command line, zero-shot MobileSAM on one thread, its embedding cache and the two data sets."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--hazelnut", type=Path, default=Path("../shared/data/hazelnut_toy"))
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/mvtec-finetune-bench/embeddings"))
@@ -77,11 +78,21 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     sam = load_sam("vit_t", device="cpu")
-    cache = EmbeddingCache(args.cache_dir, sam, model_name="vit_t")
     roots = {
         "hazelnut_toy": args.hazelnut,
         "synthetic default": generate(args.work, SyntheticConfig(), overwrite=True, progress=False),
     }
+    return args, sam, EmbeddingCache(args.cache_dir, sam, model_name="vit_t"), roots
+
+
+def candidates(sam, emb, prompt: dict) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """SAM's three candidates for ``prompt``: low-res logits, predicted IoUs, masks at the photo's size."""
+    low, scores = decode(sam, emb, multimask_output=True, **prompt)
+    return low, scores, (upscale_logits(sam, low, emb)[0] > sam.mask_threshold).numpy()
+
+
+def main() -> None:
+    args, sam, cache, roots = setup()
     table = {}
     for data, root in roots.items():
         found: dict[str, dict[str, list[float]]] = {}
@@ -91,8 +102,7 @@ def main() -> None:
             for photo, truth in instances(root):
                 (emb,) = cache.embed([photo], progress=False)
                 for name, prompt in prompts(truth).items():
-                    low, scores = decode(sam, emb, multimask_output=True, **prompt)
-                    masks = (upscale_logits(sam, low, emb)[0] > sam.mask_threshold).numpy()
+                    _, scores, masks = candidates(sam, emb, prompt)
                     ious = np.array([iou(mask, truth) for mask in masks])
                     chosen = picks(scores[0].numpy(), masks.sum((1, 2)), truth.size)
                     buckets = [name] + (

@@ -11,7 +11,6 @@ Mean IoU with the true instance per data set.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -19,10 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.synthetic import SyntheticConfig, generate
 from segmentation.annotate.predictor import preselect
-from segmentation.embeddings import EmbeddingCache
-from segmentation.models import load_sam
 from segmentation.predict import decode, upscale_logits
 
 _spec = importlib.util.spec_from_file_location(
@@ -61,19 +57,7 @@ def refinements(sam, emb, click: dict, low: torch.Tensor, mask: np.ndarray) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--hazelnut", type=Path, default=Path("../shared/data/hazelnut_toy"))
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/mvtec-finetune-bench/embeddings"))
-    parser.add_argument("--work", type=Path, default=Path("/tmp/mvtec-finetune-bench/click_pick"))
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    sam = load_sam("vit_t", device="cpu")
-    cache = EmbeddingCache(args.cache_dir, sam, model_name="vit_t")
-    roots = {
-        "hazelnut_toy": args.hazelnut,
-        "synthetic default": generate(args.work, SyntheticConfig(), overwrite=True, progress=False),
-    }
+    args, sam, cache, roots = _probe.setup()
     table = {}
     for data, root in roots.items():
         found: dict[str, list[float]] = {}
@@ -81,8 +65,7 @@ def main() -> None:
             for photo, truth in instances(root):
                 (emb,) = cache.embed([photo], progress=False)
                 click = prompts(truth)["click"]
-                low, scores = decode(sam, emb, multimask_output=True, **click)
-                masks = (upscale_logits(sam, low, emb)[0] > sam.mask_threshold).numpy()
+                low, scores, masks = _probe.candidates(sam, emb, click)
                 index = preselect(scores[0].numpy(), masks, box=False)
                 found.setdefault("one pass (the page)", []).append(iou(masks[index], truth))
                 for name, mask in refinements(

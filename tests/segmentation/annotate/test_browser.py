@@ -106,6 +106,12 @@ def click_image(page, x: float, y: float, **options) -> None:
     page.mouse.click(point["x"], point["y"], **options)
 
 
+def preview_click(page, x: float, y: float) -> None:
+    """A click on image pixel ``(x, y)``, then SAM's mask preview of it on the page."""
+    click_image(page, x, y)
+    wait_body(page, "d.preview === '1'")
+
+
 def wait_body(page, condition: str) -> None:
     page.wait_for_function(f"() => {{ const d = document.body.dataset; return {condition}; }}")
 
@@ -311,20 +317,17 @@ def test_a_prompt_on_screen_is_what_del_takes_and_what_d_waits_for(served, page,
     url, session, truths = served
     page.goto(url)
     wait_body(page, "d.embedding === 'ready'")
-    click_image(page, *defect_centre(truths["a.png"]))
-    wait_body(page, "d.preview === '1'")
+    preview_click(page, *defect_centre(truths["a.png"]))
     page.keyboard.press("Enter")
     wait_body(page, "d.instances === '1' && d.preview === '0'")
 
     # A stray click, then Del: the click goes; the accepted instance behind it stays (it used to go).
-    click_image(page, 5, 5)
-    wait_body(page, "d.preview === '1'")
+    preview_click(page, 5, 5)
     page.keyboard.press("Delete")
     wait_body(page, "d.preview === '0'")
     assert page.inner_text("#message") == "prompt cleared: Del again deletes an instance"
     # D with a mask on screen is refused (the mask was left unsaved behind a 'done' photo)
-    click_image(page, 5, 5)
-    wait_body(page, "d.preview === '1'")
+    preview_click(page, 5, 5)
     page.keyboard.press("d")
     assert "a mask is not accepted yet" in page.inner_text("#message")
     page.keyboard.press("Escape")
@@ -335,8 +338,7 @@ def test_a_prompt_on_screen_is_what_del_takes_and_what_d_waits_for(served, page,
     # leaving a photo with a mask not accepted says it was dropped
     page.keyboard.press("d")
     wait_body(page, "d.status === 'in_progress'")
-    click_image(page, 5, 5)
-    wait_body(page, "d.preview === '1'")
+    preview_click(page, 5, 5)
     page.keyboard.press("ArrowRight")
     wait_image(page, "b.jpg")
     page.wait_for_function("() => document.querySelector('#message').textContent.includes('dropped')")
@@ -357,8 +359,7 @@ def test_the_export_report_shows_over_the_photo_unwrapped(served, page, defect_c
     url, session, truths = served
     page.goto(url)
     wait_body(page, "d.embedding === 'ready'")
-    click_image(page, *defect_centre(truths["a.png"]))
-    wait_body(page, "d.preview === '1'")
+    preview_click(page, *defect_centre(truths["a.png"]))
     page.keyboard.press("Enter")
     wait_body(page, "d.instances === '1'")
     page.click("#export")
