@@ -10,9 +10,12 @@ on the same embedding: the oracle behind every mask figure of
 figures; the output folder gets ``report.html`` (one self-contained file),
 ``report.md`` and ``metrics.json`` (:mod:`inspection.report`), plus the
 cascade's own outputs for the split (``predictions.json`` with the split's
-COCO image ids, ``images.json``, the masks tree). The data set is the
-converters' folder (``--coco`` or ``mvtec2coco``: ``annotations/instances_<split>.json``
-and ``images/``), and the detector must have been trained on its classes.
+COCO image ids, ``images.json``, the masks tree) and ``overlays/<name>.jpg``: each
+photo's overlay with the ground truth outlined in green, full size (``--overlays N``:
+the first N photos only; the report's gallery and list of photos called wrong link to
+them). The data set is the converters' folder (``--coco`` or ``mvtec2coco``:
+``annotations/instances_<split>.json`` and ``images/``), and the detector must have been
+trained on its classes.
 
 ``--conf-from val`` picks the cascade's threshold on another split first, as
 ``detection.evaluate --conf-from`` does (:func:`pick_conf`): the detector alone
@@ -31,7 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +46,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
-from common.io import read_json_object
+from common.io import atomic_write, read_json_object
 from detection.image_level import conf_flags_all, image_labels, tuned_conf
 from detection.weights import load_detector, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
@@ -59,7 +62,16 @@ from inspection.options import (
     load_regions,
     run_settings,
 )
-from inspection.outputs import IMAGES_FILE, MASKS_DIR, PREDICTIONS_FILE, RANK_BY, PredictionWriter
+from inspection.outputs import (
+    IMAGES_FILE,
+    MASKS_DIR,
+    OVERLAY_QUALITY,
+    OVERLAYS_DIR,
+    PREDICTIONS_FILE,
+    RANK_BY,
+    PredictionWriter,
+    encode_image,
+)
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo, check_photos
 from inspection.report import REPORT_FILES, GalleryItem, write_report
@@ -77,7 +89,7 @@ TRUTH_COLOR = (60, 200, 60)
 PICK_FLOOR = 0.001
 
 #: What ``--out`` holds; ``--overwrite`` replaces no folder holding anything else.
-EVALUATION_NAMES = (*REPORT_FILES, PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR)
+EVALUATION_NAMES = (*REPORT_FILES, PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR, OVERLAYS_DIR)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +102,7 @@ class EvaluateOptions(CascadeOptions):
     conf_from: str | None = None
     rank_by: str = "box"
     gallery: int = GALLERY_SIZE
+    overlays: int = -1
     overwrite: bool = False
 
 
@@ -109,16 +122,21 @@ def true_instances(image: SegmentationImage) -> TrueInstances:
     return TrueInstances(masks=image.instance_masks(), boxes=image.boxes(), classes=classes)
 
 
-def thumbnail(photo: np.ndarray, inspection: Inspection, truth: np.ndarray) -> bytes:
-    """A small JPEG of the overlay with the ground truth outlined in green, for the report's gallery."""
+def truth_overlay(photo: np.ndarray, inspection: Inspection, truth: np.ndarray) -> np.ndarray:
+    """The cascade's overlay (:func:`~inspection.overlays.draw_overlay`), the ground truth outlined green."""
     drawn = draw_overlay(photo, inspection)
     offset = drawn.shape[0] - photo.shape[0]  # the verdict bar sits above the photo
     contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     thickness = max(1, round(photo.shape[1] / 320))
     cv2.drawContours(drawn, [c + np.array([0, offset]) for c in contours], -1, TRUTH_COLOR, thickness)
+    return drawn
+
+
+def thumbnail(drawn: np.ndarray) -> bytes:
+    """A small JPEG of an overlay, :data:`THUMBNAIL_WIDTH` wide, for the report's gallery."""
     height = max(1, round(drawn.shape[0] * THUMBNAIL_WIDTH / drawn.shape[1]))
     small = cv2.resize(drawn, (THUMBNAIL_WIDTH, height), interpolation=cv2.INTER_AREA)
-    return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    return encode_image(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 def caption(record: ImageRecord) -> str:
@@ -130,11 +148,19 @@ def caption(record: ImageRecord) -> str:
     )
 
 
-def pick_gallery(items: Sequence[tuple[ImageRecord, bytes]], size: int) -> list[GalleryItem]:
-    """The ``size`` worst and the ``size`` best images by per-image IoU, worst first."""
+def pick_gallery(
+    items: Sequence[tuple[ImageRecord, bytes]], size: int, links: Mapping[str, str] | None = None
+) -> list[GalleryItem]:
+    """The ``size`` worst and the ``size`` best images by per-image IoU, worst first.
+
+    Args:
+        items: every image's record and thumbnail.
+        links: the full-size overlay of a file name, relative to the report, where one was written.
+    """
     ordered = sorted(items, key=lambda item: (item[0].iou, item[0].file_name))
     chosen = ordered if len(ordered) <= 2 * size else ordered[:size] + ordered[-size:]
-    return [GalleryItem(caption(record), jpeg) for record, jpeg in chosen]
+    links = links or {}
+    return [GalleryItem(caption(record), small, links.get(record.file_name)) for record, small in chosen]
 
 
 def inspect_image(
@@ -160,6 +186,8 @@ def evaluate_split(
     writer: PredictionWriter | None = None,
     *,
     gallery: int = GALLERY_SIZE,
+    overlay_dir: Path | None = None,
+    overlays: int = -1,
     progress: bool = True,
 ) -> tuple[dict, list[GalleryItem]]:
     """Scores every image of ``split`` (see the module docstring); returns the figures and the gallery.
@@ -169,6 +197,10 @@ def evaluate_split(
         split: the converters' split.
         writer: where the cascade's own outputs go, if anywhere.
         gallery: worst and best images shown (a small JPEG per image is kept until the end).
+        overlay_dir: where each photo's full-size overlay with the ground truth goes
+            (``<name>.jpg``; its path relative to the folder above is the photo's ``overlay`` in
+            the figures' ``photos``, the gallery's link); None: nowhere.
+        overlays: how many photos get one there, the first ones of the split (-1: all).
     """
     from tqdm import tqdm
 
@@ -180,8 +212,8 @@ def evaluate_split(
         names=list(inspector.class_names),
         conf=inspector.conf,
     )
-    thumbs = []
-    for image in tqdm(split.images, desc="evaluating", unit="img", disable=not progress):
+    thumbs, links = [], {}
+    for index, image in enumerate(tqdm(split.images, desc="evaluating", unit="img", disable=not progress)):
         relative = image.path.relative_to(split.annotation_file.parent.parent / "images").as_posix()
         photo = Photo(image.path, relative, output_name(relative), image.image_id)
         inspection, truth, oracle = inspect_image(inspector, image, source=split.annotation_file)
@@ -189,8 +221,16 @@ def evaluate_split(
         if writer is not None:
             writer.add(inspection, photo)
         pixels = decode_image_file(image.path, cv2.IMREAD_COLOR)
-        thumbs.append((record, thumbnail(pixels, inspection, truth.union(*pixels.shape[:2]))))
-    return scorer.finish(), pick_gallery(thumbs, gallery)
+        drawn = truth_overlay(pixels, inspection, truth.union(*pixels.shape[:2]))
+        if overlay_dir is not None and (overlays < 0 or index < overlays):
+            quality = [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY]
+            atomic_write(overlay_dir / f"{photo.name}.jpg", encode_image(".jpg", drawn, quality))
+            links[photo.file_name] = f"{overlay_dir.name}/{photo.name}.jpg"
+        thumbs.append((record, thumbnail(drawn)))
+    figures = scorer.finish()
+    for entry in figures["photos"]:
+        entry["overlay"] = links.get(entry["file_name"])
+    return figures, pick_gallery(thumbs, gallery, links)
 
 
 def pick_conf(
@@ -232,6 +272,8 @@ def check_options(options: EvaluateOptions) -> None:
         raise UserError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {options.rank_by!r}")
     if options.gallery < 0:
         raise UserError(f"--gallery must be >= 0, got {options.gallery}")
+    if options.overlays < -1:
+        raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {options.overlays}")
     if options.conf_from is not None and options.conf_from == options.split:
         raise UserError(
             f"--conf-from {options.conf_from}: pick the threshold on another split than the one scored"
@@ -297,8 +339,9 @@ def evaluate(options: EvaluateOptions) -> dict:
         )  # fmt: skip
         with writer:
             metrics, gallery = evaluate_split(
-                inspector, split, writer, gallery=options.gallery, progress=options.progress
-            )
+                inspector, split, writer, gallery=options.gallery, overlay_dir=folder / OVERLAYS_DIR,
+                overlays=options.overlays, progress=options.progress,
+            )  # fmt: skip
         settings["seconds"] = round(time.perf_counter() - start, 1)
         write_report(folder, metrics, settings, gallery)
         figures.update(metrics)
@@ -327,7 +370,18 @@ def summary(figures: dict, out: Path, conf_from: str | None = None) -> str:
             f"at conf {figures['image_level']['conf']:.3f}{picked}",
             f"report: {out / 'report.html'}",
         ]
+        + overlay_line(figures, out)
     )
+
+
+def overlay_line(figures: dict, out: Path) -> list[str]:
+    """Where the full-size overlays went, if any were drawn."""
+    drawn = sum(photo.get("overlay") is not None for photo in figures.get("photos", ()))
+    if not drawn:
+        return []
+    return [
+        f"overlays: {out / OVERLAYS_DIR} ({drawn} of {len(figures['photos'])} photos, ground truth in green)"
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,6 +409,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--gallery", type=int, default=GALLERY_SIZE, help="worst and best images shown in the report"
+    )
+    data.add_argument(
+        "--overlays",
+        type=int,
+        default=-1,
+        help="full-size overlays with the ground truth outlined, in overlays/: the first N photos "
+        "(0 none, -1 all); the gallery and the list of photos called wrong link to them",
     )
     add_running_arguments(parser)
     return parser

@@ -109,7 +109,7 @@ def image_record(inspection: Inspection, photo: Photo) -> dict:
 def anomaly_map_png(anomaly_map: np.ndarray) -> bytes:
     """A ``(H, W)`` map in [0, 1] as 16-bit grey PNG bytes (``value / 65535`` reads it back)."""
     pixels = np.round(np.clip(anomaly_map, 0.0, 1.0) * 65535).astype(np.uint16)
-    return _encode(".png", pixels)
+    return encode_image(".png", pixels)
 
 
 class JsonListFile:
@@ -235,7 +235,7 @@ class PredictionWriter:
             self.predictions.add(entry)
         if self.overlays < 0 or self.photos < self.overlays:
             image = decode_image_file(inspection.path, cv2.IMREAD_COLOR)
-            overlay = _encode(
+            overlay = encode_image(
                 ".jpg", draw_overlay(image, inspection), [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY]
             )
             atomic_write(self.out / OVERLAYS_DIR / f"{photo.name}.jpg", overlay)
@@ -260,7 +260,8 @@ class PredictionWriter:
         self.images.abort()
 
 
-def _encode(suffix: str, pixels: np.ndarray, params: Sequence[int] = ()) -> bytes:
+def encode_image(suffix: str, pixels: np.ndarray, params: Sequence[int] = ()) -> bytes:
+    """``pixels`` as the bytes of an image file of type ``suffix`` (``.jpg``, ``.png``)."""
     ok, buffer = cv2.imencode(suffix, pixels, list(params))
     if not ok:  # pragma: no cover - only on a broken OpenCV build
         raise RuntimeError(f"could not encode {suffix}")

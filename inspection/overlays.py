@@ -28,6 +28,9 @@ PALETTE = (
 GOOD_BAR, DEFECT_BAR = (60, 150, 60), (40, 40, 200)
 #: Opacity of the filled masks.
 MASK_ALPHA = 0.4
+#: Colour of the masks' outlines (BGR): a class colour fill fades on a stain of its own colour
+#: (class 0 is red), an outline in white still shows where the mask ends.
+OUTLINE = (255, 255, 255)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -47,19 +50,40 @@ def draw_overlay(image: np.ndarray, inspection: Inspection) -> np.ndarray:
         ``(H + bar, W, 3)`` uint8 BGR; the bar's height grows with the photo's width.
     """
     scale = max(image.shape[1] / 640, 0.4)
-    canvas = image.copy()
-    for i in range(len(inspection) - 1, -1, -1):  # best instance drawn last, on top
-        color = np.array(class_color(inspection.classes[i]), dtype=np.float32)
-        pixels = inspection.masks[i]
-        canvas[pixels] = (canvas[pixels] * (1 - MASK_ALPHA) + color * MASK_ALPHA).astype(np.uint8)
+    canvas = fill_masks(image, inspection)
     thickness = max(1, round(2 * scale))
-    for i in range(len(inspection) - 1, -1, -1):  # best box and label last, on top, as the masks
+    for i in range(len(inspection) - 1, -1, -1):  # best outline, box and label last, on top, as the masks
         color = class_color(inspection.classes[i])
+        outline(canvas, inspection.masks[i], OUTLINE, max(1, round(scale)))
         x1, y1, x2, y2 = (int(round(v)) for v in inspection.boxes[i])
         cv2.rectangle(canvas, (x1, y1), (max(x2 - 1, x1), max(y2 - 1, y1)), color, thickness)
         label = f"{inspection.names[i]} {inspection.scores[i]:.2f}"
         _label(canvas, label, (x1, y1), color, scale)
     return np.vstack([title_bar(inspection, image.shape[1], scale), canvas])
+
+
+def fill_masks(image: np.ndarray, inspection: Inspection) -> np.ndarray:
+    """The photo with every mask filled in its class colour at :data:`MASK_ALPHA`, the best on top.
+
+    Each pixel is blended once, in the colour of the best instance covering it, so overlapping
+    masks do not pile up into an opaque patch.
+    """
+    canvas = image.copy()
+    if not len(inspection):
+        return canvas
+    colors = np.zeros(image.shape, np.float32)
+    for i in range(len(inspection) - 1, -1, -1):  # the best instance written last keeps its pixels
+        colors[inspection.masks[i]] = class_color(inspection.classes[i])
+    covered = np.any(inspection.masks, axis=0)
+    blended = canvas[covered] * (1 - MASK_ALPHA) + colors[covered] * MASK_ALPHA
+    canvas[covered] = np.round(blended).astype(np.uint8)
+    return canvas
+
+
+def outline(canvas: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], thickness: int) -> None:
+    """Draws ``mask``'s outer and hole outlines onto ``canvas`` in place."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(canvas, contours, -1, color, thickness)  # crisp: masks are pixel-aligned
 
 
 def title_bar(inspection: Inspection, width: int, scale: float) -> np.ndarray:

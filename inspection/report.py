@@ -2,7 +2,8 @@
 
 The HTML file carries its figures (precision-recall curves, confusion matrix,
 per-class bars of oracle vs end-to-end mask AP) and a gallery of the best and
-worst overlays as inline images, so it can be opened anywhere or mailed.
+worst overlays as inline images, so it can be opened anywhere or mailed; only
+its links to the full-size overlays (``overlays/`` beside it) need the folder.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import html
 import io
 import json
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +26,11 @@ REPORT_FILES = ("metrics.json", "report.md", "report.html")
 
 @dataclass(frozen=True)
 class GalleryItem:
-    """One overlay of the report's gallery: a JPEG and its caption."""
+    """One overlay of the report's gallery: a JPEG, its caption, and the full-size overlay's path if any."""
 
     caption: str
     jpeg: bytes
+    link: str | None = None
 
 
 def class_rows(metrics: Mapping) -> list[list[str]]:
@@ -51,12 +54,13 @@ def _COLUMNS(box: Mapping, mask: Mapping, oracle: Mapping) -> list[tuple[Mapping
 HEADER = ["class", "box AP50", "box AP50-95", "mask AP50", "mask AP50 oracle", "mask AP", "mask AP oracle"]
 
 
-def summary_rows(metrics: Mapping) -> list[list[str]]:
-    """The headline figures as ``(name, value)`` rows."""
+def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list[str]]:
+    """The headline figures as ``(name, value)`` rows; the operating point's from ``settings``."""
     per_image, pixel, level = metrics["per_image"], metrics["pixel"], metrics["image_level"]
     ranks = ", ".join(f"{rank} {fmt(metrics['mask'][rank]['AP'])}" for rank in metrics["mask"])
     any_class = metrics["mask_any_class"][metrics["rank_by"]]
     return [
+        ["box threshold (operating point)", threshold(level, settings or {})],
         ["images (defect / good)", f"{metrics['images']} ({metrics['defect_images']} / "
          f"{metrics['images'] - metrics['defect_images']})"],
         ["ground-truth instances / detections", f"{metrics['instances']} / {metrics['detections']}"],
@@ -78,6 +82,16 @@ def summary_rows(metrics: Mapping) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def threshold(level: Mapping, settings: Mapping) -> str:
+    """The cascade's box threshold, and where it was picked with its defect-type accuracy there."""
+    conf = level.get("conf", settings.get("conf"))
+    text = "-" if conf is None else f"{conf:.4g}"
+    if settings.get("conf_from"):
+        accuracy = settings.get("conf_picked_accuracy")
+        text += f" (picked on the {settings['conf_from']} split, defect-type accuracy there {fmt(accuracy)})"
+    return text
+
+
 def operating_point(settings: Mapping) -> str:
     """What the APs are measured on: the cascade keeps only boxes at or above its threshold."""
     picked = f", picked on the {settings['conf_from']} split" if settings.get("conf_from") else ""
@@ -94,14 +108,18 @@ def operating_point(settings: Mapping) -> str:
 WRONG_HEADER = ["photo", "true", "called", "top box score", "per-image IoU", "oracle IoU"]
 
 
-def wrong_rows(metrics: Mapping) -> list[list[str]]:
+def wrong_photos(metrics: Mapping) -> list[Mapping]:
     """The photos whose verdict is not their truth, most confident call first (``metrics['photos']``)."""
     wrong = [photo for photo in metrics.get("photos", ()) if photo["verdict"] != photo["truth"]]
-    wrong.sort(key=lambda photo: -photo["score"])
+    return sorted(wrong, key=lambda photo: -photo["score"])
+
+
+def wrong_rows(metrics: Mapping) -> list[list[str]]:
+    """The rows of :func:`wrong_photos`: name, truth, call, score, per-image IoU, the oracle's."""
     return [
         [photo["file_name"], photo["truth"], photo["verdict"], fmt(photo["score"]), fmt(photo["iou"]),
          fmt(photo["oracle_iou"]) if photo["truth"] != "good" else ""]
-        for photo in wrong
+        for photo in wrong_photos(metrics)
     ]  # fmt: skip
 
 
@@ -133,7 +151,7 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
         "",
         "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings.items()),
         "",
-        markdown_table(["figure", "value"], summary_rows(metrics)),
+        markdown_table(["figure", "value"], summary_rows(metrics, settings)),
         "",
         "Per class: the cascade's boxes and masks (end to end) beside SAM prompted with the ground-truth "
         f"boxes (oracle). {operating_point(settings)}",
@@ -235,8 +253,8 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;margin:8px 0;font-size:.92em}td,th{border:1px solid #ccc;padding:4px 8px}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .settings{font-size:.85em;color:#555}.figs img{max-width:100%;margin:6px 0}
-.gallery{display:flex;flex-wrap:wrap;gap:10px}.gallery figure{margin:0;width:260px}
-.gallery img{width:260px;border:1px solid #ccc}.gallery figcaption{font-size:.8em;color:#333}
+.gallery{display:flex;flex-wrap:wrap;gap:10px}.gallery figure{margin:0;width:320px}
+.gallery img{width:320px;border:1px solid #ccc}.gallery figcaption{font-size:.8em;color:#333}
 """
 
 
@@ -246,18 +264,48 @@ def _img(data: bytes, mime: str, alt: str, width: str | None = None) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{encoded}"{style}>'
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _html_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], links: Sequence[str | None] = ()
+) -> str:
+    """A table; ``links[i]``, where given, turns row ``i``'s first cell into a link."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(_html_cell(cell, index) for index, cell in enumerate(row)) + "</tr>" for row in rows
+        "<tr>"
+        + "".join(
+            _html_cell(cell, index, links[number] if index == 0 and number < len(links) else None)
+            for index, cell in enumerate(row)
+        )
+        + "</tr>"
+        for number, row in enumerate(rows)
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _html_cell(cell: str, index: int) -> str:
+def _linked(inner: str, link: str | None) -> str:
+    """``inner`` inside a link to a file beside the report, or as it is without one."""
+    if not link:
+        return inner
+    return f'<a href="{html.escape(urllib.parse.quote(link))}" target="_blank">{inner}</a>'
+
+
+def _gallery_note(gallery: Sequence[GalleryItem]) -> str:
+    if not any(item.link for item in gallery):
+        return ""
+    return (
+        " Click a picture for the full-size overlay (overlays/, beside this file: keep the folder "
+        "together to follow the links)."
+    )
+
+
+def wrong_links(metrics: Mapping) -> list[str | None]:
+    """The full-size overlay of each row of :func:`wrong_rows`, in its order (None: not drawn)."""
+    return [photo.get("overlay") for photo in wrong_photos(metrics)]
+
+
+def _html_cell(cell: str, index: int, link: str | None = None) -> str:
     bold = cell.startswith("**") and cell.endswith("**")
     text = html.escape(cell.strip("*") if bold else cell)
-    text = f"<b>{text}</b>" if bold else text
+    text = _linked(f"<b>{text}</b>" if bold else text, link)
     return f'<td class="n">{text}</td>' if index else f"<td>{text}</td>"
 
 
@@ -277,25 +325,27 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         _img(confusion_figure(level), "image/png", "confusion matrix", width="420px"),
     ]
     cards = "".join(
-        f"<figure>{_img(item.jpeg, 'image/jpeg', item.caption)}<figcaption>{html.escape(item.caption)}"
-        "</figcaption></figure>"
+        f"<figure>{_linked(_img(item.jpeg, 'image/jpeg', item.caption), item.link)}"
+        f"<figcaption>{html.escape(item.caption)}</figcaption></figure>"
         for item in gallery
     )
     title = f"Inspection of {settings.get('data', '?')} ({settings.get('split', '?')} split)"
-    wrong = wrong_section(metrics)
+    sentence, wrong = wrong_section(metrics)
+    wrong_table = _html_table(WRONG_HEADER, wrong, wrong_links(metrics)) if wrong else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"<h2>Summary</h2>{_html_table(['figure', 'value'], summary_rows(metrics))}"
+        f"<h2>Summary</h2>{_html_table(['figure', 'value'], summary_rows(metrics, settings))}"
         "<h2>Per class: end to end vs oracle boxes</h2>"
         "<p>The cascade's boxes and masks beside SAM prompted with the ground-truth boxes. "
         f"{html.escape(operating_point(settings))}</p>"
         f"{_html_table(HEADER, class_rows(metrics))}"
         f"<h2>Figures</h2><div class='figs'>{''.join(figures)}</div>"
         f"<h2>Image calls</h2>{_html_table(['true / called', *level['labels']], confusion_rows)}"
-        f"<p>{html.escape(wrong[0])}</p>{_html_table(WRONG_HEADER, wrong[1]) if wrong[1] else ''}"
+        f"<p>{html.escape(sentence)}</p>{wrong_table}"
         "<h2>Gallery: worst and best images by per-image IoU</h2>"
-        "<p>Green: ground truth outline; filled: the cascade's masks; boxes with class and score.</p>"
+        "<p>Green: the ground truth's outline; filled and outlined in white: the cascade's masks; boxes "
+        f"with class and score.{_gallery_note(gallery)}</p>"
         f"<div class='gallery'>{cards}</div>"
         f"<h2>Settings</h2><details><summary>how this report was made</summary>"
         f"<ul class='settings'>{settings_rows}</ul></details></body></html>"

@@ -347,3 +347,36 @@ def test_a_picked_conf_that_calls_every_photo_defective_is_warned_of(dataset, ca
     stub = Inspector(StubDetector(), build_tiny_sam())
     evaluate_module.pick_conf(stub, split, default=0.25, progress=False)
     assert capsys.readouterr().err == ""  # a threshold that leaves the good photos good: no warning
+
+
+def test_every_photo_gets_a_full_size_overlay_that_the_report_links_to(cli, tmp_path, capsys) -> None:
+    out = tmp_path / "report"
+    assert cli("--out", out, "--gallery", "1") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    overlays = {photo["file_name"]: photo["overlay"] for photo in metrics["photos"]}
+    assert len(overlays) == 6 and all(overlays.values())
+    for name, overlay in overlays.items():
+        picture = cv2.imread(str(out / overlay))
+        photo = cv2.imread(str(tmp_path / "data" / "images" / name))
+        assert picture.shape[1] == photo.shape[1] and picture.shape[0] > photo.shape[0]  # under the bar
+    defect = next(p for p in metrics["photos"] if p["truth"] != "good")
+    picture = cv2.imread(str(out / defect["overlay"]))
+    greens = np.all(np.abs(picture.astype(int) - evaluate_module.TRUTH_COLOR) < 40, axis=2)
+    assert greens.any()  # the ground truth outlined
+    page = (out / "report.html").read_text()
+    assert page.count('<a href="overlays/') == 2  # the gallery's worst and best
+    assert f"overlays: {out / 'overlays'} (6 of 6 photos" in capsys.readouterr().out
+
+
+def test_overlays_n_draws_the_first_n_photos_and_0_none(cli, tmp_path, capsys) -> None:
+    assert cli("--out", tmp_path / "two", "--overlays", "2") == 0
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert [bool(photo["overlay"]) for photo in metrics["photos"]] == [True, True] + [False] * 4
+    assert len(list((tmp_path / "two" / "overlays").iterdir())) == 2
+    assert "(2 of 6 photos" in capsys.readouterr().out
+    assert cli("--out", tmp_path / "none", "--overlays", "0") == 0
+    assert not (tmp_path / "none" / "overlays").exists()
+    assert "overlays:" not in capsys.readouterr().out
+    assert cli("--out", tmp_path / "bad", "--overlays", "-2") == 2
+    assert "--overlays must be -1 (all), 0 (none) or a count, got -2" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -132,3 +132,44 @@ def test_both_reports_carry_the_list_of_photos_called_wrong(monkeypatch) -> None
     ) and "| b<1>.png | good | scratch |" in markdown(metrics, {})
     page = html_report(metrics, {}, [])
     assert "1 of 2 photos called wrong" in page and "<td>b&lt;1&gt;.png</td>" in page
+
+
+def test_the_summary_starts_with_the_operating_point_and_where_it_was_picked() -> None:
+    metrics = figures()
+    metrics["image_level"]["conf"] = 0.0523411
+    rows = summary_rows(metrics, {"conf": 0.0523411, "conf_from": "val", "conf_picked_accuracy": 0.9167})
+    assert rows[0] == [
+        "box threshold (operating point)",
+        "0.05234 (picked on the val split, defect-type accuracy there 0.917)",
+    ]
+    metrics["image_level"]["conf"] = 0.25
+    assert summary_rows(metrics, {"conf": 0.25})[0][1] == "0.25"
+    assert summary_rows(metrics)[0][1] == "0.25"  # the metrics' own, without settings
+
+
+def test_gallery_pictures_and_photos_called_wrong_link_to_their_full_size_overlays(monkeypatch) -> None:
+    import inspection.report as report
+    from inspection.report import GalleryItem, html_report
+
+    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):
+        monkeypatch.setattr(report, figure, lambda *args: b"")
+    wrong = [photo("a b.png", "good", "scratch", 0.6, 0.0), photo("c.png", "stain", "good", 0.1, 0.0)]
+    wrong[0]["overlay"] = "overlays/a b.jpg"
+    wrong[1]["overlay"] = None  # not drawn (--overlays 1): no link
+    metrics = {
+        **figures(),
+        "image_level": {
+            **figures()["image_level"],
+            "labels": ["good", "scratch"],
+            "matrix": [[1, 1], [0, 1]],
+        },
+        "photos": wrong,
+    }
+    gallery = [GalleryItem("x", b"\xff\xd8", "overlays/x#1.jpg"), GalleryItem("y", b"\xff\xd8")]
+    page = html_report(metrics, {}, gallery)
+    assert '<td><a href="overlays/a%20b.jpg" target="_blank">a b.png</a></td>' in page
+    assert "<td>c.png</td>" in page
+    assert page.count('<a href="overlays/x%231.jpg" target="_blank"><img') == 1
+    assert page.count("<a href") == 2 and "Click a picture for the full-size overlay" in page
+    unlinked = html_report(metrics, {}, [GalleryItem("y", b"\xff\xd8")])
+    assert "Click a picture" not in unlinked

@@ -1,0 +1,54 @@
+"""``inspection.overlays``: how masks are filled and outlined, on hand-made inspections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from inspection.overlays import MASK_ALPHA, OUTLINE, class_color, draw_overlay, fill_masks
+from inspection.result import Inspection
+
+
+def inspection_of(masks: np.ndarray, classes: list[int]) -> Inspection:
+    n, height, width = masks.shape
+    return Inspection(
+        path=Path("photo.png"),
+        width=width,
+        height=height,
+        boxes=np.array([[0, 0, 1, 1]] * n, np.float32),
+        scores=np.linspace(0.9, 0.5, n).astype(np.float32),  # highest first
+        classes=np.array(classes),
+        names=[f"class{c}" for c in classes],
+        masks=masks,
+        mask_scores=np.full(n, 0.9, np.float32),
+        verdict="class0" if n else "good",
+        score=0.9 if n else 0.0,
+    )
+
+
+def test_overlapping_masks_are_blended_once_in_the_best_instances_colour() -> None:
+    image = np.full((20, 30, 3), 100, np.uint8)
+    masks = np.zeros((3, 20, 30), bool)
+    masks[0, 5:15, 5:15] = True  # the best
+    masks[1, 5:15, 10:25] = True  # overlaps it and is overlapped by the third
+    masks[2, 5:15, 10:25] = True
+    filled = fill_masks(image, inspection_of(masks, [0, 1, 1]))
+    expected = np.round(100 * (1 - MASK_ALPHA) + np.array(class_color(0)) * MASK_ALPHA).astype(np.uint8)
+    assert np.array_equal(filled[10, 12], expected)  # not darker for three masks on it
+    twice_blended = np.round(100 * (1 - MASK_ALPHA) + np.array(class_color(1)) * MASK_ALPHA).astype(np.uint8)
+    assert np.array_equal(filled[10, 20], twice_blended)  # two masks of one class: one blend
+    assert np.array_equal(filled[0, 0], [100, 100, 100])  # outside every mask: the photo
+    assert np.array_equal(fill_masks(image, inspection_of(masks[:0], [])), image)
+
+
+def test_a_mask_is_outlined_in_white_so_it_shows_on_a_stain_of_its_own_colour() -> None:
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[:] = class_color(0)  # a red stain the size of the photo, class 0's colour
+    masks = np.zeros((1, 40, 40), bool)
+    masks[0, 10:30, 10:30] = True
+    picture = draw_overlay(image, inspection_of(masks, [0]))
+    photo = picture[picture.shape[0] - 40 :]
+    assert tuple(photo[20, 10]) == OUTLINE and tuple(photo[10, 20]) == OUTLINE  # the mask's edge
+    assert tuple(photo[20, 20]) == class_color(0)  # inside: the fill over the same colour
+    assert tuple(photo[20, 3]) == class_color(0)  # outside: the photo
