@@ -338,3 +338,44 @@ def test_the_printed_report_shows_every_figure() -> None:
     matrix_row = next(line for line in lines if line.startswith("  a_very_long_defect"))
     assert matrix_row.split()[1:4] == ["0", "1", "0"] and matrix_row.endswith("   acc 0.000")
     assert "note: no COCO file x.json" in lines
+
+
+class FlagEveryGoodImageValidator(GroundTruthValidator):
+    """Ground truth, plus a score-1 box of class 0 on every image without labels: no threshold tells
+    the good images apart. Records the input size each run used."""
+
+    sizes: list[int] = []
+
+    def update_metrics(self, preds, batch) -> None:
+        type(self).sizes.append(self.args.imgsz)
+        for si in range(len(preds)):
+            if not (batch["batch_idx"] == si).any():
+                batch["bboxes"] = torch.cat([batch["bboxes"], torch.tensor([[0.1, 0.1, 0.1, 0.1]])])
+                batch["cls"] = torch.cat([batch["cls"], torch.zeros(1, *batch["cls"].shape[1:])])
+                batch["batch_idx"] = torch.cat([batch["batch_idx"], torch.tensor([float(si)])])
+        super().update_metrics(preds, batch)
+
+
+def test_a_picked_conf_that_calls_every_good_image_defective_is_a_warning_note(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    report = evaluate(
+        tiny_dataset / "data.yaml", untrained_detector, split="val", conf_from="train", imgsz=64,
+        device="cpu", out=tmp_path / "eval", plots=False, validator_class=FlagEveryGoodImageValidator,
+    )  # fmt: skip
+    warning = [note for note in report.notes if note.startswith("warning: on the train split, conf ")]
+    assert (
+        len(warning) == 1 and "images defective, the " in warning[0] and warning[0].endswith("; pass --conf")
+    )
+
+
+def test_without_imgsz_both_splits_run_at_the_size_the_model_was_trained_at(
+    tiny_dataset, tmp_path, untrained_detector, monkeypatch
+) -> None:
+    monkeypatch.setattr(untrained_detector, "args", {"imgsz": 96}, raising=False)  # as best.pt records it
+    FlagEveryGoodImageValidator.sizes = []
+    evaluate(
+        tiny_dataset / "data.yaml", untrained_detector, split="val", conf_from="train", device="cpu",
+        out=tmp_path / "eval", plots=False, validator_class=FlagEveryGoodImageValidator,
+    )  # fmt: skip
+    assert FlagEveryGoodImageValidator.sizes and set(FlagEveryGoodImageValidator.sizes) == {96}
