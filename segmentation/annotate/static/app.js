@@ -16,6 +16,7 @@ const PALETTE = [
   [145, 30, 180], [70, 240, 240], [240, 50, 230], [170, 110, 40], [128, 128, 0],
 ];
 const PREVIEW_COLOUR = [0, 229, 255];
+const PREVIEW_DASH = [0, 0, 0]; // SAM's outline: cyan and black in turn (cyan alone was faint on blue stains)
 const DRAG_THRESHOLD = 5; // CSS pixels a press must move to become a box
 const POLL_MS = 150;
 
@@ -150,13 +151,16 @@ function paintRle(pixels, width, height, rle, colour, hatched = false) {
 }
 
 // Paints masks into `canvas`; with `edges`, the outline of every painted region into that canvas too,
-// in `edgeColour` (drawn opaque over the fill, which alone vanishes on a stain of its own colour).
-function paintLayer(canvas, size, masks, edges = null, edgeColour = null) {
+// in `edgeColour` (drawn opaque over the fill, which alone vanishes on a stain of its own colour),
+// dashed with `dashColour` where given.
+function paintLayer(canvas, size, masks, edges = null, edgeColour = null, dashColour = null) {
   const [height, width] = size;
   const pixels = new Uint32Array(width * height);
   for (const { rle, colour, hatched } of masks) paintRle(pixels, width, height, rle, colour, hatched);
   putPixels(canvas, width, height, pixels);
-  if (edges) putPixels(edges, width, height, edgePixels(pixels, width, height, packColour(edgeColour)));
+  if (!edges) return;
+  const dash = dashColour ? packColour(dashColour) : null;
+  putPixels(edges, width, height, edgePixels(pixels, width, height, packColour(edgeColour), dash));
 }
 
 function putPixels(canvas, width, height, pixels) {
@@ -168,8 +172,10 @@ function putPixels(canvas, width, height, pixels) {
   context.putImageData(image, 0, 0);
 }
 
-// The painted pixels with a 4-neighbour of another value (or on the border), in `colour`.
-function edgePixels(pixels, width, height, colour) {
+// The painted pixels with a 4-neighbour of another value (or on the border), in `colour`; with
+// `dash`, every other run of 4 diagonals in `dash` instead (a light and a dark colour in turn show
+// on any stain).
+function edgePixels(pixels, width, height, colour, dash = null) {
   const edges = new Uint32Array(pixels.length);
   for (let y = 0; y < height; y += 1) {
     for (let x = 0, p = y * width; x < width; x += 1, p += 1) {
@@ -179,7 +185,7 @@ function edgePixels(pixels, width, height, colour) {
         x > 0 && x < width - 1 && y > 0 && y < height - 1 &&
         pixels[p - 1] === value && pixels[p + 1] === value &&
         pixels[p - width] === value && pixels[p + width] === value;
-      if (!inner) edges[p] = colour;
+      if (!inner) edges[p] = dash !== null && (x + y) & 4 ? dash : colour;
     }
   }
   return edges;
@@ -331,7 +337,7 @@ function paintPreview() {
   if (!prediction) return;
   const candidate = prediction.candidates[state.candidate];
   const masks = [{ rle: candidate.rle, colour: packColour(PREVIEW_COLOUR) }];
-  paintLayer(layers.preview, prediction.size, masks, layers.previewEdges, PREVIEW_COLOUR);
+  paintLayer(layers.preview, prediction.size, masks, layers.previewEdges, PREVIEW_COLOUR, PREVIEW_DASH);
   $("cycle").textContent = `mask ${state.candidate + 1}/${prediction.candidates.length} (${candidate.score.toFixed(2)})`;
   document.body.dataset.preview = "1";
 }

@@ -353,6 +353,9 @@ def test_mask_outlines_are_the_edge_pixels_of_each_painted_region(served, page):
     pixels = [0, 0, 0, 0, 0, 5, 5, 5, 0, 5, 5, 5, 0, 5, 5, 6]
     edges = page.evaluate("(p) => Array.from(edgePixels(new Uint32Array(p), 4, 4, 9))", pixels)
     assert edges == [0, 0, 0, 0, 0, 9, 9, 9, 0, 9, 0, 9, 0, 9, 9, 9]
+    # SAM's outline dashed: where x + y is 4-7 (mod 8), the dash colour
+    dashed = page.evaluate("(p) => Array.from(edgePixels(new Uint32Array(p), 4, 4, 9, 7))", pixels)
+    assert dashed == [0, 0, 0, 0, 0, 9, 9, 7, 0, 9, 0, 7, 0, 7, 7, 7]
 
 
 def test_the_export_report_shows_over_the_photo_unwrapped(served, page, defect_centre, tmp_path):
