@@ -13,7 +13,9 @@ overlapping windows, exactly as ``python -m detection.predict`` does
 image encoder makes the photo's one embedding (read from the embedding cache
 when the photo is in it) and the decoder turns *all* boxes into masks in one
 call. A photo without boxes costs one detector pass and no encoder pass: most
-photos of a line are good. The verdict and score follow
+photos of a line are good. Of two masks of one class that overlap by more than
+``mask_iou``, the lower-scored one is dropped with its box (mask NMS,
+:mod:`inspection.duplicates`). The verdict and score follow
 :func:`detection.image_level.image_prediction`. When the SAM checkpoint carries a
 colour head (:mod:`segmentation.colour_head`), each mask is the head's decision
 on SAM's full-resolution logits and the photo's colours inside its box. With
@@ -48,6 +50,7 @@ from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
+from inspection.duplicates import distinct_masks
 from inspection.result import Inspection
 from segmentation.augment import transform_image
 from segmentation.colour_head import ColourHead, refuse_crops
@@ -71,6 +74,11 @@ UPSCALE_CHUNK = 16
 #: peak memory growth 0.3 / 3.7 GB and 8.0 / 10.1 s with ONNX Runtime, 0.2 / 1.9 GB and 12.7 /
 #: 18.4 s with torch); a GPU is kept busy by the larger batch.
 DECODER_CHUNK = {"cpu": 4, "gpu": 64}
+#: Default mask IoU above which the cascade drops the lower-scored of two masks of one class
+#: (:mod:`inspection.duplicates`; bench/experiments/cascade_mask_nms/).
+MASK_IOU = 0.7
+#: The keywords of :func:`check_settings`.
+SETTINGS_CHECKED = {"conf", "iou", "mask_iou", "tile", "tile_overlap"}
 
 
 class Inspector:
@@ -83,6 +91,8 @@ class Inspector:
         class_names: the detector's class names in id order; None: ``detector.names``.
         conf: lowest box score kept, also the verdict threshold.
         iou: the detector's NMS IoU.
+        mask_iou: after SAM, a mask whose IoU with a better-scored mask of its class is above this
+            is dropped with its box (:mod:`inspection.duplicates`); 1 keeps every box's mask.
         imgsz: the detector's input size (per window when tiled); None: the size it was trained at
             (:func:`detection.weights.trained_imgsz`).
         tile, tile_overlap: tiled detection with ``tile``-px windows (None: whole photos).
@@ -123,6 +133,7 @@ class Inspector:
         class_names: Sequence[str] | None = None,
         conf: float = 0.25,
         iou: float = 0.7,
+        mask_iou: float = MASK_IOU,
         imgsz: int | None = None,
         tile: int | None = None,
         tile_overlap: float = 0.2,
@@ -136,7 +147,7 @@ class Inspector:
         tta: bool = False,
         regions: AnomalyRegions | None = None,
     ) -> None:
-        check_settings(conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap)
+        check_settings(conf=conf, iou=iou, mask_iou=mask_iou, tile=tile, tile_overlap=tile_overlap)
         check_colour_head(colour_head, crops)
         check_tta(tta, crops)
         self.device = resolve_device("auto" if device is None else str(device))
@@ -154,6 +165,7 @@ class Inspector:
                 )
             self.class_names.append(ANOMALY)
         self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
+        self.mask_iou = mask_iou
         self.cache = cache
         self.keep_probs = keep_probs
         self.runtime, note = choose_runtime(runtime, self.device.type, missing_packages())
@@ -212,7 +224,7 @@ class Inspector:
                 colour head or one with ``crops``, or official SAM weights that are neither
                 cached nor downloadable.
         """
-        check_settings(**{k: v for k, v in settings.items() if k in {"conf", "iou", "tile", "tile_overlap"}})
+        check_settings(**{k: v for k, v in settings.items() if k in SETTINGS_CHECKED})
         weights = weights_file(detector_weights)
         checkpoint = check_sam_checkpoint(sam_checkpoint, model=model, base_checkpoint=base_checkpoint)
         head = checkpoint.colour_head if use_colour_head else None
@@ -246,6 +258,10 @@ class Inspector:
             # kept for the colour head, and for the flips' encoder without a cache (no second decode)
             rgb = self.photo_rgb(path, image) if self.colour_head is not None or self.tta else None
             masks, mask_scores, probs = self.segment(embedding, detections.boxes, rgb=rgb)
+            keep = distinct_masks(masks, detections.classes, self.mask_iou)
+            if len(keep) < len(masks):
+                detections, masks, mask_scores = select(detections, keep), masks[keep], mask_scores[keep]
+                probs = None if probs is None else probs[keep]
         else:
             masks, mask_scores = np.zeros((0, height, width), bool), np.zeros(0, np.float32)
             probs = np.zeros((0, height, width), np.float16) if self.keep_probs else None
@@ -524,10 +540,16 @@ def check_tta(tta: bool, crops: CropRule | None) -> None:
 
 
 def check_settings(
-    *, conf: float = 0.25, iou: float = 0.7, tile: int | None = None, tile_overlap: float = 0.2
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    mask_iou: float = MASK_IOU,
+    tile: int | None = None,
+    tile_overlap: float = 0.2,
 ) -> None:
-    """Raises :class:`~common.errors.UserError` for ``conf`` or ``iou`` outside [0, 1] or bad tiling."""
-    for name, value in (("conf", conf), ("iou", iou)):
+    """Raises :class:`~common.errors.UserError` for ``conf``, ``iou`` or ``mask_iou`` outside [0, 1] or bad
+    tiling."""
+    for name, value in (("conf", conf), ("iou", iou), ("mask-iou", mask_iou)):
         if not 0 <= value <= 1:  # NaN fails too
             raise UserError(f"--{name} must be in [0, 1], got {value}")
     if tile is not None:
@@ -556,7 +578,11 @@ def with_boxes(
 
 def sort_by_score(detections: ImageDetections) -> ImageDetections:
     """The same detections, highest score first (ties keep their order)."""
-    order = np.argsort(-np.asarray(detections.scores, dtype=float), kind="stable")
+    return select(detections, np.argsort(-np.asarray(detections.scores, dtype=float), kind="stable"))
+
+
+def select(detections: ImageDetections, order: np.ndarray) -> ImageDetections:
+    """The detections at the indices ``order``, in that order."""
     return ImageDetections(
         boxes=np.asarray(detections.boxes, dtype=float).reshape(-1, 4)[order],
         scores=np.asarray(detections.scores, dtype=float)[order],

@@ -23,7 +23,7 @@ from common.io import cache_root
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
-from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
+from inspection.inspector import MASK_IOU, Inspector, check_colour_head, check_settings, check_tta
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
@@ -42,6 +42,7 @@ class CascadeOptions:
     no_colour_head: bool = False
     conf: float = 0.25
     iou: float = 0.7
+    mask_iou: float = MASK_IOU
     imgsz: int | None = None  # None: the size the detector was trained at
     tile: int | None = None
     tile_overlap: float = 0.2
@@ -77,7 +78,10 @@ class CascadeOptions:
 
 def check_cascade(options: CascadeOptions) -> None:
     """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder, before loading."""
-    check_settings(conf=options.conf, iou=options.iou, tile=options.tile, tile_overlap=options.tile_overlap)
+    check_settings(
+        conf=options.conf, iou=options.iou, mask_iou=options.mask_iou, tile=options.tile,
+        tile_overlap=options.tile_overlap,
+    )  # fmt: skip
     if options.imgsz is not None and not MIN_IMGSZ <= options.imgsz <= MAX_IMGSZ:
         raise UserError(f"--imgsz must be in [{MIN_IMGSZ}, {MAX_IMGSZ}] pixels, got {options.imgsz}")
     if not 0 <= options.crop_fraction <= 1:
@@ -163,6 +167,7 @@ def build_inspector(
         sam,
         conf=options.conf,
         iou=options.iou,
+        mask_iou=options.mask_iou,
         imgsz=options.imgsz,
         tile=options.tile,
         tile_overlap=options.tile_overlap,
@@ -243,6 +248,13 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("detection and running")
     run.add_argument("--conf", type=float, default=0.25, help="lowest box score kept; the verdict threshold")
     run.add_argument("--iou", type=float, default=0.7, help="the detector's NMS IoU")
+    run.add_argument(
+        "--mask-iou",
+        type=float,
+        default=MASK_IOU,
+        help="after SAM, of two masks of one class overlapping by more than this IoU only the "
+        "better-scored box's is kept (mask NMS); 1: keep every box's mask",
+    )
     run.add_argument(
         "--imgsz", type=int, help="detector input size, per window with --tile (default: its training size)"
     )

@@ -193,6 +193,7 @@ def test_class_names_can_be_given(photos, stub_detector, tiny_sam):
         ({"conf": 1.5}, "--conf must be in [0, 1]"),
         ({"conf": float("nan")}, "--conf must be in [0, 1]"),
         ({"iou": -0.1}, "--iou must be in [0, 1]"),
+        ({"mask_iou": 1.5}, "--mask-iou must be in [0, 1]"),
         ({"tile": 16}, "tile >= 32"),
         ({"tile": 64, "tile_overlap": 0.95}, "0 <= overlap <= 0.9"),
         ({"device": "gpu"}, "unknown device 'gpu'"),
@@ -404,3 +405,32 @@ def test_the_detector_runs_at_its_training_size_unless_told(
     inspector = Inspector(stub_detector, tiny_sam, imgsz=given)
     inspector(photos / "one.png")
     assert stub_detector.calls[0]["imgsz"] == used == inspector.settings["imgsz"]
+
+
+class DoublingDetector(StubDetector):
+    """Each box of the stub twice: the second a pixel smaller on the right, scored 0.05 lower."""
+
+    def predict(self, source, **settings):
+        results = super().predict(source, **settings)
+        for result in results:
+            boxes = result.boxes
+            smaller = boxes.xyxy.clone()
+            smaller[:, 2] -= 1
+            boxes.xyxy = torch.cat([boxes.xyxy, smaller])
+            boxes.conf = torch.cat([boxes.conf, boxes.conf - 0.05])
+            boxes.cls = torch.cat([boxes.cls, boxes.cls])
+        return results
+
+
+def test_a_mask_duplicating_a_better_ones_of_its_class_is_dropped_with_its_box(photos, tiny_sam):
+    every = Inspector(DoublingDetector(), tiny_sam, mask_iou=1.0)(photos / "two.png")
+    assert len(every) == 4 and every.masks.any(axis=(1, 2)).all()
+    ious = {(i, j): (every.masks[i] & every.masks[j]).sum() / (every.masks[i] | every.masks[j]).sum()
+            for i in range(4) for j in range(4)}  # fmt: skip
+    # scratch 0.9, stain 0.6, each with its double 0.05 lower, best first
+    assert np.allclose(every.scores, [0.9, 0.85, 0.6, 0.55]) and ious[0, 1] > 0.7 and ious[2, 3] > 0.7
+    distinct = Inspector(DoublingDetector(), tiny_sam, keep_probs=True)(photos / "two.png")
+    assert len(distinct) == 2 and distinct.names == ["scratch", "stain"]
+    assert np.array_equal(distinct.masks, every.masks[[0, 2]])
+    assert np.array_equal(distinct.boxes, every.boxes[[0, 2]]) and distinct.mask_probs.shape[0] == 2
+    assert distinct.verdict == every.verdict == "scratch"

@@ -24,6 +24,8 @@ def options(**fields) -> CascadeOptions:
         ({"crop_fraction": 1.5}, "--crop-fraction must be in [0, 1], got 1.5"),
         ({"crop_fraction": -0.1}, "--crop-fraction must be in [0, 1], got -0.1"),
         ({"max_det": 0}, "--max-det must be >= 1, got 0"),
+        ({"mask_iou": 1.5}, "--mask-iou must be in [0, 1], got 1.5"),
+        ({"mask_iou": float("nan")}, "--mask-iou must be in [0, 1], got nan"),
         ({"runtime": "tensorrt"}, "--runtime must be one of"),
         ({"model": "vit_q"}, "unknown SAM model 'vit_q'"),
     ],
@@ -89,3 +91,12 @@ def test_the_smallest_anomaly_region_is_16_pixels_by_default() -> None:
     assert args.anomaly_min_area == options().anomaly_min_area == 16
     assert args.anomaly_max_covered == options().anomaly_max_covered == 1.0  # every region kept
     assert args.anomaly_run is None and args.anomaly_threshold is None
+
+
+def test_the_inspector_gets_the_mask_iou_and_the_record_gives_it(tiny_sam, stub_detector) -> None:
+    from inspection.inspector import MASK_IOU
+    from inspection.options import build_inspector
+
+    resolved = options(mask_iou=0.4).resolved(model="tiny", device="cpu")
+    assert build_inspector(resolved, stub_detector, tiny_sam, keep_probs=False).mask_iou == 0.4
+    assert resolved.record()["mask_iou"] == 0.4 and options().mask_iou == MASK_IOU == 0.7

@@ -1,0 +1,52 @@
+"""Duplicate masks: one defect outlined twice by SAM, from two of the detector's boxes.
+
+The detector's NMS compares boxes. Two boxes on one defect that overlap less than its IoU (a box
+and a part of it, a loose box and a tight one) both reach SAM, which often outlines the same
+pixels from each: one stain becomes several instances, the later ones false positives of mask AP
+and clutter in every overlay. After SAM the cascade compares masks instead and keeps, of the masks
+of one class that overlap by more than a mask IoU, the best-scored one: mask NMS, as SOLO and
+Mask2Former's post-processing and segment-anything's automatic mask generator do it.
+
+Measured on hazelnut_toy's five folds (bench/experiments/cascade_mask_nms/): at mask IoU 0.7 the
+cascade's mask AP rises 0.007-0.015 with two detectors and two thresholds, per-image IoU moves by
+0.003 at most on average (0.013 in one fold), and 13-26 % of the instances go.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+def mask_ious(masks: np.ndarray) -> np.ndarray:
+    """``(N, N)`` IoU of every pair of ``(N, H, W)`` bool masks (pycocotools' RLE IoU: no N x H x W
+    float copy); an empty mask's IoU with anything is 0."""
+    if not len(masks):
+        return np.zeros((0, 0))
+    rles = mask_utils.encode(np.asfortranarray(np.transpose(masks, (1, 2, 0)).astype(np.uint8)))
+    return np.asarray(mask_utils.iou(rles, rles, [0] * len(rles)), dtype=float).reshape(len(rles), len(rles))
+
+
+def distinct_masks(masks: np.ndarray, classes: np.ndarray, max_iou: float) -> np.ndarray:
+    """Indices of the masks kept by greedy mask NMS per class, in their order (best first).
+
+    Args:
+        masks: ``(N, H, W)`` bool, best-scored first.
+        classes: ``(N,)`` their class ids; masks of different classes never suppress each other.
+        max_iou: a mask whose IoU with a kept mask of its class is above this is dropped;
+            1 keeps every mask.
+
+    >>> square = np.zeros((3, 4, 4), bool); square[:, :2, :2] = True; square[1, 2, 2] = True
+    >>> distinct_masks(square, np.array([0, 0, 1]), 0.7).tolist()  # the second is 4/5 the first
+    [0, 2]
+    """
+    classes = np.asarray(classes)
+    if max_iou >= 1 or len(masks) < 2:
+        return np.arange(len(masks))
+    ious = mask_ious(masks)
+    kept: list[int] = []
+    for index in range(len(masks)):
+        rivals = [k for k in kept if classes[k] == classes[index]]
+        if not rivals or ious[index, rivals].max() <= max_iou:
+            kept.append(index)
+    return np.array(kept, dtype=int)
