@@ -15,7 +15,7 @@ when the photo is in it) and the decoder turns *all* boxes into masks in one
 call. A photo without boxes costs one detector pass and no encoder pass: most
 photos of a line are good. Of two masks of one class that overlap by more than
 ``mask_iou``, the lower-scored one is dropped with its box (mask NMS,
-:mod:`inspection.duplicates`). The verdict and score follow
+:mod:`segmentation.duplicates`). The verdict and score follow
 :func:`detection.image_level.image_prediction`. When the SAM checkpoint carries a
 colour head (:mod:`segmentation.colour_head`), each mask is the head's decision
 on SAM's full-resolution logits and the photo's colours inside its box. With
@@ -50,12 +50,12 @@ from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
-from inspection.duplicates import distinct_masks
 from inspection.result import Inspection
 from segmentation.augment import transform_image
 from segmentation.colour_head import ColourHead, refuse_crops
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
+from segmentation.duplicates import MASK_IOU, distinct_masks
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
 from segmentation.evaluate import resolve_device
 from segmentation.predict import decode, upscale_logits
@@ -74,9 +74,6 @@ UPSCALE_CHUNK = 16
 #: peak memory growth 0.3 / 3.7 GB and 8.0 / 10.1 s with ONNX Runtime, 0.2 / 1.9 GB and 12.7 /
 #: 18.4 s with torch); a GPU is kept busy by the larger batch.
 DECODER_CHUNK = {"cpu": 4, "gpu": 64}
-#: Default mask IoU above which the cascade drops the lower-scored of two masks of one class
-#: (:mod:`inspection.duplicates`; bench/experiments/cascade_mask_nms/).
-MASK_IOU = 0.7
 #: The keywords of :func:`check_settings`.
 SETTINGS_CHECKED = {"conf", "iou", "mask_iou", "tile", "tile_overlap"}
 
@@ -92,7 +89,7 @@ class Inspector:
         conf: lowest box score kept, also the verdict threshold.
         iou: the detector's NMS IoU.
         mask_iou: after SAM, a mask whose IoU with a better-scored mask of its class is above this
-            is dropped with its box (:mod:`inspection.duplicates`); 1 keeps every box's mask.
+            is dropped with its box (:mod:`segmentation.duplicates`); 1 keeps every box's mask.
         imgsz: the detector's input size (per window when tiled); None: the size it was trained at
             (:func:`detection.weights.trained_imgsz`).
         tile, tile_overlap: tiled detection with ``tile``-px windows (None: whole photos).

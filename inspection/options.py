@@ -23,10 +23,11 @@ from common.io import cache_root
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
-from inspection.inspector import MASK_IOU, Inspector, check_colour_head, check_settings, check_tta
+from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
+from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import SAM_MODELS
 

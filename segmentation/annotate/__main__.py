@@ -34,6 +34,7 @@ from common.errors import UserError, one_line
 from common.folders import check_input_file
 from converters.convert import TASKS, format_report
 from segmentation.annotate.specks import DEFAULT_CELLS
+from segmentation.duplicates import MASK_IOU
 
 if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad options do without
     import torch
@@ -138,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--conf", type=float, help="--detector: lowest box score kept (0.25)")
     review.add_argument("--imgsz", type=int, help="--detector: input size (its training size, or --tile)")
     review.add_argument("--tile", type=int, help="--detector: on overlapping windows of this many px")
+    review.add_argument(
+        "--mask-iou",
+        type=float,
+        help=f"--detector: of two masks of one class overlapping by more than this IoU, only the "
+        f"better-scored box's is proposed; 1: all ({MASK_IOU})",
+    )
     server = parser.add_argument_group("server")
     server.add_argument(
         "--host",
@@ -289,13 +296,20 @@ def run(args: argparse.Namespace) -> None:
 
 
 def check_review_options(args: argparse.Namespace) -> None:
-    """``--conf``, ``--imgsz``, ``--tile`` only with ``--detector``; no proposals with ``--export``."""
+    """``--conf``, ``--imgsz``, ``--tile``, ``--mask-iou`` only with ``--detector`` (``--mask-iou`` in
+    [0, 1]); no proposals with ``--export``."""
     if args.export and (args.proposals or args.detector):
         raise UserError("--export writes what is accepted; --proposals and --detector are for the page")
-    given = [f"--{name}" for name in ("conf", "imgsz", "tile") if getattr(args, name) is not None]
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("conf", "imgsz", "tile", "mask_iou")
+        if getattr(args, name) is not None
+    ]
     if given and args.detector is None:
         verb = "applies" if len(given) == 1 else "apply"
         raise UserError(f"{' and '.join(given)} only {verb} with --detector WEIGHTS")
+    if args.mask_iou is not None and not 0 <= args.mask_iou <= 1:  # NaN too
+        raise UserError(f"--mask-iou must be in [0, 1], got {args.mask_iou}")
 
 
 def read_review_sources(args: argparse.Namespace) -> tuple[ProposalFile | None, YoloDetector | None]:
@@ -433,6 +447,7 @@ def serve(
         crops=CropRule(max_fraction=args.crop_fraction) if args.crop_fraction > 0 else None,
         colour_head=colour_head,
         speck_cells=args.speck_cells,
+        mask_iou=MASK_IOU if args.mask_iou is None else args.mask_iou,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
     if args.crop_fraction > 0:

@@ -66,6 +66,7 @@ from segmentation.annotate.specks import DEFAULT_CELLS
 from segmentation.annotate.worker import DEFAULT_WAITING
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
+from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def create_app(
     crops: CropRule | None = None,
     colour_head: ColourHead | None = None,
     speck_cells: float = DEFAULT_CELLS,
+    mask_iou: float = MASK_IOU,
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -117,6 +119,8 @@ def create_app(
             :mod:`segmentation.colour_head`; clicks stay SAM's); None: none.
         speck_cells: islands and holes under this many of SAM's low-resolution cells are removed
             from every mask (:mod:`segmentation.annotate.specks`); 0: SAM's masks exactly.
+        mask_iou: ``detector``'s proposals: of two masks of one class overlapping by more than this
+            IoU only the better-scored is proposed (:mod:`segmentation.duplicates`); 1: all.
 
     The decoder, prefetch and detector threads stop when the app shuts down (``with
     TestClient(app)``, or uvicorn's lifespan); ``app.state.context.close()`` stops
@@ -137,7 +141,7 @@ def create_app(
     proposer = None
     if detector is not None:
         check_detector_classes(detector, session.classes)
-        proposer = DetectorProposals(detector, session, prefetcher, predictor)
+        proposer = DetectorProposals(detector, session, prefetcher, predictor, mask_iou=mask_iou)
     context = AppContext(
         session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer
     )

@@ -41,6 +41,7 @@ from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import FAILED, IDLE, READY, EmbeddingPrefetcher
 from segmentation.annotate.proposals import Proposal, make_proposal
 from segmentation.annotate.session import DONE, GOOD, AnnotationSession
+from segmentation.duplicates import MASK_IOU, distinct
 from segmentation.embeddings import ImageEmbedding
 
 if TYPE_CHECKING:  # detection (ultralytics) is imported only when a detector is used
@@ -173,6 +174,8 @@ class DetectorProposals:
         session: where the proposals go.
         prefetcher: the photos' embeddings (SAM's decoder needs them).
         predictor: its decoder thread and :meth:`~InteractivePredictor.box_masks`.
+        mask_iou: of two masks of one class overlapping by more than this IoU, only the better-scored
+            box's is proposed (:mod:`segmentation.duplicates`, as the inspection cascade); 1: all.
 
     Thread-safe. Call :meth:`close` to stop the background thread.
     """
@@ -183,8 +186,11 @@ class DetectorProposals:
         session: AnnotationSession,
         prefetcher: EmbeddingPrefetcher,
         predictor: InteractivePredictor,
+        *,
+        mask_iou: float = MASK_IOU,
     ) -> None:
         self.detector = detector
+        self.mask_iou = mask_iou
         self.session = session
         self.prefetcher = prefetcher
         self.predictor = predictor
@@ -292,7 +298,10 @@ class DetectorProposals:
             )
             if proposal is not None:
                 proposals.append(proposal)
-        return sorted(proposals, key=lambda p: -(p.score or 0.0))
+        proposals.sort(key=lambda p: -(p.score or 0.0))
+        # a stain boxed twice by the detector would be proposed twice: keep the better-scored mask
+        keep = distinct([p.rle for p in proposals], [p.class_name for p in proposals], self.mask_iou)
+        return [proposals[i] for i in keep]
 
     def _work(self) -> None:
         while True:

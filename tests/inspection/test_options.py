@@ -94,8 +94,8 @@ def test_the_smallest_anomaly_region_is_16_pixels_by_default() -> None:
 
 
 def test_the_inspector_gets_the_mask_iou_and_the_record_gives_it(tiny_sam, stub_detector) -> None:
-    from inspection.inspector import MASK_IOU
     from inspection.options import build_inspector
+    from segmentation.duplicates import MASK_IOU
 
     resolved = options(mask_iou=0.4).resolved(model="tiny", device="cpu")
     assert build_inspector(resolved, stub_detector, tiny_sam, keep_probs=False).mask_iou == 0.4

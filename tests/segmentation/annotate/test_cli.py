@@ -237,6 +237,8 @@ def test_an_impossible_onnx_runtime_is_one_clear_error(device, missing, message)
     "extra, message",
     [
         (["--conf", "0.3"], "--conf only applies with --detector WEIGHTS"),
+        (["--mask-iou", "0.5"], "--mask-iou only applies with --detector WEIGHTS"),
+        (["--detector", "best.pt", "--mask-iou", "1.5"], "--mask-iou must be in [0, 1], got 1.5"),
         (["--tile", "320", "--imgsz", "320"], "--imgsz and --tile only apply with --detector WEIGHTS"),
         (
             ["--proposals", "p.json", "--detector", "best.pt"],

@@ -324,3 +324,38 @@ def test_a_full_decoder_queue_answers_detect_with_503_and_records_nothing(detect
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
         assert client.get("/api/image", params={"image": "a.png"}).json()["detector"]["state"] == "pending"
         assert len(post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"]) == 1
+
+
+class Doubled:
+    """Every box of ``inner`` (a BoxDetector) twice, the second 1 px tighter and scored 0.05 lower."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.names, self.source = inner, inner.names, inner.source
+
+    def __call__(self, image):
+        from detection.detections import ImageDetections
+
+        found = self.inner(image)
+        return ImageDetections(
+            boxes=np.concatenate([found.boxes, found.boxes + np.array([1, 1, -1, -1])]),
+            scores=np.concatenate([found.scores, found.scores - 0.05]),
+            classes=np.concatenate([found.classes, found.classes]),
+        )
+
+
+@pytest.mark.parametrize("mask_iou, scores", [(0.7, [0.9, 0.8]), (1.0, [0.9, 0.85, 0.8, 0.75])])
+def test_a_stain_boxed_twice_is_proposed_once(photos, tmp_path, colour_sam, red_detector, mask_iou, scores):
+    from segmentation.annotate.app import create_app
+    from segmentation.annotate.session import AnnotationSession
+    from segmentation.embeddings import EmbeddingCache
+
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=CLASSES)
+    cache = EmbeddingCache(tmp_path / "embeddings", colour_sam, model_name="test")
+    app = create_app(
+        session, colour_sam, cache=cache, model_name="test", prefetch=0, detector=Doubled(red_detector),
+        mask_iou=mask_iou,
+    )  # fmt: skip
+    with TestClient(app) as client:
+        detail = post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})
+    assert [p["score"] for p in detail["proposals"]] == pytest.approx(scores)

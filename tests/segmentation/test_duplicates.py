@@ -1,11 +1,11 @@
-"""``inspection.duplicates``: mask NMS on hand-made masks."""
+"""``segmentation.duplicates``: mask NMS on hand-made masks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from inspection.duplicates import distinct_masks, mask_ious
+from segmentation.duplicates import distinct_masks, mask_ious
 
 
 def squares(*boxes: tuple[int, int, int, int], size: int = 20) -> np.ndarray:

@@ -3,9 +3,10 @@
 The detector's NMS compares boxes. Two boxes on one defect that overlap less than its IoU (a box
 and a part of it, a loose box and a tight one) both reach SAM, which often outlines the same
 pixels from each: one stain becomes several instances, the later ones false positives of mask AP
-and clutter in every overlay. After SAM the cascade compares masks instead and keeps, of the masks
-of one class that overlap by more than a mask IoU, the best-scored one: mask NMS, as SOLO and
-Mask2Former's post-processing and segment-anything's automatic mask generator do it.
+and clutter in every overlay. After SAM the cascade (and the annotation page's ``--detector``)
+compares masks instead and keeps, of the masks of one class that overlap by more than a mask IoU,
+the best-scored one: greedy NMS on the masks' pixels instead of their boxes (segment-anything's
+automatic mask generator runs it on the boxes of its masks).
 
 Measured on hazelnut_toy's five folds (bench/experiments/cascade_mask_nms/): at mask IoU 0.7 the
 cascade's mask AP rises 0.007-0.015 with two detectors and two thresholds, per-image IoU moves by
@@ -14,20 +15,35 @@ cascade's mask AP rises 0.007-0.015 with two detectors and two thresholds, per-i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
+#: The default mask IoU of the inspection cascade and of the annotation page's ``--detector``.
+MASK_IOU = 0.7
+
 
 def mask_ious(masks: np.ndarray) -> np.ndarray:
-    """``(N, N)`` IoU of every pair of ``(N, H, W)`` bool masks (pycocotools' RLE IoU: no N x H x W
-    float copy); an empty mask's IoU with anything is 0."""
-    if not len(masks):
+    """``(N, N)`` IoU of every pair of ``(N, H, W)`` bool masks (:func:`rle_ious` of their RLEs)."""
+    return rle_ious(encode(masks))
+
+
+def rle_ious(rles: Sequence[dict]) -> np.ndarray:
+    """``(N, N)`` IoU of every pair of COCO RLEs (pycocotools: no ``N x H x W`` copy); an empty
+    mask's IoU with anything is 0."""
+    if not len(rles):
         return np.zeros((0, 0))
-    rles = mask_utils.encode(np.asfortranarray(np.transpose(masks, (1, 2, 0)).astype(np.uint8)))
-    return np.asarray(mask_utils.iou(rles, rles, [0] * len(rles)), dtype=float).reshape(len(rles), len(rles))
+    ious = mask_utils.iou(list(rles), list(rles), [0] * len(rles))
+    return np.asarray(ious, dtype=float).reshape(len(rles), len(rles))
 
 
-def distinct_masks(masks: np.ndarray, classes: np.ndarray, max_iou: float) -> np.ndarray:
+def encode(masks: np.ndarray) -> list[dict]:
+    """pycocotools' RLEs of ``(N, H, W)`` bool masks."""
+    return mask_utils.encode(np.asfortranarray(np.transpose(masks, (1, 2, 0)).astype(np.uint8)))
+
+
+def distinct_masks(masks: np.ndarray, classes: Sequence[int], max_iou: float) -> np.ndarray:
     """Indices of the masks kept by greedy mask NMS per class, in their order (best first).
 
     Args:
@@ -40,12 +56,19 @@ def distinct_masks(masks: np.ndarray, classes: np.ndarray, max_iou: float) -> np
     >>> distinct_masks(square, np.array([0, 0, 1]), 0.7).tolist()  # the second is 4/5 the first
     [0, 2]
     """
-    classes = np.asarray(classes)
     if max_iou >= 1 or len(masks) < 2:
         return np.arange(len(masks))
-    ious = mask_ious(masks)
+    return distinct(encode(masks), classes, max_iou)
+
+
+def distinct(rles: Sequence[dict], classes: Sequence[int], max_iou: float) -> np.ndarray:
+    """:func:`distinct_masks` of masks given as COCO RLEs (``{"size", "counts"}``, counts str or bytes)."""
+    if max_iou >= 1 or len(rles) < 2:
+        return np.arange(len(rles))
+    classes = np.asarray(classes)
+    ious = rle_ious(rles)
     kept: list[int] = []
-    for index in range(len(masks)):
+    for index in range(len(rles)):
         rivals = [k for k in kept if classes[k] == classes[index]]
         if not rivals or ious[index, rivals].max() <= max_iou:
             kept.append(index)
