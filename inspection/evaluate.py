@@ -343,6 +343,7 @@ def evaluate(options: EvaluateOptions) -> dict:
                 overlays=options.overlays, progress=options.progress,
             )  # fmt: skip
         settings["seconds"] = round(time.perf_counter() - start, 1)
+        settings["duplicate_masks_dropped"] = inspector.duplicates_dropped  # by --mask-iou
         write_report(folder, metrics, settings, gallery)
         figures.update(metrics)
 

@@ -163,6 +163,7 @@ class Inspector:
             self.class_names.append(ANOMALY)
         self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
         self.mask_iou = mask_iou
+        self.duplicates_dropped = 0  # masks dropped by mask NMS, over every photo inspected
         self.cache = cache
         self.keep_probs = keep_probs
         self.runtime, note = choose_runtime(runtime, self.device.type, missing_packages())
@@ -257,6 +258,7 @@ class Inspector:
             masks, mask_scores, probs = self.segment(embedding, detections.boxes, rgb=rgb)
             keep = distinct_masks(masks, detections.classes, self.mask_iou)
             if len(keep) < len(masks):
+                self.duplicates_dropped += len(masks) - len(keep)
                 detections, masks, mask_scores = select(detections, keep), masks[keep], mask_scores[keep]
                 probs = None if probs is None else probs[keep]
         else:

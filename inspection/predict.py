@@ -102,6 +102,15 @@ class InspectionRun:
     overlays: int = 0
     anomaly_maps: bool = False
     rank_by: str = "box"
+    duplicates: int = 0
+    mask_iou: float = 1.0
+
+    def duplicates_note(self) -> str:
+        """`` (N duplicate masks dropped, --mask-iou T)`` when mask NMS dropped any; else empty."""
+        if not self.duplicates:
+            return ""
+        masks = "mask" if self.duplicates == 1 else "masks"
+        return f" ({self.duplicates} duplicate {masks} dropped, --mask-iou {self.mask_iou:g})"
 
     def describe(self) -> str:
         """The lines printed after a run: counts, speed, and where each output is."""
@@ -112,7 +121,7 @@ class InspectionRun:
         masks = self.out / MASKS_DIR
         lines = [
             f"inspected {self.photos} photos in {self.seconds:.1f} s ({per_photo:.2f} s/photo): {calls}; "
-            f"{self.instances} instances",
+            f"{self.instances} instances{self.duplicates_note()}",
             f"  predictions   {self.out / PREDICTIONS_FILE}  (COCO results, score = {self.rank_by} score)",
             f"  images        {self.out / IMAGES_FILE}  (verdict and score per photo)",
             f"  masks         {self.category_dir}  (MVTec layout; python -m converters.mvtec2yolo "
@@ -224,6 +233,7 @@ def write_run(
             writer.add(inspection, photo)
     run.seconds = time.perf_counter() - start
     run.verdicts, run.instances = dict(writer.verdicts), writer.instances
+    run.duplicates, run.mask_iou = inspector.duplicates_dropped, inspector.mask_iou
 
 
 def build_parser() -> argparse.ArgumentParser:

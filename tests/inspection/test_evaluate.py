@@ -162,6 +162,7 @@ def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
     assert f"report: {out / 'report.html'}" in printed and "mask AP end to end" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["settings"]["model"] == "tiny" and metrics["images"] == 6  # 4 defect + 2 good
+    assert metrics["settings"]["mask_iou"] == 0.7 and metrics["settings"]["duplicate_masks_dropped"] == 0
     photos = metrics["photos"]  # every photo's call and IoUs, as the list of photos called wrong uses them
     assert len(photos) == 6 and {p["truth"] for p in photos} == {"good", "scratch", "stain"}
     assert all(set(p) >= {"file_name", "verdict", "score", "iou", "oracle_iou"} for p in photos)

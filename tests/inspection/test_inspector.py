@@ -429,8 +429,11 @@ def test_a_mask_duplicating_a_better_ones_of_its_class_is_dropped_with_its_box(p
             for i in range(4) for j in range(4)}  # fmt: skip
     # scratch 0.9, stain 0.6, each with its double 0.05 lower, best first
     assert np.allclose(every.scores, [0.9, 0.85, 0.6, 0.55]) and ious[0, 1] > 0.7 and ious[2, 3] > 0.7
-    distinct = Inspector(DoublingDetector(), tiny_sam, keep_probs=True)(photos / "two.png")
+    inspector = Inspector(DoublingDetector(), tiny_sam, keep_probs=True)
+    distinct = inspector(photos / "two.png")
     assert len(distinct) == 2 and distinct.names == ["scratch", "stain"]
+    inspector(photos / "one.png")
+    assert inspector.duplicates_dropped == 3  # counted over the photos
     assert np.array_equal(distinct.masks, every.masks[[0, 2]])
     assert np.array_equal(distinct.boxes, every.boxes[[0, 2]]) and distinct.mask_probs.shape[0] == 2
     assert distinct.verdict == every.verdict == "scratch"

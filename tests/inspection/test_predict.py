@@ -252,3 +252,12 @@ def test_overwrite_replaces_a_folder_of_everything_a_run_writes(cli, photos, tmp
     assert {"args.yaml", "anomaly_maps", "masks", "overlays"} <= {p.name for p in out.iterdir()}
     assert cli("--source", photos, "--out", out, "--overwrite") == 0  # each of those is the command's
     assert (out / "args.yaml").is_file() and not (out / "anomaly_maps").exists()
+
+
+def test_the_summary_says_how_many_duplicate_masks_were_dropped(tmp_path) -> None:
+    from inspection.predict import InspectionRun
+
+    run = InspectionRun(out=tmp_path, category_dir=tmp_path / "masks" / "x", photos=3, instances=5)
+    assert "; 5 instances\n" in run.describe()
+    run.duplicates, run.mask_iou = 4, 0.7
+    assert "; 5 instances (4 duplicate masks dropped, --mask-iou 0.7)\n" in run.describe()
