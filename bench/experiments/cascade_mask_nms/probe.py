@@ -3,14 +3,15 @@
     PYTHONPATH=. .venv/bin/python bench/experiments/cascade_mask_nms/probe.py --work /tmp/s22/folds \\
         --out bench/experiments/cascade_mask_nms/probe.json
 
-``--work`` is ``bench/experiments/cascade_anomaly_folds/run.py``'s work folder: 5 folds of hazelnut_toy, and
-per fold, detector (YOLO11n, YOLOE-11n) and threshold (0.25, picked on val) the cascade's ``predictions.json``
-on the test fold (``eval/f<k>_<model>_<conf>_plain``). Each image's instances, best box score first, drop
-every later one of the same class whose mask overlaps a kept one by mask IoU above T (or, with
-``containment``, by more than T of its own area). Scored with pycocotools' COCOeval (segm, per class,
-AP@[.50:.95] as the report's mask AP) and the per-image IoU of the defect images (union of the masks),
-before and after, on the same predictions: no model runs. ``--demo FOLDER TRUTH`` scores one more
-split the same way (``make demo``'s ``runs/demo/inspect/test`` against its
+``--work`` is ``bench/experiments/cascade_anomaly_folds/run.py``'s work folder: 5 folds of hazelnut_toy,
+and per fold, detector (YOLO11n, YOLOE-11n) and threshold (0.25, picked on val) the cascade's
+``predictions.json`` on the test fold (``eval/f<k>_<model>_<conf>_plain``; ``--regions``: ``..._regions``,
+PatchCore's regions added as boxes of class ``anomaly``, which no ground-truth category scores). Each
+image's instances, best box score first, drop every later one of the same class whose mask overlaps a kept
+one by mask IoU above T (or, with ``containment``, by more than T of its own area). Scored with
+pycocotools' COCOeval (segm, per class, AP@[.50:.95] as the report's mask AP) and the per-image IoU of the
+defect images (union of the masks), before and after, on the same predictions: no model runs. ``--demo
+FOLDER TRUTH`` scores one more split the same way (``make demo``'s ``runs/demo/inspect/test`` against its
 ``runs/demo/synthetic_nut/annotations/instances_test.json``), into the output's ``demo``.
 """
 
@@ -95,6 +96,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--demo", nargs=2, type=Path, metavar=("FOLDER", "TRUTH"))
+    parser.add_argument(
+        "--regions", action="store_true", help="the runs with PatchCore's regions (eval/..._regions) instead"
+    )
     args = parser.parse_args()
     variants = {"none": None, "iou 0.7": (0.7, False), "iou 0.5": (0.5, False), "iou 0.3": (0.3, False),
                 "contained 0.8": (0.8, True), "contained 0.5": (0.5, True)}  # fmt: skip
@@ -104,7 +108,8 @@ def main() -> None:
             per_variant: dict[str, list[tuple[float, float, int]]] = {v: [] for v in variants}
             for fold in range(args.folds):
                 truth = COCO(str(args.work / f"fold{fold}" / "annotations" / "instances_test.json"))
-                folder = args.work / "eval" / f"f{fold}_{model}_{conf}_plain"
+                variant = "regions" if args.regions else "plain"
+                folder = args.work / "eval" / f"f{fold}_{model}_{conf}_{variant}"
                 predictions = json.loads((folder / "predictions.json").read_text())
                 for name, rule in variants.items():
                     kept = predictions if rule is None else suppress(predictions, *rule)
