@@ -81,8 +81,9 @@ def fill_masks(image: np.ndarray, inspection: Inspection) -> np.ndarray:
 
 
 def outline(canvas: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], thickness: int) -> None:
-    """Draws ``mask``'s outer and hole outlines onto ``canvas`` in place."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    """Draws the outer outline of each of ``mask``'s parts onto ``canvas`` in place (not its holes: SAM's
+    pinholes would speckle it; the fill shows them)."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(canvas, contours, -1, color, thickness)  # crisp: masks are pixel-aligned
 
 

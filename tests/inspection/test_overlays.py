@@ -52,3 +52,14 @@ def test_a_mask_is_outlined_in_white_so_it_shows_on_a_stain_of_its_own_colour() 
     assert tuple(photo[20, 10]) == OUTLINE and tuple(photo[10, 20]) == OUTLINE  # the mask's edge
     assert tuple(photo[20, 20]) == class_color(0)  # inside: the fill over the same colour
     assert tuple(photo[20, 3]) == class_color(0)  # outside: the photo
+
+
+def test_holes_are_not_outlined() -> None:
+    image = np.full((40, 40, 3), 90, np.uint8)
+    masks = np.zeros((1, 40, 40), bool)
+    masks[0, 10:30, 10:30] = True
+    masks[0, 18:22, 18:22] = False  # a pinhole
+    picture = draw_overlay(image, inspection_of(masks, [0]))
+    photo = picture[picture.shape[0] - 40 :]
+    assert tuple(photo[20, 10]) == OUTLINE  # the outer edge
+    assert tuple(photo[20, 17]) != OUTLINE and tuple(photo[17, 20]) != OUTLINE  # around the hole: fill
