@@ -37,7 +37,7 @@ from anomaly.patchcore import to_tensor
 from anomaly.regions import check_threshold
 from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
 from anomaly.run import AnomalyRun, load_run
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_outside_tree
 from common.io import atomic_write
@@ -266,12 +266,16 @@ def evaluate_run(
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m anomaly.evaluate", description=__doc__.split("\n")[0])
+    p = OneLineParser(
+        prog="python -m anomaly.evaluate",
+        description=__doc__.split("\n")[0],
+        formatter_class=DefaultsHelpFormatter,
+    )
     p.add_argument("--run", required=True, help="run folder written by anomaly.train")
     p.add_argument("--root", help="image tree (default: the run's)")
     p.add_argument("--category", help="category (default: the run's)")
     p.add_argument("--data", help="converter output with splits.json: score one of its splits")
-    p.add_argument("--split", default="test", help="split of --data to score (default test)")
+    p.add_argument("--split", default="test", help="split of --data to score")
     p.add_argument(
         "--out", help="report folder (default <run>/eval-mvtec or <run>/eval-<split>, replaced by a re-run)"
     )
@@ -283,7 +287,7 @@ def parser() -> OneLineParser:
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM) for --masks")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     p.add_argument("--threshold", type=float, help="map threshold for --masks (default: picked, see README)")
-    p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels (16)")
+    p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p

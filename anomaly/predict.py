@@ -35,7 +35,7 @@ from anomaly.masks import check_sam_flags, load_segmenter
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
 from anomaly.run import load_run
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import (
     build_folder,
@@ -191,7 +191,11 @@ def predict_photos(
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m anomaly.predict", description=__doc__.split("\n")[0])
+    p = OneLineParser(
+        prog="python -m anomaly.predict",
+        description=__doc__.split("\n")[0],
+        formatter_class=DefaultsHelpFormatter,
+    )
     p.add_argument("--run", required=True, help="run folder written by anomaly.train")
     p.add_argument(
         "--source",
@@ -205,7 +209,7 @@ def parser() -> OneLineParser:
     p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM, offline)")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
-    p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels (16)")
+    p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels")
     p.add_argument("--no-maps", action="store_true", help="do not write anomaly_maps/*.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

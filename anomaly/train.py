@@ -15,12 +15,16 @@ import sys
 from collections.abc import Sequence
 
 from anomaly.config import SCHEMA
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.config import load_config
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m anomaly.train", description=__doc__.split("\n")[0])
+    p = OneLineParser(
+        prog="python -m anomaly.train",
+        description=__doc__.split("\n")[0],
+        formatter_class=DefaultsHelpFormatter,
+    )
     p.add_argument("--root", required=True, help="folder of categories, or one category folder")
     p.add_argument("--category", help="category to fit (default: the only one under --root)")
     p.add_argument("--out", required=True, help="run folder to write")

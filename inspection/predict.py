@@ -252,9 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists)")
     io.add_argument("--overwrite", action="store_true", help="replace an existing --out once the run is done")
     io.add_argument("--anomaly-maps", action="store_true", help="write anomaly_maps/<name>.png (16-bit)")
-    io.add_argument(
-        "--overlays", type=int, default=50, help="draw the first N photos (0 none, -1 all; default 50)"
-    )
+    io.add_argument("--overlays", type=int, default=50, help="draw the first N photos (0 none, -1 all)")
     io.add_argument(
         "--link", choices=LINK_MODES, default="symlink", help="photos in the masks tree (default symlink)"
     )

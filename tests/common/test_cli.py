@@ -198,3 +198,32 @@ def test_the_detection_and_inspection_commands_give_their_defaults(command, show
     text = " ".join(importlib.import_module(command).build_parser().format_help().split())
     assert all(item in text for item in shown), text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+ENTRY_POINT_PARSERS = [
+    ("converters.cli", "build_parser", ("python -m converters.mvtec2yolo",), {"primary": "yolo"}),
+    ("detection.evaluate", "build_parser", (), {}),
+    ("detection.predict", "build_parser", (), {}),
+    ("detection.text_embeddings", "build_parser", (), {}),
+    ("segmentation.embed", "build_parser", (), {}),
+    ("segmentation.evaluate", "build_parser", (), {}),
+    ("segmentation.export", "build_parser", (), {}),
+    ("segmentation.annotate.__main__", "build_parser", (), {}),
+    ("inspection.evaluate", "build_parser", (), {}),
+    ("inspection.predict", "build_parser", (), {}),
+    ("anomaly.train", "parser", (), {}),
+    ("anomaly.evaluate", "parser", (), {}),
+    ("anomaly.predict", "parser", (), {}),
+]
+
+
+@pytest.mark.parametrize(("module", "function", "args", "kwargs"), ENTRY_POINT_PARSERS)
+def test_every_option_of_an_entry_point_gives_its_default_once(module, function, args, kwargs) -> None:
+    """inspection.predict's --help said '(0 none, -1 all; default 50) (default: 50)'."""
+    import importlib
+    import re
+
+    parser = getattr(importlib.import_module(module), function)(*args, **kwargs)
+    options = re.split(r"\n(?=  -)", parser.format_help())
+    twice = [" ".join(o.split()) for o in options if len(re.findall(r"\(default[: ]|; default ", o)) > 1]
+    assert twice == []

@@ -1,4 +1,5 @@
-"""``python -m inspection.predict`` given bad input: one ``error:`` line, exit 2, nothing written, offline.
+"""``python -m inspection.predict`` / ``evaluate`` given bad input: one ``error:`` line, exit 2, nothing
+written, offline.
 
 Each case runs the real entry point in a subprocess (network blocked) with an empty
 weight cache (``MVTEC_FINETUNE_CACHE``): every error here must be found before SAM's
@@ -74,6 +75,7 @@ def inspect_cli(checkpoints: Path, source: object, out: Path, *args: object, env
         ("glob over a category", ["category's defect masks, not photos", "ground_truth"]),
         ("tile under 32", ["tiled inference needs tile >= 32"]),
         ("conf over 1", ["--conf must be in [0, 1], got 1.5"]),
+        ("mask iou over 1", ["--mask-iou must be in [0, 1], got 1.5"]),
         ("unknown option", ["unrecognized arguments: --tiles", "--help"]),
     ],
 )
@@ -109,6 +111,8 @@ def test_bad_input_is_one_line_and_writes_nothing(
         args = ["--tile", "16"]
     elif case == "conf over 1":
         args = ["--conf", "1.5"]
+    elif case == "mask iou over 1":
+        args = ["--mask-iou", "1.5"]
     else:
         args = ["--tiles", "64"]
     out = tmp_path / "runs" / "inspect"
@@ -138,3 +142,33 @@ def test_real_models_end_to_end(checkpoints, photos, tmp_path):
     predictions = json.loads((out / "predictions.json").read_text())
     assert len(predictions) == image["instances"] <= 2
     assert len(list((tmp_path / "cache" / "embeddings").rglob("*.pt"))) == (1 if predictions else 0)
+
+
+EVALUATE = "inspection.evaluate"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--data", "{tmp}/nowhere"], ["--data", "nowhere does not exist"]),
+        (["--mask-iou", "1.5"], ["--mask-iou must be in [0, 1], got 1.5"]),
+        (["--overlays", "-2"], ["--overlays must be -1 (all), 0 (none) or a count, got -2"]),
+        (["--gallery", "-1"], ["--gallery must be >= 0, got -1"]),
+        (["--conf-from", "test"], ["--conf-from test: pick the threshold on another split"]),
+    ],
+)
+def test_evaluate_bad_input_is_one_line_and_writes_nothing(
+    checkpoints, tmp_path, unchanged, empty_cache, args, fragments
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "runs" / "report"
+    args = [str(a).replace("{tmp}", str(tmp_path)) for a in args]
+    base = ["--detector", checkpoints / "best.pt", "--sam", checkpoints / "decoder.pt", "--out", out]
+    if "--data" not in args:
+        base += ["--data", data]
+    with unchanged(data, checkpoints, tmp_path / "runs"):
+        result = run_cli(EVALUATE, *base, *args, "--no-progress", env=empty_cache)
+    assert_user_error(result, *fragments)
+    assert not (tmp_path / "runs").exists()
+    assert not any(Path(empty_cache["MVTEC_FINETUNE_CACHE"]).iterdir())

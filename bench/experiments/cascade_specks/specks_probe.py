@@ -1,7 +1,8 @@
 """Specks in the cascade's masks: islands and holes of a few SAM logit cells, removed, scored offline.
 
-    PYTHONPATH=.:bench/experiments/cascade_mask_nms .venv/bin/python bench/experiments/cascade_specks/specks_probe.py \\
-        --work /tmp/s22/folds --out bench/experiments/cascade_specks/specks_probe.json
+    PYTHONPATH=.:bench/experiments/cascade_mask_nms .venv/bin/python \\
+        bench/experiments/cascade_specks/specks_probe.py --work /tmp/s22/folds \\
+        --out bench/experiments/cascade_specks/specks_probe.json
 
 The same saved outputs as ``cascade_mask_nms/probe.py`` (its ``--work``), after its mask NMS at 0.7 (the
 cascade's default since): each mask loses its holes and islands under N of SAM's 256x256 logit cells
