@@ -172,6 +172,23 @@ def test_pixel_roc_curve_drops_only_collinear_points():
     assert area(*kept[:2]) == area(*full[:2]) == pixel_auroc(maps, masks)
 
 
+def test_pixel_roc_curve_drops_the_collinear_middle_of_three_thresholds():
+    # thresholds 0.9, 0.5, 0.1 each flag one more defect and one more normal pixel: three points on the
+    # diagonal, of which the middle one is dropped (scikit-learn drops it too: the rule needs no 4th point)
+    maps, masks = [np.array([[0.9, 0.9, 0.5, 0.5, 0.1, 0.1]])], [m(["#.#.#."])]
+    fpr, tpr, thresholds = pixel_roc_curve(maps, masks)
+    np.testing.assert_allclose(fpr, [0, 1 / 3, 1])
+    np.testing.assert_allclose(tpr, [0, 1 / 3, 1])
+    np.testing.assert_allclose(thresholds, [np.inf, 0.9, 0.1], rtol=1e-6)
+    assert len(pixel_roc_curve(maps, masks, drop_intermediate=False)[0]) == 4
+
+
+@pytest.mark.parametrize("mask", [np.zeros((2, 2), bool), np.ones((2, 2), bool)])
+def test_pixel_roc_curve_degenerate_raises(mask):
+    with pytest.raises(ValueError, match="both defect and normal"):
+        pixel_roc_curve([np.zeros((2, 2))], [mask])
+
+
 @pytest.mark.parametrize(
     ("maps", "masks", "message"),
     [
@@ -185,6 +202,24 @@ def test_pixel_metrics_reject_bad_input(maps, masks, message):
     for metric in (pixel_auroc, aupro, pixel_f1_max):
         with pytest.raises(ValueError, match=message):
             metric(maps, masks)
+
+
+def test_pixel_metrics_reject_nan_in_any_image():
+    maps, masks = two_images()
+    maps = [maps[0], np.where(masks[1], np.nan, maps[1])]  # the second image's defect pixel is NaN
+    for metric in (pixel_auroc, aupro, pixel_f1_max, pixel_roc_curve, pro_curve):
+        with pytest.raises(ValueError, match="image 1: the anomaly map has NaN"):
+            metric(maps, masks)
+
+
+def test_pixel_metrics_read_0_255_masks_as_bool_ones():
+    maps, masks = two_images()
+    coded = [k.astype(np.uint8) * 255 for k in masks]
+    assert pixel_auroc(maps, coded) == pixel_auroc(maps, masks)
+    assert aupro(maps, coded) == aupro(maps, masks)
+    assert pixel_f1_max(maps, coded) == pixel_f1_max(maps, masks)
+    for got, expected in zip(pro_curve(maps, coded), pro_curve(maps, masks), strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 # ---- AUPRO
@@ -298,9 +333,46 @@ def test_aupro_rejects_a_limit_outside_0_1(fpr_limit):
         aupro(maps, masks, fpr_limit=fpr_limit)
 
 
+@pytest.mark.parametrize("fpr_limit", [0.0, -0.1, 1.5])
+def test_pro_curve_rejects_a_limit_outside_0_1(fpr_limit):
+    maps, masks = two_images()
+    with pytest.raises(ValueError, match="fpr_limit"):
+        pro_curve(maps, masks, fpr_limit=fpr_limit)
+
+
 def test_pro_curve_degenerate_raises():
     with pytest.raises(ValueError, match="both defect and normal"):
         pro_curve([np.zeros((2, 2))], [np.zeros((2, 2), bool)])
+
+
+def test_pro_curve_cut_where_a_threshold_reaches_the_limit_keeps_its_vertical_run():
+    # normal 0.8, 0.6, 0.2, 0.1; one region of two pixels scored 0.7 and 0.3. Threshold 0.6 reaches
+    # FPR 0.5 = the limit with overlap 1/2, and every threshold in (0.2, 0.6) still has FPR 0.5 but
+    # overlap 1: the curve ends at (0.5, 1), as anomalib's (its last point with FPR <= limit)
+    maps, masks = [np.array([[0.8, 0.7, 0.3, 0.6, 0.2, 0.1]])], [m([".##..."])]
+    fpr, overlap = pro_curve(maps, masks, fpr_limit=0.5)
+    np.testing.assert_allclose(fpr, [0, 0.25, 0.25, 0.5, 0.5])
+    np.testing.assert_allclose(overlap, [0, 0, 0.5, 0.5, 1])
+    assert aupro(maps, masks, fpr_limit=0.5) == pytest.approx(reference_aupro(maps, masks, 0.5)) == 0.25
+
+
+def test_pro_curve_to_fpr_one_ends_with_every_defect_pixel_flagged():
+    # the region scores below every normal pixel: the overlap stays 0 up to FPR 1, where the lowest
+    # thresholds flag the region too and the curve rises to (1, 1)
+    maps, masks = [np.array([[0.6, 0.5, 0.1, 0.1]])], [m(["..##"])]
+    fpr, overlap = pro_curve(maps, masks, fpr_limit=1.0)
+    np.testing.assert_allclose(fpr, [0, 0.5, 1, 1])
+    np.testing.assert_allclose(overlap, [0, 0, 0, 1])
+    assert aupro(maps, masks, fpr_limit=1.0) == 0.0
+
+
+def test_pro_curve_and_aupro_never_pass_one():
+    # three regions of three pixels weigh 1/9 a pixel: summed in float they pass 1 by one ulp
+    mask = m(["###..", ".....", "###..", ".....", "###.."])
+    maps = [mask.astype(np.float64)]
+    _, overlap = pro_curve(maps, [mask])
+    assert overlap.max() == 1.0
+    assert aupro(maps, [mask]) == 1.0
 
 
 # ---- F1max
@@ -351,6 +423,13 @@ def test_f1_max_rejects_bad_input():
         f1_max([0.1, float("nan")], [True, False])
 
 
+def test_pixel_f1_max_of_no_pixel_raises():
+    with pytest.raises(ValueError, match="at least one pixel"):
+        pixel_f1_max([], [])
+    with pytest.raises(ValueError, match="at least one pixel"):
+        pixel_f1_max([np.zeros((0, 3))], [np.zeros((0, 3), bool)])
+
+
 # ---- IoU and Dice
 
 
@@ -375,6 +454,13 @@ def test_per_image_iou_dice_reads_0_255_masks_and_rejects_shape_mismatch():
         per_image_iou_dice(np.zeros((2, 2), bool), np.zeros((2, 3), bool))
 
 
+def test_per_image_iou_dice_counts_any_nonzero_value_as_defect():
+    # value-coded masks: 1 and 2 share no bit, but both are defect on the same pixels
+    pred, gt = m(["##.", "..."]).astype(np.uint8), m(["##.", "..."]).astype(np.uint8) * 2
+    assert per_image_iou_dice(pred, gt) == (1.0, 1.0)
+    assert boundary_iou(pred, gt) == 1.0
+
+
 def test_mask_boundary_is_the_band_inside_the_outline():
     square = np.pad(np.ones((5, 5), bool), 2)  # 9 x 9 image, diagonal 12.7
     assert mask_boundary(square, 0.01).sum() == 16  # d rounds to 0, at least 1: the 5 x 5 less its 3 x 3 core
@@ -382,6 +468,24 @@ def test_mask_boundary_is_the_band_inside_the_outline():
     full = np.ones((5, 5), bool)  # touching every edge: the image's edge is outline
     assert np.array_equal(mask_boundary(full, 0.01), ~np.pad(np.ones((3, 3), bool), 1))
     assert not mask_boundary(np.zeros((5, 5), bool)).any()
+
+
+def test_mask_boundary_erodes_by_a_square_so_a_hole_marks_all_eight_neighbours():
+    # chessboard distance (3 x 3 square, as the reference): every pixel around a one-pixel hole is within
+    # d = 1 of the outline, its diagonal neighbours too (a 3 x 3 cross would keep those 4 in the core)
+    mask = np.ones((7, 7), bool)
+    mask[3, 3] = False
+    core = np.pad(np.ones((5, 5), bool), 1)
+    core[2:5, 2:5] = False
+    assert np.array_equal(mask_boundary(mask, 0.01), mask & ~core)
+    assert mask_boundary(mask, 0.01).sum() == 24 + 8
+
+
+def test_mask_boundary_reads_any_nonzero_value_as_mask():
+    square = np.pad(np.ones((5, 5), bool), 2)
+    for coded in (square.astype(np.uint8) * 2, square.astype(np.uint8) * 255):
+        band = mask_boundary(coded, 0.01)
+        assert band.dtype == bool and np.array_equal(band, mask_boundary(square, 0.01))
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,20 @@ def test_build_coco_ids_and_fields():
     assert xyxy_to_xywh(np.array([1, 2, 4, 6])) == [1.0, 2.0, 3.0, 4.0]
 
 
+def test_category_ids_follow_the_order_of_names_as_given():
+    # ids are the YOLO class ids + 1, i.e. positions in names; names need not be sorted
+    images = [CocoImage(1, "train/a.png", 3, 2, instances(["#..", "..."], "bent"))]
+    coco = build_coco(images, names=["scratch", "bent"])
+    assert [(c["id"], c["name"]) for c in coco["categories"]] == [(1, "scratch"), (2, "bent")]
+    assert [a["category_id"] for a in coco["annotations"]] == [2]
+
+
+def test_an_instance_without_polygons_gets_its_rle():
+    (inst,) = instances(["##", "##"])
+    bare = DefectInstance(inst.class_name, inst.xyxy, [], rle=inst.rle, area=inst.area)
+    assert instance_segmentation(bare) == {"size": [2, 2], "counts": inst.rle["counts"]}
+
+
 def test_polygon_is_x_then_y():
     rows = ["######", "######", "##....", "##...."]  # an L on a wide image: x/y swapped it would not fit
     (inst,) = instances(rows)

@@ -112,3 +112,58 @@ def test_one_class_counts_results_of_a_category_the_ground_truth_lacks() -> None
     truth, merged = one_class(gt, results)
     assert truth["categories"] == [{"id": 1, "name": "defect"}]
     assert precision_table(truth, merged, iou_type="segm").ap() == pytest.approx(1.0)
+
+
+def test_ap_at_one_iou_threshold_and_ap50_read_that_threshold() -> None:
+    # the cut box moved 1 px: IoU 30/42 = 0.71, a match at thresholds 0.50 to 0.70, a miss from 0.75
+    gt = ground_truth()
+    results = results_from(gt)
+    results[0] = {**results[0], "bbox": [3, 2, 6, 6]}
+    table = precision_table(gt, results, iou_type="bbox")
+    assert table.ap(category=1, iou=0.5) == pytest.approx(1.0)
+    assert table.ap(category=1, iou=0.75) == 0.0
+    assert table.ap(category=1) == pytest.approx(0.5)  # 5 of the 10 thresholds
+    summary = table.summary()
+    assert summary["AP50"] == pytest.approx(1.0) and summary["AP"] == pytest.approx(0.75)
+
+
+def test_a_class_with_ground_truth_but_no_match_is_in_the_summary_at_zero() -> None:
+    gt = ground_truth()
+    results = results_from(gt)
+    results[0] = {**results[0], "bbox": [12, 12, 6, 6]}  # the cut box far from the cut: missed
+    summary = precision_table(gt, results, iou_type="bbox").summary()
+    assert set(summary["per_class"]) == {"cut", "dent"}
+    assert summary["per_class"]["cut"] == {"AP": 0.0, "AP50": 0.0}
+    assert summary["AP"] == pytest.approx(0.5)
+
+
+def test_max_det_caps_the_detections_per_image() -> None:
+    # ten false cuts outscore the true one: kept (100 a image) the true one is found at precision 1/11;
+    # with max_det 10 or 1 it is cut off
+    gt = ground_truth()
+    results = results_from(gt)
+    results[0] = {**results[0], "score": 0.5}
+    results += [{**results[0], "bbox": [12, 12, 6, 6], "score": 0.9} for _ in range(10)]
+    assert precision_table(gt, results, iou_type="bbox").ap(category=1) == pytest.approx(1 / 11)
+    assert precision_table(gt, results, iou_type="bbox", max_det=10).ap(category=1) == 0.0
+    assert precision_table(gt, results, iou_type="bbox", max_det=1).ap(category=1) == 0.0
+
+
+def test_image_ids_restrict_the_images_scored() -> None:
+    # the cut (image 1) is missed; scoring image 2 alone leaves only the dent, found
+    gt = ground_truth()
+    results = results_from(gt)
+    results[0] = {**results[0], "bbox": [12, 12, 6, 6]}
+    assert precision_table(gt, results, iou_type="bbox").ap() == pytest.approx(0.5)
+    table = precision_table(gt, results, iou_type="bbox", image_ids=[2])
+    assert table.ap() == pytest.approx(1.0) and list(table.summary()["per_class"]) == ["dent"]
+
+
+def test_pr_curve_of_one_class() -> None:
+    gt = ground_truth()
+    results = results_from(gt)
+    results[0] = {**results[0], "bbox": [12, 12, 6, 6]}  # the cut missed, the dent found
+    table = precision_table(gt, results, iou_type="bbox")
+    assert np.allclose(table.pr_curve(category=1)[1], 0.0)
+    assert np.allclose(table.pr_curve(category=2)[1], 1.0)
+    assert np.allclose(table.pr_curve()[1], 0.5)  # averaged over both classes

@@ -146,6 +146,11 @@ def test_mask_to_xyxy_is_exclusive():
         mask_to_xyxy(np.zeros((3, 3), bool))
 
 
+def test_mask_to_xyxy_is_x_then_y():
+    # a vertical two-pixel run at column 2 of a wide mask: x from the columns, y from the rows
+    assert mask_to_xyxy(m(["....", "..#.", "..#."])).tolist() == [2, 1, 3, 3]
+
+
 def test_rle_counts_are_json_strings():
     rle = mask_to_rle(m(["#.", ".#"]) > 0)
     assert isinstance(rle["counts"], str) and rle["size"] == [2, 2]
@@ -316,6 +321,8 @@ def test_merge_masks_keeps_each_region_value_and_the_later_wins_overlaps():
     assert merge_masks([first]).tolist() == first.tolist()
     with pytest.raises(ValueError, match="different shapes"):
         merge_masks([first, np.zeros((3, 3), np.uint8)])
+    with pytest.raises(ValueError, match="no masks to merge"):
+        merge_masks([])
 
 
 def test_segmentation_to_mask_reads_every_coco_form():
@@ -335,6 +342,22 @@ def test_one_pixel_instance_polygon_is_its_square():
     (instance,) = mask_to_instances(m(["...", ".#.", "..."])).instances
     (ring,) = instance.polygons
     assert sorted(map(tuple, ring.tolist())) == [(1.0, 1.0), (1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]
+
+
+def test_polygons_have_no_collinear_vertices():
+    # a straight bar is a rectangle and an L a hexagon: the buffer's extra points on straight edges go
+    (bar,) = mask_to_instances(m(["#####"])).instances
+    assert sorted(map(tuple, bar.polygons[0].tolist())) == [(0.0, 0.0), (0.0, 1.0), (5.0, 0.0), (5.0, 1.0)]
+    (column,) = mask_to_instances(m(["#", "#", "#"])).instances
+    assert sorted(map(tuple, column.polygons[0].tolist())) == [(0.0, 0.0), (0.0, 3.0), (1.0, 0.0), (1.0, 3.0)]
+
+
+def test_hole_ring_edges_lie_on_the_holes_pixel_edges():
+    # a 2 x 3 hole (pixels x 1..3, y 1..2): the hole contour runs through the pixel centres around it,
+    # half a pixel outside; shrunk by half a pixel its straight edges are x = 1, x = 4, y = 1, y = 3
+    (inst,) = mask_to_instances(m(["#####", "#...#", "#...#", "#####"])).instances
+    (hole,) = inst.holes
+    assert (hole[:, 0].min(), hole[:, 0].max(), hole[:, 1].min(), hole[:, 1].max()) == (1, 4, 1, 3)
 
 
 def test_value_mapped_to_good_yields_no_instance():
@@ -360,3 +383,12 @@ def test_read_mask_counts_fractional_float_values_as_defect(tmp_path):
     path = tmp_path / "mask.tiff"
     assert cv2.imwrite(str(path), mask)
     assert np.argwhere(read_mask(path)).tolist() == [[1, 2]]
+
+
+def test_read_mask_of_a_float_file_is_integer(tmp_path):
+    mask = np.zeros((3, 4), np.float32)
+    mask[1, 2] = 0.5
+    path = tmp_path / "mask.tiff"
+    assert cv2.imwrite(str(path), mask)
+    read = read_mask(path)
+    assert np.issubdtype(read.dtype, np.integer) and read.tolist() == (mask > 0).astype(int).tolist()

@@ -82,6 +82,14 @@ def test_backgrounds_under_the_cap_follow_the_ratio():
     assert [sum(k.startswith("g") for k in splits[s]) for s in SPLITS] == [2, 1, 1]  # 5 wanted, 4 there
 
 
+def test_backgrounds_exactly_as_many_as_wanted_follow_the_ratio():
+    # defect images 1 / 2 / 2 at 0.4 backgrounds each want 0 / 1 / 1 (half up): the 2 good images are
+    # just enough, so none is reshared (sharing them in proportion would move one to train)
+    splits = make_splits(keys("a/x", 5), ["g1", "g2"], ratios=(0.2, 0.4, 0.4), background_ratio=0.4)
+    assert [sum(not k.startswith("g") for k in splits[s]) for s in SPLITS] == [1, 2, 2]
+    assert [sum(k.startswith("g") for k in splits[s]) for s in SPLITS] == [0, 1, 1]
+
+
 @pytest.mark.parametrize(
     ("ratios", "background", "seed", "message"),
     [
@@ -95,6 +103,8 @@ def test_backgrounds_under_the_cap_follow_the_ratio():
         ((0.6, 0.2, 0.2), math.nan, 0, "--background-ratio.*nan"),  # int(nan) raised ValueError
         ((0.6, 0.2, 0.2), math.inf, 0, "--background-ratio.*inf"),  # int(inf) raised OverflowError
         ((0.6, 0.2, 0.2), 0.5, -1, "--seed.*-1"),  # numpy refused it with a bare ValueError
+        ((True, 0.5, 0.5), 0.5, 0, "three finite numbers"),  # a bool is not a number here
+        ((0.6, 0.2, 0.2), True, 0, "--background-ratio.*True"),
     ],
 )
 def test_bad_split_options(ratios, background, seed, message):
@@ -157,6 +167,14 @@ def test_fields_other_than_the_lists_are_optional(tmp_path):
     assert load_splits(path).seed == 3
 
 
+def test_file_ratios_are_checked_but_not_renormalised(tmp_path):
+    path = tmp_path / "splits.json"
+    path.write_text(
+        json.dumps({"train": [], "val": [], "test": [], "ratios": {"train": 3, "val": 1, "test": 1}})
+    )
+    assert load_splits(path).ratios == (3.0, 1.0, 1.0)
+
+
 def test_round_trip_and_bad_file(tmp_path):
     splits = make_splits(keys("a/x", 9), ["g"], seed=7, ratios=(0.5, 0.25, 0.25))
     save_splits(splits, tmp_path / "splits.json")
@@ -174,6 +192,11 @@ def test_round_trip_and_bad_file(tmp_path):
 def test_allocate_gives_train_its_item_from_the_largest_split():
     assert _allocate(2, (0.1, 0.1, 0.8)) == [1, 0, 1]
     assert _allocate(1, (0.1, 0.8, 0.1)) == [1, 0, 0]
+
+
+def test_split_of_names_the_split_of_every_key():
+    splits = Splits(train=["a", "b"], val=["c"], test=["d"])
+    assert splits.split_of() == {"a": "train", "b": "train", "c": "val", "d": "test"}
 
 
 def test_ratios_are_normalised_to_fractions():

@@ -65,6 +65,22 @@ def test_compose_mask_checks_its_input(classes, shape, fragment):
         compose_mask(instances, classes=classes, shape=shape)
 
 
+def test_compose_mask_refuses_an_instance_of_the_background_class():
+    # "good" is value 0 in the value map, but no instance is of it: painting one would erase defects
+    instances = [("scratch", blob((4, 4), (0, 0, 2, 2))), ("good", blob((4, 4), (0, 0, 1, 1)))]
+    with pytest.raises(UserError, match="unknown class 'good'"):
+        compose_mask(instances, classes=["scratch"], shape=(4, 4))
+
+
+def test_compose_mask_reads_a_0_1_integer_instance_array_as_bool():
+    # an integer array indexes rows when used as is: it must be read as pixels, as a bool array is
+    instance = blob((4, 4), (1, 1, 3, 2))
+    expected = compose_mask([("scratch", instance)], classes=["scratch"], shape=(4, 4))
+    assert expected.tolist() == [[0, 0, 0, 0], [0, 255, 255, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    got = compose_mask([("scratch", instance.astype(np.uint8))], classes=["scratch"], shape=(4, 4))
+    assert got.tolist() == expected.tolist()
+
+
 def test_defect_folder():
     assert defect_folder(["dent"]) == "dent"
     assert defect_folder(["dent", "dent"]) == "dent"
