@@ -77,8 +77,9 @@ def instance_to_yolo_line(
     Args:
         task: ``detect`` (box) or ``segment`` (polygon).
     """
-    if task == "detect":
-        values = xyxy_to_yolo(instance.xyxy, width=width, height=height)
+    if task == "detect":  # the box clipped to the image first: clipping (cx, cy, w, h) one by one shifts it
+        box = np.clip(np.asarray(instance.xyxy, dtype=float), 0.0, [width, height, width, height])
+        values = xyxy_to_yolo(box, width=width, height=height)
     elif task == "segment":
         ring = rings_to_single_polygon(instance.polygons, instance.holes)
         values = (ring / np.array([width, height], dtype=float)).ravel()

@@ -9,6 +9,7 @@ import yaml
 
 from converters.masks import DefectInstance, mask_to_instances
 from converters.yolo import (
+    DATA_YAML_HEADER,
     data_yaml,
     instance_to_yolo_line,
     labels_text,
@@ -71,11 +72,21 @@ def test_data_yaml(tmp_path):
     }
 
 
+def test_data_yaml_lists_the_splits_asked_for_under_its_header():
+    text = data_yaml(root=Path("out").absolute(), names=["bent"], splits=("train", "val"))
+    assert text.startswith(DATA_YAML_HEADER)  # the converters' mark on the first line
+    assert [key for key in yaml.safe_load(text) if key not in ("path", "names")] == ["train", "val"]
+
+
 def test_coordinates_are_clipped_to_the_image():
     # a box and ring running past every edge of a 20 x 10 image (a writer gets no promise they fit)
     ring = np.array([[-2.0, -1.0], [22.0, -1.0], [22.0, 12.0], [-2.0, 12.0]])
     inst = DefectInstance(class_name="dent", xyxy=np.array([-2.0, -1.0, 22.0, 12.0]), polygons=[ring])
-    assert instance_to_yolo_line(inst, class_id=0, width=20, height=10) == "0 0.5 0.55 1 1"
+    # the box clipped to the image, then converted (clipping cx, cy, w, h one by one gave
+    # "0 0.5 0.55 1 1": a box reaching 0.05 past the bottom edge)
+    assert instance_to_yolo_line(inst, class_id=0, width=20, height=10) == "0 0.5 0.5 1 1"
+    corner = DefectInstance(class_name="dent", xyxy=np.array([-4.0, 2.0, 6.0, 14.0]), polygons=[ring])
+    assert instance_to_yolo_line(corner, class_id=0, width=20, height=10) == "0 0.15 0.6 0.3 0.8"
     line = instance_to_yolo_line(inst, class_id=0, width=20, height=10, task="segment")
     assert line == "0 0 0 1 0 1 1 0 1"
 
@@ -86,6 +97,16 @@ def test_hole_is_joined_out_and_back_through_its_closest_vertex():
     ring = rings_to_single_polygon([outer], [hole])
     # the cut (10, 10) -> (8, 8) is walked out and back: the hole's first vertex closes it
     expected = [[0, 0], [10, 0], [10, 10], [8, 8], [6, 8], [6, 6], [8, 6], [8, 8], [10, 10], [0, 10]]
+    assert ring.tolist() == expected
+
+
+def test_hole_is_walked_from_its_closest_vertex_whatever_its_index():
+    # the closest vertex (8, 8) is the hole's second: the hole is rolled to start there, not rolled the
+    # other way (on a 4-vertex hole that only shows for an odd index)
+    outer = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
+    hole = np.array([[6.0, 8.0], [8.0, 8.0], [8.0, 6.0], [6.0, 6.0]])
+    ring = rings_to_single_polygon([outer], [hole])
+    expected = [[0, 0], [10, 0], [10, 10], [8, 8], [8, 6], [6, 6], [6, 8], [8, 8], [10, 10], [0, 10]]
     assert ring.tolist() == expected
 
 
@@ -102,6 +123,24 @@ def test_bridge_over_long_rings_finds_the_closest_pair_of_any_chunk():
     np.testing.assert_array_equal(ring[: i + 1], outer[: i + 1])
     np.testing.assert_array_equal(ring[i + 1 : i + 6], np.roll(hole, -j, axis=0)[[0, 1, 2, 3, 0]])
     np.testing.assert_array_equal(ring[i + 6 :], outer[i:])
+
+
+def test_bridge_searches_the_last_vertex_of_each_chunk():
+    # the closest outer vertex is the last of the first chunk of 1024
+    angles = np.linspace(0, 2 * np.pi, 2000, endpoint=False)
+    outer = 100 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    hole = np.array([0.9 * outer[1023], 0.8 * outer[1023], 0.8 * outer[1026], 0.85 * outer[1026]])
+    distances = ((outer[:, None, :] - hole[None, :, :]) ** 2).sum(-1)  # brute force, all pairs
+    assert np.unravel_index(np.argmin(distances), distances.shape) == (1023, 0)
+    ring = rings_to_single_polygon([outer], [hole])
+    np.testing.assert_array_equal(ring[:1024], outer[:1024])
+    np.testing.assert_array_equal(ring[1024:1029], hole[[0, 1, 2, 3, 0]])
+    np.testing.assert_array_equal(ring[1029:], outer[1023:])
+
+
+def test_an_instance_without_polygons_is_refused():
+    with pytest.raises(ValueError, match="no polygon"):
+        rings_to_single_polygon([], [])
 
 
 def test_every_part_of_a_multi_part_instance_is_written():
