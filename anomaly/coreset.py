@@ -127,7 +127,7 @@ def coreset_indices(bank: torch.Tensor, size: int, *, seed: int = 0, progress: b
         seed: seeds the projection and the first point.
 
     Returns:
-        ``(min(size, N),)`` int64 row indices.
+        ``(min(max(size, 1), N),)`` int64 row indices: at least one row.
     """
     n = bank.shape[0]
     if size >= n:

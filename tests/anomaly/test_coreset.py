@@ -136,3 +136,25 @@ def test_coreset_of_every_row_keeps_the_bank_order() -> None:
 def test_first_point_depends_on_the_seed() -> None:
     points = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
     assert len({int(coreset_indices(points, 3, seed=seed)[0]) for seed in range(5)}) > 1
+
+
+def test_points_farther_apart_than_any_finite_start_value() -> None:
+    # squared distances of 25e6 and more: the first step must take them as they are
+    points = torch.tensor([[0.0], [3000.0], [1000.0], [5000.0]])
+    assert k_center_greedy(points, 3, start=0).tolist() == [0, 3, 1]
+
+
+def test_a_coreset_of_size_zero_still_keeps_one_row() -> None:
+    chosen = coreset_indices(torch.randn(10, 4, generator=torch.Generator().manual_seed(0)), 0, seed=0)
+    assert chosen.shape == (1,) and 0 <= int(chosen[0]) < 10
+
+
+def test_projection_of_a_single_point_keeps_it() -> None:
+    point = torch.randn(1, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(project(point, torch.Generator()), point)
+
+
+def test_coreset_of_a_float16_bank_is_that_of_its_float32_copy() -> None:
+    # PatchCore's bank is float16; 300 features is more than the JL dimension of 50 rows (96): projected
+    bank = torch.randn(50, 300, generator=torch.Generator().manual_seed(0)).half()
+    assert coreset_indices(bank, 5, seed=1).tolist() == coreset_indices(bank.float(), 5, seed=1).tolist()

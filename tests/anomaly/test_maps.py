@@ -121,3 +121,28 @@ def test_resize_aligns_pixel_centres_and_keeps_orientation() -> None:
 
 def test_patch_centre_of_a_wide_grid() -> None:
     assert patch_centre(1, 2, (4, 8), (40, 160)) == (15.0, 50.0)
+
+
+@pytest.mark.parametrize("shape", [(10, 40), (40, 10)])
+def test_blur_of_a_map_thinner_than_the_kernel_radius_in_one_direction(shape: tuple[int, int]) -> None:
+    # the padding mode follows the map's shorter side: 10 < radius 16, so both directions replicate
+    maps = torch.rand(1, 1, *shape, generator=torch.Generator().manual_seed(0))
+    kernel = gaussian_kernel(4.0)
+    padded = torch.nn.functional.pad(maps, (16,) * 4, mode="replicate")
+    expected = torch.nn.functional.conv2d(padded, torch.outer(kernel, kernel)[None, None])
+    assert torch.allclose(gaussian_blur(maps, 4.0), expected, atol=1e-5)
+
+
+def test_default_blur_is_anomalibs_sigma_4() -> None:
+    maps = torch.rand(1, 1, 40, 40, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(gaussian_blur(maps), gaussian_blur(maps, 4.0))
+    scores = torch.rand(1, 5, 5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(anomaly_maps(scores, (40, 40)), anomaly_maps(scores, (40, 40), sigma=4.0))
+
+
+def test_a_batch_of_maps_is_each_map_on_its_own() -> None:
+    scores = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    batch = anomaly_maps(scores, (32, 32), sigma=2.0)
+    assert batch.shape == (3, 32, 32)
+    for i in range(3):
+        assert torch.allclose(batch[i], anomaly_maps(scores[i : i + 1], (32, 32), sigma=2.0)[0])

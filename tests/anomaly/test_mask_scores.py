@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anomaly.data import eval_records, load_records, read_mask
-from anomaly.mask_scores import score_masks
+from anomaly.mask_scores import ground_truth_coco, mask_ap, score_masks
 from anomaly.masks import Segmenter
 from anomaly.patchcore import Prediction
 
@@ -34,3 +34,107 @@ def test_an_images_iou_is_that_of_all_its_instances(parts: Path) -> None:
     expected = np.mean([t.sum() / (t.sum() + 16) for t in truths])
     assert masks["iou_defect"] == pytest.approx(expected)
     assert masks["instances"] == 2 * len(records)
+
+
+class ShrunkMaps:
+    """A run whose map is 2 on each defect's box less a one-pixel rim, 3 on a 15-pixel speck, 0 elsewhere.
+
+    Good images get an empty map. The speck is below ``score_masks``'s default ``min_area`` of 16.
+    """
+
+    def __init__(self, records) -> None:
+        self.records = {str(r.image): r for r in records}
+
+    def predict(self, images, paths):
+        truth = read_mask(self.records[str(paths[0])], images[0].shape[:2])
+        anomaly_map = np.zeros(truth.shape, np.float32)
+        if truth.any():
+            rows, cols = truth.nonzero()
+            anomaly_map[rows.min() + 1 : rows.max(), cols.min() + 1 : cols.max()] = 2.0
+            anomaly_map[-3:, -5:] = 3.0
+        return [Prediction(anomaly_map, float(anomaly_map.max()))]
+
+
+class RecordingSegmenter(Segmenter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.min_areas: list[int] = []
+
+    def __call__(self, image, regions, *, min_area: int = 1):
+        self.min_areas.append(min_area)
+        return super().__call__(image, regions, min_area=min_area)
+
+
+def test_scores_of_masks_a_rim_short_of_the_truth_on_defect_and_good_images(parts: Path) -> None:
+    records = eval_records(load_records(parts.parent, "part"))
+    defect = [not r.is_good for r in records]
+    assert 0 < sum(defect) < len(records)
+    truths = [read_mask(r, (64, 64)) for r in records]
+    assert all(t.sum() == 14 * 14 for t, d in zip(truths, defect, strict=True) if d)
+    segmenter = RecordingSegmenter()
+    masks = score_masks(ShrunkMaps(records), records, segmenter, 1.0, "val", progress=False)
+    # 12 x 12 of a 14 x 14 defect, the speck dropped (default min_area 16), good images left clean
+    iou, dice = 144 / 196, 2 * 144 / (144 + 196)
+    assert masks["instances"] == sum(defect) and masks["threshold_from"] == "val"
+    assert masks["iou_defect"] == pytest.approx(iou) and masks["dice_defect"] == pytest.approx(dice)
+    assert masks["iou_good"] == 1.0
+    assert masks["iou_all"] == pytest.approx((sum(defect) * iou + len(records) - sum(defect)) / len(records))
+    # mask IoU 0.73: a hit at the thresholds 0.5 to 0.7, 5 of COCO's 10
+    assert masks["mask_ap50"] == pytest.approx(1.0) and masks["mask_ap"] == pytest.approx(0.5)
+    assert segmenter.min_areas == [16] * len(records)
+
+
+def test_ground_truth_coco_is_one_instance_per_component_with_coco_fields() -> None:
+    first = np.zeros((6, 10), bool)
+    first[1:3, 2:7] = True  # 2 x 5
+    first[4:6, 8:10] = True  # 2 x 2
+    second = np.zeros((6, 10), bool)
+    second[0:4, 0:1] = True  # 4 x 1
+    coco = ground_truth_coco([first, second])
+    assert [(i["id"], i["width"], i["height"]) for i in coco["images"]] == [(1, 10, 6), (2, 10, 6)]
+    rows = sorted(
+        (a["image_id"], a["bbox"], a["area"], a["iscrowd"], a["category_id"]) for a in coco["annotations"]
+    )
+    assert rows == [
+        (1, [2.0, 1.0, 5.0, 2.0], 10, 0, 1),
+        (1, [8.0, 4.0, 2.0, 2.0], 4, 0, 1),
+        (2, [0.0, 0.0, 1.0, 4.0], 4, 0, 1),
+    ]
+    assert sorted(a["id"] for a in coco["annotations"]) == [1, 2, 3]
+    assert coco["categories"] == [{"id": 1, "name": "anomaly"}]
+
+
+def test_mask_ap_of_the_ground_truth_itself_is_one() -> None:
+    from anomaly.outputs import instance_results
+    from anomaly.regions import map_regions
+
+    first = np.zeros((6, 10), bool)
+    first[1:3, 2:7] = True
+    first[4:6, 8:10] = True
+    second = np.zeros((6, 10), bool)
+    second[0:4, 0:1] = True
+    results = []
+    for image_id, mask in enumerate([first, second], start=1):
+        instances = Segmenter()(np.zeros((6, 10, 3), np.uint8), map_regions(mask.astype(float), 0.5))
+        results += instance_results(instances, image_id, f"{image_id}.png")
+    assert len(results) == 3
+    assert mask_ap([first, second], results) == pytest.approx((1.0, 1.0))
+
+
+class ExactMaps:
+    """A run whose map is 2 on the ground truth, 0 elsewhere."""
+
+    def __init__(self, records) -> None:
+        self.records = {str(r.image): r for r in records}
+
+    def predict(self, images, paths):
+        truth = read_mask(self.records[str(paths[0])], images[0].shape[:2])
+        return [Prediction(2.0 * truth.astype(np.float32), 2.0 * float(truth.any()))]
+
+
+def test_masks_of_wide_photos_are_read_at_the_photos_size(tmp_path: Path, category_factory) -> None:
+    category_factory(tmp_path, "wide", size=(48, 64))
+    records = eval_records(load_records(tmp_path, "wide"))
+    masks = score_masks(ExactMaps(records), records, Segmenter(), 1.0, "given", min_area=1, progress=False)
+    assert masks["iou_defect"] == 1.0 and masks["iou_good"] == 1.0
+    assert masks["mask_ap"] == pytest.approx(1.0)

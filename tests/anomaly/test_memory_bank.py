@@ -98,3 +98,41 @@ def test_image_scores_match_anomalibs_on_random_data() -> None:
     ours = image_scores(patch_scores, locations, patches, bank, num_neighbors=9)
     theirs = anomalib_score(patch_scores, locations, patches.reshape(-1, 24), bank, 9)
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_a_bank_past_max_pairs_is_searched_a_query_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    queries, bank = torch.randn(5, 4), torch.randn(50, 4)
+    whole = nearest_neighbours(queries, bank, k=2)
+    monkeypatch.setattr(memory_bank, "MAX_PAIRS", 10)  # fewer pairs than bank rows: still one query a chunk
+    chunked = nearest_neighbours(queries, bank, k=2)
+    assert torch.equal(whole[1], chunked[1]) and torch.allclose(whole[0], chunked[0])
+
+
+def test_reweighting_with_fewer_bank_entries_than_neighbours_uses_them_all() -> None:
+    bank = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    patches = torch.tensor([[[-3.0, 0.0]]])
+    score = image_scores(torch.tensor([[3.0]]), torch.tensor([[0]]), patches, bank, num_neighbors=9)
+    expected = (1 - F.softmax(torch.tensor([3.0, 4.0]), 0)[0]) * 3.0
+    assert score.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_default_reweighting_uses_anomalibs_nine_neighbours() -> None:
+    generator = torch.Generator().manual_seed(0)
+    bank = torch.randn(40, 6, generator=generator)
+    patches = torch.randn(2, 5, 6, generator=generator)
+    distances, locations = nearest_neighbours(patches.reshape(-1, 6), bank, k=1)
+    args = (distances[:, 0].reshape(2, 5), locations[:, 0].reshape(2, 5), patches, bank)
+    assert torch.equal(image_scores(*args), image_scores(*args, num_neighbors=9))
+    assert not torch.allclose(image_scores(*args, num_neighbors=3), image_scores(*args, num_neighbors=9))
+
+
+def test_reweighting_on_a_float16_bank_is_that_on_its_float32_copy() -> None:
+    # PatchCore keeps its bank in float16; the neighbourhood distances are taken in float32
+    generator = torch.Generator().manual_seed(0)
+    bank = torch.randn(30, 8, generator=generator).half()
+    patches = torch.randn(2, 4, 8, generator=generator)
+    distances, locations = nearest_neighbours(patches.reshape(-1, 8), bank, k=1)
+    args = (distances[:, 0].reshape(2, 4), locations[:, 0].reshape(2, 4), patches)
+    half = image_scores(*args, bank, num_neighbors=3)
+    assert half.dtype == torch.float32
+    assert torch.allclose(half, image_scores(*args, bank.float(), num_neighbors=3))

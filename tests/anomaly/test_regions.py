@@ -151,3 +151,8 @@ def test_sam_outlines_in_pieces_are_split_at_the_segmenters_min_area(monkeypatch
     instances = Segmenter(object(), "fake")(image, map_regions(anomaly_map, 0.5), min_area=2)
     assert [int(m.sum()) for m in instances.masks] == [12, 10]
     assert Segmenter(object(), "fake")(image, map_regions(anomaly_map, 0.5)).masks.shape[0] == 3
+
+
+def test_region_boxes_are_float() -> None:
+    [region] = map_regions(np.eye(3), 0.5)
+    assert region.box.dtype == np.float64 and region.box.tolist() == [0.0, 0.0, 3.0, 3.0]
