@@ -52,10 +52,16 @@ class Prediction:
 
 
 def to_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
-    """RGB uint8 ``(H, W, 3)`` images -> ``(B, 3, size, size)`` float in [0, 1] (area resampling)."""
+    """RGB uint8 ``(H, W, 3)`` images -> ``(B, 3, size, size)`` float in [0, 1].
+
+    Area averaging when either side shrinks (bilinear sampling would skip pixels: it chose by the
+    height alone until 2026-12-05, so a wide, short photo lost thin features), bilinear otherwise.
+    """
     resized = [
         cv2.resize(
-            image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
+            image,
+            (size, size),
+            interpolation=cv2.INTER_AREA if max(image.shape[:2]) > size else cv2.INTER_LINEAR,
         )
         for image in images
     ]
