@@ -10,7 +10,8 @@ automatic mask generator runs it on the boxes of its masks).
 
 Measured on hazelnut_toy's five folds (bench/experiments/cascade_mask_nms/): at mask IoU 0.7 the
 cascade's mask AP rises 0.007-0.015 with two detectors and two thresholds, per-image IoU moves by
-0.003 at most on average (0.013 in one fold), and 13-26 % of the instances go.
+0.003 at most on average (0.013 in one fold), and 13-26 % of the instances go. Its cost, one
+thread: 6 ms for 10 masks of 1024 x 1024, 61 ms for 100, 26 ms for 10 of 2448 x 2448.
 """
 
 from __future__ import annotations
@@ -39,8 +40,14 @@ def rle_ious(rles: Sequence[dict]) -> np.ndarray:
 
 
 def encode(masks: np.ndarray) -> list[dict]:
-    """pycocotools' RLEs of ``(N, H, W)`` bool masks."""
-    return mask_utils.encode(np.asfortranarray(np.transpose(masks, (1, 2, 0)).astype(np.uint8)))
+    """pycocotools' RLEs of ``(N, H, W)`` bool masks *transposed* (``W x H``): for IoUs only.
+
+    IoU does not change under transposition, and the transposed stack of a C-ordered ``(N, H, W)``
+    array is already the Fortran-ordered ``(W, H, N)`` one pycocotools encodes: no copy (the
+    untransposed ``(H, W, N)`` copy took 1.4 s for 100 masks of 1024 x 1024, encoding 0.06 s).
+    """
+    masks = np.ascontiguousarray(masks, dtype=bool).view(np.uint8)
+    return mask_utils.encode(np.asfortranarray(masks.transpose(2, 1, 0)))
 
 
 def distinct_masks(masks: np.ndarray, classes: Sequence[int], max_iou: float) -> np.ndarray:
