@@ -34,7 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +74,7 @@ from inspection.outputs import (
 )
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo, check_photos
-from inspection.report import REPORT_FILES, GalleryItem, write_report
+from inspection.report import REPORT_FILES, GalleryItem, dropped_note, write_report
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
@@ -148,19 +148,13 @@ def caption(record: ImageRecord) -> str:
     )
 
 
-def pick_gallery(
-    items: Sequence[tuple[ImageRecord, bytes]], size: int, links: Mapping[str, str] | None = None
-) -> list[GalleryItem]:
-    """The ``size`` worst and the ``size`` best images by per-image IoU, worst first.
-
-    Args:
-        items: every image's record and thumbnail.
-        links: the full-size overlay of a file name, relative to the report, where one was written.
-    """
+def gallery_items(items: Sequence[tuple[ImageRecord, bytes]], size: int) -> list[tuple[ImageRecord, bytes]]:
+    """The ``size`` worst and the ``size`` best of ``items`` (record, thumbnail) by per-image IoU,
+    worst first."""
     ordered = sorted(items, key=lambda item: (item[0].iou, item[0].file_name))
-    chosen = ordered if len(ordered) <= 2 * size else ordered[:size] + ordered[-size:]
-    links = links or {}
-    return [GalleryItem(caption(record), small, links.get(record.file_name)) for record, small in chosen]
+    if size <= 0:
+        return []  # (ordered[-0:] would be every item)
+    return ordered if len(ordered) <= 2 * size else ordered[:size] + ordered[-size:]
 
 
 def inspect_image(
@@ -177,6 +171,8 @@ def inspect_image(
         if embedding is not None
         else (truth.masks, np.zeros(0, np.float32), None)
     )
+    if embedding is not None:
+        masks = inspector.without_specks(masks)  # as the cascade's own masks
     return inspection, truth, oracle_inspection(inspection, truth, masks, scores)
 
 
@@ -188,6 +184,7 @@ def evaluate_split(
     gallery: int = GALLERY_SIZE,
     overlay_dir: Path | None = None,
     overlays: int = -1,
+    rank_by: str = "box",
     progress: bool = True,
 ) -> tuple[dict, list[GalleryItem]]:
     """Scores every image of ``split`` (see the module docstring); returns the figures and the gallery.
@@ -200,7 +197,9 @@ def evaluate_split(
         overlay_dir: where each photo's full-size overlay with the ground truth goes
             (``<name>.jpg``; its path relative to the folder above is the photo's ``overlay`` in
             the figures' ``photos``, the gallery's link); None: nowhere.
-        overlays: how many photos get one there, the first ones of the split (-1: all).
+        overlays: how many photos get one there: the first ones of the split, and every photo
+            the report shows (the gallery's, those called wrong); -1: all, 0: none.
+        rank_by: the ranking of the headline mask AP (:class:`~inspection.scoring.SplitScorer`).
     """
     from tqdm import tqdm
 
@@ -211,9 +210,10 @@ def evaluate_split(
         ground_truth=read_json_object(split.annotation_file, what="COCO file"),
         names=list(inspector.class_names),
         conf=inspector.conf,
+        rank_by=rank_by,
     )
     thumbs, links = [], {}
-    for index, image in enumerate(tqdm(split.images, desc="evaluating", unit="img", disable=not progress)):
+    for image in tqdm(split.images, desc="evaluating", unit="img", disable=not progress):
         relative = image.path.relative_to(split.annotation_file.parent.parent / "images").as_posix()
         photo = Photo(image.path, relative, output_name(relative), image.image_id)
         inspection, truth, oracle = inspect_image(inspector, image, source=split.annotation_file)
@@ -222,15 +222,32 @@ def evaluate_split(
             writer.add(inspection, photo)
         pixels = decode_image_file(image.path, cv2.IMREAD_COLOR)
         drawn = truth_overlay(pixels, inspection, truth.union(*pixels.shape[:2]))
-        if overlay_dir is not None and (overlays < 0 or index < overlays):
+        if overlay_dir is not None and overlays != 0:  # every photo; those not kept go at the end
             quality = [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY]
             atomic_write(overlay_dir / f"{photo.name}.jpg", encode_image(".jpg", drawn, quality))
             links[photo.file_name] = f"{overlay_dir.name}/{photo.name}.jpg"
         thumbs.append((record, thumbnail(drawn)))
     figures = scorer.finish()
+    shown = gallery_items(thumbs, gallery)
+    if overlays > 0 and overlay_dir is not None:
+        keep = overlays_kept(thumbs, shown, overlays)
+        for name in set(links) - keep:
+            (overlay_dir.parent / links.pop(name)).unlink()
     for entry in figures["photos"]:
         entry["overlay"] = links.get(entry["file_name"])
-    return figures, pick_gallery(thumbs, gallery, links)
+    return figures, [
+        GalleryItem(caption(record), small, links.get(record.file_name)) for record, small in shown
+    ]
+
+
+def overlays_kept(
+    thumbs: Sequence[tuple[ImageRecord, bytes]], shown: Sequence[tuple[ImageRecord, bytes]], count: int
+) -> set[str]:
+    """File names whose overlay ``--overlays count`` keeps: the first ``count`` photos, and every photo
+    the report shows (the gallery's, those called wrong)."""
+    first = {record.file_name for record, _ in thumbs[:count]}
+    wrong = {record.file_name for record, _ in thumbs if record.verdict != record.truth}
+    return first | wrong | {record.file_name for record, _ in shown}
 
 
 def pick_conf(
@@ -340,26 +357,29 @@ def evaluate(options: EvaluateOptions) -> dict:
         with writer:
             metrics, gallery = evaluate_split(
                 inspector, split, writer, gallery=options.gallery, overlay_dir=folder / OVERLAYS_DIR,
-                overlays=options.overlays, progress=options.progress,
+                overlays=options.overlays, rank_by=options.rank_by, progress=options.progress,
             )  # fmt: skip
         settings["seconds"] = round(time.perf_counter() - start, 1)
         settings["duplicate_masks_dropped"] = inspector.duplicates_dropped  # by --mask-iou
         write_report(folder, metrics, settings, gallery)
-        figures.update(metrics)
+        figures.update(metrics, settings=settings)  # as metrics.json holds them
 
     build_folder(Path(options.out).resolve(), write, overwrite=options.overwrite)
     return figures
 
 
 def summary(figures: dict, out: Path, conf_from: str | None = None) -> str:
-    """The lines printed after an evaluation."""
+    """The lines printed after an evaluation (``figures['settings']``, where given, adds the mask NMS)."""
     rank = figures["rank_by"]
-    picked = f" (picked on {conf_from})" if conf_from else ""
+    picked = (
+        f" (picked on {conf_from}: pass --conf {figures['image_level']['conf']:.6g} to inspection.predict)"
+    )
     defect = figures["per_image"]["defect"]
     return "\n".join(
         [
             f"{figures['images']} images ({figures['defect_images']} with defects), "
-            f"{figures['instances']} instances, {figures['detections']} detections",
+            f"{figures['instances']} ground-truth instances, {figures['detections']} detections"
+            f"{dropped_note(figures.get('settings', {}))}",
             f"  box AP50 {figures['box']['AP50']:.3f}  mask AP end to end {figures['mask'][rank]['AP']:.3f} "
             f"(ranked by {rank}; any defect type {figures['mask_any_class'][rank]['AP']:.3f}) "
             f"vs oracle {figures['mask_oracle']['AP']:.3f}",
@@ -406,7 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--out", type=Path, required=True, help="report folder (refused if it exists)")
     data.add_argument("--overwrite", action="store_true", help="replace an existing --out once done")
     data.add_argument(
-        "--rank-by", choices=RANK_BY, default="box", help="score written in predictions.json (all are scored)"
+        "--rank-by",
+        choices=RANK_BY,
+        default="box",
+        help="score written in predictions.json, and the ranking of the headline mask AP (the report "
+        "gives all three)",
     )
     data.add_argument(
         "--gallery", type=int, default=GALLERY_SIZE, help="worst and best images shown in the report"

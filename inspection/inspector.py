@@ -59,6 +59,7 @@ from segmentation.duplicates import MASK_IOU, distinct_masks
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
 from segmentation.evaluate import resolve_device
 from segmentation.predict import decode, upscale_logits
+from segmentation.specks import DEFAULT_CELLS, SAM_GRID, check_speck_cells, min_region_area, remove_specks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
 
@@ -90,6 +91,10 @@ class Inspector:
         iou: the detector's NMS IoU.
         mask_iou: after SAM, a mask whose IoU with a better-scored mask of its class is above this
             is dropped with its box (:mod:`segmentation.duplicates`); 1 keeps every box's mask.
+        speck_cells: then islands and holes under this many of SAM's low-resolution cells
+            ((long side / 256)² photo pixels each) are removed from every mask
+            (:mod:`segmentation.specks`, as the annotation page does); 0 keeps SAM's masks. The
+            mask probabilities (the anomaly map) are SAM's either way.
         imgsz: the detector's input size (per window when tiled); None: the size it was trained at
             (:func:`detection.weights.trained_imgsz`).
         tile, tile_overlap: tiled detection with ``tile``-px windows (None: whole photos).
@@ -131,6 +136,7 @@ class Inspector:
         conf: float = 0.25,
         iou: float = 0.7,
         mask_iou: float = MASK_IOU,
+        speck_cells: float = DEFAULT_CELLS,
         imgsz: int | None = None,
         tile: int | None = None,
         tile_overlap: float = 0.2,
@@ -163,6 +169,8 @@ class Inspector:
             self.class_names.append(ANOMALY)
         self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
         self.mask_iou = mask_iou
+        check_speck_cells(speck_cells)
+        self.speck_cells = speck_cells
         self.duplicates_dropped = 0  # masks dropped by mask NMS, over every photo inspected
         self.cache = cache
         self.keep_probs = keep_probs
@@ -261,6 +269,7 @@ class Inspector:
                 self.duplicates_dropped += len(masks) - len(keep)
                 detections, masks, mask_scores = select(detections, keep), masks[keep], mask_scores[keep]
                 probs = None if probs is None else probs[keep]
+            masks = self.without_specks(masks)
         else:
             masks, mask_scores = np.zeros((0, height, width), bool), np.zeros(0, np.float32)
             probs = np.zeros((0, height, width), np.float16) if self.keep_probs else None
@@ -279,6 +288,13 @@ class Inspector:
             score=score,
             mask_probs=probs,
         )
+
+    def without_specks(self, masks: np.ndarray) -> np.ndarray:
+        """``(N, H, W)`` masks less their islands and holes under ``speck_cells`` cells (a new array)."""
+        if self.speck_cells <= 0 or not len(masks):
+            return masks
+        area = min_region_area(self.speck_cells, max(masks.shape[1:]), SAM_GRID)
+        return np.stack([remove_specks(mask, area) for mask in masks])
 
     def inspect_many(self, paths: Iterable[str | Path], *, progress: bool = True) -> Iterator[Inspection]:
         """One :class:`Inspection` per path, in order, made as they are asked for (nothing is kept)."""

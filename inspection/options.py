@@ -30,6 +30,7 @@ from segmentation.decoder_onnx import RUNTIMES
 from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import SAM_MODELS
+from segmentation.specks import DEFAULT_CELLS, check_speck_cells
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +45,7 @@ class CascadeOptions:
     conf: float = 0.25
     iou: float = 0.7
     mask_iou: float = MASK_IOU
+    speck_cells: float = DEFAULT_CELLS
     imgsz: int | None = None  # None: the size the detector was trained at
     tile: int | None = None
     tile_overlap: float = 0.2
@@ -88,6 +90,7 @@ def check_cascade(options: CascadeOptions) -> None:
     if not 0 <= options.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
     check_tta(options.tta, options.crop_rule())
+    check_speck_cells(options.speck_cells)
     check_min_area(options.anomaly_min_area)
     check_max_covered(options.anomaly_max_covered)
     if options.anomaly_run is None:  # each would be ignored without a run
@@ -169,6 +172,7 @@ def build_inspector(
         conf=options.conf,
         iou=options.iou,
         mask_iou=options.mask_iou,
+        speck_cells=options.speck_cells,
         imgsz=options.imgsz,
         tile=options.tile,
         tile_overlap=options.tile_overlap,
@@ -255,6 +259,14 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
         default=MASK_IOU,
         help="after SAM, of two masks of one class overlapping by more than this IoU only the "
         "better-scored box's is kept (mask NMS); 1: keep every box's mask",
+    )
+    run.add_argument(
+        "--speck-cells",
+        type=float,
+        default=DEFAULT_CELLS,
+        help="then remove islands and holes under this many of SAM's 256x256 output cells from each mask "
+        "(a cell is (long side / 256)^2 px; each would be an instance of its own once the masks tree is "
+        "converted); 0: SAM's masks as they are",
     )
     run.add_argument(
         "--imgsz", type=int, help="detector input size, per window with --tile (default: its training size)"

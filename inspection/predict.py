@@ -68,6 +68,7 @@ from inspection.outputs import (
     PredictionWriter,
 )
 from inspection.photos import Photo, check_photos, find_photos
+from inspection.report import dropped_note
 from segmentation.evaluate import resolve_device
 
 #: The resolved options, written into ``--out``.
@@ -105,13 +106,6 @@ class InspectionRun:
     duplicates: int = 0
     mask_iou: float = 1.0
 
-    def duplicates_note(self) -> str:
-        """`` (N duplicate masks dropped, --mask-iou T)`` when mask NMS dropped any; else empty."""
-        if not self.duplicates:
-            return ""
-        masks = "mask" if self.duplicates == 1 else "masks"
-        return f" ({self.duplicates} duplicate {masks} dropped, --mask-iou {self.mask_iou:g})"
-
     def describe(self) -> str:
         """The lines printed after a run: counts, speed, and where each output is."""
         calls = ", ".join(
@@ -120,13 +114,15 @@ class InspectionRun:
         per_photo = self.seconds / max(self.photos, 1)
         masks = self.out / MASKS_DIR
         lines = [
-            f"inspected {self.photos} photos in {self.seconds:.1f} s ({per_photo:.2f} s/photo): {calls}; "
-            f"{self.instances} instances{self.duplicates_note()}",
+            f"inspected {self.photos} photo{'' if self.photos == 1 else 's'} in {self.seconds:.1f} s "
+            f"({per_photo:.2f} s/photo): {calls}; "
+            f"{self.instances} instances"
+            f"{dropped_note({'duplicate_masks_dropped': self.duplicates, 'mask_iou': self.mask_iou})}",
             f"  predictions   {self.out / PREDICTIONS_FILE}  (COCO results, score = {self.rank_by} score)",
             f"  images        {self.out / IMAGES_FILE}  (verdict and score per photo)",
             f"  masks         {self.category_dir}  (MVTec layout; python -m converters.mvtec2yolo "
             f"--root {quote(str(masks))} --mask-values {quote(str(self.category_dir / MASK_VALUES_FILE))} "
-            "--out DATASET)",
+            "--out DATASET --coco)",
         ]
         if self.overlays:
             lines.append(

@@ -63,9 +63,11 @@ def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list
         ["box threshold (operating point)", threshold(level, settings or {})],
         ["images (defect / good)", f"{metrics['images']} ({metrics['defect_images']} / "
          f"{metrics['images'] - metrics['defect_images']})"],
-        ["ground-truth instances / detections", f"{metrics['instances']} / {metrics['detections']}"],
+        ["ground-truth instances / detections", f"{metrics['instances']} / {metrics['detections']}"
+         f"{dropped_note(settings or {})}"],
         ["mask AP by ranking score",
-         f"{ranks} (the best, {metrics['rank_by']}, is used below; predictions.json's score is --rank-by's)"],
+         f"{ranks} (--rank-by {metrics['rank_by']}, predictions.json's score, is used below; choose it "
+         "on another split)"],
         ["mask AP / AP50, any defect type (class-agnostic)",
          f"{fmt(any_class['AP'])} / {fmt(any_class['AP50'])}"],
         ["per-image IoU / Dice, all images",
@@ -85,11 +87,21 @@ def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list
 def threshold(level: Mapping, settings: Mapping) -> str:
     """The cascade's box threshold, and where it was picked with its defect-type accuracy there."""
     conf = level.get("conf", settings.get("conf"))
-    text = "-" if conf is None else f"{conf:.4g}"
+    text = "-" if conf is None else f"{conf:.6g}"  # as printed: the value to pass as --conf
     if settings.get("conf_from"):
         accuracy = settings.get("conf_picked_accuracy")
         text += f" (picked on the {settings['conf_from']} split, defect-type accuracy there {fmt(accuracy)})"
     return text
+
+
+def dropped_note(settings: Mapping) -> str:
+    """`` (N duplicate masks dropped, --mask-iou T)`` from a run's settings when the mask NMS dropped
+    any (``duplicate_masks_dropped``, ``mask_iou``); else empty."""
+    dropped = settings.get("duplicate_masks_dropped") or 0
+    if not dropped:
+        return ""
+    masks = "mask" if dropped == 1 else "masks"
+    return f" ({dropped} duplicate {masks} dropped, --mask-iou {settings['mask_iou']:g})"
 
 
 def operating_point(settings: Mapping) -> str:
@@ -98,7 +110,8 @@ def operating_point(settings: Mapping) -> str:
     return (
         f"Mask AP is COCO's AP@[.50:.95]. Boxes below the cascade's threshold (conf {settings.get('conf')}"
         f"{picked}) "
-        "are dropped before scoring, so these APs are at the operating point; detection.evaluate scores "
+        "are dropped before scoring, and so are those whose mask duplicates a better one's (--mask-iou "
+        f"{settings.get('mask_iou', 1)}), so these APs are at the operating point; detection.evaluate scores "
         "every box down to 0.001 and so reports a higher box AP (pass --conf 0.001 here to compare, at "
         "the cost of a SAM mask per box)."
     )

@@ -111,11 +111,15 @@ class SplitScorer:
         ground_truth: the split's COCO instances dict (the converters' ``instances_<split>.json``).
         names: class names in detector id order (category id = id + 1).
         conf: the box score from which an image is called defective (the cascade's ``conf``).
+        rank_by: the ranking whose mask AP is the headline (``predictions.json``'s score); the
+            other two are reported beside it. Picking the best of the three on the scored split
+            would flatter it and name a figure ``predictions.json`` does not give.
     """
 
     ground_truth: dict
     names: list[str]
     conf: float
+    rank_by: str = "box"
     cascade: list[dict] = field(default_factory=list)
     oracle: list[dict] = field(default_factory=list)
     maps: list[np.ndarray] = field(default_factory=list)
@@ -211,7 +215,6 @@ def image_level(images: Sequence[ImageRecord], names: Sequence[str]) -> dict:
 def summarise(scorer: SplitScorer) -> dict:
     """The figures of a finished split (the ``metrics.json`` of an evaluation, less its settings)."""
     cascade, oracle, boxes = mask_tables(scorer)
-    best = max(RANK_BY, key=lambda rank: cascade[rank].ap())
     return {
         "images": len(scorer.images),
         "defect_images": sum(r.truth != GOOD for r in scorer.images),
@@ -221,7 +224,7 @@ def summarise(scorer: SplitScorer) -> dict:
         "mask": {rank: _table_figures(cascade[rank]) for rank in RANK_BY},
         "mask_any_class": {rank: _any_class_figures(t) for rank, t in any_class_tables(scorer).items()},
         "mask_oracle": _table_figures(oracle),
-        "rank_by": best,
+        "rank_by": scorer.rank_by,
         "per_image": _iou_summary(scorer.images),
         "pixel": {
             "auroc": metrics.pixel_auroc(scorer.maps, scorer.truths),

@@ -34,8 +34,8 @@ Modules, by what they hold:
   computed ahead in a background thread;
 - :mod:`~segmentation.annotate.predictor`: prompts to candidate masks
   (previews) and the exact full-resolution mask of an accepted candidate;
-- :mod:`~segmentation.annotate.specks`: ``--speck-cells``: islands and holes a
-  few logit cells small removed from every mask (each would export as an instance);
+- :mod:`~segmentation.specks` (shared with the inspection cascade): ``--speck-cells``: islands
+  and holes a few logit cells small removed from every mask (each would export as an instance);
 - :mod:`~segmentation.annotate.zoom`: ``--crop-fraction``: which zoomed crop a
   small box is decoded on (segmentation's crop rule) and the crops' embeddings;
 - :mod:`~segmentation.annotate.worker`: the one thread that runs the decoder

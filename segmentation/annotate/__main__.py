@@ -33,8 +33,8 @@ from common.cli import OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import check_input_file
 from converters.convert import TASKS, format_report
-from segmentation.annotate.specks import DEFAULT_CELLS
 from segmentation.duplicates import MASK_IOU
+from segmentation.specks import DEFAULT_CELLS, check_speck_cells
 
 if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad options do without
     import torch
@@ -345,8 +345,7 @@ def check_counts(args: argparse.Namespace) -> None:
     """``--prefetch`` >= 0, ``--threads`` >= 1, ``--crop-fraction`` in [0, 1], ``--speck-cells`` >= 0."""
     if not 0 <= args.crop_fraction <= 1:  # NaN too
         raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
-    if not 0 <= args.speck_cells < float("inf"):  # NaN too
-        raise UserError(f"--speck-cells must be a number >= 0, got {args.speck_cells}")
+    check_speck_cells(args.speck_cells)
     if args.prefetch < 0:
         raise UserError(f"--prefetch must be >= 0, got {args.prefetch}")
     if args.threads is not None and args.threads < 1:

@@ -62,12 +62,12 @@ from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.routes import export, files, images, instances, proposals
 from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
-from segmentation.annotate.specks import DEFAULT_CELLS
 from segmentation.annotate.worker import DEFAULT_WAITING
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
 from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
+from segmentation.specks import DEFAULT_CELLS
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def create_app(
         colour_head: refines the detector's box masks (a ``decoder.pt``'s head,
             :mod:`segmentation.colour_head`; clicks stay SAM's); None: none.
         speck_cells: islands and holes under this many of SAM's low-resolution cells are removed
-            from every mask (:mod:`segmentation.annotate.specks`); 0: SAM's masks exactly.
+            from every mask (:mod:`segmentation.specks`); 0: SAM's masks exactly.
         mask_iou: ``detector``'s proposals: of two masks of one class overlapping by more than this
             IoU only the better-scored is proposed (:mod:`segmentation.duplicates`); 1: all.
 

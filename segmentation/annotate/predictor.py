@@ -13,7 +13,7 @@ exactly the mask ``SamPredictor.predict`` gives for that prompt (with the ONNX
 decoder, up to float rounding: logits within ~1e-4, so only pixels whose logit
 sits at the threshold can differ), less its specks: islands and holes under
 ``speck_cells`` of the logits' cells are removed from previews and accepted
-masks alike (:mod:`segmentation.annotate.specks`; ``speck_cells=0`` keeps SAM's
+masks alike (:mod:`segmentation.specks`; ``speck_cells=0`` keeps SAM's
 masks exactly).
 
 The decoder and both upscalings run on one thread with a short queue
@@ -50,7 +50,6 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher, FileKey, file_key
-from segmentation.annotate.specks import DEFAULT_CELLS, min_region_area, remove_specks
 from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
 from segmentation.annotate.zoom import CropEmbeddings
 from segmentation.colour_head import ColourHead
@@ -58,6 +57,7 @@ from segmentation.crops import CropRule, Window, box_to_window, paste_mask, scal
 from segmentation.decoder_onnx import OnnxDecoder
 from segmentation.embeddings import ImageEmbedding, load_rgb
 from segmentation.predict import decode, upscale_logits
+from segmentation.specks import DEFAULT_CELLS, min_region_area, remove_specks
 
 #: Points alone (no box) show first the best-scored candidate under this fraction of the photo.
 CLICK_MAX_FRACTION = 0.1
@@ -258,7 +258,7 @@ class InteractivePredictor:
         colour_head: refines :meth:`box_masks`' whole-photo masks (not clicks, not boxes on
             crops); None: SAM's masks as they are.
         speck_cells: islands and holes smaller than this many of SAM's low-resolution cells
-            are removed from every mask, previews included (:mod:`segmentation.annotate.specks`);
+            are removed from every mask, previews included (:mod:`segmentation.specks`);
             0: SAM's masks exactly.
 
     Call :meth:`close` to stop the decoder thread.

@@ -62,8 +62,9 @@ def check_head_masks(
     ],
 )
 def test_the_head_decides_inside_the_boxes_and_sam_outside(photos, tiny_sam, head, value, runtime):
-    plain = Inspector(StubDetector(), tiny_sam, keep_probs=True, runtime=runtime)
-    headed = Inspector(StubDetector(), tiny_sam, keep_probs=True, runtime=runtime, colour_head=head)
+    settings = {"keep_probs": True, "runtime": runtime, "speck_cells": 0}  # masks as SAM and the head made
+    plain = Inspector(StubDetector(), tiny_sam, **settings)
+    headed = Inspector(StubDetector(), tiny_sam, **settings, colour_head=head)
     expected, result = plain(photos / "two.png"), headed(photos / "two.png")
     assert result.boxes.tolist() == expected.boxes.tolist() and len(result) == 2
     np.testing.assert_array_equal(result.mask_scores, expected.mask_scores)  # SAM's predicted IoU

@@ -16,7 +16,7 @@ def test_small_boxes_are_decoded_on_their_crop(photos, stub_detector, tiny_sam, 
     # two.png is 60x80; boxes < 0.4 x 80 = 32 px are small; a 3-box-side window of >= 24 px.
     rule = CropRule(max_fraction=0.4, margin=1.0, min_side=24)
     cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name="tiny")
-    inspector = Inspector(stub_detector, tiny_sam, crops=rule, cache=cache, keep_probs=True)
+    inspector = Inspector(stub_detector, tiny_sam, crops=rule, cache=cache, keep_probs=True, speck_cells=0)
     result = inspector(photos / "two.png")
     assert len(cache) == 1 and len(list(cache.folder.glob("*-crop*.pt"))) == 2  # one crop per small box
     rgb = load_rgb(photos / "two.png")

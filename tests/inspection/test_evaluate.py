@@ -82,9 +82,8 @@ def test_ground_truth_boxes_as_detections_score_as_the_oracle(dataset, inspector
     defect = figures["per_image"]["defect"]
     assert defect["oracle_iou"] == pytest.approx(defect["iou"])  # the same masks, scored twice
     assert defect["oracle_boundary_iou"] == pytest.approx(defect["boundary_iou"])
-    # The tiny SAM's masks score one AP under every ranking: the tie keeps the first, the box score.
-    mask_ap = {rank: figures["mask"][rank]["AP"] for rank in RANK_BY}
-    assert figures["rank_by"] == "box" and mask_ap["box"] == max(mask_ap.values())
+    # Every ranking is scored; the headline is the one asked for (default box, predictions.json's score).
+    assert figures["rank_by"] == "box" and set(figures["mask"]) == set(RANK_BY)
     assert 0.0 <= figures["pixel"]["auroc"] <= 1.0 and 0.0 <= figures["pixel"]["aupro"] <= 1.0
     assert len(gallery) == figures["images"] and all(item.jpeg[:2] == b"\xff\xd8" for item in gallery)
 
@@ -208,10 +207,9 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     assert picked["image_level"]["accuracy"] == 1.0
     assert evaluate_module.PICK_FLOOR <= picked["image_level"]["conf"] < 0.6
     assert picked["settings"]["conf_from"] == "val" and picked["settings"]["conf_picked_accuracy"] == 1.0
-    assert (
-        "(picked on val)" in printed
-        and "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
-    )
+    conf = picked["image_level"]["conf"]
+    assert f"(picked on val: pass --conf {conf:.6g} to inspection.predict)" in printed
+    assert "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
 
 
 def test_conf_from_the_scored_split_is_refused(cli, tmp_path, capsys) -> None:
@@ -369,15 +367,45 @@ def test_every_photo_gets_a_full_size_overlay_that_the_report_links_to(cli, tmp_
     assert f"overlays: {out / 'overlays'} (6 of 6 photos" in capsys.readouterr().out
 
 
-def test_overlays_n_draws_the_first_n_photos_and_0_none(cli, tmp_path, capsys) -> None:
-    assert cli("--out", tmp_path / "two", "--overlays", "2") == 0
+def test_overlays_n_draws_the_first_n_photos_and_those_the_report_shows_and_0_none(
+    cli, tmp_path, capsys
+) -> None:
+    assert cli("--out", tmp_path / "two", "--overlays", "2", "--gallery", "0") == 0
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert [bool(photo["overlay"]) for photo in metrics["photos"]] == [True, True] + [False] * 4
     assert len(list((tmp_path / "two" / "overlays").iterdir())) == 2
     assert "(2 of 6 photos" in capsys.readouterr().out
+    # the gallery's worst and best photo keep theirs too, so every picture of the report links
+    assert cli("--out", tmp_path / "shown", "--overlays", "1", "--gallery", "1") == 0
+    metrics = json.loads((tmp_path / "shown" / "metrics.json").read_text())
+    by_iou = sorted(metrics["photos"], key=lambda photo: (photo["iou"], photo["file_name"]))
+    expected = {metrics["photos"][0]["file_name"], by_iou[0]["file_name"], by_iou[-1]["file_name"]}
+    assert {photo["file_name"] for photo in metrics["photos"] if photo["overlay"]} == expected
+    assert len(list((tmp_path / "shown" / "overlays").iterdir())) == len(expected)
+    page = (tmp_path / "shown" / "report.html").read_text()
+    assert page.count('<a href="overlays/') == 2 and "Click a picture" in page
+    capsys.readouterr()
     assert cli("--out", tmp_path / "none", "--overlays", "0") == 0
     assert not (tmp_path / "none" / "overlays").exists()
     assert "overlays:" not in capsys.readouterr().out
     assert cli("--out", tmp_path / "bad", "--overlays", "-2") == 2
     assert "--overlays must be -1 (all), 0 (none) or a count, got -2" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_headline_mask_ap_is_the_ranking_asked_for(dataset, inspector) -> None:
+    figures, _ = evaluate_split(inspector, load_split(dataset, "test"), rank_by="product", progress=False)
+    assert figures["rank_by"] == "product"
+
+
+def test_a_gallery_of_zero_shows_no_photo() -> None:
+    from inspection.evaluate import gallery_items
+
+    records = [
+        ImageRecord(i, f"{i}.png", "good", "good", 0.0, i / 10, 0, 0, 1, 1, n_true=0, n_found=0)
+        for i in range(5)
+    ]
+    items = [(record, b"") for record in records]
+    assert gallery_items(items, 0) == []  # it showed every photo (items[-0:] is all of them)
+    assert [record.image_id for record, _ in gallery_items(items, 1)] == [0, 4]
+    assert len(gallery_items(items, 3)) == 5

@@ -17,6 +17,7 @@ from segmentation.decoder_onnx import missing_packages
 from segmentation.embeddings import EmbeddingCache, embed_images, load_rgb
 from segmentation.finetuned import save_decoder
 from segmentation.predict import predict_masks
+from segmentation.specks import min_region_area, remove_specks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from tests.inspection.conftest import CLASS_NAMES, StubDetector
 from tests.segmentation.conftest import build_tiny_sam
@@ -71,11 +72,17 @@ def test_the_onnx_decoder_gives_the_same_masks(photos, stub_detector, tiny_sam):
 
 
 def test_the_masks_are_sam_predictors_masks_of_the_boxes(photos, stub_detector, tiny_sam):
-    inspector = Inspector(stub_detector, tiny_sam, keep_probs=True)
+    inspector = Inspector(stub_detector, tiny_sam, keep_probs=True, speck_cells=0)  # SAM's masks as they are
     result = inspector(photos / "two.png")
     embedding = inspector.embedding(photos / "two.png")
     masks, scores, _ = predict_masks(tiny_sam, embedding, boxes=result.boxes, multimask_output=False)
     assert np.array_equal(result.masks, masks[:, 0])
+    # with speck_cells, less their islands and holes under that many of SAM's 256 x 256 cells
+    cleaned = Inspector(StubDetector(), tiny_sam, speck_cells=200)(photos / "two.png")
+    area = min_region_area(200, 80, 256)  # about 20 px on this 80-px photo
+    expected = np.stack([remove_specks(m, area) for m in masks[:, 0]])
+    assert not np.array_equal(expected, masks[:, 0])  # the tiny SAM's masks have specks that big
+    assert np.array_equal(cleaned.masks, expected)
     assert np.allclose(result.mask_scores, scores[:, 0])
     assert result.mask_probs.dtype == np.float16 and result.mask_probs.shape == result.masks.shape
     # the mask is "logit > 0", the probability its sigmoid: they agree away from 0.5 (float16 rounding)
@@ -333,7 +340,7 @@ def flip_views(sam, path: Path) -> dict:
 
 def test_tta_masks_are_the_flip_averaged_logits(photos, stub_detector, tiny_sam):
     encoder_calls = count_calls(tiny_sam.image_encoder)
-    result = Inspector(stub_detector, tiny_sam, keep_probs=True, tta=True)(photos / "two.png")
+    result = Inspector(stub_detector, tiny_sam, keep_probs=True, tta=True, speck_cells=0)(photos / "two.png")
     assert len(encoder_calls) == 2  # the photo, then its three flips in one batch
     logits, scores = flip_averaged_logits(
         tiny_sam, flip_views(tiny_sam, photos / "two.png"), result.boxes, (60, 80)

@@ -26,6 +26,8 @@ def options(**fields) -> CascadeOptions:
         ({"max_det": 0}, "--max-det must be >= 1, got 0"),
         ({"mask_iou": 1.5}, "--mask-iou must be in [0, 1], got 1.5"),
         ({"mask_iou": float("nan")}, "--mask-iou must be in [0, 1], got nan"),
+        ({"speck_cells": -1.0}, "--speck-cells must be a number >= 0, got -1.0"),
+        ({"speck_cells": float("inf")}, "--speck-cells must be a number >= 0, got inf"),
         ({"runtime": "tensorrt"}, "--runtime must be one of"),
         ({"model": "vit_q"}, "unknown SAM model 'vit_q'"),
     ],

@@ -243,7 +243,8 @@ def test_the_printed_mvtec2yolo_command_can_be_pasted_when_paths_have_spaces(cli
     [line] = [line for line in capsys.readouterr().out.splitlines() if "converters.mvtec2yolo" in line]
     words = shlex.split(line.split("MVTec layout; ", 1)[1].rstrip(")"))
     assert words[words.index("--root") + 1] == str(out / "masks")
-    assert words[words.index("--mask-values") + 1].startswith(str(out / "masks")) and words[-1] == "DATASET"
+    assert words[words.index("--mask-values") + 1].startswith(str(out / "masks"))
+    assert words[words.index("--out") + 1] == "DATASET" and words[-1] == "--coco"
 
 
 def test_overwrite_replaces_a_folder_of_everything_a_run_writes(cli, photos, tmp_path):
@@ -259,5 +260,6 @@ def test_the_summary_says_how_many_duplicate_masks_were_dropped(tmp_path) -> Non
 
     run = InspectionRun(out=tmp_path, category_dir=tmp_path / "masks" / "x", photos=3, instances=5)
     assert "; 5 instances\n" in run.describe()
+    assert "--out DATASET --coco)" in run.describe()  # the COCO files inspection.evaluate reads too
     run.duplicates, run.mask_iou = 4, 0.7
     assert "; 5 instances (4 duplicate masks dropped, --mask-iou 0.7)\n" in run.describe()

@@ -45,8 +45,8 @@ def test_summary_rows_split_the_images_and_name_the_ranking_used() -> None:
     assert rows["images (defect / good)"] == "5 (2 / 3)"
     assert rows["ground-truth instances / detections"] == "3 / 4"
     assert rows["mask AP by ranking score"] == (
-        "box 0.100, mask 0.300, product 0.200 (the best, mask, is used below; predictions.json's score is "
-        "--rank-by's)"
+        "box 0.100, mask 0.300, product 0.200 (--rank-by mask, predictions.json's score, is used below; "
+        "choose it on another split)"
     )
     assert rows["mask AP / AP50, any defect type (class-agnostic)"] == "0.350 / 0.750"
 
@@ -140,7 +140,7 @@ def test_the_summary_starts_with_the_operating_point_and_where_it_was_picked() -
     rows = summary_rows(metrics, {"conf": 0.0523411, "conf_from": "val", "conf_picked_accuracy": 0.9167})
     assert rows[0] == [
         "box threshold (operating point)",
-        "0.05234 (picked on the val split, defect-type accuracy there 0.917)",
+        "0.0523411 (picked on the val split, defect-type accuracy there 0.917)",
     ]
     metrics["image_level"]["conf"] = 0.25
     assert summary_rows(metrics, {"conf": 0.25})[0][1] == "0.25"
@@ -173,3 +173,24 @@ def test_gallery_pictures_and_photos_called_wrong_link_to_their_full_size_overla
     assert page.count("<a href") == 2 and "Click a picture for the full-size overlay" in page
     unlinked = html_report(metrics, {}, [GalleryItem("y", b"\xff\xd8")])
     assert "Click a picture" not in unlinked
+
+
+def test_the_masks_dropped_as_duplicates_are_counted_where_the_detections_are() -> None:
+    from pathlib import Path
+
+    from inspection.evaluate import summary
+
+    settings = {"duplicate_masks_dropped": 3, "mask_iou": 0.7}
+    rows = dict(summary_rows(figures(), settings))
+    assert rows["ground-truth instances / detections"] == "3 / 4 (3 duplicate masks dropped, --mask-iou 0.7)"
+    assert dict(summary_rows(figures(), {"duplicate_masks_dropped": 0}))[
+        "ground-truth instances / detections"
+    ] == ("3 / 4")
+    metrics = {**figures(), "settings": settings}
+    metrics["image_level"]["conf"] = 0.25
+    assert "3 ground-truth instances, 4 detections (3 duplicate masks dropped, --mask-iou 0.7)" in summary(
+        metrics, Path("out")
+    )
+    assert "whose mask duplicates a better one's (--mask-iou 0.7)" in operating_point(
+        {"conf": 0.25, "mask_iou": 0.7}
+    )

@@ -10,7 +10,7 @@ components of its masks) is prompted as a user would on the page, with zero-shot
 one click at its most interior pixel, its tight box, or both; SAM's three candidates are read
 out as the page does (at the photo's size) and either the preselected one (highest predicted IoU)
 or the one a user looking at them would pick (highest IoU with the truth) is kept. Each kept mask
-is then cleaned with the page's ``segmentation.annotate.specks.remove_specks`` (segment-anything's
+is then cleaned with the page's ``segmentation.specks.remove_specks`` (segment-anything's
 ``remove_small_regions``, holes then islands) at several areas in photo pixels. Reported per
 prompt, pick and area: mean IoU with the true instance, and how many instances it would export.
 """
@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 import torch
 
-from segmentation.annotate.specks import remove_specks
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import load_sam
 from segmentation.predict import decode, upscale_logits
+from segmentation.specks import remove_specks
 
 AREAS = (0, 16, 32, 64, 128, 256)
 #: True instances under this many pixels count as small (25 of hazelnut_toy's 54).

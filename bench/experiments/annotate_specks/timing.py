@@ -16,7 +16,7 @@ import time
 import numpy as np
 from segment_anything.utils.amg import remove_small_regions
 
-from segmentation.annotate.specks import DEFAULT_CELLS, min_region_area, remove_specks
+from segmentation.specks import DEFAULT_CELLS, min_region_area, remove_specks
 
 
 def whole_photo(mask: np.ndarray, area: float) -> np.ndarray:

@@ -6,7 +6,7 @@
 
 The same saved outputs as ``cascade_mask_nms/probe.py`` (its ``--work``), after its mask NMS at 0.7 (the
 cascade's default since): each mask loses its holes and islands under N of SAM's 256x256 logit cells
-(``segmentation.annotate.specks.remove_specks``, segment-anything's ``remove_small_regions``, the
+(``segmentation.specks.remove_specks``, segment-anything's ``remove_small_regions``, the
 annotation page's ``--speck-cells``), and is scored as there (mask AP, per-image IoU on defect photos).
 """
 
@@ -21,7 +21,7 @@ from probe import defect_iou, mask_ap, suppress  # cascade_mask_nms/probe.py, on
 from pycocotools.coco import COCO
 
 from converters.masks import mask_to_rle, rle_to_mask
-from segmentation.annotate.specks import min_region_area, remove_specks
+from segmentation.specks import min_region_area, remove_specks
 
 
 def without_specks(predictions: list[dict], cells: float) -> list[dict]:

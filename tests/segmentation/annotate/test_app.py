@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from converters.masks import read_mask, rle_to_mask
 from segmentation.annotate.errors import ConflictError
-from segmentation.annotate.specks import DEFAULT_CELLS
+from segmentation.specks import DEFAULT_CELLS
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -28,10 +28,10 @@ from segmentation.annotate.__main__ import (
     url_for,
 )
 from segmentation.annotate.session import AnnotationSession
-from segmentation.annotate.specks import DEFAULT_CELLS
 from segmentation.colour_head import ColourHead
 from segmentation.decoder_onnx import choose_runtime
 from segmentation.finetuned import save_decoder
+from segmentation.specks import DEFAULT_CELLS
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -18,7 +18,6 @@ from segmentation.annotate.predictor import (
     preview_size,
 )
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
-from segmentation.annotate.specks import DEFAULT_CELLS, remove_specks
 from segmentation.colour_head import ColourHead, box_window
 from segmentation.crops import (
     CropRule,
@@ -31,6 +30,7 @@ from segmentation.crops import (
 )
 from segmentation.embeddings import EmbeddingCache
 from segmentation.predict import predict_masks
+from segmentation.specks import DEFAULT_CELLS, remove_specks
 from segmentation.views import View
 
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segmentation.annotate.specks import _box_frame, min_region_area, remove_specks
+from segmentation.specks import _box_frame, min_region_area, remove_specks
 
 
 def test_small_islands_and_holes_go_and_large_ones_stay():
