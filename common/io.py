@@ -207,12 +207,17 @@ def load_torch(
     except Exception as error:
         # torch.save writes a zip file, or (legacy) a pickle stream, which opens with the PROTO
         # opcode 0x80; anything else (a text file) makes torch raise e.g. KeyError(174812789).
+        kind = torch_file_kind(path) if zipped else None
         if not zipped and _first_byte(path) != b"\x80" or isinstance(error, pickle.UnpicklingError):
-            reason = "not a torch file, or one that only loads by running pickled code"
+            # a torch file of another program's classes (a detector's best.pt as --sam) says what it is
+            reason = (
+                f"it is {kind}, not a {what}"
+                if kind
+                else ("not a torch file, or one that only loads by running pickled code")
+            )
         else:
             reason = one_line(str(error).strip().splitlines()[0] if str(error).strip() else error)
-        kind = torch_file_kind(path) if zipped else None
-        reason += f" (it is {kind})" if kind else ""
+            reason += f" (it is {kind})" if kind else ""
         raise UserError(f"cannot read {what} {path}: {reason}") from None
 
 
