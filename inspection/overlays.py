@@ -52,14 +52,24 @@ def draw_overlay(image: np.ndarray, inspection: Inspection) -> np.ndarray:
     scale = max(image.shape[1] / 640, 0.4)
     canvas = fill_masks(image, inspection)
     thickness = max(1, round(2 * scale))
-    for i in range(len(inspection) - 1, -1, -1):  # best outline, box and label last, on top, as the masks
+    for i in range(len(inspection) - 1, -1, -1):  # best outline and box last, on top, as the masks
         color = class_color(inspection.classes[i])
         outline(canvas, inspection.masks[i], OUTLINE, max(1, round(scale)))
         x1, y1, x2, y2 = (int(round(v)) for v in inspection.boxes[i])
         cv2.rectangle(canvas, (x1, y1), (max(x2 - 1, x1), max(y2 - 1, y1)), color, thickness)
+    placed: list[tuple[int, int, int, int]] = []
+    for i in range(len(inspection)):  # best first: a label that would cover a better one's is left out
         label = f"{inspection.names[i]} {inspection.scores[i]:.2f}"
-        _label(canvas, label, (x1, y1), color, scale)
+        corner = (int(round(inspection.boxes[i][0])), int(round(inspection.boxes[i][1])))
+        rect = label_rect(label, corner, scale)
+        if not any(_overlap(rect, other) for other in placed):
+            placed.append(rect)
+            _label(canvas, label, rect, class_color(inspection.classes[i]), scale)
     return np.vstack([title_bar(inspection, image.shape[1], scale), canvas])
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def fill_masks(image: np.ndarray, inspection: Inspection) -> np.ndarray:
@@ -103,15 +113,27 @@ def title_bar(inspection: Inspection, width: int, scale: float) -> np.ndarray:
     return bar
 
 
-def _label(canvas: np.ndarray, text: str, corner: tuple[int, int], color, scale: float) -> None:
-    """A filled label box above ``corner`` (inside the photo when the box touches its top)."""
-    font_scale, thickness = 0.45 * scale, max(1, round(scale))
+def _font(scale: float) -> tuple[float, int]:
+    return 0.45 * scale, max(1, round(scale))
+
+
+def label_rect(text: str, corner: tuple[int, int], scale: float) -> tuple[int, int, int, int]:
+    """``(x1, y1, x2, y2)`` of a label box above ``corner`` (inside the photo when it touches its top)."""
+    font_scale, thickness = _font(scale)
     (text_w, text_h), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
     x, y = corner
     top = y - text_h - baseline - 2
     if top < 0:
         top = y
-    cv2.rectangle(canvas, (x, top), (x + text_w + 2, top + text_h + baseline + 2), color, cv2.FILLED)
+    return x, top, x + text_w + 2, top + text_h + baseline + 2
+
+
+def _label(canvas: np.ndarray, text: str, rect: tuple[int, int, int, int], color, scale: float) -> None:
+    """A filled label box at ``rect`` (:func:`label_rect`) with ``text`` in white."""
+    font_scale, thickness = _font(scale)
+    (_, text_h), _ = cv2.getTextSize(text, _FONT, font_scale, thickness)
+    x1, y1, x2, y2 = rect
+    cv2.rectangle(canvas, (x1, y1), (x2, y2), color, cv2.FILLED)
     cv2.putText(
-        canvas, text, (x + 1, top + text_h + 1), _FONT, font_scale, (255, 255, 255), thickness, cv2.LINE_AA
+        canvas, text, (x1 + 1, y1 + text_h + 1), _FONT, font_scale, (255, 255, 255), thickness, cv2.LINE_AA
     )

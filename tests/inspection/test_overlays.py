@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,18 @@ def test_holes_are_not_outlined() -> None:
     photo = picture[picture.shape[0] - 40 :]
     assert tuple(photo[20, 10]) == OUTLINE  # the outer edge
     assert tuple(photo[20, 17]) != OUTLINE and tuple(photo[17, 20]) != OUTLINE  # around the hole: fill
+
+
+def test_a_label_that_would_cover_a_better_ones_is_left_out(monkeypatch) -> None:
+    import inspection.overlays as overlays
+
+    drawn = []
+    real = overlays._label
+    monkeypatch.setattr(
+        overlays, "_label", lambda canvas, text, *rest: (drawn.append(text), real(canvas, text, *rest))
+    )
+    masks = np.zeros((3, 200, 300), bool)
+    found = inspection_of(masks, [0, 1, 0])  # scores 0.9, 0.7, 0.5
+    boxes = np.array([[10, 50, 100, 150], [12, 52, 60, 90], [200, 50, 290, 150]], np.float32)
+    draw_overlay(np.zeros((200, 300, 3), np.uint8), replace(found, boxes=boxes))
+    assert drawn == ["class0 0.90", "class0 0.50"]  # the 0.7 box's label would sit on the 0.9 one's
