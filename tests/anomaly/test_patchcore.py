@@ -219,3 +219,9 @@ def test_to_tensor_enlarges_linearly_when_one_side_already_has_the_size() -> Non
     halves[:, 8:] = 255
     row = to_tensor([halves], 32)[0, 0, 5]
     assert row[15].item() == pytest.approx(0.25, abs=0.01) and row[16].item() == pytest.approx(0.75, abs=0.01)
+
+
+def test_to_tensor_makes_square_images_of_an_odd_size_too() -> None:
+    images = [np.zeros((40, 25, 3), np.uint8), np.full((10, 90, 3), 255, np.uint8)]
+    batch = to_tensor(images, 33)
+    assert batch.shape == (2, 3, 33, 33) and float(batch[1].min()) == 1.0

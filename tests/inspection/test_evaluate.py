@@ -409,3 +409,66 @@ def test_a_gallery_of_zero_shows_no_photo() -> None:
     assert gallery_items(items, 0) == []  # it showed every photo (items[-0:] is all of them)
     assert [record.image_id for record, _ in gallery_items(items, 1)] == [0, 4]
     assert len(gallery_items(items, 3)) == 5
+
+
+def record(name: str, iou: float) -> ImageRecord:
+    return ImageRecord(1, name, "stain", "stain", 0.9, iou, iou, iou, 0.9, 0.9, n_true=1, n_found=1)
+
+
+def test_the_gallery_is_the_worst_then_the_best_images() -> None:
+    from inspection.evaluate import gallery_items
+
+    items = [(record(name, iou), name.encode()) for name, iou in
+             [("c.png", 0.5), ("a.png", 0.9), ("e.png", 0.1), ("b.png", 0.7), ("d.png", 0.3)]]  # fmt: skip
+    chosen = gallery_items(items, 2)
+    assert [jpeg for _, jpeg in chosen] == [b"e.png", b"d.png", b"b.png", b"a.png"]  # worst first
+    assert [jpeg for _, jpeg in gallery_items(items[:4], 2)] == [b"e.png", b"c.png", b"b.png", b"a.png"]
+    ties = [(record(name, 0.5), name.encode()) for name in ("z.png", "m.png", "a.png")]
+    assert [jpeg for _, jpeg in gallery_items(ties, 1)] == [b"a.png", b"z.png"]  # ties: by name
+
+
+def test_the_truth_is_outlined_outside_its_holes_thicker_on_a_wide_photo() -> None:
+    from inspection.evaluate import TRUTH_COLOR, truth_overlay
+    from inspection.result import Inspection
+
+    photo = np.full((100, 640, 3), 90, np.uint8)
+    nothing = Inspection(
+        path=Path("p.png"), width=640, height=100, boxes=np.zeros((0, 4)), scores=np.zeros(0),
+        classes=np.zeros(0, int), names=[], masks=np.zeros((0, 100, 640), bool), mask_scores=np.zeros(0),
+        verdict="good", score=0.0,
+    )  # fmt: skip
+    truth = np.zeros((100, 640), bool)
+    truth[20:80, 100:300] = True
+    truth[40:60, 180:220] = False  # a hole
+    drawn = truth_overlay(photo, nothing, truth)
+    bar = drawn.shape[0] - 100
+    green = np.all(drawn[bar:] == TRUTH_COLOR, axis=2)
+    assert green[50, 100] and green[50, 101]  # 640 px wide: 2 px
+    assert not green[50, 179] and not green[50, 180] and not green[39, 200]  # the hole's edge
+
+
+def test_the_gallerys_thumbnails_are_the_overlays_320_px_wide(dataset, inspector) -> None:
+    from inspection.evaluate import thumbnail
+
+    small = cv2.imdecode(np.frombuffer(thumbnail(np.zeros((151, 400, 3), np.uint8)), np.uint8), 1)
+    assert small.shape == (121, 320, 3)  # 120.8 rounded
+    _, gallery = evaluate_split(inspector, load_split(dataset, "test"), progress=False)
+    picture = cv2.imdecode(np.frombuffer(gallery[0].jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape[1] == 320 and picture.shape[0] > 60 * 320 / 80  # the verdict bar above the photo
+
+
+def test_the_report_counts_the_duplicate_masks_dropped(cli, tmp_path, monkeypatch) -> None:
+    from tests.inspection.conftest import DoublingDetector
+
+    monkeypatch.setattr(evaluate_module, "load_detector", lambda weights: DoublingDetector())
+    out = tmp_path / "report"
+    assert cli("--out", out, "--overlays", "0") == 0
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert settings["duplicate_masks_dropped"] == 4  # each defect's one box, doubled
+
+
+def test_by_default_every_photo_gets_an_overlay() -> None:
+    from inspection.evaluate import EvaluateOptions, build_parser
+
+    parsed = build_parser().parse_args(["--detector", "d.pt", "--sam", "s.pt", "--data", "x", "--out", "o"])
+    assert parsed.overlays == EvaluateOptions.overlays == -1

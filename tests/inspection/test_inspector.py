@@ -19,7 +19,7 @@ from segmentation.finetuned import save_decoder
 from segmentation.predict import predict_masks
 from segmentation.specks import min_region_area, remove_specks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
-from tests.inspection.conftest import CLASS_NAMES, StubDetector
+from tests.inspection.conftest import CLASS_NAMES, DoublingDetector, StubDetector
 from tests.segmentation.conftest import build_tiny_sam
 
 
@@ -414,21 +414,6 @@ def test_the_detector_runs_at_its_training_size_unless_told(
     assert stub_detector.calls[0]["imgsz"] == used == inspector.settings["imgsz"]
 
 
-class DoublingDetector(StubDetector):
-    """Each box of the stub twice: the second a pixel smaller on the right, scored 0.05 lower."""
-
-    def predict(self, source, **settings):
-        results = super().predict(source, **settings)
-        for result in results:
-            boxes = result.boxes
-            smaller = boxes.xyxy.clone()
-            smaller[:, 2] -= 1
-            boxes.xyxy = torch.cat([boxes.xyxy, smaller])
-            boxes.conf = torch.cat([boxes.conf, boxes.conf - 0.05])
-            boxes.cls = torch.cat([boxes.cls, boxes.cls])
-        return results
-
-
 def test_a_mask_duplicating_a_better_ones_of_its_class_is_dropped_with_its_box(photos, tiny_sam):
     every = Inspector(DoublingDetector(), tiny_sam, mask_iou=1.0)(photos / "two.png")
     assert len(every) == 4 and every.masks.any(axis=(1, 2)).all()
@@ -443,4 +428,10 @@ def test_a_mask_duplicating_a_better_ones_of_its_class_is_dropped_with_its_box(p
     assert inspector.duplicates_dropped == 3  # counted over the photos
     assert np.array_equal(distinct.masks, every.masks[[0, 2]])
     assert np.array_equal(distinct.boxes, every.boxes[[0, 2]]) and distinct.mask_probs.shape[0] == 2
+    assert np.array_equal(distinct.mask_scores, every.mask_scores[[0, 2]])
     assert distinct.verdict == every.verdict == "scratch"
+
+
+def test_from_checkpoints_checks_the_mask_iou_before_loading(tmp_path):
+    with pytest.raises(UserError, match=r"--mask-iou must be in \[0, 1\], got 1.5"):
+        Inspector.from_checkpoints(tmp_path / "missing.pt", mask_iou=1.5)

@@ -79,3 +79,14 @@ def test_a_label_that_would_cover_a_better_ones_is_left_out(monkeypatch) -> None
     boxes = np.array([[10, 50, 100, 150], [12, 52, 60, 90], [200, 50, 290, 150]], np.float32)
     draw_overlay(np.zeros((200, 300, 3), np.uint8), replace(found, boxes=boxes))
     assert drawn == ["class0 0.90", "class0 0.50"]  # the 0.7 box's label would sit on the 0.9 one's
+
+
+def test_the_overlay_fills_the_masks_and_outlines_them_one_pixel_wide_on_a_small_photo() -> None:
+    image = np.full((40, 40, 3), 90, np.uint8)
+    masks = np.zeros((1, 40, 40), bool)
+    masks[0, 10:30, 10:30] = True
+    inspection = inspection_of(masks, [0])
+    picture = draw_overlay(image, inspection)
+    photo = picture[picture.shape[0] - 40 :]
+    assert np.array_equal(photo[20, 20], fill_masks(image, inspection)[20, 20])  # inside: filled
+    assert tuple(photo[20, 10]) == OUTLINE and tuple(photo[20, 11]) != OUTLINE  # 40 px wide: 1 px edge

@@ -263,3 +263,20 @@ def test_the_summary_says_how_many_duplicate_masks_were_dropped(tmp_path) -> Non
     assert "--out DATASET --coco)" in run.describe()  # the COCO files inspection.evaluate reads too
     run.duplicates, run.mask_iou = 4, 0.7
     assert "; 5 instances (4 duplicate masks dropped, --mask-iou 0.7)\n" in run.describe()
+
+
+def test_one_duplicate_mask_is_one_mask_and_the_iou_is_printed_short(tmp_path) -> None:
+    from inspection.predict import InspectionRun
+
+    run = InspectionRun(out=tmp_path, category_dir=tmp_path / "masks" / "x", photos=1, instances=1)
+    run.duplicates, run.mask_iou = 1, 0.0
+    assert "; 1 instances (1 duplicate mask dropped, --mask-iou 0)\n" in run.describe()
+
+
+def test_the_run_counts_the_duplicate_masks_it_dropped(cli, photos, tmp_path, monkeypatch, capsys) -> None:
+    import inspection.predict
+    from tests.inspection.conftest import DoublingDetector
+
+    monkeypatch.setattr(inspection.predict, "load_detector", lambda weights: DoublingDetector())
+    assert cli("--source", photos / "two.png", "--out", tmp_path / "out", "--overlays", "0") == 0
+    assert "(2 duplicate masks dropped, --mask-iou 0.7)" in capsys.readouterr().out

@@ -194,3 +194,62 @@ def test_the_masks_dropped_as_duplicates_are_counted_where_the_detections_are() 
     assert "whose mask duplicates a better one's (--mask-iou 0.7)" in operating_point(
         {"conf": 0.25, "mask_iou": 0.7}
     )
+
+
+def test_both_reports_give_the_threshold_where_it_was_picked(monkeypatch) -> None:
+    import inspection.report as report
+    from inspection.report import html_report, markdown
+
+    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):
+        monkeypatch.setattr(report, figure, lambda *args: b"")
+    metrics = {
+        **figures(),
+        "image_level": {
+            **figures()["image_level"],
+            "labels": ["good", "scratch"],
+            "matrix": [[1, 0], [0, 1]],
+        },
+    }
+    settings = {"conf": 0.25, "conf_from": "val", "conf_picked_accuracy": 0.9167}
+    picked = "(picked on the val split, defect-type accuracy there 0.917)"
+    assert picked in markdown(metrics, settings) and picked in html_report(metrics, settings, [])
+
+
+def test_the_links_of_the_photos_called_wrong_follow_their_rows() -> None:
+    from inspection.report import wrong_links, wrong_rows
+
+    right, low, high = (
+        photo("r.png", "scratch", "scratch", 0.9, 0.8),
+        photo("l.png", "stain", "good", 0.1, 0.0),
+        photo("h.png", "good", "scratch", 0.7, 0.0),
+    )
+    right["overlay"], low["overlay"], high["overlay"] = "overlays/r.jpg", "overlays/l.jpg", None
+    metrics = {"photos": [right, low, high]}
+    assert [row[0] for row in wrong_rows(metrics)] == ["h.png", "l.png"]
+    assert wrong_links(metrics) == [None, "overlays/l.jpg"]  # not the right photo's, most confident first
+
+
+def test_an_empty_link_links_nowhere(monkeypatch) -> None:
+    import inspection.report as report
+    from inspection.report import GalleryItem, html_report
+
+    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):
+        monkeypatch.setattr(report, figure, lambda *args: b"")
+    metrics = {
+        **figures(),
+        "image_level": {
+            **figures()["image_level"],
+            "labels": ["good", "scratch"],
+            "matrix": [[1, 0], [0, 1]],
+        },
+    }
+    page = html_report(metrics, {}, [GalleryItem("x<1>.png: IoU 0.5", b"\xff\xd8", "")])
+    assert "<a href" not in page and "Click a picture" not in page
+    assert "<figcaption>x&lt;1&gt;.png: IoU 0.5</figcaption>" in page
+
+
+def test_the_threshold_comes_from_the_settings_when_the_metrics_lack_it() -> None:
+    metrics = figures()
+    metrics["image_level"].pop("conf", None)
+    assert summary_rows(metrics, {"conf": 0.3})[0][1] == "0.3"
+    assert summary_rows(metrics)[0][1] == "-"

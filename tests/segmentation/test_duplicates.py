@@ -44,3 +44,9 @@ def test_masks_of_other_classes_and_dropped_masks_suppress_nothing() -> None:
     assert distinct_masks(masks, np.array([0, 1, 0, 0]), 0.7).tolist() == [0, 1, 3]
     assert distinct_masks(masks[:1], np.zeros(1), 0.0).tolist() == [0]
     assert distinct_masks(masks[:0], np.zeros(0), 0.7).tolist() == []
+
+
+def test_a_mask_is_dropped_by_any_kept_mask_of_its_class_not_only_by_all_of_them() -> None:
+    masks = squares((0, 0, 10, 10), (10, 0, 20, 10), (0, 0, 10, 9))
+    # the first two are apart, both kept; the third overlaps the first 0.9 and the second not at all
+    assert distinct_masks(masks, np.zeros(3), 0.7).tolist() == [0, 1]

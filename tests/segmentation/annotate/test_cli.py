@@ -21,6 +21,7 @@ from common.errors import UserError
 from segmentation.annotate.__main__ import (
     bind,
     check_counts,
+    check_review_options,
     is_loopback,
     main,
     parse_port,
@@ -30,6 +31,7 @@ from segmentation.annotate.__main__ import (
 from segmentation.annotate.session import AnnotationSession
 from segmentation.colour_head import ColourHead
 from segmentation.decoder_onnx import choose_runtime
+from segmentation.duplicates import MASK_IOU
 from segmentation.finetuned import save_decoder
 from segmentation.specks import DEFAULT_CELLS
 
@@ -239,6 +241,7 @@ def test_an_impossible_onnx_runtime_is_one_clear_error(device, missing, message)
         (["--conf", "0.3"], "--conf only applies with --detector WEIGHTS"),
         (["--mask-iou", "0.5"], "--mask-iou only applies with --detector WEIGHTS"),
         (["--detector", "best.pt", "--mask-iou", "1.5"], "--mask-iou must be in [0, 1], got 1.5"),
+        (["--detector", "best.pt", "--mask-iou", "nan"], "--mask-iou must be in [0, 1], got nan"),
         (["--tile", "320", "--imgsz", "320"], "--imgsz and --tile only apply with --detector WEIGHTS"),
         (
             ["--proposals", "p.json", "--detector", "best.pt"],
@@ -424,3 +427,22 @@ def test_a_colour_head_with_crops_is_one_error_line(photos, tmp_path, capsys, se
     assert not (tmp_path / "out").exists()
     app = serve_page([*args, "--no-colour-head"])  # crops without the head: fine
     assert app.state.predictor.colour_head is None and app.state.predictor.crops is not None
+
+
+@pytest.mark.parametrize("mask_iou", [0.0, 1.0])
+def test_a_mask_iou_of_0_or_1_is_accepted(mask_iou):
+    args = argparse.Namespace(
+        export=False, proposals=None, detector="best.pt", conf=None, imgsz=None, tile=None, mask_iou=mask_iou
+    )
+    check_review_options(args)  # 1: every box's mask; 0: no two masks of a class overlap at all
+
+
+def test_the_command_passes_the_mask_iou_to_the_detectors_proposals(
+    photos, tmp_path, serve_page, red_detector, monkeypatch
+):
+    from segmentation.annotate import detector as detector_module
+
+    monkeypatch.setattr(detector_module, "load_yolo_detector", lambda weights, **settings: red_detector)
+    args = [*page_args(photos[0], tmp_path), "--classes", "scratch", "dent", "--detector", "red.pt"]
+    assert serve_page([*args, "--mask-iou", "0.4"]).state.context.detector.mask_iou == 0.4
+    assert serve_page(args).state.context.detector.mask_iou == MASK_IOU

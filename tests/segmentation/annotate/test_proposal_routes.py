@@ -359,3 +359,32 @@ def test_a_stain_boxed_twice_is_proposed_once(photos, tmp_path, colour_sam, red_
     with TestClient(app) as client:
         detail = post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})
     assert [p["score"] for p in detail["proposals"]] == pytest.approx(scores)
+
+
+class DoubledAsTheOtherClass(Doubled):
+    """:class:`Doubled`, the second box of each pair of the other class."""
+
+    def __call__(self, image):
+        from detection.detections import ImageDetections
+
+        found = super().__call__(image)
+        half = len(found.classes) // 2
+        classes = np.concatenate([found.classes[:half], 1 - found.classes[half:]])
+        return ImageDetections(boxes=found.boxes, scores=found.scores, classes=classes)
+
+
+def test_a_stain_boxed_twice_as_two_classes_is_proposed_as_both(photos, tmp_path, colour_sam, red_detector):
+    from segmentation.annotate.app import create_app
+    from segmentation.annotate.session import AnnotationSession
+    from segmentation.embeddings import EmbeddingCache
+
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=CLASSES)
+    cache = EmbeddingCache(tmp_path / "embeddings", colour_sam, model_name="test")
+    app = create_app(
+        session, colour_sam, cache=cache, model_name="test", prefetch=0,
+        detector=DoubledAsTheOtherClass(red_detector), mask_iou=0.7,
+    )  # fmt: skip
+    with TestClient(app) as client:
+        detail = post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})
+    assert [p["score"] for p in detail["proposals"]] == pytest.approx([0.9, 0.85, 0.8, 0.75])
