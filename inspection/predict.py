@@ -116,7 +116,7 @@ class InspectionRun:
         lines = [
             f"inspected {self.photos} photo{'' if self.photos == 1 else 's'} in {self.seconds:.1f} s "
             f"({per_photo:.2f} s/photo): {calls}; "
-            f"{self.instances} instances"
+            f"{self.instances} instance{'' if self.instances == 1 else 's'}"
             f"{dropped_note({'duplicate_masks_dropped': self.duplicates, 'mask_iou': self.mask_iou})}",
             f"  predictions   {self.out / PREDICTIONS_FILE}  (COCO results, score = {self.rank_by} score)",
             f"  images        {self.out / IMAGES_FILE}  (verdict and score per photo)",

@@ -270,7 +270,7 @@ def test_one_duplicate_mask_is_one_mask_and_the_iou_is_printed_short(tmp_path) -
 
     run = InspectionRun(out=tmp_path, category_dir=tmp_path / "masks" / "x", photos=1, instances=1)
     run.duplicates, run.mask_iou = 1, 0.0
-    assert "; 1 instances (1 duplicate mask dropped, --mask-iou 0)\n" in run.describe()
+    assert "; 1 instance (1 duplicate mask dropped, --mask-iou 0)\n" in run.describe()
 
 
 def test_the_run_counts_the_duplicate_masks_it_dropped(cli, photos, tmp_path, monkeypatch, capsys) -> None:

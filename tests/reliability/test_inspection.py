@@ -136,7 +136,7 @@ def test_real_models_end_to_end(checkpoints, photos, tmp_path):
     args = ["--model", "vit_t", "--imgsz", "64", "--conf", "0", "--max-det", "2", "--device", "cpu"]
     result = inspect_cli(checkpoints, photos / "a.png", out, *args, env=env, sam=sam)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "inspected 1 photos" in result.stdout
+    assert "inspected 1 photo in" in result.stdout
     (image,) = json.loads((out / "images.json").read_text())["images"]
     assert (image["file_name"], image["width"], image["height"]) == ("a.png", 64, 48)
     predictions = json.loads((out / "predictions.json").read_text())
