@@ -149,6 +149,15 @@ def wrong_section(metrics: Mapping) -> tuple[str, list[list[str]]]:
     )
 
 
+def report_title(settings: Mapping) -> str:
+    """``Inspection of <data> (<split> split) by <detector>``: the detector's last three path parts
+    (``<run>/weights/best.pt``), so two reports on one split tell their detectors apart."""
+    title = f"Inspection of {settings.get('data', '?')} ({settings.get('split', '?')} split)"
+    if settings.get("detector"):
+        title += f" by {'/'.join(Path(str(settings['detector'])).parts[-3:])}"
+    return title
+
+
 def confusion_table(level: Mapping) -> str:
     labels = level["labels"]
     rows = [
@@ -160,7 +169,7 @@ def confusion_table(level: Mapping) -> str:
 def markdown(metrics: Mapping, settings: Mapping) -> str:
     """``report.md``: settings, headline figures, the per-class table and the confusion matrix."""
     lines = [
-        f"# Inspection of {settings.get('data', '?')} ({settings.get('split', '?')} split)",
+        f"# {report_title(settings)}",
         "",
         "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings.items()),
         "",
@@ -215,7 +224,8 @@ def pr_figure(metrics: Mapping) -> bytes:
     for axis, label, curve, colour in curves:
         axis.plot(curve["recall"], curve["precision"], label=label, color=colour)
     for axis, title in ((left, "box PR @ IoU 0.5"), (right, "mask PR @ IoU 0.5")):
-        axis.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+        # up to 1.05: a curve at precision 1 (the oracle's, often) would lie on the frame
+        axis.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.05))
         axis.legend(loc="lower left", fontsize=8)
     return _png(figure)
 
@@ -342,7 +352,7 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         f"<figcaption>{html.escape(item.caption)}</figcaption></figure>"
         for item in gallery
     )
-    title = f"Inspection of {settings.get('data', '?')} ({settings.get('split', '?')} split)"
+    title = report_title(settings)
     sentence, wrong = wrong_section(metrics)
     wrong_table = _html_table(WRONG_HEADER, wrong, wrong_links(metrics)) if wrong else ""
     return (

@@ -253,3 +253,11 @@ def test_the_threshold_comes_from_the_settings_when_the_metrics_lack_it() -> Non
     metrics["image_level"].pop("conf", None)
     assert summary_rows(metrics, {"conf": 0.3})[0][1] == "0.3"
     assert summary_rows(metrics)[0][1] == "-"
+
+
+def test_the_title_names_the_split_and_the_detectors_run() -> None:
+    from inspection.report import report_title
+
+    settings = {"data": "datasets/nut", "split": "test", "detector": "/x/runs/detect/f0/weights/best.pt"}
+    assert report_title(settings) == "Inspection of datasets/nut (test split) by f0/weights/best.pt"
+    assert report_title({"data": "d", "split": "val"}) == "Inspection of d (val split)"
