@@ -59,7 +59,7 @@ from segmentation.duplicates import MASK_IOU, distinct_masks
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
 from segmentation.evaluate import resolve_device
 from segmentation.predict import decode, upscale_logits
-from segmentation.specks import DEFAULT_CELLS, SAM_GRID, check_speck_cells, min_region_area, remove_specks
+from segmentation.specks import DEFAULT_CELLS, check_speck_cells, without_specks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
 
@@ -290,11 +290,8 @@ class Inspector:
         )
 
     def without_specks(self, masks: np.ndarray) -> np.ndarray:
-        """``(N, H, W)`` masks less their islands and holes under ``speck_cells`` cells (a new array)."""
-        if self.speck_cells <= 0 or not len(masks):
-            return masks
-        area = min_region_area(self.speck_cells, max(masks.shape[1:]), SAM_GRID)
-        return np.stack([remove_specks(mask, area) for mask in masks])
+        """``(N, H, W)`` masks less their islands and holes under ``speck_cells`` cells."""
+        return without_specks(masks, self.speck_cells)
 
     def inspect_many(self, paths: Iterable[str | Path], *, progress: bool = True) -> Iterator[Inspection]:
         """One :class:`Inspection` per path, in order, made as they are asked for (nothing is kept)."""

@@ -40,6 +40,18 @@ def min_region_area(cells: float, side: int, grid: int) -> float:
     return cells * (side / grid) ** 2
 
 
+def without_specks(masks: np.ndarray, cells: float, grid: int = SAM_GRID) -> np.ndarray:
+    """``(N, H, W)`` bool masks of one frame less their islands and holes under ``cells`` logit cells.
+
+    The frame's long side spans the ``grid`` cells of SAM's low-resolution logits (the padded input
+    square's); ``cells <= 0`` or no masks: ``masks`` as they are, else a new array.
+    """
+    if cells <= 0 or not len(masks):
+        return masks
+    area = min_region_area(cells, max(masks.shape[1:]), grid)
+    return np.stack([remove_specks(mask, area) for mask in masks])
+
+
 def remove_specks(mask: np.ndarray, min_area: float) -> np.ndarray:
     """``mask`` (bool) without holes and islands of fewer than ``min_area`` pixels (0: unchanged).
 

@@ -57,7 +57,7 @@ from segmentation.crops import CropRule, Window, box_to_window, paste_mask, scal
 from segmentation.decoder_onnx import OnnxDecoder
 from segmentation.embeddings import ImageEmbedding, load_rgb
 from segmentation.predict import decode, upscale_logits
-from segmentation.specks import DEFAULT_CELLS, min_region_area, remove_specks
+from segmentation.specks import DEFAULT_CELLS, without_specks
 
 #: Points alone (no box) show first the best-scored candidate under this fraction of the photo.
 CLICK_MAX_FRACTION = 0.1
@@ -526,10 +526,7 @@ class InteractivePredictor:
 
         The frame's long side spans the low-resolution logits' side (the padded input square's).
         """
-        if self.speck_cells <= 0:
-            return masks
-        area = min_region_area(self.speck_cells, max(masks.shape[1:]), low_res.shape[-1])
-        return np.stack([remove_specks(mask, area) for mask in masks])
+        return without_specks(masks, self.speck_cells, low_res.shape[-1])
 
     def _head_pixels(self, path: Path | None, size: tuple[int, int], *, boxes: int) -> np.ndarray | None:
         """The ``(H, W, 3)`` uint8 RGB photo the colour head needs for ``boxes`` boxes; None without a head.
