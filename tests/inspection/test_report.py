@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from inspection.report import HEADER, _html_table, class_rows, operating_point, summary_rows
 
 
@@ -29,6 +31,21 @@ def figures() -> dict:
         "pixel": {"auroc": 0.95, "aupro": 0.8},
         "image_level": {"accuracy": 0.8, "balanced_accuracy": 0.75, "auroc": 0.9},
     }
+
+
+@pytest.fixture
+def no_figures(monkeypatch) -> None:
+    """report.html without its matplotlib figures (they need more metrics than these tests make)."""
+    import inspection.report as report
+
+    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):
+        monkeypatch.setattr(report, figure, lambda *args: b"")
+
+
+def page_figures(matrix: list[list[int]], **extra) -> dict:
+    """:func:`figures` with a good/scratch confusion ``matrix`` (what report.html draws) and ``extra``."""
+    level = {**figures()["image_level"], "labels": ["good", "scratch"], "matrix": matrix}
+    return {**figures(), "image_level": level, **extra}
 
 
 def test_class_rows_take_the_reported_ranking_and_end_with_all_classes() -> None:
@@ -108,25 +125,16 @@ def test_the_photos_called_wrong_are_listed_most_confident_first() -> None:
     )
 
 
-def test_both_reports_carry_the_list_of_photos_called_wrong(monkeypatch) -> None:
-    import inspection.report as report
+def test_both_reports_carry_the_list_of_photos_called_wrong(no_figures) -> None:
     from inspection.report import html_report, markdown
 
-    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):  # their figures need more metrics
-        monkeypatch.setattr(report, figure, lambda *args: b"")
-
-    metrics = {
-        **figures(),
-        "image_level": {
-            **figures()["image_level"],
-            "labels": ["good", "scratch"],
-            "matrix": [[1, 1], [0, 1]],
-        },
-        "photos": [
+    metrics = page_figures(
+        [[1, 1], [0, 1]],
+        photos=[
             photo("b<1>.png", "good", "scratch", 0.6, 0.0),
             photo("a.png", "scratch", "scratch", 0.9, 0.8),
         ],
-    }
+    )
     assert "1 of 2 photos called wrong" in markdown(
         metrics, {}
     ) and "| b<1>.png | good | scratch |" in markdown(metrics, {})
@@ -147,24 +155,13 @@ def test_the_summary_starts_with_the_operating_point_and_where_it_was_picked() -
     assert summary_rows(metrics)[0][1] == "0.25"  # the metrics' own, without settings
 
 
-def test_gallery_pictures_and_photos_called_wrong_link_to_their_full_size_overlays(monkeypatch) -> None:
-    import inspection.report as report
+def test_gallery_pictures_and_photos_called_wrong_link_to_their_full_size_overlays(no_figures) -> None:
     from inspection.report import GalleryItem, html_report
 
-    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):
-        monkeypatch.setattr(report, figure, lambda *args: b"")
     wrong = [photo("a b.png", "good", "scratch", 0.6, 0.0), photo("c.png", "stain", "good", 0.1, 0.0)]
     wrong[0]["overlay"] = "overlays/a b.jpg"
     wrong[1]["overlay"] = None  # not drawn (--overlays 1): no link
-    metrics = {
-        **figures(),
-        "image_level": {
-            **figures()["image_level"],
-            "labels": ["good", "scratch"],
-            "matrix": [[1, 1], [0, 1]],
-        },
-        "photos": wrong,
-    }
+    metrics = page_figures([[1, 1], [0, 1]], photos=wrong)
     gallery = [GalleryItem("x", b"\xff\xd8", "overlays/x#1.jpg"), GalleryItem("y", b"\xff\xd8")]
     page = html_report(metrics, {}, gallery)
     assert '<td><a href="overlays/a%20b.jpg" target="_blank">a b.png</a></td>' in page
@@ -196,20 +193,10 @@ def test_the_masks_dropped_as_duplicates_are_counted_where_the_detections_are() 
     )
 
 
-def test_both_reports_give_the_threshold_where_it_was_picked(monkeypatch) -> None:
-    import inspection.report as report
+def test_both_reports_give_the_threshold_where_it_was_picked(no_figures) -> None:
     from inspection.report import html_report, markdown
 
-    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):
-        monkeypatch.setattr(report, figure, lambda *args: b"")
-    metrics = {
-        **figures(),
-        "image_level": {
-            **figures()["image_level"],
-            "labels": ["good", "scratch"],
-            "matrix": [[1, 0], [0, 1]],
-        },
-    }
+    metrics = page_figures([[1, 0], [0, 1]])
     settings = {"conf": 0.25, "conf_from": "val", "conf_picked_accuracy": 0.9167}
     picked = "(picked on the val split, defect-type accuracy there 0.917)"
     assert picked in markdown(metrics, settings) and picked in html_report(metrics, settings, [])
@@ -229,20 +216,10 @@ def test_the_links_of_the_photos_called_wrong_follow_their_rows() -> None:
     assert wrong_links(metrics) == [None, "overlays/l.jpg"]  # not the right photo's, most confident first
 
 
-def test_an_empty_link_links_nowhere(monkeypatch) -> None:
-    import inspection.report as report
+def test_an_empty_link_links_nowhere(no_figures) -> None:
     from inspection.report import GalleryItem, html_report
 
-    for figure in ("pr_figure", "class_bars_figure", "confusion_figure"):
-        monkeypatch.setattr(report, figure, lambda *args: b"")
-    metrics = {
-        **figures(),
-        "image_level": {
-            **figures()["image_level"],
-            "labels": ["good", "scratch"],
-            "matrix": [[1, 0], [0, 1]],
-        },
-    }
+    metrics = page_figures([[1, 0], [0, 1]])
     page = html_report(metrics, {}, [GalleryItem("x<1>.png: IoU 0.5", b"\xff\xd8", "")])
     assert "<a href" not in page and "Click a picture" not in page
     assert "<figcaption>x&lt;1&gt;.png: IoU 0.5</figcaption>" in page
