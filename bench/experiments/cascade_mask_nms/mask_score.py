@@ -14,8 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-from probe import defect_iou, mask_ap, suppress  # this folder's probe.py
+from probe import defect_iou, fold_summary, mask_ap, print_summary, suppress  # this folder's probe.py
 from pycocotools.coco import COCO
 
 
@@ -38,20 +37,10 @@ def main() -> None:
                 for floor in per:
                     kept = [entry for entry in base if entry["mask_score"] >= floor]
                     per[floor].append((mask_ap(truth, kept), defect_iou(truth, kept), len(kept)))
-            ref = np.array([f[:2] for f in per[0.0]])
             for floor, figures in per.items():
-                values = np.array([f[:2] for f in figures])
-                delta = values - ref
                 key = f"{model} conf {conf} mask_score >= {floor:g}"
-                summary[key] = {
-                    "mask_ap": round(float(values[:, 0].mean()), 4),
-                    "iou_defect": round(float(values[:, 1].mean()), 4),
-                    "delta_mask_ap_per_fold": [round(float(d), 4) for d in delta[:, 0]],
-                    "delta_iou_per_fold": [round(float(d), 4) for d in delta[:, 1]],
-                    "instances": sum(f[2] for f in figures),
-                }
-                print(f"{key:34s} mask AP {values[:, 0].mean():.4f} (Δ {delta[:, 0].mean():+.4f})  "
-                      f"IoU {values[:, 1].mean():.4f} (Δ {delta[:, 1].mean():+.4f})", flush=True)  # fmt: skip
+                summary[key] = fold_summary(figures, per[0.0])
+                print_summary(key, summary[key])
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
 
 

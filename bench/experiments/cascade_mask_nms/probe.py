@@ -8,47 +8,54 @@ and per fold, detector (YOLO11n, YOLOE-11n) and threshold (0.25, picked on val) 
 ``predictions.json`` on the test fold (``eval/f<k>_<model>_<conf>_plain``; ``--regions``: ``..._regions``,
 PatchCore's regions added as boxes of class ``anomaly``, which no ground-truth category scores). Each
 image's instances, best box score first, drop every later one of the same class whose mask overlaps a kept
-one by mask IoU above T (or, with ``containment``, by more than T of its own area). Scored with
-pycocotools' COCOeval (segm, per class, AP@[.50:.95] as the report's mask AP) and the per-image IoU of the
+one by mask IoU above T (or, with ``containment``, by more than T of its own area). Scored with COCOeval
+through ``converters.cocoeval`` (segm, AP@[.50:.95]: the report's mask AP) and the per-image IoU of the
 defect images (union of the masks), before and after, on the same predictions: no model runs. ``--demo
-FOLDER TRUTH`` scores one more split the same way (``make demo``'s ``runs/demo/inspect/test`` against its
+FOLDER TRUTH`` scores one more split the same way (``make demo``'s cascade run with ``--mask-iou 1
+--speck-cells 0``: as it was before the change; truth
 ``runs/demo/synthetic_nut/annotations/instances_test.json``), into the output's ``demo``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
+
+from converters.cocoeval import precision_table
+from segmentation.duplicates import distinct
 
 
 def suppress(predictions: list[dict], threshold: float, containment: bool) -> list[dict]:
-    """Greedy mask NMS per image and class, by ``score`` (the box score)."""
+    """Greedy mask NMS per image and class, by ``score`` (the box score): by mask IoU the package's own
+    (``segmentation.duplicates.distinct``, the cascade's ``--mask-iou``), or by the share of a mask
+    inside a kept one (``containment``, tried here only)."""
     kept: list[dict] = []
     by_image: dict[int, list[dict]] = {}
     for entry in predictions:
         by_image.setdefault(entry["image_id"], []).append(entry)
     for entries in by_image.values():
+        entries = sorted(entries, key=lambda e: -e["score"])
+        if not containment:
+            rles = [e["segmentation"] for e in entries]
+            kept += [entries[i] for i in distinct(rles, [e["category_id"] for e in entries], threshold)]
+            continue
         chosen: list[dict] = []
-        for entry in sorted(entries, key=lambda e: -e["score"]):
+        for entry in entries:
             same = [c for c in chosen if c["category_id"] == entry["category_id"]]
-            if same and overlap(entry, same, containment) > threshold:
-                continue
-            chosen.append(entry)
+            if not same or contained(entry, same) <= threshold:
+                chosen.append(entry)
         kept += chosen
     return kept
 
 
-def overlap(entry: dict, others: list[dict], containment: bool) -> float:
+def contained(entry: dict, others: list[dict]) -> float:
+    """The largest share of ``entry``'s mask inside one of ``others``' (1 for an empty mask)."""
     rle = entry["segmentation"]
-    if not containment:
-        return float(np.max(mask_utils.iou([rle], [o["segmentation"] for o in others], [0] * len(others))))
     area = float(mask_utils.area(rle))
     if area == 0:
         return 1.0
@@ -57,17 +64,10 @@ def overlap(entry: dict, others: list[dict], containment: bool) -> float:
 
 
 def mask_ap(truth: COCO, predictions: list[dict]) -> float:
+    """Mask AP@[.50:.95] as the report's (``converters.cocoeval``, 300 detections per image)."""
     if not predictions:
         return 0.0
-    results = truth.loadRes(copy.deepcopy(predictions))
-    evaluation = COCOeval(truth, results, "segm")
-    evaluation.params.maxDets = [1, 10, 300]
-    evaluation.evaluate()
-    evaluation.accumulate()
-    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # T, R, K at area all, maxDets 300
-    per_class = [precision[:, :, k] for k in range(precision.shape[2])]
-    aps = [float(np.mean(p[p > -1])) for p in per_class if (p > -1).any()]
-    return float(np.mean(aps)) if aps else 0.0
+    return precision_table(truth.dataset, predictions, iou_type="segm", max_det=300).ap()
 
 
 def defect_iou(truth: COCO, predictions: list[dict]) -> float:
@@ -87,6 +87,28 @@ def defect_iou(truth: COCO, predictions: list[dict]) -> float:
         union = (true | found).sum()
         scores.append((true & found).sum() / union if union else 1.0)
     return float(np.mean(scores))
+
+
+def fold_summary(figures: list[tuple[float, float, int]], reference: list[tuple[float, float, int]]) -> dict:
+    """Mean and std over the folds of ``(mask AP, per-image IoU, instances)``, and each fold's change
+    from ``reference`` (the same folds without the variant)."""
+    values = np.array([f[:2] for f in figures])
+    delta = values - np.array([f[:2] for f in reference])
+    return {
+        "mask_ap": [round(float(values[:, 0].mean()), 4), round(float(values[:, 0].std()), 4)],
+        "iou_defect": [round(float(values[:, 1].mean()), 4), round(float(values[:, 1].std()), 4)],
+        "delta_mask_ap_per_fold": [round(float(d), 4) for d in delta[:, 0]],
+        "delta_iou_per_fold": [round(float(d), 4) for d in delta[:, 1]],
+        "instances": sum(f[2] for f in figures),
+    }
+
+
+def print_summary(key: str, summary: dict) -> None:
+    ap, iou = summary["mask_ap"], summary["iou_defect"]
+    d_ap, d_iou = np.array(summary["delta_mask_ap_per_fold"]), np.array(summary["delta_iou_per_fold"])
+    print(f"{key:34s} mask AP {ap[0]:.3f}±{ap[1]:.3f} (Δ {d_ap.mean():+.3f}, folds up {int((d_ap > 0).sum())}"
+          f"/down {int((d_ap < 0).sum())})  IoU {iou[0]:.3f} (Δ {d_iou.mean():+.3f})  "
+          f"instances {summary['instances']}", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -118,23 +140,10 @@ def main() -> None:
                     rows.append({"model": model, "conf": conf, "fold": fold, "variant": name,
                                  "mask_ap": round(figures[0], 4), "iou_defect": round(figures[1], 4),
                                  "instances": figures[2]})  # fmt: skip
-            base = np.array([f[:2] for f in per_variant["none"]])
             for name, figures in per_variant.items():
-                values = np.array([f[:2] for f in figures])
-                delta = values - base
                 key = f"{model} conf {conf} {name}"
-                summary[key] = {
-                    "mask_ap": [round(float(values[:, 0].mean()), 4), round(float(values[:, 0].std()), 4)],
-                    "iou_defect": [round(float(values[:, 1].mean()), 4), round(float(values[:, 1].std()), 4)],
-                    "delta_mask_ap_per_fold": [round(float(d), 4) for d in delta[:, 0]],
-                    "delta_iou_per_fold": [round(float(d), 4) for d in delta[:, 1]],
-                    "instances": sum(f[2] for f in figures),
-                }
-                print(f"{key:32s} mask AP {values[:, 0].mean():.3f}±{values[:, 0].std():.3f} "
-                      f"(Δ {delta[:, 0].mean():+.3f}, folds up {int((delta[:, 0] > 0).sum())}/down "
-                      f"{int((delta[:, 0] < 0).sum())})  IoU {values[:, 1].mean():.3f} "
-                      f"(Δ {delta[:, 1].mean():+.3f})"
-                      f"  instances {summary[key]['instances']}", flush=True)  # fmt: skip
+                summary[key] = fold_summary(figures, per_variant["none"])
+                print_summary(key, summary[key])
     demo = {}
     if args.demo:
         truth = COCO(str(args.demo[1]))

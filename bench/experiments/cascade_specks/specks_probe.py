@@ -16,21 +16,25 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-from probe import defect_iou, mask_ap, suppress  # cascade_mask_nms/probe.py, on PYTHONPATH
+from probe import (  # cascade_mask_nms/probe.py, on PYTHONPATH
+    defect_iou,
+    fold_summary,
+    mask_ap,
+    print_summary,
+    suppress,
+)
 from pycocotools.coco import COCO
 
 from converters.masks import mask_to_rle, rle_to_mask
-from segmentation.specks import min_region_area, remove_specks
+from segmentation.specks import without_specks
 
 
-def without_specks(predictions: list[dict], cells: float) -> list[dict]:
-    cleaned = []
-    for entry in predictions:
-        mask = rle_to_mask(entry["segmentation"])
-        area = min_region_area(cells, max(mask.shape), 256)
-        cleaned.append({**entry, "segmentation": mask_to_rle(remove_specks(mask, area))})
-    return cleaned
+def cleaned(predictions: list[dict], cells: float) -> list[dict]:
+    """Each prediction's mask less its specks (``segmentation.specks.without_specks``, the cascade's)."""
+    return [
+        {**e, "segmentation": mask_to_rle(without_specks(rle_to_mask(e["segmentation"])[None], cells)[0])}
+        for e in predictions
+    ]
 
 
 def main() -> None:
@@ -50,21 +54,12 @@ def main() -> None:
                 folder = args.work / "eval" / f"f{fold}_{model}_{conf}_plain"
                 base = suppress(json.loads((folder / "predictions.json").read_text()), 0.7, False)
                 for cells in per:
-                    kept = base if cells == 0 else without_specks(base, cells)
-                    per[cells].append((mask_ap(truth, kept), defect_iou(truth, kept)))
-            ref = np.array(per[0.0])
+                    kept = base if cells == 0 else cleaned(base, cells)
+                    per[cells].append((mask_ap(truth, kept), defect_iou(truth, kept), len(kept)))
             for cells, figures in per.items():
-                values = np.array(figures)
-                delta = values - ref
                 key = f"{model} conf {conf} cells {cells:g}"
-                summary[key] = {
-                    "mask_ap": round(float(values[:, 0].mean()), 4),
-                    "iou_defect": round(float(values[:, 1].mean()), 4),
-                    "delta_mask_ap_per_fold": [round(float(d), 4) for d in delta[:, 0]],
-                    "delta_iou_per_fold": [round(float(d), 4) for d in delta[:, 1]],
-                }
-                print(f"{key:28s} mask AP {values[:, 0].mean():.4f} (Δ {delta[:, 0].mean():+.4f})  "
-                      f"IoU {values[:, 1].mean():.4f} (Δ {delta[:, 1].mean():+.4f})", flush=True)  # fmt: skip
+                summary[key] = fold_summary(figures, per[0.0])
+                print_summary(key, summary[key])
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
 
 
