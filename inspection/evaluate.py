@@ -371,9 +371,8 @@ def evaluate(options: EvaluateOptions) -> dict:
 def summary(figures: dict, out: Path, conf_from: str | None = None) -> str:
     """The lines printed after an evaluation (``figures['settings']``, where given, adds the mask NMS)."""
     rank = figures["rank_by"]
-    picked = (
-        f" (picked on {conf_from}: pass --conf {figures['image_level']['conf']:.6g} to inspection.predict)"
-    )
+    conf = figures["image_level"]["conf"]
+    picked = f" (picked on {conf_from}: pass --conf {conf:.6g} to inspection.predict)" if conf_from else ""
     defect = figures["per_image"]["defect"]
     return "\n".join(
         [

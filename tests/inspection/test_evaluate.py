@@ -200,6 +200,8 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     )
     assert cli("--data", data, "--out", tmp_path / "fixed", "--conf", "0.7") == 0
     fixed = json.loads((tmp_path / "fixed" / "metrics.json").read_text())
+    printed = capsys.readouterr().out
+    assert "at conf 0.700\n" in printed and "picked" not in printed  # given, not picked: no note
     assert cli("--data", data, "--out", tmp_path / "picked", "--conf", "0.7", "--conf-from", "val") == 0
     printed = capsys.readouterr().out
     picked = json.loads((tmp_path / "picked" / "metrics.json").read_text())
