@@ -344,7 +344,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     if picking is not None:
         conf, accuracy = pick_conf(inspector, picking, default=options.conf, progress=options.progress)
         inspector.set_conf(conf)
-        settings.update(conf=round(conf, 6), conf_picked_accuracy=round(accuracy, 4))
+        settings.update(conf=float(f"{conf:.6g}"), conf_picked_accuracy=round(accuracy, 4))  # as printed
     start = time.perf_counter()
     figures: dict = {}
 

@@ -107,9 +107,10 @@ def dropped_note(settings: Mapping) -> str:
 def operating_point(settings: Mapping) -> str:
     """What the APs are measured on: the cascade keeps only boxes at or above its threshold."""
     picked = f", picked on the {settings['conf_from']} split" if settings.get("conf_from") else ""
+    conf = settings.get("conf")
     return (
-        f"Mask AP is COCO's AP@[.50:.95]. Boxes below the cascade's threshold (conf {settings.get('conf')}"
-        f"{picked}) "
+        "Mask AP is COCO's AP@[.50:.95]. Boxes below the cascade's threshold "
+        f"(conf {'-' if conf is None else f'{conf:.6g}'}{picked}) "
         "are dropped before scoring, and so are those whose mask duplicates a better one's (--mask-iou "
         f"{settings.get('mask_iou', 1)}), so these APs are at the operating point; detection.evaluate scores "
         "every box down to 0.001 and so reports a higher box AP (pass --conf 0.001 here to compare, at "

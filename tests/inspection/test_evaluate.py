@@ -214,6 +214,22 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     assert "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
 
 
+def test_a_picked_conf_is_recorded_with_the_digits_printed(
+    cli, dataset, tmp_path, monkeypatch, capsys
+) -> None:
+    data = tmp_path / "with_val"
+    convert(ConvertConfig(root=tmp_path / "mvtec" / "widget", out=data, formats=("yolo", "coco"),
+                          ratios=(0.4, 0.3, 0.3), progress=False, link="copy"))  # fmt: skip
+    monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: (0.05234109876, 1.0))
+    assert cli("--data", data, "--out", tmp_path / "picked", "--conf-from", "val") == 0
+    assert "pass --conf 0.0523411 to inspection.predict" in capsys.readouterr().out
+    settings = json.loads((tmp_path / "picked" / "metrics.json").read_text())["settings"]
+    report = (tmp_path / "picked" / "report.md").read_text()
+    assert settings["conf"] == 0.0523411 and "- conf: `0.0523411`" in report
+    assert "| box threshold (operating point) | 0.0523411 (picked" in report
+    assert "(conf 0.0523411, picked on the val split) are dropped" in report
+
+
 def test_conf_from_the_scored_split_is_refused(cli, tmp_path, capsys) -> None:
     assert cli("--out", tmp_path / "r", "--conf-from", "test") == 2
     err = capsys.readouterr().err

@@ -80,6 +80,8 @@ def test_html_tables_escape_cells_and_align_figures_right() -> None:
 def test_the_operating_point_names_the_split_the_threshold_was_picked_on() -> None:
     assert "(conf 0.25) are dropped" in operating_point({"conf": 0.25})
     assert "(conf 0.4, picked on the val split) are" in operating_point({"conf": 0.4, "conf_from": "val"})
+    # The digits the summary row and the console give (6 significant), not the float's repr.
+    assert "(conf 0.0523411, picked" in operating_point({"conf": 0.05234109876, "conf_from": "val"})
 
 
 def test_the_printed_summary_gives_the_merged_mask_ap_of_the_ranking_used() -> None:
