@@ -212,7 +212,7 @@ def evaluate_split(
         conf=inspector.conf,
         rank_by=rank_by,
     )
-    thumbs, links = [], {}
+    thumbs, files = [], OverlayFiles(overlay_dir, overlays if overlay_dir is not None else 0, gallery)
     for image in tqdm(split.images, desc="evaluating", unit="img", disable=not progress):
         relative = image.path.relative_to(split.annotation_file.parent.parent / "images").as_posix()
         photo = Photo(image.path, relative, output_name(relative), image.image_id)
@@ -222,17 +222,11 @@ def evaluate_split(
             writer.add(inspection, photo)
         pixels = decode_image_file(image.path, cv2.IMREAD_COLOR)
         drawn = truth_overlay(pixels, inspection, truth.union(*pixels.shape[:2]))
-        if overlay_dir is not None and overlays != 0:  # every photo; those not kept go at the end
-            quality = [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY]
-            atomic_write(overlay_dir / f"{photo.name}.jpg", encode_image(".jpg", drawn, quality))
-            links[photo.file_name] = f"{overlay_dir.name}/{photo.name}.jpg"
         thumbs.append((record, thumbnail(drawn)))
+        files.add(photo.name, thumbs[-1], drawn)
     figures = scorer.finish()
     shown = gallery_items(thumbs, gallery)
-    if overlays > 0 and overlay_dir is not None:
-        keep = overlays_kept(thumbs, shown, overlays)
-        for name in set(links) - keep:
-            (overlay_dir.parent / links.pop(name)).unlink()
+    links = files.finish(shown)
     for entry in figures["photos"]:
         entry["overlay"] = links.get(entry["file_name"])
     return figures, [
@@ -240,14 +234,45 @@ def evaluate_split(
     ]
 
 
-def overlays_kept(
-    thumbs: Sequence[tuple[ImageRecord, bytes]], shown: Sequence[tuple[ImageRecord, bytes]], count: int
-) -> set[str]:
-    """File names whose overlay ``--overlays count`` keeps: the first ``count`` photos, and every photo
-    the report shows (the gallery's, those called wrong)."""
-    first = {record.file_name for record, _ in thumbs[:count]}
-    wrong = {record.file_name for record, _ in thumbs if record.verdict != record.truth}
-    return first | wrong | {record.file_name for record, _ in shown}
+class OverlayFiles:
+    """The full-size overlays ``--overlays count`` writes to ``folder``: every photo's (-1), none (0),
+    or the first ``count`` photos' and those of every photo the report shows (called wrong: written at
+    once; in the gallery: held as JPEG bytes while the photo is among the worst or best so far, written
+    at the end), so that no file is written only to be deleted."""
+
+    def __init__(self, folder: Path | None, count: int, gallery: int) -> None:
+        self.folder, self.count, self.gallery = folder, count, gallery
+        self.links: dict[str, str] = {}  # file name -> path relative to the evaluation folder
+        self.seen = 0
+        self.leading: list[tuple[ImageRecord, bytes]] = []  # the gallery of the photos so far
+        self.held: dict[str, tuple[str, bytes]] = {}  # file name -> (output name, JPEG)
+
+    def add(self, name: str, item: tuple[ImageRecord, bytes], drawn: np.ndarray) -> None:
+        """One photo's overlay (``item``: its record and thumbnail), written, held or dropped."""
+        self.seen += 1
+        if self.count == 0:
+            return
+        record = item[0]
+        jpeg = encode_image(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY])
+        if self.count < 0 or self.seen <= self.count or record.verdict != record.truth:
+            self.write(record.file_name, name, jpeg)
+            return
+        # (iou, file name) orders the photos totally, so one out of the worst and best so far stays out.
+        self.leading = gallery_items([*self.leading, item], self.gallery)
+        self.held[record.file_name] = (name, jpeg)
+        leading = {r.file_name for r, _ in self.leading}
+        self.held = {key: value for key, value in self.held.items() if key in leading}
+
+    def finish(self, shown: Sequence[tuple[ImageRecord, bytes]]) -> dict[str, str]:
+        """Writes the held overlays of the photos in the gallery; returns every photo's link."""
+        for record, _ in shown:
+            if record.file_name in self.held:
+                self.write(record.file_name, *self.held.pop(record.file_name))
+        return self.links
+
+    def write(self, file_name: str, name: str, jpeg: bytes) -> None:
+        atomic_write(self.folder / f"{name}.jpg", jpeg)
+        self.links[file_name] = f"{self.folder.name}/{name}.jpg"
 
 
 def pick_conf(

@@ -386,7 +386,7 @@ def test_every_photo_gets_a_full_size_overlay_that_the_report_links_to(cli, tmp_
 
 
 def test_overlays_n_draws_the_first_n_photos_and_those_the_report_shows_and_0_none(
-    cli, tmp_path, capsys
+    cli, tmp_path, capsys, monkeypatch
 ) -> None:
     assert cli("--out", tmp_path / "two", "--overlays", "2", "--gallery", "0") == 0
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
@@ -394,12 +394,19 @@ def test_overlays_n_draws_the_first_n_photos_and_those_the_report_shows_and_0_no
     assert len(list((tmp_path / "two" / "overlays").iterdir())) == 2
     assert "(2 of 6 photos" in capsys.readouterr().out
     # the gallery's worst and best photo keep theirs too, so every picture of the report links
+    written = []
+    real_write = evaluate_module.atomic_write
+    monkeypatch.setattr(
+        evaluate_module,
+        "atomic_write",
+        lambda path, data: written.append(path.name) or real_write(path, data),
+    )
     assert cli("--out", tmp_path / "shown", "--overlays", "1", "--gallery", "1") == 0
     metrics = json.loads((tmp_path / "shown" / "metrics.json").read_text())
     by_iou = sorted(metrics["photos"], key=lambda photo: (photo["iou"], photo["file_name"]))
     expected = {metrics["photos"][0]["file_name"], by_iou[0]["file_name"], by_iou[-1]["file_name"]}
     assert {photo["file_name"] for photo in metrics["photos"] if photo["overlay"]} == expected
-    assert len(list((tmp_path / "shown" / "overlays").iterdir())) == len(expected)
+    assert len(list((tmp_path / "shown" / "overlays").iterdir())) == len(expected) == len(written)
     page = (tmp_path / "shown" / "report.html").read_text()
     assert page.count('<a href="overlays/') == 2 and "Click a picture" in page
     capsys.readouterr()
@@ -490,3 +497,35 @@ def test_by_default_every_photo_gets_an_overlay() -> None:
 
     parsed = build_parser().parse_args(["--detector", "d.pt", "--sam", "s.pt", "--data", "x", "--out", "o"])
     assert parsed.overlays == EvaluateOptions.overlays == -1
+
+
+def test_overlay_files_keep_the_first_the_wrong_and_the_gallerys_photos_writing_nothing_else(
+    tmp_path, monkeypatch
+) -> None:
+    from inspection.evaluate import OverlayFiles, gallery_items
+
+    written = []
+    monkeypatch.setattr(evaluate_module, "atomic_write", lambda path, data: written.append(path.name))
+    rng = np.random.default_rng(0)
+    drawn = np.zeros((4, 4, 3), np.uint8)
+    for trial in range(20):
+        n, count, gallery = int(rng.integers(1, 12)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        items = [
+            (ImageRecord(i, f"{i}.png", "stain", str(rng.choice(["stain", "good"], p=[0.8, 0.2])), 0.9,
+                         float(rng.choice([0.1, 0.5, 0.9])), 0, 0, 1, 1, n_true=1, n_found=1), b"")
+            for i in range(n)
+        ]  # fmt: skip
+        written.clear()
+        files = OverlayFiles(tmp_path / "overlays", count, gallery)
+        for i, item in enumerate(items):
+            files.add(str(i), item, drawn)
+        links = files.finish(gallery_items(items, gallery))
+        first = {record.file_name for record, _ in items[:count]}
+        wrong = {record.file_name for record, _ in items if record.verdict != record.truth}
+        shown = {record.file_name for record, _ in gallery_items(items, gallery)}
+        assert set(links) == first | wrong | shown, trial
+        assert sorted(written) == sorted(f"{name.split('.')[0]}.jpg" for name in links), trial  # once each
+        assert links["0.png"] == "overlays/0.jpg"
+    files = OverlayFiles(None, 0, 1)  # --overlays 0, or no folder: nothing written, nothing linked
+    files.add("0", items[0], drawn)
+    assert files.finish(items) == {}
