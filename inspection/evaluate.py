@@ -229,8 +229,10 @@ def evaluate_split(
     links = files.finish(shown)
     for entry in figures["photos"]:
         entry["overlay"] = links.get(entry["file_name"])
+    groups = ["worst"] * (len(shown) // 2) + ["best"] * (len(shown) // 2) if len(thumbs) > len(shown) else []
     return figures, [
-        GalleryItem(caption(record), small, links.get(record.file_name)) for record, small in shown
+        GalleryItem(caption(record), small, links.get(record.file_name), group)
+        for (record, small), group in zip(shown, groups or [""] * len(shown), strict=True)
     ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ class GalleryItem:
     caption: str
     jpeg: bytes
     link: str | None = None
+    group: str = ""  # "worst" or "best" where the gallery shows only some of the photos
 
 
 def class_rows(metrics: Mapping) -> list[list[str]]:
@@ -312,6 +314,25 @@ def _linked(inner: str, link: str | None) -> str:
     return f'<a href="{html.escape(urllib.parse.quote(link))}" target="_blank">{inner}</a>'
 
 
+#: The gallery's headings, where it shows the worst and the best photos of a larger split.
+GALLERY_GROUPS = {"worst": "Worst per-image IoU, worst first", "best": "Best per-image IoU"}
+
+
+def _gallery_html(gallery: Sequence[GalleryItem]) -> str:
+    """The gallery's pictures, under a heading per group where it shows only the worst and best."""
+    parts = []
+    for group, items in itertools.groupby(gallery, key=lambda item: item.group):
+        cards = "".join(
+            f"<figure>{_linked(_img(item.jpeg, 'image/jpeg', item.caption), item.link)}"
+            f"<figcaption>{html.escape(item.caption)}</figcaption></figure>"
+            for item in items
+        )
+        parts.append(
+            f"{f'<h3>{GALLERY_GROUPS[group]}</h3>' if group else ''}<div class='gallery'>{cards}</div>"
+        )
+    return "".join(parts) or "<div class='gallery'></div>"
+
+
 def _gallery_note(gallery: Sequence[GalleryItem]) -> str:
     if not any(item.link for item in gallery):
         return ""
@@ -348,11 +369,6 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         _img(class_bars_figure(metrics), "image/png", "mask AP per class"),
         _img(confusion_figure(level), "image/png", "confusion matrix", width="420px"),
     ]
-    cards = "".join(
-        f"<figure>{_linked(_img(item.jpeg, 'image/jpeg', item.caption), item.link)}"
-        f"<figcaption>{html.escape(item.caption)}</figcaption></figure>"
-        for item in gallery
-    )
     title = report_title(settings)
     sentence, wrong = wrong_section(metrics)
     wrong_table = _html_table(WRONG_HEADER, wrong, wrong_links(metrics)) if wrong else ""
@@ -370,7 +386,7 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         "<h2>Gallery: worst and best images by per-image IoU</h2>"
         "<p>Green: the ground truth's outline; filled and outlined in white: the cascade's masks; boxes "
         f"with class and score.{_gallery_note(gallery)}</p>"
-        f"<div class='gallery'>{cards}</div>"
+        f"{_gallery_html(gallery)}"
         f"<h2>Settings</h2><details><summary>how this report was made</summary>"
         f"<ul class='settings'>{settings_rows}</ul></details></body></html>"
     )

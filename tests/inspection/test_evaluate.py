@@ -418,6 +418,14 @@ def test_overlays_n_draws_the_first_n_photos_and_those_the_report_shows_and_0_no
     assert not (tmp_path / "bad").exists()
 
 
+def test_the_gallery_groups_its_worst_and_best_only_when_it_leaves_photos_out(dataset, inspector) -> None:
+    split = load_split(dataset, "test")
+    _, some = evaluate_split(inspector, split, gallery=1, progress=False)
+    _, every = evaluate_split(inspector, split, gallery=len(split.images), progress=False)
+    assert len(split.images) > 2 and [item.group for item in some] == ["worst", "best"]
+    assert [item.group for item in every] == [""] * len(split.images)
+
+
 def test_the_headline_mask_ap_is_the_ranking_asked_for(dataset, inspector) -> None:
     figures, _ = evaluate_split(inspector, load_split(dataset, "test"), rank_by="product", progress=False)
     assert figures["rank_by"] == "product"

@@ -174,6 +174,23 @@ def test_gallery_pictures_and_photos_called_wrong_link_to_their_full_size_overla
     assert "Click a picture" not in unlinked
 
 
+def test_a_gallery_of_the_worst_and_best_photos_says_where_each_group_starts(no_figures) -> None:
+    from inspection.report import GalleryItem, html_report
+
+    metrics = page_figures([[1, 0], [0, 1]])
+    items = [GalleryItem(name, b"\xff\xd8", None, group) for name, group in
+             [("w1", "worst"), ("w2", "worst"), ("b1", "best"), ("b2", "best")]]  # fmt: skip
+    page = html_report(metrics, {}, items)
+    worst, best = (
+        page.index("<h3>Worst per-image IoU, worst first</h3>"),
+        page.index("<h3>Best per-image IoU</h3>"),
+    )
+    assert worst < page.index("w1") < page.index("w2") < best < page.index("b1") < page.index("b2")
+    assert page.count("<h3>") == 2 and page.count("<div class='gallery'>") == 2
+    every = html_report(metrics, {}, [GalleryItem("w1", b"\xff\xd8")])  # the whole split shown: no heading
+    assert "<h3>" not in every and page.count("<figure>") == 4 and every.count("<figure>") == 1
+
+
 def test_the_masks_dropped_as_duplicates_are_counted_where_the_detections_are() -> None:
     from pathlib import Path
 
