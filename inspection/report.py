@@ -170,11 +170,10 @@ def confusion_table(level: Mapping) -> str:
 
 
 def markdown(metrics: Mapping, settings: Mapping) -> str:
-    """``report.md``: settings, headline figures, the per-class table and the confusion matrix."""
+    """``report.md``: headline figures, the per-class table, the confusion matrix, the photos called
+    wrong, and the settings last (as report.html)."""
     lines = [
         f"# {report_title(settings)}",
-        "",
-        "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings.items()),
         "",
         markdown_table(["figure", "value"], summary_rows(metrics, settings)),
         "",
@@ -190,6 +189,12 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
     ]
     sentence, rows = wrong_section(metrics)
     lines += [sentence, ""] + ([markdown_table(WRONG_HEADER, rows), ""] if rows else [])
+    lines += [
+        "## Settings",
+        "",
+        "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings.items()),
+        "",
+    ]
     return "\n".join(lines)
 
 

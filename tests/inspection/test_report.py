@@ -221,6 +221,16 @@ def test_both_reports_give_the_threshold_where_it_was_picked(no_figures) -> None
     assert picked in markdown(metrics, settings) and picked in html_report(metrics, settings, [])
 
 
+def test_report_md_opens_with_its_figures_and_ends_with_the_settings(no_figures) -> None:
+    from inspection.report import markdown
+
+    page = markdown(page_figures([[1, 0], [0, 1]]), {"detector": "best.pt", "conf": 0.25})
+    lines = page.splitlines()
+    assert lines[0].startswith("# Inspection") and lines[2] == "| figure | value |"
+    assert page.endswith("\n\n## Settings\n\n- detector: `best.pt`\n- conf: `0.25`\n")
+    assert page.index("Image calls") < page.index("## Settings") and page.count("- detector:") == 1
+
+
 def test_the_links_of_the_photos_called_wrong_follow_their_rows() -> None:
     from inspection.report import wrong_links, wrong_rows
 
