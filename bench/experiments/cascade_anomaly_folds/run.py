@@ -69,22 +69,14 @@ def fold_splits(k: int, seed: int = 0) -> list[dict]:
     return rounds
 
 
-def one_round(work: Path, index: int, splits: dict, table: Path | None, models: list[str]) -> list[dict]:
-    data, py = work / f"fold{index}", sys.executable
-    (work / f"fold{index}.json").write_text(json.dumps(splits, indent=1))
-    run([py, "-m", "converters.mvtec2yolo", "--root", str(ROOT), "--out", str(data), "--coco",
-         "--task", "detect",
-         "--splits", str(work / f"fold{index}.json"), "--overwrite", "--no-progress"])  # fmt: skip
-    for model in models:
-        run([py, "-m", "detection.train", "--config", MODELS[model], f"data={data / 'data.yaml'}",
-             "epochs=60", "imgsz=256", "batch=8", "seed=0", "workers=2", "plots=false",
-             f"project={work / 'runs'}", f"name=f{index}_{model}", "exist_ok=true",
-             *([f"text_embeddings={table}"] if model == "yoloe11n" else [])])  # fmt: skip
-    run([py, "-m", "segmentation.train", "--config", "configs/segmentation/sam_decoder.yaml", f"data={data}",
-         f"out={work / 'sam'}", f"name=f{index}", "exist_ok=true", "progress=false"])  # fmt: skip
-    anomaly = work / f"anomaly{index}"
-    run([py, "-m", "anomaly.train", "--root", str(ROOT), "--data", str(data), "--out", str(anomaly),
-         "--overwrite", "--no-progress"])  # fmt: skip
+def one_round(
+    work: Path, index: int, splits: dict, table: Path | None, models: list[str], reuse: bool = False
+) -> list[dict]:
+    data, anomaly, py = work / f"fold{index}", work / f"anomaly{index}", sys.executable
+    if reuse:
+        check_reusable(work, index, splits, models)
+    else:
+        train_round(work, index, splits, table, models)
     run([py, "-m", "anomaly.evaluate", "--run", str(anomaly), "--data", str(data), "--split", "val",
          "--overwrite", "--no-progress"])  # fmt: skip
     rows = []
@@ -103,6 +95,40 @@ def one_round(work: Path, index: int, splits: dict, table: Path | None, models: 
                 figures = read_figures(out, FIGURES)
                 rows.append({"fold": index, "model": model, "conf": conf, "regions": regions, **figures})
     return rows
+
+
+def train_round(work: Path, index: int, splits: dict, table: Path | None, models: list[str]) -> None:
+    """The round's conversion, detectors, decoder and PatchCore fit, each a user's command."""
+    data, py = work / f"fold{index}", sys.executable
+    (work / f"fold{index}.json").write_text(json.dumps(splits, indent=1))
+    run([py, "-m", "converters.mvtec2yolo", "--root", str(ROOT), "--out", str(data), "--coco",
+         "--task", "detect",
+         "--splits", str(work / f"fold{index}.json"), "--overwrite", "--no-progress"])  # fmt: skip
+    for model in models:
+        run([py, "-m", "detection.train", "--config", MODELS[model], f"data={data / 'data.yaml'}",
+             "epochs=60", "imgsz=256", "batch=8", "seed=0", "workers=2", "plots=false",
+             f"project={work / 'runs'}", f"name=f{index}_{model}", "exist_ok=true",
+             *([f"text_embeddings={table}"] if model == "yoloe11n" else [])])  # fmt: skip
+    run([py, "-m", "segmentation.train", "--config", "configs/segmentation/sam_decoder.yaml", f"data={data}",
+         f"out={work / 'sam'}", f"name=f{index}", "exist_ok=true", "progress=false"])  # fmt: skip
+    run([py, "-m", "anomaly.train", "--root", str(ROOT), "--data", str(data),
+         "--out", str(work / f"anomaly{index}"), "--overwrite", "--no-progress"])  # fmt: skip
+
+
+def check_reusable(work: Path, index: int, splits: dict, models: list[str]) -> None:
+    """``--reuse``: the round's split, detectors, decoder and PatchCore fit must be in ``work`` already."""
+    saved = work / f"fold{index}.json"
+    if not saved.is_file() or json.loads(saved.read_text()) != splits:
+        sys.exit(f"--reuse: {saved} is missing or holds another split")
+    needed = [
+        work / f"fold{index}" / "data.yaml",
+        work / "sam" / f"f{index}" / "decoder.pt",
+        work / f"anomaly{index}",
+    ]
+    needed += [work / "runs" / f"f{index}_{model}" / "weights" / "best.pt" for model in models]
+    for path in needed:
+        if not path.exists():
+            sys.exit(f"--reuse: {path} is missing (run without --reuse to train it)")
 
 
 def read_figures(folder: Path, figures: dict[str, tuple[str, ...]]) -> dict[str, float]:
@@ -135,14 +161,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--table", type=Path, help="detect_bench's <data>_s0_table.pt (for yoloe11n)")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="evaluate the models a previous run left in --work, training nothing",
+    )
     args = parser.parse_args()
-    if "yoloe11n" in args.models and args.table is None:
+    if "yoloe11n" in args.models and args.table is None and not args.reuse:
         parser.error("--table is needed for yoloe11n (no text model offline)")
     args.work.mkdir(parents=True, exist_ok=True)
     rows = [
         row
         for i, splits in enumerate(fold_splits(args.folds))
-        for row in one_round(args.work, i, splits, args.table, args.models)
+        for row in one_round(args.work, i, splits, args.table, args.models, args.reuse)
     ]
     summary = {}
     for model in args.models:
