@@ -252,18 +252,23 @@ class OverlayFiles:
     def add(self, name: str, item: tuple[ImageRecord, bytes], drawn: np.ndarray) -> None:
         """One photo's overlay (``item``: its record and thumbnail), written, held or dropped."""
         self.seen += 1
-        if self.count == 0:
-            return
         record = item[0]
-        jpeg = encode_image(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY])
-        if self.count < 0 or self.seen <= self.count or record.verdict != record.truth:
-            self.write(record.file_name, name, jpeg)
+        kept = self.count < 0 or self.seen <= self.count or record.verdict != record.truth
+        if self.count == 0 or (not kept and not self.may_be_shown(item)):
             return
-        # (iou, file name) orders the photos totally, so one out of the worst and best so far stays out.
+        jpeg = encode_image(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY])
+        if kept:
+            self.write(record.file_name, name, jpeg)
+        else:
+            self.held[record.file_name] = (name, jpeg)
+
+    def may_be_shown(self, item: tuple[ImageRecord, bytes]) -> bool:
+        """Whether the photo is among the worst or best so far; drops held photos no longer among them.
+        (IoU, file name) orders the photos totally, so a photo once out of them stays out."""
         self.leading = gallery_items([*self.leading, item], self.gallery)
-        self.held[record.file_name] = (name, jpeg)
-        leading = {r.file_name for r, _ in self.leading}
+        leading = {record.file_name for record, _ in self.leading}
         self.held = {key: value for key, value in self.held.items() if key in leading}
+        return item[0].file_name in leading
 
     def finish(self, shown: Sequence[tuple[ImageRecord, bytes]]) -> dict[str, str]:
         """Writes the held overlays of the photos in the gallery; returns every photo's link."""
