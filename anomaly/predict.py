@@ -21,6 +21,7 @@ only then. An ``--out`` that holds the run or the photos, or lies inside the pho
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -60,6 +61,21 @@ def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
     return (Path(source).parent if base is None else base), photos
 
 
+def evaluate_command(run_path: Path) -> str:
+    """The ``anomaly.evaluate`` command that gives ``run_path`` a threshold.
+
+    A run fit with ``anomaly.train --data D`` was fit on the category's good images outside D's val and
+    test, so the MVTec protocol (every image of ``test/``) would be refused: it is scored on D's val split.
+    """
+    command = f"python -m anomaly.evaluate --run {quote(str(run_path))}"
+    try:
+        protocol = json.loads((run_path / "run.json").read_text()).get("protocol") or {}
+    except (OSError, ValueError, AttributeError):  # a missing or corrupt run is named by what loads it
+        return command
+    data = protocol.get("data") if isinstance(protocol, dict) else None
+    return f"{command} --data {quote(str(data))} --split val" if isinstance(data, str) and data else command
+
+
 def resolve_threshold(
     value: str | None, run_path: Path, *, clean_goods: bool = False, flag: str = "--threshold"
 ) -> tuple[float, str]:
@@ -84,8 +100,8 @@ def resolve_threshold(
         path = next((p for p in found if p.is_file()), None)
         if path is None:
             raise UserError(
-                f"no threshold: pass {flag} VALUE, or evaluate the run first (python -m "
-                f"anomaly.evaluate --run {quote(str(run_path))}) so that its metrics.json gives one"
+                f"no threshold: pass {flag} VALUE, or evaluate the run first ({evaluate_command(run_path)}) "
+                "so that its metrics.json gives one"
             )
     metrics = read_json_object(path, what="metrics file")
     threshold = (metrics.get("masks") or {}).get(

@@ -125,9 +125,16 @@ class AnomalyRegions:
             self.run.fit_keys,
             [(key, f"{key} of the {split} split") for key in keys],
             model="the --anomaly-run",
-            hint=f"; fit one on the good photos outside val/test (python -m anomaly.train --data "
-            f"{quote(str(data))} ...)",
+            hint=f"; fit one on the good photos outside val/test ({self.refit_command(data)})",
         )
+
+    def refit_command(self, data: str | Path) -> str:
+        """``anomaly.train`` on the run's own photos, fit outside ``data``'s val and test (needs --root)."""
+        info = self.run.info
+        where = f"--root {quote(str(info['root']))} " if info.get("root") else "--root ROOT "
+        if info.get("category"):
+            where += f"--category {quote(str(info['category']))} "
+        return f"python -m anomaly.train {where}--data {quote(str(data))} --out NEW_RUN"
 
     def record(self) -> dict:
         """What a run's settings say of it."""

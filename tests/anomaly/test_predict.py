@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -69,6 +70,23 @@ def test_threshold_from_the_runs_evaluation(run: Path) -> None:
     metrics = evaluate_run(run, progress=False, figure=False)
     value, origin = resolve_threshold(None, run)
     assert value == metrics["pixel"]["f1_threshold"] and "eval-mvtec/metrics.json" in origin
+
+
+def test_without_a_threshold_a_run_fit_on_a_converter_split_is_told_to_evaluate_its_val_split(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(
+        json.dumps({"protocol": {"mode": "split", "data": str(tmp_path / "my data")}})
+    )
+    # the bare command would score test/ of the category, whose good images this run was fit on: refused
+    expected = f"(python -m anomaly.evaluate --run {run} --data '{tmp_path / 'my data'}' --split val)"
+    with pytest.raises(UserError, match=re.escape(expected)):
+        resolve_threshold(None, run)
+    (run / "run.json").write_text(json.dumps({"protocol": {"mode": "mvtec", "data": None}}))
+    with pytest.raises(UserError, match=re.escape(f"(python -m anomaly.evaluate --run {run}) so that")):
+        resolve_threshold(None, run)
 
 
 def test_a_metrics_files_mask_threshold_comes_before_its_pixel_one(tmp_path: Path) -> None:

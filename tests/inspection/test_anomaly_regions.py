@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -107,7 +108,9 @@ def test_a_split_holding_a_photo_the_run_was_fit_on_is_not_scored(patchcore_run,
     spaced = tmp_path / "my data"
     spaced.mkdir()
     save_splits(splits, spaced / "splits.json")
-    hint = f"; fit one on the good photos outside val/test (python -m anomaly.train --data '{spaced}' ...)"
+    root, category = regions.run.info["root"], regions.run.info["category"]
+    command = f"python -m anomaly.train --root {shlex.quote(root)} --category {category} --data '{spaced}'"
+    hint = f"; fit one on the good photos outside val/test ({command} --out NEW_RUN)"  # was --data ... only
     with pytest.raises(UserError, match=f"the --anomaly-run was fit on it{re.escape(hint)}$"):
         regions.check_not_fit_on(spaced, "train")
 
