@@ -285,9 +285,11 @@ def save_overlays(
     out.mkdir(parents=True, exist_ok=True)
     by_id = {im.image_id: im for im in split.images}
     ordered = sorted(ranking.scores, key=lambda s: s.iou)
-    chosen = [("worst", s) for s in ordered[:n]] + [("best", s) for s in ordered[::-1][:n]]
+    # ranked within each list: a split of fewer than n images would otherwise number best_3, best_0, ...
+    chosen = [("worst", rank, s) for rank, s in enumerate(ordered[:n])]
+    chosen += [("best", rank, s) for rank, s in enumerate(ordered[::-1][:n])]
     written = []
-    for rank, (kind, score) in enumerate(chosen):
+    for kind, rank, score in chosen:
         image = by_id[score.image_id]
         rgb = load_rgb(image.path)
         gt = image.union_mask()
@@ -297,7 +299,7 @@ def save_overlays(
             union = pred.any(0)
             iou = np.count_nonzero(union & gt) / max(np.count_nonzero(union | gt), 1)
             panels.append(overlay(rgb, gt, union, f"{name}  IoU {iou:.3f}"))
-        path = out / f"{kind}_{rank % n}_{image.path.stem}.png"
+        path = out / f"{kind}_{rank}_{image.path.stem}.png"
         _, png = cv2.imencode(".png", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))
         written.append(atomic_write(path, png.tobytes()))
     # An earlier evaluation into the same folder ranked other images: its overlays would pass for these.

@@ -116,6 +116,25 @@ def test_overlays_are_written_for_the_worst_and_best_images(tiny_sam, val_setup,
     assert np.any(image[..., 1] == 255)  # green ground-truth outline drawn
 
 
+def test_overlays_of_a_split_smaller_than_n_are_numbered_from_the_best_and_the_worst(
+    tiny_sam, val_setup, tmp_path
+):
+    split, embeddings = val_setup
+    with torch.inference_mode():
+        result = evaluate_model(tiny_sam, split, embeddings, name="tiny", progress=False)
+        by_id = {im.image_id: e for im, e in zip(split.images, embeddings, strict=True)}
+        n = len(result.scores) + 2  # more overlays asked for than there are defect images
+        written = save_overlays([("a", tiny_sam)], result, split, [by_id], tmp_path / "o", n=n)
+    stems = {im.image_id: im.path.stem for im in split.images}
+    ordered = sorted(result.scores, key=lambda s: s.iou)
+    k = len(ordered)
+    assert sorted(p.name for p in written) == sorted(
+        [f"worst_{i}_{stems[s.image_id]}.png" for i, s in enumerate(ordered)]
+        + [f"best_{i}_{stems[s.image_id]}.png" for i, s in enumerate(ordered[::-1])]
+    )
+    assert {p.name.split("_")[1] for p in written} == {str(i) for i in range(k)}  # was best_{k % n}, ...
+
+
 def test_a_coco_size_other_than_the_image_is_one_line_not_a_broadcast_error(tiny_dataset, tiny_sam, tmp_path):
     data = tmp_path / "wrong_size"
     shutil.copytree(tiny_dataset, data)
