@@ -370,7 +370,9 @@ def convert(config: ConvertConfig) -> ConversionReport:
         )
     named = [r for r in records if not r.empty_mask_is_good] + [s.record for s in samples]
     names = class_names(named, namer=namer, value_names=value_names, single_class=config.single_class)
-    if not names:  # a data set without a class: `yolo train` and every evaluation would fail on it
+    # a data set without a class or without a defect image (a --mask-values map names classes even
+    # then): `yolo train` and every evaluation would fail on it
+    if not names or not any(sample.instances for sample in samples):
         raise UserError(
             f"no defect image left to convert under {config.root} "
             f"({len(records)} good images; every defect type excluded or without a mask?)"

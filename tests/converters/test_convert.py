@@ -5,6 +5,7 @@ import json
 import math
 import os
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -125,6 +126,13 @@ def test_class_naming_options(tmp_path, category_factory):
     with pytest.raises(UserError, match=r"no defect image left to convert under .*data \(\d+ good images"):
         convert(every)
     assert not (tmp_path / "e").exists()
+    # a value map names the classes, yet there is no defect image to split (inspection.predict's masks
+    # tree of a lot it called all good, converted with its printed command): refused the same way
+    values = tmp_path / "values.json"
+    values.write_text('{"255": "hole", "0": "good"}')
+    with pytest.raises(UserError, match=r"no defect image left to convert under .*data \(\d+ good images"):
+        convert(replace(every, out=tmp_path / "f", mask_values=values))
+    assert not (tmp_path / "f").exists()
 
 
 def test_mask_values_map(tmp_path, category_factory):
