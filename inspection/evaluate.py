@@ -383,7 +383,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     def write(folder: Path) -> None:
         writer = PredictionWriter(
             folder, class_names=inspector.class_names, rank_by=options.rank_by, overlays=0,
-            category=category_name(Path(options.out).name),
+            category=category_name(Path(options.out).name), speck_cells=inspector.speck_cells,
             info={"description": "inspection.evaluate", "settings": settings},
         )  # fmt: skip
         with writer:

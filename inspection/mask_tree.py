@@ -16,7 +16,10 @@ tree goes back into the converters (a training set from reviewed predictions)::
         --mask-values <out>/masks/<category>/mask_values.json
 
 and into the annotation app, which reads the same convention. Overlapping
-instances: the higher-scoring one keeps the pixels.
+instances: the higher-scoring one keeps the pixels, and of the other the pieces
+it leaves under ``speck_cells`` of SAM's cells go (a rim around a stain that a
+PatchCore region and the detector's box both outline would otherwise come back
+from the converters as hundreds of instances of a few pixels).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from converters.mvtec import GOOD, MASK_SUFFIX
 from converters.value_masks import compose_mask, defect_folder, write_value_map
 from inspection.photos import Photo
 from inspection.result import Inspection
+from segmentation.specks import DEFAULT_CELLS, SAM_GRID, min_region_area, visible_parts
 
 #: How a photo is placed in the tree.
 LINK_MODES = ("symlink", "hardlink", "copy")
@@ -53,15 +57,27 @@ class MaskTree:
         class_names: the detector's classes in id order (they fix the pixel values).
         link: ``symlink`` (default), ``hardlink`` or ``copy``; photos with an EXIF rotation
             are always written as upright PNG copies, so that masks fit them however read.
+        speck_cells: where a better instance covers part of another, the pieces under this many of
+            SAM's low-resolution cells that it leaves of it are left out (the cascade's
+            ``--speck-cells``; :func:`segmentation.specks.visible_parts`); 0 keeps them.
     """
 
-    def __init__(self, root: str | Path, *, category: str, class_names: Sequence[str], link: str = "symlink"):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        category: str,
+        class_names: Sequence[str],
+        link: str = "symlink",
+        speck_cells: float = DEFAULT_CELLS,
+    ):
         if link not in LINK_MODES:
             raise ValueError(f"link must be one of {', '.join(LINK_MODES)}, got {link!r}")
         self.category = category_name(category)
         self.folder = Path(root) / self.category
         self.class_names = list(class_names)
         self.link = link
+        self.speck_cells = speck_cells
 
     def add(self, inspection: Inspection, photo: Photo) -> Path | None:
         """Places the photo and writes its mask; returns the mask's path (None for a good photo)."""
@@ -76,10 +92,11 @@ class MaskTree:
             )
         if inspection.is_good:
             return None
-        # Lowest score first, so the best instance wins where two overlap.
-        order = range(len(inspection) - 1, -1, -1)
+        # The best instance wins where two overlap; what that leaves of another in specks goes.
+        area = min_region_area(self.speck_cells, max(inspection.height, inspection.width), SAM_GRID)
+        parts = visible_parts(inspection.masks, area, inspection.names)
         mask = compose_mask(
-            ((inspection.names[i], inspection.masks[i]) for i in order),
+            zip(inspection.names, parts, strict=True),
             classes=self.class_names,
             shape=(inspection.height, inspection.width),
         )

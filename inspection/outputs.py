@@ -48,6 +48,7 @@ from inspection.mask_tree import MaskTree
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo
 from inspection.result import Inspection
+from segmentation.specks import DEFAULT_CELLS
 
 #: How an instance's ``score`` in ``predictions.json`` is made.
 RANK_BY = ("box", "mask", "product")
@@ -166,6 +167,8 @@ class PredictionWriter:
         anomaly_maps: write ``anomaly_maps/<name>.png`` (needs inspections made with ``keep_probs``).
         overlays: draw the first ``overlays`` photos; 0 none, -1 all.
         link: how photos go into the masks tree: ``symlink``, ``hardlink`` or ``copy``.
+        speck_cells: the masks tree leaves out pieces of an instance under this many of SAM's cells
+            that a better instance's mask leaves of it (:class:`~inspection.mask_tree.MaskTree`).
         category: the masks tree's category name; default the name of ``out``.
         info: extra ``info`` fields of ``images.json`` (the run's settings).
     """
@@ -181,6 +184,7 @@ class PredictionWriter:
         link: str = "symlink",
         category: str | None = None,
         info: dict | None = None,
+        speck_cells: float = DEFAULT_CELLS,
     ) -> None:
         if rank_by not in RANK_BY:
             raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
@@ -188,8 +192,9 @@ class PredictionWriter:
         self.class_names = list(class_names)
         self.rank_by, self.anomaly_maps, self.overlays = rank_by, anomaly_maps, overlays
         self.tree = MaskTree(
-            self.out / MASKS_DIR, category=category or self.out.name, class_names=class_names, link=link
-        )
+            self.out / MASKS_DIR, category=category or self.out.name, class_names=class_names, link=link,
+            speck_cells=speck_cells,
+        )  # fmt: skip
         categories = [{"id": i + 1, "name": n, "supercategory": "defect"} for i, n in enumerate(class_names)]
         document = {
             "info": {"description": "inspection.predict", "rank_by": rank_by, **(info or {})},

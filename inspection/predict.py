@@ -221,6 +221,7 @@ def write_run(
         link=options.link,
         category=category_name(Path(options.out).name),
         info={"settings": settings},
+        speck_cells=inspector.speck_cells,
     )
     start = time.perf_counter()
     with writer:

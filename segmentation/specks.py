@@ -19,6 +19,8 @@ island is small, so a tiny defect outlined on its own survives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from common.errors import UserError
@@ -50,6 +52,44 @@ def without_specks(masks: np.ndarray, cells: float, grid: int = SAM_GRID) -> np.
         return masks
     area = min_region_area(cells, max(masks.shape[1:]), grid)
     return np.stack([remove_specks(mask, area) for mask in masks])
+
+
+def visible_parts(masks: np.ndarray, min_area: float, classes: Sequence | None = None) -> np.ndarray:
+    """What each of ``(N, H, W)`` bool masks, best first, shows once the better ones are painted over it.
+
+    A value-coded mask (one value per class) splits into 8-connected parts when converted, and each
+    part is an instance. So a mask that a better one covers in part loses the pieces the covering
+    leaves of it (a rim around the better mask, a sliver between two) that would be such a part under
+    ``min_area`` pixels: a piece joined to what a better mask of its class shows is kept, as it joins
+    that instance. A mask no better one touches is kept as it is (its own specks are
+    :func:`without_specks`' business); ``min_area`` 0 keeps every piece. ``classes``: each mask's
+    class (default: every mask a class of its own). Pixels a dropped piece leaves go to the next mask
+    claiming them.
+    """
+    classes = range(len(masks)) if classes is None else classes
+    shown = np.zeros(masks.shape[1:], dtype=bool)
+    by_class: dict = {}
+    parts = np.zeros(masks.shape, dtype=bool)
+    for index, (mask, label) in enumerate(zip(masks, classes, strict=True)):
+        part = mask & ~shown
+        same = by_class.setdefault(label, np.zeros_like(shown))
+        if min_area > 0 and (mask & shown).any():
+            part = _kept_pieces(part, same, min_area)
+        parts[index] = part
+        shown |= part
+        same |= part
+    return parts
+
+
+def _kept_pieces(part: np.ndarray, same: np.ndarray, min_area: float) -> np.ndarray:
+    """The pixels of ``part`` in 8-connected regions of ``part | same`` of ``min_area`` pixels or more
+    (unlike segment-anything's ``remove_small_regions``, no largest region is kept: ``part`` is what
+    a better mask left of a mask)."""
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((part | same).astype(np.uint8), connectivity=8)
+    kept = np.flatnonzero(stats[1:count, cv2.CC_STAT_AREA] >= min_area) + 1
+    return part & np.isin(labels, kept)
 
 
 def remove_specks(mask: np.ndarray, min_area: float) -> np.ndarray:

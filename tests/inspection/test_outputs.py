@@ -22,6 +22,7 @@ from inspection.inspector import Inspector
 from inspection.mask_tree import MaskTree, category_name, place_photo
 from inspection.outputs import JsonListFile, PredictionWriter, anomaly_map_png, ranking_scores
 from inspection.photos import Photo, find_photos
+from segmentation.specks import visible_parts
 
 
 @pytest.fixture
@@ -167,6 +168,13 @@ def test_the_masks_tree_is_value_coded_mvtec_layout(tmp_path, inspected):
     mask = cv2.imread(str(category / "ground_truth/combined/two_mask.png"), cv2.IMREAD_UNCHANGED)
     assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 254, 255}
     assert np.array_equal(mask == 255, two.masks[0])  # the best instance keeps overlapping pixels
+    # of the other, what the best leaves less its pieces under 16 cells ((80 / 256)^2 px each)
+    assert np.array_equal(mask == 254, visible_parts(two.masks, 16 * (80 / 256) ** 2, two.names)[1])
+    assert (mask == 254).sum() < (two.masks[1] & ~two.masks[0]).sum()  # (random masks: pieces of 1 px)
+    write(tmp_path / "raw", inspector, results, speck_cells=0)  # every piece
+    mask = cv2.imread(
+        str(tmp_path / "raw/masks/raw/ground_truth/combined/two_mask.png"), cv2.IMREAD_UNCHANGED
+    )
     assert np.array_equal(mask == 254, two.masks[1] & ~two.masks[0])
 
 
@@ -201,10 +209,13 @@ def test_the_masks_tree_reconverts_with_the_converters(tmp_path, inspected):
         for annotation in annotations:
             union[coco.loadCats(annotation["category_id"])[0]["name"]] |= coco.annToMask(annotation) > 0
         painted = {name: np.zeros((60, 80), bool) for name in ("scratch", "stain")}
-        for i in range(len(inspection) - 1, -1, -1):
-            for name in painted:
-                painted[name] &= ~inspection.masks[i]
-            painted[inspection.names[i]] |= inspection.masks[i]
+        # the best instance's pixels, and what it leaves of the others in pieces of 16 cells or more
+        for name, part in zip(
+            inspection.names,
+            visible_parts(inspection.masks, 16 * (80 / 256) ** 2, inspection.names),
+            strict=True,
+        ):
+            painted[name] |= part
         for name in union:
             assert np.array_equal(union[name], painted[name]), (photo.name, name)
     assert any(k.endswith("_good") for k in by_stem)  # the good photo is a background image

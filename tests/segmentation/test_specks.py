@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segmentation.specks import _box_frame, min_region_area, remove_specks
+from segmentation.specks import _box_frame, min_region_area, remove_specks, visible_parts
 
 
 def test_small_islands_and_holes_go_and_large_ones_stay():
@@ -113,3 +113,39 @@ def test_a_small_mask_on_a_large_photo_is_worked_on_in_its_box(monkeypatch):
     assert widths == ((2, 2), (6, 6))  # 64 px of background on each side: 2 rows of 32, 6 columns of 12
     assert np.array_equal(remove_specks(mask, 64), mask)
     assert shapes == [(12 + 2 + 2, 32 + 6 + 6)] * 2  # holes, then islands, on the padded box alone
+
+
+def test_visible_parts_drop_the_rims_a_better_mask_leaves_of_another():
+    # a PatchCore region (worst) a little larger than the detector's stain mask (best): a 44-px ring
+    stain, region, dot = np.zeros((3, 32, 32), bool)
+    stain[10:20, 10:20] = True
+    region[9:21, 9:21] = True
+    region[22:30, 22:30] = True  # and a 64-px piece of its own, away from the stain
+    dot[2, 2] = True  # a tiny mask nothing covers: kept, however small
+    parts = visible_parts(np.stack([stain, region, dot]), 50)
+    assert np.array_equal(parts[0], stain) and np.array_equal(parts[2], dot)
+    assert np.argwhere(parts[1]).min(0).tolist() == [22, 22] and parts[1].sum() == 64  # the ring went
+    assert np.array_equal(visible_parts(np.stack([stain, region, dot]), 44)[1], region & ~stain)  # kept
+    every = visible_parts(np.stack([stain, region, dot]), 0)  # 0: every piece, the painter's order
+    assert np.array_equal(every[1], region & ~stain) and np.array_equal(every[0], stain)
+
+
+def test_pixels_of_a_better_masks_dropped_piece_go_to_the_next_mask():
+    best, middle, worst = np.zeros((3, 20, 20), bool)
+    best[0:10, 0:10] = True
+    middle[0:10, 0:11] = True  # leaves a 10-px column beside the best: dropped at 12
+    worst[0:10, 10:12] = True  # claims that column (and one more) once the middle lets it go
+    parts = visible_parts(np.stack([best, middle, worst]), 12)
+    assert not parts[1].any()
+    assert np.array_equal(parts[2], worst)  # touched by nothing that is shown: whole
+    assert parts.sum(0).max() == 1  # every pixel shows one mask at most
+
+
+def test_a_piece_joined_to_a_better_mask_of_its_class_is_kept_as_it_joins_that_instance():
+    best, other = np.zeros((2, 20, 20), bool)
+    best[5:15, 5:15] = True
+    other[5:15, 4:15] = True  # a 10-px column left of the best one
+    same = visible_parts(np.stack([best, other]), 50, classes=["stain", "stain"])
+    assert np.array_equal(same[1], other & ~best)  # one stain instance when converted: kept
+    apart = visible_parts(np.stack([best, other]), 50, classes=["stain", "scratch"])
+    assert not apart[1].any()  # a 10-px scratch instance of its own: dropped
