@@ -30,6 +30,7 @@ from tqdm import tqdm
 from common.errors import UserError
 from common.folders import build_folder
 from common.images import check_upright, image_size_and_orientation, is_narrow_16bit
+from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
@@ -512,6 +513,14 @@ def format_report(report: ConversionReport) -> str:
     lines += [f"note: {note}" for note in report.notes]
     lines += [f"warning: {warning}" for warning in report.warnings]
     if "yolo" in report.formats:
-        data = f"data={report.out / 'data.yaml'}"
-        lines.append(f"train with: yolo train {quote(data)}")
+        data, model = f"data={report.out / 'data.yaml'}", f"model={stock_weights()}"
+        lines.append(f"train with: yolo train {quote(data)} {quote(model)}")
     return "\n".join(lines)
+
+
+def stock_weights(name: str = "yolo11n.pt") -> str:
+    """The weights the printed ``yolo train`` starts from: this project's verified copy where it is
+    cached (offline, a bare ``yolo train`` downloads ultralytics' default model and fails), else the
+    name, which ultralytics downloads."""
+    cached = weights_dir() / name
+    return str(cached) if cached.is_file() else name

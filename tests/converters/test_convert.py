@@ -521,12 +521,21 @@ def test_photos_of_12_bit_camera_data_are_a_warning_or_a_strict_error(tmp_path, 
     assert not (tmp_path / "strict").exists()
 
 
-def test_the_train_with_line_can_be_pasted_into_a_shell_when_the_path_has_a_space(tmp_path, category_factory):
+def test_the_train_with_line_can_be_pasted_into_a_shell_when_the_path_has_a_space(
+    tmp_path, category_factory, monkeypatch
+) -> None:
     category_factory(tmp_path / "data", "widget")
     report = convert(config(tmp_path / "data", tmp_path / "my sets" / "out é"))
+    monkeypatch.setattr(convert_module, "weights_dir", lambda: tmp_path / "weights cache")
     [line] = [line for line in format_report(report).splitlines() if line.startswith("train with: ")]
     words = shlex.split(line.removeprefix("train with: "))
-    assert words == ["yolo", "train", f"data={tmp_path / 'my sets' / 'out é' / 'data.yaml'}"]
+    data = f"data={tmp_path / 'my sets' / 'out é' / 'data.yaml'}"
+    assert words == ["yolo", "train", data, "model=yolo11n.pt"]  # not cached: ultralytics downloads it
+    # cached: the verified copy, so that the line runs offline (a bare `yolo train` fetches yolo26n.pt)
+    (tmp_path / "weights cache").mkdir()
+    (tmp_path / "weights cache" / "yolo11n.pt").write_bytes(b"weights")
+    [line] = [line for line in format_report(report).splitlines() if line.startswith("train with: ")]
+    assert shlex.split(line)[-1] == f"model={tmp_path / 'weights cache' / 'yolo11n.pt'}"
 
 
 def test_jpeg_masks_are_a_warning_or_a_strict_error(tmp_path, category_factory):
