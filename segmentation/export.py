@@ -127,6 +127,11 @@ class Export:
     def max_logit_diff(self) -> float:
         return max(result.logit_diff for result in self.agreement.values())
 
+    @property
+    def max_relative_diff(self) -> float:
+        """The largest logit difference relative to its prompt's largest logit: what is held to the limit."""
+        return max(result.logit_diff / result.logit_scale for result in self.agreement.values())
+
 
 def sidecar_path(out: str | Path) -> Path:
     """``decoder.onnx`` -> ``decoder.onnx.json``."""
@@ -372,8 +377,9 @@ def run(args: argparse.Namespace) -> Export:
     source = weights.checkpoint or f"the zero-shot {weights.model} weights"
     print(
         f"wrote {done.onnx} ({done.onnx.stat().st_size / 1e6:.1f} MB, opset {args.opset}) from {source} "
-        f"and {done.sidecar}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e} "
-        f"on {len(done.agreement)} prompts"
+        f"and {done.sidecar}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e}, "
+        f"{done.max_relative_diff:.1e} of the largest logit (limit {TOLERANCE:g}), on {len(done.agreement)} "
+        "prompts"
     )
     if weights.colour_head is not None:
         print(

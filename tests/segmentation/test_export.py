@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -313,6 +314,11 @@ def test_a_colour_head_goes_into_the_sidecar_not_the_graph(tiny_registry, tiny_s
     assert "carries a colour head" in capsys.readouterr().out
     _, plain = exported(["--model", "tiny", "--out", str(tmp_path / "zero.onnx")])
     assert plain["colour_head"] is None
+    # the printed difference is set against what the check holds it to: relative to the largest logit
+    printed = re.search(
+        r"max \|logit diff\| (\S+), (\S+) of the largest logit \(limit 0.001\), on", capsys.readouterr().out
+    )
+    assert printed and float(printed[2]) <= float(printed[1])
 
 
 def test_full_state_dict_and_zero_shot(tiny_registry, tiny_sam_builder, tmp_path):
