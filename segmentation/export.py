@@ -282,9 +282,14 @@ def sidecar(
         **interface(sam, return_single_mask=return_single_mask),
         "colour_head": colour_head_record(weights.colour_head),
         "check": {
+            # logits are held to tolerance x logit_scale (the prompt's largest |logit|), IoUs to tolerance
             "tolerance": TOLERANCE,
             "prompts": {
-                kind: {"max_abs_logit_diff": result.logit_diff, "max_abs_iou_diff": result.iou_diff}
+                kind: {
+                    "max_abs_logit_diff": result.logit_diff,
+                    "logit_scale": result.logit_scale,
+                    "max_abs_iou_diff": result.iou_diff,
+                }
                 for kind, result in agreement.items()
             },
             "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},

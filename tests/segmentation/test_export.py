@@ -319,6 +319,8 @@ def test_a_colour_head_goes_into_the_sidecar_not_the_graph(tiny_registry, tiny_s
         r"max \|logit diff\| (\S+), (\S+) of the largest logit \(limit 0.001\), on", capsys.readouterr().out
     )
     assert printed and float(printed[2]) <= float(printed[1])
+    for check in plain["check"]["prompts"].values():
+        assert check["logit_scale"] >= 1 and check["max_abs_logit_diff"] <= 1e-3 * check["logit_scale"]
 
 
 def test_full_state_dict_and_zero_shot(tiny_registry, tiny_sam_builder, tmp_path):
