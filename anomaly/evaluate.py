@@ -322,7 +322,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     if "masks" in result:
         masks = result["masks"]
         print(
-            f"masks ({masks['segmenter']}, threshold {masks['threshold']:.4g}, {masks['threshold_from']}): "
+            f"masks ({masks['segmenter']}, threshold {masks['threshold']:.4f}, {masks['threshold_from']}): "
             f"per-image IoU {masks['iou_defect']:.3f} on defect images, {masks['iou_good']:.3f} on good "
             "ones; "
             f"mask AP {masks['mask_ap']:.3f} (AP50 {masks['mask_ap50']:.3f})"

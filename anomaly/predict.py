@@ -252,7 +252,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     )
     print(
         f"{result['photos']} photos, {result['flagged']} flagged, {result['instances']} instances "
-        f"(threshold {result['threshold']:.4g} {result['threshold_from']}; masks: {result['segmenter']}) "
+        f"(threshold {result['threshold']:.4f} {result['threshold_from']}; masks: {result['segmenter']}) "
         f"-> {result['out']}/predictions.json"
     )
 
