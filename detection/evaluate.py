@@ -175,7 +175,7 @@ def _report(
     if conf_from is not None:
         conf, picked_accuracy, warning = _picked_conf(validator, model, conf_from, conf, data, names)
         notes.append(
-            f"conf {conf:.3f} picked on the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
+            f"conf {conf:.6g} picked on the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
         )
         if warning:
             notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")

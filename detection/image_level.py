@@ -147,7 +147,7 @@ def conf_flags_all(
 
     >>> one = lambda s: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([0]))
     >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.5)
-    'conf 0.500 calls all 2 images defective, the 1 good one too: the scores do not tell them apart there'
+    'conf 0.5 calls all 2 images defective, the 1 good one too: the scores do not tell them apart there'
     >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.7) is None
     True
     """
@@ -157,7 +157,7 @@ def conf_flags_all(
         return None
     ones = "one" if goods == 1 else "ones"
     return (
-        f"conf {conf:.3f} calls all {len(calls)} images defective, the {goods} good {ones} too: "
+        f"conf {conf:.6g} calls all {len(calls)} images defective, the {goods} good {ones} too: "
         "the scores do not tell them apart there"
     )
 

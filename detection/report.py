@@ -101,7 +101,7 @@ def class_lines(report: EvaluationReport) -> list[str]:
 def image_level_lines(level: ImageLevelReport) -> list[str]:
     """Defect-type accuracy, balanced accuracy, AUROC, and the confusion matrix with per-row accuracy."""
     lines = [
-        f"image level ({level.n_images} images; class = top box with score >= {level.conf:.3g}, else good):",
+        f"image level ({level.n_images} images; class = top box with score >= {level.conf:.6g}, else good):",
         f"  defect-type accuracy {level.accuracy:.3f}   balanced {level.balanced_accuracy:.3f}   "
         f"anomaly AUROC (top box score) {level.auroc:.3f}",
         "  confusion matrix (rows: true, columns: predicted)",

@@ -133,7 +133,7 @@ def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, 
     # Ground-truth boxes score 1 on defect images, good images have none: every threshold up to 1 is
     # right on train, and 0 is the one nearest the default 0.25.
     assert report.image_level.conf == 0.0 and report.image_level.accuracy == 1.0
-    assert report.notes == ["conf 0.000 picked on the train split (accuracy 1.000 there)"]
+    assert report.notes == ["conf 0 picked on the train split (accuracy 1.000 there)"]
     assert (tmp_path / "eval" / "conf_train").is_dir()
 
 
@@ -338,6 +338,14 @@ def test_the_printed_report_shows_every_figure() -> None:
     matrix_row = next(line for line in lines if line.startswith("  a_very_long_defect"))
     assert matrix_row.split()[1:4] == ["0", "1", "0"] and matrix_row.endswith("   acc 0.000")
     assert "note: no COCO file x.json" in lines
+
+
+def test_the_threshold_is_printed_with_the_digits_to_pass_back() -> None:
+    from dataclasses import replace
+
+    report = hand_made_report()
+    report = replace(report, image_level=replace(report.image_level, conf=0.05234109876))
+    assert "class = top box with score >= 0.0523411, else good" in format_report(report)  # was 0.0523
 
 
 class FlagEveryGoodImageValidator(GroundTruthValidator):

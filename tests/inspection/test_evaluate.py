@@ -358,7 +358,7 @@ def test_a_picked_conf_that_calls_every_photo_defective_is_warned_of(dataset, ca
     )
     assert conf < 0.9 and accuracy < 1.0
     err = capsys.readouterr().err
-    assert err.startswith(f"warning: on the test split, conf {conf:.3f} calls all ") and err.count("\n") == 1
+    assert err.startswith(f"warning: on the test split, conf {conf:.6g} calls all ") and err.count("\n") == 1
     assert "good ones too" in err and err.rstrip().endswith("every box down to it goes to SAM; pass --conf")
     capsys.readouterr()
     stub = Inspector(StubDetector(), build_tiny_sam())
