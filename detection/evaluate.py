@@ -304,8 +304,8 @@ def _picked_conf(
     settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective.
 
     The split's detections come from a second validator of the same class and
-    settings (tiling included), writing nothing but its folder ``conf_<split>``
-    inside ``scored``'s.
+    settings (tiling included), writing nothing; the folder ``conf_<split>`` that
+    ultralytics makes for it inside ``scored``'s is removed when it stays empty.
     """
     a = scored.args
     out = Path(scored.save_dir) / f"conf_{split}"
@@ -313,6 +313,8 @@ def _picked_conf(
     if hasattr(scored, "tile"):
         picker.tile, picker.tile_overlap = scored.tile, scored.tile_overlap
     picker(model=model)
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
     truth = _truth(data, split, None, picker, names, [])
     conf, accuracy = tuned_conf(truth, picker.detections, names, default=default)
     return conf, accuracy, conf_flags_all(truth, picker.detections, names, conf)

@@ -204,10 +204,16 @@ def run(args: argparse.Namespace) -> Path:
     except OSError as error:  # the folder changed while the model ran
         raise UserError(f"cannot write {out / PREDICTIONS_FILE}: {one_line(error)}") from None
     for image, entry in found.items():
-        print(f"{entry['call']:>16s}  {entry['score']:.3f}  {len(entry['scores']):3d} boxes  {image}")
+        print(image_line(image, entry))
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
-    print(f"{len(found)} images, {mode}; results in {path}")
+    print(f"{len(found)} image{'' if len(found) == 1 else 's'}, {mode}; results in {path}")
     return path
+
+
+def image_line(image: str, entry: dict) -> str:
+    """One image's printed line: its call, top score, box count (``1 box``, ``3 boxes``) and path."""
+    n = len(entry["scores"])
+    return f"{entry['call']:>16s}  {entry['score']:.3f}  {n:3d} {'box' if n == 1 else 'boxes':5s}  {image}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,7 @@ from common.config import Option, Schema, load_config
 from common.errors import UserError, one_line
 from common.folders import check_run_name
 from detection.augmentation import load_policy, policy_settings
-from detection.data import dataset_categories
+from detection.data import data_yaml_path, dataset_categories
 from detection.tiling import MAX_OVERLAP, MIN_TILE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,9 @@ _PATH = (str, Path)
 
 #: This entry point's own keys; every other key is an ultralytics train argument.
 OWN_DEFAULTS = Schema(
-    data=Option(None, _PATH, "data.yaml written by converters.mvtec2yolo", nullable=True),
+    data=Option(
+        None, _PATH, "data.yaml written by converters.mvtec2yolo (or the folder holding it)", nullable=True
+    ),
     model=Option(
         "yolov8s-worldv2.yaml", _PATH, "ultralytics config (random init), official weights or own .pt"
     ),
@@ -291,6 +293,8 @@ def check_config(config: Mapping) -> dict:
     """
     config = dict(config)
     check_own_keys(config)
+    if config.get("data"):
+        config["data"] = data_yaml_path(config["data"])
     check_run_name(config.get("name"), inside="project")
     check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))

@@ -30,6 +30,14 @@ def test_a_missing_data_yaml_says_where_one_comes_from(tmp_path):
         read_data_yaml(tmp_path / "data.yaml")
 
 
+def test_a_folder_given_as_data_file_names_the_file_to_pass(tmp_path):
+    with pytest.raises(UserError, match="data file .* is a folder: it holds no data.yaml"):
+        read_data_yaml(tmp_path)
+    (tmp_path / "data.yaml").write_text("names: [a]\n")
+    with pytest.raises(UserError, match=f"data file {tmp_path} is a folder: pass {tmp_path / 'data.yaml'}"):
+        read_data_yaml(tmp_path)
+
+
 def test_an_empty_data_yaml_has_no_class_names(tmp_path):
     (tmp_path / "data.yaml").write_text("")
     assert read_data_yaml(tmp_path / "data.yaml") == {}

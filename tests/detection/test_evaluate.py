@@ -134,7 +134,7 @@ def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, 
     # right on train, and 0 is the one nearest the default 0.25.
     assert report.image_level.conf == 0.0 and report.image_level.accuracy == 1.0
     assert report.notes == ["conf 0 picked on the train split (accuracy 1.000 there)"]
-    assert (tmp_path / "eval" / "conf_train").is_dir()
+    assert not (tmp_path / "eval" / "conf_train").exists()  # the picker's empty folder was left behind
 
 
 @pytest.mark.parametrize(
@@ -243,7 +243,7 @@ def test_the_output_folder_is_put_in_place_whole(tiny_dataset, tmp_path, untrain
     assert report.save_dir == str(out)  # not the hidden folder it was built in
     (out / "stale_plot.png").write_bytes(b"an earlier evaluation's")
     ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out, conf_from="train")
-    assert not (out / "stale_plot.png").exists() and (out / "conf_train").is_dir()
+    assert not (out / "stale_plot.png").exists() and (out / "evaluation.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval"]  # nothing hidden left beside it
     (out / "evaluation.json").unlink()  # now a folder of something else: never replaced
     with pytest.raises(UserError, match="holds other files than an earlier evaluation's"):

@@ -16,7 +16,7 @@ import torch
 from ultralytics import YOLO
 
 from detection.detections import ImageDetections
-from detection.predict import build_parser, image_entry, main, predict
+from detection.predict import build_parser, image_entry, image_line, main, predict
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,17 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
     }
     assert "2 images, tiled (48 px, overlap 0.2)" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["predictions.json"]  # written atomically: no temporaries
+
+
+def test_printed_counts_are_singular_for_one(photos: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    # '1 boxes' and '1 images' were printed
+    entry = {"call": "crack", "score": 0.5, "scores": [0.5]}
+    monkeypatch.setattr("detection.predict.predict", lambda **_: {str(photos / "a.png"): entry})
+    assert main(["--weights", "w.pt", "--source", str(photos), "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"           crack  0.500    1 box    {photos / 'a.png'}"
+    assert lines[1].startswith("1 image, whole images; results in ")
+    assert "  2 boxes  " in image_line("b.jpg", {**entry, "scores": [0.5, 0.2]})
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,13 @@ def test_bad_configs_are_one_line_errors(tiny_dataset: Path, overrides: list[str
     assert expected in str(error.value) and "\n" not in str(error.value)
 
 
+def test_data_may_name_the_converters_folder(tiny_dataset: Path) -> None:
+    # data=<folder> used to say 'data file not found: <folder>' although the folder holds data.yaml
+    config = build_config(WORLD_CONFIG, [f"data={tiny_dataset}"])
+    assert config["data"] == str(tiny_dataset / "data.yaml")
+    assert config["category"] == "synthetic_nut"  # splits.json beside it was read
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
