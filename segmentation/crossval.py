@@ -150,7 +150,10 @@ def cross_validate(
             "exist_ok": True,
         }
         start = time.perf_counter()
-        print(f"fold {fold.index + 1}/{k}: fine-tuning on {len(fold.train)} images ...", file=sys.stderr)
+        print(  # named as its folders are (fold0, runs/fold0)
+            f"fold{fold.index} ({fold.index + 1} of {k}): fine-tuning on {len(fold.train)} images ...",
+            file=sys.stderr,
+        )
         with contextlib.redirect_stdout(sys.stderr):
             run_dir = train(run_config)
         seconds["train"] = time.perf_counter() - start

@@ -91,23 +91,36 @@ def annotation_file(data: str | Path, split: str) -> Path:
     return path
 
 
-def check_data_folder(data: str | Path) -> None:
+def data_folder(data: str | Path) -> str | Path:
+    """The converter's output folder when ``data`` names the ``data.yaml`` in it, else ``data`` as given.
+
+    ``converters.mvtec2yolo`` writes ``data.yaml`` at the top of its ``--out``, beside ``annotations/``.
+    """
+    path = Path(data)
+    return str(path.parent) if path.name == "data.yaml" and path.is_file() else data
+
+
+def check_data_folder(data: str | Path, *, given: str | None = None) -> None:
     """Refuses a ``--data`` that is no converted data set: a file, nothing, or a raw MVTec category tree.
 
     Each would otherwise be told to convert into that very path with ``--overwrite`` (a raw tree
     would be replaced by its own conversion).
 
+    Args:
+        given: how the user named it, as the message begins (``data=PATH``); ``--data PATH`` by default.
+
     Raises:
         UserError: one line naming ``data`` and what to pass instead.
     """
     data = Path(data)
+    given = given or f"--data {data}"
     if data.is_file():
-        raise UserError(f"--data {data} is a file: pass the data set folder {data.parent}")
+        raise UserError(f"{given} is a file: pass the data set folder {data.parent}")
     if not data.exists():
-        raise UserError(f"--data {data} does not exist")
+        raise UserError(f"{given} does not exist")
     if is_mvtec_tree(data):
         raise UserError(
-            f"--data {data} is a raw MVTec tree, not a converted data set: convert it to another folder "
+            f"{given} is a raw MVTec tree, not a converted data set: convert it to another folder "
             f"with `python -m converters.mvtec2yolo --root {data} --out OTHER_FOLDER --coco` and pass that"
         )
 

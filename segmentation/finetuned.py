@@ -24,6 +24,7 @@ import torch
 from segment_anything.modeling import Sam
 
 from common.errors import UserError
+from common.folders import check_input_file
 from common.io import load_torch, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
 
@@ -84,12 +85,17 @@ def colour_head_of(data: dict, *, source: str | Path = "decoder.pt") -> ColourHe
     return None if head is None else ColourHead.from_dict(head, source=str(source))
 
 
+def checkpoint_file(checkpoint: str | Path) -> Path:
+    """``checkpoint`` when it is a file; a run folder given instead is an error naming its ``decoder.pt``."""
+    return check_input_file(checkpoint, "checkpoint", inside=("decoder.pt",))
+
+
 def load_colour_head(checkpoint: str | Path) -> ColourHead | None:
     """The colour head of a checkpoint file: a ``decoder.pt``'s, or None (none, or a full state dict).
 
     The file is memory-mapped, so a multi-GB full state dict is not read just to find no head.
     """
-    data = load_torch(checkpoint, what="checkpoint", mmap=True)
+    data = load_torch(checkpoint_file(checkpoint), what="checkpoint", mmap=True)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         return colour_head_of(data, source=checkpoint)
     return None
@@ -202,7 +208,7 @@ def load_finetuned(
     """
     from segmentation.models import load_sam
 
-    path = Path(checkpoint)
+    path = checkpoint_file(checkpoint)
     data = load_torch(path, what="checkpoint")
     refuse_other_run_files(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:

@@ -20,7 +20,7 @@ from common.errors import UserError, one_line
 from common.io import cache_root
 from segmentation.augment import allowed_transforms
 from segmentation.crops import CropRule
-from segmentation.data import SegmentationSplit, check_image_sizes, load_split
+from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, data_folder, load_split
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
 from segmentation.encoder_part import EncoderPart, encoder_part
@@ -245,6 +245,8 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     SCHEMA.check(config)
     if not config.get("data"):
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
+    config["data"] = data_folder(config["data"])  # data=<out>/data.yaml names the converter's folder
+    check_data_folder(config["data"], given=f"data={config['data']}")
     if config["colour_head"] and config["crops"]["max_fraction"] > 0:
         raise UserError("colour_head=true works on whole-photo logits: set crops.max_fraction=0 to use it")
     check_run_dir(config, resume)

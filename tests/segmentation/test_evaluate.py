@@ -158,6 +158,8 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
     [
         (["--checkpoint", "{garbage}"], "cannot read checkpoint"),
         (["--checkpoint", "{missing}"], "checkpoint not found"),
+        # a run folder used to say 'checkpoint not found'
+        (["--checkpoint", "{run}"], "checkpoint {run} is a folder, not a file: pass {run}/decoder.pt\n"),
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
         (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
         (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
@@ -182,7 +184,10 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
 def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, capsys, argv, message):
     garbage = tmp_path / "decoder.pt"
     garbage.write_bytes(b"\x00not a checkpoint" * 8)
-    paths = {"garbage": garbage, "missing": tmp_path / "missing.pt", "data": tiny_dataset}
+    run = tmp_path / "runs" / "sam" / "run"
+    run.mkdir(parents=True)
+    (run / "decoder.pt").write_bytes(b"")
+    paths = {"garbage": garbage, "missing": tmp_path / "missing.pt", "data": tiny_dataset, "run": run}
     argv = [arg.format(**paths) for arg in argv]
     message = message.format(**paths)
     out = tmp_path / "eval"

@@ -345,3 +345,19 @@ def test_plot_folds_draws_every_image_and_round(tmp_path):
     with Image.open(tmp_path / "folds.png") as image:
         assert image.format == "PNG" and image.size == (1000, 420)
     assert [p.name for p in tmp_path.iterdir()] == ["folds.png"]  # written atomically
+
+
+def test_a_round_is_announced_by_the_name_of_its_folders(tiny_dataset, tmp_path, monkeypatch, capsys):
+    # 'fold 1/3' was printed while the round was written to fold0 and runs/fold0
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    def train(run_config):
+        assert run_config["name"] == "fold0" and Path(run_config["data"]).name == "fold0"
+        raise _Started
+
+    monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: None)
+    monkeypatch.setattr(crossval, "train", train)
+    with pytest.raises(_Started):
+        crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=tmp_path / "work")
+    assert capsys.readouterr().err.startswith("fold0 (1 of 3): fine-tuning on ")

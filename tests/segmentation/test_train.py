@@ -221,6 +221,39 @@ def test_early_stopping_when_val_iou_stops_improving(tiny_dataset, tiny_sam, tmp
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1]
 
 
+def test_the_closing_lines_name_the_kept_epoch_and_the_evaluate_command(
+    tiny_dataset, tiny_sam, tmp_path, capsys
+):
+    # they said 'best val IoU X' without the epoch, and gave no next step
+    run = train(_config(tiny_dataset, tmp_path, "epochs=5", "patience=1", "lr=1e-30"), sam=tiny_sam)
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"best val IoU [0-9.]+ at epoch 0, the untuned model: no tuned epoch beat it \(kept\); "
+        r"decoder.pt, sam_finetuned.pth, results.csv, curves.png in",
+        lines[-3],
+    )
+    command = f"python -m segmentation.evaluate --data {tiny_dataset} --checkpoint {run / 'decoder.pt'}"
+    assert lines[-2:] == [f"  {run}", f"evaluate with: {command}"]
+
+
+def test_the_kept_epoch_is_the_first_with_the_best_val_iou():
+    rows = [{"epoch": 0, "val_iou": 0.5}, {"epoch": 1, "val_iou": 0.7}, {"epoch": 2, "val_iou": 0.7}]
+    state = train_module.RunState(next_epoch=2, best_iou=0.7, rows=rows)
+    assert train_module.kept_summary(state, None) == "best val IoU 0.7000 at epoch 1 (kept)"
+    head = colour_head.ColourHead((1.0, 2.0, 3.0), colour_head.MIN_BOX_FRACTION, (0.7, 0.75))
+    assert train_module.kept_summary(state, head) == (
+        "best val IoU 0.7500 at epoch 1 with its colour head (0.7000 without; both kept)"
+    )
+
+
+def test_the_evaluate_command_repeats_the_base_weights_and_crops():
+    config = {**DEFAULTS, "data": "my data", "checkpoint": "base.pt", "crops": {"max_fraction": 0.125}}
+    assert train_module.evaluate_command(config, Path("runs/sam/a/decoder.pt")) == (
+        "python -m segmentation.evaluate --data 'my data' --checkpoint runs/sam/a/decoder.pt "
+        "--base-checkpoint base.pt --crop-fraction 0.125"
+    )
+
+
 def test_cli_errors_are_one_line(tiny_dataset, tmp_path, capsys):
     assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read config" in capsys.readouterr().err
@@ -238,6 +271,29 @@ def test_cli_errors_are_one_line(tiny_dataset, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"is inside the input tree {tiny_dataset.resolve()}; choose another out=" in err
     assert err.count("\n") == 1 and not (tiny_dataset / "runs").exists()
+
+
+def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path):
+    # data=<out>/data.yaml used to say '--data ... is a file' although the user typed data=
+    run = train(_config(tiny_dataset / "data.yaml", tmp_path, "epochs=1"), sam=tiny_sam)
+    assert run.name == f"vit_t_{tiny_dataset.name}"
+    assert yaml.safe_load((run / "args.yaml").read_text())["data"] == str(tiny_dataset)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("{tmp}/notes.txt", "data={tmp}/notes.txt is a file: pass the data set folder {tmp}"),
+        ("{tmp}/nowhere", "data={tmp}/nowhere does not exist"),
+    ],
+    ids=["a file", "nothing"],
+)
+def test_a_data_key_that_is_no_data_set_is_named_as_typed(tiny_sam, tmp_path, data, message):
+    (tmp_path / "notes.txt").write_text("not a data set")
+    paths = {"tmp": tmp_path}
+    with pytest.raises(UserError, match="^" + re.escape(message.format(**paths)) + "$"):
+        train(_config(Path(data.format(**paths)), tmp_path), sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
 
 
 _TORCHRUN_SCRIPT = """
@@ -655,7 +711,10 @@ def test_training_fits_the_head_and_keeps_it_only_when_val_iou_rises(
         assert stored == expected and report["min_box_fraction"] == colour_head.MIN_BOX_FRACTION
     else:
         assert stored is None
-    assert f"colour head: val IoU {without:.4f} -> {with_head:.4f}" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert f"colour head: val IoU {without:.4f} -> {with_head:.4f}" in printed.err
+    if report["kept"]:  # the closing line gave the figure without the head as the best
+        assert f"best val IoU {with_head:.4f} at epoch " in printed.out
     # The tiny untrained model is near random, so its colour-blind logits leave room: here it is kept.
     assert report["kept"]
 
