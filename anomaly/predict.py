@@ -21,12 +21,10 @@ only then. An ``--out`` that holds the run or the photos, or lies inside the pho
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from shlex import quote
 
 import numpy as np
 from tqdm import tqdm
@@ -35,7 +33,7 @@ from anomaly.data import check_sizes, read_rgb
 from anomaly.masks import check_sam_flags, load_segmenter
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
-from anomaly.run import load_run
+from anomaly.run import evaluate_command, load_run
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import (
@@ -59,21 +57,6 @@ def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
     """
     photos, base = photo_files(source)
     return (Path(source).parent if base is None else base), photos
-
-
-def evaluate_command(run_path: Path) -> str:
-    """The ``anomaly.evaluate`` command that gives ``run_path`` a threshold.
-
-    A run fit with ``anomaly.train --data D`` was fit on the category's good images outside D's val and
-    test, so the MVTec protocol (every image of ``test/``) would be refused: it is scored on D's val split.
-    """
-    command = f"python -m anomaly.evaluate --run {quote(str(run_path))}"
-    try:
-        protocol = json.loads((run_path / "run.json").read_text()).get("protocol") or {}
-    except (OSError, ValueError, AttributeError):  # a missing or corrupt run is named by what loads it
-        return command
-    data = protocol.get("data") if isinstance(protocol, dict) else None
-    return f"{command} --data {quote(str(data))} --split val" if isinstance(data, str) and data else command
 
 
 def resolve_threshold(

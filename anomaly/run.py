@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 import numpy as np
 import torch
@@ -275,3 +276,18 @@ def load_run(path: str | Path, *, weights: str | Path | None = None, download: b
         raise UserError(f"backbone weights differ from those {path} was fit with (sha256 {recorded})")
     model.bank = bank
     return AnomalyRun(path, model, info)
+
+
+def evaluate_command(run_path: Path) -> str:
+    """The ``anomaly.evaluate`` command that gives ``run_path`` a threshold.
+
+    A run fit with ``anomaly.train --data D`` was fit on the category's good images outside D's val and
+    test, so the MVTec protocol (every image of ``test/``) would be refused: it is scored on D's val split.
+    """
+    command = f"python -m anomaly.evaluate --run {quote(str(run_path))}"
+    try:
+        protocol = json.loads((run_path / RUN_FILE).read_text()).get("protocol") or {}
+    except (OSError, ValueError, AttributeError):  # a missing or corrupt run is named by what loads it
+        return command
+    data = protocol.get("data") if isinstance(protocol, dict) else None
+    return f"{command} --data {quote(str(data))} --split val" if isinstance(data, str) and data else command

@@ -49,7 +49,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     overrides = list(args.overrides) + ([f"backbone={args.backbone}"] if args.backbone else [])
     config = load_config(SCHEMA, args.config, overrides)
     from anomaly.data import single_category
-    from anomaly.run import fit_run
+    from anomaly.run import evaluate_command, fit_run
 
     category = args.category or single_category(args.root)
     result = fit_run(
@@ -68,6 +68,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         f"in {info['fit_seconds']:.1f} s: memory bank {info['bank']['rows']} x {info['bank']['dim']} "
         f"(from {info['patches_seen']} patches) -> {result.path}"
     )
+    print(f"evaluate with: {evaluate_command(result.path)}")  # its threshold comes from there
 
 
 def main(argv: Sequence[str] | None = None) -> int:
