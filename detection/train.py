@@ -65,6 +65,7 @@ from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from detection.data import EmptySplitError, check_own_root, data_names, has_polygon_labels, split_images
+from detection.freeze_log import FreezeLog
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
@@ -328,8 +329,10 @@ def train(config: Mapping) -> TrainResult:
         pretrained=pretrained,
     )
     trainer = open_vocabulary_trainer(family, embeddings)
-    with no_label_cache():  # the data set is read, never written
+    with no_label_cache(), FreezeLog() as freezing:  # the data set is read, never written
         metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
+    for line in freezing.summary():
+        print(line, flush=True)
 
     best = save_dir / "weights" / "best.pt"
     result = TrainResult(
