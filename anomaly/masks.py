@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from anomaly.regions import Region, map_regions
 from common.errors import UserError
+
+if TYPE_CHECKING:
+    from segmentation.embeddings import EmbeddingCache
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,18 @@ class Segmenter:
     Args:
         sam: a ``segment_anything`` SAM, or None.
         name: how reports name it (``mobile_sam zero-shot``, ``decoder.pt``, ``map threshold``).
+        cache: where SAM's image embeddings are kept between runs (the inspection cascade's
+            :class:`~segmentation.embeddings.EmbeddingCache`), for photos given with their ``path``.
     """
 
-    def __init__(self, sam=None, name: str = "map threshold") -> None:
+    def __init__(self, sam=None, name: str = "map threshold", cache: EmbeddingCache | None = None) -> None:
         self.sam = sam
         self.name = name
+        self.cache = cache
 
-    def __call__(self, image: np.ndarray, regions: Sequence[Region], *, min_area: int = 1) -> Instances:
+    def __call__(
+        self, image: np.ndarray, regions: Sequence[Region], *, min_area: int = 1, path: Path | None = None
+    ) -> Instances:
         """The regions' masks, each SAM outline split into its parts (:func:`split_parts`).
 
         Args:
@@ -59,6 +68,7 @@ class Segmenter:
             regions: from :func:`anomaly.regions.map_regions`.
             min_area: an outline with two or more parts of this many pixels is split into them,
                 its smaller specks dropped; any other outline stays whole.
+            path: the photo's file (``image`` as read from it): its embedding comes from the cache.
         """
         height, width = image.shape[:2]
         if not regions:
@@ -72,7 +82,10 @@ class Segmenter:
         from segmentation.embeddings import embed_images
         from segmentation.predict import predict_masks
 
-        [embedding] = embed_images(self.sam, [image])
+        if self.cache is not None and path is not None:
+            [embedding] = self.cache.embed([path], progress=False)
+        else:
+            [embedding] = embed_images(self.sam, [image])
         masks, iou, _ = predict_masks(self.sam, embedding, boxes=boxes, multimask_output=False)
         masks = masks[:, 0]
         # SAM found nothing inside a box: keep the map's own region rather than lose the defect
@@ -128,7 +141,13 @@ def check_sam_flags(sam: str | Path | None, zero_shot: bool, model: str | None) 
         raise UserError(f"--sam-model {model} needs --sam or --sam-zero-shot (without either, no SAM runs)")
 
 
-def load_segmenter(sam: str | Path | None, *, zero_shot: bool = False, model: str | None = None) -> Segmenter:
+def load_segmenter(
+    sam: str | Path | None,
+    *,
+    zero_shot: bool = False,
+    model: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> Segmenter:
     """The segmenter the commands' ``--sam`` names.
 
     Args:
@@ -137,6 +156,8 @@ def load_segmenter(sam: str | Path | None, *, zero_shot: bool = False, model: st
             ``vit_t`` resolves offline); False: the map's regions are the masks.
         model: the SAM registry model: for zero-shot (default ``vit_t``, MobileSAM) or a full
             state dict (a ``decoder.pt`` records its own).
+        cache_dir: an embedding cache root (``<cache root>/embeddings``, shared with the inspection
+            cascade); None: embeddings are computed and not kept.
 
     Raises:
         UserError: an unreadable checkpoint, SAM weights that cannot be resolved, or flags that do not
@@ -147,10 +168,17 @@ def load_segmenter(sam: str | Path | None, *, zero_shot: bool = False, model: st
         from segmentation.finetuned import load_finetuned
 
         loaded, name = load_finetuned(sam, model=model)
-        return Segmenter(loaded, f"{name} fine-tuned ({Path(sam).name})")
+        return Segmenter(loaded, f"{name} fine-tuned ({Path(sam).name})", _cache(cache_dir, loaded, name))
     if zero_shot:
         from segmentation.models import load_sam
 
         name = model or "vit_t"
-        return Segmenter(load_sam(name), f"{name} zero-shot")
+        loaded = load_sam(name)
+        return Segmenter(loaded, f"{name} zero-shot", _cache(cache_dir, loaded, name))
     return Segmenter(None)
+
+
+def _cache(root: str | Path | None, sam, model: str) -> EmbeddingCache | None:
+    from segmentation.embeddings import EmbeddingCache
+
+    return None if root is None else EmbeddingCache(root, sam, model_name=model)

@@ -44,7 +44,7 @@ from common.folders import (
     output_name,
 )
 from common.images import photo_files, photo_root
-from common.io import read_json_object
+from common.io import cache_root, read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
@@ -135,8 +135,12 @@ def predict_photos(
     maps: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> dict:
     """Scores and segments every photo of ``source``; returns a summary.
+
+    ``cache_dir``: where SAM's embeddings of the photos are kept (:func:`anomaly.masks.load_segmenter`);
+    None: computed each time.
 
     Raises:
         UserError: a corrupt run, no photos, two photos sharing an output name, an ``out`` that
@@ -154,7 +158,7 @@ def predict_photos(
     check_holds_no_photos(out, photos)
     check_sizes(photos, run.image_shape)
     value, origin = resolve_threshold(threshold, run_path)
-    segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model)
+    segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
     info = {
         "run": str(run_path),
         "source": str(source),
@@ -172,7 +176,7 @@ def predict_photos(
             image = read_rgb(photo)
             [prediction] = run.predict([image], [photo])
             regions = map_regions(prediction.anomaly_map, value, min_area=min_area)
-            instances = segmenter(image, regions, min_area=min_area)
+            instances = segmenter(image, regions, min_area=min_area, path=photo)
             file_name = photo.relative_to(base).as_posix()
             writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
         writer.close(info)
@@ -212,6 +216,12 @@ def parser() -> OneLineParser:
     p.add_argument("--no-maps", action="store_true", help="do not write anomaly_maps/*.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="SAM embedding cache, shared with inspection (default: <cache root>/embeddings)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="compute every SAM embedding, read and store none")
     return p
 
 
@@ -220,6 +230,9 @@ def run(argv: Sequence[str] | None = None) -> None:
     check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
     if args.min_area < 1:
         raise UserError(f"--min-area must be at least 1, got {args.min_area}")
+    cache_dir = None if args.no_cache else args.cache_dir or cache_root() / "embeddings"
+    if args.cache_dir is not None and not args.no_cache:
+        check_output_folder(args.cache_dir, flag="--cache-dir", what="embedding cache")
     result = predict_photos(
         args.run,
         args.source,
@@ -232,6 +245,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         maps=not args.no_maps,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        cache_dir=cache_dir,
     )
     print(
         f"{result['photos']} photos, {result['flagged']} flagged, {result['instances']} instances "

@@ -335,6 +335,34 @@ def test_the_predict_command_refuses_sam_flags_before_reading_the_run(tmp_path, 
     assert "--sam-model vit_b needs --sam or --sam-zero-shot" in capsys.readouterr().err
 
 
+def test_the_predict_command_keeps_sams_embeddings_in_the_shared_cache_unless_told_not_to(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import anomaly.predict
+    from common.io import cache_root
+
+    asked = []
+    real = anomaly.predict.load_segmenter
+    monkeypatch.setattr(
+        anomaly.predict, "load_segmenter", lambda *a, **k: asked.append(k["cache_dir"]) or real(None)
+    )
+    argv = ["--run", str(run), "--source", str(parts / "test"), "--threshold", "1", "--no-progress"]
+    for flags, expected in (
+        ([], cache_root() / "embeddings"),  # inspection's cache, shared
+        (["--cache-dir", str(tmp_path / "c")], tmp_path / "c"),
+        (["--cache-dir", str(tmp_path / "c"), "--no-cache"], None),
+    ):
+        out = tmp_path / f"out{len(asked)}"
+        assert anomaly.predict.main([*argv, "--out", str(out), *flags]) == 0, capsys.readouterr().err
+        assert asked[-1] == expected
+    (tmp_path / "file").write_text("x")
+    assert (
+        anomaly.predict.main([*argv, "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "file")])
+        == 2
+    )
+    assert "--cache-dir" in capsys.readouterr().err and len(asked) == 3  # refused before any photo
+
+
 def test_a_good_peak_at_the_threshold_raises_it_and_a_non_finite_one_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.0}}))  # a pixel at it is cut
