@@ -395,12 +395,21 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
     run, state = set_up(config, resume=resume, sam=sam)
     if resume is None:
         record_zero_shot(run, state)
+    else:
+        print(resume_line(run.folder, state, config["epochs"]), flush=True)
     for epoch in range(state.next_epoch, config["epochs"]):
         if state.step >= run.plan.total_steps or state.stale >= config["patience"]:
             break
         run_epoch(run, state, epoch)
     finish(run, state)
     return run.folder
+
+
+def resume_line(folder: Path, state: RunState, epochs: int) -> str:
+    """Where a resumed run goes on from: the epochs done, the best val IoU so far."""
+    done = state.next_epoch
+    left = f"epoch {done + 1} of {epochs} next" if done < epochs else f"all {epochs} epochs were done"
+    return f"resuming {folder} after epoch {done}: {left}; best val IoU so far {state.best_iou:.4f}"
 
 
 def build_parser() -> argparse.ArgumentParser:

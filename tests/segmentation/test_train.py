@@ -179,7 +179,7 @@ def test_run_writes_its_files_and_the_full_checkpoint_loads_in_sam_predictor(
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(
-    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
     straight = train(
         _config(tiny_dataset, tmp_path, "name=straight", "corrective_rounds=0"), sam=tiny_sam_builder()
@@ -200,7 +200,13 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
     cut = tmp_path / "runs" / "cut"
     assert [int(r["epoch"]) for r in _rows(cut / "results.csv")] == [0, 1]
     config = load_config(DEFAULTS, cut / "args.yaml")
+    capsys.readouterr()
     train(config, resume=cut, sam=tiny_sam_builder())
+    best = max(float(row["val_iou"]) for row in _rows(straight / "results.csv")[:2])
+    assert (
+        f"resuming {cut} after epoch 1: epoch 2 of {config['epochs']} next; best val IoU so far {best:.4f}"
+        in (capsys.readouterr().out)
+    )
 
     a, b = _rows(straight / "results.csv"), _rows(cut / "results.csv")
     assert [r["epoch"] for r in a] == [r["epoch"] for r in b]
