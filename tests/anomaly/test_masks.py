@@ -33,3 +33,22 @@ def test_sams_embeddings_of_photos_given_by_path_are_kept_in_the_cache(tmp_path,
     assert np.array_equal(first.masks, again.masks) and np.allclose(first.mask_scores, again.mask_scores)
     with pytest.raises(AssertionError, match="the encoder ran"):
         segmenter(image, regions)  # no path: no cache
+
+
+def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_path, monkeypatch) -> None:
+    import segmentation.finetuned
+    import segmentation.models
+    from anomaly.masks import load_segmenter
+
+    sam = build_tiny_sam()
+    monkeypatch.setattr(segmentation.models, "load_sam", lambda name: sam)
+    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model: (sam, "vit_b"))
+    for kwargs, name in [
+        ({"sam": None, "zero_shot": True}, "vit_t"),
+        ({"sam": tmp_path / "decoder.pt"}, "vit_b"),
+    ]:
+        segmenter = load_segmenter(**kwargs, cache_dir=tmp_path / "cache")
+        assert segmenter.sam is sam and segmenter.cache.root == tmp_path / "cache"
+        assert segmenter.cache.model_name == name
+        assert load_segmenter(**kwargs).cache is None  # no cache_dir: nothing kept
+    assert load_segmenter(None, cache_dir=tmp_path / "cache").cache is None  # no SAM, no embeddings

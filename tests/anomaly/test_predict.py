@@ -361,6 +361,29 @@ def test_the_predict_command_keeps_sams_embeddings_in_the_shared_cache_unless_to
         == 2
     )
     assert "--cache-dir" in capsys.readouterr().err and len(asked) == 3  # refused before any photo
+    # --no-cache: no folder is made, so an unusable --cache-dir beside it is not refused
+    flags = ["--cache-dir", str(tmp_path / "file"), "--no-cache"]
+    assert anomaly.predict.main([*argv, "--out", str(tmp_path / "o"), *flags]) == 0, capsys.readouterr().err
+    assert asked[-1] is None
+
+
+def test_each_photo_is_segmented_with_its_file_so_that_its_embedding_can_be_cached(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import anomaly.predict
+    from anomaly.masks import Segmenter
+
+    paths = []
+
+    class Recording(Segmenter):
+        def __call__(self, image, regions, *, min_area=1, path=None):
+            paths.append(path)
+            return super().__call__(image, regions, min_area=min_area, path=path)
+
+    monkeypatch.setattr(anomaly.predict, "load_segmenter", lambda *a, **k: Recording(None))
+    argv = ["--run", run, "--source", parts / "test", "--threshold", "1", "--no-progress"]
+    assert anomaly.predict.main([str(a) for a in (*argv, "--out", tmp_path / "o")]) == 0
+    assert sorted(paths) == sorted(p for p in (parts / "test").rglob("*") if p.is_file())
 
 
 def test_a_good_peak_at_the_threshold_raises_it_and_a_non_finite_one_is_ignored(tmp_path: Path) -> None:
@@ -384,3 +407,13 @@ def test_the_evaluate_command_it_suggests_can_be_pasted_when_the_run_has_a_space
     with pytest.raises(UserError) as error:
         resolve_threshold(None, run)
     assert f"(python -m anomaly.evaluate --run {shlex.quote(str(run))})" in str(error.value)
+
+
+def test_the_closing_line_gives_the_threshold_to_four_decimals(
+    run: Path, parts: Path, tmp_path: Path, capsys
+) -> None:
+    import anomaly.predict
+
+    argv = ["--run", run, "--source", parts / "test", "--threshold", "12.345678", "--no-progress"]
+    assert anomaly.predict.main([str(a) for a in (*argv, "--out", tmp_path / "o")]) == 0
+    assert "(threshold 12.3457 given; masks: map threshold)" in capsys.readouterr().out  # not 12.35

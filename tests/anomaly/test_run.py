@@ -14,7 +14,7 @@ import torch
 import anomaly.run
 from anomaly.data import eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
-from anomaly.run import BANK_FILE, RUN_FILE, fit_run, load_run
+from anomaly.run import BANK_FILE, RUN_FILE, evaluate_command, fit_run, load_run
 from common.errors import UserError
 from common.io import sha256_file
 from converters.splits import Splits, save_splits
@@ -256,3 +256,26 @@ def test_an_overwrite_replaces_a_run_with_its_evaluations_but_no_folder_of_other
     with pytest.raises(UserError, match=r"run holds notes.txt, which this command does not write"):
         fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, overwrite=True, progress=False)
     assert (tmp_path / "run" / "notes.txt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "tail"),
+    [
+        ({"protocol": {"data": "my data"}}, " --data 'my data' --split val"),  # fit with --data: its val
+        ({"protocol": {"data": None}}, ""),  # the MVTec protocol
+        ({"protocol": {"data": ""}}, ""),
+        ({"protocol": {"data": ["d"]}}, ""),  # a corrupt run: load_run names it
+        ({"protocol": ["d"]}, ""),
+        ({}, ""),
+        (["d"], ""),
+        (None, ""),  # no run.json
+        ("{not json", ""),
+    ],
+)
+def test_the_evaluate_command_scores_a_run_fit_with_data_on_its_val_split(tmp_path, content, tail) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    if content is not None:
+        text = content if isinstance(content, str) else json.dumps(content)
+        (run / RUN_FILE).write_text(text)
+    assert evaluate_command(run) == f"python -m anomaly.evaluate --run {run}{tail}"

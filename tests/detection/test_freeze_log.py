@@ -31,3 +31,18 @@ def test_freezing_lines_are_summed_up_and_other_lines_pass(caplog) -> None:
         logger.info("Freezing layer 'model.1.conv.weight'")  # the filter is gone after the block
     assert caplog.records[-1].getMessage() == "Freezing layer 'model.1.conv.weight'"
     assert FreezeLog().summary() == []
+
+
+def test_the_summary_counts_tensors_and_lists_each_layer_once_numbers_first(caplog) -> None:
+    logger = logging.getLogger("ultralytics")
+    with caplog.at_level(logging.INFO, logger="ultralytics"), FreezeLog() as log:
+        # two tensors of layer 3, a name of two dots, a layer that is no number, a name too short
+        for name in ("model.3.conv.weight", "model.3.bn.bias", "model.12.bias", "head.dfl.weight", "bias"):
+            logger.info(f"Freezing layer '{name}'")
+        for name in ("model.22.cv3.0.bias", "model.22.cv3.1.bias"):
+            logger.warning(f"setting 'requires_grad=True' for frozen layer '{name}'. See ultralytics.")
+    assert not caplog.records
+    assert len(log.frozen) == 5 and log.frozen[-1] == "bias"
+    frozen, trainable = log.summary()
+    assert frozen == "frozen: 5 tensors of layers 3, 12, dfl (freeze, and .dfl)"
+    assert trainable.startswith("trainable: 2 tensors ") and "(e.g. model.22.cv3.0.bias)" in trainable

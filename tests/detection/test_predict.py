@@ -75,6 +75,7 @@ def test_printed_counts_are_singular_for_one(photos: Path, tmp_path: Path, monke
     assert lines[0] == f"           crack  0.500    1 box    {photos / 'a.png'}"
     assert lines[1].startswith("1 image, whole images; results in ")
     assert "  2 boxes  " in image_line("b.jpg", {**entry, "scores": [0.5, 0.2]})
+    assert "  0 boxes  " in image_line("c.jpg", {**entry, "scores": []})
 
 
 @pytest.mark.parametrize(

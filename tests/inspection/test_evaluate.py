@@ -527,6 +527,7 @@ def test_overlay_files_keep_the_first_the_wrong_and_the_gallerys_photos_writing_
         files = OverlayFiles(tmp_path / "overlays", count, gallery)
         for i, item in enumerate(items):
             files.add(str(i), item, drawn)
+            assert len(files.held) <= 2 * gallery, trial  # only the gallery's photos so far are held
         links = files.finish(gallery_items(items, gallery))
         first = {record.file_name for record, _ in items[:count]}
         wrong = {record.file_name for record, _ in items if record.verdict != record.truth}
@@ -537,3 +538,15 @@ def test_overlay_files_keep_the_first_the_wrong_and_the_gallerys_photos_writing_
     files = OverlayFiles(None, 0, 1)  # --overlays 0, or no folder: nothing written, nothing linked
     files.add("0", items[0], drawn)
     assert files.finish(items) == {}
+
+
+def test_the_masks_tree_drops_the_specks_the_cascade_was_told_to(cli, tmp_path, monkeypatch) -> None:
+    # the masks tree leaves out the pieces a better mask leaves under the cascade's --speck-cells
+    real, asked = evaluate_module.PredictionWriter, []
+    monkeypatch.setattr(
+        evaluate_module,
+        "PredictionWriter",
+        lambda *a, **k: asked.append(k.get("speck_cells")) or real(*a, **k),
+    )
+    assert cli("--out", tmp_path / "out", "--speck-cells", "5", "--gallery", "0", "--overlays", "0") == 0
+    assert asked == [5]

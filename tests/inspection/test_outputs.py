@@ -426,3 +426,19 @@ def test_the_top_boxs_label_is_drawn_over_lower_ones_at_the_same_corner():
     picture = draw_overlay(image, inspection)
     bar = picture.shape[0] - image.shape[0]
     assert tuple(picture[bar, 0]) == class_color(0)  # the top box's label, not the 0.3 box's
+
+
+def test_the_rim_a_better_instance_of_the_same_class_leaves_is_kept_as_part_of_it(tmp_path, inspected):
+    inspector, results = inspected
+    photo, inspection = results[3]  # two instances
+    best, other = np.zeros((2, 60, 80), bool)
+    best[20:40, 20:40] = True
+    other[30:40, 18:40] = True  # what it leaves: a 20-px rim, under 250 cells (24.4 px on 80 x 60)
+    tree = MaskTree(tmp_path / "same", category="lot", class_names=inspector.class_names, speck_cells=250)
+    same = replace(inspection, names=["stain", "stain"], masks=np.stack([best, other]))
+    mask = cv2.imread(str(tree.add(same, photo)), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(mask == 254, best | other)  # one stain when converted: the rim stays
+    tree = MaskTree(tmp_path / "apart", category="lot", class_names=inspector.class_names, speck_cells=250)
+    apart = replace(inspection, names=["scratch", "stain"], masks=np.stack([best, other]))
+    mask = cv2.imread(str(tree.add(apart, photo)), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(mask == 255, best) and not (mask == 254).any()  # a stain of 20 px of its own

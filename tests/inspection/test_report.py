@@ -82,6 +82,7 @@ def test_the_operating_point_names_the_split_the_threshold_was_picked_on() -> No
     assert "(conf 0.4, picked on the val split) are" in operating_point({"conf": 0.4, "conf_from": "val"})
     # The digits the summary row and the console give (6 significant), not the float's repr.
     assert "(conf 0.0523411, picked" in operating_point({"conf": 0.05234109876, "conf_from": "val"})
+    assert "(conf -) are dropped" in operating_point({})  # no threshold recorded: a dash, not 'None'
 
 
 def test_the_printed_summary_gives_the_merged_mask_ap_of_the_ranking_used() -> None:
@@ -189,6 +190,8 @@ def test_a_gallery_of_the_worst_and_best_photos_says_where_each_group_starts(no_
     assert page.count("<h3>") == 2 and page.count("<div class='gallery'>") == 2
     every = html_report(metrics, {}, [GalleryItem("w1", b"\xff\xd8")])  # the whole split shown: no heading
     assert "<h3>" not in every and page.count("<figure>") == 4 and every.count("<figure>") == 1
+    empty = html_report(metrics, {}, [])  # --gallery 0: the section keeps its (empty) gallery
+    assert "<h3>" not in empty and empty.count("<div class='gallery'></div>") == 1
 
 
 def test_the_masks_dropped_as_duplicates_are_counted_where_the_detections_are() -> None:

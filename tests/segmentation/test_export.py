@@ -19,6 +19,7 @@ from segmentation import decoder_onnx
 from segmentation.decoder_onnx import INPUT_NAMES, OUTPUT_NAMES, export_decoder, missing_packages
 from segmentation.embeddings import ImageEmbedding, encoder_fingerprint
 from segmentation.export import (
+    Export,
     Weights,
     build_parser,
     check_out,
@@ -29,7 +30,7 @@ from segmentation.export import (
     sidecar_path,
 )
 from segmentation.finetuned import save_decoder, save_full
-from segmentation.onnx_check import CHECK_PROMPTS
+from segmentation.onnx_check import CHECK_PROMPTS, Agreement
 from segmentation.predict import decode, upscale_logits
 
 pytestmark = pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
@@ -406,3 +407,10 @@ def test_a_run_stopped_between_the_two_files_leaves_no_sidecar_of_another_model(
 
 def test_help_names_no_none_default() -> None:
     assert "(default: None)" not in " ".join(build_parser().format_help().split())
+
+
+def test_the_relative_difference_is_each_prompts_own_over_its_largest_logit(tmp_path):
+    agreement = {"box": Agreement(4e-3, 0.0, 40.0), "point": Agreement(1e-3, 0.0, 2.0)}
+    done = Export(tmp_path / "d.onnx", tmp_path / "d.onnx.json", agreement)
+    assert done.max_logit_diff == 4e-3
+    assert done.max_relative_diff == 5e-4  # the point's 1e-3 of 2, not 4e-3 over 40 or 1e-3 over 40

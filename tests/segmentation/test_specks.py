@@ -149,3 +149,19 @@ def test_a_piece_joined_to_a_better_mask_of_its_class_is_kept_as_it_joins_that_i
     assert np.array_equal(same[1], other & ~best)  # one stain instance when converted: kept
     apart = visible_parts(np.stack([best, other]), 50, classes=["stain", "scratch"])
     assert not apart[1].any()  # a 10-px scratch instance of its own: dropped
+
+
+def test_the_pieces_left_are_measured_8_connected_as_the_converters_split_them():
+    best, other = np.zeros((2, 24, 24), bool)
+    best[0:10, 0:10] = True
+    other[0:10, 0:10] = True  # covered by the best one
+    for i in range(10):
+        other[10 + i, 10 + i] = True  # a diagonal line: one 10-px instance when converted, not ten
+    parts = visible_parts(np.stack([best, other]), 10)
+    assert np.array_equal(parts[1], other & ~best)
+    assert not visible_parts(np.stack([best, other]), 11)[1].any()
+
+
+def test_visible_parts_refuse_a_class_list_of_another_length():
+    with pytest.raises(ValueError):
+        visible_parts(np.zeros((2, 4, 4), bool), 4, classes=["stain"])
