@@ -396,19 +396,29 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
     if resume is None:
         record_zero_shot(run, state)
     else:
-        print(resume_line(run.folder, state, config["epochs"]), flush=True)
+        print(resume_line(run.folder, state, config["epochs"], stopped=stopped(run, state)), flush=True)
     for epoch in range(state.next_epoch, config["epochs"]):
-        if state.step >= run.plan.total_steps or state.stale >= config["patience"]:
+        if stopped(run, state):
             break
         run_epoch(run, state, epoch)
     finish(run, state)
     return run.folder
 
 
-def resume_line(folder: Path, state: RunState, epochs: int) -> str:
+def stopped(run: Run, state: RunState) -> bool:
+    """Whether training ends before another epoch: its steps are all made, or early stopping struck."""
+    return state.step >= run.plan.total_steps or state.stale >= run.config["patience"]
+
+
+def resume_line(folder: Path, state: RunState, epochs: int, *, stopped: bool = False) -> str:
     """Where a resumed run goes on from: the epochs done, the best val IoU so far."""
     done = state.next_epoch
-    left = f"epoch {done + 1} of {epochs} next" if done < epochs else f"all {epochs} epochs were done"
+    if done >= epochs:
+        left = f"all {epochs} epochs were done"
+    elif stopped:
+        left = "it had stopped (early stopping, or its last optimiser step), nothing left to train"
+    else:
+        left = f"epoch {done + 1} of {epochs} next"
     return f"resuming {folder} after epoch {done}: {left}; best val IoU so far {state.best_iou:.4f}"
 
 

@@ -743,3 +743,33 @@ def test_a_colour_head_that_cannot_be_fit_leaves_the_run_standing(
     assert "colour head: not fit" in capsys.readouterr().err
     assert not (run / "colour_head.json").exists() and load_colour_head(run / "decoder.pt") is None
     assert (run / "sam_finetuned.pth").is_file()
+
+
+@pytest.mark.parametrize(
+    ("done", "left"),
+    [(0, "epoch 1 of 3 next"), (2, "epoch 3 of 3 next"), (3, "all 3 epochs were done")],
+)
+def test_the_resume_line_says_which_epoch_comes_next_or_that_none_does(done, left):
+    state = train_module.RunState(next_epoch=done, best_iou=0.81904)
+    assert train_module.resume_line(Path("runs/sam/a"), state, 3) == (
+        f"resuming runs/sam/a after epoch {done}: {left}; best val IoU so far 0.8190"
+    )
+
+
+def test_a_resumed_run_that_had_stopped_early_is_not_told_an_epoch_comes_next(
+    tiny_dataset, tiny_sam_builder, tmp_path, capsys
+):
+    state = train_module.RunState(next_epoch=1, best_iou=0.5)
+    assert train_module.resume_line(Path("runs/sam/a"), state, 3, stopped=True) == (
+        "resuming runs/sam/a after epoch 1: it had stopped (early stopping, or its last optimiser step), "
+        "nothing left to train; best val IoU so far 0.5000"
+    )
+    run = train(
+        _config(tiny_dataset, tmp_path, "name=early", "epochs=3", "patience=1"), sam=tiny_sam_builder()
+    )
+    rows = _rows(run / "results.csv")
+    assert len(rows) < 4, "the seeded tiny run is expected to stop early (patience 1)"
+    capsys.readouterr()
+    train(load_config(DEFAULTS, run / "args.yaml"), resume=run, sam=tiny_sam_builder())
+    assert "it had stopped (early stopping" in capsys.readouterr().out
+    assert len(_rows(run / "results.csv")) == len(rows)  # no epoch trained
