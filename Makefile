@@ -62,7 +62,7 @@ demo: setup
 	@echo
 	@echo "Results in $(DEMO_DIR)/:"
 	@echo "  mvtec/synthetic_nut/            the synthetic MVTec-layout category"
-	@echo "  synthetic_nut/data.yaml         YOLO data set:  yolo train data=$(abspath $(DEMO_DIR))/synthetic_nut/data.yaml"
+	@echo "  synthetic_nut/data.yaml         YOLO data set: stock 'yolo train' takes it (the converter's 'train with:' line above)"
 	@echo "  synthetic_nut/annotations/      COCO instances_{train,val,test}.json"
 	@echo "  synthetic_nut/splits.json       the shared train/val/test split"
 	@echo "  sam/vit_t/                      decoder.pt, sam_finetuned.pth, results.csv, curves.png"
