@@ -44,7 +44,7 @@ from common.folders import (
     output_name,
 )
 from common.images import photo_files, photo_root
-from common.io import cache_root, read_json_object
+from common.io import embeddings_root, read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
@@ -230,7 +230,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
     if args.min_area < 1:
         raise UserError(f"--min-area must be at least 1, got {args.min_area}")
-    cache_dir = None if args.no_cache else args.cache_dir or cache_root() / "embeddings"
+    cache_dir = None if args.no_cache else args.cache_dir or embeddings_root()
     if args.cache_dir is not None and not args.no_cache:
         check_output_folder(args.cache_dir, flag="--cache-dir", what="embedding cache")
     result = predict_photos(

@@ -55,6 +55,13 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "mvtec-finetune"
 
 
+def embeddings_root() -> Path:
+    """Where SAM's image embeddings are cached unless a command is given ``--cache-dir``: one root for
+    every command (training, evaluation, the annotation page, the cascade, anomaly masks), so that a
+    photo is encoded once for all of them."""
+    return cache_root() / "embeddings"
+
+
 def temporary_path(path: str | Path) -> Path:
     """A hidden sibling of ``path`` to write first, named so that :func:`remove_stale` can judge it."""
     path = Path(path)

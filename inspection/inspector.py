@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.images import decode_image_file
-from common.io import cache_root
+from common.io import embeddings_root
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.predict import ultralytics_detections
@@ -217,7 +217,7 @@ class Inspector:
                 (``sam_finetuned.pth``, with ``model``), or None for zero-shot SAM ``model``.
             model: the SAM registry name; read from a ``decoder.pt`` (which must agree).
             base_checkpoint: base weights under a ``decoder.pt`` (default: the official ones).
-            cache_dir: root of the embedding cache; None: ``cache_root() / "embeddings"``.
+            cache_dir: root of the embedding cache; None: ``common.io.embeddings_root()``.
             use_cache: False: no cache, every embedding is computed and none is stored.
             use_colour_head: False: SAM's own masks even when the ``decoder.pt`` carries a
                 colour head (by default its head refines them).
@@ -241,7 +241,7 @@ class Inspector:
         sam = load_sam_checkpoint(checkpoint, device=resolved)
         cache = None
         if use_cache:
-            root = cache_root() / "embeddings" if cache_dir is None else Path(cache_dir)
+            root = embeddings_root() if cache_dir is None else Path(cache_dir)
             cache = EmbeddingCache(root, sam, model_name=checkpoint.model)
         return cls(detector, sam, device=resolved, cache=cache, colour_head=head, **settings)
 

@@ -19,7 +19,7 @@ from segment_anything.modeling import Sam
 from anomaly.data import check_sizes
 from common.errors import UserError
 from common.folders import check_output_folder
-from common.io import cache_root
+from common.io import embeddings_root
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
@@ -64,7 +64,7 @@ class CascadeOptions:
 
     def resolved(self, *, model: str, device: str) -> CascadeOptions:
         """These options with what loading found: the SAM model, the device, the cache folder (or None)."""
-        cache_dir = None if self.no_cache else Path(self.cache_dir or cache_root() / "embeddings")
+        cache_dir = None if self.no_cache else Path(self.cache_dir or embeddings_root())
         return replace(self, model=model, device=device, cache_dir=cache_dir)
 
     def crop_rule(self) -> CropRule | None:

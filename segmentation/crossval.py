@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.io import atomic_write, cache_root
+from common.io import atomic_write, embeddings_root
 from common.metrics import mean_std
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
@@ -100,7 +100,7 @@ def score_round(
         test,
         crop_views(test, crops) + flip_views(test, tta),
         model=config["model"],
-        cache_dir=Path(config["cache_dir"] or cache_root() / "embeddings"),
+        cache_dir=Path(config["cache_dir"] or embeddings_root()),
     )
     with torch.inference_mode():
         return tuple(

@@ -17,7 +17,7 @@ from pathlib import Path
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import check_output_folder
-from common.io import cache_root
+from common.io import embeddings_root
 from converters.splits import SPLITS
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     paths = [im.path for split in args.splits for im in load_split(args.data, split).images]
     sam = load_sam(args.model, args.checkpoint, device=device)
-    cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=args.model)
+    cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=args.model)
     before = sum(path in cache for path in paths)
     started = time.perf_counter()
     cache.embed(paths, batch_size=args.batch_size, device=device, progress=not args.no_progress)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
-from common.io import atomic_write, cache_root
+from common.io import atomic_write, cache_root, embeddings_root
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
 from segmentation.colour_head import ColourHead, refuse_crops
@@ -388,7 +388,7 @@ def run(args: argparse.Namespace) -> dict:
         raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
     models, model_name = _load_models(args, device)
-    cache_dir = Path(args.cache_dir) if args.cache_dir else cache_root() / "embeddings"
+    cache_dir = Path(args.cache_dir) if args.cache_dir else embeddings_root()
     crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
     inputs = embed_for_models(
         [sam for _, sam in models],

@@ -17,7 +17,7 @@ from segment_anything.modeling import Sam
 
 from common.augment_policy import check_named_categories, geometry_settings, load_policy
 from common.errors import UserError, one_line
-from common.io import cache_root
+from common.io import embeddings_root
 from segmentation.augment import allowed_transforms
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, data_folder, load_split
@@ -205,7 +205,7 @@ def embed_splits(
     With ``train_encoder`` set, the cache holds (and this returns) the input of that encoder part.
     """
     cache = EmbeddingCache(
-        config["cache_dir"] or cache_root() / "embeddings",
+        config["cache_dir"] or embeddings_root(),
         sam,
         model_name=config["model"],
         part=encoder_part(config["train_encoder"]),

@@ -415,7 +415,7 @@ def serve(
     """Loads SAM, writes the session (with the file's proposals), and serves the page until Ctrl+C."""
     import uvicorn
 
-    from common.io import cache_root
+    from common.io import embeddings_root
     from segmentation.annotate.app import create_app
     from segmentation.crops import CropRule
     from segmentation.embeddings import EmbeddingCache
@@ -433,7 +433,7 @@ def serve(
             f"{added} new proposals from {proposal_file.path} ({total} on {len(by_image)} photos; "
             "a photo takes a file's proposals once, none once it is done or good)"
         )
-    cache = EmbeddingCache(args.cache_dir or cache_root() / "embeddings", sam, model_name=name)
+    cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=name)
     app = create_app(
         session,
         sam,

@@ -53,7 +53,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from common.errors import UserError
-from common.io import cache_root
+from common.io import embeddings_root
 from segmentation.annotate.bad_requests import unparsable_body, validation_problem
 from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
 from segmentation.annotate.errors import AnnotationError
@@ -100,7 +100,7 @@ def create_app(
         sam: any segment_anything SAM in eval mode (MobileSAM, a fine-tuned one,
             a tiny one in tests).
         cache: embedding cache; default the shared one,
-            ``common.io.cache_root() / "embeddings"``.
+            ``common.io.embeddings_root()``.
         model_name: folder prefix of the default cache (``vit_t``).
         prefetch: images after the current one whose embeddings are computed ahead.
         keep_embeddings: embeddings held in memory.
@@ -127,7 +127,7 @@ def create_app(
     them otherwise.
     """
     if cache is None:
-        cache = EmbeddingCache(cache_root() / "embeddings", sam, model_name=model_name)
+        cache = EmbeddingCache(embeddings_root(), sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
     predictor = InteractivePredictor(
         sam,
