@@ -131,9 +131,11 @@ def check_reusable(work: Path, index: int, splits: dict, models: list[str]) -> N
             sys.exit(f"--reuse: {path} is missing (run without --reuse to train it)")
 
 
-def read_figures(folder: Path, figures: dict[str, tuple[str, ...]]) -> dict[str, float]:
-    """``figures`` (name -> path of keys) read from the ``metrics.json`` of an evaluation in ``folder``."""
-    metrics = json.loads((folder / "metrics.json").read_text())
+def read_figures(
+    folder: Path, figures: dict[str, tuple[str, ...]], file: str = "metrics.json"
+) -> dict[str, float]:
+    """``figures`` (name -> path of keys) read from the ``file`` of an evaluation in ``folder``."""
+    metrics = json.loads((folder / file).read_text())
     found = {}
     for name, path in figures.items():
         value = metrics

@@ -75,7 +75,7 @@ def one_round(
                 run([py, "-m", "detection.evaluate", "--data", str(data / "data.yaml"),
                      "--weights", str(weights), "--split", "test", "--conf-from", "val",
                      "--out", str(detected), "--no-plots"])  # fmt: skip
-            figures = read_json_figures(detected / "evaluation.json", DETECTION)
+            figures = read_figures(detected, DETECTION, "evaluation.json")
             for conf in ("0.25", "val"):
                 cascade = work / "cascade" / (name if conf == "0.25" else f"{name}_val")
                 if not (cascade / "metrics.json").is_file():
@@ -90,16 +90,6 @@ def one_round(
                 )
             rows.append({"fold": index, "model": model, "variant": variant, **figures})
     return rows
-
-
-def read_json_figures(path: Path, figures: dict[str, tuple[str, ...]]) -> dict[str, float]:
-    found = {}
-    for name, keys in figures.items():
-        value = json.loads(path.read_text())
-        for key in keys:
-            value = value[key]
-        found[name] = float(value)
-    return found
 
 
 def summarise(rows: list[dict], models, variants) -> dict:
