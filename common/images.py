@@ -23,7 +23,7 @@ import struct
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -90,6 +90,14 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
         detail = f" ({one_line(native[-1], limit=120)})" if native else ""
         raise UserError(f"cannot decode {kind} {path}: corrupt or not an image{detail}")
     return array
+
+
+def encode_image(suffix: str, pixels: np.ndarray, params: Sequence[int] = ()) -> bytes:
+    """``pixels`` as the bytes of an image file of type ``suffix`` (``.jpg``, ``.png``)."""
+    ok, buffer = cv2.imencode(suffix, pixels, list(params))
+    if not ok:  # pragma: no cover - only on a broken OpenCV build
+        raise RuntimeError(f"could not encode {suffix}")
+    return buffer.tobytes()
 
 
 def is_image_file(path: Path) -> bool:

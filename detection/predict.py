@@ -16,15 +16,20 @@ Every image is decoded once before the model loads (:func:`common.images.image_s
 so a file that is not an image, or a truncated one, stops the run at once with
 one line naming it, before ultralytics opens anything.
 
-Writes ``predictions.json`` into ``--out``: per image its size, boxes (xyxy
-pixels), scores, class ids and names, and its call and anomaly score.
+Writes ``predictions.json`` into ``--out``: per image, named by its path relative
+to the source folder (:func:`named_files`), its size, boxes (xyxy pixels), scores,
+class ids and names, and its call and anomaly score; and ``overlays/<name>.jpg``,
+the first ``--overlays`` images with their boxes and call drawn
+(:func:`detection.overlays.draw_detections`; ``<name>`` is the file name without
+suffix, folders joined by ``__``). A rerun into the same ``--out`` replaces the
+overlays folder whole, so it never mixes two runs' images.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +38,22 @@ import numpy as np
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
-from common.folders import check_output_folder
-from common.images import decode_image_file, image_size, photo_files, photo_root
+from common.folders import build_folder, check_output_folder, check_unique_names, output_name
+from common.images import decode_image_file, encode_image, image_size, photo_files, photo_root
 from common.io import atomic_write
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction
+from detection.overlays import draw_detections
 from detection.tiling import check_tiling, predict_tiled
 from detection.train_config import check_run_options
 from detection.weights import load_detector, trained_imgsz, weights_file
 
 #: The file :func:`main` writes into ``--out``.
 PREDICTIONS_FILE = "predictions.json"
+#: The folder of ``--out`` that holds the drawn images (``--overlays``).
+OVERLAYS_DIR = "overlays"
+#: Their JPEG quality.
+OVERLAY_QUALITY = 90
 
 
 def ultralytics_detections(results: Sequence[Any]) -> list[ImageDetections]:
@@ -58,16 +68,29 @@ def ultralytics_detections(results: Sequence[Any]) -> list[ImageDetections]:
     ]
 
 
-def image_files(source: str | Path) -> list[Path]:
-    """The image files ``source`` names (:func:`common.images.photo_files`), sorted; each checked.
+def named_files(source: str | Path) -> dict[str, Path]:
+    """The image files ``source`` names, sorted, by their names in ``predictions.json``; none decoded.
+
+    A file's name is its path relative to the source folder (to a pattern's folder; a single
+    file's own name), with ``/`` between folders, as :mod:`inspection.photos` names photos: the
+    same on every machine and from every working folder.
 
     Raises:
-        UserError: ``source`` is missing, a folder without image files, a pattern matching none,
-            or a file (or a folder's or pattern's image file) that does not decode: not an image,
+        UserError: ``source`` is missing, a folder without image files or a pattern matching none.
+    """
+    files, base = photo_files(source)
+    return {path.name if base is None else path.relative_to(base).as_posix(): path for path in files}
+
+
+def image_files(source: str | Path) -> dict[str, Path]:
+    """:func:`named_files`, each decoded once.
+
+    Raises:
+        UserError: as :func:`named_files`, or a file that does not decode: not an image,
             truncated, unreadable.
     """
-    files, _ = photo_files(source)
-    for path in files:
+    files = named_files(source)
+    for path in files.values():
         image_size(path)
     return files
 
@@ -84,7 +107,7 @@ def predict(
     device: str | None = None,
     max_det: int = 300,
 ) -> dict[str, dict]:
-    """Detections and the call of every image in ``source``.
+    """Detections and the call of every image in ``source``, by file name (:func:`image_files`).
 
     Args:
         weights: a run's ``best.pt``.
@@ -98,16 +121,42 @@ def predict(
         max_det: boxes kept per image.
 
     Returns:
-        image path -> ``{"width", "height", "boxes", "scores", "classes", "names", "call", "score"}``.
+        file name -> ``{"width", "height", "boxes", "scores", "classes", "names", "call", "score"}``.
 
     Raises:
         UserError: missing or unloadable weights, bad tiling settings, a source without
             images or with a file that is not one; before any image is run.
     """
+    options = dict(imgsz=imgsz, conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap, device=device)
+    images = predicted_images(weights, source, max_det=max_det, **options)
+    return {name: entry for name, _, entry in images}
+
+
+def predicted_images(
+    weights: str | Path,
+    source: str | Path,
+    *,
+    imgsz: int | None = None,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    tile: int | None = None,
+    tile_overlap: float = 0.2,
+    device: str | None = None,
+    max_det: int = 300,
+    distinct_stems: bool = False,
+) -> Iterator[tuple[str, np.ndarray, dict]]:
+    """:func:`predict` one image at a time: ``(file name, the decoded BGR image, its record)``.
+
+    Every check of :func:`predict` runs, and the model loads, at the call, before any image is run;
+    with ``distinct_stems`` two files whose output stems are equal (``a.png`` and ``a.jpg``, both
+    ``overlays/a.jpg``: :func:`common.folders.output_name`) are refused too.
+    """
     check_run_options(imgsz=imgsz, conf=conf, iou=iou, device=device)
     if tile is not None:
         check_tiling(tile, tile_overlap)
     weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while
+    if distinct_stems:
+        check_unique_names((output_name(name), path) for name, path in named_files(source).items())
     files = image_files(source)
     model = load_detector(weights)
     imgsz = trained_imgsz(model) if imgsz is None else imgsz
@@ -124,15 +173,18 @@ def predict(
     def predict_tiles(tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
         return ultralytics_detections(model.predict(list(tiles), **settings))
 
-    found: dict[str, dict] = {}
-    for path in files:
-        image = decode_image_file(path, cv2.IMREAD_COLOR)
-        if tile:
-            detections = predict_tiled(image, predict_tiles, tile=tile, overlap=tile_overlap, max_det=max_det)
-        else:
-            detections = ultralytics_detections(model.predict(image, **settings))[0]
-        found[str(path)] = image_entry(image.shape[:2], detections, names, conf)
-    return found
+    def images() -> Iterator[tuple[str, np.ndarray, dict]]:
+        for name, path in files.items():
+            image = decode_image_file(path, cv2.IMREAD_COLOR)
+            if tile:
+                detections = predict_tiled(
+                    image, predict_tiles, tile=tile, overlap=tile_overlap, max_det=max_det
+                )
+            else:
+                detections = ultralytics_detections(model.predict(image, **settings))[0]
+            yield name, image, image_entry(image.shape[:2], detections, names, conf)
+
+    return images()
 
 
 def image_entry(
@@ -176,7 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=Path("runs/detect/predict"),
-        help=f"folder for {PREDICTIONS_FILE} (default: runs/detect/predict in the working folder)",
+        help=f"folder for {PREDICTIONS_FILE} and {OVERLAYS_DIR}/ (default: runs/detect/predict here)",
+    )
+    parser.add_argument(
+        "--overlays",
+        type=int,
+        default=50,
+        help=f"draw the boxes of the first N images into {OVERLAYS_DIR}/ (0 none, -1 all)",
     )
     parser.add_argument(
         "--imgsz", type=int, help="model input size, per window with --tile (default: the size it trained at)"
@@ -192,22 +250,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> Path:
-    """The command's work: predicts, writes ``predictions.json`` atomically, prints one line per image."""
+    """The command's work: predicts, prints one line per image, writes overlays and ``predictions.json``."""
     options = vars(args).copy()
     out = check_output_folder(options.pop("out"))
+    overlays = options.pop("overlays")
+    if overlays < -1:
+        raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {overlays}")
     root, recursive = photo_root(args.source)
     if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
         raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
-    found = predict(**options)
+    if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
+        check_output_folder(out / OVERLAYS_DIR, overwrite=True, holds=["*.jpg"])
+    images = predicted_images(**options, distinct_stems=overlays != 0)
+    if overlays:
+        found = build_folder(
+            out / OVERLAYS_DIR, lambda folder: predict_all(images, folder, overlays), overwrite=True
+        )
+    else:
+        found = predict_all(images)
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")
     except OSError as error:  # the folder changed while the model ran
         raise UserError(f"cannot write {out / PREDICTIONS_FILE}: {one_line(error)}") from None
-    for image, entry in found.items():
-        print(image_line(image, entry))
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
-    print(f"{len(found)} image{'' if len(found) == 1 else 's'}, {mode}; results in {path}")
+    summary = f"{len(found)} image{'' if len(found) == 1 else 's'}, {mode}; results in {path}"
+    if overlays:
+        drawn = len(found) if overlays < 0 else min(overlays, len(found))
+        summary += f", {drawn} drawn in {out / OVERLAYS_DIR}"
+    print(summary)
     return path
+
+
+def predict_all(
+    images: Iterator[tuple[str, np.ndarray, dict]], folder: Path | None = None, overlays: int = 0
+) -> dict[str, dict]:
+    """Every image's record, its line printed as it comes.
+
+    Args:
+        images: :func:`predicted_images`.
+        folder: where the first ``overlays`` images (-1: all) are drawn (:func:`draw_detections`).
+    """
+    found: dict[str, dict] = {}
+    for name, image, entry in images:
+        print(image_line(name, entry), flush=True)
+        if folder is not None and (overlays < 0 or len(found) < overlays):
+            drawn = draw_detections(image, entry)
+            jpeg = encode_image(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_QUALITY])
+            atomic_write(folder / f"{output_name(name)}.jpg", jpeg)
+        found[name] = entry
+    return found
 
 
 def image_line(image: str, entry: dict) -> str:

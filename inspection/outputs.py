@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from common.folders import UniqueNames, output_name
-from common.images import decode_image_file
+from common.images import decode_image_file, encode_image
 from common.io import atomic_write, temporary_path
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
@@ -263,11 +263,3 @@ class PredictionWriter:
         """Drops the unfinished JSON files (files already written per photo stay)."""
         self.predictions.abort()
         self.images.abort()
-
-
-def encode_image(suffix: str, pixels: np.ndarray, params: Sequence[int] = ()) -> bytes:
-    """``pixels`` as the bytes of an image file of type ``suffix`` (``.jpg``, ``.png``)."""
-    ok, buffer = cv2.imencode(suffix, pixels, list(params))
-    if not ok:  # pragma: no cover - only on a broken OpenCV build
-        raise RuntimeError(f"could not encode {suffix}")
-    return buffer.tobytes()

@@ -16,7 +16,8 @@ import torch
 from ultralytics import YOLO
 
 from detection.detections import ImageDetections
-from detection.predict import build_parser, image_entry, image_line, main, predict
+from detection.overlays import draw_detections
+from detection.predict import build_parser, image_entry, image_line, main, predict, predicted_images
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,8 @@ def photos(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("tile", [None, 48])
 def test_predict_whole_and_tiled(checkpoint: Path, photos: Path, tile, network_attempts) -> None:
     found = predict(checkpoint, photos, imgsz=64, conf=0.001, tile=tile, tile_overlap=0.25, device="cpu")
-    assert [Path(p).name for p in found] == ["a.png", "b.jpg"]
-    a = found[str(photos / "a.png")]
+    assert list(found) == ["a.png", "b.jpg"]  # named relative to the folder
+    a = found["a.png"]
     assert (a["width"], a["height"]) == (128, 96)
     boxes = np.array(a["boxes"]).reshape(-1, 4)
     assert len(boxes) == len(a["scores"]) == len(a["names"]) and len(boxes) <= 300
@@ -58,21 +59,22 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
     out = tmp_path / "out"
     argv = ["--weights", str(checkpoint), "--source", str(photos), "--out", str(out), "--imgsz", "64"]
     assert main([*argv, "--tile", "48", "--device", "cpu"]) == 0
-    assert set(json.loads((out / "predictions.json").read_text())) == {
-        str(photos / "a.png"),
-        str(photos / "b.jpg"),
-    }
-    assert "2 images, tiled (48 px, overlap 0.2)" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["predictions.json"]  # written atomically: no temporaries
+    assert set(json.loads((out / "predictions.json").read_text())) == {"a.png", "b.jpg"}
+    assert f"2 images, tiled (48 px, overlap 0.2); results in {out / 'predictions.json'}, 2 drawn in " in (
+        capsys.readouterr().out
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["overlays", "predictions.json"]  # no temporaries
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a.jpg", "b.jpg"]
 
 
 def test_printed_counts_are_singular_for_one(photos: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     # '1 boxes' and '1 images' were printed
     entry = {"call": "crack", "score": 0.5, "scores": [0.5]}
-    monkeypatch.setattr("detection.predict.predict", lambda **_: {str(photos / "a.png"): entry})
-    assert main(["--weights", "w.pt", "--source", str(photos), "--out", str(tmp_path / "out")]) == 0
+    monkeypatch.setattr("detection.predict.predicted_images", lambda **_: iter([("a.png", None, entry)]))
+    argv = ["--weights", "w.pt", "--source", str(photos), "--out", str(tmp_path / "out"), "--overlays", "0"]
+    assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"           crack  0.500    1 box    {photos / 'a.png'}"
+    assert lines[0] == "           crack  0.500    1 box    a.png"
     assert lines[1].startswith("1 image, whole images; results in ")
     assert "  2 boxes  " in image_line("b.jpg", {**entry, "scores": [0.5, 0.2]})
     assert "  0 boxes  " in image_line("c.jpg", {**entry, "scores": []})
@@ -93,7 +95,7 @@ def test_a_pattern_predicts_the_photos_it_matches(
     argv = ["--weights", str(checkpoint), "--source", f"{photos}/{pattern}", "--out", str(tmp_path / "out")]
     assert main([*argv, "--imgsz", "64", "--device", "cpu"]) == 0
     found = json.loads((tmp_path / "out" / "predictions.json").read_text())
-    assert sorted(found) == [str(photos / name) for name in expected]
+    assert sorted(found) == expected  # named relative to the pattern's folder
 
 
 @pytest.mark.parametrize(
@@ -137,7 +139,7 @@ def test_an_out_that_is_or_sits_in_a_file_is_named_before_the_model_runs(
 
 
 def test_every_cli_option_but_out_is_a_predict_parameter() -> None:
-    options = {action.dest for action in build_parser()._actions} - {"help", "out"}
+    options = {action.dest for action in build_parser()._actions} - {"help", "out", "overlays"}
     assert options <= set(inspect.signature(predict).parameters)
 
 
@@ -237,8 +239,10 @@ def test_an_out_below_a_flat_patterns_folder_is_allowed(checkpoint: Path, photos
 def test_cli_defaults_are_predict_defaults() -> None:
     defaults = {name: p.default for name, p in inspect.signature(predict).parameters.items()}
     for action in build_parser()._actions:
-        if action.dest not in {"help", "out"} and not action.required:
+        if action.dest not in {"help", "out", "overlays"} and not action.required:
             assert action.default == defaults[action.dest], action.dest
+    one_at_a_time = {name: p.default for name, p in inspect.signature(predicted_images).parameters.items()}
+    assert one_at_a_time == {**defaults, "distinct_stems": False}
 
 
 class FakeDetector:
@@ -258,15 +262,15 @@ class FakeDetector:
 def test_no_box_under_conf_is_kept(checkpoint: Path, photos: Path, monkeypatch, tile) -> None:
     monkeypatch.setattr("detection.predict.load_detector", lambda weights: FakeDetector())
     found = predict(checkpoint, photos / "b.jpg", imgsz=64, conf=0.04, tile=tile, device="cpu")
-    assert set(found[str(photos / "b.jpg")]["scores"]) == {0.9, 0.5, 0.05}  # not 0.002
+    assert set(found["b.jpg"]["scores"]) == {0.9, 0.5, 0.05}  # not 0.002
 
 
 def test_max_det_counts_the_boxes_of_all_windows(checkpoint: Path, photos: Path, monkeypatch) -> None:
     monkeypatch.setattr("detection.predict.load_detector", lambda weights: FakeDetector())
     found = predict(checkpoint, photos / "a.png", imgsz=64, conf=0.001, tile=48, device="cpu", max_det=3)
-    assert found[str(photos / "a.png")]["scores"] == [0.9, 0.9, 0.9]  # each window's best box
+    assert found["a.png"]["scores"] == [0.9, 0.9, 0.9]  # each window's best box
     whole = predict(checkpoint, photos / "a.png", imgsz=64, conf=0.001, device="cpu", max_det=3)
-    assert whole[str(photos / "a.png")]["scores"] == [0.9, 0.5, 0.05]
+    assert whole["a.png"]["scores"] == [0.9, 0.5, 0.05]
 
 
 def test_tiled_predictions_use_the_given_overlap(checkpoint: Path, photos: Path, monkeypatch) -> None:
@@ -325,3 +329,107 @@ def test_the_model_runs_at_its_training_size_unless_told(
     monkeypatch.setattr("detection.predict.load_detector", lambda weights: TrainedAt96())
     predict(checkpoint, photos / "a.png", imgsz=given, device="cpu")
     assert sizes == [used]
+
+
+# --- keys and overlays ----------------------------------------------------------------------------
+
+
+def test_keys_do_not_depend_on_the_working_folder(
+    checkpoint: Path, photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # keys were the paths as typed: "photos/a.png" from one folder, "../photos/a.png" from another
+    (tmp_path / "elsewhere").mkdir()
+    keys = []
+    for cwd, source in ((tmp_path, "photos"), (tmp_path / "elsewhere", "../photos/*.png")):
+        monkeypatch.chdir(cwd)
+        keys.append(list(predict(checkpoint, source, imgsz=64, device="cpu", conf=0.001)))
+    assert keys == [["a.png", "b.jpg"], ["a.png"]]
+
+
+def cli(checkpoint: Path, source: Path | str, out: Path, *extra: str) -> int:
+    return main(
+        ["--weights", str(checkpoint), "--source", str(source), "--out", str(out), "--imgsz", "64", *extra]
+    )
+
+
+@pytest.mark.parametrize(
+    ("overlays", "drawn"), [("1", ["a.jpg"]), ("-1", ["a.jpg", "lot_2__c.jpg"]), ("0", None)]
+)
+def test_overlays_draws_the_first_n(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, overlays: str, drawn
+) -> None:
+    (photos / "lot_2").mkdir()
+    shutil.copy(photos / "a.png", photos / "lot_2" / "c.png")
+    assert (
+        cli(checkpoint, f"{photos}/**/*.png", tmp_path / "out", "--overlays", overlays, "--conf", "0.001")
+        == 0
+    )
+    folder = tmp_path / "out" / "overlays"
+    printed = capsys.readouterr().out.splitlines()[-1]
+    if drawn is None:
+        assert not folder.exists() and "drawn" not in printed
+        return
+    assert sorted(p.name for p in folder.iterdir()) == drawn
+    assert printed.endswith(f", {len(drawn)} drawn in {folder}")
+    image = cv2.imread(str(folder / "a.jpg"))
+    assert image.shape == (96, 128, 3)  # the photo's own size
+
+
+def test_a_rerun_replaces_the_overlays_whole(checkpoint: Path, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli(checkpoint, photos, out) == 0
+    (photos / "a.png").unlink()
+    assert cli(checkpoint, photos, out) == 0
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["b.jpg"]  # a.jpg of the first run: gone
+    assert set(json.loads((out / "predictions.json").read_text())) == {"b.jpg"}
+
+
+def test_overlays_holding_other_files_are_refused_before_the_model_runs(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    (tmp_path / "out" / "overlays").mkdir(parents=True)
+    (tmp_path / "out" / "overlays" / "notes.txt").write_text("mine\n")
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
+    assert cli(checkpoint, photos, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {tmp_path / 'out' / 'overlays'} holds notes.txt, which this command")
+    assert (tmp_path / "out" / "overlays" / "notes.txt").read_text() == "mine\n"
+
+
+def test_photos_sharing_an_overlay_name_are_refused_only_when_drawn(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys
+) -> None:
+    shutil.copy(photos / "b.jpg", photos / "a.jpg")  # a.png and a.jpg: both overlays/a.jpg
+    assert cli(checkpoint, photos, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "a.jpg" in err and "a.png" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+    assert cli(checkpoint, photos, tmp_path / "out", "--overlays", "0") == 0
+    assert set(json.loads((tmp_path / "out" / "predictions.json").read_text())) == {"a.jpg", "a.png", "b.jpg"}
+
+
+def test_a_negative_overlays_count_is_refused(checkpoint: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    assert cli(checkpoint, photos, tmp_path / "out", "--overlays", "-2") == 2
+    assert capsys.readouterr().err == "error: --overlays must be -1 (all), 0 (none) or a count, got -2\n"
+
+
+def test_draw_detections_draws_boxes_and_the_call_on_a_copy() -> None:
+    image = np.full((120, 160, 3), 200, np.uint8)
+    entry = {
+        "boxes": [[60.0, 50.0, 100.0, 90.0]],
+        "scores": [0.9],
+        "classes": [1],
+        "names": ["spot"],
+        "call": "spot",
+        "score": 0.9,
+    }
+    drawn = draw_detections(image, entry)
+    assert (image == 200).all()  # untouched
+    changed = (drawn != 200).any(axis=2)
+    assert changed[50:90, 60].all() and changed[89, 60:100].all()  # the box's left and bottom sides
+    assert not changed[60:85, 65:95].any()  # not its inside
+    assert changed[:10, :40].any()  # the call, top left
+    empty = draw_detections(
+        image, {**entry, "boxes": [], "scores": [], "classes": [], "names": [], "call": "good"}
+    )
+    assert not (empty != 200).any(axis=2)[30:, :].any()  # only the call
