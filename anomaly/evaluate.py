@@ -3,6 +3,10 @@
     python -m anomaly.evaluate --run runs/anomaly/hazelnut                       # test/ of its category
     python -m anomaly.evaluate --run runs/anomaly/hazelnut --data datasets/hazelnut_yolo --split test
 
+A run fit with ``anomaly.train --data D`` is scored on D's splits (``--split test`` by default)
+unless ``--data`` names another converter output: the MVTec protocol would score ``test/good``
+images it was fit on.
+
 Writes ``metrics.json``, ``report.md``, ``scores.csv`` and ``anomaly_maps.png`` into ``--out``
 (default ``<run>/eval-<protocol>``, replaced by each re-run; an existing ``--out`` only with
 ``--overwrite``), built hidden beside it and renamed into place when complete. An image the run
@@ -30,13 +34,14 @@ from anomaly.data import (
     read_mask,
     read_rgb,
     read_splits,
+    splits_path,
 )
 from anomaly.mask_scores import score_masks
 from anomaly.masks import check_sam_flags, load_segmenter
 from anomaly.patchcore import to_tensor
 from anomaly.regions import check_threshold
 from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
-from anomaly.run import AnomalyRun, load_run
+from anomaly.run import AnomalyRun, load_run, protocol_data
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_outside_tree
@@ -200,7 +205,8 @@ def evaluate_run(
     Args:
         run_path: folder written by :func:`anomaly.run.fit_run`.
         root, category: the image tree (default: those the run was fit from).
-        data, split: score one split of a converter output's ``splits.json`` instead of ``test/``.
+        data, split: score one split of a converter output's ``splits.json`` instead of ``test/``;
+            ``data`` defaults to the one the run was fit with (``anomaly.train --data``), if any.
         out: report folder (default ``<run>/eval-mvtec`` or ``<run>/eval-<split>``, which a re-run
             replaces); an existing one is refused unless ``overwrite``.
         figure: write ``anomaly_maps.png``.
@@ -218,6 +224,13 @@ def evaluate_run(
             a bad split, a ``splits.json`` without the category, or an ``out`` that may not be
             written (:func:`check_out`); before any image is scored.
     """
+    if data is None:  # a run fit with --data D holds test/'s good images out of nothing but D's val and test
+        data = protocol_data(run_path)
+        if data is not None and not splits_path(data).is_file():
+            raise UserError(
+                f"{run_path} was fit with --data {data}, which holds no splits.json now: "
+                "pass --data with the converter output's new place"
+            )
     check_options(data=data, split=split, threshold=threshold, min_area=min_area)
     run = load_run(run_path)
     out, replace = report_folder(
@@ -274,7 +287,10 @@ def parser() -> OneLineParser:
     p.add_argument("--run", required=True, help="run folder written by anomaly.train")
     p.add_argument("--root", help="image tree (default: the run's)")
     p.add_argument("--category", help="category (default: the run's)")
-    p.add_argument("--data", help="converter output with splits.json: score one of its splits")
+    p.add_argument(
+        "--data",
+        help="converter output with splits.json: score one of its splits (default: the run's own --data)",
+    )
     p.add_argument("--split", default="test", help="split of --data to score")
     p.add_argument(
         "--out", help="report folder (default <run>/eval-mvtec or <run>/eval-<split>, replaced by a re-run)"
@@ -296,6 +312,8 @@ def parser() -> OneLineParser:
 def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
+    if args.data is None and (data := protocol_data(args.run)):
+        print(f"scoring split {args.split} of {data}, the converter output the run was fit with (--data)")
     result = evaluate_run(
         args.run,
         root=args.root,

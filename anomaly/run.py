@@ -285,9 +285,18 @@ def evaluate_command(run_path: Path) -> str:
     test, so the MVTec protocol (every image of ``test/``) would be refused: it is scored on D's val split.
     """
     command = f"python -m anomaly.evaluate --run {quote(str(run_path))}"
+    data = protocol_data(run_path)
+    return f"{command} --data {quote(data)} --split val" if data else command
+
+
+def protocol_data(run_path: str | Path) -> str | None:
+    """The converter output a run was fit with (``anomaly.train --data D``: D, as recorded), else None.
+
+    None too for a run folder whose ``run.json`` does not read: what loads the run names that.
+    """
     try:
-        protocol = json.loads((run_path / RUN_FILE).read_text()).get("protocol") or {}
-    except (OSError, ValueError, AttributeError):  # a missing or corrupt run is named by what loads it
-        return command
+        protocol = json.loads((Path(run_path) / RUN_FILE).read_text()).get("protocol") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
     data = protocol.get("data") if isinstance(protocol, dict) else None
-    return f"{command} --data {quote(str(data))} --split val" if isinstance(data, str) and data else command
+    return data if isinstance(data, str) and data else None

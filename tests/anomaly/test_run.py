@@ -14,6 +14,7 @@ import torch
 import anomaly.run
 from anomaly.data import eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
+from anomaly.evaluate import main as evaluate_main
 from anomaly.run import BANK_FILE, RUN_FILE, evaluate_command, fit_run, load_run
 from common.errors import UserError
 from common.io import sha256_file
@@ -279,3 +280,27 @@ def test_the_evaluate_command_scores_a_run_fit_with_data_on_its_val_split(tmp_pa
         text = content if isinstance(content, str) else json.dumps(content)
         (run / RUN_FILE).write_text(text)
     assert evaluate_command(run) == f"python -m anomaly.evaluate --run {run}{tail}"
+
+
+def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
+) -> None:
+    # without --data it scored test/ of the category and refused: "the model was fit on" its good images
+    splits = Splits(
+        val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002", "part/test/spot/000"]
+    )
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    fit_run(
+        parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "conv", progress=False
+    )
+    assert (
+        evaluate_main(["--run", str(tmp_path / "run"), "--split", "val", "--no-progress", "--no-figure"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"scoring split val of {tmp_path / 'conv'}, the converter output the run was fit with"
+    )
+    assert "2 images (1 defect)" in out and (tmp_path / "run" / "eval-val" / "report.md").is_file()
+    (tmp_path / "conv" / "splits.json").rename(tmp_path / "conv" / "moved.json")
+    with pytest.raises(UserError, match=r"run was fit with --data .*conv, which holds no splits\.json now"):
+        evaluate_run(tmp_path / "run", figure=False, progress=False)
