@@ -203,16 +203,19 @@ def test_scoring_in_batches_scores_every_image_as_alone(
     assert scores == pytest.approx(alone, rel=1e-4)
 
 
-def test_the_mask_threshold_is_picked_on_the_val_split(
-    parts: Path, tmp_path: Path, tiny_config: dict
-) -> None:
+def fit_on_split(parts: Path, tmp_path: Path, config: dict) -> None:
+    """A run at ``tmp_path/run`` fit with ``--data tmp_path/conv`` (val: spot 001, good 000; test: spot 002, 000)."""
     splits = Splits(
         val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002", "part/test/spot/000"]
     )
     save_splits(splits, tmp_path / "conv" / "splits.json")
-    fit_run(
-        parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "conv", progress=False
-    )
+    fit_run(parts.parent, "part", tmp_path / "run", config=config, data=tmp_path / "conv", progress=False)
+
+
+def test_the_mask_threshold_is_picked_on_the_val_split(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    fit_on_split(parts, tmp_path, tiny_config)
     metrics = evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
     assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
 
@@ -224,12 +227,7 @@ def test_val_masks_that_vanish_on_the_model_grid_leave_the_threshold_to_the_scor
     mask = np.zeros((64, 64), np.uint8)
     mask[33, 33] = 255
     cv2.imwrite(str(parts / "ground_truth" / "spot" / "001_mask.png"), mask)
-    splits = Splits(
-        val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002", "part/test/spot/000"]
-    )
-    save_splits(splits, tmp_path / "conv" / "splits.json")
-    config = {**tiny_config, "image_size": 32}
-    fit_run(parts.parent, "part", tmp_path / "run", config=config, data=tmp_path / "conv", progress=False)
+    fit_on_split(parts, tmp_path, {**tiny_config, "image_size": 32})
     metrics = evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
     assert metrics["masks"]["threshold_from"] == "pixel F1-max on the scored images themselves (optimistic)"
     assert math.isfinite(metrics["masks"]["threshold"])
@@ -286,13 +284,7 @@ def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(
     parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
 ) -> None:
     # without --data it scored test/ of the category and refused: "the model was fit on" its good images
-    splits = Splits(
-        val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002", "part/test/spot/000"]
-    )
-    save_splits(splits, tmp_path / "conv" / "splits.json")
-    fit_run(
-        parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "conv", progress=False
-    )
+    fit_on_split(parts, tmp_path, tiny_config)
     assert (
         evaluate_main(["--run", str(tmp_path / "run"), "--split", "val", "--no-progress", "--no-figure"]) == 0
     )
