@@ -204,7 +204,7 @@ def test_scoring_in_batches_scores_every_image_as_alone(
 
 
 def fit_on_split(parts: Path, tmp_path: Path, config: dict) -> None:
-    """A run at ``tmp_path/run`` fit with ``--data tmp_path/conv`` (val: spot 001, good 000; test: spot 002, 000)."""
+    """A run at ``tmp_path/run`` fit with ``--data tmp_path/conv`` (val and test: two photos each)."""
     splits = Splits(
         val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002", "part/test/spot/000"]
     )
