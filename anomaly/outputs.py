@@ -11,8 +11,8 @@ Under the output folder::
                              page's proposals reader takes (segmentation/annotate/proposal_file.py)
     predict.json            how it was made: run, source, threshold and where it came from, segmenter
     masks/anomaly/<name>_mask.png   MVTec layout: the union of a photo's instances (255), photos with any
-    anomaly_maps/<name>.png         16-bit map, 0 at the map's minimum, 65535 at --map-max (default: the
-                                    threshold x 2), so maps of one run compare
+    anomaly_maps/<name>.png         16-bit map, 0 at distance 0, 65535 at twice the threshold (clipped),
+                                    so maps of one run compare
     scores.csv              file_name, score, verdict, instances
 
 ``python -m segmentation.annotate --images <source> --proposals <out>/predictions.json`` puts the

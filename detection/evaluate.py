@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--coco", dest="coco_file", type=Path, help="COCO ground truth (annotations/instances_SPLIT.json)"
     )
     parser.add_argument("--imgsz", type=int, help="model input size (default: the size it was trained at)")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=16, help="images per validator batch")
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: first GPU, else CPU)")
     parser.add_argument(
         "--out", type=Path, help="output folder, used as is (default: runs/detect/evaluate, numbered)"

@@ -390,13 +390,26 @@ def format_summary(result: TrainResult, data: Path) -> str:
     return "\n".join(lines)
 
 
+#: Printed by a run without ``--config``: what it starts from, and where the tried recipes are.
+NO_CONFIG_NOTE = (
+    "note: no --config: built-in defaults for every key not given (model yolov8s-worldv2.yaml from random "
+    "weights unless model=, ultralytics' patience 100 and workers 8); the shipped recipes are "
+    "configs/detection/*.yaml (make demo trains yolo11n_world.yaml)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``--config FILE`` and ``key=value`` overrides."""
     parser = OneLineParser(
         prog="python -m detection.train",
         description="Fine-tune YOLO-World (or plain YOLO) on a converted MVTec data set.",
     )
-    parser.add_argument("--config", type=Path, help="run config YAML (configs/detection/yolo_world.yaml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="run config YAML, e.g. configs/detection/yolo11n_world.yaml (make demo's recipe); "
+        "without one: built-in defaults (yolov8s-worldv2.yaml from random weights)",
+    )
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. epochs=5 imgsz=320"
     )
@@ -408,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         args = build_parser().parse_args(argv)
+        if args.config is None:
+            print(NO_CONFIG_NOTE, flush=True)
         with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C
             train(build_config(args.config, args.overrides))
 

@@ -619,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="with --folds: train overrides"
     )
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 

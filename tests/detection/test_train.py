@@ -630,3 +630,14 @@ def test_asking_ultralytics_about_an_optimizer_leaves_its_logger_as_it_was(name)
         assert LOGGER.level == logging.DEBUG
     finally:
         LOGGER.setLevel(level)
+
+
+@pytest.mark.parametrize("config", [None, YOLO11_CONFIG])
+def test_a_run_without_config_says_what_it_starts_from(tmp_path: Path, capsys, config: Path | None) -> None:
+    # it trained yolov8s-worldv2.yaml from random weights (offline: stopped for want of CLIP) without a word
+    argv = ([] if config is None else ["--config", str(config)]) + [f"data={tmp_path / 'missing.yaml'}"]
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert ("note: no --config: built-in defaults" in out) == (config is None)
+    if config is None:
+        assert "model yolov8s-worldv2.yaml from random weights" in out and "configs/detection/*.yaml" in out
