@@ -569,12 +569,16 @@ def check_settings(
 
 
 def _file_key(path: str | Path) -> tuple | None:
-    """What identifies a file's current content cheaply: path, size, modification time; None if missing."""
+    """What identifies a file's current content cheaply; None if missing.
+
+    Path, size, modification time and the kernel's change time, which no tool sets back (``cp -p``
+    restores the modification time only): a photo rewritten in place is never taken for the old one.
+    """
     try:
         stat = Path(path).stat()
     except OSError:
         return None  # decoding it will say why, in one line
-    return Path(path).resolve(), stat.st_size, stat.st_mtime_ns
+    return Path(path).resolve(), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def with_boxes(

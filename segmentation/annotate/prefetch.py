@@ -37,8 +37,11 @@ QUEUED, RUNNING, READY, FAILED, IDLE = "queued", "running", "ready", "failed", "
 #: Longest a prefetch run waits for one decode before going on anyway (seconds).
 _YIELD_WAIT_S = 2.0
 
-#: A file is the same image while its path, size and modification time are: (path, mtime_ns, size).
-FileKey = tuple[str, int, int]
+#: A file is the same image while its path, size and modification and change times are:
+#: ``(path, mtime_ns, size, ctime_ns)``. The change time is the kernel's, which no tool sets back
+#: (``cp -p`` and ``touch -d`` restore the modification time only), so a file rewritten with the same
+#: size and modification time is still a new image.
+FileKey = tuple[str, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -302,10 +305,10 @@ class EmbeddingPrefetcher:
 
 
 def file_key(path: Path) -> FileKey:
-    """The :data:`FileKey` of ``path`` (``-1`` for the time and size of a missing file)."""
+    """The :data:`FileKey` of ``path`` (``-1`` for the times and size of a missing file)."""
     path = Path(path)
     try:
         stat = path.stat()
     except OSError:
-        return str(path), -1, -1  # missing: the cache raises a readable error when asked
-    return str(path), stat.st_mtime_ns, stat.st_size
+        return str(path), -1, -1, -1  # missing: the cache raises a readable error when asked
+    return str(path), stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 import types
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -330,6 +334,24 @@ def test_the_photo_just_inspected_keeps_its_embedding(photos, stub_detector, tin
     assert len(encoder_calls) == 2
     with pytest.raises(UserError, match="missing.png"):
         inspector.embedding(photos / "missing.png")
+
+
+def test_a_photo_rewritten_with_its_old_size_and_mtime_is_encoded_again(stub_detector, tiny_sam, tmp_path):
+    # cp -p of another photo of the same size: (path, size, mtime) took it for the last one
+    rng = np.random.default_rng(0)
+    path, other = tmp_path / "p.bmp", tmp_path / "q.bmp"  # BMPs of one shape: one file size
+    cv2.imwrite(str(path), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    cv2.imwrite(str(other), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    inspector = Inspector(stub_detector, tiny_sam)
+    before = path.stat()
+    old = inspector.embedding(path)
+    assert np.array_equal(inspector.photo_rgb(path), load_rgb(path))
+    time.sleep(0.05)  # past the kernel's coarse clock tick: a new change time
+    shutil.copyfile(other, path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert not torch.equal(inspector.embedding(path).embedding, old.embedding)
+    assert np.array_equal(inspector.photo_rgb(path), load_rgb(other))
 
 
 def flip_views(sam, path: Path) -> dict:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -113,3 +116,19 @@ def test_a_failed_image_is_not_retried_until_the_file_changes(prefetcher, tmp_pa
     broken.write_bytes((photos[0] / "a.png").read_bytes())  # fixed on disk: a new size and mtime
     prefetcher.request(broken)
     wait_for(lambda: prefetcher.status(broken).state == "ready")
+
+
+def test_a_photo_rewritten_with_its_old_size_and_mtime_is_a_new_image(prefetcher, tmp_path):
+    # cp -p of another photo of the same size: the key (path, mtime, size) served the old embedding
+    rng = np.random.default_rng(0)
+    path, other = tmp_path / "p.bmp", tmp_path / "q.bmp"  # BMPs of one shape: one file size
+    cv2.imwrite(str(path), rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    cv2.imwrite(str(other), rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    before = path.stat()
+    old = prefetcher.get(path)
+    time.sleep(0.05)  # past the kernel's coarse clock tick: a new change time
+    shutil.copyfile(other, path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert prefetcher.status(path).state == "idle"  # not the old one's
+    assert not torch.equal(prefetcher.get(path).embedding, old.embedding)
