@@ -22,7 +22,8 @@ class ids and names, and its call and anomaly score; and ``overlays/<name>.jpg``
 the first ``--overlays`` images with their boxes and call drawn
 (:func:`detection.overlays.draw_detections`; ``<name>`` is the file name without
 suffix, folders joined by ``__``). A rerun into the same ``--out`` replaces the
-overlays folder whole, so it never mixes two runs' images.
+overlays folder whole, so it never mixes two runs' images (one with ``--overlays 0``
+leaves it as it is, and says so).
 """
 
 from __future__ import annotations
@@ -267,6 +268,8 @@ def run(args: argparse.Namespace) -> Path:
             out / OVERLAYS_DIR, lambda folder: predict_all(images, folder, overlays), overwrite=True
         )
     else:
+        if (out / OVERLAYS_DIR).is_dir():
+            print(f"note: {out / OVERLAYS_DIR} is an earlier run's (--overlays 0 leaves it as it is)")
         found = predict_all(images)
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")
@@ -302,7 +305,7 @@ def predict_all(
 
 
 def image_line(image: str, entry: dict) -> str:
-    """One image's printed line: its call, top score, box count (``1 box``, ``3 boxes``) and path."""
+    """One image's printed line: its call, top score, box count (``1 box``, ``3 boxes``) and file name."""
     n = len(entry["scores"])
     return f"{entry['call']:>16s}  {entry['score']:.3f}  {n:3d} {'box' if n == 1 else 'boxes':5s}  {image}"
 

@@ -375,13 +375,20 @@ def test_overlays_draws_the_first_n(
     assert image.shape == (96, 128, 3)  # the photo's own size
 
 
-def test_a_rerun_replaces_the_overlays_whole(checkpoint: Path, photos: Path, tmp_path: Path) -> None:
+def test_a_rerun_replaces_the_overlays_whole(checkpoint: Path, photos: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     assert cli(checkpoint, photos, out) == 0
     (photos / "a.png").unlink()
     assert cli(checkpoint, photos, out) == 0
     assert sorted(p.name for p in (out / "overlays").iterdir()) == ["b.jpg"]  # a.jpg of the first run: gone
     assert set(json.loads((out / "predictions.json").read_text())) == {"b.jpg"}
+    capsys.readouterr()
+    assert cli(checkpoint, photos, out, "--overlays", "0") == 0
+    assert (
+        f"note: {out / 'overlays'} is an earlier run's (--overlays 0 leaves it as it is)"
+        in capsys.readouterr().out
+    )
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["b.jpg"]
 
 
 def test_overlays_holding_other_files_are_refused_before_the_model_runs(
