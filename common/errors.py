@@ -32,7 +32,11 @@ def file_error(error: OSError) -> str:
 
     >>> file_error(PermissionError(13, "Permission denied", "/srv/out"))
     'Permission denied: /srv/out'
+    >>> file_error(OSError(28, "No space left on device", "/data/a.png", None, "/srv/out/a.png"))
+    'No space left on device: /srv/out/a.png (from /data/a.png)'
     """
+    if error.strerror and error.filename and error.filename2:  # a copy, link or rename: target first
+        return f"{error.strerror}: {error.filename2} (from {error.filename})"
     if error.strerror and error.filename:
         return f"{error.strerror}: {error.filename}"
     return one_line(error.strerror or error)

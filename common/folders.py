@@ -250,9 +250,12 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
 
 def _written(error: OSError, out: Path, partial: Path | None) -> Path:
     """What failed to be written: ``out``, unless the error names a file elsewhere (an embedding cache)."""
-    if not error.filename or partial is None:
+    # A copy, link or rename fails with (source, target): the target is what was being written
+    # (shutil's copy on a full disk names the source first, an image of the input tree).
+    written = error.filename2 or error.filename
+    if not written or partial is None:
         return out
-    failed = Path(os.fsdecode(error.filename)).absolute()
+    failed = Path(os.fsdecode(written)).absolute()
     ours = [partial.absolute(), out.absolute()]
     if failed in out.absolute().parents or any(f == failed or f in failed.parents for f in ours):
         return out

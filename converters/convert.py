@@ -198,9 +198,17 @@ def check_separate_folders(*, images: Path, masks: Path | None, good: Path | Non
 
     Each photo in it would be read as its own mask (a whole-image defect), or a mask as a photo.
 
+    A ``--good`` folder that is the ``--images`` folder is refused too: every defect photo would
+    also be a good background with no labels, often in another split than its labelled copy.
+
     Raises:
         UserError: naming both flags and the folder.
     """
+    if good is not None and good.resolve() == images.resolve():
+        raise UserError(
+            f"--good {good} is the --images folder: each defect photo would also be read as a good one "
+            "(a background with no labels); give --good a folder of good photos only"
+        )
     if masks is None:
         return
     mask_folder = masks.resolve()
@@ -303,13 +311,18 @@ def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]
     return out
 
 
-def split_warnings(by_split: dict[str, list[Sample]]) -> list[str]:
-    """One line per split without images: ``yolo train`` needs val images, evaluation test images."""
-    return [
-        f"split '{split}' has no images (give it a larger fraction with --split, or add images)"
-        for split in SPLITS
-        if not by_split[split]
-    ]
+def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | None = None) -> list[str]:
+    """One line per split without images: ``yolo train`` needs val images, evaluation test images.
+
+    The advice follows where the split came from: ``--split`` fractions only shape a drawn split.
+    """
+    if config is not None and config.split_from_layout:
+        hint = "the layout names no images for it; drop --split-from-layout to draw a split, or add images"
+    elif config is not None and config.splits_file:
+        hint = f"the splits file {config.splits_file} lists none there"
+    else:
+        hint = "give it a larger fraction with --split, or add images"
+    return [f"split '{split}' has no images ({hint})" for split in SPLITS if not by_split[split]]
 
 
 def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
@@ -386,7 +399,7 @@ def convert(config: ConvertConfig) -> ConversionReport:
         splits = _draw_splits(samples, config)
     by_split = _assign(samples, splits, skipped, config.strict)
     warnings = (
-        split_warnings(by_split)
+        split_warnings(by_split, config)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
     )

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
+import converters.dataset
 from common import folders
 from common.errors import UserError
 from common.io import partial_dir, temporary_path
@@ -99,6 +100,21 @@ def test_link_modes(tmp_path, category_factory, link):
     convert(config(tmp_path / "data", tmp_path / "out", link=link))
     images = list((tmp_path / "out" / "images").glob("*/*.png"))
     assert images and not any(p.is_symlink() for p in images)
+
+
+def test_a_full_disk_while_copying_names_the_output_not_the_input(tmp_path, category_factory, monkeypatch):
+    category_factory(tmp_path / "data", "widget")
+
+    def full_disk(source, target):  # what shutil's sendfile copy raises on a full disk: source first
+        raise OSError(28, "No space left on device", str(source), None, str(target))
+
+    monkeypatch.setattr(converters.dataset.shutil, "copy2", full_disk)
+    with pytest.raises(UserError) as error:
+        convert(config(tmp_path / "data", tmp_path / "out", link="copy"))
+    message = str(error.value)
+    assert message.startswith(f"cannot write {tmp_path / 'out'}: No space left on device: ")
+    assert "(from " in message  # the input image is named only as the source of the copy
+    assert not (tmp_path / "out").exists()
 
 
 def test_class_naming_options(tmp_path, category_factory):

@@ -150,7 +150,12 @@ def test_3d_ad_class_ids_json_names_the_mask_values(tmp_path):
 
 def test_visa_split_file_is_honoured_with_split_from_layout(tmp_path):
     root = make_layout_tree(tmp_path, "visa")
-    run(root, tmp_path / "out", split_from_layout=True)
+    report = run(root, tmp_path / "out", split_from_layout=True)
+    # the empty val is the layout's, which --split cannot change: the warning says what can
+    assert report.warnings == [
+        "split 'val' has no images (the layout names no images for it; "
+        "drop --split-from-layout to draw a split, or add images)"
+    ]
     splits = load_splits(tmp_path / "out" / "splits.json")
     assert splits.train == [f"{CATEGORY}/normal/good/0000", f"{CATEGORY}/normal/good/0001"]
     assert splits.val == []
@@ -326,6 +331,18 @@ def test_folder_layout_refuses_masks_that_are_or_nest_the_photos(tmp_path):
         run(root, tmp_path / "out", images=images, masks=images / "sub")
     with pytest.raises(UserError, match=r"nested \(--images inside --masks\)"):
         run(root, tmp_path / "out", images=masks / "x", masks=masks)
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_layout_refuses_good_photos_that_are_the_defect_photos(tmp_path):
+    root = make_layout_tree(tmp_path, "folder") / CATEGORY
+    images, masks = root / "images", root / "masks"
+    # each defect photo was also written as a good background (an empty label), split apart from its labels
+    with pytest.raises(UserError, match="--good .*images is the --images folder: each defect photo"):
+        run(root, tmp_path / "out", images=images, masks=masks, good=images)
+    (tmp_path / "photos").symlink_to(images)
+    with pytest.raises(UserError, match="is the --images folder"):
+        run(root, tmp_path / "out", images=images, masks=masks, good=tmp_path / "photos")
     assert not (tmp_path / "out").exists()
 
 
