@@ -40,10 +40,10 @@ from converters.masks import MaskInstances, mask_to_instances
 from converters.mvtec import (
     Exclusions,
     ImageRecord,
+    categories_to_convert,
     category_dir,
     category_layout,
     check_output_stems,
-    list_categories,
     read_record_mask,
     scan,
     settle_empty_mask,
@@ -440,7 +440,7 @@ def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, La
         return records, {category: LAYOUTS["folder"]}
     for category in config.categories:  # unknown category: fail before reading anything
         category_dir(config.root, category, layout=config.layout)
-    names = list(config.categories) or list_categories(config.root, layout=config.layout)
+    names = list(config.categories) or categories_to_convert(config.root, layout=config.layout)
     records = scan(
         config.root,
         names,

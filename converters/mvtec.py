@@ -60,6 +60,34 @@ def list_categories(root: str | Path, *, layout: str | None = None) -> list[str]
     return sorted(p.name for p in root.iterdir() if p.is_dir() and is_category(p, layout))
 
 
+def categories_to_convert(root: str | Path, *, layout: str | None = None) -> list[str]:
+    """:func:`list_categories`, once none of ``root``'s other folders is a data set of categories.
+
+    ``--root datasets/`` holding ``mvtec_ad/`` and ``KolektorSDD2/`` would convert Kolektor's one
+    category and skip MVTec AD's fifteen without a word: such a folder is refused, naming them.
+
+    Raises:
+        UserError: ``root`` missing, or a folder under it that is no category but holds some.
+    """
+    names = list_categories(root, layout=layout)
+    root = Path(root)
+    if names == [root.name] and is_category(root, layout):
+        return names
+    nested = sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and p.name not in names and list_categories(p, layout=layout)
+    )
+    if nested:
+        shown = ", ".join(nested[:3]) + (f" and {len(nested) - 3} more" if len(nested) > 3 else "")
+        held = f"categories ({', '.join(names)}) and " if names else ""
+        raise UserError(
+            f"{root} holds {held}folders of categories ({shown}): pass each data set folder as its own "
+            f"--root (e.g. --root {root / nested[0]})"
+        )
+    return names
+
+
 def category_dir(root: str | Path, category: str, *, layout: str | None = None) -> Path:
     """Folder of ``category``: ``root/category``, or ``root`` itself when it is that category."""
     root = Path(root)
@@ -234,7 +262,7 @@ def scan(
     """
     if layout is not None:
         get_layout(layout)
-    names = list(categories) if categories else list_categories(root, layout=layout)
+    names = list(categories) if categories else categories_to_convert(root, layout=layout)
     if not names:
         what = get_layout(layout).looks_for if layout else looked_for()
         raise UserError(f"no category folders under {root}; looked for {what}")

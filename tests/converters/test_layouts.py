@@ -747,3 +747,23 @@ def test_ad2_category_of_unlabelled_images_alone_is_refused(tmp_path):
     write(category / "test_private" / "000.png", noise(1))
     with pytest.raises(UserError, match=r"no labelled images to convert under .*data \(1 unlabelled\)"):
         run(tmp_path / "data", tmp_path / "out")
+
+
+def test_a_folder_of_data_sets_is_refused_naming_them(tmp_path):
+    # --root datasets/ converted Kolektor's one category and skipped MVTec AD's, exit 0
+    datasets = tmp_path / "datasets"
+    make_layout_tree(datasets, "mvtec_ad")  # datasets/mvtec_ad/widget
+    make_layout_tree(datasets, "visa")  # datasets/visa/widget
+    shutil.copytree(make_layout_tree(tmp_path, "kolektor_sdd2") / CATEGORY, datasets / "KolektorSDD2")
+    (datasets / "notes").mkdir()  # a folder of no category, holding none: nothing to say
+    with pytest.raises(UserError) as error:
+        run(datasets, tmp_path / "out")
+    assert str(error.value) == (
+        f"{datasets} holds categories (KolektorSDD2) and folders of categories (mvtec_ad, visa): pass each "
+        f"data set folder as its own --root (e.g. --root {datasets / 'mvtec_ad'})"
+    )
+    shutil.rmtree(datasets / "KolektorSDD2")
+    with pytest.raises(UserError, match=r"datasets holds folders of categories \(mvtec_ad, visa\)"):
+        run(datasets, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert run(datasets / "mvtec_ad", tmp_path / "out").names  # one data set: as before
