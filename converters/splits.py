@@ -3,7 +3,7 @@
 MVTec's ``train`` folder holds only good images, so the defect images are
 split here, stratified by (category, defect type); good images (from
 ``train/good`` and ``test/good`` alike) are added to each split as background
-images, ``background_ratio`` of them per defect image. The result is written
+images, ``background_ratio`` of them per defect image of their own category. The result is written
 once as ``splits.json`` and read back by the YOLO and COCO writers, so both
 formats hold the same images in the same splits.
 """
@@ -151,29 +151,57 @@ def make_splits(
     for key, stratum in defect_keys:
         strata[stratum].append(key)
     assigned: dict[str, list[str]] = {split: [] for split in SPLITS}
+    defects: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))  # per category
     for stratum in sorted(strata):
         keys = sorted(strata[stratum])
         order = _rng(seed, stratum).permutation(len(keys))
         start = 0
         for split, size in zip(SPLITS, _allocate(len(keys), ratios), strict=True):
             assigned[split] += [keys[i] for i in order[start : start + size]]
+            defects[_category(stratum)][split] += size
             start += size
-
-    goods = sorted(set(good_keys))
-    goods = [goods[i] for i in _rng(seed, "good").permutation(len(goods))]
-    wanted = [_background_count(background_ratio, len(assigned[split])) for split in SPLITS]
-    if sum(wanted) > len(goods):  # not enough good images: share them in proportion
-        wanted = _allocate(len(goods), [w / sum(wanted) for w in wanted])
-    start = 0
-    for split, size in zip(SPLITS, wanted, strict=True):
-        assigned[split] += goods[start : start + size]
-        start += size
+    goods: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(set(good_keys)):
+        goods[_category(key)].append(key)
+    for category in sorted(goods):
+        backgrounds = _backgrounds(goods[category], defects[category], background_ratio, seed)
+        for split in SPLITS:
+            assigned[split] += backgrounds[split]
     return Splits(
         **{split: sorted(assigned[split]) for split in SPLITS},
         seed=seed,
         ratios=ratios,
         background_ratio=background_ratio,
     )
+
+
+def _category(key: str) -> str:
+    """The category of a record key or a stratum: its first part (``hazelnut/test/crack/000``)."""
+    return key.split("/", 1)[0]
+
+
+def _backgrounds(
+    goods: list[str], defects: dict[str, int], background_ratio: float, seed: int
+) -> dict[str, list[str]]:
+    """One category's good images per split: ``background_ratio`` per defect image of the category there.
+
+    Drawn per category, so adding a category leaves every image of the others where it was and each
+    category gets its own share of backgrounds. Every category shuffles with the same ``good`` stream:
+    with one category the draw is the one this module made before it drew per category.
+
+    Args:
+        goods: the category's good image keys, sorted.
+        defects: its defect images per split.
+    """
+    goods = [goods[i] for i in _rng(seed, "good").permutation(len(goods))]
+    wanted = [_background_count(background_ratio, defects[split]) for split in SPLITS]
+    if sum(wanted) > len(goods):  # not enough good images: share them in proportion
+        wanted = _allocate(len(goods), [w / sum(wanted) for w in wanted])
+    drawn, start = {}, 0
+    for split, size in zip(SPLITS, wanted, strict=True):
+        drawn[split] = goods[start : start + size]
+        start += size
+    return drawn
 
 
 def save_splits(splits: Splits, path: str | Path) -> None:

@@ -38,25 +38,52 @@ def test_adding_a_stratum_leaves_the_others_alone():
         assert [k for k in more[split] if k.startswith("a/x")] == base[split]
 
 
+def test_adding_a_category_moves_no_image_of_the_others_good_ones_included():
+    # good images were drawn from one pool of all categories: adding one moved the others' backgrounds
+    nuts = keys("nut/bent", 12) + keys("nut/color", 5)
+    nut_goods = [f"nut/train/good/{i:02d}" for i in range(30)]
+    alone = make_splits(nuts, nut_goods, background_ratio=0.5, seed=2)
+    screws = keys("screw/scratch", 12)
+    both = make_splits(nuts + screws, nut_goods + [f"screw/train/good/{i:02d}" for i in range(30)],
+                       background_ratio=0.5, seed=2)  # fmt: skip
+    for split in SPLITS:
+        assert [k for k in both[split] if k.startswith("nut/")] == alone[split]
+        n_screw = sum(k.startswith("screw/") and "/good/" not in k for k in both[split])
+        # each category's own backgrounds, background_ratio per defect image of it
+        assert sum(k.startswith("screw/train/good/") for k in both[split]) == int(0.5 * n_screw + 0.5)
+
+
+def test_one_category_draws_its_backgrounds_as_before_the_per_category_draw():
+    # the split every earlier conversion of one category made (seed 0): its splits.json stays valid
+    splits = make_splits(
+        keys("nut/bent", 5), [f"nut/train/good/{i:02d}" for i in range(8)], background_ratio=0.5
+    )
+    assert [splits[s] for s in SPLITS] == [
+        ["nut/bent/000", "nut/bent/003", "nut/bent/004", "nut/train/good/00", "nut/train/good/04"],
+        ["nut/bent/001", "nut/train/good/03"],
+        ["nut/bent/002", "nut/train/good/06"],
+    ]
+
+
 def test_backgrounds_are_capped_and_shared_in_proportion():
-    splits = make_splits(keys("a/x", 10), ["g1", "g2", "g3"], background_ratio=2.0)
-    n_good = [sum(k.startswith("g") for k in splits[s]) for s in SPLITS]
+    splits = make_splits(keys("a/x", 10), ["a/g1", "a/g2", "a/g3"], background_ratio=2.0)
+    n_good = [sum(k.startswith("a/g") for k in splits[s]) for s in SPLITS]
     assert n_good == [2, 0, 1]  # 3 of the 12 wanted, shared 0.6 : 0.2 : 0.2 (the tie to the last split)
 
 
 def test_a_finite_background_ratio_whose_product_overflows_is_shared_like_any_large_one():
     # 1e308 * 6 defect images is inf as a float: int() of it raised OverflowError (a traceback)
-    huge = make_splits(keys("a/x", 10), ["g1", "g2", "g3"], background_ratio=1e308)
-    two = make_splits(keys("a/x", 10), ["g1", "g2", "g3"], background_ratio=2.0)
+    huge = make_splits(keys("a/x", 10), ["a/g1", "a/g2", "a/g3"], background_ratio=1e308)
+    two = make_splits(keys("a/x", 10), ["a/g1", "a/g2", "a/g3"], background_ratio=2.0)
     assert [huge[split] for split in SPLITS] == [two[split] for split in SPLITS]
 
 
 def test_good_images_are_shuffled_by_the_seed():
-    goods = [f"g{i:02d}" for i in range(20)]
+    goods = [f"a/g{i:02d}" for i in range(20)]
 
     def backgrounds(seed: int, good_keys: list[str]) -> list[list[str]]:
         splits = make_splits(keys("a/x", 10), good_keys, background_ratio=1.0, seed=seed)
-        return [[k for k in splits[s] if k.startswith("g")] for s in SPLITS]
+        return [[k for k in splits[s] if k.startswith("a/g")] for s in SPLITS]
 
     first = backgrounds(0, goods)
     assert [len(b) for b in first] == [6, 2, 2]  # 10 of the 20 drawn
@@ -78,16 +105,16 @@ def test_allocate_gives_train_one_from_a_donor_and_rounds_half_up():
 
 
 def test_backgrounds_under_the_cap_follow_the_ratio():
-    splits = make_splits(keys("a/x", 10), ["g1", "g2", "g3", "g4"], background_ratio=0.5)
-    assert [sum(k.startswith("g") for k in splits[s]) for s in SPLITS] == [2, 1, 1]  # 5 wanted, 4 there
+    splits = make_splits(keys("a/x", 10), ["a/g1", "a/g2", "a/g3", "a/g4"], background_ratio=0.5)
+    assert [sum(k.startswith("a/g") for k in splits[s]) for s in SPLITS] == [2, 1, 1]  # 5 wanted, 4 there
 
 
 def test_backgrounds_exactly_as_many_as_wanted_follow_the_ratio():
     # defect images 1 / 2 / 2 at 0.4 backgrounds each want 0 / 1 / 1 (half up): the 2 good images are
     # just enough, so none is reshared (sharing them in proportion would move one to train)
-    splits = make_splits(keys("a/x", 5), ["g1", "g2"], ratios=(0.2, 0.4, 0.4), background_ratio=0.4)
-    assert [sum(not k.startswith("g") for k in splits[s]) for s in SPLITS] == [1, 2, 2]
-    assert [sum(k.startswith("g") for k in splits[s]) for s in SPLITS] == [0, 1, 1]
+    splits = make_splits(keys("a/x", 5), ["a/g1", "a/g2"], ratios=(0.2, 0.4, 0.4), background_ratio=0.4)
+    assert [sum(not k.startswith("a/g") for k in splits[s]) for s in SPLITS] == [1, 2, 2]
+    assert [sum(k.startswith("a/g") for k in splits[s]) for s in SPLITS] == [0, 1, 1]
 
 
 @pytest.mark.parametrize(
