@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
@@ -109,9 +110,34 @@ def run(argv: list[str] | None, *, prog: str, primary: str) -> int:
 
     def work() -> None:
         args = parser.parse_args(argv)
+        check_no_unused_flags(args, given_flags(sys.argv[1:] if argv is None else argv), primary=primary)
         print(format_report(convert(config_from_args(args, primary=primary))))
 
     return exit_code(work)
+
+
+def given_flags(argv: list[str]) -> set[str]:
+    """The ``--flags`` typed (``--seed 5`` and ``--seed=5`` alike): a default cannot tell them apart."""
+    return {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+
+
+def check_no_unused_flags(args: argparse.Namespace, given: set[str], *, primary: str) -> None:
+    """Refuses a flag typed where it changes nothing; ``splits.json`` would record a ``--seed`` never used.
+
+    Raises:
+        UserError: ``--split``, ``--seed`` or ``--background-ratio`` with ``--split-from-layout`` or
+            ``--splits``; ``--task`` without YOLO output; ``--coco-segmentation`` without COCO output.
+    """
+    chosen = "--split-from-layout" if args.split_from_layout else "--splits" if args.splits else None
+    for flag in ("--split", "--seed", "--background-ratio"):
+        if chosen and flag in given:
+            whose = "the layout's" if chosen == "--split-from-layout" else f"{args.splits}'s"
+            raise UserError(f"{flag} does nothing with {chosen} (the split is {whose}); drop {flag}")
+    for flag, fmt in (("--task", "yolo"), ("--coco-segmentation", "coco")):
+        if flag in given and fmt != primary and not getattr(args, fmt):
+            raise UserError(
+                f"{flag} shapes the {fmt.upper()} output, which is not written: add --{fmt}, or drop {flag}"
+            )
 
 
 def config_from_args(args: argparse.Namespace, *, primary: str) -> ConvertConfig:

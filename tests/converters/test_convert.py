@@ -760,3 +760,38 @@ def test_help_names_no_none_default(primary):
     assert "(default: None)" not in " ".join(
         build_parser(f"mvtec2{primary}", primary=primary).format_help().split()
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "flags", "message"),
+    [
+        # each was accepted, ignored, and --seed/--split/--background-ratio recorded in splits.json
+        (mvtec2yolo, ["--split-from-layout", "--seed", "5"], "--seed does nothing with --split-from-layout"),
+        (mvtec2yolo, ["--split-from-layout", "--split", "1", "1", "1"], "--split does nothing with"),
+        (
+            mvtec2yolo,
+            ["--splits", "s.json", "--background-ratio=0.1"],
+            "--background-ratio does nothing with --splits",
+        ),
+        (
+            mvtec2coco,
+            ["--task", "segment"],
+            "--task shapes the YOLO output, which is not written: add --yolo",
+        ),
+        (mvtec2yolo, ["--coco-segmentation", "rle"], "--coco-segmentation shapes the COCO output"),
+    ],
+)
+def test_a_flag_that_would_change_nothing_is_refused(tmp_path, capsys, command, flags, message):
+    assert command(["--root", str(tmp_path), "--out", str(tmp_path / "out"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_same_flags_where_they_act_are_accepted(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    root = ["--root", str(tmp_path / "data"), "--no-progress"]
+    assert mvtec2coco([*root, "--out", str(tmp_path / "a"), "--yolo", "--task", "segment"]) == 0
+    assert mvtec2yolo([*root, "--out", str(tmp_path / "b"), "--coco", "--coco-segmentation", "rle"]) == 0
+    assert mvtec2yolo([*root, "--out", str(tmp_path / "c"), "--seed", "5", "--split", "3", "1", "1"]) == 0
+    assert json.loads((tmp_path / "c" / "splits.json").read_text())["seed"] == 5
