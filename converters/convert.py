@@ -312,7 +312,8 @@ def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]
 
 
 def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | None = None) -> list[str]:
-    """One line per split without images: ``yolo train`` needs val images, evaluation test images.
+    """One line per split without images (``yolo train`` needs val images, evaluation test images), and
+    one for a train split of good images only (MVTec AD's own ``train/`` with ``--split-from-layout``).
 
     The advice follows where the split came from: ``--split`` fractions only shape a drawn split.
     """
@@ -322,7 +323,14 @@ def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | No
         hint = f"the splits file {config.splits_file} lists none there"
     else:
         hint = "give it a larger fraction with --split, or add images"
-    return [f"split '{split}' has no images ({hint})" for split in SPLITS if not by_split[split]]
+    warnings = [f"split '{split}' has no images ({hint})" for split in SPLITS if not by_split[split]]
+    if by_split["train"] and not any(sample.instances for sample in by_split["train"]):
+        source = "the layout puts" if config is not None and config.split_from_layout else "the split puts"
+        warnings.append(
+            f"split 'train' has no defect instance ({source} only good images there): a model trained on it "
+            "learns no defect; draw a split instead, or move defect images into train"
+        )
+    return warnings
 
 
 def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:

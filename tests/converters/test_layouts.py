@@ -154,7 +154,9 @@ def test_visa_split_file_is_honoured_with_split_from_layout(tmp_path):
     # the empty val is the layout's, which --split cannot change: the warning says what can
     assert report.warnings == [
         "split 'val' has no images (the layout names no images for it; "
-        "drop --split-from-layout to draw a split, or add images)"
+        "drop --split-from-layout to draw a split, or add images)",
+        "split 'train' has no defect instance (the layout puts only good images there): a model trained "
+        "on it learns no defect; draw a split instead, or move defect images into train",
     ]
     splits = load_splits(tmp_path / "out" / "splits.json")
     assert splits.train == [f"{CATEGORY}/normal/good/0000", f"{CATEGORY}/normal/good/0001"]
