@@ -36,7 +36,7 @@ from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
 from converters.layouts import LAYOUTS, Layout, get_layout
 from converters.layouts.folder import scan_folders
-from converters.masks import MaskInstances, mask_to_instances
+from converters.masks import MaskInstances, conflicting_pixels, mask_to_instances, merge_masks
 from converters.mvtec import (
     Exclusions,
     ImageRecord,
@@ -44,7 +44,7 @@ from converters.mvtec import (
     category_dir,
     category_layout,
     check_output_stems,
-    read_record_mask,
+    read_record_parts,
     scan,
     settle_empty_mask,
 )
@@ -253,7 +253,8 @@ def read_samples(
         names = value_names
         if names is None and record.value_names:  # a value map that came with the data
             names = maps.setdefault(record.value_names, dict(record.value_names))
-        mask = read_record_mask(record, (height, width))
+        parts = read_record_parts(record, (height, width))
+        mask = parts[0] if len(parts) == 1 else merge_masks(parts)
         record = settle_empty_mask(record, mask)
         if record.is_good:  # Kolektor SDD2: an empty mask marks a good image
             samples.append(Sample(record, width, height))
@@ -269,7 +270,7 @@ def read_samples(
                 raise UserError(f"{reason} on a defect image: {record.mask} (--strict)")
             skipped.append((record.key, reason))
             continue
-        samples.append(Sample(record, width, height, tuple(found.instances)))
+        samples.append(Sample(record, width, height, tuple(found.instances), conflicting_pixels(parts)))
     return samples, skipped, n_small
 
 
@@ -347,6 +348,20 @@ def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
     ]
 
 
+def conflict_warnings(samples: Sequence[Sample]) -> list[str]:
+    """One line when region files of one image overlap with different defect values (MVTec LOCO)."""
+    clashing = [sample for sample in samples if sample.conflicts]
+    if not clashing:
+        return []
+    images = "1 defect image has" if len(clashing) == 1 else f"{len(clashing)} defect images have"
+    first = clashing[0]
+    return [
+        f"{images} region mask files that overlap with different defect values, e.g. "
+        f"{first.record.mask_files[0].parent} ({first.conflicts} px): the later file's value is kept there, "
+        "so an instance of the other defect shrinks or is lost"
+    ]
+
+
 #: Mask formats whose compression changes pixel values: a 0/255 mask comes back with faint values
 #: around every edge, and every value > 0 is defect.
 LOSSY_MASK_SUFFIXES = frozenset({".jpg", ".jpeg"})
@@ -410,6 +425,7 @@ def convert(config: ConvertConfig) -> ConversionReport:
         split_warnings(by_split, config)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
+        + conflict_warnings(samples)
     )
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")

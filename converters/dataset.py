@@ -34,12 +34,17 @@ DATASET_NAMES = ("data.yaml", "images", "labels", "annotations", "splits.json")
 
 @dataclass(frozen=True)
 class Sample:
-    """A source image ready to write: its record, size and instances (empty for good images)."""
+    """A source image ready to write: its record, size and instances (empty for good images).
+
+    ``conflicts``: pixels its region files (MVTec LOCO) give different defect values; the later
+    file's value is kept there, so an instance of the other defect shrinks or is lost.
+    """
 
     record: ImageRecord
     width: int
     height: int
     instances: tuple[DefectInstance, ...] = ()
+    conflicts: int = 0
 
 
 def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -> Path:

@@ -362,6 +362,22 @@ def mask_to_instances(
     return MaskInstances(instances=instances, n_small=n_small)
 
 
+def conflicting_pixels(parts: Sequence[np.ndarray]) -> int:
+    """Pixels that two region masks of one image give different non-zero values (the later wins there).
+
+    >>> conflicting_pixels([np.array([[255, 255, 0]]), np.array([[254, 255, 7]])])
+    1
+    """
+    labelled = [np.asarray(part) for part in parts]
+    if len(labelled) < 2:
+        return 0
+    stack = np.stack(labelled).astype(np.int64)
+    nonzero = stack != 0
+    high = np.where(nonzero, stack, np.iinfo(np.int64).min).max(axis=0)
+    low = np.where(nonzero, stack, np.iinfo(np.int64).max).min(axis=0)
+    return int(((nonzero.sum(axis=0) >= 2) & (high != low)).sum())
+
+
 def merge_masks(parts: Sequence[np.ndarray]) -> np.ndarray:
     """One value-coded mask from the region masks of one image (MVTec LOCO's files).
 

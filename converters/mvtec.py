@@ -133,6 +133,16 @@ def read_record_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     Raises:
         UserError: a mask file unreadable or not of the image's ``(H, W)`` ``shape``.
     """
+    parts = read_record_parts(record, shape)
+    return parts[0] if len(parts) == 1 else merge_masks(parts)
+
+
+def read_record_parts(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
+    """A defect image's mask files as ``(H, W)`` integers, one per file (:func:`read_record_mask`).
+
+    Raises:
+        UserError: a mask file unreadable or not of the image's ``(H, W)`` ``shape``.
+    """
     parts = []
     for path in record.mask_files:
         part = read_mask(path)
@@ -142,7 +152,7 @@ def read_record_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
                 f"{path} is {part.shape[1]}x{part.shape[0]}"
             )
         parts.append(part)
-    return parts[0] if len(parts) == 1 else merge_masks(parts)
+    return parts
 
 
 class Exclusions(frozenset):

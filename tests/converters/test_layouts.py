@@ -132,6 +132,22 @@ def test_loco_region_files_merge_into_one_value_coded_mask(tmp_path):
     assert report.names == ["extra_part", "missing_part"]
     counted = {name: sum(report.instances[s][name] for s in report.instances) for name in report.names}
     assert counted == {"extra_part": 1, "missing_part": N_INSTANCES - 1}
+    assert not any("overlap" in warning for warning in report.warnings)  # the two regions do not
+
+
+def test_loco_region_files_that_overlap_with_other_values_are_warned_of(tmp_path):
+    # a third file over the first region, another defect's value: the first instance vanished unsaid
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    folder = root / CATEGORY / "ground_truth" / "structural_anomalies" / "001"
+    first = cv2.imread(str(folder / "000.png"), cv2.IMREAD_UNCHANGED)
+    write(folder / "002.png", np.where(first > 0, 254, 0).astype(np.uint8))
+    report = run(root, tmp_path / "out")
+    [warning] = [warning for warning in report.warnings if "overlap" in warning]
+    assert warning == (
+        f"1 defect image has region mask files that overlap with different defect values, e.g. {folder} "
+        f"({int((first > 0).sum())} px): the later file's value is kept there, so an instance of the other "
+        "defect shrinks or is lost"
+    )
 
 
 def test_3d_ad_class_ids_json_names_the_mask_values(tmp_path):
