@@ -36,6 +36,8 @@ def scan_folders(
         UserError: a folder that does not exist, or an image/mask pairing error.
     """
     for what, folder in (("--images", images), ("--masks", masks), ("--good", good)):
+        if folder is not None and Path(folder).is_file():
+            raise UserError(f"{what} {folder} is a file, not a folder of images")
         if folder is not None and not Path(folder).is_dir():
             raise UserError(f"{what} folder does not exist: {folder}")
     records: list[ImageRecord] = []

@@ -334,6 +334,9 @@ def test_layout_options_that_contradict_are_refused(tmp_path):
         run(root, tmp_path / "out", split_from_layout=True, splits_file=tmp_path / "splits.json")
     with pytest.raises(UserError, match="--images folder does not exist"):
         run(root, tmp_path / "out", images=tmp_path / "nowhere", masks=root / "masks")
+    photo = next((root / "images").iterdir())  # was: "--images folder does not exist", of a file that does
+    with pytest.raises(UserError, match=f"--images {photo} is a file, not a folder of images"):
+        run(root, tmp_path / "out", images=photo, masks=root / "masks")
 
 
 def test_folder_layout_refuses_masks_that_are_or_nest_the_photos(tmp_path):
