@@ -536,7 +536,9 @@ def format_report(report: ConversionReport) -> str:
         lines.append(row(f"  {name}", [report.instances[s][name] for s in SPLITS]))
     lines += [f"{'layout':28s}{category}: {title}" for category, title in report.layouts.items()]
     if report.unlabelled:
-        lines.append(f"unlabelled images not converted (no ground truth): {report.unlabelled}")
+        lines.append(
+            f"unlabelled images not converted (no ground truth or split file entry): {report.unlabelled}"
+        )
     if report.n_small:
         lines.append(f"regions dropped by --min-area: {report.n_small}")
     if report.unused_good:

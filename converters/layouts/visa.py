@@ -4,7 +4,8 @@ The split files ``split_csv/1cls.csv`` (or ``2cls_*.csv``) beside the objects li
 ``object,split,label,image,mask`` per image, paths relative to the folder that holds
 ``split_csv/``. Where one is present it says which images belong to the set and, for
 ``--split-from-layout``, their split (``1cls.csv`` is preferred, then the first
-``2cls_*.csv`` by name); without one the ``Normal``/``Anomaly`` folders are read.
+``2cls_*.csv`` by name; images it leaves out are counted as unlabelled, not converted);
+without one the ``Normal``/``Anomaly`` folders are read.
 Mask values > 0 are defect (VisA numbers the regions); the class is ``anomaly``.
 """
 
@@ -15,7 +16,15 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from converters.layouts.base import Layout
-from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem
+from converters.records import (
+    GOOD,
+    UNLABELLED,
+    ImageRecord,
+    images_by_stem,
+    is_image,
+    masks_by_stem,
+    pair_by_stem,
+)
 
 NAME = "visa"
 DEFECT = "anomaly"
@@ -101,12 +110,33 @@ def folder_records(folder: Path, category: str) -> list[ImageRecord]:
 
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
-    """Records of a VisA object folder, from its split file where there is one."""
+    """Records of a VisA object folder, from its split file where there is one.
+
+    Images under ``Data/Images/{Normal,Anomaly}`` that the split file leaves out are recorded as
+    unlabelled, so the summary counts them instead of dropping them unsaid.
+    """
     path = split_file(folder)
     records = csv_records(path, folder, category) if path else []
+    if records and UNLABELLED not in excluded:
+        records += unlisted_records(folder, category, {r.image.resolve() for r in records})
     if not records:
         records = folder_records(folder, category)
     return [r for r in records if r.defect not in excluded]
+
+
+def unlisted_records(folder: Path, category: str, listed: set[Path]) -> list[ImageRecord]:
+    """The images of ``Data/Images/{Normal,Anomaly}`` not in ``listed`` (resolved paths), as unlabelled."""
+    records = []
+    for subset in ("Normal", "Anomaly"):
+        images = folder / "Data" / "Images" / subset
+        if not images.is_dir():
+            continue
+        for path in sorted(images.iterdir()):
+            if is_image(path) and path.is_file() and path.resolve() not in listed:
+                records.append(
+                    ImageRecord(path, category, subset.lower(), UNLABELLED, layout=NAME, unlabelled=True)
+                )
+    return records
 
 
 LAYOUT = Layout(

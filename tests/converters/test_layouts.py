@@ -200,13 +200,25 @@ def test_split_from_layout_needs_a_layout_that_has_one(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_visa_images_the_split_file_leaves_out_are_counted_not_dropped(tmp_path):
+    # an anomaly photo (with its mask) added beside the others but not to 1cls.csv vanished unsaid
+    root = make_layout_tree(tmp_path, "visa")
+    data = root / CATEGORY / "Data"
+    shutil.copy(data / "Images" / "Anomaly" / "000.JPG", data / "Images" / "Anomaly" / "900.JPG")
+    shutil.copy(data / "Masks" / "Anomaly" / "000.png", data / "Masks" / "Anomaly" / "900.png")
+    [extra] = [r for r in scan(root, include_unlabelled=True) if r.unlabelled]
+    assert extra.image == data / "Images" / "Anomaly" / "900.JPG" and not extra.is_good
+    report = run(root, tmp_path / "out")
+    assert report.unlabelled == 1 and sum(report.images.values()) == N_DEFECT + EXPECTED["visa"].good
+
+
 def test_ad2_private_images_are_unlabelled_never_good(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_ad2")
     assert not any(r.unlabelled for r in scan(root))
     private = [r for r in scan(root, include_unlabelled=True) if r.unlabelled]
     assert len(private) == 3 and not any(r.is_good for r in private)
     assert {r.subset for r in private} == {"test_private", "test_private_mixed"}
-    assert "unlabelled images not converted (no ground truth): 3" in format_report(
+    assert "unlabelled images not converted (no ground truth or split file entry): 3" in format_report(
         run(root, tmp_path / "out")
     )
 
