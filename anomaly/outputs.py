@@ -27,11 +27,11 @@ import io
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from anomaly.masks import Instances
 from common.folders import output_name
+from common.images import encode_image
 from common.io import atomic_write
 from converters.masks import mask_to_rle
 
@@ -70,9 +70,7 @@ def map_png(anomaly_map: np.ndarray, low: float, high: float) -> bytes:
     """``(H, W)`` float map -> 16-bit PNG, ``low`` -> 0 and ``high`` -> 65535 (clipped)."""
     # in float64: a scale past float32's range (--threshold 1e300 maps to 0..2e300) would overflow
     scaled = np.clip((anomaly_map.astype(np.float64) - low) / max(high - low, 1e-12), 0, 1)
-    ok, data = cv2.imencode(".png", (scaled * 65535).astype(np.uint16))
-    assert ok
-    return data.tobytes()
+    return encode_image(".png", (scaled * 65535).astype(np.uint16))
 
 
 class PredictionWriter:
@@ -111,9 +109,7 @@ class PredictionWriter:
         self.results += instance_results(instances, image_id, file_name)
         if len(instances.masks):
             union = instances.masks.any(0).astype(np.uint8) * 255
-            ok, data = cv2.imencode(".png", union)
-            assert ok
-            atomic_write(self.out / "masks" / CATEGORY / f"{name}_mask.png", data.tobytes())
+            atomic_write(self.out / "masks" / CATEGORY / f"{name}_mask.png", encode_image(".png", union))
         if anomaly_map is not None and self.map_range is not None:
             atomic_write(self.out / "anomaly_maps" / f"{name}.png", map_png(anomaly_map, *self.map_range))
 

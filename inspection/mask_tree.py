@@ -31,7 +31,7 @@ from pathlib import Path
 
 import cv2
 
-from common.images import decode_image_file, is_rotated
+from common.images import decode_image_file, encode_image, is_rotated
 from common.io import atomic_write, temporary_path
 from converters.mvtec import GOOD, MASK_SUFFIX
 from converters.value_masks import compose_mask, defect_folder, write_value_map
@@ -143,7 +143,4 @@ def place_photo(source: Path, target: Path, link: str) -> Path:
 
 
 def _png(array) -> bytes:
-    ok, buffer = cv2.imencode(".png", array)
-    if not ok:  # pragma: no cover - only on a broken OpenCV build
-        raise RuntimeError("could not encode a PNG")
-    return buffer.tobytes()
+    return encode_image(".png", array)

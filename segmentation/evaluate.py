@@ -34,6 +34,7 @@ from tqdm import tqdm
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
+from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
@@ -300,8 +301,8 @@ def save_overlays(
             iou = np.count_nonzero(union & gt) / max(np.count_nonzero(union | gt), 1)
             panels.append(overlay(rgb, gt, union, f"{name}  IoU {iou:.3f}"))
         path = out / f"{kind}_{rank}_{image.path.stem}.png"
-        _, png = cv2.imencode(".png", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))
-        written.append(atomic_write(path, png.tobytes()))
+        png = encode_image(".png", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))
+        written.append(atomic_write(path, png))
     # An earlier evaluation into the same folder ranked other images: its overlays would pass for these.
     for stale in {*out.glob("worst_*.png"), *out.glob("best_*.png")} - set(written):
         stale.unlink()
