@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import socket
 from pathlib import Path
 from shlex import quote
@@ -217,6 +218,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def allowed_hosts(host: str) -> list[str] | None:
+    """The ``Host`` headers the page accepts bound to ``host``: None (any) beyond loopback, else the
+    loopback names and ``host`` itself (the address printed for 127.0.0.2 or 127.0.1.1 was refused).
+
+    >>> allowed_hosts("127.0.0.2")
+    ['127.0.0.1', 'localhost', '::1', '[::1]', '127.0.0.2']
+    """
+    if not is_loopback(host):
+        return None
+    return LOOPBACK_HOSTS if host in LOOPBACK_HOSTS else [*LOOPBACK_HOSTS, host]
+
+
 def parse_port(text: str) -> int:
     if text == "auto":
         return 0
@@ -263,8 +276,12 @@ def run(args: argparse.Namespace) -> None:
                 f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
                 f"(python -m segmentation.annotate --images IMAGES --out {quote(str(args.out))})"
             )
-        session.persist()
-        print(format_report(session.export(task=args.yolo_task)))
+        lock = lock_out(session.out)
+        try:
+            session.persist()
+            print(format_report(session.export(task=args.yolo_task)))
+        finally:
+            release(lock)
         return
     proposal_file, detector = read_review_sources(args)
     names = detector.names if detector else proposal_file.class_names() if proposal_file else None
@@ -279,7 +296,12 @@ def run(args: argparse.Namespace) -> None:
 
         check_detector_classes(detector, session.classes)
         detector.device = str(device)
-    sock = bind(args.host, port)  # before loading the model: a taken port fails at once
+    lock = lock_out(session.out)  # before loading the model: a page already on --out fails at once
+    try:
+        sock = bind(args.host, port)  # before loading the model: a taken port fails at once
+    except UserError:
+        release(lock)
+        raise
     try:
         serve(
             args,
@@ -293,6 +315,41 @@ def run(args: argparse.Namespace) -> None:
         )
     finally:
         sock.close()
+        release(lock)
+
+
+def lock_out(out: Path) -> int | None:
+    """Holds ``out`` for this command (an exclusive ``flock`` on the folder), None where there is none yet.
+
+    Two pages (or a page and ``--export``) on one ``--out`` each rewrite ``annotate_state.json``
+    from their own copy, so the second silently dropped what was accepted in the first. A new
+    ``--out`` is not locked: nothing can be serving it yet. Nothing is written.
+
+    Raises:
+        UserError: another ``segmentation.annotate`` holds ``out``.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        return None
+    if not out.is_dir():
+        return None
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(
+            f"{out} is open in another segmentation.annotate (each would overwrite the other's labels): "
+            "stop it first, or export from its page"
+        ) from None
+    return fd
+
+
+def release(lock: int | None) -> None:
+    """Lets go of :func:`lock_out`'s lock."""
+    if lock is not None:
+        os.close(lock)
 
 
 def check_review_options(args: argparse.Namespace) -> None:
@@ -440,7 +497,7 @@ def serve(
         cache=cache,
         model_name=name,
         prefetch=args.prefetch,
-        allowed_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
+        allowed_hosts=allowed_hosts(args.host),
         runtime=runtime,
         detector=detector,
         crops=CropRule(max_fraction=args.crop_fraction) if args.crop_fraction > 0 else None,

@@ -27,6 +27,7 @@ a source (a file, a detector) once: decided ones never come back.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -158,6 +159,8 @@ class AnnotationSession:
         category = _category(stored, category, out)
         names = _class_names(stored, classes, default_classes, out)
         entries, keys = _entries(stored, names, images_dir, out)
+        if stored and images_dir.resolve() != Path(stored["images_dir"]).resolve():
+            _check_same_photos(entries, images_dir, out / category, annotated_in=stored["images_dir"])
 
         current = stored.get("current")
         return cls(
@@ -664,6 +667,35 @@ def _entries(
         else:
             entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
     return {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}, keys
+
+
+def _check_same_photos(
+    entries: Mapping[str, ImageEntry], images_dir: Path, category_dir: Path, *, annotated_in: str
+) -> None:
+    """On a resume from another folder: each annotated photo in it must be the one annotated.
+
+    Image keys are paths relative to ``--images``, so a moved folder resumes; but another folder
+    whose photos have the same names (the next lot) resumed too, the first folder's masks shown
+    and exported on its photos, and masks drawn on them saved beside the first folder's copies.
+    The tree's copy of an annotated photo is the photo annotated (byte for byte, unless it was
+    re-encoded upright).
+
+    Raises:
+        AnnotationError: naming the first photo that differs.
+    """
+    for entry in entries.values():
+        folder = entry.folder
+        if not entry.present or folder is None:
+            continue
+        source = images_dir / entry.key
+        if export.needs_upright_copy(source):
+            continue
+        copy = category_dir / "test" / folder / f"{entry.stem}{export.copy_suffix(source)}"
+        if copy.is_file() and not filecmp.cmp(source, copy, shallow=False):
+            raise AnnotationError(
+                f"--images {images_dir}: {entry.key} is not the photo annotated as {entry.key} in "
+                f"{annotated_in} (its copy: {copy}): give other photos an --out of their own"
+            )
 
 
 def _read_state(path: Path) -> dict:

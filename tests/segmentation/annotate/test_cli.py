@@ -162,6 +162,40 @@ def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     assert (out / "export" / "data.yaml").is_file()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_second_command_on_an_out_in_use_is_one_error_line_and_changes_nothing(
+    photos, tmp_path, capsys, monkeypatch
+):
+    """Two pages on one --out each saved their own copy of the state: the second dropped the first's."""
+    import fcntl
+
+    from segmentation.annotate import __main__ as cli
+
+    folder, _ = photos
+    out = tmp_path / "out"
+    session = AnnotationSession.open(out, folder)
+    mask = np.zeros((120, 160), bool)
+    mask[10:20, 10:30] = True
+    session.add_instance("a.png", class_name="defect", mask=mask)
+    state = (out / "annotate_state.json").read_bytes()
+    monkeypatch.setattr(cli, "load_model", lambda *args: pytest.fail("the model loaded before the check"))
+    held = os.open(out, os.O_RDONLY)  # the running page's lock
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for extra in (["--port", "0", "--device", "cpu"], ["--export"]):
+            assert main(["--out", str(out), *extra]) == 2
+            assert capsys.readouterr().err == (
+                f"error: {out} is open in another segmentation.annotate (each would overwrite the other's "
+                "labels): stop it first, or export from its page\n"
+            )
+        assert (out / "annotate_state.json").read_bytes() == state
+        assert not (out / "export").exists()
+    finally:
+        os.close(held)
+    assert main(["--out", str(out), "--export"]) == 0  # once it has stopped
+    assert (out / "export" / "data.yaml").is_file()
+
+
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_the_command_serves_the_page_with_mobilesam_and_stops_cleanly(photos, tmp_path):
@@ -392,6 +426,16 @@ def test_the_command_passes_speck_cells_to_the_page(photos, tmp_path, serve_page
     args = page_args(photos[0], tmp_path)
     assert serve_page(args).state.predictor.speck_cells == DEFAULT_CELLS == 16
     assert serve_page([*args, "--speck-cells", "0"]).state.predictor.speck_cells == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="all of 127.0.0.0/8 is this machine on Linux")
+def test_a_page_on_another_loopback_address_answers_at_the_address_it_prints(photos, tmp_path, serve_page):
+    from fastapi.testclient import TestClient
+
+    app = serve_page([*page_args(photos[0], tmp_path), "--host", "127.0.0.2"])
+    with TestClient(app, base_url="http://127.0.0.2:8765") as client:  # was: 400 Invalid host header
+        assert client.get("/api/session").status_code == 200
+        assert client.get("/api/session", headers={"host": "evil.example:8765"}).status_code == 400
 
 
 HEAD = ColourHead((0.5, 1.0, -0.2))

@@ -230,6 +230,26 @@ def test_reopening_resumes_annotations_position_and_classes(opened, photos):
     assert values["253"] == "stain" and values["254"] == "dent"
 
 
+def test_a_resume_from_other_photos_of_the_same_names_is_refused_and_a_moved_folder_resumes(
+    opened, photos, tmp_path
+):
+    """Keys are relative paths: the next lot's a.png resumed with this lot's masks on it."""
+    import shutil
+
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (10, 10, 30, 30)))
+    session.set_status("b.jpg", "good")
+    before = files_under(session.out), session.state_path.read_bytes()
+    moved = shutil.copytree(folder, tmp_path / "moved")
+    assert AnnotationSession.read(session.out, moved).images_dir == moved  # the same photos elsewhere
+    next_lot = shutil.copytree(folder, tmp_path / "lot_8")
+    (next_lot / "a.png").write_bytes((folder / "lot_2" / "c.png").read_bytes())  # another photo
+    with pytest.raises(AnnotationError, match=r"a\.png is not the photo annotated as a\.png in .*photos"):
+        AnnotationSession.read(session.out, next_lot)
+    assert (files_under(session.out), session.state_path.read_bytes()) == before
+
+
 def test_reading_writes_nothing_until_persisted(opened, photos, tmp_path):
     session, _ = opened
     folder, _ = photos
