@@ -1,8 +1,8 @@
 """PatchCore (Roth et al., CVPR 2022): a memory bank of good patches, and distances to it.
 
     model = PatchCore(load_backbone("mobilenet_v2"), image_size=256)
-    model.fit(good_images)                      # RGB uint8 arrays, all of one size
-    result = model.predict(photo)               # map (H, W) at the photo's size, and a score
+    model.fit(good_images, count=len(good_images))   # RGB uint8 arrays, all of one size
+    [result] = model.predict([photo])                # .anomaly_map (H, W) at the photo's size, .score
 
 Fit: every good image is resized to ``image_size`` x ``image_size``, embedded
 (:func:`anomaly.features.patch_embedding`: one ``D``-dim feature per stride-8 position) and its
