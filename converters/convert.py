@@ -142,6 +142,7 @@ class ConversionReport:
     layouts: dict[str, str] = field(default_factory=dict)
     unlabelled: int = 0
     notes: list[str] = field(default_factory=list)
+    task: str = "detect"
 
 
 def check_config(config: ConvertConfig) -> Path:
@@ -437,6 +438,7 @@ def convert(config: ConvertConfig) -> ConversionReport:
         out=out,
         names=list(names),
         formats=tuple(config.formats),
+        task=config.task,
         skipped=skipped,
         n_small=n_small,
         warnings=warnings,
@@ -553,7 +555,12 @@ def format_report(report: ConversionReport) -> str:
     lines += [f"warning: {warning}" for warning in report.warnings]
     if "yolo" in report.formats:
         data, model = f"data={report.out / 'data.yaml'}", f"model={stock_weights()}"
-        lines.append(f"train with: yolo train {quote(data)} {quote(model)}")
+        line = f"train with: yolo train {quote(data)} {quote(model)}"
+        if (
+            report.task == "segment"
+        ):  # a detect model learns boxes from polygon labels (this project's recipe)
+            line += f"  # boxes; for masks: model={stock_weights('yolo11n-seg.pt')}"
+        lines.append(line)
     return "\n".join(lines)
 
 

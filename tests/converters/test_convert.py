@@ -554,6 +554,16 @@ def test_the_train_with_line_can_be_pasted_into_a_shell_when_the_path_has_a_spac
     assert shlex.split(line)[-1] == f"model={tmp_path / 'weights cache' / 'yolo11n.pt'}"
 
 
+def test_the_train_with_line_of_polygon_labels_says_it_trains_boxes(tmp_path, category_factory, monkeypatch):
+    # a segment export printed the same line as a detect one: a user wanting masks got a box model
+    category_factory(tmp_path / "data", "widget")
+    monkeypatch.setattr(convert_module, "weights_dir", lambda: tmp_path / "weights")
+    report = convert(config(tmp_path / "data", tmp_path / "out", task="segment"))
+    [line] = [line for line in format_report(report).splitlines() if line.startswith("train with: ")]
+    assert line.endswith("model=yolo11n.pt  # boxes; for masks: model=yolo11n-seg.pt")
+    assert shlex.split(line, comments=True)[-1] == "model=yolo11n.pt"  # pasted, the comment is ignored
+
+
 def test_jpeg_masks_are_a_warning_or_a_strict_error(tmp_path, category_factory):
     # JPEG noise around a 0/255 mask is > 0, so it was read as defect: on hazelnut_toy's masks saved
     # as JPEG (quality 75) the 54 instances became 445, 376 of them specks of 1-5 px, without a word
