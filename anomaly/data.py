@@ -25,10 +25,10 @@ import numpy as np
 from common.errors import UserError
 from common.images import check_upright, decode_image_file, displayed_size, exif_orientation
 from converters.mvtec import ImageRecord, read_record_mask, scan_category
-from converters.splits import SPLITS, Splits, load_splits
+from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
 
 PROTOCOLS = ("mvtec", "split")
-SPLITS_FILE = "splits.json"
+
 #: Largest relative difference of a side from the fit images' size that is still accepted.
 SIZE_TOLERANCE = 0.1
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from shlex import quote
@@ -86,6 +86,10 @@ class ConvertConfig:
         background_ratio: good images added per defect image in each split.
         seed: seed of the split.
         splits_file: reuse this ``splits.json`` instead of drawing a split.
+        keep_splits: an earlier ``splits.json`` of this data (a missing file: none): the images
+            it names keep their split, the others are drawn as a fresh split of them alone, so
+            re-exporting a growing data set moves no image (``segmentation.annotate``'s export).
+            For a drawn split only (not with ``splits_file`` or ``split_from_layout``).
         link: how images are placed: ``symlink``, ``hardlink`` or ``copy``.
         overwrite: replace an existing ``out``.
         strict: warnings (e.g. an empty mask on a defect image) become errors.
@@ -114,6 +118,7 @@ class ConvertConfig:
     background_ratio: float = 0.5
     seed: int = 0
     splits_file: Path | None = None
+    keep_splits: Path | None = None
     link: str = "symlink"
     overwrite: bool = False
     strict: bool = False
@@ -504,14 +509,23 @@ def layout_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
 
 
 def _draw_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
-    """A fresh split of the samples read: defect images stratified by category/defect."""
-    return make_splits(
-        [(s.record.key, f"{s.record.category}/{s.record.defect}") for s in samples if not s.record.is_good],
-        [s.record.key for s in samples if s.record.is_good],
+    """A fresh split of the samples read (defect images stratified by category/defect), but for those
+    ``config.keep_splits`` places, which stay where it put them."""
+    earlier = {}
+    if config.keep_splits is not None and Path(config.keep_splits).is_file():
+        earlier = load_splits(config.keep_splits).split_of()
+    new = [s for s in samples if s.record.key not in earlier]
+    drawn = make_splits(
+        [(s.record.key, f"{s.record.category}/{s.record.defect}") for s in new if not s.record.is_good],
+        [s.record.key for s in new if s.record.is_good],
         ratios=config.ratios,
         background_ratio=config.background_ratio,
         seed=config.seed,
     )
+    if len(new) == len(samples):
+        return drawn
+    kept = {split: [s.record.key for s in samples if earlier.get(s.record.key) == split] for split in SPLITS}
+    return replace(drawn, **{split: sorted(drawn[split] + kept[split]) for split in SPLITS})
 
 
 def _count(report: ConversionReport, samples: list[Sample], by_split: dict[str, list[Sample]]) -> None:

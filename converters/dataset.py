@@ -22,14 +22,14 @@ from common import folders
 from converters.coco import CocoImage, build_coco
 from converters.masks import DefectInstance
 from converters.mvtec import ImageRecord
-from converters.splits import SPLITS, Splits, save_splits
+from converters.splits import SPLITS, SPLITS_FILE, Splits, save_splits
 from converters.yolo import data_yaml, labels_text
 
 if TYPE_CHECKING:
     from converters.convert import ConvertConfig
 
 #: What a data set folder holds; ``--overwrite`` replaces no folder holding anything else.
-DATASET_NAMES = ("data.yaml", "images", "labels", "annotations", "splits.json")
+DATASET_NAMES = ("data.yaml", "images", "labels", "annotations", SPLITS_FILE)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def write_dataset(
     bar.close()
     if "yolo" in config.formats:
         (folder / "data.yaml").write_text(data_yaml(root=final_path, names=names))
-    save_splits(splits, folder / "splits.json")
+    save_splits(splits, folder / SPLITS_FILE)
 
 
 def _write_split(

@@ -26,6 +26,8 @@ from common.errors import UserError
 from common.io import atomic_write, read_json_object
 
 SPLITS = ("train", "val", "test")
+#: The file a converter output holds its split in.
+SPLITS_FILE = "splits.json"
 FORMAT_VERSION = 1
 DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 DEFAULT_BACKGROUND_RATIO = 0.5

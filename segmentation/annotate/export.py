@@ -41,6 +41,7 @@ from common.images import IMAGE_SUFFIXES, displayed_size, is_rotated
 from common.io import atomic_write
 from converters.convert import ConversionReport, ConvertConfig, convert
 from converters.mvtec import MASK_SUFFIX
+from converters.splits import SPLITS_FILE
 from converters.value_masks import (  # noqa: F401  # the value-mask convention, re-exported for the app
     FIRST_VALUE,
     MASK_VALUES_FILE,
@@ -214,7 +215,9 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
     --out <out>/export --coco --mask-values <out>/<category>/mask_values.json
     --link hardlink --overwrite``: one seeded split, ``data.yaml``,
     ``labels/``, ``annotations/instances_*.json``. Class ids are the converters'
-    (class names sorted).
+    (class names sorted). A photo the previous export's ``splits.json`` placed keeps its split
+    (``keep_splits``): only photos new to the export are drawn, so models trained on two exports
+    are scored on the same photos, and none of an earlier val or test photo moves into train.
 
     Raises:
         UserError: from the converters, e.g. nothing labelled yet.
@@ -229,5 +232,6 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
             link="hardlink",
             overwrite=True,
             progress=False,
+            keep_splits=out / SPLITS_FILE,
         )
     )

@@ -5,6 +5,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from converters.cli import build_parser, config_from_args
 from converters.convert import ConvertConfig, convert, format_report
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
-from converters.splits import SPLITS
+from converters.splits import SPLITS, load_splits
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -805,3 +806,33 @@ def test_the_same_flags_where_they_act_are_accepted(tmp_path, category_factory):
     assert mvtec2yolo([*root, "--out", str(tmp_path / "b"), "--coco", "--coco-segmentation", "rle"]) == 0
     assert mvtec2yolo([*root, "--out", str(tmp_path / "c"), "--seed", "5", "--split", "3", "1", "1"]) == 0
     assert json.loads((tmp_path / "c" / "splits.json").read_text())["seed"] == 5
+
+
+def test_keep_splits_leaves_every_image_an_earlier_split_placed_where_it_was(tmp_path, category_factory):
+    # each export of a growing annotation redrew the split: a val photo moved to train when another went
+    blob = np.zeros((48, 64), np.uint8)
+    blob[5:15, 5:20] = 255
+    category_factory(tmp_path / "data", "widget", defects={"scratch": [blob] * 12}, n_train_good=8)
+    convert(config(tmp_path / "data", tmp_path / "one", background_ratio=1.0))
+    earlier = load_splits(tmp_path / "one" / "splits.json").split_of()
+    scratch = tmp_path / "data" / "widget" / "test" / "scratch"
+    for name in ("003.png", "007.png"):  # two photos gone, two new
+        (scratch / name).unlink()
+        (
+            tmp_path / "data" / "widget" / "ground_truth" / "scratch" / name.replace(".png", "_mask.png")
+        ).unlink()
+    for name in ("100", "101"):
+        shutil.copy(scratch / "000.png", scratch / f"{name}.png")
+        shutil.copy(scratch.parent.parent / "ground_truth" / "scratch" / "000_mask.png",
+                    scratch.parent.parent / "ground_truth" / "scratch" / f"{name}_mask.png")  # fmt: skip
+    keep = tmp_path / "one" / "splits.json"
+    convert(config(tmp_path / "data", tmp_path / "two", background_ratio=1.0, keep_splits=keep))
+    now = load_splits(tmp_path / "two" / "splits.json").split_of()
+    assert {k: s for k, s in now.items() if k in earlier} == {k: s for k, s in earlier.items() if k in now}
+    assert {"widget/test/scratch/100", "widget/test/scratch/101"} <= set(now)  # drawn
+    fresh = tmp_path / "three" / "splits.json"
+    convert(config(tmp_path / "data", tmp_path / "three", background_ratio=1.0))
+    assert load_splits(fresh).split_of() != now  # drawn afresh, images would move
+    none = tmp_path / "none.json"
+    convert(config(tmp_path / "data", tmp_path / "four", background_ratio=1.0, keep_splits=none))
+    assert load_splits(tmp_path / "four" / "splits.json").split_of() == load_splits(fresh).split_of()

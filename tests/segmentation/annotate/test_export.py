@@ -113,6 +113,24 @@ def test_export_writes_yolo_and_coco_with_one_class_per_instance(annotated):
     assert (out / "data.yaml").is_file()
 
 
+def test_a_re_export_keeps_each_photo_in_the_split_the_last_export_put_it_in(annotated):
+    # each export redrew the split: deleting one photo's instances moved another from val to train
+    annotated.export()
+    path = annotated.out / "export" / "splits.json"
+    splits = json.loads(path.read_text())
+    key = "new_defects/test/scratch/a"
+    drawn = next(split for split in ("train", "val", "test") if key in splits[split])
+    moved = "test" if drawn != "test" else "val"  # as if an earlier, other draw had put it there
+    splits[drawn].remove(key)
+    splits[moved] = sorted([*splits[moved], key])
+    path.write_text(json.dumps(splits))
+    annotated.add_instance("wide.png", class_name="dent", mask=blob((300, 640), (5, 5, 30, 30)))
+    annotated.export()
+    again = json.loads(path.read_text())
+    assert key in again[moved]
+    assert any("wide" in k for split in ("train", "val", "test") for k in again[split])  # new: drawn
+
+
 def test_export_of_nothing_is_refused(photos, tmp_path):
     session = AnnotationSession.open(tmp_path / "out", photos[0])
     session.set_status("a.png", "good")
