@@ -272,11 +272,10 @@ def check_tiling(tile: int, overlap: float) -> None:
 
     >>> check_tiling(48, 0.25)
     """
-    if not tile >= MIN_TILE or not 0 <= overlap <= MAX_OVERLAP:
-        raise UserError(
-            f"tiled inference needs tile >= {MIN_TILE} and 0 <= overlap <= {MAX_OVERLAP}, "
-            f"got {tile}, {overlap}"
-        )
+    if not tile >= MIN_TILE:  # each value named alone: a command without --tile-overlap named it too
+        raise UserError(f"tiled inference needs tile >= {MIN_TILE}, got {tile}")
+    if not 0 <= overlap <= MAX_OVERLAP:
+        raise UserError(f"tiled inference needs 0 <= overlap <= {MAX_OVERLAP}, got {overlap}")
 
 
 def predict_tiled(
