@@ -276,12 +276,10 @@ def run(args: argparse.Namespace) -> None:
                 f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
                 f"(python -m segmentation.annotate --images IMAGES --out {quote(str(args.out))})"
             )
-        lock = lock_out(session.out)
-        try:
+        with OutLock(session.out) as lock:
+            lock.take()
             session.persist()
             print(format_report(session.export(task=args.yolo_task)))
-        finally:
-            release(lock)
         return
     proposal_file, detector = read_review_sources(args)
     names = detector.names if detector else proposal_file.class_names() if proposal_file else None
@@ -296,60 +294,68 @@ def run(args: argparse.Namespace) -> None:
 
         check_detector_classes(detector, session.classes)
         detector.device = str(device)
-    lock = lock_out(session.out)  # before loading the model: a page already on --out fails at once
-    try:
+    with OutLock(session.out) as lock:
+        lock.take()  # before loading the model: a page already on --out fails at once
         sock = bind(args.host, port)  # before loading the model: a taken port fails at once
-    except UserError:
-        release(lock)
-        raise
-    try:
-        serve(
-            args,
-            session,
-            sock,
-            device=device,
-            runtime=runtime,
-            detector=detector,
-            proposals=(proposal_file, proposals) if proposal_file else None,
-            colour_head=colour_head,
-        )
-    finally:
-        sock.close()
-        release(lock)
+        try:
+            serve(
+                args,
+                session,
+                sock,
+                lock=lock,
+                device=device,
+                runtime=runtime,
+                detector=detector,
+                proposals=(proposal_file, proposals) if proposal_file else None,
+                colour_head=colour_head,
+            )
+        finally:
+            sock.close()
 
 
-def lock_out(out: Path) -> int | None:
-    """Holds ``out`` for this command (an exclusive ``flock`` on the folder), None where there is none yet.
+class OutLock:
+    """Holds ``--out`` for one command: an exclusive ``flock`` on the folder, kept until the command ends.
 
     Two pages (or a page and ``--export``) on one ``--out`` each rewrite ``annotate_state.json``
-    from their own copy, so the second silently dropped what was accepted in the first. A new
-    ``--out`` is not locked: nothing can be serving it yet. Nothing is written.
-
-    Raises:
-        UserError: another ``segmentation.annotate`` holds ``out``.
+    from their own copy, so the second silently dropped what was accepted in the first.
+    :meth:`take` locks a folder that exists; a page on a new ``--out`` takes it again once the
+    folder is made, after the model has loaded (nothing is written before). No lock on Windows.
     """
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock
-        return None
-    if not out.is_dir():
-        return None
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise UserError(
-            f"{out} is open in another segmentation.annotate (each would overwrite the other's labels): "
-            "stop it first, or export from its page"
-        ) from None
-    return fd
 
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.fd: int | None = None
 
-def release(lock: int | None) -> None:
-    """Lets go of :func:`lock_out`'s lock."""
-    if lock is not None:
-        os.close(lock)
+    def take(self) -> None:
+        """Locks ``out`` if it exists and is not locked by this command yet.
+
+        Raises:
+            UserError: another ``segmentation.annotate`` holds ``out``.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock
+            return
+        if self.fd is not None or not self.out.is_dir():
+            return
+        fd = os.open(self.out, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(
+                f"{self.out} is open in another segmentation.annotate (each would overwrite the other's "
+                "labels): stop it first, or export from its page"
+            ) from None
+        self.fd = fd
+
+    def __enter__(self) -> OutLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def check_review_options(args: argparse.Namespace) -> None:
@@ -465,6 +471,7 @@ def serve(
     *,
     device: torch.device,
     runtime: str,
+    lock: OutLock | None = None,
     detector: YoloDetector | None = None,
     proposals: tuple[ProposalFile, dict[str, list[Proposal]]] | None = None,
     colour_head: ColourHead | None = None,
@@ -481,6 +488,9 @@ def serve(
         sam, name = load_model(args.model, args.checkpoint, device)
     except (RuntimeError, AssertionError) as error:  # e.g. out of GPU memory
         raise UserError(f"cannot load the model on {device}: {one_line(error)}") from None
+    if lock is not None:  # a new --out: made and locked before anything is written in it
+        session.out.mkdir(parents=True, exist_ok=True)
+        lock.take()
     session.persist()  # only now: a bad model or checkpoint has left nothing behind
     if proposals is not None:
         proposal_file, by_image = proposals

@@ -412,6 +412,25 @@ def page_args(images: Path, tmp_path: Path) -> list[str]:
     return [*options, "--runtime", "torch", "--port", "0", "--cache-dir", str(tmp_path / "emb")]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_page_on_a_new_out_holds_it_once_made(photos, tmp_path, capsys, serve_page, monkeypatch):
+    # the lock was taken only where --out existed before the command: the first page on a new --out
+    # held nothing, and a second command on it went ahead
+    import uvicorn
+
+    second = []
+    out = tmp_path / "out"
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self, sockets=None: second.append(main(["--out", str(out), "--export"]))
+    )
+    assert not out.exists()
+    serve_page(page_args(photos[0], tmp_path))
+    assert second == [2]
+    assert f"error: {out} is open in another segmentation.annotate" in capsys.readouterr().err
+    assert main(["--out", str(out), "--export"]) == 2  # nothing accepted: refused for that, not the lock
+    assert "is open in another" not in capsys.readouterr().err
+
+
 def test_the_command_passes_the_crop_rule_to_the_page(photos, tmp_path, capsys, serve_page):
     args = page_args(photos[0], tmp_path)
     app = serve_page([*args, "--crop-fraction", "0.125"])
