@@ -555,6 +555,18 @@ def describe(
         f"classes: {' '.join(session.classes)}; model {name} on {device}, {torch.get_num_threads()} CPU "
         f"threads, decoder on {runtime}; embeddings in {cache.folder}\n"
         f"writing to {session.category_dir} (state: {session.state_path})"
+    ) + unreadable_note(session.unreadable)
+
+
+def unreadable_note(keys: list[str]) -> str:
+    """A ``note:`` line naming the listed files that are no image (up to three), or nothing."""
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    files = "1 file" if len(keys) == 1 else f"{len(keys)} files"
+    return (
+        f"\nnote: {files} with an image suffix but no image, which cannot be annotated nor marked good "
+        f"(fix or move them): {shown}"
     )
 
 

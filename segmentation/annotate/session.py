@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
 from common.folders import check_output_folder
-from common.images import IMAGE_SUFFIXES
+from common.images import IMAGE_SUFFIXES, displayed_size
 from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
@@ -95,6 +96,9 @@ class AnnotationSession:
         self._entries = entries
         self._current = current
         self._lock = threading.RLock()
+        #: Listed files whose header reads as no image (empty, text, a claimed size over the limit):
+        #: they can be neither opened nor marked good, so the command names them (set by :meth:`read`).
+        self.unreadable: list[str] = []
 
     # ------------------------------------------------------------------------------------------
     # Opening
@@ -158,12 +162,12 @@ class AnnotationSession:
         images_dir = _images_dir(stored, images, out)
         category = _category(stored, category, out)
         names = _class_names(stored, classes, default_classes, out)
-        entries, keys = _entries(stored, names, images_dir, out)
+        entries, keys, unreadable = _entries(stored, names, images_dir, out)
         if stored and images_dir.resolve() != Path(stored["images_dir"]).resolve():
             _check_same_photos(entries, images_dir, out / category, annotated_in=stored["images_dir"])
 
         current = stored.get("current")
-        return cls(
+        session = cls(
             out=out,
             images_dir=images_dir,
             category=category,
@@ -171,6 +175,8 @@ class AnnotationSession:
             entries=entries,
             current=current if current in keys else keys[0],
         )
+        session.unreadable = unreadable
+        return session
 
     def persist(self) -> None:
         """Creates ``out``, writes the state and brings the MVTec tree in line with it."""
@@ -641,11 +647,13 @@ def _class_names(
 
 def _entries(
     stored: dict, names: list[str], images_dir: Path, out: Path
-) -> tuple[dict[str, ImageEntry], list[str]]:
-    """The stored entries merged with the folder's images, and the folder's image keys.
+) -> tuple[dict[str, ImageEntry], list[str], list[str]]:
+    """The stored entries merged with the folder's images, the folder's image keys, and those of its
+    files whose header reads as no image (:func:`common.images.displayed_size`).
 
     Listed images come first in folder order, then the annotated ones no longer on disk
-    (``present`` False).
+    (``present`` False). Files that are no image stay listed (a photo replaced on disk by a broken
+    one keeps its labels): the page names each when opened, the command at its start.
     """
     entries: dict[str, ImageEntry] = {}
     taken: set[str] = set()
@@ -659,6 +667,7 @@ def _entries(
     keys = list_images(images_dir, exclude=out)
     if not keys:
         raise AnnotationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
+    unreadable = [key for key in keys if not _is_image(images_dir / key)]
     for entry in entries.values():
         entry.present = False
     for key in keys:
@@ -666,7 +675,17 @@ def _entries(
             entries[key].present = True
         else:
             entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
-    return {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}, keys
+    ordered = {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}
+    return ordered, keys, unreadable
+
+
+def _is_image(path: Path) -> bool:
+    """``path``'s header reads as an image (a text file, an empty or cut-off one's does not)."""
+    try:
+        displayed_size(path)
+    except UserError:
+        return False
+    return True
 
 
 def _check_same_photos(

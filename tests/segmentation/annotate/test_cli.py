@@ -431,6 +431,17 @@ def test_a_page_on_a_new_out_holds_it_once_made(photos, tmp_path, capsys, serve_
     assert "is open in another" not in capsys.readouterr().err
 
 
+def test_the_start_up_lines_name_the_files_left_out_as_no_image(photos, tmp_path, capsys, serve_page):
+    folder, _ = photos
+    (folder / "broken.jpg").write_text("not a picture\n")
+    serve_page(page_args(folder, tmp_path))
+    out = capsys.readouterr().out
+    assert (
+        "\nnote: 1 file with an image suffix but no image, which cannot be annotated nor marked good "
+        "(fix or move them): broken.jpg\n"
+    ) in out
+
+
 def test_the_command_passes_the_crop_rule_to_the_page(photos, tmp_path, capsys, serve_page):
     args = page_args(photos[0], tmp_path)
     app = serve_page([*args, "--crop-fraction", "0.125"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -234,8 +235,6 @@ def test_a_resume_from_other_photos_of_the_same_names_is_refused_and_a_moved_fol
     opened, photos, tmp_path
 ):
     """Keys are relative paths: the next lot's a.png resumed with this lot's masks on it."""
-    import shutil
-
     session, _ = opened
     folder, _ = photos
     session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (10, 10, 30, 30)))
@@ -248,6 +247,16 @@ def test_a_resume_from_other_photos_of_the_same_names_is_refused_and_a_moved_fol
     with pytest.raises(AnnotationError, match=r"a\.png is not the photo annotated as a\.png in .*photos"):
         AnnotationSession.read(session.out, next_lot)
     assert (files_under(session.out), session.state_path.read_bytes()) == before
+
+
+def test_files_that_are_no_image_are_named(photos, tmp_path):
+    # they were listed without a word, could be neither opened nor marked good: "unlabelled" never hit 0
+    photos_dir, _ = photos
+    (photos_dir / "lot_2" / "broken.jpg").write_text("not a picture\n")
+    (photos_dir / "empty.png").write_bytes(b"")
+    session = AnnotationSession.read(tmp_path / "out", photos_dir)
+    assert session.unreadable == ["empty.png", "lot_2/broken.jpg"]
+    assert {"empty.png", "lot_2/broken.jpg", "a.png"} <= set(session.keys)  # still listed: labels kept
 
 
 def test_reading_writes_nothing_until_persisted(opened, photos, tmp_path):
