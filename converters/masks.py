@@ -365,17 +365,21 @@ def mask_to_instances(
 def conflicting_pixels(parts: Sequence[np.ndarray]) -> int:
     """Pixels that two region masks of one image give different non-zero values (the later wins there).
 
+    One pass over the parts, as :func:`merge_masks` paints them (no stack of every part in memory).
+
     >>> conflicting_pixels([np.array([[255, 255, 0]]), np.array([[254, 255, 7]])])
     1
     """
-    labelled = [np.asarray(part) for part in parts]
-    if len(labelled) < 2:
+    if len(parts) < 2:
         return 0
-    stack = np.stack(labelled).astype(np.int64)
-    nonzero = stack != 0
-    high = np.where(nonzero, stack, np.iinfo(np.int64).min).max(axis=0)
-    low = np.where(nonzero, stack, np.iinfo(np.int64).max).min(axis=0)
-    return int(((nonzero.sum(axis=0) >= 2) & (high != low)).sum())
+    merged = np.zeros(np.shape(parts[0]), dtype=np.int64)
+    clash = np.zeros(merged.shape, dtype=bool)
+    for part in parts:
+        part = np.asarray(part)
+        painted = part != 0
+        clash |= painted & (merged != 0) & (merged != part)
+        merged[painted] = part[painted]
+    return int(clash.sum())
 
 
 def merge_masks(parts: Sequence[np.ndarray]) -> np.ndarray:
