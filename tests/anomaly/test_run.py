@@ -15,7 +15,7 @@ import anomaly.run
 from anomaly.data import eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
 from anomaly.evaluate import main as evaluate_main
-from anomaly.run import BANK_FILE, RUN_FILE, evaluate_command, fit_run, load_run
+from anomaly.run import BANK_FILE, RUN_FILE, evaluate_command, fit_run, load_run, protocol_data
 from common.errors import UserError
 from common.io import sha256_file
 from converters.splits import Splits, save_splits
@@ -278,6 +278,7 @@ def test_the_evaluate_command_scores_a_run_fit_with_data_on_its_val_split(tmp_pa
         text = content if isinstance(content, str) else json.dumps(content)
         (run / RUN_FILE).write_text(text)
     assert evaluate_command(run) == f"python -m anomaly.evaluate --run {run}{tail}"
+    assert protocol_data(run) == ("my data" if tail else None)  # what anomaly.evaluate defaults --data to
 
 
 def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(

@@ -436,6 +436,21 @@ def test_a_split_without_images_is_a_warning_or_a_strict_error(tmp_path, categor
     assert not (tmp_path / "strict").exists()
 
 
+def test_an_empty_split_of_a_reused_splits_file_is_warned_of_as_the_files(tmp_path, category_factory):
+    # --split cannot fill a split that a --splits file leaves empty; an empty train is not also "no defect"
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "a"))
+    listed = json.loads((tmp_path / "a" / "splits.json").read_text())
+    listed["val"] = sorted(listed["train"] + listed["val"] + listed["test"])
+    listed["train"], listed["test"] = [], []
+    (tmp_path / "reused.json").write_text(json.dumps(listed))
+    report = convert(config(tmp_path / "data", tmp_path / "b", splits_file=tmp_path / "reused.json"))
+    assert report.warnings == [
+        f"split '{split}' has no images (the splits file {tmp_path / 'reused.json'} lists none there)"
+        for split in ("train", "test")
+    ]
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -782,7 +797,7 @@ def test_help_names_no_none_default(primary):
         (
             mvtec2yolo,
             ["--splits", "s.json", "--background-ratio=0.1"],
-            "--background-ratio does nothing with --splits",
+            "--background-ratio does nothing with --splits (the split is s.json's)",
         ),
         (
             mvtec2coco,
@@ -799,11 +814,21 @@ def test_a_flag_that_would_change_nothing_is_refused(tmp_path, capsys, command, 
     assert not (tmp_path / "out").exists()
 
 
+def test_a_flag_that_would_change_nothing_is_refused_from_the_command_line_too(tmp_path, capsys, monkeypatch):
+    # main() without argv reads sys.argv: the flags typed there are the ones checked
+    argv = ["--root", str(tmp_path), "--out", str(tmp_path / "out"), "--split-from-layout", "--seed=5"]
+    monkeypatch.setattr("sys.argv", ["mvtec2yolo", *argv])
+    assert mvtec2yolo() == 2
+    assert capsys.readouterr().err.startswith("error: --seed does nothing with --split-from-layout")
+
+
 def test_the_same_flags_where_they_act_are_accepted(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
     root = ["--root", str(tmp_path / "data"), "--no-progress"]
     assert mvtec2coco([*root, "--out", str(tmp_path / "a"), "--yolo", "--task", "segment"]) == 0
     assert mvtec2yolo([*root, "--out", str(tmp_path / "b"), "--coco", "--coco-segmentation", "rle"]) == 0
+    assert mvtec2yolo([*root, "--out", str(tmp_path / "d"), "--task", "segment"]) == 0  # its own output
+    assert mvtec2coco([*root, "--out", str(tmp_path / "e"), "--coco-segmentation", "rle"]) == 0
     assert mvtec2yolo([*root, "--out", str(tmp_path / "c"), "--seed", "5", "--split", "3", "1", "1"]) == 0
     assert json.loads((tmp_path / "c" / "splits.json").read_text())["seed"] == 5
 
@@ -830,6 +855,8 @@ def test_keep_splits_leaves_every_image_an_earlier_split_placed_where_it_was(tmp
     now = load_splits(tmp_path / "two" / "splits.json").split_of()
     assert {k: s for k, s in now.items() if k in earlier} == {k: s for k, s in earlier.items() if k in now}
     assert {"widget/test/scratch/100", "widget/test/scratch/101"} <= set(now)  # drawn
+    gone = {"widget/test/scratch/003", "widget/test/scratch/007"}
+    assert set(earlier) - gone <= set(now)  # none of the kept images left out
     fresh = tmp_path / "three" / "splits.json"
     convert(config(tmp_path / "data", tmp_path / "three", background_ratio=1.0))
     assert load_splits(fresh).split_of() != now  # drawn afresh, images would move

@@ -141,12 +141,23 @@ def test_loco_region_files_that_overlap_with_other_values_are_warned_of(tmp_path
     folder = root / CATEGORY / "ground_truth" / "structural_anomalies" / "001"
     first = cv2.imread(str(folder / "000.png"), cv2.IMREAD_UNCHANGED)
     write(folder / "002.png", np.where(first > 0, 254, 0).astype(np.uint8))
+    record = next(r for r in scan(root) if r.image.stem == "001" and not r.is_good)
+    assert (read_record_mask(record, SIZE)[first > 0] == 254).all()  # the later file's value, as warned
     report = run(root, tmp_path / "out")
     [warning] = [warning for warning in report.warnings if "overlap" in warning]
     assert warning == (
         f"1 defect image has region mask files that overlap with different defect values, e.g. {folder} "
         f"({int((first > 0).sum())} px): the later file's value is kept there, so an instance of the other "
         "defect shrinks or is lost"
+    )
+    other = root / CATEGORY / "ground_truth" / "logical_anomalies" / "000"  # a second image, first by key
+    region = cv2.imread(str(other / "000.png"), cv2.IMREAD_UNCHANGED)
+    write(other / "001.png", np.where(region > 0, 7, 0).astype(np.uint8))
+    report = run(root, tmp_path / "out", overwrite=True)
+    [warning] = [warning for warning in report.warnings if "overlap" in warning]
+    assert warning.startswith(
+        f"2 defect images have region mask files that overlap with different defect values, e.g. {other} "
+        f"({int((region > 0).sum())} px): "
     )
 
 
@@ -210,6 +221,14 @@ def test_visa_images_the_split_file_leaves_out_are_counted_not_dropped(tmp_path)
     assert extra.image == data / "Images" / "Anomaly" / "900.JPG" and not extra.is_good
     report = run(root, tmp_path / "out")
     assert report.unlabelled == 1 and sum(report.images.values()) == N_DEFECT + EXPECTED["visa"].good
+    (data / "Images" / "Anomaly" / "notes.txt").write_text("not a photo\n")  # no image: not counted
+    (tmp_path / "link").symlink_to(root)  # listed paths compare resolved: none of them is unlisted
+    for where in (root, tmp_path / "link"):
+        assert [r.image.name for r in scan(where, include_unlabelled=True) if r.unlabelled] == ["900.JPG"]
+    csv = root / "split_csv" / "1cls.csv"  # an object without good photos: its Normal folder is absent
+    csv.write_text("".join(line for line in csv.read_text().splitlines(True) if ",normal," not in line))
+    shutil.rmtree(data / "Images" / "Normal")
+    assert [r.image.name for r in scan(root, include_unlabelled=True) if r.unlabelled] == ["900.JPG"]
 
 
 def test_ad2_private_images_are_unlabelled_never_good(tmp_path):
@@ -800,3 +819,22 @@ def test_a_folder_of_data_sets_is_refused_naming_them(tmp_path):
         run(datasets, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert run(datasets / "mvtec_ad", tmp_path / "out").names  # one data set: as before
+
+
+def test_a_folder_of_data_sets_holding_one_category_of_its_own_name_is_refused_too(tmp_path):
+    # its one category is [root.name], as for a --root that is the category: mvtec_ad/ was still skipped
+    datasets = tmp_path / CATEGORY
+    make_layout_tree(datasets, "mvtec_ad")  # widget/mvtec_ad/widget
+    shutil.copytree(make_layout_tree(tmp_path, "kolektor_sdd2") / CATEGORY, datasets / CATEGORY)
+    with pytest.raises(UserError, match=rf"{CATEGORY} holds categories \({CATEGORY}\) and folders of categ"):
+        run(datasets, tmp_path / "out")
+
+
+def test_a_folder_of_many_data_sets_names_three_and_counts_the_rest(tmp_path):
+    datasets = tmp_path / "datasets"
+    for layout in ("btad", "mvtec_ad", "mvtec_loco", "visa"):
+        make_layout_tree(datasets, layout)
+    with pytest.raises(UserError, match=r"of categories \(btad, mvtec_ad, mvtec_loco and 1 more\)"):
+        run(datasets, tmp_path / "out")
+    with pytest.raises(UserError, match=r"mvtec_loco and 1 more"):
+        scan(datasets)  # the API's default categories too

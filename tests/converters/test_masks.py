@@ -10,6 +10,7 @@ from pycocotools import mask as mask_utils
 
 from common.errors import UserError
 from converters.masks import (
+    conflicting_pixels,
     crop_to_rle,
     mask_to_instances,
     mask_to_polygons,
@@ -323,6 +324,19 @@ def test_merge_masks_keeps_each_region_value_and_the_later_wins_overlaps():
         merge_masks([first, np.zeros((3, 3), np.uint8)])
     with pytest.raises(ValueError, match="no masks to merge"):
         merge_masks([])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_conflicting_pixels_counts_only_overlaps_of_different_non_zero_values(dtype):
+    first = np.array([[255, 255, 9, 0]], dtype)
+    same = np.array([[255, 0, 9, 0]], dtype)  # agrees with the first where both are non-zero
+    other = np.array([[0, 254, 0, 5]], dtype)  # differs from it at (0, 1) only; alone at (0, 3)
+    assert conflicting_pixels([first, same]) == 0
+    assert conflicting_pixels([first, same, np.zeros_like(first)]) == 0  # a third file elsewhere
+    assert conflicting_pixels([first, same, other]) == 1
+    assert conflicting_pixels([first, other, np.zeros_like(first)]) == 1  # a later file elsewhere keeps it
+    assert conflicting_pixels([np.array([[300]], np.uint16), np.array([[44]], np.uint16)]) == 1  # not mod 256
+    assert conflicting_pixels([first]) == conflicting_pixels([]) == 0
 
 
 def test_segmentation_to_mask_reads_every_coco_form():

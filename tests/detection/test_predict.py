@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import torch
 from ultralytics import YOLO
+from ultralytics.utils.plotting import colors
 
+from common.errors import UserError
 from detection.detections import ImageDetections
-from detection.overlays import draw_detections
+from detection.overlays import CALL_COLOR, WHITE, draw_detections
 from detection.predict import build_parser, image_entry, image_line, main, predict, predicted_images
 
 
@@ -440,3 +442,46 @@ def test_draw_detections_draws_boxes_and_the_call_on_a_copy() -> None:
         image, {**entry, "boxes": [], "scores": [], "classes": [], "names": [], "call": "good"}
     )
     assert not (empty != 200).any(axis=2)[30:, :].any()  # only the call
+
+
+def test_an_overlay_is_the_photo_itself_under_its_call(
+    checkpoint: Path, photos: Path, tmp_path: Path
+) -> None:
+    # the drawn file was only checked for its name and size: an undrawn, flipped or coarse copy passed
+    y, x = np.mgrid[0:96, 0:128]
+    photo = np.dstack([2 * x, 2 * y, np.full_like(x, 128)]).astype(np.uint8)  # smooth: JPEG keeps it close
+    cv2.imwrite(str(photos / "a.png"), photo)
+    out = tmp_path / "out"
+    assert cli(checkpoint, photos, out, "--conf", "0.99") == 0
+    assert json.loads((out / "predictions.json").read_text())["a.png"]["boxes"] == []  # the call alone
+    overlay = cv2.imread(str(out / "overlays" / "a.jpg")).astype(int)
+    assert (abs(overlay[:2, :2] - CALL_COLOR) <= 16).all()  # the call's dark background, top left
+    assert abs(overlay[40:] - photo[40:]).max() <= 8  # below it, the photo as it was (JPEG at quality 90)
+
+
+def test_the_weights_are_checked_before_any_photo_is_decoded(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # decoding a large folder takes a while: a missing checkpoint is named first
+    monkeypatch.setattr("detection.predict.image_size", lambda path: pytest.fail(f"{path} decoded"))
+    with pytest.raises(UserError, match="missing.pt"):
+        next(predicted_images(tmp_path / "missing.pt", photos))
+
+
+def test_draw_detections_colours_each_class_and_draws_the_best_box_on_top() -> None:
+    image = np.full((120, 160, 3), 200, np.uint8)
+    entry = {
+        "boxes": [[20.0, 50.0, 60.0, 90.0], [100.0, 50.0, 140.0, 90.0]],
+        "scores": [0.9, 0.5],
+        "classes": [0, 1],
+        "names": ["crack", "spot"],
+        "call": "crack",
+        "score": 0.9,
+    }
+    drawn = draw_detections(image, entry)
+    assert tuple(drawn[70, 20]) == colors(0, bgr=True) and tuple(drawn[70, 100]) == colors(1, bgr=True)
+    same_place = {**entry, "boxes": [entry["boxes"][0]] * 2}
+    assert tuple(draw_detections(image, same_place)[70, 20]) == colors(0, bgr=True)  # the best one's colour
+    assert (drawn[:2, :2] == CALL_COLOR).all() and (drawn[:20, :80] == WHITE).all(axis=2).any()  # the call
+    assert (draw_detections(image, {**entry, "scores": [0.9, 0.3]}) != drawn).any()  # "spot 0.30": the score
+    assert (draw_detections(image, {**entry, "score": 0.4}) != drawn).any()  # "call: crack 0.40"

@@ -112,7 +112,7 @@ def test_windows_go_row_by_row() -> None:
 def test_check_tiling_takes_the_smallest_tile_and_refuses_an_overlap_near_a_whole_tile() -> None:
     check_tiling(32, 0.0)
     check_tiling(32, 0.9)
-    for overlap in (0.95, 1.0):  # 0.99 on 32-px tiles would be a 1-px stride: a million windows
+    for overlap in (0.95, 1.0, -0.1):  # 0.99 on 32-px tiles would be a 1-px stride: a million windows
         with pytest.raises(UserError, match=rf"^tiled inference needs 0 <= overlap <= 0\.9, got {overlap}$"):
             check_tiling(48, overlap)
     # the annotation page has no --tile-overlap: its --tile 0 named an overlap too

@@ -19,6 +19,8 @@ import pytest
 
 from common.errors import UserError
 from segmentation.annotate.__main__ import (
+    LOOPBACK_HOSTS,
+    allowed_hosts,
     bind,
     check_counts,
     check_review_options,
@@ -67,6 +69,12 @@ def test_port_zero_picks_a_free_port_and_a_taken_one_is_refused_with_a_hint():
 )
 def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_a_page_beyond_loopback_accepts_any_host_header():
+    # bound to 0.0.0.0 or a LAN address, the page is reached by names and addresses it cannot know
+    assert allowed_hosts("0.0.0.0") is None and allowed_hosts("10.1.2.3") is None
+    assert allowed_hosts("localhost") == LOOPBACK_HOSTS
 
 
 @pytest.mark.parametrize(

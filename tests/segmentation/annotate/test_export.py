@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -212,6 +213,8 @@ def test_photos_with_an_exif_rotation_are_copied_upright(tmp_path, photo_writer)
     assert read_mask(session.category_dir / "ground_truth/defect/phone_mask.png").shape == (80, 40)
     report = session.export()
     assert sum(sum(c.values()) for c in report.instances.values()) == 1
+    moved = shutil.copytree(folder, tmp_path / "moved")  # its copy is re-encoded: not compared
+    assert AnnotationSession.read(tmp_path / "out", moved).images_dir == moved
 
 
 def test_state_masks_match_the_tree_masks(annotated):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -229,6 +230,37 @@ def test_reopening_resumes_annotations_position_and_classes(opened, photos):
     assert grown.classes == ["scratch", "dent", "stain"]
     values = json.loads((grown.category_dir / "mask_values.json").read_text())
     assert values["253"] == "stain" and values["254"] == "dent"
+
+
+def test_a_resume_from_another_folder_reads_the_photos_it_compares(opened, photos, tmp_path):
+    # a photo of its copy's size and modification time is still compared byte for byte; one no longer
+    # in the folder, or whose copy is gone, has nothing to compare
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (10, 10, 30, 30)))
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
+    copy = session.category_dir / "test" / "dent" / "a.png"
+    moved = shutil.copytree(folder, tmp_path / "moved")
+    other = bytearray((moved / "a.png").read_bytes())
+    other[len(other) // 2] ^= 0xFF
+    (moved / "a.png").write_bytes(bytes(other))
+    os.utime(moved / "a.png", ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns))
+    with pytest.raises(AnnotationError, match=r"a\.png is not the photo annotated as a\.png"):
+        AnnotationSession.read(session.out, moved)
+    (moved / "a.png").unlink()
+    (session.category_dir / "test" / "dent" / "b.jpg").unlink()
+    assert AnnotationSession.read(session.out, moved).images_dir == moved
+
+
+def test_a_resume_compares_a_photo_with_an_upper_case_suffix_with_its_copy(photos, tmp_path):
+    folder, _ = photos
+    shutil.copy(folder / "a.png", folder / "e.PNG")  # its copy in the tree is e.png
+    session = AnnotationSession.open(tmp_path / "out", folder)
+    session.add_instance("e.PNG", class_name="defect", mask=blob((120, 160), (10, 10, 30, 30)))
+    next_lot = shutil.copytree(folder, tmp_path / "lot_9")
+    (next_lot / "e.PNG").write_bytes((folder / "lot_2" / "c.png").read_bytes())  # another photo
+    with pytest.raises(AnnotationError, match=r"e\.PNG is not the photo annotated as e\.PNG"):
+        AnnotationSession.read(session.out, next_lot)
 
 
 def test_a_resume_from_other_photos_of_the_same_names_is_refused_and_a_moved_folder_resumes(
