@@ -128,8 +128,12 @@ def predict(
         UserError: missing or unloadable weights, bad tiling settings, a source without
             images or with a file that is not one; before any image is run.
     """
-    options = dict(imgsz=imgsz, conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap, device=device)
-    images = predicted_images(weights, source, max_det=max_det, **options)
+    # predicted_images' keywords spelled out here too: they document this public function, and
+    # tests/detection/test_predict.py holds the two signatures' defaults equal
+    images = predicted_images(
+        weights, source, imgsz=imgsz, conf=conf, iou=iou, tile=tile, tile_overlap=tile_overlap,
+        device=device, max_det=max_det,
+    )  # fmt: skip
     return {name: entry for name, _, entry in images}
 
 

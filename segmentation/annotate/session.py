@@ -88,6 +88,7 @@ class AnnotationSession:
         classes: list[str],
         entries: dict[str, ImageEntry],
         current: str | None,
+        unreadable: Sequence[str] = (),
     ) -> None:
         self.out = out
         self.images_dir = images_dir
@@ -97,8 +98,8 @@ class AnnotationSession:
         self._current = current
         self._lock = threading.RLock()
         #: Listed files whose header reads as no image (empty, text, a claimed size over the limit):
-        #: they can be neither opened nor marked good, so the command names them (set by :meth:`read`).
-        self.unreadable: list[str] = []
+        #: they can be neither opened nor marked good, so the command names them.
+        self.unreadable = list(unreadable)
 
     # ------------------------------------------------------------------------------------------
     # Opening
@@ -167,16 +168,15 @@ class AnnotationSession:
             _check_same_photos(entries, images_dir, out / category, annotated_in=stored["images_dir"])
 
         current = stored.get("current")
-        session = cls(
+        return cls(
             out=out,
             images_dir=images_dir,
             category=category,
             classes=names,
             entries=entries,
             current=current if current in keys else keys[0],
+            unreadable=unreadable,
         )
-        session.unreadable = unreadable
-        return session
 
     def persist(self) -> None:
         """Creates ``out``, writes the state and brings the MVTec tree in line with it."""
