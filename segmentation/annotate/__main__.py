@@ -548,9 +548,10 @@ def describe(
 
     counts = session.counts()
     proposals = [len(session.entry(key).proposals) for key in session.keys]
+    unreadable = f", {counts['unreadable']} unreadable" if counts["unreadable"] else ""
     return (
         f"{len(session.keys)} images in {session.images_dir} ({counts['unlabelled']} unlabelled, "
-        f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good; "
+        f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good{unreadable}; "
         f"{sum(proposals)} proposals to review on {sum(map(bool, proposals))}); "
         f"classes: {' '.join(session.classes)}; model {name} on {device}, {torch.get_num_threads()} CPU "
         f"threads, decoder on {runtime}; embeddings in {cache.folder}\n"

@@ -219,12 +219,18 @@ class AnnotationSession:
         return resolve_inside(self.images_dir, key)
 
     def counts(self) -> dict[str, int]:
-        """Listed images per status."""
+        """Listed images per status, plus ``unreadable``: unlabelled files that are no image.
+
+        Those are left out of ``unlabelled``: they can be neither annotated nor marked good, so they
+        are not work left to do.
+        """
         with self._lock:
-            counts = dict.fromkeys(STATUSES, 0)
-            for entry in self._entries.values():
+            counts = dict.fromkeys((*STATUSES, "unreadable"), 0)
+            unreadable = set(self.unreadable)
+            for key, entry in self._entries.items():
                 if entry.present:
-                    counts[entry.status] += 1
+                    cannot_open = entry.status == UNLABELLED and key in unreadable
+                    counts["unreadable" if cannot_open else entry.status] += 1
             return counts
 
     def neighbours(self, key: str, count: int) -> list[str]:

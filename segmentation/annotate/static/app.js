@@ -400,7 +400,8 @@ function updateImageList() {
 
 function renderCounts(counts) {
   $("counts").textContent =
-    `${counts.unlabelled} unlabelled · ${counts.in_progress} in progress · ${counts.done} done · ${counts.good} good`;
+    `${counts.unlabelled} unlabelled · ${counts.in_progress} in progress · ${counts.done} done · ${counts.good} good` +
+    (counts.unreadable ? ` · ${counts.unreadable} unreadable` : "");
 }
 
 function renderInstances() {

@@ -444,6 +444,7 @@ def test_the_start_up_lines_name_the_files_left_out_as_no_image(photos, tmp_path
     (folder / "broken.jpg").write_text("not a picture\n")
     serve_page(page_args(folder, tmp_path))
     out = capsys.readouterr().out
+    assert " 0 done, 0 good, 1 unreadable; " in out  # counted apart: it is no work left to do
     assert (
         "\nnote: 1 file with an image suffix but no image, which cannot be annotated nor marked good "
         "(fix or move them): broken.jpg\n"

@@ -40,7 +40,7 @@ def test_a_new_session_lists_images_and_names_things_after_the_out_folder(opened
     assert session.classes == ["scratch", "dent"]
     assert session.keys == ["a.png", "b.jpg", "lot_2/c.png", "wide.png"]
     assert session.current == "a.png"
-    assert session.counts() == {"unlabelled": 4, "in_progress": 0, "done": 0, "good": 0}
+    assert session.counts() == {"unlabelled": 4, "in_progress": 0, "done": 0, "good": 0, "unreadable": 0}
     assert session.entry("lot_2/c.png").stem == "lot_2__c"
     state = json.loads(session.state_path.read_text())
     assert state["format"] == "mvtec-finetune/annotate-state" and set(state["images"]) == set(session.keys)
@@ -289,6 +289,8 @@ def test_files_that_are_no_image_are_named(photos, tmp_path):
     session = AnnotationSession.read(tmp_path / "out", photos_dir)
     assert session.unreadable == ["empty.png", "lot_2/broken.jpg"]
     assert {"empty.png", "lot_2/broken.jpg", "a.png"} <= set(session.keys)  # still listed: labels kept
+    counts = session.counts()  # not work left to do: counted apart from the unlabelled photos
+    assert counts["unreadable"] == 2 and counts["unlabelled"] == len(session.keys) - 2
 
 
 def test_reading_writes_nothing_until_persisted(opened, photos, tmp_path):
