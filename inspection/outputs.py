@@ -39,6 +39,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from common.errors import UserError
 from common.folders import UniqueNames, output_name
 from common.images import decode_image_file, encode_image
 from common.io import atomic_write, temporary_path
@@ -57,6 +58,8 @@ IMAGES_FILE = "images.json"
 MASKS_DIR = "masks"
 ANOMALY_MAPS_DIR = "anomaly_maps"
 OVERLAYS_DIR = "overlays"
+#: What a :class:`PredictionWriter` writes: a folder holding any of them is refused.
+WRITTEN_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR, ANOMALY_MAPS_DIR, OVERLAYS_DIR)
 #: JPEG quality of the overlays.
 OVERLAY_QUALITY = 90
 _DECIMALS = 6
@@ -161,7 +164,9 @@ class PredictionWriter:
     ...         writer.add(inspection)
 
     Args:
-        out: the output folder (created).
+        out: the output folder (created); one that holds an earlier run's outputs is refused, as the
+            masks tree and the overlays of both would mix (``inspection.predict --overwrite`` builds a
+            new folder and replaces the old one whole).
         class_names: the detector's classes in id order (categories, mask values).
         rank_by: ``box``, ``mask`` or ``product``: what ``score`` in ``predictions.json`` is.
         anomaly_maps: write ``anomaly_maps/<name>.png`` (needs inspections made with ``keep_probs``).
@@ -189,6 +194,11 @@ class PredictionWriter:
         if rank_by not in RANK_BY:
             raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
         self.out = Path(out)
+        if found := [name for name in WRITTEN_NAMES if os.path.lexists(self.out / name)]:
+            raise UserError(
+                f"{self.out} already holds {', '.join(found)} of an earlier run: give a new folder, or "
+                f"remove the old one first (outputs of two runs would mix)"
+            )
         self.class_names = list(class_names)
         self.rank_by, self.anomaly_maps, self.overlays = rank_by, anomaly_maps, overlays
         self.tree = MaskTree(

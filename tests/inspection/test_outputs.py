@@ -342,6 +342,20 @@ def test_an_unknown_ranking_is_refused_before_anything_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_holding_an_earlier_runs_outputs_is_refused(tmp_path, inspected):
+    # the command refused it without --overwrite, the Python writer mixed both runs' masks and overlays
+    inspector, results = inspected
+    write(tmp_path / "out", inspector, results, overlays=1)
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    held = r"out already holds predictions\.json, images\.json, masks, overlays of an earlier run"
+    with pytest.raises(UserError, match=held):
+        write(tmp_path / "out", inspector, results[:1])
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "args.yaml").write_text("conf: 0.25\n")  # the command's own file goes in first
+    assert write(tmp_path / "other", inspector, results[:1]).photos == 1
+
+
 def test_the_masks_tree_category_may_be_named_apart_from_the_folder(tmp_path, inspected):
     inspector, results = inspected
     write(tmp_path / "out", inspector, results, category="lot_7")
