@@ -500,12 +500,7 @@ def layout_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
     assigned = {
         split: sorted(s.record.key for s in samples if s.record.layout_split == split) for split in SPLITS
     }
-    return Splits(
-        **assigned,
-        seed=config.seed,
-        ratios=check_ratios(config.ratios),
-        background_ratio=check_background_ratio(config.background_ratio),
-    )
+    return Splits(**assigned, drawn=False)
 
 
 def _draw_splits(samples: list[Sample], config: ConvertConfig) -> Splits:

@@ -31,12 +31,17 @@ SPLITS_FILE = "splits.json"
 FORMAT_VERSION = 1
 DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 DEFAULT_BACKGROUND_RATIO = 0.5
-_FIELDS = ("version", "seed", "ratios", "background_ratio", *SPLITS)
+_DRAW_FIELDS = ("seed", "ratios", "background_ratio")
+_FIELDS = ("version", *_DRAW_FIELDS, *SPLITS)
 
 
 @dataclass(frozen=True)
 class Splits:
-    """Record keys (``category/subset/defect/stem``) per split, and how they were drawn."""
+    """Record keys (``category/subset/defect/stem``) per split, and how they were drawn.
+
+    ``drawn`` is False for a split nobody drew (the layout's own, ``--split-from-layout``, or a file
+    without the draw's settings): its file then records no seed, ratios nor background ratio.
+    """
 
     train: list[str] = field(default_factory=list)
     val: list[str] = field(default_factory=list)
@@ -44,6 +49,7 @@ class Splits:
     seed: int = 0
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     background_ratio: float = DEFAULT_BACKGROUND_RATIO
+    drawn: bool = True
 
     def __getitem__(self, split: str) -> list[str]:
         return getattr(self, split)
@@ -53,11 +59,14 @@ class Splits:
         return {key: split for split in SPLITS for key in self[split]}
 
     def to_json(self) -> dict:
-        return {
-            "version": FORMAT_VERSION,
+        draw = {
             "seed": self.seed,
             "ratios": dict(zip(SPLITS, self.ratios, strict=True)),
             "background_ratio": self.background_ratio,
+        }
+        return {
+            "version": FORMAT_VERSION,
+            **(draw if self.drawn else {}),
             **{split: sorted(self[split]) for split in SPLITS},
         }
 
@@ -229,6 +238,7 @@ def load_splits(path: str | Path) -> Splits:
             background_ratio=check_background_ratio(
                 data.get("background_ratio", DEFAULT_BACKGROUND_RATIO), what='"background_ratio"'
             ),
+            drawn=any(name in data for name in _DRAW_FIELDS),
         )
     except UserError as error:
         raise UserError(f"splits file {path}: {error}") from None

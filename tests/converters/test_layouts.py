@@ -6,6 +6,7 @@ noise images, three defect masks holding four regions) and converts or scans it.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -197,6 +198,9 @@ def test_split_from_layout_uses_the_validation_folder(tmp_path):
     report = run(root, tmp_path / "out", split_from_layout=True)
     splits = load_splits(tmp_path / "out" / "splits.json")
     assert splits.val == [f"{CATEGORY}/validation/good/002"]
+    # nothing was drawn: the file recorded the default seed, ratios and background ratio as if applied
+    written = json.loads((tmp_path / "out" / "splits.json").read_text())
+    assert set(written) == {"version", "train", "val", "test"} and not splits.drawn
     assert splits.train == [f"{CATEGORY}/train/good/000", f"{CATEGORY}/train/good/001"]
     assert report.images == {"train": 2, "val": 1, "test": N_DEFECT + 1}
     assert not any("test_private" in key for split in ("train", "val", "test") for key in splits[split])

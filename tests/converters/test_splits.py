@@ -189,7 +189,7 @@ def test_every_field_of_a_splits_file_is_checked(tmp_path, changes, message):
 def test_fields_other_than_the_lists_are_optional(tmp_path):
     path = tmp_path / "splits.json"
     path.write_text(json.dumps({"train": ["k"], "val": [], "test": []}))
-    assert load_splits(path) == Splits(train=["k"])
+    assert load_splits(path) == Splits(train=["k"], drawn=False)  # no draw recorded: none claimed
     path.write_text(json.dumps(GOOD_FILE))
     assert load_splits(path).seed == 3
 
@@ -206,6 +206,10 @@ def test_round_trip_and_bad_file(tmp_path):
     splits = make_splits(keys("a/x", 9), ["g"], seed=7, ratios=(0.5, 0.25, 0.25))
     save_splits(splits, tmp_path / "splits.json")
     assert load_splits(tmp_path / "splits.json") == splits
+    by_hand = Splits(train=["a/x/1"], val=[], test=["a/x/2"], drawn=False)  # the layout's own split
+    save_splits(by_hand, tmp_path / "layout.json")
+    assert "seed" not in (tmp_path / "layout.json").read_text()
+    assert load_splits(tmp_path / "layout.json") == by_hand
     (tmp_path / "bad.json").write_text('{"train": []}')
     with pytest.raises(UserError, match="bad.json: lacks the lists val, test"):
         load_splits(tmp_path / "bad.json")
