@@ -236,7 +236,11 @@ def summarise(scorer: SplitScorer) -> dict:
 
 
 def photo_figures(record: ImageRecord) -> dict:
-    """One photo's line of ``metrics.json``'s ``photos``: which it is, its call and its IoUs."""
+    """One photo's line of ``metrics.json``'s ``photos``: which it is, its call and its IoUs.
+
+    ``instances`` is the ground truth's count, ``detections`` the cascade's (``images.json``, written by
+    :class:`~inspection.outputs.PredictionWriter`, calls the cascade's count ``instances``).
+    """
     return {
         "file_name": record.file_name,
         "truth": record.truth,
