@@ -420,19 +420,9 @@ def convert(config: ConvertConfig) -> ConversionReport:
             f"no defect image left to convert under {config.root} "
             f"({len(records)} good images; every defect type excluded or without a mask?)"
         )
-    if config.splits_file:
-        splits = load_splits(config.splits_file)
-    elif config.split_from_layout:
-        splits = layout_splits(samples, config)
-    else:
-        splits = _draw_splits(samples, config)
+    splits = choose_splits(samples, config)
     by_split = _assign(samples, splits, skipped, config.strict)
-    warnings = (
-        split_warnings(by_split, config)
-        + narrow_photo_warnings([s.record.image for s in samples])
-        + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
-        + conflict_warnings(samples)
-    )
+    warnings = conversion_warnings(samples, by_split, config)
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")
     write = partial(
@@ -453,6 +443,28 @@ def convert(config: ConvertConfig) -> ConversionReport:
     )
     _count(report, samples, by_split)
     return report
+
+
+def choose_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
+    """The split of the samples: ``--splits``' file, the layout's own, or a fresh draw."""
+    if config.splits_file:
+        return load_splits(config.splits_file)
+    if config.split_from_layout:
+        return layout_splits(samples, config)
+    return _draw_splits(samples, config)
+
+
+def conversion_warnings(
+    samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
+) -> list[str]:
+    """Every ``warning:`` of a conversion: empty or defect-free splits, narrow photos, JPEG masks,
+    LOCO regions that disagree."""
+    return (
+        split_warnings(by_split, config)
+        + narrow_photo_warnings([s.record.image for s in samples])
+        + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
+        + conflict_warnings(samples)
+    )
 
 
 def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, Layout]]:
