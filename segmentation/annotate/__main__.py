@@ -516,18 +516,8 @@ def serve(
         mask_iou=MASK_IOU if args.mask_iou is None else args.mask_iou,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
-    if args.crop_fraction > 0:
-        print(
-            f"zoomed crops for boxes whose longest side < {args.crop_fraction:g} x the photo's "
-            "(the first box of a crop runs the encoder once)"
-        )
-    if colour_head is not None:
-        print(
-            f"colour head of {args.checkpoint}: refines the detector's box proposals "
-            "(clicks stay SAM's; --no-colour-head leaves it out)"
-        )
-    if not is_loopback(args.host):
-        print(f"note: bound to {args.host}: anyone who can reach this machine can read and change the labels")
+    for line in option_lines(args, colour_head=colour_head is not None):
+        print(line)
     print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     try:
@@ -538,6 +528,26 @@ def serve(
         f"stopped; everything accepted is saved in {session.out}. "
         f"YOLO + COCO: python -m segmentation.annotate --out {quote(str(session.out))} --export"
     )
+
+
+def option_lines(args: argparse.Namespace, *, colour_head: bool) -> list[str]:
+    """The start-up lines on the options in force: zoomed crops, the colour head, a non-loopback host."""
+    lines = []
+    if args.crop_fraction > 0:
+        lines.append(
+            f"zoomed crops for boxes whose longest side < {args.crop_fraction:g} x the photo's "
+            "(the first box of a crop runs the encoder once)"
+        )
+    if colour_head:
+        lines.append(
+            f"colour head of {args.checkpoint}: refines the detector's box proposals "
+            "(clicks stay SAM's; --no-colour-head leaves it out)"
+        )
+    if not is_loopback(args.host):
+        lines.append(
+            f"note: bound to {args.host}: anyone who can reach this machine can read and change the labels"
+        )
+    return lines
 
 
 def describe(
