@@ -26,6 +26,7 @@ from segmentation.annotate.__main__ import (
     check_review_options,
     is_loopback,
     main,
+    option_lines,
     parse_port,
     socket_address,
     url_for,
@@ -529,3 +530,13 @@ def test_the_command_passes_the_mask_iou_to_the_detectors_proposals(
     args = [*page_args(photos[0], tmp_path), "--classes", "scratch", "dent", "--detector", "red.pt"]
     assert serve_page([*args, "--mask-iou", "0.4"]).state.context.detector.mask_iou == 0.4
     assert serve_page(args).state.context.detector.mask_iou == MASK_IOU
+
+
+def test_option_lines_warn_of_a_host_beyond_loopback_and_name_the_options_in_force():
+    args = argparse.Namespace(crop_fraction=0.0, checkpoint=None, host="127.0.0.1")
+    assert option_lines(args, colour_head=False) == []
+    args = argparse.Namespace(crop_fraction=0.25, checkpoint="d.pt", host="0.0.0.0")
+    crops, head, host = option_lines(args, colour_head=True)
+    assert crops.startswith("zoomed crops for boxes whose longest side < 0.25 x the photo's")
+    assert head.startswith("colour head of d.pt: refines")
+    assert host == "note: bound to 0.0.0.0: anyone who can reach this machine can read and change the labels"
