@@ -71,7 +71,7 @@ def fit_records(records: Sequence[ImageRecord], splits: Splits | None = None) ->
         UserError: there are none.
     """
     if splits is None:
-        check_layout_split(records)
+        check_layout_split(records, then="pass it to anomaly.train as --data DIR")
         chosen = [r for r in records if r.is_good and r.layout_split == "train"]
         where = "train/good"
     else:
@@ -113,8 +113,12 @@ def eval_records(
     return chosen
 
 
-def check_layout_split(records: Sequence[ImageRecord]) -> None:
+def check_layout_split(records: Sequence[ImageRecord], *, then: str = "pass --data DIR --split test") -> None:
     """Refuses the ``mvtec`` protocol on a layout that says nothing of train and test.
+
+    Args:
+        then: what to do with the converted folder ``DIR``, in the command that reads ``records``
+            (``anomaly.train`` has ``--data`` but no ``--split``).
 
     Raises:
         UserError: naming the first image without a layout split.
@@ -123,7 +127,8 @@ def check_layout_split(records: Sequence[ImageRecord]) -> None:
     if unplaced:
         raise UserError(
             f"the {unplaced[0].layout} layout does not say which images are train or test "
-            f"({unplaced[0].image}): convert it first and pass --data DIR --split test"
+            f"({unplaced[0].image}): convert it first (python -m converters.mvtec2yolo --root ... "
+            f"--out DIR) and {then}"
         )
 
 
@@ -157,7 +162,25 @@ def refuse_fitted(
 
 def load_records(root: str | Path, category: str) -> list[ImageRecord]:
     """The scanner's records of one category (every layout the converters read)."""
+    check_not_converter_output(root)
     return scan_category(root, category)
+
+
+def check_not_converter_output(root: str | Path) -> None:
+    """Refuses a converter output (``splits.json`` beside ``images/``) given as the image tree.
+
+    Its ``images/`` holds ``train/`` and ``test/``, so the scanner read it as an MVTec category
+    named ``images`` (with ``labels`` a second one) and the error named those as categories.
+
+    Raises:
+        UserError: naming the folder and where it goes instead (``--data``).
+    """
+    root = Path(root)
+    if (root / SPLITS_FILE).is_file() and (root / "images").is_dir():
+        raise UserError(
+            f"{root} is a converter output ({SPLITS_FILE}, images/), not an image tree: pass the MVTec "
+            f"tree it was converted from as --root, and {root} as --data"
+        )
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -173,6 +196,24 @@ def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its mask not
     # every region file of the image (MVTec LOCO keeps one per region), merged
     return read_record_mask(record, tuple(shape)) > 0
+
+
+def check_rgb(image: object, name: str | Path) -> None:
+    """Refuses anything but an ``(H, W, 3)`` uint8 RGB array, which is what the model scales to [0, 1].
+
+    A grey or RGBA array failed deep in torch with a traceback; a float image in [0, 1] or a 16-bit
+    one was scaled by 1/255 all the same and scored silently, as a near-black or overexposed photo.
+
+    Raises:
+        UserError: naming ``name`` and the array's shape and dtype.
+    """
+    shape = getattr(image, "shape", None)
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or shape[2] != 3:
+        what = f"a {shape} {image.dtype} array" if isinstance(image, np.ndarray) else type(image).__name__
+        raise UserError(
+            f"image {name} is {what}: PatchCore takes (H, W, 3) uint8 RGB "
+            "(anomaly.data.read_rgb reads any image file so)"
+        )
 
 
 def check_size(image: np.ndarray, expected: tuple[int, int] | None, path: str | Path) -> tuple[int, int]:
@@ -241,6 +282,7 @@ def single_category(root: str | Path) -> str:
     """The category under ``root`` when there is exactly one; a one-line error otherwise."""
     from converters.mvtec import list_categories
 
+    check_not_converter_output(root)
     names = list_categories(root)
     if not names:
         raise UserError(

@@ -50,6 +50,8 @@ from converters.mvtec import ImageRecord
 
 #: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.
 FIGURE_DEFECTS = 3
+#: Smallest region kept when maps are cut into masks (``--min-area``), in pixels.
+MIN_AREA = 16
 #: What a report folder holds; ``--overwrite`` replaces no folder holding anything else.
 REPORT_NAMES = ("metrics.json", "report.md", "scores.csv", "anomaly_maps.png")
 
@@ -110,14 +112,23 @@ def figure_examples(run: AnomalyRun, records: Sequence[ImageRecord], scores: np.
     return rows
 
 
-def pick_threshold(run: AnomalyRun, metrics: dict, *, data=None, split: str = "test", progress: bool = True):
+def pick_threshold(
+    run: AnomalyRun, metrics: dict, *, root=None, category=None, data=None, split: str = "test", progress=True
+):
     """The map threshold for masks: pixel F1-max on a split's ``val`` images, else on the scored ones.
+
+    ``root`` and ``category``: the image tree the scored images come from (default: the run's), so
+    the ``val`` images do too.
 
     Returns:
         ``(threshold, where it was picked)``.
+
+    Raises:
+        UserError: no image to pick on holds a defect pixel (on the model's grid): the threshold
+            would be NaN, no pixel would pass it and every good image would count as left clean.
     """
     if data is not None and split != "val":
-        records = load_records(run.info["root"], run.info["category"])
+        records = load_records(root or run.info["root"], category or run.info["category"])
         try:
             val = eval_records(records, read_splits(data), "val")
         except UserError:
@@ -128,24 +139,33 @@ def pick_threshold(run: AnomalyRun, metrics: dict, *, data=None, split: str = "t
             picked = pixel_metrics(maps, truths)
             if not np.isnan(picked["f1_threshold"]):
                 return float(picked["f1_threshold"]), f"pixel F1-max on the val split ({len(val)} images)"
-    return float(
-        metrics["pixel"]["f1_threshold"]
-    ), "pixel F1-max on the scored images themselves (optimistic)"
+    threshold = float(metrics["pixel"]["f1_threshold"])
+    if np.isnan(threshold):
+        raise UserError(
+            "no defect pixel in the scored images to pick the mask threshold on: pass --threshold VALUE "
+            f"(the largest map value on a good image here is {metrics['pixel']['good_peak']:.4f})"
+        )
+    return threshold, "pixel F1-max on the scored images themselves (optimistic)"
 
 
-def check_options(*, data, split: str, threshold: float | None, min_area: int) -> None:
+def check_options(*, data, split: str, threshold: float | None, min_area: int, masks: bool) -> None:
     """Refuses option values that would be ignored or score nothing, before any file is read.
 
     Raises:
         UserError: ``split`` other than ``test`` without ``data`` (the MVTec protocol scores
-            ``test/``), a NaN, infinite or negative ``threshold`` (no pixel or every pixel above
-            it), ``min_area`` < 1.
+            ``test/``), a ``threshold`` or a ``min_area`` other than :data:`MIN_AREA` without
+            ``masks`` (both only cut the maps into masks), a NaN, infinite or negative
+            ``threshold`` (no pixel or every pixel above it), ``min_area`` < 1.
     """
     if data is None and split != "test":
         raise UserError(
             f"--split {split} needs --data (a converter output with splits.json); "
             "without it the category's test/ images are scored"
         )
+    mask_options = (("--threshold", threshold is not None), ("--min-area", min_area != MIN_AREA))
+    given = [flag for flag, changed in mask_options if changed]
+    if given and not masks:
+        raise UserError(f"{given[0]} needs --masks (or --sam, --sam-zero-shot): without it no map is cut")
     if threshold is not None:
         check_threshold(threshold, "--threshold")
     if min_area < 1:
@@ -197,7 +217,7 @@ def evaluate_run(
     sam_zero_shot: bool = False,
     sam_model: str | None = None,
     threshold: float | None = None,
-    min_area: int = 16,
+    min_area: int = MIN_AREA,
     overwrite: bool = False,
 ) -> dict:
     """Scores a run on labelled images and writes the report; returns the metrics.
@@ -231,7 +251,7 @@ def evaluate_run(
                 f"{run_path} was fit with --data {data}, which holds no splits.json now: "
                 "pass --data with the converter output's new place"
             )
-    check_options(data=data, split=split, threshold=threshold, min_area=min_area)
+    check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
     run = load_run(run_path)
     out, replace = report_folder(
         run_path, run, out=out, root=root, data=data, split=split, overwrite=overwrite
@@ -241,12 +261,14 @@ def evaluate_run(
     scores, maps, truths, seconds = score_records(run, records, progress=progress)
     metrics = {
         "image": image_metrics(scores, [r.defect for r in records]),
-        "pixel": pixel_metrics(maps, truths),
+        "pixel": pixel_metrics(maps, truths, good=[r.is_good for r in records]),
         "seconds_per_image": seconds,
     }
     if segmenter is not None:
         if threshold is None:
-            threshold, picked_on = pick_threshold(run, metrics, data=data, split=split, progress=progress)
+            threshold, picked_on = pick_threshold(
+                run, metrics, root=root, category=category, data=data, split=split, progress=progress
+            )
         else:
             picked_on = "given"
         metrics["masks"] = score_masks(
@@ -303,7 +325,7 @@ def parser() -> OneLineParser:
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM) for --masks")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     p.add_argument("--threshold", type=float, help="map threshold for --masks (default: picked, see README)")
-    p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels")
+    p.add_argument("--min-area", type=int, default=MIN_AREA, help="smallest region kept, pixels (--masks)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p

@@ -33,7 +33,7 @@ from anomaly.data import check_sizes, read_rgb
 from anomaly.masks import check_sam_flags, load_segmenter
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
-from anomaly.run import evaluate_command, load_run
+from anomaly.run import RUN_FILE, evaluate_command, load_run
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import (
@@ -87,6 +87,7 @@ def resolve_threshold(
                 "so that its metrics.json gives one"
             )
     metrics = read_json_object(path, what="metrics file")
+    check_metrics_model(metrics, path, run_path, flag)
     threshold = (metrics.get("masks") or {}).get(
         "threshold", (metrics.get("pixel") or {}).get("f1_threshold")
     )
@@ -97,6 +98,34 @@ def resolve_threshold(
         above = float(np.nextafter(np.float32(peak), np.float32(math.inf)))  # maps are float32
         return above, f"from {path}, above its good images"
     return float(threshold), f"from {path}"
+
+
+def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "--threshold") -> None:
+    """Refuses a metrics file that scored a model of another backbone or input size than the run's.
+
+    Map values are distances in the backbone's feature space at the run's input size: another
+    model's threshold is on another scale (MobileNetV2's maps on hazelnut_toy peak near 4,
+    EfficientNet-Lite0's near 40), so every photo would pass as good, or none. A file or run that
+    does not say (no ``settings``, no readable ``run.json``) is taken as it is.
+
+    Raises:
+        UserError: naming both models.
+    """
+    try:
+        config = read_json_object(run_path / RUN_FILE, what="run file").get("config")
+    except UserError:  # loading the run names what is wrong with it
+        return
+    settings = metrics.get("settings")
+    if not isinstance(settings, dict) or not isinstance(config, dict):
+        return
+    keys = ("backbone", "image_size")
+    theirs, ours = [settings.get(k) for k in keys], [config.get(k) for k in keys]
+    if None not in theirs and theirs != ours:
+        raise UserError(
+            f"{flag} {path} scored backbone {theirs[0]} at {theirs[1]} px, but {run_path} is {ours[0]} at "
+            f"{ours[1]} px: its threshold is on another distance scale; evaluate this run "
+            f"({evaluate_command(run_path)}) or pass {flag} VALUE"
+        )
 
 
 def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> Path:

@@ -49,13 +49,22 @@ def image_metrics(scores: Sequence[float], defects: Sequence[str]) -> dict:
     }
 
 
-def pixel_metrics(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> dict:
+def pixel_metrics(
+    maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, good: Sequence[bool] | None = None
+) -> dict:
     """Pixel AUROC, AUPRO (FPR <= 0.3) and F1-max with its threshold; NaN where no pixel is defect.
 
-    ``good_peak`` is the largest map value on an image without defect pixels (NaN without one):
-    a threshold above it leaves every good image clean (``inspection --anomaly-run``'s default).
+    ``good_peak`` is the largest map value on a good image (NaN without one): a threshold above it
+    leaves every good image clean (``inspection --anomaly-run``'s default).
+
+    Args:
+        good: ``(N,)`` which images are good (their defect type). None: those without defect pixels;
+            a defect image whose mask is empty (or too small to survive the resize to the model's
+            grid) would then count as good, and its peak lift ``good_peak`` above its own defect.
     """
-    goods = [float(m.max()) for m, mask in zip(maps, masks, strict=True) if not mask.any()]
+    if good is None:
+        good = [not mask.any() for mask in masks]
+    goods = [float(m.max()) for m, is_good in zip(maps, good, strict=True) if is_good]
     good_peak = max(goods) if goods else math.nan
     if not any(mask.any() for mask in masks):
         nan = math.nan

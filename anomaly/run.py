@@ -19,6 +19,7 @@ named like the run is always whole; :func:`load_run` still checks every file (on
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from anomaly.backbones import backbone_spec, load_backbone, weights_sha256
 from anomaly.config import SCHEMA
 from anomaly.data import (
     check_disjoint,
+    check_rgb,
     check_size,
     check_sizes,
     eval_records,
@@ -51,8 +53,11 @@ from converters.splits import Splits
 RUN_FILE = "run.json"
 BANK_FILE = "memory_bank.pt"
 CONFIG_FILE = "config.yaml"
-#: What a run folder holds: its files, and anomaly.evaluate's and anomaly.predict's default outputs.
-RUN_FOLDER_NAMES = (RUN_FILE, BANK_FILE, CONFIG_FILE, "eval-*", "predict-*")
+#: What a run folder holds: its files, anomaly.evaluate's and anomaly.predict's default outputs, and
+#: the hidden builds and old copies of those that a killed evaluate or predict leaves (common.folders).
+RUN_FOLDER_NAMES = (RUN_FILE, BANK_FILE, CONFIG_FILE, "eval-*", "predict-*") + tuple(
+    f".{made}-*.{kind}*" for made in ("eval", "predict") for kind in ("partial-", "old")
+)
 FORMAT = "mvtec-finetune/anomaly-patchcore"
 VERSION = 1
 _REQUIRED = ("format", "version", "config", "image_shape", "fit_keys", "bank", "root", "category", "protocol")
@@ -80,7 +85,9 @@ class AnomalyRun:
     ) -> list[Prediction]:
         """Maps and scores of RGB uint8 images of the fit size (``paths`` name them in errors)."""
         for index, image in enumerate(images):
-            check_size(image, self.image_shape, paths[index] if paths else f"#{index}")
+            name = paths[index] if paths else f"#{index}"
+            check_rgb(image, name)
+            check_size(image, self.image_shape, name)
         return self.model.predict(images)
 
 
@@ -152,6 +159,7 @@ def fit_run(
         held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")
         check_disjoint([r.key for r in fit], held_out)
     shape = check_sizes([r.image for r in fit])
+    warn_narrow_photos([r.image for r in fit])
     model = build_model(config, weights=weights, download=download)
     start = time.perf_counter()
     model.fit(sized_images([r.image for r in fit], shape), count=len(fit), progress=progress)
@@ -168,13 +176,32 @@ def fit_run(
         },
         "root": str(Path(root).resolve()),
         "category": category,
-        "protocol": {"mode": "split" if data is not None else "mvtec", "data": str(data) if data else None},
+        "protocol": _protocol(data),
         "image_shape": list(shape),
         "fit_keys": [r.key for r in fit],
         "patches_seen": model.patches_seen,
         "fit_seconds": round(fit_seconds, 3),
     }
     return AnomalyRun(_write(out, model, info, overwrite=overwrite), model, info)
+
+
+def warn_narrow_photos(images: Sequence[Path]) -> None:
+    """A ``warning:`` line on stderr when fit images are 12-bit data in 16-bit files, as the converters say.
+
+    Read by dropping their low 8 bits, they are fit on as grey levels 0-15, nearly black
+    (:func:`converters.convert.narrow_photo_warnings`).
+    """
+    from converters.convert import narrow_photo_warnings
+
+    for line in narrow_photo_warnings(images):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+def _protocol(data: str | Path | None) -> dict:
+    """``run.json``'s ``protocol``: ``data`` made absolute, as ``root``: evaluate reads it from any folder."""
+    if data is None:
+        return {"mode": "mvtec", "data": None}
+    return {"mode": "split", "data": str(Path(data).resolve())}
 
 
 def _optional_split(records: list[ImageRecord], splits: Splits, split: str) -> list[ImageRecord]:
@@ -206,6 +233,8 @@ def _write(out: Path, model: PatchCore, info: dict, *, overwrite: bool) -> Path:
 def read_run_info(path: str | Path) -> dict:
     """``run.json`` of a run folder, checked for the fields this code needs."""
     path = Path(path)
+    if path.is_file():  # run.json or memory_bank.pt itself: "not found" named a file that is there
+        raise UserError(f"{path} is a file, not a run folder: pass the folder that holds it ({path.parent})")
     if not path.is_dir():
         raise UserError(f"run folder not found: {path}")
     file = path / RUN_FILE

@@ -190,6 +190,24 @@ def test_mvtec_protocol_refuses_a_layout_without_train_and_test(tmp_path: Path) 
         fit_records(records)
 
 
+CONVERT = r"convert it first \(python -m converters\.mvtec2yolo --root \.\.\. --out DIR\) and "
+
+
+@pytest.mark.parametrize(
+    ("read", "then"),
+    [
+        # anomaly.train has no --split: the fit's message sent users to "--data DIR --split test",
+        # which it refused as an unrecognized argument
+        (fit_records, "pass it to anomaly.train as --data DIR"),
+        (eval_records, "pass --data DIR --split test"),
+    ],
+)
+def test_a_layout_without_train_and_test_names_the_readers_options(tmp_path: Path, read, then: str) -> None:
+    records = load_records(make_layout_tree(tmp_path, "folder"), CATEGORY)
+    with pytest.raises(UserError, match=CONVERT + then + "$"):
+        read(records)
+
+
 def test_a_turned_good_image_is_not_refused(parts: Path) -> None:
     record = next(r for r in load_records(parts.parent, "part") if not r.mask_files)
     height, width = cv2.imread(str(record.image)).shape[:2]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 import anomaly.evaluate as evaluate_module
+from anomaly.data import read_rgb
 from anomaly.evaluate import evaluate_run
 from anomaly.run import fit_run
 from common.errors import UserError
+from tests.anomaly.conftest import make_parts
 
 
 @pytest.fixture
@@ -30,6 +34,9 @@ def run(parts: Path, tmp_path: Path, tiny_config: dict) -> Path:
         # maps are distances: below 0 every pixel is flagged, every good image fails
         ({"masks": True, "threshold": -1.0}, r"--threshold must be >= 0 .*got -1\.0"),
         ({"masks": True, "min_area": 0}, "--min-area must be at least 1, got 0"),
+        # without --masks no map is cut: both were ignored, the report as if neither had been given
+        ({"threshold": 3.0}, r"--threshold needs --masks \(or --sam, --sam-zero-shot\)"),
+        ({"min_area": 50}, r"--min-area needs --masks \(or --sam, --sam-zero-shot\)"),
     ],
 )
 def test_bad_options_are_refused_before_scoring(
@@ -103,3 +110,31 @@ def test_the_default_report_folder_is_replaced_only_when_it_holds_a_report(run: 
     with pytest.raises(UserError, match=r"holds notes.txt, which this command does not write"):
         evaluate_run(run, progress=False, figure=False)
     assert (out / "notes.txt").is_file()
+
+
+def test_masks_on_images_without_defect_pixels_need_a_threshold(tmp_path: Path, tiny_config: dict) -> None:
+    # the picked threshold was NaN: no pixel passed it, the report said "IoU 1.000 on good ones" and
+    # its metrics.json gave anomaly.predict no threshold
+    category = make_parts(tmp_path / "data", n_defect=0)
+    fit_run(category.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    with pytest.raises(UserError, match=r"no defect pixel in the scored images .*: pass --threshold VALUE"):
+        evaluate_run(tmp_path / "run", masks=True, figure=False, progress=False)
+    assert not (tmp_path / "run" / "eval-mvtec").exists()
+    metrics = evaluate_run(tmp_path / "run", masks=True, threshold=1e9, figure=False, progress=False)
+    assert metrics["masks"]["iou_good"] == 1.0
+
+
+def test_good_peak_is_taken_on_good_images_only(tmp_path: Path, tiny_config: dict) -> None:
+    # a defect image with an empty mask (or one too small for the model's grid) counted as good: its
+    # peak became "the largest map value on a good image", which inspection --anomaly-run lifts its
+    # threshold above (hazelnut_toy: 2.44 -> 4.56, over most defects' peaks)
+    category = make_parts(tmp_path / "data")
+    cv2.imwrite(str(category / "ground_truth" / "spot" / "000_mask.png"), np.zeros((64, 64), np.uint8))
+    run = fit_run(category.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    peak = {
+        photo.parent.name + "/" + photo.name: float(run.predict([read_rgb(photo)])[0].anomaly_map.max())
+        for photo in sorted((category / "test").rglob("*.png"))
+    }
+    metrics = evaluate_run(tmp_path / "run", figure=False, progress=False)
+    assert peak["spot/000.png"] > max(peak["good/000.png"], peak["good/001.png"])
+    assert metrics["pixel"]["good_peak"] == pytest.approx(max(peak["good/000.png"], peak["good/001.png"]))

@@ -417,3 +417,25 @@ def test_the_closing_line_gives_the_threshold_to_four_decimals(
     argv = ["--run", run, "--source", parts / "test", "--threshold", "12.345678", "--no-progress"]
     assert anomaly.predict.main([str(a) for a in (*argv, "--out", tmp_path / "o")]) == 0
     assert "(threshold 12.3457 given; masks: map threshold)" in capsys.readouterr().out  # not 12.35
+
+
+@pytest.mark.parametrize(
+    ("settings", "refused"),
+    [
+        # another backbone's distances: EfficientNet-Lite0's hazelnut_toy threshold (38.4) on a
+        # MobileNetV2 run (maps peak near 4) flagged none of 23 photos, without a word
+        ({"backbone": "efficientnet_lite0", "image_size": 64}, "scored backbone efficientnet_lite0 at 64 px"),
+        ({"backbone": "mobilenet_v2", "image_size": 128}, "scored backbone mobilenet_v2 at 128 px"),
+        ({"backbone": "mobilenet_v2", "image_size": 64}, None),  # this run's model, or a refit of it
+        ({}, None),  # a file that does not say is taken as it is
+    ],
+)
+def test_a_metrics_file_of_another_model_is_refused(run: Path, tmp_path: Path, settings, refused) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"settings": settings, "pixel": {"f1_threshold": 38.4}}))
+    if refused is None:
+        assert resolve_threshold(str(path), run) == (38.4, f"from {path}")
+        return
+    expected = f"--threshold {path} {refused}, but {run} is mobilenet_v2 at 64 px: its threshold is on"
+    with pytest.raises(UserError, match="^" + re.escape(expected)):
+        resolve_threshold(str(path), run)

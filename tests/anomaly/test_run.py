@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,7 @@ import anomaly.run
 from anomaly.data import eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
 from anomaly.evaluate import main as evaluate_main
-from anomaly.run import BANK_FILE, RUN_FILE, evaluate_command, fit_run, load_run, protocol_data
+from anomaly.run import BANK_FILE, CONFIG_FILE, RUN_FILE, evaluate_command, fit_run, load_run, protocol_data
 from common.errors import UserError
 from common.io import sha256_file
 from converters.splits import Splits, save_splits
@@ -297,3 +298,89 @@ def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(
     (tmp_path / "conv" / "splits.json").rename(tmp_path / "conv" / "moved.json")
     with pytest.raises(UserError, match=r"run was fit with --data .*conv, which holds no splits\.json now"):
         evaluate_run(tmp_path / "run", figure=False, progress=False)
+
+
+def test_a_run_fit_with_a_relative_data_path_is_scored_from_any_folder(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run.json kept "--data conv" as typed: evaluate started elsewhere said the data set had moved
+    splits = Splits(val=["part/test/spot/001"], test=["part/test/spot/002"])
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    monkeypatch.chdir(tmp_path)
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, data="conv", progress=False)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert protocol_data(tmp_path / "run") == str((tmp_path / "conv").resolve())
+    metrics = evaluate_run(tmp_path / "run", figure=False, progress=False)
+    assert metrics["image"]["images"] == 1 and metrics["settings"]["protocol"].startswith("split test of /")
+
+
+def test_an_overwrite_replaces_a_run_holding_a_killed_predictions_build(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # anomaly.predict killed (SIGKILL, SIGTERM) while writing <run>/predict-x leaves its hidden build in
+    # the run; anomaly.train --overwrite then refused the run as holding files it "does not write"
+    run = tmp_path / "run"
+    fit_run(parts.parent, "part", run, config=tiny_config, progress=False)
+    for leftover in (".predict-lot_1.partial-4242", ".eval-mvtec.old-4242"):  # writers gone
+        (run / leftover).mkdir()
+    fit_run(parts.parent, "part", run, config=tiny_config, overwrite=True, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == [CONFIG_FILE, BANK_FILE, RUN_FILE]
+
+
+def test_the_mask_threshold_is_picked_on_the_val_images_of_the_tree_scored(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # evaluate --root NEW --masks scored NEW's test images, then read the val images from the tree the
+    # run was fit on: moved away, that failed after the scoring, naming a folder the user had not passed
+    fit_on_split(parts, tmp_path, tiny_config)
+    moved = tmp_path / "moved"
+    parts.parent.rename(moved)
+    metrics = evaluate_run(
+        tmp_path / "run", root=moved, data=tmp_path / "conv", masks=True, figure=False, progress=False
+    )
+    assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
+
+
+@pytest.mark.parametrize(
+    ("convert", "described"),
+    [
+        (lambda photo: photo[..., 0], "a (64, 64) uint8 array"),  # grey: a traceback from torch's permute
+        (lambda photo: np.dstack([photo, photo[..., :1]]), "a (64, 64, 4) uint8 array"),  # RGBA (PIL's PNG)
+        (lambda photo: photo.astype(np.float32) / 255, "a (64, 64, 3) float32 array"),  # scored near-black
+        (lambda photo: photo.astype(np.uint16) * 257, "a (64, 64, 3) uint16 array"),  # scored overexposed
+        (lambda photo: photo.tolist(), "list"),
+    ],
+)
+def test_predict_refuses_arrays_other_than_rgb_uint8(
+    parts: Path, tmp_path: Path, tiny_config: dict, convert, described: str
+) -> None:
+    run = fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    photo = rgb(parts / "test" / "spot" / "000.png")
+    message = f"image #0 is {described}: PatchCore takes (H, W, 3) uint8 RGB"
+    with pytest.raises(UserError, match="^" + re.escape(message)):
+        run.predict([convert(photo)])
+
+
+@pytest.mark.parametrize("name", [RUN_FILE, BANK_FILE])
+def test_a_file_of_the_run_given_as_the_run_names_its_folder(
+    parts: Path, tmp_path: Path, tiny_config: dict, name: str
+) -> None:
+    # --run runs/x/run.json said "run folder not found: runs/x/run.json", a file that is there
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    message = f"{tmp_path / 'run' / name} is a file, not a run folder: pass the folder that holds it"
+    with pytest.raises(UserError, match="^" + re.escape(message) + r" \("):
+        load_run(tmp_path / "run" / name)
+
+
+def test_a_fit_on_12_bit_photos_in_16_bit_files_warns_as_the_converters_do(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the converters warn of them; a fit read them as grey levels 0-15 and said nothing
+    fit_run(parts.parent, "part", tmp_path / "eight", config=tiny_config, progress=False)
+    assert "warning:" not in capsys.readouterr().err
+    for photo in sorted((parts / "train" / "good").iterdir()):
+        cv2.imwrite(str(photo), cv2.imread(str(photo)).astype(np.uint16) * 16)  # 12-bit camera data
+    fit_run(parts.parent, "part", tmp_path / "twelve", config=tiny_config, progress=False)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: 2 photos are 16-bit with every value below 4096") and err.count("\n") == 1

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from anomaly.train import main
+from converters.mvtec2yolo import main as convert_main
 from tests.anomaly.conftest import TINY
 
 OVERRIDES = [f"{key}={value}" for key, value in TINY.items()]
@@ -21,3 +24,22 @@ def test_a_fit_ends_with_the_evaluate_command_that_gives_the_run_its_threshold(
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == f"evaluate with: python -m anomaly.evaluate --run '{run}'"
     assert json.loads((run / "run.json").read_text())["protocol"]["data"] is None
+
+
+@pytest.mark.parametrize("category", [[], ["--category", "images"]])
+def test_a_converter_output_given_as_root_is_named_as_such(
+    parts: Path, tmp_path: Path, capsys, category: list[str]
+) -> None:
+    # its images/ holds train/ and test/: read as a category, the error said the folder "holds 2
+    # categories (images, labels)", or with --category images that 'images' had no images
+    converted = tmp_path / "part_yolo"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--no-progress"]) == 0
+    capsys.readouterr()
+    argv = ["--root", str(converted), *category, "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {converted} is a converter output (splits.json, images/), not an image tree: pass the "
+        f"MVTec tree it was converted from as --root, and {converted} as --data\n"
+    )
+    assert not (tmp_path / "run").exists()
