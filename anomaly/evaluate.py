@@ -64,7 +64,7 @@ def scored_records(
     records = load_records(root or run.info["root"], category)
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)
-    check_disjoint(run.fit_keys, chosen)
+    check_disjoint(run.fit_keys, chosen, run.fit_hashes)
     check_sizes([r.image for r in chosen], run.image_shape)
     return chosen, (f"split {split} of {data}" if data is not None else "mvtec test/")
 
@@ -133,7 +133,7 @@ def pick_threshold(
             val = eval_records(records, read_splits(data), "val")
         except UserError:
             val = []
-        check_disjoint(run.fit_keys, val)
+        check_disjoint(run.fit_keys, val, run.fit_hashes)
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)
             picked = pixel_metrics(maps, truths)

@@ -37,6 +37,7 @@ from anomaly.data import (
     check_size,
     check_sizes,
     eval_records,
+    file_hashes,
     fit_records,
     load_records,
     read_splits,
@@ -79,6 +80,11 @@ class AnomalyRun:
     @property
     def fit_keys(self) -> list[str]:
         return list(self.info["fit_keys"])
+
+    @property
+    def fit_hashes(self) -> dict[str, str]:
+        """Fit image key -> sha256 of its file (empty for runs fit before 2026-12-05 recorded them)."""
+        return dict(self.info.get("fit_sha256") or {})
 
     def predict(
         self, images: Sequence[np.ndarray], paths: Sequence[str | Path] | None = None
@@ -155,9 +161,12 @@ def fit_run(
     records = load_records(root, category)
     splits = read_splits(data, category) if data is not None else None
     fit = fit_records(records, splits)
+    hashes = file_hashes(fit)
     if splits is not None:  # the split's held-out images must not be fit on, whatever the tree holds
         held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")
-        check_disjoint([r.key for r in fit], held_out)
+    else:  # the layout's test set, which evaluation scores
+        held_out = [r for r in records if r.layout_split == "test"]
+    check_disjoint([r.key for r in fit], held_out, hashes)  # before the fit: copies found in seconds
     shape = check_sizes([r.image for r in fit])
     warn_narrow_photos([r.image for r in fit])
     model = build_model(config, weights=weights, download=download)
@@ -179,6 +188,7 @@ def fit_run(
         "protocol": _protocol(data),
         "image_shape": list(shape),
         "fit_keys": [r.key for r in fit],
+        "fit_sha256": hashes,
         "patches_seen": model.patches_seen,
         "fit_seconds": round(fit_seconds, 3),
     }

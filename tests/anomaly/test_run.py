@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -384,3 +385,31 @@ def test_a_fit_on_12_bit_photos_in_16_bit_files_warns_as_the_converters_do(
     fit_run(parts.parent, "part", tmp_path / "twelve", config=tiny_config, progress=False)
     err = capsys.readouterr().err
     assert err.startswith("warning: 2 photos are 16-bit with every value below 4096") and err.count("\n") == 1
+
+
+def test_a_test_photo_copied_into_the_fit_images_is_refused_before_the_fit(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a copy under another name passed the key check: fit on as normal, scored as a defect (hazelnut_toy:
+    # image AUROC 1.000 -> 0.824 with three copies in train/good)
+    shutil.copy(parts / "test" / "spot" / "001.png", parts / "train" / "good" / "c01.png")
+    monkeypatch.setattr(anomaly.run.PatchCore, "fit", lambda *a, **k: pytest.fail("fit before the check"))
+    copy = parts / "test" / "spot" / "001.png"
+    message = f"refusing to score {copy}: its bytes are those of part/train/good/c01"
+    with pytest.raises(UserError, match="^" + re.escape(message) + ", which the model was fit on; remove"):
+        fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluation_refuses_a_copy_of_a_fit_photo_put_among_the_scored_ones_later(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    run = fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert sorted(run.fit_hashes) == ["part/train/good/000", "part/train/good/001"]
+    shutil.copy(parts / "train" / "good" / "000.png", parts / "test" / "good" / "009.png")
+    with pytest.raises(UserError, match=r"good/009\.png: its bytes are those of part/train/good/000, which"):
+        evaluate_run(tmp_path / "run", figure=False, progress=False)
+    info = json.loads((tmp_path / "run" / RUN_FILE).read_text())
+    del info["fit_sha256"]  # a run fit before the hashes were recorded: scored by key alone, as then
+    (tmp_path / "run" / RUN_FILE).write_text(json.dumps(info))
+    assert evaluate_run(tmp_path / "run", figure=False, progress=False)["image"]["images"] == 6
