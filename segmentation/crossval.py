@@ -136,7 +136,7 @@ def cross_validate(
     """
     pool, categories = pool_defect_images(data)
     folds = kfold([(image.key, image.stratum) for image in pool], k, seed=seed)
-    base = load_sam(config["model"], config["checkpoint"], device="cpu")
+    base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
     results = []
     for fold in folds:
@@ -169,7 +169,7 @@ def cross_validate(
 
 def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = False) -> list[RoundResult]:
     """One round on the converter's own train/val/test split (what a plain run does), as K-fold's result."""
-    base = load_sam(config["model"], config["checkpoint"], device="cpu")
+    base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     run_config = {**config, "data": str(data), "out": str(work / "runs"), "name": "split", "exist_ok": True}
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):

@@ -42,7 +42,7 @@ from segmentation.colour_head import ColourHead, refuse_crops
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
-from segmentation.finetuned import load_colour_head, load_finetuned
+from segmentation.finetuned import BASE_OPTION, load_colour_head, load_finetuned
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import box_logits, predict_masks
@@ -443,7 +443,8 @@ def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[t
         models.append(("fine-tuned", tuned))
     if args.compare_zero_shot or not args.checkpoint:
         model_name = model_name or DEFAULT_MODEL
-        models.insert(0, ("zero-shot", load_sam(model_name, args.base_checkpoint, device=device)))
+        zero_shot = load_sam(model_name, args.base_checkpoint, device=device, path_option=BASE_OPTION)
+        models.insert(0, ("zero-shot", zero_shot))
     return models, model_name
 
 

@@ -50,6 +50,7 @@ from segmentation.decoder_onnx import (
 )
 from segmentation.embeddings import encoder_fingerprint
 from segmentation.finetuned import (
+    BASE_OPTION,
     DECODER_FORMAT,
     base_sha256,
     colour_head_of,
@@ -187,7 +188,8 @@ def load_weights(
     """
     if checkpoint is None:
         name = model or DEFAULT_MODEL
-        return Weights(load_sam(name, base_checkpoint), name, base_sha256(name, base_checkpoint))
+        sam = load_sam(name, base_checkpoint, path_option=BASE_OPTION)
+        return Weights(sam, name, base_sha256(name, base_checkpoint))
     checkpoint = Path(checkpoint)
     data = load_torch(checkpoint, what="checkpoint")
     refuse_other_run_files(data, checkpoint)

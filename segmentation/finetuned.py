@@ -29,6 +29,8 @@ from common.io import load_torch, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
 
 DECODER_FORMAT = "mvtec-finetune/sam-decoder"
+#: How the commands that take base SAM weights under a ``decoder.pt`` name the flag (error messages).
+BASE_OPTION = "--base-checkpoint PATH"
 
 
 def save_decoder(
@@ -195,6 +197,7 @@ def load_finetuned(
     model: str | None = None,
     device: str | torch.device = "cpu",
     base_checkpoint: str | Path | None = None,
+    base_option: str = BASE_OPTION,
 ) -> tuple[Sam, str]:
     """A SAM with fine-tuned weights from ``decoder.pt`` or from a full ``sam_finetuned.pth``.
 
@@ -202,6 +205,8 @@ def load_finetuned(
         checkpoint: ``decoder.pt`` (applied on the base model's official weights,
             or on ``base_checkpoint``) or a full state dict.
         model: registry name; required for a full state dict, read from ``decoder.pt`` otherwise.
+        base_option: how the calling command takes the base weights, named when the official ones
+            are not found (empty where it takes none).
 
     Returns:
         ``(sam, model name)``, the model on ``device`` in eval mode.
@@ -216,7 +221,7 @@ def load_finetuned(
         if model is not None and model != name:
             raise UserError(f"{path} was trained on model '{name}', not '{model}'")
         check_base(data, path, base_checkpoint)
-        sam = load_sam(name, base_checkpoint, device="cpu")
+        sam = load_sam(name, base_checkpoint, device="cpu", path_option=base_option)
         apply_decoder(sam, data, source=path)
     else:
         if model is None:

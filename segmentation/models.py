@@ -20,7 +20,7 @@ as segment-anything's name -> builder mapping).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import segment_anything
@@ -207,11 +207,17 @@ def resolve_sam_checkpoint(
     cache: Path | None = None,
     download: bool = True,
     progress: bool = True,
+    path_option: str | None = None,
 ) -> Path:
-    """The verified weights file of registry model ``name`` (:func:`common.weights.resolve_checkpoint`)."""
-    return resolve_checkpoint(
-        sam_model(name).weights, path, cache=cache, download=download, progress=progress
-    )
+    """The verified weights file of registry model ``name`` (:func:`common.weights.resolve_checkpoint`).
+
+    ``path_option``: how the calling command takes a weights file, for the error when none is found
+    (default the spec's ``--checkpoint PATH``; empty: the command takes none).
+    """
+    spec = sam_model(name).weights
+    if path_option is not None:
+        spec = replace(spec, path_option=path_option)
+    return resolve_checkpoint(spec, path, cache=cache, download=download, progress=progress)
 
 
 def load_sam(
@@ -222,6 +228,7 @@ def load_sam(
     cache: Path | None = None,
     download: bool = True,
     pretrained: bool = True,
+    path_option: str | None = None,
 ) -> Sam:
     """A registry model with its weights, on ``device`` in eval mode.
 
@@ -236,6 +243,8 @@ def load_sam(
         download: allow fetching the official weights when they are not cached.
         pretrained: False builds random weights (tests, or the architecture alone)
             and touches no file.
+        path_option: how the calling command takes a weights file, named when none is found
+            (:func:`resolve_sam_checkpoint`).
 
     Raises:
         CheckpointError: unknown model, no weights found, or a file whose state dict
@@ -246,7 +255,7 @@ def load_sam(
         if checkpoint is not None:
             raise CheckpointError(f"checkpoint {checkpoint} given with pretrained=False: drop one of them")
         return builder().to(device).eval()
-    path = resolve_sam_checkpoint(model, checkpoint, cache=cache, download=download)
+    path = resolve_sam_checkpoint(model, checkpoint, cache=cache, download=download, path_option=path_option)
     return builder(checkpoint=path).to(device).eval()
 
 

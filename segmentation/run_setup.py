@@ -158,7 +158,7 @@ def load_model(config: dict, sam: Sam | None, device: torch.device) -> tuple[Sam
     """The model to tune on ``device`` and the sha256 of its base weights (None for a given ``sam``)."""
     if sam is not None:
         return sam.to(device), None
-    sam = load_sam(config["model"], config["checkpoint"], device=device)
+    sam = load_sam(config["model"], config["checkpoint"], device=device, path_option="checkpoint=PATH")
     return sam, base_sha256(config["model"], config["checkpoint"])
 
 

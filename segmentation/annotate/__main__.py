@@ -250,7 +250,7 @@ def load_model(model: str | None, checkpoint: Path | None, device):
     if checkpoint is None:
         name = model or DEFAULT_MODEL
         return load_sam(name, device=device), name
-    return load_finetuned(checkpoint, model=model, device=device)
+    return load_finetuned(checkpoint, model=model, device=device, base_option="")  # no base weights flag
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from anomaly.masks import Segmenter
+from anomaly.masks import Segmenter, load_segmenter
 from anomaly.regions import map_regions
+from common.errors import UserError
 from segmentation.embeddings import EmbeddingCache
 from tests.segmentation.conftest import build_tiny_sam
 
@@ -41,8 +42,8 @@ def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_p
     from anomaly.masks import load_segmenter
 
     sam = build_tiny_sam()
-    monkeypatch.setattr(segmentation.models, "load_sam", lambda name: sam)
-    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model: (sam, "vit_b"))
+    monkeypatch.setattr(segmentation.models, "load_sam", lambda name, **kwargs: sam)
+    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kwargs: (sam, "vit_b"))
     for kwargs, name in [
         ({"sam": None, "zero_shot": True}, "vit_t"),
         ({"sam": tmp_path / "decoder.pt"}, "vit_b"),
@@ -52,3 +53,15 @@ def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_p
         assert segmenter.cache.model_name == name
         assert load_segmenter(**kwargs).cache is None  # no cache_dir: nothing kept
     assert load_segmenter(None, cache_dir=tmp_path / "cache").cache is None  # no SAM, no embeddings
+
+
+def test_missing_zero_shot_weights_name_the_cache_not_a_flag_the_commands_lack(tmp_path, monkeypatch):
+    import urllib.request
+
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(UserError) as error:  # CheckpointError, printed on one line by the commands
+        load_segmenter(None, zero_shot=True, model="vit_b")
+    message = str(error.value)
+    assert "no verified sam_vit_b_01ec64.pth" in message and "--checkpoint" not in message
+    assert message.endswith(f"and put it in {tmp_path / 'cache' / 'weights'}")

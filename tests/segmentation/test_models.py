@@ -196,3 +196,16 @@ def test_official_mobile_sam_segments_a_disc() -> None:
     mask = masks[0]
     iou = (mask & disc).sum() / (mask | disc).sum()
     assert iou > 0.5, iou
+
+
+def test_the_missing_weights_message_names_the_commands_own_flag(isolated_cache: Path) -> None:
+    def message(**kwargs) -> str:
+        with pytest.raises(CheckpointError) as error:
+            resolve_sam_checkpoint("vit_b", download=False, progress=False, **kwargs)
+        return str(error.value)
+
+    assert message().endswith(f"pass --checkpoint PATH or put it in {isolated_cache / 'weights'}")
+    assert "pass --base-checkpoint PATH or put it in" in message(path_option="--base-checkpoint PATH")
+    # a command without a weights flag (anomaly's --sam-zero-shot) sent users to --checkpoint
+    cache_only = f"sam_vit_b_01ec64.pth and put it in {isolated_cache / 'weights'}"
+    assert message(path_option="").endswith(cache_only)
