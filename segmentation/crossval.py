@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from segment_anything.modeling import Sam
 
 from common.io import atomic_write, embeddings_root
 from common.metrics import mean_std
@@ -121,6 +122,19 @@ def score_round(
         )
 
 
+def load_round_model(run_dir: Path, config: dict) -> tuple[Sam, ColourHead | None]:
+    """A round's tuned model and colour head, its ``decoder.pt`` put on the base weights it was tuned on.
+
+    ``config["checkpoint"]`` names that base (None: the official file); without it a decoder tuned on
+    the user's own base was refused after its round had trained.
+    """
+    decoder = run_dir / "decoder.pt"
+    tuned, _ = load_finetuned(
+        decoder, model=config["model"], device="cpu", base_checkpoint=config["checkpoint"]
+    )
+    return tuned, load_colour_head(decoder)
+
+
 def cross_validate(
     data: str | Path, k: int, config: dict, *, work: Path, seed: int = 0, tta: bool = False
 ) -> list[RoundResult]:
@@ -158,8 +172,7 @@ def cross_validate(
             run_dir = train(run_config)
         seconds["train"] = time.perf_counter() - start
         start = time.perf_counter()
-        tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
-        head = load_colour_head(run_dir / "decoder.pt")
+        tuned, head = load_round_model(run_dir, config)
         test = load_split(folder, "test")
         zero_shot, finetuned = score_round(base, tuned, test, config, crops, tta=tta, colour_head=head)
         seconds["evaluate"] = time.perf_counter() - start
@@ -176,8 +189,7 @@ def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = Fals
         run_dir = train(run_config)
     seconds = {"train": time.perf_counter() - start}
     start = time.perf_counter()
-    tuned, _ = load_finetuned(run_dir / "decoder.pt", model=config["model"], device="cpu")
-    head = load_colour_head(run_dir / "decoder.pt")
+    tuned, head = load_round_model(run_dir, config)
     test = load_split(data, "test")
     zero_shot, finetuned = score_round(
         base, tuned, test, config, crop_rule(config), tta=tta, colour_head=head

@@ -101,7 +101,8 @@ def data_folder(data: str | Path) -> str | Path:
 
 
 def check_data_folder(data: str | Path, *, given: str | None = None) -> None:
-    """Refuses a ``--data`` that is no converted data set: a file, nothing, or a raw MVTec category tree.
+    """Refuses a ``--data`` that is no converted data set: a file, nothing, a folder inside a data set,
+    a run folder, or a raw MVTec category tree.
 
     Each would otherwise be told to convert into that very path with ``--overwrite`` (a raw tree
     would be replaced by its own conversion).
@@ -114,15 +115,37 @@ def check_data_folder(data: str | Path, *, given: str | None = None) -> None:
     """
     data = Path(data)
     given = given or f"--data {data}"
+    enclosing = enclosing_data_set(data)
     if data.is_file():
-        raise UserError(f"{given} is a file: pass the data set folder {data.parent}")
+        raise UserError(f"{given} is a file: pass the data set folder {enclosing or data.parent}")
     if not data.exists():
         raise UserError(f"{given} does not exist")
+    if enclosing is not None and not (data / "annotations").is_dir():
+        raise UserError(f"{given} is a folder inside the data set {enclosing}: pass {enclosing}")
+    if (data / "args.yaml").is_file() and not (data / "annotations").is_dir():
+        raise UserError(
+            f"{given} is a training run's folder (args.yaml), not a data set: pass the data it names"
+        )
     if is_mvtec_tree(data):
         raise UserError(
             f"{given} is a raw MVTec tree, not a converted data set: convert it to another folder "
             f"with `python -m converters.mvtec2yolo --root {data} --out OTHER_FOLDER --coco` and pass that"
         )
+
+
+def enclosing_data_set(path: Path) -> Path | None:
+    """The converted data set that ``path`` lies in, up to three levels up, or None.
+
+    A data set's ``images/`` looks like a raw MVTec tree and its ``annotations/`` like a data set without
+    annotations: both were told to convert into themselves, and ``annotations/instances_train.json`` to
+    pass ``annotations/``. A data set is a folder with ``annotations/`` beside ``data.yaml`` or
+    ``splits.json``.
+    """
+    for folder in list(path.parents)[:3]:
+        marked = (folder / "data.yaml").is_file() or (folder / "splits.json").is_file()
+        if marked and (folder / "annotations").is_dir():
+            return folder
+    return None
 
 
 def is_mvtec_tree(folder: Path) -> bool:

@@ -19,7 +19,7 @@ from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import embeddings_root
 from converters.splits import SPLITS
-from segmentation.data import load_split
+from segmentation.data import SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache
 from segmentation.evaluate import resolve_device
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
@@ -51,17 +51,36 @@ def run(args: argparse.Namespace) -> None:
     if args.cache_dir is not None:
         check_output_folder(args.cache_dir, flag="--cache-dir")
     device = resolve_device(args.device)
-    paths = [im.path for split in args.splits for im in load_split(args.data, split).images]
+    splits = [load_split(args.data, name) for name in dict.fromkeys(args.splits)]  # --splits val val: once
+    paths = [im.path for split in splits for im in split.images]
     sam = load_sam(args.model, args.checkpoint, device=device)
     cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=args.model)
     before = sum(path in cache for path in paths)
     started = time.perf_counter()
-    cache.embed(paths, batch_size=args.batch_size, device=device, progress=not args.no_progress)
+    entries = cache.embed(paths, batch_size=args.batch_size, device=device, progress=not args.no_progress)
     seconds = time.perf_counter() - started
+    check_split_sizes(splits, [entry.original_size for entry in entries])
     print(
         f"{len(paths)} images: {before} were cached, {len(paths) - before} encoded in {seconds:.1f} s; "
         f"cache {cache.folder}"
     )
+
+
+def check_split_sizes(splits: list[SegmentationSplit], sizes: list[tuple[int, int]]) -> None:
+    """Refuses an image whose size is not its COCO file's, as training and evaluation do.
+
+    A photo replaced by one of another size after converting was embedded without a word here and
+    refused only by the next ``segmentation.train`` or ``segmentation.evaluate``.
+
+    Args:
+        splits: the embedded splits, in the order their images were embedded.
+        sizes: ``(H, W)`` of every image of ``splits``, in that order.
+    """
+    start = 0
+    for split in splits:
+        end = start + len(split.images)
+        check_image_sizes(split.images, sizes[start:end], source=split.annotation_file)
+        start = end
 
 
 def main(argv: list[str] | None = None) -> int:

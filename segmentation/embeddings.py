@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,24 @@ def embed_images(
     ]
 
 
+def check_stored_bytes(path: Path) -> None:
+    """Checks every member of a torch zip file against the CRC-32 its writer stored.
+
+    ``torch.load`` does not: an entry with bytes changed on disk (a bad sector, a copy cut short and
+    padded, a shared cache on a flaky mount) loaded without an error, and its image was scored with a
+    broken embedding (train IoU 0.839 -> 0.756 on ``hazelnut_toy`` for 100 bytes in one entry). About
+    5 ms for a 2 MB entry.
+
+    Raises:
+        ValueError: a member fails its check.
+        zipfile.BadZipFile: not a zip file at all (truncated, garbage).
+    """
+    with zipfile.ZipFile(path) as archive:
+        broken = archive.testzip()
+    if broken is not None:
+        raise ValueError(f"{broken} does not match its stored CRC-32: changed on disk")
+
+
 class EmbeddingCache:
     """On-disk cache of SAM image embeddings for one encoder (see the module docstring).
 
@@ -341,6 +360,7 @@ class EmbeddingCache:
         if not path.is_file():
             return None
         try:
+            check_stored_bytes(path)
             payload = load_torch(path, what="embedding cache entry")
             if (
                 payload["format_version"] != CACHE_FORMAT_VERSION

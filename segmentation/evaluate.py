@@ -347,6 +347,34 @@ def embed_for_models(
     return inputs
 
 
+def _folds_overrides(args: argparse.Namespace) -> list[str]:
+    """The training overrides ``--folds`` takes from this command's own flags and ``--set``.
+
+    ``--base-checkpoint`` was silently dropped (the rounds tuned and scored the official weights);
+    ``--crop-fraction`` was too, and is the tuning's rule there, so it is refused for
+    ``--set crops.max_fraction=``.
+
+    Raises:
+        UserError: ``--crop-fraction`` with ``--folds``.
+    """
+    if args.crop_fraction > 0:
+        raise UserError(
+            f"--folds tunes and scores with the config's crop rule: pass --set crops.max_fraction="
+            f"{args.crop_fraction:g} instead of --crop-fraction {args.crop_fraction:g}"
+        )
+    overrides = [f"data={args.data}", f"device={args.device}"]
+    if args.base_checkpoint:
+        overrides.append(f"checkpoint={args.base_checkpoint}")
+    overrides += args.set  # --set over the flags above; --model, --cache-dir and --no-progress over --set
+    if args.model:
+        overrides.append(f"model={args.model}")
+    if args.cache_dir:
+        overrides.append(f"cache_dir={args.cache_dir}")
+    if args.no_progress:
+        overrides.append("progress=false")
+    return overrides
+
+
 def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
     from common.config import load_config
@@ -355,14 +383,7 @@ def run_folds(args: argparse.Namespace) -> dict:
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
     _check_arguments(args, out)
-    overrides = [f"data={args.data}", f"device={args.device}", *args.set]
-    if args.model:
-        overrides.append(f"model={args.model}")
-    if args.cache_dir:
-        overrides.append(f"cache_dir={args.cache_dir}")
-    if args.no_progress:
-        overrides.append("progress=false")
-    config = load_config(SCHEMA, args.config, overrides)
+    config = load_config(SCHEMA, args.config, _folds_overrides(args))
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
     _clear_earlier_folds_run(out)

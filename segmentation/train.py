@@ -163,7 +163,11 @@ def save_resume_state(run: Run, state: RunState) -> None:
 
 
 def record_zero_shot(run: Run, state: RunState) -> None:
-    """Epoch 0 is the untuned model: the baseline every later epoch must beat to be kept."""
+    """Epoch 0 is the untuned model: the baseline every later epoch must beat to be kept.
+
+    Its ``last.pt`` and ``results.csv`` are written at once: a run stopped during epoch 1 left
+    ``decoder.pt`` (the untuned decoder) without a ``last.pt``, which ``--resume`` refused.
+    """
     row = {
         "epoch": 0,
         "step": 0,
@@ -176,6 +180,8 @@ def record_zero_shot(run: Run, state: RunState) -> None:
     state.best_iou = row["val_iou"]
     if run.world.main:
         save_best(run)
+        save_resume_state(run, state)
+        write_results(state.rows, run.folder / "results.csv")
         print(
             f"epoch 0 (zero-shot): val IoU {state.best_iou:.4f}  mask AP {row['val_mask_ap']:.4f}",
             file=sys.stderr,
@@ -441,12 +447,33 @@ def load_run_config(args: argparse.Namespace) -> dict:
         raise UserError("--resume takes the run's own args.yaml: drop --config (overrides still apply)")
     if not (args.resume / "last.pt").is_file():
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
+    refuse_folder_overrides(args.resume, args.overrides)
     return load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
+
+
+#: Keys that choose a new run's folder; a resumed run stays in its own.
+RUN_FOLDER_KEYS = ("out", "name", "exist_ok")
+
+
+def refuse_folder_overrides(resume: Path, overrides: list[str]) -> None:
+    """Refuses ``out=``, ``name=`` or ``exist_ok=`` with ``--resume``.
+
+    They were accepted and ignored (the run went on in ``resume``), and its ``args.yaml`` then recorded
+    them: a run folder that no longer said where it was made.
+    """
+    for override in overrides:
+        key = override.split("=", 1)[0].strip()
+        if key in RUN_FOLDER_KEYS:
+            raise UserError(
+                f"--resume {resume} goes on in that folder: drop {override} "
+                f"({', '.join(RUN_FOLDER_KEYS)} choose a new run's folder)"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     def work() -> None:
-        args = build_parser().parse_args(argv)
+        # intermixed: overrides on both sides of --config were "unrecognized arguments"
+        args = build_parser().parse_intermixed_args(argv)
         train(load_run_config(args), resume=args.resume)
 
     return exit_code(work)

@@ -43,7 +43,9 @@ def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_p
 
     sam = build_tiny_sam()
     monkeypatch.setattr(segmentation.models, "load_sam", lambda name, **kwargs: sam)
-    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kwargs: (sam, "vit_b"))
+    monkeypatch.setattr(
+        segmentation.finetuned, "load_finetuned", lambda path, model, **kwargs: (sam, "vit_b")
+    )
     for kwargs, name in [
         ({"sam": None, "zero_shot": True}, "vit_t"),
         ({"sam": tmp_path / "decoder.pt"}, "vit_b"),

@@ -144,3 +144,26 @@ def test_data_folder_is_the_folder_of_a_data_yaml_file_and_anything_else_as_give
     assert data_folder(tmp_path / "data.yaml") == str(tmp_path)
     (tmp_path / "other.yaml").write_text("names: [a]\n")
     assert data_folder(tmp_path / "other.yaml") == tmp_path / "other.yaml"
+
+
+@pytest.mark.parametrize(
+    ("inside", "what"),
+    [
+        ("images", "a folder inside the data set {data}: pass {data}"),  # was "a raw MVTec tree"
+        ("images/train", "a folder inside the data set {data}: pass {data}"),
+        ("annotations", "a folder inside the data set {data}: pass {data}"),  # was "convert ... --out it"
+        ("annotations/instances_train.json", "a file: pass the data set folder {data}"),  # was annotations/
+    ],
+)
+def test_a_path_inside_a_data_set_is_told_to_pass_the_data_set(tiny_dataset, inside, what):
+    given = tiny_dataset / inside
+    with pytest.raises(UserError) as error:
+        load_split(given, "test")
+    assert str(error.value) == f"--data {given} is " + what.format(data=tiny_dataset)
+
+
+def test_a_run_folder_as_data_is_named_for_what_it_is(tmp_path):
+    # it was told to convert into the run folder with --overwrite
+    (tmp_path / "args.yaml").write_text("data: somewhere\n")
+    with pytest.raises(UserError, match=r"is a training run's folder \(args.yaml\), not a data set"):
+        load_split(tmp_path, "test")

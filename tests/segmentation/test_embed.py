@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+
 import pytest
 
 from segmentation.embed import main
@@ -31,3 +35,49 @@ def test_help_names_no_none_default() -> None:
     from segmentation.embed import build_parser
 
     assert "(default: None)" not in " ".join(build_parser().format_help().split())
+
+
+def _embed_with(tiny_sam, monkeypatch):
+    import segmentation.embed
+
+    monkeypatch.setattr(segmentation.embed, "load_sam", lambda *args, **kwargs: tiny_sam)
+
+
+def test_an_image_of_another_size_than_its_coco_file_is_refused(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    # a photo replaced after converting: embedded without a word, refused only by train / evaluate
+    data = tmp_path / "wrong_size"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["images"][0]["height"] *= 2
+    coco_file.write_text(json.dumps(coco))
+    _embed_with(tiny_sam, monkeypatch)
+    argv = [
+        "--data",
+        str(data),
+        "--splits",
+        "train",
+        "val",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--no-progress",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert re.search(r"is 64x64 px, but .*instances_val.json says 64x128: convert the data set again", err)
+
+
+def test_a_split_named_twice_is_embedded_and_counted_once(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    # --splits val val said "2n images: 2n were cached"
+    from segmentation.data import load_split
+
+    _embed_with(tiny_sam, monkeypatch)
+    n = len(load_split(tiny_dataset, "val").images)
+    argv = ["--data", str(tiny_dataset), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
+    assert main([*argv, "--splits", "val", "val"]) == 0
+    assert capsys.readouterr().out.startswith(f"{n} images: 0 were cached, {n} encoded in ")

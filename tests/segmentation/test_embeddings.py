@@ -11,8 +11,10 @@ import logging
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -452,7 +454,20 @@ def bad_size(path: Path) -> None:
     torch.save({**payload, "original_size": [0, 40]}, path)
 
 
-@pytest.mark.parametrize("damage", [truncate, garble, empty, drop_a_key, flatten_embedding, bad_size])
+def flip_embedding_bytes(path: Path) -> None:
+    # a bad sector in the tensor's bytes: the zip stays whole, torch.load read it without a word
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith("/data/0"))
+    raw = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+    start = info.header_offset + 30 + name_length + extra_length  # the local header, then the data
+    raw[start : start + 8] = b"x" * 8  # four float16 values become 36608
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    "damage", [truncate, garble, empty, drop_a_key, flatten_embedding, bad_size, flip_embedding_bytes]
+)
 def test_damaged_entry_is_recomputed_with_a_warning_and_rewritten(
     tmp_path: Path,
     tiny_sam: Sam,

@@ -203,6 +203,8 @@ def test_summary_pools_rounds_per_image_and_per_size_bucket():
         (["--folds", "2"], "at least 3 folds"),
         (["--folds", "5", "--checkpoint", "x/decoder.pt"], "drop --checkpoint"),
         (["--folds", "50"], "more folds than"),
+        # was silently dropped: the rounds tuned and scored without crops
+        (["--folds", "3", "--crop-fraction", "0.125"], "pass --set crops.max_fraction=0.125 instead"),
         # the flips and the crops meet only when the first round is scored: refused before training
         (
             ["--folds", "3", "--tta", "--set", "crops.max_fraction=0.2", "epochs=1", "max_steps=1"],
@@ -361,3 +363,66 @@ def test_a_round_is_announced_by_the_name_of_its_folders(tiny_dataset, tmp_path,
     with pytest.raises(_Started):
         crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=tmp_path / "work")
     assert capsys.readouterr().err.startswith("fold0 (1 of 3): fine-tuning on ")
+
+
+def test_a_round_tuned_on_the_users_base_weights_is_scored_on_them(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # --set checkpoint=BASE: the round trained on BASE, then its decoder.pt was put on the official
+    # weights and refused ("was tuned on base weights with sha256 ...") once the first round had trained
+    import segmentation.models
+    from common.io import sha256_file
+    from segmentation import crossval
+    from segmentation.finetuned import save_decoder
+    from segmentation.train_config import DEFAULTS
+
+    base = tmp_path / "base.pth"
+    base.write_bytes(b"the user's own base weights")
+    loaded = []
+
+    def load_sam(name, checkpoint=None, device="cpu", path_option=None):
+        loaded.append(None if checkpoint is None else Path(checkpoint))
+        return tiny_sam_builder()
+
+    def train(run_config):
+        run_dir = Path(run_config["out"]) / run_config["name"]
+        run_dir.mkdir(parents=True)
+        save_decoder(
+            tiny_sam_builder(),
+            run_dir / "decoder.pt",
+            model="vit_t",
+            base_checkpoint_sha256=sha256_file(base),
+        )
+        return run_dir
+
+    def score_round(base_sam, tuned, *args, **kwargs):
+        raise _Started
+
+    monkeypatch.setattr(segmentation.models, "load_sam", load_sam)
+    monkeypatch.setattr(crossval, "load_sam", load_sam)
+    monkeypatch.setattr(crossval, "train", train)
+    monkeypatch.setattr(crossval, "score_round", score_round)
+    config = {**DEFAULTS, "checkpoint": str(base)}
+    with pytest.raises(_Started):
+        crossval.cross_validate(tiny_dataset, 3, config, work=tmp_path / "work")
+    assert loaded == [base, base], "the zero-shot and the tuned model both stand on the user's base"
+
+
+def test_evaluate_folds_hands_its_base_checkpoint_to_the_rounds(tiny_dataset, tmp_path, monkeypatch):
+    # --folds --base-checkpoint BASE tuned and scored the official weights without a word
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    base = tmp_path / "base.pth"
+    base.write_bytes(b"weights")
+    seen = {}
+
+    def rounds(data, k, config, *, work, seed, tta):
+        seen["checkpoint"] = config["checkpoint"]
+        raise _Started
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    argv = ["--data", str(tiny_dataset), "--out", str(tmp_path / "out"), "--folds", "3", "--no-progress"]
+    with pytest.raises(_Started):
+        main([*argv, "--base-checkpoint", str(base), "--set", "epochs=1"])
+    assert seen["checkpoint"] == str(base)

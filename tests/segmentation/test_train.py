@@ -620,6 +620,29 @@ def test_resume_checks_args_yaml_and_refuses_a_second_config(tiny_dataset, tmp_p
     assert _folder_state(run) == before
 
 
+@pytest.mark.parametrize("override", ["name=other", "out=elsewhere", "exist_ok=true"])
+def test_resume_refuses_overrides_that_choose_another_run_folder(tiny_dataset, tmp_path, capsys, override):
+    # they were taken and ignored: the run went on in its folder, whose args.yaml then said name: other
+    run = _resumable(tiny_dataset, tmp_path, b"")
+    before = _folder_state(run)
+    assert main(["--resume", str(run), "epochs=3", override]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"error: --resume {run} goes on in that folder: drop {override} "
+        "(out, name, exist_ok choose a new run's folder)\n"
+    )
+    assert _folder_state(run) == before
+
+
+def test_overrides_may_stand_on_both_sides_of_config(tiny_dataset, tmp_path, capsys):
+    # "data=D --config C epochs=0" was "unrecognized arguments: epochs=0"
+    config = tmp_path / "c.yaml"
+    config.write_text("lr: 0.001\n")
+    assert main([f"data={tiny_dataset}", "--config", str(config), "epochs=0", f"out={tmp_path}/r"]) == 2
+    assert capsys.readouterr().err == "error: config key 'epochs' needs an integer >= 1, got 0\n"
+    assert not (tmp_path / "r").exists()
+
+
 def test_resume_state_of_another_set_up_is_one_line(tiny_dataset, tiny_sam_builder, tmp_path):
     config = _config(tiny_dataset, tmp_path, "name=short", "epochs=1", "max_steps=1")
     run = train(config, sam=tiny_sam_builder())
@@ -773,3 +796,26 @@ def test_a_resumed_run_that_had_stopped_early_is_not_told_an_epoch_comes_next(
     train(load_config(DEFAULTS, run / "args.yaml"), resume=run, sam=tiny_sam_builder())
     assert "it had stopped (early stopping" in capsys.readouterr().out
     assert len(_rows(run / "results.csv")) == len(rows)  # no epoch trained
+
+
+def test_a_run_stopped_during_epoch_1_resumes_from_epoch_0(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # it left decoder.pt (the untuned decoder) and args.yaml but no last.pt: "nothing to resume"
+    straight = train(_config(tiny_dataset, tmp_path, "name=straight"), sam=tiny_sam_builder())
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(train_module, "run_epoch", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            train(_config(tiny_dataset, tmp_path, "name=cut"), sam=tiny_sam_builder())
+    cut = tmp_path / "runs" / "cut"
+    assert [int(r["epoch"]) for r in _rows(cut / "results.csv")] == [0]
+    train(load_config(DEFAULTS, cut / "args.yaml"), resume=cut, sam=tiny_sam_builder())
+
+    def scores(run: Path) -> list[tuple[str, str, str]]:
+        return [(r["epoch"], r["train_loss"], r["val_iou"]) for r in _rows(run / "results.csv")]
+
+    assert scores(cut) == scores(straight)
