@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from functools import partial
 
 import pytest
@@ -81,6 +83,18 @@ def tiny_dataset(tmp_path_factory):
     out = root / "tiny_nut"
     convert(ConvertConfig(root=root / "mvtec", out=out, formats=("yolo", "coco"), progress=False))
     return out
+
+
+@pytest.fixture
+def wrong_size_dataset(tiny_dataset, tmp_path):
+    """A copy of the tiny data set whose COCO file says its first val image is twice as tall (64x128)."""
+    data = tmp_path / "wrong_size"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["images"][0]["height"] *= 2
+    coco_file.write_text(json.dumps(coco))
+    return data
 
 
 @pytest.fixture
