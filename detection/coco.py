@@ -14,7 +14,7 @@ COCO keeps the top ``max_det`` detections per image, set to ultralytics' 300
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from common.errors import UserError
@@ -34,6 +34,48 @@ def read_coco(path: Path) -> dict:
     if not all(key in coco for key in ("images", "annotations", "categories")):
         raise UserError(f"{path} is not a COCO instances file (needs images, annotations, categories)")
     return coco
+
+
+def check_coco_matches(
+    coco: Mapping, path: Path, *, names: Sequence[str], split: str, images: Iterable[str]
+) -> None:
+    """Refuses COCO ground truth of other classes or other images than the split scored against it.
+
+    Detections are matched to the file by category id (class id + 1, the converter's ids) and by
+    image file name: a file of another data set's classes scored them against the wrong names (or
+    stopped with a ``KeyError`` after the validator had run), and one listing images the split lacks
+    counted each of them as an image without a box.
+
+    Args:
+        coco: the COCO file read from ``path``.
+        names: the data set's class names in id order.
+        split: the scored split's name; ``images`` its image file names (basenames).
+
+    Raises:
+        UserError: one line naming ``path`` and the first differences.
+    """
+    categories = sorted((int(c["id"]), str(c["name"])) for c in coco["categories"])
+    if categories != [(i + 1, name) for i, name in enumerate(names)]:
+        listed = [name for _, name in categories]
+        raise UserError(
+            f"--coco {path}: its categories {listed} (by id) are not the data set's classes {list(names)} "
+            "(category id = class id + 1)"
+        )
+    listed, wanted = {Path(image["file_name"]).name for image in coco["images"]}, set(images)
+    if listed != wanted:
+        missing, other = sorted(wanted - listed), sorted(listed - wanted)
+        raise UserError(
+            f"--coco {path} does not list the '{split}' split's images: {_some(missing)} of them missing, "
+            f"{_some(other)} others listed"
+        )
+
+
+def _some(files: Sequence[str]) -> str:
+    """``0``, or a count and the first three file names: ``2 (a.png, b.png)``."""
+    if not files:
+        return "0"
+    more = ", ..." if len(files) > 3 else ""
+    return f"{len(files)} ({', '.join(files[:3])}{more})"
 
 
 def coco_detections(coco: Mapping, detections: Mapping[str, ImageDetections]) -> list[dict]:

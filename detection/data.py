@@ -72,15 +72,22 @@ def dataset_categories(data_yaml: str | Path) -> list[str]:
 def dataset_root(data_yaml: str | Path) -> Path:
     """The folder a ``data.yaml``'s split paths are relative to: its ``path:``, else the file's folder.
 
-    A relative ``path:`` is taken relative to the ``data.yaml`` (ultralytics would also try
-    its ``datasets_dir``; the converters always write an absolute one).
+    A relative ``path:`` is resolved as ultralytics resolves it: from the working folder where it
+    exists there, else from ultralytics' ``datasets_dir``; never from the ``data.yaml``'s own folder.
+    Taking it from there (as before) checked one folder's images while ultralytics trained on or
+    scored another's: ``path: .`` run from a second data set's folder trained on that one, silently
+    (the converters always write an absolute one).
     """
     data_yaml = Path(data_yaml)
     root = read_data_yaml(data_yaml).get("path")
     if not root:
         return data_yaml.parent.absolute()
     root = Path(root).expanduser()
-    return root if root.is_absolute() else (data_yaml.parent / root).absolute()
+    if root.is_absolute() or root.exists():
+        return root.absolute()
+    from ultralytics.utils import DATASETS_DIR
+
+    return (Path(DATASETS_DIR) / root).absolute()
 
 
 def check_own_root(data_yaml: str | Path) -> Path:

@@ -46,9 +46,10 @@ from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
-from detection.coco import coco_map, default_coco_file, read_coco
+from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import check_own_root, data_names, read_data_yaml, split_images
 from detection.image_level import (
+    check_class_names,
     conf_flags_all,
     image_labels,
     image_level_report,
@@ -61,7 +62,7 @@ from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
 from detection.weights import load_detector, trained_imgsz, weights_file
 
-#: Default output folder, numbered (``evaluate2``, ...) when taken.
+#: Default output folder, numbered (``evaluate-2``, ...) when taken.
 DEFAULT_OUT = Path("runs/detect/evaluate")
 #: Detections kept per image, by the validator and by COCOeval (ultralytics' default).
 MAX_DET = 300
@@ -114,13 +115,14 @@ def evaluate(
     Raises:
         UserError: a bad data file or split (or ``conf_from`` equal to ``split``), a split
             folder that is not there, a bad ``imgsz``, ``batch``, ``conf`` or ``device``, a
-            ``coco_file`` given but missing, an ``out`` that is a file or holds other files than an
-            earlier evaluation's, missing or unloadable
-            weights, bad tiling settings, all before the validator runs; weights whose classes
-            are not the data set's, once it has run.
+            ``coco_file`` given but missing or not of the split's images and the data set's classes,
+            an ``out`` that is a file or holds other files than an earlier evaluation's, missing or
+            unloadable weights, bad tiling settings, all before the validator runs; weights whose
+            classes are not the data set's, once it has run.
     """
     data = Path(data)
     names = data_names(data)
+    check_class_names(names, f"data file {data}")
     check_inputs(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
     check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
@@ -214,7 +216,8 @@ def check_inputs(
     Raises:
         UserError: a split the data file lacks, or whose images are not there (a moved data set,
             an empty split); ``conf_from`` equal to the scored split; missing weights; a
-            ``coco_file`` given but missing (the default one may be); an ``out`` that is a file.
+            ``coco_file`` given but missing (the default one may be) or not of the split's images and
+            the data set's classes; an ``out`` that is a file.
     """
     split, conf_from = splits
     root = check_own_root(data)
@@ -228,7 +231,7 @@ def check_inputs(
     for needed in filter(None, splits):
         split_images(data, needed)  # else ultralytics' traceback
     if coco_file is not None:
-        read_coco(Path(coco_file))
+        _check_coco_file(Path(coco_file), data, split)
     if out is not None:
         check_output_folder(out)
         check_not_inside(out, root)
@@ -238,6 +241,12 @@ def check_inputs(
                 f"--out {out} holds other files than an earlier evaluation's (no {REPORT_JSON}), "
                 "which a re-run replaces whole: choose another --out"
             )
+
+
+def _check_coco_file(coco_file: Path, data: Path, split: str) -> None:
+    """A ``--coco`` file must hold the scored split's images and the data set's classes."""
+    images = [path.name for path in split_images(data, split)]
+    check_coco_matches(read_coco(coco_file), coco_file, names=data_names(data), split=split, images=images)
 
 
 def validator_args(

@@ -26,11 +26,32 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
 from common.metrics import auroc
 from detection.detections import ImageDetections
 
 #: The label of an image without a defect.
 GOOD = "good"
+
+
+def check_class_names(names: Sequence[str], source: str) -> None:
+    """Refuses a class named ``good``: the label of an image without a defect box.
+
+    A data set converted with ``--names-template good`` trained a detector whose every defect box
+    called its image ``good``: defect-type accuracy 1.000 and AUROC nan whatever the model did.
+
+    Args:
+        names: class names in id order.
+        source: what holds them, as the message names it (``data file x/data.yaml``).
+
+    Raises:
+        UserError: one line naming ``source``.
+    """
+    if GOOD in names:
+        raise UserError(
+            f"{source} has a class named '{GOOD}', the call of an image without defects, so no image could "
+            "be told defective: name the class otherwise (the converters' --names-template)"
+        )
 
 
 def confusion_matrix(true: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:

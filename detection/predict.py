@@ -43,7 +43,7 @@ from common.folders import build_folder, check_output_folder, check_unique_names
 from common.images import decode_image_file, encode_image, image_size, photo_files, photo_root
 from common.io import atomic_write
 from detection.detections import ImageDetections
-from detection.image_level import image_prediction
+from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
 from detection.tiling import check_tiling, predict_tiled
 from detection.train_config import check_run_options
@@ -166,6 +166,7 @@ def predicted_images(
     model = load_detector(weights)
     imgsz = trained_imgsz(model) if imgsz is None else imgsz
     names = [str(model.names[i]) for i in sorted(model.names)]
+    check_class_names(names, f"weights {weights}")
     settings = {
         "imgsz": imgsz,
         "conf": conf,

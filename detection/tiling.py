@@ -47,6 +47,7 @@ import yaml
 from torchvision.ops import batched_nms
 
 from common.errors import UserError
+from common.folders import build_folder
 from common.images import decode_image_file
 from common.io import atomic_write
 from converters.yolo import rings_to_single_polygon
@@ -438,7 +439,10 @@ def tile_dataset(
 
     Writes ``out_dir/images/<split>/<stem>_x<X>_y<Y>.png``, the matching
     ``labels/<split>/*.txt``, ``data.yaml`` (``path: out_dir``, the source's
-    ``names``) and ``tiles.json`` (parameters and counts).
+    ``names``) and ``tiles.json`` (parameters and counts). ``out_dir`` is built hidden beside
+    itself and renamed into place (:func:`common.folders.build_folder`), replacing an earlier
+    one whole: a re-run into the same run folder (``exist_ok``) with another ``tile`` trained on
+    the old run's tiles as well as its own, and a Ctrl-C left part of a split.
 
     Raises:
         UserError: bad parameters, an unreadable image or label file.
@@ -449,14 +453,23 @@ def tile_dataset(
             f"0 <= tile_min_visible <= 1; got {tile}, {overlap}, {min_visible}"
         )
     data_yaml, out_dir = Path(data_yaml), Path(out_dir)
+    settings = {"tile": tile, "overlap": overlap, "min_visible": min_visible}
+    return build_folder(
+        out_dir, lambda folder: _write_tiles(data_yaml, folder, out_dir, splits, settings), overwrite=True
+    )
+
+
+def _write_tiles(
+    data_yaml: Path, folder: Path, out_dir: Path, splits: Sequence[str], settings: dict
+) -> TiledDataset:
+    """:func:`tile_dataset`'s files written into ``folder``, which becomes ``out_dir`` once complete."""
     names = data_names(data_yaml)
     images: dict[str, int] = {}
     tiles: dict[str, int] = {}
     boxes: dict[str, tuple[int, int]] = {}
     dropped = 0
-    settings = {"tile": tile, "overlap": overlap, "min_visible": min_visible}
     for split in splits:
-        image_dir, label_dir = out_dir / "images" / split, out_dir / "labels" / split
+        image_dir, label_dir = folder / "images" / split, folder / "labels" / split
         image_dir.mkdir(parents=True, exist_ok=True)
         label_dir.mkdir(parents=True, exist_ok=True)
         sources = split_images(data_yaml, split)
@@ -467,21 +480,20 @@ def tile_dataset(
         images[split], tiles[split], boxes[split] = len(sources), n_tiles, (n_in, n_out)
         dropped += n_dropped
 
+    tile, overlap = settings["tile"], settings["overlap"]
     data = {"path": str(out_dir.absolute()), **{s: f"images/{s}" for s in splits}}
     data["names"] = dict(enumerate(names))
     header = f"# {data_yaml} cut into {tile}-px tiles, overlap {overlap:g} (detection.tiling)\n"
-    atomic_write(out_dir / "data.yaml", header + yaml.safe_dump(data, sort_keys=False))
+    atomic_write(folder / "data.yaml", header + yaml.safe_dump(data, sort_keys=False))
     record = {
         "source": str(data_yaml),
-        "tile": tile,
-        "overlap": overlap,
-        "min_visible": min_visible,
+        **settings,
         "images": images,
         "tiles": tiles,
         "boxes": {s: {"source": a, "tiles": b} for s, (a, b) in boxes.items()},
         "dropped_under_min_visible": dropped,
     }
-    atomic_write(out_dir / "tiles.json", json.dumps(record, indent=1) + "\n")
+    atomic_write(folder / "tiles.json", json.dumps(record, indent=1) + "\n")
     return TiledDataset(data=out_dir / "data.yaml", images=images, tiles=tiles, boxes=boxes, dropped=dropped)
 
 

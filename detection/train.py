@@ -66,6 +66,7 @@ from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from detection.data import EmptySplitError, check_own_root, data_names, has_polygon_labels, split_images
 from detection.freeze_log import FreezeLog
+from detection.image_level import check_class_names
 from detection.sampling import write_repeated_train_list
 from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
 from detection.tiling import tile_dataset
@@ -186,9 +187,50 @@ def start_model(config: Mapping) -> tuple[str, object, Model, str | None]:
     yolo, family = build_model(model)
     detector = yoloe_detector(yolo, model)
     if detector is None:
+        check_detection_task(yolo, str(config["model"]))
         return model, pretrained, yolo, family
     print(f"note: {Path(model).name} is a YOLOE segmentation model: training {detector} from it", flush=True)
     return (detector, model, *build_model(detector))
+
+
+def check_freeze_layers(freeze: object, *, layers: int, model: str) -> None:
+    """Refuses a ``freeze`` that leaves none of the model's ``layers`` to train or names layers it lacks.
+
+    ultralytics freezes layers ``0 .. freeze-1`` (a count) or the listed indices. Every layer frozen
+    stopped the run with a ``RuntimeError`` traceback once the run folder was made; an index the
+    model lacks froze nothing, silently.
+
+    Raises:
+        UserError: one line naming the key, the value and the model's layer count.
+    """
+    if isinstance(freeze, bool) or not isinstance(freeze, int | list | tuple):
+        return  # None / False: nothing frozen; other types are refused by check_config
+    counted = isinstance(freeze, int)
+    frozen = set(range(freeze)) if counted else {int(i) for i in freeze if isinstance(i, int | float)}
+    lacking = sorted(i for i in frozen if i >= layers)
+    if lacking and not counted:
+        raise UserError(
+            f"config key 'freeze' names layer(s) {lacking} that {model} lacks (its layers are 0-{layers - 1})"
+        )
+    if frozen >= set(range(layers)):
+        raise UserError(
+            f"config key 'freeze' ({freeze}) freezes all {layers} layers of {model}: nothing would train "
+            f"(a count of at most {layers - 1})"
+        )
+
+
+def check_detection_task(yolo: Model, model: str) -> None:
+    """Refuses a model of another task than detection (``yolo11n-seg.pt``, ``-cls``, ``-obb``).
+
+    ultralytics trained it as its own task and stopped reading the data set (``ValueError: Segment
+    dataset requires equal numbers of boxes and segments``) with a traceback, once the run folder was
+    made; ``detection.evaluate`` and ``detection.predict`` refuse such weights too.
+    """
+    if yolo.task != "detect":
+        raise UserError(
+            f"config key 'model': {model} holds a '{yolo.task}' model, not a detection model "
+            "(detection.train fine-tunes detectors: yolo11n.pt, a YOLO-World or YOLOE config, a best.pt)"
+        )
 
 
 def project_model(model: str) -> str:
@@ -226,8 +268,27 @@ def rotation_note(config: Mapping, data: Path) -> str | None:
     )
 
 
+def optimizer_note(config: Mapping) -> str | None:
+    """A note when ``optimizer: auto`` will ignore a ``lr0`` or ``momentum`` set away from its default.
+
+    ultralytics' ``auto`` picks the optimizer, learning rate and momentum itself and says so only in
+    its own log, while the run's ``config.yaml`` records the value given as if it had been used.
+    """
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    if str(config.get("optimizer", "auto")).lower() != "auto":
+        return None
+    ignored = [f"{k}={config[k]}" for k in ("lr0", "momentum") if config.get(k) != DEFAULT_CFG_DICT[k]]
+    if not ignored:
+        return None
+    return (
+        f"note: {' and '.join(ignored)} will not be used: optimizer=auto picks its own learning rate and "
+        "momentum (ultralytics); set optimizer=AdamW or optimizer=SGD to train with them"
+    )
+
+
 def run_dir(config: Mapping, model: str, data: Path) -> Path:
-    """``project/name``, numbered (``name2``, ...) when taken unless ``exist_ok``."""
+    """``project/name``, numbered (``name-2``, ...) when taken unless ``exist_ok``."""
     from ultralytics.utils.files import increment_path
 
     name = config.get("name") or f"{Path(model).stem}_{data.resolve().parent.name}"
@@ -307,15 +368,18 @@ def train(config: Mapping) -> TrainResult:
     config = check_config(config)
     data = data_path(config)
     names = data_names(data)
+    check_class_names(names, f"data file {data}")
     root = check_own_root(data)
     check_training_splits(data)
     check_output_folder(config["project"], flag="config key 'project':")
     check_not_inside(config["project"], root, flag="project=")
     model, pretrained, yolo, family = start_model(config)
+    check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
     embeddings = class_embeddings(config, names, yolo, family)
     print(describe_augmentation(config), flush=True)
-    if note := rotation_note(config, data):
-        print(note, flush=True)
+    for note in (rotation_note(config, data), optimizer_note(config)):
+        if note:
+            print(note, flush=True)
 
     save_dir = start_run(config, model, data, embeddings)
     train_data = prepare_training_data(config, data, save_dir)
@@ -380,14 +444,39 @@ def format_summary(result: TrainResult, data: Path) -> str:
         lines.append("  NOTE: fixed class vectors: this open-vocabulary model is a closed-set detector")
     if result.train_data is not None and result.train_data != data:
         lines.append(f"  {'trained on':<22s}{result.train_data}")
+    return "\n".join([*lines, *evaluate_lines(result, data)])
+
+
+def evaluate_lines(result: TrainResult, data: Path) -> list[str]:
+    """The closing ``evaluate with:`` line: the test split with ``--conf-from val``, or val if test is empty.
+
+    A data set converted without a test fraction (``--split 3 1 0``) was shown a command that stopped at
+    ``no images in the 'test' split``.
+    """
     command = f"python -m detection.evaluate --data {quote(str(data))} --weights {quote(str(result.weights))}"
     if result.tile:
         command += f" --tile {result.tile} --tile-overlap {result.tile_overlap:g} --imgsz {result.imgsz}"
     else:
         command += f" --imgsz {result.imgsz}"
-    command += " --conf-from val"  # the image-level threshold picked on val (bench/results/detect_bench*.md)
-    lines.append(f"evaluate with: {command}")
-    return "\n".join(lines)
+    if not _empty_split(data, "test"):
+        # the image-level threshold picked on val (bench/results/detect_bench*.md)
+        return [f"evaluate with: {command} --conf-from val"]
+    return [
+        "  NOTE: the test split is empty: the command below scores val, on which best.pt was chosen (an "
+        "optimistic figure); re-convert with a test fraction (--split 0.6 0.2 0.2) for an unbiased one",
+        f"evaluate with: {command} --split val",
+    ]
+
+
+def _empty_split(data: Path, split: str) -> bool:
+    """Whether ``split`` of ``data`` is missing or holds no image (False when that cannot be told)."""
+    try:
+        split_images(data, split)
+    except EmptySplitError:
+        return True
+    except UserError:
+        return False
+    return False
 
 
 #: Printed by a run without ``--config``: what it starts from, and where the tried recipes are.

@@ -301,6 +301,7 @@ def check_config(config: Mapping) -> dict:
     check_device(config.get("device"))
     check_optimizer(config.get("optimizer"))
     check_freeze(config.get("freeze"))
+    check_cache(config.get("cache"))
     return config
 
 
@@ -318,6 +319,22 @@ def check_freeze(value: object) -> None:
     if negative:
         raise UserError(
             f"config key 'freeze' needs a layer count >= 0 or a list of layer indices >= 0, got {value!r}"
+        )
+
+
+def check_cache(value: object) -> None:
+    """Refuses ultralytics' ``cache=disk``: it saves a ``.npy`` beside every train and val image.
+
+    Those land inside the data set (``images/<split>/*.npy``), which this command only reads; ``ram``
+    keeps the decoded images in memory instead.
+
+    Raises:
+        UserError: one line naming the key.
+    """
+    if value == "disk":
+        raise UserError(
+            "config key 'cache': disk saves a .npy beside every train and val image, inside the data set, "
+            "which detection.train never writes; use cache=ram (or false)"
         )
 
 

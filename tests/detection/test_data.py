@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from common.errors import UserError
-from detection.data import data_names, data_yaml_path, read_data_yaml
+from detection.data import data_names, data_yaml_path, dataset_root, read_data_yaml, split_images
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,19 @@ def test_data_yaml_path_takes_the_data_yaml_of_a_converters_folder_and_leaves_th
     assert data_yaml_path(tmp_path) == str(tmp_path / "data.yaml")
     assert data_yaml_path("~") == str(tmp_path / "data.yaml")  # ~ expanded
     assert data_yaml_path(tmp_path / "data.yaml") == tmp_path / "data.yaml"  # a file: as given
+
+
+def test_a_relative_path_is_resolved_as_ultralytics_resolves_it(tmp_path, monkeypatch):
+    from ultralytics.data.utils import check_det_dataset
+
+    # a hand-edited "path: ." was read from the data.yaml's folder here, from the working folder by
+    # ultralytics: run from another data set's folder, that one was trained on
+    for name in ("ds", "elsewhere"):
+        (tmp_path / name / "images" / "val").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "images" / "val" / "x.png").write_bytes(b"")
+    data = tmp_path / "ds" / "data.yaml"
+    data.write_text("path: .\ntrain: images/val\nval: images/val\nnames: {0: a}\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    ultralytics_root = Path(check_det_dataset(str(data))["path"]).resolve()
+    assert dataset_root(data) == tmp_path / "elsewhere" == ultralytics_root
+    assert split_images(data, "val") == [tmp_path / "elsewhere" / "images" / "val" / "x.png"]

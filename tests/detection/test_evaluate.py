@@ -212,6 +212,54 @@ def test_a_copied_data_set_or_an_out_inside_the_data_set_is_refused(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # a data set converted with another --names-template: a KeyError traceback after the validator
+        ("rename", "its categories ['bent', 'colour', 'flip', 'scratch'] (by id) are not the data set's"),
+        # the train split's file while scoring val: every val image was missing from it
+        ("train split", "does not list the 'val' split's images: 6 (synthetic_nut_test_bent_001.png, "),
+        # a file listing an extra image: it counted as one without a box
+        ("extra image", "does not list the 'val' split's images: 0 of them missing, 1 (extra.png) others"),
+    ],
+)
+def test_a_coco_file_of_other_classes_or_images_is_refused_before_the_model_loads(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, edit: str, expected: str
+) -> None:
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    split = "train" if edit == "train split" else "val"
+    coco = json.loads((tiny_dataset / "annotations" / f"instances_{split}.json").read_text())
+    if edit == "rename":
+        coco["categories"][1]["name"] = "colour"
+    if edit == "extra image":
+        coco["images"].append({"id": 999, "file_name": "val/extra.png", "width": 64, "height": 64})
+    file = tmp_path / "instances.json"
+    file.write_text(json.dumps(coco))
+    argv = ["--data", str(tiny_dataset / "data.yaml"), "--split", "val", "--weights", str(weights)]
+    assert main([*argv, "--coco", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --coco {file}") and expected in err and err.count("\n") == 1
+
+
+def test_a_class_named_good_is_refused_before_the_model_loads(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # converted with --names-template good: accuracy 1.000 and AUROC nan, whatever the model did
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=True)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy), "names": {0: "good"}}))
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    assert main(["--data", str(copy / "data.yaml"), "--split", "val", "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: data file {copy / 'data.yaml'} has a class named 'good', the call of an")
+    assert err.count("\n") == 1
+
+
 def test_every_cli_option_is_an_evaluate_parameter() -> None:
     options = {action.dest for action in build_parser()._actions} - {"help"}
     assert options <= set(inspect.signature(evaluate).parameters)

@@ -129,6 +129,17 @@ def test_cli_errors_are_one_line(
     assert err.startswith(expected) and err.count("\n") == 1
 
 
+def test_weights_with_a_class_named_good_are_refused(photos: Path, tmp_path: Path, capsys) -> None:
+    model = YOLO("yolo11n.yaml")
+    model.model.names = {0: "crack", 1: "good"}  # every 'good' box called its image good
+    weights = tmp_path / "good.pt"
+    model.save(weights)
+    assert cli(weights, photos, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: weights {weights} has a class named 'good'") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("out", ["notes.txt", "notes.txt/sub"])
 def test_an_out_that_is_or_sits_in_a_file_is_named_before_the_model_runs(
     checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch, out: str

@@ -425,6 +425,19 @@ def test_tile_dataset_writes_crops_and_clipped_labels(tmp_path: Path) -> None:
     assert json.loads((folder / "tiles.json").read_text())["tiles"]["val"] == 36
 
 
+def test_a_second_tiling_into_the_same_folder_replaces_the_first_whole(tmp_path: Path) -> None:
+    # detection.train exist_ok=True tile=64 after tile=48 into one run folder: the 48-px tiles stayed
+    # beside the 64-px ones and ultralytics trained on both (the run said 16 tiles, it used 52)
+    data = write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
+    tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5)
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=64, overlap=0.5)
+    for split in ("train", "val"):
+        written = sorted(p.name for p in (tmp_path / "tiles" / "images" / split).iterdir())
+        assert len(written) == tiled.tiles[split] == 16 and "a_x24_y0.png" not in written
+        assert len(list((tmp_path / "tiles" / "labels" / split).iterdir())) == 16
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "tiles"]  # no hidden build left
+
+
 def test_min_visible_drops_slivers(tmp_path: Path) -> None:
     data = write_box_dataset(tmp_path / "src", {"a": [(0, (44, 10, 52, 18))]})
     tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.6)

@@ -20,7 +20,15 @@ from detection.augmentation import AugmentPolicy, load_policy, policy_settings
 from detection.data import has_polygon_labels, split_images
 from detection.evaluate import evaluate
 from detection.text_embeddings import fixed_embeddings, save_table
-from detection.train import check_training_splits, main, prepare_training_data, rotation_note, train
+from detection.train import (
+    check_freeze_layers,
+    check_training_splits,
+    main,
+    optimizer_note,
+    prepare_training_data,
+    rotation_note,
+    train,
+)
 from detection.train_config import (
     OWN_DEFAULTS,
     PROJECT_ROOT,
@@ -216,6 +224,8 @@ def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str
         # ultralytics refused it only when building the optimizer: a traceback after the run folder
         ("optimizer=Foo", "optimizer", "Optimizer 'Foo' not found"),
         ("optimizer=Adamw2", "optimizer", "Optimizer 'Adamw2' not found"),
+        # ultralytics wrote images/<split>/*.npy into the data set
+        ("cache=disk", "cache", "disk saves a .npy beside every train and val image, inside the data set"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_key(
@@ -301,6 +311,26 @@ def test_the_evaluate_line_can_be_pasted_into_a_shell_when_paths_have_spaces(tmp
     assert words[3:7] == ["--data", str(data), "--weights", str(weights)]
 
 
+@pytest.mark.parametrize(("test", "expected"), [(None, " --split val"), ("images/val", " --conf-from val")])
+def test_without_test_images_the_evaluate_line_scores_val(
+    tiny_dataset: Path, tmp_path: Path, test: str | None, expected: str
+) -> None:
+    from detection.train import TrainResult, format_summary
+
+    # tiny_dataset has no test images (--split 0.5 0.5 0): the line named a split evaluate refuses
+    data = tiny_dataset / "data.yaml"
+    if test is not None:
+        data = tmp_path / "data.yaml"
+        data.write_text(
+            yaml.safe_dump({**yaml.safe_load((tiny_dataset / "data.yaml").read_text()), "test": test})
+        )
+    weights = tmp_path / "run" / "weights" / "best.pt"
+    lines = format_summary(TrainResult(save_dir=weights.parent.parent, weights=weights, imgsz=64), data)
+    *_, note, line = lines.splitlines()
+    assert line.startswith("evaluate with: ") and line.endswith(f" --imgsz 64{expected}")
+    assert note.startswith("  NOTE: the test split is empty") == (test is None)
+
+
 def test_runs_go_to_runs_detect_by_default() -> None:
     assert default_config()["project"] == "runs/detect"
 
@@ -357,6 +387,18 @@ def test_a_bad_project_or_device_stops_before_any_model(
     err = capsys.readouterr().err
     assert err.startswith(expected.format(file=file)) and err.count("\n") == 1
     assert file.read_text() == "kept\n"
+
+
+def test_a_class_named_good_stops_before_any_model(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=True)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    names = {**data["names"], 1: "good"}  # --names-template good: the detector called defects good
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy), "names": names}))
+    assert main(["--config", str(YOLO11_CONFIG), *tiny_run(copy, tmp_path, "model=yolo11n.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: data file {copy / 'data.yaml'} has a class named 'good'")
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
 
 
 def test_a_copied_data_set_or_a_project_inside_the_data_set_is_refused(
@@ -432,6 +474,47 @@ def test_weights_that_are_not_checkpoints_are_one_line_errors(tiny_dataset, tmp_
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    ("freeze", "expected"),
+    [
+        # every layer frozen: ultralytics' RuntimeError traceback, after the run folder was made
+        ("99", "config key 'freeze' (99) freezes all 24 layers of yolo11n.yaml: nothing would train"),
+        ("24", "config key 'freeze' (24) freezes all 24 layers of yolo11n.yaml: nothing would train"),
+        # a layer the model lacks: nothing frozen, silently
+        ("[0, 30]", "config key 'freeze' names layer(s) [30] that yolo11n.yaml lacks (its layers are 0-23)"),
+    ],
+)
+def test_a_freeze_beyond_the_models_layers_is_refused_before_the_run_folder(
+    tiny_dataset, tmp_path, capsys, freeze: str, expected: str
+) -> None:
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", f"freeze={freeze}")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("freeze", ["23", "[0, 22]"])
+def test_a_freeze_that_leaves_the_head_trainable_passes(freeze: str) -> None:
+    check_freeze_layers(yaml.safe_load(freeze), layers=24, model="yolo11n.yaml")
+
+
+@pytest.mark.parametrize(("model", "task"), [("yolo11n-seg", "segment"), ("yolo11n-cls", "classify")])
+def test_a_model_of_another_task_is_refused_before_the_run_folder(
+    tiny_dataset, tmp_path, capsys, model: str, task: str
+) -> None:
+    from ultralytics import YOLO
+
+    weights = tmp_path / f"{model}.pt"
+    YOLO(f"{model}.yaml").save(weights)  # ultralytics' ValueError traceback, after the run folder was made
+    for given in (weights, f"{model}.yaml"):
+        overrides = tiny_run(tiny_dataset, tmp_path, f"model={given}")
+        assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: config key 'model': {given} holds a '{task}' model, not a detection")
+        assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize(("name", "kind"), [("notes.txt", "a .txt file"), ("weights", "a folder")])
 def test_a_model_path_that_is_neither_weights_nor_config_is_refused(
     tiny_dataset, tmp_path, capsys, name, kind
@@ -474,6 +557,23 @@ def test_a_data_yaml_pointing_nowhere_is_not_blamed_on_split_ratios(tiny_dataset
 
 def test_training_splits_of_a_good_data_set_pass(tiny_dataset: Path) -> None:
     check_training_splits(tiny_dataset / "data.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # ultralytics' auto optimizer trained at its own AdamW lr 0.002; config.yaml said lr0 0.0001
+        (["lr0=0.0001"], "note: lr0=0.0001 will not be used: optimizer=auto picks its own learning rate"),
+        (["lr0=0.001", "momentum=0.8"], "note: lr0=0.001 and momentum=0.8 will not be used"),
+        (["lr0=0.0001", "optimizer=AdamW"], None),
+        (["optimizer=auto"], None),  # the defaults: nothing given that auto ignores
+    ],
+)
+def test_a_learning_rate_that_optimizer_auto_ignores_gets_a_note(
+    tiny_dataset: Path, overrides: list[str], expected: str | None
+) -> None:
+    note = optimizer_note(build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", *overrides]))
+    assert note == expected if expected is None else note.startswith(expected)
 
 
 def test_rotating_box_labels_gets_a_note_and_polygon_labels_do_not(tiny_dataset: Path, tmp_path) -> None:
