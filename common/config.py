@@ -27,6 +27,9 @@ import yaml
 from common.errors import UserError, one_line
 from common.io import atomic_write
 
+#: The checkout (or installed tree) holding ``configs/``: the shipped files' default paths are relative to it.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
 
 
@@ -240,3 +243,15 @@ def _plain(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def project_path(path: str | Path) -> Path:
+    """``path`` as given if it exists (relative to the working folder), else relative to this project.
+
+    The configs name shipped files by project-relative paths (``configs/detection/augment.yaml``):
+    run from another folder, those resolve to the project's copy, not to nothing.
+    """
+    path = Path(path).expanduser()
+    if path.exists() or path.is_absolute() or not (PROJECT_ROOT / path).exists():
+        return path
+    return PROJECT_ROOT / path

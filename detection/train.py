@@ -59,7 +59,7 @@ from shlex import quote
 from typing import TYPE_CHECKING
 
 from common.cli import OneLineParser, exit_code, keep_interrupts
-from common.config import save_config
+from common.config import project_path, save_config
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
@@ -75,7 +75,6 @@ from detection.train_config import (
     check_config,
     data_path,
     describe_augmentation,
-    project_path,
     ultralytics_keys,
 )
 from detection.transfer import Transfer

@@ -27,14 +27,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.augment_policy import check_named_categories
-from common.config import Option, Schema, load_config
+from common.config import Option, Schema, load_config, project_path
 from common.errors import UserError, one_line
 from common.folders import check_run_name
 from detection.augmentation import load_policy, policy_settings
 from detection.data import data_yaml_path, dataset_categories
 from detection.tiling import MAX_OVERLAP, MIN_TILE
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 _PATH = (str, Path)
 
@@ -359,14 +357,6 @@ def data_path(config: Mapping) -> Path:
     if not config.get("data"):
         raise UserError("no data set: pass data=PATH/data.yaml (written by converters.mvtec2yolo)")
     return Path(config["data"]).expanduser()
-
-
-def project_path(path: str | Path) -> Path:
-    """``path`` as given if it exists (relative to the working folder), else relative to this project."""
-    path = Path(path).expanduser()
-    if path.exists() or path.is_absolute() or not (PROJECT_ROOT / path).exists():
-        return path
-    return PROJECT_ROOT / path
 
 
 def config_categories(config: Mapping) -> list[str]:

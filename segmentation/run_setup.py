@@ -16,6 +16,7 @@ import torch
 from segment_anything.modeling import Sam
 
 from common.augment_policy import check_named_categories, geometry_settings, load_policy
+from common.config import project_path
 from common.errors import UserError, one_line
 from common.io import embeddings_root
 from segmentation.augment import allowed_transforms
@@ -140,7 +141,7 @@ def augment_transforms(config: dict) -> tuple[str, ...]:
     settings = config["augment"]
     if not settings["enabled"]:
         return ()
-    policy, in_data = load_policy(settings["policy"]), data_categories(config["data"])
+    policy, in_data = load_policy(project_path(settings["policy"])), data_categories(config["data"])
     if settings["category"]:
         check_named_categories(policy, [settings["category"]], in_data, key="augment.category")
     categories = [settings["category"]] if settings["category"] else in_data

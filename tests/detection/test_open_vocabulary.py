@@ -19,6 +19,7 @@ import torch
 from ultralytics import YOLO
 from ultralytics.nn.tasks import WorldModel, YOLOEModel, load_checkpoint
 
+from common.config import PROJECT_ROOT
 from detection.text_embeddings import (
     EMBEDDING_DIM,
     TextEmbeddingError,
@@ -27,7 +28,6 @@ from detection.text_embeddings import (
     save_table,
 )
 from detection.train import main
-from detection.train_config import PROJECT_ROOT
 from detection.transfer import Transfer, count_transferred
 from detection.weights import CheckpointError, resolve_model
 from detection.world import TableYOLOEValidator, set_class_embeddings, yoloe_trainer

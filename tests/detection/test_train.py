@@ -14,6 +14,7 @@ import torch
 import yaml
 from ultralytics.nn.tasks import WorldModel
 
+from common.config import PROJECT_ROOT, project_path
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from detection.augmentation import AugmentPolicy, load_policy, policy_settings
@@ -31,7 +32,6 @@ from detection.train import (
 )
 from detection.train_config import (
     OWN_DEFAULTS,
-    PROJECT_ROOT,
     build_config,
     check_batch,
     check_config,
@@ -39,7 +39,6 @@ from detection.train_config import (
     config_categories,
     default_config,
     describe_augmentation,
-    project_path,
 )
 from tests.detection.conftest import BAD_WEIGHTS, make_tiny_dataset, write_bad_weights
 

@@ -489,6 +489,18 @@ def test_an_augment_category_unknown_to_the_policy_and_the_data_is_refused(tiny_
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_default_augmentation_policy_is_found_from_any_working_folder(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    # the policy's default path was read from the working folder: augment.enabled=true worked only from
+    # the checkout's root ("cannot read augmentation policy configs/detection/augment.yaml")
+    from segmentation.run_setup import augment_transforms
+
+    monkeypatch.chdir(tmp_path)
+    config = _config(tiny_dataset, tmp_path, "augment.enabled=true", "augment.category=synthetic_nut")
+    assert augment_transforms(config) == ("rot90", "rot270")  # synthetic_nut: 180-degree turns, no flips
+
+
 def test_a_val_split_without_defects_names_the_converters_split_flag(tiny_dataset, tiny_sam, tmp_path):
     data = tmp_path / "no_val_defects"
     shutil.copytree(tiny_dataset, data)
