@@ -47,33 +47,42 @@ def class_namer(template: str, *, single_class: bool = False) -> Namer:
 
     Raises:
         UserError: a bad template; the namer itself raises it for a name that comes
-            out empty or blank (``{defect_text}`` of a folder named ``_``).
+            out empty or blank (``{defect_text}`` of a folder named ``_``) or ``good`` for a defect type.
     """
     if single_class:
         return lambda category, defect: SINGLE_CLASS_NAME
     check_template(template)
 
     def name(category: str, defect: str) -> str:
-        text = template.format(
-            defect=defect,
-            category=category,
-            defect_text=defect.replace("_", " "),
-            category_text=category.replace("_", " "),
-        )
+        text = _format(template, category, defect)
         if not text.strip():
             raise UserError(
                 f"--names-template '{template}' gives an empty class name for category '{category}', "
                 f"defect '{defect}'"
             )
+        if text == GOOD and defect != GOOD:  # every command that calls images would call it good
+            raise UserError(
+                f"--names-template '{template}' names the class of category '{category}', defect "
+                f"'{defect}' '{GOOD}', the call of an image without defects: choose a template that "
+                "names it otherwise"
+            )
         return text
 
     try:
-        name("category", "defect")
-    except UserError:
-        raise
+        _format(template, "category", "defect")
     except (KeyError, IndexError, ValueError, TypeError) as error:
         raise UserError(f"bad --names-template '{template}': {one_line(error)}") from None
     return name
+
+
+def _format(template: str, category: str, defect: str) -> str:
+    """The template filled in for one category and defect type."""
+    return template.format(
+        defect=defect,
+        category=category,
+        defect_text=defect.replace("_", " "),
+        category_text=category.replace("_", " "),
+    )
 
 
 def load_value_map(path: str | Path) -> dict[int, str]:

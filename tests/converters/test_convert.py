@@ -502,6 +502,10 @@ def test_names_template_giving_a_blank_name_is_an_error():
         namer("widget", "__")
     assert class_namer("{defect!r} on {category_text:>4}")("a", "b") == "'b' on    a"  # specs are fine
     assert class_namer("{defect.__class__}", single_class=True)("a", "b") == "defect"  # template unused
+    # "good" is the call of an image without defects: detection refused such a data set, only later
+    with pytest.raises(UserError, match="category 'hazelnut', defect 'crack' 'good', the call of an image"):
+        class_namer("good")("hazelnut", "crack")
+    assert class_namer("{defect}")("hazelnut", "good_bad") == "good_bad"
 
 
 def test_cli_prints_table_and_one_line_errors(tmp_path, category_factory, capsys):
