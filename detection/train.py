@@ -52,6 +52,7 @@ with, and with ``tile``/``repeat_factor`` the data the run trained on (``tiles/`
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,6 +287,30 @@ def optimizer_note(config: Mapping) -> str | None:
     )
 
 
+def accumulation_note(config: Mapping, train_images: int) -> str | None:
+    """A note when ultralytics' gradient accumulation steps the optimizer less than once an epoch.
+
+    ultralytics sums gradients over ``nbs / batch`` batches (64 images by default) before each step,
+    across epochs: 15 train images at ``batch=8`` make 2 batches an epoch and one step every 4 epochs,
+    so validation figures stand still in blocks of 4 and ``epochs`` buys a quarter of the steps it
+    seems to. Tiled or repeat-factor runs train on another number of images: no note then.
+    """
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    batch, nbs = config.get("batch"), config.get("nbs", DEFAULT_CFG_DICT["nbs"])
+    if config.get("tile") or config.get("repeat_factor") or not isinstance(batch, int) or batch <= 0:
+        return None
+    accumulate = max(round(nbs / batch), 1)
+    per_epoch = math.ceil(train_images / batch)
+    if train_images == 0 or accumulate <= per_epoch:
+        return None
+    return (
+        f"note: {train_images} train images at batch={batch} make {per_epoch} batches an epoch, and with "
+        f"nbs={nbs} ultralytics steps the optimizer once every {accumulate} batches after warmup: once every "
+        f"{accumulate / per_epoch:.3g} epochs; set nbs={batch} to step after every batch"
+    )
+
+
 def run_dir(config: Mapping, model: str, data: Path) -> Path:
     """``project/name``, numbered (``name-2``, ...) when taken unless ``exist_ok``."""
     from ultralytics.utils.files import increment_path
@@ -376,7 +401,9 @@ def train(config: Mapping) -> TrainResult:
     check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
     embeddings = class_embeddings(config, names, yolo, family)
     print(describe_augmentation(config), flush=True)
-    for note in (rotation_note(config, data), optimizer_note(config)):
+    train_images = len(split_images(data, "train"))
+    notes = rotation_note(config, data), optimizer_note(config), accumulation_note(config, train_images)
+    for note in notes:
         if note:
             print(note, flush=True)
 

@@ -22,6 +22,7 @@ from detection.data import has_polygon_labels, split_images
 from detection.evaluate import evaluate
 from detection.text_embeddings import fixed_embeddings, save_table
 from detection.train import (
+    accumulation_note,
     check_freeze_layers,
     check_training_splits,
     main,
@@ -740,3 +741,17 @@ def test_a_run_without_config_says_what_it_starts_from(tmp_path: Path, capsys, c
     assert ("note: no --config: built-in defaults" in out) == (config is None)
     if config is None:
         assert "model yolov8s-worldv2.yaml from random weights" in out and "configs/detection/*.yaml" in out
+
+
+def test_accumulation_below_one_step_an_epoch_gets_a_note():
+    # hazelnut_toy: 15 train images at batch 8 and nbs 64 stepped once every 4 epochs, without a word
+    note = accumulation_note({"batch": 8, "nbs": 64}, 15)
+    assert note == (
+        "note: 15 train images at batch=8 make 2 batches an epoch, and with nbs=64 ultralytics steps the "
+        "optimizer once every 8 batches after warmup: once every 4 epochs; "
+        "set nbs=8 to step after every batch"
+    )
+    assert accumulation_note({"batch": 8, "nbs": 64}, 64) is None  # 8 batches an epoch: a step each epoch
+    assert accumulation_note({"batch": 8, "nbs": 8}, 15) is None
+    assert accumulation_note({"batch": -1, "nbs": 64}, 15) is None  # auto batch: size unknown here
+    assert accumulation_note({"batch": 8, "nbs": 64, "tile": 256}, 15) is None  # tiles: another count
