@@ -37,7 +37,7 @@ from anomaly.data import (
     splits_path,
 )
 from anomaly.mask_scores import score_masks
-from anomaly.masks import check_sam_flags, load_segmenter
+from anomaly.masks import add_cache_options, check_sam_flags, embedding_cache_dir, load_segmenter
 from anomaly.patchcore import to_tensor
 from anomaly.regions import check_threshold
 from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
@@ -219,6 +219,7 @@ def evaluate_run(
     threshold: float | None = None,
     min_area: int = MIN_AREA,
     overwrite: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> dict:
     """Scores a run on labelled images and writes the report; returns the metrics.
 
@@ -237,6 +238,8 @@ def evaluate_run(
         threshold: the map threshold (default: picked, see above).
         min_area: regions of fewer pixels are dropped.
         overwrite: replace an existing ``out`` (once the new report is complete).
+        cache_dir: where SAM's embeddings of the scored photos are kept (None: not kept), as
+            ``anomaly.predict`` and the inspection cascade keep them.
 
     Raises:
         UserError: a bad option value (``split`` without ``data``, a non-finite or negative
@@ -257,7 +260,9 @@ def evaluate_run(
         run_path, run, out=out, root=root, data=data, split=split, overwrite=overwrite
     )
     records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
-    segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model) if masks else None
+    segmenter = (
+        load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir) if masks else None
+    )
     scores, maps, truths, seconds = score_records(run, records, progress=progress)
     metrics = {
         "image": image_metrics(scores, [r.defect for r in records]),
@@ -328,6 +333,7 @@ def parser() -> OneLineParser:
     p.add_argument("--min-area", type=int, default=MIN_AREA, help="smallest region kept, pixels (--masks)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_cache_options(p)
     return p
 
 
@@ -352,6 +358,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         threshold=args.threshold,
         min_area=args.min_area,
         overwrite=args.overwrite,
+        cache_dir=embedding_cache_dir(args),
     )
     image, pixel = result["image"], result["pixel"]
     print(

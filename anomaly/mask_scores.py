@@ -85,7 +85,7 @@ def score_masks(
         image = read_rgb(record.image)
         [prediction] = run.predict([image], [record.image])
         regions = map_regions(prediction.anomaly_map, threshold, min_area=min_area)
-        instances = segmenter(image, regions, min_area=min_area)
+        instances = segmenter(image, regions, min_area=min_area, path=record.image)  # its cached embedding
         predicted.append(instances.masks.any(0) if len(instances.masks) else np.zeros(image.shape[:2], bool))
         truths.append(read_mask(record, image.shape[:2]))
         results += instance_results(instances, image_id, str(record.image))

@@ -11,6 +11,7 @@ run per photo, one decoder run for all its boxes.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import numpy as np
 
 from anomaly.regions import Region, map_regions
 from common.errors import UserError
+from common.folders import check_output_folder
+from common.io import embeddings_root
 
 if TYPE_CHECKING:
     from segmentation.embeddings import EmbeddingCache
@@ -182,3 +185,38 @@ def _cache(root: str | Path | None, sam, model: str) -> EmbeddingCache | None:
     from segmentation.embeddings import EmbeddingCache
 
     return None if root is None else EmbeddingCache(root, sam, model_name=model)
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    """``--cache-dir`` and ``--no-cache``: where SAM's embeddings of the photos are kept."""
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="SAM embedding cache, shared with inspection (default: <cache root>/embeddings)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="compute every SAM embedding, read and store none"
+    )
+
+
+def embedding_cache_dir(args: argparse.Namespace) -> Path | None:
+    """The embedding cache :func:`add_cache_options`' flags name (None: none), checked before any photo.
+
+    ``--no-cache`` wins over ``--cache-dir`` (no folder is made then).
+
+    Raises:
+        UserError: either flag without a SAM to embed for (``--sam``, ``--sam-zero-shot``): it was
+            ignored; a ``--cache-dir`` that cannot be written.
+    """
+    given = [
+        flag
+        for flag, on in (("--cache-dir", args.cache_dir is not None), ("--no-cache", args.no_cache))
+        if on
+    ]
+    if given and not (args.sam or args.sam_zero_shot):
+        raise UserError(f"{given[0]} keeps SAM's embeddings: it needs --sam or --sam-zero-shot")
+    if args.no_cache:
+        return None
+    if args.cache_dir is not None:
+        check_output_folder(args.cache_dir, flag="--cache-dir", what="embedding cache")
+    return args.cache_dir or embeddings_root()

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
-from anomaly.masks import check_sam_flags, load_segmenter
+from anomaly.masks import add_cache_options, check_sam_flags, embedding_cache_dir, load_segmenter
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
 from anomaly.run import RUN_FILE, evaluate_command, load_run
@@ -44,7 +44,7 @@ from common.folders import (
     output_name,
 )
 from common.images import photo_files, photo_root
-from common.io import embeddings_root, read_json_object
+from common.io import read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
@@ -245,12 +245,7 @@ def parser() -> OneLineParser:
     p.add_argument("--no-maps", action="store_true", help="do not write anomaly_maps/*.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="SAM embedding cache, shared with inspection (default: <cache root>/embeddings)",
-    )
-    p.add_argument("--no-cache", action="store_true", help="compute every SAM embedding, read and store none")
+    add_cache_options(p)
     return p
 
 
@@ -259,9 +254,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
     if args.min_area < 1:
         raise UserError(f"--min-area must be at least 1, got {args.min_area}")
-    cache_dir = None if args.no_cache else args.cache_dir or embeddings_root()
-    if args.cache_dir is not None and not args.no_cache:
-        check_output_folder(args.cache_dir, flag="--cache-dir", what="embedding cache")
+    cache_dir = embedding_cache_dir(args)
     result = predict_photos(
         args.run,
         args.source,

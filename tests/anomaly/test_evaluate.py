@@ -138,3 +138,30 @@ def test_good_peak_is_taken_on_good_images_only(tmp_path: Path, tiny_config: dic
     metrics = evaluate_run(tmp_path / "run", figure=False, progress=False)
     assert peak["spot/000.png"] > max(peak["good/000.png"], peak["good/001.png"])
     assert metrics["pixel"]["good_peak"] == pytest.approx(max(peak["good/000.png"], peak["good/001.png"]))
+
+
+def test_masks_take_each_photos_embedding_from_the_cache_named(
+    run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # evaluate --masks called SAM without the photo's file: no cache, its encoder ran on every photo each run
+    from anomaly.masks import Segmenter
+
+    asked, paths = [], []
+
+    class Recording(Segmenter):
+        def __call__(self, image, regions, *, min_area=1, path=None):
+            paths.append(path)
+            return super().__call__(image, regions, min_area=min_area)
+
+    def load(sam, *, zero_shot=False, model=None, cache_dir=None):
+        asked.append(cache_dir)
+        return Recording(None)
+
+    monkeypatch.setattr(evaluate_module, "load_segmenter", load)
+    argv = ["--run", str(run), "--sam-zero-shot", "--threshold", "3", "--no-progress", "--no-figure"]
+    assert evaluate_module.main([*argv, "--cache-dir", str(tmp_path / "c")]) == 0
+    assert asked == [tmp_path / "c"]
+    assert sorted(p.relative_to(run.parent / "data" / "part") for p in paths) == sorted(
+        p.relative_to(run.parent / "data" / "part")
+        for p in (run.parent / "data" / "part" / "test").rglob("*.png")
+    )

@@ -60,7 +60,7 @@ class RecordingSegmenter(Segmenter):
         super().__init__()
         self.min_areas: list[int] = []
 
-    def __call__(self, image, regions, *, min_area: int = 1):
+    def __call__(self, image, regions, *, min_area: int = 1, path=None):
         self.min_areas.append(min_area)
         return super().__call__(image, regions, min_area=min_area)
 

@@ -347,6 +347,7 @@ def test_the_predict_command_keeps_sams_embeddings_in_the_shared_cache_unless_to
         anomaly.predict, "load_segmenter", lambda *a, **k: asked.append(k["cache_dir"]) or real(None)
     )
     argv = ["--run", str(run), "--source", str(parts / "test"), "--threshold", "1", "--no-progress"]
+    argv.append("--sam-zero-shot")  # the segmenter loaded is none all the same (patched above)
     for flags, expected in (
         ([], cache_root() / "embeddings"),  # inspection's cache, shared
         (["--cache-dir", str(tmp_path / "c")], tmp_path / "c"),
@@ -439,3 +440,22 @@ def test_a_metrics_file_of_another_model_is_refused(run: Path, tmp_path: Path, s
     expected = f"--threshold {path} {refused}, but {run} is mobilenet_v2 at 64 px: its threshold is on"
     with pytest.raises(UserError, match="^" + re.escape(expected)):
         resolve_threshold(str(path), run)
+
+
+@pytest.mark.parametrize("flags", [["--cache-dir", "c"], ["--no-cache"]])
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_cache_flags_without_a_sam_are_refused(
+    run: Path, parts: Path, tmp_path: Path, capsys, command, flags
+):
+    # without --sam or --sam-zero-shot no embedding is made: the flags were silently ignored
+    import anomaly.evaluate
+    import anomaly.predict
+
+    if command == "predict":
+        argv = ["--run", str(run), "--source", str(parts / "test"), "--out", str(tmp_path / "o")]
+        assert anomaly.predict.main([*argv, *flags]) == 2
+    else:
+        assert anomaly.evaluate.main(["--run", str(run), "--masks", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {flags[0]} keeps SAM's embeddings: it needs --sam or --sam-zero-shot\n"
+    assert not (tmp_path / "o").exists() and not (run / "eval-mvtec").exists()
