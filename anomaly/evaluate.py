@@ -188,18 +188,39 @@ def check_out(out: Path, *, run: Path, root: Path, overwrite: bool) -> Path:
 
 
 def report_folder(
-    run_path: str | Path, run: AnomalyRun, *, out, root, data, split: str, overwrite: bool
+    run_path: str | Path, run: AnomalyRun, *, out, root, data, split: str, overwrite: bool, category=None
 ) -> tuple[Path, bool]:
     """Where the report goes, and whether a folder there is replaced; checked before any scoring.
 
     The default ``<run>/eval-mvtec`` (``<run>/eval-<split>``) is the run's own evaluation, which
     each re-run replaces; an explicit ``out`` is checked by :func:`check_out`.
+
+    Raises:
+        UserError: no ``out`` for images other than the run's own (another ``root``, ``category`` or
+            ``data``): the default folder is where ``anomaly.predict`` takes its threshold from.
     """
+    if out is None and (other := other_images(run, root=root, category=category, data=data)):
+        raise UserError(
+            f"scoring {other}, not the images {run_path} was fit with: pass --out (its own eval-* "
+            "folder is where anomaly.predict takes its default threshold from)"
+        )
     if out is None:
         default = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
         return check_output_folder(default, what="report folder", overwrite=True, holds=REPORT_NAMES), True
     tree = Path(root or run.info["root"])
     return check_out(Path(out), run=Path(run_path), root=tree, overwrite=overwrite), overwrite
+
+
+def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str | None:
+    """What differs from the images the run was fit with (``--root X``, ...), or None."""
+    if root is not None and Path(root).resolve() != Path(run.info["root"]).resolve():
+        return f"--root {root}"
+    if category is not None and category != run.info["category"]:
+        return f"--category {category}"
+    own = (run.info.get("protocol") or {}).get("data")
+    if data is not None and own is not None and Path(data).resolve() != Path(own).resolve():
+        return f"--data {data}"
+    return None
 
 
 def evaluate_run(
@@ -257,7 +278,7 @@ def evaluate_run(
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
     run = load_run(run_path)
     out, replace = report_folder(
-        run_path, run, out=out, root=root, data=data, split=split, overwrite=overwrite
+        run_path, run, out=out, root=root, category=category, data=data, split=split, overwrite=overwrite
     )
     records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
     segmenter = (

@@ -165,3 +165,18 @@ def test_masks_take_each_photos_embedding_from_the_cache_named(
         p.relative_to(run.parent / "data" / "part")
         for p in (run.parent / "data" / "part" / "test").rglob("*.png")
     )
+
+
+def test_other_images_need_an_out_of_their_own(run: Path, parts: Path, tmp_path: Path) -> None:
+    # another --root went into the run's own eval-mvtec, where anomaly.predict takes its threshold from
+    other = tmp_path / "other"
+    make_parts(other)
+    with pytest.raises(UserError, match=rf"^scoring --root {other}, not the images .* pass --out"):
+        evaluate_run(run, root=other, figure=False, progress=False)
+    assert not (run / "eval-mvtec").exists()
+    metrics = evaluate_run(run, root=other, out=tmp_path / "eval_other", figure=False, progress=False)
+    assert metrics["image"]["images"] == 5
+    evaluate_run(
+        run, root=parts.parent, figure=False, progress=False
+    )  # the run's own tree, named: its folder
+    assert (run / "eval-mvtec" / "metrics.json").is_file()
