@@ -329,7 +329,7 @@ def evaluate_run(
 def parser() -> OneLineParser:
     p = OneLineParser(
         prog="python -m anomaly.evaluate",
-        description=__doc__.split("\n")[0],
+        description="Score an anomaly run on labelled images (MVTec protocol or a converter split).",
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--run", required=True, help="run folder written by anomaly.train")

@@ -225,7 +225,7 @@ def predict_photos(
 def parser() -> OneLineParser:
     p = OneLineParser(
         prog="python -m anomaly.predict",
-        description=__doc__.split("\n")[0],
+        description="Anomaly maps, scores and instance masks for new photos.",
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--run", required=True, help="run folder written by anomaly.train")
@@ -269,8 +269,10 @@ def run(argv: Sequence[str] | None = None) -> None:
         progress=not args.no_progress,
         cache_dir=cache_dir,
     )
+    photos, instances = result["photos"], result["instances"]
     print(
-        f"{result['photos']} photos, {result['flagged']} flagged, {result['instances']} instances "
+        f"{photos} photo{'s' * (photos != 1)}, {result['flagged']} flagged, "
+        f"{instances} instance{'s' * (instances != 1)} "
         f"(threshold {result['threshold']:.4f} {result['threshold_from']}; masks: {result['segmenter']}) "
         f"-> {result['out']}/predictions.json"
     )

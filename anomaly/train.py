@@ -22,7 +22,7 @@ from common.config import load_config
 def parser() -> OneLineParser:
     p = OneLineParser(
         prog="python -m anomaly.train",
-        description=__doc__.split("\n")[0],
+        description="Fit PatchCore on a category's good images and save the run folder.",
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--root", required=True, help="folder of categories, or one category folder")

@@ -459,3 +459,12 @@ def test_cache_flags_without_a_sam_are_refused(
     err = capsys.readouterr().err
     assert err == f"error: {flags[0]} keeps SAM's embeddings: it needs --sam or --sam-zero-shot\n"
     assert not (tmp_path / "o").exists() and not (run / "eval-mvtec").exists()
+
+
+def test_the_closing_line_counts_one_photo_in_the_singular(run: Path, parts: Path, tmp_path: Path, capsys):
+    import anomaly.predict
+
+    photo = parts / "test" / "good" / "000.png"
+    argv = ["--run", str(run), "--source", str(photo), "--threshold", "1e9", "--out", str(tmp_path / "o")]
+    assert anomaly.predict.main([*argv, "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith("1 photo, 0 flagged, 0 instances (threshold")  # was "1 photos"
