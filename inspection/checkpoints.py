@@ -17,7 +17,6 @@ so is a malformed colour head (:mod:`segmentation.colour_head`) in a ``decoder.p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from segmentation.finetuned import (
     DECODER_FORMAT,
     apply_decoder,
     check_base,
+    check_full_state_dict,
     colour_head_of,
     refuse_other_run_files,
 )
@@ -94,10 +94,7 @@ def check_sam_checkpoint(
     refuse_other_run_files(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         return _decoder_checkpoint(data, path, model=model, base=base)
-    if not (isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values())):
-        raise UserError(f"{path} is neither a decoder.pt written by segmentation.train nor a SAM state dict")
-    if model is None:
-        raise UserError(f"{path} is a full state dict: say which model it is for (--model)")
+    check_full_state_dict(data, path, model)
     if base is not None:
         raise UserError(f"{path} is a full state dict: it takes no --base-checkpoint")
     return SamCheckpoint(model, path)

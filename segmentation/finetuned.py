@@ -18,6 +18,7 @@ Two files per run, formats that other tools read (kept stable, like any contract
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -191,6 +192,29 @@ def check_base(data: dict, path: Path, base_checkpoint: str | Path | None) -> No
         )
 
 
+#: The parts every SAM state dict's keys start with.
+SAM_PARTS = ("image_encoder.", "prompt_encoder.", "mask_decoder.")
+
+
+def check_full_state_dict(data: object, path: Path, model: str | None) -> None:
+    """Refuses what is not a whole SAM's state dict, or one given without its registry ``model``.
+
+    Raises:
+        UserError: not a mapping of tensors (nor a ``decoder.pt``, checked before); tensors of
+            another network (an ImageNet backbone's weights were asked for ``--model``, as if
+            they were SAM's); no ``model``.
+    """
+    if not (isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values())):
+        raise UserError(f"{path} is neither a decoder.pt written by segmentation.train nor a SAM state dict")
+    if not any(str(key).startswith(SAM_PARTS) for key in data):
+        raise UserError(
+            f"{path} is a state dict, but of no SAM (none of its keys starts with {', '.join(SAM_PARTS)}): "
+            "pass a decoder.pt or SAM weights"
+        )
+    if model is None:
+        raise UserError(f"{path} is a full state dict: say which model it is for (--model)")
+
+
 def load_finetuned(
     checkpoint: str | Path,
     *,
@@ -224,8 +248,7 @@ def load_finetuned(
         sam = load_sam(name, base_checkpoint, device="cpu", path_option=base_option)
         apply_decoder(sam, data, source=path)
     else:
-        if model is None:
-            raise UserError(f"{path} is a full state dict: say which model it is for (--model)")
+        check_full_state_dict(data, path, model)
         name = model
         sam = load_sam(name, path, device="cpu")
     return sam.to(device).eval(), name

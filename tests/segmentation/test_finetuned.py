@@ -127,3 +127,15 @@ def test_only_a_bank_alone_is_called_a_patchcore_memory_bank(tmp_path):
 
     for data in ({"bank": torch.zeros(2), "mask_decoder.weight": torch.zeros(2)}, ["bank"], 3):
         refuse_other_run_files(data, tmp_path / "other.pt")
+
+
+def test_a_state_dict_of_another_network_is_named_as_such(tmp_path):
+    # an ImageNet backbone's weights were told "say which model it is for (--model)", as if they were SAM's
+    path = tmp_path / "mobilenet_v2.pth"
+    torch.save({"features.0.0.weight": torch.zeros(2, 3, 3, 3)}, path)
+    with pytest.raises(
+        UserError, match=r"is a state dict, but of no SAM \(none of its keys starts with image_enc"
+    ):
+        load_finetuned(path)
+    with pytest.raises(UserError, match="but of no SAM"):
+        load_finetuned(path, model="vit_t")  # before any weights are resolved
