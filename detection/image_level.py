@@ -160,19 +160,29 @@ def image_level_report(
 def conf_flags_all(
     true: Mapping[str, str], detections: Mapping[str, ImageDetections], names: Sequence[str], conf: float
 ) -> str | None:
-    """A one-line warning when ``conf`` calls every image defective though some are good; else None.
+    """A one-line warning when ``conf`` calls every image defective though some are good, or was
+    picked on images none of which is good; else None.
 
     :func:`tuned_conf` may pick such a threshold when the detector's top scores on the good images lie
     above the defect images' (its accuracy is then the share of defect images): the figures at it
-    say little, and the inspection cascade would run SAM on every box down to it.
+    say little, and the inspection cascade would run SAM on every box down to it. Without a good
+    image nothing penalises a low threshold, so the pick tends to 0: every image called defective.
 
     >>> one = lambda s: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([0]))
     >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.5)
     'conf 0.5 calls all 2 images defective, the 1 good one too: the scores do not tell them apart there'
     >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.7) is None
     True
+    >>> conf_flags_all({"b": "cut"}, {"b": one(0.8)}, ["cut"], 0.0)[:48]
+    'conf 0 was picked on 1 image, none of them good:'
     """
     goods = sum(label == "good" for label in true.values())
+    if true and not goods:
+        images = "1 image" if len(true) == 1 else f"{len(true)} images"
+        return (
+            f"conf {conf:.6g} was picked on {images}, none of them good: nothing there tells it how many "
+            "good images it calls defective"
+        )
     calls = [image_prediction(detections.get(f), names, conf)[0] for f in true]
     if not goods or any(call == "good" for call in calls):
         return None
