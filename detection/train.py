@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,7 @@ from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from detection.data import EmptySplitError, check_own_root, data_names, has_polygon_labels, split_images
+from detection.embedding_table import sidecar_path
 from detection.freeze_log import FreezeLog
 from detection.image_level import check_class_names
 from detection.sampling import write_repeated_train_list
@@ -372,10 +374,39 @@ def class_embeddings(
     return embeddings
 
 
+def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddings | None) -> list[str]:
+    """Removes what an earlier run in ``save_dir`` (``exist_ok``) wrote and this one will not rewrite.
+
+    This command's own files only (ultralytics' are written over in place, as it documents): a plain
+    YOLO re-run into a YOLO-World run's folder kept its ``text_embeddings.pt``, one without
+    ``repeat_factor`` its repeat-sampled ``data.yaml``, and the folder misdescribed the run.
+
+    Returns:
+        The names removed.
+    """
+    stale = []
+    if embeddings is None:
+        stale += ["text_embeddings.pt", sidecar_path("text_embeddings.pt").name]
+    if not config.get("tile"):
+        stale.append("tiles")
+    if not config.get("repeat_factor"):
+        stale += ["data.yaml", "train_repeat.txt", "repeat_factors.json"]
+    removed = [name for name in stale if (save_dir / name).exists()]
+    for name in removed:
+        path = save_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
+
+
 def start_run(config: Mapping, model: str, data: Path, embeddings: TextEmbeddings | None) -> Path:
     """Creates the run folder with ``config.yaml`` (and ``text_embeddings.pt``); returns it."""
     save_dir = run_dir(config, model, data)
     save_dir.mkdir(parents=True, exist_ok=True)
+    if removed := remove_stale_files(save_dir, config, embeddings):
+        print(f"note: removed the earlier run's {', '.join(removed)} from {save_dir} (exist_ok)", flush=True)
     save_config(config, save_dir / "config.yaml")
     if embeddings is not None:
         save_table(embeddings, save_dir / "text_embeddings.pt")

@@ -28,6 +28,7 @@ from detection.train import (
     main,
     optimizer_note,
     prepare_training_data,
+    remove_stale_files,
     rotation_note,
     train,
 )
@@ -755,3 +756,21 @@ def test_accumulation_below_one_step_an_epoch_gets_a_note():
     assert accumulation_note({"batch": 8, "nbs": 8}, 15) is None
     assert accumulation_note({"batch": -1, "nbs": 64}, 15) is None  # auto batch: size unknown here
     assert accumulation_note({"batch": 8, "nbs": 64, "tile": 256}, 15) is None  # tiles: another count
+
+
+def test_an_exist_ok_rerun_removes_this_commands_files_it_does_not_rewrite(tmp_path):
+    # a plain YOLO re-run into a YOLO-World run's folder kept its text_embeddings.pt (and .json)
+    for name in (
+        "text_embeddings.pt",
+        "text_embeddings.json",
+        "data.yaml",
+        "train_repeat.txt",
+        "results.csv",
+    ):
+        (tmp_path / name).write_text("earlier run\n")
+    (tmp_path / "tiles" / "images").mkdir(parents=True)
+    removed = remove_stale_files(tmp_path, {"tile": 0, "repeat_factor": 0}, None)
+    assert removed == ["text_embeddings.pt", "text_embeddings.json", "tiles", "data.yaml", "train_repeat.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]  # ultralytics' own: written over
+    (tmp_path / "text_embeddings.pt").write_text("earlier run\n")
+    assert remove_stale_files(tmp_path, {"tile": 256, "repeat_factor": 0.1}, object()) == []  # all rewritten
