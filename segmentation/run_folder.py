@@ -110,5 +110,9 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
         if resume is None:  # a reused folder's old state must not be resumed into this run,
             for stale in ("last.pt", "colour_head.json"):  # nor its head's fit pass for this run's
                 (folder / stale).unlink(missing_ok=True)
+            if old := sorted(p.name for p in folder.glob("eval_*") if p.is_dir()):
+                # kept (they are the user's), but they score the earlier run's decoder, not this one's
+                print(f"note: {folder} keeps {', '.join(old)} of the earlier run (exist_ok): they score its "
+                      "decoder; evaluate this run again", flush=True)  # fmt: skip
         save_config(config, folder / "args.yaml")
     return folder

@@ -513,13 +513,17 @@ def test_a_val_split_without_defects_names_the_converters_split_flag(tiny_datase
     assert not (tmp_path / "runs").exists(), "the data set is checked before the run folder is made"
 
 
-def test_a_reused_run_folder_keeps_no_colour_head_fit_of_the_earlier_run(tiny_dataset, tiny_sam, tmp_path):
+def test_a_reused_run_folder_keeps_no_colour_head_fit_of_the_earlier_run(
+    tiny_dataset, tiny_sam, tmp_path, capsys
+):
     folder = tmp_path / "runs" / "again"
-    folder.mkdir(parents=True)
+    (folder / "eval_test").mkdir(parents=True)  # segmentation.evaluate's default --out for the earlier run
     (folder / "colour_head.json").write_text('{"kept": true}')  # an earlier colour_head=true run
     config = _config(tiny_dataset, tmp_path, "name=again", "exist_ok=true", "epochs=1", "max_steps=1")
     train(config, sam=tiny_sam)
     assert not (folder / "colour_head.json").exists()
+    assert (folder / "eval_test").is_dir()  # the user's: kept, but named as the earlier run's
+    assert f"note: {folder} keeps eval_test of the earlier run (exist_ok)" in capsys.readouterr().out
 
 
 def test_a_corrupt_image_is_one_line_and_makes_no_run_folder(tiny_dataset, tiny_sam, tmp_path):
