@@ -320,3 +320,6 @@ def test_cli_train_line_can_be_pasted_when_the_table_path_has_a_space(tmp_path, 
     assert main(["--data", str(tiny_dataset / "data.yaml"), "--fixed", "--out", str(out)]) == 0
     [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train with: ")]
     assert shlex.split(line)[-1] == f"text_embeddings={out}"
+    # the data set it was made for, on the benchmarks' head (was yolo_world.yaml: random weights, no data=)
+    config, data = shlex.split(line)[6:8]
+    assert (config, data) == ("configs/detection/yolo11n_world.yaml", f"data={tiny_dataset / 'data.yaml'}")
