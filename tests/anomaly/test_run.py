@@ -337,9 +337,9 @@ def test_the_mask_threshold_is_picked_on_the_val_images_of_the_tree_scored(
     fit_on_split(parts, tmp_path, tiny_config)
     moved = tmp_path / "moved"
     parts.parent.rename(moved)
-    metrics = evaluate_run(
-        tmp_path / "run", root=moved, data=tmp_path / "conv", masks=True, figure=False, progress=False
-    )
+    # another --root than the run's: an --out of its own
+    options = {"data": tmp_path / "conv", "masks": True, "figure": False, "progress": False}
+    metrics = evaluate_run(tmp_path / "run", root=moved, out=tmp_path / "eval_moved", **options)
     assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
 
 

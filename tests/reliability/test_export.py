@@ -54,14 +54,27 @@ def write(content: bytes):
         (write(b"\x00garbage" * 64), [], ["cannot read checkpoint", "decoder.pt"]),
         (write(b""), [], ["cannot read checkpoint", "decoder.pt"]),
         (decoder_pt, ["--model", "vit_b"], ["trained on model 'vit_t', not 'vit_b'"]),
-        (lambda path: torch.save({"a": torch.zeros(1)}, path) or path, [], ["full state dict", "--model"]),
+        (
+            lambda path: torch.save({"mask_decoder.a": torch.zeros(1)}, path) or path,
+            [],
+            ["full state dict", "--model"],
+        ),
+        (lambda path: torch.save({"a": torch.zeros(1)}, path) or path, [], ["a state dict, but of no SAM"]),
         (
             lambda path: decoder_pt(path, base_checkpoint_sha256="0" * 64),
             [],
             ["was tuned on base weights with sha256 " + "0" * 64, "--base-checkpoint"],
         ),
     ],
-    ids=["missing", "garbage", "empty", "other model", "full state dict without --model", "other base"],
+    ids=[
+        "missing",
+        "garbage",
+        "empty",
+        "other model",
+        "full state dict without --model",
+        "state dict of another network",
+        "other base",
+    ],
 )
 def test_bad_checkpoint(tmp_path, unchanged, empty_cache, make, extra, fragments):
     checkpoint = tmp_path / "run" / "decoder.pt"
