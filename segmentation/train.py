@@ -399,15 +399,21 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
             folder is created or changed.
     """
     run, state = set_up(config, resume=resume, sam=sam)
-    if resume is None:
-        record_zero_shot(run, state)
-    else:
-        print(resume_line(run.folder, state, config["epochs"], stopped=stopped(run, state)), flush=True)
-    for epoch in range(state.next_epoch, config["epochs"]):
-        if stopped(run, state):
-            break
-        run_epoch(run, state, epoch)
-    finish(run, state)
+    try:
+        if resume is None:
+            record_zero_shot(run, state)
+        else:
+            print(resume_line(run.folder, state, config["epochs"], stopped=stopped(run, state)), flush=True)
+        for epoch in range(state.next_epoch, config["epochs"]):
+            if stopped(run, state):
+                break
+            run_epoch(run, state, epoch)
+        finish(run, state)
+    except KeyboardInterrupt:  # a Ctrl-C: say how to go on from the last finished epoch
+        if run.world.main and (run.folder / "last.pt").is_file():
+            command = f"python -m segmentation.train --resume {quote(str(run.folder))}"
+            print(f"stopped; go on from the last finished epoch with: {command}", file=sys.stderr, flush=True)
+        raise
     return run.folder
 
 

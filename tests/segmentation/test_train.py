@@ -835,3 +835,21 @@ def test_a_run_stopped_during_epoch_1_resumes_from_epoch_0(
         return [(r["epoch"], r["train_loss"], r["val_iou"]) for r in _rows(run / "results.csv")]
 
     assert scores(cut) == scores(straight)
+
+
+def test_a_ctrl_c_names_the_command_that_goes_on(tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys):
+    # it printed only "interrupted": the folder and --resume were left for the user to find
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "run_epoch", interrupt)
+    config = _config(tiny_dataset, tmp_path, "name=stopped", "epochs=3")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, sam=tiny_sam)
+    folder = tmp_path / "runs" / "stopped"
+    assert (folder / "last.pt").is_file()  # epoch 0's: the resume point
+    err = capsys.readouterr().err
+    assert (
+        f"stopped; go on from the last finished epoch with: python -m segmentation.train --resume {folder}\n"
+        in err
+    )
