@@ -164,8 +164,8 @@ def refuse_copies(fit_hashes: Mapping[str, str], scored: Sequence[ImageRecord]) 
         UserError: naming the first copy, the fit image it repeats, and how many more.
     """
     fitted = {digest: key for key, digest in fit_hashes.items()}
-    digests = [sha256_file(r.image, what="image") for r in scored]
-    copies = [(r, fitted[digest]) for r, digest in zip(scored, digests, strict=True) if digest in fitted]
+    digests = file_hashes(scored)
+    copies = [(r, fitted[digests[r.key]]) for r in scored if digests[r.key] in fitted]
     if copies:
         (record, key), more = copies[0], f" (and {len(copies) - 1} more)" if len(copies) > 1 else ""
         raise UserError(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
 from converters.convert import ConvertConfig, convert
 from converters.synthetic import SyntheticConfig, generate
@@ -67,6 +69,14 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 #: Files named like weights that are not ultralytics checkpoints (each fails inside torch or ultralytics).
 BAD_WEIGHTS = ("random bytes", "text", "zip without torch records", "torch dict without a model", "empty")
+
+
+def copy_with_names(dataset: Path, copy: Path, names: dict[int, str]) -> Path:
+    """A copy of ``dataset`` (images linked) whose data.yaml gives ``names``; returns its data.yaml."""
+    shutil.copytree(dataset, copy, symlinks=True)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy), "names": names}))
+    return copy / "data.yaml"
 
 
 def write_bad_weights(path: Path, kind: str) -> Path:

@@ -19,6 +19,7 @@ from detection.evaluate import MAX_DET, build_parser, evaluate, main, validator_
 from detection.image_level import GOOD, ImageLevelReport
 from detection.report import EvaluationReport, format_report
 from detection.validator import RecordingValidator
+from tests.detection.conftest import copy_with_names
 
 NAMES = ["bent", "color", "flip", "scratch"]
 
@@ -249,9 +250,7 @@ def test_a_class_named_good_is_refused_before_the_model_loads(
     # converted with --names-template good: accuracy 1.000 and AUROC nan, whatever the model did
     monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
     copy = tmp_path / "copy"
-    shutil.copytree(tiny_dataset, copy, symlinks=True)
-    data = yaml.safe_load((copy / "data.yaml").read_text())
-    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy), "names": {0: "good"}}))
+    copy_with_names(tiny_dataset, copy, {0: "good"})
     weights = tmp_path / "best.pt"
     weights.write_text("never loaded")
     assert main(["--data", str(copy / "data.yaml"), "--split", "val", "--weights", str(weights)]) == 2

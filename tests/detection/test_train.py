@@ -42,7 +42,7 @@ from detection.train_config import (
     default_config,
     describe_augmentation,
 )
-from tests.detection.conftest import BAD_WEIGHTS, make_tiny_dataset, write_bad_weights
+from tests.detection.conftest import BAD_WEIGHTS, copy_with_names, make_tiny_dataset, write_bad_weights
 
 WORLD_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo_world.yaml"
 YOLO11_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo11n.yaml"
@@ -392,10 +392,8 @@ def test_a_bad_project_or_device_stops_before_any_model(
 
 def test_a_class_named_good_stops_before_any_model(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     copy = tmp_path / "copy"
-    shutil.copytree(tiny_dataset, copy, symlinks=True)
-    data = yaml.safe_load((copy / "data.yaml").read_text())
-    names = {**data["names"], 1: "good"}  # --names-template good: the detector called defects good
-    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy), "names": names}))
+    names = {**yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"], 1: "good"}
+    copy_with_names(tiny_dataset, copy, names)  # --names-template good: the detector called defects good
     assert main(["--config", str(YOLO11_CONFIG), *tiny_run(copy, tmp_path, "model=yolo11n.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: data file {copy / 'data.yaml'} has a class named 'good'")
