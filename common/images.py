@@ -34,6 +34,8 @@ from common.errors import UserError, one_line
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: The stem suffix of a defect image's mask in MVTec's layouts (``000_mask.png`` for ``000.png``).
+MASK_SUFFIX = "_mask"
 #: The EXIF tag of an image's orientation; 1 (or 0, unset) is upright.
 EXIF_ORIENTATION = 0x0112
 #: A JPEG is decoded at this fraction of its size to check it: all its data is still read.
@@ -113,8 +115,8 @@ def image_files_below(folder: Path) -> list[Path]:
     ``._x.png``).
 
     Raises:
-        UserError: no image file below ``folder``, or an MVTec category's ``ground_truth/``
-            below it (:func:`check_not_ground_truth`).
+        UserError: no image file below ``folder``, an MVTec category's ``ground_truth/``
+            below it (:func:`check_not_ground_truth`), or masks beside their photos (:func:`check_no_masks`).
     """
     files = sorted(
         path
@@ -124,6 +126,7 @@ def image_files_below(folder: Path) -> list[Path]:
     if not files:
         raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     check_not_ground_truth(files, folder)
+    check_no_masks(files, folder)
     return files
 
 
@@ -165,7 +168,8 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
 
     Raises:
         UserError: nothing at a plain path, a folder without image files, a pattern matching no
-            image file, or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`).
+            image file, or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`,
+            :func:`check_no_masks`).
     """
     path, text = Path(source), str(source)
     if path.is_file():
@@ -178,6 +182,7 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     if not files:
         raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
     check_not_ground_truth(files, text)
+    check_no_masks(files, text)
     return files, glob_base(text)
 
 
@@ -223,6 +228,32 @@ def check_not_ground_truth(files: list[Path], source: str | Path) -> None:
                     f"{source} includes {parent}, an MVTec category's defect masks, not photos: "
                     f"name the photos' folder instead (e.g. {parent.parent / 'test'})"
                 )
+
+
+def check_no_masks(files: list[Path], source: str | Path) -> None:
+    """Refuses photos that include the masks of others: ``<stem>_mask.<ext>`` beside a photo ``<stem>``.
+
+    MVTec's naming for a defect image's mask, wherever it lies: a folder of photos with their masks
+    copied in, MVTec AD 2's ``test_public/`` (its ``ground_truth/`` has no ``test/`` beside it for
+    :func:`check_not_ground_truth`), the folder layout's ``images/`` and ``masks/`` under one parent.
+    Read as photos, every mask was inspected and scored as a part of its own.
+
+    Raises:
+        UserError: one line naming the first such mask, its photo and how many there are.
+    """
+    photos = {path.stem: path for path in files}
+    masks = [
+        (path, photos[path.stem[: -len(MASK_SUFFIX)]])
+        for path in files
+        if path.stem.endswith(MASK_SUFFIX) and path.stem[: -len(MASK_SUFFIX)] in photos
+    ]
+    if masks:
+        (mask, photo), more = masks[0], len(masks) - 1
+        others = f" and {more} more" if more else ""
+        raise UserError(
+            f"{source} includes {mask}{others}, the mask of {photo} by MVTec's naming, not a photo: "
+            "pass a folder or pattern of the photos alone"
+        )
 
 
 def _pil_open():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,7 @@ from PIL import Image
 
 from common.errors import UserError
 from common.images import (
+    check_no_masks,
     check_not_ground_truth,
     decode_image_file,
     displayed_size,
@@ -169,6 +171,30 @@ def test_a_ground_truth_folder_without_test_beside_it_is_photos(tmp_path: Path) 
     photo = write_png(tmp_path / "ground_truth" / "a.png")  # a user's own folder name, not MVTec's layout
     assert image_files_below(tmp_path) == [photo]
     check_not_ground_truth([photo], tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("mask", "source"),
+    [
+        ("lot/000_mask.png", "lot"),  # copied in beside its photo
+        ("test_public/ground_truth/bad/000_mask.png", "test_public"),  # MVTec AD 2: no test/ beside it
+        ("lot/000_mask.png", "lot/*.png"),  # a pattern
+    ],
+)
+def test_masks_beside_their_photos_are_not_photos(tmp_path: Path, mask: str, source: str) -> None:
+    photo = write_png(tmp_path / mask.replace("ground_truth/", "").replace("_mask", ""))
+    write_png(tmp_path / mask)
+    write_png(tmp_path / "lot" / "001_mask.png")  # no photo 001: a photo of its own
+    message = f"{tmp_path}/{source} includes {tmp_path}/{mask}, the mask of {photo} by MVTec's naming"
+    with pytest.raises(UserError, match=f"^{re.escape(message)}"):
+        photo_files(f"{tmp_path}/{source}")
+
+
+def test_check_no_masks_counts_them_and_passes_photos_alone(tmp_path: Path) -> None:
+    files = [tmp_path / name for name in ("a.png", "a_mask.png", "b.jpg", "b_mask.png", "c_mask.png")]
+    with pytest.raises(UserError, match=r"a_mask.png and 1 more, the mask of .*/a.png by"):
+        check_no_masks(files, tmp_path)
+    check_no_masks([tmp_path / "a.png", tmp_path / "c_mask.png", tmp_path / "_mask.png"], tmp_path)
 
 
 def test_photo_files_of_a_file_a_folder_and_patterns(tmp_path: Path) -> None:
