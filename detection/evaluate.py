@@ -138,7 +138,7 @@ def evaluate(
         )
         if tile:
             validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
-        stats = validator(model=model)
+        stats = _validate(validator, model, data, split)
         _check_classes(validator.names, names, data)
         _check_nothing_dropped(validator, data, split)
         report = _report(
@@ -285,6 +285,25 @@ def validator_args(
     }
 
 
+def _validate(validator: RecordingValidator, model: Any, data: Path, split: str) -> dict:
+    """``validator(model=model)``; an image its loader cannot decode is one line naming it.
+
+    The data set's images were checked with PIL when their labels were read; OpenCV, which loads
+    them for the model, can still fail on one (a TIFF variant it does not decode, a file replaced
+    since): ultralytics raises a FileNotFoundError without a file name, from a loader worker with the
+    worker's whole traceback as its text, and that went out as "cannot write <out>" or a traceback.
+    """
+    try:
+        return validator(model=model)
+    except FileNotFoundError as error:
+        if error.filename is not None:
+            raise
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = lines[-1].removeprefix("FileNotFoundError: ") if lines else "FileNotFoundError"
+        message = f"ultralytics cannot load an image of the {split} split of {data}: {reason}"
+        raise UserError(message) from None
+
+
 def _validator_class(
     chosen: type[RecordingValidator] | None, tile: int | None, tile_overlap: float
 ) -> type[RecordingValidator]:
@@ -321,7 +340,7 @@ def _picked_conf(
     picker = type(scored)(args=validator_args(data, a.model, split, a.imgsz, a.batch, a.device, out, False))
     if hasattr(scored, "tile"):
         picker.tile, picker.tile_overlap = scored.tile, scored.tile_overlap
-    picker(model=model)
+    _validate(picker, model, data, split)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
     truth = _truth(data, split, None, picker, names, [])

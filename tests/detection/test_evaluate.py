@@ -311,6 +311,29 @@ def test_more_than_three_unread_images_are_counted(tiny_dataset, tmp_path, untra
         ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval")
 
 
+@pytest.mark.parametrize("conf_from", [None, "train"])
+def test_an_image_opencv_cannot_load_is_one_line(
+    tiny_dataset, tmp_path, untrained_detector, monkeypatch, conf_from
+) -> None:
+    import ultralytics.data.base
+
+    unreadable = sorted((tiny_dataset / "images" / ("train" if conf_from else "val")).iterdir())[0]
+    imread = ultralytics.data.base.imread
+
+    def fail_on_one(path, *args, **kwargs):  # PIL read it when the labels were checked; OpenCV cannot
+        return None if Path(path) == unreadable else imread(path, *args, **kwargs)
+
+    monkeypatch.setattr(ultralytics.data.base, "imread", fail_on_one)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # ultralytics' own numbered folder without out
+    split = conf_from or "val"
+    message = f"^ultralytics cannot load an image of the {split} split of .*: Image Not Found {unreadable}$"
+    for out in (tmp_path / "eval", None):
+        with pytest.raises(UserError, match=message):  # from the loader's workers, out or not
+            ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out, conf_from=conf_from)
+    assert [p.name for p in tmp_path.iterdir()] == ["cwd"]  # nothing of out, nothing hidden beside it
+
+
 def test_an_empty_existing_out_folder_is_used(tiny_dataset, tmp_path, untrained_detector) -> None:
     out = tmp_path / "eval"
     out.mkdir()
