@@ -154,22 +154,32 @@ def file_hashes(records: Sequence[ImageRecord]) -> dict[str, str]:
 
 
 def refuse_copies(fit_hashes: Mapping[str, str], scored: Sequence[ImageRecord]) -> None:
-    """Refuses to score a file whose bytes are those of a fit image under another name.
+    """Refuses to score a record whose image file's bytes are those of a fit image under another name.
 
     A defect photo copied into ``train/good`` (or a test photo duplicated there) is fit on as
     normal and scored as itself: image AUROC on hazelnut_toy fell from 1.000 to 0.824 with three
-    such copies, and the key check alone let them through.
+    such copies, and the key check alone let them through (:func:`refuse_copied_files`).
+    """
+    refuse_copied_files(fit_hashes, [r.image for r in scored])
+
+
+def refuse_copied_files(fit_hashes: Mapping[str, str], files: Sequence[str | Path]) -> None:
+    """Refuses to score a file whose bytes are those of a fit image (``fit_hashes``: key -> sha256).
+
+    Nothing is read when ``fit_hashes`` is empty (a run fit before they were recorded).
 
     Raises:
         UserError: naming the first copy, the fit image it repeats, and how many more.
     """
+    if not fit_hashes:
+        return
     fitted = {digest: key for key, digest in fit_hashes.items()}
-    digests = file_hashes(scored)
-    copies = [(r, fitted[digests[r.key]]) for r in scored if digests[r.key] in fitted]
+    digests = [(path, sha256_file(path, what="image")) for path in files]
+    copies = [(path, fitted[digest]) for path, digest in digests if digest in fitted]
     if copies:
-        (record, key), more = copies[0], f" (and {len(copies) - 1} more)" if len(copies) > 1 else ""
+        (path, key), more = copies[0], f" (and {len(copies) - 1} more)" if len(copies) > 1 else ""
         raise UserError(
-            f"refusing to score {record.image}: its bytes are those of {key}, which the model was fit on"
+            f"refusing to score {path}: its bytes are those of {key}, which the model was fit on"
             f"{more}; remove the copy from the fit images"
         )
 

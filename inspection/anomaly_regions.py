@@ -17,13 +17,14 @@ array([[212., 238., 320., 328.]])
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from shlex import quote
 
 import numpy as np
 
-from anomaly.data import read_splits, refuse_fitted
+from anomaly.data import read_splits, refuse_copied_files, refuse_fitted
 from anomaly.predict import resolve_threshold
 from anomaly.regions import map_regions
 from anomaly.run import AnomalyRun, load_run
@@ -111,11 +112,13 @@ class AnomalyRegions:
             regions = [r for r in regions if inside[r.mask].mean() <= self.max_covered]
         return np.array([r.box for r in regions], dtype=float).reshape(-1, 4)
 
-    def check_not_fit_on(self, data: str | Path, split: str) -> None:
+    def check_not_fit_on(self, data: str | Path, split: str, photos: Sequence[str | Path] = ()) -> None:
         """Refuses to score ``split`` of the converted data set ``data`` if the run was fit on any of it.
 
         PatchCore maps the photos it was fit on as normal, so such a split's figures would be too good
-        (``anomaly.evaluate`` holds the same rule). Compared by ``splits.json`` key.
+        (``anomaly.evaluate`` holds the same rule). Compared by ``splits.json`` key, and ``photos`` (the
+        split's files) by their bytes against the fit images' sha256 where the run records them: a fit
+        photo under another name (another conversion's, a copy in the fit folder) has another key.
 
         Raises:
             UserError: naming the first such image, or ``data`` without a ``splits.json``.
@@ -127,6 +130,7 @@ class AnomalyRegions:
             model="the --anomaly-run",
             hint=f"; fit one on the good photos outside val/test ({self.refit_command(data)})",
         )
+        refuse_copied_files(self.run.fit_hashes, photos)
 
     def refit_command(self, data: str | Path) -> str:
         """``anomaly.train`` on the run's own photos, fit outside ``data``'s val and test (needs --root)."""

@@ -347,7 +347,7 @@ def load_inspector(
     detector = load_detector(weights)
     regions = load_regions(options, photos)
     if regions is not None:
-        regions.check_not_fit_on(options.data, options.split)
+        regions.check_not_fit_on(options.data, options.split, photos)
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
     inspector = build_inspector(

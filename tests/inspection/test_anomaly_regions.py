@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -113,6 +114,23 @@ def test_a_split_holding_a_photo_the_run_was_fit_on_is_not_scored(patchcore_run,
     hint = f"; fit one on the good photos outside val/test ({command} --out NEW_RUN)"  # was --data ... only
     with pytest.raises(UserError, match=f"the --anomaly-run was fit on it{re.escape(hint)}$"):
         regions.check_not_fit_on(spaced, "train")
+
+
+def test_a_scored_photo_with_the_bytes_of_a_fit_photo_is_not_scored(patchcore_run, tmp_path) -> None:
+    regions = AnomalyRegions.from_run(patchcore_run, threshold="1")
+    data = tmp_path / "data"
+    (data / "images" / "test").mkdir(parents=True)
+    save_splits(Splits(test=["lot/test/good/007"]), data / "splits.json")  # another key: a renamed copy
+    fit = tmp_path / "mvtec" / "widget" / "train" / "good" / "001.png"
+    copy, other = data / "images" / "test" / "lot_007.png", data / "images" / "test" / "lot_008.png"
+    shutil.copyfile(fit, copy)
+    paint_photo(other, seed=99)
+    regions.check_not_fit_on(data, "test", [other])
+    message = f"^refusing to score {copy}: its bytes are those of widget/train/good/001, which the model"
+    with pytest.raises(UserError, match=message):
+        regions.check_not_fit_on(data, "test", [other, copy])
+    del regions.run.info["fit_sha256"]  # a run fit before the hashes were recorded: by key alone, as then
+    regions.check_not_fit_on(data, "test", [other, copy])
 
 
 def test_box_union_rounds_fractional_edges_outwards_and_clips_at_the_border() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -292,6 +294,17 @@ def test_an_anomaly_run_fit_on_photos_of_the_scored_split_is_refused(cli, datase
     err = capsys.readouterr().err
     assert "of the test split: the --anomaly-run was fit on it" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_an_anomaly_run_fit_on_copies_of_the_scored_photos_is_refused(cli, dataset, tmp_path, capsys) -> None:
+    # The same good photos under another category's name: no key of the run is in the scored split.
+    shutil.copytree(tmp_path / "mvtec" / "widget" / "train", tmp_path / "copy" / "gadget" / "train")
+    fit_run(tmp_path / "copy", "gadget", tmp_path / "patchcore", config=TINY, progress=False)
+    out = tmp_path / "r"
+    assert cli("--out", out, "--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "1") == 2
+    err = capsys.readouterr().err
+    assert re.search(r"refusing to score .*/images/test/.*: its bytes are those of gadget/train/good/", err)
+    assert err.count("\n") == 1 and not out.exists()
 
 
 def test_overwrite_replaces_an_earlier_report_and_no_other_folder(cli, tmp_path, capsys) -> None:
