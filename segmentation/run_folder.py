@@ -26,11 +26,22 @@ def next_run_dir(out: Path, name: str) -> Path:
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
-    """Train loss and val IoU per epoch to a PNG."""
+    """Train loss and val IoU per epoch to a PNG (:func:`curves_figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(rows)
+    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
+    plt.close(fig)
+
+
+def curves_figure(rows: list[dict]):
+    """The figure of :func:`plot_curves`: epochs on whole-number ticks (matplotlib's own put 0.25
+    steps under a run of two epochs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, MaxNLocator
 
     epochs = [r["epoch"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -40,9 +51,10 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     right.plot(epochs, [r["val_mask_ap"] for r in rows], marker="s", color="tab:orange", label="mask AP")
     right.set(title="validation", xlabel="epoch", ylim=(0, 1))
     right.legend(loc="lower right")
+    for axes in (left, right):  # a few epochs: each marked (one epoch alone had ticks at +-0.015)
+        axes.xaxis.set_major_locator(FixedLocator(epochs) if len(epochs) <= 12 else MaxNLocator(integer=True))
     fig.tight_layout()
-    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
-    plt.close(fig)
+    return fig
 
 
 def write_results(rows: list[dict], path: Path) -> None:
