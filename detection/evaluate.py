@@ -60,7 +60,7 @@ from detection.report import REPORT_JSON, EvaluationReport, format_report, write
 from detection.tiling import check_tiling
 from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from detection.weights import load_detector, trained_imgsz, weights_file
+from detection.weights import load_detector, tiling_note, trained_imgsz, weights_file
 
 #: Default output folder, numbered (``evaluate-2``, ...) when taken.
 DEFAULT_OUT = Path("runs/detect/evaluate")
@@ -174,6 +174,9 @@ def _report(
 ) -> EvaluationReport:
     """The figures of one validator run: ultralytics', COCOeval's and the image-level ones."""
     notes: list[str] = []
+    tile_note = tiling_note(model, tiling["tile"] if tiling else None, weights)
+    if tile_note:
+        notes.append(tile_note.removeprefix("note: "))
     if conf_from is not None:
         conf, picked_accuracy, warning = _picked_conf(validator, model, conf_from, conf, data, names)
         notes.append(

@@ -47,7 +47,7 @@ from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
 from detection.tiling import check_tiling, predict_tiled
 from detection.train_config import check_run_options
-from detection.weights import load_detector, trained_imgsz, weights_file
+from detection.weights import load_detector, print_tiling_note, trained_imgsz, weights_file
 
 #: The file :func:`main` writes into ``--out``.
 PREDICTIONS_FILE = "predictions.json"
@@ -164,6 +164,7 @@ def predicted_images(
         check_unique_names((output_name(name), path) for name, path in named_files(source).items())
     files = image_files(source)
     model = load_detector(weights)
+    print_tiling_note(model, tile, weights)
     imgsz = trained_imgsz(model) if imgsz is None else imgsz
     names = [str(model.names[i]) for i in sorted(model.names)]
     check_class_names(names, f"weights {weights}")

@@ -23,6 +23,8 @@ torch file).
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,3 +193,50 @@ def trained_imgsz(model: object) -> int:
     if isinstance(size, list | tuple) and size:
         size = max(size)
     return int(size) if isinstance(size, int | float) and size > 0 else DEFAULT_IMGSZ
+
+
+def trained_tile(model: object) -> tuple[int, Path] | None:
+    """``(tile size, its record)`` if ``model`` was trained by ``detection.train tile=N``, else None.
+
+    The checkpoint records the ``data.yaml`` it trained on; a tiled run's is ``<run>/tiles/data.yaml``
+    beside the ``tiles.json`` :func:`detection.tiling.tile_dataset` writes, or with ``repeat_factor``
+    ``<run>/data.yaml`` above it. None where that file is gone (a run folder deleted) or is not such a
+    record: nothing then says how it was trained.
+    ``model``: ultralytics' ``YOLO`` (its ``overrides``) or its ``nn.Module`` (its ``args``).
+    """
+    args = getattr(model, "overrides", None) or getattr(model, "args", None) or {}
+    data = args.get("data") if isinstance(args, dict) else getattr(args, "data", None)
+    if not isinstance(data, str | Path) or not str(data):
+        return None
+    for record in (Path(data).parent / "tiles.json", Path(data).parent / "tiles" / "tiles.json"):
+        try:
+            tile = json.loads(record.read_text()).get("tile")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(tile, int) and not isinstance(tile, bool) and tile > 0:
+            return tile, record
+    return None
+
+
+def tiling_note(model: object, tile: int | None, weights: str | Path) -> str | None:
+    """A ``note:`` when ``model`` was trained on tiles (:func:`trained_tile`) and runs otherwise.
+
+    Without ``--tile`` such a model sees every defect at a fraction of the scale it learnt it, and
+    nothing said so; with another tile size, at another scale.
+    """
+    trained = trained_tile(model)
+    if trained is None or tile == trained[0]:
+        return None
+    size, record = trained
+    how = "on whole photos" if tile is None else f"on {tile}-px tiles"
+    return (
+        f"note: {weights} was trained on {size}-px tiles ({record}); it runs here {how}, at another "
+        f"scale than it learnt: pass --tile {size}"
+    )
+
+
+def print_tiling_note(model: object, tile: int | None, weights: str | Path) -> None:
+    """Prints :func:`tiling_note` to stderr, if there is one."""
+    note = tiling_note(model, tile, weights)
+    if note:
+        print(note, file=sys.stderr, flush=True)

@@ -48,7 +48,7 @@ from common.folders import build_folder, check_not_inside, check_output_folder, 
 from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
 from detection.image_level import conf_flags_all, image_labels, tuned_conf
-from detection.weights import load_detector, weights_file
+from detection.weights import load_detector, print_tiling_note, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import category_name
@@ -345,6 +345,7 @@ def load_inspector(
     )
     colour_head = colour_head_for(options, checkpoint)
     detector = load_detector(weights)
+    print_tiling_note(detector, options.tile, weights)
     regions = load_regions(options, photos)
     if regions is not None:
         regions.check_not_fit_on(options.data, options.split, photos)

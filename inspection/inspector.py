@@ -47,7 +47,7 @@ from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.predict import ultralytics_detections
 from detection.tiling import check_tiling, predict_tiled
-from detection.weights import load_detector, trained_imgsz, weights_file
+from detection.weights import load_detector, print_tiling_note, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
@@ -238,6 +238,7 @@ class Inspector:
         check_tta(settings.get("tta", False), settings.get("crops"))
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
+        print_tiling_note(detector, settings.get("tile"), weights)
         sam = load_sam_checkpoint(checkpoint, device=resolved)
         cache = None
         if use_cache:

@@ -44,7 +44,7 @@ from common.folders import build_folder, check_holds_no_photos, check_output_fol
 from common.images import photo_root
 from common.io import atomic_write
 from converters.value_masks import MASK_VALUES_FILE
-from detection.weights import load_detector, weights_file
+from detection.weights import load_detector, print_tiling_note, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import LINK_MODES, category_name
@@ -185,6 +185,7 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     out = check_out(options.out, options.source, overwrite=options.overwrite)
     check_holds_no_photos(out, (photo.path for photo in photos))
     detector = load_detector(weights)
+    print_tiling_note(detector, options.tile, weights)
     check_photos(photos, progress=options.progress)
     regions = load_regions(options, [photo.path for photo in photos])
     sam = load_sam_checkpoint(checkpoint, device=device)

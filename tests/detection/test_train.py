@@ -20,6 +20,7 @@ from converters.convert import ConvertConfig, convert
 from detection.augmentation import AugmentPolicy, load_policy, policy_settings
 from detection.data import has_polygon_labels, split_images
 from detection.evaluate import evaluate
+from detection.predict import main as predict_main
 from detection.text_embeddings import fixed_embeddings, save_table
 from detection.train import (
     accumulation_note,
@@ -712,6 +713,19 @@ def test_tiled_repeat_sampled_run_trains_and_evaluates_tiled(
         out=tmp_path / "eval", plots=False, tile=32, tile_overlap=0.5,
     )  # fmt: skip
     assert report.tiling == {"tile": 32, "overlap": 0.5, "imgsz": 64} and report.image_level.n_images == 6
+    assert not any("tiles" in note for note in report.notes)
+    whole = evaluate(
+        tiny_dataset / "data.yaml", result.weights, split="val", imgsz=64, device="cpu",
+        out=tmp_path / "eval-whole", plots=False,
+    )  # fmt: skip
+    told = f"{result.weights} was trained on 32-px tiles ({run / 'tiles' / 'tiles.json'})"
+    assert told in whole.notes[0]
+    images, pred = tiny_dataset / "images" / "val", ["--out", str(tmp_path / "pred"), "--device", "cpu"]
+    assert predict_main(["--weights", str(result.weights), "--source", str(images), *pred]) == 0
+    assert f"note: {told}; it runs here on whole photos" in capsys.readouterr().err
+    tiled = ["--tile", "32", "--imgsz", "64"]
+    assert predict_main(["--weights", str(result.weights), "--source", str(images), *pred, *tiled]) == 0
+    assert "trained on 32-px tiles" not in capsys.readouterr().err
     assert network_attempts == []
 
 

@@ -4,10 +4,12 @@ and loading (files that are not checkpoints, models of another task: one line ea
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +17,14 @@ from common import weights as checkpoints
 from common.errors import UserError
 from common.io import sha256_file
 from common.weights import CheckpointError, CheckpointSpec
-from detection.weights import DETECTION_WEIGHTS, load_detector, load_yolo, resolve_model
+from detection.weights import (
+    DETECTION_WEIGHTS,
+    load_detector,
+    load_yolo,
+    resolve_model,
+    tiling_note,
+    trained_tile,
+)
 
 MEMBER = "fakepkg/assets/models/fake11n/fake11n.pt"
 PAYLOAD = b"fake detector weights " * 100
@@ -289,3 +298,25 @@ def test_a_file_that_ultralytics_would_load_later_is_read_at_once(tmp_path: Path
     path.write_text("not a model\n")
     with pytest.raises(UserError, match=f"cannot load model '{path}': ultralytics cannot read it"):
         load_detector(path)
+
+
+def test_a_model_trained_on_tiles_is_told_from_its_runs_tiles_record(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    record = run / "tiles" / "tiles.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"source": "x/data.yaml", "tile": 320, "overlap": 0.2}))
+    tiled = SimpleNamespace(args={"data": str(run / "tiles" / "data.yaml")})  # an nn.Module's args
+    repeated = SimpleNamespace(overrides={"data": str(run / "data.yaml")})  # tile + repeat_factor; a YOLO
+    assert trained_tile(tiled) == trained_tile(repeated) == (320, record)
+    whole = SimpleNamespace(args={"data": str(tmp_path / "data.yaml")})
+    for model in (whole, SimpleNamespace(args={}), object()):
+        assert trained_tile(model) is None and tiling_note(model, None, "best.pt") is None
+    note = tiling_note(tiled, None, "best.pt")
+    assert note == (
+        f"note: best.pt was trained on 320-px tiles ({record}); it runs here on whole photos, at another "
+        "scale than it learnt: pass --tile 320"
+    )
+    assert "it runs here on 640-px tiles" in tiling_note(tiled, 640, "best.pt")
+    assert tiling_note(tiled, 320, "best.pt") is None
+    record.write_text("not json")  # a record of something else: nothing said
+    assert trained_tile(tiled) is None

@@ -13,7 +13,7 @@ import yaml
 from inspection.predict import InspectOptions, inspect_photos, main
 from segmentation.colour_head import ColourHead
 from segmentation.finetuned import DECODER_FORMAT, save_decoder
-from tests.inspection.conftest import in_box_pixels
+from tests.inspection.conftest import StubDetector, in_box_pixels
 from tests.segmentation.conftest import build_tiny_sam
 
 
@@ -99,6 +99,19 @@ def test_an_existing_out_is_refused_unless_overwrite(cli, photos, tmp_path, caps
     (out / "keep.txt").unlink()
     assert cli("--source", photos, "--out", out, "--overwrite", "--rank-by", "product") == 0
     assert not (out / "overlays" / "old.jpg").exists() and (out / "predictions.json").is_file()
+
+
+def test_a_detector_trained_on_tiles_run_on_whole_photos_gets_a_note(
+    cli, photos, tmp_path, monkeypatch, capsys
+) -> None:
+    record = tmp_path / "run" / "tiles" / "tiles.json"  # what detection.train tile=48 leaves in its run
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"tile": 48, "overlap": 0.2}))
+    monkeypatch.setattr(StubDetector, "overrides", {"data": str(record.parent / "data.yaml")}, raising=False)
+    assert cli("--source", photos, "--out", tmp_path / "whole") == 0
+    assert f"was trained on 48-px tiles ({record}); it runs here on whole photos" in capsys.readouterr().err
+    assert cli("--source", photos, "--out", tmp_path / "tiled", "--tile", "48") == 0
+    assert "was trained on" not in capsys.readouterr().err
 
 
 def test_a_full_state_dict_with_model(detector_file, tiny_registry, photos, tmp_path):
