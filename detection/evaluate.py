@@ -46,6 +46,7 @@ from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
+from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import check_own_root, data_names, read_data_yaml, split_images
 from detection.image_level import (
@@ -60,7 +61,7 @@ from detection.report import REPORT_JSON, EvaluationReport, format_report, write
 from detection.tiling import check_tiling
 from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from detection.weights import load_detector, tiling_note, trained_imgsz, weights_file
+from detection.weights import load_detector, tiling_note, trained_imgsz, training_run, weights_file
 
 #: Default output folder, numbered (``evaluate-2``, ...) when taken.
 DEFAULT_OUT = Path("runs/detect/evaluate")
@@ -126,7 +127,9 @@ def evaluate(
     check_inputs(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
     check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
-    model = load_detector(weights).model if isinstance(weights, str | Path) else weights
+    detector = load_detector(weights) if isinstance(weights, str | Path) else weights
+    model = detector.model if isinstance(weights, str | Path) else weights
+    trained_in = training_run(detector, weights)
     imgsz = trained_imgsz(model) if imgsz is None else imgsz
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
@@ -145,6 +148,7 @@ def evaluate(
             validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
             coco_file=coco_file, weights=weights, tiling={"tile": int(tile), "overlap": float(tile_overlap),
             "imgsz": imgsz} if tile else None, save_dir=Path(out) if out is not None else validator.save_dir,
+            trained_in=trained_in,
         )  # fmt: skip
         write_report(report, validator.save_dir)
         return report
@@ -171,12 +175,20 @@ def _report(
     weights: str | Path | torch.nn.Module,
     tiling: dict | None,
     save_dir: Path,
+    trained_in: Path | None = None,
 ) -> EvaluationReport:
-    """The figures of one validator run: ultralytics', COCOeval's and the image-level ones."""
+    """The figures of one validator run: ultralytics', COCOeval's and the image-level ones.
+
+    ``trained_in``: the detector's training run (:func:`detection.weights.training_run`), whose
+    ``trained_images.json`` the scored photos are checked against.
+    """
     notes: list[str] = []
     tile_note = tiling_note(model, tiling["tile"] if tiling else None, weights)
     if tile_note:
         notes.append(tile_note.removeprefix("note: "))
+    scored = validator.dataloader.dataset.im_files
+    if overlap := trained_overlap_warning(trained_in, scored, split, model="the detector"):
+        notes.append(overlap)
     if conf_from is not None:
         conf, picked_accuracy, warning = _picked_conf(validator, model, conf_from, conf, data, names)
         notes.append(

@@ -66,6 +66,7 @@ from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
+from common.trained_images import record_trained_images
 from detection.data import EmptySplitError, check_own_root, data_names, has_polygon_labels, split_images
 from detection.embedding_table import sidecar_path
 from detection.freeze_log import FreezeLog
@@ -402,12 +403,14 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
 
 
 def start_run(config: Mapping, model: str, data: Path, embeddings: TextEmbeddings | None) -> Path:
-    """Creates the run folder with ``config.yaml`` (and ``text_embeddings.pt``); returns it."""
+    """Creates the run folder with ``config.yaml``, ``trained_images.json`` (and ``text_embeddings.pt``);
+    returns it."""
     save_dir = run_dir(config, model, data)
     save_dir.mkdir(parents=True, exist_ok=True)
     if removed := remove_stale_files(save_dir, config, embeddings):
         print(f"note: removed the earlier run's {', '.join(removed)} from {save_dir} (exist_ok)", flush=True)
     save_config(config, save_dir / "config.yaml")
+    record_trained_images(save_dir, split_images(data, "train"))  # what a later evaluation is checked against
     if embeddings is not None:
         save_table(embeddings, save_dir / "text_embeddings.pt")
     return save_dir

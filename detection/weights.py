@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from common.errors import UserError, one_line
 from common.folders import check_input_file
 from common.io import torch_file_kind
+from common.trained_images import TRAINED_IMAGES
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
 if TYPE_CHECKING:
@@ -240,3 +241,20 @@ def print_tiling_note(model: object, tile: int | None, weights: str | Path) -> N
     note = tiling_note(model, tile, weights)
     if note:
         print(note, file=sys.stderr, flush=True)
+
+
+def training_run(model: object, weights: object) -> Path | None:
+    """The run folder ``model`` was trained in, where it holds a ``trained_images.json``; else None.
+
+    ``weights/best.pt``'s own run first, then the folder a ``YOLO``'s checkpoint names in its training
+    arguments (``project``/``name``: the weights were copied elsewhere; ultralytics keeps only four of
+    them on the network itself, so an ``nn.Module`` has only its file's place to go by).
+    """
+    candidates = []
+    if isinstance(weights, str | Path) and Path(weights).parent.name == "weights":
+        candidates.append(Path(weights).parent.parent)
+    ckpt = getattr(model, "ckpt", None)
+    args = ckpt.get("train_args") if isinstance(ckpt, dict) else None
+    if isinstance(args, dict) and args.get("project") and args.get("name"):
+        candidates.append(Path(str(args["project"])) / str(args["name"]))
+    return next((c for c in candidates if (c / TRAINED_IMAGES).is_file()), None)

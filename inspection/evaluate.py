@@ -47,8 +47,9 @@ from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
+from common.trained_images import trained_overlap_warning
 from detection.image_level import conf_flags_all, image_labels, tuned_conf
-from detection.weights import load_detector, print_tiling_note, weights_file
+from detection.weights import load_detector, print_tiling_note, training_run, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import category_name
@@ -346,6 +347,10 @@ def load_inspector(
     colour_head = colour_head_for(options, checkpoint)
     detector = load_detector(weights)
     print_tiling_note(detector, options.tile, weights)
+    trained = ((training_run(detector, weights), "the detector"), (_sam_run(options.sam), "SAM's decoder"))
+    for folder, model in trained:
+        if warning := trained_overlap_warning(folder, photos, options.split, model=model):
+            print(warning, file=sys.stderr, flush=True)
     regions = load_regions(options, photos)
     if regions is not None:
         regions.check_not_fit_on(options.data, options.split, photos)
@@ -355,6 +360,11 @@ def load_inspector(
         resolved, detector, sam, keep_probs=True, colour_head=colour_head, regions=regions
     )
     return inspector, run_settings(resolved, inspector)
+
+
+def _sam_run(sam: str | Path | None) -> Path | None:
+    """The run folder a ``decoder.pt`` (or exported file) lies in; None for zero-shot SAM."""
+    return Path(sam).parent if sam else None
 
 
 def evaluate(options: EvaluateOptions) -> dict:

@@ -36,6 +36,7 @@ from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root
+from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
 from segmentation.colour_head import ColourHead, refuse_crops
@@ -409,6 +410,10 @@ def run(args: argparse.Namespace) -> dict:
     if not any(not im.is_background for im in split.images):
         raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
+    run_folder = Path(args.checkpoint).parent if args.checkpoint else None
+    scored = [image.path for image in split.images]
+    if warning := trained_overlap_warning(run_folder, scored, args.split, model="the decoder"):
+        print(warning, file=sys.stderr, flush=True)
     models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else embeddings_root()
     crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None

@@ -19,6 +19,7 @@ from common.augment_policy import check_named_categories, geometry_settings, loa
 from common.config import project_path
 from common.errors import UserError, one_line
 from common.io import embeddings_root
+from common.trained_images import record_trained_images
 from segmentation.augment import allowed_transforms
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, data_folder, load_split
@@ -275,6 +276,8 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         sam, instances, val_split, config, world, device
     )
     folder = prepare_run_dir(config, world, resume)
+    if world.main:  # what a later evaluation of its decoder is checked against
+        record_trained_images(folder, [image.path for image in train_split.images])
     run = Run(
         config=config,
         world=world,

@@ -16,6 +16,7 @@ from ultralytics.nn.tasks import WorldModel
 
 from common.config import PROJECT_ROOT, project_path
 from common.errors import UserError
+from common.trained_images import read_trained_images, record_trained_images
 from converters.convert import ConvertConfig, convert
 from detection.augmentation import AugmentPolicy, load_policy, policy_settings
 from detection.data import has_polygon_labels, split_images
@@ -645,6 +646,21 @@ def test_plain_yolo_trains_offline_through_the_same_entry_point(
     assert result.weights.is_file() and result.embeddings is None
     assert "metrics/mAP50(B)" in result.metrics
     assert "text embeddings" not in capsys.readouterr().out
+    data, run = tiny_dataset / "data.yaml", result.save_dir
+    train_photos = split_images(data, "train")
+    assert sorted(read_trained_images(run).values()) == sorted(p.name for p in train_photos)
+
+    def notes(weights: Path, name: str) -> list[str]:
+        options = {"split": "val", "imgsz": 64, "device": "cpu", "out": tmp_path / name, "plots": False}
+        return evaluate(data, weights, **options).notes
+
+    assert not any("trained on" in note for note in notes(result.weights, "eval"))
+    val_photo = split_images(data, "val")[0]
+    record_trained_images(run, [*train_photos, val_photo])  # as if val held a train photo: converted again
+    warning = f"warning: 1 of the 6 val photos ({val_photo.name}) is a photo the detector was trained on"
+    assert any(note.startswith(warning) for note in notes(result.weights, "eval-2"))
+    copied = Path(shutil.copy(result.weights, tmp_path / "best.pt"))  # away from its run: found by its args
+    assert any(note.startswith(warning) for note in notes(copied, "eval-3"))
     assert network_attempts == []
 
 

@@ -15,6 +15,7 @@ import torch
 import inspection.evaluate as evaluate_module
 from anomaly.run import fit_run
 from common.errors import UserError
+from common.trained_images import record_trained_images
 from converters.convert import ConvertConfig, convert
 from inspection.evaluate import caption, evaluate_split, main
 from inspection.inspector import Inspector
@@ -305,6 +306,20 @@ def test_an_anomaly_run_fit_on_copies_of_the_scored_photos_is_refused(cli, datas
     err = capsys.readouterr().err
     assert re.search(r"refusing to score .*/images/test/.*: its bytes are those of gadget/train/good/", err)
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_a_split_holding_photos_either_model_was_trained_on_is_warned_of(
+    cli, dataset, tmp_path, capsys, monkeypatch
+) -> None:
+    test_photos = sorted((dataset / "images" / "test").iterdir())
+    record_trained_images(tmp_path / "sam", test_photos[:1])  # beside the decoder: its run folder
+    record_trained_images(tmp_path / "detect_run", test_photos[1:3])
+    monkeypatch.setattr(evaluate_module, "training_run", lambda detector, weights: tmp_path / "detect_run")
+    assert cli("--out", tmp_path / "r", "--gallery", "0") == 0
+    err = capsys.readouterr().err
+    first, second, n = test_photos[0].name, test_photos[1].name, len(test_photos)
+    assert f"warning: 2 of the {n} test photos ({second}, ...) are photos the detector was trained on" in err
+    assert f"warning: 1 of the {n} test photos ({first}) is a photo SAM's decoder was trained on" in err
 
 
 def test_overwrite_replaces_an_earlier_report_and_no_other_folder(cli, tmp_path, capsys) -> None:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from common.errors import UserError
+from common.trained_images import record_trained_images
 from segmentation.data import load_split
 from segmentation.evaluate import (
     ModelEvaluation,
@@ -233,6 +234,29 @@ def test_a_rerun_replaces_an_earlier_evaluation_whole(tiny_dataset, tiny_sam, tm
     assert main(argv) == 2
     assert "holds other files than an earlier evaluation's" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "the user's"
+
+
+def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+) -> None:
+    import segmentation.evaluate as evaluate_module
+
+    models = [("fine-tuned", tiny_sam)]
+    monkeypatch.setattr(evaluate_module, "_load_models", lambda args, device: (models, "tiny"))
+    monkeypatch.setattr(evaluate_module, "_colour_heads", lambda args: {})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "decoder.pt").write_bytes(b"its decoder")
+    val = sorted((tiny_dataset / "images" / "val").iterdir())
+    record_trained_images(run, sorted((tiny_dataset / "images" / "train").iterdir()))
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--checkpoint", str(run / "decoder.pt")]
+    argv += ["--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--n-overlays", "0", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "eval")]) == 0
+    assert "trained on" not in capsys.readouterr().err
+    record_trained_images(run, val[:2])  # as if the data set had been converted again since
+    assert main([*argv, "--out", str(tmp_path / "eval-2")]) == 0
+    warning = f"warning: 2 of the {len(val)} val photos ({val[0].name}, ...) are photos the decoder was"
+    assert warning in capsys.readouterr().err
 
 
 def test_the_default_out_is_never_inside_the_weights_cache(tmp_path: Path, monkeypatch) -> None:

@@ -22,6 +22,7 @@ from segment_anything import SamPredictor
 
 from common.config import load_config, read_yaml, save_config
 from common.errors import UserError
+from common.trained_images import read_trained_images
 from segmentation import colour_head
 from segmentation import train as train_module
 from segmentation.distributed import Dist
@@ -155,6 +156,8 @@ def test_run_writes_its_files_and_the_full_checkpoint_loads_in_sam_predictor(
     assert not list(run.glob(".*")), "partial files left behind"
     saved = yaml.safe_load((run / "args.yaml").read_text())
     assert saved["epochs"] == 2 and saved["lr"] == 1e-3 and saved["data"] == str(tiny_dataset)
+    train_photos = sorted(p.name for p in (tiny_dataset / "images" / "train").iterdir())
+    assert sorted(read_trained_images(run).values()) == train_photos  # what evaluations are checked against
     rows = _rows(run / "results.csv")
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert all(0.0 <= float(r["val_iou"]) <= 1.0 for r in rows)
