@@ -7,11 +7,18 @@ and the untuned and tuned models scored on its test images with
 summary gives each metric's mean +- std over the rounds, the per-image IoU
 changes (every defect image is a test image once) and the per-instance IoU by
 size bucket.
+
+A round whose training finished leaves ``round.json`` in its run folder: the fingerprint of
+what it trained on (the config, the fold's train/val/test keys). With ``resume`` a round whose
+record matches is scored again from its ``decoder.pt`` instead of trained again, so a run
+stopped in round 3 of 5 goes on from there (scoring is cheap: the embeddings are cached).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +35,7 @@ from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models, evaluate_model, flip_views
 from segmentation.finetuned import load_colour_head, load_finetuned
-from segmentation.folds import kfold, pool_defect_images, write_fold
+from segmentation.folds import Fold, kfold, pool_defect_images, write_fold
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
 
@@ -43,6 +50,8 @@ METRICS: tuple[tuple[str, str], ...] = (
 #: COCO's area thresholds (32^2, 96^2 px) are for images of ~640 px long side; scaled to each image.
 COCO_SIDE = 640.0
 BUCKETS = ("small", "medium", "large")
+#: A round's record of its finished training, in its run folder.
+ROUND_FILE = "round.json"
 
 
 def size_bucket(area: float, image_size: tuple[int, int]) -> str:
@@ -136,7 +145,14 @@ def load_round_model(run_dir: Path, config: dict) -> tuple[Sam, ColourHead | Non
 
 
 def cross_validate(
-    data: str | Path, k: int, config: dict, *, work: Path, seed: int = 0, tta: bool = False
+    data: str | Path,
+    k: int,
+    config: dict,
+    *,
+    work: Path,
+    seed: int = 0,
+    tta: bool = False,
+    resume: bool = False,
 ) -> list[RoundResult]:
     """K rounds on ``data`` with the training ``config`` (its ``data``, ``out``, ``name`` are set here).
 
@@ -147,6 +163,8 @@ def cross_validate(
         work: where the round folders and their runs go (``work/fold<i>``, ``work/runs/fold<i>``).
         seed: the fold seed (independent of the training seed).
         tta: score both models with test-time flips (:mod:`segmentation.tta`).
+        resume: keep the rounds an earlier run in ``work`` trained with the same settings
+            (:func:`finished_round`); the others are trained.
     """
     pool, categories = pool_defect_images(data)
     folds = kfold([(image.key, image.stratum) for image in pool], k, seed=seed)
@@ -154,7 +172,6 @@ def cross_validate(
     crops = crop_rule(config)
     results = []
     for fold in folds:
-        seconds: dict[str, float] = {}
         folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
         run_config = {
             **config,
@@ -163,14 +180,7 @@ def cross_validate(
             "name": f"fold{fold.index}",
             "exist_ok": True,
         }
-        start = time.perf_counter()
-        print(  # named as its folders are (fold0, runs/fold0)
-            f"fold{fold.index} ({fold.index + 1} of {k}): fine-tuning on {len(fold.train)} images ...",
-            file=sys.stderr,
-        )
-        with contextlib.redirect_stdout(sys.stderr):
-            run_dir = train(run_config)
-        seconds["train"] = time.perf_counter() - start
+        run_dir, seconds = _train_round(run_config, fold, k, resume=resume)
         start = time.perf_counter()
         tuned, head = load_round_model(run_dir, config)
         test = load_split(folder, "test")
@@ -178,6 +188,50 @@ def cross_validate(
         seconds["evaluate"] = time.perf_counter() - start
         results.append(RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds))
     return results
+
+
+def _train_round(run_config: dict, fold: Fold, k: int, *, resume: bool) -> tuple[Path, dict[str, float]]:
+    """Fine-tunes one round (or, with ``resume``, keeps its finished training); ``(run folder, seconds)``."""
+    run_dir = Path(run_config["out"]) / run_config["name"]
+    fingerprint = round_fingerprint(run_config, fold)
+    if resume and (kept := finished_round(run_dir, fingerprint)) is not None:
+        name = f"fold{fold.index} ({fold.index + 1} of {k})"
+        print(f"{name}: trained by the earlier run, kept", file=sys.stderr)
+        return run_dir, {"train": kept}
+    (run_dir / ROUND_FILE).unlink(missing_ok=True)  # another settings' record: never kept half-trained
+    start = time.perf_counter()
+    print(  # named as its folders are (fold0, runs/fold0)
+        f"fold{fold.index} ({fold.index + 1} of {k}): fine-tuning on {len(fold.train)} images ...",
+        file=sys.stderr,
+    )
+    with contextlib.redirect_stdout(sys.stderr):
+        run_dir = train(run_config)
+    seconds = {"train": time.perf_counter() - start}
+    record = {"fingerprint": fingerprint, "train_seconds": seconds["train"]}
+    atomic_write(run_dir / ROUND_FILE, json.dumps(record, indent=1) + "\n")
+    return run_dir, seconds
+
+
+def round_fingerprint(run_config: dict, fold: Fold) -> str:
+    """sha256 of what a round's training depends on: its config and the keys of its three splits."""
+    settings = {k: v for k, v in run_config.items() if k not in {"data", "out", "name", "cache_dir"}}
+    splits = {split: list(fold[split]) for split in ("train", "val", "test")}
+    text = json.dumps({"config": settings, "splits": splits}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def finished_round(run_dir: Path, fingerprint: str) -> float | None:
+    """The training seconds ``run_dir``'s ``round.json`` records, if it has ``fingerprint`` and a
+    ``decoder.pt``; None otherwise (a round stopped while training, or trained with other settings)."""
+    try:
+        record = json.loads((run_dir / ROUND_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
+        return None
+    if not (run_dir / "decoder.pt").is_file():
+        return None
+    return float(record.get("train_seconds") or 0.0)
 
 
 def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = False) -> list[RoundResult]:

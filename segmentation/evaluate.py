@@ -387,8 +387,15 @@ def run_folds(args: argparse.Namespace) -> dict:
     config = load_config(SCHEMA, args.config, _folds_overrides(args))
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
-    _clear_earlier_folds_run(out)
-    results = cross_validate(args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta)
+    if not args.resume:
+        _clear_earlier_folds_run(out)
+    try:
+        results = cross_validate(
+            args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta, resume=args.resume
+        )
+    except KeyboardInterrupt:  # the rounds trained so far are kept for --resume
+        print("stopped; go on from the rounds it trained with the same command and --resume", file=sys.stderr)
+        raise
     metrics = {"data": str(Path(args.data).absolute()), "config": config, "tta": args.tta, **summary(results)}
     atomic_write(out / "folds.json", json.dumps(metrics, indent=1, allow_nan=True, default=str))
     table = format_summary(metrics)
@@ -540,6 +547,10 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
+    if args.resume and not args.folds:
+        raise UserError("--resume goes on from a stopped --folds run: it applies only with --folds K")
+    if args.resume and not (out.is_dir() and any(out.iterdir()) and _is_earlier_folds_run(out)):
+        raise UserError(f"--resume: no earlier --folds run in {out} to go on from (drop --resume to start)")
     if args.fold_seed < 0:  # numpy's generators refuse it with a bare ValueError, after the embeddings
         raise UserError(f"--fold-seed must be an integer >= 0, got {args.fold_seed}")
     if not args.folds and (args.config or args.set):
@@ -643,6 +654,12 @@ def build_parser() -> argparse.ArgumentParser:
         "score zero-shot and fine-tuned on each round's test fold; 0: off",
     )
     parser.add_argument("--fold-seed", type=int, default=0, help="seed of the folds")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --folds: go on from a stopped --folds run in --out, keeping the rounds it trained "
+        "with the same settings (scored again) and training the rest",
+    )
     parser.add_argument("--config", type=Path, help="with --folds: segmentation.train config YAML")
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="with --folds: train overrides"

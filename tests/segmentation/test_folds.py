@@ -262,7 +262,7 @@ def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(
         (out / "runs").symlink_to(tmp_path / "disk", target_is_directory=True)
     seen = {}
 
-    def rounds(data, k, config, *, work, seed, tta):
+    def rounds(data, k, config, *, work, seed, tta, resume):
         seen["left"] = sorted(path.name for path in work.iterdir())
         raise _Started
 
@@ -284,7 +284,7 @@ def test_a_folds_run_into_an_empty_out_made_by_hand_starts(tiny_dataset, tmp_pat
     out = tmp_path / "out"
     out.mkdir()
 
-    def rounds(data, k, config, *, work, seed, tta):
+    def rounds(data, k, config, *, work, seed, tta, resume):
         raise _Started
 
     monkeypatch.setattr(crossval, "cross_validate", rounds)
@@ -417,7 +417,7 @@ def test_evaluate_folds_hands_its_base_checkpoint_to_the_rounds(tiny_dataset, tm
     base.write_bytes(b"weights")
     seen = {}
 
-    def rounds(data, k, config, *, work, seed, tta):
+    def rounds(data, k, config, *, work, seed, tta, resume):
         seen["checkpoint"] = config["checkpoint"]
         raise _Started
 
@@ -426,3 +426,88 @@ def test_evaluate_folds_hands_its_base_checkpoint_to_the_rounds(tiny_dataset, tm
     with pytest.raises(_Started):
         main([*argv, "--base-checkpoint", str(base), "--set", "epochs=1"])
     assert seen["checkpoint"] == str(base)
+
+
+def _fake_rounds(monkeypatch, tiny_sam_builder) -> list[str]:
+    """``cross_validate``'s training and scoring stubbed; returns the names of the rounds trained."""
+    from segmentation import crossval
+    from segmentation.finetuned import save_decoder
+
+    trained = []
+
+    def train(run_config):
+        run_dir = Path(run_config["out"]) / run_config["name"]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_decoder(tiny_sam_builder(), run_dir / "decoder.pt", model="vit_t")
+        trained.append(run_config["name"])
+        return run_dir
+
+    monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: tiny_sam_builder())
+    monkeypatch.setattr(crossval, "train", train)
+    monkeypatch.setattr(crossval, "load_round_model", lambda run_dir, config: (None, None))
+    monkeypatch.setattr(crossval, "score_round", lambda *args, **kwargs: ("zero-shot", "fine-tuned"))
+    return trained
+
+
+def test_resume_keeps_the_rounds_trained_with_the_same_settings(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a --folds run stopped in round 2 of 3 lost rounds 0 and 1 (tens of minutes on real photos)
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    results = crossval.cross_validate(tiny_dataset, 3, config, work=work)
+    assert trained == ["fold0", "fold1", "fold2"] and [r.index for r in results] == [0, 1, 2]
+    assert all((work / "runs" / f"fold{i}" / crossval.ROUND_FILE).is_file() for i in range(3))
+    trained.clear()
+    (work / "runs" / "fold1" / crossval.ROUND_FILE).unlink()  # stopped while round 1 was training
+    capsys.readouterr()
+    resumed = crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
+    assert trained == ["fold1"] and [r.index for r in resumed] == [0, 1, 2]
+    assert resumed[0].seconds["train"] == results[0].seconds["train"]  # the earlier training's time
+    err = capsys.readouterr().err
+    assert "fold0 (1 of 3): trained by the earlier run, kept" in err and "fold1 (2 of 3): fine-tuning" in err
+    trained.clear()
+    other = {**config, "epochs": config["epochs"] + 1}
+    crossval.cross_validate(tiny_dataset, 3, other, work=work, resume=True)
+    assert trained == ["fold0", "fold1", "fold2"], "other settings: every round trained again"
+    trained.clear()
+    crossval.cross_validate(tiny_dataset, 3, other, work=work, seed=1, resume=True)
+    assert trained == ["fold0", "fold1", "fold2"], "other folds: every round trained again"
+    trained.clear()
+    (work / "runs" / "fold2" / "decoder.pt").unlink()
+    crossval.cross_validate(tiny_dataset, 3, other, work=work, seed=1, resume=True)
+    assert trained == ["fold2"], "a record without its decoder is not a finished round"
+    trained.clear()
+    crossval.cross_validate(tiny_dataset, 3, config, work=work, seed=1)
+    assert trained == ["fold0", "fold1", "fold2"], "without resume every round trains"
+
+
+def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp_path, monkeypatch, capsys):
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress", "--resume"]
+    assert main(argv) == 2
+    assert f"error: --resume: no earlier --folds run in {out} to go on from" in capsys.readouterr().err
+    assert main([a for a in argv if a != "--folds" and a != "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume goes on from a stopped --folds run: it applies only with --folds K" in err
+    _earlier_folds_run(out)
+    for name in ("folds.json", "folds.md", "folds.png"):  # killed: no summary yet
+        (out / name).unlink()
+    seen = {}
+
+    def rounds(data, k, config, *, work, seed, tta, resume):
+        seen["resume"], seen["left"] = resume, sorted(path.name for path in work.iterdir())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"]) == 130
+    assert seen == {"resume": True, "left": ["fold0", "fold1", "fold2", "runs"]}, "nothing removed"
+    err = capsys.readouterr().err
+    assert "stopped; go on from the rounds it trained with the same command and --resume" in err
+    assert "replacing" not in err
