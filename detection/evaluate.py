@@ -34,6 +34,7 @@ confusion-matrix plots.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
@@ -308,6 +309,10 @@ def _validate(validator: RecordingValidator, model: Any, data: Path, split: str)
     since): ultralytics raises a FileNotFoundError without a file name, from a loader worker with the
     worker's whole traceback as its text, and that went out as "cannot write <out>" or a traceback.
     """
+    from ultralytics.utils import LOGGER
+
+    hide = _NoResultsLine()  # it named the hidden folder the report is built in; the report names out
+    LOGGER.addFilter(hide)
     try:
         return validator(model=model)
     except FileNotFoundError as error:
@@ -317,6 +322,15 @@ def _validate(validator: RecordingValidator, model: Any, data: Path, split: str)
         reason = lines[-1].removeprefix("FileNotFoundError: ") if lines else "FileNotFoundError"
         message = f"ultralytics cannot load an image of the {split} split of {data}: {reason}"
         raise UserError(message) from None
+    finally:
+        LOGGER.removeFilter(hide)
+
+
+class _NoResultsLine(logging.Filter):
+    """Drops ultralytics' ``Results saved to <folder>`` line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Results saved to")
 
 
 def _validator_class(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -295,6 +296,26 @@ def test_the_output_folder_is_put_in_place_whole(tiny_dataset, tmp_path, untrain
     (out / "evaluation.json").unlink()  # now a folder of something else: never replaced
     with pytest.raises(UserError, match="holds other files than an earlier evaluation's"):
         ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, out)
+
+
+def test_ultralytics_never_names_the_hidden_build_folder(tiny_dataset, tmp_path, untrained_detector) -> None:
+    from ultralytics.utils import LOGGER
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # behind the logger's filters, as ultralytics' own stdout handler
+    LOGGER.addHandler(handler)
+    try:
+        out = tmp_path / "eval"
+        options = {"split": "val", "imgsz": 64, "device": "cpu", "out": out, "plots": True}
+        options["validator_class"] = GroundTruthValidator
+        evaluate(tiny_dataset / "data.yaml", untrained_detector, **options)
+    finally:
+        LOGGER.removeHandler(handler)
+    printed = [record.getMessage() for record in records]
+    assert any(line.startswith("Speed:") for line in printed)  # the validator's other lines come through
+    assert not any(".partial-" in line or "Results saved to" in line for line in printed)
+    assert any(out.glob("*.png")) and LOGGER.filters == []  # plots written; the filter gone after
 
 
 def test_more_than_three_unread_images_are_counted(tiny_dataset, tmp_path, untrained_detector) -> None:
