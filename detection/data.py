@@ -179,3 +179,22 @@ def has_polygon_labels(data_yaml: str | Path, split: str = "train") -> bool:
         if path.is_file() and any(len(line.split()) > 5 for line in path.read_text().splitlines()):
             return True
     return False
+
+
+def unloadable_image(error: FileNotFoundError, where: str) -> Exception:
+    """A :class:`UserError` naming the image ultralytics' loader could not decode, or ``error`` itself.
+
+    The data set's images are checked with PIL when their labels are read; OpenCV, which loads them
+    for the model, can still fail on one (a TIFF variant it does not decode, a file replaced since).
+    ultralytics then raises a FileNotFoundError without a file name (``Image Not Found <file>``), from a
+    loader worker with the worker's whole traceback as its text. One that names its file is a real
+    file system error and is returned as it is.
+
+    Args:
+        where: what the image belongs to, as the message names it (``the val split of x/data.yaml``).
+    """
+    if error.filename is not None:
+        return error
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = lines[-1].removeprefix("FileNotFoundError: ") if lines else "FileNotFoundError"
+    return UserError(f"ultralytics cannot load an image of {where}: {reason}")

@@ -49,7 +49,7 @@ from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
-from detection.data import check_own_root, data_names, read_data_yaml, split_images
+from detection.data import check_own_root, data_names, read_data_yaml, split_images, unloadable_image
 from detection.image_level import (
     check_class_names,
     conf_flags_all,
@@ -304,10 +304,7 @@ def validator_args(
 def _validate(validator: RecordingValidator, model: Any, data: Path, split: str) -> dict:
     """``validator(model=model)``; an image its loader cannot decode is one line naming it.
 
-    The data set's images were checked with PIL when their labels were read; OpenCV, which loads
-    them for the model, can still fail on one (a TIFF variant it does not decode, a file replaced
-    since): ultralytics raises a FileNotFoundError without a file name, from a loader worker with the
-    worker's whole traceback as its text, and that went out as "cannot write <out>" or a traceback.
+    (:func:`detection.data.unloadable_image`: it went out as "cannot write <out>" or a traceback.)
     """
     from ultralytics.utils import LOGGER
 
@@ -316,12 +313,7 @@ def _validate(validator: RecordingValidator, model: Any, data: Path, split: str)
     try:
         return validator(model=model)
     except FileNotFoundError as error:
-        if error.filename is not None:
-            raise
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        reason = lines[-1].removeprefix("FileNotFoundError: ") if lines else "FileNotFoundError"
-        message = f"ultralytics cannot load an image of the {split} split of {data}: {reason}"
-        raise UserError(message) from None
+        raise unloadable_image(error, f"the {split} split of {data}") from None
     finally:
         LOGGER.removeFilter(hide)
 

@@ -67,7 +67,14 @@ from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from common.trained_images import record_trained_images
-from detection.data import EmptySplitError, check_own_root, data_names, has_polygon_labels, split_images
+from detection.data import (
+    EmptySplitError,
+    check_own_root,
+    data_names,
+    has_polygon_labels,
+    split_images,
+    unloadable_image,
+)
 from detection.embedding_table import sidecar_path
 from detection.freeze_log import FreezeLog
 from detection.image_level import check_class_names
@@ -454,7 +461,10 @@ def train(config: Mapping) -> TrainResult:
     )
     trainer = open_vocabulary_trainer(family, embeddings)
     with no_label_cache(), FreezeLog() as freezing:  # the data set is read, never written
-        metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
+        try:
+            metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
+        except FileNotFoundError as error:
+            raise unloadable_image(error, f"the training data {train_data}") from None
     for line in freezing.summary():
         print(line, flush=True)
 

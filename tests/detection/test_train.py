@@ -664,6 +664,23 @@ def test_plain_yolo_trains_offline_through_the_same_entry_point(
     assert network_attempts == []
 
 
+@pytest.mark.slow
+def test_a_train_image_opencv_cannot_load_is_one_line(tiny_dataset, tmp_path, no_clip, monkeypatch) -> None:
+    import ultralytics.data.base
+
+    unreadable = split_images(tiny_dataset / "data.yaml", "train")[0]
+    imread = ultralytics.data.base.imread
+
+    def fail_on_one(path, *args, **kwargs):  # PIL read it when the labels were checked; OpenCV cannot
+        return None if Path(path) == unreadable else imread(path, *args, **kwargs)
+
+    monkeypatch.setattr(ultralytics.data.base, "imread", fail_on_one)
+    config = build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"))
+    with pytest.raises(UserError, match=rf"^ultralytics cannot load an image of the training data .*: "
+                       rf"Image Not Found {unreadable}$"):  # fmt: skip
+        train(config)
+
+
 # --- tiles and repeat factors --------------------------------------------------------------------
 
 
