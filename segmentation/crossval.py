@@ -205,7 +205,7 @@ def _train_round(run_config: dict, fold: Fold, k: int, *, resume: bool) -> tuple
         file=sys.stderr,
     )
     with contextlib.redirect_stdout(sys.stderr):
-        run_dir = train(run_config)
+        run_dir = train(run_config, resume_hint=False)  # the round is resumed whole, by --folds --resume
     seconds = {"train": time.perf_counter() - start}
     record = {"fingerprint": fingerprint, "train_seconds": seconds["train"]}
     atomic_write(run_dir / ROUND_FILE, json.dumps(record, indent=1) + "\n")

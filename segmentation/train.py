@@ -382,7 +382,9 @@ def evaluate_command(config: dict, decoder: Path) -> str:
     return command
 
 
-def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -> Path:
+def train(
+    config: dict, *, resume: Path | None = None, sam: Sam | None = None, resume_hint: bool = True
+) -> Path:
     """Runs a whole fine-tuning; returns the run folder.
 
 
@@ -392,6 +394,8 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
         sam: an already built model to tune instead of loading ``config["model"]``
             with ``config["checkpoint"]`` (a custom architecture, or tests); its weights
             are then not tied to a base file (``decoder.pt`` records no base hash).
+        resume_hint: on Ctrl-C, print the ``--resume`` command that goes on from the last finished
+            epoch (off inside ``--folds``, whose rounds are resumed whole).
 
 
     Raises:
@@ -410,7 +414,7 @@ def train(config: dict, *, resume: Path | None = None, sam: Sam | None = None) -
             run_epoch(run, state, epoch)
         finish(run, state)
     except KeyboardInterrupt:  # a Ctrl-C: say how to go on from the last finished epoch
-        if run.world.main and (run.folder / "last.pt").is_file():
+        if resume_hint and run.world.main and (run.folder / "last.pt").is_file():
             command = f"python -m segmentation.train --resume {quote(str(run.folder))}"
             print(f"stopped; go on from the last finished epoch with: {command}", file=sys.stderr, flush=True)
         raise

@@ -354,7 +354,7 @@ def test_a_round_is_announced_by_the_name_of_its_folders(tiny_dataset, tmp_path,
     from segmentation import crossval
     from segmentation.train_config import DEFAULTS
 
-    def train(run_config):
+    def train(run_config, **options):
         assert run_config["name"] == "fold0" and Path(run_config["data"]).name == "fold0"
         raise _Started
 
@@ -384,7 +384,7 @@ def test_a_round_tuned_on_the_users_base_weights_is_scored_on_them(
         loaded.append(None if checkpoint is None else Path(checkpoint))
         return tiny_sam_builder()
 
-    def train(run_config):
+    def train(run_config, **options):
         run_dir = Path(run_config["out"]) / run_config["name"]
         run_dir.mkdir(parents=True)
         save_decoder(
@@ -435,10 +435,11 @@ def _fake_rounds(monkeypatch, tiny_sam_builder) -> list[str]:
 
     trained = []
 
-    def train(run_config):
+    def train(run_config, **options):
         run_dir = Path(run_config["out"]) / run_config["name"]
         run_dir.mkdir(parents=True, exist_ok=True)
         save_decoder(tiny_sam_builder(), run_dir / "decoder.pt", model="vit_t")
+        assert options == {"resume_hint": False}  # segmentation.train --resume is not how a round goes on
         trained.append(run_config["name"])
         return run_dir
 

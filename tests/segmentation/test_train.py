@@ -856,3 +856,6 @@ def test_a_ctrl_c_names_the_command_that_goes_on(tiny_dataset, tiny_sam, tmp_pat
         f"stopped; go on from the last finished epoch with: python -m segmentation.train --resume {folder}\n"
         in err
     )
+    with pytest.raises(KeyboardInterrupt):  # a --folds round: resumed whole by --folds --resume
+        train({**config, "exist_ok": True}, sam=tiny_sam, resume_hint=False)
+    assert "stopped" not in capsys.readouterr().err
