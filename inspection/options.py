@@ -105,6 +105,9 @@ def check_cascade(options: CascadeOptions) -> None:
         ]
         if given:
             raise UserError(f"{given[0]} needs --anomaly-run")
+    if options.tile is None and options.tile_overlap != CascadeOptions.tile_overlap:
+        # whole photos have no windows to overlap: the value would be ignored, unchecked
+        raise UserError("--tile-overlap needs --tile")
     if options.max_det < 1:
         raise UserError(f"--max-det must be >= 1, got {options.max_det}")
     if options.runtime not in RUNTIMES:

@@ -86,6 +86,15 @@ def test_the_anomaly_options_are_checked_before_any_run_is_loaded() -> None:
         check_cascade(options(anomaly_threshold="1", anomaly_max_covered=0.5))  # the first flag named
 
 
+@pytest.mark.parametrize("overlap", [0.5, 0.95, -3.0])
+def test_a_tile_overlap_without_tile_is_refused(overlap) -> None:
+    # whole photos have no windows: the value was ignored, out of range included (-3 ran silently)
+    with pytest.raises(UserError, match="^--tile-overlap needs --tile$"):
+        check_cascade(options(tile_overlap=overlap))
+    check_cascade(options(tile=64, tile_overlap=0.5))
+    check_cascade(options())  # the default 0.2 without --tile
+
+
 def test_the_smallest_anomaly_region_is_16_pixels_by_default() -> None:
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)
