@@ -72,8 +72,16 @@ def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = 
     Args:
         photos: anything with a ``path`` (a :class:`Photo`, a split's ``SegmentationImage``).
 
+    12-bit camera data in 16-bit files (every value below 4096) gets a ``warning:`` line on stderr, as
+    the converters and ``anomaly.train`` give it: read by dropping the low 8 bits, such photos reach
+    both models nearly black (grey levels 0-15), and their verdicts and masks mean nothing.
+
     Raises:
         UserError: a photo that is missing, not an image or truncated; one line naming it.
     """
+    from converters.convert import narrow_photo_warnings
+
     for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress, file=sys.stderr):
         image_size(photo.path)
+    for line in narrow_photo_warnings([photo.path for photo in photos]):
+        print(f"warning: {line}", file=sys.stderr, flush=True)

@@ -82,3 +82,20 @@ def test_check_photos_names_a_corrupt_one(photos):
 def test_check_photos_shows_a_progress_bar_only_when_asked(photos, capsys, progress):
     check_photos(find_photos(photos), progress=progress, desc="checking")
     assert ("checking" in capsys.readouterr().err) == progress
+
+
+def test_check_photos_warns_of_12_bit_data_in_16_bit_files(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "lot"
+    folder.mkdir()
+    camera = np.full((8, 8, 3), 4000, np.uint16)  # 12-bit data: read by dropping 8 bits, grey level 15
+    cv2.imwrite(str(folder / "camera.png"), camera)
+    cv2.imwrite(str(folder / "full.png"), camera * 16)  # the full 16-bit range: read fine, no warning
+    check_photos(find_photos(folder), progress=False)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: 1 photo is 16-bit with every value below 4096") and "camera.png" in err
+    cv2.imwrite(str(folder / "camera.png"), camera * 16)
+    check_photos(find_photos(folder), progress=False)
+    assert capsys.readouterr().err == ""
