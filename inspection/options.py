@@ -198,6 +198,7 @@ def run_settings(options: CascadeOptions, inspector: Inspector) -> dict:
     return {
         **options.record(),
         "imgsz": inspector.settings["imgsz"],  # the detector's own size when --imgsz was not given
+        "runtime": inspector.runtime,  # what --runtime auto chose (onnx, or torch without onnxruntime)
         "colour_head": None if head is None else head.to_dict(),
         "anomaly_regions": None if regions is None else regions.record(),
     }

@@ -111,3 +111,16 @@ def test_the_inspector_gets_the_mask_iou_and_the_record_gives_it(tiny_sam, stub_
     resolved = options(mask_iou=0.4).resolved(model="tiny", device="cpu")
     assert build_inspector(resolved, stub_detector, tiny_sam, keep_probs=False).mask_iou == 0.4
     assert resolved.record()["mask_iou"] == 0.4 and options().mask_iou == MASK_IOU == 0.7
+
+
+@pytest.mark.parametrize(("missing", "expected"), [([], "onnx"), (["onnxruntime"], "torch")])
+def test_the_record_gives_the_runtime_auto_chose(tiny_sam, stub_detector, monkeypatch, missing, expected):
+    # args.yaml and metrics.json said "auto", leaving open which runtime made the masks and the timing
+    import inspection.inspector
+    from inspection.options import build_inspector, run_settings
+
+    monkeypatch.setattr(inspection.inspector, "missing_packages", lambda: missing)
+    monkeypatch.setattr(inspection.inspector, "OnnxDecoder", lambda sam: None)  # no export needed here
+    resolved = options().resolved(model="tiny", device="cpu")
+    inspector = build_inspector(resolved, stub_detector, tiny_sam, keep_probs=False)
+    assert resolved.runtime == "auto" and run_settings(resolved, inspector)["runtime"] == expected
