@@ -112,22 +112,32 @@ def image_files_below(folder: Path) -> list[Path]:
     """The image files anywhere below ``folder``, sorted; what a ``--source`` folder names.
 
     Files and folders whose names start with a dot are skipped (``.ipynb_checkpoints/``,
-    ``._x.png``).
+    ``._x.png``). Linked folders are searched too, as a ``**`` pattern searches them (``lot_7/cam_1``
+    a link to a camera's share), each folder once: a link back to a folder above ends there.
 
     Raises:
         UserError: no image file below ``folder``, an MVTec category's ``ground_truth/``
             below it (:func:`check_not_ground_truth`), or masks beside their photos (:func:`check_no_masks`).
     """
-    files = sorted(
-        path
-        for path in folder.rglob("*")
-        if is_image_file(path) and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
+    files = sorted(path for path in _files_below(folder) if is_image_file(path))
     if not files:
         raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     check_not_ground_truth(files, folder)
     check_no_masks(files, folder)
     return files
+
+
+def _files_below(folder: Path) -> Iterator[Path]:
+    """Every file below ``folder`` outside hidden folders, through linked folders, each folder once."""
+    seen: set[tuple[int, int]] = set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        stat = os.stat(root)
+        if (stat.st_dev, stat.st_ino) in seen:  # a link to a folder already searched (or above)
+            folders[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        yield from (Path(root, name) for name in names)
 
 
 def is_narrow_16bit(path: str | Path) -> bool:

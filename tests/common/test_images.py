@@ -151,6 +151,16 @@ def test_image_files_below_walks_folders_and_skips_hidden_names(tmp_path: Path) 
     assert image_files_below(tmp_path) == sorted(kept)
 
 
+def test_image_files_below_searches_linked_folders_once(tmp_path: Path) -> None:
+    camera = write_png(tmp_path / "share" / "cam_1" / "x.png")
+    lot = tmp_path / "lot"
+    own = write_png(lot / "a.png")
+    (lot / "cam_1").symlink_to(camera.parent, target_is_directory=True)  # a camera's share, linked in
+    (lot / "cam_1" / "up").symlink_to(lot, target_is_directory=True)  # a loop: searched once
+    # the linked folder's photos were skipped without a word, though "lot/**/*.png" matches them
+    assert image_files_below(lot) == [own, lot / "cam_1" / "x.png"]
+
+
 def test_image_files_below_refuses_a_folder_without_images(tmp_path: Path) -> None:
     write_png(tmp_path / ".hidden.png")
     with pytest.raises(UserError, match=rf"no image files \(.png, .*\) in {tmp_path}$"):
