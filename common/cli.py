@@ -7,7 +7,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -67,6 +67,25 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """argparse's, but a ``--source`` pattern the shell expanded is named as such, not listed whole.
+
+        ``--source photos/*.png`` unquoted reaches the command as ``--source photos/a.png photos/b.png
+        ...``: argparse's error listed every other file (a thousand photos: a thousand names).
+        """
+        parsed, extras = self.parse_known_args(args, namespace)
+        if not extras:
+            return parsed
+        shown = " ".join(extras[:3]) + (f" and {len(extras) - 3} more" if len(extras) > 3 else "")
+        if "--source" in self._option_string_actions and all(Path(extra).exists() for extra in extras):
+            self.error(
+                f"unrecognized arguments: {shown}: the shell expanded a --source pattern into files; "
+                "quote it (--source 'photos/*.png')"
+            )
+        self.error(f"unrecognized arguments: {shown}")
 
 
 @contextlib.contextmanager

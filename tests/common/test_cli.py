@@ -66,6 +66,22 @@ def test_a_bad_flag_is_one_line_naming_the_help(capsys):
     assert "--size" in err and "'big'" in err and "(see python -m tool --help)" in err
 
 
+def test_an_unquoted_source_pattern_is_named_as_such(tmp_path, capsys):
+    photos = [tmp_path / f"{index}.png" for index in range(5)]
+    for photo in photos:
+        photo.write_bytes(b"")
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--source")
+    argv = ["--source", *map(str, photos)]  # what the shell makes of --source tmp/*.png
+    assert exit_code(lambda: parser.parse_args(argv)) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{photos[3]} and 1 more" in err and str(photos[4]) not in err
+    assert "the shell expanded a --source pattern into files; quote it (--source 'photos/*.png')" in err
+    assert exit_code(lambda: parser.parse_args(["--source", "a", "b"])) == EXIT_USER_ERROR  # not files
+    assert capsys.readouterr().err == "error: unrecognized arguments: b (see python -m tool --help)\n"
+    assert parser.parse_args(["--source", "a"]).source == "a"
+
+
 def test_a_file_system_error_naming_its_file_is_one_line_and_exit_1(capsys):
     error = PermissionError(13, "Permission denied", "/srv/out/run")
     assert exit_code(_raise(error)) == EXIT_FILE_ERROR
