@@ -129,7 +129,11 @@ def load_yolo(model: str | Path) -> Model:
             raise
         reason = load_error_reason(error, str(model), is_file=is_file)
         kind = torch_file_kind(model) if is_file else None
-        reason += f" (it is {kind})" if kind else ""
+        if kind is not None and "ultralytics" not in kind:
+            # ultralytics' own reason for another project's file is advice to fetch an official model
+            reason = f"not an ultralytics checkpoint (it is {kind})"
+        elif kind is not None:
+            reason += f" (it is {kind})"
         raise UserError(f"cannot load model '{model}': {reason}") from None
 
 

@@ -227,6 +227,24 @@ def test_a_sam_decoder_given_as_detector_weights_is_named_for_what_it_is(tmp_pat
         load_detector(decoder)
 
 
+def test_a_real_sam_decoder_given_as_detector_weights_gets_no_ultralytics_advice(tmp_path: Path) -> None:
+    import torch
+
+    from common.io import save_torch
+
+    # as segmentation.train saves it: tensors and a dict of settings
+    state = {"format": "mvtec-finetune/sam-decoder", "model": "vit_t", "state_dict": {"w": torch.zeros(2)}}
+    decoder = save_torch(state, tmp_path / "decoder.pt")
+    with pytest.raises(UserError) as error:
+        load_detector(decoder)
+    # it read "...: it references types outside the supported Ultralytics checkpoint format. Use an
+    # official Ultralytics model, i.e. 'yolo predict model=yolo26n.pt' (it is a SAM decoder.pt ...)"
+    assert str(error.value) == (
+        f"cannot load model '{decoder}': not an ultralytics checkpoint "
+        "(it is a SAM decoder.pt from segmentation.train)"
+    )
+
+
 def test_a_training_run_folder_given_as_weights_names_its_best_pt(tmp_path: Path) -> None:
     from detection.weights import weights_file
 
