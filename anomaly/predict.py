@@ -76,6 +76,10 @@ def resolve_threshold(
             number = float(value)
         except ValueError:  # not a number: a metrics.json
             path = Path(value)
+            if not path.exists():  # a mistyped number, or a file that is not there: say both
+                raise UserError(
+                    f"{flag} {value}: neither a number nor an existing metrics.json (of anomaly.evaluate)"
+                ) from None
         else:
             return check_threshold(number, flag), "given"
     else:

@@ -106,6 +106,13 @@ def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: 
     assert resolve_threshold("0.2", tmp_path, clean_goods=True) == (0.2, "given")  # a number is a number
 
 
+@pytest.mark.parametrize("value", ["abc", "3,5", "eval-val/metrics.json"])
+def test_a_threshold_neither_a_number_nor_a_file_says_so(tmp_path: Path, value: str) -> None:
+    # it read "cannot read metrics file 3,5: No such file or directory" for a mistyped number
+    with pytest.raises(UserError, match=rf"^--anomaly-threshold {value}: neither a number nor an existing"):
+        resolve_threshold(value, tmp_path, flag="--anomaly-threshold")
+
+
 def test_the_val_evaluation_gives_the_default_threshold_first(tmp_path: Path) -> None:
     for folder, value in (("eval-mvtec", 1.0), ("eval-test", 2.0), ("eval-val", 3.0)):
         (tmp_path / folder).mkdir()
