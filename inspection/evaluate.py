@@ -411,11 +411,35 @@ def evaluate(options: EvaluateOptions) -> dict:
     return figures
 
 
-def summary(figures: dict, out: Path, conf_from: str | None = None) -> str:
-    """The lines printed after an evaluation (``figures['settings']``, where given, adds the mask NMS)."""
+def detection_flags(options: CascadeOptions) -> str:
+    """The detection flags given away from their defaults, which ``inspection.predict`` needs as well to
+    find the same boxes at a picked ``--conf`` (a tiled detector's scores are the tiles')."""
+    defaults = CascadeOptions(detector=options.detector)
+    flags = [
+        f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+        for flag, value, default in (
+            ("--imgsz", options.imgsz, defaults.imgsz),
+            ("--tile", options.tile, defaults.tile),
+            ("--tile-overlap", options.tile_overlap, defaults.tile_overlap),
+            ("--iou", options.iou, defaults.iou),
+            ("--max-det", options.max_det, defaults.max_det),
+        )
+        if value != default
+    ]
+    return "".join(f" {flag}" for flag in flags)
+
+
+def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: str = "") -> str:
+    """The lines printed after an evaluation (``figures['settings']``, where given, adds the mask NMS).
+
+    Args:
+        flags: the detection flags that go with a picked ``--conf`` (:func:`detection_flags`).
+    """
     rank = figures["rank_by"]
     conf = figures["image_level"]["conf"]
-    picked = f" (picked on {conf_from}: pass --conf {conf:.6g} to inspection.predict)" if conf_from else ""
+    picked = (
+        f" (picked on {conf_from}: pass --conf {conf:.6g}{flags} to inspection.predict)" if conf_from else ""
+    )
     defect = figures["per_image"]["defect"]
     return "\n".join(
         [
@@ -494,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> None:
         options = EvaluateOptions(**vars(build_parser().parse_args(argv)))
         figures = evaluate(options)
-        print(summary(figures, Path(options.out), options.conf_from))
+        print(summary(figures, Path(options.out), options.conf_from, flags=detection_flags(options)))
 
     return exit_code(run)
 

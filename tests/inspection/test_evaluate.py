@@ -217,6 +217,27 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     assert "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
 
 
+def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) -> None:
+    from inspection.evaluate import EvaluateOptions, detection_flags, summary
+
+    # a conf picked on tiles told the user to pass only --conf: the whole-photo scores differ
+    options = EvaluateOptions(detector=tmp_path / "best.pt", data=tmp_path, out=tmp_path / "out", tile=256)
+    assert detection_flags(options) == " --tile 256"
+    assert detection_flags(EvaluateOptions(detector=Path("d"), data=tmp_path, out=tmp_path)) == ""
+    given = EvaluateOptions(detector=Path("d"), data=tmp_path, out=tmp_path, imgsz=512, tile=128,
+                            tile_overlap=0.3, iou=0.5, max_det=50)  # fmt: skip
+    assert detection_flags(given) == " --imgsz 512 --tile 128 --tile-overlap 0.3 --iou 0.5 --max-det 50"
+    figures = {
+        "rank_by": "box", "images": 1, "defect_images": 1, "instances": 1, "detections": 1,
+        "box": {"AP50": 0.5}, "mask": {"box": {"AP": 0.4}}, "mask_any_class": {"box": {"AP": 0.4}},
+        "mask_oracle": {"AP": 0.6}, "pixel": {"auroc": 0.9, "aupro": 0.8},
+        "per_image": {"all": {"iou": 0.7}, "defect": {"iou": 0.6, "oracle_iou": 0.8, "boundary_iou": 0.5}},
+        "image_level": {"conf": 0.4811, "accuracy": 1.0, "auroc": 1.0},
+    }  # fmt: skip
+    text = summary(figures, tmp_path, "val", flags=detection_flags(options))
+    assert "(picked on val: pass --conf 0.4811 --tile 256 to inspection.predict)" in text
+
+
 def test_a_picked_conf_is_recorded_with_the_digits_printed(
     cli, dataset, tmp_path, monkeypatch, capsys
 ) -> None:
