@@ -10,6 +10,8 @@ settings a run records (:func:`run_settings`); each command adds its own fields 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -129,7 +131,37 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
     """
     head = None if options.no_colour_head else checkpoint.colour_head
     check_colour_head(head, options.crop_rule())
+    if checkpoint.kind == "full" and checkpoint.path is not None and not options.no_colour_head:
+        if note := head_left_behind(checkpoint.path):
+            print(f"note: {note}", file=sys.stderr, flush=True)
     return head
+
+
+def head_left_behind(path: Path) -> str | None:
+    """Why a full state dict from a ``segmentation.train`` run masks without the colour head the run kept.
+
+    A stock state dict has no place for the head, which the run's ``decoder.pt`` carries (its
+    ``colour_head.json`` says ``kept``): given ``sam_finetuned.pth``, the cascade's masks are SAM's
+    alone, unlike those ``segmentation.evaluate`` scored for the run. None for any other file.
+    """
+    decoder = path.parent / "decoder.pt"
+    try:
+        fit = json.loads((path.parent / "colour_head.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (
+        path.name == decoder.name
+        or not decoder.is_file()
+        or not isinstance(fit, dict)
+        or fit.get("kept") is not True
+    ):
+        return None
+    iou = fit.get("val_iou")
+    gain = f" (val IoU {iou[0]:.3f} -> {iou[1]:.3f})" if isinstance(iou, list) and len(iou) == 2 else ""
+    return (
+        f"{path.name} has no place for the colour head of its run{gain}, which {decoder} carries: "
+        f"the masks are SAM's alone; pass --sam {decoder} to apply it"
+    )
 
 
 def load_regions(options: CascadeOptions, photos: Sequence[Path]) -> AnomalyRegions | None:

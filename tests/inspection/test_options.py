@@ -124,3 +124,25 @@ def test_the_record_gives_the_runtime_auto_chose(tiny_sam, stub_detector, monkey
     resolved = options().resolved(model="tiny", device="cpu")
     inspector = build_inspector(resolved, stub_detector, tiny_sam, keep_probs=False)
     assert resolved.runtime == "auto" and run_settings(resolved, inspector)["runtime"] == expected
+
+
+def test_a_full_state_dict_beside_a_kept_colour_head_says_it_goes_without(tmp_path, capsys) -> None:
+    import json
+
+    from inspection.checkpoints import SamCheckpoint
+    from inspection.options import colour_head_for
+
+    run = tmp_path / "run"  # a segmentation.train run that kept its colour head in decoder.pt
+    run.mkdir()
+    (run / "decoder.pt").write_bytes(b"")
+    fit = {"weights": [2.5, 2.6, -2.7], "val_iou": [0.8204, 0.8396], "kept": True}
+    (run / "colour_head.json").write_text(json.dumps(fit))
+    full = SamCheckpoint("vit_t", run / "sam_finetuned.pth")
+    assert colour_head_for(options(), full) is None
+    err = capsys.readouterr().err  # it said nothing: the masks silently lacked the head
+    assert err.startswith("note: sam_finetuned.pth has no place for the colour head of its run (val IoU ")
+    assert f"0.820 -> 0.840), which {run / 'decoder.pt'} carries" in err
+    assert colour_head_for(options(no_colour_head=True), full) is None  # asked for SAM's own masks
+    (run / "colour_head.json").write_text(json.dumps({**fit, "kept": False}))
+    assert colour_head_for(options(), full) is None
+    assert capsys.readouterr().err == ""
