@@ -124,13 +124,22 @@ class AnomalyRegions:
             UserError: naming the first such image, or ``data`` without a ``splits.json``.
         """
         keys = sorted(key for key, s in read_splits(data).split_of().items() if s == split)
+        hint = f"; fit one on the good photos outside val/test ({self.refit_command(data)})"
+        if self.fit_on_split_of(data):  # that command made this run: a new one would be fit on them too
+            hint = "; anomaly.train --data fits on the train split's good photos: score val or test with it"
         refuse_fitted(
             self.run.fit_keys,
             [(key, f"{key} of the {split} split") for key in keys],
             model="the --anomaly-run",
-            hint=f"; fit one on the good photos outside val/test ({self.refit_command(data)})",
+            hint=hint,
         )
         refuse_copied_files(self.run.fit_hashes, photos)
+
+    def fit_on_split_of(self, data: str | Path) -> bool:
+        """Whether the run was fit with ``anomaly.train --data`` on the converted data set ``data``."""
+        protocol = self.run.info.get("protocol") or {}
+        fit_data = protocol.get("data") if protocol.get("mode") == "split" else None
+        return isinstance(fit_data, str) and Path(fit_data).resolve() == Path(data).resolve()
 
     def refit_command(self, data: str | Path) -> str:
         """``anomaly.train`` on the run's own photos, fit outside ``data``'s val and test (needs --root)."""

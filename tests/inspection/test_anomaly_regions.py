@@ -133,6 +133,23 @@ def test_a_scored_photo_with_the_bytes_of_a_fit_photo_is_not_scored(patchcore_ru
     regions.check_not_fit_on(data, "test", [other, copy])
 
 
+def test_a_run_fit_on_the_data_sets_own_train_split_is_not_told_to_refit_that_way(
+    patchcore_run, tmp_path
+) -> None:
+    regions = AnomalyRegions.from_run(patchcore_run, threshold="1")
+    data = tmp_path / "data"
+    data.mkdir()
+    save_splits(Splits(train=["widget/train/good/000"]), data / "splits.json")
+    regions.run.info["protocol"] = {"mode": "split", "data": str(data.resolve())}  # anomaly.train --data
+    # it said to refit with the very command that made this run, which fits on the train split again
+    with pytest.raises(UserError) as error:
+        regions.check_not_fit_on(data, "train")
+    assert str(error.value).endswith(
+        "fit on it; anomaly.train --data fits on the train split's good photos: score val or test with it"
+    )
+    assert "NEW_RUN" not in str(error.value)
+
+
 def test_box_union_rounds_fractional_edges_outwards_and_clips_at_the_border() -> None:
     inside = box_union(np.array([[1.5, 0.2, 3.0, 1.0], [-2.0, 3.0, 1.0, 9.0]]), (4, 5))
     expected = np.zeros((4, 5), bool)
