@@ -47,6 +47,7 @@ from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
+from common.tables import fmt
 from common.trained_images import trained_overlap_warning
 from detection.image_level import conf_flags_all, image_labels, tuned_conf
 from detection.weights import load_detector, print_tiling_note, training_run, weights_file
@@ -446,15 +447,16 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
             f"{figures['images']} images ({figures['defect_images']} with defects), "
             f"{figures['instances']} ground-truth instances, {figures['detections']} detections"
             f"{dropped_note(figures.get('settings', {}))}",
-            f"  box AP50 {figures['box']['AP50']:.3f}  mask AP end to end {figures['mask'][rank]['AP']:.3f} "
-            f"(ranked by {rank}; any defect type {figures['mask_any_class'][rank]['AP']:.3f}) "
-            f"vs oracle {figures['mask_oracle']['AP']:.3f}",
-            f"  per-image IoU {figures['per_image']['all']['iou']:.3f} (defect images {defect['iou']:.3f}, "
-            f"oracle {defect['oracle_iou']:.3f}; boundary IoU {defect['boundary_iou']:.3f})",
-            f"  pixel AUROC {figures['pixel']['auroc']:.3f}  AUPRO {figures['pixel']['aupro']:.3f}",
-            f"  defect-type accuracy {figures['image_level']['accuracy']:.3f}  "
-            f"image AUROC {figures['image_level']['auroc']:.3f}  "
-            f"at conf {figures['image_level']['conf']:.3f}{picked}",
+            f"  box AP50 {fmt(figures['box']['AP50'])}  "
+            f"mask AP end to end {fmt(figures['mask'][rank]['AP'])} "
+            f"(ranked by {rank}; any defect type {fmt(figures['mask_any_class'][rank]['AP'])}) "
+            f"vs oracle {fmt(figures['mask_oracle']['AP'])}",
+            f"  per-image IoU {fmt(figures['per_image']['all']['iou'])} (defect images {fmt(defect['iou'])}, "
+            f"oracle {fmt(defect['oracle_iou'])}; boundary IoU {fmt(defect['boundary_iou'])})",
+            f"  pixel AUROC {fmt(figures['pixel']['auroc'])}  AUPRO {fmt(figures['pixel']['aupro'])}",
+            f"  defect-type accuracy {fmt(figures['image_level']['accuracy'])}  "
+            f"image AUROC {fmt(figures['image_level']['auroc'])}  "
+            f"at conf {fmt(figures['image_level']['conf'])}{picked}",
             f"report: {out / 'report.html'}",
         ]
         + overlay_line(figures, out)

@@ -238,6 +238,21 @@ def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) ->
     assert "(picked on val: pass --conf 0.4811 --tile 256 to inspection.predict)" in text
 
 
+def test_the_printed_summary_gives_a_dash_where_the_report_does(tmp_path) -> None:
+    from inspection.evaluate import summary
+
+    nan = float("nan")  # a split without good photos: no image AUROC, no good-image IoU
+    figures = {
+        "rank_by": "box", "images": 3, "defect_images": 3, "instances": 3, "detections": 3,
+        "box": {"AP50": 0.5}, "mask": {"box": {"AP": 0.4}}, "mask_any_class": {"box": {"AP": 0.4}},
+        "mask_oracle": {"AP": 0.6}, "pixel": {"auroc": 0.9, "aupro": 0.8},
+        "per_image": {"all": {"iou": 0.7}, "defect": {"iou": 0.7, "oracle_iou": 0.8, "boundary_iou": 0.5}},
+        "image_level": {"conf": 0.25, "accuracy": 1.0, "auroc": nan},
+    }  # fmt: skip
+    text = summary(figures, tmp_path)
+    assert "image AUROC -  at conf 0.250" in text and "nan" not in text  # it printed "image AUROC nan"
+
+
 def test_a_picked_conf_is_recorded_with_the_digits_printed(
     cli, dataset, tmp_path, monkeypatch, capsys
 ) -> None:
