@@ -23,7 +23,7 @@ import struct
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -188,7 +188,7 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
         return image_files_below(path), path
     if not _GLOB_MAGIC.search(text):
         raise UserError(f"--source not found: {text}")
-    files = sorted(Path(p) for p in glob.glob(text, recursive=True) if is_image_file(Path(p)))
+    files = _once_each(Path(p) for p in glob.glob(text, recursive=True) if is_image_file(Path(p)))
     if not files:
         raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
     check_not_ground_truth(files, text)
@@ -208,6 +208,18 @@ def photo_root(source: str | Path) -> tuple[Path, bool]:
     if path.is_dir():
         return path, True
     return glob_base(str(source)), "**" in str(source)
+
+
+def _once_each(files: Iterable[Path]) -> list[Path]:
+    """``files`` sorted, each real file once under its shortest path.
+
+    ``**`` follows linked folders, a link back to a folder above too: each photo came back once per
+    round of the loop (8 photos matched 321 times), every copy inspected under another name.
+    """
+    shortest: dict[Path, Path] = {}
+    for path in sorted(files, key=lambda path: (len(path.parts), path)):
+        shortest.setdefault(path.resolve(), path)
+    return sorted(shortest.values())
 
 
 def glob_base(pattern: str) -> Path:

@@ -161,6 +161,14 @@ def test_image_files_below_searches_linked_folders_once(tmp_path: Path) -> None:
     assert image_files_below(lot) == [own, lot / "cam_1" / "x.png"]
 
 
+def test_a_pattern_through_a_link_loop_gives_each_photo_once(tmp_path: Path) -> None:
+    lot = tmp_path / "lot"
+    a, b = write_png(lot / "a.png"), write_png(lot / "line_2" / "b.png")
+    (lot / "line_2" / "up").symlink_to(lot, target_is_directory=True)  # a link back to a folder above
+    # each photo came back once per round of the loop ('line_2/up/line_2/up/.../a.png')
+    assert photo_files(f"{lot}/**/*.png") == ([a, b], lot)
+
+
 def test_image_files_below_refuses_a_folder_without_images(tmp_path: Path) -> None:
     write_png(tmp_path / ".hidden.png")
     with pytest.raises(UserError, match=rf"no image files \(.png, .*\) in {tmp_path}$"):
