@@ -308,6 +308,13 @@ def pick_conf(
     truth = image_labels(read_json_object(split.annotation_file, what="COCO file"))
     conf, accuracy = tuned_conf(truth, detections, inspector.class_names, default=default)
     conf = max(conf, PICK_FLOOR)
+    if not any(len(found.scores) for found in detections.values()):
+        # nothing to pick from: the "pick" is the floor, and its accuracy the share of good photos
+        print(
+            f"warning: on the {split.name} split the detector scores no box {PICK_FLOOR:g} or more on any "
+            "photo: no threshold to pick, every photo is called good (an undertrained detector?)",
+            file=sys.stderr,
+        )
     if warning := conf_flags_all(truth, detections, inspector.class_names, conf):
         print(
             f"warning: on the {split.name} split, {warning}: every box down to it goes to SAM; pass --conf",

@@ -430,6 +430,26 @@ def test_a_picked_conf_that_calls_every_photo_defective_is_warned_of(dataset, ca
     assert capsys.readouterr().err == ""  # a threshold that leaves the good photos good: no warning
 
 
+class BoxNothing(StubDetector):
+    """No box on any photo, whatever the threshold: a detector trained for two epochs."""
+
+    def _result(self, image, conf):
+        return super()._result(np.zeros_like(image), conf)
+
+
+def test_a_pick_on_a_split_the_detector_finds_nothing_in_is_warned_of(dataset, capsys) -> None:
+    split = load_split(dataset, "test")
+    conf, accuracy = evaluate_module.pick_conf(
+        Inspector(BoxNothing(), build_tiny_sam()), split, default=0.25, progress=False
+    )
+    assert conf == evaluate_module.PICK_FLOOR and accuracy < 1.0  # the floor, silently "picked"
+    err = capsys.readouterr().err
+    assert err == (
+        "warning: on the test split the detector scores no box 0.001 or more on any photo: no threshold "
+        "to pick, every photo is called good (an undertrained detector?)\n"
+    )
+
+
 def test_every_photo_gets_a_full_size_overlay_that_the_report_links_to(cli, tmp_path, capsys) -> None:
     out = tmp_path / "report"
     assert cli("--out", out, "--gallery", "1") == 0
