@@ -81,7 +81,7 @@ class MaskTree:
 
     def add(self, inspection: Inspection, photo: Photo) -> Path | None:
         """Places the photo and writes its mask; returns the mask's path (None for a good photo)."""
-        folder = GOOD if inspection.is_good else defect_folder(inspection.names)
+        folder = GOOD if inspection.is_good else folder_name(defect_folder(inspection.names))
         source = photo.path
         if is_rotated(source):
             image = decode_image_file(source, cv2.IMREAD_COLOR)  # OpenCV applies the rotation
@@ -118,6 +118,21 @@ def category_name(name: str) -> str:
     """
     reserved = name.casefold() in _RESERVED
     return DEFAULT_CATEGORY if not name or reserved or name.startswith(".") else name
+
+
+def folder_name(name: str) -> str:
+    """A class name as one visible folder name: path separators become ``_``, as does a leading dot.
+
+    The detector's class names are anyone's (``crack/scratch``); as they were, ``crack/scratch`` nested a
+    folder the converters read as the class ``crack``, and ``../x`` wrote outside the category folder.
+    The class itself is in the mask's pixel values (``mask_values.json``), not in the folder.
+
+    >>> folder_name("crack/scratch"), folder_name("../x"), folder_name("..")
+    ('crack_scratch', '___x', '__')
+    """
+    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_")
+    name = "_" * (len(name) - len(name.lstrip("."))) + name.lstrip(".")  # hidden, or . and ..
+    return name or "_"
 
 
 def place_photo(source: Path, target: Path, link: str) -> Path:

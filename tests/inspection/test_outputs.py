@@ -22,6 +22,7 @@ from inspection.inspector import Inspector
 from inspection.mask_tree import MaskTree, category_name, place_photo
 from inspection.outputs import JsonListFile, PredictionWriter, anomaly_map_png, ranking_scores
 from inspection.photos import Photo, find_photos
+from inspection.result import Inspection
 from segmentation.specks import visible_parts
 
 
@@ -456,3 +457,25 @@ def test_the_rim_a_better_instance_of_the_same_class_leaves_is_kept_as_part_of_i
     apart = replace(inspection, names=["scratch", "stain"], masks=np.stack([best, other]))
     mask = cv2.imread(str(tree.add(apart, photo)), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(mask == 255, best) and not (mask == 254).any()  # a stain of 20 px of its own
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [("crack/scratch", "crack_scratch"), ("../../escape", "___.._escape"), (".dent", "_dent")],
+)
+def test_a_class_name_that_is_no_folder_name_stays_one_folder_of_the_tree(tmp_path, name, folder):
+    # "crack/scratch" nested ground_truth/crack/scratch/; "../../escape" wrote outside the category
+    photo_path = tmp_path / "in" / "a.png"
+    photo_path.parent.mkdir()
+    cv2.imwrite(str(photo_path), np.zeros((8, 8, 3), np.uint8))
+    mask = np.zeros((1, 8, 8), bool)
+    mask[0, 2:5, 2:5] = True
+    inspection = Inspection(
+        path=photo_path, width=8, height=8, boxes=np.array([[2.0, 2, 5, 5]]), scores=np.array([0.9]),
+        classes=np.array([0]), names=[name], masks=mask, mask_scores=np.array([0.9]), verdict=name, score=0.9,
+    )  # fmt: skip
+    tree = MaskTree(tmp_path / "masks", category="lot", class_names=[name], speck_cells=0)
+    written = tree.add(inspection, Photo(photo_path, "a.png", "a", 1))
+    assert written == tmp_path / "masks" / "lot" / "ground_truth" / folder / "a_mask.png"
+    assert (tmp_path / "masks" / "lot" / "test" / folder / "a.png").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "masks"]  # nothing written beside
