@@ -47,6 +47,7 @@ from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_outside_tree
+from common.images import narrow_photo_warnings
 from common.io import atomic_write, load_torch, save_torch, sha256_file
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -199,10 +200,8 @@ def warn_narrow_photos(images: Sequence[Path]) -> None:
     """A ``warning:`` line on stderr when fit images are 12-bit data in 16-bit files, as the converters say.
 
     Read by dropping their low 8 bits, they are fit on as grey levels 0-15, nearly black
-    (:func:`converters.convert.narrow_photo_warnings`).
+    (:func:`common.images.narrow_photo_warnings`).
     """
-    from converters.convert import narrow_photo_warnings
-
     for line in narrow_photo_warnings(images):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 

@@ -167,6 +167,21 @@ def _png_is_16bit(path: Path) -> bool:
     return False
 
 
+def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
+    """One line when photos are 16-bit with 12 bits or fewer used (:func:`is_narrow_16bit`): the converters,
+    ``anomaly.train`` and the inspection commands warn with it."""
+    narrow = [image for image in images if is_narrow_16bit(image)]
+    if not narrow:
+        return []
+    photos = "1 photo is" if len(narrow) == 1 else f"{len(narrow)} photos are"
+    return [
+        f"{photos} 16-bit with every value below 4096 (12-bit camera data?), "
+        f"e.g. {narrow[0]}: OpenCV and ultralytics read 16-bit photos by dropping the low 8 bits, so "
+        "every model sees them nearly black (grey levels 0-15); save them as 8-bit with their full "
+        "range first (value // 16)"
+    ]
+
+
 def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     """``(image files, folder their names are relative to)``: what a ``--source`` names, sorted.
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.folders import build_folder
-from common.images import check_upright, image_size_and_orientation, is_narrow_16bit
+from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
 from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
@@ -338,20 +338,6 @@ def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | No
             "learns no defect; draw a split instead, or move defect images into train"
         )
     return warnings
-
-
-def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
-    """One line when photos are 16-bit with 12 bits or fewer used (:func:`common.images.is_narrow_16bit`)."""
-    narrow = [image for image in images if is_narrow_16bit(image)]
-    if not narrow:
-        return []
-    photos = "1 photo is" if len(narrow) == 1 else f"{len(narrow)} photos are"
-    return [
-        f"{photos} 16-bit with every value below 4096 (12-bit camera data?), "
-        f"e.g. {narrow[0]}: OpenCV and ultralytics read 16-bit photos by dropping the low 8 bits, so "
-        "every model sees them nearly black (grey levels 0-15); save them as 8-bit with their full "
-        "range first (value // 16)"
-    ]
 
 
 def conflict_warnings(samples: Sequence[Sample]) -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.folders import check_unique_names, output_name
-from common.images import image_size, photo_files
+from common.images import image_size, narrow_photo_warnings, photo_files
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,6 @@ def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = 
     Raises:
         UserError: a photo that is missing, not an image or truncated; one line naming it.
     """
-    from converters.convert import narrow_photo_warnings
-
     for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress, file=sys.stderr):
         image_size(photo.path)
     for line in narrow_photo_warnings([photo.path for photo in photos]):
