@@ -350,7 +350,8 @@ def _picked_conf(
     names: list[str],
 ) -> tuple[float, float, str | None]:
     """``(conf, accuracy there, warning)`` picked on ``split`` by :func:`tuned_conf`, with ``scored``'s
-    settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective.
+    settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective,
+    or when the detector boxes nothing there at all (the pick is then whatever ties nearest ``default``).
 
     The split's detections come from a second validator of the same class and
     settings (tiling included), writing nothing; the folder ``conf_<split>`` that
@@ -366,6 +367,11 @@ def _picked_conf(
         out.rmdir()
     truth = _truth(data, split, None, picker, names, [])
     conf, accuracy = tuned_conf(truth, picker.detections, names, default=default)
+    if not any(len(found.scores) for found in picker.detections.values()):  # every threshold ties
+        return conf, accuracy, (
+            f"the detector scores no box {a.conf:g} or more on any image: every threshold calls them all "
+            f"good, so {conf:.6g} was picked from nothing (an undertrained detector?)"
+        )
     return conf, accuracy, conf_flags_all(truth, picker.detections, names, conf)
 
 

@@ -139,6 +139,29 @@ def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, 
     assert not (tmp_path / "eval" / "conf_train").exists()  # the picker's empty folder was left behind
 
 
+class BlindValidator(RecordingValidator):
+    """Scores no box on any image: an undertrained detector."""
+
+    def update_metrics(self, preds, batch) -> None:
+        empty = {"bboxes": torch.zeros(0, 4), "conf": torch.zeros(0), "cls": torch.zeros(0)}
+        super().update_metrics([{**empty, "extra": torch.zeros(0, 0)} for _ in preds], batch)
+
+
+def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # every threshold ties there: the 'pick' came with a note as if it had been chosen
+    report = evaluate(
+        tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=64, device="cpu",
+        out=tmp_path / "e", plots=False, validator_class=BlindValidator, conf_from="train",
+    )  # fmt: skip
+    assert report.image_level.conf == 0.0
+    assert report.notes[1] == (
+        "warning: on the train split, the detector scores no box 0.001 or more on any image: every "
+        "threshold calls them all good, so 0 was picked from nothing (an undertrained detector?); pass --conf"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
