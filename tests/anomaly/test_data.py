@@ -13,11 +13,13 @@ from anomaly.data import (
     check_size,
     check_sizes,
     eval_records,
+    file_hashes,
     fit_records,
     load_records,
     read_mask,
     read_rgb,
     read_splits,
+    refuse_copies,
     single_category,
 )
 from common.errors import UserError
@@ -41,6 +43,30 @@ def test_guard_refuses_a_test_image_in_the_fit_set(parts: Path) -> None:
     leaked = [r.key for r in fit_records(records)] + [scored[0].key]
     with pytest.raises(UserError, match=r"refusing to score .*000\.png: the model was fit on it"):
         check_disjoint(leaked, scored)
+
+
+@pytest.mark.parametrize(
+    ("copied", "more"),
+    [
+        pytest.param(["001"], "", id="one copy"),
+        pytest.param(["001", "002"], " (and 1 more)", id="two copies"),
+        pytest.param(["000", "001", "002"], " (and 2 more)", id="three copies"),
+    ],
+)
+def test_copies_of_a_fit_photo_are_refused_naming_the_first_and_counting_the_rest(
+    parts: Path, copied: list[str], more: str
+) -> None:
+    # defect photos copied over with a fit photo's bytes: the first scored copy is named, the rest counted
+    fit_photo = (parts / "train" / "good" / "001.png").read_bytes()
+    for stem in copied:
+        (parts / "test" / "spot" / f"{stem}.png").write_bytes(fit_photo)
+    records = load_records(parts.parent, "part")
+    scored = eval_records(records)
+    first = next(r for r in scored if r.defect == "spot" and r.image.stem in copied)
+    message = f"refusing to score {first.image}: its bytes are those of part/train/good/001, which the model "
+    with pytest.raises(UserError) as error:
+        refuse_copies(file_hashes(fit_records(records)), scored)
+    assert str(error.value) == f"{message}was fit on{more}; remove the copy from the fit images"
 
 
 def test_split_protocol_fits_outside_val_and_test(parts: Path, tmp_path: Path) -> None:
@@ -188,6 +214,19 @@ def test_mvtec_protocol_refuses_a_layout_without_train_and_test(tmp_path: Path) 
     records = load_records(make_layout_tree(tmp_path, "folder"), CATEGORY)
     with pytest.raises(UserError, match=r"folder layout does not say which images are train or test"):
         fit_records(records)
+
+
+@pytest.mark.parametrize(("layout", "marker"), [("folder", "images"), ("mvtec_ad", "splits.json")])
+def test_an_image_tree_with_one_mark_of_a_converter_output_is_read(
+    tmp_path: Path, layout: str, marker: str
+) -> None:
+    # a converter output has both splits.json and images/; the folder layout keeps its defect photos in
+    # images/, and a splits.json alone (the --splits file kept beside the tree) makes no output
+    category = make_layout_tree(tmp_path, layout) / CATEGORY
+    if marker == "splits.json":
+        (category / "splits.json").write_text("{}")
+    assert (category / marker).exists() and single_category(category) == CATEGORY
+    assert any(r.is_good for r in load_records(category, CATEGORY))
 
 
 CONVERT = r"convert it first \(python -m converters\.mvtec2yolo --root \.\.\. --out DIR\) and "

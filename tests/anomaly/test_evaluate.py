@@ -14,6 +14,7 @@ from anomaly.data import read_rgb
 from anomaly.evaluate import evaluate_run
 from anomaly.run import fit_run
 from common.errors import UserError
+from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts
 
 
@@ -180,3 +181,38 @@ def test_other_images_need_an_out_of_their_own(run: Path, parts: Path, tmp_path:
         run, root=parts.parent, figure=False, progress=False
     )  # the run's own tree, named: its folder
     assert (run / "eval-mvtec" / "metrics.json").is_file()
+
+
+def test_another_category_of_the_run_tree_needs_an_out_of_its_own(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # the same --root, another --category: its figures went into the run's own eval-mvtec too
+    make_parts(parts.parent, name="other")
+    with pytest.raises(UserError, match=rf"^scoring --category other, not the images {run} was fit with"):
+        evaluate_run(run, category="other", figure=False, progress=False)
+    assert not (run / "eval-mvtec").exists()
+    metrics = evaluate_run(run, category="other", out=tmp_path / "eval_other", figure=False, progress=False)
+    assert metrics["image"]["images"] == 5
+
+
+def test_the_run_tree_named_another_way_is_the_runs_own(run: Path, parts: Path) -> None:
+    # --root data/part/.. is the tree the run was fit with: its report goes to the run's eval-mvtec
+    evaluate_run(run, root=parts / "..", figure=False, progress=False)
+    assert (run / "eval-mvtec" / "metrics.json").is_file()
+
+
+def test_another_converter_output_needs_an_out_of_its_own(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # a run fit with --data conv, scored on --data conv2: its split went into the run's own eval-test
+    splits = Splits(val=["part/test/spot/001"], test=["part/test/spot/002", "part/test/good/000"])
+    for name in ("conv", "conv2"):
+        save_splits(splits, tmp_path / name / "splits.json")
+    fit_run(
+        parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "conv", progress=False
+    )
+    with pytest.raises(UserError, match=rf"^scoring --data {tmp_path / 'conv2'}, not the images"):
+        evaluate_run(tmp_path / "run", data=tmp_path / "conv2", figure=False, progress=False)
+    assert not (tmp_path / "run" / "eval-test").exists()
+    evaluate_run(tmp_path / "run", data=tmp_path / "conv" / ".", figure=False, progress=False)  # its own
+    assert (tmp_path / "run" / "eval-test" / "metrics.json").is_file()

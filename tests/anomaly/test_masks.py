@@ -67,3 +67,20 @@ def test_missing_zero_shot_weights_name_the_cache_not_a_flag_the_commands_lack(t
     message = str(error.value)
     assert "no verified sam_vit_b_01ec64.pth" in message and "--checkpoint" not in message
     assert message.endswith(f"and put it in {tmp_path / 'cache' / 'weights'}")
+
+
+def test_missing_base_weights_of_a_decoder_name_the_cache_not_a_flag_the_commands_lack(tmp_path, monkeypatch):
+    # --sam decoder.pt puts the decoder on the official weights: anomaly.evaluate and anomaly.predict take
+    # no --base-checkpoint, so the message must not send users to it
+    import urllib.request
+
+    from segmentation.finetuned import save_decoder
+
+    decoder = save_decoder(build_tiny_sam(), tmp_path / "decoder.pt", model="vit_b")
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(UserError) as error:
+        load_segmenter(decoder)
+    message = str(error.value)
+    assert "no verified sam_vit_b_01ec64.pth" in message and "--base-checkpoint" not in message
+    assert message.endswith(f"and put it in {tmp_path / 'cache' / 'weights'}")

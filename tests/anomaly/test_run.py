@@ -245,6 +245,18 @@ def test_a_val_image_the_run_was_fit_on_is_refused_for_the_threshold(
         evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
 
 
+def test_a_val_image_copying_a_fit_photo_is_refused_for_the_threshold(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # the threshold's val images get the copy check too, not only the key check
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    splits = Splits(val=["part/test/good/001", "part/test/spot/001"], test=["part/test/spot/002"])
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    shutil.copy(parts / "train" / "good" / "000.png", parts / "test" / "good" / "001.png")
+    with pytest.raises(UserError, match=r"good/001\.png: its bytes are those of part/train/good/000, which"):
+        evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
+
+
 def test_an_overwrite_replaces_a_run_with_its_evaluations_but_no_folder_of_other_files(
     parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.config import Option, Schema, load_config, parse_overrides, save_config
+from common.config import (
+    PROJECT_ROOT,
+    Option,
+    Schema,
+    load_config,
+    parse_overrides,
+    project_path,
+    save_config,
+)
 from common.errors import UserError
 
 #: A small entry point's declaration: one key of every kind, a section, and nullable keys.
@@ -200,3 +208,24 @@ def test_a_section_in_a_file_merges_key_by_key(tmp_path):
     assert load_config(SCHEMA, path)["loss"] == {"weight": 0.001, "kind": "focal"}
     with pytest.raises(UserError, match="unknown config key 'a.c'"):
         load_config({"a": {"b": 1}}, None, ["a.c=2"])
+
+
+def test_the_project_root_holds_the_shipped_configs() -> None:
+    assert (PROJECT_ROOT / "configs" / "detection" / "augment.yaml").is_file()
+    assert (PROJECT_ROOT / "common" / "config.py").is_file()
+
+
+def test_a_relative_path_in_the_working_folder_wins_over_the_project_one(tmp_path: Path, monkeypatch) -> None:
+    relative = Path("configs") / "detection" / "augment.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert project_path(relative) == PROJECT_ROOT / relative  # not here: the project's
+    (tmp_path / relative).parent.mkdir(parents=True)
+    (tmp_path / relative).write_text("default: {}\n")
+    assert project_path(relative) == relative  # here: as given
+
+
+def test_a_path_found_nowhere_is_returned_as_given(tmp_path: Path, monkeypatch) -> None:
+    # the error that follows then names the path the user typed, not one inside the project
+    monkeypatch.chdir(tmp_path)
+    assert project_path("configs/detection/no_such.yaml") == Path("configs/detection/no_such.yaml")
+    assert project_path(tmp_path / "absent.yaml") == tmp_path / "absent.yaml"

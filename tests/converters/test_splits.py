@@ -200,6 +200,7 @@ def test_file_ratios_are_checked_but_not_renormalised(tmp_path):
         json.dumps({"train": [], "val": [], "test": [], "ratios": {"train": 3, "val": 1, "test": 1}})
     )
     assert load_splits(path).ratios == (3.0, 1.0, 1.0)
+    assert load_splits(path).drawn  # one of the draw's settings recorded: a drawn split, saved with them
 
 
 def test_round_trip_and_bad_file(tmp_path):

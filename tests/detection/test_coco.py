@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from detection.coco import coco_map, read_coco
+from detection.coco import check_coco_matches, coco_map, read_coco
 from detection.detections import ImageDetections
 
 NAMES = ["bent", "color", "flip", "scratch"]
@@ -96,3 +96,37 @@ def test_coco_map_keeps_300_detections_per_image() -> None:
     result = coco_map(one_image_coco([[10, 10, 10, 10]]), found)
     assert result["n_detections"] == 151 and result["mAP50"] > 0.0
     assert coco_map(one_image_coco([[10, 10, 10, 10]]), found, max_det=100)["mAP50"] == 0.0
+
+
+def coco_of(names: list[str], files: list[str]) -> dict:
+    """A COCO file with ``names`` as categories 1.. and one image per file name (no annotations)."""
+    return {
+        "categories": [{"id": i + 1, "name": name} for i, name in enumerate(names)],
+        "images": [{"id": i, "file_name": f"val/{file}"} for i, file in enumerate(files)],
+        "annotations": [],
+    }
+
+
+FILES = ["a.png", "b.png", "c.png", "d.png", "e.png"]
+
+
+@pytest.mark.parametrize(
+    ("coco", "message"),
+    [
+        # the same names under other ids: each detection would be scored as another class
+        (coco_of(["b", "a"], FILES), r"its categories \['b', 'a'\] \(by id\) are not the data set's classes"),
+        # a subset of the split's images, none other: the rest counted as images without a box
+        (
+            coco_of(["a", "b"], FILES[:1]),
+            r"4 \(b\.png, c\.png, d\.png, \.\.\.\) of them missing, 0 others listed$",
+        ),
+        (coco_of(["a", "b"], FILES[:2]), r"3 \(c\.png, d\.png, e\.png\) of them missing, 0 others listed$"),
+    ],
+    ids=["ids swapped", "four missing", "three missing"],
+)
+def test_coco_ground_truth_of_other_ids_or_fewer_images_is_refused(coco: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        check_coco_matches(coco, Path("gt.json"), names=["a", "b"], split="val", images=FILES)
+    check_coco_matches(
+        coco_of(["a", "b"], FILES), Path("gt.json"), names=["a", "b"], split="val", images=FILES
+    )

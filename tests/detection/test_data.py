@@ -75,3 +75,17 @@ def test_a_relative_path_is_resolved_as_ultralytics_resolves_it(tmp_path, monkey
     ultralytics_root = Path(check_det_dataset(str(data))["path"]).resolve()
     assert dataset_root(data) == tmp_path / "elsewhere" == ultralytics_root
     assert split_images(data, "val") == [tmp_path / "elsewhere" / "images" / "val" / "x.png"]
+
+
+def test_a_relative_path_missing_from_the_working_folder_is_taken_from_the_datasets_dir(
+    tmp_path, monkeypatch
+):
+    from ultralytics.utils import DATASETS_DIR
+
+    # ultralytics looks for it under its datasets_dir, never beside the data.yaml: neither may this check
+    (tmp_path / "ds" / "sub" / "images" / "val").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    data = tmp_path / "ds" / "data.yaml"
+    data.write_text("path: sub\ntrain: images/val\nval: images/val\nnames: {0: a}\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert dataset_root(data) == (Path(DATASETS_DIR) / "sub").absolute()

@@ -14,7 +14,7 @@ import torch
 import yaml
 from ultralytics.nn.tasks import WorldModel
 
-from common.config import PROJECT_ROOT, project_path
+from common.config import PROJECT_ROOT
 from common.errors import UserError
 from common.trained_images import read_trained_images, record_trained_images
 from converters.convert import ConvertConfig, convert
@@ -336,16 +336,6 @@ def test_without_test_images_the_evaluate_line_scores_val(
 
 def test_runs_go_to_runs_detect_by_default() -> None:
     assert default_config()["project"] == "runs/detect"
-
-
-def test_a_relative_path_in_the_working_folder_wins_over_the_project_one(tmp_path: Path, monkeypatch) -> None:
-    relative = Path("configs") / "detection" / "augment.yaml"
-    assert (PROJECT_ROOT / relative).is_file()
-    monkeypatch.chdir(tmp_path)
-    assert project_path(relative) == PROJECT_ROOT / relative  # not here: the project's
-    (tmp_path / relative).parent.mkdir(parents=True)
-    (tmp_path / relative).write_text("default: {}\n")
-    assert project_path(relative) == relative  # here: as given
 
 
 def test_the_defaults_pass_their_own_checks() -> None:
