@@ -13,6 +13,7 @@ from detection.detections import ImageDetections
 from detection.image_level import (
     GOOD,
     auroc,
+    conf_flags_all,
     confusion_matrix,
     image_labels,
     image_level_report,
@@ -240,3 +241,12 @@ def test_tuned_conf_takes_no_candidate_from_images_without_boxes() -> None:
 
 def test_tuned_conf_on_no_images_has_no_accuracy() -> None:
     assert tuned_conf({}, {}, NAMES) == (0.0, 0.0)  # as image_level_report of no images
+
+
+def test_a_conf_picked_on_no_image_or_on_good_images_is_not_flagged() -> None:
+    # the warning is for a pick made on defect images alone; no image at all gives no pick to warn of
+    one = ImageDetections(np.zeros((1, 4)), np.array([0.8]), np.array([0]))
+    assert conf_flags_all({}, {}, NAMES, 0.0) is None
+    assert conf_flags_all({"a": "good", "b": "bent"}, {"b": one}, NAMES, 0.5) is None  # a is left good
+    message = conf_flags_all({"b": "bent", "c": "flip"}, {"b": one}, NAMES, 0.25)
+    assert message.startswith("conf 0.25 was picked on 2 images, none of them good: nothing there tells")

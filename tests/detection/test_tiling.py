@@ -411,6 +411,7 @@ def test_tile_dataset_writes_crops_and_clipped_labels(tmp_path: Path) -> None:
     assert tiled.images == {"train": 4, "val": 4} and tiled.tiles == {"train": 36, "val": 36}
     loaded = yaml.safe_load(tiled.data.read_text())
     assert loaded["names"] == {0: "crack", 1: "spot"} and loaded["train"] == "images/train"
+    assert loaded["path"] == str((tmp_path / "tiles").absolute())  # the folder's final place, not its build's
     # image a's defect x 44..52: whole in windows x 24..72 (at 20..28) and 0..48 (half: 44..48) kept;
     # 48..96 sees x 48..52 (half) too
     folder = tmp_path / "tiles"

@@ -314,7 +314,15 @@ def test_the_evaluate_line_can_be_pasted_into_a_shell_when_paths_have_spaces(tmp
     assert words[3:7] == ["--data", str(data), "--weights", str(weights)]
 
 
-@pytest.mark.parametrize(("test", "expected"), [(None, " --split val"), ("images/val", " --conf-from val")])
+@pytest.mark.parametrize(
+    ("test", "expected"),
+    [
+        (None, " --split val"),
+        ("images/val", " --conf-from val"),
+        # a test folder that is not there is no empty split: detection.evaluate names what is missing
+        ("images/nowhere", " --conf-from val"),
+    ],
+)
 def test_without_test_images_the_evaluate_line_scores_val(
     tiny_dataset: Path, tmp_path: Path, test: str | None, expected: str
 ) -> None:
@@ -490,6 +498,13 @@ def test_a_freeze_that_leaves_the_head_trainable_passes(freeze: str) -> None:
     check_freeze_layers(yaml.safe_load(freeze), layers=24, model="yolo11n.yaml")
 
 
+@pytest.mark.parametrize("freeze", [[24], [0, 24, 25]])
+def test_a_listed_layer_one_past_the_last_is_refused(freeze: list[int]) -> None:
+    # layers 0-23: index 24 is the first the model lacks, not its last
+    with pytest.raises(UserError, match=r"names layer\(s\) \[24(, 25)?\] that yolo11n\.yaml lacks"):
+        check_freeze_layers(freeze, layers=24, model="yolo11n.yaml")
+
+
 @pytest.mark.parametrize(("model", "task"), [("yolo11n-seg", "segment"), ("yolo11n-cls", "classify")])
 def test_a_model_of_another_task_is_refused_before_the_run_folder(
     tiny_dataset, tmp_path, capsys, model: str, task: str
@@ -556,6 +571,8 @@ def test_training_splits_of_a_good_data_set_pass(tiny_dataset: Path) -> None:
         # ultralytics' auto optimizer trained at its own AdamW lr 0.002; config.yaml said lr0 0.0001
         (["lr0=0.0001"], "note: lr0=0.0001 will not be used: optimizer=auto picks its own learning rate"),
         (["lr0=0.001", "momentum=0.8"], "note: lr0=0.001 and momentum=0.8 will not be used"),
+        # ultralytics reads the name in any case: Auto is auto
+        (["lr0=0.0001", "optimizer=Auto"], "note: lr0=0.0001 will not be used: optimizer=auto picks"),
         (["lr0=0.0001", "optimizer=AdamW"], None),
         (["optimizer=auto"], None),  # the defaults: nothing given that auto ignores
     ],
@@ -779,6 +796,24 @@ def test_a_run_without_config_says_what_it_starts_from(tmp_path: Path, capsys, c
         assert "model yolov8s-worldv2.yaml from random weights" in out and "configs/detection/*.yaml" in out
 
 
+def test_a_run_prints_every_note_before_its_folder_is_made(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr("detection.train.start_run", stop)
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "lr0=0.0001")
+    with pytest.raises(Stop):
+        train(build_config(YOLO11_CONFIG, overrides))
+    out = capsys.readouterr().out
+    assert "note: lr0=0.0001 will not be used: optimizer=auto" in out  # the optimizer's note
+    assert "batches an epoch, and with nbs=64 ultralytics steps the optimizer" in out  # accumulation's
+
+
 def test_accumulation_below_one_step_an_epoch_gets_a_note():
     # hazelnut_toy: 15 train images at batch 8 and nbs 64 stepped once every 4 epochs, without a word
     note = accumulation_note({"batch": 8, "nbs": 64}, 15)
@@ -787,6 +822,8 @@ def test_accumulation_below_one_step_an_epoch_gets_a_note():
         "optimizer once every 8 batches after warmup: once every 4 epochs; "
         "set nbs=8 to step after every batch"
     )
+    # 64 / 24 = 2.67: ultralytics rounds it to 3 batches a step, as here
+    assert "steps the optimizer once every 3 batches" in accumulation_note({"batch": 24, "nbs": 64}, 20)
     assert accumulation_note({"batch": 8, "nbs": 64}, 64) is None  # 8 batches an epoch: a step each epoch
     assert accumulation_note({"batch": 8, "nbs": 8}, 15) is None
     assert accumulation_note({"batch": -1, "nbs": 64}, 15) is None  # auto batch: size unknown here

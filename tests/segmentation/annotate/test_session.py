@@ -293,6 +293,18 @@ def test_files_that_are_no_image_are_named(photos, tmp_path):
     assert counts["unreadable"] == 2 and counts["unlabelled"] == len(session.keys) - 2
 
 
+def test_a_labelled_photo_that_no_longer_opens_keeps_its_status_in_the_counts(opened, photos):
+    # only unlabelled files are set apart as unreadable: a photo marked good stays counted good
+    session, _ = opened
+    folder, _ = photos
+    session.set_status("b.jpg", "good")
+    session.persist()
+    (folder / "b.jpg").write_text("not a picture any more\n")
+    reread = AnnotationSession.read(session.out, folder)
+    assert "b.jpg" in reread.unreadable
+    assert reread.counts() == {"unlabelled": 3, "in_progress": 0, "done": 0, "good": 1, "unreadable": 0}
+
+
 def test_reading_writes_nothing_until_persisted(opened, photos, tmp_path):
     session, _ = opened
     folder, _ = photos
