@@ -10,7 +10,7 @@ import pytest
 
 from common.errors import UserError
 from converters.masks import read_mask
-from segmentation.data import data_folder, load_split
+from segmentation.data import data_folder, enclosing_data_set, load_split
 
 
 def test_splits_match_splits_json_and_masks_match_the_source(tiny_dataset):
@@ -160,6 +160,26 @@ def test_a_path_inside_a_data_set_is_told_to_pass_the_data_set(tiny_dataset, ins
     with pytest.raises(UserError) as error:
         load_split(given, "test")
     assert str(error.value) == f"--data {given} is " + what.format(data=tiny_dataset)
+
+
+@pytest.mark.parametrize(
+    ("marks", "enclosing"),
+    [
+        (["splits.json", "annotations/"], True),  # mvtec2coco's output: no data.yaml
+        (["data.yaml", "annotations/"], True),
+        (["data.yaml"], False),  # a YOLO-only conversion is no segmentation data set
+        (["annotations/"], False),
+    ],
+)
+def test_a_data_set_is_annotations_beside_a_data_yaml_or_a_splits_file(tmp_path, marks, enclosing):
+    for mark in marks:
+        if mark.endswith("/"):
+            (tmp_path / "ds" / mark).mkdir(parents=True)
+        else:
+            (tmp_path / "ds").mkdir(exist_ok=True)
+            (tmp_path / "ds" / mark).write_text("{}\n")
+    inside = tmp_path / "ds" / "images" / "train"
+    assert enclosing_data_set(inside) == (tmp_path / "ds" if enclosing else None)
 
 
 def test_a_run_folder_as_data_is_named_for_what_it_is(tmp_path):

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from segmentation.embed import main
+from common.errors import UserError
+from segmentation.data import SegmentationImage, SegmentationSplit
+from segmentation.embed import check_split_sizes, main
 
 
 @pytest.mark.parametrize(
@@ -64,3 +66,15 @@ def test_a_split_named_twice_is_embedded_and_counted_once(
     argv = ["--data", str(tiny_dataset), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
     assert main([*argv, "--splits", "val", "val"]) == 0
     assert capsys.readouterr().out.startswith(f"{n} images: 0 were cached, {n} encoded in ")
+
+
+def test_each_split_is_checked_against_its_own_images_sizes(tmp_path) -> None:
+    # sizes come in one list for all splits: the second split's start where the first's end
+    def split(name: str, *sizes: tuple[int, int]) -> SegmentationSplit:
+        images = [SegmentationImage(i, tmp_path / f"{name}{i}.png", w, h) for i, (h, w) in enumerate(sizes)]
+        return SegmentationSplit(name, images, {1: "cut"}, tmp_path / f"instances_{name}.json")
+
+    splits = [split("train", (10, 20)), split("val", (30, 40), (30, 40))]
+    check_split_sizes(splits, [(10, 20), (30, 40), (30, 40)])
+    with pytest.raises(UserError, match=r"val1\.png is 20x10 px, but .*instances_val\.json says 40x30"):
+        check_split_sizes(splits, [(10, 20), (30, 40), (10, 20)])

@@ -278,3 +278,21 @@ def test_help_gives_each_default_once_and_the_split_its_own_help() -> None:
 
     text = " ".join(build_parser().format_help().split())
     assert "(default: None)" not in text and "split to score (default: test)" in text
+
+
+def test_missing_official_weights_for_zero_shot_name_the_base_checkpoint_flag(tmp_path, monkeypatch):
+    # segmentation.evaluate's --checkpoint is the tuned decoder: the base weights are --base-checkpoint
+    import argparse
+    import urllib.request
+
+    from common.weights import CheckpointError
+    from segmentation.evaluate import _load_models
+
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    args = argparse.Namespace(model="vit_b", checkpoint=None, base_checkpoint=None, compare_zero_shot=False)
+    with pytest.raises(CheckpointError) as error:
+        _load_models(args, torch.device("cpu"))
+    assert str(error.value).endswith(
+        f"pass --base-checkpoint PATH or put it in {tmp_path / 'cache' / 'weights'}"
+    )

@@ -139,3 +139,11 @@ def test_a_state_dict_of_another_network_is_named_as_such(tmp_path):
         load_finetuned(path)
     with pytest.raises(UserError, match="but of no SAM"):
         load_finetuned(path, model="vit_t")  # before any weights are resolved
+
+
+def test_a_sam_state_dict_with_a_key_of_its_own_is_left_to_the_loader(tmp_path):
+    # "none of its keys starts with ..." is the check: one SAM key makes it SAM's, extras and all
+    from segmentation.finetuned import check_full_state_dict
+
+    data = {"mask_decoder.iou_token.weight": torch.zeros(1, 2), "ema_steps": torch.zeros(1)}
+    check_full_state_dict(data, tmp_path / "sam_ema.pth", "vit_t")

@@ -512,3 +512,21 @@ def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp
     err = capsys.readouterr().err
     assert "stopped; go on from the rounds it trained with the same command and --resume" in err
     assert "replacing" not in err
+
+
+def test_evaluate_folds_model_flag_wins_over_set(tiny_dataset, tmp_path, monkeypatch):
+    # --set carries any training key; --model, as this command's own flag, is applied after it
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    seen = {}
+
+    def rounds(data, k, config, *, work, seed, tta, resume):
+        seen["model"] = config["model"]
+        raise _Started
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    argv = ["--data", str(tiny_dataset), "--out", str(tmp_path / "out"), "--folds", "3", "--no-progress"]
+    with pytest.raises(_Started):
+        main([*argv, "--model", "vit_b", "--set", "model=vit_t"])
+    assert seen["model"] == "vit_b"

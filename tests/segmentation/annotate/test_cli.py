@@ -25,6 +25,7 @@ from segmentation.annotate.__main__ import (
     check_counts,
     check_review_options,
     is_loopback,
+    load_model,
     main,
     option_lines,
     parse_port,
@@ -540,3 +541,17 @@ def test_option_lines_warn_of_a_host_beyond_loopback_and_name_the_options_in_for
     assert crops.startswith("zoomed crops for boxes whose longest side < 0.25 x the photo's")
     assert head.startswith("colour head of d.pt: refines")
     assert host == "note: bound to 0.0.0.0: anyone who can reach this machine can read and change the labels"
+
+
+def test_missing_base_weights_of_a_decoder_name_no_flag_the_annotator_lacks(tmp_path, monkeypatch):
+    # --checkpoint decoder.pt goes on the official weights: the annotator takes no --base-checkpoint
+    from tests.segmentation.conftest import build_tiny_sam
+
+    decoder = save_decoder(build_tiny_sam(), tmp_path / "decoder.pt", model="vit_b")
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(UserError) as error:
+        load_model(None, decoder, "cpu")
+    message = str(error.value)
+    assert "no verified sam_vit_b_01ec64.pth" in message and "--base-checkpoint" not in message
+    assert message.endswith(f"and put it in {tmp_path / 'cache' / 'weights'}")
