@@ -25,6 +25,7 @@ from segmentation.export import (
     check_out,
     export_onnx,
     interface,
+    load_weights,
     main,
     run,
     sidecar_path,
@@ -414,3 +415,16 @@ def test_the_relative_difference_is_each_prompts_own_over_its_largest_logit(tmp_
     done = Export(tmp_path / "d.onnx", tmp_path / "d.onnx.json", agreement)
     assert done.max_logit_diff == 4e-3
     assert done.max_relative_diff == 5e-4  # the point's 1e-3 of 2, not 4e-3 over 40 or 1e-3 over 40
+
+
+def test_missing_official_weights_for_a_zero_shot_export_name_the_base_checkpoint_flag(tmp_path, monkeypatch):
+    # the export's --checkpoint is the tuned decoder: the weights under it are --base-checkpoint
+    import urllib.request
+
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(UserError) as error:
+        load_weights(None, model="vit_b")
+    assert str(error.value).endswith(
+        f"pass --base-checkpoint PATH or put it in {tmp_path / 'cache' / 'weights'}"
+    )

@@ -147,3 +147,23 @@ def test_a_sam_state_dict_with_a_key_of_its_own_is_left_to_the_loader(tmp_path):
 
     data = {"mask_decoder.iou_token.weight": torch.zeros(1, 2), "ema_steps": torch.zeros(1)}
     check_full_state_dict(data, tmp_path / "sam_ema.pth", "vit_t")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "advice"),
+    [
+        ({}, "pass --base-checkpoint PATH or put it in"),  # the commands that take the base weights
+        ({"base_option": ""}, "sam_vit_b_01ec64.pth and put it in"),  # those that take none
+    ],
+)
+def test_a_decoders_missing_base_weights_name_the_callers_flag(
+    tiny_sam, tmp_path, monkeypatch, kwargs, advice
+):
+    import urllib.request
+
+    decoder = save_decoder(tiny_sam, tmp_path / "decoder.pt", model="vit_b")
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(UserError) as error:
+        load_finetuned(decoder, **kwargs)
+    assert str(error.value).endswith(f"{advice} {tmp_path / 'cache' / 'weights'}")

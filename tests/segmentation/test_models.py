@@ -209,3 +209,9 @@ def test_the_missing_weights_message_names_the_commands_own_flag(isolated_cache:
     # a command without a weights flag (anomaly's --sam-zero-shot) sent users to --checkpoint
     cache_only = f"sam_vit_b_01ec64.pth and put it in {isolated_cache / 'weights'}"
     assert message(path_option="").endswith(cache_only)
+
+
+def test_load_sam_hands_the_commands_flag_to_the_not_found_message(isolated_cache: Path) -> None:
+    with pytest.raises(CheckpointError) as error:
+        load_sam("vit_b", download=False, path_option="--base-checkpoint PATH")
+    assert str(error.value).endswith(f"pass --base-checkpoint PATH or put it in {isolated_cache / 'weights'}")

@@ -859,3 +859,30 @@ def test_a_ctrl_c_names_the_command_that_goes_on(tiny_dataset, tiny_sam, tmp_pat
     with pytest.raises(KeyboardInterrupt):  # a --folds round: resumed whole by --folds --resume
         train({**config, "exist_ok": True}, sam=tiny_sam, resume_hint=False)
     assert "stopped" not in capsys.readouterr().err
+
+
+def test_a_ctrl_c_before_the_first_resume_point_names_no_resume(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys
+):
+    # stopped while epoch 0 is scored: no last.pt, so --resume would be refused ("nothing to resume")
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "validate", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_dataset, tmp_path, "name=early", "epochs=3"), sam=tiny_sam)
+    assert not (tmp_path / "runs" / "early" / "last.pt").exists()
+    assert "--resume" not in capsys.readouterr().err
+
+
+def test_missing_official_weights_name_the_checkpoint_config_key(tmp_path, monkeypatch):
+    # segmentation.train takes the base weights as the config key checkpoint=, not a --checkpoint flag
+    import urllib.request
+
+    from segmentation.run_setup import load_model
+
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(UserError) as error:
+        load_model({"model": "vit_b", "checkpoint": None}, None, torch.device("cpu"))
+    assert str(error.value).endswith(f"pass checkpoint=PATH or put it in {tmp_path / 'cache' / 'weights'}")
