@@ -38,6 +38,7 @@ def run(parts: Path, tmp_path: Path, tiny_config: dict) -> Path:
         # without --masks no map is cut: both were ignored, the report as if neither had been given
         ({"threshold": 3.0}, r"--threshold needs --masks \(or --sam, --sam-zero-shot\)"),
         ({"min_area": 50}, r"--min-area needs --masks \(or --sam, --sam-zero-shot\)"),
+        ({"threshold": 3.0, "min_area": 50}, r"^--threshold needs --masks"),  # the first named
     ],
 )
 def test_bad_options_are_refused_before_scoring(

@@ -222,6 +222,17 @@ def test_the_mask_threshold_is_picked_on_the_val_split(
     assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
 
 
+def test_scoring_the_val_split_itself_picks_its_threshold_on_the_scored_images(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # --split val: the images the threshold is picked on are those scored, and the report says so
+    fit_on_split(parts, tmp_path, tiny_config)
+    metrics = evaluate_run(
+        tmp_path / "run", data=tmp_path / "conv", split="val", masks=True, figure=False, progress=False
+    )
+    assert metrics["masks"]["threshold_from"] == "pixel F1-max on the scored images themselves (optimistic)"
+
+
 def test_val_masks_that_vanish_on_the_model_grid_leave_the_threshold_to_the_scored_images(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:

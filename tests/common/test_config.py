@@ -229,3 +229,9 @@ def test_a_path_found_nowhere_is_returned_as_given(tmp_path: Path, monkeypatch) 
     monkeypatch.chdir(tmp_path)
     assert project_path("configs/detection/no_such.yaml") == Path("configs/detection/no_such.yaml")
     assert project_path(tmp_path / "absent.yaml") == tmp_path / "absent.yaml"
+
+
+def test_a_path_under_home_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "policy.yaml").write_text("default: {}\n")
+    assert project_path("~/policy.yaml") == tmp_path / "policy.yaml"

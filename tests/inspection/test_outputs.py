@@ -357,6 +357,19 @@ def test_a_folder_holding_an_earlier_runs_outputs_is_refused(tmp_path, inspected
     assert write(tmp_path / "other", inspector, results[:1]).photos == 1
 
 
+@pytest.mark.parametrize("left", ["predictions.json", "overlays", "anomaly_maps"])
+def test_any_one_output_of_an_earlier_run_is_refused(tmp_path, inspected, left):
+    # a run stopped after its first file, or outputs cleaned by hand but for one: still two runs mixed
+    inspector, results = inspected
+    (tmp_path / "out").mkdir()
+    if left.endswith(".json"):
+        (tmp_path / "out" / left).write_text("[]\n")
+    else:
+        (tmp_path / "out" / left).mkdir()
+    with pytest.raises(UserError, match=rf"out already holds {left} of an earlier run"):
+        write(tmp_path / "out", inspector, results[:1])
+
+
 def test_the_masks_tree_category_may_be_named_apart_from_the_folder(tmp_path, inspected):
     inspector, results = inspected
     write(tmp_path / "out", inspector, results, category="lot_7")

@@ -182,6 +182,16 @@ def test_a_data_set_is_annotations_beside_a_data_yaml_or_a_splits_file(tmp_path,
     assert enclosing_data_set(inside) == (tmp_path / "ds" if enclosing else None)
 
 
+def test_a_data_set_kept_inside_another_is_a_data_set(tmp_path):
+    # its own annotations/ make it one, whatever folder it was put in
+    from segmentation.data import check_data_folder
+
+    for folder in (tmp_path / "outer", tmp_path / "outer" / "sets" / "inner"):
+        (folder / "annotations").mkdir(parents=True)
+        (folder / "data.yaml").write_text("names: [a]\n")
+    check_data_folder(tmp_path / "outer" / "sets" / "inner")
+
+
 def test_a_run_folder_as_data_is_named_for_what_it_is(tmp_path):
     # it was told to convert into the run folder with --overwrite
     (tmp_path / "args.yaml").write_text("data: somewhere\n")
