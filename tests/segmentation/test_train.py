@@ -522,6 +522,7 @@ def test_a_reused_run_folder_keeps_no_colour_head_fit_of_the_earlier_run(
     folder = tmp_path / "runs" / "again"
     (folder / "eval_test").mkdir(parents=True)  # segmentation.evaluate's default --out for the earlier run
     (folder / "colour_head.json").write_text('{"kept": true}')  # an earlier colour_head=true run
+    (folder / "eval_notes.txt").write_text("the user's\n")  # a file: no evaluation folder, not named
     config = _config(tiny_dataset, tmp_path, "name=again", "exist_ok=true", "epochs=1", "max_steps=1")
     train(config, sam=tiny_sam)
     assert not (folder / "colour_head.json").exists()
