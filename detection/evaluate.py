@@ -368,10 +368,11 @@ def _picked_conf(
     truth = _truth(data, split, None, picker, names, [])
     conf, accuracy = tuned_conf(truth, picker.detections, names, default=default)
     if not any(len(found.scores) for found in picker.detections.values()):  # every threshold ties
-        return conf, accuracy, (
+        nothing = (
             f"the detector scores no box {a.conf:g} or more on any image: every threshold calls them all "
             f"good, so {conf:.6g} was picked from nothing (an undertrained detector?)"
         )
+        return conf, accuracy, nothing
     return conf, accuracy, conf_flags_all(truth, picker.detections, names, conf)
 
 
