@@ -59,7 +59,7 @@ from detection.image_level import (
     yolo_image_labels,
 )
 from detection.report import REPORT_JSON, EvaluationReport, format_report, write_report
-from detection.tiling import check_tiling
+from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling
 from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
 from detection.weights import load_detector, tiling_note, trained_imgsz, training_run, weights_file
@@ -453,7 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tile", type=int, help="tiled inference with windows of this many px (a model trained with tile=N)"
     )
-    parser.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
+    parser.add_argument(
+        "--tile-overlap", type=float, default=DEFAULT_OVERLAP, help="window overlap, fraction of --tile"
+    )
     return parser
 
 
@@ -462,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         options = vars(build_parser().parse_args(argv))
+        check_overlap_has_tile(options["tile"], options["tile_overlap"])
         with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C: it exited 0 with a plot warning
             print(format_report(evaluate(**options)))
 

@@ -45,7 +45,7 @@ from common.io import atomic_write
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
-from detection.tiling import check_tiling, predict_tiled
+from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling, predict_tiled
 from detection.train_config import check_run_options
 from detection.weights import load_detector, print_tiling_note, trained_imgsz, weights_file
 
@@ -251,13 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
     parser.add_argument("--tile", type=int, help="tiled inference with windows of this many px")
-    parser.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
+    parser.add_argument(
+        "--tile-overlap", type=float, default=DEFAULT_OVERLAP, help="window overlap, fraction of --tile"
+    )
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: first GPU, else CPU)")
     return parser
 
 
 def run(args: argparse.Namespace) -> Path:
     """The command's work: predicts, prints one line per image, writes overlays and ``predictions.json``."""
+    check_overlap_has_tile(args.tile, args.tile_overlap)
     options = vars(args).copy()
     out = check_output_folder(options.pop("out"))
     overlays = options.pop("overlays")

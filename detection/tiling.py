@@ -60,6 +60,8 @@ MIN_TILE = 32
 #: (100x the windows of no overlap). Nearer 1 a typo would run for hours: 0.99 on 32-px tiles is a
 #: 1-px stride, about a million windows on a 1024-px photo.
 MAX_OVERLAP = 0.9
+#: The overlap ``detection.predict`` and ``detection.evaluate`` use without ``--tile-overlap``.
+DEFAULT_OVERLAP = 0.2
 
 #: ``(tiles, windows)`` -> detections per tile, in tile pixels. ``tiles``: BGR ``(h, w, 3)`` uint8 arrays;
 #: ``windows``: ``(B, 4)`` int xyxy of each tile in the image (a model may ignore them).
@@ -277,6 +279,20 @@ def check_tiling(tile: int, overlap: float) -> None:
         raise UserError(f"tiled inference needs tile >= {MIN_TILE}, got {tile}")
     if not 0 <= overlap <= MAX_OVERLAP:
         raise UserError(f"tiled inference needs 0 <= overlap <= {MAX_OVERLAP}, got {overlap}")
+
+
+def check_overlap_has_tile(tile: int | None, overlap: float) -> None:
+    """Raises :class:`UserError` for an overlap other than :data:`DEFAULT_OVERLAP` without a ``tile``.
+
+    The command lines' check (``detection.predict``, ``detection.evaluate``): whole images have no
+    windows to overlap, and ``--tile-overlap -3`` ran silently, ignored unchecked; the cascade's
+    ``inspection.options.check_cascade`` refuses it too.
+
+    >>> check_overlap_has_tile(None, DEFAULT_OVERLAP), check_overlap_has_tile(48, 0.5)
+    (None, None)
+    """
+    if tile is None and overlap != DEFAULT_OVERLAP:
+        raise UserError("--tile-overlap needs --tile")
 
 
 def predict_tiled(

@@ -501,3 +501,11 @@ def test_without_imgsz_both_splits_run_at_the_size_the_model_was_trained_at(
         out=tmp_path / "eval", plots=False, validator_class=FlagEveryGoodImageValidator,
     )  # fmt: skip
     assert FlagEveryGoodImageValidator.sizes and set(FlagEveryGoodImageValidator.sizes) == {96}
+
+
+@pytest.mark.parametrize("overlap", ["-3", "0.5"])
+def test_a_tile_overlap_without_tile_is_refused(tmp_path, capsys, overlap) -> None:
+    # whole images have no windows: the overlap was ignored unchecked (-3 ran silently), as in the cascade
+    argv = ["--data", str(tmp_path / "data.yaml"), "--weights", str(tmp_path / "none.pt")]
+    assert main([*argv, "--tile-overlap", overlap]) == 2
+    assert capsys.readouterr().err == "error: --tile-overlap needs --tile\n"

@@ -497,3 +497,11 @@ def test_draw_detections_colours_each_class_and_draws_the_best_box_on_top() -> N
     assert (drawn[:2, :2] == CALL_COLOR).all() and (drawn[:20, :80] == WHITE).all(axis=2).any()  # the call
     assert (draw_detections(image, {**entry, "scores": [0.9, 0.3]}) != drawn).any()  # "spot 0.30": the score
     assert (draw_detections(image, {**entry, "score": 0.4}) != drawn).any()  # "call: crack 0.40"
+
+
+@pytest.mark.parametrize("overlap", ["-3", "0.5"])
+def test_a_tile_overlap_without_tile_is_refused(tmp_path, capsys, overlap) -> None:
+    # whole images have no windows: the overlap was ignored unchecked (-3 ran silently), as in the cascade
+    argv = ["--weights", str(tmp_path / "none.pt"), "--source", str(tmp_path), "--out", str(tmp_path / "out")]
+    assert main([*argv, "--tile-overlap", overlap]) == 2
+    assert capsys.readouterr().err == "error: --tile-overlap needs --tile\n"
