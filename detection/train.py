@@ -506,6 +506,7 @@ def format_summary(result: TrainResult, data: Path) -> str:
         (f"weights/{result.weights.name}", "trained weights (weights/last.pt: the last epoch)"),
         ("results.csv, *.png", "per-epoch losses and metrics, curves, label plots"),
         ("config.yaml", "this run's resolved config (--config it to repeat the run)"),
+        ("trained_images.json", "the train photos' sha256: an evaluation warns when it scores one"),
     ]
     if result.embeddings is not None:
         rows.append(("text_embeddings.pt", "the class-name vectors this model was trained with"))

@@ -310,6 +310,7 @@ def test_the_evaluate_line_can_be_pasted_into_a_shell_when_paths_have_spaces(tmp
     data, weights = tmp_path / "my sets" / "data.yaml", tmp_path / "run é" / "weights" / "best.pt"
     text = format_summary(TrainResult(save_dir=weights.parent.parent, weights=weights, imgsz=128), data)
     [line] = [line for line in text.splitlines() if line.startswith("evaluate with: ")]
+    assert "  trained_images.json   the train photos' sha256: an evaluation warns when it scores one" in text
     words = shlex.split(line.removeprefix("evaluate with: "))
     assert words[3:7] == ["--data", str(data), "--weights", str(weights)]
 
