@@ -19,7 +19,6 @@ named like the run is always whole; :func:`load_run` still checks every file (on
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_outside_tree
-from common.images import narrow_photo_warnings
+from common.images import warn_narrow_photos
 from common.io import atomic_write, load_torch, save_torch, sha256_file
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -194,16 +193,6 @@ def fit_run(
         "fit_seconds": round(fit_seconds, 3),
     }
     return AnomalyRun(_write(out, model, info, overwrite=overwrite), model, info)
-
-
-def warn_narrow_photos(images: Sequence[Path]) -> None:
-    """A ``warning:`` line on stderr when fit images are 12-bit data in 16-bit files, as the converters say.
-
-    Read by dropping their low 8 bits, they are fit on as grey levels 0-15, nearly black
-    (:func:`common.images.narrow_photo_warnings`).
-    """
-    for line in narrow_photo_warnings(images):
-        print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 def _protocol(data: str | Path | None) -> dict:

@@ -182,6 +182,14 @@ def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
     ]
 
 
+def warn_narrow_photos(images: Sequence[Path]) -> None:
+    """:func:`narrow_photo_warnings` as ``warning:`` lines on stderr (PatchCore's fit images, the
+    inspection commands' photos): read by dropping their low 8 bits, such photos reach every model
+    as grey levels 0-15, nearly black."""
+    for line in narrow_photo_warnings(images):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
 def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     """``(image files, folder their names are relative to)``: what a ``--source`` names, sorted.
 

@@ -284,9 +284,9 @@ def check_tiling(tile: int, overlap: float) -> None:
 def check_overlap_has_tile(tile: int | None, overlap: float) -> None:
     """Raises :class:`UserError` for an overlap other than :data:`DEFAULT_OVERLAP` without a ``tile``.
 
-    The command lines' check (``detection.predict``, ``detection.evaluate``): whole images have no
-    windows to overlap, and ``--tile-overlap -3`` ran silently, ignored unchecked; the cascade's
-    ``inspection.options.check_cascade`` refuses it too.
+    The command lines' check (``detection.predict``, ``detection.evaluate`` and the cascade's
+    ``inspection.options.check_cascade``): whole images have no windows to overlap, and
+    ``--tile-overlap -3`` ran silently, ignored unchecked.
 
     >>> check_overlap_has_tile(None, DEFAULT_OVERLAP), check_overlap_has_tile(48, 0.5)
     (None, None)

@@ -186,6 +186,16 @@ def load_error_reason(error: BaseException, model: str, *, is_file: bool) -> str
 DEFAULT_IMGSZ = 640
 
 
+def trained_arg(model: object, key: str) -> object:
+    """A training argument ``model``'s checkpoint keeps (``imgsz``, ``data``, ``task``), or None.
+
+    ``model``: ultralytics' ``YOLO`` (its ``overrides``) or its ``nn.Module`` (its ``args``, a dict or
+    a namespace).
+    """
+    args = getattr(model, "overrides", None) or getattr(model, "args", None) or {}
+    return args.get(key) if isinstance(args, dict) else getattr(args, key, None)
+
+
 def trained_imgsz(model: object) -> int:
     """The input size ``model`` was trained at, as its checkpoint records it; else :data:`DEFAULT_IMGSZ`.
 
@@ -193,8 +203,7 @@ def trained_imgsz(model: object) -> int:
     640 sees its defects at twice the size it learnt them, and boxes far more of everything.
     ``model``: ultralytics' ``YOLO`` (its ``overrides``) or its ``nn.Module`` (its ``args``).
     """
-    args = getattr(model, "overrides", None) or getattr(model, "args", None) or {}
-    size = args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)
+    size = trained_arg(model, "imgsz")
     if isinstance(size, list | tuple) and size:
         size = max(size)
     return int(size) if isinstance(size, int | float) and size > 0 else DEFAULT_IMGSZ
@@ -207,10 +216,8 @@ def trained_tile(model: object) -> tuple[int, Path] | None:
     beside the ``tiles.json`` :func:`detection.tiling.tile_dataset` writes, or with ``repeat_factor``
     ``<run>/data.yaml`` above it. None where that file is gone (a run folder deleted) or is not such a
     record: nothing then says how it was trained.
-    ``model``: ultralytics' ``YOLO`` (its ``overrides``) or its ``nn.Module`` (its ``args``).
     """
-    args = getattr(model, "overrides", None) or getattr(model, "args", None) or {}
-    data = args.get("data") if isinstance(args, dict) else getattr(args, "data", None)
+    data = trained_arg(model, "data")
     if not isinstance(data, str | Path) or not str(data):
         return None
     for record in (Path(data).parent / "tiles.json", Path(data).parent / "tiles" / "tiles.json"):

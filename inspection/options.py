@@ -22,6 +22,7 @@ from anomaly.data import check_sizes
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import embeddings_root
+from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
@@ -50,7 +51,7 @@ class CascadeOptions:
     speck_cells: float = DEFAULT_CELLS
     imgsz: int | None = None  # None: the size the detector was trained at
     tile: int | None = None
-    tile_overlap: float = 0.2
+    tile_overlap: float = DEFAULT_OVERLAP
     max_det: int = 300
     device: str = "auto"
     cache_dir: Path | None = None
@@ -107,9 +108,7 @@ def check_cascade(options: CascadeOptions) -> None:
         ]
         if given:
             raise UserError(f"{given[0]} needs --anomaly-run")
-    if options.tile is None and options.tile_overlap != CascadeOptions.tile_overlap:
-        # whole photos have no windows to overlap: the value would be ignored, unchecked
-        raise UserError("--tile-overlap needs --tile")
+    check_overlap_has_tile(options.tile, options.tile_overlap)  # whole photos have no windows to overlap
     if options.max_det < 1:
         raise UserError(f"--max-det must be >= 1, got {options.max_det}")
     if options.runtime not in RUNTIMES:
@@ -308,7 +307,9 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
         "--imgsz", type=int, help="detector input size, per window with --tile (default: its training size)"
     )
     run.add_argument("--tile", type=int, help="tiled detection with windows of this many px (>= 32)")
-    run.add_argument("--tile-overlap", type=float, default=0.2, help="window overlap, fraction of --tile")
+    run.add_argument(
+        "--tile-overlap", type=float, default=DEFAULT_OVERLAP, help="window overlap, fraction of --tile"
+    )
     run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")
     run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
     run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")

@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.folders import check_unique_names, output_name
-from common.images import image_size, narrow_photo_warnings, photo_files
+from common.images import image_size, photo_files, warn_narrow_photos
 
 
 @dataclass(frozen=True)
@@ -81,5 +81,4 @@ def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = 
     """
     for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress, file=sys.stderr):
         image_size(photo.path)
-    for line in narrow_photo_warnings([photo.path for photo in photos]):
-        print(f"warning: {line}", file=sys.stderr, flush=True)
+    warn_narrow_photos([photo.path for photo in photos])
