@@ -246,25 +246,23 @@ def test_val_masks_that_vanish_on_the_model_grid_leave_the_threshold_to_the_scor
     assert math.isfinite(metrics["masks"]["threshold"])
 
 
+@pytest.mark.parametrize(
+    ("val_good", "message"),
+    [
+        ("part/train/good/000", r"refusing to score .*000\.png: the model was fit on it"),
+        # the threshold's val images get the copy check too, not only the key check
+        ("part/test/good/001", r"good/001\.png: its bytes are those of part/train/good/000, which"),
+    ],
+    ids=["a fit photo", "a copy of one"],
+)
 def test_a_val_image_the_run_was_fit_on_is_refused_for_the_threshold(
-    parts: Path, tmp_path: Path, tiny_config: dict
+    parts: Path, tmp_path: Path, tiny_config: dict, val_good: str, message: str
 ) -> None:
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
-    splits = Splits(val=["part/train/good/000", "part/test/spot/001"], test=["part/test/spot/002"])
-    save_splits(splits, tmp_path / "conv" / "splits.json")
-    with pytest.raises(UserError, match=r"refusing to score .*000\.png: the model was fit on it"):
-        evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
-
-
-def test_a_val_image_copying_a_fit_photo_is_refused_for_the_threshold(
-    parts: Path, tmp_path: Path, tiny_config: dict
-) -> None:
-    # the threshold's val images get the copy check too, not only the key check
-    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
-    splits = Splits(val=["part/test/good/001", "part/test/spot/001"], test=["part/test/spot/002"])
+    splits = Splits(val=[val_good, "part/test/spot/001"], test=["part/test/spot/002"])
     save_splits(splits, tmp_path / "conv" / "splits.json")
     shutil.copy(parts / "train" / "good" / "000.png", parts / "test" / "good" / "001.png")
-    with pytest.raises(UserError, match=r"good/001\.png: its bytes are those of part/train/good/000, which"):
+    with pytest.raises(UserError, match=message):
         evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
 
 

@@ -408,24 +408,31 @@ def test_a_round_tuned_on_the_users_base_weights_is_scored_on_them(
     assert loaded == [base, base], "the zero-shot and the tuned model both stand on the user's base"
 
 
-def test_evaluate_folds_hands_its_base_checkpoint_to_the_rounds(tiny_dataset, tmp_path, monkeypatch):
-    # --folds --base-checkpoint BASE tuned and scored the official weights without a word
+def _rounds_config(tiny_dataset, tmp_path, monkeypatch, *args: str) -> dict:
+    """The training config ``segmentation.evaluate --folds 3 *args`` hands its rounds."""
     from segmentation import crossval
     from segmentation.evaluate import main
 
-    base = tmp_path / "base.pth"
-    base.write_bytes(b"weights")
     seen = {}
 
     def rounds(data, k, config, *, work, seed, tta, resume):
-        seen["checkpoint"] = config["checkpoint"]
+        seen.update(config)
         raise _Started
 
     monkeypatch.setattr(crossval, "cross_validate", rounds)
     argv = ["--data", str(tiny_dataset), "--out", str(tmp_path / "out"), "--folds", "3", "--no-progress"]
     with pytest.raises(_Started):
-        main([*argv, "--base-checkpoint", str(base), "--set", "epochs=1"])
-    assert seen["checkpoint"] == str(base)
+        main([*argv, *args])
+    return seen
+
+
+def test_evaluate_folds_hands_its_base_checkpoint_to_the_rounds(tiny_dataset, tmp_path, monkeypatch):
+    # --folds --base-checkpoint BASE tuned and scored the official weights without a word
+    base = tmp_path / "base.pth"
+    base.write_bytes(b"weights")
+    args = ("--base-checkpoint", str(base), "--set", "epochs=1")
+    config = _rounds_config(tiny_dataset, tmp_path, monkeypatch, *args)
+    assert config["checkpoint"] == str(base)
 
 
 def _fake_rounds(monkeypatch, tiny_sam_builder) -> list[str]:
@@ -516,17 +523,5 @@ def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp
 
 def test_evaluate_folds_model_flag_wins_over_set(tiny_dataset, tmp_path, monkeypatch):
     # --set carries any training key; --model, as this command's own flag, is applied after it
-    from segmentation import crossval
-    from segmentation.evaluate import main
-
-    seen = {}
-
-    def rounds(data, k, config, *, work, seed, tta, resume):
-        seen["model"] = config["model"]
-        raise _Started
-
-    monkeypatch.setattr(crossval, "cross_validate", rounds)
-    argv = ["--data", str(tiny_dataset), "--out", str(tmp_path / "out"), "--folds", "3", "--no-progress"]
-    with pytest.raises(_Started):
-        main([*argv, "--model", "vit_b", "--set", "model=vit_t"])
-    assert seen["model"] == "vit_b"
+    config = _rounds_config(tiny_dataset, tmp_path, monkeypatch, "--model", "vit_b", "--set", "model=vit_t")
+    assert config["model"] == "vit_b"
