@@ -18,7 +18,9 @@ Three views of the same detections:
    the image's anomaly score. ``--conf-from val`` picks ``conf`` on the val
    split (:func:`detection.image_level.tuned_conf`: the threshold with the best
    defect-type accuracy there) instead of the fixed ``--conf``; never on the
-   split being scored.
+   split being scored. These come from each image run as ``detection.predict``
+   and the cascade run it (one more forward pass per image), not from the
+   validator's letterbox, so a picked ``conf`` holds for them.
 
 With ``--tile N`` the detections come from tiled inference
 (:func:`detection.tiling.predict_tiled`: overlapping ``N``-px windows of the
@@ -209,7 +211,7 @@ def _report(
         ultralytics={k: float(v) for k, v in stats.items()},
         per_class=[{k: _plain(v) for k, v in row.items()} for row in validator.metrics.summary()],
         coco=coco,
-        image_level=image_level_report(truth, validator.detections, names, conf),
+        image_level=image_level_report(truth, validator.calls, names, conf),
         save_dir=str(save_dir),
         notes=notes,
         tiling=tiling,
@@ -353,8 +355,8 @@ def _picked_conf(
     settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective,
     or when the detector boxes nothing there at all (the pick is then whatever ties nearest ``default``).
 
-    The split's detections come from a second validator of the same class and
-    settings (tiling included), writing nothing; the folder ``conf_<split>`` that
+    The split's detections (its :attr:`~RecordingValidator.calls`) come from a second validator of the
+    same class and settings (tiling included), writing nothing; the folder ``conf_<split>`` that
     ultralytics makes for it inside ``scored``'s is removed when it stays empty.
     """
     a = scored.args
@@ -366,14 +368,14 @@ def _picked_conf(
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
     truth = _truth(data, split, None, picker, names, [])
-    conf, accuracy = tuned_conf(truth, picker.detections, names, default=default)
-    if not any(len(found.scores) for found in picker.detections.values()):  # every threshold ties
+    conf, accuracy = tuned_conf(truth, picker.calls, names, default=default)
+    if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties
         nothing = (
             f"the detector scores no box {a.conf:g} or more on any image: every threshold calls them all "
             f"good, so {conf:.6g} was picked from nothing (an undertrained detector?)"
         )
         return conf, accuracy, nothing
-    return conf, accuracy, conf_flags_all(truth, picker.detections, names, conf)
+    return conf, accuracy, conf_flags_all(truth, picker.calls, names, conf)
 
 
 def _truth(

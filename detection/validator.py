@@ -1,10 +1,16 @@
 """ultralytics' ``DetectionValidator`` that also keeps every image's detections, whole-image or tiled.
 
 :class:`RecordingValidator` scores exactly as ``yolo val`` does and records the
-boxes it scored, in original pixels, so that :mod:`detection.coco` and
-:mod:`detection.image_level` see identical detections.
+boxes it scored, in original pixels, so that :mod:`detection.coco` sees the
+detections ultralytics' mAP saw. It also records each image's detections as
+``detection.predict`` (and the inspection cascade) finds them, for
+:mod:`detection.image_level`: ``yolo val`` letterboxes an image otherwise (its
+rectangular batches are padded by half a stride: 288 px at ``imgsz`` 256, resized
+with another interpolation), and image-level figures, and a threshold picked on
+them, are meant for the detector as it runs on new photos.
 :class:`TiledRecordingValidator` replaces the model's whole-image output by
-tiled inference (:func:`detection.tiling.predict_tiled`) before scoring.
+tiled inference (:func:`detection.tiling.predict_tiled`) before scoring; those
+detections serve both.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import torch
 from ultralytics.data.augment import LetterBox
 from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import ops
+from ultralytics.utils.checks import check_imgsz
 
 from common.images import decode_image_file
 from detection.detections import ImageDetections
@@ -27,25 +34,66 @@ from detection.tiling import predict_tiled
 class RecordingValidator(DetectionValidator):
     """ultralytics' ``DetectionValidator`` that also keeps each image's detections, in original pixels.
 
-    Nothing about scoring changes; :attr:`detections` maps an image's file name to
-    the boxes the validator scored (after NMS, before any confidence threshold
-    other than the validator's own ``conf``).
+    Nothing about scoring changes. By image file name:
+
+    - :attr:`detections`: the boxes the validator scored (after NMS, before any
+      confidence threshold other than the validator's own ``conf``);
+    - :attr:`calls`: the image's detections as ``detection.predict`` finds them
+      (:meth:`call_detections`: one more forward pass per image), from which the
+      image-level figures are made.
     """
 
     def init_metrics(self, model) -> None:
         super().init_metrics(model)
         self.detections: dict[str, ImageDetections] = {}
+        self.calls: dict[str, ImageDetections] = {}
+        self.run_model = model
 
     def update_metrics(self, preds: list[dict[str, Any]], batch: dict[str, Any]) -> None:
         super().update_metrics(preds, batch)
         for si, pred in enumerate(preds):
             pbatch = self._prepare_batch(si, batch)
             scaled = self.scale_preds(pred, pbatch)
-            self.detections[Path(pbatch["im_file"]).name] = ImageDetections(
+            name = Path(pbatch["im_file"]).name
+            self.detections[name] = ImageDetections(
                 boxes=scaled["bboxes"].detach().float().cpu().numpy().reshape(-1, 4),
                 scores=pred["conf"].detach().float().cpu().numpy(),
                 classes=pred["cls"].detach().cpu().numpy().astype(int),
             )
+            self.calls[name] = self.call_detections(pbatch["im_file"], self.detections[name])
+
+    def call_detections(self, im_file: str, scored: ImageDetections) -> ImageDetections:
+        """``im_file``'s detections as ``detection.predict`` finds them (``scored``: the validator's).
+
+        The file is read again and letterboxed as ultralytics' predictor letterboxes one image
+        (to ``imgsz``, padded to the stride only, linear interpolation). The validator's NMS keeps
+        several classes per box where the predictor keeps one; the top box, all the image-level
+        figures read, is the same.
+        """
+        return self.predicted([decode_image_file(im_file, cv2.IMREAD_COLOR)], auto=True)[0]
+
+    def predicted(self, images: list[np.ndarray], *, auto: bool) -> list[ImageDetections]:
+        """The model on BGR images of one shape, letterboxed to ``imgsz`` as ultralytics' predictor does
+        (``auto``: padded to the stride only; else to the square): NMS'd boxes in each image's pixels."""
+        size = check_imgsz(self.args.imgsz, stride=self.stride, min_dim=2)
+        letterbox = LetterBox(new_shape=tuple(size), auto=auto, stride=int(self.stride))
+        batch = np.stack([letterbox(image=image) for image in images])[..., ::-1].transpose(0, 3, 1, 2)
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float() / 255
+        if self.args.quantize == 16:
+            x = x.half()
+        with torch.inference_mode():
+            preds = self.postprocess(self.run_model(x))
+        found = []
+        for pred, image in zip(preds, images, strict=True):
+            boxes = ops.scale_boxes(tuple(x.shape[2:]), pred["bboxes"].clone().float(), image.shape[:2])
+            found.append(
+                ImageDetections(
+                    boxes=boxes.cpu().numpy().reshape(-1, 4),
+                    scores=pred["conf"].float().cpu().numpy(),
+                    classes=pred["cls"].cpu().numpy().astype(int),
+                )
+            )
+        return found
 
 
 class TiledRecordingValidator(RecordingValidator):
@@ -67,10 +115,6 @@ class TiledRecordingValidator(RecordingValidator):
     tile: int = 640
     tile_overlap: float = 0.2
     merge_iou: float = 0.5
-
-    def init_metrics(self, model) -> None:
-        super().init_metrics(model)
-        self.tile_model = model
 
     def update_metrics(self, preds: list[dict[str, Any]], batch: dict[str, Any]) -> None:
         tiled = []
@@ -112,22 +156,8 @@ class TiledRecordingValidator(RecordingValidator):
 
     def predict_tiles(self, tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
         """The model on BGR tiles letterboxed to ``imgsz``: NMS'd boxes in tile pixels."""
-        size = self.args.imgsz if isinstance(self.args.imgsz, int) else max(self.args.imgsz)
-        letterbox = LetterBox(new_shape=(size, size), auto=False)
-        batch = np.stack([letterbox(image=tile) for tile in tiles])[..., ::-1].transpose(0, 3, 1, 2)
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float() / 255
-        if self.args.quantize == 16:
-            x = x.half()
-        with torch.inference_mode():
-            preds = self.postprocess(self.tile_model(x))
-        found = []
-        for pred, tile in zip(preds, tiles, strict=True):
-            boxes = ops.scale_boxes((size, size), pred["bboxes"].clone().float(), tile.shape[:2])
-            found.append(
-                ImageDetections(
-                    boxes=boxes.cpu().numpy().reshape(-1, 4),
-                    scores=pred["conf"].float().cpu().numpy(),
-                    classes=pred["cls"].cpu().numpy().astype(int),
-                )
-            )
-        return found
+        return self.predicted(tiles, auto=False)
+
+    def call_detections(self, im_file: str, scored: ImageDetections) -> ImageDetections:
+        """``scored``: tiled inference is what ``detection.predict --tile`` runs."""
+        return scored

@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from ultralytics import YOLO
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import ops
 
 from common.errors import UserError
+from detection.coco import read_coco
 from detection.evaluate import MAX_DET, build_parser, evaluate, main, validator_args
-from detection.image_level import GOOD, ImageLevelReport
+from detection.image_level import GOOD, ImageLevelReport, image_labels, image_level_report, tuned_conf
+from detection.predict import predict
 from detection.report import EvaluationReport, format_report
 from detection.validator import RecordingValidator
 from tests.detection.conftest import copy_with_names
@@ -47,6 +50,9 @@ class GroundTruthValidator(RecordingValidator):
                 }
             )
         super().update_metrics(truth, batch)
+
+    def call_detections(self, im_file, scored):
+        return scored  # the image-level figures see the same truth (not the model run again)
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +151,78 @@ class BlindValidator(RecordingValidator):
     def update_metrics(self, preds, batch) -> None:
         empty = {"bboxes": torch.zeros(0, 4), "conf": torch.zeros(0), "cls": torch.zeros(0)}
         super().update_metrics([{**empty, "extra": torch.zeros(0, 0)} for _ in preds], batch)
+
+    def call_detections(self, im_file, scored):
+        return scored
+
+
+# --- image-level figures: the detector as detection.predict runs it --------------------------------
+
+
+@pytest.fixture(scope="module")
+def scoring_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random YOLO11n of the data set's classes, saved as ultralytics saves weights, that scores boxes
+    of many confidences: its batch-norm statistics set on random photos (a fresh one's features
+    vanish: every box scores its class bias) and its class logits scaled down, their biases zeroed."""
+    torch.manual_seed(0)
+    model = DetectionModel("yolo11n.yaml", nc=len(NAMES), verbose=False)
+    model.names = dict(enumerate(NAMES))
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.momentum = None  # a plain average over the batches seen
+            layer.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(4, 3, 64, 64))
+    model.eval()
+    for branch in model.model[-1].cv3:
+        torch.nn.init.zeros_(branch[-1].bias)
+        branch[-1].weight.data *= 0.05
+    yolo = YOLO("yolo11n.yaml")
+    yolo.model = model
+    path = tmp_path_factory.mktemp("weights") / "best.pt"
+    yolo.save(path)
+    return path
+
+
+def test_image_level_figures_and_the_picked_conf_are_of_the_detector_as_detection_predict_runs_it(
+    tiny_dataset: Path, scoring_weights: Path, tmp_path: Path
+) -> None:
+    # yolo val letterboxes a 64-px photo to 96 px (its rectangular batches add half a stride) where
+    # detection.predict and the cascade run it at 64: the image-level figures, and a conf picked on
+    # them, are meant for the latter
+    seen: list[RecordingValidator] = []
+
+    class Seen(RecordingValidator):
+        def init_metrics(self, model) -> None:
+            super().init_metrics(model)
+            seen.append(self)
+
+    report = evaluate(
+        tiny_dataset / "data.yaml", scoring_weights, split="val", imgsz=64, device="cpu",
+        out=tmp_path / "eval", plots=False, validator_class=Seen, conf_from="train",
+    )  # fmt: skip
+    scored, picker = seen
+    for validator, split in ((scored, "val"), (picker, "train")):
+        found = predict(scoring_weights, tiny_dataset / "images" / split, imgsz=64, conf=0.001, device="cpu")
+        assert sorted(validator.calls) == sorted(found) and all(entry["scores"] for entry in found.values())
+        for name, entry in found.items():
+            call = validator.calls[name]
+            top = int(np.argmax(call.scores))
+            assert call.scores[top] == pytest.approx(max(entry["scores"]), abs=6e-5)  # predict rounds to 4
+            if entry["scores"].count(max(entry["scores"])) == 1:
+                assert call.classes[top] == entry["classes"][int(np.argmax(entry["scores"]))]
+        # the validator's own boxes (mAP, COCOeval) are another letterbox's
+        tops = {n: (max(validator.detections[n].scores), max(validator.calls[n].scores)) for n in found}
+        assert any(ours != pytest.approx(predicts, abs=1e-3) for ours, predicts in tops.values())
+    truth = {
+        split: image_labels(read_coco(tiny_dataset / f"annotations/instances_{split}.json"))
+        for split in ("val", "train")
+    }
+    conf, _ = tuned_conf(truth["train"], picker.calls, NAMES)
+    # the two letterboxes pick apart here
+    assert conf != tuned_conf(truth["train"], picker.detections, NAMES)[0]
+    assert report.image_level == image_level_report(truth["val"], scored.calls, NAMES, conf)
 
 
 def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
