@@ -51,8 +51,9 @@ def check_output_folder(
         folder: the output folder.
         flag: how messages name it (``--out``, ``--cache-dir``, ``config key 'project':``).
         what: what the folder holds, for the message about a file in its place.
-        overwrite: False: an existing folder is refused; True: it will be replaced whole
-            (never a file); None: results are written into an existing folder.
+        overwrite: False: an existing folder is refused, unless it is empty (:func:`is_empty_folder`:
+            made beforehand, as ``git clone`` takes one); True: it will be replaced whole (never a
+            file); None: results are written into an existing folder.
         holds: with ``overwrite``, the names (``fnmatch`` patterns) an earlier run of the command
             leaves in the folder: one holding anything else is refused (:func:`check_replaceable`).
             None: any folder is replaced.
@@ -66,13 +67,18 @@ def check_output_folder(
     restore_old_copy(folder)  # a killed replacement's old copy is the folder: checked as it
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{flag} {folder} is a file, not a {what}")
-    if folder.exists() and overwrite is False:
+    if folder.exists() and overwrite is False and not is_empty_folder(folder):
         raise UserError(f"output folder exists: {folder} (pass --overwrite to replace it)")
     if folder.exists() and overwrite and holds is not None:
         check_replaceable(folder, holds, flag=flag)
     if not folder.exists():
         check_creatable(folder)
     return folder
+
+
+def is_empty_folder(folder: Path) -> bool:
+    """``folder`` is a folder of its own (not a link to one) with nothing in it, hidden files included."""
+    return folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
 
 
 def check_replaceable(folder: Path, holds: Iterable[str], *, flag: str = "--out") -> None:
@@ -230,7 +236,7 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         What ``write`` returned (a report of what it wrote, say).
 
     Raises:
-        UserError: ``out`` exists without ``overwrite``, or a file system error while
+        UserError: ``out`` exists, not empty, without ``overwrite``, or a file system error while
             writing (a read-only folder, a full disk); one line naming ``out``.
     """
     remove_leftovers(out)
@@ -305,6 +311,8 @@ def _old_copy_patterns(out: Path) -> tuple[str, str]:
 
 def _replace(partial: Path, out: Path, *, overwrite: bool) -> None:
     """Moves the finished folder into place; an old one is removed only after the new one is there."""
+    if is_empty_folder(out):
+        out.rmdir()  # taken as absent (check_output_folder)
     if not out.exists() and not out.is_symlink():
         partial.rename(out)
         return

@@ -17,7 +17,7 @@ only then are SAM's weights loaded.
 
 The output folder is built hidden beside ``--out`` and renamed into place when
 complete (as the converters do), so a failed or interrupted run leaves nothing
-half-written. An existing ``--out`` is refused unless ``--overwrite`` is given,
+half-written. An existing ``--out`` (not an empty one) is refused unless ``--overwrite`` is given,
 rather than numbered like ultralytics' runs (``lot_72``): the masks tree and the
 JSON files are read by later commands, which need a name that does not move.
 

@@ -40,6 +40,7 @@ def test_names_that_differ_only_in_case_or_suffix_are_refused_naming_both() -> N
 
 def test_an_existing_folder_or_a_file_in_its_place_is_refused(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "metrics.json").write_text("{}")
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="output folder exists"):
         check_output_folder(tmp_path / "taken", overwrite=False)
@@ -48,6 +49,24 @@ def test_an_existing_folder_or_a_file_in_its_place_is_refused(tmp_path: Path) ->
         check_output_folder(tmp_path / "file", overwrite=True)
     with pytest.raises(UserError, match="is a file, not a folder"):
         check_output_folder(tmp_path / "file" / "below")
+
+
+def test_an_empty_folder_made_beforehand_is_taken_as_absent(tmp_path: Path) -> None:
+    # `mkdir out && cmd --out out` was refused as an existing folder, as if it held an earlier run
+    (tmp_path / "empty").mkdir()
+    assert check_output_folder(tmp_path / "empty", overwrite=False) == tmp_path / "empty"
+    build_folder(tmp_path / "empty", lambda folder: (folder / "a.txt").write_text("new"), overwrite=False)
+    assert [p.name for p in (tmp_path / "empty").iterdir()] == ["a.txt"]
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / ".keep").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "empty2", target_is_directory=True)
+    (tmp_path / "empty2").mkdir()
+    for taken in ("hidden", "link"):  # a hidden file is something; a link's folder is elsewhere
+        with pytest.raises(UserError, match="output folder exists"):
+            check_output_folder(tmp_path / taken, overwrite=False)
+        with pytest.raises(UserError, match="output folder exists"):
+            build_folder(tmp_path / taken, lambda folder: None, overwrite=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "empty2", "hidden", "link"]
 
 
 def test_a_failed_build_leaves_the_old_folder_and_nothing_hidden(tmp_path: Path) -> None:
@@ -113,6 +132,7 @@ def test_an_old_copy_is_left_alone_while_out_exists(tmp_path):
 def test_a_put_back_old_copy_is_an_existing_output(tmp_path):
     out, old = tmp_path / "run", tmp_path / ".run.old-4242"  # a killed run's, `out` missing
     old.mkdir()
+    (old / "metrics.json").write_text("{}")
     with pytest.raises(UserError, match="output folder exists"):
         check_output_folder(out, overwrite=False)
     assert out.is_dir() and not old.exists()

@@ -181,6 +181,7 @@ def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
 
 def test_bad_input_is_one_line(cli, tmp_path, capsys) -> None:
     (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "report.md").write_text("an earlier run")
     assert cli("--out", tmp_path / "taken") == 2
     assert "output folder exists" in capsys.readouterr().err
     assert cli("--out", tmp_path / "r", "--split", "val") == 2  # converted with no val images
