@@ -11,6 +11,8 @@ a run in progress beside it is never disturbed.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import re
 import shutil
@@ -273,8 +275,6 @@ def read_json_object(path: str | Path, *, what: str) -> dict:
         path: the file.
         what: how the message names it (``"splits file"``, ``"COCO file"``).
     """
-    import json
-
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -285,3 +285,46 @@ def read_json_object(path: str | Path, *, what: str) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{what} {path} must hold a JSON object, not {type(data).__name__}")
     return data
+
+
+def finite_json(value: object) -> object:
+    """``value`` with every non-finite float (NaN, inf, -inf) replaced by None, for strict JSON.
+
+    Walks dicts, lists and tuples (a tuple becomes a list, as ``json`` writes it); numpy scalars
+    and arrays (anything with ``tolist``) become Python values first. Anything else is returned as
+    it is, for ``json.dumps`` (or its ``default``) to deal with.
+
+    >>> finite_json({"auroc": float("nan"), "iou": [0.5, float("inf")]})
+    {'auroc': None, 'iou': [0.5, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(item) for item in value]
+    if not isinstance(value, str | bytes) and callable(getattr(value, "tolist", None)):
+        return finite_json(value.tolist())
+    return value
+
+
+def json_text(value: object, **options) -> str:
+    """``json.dumps`` for the files this project writes: strict JSON, an undefined figure as ``null``.
+
+    Python's ``json.dumps`` writes NaN and infinities as bare ``NaN`` / ``Infinity``, which is not
+    JSON (jq, JavaScript's ``JSON.parse``, Go and Rust refuse the whole file). Here they become
+    ``null`` (:func:`finite_json`); the values a program keeps in memory stay NaN. ``allow_nan`` is
+    False, so a non-finite float that gets past the conversion (one returned by a ``default``
+    function) raises ValueError instead of being written. Readers turn ``null`` back into NaN with
+    :func:`json_float`.
+
+    Args:
+        value: what to write.
+        options: ``json.dumps`` keywords (``indent``, ``default``, ``sort_keys``, ...).
+    """
+    return json.dumps(finite_json(value), allow_nan=False, **options)
+
+
+def json_float(value: float | None) -> float:
+    """A figure read back from a file :func:`json_text` wrote: ``null`` (undefined) as NaN."""
+    return math.nan if value is None else float(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -100,6 +101,21 @@ def mask_factory():
 def image_writer():
     """``write_image`` as a fixture."""
     return write_image
+
+
+def read_strict_json(path: Path) -> object:
+    """A file's JSON as jq or JavaScript's ``JSON.parse`` would take it: bare NaN or Infinity fail."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{path} holds {constant}, which is not JSON")
+
+    return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+@pytest.fixture
+def strict_json():
+    """``read_strict_json`` as a fixture."""
+    return read_strict_json
 
 
 def stock_yolo_train(data: Path, model: str, project: Path, **overrides: str) -> Path:

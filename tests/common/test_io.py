@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from common.errors import UserError
@@ -15,7 +18,10 @@ from common.io import (
     FOREIGN_STALE_S,
     atomic_write,
     cache_root,
+    finite_json,
     is_stale,
+    json_float,
+    json_text,
     load_torch,
     partial_dir,
     pid_alive,
@@ -226,3 +232,37 @@ def test_a_decoder_whose_config_names_an_ultralytics_folder_is_still_a_decoder(t
     config = {"data": "/home/me/ultralytics/datasets/nut"}  # its training config, recorded in the file
     decoder = save_torch({"format": "mvtec-finetune/sam-decoder", "config": config}, tmp_path / "decoder.pt")
     assert torch_file_kind(decoder) == "a SAM decoder.pt from segmentation.train"
+
+
+def test_json_text_writes_undefined_figures_as_null_wherever_they_sit(strict_json, tmp_path: Path) -> None:
+    value = {
+        "auroc": float("nan"),
+        "ratio": float("inf"),
+        "low": -math.inf,
+        "kept": 0.5,
+        "rounds": [{"iou": np.float32("nan")}, (1, np.float64("-inf"))],  # nested, numpy, a tuple
+        "per_image": np.array([0.25, np.nan]),
+        "count": np.int64(3),
+        "name": "NaN",  # a string stays a string
+    }
+    text = json_text(value, indent=1)
+    strict = strict_json(atomic_write(tmp_path / "metrics.json", text))
+    assert strict == {
+        "auroc": None, "ratio": None, "low": None, "kept": 0.5, "rounds": [{"iou": None}, [1, None]],
+        "per_image": [0.25, None], "count": 3, "name": "NaN",
+    }  # fmt: skip
+    assert math.isnan(value["auroc"]) and math.isnan(value["per_image"][1])  # the caller's values stay NaN
+    assert json.loads(text) == json.loads(json.dumps(finite_json(value), indent=1))
+
+
+def test_a_non_finite_float_json_text_could_not_convert_raises_instead_of_being_written() -> None:
+    # ``default`` runs inside json.dumps, after the conversion: its NaN is refused, never written
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        json_text({"figure": object()}, default=lambda _: float("nan"))
+    assert json_text({"path": Path("a")}, default=str) == '{"path": "a"}'
+
+
+@pytest.mark.parametrize(("written", "read"), [(None, math.nan), (0.5, 0.5), (1, 1.0)])
+def test_json_float_reads_null_back_as_nan(written, read) -> None:
+    value = json_float(json.loads(json_text({"x": written}))["x"])
+    assert value == read or (math.isnan(read) and math.isnan(value))
