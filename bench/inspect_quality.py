@@ -52,6 +52,7 @@ from report import (
     write_report,
 )
 
+from common.io import json_float
 from common.tables import markdown_table
 
 MODELS = ("yolo11n", "yoloe11n", "yolo11n_world")
@@ -127,10 +128,11 @@ def fit_anomaly(root: Path, data: Path, out: Path) -> Path:
 
 
 def figure(metrics: dict, path: tuple[str, ...]) -> float:
+    """The figure at ``path`` in a ``metrics.json``; an undefined one (``null``) as NaN."""
     value = metrics
     for key in path:
         value = value[key]
-    return float(value)
+    return json_float(value)
 
 
 def summary_rows(results: list[dict]) -> list[list[str]]:

@@ -29,7 +29,6 @@ a reader never sees half a file.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ import numpy as np
 from common.errors import UserError
 from common.folders import UniqueNames, output_name
 from common.images import decode_image_file, encode_image
-from common.io import atomic_write, temporary_path
+from common.io import atomic_write, json_text, temporary_path
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
 from inspection.mask_tree import MaskTree
@@ -135,7 +134,7 @@ class JsonListFile:
 
     def add(self, entry: object) -> None:
         assert self._file is not None, "closed"
-        self._file.write(("," if self.count else "") + "\n" + json.dumps(entry))
+        self._file.write(("," if self.count else "") + "\n" + json_text(entry))
         self.count += 1
 
     def close(self) -> Path:
@@ -212,7 +211,7 @@ class PredictionWriter:
         }
         self.predictions = JsonListFile(self.out / PREDICTIONS_FILE)
         # {"info": ..., "categories": ..., "images": [<one entry per photo>]}
-        head = json.dumps(document).removesuffix("}") + ', "images": ['
+        head = json_text(document).removesuffix("}") + ', "images": ['
         self.images = JsonListFile(self.out / IMAGES_FILE, head=head, tail="]}")
         self.verdicts: Counter[str] = Counter()
         self.instances = 0

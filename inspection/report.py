@@ -12,13 +12,12 @@ import base64
 import html
 import io
 import itertools
-import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.io import atomic_write
+from common.io import atomic_write, json_text
 from common.tables import fmt, markdown_table
 
 #: Files :func:`write_report` writes into the evaluation folder.
@@ -402,7 +401,7 @@ def write_report(
 ) -> dict[str, Path]:
     """Writes ``metrics.json``, ``report.md`` and ``report.html`` atomically; returns their paths."""
     paths = {name: Path(folder) / name for name in REPORT_FILES}
-    atomic_write(paths["metrics.json"], json.dumps({"settings": dict(settings), **metrics}, indent=1) + "\n")
+    atomic_write(paths["metrics.json"], json_text({"settings": dict(settings), **metrics}, indent=1) + "\n")
     atomic_write(paths["report.md"], markdown(metrics, settings))
     atomic_write(paths["report.html"], html_report(metrics, settings, gallery))
     return paths

@@ -254,6 +254,27 @@ def test_the_printed_summary_gives_a_dash_where_the_report_does(tmp_path) -> Non
     assert "image AUROC -  at conf 0.250" in text and "nan" not in text  # it printed "image AUROC nan"
 
 
+def test_a_split_without_good_photos_writes_strict_json_that_reads_back_to_the_same_report(
+    cli, tmp_path, capsys, strict_json
+) -> None:
+    from inspection.evaluate import summary
+    from inspection.report import markdown
+
+    data = tmp_path / "no_good"  # no good photo: image AUROC and good-photo IoU are undefined
+    root = tmp_path / "mvtec" / "widget"
+    convert(ConvertConfig(root=root, out=data, formats=("yolo", "coco"), ratios=(0.5, 0.0, 0.5),
+                          background_ratio=0.0, progress=False, link="copy"))  # fmt: skip
+    out = tmp_path / "report"
+    assert cli("--data", data, "--out", out) == 0
+    printed = capsys.readouterr().out
+    metrics = strict_json(out / "metrics.json")  # it held a bare NaN, which jq and JSON.parse refuse
+    assert metrics["image_level"]["auroc"] is None and metrics["defect_images"] == metrics["images"]
+    strict_json(out / "images.json"), strict_json(out / "predictions.json")
+    settings = metrics.pop("settings")
+    assert markdown(metrics, settings) == (out / "report.md").read_text()  # null reads as NaN did: "-"
+    assert "image AUROC -  at conf" in printed and summary(metrics, out) in printed
+
+
 def test_a_picked_conf_is_recorded_with_the_digits_printed(
     cli, dataset, tmp_path, monkeypatch, capsys
 ) -> None:
