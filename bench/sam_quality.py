@@ -73,6 +73,7 @@ from report import (
 )
 
 from common.config import load_config
+from common.io import json_float, json_text
 from converters.convert import ConvertConfig, convert
 from converters.synthetic import SyntheticConfig, generate
 from segmentation.crossval import (
@@ -335,7 +336,10 @@ def val_curve(run_dir: Path) -> list[float]:
 def colour_head_report(run_dir: Path) -> dict | None:
     """A ``colour_head: true`` run's ``colour_head.json`` (val IoU without/with, kept), else None."""
     path = run_dir / "colour_head.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text(encoding="utf-8"))
+    return {**report, "val_iou": [json_float(v) for v in report["val_iou"]]}  # null: undefined, as NaN was
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,7 +649,7 @@ def write_all(
     if table:  # the step-only run has its numbers in the markdown and the JSON
         write_csv(args.out / f"{args.name}.csv", table)
     data = {"steps": steps, "variants": variants, "tta": args.tta, "table": table}
-    (args.out / f"{args.name}.json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    (args.out / f"{args.name}.json").write_text(json_text(data, indent=1, default=str), encoding="utf-8")
     done = {name: variants[name] for name in table} | {n: v for n, v in variants.items() if n not in table}
     wall = time.perf_counter() - began
     report = markdown(table, steps, done, command=command, info=info, wall=wall, tta=args.tta)

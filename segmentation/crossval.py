@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from segment_anything.modeling import Sam
 
-from common.io import atomic_write, embeddings_root
+from common.io import atomic_write, embeddings_root, json_float, json_text
 from common.metrics import mean_std
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule
@@ -305,9 +305,10 @@ def format_summary(summary_: dict) -> str:
     ]
     for name, models in summary_["metrics"].items():
         z, t = models["zero-shot"], models["fine-tuned"]
+        gain = json_float(t["mean"]) - json_float(z["mean"])
         lines.append(
-            f"| {name} | {z['mean']:.4f} +- {z['std']:.4f} | {t['mean']:.4f} +- {t['std']:.4f} | "
-            f"{t['mean'] - z['mean']:+.4f} |"
+            f"| {name} | {_figure(z['mean'])} +- {_figure(z['std'])} | {_figure(t['mean'])} +- "
+            f"{_figure(t['std'])} | {gain:+.4f} |"
         )
     images = summary_["images"]
     lines += [
@@ -320,8 +321,23 @@ def format_summary(summary_: dict) -> str:
     ]
     for bucket in BUCKETS:
         z, t = summary_["buckets"]["zero-shot"][bucket], summary_["buckets"]["fine-tuned"][bucket]
-        lines.append(f"| {bucket} | {z['n']} | {z['instance_iou']:.4f} | {t['instance_iou']:.4f} |")
+        lines.append(f"| {bucket} | {z['n']} | {_figure(z['instance_iou'])} | {_figure(t['instance_iou'])} |")
     return "\n".join(lines)
+
+
+def _figure(value: float | None) -> str:
+    # folds.json holds an undefined figure as null: printed as the NaN it was in memory
+    return f"{json_float(value):.4f}"
+
+
+def write_folds(out: Path, summary_: dict) -> str:
+    """Writes ``folds.json`` (strict JSON: an undefined figure is ``null``), ``folds.md`` and ``folds.png``
+    into ``out``; returns the table of ``folds.md``."""
+    atomic_write(out / "folds.json", json_text(summary_, indent=1, default=str))
+    table = format_summary(summary_)
+    atomic_write(out / "folds.md", table + "\n")
+    plot_folds(summary_, out / "folds.png")
+    return table
 
 
 def plot_folds(summary_: dict, path: Path) -> None:

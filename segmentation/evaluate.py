@@ -16,7 +16,6 @@ the same prompts.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import shutil
@@ -35,7 +34,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.images import encode_image
-from common.io import atomic_write, cache_root, embeddings_root
+from common.io import atomic_write, cache_root, embeddings_root, json_text
 from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
@@ -379,7 +378,7 @@ def _folds_overrides(args: argparse.Namespace) -> list[str]:
 def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
     from common.config import load_config
-    from segmentation.crossval import cross_validate, format_summary, plot_folds, summary
+    from segmentation.crossval import cross_validate, summary, write_folds
     from segmentation.train_config import SCHEMA
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
@@ -397,11 +396,7 @@ def run_folds(args: argparse.Namespace) -> dict:
         print("stopped; go on from the rounds it trained with the same command and --resume", file=sys.stderr)
         raise
     metrics = {"data": str(Path(args.data).absolute()), "config": config, "tta": args.tta, **summary(results)}
-    atomic_write(out / "folds.json", json.dumps(metrics, indent=1, allow_nan=True, default=str))
-    table = format_summary(metrics)
-    atomic_write(out / "folds.md", table + "\n")
-    plot_folds(metrics, out / "folds.png")
-    print(table)
+    print(write_folds(out, metrics))
     print(f"\nfolds.json, folds.md, folds.png and the rounds' runs in {out}")
     return metrics
 
@@ -510,7 +505,7 @@ def _write_metrics(
         "colour_head": None if colour_head is None else colour_head.to_dict(),
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }
-    atomic_write(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=True))
+    atomic_write(out / "metrics.json", json_text(metrics, indent=1))
     atomic_write(out / "table.md", table + "\n")
     print(table)
     return metrics

@@ -37,7 +37,6 @@ head's fit, :func:`fit_head`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -52,7 +51,7 @@ from tqdm import tqdm
 from common.cli import OneLineParser, exit_code
 from common.config import load_config
 from common.errors import UserError
-from common.io import atomic_write, save_torch
+from common.io import atomic_write, json_text, save_torch
 from segmentation.colour_head import ColourHead, fit_colour_head, training_pixels
 from segmentation.distributed import average_gradients, check_in_sync, leave
 from segmentation.embeddings import load_rgb
@@ -330,7 +329,7 @@ def fit_head(run: Run) -> ColourHead | None:
     head = replace(head, val_iou=(without, with_head))
     kept = with_head > without
     report = {**head.to_dict(), "kept": kept}
-    atomic_write(run.folder / "colour_head.json", json.dumps(report, indent=1, allow_nan=True) + "\n")
+    atomic_write(run.folder / "colour_head.json", json_text(report, indent=1) + "\n")
     verdict = "kept in decoder.pt" if kept else "not kept (no better on val)"
     print(f"colour head: val IoU {without:.4f} -> {with_head:.4f}, {verdict}", file=sys.stderr)
     return head if kept else None

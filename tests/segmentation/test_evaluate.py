@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 
 import cv2
@@ -234,6 +236,29 @@ def test_a_rerun_replaces_an_earlier_evaluation_whole(tiny_dataset, tiny_sam, tm
     assert main(argv) == 2
     assert "holds other files than an earlier evaluation's" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "the user's"
+
+
+def test_a_class_without_instances_in_the_split_is_null_in_strict_metrics_json(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch, strict_json
+):
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["categories"].append({"id": 9, "name": "crack", "supercategory": "defect"})  # none in val: no AP
+    coco_file.write_text(json.dumps(coco))
+    out = tmp_path / "eval"
+    argv = ["--data", str(data), "--split", "val", "--out", str(out), "--device", "cpu"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--n-overlays", "0", "--no-progress"]) == 0
+    metrics = strict_json(out / "metrics.json")  # it held a bare NaN, which jq and JSON.parse refuse
+    results = metrics["results"]["zero-shot"]
+    assert results["mask_ap"]["crack"] is None and results["mask_ap50"]["crack"] is None
+    assert isinstance(results["mask_ap"]["all"], float)
 
 
 def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(

@@ -197,6 +197,24 @@ def test_summary_pools_rounds_per_image_and_per_size_bucket():
     assert "| small | 1 | 0.4000 | 0.6000 |" in table
 
 
+def test_folds_json_is_strict_and_reads_back_to_the_same_table(tmp_path, strict_json):
+    from segmentation.crossval import write_folds
+
+    # small instances only: the medium and large buckets have no instance IoU
+    results = [
+        _round(i, [[500], [600]], ([0.5, 0.3], [[0.4], [0.2]]), ([0.7, 0.6], [[0.6], [0.5]])) for i in (0, 1)
+    ]
+    for r in results:  # mask AP undefined in every round
+        r.zero_shot.summary.mask_ap = r.tuned.summary.mask_ap = {}
+    written = {"data": "/data", "config": {"out": tmp_path}, "tta": False, **summary(results)}
+    table = write_folds(tmp_path, written)
+    assert "| large | 0 | nan | nan |" in table and "| mask AP | nan +- nan | nan +- nan | +nan |" in table
+    folds = strict_json(tmp_path / "folds.json")  # it held bare NaNs, which jq and JSON.parse refuse
+    assert folds["buckets"]["zero-shot"]["large"] == {"n": 0, "instance_iou": None}
+    assert folds["metrics"]["mask AP"]["fine-tuned"] == {"mean": None, "std": None, "per_fold": [None, None]}
+    assert format_summary(folds) == table == (tmp_path / "folds.md").read_text().rstrip("\n")
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
