@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from anomaly.masks import Instances
 from common.folders import output_name
 from common.images import encode_image
-from common.io import atomic_write
+from common.io import atomic_write, json_text
 from converters.masks import mask_to_rle
 
 CATEGORY = "anomaly"
@@ -115,9 +114,9 @@ class PredictionWriter:
 
     def close(self, info: dict) -> None:
         """Writes ``predictions.json``, ``images.json``, ``predict.json`` and ``scores.csv``."""
-        atomic_write(self.out / PREDICTIONS_FILE, json.dumps(self.results) + "\n")
-        atomic_write(self.out / IMAGES_FILE, json.dumps(self.images, indent=1) + "\n")
-        atomic_write(self.out / "predict.json", json.dumps(info, indent=1) + "\n")
+        atomic_write(self.out / PREDICTIONS_FILE, json_text(self.results) + "\n")
+        atomic_write(self.out / IMAGES_FILE, json_text(self.images, indent=1) + "\n")
+        atomic_write(self.out / "predict.json", json_text(info, indent=1) + "\n")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["file_name", "score", "verdict", "instances"])

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from common.io import atomic_write
+from common.io import atomic_write, json_text
 from common.metrics import aupro, auroc, f1_max, pixel_auroc, pixel_f1_max
 from common.tables import fmt, markdown_table
 
@@ -141,16 +140,10 @@ def scores_csv(keys: Sequence[str], defects: Sequence[str], scores: Sequence[flo
 def write_report(out, metrics: Mapping, settings: Mapping, rows: tuple[list, list, list]) -> None:
     """``metrics.json``, ``report.md`` and ``scores.csv`` into ``out`` (each atomically)."""
     atomic_write(
-        out / "metrics.json", json.dumps({"settings": settings, **metrics}, indent=1, default=_plain) + "\n"
+        out / "metrics.json", json_text({"settings": settings, **metrics}, indent=1, default=str) + "\n"
     )
     atomic_write(out / "report.md", markdown(metrics, settings))
     atomic_write(out / "scores.csv", scores_csv(*rows))
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 def map_figure(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], vmax: float) -> bytes:

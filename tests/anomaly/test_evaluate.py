@@ -114,6 +114,22 @@ def test_the_default_report_folder_is_replaced_only_when_it_holds_a_report(run: 
     assert (out / "notes.txt").is_file()
 
 
+def test_a_split_without_good_photos_writes_strict_json_that_reads_back_the_same(
+    tmp_path: Path, tiny_config: dict, strict_json
+) -> None:
+    from anomaly.predict import resolve_threshold
+    from anomaly.report import markdown
+
+    category = make_parts(tmp_path / "data", n_good=0)  # no good photo: image AUROC and good_peak undefined
+    fit_run(category.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    out = Path(evaluate_run(tmp_path / "run", figure=False, progress=False)["out"])
+    metrics = strict_json(out / "metrics.json")  # it held bare NaNs, which jq and JSON.parse refuse
+    assert metrics["image"]["auroc"] is None and metrics["pixel"]["good_peak"] is None
+    assert markdown(metrics, metrics.pop("settings")) == (out / "report.md").read_text()  # "-" as for NaN
+    threshold = resolve_threshold(None, tmp_path / "run", clean_goods=True)  # a null peak: not raised
+    assert threshold == (metrics["pixel"]["f1_threshold"], f"from {out / 'metrics.json'}")
+
+
 def test_masks_on_images_without_defect_pixels_need_a_threshold(tmp_path: Path, tiny_config: dict) -> None:
     # the picked threshold was NaN: no pixel passed it, the report said "IoU 1.000 on good ones" and
     # its metrics.json gave anomaly.predict no threshold
