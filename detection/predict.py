@@ -29,7 +29,6 @@ leaves it as it is, and says so).
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_unique_names, output_name
 from common.images import decode_image_file, encode_image, image_size, photo_files, photo_root
-from common.io import atomic_write
+from common.io import atomic_write, json_text
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
@@ -281,7 +280,7 @@ def run(args: argparse.Namespace) -> Path:
             print(f"note: {out / OVERLAYS_DIR} is an earlier run's (--overlays 0 leaves it as it is)")
         found = predict_all(images)
     try:
-        path = atomic_write(out / PREDICTIONS_FILE, json.dumps(found, indent=1) + "\n")
+        path = atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n")
     except OSError as error:  # the folder changed while the model ran
         raise UserError(f"cannot write {out / PREDICTIONS_FILE}: {one_line(error)}") from None
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.io import atomic_write
+from common.io import atomic_write, json_text
 from detection.image_level import ImageLevelReport
 
 #: The files :func:`write_report` puts into an evaluation's folder.
@@ -45,12 +44,15 @@ class EvaluationReport:
 def write_report(report: EvaluationReport, folder: str | Path) -> Path:
     """Writes ``evaluation.json`` and ``report.txt`` (:func:`format_report`) into ``folder``, atomically.
 
+    ``evaluation.json`` is strict JSON: an undefined figure (the AUROC of a split without good images)
+    is ``null``.
+
     Returns:
         The path of ``evaluation.json``.
     """
     folder = Path(folder)
     atomic_write(folder / REPORT_TEXT, format_report(report) + "\n")
-    return atomic_write(folder / REPORT_JSON, json.dumps(asdict(report), indent=1) + "\n")
+    return atomic_write(folder / REPORT_JSON, json_text(asdict(report), indent=1) + "\n")
 
 
 def format_report(report: EvaluationReport) -> str:
