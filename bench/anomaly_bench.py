@@ -54,7 +54,7 @@ from report import (  # noqa: E402
 from anomaly.data import eval_records, load_records, read_rgb  # noqa: E402
 from anomaly.evaluate import evaluate_run  # noqa: E402
 from anomaly.run import fit_run, load_run  # noqa: E402
-from common.io import atomic_write  # noqa: E402
+from common.io import atomic_write, json_text  # noqa: E402
 from common.tables import fmt  # noqa: E402
 
 HAZELNUT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hazelnut_toy"
@@ -533,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             writer.writerow(keys)
             writer.writerows([r[k] for k in keys] for r in quality_rows)
     results = {"quality": quality_rows, "split": split_rows, "scale": scale, "machine": info}
-    atomic_write(args.out / f"{args.name}_runs.json", json.dumps(results, indent=1, default=str) + "\n")
+    atomic_write(args.out / f"{args.name}_runs.json", json_text(results, indent=1, default=str) + "\n")
     write_report(
         args.out / f"{args.name}.md",
         markdown(quality_rows, split_rows, scale, info, command, time.perf_counter() - start),

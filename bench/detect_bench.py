@@ -69,6 +69,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import shlex
 import statistics
@@ -95,7 +96,7 @@ from report import (
     machine_info as shared_machine_info,
 )
 
-from common.io import atomic_write
+from common.io import atomic_write, json_float, json_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {  # model name -> (run config, model= override or None: the config's own)
@@ -166,6 +167,13 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)
     split_seed: int = 0  # the converter's --seed: which seeded split of the data set
     lever: str = ""  # the recipe lever of a "lever" run
+
+    @classmethod
+    def from_json(cls, row: dict) -> Run:
+        """A run of a ``_runs.json``, whose undefined figures (``null``) are NaN again, as when it ran."""
+        figures = {"outside_s": json_float(row.get("outside_s")), "load_1m": json_float(row.get("load_1m"))}
+        metrics = {key: math.nan if value is None else value for key, value in row.get("metrics", {}).items()}
+        return cls(**{**row, **figures, "metrics": metrics})
 
     @property
     def s_per_epoch(self) -> float:
@@ -587,7 +595,7 @@ def load_baseline(path: Path, epochs: int, imgsz: int) -> list[Run]:
     """
     if not path.is_file():
         raise SystemExit(f"error: --baseline-from {path}: no such file")
-    runs = [Run(**row) for row in json.loads(path.read_text())]
+    runs = [Run.from_json(row) for row in json.loads(path.read_text())]
     kept = [r for r in runs if r.kind == "scored" and (r.epochs, r.imgsz) == (epochs, imgsz)]
     for r in kept:
         r.kind, r.lever = "lever", "baseline"
@@ -603,7 +611,7 @@ def load_reusable(paths: Sequence[Path]) -> dict[tuple, Run]:
     for path in paths:
         if not path.is_file():
             raise SystemExit(f"error: --reuse-runs {path}: no such file")
-        for run in (Run(**row) for row in json.loads(path.read_text())):
+        for run in (Run.from_json(row) for row in json.loads(path.read_text())):
             key = (run.dataset, run.model, run.split_seed, run.epochs, run.imgsz)
             if run.kind == "scored":
                 found[(*key[:2], "", *key[2:])] = run
@@ -1045,7 +1053,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = markdown(runs, command=command, args=args, info=info, total_s=total, reused=reused)
         write_report(args.out / f"{args.name}.md", report)
         atomic_write(
-            args.out / f"{args.name}_runs.json", json.dumps([asdict(r) for r in runs], indent=1) + "\n"
+            args.out / f"{args.name}_runs.json", json_text([asdict(r) for r in runs], indent=1) + "\n"
         )
     return 0
 
