@@ -5,7 +5,8 @@ Every output of this project goes through :func:`atomic_write` (one file) or
 whole new one, and a run killed half-way leaves only a hidden temporary whose
 name carries the writer's host and process id. :func:`remove_stale` deletes
 those once their writer is gone, so a crash is cleaned up by the next run and
-a run in progress beside it is never disturbed.
+a run in progress beside it is never disturbed. JSON files of figures get their
+text from :func:`json_text`: strict JSON, an undefined figure (NaN) as ``null``.
 """
 
 from __future__ import annotations
