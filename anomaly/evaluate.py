@@ -43,6 +43,7 @@ from anomaly.regions import check_threshold
 from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
 from anomaly.run import AnomalyRun, load_run, protocol_data
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_outside_tree
 from common.io import atomic_write
@@ -268,7 +269,9 @@ def evaluate_run(
             a bad split, a ``splits.json`` without the category, or an ``out`` that may not be
             written (:func:`check_out`); before any image is scored.
     """
-    if data is None:  # a run fit with --data D holds test/'s good images out of nothing but D's val and test
+    if data is not None:
+        data = data_set_folder(data)
+    else:  # a run fit with --data D holds test/'s good images out of nothing but D's val and test
         data = protocol_data(run_path)
         if data is not None and not splits_path(data).is_file():
             raise UserError(
@@ -337,7 +340,8 @@ def parser() -> OneLineParser:
     p.add_argument("--category", help="category (default: the run's)")
     p.add_argument(
         "--data",
-        help="converter output with splits.json: score one of its splits (default: the run's own --data)",
+        help="converter output with splits.json (or its data.yaml): score one of its splits "
+        "(default: the run's own --data)",
     )
     p.add_argument("--split", default="test", help="split of --data to score")
     p.add_argument(

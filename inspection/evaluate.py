@@ -35,7 +35,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
@@ -381,6 +382,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     Returns:
         The figures (:mod:`inspection.scoring`).
     """
+    options = replace(options, data=data_set_folder(options.data))  # as recorded when the folder is passed
     check_options(options)
     device = resolve_device(options.device)
     split = load_split(options.data, options.split)
@@ -490,7 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(parser)
     data = parser.add_argument_group("data and report")
-    data.add_argument("--data", type=Path, required=True, help="data set folder written by the converters")
+    data.add_argument(
+        "--data", type=Path, required=True, help="data set folder written by the converters, or its data.yaml"
+    )
     data.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
     data.add_argument(
         "--conf-from",

@@ -91,15 +91,6 @@ def annotation_file(data: str | Path, split: str) -> Path:
     return path
 
 
-def data_folder(data: str | Path) -> str | Path:
-    """The converter's output folder when ``data`` names the ``data.yaml`` in it, else ``data`` as given.
-
-    ``converters.mvtec2yolo`` writes ``data.yaml`` at the top of its ``--out``, beside ``annotations/``.
-    """
-    path = Path(data)
-    return str(path.parent) if path.name == "data.yaml" and path.is_file() else data
-
-
 def check_data_folder(data: str | Path, *, given: str | None = None) -> None:
     """Refuses a ``--data`` that is no converted data set: a file, nothing, a folder inside a data set,
     a run folder, or a raw MVTec category tree.

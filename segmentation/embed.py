@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import embeddings_root
@@ -32,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--data", type=Path, required=True, help="data set folder with annotations/ (converters)"
+        "--data",
+        type=Path,
+        required=True,
+        help="data set folder with annotations/ (converters), or its data.yaml",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(SAM_MODELS), help="registry model")
     parser.add_argument("--checkpoint", type=Path, help="base weights (default: official, cached/downloaded)")
@@ -51,7 +55,8 @@ def run(args: argparse.Namespace) -> None:
     if args.cache_dir is not None:
         check_output_folder(args.cache_dir, flag="--cache-dir")
     device = resolve_device(args.device)
-    splits = [load_split(args.data, name) for name in dict.fromkeys(args.splits)]  # --splits val val: once
+    data = data_set_folder(args.data)
+    splits = [load_split(data, name) for name in dict.fromkeys(args.splits)]  # --splits val val: once
     paths = [im.path for split in splits for im in split.images]
     sam = load_sam(args.model, args.checkpoint, device=device)
     cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=args.model)

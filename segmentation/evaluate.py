@@ -31,6 +31,7 @@ from segment_anything.modeling import Sam
 from tqdm import tqdm
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.images import encode_image
@@ -403,6 +404,7 @@ def run_folds(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     """The whole evaluation behind the CLI; returns the metrics it writes to ``metrics.json``."""
+    args.data = data_set_folder(args.data)  # the converter's data.yaml names its folder, as recorded
     if args.folds:
         return run_folds(args)
     out = Path(args.out) if args.out else _default_out(args)
@@ -593,7 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--data", type=Path, required=True, help="data set folder with annotations/ (converters)"
+        "--data",
+        type=Path,
+        required=True,
+        help="data set folder with annotations/ (converters), or its data.yaml",
     )
     parser.add_argument(
         "--checkpoint", type=Path, help="decoder.pt or sam_finetuned.pth of a fine-tuning run"

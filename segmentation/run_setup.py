@@ -17,12 +17,13 @@ from segment_anything.modeling import Sam
 
 from common.augment_policy import check_named_categories, geometry_settings, load_policy
 from common.config import project_path
+from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
 from common.io import embeddings_root
 from common.trained_images import record_trained_images
 from segmentation.augment import allowed_transforms
 from segmentation.crops import CropRule
-from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, data_folder, load_split
+from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, load_split
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding
 from segmentation.encoder_part import EncoderPart, encoder_part
@@ -247,7 +248,7 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     SCHEMA.check(config)
     if not config.get("data"):
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
-    config["data"] = data_folder(config["data"])  # data=<out>/data.yaml names the converter's folder
+    config["data"] = data_set_folder(config["data"], given=f"data={config['data']}")  # or its data.yaml
     check_data_folder(config["data"], given=f"data={config['data']}")
     if config["colour_head"] and config["crops"]["max_fraction"] > 0:
         raise UserError("colour_head=true works on whole-photo logits: set crops.max_fraction=0 to use it")

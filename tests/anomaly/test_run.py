@@ -337,6 +337,49 @@ def test_a_run_fit_with_a_relative_data_path_is_scored_from_any_folder(
     assert metrics["image"]["images"] == 1 and metrics["settings"]["protocol"].startswith("split test of /")
 
 
+def test_data_may_name_the_converters_data_yaml_and_is_recorded_as_its_folder(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
+) -> None:
+    # anomaly.train said "cannot read splits file .../data.yaml: not JSON"; users copy the path they
+    # trained the detector with
+    from anomaly.train import main as train_main
+
+    splits = Splits(val=["part/test/spot/001", "part/test/good/000"], test=["part/test/spot/002"])
+    save_splits(splits, tmp_path / "conv" / "splits.json")
+    (tmp_path / "conv" / "data.yaml").write_text(f"path: {tmp_path / 'conv'}\nnames: {{0: spot}}\n")
+    config = [f"{key}={str(value).lower()}" for key, value in tiny_config.items()]
+    argv = ["--root", str(parts), "--out", str(tmp_path / "run"), "--no-progress", *config]
+    assert train_main([*argv, "--data", str(tmp_path / "conv" / "data.yaml")]) == 0
+    assert protocol_data(tmp_path / "run") == str((tmp_path / "conv").resolve())  # as for --data conv
+    assert f"--data {tmp_path / 'conv'} --split val" in capsys.readouterr().out
+    scored = {}
+    for name, data in (("folder", tmp_path / "conv"), ("yaml", tmp_path / "conv" / "data.yaml")):
+        argv = ["--run", str(tmp_path / "run"), "--data", str(data), "--out", str(tmp_path / name)]
+        assert evaluate_main([*argv, "--no-progress", "--no-figure"]) == 0
+        scored[name] = json.loads((tmp_path / name / "metrics.json").read_text())["settings"]["protocol"]
+    assert scored["yaml"] == scored["folder"] == f"split test of {tmp_path / 'conv'}"
+
+
+def test_a_yaml_file_other_than_the_converters_data_yaml_is_one_line_naming_it(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fit_on_split(parts, tmp_path, tiny_config)
+    (tmp_path / "config.yaml").write_text("coreset_ratio: 0.5\n")
+    (tmp_path / "yolo").mkdir()
+    (tmp_path / "yolo" / "data.yaml").write_text("path: .\nnames: [spot]\n")  # no splits.json beside it
+    monkeypatch.setattr(anomaly.run, "build_model", lambda *a, **k: pytest.fail("fitted"))
+    for data, message in (
+        (tmp_path / "config.yaml", "is a YAML file, not a data set folder the converters wrote"),
+        (tmp_path / "yolo" / "data.yaml", "has no splits.json beside it: not a data set the converters"),
+    ):
+        expected = f"^--data {re.escape(str(data))} {message}"
+        with pytest.raises(UserError, match=expected):
+            fit_run(parts.parent, "part", tmp_path / "run2", config=tiny_config, data=data, progress=False)
+        with pytest.raises(UserError, match=expected):
+            evaluate_run(tmp_path / "run", data=data, out=tmp_path / "eval", figure=False, progress=False)
+    assert not (tmp_path / "run2").exists() and not (tmp_path / "eval").exists()
+
+
 def test_an_overwrite_replaces_a_run_holding_a_killed_predictions_build(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:

@@ -75,6 +75,17 @@ def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: no data.yaml")
 
 
+def test_the_data_yaml_names_its_folder_and_another_yaml_file_is_one_line(dataset, tmp_path, capsys):
+    # it said "no data.yaml or annotations/ in .../data.yaml: not a converted data set"
+    assert validate_main([str(dataset / "data.yaml")]) == 0
+    assert "ok" in capsys.readouterr().out
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
+    assert validate_main([str(tmp_path / "config.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'config.yaml'} is a YAML file, not a data set folder")
+    assert err.count("\n") == 1
+
+
 def test_validate_refuses_a_broken_splits_file(dataset, capsys):
     (dataset / "splits.json").write_text('{"train": [], "val": NaN')
     with pytest.raises(UserError, match="splits.json: not JSON"):

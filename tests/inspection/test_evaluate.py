@@ -189,6 +189,27 @@ def test_bad_input_is_one_line(cli, tmp_path, capsys) -> None:
     assert err.startswith("error: ") and err.count("\n") == 1
 
 
+def test_data_may_name_the_converters_data_yaml_and_is_recorded_as_its_folder(
+    cli, dataset, tmp_path, capsys
+) -> None:
+    # it was refused ('is a file: pass the data set folder'): users copy the path they trained with
+    quick = ("--gallery", "0", "--overlays", "0")
+    assert cli("--data", dataset / "data.yaml", "--out", tmp_path / "yaml", *quick) == 0
+    assert cli("--out", tmp_path / "folder", *quick) == 0
+    yaml_run, folder_run = (
+        json.loads((tmp_path / n / "metrics.json").read_text())["settings"] for n in ("yaml", "folder")
+    )
+    assert yaml_run["data"] == folder_run["data"] == str(dataset)
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
+    capsys.readouterr()
+    assert cli("--data", tmp_path / "config.yaml", "--out", tmp_path / "other") == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --data {tmp_path / 'config.yaml'} is a YAML file, not a data set folder the " + (
+        "converters wrote (or the data.yaml in one)\n"
+    )
+    assert not (tmp_path / "other").exists()
+
+
 def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset, tmp_path, capsys) -> None:
     # The stub scores stains 0.6: at --conf 0.7 they are called good; picked on val, they are found.
     data = tmp_path / "with_val"

@@ -10,7 +10,7 @@ import pytest
 
 from common.errors import UserError
 from converters.masks import read_mask
-from segmentation.data import data_folder, enclosing_data_set, load_split
+from segmentation.data import enclosing_data_set, load_split
 
 
 def test_splits_match_splits_json_and_masks_match_the_source(tiny_dataset):
@@ -133,17 +133,6 @@ def test_a_converted_data_set_lacking_a_splits_annotations_is_told_to_reconvert(
     (only_train / "train").mkdir(parents=True)  # no test/ beside it: no MVTec category
     with pytest.raises(UserError, match="^no COCO annotations at "):
         load_split(only_train, "test")
-
-
-def test_data_folder_is_the_folder_of_a_data_yaml_file_and_anything_else_as_given(tmp_path):
-    assert data_folder(tmp_path / "data.yaml") == tmp_path / "data.yaml"  # none there: named as typed
-    (tmp_path / "data.yaml").mkdir()  # a folder of that name is a folder
-    assert data_folder(tmp_path / "data.yaml") == tmp_path / "data.yaml"
-    (tmp_path / "data.yaml").rmdir()
-    (tmp_path / "data.yaml").write_text("names: [a]\n")
-    assert data_folder(tmp_path / "data.yaml") == str(tmp_path)
-    (tmp_path / "other.yaml").write_text("names: [a]\n")
-    assert data_folder(tmp_path / "other.yaml") == tmp_path / "other.yaml"
 
 
 @pytest.mark.parametrize(

@@ -18,16 +18,19 @@ from segmentation.embed import check_split_sizes, main
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
         (["--cache-dir", "{garbage}"], "--cache-dir {garbage} is a file"),
         (["--cache-dir", "{garbage}/sub"], "cannot create folder {garbage}/sub: {garbage} is a file"),
+        (["--data", "{config}"], "--data {config} is a YAML file, not a data set folder"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tiny_dataset, tmp_path, capsys, argv, message):
     garbage = tmp_path / "cache.txt"
     garbage.write_text("not a folder")
-    argv = [arg.format(garbage=garbage) for arg in argv]
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
+    paths = {"garbage": garbage, "config": tmp_path / "config.yaml"}
+    argv = [arg.format(**paths) for arg in argv]
     before = sorted(tmp_path.rglob("*"))
     assert main(["--data", str(tiny_dataset), "--no-progress", *argv]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1 and message.format(garbage=garbage) in err, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message.format(**paths) in err, err
     assert sorted(tmp_path.rglob("*")) == before
 
 
@@ -65,6 +68,17 @@ def test_a_split_named_twice_is_embedded_and_counted_once(
     n = len(load_split(tiny_dataset, "val").images)
     argv = ["--data", str(tiny_dataset), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
     assert main([*argv, "--splits", "val", "val"]) == 0
+    assert capsys.readouterr().out.startswith(f"{n} images: 0 were cached, {n} encoded in ")
+
+
+def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch):
+    # it was refused ('is a file: pass the data set folder'): users copy the path they trained with
+    from segmentation.data import load_split
+
+    _embed_with(tiny_sam, monkeypatch)
+    n = len(load_split(tiny_dataset, "val").images)
+    argv = ["--data", str(tiny_dataset / "data.yaml"), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
+    assert main([*argv, "--splits", "val"]) == 0
     assert capsys.readouterr().out.startswith(f"{n} images: 0 were cached, {n} encoded in ")
 
 

@@ -174,8 +174,8 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--split", "foo"], "argument --split: invalid choice: 'foo'"),
         # an evaluation inside the data set was in the way of its re-conversion with --overwrite
         (["--out", "{data}/eval"], "is inside the input tree"),
-        # was "no COCO annotations at {data}/data.yaml/annotations/...: convert ... --out {data}/data.yaml"
-        (["--data", "{data}/data.yaml"], "{data}/data.yaml is a file: pass the data set folder {data}\n"),
+        # the converter's data.yaml names its folder; another YAML file is no data set
+        (["--data", "{yaml}"], "--data {yaml} is a YAML file, not a data set folder the converters wrote"),
     ],
 )
 def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, capsys, argv, message):
@@ -184,7 +184,9 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
     run = tmp_path / "runs" / "sam" / "run"
     run.mkdir(parents=True)
     (run / "decoder.pt").write_bytes(b"")
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
     paths = {"garbage": garbage, "missing": tmp_path / "missing.pt", "data": tiny_dataset, "run": run}
+    paths["yaml"] = tmp_path / "config.yaml"
     argv = [arg.format(**paths) for arg in argv]
     message = message.format(**paths)
     out = tmp_path / "eval"
@@ -259,6 +261,21 @@ def test_a_class_without_instances_in_the_split_is_null_in_strict_metrics_json(
     results = metrics["results"]["zero-shot"]
     assert results["mask_ap"]["crack"] is None and results["mask_ap50"]["crack"] is None
     assert isinstance(results["mask_ap"]["all"], float)
+
+
+def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path, monkeypatch):
+    # it was refused ('is a file: pass the data set folder'): users copy the path they trained with
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    monkeypatch.chdir(tmp_path)  # the default --out, named after the data set folder
+    argv = ["--split", "val", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(["--data", str(tiny_dataset / "data.yaml"), *argv, "--n-overlays", "0"]) == 0
+    out = tmp_path / "runs" / "sam" / f"zero_shot_{tiny_dataset.name}" / "eval_val"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"] == str(tiny_dataset)  # as recorded when the folder is passed
 
 
 def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(

@@ -294,11 +294,24 @@ def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path
     [
         ("{tmp}/notes.txt", "data={tmp}/notes.txt is a file: pass the data set folder {tmp}"),
         ("{tmp}/nowhere", "data={tmp}/nowhere does not exist"),
+        (
+            "{tmp}/config.yaml",
+            "data={tmp}/config.yaml is a YAML file, not a data set folder the converters wrote (or the "
+            "data.yaml in one)",
+        ),
+        (  # it was read as its folder, then told to convert into that folder with --overwrite
+            "{tmp}/yolo/data.yaml",
+            "data={tmp}/yolo/data.yaml has no splits.json beside it: not a data set the converters wrote; "
+            "pass a folder written by converters.mvtec2yolo / mvtec2coco",
+        ),
     ],
-    ids=["a file", "nothing"],
+    ids=["a file", "nothing", "another YAML file", "a data.yaml of no converted data set"],
 )
 def test_a_data_key_that_is_no_data_set_is_named_as_typed(tiny_sam, tmp_path, data, message):
     (tmp_path / "notes.txt").write_text("not a data set")
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
+    (tmp_path / "yolo").mkdir()
+    (tmp_path / "yolo" / "data.yaml").write_text("path: .\nnames: [a]\n")  # written by hand
     paths = {"tmp": tmp_path}
     with pytest.raises(UserError, match="^" + re.escape(message.format(**paths)) + "$"):
         train(_config(Path(data.format(**paths)), tmp_path), sam=tiny_sam)

@@ -1,0 +1,61 @@
+"""A converted data set named on the command line: its folder, or the converters' ``data.yaml`` in it.
+
+Training takes the ``data.yaml`` (``yolo train data=...``, ``detection.train``, ``segmentation.train``),
+and users copy that path into the commands that read the folder (``segmentation.evaluate``,
+``segmentation.embed``, ``inspection.evaluate``, ``anomaly.train``, ``anomaly.evaluate``,
+``converters.validate``). :func:`data_set_folder` reads both spellings as the folder, so what a run
+records (``args.yaml``, ``metrics.json``, ``run.json``) is the same either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from common.errors import UserError
+
+#: The converters write both at the top of every data set folder (``converters.convert``); a
+#: ``data.yaml`` is theirs when ``splits.json`` lies beside it.
+DATA_YAML = "data.yaml"
+SPLITS_JSON = "splits.json"
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+P = TypeVar("P", str, Path)
+
+
+def data_set_folder(data: P, *, given: str | None = None) -> P:
+    """``data``, or its folder when ``data`` is the ``data.yaml`` the converters wrote in it.
+
+    Anything but a YAML file (a folder, a missing path, ``splits.json``) comes back as given, for the
+    command's own checks to name.
+
+    Args:
+        data: what the user passed.
+        given: how the user named it, as the message begins (``data=PATH``); ``--data PATH`` by default.
+
+    Returns:
+        The folder, of the type of ``data`` and spelled as its parent (``ds/data.yaml`` -> ``ds``), so a
+        path recorded from it is the one recorded when the folder itself is passed.
+
+    Raises:
+        UserError: ``data`` is another YAML file, or a ``data.yaml`` without ``splits.json`` beside it
+            (a hand-written one, a repeat-sampled run's): one line naming it.
+
+    >>> data_set_folder("datasets/metal_nut_yolo")
+    'datasets/metal_nut_yolo'
+    """
+    path = Path(data)
+    if path.suffix.lower() not in YAML_SUFFIXES or not path.is_file():
+        return data
+    given = given or f"--data {data}"
+    if path.name != DATA_YAML:
+        raise UserError(
+            f"{given} is a YAML file, not a data set folder the converters wrote (or the {DATA_YAML} in one)"
+        )
+    if not (path.parent / SPLITS_JSON).is_file():
+        raise UserError(
+            f"{given} has no {SPLITS_JSON} beside it: not a data set the converters wrote; "
+            "pass a folder written by converters.mvtec2yolo / mvtec2coco"
+        )
+    return type(data)(path.parent)

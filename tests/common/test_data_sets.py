@@ -1,0 +1,68 @@
+"""``common.data_sets``: the converters' ``data.yaml`` names its folder; another YAML file is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.data_sets import data_set_folder
+from common.errors import UserError
+
+
+def _converted(folder: Path) -> Path:
+    """What the converters write at the top of a data set folder (the rest does not matter here)."""
+    folder.mkdir(parents=True)
+    (folder / "data.yaml").write_text(f"path: {folder}\nnames: {{0: crack}}\n")
+    (folder / "splits.json").write_text("{}")
+    return folder
+
+
+def test_the_converters_data_yaml_is_its_folder_spelled_as_the_folder_would_be(tmp_path, monkeypatch):
+    data = _converted(tmp_path / "ds")
+    assert data_set_folder(data / "data.yaml") == data
+    monkeypatch.chdir(tmp_path)
+    assert data_set_folder("ds/data.yaml") == "ds"  # a str stays a str: a config key, recorded as typed
+    assert data_set_folder(Path("ds/data.yaml")) == Path("ds")
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["ds", "ds/splits.json", "ds/images", "nowhere", "nowhere/data.yaml", "notes.txt", "folder.yaml"],
+    ids=["the folder", "its splits.json", "a folder in it", "nothing", "no such yaml", "a text file",
+         "a folder named .yaml"],
+)  # fmt: skip
+def test_anything_but_a_yaml_file_comes_back_as_given_for_the_commands_own_checks(tmp_path, given):
+    _converted(tmp_path / "ds")
+    (tmp_path / "ds" / "images").mkdir()
+    (tmp_path / "notes.txt").write_text("not a data set")
+    (tmp_path / "folder.yaml").mkdir()
+    assert data_set_folder(tmp_path / given) == tmp_path / given
+    assert data_set_folder(str(tmp_path / given)) == str(tmp_path / given)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("config.yaml", "--data {path} is a YAML file, not a data set folder the converters wrote"),
+        ("ds/other.yml", "--data {path} is a YAML file, not a data set folder the converters wrote"),
+        ("DATA.YAML", "--data {path} is a YAML file, not a data set folder the converters wrote"),
+        # a hand-written one, a repeat-sampled detection run's: no splits.json beside it
+        ("yolo/data.yaml", "--data {path} has no splits.json beside it: not a data set the converters wrote"),
+    ],
+    ids=["a config", "another yaml in a data set", "another case", "a data.yaml of no converted data set"],
+)
+def test_another_yaml_file_is_one_line_naming_it(tmp_path, name, message):
+    _converted(tmp_path / "ds")
+    (tmp_path / "yolo").mkdir()
+    path = tmp_path / name
+    path.write_text("names: [a]\n")
+    with pytest.raises(UserError, match="^" + message.format(path=path)) as error:
+        data_set_folder(path)
+    assert "\n" not in str(error.value)
+
+
+def test_the_message_begins_as_the_user_named_it(tmp_path):
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
+    with pytest.raises(UserError, match=f"^data={tmp_path}/config.yaml is a YAML file"):
+        data_set_folder(tmp_path / "config.yaml", given=f"data={tmp_path}/config.yaml")
