@@ -137,7 +137,7 @@ def pick_threshold(
         check_disjoint(run.fit_keys, val, run.fit_hashes)
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)
-            picked = pixel_metrics(maps, truths)
+            picked = pixel_metrics(maps, truths, progress=progress)
             if not np.isnan(picked["f1_threshold"]):
                 return float(picked["f1_threshold"]), f"pixel F1-max on the val split ({len(val)} images)"
     threshold = float(metrics["pixel"]["f1_threshold"])
@@ -290,7 +290,7 @@ def evaluate_run(
     scores, maps, truths, seconds = score_records(run, records, progress=progress)
     metrics = {
         "image": image_metrics(scores, [r.defect for r in records]),
-        "pixel": pixel_metrics(maps, truths, good=[r.is_good for r in records]),
+        "pixel": pixel_metrics(maps, truths, good=[r.is_good for r in records], progress=progress),
         "seconds_per_image": seconds,
     }
     if segmenter is not None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from common.io import atomic_write, json_text
-from common.metrics import aupro, auroc, f1_max, pixel_auroc, pixel_f1_max
+from common.metrics import auroc, f1_max, pixel_figures
 from common.tables import fmt, markdown_table
 
 
@@ -49,7 +49,11 @@ def image_metrics(scores: Sequence[float], defects: Sequence[str]) -> dict:
 
 
 def pixel_metrics(
-    maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, good: Sequence[bool] | None = None
+    maps: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    *,
+    good: Sequence[bool] | None = None,
+    progress: bool = False,
 ) -> dict:
     """Pixel AUROC, AUPRO (FPR <= 0.3) and F1-max with its threshold; NaN where no pixel is defect.
 
@@ -60,6 +64,7 @@ def pixel_metrics(
         good: ``(N,)`` which images are good (their defect type). None: those without defect pixels;
             a defect image whose mask is empty (or too small to survive the resize to the model's
             grid) would then count as good, and its peak lift ``good_peak`` above its own defect.
+        progress: a bar on stderr while the figures are computed (:func:`common.metrics.pixel_figures`).
     """
     if good is None:
         good = [not mask.any() for mask in masks]
@@ -68,14 +73,7 @@ def pixel_metrics(
     if not any(mask.any() for mask in masks):
         nan = math.nan
         return {"auroc": nan, "aupro": nan, "f1_max": nan, "f1_threshold": nan, "good_peak": good_peak}
-    f1, threshold = pixel_f1_max(maps, masks)
-    return {
-        "auroc": pixel_auroc(maps, masks),
-        "aupro": aupro(maps, masks),
-        "f1_max": f1,
-        "f1_threshold": threshold,
-        "good_peak": good_peak,
-    }
+    return {**pixel_figures(maps, masks, f1=True, progress=progress), "good_peak": good_peak}
 
 
 def markdown(metrics: Mapping, settings: Mapping) -> str:

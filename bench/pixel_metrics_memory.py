@@ -15,7 +15,6 @@ fresh subprocess, as peak resident memory above the same process with nothing bu
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -26,10 +25,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import bench_parser, command_line, machine_info, run_section, write_report  # noqa: E402
+from report import bench_parser, command_line, machine_info, write_results  # noqa: E402
 
 from common import metrics  # noqa: E402
-from common.io import atomic_write  # noqa: E402
 
 PHASES = ("nothing", "held", "pixel_auroc", "aupro")
 
@@ -93,16 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         "| phase | peak MB | bytes per photo pixel |",
         "|---|---:|---:|",
         *(f"| {r['phase']} | {r['peak_mb']:.0f} | {r['bytes_per_pixel']:.1f} |" for r in rows),
-        "",
-        *run_section(
-            command_line(__file__, argv),
-            info,
-            f"- total wall time: {(time.perf_counter() - start) / 60:.1f} min",
-        ),
     ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_report(args.out / "pixel_metrics_memory.md", "\n".join(lines))
-    atomic_write(args.out / "pixel_metrics_memory.json", json.dumps(rows, indent=1) + "\n")
+    command = command_line(__file__, argv)
+    write_results(args.out, "pixel_metrics_memory", lines, rows, command=command, info=info, start=start)
 
 
 if __name__ == "__main__":

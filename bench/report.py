@@ -16,10 +16,12 @@ import argparse
 import contextlib
 import csv
 import io
+import json
 import os
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
@@ -110,6 +112,25 @@ def write_report(path: Path, markdown: str) -> None:
     """Writes the markdown report atomically and prints it."""
     atomic_write(path, markdown)
     print(markdown)
+
+
+def write_results(
+    out: Path,
+    name: str,
+    lines: Sequence[str],
+    rows: object,
+    *,
+    command: str,
+    info: Mapping[str, str],
+    start: float,
+) -> None:
+    """``out/<name>.md`` (printed): ``lines`` and the ``## Run`` section with the wall time since ``start``
+    (``time.perf_counter()``); ``out/<name>.json``: ``rows``."""
+    minutes = (time.perf_counter() - start) / 60
+    markdown = [*lines, "", *run_section(command, info, f"- total wall time: {minutes:.1f} min")]
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out / f"{name}.md", "\n".join(markdown))
+    atomic_write(out / f"{name}.json", json.dumps(rows, indent=1) + "\n")
 
 
 def mean_std_text(values: Sequence[float]) -> str:

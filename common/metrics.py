@@ -15,6 +15,7 @@ follow anomalib 2.x so that figures compare with published ones:
 - :func:`boundary_iou`: the same overlap on the band along each mask's outline (Cheng et al., "Boundary
   IoU", CVPR 2021; the mask-quality figure HQ-SAM reports beside IoU).
 - :func:`pixel_roc_curve`, :func:`pro_curve`: the curves themselves, as arrays, for plots.
+- :func:`pixel_figures`: a split's pixel AUROC and AUPRO (and F1max), behind a progress bar.
 - :func:`mean_std`: a figure's mean and sample std over folds, splits or seeds.
 
 Maps are ``(H, W)`` float, masks ``(H, W)`` bool (any nonzero value is defect); the images of one
@@ -31,11 +32,13 @@ threshold's counts come from binary search, about 1 s per 20 M pixels.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 #: The FPR up to which the PRO curve is integrated (anomalib's and the MVTec AD paper's default).
 FPR_LIMIT = 0.3
@@ -223,6 +226,45 @@ def pixel_f1_max(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> tup
     normal.sort()
     defect.sort()
     return _f1_max(normal, defect)
+
+
+def pixel_figures(
+    maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, f1: bool = False, progress: bool = False
+) -> dict[str, float]:
+    """A split's :func:`pixel_auroc` and :func:`aupro` (and :func:`pixel_f1_max`), one after the other.
+
+    Each gathers and sorts every pixel of the split: half a minute for 100 photos of 1024 x 1024, after
+    the per-photo bar has ended, so ``progress`` shows a bar on stderr over the metrics, naming the one
+    being computed, with the time they took at its end.
+
+    Args:
+        maps: ``B`` anomaly maps, each ``(H, W)`` float.
+        masks: ``B`` ground truths, each ``(H, W)`` bool.
+        f1: also ``f1_max`` and its ``f1_threshold``.
+        progress: the bar.
+
+    Returns:
+        ``auroc`` and ``aupro``; with ``f1``, ``f1_max`` and ``f1_threshold``.
+
+    Raises:
+        ValueError: as :func:`pixel_auroc`.
+    """
+    steps = [("pixel AUROC", pixel_auroc), ("AUPRO", aupro)]
+    if f1:
+        steps.append(("pixel F1-max", pixel_f1_max))
+    pixels = sum(np.asarray(anomaly_map).size for anomaly_map in maps)
+    desc = f"pixel metrics of {len(maps)} photos ({pixels / 1e6:.1f} M pixels)"
+    values = []
+    with tqdm(total=len(steps), desc=desc, unit="metric", disable=not progress, file=sys.stderr) as bar:
+        for name, metric in steps:
+            bar.set_postfix_str(name)
+            values.append(metric(maps, masks))
+            bar.update()
+        bar.set_postfix_str("", refresh=False)  # the closing line: the count and the time, no metric named
+    figures = {"auroc": values[0], "aupro": values[1]}
+    if f1:
+        figures["f1_max"], figures["f1_threshold"] = values[2]
+    return figures
 
 
 def per_image_iou_dice(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:

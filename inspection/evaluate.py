@@ -227,7 +227,7 @@ def evaluate_split(
         drawn = truth_overlay(pixels, inspection, truth.union(*pixels.shape[:2]))
         thumbs.append((record, thumbnail(drawn)))
         files.add(photo.name, thumbs[-1], drawn)
-    figures = scorer.finish()
+    figures = scorer.finish(progress=progress)
     shown = gallery_items(thumbs, gallery)
     links = files.finish(shown)
     for entry in figures["photos"]:

@@ -163,9 +163,10 @@ class SplitScorer:
         self.images.append(record)
         return record
 
-    def finish(self) -> dict:
-        """Every figure, as plain JSON-ready values (see :func:`summarise`)."""
-        return summarise(self)
+    def finish(self, *, progress: bool = False) -> dict:
+        """Every figure, as plain JSON-ready values (see :func:`summarise`); ``progress``: a bar on stderr
+        while the pixel metrics are computed, which takes long on many large photos."""
+        return summarise(self, progress=progress)
 
 
 def mask_tables(scorer: SplitScorer) -> tuple[dict[str, PrecisionTable], PrecisionTable, PrecisionTable]:
@@ -212,7 +213,7 @@ def image_level(images: Sequence[ImageRecord], names: Sequence[str]) -> dict:
     }
 
 
-def summarise(scorer: SplitScorer) -> dict:
+def summarise(scorer: SplitScorer, *, progress: bool = False) -> dict:
     """The figures of a finished split (the ``metrics.json`` of an evaluation, less its settings)."""
     cascade, oracle, boxes = mask_tables(scorer)
     return {
@@ -226,10 +227,7 @@ def summarise(scorer: SplitScorer) -> dict:
         "mask_oracle": _table_figures(oracle),
         "rank_by": scorer.rank_by,
         "per_image": _iou_summary(scorer.images),
-        "pixel": {
-            "auroc": metrics.pixel_auroc(scorer.maps, scorer.truths),
-            "aupro": metrics.aupro(scorer.maps, scorer.truths),
-        },
+        "pixel": metrics.pixel_figures(scorer.maps, scorer.truths, progress=progress),
         "image_level": {**image_level(scorer.images, scorer.names), "conf": float(scorer.conf)},
         "photos": [photo_figures(record) for record in scorer.images],
     }

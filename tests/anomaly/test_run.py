@@ -58,6 +58,20 @@ def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: di
     assert (out / "scores.csv").read_text().splitlines()[0] == "key,defect,score"
 
 
+def test_the_pixel_metrics_have_a_bar_of_their_own_that_no_progress_keeps_quiet(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
+) -> None:
+    # after the scoring bar they ran without a word: half a minute on 100 maps of 1024 x 1024
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    argv = ["--run", str(tmp_path / "run"), "--no-figure"]
+    assert evaluate_main([*argv, "--out", str(tmp_path / "shown")]) == 0
+    out, err = capsys.readouterr()
+    assert "pixel metrics of 5 photos" in err and "pixel F1-max" in err and "pixel metrics" not in out
+    assert evaluate_main([*argv, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "pixel metrics" not in err + out and out.startswith("5 images (3 defect): image AUROC")
+
+
 def test_an_overwrite_replaces_the_run_whole_and_clears_a_killed_runs_leftovers(
     parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
