@@ -47,6 +47,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_outside_tree
 from common.io import atomic_write
+from common.metrics import pixel_f1_max
 from converters.mvtec import ImageRecord
 
 #: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.
@@ -137,9 +138,10 @@ def pick_threshold(
         check_disjoint(run.fit_keys, val, run.fit_hashes)
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)
-            picked = pixel_metrics(maps, truths, progress=progress)
-            if not np.isnan(picked["f1_threshold"]):
-                return float(picked["f1_threshold"]), f"pixel F1-max on the val split ({len(val)} images)"
+            if any(truth.any() for truth in truths):  # else no defect pixel survived the model's grid
+                # F1-max alone: val's pixel AUROC and AUPRO, as long again, are reported nowhere
+                _, threshold = pixel_f1_max(maps, truths)
+                return float(threshold), f"pixel F1-max on the val split ({len(val)} images)"
     threshold = float(metrics["pixel"]["f1_threshold"])
     if np.isnan(threshold):
         raise UserError(

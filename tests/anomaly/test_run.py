@@ -229,11 +229,17 @@ def fit_on_split(parts: Path, tmp_path: Path, config: dict) -> None:
 
 
 def test_the_mask_threshold_is_picked_on_the_val_split(
-    parts: Path, tmp_path: Path, tiny_config: dict
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch
 ) -> None:
+    import common.metrics
+
     fit_on_split(parts, tmp_path, tiny_config)
+    aupro_runs = []
+    aupro = common.metrics.aupro
+    monkeypatch.setattr(common.metrics, "aupro", lambda *args: aupro_runs.append(1) or aupro(*args))
     metrics = evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
     assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
+    assert len(aupro_runs) == 1  # the test split's; val's F1-max needs none (it computed all three)
 
 
 def test_scoring_the_val_split_itself_picks_its_threshold_on_the_scored_images(
