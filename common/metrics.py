@@ -254,7 +254,8 @@ def pixel_figures(
     if f1:
         steps.append(("pixel F1-max", pixel_f1_max))
     pixels = sum(np.asarray(anomaly_map).size for anomaly_map in maps)
-    desc = f"pixel metrics of {len(maps)} photos ({pixels / 1e6:.1f} M pixels)"
+    photos = f"{len(maps)} photo{'' if len(maps) == 1 else 's'}"
+    desc = f"pixel metrics of {photos} ({pixels / 1e6:.1f} M pixels)"
     values = []
     with tqdm(total=len(steps), desc=desc, unit="metric", disable=not progress, file=sys.stderr) as bar:
         for name, metric in steps:

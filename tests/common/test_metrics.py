@@ -445,6 +445,8 @@ def test_pixel_figures_are_the_metrics_one_by_one_behind_a_bar_on_stderr(capsys,
     done = f"{len(expected) - f1}/{len(expected) - f1}"  # one step per metric, F1-max's two figures one
     assert out == "" and "pixel metrics of 2 photos (0.0 M pixels)" in err and done in err
     assert "pixel AUROC" in err and "AUPRO" in err and ("pixel F1-max" in err) == f1
+    pixel_figures(maps[:1], masks[:1], progress=True)
+    assert "pixel metrics of 1 photo (" in capsys.readouterr().err
 
 
 # ---- IoU and Dice
