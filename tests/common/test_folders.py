@@ -67,6 +67,10 @@ def test_an_empty_folder_made_beforehand_is_taken_as_absent(tmp_path: Path) -> N
         with pytest.raises(UserError, match="output folder exists"):
             build_folder(tmp_path / taken, lambda folder: None, overwrite=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "empty2", "hidden", "link"]
+    (tmp_path / "file").write_text("x")  # put there while the build ran: refused as it was, not a crash
+    with pytest.raises(UserError, match="output folder exists"):
+        build_folder(tmp_path / "file", lambda folder: None, overwrite=False)
+    assert (tmp_path / "file").read_text() == "x"
 
 
 def test_a_failed_build_leaves_the_old_folder_and_nothing_hidden(tmp_path: Path) -> None:
