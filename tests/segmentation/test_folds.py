@@ -193,7 +193,7 @@ def test_summary_pools_rounds_per_image_and_per_size_bucket():
     }
     assert out["buckets"]["fine-tuned"]["large"] == {"n": 2, "instance_iou": pytest.approx(0.75)}
     table = format_summary(out).splitlines()
-    assert table[2].startswith("| IoU | 0.6250 +- ") and table[2].endswith("| +0.0500 |")
+    assert table[2] == "| IoU | 0.6250 +- 0.3182 | 0.6750 +- 0.0354 | +0.0500 |"  # each its own mean and std
     assert "| small | 1 | 0.4000 | 0.6000 |" in table
 
 
@@ -213,6 +213,7 @@ def test_folds_json_is_strict_and_reads_back_to_the_same_table(tmp_path, strict_
     assert folds["buckets"]["zero-shot"]["large"] == {"n": 0, "instance_iou": None}
     assert folds["metrics"]["mask AP"]["fine-tuned"] == {"mean": None, "std": None, "per_fold": [None, None]}
     assert format_summary(folds) == table == (tmp_path / "folds.md").read_text().rstrip("\n")
+    assert (tmp_path / "folds.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(
