@@ -8,6 +8,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -18,6 +19,7 @@ from ultralytics.utils import ops
 
 from common.errors import UserError
 from detection.coco import read_coco
+from detection.detections import ImageDetections
 from detection.evaluate import MAX_DET, build_parser, evaluate, main, validator_args
 from detection.image_level import GOOD, ImageLevelReport, image_labels, image_level_report, tuned_conf
 from detection.predict import predict
@@ -185,24 +187,28 @@ def scoring_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class SeenValidator(RecordingValidator):
+    """Keeps every validator an evaluation makes: the scored split's, then the one picking ``conf``."""
+
+    seen: list[RecordingValidator] = []
+
+    def init_metrics(self, model) -> None:
+        super().init_metrics(model)
+        type(self).seen.append(self)
+
+
 def test_image_level_figures_and_the_picked_conf_are_of_the_detector_as_detection_predict_runs_it(
     tiny_dataset: Path, scoring_weights: Path, tmp_path: Path
 ) -> None:
     # yolo val letterboxes a 64-px photo to 96 px (its rectangular batches add half a stride) where
     # detection.predict and the cascade run it at 64: the image-level figures, and a conf picked on
     # them, are meant for the latter
-    seen: list[RecordingValidator] = []
-
-    class Seen(RecordingValidator):
-        def init_metrics(self, model) -> None:
-            super().init_metrics(model)
-            seen.append(self)
-
+    SeenValidator.seen = []
     report = evaluate(
         tiny_dataset / "data.yaml", scoring_weights, split="val", imgsz=64, device="cpu",
-        out=tmp_path / "eval", plots=False, validator_class=Seen, conf_from="train",
+        out=tmp_path / "eval", plots=False, validator_class=SeenValidator, conf_from="train",
     )  # fmt: skip
-    scored, picker = seen
+    scored, picker = SeenValidator.seen
     for validator, split in ((scored, "val"), (picker, "train")):
         found = predict(scoring_weights, tiny_dataset / "images" / split, imgsz=64, conf=0.001, device="cpu")
         assert sorted(validator.calls) == sorted(found) and all(entry["scores"] for entry in found.values())
@@ -225,18 +231,43 @@ def test_image_level_figures_and_the_picked_conf_are_of_the_detector_as_detectio
     assert report.image_level == image_level_report(truth["val"], scored.calls, NAMES, conf)
 
 
-def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
-    tiny_dataset, tmp_path, untrained_detector
+def test_a_photo_of_another_shape_is_letterboxed_and_boxed_as_detection_predict_does_it(
+    tiny_dataset: Path, scoring_weights: Path, tmp_path: Path
 ) -> None:
-    # every threshold ties there: the 'pick' came with a note as if it had been chosen
+    # the data set's photos are square, where a letterbox to the square and one padded to the stride
+    # agree, and the boxes were never compared: a wide photo tells both apart
+    SeenValidator.seen = []
+    evaluate(
+        tiny_dataset / "data.yaml", scoring_weights, split="val", imgsz=64, device="cpu",
+        out=tmp_path / "eval", plots=False, validator_class=SeenValidator,
+    )  # fmt: skip
+    [validator] = SeenValidator.seen
+    photo = sorted((tiny_dataset / "images" / "val").iterdir())[0]
+    (tmp_path / "wide").mkdir()
+    wide = tmp_path / "wide" / photo.name
+    cv2.imwrite(str(wide), cv2.resize(cv2.imread(str(photo)), (112, 40)))
+    [entry] = predict(scoring_weights, tmp_path / "wide", imgsz=64, conf=0.001, device="cpu").values()
+    call = validator.call_detections(str(wide), validator.detections[photo.name])
+    ours, theirs = int(np.argmax(call.scores)), int(np.argmax(entry["scores"]))
+    assert call.scores[ours] == pytest.approx(entry["scores"][theirs], abs=6e-5)  # predict rounds to 4
+    assert call.boxes[ours] == pytest.approx(entry["boxes"][theirs], abs=0.01)
+
+
+@pytest.mark.parametrize(("conf", "picked"), [(0.25, 0.0), (0.75, 1.0)])
+def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
+    tiny_dataset, tmp_path, untrained_detector, conf, picked
+) -> None:
+    # every threshold ties there: the 'pick' came with a note as if it had been chosen; the tie goes
+    # to the candidate nearest --conf
     report = evaluate(
-        tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=64, device="cpu",
+        tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=64, device="cpu", conf=conf,
         out=tmp_path / "e", plots=False, validator_class=BlindValidator, conf_from="train",
     )  # fmt: skip
-    assert report.image_level.conf == 0.0
+    assert report.image_level.conf == picked
     assert report.notes[1] == (
         "warning: on the train split, the detector scores no box 0.001 or more on any image: every "
-        "threshold calls them all good, so 0 was picked from nothing (an undertrained detector?); pass --conf"
+        f"threshold calls them all good, so {picked:g} was picked from nothing (an undertrained detector?); "
+        "pass --conf"
     )
 
 
@@ -556,12 +587,25 @@ class FlagEveryGoodImageValidator(GroundTruthValidator):
         super().update_metrics(preds, batch)
 
 
+class FlagsOnlyAsPredictedValidator(FlagEveryGoodImageValidator):
+    """:class:`FlagEveryGoodImageValidator`'s boxes as ``detection.predict`` finds them (:attr:`calls`); no
+    box in the validator's own letterbox (:attr:`detections`)."""
+
+    def update_metrics(self, preds, batch) -> None:
+        super().update_metrics(preds, batch)
+        none = ImageDetections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=int))
+        self.detections = dict.fromkeys(self.detections, none)
+
+
+# the second: the warning reads the calls the conf was picked from; from the validator's own boxes it
+# said the detector boxes nothing, or nothing at all
+@pytest.mark.parametrize("validator_class", [FlagEveryGoodImageValidator, FlagsOnlyAsPredictedValidator])
 def test_a_picked_conf_that_calls_every_good_image_defective_is_a_warning_note(
-    tiny_dataset, tmp_path, untrained_detector
+    tiny_dataset, tmp_path, untrained_detector, validator_class
 ) -> None:
     report = evaluate(
         tiny_dataset / "data.yaml", untrained_detector, split="val", conf_from="train", imgsz=64,
-        device="cpu", out=tmp_path / "eval", plots=False, validator_class=FlagEveryGoodImageValidator,
+        device="cpu", out=tmp_path / "eval", plots=False, validator_class=validator_class,
     )  # fmt: skip
     warning = [note for note in report.notes if note.startswith("warning: on the train split, conf ")]
     assert (
