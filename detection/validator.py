@@ -70,13 +70,13 @@ class RecordingValidator(DetectionValidator):
         several classes per box where the predictor keeps one; the top box, all the image-level
         figures read, is the same.
         """
-        return self.predicted([decode_image_file(im_file, cv2.IMREAD_COLOR)], auto=True)[0]
+        return self.predicted([decode_image_file(im_file, cv2.IMREAD_COLOR)])[0]
 
-    def predicted(self, images: list[np.ndarray], *, auto: bool) -> list[ImageDetections]:
+    def predicted(self, images: list[np.ndarray]) -> list[ImageDetections]:
         """The model on BGR images of one shape, letterboxed to ``imgsz`` as ultralytics' predictor does
-        (``auto``: padded to the stride only; else to the square): NMS'd boxes in each image's pixels."""
+        such a batch (padded to the stride only, not to the square): NMS'd boxes in each image's pixels."""
         size = check_imgsz(self.args.imgsz, stride=self.stride, min_dim=2)
-        letterbox = LetterBox(new_shape=tuple(size), auto=auto, stride=int(self.stride))
+        letterbox = LetterBox(new_shape=tuple(size), auto=True, stride=int(self.stride))
         batch = np.stack([letterbox(image=image) for image in images])[..., ::-1].transpose(0, 3, 1, 2)
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float() / 255
         if self.args.quantize == 16:
@@ -155,8 +155,9 @@ class TiledRecordingValidator(RecordingValidator):
         )
 
     def predict_tiles(self, tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
-        """The model on BGR tiles letterboxed to ``imgsz``: NMS'd boxes in tile pixels."""
-        return self.predicted(tiles, auto=False)
+        """The model on BGR tiles letterboxed as ``detection.predict --tile`` does (:meth:`predicted`; a photo
+        shorter than the tile has windows of another shape than the square): NMS'd boxes in tile pixels."""
+        return self.predicted(tiles)
 
     def call_detections(self, im_file: str, scored: ImageDetections) -> ImageDetections:
         """``scored``: tiled inference is what ``detection.predict --tile`` runs."""

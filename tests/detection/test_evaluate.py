@@ -24,7 +24,7 @@ from detection.evaluate import MAX_DET, build_parser, evaluate, main, validator_
 from detection.image_level import GOOD, ImageLevelReport, image_labels, image_level_report, tuned_conf
 from detection.predict import predict
 from detection.report import EvaluationReport, format_report
-from detection.validator import RecordingValidator
+from detection.validator import RecordingValidator, TiledRecordingValidator
 from tests.detection.conftest import copy_with_names
 
 NAMES = ["bent", "color", "flip", "scratch"]
@@ -231,26 +231,36 @@ def test_image_level_figures_and_the_picked_conf_are_of_the_detector_as_detectio
     assert report.image_level == image_level_report(truth["val"], scored.calls, NAMES, conf)
 
 
-def test_a_photo_of_another_shape_is_letterboxed_and_boxed_as_detection_predict_does_it(
-    tiny_dataset: Path, scoring_weights: Path, tmp_path: Path
+class TiledSeenValidator(SeenValidator, TiledRecordingValidator):
+    """A :class:`SeenValidator` of tiled inference."""
+
+
+# the data set's photos and windows are square, where a letterbox to the square and one padded to the
+# stride agree, and the boxes were never compared: a wide photo, or the window of a photo shorter than
+# the tile (tile_windows), tells them apart. The windows went to the square where detection.predict
+# --tile and the cascade pad them to the stride: the tiled figures were of another detector's boxes
+@pytest.mark.parametrize("tile", [None, 48])
+def test_a_photo_or_window_of_another_shape_is_letterboxed_and_boxed_as_detection_predict_does_it(
+    tiny_dataset: Path, scoring_weights: Path, tmp_path: Path, tile: int | None
 ) -> None:
-    # the data set's photos are square, where a letterbox to the square and one padded to the stride
-    # agree, and the boxes were never compared: a wide photo tells both apart
     SeenValidator.seen = []
     evaluate(
-        tiny_dataset / "data.yaml", scoring_weights, split="val", imgsz=64, device="cpu",
-        out=tmp_path / "eval", plots=False, validator_class=SeenValidator,
+        tiny_dataset / "data.yaml", scoring_weights, split="val", imgsz=64, device="cpu", tile=tile,
+        out=tmp_path / "eval", plots=False, validator_class=TiledSeenValidator if tile else SeenValidator,
     )  # fmt: skip
     [validator] = SeenValidator.seen
     photo = sorted((tiny_dataset / "images" / "val").iterdir())[0]
     (tmp_path / "wide").mkdir()
     wide = tmp_path / "wide" / photo.name
-    cv2.imwrite(str(wide), cv2.resize(cv2.imread(str(photo)), (112, 40)))
+    cv2.imwrite(str(wide), cv2.resize(cv2.imread(str(photo)), (96, 40)))
     [entry] = predict(scoring_weights, tmp_path / "wide", imgsz=64, conf=0.001, device="cpu").values()
-    call = validator.call_detections(str(wide), validator.detections[photo.name])
-    ours, theirs = int(np.argmax(call.scores)), int(np.argmax(entry["scores"]))
-    assert call.scores[ours] == pytest.approx(entry["scores"][theirs], abs=6e-5)  # predict rounds to 4
-    assert call.boxes[ours] == pytest.approx(entry["boxes"][theirs], abs=0.01)
+    if tile:  # the photo as one window, as detection.predict --tile runs it
+        [found] = validator.predict_tiles([cv2.imread(str(wide))], np.array([[0, 0, 96, 40]]))
+    else:
+        found = validator.call_detections(str(wide), validator.detections[photo.name])
+    ours, theirs = int(np.argmax(found.scores)), int(np.argmax(entry["scores"]))
+    assert found.scores[ours] == pytest.approx(entry["scores"][theirs], abs=6e-5)  # predict rounds to 4
+    assert found.boxes[ours] == pytest.approx(entry["boxes"][theirs], abs=0.01)
 
 
 @pytest.mark.parametrize(("conf", "picked"), [(0.25, 0.0), (0.75, 1.0)])
