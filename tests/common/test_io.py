@@ -255,6 +255,13 @@ def test_json_text_writes_undefined_figures_as_null_wherever_they_sit(strict_jso
     assert json.loads(text) == json.loads(json.dumps(finite_json(value), indent=1))
 
 
+def test_the_strict_reader_of_the_writers_tests_refuses_what_json_dumps_writes(strict_json, tmp_path) -> None:
+    # the tests of every writer read its files with it: one that let NaN through would pass them all
+    path = atomic_write(tmp_path / "metrics.json", json.dumps({"auroc": math.nan, "ratio": math.inf}))
+    with pytest.raises(AssertionError, match="holds NaN, which is not JSON"):
+        strict_json(path)
+
+
 def test_a_non_finite_float_json_text_could_not_convert_raises_instead_of_being_written() -> None:
     # ``default`` runs inside json.dumps, after the conversion: its NaN is refused, never written
     with pytest.raises(ValueError, match="not JSON compliant"):
