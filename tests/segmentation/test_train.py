@@ -13,6 +13,7 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -786,6 +787,18 @@ def test_training_refuses_the_head_with_crops_before_the_run_folder(tiny_dataset
     with pytest.raises(UserError, match="set crops.max_fraction=0"):
         train(config, sam=tiny_sam)
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_undefined_val_iou_is_null_in_strict_colour_head_json(tmp_path, monkeypatch, strict_json):
+    # a val split whose IoU is undefined (NaN) wrote a bare NaN, which jq and JSON.parse refuse
+    rng = np.random.default_rng(0)
+    x = rng.random((64, len(colour_head.FEATURES)), dtype=np.float32)
+    monkeypatch.setattr(train_module, "train_pixels", lambda run: (x, x[:, 0] > 0.5))
+    monkeypatch.setattr(train_module, "validate", lambda run, head=None: {"val_iou": float("nan")})
+    run = SimpleNamespace(config={"seed": 0}, folder=tmp_path)  # what fit_head reads besides those two
+    assert train_module.fit_head(run) is None  # NaN is no better: not kept
+    report = strict_json(tmp_path / "colour_head.json")
+    assert report["val_iou"] == [None, None] and report["kept"] is False
 
 
 def test_a_colour_head_that_cannot_be_fit_leaves_the_run_standing(
