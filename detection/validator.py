@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from ultralytics.data.augment import LetterBox
 from ultralytics.models.yolo.detect import DetectionValidator
-from ultralytics.utils import ops
+from ultralytics.utils import nms, ops
 from ultralytics.utils.checks import check_imgsz
 
 from common.images import decode_image_file
@@ -65,16 +65,18 @@ class RecordingValidator(DetectionValidator):
     def call_detections(self, im_file: str, scored: ImageDetections) -> ImageDetections:
         """``im_file``'s detections as ``detection.predict`` finds them (``scored``: the validator's).
 
-        The file is read again and letterboxed as ultralytics' predictor letterboxes one image
-        (to ``imgsz``, padded to the stride only, linear interpolation). The validator's NMS keeps
-        several classes per box where the predictor keeps one; the top box, all the image-level
-        figures read, is the same.
+        The file is read again and run as :meth:`predicted` runs a batch.
         """
         return self.predicted([decode_image_file(im_file, cv2.IMREAD_COLOR)])[0]
 
     def predicted(self, images: list[np.ndarray]) -> list[ImageDetections]:
-        """The model on BGR images of one shape, letterboxed to ``imgsz`` as ultralytics' predictor does
-        such a batch (padded to the stride only, not to the square): NMS'd boxes in each image's pixels."""
+        """The model on BGR images of one shape as ultralytics' predictor runs such a batch: boxes in each
+        image's pixels.
+
+        Letterboxed to ``imgsz`` padded to the stride only (not to the square), linear interpolation;
+        the predictor's NMS, one class per box, where the validator's keeps a box once per class above
+        ``conf`` (tiled windows are merged from these boxes, so the two would merge differently).
+        """
         size = check_imgsz(self.args.imgsz, stride=self.stride, min_dim=2)
         letterbox = LetterBox(new_shape=tuple(size), auto=True, stride=int(self.stride))
         batch = np.stack([letterbox(image=image) for image in images])[..., ::-1].transpose(0, 3, 1, 2)
@@ -82,15 +84,19 @@ class RecordingValidator(DetectionValidator):
         if self.args.quantize == 16:
             x = x.half()
         with torch.inference_mode():
-            preds = self.postprocess(self.run_model(x))
+            raw = self.run_model(x)
+        a = self.args
+        kept = nms.non_max_suppression(
+            raw, a.conf, a.iou, None, a.agnostic_nms, max_det=a.max_det, nc=0, end2end=self.end2end
+        )
         found = []
-        for pred, image in zip(preds, images, strict=True):
-            boxes = ops.scale_boxes(tuple(x.shape[2:]), pred["bboxes"].clone().float(), image.shape[:2])
+        for pred, image in zip(kept, images, strict=True):
+            boxes = ops.scale_boxes(tuple(x.shape[2:]), pred[:, :4].clone().float(), image.shape[:2])
             found.append(
                 ImageDetections(
                     boxes=boxes.cpu().numpy().reshape(-1, 4),
-                    scores=pred["conf"].float().cpu().numpy(),
-                    classes=pred["cls"].cpu().numpy().astype(int),
+                    scores=pred[:, 4].float().cpu().numpy(),
+                    classes=pred[:, 5].cpu().numpy().astype(int),
                 )
             )
         return found
@@ -100,8 +106,9 @@ class TiledRecordingValidator(RecordingValidator):
     """A :class:`RecordingValidator` that scores detections from tiled inference.
 
     For each image of a batch the original file is read again and cut into
-    overlapping ``tile``-px windows; the model runs on the windows (each
-    letterboxed to ``imgsz``, NMS with the validator's ``conf``/``iou``), the boxes are
+    overlapping ``tile``-px windows; the model runs on the windows as
+    ``detection.predict --tile`` runs them (:meth:`~RecordingValidator.predicted`: the
+    predictor's letterbox and NMS, the validator's ``conf``/``iou``), the boxes are
     merged back (:func:`detection.tiling.predict_tiled`) and mapped into the
     batch's letterboxed frame, where ultralytics matches them with the ground
     truth as usual. ultralytics' loop still runs the model on the whole image
