@@ -77,8 +77,14 @@ def check_output_folder(
 
 
 def is_empty_folder(folder: Path) -> bool:
-    """``folder`` is a folder of its own (not a link to one) with nothing in it, hidden files included."""
-    return folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+    """``folder`` is a folder of its own (not a link to one) with nothing in it, hidden files included.
+
+    One that cannot be listed is not known to be empty: False (refused as an existing folder, as before).
+    """
+    try:
+        return folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+    except PermissionError:
+        return False
 
 
 def check_replaceable(folder: Path, holds: Iterable[str], *, flag: str = "--out") -> None:

@@ -73,6 +73,19 @@ def test_an_empty_folder_made_beforehand_is_taken_as_absent(tmp_path: Path) -> N
     assert (tmp_path / "file").read_text() == "x"
 
 
+def test_an_output_folder_that_cannot_be_listed_is_refused_as_existing(tmp_path: Path, monkeypatch) -> None:
+    # a user's folder they may not read (root reads every folder, so the listing is made to fail): the
+    # emptiness test raised PermissionError where "output folder exists" was said before
+    (tmp_path / "locked").mkdir()
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    with pytest.raises(UserError, match="output folder exists"):
+        check_output_folder(tmp_path / "locked", overwrite=False)
+
+
 def test_a_failed_build_leaves_the_old_folder_and_nothing_hidden(tmp_path: Path) -> None:
     out = tmp_path / "out"
     build_folder(out, lambda folder: (folder / "a.txt").write_text("old"), overwrite=False)
