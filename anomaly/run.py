@@ -46,7 +46,7 @@ from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
 from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
-from common.folders import build_folder, check_output_folder, check_outside_tree
+from common.folders import build_folder, check_output_folder, check_outside_tree, is_empty_folder
 from common.images import warn_narrow_photos
 from common.io import atomic_write, load_torch, save_torch, sha256_file
 from converters.mvtec import ImageRecord
@@ -133,7 +133,7 @@ def fit_run(
     Args:
         root: folder of categories, or one category folder (anything the converters' scanner reads).
         category: the category.
-        out: run folder to write; refused if it exists unless ``overwrite``.
+        out: run folder to write; refused if it exists, not empty, unless ``overwrite``.
         config: keys of :data:`SCHEMA` to change (the rest are defaults).
         data: a converter output folder (or its ``data.yaml`` or ``splits.json``): fit on good images
             outside its ``splits.json`` val/test (``split`` protocol) instead of ``train/good`` (``mvtec``).
@@ -155,7 +155,7 @@ def fit_run(
     for tree in (root, data):
         if tree is not None and Path(tree).is_dir():  # --data may name splits.json itself
             check_outside_tree(out, tree)
-    if out.exists() and out.is_dir() and not overwrite:
+    if out.is_dir() and not overwrite and not is_empty_folder(out):  # an empty one is taken as absent
         raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
     # a file in the way would fail only once the fit is done; --overwrite replaces a run (with the
     # evaluations and predictions made inside it by default), never a folder of other files

@@ -86,8 +86,18 @@ def test_an_overwrite_replaces_the_run_whole_and_clears_a_killed_runs_leftovers(
 
 def test_existing_run_folder_is_refused(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
     (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("the user's")
     with pytest.raises(UserError, match="run folder exists"):
         fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+
+
+def test_an_empty_run_folder_made_beforehand_is_fitted_into(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # `mkdir run && anomaly.train --out run` was refused as 'run folder exists', unlike every other --out
+    (tmp_path / "run").mkdir()
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {BANK_FILE, CONFIG_FILE, RUN_FILE}
 
 
 def test_an_out_below_a_file_is_refused_before_fitting(
