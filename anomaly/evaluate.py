@@ -221,7 +221,8 @@ def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str
     if category is not None and category != run.info["category"]:
         return f"--category {category}"
     own = (run.info.get("protocol") or {}).get("data")
-    if data is not None and own is not None and Path(data).resolve() != Path(own).resolve():
+    # the folder and its splits.json are one data set, whichever of the two the run was fit with
+    if data is not None and own is not None and splits_path(data).resolve() != splits_path(own).resolve():
         return f"--data {data}"
     return None
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import anomaly.run
-from anomaly.data import eval_records, load_records
+from anomaly.data import SPLITS_FILE, eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
 from anomaly.evaluate import main as evaluate_main
 from anomaly.run import BANK_FILE, CONFIG_FILE, RUN_FILE, evaluate_command, fit_run, load_run, protocol_data
@@ -388,6 +388,22 @@ def test_data_may_name_the_converters_data_yaml_and_is_recorded_as_its_folder(
         assert evaluate_main([*argv, "--no-progress", "--no-figure"]) == 0
         scored[name] = json.loads((tmp_path / name / "metrics.json").read_text())["settings"]["protocol"]
     assert scored["yaml"] == scored["folder"] == f"split test of {tmp_path / 'conv'}"
+
+
+@pytest.mark.parametrize("fit_with", ["folder", "splits.json"])
+def test_a_run_is_scored_into_its_own_folder_whichever_spelling_of_its_data_set_is_given(
+    parts: Path, tmp_path: Path, tiny_config: dict, fit_with: str
+) -> None:
+    # a run fit with --data conv/splits.json (as the README offers) and scored with --data conv, or the
+    # other way round, was refused: "scoring --data conv, not the images run was fit with: pass --out"
+    save_splits(
+        Splits(val=["part/test/spot/001"], test=["part/test/spot/002"]), tmp_path / "conv" / SPLITS_FILE
+    )
+    data = tmp_path / "conv" / (SPLITS_FILE if fit_with == "splits.json" else "")
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, data=data, progress=False)
+    for given in (tmp_path / "conv", tmp_path / "conv" / SPLITS_FILE):
+        metrics = evaluate_run(tmp_path / "run", data=given, figure=False, progress=False)
+        assert metrics["image"]["images"] == 1 and (tmp_path / "run" / "eval-test" / "report.md").is_file()
 
 
 def test_a_yaml_file_other_than_the_converters_data_yaml_is_one_line_naming_it(
