@@ -502,7 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="pick --conf on this split first: the threshold with the best defect-type accuracy there "
         "(--conf breaks ties); default: --conf as given",
     )
-    data.add_argument("--out", type=Path, required=True, help="report folder (refused if it exists)")
+    data.add_argument(
+        "--out", type=Path, required=True, help="report folder (refused if it exists, not empty)"
+    )
     data.add_argument("--overwrite", action="store_true", help="replace an existing --out once done")
     data.add_argument(
         "--rank-by",

@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument(
         "--source", required=True, help="a folder (recursive), an image, or a quoted glob pattern"
     )
-    io.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists)")
+    io.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists, not empty)")
     io.add_argument("--overwrite", action="store_true", help="replace an existing --out once the run is done")
     io.add_argument("--anomaly-maps", action="store_true", help="write anomaly_maps/<name>.png (16-bit)")
     io.add_argument("--overlays", type=int, default=50, help="draw the first N photos (0 none, -1 all)")

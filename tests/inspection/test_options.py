@@ -146,3 +146,12 @@ def test_a_full_state_dict_beside_a_kept_colour_head_says_it_goes_without(tmp_pa
     (run / "colour_head.json").write_text(json.dumps({**fit, "kept": False}))
     assert colour_head_for(options(), full) is None
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["inspection.evaluate", "inspection.predict"])
+def test_the_out_help_says_an_empty_folder_is_taken(command: str) -> None:
+    # since 095cea8 an empty --out made beforehand is written into; --help still said any was refused
+    import importlib
+
+    text = " ".join(importlib.import_module(command).build_parser().format_help().split())
+    assert "(refused if it exists, not empty)" in text
