@@ -189,8 +189,10 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``.
 
     Raises:
-        UserError: ``folder`` holds no converted data set, or a file of it cannot be read.
+        UserError: ``folder`` does not exist or holds no converted data set, or a file of it cannot be read.
     """
+    if not Path(folder).exists():  # a mistyped data.yaml was 'no data.yaml ... in .../data.yaml'
+        raise UserError(f"{folder} does not exist")
     folder = data_set_folder(Path(folder), given=str(folder))
     if not (folder / "data.yaml").is_file() and not (folder / "annotations").is_dir():
         raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")

@@ -86,6 +86,13 @@ def test_the_data_yaml_names_its_folder_and_another_yaml_file_is_one_line(datase
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("given", ["gone", "gone/data.yaml"])
+def test_a_path_that_does_not_exist_is_named_as_missing(tmp_path, capsys, given):
+    # a mistyped data.yaml said "no data.yaml or annotations/ in .../data.yaml: not a converted data set"
+    assert validate_main([str(tmp_path / given)]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / given} does not exist\n"
+
+
 def test_validate_refuses_a_broken_splits_file(dataset, capsys):
     (dataset / "splits.json").write_text('{"train": [], "val": NaN')
     with pytest.raises(UserError, match="splits.json: not JSON"):
