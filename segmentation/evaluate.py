@@ -662,7 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="with --folds: segmentation.train config YAML")
     parser.add_argument(
-        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="with --folds: train overrides"
+        "--set",
+        nargs="*",
+        action="extend",  # --set a=1 --set b=2 is both, not b=2 alone
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --folds: train overrides",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser

@@ -315,6 +315,16 @@ def test_the_default_out_is_never_inside_the_weights_cache(tmp_path: Path, monke
     assert default() == Path("runs/sam/zero_shot_metal_nut/eval_test")
 
 
+def test_every_set_flag_reaches_the_folds_training() -> None:
+    # `--set epochs=1 --set colour_head=true` trained the rounds with the config's 10 epochs and no head:
+    # argparse kept the last --set alone
+    from segmentation.evaluate import _folds_overrides, build_parser
+
+    argv = ["--data", "d", "--folds", "3", "--set", "epochs=1", "--set", "colour_head=true", "seed=2"]
+    overrides = _folds_overrides(build_parser().parse_args(argv))
+    assert {"epochs=1", "colour_head=true", "seed=2"} <= set(overrides)
+
+
 def test_help_gives_each_default_once_and_the_split_its_own_help() -> None:
     from segmentation.evaluate import build_parser
 
