@@ -42,7 +42,11 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
     io.add_argument("--masks", type=Path, help="folder layout: their masks, <stem>.png or <stem>_mask.png")
     io.add_argument("--good", type=Path, help="folder layout: a folder of good images")
     io.add_argument(
-        "--category", nargs="+", default=[], help="categories to convert; empty = all under --root"
+        "--category",
+        nargs="+",
+        action="extend",  # --category a --category b is both, not b alone
+        default=[],
+        help="categories to convert; empty = all under --root",
     )
     io.add_argument("--out", type=Path, required=True, help="data set folder to write")
     io.add_argument(
@@ -69,7 +73,12 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         "e.g. '{defect_text} on {category}'",
     )
     cls.add_argument(
-        "--exclude-defect", nargs="+", default=[], metavar="DEFECT", help="defect types to leave out"
+        "--exclude-defect",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="DEFECT",
+        help="defect types to leave out",
     )
     cls.add_argument(
         "--mask-values", type=Path, help='JSON mapping mask pixel values to classes, {"255": "cut"}'

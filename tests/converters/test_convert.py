@@ -867,3 +867,14 @@ def test_keep_splits_leaves_every_image_an_earlier_split_placed_where_it_was(tmp
     none = tmp_path / "none.json"
     convert(config(tmp_path / "data", tmp_path / "four", background_ratio=1.0, keep_splits=none))
     assert load_splits(tmp_path / "four" / "splits.json").split_of() == load_splits(fresh).split_of()
+
+
+def test_a_repeated_category_or_exclude_defect_flag_adds_to_the_list() -> None:
+    # `--category a --category b` converted b alone, silently (argparse kept the last flag)
+    from converters.cli import build_parser
+
+    argv = ["--out", "o", "--category", "a", "--category", "b", "c"]
+    args = build_parser("mvtec2yolo", primary="yolo").parse_args(
+        [*argv, "--exclude-defect", "x", "--exclude-defect", "y"]
+    )
+    assert args.category == ["a", "b", "c"] and args.exclude_defect == ["x", "y"]
