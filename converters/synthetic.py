@@ -653,7 +653,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--defects",
         nargs="+",
-        default=list(defaults.defects),
+        action="extend",  # --defects a --defects b is both, not b alone
         metavar="NAME",
         help=f"defect types, some of: {' '.join(DEFECT_TYPES)} (all)",
     )
@@ -680,7 +680,7 @@ def _run(args: argparse.Namespace) -> None:
         n_train_good=args.n_train_good,
         n_test_good=args.n_test_good,
         n_per_defect=args.n_per_defect,
-        defects=tuple(args.defects),
+        defects=tuple(args.defects or SyntheticConfig().defects),
         seed=args.seed,
     )
     root = generate(args.out, config, overwrite=args.overwrite, progress=not args.no_progress)

@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "encoder (train with text_embeddings=FILE).",
     )
     names = parser.add_mutually_exclusive_group(required=True)
-    names.add_argument("--names", nargs="+", help="class names (text prompts)")
+    names.add_argument("--names", nargs="+", action="extend", help="class names (text prompts)")
     names.add_argument("--data", type=Path, help="take the class names from this data.yaml")
     parser.add_argument("--out", type=Path, required=True, help="table file to write (.pt)")
     parser.add_argument(

@@ -40,7 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(SAM_MODELS), help="registry model")
     parser.add_argument("--checkpoint", type=Path, help="base weights (default: official, cached/downloaded)")
-    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to embed")
+    parser.add_argument(  # --splits val --splits test is both, not test alone; none given: all
+        "--splits",
+        nargs="+",
+        action="extend",
+        choices=SPLITS,
+        help=f"splits to embed (default: {' '.join(SPLITS)})",
+    )
     parser.add_argument("--cache-dir", type=Path, help="default: ~/.cache/mvtec-finetune/embeddings")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch")
@@ -56,7 +62,9 @@ def run(args: argparse.Namespace) -> None:
         check_output_folder(args.cache_dir, flag="--cache-dir")
     device = resolve_device(args.device)
     data = data_set_folder(args.data)
-    splits = [load_split(data, name) for name in dict.fromkeys(args.splits)]  # --splits val val: once
+    splits = [
+        load_split(data, name) for name in dict.fromkeys(args.splits or SPLITS)
+    ]  # --splits val val: once
     paths = [im.path for split in splits for im in split.images]
     sam = load_sam(args.model, args.checkpoint, device=device)
     cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=args.model)

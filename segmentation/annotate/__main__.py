@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument(
         "--classes",
         nargs="+",
+        action="extend",  # --classes a --classes b is both, not b alone
         metavar="NAME",
         help="defect classes, number keys 1-9 pick them (first run: defect)",
     )

@@ -335,6 +335,31 @@ def test_cli_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main([*argv, "--overwrite"]) == 0
 
 
+def test_a_repeated_defects_flag_adds_to_the_list_and_none_is_every_type(tmp_path: Path, capsys) -> None:
+    # --defects scratch --defects flip drew flip alone (argparse kept the last flag), silently
+    argv = [
+        "--size",
+        "64",
+        "--n-train-good",
+        "1",
+        "--n-test-good",
+        "1",
+        "--n-per-defect",
+        "1",
+        "--no-progress",
+    ]
+    assert main(["--out", str(tmp_path / "two"), *argv, "--defects", "scratch", "--defects", "flip"]) == 0
+    assert sorted(p.name for p in (tmp_path / "two" / "synthetic_nut" / "test").iterdir()) == [
+        "flip",
+        "good",
+        "scratch",
+    ]
+    assert main(["--out", str(tmp_path / "all"), *argv]) == 0
+    drawn = {p.name for p in (tmp_path / "all" / "synthetic_nut" / "test").iterdir()}
+    assert drawn == {"good", *SyntheticConfig().defects}
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(
     "extra",
     [["--size", "10"], ["--n-train-good", "-1"], ["--defects", "dent"], ["--seed", "-3"]],

@@ -216,6 +216,14 @@ def test_cli_fixed_table_says_closed_set(tmp_path: Path, capsys, tiny_dataset: P
     assert set(load_table(out, NAMES).vectors) == set(NAMES)
 
 
+def test_cli_names_given_twice_are_all_in_the_table(tmp_path: Path, capsys) -> None:
+    # --names scratch --names bent wrote bent alone (argparse kept the last flag), silently
+    out = tmp_path / "t.pt"
+    assert main(["--names", "scratch", "--names", "bent", "--fixed", "--out", str(out)]) == 0
+    assert "wrote 2 512-d vectors" in capsys.readouterr().out
+    assert set(load_table(out, ["scratch", "bent"]).vectors) == {"scratch", "bent"}
+
+
 def test_cli_with_clip_writes_an_open_vocabulary_table(tmp_path: Path, capsys, fake_clip) -> None:
     weights = tmp_path / "own.pt"
     weights.write_bytes(b"w")

@@ -71,6 +71,25 @@ def test_a_split_named_twice_is_embedded_and_counted_once(
     assert capsys.readouterr().out.startswith(f"{n} images: 0 were cached, {n} encoded in ")
 
 
+def test_a_repeated_splits_flag_adds_to_the_list_and_none_is_every_split(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    # --splits val --splits test embedded test alone (argparse kept the last flag), silently
+    from segmentation.data import load_split
+
+    _embed_with(tiny_sam, monkeypatch)
+    sizes = {name: len(load_split(tiny_dataset, name).images) for name in ("train", "val", "test")}
+    argv = ["--data", str(tiny_dataset), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
+    assert main([*argv, "--splits", "val", "--splits", "test"]) == 0
+    n = sizes["val"] + sizes["test"]
+    assert capsys.readouterr().out.startswith(f"{n} images: 0 were cached, {n} encoded in ")
+    assert main(argv) == 0
+    everything = sum(sizes.values())
+    assert capsys.readouterr().out.startswith(
+        f"{everything} images: {n} were cached, {everything - n} encoded in "
+    )
+
+
 def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch):
     # it was refused ('is a file: pass the data set folder'): users copy the path they trained with
     from segmentation.data import load_split

@@ -555,3 +555,12 @@ def test_missing_base_weights_of_a_decoder_name_no_flag_the_annotator_lacks(tmp_
     message = str(error.value)
     assert "no verified sam_vit_b_01ec64.pth" in message and "--base-checkpoint" not in message
     assert message.endswith(f"and put it in {tmp_path / 'cache' / 'weights'}")
+
+
+def test_classes_given_twice_are_all_offered() -> None:
+    # --classes scratch --classes dent offered dent alone (argparse kept the last flag), silently
+    from segmentation.annotate.__main__ import build_parser
+
+    argv = ["--images", "x", "--out", "y", "--classes", "scratch", "--classes", "dent"]
+    args = build_parser().parse_args(argv)
+    assert args.classes == ["scratch", "dent"]
