@@ -64,7 +64,8 @@ def format_report(report: EvaluationReport) -> str:
             f"tiled inference: {t['tile']}-px windows, overlap {t['overlap']:g}, each at imgsz {t['imgsz']}"
         )
     lines += ["", *box_lines(report), "", *class_lines(report), "", *image_level_lines(report.image_level)]
-    lines += [*(f"note: {n}" for n in report.notes), "", f"Results in {report.save_dir} ({REPORT_JSON})"]
+    notes = [n if n.startswith("warning: ") else f"note: {n}" for n in report.notes]  # not "note: warning:"
+    lines += [*notes, "", f"Results in {report.save_dir} ({REPORT_JSON})"]
     return "\n".join(lines)
 
 

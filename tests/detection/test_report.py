@@ -29,3 +29,19 @@ def test_an_undefined_auroc_is_null_in_strict_evaluation_json(tmp_path, strict_j
     assert math.isnan(report.image_level.auroc)  # in memory it stays NaN
     assert (tmp_path / REPORT_TEXT).read_text() == format_report(report) + "\n"
     assert "anomaly AUROC (top box score) nan" in format_report(report)
+
+
+def test_a_warning_among_the_notes_is_printed_as_a_warning_alone(tmp_path) -> None:
+    # it came out as "note: warning: on the val split, ..."
+    level = ImageLevelReport(
+        labels=["good", "scratch"], matrix=[[1, 0], [0, 1]], accuracy=1.0, balanced_accuracy=1.0,
+        per_label_accuracy={"good": 1.0, "scratch": 1.0}, auroc=1.0, conf=0.0, n_images=2,
+    )  # fmt: skip
+    report = EvaluationReport(
+        weights="best.pt", data="data.yaml", split="test", ultralytics={"metrics/mAP50(B)": 0.5},
+        per_class=[], coco=None, image_level=level, save_dir=str(tmp_path),
+        notes=["conf 0 picked on the val split (accuracy 1.000 there)", "warning: on the val split, it"],
+    )  # fmt: skip
+    lines = format_report(report).splitlines()
+    assert "note: conf 0 picked on the val split (accuracy 1.000 there)" in lines
+    assert "warning: on the val split, it" in lines
