@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import csv
 import io
-import json
 import os
 import platform
 import shlex
@@ -27,7 +26,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from common.io import atomic_write
+from common.io import atomic_write, json_text
 from common.metrics import mean_std
 
 #: Where results go unless ``--out`` says otherwise (committed next to the scripts).
@@ -130,7 +129,7 @@ def write_results(
     markdown = [*lines, "", *run_section(command, info, f"- total wall time: {minutes:.1f} min")]
     out.mkdir(parents=True, exist_ok=True)
     write_report(out / f"{name}.md", "\n".join(markdown))
-    atomic_write(out / f"{name}.json", json.dumps(rows, indent=1) + "\n")
+    atomic_write(out / f"{name}.json", json_text(rows, indent=1) + "\n")
 
 
 def mean_std_text(values: Sequence[float]) -> str:
