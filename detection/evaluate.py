@@ -353,7 +353,7 @@ def _picked_conf(
 ) -> tuple[float, float, str | None]:
     """``(conf, accuracy there, warning)`` picked on ``split`` by :func:`tuned_conf`, with ``scored``'s
     settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective,
-    or when the detector boxes nothing there at all (the pick is then whatever ties nearest ``default``).
+    or when the detector boxes nothing there at all (nothing to pick from: ``default`` is kept).
 
     The split's detections (its :attr:`~RecordingValidator.calls`) come from a second validator of the
     same class and settings (tiling included), writing nothing; the folder ``conf_<split>`` that
@@ -372,7 +372,7 @@ def _picked_conf(
     if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties
         nothing = (
             f"the detector scores no box {a.conf:g} or more on any image: every threshold calls them all "
-            f"good, so {conf:.6g} was picked from nothing (an undertrained detector?)"
+            f"good, so nothing was picked and --conf {conf:.6g} kept (an undertrained detector?)"
         )
         return conf, accuracy, nothing
     return conf, accuracy, conf_flags_all(truth, picker.calls, names, conf)

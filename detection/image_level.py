@@ -166,7 +166,7 @@ def conf_flags_all(
     :func:`tuned_conf` may pick such a threshold when the detector's top scores on the good images lie
     above the defect images' (its accuracy is then the share of defect images): the figures at it
     say little, and the inspection cascade would run SAM on every box down to it. Without a good
-    image nothing penalises a low threshold, so the pick tends to 0: every image called defective.
+    image nothing penalises a low threshold, so the pick tends to the lowest: every image called defective.
 
     >>> one = lambda s: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([0]))
     >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.5)
@@ -202,9 +202,11 @@ def tuned_conf(
     """The box score threshold that maximises defect-type accuracy on these images (pick it on val).
 
     An image's call changes only where ``conf`` crosses its top box score, so the
-    candidates are 0 (every top box counts), the midpoints between neighbouring
-    distinct top scores, and the midpoint between the highest one and 1 (no box
-    counts; just above it when it is 1). Ties go to the candidate nearest ``default``.
+    candidates are the midpoints between neighbouring distinct top scores, with 0
+    below the lowest and 1 above the highest (just above it when it is 1): each as
+    far as it can be from the scores it separates, for images not yet seen. Ties go
+    to the candidate nearest ``default``; without a box on any image every threshold
+    ties, and ``default`` is kept.
 
     Args:
         true: image file name -> ground-truth label, of the split the threshold is picked on.
@@ -223,13 +225,15 @@ def tuned_conf(
     """
     files = sorted(true)
     tops = sorted({image_prediction(detections.get(f), names, 0.0)[1] for f in files} - {0.0})
-    above = float(np.nextafter(tops[-1], np.inf)) if tops else 1.0  # no top box counts
-    candidates = [0.0, *((a + b) / 2 for a, b in zip(tops[:-1], tops[1:], strict=True))]
-    candidates.append(max((tops[-1] + 1) / 2, above) if tops else above)
 
     def accuracy(conf: float) -> float:
         calls = [image_prediction(detections.get(f), names, conf)[0] for f in files]
         return float(np.mean([c == true[f] for c, f in zip(calls, files, strict=True)])) if files else 0.0
 
+    if not tops:
+        return float(default), accuracy(default)
+    bounds = [0.0, *tops]  # the first candidate, half the lowest top score, lets every top box count
+    candidates = [(a + b) / 2 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    candidates.append(max((tops[-1] + 1) / 2, float(np.nextafter(tops[-1], np.inf))))  # no top box counts
     best = max(candidates, key=lambda c: (accuracy(c), -abs(c - default)))
     return float(best), accuracy(best)

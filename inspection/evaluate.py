@@ -292,8 +292,8 @@ def pick_conf(
 
     Only the detector runs (no SAM), keeping boxes down to :data:`PICK_FLOOR`;
     :func:`~detection.image_level.tuned_conf` picks among the thresholds that
-    change a call, ties going to the one nearest ``default``. A pick below the
-    floor (every top box counts) is the floor: boxes under it were never seen.
+    change a call, ties going to the one nearest ``default`` (kept when no photo has a
+    box). A pick below the floor is the floor: boxes under it were never seen.
 
     Raises:
         UserError: the split has no photos, or a photo cannot be read.
@@ -310,10 +310,10 @@ def pick_conf(
     conf, accuracy = tuned_conf(truth, detections, inspector.class_names, default=default)
     conf = max(conf, PICK_FLOOR)
     if not any(len(found.scores) for found in detections.values()):
-        # nothing to pick from: the "pick" is the floor, and its accuracy the share of good photos
+        # nothing to pick from: --conf is kept, and its accuracy is the share of good photos
         print(
             f"warning: on the {split.name} split the detector scores no box {PICK_FLOOR:g} or more on any "
-            "photo: no threshold to pick, every photo is called good (an undertrained detector?)",
+            f"photo: no threshold to pick, --conf {conf:g} kept (an undertrained detector?)",
             file=sys.stderr,
         )
     if warning := conf_flags_all(truth, detections, inspector.class_names, conf):

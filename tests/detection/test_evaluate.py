@@ -141,9 +141,9 @@ def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, 
         tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train"
     )
     # Ground-truth boxes score 1 on defect images, good images have none: every threshold up to 1 is
-    # right on train, and 0 is the one nearest the default 0.25.
-    assert report.image_level.conf == 0.0 and report.image_level.accuracy == 1.0
-    assert report.notes == ["conf 0 picked on the train split (accuracy 1.000 there)"]
+    # right on train, and 1 / 2 is the candidate there (halfway to the lowest top score).
+    assert report.image_level.conf == 0.5 and report.image_level.accuracy == 1.0
+    assert report.notes == ["conf 0.5 picked on the train split (accuracy 1.000 there)"]
     assert not (tmp_path / "eval" / "conf_train").exists()  # the picker's empty folder was left behind
 
 
@@ -274,21 +274,21 @@ def test_a_photo_or_window_of_another_shape_is_letterboxed_and_boxed_as_detectio
     assert found.boxes[ours] == pytest.approx(entry["boxes"][top], abs=0.01)
 
 
-@pytest.mark.parametrize(("conf", "picked"), [(0.25, 0.0), (0.75, 1.0)])
+@pytest.mark.parametrize("conf", [0.25, 0.75])
 def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
-    tiny_dataset, tmp_path, untrained_detector, conf, picked
+    tiny_dataset, tmp_path, untrained_detector, conf
 ) -> None:
-    # every threshold ties there: the 'pick' came with a note as if it had been chosen; the tie goes
-    # to the candidate nearest --conf
+    # every threshold ties there: nothing is picked and --conf is kept, with a warning (it once came
+    # with a note as if it had been chosen)
     report = evaluate(
         tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=64, device="cpu", conf=conf,
         out=tmp_path / "e", plots=False, validator_class=BlindValidator, conf_from="train",
     )  # fmt: skip
-    assert report.image_level.conf == picked
+    assert report.image_level.conf == conf
     assert report.notes[1] == (
         "warning: on the train split, the detector scores no box 0.001 or more on any image: every "
-        f"threshold calls them all good, so {picked:g} was picked from nothing (an undertrained detector?); "
-        "pass --conf"
+        f"threshold calls them all good, so nothing was picked and --conf {conf:g} kept (an undertrained "
+        "detector?); pass --conf"
     )
 
 

@@ -156,8 +156,8 @@ def test_tuned_conf_separates_confident_defects_from_unsure_goods() -> None:
 @pytest.mark.parametrize(
     ("found", "expected"),
     [
-        ({}, (0.0, 1.0)),  # no boxes: every threshold is right; 0 is the candidate nearest 0.25
-        ({"f": dets((1.0, 2))}, (0.0, 1.0)),  # ties between 0 and above 1: the one nearest 0.25
+        ({}, (0.25, 1.0)),  # no boxes: every threshold is right, nothing to pick; the default is kept
+        ({"f": dets((1.0, 2))}, (0.5, 1.0)),  # ties between 1.0 / 2 and just above 1: the one nearest 0.25
         # a sure box on a good image, none on the defect: only "no box counts" gets the good one right
         ({"g": dets((1.0, 2))}, (float(np.nextafter(1.0, 2)), 0.5)),
     ],
@@ -234,13 +234,22 @@ def test_yolo_image_labels_compare_box_areas() -> None:
 
 
 def test_tuned_conf_takes_no_candidate_from_images_without_boxes() -> None:
-    # candidates: 0 and (0.6 + 1) / 2; an image without boxes has no top score to split at
+    # candidates: 0.6 / 2 and (0.6 + 1) / 2; an image without boxes has no top score to split at
     conf, accuracy = tuned_conf({"g": GOOD, "f": "flip"}, {"f": dets((0.6, 2))}, NAMES)
-    assert (conf, accuracy) == (0.0, 1.0)
+    assert (conf, accuracy) == (0.3, 1.0)
+
+
+def test_tuned_conf_below_every_top_score_is_halfway_to_the_lowest_not_0() -> None:
+    # sure defects, goods without boxes: every threshold under 0.998 is right; 0 would let any box an
+    # unseen good photo gets count (and the cascade would send every box down to the floor to SAM)
+    true = {"g": GOOD, "f1": "flip", "f2": "flip"}
+    conf, accuracy = tuned_conf(true, {"f1": dets((0.999, 2)), "f2": dets((0.998, 2))}, NAMES)
+    assert conf == pytest.approx(0.499) and accuracy == 1.0
+    assert tuned_conf(true, {"f1": dets((0.999, 2)), "f2": dets((0.998, 2))}, NAMES, default=0.9)[0] == 0.499
 
 
 def test_tuned_conf_on_no_images_has_no_accuracy() -> None:
-    assert tuned_conf({}, {}, NAMES) == (0.0, 0.0)  # as image_level_report of no images
+    assert tuned_conf({}, {}, NAMES) == (0.25, 0.0)  # the default kept; as image_level_report of no images
 
 
 def test_a_conf_picked_on_no_image_or_on_good_images_is_not_flagged() -> None:

@@ -659,7 +659,7 @@ def test_conf_from_picks_the_threshold_with_the_same_tiling(tmp_path: Path, untr
         tile=48, tile_overlap=0.5, conf_from="train", validator_class=Recording,
     )  # fmt: skip
     assert seen == {("val", 48, 0.5), ("train", 48, 0.5)}
-    assert report.notes[0].startswith("conf 0 picked on the train split")
+    assert report.notes[0].startswith("conf 0.5 picked on the train split")  # ground truth: tops of 1
 
 
 def test_tiled_evaluation_runs_a_real_model(tmp_path: Path, untrained_small) -> None:

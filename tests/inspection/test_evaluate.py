@@ -495,11 +495,11 @@ def test_a_pick_on_a_split_the_detector_finds_nothing_in_is_warned_of(dataset, c
     conf, accuracy = evaluate_module.pick_conf(
         Inspector(BoxNothing(), build_tiny_sam()), split, default=0.25, progress=False
     )
-    assert conf == evaluate_module.PICK_FLOOR and accuracy < 1.0  # the floor, silently "picked"
+    assert conf == 0.25 and accuracy < 1.0  # --conf kept: no box, every photo called good
     err = capsys.readouterr().err
     assert err == (
         "warning: on the test split the detector scores no box 0.001 or more on any photo: no threshold "
-        "to pick, every photo is called good (an undertrained detector?)\n"
+        "to pick, --conf 0.25 kept (an undertrained detector?)\n"
     )
 
 
