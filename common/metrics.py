@@ -27,18 +27,22 @@ resolves become ties). Peaks measured on 21 M pixels of all-distinct scores, in 
 :func:`pixel_auroc` and :func:`pixel_f1_max` 4.5, :func:`aupro` 15 (36 bytes per distinct normal
 score within ``fpr_limit``), :func:`pixel_roc_curve` 25 (a point per distinct score); each defect
 pixel adds about 40 bytes. Nothing loops per threshold: the normal scores are sorted once and every
-threshold's counts come from binary search, about 1 s per 20 M pixels.
+threshold's counts come from binary search, about 1 s per 20 M pixels. :func:`pixel_figures` gathers
+and sorts once for all its metrics, where each metric alone gathers and sorts again.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+T = TypeVar("T")
 
 #: The FPR up to which the PRO curve is integrated (anomalib's and the MVTec AD paper's default).
 FPR_LIMIT = 0.3
@@ -137,11 +141,7 @@ def aupro(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, fpr_limit:
         ValueError: ``fpr_limit`` is outside ``(0, 1]``, or as :func:`pixel_auroc`.
     """
     _check_fpr_limit(fpr_limit)
-    normal, defect = _pixel_scores(maps, masks)
-    if not normal.size or not defect.size:
-        return float("nan")
-    fpr, overlap = _pro_curve(normal, defect, _defect_regions(masks), fpr_limit)
-    return _trapezoid(fpr, overlap) / float(fpr[-1])
+    return _ranked_aupro(_ranked(*_gathered(maps, masks)), fpr_limit)
 
 
 def pro_curve(
@@ -170,10 +170,10 @@ def pro_curve(
             :func:`pixel_auroc`.
     """
     _check_fpr_limit(fpr_limit)
-    normal, defect = _pixel_scores(maps, masks)
-    if not normal.size or not defect.size:
+    pixels = _ranked(*_gathered(maps, masks))
+    if not pixels.normal.size or not pixels.defect.size:
         raise ValueError("a PRO curve needs both defect and normal pixels")
-    fpr, overlap = _pro_curve(normal, defect, _defect_regions(masks), fpr_limit)
+    fpr, overlap = _pro_curve(pixels.normal, pixels.defect, pixels.region, fpr_limit)
     keep = np.r_[True, (np.diff(fpr) != 0) | (np.diff(overlap) != 0)]
     return fpr[keep], overlap[keep]
 
@@ -221,22 +221,20 @@ def pixel_f1_max(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> tup
         ValueError: no pixel at all, or as :func:`pixel_auroc`.
     """
     normal, defect = _pixel_scores(maps, masks)
-    if not normal.size and not defect.size:
-        raise ValueError("F1max needs at least one pixel")
     normal.sort()
     defect.sort()
-    return _f1_max(normal, defect)
+    return _pixel_f1_max(normal, defect)
 
 
 def pixel_figures(
     maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, f1: bool = False, progress: bool = False
 ) -> dict[str, float]:
-    """A split's :func:`pixel_auroc` and :func:`aupro` (and :func:`pixel_f1_max`), one after the other.
+    """A split's :func:`pixel_auroc` and :func:`aupro` (and :func:`pixel_f1_max`), sharing one sort.
 
-    Each gathers and sorts every pixel of the split: 7 s for 100 photos of 1024 x 1024 on a shared 2-core
-    machine (``bench/results/pixel_metrics_time.md``), minutes for larger splits of larger photos, after
-    the per-photo bar has ended, so ``progress`` shows a bar on stderr over the metrics, naming the one
-    being computed, with the time they took at its end.
+    The pixels are gathered and sorted once for all the metrics (each metric alone gathers and sorts
+    them again), which still takes minutes for large splits of large photos, after the per-photo bar
+    has ended, so ``progress`` shows a bar on stderr over the steps (gathering the pixels, sorting them,
+    then each metric), naming the one running, with the time they took at its end.
 
     Args:
         maps: ``B`` anomaly maps, each ``(H, W)`` float.
@@ -245,27 +243,28 @@ def pixel_figures(
         progress: the bar.
 
     Returns:
-        ``auroc`` and ``aupro``; with ``f1``, ``f1_max`` and ``f1_threshold``.
+        ``auroc`` and ``aupro``; with ``f1``, ``f1_max`` and ``f1_threshold``: the figures of the
+        metrics called one by one.
 
     Raises:
-        ValueError: as :func:`pixel_auroc`.
+        ValueError: as :func:`pixel_auroc`, or as :func:`pixel_f1_max` with ``f1``.
     """
-    steps = [("pixel AUROC", pixel_auroc), ("AUPRO", aupro)]
+    metrics: list[tuple[str, Callable[[_RankedPixels], dict[str, float]]]] = [
+        ("pixel AUROC", _auroc_figure),
+        ("AUPRO", _aupro_figure),
+    ]
     if f1:
-        steps.append(("pixel F1-max", pixel_f1_max))
+        metrics.append(("pixel F1-max", _f1_max_figures))
     pixels = sum(np.asarray(anomaly_map).size for anomaly_map in maps)
     photos = f"{len(maps)} photo{'' if len(maps) == 1 else 's'}"
     desc = f"pixel metrics of {photos} ({pixels / 1e6:.1f} M pixels)"
-    values = []
-    with tqdm(total=len(steps), desc=desc, unit="metric", disable=not progress, file=sys.stderr) as bar:
-        for name, metric in steps:
-            bar.set_postfix_str(name)
-            values.append(metric(maps, masks))
-            bar.update()
-        bar.set_postfix_str("", refresh=False)  # the closing line: the count and the time, no metric named
-    figures = {"auroc": values[0], "aupro": values[1]}
-    if f1:
-        figures["f1_max"], figures["f1_threshold"] = values[2]
+    figures: dict[str, float] = {}
+    with tqdm(total=2 + len(metrics), desc=desc, unit="step", disable=not progress, file=sys.stderr) as bar:
+        gathered = _step(bar, "gathering pixels", _gathered, maps, masks)
+        ranked = _step(bar, "sorting pixels", _ranked, *gathered)
+        for name, metric in metrics:
+            figures.update(_step(bar, name, metric, ranked))
+        bar.set_postfix_str("", refresh=False)  # the closing line: the count and the time, no step named
     return figures
 
 
@@ -401,18 +400,37 @@ def _mask_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _auroc(negative: np.ndarray, positive: np.ndarray) -> float:
+    """:func:`_auroc_sorted` of unsorted scores; sorts both arrays in place."""
+    negative.sort()
+    positive.sort()
+    return _auroc_sorted(negative, positive)
+
+
+def _auroc_sorted(negative: np.ndarray, positive: np.ndarray) -> float:
     """Mann-Whitney form of the AUROC: per positive, the negatives below it plus half the ties.
 
-    Sorts both arrays in place: the positives too, because numpy's binary search of ascending keys
-    starts from the last one found (on 100 maps of 1024 x 1024 the two searches took 13 s, 1 s sorted).
+    Each distinct positive score is looked up once in the negatives and its count multiplied by the
+    answer: integer sums, so the figure is that of a lookup per positive, but a few thousand binary
+    searches instead of one per defect pixel where scores repeat (float16 maps). Ascending positives
+    keep the searches fast where they do not (numpy's binary search of ascending keys starts from the
+    last one found: on 100 maps of 1024 x 1024 a search per positive took 13 s unsorted, 1 s sorted).
+
+    Args:
+        negative, positive: ``(N0,)`` and ``(N1,)`` scores, sorted ascending.
     """
     if not negative.size or not positive.size:
         return float("nan")
-    negative.sort()
-    positive.sort()
-    below = int(np.searchsorted(negative, positive, side="left").sum())
-    not_above = int(np.searchsorted(negative, positive, side="right").sum())
+    values, counts = _distinct_counts(positive)
+    below = int((counts * np.searchsorted(negative, values, side="left")).sum())
+    not_above = int((counts * np.searchsorted(negative, values, side="right")).sum())
     return (below + not_above) / (2 * negative.size * positive.size)
+
+
+def _pixel_f1_max(normal: np.ndarray, defect: np.ndarray) -> tuple[float, float]:
+    """:func:`_f1_max` of ascending-sorted pixel scores, refusing a split without a pixel."""
+    if not normal.size and not defect.size:
+        raise ValueError("F1max needs at least one pixel")
+    return _f1_max(normal, defect)
 
 
 def _f1_max(negative: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
@@ -456,7 +474,7 @@ def _threshold_counts(
 def _pro_curve(
     normal: np.ndarray, defect: np.ndarray, region: np.ndarray, fpr_limit: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The PRO curve of gathered scores; sorts ``normal`` in place.
+    """The PRO curve of sorted scores (:class:`_RankedPixels`).
 
     Only normal scores move the FPR, so the curve is walked along them: at each distinct normal
     score ``t`` (decreasing) it first rises, at the previous FPR, to the overlap of the defect pixels
@@ -465,16 +483,13 @@ def _pro_curve(
     repeated points where no defect pixel scores between two normal ones).
 
     Args:
-        normal: ``(N0,)`` float32 scores of the normal pixels.
-        defect: ``(N1,)`` float32 scores of the defect pixels.
-        region: ``(N1,)`` int region of each defect pixel, numbered from 0 over all images.
+        normal: ``(N0,)`` float32 scores of the normal pixels, ascending.
+        defect: ``(N1,)`` float32 scores of the defect pixels, ascending.
+        region: ``(N1,)`` int region of each of ``defect``'s pixels, numbered from 0 over all images.
         fpr_limit: where the curve is cut.
     """
-    normal.sort()
-    order = np.argsort(defect, kind="stable")
-    defect = defect[order]
     sizes = np.bincount(region)
-    weight = 1.0 / (sizes[region[order]] * float(sizes.size))
+    weight = 1.0 / (sizes[region] * float(sizes.size))
     # overlap[i]: averaged recall of the regions when defect[i:] are flagged; overlap[N1] = 0
     overlap = np.minimum(np.r_[np.cumsum(weight[::-1])[::-1], 0.0], 1.0)
     thresholds, false_pos = _top_thresholds(normal, fpr_limit)
@@ -536,6 +551,12 @@ def _distinct(ordered: np.ndarray) -> np.ndarray:
     if not ordered.size:
         return ordered
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+
+
+def _distinct_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array, in its order, and how often each occurs (int64)."""
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.zeros(0, int)
+    return ordered[starts], np.diff(np.r_[starts, ordered.size])
 
 
 def _check_fpr_limit(fpr_limit: float) -> None:
@@ -606,3 +627,61 @@ def _defect_regions(masks: Sequence[np.ndarray]) -> np.ndarray:
         regions.append(labels[mask] - 1 + offset)
         offset += count - 1
     return np.concatenate(regions).astype(np.int32, copy=False) if regions else np.zeros(0, np.int32)
+
+
+@dataclass(frozen=True)
+class _RankedPixels:
+    """A split's pixel scores gathered and sorted once, for the pixel metrics to share.
+
+    Attributes:
+        normal: ``(N0,)`` float32 scores of the normal pixels, ascending.
+        defect: ``(N1,)`` float32 scores of the defect pixels, ascending, equal scores in the order
+            :func:`_pixel_scores` gathers them (the PRO curve sums its weights in this order).
+        region: ``(N1,)`` int32 region of each of ``defect``'s pixels (:func:`_defect_regions`).
+    """
+
+    normal: np.ndarray
+    defect: np.ndarray
+    region: np.ndarray
+
+
+def _gathered(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """:func:`_pixel_scores` and :func:`_defect_regions`: normal scores, defect scores, their regions."""
+    normal, defect = _pixel_scores(maps, masks)
+    return normal, defect, _defect_regions(masks)
+
+
+def _ranked(normal: np.ndarray, defect: np.ndarray, region: np.ndarray) -> _RankedPixels:
+    """Gathered scores sorted: ``normal`` in place, ``defect`` (and ``region`` with it) by a stable sort."""
+    normal.sort()
+    order = np.argsort(defect, kind="stable")
+    return _RankedPixels(normal=normal, defect=defect[order], region=region[order])
+
+
+def _ranked_aupro(pixels: _RankedPixels, fpr_limit: float) -> float:
+    """:func:`aupro` of sorted pixels; NaN without a defect or a normal pixel."""
+    if not pixels.normal.size or not pixels.defect.size:
+        return float("nan")
+    fpr, overlap = _pro_curve(pixels.normal, pixels.defect, pixels.region, fpr_limit)
+    return _trapezoid(fpr, overlap) / float(fpr[-1])
+
+
+def _auroc_figure(pixels: _RankedPixels) -> dict[str, float]:
+    return {"auroc": _auroc_sorted(pixels.normal, pixels.defect)}
+
+
+def _aupro_figure(pixels: _RankedPixels) -> dict[str, float]:
+    return {"aupro": _ranked_aupro(pixels, FPR_LIMIT)}
+
+
+def _f1_max_figures(pixels: _RankedPixels) -> dict[str, float]:
+    f1, threshold = _pixel_f1_max(pixels.normal, pixels.defect)
+    return {"f1_max": f1, "f1_threshold": threshold}
+
+
+def _step(bar: tqdm, name: str, work: Callable[..., T], *args: object) -> T:
+    """``work(*args)`` as one step of ``bar``, named while it runs."""
+    bar.set_postfix_str(name)
+    result = work(*args)
+    bar.update()
+    return result

@@ -61,7 +61,7 @@ def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: di
 def test_the_pixel_metrics_have_a_bar_of_their_own_that_no_progress_keeps_quiet(
     parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
 ) -> None:
-    # after the scoring bar they ran without a word: 27 s on 100 maps of 1024 x 1024 (7 s now)
+    # after the scoring bar they ran without a word: 27 s on 100 maps of 1024 x 1024 at the time
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
     argv = ["--run", str(tmp_path / "run"), "--no-figure"]
     assert evaluate_main([*argv, "--out", str(tmp_path / "shown")]) == 0
@@ -244,9 +244,9 @@ def test_the_mask_threshold_is_picked_on_the_val_split(
     import common.metrics
 
     fit_on_split(parts, tmp_path, tiny_config)
-    aupro_runs = []
-    aupro = common.metrics.aupro
-    monkeypatch.setattr(common.metrics, "aupro", lambda *args: aupro_runs.append(1) or aupro(*args))
+    aupro_runs = []  # every PRO curve, that of pixel_figures (its AUPRO) and of aupro alike
+    pro_curve = common.metrics._pro_curve
+    monkeypatch.setattr(common.metrics, "_pro_curve", lambda *args: aupro_runs.append(1) or pro_curve(*args))
     metrics = evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=False)
     assert metrics["masks"]["threshold_from"] == "pixel F1-max on the val split (2 images)"
     assert len(aupro_runs) == 1  # the test split's; val's F1-max needs none (it computed all three)

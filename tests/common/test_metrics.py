@@ -433,7 +433,7 @@ def test_pixel_f1_max_of_no_pixel_raises():
 
 @pytest.mark.parametrize("f1", [False, True])
 def test_pixel_figures_are_the_metrics_one_by_one_behind_a_bar_on_stderr(capsys, f1):
-    # the metrics ran without a word after the per-photo bar: 27 s on 100 photos of 1 MP (7 s now)
+    # the metrics ran without a word after the per-photo bar: 27 s on 100 photos of 1 MP (7 s then)
     maps, masks = two_images()
     expected = {"auroc": pixel_auroc(maps, masks), "aupro": aupro(maps, masks)}
     if f1:
@@ -442,11 +442,72 @@ def test_pixel_figures_are_the_metrics_one_by_one_behind_a_bar_on_stderr(capsys,
     assert capsys.readouterr() == ("", "")  # no bar unless asked for
     assert pixel_figures(maps, masks, f1=f1, progress=True) == expected
     out, err = capsys.readouterr()
-    done = f"{len(expected) - f1}/{len(expected) - f1}"  # one step per metric, F1-max's two figures one
-    assert out == "" and "pixel metrics of 2 photos (0.0 M pixels)" in err and done in err
+    steps = 2 + 2 + f1  # gathering, sorting, then one step per metric (F1-max's two figures one)
+    assert out == "" and "pixel metrics of 2 photos (0.0 M pixels)" in err and f"{steps}/{steps}" in err
+    assert "gathering pixels" in err and "sorting pixels" in err
     assert "pixel AUROC" in err and "AUPRO" in err and ("pixel F1-max" in err) == f1
     pixel_figures(maps[:1], masks[:1], progress=True)
     assert "pixel metrics of 1 photo (" in capsys.readouterr().err
+
+
+def searchsorted_auroc(maps, masks) -> float:
+    """The Mann-Whitney sums with a binary search per defect pixel, as pixel_auroc computed them before."""
+    scores = np.concatenate([np.asarray(a, np.float32).ravel() for a in maps])
+    truth = np.concatenate([np.asarray(k).ravel() for k in masks])
+    normal, defect = np.sort(scores[~truth]), np.sort(scores[truth])
+    below = int(np.searchsorted(normal, defect, side="left").sum())
+    not_above = int(np.searchsorted(normal, defect, side="right").sum())
+    return (below + not_above) / (2 * normal.size * defect.size)
+
+
+@settings(max_examples=60, deadline=None)
+@given(maps_and_masks())
+def test_pixel_figures_sharing_one_sort_are_the_formulas_results(data):
+    # one gathering and one sort shared by every metric: the figures of the metrics called one by one,
+    # exactly, and the definitions' (integer scores 0..5: ties within and across the classes)
+    maps, masks = data
+    figures = pixel_figures(maps, masks, f1=True)
+    assert figures == {
+        "auroc": pixel_auroc(maps, masks),
+        "aupro": aupro(maps, masks),
+        **dict(zip(["f1_max", "f1_threshold"], pixel_f1_max(maps, masks), strict=True)),
+    }
+    assert figures["auroc"] == searchsorted_auroc(maps, masks)  # bit for bit
+    assert figures["auroc"] == pytest.approx(pairwise_auroc(maps, masks), abs=1e-12)
+    assert figures["aupro"] == pytest.approx(reference_aupro(maps, masks, 0.3), abs=1e-9)
+    scores = np.concatenate([np.asarray(a, np.float32).ravel() for a in maps])
+    truth = np.concatenate([k.ravel() for k in masks])
+    assert (figures["f1_max"], figures["f1_threshold"]) == f1_max(scores, truth)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pixel_figures_of_float16_maps_are_the_formulas_results(seed):
+    # float16 maps, as inspection.evaluate's scorer keeps them: a few thousand distinct scores over
+    # tens of thousands of pixels, so the shared sort and the per-score lookups meet many ties
+    rng = np.random.default_rng(seed)
+    maps = [rng.random((60, 80)).astype(np.float16) for _ in range(4)]
+    masks = [rng.random((60, 80)) > 0.8 for _ in range(4)]
+    masks[1][:] = False  # a good image
+    masks[2][10:30, 20:50] = True  # a large region beside the speckle
+    figures = pixel_figures(maps, masks, f1=True)
+    assert figures["auroc"] == searchsorted_auroc(maps, masks)
+    assert figures["aupro"] == aupro(maps, masks)
+    assert (figures["f1_max"], figures["f1_threshold"]) == pixel_f1_max(maps, masks)
+    scores = np.concatenate([a.astype(np.float32).ravel() for a in maps])
+    assert (figures["f1_max"], figures["f1_threshold"]) == f1_max(
+        scores, np.concatenate([k.ravel() for k in masks])
+    )
+
+
+def test_pixel_figures_without_defect_pixels_or_any_pixel():
+    # as the metrics one by one: AUROC and AUPRO NaN; F1-max 0 at the lowest score, or refused
+    maps, masks = [np.array([[0.4, 0.2]])], [m([".."])]
+    figures = pixel_figures(maps, masks, f1=True)
+    assert math.isnan(figures["auroc"]) and math.isnan(figures["aupro"])
+    assert (figures["f1_max"], figures["f1_threshold"]) == pytest.approx((0.0, 0.2))
+    assert all(math.isnan(v) for v in pixel_figures([], []).values())
+    with pytest.raises(ValueError, match="at least one pixel"):
+        pixel_figures([], [], f1=True)
 
 
 # ---- IoU and Dice

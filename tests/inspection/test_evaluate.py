@@ -92,7 +92,7 @@ def test_ground_truth_boxes_as_detections_score_as_the_oracle(dataset, inspector
 
 
 def test_the_pixel_metrics_have_a_bar_of_their_own(dataset, inspector, capsys) -> None:
-    # after the per-photo bar they ran without a word: 27 s on 100 photos of 1024 x 1024 (7 s now)
+    # after the per-photo bar they ran without a word: 27 s on 100 photos of 1024 x 1024 at the time
     split = load_split(dataset, "test")
     evaluate_split(inspector, split, progress=True)
     out, err = capsys.readouterr()
