@@ -654,8 +654,34 @@ def _gathered(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> tuple[
 def _ranked(normal: np.ndarray, defect: np.ndarray, region: np.ndarray) -> _RankedPixels:
     """Gathered scores sorted: ``normal`` in place, ``defect`` (and ``region`` with it) by a stable sort."""
     normal.sort()
-    order = np.argsort(defect, kind="stable")
+    order = _stable_order(defect)
     return _RankedPixels(normal=normal, defect=defect[order], region=region[order])
+
+
+def _stable_order(scores: np.ndarray) -> np.ndarray:
+    """``np.argsort(scores, kind="stable")`` of float32 scores without NaN, about twice as fast.
+
+    Each score's bits, flipped to sort as unsigned integers in the order of the floats (``-0.0`` made
+    ``0.0`` first: they are equal), above its index in one uint64, sorted by numpy's integer sort: equal
+    scores keep their indices' order, as a stable sort's.
+
+    Args:
+        scores: ``(N,)`` float32; over 2**32 scores fall back to ``np.argsort``.
+
+    Returns:
+        ``(N,)`` int64 indices that sort ``scores``.
+    """
+    if scores.size >= 2**32:
+        return np.argsort(scores, kind="stable")
+    keys = (scores + np.float32(0)).view(np.uint32).astype(np.uint64)  # -0.0 + 0.0 is 0.0
+    negative = keys >= 2**31
+    keys[negative] ^= 0xFFFFFFFF  # negative floats: all bits flipped, the larger magnitude first
+    keys[~negative] |= 2**31  # the rest: above every negative
+    keys <<= np.uint64(32)  # in place: 8 bytes a score, and the indices' 8 while they are added
+    keys |= np.arange(scores.size, dtype=np.uint64)
+    keys.sort()
+    keys &= np.uint64(0xFFFFFFFF)
+    return keys.view(np.int64)
 
 
 def _ranked_aupro(pixels: _RankedPixels, fpr_limit: float) -> float:

@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from common.metrics import (
     MeanIouDice,
+    _stable_order,
     aupro,
     auroc,
     boundary_iou,
@@ -497,6 +498,20 @@ def test_pixel_figures_of_float16_maps_are_the_formulas_results(seed):
     assert (figures["f1_max"], figures["f1_threshold"]) == f1_max(
         scores, np.concatenate([k.ravel() for k in masks])
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrays(
+        np.float32,
+        st.integers(0, 300),
+        elements=st.floats(width=32, allow_nan=False) | st.sampled_from([0.0, -0.0, 1.0, -1.0]),
+    )
+)
+def test_stable_order_is_numpys_stable_argsort(scores):
+    # the defect pixels' order, in which the PRO curve sums its weights: ties (0.0 and -0.0 among
+    # them) keep the order of their indices, infinities and subnormals sort where the floats do
+    np.testing.assert_array_equal(_stable_order(scores), np.argsort(scores, kind="stable"))
 
 
 def test_pixel_figures_without_defect_pixels_or_any_pixel():
