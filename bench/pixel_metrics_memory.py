@@ -7,7 +7,8 @@ at the photo's own size until the split is done, then computes pixel AUROC and A
 fresh subprocess, as peak resident memory above the same process with nothing built:
 
 - ``held``: the maps and masks as the scorer keeps them;
-- ``pixel_auroc`` / ``aupro``: the same, then that metric computed.
+- ``pixel_auroc`` / ``aupro``: the same, then that metric computed;
+- ``pixel_figures``: the same, then both from one gathering and sort (``inspection.evaluate``'s call).
 
     PYTHONPATH=. python bench/pixel_metrics_memory.py
 """
@@ -29,7 +30,7 @@ from report import bench_parser, command_line, machine_info, write_results  # no
 
 from common import metrics  # noqa: E402
 
-PHASES = ("nothing", "held", "pixel_auroc", "aupro")
+PHASES = ("nothing", "held", "pixel_auroc", "aupro", "pixel_figures")
 
 
 def scorer_arrays(photos: int, height: int, width: int) -> tuple[list[np.ndarray], list[np.ndarray]]:

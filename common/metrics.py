@@ -260,8 +260,10 @@ def pixel_figures(
     desc = f"pixel metrics of {photos} ({pixels / 1e6:.1f} M pixels)"
     figures: dict[str, float] = {}
     with tqdm(total=2 + len(metrics), desc=desc, unit="step", disable=not progress, file=sys.stderr) as bar:
-        gathered = _step(bar, "gathering pixels", _gathered, maps, masks)
-        ranked = _step(bar, "sorting pixels", _ranked, *gathered)
+        # nested: the unsorted defect scores are dropped once sorted, not held while the metrics run
+        ranked = _step(
+            bar, "sorting pixels", _ranked, *_step(bar, "gathering pixels", _gathered, maps, masks)
+        )
         for name, metric in metrics:
             figures.update(_step(bar, name, metric, ranked))
         bar.set_postfix_str("", refresh=False)  # the closing line: the count and the time, no step named
