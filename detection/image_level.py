@@ -166,7 +166,8 @@ def conf_flags_all(
     :func:`tuned_conf` may pick such a threshold when the detector's top scores on the good images lie
     above the defect images' (its accuracy is then the share of defect images): the figures at it
     say little, and the inspection cascade would run SAM on every box down to it. Without a good
-    image nothing penalises a low threshold, so the pick tends to the lowest: every image called defective.
+    image nothing penalises a low threshold, so the pick tends to the lowest candidate: every image called
+    defective.
 
     >>> one = lambda s: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([0]))
     >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.5)
