@@ -3,8 +3,10 @@
 Training takes the ``data.yaml`` (``yolo train data=...``, ``detection.train``, ``segmentation.train``),
 and users copy that path into the commands that read the folder (``segmentation.evaluate``,
 ``segmentation.embed``, ``inspection.evaluate``, ``anomaly.train``, ``anomaly.evaluate``,
-``converters.validate``). :func:`data_set_folder` reads both spellings as the folder, so what a run
-records (``args.yaml``, ``metrics.json``, ``run.json``) is the same either way.
+``converters.validate``), and the folder into the commands that read the ``data.yaml``
+(``detection.train``, ``detection.evaluate``, ``detection.text_embeddings``). :func:`data_set_folder`
+and :func:`data_yaml_of` read both spellings as the one each command needs, so what a run records
+(``args.yaml``, ``metrics.json``, ``run.json``, ``evaluation.json``) is the same either way.
 """
 
 from __future__ import annotations
@@ -59,3 +61,37 @@ def data_set_folder(data: P, *, given: str | None = None) -> P:
             "pass a folder written by converters.mvtec2yolo / mvtec2coco"
         )
     return type(data)(path.parent)
+
+
+def data_yaml_of(data: P, *, given: str | None = None) -> P:
+    """``data``, or the ``data.yaml`` in it when ``data`` is a folder (a converted data set's).
+
+    Any folder holding a ``data.yaml`` qualifies, not only the converters' (a tiled or repeat-sampled
+    detection data set has no ``splits.json``): the YOLO commands read the ``data.yaml`` alone. A file
+    or a missing path comes back as given, for the command's own checks to name.
+
+    Args:
+        data: what the user passed; ``~`` is expanded when it is a folder (a config key is not
+            expanded by a shell).
+        given: how the user named it, as the message begins (``data=PATH``); ``--data PATH`` by default.
+
+    Returns:
+        The ``data.yaml``, of the type of ``data`` and spelled as the folder's child (``ds`` ->
+        ``ds/data.yaml``), so a path recorded from it is the one recorded when the file itself is passed.
+
+    Raises:
+        UserError: ``data`` is a folder without a ``data.yaml`` file: one line naming it.
+
+    >>> data_yaml_of("datasets/metal_nut_yolo/data.yaml")
+    'datasets/metal_nut_yolo/data.yaml'
+    """
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        return data
+    if not (folder / DATA_YAML).is_file():
+        given = given or f"--data {data}"
+        raise UserError(
+            f"{given} is a folder without a {DATA_YAML}: pass a data set folder written by "
+            f"converters.mvtec2yolo, or a {DATA_YAML}"
+        )
+    return type(data)(folder / DATA_YAML)

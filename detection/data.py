@@ -18,16 +18,6 @@ from converters.splits import SPLITS, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
 
 
-def data_yaml_path(path: str | Path) -> str | Path:
-    """The ``data.yaml`` inside ``path`` when it is a converter's output folder, else ``path`` as given.
-
-    >>> data_yaml_path("datasets/metal_nut_yolo")  # doctest: +SKIP
-    'datasets/metal_nut_yolo/data.yaml'
-    """
-    inside = Path(path).expanduser() / "data.yaml"
-    return str(inside) if inside.is_file() else path
-
-
 def read_data_yaml(path: str | Path) -> dict:
     """The mapping in a YOLO ``data.yaml``; a one-line :class:`UserError` if it is not one."""
     path = Path(path)

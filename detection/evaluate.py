@@ -1,6 +1,6 @@
 """Scores detection weights on a converted split: ultralytics' mAP, COCOeval cross-check, image-level figures.
 
-    python -m detection.evaluate --data datasets/metal_nut/data.yaml --weights runs/detect/RUN/weights/best.pt
+    python -m detection.evaluate --data datasets/metal_nut --weights runs/detect/RUN/weights/best.pt
 
 Three views of the same detections:
 
@@ -45,6 +45,7 @@ from typing import Any
 import torch
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code, keep_interrupts
+from common.data_sets import data_yaml_of
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
@@ -92,7 +93,8 @@ def evaluate(
     """Runs ultralytics' validator on ``split`` and derives the COCOeval and image-level figures.
 
     Args:
-        data: the converter's ``data.yaml``.
+        data: the converter's ``data.yaml``, or the data set folder holding it
+            (:func:`common.data_sets.data_yaml_of`; ``evaluation.json`` records the ``data.yaml``).
         weights: ``best.pt`` of a run (YOLO-World or plain YOLO), or a loaded ``torch.nn.Module``.
         split: ``train``, ``val`` or ``test``.
         conf: box score from which an image is called defective (image-level figures only;
@@ -124,7 +126,7 @@ def evaluate(
             unloadable weights, bad tiling settings, all before the validator runs; weights whose
             classes are not the data set's, once it has run.
     """
-    data = Path(data)
+    data = Path(data_yaml_of(data))  # recorded as the data.yaml whichever the user passed
     names = data_names(data)
     check_class_names(names, f"data file {data}")
     check_inputs(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
@@ -431,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Box mAP (ultralytics + COCOeval cross-check) and image-level defect-type accuracy and "
         "anomaly AUROC of detection weights on a converted data set split.",
     )
-    parser.add_argument("--data", type=Path, required=True, help="data.yaml written by the converters")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="data set folder written by the converters, or its data.yaml"
+    )
     parser.add_argument("--weights", type=Path, required=True, help="weights to score (a run's best.pt)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
     parser.add_argument("--conf", type=float, default=0.25, help="box score that makes an image defective")

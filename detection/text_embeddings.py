@@ -56,6 +56,7 @@ from shlex import quote
 import torch
 
 from common.cli import OneLineParser, exit_code
+from common.data_sets import data_yaml_of
 from common.errors import UserError, one_line
 from common.folders import check_creatable
 from common.weights import CheckpointError, resolve_checkpoint, weights_dir
@@ -185,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     names = parser.add_mutually_exclusive_group(required=True)
     names.add_argument("--names", nargs="+", action="extend", help="class names (text prompts)")
-    names.add_argument("--data", type=Path, help="take the class names from this data.yaml")
+    names.add_argument(
+        "--data",
+        type=Path,
+        help="take the class names from this data.yaml (or the data set folder holding it)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="table file to write (.pt)")
     parser.add_argument(
         "--fixed",
@@ -260,7 +265,7 @@ def _is_table_sidecar(path: Path) -> bool:
 
 def make_table(args: argparse.Namespace) -> TextEmbeddings:
     """The library side of the command: embeddings for the requested names."""
-    names = check_names(args.names) if args.names else data_names(args.data)
+    names = check_names(args.names) if args.names else data_names(data_yaml_of(args.data))
     if args.fixed:
         return fixed_embeddings(names, seed=args.seed)
     clip_module()

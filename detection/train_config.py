@@ -28,10 +28,11 @@ from pathlib import Path
 
 from common.augment_policy import check_named_categories
 from common.config import Option, Schema, load_config, project_path
+from common.data_sets import data_yaml_of
 from common.errors import UserError, one_line
 from common.folders import check_run_name
 from detection.augmentation import load_policy, policy_settings
-from detection.data import data_yaml_path, dataset_categories
+from detection.data import dataset_categories
 from detection.tiling import MAX_OVERLAP, MIN_TILE
 
 _PATH = (str, Path)
@@ -292,7 +293,7 @@ def check_config(config: Mapping) -> dict:
     config = dict(config)
     check_own_keys(config)
     if config.get("data"):
-        config["data"] = data_yaml_path(config["data"])
+        config["data"] = data_yaml_of(config["data"], given=f"data={config['data']}")  # or its folder
     check_run_name(config.get("name"), inside="project")
     check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))

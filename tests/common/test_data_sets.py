@@ -1,4 +1,4 @@
-"""``common.data_sets``: the converters' ``data.yaml`` names its folder; another YAML file is refused."""
+"""``common.data_sets``: the converters' ``data.yaml`` names its folder, the folder its ``data.yaml``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from common.data_sets import data_set_folder
+from common.data_sets import data_set_folder, data_yaml_of
 from common.errors import UserError
 
 
@@ -66,3 +66,48 @@ def test_the_message_begins_as_the_user_named_it(tmp_path):
     (tmp_path / "config.yaml").write_text("epochs: 1\n")
     with pytest.raises(UserError, match=f"^data={tmp_path}/config.yaml is a YAML file"):
         data_set_folder(tmp_path / "config.yaml", given=f"data={tmp_path}/config.yaml")
+
+
+# --- data_yaml_of: the other direction, for the commands that read the data.yaml (detection) ------------
+
+
+def test_a_folder_holding_a_data_yaml_is_that_data_yaml_spelled_as_the_file_would_be(tmp_path, monkeypatch):
+    data = _converted(tmp_path / "ds")
+    assert data_yaml_of(data) == data / "data.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert data_yaml_of("ds") == "ds/data.yaml"  # a str stays a str: a config key, recorded as typed
+    assert data_yaml_of("ds/") == "ds/data.yaml"
+    assert data_yaml_of(Path("ds")) == Path("ds/data.yaml")
+    monkeypatch.setenv("HOME", str(data))
+    assert data_yaml_of("~") == str(data / "data.yaml")  # data=~ in a config: no shell expanded it
+    (data / "splits.json").unlink()  # a tiled or repeat-sampled detection data set: no splits.json
+    assert data_yaml_of(data) == data / "data.yaml"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["ds/data.yaml", "ds/splits.json", "nowhere", "nowhere/data.yaml", "config.yaml"],
+    ids=["the data.yaml", "its splits.json", "nothing", "no such yaml", "another yaml"],
+)
+def test_anything_but_a_folder_comes_back_as_given_for_the_commands_own_checks(tmp_path, given):
+    _converted(tmp_path / "ds")
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
+    assert data_yaml_of(tmp_path / given) == tmp_path / given
+    assert data_yaml_of(str(tmp_path / given)) == str(tmp_path / given)
+
+
+@pytest.mark.parametrize("inside", ["nothing", "a folder named data.yaml", "splits.json alone"])
+def test_a_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path, inside):
+    folder = tmp_path / "coco_only"
+    folder.mkdir()
+    if inside == "a folder named data.yaml":
+        (folder / "data.yaml").mkdir()
+    if inside == "splits.json alone":
+        (folder / "splits.json").write_text("{}")
+    with pytest.raises(
+        UserError, match=f"^--data {folder} is a folder without a data.yaml: pass a "
+    ) as error:
+        data_yaml_of(folder)
+    assert "\n" not in str(error.value)
+    with pytest.raises(UserError, match=f"^data={folder} is a folder without a data.yaml"):
+        data_yaml_of(str(folder), given=f"data={folder}")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import UserError
-from detection.data import data_names, data_yaml_path, dataset_root, read_data_yaml, split_images
+from detection.data import data_names, dataset_root, read_data_yaml, split_images
 
 
 @pytest.mark.parametrize(
@@ -45,20 +45,6 @@ def test_an_empty_data_yaml_has_no_class_names(tmp_path):
     assert read_data_yaml(tmp_path / "data.yaml") == {}
     with pytest.raises(UserError, match="has no class names"):
         data_names(tmp_path / "data.yaml")
-
-
-def test_data_yaml_path_takes_the_data_yaml_of_a_converters_folder_and_leaves_the_rest(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert data_yaml_path(tmp_path) == tmp_path  # no data.yaml inside: as given, for read_data_yaml to name
-    (tmp_path / "data.yaml").mkdir()  # a folder of that name is no data file
-    assert data_yaml_path(tmp_path) == tmp_path
-    with pytest.raises(UserError, match="is a folder: it holds no data.yaml"):
-        read_data_yaml(tmp_path)
-    (tmp_path / "data.yaml").rmdir()
-    (tmp_path / "data.yaml").write_text("names: [a]\n")
-    assert data_yaml_path(tmp_path) == str(tmp_path / "data.yaml")
-    assert data_yaml_path("~") == str(tmp_path / "data.yaml")  # ~ expanded
-    assert data_yaml_path(tmp_path / "data.yaml") == tmp_path / "data.yaml"  # a file: as given
 
 
 def test_a_relative_path_is_resolved_as_ultralytics_resolves_it(tmp_path, monkeypatch):

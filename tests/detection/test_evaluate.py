@@ -122,6 +122,30 @@ def test_without_a_coco_file_the_labels_come_from_yolo(tiny_dataset, tmp_path, u
     assert report.image_level.accuracy == 1.0
 
 
+def test_the_data_set_folder_is_scored_and_recorded_as_its_data_yaml(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # --data <folder> was refused ('data file ... is a folder: pass .../data.yaml') while detection.train
+    # took data=<folder>; the folder is its data.yaml, recorded as if that had been passed
+    report = ground_truth_eval(tiny_dataset, untrained_detector, tmp_path / "eval")
+    assert report.data == str(tiny_dataset / "data.yaml") and report.coco is not None
+    assert report.image_level.accuracy == 1.0
+    saved = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert saved["data"] == str(tiny_dataset / "data.yaml")
+
+
+def test_a_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path, capsys, monkeypatch) -> None:
+    coco_only = tmp_path / "coco_only"  # converted by mvtec2coco: annotations and splits.json, no data.yaml
+    (coco_only / "annotations").mkdir(parents=True)
+    (coco_only / "splits.json").write_text("{}")
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    assert main(["--data", str(coco_only), "--weights", str(tmp_path / "best.pt")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --data {coco_only} is a folder without a data.yaml: pass a data set folder written by "
+        "converters.mvtec2yolo, or a data.yaml\n"
+    )
+
+
 def test_a_split_ultralytics_read_only_part_of_is_refused(tiny_dataset, tmp_path, untrained_detector) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(tiny_dataset, copy, symlinks=False)

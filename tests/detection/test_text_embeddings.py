@@ -216,6 +216,14 @@ def test_cli_fixed_table_says_closed_set(tmp_path: Path, capsys, tiny_dataset: P
     assert set(load_table(out, NAMES).vectors) == set(NAMES)
 
 
+def test_cli_data_may_name_the_data_set_folder(tmp_path: Path, capsys, tiny_dataset: Path) -> None:
+    # --data <folder> said 'data file ... is a folder: pass .../data.yaml', as detection.evaluate did
+    out = tmp_path / "t.pt"
+    assert main(["--data", str(tiny_dataset), "--fixed", "--out", str(out)]) == 0
+    assert f"data={tiny_dataset} " in capsys.readouterr().out  # the train line: data= takes it too
+    assert set(load_table(out, NAMES).vectors) == set(NAMES)
+
+
 def test_cli_names_given_twice_are_all_in_the_table(tmp_path: Path, capsys) -> None:
     # --names scratch --names bent wrote bent alone (argparse kept the last flag), silently
     out = tmp_path / "t.pt"

@@ -162,6 +162,13 @@ def test_data_may_name_the_converters_folder(tiny_dataset: Path) -> None:
     assert config["category"] == "synthetic_nut"  # splits.json beside it was read
 
 
+def test_a_data_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path: Path) -> None:
+    # was passed on as given, for read_data_yaml to say 'data file ... is a folder', unlike the --data of
+    # detection.evaluate (common.data_sets.data_yaml_of, one rule for both)
+    with pytest.raises(UserError, match=f"^data={tmp_path} is a folder without a data.yaml: pass a "):
+        build_config(WORLD_CONFIG, [f"data={tmp_path}"])
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
