@@ -11,7 +11,9 @@ size bucket.
 A round whose training finished leaves ``round.json`` in its run folder: the fingerprint of
 what it trained on (the config, the fold's train/val/test keys). With ``resume`` a round whose
 record matches is scored again from its ``decoder.pt`` instead of trained again, so a run
-stopped in round 3 of 5 goes on from there (scoring is cheap: the embeddings are cached).
+stopped in round 3 of 5 goes on from there (scoring is cheap: the embeddings are cached). A run
+of another K is not gone on from (``folds_plan.json`` records K): none of its rounds would match,
+and its extra ``fold<i>`` folders would lie beside the new run's summary.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models, evaluate_model, flip_views
 from segmentation.finetuned import load_colour_head, load_finetuned
-from segmentation.folds import Fold, kfold, pool_defect_images, write_fold
+from segmentation.folds import Fold, check_resumable, deal_folds, write_fold, write_plan
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
 
@@ -165,11 +167,17 @@ def cross_validate(
         tta: score both models with test-time flips (:mod:`segmentation.tta`).
         resume: keep the rounds an earlier run in ``work`` trained with the same settings
             (:func:`finished_round`); the others are trained.
+
+    Raises:
+        UserError: bad data or ``k``; with ``resume``, a run in ``work`` of another ``k``
+            (:func:`segmentation.folds.check_resumable`); all before ``work`` is written.
     """
-    pool, categories = pool_defect_images(data)
-    folds = kfold([(image.key, image.stratum) for image in pool], k, seed=seed)
+    if resume:
+        check_resumable(work, k)
+    pool, categories, folds = deal_folds(data, k, seed=seed)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
+    write_plan(work, k, seed)  # before any round: a resume with another K is refused (check_resumable)
     results = []
     for fold in folds:
         folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")

@@ -44,6 +44,7 @@ from segmentation.crops import CropRule, Window, decode_with_crops, small_box_wi
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
 from segmentation.finetuned import BASE_OPTION, load_colour_head, load_finetuned
+from segmentation.folds import FOLDS_PLAN, check_resumable, deal_folds
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import box_logits, predict_masks
@@ -388,6 +389,7 @@ def run_folds(args: argparse.Namespace) -> dict:
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
     if not args.resume:
+        deal_folds(args.data, args.folds, seed=args.fold_seed)  # a K it refuses costs no earlier run
         _clear_earlier_folds_run(out)
     try:
         results = cross_validate(
@@ -516,14 +518,14 @@ def _write_metrics(
 #: What an evaluation folder holds; a re-run replaces such a folder whole, and refuses any other.
 EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
 #: What a ``--folds`` folder holds besides its ``fold<i>`` data folders (also a killed run's part).
-FOLDS_FILES = frozenset({"folds.json", "folds.md", "folds.png", "runs"})
+FOLDS_FILES = frozenset({"folds.json", "folds.md", "folds.png", "runs", FOLDS_PLAN})
 
 
 def _is_earlier_folds_run(out: Path) -> bool:
     """``out`` holds an earlier ``--folds`` run (finished or killed) and nothing else."""
     names = {path.name for path in out.iterdir()}
     rounds = {name for name in names if re.fullmatch(r"fold[0-9]+", name)}
-    started = any((out / name / "annotations").is_dir() for name in rounds)
+    started = (out / FOLDS_PLAN).is_file() or any((out / name / "annotations").is_dir() for name in rounds)
     return started and names - rounds <= FOLDS_FILES
 
 
@@ -548,6 +550,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError("--resume goes on from a stopped --folds run: it applies only with --folds K")
     if args.resume and not (out.is_dir() and any(out.iterdir()) and _is_earlier_folds_run(out)):
         raise UserError(f"--resume: no earlier --folds run in {out} to go on from (drop --resume to start)")
+    if args.resume:
+        check_resumable(out, args.folds)  # another K: none of its rounds kept, its extra ones left over
     if args.fold_seed < 0:  # numpy's generators refuse it with a bare ValueError, after the embeddings
         raise UserError(f"--fold-seed must be an integer >= 0, got {args.fold_seed}")
     if not args.folds and (args.config or args.set):
@@ -657,8 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="with --folds: go on from a stopped --folds run in --out, keeping the rounds it trained "
-        "with the same settings (scored again) and training the rest",
+        help="with --folds: go on from a stopped --folds run in --out (of the same K), keeping the rounds "
+        "it trained with the same settings (scored again) and training the rest",
     )
     parser.add_argument("--config", type=Path, help="with --folds: segmentation.train config YAML")
     parser.add_argument(

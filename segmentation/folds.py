@@ -20,6 +20,7 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,6 +33,9 @@ from common.errors import UserError
 from common.io import atomic_write, read_json_object
 from converters.splits import SPLITS
 from segmentation.data import annotation_file
+
+#: A K-fold run folder's record of how its rounds were dealt, written before its first round.
+FOLDS_PLAN = "folds_plan.json"
 
 
 @dataclass(frozen=True)
@@ -171,3 +175,57 @@ def write_fold(
     if splits.is_file():
         atomic_write(out / "splits.json", splits.read_text(encoding="utf-8"))
     return out
+
+
+def deal_folds(
+    data: str | Path, k: int, *, seed: int = 0
+) -> tuple[list[PooledImage], list[dict], list[Fold]]:
+    """The defect images of ``data`` and its categories (:func:`pool_defect_images`), dealt ``k`` folds.
+
+    Raises:
+        UserError: a bad data set, or a ``k`` it cannot be dealt (:func:`kfold`).
+    """
+    pool, categories = pool_defect_images(data)
+    return pool, categories, kfold([(image.key, image.stratum) for image in pool], k, seed=seed)
+
+
+def round_folders(work: Path) -> dict[int, Path]:
+    """The ``fold<i>`` folders in a K-fold run folder ``work``, by round index (none if it is missing)."""
+    if not work.is_dir():
+        return {}
+    found = (re.fullmatch(r"fold([0-9]+)", path.name) for path in work.iterdir() if path.is_dir())
+    return {int(match[1]): work / match[0] for match in found if match}
+
+
+def write_plan(work: Path, k: int, seed: int) -> None:
+    """Records in ``work`` that its rounds are dealt ``k`` folds with ``seed`` (:data:`FOLDS_PLAN`)."""
+    atomic_write(work / FOLDS_PLAN, json.dumps({"folds": k, "fold_seed": seed}, indent=1) + "\n")
+
+
+def check_resumable(work: Path, k: int) -> None:
+    """Refuses to go on from a run in ``work`` that was dealt another number of folds than ``k``.
+
+    None of its rounds could be kept (each round's record is of its fold's keys, which another K
+    deals differently), and a run of more folds would leave ``fold<i>`` folders, ``i >= k``, beside
+    the new run's rounds and summary. The K is its :data:`FOLDS_PLAN`'s; a run folder from before that
+    record is refused only when it holds such a ``fold<i>``.
+
+    Raises:
+        UserError: one line naming the K the folder holds (or its extra rounds) and how to go on.
+    """
+    try:
+        held = json.loads((work / FOLDS_PLAN).read_text(encoding="utf-8"))["folds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        held = None
+    how = "drop --resume to replace it, or choose another --out"
+    if held is not None and held != k:
+        raise UserError(
+            f"--resume: {work} holds a run of --folds {held}, not {k}: "
+            f"pass --folds {held} to go on from it, {how}"
+        )
+    extra = [f"fold{index}" for index in sorted(round_folders(work)) if index >= k]
+    if held is None and extra:
+        raise UserError(
+            f"--resume: {work} holds {', '.join(extra)}, rounds of a run of more than --folds {k}: "
+            f"pass its --folds to go on from it, {how}"
+        )

@@ -544,3 +544,79 @@ def test_evaluate_folds_model_flag_wins_over_set(tiny_dataset, tmp_path, monkeyp
     # --set carries any training key; --model, as this command's own flag, is applied after it
     config = _rounds_config(tiny_dataset, tmp_path, monkeypatch, "--model", "vit_b", "--set", "model=vit_t")
     assert config["model"] == "vit_b"
+
+
+def test_resume_with_another_k_is_refused_and_leaves_the_earlier_run_whole(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # --folds 4 then --folds 3 --resume trained every round again (another K deals other keys) and
+    # left fold3 and runs/fold3 beside a folds.json of 3 rounds
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    crossval.cross_validate(tiny_dataset, 4, config, work=work)
+    assert json.loads((work / "folds_plan.json").read_text()) == {"folds": 4, "fold_seed": 0}
+    before = sorted(str(path.relative_to(work)) for path in work.rglob("*"))
+    trained.clear()
+    for k in (3, 5):
+        with pytest.raises(
+            UserError, match=f"^--resume: {work} holds a run of --folds 4, not {k}: pass --folds 4"
+        ):
+            crossval.cross_validate(tiny_dataset, k, config, work=work, resume=True)
+    assert trained == [] and sorted(str(path.relative_to(work)) for path in work.rglob("*")) == before
+    crossval.cross_validate(tiny_dataset, 4, config, work=work, resume=True)
+    assert trained == [], "the same K goes on: every round kept"
+
+
+@pytest.mark.parametrize(
+    ("plan", "expected"),
+    [
+        ({"folds": 5, "fold_seed": 0}, "error: --resume: {out} holds a run of --folds 5, not 3: pass --folds "
+         "5 to go on from it, drop --resume to replace it, or choose another --out\n"),
+        (None, "error: --resume: {out} holds fold3, fold4, rounds of a run of more than --folds 3: pass its "
+         "--folds to go on from it, drop --resume to replace it, or choose another --out\n"),
+    ],
+    ids=["its plan says", "a run from before the plan"],
+)  # fmt: skip
+def test_evaluate_folds_resume_with_another_k_is_one_line_and_removes_nothing(
+    tiny_dataset, tmp_path, monkeypatch, capsys, plan, expected
+):
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)  # fold0..2 and their runs
+    for index in (3, 4):
+        (out / f"fold{index}" / "annotations").mkdir(parents=True)
+        (out / "runs" / f"fold{index}").mkdir(parents=True)
+    if plan is not None:
+        (out / "folds_plan.json").write_text(json.dumps(plan))
+    before = sorted(out.rglob("*"))
+    monkeypatch.setattr(crossval, "cross_validate", lambda *args, **kwargs: pytest.fail("rounds started"))
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress", "--resume"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert capsys.readouterr().err == expected.format(out=out)
+    assert sorted(out.rglob("*")) == before
+
+
+def test_a_folds_run_of_a_k_the_data_cannot_be_dealt_keeps_the_earlier_run(tiny_dataset, tmp_path, capsys):
+    # --folds 50 into an earlier run's --out removed that run, then said the data has 20 defect images
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    before = sorted(out.rglob("*"))
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "50", "--no-progress"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert capsys.readouterr().err == "error: --folds 50 is more folds than the 20 defect images\n"
+    assert sorted(out.rglob("*")) == before and (out / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
+
+
+def test_a_folds_out_holding_only_the_plan_of_a_run_killed_at_once_is_an_earlier_run(tmp_path):
+    from segmentation.evaluate import _is_earlier_folds_run
+    from segmentation.folds import write_plan
+
+    write_plan(tmp_path, 3, 0)
+    assert _is_earlier_folds_run(tmp_path)
