@@ -37,7 +37,7 @@ from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models, evaluate_model, flip_views
 from segmentation.finetuned import load_colour_head, load_finetuned
-from segmentation.folds import Fold, check_resumable, deal_folds, write_fold, write_plan
+from segmentation.folds import Fold, check_resumable, clear_folds_run, deal_folds, write_fold, write_plan
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
 
@@ -166,7 +166,9 @@ def cross_validate(
         seed: the fold seed (independent of the training seed).
         tta: score both models with test-time flips (:mod:`segmentation.tta`).
         resume: keep the rounds an earlier run in ``work`` trained with the same settings
-            (:func:`finished_round`); the others are trained.
+            (:func:`finished_round`); the others are trained. Without it, an earlier run in ``work``
+            is removed (:func:`~segmentation.folds.clear_folds_run`) once the data is dealt and the
+            base model loaded.
 
     Raises:
         UserError: bad data or ``k``; with ``resume``, a run in ``work`` of another ``k``
@@ -177,6 +179,8 @@ def cross_validate(
     pool, categories, folds = deal_folds(data, k, seed=seed)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
+    if not resume:  # only now: bad data, a K it cannot deal or base weights that do not load cost no run
+        clear_folds_run(work)
     write_plan(work, k, seed)  # before any round: a resume with another K is refused (check_resumable)
     results = []
     for fold in folds:

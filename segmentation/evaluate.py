@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -44,7 +43,7 @@ from segmentation.crops import CropRule, Window, decode_with_crops, small_box_wi
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
 from segmentation.finetuned import BASE_OPTION, load_colour_head, load_finetuned
-from segmentation.folds import FOLDS_PLAN, check_resumable, deal_folds
+from segmentation.folds import check_resumable, is_folds_run
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import box_logits, predict_masks
@@ -388,9 +387,6 @@ def run_folds(args: argparse.Namespace) -> dict:
     config = load_config(SCHEMA, args.config, _folds_overrides(args))
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
-    if not args.resume:
-        deal_folds(args.data, args.folds, seed=args.fold_seed)  # a K it refuses costs no earlier run
-        _clear_earlier_folds_run(out)
     try:
         results = cross_validate(
             args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta, resume=args.resume
@@ -517,27 +513,6 @@ def _write_metrics(
 
 #: What an evaluation folder holds; a re-run replaces such a folder whole, and refuses any other.
 EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
-#: What a ``--folds`` folder holds besides its ``fold<i>`` data folders (also a killed run's part).
-FOLDS_FILES = frozenset({"folds.json", "folds.md", "folds.png", "runs", FOLDS_PLAN})
-
-
-def _is_earlier_folds_run(out: Path) -> bool:
-    """``out`` holds an earlier ``--folds`` run (finished or killed) and nothing else."""
-    names = {path.name for path in out.iterdir()}
-    rounds = {name for name in names if re.fullmatch(r"fold[0-9]+", name)}
-    started = (out / FOLDS_PLAN).is_file() or any((out / name / "annotations").is_dir() for name in rounds)
-    return started and names - rounds <= FOLDS_FILES
-
-
-def _clear_earlier_folds_run(out: Path) -> None:
-    """Removes an earlier ``--folds`` run's files: its rounds' data links and runs would be reused."""
-    if out.is_dir() and any(out.iterdir()) and _is_earlier_folds_run(out):
-        print(f"note: replacing the earlier --folds run in {out}", file=sys.stderr)
-        for path in out.iterdir():
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
 
 
 def _check_arguments(args: argparse.Namespace, out: Path) -> None:
@@ -548,7 +523,7 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
     if args.resume and not args.folds:
         raise UserError("--resume goes on from a stopped --folds run: it applies only with --folds K")
-    if args.resume and not (out.is_dir() and any(out.iterdir()) and _is_earlier_folds_run(out)):
+    if args.resume and not (out.is_dir() and any(out.iterdir()) and is_folds_run(out)):
         raise UserError(f"--resume: no earlier --folds run in {out} to go on from (drop --resume to start)")
     if args.resume:
         check_resumable(out, args.folds)  # another K: none of its rounds kept, its extra ones left over
@@ -569,7 +544,7 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     check_output_folder(out)
     check_not_inside(out, args.data)
-    if args.folds and out.is_dir() and any(out.iterdir()) and not _is_earlier_folds_run(out):
+    if args.folds and out.is_dir() and any(out.iterdir()) and not is_folds_run(out):
         raise UserError(
             f"--out {out} holds other files than an earlier --folds run's, which a re-run replaces whole: "
             "choose another --out"

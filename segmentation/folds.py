@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sys
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -195,6 +197,33 @@ def round_folders(work: Path) -> dict[int, Path]:
         return {}
     found = (re.fullmatch(r"fold([0-9]+)", path.name) for path in work.iterdir() if path.is_dir())
     return {int(match[1]): work / match[0] for match in found if match}
+
+
+#: What a K-fold run folder holds besides its ``fold<i>`` data folders (also a killed run's part).
+FOLDS_FILES = frozenset({"folds.json", "folds.md", "folds.png", "runs", FOLDS_PLAN})
+
+
+def is_folds_run(work: Path) -> bool:
+    """``work`` holds an earlier K-fold run (finished or killed) and nothing else."""
+    names = {path.name for path in work.iterdir()}
+    rounds = {name for name in names if re.fullmatch(r"fold[0-9]+", name)}
+    started = (work / FOLDS_PLAN).is_file() or any((work / name / "annotations").is_dir() for name in rounds)
+    return started and names - rounds <= FOLDS_FILES
+
+
+def clear_folds_run(work: Path) -> None:
+    """Removes an earlier K-fold run's files from ``work``: its rounds' data links and runs would be reused.
+
+    Links are removed, never followed (a round's ``images`` links the data set's photos).
+    """
+    if not (work.is_dir() and any(work.iterdir()) and is_folds_run(work)):
+        return
+    print(f"note: replacing the earlier --folds run in {work}", file=sys.stderr)
+    for path in work.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def write_plan(work: Path, k: int, seed: int) -> None:

@@ -281,15 +281,18 @@ def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(
         (out / "runs").symlink_to(tmp_path / "disk", target_is_directory=True)
     seen = {}
 
-    def rounds(data, k, config, *, work, seed, tta, resume):
-        seen["left"] = sorted(path.name for path in work.iterdir())
+    def train(run_config, **options):  # the first round's training: what is left of the earlier run
+        seen["left"] = sorted(path.name for path in out.iterdir())
         raise _Started
 
-    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: None)
+    monkeypatch.setattr(crossval, "train", train)
     argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
     with pytest.raises(_Started):
         main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"])
-    assert seen["left"] == [], "the earlier rounds' data links and runs are not reused"
+    # the earlier rounds' data links and runs are not reused: only this run's plan and first round
+    assert seen["left"] == ["fold0", "folds_plan.json"]
+    assert not (out / "fold0" / "annotations" / "old").exists()
     assert f"note: replacing the earlier --folds run in {out}" in capsys.readouterr().err
     assert (tmp_path / "photos" / "a.png").read_text() == "photo", "a round's images link is not followed"
     if killed == "linked runs":
@@ -615,8 +618,28 @@ def test_a_folds_run_of_a_k_the_data_cannot_be_dealt_keeps_the_earlier_run(tiny_
 
 
 def test_a_folds_out_holding_only_the_plan_of_a_run_killed_at_once_is_an_earlier_run(tmp_path):
-    from segmentation.evaluate import _is_earlier_folds_run
-    from segmentation.folds import write_plan
+    from segmentation.folds import is_folds_run, write_plan
 
     write_plan(tmp_path, 3, 0)
-    assert _is_earlier_folds_run(tmp_path)
+    assert is_folds_run(tmp_path)
+
+
+def test_a_folds_run_whose_base_weights_do_not_load_keeps_the_earlier_run(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    # the earlier run was removed before the base SAM loaded: a bad --base-checkpoint cost a finished run
+    from common.errors import UserError
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    def load_sam(*args, **kwargs):
+        raise UserError("checkpoint=PATH base.pth: not a SAM checkpoint")
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    before = sorted(out.rglob("*"))
+    monkeypatch.setattr(crossval, "load_sam", load_sam)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert capsys.readouterr().err == "error: checkpoint=PATH base.pth: not a SAM checkpoint\n"
+    assert sorted(out.rglob("*")) == before and (out / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
