@@ -54,6 +54,8 @@ COCO_SIDE = 640.0
 BUCKETS = ("small", "medium", "large")
 #: A round's record of its finished training, in its run folder.
 ROUND_FILE = "round.json"
+#: The run's summary (:func:`write_folds`), in its work folder.
+SUMMARY_FILES = ("folds.json", "folds.md", "folds.png")
 
 
 def size_bucket(area: float, image_size: tuple[int, int]) -> str:
@@ -211,6 +213,8 @@ def _train_round(run_config: dict, fold: Fold, k: int, *, resume: bool) -> tuple
         print(f"{name}: trained by the earlier run, kept", file=sys.stderr)
         return run_dir, {"train": kept}
     (run_dir / ROUND_FILE).unlink(missing_ok=True)  # another settings' record: never kept half-trained
+    for name in SUMMARY_FILES:  # an earlier run's summary no longer describes the rounds, should this stop
+        (Path(run_config["out"]).parent / name).unlink(missing_ok=True)
     start = time.perf_counter()
     print(  # named as its folders are (fold0, runs/fold0)
         f"fold{fold.index} ({fold.index + 1} of {k}): fine-tuning on {len(fold.train)} images ...",
@@ -345,10 +349,11 @@ def _figure(value: float | None) -> str:
 def write_folds(out: Path, summary_: dict) -> str:
     """Writes ``folds.json`` (strict JSON: an undefined figure is ``null``), ``folds.md`` and ``folds.png``
     into ``out``; returns the table of ``folds.md``."""
-    atomic_write(out / "folds.json", json_text(summary_, indent=1, default=str))
+    json_file, table_file, plot_file = (out / name for name in SUMMARY_FILES)
+    atomic_write(json_file, json_text(summary_, indent=1, default=str))
     table = format_summary(summary_)
-    atomic_write(out / "folds.md", table + "\n")
-    plot_folds(summary_, out / "folds.png")
+    atomic_write(table_file, table + "\n")
+    plot_folds(summary_, plot_file)
     return table
 
 

@@ -500,9 +500,15 @@ def test_resume_keeps_the_rounds_trained_with_the_same_settings(
     err = capsys.readouterr().err
     assert "fold0 (1 of 3): trained by the earlier run, kept" in err and "fold1 (2 of 3): fine-tuning" in err
     trained.clear()
+    for name in crossval.SUMMARY_FILES:  # as write_folds leaves them at the end of a run
+        (work / name).write_text("the summary of the rounds")
+    crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
+    assert trained == [] and all((work / name).is_file() for name in crossval.SUMMARY_FILES)
     other = {**config, "epochs": config["epochs"] + 1}
     crossval.cross_validate(tiny_dataset, 3, other, work=work, resume=True)
     assert trained == ["fold0", "fold1", "fold2"], "other settings: every round trained again"
+    # a round trained again: the summary of the earlier rounds goes (a resume killed here left it)
+    assert not any((work / name).exists() for name in crossval.SUMMARY_FILES)
     trained.clear()
     crossval.cross_validate(tiny_dataset, 3, other, work=work, seed=1, resume=True)
     assert trained == ["fold0", "fold1", "fold2"], "other folds: every round trained again"
