@@ -89,7 +89,10 @@ class ImageRecord:
 
 
 def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    """An image suffix on a name that is not hidden: macOS's ``._001.png`` resource forks and other
+    dot-files beside the photos are no images of the data set (as for a ``--source`` folder,
+    :func:`common.images.is_image_file`)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
 def images_by_stem(folder: Path) -> dict[str, Path]:
@@ -153,10 +156,12 @@ def pair_by_stem(
 
 
 def subfolders(folder: Path) -> list[Path]:
-    """Sorted subfolders of ``folder`` (none when it is absent)."""
+    """Sorted subfolders of ``folder`` (none when it is absent), hidden ones (``.ipynb_checkpoints``) out."""
     if not folder.is_dir():
         return []
-    return sorted(Path(entry.path) for entry in os.scandir(folder) if entry.is_dir())
+    return sorted(
+        Path(entry.path) for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith(".")
+    )
 
 
 def has_subfolder(folder: Path) -> bool:
