@@ -104,8 +104,17 @@ def encode_image(suffix: str, pixels: np.ndarray, params: Sequence[int] = ()) ->
 
 def is_image_file(path: Path) -> bool:
     """A file with an image suffix (:data:`IMAGE_SUFFIXES`) whose name is not hidden (``.x.png``,
-    macOS's ``._x.png`` resource forks)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+    macOS's ``._x.png`` resource forks).
+
+    Raises:
+        UserError: ``path`` is such a name but a link whose target is gone (a photo deleted from the
+            share it points into): skipped, a good photo would leave a data set or a lot unsaid.
+    """
+    if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
+        return False
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"broken link: {path} points to {os.readlink(path)}, which does not exist")
+    return path.is_file()
 
 
 def image_files_below(folder: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import UserError
-from common.images import IMAGE_SUFFIXES
+from common.images import is_image_file
 
 GOOD = "good"
 MASK_SUFFIX = "_mask"
@@ -88,20 +88,13 @@ class ImageRecord:
         return f"{self.category}_{self.subset}_{self.defect}_{self.image.stem}"
 
 
-def is_image(path: Path) -> bool:
-    """An image suffix on a name that is not hidden: macOS's ``._001.png`` resource forks and other
-    dot-files beside the photos are no images of the data set (as for a ``--source`` folder,
-    :func:`common.images.is_image_file`)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
 def images_by_stem(folder: Path) -> dict[str, Path]:
     """Image files of ``folder`` by stem, sorted; two images with one stem are an error."""
     images: dict[str, Path] = {}
     if not folder.is_dir():
         return images
     for path in sorted(folder.iterdir()):
-        if not (is_image(path) and path.is_file()):
+        if not is_image_file(path):
             continue
         if path.stem in images:
             raise UserError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
@@ -118,7 +111,7 @@ def masks_by_stem(folder: Path, suffix: str = MASK_SUFFIX) -> dict[str, Path]:
     if not folder.is_dir():
         return masks
     for path in sorted(folder.iterdir()):
-        if is_image(path) and path.is_file():
+        if is_image_file(path):
             stem = path.stem[: -len(suffix)] if suffix and path.stem.endswith(suffix) else path.stem
             if stem in masks:
                 raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")

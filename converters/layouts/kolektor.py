@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.images import is_image_file
 from converters.layouts.base import Layout
 from converters.masks import read_mask
-from converters.records import GOOD, ImageRecord, has_file_ending, is_image, pair_by_stem
+from converters.records import GOOD, ImageRecord, has_file_ending, pair_by_stem
 
 NAME = "kolektor_sdd2"
 MASK_SUFFIX = "_GT"
@@ -29,7 +30,7 @@ def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     if not folder.is_dir():
         return images, masks
     for path in sorted(folder.iterdir()):
-        if not (is_image(path) and path.is_file()):
+        if not is_image_file(path):
             continue
         if path.stem.upper().endswith(MASK_SUFFIX):
             masks[path.stem[: -len(MASK_SUFFIX)]] = path

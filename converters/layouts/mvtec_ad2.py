@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
+from common.images import is_image_file
 from converters.layouts.base import Layout, check_orphan_masks, scan_subset
-from converters.records import UNLABELLED, ImageRecord, is_image, subfolders
+from converters.records import UNLABELLED, ImageRecord, subfolders
 
 NAME = "mvtec_ad2"
 PRIVATE_PREFIX = "test_private"
@@ -29,7 +30,7 @@ def unlabelled_records(folder: Path, category: str) -> list[ImageRecord]:
             continue
         seen: dict[str, Path] = {}
         for path in sorted(private.rglob("*")):
-            if not (is_image(path) and path.is_file()):
+            if not is_image_file(path):
                 continue
             if path.stem in seen:
                 raise UserError(f"two images share the stem '{path.stem}': {seen[path.stem]} and {path}")

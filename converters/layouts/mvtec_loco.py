@@ -20,8 +20,9 @@ import numbers
 from pathlib import Path
 
 from common.errors import UserError, one_line
+from common.images import is_image_file
 from converters.layouts.base import Layout
-from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, is_image, subfolders
+from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, subfolders
 
 NAME = "mvtec_loco"
 SUBSETS = {"train": "train", "validation": "val", "test": "test"}
@@ -68,7 +69,7 @@ def mask_folders(truth: Path) -> dict[str, tuple[Path, ...]]:
     """``ground_truth/<type>/<stem>/*.png`` by stem: the region files of each image, sorted."""
     found: dict[str, tuple[Path, ...]] = {}
     for folder in subfolders(truth):
-        files = tuple(sorted(p for p in folder.iterdir() if is_image(p) and p.is_file()))
+        files = tuple(sorted(p for p in folder.iterdir() if is_image_file(p)))
         if not files:
             raise UserError(f"mask folder holds no mask images: {folder}")
         found[folder.name] = files

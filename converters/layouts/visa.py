@@ -15,13 +15,13 @@ import csv
 from pathlib import Path
 
 from common.errors import UserError, one_line
+from common.images import is_image_file
 from converters.layouts.base import Layout
 from converters.records import (
     GOOD,
     UNLABELLED,
     ImageRecord,
     images_by_stem,
-    is_image,
     masks_by_stem,
     pair_by_stem,
 )
@@ -132,7 +132,7 @@ def unlisted_records(folder: Path, category: str, listed: set[Path]) -> list[Ima
         if not images.is_dir():
             continue
         for path in sorted(images.iterdir()):
-            if is_image(path) and path.is_file() and path.resolve() not in listed:
+            if is_image_file(path) and path.resolve() not in listed:
                 records.append(
                     ImageRecord(path, category, subset.lower(), UNLABELLED, layout=NAME, unlabelled=True)
                 )

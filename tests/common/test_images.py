@@ -373,3 +373,11 @@ def test_a_png_over_pils_pixel_limit_counts_as_upright(tmp_path):
     with pytest.raises(Image.DecompressionBombError):
         Image.open(path)
     assert exif_orientation(path) == 1 and not is_rotated(path)
+
+
+def test_a_broken_link_to_a_photo_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A photo deleted from the share its link points into: skipped, it would leave the lot unsaid."""
+    write_png(tmp_path / "lot" / "001.png")
+    (tmp_path / "lot" / "002.png").symlink_to(tmp_path / "share" / "002.png")  # never written
+    with pytest.raises(UserError, match=r"broken link: .*lot/002.png points to .*share/002.png, which does"):
+        image_files_below(tmp_path / "lot")

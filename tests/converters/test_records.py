@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import pytest
+
+from common.errors import UserError
 from converters.mvtec import scan_category
 from converters.records import images_by_stem, masks_by_stem, subfolders
 
@@ -20,3 +23,21 @@ def test_hidden_files_and_folders_are_not_part_of_the_data_set(tmp_path, categor
     records = scan_category(tmp_path, "widget")
     assert len(records) == 4 + 2 + 10
     assert not any(part.startswith(".") for r in records for part in r.image.parts[-3:])
+
+
+def test_a_broken_link_to_a_photo_or_mask_is_one_line_naming_it(tmp_path, category_factory):
+    """A good photo behind a dead link left the data set without a word; a defect photo's
+    was reported as its mask having no image."""
+    category = category_factory(tmp_path, "widget")
+    gone = tmp_path / "share" / "gone.png"  # never written
+    for link in ("train/good/011.png", "test/hole/011.png", "ground_truth/hole/000_mask.png"):
+        path = category / link
+        saved = path.read_bytes() if path.exists() else None
+        path.unlink(missing_ok=True)
+        path.symlink_to(gone)
+        with pytest.raises(UserError, match=rf"broken link: .*{link} points to .*share/gone.png"):
+            scan_category(tmp_path, "widget")
+        path.unlink()
+        if saved is not None:
+            path.write_bytes(saved)
+    assert len(scan_category(tmp_path, "widget")) == 4 + 2 + 10
