@@ -38,6 +38,8 @@ class Sample:
 
     ``conflicts``: pixels its region files (MVTec LOCO) give different defect values; the later
     file's value is kept there, so an instance of the other defect shrinks or is lost.
+    ``defect_values``: distinct non-zero values of its mask, read without a value map (0 with one):
+    many are a soft mask's (anti-aliased, or once saved as JPEG).
     """
 
     record: ImageRecord
@@ -45,6 +47,7 @@ class Sample:
     height: int
     instances: tuple[DefectInstance, ...] = ()
     conflicts: int = 0
+    defect_values: int = 0
 
 
 def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -> Path:

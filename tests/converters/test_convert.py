@@ -600,6 +600,37 @@ def test_jpeg_masks_are_a_warning_or_a_strict_error(tmp_path, category_factory):
     assert not (tmp_path / "strict").exists()
 
 
+@pytest.mark.parametrize("soften", ["jpeg then png", "anti-aliased"])
+def test_soft_png_masks_are_a_warning_or_a_strict_error(tmp_path, category_factory, soften):
+    # a mask once saved as JPEG and then as PNG, or blurred edges, passed the suffix check: every
+    # faint pixel is defect (hazelnut_toy at 256 px, masks through JPEG q75: 139 instances, not 31)
+    category = category_factory(tmp_path / "data", "widget")
+    masks = sorted((category / "ground_truth").rglob("*_mask.png"))
+    for mask in masks[:2]:
+        pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+        if soften == "jpeg then png":
+            pixels = cv2.imdecode(cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 75])[1], 0)
+        else:
+            pixels = cv2.GaussianBlur(pixels, (5, 5), 1.5)
+        cv2.imwrite(str(mask), pixels)
+    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    assert warning.startswith("2 masks hold more than 8 distinct defect values, e.g. ") and "0/255" in warning
+    with pytest.raises(UserError, match=r"2 masks hold more than 8 distinct defect values, .*\(--strict\)$"):
+        convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+    assert not (tmp_path / "strict").exists()
+
+
+def test_masks_of_a_few_values_give_no_soft_mask_warning(tmp_path, category_factory):
+    category = category_factory(tmp_path / "data", "widget")
+    mask = sorted((category / "ground_truth").rglob("*_mask.png"))[0]
+    pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    pixels[pixels > 0] = np.arange(1, 9, dtype=np.uint8).repeat(-(-int((pixels > 0).sum()) // 8))[
+        : int((pixels > 0).sum())
+    ]  # 8 values: a value-coded mask, not a soft one
+    cv2.imwrite(str(mask), pixels)
+    assert convert(config(tmp_path / "data", tmp_path / "out")).warnings == []
+
+
 def test_png_masks_give_no_lossy_mask_warning(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
     assert convert(config(tmp_path / "data", tmp_path / "out")).warnings == []
