@@ -73,14 +73,19 @@ def read_mask(path: str | Path) -> np.ndarray:
 
     8- and 16-bit, grey, RGB and RGBA files are accepted. Colour masks whose
     channels agree are read as grey; otherwise the channel maximum is taken,
-    so any coloured pixel counts as defect.
+    so any coloured pixel counts as defect. A fully transparent pixel is background,
+    whatever its colour: a mask painted on a transparent layer keeps the defect in its alpha
+    and is often white (or any colour) everywhere underneath.
 
     Raises:
         UserError: the file is missing, unreadable or not an image.
     """
     mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
     if mask.ndim == 3:
+        transparent = mask[..., 3] == 0 if mask.shape[2] == 4 else None
         mask = mask[..., :3]
+        if transparent is not None and transparent.any():
+            mask = np.where(transparent[..., None], 0, mask).astype(mask.dtype)
         if mask.shape[2] == 1 or (
             np.array_equal(mask[..., 0], mask[..., 1]) and np.array_equal(mask[..., 0], mask[..., 2])
         ):

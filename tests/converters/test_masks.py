@@ -391,6 +391,19 @@ def test_read_mask_ignores_the_alpha_channel_of_a_colour_mask(tmp_path):
     assert np.argwhere(read_mask(path)).tolist() == [[1, 2]]
 
 
+@pytest.mark.parametrize("colour", [255, 90, 0])
+def test_read_mask_takes_a_transparent_pixel_for_background(tmp_path, colour):
+    # a defect painted on a transparent layer: alpha is the mask, the colour under it anything (white
+    # everywhere made every defect image one whole-frame instance)
+    bgra = np.full((3, 4, 4), colour, np.uint8)
+    bgra[..., 3] = 0
+    bgra[1, 2] = (255, 255, 255, 255)
+    bgra[2, 3] = (255, 255, 255, 128)  # half transparent: still painted
+    path = tmp_path / "mask.png"
+    assert cv2.imwrite(str(path), bgra)
+    assert np.argwhere(read_mask(path)).tolist() == [[1, 2], [2, 3]]
+
+
 def test_read_mask_counts_fractional_float_values_as_defect(tmp_path):
     mask = np.zeros((3, 4), np.float32)
     mask[1, 2] = 0.5
