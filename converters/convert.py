@@ -17,8 +17,8 @@ is only ever read.
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from tqdm import tqdm
 from common.errors import UserError
 from common.folders import build_folder
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
+from common.io import sha256_file
 from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
@@ -474,13 +475,41 @@ def choose_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
     return _draw_splits(samples, config)
 
 
+def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
+    """One line when a photo in one split is a byte-for-byte copy of one in another (a file copied
+    under another name, a folder linked twice): a model is then scored on a photo it trained on.
+
+    Only photos of one size in bytes are hashed, so a data set without copies costs a ``stat`` a photo.
+    """
+    by_size: dict[int, list[tuple[str, Path]]] = defaultdict(list)
+    for split, samples in by_split.items():
+        for sample in samples:
+            by_size[Path(sample.record.image).stat().st_size].append((split, Path(sample.record.image)))
+    by_hash: dict[str, list[tuple[str, Path]]] = defaultdict(list)
+    for photos in by_size.values():
+        if len({split for split, _ in photos}) > 1:  # copies within one split score nothing they trained on
+            for split, path in photos:
+                by_hash[sha256_file(path, what="photo")].append((split, path))
+    copies = [photos for photos in by_hash.values() if len({split for split, _ in photos}) > 1]
+    if not copies:
+        return []
+    split_a, a = copies[0][0]
+    split_b, b = next(photo for photo in copies[0] if photo[0] != split_a)
+    photos = "1 photo has" if len(copies) == 1 else f"{len(copies)} photos have"
+    return [
+        f"{photos} a byte-for-byte copy in another split, e.g. {a} ({split_a}) and {b} ({split_b}): a "
+        "model would be scored on photos it trained on; remove the copies"
+    ]
+
+
 def conversion_warnings(
     samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
 ) -> list[str]:
-    """Every ``warning:`` of a conversion: empty or defect-free splits, narrow photos, JPEG masks,
-    soft masks, LOCO regions that disagree."""
+    """Every ``warning:`` of a conversion: empty or defect-free splits, photos copied across splits,
+    narrow photos, JPEG masks, soft masks, LOCO regions that disagree."""
     return (
         split_warnings(by_split, config)
+        + copied_photo_warnings(by_split)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
         + soft_mask_warnings(samples)

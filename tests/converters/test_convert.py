@@ -631,6 +631,23 @@ def test_masks_of_a_few_values_give_no_soft_mask_warning(tmp_path, category_fact
     assert convert(config(tmp_path / "data", tmp_path / "out")).warnings == []
 
 
+def test_a_photo_copied_into_another_split_is_a_warning_or_a_strict_error(tmp_path, category_factory):
+    # a photo copied under another name (or a folder linked twice) was converted without a word, and
+    # every model was then scored on a photo it trained on
+    category = category_factory(tmp_path / "data", "widget")
+    first = convert(config(tmp_path / "data", tmp_path / "first")).out  # the split drawn from the keys
+    splits = json.loads((first / "splits.json").read_text())
+    train, test = (category.parent / f"{splits[split][0]}.png" for split in ("train", "test"))
+    shutil.copyfile(train, test)
+    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    assert warning == (
+        f"1 photo has a byte-for-byte copy in another split, e.g. {train} (train) and {test} (test): a model "
+        "would be scored on photos it trained on; remove the copies"
+    )
+    with pytest.raises(UserError, match=r"^1 photo has a byte-for-byte copy in another split, .*--strict"):
+        convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+
+
 def test_png_masks_give_no_lossy_mask_warning(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
     assert convert(config(tmp_path / "data", tmp_path / "out")).warnings == []
