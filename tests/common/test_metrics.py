@@ -12,8 +12,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from common.metrics import (
+    FPR_LIMIT,
     MeanIouDice,
+    _defect_regions,
+    _pixel_scores,
+    _pro_curve,
     _stable_order,
+    _trapezoid,
     aupro,
     auroc,
     boundary_iou,
@@ -512,6 +517,23 @@ def test_stable_order_is_numpys_stable_argsort(scores):
     # the defect pixels' order, in which the PRO curve sums its weights: ties (0.0 and -0.0 among
     # them) keep the order of their indices, infinities and subnormals sort where the floats do
     np.testing.assert_array_equal(_stable_order(scores), np.argsort(scores, kind="stable"))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_aupro_sums_the_weights_of_tied_defect_scores_in_the_order_they_were_gathered(seed):
+    # the PRO curve adds each defect pixel's region weight in score order; among tied scores (float16
+    # maps: thousands of pixels a score) the gathering order, as np.argsort(kind="stable") put them
+    # before the shared sort: the same AUPRO bit for bit, not the same figure rounded another way
+    rng = np.random.default_rng(seed)
+    maps = [rng.random((60, 80)).astype(np.float16) for _ in range(3)]
+    masks = [rng.random((60, 80)) > 0.7 for _ in range(3)]  # speckle: many regions of unequal sizes
+    normal, defect = _pixel_scores(maps, masks)
+    region = _defect_regions(masks)
+    order = np.argsort(defect, kind="stable")
+    fpr, overlap = _pro_curve(np.sort(normal), defect[order], region[order], FPR_LIMIT)
+    expected = _trapezoid(fpr, overlap) / float(fpr[-1])
+    assert pixel_figures(maps, masks)["aupro"] == expected
+    assert aupro(maps, masks) == expected
 
 
 def test_pixel_figures_without_defect_pixels_or_any_pixel():
