@@ -649,3 +649,79 @@ def test_a_folds_run_whose_base_weights_do_not_load_keeps_the_earlier_run(
     assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 2
     assert capsys.readouterr().err == "error: checkpoint=PATH base.pth: not a SAM checkpoint\n"
     assert sorted(out.rglob("*")) == before and (out / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
+
+
+def test_a_round_stopped_while_trained_again_is_not_kept_by_a_resume_with_the_first_settings(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # --resume with other settings trains round 0 again and is stopped in it: its decoder.pt is the
+    # stopped training's, so its record of the first settings must go with it, or going back to them
+    # would keep that decoder as their finished round
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    crossval.cross_validate(tiny_dataset, 3, config, work=work)
+    train = crossval.train
+
+    def stopped(run_config, **options):  # the decoder is written, the round's record is not
+        train(run_config, **options)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crossval, "train", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        crossval.cross_validate(
+            tiny_dataset, 3, {**config, "epochs": config["epochs"] + 1}, work=work, resume=True
+        )
+    monkeypatch.setattr(crossval, "train", train)
+    trained.clear()
+    crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
+    assert trained == ["fold0"], "the round stopped in is trained again; the others are kept"
+
+
+@pytest.mark.parametrize("other", ["notes.txt", "fold0-old"])
+def test_clear_folds_run_leaves_a_folder_holding_anything_else_alone(tmp_path, capsys, other):
+    # cross_validate without resume clears its work folder; the command refuses such an --out first,
+    # the library function must not remove the user's files either
+    from segmentation.folds import clear_folds_run
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    (out / other).write_text("mine")
+    before = sorted(out.rglob("*"))
+    clear_folds_run(out)
+    assert sorted(out.rglob("*")) == before and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "plan", ['{"folds": 5', "{}", "[5]", "5"], ids=["cut short", "no K", "a list", "a number"]
+)
+def test_an_unreadable_plan_is_as_none_and_the_extra_rounds_decide(tmp_path, plan):
+    # a plan cut short or edited by hand was a traceback (KeyError, TypeError) instead of a one-line refusal
+    from segmentation.folds import FOLDS_PLAN, check_resumable
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    (out / FOLDS_PLAN).write_text(plan)
+    check_resumable(out, 3)  # fold0..2: nothing to refuse
+    (out / "fold3" / "annotations").mkdir(parents=True)
+    with pytest.raises(
+        UserError, match=f"^--resume: {out} holds fold3, rounds of a run of more than --folds 3"
+    ):
+        check_resumable(out, 3)
+
+
+def test_evaluate_folds_resume_in_an_out_of_other_files_says_there_is_no_run_to_go_on_from(
+    tiny_dataset, tmp_path, capsys
+):
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    (out / "runs" / "mine").mkdir(parents=True)  # someone's runs: not a --folds run
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress", "--resume"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --resume: no earlier --folds run in {out} to go on from (drop --resume to start)\n"
+    )
+    assert sorted(path.name for path in out.rglob("*")) == ["mine", "runs"]
