@@ -212,6 +212,14 @@ def test_tuned_conf_never_sits_on_a_top_score_shared_by_two_images() -> None:
     assert conf == pytest.approx(0.4) and accuracy == 0.75
 
 
+def test_tuned_conf_never_sits_on_a_top_score_of_1() -> None:
+    # a sure flip at 1.0 and a good at 0.5: 0.75 and 1.0 itself are as accurate and 1.0 is nearer the
+    # default 0.9, but 1.0 is no candidate: a box scored 1.0 on an unseen photo would sit on the threshold
+    true = {"g": GOOD, "f": "flip"}
+    conf, accuracy = tuned_conf(true, {"g": dets((0.5, 2)), "f": dets((1.0, 2))}, NAMES, default=0.9)
+    assert conf == 0.75 and accuracy == 1.0
+
+
 def test_image_labels_compare_instance_areas_not_their_boxes() -> None:
     coco = {
         "images": [{"id": 1, "file_name": "a.png"}],

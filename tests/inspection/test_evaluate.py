@@ -490,17 +490,37 @@ class BoxNothing(StubDetector):
         return super()._result(np.zeros_like(image), conf)
 
 
-def test_a_pick_on_a_split_the_detector_finds_nothing_in_is_warned_of(dataset, capsys) -> None:
+@pytest.mark.parametrize("default", [0.25, 0.4])
+def test_a_pick_on_a_split_the_detector_finds_nothing_in_is_warned_of(dataset, capsys, default) -> None:
     split = load_split(dataset, "test")
     conf, accuracy = evaluate_module.pick_conf(
-        Inspector(BoxNothing(), build_tiny_sam()), split, default=0.25, progress=False
+        Inspector(BoxNothing(), build_tiny_sam()), split, default=default, progress=False
     )
-    assert conf == 0.25 and accuracy < 1.0  # --conf kept: no box, every photo called good
+    assert conf == default and accuracy < 1.0  # --conf kept: no box, every photo called good
     err = capsys.readouterr().err
     assert err == (
         "warning: on the test split the detector scores no box 0.001 or more on any photo: no threshold "
-        "to pick, --conf 0.25 kept (an undertrained detector?)\n"
+        f"to pick, --conf {default:g} kept (an undertrained detector?)\n"
     )
+
+
+class FaintBoxes(StubDetector):
+    """The stub's boxes, each scored 0.0015: just above the pick's floor, on the defect photos alone."""
+
+    def _result(self, image, conf):
+        found = super()._result(image, conf)
+        found.boxes.conf = torch.full_like(found.boxes.conf, 0.0015)
+        return found
+
+
+def test_a_pick_below_the_floor_is_the_floor(dataset, capsys) -> None:
+    # every top box should count: the candidate halfway to the lowest top score, 0.00075, is under the
+    # floor the detector ran at; boxes under it were never seen, so the floor is the pick
+    split = load_split(dataset, "test")
+    conf, accuracy = evaluate_module.pick_conf(
+        Inspector(FaintBoxes(), build_tiny_sam()), split, default=0.25, progress=False
+    )
+    assert conf == evaluate_module.PICK_FLOOR and accuracy == 1.0
 
 
 def test_every_photo_gets_a_full_size_overlay_that_the_report_links_to(cli, tmp_path, capsys) -> None:
