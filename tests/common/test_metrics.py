@@ -347,9 +347,10 @@ def test_pro_curve_rejects_a_limit_outside_0_1(fpr_limit):
         pro_curve(maps, masks, fpr_limit=fpr_limit)
 
 
-def test_pro_curve_degenerate_raises():
+@pytest.mark.parametrize("defect", [False, True], ids=["no defect pixel", "no normal pixel"])
+def test_pro_curve_degenerate_raises(defect):
     with pytest.raises(ValueError, match="both defect and normal"):
-        pro_curve([np.zeros((2, 2))], [np.zeros((2, 2), bool)])
+        pro_curve([np.zeros((2, 2))], [np.full((2, 2), defect)])
 
 
 def test_pro_curve_cut_where_a_threshold_reaches_the_limit_keeps_its_vertical_run():
