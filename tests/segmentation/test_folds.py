@@ -725,3 +725,27 @@ def test_evaluate_folds_resume_in_an_out_of_other_files_says_there_is_no_run_to_
         f"error: --resume: no earlier --folds run in {out} to go on from (drop --resume to start)\n"
     )
     assert sorted(path.name for path in out.rglob("*")) == ["mine", "runs"]
+
+
+def test_resume_into_a_work_folder_not_made_yet_trains_every_round(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # nothing to go on from: cross_validate(resume=True) trains the rounds as without it, no traceback
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=tmp_path / "work", resume=True)
+    assert trained == ["fold0", "fold1", "fold2"]
+
+
+def test_the_extra_rounds_of_a_run_from_before_the_plan_are_named_in_round_order(tmp_path):
+    # not in the order the folder lists them, nor as strings sort (fold12 before fold3)
+    from segmentation.folds import check_resumable
+
+    for index in (4, 12, 3, 0):
+        (tmp_path / f"fold{index}" / "annotations").mkdir(parents=True)
+    with pytest.raises(
+        UserError, match=f"^--resume: {tmp_path} holds fold3, fold4, fold12, rounds of a run "
+    ):
+        check_resumable(tmp_path, 3)
