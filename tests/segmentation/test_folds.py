@@ -749,3 +749,28 @@ def test_the_extra_rounds_of_a_run_from_before_the_plan_are_named_in_round_order
         UserError, match=f"^--resume: {tmp_path} holds fold3, fold4, fold12, rounds of a run "
     ):
         check_resumable(tmp_path, 3)
+
+
+def test_the_fold_seed_reaches_the_rounds_and_is_recorded_in_the_plan(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # the plan is the run folder's only record of the seed its folds were dealt with (folds.json has none)
+    from segmentation import crossval
+    from segmentation.evaluate import main
+    from segmentation.train_config import DEFAULTS
+
+    seen = {}
+
+    def rounds(data, k, config, *, work, seed, tta, resume):
+        seen["seed"] = seed
+        raise _Started
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    argv = ["--data", str(tiny_dataset), "--out", str(tmp_path / "out"), "--folds", "3", "--fold-seed", "7"]
+    with pytest.raises(_Started):
+        main([*argv, "--no-progress", "--cache-dir", str(tmp_path / "cache")])
+    assert seen == {"seed": 7}
+    monkeypatch.undo()
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=tmp_path / "work", seed=7)
+    assert json.loads((tmp_path / "work" / "folds_plan.json").read_text()) == {"folds": 3, "fold_seed": 7}
