@@ -355,7 +355,8 @@ def _picked_conf(
 ) -> tuple[float, float, str | None]:
     """``(conf, accuracy there, warning)`` picked on ``split`` by :func:`tuned_conf`, with ``scored``'s
     settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective,
-    or when the detector boxes nothing there at all (nothing to pick from: ``default`` is kept).
+    or when the detector boxes nothing there at all (nothing to pick from: ``default`` is kept). A pick
+    below the validator's ``conf`` (0.001) is that floor, as :func:`inspection.evaluate.pick_conf`'s.
 
     The split's detections (its :attr:`~RecordingValidator.calls`) come from a second validator of the
     same class and settings (tiling included), writing nothing; the folder ``conf_<split>`` that
@@ -371,6 +372,7 @@ def _picked_conf(
         out.rmdir()
     truth = _truth(data, split, None, picker, names, [])
     conf, accuracy = tuned_conf(truth, picker.calls, names, default=default)
+    conf = max(conf, a.conf)  # below the validator's floor: the floor (boxes under it were never seen)
     if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties
         nothing = (
             f"the detector scores no box {a.conf:g} or more on any image: every threshold calls them all "

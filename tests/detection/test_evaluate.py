@@ -171,6 +171,23 @@ def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, 
     assert not (tmp_path / "eval" / "conf_train").exists()  # the picker's empty folder was left behind
 
 
+class FaintValidator(GroundTruthValidator):
+    """The ground truth's boxes, each scored 0.0015: a barely trained detector's top scores."""
+
+    def call_detections(self, im_file, scored):
+        return ImageDetections(scored.boxes, np.full(len(scored.scores), 0.0015), scored.classes)
+
+
+def test_conf_from_never_picks_below_the_validators_floor(tiny_dataset, tmp_path, untrained_detector) -> None:
+    # halfway to the lowest top score (0.00075) lies under the 0.001 the validator keeps boxes down to:
+    # boxes there were never seen, so the pick is that floor (inspection.evaluate's pick_conf clamps too)
+    report = evaluate(
+        tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=64, device="cpu",
+        out=tmp_path / "e", plots=False, validator_class=FaintValidator, conf_from="train",
+    )  # fmt: skip
+    assert report.image_level.conf == 0.001 and report.notes[0].startswith("conf 0.001 picked on the train")
+
+
 class BlindValidator(RecordingValidator):
     """Scores no box on any image: an undertrained detector."""
 
