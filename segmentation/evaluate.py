@@ -394,7 +394,9 @@ def run_folds(args: argparse.Namespace) -> dict:
     except KeyboardInterrupt:  # the rounds trained so far are kept for --resume
         print("stopped; go on from the rounds it trained with the same command and --resume", file=sys.stderr)
         raise
-    metrics = {"data": str(Path(args.data).absolute()), "config": config, "tta": args.tta, **summary(results)}
+    data = str(Path(args.data).absolute())
+    metrics = {"data": data, "config": config, "fold_seed": args.fold_seed, "tta": args.tta}
+    metrics.update(summary(results))  # its "folds": K
     print(write_folds(out, metrics))
     print(f"\nfolds.json, folds.md, folds.png and the rounds' runs in {out}")
     return metrics

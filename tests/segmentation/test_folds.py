@@ -754,7 +754,7 @@ def test_the_extra_rounds_of_a_run_from_before_the_plan_are_named_in_round_order
 def test_the_fold_seed_reaches_the_rounds_and_is_recorded_in_the_plan(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
 ):
-    # the plan is the run folder's only record of the seed its folds were dealt with (folds.json has none)
+    # the seed the folds were dealt with: in the plan, and in folds.json (which had K but not the seed)
     from segmentation import crossval
     from segmentation.evaluate import main
     from segmentation.train_config import DEFAULTS
@@ -770,6 +770,12 @@ def test_the_fold_seed_reaches_the_rounds_and_is_recorded_in_the_plan(
     with pytest.raises(_Started):
         main([*argv, "--no-progress", "--cache-dir", str(tmp_path / "cache")])
     assert seen == {"seed": 7}
+    written = {}
+    monkeypatch.setattr(crossval, "cross_validate", lambda *args, **kwargs: [])
+    monkeypatch.setattr(crossval, "summary", lambda results: {"folds": 3})
+    monkeypatch.setattr(crossval, "write_folds", lambda out, metrics: written.update(metrics) or "table")
+    main([*argv, "--no-progress", "--cache-dir", str(tmp_path / "cache")])
+    assert written["fold_seed"] == 7 and written["folds"] == 3
     monkeypatch.undo()
     _fake_rounds(monkeypatch, tiny_sam_builder)
     crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=tmp_path / "work", seed=7)
