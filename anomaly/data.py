@@ -232,6 +232,13 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def photo_colour(image: np.ndarray) -> str:
+    """``"grey"`` for an RGB array whose three channels are equal (a grey photo read as RGB), else
+    ``"colour"``: a run fit on one kind scores the other as far from every good patch."""
+    grey = np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
+    return "grey" if grey else "colour"
+
+
 def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     """``(H, W)`` bool ground truth of ``record`` (all False for a good image), checked against ``shape``."""
     if not record.mask_files:

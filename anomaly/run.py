@@ -19,9 +19,10 @@ named like the run is always whole; :func:`load_run` still checks every file (on
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from shlex import quote
 
@@ -39,6 +40,7 @@ from anomaly.data import (
     file_hashes,
     fit_records,
     load_records,
+    photo_colour,
     read_splits,
     sized_images,
 )
@@ -72,6 +74,7 @@ class AnomalyRun:
     path: Path
     model: PatchCore
     info: dict
+    _colour_warned: bool = field(default=False, init=False, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -95,7 +98,23 @@ class AnomalyRun:
             name = paths[index] if paths else f"#{index}"
             check_rgb(image, name)
             check_size(image, self.image_shape, name)
+            self._warn_other_colour(image, name)
         return self.model.predict(images)
+
+    def _warn_other_colour(self, image: np.ndarray, name: str | Path) -> None:
+        """One ``warning:`` line per run the first time a photo is grey where every fit photo was colour,
+        or the other way (``run.json``'s ``fit_colour``; runs fit before 2026-12-05 did not record it)."""
+        fit = self.info.get("fit_colour")
+        if self._colour_warned or fit not in ("grey", "colour") or photo_colour(image) == fit:
+            return
+        self._colour_warned = True
+        other = "colour" if fit == "grey" else "grey"
+        print(
+            f"warning: {self.path} was fit on {fit} photos and {name} is a {other} one: its scores there "
+            f"say how unlike a {fit} photo it is, not whether it is defective (fit on photos like these)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def build_model(config: Mapping, *, weights: str | Path | None = None, download: bool = True) -> PatchCore:
@@ -172,8 +191,15 @@ def fit_run(
     shape = check_sizes([r.image for r in fit])
     warn_narrow_photos([r.image for r in fit])
     model = build_model(config, weights=weights, download=download)
+    colours: set[str] = set()
+
+    def images():  # each fit photo decoded once, its colour noted on the way
+        for image in sized_images([r.image for r in fit], shape):
+            colours.add(photo_colour(image))
+            yield image
+
     start = time.perf_counter()
-    model.fit(sized_images([r.image for r in fit], shape), count=len(fit), progress=progress)
+    model.fit(images(), count=len(fit), progress=progress)
     fit_seconds = time.perf_counter() - start
     info = {
         "format": FORMAT,
@@ -189,6 +215,7 @@ def fit_run(
         "category": category,
         "protocol": _protocol(data),
         "image_shape": list(shape),
+        "fit_colour": colours.pop() if len(colours) == 1 else "mixed",
         "fit_keys": [r.key for r in fit],
         "fit_sha256": hashes,
         "patches_seen": model.patches_seen,

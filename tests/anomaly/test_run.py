@@ -47,6 +47,43 @@ def test_two_image_round_trip(parts: Path, tmp_path: Path, tiny_config: dict) ->
     assert train.score < min(p.score for p in after)
 
 
+def test_a_photo_of_the_other_colour_than_the_fit_ones_is_warned_of_once(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys
+) -> None:
+    # a run fit on grey photos scored colour ones (or the other way) without a word: every photo is far
+    # from every good patch there, defective or not
+    fitted = fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["fit_colour"] == "colour"
+    photos = sorted((parts / "test" / "spot").iterdir())
+    grey = [np.repeat(rgb(p)[..., :1], 3, axis=2) for p in photos]
+    capsys.readouterr()
+    fitted.predict([rgb(photos[0])], [photos[0]])
+    assert capsys.readouterr().err == ""
+    fitted.predict(grey, photos)
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path / 'run'} was fit on colour photos and {photos[0]} is a grey one: its scores "
+        "there say how unlike a colour photo it is, not whether it is defective (fit on photos like these)\n"
+    )
+    load_run(tmp_path / "run").predict(grey[:1])  # once per loaded run
+    assert capsys.readouterr().err.count("warning:") == 1
+    info = json.loads((tmp_path / "run" / RUN_FILE).read_text())
+    del info["fit_colour"]  # a run fit before 2026-12-05: not checked
+    (tmp_path / "run" / RUN_FILE).write_text(json.dumps(info))
+    load_run(tmp_path / "run").predict(grey[:1])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_run_fit_on_grey_photos_records_it(tmp_path: Path, tiny_config: dict) -> None:
+    from anomaly.data import photo_colour
+
+    parts = make_parts(tmp_path / "data")
+    for photo in parts.rglob("train/good/*.png"):
+        cv2.imwrite(str(photo), cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE))
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["fit_colour"] == "grey"
+    assert photo_colour(np.zeros((2, 2, 3), np.uint8)) == "grey"
+
+
 def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
     result = evaluate_run(tmp_path / "run", progress=False)
