@@ -11,7 +11,10 @@ DEMO_DIR ?= runs/demo
 
 setup: $(STAMP)
 
+# .venv takes about 6.5 GiB (torch); a full disk would otherwise fail deep inside pip.
 $(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 2**30; \
+		sys.exit(None if free >= 7 else f'error: building $(VENV) takes about 7 GiB of disk; {free:.1f} GiB free here')"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
