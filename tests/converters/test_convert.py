@@ -926,3 +926,22 @@ def test_a_repeated_category_or_exclude_defect_flag_adds_to_the_list() -> None:
         [*argv, "--exclude-defect", "x", "--exclude-defect", "y"]
     )
     assert args.category == ["a", "b", "c"] and args.exclude_defect == ["x", "y"]
+
+
+def test_an_empty_defect_folder_is_a_warning_or_a_strict_error(tmp_path, category_factory):
+    # test/crack/ made before its photos were copied left 'crack' out of the classes without a word
+    category = category_factory(tmp_path / "data", "widget")
+    (category / "test" / "crack").mkdir()
+    (category / "test" / "crack" / ".DS_Store").write_bytes(b"")
+    (category / "test" / "notes").mkdir()
+    (category / "test" / "notes" / "todo.txt").write_text("not empty")
+    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    assert warning == (
+        f"empty folder {category / 'test' / 'crack'}: no photos, so 'crack' is no class of the data set "
+        "(add them or remove it)"
+    )
+    (category / "test" / "dent").mkdir()
+    [warning] = convert(config(tmp_path / "data", tmp_path / "two")).warnings
+    assert warning.startswith(f"2 empty folders, e.g. {category / 'test' / 'crack'}: no photos, so 'crack'")
+    with pytest.raises(UserError, match=r"^2 empty folders, e\.g\. .*--strict\)$"):
+        convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
