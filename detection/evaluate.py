@@ -372,13 +372,13 @@ def _picked_conf(
         out.rmdir()
     truth = _truth(data, split, None, picker, names, [])
     conf, accuracy = tuned_conf(truth, picker.calls, names, default=default)
-    conf = max(conf, a.conf)  # below the validator's floor: the floor (boxes under it were never seen)
-    if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties
+    if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties: --conf kept
         nothing = (
             f"the detector scores no box {a.conf:g} or more on any image: every threshold calls them all "
             f"good, so nothing was picked and --conf {conf:.6g} kept (an undertrained detector?)"
         )
         return conf, accuracy, nothing
+    conf = max(conf, a.conf)  # below the validator's floor: the floor (boxes under it were never seen)
     return conf, accuracy, conf_flags_all(truth, picker.calls, names, conf)
 
 

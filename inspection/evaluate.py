@@ -308,9 +308,9 @@ def pick_conf(
         detections[image.path.name] = inspector.detect(pixels, conf=PICK_FLOOR)
     truth = image_labels(read_json_object(split.annotation_file, what="COCO file"))
     conf, accuracy = tuned_conf(truth, detections, inspector.class_names, default=default)
-    conf = max(conf, PICK_FLOOR)
-    if not any(len(found.scores) for found in detections.values()):
-        # nothing to pick from: --conf is kept, and its accuracy is the share of good photos
+    if any(len(found.scores) for found in detections.values()):
+        conf = max(conf, PICK_FLOOR)
+    else:  # nothing to pick from: --conf is kept as given, and its accuracy is the share of good photos
         print(
             f"warning: on the {split.name} split the detector scores no box {PICK_FLOOR:g} or more on any "
             f"photo: no threshold to pick, --conf {conf:g} kept (an undertrained detector?)",

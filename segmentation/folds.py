@@ -246,6 +246,8 @@ def check_resumable(work: Path, k: int) -> None:
         held = json.loads((work / FOLDS_PLAN).read_text(encoding="utf-8"))["folds"]
     except (OSError, ValueError, KeyError, TypeError):
         held = None
+    if type(held) is not int:  # edited by hand ("3", true, 3.0): as unreadable, not "--folds 3, not 3"
+        held = None
     how = "drop --resume to replace it, or choose another --out"
     if held is not None and held != k:
         raise UserError(

@@ -315,7 +315,7 @@ def test_a_photo_or_window_of_another_shape_is_letterboxed_and_boxed_as_detectio
     assert found.boxes[ours] == pytest.approx(entry["boxes"][top], abs=0.01)
 
 
-@pytest.mark.parametrize("conf", [0.25, 0.75])
+@pytest.mark.parametrize("conf", [0.25, 0.75, 0.0005])  # below the floor: kept as given, not the floor
 def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
     tiny_dataset, tmp_path, untrained_detector, conf
 ) -> None:

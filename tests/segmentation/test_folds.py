@@ -695,7 +695,9 @@ def test_clear_folds_run_leaves_a_folder_holding_anything_else_alone(tmp_path, c
 
 
 @pytest.mark.parametrize(
-    "plan", ['{"folds": 5', "{}", "[5]", "5"], ids=["cut short", "no K", "a list", "a number"]
+    "plan",
+    ['{"folds": 5', "{}", "[5]", "5", '{"folds": "3"}', '{"folds": true}', '{"folds": 3.0}'],
+    ids=["cut short", "no K", "a list", "a number", "K a string", "K a bool", "K a float"],
 )
 def test_an_unreadable_plan_is_as_none_and_the_extra_rounds_decide(tmp_path, plan):
     # a plan cut short or edited by hand was a traceback (KeyError, TypeError) instead of a one-line refusal
