@@ -46,6 +46,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_outside_tree
+from common.images import warn_narrow_photos
 from common.io import atomic_write
 from common.metrics import pixel_f1_max
 from converters.mvtec import ImageRecord
@@ -68,6 +69,7 @@ def scored_records(
     chosen = eval_records(records, splits, split)
     check_disjoint(run.fit_keys, chosen, run.fit_hashes)
     check_sizes([r.image for r in chosen], run.image_shape)
+    warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     return chosen, (f"split {split} of {data}" if data is not None else "mvtec test/")
 
 

@@ -43,7 +43,7 @@ from common.folders import (
     check_unique_names,
     output_name,
 )
-from common.images import photo_files, photo_root
+from common.images import photo_files, photo_root, warn_narrow_photos
 from common.io import read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
@@ -190,6 +190,7 @@ def predict_photos(
     out = check_out(out, run=run_path, source=source, overwrite=overwrite)
     check_holds_no_photos(out, photos)
     check_sizes(photos, run.image_shape)
+    warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
     value, origin = resolve_threshold(threshold, run_path)
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
     info = {

@@ -178,7 +178,7 @@ def _png_is_16bit(path: Path) -> bool:
 
 def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
     """One line when photos are 16-bit with 12 bits or fewer used (:func:`is_narrow_16bit`): the converters,
-    ``anomaly.train`` and the inspection commands warn with it."""
+    the ``anomaly`` commands and the inspection commands warn with it."""
     narrow = [image for image in images if is_narrow_16bit(image)]
     if not narrow:
         return []
@@ -192,8 +192,8 @@ def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
 
 
 def warn_narrow_photos(images: Sequence[Path]) -> None:
-    """:func:`narrow_photo_warnings` as ``warning:`` lines on stderr (PatchCore's fit images, the
-    inspection commands' photos): read by dropping their low 8 bits, such photos reach every model
+    """:func:`narrow_photo_warnings` as ``warning:`` lines on stderr (PatchCore's fit and scored images,
+    the inspection commands' photos): read by dropping their low 8 bits, such photos reach every model
     as grey levels 0-15, nearly black."""
     for line in narrow_photo_warnings(images):
         print(f"warning: {line}", file=sys.stderr, flush=True)

@@ -233,3 +233,17 @@ def test_another_converter_output_needs_an_out_of_its_own(
     assert not (tmp_path / "run" / "eval-test").exists()
     evaluate_run(tmp_path / "run", data=tmp_path / "conv" / ".", figure=False, progress=False)  # its own
     assert (tmp_path / "run" / "eval-test" / "metrics.json").is_file()
+
+
+def test_scored_images_of_12_bit_data_in_16_bit_files_get_a_warning(
+    run: Path, parts: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # as anomaly.train warns of its fit images: read by dropping the low 8 bits, such a photo is
+    # nearly black (grey levels 0-15), and its score measures that, not a defect
+    evaluate_run(run, figure=False, progress=False)
+    assert "warning:" not in capsys.readouterr().err
+    photo = parts / "test" / "good" / "001.png"
+    cv2.imwrite(str(photo), cv2.imread(str(photo)).astype(np.uint16) * 16)
+    evaluate_run(run, figure=False, progress=False)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: 1 photo is 16-bit with every value below 4096") and str(photo) in err

@@ -475,3 +475,20 @@ def test_the_closing_line_counts_one_photo_in_the_singular(run: Path, parts: Pat
     argv = ["--run", str(run), "--source", str(photo), "--threshold", "1e9", "--out", str(tmp_path / "o")]
     assert anomaly.predict.main([*argv, "--no-progress"]) == 0
     assert capsys.readouterr().out.startswith("1 photo, 0 flagged, 0 instances (threshold")  # was "1 photos"
+
+
+def test_photos_of_12_bit_data_in_16_bit_files_get_a_warning(run: Path, parts: Path, tmp_path: Path, capsys):
+    # OpenCV reads 16-bit photos by dropping the low 8 bits: values below 4096 reach PatchCore as grey
+    # levels 0-15, nearly black; anomaly.train and inspection.predict warned, anomaly.predict did not
+    lot = tmp_path / "lot"
+    lot.mkdir()
+    for name in ("000", "001"):
+        photo = cv2.imread(str(parts / "test" / "good" / f"{name}.png"))
+        cv2.imwrite(str(lot / f"{name}.png"), photo)
+    predict_photos(run, lot, tmp_path / "eight", threshold="1e9", progress=False)
+    assert "warning:" not in capsys.readouterr().err
+    cv2.imwrite(str(lot / "001.png"), cv2.imread(str(lot / "001.png")).astype(np.uint16) * 16)
+    predict_photos(run, lot, tmp_path / "twelve", threshold="1e9", progress=False)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: 1 photo is 16-bit with every value below 4096") and err.count("\n") == 1
+    assert str(lot / "001.png") in err
