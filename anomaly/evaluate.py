@@ -211,7 +211,16 @@ def report_folder(
         )
     if out is None:
         default = Path(run_path) / (f"eval-{split}" if data is not None else "eval-mvtec")
-        return check_output_folder(default, what="report folder", overwrite=True, holds=REPORT_NAMES), True
+        # replaced by every re-run, no --out or --overwrite given: the message names neither
+        default = check_output_folder(
+            default,
+            flag="the run's report folder",
+            what="report folder",
+            overwrite=True,
+            holds=REPORT_NAMES,
+            replaced_by="each re-run (without --out)",
+        )
+        return default, True
     tree = Path(root or run.info["root"])
     return check_out(Path(out), run=Path(run_path), root=tree, overwrite=overwrite), overwrite
 

@@ -44,6 +44,7 @@ def check_output_folder(
     what: str = "folder",
     overwrite: bool | None = None,
     holds: Iterable[str] | None = None,
+    replaced_by: str = "--overwrite",
 ) -> Path:
     """``folder`` once a command may write its results there; checked before any work.
 
@@ -57,6 +58,8 @@ def check_output_folder(
         holds: with ``overwrite``, the names (``fnmatch`` patterns) an earlier run of the command
             leaves in the folder: one holding anything else is refused (:func:`check_replaceable`).
             None: any folder is replaced.
+        replaced_by: what replaces the folder, for that message: ``--overwrite``, or a default
+            folder that each re-run replaces without it (``anomaly.evaluate``'s ``<run>/eval-mvtec``).
 
     Raises:
         UserError: a file stands at ``folder`` (with or without ``overwrite``); it exists and
@@ -70,7 +73,7 @@ def check_output_folder(
     if folder.exists() and overwrite is False and not is_empty_folder(folder):
         raise UserError(f"output folder exists: {folder} (pass --overwrite to replace it)")
     if folder.exists() and overwrite and holds is not None:
-        check_replaceable(folder, holds, flag=flag)
+        check_replaceable(folder, holds, flag=flag, replaced_by=replaced_by)
     if not folder.exists():
         check_creatable(folder)
     return folder
@@ -87,7 +90,9 @@ def is_empty_folder(folder: Path) -> bool:
         return False
 
 
-def check_replaceable(folder: Path, holds: Iterable[str], *, flag: str = "--out") -> None:
+def check_replaceable(
+    folder: Path, holds: Iterable[str], *, flag: str = "--out", replaced_by: str = "--overwrite"
+) -> None:
     """Refuses to replace ``folder`` whole when it holds anything but names matching ``holds``.
 
     ``--overwrite`` replaces an earlier run's output; a folder that also holds the user's own
@@ -101,7 +106,7 @@ def check_replaceable(folder: Path, holds: Iterable[str], *, flag: str = "--out"
     if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise UserError(
-            f"{flag} {folder} holds {shown}, which this command does not write: --overwrite replaces "
+            f"{flag} {folder} holds {shown}, which this command does not write: {replaced_by} replaces "
             "the folder whole and would delete it; choose another folder, or move those out"
         )
 

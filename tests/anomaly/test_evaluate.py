@@ -109,9 +109,14 @@ def test_a_report_folder_that_would_clobber_inputs_is_refused(
 def test_the_default_report_folder_is_replaced_only_when_it_holds_a_report(run: Path) -> None:
     out = Path(evaluate_run(run, progress=False, figure=False)["out"])
     (out / "notes.txt").write_text("mine")  # the default folder is replaced without --overwrite
-    with pytest.raises(UserError, match=r"holds notes.txt, which this command does not write"):
+    with pytest.raises(UserError, match=r"holds notes.txt, which this command does not write") as refused:
         evaluate_run(run, progress=False, figure=False)
     assert (out / "notes.txt").is_file()
+    # neither --out nor --overwrite was given: the message named both as if they had been
+    message = str(refused.value)
+    assert message.startswith(f"the run's report folder {out} holds notes.txt")
+    assert "--overwrite" not in message
+    assert "each re-run (without --out) replaces the folder whole" in message
 
 
 def test_a_split_without_good_photos_writes_strict_json_that_reads_back_the_same(
