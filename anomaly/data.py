@@ -184,6 +184,31 @@ def refuse_copied_files(fit_hashes: Mapping[str, str], files: Sequence[str | Pat
         )
 
 
+def refuse_fit_copies(
+    fit: Sequence[ImageRecord], held_out: Sequence[ImageRecord], fit_hashes: Mapping[str, str]
+) -> None:
+    """Refuses, before a fit, a fit image whose bytes are those of an image evaluation will score.
+
+    :func:`refuse_copies` at fit time: nothing is fit yet, so the message names the two files
+    (``fit_hashes``: record key -> sha256, as :func:`file_hashes`).
+
+    Raises:
+        UserError: naming the first fit image, the scored image it copies, and how many more.
+    """
+    fitted = {fit_hashes[r.key]: r.image for r in fit if r.key in fit_hashes}
+    copies = [
+        (fitted[digest], r.image)
+        for r in held_out
+        if (digest := sha256_file(r.image, what="image")) in fitted
+    ]
+    if copies:
+        (copy, scored), more = copies[0], f" (and {len(copies) - 1} more)" if len(copies) > 1 else ""
+        raise UserError(
+            f"refusing to fit on {copy}: its bytes are those of {scored}, which evaluation scores{more}; "
+            "remove the copy from the fit images"
+        )
+
+
 def refuse_fitted(
     fit_keys: Iterable[str], scored: Sequence[tuple[str, str]], *, model: str = "the model", hint: str = ""
 ) -> None:

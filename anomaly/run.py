@@ -42,6 +42,7 @@ from anomaly.data import (
     load_records,
     photo_colour,
     read_splits,
+    refuse_fit_copies,
     sized_images,
 )
 from anomaly.patchcore import PatchCore, Prediction
@@ -187,7 +188,8 @@ def fit_run(
         held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")
     else:  # the layout's test set, which evaluation scores
         held_out = [r for r in records if r.layout_split == "test"]
-    check_disjoint([r.key for r in fit], held_out, hashes)  # before the fit: copies found in seconds
+    check_disjoint([r.key for r in fit], held_out)
+    refuse_fit_copies(fit, held_out, hashes)  # before the fit: copies found in seconds
     shape = check_sizes([r.image for r in fit])
     warn_narrow_photos([r.image for r in fit])
     model = build_model(config, weights=weights, download=download)

@@ -20,6 +20,7 @@ from anomaly.data import (
     read_rgb,
     read_splits,
     refuse_copies,
+    refuse_fit_copies,
     single_category,
 )
 from common.errors import UserError
@@ -67,6 +68,26 @@ def test_copies_of_a_fit_photo_are_refused_naming_the_first_and_counting_the_res
     with pytest.raises(UserError) as error:
         refuse_copies(file_hashes(fit_records(records)), scored)
     assert str(error.value) == f"{message}was fit on{more}; remove the copy from the fit images"
+
+
+@pytest.mark.parametrize(("copied", "more"), [(["001"], ""), (["001", "002"], " (and 1 more)")])
+def test_before_a_fit_copies_are_refused_naming_both_files(parts: Path, copied: list[str], more: str) -> None:
+    # anomaly.train: nothing is fit yet, so the fit photo is named by its file, not as one fit on
+    fit_photo = parts / "train" / "good" / "001.png"
+    for stem in copied:
+        (parts / "test" / "spot" / f"{stem}.png").write_bytes(fit_photo.read_bytes())
+    records = load_records(parts.parent, "part")
+    fit, scored = fit_records(records), eval_records(records)
+    refuse_fit_copies(
+        fit, [r for r in scored if r.image.stem not in copied or r.defect != "spot"], file_hashes(fit)
+    )
+    with pytest.raises(UserError) as error:
+        refuse_fit_copies(fit, scored, file_hashes(fit))
+    first = parts / "test" / "spot" / f"{copied[0]}.png"
+    assert str(error.value) == (
+        f"refusing to fit on {fit_photo}: its bytes are those of {first}, which evaluation scores{more}; "
+        "remove the copy from the fit images"
+    )
 
 
 def test_split_protocol_fits_outside_val_and_test(parts: Path, tmp_path: Path) -> None:

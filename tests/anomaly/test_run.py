@@ -541,9 +541,10 @@ def test_a_test_photo_copied_into_the_fit_images_is_refused_before_the_fit(
     # image AUROC 1.000 -> 0.824 with three copies in train/good)
     shutil.copy(parts / "test" / "spot" / "001.png", parts / "train" / "good" / "c01.png")
     monkeypatch.setattr(anomaly.run.PatchCore, "fit", lambda *a, **k: pytest.fail("fit before the check"))
-    copy = parts / "test" / "spot" / "001.png"
-    message = f"refusing to score {copy}: its bytes are those of part/train/good/c01"
-    with pytest.raises(UserError, match="^" + re.escape(message) + ", which the model was fit on; remove"):
+    # nothing is fit yet: the message named the fit photo by record key and said the model was fit on it
+    scored, copy = parts / "test" / "spot" / "001.png", parts / "train" / "good" / "c01.png"
+    message = f"refusing to fit on {copy}: its bytes are those of {scored}, which evaluation scores; remove"
+    with pytest.raises(UserError, match="^" + re.escape(message) + " the copy from the fit images$"):
         fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
     assert not (tmp_path / "run").exists()
 
