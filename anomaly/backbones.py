@@ -224,7 +224,7 @@ def load_backbone(
         return FeatureExtractor(spec, spec.steps(model))
     model = spec.build()
     path = resolve_weights(name, weights, download=download)
-    state = load_torch(path, what=f"{name} weights")
+    state = load_torch(path, what=f"{name} weights file")
     if not isinstance(state, dict):
         raise UserError(f"{path} holds no state dict for {name}")
     try:

@@ -134,3 +134,17 @@ def test_efficientnet_lite0_agrees_with_mobilenet_v2_on_photos(hazelnut_root: Pa
         top_mobile = mobile.eval()((x - mean) / std).argmax(1)
         top5_lite = lite.eval()((x - 0.498) / 0.502).topk(5).indices
     assert all(m in five for m, five in zip(top_mobile.tolist(), top5_lite.tolist(), strict=True))
+
+
+def test_a_detectors_checkpoint_given_as_weights_is_named_in_plain_words(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    best = tmp_path / "best.pt"
+    YOLO("yolo11n.yaml").save(str(best))
+    with pytest.raises(UserError) as error:
+        load_backbone("mobilenet_v2", weights=best)
+    # it said "..., not a mobilenet_v2 weights"
+    assert str(error.value) == (
+        f"cannot read mobilenet_v2 weights file {best}: it is an ultralytics model (detection weights), "
+        "not a mobilenet_v2 weights file"
+    )
