@@ -238,6 +238,22 @@ def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str
     return None
 
 
+def check_image_tree(run_path: str | Path, run: AnomalyRun, *, root=None) -> None:
+    """Refuses, naming the way out, a run whose recorded image tree is gone when no ``root`` is given.
+
+    The scanner would name the missing folder as one that holds no category (it read nothing there).
+
+    Raises:
+        UserError: the tree the run was fit from (``run.json`` ``root``) is not a folder now.
+    """
+    tree = Path(run.info["root"])
+    if root is None and not tree.is_dir():
+        raise UserError(
+            f"{run_path} was fit on the image tree {tree}, which is not there now: pass --root with its new "
+            "place, and an --out for the report"
+        )
+
+
 def evaluate_run(
     run_path: str | Path,
     *,
@@ -294,6 +310,7 @@ def evaluate_run(
             )
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
     run = load_run(run_path)
+    check_image_tree(run_path, run, root=root)
     out, replace = report_folder(
         run_path, run, out=out, root=root, category=category, data=data, split=split, overwrite=overwrite
     )

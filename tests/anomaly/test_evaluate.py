@@ -252,3 +252,22 @@ def test_scored_images_of_12_bit_data_in_16_bit_files_get_a_warning(
     evaluate_run(run, figure=False, progress=False)
     err = capsys.readouterr().err
     assert err.startswith("warning: 1 photo is 16-bit with every value below 4096") and str(photo) in err
+
+
+def test_a_run_whose_image_tree_was_moved_names_the_tree_and_the_way_out(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # it said "unknown category 'part' in <tree>; it holds no category folders" of a folder not there
+    tree = parts.parent
+    tree.rename(tmp_path / "moved")
+    with pytest.raises(UserError) as refused:
+        evaluate_run(run, figure=False, progress=False)
+    assert str(refused.value) == (
+        f"{run} was fit on the image tree {tree.resolve()}, which is not there now: pass --root with its new "
+        "place, and an --out for the report"
+    )
+    assert not (run / "eval-mvtec").exists()
+    metrics = evaluate_run(
+        run, root=tmp_path / "moved", out=tmp_path / "report", figure=False, progress=False
+    )
+    assert metrics["image"]["images"] == 5
