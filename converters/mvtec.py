@@ -91,11 +91,13 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
 def category_dir(root: str | Path, category: str, *, layout: str | None = None) -> Path:
     """Folder of ``category``: ``root/category``, or ``root`` itself when it is that category."""
     root = Path(root)
+    if not root.is_dir():  # not "unknown category ...; it holds no category folders" of a folder not there
+        raise UserError(f"data root does not exist or is not a folder: {root}")
     if root.name == category and is_category(root, layout):
         return root
     folder = root / category
     if not (folder.is_dir() and is_category(folder, layout)):
-        known = list_categories(root, layout=layout) if root.is_dir() else []
+        known = list_categories(root, layout=layout)
         hint = f"; categories under it: {', '.join(known)}" if known else "; it holds no category folders"
         kind = f" {get_layout(layout).title}" if layout else ""
         raise UserError(f"unknown{kind} category '{category}' in {root}{hint}")

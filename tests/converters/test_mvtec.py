@@ -78,6 +78,9 @@ def test_unknown_and_empty_categories(tmp_path, category_factory):
         scan(tmp_path / "widget" / "test" / "good")
     with pytest.raises(UserError, match="does not exist"):
         scan(tmp_path / "nowhere")
+    # a category asked for in a root that is not there: it said "it holds no category folders"
+    with pytest.raises(UserError, match=r"^data root does not exist or is not a folder: .*nowhere$"):
+        scan_category(tmp_path / "nowhere", "widget")
 
 
 def test_two_masks_for_one_stem_are_an_error(tmp_path, category_factory):
