@@ -240,7 +240,9 @@ def parser() -> OneLineParser:
         help='a photo, a folder of photos (searched recursively) or a quoted glob ("lot_7/**/*.png")',
     )
     p.add_argument(
-        "--out", help="output folder (default <run>/predict-<source folder name, or a pattern's folder>)"
+        "--out",
+        help="output folder (default <run>/predict-<the source folder's name, a pattern's folder's, or one "
+        "photo's file name>)",
     )
     p.add_argument("--threshold", help="map threshold: a number, or an anomaly.evaluate metrics.json")
     p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")

@@ -492,3 +492,12 @@ def test_photos_of_12_bit_data_in_16_bit_files_get_a_warning(run: Path, parts: P
     err = capsys.readouterr().err
     assert err.startswith("warning: 1 photo is 16-bit with every value below 4096") and err.count("\n") == 1
     assert str(lot / "001.png") in err
+
+
+def test_the_help_names_the_default_output_folder_of_one_photo(capsys) -> None:
+    import anomaly.predict
+
+    with pytest.raises(SystemExit):
+        anomaly.predict.main(["--help"])
+    # one photo's predictions go to <run>/predict-<its file name> (predict-a.png), which --help left out
+    assert "one photo's file name" in " ".join(capsys.readouterr().out.split())
