@@ -331,6 +331,13 @@ def load_run(path: str | Path, *, weights: str | Path | None = None, download: b
     recorded = (info.get("backbone") or {}).get("weights_sha256")
     model = build_model(config, weights=weights, download=download)
     if recorded and weights_sha256(config["backbone"], weights) not in (None, recorded):
+        if weights is None:  # the official weights: the run was fit on a file of the user's own
+            raise UserError(
+                f"{path} was fit with other {config['backbone']} weights than the official ones (sha256 "
+                f"{recorded}, given to anomaly.train --weights), and the anomaly commands and "
+                "--anomaly-run load only the official ones: fit a run without --weights, or load this one "
+                "from Python (anomaly.run.load_run(run, weights=FILE))"
+            )
         raise UserError(f"backbone weights differ from those {path} was fit with (sha256 {recorded})")
     model.bank = bank
     return AnomalyRun(path, model, info)

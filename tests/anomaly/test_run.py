@@ -250,7 +250,25 @@ def test_a_run_fit_with_other_backbone_weights_is_refused(
     _edit(tmp_path / "run", backbone={"weights_sha256": "a" * 64})
     monkeypatch.setattr(anomaly.run, "weights_sha256", lambda name, weights: "b" * 64)
     with pytest.raises(UserError, match="backbone weights differ"):
+        load_run(tmp_path / "run", weights=tmp_path / "other.pth")
+
+
+def test_a_run_fit_with_the_users_own_weights_says_the_commands_cannot_load_it(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # anomaly.train --weights FILE: anomaly.evaluate, anomaly.predict and --anomaly-run take no --weights
+    # and load the official ones; it said "backbone weights differ from those ... was fit with", no way out
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    _edit(tmp_path / "run", backbone={"weights_sha256": "a" * 64})
+    monkeypatch.setattr(anomaly.run, "weights_sha256", lambda name, weights: "b" * 64)  # the official
+    with pytest.raises(UserError) as refused:
         load_run(tmp_path / "run")
+    assert str(refused.value) == (
+        f"{tmp_path / 'run'} was fit with other mobilenet_v2 weights than the official ones (sha256 "
+        f"{'a' * 64}, given to anomaly.train --weights), and the anomaly commands and --anomaly-run load "
+        "only the official ones: fit a run without --weights, or load this one from Python "
+        "(anomaly.run.load_run(run, weights=FILE))"
+    )
 
 
 def test_scoring_in_batches_scores_every_image_as_alone(
