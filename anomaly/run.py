@@ -53,6 +53,7 @@ from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_outside_tree, is_empty_folder
 from common.images import warn_narrow_photos
 from common.io import atomic_write, load_torch, save_torch, sha256_file
+from common.weights import cache_checkpoint
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
 
@@ -211,6 +212,8 @@ def fit_run(
     sha256 = weights_sha256(config["backbone"], weights) if config["pretrained"] else None
     official = backbone_spec(config["backbone"]).weights.sha256
     own = Path(weights) if weights is not None and sha256 not in (None, official) else None  # the user's
+    if weights is not None and sha256 == official:  # evaluate, predict, --anomaly-run load from the cache
+        cache_checkpoint(backbone_spec(config["backbone"]).weights, weights)
     info = {
         "format": FORMAT,
         "version": VERSION,

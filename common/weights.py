@@ -165,6 +165,31 @@ def resolve_checkpoint(
     )
 
 
+def cache_checkpoint(spec: CheckpointSpec, path: str | Path, *, cache: Path | None = None) -> Path | None:
+    """Copies ``path`` into the cache when it is the official file and the cache has no verified copy.
+
+    A command given the official file by path (``anomaly.train --weights``, offline) makes something
+    that later commands load from the cache, and these take no such path (``anomaly.evaluate``): the
+    copy lets them find it. A cache that cannot be written is said in a note, not an error.
+
+    Returns:
+        The cached copy, or None where ``path`` is not the official file or the copy failed.
+    """
+    target = (Path(cache) if cache is not None else weights_dir()) / spec.filename
+    if target.is_file() and sha256_file(target) == spec.sha256:
+        return target
+    if sha256_file(path) != spec.sha256:
+        return None
+    try:
+        with open(path, "rb") as source:
+            _write_verified(_chunks(source), spec, target)
+    except (OSError, CheckpointError) as error:
+        _note(f"could not copy {path} into {target.parent} ({one_line(error)}); later runs need it again")
+        return None
+    _note(f"copied {path} into {target.parent}: commands that take no weights file find it there")
+    return target
+
+
 def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
     """Step 1 of :func:`resolve_checkpoint`: the user's file, verified if it claims to be official."""
     if not path.is_file():

