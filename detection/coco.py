@@ -37,7 +37,13 @@ def read_coco(path: Path) -> dict:
 
 
 def check_coco_matches(
-    coco: Mapping, path: Path, *, names: Sequence[str], split: str, images: Iterable[str]
+    coco: Mapping,
+    path: Path,
+    *,
+    names: Sequence[str],
+    split: str,
+    images: Iterable[str],
+    what: str = "--coco",
 ) -> None:
     """Refuses COCO ground truth of other classes or other images than the split scored against it.
 
@@ -50,6 +56,7 @@ def check_coco_matches(
         coco: the COCO file read from ``path``.
         names: the data set's class names in id order.
         split: the scored split's name; ``images`` its image file names (basenames).
+        what: how the message names the file: the option that gave it, or where it was found.
 
     Raises:
         UserError: one line naming ``path`` and the first differences.
@@ -58,14 +65,14 @@ def check_coco_matches(
     if categories != [(i + 1, name) for i, name in enumerate(names)]:
         listed = [name for _, name in categories]
         raise UserError(
-            f"--coco {path}: its categories {listed} (by id) are not the data set's classes {list(names)} "
+            f"{what} {path}: its categories {listed} (by id) are not the data set's classes {list(names)} "
             "(category id = class id + 1)"
         )
     listed, wanted = {Path(image["file_name"]).name for image in coco["images"]}, set(images)
     if listed != wanted:
         missing, other = sorted(wanted - listed), sorted(listed - wanted)
         raise UserError(
-            f"--coco {path} does not list the '{split}' split's images: {_some(missing)} of them missing, "
+            f"{what} {path} does not list the '{split}' split's images: {_some(missing)} of them missing, "
             f"{_some(other)} others listed"
         )
 

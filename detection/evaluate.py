@@ -237,7 +237,8 @@ def check_inputs(
         UserError: a split the data file lacks, or whose images are not there (a moved data set,
             an empty split); ``conf_from`` equal to the scored split; missing weights; a
             ``coco_file`` given but missing (the default one may be) or not of the split's images and
-            the data set's classes; an ``out`` that is a file.
+            the data set's classes, nor may the converter's file of either split be; an ``out`` that is
+            a file.
     """
     split, conf_from = splits
     root = check_own_root(data)
@@ -252,6 +253,10 @@ def check_inputs(
         split_images(data, needed)  # else ultralytics' traceback
     if coco_file is not None:
         _check_coco_file(Path(coco_file), data, split)
+    for needed in filter(None, splits):
+        converters = default_coco_file(data, needed)
+        if (coco_file is None or needed != split) and converters.is_file():
+            _check_coco_file(converters, data, needed, converters_file=True)
     if out is not None:
         check_output_folder(out)
         check_not_inside(out, root)
@@ -263,10 +268,27 @@ def check_inputs(
             )
 
 
-def _check_coco_file(coco_file: Path, data: Path, split: str) -> None:
-    """A ``--coco`` file must hold the scored split's images and the data set's classes."""
+def _check_coco_file(coco_file: Path, data: Path, split: str, *, converters_file: bool = False) -> None:
+    """A ``--coco`` file must hold the scored split's images and the data set's classes.
+
+    So must the converter's own ``annotations/instances_<split>.json`` (``converters_file``), read when
+    no ``--coco`` is given: after a class renamed in ``data.yaml`` by hand the image-level figures
+    stopped with a ``KeyError`` traceback once the validator had run, and a photo deleted from the
+    split was counted as scored, an image without a box.
+    """
     images = [path.name for path in split_images(data, split)]
-    check_coco_matches(read_coco(coco_file), coco_file, names=data_names(data), split=split, images=images)
+    what = "the converter's COCO file" if converters_file else "--coco"
+    try:
+        check_coco_matches(
+            read_coco(coco_file), coco_file, names=data_names(data), split=split, images=images, what=what
+        )
+    except UserError as error:
+        if not converters_file:
+            raise
+        raise UserError(
+            f"{error}; it was written with the data set, whose data.yaml or photos changed since: convert "
+            "again, or remove it (the YOLO labels are then the ground truth)"
+        ) from None
 
 
 def validator_args(

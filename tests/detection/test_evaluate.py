@@ -439,6 +439,45 @@ def test_a_coco_file_of_other_classes_or_images_is_refused_before_the_model_load
     assert err.startswith(f"error: --coco {file}") and expected in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("edit", "argv", "expected"),
+    [
+        # a class renamed in data.yaml by hand: a KeyError traceback once the validator had run
+        (
+            "rename",
+            ["--split", "val"],
+            "val.json: its categories ['bent', 'color', 'flip', 'scratch'] (by id) are not the data set's "
+            "classes ['bent', 'colour', 'flip', 'scratch']",
+        ),
+        # a photo deleted from the split by hand: counted as scored, an image without a box
+        (
+            "delete",
+            ["--split", "val"],
+            "val.json does not list the 'val' split's images: 0 of them missing, 1",
+        ),
+        # the same in the split --conf-from reads, while another is scored
+        ("delete", ["--split", "train", "--conf-from", "val"], "val.json does not list the 'val' split's"),
+    ],
+)
+def test_the_converters_coco_file_of_an_edited_data_set_is_refused_before_the_model_loads(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, edit: str, argv: list[str], expected: str
+) -> None:
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    names = dict(enumerate(NAMES))
+    if edit == "rename":
+        names[1] = "colour"
+    copy = tmp_path / "copy"
+    data = copy_with_names(tiny_dataset, copy, names)
+    if edit == "delete":
+        next((copy / "images" / "val").iterdir()).unlink()
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    assert main(["--data", str(data), "--weights", str(weights), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the converter's COCO file {copy / 'annotations' / 'instances_'}")
+    assert expected in err and "convert again, or remove it" in err and err.count("\n") == 1
+
+
 def test_a_class_named_good_is_refused_before_the_model_loads(
     tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
