@@ -127,17 +127,28 @@ def data_yaml(
     return DATA_YAML_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def check_data_root(data_yaml: Path, root: Path) -> None:
+def check_data_root(data_yaml: Path, root: Path, *, written: str | None = None) -> None:
     """Refuses a ``data.yaml`` whose ``path:`` is another folder than its own.
 
     The converters write ``path:`` absolute, so a data set that was moved or copied still
     points at the old folder, and ultralytics would check (and train on) that one instead.
 
+    Args:
+        root: the folder ``path:`` names, as ultralytics resolves it.
+        written: ``path:`` as the file spells it, when that is relative: the message names both
+            (``path: e2`` edited by hand was reported as ``path: /work/datasets/e2``).
+
     Raises:
         UserError: ``root`` is not the folder holding ``data_yaml``.
     """
     if root.resolve() != data_yaml.parent.resolve():
+        shown = str(root)
+        if written is not None and not Path(written).expanduser().is_absolute():
+            shown = (
+                f"{written} (relative, so ultralytics reads it as {root}: from the working folder where it "
+                "exists there, else from its datasets_dir)"
+            )
         raise UserError(
-            f"{data_yaml} has path: {root}, not its own folder {data_yaml.parent.resolve()} (moved or "
+            f"{data_yaml} has path: {shown}, not its own folder {data_yaml.parent.resolve()} (moved or "
             "copied?): ultralytics would read that data set instead; set path: to this folder"
         )

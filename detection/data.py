@@ -93,7 +93,8 @@ def check_own_root(data_yaml: str | Path) -> Path:
     data_yaml = Path(data_yaml)
     root = dataset_root(data_yaml)
     if data_yaml.read_text(encoding="utf-8").startswith(DATA_YAML_HEADER):
-        check_data_root(data_yaml, root)
+        written = read_data_yaml(data_yaml).get("path")
+        check_data_root(data_yaml, root, written=None if written is None else str(written))
     return root
 
 

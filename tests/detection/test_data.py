@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from common.errors import UserError
-from detection.data import data_names, dataset_root, read_data_yaml, split_images
+from converters.yolo import DATA_YAML_HEADER
+from detection.data import check_own_root, data_names, dataset_root, read_data_yaml, split_images
 
 
 @pytest.mark.parametrize(
@@ -75,3 +76,24 @@ def test_a_relative_path_missing_from_the_working_folder_is_taken_from_the_datas
     data.write_text("path: sub\ntrain: images/val\nval: images/val\nnames: {0: a}\n")
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert dataset_root(data) == (Path(DATASETS_DIR) / "sub").absolute()
+
+
+def test_a_relative_path_that_is_not_its_own_folder_is_named_as_written(tmp_path, monkeypatch):
+    from ultralytics.utils import DATASETS_DIR
+
+    # a converted data set whose path: was edited to "ds" by hand, run from another folder: the error
+    # said "has path: <datasets_dir>/ds", a path the file never held
+    (tmp_path / "ds" / "images" / "val").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    data = tmp_path / "ds" / "data.yaml"
+    data.write_text(DATA_YAML_HEADER + "path: ds\ntrain: images/val\nval: images/val\nnames: {0: a}\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(UserError) as error:
+        check_own_root(data)
+    read_as = (Path(DATASETS_DIR) / "ds").absolute()
+    assert str(error.value).startswith(
+        f"{data} has path: ds (relative, so ultralytics reads it as {read_as}: "
+        "from the working folder where it exists there, else from its datasets_dir), not its own folder "
+    )
+    monkeypatch.chdir(tmp_path)  # from the folder above it, "ds" is its own folder
+    assert check_own_root(data) == tmp_path / "ds"
