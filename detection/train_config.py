@@ -199,10 +199,12 @@ def check_ultralytics_value(key: str, value: object, default: object) -> object:
 def check_device(device: object, *, what: str = "config key 'device'") -> None:
     """Refuses a device this machine lacks (``foo``, ``0`` without CUDA); None or ``''``: ultralytics' pick.
 
-    ultralytics itself finds out only once its trainer or predictor starts, with a traceback.
+    ultralytics itself finds out only once its trainer or predictor starts, with a traceback; ``mps``
+    on a machine without Apple's MPS it turns into the CPU without a word.
 
     Raises:
-        UserError: ``what`` and the first line of ultralytics' reason.
+        UserError: ``what``, the device as given where ultralytics' reason spells it otherwise
+            (``cuda`` is its ``device=0``), and the first line of that reason.
     """
     if device is None or device == "":
         return
@@ -212,11 +214,23 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)  # it logs its version banner before refusing
     try:
-        select_device(device, verbose=False)
+        chosen = select_device(device, verbose=False)
     except ValueError as error:
-        raise UserError(f"{what}: {one_line(str(error).strip().splitlines()[0])}") from None
+        reason = one_line(str(error).strip().splitlines()[0])
+        given = "" if f"device={device}'" in reason else _given(device, what)
+        raise UserError(f"{what}{given}: {reason}") from None
     finally:
         LOGGER.setLevel(level)
+    if str(device).strip().lower() in {"mps", "mps:0"} and chosen.type != "mps":
+        raise UserError(
+            f"{what}{_given(device, what)}: Apple's MPS backend is not available on this machine "
+            "(ultralytics would run on the CPU instead, without a word); pass cpu, or a CUDA device index"
+        )
+
+
+def _given(value: object, what: str) -> str:
+    """A value as given, after the option (``--device cuda``) or the config key (``'device' (cuda)``)."""
+    return f" {value}" if what.startswith("--") else f" ({value})"
 
 
 def check_optimizer(name: object) -> None:

@@ -116,6 +116,16 @@ def test_a_pattern_predicts_the_photos_it_matches(
         (["--source", ".", "--imgsz", "0"], "error: --imgsz needs an integer in [32, 8192], got 0"),
         (["--source", ".", "--imgsz", "100000"], "error: --imgsz needs an integer in [32, 8192], got 100000"),
         (["--source", ".", "--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
+        pytest.param(  # the message named 'device=0' only, not what was typed
+            ["--source", ".", "--device", "cuda"],
+            "error: --device cuda: Invalid CUDA 'device=0' requested.",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
+        pytest.param(  # ultralytics ran on the CPU without a word
+            ["--source", ".", "--device", "mps"],
+            "error: --device mps: Apple's MPS backend is not available on this machine",
+            marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS"),
+        ),
         (["--source", ".", "--imgsz", "x"], "error: argument --imgsz: invalid int value: 'x'"),  # no usage
     ],
 )

@@ -383,6 +383,11 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
     [
         ("project={file}", "error: config key 'project': {file} is a file, not a folder"),  # was a traceback
         ("device=foo", "error: config key 'device': Invalid CUDA 'device=foo' requested."),  # in the trainer
+        pytest.param(  # trained on the CPU without a word
+            "device=mps",
+            "error: config key 'device' (mps): Apple's MPS backend is not available on this machine",
+            marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS"),
+        ),
     ],
 )
 def test_a_bad_project_or_device_stops_before_any_model(
