@@ -85,14 +85,17 @@ def check_own_root(data_yaml: str | Path) -> Path:
 
     A converted data set copied or moved elsewhere keeps the old absolute ``path:``, so ultralytics
     would train on (or score) the original instead, silently. A ``data.yaml`` written by hand may
-    point anywhere.
+    point anywhere, and so may a converters' one copied out of its data set alone (to rename a class,
+    say: its folder holds no ``images/``), whose ``path:`` names the data set it reads; it was refused
+    with the advice to point it at its own folder, which holds no data set.
 
     Raises:
         UserError: as :func:`converters.yolo.check_data_root` (the line ``converters.validate`` gives).
     """
     data_yaml = Path(data_yaml)
     root = dataset_root(data_yaml)
-    if data_yaml.read_text(encoding="utf-8").startswith(DATA_YAML_HEADER):
+    copied_alone = not (data_yaml.parent / "images").is_dir()
+    if data_yaml.read_text(encoding="utf-8").startswith(DATA_YAML_HEADER) and not copied_alone:
         written = read_data_yaml(data_yaml).get("path")
         check_data_root(data_yaml, root, written=None if written is None else str(written))
     return root

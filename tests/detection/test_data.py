@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,20 @@ def test_a_relative_path_that_is_not_its_own_folder_is_named_as_written(tmp_path
     )
     monkeypatch.chdir(tmp_path)  # from the folder above it, "ds" is its own folder
     assert check_own_root(data) == tmp_path / "ds"
+
+
+def test_a_converters_data_yaml_copied_out_of_its_data_set_alone_reads_the_data_set(tmp_path):
+    # copied to rename a class: refused as a "moved or copied" data set, with the advice to point path:
+    # at its own folder, which holds no images; ultralytics reads the data set its path: names
+    (tmp_path / "ds" / "images" / "val").mkdir(parents=True)
+    (tmp_path / "experiments").mkdir()
+    text = (
+        DATA_YAML_HEADER + f"path: {tmp_path / 'ds'}\ntrain: images/val\nval: images/val\nnames: {{0: a}}\n"
+    )
+    (tmp_path / "ds" / "data.yaml").write_text(text)
+    (tmp_path / "experiments" / "renamed.yaml").write_text(text.replace("0: a", "0: b"))
+    assert check_own_root(tmp_path / "experiments" / "renamed.yaml") == tmp_path / "ds"
+    # the data set itself copied whole (images and all) still is refused
+    shutil.copytree(tmp_path / "ds", tmp_path / "copy")
+    with pytest.raises(UserError, match=f"has path: {tmp_path / 'ds'}, not its own folder"):
+        check_own_root(tmp_path / "copy" / "data.yaml")
