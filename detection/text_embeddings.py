@@ -268,14 +268,21 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
     names = check_names(args.names) if args.names else data_names(data_yaml_of(args.data))
     if args.fixed:
         return fixed_embeddings(names, seed=args.seed)
-    clip_module()
-    if args.download and args.clip_weights is None:
-        try:
-            weights = resolve_checkpoint(CLIP_WEIGHTS, download=True)
-        except CheckpointError as error:
-            raise TextEmbeddingError(str(error)) from None
-    else:
-        weights = find_clip_weights(args.clip_weights)
+    try:
+        clip_module()
+        if args.download and args.clip_weights is None:
+            try:
+                weights = resolve_checkpoint(CLIP_WEIGHTS, download=True)
+            except CheckpointError as error:
+                raise TextEmbeddingError(str(error)) from None
+        else:
+            weights = find_clip_weights(args.clip_weights)
+    except TextEmbeddingError as error:
+        # the README's command without CLIP named only the pip install, not this command's own way out
+        raise TextEmbeddingError(
+            f"{error}; without CLIP, --fixed writes seeded random unit vectors instead "
+            "(a closed-set detector)"
+        ) from None
     return clip_embeddings(names, weights, device=args.device)
 
 

@@ -245,6 +245,9 @@ def test_cli_without_clip_is_one_error_line(tmp_path: Path, capsys, no_clip) -> 
     assert main(["--names", "scratch", "--out", str(tmp_path / "t.pt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the 'clip' package is not installed") and err.count("\n") == 1
+    assert err.endswith(
+        "; without CLIP, --fixed writes seeded random unit vectors instead (a closed-set detector)\n"
+    )
     assert not (tmp_path / "t.pt").exists()
 
 
