@@ -82,7 +82,10 @@ def box_lines(report: EvaluationReport) -> list[str]:
     if report.coco is not None:
         coco = report.coco
         lines.append(f"{'pycocotools COCOeval':24s}{coco['mAP50']:10.3f}{coco['mAP50-95']:10.3f}")
-        lines.append(f"  mAP50 gap (COCO - ultralytics): {coco['mAP50'] - map50:+.3f}")
+        gap = (
+            round(coco["mAP50"] - map50, 3) + 0.0
+        )  # + 0.0: a gap that rounds to nothing is +0.000, not -0.000
+        lines.append(f"  mAP50 gap (COCO - ultralytics): {gap:+.3f}")
     return lines
 
 

@@ -664,6 +664,16 @@ def test_the_printed_report_shows_every_figure() -> None:
     assert "note: no COCO file x.json" in lines
 
 
+@pytest.mark.parametrize(("coco_map50", "gap"), [(0.7996, "+0.000"), (0.8004, "+0.000"), (0.7994, "-0.001")])
+def test_a_gap_that_rounds_to_nothing_is_printed_without_a_sign_of_its_own(
+    coco_map50: float, gap: str
+) -> None:
+    # COCOeval 0.241 against ultralytics' 0.242 (rounded) printed "-0.000" on hazelnut_toy
+    coco = {"mAP50": coco_map50, "mAP50-95": 0.5, "n_detections": 5, "per_class": {}}
+    lines = format_report(hand_made_report(coco=coco)).splitlines()
+    assert f"  mAP50 gap (COCO - ultralytics): {gap}" in lines
+
+
 def test_the_threshold_is_printed_with_the_digits_to_pass_back() -> None:
     from dataclasses import replace
 
