@@ -198,9 +198,29 @@ def start_model(config: Mapping) -> tuple[str, object, Model, str | None]:
     detector = yoloe_detector(yolo, model)
     if detector is None:
         check_detection_task(yolo, str(config["model"]))
-        return model, pretrained, yolo, family
+        return model, checkpoint_pretrained(model, pretrained), yolo, family
     print(f"note: {Path(model).name} is a YOLOE segmentation model: training {detector} from it", flush=True)
     return (detector, model, *build_model(detector))
+
+
+def checkpoint_pretrained(model: str, pretrained: object) -> object:
+    """``pretrained`` for a checkpoint ``model``: its own weights (True), never another file's over them.
+
+    ultralytics' ``Model.train`` loads a ``pretrained`` file in place of a checkpoint's own weights, so the
+    open-vocabulary configs' ``pretrained: yolo11n.pt`` (meant for their yaml models) threw away a
+    ``model=<run>/weights/last.pt`` (this command's way to go on from a run) or the official
+    ``model=yolov8s-worldv2.pt``: 355 of its 448 tensors started untrained, silently. Said in a note.
+    """
+    if not str(model).lower().endswith(".pt") or not isinstance(pretrained, str | Path):
+        return pretrained
+    if Path(pretrained).resolve() != Path(model).resolve():
+        print(
+            f"note: model={Path(model).name} is a checkpoint: it starts from its own weights, not from "
+            f"pretrained: {Path(pretrained).name} (weights for a yaml model, which ultralytics would load in "
+            "place of the checkpoint's)",
+            flush=True,
+        )
+    return True
 
 
 def check_freeze_layers(freeze: object, *, layers: int, model: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
+import re
 import subprocess
 import sys
 import types
@@ -255,6 +256,39 @@ def test_official_checkpoints_fine_tune_through_the_same_entry_point(
     out = capsys.readouterr().out
     assert all(text in out for text in expected) and f"pretrained {saved_as}: " in out
     assert YOLO(tmp_path / "runs" / "run" / "weights" / "best.pt").names == dict(enumerate(NAMES))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("yaml", "config"), [("yolov8n-worldv2.yaml", "yolo11n_world.yaml"), ("yoloe-11n.yaml", "yoloe11n.yaml")]
+)
+def test_a_checkpoint_model_starts_from_its_own_weights_not_the_configs_pretrained(
+    tiny_dataset: Path, tmp_path: Path, capsys, yaml: str, config: str
+) -> None:
+    # the configs' pretrained: yolo11n.pt was loaded in place of model=<run>/weights/last.pt (the README's way
+    # to go on from a run) or the official yolov8s-worldv2.pt: 355 of its 448 tensors started untrained
+    weights = tmp_path / "last.pt"
+    model = YOLO(yaml)
+    model.save(weights)
+    tensors = len(model.model.state_dict())
+    table = save_table(fixed_embeddings(NAMES), tmp_path / "table.pt")
+    assert (
+        main(
+            one_epoch(
+                tiny_dataset, tmp_path, CONFIGS / config, f"model={weights}", f"text_embeddings={table}"
+            )
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert (
+        "note: model=last.pt is a checkpoint: it starts from its own weights, not from pretrained: yolo11n.pt"
+        in out
+    )
+    # every tensor of the checkpoint's that fits (YOLOE's stand-in has 80 classes, the data set 4)
+    transferred = re.search(r"pretrained last\.pt: (\d+) of its (\d+) tensors transferred", out)
+    assert transferred and int(transferred[2]) == tensors and int(transferred[1]) > 0.9 * tensors
+    assert "pretrained yolo11n.pt" not in out
 
 
 @pytest.mark.parametrize(
