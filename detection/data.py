@@ -31,12 +31,35 @@ def read_data_yaml(path: str | Path) -> dict:
 
 
 def data_names(path: str | Path) -> list[str]:
-    """Class names of a ``data.yaml`` in id order (``names`` as a list or an ``{id: name}`` mapping)."""
-    names = read_data_yaml(path).get("names")
+    """Class names of a ``data.yaml`` in id order (``names`` as a list or an ``{id: name}`` mapping).
+
+    Raises:
+        UserError: no names; a mapping whose keys are not class ids (``{colour: 0}``, a ``ValueError``
+            traceback); an ``nc:`` that is not their count, which ultralytics refuses only once its
+            trainer or validator reads the file (a traceback, after the run folder was made).
+    """
+    data = read_data_yaml(path)
+    names = data.get("names")
     if isinstance(names, Mapping):
-        names = [names[k] for k in sorted(names, key=int)]
+        try:
+            names = [names[k] for k in sorted(names, key=int)]
+        except (TypeError, ValueError):
+            raise UserError(
+                f"data file {path}: the keys of 'names:' must be class ids (0: name, 1: name, ...), got "
+                f"{list(names)[:3]}"
+            ) from None
     if not isinstance(names, list) or not names:
         raise UserError(f"data file {path} has no class names ('names:')")
+    if data.get("nc") is not None:
+        try:
+            count = float(data["nc"])
+        except (TypeError, ValueError):
+            count = None
+        if count != len(names):
+            raise UserError(
+                f"data file {path} has nc: {data['nc']} but {len(names)} class name(s) in 'names:', which "
+                "ultralytics refuses: make them agree, or remove nc: (the converters write none)"
+            )
     return [str(n) for n in names]
 
 

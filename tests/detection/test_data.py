@@ -115,3 +115,24 @@ def test_a_converters_data_yaml_copied_out_of_its_data_set_alone_reads_the_data_
     shutil.copytree(tmp_path / "ds", tmp_path / "copy")
     with pytest.raises(UserError, match=f"has path: {tmp_path / 'ds'}, not its own folder"):
         check_own_root(tmp_path / "copy" / "data.yaml")
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        # ultralytics refused it once its trainer or validator read the file: a traceback, the run folder made
+        ("names: [a]\nnc: 2\n", r"has nc: 2 but 1 class name\(s\) in 'names:', which ultralytics refuses"),
+        ("names: [a]\nnc: two\n", r"has nc: two but 1 class name\(s\)"),
+        # a mapping written the wrong way round: a ValueError traceback
+        ("names: {a: 0}\n", r"the keys of 'names:' must be class ids \(0: name, 1: name, ...\), got \['a'\]"),
+    ],
+)
+def test_names_that_ultralytics_or_the_id_order_cannot_take_are_one_error_line(tmp_path, names, expected):
+    (tmp_path / "data.yaml").write_text(f"train: images/train\nval: images/val\n{names}")
+    with pytest.raises(UserError, match=expected):
+        data_names(tmp_path / "data.yaml")
+
+
+def test_an_nc_that_agrees_with_the_names_is_read(tmp_path):
+    (tmp_path / "data.yaml").write_text("names: {0: a, 1: b}\nnc: 2\n")
+    assert data_names(tmp_path / "data.yaml") == ["a", "b"]
