@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -485,6 +486,10 @@ def train(config: Mapping) -> TrainResult:
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {train_data}") from None
+        except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
+            if note := stopped_note(save_dir):
+                print(note, file=sys.stderr, flush=True)
+            raise
     for line in freezing.summary():
         print(line, flush=True)
 
@@ -502,6 +507,24 @@ def train(config: Mapping) -> TrainResult:
     )
     print(format_summary(result, data), flush=True)
     return result
+
+
+def stopped_note(save_dir: Path) -> str | None:
+    """The line after a Ctrl-C: the last epoch's weights and a command that trains on from them, or None
+    before the first epoch ended.
+
+    ultralytics' ``resume`` is refused (:func:`~detection.train_config.check_no_resume`), so the command
+    starts a new schedule from those weights (``model=`` a checkpoint keeps them), in a new run folder
+    (``exist_ok=false``: this one, with the weights, is kept).
+    """
+    last = save_dir / "weights" / "last.pt"
+    if not last.is_file():
+        return None
+    config = save_dir / "config.yaml"
+    command = (
+        f"python -m detection.train --config {quote(str(config))} model={quote(str(last))} exist_ok=false"
+    )
+    return f"stopped; {last} holds the last finished epoch; train on from it (a new schedule) with: {command}"
 
 
 def open_vocabulary_trainer(family: str | None, embeddings: TextEmbeddings | None) -> type | None:

@@ -32,6 +32,7 @@ from detection.train import (
     prepare_training_data,
     remove_stale_files,
     rotation_note,
+    stopped_note,
     train,
 )
 from detection.train_config import (
@@ -859,3 +860,33 @@ def test_an_exist_ok_rerun_removes_this_commands_files_it_does_not_rewrite(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]  # ultralytics' own: written over
     (tmp_path / "text_embeddings.pt").write_text("earlier run\n")
     assert remove_stale_files(tmp_path, {"tile": 256, "repeat_factor": 0.1}, object()) == []  # all rewritten
+
+
+def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # it said only "interrupted": the way on (model= the run's last.pt) was for the user to know
+    from ultralytics.engine.trainer import BaseTrainer
+
+    save_model = BaseTrainer.save_model
+
+    def save_then_stop(self):
+        save_model(self)
+        raise KeyboardInterrupt  # Ctrl-C once the first epoch's weights are written
+
+    monkeypatch.setattr(BaseTrainer, "save_model", save_then_stop)
+    overrides = tiny_run(
+        tiny_dataset, tmp_path, "model=yolo11n.yaml", "epochs=3", "name=stopped", "exist_ok=true"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    run = (tmp_path / "runs" / "stopped").absolute()
+    assert capsys.readouterr().err.endswith(
+        f"stopped; {run / 'weights' / 'last.pt'} holds the last finished epoch; train on from it (a new "
+        f"schedule) with: python -m detection.train --config {run / 'config.yaml'} "
+        f"model={run / 'weights' / 'last.pt'} exist_ok=false\n"
+    )
+
+
+def test_a_ctrl_c_before_the_first_epoch_ends_gives_no_command(tmp_path: Path):
+    assert stopped_note(tmp_path) is None  # no weights/last.pt yet
