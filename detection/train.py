@@ -80,7 +80,13 @@ from detection.embedding_table import sidecar_path
 from detection.freeze_log import FreezeLog
 from detection.image_level import check_class_names
 from detection.sampling import write_repeated_train_list
-from detection.text_embeddings import CLIP_ENCODER, TextEmbeddings, resolve_text_embeddings, save_table
+from detection.text_embeddings import (
+    CLIP_ENCODER,
+    TextEmbeddingError,
+    TextEmbeddings,
+    resolve_text_embeddings,
+    save_table,
+)
 from detection.tiling import tile_dataset
 from detection.train_config import (
     build_config,
@@ -392,13 +398,21 @@ def class_embeddings(
             )
         return None
     encoder = getattr(yolo.model, "text_model", CLIP_ENCODER) if family == YOLOE_FAMILY else CLIP_ENCODER
-    embeddings = resolve_text_embeddings(
-        names,
-        table=config["text_embeddings"],
-        clip_weights=config["clip_weights"],
-        encoder=encoder,
-        family=family,
-    )
+    try:
+        embeddings = resolve_text_embeddings(
+            names,
+            table=config["text_embeddings"],
+            clip_weights=config["clip_weights"],
+            encoder=encoder,
+            family=family,
+        )
+    except TextEmbeddingError as error:
+        weights = Path(str(config["model"]))  # a run's checkpoint: <run>/weights/<name>.pt
+        own = weights.parent.parent / "text_embeddings.pt"
+        if config["text_embeddings"] is not None or weights.parent.name != "weights" or not own.is_file():
+            raise
+        hint = f"the checkpoint's run trained with text_embeddings={own}"
+        raise TextEmbeddingError(f"{error}; {hint}") from None
     print(f"{family} {embeddings.describe()}", flush=True)
     return embeddings
 
@@ -524,6 +538,8 @@ def stopped_note(save_dir: Path) -> str | None:
     command = (
         f"python -m detection.train --config {quote(str(config))} model={quote(str(last))} exist_ok=false"
     )
+    if (table := save_dir / "text_embeddings.pt").is_file():  # the very class vectors it trained with
+        command += f" text_embeddings={quote(str(table))}"
     return f"stopped; {last} holds the last finished epoch; train on from it (a new schedule) with: {command}"
 
 

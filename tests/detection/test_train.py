@@ -465,6 +465,35 @@ def test_no_encoder_and_no_table_fails_early_with_one_line(
     assert network_attempts == []
 
 
+def test_a_runs_open_vocabulary_checkpoint_without_a_table_names_the_runs_table(
+    tiny_dataset: Path, tmp_path: Path, capsys, no_clip
+) -> None:
+    # a YOLO-World best.pt given to the plain YOLO11n config stopped for want of a table; its run has one
+    from ultralytics import YOLOWorld
+
+    run = tmp_path / "world_run"
+    (run / "weights").mkdir(parents=True)
+    YOLOWorld("yolov8n-worldv2.yaml").save(run / "weights" / "best.pt")
+    save_table(fixed_embeddings(["bent", "color", "flip", "scratch"]), run / "text_embeddings.pt")
+    overrides = tiny_run(tiny_dataset, tmp_path, f"model={run / 'weights' / 'best.pt'}")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: YOLO-World needs text embeddings")
+    assert err.endswith(f"; the checkpoint's run trained with text_embeddings={run / 'text_embeddings.pt'}\n")
+    (run / "text_embeddings.pt").unlink()  # a checkpoint without its run's table: no hint
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    assert "the checkpoint's run trained with" not in capsys.readouterr().err
+
+
+def test_the_ctrl_c_command_of_an_open_vocabulary_run_names_its_table(tmp_path: Path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "last.pt").write_bytes(b"")
+    assert stopped_note(tmp_path).endswith(" exist_ok=false")  # plain YOLO: no table
+    (tmp_path / "text_embeddings.pt").write_bytes(b"")
+    table = tmp_path / "text_embeddings.pt"
+    assert stopped_note(tmp_path).endswith(f" exist_ok=false text_embeddings={table}")
+
+
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
