@@ -646,7 +646,10 @@ def format_report(report: ConversionReport) -> str:
             lines.append(f"  {count} x {reason} (e.g. {example})")
     lines += [f"note: {note}" for note in report.notes]
     lines += [f"warning: {warning}" for warning in report.warnings]
-    if "yolo" in report.formats:
+    empty = [split for split in ("train", "val") if not report.images.get(split)]
+    if "yolo" in report.formats and empty:  # ultralytics stops without them: no line that cannot run
+        lines.append(f"train with: none yet, yolo train needs images in {' and '.join(empty)} (see above)")
+    elif "yolo" in report.formats:
         data, model = f"data={report.out / 'data.yaml'}", f"model={stock_weights()}"
         line = f"train with: yolo train {quote(data)} {quote(model)}"
         if (

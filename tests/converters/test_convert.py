@@ -431,6 +431,9 @@ def test_a_split_without_images_is_a_warning_or_a_strict_error(tmp_path, categor
         "split 'val' has no images (give it a larger fraction with --split, or add images)"
     ]
     assert "\nwarning: split 'val' has no images" in format_report(report)
+    # ultralytics stops on an empty val split: the line that would start it said nothing of that
+    last = format_report(report).splitlines()[-1]
+    assert last == "train with: none yet, yolo train needs images in val (see above)"
     with pytest.raises(UserError, match="split 'val' has no images .*\\(--strict\\)"):
         convert(config(tmp_path / "data", tmp_path / "strict", ratios=(1, 0, 0.2), strict=True))
     assert not (tmp_path / "strict").exists()
