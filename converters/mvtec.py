@@ -99,6 +99,8 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
     if not (folder.is_dir() and is_category(folder, layout)):
         known = list_categories(root, layout=layout)
         hint = f"; categories under it: {', '.join(known)}" if known else "; it holds no category folders"
+        if is_category(root, layout):  # a category folder renamed (moved, copied): not "under it"
+            hint = f"; it is itself the category '{root.name}' (pass --category {root.name})"
         kind = f" {get_layout(layout).title}" if layout else ""
         raise UserError(f"unknown{kind} category '{category}' in {root}{hint}")
     return folder

@@ -78,6 +78,19 @@ def test_unknown_and_empty_categories(tmp_path, category_factory):
         scan(tmp_path / "widget" / "test" / "good")
     with pytest.raises(UserError, match="does not exist"):
         scan(tmp_path / "nowhere")
+
+
+def test_a_renamed_category_folder_given_as_root_is_named_as_the_category_it_is(tmp_path, category_factory):
+    # anomaly.evaluate --root <the run's category folder, renamed>: "categories under it: widget_moved"
+    category = category_factory(tmp_path, "widget")
+    moved = category.rename(tmp_path / "widget_moved")
+    with pytest.raises(UserError) as refused:
+        scan(moved, ["widget"])
+    assert str(refused.value) == (
+        f"unknown category 'widget' in {moved}; it is itself the category 'widget_moved' (pass --category "
+        "widget_moved)"
+    )
+    assert len(scan(moved, ["widget_moved"])) > 0
     # a category asked for in a root that is not there: it said "it holds no category folders"
     with pytest.raises(UserError, match=r"^data root does not exist or is not a folder: .*nowhere$"):
         scan_category(tmp_path / "nowhere", "widget")
