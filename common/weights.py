@@ -193,7 +193,8 @@ def cache_checkpoint(spec: CheckpointSpec, path: str | Path, *, cache: Path | No
 def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
     """Step 1 of :func:`resolve_checkpoint`: the user's file, verified if it claims to be official."""
     if not path.is_file():
-        flag = spec.path_option.split()[0].split("=")[0]  # "--weights PATH" -> --weights
+        # "--weights PATH" -> --weights; a command that takes no path has none to leave out
+        flag = spec.path_option.split()[0].split("=")[0] if spec.path_option else "the path"
         raise CheckpointError(
             f"checkpoint not found: {path} (the official {spec.model} weights are {spec.filename}, "
             f"sha256 {spec.sha256}; leave {flag} out to use the cache or fetch them)"

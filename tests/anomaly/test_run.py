@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import anomaly.backbones
 import anomaly.run
 from anomaly.data import SPLITS_FILE, eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
@@ -315,21 +316,45 @@ def test_a_run_fit_on_the_users_own_weights_keeps_a_copy_and_loads_without_them(
         load_run(tmp_path / "moved")
 
 
-def test_the_official_weights_given_by_path_go_to_the_cache_not_the_run(
+def _fit_on_official_weights_by_path(
     parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # anomaly.train --weights official.pth offline: evaluate and predict load from the cache, which was empty
+) -> Path:
+    """A run at ``tmp_path/run`` fit on a file made the official one (cache: ``tmp_path/cache``)."""
     from dataclasses import replace
 
     weights = _own_weights(tmp_path / "official.pth")
     spec = anomaly.run.backbone_spec("mobilenet_v2")
     official = replace(spec, weights=replace(spec.weights, sha256=sha256_file(weights), filename="mnv2.pth"))
-    monkeypatch.setattr(anomaly.run, "backbone_spec", lambda name: official)  # this file is the official one
+    for module in (anomaly.run, anomaly.backbones):  # this file is the official one
+        monkeypatch.setattr(module, "backbone_spec", lambda name: official)
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "cache"))
     config = {**tiny_config, "pretrained": True}
     fit_run(parts.parent, "part", tmp_path / "run", config=config, weights=weights, progress=False)
+    return weights
+
+
+def test_the_official_weights_given_by_path_go_to_the_cache_not_the_run(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # anomaly.train --weights official.pth offline: evaluate and predict load from the cache, which was empty
+    weights = _fit_on_official_weights_by_path(parts, tmp_path, tiny_config, monkeypatch)
     assert (tmp_path / "cache" / "weights" / "mnv2.pth").read_bytes() == weights.read_bytes()
     assert not (tmp_path / "run" / WEIGHTS_FILE).exists()
+
+
+def test_a_run_on_official_weights_missing_from_the_cache_names_the_cache_not_a_flag(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # anomaly.evaluate, anomaly.predict and --anomaly-run take no --weights: the message sent users to it
+    _fit_on_official_weights_by_path(parts, tmp_path, tiny_config, monkeypatch)
+    (tmp_path / "cache" / "weights" / "mnv2.pth").unlink()  # another machine, or a cleared cache
+    with pytest.raises(UserError) as error:
+        load_run(tmp_path / "run", download=False)
+    message = str(error.value)
+    assert "no verified mnv2.pth for mobilenet_v2" in message and "--weights" not in message
+    assert message.endswith(f"and put it in {tmp_path / 'cache' / 'weights'}")
+    with pytest.raises(UserError, match=r"^checkpoint not found: .*gone\.pth .*leave --weights out"):
+        load_run(tmp_path / "run", weights=tmp_path / "gone.pth")  # Python's weights= keeps the spec's flag
 
 
 def test_a_run_fit_on_the_official_weights_keeps_no_copy(parts: Path, tmp_path: Path, tiny_config: dict):

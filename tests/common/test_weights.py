@@ -235,6 +235,9 @@ def test_missing_explicit_path_is_named(fake: Fake, tmp_path: Path) -> None:
     spec = CheckpointSpec(**{**fake.spec.__dict__, "path_option": "--weights PATH"})
     with pytest.raises(CheckpointError, match="leave --weights out to use the cache"):
         resolve_checkpoint(spec, tmp_path / "nowhere.pth")
+    spec = CheckpointSpec(**{**fake.spec.__dict__, "path_option": ""})  # Python's path, no command flag
+    with pytest.raises(CheckpointError, match="leave the path out to use the cache"):  # an IndexError before
+        resolve_checkpoint(spec, tmp_path / "nowhere.pth")
 
 
 # --- 2. cache ------------------------------------------------------------------------------------
