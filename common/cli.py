@@ -13,10 +13,12 @@ from typing import NoReturn
 
 from common.errors import UserError, file_error
 
-#: Exit codes: a file system refusal, bad input (argparse uses 2 too), and Ctrl-C (128 + SIGINT).
+#: Exit codes: a file system refusal, bad input (argparse uses 2 too), Ctrl-C (128 + SIGINT) and a
+#: ``kill`` (128 + SIGTERM).
 EXIT_FILE_ERROR = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def exit_code(action: Callable[[], object]) -> int:
@@ -27,9 +29,18 @@ def exit_code(action: Callable[[], object]) -> int:
     and gives 2; a file system error that names its file (a read-only folder, a full disk, a
     file where a folder should be) is one ``error: <reason>: <file>`` line and gives 1; Ctrl-C gives
     one ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose
-    libraries swallow Ctrl-C in :func:`keep_interrupts`). Any other exception is a bug and
-    propagates with its traceback.
+    libraries swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's
+    stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden half-built output folders
+    removed), with one ``terminated`` line and 143; a second SIGTERM kills at once. Any other
+    exception is a bug and propagates with its traceback.
     """
+    received: list[int] = []
+    with _terminate_as_interrupt(received):
+        return _run(action, received)
+
+
+def _run(action: Callable[[], object], received: list[int]) -> int:
+    """:func:`exit_code`'s work; ``received`` holds SIGTERM once it arrived."""
     try:
         action()
     except UserError as error:
@@ -41,9 +52,43 @@ def exit_code(action: Callable[[], object]) -> int:
         print(f"error: {file_error(error)}", file=sys.stderr, flush=True)
         return EXIT_FILE_ERROR
     except KeyboardInterrupt:
+        if received:
+            print("terminated", file=sys.stderr, flush=True)
+            return EXIT_TERMINATED
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
+    """Raises KeyboardInterrupt on the first SIGTERM (noted in ``received``), in the main thread.
+
+    Python's default for SIGTERM ends the process without running ``finally`` blocks, which left a
+    killed command's hidden ``.partial`` build folder behind until the next run of the same target.
+    """
+
+    def on_terminate(signum: int, frame: object) -> None:
+        received.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one kills at once
+        raise KeyboardInterrupt
+
+    with _handling(signal.SIGTERM, on_terminate):
+        yield
+
+
+@contextlib.contextmanager
+def _handling(signum: int, handler: Callable[[int, object], None]) -> Iterator[None]:
+    """``handler`` for ``signum`` inside, the previous one restored after; only the main thread
+    receives signals, so elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -96,20 +141,14 @@ def keep_interrupts() -> Iterator[None]:
     included: a Ctrl-C there printed a plot warning and the run went on to exit 0. Only the main
     thread receives signals; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     pressed: list[int] = []
 
     def on_interrupt(signum: int, frame: object) -> None:
         pressed.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
+    with _handling(signal.SIGINT, on_interrupt):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if pressed:
         raise KeyboardInterrupt
 

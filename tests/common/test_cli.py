@@ -9,6 +9,7 @@ import pytest
 from common.cli import (
     EXIT_FILE_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USER_ERROR,
     DefaultsHelpFormatter,
     OneLineParser,
@@ -175,6 +176,53 @@ def test_ctrl_c_while_a_command_imports_is_one_line(tmp_path):
             process.kill()  # still sleeping: the Ctrl-C was lost
     assert err == "interrupted\n"
     assert process.returncode == -signal.SIGINT  # Python's exit for Ctrl-C: status 130 in a shell
+
+
+def test_a_kill_removes_the_half_built_folder_and_is_one_line(tmp_path):
+    """SIGTERM (``kill``, a scheduler's stop) ended Python at once: the hidden ``.partial`` build stayed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from common.cli import exit_code\n"
+        "from common.folders import build_folder\n"
+        "def write(folder):\n"
+        "    (folder / 'half.txt').write_text('x')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+        f"out = Path({str(tmp_path / 'out')!r})\n"
+        "sys.exit(exit_code(lambda: build_folder(out, write, overwrite=False)))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    ) as process:
+        assert process.stdout.readline() == "writing\n"
+        assert [p.name for p in tmp_path.glob(".out.partial-*")]  # the build is there while it runs
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert (err, process.returncode) == ("terminated\n", EXIT_TERMINATED)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["command.py"]  # no .partial, no out
+
+
+def test_sigterm_is_restored_after_the_command(capsys):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert exit_code(lambda: signal.getsignal(signal.SIGTERM) is not before or 1 / 0) == 0
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert exit_code(_raise(KeyboardInterrupt())) == EXIT_INTERRUPTED  # a Ctrl-C is not called a kill
+    assert capsys.readouterr().err == "interrupted\n"
 
 
 def test_help_gives_each_default_once_and_none_for_unset_flags() -> None:
