@@ -33,6 +33,7 @@ from detection.train import (
     remove_stale_files,
     rotation_note,
     stopped_note,
+    stride_imgsz,
     train,
 )
 from detection.train_config import (
@@ -712,6 +713,34 @@ def test_plain_yolo_trains_offline_through_the_same_entry_point(
     copied = Path(shutil.copy(result.weights, tmp_path / "best.pt"))  # away from its run: found by its args
     assert any(note.startswith(warning) for note in notes(copied, "eval-3"))
     assert network_attempts == []
+
+
+@pytest.mark.parametrize(
+    ("imgsz", "strides", "expected"),
+    [(100, [8, 16, 32], 128), (64, [8, 16, 32], 64), (100, [8, 16, 32, 64], 128), (40, [8, 16], 64)],
+)
+def test_imgsz_is_rounded_up_as_ultralytics_trains(imgsz: int, strides: list[int], expected: int) -> None:
+    from types import SimpleNamespace
+
+    yolo = SimpleNamespace(model=SimpleNamespace(stride=torch.tensor(strides, dtype=torch.float32)))
+    assert stride_imgsz(imgsz, yolo) == expected  # at least 32, as ultralytics' check_imgsz floors it
+
+
+@pytest.mark.slow
+def test_an_imgsz_off_the_stride_is_recorded_and_printed_as_trained(
+    tiny_dataset: Path, tmp_path: Path, capsys, no_clip
+) -> None:
+    # imgsz=100 trained at 128 (the checkpoint's train_args); args.yaml, config.yaml, the evaluate line: 100
+    result = train(
+        build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "imgsz=48"))
+    )
+    out = capsys.readouterr().out
+    assert "note: imgsz=48 is not a multiple of the model's stride: ultralytics trains at imgsz=64" in out
+    assert result.imgsz == 64 and out.rstrip().splitlines()[-1].endswith(" --imgsz 64 --split val")
+    run = result.save_dir
+    assert yaml.safe_load((run / "config.yaml").read_text())["imgsz"] == 64
+    assert yaml.safe_load((run / "args.yaml").read_text())["imgsz"] == 64
+    assert torch.load(result.weights, weights_only=False)["train_args"]["imgsz"] == 64
 
 
 @pytest.mark.slow
