@@ -428,12 +428,31 @@ def class_embeddings(
     return embeddings
 
 
+#: ultralytics' files in a run folder that a run may not write over: plots (only with ``plots``; batch
+#: mosaics as many as it has batches; curves and confusion matrices after its last validation, so not at
+#: all when it stops early) and ``save_json``'s predictions. ``args.yaml``, ``results.csv`` (which
+#: ultralytics deletes itself) and ``weights/`` (where ``model=<run>/weights/last.pt`` may be) are not here.
+ULTRALYTICS_OUTPUTS = (
+    "labels.jpg",
+    "labels_correlogram.jpg",
+    "train_batch*.jpg",
+    "val_batch*_labels.jpg",
+    "val_batch*_pred.jpg",
+    "*_curve.png",
+    "confusion_matrix*.png",
+    "results.png",
+    "predictions.json",
+)
+
+
 def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddings | None) -> list[str]:
     """Removes what an earlier run in ``save_dir`` (``exist_ok``) wrote and this one will not rewrite.
 
-    This command's own files only (ultralytics' are written over in place, as it documents): a plain
-    YOLO re-run into a YOLO-World run's folder kept its ``text_embeddings.pt``, one without
-    ``repeat_factor`` its repeat-sampled ``data.yaml``, and the folder misdescribed the run.
+    This command's own files, and ultralytics' plots (:data:`ULTRALYTICS_OUTPUTS`), which it writes over
+    only when the new run makes the same ones: a plain YOLO re-run into a YOLO-World run's folder kept
+    its ``text_embeddings.pt``, one without ``repeat_factor`` its repeat-sampled ``data.yaml``, one with
+    ``plots=false`` (or fewer val batches, or stopped) the earlier run's confusion matrices and
+    ``val_batch*.jpg``, and the folder misdescribed the run. ``weights/`` is left to ultralytics.
 
     Returns:
         The names removed.
@@ -446,6 +465,8 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     if not config.get("repeat_factor"):
         stale += ["data.yaml", "train_repeat.txt", "repeat_factors.json"]
     removed = [name for name in stale if (save_dir / name).exists()]
+    plots = {p.name for pattern in ULTRALYTICS_OUTPUTS for p in save_dir.glob(pattern) if p.is_file()}
+    removed += sorted(plots)
     for name in removed:
         path = save_dir / name
         if path.is_dir():

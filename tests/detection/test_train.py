@@ -920,6 +920,36 @@ def test_an_exist_ok_rerun_removes_this_commands_files_it_does_not_rewrite(tmp_p
     assert remove_stale_files(tmp_path, {"tile": 256, "repeat_factor": 0.1}, object()) == []  # all rewritten
 
 
+def test_an_exist_ok_rerun_removes_ultralytics_plots_but_not_the_weights(tmp_path):
+    # plots=false (or fewer val batches) kept the earlier run's confusion matrices and val_batch*.jpg
+    plots = ["BoxPR_curve.png", "confusion_matrix.png", "labels.jpg", "results.png", "val_batch2_pred.jpg"]
+    kept = ["args.yaml", "config.yaml", "notes.txt", "results.csv", "weights"]  # written over, or not ours
+    for name in [*plots, *kept[:-1]]:
+        (tmp_path / name).write_text("earlier run\n")
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "last.pt").write_text("model= of the new run\n")
+    assert remove_stale_files(tmp_path, {"tile": 0, "repeat_factor": 0}, None) == sorted(plots)
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept and (tmp_path / "weights" / "last.pt").is_file()
+
+
+@pytest.mark.slow
+def test_an_exist_ok_rerun_from_its_own_last_pt_leaves_no_earlier_plots(
+    tiny_dataset: Path, tmp_path: Path, capsys, no_clip
+) -> None:
+    plotted = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=r", "plots=true")
+    run = train(build_config(YOLO11_CONFIG, plotted)).save_dir
+    last = run / "weights" / "last.pt"
+    assert (run / "confusion_matrix.png").is_file() and list(run.glob("val_batch*.jpg"))
+    capsys.readouterr()
+    again = tiny_run(tiny_dataset, tmp_path, "name=r", "exist_ok=true", f"model={last}")  # plots=false
+    assert train(build_config(YOLO11_CONFIG, again)).save_dir == run
+    out = capsys.readouterr().out
+    assert "note: removed the earlier run's BoxF1_curve.png, BoxPR_curve.png, BoxP_curve.png, " in out
+    assert f"val_batch0_pred.jpg from {run} (exist_ok)" in out
+    assert not list(run.glob("*.png")) and not list(run.glob("*.jpg"))  # plots=false: none of this run's
+    assert last.is_file() and (run / "results.csv").is_file()
+
+
 def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
     tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
 ):
