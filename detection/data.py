@@ -169,6 +169,24 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
     return sorted(p.absolute() for p in images)
 
 
+def present_split_images(data_yaml: str | Path, split: str) -> list[Path]:
+    """:func:`split_images`, each of which is there: a split to score.
+
+    A ``.txt`` list names its images without them being looked at; ultralytics' validator, given one
+    whose images are gone, stopped with a ``RuntimeError: No valid images found`` traceback.
+
+    Raises:
+        UserError: as :func:`split_images`, or a listed image that is not there (named).
+    """
+    images = split_images(data_yaml, split)
+    if missing := [path for path in images if not path.is_file()]:
+        raise UserError(
+            f"{len(missing)} of the {len(images)} images the '{split}' split of {data_yaml} lists do not "
+            f"exist ({missing[0]})"
+        )
+    return images
+
+
 def label_path(image: str | Path) -> Path:
     """The YOLO label file of an image: the last ``/images/`` folder becomes ``/labels/``, suffix ``.txt``."""
     from ultralytics.data.utils import img2label_paths

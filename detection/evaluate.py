@@ -52,7 +52,14 @@ from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
-from detection.data import check_own_root, data_names, read_data_yaml, split_images, unloadable_image
+from detection.data import (
+    check_own_root,
+    data_names,
+    present_split_images,
+    read_data_yaml,
+    split_images,
+    unloadable_image,
+)
 from detection.image_level import (
     check_class_names,
     conf_flags_all,
@@ -250,7 +257,7 @@ def check_inputs(
     if isinstance(weights, str | Path):
         weights_file(weights)
     for needed in filter(None, splits):
-        split_images(data, needed)  # else ultralytics' traceback
+        present_split_images(data, needed)  # else ultralytics' traceback
     if coco_file is not None:
         _check_coco_file(Path(coco_file), data, split)
     for needed in filter(None, splits):

@@ -73,6 +73,7 @@ from detection.data import (
     check_own_root,
     data_names,
     has_polygon_labels,
+    present_split_images,
     split_images,
     unloadable_image,
 )
@@ -620,32 +621,40 @@ def evaluate_lines(result: TrainResult, data: Path) -> list[str]:
     """The closing ``evaluate with:`` line: the test split with ``--conf-from val``, or val if test is empty.
 
     A data set converted without a test fraction (``--split 3 1 0``) was shown a command that stopped at
-    ``no images in the 'test' split``.
+    ``no images in the 'test' split``; one whose ``images/test`` was deleted (or whose ``test:`` names
+    nothing, or images that are gone) a command that stopped at ``does not exist``.
     """
     command = f"python -m detection.evaluate --data {quote(str(data))} --weights {quote(str(result.weights))}"
     if result.tile:
         command += f" --tile {result.tile} --tile-overlap {result.tile_overlap:g} --imgsz {result.imgsz}"
     else:
         command += f" --imgsz {result.imgsz}"
-    if not _empty_split(data, "test"):
+    unusable = _unusable_split(data, "test")
+    if unusable is None:
         # the image-level threshold picked on val (bench/results/detect_bench*.md)
         return [f"evaluate with: {command} --conf-from val"]
+    if isinstance(unusable, EmptySplitError):
+        reason, fix = "the test split is empty", "re-convert with a test fraction (--split 0.6 0.2 0.2)"
+    else:
+        reason, fix = str(unusable), "restore the test images (or re-convert)"
     return [
-        "  NOTE: the test split is empty: the command below scores val, on which best.pt was chosen (an "
-        "optimistic figure); re-convert with a test fraction (--split 0.6 0.2 0.2) for an unbiased one",
+        f"  NOTE: {reason}: the command below scores val, on which best.pt was chosen (an optimistic "
+        f"figure); {fix} for an unbiased one",
         f"evaluate with: {command} --split val",
     ]
 
 
-def _empty_split(data: Path, split: str) -> bool:
-    """Whether ``split`` of ``data`` is missing or holds no image (False when that cannot be told)."""
+def _unusable_split(data: Path, split: str) -> UserError | None:
+    """Why ``split`` of ``data`` cannot be scored, None when it can.
+
+    An :class:`EmptySplitError` when the data file has no such split or it holds no image; a
+    :class:`UserError` naming the path when its folder or list, or an image listed, is not there.
+    """
     try:
-        split_images(data, split)
-    except EmptySplitError:
-        return True
-    except UserError:
-        return False
-    return False
+        present_split_images(data, split)
+    except UserError as error:
+        return error
+    return None
 
 
 #: Printed by a run without ``--config``: what it starts from, and where the tried recipes are.

@@ -384,6 +384,29 @@ def test_bad_values_stop_before_the_validator_runs(
     assert file.read_text() == "kept\n"
 
 
+@pytest.mark.parametrize("test", ["deleted", "listed"])
+def test_a_test_split_whose_images_are_not_there_is_one_line_naming_them(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, test: str
+) -> None:
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", dict(enumerate(NAMES)))
+    shutil.rmtree(tmp_path / "copy" / "images" / "test", ignore_errors=True)  # the user deleted the folder
+    expected = (
+        f"error: 'test: images/test' of {data} does not exist ({tmp_path / 'copy' / 'images' / 'test'})"
+    )
+    if test == "listed":  # a list whose image is gone: ultralytics' 'No valid images found' traceback
+        (tmp_path / "copy" / "annotations" / "instances_test.json").unlink()  # else that file is blamed
+        gone = tmp_path / "copy" / "images" / "test" / "gone.png"
+        (tmp_path / "copy" / "test.txt").write_text(f"{gone}\n")
+        data.write_text(yaml.safe_dump({**yaml.safe_load(data.read_text()), "test": "test.txt"}))
+        expected = f"error: 1 of the 1 images the 'test' split of {data} lists do not exist ({gone})"
+    assert main(["--data", str(data), "--weights", str(weights), "--conf-from", "val"]) == 2
+    err = capsys.readouterr().err
+    assert err == expected + "\n"
+
+
 def test_a_copied_data_set_or_an_out_inside_the_data_set_is_refused(
     tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:

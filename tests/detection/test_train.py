@@ -325,31 +325,42 @@ def test_the_evaluate_line_can_be_pasted_into_a_shell_when_paths_have_spaces(tmp
 
 
 @pytest.mark.parametrize(
-    ("test", "expected"),
+    ("test", "expected", "note"),
     [
-        (None, " --split val"),
-        ("images/val", " --conf-from val"),
-        # a test folder that is not there is no empty split: detection.evaluate names what is missing
-        ("images/nowhere", " --conf-from val"),
+        (None, " --split val", "  NOTE: the test split is empty"),
+        ("images/val", " --conf-from val", None),
+        # a test folder deleted (or named wrong): the line named a split evaluate refuses
+        ("images/nowhere", " --split val", "  NOTE: 'test: images/nowhere' of {data} does not exist"),
+        (
+            "{gone_list}",
+            " --split val",
+            "  NOTE: 1 of the 1 images the 'test' split of {data} lists do not exist",
+        ),
     ],
 )
 def test_without_test_images_the_evaluate_line_scores_val(
-    tiny_dataset: Path, tmp_path: Path, test: str | None, expected: str
+    tiny_dataset: Path, tmp_path: Path, test: str | None, expected: str, note: str | None
 ) -> None:
     from detection.train import TrainResult, format_summary
 
     # tiny_dataset has no test images (--split 0.5 0.5 0): the line named a split evaluate refuses
     data = tiny_dataset / "data.yaml"
     if test is not None:
+        gone_list = tmp_path / "test.txt"
+        gone_list.write_text(f"{tmp_path / 'gone.png'}\n")
         data = tmp_path / "data.yaml"
+        test = test.format(gone_list=gone_list)
         data.write_text(
             yaml.safe_dump({**yaml.safe_load((tiny_dataset / "data.yaml").read_text()), "test": test})
         )
     weights = tmp_path / "run" / "weights" / "best.pt"
     lines = format_summary(TrainResult(save_dir=weights.parent.parent, weights=weights, imgsz=64), data)
-    *_, note, line = lines.splitlines()
+    *_, told, line = lines.splitlines()
     assert line.startswith("evaluate with: ") and line.endswith(f" --imgsz 64{expected}")
-    assert note.startswith("  NOTE: the test split is empty") == (test is None)
+    if note is None:
+        assert not told.startswith("  NOTE:")
+    else:
+        assert told.startswith(note.format(data=data)) and "the command below scores val" in told
 
 
 def test_runs_go_to_runs_detect_by_default() -> None:
