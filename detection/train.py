@@ -55,6 +55,7 @@ import argparse
 import math
 import shutil
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -535,13 +536,14 @@ def train(config: Mapping) -> TrainResult:
         pretrained=pretrained,
     )
     trainer = open_vocabulary_trainer(family, embeddings)
+    started = time.time()
     with no_label_cache(), FreezeLog() as freezing:  # the data set is read, never written
         try:
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {train_data}") from None
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
-            if note := stopped_note(save_dir):
+            if note := stopped_note(save_dir, since=started):
                 print(note, file=sys.stderr, flush=True)
             raise
     for line in freezing.summary():
@@ -563,16 +565,17 @@ def train(config: Mapping) -> TrainResult:
     return result
 
 
-def stopped_note(save_dir: Path) -> str | None:
+def stopped_note(save_dir: Path, *, since: float | None = None) -> str | None:
     """The line after a Ctrl-C: the last epoch's weights and a command that trains on from them, or None
-    before the first epoch ended.
+    before the first epoch ended (a ``last.pt`` older than ``since``, the training's start, is an earlier
+    run's in the same folder, ``exist_ok``: it was named as this run's last finished epoch).
 
     ultralytics' ``resume`` is refused (:func:`~detection.train_config.check_no_resume`), so the command
     starts a new schedule from those weights (``model=`` a checkpoint keeps them), in a new run folder
     (``exist_ok=false``: this one, with the weights, is kept).
     """
     last = save_dir / "weights" / "last.pt"
-    if not last.is_file():
+    if not last.is_file() or (since is not None and last.stat().st_mtime < since):
         return None
     config = save_dir / "config.yaml"
     command = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -987,5 +988,30 @@ def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
     )
 
 
+def test_a_ctrl_c_before_the_first_epoch_of_an_exist_ok_rerun_names_no_earlier_weights(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # the earlier run's weights/last.pt was named as "the last finished epoch" of the new run
+    from ultralytics.engine.model import Model
+
+    def stop(self, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C before any epoch ended
+
+    monkeypatch.setattr(Model, "train", stop)
+    earlier = tmp_path / "runs" / "again" / "weights" / "last.pt"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"")
+    os.utime(earlier, (1000.0, 1000.0))
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=again", "exist_ok=true")
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    assert "stopped;" not in capsys.readouterr().err and earlier.is_file()
+
+
 def test_a_ctrl_c_before_the_first_epoch_ends_gives_no_command(tmp_path: Path):
     assert stopped_note(tmp_path) is None  # no weights/last.pt yet
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "last.pt").write_bytes(b"")  # an earlier run's, in the folder (exist_ok)
+    os.utime(tmp_path / "weights" / "last.pt", (1000.0, 1000.0))
+    assert stopped_note(tmp_path, since=2000.0) is None  # it was named as this run's last finished epoch
+    assert stopped_note(tmp_path, since=500.0).startswith(f"stopped; {tmp_path / 'weights' / 'last.pt'} ")
