@@ -377,6 +377,7 @@ def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, tmp_path, cap
 def test_an_anomaly_run_fit_on_photos_of_the_scored_split_is_refused(cli, dataset, tmp_path, capsys) -> None:
     # Fit on the category's train/good (the MVTec protocol); the converter dealt some of them to test.
     fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=TINY, progress=False)
+    capsys.readouterr()  # the fit's own lines (a few-photos warning)
     test_keys = json.loads((dataset / "splits.json").read_text())["test"]
     assert any("/train/good/" in key for key in test_keys)
     out = tmp_path / "r"
@@ -390,6 +391,7 @@ def test_an_anomaly_run_fit_on_copies_of_the_scored_photos_is_refused(cli, datas
     # The same good photos under another category's name: no key of the run is in the scored split.
     shutil.copytree(tmp_path / "mvtec" / "widget" / "train", tmp_path / "copy" / "gadget" / "train")
     fit_run(tmp_path / "copy", "gadget", tmp_path / "patchcore", config=TINY, progress=False)
+    capsys.readouterr()  # the fit's own lines (a few-photos warning)
     out = tmp_path / "r"
     assert cli("--out", out, "--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "1") == 2
     err = capsys.readouterr().err
@@ -438,6 +440,7 @@ def test_an_anomaly_run_of_another_photo_size_is_refused_before_sam_loads(
     for i in range(2):
         paint_photo(tmp_path / "wide" / "widget" / "train" / "good" / f"{i:03d}.png", size=(60, 90), seed=i)
     fit_run(tmp_path / "wide", "widget", tmp_path / "patchcore", config=TINY, progress=False)
+    capsys.readouterr()  # the fit's own lines (a few-photos warning)
     monkeypatch.setattr(evaluate_module, "load_sam_checkpoint", lambda *a, **k: pytest.fail("SAM loaded"))
     args = ("--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "1")
     assert cli("--out", tmp_path / "report", *args) == 2
