@@ -125,7 +125,7 @@ class AnomalyRegions:
         """
         keys = sorted(key for key, s in read_splits(data).split_of().items() if s == split)
         hint = f"; fit one on the good photos outside val/test ({self.refit_command(data)})"
-        if self.fit_on_split_of(data):  # that command made this run: a new one would be fit on them too
+        if split == "train" or self.fit_on_split_of(data):  # a refit with --data fits on them again
             hint = "; anomaly.train --data fits on the train split's good photos: score val or test with it"
         refuse_fitted(
             self.run.fit_keys,

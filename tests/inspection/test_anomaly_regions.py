@@ -108,12 +108,12 @@ def test_a_split_holding_a_photo_the_run_was_fit_on_is_not_scored(patchcore_run,
         regions.check_not_fit_on(data, "test")
     spaced = tmp_path / "my data"
     spaced.mkdir()
-    save_splits(splits, spaced / "splits.json")
+    save_splits(Splits(test=["widget/train/good/000"]), spaced / "splits.json")
     root, category = regions.run.info["root"], regions.run.info["category"]
     command = f"python -m anomaly.train --root {shlex.quote(root)} --category {category} --data '{spaced}'"
     hint = f"; fit one on the good photos outside val/test ({command} --out NEW_RUN)"  # was --data ... only
     with pytest.raises(UserError, match=f"the --anomaly-run was fit on it{re.escape(hint)}$"):
-        regions.check_not_fit_on(spaced, "train")
+        regions.check_not_fit_on(spaced, "test")
 
 
 def test_a_scored_photo_with_the_bytes_of_a_fit_photo_is_not_scored(patchcore_run, tmp_path) -> None:
@@ -148,6 +148,22 @@ def test_a_run_fit_on_the_data_sets_own_train_split_is_not_told_to_refit_that_wa
         "fit on it; anomaly.train --data fits on the train split's good photos: score val or test with it"
     )
     assert "NEW_RUN" not in str(error.value)
+
+
+def test_the_train_split_is_never_told_to_refit_with_data(patchcore_run, tmp_path) -> None:
+    # anomaly.train --data fits on the train split's good photos: a refit would be refused on train again.
+    # Seen with a run fit with --data on a data set moved since (run.json names the old folder), and so
+    # for a run fit on train/good (MVTec protocol) whose photos the train split holds.
+    regions = AnomalyRegions.from_run(patchcore_run, threshold="1")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    save_splits(Splits(train=["widget/train/good/000"]), moved / "splits.json")
+    for protocol in ({"mode": "split", "data": str(tmp_path / "before the move")}, {"mode": "mvtec"}):
+        regions.run.info["protocol"] = protocol
+        with pytest.raises(UserError) as error:
+            regions.check_not_fit_on(moved, "train")
+        assert str(error.value).endswith("fits on the train split's good photos: score val or test with it")
+        assert "NEW_RUN" not in str(error.value)
 
 
 def test_box_union_rounds_fractional_edges_outwards_and_clips_at_the_border() -> None:
