@@ -233,10 +233,12 @@ def load_torch(
 
 #: Text in a torch file's pickle that says what wrote it (strings are stored as they are), and what it is.
 #: The first found names it: the decoder's format tag before the bare word ``ultralytics``, which a
-#: decoder.pt's recorded training config may hold too (a data set path under an ``ultralytics`` folder).
+#: decoder.pt's recorded training config may hold too (a data set path under an ``ultralytics`` folder);
+#: SAM's own keys last (``sam_finetuned.pth``, the official files), which an ultralytics SAM model holds too.
 _TORCH_FILE_KINDS = (
     (b"mvtec-finetune/sam-decoder", "a SAM decoder.pt from segmentation.train"),
     (b"ultralytics", "an ultralytics model (detection weights)"),
+    (b"mask_decoder.", "a SAM state dict, such as sam_finetuned.pth"),
 )
 
 

@@ -153,6 +153,10 @@ def load_detector(weights: str | Path) -> Model:
         yolo.names  # noqa: B018 (the property loads deferred weights)
     except Exception as error:  # a file that is not a checkpoint raises nearly anything (load_yolo)
         reason = f"{type(error).__name__}: {one_line(error, limit=200)}"
+        if kind := torch_file_kind(weights):  # a sam_finetuned.pth: ultralytics named only its suffix
+            raise UserError(
+                f"cannot load model '{weights}': not an ultralytics checkpoint (it is {kind})"
+            ) from None
         raise UserError(f"cannot load model '{weights}': ultralytics cannot read it ({reason})") from None
     if yolo.task != "detect":
         raise UserError(f"{weights} holds a '{yolo.task}' model, not a detection model")

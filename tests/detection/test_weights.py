@@ -318,6 +318,23 @@ def test_a_file_that_ultralytics_would_load_later_is_read_at_once(tmp_path: Path
         load_detector(path)
 
 
+def test_a_sam_state_dict_given_as_detector_weights_is_named_for_what_it_is(tmp_path: Path) -> None:
+    import torch
+
+    from common.io import save_torch
+
+    # as segmentation.train writes sam_finetuned.pth: SAM's full state dict, no format tag
+    state = {"image_encoder.neck.0.weight": torch.zeros(1), "mask_decoder.iou_token.weight": torch.zeros(1)}
+    weights = save_torch(state, tmp_path / "sam_finetuned.pth")
+    with pytest.raises(UserError) as error:
+        load_detector(weights)
+    # it said "ultralytics cannot read it (AssertionError: ... acceptable suffix is {'.pt'}, not .pth)"
+    assert str(error.value) == (
+        f"cannot load model '{weights}': not an ultralytics checkpoint "
+        "(it is a SAM state dict, such as sam_finetuned.pth)"
+    )
+
+
 def test_a_model_trained_on_tiles_is_told_from_its_runs_tiles_record(tmp_path: Path) -> None:
     run = tmp_path / "run"
     record = run / "tiles" / "tiles.json"

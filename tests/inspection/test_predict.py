@@ -231,7 +231,11 @@ def test_detector_weights_ultralytics_reads_lazily_are_one_line(tiny_registry, p
     args += ["--source", photos, "--out", tmp_path / "out", "--no-progress"]
     assert main([str(a) for a in args]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith(f"error: cannot load model '{weights}': ultralytics cannot read it")
+    # and then said only "ultralytics cannot read it (AssertionError: ... not .pth)"
+    assert error == (
+        f"error: cannot load model '{weights}': not an ultralytics checkpoint "
+        "(it is a SAM state dict, such as sam_finetuned.pth)"
+    )
     assert not (tmp_path / "out").exists()
 
 
