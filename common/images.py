@@ -273,11 +273,20 @@ def check_not_ground_truth(files: list[Path], source: str | Path) -> None:
 
     Raises:
         UserError: a file below a ``ground_truth`` folder that has a ``test`` folder beside it;
-            the message names that folder and the photos' folder to pass instead.
+            the message names that folder and the photos' folder to pass instead, or, for the masks
+            tree of an ``inspection.predict``/``evaluate`` output (``<out>/masks/<category>``, beside
+            ``<out>/images.json``: one run into the folder of the photo it inspected), that output folder.
     """
     for path in files:
         for parent in path.parents:
+            output = parent.parent.parent.parent
             if parent.name == "ground_truth" and (parent.parent / "test").is_dir():
+                if parent.parent.parent.name == "masks" and (output / "images.json").is_file():
+                    # its test/ holds links to the photos inspected: no folder of photos to name
+                    raise UserError(
+                        f"{source} includes {output}, an inspection's output folder (its masks tree "
+                        f"{parent} holds masks, not photos): move it out of the photos' folder"
+                    )
                 raise UserError(
                     f"{source} includes {parent}, an MVTec category's defect masks, not photos: "
                     f"name the photos' folder instead (e.g. {parent.parent / 'test'})"

@@ -226,6 +226,23 @@ def test_photo_files_of_a_file_a_folder_and_patterns(tmp_path: Path) -> None:
     assert photo_files(f"{tmp_path}/l?t/*.*") == ([a, c], tmp_path)  # the base: before the first wildcard
 
 
+def test_an_inspection_output_among_the_photos_is_named_as_one(tmp_path: Path) -> None:
+    # inspection.predict --source lot/a.jpg --out lot/out (one file: allowed), then --source lot
+    lot = tmp_path / "lot"
+    write_png(lot / "a.jpg")
+    write_png(lot / "out" / "masks" / "out" / "test" / "colour" / "a.jpg")
+    write_png(lot / "out" / "masks" / "out" / "ground_truth" / "colour" / "a_mask.png")
+    (lot / "out" / "images.json").write_text("{}")
+    # it said to inspect lot/out/masks/out/test instead: links to the photos the run inspected
+    message = (
+        f"{lot} includes {lot / 'out'}, an inspection's output folder (its masks tree "
+        f"{lot / 'out' / 'masks' / 'out' / 'ground_truth'} holds masks, not photos): move it out of the "
+        "photos' folder"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files(lot)
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
