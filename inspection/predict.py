@@ -89,6 +89,11 @@ class InspectOptions(CascadeOptions):
     rank_by: str = "box"
     overwrite: bool = False
 
+    def record(self) -> dict:
+        """As :meth:`CascadeOptions.record`, ``--source`` (a path or a pattern, a ``str``) absolute too:
+        ``images.json``'s ``file_name`` is relative to it."""
+        return {**super().record(), "source": str(Path(self.source).absolute())}
+
 
 @dataclass
 class InspectionRun:

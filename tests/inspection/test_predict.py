@@ -86,6 +86,18 @@ def test_a_glob_and_a_single_file(cli, photos, tmp_path):
     assert yaml.safe_load((tmp_path / "file" / "args.yaml").read_text())["cache_dir"] is None
 
 
+def test_a_relative_source_is_recorded_absolute(cli, photos, tmp_path, monkeypatch):
+    # images.json names each photo relative to --source: a source recorded as typed ('lot') found
+    # nothing from another folder, where every other path in the settings was absolute
+    monkeypatch.chdir(photos.parent)
+    assert cli("--source", photos.name, "--out", tmp_path / "rel", "--overlays", "0") == 0
+    assert cli("--source", f"{photos.name}/*.png", "--out", tmp_path / "pattern", "--overlays", "0") == 0
+    for out, source in (("rel", photos), ("pattern", photos / "*.png")):
+        assert yaml.safe_load((tmp_path / out / "args.yaml").read_text())["source"] == str(source)
+        images = json.loads((tmp_path / out / "images.json").read_text())
+        assert images["info"]["settings"]["source"] == str(source)
+
+
 def test_an_existing_out_is_refused_unless_overwrite(cli, photos, tmp_path, capsys):
     out = tmp_path / "out"
     (out / "overlays").mkdir(parents=True)
