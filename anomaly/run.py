@@ -422,6 +422,9 @@ def evaluate_command(run_path: Path) -> str:
     """
     command = f"python -m anomaly.evaluate --run {quote(str(run_path))}"
     data = protocol_data(run_path)
+    if data and not Path(data).exists():  # moved since: the command would stop at 'no splits.json'
+        where = f"DATA the data set it was fit with, no longer at {quote(data)}"
+        return f"{command} --data DATA --split val, {where}"
     return f"{command} --data {quote(data)} --split val" if data else command
 
 

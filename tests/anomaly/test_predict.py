@@ -77,6 +77,7 @@ def test_without_a_threshold_a_run_fit_on_a_converter_split_is_told_to_evaluate_
 ) -> None:
     run = tmp_path / "run"
     run.mkdir()
+    (tmp_path / "my data").mkdir()  # the data set is where the run says (a moved one is asked for)
     (run / "run.json").write_text(
         json.dumps({"protocol": {"mode": "split", "data": str(tmp_path / "my data")}})
     )

@@ -486,7 +486,11 @@ def test_an_overwrite_replaces_a_run_with_its_evaluations_but_no_folder_of_other
         ("{not json", ""),
     ],
 )
-def test_the_evaluate_command_scores_a_run_fit_with_data_on_its_val_split(tmp_path, content, tail) -> None:
+def test_the_evaluate_command_scores_a_run_fit_with_data_on_its_val_split(
+    tmp_path, content, tail, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my data").mkdir()
     run = tmp_path / "run"
     run.mkdir()
     if content is not None:
@@ -494,6 +498,17 @@ def test_the_evaluate_command_scores_a_run_fit_with_data_on_its_val_split(tmp_pa
         (run / RUN_FILE).write_text(text)
     assert evaluate_command(run) == f"python -m anomaly.evaluate --run {run}{tail}"
     assert protocol_data(run) == ("my data" if tail else None)  # what anomaly.evaluate defaults --data to
+
+
+def test_the_evaluate_command_of_a_run_whose_data_set_moved_asks_for_it(tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / RUN_FILE).write_text(json.dumps({"protocol": {"data": str(tmp_path / "gone data")}}))
+    # it printed --data '<gone data>', which anomaly.evaluate refused: 'no splits.json in ...'
+    assert evaluate_command(run) == (
+        f"python -m anomaly.evaluate --run {run} --data DATA --split val, DATA the data set it was fit with, "
+        f"no longer at '{tmp_path / 'gone data'}'"
+    )
 
 
 def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(
