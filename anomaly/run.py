@@ -314,6 +314,8 @@ def read_run_info(path: str | Path) -> dict:
     if not path.is_dir():
         raise UserError(f"run folder not found: {path}")
     file = path / RUN_FILE
+    if not file.is_file() and (path.parent / RUN_FILE).is_file():  # its eval-val/: 'make one' misled
+        raise UserError(f"{path} is a folder inside the anomaly run {path.parent}: pass the run folder")
     if not file.is_file():
         raise UserError(f"not an anomaly run folder: {path} (no {RUN_FILE}; make one with anomaly.train)")
     try:

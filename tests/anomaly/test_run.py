@@ -661,6 +661,17 @@ def test_a_file_of_the_run_given_as_the_run_names_its_folder(
         load_run(tmp_path / "run" / name)
 
 
+def test_a_folder_inside_the_run_given_as_the_run_names_the_run(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # --anomaly-run runs/x/eval-val said "not an anomaly run folder (...; make one with anomaly.train)"
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    (tmp_path / "run" / "eval-val").mkdir()
+    message = f"{tmp_path / 'run' / 'eval-val'} is a folder inside the anomaly run {tmp_path / 'run'}: "
+    with pytest.raises(UserError, match="^" + re.escape(message + "pass the run folder") + "$"):
+        load_run(tmp_path / "run" / "eval-val")
+
+
 def test_a_fit_on_12_bit_photos_in_16_bit_files_warns_as_the_converters_do(
     parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
