@@ -74,8 +74,8 @@ def resolve_threshold(
     if value is not None:
         try:
             number = float(value)
-        except ValueError:  # not a number: a metrics.json
-            path = Path(value)
+        except ValueError:  # not a number: a metrics.json (absolute: the origin is recorded with the run)
+            path = Path(value).absolute()
             if not path.exists():  # a mistyped number, or a file that is not there: say both
                 raise UserError(
                     f"{flag} {value}: neither a number nor an existing metrics.json (of anomaly.evaluate)"

@@ -75,11 +75,25 @@ class CascadeOptions:
         return CropRule(max_fraction=self.crop_fraction) if self.crop_fraction > 0 else None
 
     def record(self) -> dict:
-        """The options as plain YAML values (paths as absolute strings), for ``args.yaml`` and reports."""
-        return {
+        """The options as plain YAML values (paths as absolute strings), for ``args.yaml`` and reports.
+
+        ``--anomaly-threshold`` a metrics.json (a ``str``, as it may be a number) is made absolute too.
+        """
+        record = {
             key: str(value.absolute()) if isinstance(value, Path) else value
             for key, value in asdict(self).items()
         }
+        if (threshold := self.anomaly_threshold) is not None and not _is_number(threshold):
+            record["anomaly_threshold"] = str(Path(threshold).absolute())
+        return record
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_cascade(options: CascadeOptions) -> None:

@@ -96,6 +96,17 @@ def test_a_metrics_files_mask_threshold_comes_before_its_pixel_one(tmp_path: Pat
     assert resolve_threshold(str(path), tmp_path) == (2.5, f"from {path}")
 
 
+def test_a_relative_metrics_file_is_named_absolute_in_the_origin(tmp_path: Path, monkeypatch) -> None:
+    # the origin is recorded with the predictions (threshold_from): as typed, it named no file elsewhere
+    (tmp_path / "eval-val").mkdir()
+    (tmp_path / "eval-val" / "metrics.json").write_text(json.dumps({"pixel": {"f1_threshold": 1.0}}))
+    monkeypatch.chdir(tmp_path)
+    assert resolve_threshold("eval-val/metrics.json", tmp_path) == (
+        1.0,
+        f"from {tmp_path / 'eval-val' / 'metrics.json'}",
+    )
+
+
 def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.5}}))

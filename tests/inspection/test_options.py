@@ -72,6 +72,10 @@ def test_the_record_gives_paths_as_absolute_strings(tmp_path, monkeypatch) -> No
     record = options(sam=Path("decoder.pt")).record()
     assert record["detector"] == str(tmp_path / "best.pt") and record["sam"] == str(tmp_path / "decoder.pt")
     assert record["conf"] == 0.25 and record["cache_dir"] is None
+    # --anomaly-threshold: a number as typed, a metrics.json absolute (it was recorded as typed)
+    assert options(anomaly_threshold="0.5").record()["anomaly_threshold"] == "0.5"
+    record = options(anomaly_threshold="eval-val/metrics.json").record()
+    assert record["anomaly_threshold"] == str(tmp_path / "eval-val" / "metrics.json")
 
 
 def test_the_anomaly_options_are_checked_before_any_run_is_loaded() -> None:
