@@ -65,6 +65,17 @@ def embeddings_root() -> Path:
     return cache_root() / "embeddings"
 
 
+def copied_note(count: int, example: Path, out: Path) -> str:
+    """The ``note:`` line for images that ``--link hardlink`` copied: the file system refused the link
+    (another file system, or one without hard links), so they take the space a link would have saved."""
+    images = "1 image was" if count == 1 else f"{count} images were"
+    return (
+        f"note: {images} copied into {out}, not hard-linked (e.g. {example}): the file system refused "
+        "the link (another file system than the images', or one without hard links); --link symlink saves "
+        "the space"
+    )
+
+
 def temporary_path(path: str | Path) -> Path:
     """A hidden sibling of ``path`` to write first, named so that :func:`remove_stale` can judge it."""
     path = Path(path)

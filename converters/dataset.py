@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from common import folders
+from common.io import copied_note
 from converters.coco import CocoImage, build_coco
 from converters.masks import DefectInstance
 from converters.mvtec import ImageRecord
@@ -68,17 +69,24 @@ def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -
     )
 
 
-def place_image(source: Path, target: Path, link: str) -> None:
-    """Puts an image into the data set as a symlink, hard link or copy; never touches ``source``."""
+def place_image(source: Path, target: Path, link: str) -> bool:
+    """Puts an image into the data set as a symlink, hard link or copy; never touches ``source``.
+
+    Returns:
+        False where a hard link was asked for and a copy made instead, else True.
+    """
     if link == "symlink":
         target.symlink_to(source.resolve())
-    elif link == "hardlink":
+        return True
+    if link == "hardlink":
         try:
             os.link(source, target)
+            return True
         except OSError:  # other file system or no permission: a copy is always possible
             shutil.copy2(source, target)
-    else:
-        shutil.copy2(source, target)
+            return False
+    shutil.copy2(source, target)
+    return True
 
 
 def write_dataset(
@@ -94,8 +102,11 @@ def write_dataset(
     class_ids = {name: i for i, name in enumerate(names)}
     total = sum(len(s) for s in samples_by_split.values())
     bar = tqdm(total=total, desc="writing", unit="img", disable=not config.progress, file=sys.stderr)
+    copied: list[Path] = []  # what --link hardlink copied
     for split in SPLITS:
-        coco_images = _write_split(folder, split, samples_by_split[split], class_ids, config, bar.update)
+        coco_images = _write_split(
+            folder, split, samples_by_split[split], class_ids, config, bar.update, copied
+        )
         if "coco" in config.formats:
             (folder / "annotations").mkdir(exist_ok=True)
             coco = build_coco(
@@ -106,6 +117,8 @@ def write_dataset(
             )
             (folder / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
     bar.close()
+    if copied:
+        print(copied_note(len(copied), copied[0], final_path), file=sys.stderr, flush=True)
     if "yolo" in config.formats:
         (folder / "data.yaml").write_text(data_yaml(root=final_path, names=names))
     save_splits(splits, folder / SPLITS_FILE)
@@ -118,8 +131,11 @@ def _write_split(
     class_ids: dict[str, int],
     config: ConvertConfig,
     advance: Callable[[], object],
+    copied: list[Path],
 ) -> list[CocoImage]:
-    """Places one split's images and writes their YOLO labels; returns their COCO entries."""
+    """Places one split's images and writes their YOLO labels; returns their COCO entries.
+
+    ``copied`` gets the images that ``--link hardlink`` copied (the file system refused the link)."""
     (folder / "images" / split).mkdir(parents=True)
     if "yolo" in config.formats:
         (folder / "labels" / split).mkdir(parents=True)
@@ -127,7 +143,8 @@ def _write_split(
     for image_id, sample in enumerate(samples, start=1):
         stem = sample.record.output_stem
         file_name = stem + sample.record.image.suffix.lower()
-        place_image(sample.record.image, folder / "images" / split / file_name, config.link)
+        if not place_image(sample.record.image, folder / "images" / split / file_name, config.link):
+            copied.append(sample.record.image)
         if "yolo" in config.formats:
             text = labels_text(
                 sample.instances,

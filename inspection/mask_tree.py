@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 
 from common.images import decode_image_file, encode_image, is_rotated
-from common.io import atomic_write, temporary_path
+from common.io import atomic_write, copied_note, temporary_path
 from converters.mvtec import GOOD, MASK_SUFFIX
 from converters.value_masks import compose_mask, defect_folder, write_value_map
 from inspection.photos import Photo
@@ -78,6 +79,8 @@ class MaskTree:
         self.class_names = list(class_names)
         self.link = link
         self.speck_cells = speck_cells
+        #: Photos that ``hardlink`` copied: the file system refused the link (another one, say).
+        self.copied: list[Path] = []
 
     def add(self, inspection: Inspection, photo: Photo) -> Path | None:
         """Places the photo and writes its mask; returns the mask's path (None for a good photo)."""
@@ -87,9 +90,11 @@ class MaskTree:
             image = decode_image_file(source, cv2.IMREAD_COLOR)  # OpenCV applies the rotation
             atomic_write(self.folder / "test" / folder / f"{photo.name}.png", _png(image))
         else:
-            place_photo(
+            target = place_photo(
                 source, self.folder / "test" / folder / f"{photo.name}{source.suffix.lower()}", self.link
             )
+            if self.link == "hardlink" and not os.path.samefile(source, target):
+                self.copied.append(source)
         if inspection.is_good:
             return None
         # The best instance wins where two overlap; what that leaves of another in specks goes.
@@ -105,8 +110,11 @@ class MaskTree:
         )
 
     def close(self) -> Path:
-        """Writes ``mask_values.json`` and returns the category folder."""
+        """Writes ``mask_values.json`` and returns the category folder; a ``note:`` on stderr where
+        ``hardlink`` copied photos (they take the space a link would have saved)."""
         write_value_map(self.folder, self.class_names)
+        if self.copied:
+            print(copied_note(len(self.copied), self.copied[0], self.folder), file=sys.stderr, flush=True)
         return self.folder
 
 

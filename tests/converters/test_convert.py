@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -687,6 +688,20 @@ def test_each_link_mode_places_the_source_image(tmp_path, category_factory, monk
     assert not placed["hardlink"].is_symlink() and os.path.samefile(placed["hardlink"], source)
     assert not placed["copy"].is_symlink() and not os.path.samefile(placed["copy"], source)
     assert placed["copy"].read_bytes() == source.read_bytes()
+
+
+def test_images_that_hardlink_copied_are_noted_once(tmp_path, category_factory, monkeypatch, capsys):
+    # another file system: os.link fails, the images were copied, and nothing said so
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "linked", link="hardlink"))
+    assert "note:" not in capsys.readouterr().err
+    monkeypatch.setattr(os, "link", lambda source, target: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
+    convert(config(tmp_path / "data", tmp_path / "copied", link="hardlink"))
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    images = len(list((tmp_path / "copied" / "images").glob("*/*")))
+    assert len(notes) == 1 and notes[0].startswith(
+        f"note: {images} images were copied into {tmp_path / 'copied'}, "
+    )
 
 
 def test_coco_image_ids_run_from_1_in_each_split(tmp_path, category_factory):

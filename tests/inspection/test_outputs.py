@@ -431,6 +431,24 @@ def test_a_hard_link_that_fails_falls_back_to_a_copy(tmp_path, photos, monkeypat
     assert os.listdir(tmp_path / "tree") == ["one.png"]
 
 
+def test_photos_that_hardlink_copied_are_noted_once(tmp_path, inspected, monkeypatch, capsys):
+    # --link hardlink fell back to copies without a word, and args.yaml said hardlink
+    _, results = inspected
+    for folder in ("linked", "copied"):
+        if folder == "copied":  # another file system
+            monkeypatch.setattr(os, "link", lambda *args: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
+        tree = MaskTree(tmp_path / folder, category="lot", class_names=["scratch", "stain"], link="hardlink")
+        for photo, inspection in results:
+            tree.add(inspection, photo)
+        tree.close()
+    [first, *_] = [photo.path for photo, _ in results]
+    assert capsys.readouterr().err == (
+        f"note: {len(results)} images were copied into {tmp_path / 'copied' / 'lot'}, not hard-linked (e.g. "
+        f"{first}): the file system refused the link (another file system than the images', or one without "
+        "hard links); --link symlink saves the space\n"
+    )  # and none from the linked tree
+
+
 def test_the_top_boxs_label_is_drawn_over_lower_ones_at_the_same_corner():
     """Boxes sharing a corner (whole-photo ones are common): the top box's label is the one seen."""
     from inspection.overlays import class_color, draw_overlay
