@@ -65,6 +65,7 @@ from detection.image_level import (
     conf_flags_all,
     image_labels,
     image_level_report,
+    picked_on_train_warning,
     tuned_conf,
     yolo_image_labels,
 )
@@ -208,6 +209,8 @@ def _report(
         )
         if warning:
             notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
+        if warning := picked_on_train_warning(conf_from):
+            notes.append(warning)
     truth = _truth(data, split, coco_file, validator, names, notes)
     coco_file = Path(coco_file) if coco_file is not None else default_coco_file(data, split)
     coco = (

@@ -194,6 +194,23 @@ def conf_flags_all(
     )
 
 
+def picked_on_train_warning(conf_from: str | None) -> str | None:
+    """The ``warning:`` line for ``--conf-from train``, else None.
+
+    The detector was fit to its train photos: its scores there are not those of photos it has not seen,
+    so a threshold picked there need not suit them (the converters' val split is for this).
+
+    >>> picked_on_train_warning("val") is None
+    True
+    """
+    if conf_from != "train":
+        return None
+    return (
+        "warning: --conf-from train picks the threshold on the photos the detector was trained on, whose "
+        "scores are not those of photos it has not seen: pick it on val"
+    )
+
+
 def tuned_conf(
     true: Mapping[str, str],
     detections: Mapping[str, ImageDetections],

@@ -50,7 +50,7 @@ from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
 from common.tables import fmt
 from common.trained_images import trained_overlap_warning
-from detection.image_level import conf_flags_all, image_labels, tuned_conf
+from detection.image_level import conf_flags_all, image_labels, picked_on_train_warning, tuned_conf
 from detection.weights import load_detector, print_tiling_note, training_run, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
@@ -339,6 +339,8 @@ def check_options(options: EvaluateOptions) -> None:
         )
     check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
     check_not_inside(options.out, options.data)
+    if warning := picked_on_train_warning(options.conf_from):
+        print(warning, file=sys.stderr, flush=True)
 
 
 def load_inspector(

@@ -238,7 +238,8 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     printed = capsys.readouterr().out
     assert "at conf 0.700\n" in printed and "picked" not in printed  # given, not picked: no note
     assert cli("--data", data, "--out", tmp_path / "picked", "--conf", "0.7", "--conf-from", "val") == 0
-    printed = capsys.readouterr().out
+    printed, err = capsys.readouterr()
+    assert "warning: --conf-from" not in err
     picked = json.loads((tmp_path / "picked" / "metrics.json").read_text())
     assert fixed["image_level"]["accuracy"] < 1.0 and fixed["image_level"]["conf"] == 0.7
     assert picked["image_level"]["accuracy"] == 1.0
@@ -247,6 +248,11 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     conf = picked["image_level"]["conf"]
     assert f"(picked on val: pass --conf {conf:.6g} to inspection.predict)" in printed
     assert "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
+    # picked on the detector's own train photos: it said nothing of that
+    assert cli("--data", data, "--out", tmp_path / "on_train", "--conf-from", "train") == 0
+    assert capsys.readouterr().err.startswith(
+        "warning: --conf-from train picks the threshold on the photos the detector was trained on"
+    )
 
 
 def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) -> None:
