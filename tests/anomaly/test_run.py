@@ -26,6 +26,7 @@ from anomaly.run import (
     evaluate_command,
     fit_run,
     load_run,
+    own_weights,
     protocol_data,
 )
 from common.errors import UserError
@@ -107,6 +108,14 @@ def test_a_run_fit_on_grey_photos_records_it(tmp_path: Path, tiny_config: dict) 
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
     assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["fit_colour"] == "grey"
     assert photo_colour(np.zeros((2, 2, 3), np.uint8)) == "grey"
+
+
+def test_a_run_fit_on_grey_and_colour_photos_records_them_as_mixed(tmp_path: Path, tiny_config: dict) -> None:
+    parts = make_parts(tmp_path / "data")
+    photo = sorted(parts.rglob("train/good/*.png"))[0]  # one grey photo among colour ones
+    cv2.imwrite(str(photo), cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE))
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["fit_colour"] == "mixed"
 
 
 def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
@@ -329,6 +338,29 @@ def test_a_run_fit_on_the_users_own_weights_keeps_a_copy_and_loads_without_them(
     _own_weights(copy, seed=4)  # other weights under its name
     with pytest.raises(UserError, match="^backbone weights differ from those"):
         load_run(tmp_path / "moved")
+
+
+def test_a_run_holding_its_copy_of_the_users_weights_is_replaced_by_overwrite(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # the copy is a file the run writes: --overwrite replaces such a run, not "holds ..., choose another"
+    weights = _own_weights(tmp_path / "my_backbone.pth")
+    config = {**tiny_config, "pretrained": True}
+    fit_run(parts.parent, "part", tmp_path / "run", config=config, weights=weights, progress=False)
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, overwrite=True, progress=False)
+    assert not (tmp_path / "run" / WEIGHTS_FILE).exists()  # the new run is of the official weights
+
+
+@pytest.mark.parametrize("name", ["../my_backbone.pth", "other.pth"])
+def test_a_run_json_naming_another_weights_file_than_its_copy_is_corrupt(tmp_path: Path, name: str) -> None:
+    # run.json edited to point out of the run folder: refused, not loaded from there
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / name).write_bytes(b"weights")
+    malformed = r"^corrupt run folder .*run: run\.json has malformed backbone weights_file$"
+    with pytest.raises(UserError, match=malformed):
+        own_weights(tmp_path / "run", {"backbone": {"weights_file": name}})
+    assert own_weights(tmp_path / "run", {"backbone": {"weights_file": None}}) is None
+    assert own_weights(tmp_path / "run", {}) is None  # a run.json from before the copy
 
 
 def _fit_on_official_weights_by_path(
