@@ -22,6 +22,7 @@ from common.images import (
     image_files_below,
     image_size,
     image_size_and_orientation,
+    is_image_file,
     is_narrow_16bit,
     is_rotated,
     photo_files,
@@ -149,6 +150,14 @@ def test_image_files_below_walks_folders_and_skips_hidden_names(tmp_path: Path) 
     write_png(tmp_path / ".ipynb_checkpoints" / "c.png")
     (tmp_path / "notes.txt").write_text("not an image")
     assert image_files_below(tmp_path) == sorted(kept)
+
+
+def test_a_folder_or_a_link_to_one_named_like_a_photo_is_no_image_file(tmp_path: Path) -> None:
+    # "lot.png/" made by hand, or a link to it: read as a photo, decoding it would fail
+    (tmp_path / "lot.png").mkdir()
+    (tmp_path / "link.png").symlink_to(tmp_path / "lot.png", target_is_directory=True)
+    assert not is_image_file(tmp_path / "lot.png") and not is_image_file(tmp_path / "link.png")
+    assert is_image_file(write_png(tmp_path / "a.png"))
 
 
 def test_image_files_below_searches_linked_folders_once(tmp_path: Path) -> None:

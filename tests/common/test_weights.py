@@ -197,6 +197,17 @@ def test_cache_checkpoint_copies_an_official_file_given_by_path(fake: Fake, tmp_
     assert cache_checkpoint(fake.spec, official) == cached and capsys.readouterr().err == ""  # once
 
 
+def test_cache_checkpoint_replaces_a_cached_file_of_other_bytes(fake: Fake, tmp_path: Path, capsys) -> None:
+    # a truncated download under the official name is no verified copy: the official file replaces it
+    fake.cache.mkdir(parents=True)
+    (fake.cache / fake.spec.filename).write_bytes(b"truncated")
+    official = tmp_path / "elsewhere.pth"
+    official.write_bytes(fake.payload)
+    assert cache_checkpoint(fake.spec, official) == fake.cache / fake.spec.filename
+    assert (fake.cache / fake.spec.filename).read_bytes() == fake.payload
+    assert capsys.readouterr().err.startswith(f"[checkpoints] copied {official} into {fake.cache}")
+
+
 def test_cache_checkpoint_leaves_the_users_own_file_and_a_read_only_cache(fake: Fake, tmp_path: Path, capsys):
     own = tmp_path / "own.pth"
     own.write_bytes(b"fine-tuned weights")
