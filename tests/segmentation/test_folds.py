@@ -782,3 +782,24 @@ def test_the_fold_seed_reaches_the_rounds_and_is_recorded_in_the_plan(
     _fake_rounds(monkeypatch, tiny_sam_builder)
     crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=tmp_path / "work", seed=7)
     assert json.loads((tmp_path / "work" / "folds_plan.json").read_text()) == {"folds": 3, "fold_seed": 7}
+
+
+def test_a_plan_of_the_same_k_is_gone_on_from_whatever_other_fold_folders_lie_there(tmp_path):
+    # the plan names the K; only a run from before it is judged by its fold<i> folders
+    from segmentation.folds import FOLDS_PLAN, check_resumable, write_plan
+
+    write_plan(tmp_path, 3, 0)
+    for index in range(4):
+        (tmp_path / f"fold{index}" / "annotations").mkdir(parents=True)
+    check_resumable(tmp_path, 3)
+    assert json.loads((tmp_path / FOLDS_PLAN).read_text()) == {"folds": 3, "fold_seed": 0}
+
+
+def test_round_folders_are_the_fold_folders_named_by_index_alone(tmp_path):
+    from segmentation.folds import round_folders
+
+    for name in ("fold0", "fold12", "fold3_old", "fold", "runs"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "fold4").write_text("a file, not a round")
+    assert round_folders(tmp_path) == {0: tmp_path / "fold0", 12: tmp_path / "fold12"}
+    assert round_folders(tmp_path / "nowhere") == {}
