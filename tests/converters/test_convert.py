@@ -23,7 +23,15 @@ from common.io import partial_dir, temporary_path
 from converters import convert as convert_module
 from converters.classes import class_namer, load_value_map
 from converters.cli import build_parser, config_from_args
-from converters.convert import ConvertConfig, convert, format_report
+from converters.convert import (
+    ConvertConfig,
+    convert,
+    copied_photo_warnings,
+    format_report,
+    soft_mask_warnings,
+)
+from converters.dataset import Sample
+from converters.mvtec import ImageRecord
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
 from converters.splits import SPLITS, load_splits
@@ -170,6 +178,19 @@ def test_mask_values_map(tmp_path, category_factory):
     values.write_text(json.dumps({"255": "contamination"}))
     with pytest.raises(UserError, match="000_mask.png: mask value 253 is not in the mask-values map"):
         convert(config(tmp_path / "data", tmp_path / "out2", mask_values=values))
+
+
+def test_a_mask_of_many_values_each_in_the_value_map_is_no_soft_mask(tmp_path, category_factory):
+    # nine classes coded 1..9: every value is the map's, none an anti-aliased edge
+    mask = np.zeros((48, 64), np.uint8)
+    for value in range(1, 10):
+        mask[5 * value - 4 : 5 * value - 1, 5:10] = value
+    category_factory(tmp_path / "data", "cable", defects={"combined": [mask] * 3})
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({str(value): f"class_{value}" for value in range(1, 10)}))
+    report = convert(config(tmp_path / "data", tmp_path / "out", mask_values=values))
+    assert len(report.names) == 9
+    assert not any("distinct defect values" in warning for warning in report.warnings)
 
 
 def test_empty_mask_is_skipped_or_strict_error(tmp_path, category_factory, mask_factory):
@@ -650,6 +671,59 @@ def test_a_photo_copied_into_another_split_is_a_warning_or_a_strict_error(tmp_pa
     )
     with pytest.raises(UserError, match=r"^1 photo has a byte-for-byte copy in another split, .*--strict"):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+
+
+def _photo(path: Path, content: bytes, *, mask_suffix: str = ".png", values: int = 0) -> Sample:
+    """A sample of photo ``path`` holding ``content`` (bytes: only hashed), its mask holding ``values``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    record = ImageRecord(
+        path, "widget", "test", "hole", mask=path.with_name(f"{path.stem}_mask{mask_suffix}")
+    )
+    return Sample(record, 4, 4, defect_values=values)
+
+
+def test_copies_in_two_splits_are_named_with_a_photo_of_each_and_counted(tmp_path):
+    # sizes in bytes shared by two splits only; a copy within one split (a2) is no leak of its own
+    a, a2, a3 = (_photo(tmp_path / f"{name}.png", b"aaaa") for name in ("a", "a2", "a3"))
+    b, b2 = _photo(tmp_path / "b.png", b"bbbbbb"), _photo(tmp_path / "b2.png", b"bbbbbb")
+    [warning] = copied_photo_warnings({"train": [a, a2], "test": [a3]})
+    assert warning.startswith(
+        f"1 photo has a byte-for-byte copy in another split, e.g. {a.record.image} (train) and "
+        f"{a3.record.image} (test): "
+    )
+    [warning] = copied_photo_warnings({"train": [a, b], "val": [b2], "test": [a3]})
+    assert warning.startswith("2 photos have a byte-for-byte copy in another split, e.g. ")
+
+
+def test_copies_within_one_split_and_photos_of_one_size_are_no_warning(tmp_path):
+    a, a2 = _photo(tmp_path / "a.png", b"aaaa"), _photo(tmp_path / "a2.png", b"aaaa")
+    other = _photo(tmp_path / "c.png", b"cccc")  # the size of a, other bytes
+    assert copied_photo_warnings({"train": [a, a2], "test": [other]}) == []
+
+
+def test_one_soft_mask_is_named_in_the_singular_and_jpeg_masks_are_left_to_their_own_warning(tmp_path):
+    soft = _photo(tmp_path / "a.png", b"a", values=9)
+    [warning] = soft_mask_warnings([soft, _photo(tmp_path / "b.png", b"b", values=8)])
+    assert warning.startswith(
+        f"1 mask holds more than 8 distinct defect values, e.g. {soft.record.mask} (9), as anti-aliased "
+    )
+    assert soft_mask_warnings([_photo(tmp_path / "c.png", b"c", mask_suffix=".JPG", values=200)]) == []
+
+
+def test_the_closing_line_names_every_empty_split_yolo_needs_and_none_for_coco_alone(
+    tmp_path, category_factory
+):
+    category_factory(tmp_path / "data", "widget")
+    report = convert(config(tmp_path / "data", tmp_path / "out", ratios=(1, 0, 0.2)))
+    both = replace(report, images={**report.images, "train": 0})  # train and val empty
+    assert format_report(both).splitlines()[-1] == (
+        "train with: none yet, yolo train needs images in train and val (see above)"
+    )
+    no_test = replace(report, images={"train": 3, "val": 2, "test": 0})  # yolo train reads no test split
+    assert format_report(no_test).splitlines()[-1].startswith("train with: yolo train data=")
+    coco = replace(report, formats=("coco",))  # no yolo train to start: no closing line
+    assert not any(line.startswith("train with:") for line in format_report(coco).splitlines())
 
 
 def test_png_masks_give_no_lossy_mask_warning(tmp_path, category_factory):

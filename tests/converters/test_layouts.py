@@ -60,6 +60,22 @@ def test_each_layout_converts_with_exact_counts(tmp_path, layout):
     assert all(len(key.split("/")) == 4 and key.startswith(f"{CATEGORY}/") for key in keys)
 
 
+@pytest.mark.parametrize(
+    ("layout", "folder"),
+    [
+        ("kolektor_sdd2", "train"),
+        ("mvtec_loco", "ground_truth/logical_anomalies/000"),  # a region folder of one image
+        ("mvtec_ad2", "test_private"),
+    ],
+)
+def test_a_resource_fork_among_a_layouts_files_is_no_image(tmp_path, layout, folder):
+    # macOS's AppleDouble "._x.png": an image suffix, not an image (and not a region file of LOCO's)
+    root = make_layout_tree(tmp_path, layout)
+    before = [(r.key, r.mask_files) for r in scan(root, include_unlabelled=True)]
+    (root / CATEGORY / folder / "._000.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    assert [(r.key, r.mask_files) for r in scan(root, include_unlabelled=True)] == before
+
+
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_detection_finds_each_layout_and_the_category(tmp_path, layout):
     root = make_layout_tree(tmp_path, layout)

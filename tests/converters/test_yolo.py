@@ -181,3 +181,8 @@ def test_a_data_yaml_naming_its_own_folder_another_way_is_accepted(tmp_path, mon
     check_data_root(tmp_path / "ds" / "data.yaml", tmp_path / "ds" / ".." / "ds")
     with pytest.raises(UserError, match="has path: .*other, not its own folder"):
         check_data_root(Path("ds/data.yaml"), tmp_path / "other")
+    # "~/other" is absolute once expanded, as ultralytics reads it: named as such, not as relative
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(UserError, match=f"has path: {home / 'other'}, not its own folder"):
+        check_data_root(Path("ds/data.yaml"), home / "other", written="~/other")
