@@ -125,6 +125,8 @@ def test_a_converters_data_yaml_copied_out_of_its_data_set_alone_reads_the_data_
         ("names: [a]\nnc: two\n", r"has nc: two but 1 class name\(s\)"),
         # a mapping written the wrong way round: a ValueError traceback
         ("names: {a: 0}\n", r"the keys of 'names:' must be class ids \(0: name, 1: name, ...\), got \['a'\]"),
+        # a key left empty: int(None), a TypeError traceback
+        ("names: {~: a}\n", r"the keys of 'names:' must be class ids \(0: name, .*got \[None\]"),
     ],
 )
 def test_names_that_ultralytics_or_the_id_order_cannot_take_are_one_error_line(tmp_path, names, expected):
@@ -135,4 +137,6 @@ def test_names_that_ultralytics_or_the_id_order_cannot_take_are_one_error_line(t
 
 def test_an_nc_that_agrees_with_the_names_is_read(tmp_path):
     (tmp_path / "data.yaml").write_text("names: {0: a, 1: b}\nnc: 2\n")
+    assert data_names(tmp_path / "data.yaml") == ["a", "b"]
+    (tmp_path / "data.yaml").write_text("names: {0: a, 1: b}\nnc:\n")  # nc: left empty, as none
     assert data_names(tmp_path / "data.yaml") == ["a", "b"]

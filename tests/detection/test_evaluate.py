@@ -465,6 +465,7 @@ def test_a_coco_file_of_other_classes_or_images_is_refused_before_the_model_load
     assert main([*argv, "--coco", str(file)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --coco {file}") and expected in err and err.count("\n") == 1
+    assert "convert again" not in err  # the user's own file: not one written with the data set
 
 
 @pytest.mark.parametrize(
@@ -504,6 +505,33 @@ def test_the_converters_coco_file_of_an_edited_data_set_is_refused_before_the_mo
     err = capsys.readouterr().err
     assert err.startswith(f"error: the converter's COCO file {copy / 'annotations' / 'instances_'}")
     assert expected in err and "convert again, or remove it" in err and err.count("\n") == 1
+
+
+def _refused_at_load(weights: object) -> None:
+    raise UserError("every check before the model passed")
+
+
+def test_a_coco_file_given_for_the_scored_split_stands_in_for_the_converters_stale_one(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # a class renamed by hand, and --coco of the new names: the converter's file of old names is not read
+    monkeypatch.setattr("detection.evaluate.load_detector", _refused_at_load)
+    names = {**dict(enumerate(NAMES)), 1: "colour"}
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", names)
+    coco = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
+    coco["categories"][1]["name"] = "colour"
+    file = tmp_path / "instances.json"
+    file.write_text(json.dumps(coco))
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    argv = ["--data", str(data), "--weights", str(weights), "--split", "val", "--coco", str(file)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "error: every check before the model passed\n"
+    # the split --conf-from picks on has no --coco of its own: its converter's file is still checked
+    assert main([*argv, "--conf-from", "train"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the converter's COCO file {tmp_path / 'copy' / 'annotations'}")
+    assert "instances_train.json: its categories" in err
 
 
 def test_a_class_named_good_is_refused_before_the_model_loads(

@@ -28,6 +28,7 @@ from detection.train import (
     accumulation_note,
     check_freeze_layers,
     check_training_splits,
+    checkpoint_pretrained,
     main,
     optimizer_note,
     prepare_training_data,
@@ -493,6 +494,14 @@ def test_a_runs_open_vocabulary_checkpoint_without_a_table_names_the_runs_table(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: YOLO-World needs text embeddings")
     assert err.endswith(f"; the checkpoint's run trained with text_embeddings={run / 'text_embeddings.pt'}\n")
+    missing = tmp_path / "missing.pt"  # a table given that fails: its own error, no hint of another
+    assert main(["--config", str(YOLO11_CONFIG), *overrides, f"text_embeddings={missing}"]) == 2
+    assert capsys.readouterr().err == f"error: text-embedding table not found: {missing}\n"
+    (run / "weights").rename(run / "saved")  # not a run's weights/ folder: its parent is no run
+    moved = tiny_run(tiny_dataset, tmp_path, f"model={run / 'saved' / 'best.pt'}")
+    assert main(["--config", str(YOLO11_CONFIG), *moved]) == 2
+    assert "the checkpoint's run trained with" not in capsys.readouterr().err
+    (run / "saved").rename(run / "weights")
     (run / "text_embeddings.pt").unlink()  # a checkpoint without its run's table: no hint
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
     assert "the checkpoint's run trained with" not in capsys.readouterr().err
@@ -1006,6 +1015,26 @@ def test_a_ctrl_c_before_the_first_epoch_of_an_exist_ok_rerun_names_no_earlier_w
     with pytest.raises(KeyboardInterrupt):
         train(build_config(YOLO11_CONFIG, overrides))
     assert "stopped;" not in capsys.readouterr().err and earlier.is_file()
+
+
+@pytest.mark.parametrize(
+    ("model", "pretrained", "expected", "note"),
+    [
+        ("runs/a/weights/last.pt", "yolo11n.pt", True, True),  # the checkpoint's own weights, said
+        ("runs/a/weights/LAST.PT", "yolo11n.pt", True, True),
+        ("yolov8s-worldv2.pt", "yolov8s-worldv2.pt", True, False),  # the same file: nothing to say
+        ("runs/a/weights/last.pt", True, True, False),
+        ("runs/a/weights/last.pt", False, False, False),  # no pretrained weights asked for: kept
+        ("yolo11n-worldv2.yaml", "yolo11n.pt", "yolo11n.pt", False),  # a yaml model takes the file
+    ],
+)
+def test_a_checkpoint_model_is_never_given_another_files_weights(
+    capsys, model: str, pretrained: object, expected: object, note: bool
+) -> None:
+    assert checkpoint_pretrained(model, pretrained) == expected
+    out = capsys.readouterr().out
+    said = f"note: model={Path(model).name} is a checkpoint: it starts from its own weights, not from "
+    assert out.startswith(f"{said}pretrained: yolo11n.pt (weights for a yaml model") if note else out == ""
 
 
 def test_a_ctrl_c_before_the_first_epoch_ends_gives_no_command(tmp_path: Path):
