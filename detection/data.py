@@ -50,7 +50,7 @@ def data_names(path: str | Path) -> list[str]:
             ) from None
     if not isinstance(names, list) or not names:
         raise UserError(f"data file {path} has no class names ('names:')")
-    if data.get("nc") is not None:
+    if "nc" in data:  # a valueless nc: too, which ultralytics refuses as not an integer
         try:
             count = float(data["nc"])
         except (TypeError, ValueError):

@@ -123,6 +123,8 @@ def test_a_converters_data_yaml_copied_out_of_its_data_set_alone_reads_the_data_
         # ultralytics refused it once its trainer or validator read the file: a traceback, the run folder made
         ("names: [a]\nnc: 2\n", r"has nc: 2 but 1 class name\(s\) in 'names:', which ultralytics refuses"),
         ("names: [a]\nnc: two\n", r"has nc: two but 1 class name\(s\)"),
+        # nc: left without a value: ultralytics 8.4 refuses it too ("'nc: None' must be an integer")
+        ("names: [a]\nnc:\n", r"has nc: None but 1 class name\(s\) in 'names:', which ultralytics refuses"),
         # a mapping written the wrong way round: a ValueError traceback
         ("names: {a: 0}\n", r"the keys of 'names:' must be class ids \(0: name, 1: name, ...\), got \['a'\]"),
         # a key left empty: int(None), a TypeError traceback
@@ -137,6 +139,4 @@ def test_names_that_ultralytics_or_the_id_order_cannot_take_are_one_error_line(t
 
 def test_an_nc_that_agrees_with_the_names_is_read(tmp_path):
     (tmp_path / "data.yaml").write_text("names: {0: a, 1: b}\nnc: 2\n")
-    assert data_names(tmp_path / "data.yaml") == ["a", "b"]
-    (tmp_path / "data.yaml").write_text("names: {0: a, 1: b}\nnc:\n")  # nc: left empty, as none
     assert data_names(tmp_path / "data.yaml") == ["a", "b"]
