@@ -226,8 +226,14 @@ def test_overwrite_replaces_only_a_folder_of_the_names_a_command_writes(tmp_path
     assert check_output_folder(out, overwrite=True) == out  # no names given: any folder
     for name in ("notes.txt", "b", "c", "d", "Run.json"):
         (out / name).write_text("mine")
-    with pytest.raises(UserError, match=r"--out .*out holds Run.json, b, c and 2 more, which this command"):
+    with pytest.raises(
+        UserError,
+        match=r"--out .*out holds Run.json, b, c and 2 more, which this command does not write: --overwrite "
+        "replaces the folder whole",
+    ):
         check_output_folder(out, overwrite=True, holds=holds)
+    with pytest.raises(UserError, match=r"does not write: each re-run replaces the folder whole"):
+        check_output_folder(out, overwrite=True, holds=holds, replaced_by="each re-run")
     with pytest.raises(UserError, match="output folder exists"):  # without overwrite: refused as before
         check_output_folder(out, overwrite=False, holds=holds)
     assert check_output_folder(out, holds=holds) == out  # written into, not replaced: no check
