@@ -289,14 +289,15 @@ def project_model(model: str) -> str:
 
 
 def check_training_splits(data: Path) -> None:
-    """Raises :class:`UserError` unless the train and val splits of ``data`` hold images.
+    """Raises :class:`UserError` unless the train and val splits of ``data`` hold images, each there.
 
     ultralytics validates after every epoch, so an empty val split would fail only
-    once the first epoch is over (or, worse, deep inside its data loader).
+    once the first epoch is over (or, worse, deep inside its data loader); the images of a ``.txt``
+    list that are gone it leaves out with a warning, and trains on the rest.
     """
     for split in TRAINING_SPLITS:
         try:
-            split_images(data, split)
+            present_split_images(data, split)
         except EmptySplitError as error:
             raise UserError(
                 f"{error}: training needs images in both train and val; re-convert the data set with "

@@ -630,6 +630,22 @@ def test_training_splits_of_a_good_data_set_pass(tiny_dataset: Path) -> None:
     check_training_splits(tiny_dataset / "data.yaml")
 
 
+def test_a_training_list_naming_an_image_that_is_gone_is_refused(tiny_dataset: Path, tmp_path) -> None:
+    # ultralytics dropped the missing image with a warning and trained on the rest
+    data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
+    images = sorted((tiny_dataset / "images" / "train").iterdir())
+    listed = tmp_path / "train.txt"
+    listed.write_text("".join(f"{p}\n" for p in [*images, tmp_path / "gone.png"]))
+    edited = tmp_path / "data.yaml"
+    edited.write_text(yaml.safe_dump({**data, "path": str(tiny_dataset), "train": str(listed)}))
+    with pytest.raises(UserError) as error:
+        check_training_splits(edited)
+    assert str(error.value).startswith(
+        f"1 of the {len(images) + 1} images the 'train' split of {edited} lists do not exist "
+        f"({tmp_path / 'gone.png'})"
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
