@@ -248,6 +248,8 @@ def load_torch(
 #: SAM's own keys last (``sam_finetuned.pth``, the official files), which an ultralytics SAM model holds too.
 _TORCH_FILE_KINDS = (
     (b"mvtec-finetune/sam-decoder", "a SAM decoder.pt from segmentation.train"),
+    # segmentation.train's last.pt (segmentation.run_folder.RESUME_KEYS; ultralytics' says best_fitness)
+    (b"best_iou", "a training state of segmentation.train (last.pt, for its --resume)"),
     (b"ultralytics", "an ultralytics model (detection weights)"),
     (b"mask_decoder.", "a SAM state dict, such as sam_finetuned.pth"),
 )

@@ -333,6 +333,11 @@ def test_a_sam_state_dict_given_as_detector_weights_is_named_for_what_it_is(tmp_
         f"cannot load model '{weights}': not an ultralytics checkpoint "
         "(it is a SAM state dict, such as sam_finetuned.pth)"
     )
+    # segmentation.train's last.pt: it got ultralytics' advice to use an official model
+    state = {"mask_decoder": {"output_upscaling.0.weight": torch.zeros(1)}, "optimizer": {}, "best_iou": 0.5}
+    last = save_torch({**state, "config": {"data": "/home/me/ultralytics/nut"}}, tmp_path / "last.pt")
+    with pytest.raises(UserError, match=r"not an ultralytics checkpoint \(it is a training state of "):
+        load_detector(last)
 
 
 def test_a_model_trained_on_tiles_is_told_from_its_runs_tiles_record(tmp_path: Path) -> None:
