@@ -227,22 +227,44 @@ def test_a_sam_decoder_given_as_detector_weights_is_named_for_what_it_is(tmp_pat
         load_detector(decoder)
 
 
-def test_a_real_sam_decoder_given_as_detector_weights_gets_no_ultralytics_advice(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "kind"),
+    [
+        # as segmentation.train saves it: tensors and a dict of settings; it read "...: it references types
+        # outside the supported Ultralytics checkpoint format. Use an official Ultralytics model, i.e. 'yolo
+        # predict model=yolo26n.pt' (it is a SAM decoder.pt ...)"
+        (
+            "decoder.pt",
+            {"format": "mvtec-finetune/sam-decoder", "model": "vit_t", "state_dict": {"w": 2}},
+            "a SAM decoder.pt from segmentation.train",
+        ),
+        # sam_finetuned.pth: SAM's full state dict, no format tag; it said "ultralytics cannot read it
+        # (AssertionError: ... acceptable suffix is {'.pt'}, not .pth)"
+        (
+            "sam_finetuned.pth",
+            {"image_encoder.neck.0.weight": 1, "mask_decoder.iou_token.weight": 1},
+            "a SAM state dict, such as sam_finetuned.pth",
+        ),
+        # segmentation.train's last.pt, its config naming an ultralytics folder: ultralytics' advice again
+        (
+            "last.pt",
+            {"mask_decoder": {}, "optimizer": {}, "best_iou": 0.5, "config": {"data": "/me/ultralytics/nut"}},
+            "a training state of segmentation.train (last.pt, for its --resume)",
+        ),
+    ],
+)
+def test_a_sam_file_given_as_detector_weights_gets_no_ultralytics_advice(
+    tmp_path: Path, name: str, content: dict, kind: str
+) -> None:
     import torch
 
     from common.io import save_torch
 
-    # as segmentation.train saves it: tensors and a dict of settings
-    state = {"format": "mvtec-finetune/sam-decoder", "model": "vit_t", "state_dict": {"w": torch.zeros(2)}}
-    decoder = save_torch(state, tmp_path / "decoder.pt")
+    tensors = {key: torch.zeros(1) if isinstance(value, int) else value for key, value in content.items()}
+    weights = save_torch(tensors, tmp_path / name)
     with pytest.raises(UserError) as error:
-        load_detector(decoder)
-    # it read "...: it references types outside the supported Ultralytics checkpoint format. Use an
-    # official Ultralytics model, i.e. 'yolo predict model=yolo26n.pt' (it is a SAM decoder.pt ...)"
-    assert str(error.value) == (
-        f"cannot load model '{decoder}': not an ultralytics checkpoint "
-        "(it is a SAM decoder.pt from segmentation.train)"
-    )
+        load_detector(weights)
+    assert str(error.value) == f"cannot load model '{weights}': not an ultralytics checkpoint (it is {kind})"
 
 
 def test_a_training_run_folder_given_as_weights_names_its_best_pt(tmp_path: Path) -> None:
@@ -316,28 +338,6 @@ def test_a_file_that_ultralytics_would_load_later_is_read_at_once(tmp_path: Path
     path.write_text("not a model\n")
     with pytest.raises(UserError, match=f"cannot load model '{path}': ultralytics cannot read it"):
         load_detector(path)
-
-
-def test_a_sam_state_dict_given_as_detector_weights_is_named_for_what_it_is(tmp_path: Path) -> None:
-    import torch
-
-    from common.io import save_torch
-
-    # as segmentation.train writes sam_finetuned.pth: SAM's full state dict, no format tag
-    state = {"image_encoder.neck.0.weight": torch.zeros(1), "mask_decoder.iou_token.weight": torch.zeros(1)}
-    weights = save_torch(state, tmp_path / "sam_finetuned.pth")
-    with pytest.raises(UserError) as error:
-        load_detector(weights)
-    # it said "ultralytics cannot read it (AssertionError: ... acceptable suffix is {'.pt'}, not .pth)"
-    assert str(error.value) == (
-        f"cannot load model '{weights}': not an ultralytics checkpoint "
-        "(it is a SAM state dict, such as sam_finetuned.pth)"
-    )
-    # segmentation.train's last.pt: it got ultralytics' advice to use an official model
-    state = {"mask_decoder": {"output_upscaling.0.weight": torch.zeros(1)}, "optimizer": {}, "best_iou": 0.5}
-    last = save_torch({**state, "config": {"data": "/home/me/ultralytics/nut"}}, tmp_path / "last.pt")
-    with pytest.raises(UserError, match=r"not an ultralytics checkpoint \(it is a training state of "):
-        load_detector(last)
 
 
 def test_a_model_trained_on_tiles_is_told_from_its_runs_tiles_record(tmp_path: Path) -> None:
