@@ -287,8 +287,9 @@ class OverlayFiles:
 
 def pick_conf(
     inspector: Inspector, split: SegmentationSplit, *, default: float, progress: bool = True
-) -> tuple[float, float]:
-    """``(conf, defect-type accuracy at conf)``: the threshold that calls ``split``'s photos best.
+) -> tuple[float, float, str | None]:
+    """``(conf, defect-type accuracy at conf, warning)``: the threshold that calls ``split``'s photos best,
+    and the ``warning:`` line printed when it is no threshold to recommend (None when it is).
 
     Only the detector runs (no SAM), keeping boxes down to :data:`PICK_FLOOR`;
     :func:`~detection.image_level.tuned_conf` picks among the thresholds that
@@ -308,20 +309,21 @@ def pick_conf(
         detections[image.path.name] = inspector.detect(pixels, conf=PICK_FLOOR)
     truth = image_labels(read_json_object(split.annotation_file, what="COCO file"))
     conf, accuracy = tuned_conf(truth, detections, inspector.class_names, default=default)
+    warning = None
     if any(len(found.scores) for found in detections.values()):
         conf = max(conf, PICK_FLOOR)
     else:  # nothing to pick from: --conf is kept as given, and its accuracy is the share of good photos
-        print(
+        warning = (
             f"warning: on the {split.name} split the detector scores no box {PICK_FLOOR:g} or more on any "
-            f"photo: no threshold to pick, --conf {conf:g} kept (an undertrained detector?)",
-            file=sys.stderr,
+            f"photo: no threshold to pick, --conf {conf:g} kept (an undertrained detector?)"
         )
-    if warning := conf_flags_all(truth, detections, inspector.class_names, conf):
-        print(
-            f"warning: on the {split.name} split, {warning}: every box down to it goes to SAM; pass --conf",
-            file=sys.stderr,
+    if flagged := conf_flags_all(truth, detections, inspector.class_names, conf):
+        warning = (
+            f"warning: on the {split.name} split, {flagged}: every box down to it goes to SAM; pass --conf"
         )
-    return conf, accuracy
+    if warning:
+        print(warning, file=sys.stderr)
+    return conf, accuracy, warning
 
 
 def check_options(options: EvaluateOptions) -> None:
@@ -397,9 +399,12 @@ def evaluate(options: EvaluateOptions) -> dict:
     inspector, settings = load_inspector(options, device, [image.path for image in split.images])
     check_classes(split, inspector.detector_class_names)
     if picking is not None:
-        conf, accuracy = pick_conf(inspector, picking, default=options.conf, progress=options.progress)
+        conf, accuracy, warning = pick_conf(
+            inspector, picking, default=options.conf, progress=options.progress
+        )
         inspector.set_conf(conf)
         settings.update(conf=float(f"{conf:.6g}"), conf_picked_accuracy=round(accuracy, 4))  # as printed
+        settings["conf_pick_warning"] = warning
     start = time.perf_counter()
     figures: dict = {}
 
@@ -452,6 +457,8 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
     picked = (
         f" (picked on {conf_from}: pass --conf {conf:.6g}{flags} to inspection.predict)" if conf_from else ""
     )
+    if conf_from and figures.get("settings", {}).get("conf_pick_warning"):  # the pick is no advice
+        picked = f" (picked on {conf_from}, warned of above: choose inspection.predict's --conf yourself)"
     defect = figures["per_image"]["defect"]
     return "\n".join(
         [

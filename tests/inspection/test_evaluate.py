@@ -318,7 +318,7 @@ def test_a_picked_conf_is_recorded_with_the_digits_printed(
     data = tmp_path / "with_val"
     convert(ConvertConfig(root=tmp_path / "mvtec" / "widget", out=data, formats=("yolo", "coco"),
                           ratios=(0.4, 0.3, 0.3), progress=False, link="copy"))  # fmt: skip
-    monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: (0.05234109876, 1.0))
+    monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: (0.05234109876, 1.0, None))
     assert cli("--data", data, "--out", tmp_path / "picked", "--conf-from", "val") == 0
     assert "pass --conf 0.0523411 to inspection.predict" in capsys.readouterr().out
     settings = json.loads((tmp_path / "picked" / "metrics.json").read_text())["settings"]
@@ -326,6 +326,15 @@ def test_a_picked_conf_is_recorded_with_the_digits_printed(
     assert settings["conf"] == 0.0523411 and "- conf: `0.0523411`" in report
     assert "| box threshold (operating point) | 0.0523411 (picked" in report
     assert "(conf 0.0523411, picked on the val split) are dropped" in report
+    # a pick warned of (it calls every photo defective): the summary recommended it all the same
+    warned = (0.3217, 0.5, "warning: on the val split, conf 0.3217 calls all 4 images defective, ...")
+    monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: warned)
+    assert cli("--data", data, "--out", tmp_path / "warned", "--conf-from", "val") == 0
+    out = capsys.readouterr().out
+    assert "(picked on val, warned of above: choose inspection.predict's --conf yourself)" in out
+    assert "pass --conf" not in out
+    settings = json.loads((tmp_path / "warned" / "metrics.json").read_text())["settings"]
+    assert settings["conf_pick_warning"] == warned[2]
 
 
 def test_conf_from_the_scored_split_is_refused(cli, tmp_path, capsys) -> None:
@@ -479,16 +488,17 @@ class BoxEverywhere(StubDetector):
 def test_a_picked_conf_that_calls_every_photo_defective_is_warned_of(dataset, capsys) -> None:
     # the detector boxes the good photos as high as the defects: the best threshold calls all defective
     split = load_split(dataset, "test")  # 2 of its 6+ photos good
-    conf, accuracy = evaluate_module.pick_conf(
+    conf, accuracy, warning = evaluate_module.pick_conf(
         Inspector(BoxEverywhere(), build_tiny_sam()), split, default=0.25, progress=False
     )
     assert conf < 0.9 and accuracy < 1.0
     err = capsys.readouterr().err
+    assert err == warning + "\n"  # recorded in metrics.json's settings too
     assert err.startswith(f"warning: on the test split, conf {conf:.6g} calls all ") and err.count("\n") == 1
     assert "good ones too" in err and err.rstrip().endswith("every box down to it goes to SAM; pass --conf")
     capsys.readouterr()
     stub = Inspector(StubDetector(), build_tiny_sam())
-    evaluate_module.pick_conf(stub, split, default=0.25, progress=False)
+    assert evaluate_module.pick_conf(stub, split, default=0.25, progress=False)[2] is None
     assert capsys.readouterr().err == ""  # a threshold that leaves the good photos good: no warning
 
 
@@ -502,14 +512,14 @@ class BoxNothing(StubDetector):
 @pytest.mark.parametrize("default", [0.25, 0.4, 0.0005])  # below the floor: kept as given, not the floor
 def test_a_pick_on_a_split_the_detector_finds_nothing_in_is_warned_of(dataset, capsys, default) -> None:
     split = load_split(dataset, "test")
-    conf, accuracy = evaluate_module.pick_conf(
+    conf, accuracy, warning = evaluate_module.pick_conf(
         Inspector(BoxNothing(), build_tiny_sam()), split, default=default, progress=False
     )
+    assert capsys.readouterr().err == warning + "\n"
     assert conf == default and accuracy < 1.0  # --conf kept: no box, every photo called good
-    err = capsys.readouterr().err
-    assert err == (
+    assert warning == (
         "warning: on the test split the detector scores no box 0.001 or more on any photo: no threshold "
-        f"to pick, --conf {default:g} kept (an undertrained detector?)\n"
+        f"to pick, --conf {default:g} kept (an undertrained detector?)"
     )
 
 
@@ -526,7 +536,7 @@ def test_a_pick_below_the_floor_is_the_floor(dataset, capsys) -> None:
     # every top box should count: the candidate halfway to the lowest top score, 0.00075, is under the
     # floor the detector ran at; boxes under it were never seen, so the floor is the pick
     split = load_split(dataset, "test")
-    conf, accuracy = evaluate_module.pick_conf(
+    conf, accuracy, _ = evaluate_module.pick_conf(
         Inspector(FaintBoxes(), build_tiny_sam()), split, default=0.25, progress=False
     )
     assert conf == evaluate_module.PICK_FLOOR and accuracy == 1.0
