@@ -92,6 +92,8 @@ def threshold(level: Mapping, settings: Mapping) -> str:
     if settings.get("conf_from"):
         accuracy = settings.get("conf_picked_accuracy")
         text += f" (picked on the {settings['conf_from']} split, defect-type accuracy there {fmt(accuracy)})"
+        if warning := settings.get("conf_pick_warning"):
+            text += f"; {warning.removeprefix('warning: ')}"
     return text
 
 

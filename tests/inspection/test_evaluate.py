@@ -335,6 +335,8 @@ def test_a_picked_conf_is_recorded_with_the_digits_printed(
     assert "pass --conf" not in out
     settings = json.loads((tmp_path / "warned" / "metrics.json").read_text())["settings"]
     assert settings["conf_pick_warning"] == warned[2]
+    report = (tmp_path / "warned" / "report.md").read_text()
+    assert "there 0.500); on the val split, conf 0.3217 calls all 4 images defective, ... |" in report
 
 
 def test_conf_from_the_scored_split_is_refused(cli, tmp_path, capsys) -> None:
