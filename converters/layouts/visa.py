@@ -77,7 +77,7 @@ def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
 def csv_records(path: Path, folder: Path, category: str) -> list[ImageRecord]:
     """The rows of ``path`` for the object ``folder.name``; [] when the file lists none."""
     try:
-        with path.open(newline="", encoding="utf-8") as file:
+        with path.open(newline="", encoding="utf-8-sig") as file:  # a BOM (spreadsheets) is no text
             reader = csv.DictReader(file)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
             if missing:

@@ -209,6 +209,19 @@ def test_visa_split_file_is_honoured_with_split_from_layout(tmp_path):
     assert all(key.split("/")[2] == "anomaly" for key in splits.test[:N_DEFECT])
 
 
+def test_visa_split_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    # 1cls.csv saved by a spreadsheet as "CSV UTF-8" starts with a BOM: it was refused as lacking 'object'
+    root = make_layout_tree(tmp_path, "visa")
+    csv = root / "split_csv" / "1cls.csv"
+    csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
+    report = run(root, tmp_path / "out", split_from_layout=True)
+    assert report.unlabelled == 0 and sum(report.images.values()) == N_DEFECT + EXPECTED["visa"].good
+    assert load_splits(tmp_path / "out" / "splits.json").train == [
+        f"{CATEGORY}/normal/good/0000",
+        f"{CATEGORY}/normal/good/0001",
+    ]
+
+
 def test_split_from_layout_uses_the_validation_folder(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_ad2")
     report = run(root, tmp_path / "out", split_from_layout=True)
