@@ -222,6 +222,20 @@ def test_visa_split_file_saved_with_a_byte_order_mark_is_read(tmp_path):
     ]
 
 
+def test_visa_masks_numbering_nine_regions_are_no_soft_masks(tmp_path):
+    # VisA numbers the regions 1, 2, ...: a photo with nine defects was a soft-mask warning (with --strict,
+    # an error), which told to save the mask as 0/255 or to give --mask-values
+    root = make_layout_tree(tmp_path, "visa")
+    mask = np.zeros(SIZE, np.uint8)
+    for region in range(9):
+        row, column = divmod(region, 3)
+        mask[1 + 10 * row : 4 + 10 * row, 1 + 10 * column : 4 + 10 * column] = region + 1
+    write(root / CATEGORY / "Data" / "Masks" / "Anomaly" / "000.png", mask)
+    report = run(root, tmp_path / "out")
+    assert not any("distinct defect values" in warning for warning in report.warnings)
+    assert sum(sum(counts.values()) for counts in report.instances.values()) == N_INSTANCES - 1 + 9
+
+
 def test_split_from_layout_uses_the_validation_folder(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_ad2")
     report = run(root, tmp_path / "out", split_from_layout=True)
