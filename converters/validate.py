@@ -206,7 +206,8 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
         for fmt, checks in results.items():
             for split in SPLITS:
                 listed = len(splits[split])
-                if checks[split].images and checks[split].images != listed:
+                count = checks[split].images  # YOLO's empty split already says "no images"
+                if count != listed and (count or "no images" not in checks[split].problems):
                     checks[split].problems.append(
                         f"{fmt} has {checks[split].images} images, splits.json lists {listed}"
                     )

@@ -168,6 +168,17 @@ def test_a_split_whose_images_are_all_gone_is_one_problem_for_yolo(dataset):
     assert results["coco"]["val"].problems[0].startswith("3 image files missing")
 
 
+def test_a_coco_split_emptied_of_the_images_splits_json_lists_is_a_problem(dataset):
+    # instances_val.json with no images while splits.json lists 3 (and YOLO has them) passed as "ok"
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["images"], coco["annotations"] = [], []
+    coco_file.write_text(json.dumps(coco))
+    results = validate(dataset)
+    assert results["coco"]["val"].problems == ["coco has 0 images, splits.json lists 3"]
+    assert results["yolo"]["val"].problems == []
+
+
 def test_dropped_images_are_named_three_at_most(dataset):
     labels = sorted((dataset / "labels" / "train").glob("*.txt"))
     for label in labels[:4]:
