@@ -117,11 +117,22 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     """
     path = split_file(folder)
     records = csv_records(path, folder, category) if path else []
+    if records:  # read without the folders' pairing: a mask left behind by its photo is still refused
+        check_orphan_masks(folder)
     if records and UNLABELLED not in excluded:
         records += unlisted_records(folder, category, {r.image.resolve() for r in records})
     if not records:
         records = folder_records(folder, category)
     return [r for r in records if r.defect not in excluded]
+
+
+def check_orphan_masks(folder: Path) -> None:
+    """A mask of ``Data/Masks/Anomaly`` whose stem names no photo of ``Data/Images/Anomaly`` is an error."""
+    anomaly, mask_dir = folder / "Data" / "Images" / "Anomaly", folder / "Data" / "Masks" / "Anomaly"
+    stems = {p.stem for p in anomaly.iterdir() if is_image_file(p)} if anomaly.is_dir() else set()
+    for mask in sorted(mask_dir.iterdir()) if mask_dir.is_dir() else []:
+        if is_image_file(mask) and mask.stem not in stems:
+            raise UserError(f"mask has no image: {mask} (expected {anomaly / mask.stem}.<ext>)")
 
 
 def unlisted_records(folder: Path, category: str, listed: set[Path]) -> list[ImageRecord]:

@@ -338,6 +338,15 @@ def _visa_row_listed_twice(root: Path) -> None:
     split_file.write_text("\n".join([*rows, rows[4]]) + "\n")
 
 
+def _visa_mask_without_image(root: Path) -> None:
+    # the photo and its split file row removed, its mask left: read without a word, though the
+    # same tree without split_csv/ (and every other layout) refused it
+    split_file = root / "split_csv" / "1cls.csv"
+    rows = split_file.read_text().splitlines()
+    split_file.write_text("\n".join(row for row in rows if "Anomaly/002.JPG" not in row) + "\n")
+    (root / CATEGORY / "Data" / "Images" / "Anomaly" / "002.JPG").unlink()
+
+
 def _3d_gt_of_another_size(root: Path) -> None:
     write(root / CATEGORY / "test" / "crack" / "gt" / "002.png", np.zeros((16, 32), np.uint8))
 
@@ -372,6 +381,11 @@ def _loco_bad_config(root: Path) -> None:
             "VisA split file .*1cls.csv line 6: image .*Anomaly/001.JPG does not exist",
         ),
         ("visa", _visa_row_listed_twice, r"1cls.csv lists .*Anomaly/000.JPG twice \(lines 5 and \d+\)"),
+        (
+            "visa",
+            _visa_mask_without_image,
+            r"mask has no image: .*Masks/Anomaly/002.png \(expected .*Images/Anomaly/002.<ext>\)",
+        ),
         (
             "mvtec_3d",
             _3d_gt_of_another_size,
