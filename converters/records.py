@@ -158,10 +158,10 @@ def subfolders(folder: Path) -> list[Path]:
 
 
 def has_subfolder(folder: Path) -> bool:
-    """``folder`` holds at least one folder; stops at the first (cheap on large folders)."""
+    """``folder`` holds at least one folder, hidden ones out as in :func:`subfolders`; stops at the first."""
     try:
         with os.scandir(folder) as entries:
-            return any(entry.is_dir() for entry in entries)
+            return any(entry.is_dir() and not entry.name.startswith(".") for entry in entries)
     except OSError:
         return False
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import UserError
+from converters.layouts import detect_layout
 from converters.mvtec import scan_category
 from converters.records import images_by_stem, masks_by_stem, subfolders
 
@@ -23,6 +24,15 @@ def test_hidden_files_and_folders_are_not_part_of_the_data_set(tmp_path, categor
     records = scan_category(tmp_path, "widget")
     assert len(records) == 4 + 2 + 10
     assert not any(part.startswith(".") for r in records for part in r.image.parts[-3:])
+
+
+def test_a_hidden_folder_in_a_mask_folder_does_not_make_the_category_mvtec_loco(tmp_path, category_factory):
+    # Jupyter's .ipynb_checkpoints in ground_truth/hole/ passed for LOCO's ground_truth/<type>/<stem>/:
+    # the MVTec AD category was read as MVTec LOCO AD and refused ("defect image has no mask folder")
+    category = category_factory(tmp_path, "widget")
+    (category / "ground_truth" / "hole" / ".ipynb_checkpoints").mkdir()
+    assert detect_layout(category).name == "mvtec_ad"
+    assert len(scan_category(tmp_path, "widget")) == 4 + 2 + 10
 
 
 def test_a_broken_link_to_a_photo_or_mask_is_one_line_naming_it(tmp_path, category_factory):
