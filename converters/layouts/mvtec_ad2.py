@@ -23,14 +23,15 @@ def matches(folder: Path) -> bool:
 
 
 def unlabelled_records(folder: Path, category: str) -> list[ImageRecord]:
-    """The images under every ``test_private*`` folder (at any depth), recorded as unlabelled."""
+    """The images under every ``test_private*`` folder (at any depth, hidden folders out), as unlabelled."""
     records = []
     for private in subfolders(folder):
         if not private.name.startswith(PRIVATE_PREFIX):
             continue
         seen: dict[str, Path] = {}
         for path in sorted(private.rglob("*")):
-            if not is_image_file(path):
+            hidden = any(part.startswith(".") for part in path.relative_to(private).parts)
+            if hidden or not is_image_file(path):  # .ipynb_checkpoints/ and the like, as in subfolders()
                 continue
             if path.stem in seen:
                 raise UserError(f"two images share the stem '{path.stem}': {seen[path.stem]} and {path}")

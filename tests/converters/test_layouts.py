@@ -651,6 +651,16 @@ def test_ad2_private_images_are_found_at_any_depth_and_their_stems_are_unique(tm
         scan(root, include_unlabelled=True)
 
 
+def test_ad2_private_images_in_hidden_folders_are_not_read(tmp_path):
+    # a hidden folder under test_private/ (Jupyter's checkpoints, a viewer's thumbnails) was searched
+    # too: its copy of 000.png stopped the run as "two images share the stem '000'"
+    root = make_layout_tree(tmp_path, "mvtec_ad2")
+    write(root / CATEGORY / "test_private" / ".ipynb_checkpoints" / "000.png", noise(9))
+    private = [r for r in scan(root, include_unlabelled=True) if r.unlabelled]
+    assert sorted(r.image.stem for r in private) == ["000", "001", "002"]
+    assert not any(".ipynb_checkpoints" in r.image.parts for r in private)
+
+
 def test_3d_class_ids_json_beside_the_categories_is_read(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_3d")
     write_json(root / "class_ids.json", {"255": "crack_3d"})
