@@ -37,6 +37,8 @@ class SplitCheck:
     instances: int = 0
     backgrounds: int = 0
     problems: list[str] = field(default_factory=list)
+    #: The file stems of the split's images (``category_subset_defect_stem``), to compare with splits.json.
+    stems: set[str] = field(default_factory=set)
 
 
 def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str, SplitCheck]:
@@ -73,6 +75,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             images=len(labels),
             instances=sum(len(label["cls"]) for label in labels),
             backgrounds=sum(len(label["cls"]) == 0 for label in labels),
+            stems={Path(label["im_file"]).stem for label in labels},
         )
         problem = dropped_images(Path(data[split]), {Path(label["im_file"]).name for label in labels})
         if problem:
@@ -139,6 +142,7 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
             images=len(coco.dataset["images"]),
             instances=len(annotations),
             backgrounds=sum(not coco.getAnnIds(imgIds=[i]) for i in coco.getImgIds()),
+            stems={Path(image["file_name"]).stem for image in coco.dataset["images"]},
         )
         images_dir = Path(annotations_dir).parent / "images"  # file_name is relative to it
         files = [image["file_name"] for image in coco.dataset["images"]]
@@ -205,13 +209,26 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     if splits is not None:
         for fmt, checks in results.items():
             for split in SPLITS:
-                listed = len(splits[split])
-                count = checks[split].images  # YOLO's empty split already says "no images"
-                if count != listed and (count or "no images" not in checks[split].problems):
-                    checks[split].problems.append(
-                        f"{fmt} has {checks[split].images} images, splits.json lists {listed}"
-                    )
+                check_listed(checks[split], fmt, split, splits[split])
     return results
+
+
+def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> None:
+    """Adds a problem to ``check`` when its images are not those ``splits.json`` lists for ``split``.
+
+    An image's output stem is its key with ``/`` as ``_`` (``ImageRecord.output_stem``): two images
+    swapped between val and test keep every count right.
+    """
+    count = check.images  # YOLO's empty split already says "no images"
+    if count != len(keys) and (count or "no images" not in check.problems):
+        check.problems.append(f"{fmt} has {count} images, splits.json lists {len(keys)}")
+        return
+    others = sorted(check.stems - {key.replace("/", "_") for key in keys})
+    if others:
+        check.problems.append(
+            f"{fmt} holds {len(others)} {split} image(s) splits.json lists elsewhere or not at all "
+            f"(e.g. {others[0]})"
+        )
 
 
 def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:

@@ -179,6 +179,22 @@ def test_a_coco_split_emptied_of_the_images_splits_json_lists_is_a_problem(datas
     assert results["yolo"]["val"].problems == []
 
 
+def test_images_swapped_between_two_coco_splits_are_a_problem(dataset):
+    # every count stays right, so it passed as "ok" (helper-93's finding)
+    files = {split: dataset / "annotations" / f"instances_{split}.json" for split in ("val", "test")}
+    cocos = {split: json.loads(path.read_text()) for split, path in files.items()}
+    val, test = cocos["val"]["images"][0], cocos["test"]["images"][0]
+    val["file_name"], test["file_name"] = test["file_name"], val["file_name"]
+    for split, path in files.items():
+        path.write_text(json.dumps(cocos[split]))
+    results = validate(dataset)
+    stem = val["file_name"].rsplit("/", 1)[-1].rsplit(".", 1)[0]  # the test image val holds now
+    assert results["coco"]["val"].problems == [
+        f"coco holds 1 val image(s) splits.json lists elsewhere or not at all (e.g. {stem})"
+    ]
+    assert len(results["coco"]["test"].problems) == 1 and results["yolo"]["val"].problems == []
+
+
 def test_dropped_images_are_named_three_at_most(dataset):
     labels = sorted((dataset / "labels" / "train").glob("*.txt"))
     for label in labels[:4]:
