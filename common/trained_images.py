@@ -24,13 +24,19 @@ from common.io import atomic_write, sha256_file
 TRAINED_IMAGES = "trained_images.json"
 
 
-def record_trained_images(folder: str | Path, images: Iterable[str | Path]) -> Path:
+def record_trained_images(folder: str | Path, images: Iterable[str | Path], *, keep: bool = False) -> Path:
     """Writes ``folder/trained_images.json``: each train photo's file name and sha256, sorted by name.
+
+    Args:
+        keep: also keep the photos of the record already there (a resumed run: its earlier epochs
+            trained on them, even where the data set was converted again since).
 
     Raises:
         UserError: a photo that cannot be read (:func:`common.io.sha256_file` names it).
     """
-    rows = sorted({(Path(p).name, sha256_file(p, what="image")) for p in images})
+    rows = {(Path(p).name, sha256_file(p, what="image")) for p in images}
+    earlier = read_trained_images(folder) if keep else None
+    rows = sorted(rows | {(name, digest) for digest, name in (earlier or {}).items()})
     record = {"images": [{"file": name, "sha256": digest} for name, digest in rows]}
     return atomic_write(Path(folder) / TRAINED_IMAGES, json.dumps(record, indent=1) + "\n")
 

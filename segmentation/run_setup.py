@@ -278,7 +278,7 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     )
     folder = prepare_run_dir(config, world, resume)
     if world.main:  # what a later evaluation of its decoder is checked against
-        record_trained_images(folder, [image.path for image in train_split.images])
+        record_trained_images(folder, [image.path for image in train_split.images], keep=resume is not None)
     run = Run(
         config=config,
         world=world,

@@ -60,3 +60,15 @@ def test_an_unreadable_photo_is_named(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=f"{tmp_path / 'gone.png'}"):
         record_trained_images(tmp_path, [tmp_path / "gone.png"])
     assert not (tmp_path / TRAINED_IMAGES).exists()
+
+
+def test_a_resumed_run_keeps_the_photos_its_earlier_epochs_trained_on(tmp_path: Path) -> None:
+    # a data set converted again between a run and its --resume: epochs 1-2 trained on a.png, now a test photo
+    run = tmp_path / "run"
+    a, b, c = (photo(tmp_path / f"{n}.png", n.encode()) for n in ("a", "b", "c"))
+    record_trained_images(run, [a, b])
+    record_trained_images(run, [b, c], keep=True)
+    assert sorted(read_trained_images(run).values()) == ["a.png", "b.png", "c.png"]
+    assert "(a.png) is a photo the model was trained on" in trained_overlap_warning(run, [a], "test")
+    record_trained_images(run, [c])  # a new run (exist_ok) trained on c alone
+    assert sorted(read_trained_images(run).values()) == ["c.png"]

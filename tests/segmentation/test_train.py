@@ -23,6 +23,7 @@ from segment_anything import SamPredictor
 
 from common.config import load_config, read_yaml, save_config
 from common.errors import UserError
+from common.io import sha256_file
 from common.trained_images import read_trained_images
 from segmentation import colour_head
 from segmentation import train as train_module
@@ -842,6 +843,21 @@ def test_a_resumed_run_that_had_stopped_early_is_not_told_an_epoch_comes_next(
     train(load_config(DEFAULTS, run / "args.yaml"), resume=run, sam=tiny_sam_builder())
     assert "it had stopped (early stopping" in capsys.readouterr().out
     assert len(_rows(run / "results.csv")) == len(rows)  # no epoch trained
+
+
+def test_a_resume_keeps_the_earlier_epochs_train_photos_in_trained_images_json(
+    tiny_dataset, tiny_sam_builder, tmp_path
+):
+    # the data set converted again with another seed before --resume: the photos the earlier epochs
+    # trained on are no longer all in train, and an evaluation must still be warned of them
+    run = train(_config(tiny_dataset, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
+    val_photo = sorted((tiny_dataset / "images" / "val").iterdir())[0]
+    record = json.loads((run / "trained_images.json").read_text())
+    record["images"].append({"file": val_photo.name, "sha256": sha256_file(val_photo)})
+    (run / "trained_images.json").write_text(json.dumps(record))  # as if epoch 1 had trained on it
+    train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
+    train_photos = sorted(p.name for p in (tiny_dataset / "images" / "train").iterdir())
+    assert sorted(read_trained_images(run).values()) == sorted([*train_photos, val_photo.name])
 
 
 def test_a_run_stopped_during_epoch_1_resumes_from_epoch_0(
