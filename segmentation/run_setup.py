@@ -250,6 +250,9 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
     config["data"] = data_set_folder(config["data"], given=f"data={config['data']}")  # or its data.yaml
     check_data_folder(config["data"], given=f"data={config['data']}")
+    for key in ("data", "checkpoint", "cache_dir"):  # args.yaml's paths hold from any folder (--resume)
+        if config[key]:
+            config[key] = str(Path(config[key]).absolute())
     if config["colour_head"] and config["crops"]["max_fraction"] > 0:
         raise UserError("colour_head=true works on whole-photo logits: set crops.max_fraction=0 to use it")
     check_run_dir(config, resume)

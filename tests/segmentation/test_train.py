@@ -860,6 +860,21 @@ def test_a_resume_keeps_the_earlier_epochs_train_photos_in_trained_images_json(
     assert sorted(read_trained_images(run).values()) == sorted([*train_photos, val_photo.name])
 
 
+def test_args_yaml_records_paths_absolute_so_resume_works_from_another_folder(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # data=, cache_dir= given relative: args.yaml held them as typed, and --resume from another
+    # folder stopped at 'data=<relative> does not exist'
+    monkeypatch.chdir(tiny_dataset.parent)
+    overrides = [f"data={tiny_dataset.name}", "cache_dir=cache", "epochs=1"]
+    run = train(_config(tiny_dataset, tmp_path, "name=rel", *overrides), sam=tiny_sam_builder())
+    saved = yaml.safe_load((run / "args.yaml").read_text())
+    assert (saved["data"], saved["cache_dir"]) == (str(tiny_dataset), str(tiny_dataset.parent / "cache"))
+    monkeypatch.chdir(tmp_path)
+    train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
+    assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1, 2]
+
+
 def test_a_run_stopped_during_epoch_1_resumes_from_epoch_0(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
 ):
