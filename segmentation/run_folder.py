@@ -94,7 +94,10 @@ def run_name(config: dict) -> str:
 
 
 def check_run_dir(config: dict, resume: Path | None) -> None:
-    """Refuses, before any work, an ``out`` (or with ``exist_ok`` the run folder) that a file blocks."""
+    """Refuses, before any work, an ``out`` (or with ``exist_ok`` the run folder, or a ``cache_dir``) that
+    a file blocks."""
+    if config.get("cache_dir"):
+        check_output_folder(config["cache_dir"], flag="cache_dir")
     if resume is not None:  # it holds last.pt: a folder
         return
     check_run_name(config["name"], inside="out")

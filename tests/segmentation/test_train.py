@@ -578,8 +578,9 @@ def test_a_coco_size_other_than_the_images_is_one_line_and_makes_no_run_folder(
         (["out={file}"], "out {file} is a file, not a folder"),
         (["out={file}/sub"], "cannot create folder {file}/sub: {file} is a file, not a folder"),
         (["out={tmp}", "name=taken", "exist_ok=true"], "run folder {tmp}/taken is a file, not a folder"),
+        (["cache_dir={file}"], "cache_dir {file} is a file, not a folder"),  # was 'Not a directory: ...'
     ],
-    ids=["out is a file", "out under a file", "exist_ok run folder is a file"],
+    ids=["out is a file", "out under a file", "exist_ok run folder is a file", "cache_dir is a file"],
 )
 def test_an_out_blocked_by_a_file_is_one_line_before_any_work(
     tiny_dataset, tiny_sam, tmp_path, overrides, message
