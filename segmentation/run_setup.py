@@ -8,6 +8,7 @@ epochs of :mod:`segmentation.train` work with, :class:`RunState` where they stan
 from __future__ import annotations
 
 import random
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,6 +249,11 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     SCHEMA.check(config)
     if not config.get("data"):
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
+    if resume is not None and not Path(config["data"]).exists():  # the run's args.yaml named it
+        raise UserError(
+            f"data={config['data']} ({resume / 'args.yaml'}) does not exist: if the data set moved, "
+            f"go on with --resume {shlex.quote(str(resume))} data=<where it is now>"
+        )
     config["data"] = data_set_folder(config["data"], given=f"data={config['data']}")  # or its data.yaml
     check_data_folder(config["data"], given=f"data={config['data']}")
     for key in ("data", "checkpoint", "cache_dir"):  # args.yaml's paths hold from any folder (--resume)
