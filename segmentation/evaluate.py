@@ -502,7 +502,7 @@ def _write_metrics(
         "data": str(Path(args.data).absolute()),
         "split": args.split,
         "model": model_name,
-        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "checkpoint": str(Path(args.checkpoint).absolute()) if args.checkpoint else None,  # as data
         "tta": args.tta,
         "colour_head": None if colour_head is None else colour_head.to_dict(),
         "results": {e.name: asdict(e.summary) for e in evaluations},

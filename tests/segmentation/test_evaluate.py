@@ -278,6 +278,24 @@ def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path
     assert metrics["data"] == str(tiny_dataset)  # as recorded when the folder is passed
 
 
+def test_metrics_json_records_a_relative_checkpoint_absolute(tiny_dataset, tiny_sam, tmp_path, monkeypatch):
+    # it recorded --checkpoint as typed beside an absolute data: read from elsewhere it named nothing
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("fine-tuned", tiny_sam)], "tiny")
+    )
+    monkeypatch.setattr(evaluate_module, "_colour_heads", lambda args: {})
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "decoder.pt").write_bytes(b"its decoder")
+    monkeypatch.chdir(tmp_path)
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--checkpoint", "run/decoder.pt", "--out", "eval"]
+    argv += ["--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--n-overlays", "0", "--no-progress"]
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(tmp_path / "run" / "decoder.pt")
+
+
 def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(
     tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
 ) -> None:
