@@ -274,7 +274,7 @@ def sidecar(
         "onnx_sha256": hashlib.sha256(model).hexdigest(),
         "graph": "SamOnnxModel of segment-anything's scripts/export_onnx_model.py (crop fixed)",
         **weights.identity,
-        "checkpoint": None if weights.checkpoint is None else str(weights.checkpoint),
+        "checkpoint": None if weights.checkpoint is None else str(Path(weights.checkpoint).absolute()),
         "img_size": int(sam.image_encoder.img_size),
         "pixel_mean": [round(value, 4) for value in sam.pixel_mean.flatten().tolist()],
         "pixel_std": [round(value, 4) for value in sam.pixel_std.flatten().tolist()],

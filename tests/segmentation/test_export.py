@@ -278,7 +278,7 @@ def exported(args: list[str]):
     return done, json.loads(done.sidecar.read_text())
 
 
-def test_decoder_pt_is_exported_with_its_base(tiny_registry, tiny_sam_builder, tmp_path):
+def test_decoder_pt_is_exported_with_its_base(tiny_registry, tiny_sam_builder, tmp_path, monkeypatch):
     sam = tiny_sam_builder(seed=3)  # the base weights of tiny_registry, then "fine-tuned"
     perturbed(sam.mask_decoder)
     decoder = save_decoder(
@@ -289,6 +289,9 @@ def test_decoder_pt_is_exported_with_its_base(tiny_registry, tiny_sam_builder, t
     assert record["base_checkpoint_sha256"] == sha256_file(tiny_registry)
     assert record["encoder_fingerprint"] == encoder_fingerprint(sam)
     assert done.max_logit_diff < 1e-3
+    monkeypatch.chdir(tmp_path)  # a relative --checkpoint is recorded absolute (it was recorded as typed)
+    _, relative = exported(["--checkpoint", "run/decoder.pt", "--out", str(tmp_path / "out" / "r.onnx")])
+    assert relative["checkpoint"] == str(decoder)
     # The tuned decoder went out, not the base one.
     emb = embedding_for(sam, (480, 640))
     feeds = official_feeds(sam, emb, points=[[300.0, 200.0]], labels=[1])
