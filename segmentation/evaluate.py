@@ -363,6 +363,11 @@ def _folds_overrides(args: argparse.Namespace) -> list[str]:
             f"--folds tunes and scores with the config's crop rule: pass --set crops.max_fraction="
             f"{args.crop_fraction:g} instead of --crop-fraction {args.crop_fraction:g}"
         )
+    for override in args.set:  # the rounds' data and folders are the command's own: these were ignored
+        key = override.split("=", 1)[0].strip()
+        if key in ("data", "out", "name", "exist_ok"):
+            where = "--data" if key == "data" else "--out (the rounds train in its runs/fold<i>)"
+            raise UserError(f"--folds takes its {key} from {where}: drop --set {override}")
     overrides = [f"data={args.data}", f"device={args.device}"]
     if args.base_checkpoint:
         overrides.append(f"checkpoint={args.base_checkpoint}")

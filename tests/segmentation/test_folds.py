@@ -224,6 +224,10 @@ def test_folds_json_is_strict_and_reads_back_to_the_same_table(tmp_path, strict_
         (["--folds", "50"], "more folds than"),
         # was silently dropped: the rounds tuned and scored without crops
         (["--folds", "3", "--crop-fraction", "0.125"], "pass --set crops.max_fraction=0.125 instead"),
+        # were ignored: a whole run on --data, in --out, while the user asked for another data set or folder
+        (["--folds", "3", "--set", "data=d"], "--folds takes its data from --data: drop --set data=d"),
+        (["--folds", "3", "--set", "out=o"], "--folds takes its out from --out (the rounds train in its"),
+        (["--folds", "3", "--set", "epochs=1", "name=n"], "drop --set name=n"),
         # the flips and the crops meet only when the first round is scored: refused before training
         (
             ["--folds", "3", "--tta", "--set", "crops.max_fraction=0.2", "epochs=1", "max_steps=1"],
