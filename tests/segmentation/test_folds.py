@@ -320,6 +320,24 @@ def test_a_folds_run_into_an_empty_out_made_by_hand_starts(tiny_dataset, tmp_pat
     assert "replacing" not in capsys.readouterr().err
 
 
+def test_folds_reads_the_readmes_config_path_from_another_working_folder(tiny_dataset, tmp_path, monkeypatch):
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    seen = {}
+
+    def rounds(data, k, config, *, work, seed, tta, resume):
+        seen["config"] = config
+        raise _Started
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    monkeypatch.chdir(tmp_path)  # it said 'cannot read config configs/segmentation/sam_encoder.yaml'
+    argv = ["--data", str(tiny_dataset), "--out", "out", "--folds", "3", "--no-progress"]
+    with pytest.raises(_Started):
+        main([*argv, "--config", "configs/segmentation/sam_encoder.yaml", "--set", "epochs=1"])
+    assert (seen["config"]["batch_size"], seen["config"]["epochs"]) == (2, 1)
+
+
 @pytest.mark.parametrize(
     "other",
     ["notes.txt", None, "fold0-old", "rounds never started"],

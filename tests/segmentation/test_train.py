@@ -892,6 +892,15 @@ def test_a_resume_of_a_run_whose_data_set_moved_says_to_pass_data(tiny_dataset, 
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1, 2]
 
 
+def test_the_readmes_config_path_is_read_from_another_working_folder(tmp_path, monkeypatch):
+    # 'cannot read config configs/segmentation/sam_decoder.yaml: [Errno 2] ...' outside the checkout
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda config, resume: seen.setdefault("config", config))
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", "configs/segmentation/sam_decoder.yaml", "data=d", "lr=0.5"]) == 0
+    assert (seen["config"]["data"], seen["config"]["lr"], seen["config"]["epochs"]) == ("d", 0.5, 10)
+
+
 def test_a_run_stopped_during_epoch_1_resumes_from_epoch_0(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
 ):
