@@ -49,6 +49,7 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 from tqdm import tqdm
 
+from common.errors import UserError
 from common.images import decode_image_file
 from common.io import atomic_write, load_torch, remove_stale, save_torch, sha256_file
 from segmentation.encoder_part import EncoderPart
@@ -241,6 +242,11 @@ class EmbeddingCache:
     ) -> None:
         if not model_name or model_name in {".", ".."} or any(sep in model_name for sep in "/\\"):
             raise ValueError(f"model_name must be a plain folder name, got {model_name!r}")
+        if (Path(root) / "meta.json").is_file():  # the folder embed's closing line names, pasted as the root
+            raise UserError(
+                f"cache folder {root} is one encoder's folder inside an embedding cache (it holds "
+                f"meta.json): pass the cache itself, {Path(root).parent}"
+            )
         self.root = Path(root)
         self.sam = sam
         self.model_name = model_name

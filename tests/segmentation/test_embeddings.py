@@ -245,6 +245,18 @@ def test_cache_rejects_a_model_name_that_is_not_a_plain_folder(tmp_path: Path, t
         EmbeddingCache(tmp_path, tiny_sam, model_name=name)
 
 
+def test_a_cache_root_that_is_one_encoders_folder_is_refused(
+    tmp_path: Path, tiny_sam: Sam, image_files
+) -> None:
+    # segmentation.embed's closing line names <root>/<model>-<hash>: passed back as --cache-dir, every
+    # image was encoded again into <root>/<model>-<hash>/<model>-<hash> without a word
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.embed(image_files[:1], progress=False)
+    message = f"pass the cache itself, {tmp_path / 'cache'}$"
+    with pytest.raises(UserError, match=f"^cache folder {cache.folder} is one encoder's folder .*{message}"):
+        EmbeddingCache(cache.folder, tiny_sam, model_name=MODEL_NAME)
+
+
 @pytest.mark.parametrize("batch_size", [0, -1])
 def test_cache_rejects_batch_size_below_one(tmp_path: Path, tiny_sam: Sam, image_files, batch_size) -> None:
     cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
