@@ -219,11 +219,15 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
 def load_config(
     defaults: Schema | Mapping, path: str | Path | None = None, overrides: Sequence[str] = ()
 ) -> dict:
-    """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`."""
+    """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`.
+
+    ``path`` not found from the working folder is read from the project (:func:`project_path`): the
+    README's ``--config configs/...yaml`` works from any folder.
+    """
     schema = defaults if isinstance(defaults, Schema) else None
     config = schema.defaults() if schema is not None else copy.deepcopy(dict(defaults))
     if path is not None:
-        config = merge(config, read_yaml(path))
+        config = merge(config, read_yaml(project_path(path)))
     config = merge(config, parse_overrides(overrides))
     if schema is not None:
         schema.check(config)

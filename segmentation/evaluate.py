@@ -383,13 +383,13 @@ def _folds_overrides(args: argparse.Namespace) -> list[str]:
 
 def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
-    from common.config import load_config, project_path
+    from common.config import load_config
     from segmentation.crossval import cross_validate, summary, write_folds
     from segmentation.train_config import SCHEMA
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
     _check_arguments(args, out)
-    config = load_config(SCHEMA, args.config and project_path(args.config), _folds_overrides(args))
+    config = load_config(SCHEMA, args.config, _folds_overrides(args))
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
     try:

@@ -49,7 +49,7 @@ from segment_anything.modeling import Sam
 from tqdm import tqdm
 
 from common.cli import OneLineParser, exit_code
-from common.config import load_config, project_path
+from common.config import load_config
 from common.errors import UserError
 from common.io import atomic_write, json_text, save_torch
 from segmentation.colour_head import ColourHead, fit_colour_head, training_pixels
@@ -451,8 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_run_config(args: argparse.Namespace) -> dict:
     """The checked config of a new run (``--config`` + overrides) or of a resumed one (its args.yaml)."""
     if args.resume is None:
-        # the shipped configs/segmentation/*.yaml, as the README names them, from any working folder
-        return load_config(SCHEMA, args.config and project_path(args.config), args.overrides)
+        return load_config(SCHEMA, args.config, args.overrides)
     if args.config is not None:
         raise UserError("--resume takes the run's own args.yaml: drop --config (overrides still apply)")
     if not (args.resume / "last.pt").is_file():

@@ -224,6 +224,21 @@ def test_a_relative_path_in_the_working_folder_wins_over_the_project_one(tmp_pat
     assert project_path(relative) == relative  # here: as given
 
 
+def test_every_commands_config_path_as_the_readme_gives_it_is_read_from_any_folder(
+    tmp_path: Path, monkeypatch
+):
+    # anomaly.train and detection.train --config configs/... said "cannot read config" outside the checkout
+    from anomaly.config import SCHEMA
+    from detection.train_config import build_config
+
+    monkeypatch.chdir(tmp_path)
+    assert load_config(SCHEMA, "configs/anomaly/patchcore.yaml", ["image_size=320"])["image_size"] == 320
+    (tmp_path / "data.yaml").write_text("path: .\ntrain: a\nval: a\nnames: {0: cut}\n")
+    assert build_config("configs/detection/yolo11n.yaml", ["data=data.yaml", "epochs=3"])["epochs"] == 3
+    with pytest.raises(UserError, match="no_such.yaml"):  # found nowhere: the path as typed
+        load_config(SCHEMA, "configs/no_such.yaml")
+
+
 def test_a_path_found_nowhere_is_returned_as_given(tmp_path: Path, monkeypatch) -> None:
     # the error that follows then names the path the user typed, not one inside the project
     monkeypatch.chdir(tmp_path)
