@@ -180,16 +180,18 @@ def check_base(data: dict, path: Path, base_checkpoint: str | Path | None) -> No
     if recorded is None:
         return
     actual = base_sha256(data["model"], base_checkpoint)
-    if actual != recorded:
-        where = (
-            f"base checkpoint {base_checkpoint}"
-            if base_checkpoint
-            else f"the official {data['model']} weights"
-        )
+    if actual == recorded:
+        return
+    if base_checkpoint and recorded == base_sha256(data["model"], None):  # the official file's
         raise UserError(
-            f"{path} was tuned on base weights with sha256 {recorded}, but {where} have {actual}: "
-            "pass the base it was tuned on (--base-checkpoint)"
+            f"{path} was tuned on the official {data['model']} weights, not on {base_checkpoint}: "
+            "drop --base-checkpoint"
         )
+    where = f"the base checkpoint {base_checkpoint} has" if base_checkpoint else "the official weights have"
+    raise UserError(
+        f"{path} was tuned on base weights with sha256 {recorded}, but {where} {actual}: "
+        "pass the base it was tuned on (--base-checkpoint)"
+    )
 
 
 #: The parts every SAM state dict's keys start with.

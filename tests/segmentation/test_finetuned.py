@@ -9,6 +9,7 @@ import torch
 
 from common.errors import UserError
 from segmentation.finetuned import apply_decoder, load_finetuned, read_decoder, save_decoder, save_full
+from segmentation.models import sam_model
 
 
 def _perturb(module: torch.nn.Module) -> None:
@@ -76,8 +77,18 @@ def test_decoder_on_other_base_weights_is_refused(tiny_sam, tmp_path):
         load_finetuned(decoder)  # the official vit_t hash differs: refused before any weights load
     base = tmp_path / "base.pth"
     base.write_bytes(b"some other weights")
-    with pytest.raises(UserError, match="--base-checkpoint"):
+    with pytest.raises(
+        UserError, match=r"but the base checkpoint .*base\.pth has [0-9a-f]{64}: pass the base"
+    ):
         load_finetuned(decoder, base_checkpoint=base)
+    # tuned on the official weights, given another base: it said "... but base checkpoint X have ..."
+    official = save_decoder(
+        tiny_sam, tmp_path / "o.pt", model="vit_t", base_checkpoint_sha256=sam_model("vit_t").weights.sha256
+    )
+    with pytest.raises(
+        UserError, match=r"o\.pt was tuned on the official vit_t weights, not on .*base\.pth: drop --base"
+    ):
+        load_finetuned(official, base_checkpoint=base)
     with pytest.raises(UserError, match="trained on model 'vit_t', not 'vit_b'"):
         load_finetuned(decoder, model="vit_b")
 
