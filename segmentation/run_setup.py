@@ -264,6 +264,12 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     check_run_dir(config, resume)
     device, world = set_up_process(config)
     saved = read_resume_state(resume) if resume is not None else None
+    done = int(saved["epoch"]) + 1 if saved is not None else 0
+    if done > config["epochs"]:  # args.yaml would say fewer epochs than results.csv holds
+        raise UserError(
+            f"epochs={config['epochs']} is fewer than the {done} epochs {resume} has trained: pass "
+            f"epochs={done} or more (or leave epochs= out)"
+        )
     train_split, val_split = load_training_data(config["data"])
     instances = build_instances(train_split, config)
     sam, base = load_model(config, sam, device)

@@ -656,6 +656,19 @@ def test_resume_checks_args_yaml_and_refuses_a_second_config(tiny_dataset, tmp_p
     assert _folder_state(run) == before
 
 
+def test_resume_refuses_fewer_epochs_than_it_has_trained(tiny_dataset, tmp_path, capsys):
+    # it printed "all 2 epochs were done", wrote epochs: 2 into args.yaml (results.csv held 3) and refit
+    state = dict.fromkeys(("mask_decoder", "optimizer", "scheduler", "best_iou", "stale", "step", "rows"))
+    run = _resumable(tiny_dataset, tmp_path, {**state, "epoch": 2})  # epochs 0-2 done
+    before = _folder_state(run)
+    assert main(["--resume", str(run), "epochs=2"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: epochs=2 is fewer than the 3 epochs {run} has trained: pass epochs=3 or more "
+        "(or leave epochs= out)\n"
+    )
+    assert _folder_state(run) == before
+
+
 @pytest.mark.parametrize("override", ["name=other", "out=elsewhere", "exist_ok=true"])
 def test_resume_refuses_overrides_that_choose_another_run_folder(tiny_dataset, tmp_path, capsys, override):
     # they were taken and ignored: the run went on in its folder, whose args.yaml then said name: other
