@@ -77,9 +77,12 @@ demo: setup
 	@echo
 	@echo "Inspection report (open it in a browser): $(abspath $(DEMO_DIR))/inspect/test/report.html"
 
+# Two workers, whole test files to each (module fixtures are built once); tests/conftest.py gives each
+# worker its share of the cores. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(PY) -m ruff check .

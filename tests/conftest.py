@@ -21,6 +21,13 @@ if "YOLO_CONFIG_DIR" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], ignore_errors=True)
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+# Under pytest-xdist (`make test` runs one worker per core) each worker, and every command it starts,
+# gets its share of the cores: two workers at torch's default threads would each take every core and
+# run several times slower than one after the other.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HAZELNUT = SHARED_DATA / "hazelnut_toy"
 
