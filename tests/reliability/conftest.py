@@ -6,18 +6,27 @@ user meets them, with the network blocked) and checks the promise of the README:
     result = run_cli("converters.mvtec2yolo", "--root", root, "--out", out)
     assert_user_error(result, "two masks for one stem")
 
+A parametrized check with many bad values runs its first case that way and the others
+through :func:`call_main`: the same ``main()`` in the test's process, without a torch
+import each.
+
 :func:`tree_state` snapshots a folder (paths, sizes, mtimes and hashes) so a test
 can assert that a failed run left the input untouched and wrote nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
+import io
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -71,6 +80,50 @@ def run_cli(module: str, *args: object, cwd: Path | None = None, timeout: float 
         check=False,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def call_main(module: str, *args: object, env=None) -> CliResult:
+    """``module.main(args)`` in this process, stdout and stderr captured, the network blocked.
+
+    For the further cases of a parametrized test whose first case :func:`run_cli` runs end to end: the
+    same ``main()`` and checks, without an interpreter start and a torch import (about 5 s a case).
+    What only a fresh process shows (import-time switches, a library's own logging on stderr, the
+    ``python -m`` wiring) is the subprocess case's to check.
+    """
+    imported = importlib.import_module(module)
+    if not hasattr(imported, "main"):  # a package run by ``python -m``: its __main__ holds main()
+        imported = importlib.import_module(f"{module}.__main__")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, env or {}))
+        for name in ("connect", "connect_ex"):
+            stack.enter_context(mock.patch.object(socket.socket, name, _refuse_network))
+        for name in ("getaddrinfo", "create_connection"):
+            stack.enter_context(mock.patch.object(socket, name, _refuse_network))
+        stack.enter_context(contextlib.redirect_stdout(stdout))
+        stack.enter_context(contextlib.redirect_stderr(stderr))
+        stack.enter_context(_torch_threads_kept())
+        try:
+            code = imported.main([str(arg) for arg in args])
+        except SystemExit as stop:  # argparse's own refusals
+            code = stop.code if isinstance(stop.code, int) else 1
+    return CliResult(code, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _torch_threads_kept():
+    """torch's thread count as it was before (``--threads`` sets it for the process)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _refuse_network(*args, **kwargs):
+    raise OSError("network blocked by the reliability tests")
 
 
 def assert_user_error(result: CliResult, *fragments: str) -> str:

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from converters.masks import mask_to_rle
-from tests.reliability.conftest import assert_user_error, run_cli
+from tests.reliability.conftest import assert_user_error, call_main, run_cli
 
 ANNOTATE = "segmentation.annotate"
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
@@ -82,10 +82,16 @@ def write_proposals(files: Path) -> None:
         (files / name / "predictions.json").write_text(text)
 
 
-def annotate(paths: dict[str, Path], *args: str):
-    """The command with ``{name}`` in ``args`` replaced by ``paths[name]``, weights cache empty."""
+def annotate(paths: dict[str, Path], *args: str, in_process: bool = False):
+    """The command with ``{name}`` in ``args`` replaced by ``paths[name]``, weights cache empty.
+
+    In a subprocess, or with ``in_process`` its ``main()`` in this one (:func:`call_main`).
+    """
     filled = [arg.format(**{name: str(path) for name, path in paths.items()}) for arg in args]
-    return run_cli(ANNOTATE, *filled, env={"MVTEC_FINETUNE_CACHE": str(paths["cache"])}, timeout=120)
+    env = {"MVTEC_FINETUNE_CACHE": str(paths["cache"])}
+    if in_process:
+        return call_main(ANNOTATE, *filled, env=env)
+    return run_cli(ANNOTATE, *filled, env=env, timeout=120)
 
 
 SERVE = ("--images", "{photos}", "--out", "{out}", "--device", "cpu", "--port", "0")
@@ -147,9 +153,13 @@ SERVE = ("--images", "{photos}", "--out", "{out}", "--device", "cpu", "--port", 
         ),
     ],
 )
-def test_bad_input_stops_before_serving_with_nothing_written(paths, tmp_path, unchanged, args, fragments):
+def test_bad_input_stops_before_serving_with_nothing_written(
+    paths, tmp_path, unchanged, args, fragments, request
+):
+    # the first case end to end in a subprocess; the others call the same main() in this process
+    in_process = request.node.callspec.id != "no-images"
     with unchanged(tmp_path):
-        result = annotate(paths, *args)
+        result = annotate(paths, *args, in_process=in_process)
     assert_user_error(result, *fragments)
     assert "Open http" not in result.stdout
 
@@ -196,9 +206,12 @@ REVIEW = (*SERVE, "--classes", "scratch", "dent")
         pytest.param((*REVIEW, "--conf", "0.3"), ["--conf only applies with --detector"], id="conf-alone"),
     ],
 )
-def test_bad_proposals_and_detectors_stop_before_serving(paths, tmp_path, unchanged, args, fragments):
+def test_bad_proposals_and_detectors_stop_before_serving(
+    paths, tmp_path, unchanged, args, fragments, request
+):
+    in_process = request.node.callspec.id != "missing-proposals"  # as the test above
     with unchanged(tmp_path):
-        result = annotate(paths, *args)
+        result = annotate(paths, *args, in_process=in_process)
     assert_user_error(result, *fragments)
     assert "Open http" not in result.stdout
 

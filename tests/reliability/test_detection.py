@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.detection.conftest import make_tiny_dataset, write_bad_weights
-from tests.reliability.conftest import REPO, assert_user_error, run_cli
+from tests.reliability.conftest import REPO, assert_user_error, call_main, run_cli
 
 pytestmark = pytest.mark.slow  # every case starts a Python process that imports torch
 
@@ -60,19 +60,21 @@ def photos(tmp_path: Path, dataset: Path) -> Path:
     return folder
 
 
-def train_cli(dataset: Path, project: Path, *overrides: str):
+def train_cli(dataset: Path, project: Path, *overrides: str, runner=run_cli):
     """``detection.train`` on the tiny data set for one CPU epoch at 64 px into ``project``."""
     args = [f"data={dataset / 'data.yaml'}", f"project={project}", "epochs=1", "imgsz=64", "batch=4"]
-    return run_cli("detection.train", "--config", YOLO11_CONFIG, *args, "workers=0", "device=cpu", *overrides)
+    return runner("detection.train", "--config", YOLO11_CONFIG, *args, "workers=0", "device=cpu", *overrides)
 
 
 # --- detection.train: the config, checked before anything is created -------------------------------
+
+FIRST_BAD_CONFIG = "lr0=true"  # must not train at a learning rate of 1.0; a subprocess, the rest in-process
 
 
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ("lr0=true", "lr0"),  # must not train at a learning rate of 1.0
+        (FIRST_BAD_CONFIG, "lr0"),
         ("lr0=-1", "lr0"),
         ("lr0=.nan", "lr0"),
         ("lr0=[1]", "lr0"),
@@ -89,8 +91,9 @@ def train_cli(dataset: Path, project: Path, *overrides: str):
 def test_bad_config_values_stop_before_any_run_folder(
     dataset: Path, tmp_path: Path, unchanged, override: str, key: str
 ) -> None:
+    runner = run_cli if override == FIRST_BAD_CONFIG else call_main
     with unchanged(dataset):
-        result = train_cli(dataset, tmp_path / "project", override)
+        result = train_cli(dataset, tmp_path / "project", override, runner=runner)
     assert_user_error(result, f"config key '{key}'")
     assert not (tmp_path / "project").exists()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.reliability.conftest import assert_user_error, run_cli
+from tests.reliability.conftest import assert_user_error, call_main, run_cli
 
 # Subprocess CLIs (about 2.5 s each); the same checks run in-process in tests/segmentation.
 pytestmark = pytest.mark.slow
@@ -46,14 +46,17 @@ def empty_cache(tmp_path_factory) -> dict[str, str]:
     return {"MVTEC_FINETUNE_CACHE": str(tmp_path_factory.mktemp("empty_cache"))}
 
 
-def train_cli(*args: object, env: dict[str, str]):
-    return run_cli(TRAIN, "progress=false", "device=cpu", *args, env=env)
+def train_cli(*args: object, env: dict[str, str], runner=run_cli):
+    return runner(TRAIN, "progress=false", "device=cpu", *args, env=env)
+
+
+FIRST_BAD_CONFIG = "lr=true"  # must not train at lr 1.0; a subprocess, the rest in-process (call_main)
 
 
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
-        ("lr=true", "'lr' needs a number > 0, got True"),  # must not train at lr 1.0
+        (FIRST_BAD_CONFIG, "'lr' needs a number > 0, got True"),
         ("lr=-1", "'lr' needs a number > 0, got -1"),
         ("lr=.nan", "'lr' needs a finite number"),
         ("lr=[1]", "'lr' needs a number > 0, got [1]"),
@@ -69,8 +72,10 @@ def train_cli(*args: object, env: dict[str, str]):
 )
 def test_train_bad_config_values(tmp_path, data, unchanged, empty_cache, override, fragment):
     out = tmp_path / "runs"
+    runner = run_cli if override == FIRST_BAD_CONFIG else call_main
     with unchanged(tmp_path, data):
-        assert_user_error(train_cli(f"data={data}", f"out={out}", override, env=empty_cache), fragment)
+        result = train_cli(f"data={data}", f"out={out}", override, env=empty_cache, runner=runner)
+    assert_user_error(result, fragment)
     assert not out.exists()
 
 
