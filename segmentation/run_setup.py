@@ -7,6 +7,8 @@ epochs of :mod:`segmentation.train` work with, :class:`RunState` where they stan
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import shlex
 from dataclasses import dataclass, field
@@ -89,6 +91,8 @@ class Run:
     val_crop_embeddings: dict[tuple[int, View], ImageEmbedding] = field(default_factory=dict)
     #: The top of the image encoder that trains; the ``*_embeddings`` then hold its cached input.
     encoder: EncoderPart | None = None
+    #: :func:`split_fingerprint` of the data's train and val splits, saved in ``last.pt``.
+    split: str | None = None
 
     @property
     def progress(self) -> bool:
@@ -131,6 +135,30 @@ def load_training_data(data: str | Path) -> tuple[SegmentationSplit, Segmentatio
             "(--split TRAIN VAL TEST)"
         )
     return train_split, val_split
+
+
+def split_fingerprint(train: SegmentationSplit, val: SegmentationSplit) -> str:
+    """sha256 of the sorted photo file names of the train and the val split.
+
+    By file name, not path: a converter names a photo by its split-independent key, and a data set
+    that moved (``--resume ... data=<where it is now>``) holds the same split.
+    """
+    names = {split.name: sorted(image.path.name for image in split.images) for split in (train, val)}
+    return hashlib.sha256(json.dumps(names, sort_keys=True).encode()).hexdigest()
+
+
+def check_same_split(saved: dict, split: str, *, data: str, resume: Path) -> None:
+    """Refuses to resume a run whose data set was converted again into another train/val split.
+
+    Its val IoU would be compared across two val sets in ``results.csv``, and its best epoch picked
+    by that. A ``last.pt`` written before the fingerprint was recorded resumes unchecked.
+    """
+    if saved.get("split") not in (None, split):
+        raise UserError(
+            f"the train/val split of {data} is not the one {resume} was trained on (converted again "
+            "with another seed or split?): start a new run without --resume, or convert the data "
+            "again with the seed and split it was made with"
+        )
 
 
 def crop_rule(config: dict) -> CropRule | None:
@@ -271,6 +299,9 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
             f"epochs={done} or more (or leave epochs= out)"
         )
     train_split, val_split = load_training_data(config["data"])
+    split = split_fingerprint(train_split, val_split)
+    if saved is not None:
+        check_same_split(saved, split, data=config["data"], resume=resume)
     instances = build_instances(train_split, config)
     sam, base = load_model(config, sam, device)
     encoder = encoder_part(config["train_encoder"])
@@ -313,5 +344,6 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         crops=crop_rule(config),
         val_crop_embeddings=val_crops,
         encoder=encoder,
+        split=split,
     )
     return run, state

@@ -156,6 +156,7 @@ def save_resume_state(run: Run, state: RunState) -> None:
             "stale": state.stale,
             "step": state.step,
             "rows": state.rows,
+            "split": run.split,  # a resume on another train/val split is refused (check_same_split)
         },
         run.folder / "last.pt",
     )

@@ -874,6 +874,38 @@ def test_a_resume_keeps_the_earlier_epochs_train_photos_in_trained_images_json(
     assert sorted(read_trained_images(run).values()) == sorted([*train_photos, val_photo.name])
 
 
+def test_a_resume_on_a_data_set_split_again_is_refused_before_anything_is_written(
+    tiny_dataset, tiny_sam_builder, tmp_path
+):
+    # converted again with another seed: the resume went on and results.csv compared val IoUs of two
+    # val sets (its 'best' epoch picked across them)
+    from converters.convert import ConvertConfig, convert
+
+    data, mvtec = tmp_path / "nut", tiny_dataset.parent / "mvtec"
+    convert(ConvertConfig(root=mvtec, out=data, formats=("coco",), progress=False))
+    run = train(_config(data, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
+    convert(ConvertConfig(root=mvtec, out=data, formats=("coco",), seed=7, overwrite=True, progress=False))
+    before = _folder_state(run)
+    message = (
+        f"the train/val split of {data} is not the one {run} was trained on (converted again with "
+        "another seed or split?): start a new run without --resume, or convert the data again with "
+        "the seed and split it was made with"
+    )
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
+    assert _folder_state(run) == before
+
+
+def test_a_last_pt_without_a_split_fingerprint_still_resumes(tiny_dataset, tiny_sam_builder, tmp_path):
+    # written before the fingerprint was recorded: nothing to check it against
+    run = train(_config(tiny_dataset, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
+    state = torch.load(run / "last.pt", weights_only=False)
+    assert len(state.pop("split")) == 64
+    torch.save(state, run / "last.pt")
+    train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
+    assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1, 2]
+
+
 def test_args_yaml_records_paths_absolute_so_resume_works_from_another_folder(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
 ):
