@@ -508,6 +508,8 @@ def _write_metrics(
         "split": args.split,
         "model": model_name,
         "checkpoint": str(Path(args.checkpoint).absolute()) if args.checkpoint else None,  # as data
+        # the SAM weights scored (and the decoder put on); None: the official ones of ``model``
+        "base_checkpoint": str(Path(args.base_checkpoint).absolute()) if args.base_checkpoint else None,
         "tta": args.tta,
         "colour_head": None if colour_head is None else colour_head.to_dict(),
         "results": {e.name: asdict(e.summary) for e in evaluations},

@@ -296,6 +296,24 @@ def test_metrics_json_records_a_relative_checkpoint_absolute(tiny_dataset, tiny_
     assert metrics["checkpoint"] == str(tmp_path / "run" / "decoder.pt")
 
 
+@pytest.mark.parametrize("base", [None, "base.pth"], ids=["official", "given"])
+def test_metrics_json_records_the_base_checkpoint_absolute(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, base
+):
+    # --base-checkpoint was not recorded: a reader could not tell which SAM weights were scored
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    monkeypatch.chdir(tmp_path)
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", "eval", "--device", "cpu"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--n-overlays", "0", "--no-progress"]
+    assert main(argv + (["--base-checkpoint", base] if base else [])) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["base_checkpoint"] == (str(tmp_path / base) if base else None)
+
+
 def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(
     tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
 ) -> None:
