@@ -358,10 +358,20 @@ def write_folds(out: Path, summary_: dict) -> str:
 
 
 def plot_folds(summary_: dict, path: Path) -> None:
-    """``folds.png``: every test image's IoU, zero-shot against fine-tuned, and each round's mean IoU.
+    """``folds.png``: the figure of :func:`folds_figure`, written atomically."""
+    fig = folds_figure(summary_)  # picks the Agg backend before pyplot is imported here
+    import matplotlib.pyplot as plt
 
-    Left, one dot per image coloured by round: above the diagonal fine-tuning helped it. Right,
-    each round's two means joined by a line, with the mean +- std over the rounds beside them.
+    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
+    plt.close(fig)
+
+
+def folds_figure(summary_: dict):
+    """Every test image's IoU, zero-shot against fine-tuned, and each round's mean IoU.
+
+    Left, one dot per image coloured by round, each round named as its folders are (``fold0``...):
+    above the diagonal fine-tuning helped it. Right, each round's two means joined by a line, with
+    the mean +- std over the rounds beside them.
     """
     import matplotlib
 
@@ -377,7 +387,7 @@ def plot_folds(summary_: dict, path: Path) -> None:
     for index in sorted({r["round"] for r in rows}):
         mine = [r for r in rows if r["round"] == index]
         left.scatter([r["zero-shot"] for r in mine], [r["fine-tuned"] for r in mine], s=18,
-                     color=colours(index % 10), label=f"round {index + 1}")  # fmt: skip
+                     color=colours(index % 10), label=f"fold{index}")  # fmt: skip
     left.set(xlim=(low, 1), ylim=(low, 1), xlabel="zero-shot IoU", ylabel="fine-tuned IoU", aspect="equal",
              title=f"per test image: better {images['better']}, worse {images['worse']}, "
              f"same {images['same']}")  # fmt: skip
@@ -391,5 +401,4 @@ def plot_folds(summary_: dict, path: Path) -> None:
     right.set(xticks=[0, 1], xticklabels=list(models), xlim=(-0.4, 1.4), ylabel="mean IoU",
               title=f"per round ({summary_['folds']} folds), mean ± std in black")  # fmt: skip
     fig.tight_layout()
-    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=100))
-    plt.close(fig)
+    return fig

@@ -393,6 +393,25 @@ def test_plot_folds_draws_every_image_and_round(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["folds.png"]  # written atomically
 
 
+def test_the_plots_legend_names_each_round_as_its_folders_are():
+    # it said 'round 1'-'round 3' beside the folders fold0-fold2 and the printed 'fold0 (1 of 3)'
+    import matplotlib.pyplot as plt
+
+    from segmentation.crossval import folds_figure
+
+    rows = [{"round": r, "image": f"{r}.png", "zero-shot": 0.7, "fine-tuned": 0.8} for r in range(3)]
+    per_fold = {"zero-shot": [0.7] * 3, "fine-tuned": [0.8] * 3}
+    summary_ = {
+        "folds": 3,
+        "per_image": rows,
+        "images": {"better": 3, "worse": 0, "same": 0},
+        "metrics": {"IoU": {m: {"mean": v[0], "std": 0.0, "per_fold": v} for m, v in per_fold.items()}},
+    }
+    fig = folds_figure(summary_)
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["fold0", "fold1", "fold2"]
+    plt.close(fig)
+
+
 def test_a_round_is_announced_by_the_name_of_its_folders(tiny_dataset, tmp_path, monkeypatch, capsys):
     # 'fold 1/3' was printed while the round was written to fold0 and runs/fold0
     from segmentation import crossval
