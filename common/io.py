@@ -252,6 +252,13 @@ _TORCH_FILE_KINDS = (
     (b"best_iou", "a training state of segmentation.train (last.pt, for its --resume)"),
     (b"ultralytics", "an ultralytics model (detection weights)"),
     (b"mask_decoder.", "a SAM state dict, such as sam_finetuned.pth"),
+    # anomaly.run's {"bank": tensor}: the pickle's first key, then its tensor (a bare b"bank" would also
+    # match a path such as runs/memory_bank in another file's recorded config)
+    (
+        b"X\x04\x00\x00\x00bankq\x01ctorch._utils\n_rebuild_tensor_v2",
+        "a PatchCore memory bank from anomaly.train, which inspection takes as "
+        "--anomaly-run <its run folder>",
+    ),
 )
 
 

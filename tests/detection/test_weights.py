@@ -267,6 +267,25 @@ def test_a_sam_file_given_as_detector_weights_gets_no_ultralytics_advice(
     assert str(error.value) == f"cannot load model '{weights}': not an ultralytics checkpoint (it is {kind})"
 
 
+def test_a_patchcore_memory_bank_given_as_detector_weights_says_where_it_goes(tmp_path: Path) -> None:
+    import torch
+
+    from common.io import save_torch, torch_file_kind
+
+    # as anomaly.run saves it; it read "... it references types outside the supported Ultralytics
+    # checkpoint format. Use an official Ultralytics model, i.e. 'yolo predict model=yolo26n.pt'"
+    bank = save_torch({"bank": torch.zeros(6, 4, dtype=torch.float16)}, tmp_path / "memory_bank.pt")
+    with pytest.raises(UserError) as error:
+        load_detector(bank)
+    assert str(error.value) == (
+        f"cannot load model '{bank}': not an ultralytics checkpoint (it is a PatchCore memory bank from "
+        "anomaly.train, which inspection takes as --anomaly-run <its run folder>)"
+    )
+    # only a bank under its own key: a config that names a memory_bank folder is not one
+    other = save_torch({"bank_dir": "runs/memory_bank", "w": torch.zeros(2)}, tmp_path / "other.pt")
+    assert torch_file_kind(other) is None
+
+
 def test_a_training_run_folder_given_as_weights_names_its_best_pt(tmp_path: Path) -> None:
     from detection.weights import weights_file
 
