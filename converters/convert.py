@@ -656,7 +656,8 @@ def format_report(report: ConversionReport) -> str:
         if (
             report.task == "segment"
         ):  # a detect model learns boxes from polygon labels (this project's recipe)
-            line += f"  # boxes; for masks: model={stock_weights('yolo11n-seg.pt')}"
+            masks = f"model={stock_weights('yolo11n-seg.pt')}"  # quoted as above: a cache path with a space
+            line += f"  # boxes; for masks: {quote(masks)}"
         lines.append(line)
     return "\n".join(lines)
 

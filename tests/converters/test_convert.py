@@ -609,6 +609,21 @@ def test_the_train_with_line_of_polygon_labels_says_it_trains_boxes(tmp_path, ca
     assert shlex.split(line, comments=True)[-1] == "model=yolo11n.pt"  # pasted, the comment is ignored
 
 
+def test_the_masks_hint_names_a_cached_segment_model_pasteably(tmp_path, category_factory, monkeypatch):
+    # like the command's own model: the cached copy where there is one (its folder may hold a space), which
+    # the hint left unquoted, so "model=/my cache/yolo11n-seg.pt" pasted into a shell was two words
+    category_factory(tmp_path / "data", "widget")
+    cache = tmp_path / "weights cache"
+    cache.mkdir()
+    (cache / "yolo11n-seg.pt").write_bytes(b"weights")
+    monkeypatch.setattr(convert_module, "weights_dir", lambda: cache)
+    report = convert(config(tmp_path / "data", tmp_path / "out", task="segment"))
+    [line] = [line for line in format_report(report).splitlines() if line.startswith("train with: ")]
+    command, hint = line.split("  # boxes; for masks: ")
+    assert shlex.split(command)[-1] == "model=yolo11n.pt"  # not cached: the name, which ultralytics downloads
+    assert shlex.split(hint) == [f"model={cache / 'yolo11n-seg.pt'}"]
+
+
 def test_jpeg_masks_are_a_warning_or_a_strict_error(tmp_path, category_factory):
     # JPEG noise around a 0/255 mask is > 0, so it was read as defect: on hazelnut_toy's masks saved
     # as JPEG (quality 75) the 54 instances became 445, 376 of them specks of 1-5 px, without a word
