@@ -455,10 +455,14 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     only when the new run makes the same ones: a plain YOLO re-run into a YOLO-World run's folder kept
     its ``text_embeddings.pt``, one without ``repeat_factor`` its repeat-sampled ``data.yaml``, one with
     ``plots=false`` (or fewer val batches, or stopped) the earlier run's confusion matrices and
-    ``val_batch*.jpg``, and the folder misdescribed the run. ``weights/`` is left to ultralytics.
+    ``val_batch*.jpg``, and the folder misdescribed the run. In ``weights/`` only the ``save_period``
+    checkpoints (``epoch*.pt``) go, which a run without it (or with another period, or fewer epochs) left
+    beside its own; ``last.pt`` and ``best.pt`` are written over by ultralytics, and a ``model=`` or
+    ``pretrained=`` file of the folder (``weights/last.pt`` to train on, or an ``epoch*.pt``) is this
+    run's input, so it stays.
 
     Returns:
-        The names removed.
+        The names removed, relative to ``save_dir`` (``weights/epoch5.pt``).
     """
     stale = []
     if embeddings is None:
@@ -470,6 +474,9 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     removed = [name for name in stale if (save_dir / name).exists()]
     plots = {p.name for pattern in ULTRALYTICS_OUTPUTS for p in save_dir.glob(pattern) if p.is_file()}
     removed += sorted(plots)
+    inputs = {Path(str(config[key])).resolve() for key in ("model", "pretrained") if config.get(key)}
+    epochs = [p for p in save_dir.glob("weights/epoch*.pt") if p.is_file() and p.resolve() not in inputs]
+    removed += [f"weights/{p.name}" for p in sorted(epochs, key=lambda p: (len(p.name), p.name))]
     for name in removed:
         path = save_dir / name
         if path.is_dir():

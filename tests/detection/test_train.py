@@ -969,22 +969,37 @@ def test_an_exist_ok_rerun_removes_ultralytics_plots_but_not_the_weights(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == kept and (tmp_path / "weights" / "last.pt").is_file()
 
 
+def test_an_exist_ok_rerun_removes_the_earlier_runs_epoch_checkpoints_but_not_its_input(tmp_path):
+    # save_period>0 left the earlier run's weights/epoch*.pt beside the new run's: two runs' checkpoints
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("last.pt", "best.pt", "epoch2.pt", "epoch10.pt", "epoch4.pt", "notes.pt"):
+        (weights / name).write_text("earlier run\n")
+    config = {"tile": 0, "repeat_factor": 0, "model": str(weights / "epoch4.pt"), "pretrained": True}
+    removed = remove_stale_files(tmp_path, config, None)
+    assert removed == ["weights/epoch2.pt", "weights/epoch10.pt"]
+    # ultralytics writes last.pt and best.pt over; epoch4.pt is the model= this run starts from
+    assert sorted(p.name for p in weights.iterdir()) == ["best.pt", "epoch4.pt", "last.pt", "notes.pt"]
+
+
 @pytest.mark.slow
 def test_an_exist_ok_rerun_from_its_own_last_pt_leaves_no_earlier_plots(
     tiny_dataset: Path, tmp_path: Path, capsys, no_clip
 ) -> None:
-    plotted = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=r", "plots=true")
+    plotted = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=r", "plots=true", "save_period=1")
     run = train(build_config(YOLO11_CONFIG, plotted)).save_dir
     last = run / "weights" / "last.pt"
     assert (run / "confusion_matrix.png").is_file() and list(run.glob("val_batch*.jpg"))
+    [epoch] = [p.name for p in (run / "weights").glob("epoch*.pt")]  # save_period=1: this run's one epoch
     capsys.readouterr()
     again = tiny_run(tiny_dataset, tmp_path, "name=r", "exist_ok=true", f"model={last}")  # plots=false
     assert train(build_config(YOLO11_CONFIG, again)).save_dir == run
     out = capsys.readouterr().out
     assert "note: removed the earlier run's BoxF1_curve.png, BoxPR_curve.png, BoxP_curve.png, " in out
-    assert f"val_batch0_pred.jpg from {run} (exist_ok)" in out
+    assert f"val_batch0_pred.jpg, weights/{epoch} from {run} (exist_ok)" in out
     assert not list(run.glob("*.png")) and not list(run.glob("*.jpg"))  # plots=false: none of this run's
     assert last.is_file() and (run / "results.csv").is_file()
+    assert sorted(p.name for p in (run / "weights").iterdir()) == ["best.pt", "last.pt"]  # no save_period
 
 
 def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
