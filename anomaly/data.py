@@ -17,11 +17,13 @@ Images are decoded as RGB ``uint8``; masks as bool, all-False for good images.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from common.errors import UserError
 from common.images import check_upright, decode_image_file, displayed_size, exif_orientation
@@ -163,10 +165,13 @@ def refuse_copies(fit_hashes: Mapping[str, str], scored: Sequence[ImageRecord]) 
     refuse_copied_files(fit_hashes, [r.image for r in scored])
 
 
-def refuse_copied_files(fit_hashes: Mapping[str, str], files: Sequence[str | Path]) -> None:
+def refuse_copied_files(
+    fit_hashes: Mapping[str, str], files: Sequence[str | Path], *, progress: bool = False
+) -> None:
     """Refuses to score a file whose bytes are those of a fit image (``fit_hashes``: key -> sha256).
 
-    Nothing is read when ``fit_hashes`` is empty (a run fit before they were recorded).
+    Nothing is read when ``fit_hashes`` is empty (a run fit before they were recorded). ``progress``: a
+    bar on stderr while the files are hashed (every byte is read: minutes on a large split).
 
     Raises:
         UserError: naming the first copy, the fit image it repeats, and how many more.
@@ -174,7 +179,14 @@ def refuse_copied_files(fit_hashes: Mapping[str, str], files: Sequence[str | Pat
     if not fit_hashes:
         return
     fitted = {digest: key for key, digest in fit_hashes.items()}
-    digests = [(path, sha256_file(path, what="image")) for path in files]
+    bar = tqdm(
+        files,
+        desc="hashing photos (vs PatchCore's fit photos)",
+        unit="photo",
+        disable=not progress,
+        file=sys.stderr,
+    )
+    digests = [(path, sha256_file(path, what="image")) for path in bar]
     copies = [(path, fitted[digest]) for path, digest in digests if digest in fitted]
     if copies:
         (path, key), more = copies[0], f" (and {len(copies) - 1} more)" if len(copies) > 1 else ""

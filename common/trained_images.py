@@ -15,8 +15,11 @@ that really holds one photo twice) is a fair thing to want to see.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from tqdm import tqdm
 
 from common.io import atomic_write, sha256_file
 
@@ -52,7 +55,12 @@ def read_trained_images(folder: str | Path) -> dict[str, str] | None:
 
 
 def trained_overlap_warning(
-    folder: str | Path | None, scored: Sequence[str | Path], split: str, *, model: str = "the model"
+    folder: str | Path | None,
+    scored: Sequence[str | Path],
+    split: str,
+    *,
+    model: str = "the model",
+    progress: bool = False,
 ) -> str | None:
     """A ``warning:`` line when photos of ``split`` are photos ``folder``'s run was trained on.
 
@@ -61,11 +69,15 @@ def trained_overlap_warning(
         scored: the split's image files.
         split: its name; ``train`` is never warned of (that is what it was trained on).
         model: what was trained, as the line names it.
+        progress: a bar on stderr while the photos are hashed (every byte of the split is read: on a
+            large one, minutes without a word otherwise).
     """
     trained = read_trained_images(folder) if folder is not None and split != "train" else None
     if not trained:
         return None
-    repeats = [(Path(p), trained[d]) for p in scored if (d := sha256_file(p, what="image")) in trained]
+    desc = f"hashing {split} photos (vs {model}'s train photos)"
+    photos = tqdm(scored, desc=desc, unit="photo", disable=not progress, file=sys.stderr)
+    repeats = [(Path(p), trained[d]) for p in photos if (d := sha256_file(p, what="image")) in trained]
     if not repeats:
         return None
     (first, name), count = repeats[0], len(repeats)

@@ -112,13 +112,16 @@ class AnomalyRegions:
             regions = [r for r in regions if inside[r.mask].mean() <= self.max_covered]
         return np.array([r.box for r in regions], dtype=float).reshape(-1, 4)
 
-    def check_not_fit_on(self, data: str | Path, split: str, photos: Sequence[str | Path] = ()) -> None:
+    def check_not_fit_on(
+        self, data: str | Path, split: str, photos: Sequence[str | Path] = (), *, progress: bool = False
+    ) -> None:
         """Refuses to score ``split`` of the converted data set ``data`` if the run was fit on any of it.
 
         PatchCore maps the photos it was fit on as normal, so such a split's figures would be too good
         (``anomaly.evaluate`` holds the same rule). Compared by ``splits.json`` key, and ``photos`` (the
         split's files) by their bytes against the fit images' sha256 where the run records them: a fit
         photo under another name (another conversion's, a copy in the fit folder) has another key.
+        ``progress``: a bar while they are hashed.
 
         Raises:
             UserError: naming the first such image, or ``data`` without a ``splits.json``.
@@ -133,7 +136,7 @@ class AnomalyRegions:
             model="the --anomaly-run",
             hint=hint,
         )
-        refuse_copied_files(self.run.fit_hashes, photos)
+        refuse_copied_files(self.run.fit_hashes, photos, progress=progress)
 
     def fit_on_split_of(self, data: str | Path) -> bool:
         """Whether the run was fit with ``anomaly.train --data`` on the converted data set ``data``."""

@@ -362,11 +362,13 @@ def load_inspector(
     print_tiling_note(detector, options.tile, weights)
     trained = ((training_run(detector, weights), "the detector"), (_sam_run(options.sam), "SAM's decoder"))
     for folder, model in trained:
-        if warning := trained_overlap_warning(folder, photos, options.split, model=model):
+        if warning := trained_overlap_warning(
+            folder, photos, options.split, model=model, progress=options.progress
+        ):
             print(warning, file=sys.stderr, flush=True)
     regions = load_regions(options, photos)
     if regions is not None:
-        regions.check_not_fit_on(options.data, options.split, photos)
+        regions.check_not_fit_on(options.data, options.split, photos, progress=options.progress)
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
     inspector = build_inspector(

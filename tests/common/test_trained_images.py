@@ -72,3 +72,14 @@ def test_a_resumed_run_keeps_the_photos_its_earlier_epochs_trained_on(tmp_path: 
     assert "(a.png) is a photo the model was trained on" in trained_overlap_warning(run, [a], "test")
     record_trained_images(run, [c])  # a new run (exist_ok) trained on c alone
     assert sorted(read_trained_images(run).values()) == ["c.png"]
+
+
+def test_the_hashing_has_a_bar_only_when_asked(tmp_path: Path, capsys) -> None:
+    # every photo of the split is read whole: on a large one it sat minutes without a word
+    run = tmp_path / "run"
+    record_trained_images(run, [photo(tmp_path / "a.png", b"a")])
+    scored = [photo(tmp_path / "test" / f"{n}.png", n.encode()) for n in ("b", "c", "d")]
+    assert trained_overlap_warning(run, scored, "val", model="the detector", progress=True) is None
+    assert "hashing val photos (vs the detector's train photos): 100%" in capsys.readouterr().err
+    assert trained_overlap_warning(run, scored, "val") is None  # the default: quiet, for library callers
+    assert capsys.readouterr().err == ""

@@ -148,7 +148,7 @@ def cli(dataset, tiny_registry, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate_module, "load_detector", lambda weights: StubDetector())
     decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "sam" / "decoder.pt", model="tiny")
 
-    def run(*args: object) -> int:
+    def run(*args: object, progress: bool = False) -> int:
         base = [
             "--detector",
             detector,
@@ -159,7 +159,7 @@ def cli(dataset, tiny_registry, tmp_path, monkeypatch):
             "--data",
             dataset,
         ]
-        base += ["--cache-dir", tmp_path / "cache", "--no-progress"]
+        base += ["--cache-dir", tmp_path / "cache", *([] if progress else ["--no-progress"])]
         return main([str(a) for a in (*base, *args)])
 
     return run
@@ -428,6 +428,27 @@ def test_a_split_holding_photos_either_model_was_trained_on_is_warned_of(
     first, second, n = test_photos[0].name, test_photos[1].name, len(test_photos)
     assert f"warning: 2 of the {n} test photos ({second}, ...) are photos the detector was trained on" in err
     assert f"warning: 1 of the {n} test photos ({first}) is a photo SAM's decoder was trained on" in err
+
+
+def test_the_photos_are_hashed_under_a_progress_bar(cli, dataset, tmp_path, capsys, monkeypatch) -> None:
+    # every byte of the split is read for each record (both models' train photos, PatchCore's fit photos):
+    # on a large split minutes without a word between "checking test photos" and the first model's bar
+    test_photos = sorted((dataset / "images" / "test").iterdir())
+    record_trained_images(tmp_path / "sam", test_photos[:1])
+    record_trained_images(tmp_path / "detect_run", test_photos[1:3])
+    monkeypatch.setattr(evaluate_module, "training_run", lambda detector, weights: tmp_path / "detect_run")
+    fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=TINY, data=dataset, progress=False)
+    capsys.readouterr()  # the fit's own lines
+    args = ("--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "1", "--gallery", "0")
+    assert cli("--out", tmp_path / "r", *args, progress=True) == 0
+    err = capsys.readouterr().err
+    n = len(test_photos)
+    for desc in ("hashing test photos (vs the detector's train photos)",
+                 "hashing test photos (vs SAM's decoder's train photos)",
+                 "hashing photos (vs PatchCore's fit photos)"):  # fmt: skip
+        assert re.search(rf"{re.escape(desc)}: 100%.* {n}/{n} ", err), desc
+    assert cli("--out", tmp_path / "quiet", *args) == 0  # --no-progress
+    assert "hashing" not in capsys.readouterr().err
 
 
 def test_overwrite_replaces_an_earlier_report_and_no_other_folder(cli, tmp_path, capsys) -> None:
