@@ -486,13 +486,25 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     return removed
 
 
+def stale_names(removed: Sequence[str]) -> str:
+    """:func:`remove_stale_files`' names for one line: more than three ``save_period`` checkpoints
+    (one per epoch at ``save_period=1``) as their count and first and last."""
+    epochs = [name for name in removed if name.startswith("weights/epoch")]
+    if len(epochs) <= 3:
+        return ", ".join(removed)
+    others = [name for name in removed if name not in epochs]
+    return ", ".join([*others, f"{len(epochs)} save_period checkpoints ({epochs[0]} to {epochs[-1]})"])
+
+
 def start_run(config: Mapping, model: str, data: Path, embeddings: TextEmbeddings | None) -> Path:
     """Creates the run folder with ``config.yaml``, ``trained_images.json`` (and ``text_embeddings.pt``);
     returns it."""
     save_dir = run_dir(config, model, data)
     save_dir.mkdir(parents=True, exist_ok=True)
     if removed := remove_stale_files(save_dir, config, embeddings):
-        print(f"note: removed the earlier run's {', '.join(removed)} from {save_dir} (exist_ok)", flush=True)
+        print(
+            f"note: removed the earlier run's {stale_names(removed)} from {save_dir} (exist_ok)", flush=True
+        )
     save_config(config, save_dir / "config.yaml")
     record_trained_images(save_dir, split_images(data, "train"))  # what a later evaluation is checked against
     if embeddings is not None:

@@ -983,6 +983,18 @@ def test_an_exist_ok_rerun_removes_the_earlier_runs_epoch_checkpoints_but_not_it
 
 
 @pytest.mark.slow
+def test_many_removed_epoch_checkpoints_are_counted_in_the_note():
+    # at save_period=1 the note named every epoch's file: one line of hundreds of names
+    from detection.train import stale_names
+
+    few = ["results.png", "weights/epoch0.pt", "weights/epoch1.pt", "weights/epoch2.pt"]
+    assert stale_names(few) == ", ".join(few)
+    many = ["results.png", *(f"weights/epoch{i}.pt" for i in range(100))]
+    assert stale_names(many) == (
+        "results.png, 100 save_period checkpoints (weights/epoch0.pt to weights/epoch99.pt)"
+    )
+
+
 def test_an_exist_ok_rerun_from_its_own_last_pt_leaves_no_earlier_plots(
     tiny_dataset: Path, tmp_path: Path, capsys, no_clip
 ) -> None:
