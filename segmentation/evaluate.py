@@ -369,8 +369,8 @@ def _folds_overrides(args: argparse.Namespace) -> list[str]:
             where = "--data" if key == "data" else "--out (the rounds train in its runs/fold<i>)"
             raise UserError(f"--folds takes its {key} from {where}: drop --set {override}")
     overrides = [f"data={args.data}", f"device={args.device}"]
-    if args.base_checkpoint:
-        overrides.append(f"checkpoint={args.base_checkpoint}")
+    if args.base_checkpoint:  # recorded in folds.json: absolute, as metrics.json records it
+        overrides.append(f"checkpoint={Path(args.base_checkpoint).absolute()}")
     overrides += args.set  # --set over the flags above; --model, --cache-dir and --no-progress over --set
     if args.model:
         overrides.append(f"model={args.model}")
@@ -421,7 +421,10 @@ def run(args: argparse.Namespace) -> dict:
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
     run_folder = Path(args.checkpoint).parent if args.checkpoint else None
     scored = [image.path for image in split.images]
-    if warning := trained_overlap_warning(run_folder, scored, args.split, model="the decoder"):
+    warning = trained_overlap_warning(
+        run_folder, scored, args.split, model="the decoder", progress=not args.no_progress
+    )
+    if warning:
         print(warning, file=sys.stderr, flush=True)
     models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else embeddings_root()

@@ -384,3 +384,26 @@ def test_missing_official_weights_for_zero_shot_name_the_base_checkpoint_flag(tm
     assert str(error.value).endswith(
         f"pass --base-checkpoint PATH or put it in {tmp_path / 'cache' / 'weights'}"
     )
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_trained_photo_check_has_a_bar_unless_no_progress(tiny_dataset, tmp_path, monkeypatch, quiet):
+    # every byte of the split is hashed before the first model loads: minutes without a word
+    from segmentation import evaluate
+
+    seen = []
+
+    def check(*args, **kwargs):
+        seen.append(kwargs.get("progress", False))
+        raise KeyboardInterrupt  # stop before any model loads
+
+    monkeypatch.setattr(evaluate, "trained_overlap_warning", check)
+    argv = [
+        "--data",
+        str(tiny_dataset),
+        "--out",
+        str(tmp_path / "out"),
+        *(["--no-progress"] if quiet else []),
+    ]
+    assert evaluate.main(argv) == 130
+    assert seen == [not quiet]

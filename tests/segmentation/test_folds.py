@@ -498,6 +498,14 @@ def test_evaluate_folds_hands_its_base_checkpoint_to_the_rounds(tiny_dataset, tm
     assert config["checkpoint"] == str(base)
 
 
+def test_evaluate_folds_records_a_relative_base_checkpoint_absolute(tiny_dataset, tmp_path, monkeypatch):
+    # folds.json recorded it as typed: relative to a folder nobody could tell afterwards
+    (tmp_path / "base.pth").write_bytes(b"weights")
+    monkeypatch.chdir(tmp_path)
+    config = _rounds_config(tiny_dataset, tmp_path, monkeypatch, "--base-checkpoint", "base.pth")
+    assert config["checkpoint"] == str(tmp_path / "base.pth")
+
+
 def _fake_rounds(monkeypatch, tiny_sam_builder) -> list[str]:
     """``cross_validate``'s training and scoring stubbed; returns the names of the rounds trained."""
     from segmentation import crossval
