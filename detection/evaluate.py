@@ -200,7 +200,8 @@ def _report(
     if tile_note:
         notes.append(tile_note.removeprefix("note: "))
     scored = validator.dataloader.dataset.im_files
-    if overlap := trained_overlap_warning(trained_in, scored, split, model="the detector"):
+    # a bar as the validator's own: every byte of the split is read (minutes on a large one)
+    if overlap := trained_overlap_warning(trained_in, scored, split, model="the detector", progress=True):
         notes.append(overlap)
     if conf_from is not None:
         conf, picked_accuracy, warning = _picked_conf(validator, model, conf_from, conf, data, names)

@@ -798,3 +798,13 @@ def test_a_tile_overlap_without_tile_is_refused(tmp_path, capsys, overlap) -> No
     argv = ["--data", str(tmp_path / "data.yaml"), "--weights", str(tmp_path / "none.pt")]
     assert main([*argv, "--tile-overlap", overlap]) == 2
     assert capsys.readouterr().err == "error: --tile-overlap needs --tile\n"
+
+
+def test_the_trained_photo_check_hashes_under_a_bar(tiny_dataset, tmp_path, untrained_detector, monkeypatch):
+    # every byte of the split is hashed after the validator's bar, without one of its own
+    from detection import evaluate as module
+
+    seen = []
+    monkeypatch.setattr(module, "trained_overlap_warning", lambda *a, **k: seen.append(k.get("progress")))
+    ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval")
+    assert seen == [True]
