@@ -225,6 +225,45 @@ def test_sigterm_is_restored_after_the_command(capsys):
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_a_kill_is_a_ctrl_c_whose_second_kill_ends_at_once(capsys):
+    """The first SIGTERM runs the clean-up as a Ctrl-C; the handler then gives way to the default."""
+    import signal
+
+    after_first: list[object] = []
+
+    def killed():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            after_first.append(signal.getsignal(signal.SIGTERM))
+            raise
+
+    assert exit_code(killed) == EXIT_TERMINATED == 128 + signal.SIGTERM  # a shell's status for kill
+    assert after_first == [signal.SIG_DFL]  # a second kill ends the process, clean-up or not
+    assert capsys.readouterr().err == "terminated\n"
+
+
+def test_a_command_run_outside_the_main_thread_handles_no_signals(capsys):
+    """Only the main thread may set signal handlers (ValueError elsewhere): a notebook's worker thread."""
+    import signal
+    import threading
+
+    from common.cli import keep_interrupts
+
+    def in_keep_interrupts():
+        with keep_interrupts():
+            return "done"
+
+    results: list[object] = []
+    before = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=lambda: results.append(exit_code(in_keep_interrupts)))
+    thread.start()
+    thread.join()
+    assert results == [0]
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert capsys.readouterr().err == ""
+
+
 def test_help_gives_each_default_once_and_none_for_unset_flags() -> None:
     parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--out", help="output folder (default: beside the run)")

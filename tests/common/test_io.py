@@ -18,6 +18,7 @@ from common.io import (
     FOREIGN_STALE_S,
     atomic_write,
     cache_root,
+    copied_note,
     finite_json,
     is_stale,
     json_float,
@@ -232,6 +233,31 @@ def test_a_decoder_whose_config_names_an_ultralytics_folder_is_still_a_decoder(t
     config = {"data": "/home/me/ultralytics/datasets/nut"}  # its training config, recorded in the file
     decoder = save_torch({"format": "mvtec-finetune/sam-decoder", "config": config}, tmp_path / "decoder.pt")
     assert torch_file_kind(decoder) == "a SAM decoder.pt from segmentation.train"
+
+
+def test_a_sam_state_dict_saved_by_ultralytics_is_an_ultralytics_model(tmp_path: Path) -> None:
+    # SAM's keys are looked for last: ultralytics' own checkpoints of a SAM model hold them too
+    checkpoint = {
+        "license": "AGPL-3.0 License (https://ultralytics.com/license)",
+        "model": {"mask_decoder.iou_token.weight": [1.0]},
+    }
+    assert (
+        torch_file_kind(save_torch(checkpoint, tmp_path / "sam.pt"))
+        == "an ultralytics model (detection weights)"
+    )
+    state = save_torch({"mask_decoder.iou_token.weight": [1.0]}, tmp_path / "sam_finetuned.pth")
+    assert torch_file_kind(state) == "a SAM state dict, such as sam_finetuned.pth"
+
+
+@pytest.mark.parametrize(
+    ("count", "images"),
+    [(1, "1 image was"), (2, "2 images were")],  # one copied photo is no plural
+)
+def test_the_note_on_copied_images_counts_them(tmp_path: Path, count: int, images: str) -> None:
+    note = copied_note(count, tmp_path / "a.png", tmp_path / "out")
+    assert note.startswith(
+        f"note: {images} copied into {tmp_path / 'out'}, not hard-linked (e.g. {tmp_path / 'a.png'})"
+    )
 
 
 def test_json_text_writes_undefined_figures_as_null_wherever_they_sit(strict_json, tmp_path: Path) -> None:
