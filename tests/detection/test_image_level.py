@@ -18,6 +18,7 @@ from detection.image_level import (
     image_labels,
     image_level_report,
     image_prediction,
+    picked_on_train_warning,
     tuned_conf,
     yolo_image_labels,
 )
@@ -267,3 +268,10 @@ def test_a_conf_picked_on_no_image_or_on_good_images_is_not_flagged() -> None:
     assert conf_flags_all({"a": "good", "b": "bent"}, {"b": one}, NAMES, 0.5) is None  # a is left good
     message = conf_flags_all({"b": "bent", "c": "flip"}, {"b": one}, NAMES, 0.25)
     assert message.startswith("conf 0.25 was picked on 2 images, none of them good: nothing there tells")
+
+
+@pytest.mark.parametrize("conf_from", [None, "val", "test"])
+def test_only_a_pick_on_the_train_photos_is_warned_of(conf_from) -> None:
+    # test is not val, but the detector never trained on it either: its scores are those of unseen photos
+    assert picked_on_train_warning(conf_from) is None
+    assert picked_on_train_warning("train").startswith("warning: --conf-from train picks the threshold on")
