@@ -195,6 +195,39 @@ def test_images_swapped_between_two_coco_splits_are_a_problem(dataset):
     assert len(results["coco"]["test"].problems) == 1 and results["yolo"]["val"].problems == []
 
 
+def test_images_swapped_between_two_yolo_splits_are_a_problem(dataset):
+    # the YOLO images moved, with their labels, between val and test: every count stays right
+    moved = {}
+    for split, other in (("val", "test"), ("test", "val")):
+        image = sorted((dataset / "images" / split).iterdir())[0]
+        label = dataset / "labels" / split / f"{image.stem}.txt"
+        moved[split] = (
+            image,
+            label,
+            dataset / "images" / other / image.name,
+            dataset / "labels" / other / label.name,
+        )
+    for image, label, image_to, label_to in moved.values():
+        image.rename(image_to)
+        label.rename(label_to)
+    results = validate(dataset)
+    stem = moved["test"][0].stem  # the test image val holds now
+    assert results["yolo"]["val"].problems == [
+        f"yolo holds 1 val image(s) splits.json lists elsewhere or not at all (e.g. {stem})"
+    ]
+
+
+def test_a_count_that_differs_from_splits_json_is_the_one_problem_named(dataset):
+    # the count says it: the image splits.json no longer lists is not named a second time
+    splits_file = dataset / "splits.json"
+    splits = json.loads(splits_file.read_text())
+    del splits["val"][0]
+    splits_file.write_text(json.dumps(splits))
+    results = validate(dataset)
+    assert results["yolo"]["val"].problems == ["yolo has 3 images, splits.json lists 2"]
+    assert results["coco"]["val"].problems == ["coco has 3 images, splits.json lists 2"]
+
+
 def test_dropped_images_are_named_three_at_most(dataset):
     labels = sorted((dataset / "labels" / "train").glob("*.txt"))
     for label in labels[:4]:
