@@ -912,10 +912,12 @@ def test_args_yaml_records_paths_absolute_so_resume_works_from_another_folder(
     # data=, cache_dir= given relative: args.yaml held them as typed, and --resume from another
     # folder stopped at 'data=<relative> does not exist'
     monkeypatch.chdir(tiny_dataset.parent)
-    overrides = [f"data={tiny_dataset.name}", "cache_dir=cache", "epochs=1"]
+    (tiny_dataset.parent / "sam.pth").write_bytes(b"the base weights")  # recorded only: the model is given
+    overrides = [f"data={tiny_dataset.name}", "cache_dir=cache", "checkpoint=sam.pth", "epochs=1"]
     run = train(_config(tiny_dataset, tmp_path, "name=rel", *overrides), sam=tiny_sam_builder())
     saved = yaml.safe_load((run / "args.yaml").read_text())
     assert (saved["data"], saved["cache_dir"]) == (str(tiny_dataset), str(tiny_dataset.parent / "cache"))
+    assert saved["checkpoint"] == str(tiny_dataset.parent / "sam.pth")
     monkeypatch.chdir(tmp_path)
     train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1, 2]
