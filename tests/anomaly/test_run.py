@@ -704,6 +704,15 @@ def test_a_folder_inside_the_run_given_as_the_run_names_the_run(
         load_run(tmp_path / "run" / "eval-val")
 
 
+def test_a_run_kept_inside_another_run_folder_is_a_run(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # only a folder without run.json is named as a folder inside its parent's run
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    inner = shutil.copytree(tmp_path / "run", tmp_path / "copy").rename(tmp_path / "run" / "inner")
+    assert anomaly.run.read_run_info(inner) == anomaly.run.read_run_info(tmp_path / "run")
+
+
 def test_a_fit_on_12_bit_photos_in_16_bit_files_warns_as_the_converters_do(
     parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
