@@ -228,6 +228,7 @@ def test_folds_json_is_strict_and_reads_back_to_the_same_table(tmp_path, strict_
         (["--folds", "3", "--set", "data=d"], "--folds takes its data from --data: drop --set data=d"),
         (["--folds", "3", "--set", "out=o"], "--folds takes its out from --out (the rounds train in its"),
         (["--folds", "3", "--set", "epochs=1", "name=n"], "drop --set name=n"),
+        (["--folds", "3", "--set", "exist_ok=true"], "--folds takes its exist_ok from --out (the rounds"),
         # the flips and the crops meet only when the first round is scored: refused before training
         (
             ["--folds", "3", "--tta", "--set", "crops.max_fraction=0.2", "epochs=1", "max_steps=1"],
