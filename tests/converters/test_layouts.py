@@ -236,6 +236,14 @@ def test_visa_masks_numbering_nine_regions_are_no_soft_masks(tmp_path):
     assert sum(sum(counts.values()) for counts in report.instances.values()) == N_INSTANCES - 1 + 9
 
 
+def test_visa_files_that_are_no_masks_beside_the_masks_are_no_orphan_masks(tmp_path):
+    # only an image file in Masks/Anomaly is a mask that needs its photo
+    root = make_layout_tree(tmp_path, "visa")
+    (root / CATEGORY / "Data" / "Masks" / "Anomaly" / "Thumbs.db").write_bytes(b"a viewer's cache")
+    report = run(root, tmp_path / "out")
+    assert sum(sum(counts.values()) for counts in report.instances.values()) == N_INSTANCES
+
+
 def test_split_from_layout_uses_the_validation_folder(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_ad2")
     report = run(root, tmp_path / "out", split_from_layout=True)
@@ -659,6 +667,13 @@ def test_ad2_private_images_in_hidden_folders_are_not_read(tmp_path):
     private = [r for r in scan(root, include_unlabelled=True) if r.unlabelled]
     assert sorted(r.image.stem for r in private) == ["000", "001", "002"]
     assert not any(".ipynb_checkpoints" in r.image.parts for r in private)
+
+
+def test_ad2_private_images_of_a_data_set_kept_under_a_hidden_folder_are_read(tmp_path):
+    # only the folders below test_private/ are judged hidden: ~/.cache/mvtec_ad2 holds the data set
+    root = make_layout_tree(tmp_path / ".cache", "mvtec_ad2")
+    private = [r for r in scan(root, include_unlabelled=True) if r.unlabelled]
+    assert sorted(r.image.stem for r in private) == ["000", "001", "002"]
 
 
 def test_3d_class_ids_json_beside_the_categories_is_read(tmp_path):
