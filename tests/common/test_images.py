@@ -250,6 +250,9 @@ def test_an_inspection_output_among_the_photos_is_named_as_one(tmp_path: Path) -
     )
     with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         photo_files(lot)
+    (lot / "out" / "images.json").unlink()  # an MVTec tree kept in a folder named masks: its own message
+    with pytest.raises(UserError, match="an MVTec category's defect masks, not photos"):
+        photo_files(lot)
 
 
 @pytest.mark.parametrize(
