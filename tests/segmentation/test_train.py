@@ -925,12 +925,12 @@ def test_args_yaml_records_paths_absolute_so_resume_works_from_another_folder(
 
 def test_a_resume_of_a_run_whose_data_set_moved_says_to_pass_data(tiny_dataset, tiny_sam_builder, tmp_path):
     data = shutil.copytree(tiny_dataset, tmp_path / "data set")
-    run = train(_config(data, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
+    run = train(_config(data, tmp_path, "name=my run", "epochs=1"), sam=tiny_sam_builder())
     data.rename(tmp_path / "moved")
     config = load_config(DEFAULTS, run / "args.yaml", ["epochs=2"])
     message = (
         f"data={data} ({run / 'args.yaml'}) does not exist: if the data set moved, go on with "
-        f"--resume {run} data=<where it is now>"
+        f"--resume '{run}' data=<where it is now>"  # quoted for the shell: the run's name has a space
     )  # was 'data=<path> does not exist', a path the user never typed
     with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
         train(config, resume=run, sam=tiny_sam_builder())
