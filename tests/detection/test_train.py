@@ -960,10 +960,11 @@ def test_an_exist_ok_rerun_removes_this_commands_files_it_does_not_rewrite(tmp_p
 def test_an_exist_ok_rerun_removes_ultralytics_plots_but_not_the_weights(tmp_path):
     # plots=false (or fewer val batches) kept the earlier run's confusion matrices and val_batch*.jpg
     plots = ["BoxPR_curve.png", "confusion_matrix.png", "labels.jpg", "results.png", "val_batch2_pred.jpg"]
-    kept = ["args.yaml", "config.yaml", "notes.txt", "results.csv", "weights"]  # written over, or not ours
-    for name in [*plots, *kept[:-1]]:
+    kept = ["args.yaml", "config.yaml", "notes.txt", "results.csv", "weights", "x_curve.png"]  # not plots
+    for name in [*plots, *kept[:4]]:
         (tmp_path / name).write_text("earlier run\n")
     (tmp_path / "weights").mkdir()
+    (tmp_path / "x_curve.png").mkdir()  # a folder of the user's: ultralytics writes files
     (tmp_path / "weights" / "last.pt").write_text("model= of the new run\n")
     assert remove_stale_files(tmp_path, {"tile": 0, "repeat_factor": 0}, None) == sorted(plots)
     assert sorted(p.name for p in tmp_path.iterdir()) == kept and (tmp_path / "weights" / "last.pt").is_file()
