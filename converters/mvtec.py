@@ -24,6 +24,7 @@ from common.errors import UserError
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
+from converters.splits import SPLITS_FILE
 
 __all__ = [
     "GOOD",
@@ -65,6 +66,8 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
 
     ``--root datasets/`` holding ``mvtec_ad/`` and ``KolektorSDD2/`` would convert Kolektor's one
     category and skip MVTec AD's fifteen without a word: such a folder is refused, naming them.
+    A converted data set beside the categories (the annotation page's ``<out>/export``: its
+    ``images/`` and ``labels/`` hold ``train/`` and ``test/``) is not one: it holds ``splits.json``.
 
     Raises:
         UserError: ``root`` missing, or a folder under it that is no category but holds some.
@@ -76,7 +79,10 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
     nested = sorted(
         p.name
         for p in root.iterdir()
-        if p.is_dir() and p.name not in names and list_categories(p, layout=layout)
+        if p.is_dir()
+        and p.name not in names
+        and not (p / SPLITS_FILE).is_file()
+        and list_categories(p, layout=layout)
     )
     if nested:
         shown = ", ".join(nested[:3]) + (f" and {len(nested) - 3} more" if len(nested) > 3 else "")

@@ -182,6 +182,18 @@ def test_mvtec2yolo_accepts_the_output_folder_as_root(annotated, tmp_path):
     assert sorted(lines) == ["0", "1", "1", "1"]  # dent (id 0) once, scratch (id 1) three times
 
 
+def test_mvtec2yolo_accepts_the_output_folder_as_root_after_an_export(annotated, tmp_path):
+    # <out>/export's images/ and labels/ hold train/ and test/, so <out> read as a folder of data sets
+    annotated.export()
+    result = run_mvtec2yolo(
+        "--root", str(annotated.out),
+        "--out", str(tmp_path / "exact"),
+        "--mask-values", str(annotated.category_dir / "mask_values.json"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "scratch" in (tmp_path / "exact" / "data.yaml").read_text()
+
+
 def test_sync_moves_an_image_between_class_folders_without_copying_again(annotated):
     tree = annotated.category_dir
     copy = tree / "test/scratch/a.png"
