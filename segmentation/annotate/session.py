@@ -498,6 +498,7 @@ class AnnotationSession:
         return found
 
     def _change(self, entry: ImageEntry, mutate: Callable[[ImageEntry], None]) -> None:
+        self._check_on_disk(entry)
         before = entry.snapshot()
         size = entry.size
         mutate(entry)
@@ -512,6 +513,7 @@ class AnnotationSession:
         self._sync(entry)
 
     def _step(self, entry: ImageEntry, source: list[Snapshot], target: list[Snapshot]) -> None:
+        self._check_on_disk(entry)
         now = entry.snapshot()
         entry.restore(source[-1])
         try:
@@ -522,6 +524,17 @@ class AnnotationSession:
         source.pop()
         target.append(now)
         self._sync(entry)
+
+    def _check_on_disk(self, entry: ImageEntry) -> None:
+        """Refuses to change a photo removed while the page runs: the change was saved, then the
+        answer (the photo's detail) failed with 'no such file', so the page said nothing changed."""
+        try:
+            self.image_path(entry.key)
+        except NotFoundError:
+            raise NotFoundError(
+                f"{entry.key} is no longer in {self.images_dir}: nothing changed "
+                "(put it back to edit its labels)"
+            ) from None
 
     def _save(self) -> None:
         state = {

@@ -203,6 +203,28 @@ def test_delete_undo_redo_and_statuses_through_the_api(client, app_parts, defect
     assert refused.status_code == 409 and "mark it good" in refused.json()["detail"]
 
 
+def test_changes_to_a_photo_removed_while_the_page_runs_are_refused_and_not_saved(
+    client, app_parts, defect_centre
+):
+    # the change was saved, then its answer failed with 'no such file': the page said nothing changed
+    session, _, truths = app_parts
+    for _ in range(2):
+        accept(client, "a.png", predict(client, "a.png", [defect_centre(truths["a.png"])]), "scratch")
+        truths["a.png"] = truths["a.png"].copy()
+        truths["a.png"][:, : truths["a.png"].shape[1] // 2] = False  # another mask: a second instance
+    saved = session.state_path.read_bytes()
+    (session.images_dir / "a.png").rename(session.out.parent / "a.png")
+    for path, body in [
+        ("/api/delete", {"instance": 1}),
+        ("/api/status", {"status": "done"}),
+        ("/api/undo", {}),
+    ]:
+        refused = client.post(path, json={"image": "a.png", **body})
+        assert refused.status_code == 404, (path, refused.text)
+        assert "a.png is no longer in" in refused.json()["detail"] and "nothing changed" in refused.text
+    assert session.state_path.read_bytes() == saved
+
+
 def test_a_new_app_on_the_same_out_folder_resumes(app_parts, make_app, colour_sam, defect_centre):
     session, app, truths = app_parts
     with TestClient(app) as client:
