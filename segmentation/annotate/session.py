@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import check_output_folder, is_empty_folder
 from common.images import IMAGE_SUFFIXES, displayed_size
 from common.io import atomic_write
 from converters.convert import ConversionReport
@@ -644,6 +644,14 @@ def _category(stored: dict, category: str | None, out: Path) -> str:
     category = check_name(category or stored_category or default_category(out), "category")
     if category == export.EXPORT_DIR:
         raise AnnotationError(f"category '{category}' would clash with the export folder; choose another")
+    folder = out / category
+    if not stored and (folder.exists() or folder.is_symlink()) and not is_empty_folder(folder):
+        # another tool's (an MVTec data set's hazelnut/): its photos and masks of the same names were
+        # overwritten, and a deleted instance removed them
+        raise AnnotationError(
+            f"{folder} exists and was not written by this tool ({out} holds no {STATE_FILE}): its files "
+            "would be overwritten; give --out a new folder, or another --category"
+        )
     return category
 
 

@@ -792,6 +792,20 @@ def test_an_out_folder_named_export_gets_a_category_of_its_own(photos, tmp_path)
     assert AnnotationSession.open(tmp_path / "export", photos[0]).category == "export_defects"
 
 
+def test_a_new_session_refuses_a_category_folder_it_did_not_write(photos, tmp_path):
+    # --out datasets/mvtec_ad --category hazelnut: the data set's test/scratch/a.png and its mask
+    # were overwritten by the photo of the same name, and deleting the instance removed them
+    folder = tmp_path / "mvtec_ad" / "hazelnut"
+    for path in ("test/scratch/a.png", "ground_truth/scratch/a_mask.png", "train/good/000.png"):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(b"theirs")
+    with pytest.raises(AnnotationError, match=r"hazelnut exists and was not written by this tool"):
+        AnnotationSession.open(tmp_path / "mvtec_ad", photos[0], classes=["scratch"], category="hazelnut")
+    assert (folder / "test/scratch/a.png").read_bytes() == b"theirs"
+    (tmp_path / "empty" / "empty").mkdir(parents=True)  # made beforehand, as --out may be: taken
+    assert AnnotationSession.open(tmp_path / "empty", photos[0]).category == "empty"
+
+
 @pytest.mark.parametrize(
     "keys, expected",
     [
