@@ -476,6 +476,13 @@ class AnnotationSession:
         # the first instance too: a mask that does not fit would be saved, then refused by the tree
         size = entry.size or export.upright_size(self.image_path(entry.key))
         if tuple(mask.shape) != size:
+            if entry.size and tuple(mask.shape) == export.upright_size(self.image_path(entry.key)):
+                # the photo was replaced by one of another size: 'image is HxW' named the old one's
+                raise ConflictError(
+                    f"{entry.key} is {mask.shape[1]}x{mask.shape[0]} on disk, but its labels were made on a "
+                    f"{size[1]}x{size[0]} photo it replaced, and keep that size: put the old photo back, or "
+                    "give the new one another name to annotate it"
+                )
             raise AnnotationError(
                 f"mask is {mask.shape[1]}x{mask.shape[0]}, image {entry.key} is {size[1]}x{size[0]}"
             )

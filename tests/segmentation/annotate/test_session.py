@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -682,6 +683,18 @@ def test_a_mask_must_be_two_dimensional(opened):
     session, _ = opened
     with pytest.raises(AnnotationError, match=r"one \(H, W\) array, got shape \(1, 120, 160\)"):
         session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5))[None])
+
+
+def test_a_mask_of_a_photo_replaced_by_one_of_another_size_names_the_replacement(opened, photos):
+    # 'mask is 200x160, image a.png is 160x120': the photo on disk was 200x160, the message said otherwise
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    session.delete_instance("a.png", 1)  # all gone: the labels' size stays, so the message is the way out
+    cv2.imwrite(str(photos[0] / "a.png"), np.zeros((160, 200, 3), np.uint8))
+    with pytest.raises(ConflictError, match=r"a.png is 200x160 on disk, but its labels were made on a 160x"):
+        session.add_instance("a.png", class_name="scratch", mask=blob((160, 200), (10, 10, 40, 20)))
+    with pytest.raises(AnnotationError, match="mask is 90x80, image a.png is 160x120"):  # as before
+        session.add_instance("a.png", class_name="scratch", mask=blob((80, 90), (10, 10, 40, 20)))
 
 
 def test_a_first_mask_of_another_size_than_the_upright_photo_is_refused_before_saving(tmp_path):
