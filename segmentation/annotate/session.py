@@ -628,6 +628,11 @@ def _images_dir(stored: dict, images: str | Path | None, out: Path) -> Path:
         if not stored:
             raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
         images_dir = Path(stored["images_dir"])
+        if not images_dir.is_dir():  # 'image folder does not exist' named a folder the user never typed here
+            raise AnnotationError(
+                f"the photos annotated in {out} were in {images_dir}, which is not a folder now: "
+                "give their folder as --images (photos moved elsewhere keep their labels)"
+            )
     else:
         images_dir = Path(images).expanduser().absolute()
     if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:

@@ -253,6 +253,17 @@ def test_a_resume_from_another_folder_reads_the_photos_it_compares(opened, photo
     assert AnnotationSession.read(session.out, moved).images_dir == moved
 
 
+def test_a_resume_whose_photo_folder_is_gone_says_to_give_it_as_images(opened, photos, tmp_path):
+    # 'image folder does not exist or is not a folder: <stored>' on `--out X --export`: a folder not typed
+    session, _ = opened
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (10, 10, 30, 30)))
+    session.persist()
+    moved = photos[0].rename(tmp_path / "moved")
+    with pytest.raises(AnnotationError, match=r"were in .*photos, which is not a folder now: give their"):
+        AnnotationSession.read(session.out)
+    assert AnnotationSession.read(session.out, moved).images_dir == moved
+
+
 def test_a_resume_compares_a_photo_with_an_upper_case_suffix_with_its_copy(photos, tmp_path):
     folder, _ = photos
     shutil.copy(folder / "a.png", folder / "e.PNG")  # its copy in the tree is e.png
