@@ -8,6 +8,7 @@ the MVTec tree (class and category names, unique file stems); the session
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +31,10 @@ DEFAULT_CLASSES = ("defect",)
 #: Folder names the layout uses itself, so no class may take them.
 RESERVED_NAMES = (GOOD, export.MIXED)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+_STEM = re.compile(r"[^\W_][\w.-]{0,199}")  # any script's letters and digits: a photo's name stays readable
 _STEM_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-#: Longest stem before a clash suffix: leaves room for ``_mask.png`` and ``_NNN`` in 255 bytes.
+_STEM_PART_UNSAFE = re.compile(r"[^\w.-]+")
+#: Longest stem before a clash suffix, in UTF-8 bytes: leaves room for ``_mask.png`` and ``_NNN`` in 255.
 _MAX_STEM = 180
 
 
@@ -174,12 +176,14 @@ def default_category(out: Path) -> str:
 def unique_stem(key: str, taken: set[str]) -> str:
     """A file stem for image ``key`` that no other image of the category has.
 
-    ``lot_3/0001.jpg`` -> ``lot_3__0001``; characters outside ``[A-Za-z0-9_.-]``
-    become ``_``; a clash (``a.png`` and ``a.jpg``) gets ``_2``, ``_3``, ...
+    ``lot_3/0001.jpg`` -> ``lot_3__0001``, ``傷/割れ 1.png`` -> ``傷__割れ_1``: characters other
+    than letters and digits (of any script, NFC), ``_``, ``.`` and ``-`` become ``_``; a clash
+    (``a.png`` and ``a.jpg``) gets ``_2``, ``_3``, ...
     """
-    path = Path(key)
+    path = Path(unicodedata.normalize("NFC", key))  # macOS names é as e + U+0301, which is no letter
     parts = [*path.parent.parts, path.stem] if str(path.parent) != "." else [path.stem]
-    base = "__".join(_STEM_UNSAFE.sub("_", part) for part in parts).lstrip("._-")[:_MAX_STEM] or "image"
+    base = "__".join(_STEM_PART_UNSAFE.sub("_", part) for part in parts).lstrip("._-")
+    base = base.encode()[:_MAX_STEM].decode(errors="ignore") or "image"  # a cut character is dropped
     stem, n = base, 1
     while stem.lower() in taken:
         n += 1

@@ -835,8 +835,11 @@ def test_a_new_session_refuses_a_category_folder_it_did_not_write(photos, tmp_pa
     [
         (["a.png", "A.png"], ["a", "A_2"]),
         (["x" * 250 + ".png"], ["x" * 180]),
+        (["傷.png", "lot #1/ü.png", "°.png"], ["傷", "lot_1__ü", "image"]),  # were 'image', 'lot_1___'
+        (["de\u0301faut.png", "d\u00e9faut.jpg"], ["d\u00e9faut", "d\u00e9faut_2"]),  # macOS: NFD
+        (["傷" * 100 + ".png"], ["傷" * 60]),  # 180 bytes of UTF-8, not 180 characters
     ],
-    ids=["case-clash", "long-name"],
+    ids=["case-clash", "long-name", "other-scripts", "decomposed", "long-name-in-bytes"],
 )
 def test_stems_clash_case_insensitively_and_fit_a_file_name(keys, expected):
     taken: set[str] = set()
