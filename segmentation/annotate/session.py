@@ -450,7 +450,16 @@ class AnnotationSession:
                 old = self.out / export.EXPORT_DIR
                 note = f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
                 raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
-            return export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
+            report = export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
+            # exported as they are (the tree holds every photo with an instance): their defects not yet
+            # outlined are background to a detector trained on them
+            open_keys = [k for k, e in self._entries.items() if e.status == IN_PROGRESS and e.instances]
+            if open_keys:
+                report.notes.append(
+                    f"{len(open_keys)} photo(s) in progress, not marked done, are exported with the "
+                    f"instances they have so far (e.g. {open_keys[0]}); defects not outlined are background"
+                )
+            return report
 
     # ------------------------------------------------------------------------------------------
     # Inside

@@ -15,6 +15,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from common.errors import UserError
+from converters.convert import format_report
 from converters.masks import mask_to_rle, read_mask, rle_to_mask
 from converters.mvtec import scan
 from segmentation.annotate import export
@@ -192,6 +193,16 @@ def test_mvtec2yolo_accepts_the_output_folder_as_root_after_an_export(annotated,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "scratch" in (tmp_path / "exact" / "data.yaml").read_text()
+
+
+def test_an_export_notes_the_photos_in_progress_it_holds(annotated):
+    # a.png (two scratches, not marked done) went into the data set without a word: its defects not
+    # outlined yet became background, while D (done) looked like the gate to the export
+    report = annotated.export()
+    assert any(n.startswith("1 photo(s) in progress, not marked done") and "a.png" in n for n in report.notes)
+    assert "note: 1 photo(s) in progress" in format_report(report)
+    annotated.set_status("a.png", "done")
+    assert not any("in progress" in note for note in annotated.export().notes)
 
 
 def test_sync_moves_an_image_between_class_folders_without_copying_again(annotated):
