@@ -443,7 +443,7 @@ function renderProposals() {
     swatch.className = "dot hatched";
     swatch.style.color = `rgb(${classColour(proposal.class).join(",")})`;
     const buttons = [
-      ["✓", "accept (Enter or A)", () => acceptProposal(proposal.id)],
+      ["✓", "accept (Enter or A; R: as the selected class)", () => acceptProposal(proposal.id)],
       ["✎", "correct: its box becomes the prompt, clicks refine it (E)", () => correctProposal(proposal.id)],
       ["×", "delete this proposal (Del)", () => deleteProposal(proposal.id)],
     ].map(([text, title, action]) => {
@@ -805,8 +805,12 @@ function acceptCurrent() {
   else accept();
 }
 
-function acceptProposal(id) {
-  change("/api/proposals/accept", { image: state.current, proposal: id }, (detail) => {
+// className: accept it as that class instead of its own (R: the selected class; PatchCore's 'anomaly'
+// proposals are named this way, their masks kept).
+function acceptProposal(id, className) {
+  const body = { image: state.current, proposal: id };
+  if (className !== undefined) body.class = className;
+  change("/api/proposals/accept", body, (detail) => {
     const instance = detail.instances[detail.instances.length - 1];
     showMessage(`accepted proposal #${id} as ${instance.class} #${instance.id}${piecesNote(instance)}`, instance.pieces > 1);
   });
@@ -816,6 +820,10 @@ function acceptProposal(id) {
 function piecesNote(instance) {
   if (!(instance.pieces > 1)) return "";
   return ` - in ${instance.pieces} pieces, each exported as an instance (Ctrl+Z, then join or trim it with a box or points)`;
+}
+
+function acceptProposalAsClass() {
+  if (state.proposal !== null) acceptProposal(state.proposal, state.session.classes[state.classIndex]);
 }
 
 function acceptAllProposals() {
@@ -1034,6 +1042,8 @@ document.addEventListener("keydown", (event) => {
     Enter: acceptCurrent,
     a: () => state.proposal !== null && acceptProposal(state.proposal),
     A: () => (event.shiftKey ? acceptAllProposals() : state.proposal !== null && acceptProposal(state.proposal)),
+    r: acceptProposalAsClass,
+    R: acceptProposalAsClass,
     e: () => state.proposal !== null && correctProposal(state.proposal),
     E: () => state.proposal !== null && correctProposal(state.proposal),
     p: () => stepProposal(1),

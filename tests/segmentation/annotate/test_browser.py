@@ -243,8 +243,19 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
     assert state["proposals"] == [] and state["instances"][0]["prompt"]["proposal"]["score"] == 0.87
     page.keyboard.press("Control+z")
     wait_body(page, "d.instances === '0' && d.proposals === '1'")
+    # R accepts it as the selected class instead of its own (PatchCore's 'anomaly' gets a name), mask kept
+    page.keyboard.press("1")  # scratch
+    page.keyboard.press("r")
+    wait_body(page, "d.instances === '1' && d.proposals === '0'")
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scratch"]
+    assert np.array_equal(
+        read_mask(session.category_dir / "ground_truth" / "scratch" / "a_mask.png") > 0, truth
+    )
+    page.keyboard.press("Control+z")
+    wait_body(page, "d.instances === '0' && d.proposals === '1'")
     page.keyboard.press("a")
     wait_body(page, "d.instances === '1' && d.proposals === '0'")
+    assert [i.class_name for i in session.entry("a.png").instances] == ["dent"]  # A keeps its own class
 
     # E: the proposal's box becomes the prompt; a click inside refines it; Enter replaces the proposal.
     page.keyboard.press("ArrowRight")
