@@ -16,6 +16,7 @@ None, ``[1, 2]`` a list).
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -135,7 +136,7 @@ class Schema(dict):
         """Checks every declared key of ``config``; unknown keys are errors too."""
         for key in config:
             if key not in self:
-                raise UserError(f"unknown config key '{where}{key}' (known here: {', '.join(sorted(self))})")
+                raise UserError(unknown_key_text(f"{where}{key}", self))
         for key, option in self.items():
             value = config.get(key)
             if isinstance(option, Schema):
@@ -152,8 +153,7 @@ def merge(defaults: Mapping, updates: Mapping, *, where: str = "") -> dict:
     for key, value in updates.items():
         path = f"{where}{key}"
         if key not in merged:
-            known = ", ".join(sorted(map(str, merged)))
-            raise UserError(f"unknown config key '{path}' (known here: {known})")
+            raise UserError(unknown_key_text(path, merged))
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
                 raise UserError(f"config key '{path}' needs a mapping, got {value!r}")
@@ -165,6 +165,19 @@ def merge(defaults: Mapping, updates: Mapping, *, where: str = "") -> dict:
                 raise UserError(f"config key '{path}' needs a number, got {value!r}")
             merged[key] = value
     return merged
+
+
+def unknown_key_text(path: str, known: Mapping) -> str:
+    """``unknown config key 'epoch' (did you mean 'epochs'?; known here: ...)``: a typo is named first.
+
+    The closest known key is offered before the full list, which for ``detection.train`` is ultralytics'
+    150-odd keys, too long to spot ``epochs`` in.
+    """
+    key = path.rpartition(".")[2]
+    names = sorted(map(str, known))
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
+    hint = f"did you mean '{path[: len(path) - len(key)]}{close[0]}'?; " if close else ""
+    return f"unknown config key '{path}' ({hint}known here: {', '.join(names)})"
 
 
 def _is_number(value: object) -> bool:
@@ -227,7 +240,13 @@ def load_config(
     schema = defaults if isinstance(defaults, Schema) else None
     config = schema.defaults() if schema is not None else copy.deepcopy(dict(defaults))
     if path is not None:
-        config = merge(config, read_yaml(project_path(path)))
+        file = project_path(path)
+        try:
+            config = merge(config, read_yaml(file))
+        except UserError as error:
+            # Name the file: "unknown config key 'path'" alone did not say that --config got a data.yaml.
+            message = str(error)
+            raise UserError(message if str(file) in message else f"config file {file}: {message}") from None
     config = merge(config, parse_overrides(overrides))
     if schema is not None:
         schema.check(config)

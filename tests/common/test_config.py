@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,28 @@ def test_bad_values_in_a_file_are_named_too(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("loss:\n  weight: -2\n")
     with pytest.raises(UserError, match="'loss.weight' needs a number >= 0, got -2"):
+        load_config(SCHEMA, path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hint"),
+    [
+        (["epoch=3"], "(did you mean 'epochs'?; known here: "),  # a typo: the near key is named first
+        (["loss.wieght=1"], "(did you mean 'loss.weight'?; known here: "),
+        (["path=3"], "unknown config key 'path' (known here: "),  # nothing near: no guess
+    ],
+)
+def test_an_unknown_key_names_the_nearest_known_one(overrides, hint):
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, None, overrides)
+    assert hint in str(error.value)
+
+
+def test_an_unknown_key_in_a_file_names_the_file(tmp_path):
+    # a data set's data.yaml passed as --config: "unknown config key 'path'" alone did not say which file
+    path = tmp_path / "data.yaml"
+    path.write_text("path: /data\nnames: {0: crack}\n")
+    with pytest.raises(UserError, match=f"^config file {re.escape(str(path))}: unknown config key 'path' "):
         load_config(SCHEMA, path)
 
 
