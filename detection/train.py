@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import sys
 import time
@@ -496,6 +497,23 @@ def stale_names(removed: Sequence[str]) -> str:
     return ", ".join([*others, f"{len(epochs)} save_period checkpoints ({epochs[0]} to {epochs[-1]})"])
 
 
+#: Keys naming a file or folder, which ``config.yaml`` records from the root of the file system.
+PATH_KEYS = ("data", "model", "pretrained", "text_embeddings", "clip_weights", "augment_policy", "project")
+
+
+def recorded_config(config: Mapping) -> dict:
+    """``config`` with its paths made absolute, so that ``--config <run>/config.yaml`` repeats the run from
+    any folder: ``data=hz`` was recorded as ``hz/data.yaml``, and the Ctrl-C line's command, pasted
+    elsewhere, stopped at ``data file not found``. A name that is not a path here (``model: yolo11n.pt``
+    from the weights cache, the project's ``configs/detection/augment.yaml``) stays as written."""
+    recorded = dict(config)
+    for key in PATH_KEYS:
+        value = recorded.get(key)
+        if isinstance(value, str) and value and (key == "project" or Path(value).expanduser().exists()):
+            recorded[key] = os.path.abspath(Path(value).expanduser())  # no ..: as a reader would write it
+    return recorded
+
+
 def start_run(config: Mapping, model: str, data: Path, embeddings: TextEmbeddings | None) -> Path:
     """Creates the run folder with ``config.yaml``, ``trained_images.json`` (and ``text_embeddings.pt``);
     returns it."""
@@ -505,7 +523,7 @@ def start_run(config: Mapping, model: str, data: Path, embeddings: TextEmbedding
         print(
             f"note: removed the earlier run's {stale_names(removed)} from {save_dir} (exist_ok)", flush=True
         )
-    save_config(config, save_dir / "config.yaml")
+    save_config(recorded_config(config), save_dir / "config.yaml")
     record_trained_images(save_dir, split_images(data, "train"))  # what a later evaluation is checked against
     if embeddings is not None:
         save_table(embeddings, save_dir / "text_embeddings.pt")
@@ -647,7 +665,8 @@ def evaluate_lines(result: TrainResult, data: Path) -> list[str]:
     ``no images in the 'test' split``; one whose ``images/test`` was deleted (or whose ``test:`` names
     nothing, or images that are gone) a command that stopped at ``does not exist``.
     """
-    command = f"python -m detection.evaluate --data {quote(str(data))} --weights {quote(str(result.weights))}"
+    data_file = os.path.abspath(data)  # pasted in another folder too
+    command = f"python -m detection.evaluate --data {quote(data_file)} --weights {quote(str(result.weights))}"
     if result.tile:
         command += f" --tile {result.tile} --tile-overlap {result.tile_overlap:g} --imgsz {result.imgsz}"
     else:

@@ -1041,6 +1041,29 @@ def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
     )
 
 
+def test_config_yaml_and_the_evaluate_line_name_the_data_from_any_folder(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch
+):
+    # data=<a relative folder> was recorded as given: the Ctrl-C line's --config <run>/config.yaml, pasted in
+    # another folder, stopped at "data file not found"; the evaluate line named it relative too
+    from detection.train import TrainResult, format_summary, start_run
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    relative = os.path.relpath(tiny_dataset, tmp_path / "work")
+    config = build_config(YOLO11_CONFIG, [f"data={relative}", "project=runs", "name=rel", "workers=0"])
+    run = start_run(config, "yolo11n.pt", Path(config["data"]), None)
+    text = format_summary(
+        TrainResult(save_dir=run, weights=run / "weights" / "best.pt", imgsz=64), Path(config["data"])
+    )
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = build_config(run / "config.yaml", [])
+    assert again["data"] == str(tiny_dataset / "data.yaml")
+    assert again["project"] == str(tmp_path / "work" / "runs")  # a repeat lands beside this run
+    assert f"evaluate with: python -m detection.evaluate --data {tiny_dataset / 'data.yaml'} " in text
+
+
 def test_a_ctrl_c_before_the_first_epoch_of_an_exist_ok_rerun_names_no_earlier_weights(
     tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
 ):
