@@ -165,8 +165,15 @@ def load_detector(weights: str | Path) -> Model:
 
 def weights_file(weights: str | Path) -> Path:
     """``weights`` as a path to an existing file; :class:`UserError` ``weights not found`` otherwise (a
-    training run's folder: its ``weights/best.pt`` named)."""
-    return check_input_file(weights, "weights", inside=("weights/best.pt", "best.pt"))
+    training run's folder: its ``weights/best.pt`` named), and for a model config (``.yaml``), which
+    ultralytics builds with random weights: every photo was called good without a word."""
+    path = check_input_file(weights, "weights", inside=("weights/best.pt", "best.pt"))
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raise UserError(
+            f"weights {weights} is a {path.suffix} file (a model config builds an untrained model): "
+            "pass trained weights, a run's weights/best.pt"
+        )
+    return path
 
 
 def load_error_reason(error: BaseException, model: str, *, is_file: bool) -> str:

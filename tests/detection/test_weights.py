@@ -299,6 +299,20 @@ def test_a_training_run_folder_given_as_weights_names_its_best_pt(tmp_path: Path
     assert weights_file(run / "weights" / "best.pt") == run / "weights" / "best.pt"
 
 
+@pytest.mark.parametrize("name", ["yolo11n.yaml", "run/config.yaml", "model.YML"])
+def test_a_model_config_given_as_weights_is_refused(tmp_path: Path, name: str) -> None:
+    from detection.weights import weights_file
+
+    # yolo11n.yaml built an untrained model: detection.predict called every photo good without a word
+    config = tmp_path / name
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("nc: 1\n")
+    with pytest.raises(
+        UserError, match=f"^weights {config} is a .*: pass trained weights, a run's weights/best.pt$"
+    ):
+        weights_file(config)
+
+
 def test_missing_weights_and_unknown_configs_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="weights not found: "):
         load_detector(tmp_path / "nowhere.pt")
