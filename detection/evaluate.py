@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
@@ -144,6 +145,7 @@ def evaluate(
     model = detector.model if isinstance(weights, str | Path) else weights
     trained_in = training_run(detector, weights)
     imgsz = trained_imgsz(model) if imgsz is None else imgsz
+    ran_at = stride_imgsz(imgsz, model)
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
     ensure_ultralytics_fonts()
@@ -161,7 +163,7 @@ def evaluate(
             validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
             coco_file=coco_file, weights=weights, tiling={"tile": int(tile), "overlap": float(tile_overlap),
             "imgsz": imgsz} if tile else None, save_dir=Path(out) if out is not None else validator.save_dir,
-            trained_in=trained_in,
+            trained_in=trained_in, imgsz=ran_at,
         )  # fmt: skip
         write_report(report, validator.save_dir)
         return report
@@ -172,6 +174,16 @@ def evaluate(
         # Built hidden beside ``out`` and renamed into place: a re-run or a Ctrl-C never leaves one
         # evaluation's plots beside another's figures.
         return build_folder(Path(out), score, overwrite=True)
+
+
+def stride_imgsz(imgsz: int, model: object) -> int:
+    """``imgsz`` as ultralytics' validator runs it: rounded up to the model's largest stride (100 -> 128).
+
+    evaluation.json recorded no size at all: an evaluation at 640 and one at the trained 128 read alike.
+    """
+    stride = getattr(model, "stride", None)
+    stride = int(stride.max()) if isinstance(stride, torch.Tensor) else 32
+    return math.ceil(int(imgsz) / stride) * stride
 
 
 def _report(
@@ -189,6 +201,7 @@ def _report(
     tiling: dict | None,
     save_dir: Path,
     trained_in: Path | None = None,
+    imgsz: int | None = None,
 ) -> EvaluationReport:
     """The figures of one validator run: ultralytics', COCOeval's and the image-level ones.
 
@@ -228,6 +241,7 @@ def _report(
         save_dir=str(save_dir),
         notes=notes,
         tiling=tiling,
+        imgsz=imgsz,
     )
 
 

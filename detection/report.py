@@ -27,6 +27,8 @@ class EvaluationReport:
         save_dir: the output folder.
         notes: what was skipped and why.
         tiling: ``{"tile", "overlap", "imgsz"}`` of tiled inference, None for whole images.
+        imgsz: the size the photos (or windows) were letterboxed to, rounded up to the model's stride
+            as ultralytics runs it; None where unknown.
     """
 
     weights: str
@@ -39,6 +41,7 @@ class EvaluationReport:
     save_dir: str
     notes: list[str] = field(default_factory=list)
     tiling: dict[str, float] | None = None
+    imgsz: int | None = None
 
 
 def write_report(report: EvaluationReport, folder: str | Path) -> Path:
@@ -58,6 +61,8 @@ def write_report(report: EvaluationReport, folder: str | Path) -> Path:
 def format_report(report: EvaluationReport) -> str:
     """The printed summary: box mAP both ways, per-class AP, image-level accuracy, confusion matrix, AUROC."""
     lines = [f"Evaluation of {report.weights} on the {report.split} split of {report.data}"]
+    if report.imgsz is not None and not report.tiling:
+        lines[0] += f" at imgsz {report.imgsz}"
     if report.tiling:
         t = report.tiling
         lines.append(

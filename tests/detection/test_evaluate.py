@@ -792,6 +792,24 @@ def test_without_imgsz_both_splits_run_at_the_size_the_model_was_trained_at(
     assert FlagEveryGoodImageValidator.sizes and set(FlagEveryGoodImageValidator.sizes) == {96}
 
 
+@pytest.mark.parametrize(("imgsz", "ran_at"), [(None, 96), (100, 128)])  # the trained size; off the stride
+def test_evaluation_json_and_report_name_the_size_the_photos_ran_at(
+    tiny_dataset, tmp_path, untrained_detector, monkeypatch, imgsz, ran_at
+) -> None:
+    # evaluation.json recorded no size: an evaluation at 640 and one at the trained 96 read alike
+    monkeypatch.setattr(untrained_detector, "args", {"imgsz": 96}, raising=False)  # as best.pt records it
+    report = evaluate(
+        tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=imgsz, device="cpu",
+        out=tmp_path / "eval", plots=False, validator_class=FlagEveryGoodImageValidator,
+    )  # fmt: skip
+    assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["imgsz"] == ran_at
+    assert (
+        format_report(report)
+        .splitlines()[0]
+        .endswith(f" split of {tiny_dataset / 'data.yaml'} at imgsz {ran_at}")
+    )
+
+
 @pytest.mark.parametrize("overlap", ["-3", "0.5"])
 def test_a_tile_overlap_without_tile_is_refused(tmp_path, capsys, overlap) -> None:
     # whole images have no windows: the overlap was ignored unchecked (-3 ran silently), as in the cascade
