@@ -199,6 +199,16 @@ def warn_narrow_photos(images: Sequence[Path]) -> None:
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
+def check_source_given(source: str | Path) -> None:
+    """Refuses an empty ``--source``: ``Path("")`` is the working folder, so ``--source "$PHOTOS"`` with the
+    variable unset searched everything below it, or was refused as ``--out ... is inside the photo folder .``.
+    """
+    if isinstance(source, str) and not source.strip():
+        raise UserError(
+            f"--source is empty ({source!r}; an unset shell variable?): pass an image, a folder or a glob"
+        )
+
+
 def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     """``(image files, folder their names are relative to)``: what a ``--source`` names, sorted.
 
@@ -213,6 +223,7 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
             image file, or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`,
             :func:`check_no_masks`).
     """
+    check_source_given(source)
     path, text = Path(source), str(source)
     if path.is_file():
         return [path], None
@@ -234,6 +245,7 @@ def photo_root(source: str | Path) -> tuple[Path, bool]:
     A folder is searched recursively, a pattern (from :func:`glob_base`) when it holds ``**``; a
     file is its own root. An output folder below a recursive root would be read as photos next time.
     """
+    check_source_given(source)
     path = Path(source)
     if path.is_file():
         return path, False

@@ -139,6 +139,21 @@ def test_cli_errors_are_one_line(
     assert err.startswith(expected) and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("source", ["", " "])
+def test_an_empty_source_is_refused(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch, source: str
+) -> None:
+    # --source "$PHOTOS" with the variable unset: every photo below the working folder was predicted
+    monkeypatch.chdir(photos)
+    argv = ["--weights", str(checkpoint), "--source", source, "--out", str(tmp_path / "out")]
+    assert main([*argv, "--imgsz", "64", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --source is empty ({source!r}; an unset shell variable?): "
+        "pass an image, a folder or a glob\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_weights_with_a_class_named_good_are_refused(photos: Path, tmp_path: Path, capsys) -> None:
     model = YOLO("yolo11n.yaml")
     model.model.names = {0: "crack", 1: "good"}  # every 'good' box called its image good
