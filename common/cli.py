@@ -113,6 +113,12 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{message} (see {self.prog} --help)")
 
+    def _get_value(self, action: argparse.Action, arg_string: str) -> object:
+        # Path("") is the working folder: --out "$OUT" with the variable unset wrote the results there
+        if action.type is Path and not arg_string.strip():
+            raise argparse.ArgumentError(action, f"is empty ({arg_string!r}; an unset shell variable?)")
+        return super()._get_value(action, arg_string)
+
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:

@@ -154,6 +154,19 @@ def test_an_empty_source_is_refused(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_empty_out_is_refused(checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    # --out "$OUT" with the variable unset: predictions.json and overlays/ went into the working folder
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    argv = ["--weights", str(checkpoint), "--source", str(photos), "--out", ""]
+    assert main([*argv, "--imgsz", "64", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == (
+        "error: argument --out: is empty (''; an unset shell variable?) "
+        "(see python -m detection.predict --help)\n"
+    )
+    assert not list((tmp_path / "here").iterdir())
+
+
 def test_weights_with_a_class_named_good_are_refused(photos: Path, tmp_path: Path, capsys) -> None:
     model = YOLO("yolo11n.yaml")
     model.model.names = {0: "crack", 1: "good"}  # every 'good' box called its image good
