@@ -496,7 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--coco", dest="coco_file", type=Path, help="COCO ground truth (annotations/instances_SPLIT.json)"
     )
-    parser.add_argument("--imgsz", type=int, help="model input size (default: the size it was trained at)")
+    parser.add_argument(
+        "--imgsz",
+        type=int,
+        help="model input size in px, per window with --tile (default: the size it trained at)",
+    )
     parser.add_argument("--batch", type=int, default=16, help="images per validator batch")
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: first GPU, else CPU)")
     parser.add_argument(

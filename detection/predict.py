@@ -243,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"draw the boxes of the first N images into {OVERLAYS_DIR}/ (0 none, -1 all)",
     )
     parser.add_argument(
-        "--imgsz", type=int, help="model input size, per window with --tile (default: the size it trained at)"
+        "--imgsz",
+        type=int,
+        help="model input size in px, per window with --tile (default: the size it trained at)",
     )
     parser.add_argument(
         "--conf", type=float, default=0.25, help="lowest box score kept; the image-call threshold"

@@ -826,3 +826,15 @@ def test_the_trained_photo_check_hashes_under_a_bar(tiny_dataset, tmp_path, untr
     monkeypatch.setattr(module, "trained_overlap_warning", lambda *a, **k: seen.append(k.get("progress")))
     ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval")
     assert seen == [True]
+
+
+def test_imgsz_help_is_the_same_in_evaluate_and_predict() -> None:
+    # evaluate's said "model input size" only: no unit, and not that with --tile it is each window's
+    from detection.evaluate import build_parser as evaluate_parser
+    from detection.predict import build_parser as predict_parser
+
+    def imgsz_help(parser):
+        return next(action.help for action in parser._actions if "--imgsz" in action.option_strings)
+
+    expected = "model input size in px, per window with --tile (default: the size it trained at)"
+    assert imgsz_help(evaluate_parser()) == imgsz_help(predict_parser()) == expected
