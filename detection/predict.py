@@ -29,6 +29,7 @@ leaves it as it is, and says so).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -273,14 +274,18 @@ def run(args: argparse.Namespace) -> Path:
     if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
         check_output_folder(out / OVERLAYS_DIR, overwrite=True, holds=["*.jpg"])
     images = predicted_images(**options, distinct_stems=overlays != 0)
-    if overlays:
-        found = build_folder(
-            out / OVERLAYS_DIR, lambda folder: predict_all(images, folder, overlays), overwrite=True
-        )
-    else:
-        if (out / OVERLAYS_DIR).is_dir():
-            print(f"note: {out / OVERLAYS_DIR} is an earlier run's (--overlays 0 leaves it as it is)")
-        found = predict_all(images)
+    try:
+        if overlays:
+            found = build_folder(
+                out / OVERLAYS_DIR, lambda folder: predict_all(images, folder, overlays), overwrite=True
+            )
+        else:
+            if (out / OVERLAYS_DIR).is_dir():
+                print(f"note: {out / OVERLAYS_DIR} is an earlier run's (--overlays 0 leaves it as it is)")
+            found = predict_all(images)
+    except KeyboardInterrupt:
+        print(stopped_note(out), file=sys.stderr, flush=True)
+        raise
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n")
     except OSError as error:  # the folder changed while the model ran
@@ -292,6 +297,19 @@ def run(args: argparse.Namespace) -> Path:
         summary += f", {drawn} drawn in {out / OVERLAYS_DIR}"
     print(summary)
     return path
+
+
+def stopped_note(out: Path) -> str:
+    """The line after a Ctrl-C: nothing of this run is kept, and what ``out`` holds is an earlier run's.
+
+    After 'interrupted' alone, an earlier run's predictions.json in ``out`` read as this run's.
+    """
+    note = f"stopped: {PREDICTIONS_FILE} is written once every photo is done, so nothing of this run was kept"
+    earlier = [name for name in (PREDICTIONS_FILE, OVERLAYS_DIR) if (out / name).exists()]
+    if earlier:
+        verb = "is" if len(earlier) == 1 else "are"
+        note += f"; {' and '.join(str(out / name) for name in earlier)} {verb} an earlier run's"
+    return note
 
 
 def predict_all(

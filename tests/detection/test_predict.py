@@ -167,6 +167,30 @@ def test_an_empty_out_is_refused(checkpoint: Path, photos: Path, tmp_path: Path,
     assert not list((tmp_path / "here").iterdir())
 
 
+def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_runs_results(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # 'interrupted' alone: the earlier run's predictions.json left in --out read as this run's
+    import detection.predict as predict_module
+
+    out = tmp_path / "out"
+    argv = ["--weights", str(checkpoint), "--source", str(photos), "--out", str(out), "--imgsz", "64"]
+    assert main([*argv, "--device", "cpu"]) == 0
+    earlier = (out / "predictions.json").read_text()
+    capsys.readouterr()
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the photos are predicted
+
+    monkeypatch.setattr(predict_module, "predict_all", stop)
+    assert main([*argv, "--device", "cpu"]) == 130
+    assert capsys.readouterr().err.endswith(
+        "stopped: predictions.json is written once every photo is done, so nothing of this run was kept; "
+        f"{out / 'predictions.json'} and {out / 'overlays'} are an earlier run's\ninterrupted\n"
+    )
+    assert (out / "predictions.json").read_text() == earlier
+
+
 def test_weights_with_a_class_named_good_are_refused(photos: Path, tmp_path: Path, capsys) -> None:
     model = YOLO("yolo11n.yaml")
     model.model.names = {0: "crack", 1: "good"}  # every 'good' box called its image good
