@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
@@ -74,7 +73,14 @@ from detection.report import REPORT_JSON, EvaluationReport, format_report, write
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling
 from detection.train_config import check_run_options
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from detection.weights import load_detector, tiling_note, trained_imgsz, training_run, weights_file
+from detection.weights import (
+    load_detector,
+    stride_imgsz,
+    tiling_note,
+    trained_imgsz,
+    training_run,
+    weights_file,
+)
 
 #: Default output folder, numbered (``evaluate-2``, ...) when taken.
 DEFAULT_OUT = Path("runs/detect/evaluate")
@@ -174,16 +180,6 @@ def evaluate(
         # Built hidden beside ``out`` and renamed into place: a re-run or a Ctrl-C never leaves one
         # evaluation's plots beside another's figures.
         return build_folder(Path(out), score, overwrite=True)
-
-
-def stride_imgsz(imgsz: int, model: object) -> int:
-    """``imgsz`` as ultralytics' validator runs it: rounded up to the model's largest stride (100 -> 128).
-
-    evaluation.json recorded no size at all: an evaluation at 640 and one at the trained 128 read alike.
-    """
-    stride = getattr(model, "stride", None)
-    stride = int(stride.max()) if isinstance(stride, torch.Tensor) else 32
-    return math.ceil(int(imgsz) / stride) * stride
 
 
 def _report(

@@ -99,7 +99,7 @@ from detection.train_config import (
     ultralytics_keys,
 )
 from detection.transfer import Transfer
-from detection.weights import load_yolo, resolve_model
+from detection.weights import load_yolo, resolve_model, stride_imgsz
 
 if TYPE_CHECKING:
     from ultralytics.engine.model import Model
@@ -231,17 +231,6 @@ def checkpoint_pretrained(model: str, pretrained: object) -> object:
             flush=True,
         )
     return True
-
-
-def stride_imgsz(imgsz: int, yolo: Model) -> int:
-    """The size ultralytics trains ``yolo`` at for ``imgsz``: rounded up to a multiple of its largest stride.
-
-    ultralytics' trainer rounds it (``check_imgsz``, at least 32) and records the rounded size in the
-    checkpoint's ``train_args``, while its ``args.yaml``, this command's ``config.yaml`` and the evaluate
-    line kept the size asked for: ``imgsz=100`` trained at 128 and was shown as 100.
-    """
-    stride = max(int(yolo.model.stride.max()) if hasattr(yolo.model, "stride") else 32, 32)
-    return max(math.ceil(imgsz / stride) * stride, stride)
 
 
 def check_freeze_layers(freeze: object, *, layers: int, model: str) -> None:
@@ -547,7 +536,7 @@ def train(config: Mapping) -> TrainResult:
     check_not_inside(config["project"], root, flag="project=")
     model, pretrained, yolo, family = start_model(config)
     check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
-    if (imgsz := stride_imgsz(int(config["imgsz"]), yolo)) != config["imgsz"]:
+    if (imgsz := stride_imgsz(int(config["imgsz"]), yolo.model)) != config["imgsz"]:
         print(
             f"note: imgsz={config['imgsz']} is not a multiple of the model's stride: ultralytics trains at "
             f"imgsz={imgsz}, which this run records and prints",

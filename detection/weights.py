@@ -24,6 +24,7 @@ torch file).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -218,6 +219,19 @@ def trained_imgsz(model: object) -> int:
     if isinstance(size, list | tuple) and size:
         size = max(size)
     return int(size) if isinstance(size, int | float) and size > 0 else DEFAULT_IMGSZ
+
+
+def stride_imgsz(imgsz: int, model: object) -> int:
+    """The size ultralytics runs ``model`` (its ``nn.Module``) at for ``imgsz``: rounded up to a multiple of
+    its largest stride, at least one stride (``check_imgsz``; 100 -> 128).
+
+    Its trainer records the rounded size in the checkpoint's ``train_args`` and its validator runs at it,
+    while ``args.yaml``, ``config.yaml``, the evaluate line and ``evaluation.json`` kept or lacked the size
+    asked for: ``imgsz=100`` trained and was scored at 128 and was shown as 100.
+    """
+    stride = getattr(model, "stride", None)
+    stride = max(int(stride.max()) if stride is not None and hasattr(stride, "max") else 32, 32)
+    return max(math.ceil(int(imgsz) / stride) * stride, stride)
 
 
 def trained_tile(model: object) -> tuple[int, Path] | None:

@@ -35,7 +35,6 @@ from detection.train import (
     remove_stale_files,
     rotation_note,
     stopped_note,
-    stride_imgsz,
     train,
 )
 from detection.train_config import (
@@ -48,6 +47,7 @@ from detection.train_config import (
     default_config,
     describe_augmentation,
 )
+from detection.weights import stride_imgsz
 from tests.detection.conftest import BAD_WEIGHTS, copy_with_names, make_tiny_dataset, write_bad_weights
 
 WORLD_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo_world.yaml"
@@ -759,8 +759,8 @@ def test_plain_yolo_trains_offline_through_the_same_entry_point(
 def test_imgsz_is_rounded_up_as_ultralytics_trains(imgsz: int, strides: list[int], expected: int) -> None:
     from types import SimpleNamespace
 
-    yolo = SimpleNamespace(model=SimpleNamespace(stride=torch.tensor(strides, dtype=torch.float32)))
-    assert stride_imgsz(imgsz, yolo) == expected  # at least 32, as ultralytics' check_imgsz floors it
+    model = SimpleNamespace(stride=torch.tensor(strides, dtype=torch.float32))
+    assert stride_imgsz(imgsz, model) == expected  # at least 32, as ultralytics' check_imgsz floors it
 
 
 @pytest.mark.slow
