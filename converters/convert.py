@@ -652,13 +652,14 @@ def format_report(report: ConversionReport) -> str:
         lines.append(f"train with: none yet, yolo train needs images in {' and '.join(empty)} (see above)")
     elif "yolo" in report.formats:
         data, model = f"data={report.out / 'data.yaml'}", f"model={stock_weights()}"
-        line = f"train with: yolo train {quote(data)} {quote(model)}"
+        lines.append(f"train with: yolo train {quote(data)} {quote(model)}")
         if (
             report.task == "segment"
         ):  # a detect model learns boxes from polygon labels (this project's recipe)
-            masks = f"model={stock_weights('yolo11n-seg.pt')}"  # quoted as above: a cache path with a space
-            line += f"  # boxes; for masks: {quote(masks)}"
-        lines.append(line)
+            # A line of its own, not a '# for masks' comment after the command: zsh (macOS's shell) reads
+            # no comments when typed, so the pasted line ran on into the hint and failed.
+            masks = f"model={stock_weights('yolo11n-seg.pt')}"
+            lines.append(f"or, for masks: yolo train {quote(data)} {quote(masks)}")
     return "\n".join(lines)
 
 
