@@ -39,7 +39,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.folders import check_output_folder, is_empty_folder
-from common.images import IMAGE_SUFFIXES, displayed_size
+from common.images import IMAGE_SUFFIXES, check_not_ground_truth, displayed_size
 from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
@@ -713,6 +713,8 @@ def _entries(
         entries[key] = entry
         taken.add(entry.stem.lower())
     keys = list_images(images_dir, exclude=out)
+    # --images <an MVTec category>: its ground_truth/*_mask.png were listed among the photos to outline
+    check_not_ground_truth([images_dir / key for key in keys], images_dir)
     if not keys:
         raise AnnotationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
     unreadable = [key for key in keys if not _is_image(images_dir / key)]

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from converters.masks import read_mask
 from segmentation.annotate import session as session_module
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
@@ -828,6 +829,16 @@ def test_a_new_session_refuses_a_category_folder_it_did_not_write(photos, tmp_pa
     assert (folder / "test/scratch/a.png").read_bytes() == b"theirs"
     (tmp_path / "empty" / "empty").mkdir(parents=True)  # made beforehand, as --out may be: taken
     assert AnnotationSession.open(tmp_path / "empty", photos[0]).category == "empty"
+
+
+def test_an_mvtec_category_as_images_is_refused_naming_its_photos_folder(tmp_path, category_factory):
+    # its ground_truth/<defect>/*_mask.png were listed first among the photos to outline
+    category = category_factory(tmp_path / "mvtec", "hazelnut")
+    with pytest.raises(UserError, match=r"an MVTec category's defect masks, not photos: .*hazelnut/test"):
+        AnnotationSession.open(tmp_path / "labelled", category)
+    assert not (tmp_path / "labelled").exists()
+    keys = AnnotationSession.open(tmp_path / "labelled", category / "test").keys
+    assert keys and not any(key.endswith("_mask.png") for key in keys)
 
 
 @pytest.mark.parametrize(
