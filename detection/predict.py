@@ -18,7 +18,8 @@ one line naming it, before ultralytics opens anything.
 
 Writes ``predictions.json`` into ``--out``: per image, named by its path relative
 to the source folder (:func:`named_files`), its size, boxes (xyxy pixels), scores,
-class ids and names, and its call and anomaly score; and ``overlays/<name>.jpg``,
+class ids and names, and its call and anomaly score; ``predict.json`` beside it, how it was made
+(weights, source, thresholds, size, tiling); and ``overlays/<name>.jpg``,
 the first ``--overlays`` images with their boxes and call drawn
 (:func:`detection.overlays.draw_detections`; ``<name>`` is the file name without
 suffix, folders joined by ``__``). A rerun into the same ``--out`` replaces the
@@ -51,6 +52,8 @@ from detection.weights import load_detector, print_tiling_note, trained_imgsz, w
 
 #: The file :func:`main` writes into ``--out``.
 PREDICTIONS_FILE = "predictions.json"
+#: How :data:`PREDICTIONS_FILE` was made (weights, source, thresholds, size, tiling), beside it.
+SETTINGS_FILE = "predict.json"
 #: The folder of ``--out`` that holds the drawn images (``--overlays``).
 OVERLAYS_DIR = "overlays"
 #: Their JPEG quality.
@@ -288,8 +291,9 @@ def run(args: argparse.Namespace) -> Path:
         raise
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n")
+        atomic_write(out / SETTINGS_FILE, json_text(settings_record(args, len(found)), indent=1) + "\n")
     except OSError as error:  # the folder changed while the model ran
-        raise UserError(f"cannot write {out / PREDICTIONS_FILE}: {one_line(error)}") from None
+        raise UserError(f"cannot write into {out}: {one_line(error)}") from None
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
     summary = f"{len(found)} image{'' if len(found) == 1 else 's'}, {mode}; results in {path}"
     if overlays:
@@ -299,16 +303,34 @@ def run(args: argparse.Namespace) -> Path:
     return path
 
 
+def settings_record(args: argparse.Namespace, images: int) -> dict:
+    """``predict.json``: what made ``predictions.json`` (which holds only per-image records, as the
+    cascade's), so that an output folder can be traced back and repeated; paths absolute."""
+    return {
+        "weights": str(Path(args.weights).absolute()),
+        "source": str(Path(args.source).absolute()),  # a pattern too: its wildcards stay as they are
+        "images": images,
+        "imgsz": args.imgsz,  # None: the size the weights were trained at, as they record it
+        "conf": args.conf,
+        "iou": args.iou,
+        "tile": args.tile,
+        "tile_overlap": args.tile_overlap if args.tile else None,
+        "device": args.device,
+    }
+
+
 def stopped_note(out: Path) -> str:
     """The line after a Ctrl-C: nothing of this run is kept, and what ``out`` holds is an earlier run's.
 
     After 'interrupted' alone, an earlier run's predictions.json in ``out`` read as this run's.
     """
     note = f"stopped: {PREDICTIONS_FILE} is written once every photo is done, so nothing of this run was kept"
-    earlier = [name for name in (PREDICTIONS_FILE, OVERLAYS_DIR) if (out / name).exists()]
+    earlier = [name for name in (PREDICTIONS_FILE, SETTINGS_FILE, OVERLAYS_DIR) if (out / name).exists()]
     if earlier:
         verb = "is" if len(earlier) == 1 else "are"
-        note += f"; {' and '.join(str(out / name) for name in earlier)} {verb} an earlier run's"
+        paths = [str(out / name) for name in earlier]
+        listed = paths[0] if len(paths) == 1 else f"{', '.join(paths[:-1])} and {paths[-1]}"
+        note += f"; {listed} {verb} an earlier run's"
     return note
 
 

@@ -65,7 +65,13 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
     assert f"2 images, tiled (48 px, overlap 0.2); results in {out / 'predictions.json'}, 2 drawn in " in (
         capsys.readouterr().out
     )
-    assert sorted(p.name for p in out.iterdir()) == ["overlays", "predictions.json"]  # no temporaries
+    assert sorted(p.name for p in out.iterdir()) == [
+        "overlays",
+        "predict.json",
+        "predictions.json",
+    ]  # no .tmp
+    recorded = json.loads((out / "predict.json").read_text())
+    assert (recorded["tile"], recorded["tile_overlap"], recorded["images"]) == (48, 0.2, 2)
     assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a.jpg", "b.jpg"]
 
 
@@ -178,6 +184,18 @@ def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_runs_results(
     assert main([*argv, "--device", "cpu"]) == 0
     earlier = (out / "predictions.json").read_text()
     capsys.readouterr()
+    # how they were made, beside them: predictions.json holds only per-image records
+    assert json.loads((out / "predict.json").read_text()) == {
+        "weights": str(checkpoint),
+        "source": str(photos),
+        "images": len(json.loads(earlier)),
+        "imgsz": 64,
+        "conf": 0.25,
+        "iou": 0.7,
+        "tile": None,
+        "tile_overlap": None,
+        "device": "cpu",
+    }
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the photos are predicted
@@ -186,7 +204,8 @@ def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_runs_results(
     assert main([*argv, "--device", "cpu"]) == 130
     assert capsys.readouterr().err.endswith(
         "stopped: predictions.json is written once every photo is done, so nothing of this run was kept; "
-        f"{out / 'predictions.json'} and {out / 'overlays'} are an earlier run's\ninterrupted\n"
+        f"{out / 'predictions.json'}, {out / 'predict.json'} and {out / 'overlays'} are an earlier run's\n"
+        "interrupted\n"
     )
     assert (out / "predictions.json").read_text() == earlier
 
