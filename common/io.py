@@ -33,6 +33,9 @@ CACHE_ENV = "MVTEC_FINETUNE_CACHE"
 FOREIGN_STALE_S = 24 * 3600.0
 
 _CHUNK = 1 << 20
+# sha256_file's digests by file identity (see there).
+_HASHED: dict[tuple[int, int, int, int], str] = {}
+_SETTLED_S = 2.0
 _HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
 # ".<name>.<host>-<pid>-<random>.tmp" (files) and ".<name>.partial-<host>-<pid>-<random>" (folders).
 _TOKEN = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}")
@@ -187,17 +190,30 @@ def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
 def sha256_file(path: str | Path, *, what: str = "file") -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks (checkpoints are up to 2.5 GB).
 
+    Remembered for the process by the file's identity (device, inode, size, modification time in ns):
+    one command compares a split with several records (a detector's, SAM's, a PatchCore run's
+    train photos), and each would read every byte again. A file written since, renamed over or
+    replaced has another identity and is read again. A file modified in the last
+    :data:`_SETTLED_S` seconds is not remembered: the file system's clock ticks in milliseconds, so
+    a same-size rewrite within one tick would keep its identity (git's "racy" index entries).
+
     Raises:
         UserError: the file is missing or unreadable; the message names it as ``what``.
     """
     path = Path(path)
-    digest = hashlib.sha256()
     try:
+        stat = path.stat()
+        identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if (known := _HASHED.get(identity)) is not None:
+            return known
+        digest = hashlib.sha256()
         with open(path, "rb") as stream:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
                 digest.update(chunk)
     except OSError as error:
         raise UserError(f"cannot read {what} {path}: {one_line(error.strerror or error)}") from None
+    if time.time_ns() - stat.st_mtime_ns > _SETTLED_S * 1e9:
+        _HASHED[identity] = digest.hexdigest()
     return digest.hexdigest()
 
 

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,38 @@ def test_sha256_file_streams_and_names_a_missing_file(tmp_path: Path) -> None:
     assert sha256_file(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
     with pytest.raises(UserError, match=r"cannot read image .*missing\.png"):
         sha256_file(tmp_path / "missing.png", what="image")
+
+
+def test_sha256_file_reads_a_settled_file_once_and_a_changed_one_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import builtins
+
+    reads: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):  # noqa: ANN001, ANN202
+        reads.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    blob, old = tmp_path / "blob", time.time() - 3600
+    blob.write_bytes(b"a" * 1000)
+    os.utime(blob, (old, old))
+    first = sha256_file(blob)
+    assert sha256_file(blob) == first == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert reads.count(str(blob)) == 1  # the second call read nothing
+    blob.write_bytes(b"b" * 1000)  # same size, same inode, another modification time
+    os.utime(blob, (old + 1, old + 1))
+    assert sha256_file(blob) == hashlib.sha256(b"b" * 1000).hexdigest()
+    fresh = tmp_path / "fresh"  # modified just now: a same-size rewrite within one clock tick
+    fresh.write_bytes(b"c" * 10)
+    sha256_file(fresh)
+    fresh.write_bytes(b"d" * 10)
+    assert sha256_file(fresh) == hashlib.sha256(b"d" * 10).hexdigest()
+    blob.unlink()
+    with pytest.raises(UserError, match=r"cannot read image .*blob"):  # gone since: not remembered
+        sha256_file(blob, what="image")
 
 
 def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
