@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from common.errors import UserError, file_error
+from common.errors import UserError, few, file_error
 
 #: Exit codes: a file system refusal, bad input (argparse uses 2 too), Ctrl-C (128 + SIGINT) and a
 #: ``kill`` (128 + SIGTERM).
@@ -130,7 +130,7 @@ class OneLineParser(argparse.ArgumentParser):
         parsed, extras = self.parse_known_args(args, namespace)
         if not extras:
             return parsed
-        shown = " ".join(extras[:3]) + (f" and {len(extras) - 3} more" if len(extras) > 3 else "")
+        shown = few(extras, sep=" ")
         if "--source" in self._option_string_actions and all(Path(extra).exists() for extra in extras):
             self.error(
                 f"unrecognized arguments: {shown}: the shell expanded a --source pattern into files; "

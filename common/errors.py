@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 #: Longest text :func:`one_line` keeps; longer library messages are cut.
 ONE_LINE_LIMIT = 300
 
@@ -25,6 +27,18 @@ def one_line(error: BaseException | str, *, limit: int = ONE_LINE_LIMIT) -> str:
     if not text and isinstance(error, BaseException):
         text = type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def few(items: Sequence[object], limit: int = 3, *, sep: str = ", ") -> str:
+    """The first ``limit`` of ``items`` joined, and how many more: a message names a few, not a thousand.
+
+    >>> few(["a.png", "b.png", "c.png", "d.png", "e.png"])
+    'a.png, b.png, c.png and 2 more'
+    >>> few(["person", "bicycle"], 8)
+    'person, bicycle'
+    """
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return sep.join(str(item) for item in items[:limit]) + more
 
 
 def file_error(error: OSError) -> str:

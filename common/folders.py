@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TypeVar
 
-from common.errors import UserError, file_error
+from common.errors import UserError, few, file_error
 from common.io import is_stale, partial_dir, remove_stale, temporary_path
 
 T = TypeVar("T")
@@ -104,7 +104,7 @@ def check_replaceable(
     patterns = list(holds)
     others = sorted(p.name for p in folder.iterdir() if not any(fnmatchcase(p.name, pat) for pat in patterns))
     if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        shown = few(others)
         raise UserError(
             f"{flag} {folder} holds {shown}, which this command does not write: {replaced_by} replaces "
             "the folder whole and would delete it; choose another folder, or move those out"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
+from common.errors import UserError, few
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
@@ -85,7 +85,7 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
         and list_categories(p, layout=layout)
     )
     if nested:
-        shown = ", ".join(nested[:3]) + (f" and {len(nested) - 3} more" if len(nested) > 3 else "")
+        shown = few(nested)
         held = f"categories ({', '.join(names)}) and " if names else ""
         raise UserError(
             f"{root} holds {held}folders of categories ({shown}): pass each data set folder as its own "

@@ -46,7 +46,7 @@ import torch
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code, keep_interrupts
 from common.data_sets import data_yaml_of
-from common.errors import UserError
+from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
@@ -450,10 +450,9 @@ def _check_nothing_dropped(validator: RecordingValidator, data: Path, split: str
     kept = {Path(file).name for file in validator.dataloader.dataset.im_files}
     dropped = [path.name for path in split_images(data, split) if path.name not in kept]
     if dropped:
-        more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
         raise UserError(
             f"ultralytics could not read {len(dropped)} image(s) of the '{split}' split of {data}: "
-            f"{', '.join(dropped[:3])}{more} "
+            f"{few(dropped)} "
             f"(python -m converters.validate {quote(str(data.parent))} says why)"
         )
 
@@ -462,7 +461,11 @@ def _check_classes(model_names: dict | list, names: list[str], data: Path) -> No
     """The model must have been trained on the data set's classes, in its order."""
     model_names = [str(n) for n in (model_names.values() if isinstance(model_names, dict) else model_names)]
     if model_names != names:
-        raise UserError(f"the model's classes {model_names} are not the data set's {names} ({data})")
+        shown = f"[{few([repr(n) for n in model_names], 8)}]"  # COCO's 80 would fill the screen
+        hint = ""
+        if not set(names) & set(model_names):  # a pretrained model (COCO's 80) or another data set's
+            hint = f"; train one on it first: python -m detection.train data={quote(str(data))}"
+        raise UserError(f"the model's classes {shown} are not the data set's {names} ({data}){hint}")
 
 
 def _plain(value: Any) -> Any:

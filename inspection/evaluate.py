@@ -44,7 +44,7 @@ import torch
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
-from common.errors import UserError
+from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder, output_name
 from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
@@ -113,8 +113,9 @@ def check_classes(split: SegmentationSplit, class_names: Sequence[str]) -> None:
     """The detector's classes must be the split's categories in id order (category id = class id + 1)."""
     expected = [split.categories[key] for key in sorted(split.categories)]
     if list(class_names) != expected:
+        shown = f"[{few([repr(n) for n in class_names], 8)}]"  # COCO's 80 would fill the screen
         raise UserError(
-            f"the detector's classes {list(class_names)} are not the categories {expected} of "
+            f"the detector's classes {shown} are not the categories {expected} of "
             f"{split.annotation_file}: evaluate a detector trained on this data set"
         )
 

@@ -31,7 +31,7 @@ from shlex import quote
 from typing import TYPE_CHECKING
 
 from common.cli import OneLineParser, exit_code
-from common.errors import UserError, one_line
+from common.errors import UserError, few, one_line
 from common.folders import check_input_file
 from converters.convert import TASKS, format_report
 from segmentation.duplicates import MASK_IOU
@@ -574,7 +574,7 @@ def unreadable_note(keys: list[str]) -> str:
     """A ``note:`` line naming the listed files that are no image (up to three), or nothing."""
     if not keys:
         return ""
-    shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    shown = few(keys)
     files = "1 file" if len(keys) == 1 else f"{len(keys)} files"
     return (
         f"\nnote: {files} with an image suffix but no image, which cannot be annotated nor marked good "

@@ -87,6 +87,22 @@ def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_data
     assert not (tmp_path / "eval").exists()
 
 
+def test_a_pretrained_model_is_refused_in_one_short_line_that_says_to_train_it(tmp_path) -> None:
+    from detection.evaluate import _check_classes
+
+    coco80 = {i: f"thing{i}" for i in range(80)}  # yolo11n.pt before training: COCO's 80 classes
+    with pytest.raises(UserError) as caught:
+        _check_classes(coco80, ["crack", "hole"], tmp_path / "my data" / "data.yaml")
+    message = str(caught.value)
+    assert "'thing7' and 72 more] are not the data set's ['crack', 'hole']" in message
+    assert "thing8" not in message and "\n" not in message
+    command = f"python -m detection.train data='{tmp_path}/my data/data.yaml'"
+    assert message.endswith(f"train one on it first: {command}")
+    with pytest.raises(UserError) as caught:  # classes of the data set in another order: no training hint
+        _check_classes(["hole", "crack"], ["crack", "hole"], tmp_path / "data.yaml")
+    assert str(caught.value).endswith("['crack', 'hole'] (" + str(tmp_path / "data.yaml") + ")")
+
+
 def test_ground_truth_scores_one_in_ultralytics_and_cocoeval(
     tiny_dataset: Path, tmp_path: Path, untrained_detector, network_attempts
 ) -> None:

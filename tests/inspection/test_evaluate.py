@@ -17,7 +17,7 @@ from anomaly.run import fit_run
 from common.errors import UserError
 from common.trained_images import record_trained_images
 from converters.convert import ConvertConfig, convert
-from inspection.evaluate import caption, evaluate_split, main
+from inspection.evaluate import caption, check_classes, evaluate_split, main
 from inspection.inspector import Inspector
 from inspection.outputs import RANK_BY
 from inspection.scoring import ImageRecord
@@ -138,6 +138,9 @@ def test_a_detector_of_other_classes_is_refused(dataset) -> None:
     inspector = Inspector(StubDetector(["dent", "cut"]), build_tiny_sam(), keep_probs=True)
     with pytest.raises(UserError, match=r"the detector's classes \['dent', 'cut'\] are not the categories"):
         evaluate_split(inspector, load_split(dataset, "test"), progress=False)
+    coco80 = [f"thing{i}" for i in range(80)]  # a detector before training: eight named, not eighty
+    with pytest.raises(UserError, match=r"classes \['thing0', .*, 'thing7' and 72 more\] are not the"):
+        check_classes(load_split(dataset, "test"), coco80)
 
 
 @pytest.fixture
