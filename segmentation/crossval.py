@@ -370,8 +370,8 @@ def folds_figure(summary_: dict):
     """Every test image's IoU, zero-shot against fine-tuned, and each round's mean IoU.
 
     Left, one dot per image coloured by round, each round named as its folders are (``fold0``...):
-    above the diagonal fine-tuning helped it. Right, each round's two means joined by a line, with
-    the mean +- std over the rounds beside them.
+    above the diagonal fine-tuning helped it. Right, each round's two means joined by a line in the
+    round's colour and name, with the mean +- std over the rounds beside them.
     """
     import matplotlib
 
@@ -394,11 +394,12 @@ def folds_figure(summary_: dict):
     left.legend(loc="lower right", fontsize="small")
     models = ("zero-shot", "fine-tuned")
     for index, pair in enumerate(zip(*(iou[m]["per_fold"] for m in models), strict=True)):
-        right.plot([0, 1], pair, marker="o", color=colours(index % 10))
+        right.plot([0, 1], pair, marker="o", color=colours(index % 10), label=f"fold{index}")
     for x, model in enumerate(models):
         right.errorbar(x + (0.12 if x else -0.12), iou[model]["mean"], yerr=iou[model]["std"], fmt="s",
-                       color="black", capsize=4)  # fmt: skip
+                       color="black", capsize=4, label=None if x else "mean ± std")  # fmt: skip
     right.set(xticks=[0, 1], xticklabels=list(models), xlim=(-0.4, 1.4), ylabel="mean IoU",
-              title=f"per round ({summary_['folds']} folds), mean ± std in black")  # fmt: skip
+              title=f"per round ({summary_['folds']} folds)")  # fmt: skip
+    right.legend(loc="best", fontsize="small")
     fig.tight_layout()
     return fig

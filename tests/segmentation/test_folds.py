@@ -410,6 +410,8 @@ def test_the_plots_legend_names_each_round_as_its_folders_are():
     }
     fig = folds_figure(summary_)
     assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["fold0", "fold1", "fold2"]
+    right = [text.get_text() for text in fig.axes[1].get_legend().get_texts()]  # its lines were unnamed
+    assert right == ["fold0", "fold1", "fold2", "mean ± std"]
     plt.close(fig)
 
 
