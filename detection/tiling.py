@@ -44,7 +44,6 @@ import numpy as np
 import shapely
 import torch
 import yaml
-from torchvision.ops import batched_nms
 
 from common.errors import UserError
 from common.folders import build_folder
@@ -257,6 +256,8 @@ def merge_tile_detections(
         return np.zeros(0, dtype=int)
     # scores are in [0, 1] for the models here; +2 puts every whole box ahead of every fragment
     rank = torch.as_tensor(scores + 2.0 * ~fragment, dtype=torch.float64)
+    from torchvision.ops import batched_nms  # here: torchvision.ops imports torch._dynamo (seconds of --help)
+
     keep = batched_nms(torch.as_tensor(boxes), rank, torch.as_tensor(classes), iou).numpy()
     whole, parts = keep[~fragment[keep]], keep[fragment[keep]]
     if len(whole) and len(parts):
