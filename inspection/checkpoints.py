@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from segment_anything.modeling import Sam
 
 from common.errors import UserError
 from common.folders import check_input_file
@@ -37,6 +37,9 @@ from segmentation.finetuned import (
     refuse_other_run_files,
 )
 from segmentation.models import DEFAULT_MODEL, load_sam, sam_model
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 from tqdm import tqdm
 
 from common.errors import UserError
@@ -64,6 +63,7 @@ from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
 
 if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
     from ultralytics.engine.model import Model
 
 #: Masks upscaled to the photo's size per step: bounds the float logits to ``chunk * H * W * 4`` bytes.

@@ -15,8 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-
-from segment_anything.modeling import Sam
+from typing import TYPE_CHECKING
 
 from anomaly.data import check_sizes
 from common.errors import UserError
@@ -34,6 +33,9 @@ from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
 from segmentation.models import SAM_MODELS
 from segmentation.specks import DEFAULT_CELLS, check_speck_cells
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,10 +25,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 
 from common.io import atomic_write, embeddings_root, json_float, json_text
 from common.metrics import mean_std
@@ -40,6 +40,9 @@ from segmentation.finetuned import load_colour_head, load_finetuned
 from segmentation.folds import Fold, check_resumable, clear_folds_run, deal_folds, write_fold, write_plan
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: Summary fields scored per round, as (report name, ``Summary`` field).
 METRICS: tuple[tuple[str, str], ...] = (

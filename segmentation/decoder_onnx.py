@@ -40,8 +40,6 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling import Sam
-from segment_anything.utils.onnx import SamOnnxModel
 
 from common.errors import UserError
 from common.io import atomic_write
@@ -50,6 +48,7 @@ from segmentation.predict import ArrayLike, check_embedding, transform_prompts
 
 if TYPE_CHECKING:
     import onnxruntime
+    from segment_anything.modeling import Sam
 
 #: ONNX opset of the export (ONNX Runtime 1.17+ runs it); also the default of segment-anything's script.
 OPSET = 17
@@ -115,6 +114,8 @@ class _DecoderGraph(torch.nn.Module):
     """The annotation page's graph: SAM's prompt embedding and ``predict_masks``, low-resolution outputs."""
 
     def __init__(self, sam: Sam) -> None:
+        from segment_anything.utils.onnx import SamOnnxModel  # torchvision: not at import (--help)
+
         super().__init__()
         self.onnx_model = SamOnnxModel(sam, return_single_mask=False)
         self.sam = sam
@@ -130,24 +131,34 @@ class _DecoderGraph(torch.nn.Module):
         )
 
 
-class _SamOnnxGraph(SamOnnxModel):
+def _sam_onnx_graph(sam: Sam, *, return_single_mask: bool) -> torch.nn.Module:
     """SamOnnxModel whose crop of the padding follows ``orig_im_size`` in the exported graph.
 
     The stock ``mask_postprocessing`` crops with ``int(tensor)``, which the tracer turns into
     constants (PyTorch 2.14 here): the file then crops every image like the example it was traced
     with, and masks of other aspect ratios come out shifted and stretched (tests/segmentation/
     test_export.py measures it; segment-anything issue #753 reports such masks).
-    Slicing with the tensors themselves is traced as a dynamic ``Slice``; the arithmetic is the same.
+    :func:`_mask_postprocessing` slices with the tensors themselves, traced as a dynamic ``Slice``.
+    The class is made here, not at import: segment_anything imports torchvision (seconds of --help).
     """
+    from segment_anything.utils.onnx import SamOnnxModel
 
-    def mask_postprocessing(self, masks: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
-        masks = F.interpolate(
-            masks, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False
-        )
-        prepadded_size = self.resize_longest_image_size(orig_im_size, self.img_size)
-        masks = masks[..., : prepadded_size[0], : prepadded_size[1]]
-        h, w = orig_im_size.to(torch.int64)
-        return F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)
+    class SamOnnxGraph(SamOnnxModel):
+        def mask_postprocessing(self, masks: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
+            return _mask_postprocessing(self, masks, orig_im_size)
+
+    return SamOnnxGraph(sam, return_single_mask=return_single_mask)
+
+
+def _mask_postprocessing(
+    graph: torch.nn.Module, masks: torch.Tensor, orig_im_size: torch.Tensor
+) -> torch.Tensor:
+    """SamOnnxModel's ``mask_postprocessing`` with the same arithmetic, its crop kept dynamic."""
+    masks = F.interpolate(masks, size=(graph.img_size, graph.img_size), mode="bilinear", align_corners=False)
+    prepadded_size = graph.resize_longest_image_size(orig_im_size, graph.img_size)
+    masks = masks[..., : prepadded_size[0], : prepadded_size[1]]
+    h, w = orig_im_size.to(torch.int64)
+    return F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def export_decoder(
@@ -161,7 +172,7 @@ def export_decoder(
 
     The graph and its interface are those of segment-anything's ``scripts/export_onnx_model.py``
     (``SamOnnxModel``, batch of one image, any number of points), with ``sam``'s current weights
-    and one fix: the crop of the padding follows ``orig_im_size`` (:class:`_SamOnnxGraph`).
+    and one fix: the crop of the padding follows ``orig_im_size`` (:func:`_sam_onnx_graph`).
 
     Args:
         sam: the model, on the CPU; its training flag is left as it was.
@@ -183,7 +194,7 @@ def export_decoder(
     """
     if opset not in OPSETS:
         raise ValueError(f"opset must be in {OPSETS.start}..{OPSETS.stop - 1}, got {opset}")
-    graph = _SamOnnxGraph(sam, return_single_mask=return_single_mask)
+    graph = _sam_onnx_graph(sam, return_single_mask=return_single_mask)
     example = (*_example_inputs(sam), torch.tensor(_EXAMPLE_IMAGE_SIZE))
     points = {1: "num_points"}
 

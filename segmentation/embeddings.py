@@ -40,19 +40,20 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
-from segment_anything.utils.transforms import ResizeLongestSide
 from tqdm import tqdm
 
 from common.errors import UserError
 from common.images import decode_image_file
 from common.io import atomic_write, load_torch, remove_stale, save_torch, sha256_file
 from segmentation.encoder_part import EncoderPart
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,18 @@ class ImageEmbedding:
     embedding: torch.Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
+
+
+def resized_size(original_size: tuple[int, int], img_size: int) -> tuple[int, int]:
+    """``(h, w)`` of a photo of ``original_size`` once SAM resizes its longest side to ``img_size``.
+
+    >>> resized_size((600, 800), 1024)
+    (768, 1024)
+    """
+    # segment_anything imports torchvision, which imports torch._dynamo: seconds of every --help
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    return ResizeLongestSide.get_preprocess_shape(*original_size, img_size)
 
 
 def encoder_fingerprint(sam: Sam, *, exclude: tuple[str, ...] = ()) -> str:
@@ -172,6 +185,8 @@ def embed_images(
             raise ValueError(f"image {index} must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
     if device is not None:
         sam.to(device)
+    from segment_anything.utils.transforms import ResizeLongestSide  # torchvision: not at import (--help)
+
     transform = ResizeLongestSide(sam.image_encoder.img_size)
     inputs, geometry = [], []
     for image in images:

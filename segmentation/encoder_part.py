@@ -27,12 +27,15 @@ keep their values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from segment_anything.modeling import Sam
 from torch import nn
 
 from common.errors import UserError
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: What ``train_encoder`` can name, smallest first.
 ENCODER_PARTS = ("neck", "last")

@@ -22,11 +22,11 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 from tqdm import tqdm
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
@@ -49,6 +49,9 @@ from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import box_logits, predict_masks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these.
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]+)?"

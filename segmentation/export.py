@@ -31,9 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from segment_anything.modeling import Sam
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
@@ -64,6 +64,9 @@ from segmentation.onnx_check import (
     check_against_torch,
     refuse_disagreement,
 )
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: ``format`` of the sidecar JSON.
 SIDECAR_FORMAT = "mvtec-finetune/sam-decoder-onnx"

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from segment_anything.modeling import Sam
 
 from common.errors import UserError
 from common.folders import check_input_file
 from common.io import load_torch, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 DECODER_FORMAT = "mvtec-finetune/sam-decoder"
 #: How the commands that take base SAM weights under a ``decoder.pt`` name the flag (error messages).

@@ -12,10 +12,10 @@ own ``postprocess_masks`` geometry (``loss.resolution: full``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit
@@ -26,6 +26,9 @@ from segmentation.low_res import crop_valid, low_res_to_pixels, mask_to_low_res
 from segmentation.predict import decode, upscale_logits
 from segmentation.prompts import PromptConfig, corrective_click, sample_prompt
 from segmentation.views import View
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: The mask decoder's output heads: what trains with ``train_transformer: false`` (HQ-SAM style).
 OUTPUT_HEADS = ("output_upscaling", "output_hypernetworks_mlps", "iou_prediction_head")

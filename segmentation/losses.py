@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-import torchvision
 
 
 def _check_shapes(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -48,6 +47,8 @@ def sigmoid_focal_loss(
         ``(...)``, e.g. ``(B, M)``: mean over ``H, W`` of the per-pixel focal loss.
     """
     targets = _check_shapes(logits, targets)
+    import torchvision.ops  # here: it imports torch._dynamo (seconds of every --help)
+
     per_pixel = torchvision.ops.sigmoid_focal_loss(
         logits, targets, alpha=alpha, gamma=gamma, reduction="none"
     )

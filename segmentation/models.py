@@ -22,14 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import segment_anything
 import torch
-from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 from common.errors import UserError
 from common.io import load_torch
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: The registry model used when none is named: the one that runs on a CPU.
 DEFAULT_MODEL = "vit_t"
@@ -44,21 +46,27 @@ _PIXEL_STD = [58.395, 57.12, 57.375]
 #: How many offending keys a state-dict mismatch error names per kind.
 _KEYS_SHOWN = 3
 
-Builder = Callable[..., Sam]
+Builder = Callable[..., "Sam"]
 
 
 def build_sam_vit_h(checkpoint: str | Path | None = None) -> Sam:
     """SAM ViT-H (``sam_vit_h_4b8939.pth``), random weights unless ``checkpoint`` is given."""
+    import segment_anything  # imports torchvision: here, not at import (seconds of every --help)
+
     return _with_weights(segment_anything.build_sam_vit_h(checkpoint=None), checkpoint, model="vit_h")
 
 
 def build_sam_vit_l(checkpoint: str | Path | None = None) -> Sam:
     """SAM ViT-L (``sam_vit_l_0b3195.pth``), random weights unless ``checkpoint`` is given."""
+    import segment_anything  # imports torchvision: here, not at import (seconds of every --help)
+
     return _with_weights(segment_anything.build_sam_vit_l(checkpoint=None), checkpoint, model="vit_l")
 
 
 def build_sam_vit_b(checkpoint: str | Path | None = None) -> Sam:
     """SAM ViT-B (``sam_vit_b_01ec64.pth``), random weights unless ``checkpoint`` is given."""
+    import segment_anything  # imports torchvision: here, not at import (seconds of every --help)
+
     return _with_weights(segment_anything.build_sam_vit_b(checkpoint=None), checkpoint, model="vit_b")
 
 
@@ -69,7 +77,9 @@ def build_sam_vit_t(checkpoint: str | Path | None = None) -> Sam:
     embeddings, the same shape as the ViT encoders, so the rest of SAM is unchanged.
     """
     # ultralytics carries the only maintained TinyViT that loads MobileSAM's keys as they
-    # are; imported here so that vit_b/l/h users never pay for importing it.
+    # are; imported here so that vit_b/l/h users never pay for importing it (and segment_anything,
+    # which imports torchvision, so that no --help does).
+    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
     from ultralytics.models.sam.modules.tiny_encoder import TinyViT
 
     image_encoder = TinyViT(

@@ -11,18 +11,18 @@ that disagrees.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
-from segment_anything.utils.onnx import SamOnnxModel
-from segment_anything.utils.transforms import ResizeLongestSide
 
 from common.errors import UserError
 from segmentation.decoder_onnx import OUTPUT_NAMES, cpu_session, decoder_inputs
-from segmentation.embeddings import ImageEmbedding
+from segmentation.embeddings import ImageEmbedding, resized_size
 from segmentation.predict import decode, upscale_logits
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: Largest ONNX Runtime vs PyTorch difference accepted: logits relative to the largest logit
 #: magnitude (at least 1), IoU predictions absolute. Float summation order gives about 1e-5.
@@ -108,7 +108,7 @@ def check_against_torch(
 
 def _random_embedding(sam: Sam, original_size: tuple[int, int], rng: np.random.Generator) -> ImageEmbedding:
     shape = (sam.prompt_encoder.embed_dim, *sam.prompt_encoder.image_embedding_size)
-    input_size = ResizeLongestSide.get_preprocess_shape(*original_size, sam.image_encoder.img_size)
+    input_size = resized_size(original_size, sam.image_encoder.img_size)
     embedding = torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
     return ImageEmbedding(embedding, original_size, input_size)
 
@@ -133,6 +133,8 @@ def _torch_outputs(
     sam: Sam, emb: ImageEmbedding, prompt: dict, *, return_single_mask: bool, num_points: int
 ) -> list[np.ndarray]:
     """``masks``, ``iou_predictions``, ``low_res_masks`` as the exported graph defines them, from PyTorch."""
+    from segment_anything.utils.onnx import SamOnnxModel  # torchvision: not at import (--help)
+
     with torch.inference_mode():
         single, single_iou = decode(sam, emb, multimask_output=False, **prompt)
         multi, multi_iou = decode(sam, emb, multimask_output=True, **prompt)

@@ -17,14 +17,15 @@ breaks IoU when it is off:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
-from segment_anything.utils.transforms import ResizeLongestSide
 
-from segmentation.embeddings import ImageEmbedding
+from segmentation.embeddings import ImageEmbedding, resized_size
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: Anything ``torch.as_tensor`` takes: numpy arrays, tensors, nested lists.
 ArrayLike = np.ndarray | torch.Tensor | list
@@ -76,7 +77,7 @@ def transform_prompts(
     if (point_coords is None) != (point_labels is None):
         raise ValueError("point_coords and point_labels go together")
     old_h, old_w = emb.original_size
-    new_h, new_w = ResizeLongestSide.get_preprocess_shape(old_h, old_w, sam.image_encoder.img_size)
+    new_h, new_w = resized_size((old_h, old_w), sam.image_encoder.img_size)
     scale = torch.tensor([new_w / old_w, new_h / old_h], dtype=torch.float64)
     device = sam.device
 

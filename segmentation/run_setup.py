@@ -13,10 +13,10 @@ import random
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 
 from common.augment_policy import check_named_categories, geometry_settings, load_policy
 from common.config import project_path
@@ -39,6 +39,9 @@ from segmentation.run_folder import check_run_dir, prepare_run_dir, read_resume_
 from segmentation.schedule import StepPlan, build_optimizer, plan_steps
 from segmentation.train_config import SCHEMA, data_categories
 from segmentation.views import View
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 
 def seed_everything(seed: int) -> None:

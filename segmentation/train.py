@@ -42,10 +42,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from shlex import quote
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 from tqdm import tqdm
 
 from common.cli import OneLineParser, exit_code
@@ -81,6 +81,9 @@ from segmentation.run_setup import (
 )
 from segmentation.train_config import SCHEMA
 from segmentation.views import View
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: Set-up and run-folder names, importable from here as before the split into modules.
 __all__ = [

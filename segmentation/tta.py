@@ -16,15 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
 
 from segmentation.augment import transform_image
 from segmentation.embeddings import ImageEmbedding
 from segmentation.predict import decode, upscale_logits
 from segmentation.views import View
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: A mask decoder: :func:`segmentation.predict.decode` with the model bound, or an
 #: :class:`~segmentation.decoder_onnx.OnnxDecoder`; ``(embedding, boxes=..., multimask_output=...)``

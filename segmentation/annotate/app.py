@@ -43,12 +43,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from segment_anything.modeling import Sam
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -68,6 +68,9 @@ from segmentation.crops import CropRule
 from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
 from segmentation.specks import DEFAULT_CELLS
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 logger = logging.getLogger(__name__)
 

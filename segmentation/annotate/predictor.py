@@ -42,11 +42,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
-from segment_anything.utils.transforms import ResizeLongestSide
 
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher, FileKey, file_key
@@ -55,9 +54,12 @@ from segmentation.annotate.zoom import CropEmbeddings
 from segmentation.colour_head import ColourHead
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, scale_window
 from segmentation.decoder_onnx import OnnxDecoder
-from segmentation.embeddings import ImageEmbedding, load_rgb
+from segmentation.embeddings import ImageEmbedding, load_rgb, resized_size
 from segmentation.predict import decode, upscale_logits
 from segmentation.specks import DEFAULT_CELLS, without_specks
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: Points alone (no box) show first the best-scored candidate under this fraction of the photo.
 CLICK_MAX_FRACTION = 0.1
@@ -154,7 +156,7 @@ def preview_size(original_size: tuple[int, int], img_size: int) -> tuple[int, in
     height, width = original_size
     if max(height, width) <= img_size:
         return height, width
-    return ResizeLongestSide.get_preprocess_shape(height, width, img_size)
+    return resized_size((height, width), img_size)
 
 
 def check_prompt(
@@ -516,7 +518,7 @@ class InteractivePredictor:
                 return self._without_specks((logits[0] > self.sam.mask_threshold).cpu().numpy(), low_res)[0]
             # The crop's geometry as embed_images made it: a square resized to the input size.
             side = (window.side, window.side)
-            input_size = ResizeLongestSide.get_preprocess_shape(*side, self.img_size)
+            input_size = resized_size(side, self.img_size)
             logits = self.sam.postprocess_masks(low_res.to(self.sam.device), input_size, side)
             mask = self._without_specks((logits[0] > self.sam.mask_threshold).cpu().numpy(), low_res)[0]
             return paste_mask(mask, window, emb.original_size)

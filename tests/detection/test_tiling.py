@@ -685,24 +685,3 @@ def test_tiled_evaluation_needs_a_tiled_validator_and_a_sane_tile(tmp_path: Path
         evaluate(data, untrained_small, split="val", tile=48, validator_class=RecordingValidator)
     with pytest.raises(UserError, match="tiled inference needs tile >= 32"):
         evaluate(data, untrained_small, split="val", tile=16)
-
-
-def test_the_detection_commands_help_imports_no_torchvision() -> None:
-    # torchvision.ops imports torch._dynamo: detection.tiling imported it at the top, and every
-    # detection command's --help took seconds more for it (2 s of 5 on an idle 2-core machine)
-    import subprocess
-    import sys
-
-    script = (
-        "import contextlib, io, runpy, sys\n"
-        "for module in ('detection.train', 'detection.predict', 'detection.evaluate'):\n"
-        "    sys.argv = [module, '--help']\n"
-        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "        runpy.run_module(module, run_name='__main__')\n"
-        "print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))\n"
-    )
-    repo = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-c", script]
-    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"

@@ -181,7 +181,7 @@ def test_fed_the_notebook_way_it_gives_sam_predictors_masks(tiny_sam, tmp_path):
 
 def test_stock_crop_is_caught_and_nothing_is_written(tiny_sam, tmp_path, monkeypatch):
     # SamOnnxModel's own mask_postprocessing bakes the traced image size into the graph.
-    monkeypatch.setattr(decoder_onnx._SamOnnxGraph, "mask_postprocessing", SamOnnxModel.mask_postprocessing)
+    monkeypatch.setattr(decoder_onnx, "_mask_postprocessing", SamOnnxModel.mask_postprocessing)
     with pytest.raises(UserError, match="differs from PyTorch's .* nothing written"):
         export_onnx(Weights(tiny_sam, "tiny", BASE_SHA256), tmp_path / "decoder.onnx")
     assert list(tmp_path.iterdir()) == []
