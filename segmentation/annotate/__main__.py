@@ -280,6 +280,7 @@ def run(args: argparse.Namespace) -> None:
         with OutLock(session.out) as lock:
             lock.take()
             session.persist()
+            print_notices(session)
             print(format_report(session.export(task=args.yolo_task)))
         return
     proposal_file, detector = read_review_sources(args)
@@ -493,6 +494,7 @@ def serve(
         session.out.mkdir(parents=True, exist_ok=True)
         lock.take()
     session.persist()  # only now: a bad model or checkpoint has left nothing behind
+    print_notices(session)
     if proposals is not None:
         proposal_file, by_image = proposals
         added = session.add_proposals(by_image, source=proposal_file.source)
@@ -568,6 +570,20 @@ def describe(
         f"threads, decoder on {runtime}; embeddings in {cache.folder}\n"
         f"writing to {session.category_dir} (state: {session.state_path})"
     ) + unreadable_note(session.unreadable)
+
+
+def print_notices(session: AnnotationSession, *, shown: int = 3) -> None:
+    """The session's start-up notices (labels of replaced photos set aside), one ``note:`` line each,
+    the first ``shown`` of them and a count of the rest."""
+    from segmentation.annotate.export import REPLACED_DIR
+
+    for notice in session.notices[:shown]:
+        print(f"note: {notice}")
+    if len(session.notices) > shown:
+        print(
+            f"note: and {len(session.notices) - shown} more photos replaced by ones of another size: their "
+            f"labels are set aside in {session.out / REPLACED_DIR}"
+        )
 
 
 def unreadable_note(keys: list[str]) -> str:

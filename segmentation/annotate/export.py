@@ -9,6 +9,7 @@ Layout under ``--out`` (``<category>`` defaults to the name of the ``--out`` fol
     <out>/<category>/ground_truth/<folder>/<stem>_mask.png
     <out>/<category>/mask_values.json                  pixel value -> class, for --mask-values
     <out>/export/                                      YOLO + COCO from :func:`export_dataset`
+    <out>/replaced/<stem>-<time>/                      labels of a photo replaced by one of another size
 
 Masks are value-coded with one map for the whole category: class ``i`` of the
 class list is pixel value ``255 - i`` (the first class is 255, as in MVTec's
@@ -56,6 +57,8 @@ from segmentation.embeddings import load_rgb
 
 #: Folder under ``--out`` that :func:`export_dataset` writes YOLO + COCO to.
 EXPORT_DIR = "export"
+#: Folder under ``--out`` where the labels of a photo replaced by one of another size are set aside.
+REPLACED_DIR = "replaced"
 
 
 def needs_upright_copy(source: Path) -> bool:
@@ -123,6 +126,36 @@ def _tree_stem(path: Path, is_mask: bool) -> str | None:
     return path.stem[: -len(MASK_SUFFIX)] if path.stem.endswith(MASK_SUFFIX) else None
 
 
+def stem_files(category_dir: Path, stem: str) -> list[Path]:
+    """The image copies and masks of one stem in the tree (:func:`tree_files` of one image)."""
+    return [
+        path
+        for pattern, is_mask in (
+            (f"test/*/{stem}.*", False),
+            (f"ground_truth/*/{stem}{MASK_SUFFIX}.*", True),
+        )
+        for path in category_dir.glob(pattern)
+        if _tree_stem(path, is_mask) == stem
+    ]
+
+
+def move_stem_files(category_dir: Path, stem: str, target: Path) -> list[Path]:
+    """Moves one stem's copies and masks out of the tree into the folder ``target``; their new paths.
+
+    Flat, under their own names (``<stem>.png``, ``<stem>_mask.png``): ``target`` must not read as
+    an MVTec category, or converters given ``--root <out>`` would take it for a second data set.
+    """
+    moved = []
+    for path in stem_files(category_dir, stem):
+        destination = target / path.name
+        if destination.exists():  # a stale copy in a second folder: named by that folder too
+            destination = target / f"{path.parent.name}_{path.name}"
+        os.replace(path, destination)
+        _remove_if_empty(path.parent)
+        moved.append(destination)
+    return moved
+
+
 def sync_image(
     category_dir: Path,
     *,
@@ -151,15 +184,7 @@ def sync_image(
         existing: this stem's current files if already known (see :func:`tree_files`).
     """
     if existing is None:
-        existing = [
-            path
-            for pattern, is_mask in (
-                (f"test/*/{stem}.*", False),
-                (f"ground_truth/*/{stem}{MASK_SUFFIX}.*", True),
-            )
-            for path in category_dir.glob(pattern)
-            if _tree_stem(path, is_mask) == stem
-        ]
+        existing = stem_files(category_dir, stem)
     keep: set[Path] = set()
     if folder is not None:
         image_target = category_dir / "test" / folder / f"{stem}{copy_suffix(source)}"

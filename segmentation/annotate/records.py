@@ -117,6 +117,18 @@ class ImageEntry:
         self.instances, self.proposals = list(instances), list(proposals)
 
     @property
+    def outlined_size(self) -> tuple[int, int] | None:
+        """``(H, W)`` of the photo its outlines were drawn on: its instances', else its proposals'."""
+        if self.size is not None:
+            return self.size
+        return next(((int(p.rle["size"][0]), int(p.rle["size"][1])) for p in self.proposals), None)
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether it holds anything decided or proposed about its photo (not only a size)."""
+        return bool(self.instances or self.proposals or self.status != UNLABELLED)
+
+    @property
     def folder(self) -> str | None:
         """Its ``test/`` folder in the tree, None while it has no files."""
         if self.status == GOOD:
@@ -170,7 +182,7 @@ def check_classes(classes: Sequence[str]) -> list[str]:
 def default_category(out: Path) -> str:
     """The category folder's name from ``--out``'s: ``datasets/new_defects`` -> ``new_defects``."""
     name = _STEM_UNSAFE.sub("_", out.resolve().name).strip("._-") or "new_defects"
-    return name if name != export.EXPORT_DIR else f"{name}_defects"
+    return name if name not in (export.EXPORT_DIR, export.REPLACED_DIR) else f"{name}_defects"
 
 
 def unique_stem(key: str, taken: set[str]) -> str:

@@ -23,6 +23,12 @@ accepts one (it becomes an instance, through the same code as a drawn one),
 deletes it, or marks the image done or good (which discards the undecided
 ones); each of these is one undoable change. An image takes the proposals of
 a source (a file, a detector) once: decided ones never come back.
+
+A photo replaced on disk by one of another size (same name) cannot keep its
+outlines: they fit the old pixels. At the start, or when the page opens it,
+its labels and the tree's copy and mask of the old photo are moved to
+``<out>/replaced/<stem>-<time>/`` and it starts unlabelled
+(:meth:`AnnotationSession.refresh_size`), with a one-line notice naming the folder.
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ class AnnotationSession:
         entries: dict[str, ImageEntry],
         current: str | None,
         unreadable: Sequence[str] = (),
+        replaced: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         self.out = out
         self.images_dir = images_dir
@@ -100,6 +107,11 @@ class AnnotationSession:
         #: Listed files whose header reads as no image (empty, text, a claimed size over the limit):
         #: they can be neither opened nor marked good, so the command names them.
         self.unreadable = list(unreadable)
+        #: Photos replaced on disk by one of another size, with that size: :meth:`persist` sets their
+        #: labels aside (:meth:`refresh_size`).
+        self._replaced = dict(replaced or {})
+        #: One-line notices of what :meth:`persist` did that the user must hear of (labels set aside).
+        self.notices: list[str] = []
 
     # ------------------------------------------------------------------------------------------
     # Opening
@@ -168,6 +180,11 @@ class AnnotationSession:
             _check_same_photos(entries, images_dir, out / category, annotated_in=stored["images_dir"])
 
         current = stored.get("current")
+        replaced = {
+            key: size
+            for key, entry in entries.items()
+            if entry.present and (size := _replaced_size(entry, images_dir / key)) is not None
+        }
         return cls(
             out=out,
             images_dir=images_dir,
@@ -176,12 +193,18 @@ class AnnotationSession:
             entries=entries,
             current=current if current in keys else keys[0],
             unreadable=unreadable,
+            replaced=replaced,
         )
 
     def persist(self) -> None:
-        """Creates ``out``, writes the state and brings the MVTec tree in line with it."""
+        """Creates ``out``, sets aside the labels of photos replaced by ones of another size (naming
+        each in :attr:`notices`), writes the state and brings the MVTec tree in line with it."""
         with self._lock:
             self.out.mkdir(parents=True, exist_ok=True)
+            for key, size in self._replaced.items():
+                if (notice := self._set_aside(self._entries[key], size)) is not None:
+                    self.notices.append(notice)
+            self._replaced = {}
             self._save()
             self._sync_tree()
 
@@ -246,6 +269,34 @@ class AnnotationSession:
 
     # ------------------------------------------------------------------------------------------
     # Changes: each is saved before it returns
+
+    def refresh_size(self, key: str) -> str | None:
+        """Starts ``key`` afresh if its photo was replaced on disk by one of another size.
+
+        Its outlines (instances, proposals) fit the old photo's pixels, not the new one's: they,
+        its status and the tree's copy and mask of the old photo are set aside in
+        ``<out>/replaced/`` (:meth:`_set_aside`), and the photo is unlabelled at its new size. The
+        page calls it when the photo is opened; :meth:`persist` does it at the start.
+
+        Returns:
+            A one-line notice naming where its labels went; None when nothing was set aside
+            (the same size, a file that is no image, or nothing but a size to forget).
+        """
+        with self._lock:
+            entry = self.entry(key)
+            size = _replaced_size(entry, self.image_path(key))
+            if size is None:
+                return None
+            before = (entry.snapshot(), entry.size, entry.proposed, entry.undo_stack, entry.redo_stack)
+            notice = self._set_aside(entry, size)
+            try:
+                self._save()
+            except BaseException:  # memory stays what the disk says; the next start sets it aside again
+                snapshot, entry.size, entry.proposed, entry.undo_stack, entry.redo_stack = before
+                entry.restore(snapshot)
+                raise
+            self._sync(entry)
+            return notice
 
     def set_current(self, key: str) -> None:
         with self._lock:
@@ -484,14 +535,15 @@ class AnnotationSession:
             raise AnnotationError("the mask is empty: add or move a point before accepting")
         # the first instance too: a mask that does not fit would be saved, then refused by the tree
         size = entry.size or export.upright_size(self.image_path(entry.key))
+        if tuple(mask.shape) != size and entry.size:
+            # the photo was replaced by one of another size since it was opened: its labels are set
+            # aside; the mask, made on the photo on disk, is then saved, unless there were labels
+            # (the page still shows them, and maybe the old photo: it must be opened again)
+            notice = self.refresh_size(entry.key)
+            if notice is not None:
+                raise ConflictError(f"{notice}: open it again to annotate it")
+            size = entry.size or export.upright_size(self.image_path(entry.key))
         if tuple(mask.shape) != size:
-            if entry.size and tuple(mask.shape) == export.upright_size(self.image_path(entry.key)):
-                # the photo was replaced by one of another size: 'image is HxW' named the old one's
-                raise ConflictError(
-                    f"{entry.key} is {mask.shape[1]}x{mask.shape[0]} on disk, but its labels were made on a "
-                    f"{size[1]}x{size[0]} photo it replaced, and keep that size: put the old photo back, or "
-                    "give the new one another name to annotate it"
-                )
             raise AnnotationError(
                 f"mask is {mask.shape[1]}x{mask.shape[0]}, image {entry.key} is {size[1]}x{size[0]}"
             )
@@ -512,6 +564,50 @@ class AnnotationSession:
         if found is None:
             raise NotFoundError(f"image {entry.key} has no undecided proposal {proposal_id}")
         return found
+
+    def _set_aside(self, entry: ImageEntry, size: tuple[int, int]) -> str | None:
+        """Moves ``entry``'s labels of the photo it had out of the way and starts it afresh at ``size``.
+
+        ``<out>/replaced/<stem>-<UTC time>/`` gets ``labels.json`` (the entry as the state holds it,
+        the classes, both sizes) and the tree's copy and mask of the old photo, then the entry is
+        unlabelled, without instances, proposals or undo history; its ids go on counting. Not saved
+        here: the caller saves. An entry with nothing but a size keeps nothing and says nothing.
+
+        Returns:
+            The one-line notice, or None when there was nothing to set aside.
+        """
+        old = entry.outlined_size
+        notice = None
+        if entry.has_labels:
+            now = datetime.now(timezone.utc)
+            folder = self.out / export.REPLACED_DIR / f"{entry.stem}-{now:%Y%m%dT%H%M%SZ}"
+            n = 1
+            while folder.exists():  # set aside twice in one second
+                n += 1
+                folder = folder.with_name(f"{entry.stem}-{now:%Y%m%dT%H%M%SZ}-{n}")
+            folder.mkdir(parents=True)
+            record = {
+                "image": entry.key,
+                "size": list(old) if old else None,
+                "replaced_by": list(size),
+                "set_aside": now.isoformat(timespec="seconds"),
+                "classes": self.classes,
+                "entry": entry.to_json(),
+            }
+            atomic_write(folder / "labels.json", (json.dumps(record, indent=1) + "\n").encode())
+            export.move_stem_files(self.category_dir, entry.stem, folder)
+            held = [f"{len(entry.instances)} instance(s)"] if entry.instances else []
+            held += [f"{len(entry.proposals)} proposal(s)"] if entry.proposals else []
+            held += [f"marked {entry.status}"] if entry.status in (DONE, GOOD) else []
+            was = f" {old[1]}x{old[0]}" if old else ""
+            notice = (
+                f"{entry.key} was replaced by a {size[1]}x{size[0]} photo: the labels of the{was} one it "
+                f"replaced ({', '.join(held)}) are set aside in {folder} with its copy and mask; it starts "
+                "unlabelled"
+            )
+        entry.status, entry.instances, entry.proposals, entry.size = UNLABELLED, [], [], None
+        entry.proposed, entry.undo_stack, entry.redo_stack = [], [], []  # a detector proposes on it anew
+        return notice
 
     def _change(self, entry: ImageEntry, mutate: Callable[[ImageEntry], None]) -> None:
         self._check_on_disk(entry)
@@ -663,8 +759,10 @@ def _category(stored: dict, category: str | None, out: Path) -> str:
             f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
         )
     category = check_name(category or stored_category or default_category(out), "category")
-    if category == export.EXPORT_DIR:
-        raise AnnotationError(f"category '{category}' would clash with the export folder; choose another")
+    if category in (export.EXPORT_DIR, export.REPLACED_DIR):
+        raise AnnotationError(
+            f"category '{category}' would clash with the {category} folder beside it; choose another"
+        )
     folder = out / category
     if not stored and (folder.exists() or folder.is_symlink()) and not is_empty_folder(folder):
         # another tool's (an MVTec data set's hazelnut/): its photos and masks of the same names were
@@ -727,6 +825,22 @@ def _entries(
             entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
     ordered = {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}
     return ordered, keys, unreadable
+
+
+def _replaced_size(entry: ImageEntry, path: Path) -> tuple[int, int] | None:
+    """``(H, W)`` of ``entry``'s photo on disk when it differs from the size its outlines were made at.
+
+    None when they agree, when the entry has no outlined size, or when the file is no image now (a
+    photo replaced by a broken file keeps its labels; the command names it as unreadable).
+    """
+    old = entry.outlined_size
+    if old is None:
+        return None
+    try:
+        size = export.upright_size(path)
+    except AnnotationError:
+        return None
+    return size if size != old else None
 
 
 def _is_image(path: Path) -> bool:

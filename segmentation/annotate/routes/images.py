@@ -58,7 +58,10 @@ def get_session(context: Context) -> JSONResponse:
 
 @router.get("/image")
 def get_image(image: ImageQuery, context: Context) -> JSONResponse:
-    return json_response(image_detail(context, image))
+    """The photo being opened; replaced on disk by one of another size, its labels are set aside first
+    (``notice`` says where)."""
+    notice = context.session.refresh_size(image)
+    return json_response({**image_detail(context, image), "notice": notice})
 
 
 @router.get("/embedding")

@@ -549,7 +549,9 @@ async function openImage(key) {
     fitView();
     applyDetail(detail);
     const dropped = left && left !== key ? `the mask not accepted on ${left} was dropped; ` : "";
-    followEmbedding(key, token, status, dropped);
+    // replaced on disk by a photo of another size: where its old labels were set aside
+    const notice = detail.notice ? `${detail.notice}; ` : "";
+    followEmbedding(key, token, status, dropped + notice);
   } catch (error) {
     if (token === state.openToken) showError(error);
   }

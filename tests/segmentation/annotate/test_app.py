@@ -625,6 +625,24 @@ def test_a_photo_replaced_by_another_of_its_size_between_click_and_accept_is_ref
     accept(client, "a.png", predict(client, "a.png", [[110.0, 80.0]]), "dent")  # a new click works
 
 
+def test_a_photo_replaced_by_one_of_another_size_is_opened_afresh_and_says_where_its_labels_went(
+    client, app_parts, defect_centre, photo_writer
+):
+    session, _, truths = app_parts
+    accept(client, "a.png", predict(client, "a.png", [defect_centre(truths["a.png"])]), "dent")
+    photo_writer(session.image_path("a.png"), (60, 80), [(25, 30, 7, 5)])  # re-exported at another size
+    response = client.get("/api/image", params={"image": "a.png"})
+    assert response.status_code == 200, response.text
+    detail = response.json()
+    # was: the old 160x120 size and its instance, drawn over the new photo, and no new mask taken
+    shown = (detail["width"], detail["height"], detail["instances"], detail["status"])
+    assert shown == (80, 60, [], "unlabelled")
+    assert detail["notice"].startswith("a.png was replaced by a 80x60 photo: the labels of the 160x120 one ")
+    assert str(session.out / "replaced") in detail["notice"]
+    accept(client, "a.png", predict(client, "a.png", [[25.0, 30.0]]), "dent")  # the new photo is annotated
+    assert client.get("/api/image", params={"image": "a.png"}).json()["notice"] is None
+
+
 def oversized_png(path, side=20_000):
     """A PNG whose header claims ``side`` x ``side`` pixels, over PIL's bomb limit; no pixels."""
     import struct

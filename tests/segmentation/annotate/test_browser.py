@@ -390,3 +390,20 @@ def test_the_export_report_shows_over_the_photo_unwrapped(served, page, defect_c
     page.keyboard.press("Escape")
     report.wait_for(state="hidden")
     assert page.evaluate("document.body.dataset.instances") == "1"  # Esc closed the report, nothing else
+
+
+def test_opening_a_photo_replaced_by_one_of_another_size_says_where_its_labels_went(
+    served, page, photo_writer
+):
+    url, session, _ = served
+    mask = np.zeros((150, 100), bool)
+    mask[5:20, 5:20] = True
+    session.add_instance("b.jpg", class_name="dent", mask=mask)
+    photo_writer(session.image_path("b.jpg"), (60, 80), [(25, 30, 7, 5)])  # saved over it, another size
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('set aside')")
+    assert page.inner_text("#message").startswith("b.jpg was replaced by a 80x60 photo: the labels of the ")
+    assert page.evaluate("document.body.dataset.instances") == "0"

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -170,6 +171,27 @@ def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     assert main(["--out", str(out), "--export", "--yolo-task", "segment"]) == 0
     assert "Wrote yolo, coco data set" in capsys.readouterr().out
     assert (out / "export" / "data.yaml").is_file()
+
+
+def test_an_export_names_the_photos_replaced_by_ones_of_another_size_and_where_their_labels_went(
+    photos, tmp_path, capsys
+):
+    folder, _ = photos
+    out = tmp_path / "out"
+    session = AnnotationSession.open(out, folder, classes=["dent"])
+    for key, shape in (("a.png", (120, 160)), ("b.jpg", (150, 100))):
+        mask = np.zeros(shape, bool)
+        mask[10:20, 10:30] = True
+        session.add_instance(key, class_name="dent", mask=mask)
+    cv2.imwrite(str(folder / "a.png"), np.zeros((50, 70, 3), np.uint8))
+    assert main(["--out", str(out), "--export"]) == 0
+    stdout = capsys.readouterr().out
+    [backup] = (out / "replaced").iterdir()
+    assert stdout.startswith(
+        "note: a.png was replaced by a 70x50 photo: the labels of the 160x120 one it replaced "
+        f"(1 instance(s)) are set aside in {backup} with its copy and mask; it starts unlabelled\n"
+    )
+    assert "Wrote yolo, coco data set" in stdout  # of b.jpg alone: a.png's old mask does not fit its photo
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="flock")

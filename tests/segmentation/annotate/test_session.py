@@ -697,16 +697,84 @@ def test_a_mask_must_be_two_dimensional(opened):
         session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5))[None])
 
 
-def test_a_mask_of_a_photo_replaced_by_one_of_another_size_names_the_replacement(opened, photos):
-    # 'mask is 200x160, image a.png is 160x120': the photo on disk was 200x160, the message said otherwise
+def replace_photo(path, size=(160, 200)):
+    """Another photo of ``size`` ``(H, W)`` saved under ``path``'s name (re-exported, cropped)."""
+    assert cv2.imwrite(str(path), np.full((*size, 3), 90, np.uint8))
+
+
+def test_a_photo_replaced_by_one_of_another_size_starts_afresh_at_the_start_its_labels_set_aside(
+    opened, photos
+):
+    # Its labels stayed at the old 160x120 size: drawn over the new photo, refused for every new mask,
+    # and exported with the old photo's copy; the user had to rename the new one.
+    session, _ = opened
+    old_mask = blob((120, 160), (10, 10, 40, 20))
+    old_instance = session.add_instance("a.png", class_name="scratch", mask=old_mask)
+    session.set_status("a.png", "done")
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (5, 5, 20, 20)))
+    copy = session.category_dir / "test/scratch/a.png"
+    old_copy = copy.read_bytes()
+    replace_photo(photos[0] / "a.png")
+
+    reread = AnnotationSession.read(session.out)  # reading writes nothing: only persist sets aside
+    assert not (session.out / "replaced").exists() and reread.entry("a.png").status == "done"
+    reread.persist()
+    [notice] = reread.notices
+    [folder] = (session.out / "replaced").iterdir()
+    assert folder.name.startswith("a-") and "\n" not in notice
+    assert notice == (
+        f"a.png was replaced by a 200x160 photo: the labels of the 160x120 one it replaced (1 instance(s), "
+        f"marked done) are set aside in {folder} with its copy and mask; it starts unlabelled"
+    )
+    record = json.loads((folder / "labels.json").read_text())
+    assert (record["image"], record["size"], record["replaced_by"]) == ("a.png", [120, 160], [160, 200])
+    assert record["entry"]["status"] == "done" and record["entry"]["instances"][0]["rle"] == old_instance.rle
+    assert (folder / "a.png").read_bytes() == old_copy  # the photo the outlines were drawn on
+    assert read_mask(folder / "a_mask.png").shape == (120, 160)
+    entry = reread.entry("a.png")
+    assert (entry.status, entry.instances, entry.size) == ("unlabelled", [], None)
+    assert not [p for p in files_under(reread.category_dir) if "/a" in p]  # no stale copy or mask left
+    assert reread.entry("b.jpg").instances  # the other photos are untouched
+    assert AnnotationSession.read(reread.out).entry("a.png").status == "unlabelled"  # saved
+    # the new photo takes masks at its own size, and the tree stays one data set for the converters
+    reread.add_instance("a.png", class_name="dent", mask=blob((160, 200), (10, 10, 40, 20)))
+    assert read_mask(reread.category_dir / "ground_truth/dent/a_mask.png").shape == (160, 200)
+    from converters.mvtec import categories_to_convert
+
+    assert categories_to_convert(reread.out) == [reread.category]
+
+
+def test_a_photo_replaced_while_the_page_runs_starts_afresh_when_opened_or_accepted_on(opened, photos):
+    session, _ = opened
+    # Nothing but its size left (all instances deleted): the new photo's mask is simply saved.
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    session.delete_instance("a.png", 1)
+    replace_photo(photos[0] / "a.png")
+    with pytest.raises(AnnotationError, match="mask is 90x80, image a.png is 200x160"):  # a bad mask still is
+        session.add_instance("a.png", class_name="scratch", mask=blob((80, 90), (10, 10, 40, 20)))
+    session.add_instance("a.png", class_name="scratch", mask=blob((160, 200), (10, 10, 40, 20)))
+    assert session.entry("a.png").size == (160, 200) and not (session.out / "replaced").exists()
+    # With labels: set aside when the photo is opened ...
+    replace_photo(photos[0] / "a.png", (100, 100))
+    notice = session.refresh_size("a.png")
+    assert notice.startswith("a.png was replaced by a 100x100 photo: the labels of the 200x160 one")
+    assert session.entry("a.png").instances == [] and session.refresh_size("a.png") is None
+    # ... or when a mask of the new photo is accepted over them: refused, the page shows the old labels
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (5, 5, 20, 20)))
+    replace_photo(photos[0] / "b.jpg", (50, 60))
+    with pytest.raises(ConflictError, match=r"^b.jpg was replaced by a 60x50 photo: .*: open it again"):
+        session.add_instance("b.jpg", class_name="dent", mask=blob((50, 60), (5, 5, 20, 20)))
+    assert session.entry("b.jpg").status == "unlabelled"
+    assert len(list((session.out / "replaced").iterdir())) == 2
+    session.add_instance("b.jpg", class_name="dent", mask=blob((50, 60), (5, 5, 20, 20)))
+
+
+def test_a_mask_of_another_size_than_an_unreplaced_photo_names_both(opened):
     session, _ = opened
     session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
-    session.delete_instance("a.png", 1)  # all gone: the labels' size stays, so the message is the way out
-    cv2.imwrite(str(photos[0] / "a.png"), np.zeros((160, 200, 3), np.uint8))
-    with pytest.raises(ConflictError, match=r"a.png is 200x160 on disk, but its labels were made on a 160x"):
-        session.add_instance("a.png", class_name="scratch", mask=blob((160, 200), (10, 10, 40, 20)))
-    with pytest.raises(AnnotationError, match="mask is 90x80, image a.png is 160x120"):  # as before
+    with pytest.raises(AnnotationError, match="mask is 90x80, image a.png is 160x120"):
         session.add_instance("a.png", class_name="scratch", mask=blob((80, 90), (10, 10, 40, 20)))
+    assert session.refresh_size("a.png") is None and len(session.entry("a.png").instances) == 1
 
 
 def test_a_first_mask_of_another_size_than_the_upright_photo_is_refused_before_saving(tmp_path):
