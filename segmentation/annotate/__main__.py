@@ -566,8 +566,8 @@ def describe(
         f"{len(session.keys)} images in {session.images_dir} ({counts['unlabelled']} unlabelled, "
         f"{counts['in_progress']} in progress, {counts['done']} done, {counts['good']} good{unreadable}; "
         f"{sum(proposals)} proposals to review on {sum(map(bool, proposals))}); "
-        f"classes: {' '.join(session.classes)}; model {name} on {device}, {torch.get_num_threads()} CPU "
-        f"threads, decoder on {runtime}; embeddings in {cache.folder}\n"
+        f"classes: {' '.join(map(quote, session.classes))}; model {name} on {device}, "
+        f"{torch.get_num_threads()} CPU threads, decoder on {runtime}; embeddings in {cache.folder}\n"
         f"writing to {session.category_dir} (state: {session.state_path})"
     ) + unreadable_note(session.unreadable)
 

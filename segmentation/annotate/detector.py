@@ -24,6 +24,7 @@ thread is idle, so prefetching never takes a click's place in the queue.
 from __future__ import annotations
 
 import logging
+import shlex
 import threading
 from collections.abc import Iterable, Sequence
 from functools import partial
@@ -40,6 +41,7 @@ from segmentation.annotate.errors import AnnotationError, BusyError
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import FAILED, IDLE, READY, EmbeddingPrefetcher
 from segmentation.annotate.proposals import Proposal, make_proposal
+from segmentation.annotate.records import check_classes
 from segmentation.annotate.session import DONE, GOOD, AnnotationSession
 from segmentation.duplicates import MASK_IOU, distinct
 from segmentation.embeddings import ImageEmbedding
@@ -133,7 +135,8 @@ def load_yolo_detector(
 
     Raises:
         UserError: missing weights, a file that is not an ultralytics detection checkpoint,
-            ``conf`` outside (0, 1], ``imgsz`` outside [32, 8192], bad tiling.
+            ``conf`` outside (0, 1], ``imgsz`` outside [32, 8192], bad tiling, class names the
+            page cannot take (:func:`check_detector_names`).
     """
     from detection.tiling import check_tiling
     from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
@@ -148,7 +151,30 @@ def load_yolo_detector(
     path = weights_file(weights)
     model = load_detector(path)
     source = f"{path.name} sha256:{sha256_file(path, what='detector weights')[:16]}"
-    return YoloDetector(model, source=source, conf=conf, imgsz=imgsz, tile=tile)
+    detector = YoloDetector(model, source=source, conf=conf, imgsz=imgsz, tile=tile)
+    check_detector_names(detector.names, path)
+    return detector
+
+
+def check_detector_names(names: Sequence[str], weights: Path) -> None:
+    """The detector's class names must be classes of the page (:func:`records.check_classes`).
+
+    They become folders of the tree, so the rules of ``--classes`` hold; but they are the weights',
+    from the data set the detector was trained on, which no option of the page renames: the error
+    says so, naming the weights file and the class ("bad class name" alone read as a typo in
+    ``--classes``).
+
+    Raises:
+        UserError: naming ``weights``, the class, and where to rename it.
+    """
+    try:
+        check_classes(names)
+    except AnnotationError as error:
+        raise UserError(
+            f"detector weights {weights}: {error}; the class names are the weights' own, from the data set "
+            "it was trained on: rename that class there (converters' --names-template, or the names in "
+            "--mask-values) and train again, or annotate without --detector"
+        ) from None
 
 
 def check_detector_classes(detector: BoxDetector, classes: Sequence[str]) -> None:
@@ -158,11 +184,11 @@ def check_detector_classes(detector: BoxDetector, classes: Sequence[str]) -> Non
         return
     shown = ", ".join(missing[:8]) + (f", ... ({len(missing)} in all)" if len(missing) > 8 else "")
     hint = (
-        f"--classes {' '.join([*classes, *missing])}" if len(missing) <= 8 else "--classes with all of them"
+        f"--classes {shlex.join([*classes, *missing])}" if len(missing) <= 8 else "--classes with all of them"
     )
     raise UserError(
         f"detector {detector.source.split()[0]} predicts classes {shown} that are not among the "
-        f"classes ({' '.join(classes)}): add them, {hint}"
+        f"classes ({shlex.join(classes)}): add them, {hint}"
     )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -341,7 +342,7 @@ def class_names(proposals: ProposalFile, classes: Sequence[str], *, keys_of: Map
     if unknown:
         raise UserError(
             f"proposals file {path}: classes {', '.join(unknown)} are not among the classes "
-            f"({' '.join(classes)}): add them, --classes {' '.join([*classes, *unknown])}"
+            f"({shlex.join(classes)}): add them, --classes {shlex.join([*classes, *unknown])}"
         )
     by_id = [r for r in proposals.results if r.category_name is None]
     bad = next((r for r in by_id if not 1 <= r.category_id <= len(classes)), None)  # type: ignore[operator]

@@ -31,6 +31,10 @@ DEFAULT_CLASSES = ("defect",)
 #: Folder names the layout uses itself, so no class may take them.
 RESERVED_NAMES = (GOOD, export.MIXED)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+#: A class may hold spaces between its words, as the converters' ``--names-template '{defect_text}'``
+#: names them (``broken large``) and YOLO-World reads them; none at the ends (Windows drops a trailing
+#: one from a folder name).
+_CLASS_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_. -]{0,98}[A-Za-z0-9_.-])?")
 _STEM = re.compile(r"[^\W_][\w.-]{0,199}")  # any script's letters and digits: a photo's name stays readable
 _STEM_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _STEM_PART_UNSAFE = re.compile(r"[^\w.-]+")
@@ -151,11 +155,15 @@ class ImageEntry:
 
 
 def check_name(name: str, what: str) -> str:
-    """A class or category name usable as a folder name on every OS; AnnotationError otherwise."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    """A class or category name usable as a folder name on every OS; AnnotationError otherwise.
+
+    A class name may also hold spaces between its words (``big scratch``); a category name may not.
+    """
+    pattern, spaces = (_CLASS_NAME, "spaces between words, ") if what == "class" else (_NAME, "")
+    if not isinstance(name, str) or not pattern.fullmatch(name):
         raise AnnotationError(
-            f"bad {what} name {name!r}: use letters, digits, '_', '-', '.' (up to 100, starting with a "
-            "letter or digit)"
+            f"bad {what} name {name!r}: use letters, digits, {spaces}'_', '-', '.' (up to 100, starting "
+            "with a letter or digit)"
         )
     return name
 

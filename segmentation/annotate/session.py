@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -785,7 +786,7 @@ def _class_names(
         names = list(classes)
         if names[: len(stored_classes)] != stored_classes:
             raise AnnotationError(
-                f"{out} was annotated with classes {' '.join(stored_classes)}: --classes must start with "
+                f"{out} was annotated with classes {shlex.join(stored_classes)}: --classes must start with "
                 "them in that order (new classes may be appended), or be left out"
             )
     return check_classes(names)

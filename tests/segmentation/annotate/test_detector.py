@@ -74,6 +74,56 @@ def test_classes_outside_the_session_are_refused_with_a_hint():
         check_detector_classes(many, ["scratch"])
 
 
+def weights_named(path, names):
+    """A random YOLO11n checkpoint at ``path`` whose class names are ``names`` (as its data set's)."""
+    from ultralytics import YOLO
+
+    model = YOLO("yolo11n.yaml")
+    model.model.names = dict(enumerate(names))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(str(path))
+    return path
+
+
+def test_a_detector_class_with_spaces_is_a_class_of_the_page(tmp_path, photos):
+    # converters --names-template '{defect_text}' names 'broken_large' 'broken large', as YOLO-World reads it;
+    # the page refused the detector trained on them ("bad class name"), with no option to rename them
+    from segmentation.annotate.session import AnnotationSession
+
+    detector = load_yolo_detector(weights_named(tmp_path / "best.pt", ["broken large", "dent"]))
+    assert detector.names == ["broken large", "dent"]
+    session = AnnotationSession.open(tmp_path / "out", photos[0], default_classes=detector.names)
+    assert session.classes == ["broken large", "dent"]
+    with pytest.raises(UserError) as error:  # a hint to copy quotes the name
+        check_detector_classes(detector, ["dent"])
+    assert str(error.value).endswith("add them, --classes dent 'broken large'")
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("scratch/deep", "bad class name 'scratch/deep': use letters, digits, spaces between words, "),
+        ("combined", "class name 'combined' is reserved by the MVTec layout"),
+    ],
+)
+def test_a_detector_class_the_page_cannot_take_is_refused_naming_the_weights_and_the_way_out(
+    tmp_path, photos, capsys, name, reason
+):
+    from segmentation.annotate.__main__ import main
+
+    weights = weights_named(tmp_path / "runs" / "best.pt", ["dent", name])
+    argv = ["--images", str(photos[0]), "--out", str(tmp_path / "out"), "--detector", str(weights)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: detector weights {weights}: {reason}") and error.count("\n") == 1
+    assert error.endswith(
+        "the class names are the weights' own, from the data set it was trained on: rename that class there "
+        "(converters' --names-template, or the names in --mask-values) and train again, or annotate without "
+        "--detector\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("tile", [None, 64])
 def test_the_real_detector_path_through_the_app(photos, tmp_path, colour_sam, yolo_weights, tile):
     """Smoke: ultralytics on the decoder thread, whole and tiled; a random model may find nothing."""

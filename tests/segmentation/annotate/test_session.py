@@ -355,6 +355,9 @@ def test_reopening_refuses_options_that_would_change_mask_values(opened, photos,
         (["dent", "Dent"], "twice"),
         (["bad/name"], "bad class name"),
         ([".hidden"], "bad class name"),
+        (["scratch "], "bad class name"),  # Windows drops a trailing space from a folder name
+        ([" scratch"], "bad class name"),
+        (["big\tscratch"], "bad class name"),
         ([], "at least one"),
         ([f"c{i}" for i in range(256)], "at most 255"),
     ],
@@ -362,6 +365,19 @@ def test_reopening_refuses_options_that_would_change_mask_values(opened, photos,
 def test_class_names_must_work_as_folder_names_and_mask_values(photos, tmp_path, classes, error):
     with pytest.raises(AnnotationError, match=error):
         AnnotationSession.open(tmp_path / "out", photos[0], classes=classes)
+
+
+def test_a_class_name_with_spaces_is_a_folder_of_the_tree_and_a_class_of_the_export(photos, tmp_path):
+    # as converters --names-template '{defect_text}' names them, and YOLO-World reads them
+    session = AnnotationSession.open(tmp_path / "out", photos[0], classes=["broken large", "dent"])
+    session.add_instance("a.png", class_name="broken large", mask=blob((120, 160), (10, 10, 40, 20)))
+    assert read_mask(session.category_dir / "ground_truth/broken large/a_mask.png").max() == 255
+    assert (session.category_dir / "test/broken large/a.png").is_file()
+    session.export()
+    coco = json.loads(next((session.out / "export" / "annotations").glob("instances_*.json")).read_text())
+    assert [c["name"] for c in coco["categories"]] == ["broken large", "dent"]
+    with pytest.raises(AnnotationError, match="bad category name 'new defects'"):  # categories keep no spaces
+        AnnotationSession.open(tmp_path / "other", photos[0], category="new defects")
 
 
 def test_opening_refuses_bad_folders_and_foreign_state(photos, tmp_path):
