@@ -5,7 +5,8 @@
 prints ``Open http://127.0.0.1:<port>/`` and serves until Ctrl+C. The same
 ``--out`` again resumes (``--images`` and ``--classes`` may then be left out).
 ``--export`` writes YOLO + COCO into ``<out>/export`` without starting the
-server. See :mod:`segmentation.annotate` for the page and the output layout.
+server, and without the photos when their folder is gone (the tree holds their
+copies). See :mod:`segmentation.annotate` for the page and the output layout.
 
 To review instead of draw, ``--proposals predictions.json`` (the inspection
 cascade's COCO results, :mod:`segmentation.annotate.proposal_file`) or
@@ -271,7 +272,9 @@ def run(args: argparse.Namespace) -> None:
     check_counts(args)
     check_review_options(args)
     if args.export:
-        session = AnnotationSession.read(args.out, args.images, classes=args.classes, category=args.category)
+        session = AnnotationSession.read(
+            args.out, args.images, classes=args.classes, category=args.category, photos_optional=True
+        )
         if not session.state_path.is_file():  # a first run would write a state only to refuse the export
             raise UserError(
                 f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
@@ -281,6 +284,11 @@ def run(args: argparse.Namespace) -> None:
             lock.take()
             session.persist()
             print_notices(session)
+            if session.photos_gone:
+                print(
+                    f"note: the photo folder {session.images_dir} is gone: exporting the copies of the "
+                    f"photos in {session.category_dir}"
+                )
             print(format_report(session.export(task=args.yolo_task)))
         return
     proposal_file, detector = read_review_sources(args)

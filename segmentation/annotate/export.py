@@ -176,7 +176,8 @@ def sync_image(
 
     Args:
         category_dir: ``<out>/<category>``.
-        source: the original image in ``--images``.
+        source: the original image in ``--images``; it may be gone (an export with the photo folder
+            gone) while the tree holds a copy, whose suffix is then kept.
         stem: the image's stem in the tree (unique in the category).
         folder: ``test/`` folder (a class, ``combined`` or ``good``); None: the
             image has no files (unlabelled).
@@ -187,10 +188,14 @@ def sync_image(
         existing = stem_files(category_dir, stem)
     keep: set[Path] = set()
     if folder is not None:
-        image_target = category_dir / "test" / folder / f"{stem}{copy_suffix(source)}"
+        copies = [p for p in existing if p.parent.parent.name == "test" and p.is_file()]
+        moved = copies[0] if copies else None
+        suffix = copy_suffix(source)
+        if copies and not source.exists():  # no EXIF to say if it was re-encoded as PNG: the copy's suffix
+            suffix = next((p for p in copies if p.parent.name == folder), copies[0]).suffix
+        image_target = category_dir / "test" / folder / f"{stem}{suffix}"
         keep.add(image_target)
         if not image_target.is_file():
-            moved = next((p for p in existing if p.parent.parent.name == "test" and p.is_file()), None)
             if moved is not None and moved.suffix == image_target.suffix:
                 image_target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(moved, image_target)
@@ -212,6 +217,11 @@ def sync_image(
 
 
 def _write_copy(source: Path, target: Path, mask: np.ndarray | None) -> None:
+    if not source.is_file():
+        raise AnnotationError(
+            f"the tree has no copy of {source.name} ({target} is missing) and its photo {source} is gone: "
+            "give the photos' folder as --images"
+        )
     if target.suffix == ".png" and needs_upright_copy(source):
         image = load_rgb(source)  # OpenCV applies the EXIF orientation, as SAM saw the image
         if mask is not None and mask.shape != image.shape[:2]:

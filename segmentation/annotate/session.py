@@ -97,6 +97,7 @@ class AnnotationSession:
         current: str | None,
         unreadable: Sequence[str] = (),
         replaced: Mapping[str, tuple[int, int]] | None = None,
+        photos_gone: bool = False,
     ) -> None:
         self.out = out
         self.images_dir = images_dir
@@ -113,6 +114,8 @@ class AnnotationSession:
         self._replaced = dict(replaced or {})
         #: One-line notices of what :meth:`persist` did that the user must hear of (labels set aside).
         self.notices: list[str] = []
+        #: Read for an export with the photo folder gone: the tree's copies stand in for the photos.
+        self.photos_gone = photos_gone
 
     # ------------------------------------------------------------------------------------------
     # Opening
@@ -145,6 +148,7 @@ class AnnotationSession:
         classes: Sequence[str] | None = None,
         category: str | None = None,
         default_classes: Sequence[str] | None = None,
+        photos_optional: bool = False,
     ) -> AnnotationSession:
         """The session of ``out`` with every option checked, writing nothing yet.
 
@@ -164,6 +168,9 @@ class AnnotationSession:
                 of ``out``.
             default_classes: the classes of a first run without ``classes``
                 (a detector's names); None: ``defect``.
+            photos_optional: for an export: with ``images`` left out and the stored photo folder
+                gone, the session is read from the state alone (:attr:`photos_gone`); the tree
+                holds a copy of every photo with labels, which is all an export reads.
 
         Raises:
             AnnotationError: bad names, a state written by something else, class
@@ -173,6 +180,8 @@ class AnnotationSession:
         out = check_output_folder(Path(out).expanduser().absolute())  # persist() makes it: no file in the way
         state_path = out / STATE_FILE
         stored: dict = _read_state(state_path) if state_path.is_file() else {}
+        if photos_optional and images is None and stored and not Path(stored["images_dir"]).is_dir():
+            return cls._from_state(out, stored, classes=classes, category=category)
         images_dir = _images_dir(stored, images, out)
         category = _category(stored, category, out)
         names = _class_names(stored, classes, default_classes, out)
@@ -195,6 +204,31 @@ class AnnotationSession:
             current=current if current in keys else keys[0],
             unreadable=unreadable,
             replaced=replaced,
+        )
+
+    @classmethod
+    def _from_state(
+        cls, out: Path, stored: dict, *, classes: Sequence[str] | None, category: str | None
+    ) -> AnnotationSession:
+        """The session of ``out`` from its state alone, its photo folder gone (see :meth:`read`).
+
+        Every annotated photo counts as present: which were removed from the folder cannot be told,
+        and the tree holds their copies either way (a photo removed from ``--images`` keeps its files).
+        """
+        category = _category(stored, category, out)
+        names = _class_names(stored, classes, None, out)
+        entries = _stored_entries(stored, names, out)
+        if not entries:
+            raise AnnotationError(f"{out / STATE_FILE} lists no photos: nothing to export")
+        current = stored.get("current")
+        return cls(
+            out=out,
+            images_dir=Path(stored["images_dir"]),
+            category=category,
+            classes=names,
+            entries=entries,
+            current=current if current in entries else next(iter(entries)),
+            photos_gone=True,
         )
 
     def persist(self) -> None:
@@ -802,15 +836,8 @@ def _entries(
     (``present`` False). Files that are no image stay listed (a photo replaced on disk by a broken
     one keeps its labels): the page names each when opened, the command at its start.
     """
-    entries: dict[str, ImageEntry] = {}
-    taken: set[str] = set()
-    for key, data in stored.get("images", {}).items():
-        entry = entry_from_json(key, data)
-        unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
-        if unknown:
-            raise AnnotationError(f"{out / STATE_FILE}: image {key} has instances of unknown class {unknown}")
-        entries[key] = entry
-        taken.add(entry.stem.lower())
+    entries = _stored_entries(stored, names, out)
+    taken = {entry.stem.lower() for entry in entries.values()}
     keys = list_images(images_dir, exclude=out)
     # --images <an MVTec category>: its ground_truth/*_mask.png were listed among the photos to outline
     check_not_ground_truth([images_dir / key for key in keys], images_dir)
@@ -826,6 +853,18 @@ def _entries(
             entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
     ordered = {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}
     return ordered, keys, unreadable
+
+
+def _stored_entries(stored: dict, names: list[str], out: Path) -> dict[str, ImageEntry]:
+    """The entries of the state, each checked to hold only classes of ``names``."""
+    entries: dict[str, ImageEntry] = {}
+    for key, data in stored.get("images", {}).items():
+        entry = entry_from_json(key, data)
+        unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
+        if unknown:
+            raise AnnotationError(f"{out / STATE_FILE}: image {key} has instances of unknown class {unknown}")
+        entries[key] = entry
+    return entries
 
 
 def _replaced_size(entry: ImageEntry, path: Path) -> tuple[int, int] | None:

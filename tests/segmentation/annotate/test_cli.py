@@ -173,6 +173,24 @@ def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     assert (out / "export" / "data.yaml").is_file()
 
 
+def test_an_export_needs_no_photo_folder_the_tree_holds_the_copies(photos, tmp_path, capsys):
+    folder, _ = photos
+    out = tmp_path / "out"
+    session = AnnotationSession.open(out, folder, classes=["dent"])
+    mask = np.zeros((120, 160), bool)
+    mask[10:20, 10:30] = True
+    session.add_instance("a.png", class_name="dent", mask=mask)
+    folder.rename(tmp_path / "archived")  # was: 'the photos annotated in out were in ..., not a folder now'
+    assert main(["--out", str(out), "--export"]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.startswith(
+        f"note: the photo folder {folder} is gone: exporting the copies of the photos in {out / 'out'}\n"
+    )
+    assert "Wrote yolo, coco data set" in stdout and (out / "export" / "data.yaml").is_file()
+    assert main(["--out", str(out), "--port", "0"]) == 2  # the page still needs the photos
+    assert "which is not a folder now: give their folder as --images" in capsys.readouterr().err
+
+
 def test_an_export_names_the_photos_replaced_by_ones_of_another_size_and_where_their_labels_went(
     photos, tmp_path, capsys
 ):

@@ -380,6 +380,40 @@ def test_a_class_name_with_spaces_is_a_folder_of_the_tree_and_a_class_of_the_exp
         AnnotationSession.open(tmp_path / "other", photos[0], category="new defects")
 
 
+def test_for_an_export_the_state_and_the_tree_stand_in_for_a_photo_folder_that_is_gone(photos, tmp_path):
+    # the export reads only the tree, which holds a copy of every labelled photo, yet it needed the photos
+    from PIL import Image
+
+    folder, _ = photos
+    phone = Image.fromarray(np.full((40, 80, 3), 120, np.uint8))
+    exif = phone.getexif()
+    exif[0x0112] = 6  # shown 40 wide, 80 high: its copy is re-encoded upright as PNG
+    phone.save(folder / "phone.jpg", exif=exif)
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch", "dent"])
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    session.add_instance("phone.jpg", class_name="dent", mask=blob((80, 40), (5, 5, 20, 30)))
+    session.set_status("b.jpg", "good")
+    tree = {p: (session.category_dir / p).read_bytes() for p in files_under(session.category_dir)}
+    shutil.move(folder, tmp_path / "archived")
+
+    with pytest.raises(AnnotationError, match="which is not a folder now"):  # the page still needs them
+        AnnotationSession.read(session.out)
+    reread = AnnotationSession.read(session.out, photos_optional=True)
+    assert reread.photos_gone and reread.entry("phone.jpg").instances == session.entry("phone.jpg").instances
+    reread.persist()
+    assert {p: (reread.category_dir / p).read_bytes() for p in files_under(reread.category_dir)} == tree
+    reread.export()
+    annotations = sorted((reread.out / "export/annotations").glob("instances_*.json"))
+    images = [image for path in annotations for image in json.loads(path.read_text())["images"]]
+    assert len(images) == 3  # a, phone and the good b, from their copies
+    # a copy lost from the tree cannot be made again without its photo: said so, naming the way out
+    (reread.category_dir / "test/scratch/a.png").unlink()
+    with pytest.raises(
+        AnnotationError, match=r"the tree has no copy of a.png .* give the photos' folder as --images"
+    ):
+        AnnotationSession.read(session.out, photos_optional=True).persist()
+
+
 def test_opening_refuses_bad_folders_and_foreign_state(photos, tmp_path):
     folder, _ = photos
     with pytest.raises(AnnotationError, match="give the image folder"):
