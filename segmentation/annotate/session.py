@@ -33,9 +33,7 @@ its labels and the tree's copy and mask of the old photo are moved to
 
 from __future__ import annotations
 
-import filecmp
 import json
-import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -44,19 +42,16 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
-from common.folders import check_output_folder, is_empty_folder
-from common.images import IMAGE_SUFFIXES, check_not_ground_truth, displayed_size
+from common.folders import check_output_folder
 from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
 from converters.mvtec import GOOD
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
-from segmentation.annotate.files import list_images, resolve_inside
+from segmentation.annotate.files import resolve_inside
 from segmentation.annotate.proposals import Proposal, duplicate_rles, with_ids
 from segmentation.annotate.records import (
-    DEFAULT_CLASSES,
     DONE,
     IN_PROGRESS,
     STATUS_ACTIONS,
@@ -65,16 +60,20 @@ from segmentation.annotate.records import (
     ImageEntry,
     Instance,
     Snapshot,
-    check_classes,
-    check_name,
-    default_category,
-    entry_from_json,
-    unique_stem,
 )
-
-STATE_FILE = "annotate_state.json"
-STATE_FORMAT = "mvtec-finetune/annotate-state"
-STATE_VERSION = 1
+from segmentation.annotate.state_file import (
+    STATE_FILE,
+    STATE_FORMAT,
+    STATE_VERSION,
+    category_of,
+    check_same_photos,
+    class_names_of,
+    images_dir_of,
+    listed_entries,
+    read_state,
+    replaced_size,
+    stored_entries,
+)
 
 
 class AnnotationSession:
@@ -179,21 +178,21 @@ class AnnotationSession:
         """
         out = check_output_folder(Path(out).expanduser().absolute())  # persist() makes it: no file in the way
         state_path = out / STATE_FILE
-        stored: dict = _read_state(state_path) if state_path.is_file() else {}
+        stored: dict = read_state(state_path) if state_path.is_file() else {}
         if photos_optional and images is None and stored and not Path(stored["images_dir"]).is_dir():
             return cls._from_state(out, stored, classes=classes, category=category)
-        images_dir = _images_dir(stored, images, out)
-        category = _category(stored, category, out)
-        names = _class_names(stored, classes, default_classes, out)
-        entries, keys, unreadable = _entries(stored, names, images_dir, out)
+        images_dir = images_dir_of(stored, images, out)
+        category = category_of(stored, category, out)
+        names = class_names_of(stored, classes, default_classes, out)
+        entries, keys, unreadable = listed_entries(stored, names, images_dir, out)
         if stored and images_dir.resolve() != Path(stored["images_dir"]).resolve():
-            _check_same_photos(entries, images_dir, out / category, annotated_in=stored["images_dir"])
+            check_same_photos(entries, images_dir, out / category, annotated_in=stored["images_dir"])
 
         current = stored.get("current")
         replaced = {
             key: size
             for key, entry in entries.items()
-            if entry.present and (size := _replaced_size(entry, images_dir / key)) is not None
+            if entry.present and (size := replaced_size(entry, images_dir / key)) is not None
         }
         return cls(
             out=out,
@@ -215,9 +214,9 @@ class AnnotationSession:
         Every annotated photo counts as present: which were removed from the folder cannot be told,
         and the tree holds their copies either way (a photo removed from ``--images`` keeps its files).
         """
-        category = _category(stored, category, out)
-        names = _class_names(stored, classes, None, out)
-        entries = _stored_entries(stored, names, out)
+        category = category_of(stored, category, out)
+        names = class_names_of(stored, classes, None, out)
+        entries = stored_entries(stored, names, out)
         if not entries:
             raise AnnotationError(f"{out / STATE_FILE} lists no photos: nothing to export")
         current = stored.get("current")
@@ -319,7 +318,7 @@ class AnnotationSession:
         """
         with self._lock:
             entry = self.entry(key)
-            size = _replaced_size(entry, self.image_path(key))
+            size = replaced_size(entry, self.image_path(key))
             if size is None:
                 return None
             before = (entry.snapshot(), entry.size, entry.proposed, entry.undo_stack, entry.redo_stack)
@@ -759,180 +758,6 @@ def _propose(entry: ImageEntry, proposals: Sequence[Proposal], source: str) -> i
     entry.undo_stack = [(s, i, p if s in (DONE, GOOD) else (*p, *fresh)) for s, i, p in entry.undo_stack]
     entry.redo_stack = [(s, i, p if s in (DONE, GOOD) else (*p, *fresh)) for s, i, p in entry.redo_stack]
     return len(fresh)
-
-
-def _images_dir(stored: dict, images: str | Path | None, out: Path) -> Path:
-    """The photo folder: ``images`` or the stored one on a resume; never inside ``out``, nor holding it
-    (a new session's)."""
-    if images is None:
-        if not stored:
-            raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
-        images_dir = Path(stored["images_dir"])
-        if not images_dir.is_dir():  # 'image folder does not exist' named a folder the user never typed here
-            raise AnnotationError(
-                f"the photos annotated in {out} were in {images_dir}, which is not a folder now: "
-                "give their folder as --images (photos moved elsewhere keep their labels)"
-            )
-    else:
-        images_dir = Path(images).expanduser().absolute()
-    if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
-        raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
-    if not stored and images_dir.resolve() in out.resolve().parents:
-        # a session begun so before this check resumes: the page itself skips its output when listing
-        raise AnnotationError(
-            f"the output folder {out} is inside the image folder {images_dir}: later runs over the photos "
-            "(detection.predict, inspection.predict) would read its copies of them; choose an --out outside"
-        )
-    return images_dir
-
-
-def _category(stored: dict, category: str | None, out: Path) -> str:
-    """The category folder name: the stored one on a resume (a different one is refused)."""
-    stored_category = stored.get("category")
-    if category is not None and stored_category and category != stored_category:
-        raise AnnotationError(
-            f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
-        )
-    category = check_name(category or stored_category or default_category(out), "category")
-    if category in (export.EXPORT_DIR, export.REPLACED_DIR):
-        raise AnnotationError(
-            f"category '{category}' would clash with the {category} folder beside it; choose another"
-        )
-    folder = out / category
-    if not stored and (folder.exists() or folder.is_symlink()) and not is_empty_folder(folder):
-        # another tool's (an MVTec data set's hazelnut/): its photos and masks of the same names were
-        # overwritten, and a deleted instance removed them
-        raise AnnotationError(
-            f"{folder} exists and was not written by this tool ({out} holds no {STATE_FILE}): its files "
-            "would be overwritten; give --out a new folder, or another --category"
-        )
-    return category
-
-
-def _class_names(
-    stored: dict, classes: Sequence[str] | None, default_classes: Sequence[str] | None, out: Path
-) -> list[str]:
-    """The class names; on a resume they must start with the stored ones, in order."""
-    stored_classes = list(stored.get("classes", []))
-    if classes is None:
-        names = stored_classes or list(default_classes or DEFAULT_CLASSES)
-    else:
-        names = list(classes)
-        if names[: len(stored_classes)] != stored_classes:
-            raise AnnotationError(
-                f"{out} was annotated with classes {shlex.join(stored_classes)}: --classes must start with "
-                "them in that order (new classes may be appended), or be left out"
-            )
-    return check_classes(names)
-
-
-def _entries(
-    stored: dict, names: list[str], images_dir: Path, out: Path
-) -> tuple[dict[str, ImageEntry], list[str], list[str]]:
-    """The stored entries merged with the folder's images, the folder's image keys, and those of its
-    files whose header reads as no image (:func:`common.images.displayed_size`).
-
-    Listed images come first in folder order, then the annotated ones no longer on disk
-    (``present`` False). Files that are no image stay listed (a photo replaced on disk by a broken
-    one keeps its labels): the page names each when opened, the command at its start.
-    """
-    entries = _stored_entries(stored, names, out)
-    taken = {entry.stem.lower() for entry in entries.values()}
-    keys = list_images(images_dir, exclude=out)
-    # --images <an MVTec category>: its ground_truth/*_mask.png were listed among the photos to outline
-    check_not_ground_truth([images_dir / key for key in keys], images_dir)
-    if not keys:
-        raise AnnotationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
-    unreadable = [key for key in keys if not _is_image(images_dir / key)]
-    for entry in entries.values():
-        entry.present = False
-    for key in keys:
-        if key in entries:
-            entries[key].present = True
-        else:
-            entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
-    ordered = {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}
-    return ordered, keys, unreadable
-
-
-def _stored_entries(stored: dict, names: list[str], out: Path) -> dict[str, ImageEntry]:
-    """The entries of the state, each checked to hold only classes of ``names``."""
-    entries: dict[str, ImageEntry] = {}
-    for key, data in stored.get("images", {}).items():
-        entry = entry_from_json(key, data)
-        unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
-        if unknown:
-            raise AnnotationError(f"{out / STATE_FILE}: image {key} has instances of unknown class {unknown}")
-        entries[key] = entry
-    return entries
-
-
-def _replaced_size(entry: ImageEntry, path: Path) -> tuple[int, int] | None:
-    """``(H, W)`` of ``entry``'s photo on disk when it differs from the size its outlines were made at.
-
-    None when they agree, when the entry has no outlined size, or when the file is no image now (a
-    photo replaced by a broken file keeps its labels; the command names it as unreadable).
-    """
-    old = entry.outlined_size
-    if old is None:
-        return None
-    try:
-        size = export.upright_size(path)
-    except AnnotationError:
-        return None
-    return size if size != old else None
-
-
-def _is_image(path: Path) -> bool:
-    """``path``'s header reads as an image (a text file, an empty or cut-off one's does not)."""
-    try:
-        displayed_size(path)
-    except UserError:
-        return False
-    return True
-
-
-def _check_same_photos(
-    entries: Mapping[str, ImageEntry], images_dir: Path, category_dir: Path, *, annotated_in: str
-) -> None:
-    """On a resume from another folder: each annotated photo in it must be the one annotated.
-
-    Image keys are paths relative to ``--images``, so a moved folder resumes; but another folder
-    whose photos have the same names (the next lot) resumed too, the first folder's masks shown
-    and exported on its photos, and masks drawn on them saved beside the first folder's copies.
-    The tree's copy of an annotated photo is the photo annotated (byte for byte, unless it was
-    re-encoded upright).
-
-    Raises:
-        AnnotationError: naming the first photo that differs.
-    """
-    for entry in entries.values():
-        folder = entry.folder
-        if not entry.present or folder is None:
-            continue
-        source = images_dir / entry.key
-        if export.needs_upright_copy(source):
-            continue
-        copy = category_dir / "test" / folder / f"{entry.stem}{export.copy_suffix(source)}"
-        if copy.is_file() and not filecmp.cmp(source, copy, shallow=False):
-            raise AnnotationError(
-                f"--images {images_dir}: {entry.key} is not the photo annotated as {entry.key} in "
-                f"{annotated_in} (its copy: {copy}): give other photos an --out of their own"
-            )
-
-
-def _read_state(path: Path) -> dict:
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise AnnotationError(f"cannot read the annotation state {path}: {error}") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise AnnotationError(f"{path} is not an annotation state written by segmentation.annotate")
-    if state.get("version") != STATE_VERSION:
-        raise AnnotationError(
-            f"{path} has state version {state.get('version')}, this app reads {STATE_VERSION}"
-        )
-    return state
 
 
 def check_not_hiding(key: str, instances: Sequence[Instance], mask: np.ndarray, class_name: str) -> None:

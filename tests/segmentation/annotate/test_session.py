@@ -14,7 +14,8 @@ from common.errors import UserError
 from converters.masks import read_mask
 from segmentation.annotate import session as session_module
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
-from segmentation.annotate.session import STATE_FILE, AnnotationSession, unique_stem
+from segmentation.annotate.records import unique_stem
+from segmentation.annotate.session import STATE_FILE, AnnotationSession
 
 
 def blob(shape, box, fill=True):

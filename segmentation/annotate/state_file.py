@@ -1,0 +1,210 @@
+"""The annotation state file (``annotate_state.json``): reading it and checking it against the options.
+
+A session's ``--out`` holds the state; :meth:`~segmentation.annotate.session.AnnotationSession.read`
+resumes from it. The functions here read it and reconcile it with what the command was given: the
+photo folder (``--images`` or the stored one), the category, the classes (a resume may append),
+the stored entries merged with the folder's photos, and the checks that a resumed folder holds the
+photos annotated, not others of the same names. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from common.errors import UserError
+from common.folders import is_empty_folder
+from common.images import IMAGE_SUFFIXES, check_not_ground_truth, displayed_size
+from segmentation.annotate import export
+from segmentation.annotate.errors import AnnotationError
+from segmentation.annotate.files import list_images
+from segmentation.annotate.records import (
+    DEFAULT_CLASSES,
+    ImageEntry,
+    check_classes,
+    check_name,
+    default_category,
+    entry_from_json,
+    unique_stem,
+)
+
+STATE_FILE = "annotate_state.json"
+STATE_FORMAT = "mvtec-finetune/annotate-state"
+STATE_VERSION = 1
+
+
+def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
+    """The photo folder: ``images`` or the stored one on a resume; never inside ``out``, nor holding it
+    (a new session's)."""
+    if images is None:
+        if not stored:
+            raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
+        images_dir = Path(stored["images_dir"])
+        if not images_dir.is_dir():  # 'image folder does not exist' named a folder the user never typed here
+            raise AnnotationError(
+                f"the photos annotated in {out} were in {images_dir}, which is not a folder now: "
+                "give their folder as --images (photos moved elsewhere keep their labels)"
+            )
+    else:
+        images_dir = Path(images).expanduser().absolute()
+    if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
+        raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
+    if not stored and images_dir.resolve() in out.resolve().parents:
+        # a session begun so before this check resumes: the page itself skips its output when listing
+        raise AnnotationError(
+            f"the output folder {out} is inside the image folder {images_dir}: later runs over the photos "
+            "(detection.predict, inspection.predict) would read its copies of them; choose an --out outside"
+        )
+    return images_dir
+
+
+def category_of(stored: dict, category: str | None, out: Path) -> str:
+    """The category folder name: the stored one on a resume (a different one is refused)."""
+    stored_category = stored.get("category")
+    if category is not None and stored_category and category != stored_category:
+        raise AnnotationError(
+            f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
+        )
+    category = check_name(category or stored_category or default_category(out), "category")
+    if category in (export.EXPORT_DIR, export.REPLACED_DIR):
+        raise AnnotationError(
+            f"category '{category}' would clash with the {category} folder beside it; choose another"
+        )
+    folder = out / category
+    if not stored and (folder.exists() or folder.is_symlink()) and not is_empty_folder(folder):
+        # another tool's (an MVTec data set's hazelnut/): its photos and masks of the same names were
+        # overwritten, and a deleted instance removed them
+        raise AnnotationError(
+            f"{folder} exists and was not written by this tool ({out} holds no {STATE_FILE}): its files "
+            "would be overwritten; give --out a new folder, or another --category"
+        )
+    return category
+
+
+def class_names_of(
+    stored: dict, classes: Sequence[str] | None, default_classes: Sequence[str] | None, out: Path
+) -> list[str]:
+    """The class names; on a resume they must start with the stored ones, in order."""
+    stored_classes = list(stored.get("classes", []))
+    if classes is None:
+        names = stored_classes or list(default_classes or DEFAULT_CLASSES)
+    else:
+        names = list(classes)
+        if names[: len(stored_classes)] != stored_classes:
+            raise AnnotationError(
+                f"{out} was annotated with classes {shlex.join(stored_classes)}: --classes must start with "
+                "them in that order (new classes may be appended), or be left out"
+            )
+    return check_classes(names)
+
+
+def listed_entries(
+    stored: dict, names: list[str], images_dir: Path, out: Path
+) -> tuple[dict[str, ImageEntry], list[str], list[str]]:
+    """The stored entries merged with the folder's images, the folder's image keys, and those of its
+    files whose header reads as no image (:func:`common.images.displayed_size`).
+
+    Listed images come first in folder order, then the annotated ones no longer on disk
+    (``present`` False). Files that are no image stay listed (a photo replaced on disk by a broken
+    one keeps its labels): the page names each when opened, the command at its start.
+    """
+    entries = stored_entries(stored, names, out)
+    taken = {entry.stem.lower() for entry in entries.values()}
+    keys = list_images(images_dir, exclude=out)
+    # --images <an MVTec category>: its ground_truth/*_mask.png were listed among the photos to outline
+    check_not_ground_truth([images_dir / key for key in keys], images_dir)
+    if not keys:
+        raise AnnotationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
+    unreadable = [key for key in keys if not _is_image(images_dir / key)]
+    for entry in entries.values():
+        entry.present = False
+    for key in keys:
+        if key in entries:
+            entries[key].present = True
+        else:
+            entries[key] = ImageEntry(key=key, stem=unique_stem(key, taken))
+    ordered = {key: entries[key] for key in keys} | {k: e for k, e in entries.items() if not e.present}
+    return ordered, keys, unreadable
+
+
+def stored_entries(stored: dict, names: list[str], out: Path) -> dict[str, ImageEntry]:
+    """The entries of the state, each checked to hold only classes of ``names``."""
+    entries: dict[str, ImageEntry] = {}
+    for key, data in stored.get("images", {}).items():
+        entry = entry_from_json(key, data)
+        unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
+        if unknown:
+            raise AnnotationError(f"{out / STATE_FILE}: image {key} has instances of unknown class {unknown}")
+        entries[key] = entry
+    return entries
+
+
+def replaced_size(entry: ImageEntry, path: Path) -> tuple[int, int] | None:
+    """``(H, W)`` of ``entry``'s photo on disk when it differs from the size its outlines were made at.
+
+    None when they agree, when the entry has no outlined size, or when the file is no image now (a
+    photo replaced by a broken file keeps its labels; the command names it as unreadable).
+    """
+    old = entry.outlined_size
+    if old is None:
+        return None
+    try:
+        size = export.upright_size(path)
+    except AnnotationError:
+        return None
+    return size if size != old else None
+
+
+def _is_image(path: Path) -> bool:
+    """``path``'s header reads as an image (a text file, an empty or cut-off one's does not)."""
+    try:
+        displayed_size(path)
+    except UserError:
+        return False
+    return True
+
+
+def check_same_photos(
+    entries: Mapping[str, ImageEntry], images_dir: Path, category_dir: Path, *, annotated_in: str
+) -> None:
+    """On a resume from another folder: each annotated photo in it must be the one annotated.
+
+    Image keys are paths relative to ``--images``, so a moved folder resumes; but another folder
+    whose photos have the same names (the next lot) resumed too, the first folder's masks shown
+    and exported on its photos, and masks drawn on them saved beside the first folder's copies.
+    The tree's copy of an annotated photo is the photo annotated (byte for byte, unless it was
+    re-encoded upright).
+
+    Raises:
+        AnnotationError: naming the first photo that differs.
+    """
+    for entry in entries.values():
+        folder = entry.folder
+        if not entry.present or folder is None:
+            continue
+        source = images_dir / entry.key
+        if export.needs_upright_copy(source):
+            continue
+        copy = category_dir / "test" / folder / f"{entry.stem}{export.copy_suffix(source)}"
+        if copy.is_file() and not filecmp.cmp(source, copy, shallow=False):
+            raise AnnotationError(
+                f"--images {images_dir}: {entry.key} is not the photo annotated as {entry.key} in "
+                f"{annotated_in} (its copy: {copy}): give other photos an --out of their own"
+            )
+
+
+def read_state(path: Path) -> dict:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise AnnotationError(f"cannot read the annotation state {path}: {error}") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise AnnotationError(f"{path} is not an annotation state written by segmentation.annotate")
+    if state.get("version") != STATE_VERSION:
+        raise AnnotationError(
+            f"{path} has state version {state.get('version')}, this app reads {STATE_VERSION}"
+        )
+    return state
