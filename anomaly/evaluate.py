@@ -334,9 +334,10 @@ def evaluate_run(
         metrics["masks"] = score_masks(
             run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
         )
-    settings = {
-        "run": str(run_path),
-        "category": run.info["category"],
+    settings = {  # what was scored, absolute: --root and --category may name another tree than the run's
+        "run": str(Path(run_path).absolute()),
+        "root": str(Path(root or run.info["root"]).absolute()),
+        "category": category or run.info["category"],
         "protocol": protocol,
         "backbone": run.info["config"]["backbone"],
         "image_size": run.model.image_size,

@@ -3,6 +3,7 @@ cannot write; each one line before any image is scored, nothing written."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -271,3 +272,17 @@ def test_a_run_whose_image_tree_was_moved_names_the_tree_and_the_way_out(
         run, root=tmp_path / "moved", out=tmp_path / "report", figure=False, progress=False
     )
     assert metrics["image"]["images"] == 5
+
+
+def test_the_report_names_the_images_scored_not_those_fit_on(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --category other scored 'other' but metrics.json and report.md said the run's 'part', and
+    # neither named the image tree (--root) or the run other than as typed (here relative)
+    make_parts(parts.parent, name="other")
+    monkeypatch.chdir(tmp_path)
+    evaluate_run("run", category="other", out="other-report", progress=False, figure=False)
+    settings = json.loads((tmp_path / "other-report" / "metrics.json").read_text())["settings"]
+    assert settings["category"] == "other"
+    assert settings["root"] == str(parts.parent.absolute()) and settings["run"] == str(run.absolute())
+    assert (tmp_path / "other-report" / "report.md").read_text().startswith("# PatchCore on other (")
