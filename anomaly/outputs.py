@@ -9,7 +9,8 @@ Under the output folder::
     images.json             [{"id", "file_name", "width", "height", "verdict": "anomaly" | "good",
                               "score": image score, "instances", "name"}]: the list the annotation
                              page's proposals reader takes (segmentation/annotate/proposal_file.py)
-    predict.json            how it was made: run, source, threshold and where it came from, segmenter
+    predict.json            how it was made: run and source (absolute), photo count, threshold and where it
+                            came from, segmenter and its --sam file
     masks/anomaly/<name>_mask.png   MVTec layout: the union of a photo's instances (255), photos with any
     anomaly_maps/<name>.png         16-bit map, 0 at distance 0, 65535 at twice the threshold (clipped),
                                     so maps of one run compare

@@ -83,7 +83,8 @@ def resolve_threshold(
         else:
             return check_threshold(number, flag), "given"
     else:
-        found = [run_path / name / "metrics.json" for name in EVAL_FOLDERS]
+        # absolute, as a given file: the origin is recorded with the predictions (threshold_from)
+        found = [run_path.absolute() / name / "metrics.json" for name in EVAL_FOLDERS]
         path = next((p for p in found if p.is_file()), None)
         if path is None:
             raise UserError(
@@ -193,12 +194,14 @@ def predict_photos(
     warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
     value, origin = resolve_threshold(threshold, run_path)
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
-    info = {
-        "run": str(run_path),
-        "source": str(source),
+    info = {  # paths absolute: predict.json traces the output back from any folder
+        "run": str(run_path.absolute()),
+        "source": str(Path(source).absolute()),  # a pattern too: its wildcards stay as they are
+        "photos": len(photos),
         "threshold": value,
         "threshold_from": origin,
         "segmenter": segmenter.name,
+        "sam": str(Path(sam).absolute()) if sam else None,  # the segmenter's name gives its file name only
         "min_area": min_area,
         "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
     }
@@ -221,7 +224,6 @@ def predict_photos(
     return {
         **info,
         "out": str(out),
-        "photos": len(photos),
         "flagged": flagged,
         "instances": len(writer.results),
     }

@@ -513,3 +513,24 @@ def test_the_help_names_the_default_output_folder_of_one_photo(capsys) -> None:
         anomaly.predict.main(["--help"])
     # one photo's predictions go to <run>/predict-<its file name> (predict-a.png), which --help left out
     assert "one photo's file name" in " ".join(capsys.readouterr().out.split())
+
+
+def test_predict_json_traces_the_output_back_from_any_folder(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run, source and the default threshold's metrics.json were recorded as typed (here relative), so a
+    # predict.json read from elsewhere named no run; a --sam decoder was named by its file name alone
+    evaluate_run(run, progress=False, figure=False)
+    monkeypatch.chdir(tmp_path)
+    predict_photos("run", "data/part/test", "pred", progress=False)
+    info = json.loads((tmp_path / "pred" / "predict.json").read_text())
+    assert info["run"] == str(run.absolute()) and info["source"] == str((parts / "test").absolute())
+    assert info["threshold_from"] == f"from {run.absolute() / 'eval-mvtec' / 'metrics.json'}"
+    assert info["photos"] == 5 and info["sam"] is None
+    import anomaly.predict
+    from anomaly.masks import Segmenter
+
+    monkeypatch.setattr(anomaly.predict, "load_segmenter", lambda *a, **k: Segmenter(None, "decoder.pt"))
+    predict_photos("run", "data/part/test", "sam", sam="sam_run/decoder.pt", threshold="1", progress=False)
+    info = json.loads((tmp_path / "sam" / "predict.json").read_text())
+    assert info["sam"] == str(tmp_path / "sam_run" / "decoder.pt") and info["threshold_from"] == "given"
