@@ -52,7 +52,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_outside_tree, is_empty_folder
 from common.images import warn_narrow_photos
-from common.io import atomic_write, load_torch, save_torch, sha256_file
+from common.io import atomic_write, load_torch, save_torch, sha256_file, torch_file_kind
 from common.weights import cache_checkpoint
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -309,8 +309,14 @@ def _write(out: Path, model: PatchCore, info: dict, *, own_weights: Path | None,
 def read_run_info(path: str | Path) -> dict:
     """``run.json`` of a run folder, checked for the fields this code needs."""
     path = Path(path)
-    if path.is_file():  # run.json or memory_bank.pt itself: "not found" named a file that is there
+    if path.is_file() and (path.parent / RUN_FILE).is_file():  # run.json or memory_bank.pt itself
         raise UserError(f"{path} is a file, not a run folder: pass the folder that holds it ({path.parent})")
+    if path.is_file():  # a detector's best.pt, a config: the folder holding it is no run either
+        kind = torch_file_kind(path)
+        raise UserError(
+            f"{path} is a file{f' ({kind})' if kind else ''}, not an anomaly run folder: pass a folder "
+            f"anomaly.train wrote (it holds {RUN_FILE} and {BANK_FILE})"
+        )
     if not path.is_dir():
         raise UserError(f"run folder not found: {path}")
     file = path / RUN_FILE

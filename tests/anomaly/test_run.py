@@ -693,6 +693,29 @@ def test_a_file_of_the_run_given_as_the_run_names_its_folder(
         load_run(tmp_path / "run" / name)
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "kind"),
+    [
+        ("patchcore.yaml", "backbone: mobilenet_v2\n", ""),  # configs/anomaly/patchcore.yaml
+        ("best.pt", {"model": "ultralytics.nn.tasks.DetectionModel"}, " (an ultralytics model"),
+    ],
+)
+def test_a_file_outside_any_run_is_not_told_to_pass_its_folder(
+    tmp_path: Path, name: str, content: object, kind: str
+) -> None:
+    # --run configs/anomaly/patchcore.yaml or a detector's best.pt said "is a file, not a run folder: pass
+    # the folder that holds it (configs/anomaly)", a folder that is no run either
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(UserError, match="^" + re.escape(f"{path} is a file{kind}")) as error:
+        load_run(path)
+    assert "not an anomaly run folder: pass a folder anomaly.train wrote" in str(error.value)
+    assert "pass the folder that holds it" not in str(error.value)
+
+
 def test_a_folder_inside_the_run_given_as_the_run_names_the_run(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:
