@@ -22,7 +22,7 @@ from torch import nn
 
 from anomaly.efficientnet_lite import LITE_MEAN, LITE_STD, EfficientNetLite
 from common.errors import UserError, one_line
-from common.io import load_torch, sha256_file
+from common.io import load_torch, sha256_file, torch_file_kind
 from common.weights import CheckpointSpec, resolve_checkpoint
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -240,7 +240,9 @@ def load_backbone(
         raise UserError(f"{path} holds no state dict for {name}")
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
+    except RuntimeError as error:  # a SAM checkpoint or a memory bank loads as a dict too: say which
+        if kind := torch_file_kind(path):
+            raise UserError(f"{path} is {kind}, not {name} weights") from None
         raise UserError(f"{path} does not fit {name}: {one_line(error)}") from None
     return FeatureExtractor(spec, spec.steps(model))
 

@@ -148,3 +148,19 @@ def test_a_detectors_checkpoint_given_as_weights_is_named_in_plain_words(tmp_pat
         f"cannot read mobilenet_v2 weights file {best}: it is an ultralytics model (detection weights), "
         "not a mobilenet_v2 weights file"
     )
+
+
+@pytest.mark.parametrize(
+    ("state", "kind"),
+    [
+        # another run's memory_bank.pt, and a SAM checkpoint (sam_finetuned.pth, mobile_sam.pt): both load
+        # as dicts, and said "does not fit mobilenet_v2: Error(s) in loading state_dict ... Missing key(s)"
+        ({"bank": torch.zeros(4, 128, dtype=torch.float16)}, "a PatchCore memory bank from anomaly.train"),
+        ({"mask_decoder.iou_token.weight": torch.zeros(1, 256)}, "a SAM state dict"),
+    ],
+)
+def test_another_programs_state_given_as_weights_is_named(tmp_path: Path, state: dict, kind: str) -> None:
+    path = tmp_path / "file.pt"
+    torch.save(state, path)
+    with pytest.raises(UserError, match=f"^{path} is {kind}.*, not mobilenet_v2 weights$"):
+        load_backbone("mobilenet_v2", weights=path)
