@@ -246,7 +246,11 @@ def parser() -> OneLineParser:
         help="output folder (default <run>/predict-<the source folder's name, a pattern's folder's, or one "
         "photo's file name>)",
     )
-    p.add_argument("--threshold", help="map threshold: a number, or an anomaly.evaluate metrics.json")
+    p.add_argument(
+        "--threshold",
+        help="map threshold: a number, or an anomaly.evaluate metrics.json (default: the run's own "
+        "evaluation, <run>/eval-val, eval-test or eval-mvtec, the first that exists)",
+    )
     p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM, offline)")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")

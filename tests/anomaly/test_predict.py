@@ -512,7 +512,10 @@ def test_the_help_names_the_default_output_folder_of_one_photo(capsys) -> None:
     with pytest.raises(SystemExit):
         anomaly.predict.main(["--help"])
     # one photo's predictions go to <run>/predict-<its file name> (predict-a.png), which --help left out
-    assert "one photo's file name" in " ".join(capsys.readouterr().out.split())
+    text = " ".join(capsys.readouterr().out.split())
+    assert "one photo's file name" in text
+    # --threshold's help named no default, so an omitted one looked required (or taken as 0)
+    assert "(default: the run's own evaluation, <run>/eval-val, eval-test or eval-mvtec" in text
 
 
 def test_predict_json_traces_the_output_back_from_any_folder(
