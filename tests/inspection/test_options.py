@@ -159,3 +159,13 @@ def test_the_out_help_says_an_empty_folder_is_taken(command: str) -> None:
 
     text = " ".join(importlib.import_module(command).build_parser().format_help().split())
     assert "(refused if it exists, not empty)" in text
+
+
+@pytest.mark.parametrize("command", ["inspection.evaluate", "inspection.predict"])
+def test_the_anomaly_threshold_help_says_a_metrics_threshold_is_raised(command: str) -> None:
+    # it said "(default: the run's own evaluation, as anomaly.predict)", while the cascade raises that
+    # threshold above the good images' largest map value and anomaly.predict does not
+    import importlib
+
+    text = " ".join(importlib.import_module(command).build_parser().format_help().split())
+    assert "threshold is raised above the largest map value it saw on a good image" in text
