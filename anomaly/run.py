@@ -433,7 +433,22 @@ def evaluate_command(run_path: Path) -> str:
     if data and not Path(data).exists():  # moved since: the command would stop at 'no splits.json'
         where = f"DATA the data set it was fit with, no longer at {quote(data)}"
         return f"{command} --data DATA --split val, {where}"
-    return f"{command} --data {quote(data)} --split val" if data else command
+    if not data:
+        return command
+    # a small category's converter split may leave val without an image of it: --split val then stopped
+    # at 'no images to score in split 'val''; test's threshold is picked on the test images themselves
+    return f"{command} --data {quote(data)} --split {'test' if _val_is_empty(run_path, data) else 'val'}"
+
+
+def _val_is_empty(run_path: Path, data: str) -> bool:
+    """Whether ``data``'s ``splits.json`` lists no image of the run's category in ``val`` (False when
+    either file does not read: what loads them names that)."""
+    try:
+        category = json.loads((Path(run_path) / RUN_FILE).read_text()).get("category")
+        val = read_splits(data).val
+    except (OSError, ValueError, AttributeError, UserError):
+        return False
+    return isinstance(category, str) and not any(key.split("/", 1)[0] == category for key in val)
 
 
 def protocol_data(run_path: str | Path) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -541,6 +542,20 @@ def test_the_evaluate_command_of_a_run_whose_data_set_moved_asks_for_it(tmp_path
         f"python -m anomaly.evaluate --run {run} --data DATA --split val, DATA the data set it was fit with, "
         f"no longer at '{tmp_path / 'gone data'}'"
     )
+
+
+def test_the_evaluate_command_of_a_data_set_without_val_images_scores_its_test_split(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # a small category's converter split left val empty ('warning: split 'val' has no images'), and the
+    # command anomaly.train printed, --split val, stopped at "no images to score in split 'val'"
+    save_splits(Splits(test=["part/test/spot/002", "part/test/spot/000"]), tmp_path / "conv" / "splits.json")
+    conv = tmp_path / "conv"
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, data=conv, progress=False)
+    command = evaluate_command(tmp_path / "run")
+    assert command.endswith(f"--data {tmp_path / 'conv'} --split test")
+    [*_, data, _, split] = shlex.split(command)
+    evaluate_run(tmp_path / "run", data=data, split=split, progress=False, figure=False)  # it runs
 
 
 def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(
