@@ -171,7 +171,9 @@ def load_segmenter(
         from segmentation.finetuned import load_finetuned
 
         loaded, name = load_finetuned(sam, model=model, base_option="")  # the commands take no base file
-        return Segmenter(loaded, f"{name} fine-tuned ({Path(sam).name})", _cache(cache_dir, loaded, name))
+        # the whole path: every segmentation.train run names its decoder decoder.pt
+        named = f"{name} fine-tuned ({Path(sam).absolute()})"
+        return Segmenter(loaded, named, _cache(cache_dir, loaded, name))
     if zero_shot:
         from segmentation.models import load_sam
 

@@ -57,6 +57,17 @@ def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_p
     assert load_segmenter(None, cache_dir=tmp_path / "cache").cache is None  # no SAM, no embeddings
 
 
+def test_a_fine_tuned_decoder_is_named_by_its_whole_path(tmp_path, monkeypatch) -> None:
+    # it was named 'vit_b fine-tuned (decoder.pt)' in metrics.json and predict.json, the name every
+    # segmentation.train run gives its decoder: which run's it was could not be told
+    import segmentation.finetuned
+
+    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kw: (None, "vit_b"))
+    monkeypatch.chdir(tmp_path)
+    segmenter = load_segmenter("runs/sam/a/decoder.pt")
+    assert segmenter.name == f"vit_b fine-tuned ({tmp_path / 'runs' / 'sam' / 'a' / 'decoder.pt'})"
+
+
 def test_missing_zero_shot_weights_name_the_cache_not_a_flag_the_commands_lack(tmp_path, monkeypatch):
     import urllib.request
 
