@@ -218,8 +218,17 @@ def predict_photos(
             writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
         writer.close(info)
 
-    # an empty existing folder (made by hand) is replaced like an old run's
-    build_folder(out, write, overwrite=overwrite or out.is_dir())
+    try:  # an empty existing folder (made by hand) is replaced like an old run's
+        build_folder(out, write, overwrite=overwrite or out.is_dir())
+    except KeyboardInterrupt:  # after 'interrupted' alone, an earlier run's files read as this one's
+        if out.exists():
+            print(
+                f"stopped: {out} is replaced only once every photo is done, so nothing of this run was "
+                "kept; what it holds is an earlier run's",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise
     flagged = sum(1 for image in writer.images if image["verdict"] != "good")
     return {
         **info,

@@ -171,6 +171,31 @@ def test_a_photo_failing_midway_leaves_no_output_and_the_old_one_whole(
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # masks/ used to be deleted
 
 
+def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # it printed 'interrupted' alone, and the earlier run's predictions.json in --out read as this run's
+    import anomaly.predict
+
+    out = tmp_path / "pred"
+    predict_photos(run, parts / "test", out, threshold="0", progress=False)
+    before = (out / "predictions.json").read_text()
+    capsys.readouterr()
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(anomaly.predict, "read_rgb", interrupted)
+    argv = ["--run", str(run), "--source", str(parts / "test"), "--out", str(out), "--overwrite"]
+    assert anomaly.predict.main([*argv, "--threshold", "1e9", "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith(f"stopped: {out.resolve()} is replaced only once every photo is done, so nothing")
+    assert err.endswith("what it holds is an earlier run's\ninterrupted\n")
+    assert (out / "predictions.json").read_text() == before
+    assert anomaly.predict.main([*argv[:-3], "--out", str(tmp_path / "new"), "--threshold", "0"]) == 130
+    assert not capsys.readouterr().err.startswith("stopped")  # no earlier run there: 'interrupted' says it
+
+
 @pytest.mark.parametrize("threshold", ["nan", "inf"])
 def test_a_threshold_that_flags_nothing_is_refused(run: Path, parts: Path, tmp_path: Path, threshold) -> None:
     with pytest.raises(UserError, match=f"--threshold must be a finite number, got {threshold}"):
