@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--proposals",
         type=Path,
         metavar="JSON",
-        help="the inspection cascade's predictions.json (COCO results; images.json beside it)",
+        help="predictions.json of the inspection cascade or of anomaly.predict (COCO results; "
+        "images.json beside it)",
     )
     source.add_argument(
         "--detector",

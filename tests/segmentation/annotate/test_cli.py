@@ -107,6 +107,15 @@ def test_bad_options_are_one_error_line_too_not_argparse_usage(tmp_path, capsys)
     assert done.value.code == 0 and "--images" in capsys.readouterr().out
 
 
+def test_the_proposals_help_names_anomaly_predicts_file_too():
+    # it named the inspection cascade's predictions.json alone, while the README's PatchCore route (new
+    # defect types without labels) feeds anomaly.predict's to --proposals
+    from segmentation.annotate.__main__ import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "--proposals JSON predictions.json of the inspection cascade or of anomaly.predict" in text
+
+
 def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "out")]) == 2
     assert "give the image folder" in capsys.readouterr().err
