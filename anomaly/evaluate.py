@@ -70,7 +70,8 @@ def scored_records(
     check_disjoint(run.fit_keys, chosen, run.fit_hashes)
     check_sizes([r.image for r in chosen], run.image_shape)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
-    return chosen, (f"split {split} of {data}" if data is not None else "mvtec test/")
+    # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
+    return chosen, (f"split {split} of {Path(data).absolute()}" if data is not None else "mvtec test/")
 
 
 def score_records(

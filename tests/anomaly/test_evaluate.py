@@ -286,3 +286,14 @@ def test_the_report_names_the_images_scored_not_those_fit_on(
     assert settings["category"] == "other"
     assert settings["root"] == str(parts.parent.absolute()) and settings["run"] == str(run.absolute())
     assert (tmp_path / "other-report" / "report.md").read_text().startswith("# PatchCore on other (")
+
+
+def test_the_report_names_a_converter_split_by_its_absolute_folder(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --data conv gave 'protocol': 'split test of conv', a folder named relative to where it ran
+    save_splits(Splits(test=["part/test/spot/000", "part/test/good/000"]), tmp_path / "conv" / "splits.json")
+    monkeypatch.chdir(tmp_path)
+    evaluate_run("run", data="conv", out="conv-report", progress=False, figure=False)
+    settings = json.loads((tmp_path / "conv-report" / "metrics.json").read_text())["settings"]
+    assert settings["protocol"] == f"split test of {tmp_path / 'conv'}"
