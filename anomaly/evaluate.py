@@ -49,7 +49,7 @@ from common.folders import build_folder, check_output_folder, check_outside_tree
 from common.images import warn_narrow_photos
 from common.io import atomic_write
 from common.metrics import pixel_f1_max
-from converters.mvtec import ImageRecord
+from converters.mvtec import ImageRecord, category_dir
 
 #: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.
 FIGURE_DEFECTS = 3
@@ -227,9 +227,15 @@ def report_folder(
 
 
 def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str | None:
-    """What differs from the images the run was fit with (``--root X``, ...), or None."""
+    """What differs from the images the run was fit with (``--root X``, ...), or None.
+
+    A ``root`` is compared by the category folder it gives: the data root and the category folder
+    itself name the same images.
+    """
     if root is not None and Path(root).resolve() != Path(run.info["root"]).resolve():
-        return f"--root {root}"
+        ours = _category_folder(run.info["root"], run.info["category"])
+        if ours is None or _category_folder(root, category or run.info["category"]) != ours:
+            return f"--root {root}"
     if category is not None and category != run.info["category"]:
         return f"--category {category}"
     own = (run.info.get("protocol") or {}).get("data")
@@ -237,6 +243,14 @@ def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str
     if data is not None and own is not None and splits_path(data).resolve() != splits_path(own).resolve():
         return f"--data {data}"
     return None
+
+
+def _category_folder(root: str | Path, category: str) -> Path | None:
+    """``category``'s folder under ``root`` resolved (:func:`converters.mvtec.category_dir`), None if none."""
+    try:
+        return category_dir(root, category).resolve()
+    except UserError:  # scanning the images names what is wrong
+        return None
 
 
 def check_image_tree(run_path: str | Path, run: AnomalyRun, *, root=None) -> None:

@@ -224,6 +224,18 @@ def test_the_run_tree_named_another_way_is_the_runs_own(run: Path, parts: Path) 
     assert (run / "eval-mvtec" / "metrics.json").is_file()
 
 
+@pytest.mark.parametrize("fit_on_category_folder", [True, False])
+def test_the_category_folder_and_its_data_root_are_the_same_images(
+    parts: Path, tmp_path: Path, tiny_config: dict, fit_on_category_folder: bool
+) -> None:
+    # a run fit on --root data/part scored with --root data (or the other way) was refused as
+    # 'scoring --root data, not the images run was fit with: pass --out', the same photos
+    fit_root, score_root = (parts, parts.parent) if fit_on_category_folder else (parts.parent, parts)
+    fit_run(fit_root, "part", tmp_path / "run2", config=tiny_config, progress=False)
+    evaluate_run(tmp_path / "run2", root=score_root, figure=False, progress=False)
+    assert (tmp_path / "run2" / "eval-mvtec" / "metrics.json").is_file()
+
+
 def test_another_converter_output_needs_an_out_of_its_own(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:
