@@ -170,7 +170,8 @@ def load_segmenter(
     if sam is not None:
         from segmentation.finetuned import load_finetuned
 
-        loaded, name = load_finetuned(sam, model=model, base_option="")  # the commands take no base file
+        # the commands take no base file, and name the model --sam-model
+        loaded, name = load_finetuned(sam, model=model, base_option="", model_option="--sam-model")
         # the whole path: every segmentation.train run names its decoder decoder.pt
         named = f"{name} fine-tuned ({Path(sam).absolute()})"
         return Segmenter(loaded, named, _cache(cache_dir, loaded, name))

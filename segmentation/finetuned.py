@@ -201,8 +201,12 @@ def check_base(data: dict, path: Path, base_checkpoint: str | Path | None) -> No
 SAM_PARTS = ("image_encoder.", "prompt_encoder.", "mask_decoder.")
 
 
-def check_full_state_dict(data: object, path: Path, model: str | None) -> None:
+def check_full_state_dict(
+    data: object, path: Path, model: str | None, *, model_option: str = "--model"
+) -> None:
     """Refuses what is not a whole SAM's state dict, or one given without its registry ``model``.
+
+    ``model_option``: the calling command's flag for ``model``, which the error names.
 
     Raises:
         UserError: not a mapping of tensors (nor a ``decoder.pt``, checked before); tensors of
@@ -217,7 +221,7 @@ def check_full_state_dict(data: object, path: Path, model: str | None) -> None:
             "pass a decoder.pt or SAM weights"
         )
     if model is None:
-        raise UserError(f"{path} is a full state dict: say which model it is for (--model)")
+        raise UserError(f"{path} is a full state dict: say which model it is for ({model_option})")
 
 
 def load_finetuned(
@@ -227,6 +231,7 @@ def load_finetuned(
     device: str | torch.device = "cpu",
     base_checkpoint: str | Path | None = None,
     base_option: str = BASE_OPTION,
+    model_option: str = "--model",
 ) -> tuple[Sam, str]:
     """A SAM with fine-tuned weights from ``decoder.pt`` or from a full ``sam_finetuned.pth``.
 
@@ -236,6 +241,8 @@ def load_finetuned(
         model: registry name; required for a full state dict, read from ``decoder.pt`` otherwise.
         base_option: how the calling command takes the base weights, named when the official ones
             are not found (empty where it takes none).
+        model_option: the calling command's flag for ``model``, named when a full state dict comes
+            without it.
 
     Returns:
         ``(sam, model name)``, the model on ``device`` in eval mode.
@@ -253,7 +260,7 @@ def load_finetuned(
         sam = load_sam(name, base_checkpoint, device="cpu", path_option=base_option)
         apply_decoder(sam, data, source=path)
     else:
-        check_full_state_dict(data, path, model)
+        check_full_state_dict(data, path, model, model_option=model_option)
         name = model
         sam = load_sam(name, path, device="cpu")
     return sam.to(device).eval(), name

@@ -68,6 +68,17 @@ def test_a_fine_tuned_decoder_is_named_by_its_whole_path(tmp_path, monkeypatch) 
     assert segmenter.name == f"vit_b fine-tuned ({tmp_path / 'runs' / 'sam' / 'a' / 'decoder.pt'})"
 
 
+def test_a_full_sam_state_dict_without_a_model_names_the_flag_the_commands_have(tmp_path) -> None:
+    # anomaly.predict/evaluate --sam sam_finetuned.pth said "say which model it is for (--model)",
+    # a flag they do not have (theirs is --sam-model)
+    import torch
+
+    path = tmp_path / "sam_finetuned.pth"
+    torch.save({"mask_decoder.iou_token.weight": torch.zeros(1, 256)}, path)
+    with pytest.raises(UserError, match=r"full state dict: say which model it is for \(--sam-model\)$"):
+        load_segmenter(path)
+
+
 def test_missing_zero_shot_weights_name_the_cache_not_a_flag_the_commands_lack(tmp_path, monkeypatch):
     import urllib.request
 
