@@ -137,15 +137,21 @@ def check_layout_split(records: Sequence[ImageRecord], *, then: str = "pass --da
 
 
 def check_disjoint(
-    fit_keys: Iterable[str], scored: Sequence[ImageRecord], fit_hashes: Mapping[str, str] | None = None
+    fit_keys: Iterable[str],
+    scored: Sequence[ImageRecord],
+    fit_hashes: Mapping[str, str] | None = None,
+    *,
+    hint: str = "",
 ) -> None:
     """Refuses to score an image the model was fit on (the protocol's one rule), by key and, given the
     fit images' sha256 (``fit_hashes``, key -> hex), also a byte-for-byte copy of one under another name.
 
+    ``hint``: appended to the message when an image was fit on by key (what to do instead).
+
     Raises:
         UserError: naming the first such image (and the fit image it copies).
     """
-    refuse_fitted(fit_keys, [(r.key, str(r.image)) for r in scored])
+    refuse_fitted(fit_keys, [(r.key, str(r.image)) for r in scored], hint=hint)
     if fit_hashes:
         refuse_copies(fit_hashes, scored)
 

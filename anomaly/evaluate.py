@@ -67,11 +67,25 @@ def scored_records(
     records = load_records(root or run.info["root"], category)
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)
-    check_disjoint(run.fit_keys, chosen, run.fit_hashes)
+    check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=split_fit_hint(run, data))
     check_sizes([r.image for r in chosen], run.image_shape)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
     return chosen, (f"split {split} of {Path(data).absolute()}" if data is not None else "mvtec test/")
+
+
+def split_fit_hint(run: AnomalyRun, data) -> str:
+    """The way out when a converter split (``data``) holds images a run fit on ``train/good`` was fit on.
+
+    The converters add good images from ``train/good`` to val and test as backgrounds, so an MVTec-protocol
+    run refuses them: the bare refusal named no way to score such a split.
+    """
+    if data is None or (run.info.get("protocol") or {}).get("mode") != "mvtec":
+        return ""
+    return (
+        f"; the run was fit on the category's train/good (MVTec protocol), which the splits of {data} draw "
+        f"good images from: score them with a run fit by anomaly.train --data {data}, or test/ without --data"
+    )
 
 
 def score_records(
@@ -138,7 +152,7 @@ def pick_threshold(
             val = eval_records(records, read_splits(data), "val")
         except UserError:
             val = []
-        check_disjoint(run.fit_keys, val, run.fit_hashes)
+        check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data))
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)
             if any(truth.any() for truth in truths):  # else no defect pixel survived the model's grid

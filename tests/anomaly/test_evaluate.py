@@ -309,3 +309,23 @@ def test_the_report_names_a_converter_split_by_its_absolute_folder(
     evaluate_run("run", data="conv", out="conv-report", progress=False, figure=False)
     settings = json.loads((tmp_path / "conv-report" / "metrics.json").read_text())["settings"]
     assert settings["protocol"] == f"split test of {tmp_path / 'conv'}"
+
+
+def test_a_converter_split_holding_train_good_images_names_the_way_out(run: Path, tmp_path: Path) -> None:
+    # the converters add train/good images to val and test; a run fit on train/good refused them with
+    # 'the model was fit on it' alone, and README's 'anomaly.evaluate --data DIR --split test' led nowhere
+    val = ["part/train/good/000", "part/test/spot/001"]
+    save_splits(
+        Splits(val=val, test=["part/test/spot/002", "part/train/good/001"]), tmp_path / "a" / "splits.json"
+    )
+    save_splits(
+        Splits(val=val, test=["part/test/spot/002"]), tmp_path / "b" / "splits.json"
+    )  # val's: --masks
+    for data, options in (("a", {"split": "test"}), ("a", {"split": "val"}), ("b", {"masks": True})):
+        with pytest.raises(
+            UserError, match=r"train/good/00\d.png: the model was fit on it; the run was fit on"
+        ) as error:
+            evaluate_run(run, data=tmp_path / data, out=tmp_path / "out", progress=False, **options)
+        assert str(error.value).endswith(
+            f"fit by anomaly.train --data {tmp_path / data}, or test/ without --data"
+        )
