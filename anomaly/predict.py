@@ -221,7 +221,7 @@ def predict_photos(
     try:  # an empty existing folder (made by hand) is replaced like an old run's
         build_folder(out, write, overwrite=overwrite or out.is_dir())
     except KeyboardInterrupt:  # after 'interrupted' alone, an earlier run's files read as this one's
-        if out.exists():
+        if out.is_dir() and any(out.iterdir()):  # an empty one made by hand holds no earlier run
             print(
                 f"stopped: {out} is replaced only once every photo is done, so nothing of this run was "
                 "kept; what it holds is an earlier run's",

@@ -194,6 +194,9 @@ def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
     assert (out / "predictions.json").read_text() == before
     assert anomaly.predict.main([*argv[:-3], "--out", str(tmp_path / "new"), "--threshold", "0"]) == 130
     assert not capsys.readouterr().err.startswith("stopped")  # no earlier run there: 'interrupted' says it
+    (tmp_path / "empty").mkdir()  # made by hand: it is written into, and holds no earlier run's files
+    assert anomaly.predict.main([*argv[:-3], "--out", str(tmp_path / "empty"), "--threshold", "0"]) == 130
+    assert not capsys.readouterr().err.startswith("stopped")
 
 
 @pytest.mark.parametrize("threshold", ["nan", "inf"])
