@@ -322,6 +322,10 @@ def read_run_info(path: str | Path) -> dict:
     file = path / RUN_FILE
     if not file.is_file() and (path.parent / RUN_FILE).is_file():  # its eval-val/: 'make one' misled
         raise UserError(f"{path} is a folder inside the anomaly run {path.parent}: pass the run folder")
+    runs = [] if file.is_file() else sorted(c.name for c in path.iterdir() if (c / RUN_FILE).is_file())
+    if runs:  # runs/anomaly: 'make one' misled, as for a folder inside a run
+        shown = ", ".join(runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+        raise UserError(f"{path} is a folder of anomaly runs ({shown}), not a run: pass one of them")
     if not file.is_file():
         raise UserError(f"not an anomaly run folder: {path} (no {RUN_FILE}; make one with anomaly.train)")
     try:

@@ -742,6 +742,18 @@ def test_a_folder_inside_the_run_given_as_the_run_names_the_run(
         load_run(tmp_path / "run" / "eval-val")
 
 
+def test_a_folder_of_runs_given_as_the_run_names_them(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
+    # --run runs/anomaly (its runs inside) said "not an anomaly run folder (...; make one with anomaly.train)"
+    for name in ("carpet", "hazelnut"):
+        fit_run(parts.parent, "part", tmp_path / "runs" / name, config=tiny_config, progress=False)
+    (tmp_path / "runs" / "notes").mkdir()
+    message = (
+        f"{tmp_path / 'runs'} is a folder of anomaly runs (carpet, hazelnut), not a run: pass one of them"
+    )
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        load_run(tmp_path / "runs")
+
+
 def test_a_run_kept_inside_another_run_folder_is_a_run(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:
