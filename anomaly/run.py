@@ -49,7 +49,7 @@ from anomaly.data import (
 from anomaly.patchcore import PatchCore, Prediction
 from common.config import merge, save_config
 from common.data_sets import data_set_folder
-from common.errors import UserError, one_line
+from common.errors import UserError, few, one_line
 from common.folders import build_folder, check_output_folder, check_outside_tree, is_empty_folder
 from common.images import warn_narrow_photos
 from common.io import atomic_write, load_torch, save_torch, sha256_file, torch_file_kind
@@ -324,8 +324,7 @@ def read_run_info(path: str | Path) -> dict:
         raise UserError(f"{path} is a folder inside the anomaly run {path.parent}: pass the run folder")
     runs = [] if file.is_file() else sorted(c.name for c in path.iterdir() if (c / RUN_FILE).is_file())
     if runs:  # runs/anomaly: 'make one' misled, as for a folder inside a run
-        shown = ", ".join(runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
-        raise UserError(f"{path} is a folder of anomaly runs ({shown}), not a run: pass one of them")
+        raise UserError(f"{path} is a folder of anomaly runs ({few(runs, 5)}), not a run: pass one of them")
     if not file.is_file():
         raise UserError(f"not an anomaly run folder: {path} (no {RUN_FILE}; make one with anomaly.train)")
     try:
