@@ -67,6 +67,21 @@ def test_a_bad_flag_is_one_line_naming_the_help(capsys):
     assert "--size" in err and "'big'" in err and "(see python -m tool --help)" in err
 
 
+@pytest.mark.parametrize("value", ["", " "])  # an unset variable, or one holding a stray space
+def test_an_empty_path_argument_is_refused(capsys, value):
+    from pathlib import Path
+
+    # Path("") and Path(" ") are no folder the user named: --out "$OUT" wrote into the working folder
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--name")
+    assert exit_code(lambda: parser.parse_args(["--out", value])) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == (
+        f"error: argument --out: is empty ({value!r}; an unset shell variable?) (see python -m tool --help)\n"
+    )
+    assert parser.parse_args(["--name", value]).name == value  # only a path is refused
+
+
 def test_an_unquoted_source_pattern_is_named_as_such(tmp_path, capsys):
     photos = [tmp_path / f"{index}.png" for index in range(5)]
     for photo in photos:

@@ -147,6 +147,19 @@ def test_an_unknown_key_in_a_file_names_the_file(tmp_path):
         load_config(SCHEMA, path)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("epochs: [1\n", "cannot read config {path}: "), ("- 1\n", "config {path} must be a YAML mapping")],
+    ids=["bad-yaml", "not-a-mapping"],
+)
+def test_a_config_file_error_that_names_the_file_names_it_once(tmp_path, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, path)
+    assert str(error.value).startswith(message.format(path=path))  # no "config file run.yaml: " before it
+
+
 def test_check_names_missing_and_unknown_keys():
     config = SCHEMA.defaults()
     del config["loss"]
@@ -154,6 +167,10 @@ def test_check_names_missing_and_unknown_keys():
         SCHEMA.check(config)
     with pytest.raises(UserError, match="unknown config key 'loss.extra'"):
         SCHEMA.check({**SCHEMA.defaults(), "loss": {"weight": 1.0, "kind": "bce", "extra": 1}})
+    with pytest.raises(
+        UserError, match=r"unknown config key 'epoch' \(did you mean 'epochs'\?; known here: "
+    ):
+        SCHEMA.check({**SCHEMA.defaults(), "epoch": 3})  # a config checked without a merge names a typo too
 
 
 def test_describe_prints_integer_bounds_in_full():

@@ -272,6 +272,15 @@ def test_bad_photo_sources_are_one_line_errors(tmp_path: Path, source: str, mess
         photo_files(f"{tmp_path}/{source}")
 
 
+@pytest.mark.parametrize("source", ["", " "])  # --source "$PHOTOS" with the variable unset
+@pytest.mark.parametrize("read", [photo_files, photo_root])
+def test_an_empty_source_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch, read, source):
+    write_png(tmp_path / "a.png")
+    monkeypatch.chdir(tmp_path)  # Path("") is ".": its photos would be read
+    with pytest.raises(UserError, match=rf"^--source is empty \({re.escape(repr(source))}; an unset shell"):
+        read(source)
+
+
 def test_photo_roots(tmp_path: Path) -> None:
     photo = write_png(tmp_path / "one.png")
     assert glob_base("/data/lot_*/x.png") == Path("/data")

@@ -282,6 +282,15 @@ def test_a_sam_state_dict_saved_by_ultralytics_is_an_ultralytics_model(tmp_path:
     assert torch_file_kind(state) == "a SAM state dict, such as sam_finetuned.pth"
 
 
+def test_only_a_tensor_under_bank_is_a_patchcore_memory_bank(tmp_path: Path) -> None:
+    import torch
+
+    bank = save_torch({"bank": torch.zeros(3, 4)}, tmp_path / "memory_bank.pt")
+    assert torch_file_kind(bank).startswith("a PatchCore memory bank from anomaly.train")
+    # a first key named bank that holds no tensor (a setting, a path) is no memory bank
+    assert torch_file_kind(save_torch({"bank": "runs/memory_bank"}, tmp_path / "other.pt")) is None
+
+
 @pytest.mark.parametrize(
     ("count", "images"),
     [(1, "1 image was"), (2, "2 images were")],  # one copied photo is no plural

@@ -210,6 +210,49 @@ def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_runs_results(
     assert (out / "predictions.json").read_text() == earlier
 
 
+def test_predict_json_records_relative_paths_absolute(
+    checkpoint: Path, photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # --weights w.pt --source photos, as typed in the folder: predict.json is read from anywhere later
+    shutil.copy(checkpoint, tmp_path / "w.pt")
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(["--weights", "w.pt", "--source", "photos", "--out", "out", "--imgsz", "64", "--device", "cpu"])
+        == 0
+    )
+    recorded = json.loads((tmp_path / "out" / "predict.json").read_text())
+    assert (recorded["weights"], recorded["source"]) == (str(tmp_path / "w.pt"), str(photos))
+
+
+def test_the_ctrl_c_note_names_each_earlier_file_once(tmp_path: Path) -> None:
+    from detection.predict import stopped_note
+
+    kept = "stopped: predictions.json is written once every photo is done, so nothing of this run was kept"
+    assert stopped_note(tmp_path) == kept  # an empty --out: nothing earlier to name
+    (tmp_path / "predictions.json").write_text("{}")
+    assert stopped_note(tmp_path) == f"{kept}; {tmp_path / 'predictions.json'} is an earlier run's"
+    (tmp_path / "overlays").mkdir()
+    assert stopped_note(tmp_path) == (
+        f"{kept}; {tmp_path / 'predictions.json'} and {tmp_path / 'overlays'} are an earlier run's"
+    )
+
+
+def test_a_write_that_fails_names_the_out_folder(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # the folder changed while the model ran: either file may be the one that failed
+    import detection.predict as predict_module
+
+    def full(path, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(predict_module, "atomic_write", full)
+    out = tmp_path / "out"
+    argv = ["--weights", str(checkpoint), "--source", str(photos), "--out", str(out), "--imgsz", "64"]
+    assert main([*argv, "--overlays", "0", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == f"error: cannot write into {out}: [Errno 28] No space left on device\n"
+
+
 def test_weights_with_a_class_named_good_are_refused(photos: Path, tmp_path: Path, capsys) -> None:
     model = YOLO("yolo11n.yaml")
     model.model.names = {0: "crack", 1: "good"}  # every 'good' box called its image good

@@ -45,3 +45,23 @@ def test_a_warning_among_the_notes_is_printed_as_a_warning_alone(tmp_path) -> No
     lines = format_report(report).splitlines()
     assert "note: conf 0 picked on the val split (accuracy 1.000 there)" in lines
     assert "warning: on the val split, it" in lines
+
+
+def test_the_first_line_names_imgsz_only_when_known_and_not_tiled(tmp_path) -> None:
+    # a tiled run names its window size on the tiling line; an unknown size is not printed as "None"
+    level = ImageLevelReport(
+        labels=["good", "scratch"], matrix=[[1, 0], [0, 1]], accuracy=1.0, balanced_accuracy=1.0,
+        per_label_accuracy={"good": 1.0, "scratch": 1.0}, auroc=1.0, conf=0.25, n_images=2,
+    )  # fmt: skip
+    fields = dict(
+        weights="best.pt", data="data.yaml", split="test", ultralytics={"metrics/mAP50(B)": 0.5},
+        per_class=[], coco=None, image_level=level, save_dir=str(tmp_path),
+    )  # fmt: skip
+    first = "Evaluation of best.pt on the test split of data.yaml"
+
+    def first_line(**changes) -> str:
+        return format_report(EvaluationReport(**fields, **changes)).splitlines()[0]
+
+    assert first_line(imgsz=128) == f"{first} at imgsz 128"
+    assert first_line() == first  # imgsz None: an evaluation.json from before it was recorded
+    assert first_line(imgsz=128, tiling={"tile": 256, "overlap": 0.2, "imgsz": 128}) == first

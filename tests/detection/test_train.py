@@ -754,12 +754,21 @@ def test_plain_yolo_trains_offline_through_the_same_entry_point(
 
 @pytest.mark.parametrize(
     ("imgsz", "strides", "expected"),
-    [(100, [8, 16, 32], 128), (64, [8, 16, 32], 64), (100, [8, 16, 32, 64], 128), (40, [8, 16], 64)],
+    [
+        (100, [8, 16, 32], 128),
+        (64, [8, 16, 32], 64),
+        (100, [8, 16, 32, 64], 128),
+        (40, [8, 16], 64),
+        (96, None, 96),  # a model that records no stride: 32, as ultralytics assumes
+        (0, [8, 16, 32], 32),  # never below one stride
+    ],
 )
-def test_imgsz_is_rounded_up_as_ultralytics_trains(imgsz: int, strides: list[int], expected: int) -> None:
+def test_imgsz_is_rounded_up_as_ultralytics_trains(
+    imgsz: int, strides: list[int] | None, expected: int
+) -> None:
     from types import SimpleNamespace
 
-    model = SimpleNamespace(stride=torch.tensor(strides, dtype=torch.float32))
+    model = SimpleNamespace() if strides is None else SimpleNamespace(stride=torch.tensor(strides).float())
     assert stride_imgsz(imgsz, model) == expected  # at least 32, as ultralytics' check_imgsz floors it
 
 
@@ -981,21 +990,29 @@ def test_an_exist_ok_rerun_removes_the_earlier_runs_epoch_checkpoints_but_not_it
     assert removed == ["weights/epoch2.pt", "weights/epoch10.pt"]
     # ultralytics writes last.pt and best.pt over; epoch4.pt is the model= this run starts from
     assert sorted(p.name for p in weights.iterdir()) == ["best.pt", "epoch4.pt", "last.pt", "notes.pt"]
+    # pretrained=<a checkpoint of the folder> is this run's input as well
+    (weights / "epoch6.pt").write_text("earlier run\n")
+    config = {**config, "model": "yolo11n.yaml", "pretrained": str(weights / "epoch6.pt")}
+    assert remove_stale_files(tmp_path, config, None) == ["weights/epoch4.pt"]
 
 
-@pytest.mark.slow
 def test_many_removed_epoch_checkpoints_are_counted_in_the_note():
     # at save_period=1 the note named every epoch's file: one line of hundreds of names
     from detection.train import stale_names
 
     few = ["results.png", "weights/epoch0.pt", "weights/epoch1.pt", "weights/epoch2.pt"]
     assert stale_names(few) == ", ".join(few)
+    four = [*few, "weights/epoch3.pt"]  # one more than three: counted
+    assert (
+        stale_names(four) == "results.png, 4 save_period checkpoints (weights/epoch0.pt to weights/epoch3.pt)"
+    )
     many = ["results.png", *(f"weights/epoch{i}.pt" for i in range(100))]
     assert stale_names(many) == (
         "results.png, 100 save_period checkpoints (weights/epoch0.pt to weights/epoch99.pt)"
     )
 
 
+@pytest.mark.slow
 def test_an_exist_ok_rerun_from_its_own_last_pt_leaves_no_earlier_plots(
     tiny_dataset: Path, tmp_path: Path, capsys, no_clip
 ) -> None:
@@ -1039,6 +1056,30 @@ def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
         f"schedule) with: python -m detection.train --config {run / 'config.yaml'} "
         f"model={run / 'weights' / 'last.pt'} exist_ok=false\n"
     )
+
+
+def test_the_recorded_config_makes_every_existing_path_absolute(tmp_path: Path, monkeypatch) -> None:
+    # model=runs/x/weights/last.pt (or a pretrained=, a text_embeddings= table ...) recorded relative: the
+    # Ctrl-C line's --config <run>/config.yaml, pasted in another folder, named files that were not there
+    from detection.train import recorded_config
+
+    monkeypatch.chdir(tmp_path)
+    keys = ("data", "model", "pretrained", "text_embeddings", "clip_weights", "augment_policy")
+    config = {key: f"{key}/file" for key in keys}
+    for value in config.values():
+        (tmp_path / value).parent.mkdir()
+        (tmp_path / value).write_text("")
+    recorded = recorded_config({**config, "project": "runs", "tile": 0})
+    assert recorded == {
+        **{key: str(tmp_path / value) for key, value in config.items()},
+        "project": str(tmp_path / "runs"),  # not made yet: where the run goes all the same
+        "tile": 0,
+    }
+    # a name found only in the weights cache or the project's configs stays as written
+    assert recorded_config({"model": "yolo11n.pt", "augment_policy": "configs/x.yaml"}) == {
+        "model": "yolo11n.pt",
+        "augment_policy": "configs/x.yaml",
+    }
 
 
 def test_config_yaml_and_the_evaluate_line_name_the_data_from_any_folder(
