@@ -1080,6 +1080,11 @@ def test_the_recorded_config_makes_every_existing_path_absolute(tmp_path: Path, 
         "model": "yolo11n.pt",
         "augment_policy": "configs/x.yaml",
     }
+    assert recorded_config({"text_embeddings": ""}) == {
+        "text_embeddings": ""
+    }  # blank: not the working folder
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~ is expanded: the folder a reader means
+    assert recorded_config({"data": "~/data/file"}) == {"data": str(tmp_path / "data" / "file")}
 
 
 def test_config_yaml_and_the_evaluate_line_name_the_data_from_any_folder(

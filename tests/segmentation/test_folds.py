@@ -388,10 +388,14 @@ def test_plot_folds_draws_every_image_and_round(tmp_path):
         "images": {"better": 6, "worse": 6, "same": 0},
         "metrics": {"IoU": {m: {"mean": v[0], "std": 0.0, "per_fold": v} for m, v in per_fold.items()}},
     }
+    import matplotlib.pyplot as plt
+
+    open_before = plt.get_fignums()  # another test's, in the same process
     plot_folds(summary_, tmp_path / "folds.png")
     with Image.open(tmp_path / "folds.png") as image:
         assert image.format == "PNG" and image.size == (1000, 420)
     assert [p.name for p in tmp_path.iterdir()] == ["folds.png"]  # written atomically
+    assert plt.get_fignums() == open_before  # closed: a notebook that runs the rounds keeps no figure open
 
 
 def test_the_plots_legend_names_each_round_as_its_folders_are():

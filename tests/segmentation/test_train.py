@@ -1017,3 +1017,19 @@ def test_missing_official_weights_name_the_checkpoint_config_key(tmp_path, monke
     with pytest.raises(UserError) as error:
         load_model({"model": "vit_b", "checkpoint": None}, None, torch.device("cpu"))
     assert str(error.value).endswith(f"pass checkpoint=PATH or put it in {tmp_path / 'cache' / 'weights'}")
+
+
+def test_the_split_fingerprint_changes_with_either_split_and_not_with_the_folder() -> None:
+    # a val split converted again (the same train photos) compared val IoUs across two val sets
+    from types import SimpleNamespace
+
+    from segmentation.run_setup import split_fingerprint
+
+    def split(name: str, *files: str) -> SimpleNamespace:
+        return SimpleNamespace(name=name, images=[SimpleNamespace(path=Path(f)) for f in files])
+
+    fingerprint = split_fingerprint(split("train", "d/a.png", "d/b.png"), split("val", "d/c.png"))
+    assert fingerprint != split_fingerprint(split("train", "d/a.png", "d/b.png"), split("val", "d/b.png"))
+    assert fingerprint != split_fingerprint(split("train", "d/a.png", "d/c.png"), split("val", "d/c.png"))
+    # moved elsewhere, listed in another order: the same split
+    assert fingerprint == split_fingerprint(split("train", "e/b.png", "e/a.png"), split("val", "e/c.png"))

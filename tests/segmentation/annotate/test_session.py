@@ -866,10 +866,11 @@ def test_a_state_of_another_version_is_refused(opened):
     "change, error",
     [
         (lambda entry: entry.update(stem="../../escaped"), "bad stem"),
+        (lambda entry: entry.update(stem="_a"), "bad stem"),  # unique_stem strips a leading separator
         (lambda entry: entry.update(status="finished"), "unknown status"),
         (lambda entry: entry["proposals"][0].update({"class": "stain"}), "unknown class"),
     ],
-    ids=["stem", "status", "proposal-class"],
+    ids=["stem", "stem-separator-first", "status", "proposal-class"],
 )
 def test_a_state_with_a_bad_entry_is_refused(opened, change, error):
     session, _ = opened
@@ -943,11 +944,31 @@ def test_a_new_session_refuses_a_category_folder_it_did_not_write(photos, tmp_pa
     for path in ("test/scratch/a.png", "ground_truth/scratch/a_mask.png", "train/good/000.png"):
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_bytes(b"theirs")
-    with pytest.raises(AnnotationError, match=r"hazelnut exists and was not written by this tool"):
+    written = (
+        rf"hazelnut exists and was not written by this tool \({tmp_path / 'mvtec_ad'} holds no {STATE_FILE}\)"
+    )
+    with pytest.raises(AnnotationError, match=written):
         AnnotationSession.open(tmp_path / "mvtec_ad", photos[0], classes=["scratch"], category="hazelnut")
     assert (folder / "test/scratch/a.png").read_bytes() == b"theirs"
     (tmp_path / "empty" / "empty").mkdir(parents=True)  # made beforehand, as --out may be: taken
     assert AnnotationSession.open(tmp_path / "empty", photos[0]).category == "empty"
+
+
+def test_a_photo_named_in_another_script_keeps_its_stem_on_resume(photos, tmp_path):
+    # the state's stems are checked on reading: one in another script must read back as written
+    folder, _ = photos
+    shutil.copy(folder / "a.png", folder / "傷.png")
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch"])
+    assert session.entry("傷.png").stem == "傷"
+    assert AnnotationSession.open(tmp_path / "out").entry("傷.png").stem == "傷"
+
+
+def test_a_link_named_as_the_category_is_refused_even_if_it_leads_nowhere(photos, tmp_path):
+    # a dangling link exists() not: the tree would be written wherever it comes to point
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "hazelnut").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(AnnotationError, match=r"hazelnut exists and was not written by this tool"):
+        AnnotationSession.open(tmp_path / "out", photos[0], category="hazelnut")
 
 
 def test_an_mvtec_category_as_images_is_refused_naming_its_photos_folder(tmp_path, category_factory):
@@ -968,8 +989,18 @@ def test_an_mvtec_category_as_images_is_refused_naming_its_photos_folder(tmp_pat
         (["傷.png", "lot #1/ü.png", "°.png"], ["傷", "lot_1__ü", "image"]),  # were 'image', 'lot_1___'
         (["de\u0301faut.png", "d\u00e9faut.jpg"], ["d\u00e9faut", "d\u00e9faut_2"]),  # macOS: NFD
         (["傷" * 100 + ".png"], ["傷" * 60]),  # 180 bytes of UTF-8, not 180 characters
+        (["-rf.png", ".x.png"], ["rf", "x"]),  # no stem starts like a shell option or a hidden file
+        (["ＡＢ.png"], ["ＡＢ"]),  # NFC composes accents only: full-width letters stay as they are
     ],
-    ids=["case-clash", "long-name", "other-scripts", "decomposed", "long-name-in-bytes"],
+    ids=[
+        "case-clash",
+        "long-name",
+        "other-scripts",
+        "decomposed",
+        "long-name-in-bytes",
+        "separator-first",
+        "compatibility-forms",
+    ],
 )
 def test_stems_clash_case_insensitively_and_fit_a_file_name(keys, expected):
     taken: set[str] = set()
