@@ -139,6 +139,21 @@ def test_an_unknown_key_names_the_nearest_known_one(overrides, hint):
     assert hint in str(error.value)
 
 
+def test_the_unknown_key_text_names_the_known_keys_sorted_and_keeps_a_deep_prefix():
+    from common.config import unknown_key_text
+
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, None, ["loss.wieght=1"])
+    assert (
+        str(error.value)
+        == "unknown config key 'loss.wieght' (did you mean 'loss.weight'?; known here: kind, weight)"
+    )
+    # the last part is matched, the rest kept: a section inside a section
+    assert unknown_key_text("a.b.epoch", {"epochs": 1, "lr": 0}).startswith(
+        "unknown config key 'a.b.epoch' (did you mean 'a.b.epochs'?; known here: epochs, lr)"
+    )
+
+
 def test_an_unknown_key_in_a_file_names_the_file(tmp_path):
     # a data set's data.yaml passed as --config: "unknown config key 'path'" alone did not say which file
     path = tmp_path / "data.yaml"
