@@ -1,0 +1,128 @@
+"""README.md's command lines name only options and config keys their command takes.
+
+A flag renamed or dropped in a parser leaves the README telling users to type what the command
+refuses, and nothing else notices. Every command line of the README (a code block's line, its ``\\``
+continuations joined, or a backtick span) that names a command (``python -m converters.mvtec2yolo``,
+``inspection.evaluate``, the installed ``mvtec2yolo``) is read up to the next command it names: each
+``--flag`` there must be an option of that command's ``--help``, and each ``key=value`` given to
+``segmentation.train``, ``detection.train``, ``anomaly.train`` or ``segmentation.evaluate --set`` a key
+of that command's config. Options the README leaves out and what it says they mean are not checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
+KEY = re.compile(r"(?<![\w./=-])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)=(?!=)")
+
+
+def entry_points() -> dict[str, str]:
+    """``pyproject.toml``'s console scripts: ``{"mvtec2yolo": "converters.mvtec2yolo:main", ...}``."""
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")  # tomllib is Python 3.11+
+    section = text.split("[project.scripts]\n", 1)[1].split("\n[", 1)[0]
+    return dict(re.findall(r'^([\w-]+) = "([\w.]+:\w+)"$', section, re.M))
+
+
+def module_of(target: str) -> str:
+    """The ``python -m`` name of a console script's target (``segmentation.annotate.__main__:main``)."""
+    return target.split(":")[0].removesuffix(".__main__")
+
+
+def help_options(target: str) -> set[str]:
+    """The ``--flags`` that the command's ``--help`` prints."""
+    module, function = target.split(":")
+    main = getattr(importlib.import_module(module), function)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main(["--help"])
+    options = set(FLAG.findall(out.getvalue()))
+    assert "--help" in options, f"{target} --help printed no options: {out.getvalue()[:300]!r}"
+    return options
+
+
+def flat_keys(schema: dict, prefix: str = "") -> set[str]:
+    """``{"epochs", "loss", "loss.resolution", ...}``: a config schema's keys, sections dotted."""
+    keys = set()
+    for key, value in schema.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict):
+            keys |= flat_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def config_keys() -> dict[str, set[str]]:
+    """The ``key=value`` keys of the commands that take them."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    from anomaly.config import SCHEMA as ANOMALY
+    from detection.train_config import OWN_DEFAULTS
+    from segmentation.train_config import SCHEMA as SAM
+
+    sam = flat_keys(SAM)
+    return {
+        "segmentation.train": sam,
+        "segmentation.evaluate": sam,  # --set, for the --folds rounds
+        "detection.train": set(OWN_DEFAULTS) | set(DEFAULT_CFG_DICT),
+        "anomaly.train": flat_keys(ANOMALY),
+    }
+
+
+def command_texts(text: str) -> list[tuple[int, str]]:
+    """``(line number, text)`` of every code block line (continuations joined) and backtick span."""
+    found, prose = [], []
+    lines = text.splitlines()
+    fenced = False
+    number = 0
+    while number < len(lines):
+        start, line = number + 1, lines[number]
+        fenced ^= line.startswith("```")
+        if line.startswith("    ") and not fenced:
+            while line.endswith("\\") and number + 1 < len(lines):
+                number += 1
+                line = line[:-1] + " " + lines[number].strip()
+                prose.append("")
+            found.append((start, line.split("  #")[0]))
+            line = ""
+        prose.append("" if fenced or line.startswith("```") else line)
+        number += 1
+    joined = "\n".join(prose)  # a span may run on over a line break
+    for span in re.finditer(r"`([^`]+)`", joined):
+        found.append((joined.count("\n", 0, span.start()) + 1, " ".join(span.group(1).split())))
+    return found
+
+
+def commands_in(text: str, names: dict[str, str]) -> list[tuple[str, str]]:
+    """``(module, what follows it up to the next command named)`` for each command named in ``text``."""
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))  # longest first
+    pattern = re.compile(rf"(?<![\w./-])({alternatives})\b")
+    pieces = pattern.split(text)
+    return [(names[pieces[i]], pieces[i + 1]) for i in range(1, len(pieces) - 1, 2)]
+
+
+def test_readme_commands_name_only_options_and_keys_they_take() -> None:
+    scripts = entry_points()
+    names = {name: module_of(target) for name, target in scripts.items()}
+    names |= {module: module for module in names.values()}
+    options = {module_of(target): help_options(target) for target in scripts.values()}
+    keys = config_keys()
+    wrong, checked = [], 0
+    for number, text in command_texts(README.read_text(encoding="utf-8")):
+        for module, rest in commands_in(text, names):
+            for flag in FLAG.findall(rest):
+                checked += 1
+                if flag not in options[module]:
+                    wrong.append(f"README.md:{number}: {module} has no {flag}")
+            if module in keys:
+                for key in KEY.findall(rest):
+                    checked += 1
+                    if key != "key" and key not in keys[module]:  # `--set [KEY=VALUE ...]`, written out
+                        wrong.append(f"README.md:{number}: {module} has no config key {key}")
+    assert checked > 100, f"only {checked} options found next to commands: is the README read right?"
+    assert not wrong, "\n".join(wrong)
