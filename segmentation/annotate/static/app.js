@@ -1053,6 +1053,7 @@ document.addEventListener("keydown", (event) => {
     Escape: () => ($("export-report").hidden ? clearPrompt() : ($("export-report").hidden = true)),
     Tab: () => cycle(event.shiftKey ? -1 : 1),
     c: () => cycle(1),
+    C: () => cycle(event.shiftKey ? -1 : 1), // Caps Lock on: as c; Shift+C: back, as Shift+Tab
     ArrowRight: () => move(1),
     PageDown: () => move(1),
     ArrowLeft: () => move(-1),
@@ -1072,6 +1073,7 @@ document.addEventListener("keydown", (event) => {
       draw();
     },
   };
+  actions.F = actions.f; // with Caps Lock on, as every other letter key
   if (actions[key]) {
     event.preventDefault();
     actions[key]();

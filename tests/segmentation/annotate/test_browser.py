@@ -143,6 +143,10 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     page.keyboard.press("Tab")
     assert page.inner_text("#cycle").startswith("mask 3/3")
     page.keyboard.press("Shift+Tab")
+    page.keyboard.press("C")  # Caps Lock on: C cycles as c does (it did nothing)
+    assert page.inner_text("#cycle").startswith("mask 3/3")
+    page.keyboard.press("Shift+C")
+    assert page.inner_text("#cycle").startswith("mask 2/3")
     page.keyboard.press("2")  # class dent
     page.screenshot(path=str(tmp_path / "preview.png"))
     page.keyboard.press("Enter")
