@@ -162,17 +162,19 @@ def run_mvtec2yolo(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def convert_with_mask_values(annotated, out: Path):
+    """``mvtec2yolo --root <the app's out> --mask-values <its mask_values.json>``: classes by mask value."""
+    mask_values = annotated.category_dir / "mask_values.json"
+    return run_mvtec2yolo("--root", str(annotated.out), "--out", str(out), "--mask-values", str(mask_values))
+
+
 def test_mvtec2yolo_accepts_the_output_folder_as_root(annotated, tmp_path):
     """The issue's contract: ``python -m converters.mvtec2yolo --root <out>`` reads the app's output."""
     plain = run_mvtec2yolo("--root", str(annotated.out), "--out", str(tmp_path / "plain"), "--coco")
     assert plain.returncode == 0, plain.stderr
     names = (tmp_path / "plain" / "data.yaml").read_text()
     assert "combined" in names and "scratch" in names  # without --mask-values: classes are folders
-    exact = run_mvtec2yolo(
-        "--root", str(annotated.out),
-        "--out", str(tmp_path / "exact"),
-        "--mask-values", str(annotated.category_dir / "mask_values.json"),
-    )  # fmt: skip
+    exact = convert_with_mask_values(annotated, tmp_path / "exact")
     assert exact.returncode == 0, exact.stderr
     assert "combined" not in (tmp_path / "exact" / "data.yaml").read_text()
     lines = [
@@ -186,11 +188,7 @@ def test_mvtec2yolo_accepts_the_output_folder_as_root(annotated, tmp_path):
 def test_mvtec2yolo_accepts_the_output_folder_as_root_after_an_export(annotated, tmp_path):
     # <out>/export's images/ and labels/ hold train/ and test/, so <out> read as a folder of data sets
     annotated.export()
-    result = run_mvtec2yolo(
-        "--root", str(annotated.out),
-        "--out", str(tmp_path / "exact"),
-        "--mask-values", str(annotated.category_dir / "mask_values.json"),
-    )  # fmt: skip
+    result = convert_with_mask_values(annotated, tmp_path / "exact")
     assert result.returncode == 0, result.stderr
     assert "scratch" in (tmp_path / "exact" / "data.yaml").read_text()
 
