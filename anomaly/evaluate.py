@@ -371,6 +371,8 @@ def evaluate_run(
         "backbone": run.info["config"]["backbone"],
         "image_size": run.model.image_size,
         "memory_bank": f"{run.info['bank']['rows']} x {run.info['bank']['dim']}",
+        # the bank's bytes, as run.json records them: a run refit in place under the same folder differs here
+        "memory_bank_sha256": run.info["bank"]["sha256"],
         "fit_images": len(run.fit_keys),
         "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
     }

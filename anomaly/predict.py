@@ -196,6 +196,9 @@ def predict_photos(
     segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
     info = {  # paths absolute: predict.json traces the output back from any folder
         "run": str(run_path.absolute()),
+        "memory_bank_sha256": run.info["bank"][
+            "sha256"
+        ],  # a run refit in place under the same folder differs
         "source": str(Path(source).absolute()),  # a pattern too: its wildcards stay as they are
         "photos": len(photos),
         "threshold": value,

@@ -15,6 +15,7 @@ from anomaly.data import read_rgb
 from anomaly.evaluate import evaluate_run
 from anomaly.run import fit_run
 from common.errors import UserError
+from common.io import sha256_file
 from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts
 
@@ -297,6 +298,7 @@ def test_the_report_names_the_images_scored_not_those_fit_on(
     settings = json.loads((tmp_path / "other-report" / "metrics.json").read_text())["settings"]
     assert settings["category"] == "other"
     assert settings["root"] == str(parts.parent.absolute()) and settings["run"] == str(run.absolute())
+    assert settings["memory_bank_sha256"] == sha256_file(run / "memory_bank.pt")  # a refit in place differs
     assert (tmp_path / "other-report" / "report.md").read_text().startswith("# PatchCore on other (")
 
 

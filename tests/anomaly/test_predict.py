@@ -18,6 +18,7 @@ from anomaly.evaluate import evaluate_run
 from anomaly.predict import predict_photos, resolve_threshold
 from anomaly.run import fit_run, load_run
 from common.errors import UserError
+from common.io import sha256_file
 from segmentation.annotate.proposal_file import class_names, read_proposal_file
 
 
@@ -558,6 +559,8 @@ def test_predict_json_traces_the_output_back_from_any_folder(
     assert info["run"] == str(run.absolute()) and info["source"] == str((parts / "test").absolute())
     assert info["threshold_from"] == f"from {run.absolute() / 'eval-mvtec' / 'metrics.json'}"
     assert info["photos"] == 5 and info["sam"] is None
+    bank = json.loads((run / "run.json").read_text())["bank"]["sha256"]  # a run refit in place differs here
+    assert info["memory_bank_sha256"] == bank == sha256_file(run / "memory_bank.pt")
     import anomaly.predict
     from anomaly.masks import Segmenter
 
