@@ -156,6 +156,7 @@ class AnomalyRegions:
         """What a run's settings say of it."""
         return {
             "run": str(Path(self.run.path).absolute()),
+            "memory_bank_sha256": self.run.info["bank"]["sha256"],  # a run refit in place differs here
             "threshold": self.threshold,
             "threshold_from": self.threshold_from,
             "min_area": self.min_area,

@@ -269,6 +269,8 @@ def test_predict_with_an_anomaly_run(patchcore_run, photos, detector_file, tiny_
     recorded = yaml.safe_load((out / "args.yaml").read_text())["anomaly_regions"]
     assert recorded["threshold"] == 0.0 and recorded["threshold_from"] == "given"
     assert recorded["run"] == str(patchcore_run) and recorded["image_shape"] == [60, 80]
+    bank = json.loads((Path(patchcore_run) / "run.json").read_text())["bank"]["sha256"]
+    assert recorded["memory_bank_sha256"] == bank
 
 
 @pytest.mark.parametrize(
