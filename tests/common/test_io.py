@@ -186,6 +186,32 @@ def test_sha256_file_reads_a_settled_file_once_and_a_changed_one_again(
         sha256_file(blob, what="image")
 
 
+def test_sha256_file_reads_again_a_file_replaced_with_its_size_and_time(tmp_path: Path) -> None:
+    old = time.time_ns() - 3600 * 10**9
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"a" * 100)
+    os.utime(blob, ns=(old, old))
+    assert sha256_file(blob) == hashlib.sha256(b"a" * 100).hexdigest()
+    other = tmp_path / "other"  # renamed over it, times kept (cp -p, rsync -t): another inode
+    other.write_bytes(b"b" * 100)
+    os.utime(other, ns=(old, old))
+    os.replace(other, blob)
+    assert sha256_file(blob) == hashlib.sha256(b"b" * 100).hexdigest()
+    blob.write_bytes(b"c" * 50)  # same inode and time, another size
+    os.utime(blob, ns=(old, old))
+    assert sha256_file(blob) == hashlib.sha256(b"c" * 50).hexdigest()
+
+
+def test_sha256_file_does_not_remember_a_file_modified_just_now(tmp_path: Path) -> None:
+    fresh, now = tmp_path / "fresh", time.time_ns()
+    fresh.write_bytes(b"c" * 10)
+    os.utime(fresh, ns=(now, now))
+    sha256_file(fresh)
+    fresh.write_bytes(b"d" * 10)  # rewritten within one tick of the file system's clock: same identity
+    os.utime(fresh, ns=(now, now))
+    assert sha256_file(fresh) == hashlib.sha256(b"d" * 10).hexdigest()
+
+
 def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
