@@ -101,6 +101,9 @@ def test_a_pretrained_model_is_refused_in_one_short_line_that_says_to_train_it(t
     with pytest.raises(UserError) as caught:  # classes of the data set in another order: no training hint
         _check_classes(["hole", "crack"], ["crack", "hole"], tmp_path / "data.yaml")
     assert str(caught.value).endswith("['crack', 'hole'] (" + str(tmp_path / "data.yaml") + ")")
+    with pytest.raises(UserError) as caught:  # some classes shared (an older class list): no hint either
+        _check_classes(["crack", "dent"], ["crack", "hole"], tmp_path / "data.yaml")
+    assert "train one" not in str(caught.value)
 
 
 def test_ground_truth_scores_one_in_ultralytics_and_cocoeval(
