@@ -400,6 +400,7 @@ def test_plot_folds_draws_every_image_and_round(tmp_path):
 
 def test_the_plots_legend_names_each_round_as_its_folders_are():
     # it said 'round 1'-'round 3' beside the folders fold0-fold2 and the printed 'fold0 (1 of 3)'
+    import matplotlib.colors
     import matplotlib.pyplot as plt
 
     from segmentation.crossval import folds_figure
@@ -416,6 +417,8 @@ def test_the_plots_legend_names_each_round_as_its_folders_are():
     assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["fold0", "fold1", "fold2"]
     right = [text.get_text() for text in fig.axes[1].get_legend().get_texts()]  # its lines were unnamed
     assert right == ["fold0", "fold1", "fold2", "mean ± std"]
+    dots = [tuple(c.get_facecolor()[0]) for c in fig.axes[0].collections]  # each round's colour, left
+    assert [matplotlib.colors.to_rgba(line.get_color()) for line in fig.axes[1].lines[:3]] == dots
     plt.close(fig)
 
 
