@@ -558,6 +558,25 @@ def test_the_evaluate_command_of_a_data_set_without_val_images_scores_its_test_s
     evaluate_run(tmp_path / "run", data=data, split=split, progress=False, figure=False)  # it runs
 
 
+@pytest.mark.parametrize(
+    ("val", "split"),
+    [
+        pytest.param(["other/test/spot/001"], "test", id="val holds only another category's images"),
+        pytest.param(["other/test/spot/001", "part/test/spot/001"], "val", id="val holds one of its own"),
+    ],
+)
+def test_the_evaluate_command_looks_for_val_images_of_the_runs_category(
+    tmp_path: Path, val: list[str], split: str
+) -> None:
+    # a data set of several categories: val images of another one leave this run's val empty all the same
+    save_splits(Splits(val=val, test=["part/test/spot/002"]), tmp_path / "conv" / "splits.json")
+    run = tmp_path / "run"
+    run.mkdir()
+    info = {"category": "part", "protocol": {"data": str(tmp_path / "conv")}}
+    (run / RUN_FILE).write_text(json.dumps(info))
+    assert evaluate_command(run).endswith(f"--data {tmp_path / 'conv'} --split {split}")
+
+
 def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(
     parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
 ) -> None:
@@ -729,6 +748,8 @@ def test_a_file_outside_any_run_is_not_told_to_pass_its_folder(
         load_run(path)
     assert "not an anomaly run folder: pass a folder anomaly.train wrote" in str(error.value)
     assert "pass the folder that holds it" not in str(error.value)
+    if not kind:  # no empty brackets for a file torch does not read
+        assert f"{path} is a file, not an anomaly run folder" in str(error.value)
 
 
 def test_a_folder_inside_the_run_given_as_the_run_names_the_run(
