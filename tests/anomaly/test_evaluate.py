@@ -201,6 +201,8 @@ def test_other_images_need_an_out_of_their_own(run: Path, parts: Path, tmp_path:
     assert not (run / "eval-mvtec").exists()
     metrics = evaluate_run(run, root=other, out=tmp_path / "eval_other", figure=False, progress=False)
     assert metrics["image"]["images"] == 5
+    settings = json.loads((tmp_path / "eval_other" / "metrics.json").read_text())["settings"]
+    assert settings["root"] == str(other)  # the tree scored, not the run's
     evaluate_run(
         run, root=parts.parent, figure=False, progress=False
     )  # the run's own tree, named: its folder
@@ -231,7 +233,7 @@ def test_the_category_folder_and_its_data_root_are_the_same_images(
 ) -> None:
     # a run fit on --root data/part scored with --root data (or the other way) was refused as
     # 'scoring --root data, not the images run was fit with: pass --out', the same photos
-    fit_root, score_root = (parts, parts.parent) if fit_on_category_folder else (parts.parent, parts)
+    fit_root, score_root = (parts, parts / "..") if fit_on_category_folder else (parts.parent, parts)
     fit_run(fit_root, "part", tmp_path / "run2", config=tiny_config, progress=False)
     evaluate_run(tmp_path / "run2", root=score_root, figure=False, progress=False)
     assert (tmp_path / "run2" / "eval-mvtec" / "metrics.json").is_file()
@@ -294,7 +296,7 @@ def test_the_report_names_the_images_scored_not_those_fit_on(
     # neither named the image tree (--root) or the run other than as typed (here relative)
     make_parts(parts.parent, name="other")
     monkeypatch.chdir(tmp_path)
-    evaluate_run("run", category="other", out="other-report", progress=False, figure=False)
+    evaluate_run("run", root="data", category="other", out="other-report", progress=False, figure=False)
     settings = json.loads((tmp_path / "other-report" / "metrics.json").read_text())["settings"]
     assert settings["category"] == "other"
     assert settings["root"] == str(parts.parent.absolute()) and settings["run"] == str(run.absolute())
@@ -331,3 +333,19 @@ def test_a_converter_split_holding_train_good_images_names_the_way_out(run: Path
         assert str(error.value).endswith(
             f"fit by anomaly.train --data {tmp_path / data}, or test/ without --data"
         )
+
+
+def test_a_run_fit_with_data_refused_an_image_gets_no_mvtec_protocol_hint(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # the way out names train/good and the MVTec protocol: a run fit on a split's good images has neither
+    save_splits(
+        Splits(val=["part/test/spot/001"], test=["part/test/spot/002"]), tmp_path / "a" / "splits.json"
+    )
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "a", progress=False)
+    save_splits(Splits(test=["part/test/good/001", "part/test/spot/000"]), tmp_path / "b" / "splits.json")
+    with pytest.raises(UserError, match=r"test/good/001.png: the model was fit on it") as error:
+        evaluate_run(
+            tmp_path / "run", data=tmp_path / "b", out=tmp_path / "out", progress=False, figure=False
+        )
+    assert "MVTec protocol" not in str(error.value)
