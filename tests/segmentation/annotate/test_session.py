@@ -394,8 +394,11 @@ def test_for_an_export_the_state_and_the_tree_stand_in_for_a_photo_folder_that_i
     session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
     session.add_instance("phone.jpg", class_name="dent", mask=blob((80, 40), (5, 5, 20, 30)))
     session.set_status("b.jpg", "good")
+    session.set_current("phone.jpg")
     tree = {p: (session.category_dir / p).read_bytes() for p in files_under(session.category_dir)}
     shutil.move(folder, tmp_path / "archived")
+    given = AnnotationSession.read(session.out, tmp_path / "archived", photos_optional=True)
+    assert not given.photos_gone and given.images_dir == tmp_path / "archived"  # --images given: its photos
 
     with pytest.raises(AnnotationError, match="which is not a folder now"):  # the page still needs them
         AnnotationSession.read(session.out)
@@ -403,6 +406,7 @@ def test_for_an_export_the_state_and_the_tree_stand_in_for_a_photo_folder_that_i
     assert reread.photos_gone and reread.entry("phone.jpg").instances == session.entry("phone.jpg").instances
     reread.persist()
     assert {p: (reread.category_dir / p).read_bytes() for p in files_under(reread.category_dir)} == tree
+    assert json.loads(session.state_path.read_text())["current"] == "phone.jpg"  # the page resumes there
     reread.export()
     annotations = sorted((reread.out / "export/annotations").glob("instances_*.json"))
     images = [image for path in annotations for image in json.loads(path.read_text())["images"]]
@@ -413,6 +417,10 @@ def test_for_an_export_the_state_and_the_tree_stand_in_for_a_photo_folder_that_i
         AnnotationError, match=r"the tree has no copy of a.png .* give the photos' folder as --images"
     ):
         AnnotationSession.read(session.out, photos_optional=True).persist()
+    state = json.loads(session.state_path.read_text())
+    session.state_path.write_text(json.dumps({**state, "images": {}}))  # edited by hand
+    with pytest.raises(AnnotationError, match=r"annotate_state.json lists no photos: nothing to export$"):
+        AnnotationSession.read(session.out, photos_optional=True)
 
 
 def test_opening_refuses_bad_folders_and_foreign_state(photos, tmp_path):
@@ -790,6 +798,8 @@ def test_a_photo_replaced_by_one_of_another_size_starts_afresh_at_the_start_its_
     # the new photo takes masks at its own size, and the tree stays one data set for the converters
     reread.add_instance("a.png", class_name="dent", mask=blob((160, 200), (10, 10, 40, 20)))
     assert read_mask(reread.category_dir / "ground_truth/dent/a_mask.png").shape == (160, 200)
+    reread.persist()  # set aside once: the new photo's labels stay
+    assert len(reread.entry("a.png").instances) == 1 and len(list((session.out / "replaced").iterdir())) == 1
     from converters.mvtec import categories_to_convert
 
     assert categories_to_convert(reread.out) == [reread.category]
@@ -818,6 +828,25 @@ def test_a_photo_replaced_while_the_page_runs_starts_afresh_when_opened_or_accep
     assert session.entry("b.jpg").status == "unlabelled"
     assert len(list((session.out / "replaced").iterdir())) == 2
     session.add_instance("b.jpg", class_name="dent", mask=blob((50, 60), (5, 5, 20, 20)))
+
+
+def test_a_photo_set_aside_keeps_its_labels_in_memory_when_the_state_cannot_be_saved(
+    opened, photos, monkeypatch
+):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    session.set_status("a.png", "done")
+    replace_photo(photos[0] / "a.png")
+
+    def full_disk():
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(session, "_save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        session.refresh_size("a.png")
+    entry = session.entry("a.png")  # what the state on disk says: the next start sets it aside again
+    assert (entry.status, len(entry.instances), entry.size) == ("done", 1, (120, 160))
+    assert len(entry.undo_stack) == 2
 
 
 def test_a_mask_of_another_size_than_an_unreplaced_photo_names_both(opened):
