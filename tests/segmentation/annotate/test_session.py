@@ -787,6 +787,8 @@ def test_a_photo_replaced_by_one_of_another_size_starts_afresh_at_the_start_its_
     )
     record = json.loads((folder / "labels.json").read_text())
     assert (record["image"], record["size"], record["replaced_by"]) == ("a.png", [120, 160], [160, 200])
+    assert set(record) == {"image", "size", "replaced_by", "set_aside", "classes", "entry"}
+    assert record["classes"] == ["scratch", "dent"]  # what the mask values in it stand for
     assert record["entry"]["status"] == "done" and record["entry"]["instances"][0]["rle"] == old_instance.rle
     assert (folder / "a.png").read_bytes() == old_copy  # the photo the outlines were drawn on
     assert read_mask(folder / "a_mask.png").shape == (120, 160)
@@ -828,6 +830,33 @@ def test_a_photo_replaced_while_the_page_runs_starts_afresh_when_opened_or_accep
     assert session.entry("b.jpg").status == "unlabelled"
     assert len(list((session.out / "replaced").iterdir())) == 2
     session.add_instance("b.jpg", class_name="dent", mask=blob((50, 60), (5, 5, 20, 20)))
+
+
+def test_a_photo_set_aside_twice_in_one_second_gets_two_folders_and_its_proposals_go_too(
+    opened, photos, monkeypatch
+):
+    from datetime import datetime, timezone
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN001, ANN206
+            return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+    monkeypatch.setattr(session_module, "datetime", Frozen)
+    session, _ = opened
+    session.add_proposals({"a.png": [proposal((120, 160), (10, 10, 40, 20))]}, source="run-1")
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (60, 60, 90, 80)))
+    replace_photo(photos[0] / "a.png")
+    notice = session.refresh_size("a.png")
+    assert "(1 instance(s), 1 proposal(s))" in notice
+    entry = session.entry("a.png")
+    assert (entry.proposals, entry.proposed, entry.undo_stack, entry.redo_stack) == ([], [], [], [])
+    # the source proposes on the new photo anew (its proposals fit the old one's pixels)
+    assert session.add_proposals({"a.png": [proposal((160, 200), (10, 10, 40, 20))]}, source="run-1") == 1
+    replace_photo(photos[0] / "a.png", (100, 100))
+    assert session.refresh_size("a.png") is not None
+    folders = sorted(p.name for p in (session.out / "replaced").iterdir())
+    assert folders == ["a-20260102T030405Z", "a-20260102T030405Z-2"]
 
 
 def test_a_photo_set_aside_keeps_its_labels_in_memory_when_the_state_cannot_be_saved(
