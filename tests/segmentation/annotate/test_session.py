@@ -317,6 +317,12 @@ def test_a_labelled_photo_that_no_longer_opens_keeps_its_status_in_the_counts(op
     reread = AnnotationSession.read(session.out, folder)
     assert "b.jpg" in reread.unreadable
     assert reread.counts() == {"unlabelled": 3, "in_progress": 0, "done": 0, "good": 1, "unreadable": 0}
+    # outlined, then broken: not taken for a photo of another size, its labels stay where they are
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    (folder / "a.png").write_bytes(b"")
+    reread = AnnotationSession.read(session.out, folder)
+    reread.persist()
+    assert len(reread.entry("a.png").instances) == 1 and not reread.notices
 
 
 def test_reading_writes_nothing_until_persisted(opened, photos, tmp_path):
@@ -359,6 +365,7 @@ def test_reopening_refuses_options_that_would_change_mask_values(opened, photos,
         (["scratch "], "bad class name"),  # Windows drops a trailing space from a folder name
         ([" scratch"], "bad class name"),
         (["big\tscratch"], "bad class name"),
+        (["a" * 101], "bad class name"),  # up to 100, as a category
         ([], "at least one"),
         ([f"c{i}" for i in range(256)], "at most 255"),
     ],
@@ -379,6 +386,8 @@ def test_a_class_name_with_spaces_is_a_folder_of_the_tree_and_a_class_of_the_exp
     assert [c["name"] for c in coco["categories"]] == ["broken large", "dent"]
     with pytest.raises(AnnotationError, match="bad category name 'new defects'"):  # categories keep no spaces
         AnnotationSession.open(tmp_path / "other", photos[0], category="new defects")
+    with pytest.raises(AnnotationError, match="annotated with classes 'broken large' dent: --classes must"):
+        AnnotationSession.open(session.out, classes=["dent"])  # named as typed on a command line
 
 
 def test_for_an_export_the_state_and_the_tree_stand_in_for_a_photo_folder_that_is_gone(photos, tmp_path):
@@ -455,6 +464,8 @@ def test_opening_refuses_bad_folders_and_foreign_state(photos, tmp_path):
         AnnotationSession.open(foreign, folder)
     with pytest.raises(AnnotationError, match="export folder"):
         AnnotationSession.open(tmp_path / "out3", folder, category="export")
+    with pytest.raises(AnnotationError, match="clash with the replaced folder"):  # where labels are set aside
+        AnnotationSession.open(tmp_path / "out3", folder, category="replaced")
 
 
 def test_reopening_repairs_a_tree_cut_short_and_keeps_removed_images(opened, photos):
@@ -993,6 +1004,17 @@ def test_reserved_folder_names_are_refused_in_any_case(photos, tmp_path, name):
 
 def test_an_out_folder_named_export_gets_a_category_of_its_own(photos, tmp_path):
     assert AnnotationSession.open(tmp_path / "export", photos[0]).category == "export_defects"
+    assert AnnotationSession.open(tmp_path / "replaced", photos[0]).category == "replaced_defects"
+
+
+def test_a_new_photo_takes_no_stem_of_a_stored_one_in_another_case(photos, tmp_path):
+    # Q_mask.png and q_mask.png are one file on macOS and Windows
+    folder, _ = photos
+    cv2.imwrite(str(folder / "Q.png"), np.full((20, 30, 3), 80, np.uint8))
+    AnnotationSession.open(tmp_path / "out", folder).persist()
+    cv2.imwrite(str(folder / "q.jpg"), np.full((20, 30, 3), 80, np.uint8))
+    reopened = AnnotationSession.open(tmp_path / "out")
+    assert (reopened.entry("Q.png").stem, reopened.entry("q.jpg").stem) == ("Q", "q_2")
 
 
 def test_a_new_session_refuses_a_category_folder_it_did_not_write(photos, tmp_path):
