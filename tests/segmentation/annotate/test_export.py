@@ -368,3 +368,43 @@ def test_upright_size_of_a_rotated_tiff_is_the_size_sam_sees(tmp_path):
     image.save(tmp_path / "scan.tif", exif=exif)
     assert load_rgb(tmp_path / "scan.tif").shape[:2] == (80, 40)
     assert export.upright_size(tmp_path / "scan.tif") == (80, 40)
+
+
+def _tree(category_dir: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (category_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (category_dir / name).write_bytes(data)
+
+
+def _files(category_dir: Path) -> list[str]:
+    return sorted(p.relative_to(category_dir).as_posix() for p in category_dir.rglob("*") if p.is_file())
+
+
+def test_a_stems_files_set_aside_keep_stale_copies_of_two_folders_and_leave_no_empty_folder(tmp_path):
+    category_dir = tmp_path / "out" / "part"
+    _tree(
+        category_dir,
+        {
+            "test/scratch/a.png": b"copy",
+            "test/good/a.png": b"stale copy",  # a run cut short between two folders
+            "ground_truth/scratch/a_mask.png": b"mask",
+            "test/scratch/b.png": b"another photo",
+        },
+    )
+    target = tmp_path / "out" / "replaced" / "a-1"
+    target.mkdir(parents=True)
+    moved = export.move_stem_files(category_dir, "a", target)
+    assert sorted(path.read_bytes() for path in moved) == [b"copy", b"mask", b"stale copy"]
+    assert sorted(path.name for path in target.iterdir()) == sorted(path.name for path in moved)
+    assert _files(category_dir) == ["test/scratch/b.png"]
+    assert not (category_dir / "test" / "good").exists()  # no empty class folder left for the converters
+    assert not (category_dir / "ground_truth" / "scratch").exists()
+
+
+@pytest.mark.parametrize(("folder", "kept"), [("scratch", "a.png"), ("good", "a.jpg")])
+def test_a_photo_gone_keeps_the_suffix_of_its_copy_in_its_folder(tmp_path, folder, kept):
+    # copies in two folders (a run cut short): whichever glob lists first, the folder's own is kept
+    category_dir = tmp_path / "part"
+    _tree(category_dir, {"test/scratch/a.png": b"png copy", "test/good/a.jpg": b"jpg copy"})
+    export.sync_image(category_dir, source=tmp_path / "gone" / "a.png", stem="a", folder=folder, mask=None)
+    assert _files(category_dir) == [f"test/{folder}/{kept}"]
