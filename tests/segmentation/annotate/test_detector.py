@@ -97,6 +97,8 @@ def test_a_detector_class_with_spaces_is_a_class_of_the_page(tmp_path, photos):
     with pytest.raises(UserError) as error:  # a hint to copy quotes the name
         check_detector_classes(detector, ["dent"])
     assert str(error.value).endswith("add them, --classes dent 'broken large'")
+    with pytest.raises(UserError, match=r"not among the classes \('big scratch' dent\): add them"):
+        check_detector_classes(detector, ["big scratch", "dent"])  # the page's classes quoted too
 
 
 @pytest.mark.parametrize(
