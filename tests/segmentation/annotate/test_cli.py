@@ -502,6 +502,46 @@ def test_the_start_up_lines_name_the_files_left_out_as_no_image(photos, tmp_path
     ) in out
 
 
+def test_the_page_names_photos_replaced_by_ones_of_another_size_three_and_a_count(
+    photos, tmp_path, capsys, serve_page
+):
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["big scratch", "dent"])
+    sizes = {"a.png": (120, 160), "b.jpg": (150, 100), "lot_2/c.png": (96, 128), "wide.png": (300, 640)}
+    for key, shape in sizes.items():
+        mask = np.zeros(shape, bool)
+        mask[10:20, 10:30] = True
+        session.add_instance(key, class_name="dent", mask=mask)
+        cv2.imwrite(str(folder / key), np.zeros((50, 70, 3), np.uint8))
+    serve_page(page_args(folder, tmp_path))
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert [line.split(" was replaced")[0] for line in notes[:3]] == [
+        "note: a.png",
+        "note: b.jpg",
+        "note: lot_2/c.png",
+    ]
+    assert notes[3] == (
+        "note: and 1 more photos replaced by ones of another size: their labels are set aside in "
+        f"{tmp_path / 'out' / 'replaced'}"
+    )
+    assert len(notes) == 4 and len(list((tmp_path / "out" / "replaced").iterdir())) == 4
+
+
+def test_three_notices_are_printed_without_a_count_of_the_rest(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from segmentation.annotate.__main__ import print_notices
+
+    print_notices(SimpleNamespace(notices=["one", "two", "three"], out=tmp_path))
+    assert capsys.readouterr().out == "note: one\nnote: two\nnote: three\n"
+
+
+def test_the_start_up_lines_quote_a_class_with_spaces(photos, tmp_path, capsys, serve_page):
+    AnnotationSession.open(tmp_path / "out", photos[0], classes=["big scratch", "dent"])
+    serve_page(page_args(photos[0], tmp_path))
+    assert "; classes: 'big scratch' dent; model colour" in capsys.readouterr().out
+
+
 def test_the_command_passes_the_crop_rule_to_the_page(photos, tmp_path, capsys, serve_page):
     args = page_args(photos[0], tmp_path)
     app = serve_page([*args, "--crop-fraction", "0.125"])
