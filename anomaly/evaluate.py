@@ -245,10 +245,14 @@ def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str
 
     A ``root`` is compared by the category folder it gives: the data root and the category folder
     itself name the same images.
+
+    Raises:
+        UserError: a ``root`` that is no folder or holds no such category, named as such (it was
+            told to pass ``--out``, as if it were another tree of the category's images).
     """
     if root is not None and Path(root).resolve() != Path(run.info["root"]).resolve():
-        ours = _category_folder(run.info["root"], run.info["category"])
-        if ours is None or _category_folder(root, category or run.info["category"]) != ours:
+        theirs = category_dir(root, category or run.info["category"]).resolve()
+        if theirs != _category_folder(run.info["root"], run.info["category"]):  # None: the run's is gone
             return f"--root {root}"
     if category is not None and category != run.info["category"]:
         return f"--category {category}"

@@ -239,6 +239,19 @@ def test_the_category_folder_and_its_data_root_are_the_same_images(
     assert (tmp_path / "run2" / "eval-mvtec" / "metrics.json").is_file()
 
 
+def test_a_mistyped_root_is_named_as_such_not_told_to_take_an_out(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # --root data/prt (no such folder) was taken for another tree of the category's images:
+    # 'scoring --root data/prt, not the images the run was fit with: pass --out'
+    with pytest.raises(UserError, match=r"data root does not exist or is not a folder: .*prt$"):
+        evaluate_run(run, root=tmp_path / "prt", figure=False, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"unknown category 'part' in .*empty; it holds no category folders"):
+        evaluate_run(run, root=tmp_path / "empty", figure=False, progress=False)
+    assert not (run / "eval-mvtec").exists()
+
+
 def test_another_converter_output_needs_an_out_of_its_own(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:
