@@ -65,7 +65,8 @@ def resolve_threshold(
     """The map threshold and where it came from (see the module docstring).
 
     Args:
-        value: a number, a metrics.json, or None (the run's own evaluation).
+        value: a number, a metrics.json (or the ``anomaly.evaluate`` folder holding one), or None
+            (the run's own evaluation).
         run_path: the run folder.
         clean_goods: raise a metrics file's threshold just above the largest map value of the good
             images it scored (``pixel.good_peak``), so that none of them would get a region.
@@ -80,6 +81,8 @@ def resolve_threshold(
                 raise UserError(
                     f"{flag} {value}: neither a number nor an existing metrics.json (of anomaly.evaluate)"
                 ) from None
+            if path.is_dir() and (path / "metrics.json").is_file():  # its eval-val/: 'Is a directory'
+                path = path / "metrics.json"
         else:
             return check_threshold(number, flag), "given"
     else:
@@ -260,8 +263,8 @@ def parser() -> OneLineParser:
     )
     p.add_argument(
         "--threshold",
-        help="map threshold: a number, or an anomaly.evaluate metrics.json (default: the run's own "
-        "evaluation, <run>/eval-val, eval-test or eval-mvtec, the first that exists)",
+        help="map threshold: a number, or an anomaly.evaluate metrics.json or its folder (default: the "
+        "run's own evaluation, <run>/eval-val, eval-test or eval-mvtec, the first that exists)",
     )
     p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM, offline)")

@@ -287,9 +287,9 @@ def add_anomaly_arguments(parser: argparse.ArgumentParser) -> None:
     )
     regions.add_argument(
         "--anomaly-threshold",
-        help="map threshold: a number, or an anomaly.evaluate metrics.json (default: the run's own "
-        "evaluation, found as anomaly.predict finds it); a metrics file's threshold is raised above the "
-        "largest map value it saw on a good image, unlike anomaly.predict's",
+        help="map threshold: a number, or an anomaly.evaluate metrics.json or its folder (default: the "
+        "run's own evaluation, found as anomaly.predict finds it); a metrics file's threshold is raised "
+        "above the largest map value it saw on a good image, unlike anomaly.predict's",
     )
     regions.add_argument("--anomaly-min-area", type=int, default=16, help="smallest region kept, pixels")
     regions.add_argument(

@@ -71,6 +71,8 @@ def test_threshold_from_the_runs_evaluation(run: Path) -> None:
     metrics = evaluate_run(run, progress=False, figure=False)
     value, origin = resolve_threshold(None, run)
     assert value == metrics["pixel"]["f1_threshold"] and "eval-mvtec/metrics.json" in origin
+    # the evaluation's folder given for its metrics.json: it said 'cannot read ...: Is a directory'
+    assert resolve_threshold(str(run / "eval-mvtec"), run) == (value, origin)
 
 
 def test_without_a_threshold_a_run_fit_on_a_converter_split_is_told_to_evaluate_its_val_split(
