@@ -31,12 +31,17 @@ def test_an_undefined_auroc_is_null_in_strict_evaluation_json(tmp_path, strict_j
     assert "anomaly AUROC (top box score) nan" in format_report(report)
 
 
+def two_right_calls(conf: float) -> ImageLevelReport:
+    """The image-level record of one good and one scratch photo, both called right at ``conf``."""
+    return ImageLevelReport(
+        labels=["good", "scratch"], matrix=[[1, 0], [0, 1]], accuracy=1.0, balanced_accuracy=1.0,
+        per_label_accuracy={"good": 1.0, "scratch": 1.0}, auroc=1.0, conf=conf, n_images=2,
+    )  # fmt: skip
+
+
 def test_a_warning_among_the_notes_is_printed_as_a_warning_alone(tmp_path) -> None:
     # it came out as "note: warning: on the val split, ..."
-    level = ImageLevelReport(
-        labels=["good", "scratch"], matrix=[[1, 0], [0, 1]], accuracy=1.0, balanced_accuracy=1.0,
-        per_label_accuracy={"good": 1.0, "scratch": 1.0}, auroc=1.0, conf=0.0, n_images=2,
-    )  # fmt: skip
+    level = two_right_calls(conf=0.0)
     report = EvaluationReport(
         weights="best.pt", data="data.yaml", split="test", ultralytics={"metrics/mAP50(B)": 0.5},
         per_class=[], coco=None, image_level=level, save_dir=str(tmp_path),
@@ -49,10 +54,7 @@ def test_a_warning_among_the_notes_is_printed_as_a_warning_alone(tmp_path) -> No
 
 def test_the_first_line_names_imgsz_only_when_known_and_not_tiled(tmp_path) -> None:
     # a tiled run names its window size on the tiling line; an unknown size is not printed as "None"
-    level = ImageLevelReport(
-        labels=["good", "scratch"], matrix=[[1, 0], [0, 1]], accuracy=1.0, balanced_accuracy=1.0,
-        per_label_accuracy={"good": 1.0, "scratch": 1.0}, auroc=1.0, conf=0.25, n_images=2,
-    )  # fmt: skip
+    level = two_right_calls(conf=0.25)
     fields = dict(
         weights="best.pt", data="data.yaml", split="test", ultralytics={"metrics/mAP50(B)": 0.5},
         per_class=[], coco=None, image_level=level, save_dir=str(tmp_path),
