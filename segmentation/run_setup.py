@@ -275,8 +275,12 @@ def embed_splits(
     return train, val, crops
 
 
-def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
-    """Checks the config and data, loads the model and any resume state, then makes the run folder."""
+def check_config(config: dict, resume: Path | None) -> None:
+    """Checks ``config`` against the schema and its data set; makes its paths absolute, in place.
+
+    Raises:
+        UserError: no or a missing data set, or settings that do not go together.
+    """
     SCHEMA.check(config)
     if not config.get("data"):
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
@@ -292,15 +296,16 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
             config[key] = str(Path(config[key]).absolute())
     if config["colour_head"] and config["crops"]["max_fraction"] > 0:
         raise UserError("colour_head=true works on whole-photo logits: set crops.max_fraction=0 to use it")
+
+
+def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
+    """Checks the config and data, loads the model and any resume state, then makes the run folder."""
+    check_config(config, resume)
     check_run_dir(config, resume)
     device, world = set_up_process(config)
     saved = read_resume_state(resume) if resume is not None else None
-    done = int(saved["epoch"]) + 1 if saved is not None else 0
-    if done > config["epochs"]:  # args.yaml would say fewer epochs than results.csv holds
-        raise UserError(
-            f"epochs={config['epochs']} is fewer than the {done} epochs {resume} has trained: pass "
-            f"epochs={done} or more (or leave epochs= out)"
-        )
+    if saved is not None:
+        check_resume_epochs(config, saved, resume)
     train_split, val_split = load_training_data(config["data"])
     split = split_fingerprint(train_split, val_split)
     if saved is not None:
@@ -350,3 +355,13 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         split=split,
     )
     return run, state
+
+
+def check_resume_epochs(config: dict, saved: dict, resume: Path) -> None:
+    """Refuses ``epochs`` fewer than ``resume`` has trained (args.yaml would say fewer than results.csv)."""
+    done = int(saved["epoch"]) + 1
+    if done > config["epochs"]:
+        raise UserError(
+            f"epochs={config['epochs']} is fewer than the {done} epochs {resume} has trained: pass "
+            f"epochs={done} or more (or leave epochs= out)"
+        )
