@@ -536,21 +536,9 @@ def train(config: Mapping) -> TrainResult:
     check_not_inside(config["project"], root, flag="project=")
     model, pretrained, yolo, family = start_model(config)
     check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
-    if (imgsz := stride_imgsz(int(config["imgsz"]), yolo.model)) != config["imgsz"]:
-        print(
-            f"note: imgsz={config['imgsz']} is not a multiple of the model's stride: ultralytics trains at "
-            f"imgsz={imgsz}, which this run records and prints",
-            flush=True,
-        )
-        config = {**config, "imgsz": imgsz}
+    config = with_stride_imgsz(config, yolo)
     embeddings = class_embeddings(config, names, yolo, family)
-    print(describe_augmentation(config), flush=True)
-    train_images = len(split_images(data, "train"))
-    notes = rotation_note(config, data), optimizer_note(config), accumulation_note(config, train_images)
-    for note in notes:
-        if note:
-            print(note, flush=True)
-
+    print_training_notes(config, data)
     save_dir = start_run(config, model, data, embeddings)
     train_data = prepare_training_data(config, data, save_dir)
     ensure_ultralytics_fonts()
@@ -562,20 +550,7 @@ def train(config: Mapping) -> TrainResult:
         exist_ok=True,
         pretrained=pretrained,
     )
-    trainer = open_vocabulary_trainer(family, embeddings)
-    started = time.time()
-    with no_label_cache(), FreezeLog() as freezing:  # the data set is read, never written
-        try:
-            metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
-        except FileNotFoundError as error:
-            raise unloadable_image(error, f"the training data {train_data}") from None
-        except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
-            if note := stopped_note(save_dir, since=started):
-                print(note, file=sys.stderr, flush=True)
-            raise
-    for line in freezing.summary():
-        print(line, flush=True)
-
+    metrics = fit(yolo, open_vocabulary_trainer(family, embeddings), args, save_dir=save_dir, data=train_data)
     best = save_dir / "weights" / "best.pt"
     result = TrainResult(
         save_dir=save_dir,
@@ -590,6 +565,50 @@ def train(config: Mapping) -> TrainResult:
     )
     print(format_summary(result, data), flush=True)
     return result
+
+
+def with_stride_imgsz(config: Mapping, yolo: Model) -> Mapping:
+    """``config`` with ``imgsz`` rounded up to the model's stride as ultralytics will, saying so."""
+    if (imgsz := stride_imgsz(int(config["imgsz"]), yolo.model)) == config["imgsz"]:
+        return config
+    print(
+        f"note: imgsz={config['imgsz']} is not a multiple of the model's stride: ultralytics trains at "
+        f"imgsz={imgsz}, which this run records and prints",
+        flush=True,
+    )
+    return {**config, "imgsz": imgsz}
+
+
+def print_training_notes(config: Mapping, data: Path) -> None:
+    """The augmentation in use, and notes on rotation, optimiser and gradient accumulation where due."""
+    print(describe_augmentation(config), flush=True)
+    train_images = len(split_images(data, "train"))
+    notes = rotation_note(config, data), optimizer_note(config), accumulation_note(config, train_images)
+    for note in notes:
+        if note:
+            print(note, flush=True)
+
+
+def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: Path) -> object:
+    """``yolo.train`` with ``args`` (and a ``trainer`` class, unless None); returns its metrics.
+
+    Raises:
+        UserError: an image of the training data (``data``, the yaml ``args`` name) cannot be loaded.
+        KeyboardInterrupt: after saying where the weights of the last finished epoch are.
+    """
+    started = time.time()
+    with no_label_cache(), FreezeLog() as freezing:  # the data set is read, never written
+        try:
+            metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
+        except FileNotFoundError as error:
+            raise unloadable_image(error, f"the training data {data}") from None
+        except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
+            if note := stopped_note(save_dir, since=started):
+                print(note, file=sys.stderr, flush=True)
+            raise
+    for line in freezing.summary():
+        print(line, flush=True)
+    return metrics
 
 
 def stopped_note(save_dir: Path, *, since: float | None = None) -> str | None:
