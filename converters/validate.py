@@ -21,7 +21,7 @@ import cv2
 
 from common.cli import OneLineParser, exit_code
 from common.data_sets import data_set_folder
-from common.errors import UserError, one_line
+from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
@@ -94,12 +94,12 @@ def dropped_images(folder: Path, kept: set[str]) -> str | None:
     dropped = [path for path in files if path.name not in kept]
     if not dropped:
         return None
-    named = ", ".join(
+    # only the files named are decoded to tell why: few() counts the rest
+    named = [
         f"{path.name} ({'unreadable image' if cv2.imread(str(path)) is None else 'corrupt label'})"
         for path in dropped[:3]
-    )
-    more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
-    return f"ultralytics dropped {len(dropped)} of {len(files)} images: {named}{more}"
+    ]
+    return f"ultralytics dropped {len(dropped)} of {len(files)} images: {few(named + dropped[3:])}"
 
 
 @contextlib.contextmanager
