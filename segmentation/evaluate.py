@@ -418,17 +418,9 @@ def run(args: argparse.Namespace) -> dict:
     out = Path(args.out) if args.out else _default_out(args)
     _check_arguments(args, out)
     device = resolve_device(args.device)
-    split = load_split(args.data, args.split)
-    if not any(not im.is_background for im in split.images):
-        raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
+    split = _defect_split(args)
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
-    run_folder = Path(args.checkpoint).parent if args.checkpoint else None
-    scored = [image.path for image in split.images]
-    warning = trained_overlap_warning(
-        run_folder, scored, args.split, model="the decoder", progress=not args.no_progress
-    )
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
+    _warn_if_trained_on(args, split)
     models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else embeddings_root()
     crops = CropRule(args.crop_fraction) if args.crop_fraction > 0 else None
@@ -471,6 +463,29 @@ def run(args: argparse.Namespace) -> dict:
     n_overlays, metrics = build_folder(out, write, overwrite=True)
     print(f"\nmetrics, table and {n_overlays} overlays (green: ground truth, red: prediction) in {out}")
     return metrics
+
+
+def _defect_split(args: argparse.Namespace) -> SegmentationSplit:
+    """The split ``--split`` names.
+
+    Raises:
+        UserError: it holds no defect image (or as :func:`segmentation.data.load_split`).
+    """
+    split = load_split(args.data, args.split)
+    if not any(not im.is_background for im in split.images):
+        raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
+    return split
+
+
+def _warn_if_trained_on(args: argparse.Namespace, split: SegmentationSplit) -> None:
+    """A warning on stderr when the checkpoint's run trained on photos of ``split``."""
+    run_folder = Path(args.checkpoint).parent if args.checkpoint else None
+    scored = [image.path for image in split.images]
+    warning = trained_overlap_warning(
+        run_folder, scored, args.split, model="the decoder", progress=not args.no_progress
+    )
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
 
 
 def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[tuple[str, Sam]], str]:
