@@ -45,7 +45,7 @@ from anomaly.run import AnomalyRun, load_run, protocol_data
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder, check_outside_tree
+from common.folders import build_folder, check_output_folder, check_outside_tree, earlier_run_note
 from common.images import warn_narrow_photos
 from common.io import atomic_write
 from common.metrics import pixel_f1_max
@@ -347,52 +347,56 @@ def evaluate_run(
     out, replace = report_folder(
         run_path, run, out=out, root=root, category=category, data=data, split=split, overwrite=overwrite
     )
-    records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
-    segmenter = (
-        load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir) if masks else None
-    )
-    scores, maps, truths, seconds = score_records(run, records, progress=progress)
-    metrics = {
-        "image": image_metrics(scores, [r.defect for r in records]),
-        "pixel": pixel_metrics(maps, truths, good=[r.is_good for r in records], progress=progress),
-        "seconds_per_image": seconds,
-    }
-    if segmenter is not None:
-        if threshold is None:
-            threshold, picked_on = pick_threshold(
-                run, metrics, root=root, category=category, data=data, split=split, progress=progress
-            )
-        else:
-            picked_on = "given"
-        metrics["masks"] = score_masks(
-            run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
+    # a Ctrl-C on a re-run: 'interrupted' alone left the earlier report in ``out`` reading as this one
+    with earlier_run_note(out, until="the report is complete"):
+        records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
+        segmenter = (
+            load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
+            if masks
+            else None
         )
-    settings = {  # what was scored, absolute: --root and --category may name another tree than the run's
-        "run": str(Path(run_path).absolute()),
-        "root": str(Path(root or run.info["root"]).absolute()),
-        "category": category or run.info["category"],
-        "protocol": protocol,
-        "backbone": run.info["config"]["backbone"],
-        "image_size": run.model.image_size,
-        "memory_bank": f"{run.info['bank']['rows']} x {run.info['bank']['dim']}",
-        # the bank's bytes, as run.json records them: a run refit in place under the same folder differs here
-        "memory_bank_sha256": run.info["bank"]["sha256"],
-        "fit_images": len(run.fit_keys),
-        "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
-    }
-    rows = ([r.key for r in records], [r.defect for r in records], list(scores))
-    png = None
-    if figure and any(not r.is_good for r in records):
-        examples = figure_examples(run, records, scores)
-        vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
-        png = map_figure(examples, vmax)
+        scores, maps, truths, seconds = score_records(run, records, progress=progress)
+        metrics = {
+            "image": image_metrics(scores, [r.defect for r in records]),
+            "pixel": pixel_metrics(maps, truths, good=[r.is_good for r in records], progress=progress),
+            "seconds_per_image": seconds,
+        }
+        if segmenter is not None:
+            if threshold is None:
+                threshold, picked_on = pick_threshold(
+                    run, metrics, root=root, category=category, data=data, split=split, progress=progress
+                )
+            else:
+                picked_on = "given"
+            metrics["masks"] = score_masks(
+                run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
+            )
+        settings = {  # what was scored, absolute: --root and --category may name another tree than the run's
+            "run": str(Path(run_path).absolute()),
+            "root": str(Path(root or run.info["root"]).absolute()),
+            "category": category or run.info["category"],
+            "protocol": protocol,
+            "backbone": run.info["config"]["backbone"],
+            "image_size": run.model.image_size,
+            "memory_bank": f"{run.info['bank']['rows']} x {run.info['bank']['dim']}",
+            # the bank's bytes, as run.json records them: a run refit in place under the same folder differs
+            "memory_bank_sha256": run.info["bank"]["sha256"],
+            "fit_images": len(run.fit_keys),
+            "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
+        }
+        rows = ([r.key for r in records], [r.defect for r in records], list(scores))
+        png = None
+        if figure and any(not r.is_good for r in records):
+            examples = figure_examples(run, records, scores)
+            vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
+            png = map_figure(examples, vmax)
 
-    def write(folder: Path) -> None:  # the hidden build of ``out``: no earlier report's file survives
-        write_report(folder, metrics, settings, rows)
-        if png is not None:
-            atomic_write(folder / "anomaly_maps.png", png)
+        def write(folder: Path) -> None:  # the hidden build of ``out``: no earlier report's file survives
+            write_report(folder, metrics, settings, rows)
+            if png is not None:
+                atomic_write(folder / "anomaly_maps.png", png)
 
-    build_folder(out, write, overwrite=replace)
+        build_folder(out, write, overwrite=replace)
     return {"settings": settings, **metrics, "out": str(out)}
 
 

@@ -41,6 +41,7 @@ from common.folders import (
     check_holds_no_photos,
     check_output_folder,
     check_unique_names,
+    earlier_run_note,
     output_name,
 )
 from common.images import photo_files, photo_root, warn_narrow_photos
@@ -224,17 +225,9 @@ def predict_photos(
             writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
         writer.close(info)
 
-    try:  # an empty existing folder (made by hand) is replaced like an old run's
+    with earlier_run_note(out, until="every photo is done"):  # 'interrupted' alone: its files read as new
+        # an empty existing folder (made by hand) is replaced like an old run's
         build_folder(out, write, overwrite=overwrite or out.is_dir())
-    except KeyboardInterrupt:  # after 'interrupted' alone, an earlier run's files read as this one's
-        if out.is_dir() and any(out.iterdir()):  # an empty one made by hand holds no earlier run
-            print(
-                f"stopped: {out} is replaced only once every photo is done, so nothing of this run was "
-                "kept; what it holds is an earlier run's",
-                file=sys.stderr,
-                flush=True,
-            )
-        raise
     flagged = sum(1 for image in writer.images if image["verdict"] != "good")
     return {
         **info,

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from anomaly.config import SCHEMA
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.config import load_config
+from common.folders import earlier_run_note
 
 
 def parser() -> OneLineParser:
@@ -53,16 +55,18 @@ def run(argv: Sequence[str] | None = None) -> None:
     from anomaly.run import evaluate_command, fit_run
 
     category = args.category or single_category(args.root)
-    result = fit_run(
-        args.root,
-        category,
-        args.out,
-        config=config,
-        data=args.data,
-        weights=args.weights,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    # a Ctrl-C on a re-run with --overwrite: 'interrupted' alone left the old run reading as this one
+    with earlier_run_note(Path(args.out), until="the fit is done"):
+        result = fit_run(
+            args.root,
+            category,
+            args.out,
+            config=config,
+            data=args.data,
+            weights=args.weights,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
     info = result.info
     print(
         f"fit {info['config']['backbone']} PatchCore on {len(info['fit_keys'])} good images of '{category}' "

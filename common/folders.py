@@ -13,11 +13,12 @@ alone) and says so in one ``note:`` line on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TypeVar
@@ -263,6 +264,26 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         if partial is not None and partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
     return result
+
+
+@contextlib.contextmanager
+def earlier_run_note(out: Path, *, until: str) -> Iterator[None]:
+    """On Ctrl-C, one ``stopped:`` line on stderr when ``out`` holds an earlier run's files.
+
+    After ``interrupted`` alone, the earlier run's files in ``out`` (left whole by :func:`build_folder`)
+    read as this run's. ``until``: when ``out`` is replaced ("every photo is done").
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if out.is_dir() and not is_empty_folder(out):  # an empty one made by hand holds no earlier run
+            print(
+                f"stopped: {out} is replaced only once {until}, so nothing of this run was kept; "
+                "what it holds is an earlier run's",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise
 
 
 def _written(error: OSError, out: Path, partial: Path | None) -> Path:

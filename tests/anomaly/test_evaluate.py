@@ -362,3 +362,27 @@ def test_a_run_fit_with_data_refused_an_image_gets_no_mvtec_protocol_hint(
             tmp_path / "run", data=tmp_path / "b", out=tmp_path / "out", progress=False, figure=False
         )
     assert "MVTec protocol" not in str(error.value)
+
+
+def test_a_ctrl_c_on_a_re_run_says_the_report_there_is_an_earlier_runs(
+    run: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # it printed 'interrupted' alone, and the earlier report in <run>/eval-mvtec read as this run's
+    evaluate_run(run, progress=False, figure=False)
+    before = (run / "eval-mvtec" / "metrics.json").read_text()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "score_records", interrupted)
+    capsys.readouterr()
+    assert evaluate_module.main(["--run", str(run), "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert err == (
+        f"stopped: {run / 'eval-mvtec'} is replaced only once the report is complete, so nothing of this "
+        "run was kept; what it holds is an earlier run's\ninterrupted\n"
+    )
+    assert (run / "eval-mvtec" / "metrics.json").read_text() == before
+    fresh = ["--run", str(run), "--out", str(run.parent / "new"), "--no-progress"]
+    assert evaluate_module.main(fresh) == 130  # no earlier report there: 'interrupted' says it all
+    assert capsys.readouterr().err == "interrupted\n"

@@ -43,3 +43,32 @@ def test_a_converter_output_given_as_root_is_named_as_such(
         f"MVTec tree it was converted from as --root, and {converted} as --data\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_ctrl_c_on_a_re_run_says_the_run_there_is_an_earlier_ones(
+    parts: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it printed 'interrupted' alone, and the old run left in --out read as the one just fit
+    import anomaly.run
+
+    run = tmp_path / "run"
+    argv = ["--root", str(parts.parent), "--category", "part", "--out", str(run), "--no-progress", *OVERRIDES]
+    assert main(argv) == 0
+    before = (run / "run.json").read_text()
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(anomaly.run, "build_model", interrupted)
+    assert main([*argv, "--overwrite"]) == 130
+    assert capsys.readouterr().err.split("\n", 1)[1] == (  # after the warning about 2 fit photos
+        f"stopped: {run} is replaced only once the fit is done, so nothing of this run was kept; "
+        "what it holds is an earlier run's\ninterrupted\n"
+    )
+    assert (run / "run.json").read_text() == before
+    argv[argv.index(str(run))] = str(tmp_path / "new")
+    assert main(argv) == 130  # nothing earlier there: 'interrupted' says it all
+    assert capsys.readouterr().err.endswith(
+        "from 1; README: Anomaly detection); fit on more where you have them\ninterrupted\n"
+    )
