@@ -142,33 +142,46 @@ def check_disjoint(
     fit_hashes: Mapping[str, str] | None = None,
     *,
     hint: str = "",
+    progress: bool = False,
 ) -> None:
     """Refuses to score an image the model was fit on (the protocol's one rule), by key and, given the
     fit images' sha256 (``fit_hashes``, key -> hex), also a byte-for-byte copy of one under another name.
 
     ``hint``: appended to the message when an image was fit on by key (what to do instead).
+    ``progress``: a bar on stderr while the scored files are hashed.
 
     Raises:
         UserError: naming the first such image (and the fit image it copies).
     """
     refuse_fitted(fit_keys, [(r.key, str(r.image)) for r in scored], hint=hint)
     if fit_hashes:
-        refuse_copies(fit_hashes, scored)
+        refuse_copies(fit_hashes, scored, progress=progress)
 
 
-def file_hashes(records: Sequence[ImageRecord]) -> dict[str, str]:
-    """Record key -> sha256 of its image file (what :func:`check_disjoint` compares copies by)."""
-    return {r.key: sha256_file(r.image, what="image") for r in records}
+def file_hashes(records: Sequence[ImageRecord], *, progress: bool = False) -> dict[str, str]:
+    """Record key -> sha256 of its image file (what :func:`check_disjoint` compares copies by).
+
+    ``progress``: a bar on stderr (every byte is read: minutes on a large category).
+    """
+    bar = _hashing(records, "hashing fit photos", progress)
+    return {r.key: sha256_file(r.image, what="image") for r in bar}
 
 
-def refuse_copies(fit_hashes: Mapping[str, str], scored: Sequence[ImageRecord]) -> None:
+def _hashing(items: Sequence, desc: str, progress: bool) -> Iterable:
+    """``items`` behind a progress bar on stderr while their files are hashed (none unless ``progress``)."""
+    return tqdm(items, desc=desc, unit="photo", disable=not progress, file=sys.stderr)
+
+
+def refuse_copies(
+    fit_hashes: Mapping[str, str], scored: Sequence[ImageRecord], *, progress: bool = False
+) -> None:
     """Refuses to score a record whose image file's bytes are those of a fit image under another name.
 
     A defect photo copied into ``train/good`` (or a test photo duplicated there) is fit on as
     normal and scored as itself: image AUROC on hazelnut_toy fell from 1.000 to 0.824 with three
     such copies, and the key check alone let them through (:func:`refuse_copied_files`).
     """
-    refuse_copied_files(fit_hashes, [r.image for r in scored])
+    refuse_copied_files(fit_hashes, [r.image for r in scored], progress=progress)
 
 
 def refuse_copied_files(
@@ -185,13 +198,7 @@ def refuse_copied_files(
     if not fit_hashes:
         return
     fitted = {digest: key for key, digest in fit_hashes.items()}
-    bar = tqdm(
-        files,
-        desc="hashing photos (vs PatchCore's fit photos)",
-        unit="photo",
-        disable=not progress,
-        file=sys.stderr,
-    )
+    bar = _hashing(files, "hashing photos (vs PatchCore's fit photos)", progress)
     digests = [(path, sha256_file(path, what="image")) for path in bar]
     copies = [(path, fitted[digest]) for path, digest in digests if digest in fitted]
     if copies:
@@ -203,7 +210,11 @@ def refuse_copied_files(
 
 
 def refuse_fit_copies(
-    fit: Sequence[ImageRecord], held_out: Sequence[ImageRecord], fit_hashes: Mapping[str, str]
+    fit: Sequence[ImageRecord],
+    held_out: Sequence[ImageRecord],
+    fit_hashes: Mapping[str, str],
+    *,
+    progress: bool = False,
 ) -> None:
     """Refuses, before a fit, a fit image whose bytes are those of an image evaluation will score.
 
@@ -216,7 +227,7 @@ def refuse_fit_copies(
     fitted = {fit_hashes[r.key]: r.image for r in fit if r.key in fit_hashes}
     copies = [
         (fitted[digest], r.image)
-        for r in held_out
+        for r in _hashing(held_out, "hashing test photos (vs the fit photos)", progress)
         if (digest := sha256_file(r.image, what="image")) in fitted
     ]
     if copies:

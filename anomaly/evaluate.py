@@ -60,14 +60,15 @@ REPORT_NAMES = ("metrics.json", "report.md", "scores.csv", "anomaly_maps.png")
 
 
 def scored_records(
-    run: AnomalyRun, *, root=None, category=None, data=None, split: str = "test"
+    run: AnomalyRun, *, root=None, category=None, data=None, split: str = "test", progress: bool = False
 ) -> tuple[list[ImageRecord], str]:
-    """The records to score and the protocol's name; refuses any the run was fit on."""
+    """The records to score and the protocol's name; refuses any the run was fit on (``progress``: a bar
+    while their files are hashed)."""
     category = category or run.info["category"]
     records = load_records(root or run.info["root"], category)
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)
-    check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=split_fit_hint(run, data))
+    check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
     check_sizes([r.image for r in chosen], run.image_shape)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
@@ -152,7 +153,7 @@ def pick_threshold(
             val = eval_records(records, read_splits(data), "val")
         except UserError:
             val = []
-        check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data))
+        check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)
             if any(truth.any() for truth in truths):  # else no defect pixel survived the model's grid
@@ -349,7 +350,9 @@ def evaluate_run(
     )
     # a Ctrl-C on a re-run: 'interrupted' alone left the earlier report in ``out`` reading as this one
     with earlier_run_note(out, until="the report is complete"):
-        records, protocol = scored_records(run, root=root, category=category, data=data, split=split)
+        records, protocol = scored_records(
+            run, root=root, category=category, data=data, split=split, progress=progress
+        )
         segmenter = (
             load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
             if masks

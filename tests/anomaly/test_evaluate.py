@@ -386,3 +386,12 @@ def test_a_ctrl_c_on_a_re_run_says_the_report_there_is_an_earlier_runs(
     fresh = ["--run", str(run), "--out", str(run.parent / "new"), "--no-progress"]
     assert evaluate_module.main(fresh) == 130  # no earlier report there: 'interrupted' says it all
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_photo_hashing_shows_a_progress_bar_unless_no_progress(run: Path, capsys) -> None:
+    # the scored photos are read whole to hash them against the fit photos', with no bar
+    capsys.readouterr()
+    assert evaluate_module.main(["--run", str(run), "--no-figure"]) == 0
+    assert "hashing photos (vs PatchCore's fit photos): 100%" in capsys.readouterr().err
+    assert evaluate_module.main(["--run", str(run), "--no-figure", "--no-progress"]) == 0
+    assert "hashing" not in capsys.readouterr().err

@@ -72,3 +72,13 @@ def test_a_ctrl_c_on_a_re_run_says_the_run_there_is_an_earlier_ones(
     assert capsys.readouterr().err.endswith(
         "from 1; README: Anomaly detection); fit on more where you have them\ninterrupted\n"
     )
+
+
+def test_photo_hashing_shows_a_progress_bar_unless_no_progress(parts: Path, tmp_path: Path, capsys) -> None:
+    # every fit and test photo is read whole to hash it, with no bar: minutes of silence on a large set
+    argv = ["--root", str(parts.parent), "--category", "part", *OVERRIDES]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "hashing fit photos: 100%" in err and "hashing test photos (vs the fit photos): 100%" in err
+    assert main([*argv, "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert "hashing" not in capsys.readouterr().err
