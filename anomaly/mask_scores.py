@@ -55,12 +55,19 @@ def ground_truth_coco(masks: Sequence[np.ndarray]) -> dict:
 
 
 def mask_ap(masks: Sequence[np.ndarray], results: list[dict]) -> tuple[float, float]:
-    """COCO mask AP@[.5:.95] and AP50 of ``results`` against ``masks`` (segmentation's pycocotools call)."""
+    """COCO mask AP@[.5:.95] and AP50 of ``results`` against ``masks`` (segmentation's pycocotools call).
+
+    NaN for both when ``masks`` hold no defect pixel: AP is not defined without ground truth (it read
+    0.000, as if every mask were wrong, on images that were all good).
+    """
     from segmentation.metrics import coco_mask_ap
 
+    truth = ground_truth_coco(masks)
+    if not truth["annotations"]:
+        return float("nan"), float("nan")
     with tempfile.TemporaryDirectory(prefix="anomaly-gt-") as scratch:
         path = Path(scratch) / "instances.json"
-        path.write_text(json.dumps(ground_truth_coco(masks)))
+        path.write_text(json.dumps(truth))
         return coco_mask_ap(path, results)["all"]
 
 

@@ -11,6 +11,7 @@ from anomaly.data import eval_records, load_records, read_mask
 from anomaly.mask_scores import ground_truth_coco, mask_ap, score_masks
 from anomaly.masks import Segmenter
 from anomaly.patchcore import Prediction
+from converters.masks import mask_to_instances
 
 
 class HandMadeMaps:
@@ -138,3 +139,18 @@ def test_masks_of_wide_photos_are_read_at_the_photos_size(tmp_path: Path, catego
     masks = score_masks(ExactMaps(records), records, Segmenter(), 1.0, "given", min_area=1, progress=False)
     assert masks["iou_defect"] == 1.0 and masks["iou_good"] == 1.0
     assert masks["mask_ap"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("found", [False, True], ids=["no masks", "a false alarm"])
+def test_mask_ap_without_ground_truth_is_undefined_not_zero(found: bool) -> None:
+    # good images only (a category without test defects, --threshold given): AP read 0.000, as if
+    # every mask were wrong; metrics.json's null and report.md's '-' say it is not defined
+    truths = [np.zeros((8, 8), bool), np.zeros((8, 8), bool)]
+    speck = np.zeros((8, 8), np.uint8)
+    speck[2:4, 2:4] = 1  # a false alarm on the first image
+    results = []
+    if found:
+        rle = mask_to_instances(speck).instances[0].rle
+        results = [{"image_id": 1, "category_id": 1, "segmentation": rle, "score": 0.9}]
+    ap, ap50 = mask_ap(truths, results)
+    assert np.isnan(ap) and np.isnan(ap50)
