@@ -78,12 +78,19 @@ def resolve_threshold(
             number = float(value)
         except ValueError:  # not a number: a metrics.json (absolute: the origin is recorded with the run)
             path = Path(value).absolute()
-            if not path.exists():  # a mistyped number, or a file that is not there: say both
+            if not value.strip() or not path.exists():  # a mistyped number, a file not there ('': the cwd)
+                named = value if value.strip() else repr(value)
                 raise UserError(
-                    f"{flag} {value}: neither a number nor an existing metrics.json (of anomaly.evaluate)"
+                    f"{flag} {named}: neither a number nor an existing metrics.json (of anomaly.evaluate)"
                 ) from None
             if path.is_dir() and (path / "metrics.json").is_file():  # its eval-val/: 'Is a directory'
                 path = path / "metrics.json"
+            elif path.is_dir():  # the run folder itself, say: 'cannot read metrics file ...: Is a directory'
+                raise UserError(
+                    f"{flag} {value} is a folder without metrics.json: pass an anomaly.evaluate folder (a "
+                    f"run's {', '.join(EVAL_FOLDERS)}) or its metrics.json; without {flag} the run's own "
+                    "evaluation gives it"
+                ) from None
         else:
             return check_threshold(number, flag), "given"
     else:

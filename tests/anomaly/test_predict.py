@@ -121,11 +121,22 @@ def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: 
     assert resolve_threshold("0.2", tmp_path, clean_goods=True) == (0.2, "given")  # a number is a number
 
 
-@pytest.mark.parametrize("value", ["abc", "3,5", "eval-val/metrics.json"])
-def test_a_threshold_neither_a_number_nor_a_file_says_so(tmp_path: Path, value: str) -> None:
-    # it read "cannot read metrics file 3,5: No such file or directory" for a mistyped number
-    with pytest.raises(UserError, match=rf"^--anomaly-threshold {value}: neither a number nor an existing"):
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [("abc", "abc"), ("3,5", "3,5"), ("eval-val/metrics.json", "eval-val/metrics.json"), ("", "''")],
+)
+def test_a_threshold_neither_a_number_nor_a_file_says_so(tmp_path: Path, value: str, named: str) -> None:
+    # it read "cannot read metrics file 3,5: No such file or directory" for a mistyped number, and
+    # "cannot read metrics file <cwd>: Is a directory" for an empty one (a shell variable not set)
+    with pytest.raises(UserError, match=rf"^--anomaly-threshold {named}: neither a number nor an existing"):
         resolve_threshold(value, tmp_path, flag="--anomaly-threshold")
+
+
+def test_a_threshold_folder_without_metrics_is_named_with_the_way_out(run: Path) -> None:
+    # the run folder itself, any folder without metrics.json: 'cannot read metrics file ...: Is a directory'
+    for folder in (run, run.parent):
+        with pytest.raises(UserError, match=rf"^--threshold {re.escape(str(folder))} is a folder without "):
+            resolve_threshold(str(folder), run)
 
 
 def test_the_val_evaluation_gives_the_default_threshold_first(tmp_path: Path) -> None:
