@@ -217,7 +217,8 @@ def embedding_cache_dir(args: argparse.Namespace) -> Path | None:
         if on
     ]
     if given and not (args.sam or args.sam_zero_shot):
-        raise UserError(f"{given[0]} keeps SAM's embeddings: it needs --sam or --sam-zero-shot")
+        # '--no-cache keeps SAM's embeddings' said the opposite of what the flag does
+        raise UserError(f"{given[0]} is about SAM's embedding cache: it needs --sam or --sam-zero-shot")
     if args.no_cache:
         return None
     if args.cache_dir is not None:

@@ -518,7 +518,7 @@ def test_cache_flags_without_a_sam_are_refused(
     else:
         assert anomaly.evaluate.main(["--run", str(run), "--masks", *flags]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: {flags[0]} keeps SAM's embeddings: it needs --sam or --sam-zero-shot\n"
+    assert err == f"error: {flags[0]} is about SAM's embedding cache: it needs --sam or --sam-zero-shot\n"
     assert not (tmp_path / "o").exists() and not (run / "eval-mvtec").exists()
 
 
