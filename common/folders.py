@@ -65,7 +65,7 @@ def check_output_folder(
     Raises:
         UserError: a file stands at ``folder`` (with or without ``overwrite``); it exists and
             ``overwrite`` is False, or holds other names than ``holds``; a file or a read-only
-            folder is on its path.
+            folder is on its path; it exists, is to be replaced and its parent is read-only.
     """
     folder = Path(folder)
     restore_old_copy(folder)  # a killed replacement's old copy is the folder: checked as it
@@ -77,6 +77,9 @@ def check_output_folder(
         check_replaceable(folder, holds, flag=flag, replaced_by=replaced_by)
     if not folder.exists():
         check_creatable(folder)
+    elif overwrite is not None and not os.access(folder.absolute().parent, os.W_OK | os.X_OK):
+        # built beside it and renamed into place (:func:`build_folder`): refused only once the work was done
+        raise UserError(f"cannot replace {folder}: {folder.absolute().parent} is not writable")
     return folder
 
 

@@ -305,3 +305,24 @@ def test_a_folder_of_other_names_is_refused_naming_the_callers_flag(tmp_path: Pa
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match=r"^--cache-dir .* holds notes.txt"):
         check_output_folder(tmp_path, flag="--cache-dir", overwrite=True, holds=["*.pt"])
+
+
+def test_a_folder_to_replace_in_a_read_only_folder_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it is rebuilt beside itself and renamed into place: anomaly.evaluate on a run in a read-only
+    # folder scored every image, then said 'cannot write .../eval-mvtec: Read-only file system'
+    import common.folders
+
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "metrics.json").write_text("{}")
+    (tmp_path / "empty").mkdir()
+    writable = os.access
+    monkeypatch.setattr(
+        common.folders.os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode)
+    )
+    for folder, overwrite in ((tmp_path / "report", True), (tmp_path / "empty", False)):
+        with pytest.raises(UserError, match=f"^cannot replace {folder}: {tmp_path} is not writable$"):
+            check_output_folder(folder, overwrite=overwrite)
+    # written into as it is (an embedding cache): its parent is not written
+    assert check_output_folder(tmp_path / "report") == tmp_path / "report"
