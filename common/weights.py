@@ -192,6 +192,11 @@ def cache_checkpoint(spec: CheckpointSpec, path: str | Path, *, cache: Path | No
 
 def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
     """Step 1 of :func:`resolve_checkpoint`: the user's file, verified if it claims to be official."""
+    if path.is_dir():  # it said 'checkpoint not found' of a folder that is there
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint file "
+            f"(the official {spec.model} weights are {spec.filename})"
+        )
     if not path.is_file():
         # "--weights PATH" -> --weights; a command that takes no path has none to leave out
         flag = spec.path_option.split()[0].split("=")[0] if spec.path_option else "the path"

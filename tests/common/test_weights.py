@@ -251,6 +251,13 @@ def test_missing_explicit_path_is_named(fake: Fake, tmp_path: Path) -> None:
         resolve_checkpoint(spec, tmp_path / "nowhere.pth")
 
 
+def test_a_folder_given_as_the_explicit_path_is_named_as_one(fake: Fake, tmp_path: Path) -> None:
+    # 'checkpoint not found: <folder>' of a folder that is there (anomaly.train --weights runs/)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(fake.spec, tmp_path)
+    assert assert_one_line(error).startswith(f"{tmp_path} is a folder, not a checkpoint file (the official ")
+
+
 # --- 2. cache ------------------------------------------------------------------------------------
 
 
