@@ -68,8 +68,8 @@ def scored_records(
     records = load_records(root or run.info["root"], category)
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)
+    check_sizes([r.image for r in chosen], run.image_shape)  # headers only: before every byte is hashed
     check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
-    check_sizes([r.image for r in chosen], run.image_shape)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
     return chosen, (f"split {split} of {Path(data).absolute()}" if data is not None else "mvtec test/")

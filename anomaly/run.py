@@ -206,14 +206,14 @@ def fit_run(
     records = load_records(root, category)
     splits = read_splits(data, category) if data is not None else None
     fit = fit_records(records, splits)
-    hashes = file_hashes(fit, progress=progress)
     if splits is not None:  # the split's held-out images must not be fit on, whatever the tree holds
         held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")
     else:  # the layout's test set, which evaluation scores
         held_out = [r for r in records if r.layout_split == "test"]
     check_disjoint([r.key for r in fit], held_out)
+    shape = check_sizes([r.image for r in fit])  # headers only: before every byte is hashed
+    hashes = file_hashes(fit, progress=progress)
     refuse_fit_copies(fit, held_out, hashes, progress=progress)  # before the fit: found in seconds
-    shape = check_sizes([r.image for r in fit])
     warn_narrow_photos([r.image for r in fit])
     warn_few_photos(len(fit))
     model = build_model(config, weights=weights, download=download)
