@@ -110,6 +110,21 @@ def test_a_relative_metrics_file_is_named_absolute_in_the_origin(tmp_path: Path,
     )
 
 
+def test_a_metrics_file_of_good_images_only_names_the_threshold_to_pass(tmp_path: Path) -> None:
+    # a category without test defects: evaluation picks no threshold, and the refusal said only that
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"pixel": {"f1_threshold": None, "good_peak": 2.43737}}))
+    with pytest.raises(UserError) as error:
+        resolve_threshold(str(path), tmp_path)
+    assert str(error.value) == (
+        f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold); pass --threshold VALUE "
+        "above its largest map value on a good image, 2.4374"
+    )
+    path.write_text(json.dumps({"pixel": {"f1_threshold": None, "good_peak": None}}))
+    with pytest.raises(UserError, match=r"\(masks.threshold or pixel.f1_threshold\)$"):
+        resolve_threshold(str(path), tmp_path)
+
+
 def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.5}}))
