@@ -99,10 +99,7 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
         "",
         markdown_table(["figure", "value"], rows),
         "",
-        "Image AUROC per defect type (its images against the good ones):",
-        "",
-        markdown_table(["defect", "AUROC"], [[d, fmt(v)] for d, v in image["per_defect_auroc"].items()]),
-        "",
+        *per_defect_lines(image["per_defect_auroc"]),
     ]
     if "masks" in metrics:
         masks = metrics["masks"]
@@ -122,6 +119,16 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def per_defect_lines(per_defect: Mapping) -> list[str]:
+    """``report.md``'s AUROC per defect type; one line when no defect image was scored (its table was
+    a header with no rows)."""
+    if not per_defect:
+        return ["Image AUROC per defect type: no defect image was scored.", ""]
+    rows = [[defect, fmt(value)] for defect, value in per_defect.items()]
+    heading = "Image AUROC per defect type (its images against the good ones):"
+    return [heading, "", markdown_table(["defect", "AUROC"], rows), ""]
 
 
 def scores_csv(keys: Sequence[str], defects: Sequence[str], scores: Sequence[float]) -> str:

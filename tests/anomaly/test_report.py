@@ -76,3 +76,11 @@ def test_the_report_gives_the_good_images_peak_beside_the_pixel_threshold() -> N
     pixel = pixel_metrics([good, defect], [np.zeros((2, 2), bool), mask])
     text = markdown({"image": image_metrics([0.1, 0.9], ["good", "scratch"]), "pixel": pixel}, {})
     assert "| largest map value on a good image | 0.2500 |" in text
+
+
+def test_a_report_of_good_images_only_says_no_defect_image_was_scored() -> None:
+    # a category without test defects: the AUROC-per-defect table was a header with no rows
+    pixel = pixel_metrics([np.zeros((2, 2))], [np.zeros((2, 2), bool)])
+    text = markdown({"image": image_metrics([0.1, 0.2], ["good", "good"]), "pixel": pixel}, {})
+    assert "Image AUROC per defect type: no defect image was scored.\n" in text
+    assert "| defect | AUROC |" not in text
