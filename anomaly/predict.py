@@ -203,39 +203,40 @@ def predict_photos(
     check_unique_names((output_name(name), name) for name in names)
     out = Path(out) if out is not None else run_path / f"predict-{photo_root(source)[0].resolve().name}"
     out = check_out(out, run=run_path, source=source, overwrite=overwrite)
-    check_holds_no_photos(out, photos)
-    check_sizes(photos, run.image_shape)
-    warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
-    value, origin = resolve_threshold(threshold, run_path)
-    segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
-    info = {  # paths absolute: predict.json traces the output back from any folder
-        "run": str(run_path.absolute()),
-        "memory_bank_sha256": run.info["bank"][
-            "sha256"
-        ],  # a run refit in place under the same folder differs
-        "source": str(Path(source).absolute()),  # a pattern too: its wildcards stay as they are
-        "photos": len(photos),
-        "threshold": value,
-        "threshold_from": origin,
-        "segmenter": segmenter.name,
-        "sam": str(Path(sam).absolute()) if sam else None,  # the segmenter's name gives its file name only
-        "min_area": min_area,
-        "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
-    }
-    writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
+    # a Ctrl-C while the photos are checked or SAM loads, too: 'interrupted' alone, its files read as new
+    with earlier_run_note(out, until="every photo is done"):
+        check_holds_no_photos(out, photos)
+        check_sizes(photos, run.image_shape)
+        warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
+        value, origin = resolve_threshold(threshold, run_path)
+        segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
+        info = {  # paths absolute: predict.json traces the output back from any folder
+            "run": str(run_path.absolute()),
+            # a run refit in place under the same folder differs
+            "memory_bank_sha256": run.info["bank"]["sha256"],
+            "source": str(Path(source).absolute()),  # a pattern too: its wildcards stay as they are
+            "photos": len(photos),
+            "threshold": value,
+            "threshold_from": origin,
+            "segmenter": segmenter.name,
+            # the segmenter's name gives its file name only
+            "sam": str(Path(sam).absolute()) if sam else None,
+            "min_area": min_area,
+            "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
+        }
+        writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
 
-    def write(folder: Path) -> None:
-        writer.out = folder  # the hidden build of ``out``
-        for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
-            image = read_rgb(photo)
-            [prediction] = run.predict([image], [photo])
-            regions = map_regions(prediction.anomaly_map, value, min_area=min_area)
-            instances = segmenter(image, regions, min_area=min_area, path=photo)
-            file_name = photo.relative_to(base).as_posix()
-            writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
-        writer.close(info)
+        def write(folder: Path) -> None:
+            writer.out = folder  # the hidden build of ``out``
+            for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
+                image = read_rgb(photo)
+                [prediction] = run.predict([image], [photo])
+                regions = map_regions(prediction.anomaly_map, value, min_area=min_area)
+                instances = segmenter(image, regions, min_area=min_area, path=photo)
+                file_name = photo.relative_to(base).as_posix()
+                writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
+            writer.close(info)
 
-    with earlier_run_note(out, until="every photo is done"):  # 'interrupted' alone: its files read as new
         # an empty existing folder (made by hand) is replaced like an old run's
         build_folder(out, write, overwrite=overwrite or out.is_dir())
     flagged = sum(1 for image in writer.images if image["verdict"] != "good")

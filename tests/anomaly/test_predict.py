@@ -228,6 +228,28 @@ def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
         assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_a_ctrl_c_while_sam_loads_says_so_too(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # before the first photo (SAM loading, the photos' sizes checked) it printed 'interrupted' alone
+    import anomaly.predict
+
+    out = tmp_path / "pred"
+    predict_photos(run, parts / "test", out, threshold="0", progress=False)
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(anomaly.predict, "load_segmenter", interrupted)
+    argv = ["--run", str(run), "--source", str(parts / "test"), "--out", str(out), "--overwrite"]
+    assert anomaly.predict.main([*argv, "--threshold", "0", "--no-progress"]) == 130
+    assert capsys.readouterr().err == (
+        f"stopped: {out.resolve()} is replaced only once every photo is done, so nothing of this run was "
+        "kept; what it holds is an earlier run's\ninterrupted\n"
+    )
+
+
 @pytest.mark.parametrize("threshold", ["nan", "inf"])
 def test_a_threshold_that_flags_nothing_is_refused(run: Path, parts: Path, tmp_path: Path, threshold) -> None:
     with pytest.raises(UserError, match=f"--threshold must be a finite number, got {threshold}"):
