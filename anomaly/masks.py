@@ -222,5 +222,5 @@ def embedding_cache_dir(args: argparse.Namespace) -> Path | None:
     if args.no_cache:
         return None
     if args.cache_dir is not None:
-        check_output_folder(args.cache_dir, flag="--cache-dir", what="embedding cache")
+        check_output_folder(args.cache_dir, flag="--cache-dir")  # "not a embedding cache": as inspection
     return args.cache_dir or embeddings_root()

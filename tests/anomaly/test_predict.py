@@ -618,3 +618,23 @@ def test_predict_json_traces_the_output_back_from_any_folder(
     predict_photos("run", "data/part/test", "sam", sam="sam_run/decoder.pt", threshold="1", progress=False)
     info = json.loads((tmp_path / "sam" / "predict.json").read_text())
     assert info["sam"] == str(tmp_path / "sam_run" / "decoder.pt") and info["threshold_from"] == "given"
+
+
+def test_a_cache_dir_that_is_a_file_is_named_as_inspection_names_it(
+    run: Path, parts: Path, tmp_path: Path, capsys
+) -> None:
+    # it read '--cache-dir <file> is a file, not a embedding cache'
+    import anomaly.predict
+
+    (tmp_path / "file").write_text("x")
+    argv = [
+        "--run",
+        str(run),
+        "--source",
+        str(parts / "test"),
+        "--out",
+        str(tmp_path / "o"),
+        "--sam-zero-shot",
+    ]
+    assert anomaly.predict.main([*argv, "--cache-dir", str(tmp_path / "file")]) == 2
+    assert capsys.readouterr().err == f"error: --cache-dir {tmp_path / 'file'} is a file, not a folder\n"
