@@ -22,7 +22,7 @@ from inspection.inspector import Inspector
 from inspection.outputs import RANK_BY
 from inspection.scoring import ImageRecord
 from segmentation.colour_head import ColourHead
-from segmentation.data import load_split
+from segmentation.data import SegmentationSplit, load_split
 from segmentation.finetuned import save_decoder
 from tests.anomaly.conftest import TINY
 from tests.inspection.conftest import CLASS_COLORS, StubDetector, in_box_pixels, paint_photo
@@ -141,6 +141,16 @@ def test_a_detector_of_other_classes_is_refused(dataset) -> None:
     coco80 = [f"thing{i}" for i in range(80)]  # a detector before training: eight named, not eighty
     with pytest.raises(UserError, match=r"classes \['thing0', .*, 'thing7' and 72 more\] are not the"):
         check_classes(load_split(dataset, "test"), coco80)
+
+
+def test_the_detector_classes_are_checked_in_category_id_order(tmp_path: Path) -> None:
+    # class i is category id i + 1 whatever order the COCO file lists its categories in; the same
+    # names in another order would score every box as the other class
+    split = SegmentationSplit("test", [], {2: "cut", 1: "dent"}, tmp_path / "instances_test.json")
+    check_classes(split, ["dent", "cut"])
+    expected = r"classes \['cut', 'dent'\] are not the categories \['dent', 'cut'\] of .*instances_test\.json"
+    with pytest.raises(UserError, match=expected):
+        check_classes(split, ["cut", "dent"])
 
 
 @pytest.fixture
