@@ -212,6 +212,47 @@ def test_sha256_file_does_not_remember_a_file_modified_just_now(tmp_path: Path) 
     assert sha256_file(fresh) == hashlib.sha256(b"d" * 10).hexdigest()
 
 
+def test_sha256_file_tells_apart_times_within_one_second(tmp_path: Path) -> None:
+    # another version copied in place with its own time kept (rsync --inplace -t), a microsecond
+    # later than the first: only the time in ns tells them apart
+    old = time.time_ns() - 3600 * 10**9
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"a" * 100)
+    os.utime(blob, ns=(old, old))
+    assert sha256_file(blob) == hashlib.sha256(b"a" * 100).hexdigest()
+    blob.write_bytes(b"b" * 100)
+    os.utime(blob, ns=(old + 1000, old + 1000))
+    assert sha256_file(blob) == hashlib.sha256(b"b" * 100).hexdigest()
+
+
+def test_sha256_file_remembers_a_file_once_two_seconds_old(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import builtins
+
+    reads: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):  # noqa: ANN001, ANN202
+        reads.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    now = time.time_ns()
+    recent = tmp_path / "recent"  # one second old: within the 2 s, not remembered
+    recent.write_bytes(b"c" * 10)
+    os.utime(recent, ns=(now - 10**9, now - 10**9))
+    sha256_file(recent)
+    recent.write_bytes(b"d" * 10)
+    os.utime(recent, ns=(now - 10**9, now - 10**9))
+    assert sha256_file(recent) == hashlib.sha256(b"d" * 10).hexdigest()
+    settled = tmp_path / "settled"  # five seconds old: remembered, read once
+    settled.write_bytes(b"e" * 10)
+    os.utime(settled, ns=(now - 5 * 10**9, now - 5 * 10**9))
+    assert sha256_file(settled) == sha256_file(settled) == hashlib.sha256(b"e" * 10).hexdigest()
+    assert reads.count(str(settled)) == 1
+
+
 def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
