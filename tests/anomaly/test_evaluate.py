@@ -221,6 +221,23 @@ def test_another_category_of_the_run_tree_needs_an_out_of_its_own(
     assert metrics["image"]["images"] == 5
 
 
+def test_another_category_in_another_tree_is_looked_up_there_by_its_own_name(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # --root elsewhere --category other, elsewhere holding no 'part': the run's category is not looked for
+    elsewhere = tmp_path / "elsewhere"
+    make_parts(elsewhere, name="other")
+    with pytest.raises(UserError, match=rf"^scoring --root {elsewhere}, not the images {run} was fit with"):
+        evaluate_run(run, root=elsewhere, category="other", figure=False, progress=False)
+    metrics = evaluate_run(
+        run, root=elsewhere, category="other", out=tmp_path / "eval_other", figure=False, progress=False
+    )
+    assert metrics["image"]["images"] == 5
+    make_parts(parts.parent, name="other")  # the run's own tree named as --root: the category differs
+    with pytest.raises(UserError, match=rf"^scoring --category other, not the images {run} was fit with"):
+        evaluate_run(run, root=parts.parent, category="other", figure=False, progress=False)
+
+
 def test_the_run_tree_named_another_way_is_the_runs_own(run: Path, parts: Path) -> None:
     # --root data/part/.. is the tree the run was fit with: its report goes to the run's eval-mvtec
     evaluate_run(run, root=parts / "..", figure=False, progress=False)
