@@ -131,6 +131,22 @@ def drag_box(page, corner: tuple[int, int], opposite: tuple[int, int]) -> None:
     page.mouse.up()
 
 
+def test_f_fits_the_photo_to_the_view_again_with_caps_lock_on_too(served, page):
+    url, _, _ = served
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    corner = "() => window.annotator.imageToClient(0, 0)"
+    page.keyboard.press("f")  # a fit at the settled layout: the first one came before it (1.5 px off)
+    fitted = page.evaluate(corner)
+    box = page.locator("#view").bounding_box()
+    for key in ("f", "F"):  # F: Caps Lock on (only lowercase f was bound)
+        page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
+        page.mouse.wheel(0, -300)  # zoom in
+        page.wait_for_function(f"() => {corner}().x !== {fitted['x']}")
+        page.keyboard.press(key)
+        assert page.evaluate(corner) == fitted, key
+
+
 def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_centre, tmp_path):
     url, session, truths = served
     page.goto(url)
