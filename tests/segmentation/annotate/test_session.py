@@ -1098,3 +1098,53 @@ def test_an_instance_the_masks_already_hide_does_not_refuse_every_other_mask(ope
         session.add_instance("a.png", class_name="dent", mask=blob(shape, (10, 10, 20, 20)))
     session.add_instance("a.png", class_name="dent", mask=blob(shape, (50, 50, 60, 60)))
     assert [i.class_name for i in session.entry("a.png").instances] == ["scratch", "dent", "dent"]
+
+
+def test_a_stored_instance_of_an_unknown_class_is_refused(opened):
+    # a state edited by hand, or one whose class list lost a name: not only proposals are checked
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    state = json.loads(session.state_path.read_text())
+    state["images"]["a.png"]["instances"][0]["class"] = "stain"
+    session.state_path.write_text(json.dumps(state))
+    with pytest.raises(AnnotationError, match=r"image a.png has instances of unknown class \{'stain'\}"):
+        AnnotationSession.open(session.out)
+
+
+def test_a_state_file_holding_no_json_object_is_named_as_no_state(opened):
+    session, _ = opened
+    session.state_path.write_text("[]")  # not an AttributeError's traceback
+    with pytest.raises(AnnotationError, match=r"annotate_state.json is not an annotation state written by"):
+        AnnotationSession.open(session.out)
+
+
+def test_a_resume_may_name_its_own_category(opened, photos):
+    session, _ = opened
+    session.persist()
+    again = AnnotationSession.open(session.out, photos[0], category="new_defects")
+    assert again.category == "new_defects"
+
+
+def test_the_photo_folder_is_stored_absolute_with_home_expanded(photos, tmp_path, monkeypatch):
+    # --images=~/photos (no shell expands a ~ after '='), or a relative one resumed from elsewhere
+    folder, _ = photos
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(folder.parent)
+    for images, out in (("~/photos", tmp_path / "out1"), ("photos", tmp_path / "out2")):
+        AnnotationSession.open(out, images).persist()
+        assert json.loads((out / STATE_FILE).read_text())["images_dir"] == str(folder), images
+    monkeypatch.chdir(tmp_path / "out1")
+    assert AnnotationSession.open(tmp_path / "out2").images_dir == folder
+
+
+def test_entries_follow_the_folder_order_then_the_gone_photos(opened, photos):
+    session, _ = opened
+    session.persist()
+    state = json.loads(session.state_path.read_text())
+    state["images"] = dict(reversed(state["images"].items()))  # stored in another order
+    session.state_path.write_text(json.dumps(state))
+    (photos[0] / "b.jpg").unlink()
+    again = AnnotationSession.open(session.out)
+    assert again.keys == ["a.png", "lot_2/c.png", "wide.png"]  # the page's list
+    again.persist()
+    assert list(json.loads(session.state_path.read_text())["images"]) == [*again.keys, "b.jpg"]
