@@ -1100,6 +1100,16 @@ def test_an_instance_the_masks_already_hide_does_not_refuse_every_other_mask(ope
     assert [i.class_name for i in session.entry("a.png").instances] == ["scratch", "dent", "dent"]
 
 
+def test_a_session_begun_inside_its_photo_folder_lists_none_of_its_own_copies(photos, tmp_path):
+    # begun so before that was refused: its tree's copies of the photos are no photos to outline
+    folder, _ = photos
+    begun = AnnotationSession.open(tmp_path / "annotations", folder, classes=["scratch"])
+    begun.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    (tmp_path / "annotations").rename(folder / "annotations")
+    assert next((folder / "annotations").rglob("a.png"), None) is not None  # the tree's copy
+    assert AnnotationSession.open(folder / "annotations", folder).keys == begun.keys
+
+
 def test_a_stored_instance_of_an_unknown_class_is_refused(opened):
     # a state edited by hand, or one whose class list lost a name: not only proposals are checked
     session, _ = opened
