@@ -763,6 +763,16 @@ def test_a_folder_inside_the_run_given_as_the_run_names_the_run(
         load_run(tmp_path / "run" / "eval-val")
 
 
+def test_a_folder_of_many_runs_names_five_and_a_count(tmp_path: Path) -> None:
+    for index in range(7):
+        (tmp_path / "runs" / f"r{index}").mkdir(parents=True)
+        (tmp_path / "runs" / f"r{index}" / "run.json").write_text("{}")
+    with pytest.raises(
+        UserError, match=r"runs is a folder of anomaly runs \(r0, r1, r2, r3, r4 and 2 more\), not"
+    ):
+        load_run(tmp_path / "runs")
+
+
 def test_a_folder_of_runs_given_as_the_run_names_them(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
     # --run runs/anomaly (its runs inside) said "not an anomaly run folder (...; make one with anomaly.train)"
     for name in ("carpet", "hazelnut"):

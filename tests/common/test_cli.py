@@ -93,6 +93,7 @@ def test_an_unquoted_source_pattern_is_named_as_such(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{photos[3]} and 1 more" in err and str(photos[4]) not in err
     assert "the shell expanded a --source pattern into files; quote it (--source 'photos/*.png')" in err
+    assert f"{photos[1]} {photos[2]} {photos[3]} and 1 more" in err  # spaced as typed, not a list
     assert exit_code(lambda: parser.parse_args(["--source", "a", "b"])) == EXIT_USER_ERROR  # not files
     assert capsys.readouterr().err == "error: unrecognized arguments: b (see python -m tool --help)\n"
     assert parser.parse_args(["--source", "a"]).source == "a"

@@ -907,6 +907,17 @@ def test_a_folder_of_data_sets_is_refused_naming_them(tmp_path):
     assert run(datasets / "mvtec_ad", tmp_path / "out").names  # one data set: as before
 
 
+def test_a_folder_of_many_data_sets_names_three_and_a_count(tmp_path):
+    datasets = tmp_path / "datasets"
+    make_layout_tree(datasets, "mvtec_ad")
+    for name in ("mvtec_b", "mvtec_c", "mvtec_d"):
+        shutil.copytree(datasets / "mvtec_ad", datasets / name)
+    with pytest.raises(
+        UserError, match=r"holds folders of categories \(mvtec_ad, mvtec_b, mvtec_c and 1 more\)"
+    ):
+        run(datasets, tmp_path / "out")
+
+
 def test_a_folder_of_data_sets_holding_one_category_of_its_own_name_is_refused_too(tmp_path):
     # its one category is [root.name], as for a --root that is the category: mvtec_ad/ was still skipped
     datasets = tmp_path / CATEGORY

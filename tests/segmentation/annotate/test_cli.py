@@ -502,6 +502,16 @@ def test_the_start_up_lines_name_the_files_left_out_as_no_image(photos, tmp_path
     ) in out
 
 
+def test_the_note_on_files_that_are_no_image_names_three_and_a_count():
+    from segmentation.annotate.__main__ import unreadable_note
+
+    assert unreadable_note(["a.jpg", "b.jpg", "c.jpg", "d.jpg"]) == (
+        "\nnote: 4 files with an image suffix but no image, which cannot be annotated nor marked good "
+        "(fix or move them): a.jpg, b.jpg, c.jpg and 1 more"
+    )
+    assert unreadable_note([]) == ""
+
+
 def test_the_page_names_photos_replaced_by_ones_of_another_size_three_and_a_count(
     photos, tmp_path, capsys, serve_page
 ):
