@@ -595,6 +595,7 @@ def test_the_help_names_the_default_output_folder_of_one_photo(capsys) -> None:
     assert "one photo's file name" in text
     # --threshold's help named no default, so an omitted one looked required (or taken as 0)
     assert "(default: the run's own evaluation, <run>/eval-val, eval-test or eval-mvtec" in text
+    assert "a number, or an anomaly.evaluate metrics.json or its folder" in text  # eval-val/ is taken
 
 
 def test_predict_json_traces_the_output_back_from_any_folder(

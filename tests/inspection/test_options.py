@@ -169,3 +169,4 @@ def test_the_anomaly_threshold_help_says_a_metrics_threshold_is_raised(command: 
 
     text = " ".join(importlib.import_module(command).build_parser().format_help().split())
     assert "threshold is raised above the largest map value it saw on a good image" in text
+    assert "a number, or an anomaly.evaluate metrics.json or its folder" in text  # eval-val/ is taken
