@@ -313,6 +313,11 @@ def test_a_run_whose_image_tree_was_moved_names_the_tree_and_the_way_out(
         "place, and an --out for the report"
     )
     assert not (run / "eval-mvtec").exists()
+    # its new place alone: an --out is asked for, the tree the run names is not reported as gone
+    with pytest.raises(
+        UserError, match=rf"^scoring --root {tmp_path / 'moved'}, not the images .*: pass --out"
+    ):
+        evaluate_run(run, root=tmp_path / "moved", figure=False, progress=False)
     metrics = evaluate_run(
         run, root=tmp_path / "moved", out=tmp_path / "report", figure=False, progress=False
     )
