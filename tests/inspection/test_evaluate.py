@@ -178,6 +178,21 @@ def cli(dataset, tiny_registry, tmp_path, monkeypatch):
     return run
 
 
+def test_a_detector_of_other_classes_is_refused_before_conf_is_picked(
+    cli, tmp_path, capsys, monkeypatch
+) -> None:
+    # --conf-from runs the detector over a whole split: a wrong detector is refused before that
+    monkeypatch.setattr(evaluate_module, "load_detector", lambda weights: StubDetector(["dent", "cut"]))
+
+    def pick_conf(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("conf picked with a detector of other classes")
+
+    monkeypatch.setattr(evaluate_module, "pick_conf", pick_conf)
+    assert cli("--out", tmp_path / "report", "--conf-from", "train") == 2
+    assert "error: the detector's classes ['dent', 'cut'] are not the categories" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
+
+
 def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
     from pycocotools.coco import COCO
 
