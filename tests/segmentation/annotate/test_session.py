@@ -248,8 +248,9 @@ def test_a_resume_from_another_folder_reads_the_photos_it_compares(opened, photo
     other[len(other) // 2] ^= 0xFF
     (moved / "a.png").write_bytes(bytes(other))
     os.utime(moved / "a.png", ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns))
-    with pytest.raises(AnnotationError, match=r"a\.png is not the photo annotated as a\.png"):
+    with pytest.raises(AnnotationError, match=r"a\.png is not the photo annotated as a\.png") as refused:
         AnnotationSession.read(session.out, moved)
+    assert f"(its copy: {copy}): give other photos an --out of their own" in str(refused.value)
     (moved / "a.png").unlink()
     (session.category_dir / "test" / "dent" / "b.jpg").unlink()
     assert AnnotationSession.read(session.out, moved).images_dir == moved
@@ -344,7 +345,7 @@ def test_reading_writes_nothing_until_persisted(opened, photos, tmp_path):
     [
         ({"classes": ["dent", "scratch"]}, "must start with"),
         ({"classes": ["scratch"]}, "must start with"),
-        ({"category": "other"}, "holds category"),
+        ({"category": "other"}, "holds category 'new_defects', not 'other': leave --category out to resume$"),
     ],
     ids=["reordered-classes", "dropped-class", "category"],
 )
@@ -1117,7 +1118,9 @@ def test_a_stored_instance_of_an_unknown_class_is_refused(opened):
     state = json.loads(session.state_path.read_text())
     state["images"]["a.png"]["instances"][0]["class"] = "stain"
     session.state_path.write_text(json.dumps(state))
-    with pytest.raises(AnnotationError, match=r"image a.png has instances of unknown class \{'stain'\}"):
+    with pytest.raises(
+        AnnotationError, match=r"annotate_state.json: image a.png has instances of unknown class"
+    ):
         AnnotationSession.open(session.out)
 
 
