@@ -928,7 +928,7 @@ def test_a_state_of_another_version_is_refused(opened):
     state = json.loads(session.state_path.read_text())
     state["version"] = 2
     session.state_path.write_text(json.dumps(state))
-    with pytest.raises(AnnotationError, match="state version 2"):
+    with pytest.raises(AnnotationError, match="state version 2, this app reads 1$"):
         AnnotationSession.open(session.out)
 
 
@@ -1028,8 +1028,11 @@ def test_a_new_session_refuses_a_category_folder_it_did_not_write(photos, tmp_pa
     written = (
         rf"hazelnut exists and was not written by this tool \({tmp_path / 'mvtec_ad'} holds no {STATE_FILE}\)"
     )
-    with pytest.raises(AnnotationError, match=written):
+    with pytest.raises(AnnotationError, match=written) as refused:
         AnnotationSession.open(tmp_path / "mvtec_ad", photos[0], classes=["scratch"], category="hazelnut")
+    assert str(refused.value).endswith(
+        ": its files would be overwritten; give --out a new folder, or another --category"
+    )
     assert (folder / "test/scratch/a.png").read_bytes() == b"theirs"
     (tmp_path / "empty" / "empty").mkdir(parents=True)  # made beforehand, as --out may be: taken
     assert AnnotationSession.open(tmp_path / "empty", photos[0]).category == "empty"
