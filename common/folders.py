@@ -203,8 +203,16 @@ def output_name(file_name: str) -> str:
     return "__".join([*path.parent.parts, path.stem]) if path.parent.parts else path.stem
 
 
+#: The longest output name (bytes) a photo may get: 255, the longest file name of the common file
+#: systems, less the longest suffix a command adds for a photo (``<name>_mask.png``) and the 32 bytes
+#: of the hidden temporary it is first written as (:func:`common.io.temporary_path`). Longer, the
+#: run would fail at that photo's first file, after the models had run on every photo before it.
+MAX_NAME_BYTES = 255 - len("_mask.png") - 32
+
+
 class UniqueNames:
-    """Output names handed out so far: refuses a second photo under one name, ignoring case.
+    """Output names handed out so far: refuses a second photo under one name, ignoring case, and a
+    name too long for a file name (:data:`MAX_NAME_BYTES`).
 
     Two photos under one name would share their output files, the second silently replacing the
     first's (and on a case-insensitive file system ``A`` and ``a`` are one name too).
@@ -217,8 +225,15 @@ class UniqueNames:
         """Takes ``name`` for ``photo`` (its path is what a message shows).
 
         Raises:
-            UserError: ``name`` (ignoring case) was taken by another photo, naming both.
+            UserError: ``name`` (ignoring case) was taken by another photo, naming both; ``name``
+                is longer than :data:`MAX_NAME_BYTES`, naming the photo.
         """
+        if (size := len(os.fsencode(name))) > MAX_NAME_BYTES:
+            raise UserError(
+                f"the output files of {photo} would be named after '{name[:40]}...', {size} bytes, "
+                f"over the {MAX_NAME_BYTES} a file name leaves it (folders below the source count too, "
+                "joined by '__'): rename it, or pass a folder nearer to it"
+            )
         key = name.casefold()
         if key in self._seen:
             raise UserError(

@@ -10,6 +10,7 @@ import pytest
 
 from common.errors import UserError
 from common.folders import (
+    MAX_NAME_BYTES,
     build_folder,
     check_input_file,
     check_not_inside,
@@ -36,6 +37,18 @@ def test_names_that_differ_only_in_case_or_suffix_are_refused_naming_both() -> N
     check_unique_names([("a", "a.png"), ("b", "b.png")])
     with pytest.raises(UserError, match=r"one output name 'A': a\.png and A\.jpg"):
         check_unique_names([(output_name("a.png"), "a.png"), (output_name("A.jpg"), "A.jpg")])
+
+
+def test_a_name_too_long_for_its_files_is_refused_naming_the_photo(tmp_path: Path) -> None:
+    fits = "x" * MAX_NAME_BYTES
+    check_unique_names([(fits, "fits.png")])
+    # the longest file written for it, as a hidden temporary, is a name the file system takes
+    temporary = temporary_path(tmp_path / f"{fits}_mask.png")
+    temporary.write_bytes(b"")
+    too_long = "\u00e9" * (MAX_NAME_BYTES // 2 + 1)  # 2 bytes each in UTF-8: bytes count, not characters
+    expected = rf"output files of lot/a\.png .* {MAX_NAME_BYTES + 2} bytes, over the"
+    with pytest.raises(UserError, match=expected):
+        check_unique_names([(too_long, "lot/a.png")])
 
 
 def test_an_existing_folder_or_a_file_in_its_place_is_refused(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from common.errors import UserError
@@ -55,6 +57,15 @@ def test_photos_that_would_share_an_output_name_are_refused_naming_both(
     with pytest.raises(UserError, match=fragment) as error:
         find_photos(tmp_path / "in")
     assert all(str(tmp_path / "in" / name) in str(error.value) for name in layout)
+
+
+def test_a_photo_deep_in_folders_whose_name_would_be_too_long_is_refused_up_front(tmp_path, photo_painter):
+    # each folder's name is short, but they join into the photo's output name: 12 x 20 bytes
+    deep = tmp_path / "in" / Path(*[f"batch_{i:02d}_line_seven"[:18] for i in range(12)]) / "a.png"
+    photo_painter(deep)
+    with pytest.raises(UserError, match=f"output files of {deep} would be named after"):
+        find_photos(tmp_path / "in")
+    assert find_photos(deep.parent)[0].name == "a"  # a folder nearer to it
 
 
 @pytest.mark.parametrize(
