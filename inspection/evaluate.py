@@ -347,19 +347,22 @@ def check_options(options: EvaluateOptions) -> None:
 
 
 def load_inspector(
-    options: EvaluateOptions, device: torch.device, photos: Sequence[Path]
+    options: EvaluateOptions, device: torch.device, split: SegmentationSplit
 ) -> tuple[Inspector, dict]:
     """Loads both models, cheapest checks first; returns the inspector and the resolved settings.
 
     Args:
-        photos: the scored photos, checked against ``--anomaly-run``'s size before SAM loads.
+        split: the scored split: the detector's classes are checked against it, and its photos
+            against ``--anomaly-run``'s size, before SAM loads.
     """
+    photos = [image.path for image in split.images]
     weights = weights_file(options.detector)
     checkpoint = check_sam_checkpoint(
         options.sam, model=options.model, base_checkpoint=options.base_checkpoint
     )
     colour_head = colour_head_for(options, checkpoint)
     detector = load_detector(weights)
+    check_classes(split, [str(name) for _, name in sorted(detector.names.items())])
     print_tiling_note(detector, options.tile, weights)
     trained = ((training_run(detector, weights), "the detector"), (_sam_run(options.sam), "SAM's decoder"))
     for folder, model in trained:
@@ -399,8 +402,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     for checked in (split, picking):
         if checked is not None:
             check_photos(checked.images, progress=options.progress, desc=f"checking {checked.name} photos")
-    inspector, settings = load_inspector(options, device, [image.path for image in split.images])
-    check_classes(split, inspector.detector_class_names)
+    inspector, settings = load_inspector(options, device, split)
     if picking is not None:
         conf, accuracy, warning = pick_conf(
             inspector, picking, default=options.conf, progress=options.progress

@@ -153,6 +153,15 @@ def test_the_detector_classes_are_checked_in_category_id_order(tmp_path: Path) -
         check_classes(split, ["cut", "dent"])
 
 
+def test_a_detector_of_other_classes_is_refused_before_sam_loads(cli, tmp_path, capsys, monkeypatch) -> None:
+    # SAM ViT-H takes a minute and 2.5 GB to load on a CPU: a wrong detector is found before
+    monkeypatch.setattr(evaluate_module, "load_detector", lambda weights: StubDetector(["dent", "cut"]))
+    monkeypatch.setattr(evaluate_module, "load_sam_checkpoint", lambda *a, **k: pytest.fail("SAM loaded"))
+    assert cli("--out", tmp_path / "report") == 2
+    assert capsys.readouterr().err.startswith("error: the detector's classes ['dent', 'cut'] are not the")
+    assert not (tmp_path / "report").exists()
+
+
 @pytest.fixture
 def cli(dataset, tiny_registry, tmp_path, monkeypatch):
     """``main`` with the stub detector and the tiny decoder on its base weights."""
