@@ -9,8 +9,8 @@ call. :meth:`SplitScorer.finish` computes everything at the end:
 - box AP50 / AP50-95 of the detector's boxes (COCOeval, 300 detections per image);
 - mask AP of the cascade's masks under three ranking scores (the box score,
   SAM's predicted IoU, their product) and of the oracle's masks, so the loss
-  due to detection is visible; the ranking with the best cascade mask AP is
-  reported as the one to use; and the cascade's mask AP with every class merged into one
+  due to detection is visible; the ranking ``rank_by`` names (``predictions.json``'s
+  score) is the headline; and the cascade's mask AP with every class merged into one
   (class-agnostic: defects found and outlined, whatever type the verdict gave them);
 - per-image IoU, Dice and boundary IoU (:func:`common.metrics.boundary_iou`) of the
   predicted defect pixels, over defect and good images (a false positive on a good image
