@@ -111,6 +111,11 @@ class EvaluateOptions(CascadeOptions):
 
 def check_classes(split: SegmentationSplit, class_names: Sequence[str]) -> None:
     """The detector's classes must be the split's categories in id order (category id = class id + 1)."""
+    if sorted(split.categories) != list(range(1, len(split.categories) + 1)):  # class id = category id - 1
+        raise UserError(
+            f"the categories of {split.annotation_file} are numbered {sorted(split.categories)}, not 1..N "
+            "as the converters number them: convert the data set with converters.mvtec2coco"
+        )
     expected = [split.categories[key] for key in sorted(split.categories)]
     if list(class_names) != expected:
         shown = f"[{few([repr(n) for n in class_names], 8)}]"  # COCO's 80 would fill the screen

@@ -168,6 +168,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             coco = COCO(str(path))
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"cannot load COCO file {path}: {error}") from None
+    categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
     for image_id in sorted(coco.getImgIds()):
         info = coco.imgs[image_id]
@@ -176,11 +177,22 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             raise UserError(f"image listed in {path} is missing: {image_path}")
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         _check_rle_sizes(annotations, info, source=path)
+        _check_category_ids(annotations, categories, source=path)
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
         )
-    categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     return SegmentationSplit(split, images, categories, path)
+
+
+def _check_category_ids(annotations: Sequence[dict], categories: dict, *, source: Path) -> None:
+    """Refuses an annotation of a category the COCO file does not list (a hand-edited file): it failed
+    deep inside scoring (``IndexError``), after every model had run."""
+    for annotation in annotations:
+        if annotation.get("category_id") not in categories:
+            raise UserError(
+                f"annotation {annotation.get('id')} in {source} has category_id "
+                f"{annotation.get('category_id')!r}, not one of the file's categories {sorted(categories)}"
+            )
 
 
 def _check_rle_sizes(annotations: Sequence[dict], info: dict, *, source: Path) -> None:

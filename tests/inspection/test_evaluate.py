@@ -162,6 +162,34 @@ def test_a_detector_of_other_classes_is_refused_before_sam_loads(cli, tmp_path, 
     assert not (tmp_path / "report").exists()
 
 
+def renumber_second_category(coco: dict) -> None:
+    for entry in [*coco["categories"], *coco["annotations"]]:
+        key = "id" if "name" in entry else "category_id"
+        entry[key] = 3 if entry[key] == 2 else entry[key]
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda coco: coco["annotations"][0].update(category_id=7), "has category_id 7, not one of the"),
+        (renumber_second_category, r"are numbered \[1, 3\], not 1..N"),  # class id = category id - 1
+    ],
+)
+def test_a_hand_edited_coco_file_is_one_line_before_the_models_run(
+    cli, dataset, tmp_path, capsys, monkeypatch, edit, fragment
+) -> None:
+    # both failed with an IndexError traceback inside scoring, after every photo had been inspected
+    path = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(path.read_text())
+    edit(coco)
+    path.write_text(json.dumps(coco))
+    monkeypatch.setattr(evaluate_module, "load_sam_checkpoint", lambda *a, **k: pytest.fail("SAM loaded"))
+    assert cli("--out", tmp_path / "report") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and re.search(fragment, err)
+    assert str(path) in err and not (tmp_path / "report").exists()
+
+
 @pytest.fixture
 def cli(dataset, tiny_registry, tmp_path, monkeypatch):
     """``main`` with the stub detector and the tiny decoder on its base weights."""
