@@ -176,23 +176,53 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
         if not image_path.exists():
             raise UserError(f"image listed in {path} is missing: {image_path}")
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
+        _check_entries(info, annotations, categories, source=path)
         _check_rle_sizes(annotations, info, source=path)
-        _check_category_ids(annotations, categories, source=path)
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
         )
     return SegmentationSplit(split, images, categories, path)
 
 
-def _check_category_ids(annotations: Sequence[dict], categories: dict, *, source: Path) -> None:
-    """Refuses an annotation of a category the COCO file does not list (a hand-edited file): it failed
-    deep inside scoring (``IndexError``), after every model had run."""
+def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, source: Path) -> None:
+    """Refuses what a hand-edited COCO file may hold and the converters never write: an image without a
+    width and height, an annotation of a category the file does not list, without a segmentation
+    pycocotools can decode, or without an xywh ``bbox``. Each failed deep inside scoring or training
+    (``IndexError``, ``KeyError``), after the models had run."""
+    if not all(isinstance(info.get(key), int | float) and info[key] >= 1 for key in ("width", "height")):
+        raise UserError(
+            f"image {info.get('id')} ({info.get('file_name')}) in {source} has no width and height: "
+            "convert the data set again"
+        )
     for annotation in annotations:
+        where = f"annotation {annotation.get('id')} in {source}"
         if annotation.get("category_id") not in categories:
             raise UserError(
-                f"annotation {annotation.get('id')} in {source} has category_id "
-                f"{annotation.get('category_id')!r}, not one of the file's categories {sorted(categories)}"
+                f"{where} has category_id {annotation.get('category_id')!r}, not one of the file's "
+                f"categories {sorted(categories)}"
             )
+        if not _is_segmentation(annotation.get("segmentation")):
+            raise UserError(
+                f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
+                "RLE with size and counts): convert the data set again"
+            )
+        box = annotation.get("bbox")
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)):
+            raise UserError(f"{where} has no bbox [x, y, width, height]: convert the data set again")
+
+
+def _is_segmentation(segmentation: object) -> bool:
+    if isinstance(segmentation, dict):
+        return {"size", "counts"} <= segmentation.keys()
+    return (
+        isinstance(segmentation, list)
+        and len(segmentation) > 0
+        and all(
+            isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
+            and all(isinstance(v, int | float) for v in polygon)
+            for polygon in segmentation
+        )
+    )  # fmt: skip
 
 
 def _check_rle_sizes(annotations: Sequence[dict], info: dict, *, source: Path) -> None:

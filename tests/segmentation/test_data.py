@@ -95,6 +95,33 @@ def test_an_rle_mask_of_another_size_is_refused_naming_the_annotation(tiny_datas
         load_split(tmp_path, "test")
 
 
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda image, ann: ann.pop("segmentation"), "has no segmentation pycocotools can decode"),
+        (lambda image, ann: ann.update(segmentation=[]), "has no segmentation pycocotools can decode"),
+        (lambda image, ann: ann.update(segmentation=[[1, 2, 3, 4]]), "has no segmentation"),  # 2 points
+        (lambda image, ann: ann.update(bbox=[0, 0]), r"has no bbox \[x, y, width, height\]"),
+        (
+            lambda image, ann: ann.update(category_id=9),
+            r"has category_id 9, not one of the file's categories",
+        ),
+        (lambda image, ann: image.pop("width"), r"image \d+ \(.*\) in .*instances_test.json has no width"),
+    ],
+)
+def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, edit, fragment):
+    # each was a KeyError or IndexError traceback inside training or scoring, after the models had run
+    data = json.loads((tiny_dataset / "annotations" / "instances_test.json").read_text())
+    annotation = data["annotations"][0]
+    edit(next(im for im in data["images"] if im["id"] == annotation["image_id"]), annotation)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_test.json").write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_dataset / "images")
+    with pytest.raises(UserError, match=fragment):
+        load_split(tmp_path, "test")
+    load_split(tiny_dataset, "test")  # as the converters wrote it
+
+
 def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_dataset, tmp_path):
     # each was told to convert into that very path with --overwrite (a raw tree: over its own photos)
     yaml_file = tiny_dataset / "data.yaml"
