@@ -436,6 +436,22 @@ def test_the_detector_runs_at_its_training_size_unless_told(
     assert stub_detector.calls[0]["imgsz"] == used == inspector.settings["imgsz"]
 
 
+def test_a_size_off_the_detectors_stride_runs_and_is_recorded_rounded_up(
+    photos, stub_detector, tiny_sam, capsys
+):
+    # ultralytics ran --imgsz 100 at 128 with a WARNING line, and args.yaml recorded 100
+    stub_detector.model = types.SimpleNamespace(stride=torch.tensor([8.0, 16.0, 32.0]))
+    inspector = Inspector(stub_detector, tiny_sam, imgsz=100)
+    assert (
+        "note: --imgsz 100 is not a multiple of the detector's stride: it runs at 128"
+        in capsys.readouterr().err
+    )
+    inspector(photos / "one.png")
+    assert stub_detector.calls[0]["imgsz"] == 128 == inspector.settings["imgsz"]
+    Inspector(stub_detector, tiny_sam, imgsz=96)
+    assert capsys.readouterr().err == ""  # a multiple runs as given, without a word
+
+
 def test_a_mask_duplicating_a_better_ones_of_its_class_is_dropped_with_its_box(photos, tiny_sam):
     every = Inspector(DoublingDetector(), tiny_sam, mask_iou=1.0)(photos / "two.png")
     assert len(every) == 4 and every.masks.any(axis=(1, 2)).all()
