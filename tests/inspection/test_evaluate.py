@@ -377,6 +377,30 @@ def test_a_split_without_good_photos_writes_strict_json_that_reads_back_to_the_s
     assert "image AUROC -  at conf" in printed and summary(metrics, out) in printed
 
 
+def test_a_split_of_good_photos_only_leaves_every_ap_undefined_not_zero(
+    cli, dataset, tmp_path, capsys, strict_json
+) -> None:
+    path = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(path.read_text())
+    defective = {a["image_id"] for a in coco["annotations"]}
+    coco.update(images=[i for i in coco["images"] if i["id"] not in defective], annotations=[])
+    path.write_text(json.dumps(coco))
+    assert cli("--out", tmp_path / "report") == 0
+    metrics = strict_json(tmp_path / "report" / "metrics.json")
+    assert metrics["instances"] == 0 and metrics["images"] == len(coco["images"]) > 0
+    tables = [
+        metrics["box"],
+        metrics["mask_oracle"],
+        *metrics["mask"].values(),
+        *metrics["mask_any_class"].values(),
+    ]
+    assert all(t["AP"] is None and t["AP50"] is None for t in tables)  # each read 0.000
+    assert (
+        "box AP50 -  mask AP end to end - (ranked by box; any defect type -) vs oracle -"
+        in capsys.readouterr().out
+    )
+
+
 def test_a_picked_conf_is_recorded_with_the_digits_printed(
     cli, dataset, tmp_path, monkeypatch, capsys
 ) -> None:
