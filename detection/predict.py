@@ -48,7 +48,7 @@ from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling, predict_tiled
 from detection.train_config import check_run_options
-from detection.weights import load_detector, print_tiling_note, trained_imgsz, weights_file
+from detection.weights import load_detector, print_tiling_note, run_imgsz, trained_imgsz, weights_file
 
 #: The file :func:`main` writes into ``--out``.
 PREDICTIONS_FILE = "predictions.json"
@@ -168,7 +168,7 @@ def predicted_images(
     files = image_files(source)
     model = load_detector(weights)
     print_tiling_note(model, tile, weights)
-    imgsz = trained_imgsz(model) if imgsz is None else imgsz
+    imgsz = run_imgsz(model, trained_imgsz(model) if imgsz is None else imgsz)
     names = [str(model.names[i]) for i in sorted(model.names)]
     check_class_names(names, f"weights {weights}")
     settings = {

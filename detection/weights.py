@@ -234,6 +234,19 @@ def stride_imgsz(imgsz: int, model: object) -> int:
     return max(math.ceil(int(imgsz) / stride) * stride, stride)
 
 
+def run_imgsz(detector: object, imgsz: int) -> int:
+    """``imgsz`` rounded up to the detector's stride (:func:`stride_imgsz`), as ultralytics' ``predict`` runs
+    it, with a ``note:``: ``--imgsz 100`` ran at 128 with ultralytics' ``WARNING`` line while the run
+    recorded 100. A detector without an ultralytics model (a test's stand-in) runs at ``imgsz``."""
+    if (model := getattr(detector, "model", None)) is None or (size := stride_imgsz(imgsz, model)) == imgsz:
+        return imgsz
+    print(
+        f"note: --imgsz {imgsz} is not a multiple of the detector's stride: it runs at {size}",
+        file=sys.stderr,
+    )
+    return size
+
+
 def trained_tile(model: object) -> tuple[int, Path] | None:
     """``(tile size, its record)`` if ``model`` was trained by ``detection.train tile=N``, else None.
 

@@ -46,7 +46,7 @@ from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.predict import ultralytics_detections
 from detection.tiling import check_tiling, predict_tiled
-from detection.weights import load_detector, print_tiling_note, stride_imgsz, trained_imgsz, weights_file
+from detection.weights import load_detector, print_tiling_note, run_imgsz, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
@@ -187,7 +187,7 @@ class Inspector:
         self.colour_head = colour_head
         self.tta = tta
         self.settings = {
-            "imgsz": _stride_size(detector, trained_imgsz(detector) if imgsz is None else imgsz),
+            "imgsz": run_imgsz(detector, trained_imgsz(detector) if imgsz is None else imgsz),
             "conf": conf,
             "iou": iou,
             "device": str(self.device),
@@ -567,20 +567,6 @@ def check_settings(
             raise UserError(f"--{name} must be in [0, 1], got {value}")
     if tile is not None:
         check_tiling(tile, tile_overlap)
-
-
-def _stride_size(detector: object, imgsz: int) -> int:
-    """``imgsz`` rounded up to the detector's stride, as ultralytics runs it (with a ``WARNING`` line while
-    the run recorded the size asked for: ``--imgsz 100`` ran at 128 and was written down as 100). A
-    ``note:`` says so; a detector without an ultralytics model (a test's stand-in) runs at ``imgsz``."""
-    if (model := getattr(detector, "model", None)) is None or (size := stride_imgsz(imgsz, model)) == imgsz:
-        return imgsz
-    print(
-        f"note: --imgsz {imgsz} is not a multiple of the detector's stride: it runs at {size}, "
-        "which the run records",
-        file=sys.stderr,
-    )
-    return size
 
 
 def _file_key(path: str | Path) -> tuple | None:

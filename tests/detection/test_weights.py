@@ -395,3 +395,20 @@ def test_a_model_trained_on_tiles_is_told_from_its_runs_tiles_record(tmp_path: P
     assert tiling_note(tiled, 320, "best.pt") is None
     record.write_text("not json")  # a record of something else: nothing said
     assert trained_tile(tiled) is None
+
+
+def test_a_size_off_the_stride_runs_rounded_up_with_a_note(capsys) -> None:
+    import torch
+
+    from detection.weights import run_imgsz
+
+    # detection.predict and the inspection cascade ran --imgsz 100 at 128 (ultralytics' WARNING line)
+    # and recorded 100
+    yolo = SimpleNamespace(model=SimpleNamespace(stride=torch.tensor([8.0, 16.0, 32.0])))
+    assert run_imgsz(yolo, 100) == 128
+    assert (
+        "note: --imgsz 100 is not a multiple of the detector's stride: it runs at 128"
+        in capsys.readouterr().err
+    )
+    assert run_imgsz(yolo, 96) == 96 and run_imgsz(SimpleNamespace(), 100) == 100  # a stand-in: as given
+    assert capsys.readouterr().err == ""
