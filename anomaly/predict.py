@@ -86,9 +86,13 @@ def resolve_threshold(
             if path.is_dir() and (path / "metrics.json").is_file():  # its eval-val/: 'Is a directory'
                 path = path / "metrics.json"
             elif path.is_dir():  # the run folder itself, say: 'cannot read metrics file ...: Is a directory'
+                inside = [path / name for name in EVAL_FOLDERS if (path / name / "metrics.json").is_file()]
+                evaluations = (
+                    f"an anomaly.evaluate folder (a run's {', '.join(EVAL_FOLDERS)}) or its metrics.json"
+                )
+                way = f"pass {inside[0]}" if inside else f"pass {evaluations}"
                 raise UserError(
-                    f"{flag} {value} is a folder without metrics.json: pass an anomaly.evaluate folder (a "
-                    f"run's {', '.join(EVAL_FOLDERS)}) or its metrics.json; without {flag} the run's own "
+                    f"{flag} {value} is a folder without metrics.json: {way}; without {flag} the run's own "
                     "evaluation gives it"
                 ) from None
         else:

@@ -73,6 +73,11 @@ def test_threshold_from_the_runs_evaluation(run: Path) -> None:
     assert value == metrics["pixel"]["f1_threshold"] and "eval-mvtec/metrics.json" in origin
     # the evaluation's folder given for its metrics.json: it said 'cannot read ...: Is a directory'
     assert resolve_threshold(str(run / "eval-mvtec"), run) == (value, origin)
+    # the run folder itself (what --anomaly-run takes) names the evaluation inside to pass
+    with pytest.raises(
+        UserError, match=rf"^--threshold {run} is a folder without metrics.json: pass {run}/eval"
+    ):
+        resolve_threshold(str(run), run)
 
 
 def test_without_a_threshold_a_run_fit_on_a_converter_split_is_told_to_evaluate_its_val_split(
