@@ -382,6 +382,8 @@ def evaluate_command(config: dict, decoder: Path) -> str:
         command += f" --base-checkpoint {quote(str(config['checkpoint']))}"
     if config["crops"]["max_fraction"] > 0:  # scored as it was tuned
         command += f" --crop-fraction {config['crops']['max_fraction']:g}"
+    if config["cache_dir"]:  # the run's embeddings are there: without it every photo is encoded again
+        command += f" --cache-dir {quote(str(config['cache_dir']))}"
     return command
 
 

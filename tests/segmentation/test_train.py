@@ -243,7 +243,10 @@ def test_the_closing_lines_name_the_kept_epoch_and_the_evaluate_command(
         r"decoder.pt, sam_finetuned.pth, results.csv, curves.png in",
         lines[-3],
     )
-    command = f"python -m segmentation.evaluate --data {tiny_dataset} --checkpoint {run / 'decoder.pt'}"
+    command = (
+        f"python -m segmentation.evaluate --data {tiny_dataset} --checkpoint {run / 'decoder.pt'} "
+        f"--cache-dir {tmp_path / 'cache'}"
+    )
     assert lines[-2:] == [f"  {run}", f"evaluate with: {command}"]
 
 
@@ -262,6 +265,15 @@ def test_the_evaluate_command_repeats_the_base_weights_and_crops():
     assert train_module.evaluate_command(config, Path("runs/sam/a/decoder.pt")) == (
         "python -m segmentation.evaluate --data 'my data' --checkpoint runs/sam/a/decoder.pt "
         "--base-checkpoint base.pt --crop-fraction 0.125"
+    )
+
+
+def test_the_evaluate_command_repeats_the_runs_embedding_cache():
+    # it left cache_dir out: the printed command encoded every photo again into the default cache
+    config = {**DEFAULTS, "data": "d", "cache_dir": "/tmp/my cache"}
+    assert train_module.evaluate_command(config, Path("runs/sam/a/decoder.pt")) == (
+        "python -m segmentation.evaluate --data d --checkpoint runs/sam/a/decoder.pt "
+        "--cache-dir '/tmp/my cache'"
     )
 
 
