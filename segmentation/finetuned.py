@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from common.errors import UserError
+from common.errors import UserError, one_line
 from common.folders import check_input_file
 from common.io import load_torch, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
@@ -140,9 +140,10 @@ def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") ->
     """Loads the tuned decoder (and prompt encoder, image encoder part) of ``data`` into ``sam`` in place."""
     try:
         load_tuned_parts(sam, data)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise UserError(f"{source} does not fit model '{data.get('model')}' as built here: {first}") from None
+    except RuntimeError as error:  # torch's first line names no key: what does not fit is on the next ones
+        reason = one_line(error, limit=200)
+        model = data.get("model")
+        raise UserError(f"{source} does not fit model '{model}' as built here: {reason}") from None
     return sam
 
 
