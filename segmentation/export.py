@@ -386,8 +386,8 @@ def run(args: argparse.Namespace) -> Export:
     done = export_onnx(weights, out, return_single_mask=args.return_single_mask, opset=args.opset)
     source = weights.checkpoint or f"the zero-shot {weights.model} weights"
     print(
-        f"wrote {done.onnx} ({done.onnx.stat().st_size / 1e6:.1f} MB, opset {args.opset}) from {source} "
-        f"and {done.sidecar}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e}, "
+        f"wrote {done.onnx} ({done.onnx.stat().st_size / 1e6:.1f} MB, opset {args.opset}) and its sidecar "
+        f"{done.sidecar} from {source}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e}, "
         f"{done.max_relative_diff:.1e} of the largest logit (limit {TOLERANCE:g}), on {len(done.agreement)} "
         "prompts"
     )

@@ -319,10 +319,11 @@ def test_a_colour_head_goes_into_the_sidecar_not_the_graph(tiny_registry, tiny_s
     assert "carries a colour head" in capsys.readouterr().out
     _, plain = exported(["--model", "tiny", "--out", str(tmp_path / "zero.onnx")])
     assert plain["colour_head"] is None
+    # it said 'wrote d.onnx (...) from decoder.pt and d.onnx.json': the sidecar read as a second source
+    text = capsys.readouterr().out
+    assert f"and its sidecar {tmp_path / 'zero.onnx.json'} from the zero-shot tiny weights;" in text
     # the printed difference is set against what the check holds it to: relative to the largest logit
-    printed = re.search(
-        r"max \|logit diff\| (\S+), (\S+) of the largest logit \(limit 0.001\), on", capsys.readouterr().out
-    )
+    printed = re.search(r"max \|logit diff\| (\S+), (\S+) of the largest logit \(limit 0.001\), on", text)
     assert printed and float(printed[2]) <= float(printed[1])
     for check in plain["check"]["prompts"].values():
         assert check["logit_scale"] >= 1 and check["max_abs_logit_diff"] <= 1e-3 * check["logit_scale"]
