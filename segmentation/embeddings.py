@@ -273,6 +273,8 @@ class EmbeddingCache:
         # Leftovers of killed runs are looked for once per cache object, not per embed() call:
         # the inspection cascade calls embed() once per photo, and the folder can hold thousands.
         self._swept = False
+        # Unreadable entries warned about: a ``path in cache`` before ``embed()`` warned twice for each.
+        self._warned: set[Path] = set()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.folder)!r})"
@@ -397,7 +399,9 @@ class EmbeddingCache:
         # Anything unreadable (truncated zip, garbage, missing keys) is a miss
         # to recompute: the entry is derived data and cheap to rebuild.
         except Exception as error:
-            logger.warning("recomputing unreadable embedding cache entry %s: %s", path, error)
+            if path not in self._warned:
+                self._warned.add(path)
+                logger.warning("recomputing unreadable embedding cache entry %s: %s", path, error)
             return None
         return ImageEmbedding(embedding.float(), original_size, input_size)
 
@@ -421,6 +425,7 @@ class EmbeddingCache:
             "input_size": list(entry.input_size),
         }
         save_torch(payload, self._entry_path(key))
+        self._warned.discard(self._entry_path(key))  # rewritten: damaged again later, it is told again
         # Rounded like a later hit, so a first run and a rerun see the same values.
         return ImageEmbedding(stored.float(), entry.original_size, entry.input_size)
 

@@ -505,6 +505,19 @@ def test_damaged_entry_is_recomputed_with_a_warning_and_rewritten(
     assert tmp_files(cache.folder) == []
 
 
+def test_a_damaged_entry_is_warned_about_once_by_a_lookup_and_the_embedding_after_it(
+    tmp_path: Path, tiny_sam: Sam, image_files, caplog: pytest.LogCaptureFixture
+) -> None:
+    # segmentation.embed counts the cached photos ('path in cache') before embedding: two warnings each
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.embed(image_files[:1], progress=False)
+    garble(cache.path_for(image_files[0]))
+    with caplog.at_level(logging.WARNING, logger="segmentation.embeddings"):
+        assert image_files[0] not in cache
+        cache.embed(image_files[:1], progress=False)
+    assert caplog.text.count("recomputing unreadable embedding cache entry") == 1
+
+
 def failing_encoder_on_third_call(sam: Sam, monkeypatch: pytest.MonkeyPatch, image_files) -> None:
     forward = sam.image_encoder.forward
     calls = []
