@@ -532,6 +532,7 @@ def _write_metrics(
         # the SAM weights scored (and the decoder put on); None: the official ones of ``model``
         "base_checkpoint": str(Path(args.base_checkpoint).absolute()) if args.base_checkpoint else None,
         "tta": args.tta,
+        "crop_fraction": args.crop_fraction,  # 0: off; scores with and without zoomed crops differ
         "colour_head": None if colour_head is None else colour_head.to_dict(),
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }

@@ -314,6 +314,21 @@ def test_metrics_json_records_the_base_checkpoint_absolute(
     assert metrics["base_checkpoint"] == (str(tmp_path / base) if base else None)
 
 
+@pytest.mark.parametrize("fraction", [0.0, 0.5])
+def test_metrics_json_records_the_crop_fraction(tiny_dataset, tiny_sam, tmp_path, monkeypatch, fraction):
+    # it recorded --tta but not --crop-fraction: a run with zoomed crops read like one without
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(tmp_path / "eval"), "--device", "cpu"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--n-overlays", "0", "--no-progress"]
+    assert main([*argv, "--crop-fraction", str(fraction)]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["crop_fraction"] == fraction
+
+
 def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(
     tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
 ) -> None:
