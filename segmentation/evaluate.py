@@ -616,7 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         choices=sorted(SAM_MODELS),
-        help=f"registry model; read from decoder.pt, else {DEFAULT_MODEL}",
+        help=f"registry model: read from decoder.pt, needed for a full state dict (sam_finetuned.pth); "
+        f"without --checkpoint: {DEFAULT_MODEL}",
     )
     parser.add_argument(
         "--base-checkpoint",

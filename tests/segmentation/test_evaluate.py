@@ -422,3 +422,11 @@ def test_the_trained_photo_check_has_a_bar_unless_no_progress(tiny_dataset, tmp_
     ]
     assert evaluate.main(argv) == 130
     assert seen == [not quiet]
+
+
+def test_help_says_a_full_state_dict_needs_model(capsys):
+    # it said 'read from decoder.pt, else vit_t', but a sam_finetuned.pth without --model is refused
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "needed for a full state dict (sam_finetuned.pth); without --checkpoint: vit_t" in text
