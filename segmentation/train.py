@@ -463,7 +463,11 @@ def load_run_config(args: argparse.Namespace) -> dict:
     if not (args.resume / "last.pt").is_file():
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)
-    return load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
+    config = load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
+    given = any(override.split("=", 1)[0].strip() == "data" for override in args.overrides)
+    if given and config["data"] and not Path(config["data"]).exists():  # not args.yaml's, as set_up says
+        raise UserError(f"data={config['data']} does not exist (given with --resume {args.resume})")
+    return config
 
 
 #: Keys that choose a new run's folder; a resumed run stays in its own.

@@ -951,6 +951,17 @@ def test_a_resume_of_a_run_whose_data_set_moved_says_to_pass_data(tiny_dataset, 
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1, 2]
 
 
+def test_a_missing_data_given_with_resume_is_not_blamed_on_args_yaml(tiny_dataset, tmp_path, capsys):
+    # it said 'data=X (<run>/args.yaml) does not exist: ... go on with --resume <run> data=<where it is now>'
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"state")
+    save_config(_config(tiny_dataset, tmp_path), run / "args.yaml")
+    assert main(["--resume", str(run), f"data={tmp_path / 'typo'}"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: data={tmp_path / 'typo'} does not exist (given with --resume {run})\n"
+
+
 def test_the_readmes_config_path_is_read_from_another_working_folder(tmp_path, monkeypatch):
     # 'cannot read config configs/segmentation/sam_decoder.yaml: [Errno 2] ...' outside the checkout
     seen = {}
