@@ -106,6 +106,8 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
         check_not_inside(out, config["data"], flag="out=")
     if config["exist_ok"]:
         check_output_folder(out / run_name(config), flag="run folder")
+        if config.get("data"):  # out=<its parent> name=<its name>: the run's files went into the data set
+            check_not_inside(out / run_name(config), config["data"], flag="name= (exist_ok reuses out/name)")
 
 
 def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:

@@ -277,6 +277,15 @@ def test_the_evaluate_command_repeats_the_runs_embedding_cache():
     )
 
 
+def test_exist_ok_with_the_data_set_as_the_run_folder_is_refused(tiny_dataset, tiny_sam, tmp_path):
+    # exist_ok reused out/name even when that was the data set: args.yaml, last.pt, ... went into it
+    before = sorted(path.name for path in tiny_dataset.iterdir())
+    overrides = [f"out={tiny_dataset.parent}", f"name={tiny_dataset.name}", "exist_ok=true"]
+    with pytest.raises(UserError, match=r"inside the input tree .*; choose another name= \(exist_ok"):
+        train(_config(tiny_dataset, tmp_path, *overrides), sam=tiny_sam)
+    assert sorted(path.name for path in tiny_dataset.iterdir()) == before
+
+
 def test_cli_errors_are_one_line(tiny_dataset, tmp_path, capsys):
     assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read config" in capsys.readouterr().err
