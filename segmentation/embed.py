@@ -17,7 +17,7 @@ from pathlib import Path
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import check_not_inside, check_output_folder
 from common.io import embeddings_root
 from converters.splits import SPLITS
 from segmentation.data import SegmentationSplit, check_image_sizes, load_split
@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> None:
         check_output_folder(args.cache_dir, flag="--cache-dir")
     device = resolve_device(args.device)
     data = data_set_folder(args.data)
+    if args.cache_dir is not None:  # a cache in the data set is in the way of its re-conversion
+        check_not_inside(args.cache_dir, data, flag="--cache-dir")
     splits = [
         load_split(data, name) for name in dict.fromkeys(args.splits or SPLITS)
     ]  # --splits val val: once

@@ -587,6 +587,7 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         )
     if args.cache_dir is not None:
         check_output_folder(args.cache_dir, flag="--cache-dir")
+        check_not_inside(args.cache_dir, args.data, flag="--cache-dir")  # as --out
 
 
 def _default_out(args: argparse.Namespace) -> Path:

@@ -98,6 +98,8 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
     a file blocks."""
     if config.get("cache_dir"):
         check_output_folder(config["cache_dir"], flag="cache_dir")
+        if config.get("data"):  # a cache in the data set is in the way of its re-conversion
+            check_not_inside(config["cache_dir"], config["data"], flag="cache_dir=")
     if resume is not None:  # it holds last.pt: a folder
         return
     check_run_name(config["name"], inside="out")

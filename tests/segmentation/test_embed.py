@@ -111,3 +111,13 @@ def test_each_split_is_checked_against_its_own_images_sizes(tmp_path) -> None:
     check_split_sizes(splits, [(10, 20), (30, 40), (30, 40)])
     with pytest.raises(UserError, match=r"val1\.png is 20x10 px, but .*instances_val\.json says 40x30"):
         check_split_sizes(splits, [(10, 20), (30, 40), (10, 20)])
+
+
+def test_a_cache_dir_inside_the_data_set_is_refused(tiny_dataset, capsys, monkeypatch):
+    # the cache was written into the data set, in the way of its re-conversion (an out= there is refused)
+    import segmentation.embed as embed_module
+
+    monkeypatch.setattr(embed_module, "load_sam", lambda *a, **k: pytest.fail("the model was loaded"))
+    cache = tiny_dataset / "cache"
+    assert main(["--data", str(tiny_dataset), "--cache-dir", str(cache), "--no-progress"]) == 2
+    assert "is inside the input tree" in capsys.readouterr().err and not (tiny_dataset / "cache").exists()

@@ -430,3 +430,13 @@ def test_help_says_a_full_state_dict_needs_model(capsys):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "needed for a full state dict (sam_finetuned.pth); without --checkpoint: vit_t" in text
+
+
+def test_a_cache_dir_inside_the_data_set_is_refused(tiny_dataset, tmp_path, capsys, monkeypatch):
+    # the cache was written into the data set, in the way of its re-conversion (an --out there is refused)
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "_load_models", lambda *a, **k: pytest.fail("a model was loaded"))
+    argv = ["--data", str(tiny_dataset), "--out", str(tmp_path / "eval"), "--no-progress"]
+    assert main([*argv, "--cache-dir", str(tiny_dataset / "cache")]) == 2
+    assert "is inside the input tree" in capsys.readouterr().err and not (tiny_dataset / "cache").exists()
