@@ -252,6 +252,19 @@ def format_table(evaluations: list[ModelEvaluation]) -> str:
     return "\n".join(lines)
 
 
+def scoring_notes(*, tta: bool, crop_fraction: float, colour_head: ColourHead | None) -> list[str]:
+    """Lines under the table for what changed the scored masks beyond the models' names (else the table
+    of a run with a colour head, flips or crops reads like a plain one; ``metrics.json`` records them)."""
+    notes = []
+    if colour_head is not None:
+        notes.append("fine-tuned: its colour head refines the logits on the photo's colours (colour_head)")
+    if tta:
+        notes.append("every model: logits averaged over the photo and its flips (--tta)")
+    if crop_fraction > 0:
+        notes.append(f"every model: boxes under {crop_fraction:g} of the long side decoded on zoomed crops")
+    return notes
+
+
 def _outline(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> None:
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(canvas, contours, -1, colour, max(1, canvas.shape[1] // 300))
@@ -523,7 +536,10 @@ def _write_metrics(
     colour_head: ColourHead | None = None,
 ) -> dict:
     """Writes ``metrics.json`` and ``table.md`` to ``out`` and prints the table; returns the metrics."""
+    notes = scoring_notes(tta=args.tta, crop_fraction=args.crop_fraction, colour_head=colour_head)
     table = format_table(evaluations)
+    if notes:  # a paragraph of its own under the table
+        table += "\n\n" + "\n".join(f"- {note}" for note in notes)
     metrics = {
         "data": str(Path(args.data).absolute()),
         "split": args.split,

@@ -14,6 +14,7 @@ import torch
 
 from common.errors import UserError
 from common.trained_images import record_trained_images
+from segmentation.colour_head import ColourHead
 from segmentation.data import load_split
 from segmentation.evaluate import (
     ModelEvaluation,
@@ -24,6 +25,7 @@ from segmentation.evaluate import (
     predict_image,
     resolve_device,
     save_overlays,
+    scoring_notes,
 )
 from segmentation.metrics import Summary
 
@@ -327,6 +329,20 @@ def test_metrics_json_records_the_crop_fraction(tiny_dataset, tiny_sam, tmp_path
     assert main([*argv, "--crop-fraction", str(fraction)]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["crop_fraction"] == fraction
+    # and table.md says so under the table: it read like a run without crops
+    crops = "- every model: boxes under 0.5 of the long side decoded on zoomed crops"
+    assert ((tmp_path / "eval" / "table.md").read_text().endswith(f"|\n\n{crops}\n")) == bool(fraction)
+
+
+def test_table_notes_name_the_colour_head_and_the_flips() -> None:
+    # a fine-tuned column refined by its colour head, or both models scored with flips, read as plain ones
+    head = ColourHead(weights=(1.0, 0.1, 0.0))
+    notes = scoring_notes(tta=True, crop_fraction=0.0, colour_head=head)
+    assert notes == [
+        "fine-tuned: its colour head refines the logits on the photo's colours (colour_head)",
+        "every model: logits averaged over the photo and its flips (--tta)",
+    ]
+    assert scoring_notes(tta=False, crop_fraction=0.0, colour_head=None) == []
 
 
 def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(
