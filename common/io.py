@@ -245,7 +245,9 @@ def load_torch(
         # torch.save writes a zip file, or (legacy) a pickle stream, which opens with the PROTO
         # opcode 0x80; anything else (a text file) makes torch raise e.g. KeyError(174812789).
         kind = torch_file_kind(path) if zipped else None
-        if not zipped and _first_byte(path) != b"\x80" or isinstance(error, pickle.UnpicklingError):
+        if _cut_short(path, zipped, error):
+            reason = "the file ends early (truncated: an interrupted download or copy?)"
+        elif not zipped and _first_byte(path) != b"\x80" or isinstance(error, pickle.UnpicklingError):
             # a torch file of another program's classes (a detector's best.pt as --sam) says what it is
             reason = (
                 f"it is {kind}, not a {what}"
@@ -293,6 +295,18 @@ def torch_file_kind(path: str | Path) -> str | None:
     except (OSError, zipfile.BadZipFile):
         return None
     return next((kind for text, kind in _TORCH_FILE_KINDS if text in data), None)
+
+
+def _cut_short(path: Path, zipped: bool, error: Exception) -> bool:
+    """Whether a torch file that failed to load was cut short: a zip without its end (the central
+    directory is written last), or the legacy pickle format running out of bytes mid-record."""
+    import struct
+
+    with path.open("rb") as file:
+        start = file.read(4)
+    # torch's own words for a legacy file's missing storage bytes; struct.error and EOFError mid-pickle
+    ended = isinstance(error, EOFError | struct.error) or "unexpected EOF" in str(error)
+    return not zipped and (start == b"PK\x03\x04" or start[:1] == b"\x80" and ended)
 
 
 def _first_byte(path: Path) -> bytes:

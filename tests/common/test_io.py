@@ -291,6 +291,21 @@ def test_a_file_that_is_no_torch_file_says_so(tmp_path: Path, content: bytes) ->
         assert message.endswith("not a torch file, or one that only loads by running pickled code")
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_truncated_torch_file_says_it_ends_early(tmp_path: Path, legacy: bool) -> None:
+    # a partial download said "unpack requires a buffer of 4 bytes", or "not a torch file" of a zip
+    torch = pytest.importorskip("torch")
+    whole = tmp_path / "whole.pt"
+    torch.save({"w": torch.arange(4096.0)}, whole, _use_new_zipfile_serialization=not legacy)
+    (tmp_path / "cut.pt").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(UserError) as error:
+        load_torch(tmp_path / "cut.pt", what="weights file")
+    assert str(error.value) == (
+        f"cannot read weights file {tmp_path / 'cut.pt'}: the file ends early (truncated: an interrupted "
+        "download or copy?)"
+    )
+
+
 def test_torch_files_load_memory_mapped_or_whole(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     save_torch({"w": torch.arange(4.0)}, tmp_path / "zip.pt")
