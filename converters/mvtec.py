@@ -193,9 +193,18 @@ class Exclusions(frozenset):
         """
         if unmatched := sorted(self - self.matched):
             found = sorted({r.defect for r in records if not r.is_good} | self.matched)
+            # a class a layout names by pixel value is one region kind among others in an image:
+            # leaving it out would leave those regions unlabelled, so only whole defect types go
+            classes = sorted(set(unmatched) & {n for r in records for _, n in r.value_names if n != GOOD})
+            hint = (
+                f"; {', '.join(classes)}: a class of the masks' pixel values (defects_config.json, "
+                "class_ids.json), which cannot be left out"
+                if classes
+                else ""
+            )
             raise UserError(
                 f"--exclude-defect {' '.join(unmatched)}: no such defect type under {root} "
-                f"(found: {', '.join(found) or 'none'}); nothing would be left out"
+                f"(found, and excludable: {', '.join(found) or 'none'}){hint}; nothing would be left out"
             )
 
 

@@ -152,6 +152,21 @@ def test_loco_region_files_merge_into_one_value_coded_mask(tmp_path):
     assert not any("overlap" in warning for warning in report.warnings)  # the two regions do not
 
 
+def test_a_loco_class_of_defects_config_cannot_be_excluded_and_the_error_says_which_can(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    write_json(root / CATEGORY / "defects_config.json", [{"defect_name": "missing_part", "pixel_value": 255}])
+    # the message listed the folders only, without a word why the class name shown in data.yaml is refused
+    message = (
+        r"--exclude-defect missing_part: no such defect type .*excludable: logical_anomalies, "
+        r"structural_anomalies\); missing_part: a class of the masks' pixel values \(defects_config.json"
+    )
+    with pytest.raises(UserError, match=message):
+        scan(root, exclude_defects=("missing_part",))
+    with pytest.raises(UserError) as error:  # a plain typo gets no such hint
+        scan(root, exclude_defects=("missing_partt",))
+    assert "pixel values" not in str(error.value)
+
+
 def test_loco_region_files_that_overlap_with_other_values_are_warned_of(tmp_path):
     # a third file over the first region, another defect's value: the first instance vanished unsaid
     root = make_layout_tree(tmp_path, "mvtec_loco")
@@ -545,7 +560,7 @@ def test_ad2_ground_truth_inside_test_public_is_no_defect_type(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_ad2")
     write(root / CATEGORY / "test_public" / "ground_truth" / "overview.png", noise(7))
     assert {r.defect for r in scan(root)} == {"good", "bad"}
-    with pytest.raises(UserError, match="--exclude-defect ground_truth: no such defect type .*found: bad"):
+    with pytest.raises(UserError, match="--exclude-defect ground_truth: no such defect .*excludable: bad"):
         scan(root, exclude_defects=("ground_truth",))
 
 

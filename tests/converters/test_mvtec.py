@@ -38,7 +38,7 @@ def test_an_exclusion_found_in_no_category_is_an_error(tmp_path, category_factor
     # "hole" is in alpha alone: found once is enough
     assert {r.defect for r in scan(tmp_path, exclude_defects=["hole"])} == {"good", "scratch", "crack"}
     # a typo left every image in, silently
-    message = r"--exclude-defect scratchh: no such defect type .*found: crack, hole, scratch"
+    message = r"--exclude-defect scratchh: no such defect type .*excludable: crack, hole, scratch"
     with pytest.raises(UserError, match=message):
         scan(tmp_path, exclude_defects=["hole", "scratchh"])
 
