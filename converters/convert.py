@@ -235,6 +235,10 @@ def check_separate_folders(*, images: Path, masks: Path | None, good: Path | Non
             )
 
 
+#: The file a layout reads its value map from, named when a mask holds a value it lacks.
+MAP_FILES = {"mvtec_loco": "the category's defects_config.json", "mvtec_3d": "class_ids.json"}
+
+
 def read_samples(
     records: Sequence[ImageRecord],
     *,
@@ -269,7 +273,8 @@ def read_samples(
             samples.append(Sample(record, width, height))
             continue
         check_upright(record.image, orientation)
-        found = _mask_instances(record, mask, namer, names, min_area)
+        own_map = MAP_FILES.get(record.layout, "the layout's value map") if names is not value_names else None
+        found = _mask_instances(record, mask, namer, names, min_area, map_name=own_map)
         n_small += found.n_small
         if not found.instances:
             reason = (
@@ -292,12 +297,19 @@ def _mask_instances(
     namer: Namer,
     value_names: dict[int, str] | None,
     min_area: int,
+    *,
+    map_name: str | None = None,
 ) -> MaskInstances:
-    """The instances of a defect image's mask ``(H, W)``."""
+    """The instances of a defect image's mask ``(H, W)``; ``map_name``: the layout's map file, if used."""
     names = None if value_names is None else {v: namer(record.category, n) for v, n in value_names.items()}
+    where_map = {"map_name": map_name} if map_name else {}
     try:
         return mask_to_instances(
-            mask, class_name=namer(record.category, record.defect), value_names=names, min_area=min_area
+            mask,
+            class_name=namer(record.category, record.defect),
+            value_names=names,
+            min_area=min_area,
+            **where_map,
         )
     except UserError as error:
         where = record.mask.parent if len(record.mask_files) > 1 else record.mask

@@ -311,6 +311,7 @@ def mask_to_instances(
     class_name: str = "defect",
     value_names: dict[int, str] | None = None,
     min_area: int = 1,
+    map_name: str = "the mask-values map",
 ) -> MaskInstances:
     """Splits a mask into one instance per 8-connected component (per value).
 
@@ -320,6 +321,7 @@ def mask_to_instances(
         value_names: maps pixel value to class name for value-coded masks;
             values mapped to ``"good"`` are background.
         min_area: components with fewer pixels are dropped (and counted).
+        map_name: where ``value_names`` came from, for the error (a layout's ``defects_config.json``).
 
     Raises:
         UserError: a non-zero value of the mask is not in ``value_names``.
@@ -332,7 +334,7 @@ def mask_to_instances(
         for value in mask_values(mask).tolist():
             if value not in value_names:
                 known = ", ".join(str(v) for v in sorted(value_names))
-                raise UserError(f"mask value {value} is not in the mask-values map (known: {known})")
+                raise UserError(f"mask value {value} is not in {map_name} (known: {known})")
             if value_names[value] != "good":
                 groups.append((value_names[value], value, mask == value))
 

@@ -7,6 +7,7 @@ noise images, three defect masks holding four regions) and converts or scans it.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -191,6 +192,34 @@ def test_loco_region_files_that_overlap_with_other_values_are_warned_of(tmp_path
         f"2 defect images have region mask files that overlap with different defect values, e.g. {other} "
         f"({int((region > 0).sum())} px): "
     )
+
+
+@pytest.mark.parametrize(
+    ("layout", "map_file", "where"),
+    [
+        ("mvtec_loco", "defects_config.json", "ground_truth/structural_anomalies/001"),
+        ("mvtec_3d", "class_ids.json", "test/crack/gt/001.png"),
+    ],
+)
+def test_a_mask_value_missing_from_the_layouts_map_names_that_file(tmp_path, layout, map_file, where):
+    # the error named '--mask-values' ('the mask-values map'), an option the user never gave
+    root = make_layout_tree(tmp_path, layout)
+    if layout == "mvtec_loco":
+        write_json(root / CATEGORY / map_file, [{"defect_name": "missing_part", "pixel_value": 255}])
+    else:
+        write_json(root / CATEGORY / map_file, {"255": "crack"})
+    folder = root / CATEGORY / where
+    path = folder / "001.png" if layout == "mvtec_loco" else folder  # LOCO: the image's second region
+    write(path, np.where(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0, 200, 0).astype(np.uint8))
+    message = (
+        f"{re.escape(str(folder))}: mask value 200 is not in (the category's )?{map_file} \\(known: 0, 255\\)"
+    )
+    with pytest.raises(UserError, match=message):
+        run(root, tmp_path / "out")
+    # --mask-values replaces the layout's map, and its own name stays
+    values = write_json(tmp_path / "values.json", {"255": "crack", "0": "good"})
+    with pytest.raises(UserError, match="mask value 200 is not in the mask-values map"):
+        run(root, tmp_path / "out", mask_values=values)
 
 
 def test_3d_ad_class_ids_json_names_the_mask_values(tmp_path):
