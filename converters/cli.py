@@ -46,7 +46,8 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         nargs="+",
         action="extend",  # --category a --category b is both, not b alone
         default=[],
-        help="categories to convert; empty = all under --root",
+        help="categories to convert; empty = all under --root. With --images: the one category's name "
+        "(default: the name of the folder holding --images)",
     )
     io.add_argument("--out", type=Path, required=True, help="data set folder to write")
     io.add_argument(

@@ -941,6 +941,14 @@ def test_lossy_mask_warnings_count_any_case_of_either_suffix(names, start):
 
 
 @pytest.mark.parametrize("primary", ["yolo", "coco"])
+def test_help_says_what_category_means_with_images(primary):
+    # --help said 'categories to convert; empty = all under --root', while with --images it names the one
+    # category (output names, {category}), defaulting to the folder above --images
+    text = " ".join(build_parser(f"mvtec2{primary}", primary=primary).format_help().split())
+    assert "With --images: the one category's name (default: the name of the folder holding --images)" in text
+
+
+@pytest.mark.parametrize("primary", ["yolo", "coco"])
 def test_help_names_no_none_default(primary):
     assert "(default: None)" not in " ".join(
         build_parser(f"mvtec2{primary}", primary=primary).format_help().split()
