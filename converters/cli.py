@@ -136,8 +136,11 @@ def check_no_unused_flags(args: argparse.Namespace, given: set[str], *, primary:
 
     Raises:
         UserError: ``--split``, ``--seed`` or ``--background-ratio`` with ``--split-from-layout`` or
-            ``--splits``; ``--task`` without YOLO output; ``--coco-segmentation`` without COCO output.
+            ``--splits``; ``--task`` without YOLO output; ``--coco-segmentation`` without COCO output;
+            ``--names-template`` with ``--single-class``.
     """
+    if "--names-template" in given and args.single_class:  # every class is 'defect' whatever the template
+        raise UserError("--names-template does nothing with --single-class (one class, 'defect'); drop one")
     chosen = "--split-from-layout" if args.split_from_layout else "--splits" if args.splits else None
     for flag in ("--split", "--seed", "--background-ratio"):
         if chosen and flag in given:

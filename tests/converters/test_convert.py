@@ -972,6 +972,12 @@ def test_help_names_no_none_default(primary):
             "--task shapes the YOLO output, which is not written: add --yolo",
         ),
         (mvtec2yolo, ["--coco-segmentation", "rle"], "--coco-segmentation shapes the COCO output"),
+        # the template was ignored without a word: every class was 'defect'
+        (
+            mvtec2yolo,
+            ["--single-class", "--names-template", "{defect} on {category}"],
+            "--names-template does nothing with --single-class",
+        ),
     ],
 )
 def test_a_flag_that_would_change_nothing_is_refused(tmp_path, capsys, command, flags, message):
