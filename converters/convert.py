@@ -316,8 +316,16 @@ def _mask_instances(
         raise UserError(f"{where}: {error}") from None
 
 
-def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]], strict: bool):
-    """Samples per split, following ``splits``; keys it names that were not read are errors."""
+def _assign(
+    samples: list[Sample],
+    splits: Splits,
+    skipped: list[tuple[str, str]],
+    strict: bool,
+    *,
+    source: str | Path = "",
+):
+    """Samples per split, following ``splits`` (read from ``source``, named in errors); keys it names that
+    were not read are errors."""
     by_key = {s.record.key: s for s in samples}
     skipped_keys = {key for key, _ in skipped}
     out: dict[str, list[Sample]] = {split: [] for split in SPLITS}
@@ -326,10 +334,12 @@ def _assign(samples: list[Sample], splits: Splits, skipped: list[tuple[str, str]
             if key in by_key:
                 out[split].append(by_key.pop(key))
             elif key not in skipped_keys:
-                raise UserError(f"splits file lists an image that is not in the data: {key}")
+                raise UserError(f"splits file {source} lists an image that is not in the data: {key}")
     leftover = [key for key, sample in by_key.items() if not sample.record.is_good]
     if leftover:  # only possible with a reused splits file; unused good images are no loss
-        message = f"{len(leftover)} defect images are in no split of the splits file (e.g. {leftover[0]})"
+        message = (
+            f"{len(leftover)} defect images are in no split of the splits file {source} (e.g. {leftover[0]})"
+        )
         if strict:
             raise UserError(message + " (--strict)")
         skipped += [(key, "not in the splits file") for key in leftover]
@@ -457,7 +467,7 @@ def convert(config: ConvertConfig) -> ConversionReport:
             f"({len(records)} good images; every defect type excluded or without a mask?)"
         )
     splits = choose_splits(samples, config)
-    by_split = _assign(samples, splits, skipped, config.strict)
+    by_split = _assign(samples, splits, skipped, config.strict, source=config.splits_file or "")
     warnings = conversion_warnings(samples, by_split, config)
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")

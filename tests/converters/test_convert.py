@@ -223,7 +223,10 @@ def test_reused_splits_file(tmp_path, category_factory):
     )
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"train": ["widget/test/scratch/999"], "val": [], "test": []}))
-    with pytest.raises(UserError, match="splits file lists an image that is not in the data: .*999"):
+    # the error named no file: which splits file, of those a user keeps, was stale?
+    with pytest.raises(
+        UserError, match="splits file .*bad.json lists an image that is not in the data: .*999"
+    ):
         convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad))
 
 
@@ -886,7 +889,8 @@ def test_a_reused_splits_file_may_list_skipped_images_but_must_list_every_defect
     mask = mask_factory(48, 64, [(1, 1, 5, 5)])
     assert cv2.imwrite(str(tmp_path / "data" / "widget" / "ground_truth" / "dent" / "005_mask.png"), mask)
     with pytest.raises(
-        UserError, match=f"1 defect images are in no split of the splits file \\(e.g. {dropped}\\)"
+        UserError,
+        match=f"1 defect images are in no split of the splits file .*reused.json \\(e.g. {dropped}\\)",
     ):
         convert(config(tmp_path / "data", tmp_path / "d", splits_file=tmp_path / "reused.json", strict=True))
     assert not (tmp_path / "d").exists()
