@@ -79,7 +79,8 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         action="extend",
         default=[],
         metavar="DEFECT",
-        help="defect types to leave out",
+        help="defect types (folders) to leave out, e.g. combined; not the classes a layout names by "
+        "pixel value (LOCO's defects_config.json)",
     )
     cls.add_argument(
         "--mask-values", type=Path, help='JSON mapping mask pixel values to classes, {"255": "cut"}'

@@ -950,6 +950,8 @@ def test_help_says_what_category_means_with_images(primary):
     # category (output names, {category}), defaulting to the folder above --images
     text = " ".join(build_parser(f"mvtec2{primary}", primary=primary).format_help().split())
     assert "With --images: the one category's name (default: the name of the folder holding --images)" in text
+    # --exclude-defect said 'defect types', and a LOCO class of defects_config.json is one to a user
+    assert "defect types (folders) to leave out, e.g. combined; not the classes a layout names" in text
 
 
 @pytest.mark.parametrize("primary", ["yolo", "coco"])
