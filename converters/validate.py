@@ -80,6 +80,11 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         problem = dropped_images(Path(data[split]), {Path(label["im_file"]).name for label in labels})
         if problem:
             check.problems.append(problem)
+        # the converters write a label file for every image, an empty one for a background: ultralytics
+        # reads a missing one as a background too, so a deleted file turns its defects into "good"
+        if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
+            shown = few([f"labels/{split}/{path.name}" for path in missing])
+            check.problems.append(f"{len(missing)} label files missing ({shown}): read as backgrounds")
         checks[split] = check
     return checks
 

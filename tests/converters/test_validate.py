@@ -49,6 +49,15 @@ def test_validate_finds_broken_labels(dataset, capsys):
     assert capsys.readouterr().err == f"error: 2 check(s) failed for {dataset}: see the status column\n"
 
 
+def test_a_missing_label_file_is_a_problem(dataset):
+    # ultralytics reads an image without a label file as a background: the check said "ok", with
+    # fewer instances than COCO counts in the same split
+    label = next(p for p in sorted((dataset / "labels" / "train").glob("*.txt")) if p.read_text())
+    label.unlink()
+    problems = validate(dataset)["yolo"]["train"].problems
+    assert problems == [f"1 label files missing (labels/train/{label.name}): read as backgrounds"]
+
+
 def test_validate_names_an_unreadable_image(dataset):
     image = sorted((dataset / "images" / "train").iterdir())[0]
     image.unlink()  # a link into the source tree, maybe: replaced, not written through
