@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.errors import UserError
 from common.images import is_image_file
 from converters.layouts.base import Layout
 from converters.masks import read_mask
@@ -24,7 +25,12 @@ def matches(folder: Path) -> bool:
 
 
 def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """``(images, masks)`` of a flat folder by stem; masks are the ``*_GT`` files."""
+    """``(images, masks)`` of a flat folder by stem; masks are the ``*_GT`` files.
+
+    Raises:
+        UserError: two images of one stem (``0.png``, ``0.jpg``) or two masks (``0_GT.png``,
+            ``0_GT.bmp``): the later one silently replaced the other.
+    """
     images: dict[str, Path] = {}
     masks: dict[str, Path] = {}
     if not folder.is_dir():
@@ -33,7 +39,12 @@ def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         if not is_image_file(path):
             continue
         if path.stem.upper().endswith(MASK_SUFFIX):
-            masks[path.stem[: -len(MASK_SUFFIX)]] = path
+            stem = path.stem[: -len(MASK_SUFFIX)]
+            if stem in masks:
+                raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
+            masks[stem] = path
+        elif path.stem in images:
+            raise UserError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
         else:
             images[path.stem] = path
     return images, masks

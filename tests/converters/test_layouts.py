@@ -854,6 +854,23 @@ def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
     assert all(r.mask.stem == f"{r.image.stem}_gt" for r in records if not r.is_good)
 
 
+@pytest.mark.parametrize(
+    ("copy", "message"),
+    [
+        ("0.jpg", "two images share the stem '0': .*0.jpg and .*0.png"),  # one was dropped, unsaid
+        ("0_GT.bmp", "two masks for one stem '0': .*0_GT.bmp and .*0_GT.png"),  # one mask chosen, unsaid
+        ("0_gt.png", "two masks for one stem '0': .*0_GT.png and .*0_gt.png"),
+    ],
+)
+def test_kolektor_two_files_of_one_stem_are_refused(tmp_path, copy, message):
+    root = make_layout_tree(tmp_path, "kolektor_sdd2")
+    train = root / CATEGORY / "train"
+    source = train / ("0.png" if "_" not in copy else "0_GT.png")
+    write(train / copy, cv2.imread(str(source), cv2.IMREAD_UNCHANGED))
+    with pytest.raises(UserError, match=message):
+        scan(root)
+
+
 def test_kolektor_good_images_can_be_excluded(tmp_path):
     # goodness is an empty mask there: '--exclude-defect good' was 'no such defect type'
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
