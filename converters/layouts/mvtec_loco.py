@@ -41,7 +41,8 @@ def defect_values(path: Path) -> tuple[tuple[int, str], ...]:
 
     Raises:
         UserError: unreadable, not a list of ``{"defect_name", "pixel_value"}`` objects, a
-            value outside 1..65535, or one value named twice; one line naming the file.
+            value outside 1..65535, one value named twice, or a defect named ``good``; one line
+            naming the file.
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -59,6 +60,11 @@ def defect_values(path: Path) -> tuple[tuple[int, str], ...]:
                 f"{path}: entry {index} needs a defect_name and a pixel_value in 1..65535, got {entry!r:.80}"
             )
         name = name.strip()  # ' a ' and 'a' are one name, in whichever order they come
+        if name == GOOD:  # the class of a defect-free image: its regions would be read as background
+            raise UserError(
+                f"{path}: entry {index}: defect_name '{GOOD}' (pixel_value {value}) names a defect-free "
+                "image; its regions would be read as background"
+            )
         if value in values and values[value] != name:
             raise UserError(f"{path}: pixel_value {value} names both '{values[value]}' and '{name}'")
         values[int(value)] = name

@@ -751,6 +751,8 @@ def test_3d_folder_without_rgb_is_refused_unless_excluded(tmp_path):
             [{"defect_name": "x", "pixel_value": 255}, {"defect_name": "y", "pixel_value": 255}],
             "pixel_value 255 names both 'x' and 'y'",
         ),
+        # its regions became background: every instance of the defect was dropped without a word
+        ([{"defect_name": " good", "pixel_value": 255}], "entry 0: defect_name 'good' .*names a defect-free"),
     ],
 )
 def test_loco_defects_config_is_checked(tmp_path, entries, message):
