@@ -602,7 +602,7 @@ def layout_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
             title = LAYOUTS[sample.record.layout].title
             raise UserError(
                 f"--split-from-layout: the {title} layout names no split for {sample.record.image} "
-                "(it has no split folders or split file); drop --split-from-layout"
+                "(it has no split folders, and no split file lists it); drop --split-from-layout"
             )
     assigned = {
         split: sorted(s.record.key for s in samples if s.record.layout_split == split) for split in SPLITS

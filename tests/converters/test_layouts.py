@@ -301,6 +301,18 @@ def test_split_from_layout_uses_the_validation_folder(tmp_path):
     assert not any("test_private" in key for split in ("train", "val", "test") for key in splits[split])
 
 
+def test_split_from_layout_on_a_visa_split_file_without_the_object_says_so(tmp_path):
+    # the error said 'it has no split folders or split file' beside split_csv/1cls.csv: the file is
+    # there, it lists no row of this object
+    root = make_layout_tree(tmp_path, "visa")
+    split_csv = root / "split_csv" / "1cls.csv"
+    split_csv.write_text(split_csv.read_text().splitlines()[0] + "\n")
+    with pytest.raises(
+        UserError, match=r"names no split for .*\(it has no split folders, and no split file lists"
+    ):
+        run(root, tmp_path / "out", split_from_layout=True)
+
+
 def test_split_from_layout_needs_a_layout_that_has_one(tmp_path):
     root = make_layout_tree(tmp_path, "folder")
     with pytest.raises(
