@@ -84,7 +84,8 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         # reads a missing one as a background too, so a deleted file turns its defects into "good"
         if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
             shown = few([f"labels/{split}/{path.name}" for path in missing])
-            check.problems.append(f"{len(missing)} label files missing ({shown}): read as backgrounds")
+            files = "label file" if len(missing) == 1 else "label files"
+            check.problems.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
         checks[split] = check
     return checks
 

@@ -55,7 +55,7 @@ def test_a_missing_label_file_is_a_problem(dataset):
     label = next(p for p in sorted((dataset / "labels" / "train").glob("*.txt")) if p.read_text())
     label.unlink()
     problems = validate(dataset)["yolo"]["train"].problems
-    assert problems == [f"1 label files missing (labels/train/{label.name}): read as backgrounds"]
+    assert problems == [f"1 label file missing (labels/train/{label.name}): read as backgrounds"]
 
 
 def test_validate_names_an_unreadable_image(dataset):
