@@ -323,9 +323,10 @@ def _assign(
     strict: bool,
     *,
     source: str | Path = "",
+    excluded: Sequence[str] = (),
 ):
     """Samples per split, following ``splits`` (read from ``source``, named in errors); keys it names that
-    were not read are errors."""
+    were not read are errors, but for those of an ``excluded`` defect type (skipped, with the reason)."""
     by_key = {s.record.key: s for s in samples}
     skipped_keys = {key for key, _ in skipped}
     out: dict[str, list[Sample]] = {split: [] for split in SPLITS}
@@ -333,6 +334,8 @@ def _assign(
         for key in splits[split]:
             if key in by_key:
                 out[split].append(by_key.pop(key))
+            elif key.split("/")[2:3] and key.split("/")[2] in excluded:  # category/subset/defect/stem
+                skipped.append((key, "--exclude-defect"))  # reusing a split to leave a type out, an ablation
             elif key not in skipped_keys:
                 raise UserError(f"splits file {source} lists an image that is not in the data: {key}")
     leftover = [key for key, sample in by_key.items() if not sample.record.is_good]
@@ -467,7 +470,17 @@ def convert(config: ConvertConfig) -> ConversionReport:
             f"({len(records)} good images; every defect type excluded or without a mask?)"
         )
     splits = choose_splits(samples, config)
-    by_split = _assign(samples, splits, skipped, config.strict, source=config.splits_file or "")
+    by_split = _assign(
+        samples,
+        splits,
+        skipped,
+        config.strict,
+        source=config.splits_file or "",
+        excluded=config.exclude_defects,
+    )
+    # splits.json lists what was written, as a drawn split does: a reused file's skipped keys (an empty
+    # mask, --exclude-defect) left it listing images no split holds, and converters.validate failed
+    splits = replace(splits, **{split: [s.record.key for s in by_split[split]] for split in SPLITS})
     warnings = conversion_warnings(samples, by_split, config)
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")

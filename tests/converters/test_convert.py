@@ -35,6 +35,7 @@ from converters.mvtec import ImageRecord
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
 from converters.splits import SPLITS, load_splits
+from converters.validate import validate
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -228,6 +229,31 @@ def test_reused_splits_file(tmp_path, category_factory):
         UserError, match="splits file .*bad.json lists an image that is not in the data: .*999"
     ):
         convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad))
+
+
+def test_a_reused_split_with_a_defect_type_excluded_leaves_it_out(tmp_path, category_factory):
+    # one split, with and without a defect type (an ablation): 'splits file lists an image that is
+    # not in the data' for the excluded images, which are in the data
+    category_factory(tmp_path / "data", "widget")  # scratch, hole
+    convert(config(tmp_path / "data", tmp_path / "a"))
+    listed = load_splits(tmp_path / "a" / "splits.json")
+    report = convert(
+        config(
+            tmp_path / "data",
+            tmp_path / "b",
+            splits_file=tmp_path / "a/splits.json",
+            exclude_defects=("hole",),
+        )
+    )
+    holes = [key for split in SPLITS for key in listed[split] if "/hole/" in key]
+    assert holes and sorted(report.skipped) == sorted((key, "--exclude-defect") for key in holes)
+    # splits.json lists what was written, so converters.validate finds every split as it lists it
+    written = load_splits(tmp_path / "b" / "splits.json")
+    for split in SPLITS:
+        assert written[split] == [key for key in listed[split] if "/hole/" not in key]
+    assert all(
+        not check.problems for checks in validate(tmp_path / "b").values() for check in checks.values()
+    )
 
 
 def test_existing_output_refused_then_replaced_atomically(tmp_path, category_factory):
