@@ -140,6 +140,17 @@ def predict(
     return {name: entry for name, _, entry in images}
 
 
+class PredictedImages(Iterator[tuple[str, np.ndarray, dict]]):
+    """:func:`predicted_images`' images, one at a time, and ``imgsz``: the size they run at (``--imgsz``
+    rounded up to the model's stride, or the size it was trained at), which ``predict.json`` records."""
+
+    def __init__(self, images: Iterator[tuple[str, np.ndarray, dict]], imgsz: int) -> None:
+        self.images, self.imgsz = images, imgsz
+
+    def __next__(self) -> tuple[str, np.ndarray, dict]:
+        return next(self.images)
+
+
 def predicted_images(
     weights: str | Path,
     source: str | Path,
@@ -152,7 +163,7 @@ def predicted_images(
     device: str | None = None,
     max_det: int = 300,
     distinct_stems: bool = False,
-) -> Iterator[tuple[str, np.ndarray, dict]]:
+) -> PredictedImages:
     """:func:`predict` one image at a time: ``(file name, the decoded BGR image, its record)``.
 
     Every check of :func:`predict` runs, and the model loads, at the call, before any image is run;
@@ -194,7 +205,7 @@ def predicted_images(
                 detections = ultralytics_detections(model.predict(image, **settings))[0]
             yield name, image, image_entry(image.shape[:2], detections, names, conf)
 
-    return images()
+    return PredictedImages(images(), imgsz)
 
 
 def image_entry(
@@ -291,7 +302,9 @@ def run(args: argparse.Namespace) -> Path:
         raise
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n")
-        atomic_write(out / SETTINGS_FILE, json_text(settings_record(args, len(found)), indent=1) + "\n")
+        atomic_write(
+            out / SETTINGS_FILE, json_text(settings_record(args, len(found), images.imgsz), indent=1) + "\n"
+        )
     except OSError as error:  # the folder changed while the model ran
         raise UserError(f"cannot write into {out}: {one_line(error)}") from None
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
@@ -303,14 +316,18 @@ def run(args: argparse.Namespace) -> Path:
     return path
 
 
-def settings_record(args: argparse.Namespace, images: int) -> dict:
+def settings_record(args: argparse.Namespace, images: int, imgsz: int) -> dict:
     """``predict.json``: what made ``predictions.json`` (which holds only per-image records, as the
-    cascade's), so that an output folder can be traced back and repeated; paths absolute."""
+    cascade's), so that an output folder can be traced back and repeated; paths absolute.
+
+    ``imgsz`` is the size the images ran at (:attr:`PredictedImages.imgsz`): ``--imgsz 100`` ran at 128
+    and was recorded as 100.
+    """
     return {
         "weights": str(Path(args.weights).absolute()),
         "source": str(Path(args.source).absolute()),  # a pattern too: its wildcards stay as they are
         "images": images,
-        "imgsz": args.imgsz,  # None: the size the weights were trained at, as they record it
+        "imgsz": imgsz,
         "conf": args.conf,
         "iou": args.iou,
         "tile": args.tile,

@@ -19,7 +19,15 @@ from ultralytics.utils.plotting import colors
 from common.errors import UserError
 from detection.detections import ImageDetections
 from detection.overlays import CALL_COLOR, WHITE, draw_detections
-from detection.predict import build_parser, image_entry, image_line, main, predict, predicted_images
+from detection.predict import (
+    PredictedImages,
+    build_parser,
+    image_entry,
+    image_line,
+    main,
+    predict,
+    predicted_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +86,9 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
 def test_printed_counts_are_singular_for_one(photos: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     # '1 boxes' and '1 images' were printed
     entry = {"call": "crack", "score": 0.5, "scores": [0.5]}
-    monkeypatch.setattr("detection.predict.predicted_images", lambda **_: iter([("a.png", None, entry)]))
+    monkeypatch.setattr(
+        "detection.predict.predicted_images", lambda **_: PredictedImages(iter([("a.png", None, entry)]), 64)
+    )
     argv = ["--weights", "w.pt", "--source", str(photos), "--out", str(tmp_path / "out"), "--overlays", "0"]
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -222,6 +232,18 @@ def test_predict_json_records_relative_paths_absolute(
     )
     recorded = json.loads((tmp_path / "out" / "predict.json").read_text())
     assert (recorded["weights"], recorded["source"]) == (str(tmp_path / "w.pt"), str(photos))
+
+
+@pytest.mark.parametrize(("asked", "ran"), [(["--imgsz", "100"], 128), ([], 640)])
+def test_predict_json_records_the_size_the_images_ran_at(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, asked: list[str], ran: int
+) -> None:
+    # --imgsz 100 ran at 128 (with a note) and predict.json recorded 100; without --imgsz it recorded
+    # null, the size the weights were trained at (an untrained checkpoint records none: 640)
+    out = tmp_path / "out"
+    argv = ["--weights", str(checkpoint), "--source", str(photos / "b.jpg"), "--out", str(out)]
+    assert main([*argv, *asked, "--overlays", "0", "--device", "cpu"]) == 0
+    assert json.loads((out / "predict.json").read_text())["imgsz"] == ran
 
 
 def test_the_ctrl_c_note_names_each_earlier_file_once(tmp_path: Path) -> None:
