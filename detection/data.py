@@ -9,11 +9,12 @@ list of images or a list of either; ``images/`` -> ``labels/``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from shlex import quote
 
 from common.config import read_yaml
-from common.errors import UserError
+from common.errors import UserError, few
 from converters.splits import SPLITS, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
 
@@ -214,6 +215,25 @@ def has_polygon_labels(data_yaml: str | Path, split: str = "train") -> bool:
         if path.is_file() and any(len(line.split()) > 5 for line in path.read_text().splitlines()):
             return True
     return False
+
+
+def check_nothing_dropped(kept: Iterable[str | Path], data_yaml: Path, split: str) -> None:
+    """Refuses a split of which ultralytics' loader kept only part (``kept``: the files it kept).
+
+    ultralytics skips an image it cannot read or whose label is corrupt (a class id the data set
+    lacks) with a warning among its scan lines: an evaluation then counts it as a clean ``good``
+    image, and a training run trains (or picks ``best.pt``) without it.
+
+    Raises:
+        UserError: naming the files left out and the command that says why.
+    """
+    names = {Path(file).name for file in kept}
+    dropped = [path.name for path in split_images(data_yaml, split) if path.name not in names]
+    if dropped:
+        raise UserError(
+            f"ultralytics could not read {len(dropped)} image(s) of the '{split}' split of {data_yaml}: "
+            f"{few(dropped)} (python -m converters.validate {quote(str(data_yaml.parent))} says why)"
+        )
 
 
 def unloadable_image(error: FileNotFoundError, where: str) -> Exception:

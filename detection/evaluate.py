@@ -53,6 +53,7 @@ from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import (
+    check_nothing_dropped,
     check_own_root,
     data_names,
     present_split_images,
@@ -164,7 +165,7 @@ def evaluate(
             validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
         stats = _validate(validator, model, data, split)
         _check_classes(validator.names, names, data)
-        _check_nothing_dropped(validator, data, split)
+        check_nothing_dropped(validator.dataloader.dataset.im_files, data, split)
         report = _report(
             validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
             coco_file=coco_file, weights=weights, tiling={"tile": int(tile), "overlap": float(tile_overlap),
@@ -439,22 +440,6 @@ def _truth(
         return image_labels(read_coco(coco_file))
     notes.append(f"no COCO file {coco_file} (convert with --coco): COCOeval cross-check skipped")
     return yolo_image_labels(validator.dataloader.dataset.labels, names)
-
-
-def _check_nothing_dropped(validator: RecordingValidator, data: Path, split: str) -> None:
-    """Refuses a split of which ultralytics scored only part (an unreadable image, a corrupt label).
-
-    ultralytics skips such files with a warning; the image-level figures would then count each as a
-    clean ``good`` image and the box figures leave it out.
-    """
-    kept = {Path(file).name for file in validator.dataloader.dataset.im_files}
-    dropped = [path.name for path in split_images(data, split) if path.name not in kept]
-    if dropped:
-        raise UserError(
-            f"ultralytics could not read {len(dropped)} image(s) of the '{split}' split of {data}: "
-            f"{few(dropped)} "
-            f"(python -m converters.validate {quote(str(data.parent))} says why)"
-        )
 
 
 def _check_classes(model_names: dict | list, names: list[str], data: Path) -> None:

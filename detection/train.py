@@ -72,6 +72,7 @@ from common.label_cache import no_label_cache
 from common.trained_images import record_trained_images
 from detection.data import (
     EmptySplitError,
+    check_nothing_dropped,
     check_own_root,
     data_names,
     has_polygon_labels,
@@ -593,10 +594,18 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     """``yolo.train`` with ``args`` (and a ``trainer`` class, unless None); returns its metrics.
 
     Raises:
-        UserError: an image of the training data (``data``, the yaml ``args`` name) cannot be loaded.
+        UserError: an image of the training data (``data``, the yaml ``args`` name) cannot be loaded,
+            or ultralytics' loader left one of the train or val split out (a corrupt label), before
+            the first epoch.
         KeyboardInterrupt: after saying where the weights of the last finished epoch are.
     """
     started = time.time()
+
+    def check_loaded(loaded: object) -> None:  # ultralytics trained without a corrupt label's image
+        check_nothing_dropped(loaded.train_loader.dataset.im_files, data, "train")
+        check_nothing_dropped(loaded.test_loader.dataset.im_files, data, "val")
+
+    yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
     with no_label_cache(), FreezeLog() as freezing:  # the data set is read, never written
         try:
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)

@@ -806,6 +806,29 @@ def test_a_train_image_opencv_cannot_load_is_one_line(tiny_dataset, tmp_path, no
         train(config)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_a_corrupt_label_stops_the_run_before_the_first_epoch(
+    tiny_dataset: Path, tmp_path: Path, split: str
+) -> None:
+    # ultralytics left the image of a label with a class id the data set lacks out of training (or of
+    # the validation that picks best.pt) with a warning among its scan lines, and the run went on
+    copy = tmp_path / "copy"
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    image = next(
+        p for p in split_images(data, split) if (copy / "labels" / split / f"{p.stem}.txt").stat().st_size
+    )
+    label = copy / "labels" / split / f"{image.stem}.txt"
+    label.write_text("9" + label.read_text()[1:])  # class 9 of a 4-class data set
+    config = build_config(YOLO11_CONFIG, tiny_run(copy, tmp_path, "model=yolo11n.yaml"))
+    expected = rf"^ultralytics could not read 1 image\(s\) of the '{split}' split of {re.escape(str(data))}: "
+    with pytest.raises(UserError, match=rf"{expected}{image.name} \(python -m converters.validate "):
+        train(config)
+    assert not list((tmp_path / "runs").glob("*/weights/*.pt"))  # stopped before any epoch
+
+
 # --- tiles and repeat factors --------------------------------------------------------------------
 
 
