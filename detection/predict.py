@@ -286,7 +286,14 @@ def run(args: argparse.Namespace) -> Path:
     if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
         raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
     if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
-        check_output_folder(out / OVERLAYS_DIR, overwrite=True, holds=["*.jpg"])
+        # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
+        check_output_folder(
+            out / OVERLAYS_DIR,
+            flag="overlays folder",
+            overwrite=True,
+            holds=["*.jpg"],
+            replaced_by="a run that draws overlays (--overlays other than 0)",
+        )
     images = predicted_images(**options, distinct_stems=overlays != 0)
     try:
         if overlays:

@@ -559,7 +559,11 @@ def test_overlays_holding_other_files_are_refused_before_the_model_runs(
     monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
     assert cli(checkpoint, photos, tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: --out {tmp_path / 'out' / 'overlays'} holds notes.txt, which this command")
+    assert err == (  # it named the folder '--out' and told to drop an '--overwrite' this command has not
+        f"error: overlays folder {tmp_path / 'out' / 'overlays'} holds notes.txt, which this command does "
+        "not write: a run that draws overlays (--overlays other than 0) replaces the folder whole and would "
+        "delete it; choose another folder, or move those out\n"
+    )
     assert (tmp_path / "out" / "overlays" / "notes.txt").read_text() == "mine\n"
 
 
