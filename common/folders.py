@@ -29,13 +29,16 @@ from common.io import is_stale, partial_dir, remove_stale, temporary_path
 T = TypeVar("T")
 
 
-def check_creatable(folder: Path) -> None:
-    """Refuses ``folder`` when its nearest existing ancestor is a file or a folder we cannot write."""
+def check_creatable(folder: Path, *, what: str = "folder") -> None:
+    """Refuses ``folder`` when its nearest existing ancestor is a file or a folder we cannot write.
+
+    ``what`` names it in the message: ``file`` for a file to be written there (it said ``folder``).
+    """
     ancestor = next(parent for parent in Path(folder).absolute().parents if parent.exists())
     if not ancestor.is_dir():
-        raise UserError(f"cannot create folder {folder}: {ancestor} is a file, not a folder")
+        raise UserError(f"cannot create {what} {folder}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"cannot create folder {folder}: {ancestor} is not writable")
+        raise UserError(f"cannot create {what} {folder}: {ancestor} is not writable")
 
 
 def check_output_folder(

@@ -250,7 +250,7 @@ def check_table_out(out: Path) -> Path:
             f"--out {out}: {taken} exists and is not a text-embedding table written by this command "
             "(it would be replaced); give another file name"
         )
-    check_creatable(out)
+    check_creatable(out, what="file")
     return out
 
 

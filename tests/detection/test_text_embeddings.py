@@ -255,7 +255,8 @@ def test_cli_without_clip_is_one_error_line(tmp_path: Path, capsys, no_clip) -> 
     ("out", "expected"),
     [
         ("", "error: --out {tmp} is a folder; give the table's file name"),  # was IsADirectoryError
-        ("notes.txt/t.pt", "error: cannot create folder {tmp}/notes.txt/t.pt: {tmp}/notes.txt is a file"),
+        # it said 'cannot create folder .../t.pt', the table file
+        ("notes.txt/t.pt", "error: cannot create file {tmp}/notes.txt/t.pt: {tmp}/notes.txt is a file"),
     ],
 )
 def test_cli_out_that_cannot_be_written_is_one_line(tmp_path: Path, capsys, out: str, expected: str) -> None:
