@@ -55,7 +55,7 @@ from shlex import quote
 
 import torch
 
-from common.cli import OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_yaml_of
 from common.errors import UserError, one_line
 from common.folders import check_creatable
@@ -181,8 +181,9 @@ def resolve_text_embeddings(
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m detection.text_embeddings",
-        description="Write a {class name: 512-d tensor} table for YOLO-World training without a text "
-        "encoder (train with text_embeddings=FILE).",
+        formatter_class=DefaultsHelpFormatter,
+        description="Write a {class name: 512-d tensor} table for YOLO-World or YOLOE training without a "
+        "text encoder (train with text_embeddings=FILE).",
     )
     names = parser.add_mutually_exclusive_group(required=True)
     names.add_argument("--names", nargs="+", action="extend", help="class names (text prompts)")

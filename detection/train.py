@@ -728,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     """``--config FILE`` and ``key=value`` overrides."""
     parser = OneLineParser(
         prog="python -m detection.train",
-        description="Fine-tune YOLO-World (or plain YOLO) on a converted MVTec data set.",
+        description="Fine-tune YOLOE, YOLO-World or plain YOLO on a converted MVTec data set.",
     )
     parser.add_argument(
         "--config",

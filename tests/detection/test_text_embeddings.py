@@ -343,3 +343,13 @@ def test_cli_train_line_can_be_pasted_when_the_table_path_has_a_space(tmp_path, 
     # the data set it was made for, on the benchmarks' head (was yolo_world.yaml: random weights, no data=)
     config, data = shlex.split(line)[6:8]
     assert (config, data) == ("configs/detection/yolo11n_world.yaml", f"data={tiny_dataset / 'data.yaml'}")
+
+
+def test_help_names_the_defaults_and_both_open_vocabulary_families(capsys) -> None:
+    # --device and --seed showed no default (README: --device defaults to cpu, --seed 0), and the
+    # table was said to be for YOLO-World alone: YOLOE trains with it too
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "device for CLIP (default: cpu)" in text and "seed of --fixed vectors (default: 0)" in text
+    assert "for YOLO-World or YOLOE training" in text

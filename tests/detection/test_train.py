@@ -1180,3 +1180,10 @@ def test_a_ctrl_c_before_the_first_epoch_ends_gives_no_command(tmp_path: Path):
     os.utime(tmp_path / "weights" / "last.pt", (1000.0, 1000.0))
     assert stopped_note(tmp_path, since=2000.0) is None  # it was named as this run's last finished epoch
     assert stopped_note(tmp_path, since=500.0).startswith(f"stopped; {tmp_path / 'weights' / 'last.pt'} ")
+
+
+def test_help_names_every_family_it_trains(capsys) -> None:
+    # it said 'Fine-tune YOLO-World (or plain YOLO)': configs/detection/yoloe11n.yaml trains YOLOE
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "Fine-tune YOLOE, YOLO-World or plain YOLO" in " ".join(capsys.readouterr().out.split())
