@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
@@ -152,7 +153,13 @@ def evaluate(
     model = detector.model if isinstance(weights, str | Path) else weights
     trained_in = training_run(detector, weights)
     imgsz = trained_imgsz(model) if imgsz is None else imgsz
-    ran_at = stride_imgsz(imgsz, model)
+    if (ran_at := stride_imgsz(imgsz, model)) != imgsz:  # as detection.predict says it: it was ultralytics'
+        # WARNING line (the report's size was already the rounded one)
+        print(
+            f"note: --imgsz {imgsz} is not a multiple of the detector's stride: it runs at {ran_at}",
+            file=sys.stderr,
+        )
+        imgsz = ran_at
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
     ensure_ultralytics_fonts()

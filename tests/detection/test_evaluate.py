@@ -813,7 +813,7 @@ def test_without_imgsz_both_splits_run_at_the_size_the_model_was_trained_at(
 
 @pytest.mark.parametrize(("imgsz", "ran_at"), [(None, 96), (100, 128)])  # the trained size; off the stride
 def test_evaluation_json_and_report_name_the_size_the_photos_ran_at(
-    tiny_dataset, tmp_path, untrained_detector, monkeypatch, imgsz, ran_at
+    tiny_dataset, tmp_path, untrained_detector, monkeypatch, capsys, imgsz, ran_at
 ) -> None:
     # evaluation.json recorded no size: an evaluation at 640 and one at the trained 96 read alike
     monkeypatch.setattr(untrained_detector, "args", {"imgsz": 96}, raising=False)  # as best.pt records it
@@ -822,6 +822,9 @@ def test_evaluation_json_and_report_name_the_size_the_photos_ran_at(
         out=tmp_path / "eval", plots=False, validator_class=FlagEveryGoodImageValidator,
     )  # fmt: skip
     assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["imgsz"] == ran_at
+    # the rounding was ultralytics' WARNING line, not the note detection.predict and detection.train give
+    rounded = f"note: --imgsz {imgsz} is not a multiple of the detector's stride: it runs at {ran_at}\n"
+    assert (rounded in capsys.readouterr().err) == (imgsz is not None and imgsz != ran_at)
     assert (
         format_report(report)
         .splitlines()[0]
