@@ -221,10 +221,9 @@ def _report(
     if overlap := trained_overlap_warning(trained_in, scored, split, model="the detector", progress=True):
         notes.append(overlap)
     if conf_from is not None:
-        conf, picked_accuracy, warning = _picked_conf(validator, model, conf_from, conf, data, names)
-        notes.append(
-            f"conf {conf:.6g} picked on the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
-        )
+        conf, picked_accuracy, warning, picked = _picked_conf(validator, model, conf_from, conf, data, names)
+        how = "picked on" if picked else "kept: nothing to pick it from on"  # not 'picked' beside the warning
+        notes.append(f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)")
         if warning:
             notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
         if warning := picked_on_train_warning(conf_from):
@@ -403,11 +402,12 @@ def _picked_conf(
     default: float,
     data: Path,
     names: list[str],
-) -> tuple[float, float, str | None]:
-    """``(conf, accuracy there, warning)`` picked on ``split`` by :func:`tuned_conf`, with ``scored``'s
-    settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's images defective,
-    or when the detector boxes nothing there at all (nothing to pick from: ``default`` is kept). A pick
-    below the validator's ``conf`` (0.001) is that floor, as :func:`inspection.evaluate.pick_conf`'s.
+) -> tuple[float, float, str | None, bool]:
+    """``(conf, accuracy there, warning, picked)`` picked on ``split`` by :func:`tuned_conf`, with
+    ``scored``'s settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's
+    images defective, or when the detector boxes nothing there at all (nothing to pick from: ``default``
+    is kept, ``picked`` False). A pick below the validator's ``conf`` (0.001) is that floor, as
+    :func:`inspection.evaluate.pick_conf`'s.
 
     The split's detections (its :attr:`~RecordingValidator.calls`) come from a second validator of the
     same class and settings (tiling included), writing nothing; the folder ``conf_<split>`` that
@@ -428,9 +428,9 @@ def _picked_conf(
             f"the detector scores no box {a.conf:g} or more on any image: every threshold calls them all "
             f"good, so nothing was picked and --conf {conf:.6g} kept (an undertrained detector?)"
         )
-        return conf, accuracy, nothing
+        return conf, accuracy, nothing, False
     conf = max(conf, a.conf)  # below the validator's floor: the floor (boxes under it were never seen)
-    return conf, accuracy, conf_flags_all(truth, picker.calls, names, conf)
+    return conf, accuracy, conf_flags_all(truth, picker.calls, names, conf), True
 
 
 def _truth(

@@ -350,6 +350,8 @@ def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
         out=tmp_path / "e", plots=False, validator_class=BlindValidator, conf_from="train",
     )  # fmt: skip
     assert report.image_level.conf == conf
+    # its note read 'conf 0.25 picked on the train split' beside the warning that nothing was picked
+    assert report.notes[0].startswith(f"conf {conf:g} kept: nothing to pick it from on the train split (")
     assert report.notes[1] == (
         "warning: on the train split, the detector scores no box 0.001 or more on any image: every "
         f"threshold calls them all good, so nothing was picked and --conf {conf:g} kept (an undertrained "
