@@ -509,14 +509,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_stamp(out: Path | None) -> tuple[int, int] | None:
+    """``(inode, mtime)`` of ``out``'s :data:`REPORT_JSON`, None without one: whether a run replaced it."""
+    try:
+        stat = (Path(out) / REPORT_JSON).stat() if out is not None else None
+    except OSError:
+        return None
+    return None if stat is None else (stat.st_ino, stat.st_mtime_ns)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m detection.evaluate``: prints the report; bad input is one ``error:`` line, exit 2."""
 
     def work() -> None:
         options = vars(build_parser().parse_args(argv))
         check_overlap_has_tile(options["tile"], options["tile_overlap"])
-        with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C: it exited 0 with a plot warning
-            print(format_report(evaluate(**options)))
+        earlier = _report_stamp(options["out"])
+        try:
+            with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C: it exited 0 with a plot warning
+                print(format_report(evaluate(**options)))
+        except KeyboardInterrupt:  # 'interrupted' alone: the earlier evaluation in --out read as this one
+            if earlier is not None and _report_stamp(options["out"]) == earlier:
+                print(
+                    f"stopped: nothing of this evaluation was kept; {options['out']} holds an earlier one's",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            raise
 
     return exit_code(work)
 

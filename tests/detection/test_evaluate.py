@@ -862,3 +862,24 @@ def test_imgsz_help_is_the_same_in_evaluate_and_predict() -> None:
 
     expected = "model input size in px, per window with --tile (default: the size it trained at)"
     assert imgsz_help(evaluate_parser()) == imgsz_help(predict_parser()) == expected
+
+
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_evaluation(
+    tmp_path, capsys, monkeypatch, replaced
+) -> None:
+    # 'interrupted' alone: the earlier evaluation.json left in --out read as this run's
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "evaluation.json").write_text("{}\n")
+
+    def stop(**options):
+        if replaced:  # a Ctrl-C swallowed by ultralytics' plotting: this run's evaluation was written
+            (out / "evaluation.json").unlink()
+            (out / "evaluation.json").write_text('{"new": 1}\n')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("detection.evaluate.evaluate", stop)
+    assert main(["--data", str(tmp_path), "--weights", str(tmp_path / "w.pt"), "--out", str(out)]) == 130
+    note = f"stopped: nothing of this evaluation was kept; {out} holds an earlier one's\n"
+    assert (note in capsys.readouterr().err) == (not replaced)
