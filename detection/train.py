@@ -347,7 +347,9 @@ def accumulation_note(config: Mapping, train_images: int) -> str | None:
     if train_images == 0 or accumulate <= per_epoch:
         return None
     return (
-        f"note: {train_images} train images at batch={batch} make {per_epoch} batches an epoch, and with "
+        f"note: {train_images} train {'image' if train_images == 1 else 'images'} at batch={batch} "
+        f"{'makes' if train_images == 1 else 'make'} "
+        f"{per_epoch} batch{'' if per_epoch == 1 else 'es'} an epoch, and with "
         f"nbs={nbs} ultralytics steps the optimizer once every {accumulate} batches after warmup: once every "
         f"{accumulate / per_epoch:.3g} epochs; set nbs={batch} to step after every batch"
     )

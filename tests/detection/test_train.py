@@ -965,6 +965,10 @@ def test_accumulation_below_one_step_an_epoch_gets_a_note():
     )
     # 64 / 24 = 2.67: ultralytics rounds it to 3 batches a step, as here
     assert "steps the optimizer once every 3 batches" in accumulation_note({"batch": 24, "nbs": 64}, 20)
+    # 15 images at batch 16: it said '1 batches an epoch'
+    assert "15 train images at batch=16 make 1 batch an epoch, " in accumulation_note(
+        {"batch": 16, "nbs": 64}, 15
+    )
     assert accumulation_note({"batch": 8, "nbs": 64}, 64) is None  # 8 batches an epoch: a step each epoch
     assert accumulation_note({"batch": 8, "nbs": 8}, 15) is None
     assert accumulation_note({"batch": -1, "nbs": 64}, 15) is None  # auto batch: size unknown here
