@@ -491,6 +491,17 @@ def test_the_model_runs_at_its_training_size_unless_told(
     assert sizes == [used]
 
 
+def test_a_size_off_the_stride_runs_rounded_up_with_a_note(checkpoint: Path, photos: Path, capsys) -> None:
+    # --imgsz 100 ran at 128 with ultralytics' WARNING line; the note and the size it ran at say so now
+    found = predicted_images(checkpoint, photos / "a.png", imgsz=100, conf=0.001, device="cpu")
+    err = capsys.readouterr().err
+    assert "note: --imgsz 100 is not a multiple of the detector's stride: it runs at 128" in err
+    assert "WARNING" not in err
+    [(name, _, record)] = list(found)
+    assert name == "a.png" and (record["width"], record["height"]) == (128, 96)
+    assert "WARNING" not in capsys.readouterr().err
+
+
 # --- keys and overlays ----------------------------------------------------------------------------
 
 
