@@ -107,6 +107,18 @@ def test_an_rle_mask_of_another_size_is_refused_naming_the_annotation(tiny_datas
             r"has category_id 9, not one of the file's categories",
         ),
         (lambda image, ann: image.pop("width"), r"image \d+ \(.*\) in .*instances_test.json has no width"),
+        (lambda image, ann: image.pop("height"), r"image \d+ \(.*\) in .*instances_test.json has no width"),
+        (
+            lambda image, ann: image.update(width=0),
+            r"image \d+ \(.*\) in .* has no width and height",
+        ),  # empty
+        (lambda image, ann: ann.update(segmentation=[[1, 2, 3, 4, 5, 6, 7]]), "has no segmentation"),  # odd
+        (lambda image, ann: ann.update(segmentation=[[1, 2, 3, 4, 5, None]]), "has no segmentation"),  # null
+        (
+            lambda image, ann: ann.update(segmentation={"size": [8, 8]}),
+            "has no segmentation",
+        ),  # RLE, no counts
+        (lambda image, ann: ann.update(bbox=[0, 0, "4", 4]), r"has no bbox \[x, y, width, height\]"),  # text
     ],
 )
 def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, edit, fragment):
