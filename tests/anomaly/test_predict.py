@@ -125,9 +125,10 @@ def test_a_metrics_file_of_good_images_only_names_the_threshold_to_pass(tmp_path
         f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold); pass --threshold VALUE "
         "above its largest map value on a good image, 2.4374"
     )
-    path.write_text(json.dumps({"pixel": {"f1_threshold": None, "good_peak": None}}))
-    with pytest.raises(UserError, match=r"\(masks.threshold or pixel.f1_threshold\)$"):
-        resolve_threshold(str(path), tmp_path)
+    for peak in ("null", "NaN"):  # no good image scored, or a file written with a bare NaN: no value to name
+        path.write_text('{"pixel": {"f1_threshold": null, "good_peak": ' + peak + "}}")
+        with pytest.raises(UserError, match=r"\(masks.threshold or pixel.f1_threshold\)$"):
+            resolve_threshold(str(path), tmp_path)
 
 
 def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: Path) -> None:
@@ -157,6 +158,14 @@ def test_a_threshold_folder_without_metrics_is_named_with_the_way_out(run: Path)
     for folder in (run, run.parent):
         with pytest.raises(UserError, match=rf"^--threshold {re.escape(str(folder))} is a folder without "):
             resolve_threshold(str(folder), run)
+    # a folder holding no evaluation names what to pass, and both say that leaving it out works too
+    with pytest.raises(UserError) as error:
+        resolve_threshold(str(run.parent), run)
+    assert str(error.value) == (
+        f"--threshold {run.parent} is a folder without metrics.json: pass an anomaly.evaluate folder "
+        "(a run's eval-val, eval-test, eval-mvtec) or its metrics.json; without --threshold the run's own "
+        "evaluation gives it"
+    )
 
 
 def test_the_val_evaluation_gives_the_default_threshold_first(tmp_path: Path) -> None:
