@@ -835,3 +835,18 @@ def test_evaluation_refuses_a_copy_of_a_fit_photo_put_among_the_scored_ones_late
     del info["fit_sha256"]  # a run fit before the hashes were recorded: scored by key alone, as then
     (tmp_path / "run" / RUN_FILE).write_text(json.dumps(info))
     assert evaluate_run(tmp_path / "run", figure=False, progress=False)["image"]["images"] == 6
+
+
+def test_photo_sizes_are_checked_before_any_photo_is_hashed(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # hashing reads every byte (minutes on a large category): a photo of another size, which its header
+    # tells, was refused only after every photo had been hashed (135ef1d)
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    cv2.imwrite(str(parts / "test" / "good" / "000.png"), np.zeros((64, 100, 3), np.uint8))
+    cv2.imwrite(str(parts / "train" / "good" / "000.png"), np.zeros((64, 100, 3), np.uint8))
+    monkeypatch.setattr("anomaly.data.sha256_file", lambda *a, **k: pytest.fail("hashed before the sizes"))
+    with pytest.raises(UserError, match="the images to fit on differ in size"):
+        fit_run(parts.parent, "part", tmp_path / "refit", config=tiny_config, progress=False)
+    with pytest.raises(UserError, match="000.png"):
+        evaluate_run(tmp_path / "run", progress=False, figure=False)
