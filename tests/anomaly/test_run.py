@@ -447,6 +447,16 @@ def test_the_mask_threshold_is_picked_on_the_val_split(
     assert len(aupro_runs) == 1  # the test split's; val's F1-max needs none (it computed all three)
 
 
+def test_the_val_split_picking_the_mask_threshold_is_hashed_behind_a_bar_too(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the test split's photos and then the val split's are hashed against the fit photos (77c5f25)
+    fit_on_split(parts, tmp_path, tiny_config)
+    capsys.readouterr()
+    evaluate_run(tmp_path / "run", data=tmp_path / "conv", masks=True, figure=False, progress=True)
+    assert capsys.readouterr().err.count("hashing photos (vs PatchCore's fit photos): 100%") == 2
+
+
 def test_scoring_the_val_split_itself_picks_its_threshold_on_the_scored_images(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:
