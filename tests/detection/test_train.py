@@ -773,6 +773,17 @@ def test_imgsz_is_rounded_up_as_ultralytics_trains(
 
 
 @pytest.mark.slow
+def test_the_frozen_layers_are_summed_up_in_one_line(
+    tiny_dataset: Path, tmp_path: Path, capsys, no_clip
+) -> None:
+    # ultralytics' 'Freezing layer' line per tensor is dropped (FreezeLog): its one summary line says it
+    train(build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "freeze=2")))
+    out = capsys.readouterr().out
+    assert re.search(r"^frozen: \d+ tensors of layers 0, 1, 23 \(freeze, and \.dfl\)$", out, re.MULTILINE)
+    assert "Freezing layer" not in out
+
+
+@pytest.mark.slow
 def test_an_imgsz_off_the_stride_is_recorded_and_printed_as_trained(
     tiny_dataset: Path, tmp_path: Path, capsys, no_clip
 ) -> None:
