@@ -199,6 +199,19 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_a_split_of_good_photos_only_is_refused_naming_it(tiny_dataset, tmp_path, capsys):
+    # no defect instance to prompt SAM with: nothing to score
+    data = tmp_path / "good_only"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    path = data / "annotations" / "instances_test.json"
+    coco = json.loads(path.read_text())
+    coco["annotations"] = []
+    path.write_text(json.dumps(coco))
+    assert main(["--data", str(data), "--out", str(tmp_path / "eval"), "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"error: split 'test' of {data} has no defect images to evaluate\n"
+    assert not (tmp_path / "eval").exists()
+
+
 def test_resolve_device_refuses_devices_this_machine_lacks(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
     for name in ("gpu", "cuda:", "cuda:x", "CPU", "cpu:0", ""):

@@ -514,6 +514,16 @@ def test_train_checks_a_config_built_in_python(tiny_dataset, tiny_sam, tmp_path)
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_colour_head_on_crops_is_refused_before_the_run_folder(tiny_dataset, tiny_sam, tmp_path):
+    # the colour head works on whole-photo logits: a crop's would be another input than it was fit on
+    config = _config(tiny_dataset, tmp_path, "colour_head=true", "crops.max_fraction=0.2")
+    with pytest.raises(
+        UserError, match=r"^colour_head=true works on whole-photo logits: set crops.max_fraction=0"
+    ):
+        train(config, sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_unknown_device_is_one_line(tiny_dataset, tiny_sam, tmp_path):
     config = {**_config(tiny_dataset, tmp_path), "device": "tpu"}
     with pytest.raises(UserError, match="'device' needs a string matching"):
