@@ -773,7 +773,7 @@ def test_imgsz_is_rounded_up_as_ultralytics_trains(
 
 
 @pytest.mark.slow
-def test_the_frozen_layers_are_summed_up_in_one_line(
+def test_train_prints_its_augmentation_and_one_line_for_the_frozen_layers(
     tiny_dataset: Path, tmp_path: Path, capsys, no_clip
 ) -> None:
     # ultralytics' 'Freezing layer' line per tensor is dropped (FreezeLog): its one summary line says it
@@ -781,6 +781,8 @@ def test_the_frozen_layers_are_summed_up_in_one_line(
     out = capsys.readouterr().out
     assert re.search(r"^frozen: \d+ tensors of layers 0, 1, 23 \(freeze, and \.dfl\)$", out, re.MULTILINE)
     assert "Freezing layer" not in out
+    # and, before the epochs, the augmentation it trains with (print_training_notes)
+    assert re.search(r"^augmentation(: ultralytics' defaults| policy .* for )", out, re.MULTILINE)
 
 
 @pytest.mark.slow
