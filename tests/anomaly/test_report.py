@@ -69,6 +69,8 @@ def test_image_metrics_per_defect() -> None:
         {"image": metrics, "pixel": pixel_metrics([np.zeros((2, 2))], [np.zeros((2, 2), bool)])}, {}
     )
     assert "| image AUROC | 0.833 |" in text and "| hole | 0.500 |" in text
+    # what each per-defect AUROC compares: that defect's images against the good ones, not all the rest
+    assert "Image AUROC per defect type (its images against the good ones):\n\n| defect | AUROC |" in text
 
 
 def test_the_report_gives_the_good_images_peak_beside_the_pixel_threshold() -> None:
