@@ -154,9 +154,8 @@ def test_sha256_file_streams_and_names_a_missing_file(tmp_path: Path) -> None:
         sha256_file(tmp_path / "missing.png", what="image")
 
 
-def test_sha256_file_reads_a_settled_file_once_and_a_changed_one_again(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def counted_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files ``open`` is called on from now on, in order (the list fills as they are opened)."""
     import builtins
 
     reads: list[str] = []
@@ -167,6 +166,13 @@ def test_sha256_file_reads_a_settled_file_once_and_a_changed_one_again(
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", counting_open)
+    return reads
+
+
+def test_sha256_file_reads_a_settled_file_once_and_a_changed_one_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    reads = counted_opens(monkeypatch)
     blob, old = tmp_path / "blob", time.time() - 3600
     blob.write_bytes(b"a" * 1000)
     os.utime(blob, (old, old))
@@ -228,16 +234,7 @@ def test_sha256_file_tells_apart_times_within_one_second(tmp_path: Path) -> None
 def test_sha256_file_remembers_a_file_once_two_seconds_old(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import builtins
-
-    reads: list[str] = []
-    real_open = builtins.open
-
-    def counting_open(file, *args, **kwargs):  # noqa: ANN001, ANN202
-        reads.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", counting_open)
+    reads = counted_opens(monkeypatch)
     now = time.time_ns()
     recent = tmp_path / "recent"  # one second old: within the 2 s, not remembered
     recent.write_bytes(b"c" * 10)
