@@ -819,12 +819,20 @@ def test_visa_split_file_cells_are_read_loosely(tmp_path):
     assert records[1].mask == root / mask
 
 
-def test_visa_split_file_listing_other_objects_only_falls_back_to_the_folders(tmp_path):
+def test_visa_split_file_listing_other_objects_only_falls_back_to_the_folders(tmp_path, capsys):
+    # the fallback was unsaid: a file beside the objects that lists other objects only read as no file
     root = make_layout_tree(tmp_path, "visa")
     _visa_rows(root, "candle,train,normal,candle/Data/Images/Normal/0000.JPG,")
     records = scan(root)
     assert len(records) == N_DEFECT + EXPECTED["visa"].good
     assert all(r.layout_split is None for r in records)
+    assert capsys.readouterr().err == (
+        f"note: VisA split file {root / 'split_csv' / '1cls.csv'} lists no row of object '{CATEGORY}'; "
+        "its Data/Images/{Normal,Anomaly} folders were read instead\n"
+    )
+    shutil.rmtree(root / "split_csv")  # no file at all: nothing to say
+    assert len(scan(root)) == N_DEFECT + EXPECTED["visa"].good
+    assert capsys.readouterr().err == ""
 
 
 def test_visa_split_file_beside_the_objects_comes_first(tmp_path):
