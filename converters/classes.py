@@ -85,43 +85,45 @@ def _format(template: str, category: str, defect: str) -> str:
     )
 
 
-def load_value_map(path: str | Path) -> dict[int, str]:
+def load_value_map(path: str | Path, *, what: str = "mask-values file") -> dict[int, str]:
     """Reads a mask-values JSON (``{"255": "contamination", "0": "good"}``) into ``{value: name}``.
 
     Value 0 is the background: absent, it is added as ``good``; mapped to anything else, an error.
+    ``what`` names the file in errors: ``--mask-values``' file, or a layout's own map (MVTec 3D-AD's
+    ``class_ids.json``).
 
     Raises:
         UserError: unreadable, not a JSON object, a key that is no integer >= 0, two keys of
             one value (``"255"`` and ``"0255"``), an empty name, or 0 mapped to a defect.
     """
     path = Path(path)
-    data = read_json_object(path, what="mask-values file")
+    data = read_json_object(path, what=what)
     if not data:
-        raise UserError(f'mask-values file {path} must be a JSON object like {{"255": "scratch"}}')
+        raise UserError(f'{what} {path} must be a JSON object like {{"255": "scratch"}}')
     values: dict[int, str] = {}
     keys: dict[int, str] = {}
     for key, name in data.items():
-        value = _mask_value(path, key, name)
+        value = _mask_value(f"{what} {path}", key, name)
         if value in keys:
             raise UserError(
-                f"mask-values file {path}: keys '{keys[value]}' and '{key}' are the same pixel value {value}"
+                f"{what} {path}: keys '{keys[value]}' and '{key}' are the same pixel value {value}"
             )
         keys[value], values[value] = key, name.strip()
     if values.setdefault(0, GOOD) != GOOD:
         raise UserError(
-            f"mask-values file {path}: value 0 is the background and can only be '{GOOD}', not '{values[0]}'"
+            f"{what} {path}: value 0 is the background and can only be '{GOOD}', not '{values[0]}'"
         )
     return values
 
 
-def _mask_value(path: Path, key: str, name: object) -> int:
-    """The pixel value of one mask-values entry, after checking the entry."""
+def _mask_value(where: str, key: str, name: object) -> int:
+    """The pixel value of one mask-values entry, after checking the entry; ``where``: the file, for errors."""
     try:
         value = int(key)
     except ValueError:
-        raise UserError(f"mask-values file {path}: key '{key}' is not an integer pixel value") from None
+        raise UserError(f"{where}: key '{key}' is not an integer pixel value") from None
     if value < 0 or not isinstance(name, str) or not name.strip():
-        raise UserError(f"mask-values file {path}: entry '{key}': {name!r} needs a value >= 0 and a name")
+        raise UserError(f"{where}: entry '{key}': {name!r} needs a value >= 0 and a name")
     return value
 
 

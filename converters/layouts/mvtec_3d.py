@@ -18,6 +18,8 @@ from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem,
 NAME = "mvtec_3d"
 SUBSETS = {"train": "train", "validation": "val", "test": "test"}
 CLASS_IDS_FILE = "class_ids.json"
+#: How errors name it: it is in the ``--mask-values`` format, but no ``--mask-values`` file.
+CLASS_IDS_WHAT = "MVTec 3D-AD class map"
 
 
 def matches(folder: Path) -> bool:
@@ -30,7 +32,7 @@ def class_ids(folder: Path) -> tuple[tuple[int, str], ...]:
     """The value map of ``class_ids.json`` in ``folder`` or its parent, as record pairs; () if none."""
     for candidate in (folder / CLASS_IDS_FILE, folder.parent / CLASS_IDS_FILE):
         if candidate.is_file():
-            return tuple(sorted(load_value_map(candidate).items()))
+            return tuple(sorted(load_value_map(candidate, what=CLASS_IDS_WHAT).items()))
     return ()
 
 

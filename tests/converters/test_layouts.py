@@ -738,6 +738,30 @@ def test_3d_class_ids_json_beside_the_categories_is_read(tmp_path):
     assert {r.value_names for r in scan(root) if not r.is_good} == {((0, "good"), (255, "crack_3d"))}
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "cannot read MVTec 3D-AD class map .*class_ids.json: not JSON"),
+        ("[]", "MVTec 3D-AD class map .*class_ids.json must hold a JSON object, not list"),
+        ("{}", "MVTec 3D-AD class map .*class_ids.json must be a JSON object like"),
+        ('{"x": "crack"}', "MVTec 3D-AD class map .*class_ids.json: key 'x' is not an integer pixel value"),
+        (
+            '{"255": ""}',
+            "MVTec 3D-AD class map .*class_ids.json: entry '255': '' needs a value >= 0 and a name",
+        ),
+        ('{"255": "a", "0255": "b"}', "class map .*class_ids.json: keys '255' and '0255' are the same"),
+        ('{"0": "crack"}', "class map .*class_ids.json: value 0 is the background and can only be 'good'"),
+    ],
+)
+def test_bad_3d_class_ids_json_is_named_as_itself(tmp_path, content, message):
+    # the errors called it a 'mask-values file', an option the user never gave
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    (root / CATEGORY / "class_ids.json").write_text(content)
+    with pytest.raises(UserError, match=message) as error:
+        scan(root)
+    assert "mask-values" not in str(error.value)
+
+
 def test_3d_folder_without_rgb_is_refused_unless_excluded(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_3d")
     shutil.rmtree(root / CATEGORY / "test" / "crack" / "rgb")
