@@ -334,7 +334,7 @@ def _assign(
         for key in splits[split]:
             if key in by_key:
                 out[split].append(by_key.pop(key))
-            elif key.split("/")[2:3] and key.split("/")[2] in excluded:  # category/subset/defect/stem
+            elif _key_defect(key) in excluded:
                 skipped.append((key, "--exclude-defect"))  # reusing a split to leave a type out, an ablation
             elif key not in skipped_keys:
                 raise UserError(f"splits file {source} lists an image that is not in the data: {key}")
@@ -347,6 +347,16 @@ def _assign(
             raise UserError(message + " (--strict)")
         skipped += [(key, "not in the splits file") for key in leftover]
     return out
+
+
+def _key_defect(key: str) -> str | None:
+    """The defect of a ``category/subset/defect/stem`` key; None for a hand-made key of fewer parts.
+
+    >>> _key_defect("widget/test/hole/000"), _key_defect("widget/test")
+    ('hole', None)
+    """
+    parts = key.split("/")
+    return parts[2] if len(parts) > 2 else None
 
 
 def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | None = None) -> list[str]:

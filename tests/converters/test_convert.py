@@ -256,6 +256,21 @@ def test_a_reused_split_with_a_defect_type_excluded_leaves_it_out(tmp_path, cate
     )
 
 
+@pytest.mark.parametrize("key", ["widget/test", "widget", "widget/test/scratch/999"])
+def test_a_reused_split_key_of_no_excluded_defect_is_refused_with_a_defect_excluded(
+    tmp_path, category_factory, key
+):
+    # only a key whose third part is an excluded defect is skipped: one too short to name a defect is
+    # refused as any key not in the data is, and no IndexError
+    category_factory(tmp_path / "data", "widget")  # scratch, hole
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train": [key, "widget/test/hole"], "val": [], "test": []}))
+    with pytest.raises(
+        UserError, match=f"splits file .*bad.json lists an image that is not in the data: {key}$"
+    ):
+        convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad, exclude_defects=("hole",)))
+
+
 def test_existing_output_refused_then_replaced_atomically(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
     convert(config(tmp_path / "data", tmp_path / "out"))
