@@ -40,7 +40,7 @@ from anomaly.mask_scores import score_masks
 from anomaly.masks import add_cache_options, check_sam_flags, embedding_cache_dir, load_segmenter
 from anomaly.patchcore import to_tensor
 from anomaly.regions import check_threshold
-from anomaly.report import image_metrics, map_figure, pixel_metrics, write_report
+from anomaly.report import REPORT_NAMES, image_metrics, map_figure, pixel_metrics, write_report
 from anomaly.run import AnomalyRun, load_run, protocol_data
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
@@ -55,8 +55,6 @@ from converters.mvtec import ImageRecord, category_dir
 FIGURE_DEFECTS = 3
 #: Smallest region kept when maps are cut into masks (``--min-area``), in pixels.
 MIN_AREA = 16
-#: What a report folder holds; ``--overwrite`` replaces no folder holding anything else.
-REPORT_NAMES = ("metrics.json", "report.md", "scores.csv", "anomaly_maps.png")
 
 
 def scored_records(

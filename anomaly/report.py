@@ -20,6 +20,9 @@ from common.io import atomic_write, json_text
 from common.metrics import auroc, f1_max, pixel_figures
 from common.tables import fmt, markdown_table
 
+#: What an ``anomaly.evaluate`` report folder holds; ``--overwrite`` replaces no folder holding anything else.
+REPORT_NAMES = ("metrics.json", "report.md", "scores.csv", "anomaly_maps.png")
+
 
 def image_metrics(scores: Sequence[float], defects: Sequence[str]) -> dict:
     """Image AUROC and F1-max (``good`` vs the rest) and AUROC per defect type.

@@ -18,6 +18,7 @@ named like the run is always whole; :func:`load_run` still checks every file (on
 
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 import sys
@@ -46,7 +47,9 @@ from anomaly.data import (
     refuse_fit_copies,
     sized_images,
 )
+from anomaly.outputs import OUTPUT_NAMES
 from anomaly.patchcore import PatchCore, Prediction
+from anomaly.report import REPORT_NAMES
 from common.config import merge, save_config
 from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
@@ -72,6 +75,9 @@ RUN_FOLDER_NAMES = (RUN_FILE, BANK_FILE, CONFIG_FILE, WEIGHTS_FILE, "eval-*", "p
 #: synthetic set image AUROC falls from 0.998 with 40 to 0.965 with 8 and 0.790 with 1; on hazelnut_toy
 #: it is 1.000 from one photo).
 FEW_FIT_PHOTOS = 10
+#: The file that marks a folder as one command's output, and every name that command writes there:
+#: ``anomaly.evaluate``'s report (``metrics.json``), ``anomaly.predict``'s predictions (``predict.json``).
+OUTPUT_MARKERS = {"metrics.json": REPORT_NAMES, "predict.json": OUTPUT_NAMES}
 FORMAT = "mvtec-finetune/anomaly-patchcore"
 VERSION = 1
 _REQUIRED = ("format", "version", "config", "image_shape", "fit_keys", "bank", "root", "category", "protocol")
@@ -201,8 +207,9 @@ def fit_run(
     if out.is_dir() and not overwrite and not is_empty_folder(out):  # an empty one is taken as absent
         raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
     # a file in the way would fail only once the fit is done; --overwrite replaces a run (with the
-    # evaluations and predictions made inside it by default), never a folder of other files
-    check_output_folder(out, what="run folder", overwrite=overwrite or None, holds=RUN_FOLDER_NAMES)
+    # evaluations and predictions made inside it), never a folder of other files
+    holds = RUN_FOLDER_NAMES + tuple(glob.escape(name) for name in outputs_inside(out))
+    check_output_folder(out, what="run folder", overwrite=overwrite or None, holds=holds)
     records = load_records(root, category)
     splits = read_splits(data, category) if data is not None else None
     fit = fit_records(records, splits)
@@ -254,6 +261,26 @@ def fit_run(
         "fit_seconds": round(fit_seconds, 3),
     }
     return AnomalyRun(_write(out, model, info, own_weights=own, overwrite=overwrite), model, info)
+
+
+def outputs_inside(run: Path) -> list[str]:
+    """The folders of ``run`` that ``anomaly.evaluate --out`` or ``anomaly.predict --out`` wrote under
+    names of the user's choosing: results of the run, replaced with it as its ``eval-*`` and
+    ``predict-*`` are (``anomaly.train --overwrite`` refused the run as holding what it "does not write").
+
+    A folder is one when it holds its command's marker file (:data:`OUTPUT_MARKERS`) and nothing that
+    command does not write; a link to a folder is none.
+    """
+    if not run.is_dir() or run.is_symlink():
+        return []
+    found = []
+    for folder in sorted(run.iterdir()):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        names = {entry.name for entry in folder.iterdir()}
+        if any(marker in names and names <= set(made) for marker, made in OUTPUT_MARKERS.items()):
+            found.append(folder.name)
+    return found
 
 
 def warn_few_photos(count: int) -> None:

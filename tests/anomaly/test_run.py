@@ -19,6 +19,7 @@ import anomaly.run
 from anomaly.data import SPLITS_FILE, eval_records, load_records
 from anomaly.evaluate import evaluate_run, score_records
 from anomaly.evaluate import main as evaluate_main
+from anomaly.predict import predict_photos
 from anomaly.run import (
     BANK_FILE,
     CONFIG_FILE,
@@ -513,6 +514,27 @@ def test_an_overwrite_replaces_a_run_with_its_evaluations_but_no_folder_of_other
     with pytest.raises(UserError, match=r"run holds notes.txt, which this command does not write"):
         fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, overwrite=True, progress=False)
     assert (tmp_path / "run" / "notes.txt").is_file()
+
+
+def test_an_overwrite_replaces_a_run_with_evaluations_and_predictions_written_inside_it_by_name(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # anomaly.evaluate --out <run>/sub, then anomaly.train --overwrite: refused as a folder this command
+    # "does not write", though the run's own command wrote it, as it writes the eval-* it replaces
+    run = tmp_path / "run"
+    fit_run(parts.parent, "part", run, config=tiny_config, progress=False)
+    evaluate_run(run, out=run / "sub", figure=True, progress=False)
+    predict_photos(run, parts / "test" / "spot", run / "lot [1]", threshold="0", progress=False)  # a glob
+    fit_run(parts.parent, "part", run, config=tiny_config, overwrite=True, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == [CONFIG_FILE, BANK_FILE, RUN_FILE]
+    # a folder with anything else in it is the user's: still refused, whatever it also holds
+    evaluate_run(run, out=run / "sub", figure=False, progress=False)
+    (run / "sub" / "notes.txt").write_text("mine")
+    (run / "mine").mkdir()
+    (run / "mine" / "scores.csv").write_text("no marker: not known to be an evaluation\n")
+    with pytest.raises(UserError, match=r"run holds mine, sub, which this command does not write"):
+        fit_run(parts.parent, "part", run, config=tiny_config, overwrite=True, progress=False)
+    assert (run / "sub" / "notes.txt").is_file() and (run / "mine" / "scores.csv").is_file()
 
 
 @pytest.mark.parametrize(
