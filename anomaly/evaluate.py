@@ -331,15 +331,7 @@ def evaluate_run(
             a bad split, a ``splits.json`` without the category, or an ``out`` that may not be
             written (:func:`check_out`); before any image is scored.
     """
-    if data is not None:
-        data = data_set_folder(data)
-    else:  # a run fit with --data D holds test/'s good images out of nothing but D's val and test
-        data = protocol_data(run_path)
-        if data is not None and not splits_path(data).is_file():
-            raise UserError(
-                f"{run_path} was fit with --data {data}, which holds no splits.json now: "
-                "pass --data with the converter output's new place"
-            )
+    data = scored_data(run_path, data)
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
     run = load_run(run_path)
     check_image_tree(run_path, run, root=root)
@@ -372,33 +364,75 @@ def evaluate_run(
             metrics["masks"] = score_masks(
                 run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
             )
-        settings = {  # what was scored, absolute: --root and --category may name another tree than the run's
-            "run": str(Path(run_path).absolute()),
-            "root": str(Path(root or run.info["root"]).absolute()),
-            "category": category or run.info["category"],
-            "protocol": protocol,
-            "backbone": run.info["config"]["backbone"],
-            "image_size": run.model.image_size,
-            "memory_bank": f"{run.info['bank']['rows']} x {run.info['bank']['dim']}",
-            # the bank's bytes, as run.json records them: a run refit in place under the same folder differs
-            "memory_bank_sha256": run.info["bank"]["sha256"],
-            "fit_images": len(run.fit_keys),
-            "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
-        }
+        settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
         rows = ([r.key for r in records], [r.defect for r in records], list(scores))
-        png = None
-        if figure and any(not r.is_good for r in records):
-            examples = figure_examples(run, records, scores)
-            vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
-            png = map_figure(examples, vmax)
-
-        def write(folder: Path) -> None:  # the hidden build of ``out``: no earlier report's file survives
-            write_report(folder, metrics, settings, rows)
-            if png is not None:
-                atomic_write(folder / "anomaly_maps.png", png)
-
-        build_folder(out, write, overwrite=replace)
+        png = figure_png(run, records, scores, maps) if figure else None
+        write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
     return {"settings": settings, **metrics, "out": str(out)}
+
+
+def scored_data(run_path: str | Path, data: str | Path | None) -> Path | None:
+    """The converter output whose split is scored: ``data``, else the one the run was fit with, if any.
+
+    Raises:
+        UserError: the run was fit with ``--data`` whose ``splits.json`` is gone (moved, deleted).
+    """
+    if data is not None:
+        return data_set_folder(data)
+    # a run fit with --data D holds test/'s good images out of nothing but D's val and test
+    data = protocol_data(run_path)
+    if data is not None and not splits_path(data).is_file():
+        raise UserError(
+            f"{run_path} was fit with --data {data}, which holds no splits.json now: "
+            "pass --data with the converter output's new place"
+        )
+    return data
+
+
+def report_settings(
+    run_path: str | Path, run: AnomalyRun, *, root: str | Path | None, category: str | None, protocol: str
+) -> dict:
+    """``metrics.json``'s ``settings``: what was scored, absolute (``--root`` and ``--category`` may
+    name another tree than the run's), and the run that scored it."""
+    return {
+        "run": str(Path(run_path).absolute()),
+        "root": str(Path(root or run.info["root"]).absolute()),
+        "category": category or run.info["category"],
+        "protocol": protocol,
+        "backbone": run.info["config"]["backbone"],
+        "image_size": run.model.image_size,
+        "memory_bank": f"{run.info['bank']['rows']} x {run.info['bank']['dim']}",
+        # the bank's bytes, as run.json records them: a run refit in place under the same folder differs
+        "memory_bank_sha256": run.info["bank"]["sha256"],
+        "fit_images": len(run.fit_keys),
+        "pixel_metrics_at": f"{run.model.image_size} x {run.model.image_size} (model input grid)",
+    }
+
+
+def figure_png(
+    run: AnomalyRun, records: Sequence[ImageRecord], scores: np.ndarray, maps: Sequence[np.ndarray]
+) -> bytes | None:
+    """``anomaly_maps.png``'s bytes (maps on one colour scale, its 99.9th percentile), None without a
+    defect image to show."""
+    if not any(not r.is_good for r in records):
+        return None
+    examples = figure_examples(run, records, scores)
+    vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
+    return map_figure(examples, vmax)
+
+
+def write_report_folder(
+    out: Path, metrics: dict, settings: dict, rows: tuple, png: bytes | None, *, overwrite: bool
+) -> None:
+    """Builds the report folder hidden beside ``out`` and renames it into place (:func:`build_folder`),
+    so no earlier report's file survives in it."""
+
+    def write(folder: Path) -> None:
+        write_report(folder, metrics, settings, rows)
+        if png is not None:
+            atomic_write(folder / "anomaly_maps.png", png)
+
+    build_folder(out, write, overwrite=overwrite)
 
 
 def parser() -> OneLineParser:
