@@ -201,44 +201,14 @@ def fit_run(
     SCHEMA.check(config)
     out = Path(out)
     data = data_set_folder(data) if data is not None else None
-    for tree in (root, data):
-        if tree is not None and Path(tree).is_dir():  # --data may name splits.json itself
-            check_outside_tree(out, tree)
-    if out.is_dir() and not overwrite and not is_empty_folder(out):  # an empty one is taken as absent
-        raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
-    # a file in the way would fail only once the fit is done; --overwrite replaces a run (with the
-    # evaluations and predictions made inside it), never a folder of other files
-    holds = RUN_FOLDER_NAMES + tuple(glob.escape(name) for name in outputs_inside(out))
-    check_output_folder(out, what="run folder", overwrite=overwrite or None, holds=holds)
+    check_run_out(out, trees=(root, data), overwrite=overwrite)
     records = load_records(root, category)
-    splits = read_splits(data, category) if data is not None else None
-    fit = fit_records(records, splits)
-    if splits is not None:  # the split's held-out images must not be fit on, whatever the tree holds
-        held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")
-    else:  # the layout's test set, which evaluation scores
-        held_out = [r for r in records if r.layout_split == "test"]
-    check_disjoint([r.key for r in fit], held_out)
-    shape = check_sizes([r.image for r in fit])  # headers only: before every byte is hashed
-    hashes = file_hashes(fit, progress=progress)
-    refuse_fit_copies(fit, held_out, hashes, progress=progress)  # before the fit: found in seconds
-    warn_narrow_photos([r.image for r in fit])
-    warn_few_photos(len(fit))
+    fit, shape, hashes = checked_fit_records(
+        records, read_splits(data, category) if data is not None else None, progress=progress
+    )
     model = build_model(config, weights=weights, download=download)
-    colours: set[str] = set()
-
-    def images():  # each fit photo decoded once, its colour noted on the way
-        for image in sized_images([r.image for r in fit], shape):
-            colours.add(photo_colour(image))
-            yield image
-
-    start = time.perf_counter()
-    model.fit(images(), count=len(fit), progress=progress)
-    fit_seconds = time.perf_counter() - start
-    sha256 = weights_sha256(config["backbone"], weights) if config["pretrained"] else None
-    official = backbone_spec(config["backbone"]).weights.sha256
-    own = Path(weights) if weights is not None and sha256 not in (None, official) else None  # the user's
-    if weights is not None and sha256 == official:  # evaluate, predict, --anomaly-run load from the cache
-        cache_checkpoint(backbone_spec(config["backbone"]).weights, weights)
+    fit_seconds, colour = _fit(model, [r.image for r in fit], shape, progress=progress)
+    sha256, own = _backbone_weights(config, weights)
     info = {
         "format": FORMAT,
         "version": VERSION,
@@ -254,13 +224,87 @@ def fit_run(
         "category": category,
         "protocol": _protocol(data),
         "image_shape": list(shape),
-        "fit_colour": colours.pop() if len(colours) == 1 else "mixed",
+        "fit_colour": colour,
         "fit_keys": [r.key for r in fit],
         "fit_sha256": hashes,
         "patches_seen": model.patches_seen,
         "fit_seconds": round(fit_seconds, 3),
     }
     return AnomalyRun(_write(out, model, info, own_weights=own, overwrite=overwrite), model, info)
+
+
+def check_run_out(out: Path, *, trees: Sequence[str | Path | None], overwrite: bool) -> None:
+    """Refuses an ``out`` the run may not be written to, before any image is read.
+
+    Raises:
+        UserError: ``out`` inside one of ``trees`` (the image tree, ``--data``) or holding it, an existing
+            run without ``overwrite``, a file in the way, or a folder holding what no run command writes.
+    """
+    for tree in trees:
+        if tree is not None and Path(tree).is_dir():  # --data may name splits.json itself
+            check_outside_tree(out, tree)
+    if out.is_dir() and not overwrite and not is_empty_folder(out):  # an empty one is taken as absent
+        raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
+    # a file in the way would fail only once the fit is done; --overwrite replaces a run (with the
+    # evaluations and predictions made inside it), never a folder of other files
+    holds = RUN_FOLDER_NAMES + tuple(glob.escape(name) for name in outputs_inside(out))
+    check_output_folder(out, what="run folder", overwrite=overwrite or None, holds=holds)
+
+
+def checked_fit_records(
+    records: list[ImageRecord], splits: Splits | None, *, progress: bool
+) -> tuple[list[ImageRecord], tuple[int, int], dict[str, str]]:
+    """The records to fit on, once none is held out for scoring, byte for byte or by key.
+
+    Returns:
+        ``(fit records, (H, W) of their images, key -> sha256 of each file)``.
+
+    Raises:
+        UserError: a held-out image (the split's val/test, else the layout's test set) among them or
+            copied into them, or images of different sizes.
+    """
+    fit = fit_records(records, splits)
+    if splits is not None:  # the split's held-out images must not be fit on, whatever the tree holds
+        held_out = _optional_split(records, splits, "test") + _optional_split(records, splits, "val")
+    else:  # the layout's test set, which evaluation scores
+        held_out = [r for r in records if r.layout_split == "test"]
+    check_disjoint([r.key for r in fit], held_out)
+    shape = check_sizes([r.image for r in fit])  # headers only: before every byte is hashed
+    hashes = file_hashes(fit, progress=progress)
+    refuse_fit_copies(fit, held_out, hashes, progress=progress)  # before the fit: found in seconds
+    warn_narrow_photos([r.image for r in fit])
+    warn_few_photos(len(fit))
+    return fit, shape, hashes
+
+
+def _fit(model: PatchCore, paths: list[Path], shape: tuple[int, int], *, progress: bool) -> tuple[float, str]:
+    """Fits ``model`` on the photos at ``paths`` (decoded once each, at ``shape``).
+
+    Returns:
+        ``(seconds, colour)``: ``grey`` or ``colour`` where every photo is so, else ``mixed``.
+    """
+    colours: set[str] = set()
+
+    def images():  # each fit photo decoded once, its colour noted on the way
+        for image in sized_images(paths, shape):
+            colours.add(photo_colour(image))
+            yield image
+
+    start = time.perf_counter()
+    model.fit(images(), count=len(paths), progress=progress)
+    seconds = time.perf_counter() - start
+    return seconds, colours.pop() if len(colours) == 1 else "mixed"
+
+
+def _backbone_weights(config: Mapping, weights: str | Path | None) -> tuple[str | None, Path | None]:
+    """The backbone weights' sha256 (None with random weights) and the user's own weights file that the
+    run keeps a copy of (None for the official file, which goes to the cache for evaluate and predict)."""
+    sha256 = weights_sha256(config["backbone"], weights) if config["pretrained"] else None
+    official = backbone_spec(config["backbone"]).weights.sha256
+    own = Path(weights) if weights is not None and sha256 not in (None, official) else None  # the user's
+    if weights is not None and sha256 == official:  # evaluate, predict, --anomaly-run load from the cache
+        cache_checkpoint(backbone_spec(config["backbone"]).weights, weights)
+    return sha256, own
 
 
 def outputs_inside(run: Path) -> list[str]:
