@@ -13,7 +13,13 @@ waits at most for one photo's detection (and its crops' encoder runs).
 
 A photo is proposed once per detector (its file name and sha256,
 :attr:`BoxDetector.source`): a restart keeps the undecided proposals in the
-state and does not run the detector on that photo again.
+state and does not run the detector on that photo again. A photo replaced on
+disk while the page runs (same name, other bytes) is proposed anew: its
+undecided proposals of the old photo are dropped when it is opened or asked
+for again, with a notice (:meth:`DetectorProposals.refresh`; one of another
+size has all its labels set aside first,
+:meth:`~segmentation.annotate.session.AnnotationSession.refresh_size`), and a
+photo replaced during the detector's run on it is run on again.
 
 The page asks for the current photo's proposals once its embedding is ready
 (``POST /api/proposals/detect``); a background thread does the same for the
@@ -39,7 +45,7 @@ from common.images import decode_image_file
 from common.io import sha256_file
 from segmentation.annotate.errors import AnnotationError, BusyError
 from segmentation.annotate.predictor import InteractivePredictor
-from segmentation.annotate.prefetch import FAILED, IDLE, READY, EmbeddingPrefetcher
+from segmentation.annotate.prefetch import FAILED, IDLE, READY, EmbeddingPrefetcher, FileKey, file_key
 from segmentation.annotate.proposals import Proposal, make_proposal
 from segmentation.annotate.records import check_classes
 from segmentation.annotate.session import DONE, GOOD, AnnotationSession
@@ -53,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between looks at a prefetched photo's embedding and the decoder thread.
 _POLL_S = 0.1
+#: Detector runs on one photo that keeps being rewritten during each run before it is given up.
+_RUNS = 3
 
 
 class BoxDetector(Protocol):
@@ -223,7 +231,10 @@ class DetectorProposals:
         self.name = detector.source.split()[0]
         self._cv = threading.Condition()
         self._running: dict[str, threading.Event] = {}
-        self._failed: dict[str, str] = {}
+        #: Why the detector failed on a photo, and its file then (a change to the file forgets it).
+        self._failed: dict[str, tuple[str, FileKey]] = {}
+        #: The file and sha256 of the photo each proposed photo's proposals were made on.
+        self._photos: dict[str, tuple[FileKey, str]] = {}
         self._queue: list[str] = []
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="detector-prefetch", daemon=True)
@@ -244,17 +255,66 @@ class DetectorProposals:
                 state = "running"
             else:
                 state = "skipped" if entry.status in (DONE, GOOD) else "pending"
-            return {"state": state, "error": self._failed.get(key)}
+            return {"state": state, "error": self._failed[key][0] if key in self._failed else None}
 
-    def propose(self, key: str) -> None:
+    def refresh(self, key: str) -> str | None:
+        """Forgets what the detector made of ``key``'s photo if the file is another photo now.
+
+        The photo was replaced on disk (same name, other bytes; a file merely touched is the same
+        photo): its undecided proposals from this detector are dropped, undo included
+        (:meth:`~segmentation.annotate.session.AnnotationSession.drop_proposals`), and a failure on
+        the old file is forgotten, so the detector runs on the new photo when asked. A photo proposed
+        before this start is taken as the one on disk now.
+
+        Returns:
+            A one-line notice when proposals were dropped, else None.
+        """
+        with self._cv:
+            if key in self._running:  # that run looks at the file itself (:meth:`_run`)
+                return None
+            path = self.session.image_path(key)
+            now = file_key(path)
+            if key in self._failed and self._failed[key][1] != now:
+                del self._failed[key]
+            if not self.session.has_proposed(key, self.detector.source):
+                self._photos.pop(key, None)
+                return None
+            known = self._photos.get(key)
+            if known is not None and known[0] == now:
+                return None
+            try:
+                digest = sha256_file(path, what="photo")
+            except UserError:  # unreadable now: opening it names the file
+                return None
+            if known is None or known[1] == digest:
+                self._photos[key] = (now, digest)
+                return None
+            del self._photos[key]
+            dropped = self.session.drop_proposals(key, source=self.detector.source, name=self.name)
+        what = f"its {dropped} undecided proposal{'s' if dropped != 1 else ''} of the old photo"
+        return (
+            f"{key} changed on disk since the detector ran on it: {what} "
+            f"{'were' if dropped != 1 else 'was'} dropped; the detector runs on the new one"
+        )
+
+    def propose(self, key: str) -> str | None:
         """Runs the detector on ``key`` and adds its proposals, unless done; waits for a run under way.
 
-        Waits for the photo's embedding first (outside the decoder queue).
+        Waits for the photo's embedding first (outside the decoder queue). A photo replaced on disk
+        since it was last seen has its old labels set aside (another size) or its old proposals
+        dropped (:meth:`refresh`) first; the answer to a request asked again after a busy one,
+        without the photo opened again.
+
+        Returns:
+            The notice of what was set aside or dropped, None when nothing was.
 
         Raises:
             BusyError: the decoder's queue is full (nothing recorded: ask again).
-            AnnotationError: the photo cannot be read or embedded (recorded: not tried again).
+            AnnotationError: the photo cannot be read or embedded (recorded: not tried again until
+                its file changes).
         """
+        set_aside = self.session.refresh_size(key)
+        notice = self.refresh(key) or set_aside
         while True:
             with self._cv:
                 if self.status(key)["state"] not in ("pending", "running"):
@@ -264,16 +324,18 @@ class DetectorProposals:
                     self._running[key] = threading.Event()
                     break
             running.wait()  # another request's run; then it is done, failed, or (busy) still pending
+            notice = notice or self.refresh(key)
+        path = self.session.image_path(key)
         try:
-            path = self.session.image_path(key)
-            emb = self.prefetcher.get(path)
-            proposals = self.predictor.worker.run(partial(self._detect, path, emb))
+            proposals, photo = self._run(key, path)
             self.session.add_proposals({key: proposals}, source=self.detector.source)
+            with self._cv:
+                self._photos[key] = photo
         except BusyError:
             raise
         except Exception as error:  # this photo's failure, shown on the page; the others go on
             with self._cv:
-                self._failed[key] = one_line(error)
+                self._failed[key] = (one_line(error), file_key(path))
             if not isinstance(error, UserError):
                 logger.exception("detector failed on %s", key)
             raise AnnotationError(f"the detector failed on {key}: {one_line(error)}") from None
@@ -281,6 +343,7 @@ class DetectorProposals:
             with self._cv:
                 self._running.pop(key).set()
                 self._cv.notify_all()
+        return notice
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Proposes ``keys`` in the background once their embeddings are ready (replaces earlier ones)."""
@@ -296,6 +359,33 @@ class DetectorProposals:
             self._cv.notify_all()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=60)
+
+    def _run(self, key: str, path: Path) -> tuple[list[Proposal], tuple[FileKey, str]]:
+        """The proposals of the photo at ``path`` with its file and sha256, the file unchanged throughout.
+
+        A photo rewritten during a run (its embedding, its pixels and the crops' could each be of
+        another photo) is run on again, up to :data:`_RUNS` times.
+
+        Raises:
+            AnnotationError: the file changed during every run; or the run's own error.
+        """
+        for _ in range(_RUNS):
+            seen = file_key(path)
+            try:
+                digest = sha256_file(path, what="photo")
+                emb = self.prefetcher.get(path)
+                proposals = self.predictor.worker.run(partial(self._detect, path, emb))
+            except BusyError:
+                raise
+            except Exception:
+                if file_key(path) == seen:
+                    raise
+                continue  # an error of a photo replaced meanwhile: run on the new one
+            if file_key(path) == seen:
+                return proposals, (seen, digest)
+        raise AnnotationError(
+            f"{key} changed on disk during each of {_RUNS} detector runs: open it again once it is written"
+        )
 
     def _detect(self, path: Path, emb: ImageEmbedding) -> list[Proposal]:
         """The photo's proposals, best first; runs on the decoder thread."""

@@ -473,6 +473,34 @@ class AnnotationSession:
                 raise
             return added
 
+    def drop_proposals(self, key: str, *, source: str, name: str) -> int:
+        """Forgets ``source``'s proposals of ``key``: its photo was replaced (same name, other bytes).
+
+        The undecided proposals named ``name`` (their :attr:`Proposal.source`) go, from the undo and
+        redo snapshots too (undo would bring back outlines of the old photo), and ``source`` is no
+        longer among those it has had, so it may propose on the new photo. Accepted instances stay:
+        the user decided them. Not an undoable change.
+
+        Returns:
+            How many undecided proposals were dropped.
+        """
+        with self._lock:
+            entry = self.entry(key)
+            if source not in entry.proposed:
+                return 0
+            before = (entry.proposals, entry.proposed, entry.undo_stack, entry.redo_stack)
+            dropped = sum(p.source == name for p in entry.proposals)
+            entry.proposals = [p for p in entry.proposals if p.source != name]
+            entry.proposed = [s for s in entry.proposed if s != source]
+            entry.undo_stack = [_without_proposals(s, name) for s in entry.undo_stack]
+            entry.redo_stack = [_without_proposals(s, name) for s in entry.redo_stack]
+            try:
+                self._save()
+            except BaseException:  # memory stays what the disk says
+                entry.proposals, entry.proposed, entry.undo_stack, entry.redo_stack = before
+                raise
+            return dropped
+
     def delete_instance(self, key: str, instance_id: int) -> None:
         with self._lock:
             entry = self.entry(key)
@@ -737,6 +765,12 @@ def _set_status(entry: ImageEntry, *, status: str) -> None:
     entry.status = status
     if status in (DONE, GOOD):
         entry.proposals = []
+
+
+def _without_proposals(snapshot: Snapshot, name: str) -> Snapshot:
+    """``snapshot`` without the proposals whose source is ``name``."""
+    status, instances, proposals = snapshot
+    return status, instances, tuple(p for p in proposals if p.source != name)
 
 
 def _propose(entry: ImageEntry, proposals: Sequence[Proposal], source: str) -> int:

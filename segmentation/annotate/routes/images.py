@@ -59,8 +59,11 @@ def get_session(context: Context) -> JSONResponse:
 @router.get("/image")
 def get_image(image: ImageQuery, context: Context) -> JSONResponse:
     """The photo being opened; replaced on disk by one of another size, its labels are set aside first
-    (``notice`` says where)."""
+    (``notice`` says where); by another photo of its size, the detector's proposals of the old one are
+    dropped (``notice`` says so) and the detector is pending again."""
     notice = context.session.refresh_size(image)
+    if context.detector is not None:
+        notice = context.detector.refresh(image) or notice
     return json_response({**image_detail(context, image), "notice": notice})
 
 

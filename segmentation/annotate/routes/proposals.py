@@ -38,11 +38,15 @@ def get_proposals(image: ImageQuery, context: Context) -> JSONResponse:
 
 @router.post("/detect")
 def detect(body: ImageRequest, context: Context) -> JSONResponse:
-    """Runs ``--detector`` on the image unless it has run there (waits for its embedding); 503 when busy."""
+    """Runs ``--detector`` on the image unless it has run there (waits for its embedding); 503 when busy.
+
+    ``notice``: what was set aside or dropped of a photo replaced on disk since it was opened (the page
+    asks again after a busy answer without opening it again), else None.
+    """
     if context.detector is None:
         raise ConflictError("no detector: start the app with --detector WEIGHTS")
-    context.detector.propose(body.image)
-    return json_response(image_detail(context, body.image))
+    notice = context.detector.propose(body.image)
+    return json_response({**image_detail(context, body.image), "notice": notice})
 
 
 @router.post("/accept")

@@ -612,7 +612,10 @@ async function detectProposals(key, token, attempts = 20) {
       return;
     }
     applyDetail(detail);
-    if (!hasPrompt()) showMessage(detail.proposals.length ? proposalHint(detail) : "the detector found nothing here");
+    // the photo was replaced on disk since it was opened: what went of the old one's labels
+    const notice = detail.notice ? `${detail.notice}; ` : "";
+    const found = detail.proposals.length ? proposalHint(detail) : "the detector found nothing here";
+    if (notice || !hasPrompt()) showMessage(notice + found);
   } catch (error) {
     if (token !== state.openToken) return;
     if (error instanceof BusyError && attempts > 1) {

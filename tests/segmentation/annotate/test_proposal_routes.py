@@ -388,3 +388,88 @@ def test_a_stain_boxed_twice_as_two_classes_is_proposed_as_both(photos, tmp_path
     with TestClient(app) as client:
         detail = post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})
     assert [p["score"] for p in detail["proposals"]] == pytest.approx([0.9, 0.85, 0.8, 0.75])
+
+
+# --- a photo replaced on disk while the page is open -------------------------------------------------
+
+
+def test_a_photo_replaced_by_another_of_its_size_is_proposed_anew_and_the_page_says_so(
+    detecting, photo_writer
+):
+    session, app, _, detector = detecting
+    folder = session.images_dir
+    with TestClient(app) as client:
+        (old,) = post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"]
+        truth = photo_writer(folder / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)  # same name and size
+        detail = client.get("/api/image", params={"image": "a.png"}).json()
+        assert detail["notice"] == (
+            "a.png changed on disk since the detector ran on it: its 1 undecided proposal of the old photo "
+            "was dropped; the detector runs on the new one"
+        )
+        assert detail["proposals"] == [] and detail["detector"]["state"] == "pending"  # the page asks again
+        detail = post(client, "/api/proposals/detect", {"image": "a.png"})
+        (new,) = detail["proposals"]
+        assert len(detector.calls) == 2 and new["id"] != old["id"] and detail["notice"] is None
+        assert iou(rle_to_mask(new["rle"]), truth) > 0.8  # the new photo's stain, not the old one's
+        post(client, "/api/undo", {"image": "a.png"}, status=409)  # nothing to bring the old one back
+        assert session.entry("a.png").proposed == [detector.source]
+        client.get("/api/image", params={"image": "a.png"})
+        assert len(detector.calls) == 2  # a look at it again changes nothing
+        (folder / "a.png").touch()  # the same bytes, a new time: nothing changed
+        assert client.get("/api/image", params={"image": "a.png"}).json()["notice"] is None
+        assert post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"] == [new]
+
+
+def test_the_retry_after_a_busy_answer_detects_on_a_photo_replaced_meanwhile(
+    detecting, photo_writer, wait_for
+):
+    # the page asks again after 503's Retry-After without opening the photo again: a photo of another size
+    # put in its place then was refused as 'the detector failed on b.jpg: proposals for b.jpg are not of its
+    # size 100x150', for good (the old photo's drawn instance kept its size)
+    session, app, truths, detector = detecting
+    folder = session.images_dir
+    session.add_instance("b.jpg", mask=truths["b.jpg"], class_name="dent")
+    with TestClient(app) as client:
+        post(client, "/api/current", {"image": "b.jpg"})
+        worker = app.state.predictor.worker
+        release = threading.Event()
+        blockers = [threading.Thread(target=worker.run, args=(lambda: release.wait(30),)) for _ in range(5)]
+        for blocker in blockers:
+            blocker.start()
+        wait_for(lambda: worker.admitted == worker.capacity)
+        try:
+            assert client.post("/api/proposals/detect", json={"image": "b.jpg"}).status_code == 503
+            truth = photo_writer(folder / "b.jpg", (100, 150), [(40, 50, 12, 10)], seed=3)  # now landscape
+        finally:
+            release.set()
+            for blocker in blockers:
+                blocker.join(timeout=30)
+        detail = post(client, "/api/proposals/detect", {"image": "b.jpg"})
+    assert detail["detector"] == {"state": "done", "error": None}
+    assert detail["notice"].startswith("b.jpg was replaced by a 150x100 photo: the labels of the 100x150 one")
+    (new,) = detail["proposals"]
+    assert detail["instances"] == [] and (detail["width"], detail["height"]) == (150, 100)
+    assert iou(rle_to_mask(new["rle"]), truth) > 0.8
+
+
+def test_a_photo_replaced_while_the_detector_runs_on_it_is_detected_again(detecting, photo_writer):
+    session, app, _, detector = detecting
+    path = session.images_dir / "a.png"
+    truths = []
+
+    def replacing(image):  # the photo is written anew while the detector looks at the old one
+        found = detector(image)
+        if len(detector.calls) == 1:
+            truths.append(photo_writer(path, (120, 160), [(120, 30, 12, 9)], seed=7))
+        return found
+
+    app.state.context.detector.detector = type(
+        "Replacing",
+        (),
+        {"names": detector.names, "source": detector.source, "__call__": staticmethod(replacing)},
+    )()
+    with TestClient(app) as client:
+        detail = post(client, "/api/proposals/detect", {"image": "a.png"})
+    (proposal,) = detail["proposals"]
+    assert len(detector.calls) == 2 and detail["detector"]["state"] == "done"
+    assert iou(rle_to_mask(proposal["rle"]), truths[0]) > 0.8  # the new photo's, not the old one's box

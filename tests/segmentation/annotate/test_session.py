@@ -540,6 +540,29 @@ def test_two_masks_of_another_class_may_not_hide_an_instance_between_them(opened
     assert (values[12:18, 15] == 255).all()  # scratch (255) still shows where no dent lies
 
 
+def test_dropping_a_replaced_photos_proposals_keeps_the_other_sources_and_undo_brings_none_back(opened):
+    from dataclasses import replace
+
+    session, _ = opened
+    shape = (120, 160)
+    mine = [replace(proposal(shape, box), source="red.pt") for box in [(10, 10, 30, 20), (50, 50, 60, 70)]]
+    session.add_proposals({"a.png": mine}, source="red.pt sha256:00")
+    session.add_proposals({"a.png": [proposal(shape, (90, 10, 99, 30))]}, source="run-1")  # test.json's
+    session.accept_proposals("a.png", [1])  # accepted: decided by the user, kept
+    session.delete_proposal("a.png", 2)  # undo would bring it back
+    assert session.drop_proposals("a.png", source="red.pt sha256:00", name="red.pt") == 0
+    assert session.entry("a.png").proposed == ["run-1"]
+    assert session.drop_proposals("a.png", source="red.pt sha256:00", name="red.pt") == 0  # once
+    session.undo("a.png")
+    entry = session.entry("a.png")
+    assert [p.source for p in entry.proposals] == ["test.json"] and len(entry.instances) == 1
+    session.undo("a.png")
+    assert [p.source for p in session.entry("a.png").proposals] == ["test.json"]
+    assert session.entry("a.png").instances == []
+    state = json.loads(session.state_path.read_text())["images"]["a.png"]
+    assert state["proposed"] == ["run-1"] and [p["source"] for p in state["proposals"]] == ["test.json"]
+
+
 def test_accepting_a_proposal_saves_it_as_an_instance_and_undo_brings_it_back(opened):
     session, _ = opened
     shape = (120, 160)
