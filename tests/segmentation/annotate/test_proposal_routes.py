@@ -473,3 +473,25 @@ def test_a_photo_replaced_while_the_detector_runs_on_it_is_detected_again(detect
     (proposal,) = detail["proposals"]
     assert len(detector.calls) == 2 and detail["detector"]["state"] == "done"
     assert iou(rle_to_mask(proposal["rle"]), truths[0]) > 0.8  # the new photo's, not the old one's box
+
+
+def test_a_failure_on_a_photo_is_forgotten_once_its_file_is_replaced(detecting, photo_writer):
+    # the failure was kept for good, whatever the file became: its message's 'open it again' never ran it
+    session, app, _, detector = detecting
+
+    def broken(image):
+        raise RuntimeError("CUDA error: out of memory")
+
+    proposals = app.state.context.detector
+    proposals.detector = type(
+        "Broken", (), {"names": detector.names, "source": detector.source, "__call__": staticmethod(broken)}
+    )()
+    with TestClient(app) as client:
+        assert client.post("/api/proposals/detect", json={"image": "a.png"}).status_code == 400
+        assert client.get("/api/image", params={"image": "a.png"}).json()["detector"]["state"] == "failed"
+        proposals.detector = detector
+        truth = photo_writer(session.images_dir / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)
+        detail = client.get("/api/image", params={"image": "a.png"}).json()
+        assert detail["detector"] == {"state": "pending", "error": None} and detail["notice"] is None
+        (proposal,) = post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"]
+    assert iou(rle_to_mask(proposal["rle"]), truth) > 0.8
