@@ -40,6 +40,8 @@ from segmentation.specks import DEFAULT_CELLS, check_speck_cells
 
 if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad options do without
     import torch
+    from fastapi import FastAPI
+    from segment_anything.modeling import Sam
 
     from segmentation.annotate.detector import YoloDetector
     from segmentation.annotate.proposal_file import ProposalFile
@@ -267,37 +269,14 @@ def run(args: argparse.Namespace) -> None:
     The cheap checks come first and nothing is written before the model has
     loaded, so any bad input stops the command with nothing behind.
     """
-    from segmentation.annotate.session import STATE_FILE, AnnotationSession
-
     port = parse_port(args.port)
     check_counts(args)
     check_review_options(args)
     if args.export:
-        session = AnnotationSession.read(
-            args.out, args.images, classes=args.classes, category=args.category, photos_optional=True
-        )
-        if not session.state_path.is_file():  # a first run would write a state only to refuse the export
-            raise UserError(
-                f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
-                f"(python -m segmentation.annotate --images IMAGES --out {quote(str(args.out))})"
-            )
-        with OutLock(session.out) as lock:
-            lock.take()
-            session.persist()
-            print_notices(session)
-            if session.photos_gone:
-                print(
-                    f"note: the photo folder {session.images_dir} is gone: exporting the copies of the "
-                    f"photos in {session.category_dir}"
-                )
-            print(format_report(session.export(task=args.yolo_task)))
+        export_session(args)
         return
     proposal_file, detector = read_review_sources(args)
-    names = detector.names if detector else proposal_file.class_names() if proposal_file else None
-    session = AnnotationSession.read(
-        args.out, args.images, classes=args.classes, category=args.category, default_classes=names or None
-    )
-    proposals = place_file_proposals(session, proposal_file) if proposal_file else {}
+    session, proposals = read_session(args, proposal_file, detector)
     device, runtime = check_model_options(args)
     colour_head = read_colour_head(args)
     if detector is not None:
@@ -322,6 +301,52 @@ def run(args: argparse.Namespace) -> None:
             )
         finally:
             sock.close()
+
+
+def export_session(args: argparse.Namespace) -> None:
+    """``--export``: YOLO + COCO of what ``--out`` holds, with its notices and report printed.
+
+    Raises:
+        UserError: ``--out`` holds no annotations (a first run would write a state only to refuse),
+            or another command holds it.
+    """
+    from segmentation.annotate.session import STATE_FILE, AnnotationSession
+
+    session = AnnotationSession.read(
+        args.out, args.images, classes=args.classes, category=args.category, photos_optional=True
+    )
+    if not session.state_path.is_file():
+        raise UserError(
+            f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
+            f"(python -m segmentation.annotate --images IMAGES --out {quote(str(args.out))})"
+        )
+    with OutLock(session.out) as lock:
+        lock.take()
+        session.persist()
+        print_notices(session)
+        if session.photos_gone:
+            print(
+                f"note: the photo folder {session.images_dir} is gone: exporting the copies of the "
+                f"photos in {session.category_dir}"
+            )
+        print(format_report(session.export(task=args.yolo_task)))
+
+
+def read_session(
+    args: argparse.Namespace, proposal_file: ProposalFile | None, detector: YoloDetector | None
+) -> tuple[AnnotationSession, dict[str, list[Proposal]]]:
+    """The session of ``--out`` (nothing written yet) and the file's proposals placed on its photos.
+
+    A first run without ``--classes`` takes the detector's class names, else the file's.
+    """
+    from segmentation.annotate.session import AnnotationSession
+
+    names = detector.names if detector else proposal_file.class_names() if proposal_file else None
+    session = AnnotationSession.read(
+        args.out, args.images, classes=args.classes, category=args.category, default_classes=names or None
+    )
+    proposals = place_file_proposals(session, proposal_file) if proposal_file else {}
+    return session, proposals
 
 
 class OutLock:
@@ -488,21 +513,47 @@ def serve(
     colour_head: ColourHead | None = None,
 ) -> None:
     """Loads SAM, writes the session (with the file's proposals), and serves the page until Ctrl+C."""
-    import uvicorn
-
     from common.io import embeddings_root
-    from segmentation.annotate.app import create_app
-    from segmentation.crops import CropRule
     from segmentation.embeddings import EmbeddingCache
 
     try:
         sam, name = load_model(args.model, args.checkpoint, device)
     except (RuntimeError, AssertionError) as error:  # e.g. out of GPU memory
         raise UserError(f"cannot load the model on {device}: {one_line(error)}") from None
+    write_session(session, lock=lock, proposals=proposals)  # only now: a bad model has left nothing behind
+    cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=name)
+    app = build_app(
+        args,
+        session,
+        sam,
+        cache=cache,
+        name=name,
+        runtime=runtime,
+        detector=detector,
+        colour_head=colour_head,
+    )
+    print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
+    for line in option_lines(args, colour_head=colour_head is not None):
+        print(line)
+    print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)
+    run_server(app, sock)
+    print(
+        f"stopped; everything accepted is saved in {session.out}. "
+        f"YOLO + COCO: python -m segmentation.annotate --out {quote(str(session.out))} --export"
+    )
+
+
+def write_session(
+    session: AnnotationSession,
+    *,
+    lock: OutLock | None,
+    proposals: tuple[ProposalFile, dict[str, list[Proposal]]] | None,
+) -> None:
+    """Makes and locks a new ``--out``, writes the session, prints its notices, adds the file's proposals."""
     if lock is not None:  # a new --out: made and locked before anything is written in it
         session.out.mkdir(parents=True, exist_ok=True)
         lock.take()
-    session.persist()  # only now: a bad model or checkpoint has left nothing behind
+    session.persist()
     print_notices(session)
     if proposals is not None:
         proposal_file, by_image = proposals
@@ -512,8 +563,24 @@ def serve(
             f"{added} new proposals from {proposal_file.path} ({total} on {len(by_image)} photos; "
             "a photo takes a file's proposals once, none once it is done or good)"
         )
-    cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=name)
-    app = create_app(
+
+
+def build_app(
+    args: argparse.Namespace,
+    session: AnnotationSession,
+    sam: Sam,
+    *,
+    cache: EmbeddingCache,
+    name: str,
+    runtime: str,
+    detector: YoloDetector | None,
+    colour_head: ColourHead | None,
+) -> FastAPI:
+    """The page's FastAPI app over ``session`` with the options of ``args``."""
+    from segmentation.annotate.app import create_app
+    from segmentation.crops import CropRule
+
+    return create_app(
         session,
         sam,
         cache=cache,
@@ -527,19 +594,17 @@ def serve(
         speck_cells=args.speck_cells,
         mask_iou=MASK_IOU if args.mask_iou is None else args.mask_iou,
     )
-    print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
-    for line in option_lines(args, colour_head=colour_head is not None):
-        print(line)
-    print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)
+
+
+def run_server(app: FastAPI, sock: socket.socket) -> None:
+    """Serves ``app`` on the bound ``sock`` until Ctrl+C (uvicorn shuts down gracefully first)."""
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn has shut down gracefully and re-raises the Ctrl+C it caught
-    print(
-        f"stopped; everything accepted is saved in {session.out}. "
-        f"YOLO + COCO: python -m segmentation.annotate --out {quote(str(session.out))} --export"
-    )
 
 
 def option_lines(args: argparse.Namespace, *, colour_head: bool) -> list[str]:
