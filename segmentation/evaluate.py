@@ -282,6 +282,44 @@ def overlay(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, title: str) -> 
     return np.vstack([bar, canvas])
 
 
+def overlay_counts(n_images: int, n: int) -> tuple[int, int]:
+    """``(worst, best)`` overlays of a split of ``n_images`` scored images with ``--n-overlays n``.
+
+    No photo is drawn twice: a split of fewer than ``2 * n`` images gives its best ``n`` (or all of
+    them) and fewer worst, the images left.
+
+    >>> overlay_counts(10, 4), overlay_counts(5, 4), overlay_counts(3, 4)
+    ((4, 4), (1, 4), (0, 3))
+    """
+    best = min(n, n_images)
+    return min(n, n_images - best), best
+
+
+def overlays_note(n_images: int, n: int) -> str | None:
+    """Why fewer than ``n`` worst overlays were drawn (:func:`overlay_counts`), or None when they all were."""
+    n_worst, n_best = overlay_counts(n_images, n)
+    if n_worst == n:
+        return None
+    return (
+        f"the split's {n_images} scored images are drawn once each: {n_best} best and {n_worst} worst "
+        f"overlays, not {n} of each (--n-overlays {n})"
+    )
+
+
+def overlay_choice(scores: list[ImageScore], n: int) -> list[tuple[str, int, ImageScore]]:
+    """``(kind, rank, score)`` of the images drawn: the worst by IoU first, then the best; disjoint.
+
+    Ranked within each list from 0 (a split of fewer than n images once numbered best_3, best_0, ...);
+    how many of each: :func:`overlay_counts`.
+    """
+    ordered = sorted(scores, key=lambda s: s.iou)  # stable: tied images keep their split order
+    n_worst, n_best = overlay_counts(len(ordered), n)
+    best = ordered[len(ordered) - n_best :][::-1]
+    return [("worst", rank, s) for rank, s in enumerate(ordered[:n_worst])] + [
+        ("best", rank, s) for rank, s in enumerate(best)
+    ]
+
+
 def save_overlays(
     models: list[tuple[str, Sam]],
     ranking: ModelEvaluation,
@@ -294,6 +332,9 @@ def save_overlays(
 ) -> list[Path]:
     """Saves ground truth vs every model's prediction for the ``n`` worst and best images of ``ranking``.
 
+    No image is drawn twice: a split of fewer than ``2 * n`` scored images has fewer worst
+    (:func:`overlay_counts`).
+
     Overlays of an earlier evaluation into ``out`` that are not rewritten are removed.
 
     ``embeddings``: per model, its embeddings by image id (models with a tuned encoder have their own).
@@ -302,12 +343,8 @@ def save_overlays(
     heads = heads or {}
     out.mkdir(parents=True, exist_ok=True)
     by_id = {im.image_id: im for im in split.images}
-    ordered = sorted(ranking.scores, key=lambda s: s.iou)
-    # ranked within each list: a split of fewer than n images would otherwise number best_3, best_0, ...
-    chosen = [("worst", rank, s) for rank, s in enumerate(ordered[:n])]
-    chosen += [("best", rank, s) for rank, s in enumerate(ordered[::-1][:n])]
     written = []
-    for kind, rank, score in chosen:
+    for kind, rank, score in overlay_choice(ranking.scores, n):
         image = by_id[score.image_id]
         rgb = load_rgb(image.path)
         gt = image.union_mask()
@@ -474,6 +511,8 @@ def run(args: argparse.Namespace) -> dict:
         return len(overlays), _write_metrics(args, model_name, evaluations, folder, heads.get("fine-tuned"))
 
     n_overlays, metrics = build_folder(out, write, overwrite=True)
+    if note := overlays_note(len(evaluations[-1].scores), args.n_overlays):
+        print(f"\nnote: {note}")
     print(f"\nmetrics, table and {n_overlays} overlays (green: ground truth, red: prediction) in {out}")
     return metrics
 
@@ -655,7 +694,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch when embedding")
-    parser.add_argument("--n-overlays", type=int, default=4, help="best and worst images drawn")
+    parser.add_argument(
+        "--n-overlays",
+        type=int,
+        default=4,
+        help="best and worst images drawn, each once (a split of fewer than twice as many: fewer worst)",
+    )
     parser.add_argument(
         "--crop-fraction",
         type=float,

@@ -22,6 +22,8 @@ from segmentation.evaluate import (
     evaluate_model,
     format_table,
     main,
+    overlay_counts,
+    overlays_note,
     predict_image,
     resolve_device,
     save_overlays,
@@ -131,11 +133,53 @@ def test_overlays_of_a_split_smaller_than_n_are_numbered_from_the_best_and_the_w
     stems = {im.image_id: im.path.stem for im in split.images}
     ordered = sorted(result.scores, key=lambda s: s.iou)
     k = len(ordered)
+    # every image once, as a best one (was best_{k % n}, ...; then each image a second time as a worst one)
     assert sorted(p.name for p in written) == sorted(
-        [f"worst_{i}_{stems[s.image_id]}.png" for i, s in enumerate(ordered)]
-        + [f"best_{i}_{stems[s.image_id]}.png" for i, s in enumerate(ordered[::-1])]
+        f"best_{i}_{stems[s.image_id]}.png" for i, s in enumerate(ordered[::-1])
     )
-    assert {p.name.split("_")[1] for p in written} == {str(i) for i in range(k)}  # was best_{k % n}, ...
+    assert {p.name.split("_")[1] for p in written} == {str(i) for i in range(k)}
+
+
+def test_overlays_of_a_split_under_twice_n_draw_each_photo_once(tiny_sam, val_setup, tmp_path):
+    # the same photos appeared as both best_ and worst_ overlays: the worst take the images left over
+    split, embeddings = val_setup
+    with torch.inference_mode():
+        result = evaluate_model(tiny_sam, split, embeddings, name="tiny", progress=False)
+        by_id = {im.image_id: e for im, e in zip(split.images, embeddings, strict=True)}
+        k = len(result.scores)
+        n = k // 2 + 1  # 2n > k >= n
+        written = save_overlays([("a", tiny_sam)], result, split, [by_id], tmp_path / "o", n=n)
+    kinds = [p.name.split("_")[0] for p in written]
+    assert kinds == ["worst"] * (k - n) + ["best"] * n
+    photos = [p.name.split("_", 2)[2] for p in written]
+    assert sorted(photos) == sorted(f"{im.path.stem}.png" for im in split.images if not im.is_background)
+
+
+@pytest.mark.parametrize(
+    ("n_images", "n", "counts", "note"),
+    [
+        (10, 4, (4, 4), None),
+        (8, 4, (4, 4), None),
+        (8, 0, (0, 0), None),
+        (
+            5,
+            4,
+            (1, 4),
+            "the split's 5 scored images are drawn once each: 4 best and 1 worst overlays, not 4 "
+            "of each (--n-overlays 4)",
+        ),  # fmt: skip
+        (
+            3,
+            4,
+            (0, 3),
+            "the split's 3 scored images are drawn once each: 3 best and 0 worst overlays, not 4 "
+            "of each (--n-overlays 4)",
+        ),  # fmt: skip
+    ],
+)
+def test_a_split_under_twice_n_images_gets_fewer_worst_overlays_and_a_note(n_images, n, counts, note):
+    assert overlay_counts(n_images, n) == counts
+    assert overlays_note(n_images, n) == note
 
 
 def test_a_coco_size_other_than_the_image_is_one_line_not_a_broadcast_error(
