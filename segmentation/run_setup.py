@@ -306,6 +306,7 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
     saved = read_resume_state(resume) if resume is not None else None
     if saved is not None:
         check_resume_epochs(config, saved, resume)
+        check_kept_decoder(saved, resume)
     train_split, val_split = load_training_data(config["data"])
     split = split_fingerprint(train_split, val_split)
     if saved is not None:
@@ -364,4 +365,20 @@ def check_resume_epochs(config: dict, saved: dict, resume: Path) -> None:
         raise UserError(
             f"epochs={config['epochs']} is fewer than the {done} epochs {resume} has trained: pass "
             f"epochs={done} or more (or leave epochs= out)"
+        )
+
+
+def check_kept_decoder(saved: dict, resume: Path) -> None:
+    """Refuses to resume a run whose ``decoder.pt`` is gone: ``last.pt`` holds the last epoch, not the best.
+
+    The run went on and, when no later epoch beat the lost decoder's val IoU, finished naming a
+    ``decoder.pt`` that was not there (and wrote no ``sam_finetuned.pth`` of it).
+    """
+    best = resume / "decoder.pt"
+    if not best.is_file():
+        kept = next((row["epoch"] for row in saved["rows"] if row["val_iou"] == saved["best_iou"]), 0)
+        raise UserError(
+            f"{best} is missing (deleted?): it held the run's best decoder (epoch {kept}, val IoU "
+            f"{saved['best_iou']:.4f}), which last.pt (the last epoch's) cannot give back: start a new run "
+            "without --resume"
         )

@@ -890,6 +890,28 @@ def test_a_resumed_run_that_had_stopped_early_is_not_told_an_epoch_comes_next(
     assert len(_rows(run / "results.csv")) == len(rows)  # no epoch trained
 
 
+def test_a_resume_of_a_run_whose_decoder_pt_was_deleted_is_refused_before_anything_is_written(
+    tiny_dataset, tiny_sam_builder, tmp_path, capsys
+):
+    # it went on, wrote no decoder.pt (no epoch beat the lost one) and closed with "decoder.pt,
+    # sam_finetuned.pth, ... in" and an evaluate command naming the missing decoder.pt
+    run = train(_config(tiny_dataset, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
+    (run / "decoder.pt").unlink()
+    rows = _rows(run / "results.csv")
+    best = max(float(row["val_iou"]) for row in rows)
+    kept = next(row["epoch"] for row in rows if float(row["val_iou"]) == best)
+    before = _folder_state(run)
+    capsys.readouterr()
+    with pytest.raises(UserError) as error:
+        train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
+    assert str(error.value) == (
+        f"{run / 'decoder.pt'} is missing (deleted?): it held the run's best decoder (epoch {kept}, val IoU "
+        f"{best:.4f}), which last.pt (the last epoch's) cannot give back: start a new run without --resume"
+    )
+    assert _folder_state(run) == before
+    assert "decoder.pt" not in capsys.readouterr().out
+
+
 def test_a_resume_keeps_the_earlier_epochs_train_photos_in_trained_images_json(
     tiny_dataset, tiny_sam_builder, tmp_path
 ):
