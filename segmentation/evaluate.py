@@ -622,6 +622,11 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         )
     if args.folds and args.no_colour_head:
         raise UserError("--folds fits a colour head only with --set colour_head=true: drop --no-colour-head")
+    if args.no_colour_head and not args.folds and not args.checkpoint:  # zero-shot SAM has no head
+        raise UserError(
+            "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only with "
+            "--checkpoint (a zero-shot evaluation has none)"
+        )
     if not 0 <= args.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
     if args.tta and args.crop_fraction > 0:
@@ -716,7 +721,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-colour-head",
         action="store_true",
-        help="score a decoder.pt that carries a colour head (colour_head=true in training) without it",
+        help="score a decoder.pt that carries a colour head (colour_head=true in training) without it; "
+        "only with --checkpoint",
     )
     parser.add_argument(
         "--folds",

@@ -207,6 +207,12 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
         (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
         (["--folds", "3", "--no-colour-head"], "drop --no-colour-head"),
+        # zero-shot SAM has no colour head: the flag was accepted and changed nothing
+        (
+            ["--no-colour-head"],
+            "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only "
+            "with --checkpoint (a zero-shot evaluation has none)\n",
+        ),
         (["--folds", "3", "--fold-seed", "-1"], "--fold-seed must be an integer >= 0, got -1"),
         (["--set", "epochs=1"], "apply only with --folds"),  # not silently ignored
         (["--config", "{garbage}"], "apply only with --folds"),
