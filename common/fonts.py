@@ -5,7 +5,7 @@ config folder the first time (``ultralytics.utils.checks.check_font``, also
 called by ``check_det_dataset``). Offline that download stalls for seconds
 per call and fails. DejaVu Sans, which matplotlib (an ultralytics dependency)
 ships, is put there under the names ultralytics looks for; it is never
-placed over an existing file.
+placed over an existing file. :func:`dejavu_sans` is also the font of :mod:`common.text`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,18 @@ from common.io import atomic_write
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 
 
+def dejavu_sans(bold: bool = False) -> Path:
+    """The path of matplotlib's DejaVu Sans (``DejaVuSans-Bold.ttf`` with ``bold``); it may be missing."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / f"DejaVuSans{'-Bold' if bold else ''}.ttf"
+
+
 def ensure_ultralytics_fonts() -> list[Path]:
     """Places DejaVu Sans as ultralytics' fonts where missing; returns the paths placed."""
-    import matplotlib
     from ultralytics.utils import USER_CONFIG_DIR
 
-    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    source = dejavu_sans()
     placed = []
     for name in FONT_NAMES:
         target = Path(USER_CONFIG_DIR) / name

@@ -1,7 +1,7 @@
 """A picture of one inspection for people: masks, boxes and labels on the photo, the verdict on top.
 
-OpenCV's built-in Hershey font draws the text, so nothing reaches for a font
-file or the network. Pure: pixels in, pixels out.
+:func:`common.text.put_text` draws the text in DejaVu Sans (matplotlib's), so a class name
+outside ASCII draws as itself and nothing reaches for the network. Pure: pixels in, pixels out.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from common.text import put_text, text_size
 from inspection.result import Inspection
 
 #: BGR colours of classes, by class id modulo their number (well apart, readable on grey parts).
@@ -31,7 +32,6 @@ MASK_ALPHA = 0.4
 #: Colour of the masks' outlines (BGR): a class colour fill fades on a stain of its own colour
 #: (class 0 is red), an outline in white still shows where the mask ends.
 OUTLINE = (255, 255, 255)
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -101,7 +101,7 @@ def title_bar(inspection: Inspection, width: int, scale: float) -> np.ndarray:
     """``(h, width, 3)`` uint8: ``GOOD 0.12`` or ``SCRATCH 0.91 - 3 instances`` on green or red."""
     font_scale = 0.6 * scale
     thickness = max(1, round(1.5 * scale))
-    (_, text_h), baseline = cv2.getTextSize("Ag", _FONT, font_scale, thickness)
+    (_, text_h), baseline = text_size("Ag", font_scale, thickness)
     height = text_h + baseline + 2 * max(4, round(6 * scale))
     bar = np.zeros((height, width, 3), np.uint8)
     bar[:] = GOOD_BAR if inspection.is_good else DEFECT_BAR
@@ -109,7 +109,7 @@ def title_bar(inspection: Inspection, width: int, scale: float) -> np.ndarray:
     if len(inspection):
         text += f" - {len(inspection)} instance{'s' if len(inspection) > 1 else ''}"
     origin = (max(4, round(8 * scale)), height - baseline - max(4, round(6 * scale)))
-    cv2.putText(bar, text, origin, _FONT, font_scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    put_text(bar, text, origin, font_scale, (255, 255, 255), thickness)
     return bar
 
 
@@ -120,7 +120,7 @@ def _font(scale: float) -> tuple[float, int]:
 def label_rect(text: str, corner: tuple[int, int], scale: float) -> tuple[int, int, int, int]:
     """``(x1, y1, x2, y2)`` of a label box above ``corner`` (inside the photo when it touches its top)."""
     font_scale, thickness = _font(scale)
-    (text_w, text_h), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
+    (text_w, text_h), baseline = text_size(text, font_scale, thickness)
     x, y = corner
     top = y - text_h - baseline - 2
     if top < 0:
@@ -131,9 +131,7 @@ def label_rect(text: str, corner: tuple[int, int], scale: float) -> tuple[int, i
 def _label(canvas: np.ndarray, text: str, rect: tuple[int, int, int, int], color, scale: float) -> None:
     """A filled label box at ``rect`` (:func:`label_rect`) with ``text`` in white."""
     font_scale, thickness = _font(scale)
-    (_, text_h), _ = cv2.getTextSize(text, _FONT, font_scale, thickness)
+    (_, text_h), _ = text_size(text, font_scale, thickness)
     x1, y1, x2, y2 = rect
     cv2.rectangle(canvas, (x1, y1), (x2, y2), color, cv2.FILLED)
-    cv2.putText(
-        canvas, text, (x1 + 1, y1 + text_h + 1), _FONT, font_scale, (255, 255, 255), thickness, cv2.LINE_AA
-    )
+    put_text(canvas, text, (x1 + 1, y1 + text_h + 1), font_scale, (255, 255, 255), thickness)

@@ -35,6 +35,7 @@ from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text
+from common.text import put_text
 from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
@@ -278,7 +279,7 @@ def overlay(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, title: str) -> 
     canvas[pred] = (0.55 * canvas[pred] + 0.45 * red[pred]).astype(np.uint8)
     _outline(canvas, gt, (0, 255, 0))
     bar = np.full((28, canvas.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, title, (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    put_text(bar, title, (4, 20), 0.55, (0, 0, 0))
     return np.vstack([bar, canvas])
 
 

@@ -617,6 +617,18 @@ def test_draw_detections_draws_boxes_and_the_call_on_a_copy() -> None:
     assert not (empty != 200).any(axis=2)[30:, :].any()  # only the call
 
 
+def test_draw_detections_draws_a_class_name_outside_ascii_as_itself() -> None:
+    # the label and the call went through OpenCV's Hershey font, which drew 'γρατζουνιά' as '??????????'
+    image = np.full((120, 200, 3), 200, np.uint8)
+    entry = {"boxes": [[60.0, 50.0, 100.0, 90.0]], "scores": [0.9], "classes": [1], "score": 0.9}
+    name = "γρατζουνιά"
+    drawn = draw_detections(image, {**entry, "names": [name], "call": name})
+    for marks in ("?" * len(name), "?" * len(name.encode())):
+        assert not np.array_equal(drawn, draw_detections(image, {**entry, "names": [marks], "call": marks}))
+    label = draw_detections(image, {**entry, "names": [name], "call": "good"})  # the box's label alone
+    assert not np.array_equal(label, draw_detections(image, {**entry, "names": ["?" * 10], "call": "good"}))
+
+
 def test_an_overlay_is_the_photo_itself_under_its_call(
     checkpoint: Path, photos: Path, tmp_path: Path
 ) -> None:

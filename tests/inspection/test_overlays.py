@@ -90,3 +90,17 @@ def test_the_overlay_fills_the_masks_and_outlines_them_one_pixel_wide_on_a_small
     photo = picture[picture.shape[0] - 40 :]
     assert np.array_equal(photo[20, 20], fill_masks(image, inspection)[20, 20])  # inside: filled
     assert tuple(photo[20, 10]) == OUTLINE and tuple(photo[20, 11]) != OUTLINE  # 40 px wide: 1 px edge
+
+
+def test_a_class_name_outside_ascii_is_drawn_as_itself_not_as_question_marks() -> None:
+    # OpenCV's Hershey font drew 'γρατζουνιά 0.90' as '?????????? 0.90' (OpenCV 4: every non-ASCII byte)
+    masks = np.zeros((1, 200, 300), bool)
+    masks[0, 60:150, 20:200] = True
+    found = replace(inspection_of(masks, [0]), boxes=np.array([[20, 60, 200, 150]], np.float32))
+
+    def picture(name: str) -> np.ndarray:
+        return draw_overlay(np.zeros((200, 300, 3), np.uint8), replace(found, names=[name]))
+
+    name = "γρατζουνιά"
+    for marks in ("?" * len(name), "?" * len(name.encode())):
+        assert not np.array_equal(picture(name), picture(marks))

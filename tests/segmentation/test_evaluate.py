@@ -22,6 +22,7 @@ from segmentation.evaluate import (
     evaluate_model,
     format_table,
     main,
+    overlay,
     overlay_counts,
     overlays_note,
     predict_image,
@@ -153,6 +154,15 @@ def test_overlays_of_a_split_under_twice_n_draw_each_photo_once(tiny_sam, val_se
     assert kinds == ["worst"] * (k - n) + ["best"] * n
     photos = [p.name.split("_", 2)[2] for p in written]
     assert sorted(photos) == sorted(f"{im.path.stem}.png" for im in split.images if not im.is_background)
+
+
+def test_an_overlay_title_outside_ascii_is_drawn_as_itself():
+    # the title went through OpenCV's Hershey font, which drew a model named 'μοντέλο' as '???????'
+    image = np.zeros((40, 160, 3), np.uint8)
+    mask = np.zeros((40, 160), bool)
+    name = "μοντέλο  IoU 0.500"
+    for marks in ("???????  IoU 0.500", "??????????????  IoU 0.500"):
+        assert not np.array_equal(overlay(image, mask, mask, name), overlay(image, mask, mask, marks))
 
 
 @pytest.mark.parametrize(

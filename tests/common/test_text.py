@@ -1,0 +1,61 @@
+"""``common.text``: overlay text in DejaVu Sans, so class names outside ASCII draw as themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common.text import put_text, text_size
+
+#: OpenCV's Hershey font drew one ``?`` per character it lacks (OpenCV 5: Greek, CJK; 4: every non-ASCII
+#: byte), so a name's picture is told apart from both question-mark strings.
+NAMES = ["Kratzer_ä", "γρατζουνιά", "Царапина"]
+
+
+def question_marks(name: str) -> list[str]:
+    return ["?" * len(name), "?" * len(name.encode()), "".join(c if c.isascii() else "?" for c in name)]
+
+
+def drawn(text: str, scale: float = 0.8, thickness: int = 1) -> np.ndarray:
+    canvas = np.zeros((40, 260, 3), np.uint8)
+    put_text(canvas, text, (4, 28), scale, (255, 255, 255), thickness)
+    return canvas
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_name_outside_ascii_draws_its_own_glyphs_not_question_marks(name):
+    picture = drawn(name)
+    assert picture.any()
+    for marks in question_marks(name):
+        assert not np.array_equal(picture, drawn(marks)), marks
+
+
+def test_ascii_text_draws_in_its_colour_inside_its_size_from_the_baseline():
+    canvas = np.zeros((60, 200, 3), np.uint8)
+    (width, height), baseline = text_size("Ag 0.91", 1.0)
+    put_text(canvas, "Ag 0.91", (10, 40), 1.0, (0, 128, 255))
+    ink = np.argwhere(canvas.any(axis=2))
+    assert 40 - height <= ink[:, 0].min() and ink[:, 0].max() <= 40 + baseline  # 'g' below the baseline
+    assert 10 <= ink[:, 1].min() and ink[:, 1].max() <= 10 + width
+    assert (canvas[..., 0] == 0).all() and canvas[..., 2].max() == 255  # the colour, channels in order
+    assert 20 <= height <= 30 and 4 <= baseline <= 9  # about Hershey simplex's 27 and 7 at scale 1
+
+
+def test_the_size_grows_with_the_text_scale_and_thickness():
+    (short, height), _ = text_size("spot", 0.5)
+    (long, same_height), _ = text_size("spot 0.91", 0.5)
+    assert short < long and height == same_height  # one height per font size, whatever the text
+    assert text_size("spot", 1.0)[0][1] > height
+    assert text_size("spot", 0.5, 2)[0][0] > short  # bold
+    assert text_size("", 0.5)[0][0] == 0
+
+
+def test_text_partly_or_wholly_outside_the_image_is_cut_off():
+    canvas = np.zeros((20, 30, 3), np.uint8)
+    put_text(canvas, "scratch 0.91", (-15, 10), 0.6, (255, 255, 255))  # left and top edges
+    assert canvas.any()
+    put_text(canvas, "scratch", (25, 35), 0.6, (255, 255, 255))  # bottom right
+    before = canvas.copy()
+    put_text(canvas, "scratch", (100, 100), 0.6, (255, 255, 255))  # outside
+    put_text(canvas, "", (5, 10), 0.6, (255, 255, 255))
+    assert np.array_equal(canvas, before)
