@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,32 @@ def test_text_partly_or_wholly_outside_the_image_is_cut_off():
     put_text(canvas, "scratch", (100, 100), 0.6, (255, 255, 255))  # outside
     put_text(canvas, "", (5, 10), 0.6, (255, 255, 255))
     assert np.array_equal(canvas, before)
+
+
+@pytest.fixture
+def fallback(monkeypatch):
+    """matplotlib's LastResort font as the system's only other font: it has a glyph for every character."""
+    import matplotlib
+
+    import common.text as text
+
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "LastResortHE-Regular.ttf"
+    text._font_file.cache_clear()
+    monkeypatch.setattr(text, "_fallback_files", lambda: (str(path),))
+    yield
+    text._font_file.cache_clear()
+
+
+def test_a_character_dejavu_sans_lacks_is_drawn_in_a_system_font_that_has_it(fallback, monkeypatch):
+    import common.text as text
+
+    name = "划痕 0.91"
+    with_fallback, latin = drawn(name), drawn("Kratzer_ä")
+    (width, _), _ = text_size(name, 0.8)
+    for marks in question_marks(name):
+        assert not np.array_equal(with_fallback, drawn(marks))
+    text._font_file.cache_clear()
+    monkeypatch.setattr(text, "_fallback_files", lambda: ())  # no system font has it
+    assert not np.array_equal(with_fallback, drawn(name))  # DejaVu Sans' missing-glyph boxes
+    assert np.array_equal(latin, drawn("Kratzer_ä"))  # DejaVu Sans first: the other font had no say
+    assert text_size(name, 0.8)[0][0] != width  # the width is the drawing font's
