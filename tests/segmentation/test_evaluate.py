@@ -315,6 +315,27 @@ def test_a_rerun_replaces_an_earlier_evaluation_whole(tiny_dataset, tiny_sam, tm
     assert (out / "notes.txt").read_text() == "the user's"
 
 
+def test_the_cli_says_when_a_small_split_gets_fewer_worst_overlays(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    out = tmp_path / "eval"
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(out), "--device", "cpu"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--n-overlays", "50", "--no-progress"]) == 0
+    k = len(list((out / "overlays").iterdir()))  # every scored image once, each a best one
+    assert not list((out / "overlays").glob("worst_*"))
+    stdout = capsys.readouterr().out
+    assert (
+        f"note: the split's {k} scored images are drawn once each: {k} best and 0 worst overlays, not 50 of "
+        "each (--n-overlays 50)\n" in stdout
+    )
+    assert f"metrics, table and {k} overlays" in stdout
+
+
 def test_a_class_without_instances_in_the_split_is_null_in_strict_metrics_json(
     tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch, strict_json
 ):
