@@ -30,10 +30,10 @@ import numpy as np
 from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
-from anomaly.masks import add_cache_options, check_sam_flags, embedding_cache_dir, load_segmenter
+from anomaly.masks import Segmenter, add_cache_options, check_sam_flags, embedding_cache_dir, load_segmenter
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
-from anomaly.run import RUN_FILE, evaluate_command, load_run
+from anomaly.run import RUN_FILE, AnomalyRun, evaluate_command, load_run
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import (
@@ -202,11 +202,7 @@ def predict_photos(
     """
     run_path = Path(run_path)
     run = load_run(run_path)
-    base, photos = list_photos(source)
-    names = [photo.relative_to(base).as_posix() for photo in photos]
-    check_unique_names((output_name(name), name) for name in names)
-    out = Path(out) if out is not None else run_path / f"predict-{photo_root(source)[0].resolve().name}"
-    out = check_out(out, run=run_path, source=source, overwrite=overwrite)
+    base, photos, out = photos_and_out(run_path, source, out, overwrite=overwrite)
     # a Ctrl-C while the photos are checked or SAM loads, too: 'interrupted' alone, its files read as new
     with earlier_run_note(out, until="every photo is done"):
         check_holds_no_photos(out, photos)
@@ -214,42 +210,99 @@ def predict_photos(
         warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
         value, origin = resolve_threshold(threshold, run_path)
         segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
-        info = {  # paths absolute: predict.json traces the output back from any folder
-            "run": str(run_path.absolute()),
-            # a run refit in place under the same folder differs
-            "memory_bank_sha256": run.info["bank"]["sha256"],
-            "source": str(Path(source).absolute()),  # a pattern too: its wildcards stay as they are
-            "photos": len(photos),
-            "threshold": value,
-            "threshold_from": origin,
-            "segmenter": segmenter.name,
-            # the segmenter's name gives its file name only
-            "sam": str(Path(sam).absolute()) if sam else None,
-            "min_area": min_area,
-            "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
-        }
+        info = prediction_info(
+            run_path,
+            run,
+            source=source,
+            photos=len(photos),
+            threshold=(value, origin),
+            segmenter=segmenter,
+            sam=sam,
+            min_area=min_area,
+            maps=maps,
+        )
         writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
 
         def write(folder: Path) -> None:
             writer.out = folder  # the hidden build of ``out``
-            for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
-                image = read_rgb(photo)
-                [prediction] = run.predict([image], [photo])
-                regions = map_regions(prediction.anomaly_map, value, min_area=min_area)
-                instances = segmenter(image, regions, min_area=min_area, path=photo)
-                file_name = photo.relative_to(base).as_posix()
-                writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
+            predict_into(
+                writer, run, segmenter, photos, base, threshold=value, min_area=min_area, progress=progress
+            )
             writer.close(info)
 
         # an empty existing folder (made by hand) is replaced like an old run's
         build_folder(out, write, overwrite=overwrite or out.is_dir())
     flagged = sum(1 for image in writer.images if image["verdict"] != "good")
+    return {**info, "out": str(out), "flagged": flagged, "instances": len(writer.results)}
+
+
+def photos_and_out(
+    run_path: Path, source: str | Path, out: str | Path | None, *, overwrite: bool
+) -> tuple[Path, list[Path], Path]:
+    """The photos of ``source`` (with the folder their output names are relative to) and the folder the
+    predictions go to: ``out``, else ``<run>/predict-<source's folder name>``.
+
+    Raises:
+        UserError: no photos, two sharing an output name, or an ``out`` that may not be written.
+    """
+    base, photos = list_photos(source)
+    names = [photo.relative_to(base).as_posix() for photo in photos]
+    check_unique_names((output_name(name), name) for name in names)
+    out = Path(out) if out is not None else run_path / f"predict-{photo_root(source)[0].resolve().name}"
+    return base, photos, check_out(out, run=run_path, source=source, overwrite=overwrite)
+
+
+def prediction_info(
+    run_path: Path,
+    run: AnomalyRun,
+    *,
+    source: str | Path,
+    photos: int,
+    threshold: tuple[float, str],
+    segmenter: Segmenter,
+    sam: str | Path | None,
+    min_area: int,
+    maps: bool,
+) -> dict:
+    """``predict.json``: how the predictions were made, paths absolute so that it traces the output back
+    from any folder. ``threshold``: ``(value, where it came from)``."""
+    value, origin = threshold
     return {
-        **info,
-        "out": str(out),
-        "flagged": flagged,
-        "instances": len(writer.results),
+        "run": str(run_path.absolute()),
+        # a run refit in place under the same folder differs
+        "memory_bank_sha256": run.info["bank"]["sha256"],
+        "source": str(Path(source).absolute()),  # a pattern too: its wildcards stay as they are
+        "photos": photos,
+        "threshold": value,
+        "threshold_from": origin,
+        "segmenter": segmenter.name,
+        # the segmenter's name gives its file name only
+        "sam": str(Path(sam).absolute()) if sam else None,
+        "min_area": min_area,
+        "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
     }
+
+
+def predict_into(
+    writer: PredictionWriter,
+    run: AnomalyRun,
+    segmenter: Segmenter,
+    photos: Sequence[Path],
+    base: Path,
+    *,
+    threshold: float,
+    min_area: int,
+    progress: bool,
+) -> None:
+    """Scores each photo, cuts its map at ``threshold`` into regions, segments them, and adds it all to
+    ``writer`` under the photo's path relative to ``base``."""
+    for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
+        image = read_rgb(photo)
+        [prediction] = run.predict([image], [photo])
+        regions = map_regions(prediction.anomaly_map, threshold, min_area=min_area)
+        instances = segmenter(image, regions, min_area=min_area, path=photo)
+        file_name = photo.relative_to(base).as_posix()
+        writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
 
 
 def parser() -> OneLineParser:
