@@ -450,12 +450,7 @@ def convert(config: ConvertConfig) -> ConversionReport:
     out = check_config(config)
     namer = class_namer(config.names_template, single_class=config.single_class)
     value_names = load_value_map(config.mask_values) if config.mask_values else None
-    records, layouts = read_records(config)
-    unlabelled = [r for r in records if r.unlabelled]
-    records = [r for r in records if not r.unlabelled]
-    if not records:
-        raise UserError(f"no labelled images to convert under {config.root} ({len(unlabelled)} unlabelled)")
-    check_output_stems(records)
+    records, layouts, unlabelled = labelled_records(config)
     samples, skipped, n_small = read_samples(
         records,
         namer=namer,
@@ -464,33 +459,10 @@ def convert(config: ConvertConfig) -> ConversionReport:
         strict=config.strict,
         progress=config.progress,
     )
-    if skipped and not any(sample.instances for sample in samples):  # an empty data set, exit 0 otherwise
-        key, reason = skipped[0]
-        raise UserError(
-            f"no defect instance left to convert under {config.root}: every defect image was skipped "
-            f"({len(skipped)}; e.g. {key}: {reason})"
-        )
-    named = [r for r in records if not r.empty_mask_is_good] + [s.record for s in samples]
-    names = class_names(named, namer=namer, value_names=value_names, single_class=config.single_class)
-    # a data set without a class or without a defect image (a --mask-values map names classes even
-    # then): `yolo train` and every evaluation would fail on it
-    if not names or not any(sample.instances for sample in samples):
-        raise UserError(
-            f"no defect image left to convert under {config.root} "
-            f"({len(records)} good images; every defect type excluded or without a mask?)"
-        )
-    splits = choose_splits(samples, config)
-    by_split = _assign(
-        samples,
-        splits,
-        skipped,
-        config.strict,
-        source=config.splits_file or "",
-        excluded=config.exclude_defects,
+    names = dataset_class_names(
+        records, samples, skipped, namer=namer, value_names=value_names, config=config
     )
-    # splits.json lists what was written, as a drawn split does: a reused file's skipped keys (an empty
-    # mask, --exclude-defect) left it listing images no split holds, and converters.validate failed
-    splits = replace(splits, **{split: [s.record.key for s in by_split[split]] for split in SPLITS})
+    splits, by_split = split_samples(samples, skipped, config)
     warnings = conversion_warnings(samples, by_split, config)
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")
@@ -507,11 +479,77 @@ def convert(config: ConvertConfig) -> ConversionReport:
         n_small=n_small,
         warnings=warnings,
         layouts={category: layout.title for category, layout in layouts.items()},
-        unlabelled=len(unlabelled),
+        unlabelled=unlabelled,
         notes=sorted({layout.note for layout in layouts.values() if layout.note}),
     )
     _count(report, samples, by_split)
     return report
+
+
+def dataset_class_names(
+    records: list[ImageRecord],
+    samples: list[Sample],
+    skipped: list[tuple[str, str]],
+    *,
+    namer: Namer,
+    value_names: dict[int, str] | None,
+    config: ConvertConfig,
+) -> list[str]:
+    """The data set's class names (:func:`converters.classes.class_names`), once a defect instance is left.
+
+    Raises:
+        UserError: every defect image skipped, or no class or no defect image left: an empty data set,
+            which ``yolo train`` and every evaluation would fail on (exit 0 otherwise).
+    """
+    if skipped and not any(sample.instances for sample in samples):
+        key, reason = skipped[0]
+        raise UserError(
+            f"no defect instance left to convert under {config.root}: every defect image was skipped "
+            f"({len(skipped)}; e.g. {key}: {reason})"
+        )
+    named = [r for r in records if not r.empty_mask_is_good] + [s.record for s in samples]
+    names = class_names(named, namer=namer, value_names=value_names, single_class=config.single_class)
+    # a --mask-values map names classes even without a defect image
+    if not names or not any(sample.instances for sample in samples):
+        raise UserError(
+            f"no defect image left to convert under {config.root} "
+            f"({len(records)} good images; every defect type excluded or without a mask?)"
+        )
+    return names
+
+
+def labelled_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, Layout], int]:
+    """The records to convert, the layout of each category, and how many unlabelled images were left out.
+
+    Raises:
+        UserError: as :func:`read_records`; no labelled image; two images of one output name.
+    """
+    records, layouts = read_records(config)
+    unlabelled = sum(r.unlabelled for r in records)
+    records = [r for r in records if not r.unlabelled]
+    if not records:
+        raise UserError(f"no labelled images to convert under {config.root} ({unlabelled} unlabelled)")
+    check_output_stems(records)
+    return records, layouts, unlabelled
+
+
+def split_samples(
+    samples: list[Sample], skipped: list[tuple[str, str]], config: ConvertConfig
+) -> tuple[Splits, dict[str, list[Sample]]]:
+    """The split (:func:`choose_splits`) as written, and the samples of each split; adds to ``skipped``
+    what a reused split leaves out (see :func:`_assign`)."""
+    splits = choose_splits(samples, config)
+    by_split = _assign(
+        samples,
+        splits,
+        skipped,
+        config.strict,
+        source=config.splits_file or "",
+        excluded=config.exclude_defects,
+    )
+    # splits.json lists what was written, as a drawn split does: a reused file's skipped keys (an empty
+    # mask, --exclude-defect) left it listing images no split holds, and converters.validate failed
+    return replace(splits, **{split: [s.record.key for s in by_split[split]] for split in SPLITS}), by_split
 
 
 def choose_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
