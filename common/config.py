@@ -217,11 +217,58 @@ def parse_overrides(items: Sequence[str]) -> dict:
     return result
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping gives one key twice, which PyYAML reads as the last value with the first dropped silently."""
+
+    def __init__(self, key: str, line: int, first_line: int) -> None:
+        super().__init__(key, line, first_line)
+        self.key, self.line, self.first_line = key, line, first_line
+
+    def __str__(self) -> str:
+        return f"key '{self.key}' is given twice, on lines {self.first_line} and {self.line}: keep one"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, at any depth.
+
+    Two ``epochs:`` in a config, or two ``0:`` under ``names:``, load as the last one: the first is
+    lost without a word. Keys a ``<<: *anchor`` merge brings in may still be overridden (what merges
+    are for); only the keys written in the mapping itself must differ.
+    """
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._checked: set[int] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # runs on every mapping before its merges are spliced in; once per node, as later calls see them
+        if id(node) not in self._checked:
+            self._checked.add(id(node))
+            self._check_unique(node)
+        super().flatten_mapping(node)
+
+    def _check_unique(self, node: yaml.MappingNode) -> None:
+        first_lines: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # a list as a key is refused by PyYAML itself (unhashable)
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise DuplicateKeyError(key_node.value, line, first_lines[key])
+            first_lines[key] = line
+
+
 def read_yaml(path: str | Path, *, what: str = "config") -> dict:
-    """A YAML mapping from ``path`` (empty file: ``{}``); a one-line error naming ``what`` otherwise."""
+    """A YAML mapping from ``path`` (empty file: ``{}``); a one-line error naming ``what`` otherwise.
+
+    A key given twice in one mapping is an error (:class:`UniqueKeyLoader`), not the last one silently.
+    """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader) or {}
+    except DuplicateKeyError as error:
+        raise UserError(f"{what} {path}: {error}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise UserError(f"cannot read {what} {path}: {one_line(error)}") from None
     if not isinstance(data, Mapping):

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 
 from common.cli import OneLineParser, exit_code
+from common.config import read_yaml
 from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
 from common.extras import require
@@ -57,6 +58,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
 
     ensure_ultralytics_fonts()
     data_yaml = Path(data_yaml)
+    read_yaml(data_yaml, what="data file")  # ultralytics reads a key given twice as the last one, silently
     try:
         data = check_det_dataset(str(data_yaml), autodownload=False)
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...

@@ -15,6 +15,7 @@ from common.config import (
     load_config,
     parse_overrides,
     project_path,
+    read_yaml,
     save_config,
 )
 from common.errors import UserError
@@ -173,6 +174,41 @@ def test_a_config_file_error_that_names_the_file_names_it_once(tmp_path, text, m
     with pytest.raises(UserError) as error:
         load_config(SCHEMA, path)
     assert str(error.value).startswith(message.format(path=path))  # no "config file run.yaml: " before it
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        ("epochs: 3\nlr: 0.1\nepochs: 5\n", "epochs", (1, 3)),  # top level: 5 won, silently
+        ("loss:\n  weight: 1\n  kind: bce\n  weight: 2\n", "weight", (2, 4)),  # inside a section
+        ("tags:\n  - {a: 1, a: 2}\n", "a", (2, 2)),  # in a flow mapping inside a list
+    ],
+    ids=["top-level", "nested", "flow-in-list"],
+)
+def test_a_key_given_twice_in_a_file_is_refused_naming_the_file_key_and_lines(tmp_path, text, key, lines):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, path)
+    first, second = lines
+    assert str(error.value) == (
+        f"config {path}: key '{key}' is given twice, on lines {first} and {second}: keep one"
+    )
+
+
+def test_read_yaml_refuses_a_class_id_given_twice_under_names(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text("names:\n  0: crack\n  1: scratch\n  0: hole\n")  # 'crack' was lost
+    with pytest.raises(
+        UserError, match=f"^data file {re.escape(str(path))}: key '0' is given twice, on lines 2"
+    ):
+        read_yaml(path, what="data file")
+
+
+def test_keys_a_merge_brings_in_may_be_overridden(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("base: &base\n  weight: 1\n  kind: bce\nloss:\n  <<: *base\n  weight: 2\n")
+    assert read_yaml(path) == {"base": {"weight": 1, "kind": "bce"}, "loss": {"weight": 2, "kind": "bce"}}
 
 
 def test_check_names_missing_and_unknown_keys():

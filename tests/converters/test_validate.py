@@ -130,6 +130,16 @@ def test_a_data_yaml_ultralytics_rejects_is_one_line(dataset, capsys):
     assert err.count("\n") == 1  # ultralytics' message has two lines
 
 
+def test_a_data_yaml_giving_a_class_id_twice_is_refused(dataset, capsys):
+    # ultralytics reads the last 0: and trains 'widget_crack' labels as 'scratch', silently
+    data = dataset / "data.yaml"
+    data.write_text(data.read_text() + "  0: scratch\n")
+    assert validate_main([str(dataset)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: data file {data}: key '0' is given twice, on lines ")
+    assert err.count("\n") == 1
+
+
 def test_cli_usage_errors_are_one_line(capsys):
     assert validate_main([]) == 2
     err = capsys.readouterr().err
