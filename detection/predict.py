@@ -199,8 +199,9 @@ def predicted_images(
             image = decode_image_file(path, cv2.IMREAD_COLOR)
             if tile:
                 detections = predict_tiled(
-                    image, predict_tiles, tile=tile, overlap=tile_overlap, max_det=max_det
-                )
+                    image, predict_tiles, tile=tile, overlap=tile_overlap, max_det=max_det, progress=True,
+                    desc=name,
+                )  # fmt: skip
             else:
                 detections = ultralytics_detections(model.predict(image, **settings))[0]
             yield name, image, image_entry(image.shape[:2], detections, names, conf)

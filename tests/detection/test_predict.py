@@ -456,6 +456,19 @@ def test_tiled_predictions_use_the_given_overlap(checkpoint: Path, photos: Path,
     assert windows == [[[x, y, x + 48, y + 48] for y in (0, 24, 48) for x in (0, 24, 48, 72, 80)]]
 
 
+def test_tiled_predictions_show_each_photos_windows_as_they_run(
+    checkpoint: Path, photos: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: FakeDetector())
+    monkeypatch.setattr("detection.tiling.PROGRESS_DELAY", 0)  # shown at once, not after 2 s
+    predict(checkpoint, photos, imgsz=64, tile=48, device="cpu")
+    err = capsys.readouterr().err
+    # 128 x 96 at 48-px windows and the default overlap 0.2: 4 x 3; 64 x 64: 2 x 2
+    assert "a.png:   0%" in err and "0/12 [" in err and "b.jpg:   0%" in err and "0/4 [" in err
+    predict(checkpoint, photos, imgsz=64, device="cpu")
+    assert "window" not in capsys.readouterr().err  # whole photos: one model call each, no bar
+
+
 def test_an_image_entry_rounds_boxes_and_scores() -> None:
     detections = ImageDetections(
         np.array([[1.23456, 2.5, 30.0049, 40.9999]]), np.array([0.123456]), np.array([1])

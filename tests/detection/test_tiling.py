@@ -296,6 +296,20 @@ def test_predict_tiled_hands_the_model_the_image_crops() -> None:
     assert len(seen) == len(tile_windows(70, 50, 32, 0.25)) == 6 and len(merged.scores) == 0
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_predict_tiled_shows_a_bar_over_the_windows_only_when_asked(monkeypatch, capsys, progress) -> None:
+    # --tile 32 --tile-overlap 0.9 ran 26k windows per 512-px photo with nothing on the screen
+    monkeypatch.setattr("detection.tiling.PROGRESS_DELAY", 0)
+    image = np.zeros((50, 70, 3), dtype=np.uint8)
+    predictor = lambda tiles, windows: [ImageDetections.empty() for _ in tiles]  # noqa: E731
+    predict_tiled(image, predictor, tile=32, overlap=0.25, batch=3, progress=progress, desc="lot_7/a.png")
+    err = capsys.readouterr().err
+    if progress:
+        assert "lot_7/a.png:   0%" in err and "0/6 [" in err  # the photo's 6 windows
+    else:
+        assert err == ""
+
+
 def test_a_fragment_exactly_containment_inside_a_whole_box_is_dropped() -> None:
     # the fragment x 4..14 has 6 of its 10 columns inside the whole box x 0..10 (IoU 0.43: NMS keeps it)
     boxes = np.array([[0, 0, 10, 10], [4, 0, 14, 10]], dtype=float)
