@@ -84,6 +84,7 @@ from detection.embedding_table import (
     save_table,
     sidecar_path,
 )
+from detection.image_level import check_class_names
 
 __all__ = [
     "AUTO", "CLIP_ENCODER", "CLIP_INSTALL", "CLIP_VARIANT", "CLIP_WEIGHTS", "CLOSED_SET_NOTE",
@@ -266,7 +267,12 @@ def _is_table_sidecar(path: Path) -> bool:
 
 def make_table(args: argparse.Namespace) -> TextEmbeddings:
     """The library side of the command: embeddings for the requested names."""
-    names = check_names(args.names) if args.names else data_names(data_yaml_of(args.data))
+    if args.names:
+        names, source = check_names(args.names), "--names"
+    else:
+        data = data_yaml_of(args.data)
+        names, source = data_names(data), f"data file {data}"
+    check_class_names(names, source)  # a table whose 'good' no training or evaluation would take
     if args.fixed:
         return fixed_embeddings(names, seed=args.seed)
     try:

@@ -27,6 +27,7 @@ from detection.text_embeddings import (
     resolve_text_embeddings,
     save_table,
 )
+from tests.detection.conftest import copy_with_names
 
 NAMES = ["bent", "color", "flip", "scratch"]
 
@@ -224,6 +225,16 @@ def test_cli_data_may_name_the_data_set_folder(tmp_path: Path, capsys, tiny_data
     assert set(load_table(out, NAMES).vectors) == set(NAMES)
 
 
+def test_cli_data_with_a_class_named_good_is_refused_as_training_refuses_it(
+    tmp_path: Path, capsys, tiny_dataset: Path
+) -> None:
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", {0: "good", 1: "color", 2: "flip", 3: "scratch"})
+    assert main(["--data", str(data), "--fixed", "--out", str(tmp_path / "t.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: data file {data} has a class named 'good', ") and err.count("\n") == 1
+    assert not (tmp_path / "t.pt").exists()
+
+
 def test_cli_names_given_twice_are_all_in_the_table(tmp_path: Path, capsys) -> None:
     # --names scratch --names bent wrote bent alone (argparse kept the last flag), silently
     out = tmp_path / "t.pt"
@@ -274,6 +285,11 @@ def test_cli_out_that_cannot_be_written_is_one_line(tmp_path: Path, capsys, out:
         (["scratch", " "], "error: --names: ' ' is an empty class name"),
         (["bent lead/"], "error: --names: 'bent lead/' has an empty '/'-separated synonym"),
         (["scratch", "bent", "scratch"], "error: --names lists 'scratch' twice"),  # was one entry
+        # MVTec's defect-free folder, the call of every image without a box: was written to the table
+        (
+            ["scratch", "good"],
+            "error: --names has a class named 'good', the call of an image without defects",
+        ),
     ],
 )
 def test_cli_bad_names_are_one_line(tmp_path: Path, capsys, names: list[str], expected: str) -> None:
