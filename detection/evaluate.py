@@ -57,6 +57,7 @@ from detection.data import (
     check_nothing_dropped,
     check_own_root,
     data_names,
+    dataset_root,
     present_split_images,
     read_data_yaml,
     split_images,
@@ -120,7 +121,8 @@ def evaluate(
             the best defect-type accuracy there (:func:`detection.image_level.tuned_conf`,
             ties nearest ``conf``); must differ from ``split``.
         coco_file: ground truth for the cross-check; default the converter's
-            ``annotations/instances_<split>.json`` (skipped with a note when absent).
+            ``annotations/instances_<split>.json`` beside ``data``, else in the data set its ``path:``
+            names (:func:`_ground_truth_file`; skipped with a note when absent).
         imgsz, batch, device: as in ``yolo val`` (``imgsz`` None: the size the model was trained at).
         out: output folder, built hidden beside it and renamed into place when complete (a re-run
             replaces an earlier evaluation there whole); default ``runs/detect/evaluate`` (numbered
@@ -228,11 +230,9 @@ def _report(
             notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
         if warning := picked_on_train_warning(conf_from):
             notes.append(warning)
-    truth = _truth(data, split, coco_file, validator, names, notes)
-    coco_file = Path(coco_file) if coco_file is not None else default_coco_file(data, split)
-    coco = (
-        coco_map(read_coco(coco_file), validator.detections, max_det=MAX_DET) if coco_file.is_file() else None
-    )
+    truth_file = _ground_truth_file(data, split, coco_file, names, notes)
+    truth = _truth(truth_file, validator, names)
+    coco = coco_map(read_coco(truth_file), validator.detections, max_det=MAX_DET) if truth_file else None
     return EvaluationReport(
         weights=str(weights) if isinstance(weights, str | Path) else type(weights).__name__,
         data=str(data),
@@ -421,7 +421,7 @@ def _picked_conf(
     _validate(picker, model, data, split)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
-    truth = _truth(data, split, None, picker, names, [])
+    truth = _truth(_ground_truth_file(data, split, None, names, []), picker, names)
     conf, accuracy = tuned_conf(truth, picker.calls, names, default=default)
     if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties: --conf kept
         nothing = (
@@ -433,19 +433,42 @@ def _picked_conf(
     return conf, accuracy, conf_flags_all(truth, picker.calls, names, conf), True
 
 
-def _truth(
-    data: Path,
-    split: str,
-    coco_file: str | Path | None,
-    validator: RecordingValidator,
-    names: list[str],
-    notes: list[str],
-) -> dict[str, str]:
-    """Image-level ground truth of ``split``: from its COCO file, else (with a note) its YOLO labels."""
-    coco_file = Path(coco_file) if coco_file is not None else default_coco_file(data, split)
-    if coco_file.is_file():
+def _ground_truth_file(
+    data: Path, split: str, coco_file: str | Path | None, names: list[str], notes: list[str]
+) -> Path | None:
+    """The COCO ground truth of ``split``: ``--coco``, else the converter's file; None (with a note) if none.
+
+    The converter's file is the one beside ``data``, else the one of the data set its ``path:`` names
+    (a ``data.yaml`` copied out of its data set alone, as :func:`detection.data.splits_file` finds
+    ``splits.json``): the cross-check was skipped for it, with a note to convert with ``--coco`` again.
+    That one is used only when it holds ``data``'s classes and the split's images (a copy made to
+    rename a class holds other names); else a note says why it was not.
+    """
+    if coco_file is not None:
+        return Path(coco_file)  # checked by check_inputs
+    beside = default_coco_file(data, split)
+    if beside.is_file():
+        return beside  # checked by check_inputs
+    found = dataset_root(data) / beside.relative_to(data.parent)
+    if not found.is_file():
+        shown = beside if found.resolve() == beside.resolve() else found  # where --coco would write it
+        notes.append(f"no COCO file {shown} (convert with --coco): COCOeval cross-check skipped")
+        return None
+    images = [path.name for path in split_images(data, split)]
+    try:
+        check_coco_matches(
+            read_coco(found), found, names=names, split=split, images=images, what="the data set's COCO file"
+        )
+    except UserError as error:
+        notes.append(f"{error}: COCOeval cross-check skipped, image labels from the YOLO labels")
+        return None
+    return found
+
+
+def _truth(coco_file: Path | None, validator: RecordingValidator, names: list[str]) -> dict[str, str]:
+    """Image-level ground truth of the validator's split: from its COCO file, else its YOLO labels."""
+    if coco_file is not None:
         return image_labels(read_coco(coco_file))
-    notes.append(f"no COCO file {coco_file} (convert with --coco): COCOeval cross-check skipped")
     return yolo_image_labels(validator.dataloader.dataset.labels, names)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
@@ -139,6 +140,38 @@ def test_without_a_coco_file_the_labels_come_from_yolo(tiny_dataset, tmp_path, u
     report = ground_truth_eval(yolo_only / "data.yaml", untrained_detector, tmp_path / "eval")
     assert report.coco is None and "cross-check skipped" in report.notes[0]
     assert report.image_level.accuracy == 1.0
+
+
+def test_a_data_yaml_copied_out_of_its_data_set_alone_is_cross_checked_with_the_data_sets_coco_file(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # the note said 'no COCO file <copy's folder>/annotations/... (convert with --coco)': the data set has one
+    (tmp_path / "experiments").mkdir()
+    copied = shutil.copy(tiny_dataset / "data.yaml", tmp_path / "experiments" / "data.yaml")
+    report = ground_truth_eval(Path(copied), untrained_detector, tmp_path / "eval")
+    assert report.coco is not None and report.coco["mAP50"] == pytest.approx(1.0)
+    assert not any("COCO" in note for note in report.notes)
+
+
+def test_the_data_sets_coco_file_of_other_class_names_than_a_copied_data_yaml_is_skipped_with_a_note(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # a copy made to rename a class: the data set's COCO file names the old classes
+    renamed = ["dent", *NAMES[1:]]
+    (tmp_path / "experiments").mkdir()
+    data = tmp_path / "experiments" / "renamed.yaml"
+    data.write_text((tiny_dataset / "data.yaml").read_text().replace(": bent", ": dent"))
+    model = copy.deepcopy(untrained_detector)
+    model.names = dict(enumerate(renamed))
+    report = ground_truth_eval(data, model, tmp_path / "eval")
+    coco_file = tiny_dataset / "annotations" / "instances_val.json"
+    assert report.coco is None
+    assert report.notes == [
+        f"the data set's COCO file {coco_file}: its categories {NAMES} (by id) are not the data set's "
+        f"classes {renamed} (category id = class id + 1): COCOeval cross-check skipped, image labels from "
+        "the YOLO labels"
+    ]
+    assert report.image_level.accuracy == 1.0  # the YOLO labels under the copy's names
 
 
 def test_the_data_set_folder_is_scored_and_recorded_as_its_data_yaml(
