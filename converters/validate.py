@@ -38,6 +38,8 @@ class SplitCheck:
     instances: int = 0
     backgrounds: int = 0
     problems: list[str] = field(default_factory=list)
+    #: What passes but deserves a word (a split of backgrounds only), shown beside ``ok``.
+    notes: list[str] = field(default_factory=list)
     #: The file stems of the split's images (``category_subset_defect_stem``), to compare with splits.json.
     stems: set[str] = field(default_factory=set)
 
@@ -88,6 +90,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             shown = few([f"labels/{split}/{path.name}" for path in missing])
             files = "label file" if len(missing) == 1 else "label files"
             check.problems.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
+        note_backgrounds_only(check, split)
         checks[split] = check
     return checks
 
@@ -110,16 +113,35 @@ def dropped_images(folder: Path, kept: set[str]) -> str | None:
     return f"ultralytics dropped {len(dropped)} of {len(files)} images: {few(named + dropped[3:])}"
 
 
+def note_backgrounds_only(check: SplitCheck, split: str) -> None:
+    """Adds a note to ``check`` when its images hold no defect instance (backgrounds only).
+
+    Such a split loads (MVTec AD's own ``train/`` with ``--split-from-layout``: good images only);
+    ultralytics said so in a raw warning naming a ``labels/<split>.cache`` that is never written here.
+    """
+    if check.images and not check.instances:
+        learns = ": a model trained on it learns no defect" if split == "train" else ""
+        check.notes.append(f"no defect instance (backgrounds only){learns}")
+
+
+def _without_empty_labels_warning(record: logging.LogRecord) -> bool:
+    # said by note_backgrounds_only instead, naming no .cache file
+    return "Labels are missing or empty" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def _quiet_ultralytics():
-    """Silences ultralytics' per-split scanning lines; its warnings still show."""
+    """Silences ultralytics' per-split scanning lines and its warning of a split without labels (a note
+    of :func:`note_backgrounds_only` says it); its other warnings still show."""
     from ultralytics.utils import LOGGER
 
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)
+    LOGGER.addFilter(_without_empty_labels_warning)
     try:
         yield
     finally:
+        LOGGER.removeFilter(_without_empty_labels_warning)
         LOGGER.setLevel(level)
 
 
@@ -152,6 +174,7 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
             backgrounds=sum(not coco.getAnnIds(imgIds=[i]) for i in coco.getImgIds()),
             stems={Path(image["file_name"]).stem for image in coco.dataset["images"]},
         )
+        note_backgrounds_only(check, split)
         images_dir = Path(annotations_dir).parent / "images"  # file_name is relative to it
         files = [image["file_name"] for image in coco.dataset["images"]]
         missing = [name for name in files if not (images_dir / name).is_file()]
@@ -243,7 +266,7 @@ def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:
     lines = [f"{'format':8s}{'split':8s}{'images':>8s}{'instances':>11s}{'backgrounds':>13s}  status"]
     for fmt, checks in results.items():
         for split, check in checks.items():
-            status = "ok" if not check.problems else "; ".join(check.problems[:3])
+            status = "; ".join(check.problems[:3]) if check.problems else "; ".join(["ok", *check.notes])
             counts = f"{check.images:>8d}{check.instances:>11d}{check.backgrounds:>13d}"
             lines.append(f"{fmt:8s}{split:8s}{counts}  {status}")
     return "\n".join(lines)

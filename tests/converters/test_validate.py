@@ -140,6 +140,26 @@ def test_a_data_yaml_giving_a_class_id_twice_is_refused(dataset, capsys):
     assert err.count("\n") == 1
 
 
+def test_a_train_split_of_backgrounds_only_is_a_note_not_ultralytics_warning(
+    tmp_path, category_factory, capfd
+):
+    # MVTec AD's own train/ holds good images only; ultralytics' raw warning named a labels/train.cache,
+    # never written
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("yolo", "coco"), split_from_layout=True))
+    capfd.readouterr()
+    results = validate(out)
+    captured = capfd.readouterr()  # ultralytics' handler holds the stream it found at import: fd level
+    assert "Labels are missing or empty" not in captured.out + captured.err
+    note = "no defect instance (backgrounds only): a model trained on it learns no defect"
+    for fmt in ("yolo", "coco"):
+        train = results[fmt]["train"]
+        assert (train.instances, train.problems, train.notes) == (0, [], [note])
+        assert results[fmt]["test"].notes == []  # it holds defects
+    assert f"  ok; {note}" in format_checks(results).splitlines()[1]
+
+
 def test_cli_usage_errors_are_one_line(capsys):
     assert validate_main([]) == 2
     err = capsys.readouterr().err
