@@ -202,7 +202,9 @@ def parse_overrides(items: Sequence[str]) -> dict:
         if not sep or not key or any(not part for part in key.split(".")):
             raise UserError(f"override '{item}' is not key=value")
         try:
-            value = yaml.safe_load(text) if text else None
+            value = yaml.load(text, Loader=UniqueKeyLoader) if text else None
+        except DuplicateKeyError as error:  # {a: 1, a: 2}: the first would be lost silently
+            raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
         except yaml.YAMLError:
             value = text
         if isinstance(value, str):

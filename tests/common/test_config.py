@@ -279,6 +279,12 @@ def test_overrides_without_a_whole_key_are_refused(item):
         parse_overrides([item])
 
 
+def test_an_override_giving_a_key_twice_is_refused():
+    with pytest.raises(UserError, match=r"^override 'loss=\{a: 1, a: 2\}': key 'a' is given twice$"):
+        parse_overrides(["loss={a: 1, a: 2}"])
+    assert parse_overrides(["loss={a: 1, b: 2}"]) == {"loss": {"a": 1, "b": 2}}
+
+
 def test_an_override_without_a_value_is_null():
     assert parse_overrides(["data=", "max_steps=null"]) == {"data": None, "max_steps": None}
 
