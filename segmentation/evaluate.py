@@ -628,6 +628,11 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
             "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only with "
             "--checkpoint (a zero-shot evaluation has none)"
         )
+    if args.compare_zero_shot and not args.folds and not args.checkpoint:  # it scored zero-shot alone
+        raise UserError(
+            "--compare-zero-shot scores the untuned model beside a fine-tuned one: it applies only with "
+            "--checkpoint (without one, the zero-shot model is what is scored)"
+        )
     if not 0 <= args.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
     if args.tta and args.crop_fraction > 0:
@@ -686,7 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="base SAM weights the decoder was tuned on (default: the official file)",
     )
-    parser.add_argument("--compare-zero-shot", action="store_true", help="also score the untuned model")
+    parser.add_argument(
+        "--compare-zero-shot", action="store_true", help="also score the untuned model (with --checkpoint)"
+    )
     parser.add_argument("--split", default="test", choices=SPLITS, help="split to score")
     parser.add_argument(
         "--out",

@@ -223,6 +223,12 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
             "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only "
             "with --checkpoint (a zero-shot evaluation has none)\n",
         ),
+        # without a fine-tuned model to compare, the flag was accepted and zero-shot scored alone
+        (
+            ["--compare-zero-shot"],
+            "--compare-zero-shot scores the untuned model beside a fine-tuned one: it applies only with "
+            "--checkpoint (without one, the zero-shot model is what is scored)\n",
+        ),
         (["--folds", "3", "--fold-seed", "-1"], "--fold-seed must be an integer >= 0, got -1"),
         (["--set", "epochs=1"], "apply only with --folds"),  # not silently ignored
         (["--config", "{garbage}"], "apply only with --folds"),
