@@ -561,9 +561,16 @@ def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
     """The fine-tuned model's colour head by model name (``decoder.pt`` carries it), unless refused.
 
     Raises:
-        UserError: a head together with ``--crop-fraction`` (the head works on whole-photo logits).
+        UserError: a head together with ``--crop-fraction`` (the head works on whole-photo logits);
+            ``--no-colour-head`` with a checkpoint that carries none (the flag changed nothing).
     """
-    head = None if args.no_colour_head or not args.checkpoint else load_colour_head(args.checkpoint)
+    head = load_colour_head(args.checkpoint) if args.checkpoint else None
+    if args.no_colour_head and head is None:
+        raise UserError(
+            f"--no-colour-head leaves out a fine-tuned decoder's colour head, but {args.checkpoint} carries "
+            "none (a decoder.pt of a run that kept one does): drop --no-colour-head"
+        )
+    head = None if args.no_colour_head else head
     refuse_crops(head, args.crop_fraction, args.checkpoint)
     return {} if head is None else {"fine-tuned": head}
 
@@ -730,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-colour-head",
         action="store_true",
         help="score a decoder.pt that carries a colour head (colour_head=true in training) without it; "
-        "only with --checkpoint",
+        "only with such a --checkpoint",
     )
     parser.add_argument(
         "--folds",

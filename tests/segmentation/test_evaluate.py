@@ -30,6 +30,7 @@ from segmentation.evaluate import (
     save_overlays,
     scoring_notes,
 )
+from segmentation.finetuned import DECODER_FORMAT
 from segmentation.metrics import Summary
 
 
@@ -263,6 +264,29 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"format": DECODER_FORMAT, "model": "vit_t", "colour_head": None},  # a run without a kept head
+        {"mask_decoder.output_upscaling.0.bias": torch.zeros(2)},  # a full state dict has no place for one
+    ],
+    ids=["decoder.pt", "sam_finetuned.pth"],
+)
+def test_no_colour_head_with_a_checkpoint_that_carries_none_is_refused(
+    tiny_dataset, tmp_path, capsys, content
+):
+    # the flag was accepted and changed nothing: the scores read as those of a decoder without its head
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save(content, checkpoint)
+    argv = ["--data", str(tiny_dataset), "--checkpoint", str(checkpoint), "--no-colour-head", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "eval")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --no-colour-head leaves out a fine-tuned decoder's colour head, but {checkpoint} carries "
+        "none (a decoder.pt of a run that kept one does): drop --no-colour-head\n"
+    )
+    assert not (tmp_path / "eval").exists()
 
 
 def test_a_split_of_good_photos_only_is_refused_naming_it(tiny_dataset, tmp_path, capsys):
