@@ -339,6 +339,11 @@ def fit_head(run: Run) -> ColourHead | None:
     return head if kept else None
 
 
+#: The run's results the closing lines name, those that are there: a run resumed once all its epochs were
+#: done, after a kill before the first ``curves.png`` was drawn, has none.
+CLOSING_FILES = ("decoder.pt", "sam_finetuned.pth", "results.csv", "curves.png")
+
+
 def finish(run: Run, state: RunState) -> None:
     """Checks the processes agree, then rank 0 writes the best decoder into ``sam_finetuned.pth``.
 
@@ -354,9 +359,11 @@ def finish(run: Run, state: RunState) -> None:
             head = fit_head(run) if run.config["colour_head"] else None
             if head is not None:
                 save_best(run, head)
-        print(f"{kept_summary(state, head)}; decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
+        written = [name for name in CLOSING_FILES if (run.folder / name).is_file()]
+        print(f"{kept_summary(state, head)}; {', '.join(written) or 'nothing'} in")
         print(f"  {run.folder}")
-        print(f"evaluate with: {evaluate_command(run.config, best)}")
+        if best.is_file():
+            print(f"evaluate with: {evaluate_command(run.config, best)}")
     leave(run.world)
 
 

@@ -250,6 +250,30 @@ def test_the_closing_lines_name_the_kept_epoch_and_the_evaluate_command(
     assert lines[-2:] == [f"  {run}", f"evaluate with: {command}"]
 
 
+def test_the_closing_lines_name_only_the_files_that_are_there(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a Ctrl-C while epoch 1's curves were drawn, then a resume with all its epochs done: the closing
+    # lines named curves.png, which was never written
+    def interrupted(rows, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "plot_curves", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            _config(tiny_dataset, tmp_path, "name=cut", "epochs=1", "corrective_rounds=0"),
+            sam=tiny_sam_builder(),
+        )
+    monkeypatch.undo()
+    run = tmp_path / "runs" / "cut"
+    capsys.readouterr()
+    train(load_config(DEFAULTS, run / "args.yaml"), resume=run, sam=tiny_sam_builder())
+    lines = capsys.readouterr().out.splitlines()
+    assert not (run / "curves.png").exists()
+    assert lines[-3].endswith(" (kept); decoder.pt, sam_finetuned.pth, results.csv in")
+    assert lines[-1].startswith(f"evaluate with: python -m segmentation.evaluate --data {tiny_dataset} ")
+
+
 def test_the_kept_epoch_is_the_first_with_the_best_val_iou():
     rows = [{"epoch": 0, "val_iou": 0.5}, {"epoch": 1, "val_iou": 0.7}, {"epoch": 2, "val_iou": 0.7}]
     state = train_module.RunState(next_epoch=2, best_iou=0.7, rows=rows)
