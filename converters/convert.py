@@ -235,10 +235,6 @@ def check_separate_folders(*, images: Path, masks: Path | None, good: Path | Non
             )
 
 
-#: The file a layout reads its value map from, named when a mask holds a value it lacks.
-MAP_FILES = {"mvtec_loco": "the category's defects_config.json", "mvtec_3d": "class_ids.json"}
-
-
 def read_samples(
     records: Sequence[ImageRecord],
     *,
@@ -273,7 +269,7 @@ def read_samples(
             samples.append(Sample(record, width, height))
             continue
         check_upright(record.image, orientation)
-        own_map = MAP_FILES.get(record.layout, "the layout's value map") if names is not value_names else None
+        own_map = str(record.value_map or "the layout's value map") if names is not value_names else None
         found = _mask_instances(record, mask, namer, names, min_area, map_name=own_map)
         n_small += found.n_small
         if not found.instances:

@@ -42,6 +42,7 @@ class ImageRecord:
         value_names: ``(pixel value, class name)`` pairs of a value map that came with
             the data (LOCO's ``defects_config.json``, a 3D-AD ``class_ids.json``);
             empty means the class is the defect folder.
+        value_map: the file ``value_names`` was read from, named when a mask holds a value it lacks.
         unlabelled: an image without ground truth, neither good nor defect.
         layout_split: ``train``, ``val`` or ``test`` as the layout itself places the
             image (its folders or split file), None where it says nothing.
@@ -57,6 +58,7 @@ class ImageRecord:
     layout: str = "mvtec_ad"
     masks: tuple[Path, ...] = ()
     value_names: tuple[tuple[int, str], ...] = ()
+    value_map: Path | None = None
     unlabelled: bool = False
     layout_split: str | None = None
     empty_mask_is_good: bool = False

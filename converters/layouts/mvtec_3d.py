@@ -28,17 +28,23 @@ def matches(folder: Path) -> bool:
     return any((defect / "rgb").is_dir() for defect in subfolders(folder / "test"))
 
 
-def class_ids(folder: Path) -> tuple[tuple[int, str], ...]:
-    """The value map of ``class_ids.json`` in ``folder`` or its parent, as record pairs; () if none."""
+def class_ids_file(folder: Path) -> Path | None:
+    """``class_ids.json`` in ``folder``, else in its parent; None if neither has one."""
     for candidate in (folder / CLASS_IDS_FILE, folder.parent / CLASS_IDS_FILE):
         if candidate.is_file():
-            return tuple(sorted(load_value_map(candidate, what=CLASS_IDS_WHAT).items()))
-    return ()
+            return candidate
+    return None
+
+
+def class_ids(path: Path | None) -> tuple[tuple[int, str], ...]:
+    """The value map of a ``class_ids.json`` as record pairs; () for None."""
+    return () if path is None else tuple(sorted(load_value_map(path, what=CLASS_IDS_WHAT).items()))
 
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
     """Records of an MVTec 3D-AD category folder: RGB images, ``gt`` masks for defects."""
-    values = class_ids(folder)
+    value_map = class_ids_file(folder)
+    values = class_ids(value_map)
     records: list[ImageRecord] = []
     for subset, split in SUBSETS.items():
         for defect_dir in subfolders(folder / subset):
@@ -63,7 +69,15 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             pairs = pair_by_stem(images, masks_by_stem(gt, ""), mask_dir=gt, image_dir=rgb, suffix="")
             records += [
                 ImageRecord(
-                    i, category, subset, defect, m, layout=NAME, value_names=values, layout_split=split
+                    i,
+                    category,
+                    subset,
+                    defect,
+                    m,
+                    layout=NAME,
+                    value_names=values,
+                    value_map=value_map,
+                    layout_split=split,
                 )
                 for i, m in pairs
             ]

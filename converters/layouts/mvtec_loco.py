@@ -83,9 +83,15 @@ def mask_folders(truth: Path) -> dict[str, tuple[Path, ...]]:
 
 
 def defect_records(
-    defect_dir: Path, truth: Path, *, category: str, values: tuple[tuple[int, str], ...]
+    defect_dir: Path,
+    truth: Path,
+    *,
+    category: str,
+    values: tuple[tuple[int, str], ...],
+    value_map: Path | None = None,
 ) -> list[ImageRecord]:
-    """The images of ``test/<type>`` with their region files from ``ground_truth/<type>/<stem>/``."""
+    """The images of ``test/<type>`` with their region files from ``ground_truth/<type>/<stem>/``;
+    ``values`` read from ``value_map`` (the category's ``defects_config.json``)."""
     masks = mask_folders(truth)
     records = []
     for stem, image in images_by_stem(defect_dir).items():
@@ -102,6 +108,7 @@ def defect_records(
                 layout=NAME,
                 masks=files,
                 value_names=values,
+                value_map=value_map,
                 layout_split="test",
             )
         )
@@ -113,8 +120,8 @@ def defect_records(
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
     """Records of an MVTec LOCO AD category folder."""
-    config = folder / CONFIG_FILE
-    values = defect_values(config) if config.is_file() else ()
+    config = folder / CONFIG_FILE if (folder / CONFIG_FILE).is_file() else None
+    values = defect_values(config) if config else ()
     records: list[ImageRecord] = []
     for subset, split in SUBSETS.items():
         for defect_dir in subfolders(folder / subset):
@@ -132,7 +139,9 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
                 )
             else:
                 truth = folder / "ground_truth" / defect
-                records += defect_records(defect_dir, truth, category=category, values=values)
+                records += defect_records(
+                    defect_dir, truth, category=category, values=values, value_map=config
+                )
     seen = {r.defect for r in records}
     for truth in subfolders(folder / "ground_truth"):
         if truth.name not in seen and truth.name not in excluded and subfolders(truth):
