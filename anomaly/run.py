@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from shlex import quote
 
@@ -313,7 +314,8 @@ def outputs_inside(run: Path) -> list[str]:
     ``predict-*`` are (``anomaly.train --overwrite`` refused the run as holding what it "does not write").
 
     A folder is one when it holds its command's marker file (:data:`OUTPUT_MARKERS`) and nothing that
-    command does not write; a link to a folder is none.
+    command does not write; so is the hidden build of one that a killed command left
+    (``.<name>.partial-*``, :mod:`common.folders`), which may lack the marker yet; a link to a folder is none.
     """
     if not run.is_dir() or run.is_symlink():
         return []
@@ -324,7 +326,16 @@ def outputs_inside(run: Path) -> list[str]:
         names = {entry.name for entry in folder.iterdir()}
         if any(marker in names and names <= set(made) for marker, made in OUTPUT_MARKERS.items()):
             found.append(folder.name)
+        elif fnmatchcase(folder.name, ".*.partial-*") and all(_is_output_name(name) for name in names):
+            found.append(folder.name)
     return found
+
+
+def _is_output_name(name: str) -> bool:
+    """``name`` is one that ``anomaly.evaluate`` or ``anomaly.predict`` writes, or a file being written as
+    one (:func:`common.io.atomic_write`'s ``.<name>.<token>.tmp``)."""
+    written = {output for outputs in OUTPUT_MARKERS.values() for output in outputs}
+    return name in written or any(fnmatchcase(name, f".{output}.*.tmp") for output in written)
 
 
 def warn_few_photos(count: int) -> None:

@@ -537,6 +537,31 @@ def test_an_overwrite_replaces_a_run_with_evaluations_and_predictions_written_in
     assert (run / "sub" / "notes.txt").is_file() and (run / "mine" / "scores.csv").is_file()
 
 
+def test_an_overwrite_replaces_a_run_holding_a_killed_build_of_a_folder_named_by_the_user(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # anomaly.evaluate --out <run>/sub killed (SIGKILL) half-way leaves .sub.partial-* in the run, which
+    # holds no metrics.json yet; anomaly.train --overwrite refused the run as holding what it "does not
+    # write", though it replaces the hidden builds of eval-* and predict-* with the run
+    run = tmp_path / "run"
+    fit_run(parts.parent, "part", run, config=tiny_config, progress=False)
+    report, predictions = run / ".sub.partial-4242", run / ".lot_1.partial-4242"  # writers gone
+    report.mkdir()
+    (report / "scores.csv").write_text("image,score\n")
+    (report / ".metrics.json.host-4242-abcd.tmp").write_text("{")  # killed while written
+    (predictions / "masks").mkdir(parents=True)
+    fit_run(parts.parent, "part", run, config=tiny_config, overwrite=True, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == [CONFIG_FILE, BANK_FILE, RUN_FILE]
+    # a hidden folder with anything else in it is not known to be a build of the run's commands
+    (run / ".notes.partial-4242").mkdir()
+    (run / ".notes.partial-4242" / "notes.txt").write_text("mine")
+    with pytest.raises(
+        UserError, match=r"run holds \.notes\.partial-4242, which this command does not write"
+    ):
+        fit_run(parts.parent, "part", run, config=tiny_config, overwrite=True, progress=False)
+    assert (run / ".notes.partial-4242" / "notes.txt").is_file()
+
+
 @pytest.mark.parametrize(
     ("content", "tail"),
     [
