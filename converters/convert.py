@@ -37,6 +37,7 @@ from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
 from converters.layouts import LAYOUTS, Layout, get_layout
+from converters.layouts.base import collected_notes
 from converters.layouts.folder import scan_folders
 from converters.masks import MaskInstances, conflicting_pixels, mask_to_instances, mask_values, merge_masks
 from converters.mvtec import (
@@ -446,7 +447,8 @@ def convert(config: ConvertConfig) -> ConversionReport:
     out = check_config(config)
     namer = class_namer(config.names_template, single_class=config.single_class)
     value_names = load_value_map(config.mask_values) if config.mask_values else None
-    records, layouts, unlabelled = labelled_records(config)
+    with collected_notes() as layout_notes:  # the scanners' notes go into the summary, not onto stderr
+        records, layouts, unlabelled = labelled_records(config)
     samples, skipped, n_small = read_samples(
         records,
         namer=namer,
@@ -476,7 +478,7 @@ def convert(config: ConvertConfig) -> ConversionReport:
         warnings=warnings,
         layouts={category: layout.title for category, layout in layouts.items()},
         unlabelled=unlabelled,
-        notes=sorted({layout.note for layout in layouts.values() if layout.note}),
+        notes=sorted({layout.note for layout in layouts.values() if layout.note}) + layout_notes,
     )
     _count(report, samples, by_split)
     return report

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,30 @@ from converters.records import (
 
 #: ``scan(category folder, category name, excluded defect names) -> records``.
 Scanner = Callable[[Path, str, frozenset[str]], list[ImageRecord]]
+
+#: Where :func:`layout_note` puts a note: the list a :func:`collected_notes` block gathers, else stderr.
+_NOTES: ContextVar[list[str] | None] = ContextVar("layout_notes", default=None)
+
+
+def layout_note(note: str) -> None:
+    """A scanner's note on how it read a category (a guess it made): gathered for the conversion's report
+    inside :func:`collected_notes`, else said in a ``note:`` line on stderr (``anomaly.train --root``)."""
+    notes = _NOTES.get()
+    if notes is None:
+        print(f"note: {note}", file=sys.stderr, flush=True)
+    else:
+        notes.append(note)
+
+
+@contextmanager
+def collected_notes() -> Iterator[list[str]]:
+    """Gathers the :func:`layout_note` s of the scans run inside the block, in their order."""
+    notes: list[str] = []
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,19 @@ The split files ``split_csv/1cls.csv`` (or ``2cls_*.csv``) beside the objects li
 ``--split-from-layout``, their split (``1cls.csv`` is preferred, then the first
 ``2cls_*.csv`` by name; images it leaves out are counted as unlabelled, not converted);
 without one, or where it lists no row of the object, the ``Normal``/``Anomaly`` folders are
-read (the latter said in a ``note:`` line on stderr, naming the file and the object).
+read (the latter said in a note naming the file and the object: in the conversion's summary, or
+on stderr where no report is made).
 Mask values > 0 are defect (VisA numbers the regions); the class is ``anomaly``.
 """
 
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.images import is_image_file
-from converters.layouts.base import Layout
+from converters.layouts.base import Layout, layout_note
 from converters.records import (
     GOOD,
     UNLABELLED,
@@ -125,11 +125,9 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
         records += unlisted_records(folder, category, {r.image.resolve() for r in records})
     if not records:
         if path:  # a file that lists other objects only: reading the folders is a guess, said once
-            print(
-                f"note: VisA split file {path} lists no row of object '{folder.name}'; "
-                "its Data/Images/{Normal,Anomaly} folders were read instead",
-                file=sys.stderr,
-                flush=True,
+            layout_note(
+                f"VisA split file {path} lists no row of object '{folder.name}'; "
+                "its Data/Images/{Normal,Anomaly} folders were read instead"
             )
         records = folder_records(folder, category)
     return [r for r in records if r.defect not in excluded]

@@ -859,6 +859,20 @@ def test_visa_split_file_listing_other_objects_only_falls_back_to_the_folders(tm
     assert capsys.readouterr().err == ""
 
 
+def test_visa_split_file_listing_other_objects_only_is_a_note_of_the_conversion_summary(tmp_path, capsys):
+    # the note went straight to stderr, ahead of the progress bars, not among the summary's notes
+    root = make_layout_tree(tmp_path, "visa")
+    _visa_rows(root, "candle,train,normal,candle/Data/Images/Normal/0000.JPG,")
+    report = run(root, tmp_path / "out")
+    note = (
+        f"VisA split file {root / 'split_csv' / '1cls.csv'} lists no row of object '{CATEGORY}'; "
+        "its Data/Images/{Normal,Anomaly} folders were read instead"
+    )
+    assert report.notes == [note]
+    assert f"\nnote: {note}\n" in format_report(report)
+    assert "lists no row" not in capsys.readouterr().err
+
+
 def test_visa_split_file_beside_the_objects_comes_first(tmp_path):
     root = make_layout_tree(tmp_path, "visa")
     (root / CATEGORY / "split_csv").mkdir()
