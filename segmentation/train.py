@@ -341,7 +341,7 @@ def fit_head(run: Run) -> ColourHead | None:
 
 #: The run's results the closing lines name, those that are there: a run resumed once all its epochs were
 #: done, after a kill before the first ``curves.png`` was drawn, has none.
-CLOSING_FILES = ("decoder.pt", "sam_finetuned.pth", "results.csv", "curves.png")
+CLOSING_FILES = ("decoder.pt", "sam_finetuned.pth", "colour_head.json", "results.csv", "curves.png")
 
 
 def finish(run: Run, state: RunState) -> None:

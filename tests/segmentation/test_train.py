@@ -848,6 +848,7 @@ def test_training_fits_the_head_and_keeps_it_only_when_val_iou_rises(
     assert f"colour head: val IoU {without:.4f} -> {with_head:.4f}" in printed.err
     if report["kept"]:  # the closing line gave the figure without the head as the best
         assert f"best val IoU {with_head:.4f} at epoch " in printed.out
+    assert "decoder.pt, sam_finetuned.pth, colour_head.json, results.csv" in printed.out  # its report named
     # The tiny untrained model is near random, so its colour-blind logits leave room: here it is kept.
     assert report["kept"]
 
