@@ -457,8 +457,9 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
                 turn = _orientation(image)
                 size = size[::-1] if turn in (5, 6, 7, 8) else size
             if decode:
-                if image.format == "JPEG":
-                    image.draft(image.mode, (size[0] // _JPEG_CHECK_SCALE, size[1] // _JPEG_CHECK_SCALE))
+                if image.format == "JPEG":  # at least 1 px: PIL's draft divides by the size asked for
+                    scaled = (max(1, size[0] // _JPEG_CHECK_SCALE), max(1, size[1] // _JPEG_CHECK_SCALE))
+                    image.draft(image.mode, scaled)
                 image.load()
             exif_read = decode or image.format != "PNG" or "exif" in image.info
             if orientation and image.format != "TIFF" and (exif_read or _late_exif(path)):

@@ -43,6 +43,15 @@ def test_image_size_reads_width_then_height(tmp_path: Path) -> None:
     assert image_size(path) == (256, 192)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (7, 40)])
+def test_a_jpeg_under_8_px_on_a_side_is_read(tmp_path: Path, size) -> None:
+    # the check decodes a JPEG at 1/8 of its size: a side under 8 px asked PIL for 0 and it divided by it
+    # (ZeroDivisionError: a traceback from inspection.predict on a 3x2 photo)
+    path = tmp_path / "small.jpg"
+    path.write_bytes(jpeg_bytes(*size))
+    assert image_size(path) == size and image_size_and_orientation(path) == (*size, 1)
+
+
 def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
     data = jpeg_bytes()
     path = tmp_path / "cut.jpg"
