@@ -400,6 +400,14 @@ def displayed_size(path: str | Path) -> tuple[int, int]:
     return (height, width) if turn in (5, 6, 7, 8) else (width, height)
 
 
+def _is_empty(path: Path) -> bool:
+    """Whether ``path`` is a file of 0 bytes (False when it cannot be looked at)."""
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def _late_exif(path: Path) -> bool:
     """Whether a PNG holds an eXIf chunk after its pixels (PIL finds it only by decoding; OpenCV applies it).
 
@@ -472,6 +480,8 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
     except FileNotFoundError:
         raise UserError(f"cannot read image {path}: no such file") from None
     except UnidentifiedImageError:
+        if _is_empty(path):  # a copy cut short, a placeholder: 'not an image' sent users to its format
+            raise UserError(f"cannot read image {path}: the file is empty") from None
         reason = "PIL cannot identify it"
         raise UserError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:

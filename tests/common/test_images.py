@@ -75,7 +75,8 @@ def test_header_only_size_skips_the_decode_but_not_the_checks(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"not a png", "PIL cannot identify it"),
+        (b"not a png", "corrupt or not an image (PIL cannot identify it)"),
+        (b"", ": the file is empty"),  # was 'corrupt or not an image', as if of a wrong format
         (None, "no such file"),
     ],
 )
