@@ -40,6 +40,11 @@ MASK_SUFFIX = "_mask"
 EXIF_ORIENTATION = 0x0112
 #: A JPEG is decoded at this fraction of its size to check it: all its data is still read.
 _JPEG_CHECK_SCALE = 8
+#: The head of an OpenCV log line, ``[ WARN:0@0.068] global grfmt_tiff.cpp:811 readData ``: left out of
+#: a message, which kept 120 characters and so lost the reason at their end.
+_OPENCV_LOG_PREFIX = re.compile(
+    r"^\[\s*[A-Z]+:\d+(?:@[\d.]+)?\]\s+(?:global\s+)?\S+(?::\d+| \(\d+\))\s+\w+\s+"
+)
 #: Characters that make a ``--source`` a glob pattern.
 _GLOB_MAGIC = re.compile(r"[*?[]")
 
@@ -89,7 +94,7 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
     with captured_native_stderr() as native:
         array = cv2.imdecode(data, flags)
     if array is None:
-        detail = f" ({one_line(native[-1], limit=120)})" if native else ""
+        detail = f" ({one_line(_OPENCV_LOG_PREFIX.sub('', native[-1]), limit=120)})" if native else ""
         raise UserError(f"cannot decode {kind} {path}: corrupt or not an image{detail}")
     return array
 

@@ -89,6 +89,19 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, content, expected: str) -
     assert expected in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
 
 
+def test_opencvs_reason_for_not_decoding_is_kept_whole(tmp_path: Path) -> None:
+    # the message kept 120 characters of OpenCV's log line, whose head ('[ WARN:0@0.068] global
+    # grfmt_tiff.cpp:811 readData ') took most of them: 'can not handle images with 32...'
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.zeros((4, 4), np.float32)).save(path)
+    with pytest.raises(UserError) as error:
+        decode_image_file(path, cv2.IMREAD_COLOR)
+    assert str(error.value) == (
+        f"cannot decode image {path}: corrupt or not an image "
+        "(OpenCV TIFF: TIFFRGBAImageOK: Sorry, can not handle images with 32-bit samples)"
+    )
+
+
 def test_non_image_after_ultralytics_patched_pil_prints_nothing(tmp_path: Path, capfd) -> None:
     import ultralytics.utils.patches  # noqa: F401  (patches Image.open to try pi_heif on unknown files)
 
