@@ -22,10 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 from tqdm import tqdm
 
 from common.folders import check_unique_names, output_name
-from common.images import image_size, photo_files, warn_narrow_photos
+from common.images import decode_image_file, image_size, photo_files, warn_narrow_photos
+
+#: Suffixes of the photos :func:`check_photos` decodes with OpenCV as well as PIL.
+_OPENCV_CHECKED = (".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,16 @@ def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = 
     the converters and ``anomaly.train`` give it: read by dropping the low 8 bits, such photos reach
     both models nearly black (grey levels 0-15), and their verdicts and masks mean nothing.
 
+    A TIFF is decoded by OpenCV too, as the models read every photo: PIL reads TIFFs that OpenCV
+    cannot (32-bit or floating-point samples), and such a photo passed the check, then stopped the run
+    when it was reached, after the models had loaded and the photos before it had been inspected.
+
     Raises:
-        UserError: a photo that is missing, not an image or truncated; one line naming it.
+        UserError: a photo that is missing, not an image, truncated, or a TIFF OpenCV cannot decode;
+            one line naming it.
     """
     for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress, file=sys.stderr):
         image_size(photo.path)
+        if Path(photo.path).suffix.lower() in _OPENCV_CHECKED:
+            decode_image_file(photo.path, cv2.IMREAD_COLOR)
     warn_narrow_photos([photo.path for photo in photos])

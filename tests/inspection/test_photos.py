@@ -89,6 +89,23 @@ def test_check_photos_names_a_corrupt_one(photos):
         check_photos(find_photos(photos), progress=False)
 
 
+def test_check_photos_refuses_a_tiff_that_pil_reads_but_opencv_cannot(photos):
+    # 32-bit floating-point samples: PIL reads them, OpenCV (which the models read photos with) does not,
+    # so the photo passed the check and stopped the run when reached, the models loaded and photos done
+    import numpy as np
+    from PIL import Image
+
+    from common.images import image_size
+
+    path = photos / "lot_2" / "float.tif"
+    Image.fromarray(np.linspace(0, 1, 60 * 80, dtype=np.float32).reshape(60, 80)).save(path)
+    assert image_size(path) == (80, 60)
+    with pytest.raises(UserError) as error:
+        check_photos(find_photos(photos), progress=False)
+    assert str(error.value).startswith(f"cannot decode image {path}: corrupt or not an image (")
+    assert str(error.value).endswith("can not handle images with 32-bit samples)")  # OpenCV's log head cut
+
+
 @pytest.mark.parametrize("progress", [True, False])
 def test_check_photos_shows_a_progress_bar_only_when_asked(photos, capsys, progress):
     check_photos(find_photos(photos), progress=progress, desc="checking")
