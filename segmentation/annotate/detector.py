@@ -267,7 +267,8 @@ class DetectorProposals:
         before this start is taken as the one on disk now.
 
         Returns:
-            A one-line notice when proposals were dropped, else None.
+            A one-line notice when the detector is to run on the new photo (none on one marked done
+            or good, which takes no proposals), else None.
         """
         with self._cv:
             if key in self._running:  # that run looks at the file itself (:meth:`_run`)
@@ -291,11 +292,11 @@ class DetectorProposals:
                 return None
             del self._photos[key]
             dropped = self.session.drop_proposals(key, source=self.detector.source, name=self.name)
-        what = f"its {dropped} undecided proposal{'s' if dropped != 1 else ''} of the old photo"
-        return (
-            f"{key} changed on disk since the detector ran on it: {what} "
-            f"{'were' if dropped != 1 else 'was'} dropped; the detector runs on the new one"
-        )
+        if self.session.entry(key).status in (DONE, GOOD):
+            return None  # decided: reopened, it gets the new photo's proposals
+        what = f"{dropped} undecided proposal{'s' if dropped != 1 else ''}"
+        gone = f"its {what} of the old photo {'were' if dropped != 1 else 'was'} dropped; " if dropped else ""
+        return f"{key} changed on disk since the detector ran on it: {gone}the detector runs on the new one"
 
     def propose(self, key: str) -> str | None:
         """Runs the detector on ``key`` and adds its proposals, unless done; waits for a run under way.
@@ -318,7 +319,7 @@ class DetectorProposals:
         while True:
             with self._cv:
                 if self.status(key)["state"] not in ("pending", "running"):
-                    return
+                    return notice
                 running = self._running.get(key)
                 if running is None:
                     self._running[key] = threading.Event()

@@ -420,6 +420,31 @@ def test_a_photo_replaced_by_another_of_its_size_is_proposed_anew_and_the_page_s
         assert post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"] == [new]
 
 
+def test_a_replaced_photo_whose_proposals_were_decided_says_only_what_runs(detecting, photo_writer):
+    session, app, _, detector = detecting
+    folder = session.images_dir
+    with TestClient(app) as client:
+        post(client, "/api/proposals/detect", {"image": "a.png"})
+        post(client, "/api/proposals/delete", {"image": "a.png", "proposal": 1})
+        post(client, "/api/proposals/detect", {"image": "b.jpg"})
+        post(client, "/api/proposals/accept-all", {"image": "b.jpg"})
+        post(client, "/api/status", {"image": "b.jpg", "status": "done"})
+        photo_writer(folder / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)
+        photo_writer(folder / "b.jpg", (150, 100), [(30, 30, 10, 10)], seed=8)
+        detail = client.get("/api/image", params={"image": "a.png"}).json()
+        assert (
+            detail["notice"]
+            == "a.png changed on disk since the detector ran on it: the detector runs on the new one"
+        )
+        assert detail["detector"]["state"] == "pending"
+        detail = client.get("/api/image", params={"image": "b.jpg"}).json()  # done: no proposals to take
+        assert detail["notice"] is None and detail["detector"]["state"] == "skipped"
+        post(client, "/api/status", {"image": "b.jpg", "status": "open"})
+        (proposal,) = post(client, "/api/proposals/detect", {"image": "b.jpg"})["proposals"]
+    assert proposal["box"][0] < 30 < proposal["box"][2]  # the new photo's stain
+    assert len(detector.calls) == 3
+
+
 def test_the_retry_after_a_busy_answer_detects_on_a_photo_replaced_meanwhile(
     detecting, photo_writer, wait_for
 ):
