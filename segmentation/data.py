@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,12 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
         info = coco.imgs[image_id]
         image_path = Path(data) / "images" / info["file_name"]
         if not image_path.exists():
+            if image_path.is_symlink():  # converted with --link symlink (the default), its photo since moved
+                raise UserError(
+                    f"image listed in {path} is a broken link: {image_path} points to "
+                    f"{os.readlink(image_path)}, which does not exist: put the photos back there, or "
+                    "convert the data set again"
+                )
             raise UserError(f"image listed in {path} is missing: {image_path}")
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         _check_entries(info, annotations, categories, source=path)

@@ -61,6 +61,24 @@ def test_errors_name_the_file(tiny_dataset, tmp_path):
         load_split(tmp_path, "val")
 
 
+def test_a_photo_behind_a_broken_link_is_named_with_its_target(tiny_dataset, tmp_path):
+    # converted with --link symlink (the default), then the original photos moved: 'is missing' named a
+    # file that ls still listed
+    data = tmp_path / "moved"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    first = json.loads((data / "annotations" / "instances_val.json").read_text())["images"][0]["file_name"]
+    photo = data / "images" / first
+    photo.unlink()
+    photo.symlink_to(tmp_path / "gone" / "000.png")
+    with pytest.raises(UserError) as error:
+        load_split(data, "val")
+    assert str(error.value) == (
+        f"image listed in {data / 'annotations' / 'instances_val.json'} is a broken link: {photo} points to "
+        f"{tmp_path / 'gone' / '000.png'}, which does not exist: put the photos back there, or convert the "
+        "data set again"
+    )
+
+
 def _with_one_rle(tiny_dataset, tmp_path, size_of):
     """A copy of the test split's COCO file whose first annotation is an RLE of size ``size_of(h, w)``."""
     from pycocotools import mask as mask_utils
