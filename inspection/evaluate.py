@@ -406,7 +406,12 @@ def evaluate(options: EvaluateOptions) -> dict:
     picking = load_split(options.data, options.conf_from) if options.conf_from else None
     for checked in (split, picking):
         if checked is not None:
-            check_photos(checked.images, progress=options.progress, desc=f"checking {checked.name} photos")
+            check_photos(
+                checked.images,
+                progress=options.progress,
+                desc=f"checking {checked.name} photos",
+                labelled=True,
+            )
     inspector, settings = load_inspector(options, device, split)
     if picking is not None:
         conf, accuracy, warning = pick_conf(

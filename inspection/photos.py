@@ -26,7 +26,14 @@ import cv2
 from tqdm import tqdm
 
 from common.folders import check_unique_names, output_name
-from common.images import decode_image_file, image_size, photo_files, warn_narrow_photos
+from common.images import (
+    check_upright,
+    decode_image_file,
+    image_size,
+    image_size_and_orientation,
+    photo_files,
+    warn_narrow_photos,
+)
 
 #: Suffixes of the photos :func:`check_photos` decodes with OpenCV as well as PIL.
 _OPENCV_CHECKED = (".tif", ".tiff")
@@ -70,11 +77,18 @@ def find_photos(source: str | Path) -> list[Photo]:
     return photos
 
 
-def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos") -> None:
+def check_photos(
+    photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos", labelled: bool = False
+) -> None:
     """Decodes every photo once (:func:`common.images.image_size`), so a bad one stops the run up front.
 
     Args:
         photos: anything with a ``path`` (a :class:`Photo`, a split's ``SegmentationImage``).
+        labelled: ``photos`` are a split's images (``annotations``): one with annotations must be
+            upright (:func:`common.images.check_upright`, as the converters made it). A photo whose
+            file gained an EXIF orientation since (the original a symlinked split points to,
+            re-saved by a phone app) is read turned, its masks are not: scored on misplaced masks
+            without a word when square, refused mid-run by the size check otherwise.
 
     12-bit camera data in 16-bit files (every value below 4096) gets a ``warning:`` line on stderr, as
     the converters and ``anomaly.train`` give it: read by dropping the low 8 bits, such photos reach
@@ -86,10 +100,13 @@ def check_photos(photos: Sequence[Photo], *, progress: bool = True, desc: str = 
 
     Raises:
         UserError: a photo that is missing, not an image, truncated, or a TIFF OpenCV cannot decode;
-            one line naming it.
+            a labelled one turned by an EXIF tag; one line naming it.
     """
     for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress, file=sys.stderr):
-        image_size(photo.path)
+        if labelled and photo.annotations:
+            check_upright(photo.path, image_size_and_orientation(photo.path)[2])
+        else:
+            image_size(photo.path)
         if Path(photo.path).suffix.lower() in _OPENCV_CHECKED:
             decode_image_file(photo.path, cv2.IMREAD_COLOR)
     warn_narrow_photos([photo.path for photo in photos])

@@ -234,6 +234,28 @@ def test_a_detector_of_other_classes_is_refused_before_conf_is_picked(
     assert not (tmp_path / "report").exists()
 
 
+def test_a_defect_photo_turned_by_an_exif_tag_is_refused_before_the_models_run(
+    cli, dataset, tmp_path, capsys, monkeypatch
+) -> None:
+    # OpenCV reads it turned, its masks stay as stored: at orientation 3 (180 degrees) the size check
+    # passes and it was scored on misplaced masks without a word. A good photo turned is harmless.
+    from PIL import Image
+
+    split = load_split(dataset, "test")
+    defect = next(image for image in split.images if image.annotations)
+    good = next(image for image in split.images if not image.annotations)
+    for image in (defect, good):
+        photo = Image.open(image.path)
+        exif = photo.getexif()
+        exif[0x0112] = 3
+        photo.save(image.path, exif=exif)
+    monkeypatch.setattr(evaluate_module, "load_sam_checkpoint", lambda *a, **k: pytest.fail("SAM loaded"))
+    assert cli("--out", tmp_path / "report") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {defect.path} has an EXIF orientation tag: OpenCV and ultralytics turn it")
+    assert err.count("\n") == 1 and not (tmp_path / "report").exists()
+
+
 def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
     from pycocotools.coco import COCO
 
