@@ -171,8 +171,15 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             raise UserError(f"cannot load COCO file {path}: {error}") from None
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
+    listed: dict[str, int] = {}  # file name -> the first image id listing it
     for image_id in sorted(coco.getImgIds()):
         info = coco.imgs[image_id]
+        if (first := listed.setdefault(str(info.get("file_name")), image_id)) != image_id:
+            # a hand-edited file: scored twice, and both got one output name ('rename one of them')
+            raise UserError(
+                f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): convert "
+                "the data set again"
+            )
         image_path = Path(data) / "images" / info["file_name"]
         if not image_path.exists():
             if image_path.is_symlink():  # converted with --link symlink (the default), its photo since moved

@@ -79,6 +79,24 @@ def test_a_photo_behind_a_broken_link_is_named_with_its_target(tiny_dataset, tmp
     )
 
 
+def test_a_photo_listed_twice_is_named(tiny_dataset, tmp_path):
+    # a hand-edited COCO file: inspection.evaluate read 'two photos map to one output name ... X and X
+    # (rename one of them)', the same file twice
+    data = tmp_path / "twice"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["images"].append({**coco["images"][0], "id": 999})
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as error:
+        load_split(data, "val")
+    first = coco["images"][0]
+    assert str(error.value) == (
+        f"{coco_file} lists {first['file_name']} twice (images {first['id']} and 999): "
+        "convert the data set again"
+    )
+
+
 def _with_one_rle(tiny_dataset, tmp_path, size_of):
     """A copy of the test split's COCO file whose first annotation is an RLE of size ``size_of(h, w)``."""
     from pycocotools import mask as mask_utils
