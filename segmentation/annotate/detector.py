@@ -314,6 +314,7 @@ class DetectorProposals:
             AnnotationError: the photo cannot be read or embedded (recorded: not tried again until
                 its file changes).
         """
+        path = self.session.image_path(key)  # before a run is registered: the finally below ends it
         set_aside = self.session.refresh_size(key)
         notice = self.refresh(key) or set_aside
         while True:
@@ -326,7 +327,6 @@ class DetectorProposals:
                     break
             running.wait()  # another request's run; then it is done, failed, or (busy) still pending
             notice = notice or self.refresh(key)
-        path = self.session.image_path(key)
         try:
             proposals, photo = self._run(key, path)
             self.session.add_proposals({key: proposals}, source=self.detector.source)
