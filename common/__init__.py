@@ -28,7 +28,8 @@ from sending usage events; ``ORT_DISABLE_TELEMETRY=0`` gets them back.
 
 Imported by a command as it starts (``python -m detection.train``, never inside a user's program),
 it also makes a Ctrl-C during the command's imports one ``interrupted`` line rather than a
-traceback (:func:`common.cli.quiet_startup_interrupts`).
+traceback (:func:`common.cli.quiet_startup_interrupts`), and keeps PIL's warning about photos over
+89.5 MP out of its output (:func:`common.cli.quiet_photo_size_warnings`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_OFFLINE", "true")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from common.cli import quiet_startup_interrupts, starting_a_command  # noqa: E402  # after the variables
+from common.cli import (  # noqa: E402  # after the variables
+    quiet_photo_size_warnings,
+    quiet_startup_interrupts,
+    starting_a_command,
+)
 
 if starting_a_command():
     quiet_startup_interrupts()
+    quiet_photo_size_warnings()

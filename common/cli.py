@@ -7,6 +7,7 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -168,6 +169,17 @@ def starting_a_command() -> bool:
     """
     first = sys.argv[0] if sys.argv else ""
     return first == "-m" or Path(first).name.startswith("mvtec")
+
+
+def quiet_photo_size_warnings() -> None:
+    """Silences PIL's ``DecompressionBombWarning`` for the command's run: its photos are files the user named.
+
+    PIL warns on every image over ``Image.MAX_IMAGE_PIXELS`` (89.5 MP: a 10000x9000 line-scan photo)
+    with a raw Python warning and a source line from PIL's innards, once per reader (ours and
+    ultralytics'). Over twice that PIL refuses to open the file, and the commands refuse it in one line
+    naming it (:func:`common.images.image_size`). A message filter, so PIL need not be imported here.
+    """
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels")
 
 
 def quiet_startup_interrupts() -> None:

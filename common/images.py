@@ -479,8 +479,8 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
                 turn = _orientation(image)  # a PNG's getexif() decodes it unless its eXIf came first
     except Image.DecompressionBombError:
         raise UserError(
-            f"cannot read image {path}: over PIL's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} "
-            "pixels (raise PIL.Image.MAX_IMAGE_PIXELS if the file is trusted)"
+            f"cannot read image {path}: over PIL's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS} "
+            "pixels (downscale the photo or cut it into tiles)"
         ) from None
     except FileNotFoundError:
         raise UserError(f"cannot read image {path}: no such file") from None

@@ -64,3 +64,24 @@ def test_a_users_program_keeps_its_excepthook(tmp_path):
     script.write_text("import sys, common\nprint(sys.excepthook is sys.__excepthook__)\n")
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("command", [True, False])
+def test_a_command_keeps_pils_photo_size_warning_out_of_its_output(tmp_path, command):
+    # PIL warns on a photo over MAX_IMAGE_PIXELS (89.5 MP) with a raw Python warning; a command's
+    # photos are files the user named, so a command drops it; a user's program keeps PIL's behaviour
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    script = tmp_path / "big.py"
+    script.write_text(
+        "import sys\n"
+        + ("sys.argv[0] = '-m'  # as while `python -m pkg.mod` imports pkg\n" if command else "")
+        + "import common\n"
+        "from PIL import Image\n"
+        "from common.images import image_size\n"
+        "Image.MAX_IMAGE_PIXELS = 100 * 100\n"
+        f"Image.new('L', (120, 120)).save({str(tmp_path / 'big.png')!r})\n"
+        f"print(image_size({str(tmp_path / 'big.png')!r}))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "(120, 120)", done.stderr
+    assert ("DecompressionBombWarning" in done.stderr) is not command
