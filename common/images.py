@@ -391,6 +391,25 @@ def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
     return _read(Path(path), decode=decode, orientation=False)[:2]
 
 
+#: Suffixes whose files PIL reads where OpenCV cannot (32-bit or floating-point TIFF samples).
+_OPENCV_CHECKED = (".tif", ".tiff")
+
+
+def check_opencv_decodes(path: str | Path) -> None:
+    """Decodes a TIFF with OpenCV as well, since the models read photos with OpenCV; other files pass.
+
+    PIL (:func:`image_size`) reads TIFFs that OpenCV cannot (32-bit or floating-point samples);
+    checked by PIL alone, such a photo passed a command's up-front check and stopped the run when
+    reached, after the models had loaded and the photos before it were done (``detection.predict``,
+    the inspection commands).
+
+    Raises:
+        UserError: a TIFF OpenCV cannot decode; one line naming it and OpenCV's reason.
+    """
+    if Path(path).suffix.lower() in _OPENCV_CHECKED:
+        decode_image_file(path, cv2.IMREAD_COLOR)
+
+
 def displayed_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` as OpenCV decodes the file: the stored size, turned by EXIF orientations 5-8.
 

@@ -41,7 +41,14 @@ import numpy as np
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_unique_names, output_name
-from common.images import decode_image_file, encode_image, image_size, photo_files, photo_root
+from common.images import (
+    check_opencv_decodes,
+    decode_image_file,
+    encode_image,
+    image_size,
+    photo_files,
+    photo_root,
+)
 from common.io import atomic_write, json_text
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
@@ -96,6 +103,7 @@ def image_files(source: str | Path) -> dict[str, Path]:
     files = named_files(source)
     for path in files.values():
         image_size(path)
+        check_opencv_decodes(path)  # the model reads with OpenCV: a float TIFF stopped the run when reached
     return files
 
 

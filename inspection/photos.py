@@ -22,21 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
 from common.folders import check_unique_names, output_name
 from common.images import (
+    check_opencv_decodes,
     check_upright,
-    decode_image_file,
     image_size,
     image_size_and_orientation,
     photo_files,
     warn_narrow_photos,
 )
-
-#: Suffixes of the photos :func:`check_photos` decodes with OpenCV as well as PIL.
-_OPENCV_CHECKED = (".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -94,9 +90,8 @@ def check_photos(
     the converters and ``anomaly.train`` give it: read by dropping the low 8 bits, such photos reach
     both models nearly black (grey levels 0-15), and their verdicts and masks mean nothing.
 
-    A TIFF is decoded by OpenCV too, as the models read every photo: PIL reads TIFFs that OpenCV
-    cannot (32-bit or floating-point samples), and such a photo passed the check, then stopped the run
-    when it was reached, after the models had loaded and the photos before it had been inspected.
+    A TIFF is decoded by OpenCV too, as the models read every photo
+    (:func:`common.images.check_opencv_decodes`).
 
     Raises:
         UserError: a photo that is missing, not an image, truncated, or a TIFF OpenCV cannot decode;
@@ -107,6 +102,5 @@ def check_photos(
             check_upright(photo.path, image_size_and_orientation(photo.path)[2])
         else:
             image_size(photo.path)
-        if Path(photo.path).suffix.lower() in _OPENCV_CHECKED:
-            decode_image_file(photo.path, cv2.IMREAD_COLOR)
+        check_opencv_decodes(photo.path)
     warn_narrow_photos([photo.path for photo in photos])

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from ultralytics import YOLO
 from ultralytics.utils.plotting import colors
 
@@ -320,6 +321,22 @@ def test_a_file_that_is_not_an_image_is_named_before_the_model_runs(
         err.startswith(f"error: cannot read image {fake}: corrupt or not an image") and err.count("\n") == 1
     )
     assert not (photos.parent / "out").exists()
+
+
+def test_a_tiff_opencv_cannot_read_is_named_before_the_model_runs(
+    checkpoint: Path, photos: Path, capsys, monkeypatch
+) -> None:
+    # 32-bit float samples: PIL reads them, OpenCV (which the model reads photos with) does not
+    path = photos / "float.tif"
+    Image.fromarray(np.linspace(0, 1, 60 * 80, dtype=np.float32).reshape(60, 80)).save(path)
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
+    assert (
+        main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(photos.parent / "out")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot decode image {path}: corrupt or not an image (")
+    assert err.count("\n") == 1 and not (photos.parent / "out").exists()
 
 
 def test_a_truncated_jpeg_is_named(checkpoint: Path, photos: Path, capsys) -> None:
