@@ -44,7 +44,7 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import photo_files, photo_root, warn_narrow_photos
+from common.images import check_opencv_decodes, image_size, photo_files, photo_root, warn_narrow_photos
 from common.io import read_json_object
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
@@ -207,6 +207,7 @@ def predict_photos(
     with earlier_run_note(out, until="every photo is done"):
         check_holds_no_photos(out, photos)
         check_sizes(photos, run.image_shape)
+        check_decodes(photos)
         warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
         value, origin = resolve_threshold(threshold, run_path)
         segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
@@ -234,6 +235,20 @@ def predict_photos(
         build_folder(out, write, overwrite=overwrite or out.is_dir())
     flagged = sum(1 for image in writer.images if image["verdict"] != "good")
     return {**info, "out": str(out), "flagged": flagged, "instances": len(writer.results)}
+
+
+def check_decodes(photos: Sequence[Path]) -> None:
+    """Decodes every photo once before SAM loads, as ``detection.predict`` and the inspection commands do.
+
+    :func:`~anomaly.data.check_sizes` reads headers only: a photo cut short, or a TIFF OpenCV cannot read,
+    stopped the run when it was reached, every photo before it scored for nothing.
+
+    Raises:
+        UserError: a photo that does not decode; one line naming it.
+    """
+    for photo in photos:
+        image_size(photo)
+        check_opencv_decodes(photo)
 
 
 def photos_and_out(

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from anomaly.data import read_rgb
 from anomaly.evaluate import evaluate_run
@@ -212,6 +213,28 @@ def test_a_photo_failing_midway_leaves_no_output_and_the_old_one_whole(
     with pytest.raises(UserError, match="zz.png"):
         predict_photos(run, source, out, threshold="1e9", overwrite=True, progress=False)
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # masks/ used to be deleted
+
+
+@pytest.mark.parametrize("kind", ["cut short", "float tiff"])
+def test_a_photo_that_does_not_decode_is_named_before_sam_loads(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch, kind: str
+) -> None:
+    # the size check reads headers alone: such a photo stopped the run when reached, the photos before it
+    # scored for nothing; now every photo is decoded first, as detection.predict and inspection do
+    source = tmp_path / "photos"
+    shutil.copytree(parts / "test", source)
+    good = source / "good" / "000.png"
+    if kind == "cut short":
+        bad = source / "zz.png"
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size - 100])
+    else:
+        bad = source / "zz.tif"  # PIL reads 32-bit float samples, OpenCV (which the models read with) not
+        height, width = np.asarray(Image.open(good)).shape[:2]
+        Image.fromarray(np.zeros((height, width), np.float32)).save(bad)
+    monkeypatch.setattr("anomaly.predict.load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    with pytest.raises(UserError, match=f"image {bad}: "):
+        predict_photos(run, source, tmp_path / "pred", threshold="0", progress=False)
+    assert not (tmp_path / "pred").exists()
 
 
 def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
