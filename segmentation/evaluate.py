@@ -485,21 +485,7 @@ def run(args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         progress=not args.no_progress,
     )
-    with torch.inference_mode():
-        evaluations = [
-            evaluate_model(
-                sam,
-                split,
-                embeddings,
-                name=name,
-                progress=not args.no_progress,
-                crops=crops,
-                view_embeddings=view_embeddings,
-                tta=args.tta,
-                colour_head=heads.get(name),
-            )
-            for (name, sam), (embeddings, view_embeddings) in zip(models, inputs, strict=True)
-        ]
+    evaluations = _evaluate_models(args, models, split, inputs, heads=heads, crops=crops)
     by_id = [
         {im.image_id: emb for im, emb in zip(split.images, emb_list, strict=True)} for emb_list, _ in inputs
     ]
@@ -516,6 +502,33 @@ def run(args: argparse.Namespace) -> dict:
         print(f"\nnote: {note}")
     print(f"\nmetrics, table and {n_overlays} overlays (green: ground truth, red: prediction) in {out}")
     return metrics
+
+
+def _evaluate_models(
+    args: argparse.Namespace,
+    models: list[tuple[str, Sam]],
+    split: SegmentationSplit,
+    inputs: list,
+    *,
+    heads: dict,
+    crops: CropRule | None,
+) -> list[ModelEvaluation]:
+    """Each model's :func:`evaluate_model` on ``split``, given its embeddings and view embeddings."""
+    with torch.inference_mode():
+        return [
+            evaluate_model(
+                sam,
+                split,
+                embeddings,
+                name=name,
+                progress=not args.no_progress,
+                crops=crops,
+                view_embeddings=view_embeddings,
+                tta=args.tta,
+                colour_head=heads.get(name),
+            )
+            for (name, sam), (embeddings, view_embeddings) in zip(models, inputs, strict=True)
+        ]
 
 
 def _defect_split(args: argparse.Namespace) -> SegmentationSplit:
@@ -646,6 +659,11 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError("--tta and --crop-fraction do not combine: drop one of them")
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
+    _check_folders(args, out)
+
+
+def _check_folders(args: argparse.Namespace, out: Path) -> None:
+    """Refuses an ``--out`` or ``--cache-dir`` that may not be written (in the data set, foreign files)."""
     check_output_folder(out)
     check_not_inside(out, args.data)
     if args.folds and out.is_dir() and any(out.iterdir()) and not is_folds_run(out):

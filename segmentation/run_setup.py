@@ -313,17 +313,7 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         check_same_split(saved, split, data=config["data"], resume=resume)
     instances = build_instances(train_split, config)
     sam, base = load_model(config, sam, device)
-    encoder = encoder_part(config["train_encoder"])
-    parameters = trainable_parameters(
-        sam,
-        prompt_encoder=bool(config["train_prompt_encoder"]),
-        transformer=bool(config["train_transformer"]),
-        encoder=encoder,
-    )
-    plan = plan_steps(len(instances), config, world)
-    optimizer, scheduler = build_optimizer(
-        parameters, config, plan, encoder_parameters=encoder.parameters(sam) if encoder else None
-    )
+    encoder, parameters, plan, optimizer, scheduler = set_up_optimisation(config, sam, len(instances), world)
     state = RunState()
     if saved is not None:
         state = restore(saved, sam=sam, optimizer=optimizer, scheduler=scheduler, source=resume / "last.pt")
@@ -356,6 +346,22 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         split=split,
     )
     return run, state
+
+
+def set_up_optimisation(config: dict, sam: Sam, n_instances: int, world: Dist) -> tuple:
+    """``(encoder part, trainable parameters, step plan, optimizer, scheduler)`` the config asks for."""
+    encoder = encoder_part(config["train_encoder"])
+    parameters = trainable_parameters(
+        sam,
+        prompt_encoder=bool(config["train_prompt_encoder"]),
+        transformer=bool(config["train_transformer"]),
+        encoder=encoder,
+    )
+    plan = plan_steps(n_instances, config, world)
+    optimizer, scheduler = build_optimizer(
+        parameters, config, plan, encoder_parameters=encoder.parameters(sam) if encoder else None
+    )
+    return encoder, parameters, plan, optimizer, scheduler
 
 
 def check_resume_epochs(config: dict, saved: dict, resume: Path) -> None:
