@@ -34,7 +34,9 @@ from detection.detections import ImageDetections
 GOOD = "good"
 
 
-def check_class_names(names: Sequence[str], source: str) -> None:
+def check_class_names(
+    names: Sequence[str], source: str, *, rename_with: str | None = "the converters' --names-template"
+) -> None:
     """Refuses a class named ``good``: the label of an image without a defect box.
 
     A data set converted with ``--names-template good`` trained a detector whose every defect box
@@ -43,6 +45,8 @@ def check_class_names(names: Sequence[str], source: str) -> None:
     Args:
         names: class names in id order.
         source: what holds them, as the message names it (``data file x/data.yaml``).
+        rename_with: where the message sends the user to rename it; None when ``source`` is that place
+            (``--names``).
 
     Raises:
         UserError: one line naming ``source``.
@@ -50,7 +54,7 @@ def check_class_names(names: Sequence[str], source: str) -> None:
     if GOOD in names:
         raise UserError(
             f"{source} has a class named '{GOOD}', the call of an image without defects, so no image could "
-            "be told defective: name the class otherwise (the converters' --names-template)"
+            "be told defective: name the class otherwise" + (f" ({rename_with})" if rename_with else "")
         )
 
 

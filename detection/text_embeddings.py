@@ -268,11 +268,11 @@ def _is_table_sidecar(path: Path) -> bool:
 def make_table(args: argparse.Namespace) -> TextEmbeddings:
     """The library side of the command: embeddings for the requested names."""
     if args.names:
-        names, source = check_names(args.names), "--names"
+        names, source, rename_with = check_names(args.names), "--names", None
     else:
         data = data_yaml_of(args.data)
-        names, source = data_names(data), f"data file {data}"
-    check_class_names(names, source)  # a table whose 'good' no training or evaluation would take
+        names, source, rename_with = data_names(data), f"data file {data}", "the converters' --names-template"
+    check_class_names(names, source, rename_with=rename_with)  # a table no training or evaluation would take
     if args.fixed:
         return fixed_embeddings(names, seed=args.seed)
     try:

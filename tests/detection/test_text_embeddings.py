@@ -288,7 +288,8 @@ def test_cli_out_that_cannot_be_written_is_one_line(tmp_path: Path, capsys, out:
         # MVTec's defect-free folder, the call of every image without a box: was written to the table
         (
             ["scratch", "good"],
-            "error: --names has a class named 'good', the call of an image without defects",
+            "error: --names has a class named 'good', the call of an image without defects, so no image "
+            "could be told defective: name the class otherwise\n",  # not sent to the converters' options
         ),
     ],
 )
