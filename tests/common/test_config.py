@@ -211,6 +211,29 @@ def test_keys_a_merge_brings_in_may_be_overridden(tmp_path):
     assert read_yaml(path) == {"base": {"weight": 1, "kind": "bce"}, "loss": {"weight": 2, "kind": "bce"}}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &a {x: 1, y: 1}\nb: &b\n  <<: *a\n  x: 2\nc:\n  <<: *b\n  z: 3\n",  # b, flattened, merged again
+        "a: &a {x: 1}\nb: &b {y: 1}\nc:\n  <<: [*a, *b]\n  x: 2\n",  # a list of merges
+    ],
+    ids=["chained", "list"],
+)
+def test_merges_read_as_pyyaml_reads_them(tmp_path, text):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    assert read_yaml(path) == yaml.safe_load(text)
+
+
+def test_a_key_spelt_two_ways_is_one_key_but_a_quoted_number_is_another(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text("names:\n  1: crack\n  1.0: hole\n")  # both the number 1: 'crack' was lost
+    with pytest.raises(UserError, match="key '1.0' is given twice, on lines 2 and 3"):
+        read_yaml(path, what="data file")
+    path.write_text("names:\n  0: crack\n  '0': hole\n")  # the number 0 and the text '0'
+    assert read_yaml(path, what="data file") == {"names": {0: "crack", "0": "hole"}}
+
+
 def test_check_names_missing_and_unknown_keys():
     config = SCHEMA.defaults()
     del config["loss"]
