@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.text import put_text, text_size
+from common.fonts import dejavu_sans
+from common.text import EM_PER_SCALE, put_text, text_size
 
 #: OpenCV's Hershey font drew one ``?`` per character it lacks (OpenCV 5: Greek, CJK; 4: every non-ASCII
 #: byte), so a name's picture is told apart from both question-mark strings.
@@ -63,6 +64,40 @@ def test_text_partly_or_wholly_outside_the_image_is_cut_off():
     assert np.array_equal(canvas, before)
 
 
+def test_text_is_pils_drawing_of_dejavu_sans_at_the_origin_blended_over_the_image():
+    from PIL import Image, ImageDraw, ImageFont
+
+    background = np.full((50, 120, 3), (40, 90, 200), np.uint8)  # not black: what is under the text shows
+    canvas = background.copy()
+    put_text(canvas, "Hj 0.91", (7, 33), 1.0, (255, 255, 0))
+    mask = Image.new("L", (120, 50))
+    font = ImageFont.truetype(str(dejavu_sans()), EM_PER_SCALE)
+    ImageDraw.Draw(mask).text((7, 33), "Hj 0.91", fill=255, font=font, anchor="ls")
+    alpha = np.asarray(mask, np.float32)[..., None] / 255
+    expected = np.round(background * (1 - alpha) + np.array([255, 255, 0], np.float32) * alpha)
+    assert np.array_equal(canvas, expected.astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    "origin", [(-9, 12), (30, 4), (-3, 45), (95, 47)], ids=["left", "top", "bottom", "right"]
+)
+def test_text_cut_off_at_an_edge_is_the_same_pixels_as_drawn_on_a_larger_image(origin):
+    x, y = origin
+    large = np.full((100, 160, 3), 60, np.uint8)
+    put_text(large, "gjp scratch 0.91", (x + 30, y + 30), 0.6, (0, 255, 255), 2)
+    canvas = np.full((50, 100, 3), 60, np.uint8)
+    put_text(canvas, "gjp scratch 0.91", origin, 0.6, (0, 255, 255), 2)
+    assert np.array_equal(canvas, large[30:80, 30:130])
+    assert (canvas != 60).any()
+
+
+@pytest.mark.parametrize("origin", [(-400, 10), (10, -100), (-400, -100), (10, 500)])
+def test_text_wholly_outside_the_image_draws_nothing(origin):
+    canvas = np.full((20, 30, 3), 7, np.uint8)
+    put_text(canvas, "scratch", origin, 0.6, (255, 255, 255))
+    assert (canvas == 7).all()
+
+
 @pytest.fixture
 def fallback(monkeypatch):
     """matplotlib's LastResort font as the system's only other font: it has a glyph for every character."""
@@ -85,6 +120,8 @@ def test_a_character_dejavu_sans_lacks_is_drawn_in_a_system_font_that_has_it(fal
     (width, _), _ = text_size(name, 0.8)
     for marks in question_marks(name):
         assert not np.array_equal(with_fallback, drawn(marks))
+    ink = np.flatnonzero(with_fallback.any(axis=(0, 2)))
+    assert ink[-1] >= 4 + 0.9 * width  # each font's piece after the one before, not over it
     text._font_file.cache_clear()
     monkeypatch.setattr(text, "_fallback_files", lambda: ())  # no system font has it
     assert not np.array_equal(with_fallback, drawn(name))  # DejaVu Sans' missing-glyph boxes
