@@ -500,6 +500,30 @@ def test_a_photo_replaced_while_the_detector_runs_on_it_is_detected_again(detect
     assert iou(rle_to_mask(proposal["rle"]), truths[0]) > 0.8  # the new photo's, not the old one's box
 
 
+def test_a_run_failing_on_a_photo_replaced_during_it_is_run_again_on_the_new_one(detecting, photo_writer):
+    # a half-written photo fails to read; the error is the old file's, not the one now on disk
+    session, app, _, detector = detecting
+    path = session.images_dir / "a.png"
+    truths = []
+
+    def failing_once(image):
+        if not truths:
+            truths.append(photo_writer(path, (120, 160), [(120, 30, 12, 9)], seed=7))
+            raise RuntimeError("image file is truncated")
+        return detector(image)
+
+    app.state.context.detector.detector = type(
+        "FailingOnce",
+        (),
+        {"names": detector.names, "source": detector.source, "__call__": staticmethod(failing_once)},
+    )()
+    with TestClient(app) as client:
+        detail = post(client, "/api/proposals/detect", {"image": "a.png"})
+    (proposal,) = detail["proposals"]
+    assert detail["detector"] == {"state": "done", "error": None}
+    assert iou(rle_to_mask(proposal["rle"]), truths[0]) > 0.8
+
+
 def test_a_failure_on_a_photo_is_forgotten_once_its_file_is_replaced(detecting, photo_writer):
     # the failure was kept for good, whatever the file became: its message's 'open it again' never ran it
     session, app, _, detector = detecting
