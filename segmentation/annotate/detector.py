@@ -63,6 +63,10 @@ _POLL_S = 0.1
 _RUNS = 3
 
 
+class _RewrittenError(AnnotationError):
+    """The photo changed on disk during each of the detector's runs: a failure of no one file."""
+
+
 class BoxDetector(Protocol):
     """What the app needs of a detector (a stub in tests, :class:`YoloDetector` otherwise).
 
@@ -231,8 +235,9 @@ class DetectorProposals:
         self.name = detector.source.split()[0]
         self._cv = threading.Condition()
         self._running: dict[str, threading.Event] = {}
-        #: Why the detector failed on a photo, and its file then (a change to the file forgets it).
-        self._failed: dict[str, tuple[str, FileKey]] = {}
+        #: Why the detector failed on a photo, and its file then (a change to the file forgets it; None,
+        #: a photo rewritten during every run, is forgotten when next asked).
+        self._failed: dict[str, tuple[str, FileKey | None]] = {}
         #: The file and sha256 of the photo each proposed photo's proposals were made on.
         self._photos: dict[str, tuple[FileKey, str]] = {}
         self._queue: list[str] = []
@@ -336,7 +341,10 @@ class DetectorProposals:
             raise
         except Exception as error:  # this photo's failure, shown on the page; the others go on
             with self._cv:
-                self._failed[key] = (one_line(error), file_key(path))
+                self._failed[key] = (
+                    one_line(error),
+                    None if isinstance(error, _RewrittenError) else file_key(path),
+                )
             if not isinstance(error, UserError):
                 logger.exception("detector failed on %s", key)
             raise AnnotationError(f"the detector failed on {key}: {one_line(error)}") from None
@@ -384,7 +392,7 @@ class DetectorProposals:
                 continue  # an error of a photo replaced meanwhile: run on the new one
             if file_key(path) == seen:
                 return proposals, (seen, digest)
-        raise AnnotationError(
+        raise _RewrittenError(
             f"{key} changed on disk during each of {_RUNS} detector runs: open it again once it is written"
         )
 

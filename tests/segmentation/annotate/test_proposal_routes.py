@@ -524,6 +524,38 @@ def test_a_run_failing_on_a_photo_replaced_during_it_is_run_again_on_the_new_one
     assert iou(rle_to_mask(proposal["rle"]), truths[0]) > 0.8
 
 
+def test_a_photo_rewritten_during_every_run_fails_until_opened_again_once_written(detecting, photo_writer):
+    # the last rewrite fell in the last run: the failure was kept against that file, which then stayed,
+    # so 'open it again once it is written' never ran the detector again
+    session, app, _, detector = detecting
+    path = session.images_dir / "a.png"
+    truths = []
+
+    def rewriting(image):  # a camera writes the photo over and over while the detector looks
+        found = detector(image)
+        if len(truths) < 3:
+            truths.append(photo_writer(path, (120, 160), [(120, 30, 12, 9 + len(truths))], seed=7))
+        return found
+
+    app.state.context.detector.detector = type(
+        "Rewriting",
+        (),
+        {"names": detector.names, "source": detector.source, "__call__": staticmethod(rewriting)},
+    )()
+    with TestClient(app) as client:
+        response = client.post("/api/proposals/detect", json={"image": "a.png"})
+        assert response.status_code == 400 and len(detector.calls) == 3
+        assert response.json()["detail"] == (
+            "the detector failed on a.png: a.png changed on disk during each of 3 detector runs: "
+            "open it again once it is written"
+        )
+        assert session.entry("a.png").proposals == []
+        detail = client.get("/api/image", params={"image": "a.png"}).json()  # written now: opened again
+        assert detail["detector"] == {"state": "pending", "error": None}
+        (proposal,) = post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"]
+    assert len(detector.calls) == 4 and iou(rle_to_mask(proposal["rle"]), truths[-1]) > 0.8
+
+
 def test_a_failure_on_a_photo_is_forgotten_once_its_file_is_replaced(detecting, photo_writer):
     # the failure was kept for good, whatever the file became: its message's 'open it again' never ran it
     session, app, _, detector = detecting
