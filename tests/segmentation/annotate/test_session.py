@@ -563,6 +563,32 @@ def test_dropping_a_replaced_photos_proposals_keeps_the_other_sources_and_undo_b
     assert state["proposed"] == ["run-1"] and [p["source"] for p in state["proposals"]] == ["test.json"]
 
 
+def test_dropping_a_replaced_photos_proposals_strips_redo_too_and_a_failed_save_changes_nothing(
+    opened, monkeypatch
+):
+    from dataclasses import replace
+
+    session, _ = opened
+    shape = (120, 160)
+    mine = [replace(proposal(shape, box), source="red.pt") for box in [(10, 10, 30, 20), (50, 50, 60, 70)]]
+    session.add_proposals({"a.png": mine}, source="red.pt sha256:00")
+    session.delete_proposal("a.png", 1)
+    session.undo("a.png")  # redo would delete it again: a snapshot holding the old photo's other outline
+    entry = session.entry("a.png")
+    before = (list(entry.proposals), list(entry.proposed), list(entry.undo_stack), list(entry.redo_stack))
+    state = session.state_path.read_bytes()
+    monkeypatch.setattr(session_module, "atomic_write", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        session.drop_proposals("a.png", source="red.pt sha256:00", name="red.pt")
+    assert (entry.proposals, entry.proposed, entry.undo_stack, entry.redo_stack) == before
+    assert session.state_path.read_bytes() == state
+    monkeypatch.undo()
+    assert session.drop_proposals("a.png", source="red.pt sha256:00", name="red.pt") == 2
+    assert entry.redo_stack and all(not proposals for _, _, proposals in entry.redo_stack)
+    session.redo("a.png")
+    assert session.entry("a.png").proposals == []
+
+
 def test_accepting_a_proposal_saves_it_as_an_instance_and_undo_brings_it_back(opened):
     session, _ = opened
     shape = (120, 160)
