@@ -726,6 +726,25 @@ def test_a_yaml_file_other_than_the_converters_data_yaml_is_one_line_naming_it(
     assert not (tmp_path / "run2").exists() and not (tmp_path / "eval").exists()
 
 
+def test_an_overwrite_refuses_a_link_to_an_evaluation_and_a_folder_mixing_two_commands_outputs(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # both look like a command's output by their names, but neither is what one command wrote in the run:
+    # the link's folder (elsewhere) is the user's, and no command writes metrics.json beside masks/
+    run = tmp_path / "run"
+    fit_run(parts.parent, "part", run, config=tiny_config, progress=False)
+    elsewhere = tmp_path / "eval"
+    elsewhere.mkdir()
+    (elsewhere / "metrics.json").write_text("{}")
+    (run / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (run / "mixed").mkdir()
+    (run / "mixed" / "metrics.json").write_text("{}")
+    (run / "mixed" / "masks").mkdir()
+    with pytest.raises(UserError, match=r"run holds linked, mixed, which this command does not write"):
+        fit_run(parts.parent, "part", run, config=tiny_config, overwrite=True, progress=False)
+    assert (run / "linked").is_symlink() and (run / "mixed" / "masks").is_dir()
+
+
 def test_an_overwrite_replaces_a_run_holding_a_killed_predictions_build(
     parts: Path, tmp_path: Path, tiny_config: dict
 ) -> None:
