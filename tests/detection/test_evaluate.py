@@ -153,6 +153,39 @@ def test_a_data_yaml_copied_out_of_its_data_set_alone_is_cross_checked_with_the_
     assert not any("COCO" in note for note in report.notes)
 
 
+def test_a_data_yaml_copied_out_of_a_data_set_without_coco_names_where_convert_with_coco_writes_it(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # not the copy's folder: converting with --coco again writes the file into the data set its path: names
+    yolo_only = tmp_path / "yolo_only"
+    shutil.copytree(tiny_dataset, yolo_only, symlinks=True, ignore=shutil.ignore_patterns("annotations"))
+    data = yaml.safe_load((yolo_only / "data.yaml").read_text())
+    (tmp_path / "experiments").mkdir()
+    copied = tmp_path / "experiments" / "data.yaml"
+    copied.write_text(yaml.safe_dump({**data, "path": str(yolo_only)}))
+    report = ground_truth_eval(copied, untrained_detector, tmp_path / "eval")
+    assert report.coco is None
+    assert report.notes == [
+        f"no COCO file {yolo_only / 'annotations' / 'instances_val.json'} (convert with --coco): "
+        "COCOeval cross-check skipped"
+    ]
+
+
+def test_the_data_sets_coco_file_of_other_images_than_a_copied_data_yaml_split_is_skipped_with_a_note(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # a copy scoring other images as 'val': the data set's instances_val.json is not their ground truth
+    (tmp_path / "experiments").mkdir()
+    data = tmp_path / "experiments" / "train_as_val.yaml"
+    data.write_text((tiny_dataset / "data.yaml").read_text().replace("val: images/val", "val: images/train"))
+    report = ground_truth_eval(data, untrained_detector, tmp_path / "eval")
+    coco_file = tiny_dataset / "annotations" / "instances_val.json"
+    assert report.coco is None
+    (note,) = report.notes
+    assert note.startswith(f"the data set's COCO file {coco_file} does not list the 'val' split's images: ")
+    assert note.endswith(": COCOeval cross-check skipped, image labels from the YOLO labels")
+
+
 def test_the_data_sets_coco_file_of_other_class_names_than_a_copied_data_yaml_is_skipped_with_a_note(
     tiny_dataset, tmp_path, untrained_detector
 ) -> None:
