@@ -7,7 +7,7 @@ import pytest
 
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
-from converters.validate import SplitCheck, format_checks, validate
+from converters.validate import SplitCheck, format_checks, note_backgrounds_only, validate
 from converters.validate import main as validate_main
 
 
@@ -158,6 +158,31 @@ def test_a_train_split_of_backgrounds_only_is_a_note_not_ultralytics_warning(
         assert (train.instances, train.problems, train.notes) == (0, [], [note])
         assert results[fmt]["test"].notes == []  # it holds defects
     assert f"  ok; {note}" in format_checks(results).splitlines()[1]
+
+
+@pytest.mark.parametrize(
+    ("split", "images", "instances", "notes"),
+    [
+        ("train", 4, 0, ["no defect instance (backgrounds only): a model trained on it learns no defect"]),
+        ("val", 4, 0, ["no defect instance (backgrounds only)"]),  # scored, not learnt from
+        ("test", 0, 0, []),  # an empty split (--split 0.8,0.2,0) holds no backgrounds either
+        ("train", 4, 3, []),
+    ],
+    ids=["train", "val", "empty", "defects"],
+)
+def test_only_a_split_of_backgrounds_only_gets_the_note_and_only_train_is_said_to_learn_nothing(
+    split, images, instances, notes
+):
+    check = SplitCheck(images=images, instances=instances, backgrounds=images - min(images, instances))
+    note_backgrounds_only(check, split)
+    assert check.notes == notes
+
+
+def test_a_split_with_a_problem_shows_the_problem_not_its_notes():
+    check = SplitCheck(images=4, problems=["2 label files missing (...): read as backgrounds"])
+    note_backgrounds_only(check, "train")
+    row = format_checks({"yolo": {"train": check}}).splitlines()[1]
+    assert row.endswith("  2 label files missing (...): read as backgrounds")
 
 
 def test_cli_usage_errors_are_one_line(capsys):
