@@ -310,6 +310,28 @@ def test_predict_tiled_shows_a_bar_over_the_windows_only_when_asked(monkeypatch,
         assert err == ""
 
 
+def test_predict_tiled_bar_counts_every_window_clears_itself_and_waits_its_delay(monkeypatch, capsys) -> None:
+    from tqdm import tqdm
+
+    image = np.zeros((50, 70, 3), dtype=np.uint8)
+    predictor = lambda tiles, windows: [ImageDetections.empty() for _ in tiles]  # noqa: E731
+    predict_tiled(image, predictor, tile=32, overlap=0.25, batch=4, progress=True, desc="a.png")
+    assert capsys.readouterr().err == ""  # a photo of a few windows, done before the delay: no trace
+    closed = []
+
+    class Recording(tqdm):
+        def close(self):
+            closed.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr("detection.tiling.PROGRESS_DELAY", 0)
+    monkeypatch.setattr("detection.tiling.tqdm", Recording)
+    predict_tiled(image, predictor, tile=32, overlap=0.25, batch=4, progress=True, desc="a.png")
+    assert set(closed) == {(6, 6)}  # batches of 4 and 2 windows (tqdm closes twice: on exit and del)
+    err = capsys.readouterr().err
+    assert err.startswith("\ra.png:") and err.endswith("\r") and "\n" not in err  # cleared: no line left
+
+
 def test_a_fragment_exactly_containment_inside_a_whole_box_is_dropped() -> None:
     # the fragment x 4..14 has 6 of its 10 columns inside the whole box x 0..10 (IoU 0.43: NMS keeps it)
     boxes = np.array([[0, 0, 10, 10], [4, 0, 14, 10]], dtype=float)
