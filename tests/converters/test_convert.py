@@ -231,6 +231,17 @@ def test_reused_splits_file(tmp_path, category_factory):
         convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad))
 
 
+def test_two_images_of_one_output_name_are_refused_before_anything_is_written(
+    tmp_path, category_factory, mask_factory
+):
+    # widget_test_dent_000 and widget_test_Dent_000: one file on a case-insensitive file system
+    masks = {defect: [mask_factory(48, 64, [(5, 5, 15, 9)])] for defect in ("dent", "Dent")}
+    category_factory(tmp_path / "data", "widget", defects=masks)
+    with pytest.raises(UserError, match="two images map to one output name 'widget_test_[dD]ent_000'"):
+        convert(ConvertConfig(root=tmp_path / "data", out=tmp_path / "out", progress=False))
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_reused_split_with_a_defect_type_excluded_leaves_it_out(tmp_path, category_factory):
     # one split, with and without a defect type (an ablation): 'splits file lists an image that is
     # not in the data' for the excluded images, which are in the data
