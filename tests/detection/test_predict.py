@@ -19,7 +19,7 @@ from ultralytics.utils.plotting import colors
 
 from common.errors import UserError
 from detection.detections import ImageDetections
-from detection.overlays import CALL_COLOR, WHITE, draw_detections
+from detection.overlays import CALL_COLOR, WHITE, box_label, draw_detections
 from detection.predict import (
     PredictedImages,
     build_parser,
@@ -657,6 +657,46 @@ def test_draw_detections_draws_a_class_name_outside_ascii_as_itself() -> None:
         assert not np.array_equal(drawn, draw_detections(image, {**entry, "names": [marks], "call": marks}))
     label = draw_detections(image, {**entry, "names": [name], "call": "good"})  # the box's label alone
     assert not np.array_equal(label, draw_detections(image, {**entry, "names": ["?" * 10], "call": "good"}))
+
+
+@pytest.mark.parametrize(
+    ("box", "place"),
+    [
+        ([60, 50, 100, 90], "above"),
+        ([60, 5, 100, 40], "inside"),  # no room above: inside the box, from its top
+        ([150, 50, 200, 90], "left"),  # moved left to stay inside the photo
+        ([60, None, 100, 90], "fits"),  # the box's top exactly the label's height down: above it
+    ],
+)
+def test_a_box_label_is_placed_as_ultralytics_places_it(box, place) -> None:
+    from common.text import text_size
+
+    scale, thickness = 2 / 3, 1  # the Annotator's at its line width of 2
+    (width, height), _ = text_size("spot 0.90", scale, thickness)
+    height += 3  # the Annotator's padding
+    box = [box[0], height if place == "fits" else box[1], *box[2:]]
+    x, y = (200 - width if place == "left" else box[0]), box[1]
+    rows = (y, y + height) if place == "inside" else (y - height, y)
+    cols = (x, min(x + width, 199))
+    canvas = np.full((120, 200, 3), 200, np.uint8)
+    box_label(canvas, box, "spot 0.90", (255, 255, 0), (104, 31, 17), scale=scale, thickness=thickness)
+    filled = np.argwhere((canvas == (255, 255, 0)).all(axis=2))
+    assert (filled[:, 0].min(), filled[:, 0].max()) == rows and (
+        filled[:, 1].min(),
+        filled[:, 1].max(),
+    ) == cols
+    text = np.argwhere((canvas == (104, 31, 17)).all(axis=2))
+    assert rows[0] <= text[:, 0].min() <= rows[0] + 7  # the text at the label's top, under its padding
+    assert cols[0] <= text[:, 1].min() and text[:, 1].max() <= cols[1]
+
+
+def test_draw_detections_writes_dark_text_on_a_light_class_colour() -> None:
+    image = np.full((120, 160, 3), 200, np.uint8)
+    entry = {"boxes": [[60.0, 50.0, 100.0, 90.0]], "scores": [0.9], "classes": [1], "names": ["spot"]}
+    drawn = draw_detections(image, {**entry, "call": "spot", "score": 0.9})
+    label = drawn[30:50, 60:110]  # class 1's light yellow: ultralytics writes on it in dark blue
+    assert (label == colors(1, bgr=True)).all(axis=2).any() and (label == (104, 31, 17)).all(axis=2).any()
+    assert not (label == WHITE).all(axis=2).any()
 
 
 def test_an_overlay_is_the_photo_itself_under_its_call(
