@@ -576,3 +576,26 @@ def test_a_failure_on_a_photo_is_forgotten_once_its_file_is_replaced(detecting, 
         assert detail["detector"] == {"state": "pending", "error": None} and detail["notice"] is None
         (proposal,) = post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"]
     assert iou(rle_to_mask(proposal["rle"]), truth) > 0.8
+
+
+def test_a_failure_on_a_photo_is_forgotten_once_it_is_replaced_by_one_of_another_size(
+    detecting, photo_writer
+):
+    # opening it says where its labels went; the detector's failure on the old photo must go too
+    session, app, truths, detector = detecting
+    session.add_instance("a.png", mask=truths["a.png"], class_name="dent")  # set aside with the old photo
+
+    def broken(image):
+        raise RuntimeError("CUDA error: out of memory")
+
+    proposals = app.state.context.detector
+    proposals.detector = type(
+        "Broken", (), {"names": detector.names, "source": detector.source, "__call__": staticmethod(broken)}
+    )()
+    with TestClient(app) as client:
+        assert client.post("/api/proposals/detect", json={"image": "a.png"}).status_code == 400
+        proposals.detector = detector
+        photo_writer(session.images_dir / "a.png", (100, 150), [(40, 50, 12, 10)], seed=3)  # another size
+        detail = client.get("/api/image", params={"image": "a.png"}).json()
+    assert detail["notice"].startswith("a.png was replaced by a 150x100 photo")
+    assert detail["detector"] == {"state": "pending", "error": None}
