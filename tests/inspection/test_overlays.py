@@ -6,8 +6,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from inspection.overlays import MASK_ALPHA, OUTLINE, class_color, draw_overlay, fill_masks
+from common.text import text_size
+from inspection.overlays import (
+    MASK_ALPHA,
+    OUTLINE,
+    class_color,
+    draw_overlay,
+    fill_masks,
+    label_rect,
+    title_bar,
+)
 from inspection.result import Inspection
 
 
@@ -104,3 +114,27 @@ def test_a_class_name_outside_ascii_is_drawn_as_itself_not_as_question_marks() -
     name = "γρατζουνιά"
     for marks in ("?" * len(name), "?" * len(name.encode())):
         assert not np.array_equal(picture(name), picture(marks))
+
+
+def test_a_label_sits_above_its_box_or_inside_it_at_the_photos_top_with_its_text_inside() -> None:
+    x1, y1, x2, y2 = label_rect("class0 0.90", (20, 60), 1.0)
+    assert (x1, y2) == (20, 60) and y1 < 60 and x2 > 20  # above the corner
+    assert label_rect("class0 0.90", (20, 3), 1.0)[1::2] == (3, 3 + y2 - y1)  # no room above: below it
+    for top in (60, 3):
+        masks = np.zeros((1, 200, 300), bool)  # no mask: no white outline, the label's text is the only white
+        found = replace(inspection_of(masks, [0]), boxes=np.array([[20, top, 200, 150]], np.float32))
+        drawn = draw_overlay(np.zeros((200, 300, 3), np.uint8), found)
+        photo = drawn[drawn.shape[0] - 200 :]
+        rx1, ry1, rx2, ry2 = label_rect("class0 0.90", (20, top), 300 / 640)  # draw_overlay's scale
+        white = np.argwhere((photo > 200).all(axis=2))
+        assert len(white) and rx1 <= white[:, 1].min() and white[:, 1].max() <= rx2
+        assert ry1 <= white[:, 0].min() and white[:, 0].max() <= ry2
+
+
+@pytest.mark.parametrize(("n", "text"), [(1, "CLASS0 0.90 - 1 instance"), (2, "CLASS0 0.90 - 2 instances")])
+def test_the_title_counts_its_instances_in_the_singular_and_plural(n, text) -> None:
+    found = inspection_of(np.zeros((n, 50, 400), bool), [0] * n)
+    bar = title_bar(found, 400, 1.0)
+    ink = np.flatnonzero((bar > 200).all(axis=2).any(axis=0))
+    (width, _), _ = text_size(text, 0.6, 2)
+    assert abs((ink[-1] + 1 - ink[0]) - width) <= 3  # the text as long as the words drawn
