@@ -234,6 +234,16 @@ def test_a_key_spelt_two_ways_is_one_key_but_a_quoted_number_is_another(tmp_path
     assert read_yaml(path, what="data file") == {"names": {0: "crack", "0": "hole"}}
 
 
+def test_a_list_as_a_key_is_one_line_not_a_traceback(tmp_path):
+    # PyYAML refuses it (unhashable); the duplicate check must not trip over it first with a TypeError
+    path = tmp_path / "run.yaml"
+    path.write_text("loss:\n  ? [a, b]\n  : 1\n")
+    with pytest.raises(
+        UserError, match=f"^cannot read config {re.escape(str(path))}: .*found unhashable key"
+    ):
+        read_yaml(path)
+
+
 def test_check_names_missing_and_unknown_keys():
     config = SCHEMA.defaults()
     del config["loss"]
