@@ -64,15 +64,17 @@ def test_text_partly_or_wholly_outside_the_image_is_cut_off():
     assert np.array_equal(canvas, before)
 
 
-def test_text_is_pils_drawing_of_dejavu_sans_at_the_origin_blended_over_the_image():
+# Ṏ reaches above the font's ascent, ʄ below its descent: drawn whole, not cut at the font's box
+@pytest.mark.parametrize("text", ["Hj 0.91", "Ṏ ʄ"], ids=["ascii", "past-the-font-box"])
+def test_text_is_pils_drawing_of_dejavu_sans_at_the_origin_blended_over_the_image(text):
     from PIL import Image, ImageDraw, ImageFont
 
     background = np.full((50, 120, 3), (40, 90, 200), np.uint8)  # not black: what is under the text shows
     canvas = background.copy()
-    put_text(canvas, "Hj 0.91", (7, 33), 1.0, (255, 255, 0))
+    put_text(canvas, text, (7, 33), 1.0, (255, 255, 0))
     mask = Image.new("L", (120, 50))
     font = ImageFont.truetype(str(dejavu_sans()), EM_PER_SCALE)
-    ImageDraw.Draw(mask).text((7, 33), "Hj 0.91", fill=255, font=font, anchor="ls")
+    ImageDraw.Draw(mask).text((7, 33), text, fill=255, font=font, anchor="ls")
     alpha = np.asarray(mask, np.float32)[..., None] / 255
     expected = np.round(background * (1 - alpha) + np.array([255, 255, 0], np.float32) * alpha)
     assert np.array_equal(canvas, expected.astype(np.uint8))
