@@ -169,6 +169,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             coco = COCO(str(path))
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"cannot load COCO file {path}: {error}") from None
+    _check_ids(coco.dataset, source=path)
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
     listed: dict[str, int] = {}  # file name -> the first image id listing it
@@ -196,6 +197,36 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
         )
     return SegmentationSplit(split, images, categories, path)
+
+
+def _check_ids(dataset: dict, *, source: Path) -> None:
+    """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an image id or
+    an annotation id given twice, or an annotation whose ``image_id`` is no image of the file.
+
+    pycocotools indexes both by id and annotations by ``image_id``, so each dropped data silently: the
+    second image of an id, the first annotation of an id (the second read twice in its place), and an
+    annotation of no image, from training and from the scores.
+    """
+    images: dict[object, str] = {}
+    for image in dataset.get("images", []):
+        if image["id"] in images:
+            raise UserError(
+                f"image id {image['id']!r} is given twice in {source} ({images[image['id']]} and "
+                f"{image.get('file_name')}): convert the data set again"
+            )
+        images[image["id"]] = image.get("file_name")
+    annotations: set[object] = set()
+    for annotation in dataset.get("annotations", []):
+        if annotation["id"] in annotations:
+            raise UserError(
+                f"annotation id {annotation['id']!r} is given twice in {source}: convert the data set again"
+            )
+        annotations.add(annotation["id"])
+        if annotation["image_id"] not in images:
+            raise UserError(
+                f"annotation {annotation['id']!r} in {source} has image_id {annotation['image_id']!r}, "
+                "which no image of the file has: convert the data set again"
+            )
 
 
 def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, source: Path) -> None:

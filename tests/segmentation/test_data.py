@@ -172,6 +172,45 @@ def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, e
     load_split(tiny_dataset, "test")  # as the converters wrote it
 
 
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (  # pycocotools kept one of the two images
+            lambda data: data["images"][1].update(id=data["images"][0]["id"]),
+            r"image id \d+ is given twice in .*instances_test.json \(test/.* and test/.*\)",
+        ),
+        (  # the first annotation was dropped and the second read twice in its place
+            lambda data: data["annotations"][1].update(id=data["annotations"][0]["id"]),
+            r"annotation id \d+ is given twice in .*instances_test.json",
+        ),
+        (  # the annotation was dropped
+            lambda data: data["annotations"][0].update(image_id=999),
+            r"annotation \d+ in .*instances_test.json has image_id 999, which no image of the file has",
+        ),
+        (  # a hand-written "3" for 3: dropped as well
+            lambda data: data["annotations"][0].update(image_id=str(data["annotations"][0]["image_id"])),
+            r"has image_id '\d+', which no image",
+        ),
+        (  # the image's entry deleted, its annotations left
+            lambda data: data.update(
+                images=[im for im in data["images"] if im["id"] != data["annotations"][0]["image_id"]]
+            ),
+            r"has image_id \d+, which no image of the file has",
+        ),
+    ],
+)
+def test_coco_ids_that_would_drop_data_silently_are_refused(tiny_dataset, tmp_path, edit, fragment):
+    # pycocotools indexes images and annotations by id: each of these lost data without a word
+    data = json.loads((tiny_dataset / "annotations" / "instances_test.json").read_text())
+    edit(data)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_test.json").write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_dataset / "images")
+    with pytest.raises(UserError, match=fragment) as error:
+        load_split(tmp_path, "test")
+    assert str(error.value).endswith(": convert the data set again")
+
+
 def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_dataset, tmp_path):
     # each was told to convert into that very path with --overwrite (a raw tree: over its own photos)
     yaml_file = tiny_dataset / "data.yaml"
