@@ -192,7 +192,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             raise UserError(f"image listed in {path} is missing: {image_path}")
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         _check_entries(info, annotations, categories, source=path)
-        _check_rle_sizes(annotations, info, source=path)
+        _check_masks(annotations, info, source=path)
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
         )
@@ -270,21 +270,62 @@ def _is_segmentation(segmentation: object) -> bool:
     )  # fmt: skip
 
 
-def _check_rle_sizes(annotations: Sequence[dict], info: dict, *, source: Path) -> None:
-    """Refuses an RLE mask whose ``size`` is not its image's ``[height, width]`` in the COCO file.
+def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> None:
+    """Refuses a mask a hand-edited COCO file may hold: an RLE whose ``size`` is not its image's
+    ``[height, width]`` in the file, an RLE whose runs do not decode or cover another number of pixels,
+    or a mask without a single pixel inside the image (a polygon of one point repeated, or outside it).
 
-    pycocotools decodes an RLE at its own size, so a mismatch would fail deep inside training or
-    scoring (``could not broadcast``) instead of naming the annotation.
+    pycocotools decodes an RLE at its own size, so another size failed deep inside training or scoring
+    (``could not broadcast``); a corrupt string stopped there with a bare ``ValueError``, and runs
+    that fall short decoded without a word into a mask of whatever they covered. An empty mask was
+    trained and scored as a defect under its ``bbox`` (the decoder taught to answer the box with
+    nothing, an instance IoU of 0).
     """
-    expected = [int(info["height"]), int(info["width"])]
+    from pycocotools import mask as mask_utils
+
+    height, width = int(info["height"]), int(info["width"])
     for annotation in annotations:
-        segmentation = annotation.get("segmentation")
-        if isinstance(segmentation, dict) and list(segmentation.get("size", expected)) != expected:
+        where = f"annotation {annotation.get('id')} in {source}"
+        segmentation = annotation["segmentation"]
+        if isinstance(segmentation, dict):
+            if segmentation["size"] != [height, width]:
+                raise UserError(
+                    f"{where} is an RLE mask of size {segmentation['size']} (height, width), but its "
+                    f"image {info['file_name']} is {[height, width]}: convert the data set again"
+                )
+            runs = _rle_runs(segmentation["counts"], where=where)
+            if sum(runs) != height * width:
+                raise UserError(
+                    f"{where} is an RLE mask whose runs cover {sum(runs)} pixels, not the {height * width} "
+                    f"of its size {height}x{width}: convert the data set again"
+                )
+            area = sum(runs[1::2])
+        else:
+            area = int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))))
+        if area == 0:
             raise UserError(
-                f"annotation {annotation.get('id')} in {source} is an RLE mask of size "
-                f"{list(segmentation['size'])} (height, width), but its image {info['file_name']} is "
-                f"{expected}: convert the data set again"
+                f"{where} has an empty mask (no pixel of its image {info['file_name']} inside it): delete "
+                "the annotation or draw its outline again"
             )
+
+
+def _rle_runs(counts: object, *, where: str) -> list[int]:
+    """The run lengths of an RLE's ``counts`` (:func:`converters.masks.rle_counts`), checked."""
+    from converters.masks import rle_counts
+
+    try:
+        runs = rle_counts(counts) if isinstance(counts, str | list) else None
+    except ValueError as error:
+        raise UserError(f"{where} is an RLE mask whose counts do not decode ({error}): convert the data "
+                        "set again") from None  # fmt: skip
+    if runs is None or not all(
+        isinstance(run, int) and not isinstance(run, bool) and run >= 0 for run in runs
+    ):
+        raise UserError(
+            f"{where} is an RLE mask whose counts are neither COCO's string nor a list of run lengths "
+            "(whole numbers >= 0): convert the data set again"
+        )
+    return runs
 
 
 def check_image_sizes(

@@ -19,6 +19,7 @@ from converters.masks import (
     merge_masks,
     polygons_to_mask,
     read_mask,
+    rle_counts,
     rle_to_mask,
     segmentation_to_mask,
 )
@@ -182,6 +183,21 @@ def test_boxes_cover_every_pixel_and_are_tight(mask):
         assert not pixels[:, :x1].any() and not pixels[:, x2:].any()
     assert np.array_equal(covered, mask)  # every positive pixel lies in an instance (and so in its box)
     assert sum(inst.area for inst in instances) == mask.sum()
+
+
+@given(mask=masks_strategy)
+@example(mask=np.ones((1000, 1000), dtype=bool))  # a run longer than five chunks
+def test_rle_counts_are_the_runs_of_the_mask_in_column_order(mask):
+    runs = rle_counts(mask_to_rle(mask)["counts"])
+    assert sum(runs) == mask.size and all(run >= 0 for run in runs)
+    assert np.array_equal(np.repeat(np.arange(len(runs)) % 2, runs).astype(bool), mask.ravel(order="F"))
+    assert rle_counts(runs) == runs  # a list (COCO's uncompressed RLE) is its own runs
+
+
+@pytest.mark.parametrize(("counts", "fragment"), [("4!4", "hold '!'"), ("4P", "end inside a run")])
+def test_rle_counts_refuse_what_is_no_coco_string(counts, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        rle_counts(counts)
 
 
 @settings(max_examples=150, deadline=None)

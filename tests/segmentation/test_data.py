@@ -172,6 +172,81 @@ def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, e
     load_split(tiny_dataset, "test")  # as the converters wrote it
 
 
+def _rle(mask: np.ndarray, *, uncompressed: bool = False) -> dict:
+    """``mask``'s COCO RLE: compressed (``counts`` a string), or as a list of run lengths (COCO's crowds)."""
+    from converters.masks import mask_to_rle, rle_counts
+
+    rle = mask_to_rle(mask)
+    return {**rle, "counts": rle_counts(rle["counts"])} if uncompressed else rle
+
+
+def _edit_first_annotation(tiny_dataset, tmp_path, edit) -> tuple[dict, dict]:
+    """A copy of the test split's COCO file whose first annotation ``edit(image, annotation)`` changed."""
+    data = json.loads((tiny_dataset / "annotations" / "instances_test.json").read_text())
+    annotation = data["annotations"][0]
+    image = next(im for im in data["images"] if im["id"] == annotation["image_id"])
+    edit(image, annotation)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_test.json").write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_dataset / "images")
+    return image, annotation
+
+
+def _full(image: dict) -> np.ndarray:
+    return np.ones((image["height"], image["width"]), dtype=bool)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (  # pycocotools: a bare "ValueError: Invalid RLE mask representation" inside scoring
+            lambda image, ann: ann.update(segmentation={**_rle(_full(image)), "counts": "!!garbage"}),
+            r"is an RLE mask whose counts do not decode \(RLE counts hold '!'",
+        ),
+        (  # decoded without a word into a mask of the 15 pixels the runs covered
+            lambda image, ann: ann.update(segmentation={**_rle(_full(image)), "counts": [5, 10]}),
+            r"is an RLE mask whose runs cover 15 pixels, not the 4096 of its size 64x64",
+        ),
+        (  # a string of another mask's runs, the size edited to the image's
+            lambda image, ann: ann.update(segmentation={**_rle(np.ones((64, 63), bool)), "size": [64, 64]}),
+            r"whose runs cover 4032 pixels, not the 4096",
+        ),
+        (
+            lambda image, ann: ann.update(segmentation={**_rle(_full(image)), "counts": [0, 4095.5, 0.5]}),
+            r"is an RLE mask whose counts are neither COCO's string nor a list of run lengths",
+        ),
+        (  # a polygon of one point: trained and scored as a defect under its bbox
+            lambda image, ann: ann.update(segmentation=[[10, 10, 10, 10, 10, 10]]),
+            r"annotation \d+ in .*test.json has an empty mask \(no pixel of its image test/.* inside",
+        ),
+        (  # outside the image
+            lambda image, ann: ann.update(segmentation=[[100, 100, 120, 100, 120, 120]]),
+            "has an empty mask",
+        ),
+        (
+            lambda image, ann: ann.update(segmentation=_rle(np.zeros((64, 64), bool), uncompressed=True)),
+            "has an empty mask",
+        ),
+    ],
+)
+def test_a_mask_that_does_not_decode_or_is_empty_is_refused_naming_it(tiny_dataset, tmp_path, edit, fragment):
+    _edit_first_annotation(tiny_dataset, tmp_path, edit)
+    with pytest.raises(UserError, match=fragment):
+        load_split(tmp_path, "test")
+
+
+def test_an_uncompressed_rle_as_coco_writes_crowds_decodes_as_the_polygon_did(tiny_dataset, tmp_path):
+    image = next(im for im in load_split(tiny_dataset, "test").images if not im.is_background)
+    mask = image.instance_masks()[0]
+    _edit_first_annotation(
+        tiny_dataset,
+        tmp_path,
+        lambda _, ann: ann.update(segmentation=_rle(mask, uncompressed=True), iscrowd=1),
+    )
+    again = next(im for im in load_split(tmp_path, "test").images if im.image_id == image.image_id)
+    assert np.array_equal(again.instance_masks()[0], mask)
+
+
 @pytest.mark.parametrize(
     ("edit", "fragment"),
     [
