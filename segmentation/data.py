@@ -273,13 +273,16 @@ def _is_segmentation(segmentation: object) -> bool:
 def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> None:
     """Refuses a mask a hand-edited COCO file may hold: an RLE whose ``size`` is not its image's
     ``[height, width]`` in the file, an RLE whose runs do not decode or cover another number of pixels,
-    or a mask without a single pixel inside the image (a polygon of one point repeated, or outside it).
+    a mask without a single pixel inside the image (a polygon of one point repeated, or outside it),
+    and a ``bbox`` of no width or height or one that does not cover its mask (a box typed by hand, a
+    mask drawn again and its box not).
 
     pycocotools decodes an RLE at its own size, so another size failed deep inside training or scoring
     (``could not broadcast``); a corrupt string stopped there with a bare ``ValueError``, and runs
     that fall short decoded without a word into a mask of whatever they covered. An empty mask was
     trained and scored as a defect under its ``bbox`` (the decoder taught to answer the box with
-    nothing, an instance IoU of 0).
+    nothing, an instance IoU of 0); the ``bbox`` is SAM's prompt in training and scoring, so a box
+    beside its mask taught and scored the wrong answer to it.
     """
     from pycocotools import mask as mask_utils
 
@@ -299,14 +302,30 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
                     f"{where} is an RLE mask whose runs cover {sum(runs)} pixels, not the {height * width} "
                     f"of its size {height}x{width}: convert the data set again"
                 )
-            area = sum(runs[1::2])
+            rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
         else:
-            area = int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))))
-        if area == 0:
+            rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        if mask_utils.area(rle) == 0:
             raise UserError(
                 f"{where} has an empty mask (no pixel of its image {info['file_name']} inside it): delete "
                 "the annotation or draw its outline again"
             )
+        _check_box(annotation["bbox"], mask_utils.toBbox(rle).tolist(), where=where)
+
+
+def _check_box(box: list[float], mask_box: list[float], *, where: str) -> None:
+    """Refuses a COCO ``bbox`` (x, y, width, height) of no size, or not covering ``mask_box`` (the mask's
+    tight box, same format) to within a pixel (polygons are rasterised a pixel either way)."""
+    x, y, w, h = box
+    mx, my, mw, mh = mask_box
+    if w <= 0 or h <= 0:
+        raise UserError(f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]")
+    if x > mx + 1 or y > my + 1 or x + w < mx + mw - 1 or y + h < my + mh - 1:
+        tight = [round(v, 2) for v in mask_box]
+        raise UserError(
+            f"{where} has a bbox {box} that does not cover its mask, whose box is {tight} "
+            "(a bbox is [x, y, width, height]): convert the data set again"
+        )
 
 
 def _rle_runs(counts: object, *, where: str) -> list[int]:

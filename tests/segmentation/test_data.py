@@ -227,6 +227,15 @@ def _full(image: dict) -> np.ndarray:
             lambda image, ann: ann.update(segmentation=_rle(np.zeros((64, 64), bool), uncompressed=True)),
             "has an empty mask",
         ),
+        (  # each was SAM's prompt in training and scoring: a point, a box turned inside out
+            lambda image, ann: ann.update(bbox=[*ann["bbox"][:2], 0, 0]),
+            r"annotation \d+ in .*test.json has a bbox \[.*\] of no width or height: a bbox is \[x, y, width",
+        ),
+        (lambda image, ann: ann.update(bbox=[*ann["bbox"][:2], -5, ann["bbox"][3]]), "of no width or height"),
+        (  # beside its mask: the decoder was taught (and scored on) the wrong answer to the box
+            lambda image, ann: ann.update(bbox=[ann["bbox"][0] + 10, *ann["bbox"][1:]]),
+            r"has a bbox \[.*\] that does not cover its mask, whose box is \[",
+        ),
     ],
 )
 def test_a_mask_that_does_not_decode_or_is_empty_is_refused_naming_it(tiny_dataset, tmp_path, edit, fragment):
