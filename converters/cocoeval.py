@@ -107,6 +107,7 @@ def precision_table(
         gt = COCO()
         gt.dataset = copy.deepcopy(dict(ground_truth))  # loadRes mutates; keep the caller's copy
         gt.createIndex()
+        _complete(gt)
         dt = gt.loadRes(copy.deepcopy(list(results))) if results else _empty_results(gt)
         evaluation = COCOeval(gt, dt, iou_type)
         evaluation.params.imgIds = sorted(image_ids or [image["id"] for image in ground_truth["images"]])
@@ -120,6 +121,23 @@ def precision_table(
         category_ids=list(evaluation.params.catIds),
         names={c["id"]: c["name"] for c in ground_truth["categories"]},
     )
+
+
+def _complete(gt) -> None:
+    """Fills in the ``iscrowd`` (0) and ``area`` a COCO file written by hand or by another tool may leave
+    out, as every annotation of COCO's own files has them: COCOeval read both with a bare ``KeyError``.
+
+    ``area`` is the mask's pixel count (COCO's definition), the box's for an annotation without a mask.
+    """
+    from pycocotools import mask as mask_utils
+
+    for annotation in gt.dataset.get("annotations", []):  # the same dicts as gt.anns
+        annotation.setdefault("iscrowd", 0)
+        if "area" not in annotation:
+            if annotation.get("segmentation"):
+                annotation["area"] = float(mask_utils.area(gt.annToRLE(annotation)))
+            else:
+                annotation["area"] = float(annotation["bbox"][2] * annotation["bbox"][3])
 
 
 def one_class(

@@ -77,6 +77,23 @@ def test_no_results_score_zero_and_inputs_are_not_modified() -> None:
     assert precision_table(gt, [], iou_type="bbox").summary()["AP"] == 0.0
 
 
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+@pytest.mark.parametrize("left_out", [("iscrowd",), ("area",), ("iscrowd", "area")])
+def test_ground_truth_without_iscrowd_or_area_scores_as_with_them(iou_type: str, left_out: tuple) -> None:
+    # COCO's own files always hold both; one written by hand or by another tool may not: COCOeval's
+    # KeyError traceback
+    gt = ground_truth()
+    results = results_from(gt, shift=2)
+    expected = precision_table(gt, results, iou_type=iou_type)
+    for annotation in gt["annotations"]:
+        for key in left_out:
+            del annotation[key]
+    table = precision_table(gt, results, iou_type=iou_type)
+    assert np.array_equal(table.precision, expected.precision)
+    assert table.ap() > 0  # a filled table, not the zeros of one without matches
+    assert all(key not in annotation for annotation in gt["annotations"] for key in left_out)  # not filled in
+
+
 def test_unknown_iou_type_is_refused() -> None:
     with pytest.raises(ValueError, match="iou_type"):
         precision_table(ground_truth(), [], iou_type="keypoints")
