@@ -158,6 +158,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def writer_pid(path: Path) -> int | None:
+    """The process id in the name of a temporary of this module (:func:`temporary_path`), else None."""
+    match = _TOKEN.search(path.name)
+    return int(match["pid"]) if match else None
+
+
 def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
     """Deletes the stale temporaries in ``folder`` whose names match the glob ``pattern``.
 

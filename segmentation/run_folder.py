@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 from common.config import save_config
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder, check_run_name
-from common.io import atomic_write, load_torch
+from common.io import atomic_write, is_stale, load_torch, remove_stale, temporary_path, writer_pid
 from segmentation.distributed import Dist, from_main
 
 
@@ -23,6 +24,60 @@ def next_run_dir(out: Path, name: str) -> Path:
     while candidate.exists():
         candidate, n = out / f"{name}{n}", n + 1
     return candidate
+
+
+def make_run_dir(out: Path, name: str) -> Path:
+    """Creates and returns :func:`next_run_dir`'s folder; one another run created first is passed over.
+
+    Two runs started together both found ``out/name`` free and trained into it, each overwriting the
+    other's ``last.pt``, ``decoder.pt`` and ``results.csv``.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    while True:
+        folder = next_run_dir(out, name)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+
+
+#: The marker a training keeps in its run folder while it runs: ``.training.<host>-<pid>-<random>.tmp``.
+TRAINING_MARK = "training"
+
+
+def check_not_training(folder: Path) -> None:
+    """Refuses a run folder that another training on this machine is writing now (``exist_ok``, ``--resume``).
+
+    Its marker names a process that is alive; a marker of a killed run is removed (:func:`common.io.is_stale`;
+    one of another host counts as alive for a day). Both runs wrote ``last.pt``, ``decoder.pt`` and
+    ``results.csv`` in turn, and the folder held a mix of the two.
+
+    Raises:
+        UserError: naming the folder and the process.
+    """
+    for marker in sorted(folder.glob(f".{TRAINING_MARK}.*.tmp")):
+        pid = writer_pid(marker)
+        if pid != os.getpid() and not is_stale(marker):
+            raise UserError(
+                f"run folder {folder} is being written by another training (process {pid}): wait for it "
+                "to end or stop it, or train into another name="
+            )
+    remove_stale(folder, f".{TRAINING_MARK}.*.tmp")
+
+
+def mark_training(folder: Path) -> Path:
+    """Puts this process's marker into ``folder`` (see :func:`check_not_training`); returns it."""
+    marker = temporary_path(folder / TRAINING_MARK)
+    marker.touch()
+    return marker
+
+
+def unmark_training(folder: Path) -> None:
+    """Removes this process's markers from ``folder``: its training ended (finished, failed or stopped)."""
+    for marker in folder.glob(f".{TRAINING_MARK}.*.tmp"):
+        if writer_pid(marker) == os.getpid():
+            marker.unlink(missing_ok=True)
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
@@ -101,6 +156,7 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
         if config.get("data"):  # a cache in the data set is in the way of its re-conversion
             check_not_inside(config["cache_dir"], config["data"], flag="cache_dir=")
     if resume is not None:  # it holds last.pt: a folder
+        check_not_training(resume)
         return
     check_run_name(config["name"], inside="out")
     out = check_output_folder(config["out"], flag="out")
@@ -108,6 +164,7 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
         check_not_inside(out, config["data"], flag="out=")
     if config["exist_ok"]:
         check_output_folder(out / run_name(config), flag="run folder")
+        check_not_training(out / run_name(config))
         if config.get("data"):  # out=<its parent> name=<its name>: the run's files went into the data set
             check_not_inside(out / run_name(config), config["data"], flag="name= (exist_ok reuses out/name)")
 
@@ -122,10 +179,12 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
             folder = Path(config["out"]) / name
         else:
             # Only rank 0 looks for a free name; the others must use the same folder.
-            chosen = str(next_run_dir(Path(config["out"]), name)) if world.main else None
+            chosen = str(make_run_dir(Path(config["out"]), name)) if world.main else None
             folder = Path(from_main(chosen, world))
     if world.main:
         folder.mkdir(parents=True, exist_ok=True)
+        check_not_training(folder)
+        mark_training(folder)
         if resume is None:  # a reused folder's old state must not be resumed into this run,
             for stale in ("last.pt", "colour_head.json"):  # nor its head's fit pass for this run's
                 (folder / stale).unlink(missing_ok=True)

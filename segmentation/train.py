@@ -65,6 +65,7 @@ from segmentation.run_folder import (
     plot_curves,
     prepare_run_dir,
     read_resume_state,
+    unmark_training,
     write_results,
 )
 from segmentation.run_setup import (
@@ -430,6 +431,9 @@ def train(
             command = f"python -m segmentation.train --resume {quote(str(run.folder))}"
             print(f"stopped; go on from the last finished epoch with: {command}", file=sys.stderr, flush=True)
         raise
+    finally:
+        if run.world.main:  # the folder is free for a --resume or an exist_ok run again
+            unmark_training(run.folder)
     return run.folder
 
 

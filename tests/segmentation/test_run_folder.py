@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import matplotlib.pyplot as plt
 import pytest
 
+import segmentation.run_folder as run_folder
 from common.errors import UserError
-from segmentation.run_folder import check_run_dir, curves_figure
+from common.io import temporary_path
+from segmentation.distributed import Dist
+from segmentation.run_folder import check_run_dir, curves_figure, prepare_run_dir
 from segmentation.train_config import DEFAULTS
 
 
@@ -30,3 +37,81 @@ def test_a_cache_dir_inside_the_data_set_is_refused(tmp_path):
     config = {**DEFAULTS, "data": str(data), "out": str(tmp_path / "runs"), "cache_dir": str(data / "cache")}
     with pytest.raises(UserError, match=r"is inside the input tree .*; choose another cache_dir="):
         check_run_dir(config, None)
+
+
+@pytest.fixture
+def other_training():
+    """A live process standing for another training: its pid for a marker's name."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def _marker(folder, pid: int):
+    """A training marker in ``folder`` as process ``pid`` would have written it."""
+    ours = temporary_path(folder / "training")
+    marker = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{pid}-"))
+    marker.touch()
+    return marker
+
+
+def _config(tmp_path, **overrides):
+    return {
+        **DEFAULTS,
+        "data": str(tmp_path / "data"),
+        "out": str(tmp_path / "runs"),
+        "name": "run",
+        **overrides,
+    }
+
+
+def test_a_run_folder_another_training_is_writing_is_refused_for_exist_ok_and_resume(
+    tmp_path, other_training
+):
+    # both trainings wrote last.pt, decoder.pt and results.csv in turn, into one folder
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    (folder / "last.pt").write_bytes(b"the other run's")
+    marker = _marker(folder, other_training)
+    message = rf"run folder {folder} is being written by another training \(process {other_training}\)"
+    with pytest.raises(
+        UserError, match=message + ": wait for it to end or stop it, or train into another name="
+    ):
+        check_run_dir(_config(tmp_path, exist_ok=True), None)
+    with pytest.raises(UserError, match=message):
+        check_run_dir(_config(tmp_path), folder)  # --resume
+    with pytest.raises(UserError, match=message):  # the check again as the folder is taken
+        prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["last.pt", marker.name])
+    assert (folder / "last.pt").read_bytes() == b"the other run's"
+
+
+def test_a_marker_of_a_training_that_was_killed_is_removed_and_the_folder_reused(tmp_path):
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    _marker(folder, process.pid)  # its process is gone (kill -9: no clean-up ran)
+    check_run_dir(_config(tmp_path, exist_ok=True), None)
+    assert prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None) == folder
+    markers = list(folder.glob(".training.*.tmp"))
+    assert len(markers) == 1 and f"-{os.getpid()}-" in markers[0].name  # this process's only
+    run_folder.unmark_training(folder)
+    assert not list(folder.glob(".training.*.tmp"))
+
+
+def test_a_new_run_takes_the_next_name_when_another_run_made_its_folder_first(tmp_path, monkeypatch):
+    # two runs started together both found runs/run free and trained into it
+    out = tmp_path / "runs"
+    found = run_folder.next_run_dir
+
+    def raced(folder, name):
+        chosen = found(folder, name)
+        if chosen.name == "run":  # the other run makes it between the look and the mkdir
+            chosen.mkdir(parents=True)
+        return chosen
+
+    monkeypatch.setattr(run_folder, "next_run_dir", raced)
+    assert prepare_run_dir(_config(tmp_path), Dist(), None) == out / "run2"
+    assert not (out / "run" / "args.yaml").exists()
