@@ -44,7 +44,7 @@ from segmentation.crops import CropRule, Window, decode_with_crops, small_box_wi
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
 from segmentation.finetuned import BASE_OPTION, load_colour_head, load_finetuned
-from segmentation.folds import check_resumable, is_folds_run
+from segmentation.folds import check_fold_count, check_resumable, is_folds_run
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 from segmentation.predict import box_logits, predict_masks
@@ -624,6 +624,8 @@ EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
 
 def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     """Refuses what argparse lets through (``--batch-size 0``, an output file) before any model loads."""
+    if args.folds:  # before --out is judged as a --folds run's: a K of 1 was told to choose another --out
+        check_fold_count(args.folds)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:

@@ -114,6 +114,16 @@ def _stratum_rng(seed: int, stratum: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(stratum.encode())])
 
 
+def check_fold_count(k: int) -> None:
+    """Refuses a K below 3 (test, val and train each need a fold), as ``--folds K`` is read.
+
+    Raises:
+        UserError: naming K.
+    """
+    if k < 3:
+        raise UserError(f"--folds needs at least 3 folds (test, val and train), got {k}")
+
+
 def kfold(keys: Sequence[tuple[str, str]], k: int, *, seed: int = 0) -> list[Fold]:
     """Stratified K-fold rounds over ``(key, stratum)`` items (see the module docstring).
 
@@ -130,8 +140,7 @@ def kfold(keys: Sequence[tuple[str, str]], k: int, *, seed: int = 0) -> list[Fol
 
     >>> [f.test for f in kfold([("a", "x"), ("b", "x"), ("c", "y")], 3)]  # doctest: +SKIP
     """
-    if k < 3:
-        raise UserError(f"--folds needs at least 3 folds (test, val and train), got {k}")
+    check_fold_count(k)
     if k > len(keys):
         raise UserError(f"--folds {k} is more folds than the {len(keys)} defect images")
     strata: dict[str, list[str]] = defaultdict(list)

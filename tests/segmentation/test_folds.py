@@ -247,6 +247,24 @@ def test_evaluate_folds_refuses_bad_requests(tiny_dataset, tmp_path, capsys, ext
     assert not out.exists() and not cache.exists()
 
 
+@pytest.mark.parametrize("k", ["2", "-2"])
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_k_below_3_is_named_before_the_out_folder_is_judged(tiny_dataset, tmp_path, capsys, k, resume):
+    # an --out holding an evaluation (or a --folds run of 3): it was told to choose another --out (or that
+    # the run holds 3 folds), and with one it was told the K after all
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "table.md").write_text("an earlier evaluation")
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", k, "--no-progress", *resume]
+    assert main(argv) == 2
+    assert (
+        capsys.readouterr().err == f"error: --folds needs at least 3 folds (test, val and train), got {k}\n"
+    )
+    assert [p.name for p in out.iterdir()] == ["table.md"]
+
+
 class _Started(Exception):
     """Raised by a stand-in for the rounds: the checks passed and the rounds would start."""
 
