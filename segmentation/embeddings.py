@@ -343,6 +343,11 @@ class EmbeddingCache:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if self.folder.exists() and not self.folder.is_dir():  # was "File exists: <it>", as it was written
+            raise UserError(
+                f"{self.folder} is a file, where the cache keeps this encoder's entries: move it away or "
+                "use another cache folder"
+            )
         self._remove_stale_temporaries()
         paths = [Path(path) for path in image_paths]
         views = list(views) if views is not None else [None] * len(paths)

@@ -257,6 +257,19 @@ def test_a_cache_root_that_is_one_encoders_folder_is_refused(
         EmbeddingCache(cache.folder, tiny_sam, model_name=MODEL_NAME)
 
 
+def test_a_file_where_the_encoders_folder_goes_is_named_for_what_it_is(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int]
+) -> None:
+    # the error was "File exists: <folder>", which reads as if the cache had refused an entry
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.folder.parent.mkdir()
+    cache.folder.write_text("not the cache's")
+    message = f"^{cache.folder} is a file, where the cache keeps this encoder's entries: move it away or use"
+    with pytest.raises(UserError, match=message):
+        cache.embed(image_files[:1], progress=False)
+    assert cache.folder.read_text() == "not the cache's" and encoder_calls == []
+
+
 @pytest.mark.parametrize("batch_size", [0, -1])
 def test_cache_rejects_batch_size_below_one(tmp_path: Path, tiny_sam: Sam, image_files, batch_size) -> None:
     cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
