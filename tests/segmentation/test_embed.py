@@ -121,3 +121,38 @@ def test_a_cache_dir_inside_the_data_set_is_refused(tiny_dataset, capsys, monkey
     cache = tiny_dataset / "cache"
     assert main(["--data", str(tiny_dataset), "--cache-dir", str(cache), "--no-progress"]) == 2
     assert "is inside the input tree" in capsys.readouterr().err and not (tiny_dataset / "cache").exists()
+
+
+def test_a_ctrl_c_says_how_many_images_the_cache_kept_and_what_a_rerun_encodes(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    # it printed 'interrupted' alone: whether the images encoded so far were lost was not said
+    from segmentation.data import load_split
+
+    _embed_with(tiny_sam, monkeypatch)
+    n = len(load_split(tiny_dataset, "val").images)
+    cache = tmp_path / "c"
+    argv = ["--data", str(tiny_dataset), "--splits", "val", "--cache-dir", str(cache), "--no-progress"]
+    assert main([*argv, "--batch-size", "1"]) == 0  # one image cached before the run below
+    capsys.readouterr()
+    for entry in sorted(cache.rglob("*.pt"))[1:]:
+        entry.unlink()
+    forward, calls = tiny_sam.image_encoder.forward, []
+
+    def interrupted_on_third_batch(x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return forward(x)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tiny_sam.image_encoder, "forward", interrupted_on_third_batch)
+        assert main([*argv, "--batch-size", "1"]) == 130
+    (folder,) = [path for path in cache.iterdir() if path.is_dir()]
+    assert capsys.readouterr().err.splitlines() == [
+        f"stopped: 3 of {n} images are in the cache {folder} (2 encoded by this run, kept); "
+        f"the same command again encodes only the other {n - 3}",
+        "interrupted",
+    ]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith(f"{n} images: 3 were cached, {n - 3} encoded in ")
