@@ -338,7 +338,8 @@ class EmbeddingCache:
 
         Raises:
             UserError: an image is missing or unreadable; batches
-                finished before it stay cached.
+                finished before it stay cached. Before anything is encoded: a folder
+                where an entry goes, or an encoder's folder that is not writable.
             ValueError: ``batch_size`` < 1.
         """
         if batch_size < 1:
@@ -368,6 +369,7 @@ class EmbeddingCache:
             else:
                 entries[key] = entry
         if missing:
+            self._check_writable(missing)
             self._write_meta()
             todo = list(missing.items())
             with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
@@ -409,6 +411,32 @@ class EmbeddingCache:
                 logger.warning("recomputing unreadable embedding cache entry %s: %s", path, error)
             return None
         return ImageEmbedding(embedding.float(), original_size, input_size)
+
+    def _check_writable(self, missing: dict[str, Path]) -> None:
+        """Refuses, before anything is encoded, entries that could not be written.
+
+        A folder (or a pipe) where an entry goes, or an encoder's folder this user cannot write, failed
+        only once the image was encoded, as ``Is a directory: <entry> (from <its temporary>)``.
+
+        Args:
+            missing: the image of each entry to be written, by its key.
+
+        Raises:
+            UserError: naming the entry or the folder, and the way on.
+        """
+        if self.folder.is_dir() and not os.access(self.folder, os.W_OK | os.X_OK):
+            raise UserError(
+                f"cannot write the embedding cache {self.folder}: it is not writable; make it writable or "
+                "use another cache folder"
+            )
+        for key, image in missing.items():
+            entry = self._entry_path(key)
+            if entry.exists() and not entry.is_file():
+                what = "a folder" if entry.is_dir() else "not a file"
+                raise UserError(
+                    f"cannot write the embedding of {image}: {entry} is {what}, where the cache keeps that "
+                    "entry; move it away or delete it"
+                )
 
     def _remove_stale_temporaries(self) -> None:
         """Deletes the half-written entries of runs that were killed (never those of a live run)."""

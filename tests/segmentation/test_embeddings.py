@@ -270,6 +270,41 @@ def test_a_file_where_the_encoders_folder_goes_is_named_for_what_it_is(
     assert cache.folder.read_text() == "not the cache's" and encoder_calls == []
 
 
+def test_a_folder_where_an_entry_goes_is_named_before_anything_is_encoded(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int]
+) -> None:
+    # it failed only once the image was encoded, as 'Is a directory: <entry> (from <its temporary>)'
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.embed(image_files[:1], progress=False)
+    entry = cache.path_for(image_files[2])
+    entry.mkdir()
+    message = (
+        f"^cannot write the embedding of {image_files[2]}: {entry} is a folder, where the cache keeps that "
+        "entry; move it away or delete it$"
+    )
+    with pytest.raises(UserError, match=message):
+        cache.embed(image_files, progress=False)
+    assert encoder_calls == [1] and entry.is_dir() and image_files[1] not in cache
+
+
+def test_an_encoders_folder_that_is_not_writable_is_named_before_anything_is_encoded(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a shared cache another user filled: the first batch was encoded, then 'Permission denied: <temporary>'
+    # (os.access is replaced: the tests may run as root, who writes anywhere)
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.embed(image_files[:1], progress=False)
+    access = os.access
+    monkeypatch.setattr(
+        embeddings_module.os, "access", lambda path, mode: Path(path) != cache.folder and access(path, mode)
+    )
+    message = f"^cannot write the embedding cache {cache.folder}: it is not writable; make it writable or use"
+    with pytest.raises(UserError, match=message):
+        cache.embed(image_files, progress=False)
+    assert encoder_calls == [1]
+    cache.embed(image_files[:1], progress=False)  # all cached: nothing to write, nothing refused
+
+
 @pytest.mark.parametrize("batch_size", [0, -1])
 def test_cache_rejects_batch_size_below_one(tmp_path: Path, tiny_sam: Sam, image_files, batch_size) -> None:
     cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
