@@ -158,6 +158,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def written_here(path: Path) -> bool:
+    """Whether a temporary of this module (:func:`temporary_path`) was named by a process of this machine."""
+    match = _TOKEN.search(path.name)
+    return match is not None and match["host"] == _HOST
+
+
 def writer_pid(path: Path) -> int | None:
     """The process id in the name of a temporary of this module (:func:`temporary_path`), else None."""
     match = _TOKEN.search(path.name)

@@ -9,12 +9,23 @@ from __future__ import annotations
 import csv
 import io
 import os
+import socket
+import time
 from pathlib import Path
 
 from common.config import save_config
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder, check_run_name
-from common.io import atomic_write, is_stale, load_torch, remove_stale, temporary_path, writer_pid
+from common.io import (
+    FOREIGN_STALE_S,
+    atomic_write,
+    is_stale,
+    load_torch,
+    remove_stale,
+    temporary_path,
+    writer_pid,
+    written_here,
+)
 from segmentation.distributed import Dist, from_main
 
 
@@ -42,34 +53,57 @@ def make_run_dir(out: Path, name: str) -> Path:
         return folder
 
 
-#: The marker a training keeps in its run folder while it runs: ``.training.<host>-<pid>-<random>.tmp``.
+#: The marker a training keeps in its run folder while it runs: ``.training.<host>-<pid>-<random>.tmp``,
+#: holding the name of its machine (the name's ``<host>`` is a hash of it).
 TRAINING_MARK = "training"
 
 
 def check_not_training(folder: Path) -> None:
-    """Refuses a run folder that another training on this machine is writing now (``exist_ok``, ``--resume``).
+    """Refuses a run folder that another training is writing now (``exist_ok``, ``--resume``).
 
     Its marker names a process that is alive; a marker of a killed run is removed (:func:`common.io.is_stale`;
-    one of another host counts as alive for a day). Both runs wrote ``last.pt``, ``decoder.pt`` and
-    ``results.csv`` in turn, and the folder held a mix of the two.
+    one of another host, on a shared disk, counts as alive for a day after it was written). Both runs wrote
+    ``last.pt``, ``decoder.pt`` and ``results.csv`` in turn, and the folder held a mix of the two.
 
     Raises:
-        UserError: naming the folder and the process.
+        UserError: naming the folder, the process and its machine, and the marker to delete by hand when
+            that run is known to have ended.
     """
     for marker in sorted(folder.glob(f".{TRAINING_MARK}.*.tmp")):
         pid = writer_pid(marker)
         if pid != os.getpid() and not is_stale(marker):
-            raise UserError(
-                f"run folder {folder} is being written by another training (process {pid}): wait for it "
-                "to end or stop it, or train into another name="
-            )
+            raise UserError(training_refusal(folder, marker, pid))
     remove_stale(folder, f".{TRAINING_MARK}.*.tmp")
+
+
+def training_refusal(folder: Path, marker: Path, pid: int | None) -> str:
+    """:func:`check_not_training`'s message for the live ``marker`` of process ``pid``.
+
+    It said "process <pid>" alone: a run on another machine, or one whose marker outlived it there, held
+    the folder for a day without a word on whose it was, why, or that deleting the marker frees it.
+    """
+    way = f"if that run is known to have ended, delete its marker {marker}"
+    if written_here(marker):
+        return (
+            f"run folder {folder} is being written by another training (process {pid} on this machine): "
+            f"wait for it to end or stop it, or train into another name=; {way}"
+        )
+    try:  # an older version's marker is empty
+        host = marker.read_text(encoding="utf-8").partition("\n")[0].strip() or "another machine"
+        since = f", started {(time.time() - marker.stat().st_mtime) / 3600:.1f} h ago"
+    except (OSError, UnicodeDecodeError):  # gone meanwhile
+        host, since = "another machine", ""
+    return (
+        f"run folder {folder} is being written by another training (process {pid} on {host}{since}; a "
+        f"marker of another machine counts as alive for {FOREIGN_STALE_S / 3600:.0f} h): wait for it to end, "
+        f"or train into another name=; {way}"
+    )
 
 
 def mark_training(folder: Path) -> Path:
     """Puts this process's marker into ``folder`` (see :func:`check_not_training`); returns it."""
     marker = temporary_path(folder / TRAINING_MARK)
-    marker.touch()
+    marker.write_text(f"{socket.gethostname()}\n", encoding="utf-8")
     return marker
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
 
 import matplotlib.pyplot as plt
 import pytest
@@ -74,9 +77,13 @@ def test_a_run_folder_another_training_is_writing_is_refused_for_exist_ok_and_re
     folder.mkdir(parents=True)
     (folder / "last.pt").write_bytes(b"the other run's")
     marker = _marker(folder, other_training)
-    message = rf"run folder {folder} is being written by another training \(process {other_training}\)"
+    message = (
+        rf"run folder {folder} is being written by another training \(process {other_training} on this "
+        r"machine\)"
+    )
+    way = f"; if that run is known to have ended, delete its marker {marker}"
     with pytest.raises(
-        UserError, match=message + ": wait for it to end or stop it, or train into another name="
+        UserError, match=message + ": wait for it to end or stop it, or train into another name=" + way
     ):
         check_run_dir(_config(tmp_path, exist_ok=True), None)
     with pytest.raises(UserError, match=message):
@@ -97,8 +104,36 @@ def test_a_marker_of_a_training_that_was_killed_is_removed_and_the_folder_reused
     assert prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None) == folder
     markers = list(folder.glob(".training.*.tmp"))
     assert len(markers) == 1 and f"-{os.getpid()}-" in markers[0].name  # this process's only
+    assert markers[0].read_text(encoding="utf-8") == f"{socket.gethostname()}\n"
     run_folder.unmark_training(folder)
     assert not list(folder.glob(".training.*.tmp"))
+
+
+def test_a_marker_of_another_machine_is_named_with_its_host_its_age_and_how_to_free_the_folder(tmp_path):
+    # it said 'process <pid>' alone: a run on another machine sharing the disk (or one that died there)
+    # held the folder for a day, with no word on whose it was, why, or that deleting the marker frees it
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    ours = temporary_path(folder / "training")
+    here = re.search(r"\.training\.([0-9a-f]{8})-", ours.name)[1]
+    elsewhere = "00000000" if here != "00000000" else "11111111"
+    marker = ours.with_name(ours.name.replace(f".{here}-{os.getpid()}-", f".{elsewhere}-4242-"))
+    marker.write_text("gpu-box-7\n", encoding="utf-8")
+    three_hours_ago = time.time() - 3 * 3600
+    os.utime(marker, (three_hours_ago, three_hours_ago))
+    message = (
+        f"run folder {folder} is being written by another training (process 4242 on gpu-box-7, started 3.0 h "
+        "ago; a marker of another machine counts as alive for 24 h): wait for it to end, or train into "
+        f"another name=; if that run is known to have ended, delete its marker {marker}"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        check_run_dir(_config(tmp_path, exist_ok=True), None)
+    marker.write_text("")  # an older version's marker names no host
+    os.utime(marker, (three_hours_ago, three_hours_ago))
+    with pytest.raises(UserError, match=r"\(process 4242 on another machine, started 3\.0 h ago; "):
+        check_run_dir(_config(tmp_path), folder)  # --resume
+    marker.unlink()  # as the message says: the folder is free
+    check_run_dir(_config(tmp_path, exist_ok=True), None)
 
 
 def test_a_new_run_takes_the_next_name_when_another_run_made_its_folder_first(tmp_path, monkeypatch):
