@@ -233,7 +233,12 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
     """Refuses what a hand-edited COCO file may hold and the converters never write: an image without a
     width and height, an annotation of a category the file does not list, without a segmentation
     pycocotools can decode, or without an xywh ``bbox``. Each failed deep inside scoring or training
-    (``IndexError``, ``KeyError``), after the models had run."""
+    (``IndexError``, ``KeyError``), after the models had run.
+
+    A crowd (``iscrowd`` 1) too: COCOeval ignores it for mask AP, while it was prompted, trained on and
+    counted in IoU, Dice and instance IoU as a defect. Every annotation here is one defect instance, and
+    this package has no ignore regions to leave one out of the pixel scores and the training loss.
+    """
     if not all(isinstance(info.get(key), int | float) and info[key] >= 1 for key in ("width", "height")):
         raise UserError(
             f"image {info.get('id')} ({info.get('file_name')}) in {source} has no width and height: "
@@ -250,6 +255,12 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
             raise UserError(
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
                 "RLE with size and counts): convert the data set again"
+            )
+        if annotation.get("iscrowd"):  # truthy, as pycocotools reads it
+            raise UserError(
+                f"{where} has iscrowd {annotation['iscrowd']!r}: a crowd region, which COCO scores as one to "
+                "ignore and this package cannot (it takes every annotation for one defect): set iscrowd 0 "
+                "if it outlines one defect, or remove it"
             )
         box = annotation.get("bbox")
         if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)):

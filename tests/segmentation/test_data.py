@@ -245,15 +245,29 @@ def test_a_mask_that_does_not_decode_or_is_empty_is_refused_naming_it(tiny_datas
 
 
 def test_an_uncompressed_rle_as_coco_writes_crowds_decodes_as_the_polygon_did(tiny_dataset, tmp_path):
+    # COCO's crowd form for one instance (iscrowd 0): a crowd itself is refused (below)
     image = next(im for im in load_split(tiny_dataset, "test").images if not im.is_background)
     mask = image.instance_masks()[0]
     _edit_first_annotation(
         tiny_dataset,
         tmp_path,
-        lambda _, ann: ann.update(segmentation=_rle(mask, uncompressed=True), iscrowd=1),
+        lambda _, ann: ann.update(segmentation=_rle(mask, uncompressed=True), iscrowd=0),
     )
     again = next(im for im in load_split(tmp_path, "test").images if im.image_id == image.image_id)
     assert np.array_equal(again.instance_masks()[0], mask)
+
+
+@pytest.mark.parametrize("iscrowd", [1, True])
+def test_a_crowd_region_is_refused_naming_it_and_the_way_on(tiny_dataset, tmp_path, iscrowd):
+    # COCOeval ignored it for mask AP, while it was prompted and counted in IoU, Dice and instance IoU
+    _, annotation = _edit_first_annotation(tiny_dataset, tmp_path, lambda _, ann: ann.update(iscrowd=iscrowd))
+    message = (
+        rf"^annotation {annotation['id']} in .*instances_test.json has iscrowd {iscrowd!r}: a crowd region, "
+        "which COCO scores as one to ignore and this package cannot \\(it takes every annotation for one "
+        "defect\\): set iscrowd 0 if it outlines one defect, or remove it$"
+    )
+    with pytest.raises(UserError, match=message):
+        load_split(tmp_path, "test")
 
 
 @pytest.mark.parametrize(

@@ -580,3 +580,20 @@ def test_a_cache_dir_inside_the_data_set_is_refused(tiny_dataset, tmp_path, caps
     argv = ["--data", str(tiny_dataset), "--out", str(tmp_path / "eval"), "--no-progress"]
     assert main([*argv, "--cache-dir", str(tiny_dataset / "cache")]) == 2
     assert "is inside the input tree" in capsys.readouterr().err and not (tiny_dataset / "cache").exists()
+
+
+def test_a_crowd_is_refused_before_any_model_loads(tiny_dataset, tmp_path, capsys, monkeypatch):
+    # COCOeval ignored it for mask AP, while it was prompted and counted in IoU, Dice and instance IoU
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "_load_models", lambda *a, **k: pytest.fail("a model was loaded"))
+    data = json.loads((tiny_dataset / "annotations" / "instances_test.json").read_text())
+    data["annotations"][0]["iscrowd"] = 1
+    (tmp_path / "data" / "annotations").mkdir(parents=True)
+    (tmp_path / "data" / "annotations" / "instances_test.json").write_text(json.dumps(data))
+    (tmp_path / "data" / "images").symlink_to(tiny_dataset / "images")
+    argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "eval"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: annotation ") and err.count("\n") == 1 and "has iscrowd 1: a crowd" in err
+    assert not (tmp_path / "eval").exists()
