@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -305,22 +307,29 @@ def test_a_class_id_outside_the_detectors_names_is_named(detecting, class_id):
         assert response.json()["detail"] == detail  # -1 was reported as "class id 1 beyond"
 
 
+@contextlib.contextmanager
+def full_decoder_queue(app, wait_for) -> Iterator[None]:
+    """The page's decoder queue held full by blocked jobs inside the block (a detect then answers 503)."""
+    worker = app.state.predictor.worker
+    release = threading.Event()
+    blockers = [threading.Thread(target=worker.run, args=(lambda: release.wait(30),)) for _ in range(5)]
+    for blocker in blockers:
+        blocker.start()
+    wait_for(lambda: worker.admitted == worker.capacity)
+    try:
+        yield
+    finally:
+        release.set()
+        for blocker in blockers:
+            blocker.join(timeout=30)
+
+
 def test_a_full_decoder_queue_answers_detect_with_503_and_records_nothing(detecting, wait_for):
     session, app, _, _ = detecting
     with TestClient(app) as client:
         post(client, "/api/current", {"image": "a.png"})
-        worker = app.state.predictor.worker
-        release = threading.Event()
-        blockers = [threading.Thread(target=worker.run, args=(lambda: release.wait(30),)) for _ in range(5)]
-        for blocker in blockers:
-            blocker.start()
-        wait_for(lambda: worker.admitted == worker.capacity)
-        try:
+        with full_decoder_queue(app, wait_for):
             response = client.post("/api/proposals/detect", json={"image": "a.png"})
-        finally:
-            release.set()
-            for blocker in blockers:
-                blocker.join(timeout=30)
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
         assert client.get("/api/image", params={"image": "a.png"}).json()["detector"]["state"] == "pending"
         assert len(post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"]) == 1
@@ -456,19 +465,9 @@ def test_the_retry_after_a_busy_answer_detects_on_a_photo_replaced_meanwhile(
     session.add_instance("b.jpg", mask=truths["b.jpg"], class_name="dent")
     with TestClient(app) as client:
         post(client, "/api/current", {"image": "b.jpg"})
-        worker = app.state.predictor.worker
-        release = threading.Event()
-        blockers = [threading.Thread(target=worker.run, args=(lambda: release.wait(30),)) for _ in range(5)]
-        for blocker in blockers:
-            blocker.start()
-        wait_for(lambda: worker.admitted == worker.capacity)
-        try:
+        with full_decoder_queue(app, wait_for):
             assert client.post("/api/proposals/detect", json={"image": "b.jpg"}).status_code == 503
             truth = photo_writer(folder / "b.jpg", (100, 150), [(40, 50, 12, 10)], seed=3)  # now landscape
-        finally:
-            release.set()
-            for blocker in blockers:
-                blocker.join(timeout=30)
         detail = post(client, "/api/proposals/detect", {"image": "b.jpg"})
     assert detail["detector"] == {"state": "done", "error": None}
     assert detail["notice"].startswith("b.jpg was replaced by a 150x100 photo: the labels of the 100x150 one")
