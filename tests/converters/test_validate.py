@@ -332,3 +332,14 @@ def test_a_data_yaml_without_a_test_split_has_no_test_images(dataset):
         "".join(line for line in data_yaml.read_text().splitlines(True) if line != "test: images/test\n")
     )
     assert validate(dataset)["yolo"]["test"].problems == ["no images"]
+
+
+def test_an_image_of_over_100_instances_scores_1_against_itself(tmp_path, category_factory, mask_factory):
+    # 11 x 11 specks of 2x2 px on one image: COCO's default keeps 100 detections per image
+    specks = [(4 * col + 1, 4 * row + 1, 4 * col + 3, 4 * row + 3) for row in range(11) for col in range(11)]
+    category_factory(tmp_path / "data", "widget", defects={"speck": [mask_factory(48, 64, specks)] * 5})
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    checks = validate(out)["coco"]
+    assert checks["train"].instances == 3 * 121
+    assert [check.problems for check in checks.values()] == [[], [], []]
