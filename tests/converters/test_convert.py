@@ -385,6 +385,23 @@ def test_a_defect_image_turned_by_its_exif_tag_is_refused(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_turned_defect_image_whose_mask_was_drawn_upright_is_named_for_its_tag(tmp_path, category_factory):
+    # the mask matches the photo as a viewer shows it (48 wide, 64 high), not as stored: the sizes
+    # differ, and the tag, not the size, is what to fix
+    category = category_factory(tmp_path / "data", "widget", image_ext=".jpg")
+    image = category / "test" / "scratch" / "001.jpg"
+    with Image.open(image) as opened:
+        pixels = opened.copy()
+    exif = pixels.getexif()
+    exif[0x0112] = 6
+    pixels.save(image, exif=exif)
+    mask = category / "ground_truth" / "scratch" / "001_mask.png"
+    Image.fromarray(np.asarray(Image.open(mask)).T.copy()).save(mask)
+    with pytest.raises(UserError, match=f"{image} has an EXIF orientation tag: .* misplaced"):
+        convert(config(tmp_path / "data", tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("ext", [".jpg", ".tif"])
 @pytest.mark.parametrize(
     ("orientation", "size"), [(1, (64, 48)), (6, (48, 64)), (3, (64, 48)), (5, (48, 64))]
