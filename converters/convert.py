@@ -444,6 +444,30 @@ def soft_mask_warnings(samples: Sequence[Sample]) -> list[str]:
     ]
 
 
+#: Share of its image above which a mask's defect is taken for an inverted mask's background.
+INVERTED_MASK_SHARE = 0.9
+
+
+def inverted_mask_warnings(samples: Sequence[Sample]) -> list[str]:
+    """One line when masks mark nearly all of their image as defect, as inverted masks do.
+
+    A mask drawn black on white (defect 0, background 255) is read as it is stored: every value > 0 is
+    defect, so the background becomes one instance around the whole photo, with the real defects as
+    its holes, and nothing else says so.
+    """
+    share = {id(s): sum(i.area for i in s.instances) / (s.width * s.height) for s in samples if s.instances}
+    inverted = [s for s in samples if share.get(id(s), 0.0) > INVERTED_MASK_SHARE]
+    if not inverted:
+        return []
+    masks = "1 mask marks" if len(inverted) == 1 else f"{len(inverted)} masks mark"
+    first = inverted[0]
+    return [
+        f"{masks} more than {INVERTED_MASK_SHARE:.0%} of the image as defect, e.g. {first.record.mask} "
+        f"({share[id(first)]:.0%}), as an inverted mask (defect black on white) does, and every value > 0 "
+        "is defect, so the background becomes the instance; save the defects non-zero on 0"
+    ]
+
+
 def convert(config: ConvertConfig) -> ConversionReport:
     """Runs a whole conversion and returns its report; raises UserError on bad input."""
     out = check_config(config)
@@ -611,7 +635,8 @@ def conversion_warnings(
     samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
 ) -> list[str]:
     """Every ``warning:`` of a conversion: empty or defect-free splits, empty defect folders, photos
-    copied across splits, narrow photos, JPEG masks, soft masks, LOCO regions that disagree."""
+    copied across splits, narrow photos, JPEG masks, soft masks, inverted masks, LOCO regions that
+    disagree."""
     return (
         split_warnings(by_split, config)
         + empty_folder_warnings([s.record.image for s in samples])
@@ -619,6 +644,7 @@ def conversion_warnings(
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
         + soft_mask_warnings(samples)
+        + inverted_mask_warnings(samples)
         + conflict_warnings(samples)
     )
 

@@ -732,6 +732,26 @@ def test_soft_png_masks_are_a_warning_or_a_strict_error(tmp_path, category_facto
     assert not (tmp_path / "strict").exists()
 
 
+def test_inverted_masks_are_a_warning_or_a_strict_error(tmp_path, category_factory):
+    # defect black on white: the background became one instance around the photo, without a word
+    category = category_factory(tmp_path / "data", "widget")
+    masks = sorted((category / "ground_truth").rglob("*_mask.png"))
+    for mask in masks[:2]:
+        cv2.imwrite(str(mask), 255 - cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE))
+    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    assert warning.startswith(f"2 masks mark more than 90% of the image as defect, e.g. {masks[0]} (")
+    assert "inverted mask" in warning
+    with pytest.raises(UserError, match=r"2 masks mark more than 90% of the image .*\(--strict\)$"):
+        convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+    assert not (tmp_path / "strict").exists()
+
+
+def test_a_large_defect_is_no_inverted_mask(tmp_path, mask_factory, category_factory):
+    large = mask_factory(48, 64, [(0, 0, 64, 43)])  # 90% of the photo: a large defect, not a background
+    category_factory(tmp_path / "data", "widget", defects={"stain": [large] * 5})
+    assert convert(config(tmp_path / "data", tmp_path / "out")).warnings == []
+
+
 def test_masks_of_a_few_values_give_no_soft_mask_warning(tmp_path, category_factory):
     category = category_factory(tmp_path / "data", "widget")
     mask = sorted((category / "ground_truth").rglob("*_mask.png"))[0]
