@@ -47,6 +47,7 @@ from converters.mvtec import (
     category_dir,
     category_layout,
     check_output_stems,
+    named_root,
     read_record_parts,
     scan,
     settle_empty_mask,
@@ -656,7 +657,8 @@ def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, La
         UserError: an unknown or ambiguous category, or any pairing error, before anything is written.
     """
     if config.images is not None:
-        category = config.categories[0] if config.categories else Path(config.images).absolute().parent.name
+        holder = named_root(config.images).absolute().parent  # the folder holding --images names it
+        category = config.categories[0] if config.categories else holder.name
         excluded = Exclusions(config.exclude_defects)
         records = scan_folders(config.images, config.masks, config.good, category=category, excluded=excluded)
         excluded.check_matched(records, config.images)

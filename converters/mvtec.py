@@ -36,12 +36,23 @@ __all__ = [
     "check_output_stems",
     "is_category",
     "list_categories",
+    "named_root",
     "read_record_mask",
     "scan",
     "scan_category",
     "settle_empty_mask",
     "settle_empty_masks",
 ]
+
+
+def named_root(root: str | Path) -> Path:
+    """``root`` as given, or resolved where its path names no folder (``.``, ``..``, ``photos/..``).
+
+    A category is named by its folder's name: ``--root .`` inside one named it ``''`` and ``--root ..``
+    named it ``'..'``, in every output file name and key (``_test_crack_000.png``, ``../test/crack/000``).
+    """
+    root = Path(root)
+    return root.resolve() if root.name in ("", "..") else root
 
 
 def is_category(folder: Path, layout: str | None = None) -> bool:
@@ -53,7 +64,7 @@ def is_category(folder: Path, layout: str | None = None) -> bool:
 
 def list_categories(root: str | Path, *, layout: str | None = None) -> list[str]:
     """Category names under ``root``; ``[root.name]`` when ``root`` is a category itself."""
-    root = Path(root)
+    root = named_root(root)
     if not root.is_dir():
         raise UserError(f"data root does not exist or is not a folder: {root}")
     if is_category(root, layout):
@@ -73,7 +84,7 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
         UserError: ``root`` missing, or a folder under it that is no category but holds some.
     """
     names = list_categories(root, layout=layout)
-    root = Path(root)
+    root = named_root(root)
     if names == [root.name] and is_category(root, layout):
         return names
     nested = sorted(
@@ -96,7 +107,7 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
 
 def category_dir(root: str | Path, category: str, *, layout: str | None = None) -> Path:
     """Folder of ``category``: ``root/category``, or ``root`` itself when it is that category."""
-    root = Path(root)
+    root = named_root(root)
     if not root.is_dir():  # not "unknown category ...; it holds no category folders" of a folder not there
         raise UserError(f"data root does not exist or is not a folder: {root}")
     if root.name == category and is_category(root, layout):

@@ -26,6 +26,19 @@ def test_root_may_be_a_category_or_hold_several(tmp_path, category_factory):
     assert {r.category for r in scan(tmp_path / "beta")} == {"beta"}
 
 
+@pytest.mark.parametrize(
+    ("cwd", "root"), [("widget", "."), ("widget", "./"), ("widget/test", ".."), (".", "widget/test/..")]
+)
+def test_a_category_given_as_dot_or_dot_dot_is_named_as_its_folder(
+    tmp_path, category_factory, monkeypatch, cwd, root
+):
+    # `cd widget; mvtec2yolo --root .` named the category '' (keys '/test/crack/000', files '_test_...')
+    category_factory(tmp_path, "widget")
+    monkeypatch.chdir(tmp_path / cwd)
+    assert list_categories(root) == ["widget"]
+    assert {r.key.split("/")[0] for r in scan(root)} == {"widget"}
+
+
 def test_exclude_defects(tmp_path, category_factory):
     category_factory(tmp_path, "widget")
     records = scan_category(tmp_path, "widget", exclude_defects=["hole"])
