@@ -121,6 +121,22 @@ def masks_by_stem(folder: Path, suffix: str = MASK_SUFFIX) -> dict[str, Path]:
     return masks
 
 
+def case_twin(path: Path) -> Path | None:
+    """The file or folder that ``path`` names but for letter case, where ``path`` itself is missing.
+
+    Masks copied from a case-insensitive file system (Windows, macOS) keep names such as
+    ``000_MASK.png`` or ``ground_truth/Crack/``, which Linux does not pair with ``000.png`` of
+    ``test/crack/``: naming the twin says what to rename. The first twin of a missing folder is named.
+    """
+    parent = path.parent
+    if path.exists() or parent == path:
+        return None
+    if not parent.is_dir():
+        return case_twin(parent)
+    wanted = path.name.casefold()
+    return next((entry for entry in sorted(parent.iterdir()) if entry.name.casefold() == wanted), None)
+
+
 def pair_by_stem(
     images: dict[str, Path],
     masks: dict[str, Path],
@@ -141,7 +157,10 @@ def pair_by_stem(
     pairs = []
     for stem, path in images.items():
         if stem not in masks:
-            raise UserError(f"defect image has no mask: {path} (expected {mask_dir / f'{stem}{suffix}.png'})")
+            expected = mask_dir / f"{stem}{suffix}.png"
+            twin = case_twin(expected)
+            hint = f"; found {twin}, whose name differs in case: rename it" if twin else ""
+            raise UserError(f"defect image has no mask: {path} (expected {expected}{hint})")
         pairs.append((path, masks.pop(stem)))
     if masks:
         stem, orphan = next(iter(masks.items()))

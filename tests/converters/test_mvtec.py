@@ -72,6 +72,15 @@ def test_real_hazelnut_tree(hazelnut_root):
         (lambda c: (c / "test/scratch/003.png").unlink(), "mask has no image: .*scratch/003_mask.png"),
         (lambda c: __import__("shutil").rmtree(c / "test/hole"), "mask has no image: .*hole/000_mask.png"),
         (lambda c: (c / "test/scratch/001.jpg").write_bytes(b""), "two images share the stem '001'"),
+        (  # copied from a case-insensitive file system: the twin is named
+            lambda c: (m := c / "ground_truth/scratch/000_mask.png").rename(m.with_name("000_MASK.PNG")),
+            r"no mask: .*scratch/000.png \(expected .*/000_mask.png; found .*scratch/000_MASK.PNG, "
+            "whose name differs in case: rename it",
+        ),
+        (
+            lambda c: (c / "ground_truth/scratch").rename(c / "ground_truth/Scratch"),
+            r"no mask: .*scratch/000.png \(expected .*; found .*ground_truth/Scratch, whose name differs",
+        ),
     ],
 )
 def test_pairing_errors_name_the_file(tmp_path, category_factory, damage, message):
