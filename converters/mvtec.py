@@ -283,6 +283,15 @@ def check_output_stems(records: Iterable[ImageRecord]) -> None:
         seen[name] = record
 
 
+def enclosing_category(folder: str | Path, *, layout: str | None = None) -> Path | None:
+    """The category folder ``folder`` lies in, up to 3 levels up (``test/crack``, VisA's
+    ``Data/Images/Anomaly``), or None: a ``--root`` given one folder too deep."""
+    for parent in list(Path(folder).resolve().parents)[:3]:
+        if is_category(parent, layout):
+            return parent
+    return None
+
+
 def scan(
     root: str | Path,
     categories: Sequence[str] | None = None,
@@ -304,6 +313,11 @@ def scan(
         get_layout(layout)
     names = list(categories) if categories else categories_to_convert(root, layout=layout)
     if not names:
+        if enclosing := enclosing_category(root, layout=layout):
+            raise UserError(
+                f"no category folders under {root}: it is inside the category folder {enclosing}; "
+                f"pass --root {enclosing}"
+            )
         what = get_layout(layout).looks_for if layout else looked_for()
         raise UserError(f"no category folders under {root}; looked for {what}")
     excluded = Exclusions(exclude_defects)

@@ -89,6 +89,16 @@ def test_pairing_errors_name_the_file(tmp_path, category_factory, damage, messag
         scan_category(tmp_path, "widget")
 
 
+@pytest.mark.parametrize("inner", ["test", "test/scratch", "ground_truth/hole"])
+def test_a_root_inside_a_category_names_the_category_folder(tmp_path, category_factory, inner):
+    # it listed every layout's folders, as for a folder of no data set at all
+    category = category_factory(tmp_path, "widget")
+    inside = f"it is inside the category folder {category}; pass --root {category}$"
+    message = f"no category folders under .*: {inside}"
+    with pytest.raises(UserError, match=message):
+        scan(category / inner)
+
+
 def test_unknown_and_empty_categories(tmp_path, category_factory):
     category_factory(tmp_path, "widget")
     with pytest.raises(UserError, match="unknown category 'gadget' .*categories under it: widget"):
