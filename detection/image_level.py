@@ -165,13 +165,14 @@ def conf_flags_all(
     true: Mapping[str, str], detections: Mapping[str, ImageDetections], names: Sequence[str], conf: float
 ) -> str | None:
     """A one-line warning when ``conf`` calls every image defective though some are good, or was
-    picked on images none of which is good; else None.
+    picked on images none of which is good, or none of which is defective; else None.
 
     :func:`tuned_conf` may pick such a threshold when the detector's top scores on the good images lie
     above the defect images' (its accuracy is then the share of defect images): the figures at it
     say little, and the inspection cascade would run SAM on every box down to it. Without a good
     image nothing penalises a low threshold, so the pick tends to the lowest candidate: every image called
-    defective.
+    defective. Without a defect image nothing penalises a high one: the pick lies above every box the
+    detector gives the good images, and says nothing of the defects it then misses.
 
     >>> one = lambda s: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([0]))
     >>> conf_flags_all({"a": "good", "b": "cut"}, {"a": one(0.6), "b": one(0.8)}, ["cut"], 0.5)
@@ -180,13 +181,20 @@ def conf_flags_all(
     True
     >>> conf_flags_all({"b": "cut"}, {"b": one(0.8)}, ["cut"], 0.0)[:48]
     'conf 0 was picked on 1 image, none of them good:'
+    >>> conf_flags_all({"a": "good"}, {"a": one(0.6)}, ["cut"], 0.8)[:54]
+    'conf 0.8 was picked on 1 image, none of them defective'
     """
     goods = sum(label == "good" for label in true.values())
+    images = "1 image" if len(true) == 1 else f"{len(true)} images"
     if true and not goods:
-        images = "1 image" if len(true) == 1 else f"{len(true)} images"
         return (
             f"conf {conf:.6g} was picked on {images}, none of them good: nothing there tells it how many "
             "good images it calls defective"
+        )
+    if true and goods == len(true):
+        return (
+            f"conf {conf:.6g} was picked on {images}, none of them defective: nothing there tells it how "
+            "many defects it misses"
         )
     calls = [image_prediction(detections.get(f), names, conf)[0] for f in true]
     if not goods or any(call == "good" for call in calls):

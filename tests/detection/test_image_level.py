@@ -261,13 +261,27 @@ def test_tuned_conf_on_no_images_has_no_accuracy() -> None:
     assert tuned_conf({}, {}, NAMES) == (0.25, 0.0)  # the default kept; as image_level_report of no images
 
 
-def test_a_conf_picked_on_no_image_or_on_good_images_is_not_flagged() -> None:
+def test_a_conf_picked_on_no_image_or_on_good_and_defect_images_is_not_flagged() -> None:
     # the warning is for a pick made on defect images alone; no image at all gives no pick to warn of
     one = ImageDetections(np.zeros((1, 4)), np.array([0.8]), np.array([0]))
     assert conf_flags_all({}, {}, NAMES, 0.0) is None
     assert conf_flags_all({"a": "good", "b": "bent"}, {"b": one}, NAMES, 0.5) is None  # a is left good
     message = conf_flags_all({"b": "bent", "c": "flip"}, {"b": one}, NAMES, 0.25)
     assert message.startswith("conf 0.25 was picked on 2 images, none of them good: nothing there tells")
+
+
+def test_a_conf_picked_on_good_images_alone_is_flagged() -> None:
+    # a val split without a defect image: the pick lies above every good image's top box, whatever the
+    # defects score, so it said 'accuracy 1.000 there' of a threshold that may miss every defect
+    true = {"a": "good", "b": "good"}
+    found = {"a": ImageDetections(np.zeros((1, 4)), np.array([0.9]), np.array([0]))}
+    conf, accuracy = tuned_conf(true, found, NAMES)
+    assert conf > 0.9 and accuracy == 1.0
+    message = conf_flags_all(true, found, NAMES, conf)
+    assert message == (
+        f"conf {conf:.6g} was picked on 2 images, none of them defective: nothing there tells it how many "
+        "defects it misses"
+    )
 
 
 @pytest.mark.parametrize("conf_from", [None, "val", "test"])

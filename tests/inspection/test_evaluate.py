@@ -610,6 +610,34 @@ def test_an_out_inside_the_data_set_is_refused(cli, dataset, tmp_path, capsys) -
     assert err.count("\n") == 1 and not (dataset / "report").exists()
 
 
+def test_a_conf_picked_on_good_photos_alone_is_warned_of(dataset, tmp_path, capsys) -> None:
+    # a split without a defect photo: the pick lies above every box on the good photos and says nothing
+    # of the defects it misses; it was taken without a word (accuracy 1.000 there)
+    split = load_split(dataset, "test")
+    coco = json.loads(split.annotation_file.read_text())
+    used = {a["image_id"] for a in coco["annotations"]}
+    coco["images"] = [image for image in coco["images"] if image["id"] not in used]
+    coco["annotations"] = []
+    (tmp_path / "good.json").write_text(json.dumps(coco))
+    goods = SegmentationSplit(
+        "val",
+        [image for image in split.images if not image.annotations],
+        split.categories,
+        tmp_path / "good.json",
+    )
+    assert len(goods.images) == len(coco["images"]) >= 2
+    conf, accuracy, warning = evaluate_module.pick_conf(
+        Inspector(BoxEverywhere(), build_tiny_sam()), goods, default=0.25, progress=False
+    )
+    assert conf > 0.9 and accuracy == 1.0
+    assert capsys.readouterr().err == warning + "\n"
+    n = len(goods.images)
+    assert warning == (
+        f"warning: on the val split, conf {conf:.6g} was picked on {n} images, none of them defective: "
+        "nothing there tells it how many defects it misses; pass --conf"
+    )
+
+
 class BoxEverywhere(StubDetector):
     """The stub's boxes, and on every photo one more whole-photo box scored 0.9: good photos too."""
 
