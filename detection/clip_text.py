@@ -66,11 +66,14 @@ def clip_weight_candidates() -> list[Path]:
     ]
 
 
-def find_clip_weights(path: str | Path | None = None) -> Path:
+def find_clip_weights(path: str | Path | None = None, *, option: str = "clip_weights=PATH") -> Path:
     """The local CLIP ViT-B/32 weights: ``path`` if given, else the first verified candidate.
 
     Files named ``ViT-B-32.pt`` are checked against the official sha256; an
     explicit file under another name is taken as the user's own.
+
+    Args:
+        option: how the user names the file, for the message (``--clip-weights PATH`` on a command line).
 
     Raises:
         TextEmbeddingError: no verified file (the message lists where it looked).
@@ -78,17 +81,42 @@ def find_clip_weights(path: str | Path | None = None) -> Path:
     try:
         if path is not None:
             return resolve_checkpoint(CLIP_WEIGHTS, path)
-        looked = []
         for candidate in clip_weight_candidates():
             if candidate.is_file():
                 return resolve_checkpoint(CLIP_WEIGHTS, candidate)
-            looked.append(str(candidate.parent))
     except CheckpointError as error:
         raise TextEmbeddingError(str(error)) from None
-    raise TextEmbeddingError(
-        f"no CLIP {CLIP_VARIANT} weights on disk (looked for {CLIP_WEIGHTS.filename} in {', '.join(looked)}; "
-        f"get it from {CLIP_WEIGHTS.url} or pass clip_weights=PATH)"
+    raise TextEmbeddingError(no_clip_weights(option))
+
+
+def no_clip_weights(option: str = "clip_weights=PATH") -> str:
+    """Where ``ViT-B-32.pt`` was looked for, where to get it and how to name it, as one line."""
+    looked = ", ".join(str(candidate.parent) for candidate in clip_weight_candidates())
+    return (
+        f"no CLIP {CLIP_VARIANT} weights on disk (looked for {CLIP_WEIGHTS.filename} in {looked}; "
+        f"get it from {CLIP_WEIGHTS.url} or pass {option})"
     )
+
+
+def check_clip_usable(path: str | Path | None = None, *, option: str = "clip_weights=PATH") -> None:
+    """The ``clip`` package imports; when it does not, the error also names missing weights.
+
+    Without the package a user installed it, ran again, and only then learnt that the weights were
+    missing too: both are named at once. Only whether a file is there is looked at (no hashing).
+
+    Raises:
+        TextEmbeddingError: the package's reason, with ``, and <no weights>`` when no file is there.
+    """
+    try:
+        clip_module()
+    except TextEmbeddingError as error:
+        if path is not None:
+            found = Path(path).expanduser().is_file()
+            missing = f"CLIP weights not found: {path}"
+        else:
+            found = any(candidate.is_file() for candidate in clip_weight_candidates())
+            missing = no_clip_weights(option)
+        raise TextEmbeddingError(f"{error}{'' if found else ', and ' + missing}") from None
 
 
 def clip_embeddings(

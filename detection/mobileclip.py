@@ -71,7 +71,14 @@ def mobileclip_embeddings(
     Raises:
         TextEmbeddingError: no ``clip`` tokenizer, no file, or a file that is not the TorchScript encoder.
     """
-    clip = clip_module()  # ultralytics' MobileCLIP uses CLIP's tokenizer
+    try:
+        clip = clip_module()  # ultralytics' MobileCLIP uses CLIP's tokenizer
+    except TextEmbeddingError as error:
+        try:  # the weights missing too: both named at once, not one after the other's fix
+            find_mobileclip_weights(encoder, path)
+        except TextEmbeddingError as missing:
+            raise TextEmbeddingError(f"{error}, and {missing}") from None
+        raise
     weights = find_mobileclip_weights(encoder, path)
     texts = prompt_texts(names)
     try:

@@ -65,6 +65,7 @@ from detection.clip_text import (
     CLIP_INSTALL,
     CLIP_VARIANT,
     CLIP_WEIGHTS,
+    check_clip_usable,
     clip_embeddings,
     clip_module,
     clip_weight_candidates,
@@ -123,7 +124,7 @@ def encoder_embeddings(
         TextEmbeddingError: the encoder is not usable here (no package, no file), one line saying why.
     """
     if encoder == CLIP_ENCODER:
-        clip_module()  # first: an import check is cheaper than hashing 350 MB of weights
+        check_clip_usable(weights)  # first: an import check is cheaper than hashing 350 MB of weights
         return clip_embeddings(names, find_clip_weights(weights), device=device)
     if encoder.startswith("mobileclip"):
         from detection.mobileclip import mobileclip_embeddings
@@ -276,14 +277,15 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
     if args.fixed:
         return fixed_embeddings(names, seed=args.seed)
     try:
-        clip_module()
-        if args.download and args.clip_weights is None:
+        if args.download and args.clip_weights is None:  # the weights come with the download
+            clip_module()
             try:
                 weights = resolve_checkpoint(CLIP_WEIGHTS, download=True)
             except CheckpointError as error:
                 raise TextEmbeddingError(str(error)) from None
         else:
-            weights = find_clip_weights(args.clip_weights)
+            check_clip_usable(args.clip_weights, option="--clip-weights PATH (or --download)")
+            weights = find_clip_weights(args.clip_weights, option="--clip-weights PATH (or --download)")
     except TextEmbeddingError as error:
         # the README's command without CLIP named only the pip install, not this command's own way out
         raise TextEmbeddingError(

@@ -206,6 +206,47 @@ def test_neither_clip_nor_table_fails_before_anything_is_loaded(no_clip, network
     assert network_attempts == []
 
 
+def test_without_clip_the_missing_weights_are_named_too(no_clip, tmp_path, monkeypatch) -> None:
+    # it named the pip install alone: a user installed clip, ran again, and only then heard of the weights
+    monkeypatch.setattr(clip_text, "clip_weight_candidates", lambda: [tmp_path / "a" / "ViT-B-32.pt"])
+    with pytest.raises(TextEmbeddingError) as error:
+        resolve_text_embeddings(NAMES)
+    message = one_line(error)
+    assert "'clip' package is not installed (pip install git+" in message
+    assert (
+        f", and no CLIP ViT-B/32 weights on disk (looked for ViT-B-32.pt in {tmp_path / 'a'}; get it "
+        in message
+    )
+    assert f"from {clip_text.CLIP_WEIGHTS.url} or pass clip_weights=PATH)" in message
+    with pytest.raises(
+        TextEmbeddingError, match=rf"installed \(.*\), and CLIP weights not found: {tmp_path}/b.pt\); no table"
+    ):
+        resolve_text_embeddings(NAMES, clip_weights=tmp_path / "b.pt")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "ViT-B-32.pt").write_bytes(b"w")  # there: not hashed, and not named
+    with pytest.raises(TextEmbeddingError) as error:
+        resolve_text_embeddings(NAMES)
+    assert "weights" not in one_line(error).split("; no table given")[0]
+
+
+def test_without_clip_the_missing_mobileclip_file_is_named_too(no_clip, tmp_path, monkeypatch) -> None:
+    from detection import mobileclip
+
+    monkeypatch.setattr(mobileclip, "mobileclip_candidates", lambda filename: [tmp_path / filename])
+    with pytest.raises(TextEmbeddingError) as error:
+        resolve_text_embeddings(NAMES, encoder="mobileclip:blt", family="YOLOE")
+    message = one_line(error)
+    assert "'clip' package is not installed (pip install git+" in message
+    assert (
+        f", and no MobileCLIP mobileclip:blt weights on disk (looked for mobileclip_blt.ts in {tmp_path};"
+        in message
+    )
+    (tmp_path / "mobileclip_blt.ts").write_bytes(b"w")
+    with pytest.raises(TextEmbeddingError) as error:
+        resolve_text_embeddings(NAMES, encoder="mobileclip:blt", family="YOLOE")
+    assert "weights" not in one_line(error).split("; no table given")[0]
+
+
 # --- command line --------------------------------------------------------------------------------
 
 
@@ -252,10 +293,12 @@ def test_cli_with_clip_writes_an_open_vocabulary_table(tmp_path: Path, capsys, f
     assert load_table(out, ["scratch", "bent"]).open_vocabulary
 
 
-def test_cli_without_clip_is_one_error_line(tmp_path: Path, capsys, no_clip) -> None:
+def test_cli_without_clip_is_one_error_line(tmp_path: Path, capsys, no_clip, monkeypatch) -> None:
+    monkeypatch.setattr(clip_text, "clip_weight_candidates", lambda: [tmp_path / "a" / "ViT-B-32.pt"])
     assert main(["--names", "scratch", "--out", str(tmp_path / "t.pt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the 'clip' package is not installed") and err.count("\n") == 1
+    assert "or pass --clip-weights PATH (or --download)); without CLIP" in err  # the weights named too
     assert err.endswith(
         "; without CLIP, --fixed writes seeded random unit vectors instead (a closed-set detector)\n"
     )
