@@ -100,7 +100,7 @@ from detection.train_config import (
     ultralytics_keys,
 )
 from detection.transfer import Transfer
-from detection.weights import load_yolo, resolve_model, stride_imgsz
+from detection.weights import NAME_ERRORS, load_error_reason, load_yolo, resolve_model, stride_imgsz
 
 if TYPE_CHECKING:
     from ultralytics.engine.model import Model
@@ -173,10 +173,42 @@ def yoloe_detector(yolo: Model, model: str) -> str | None:
 
 
 def resolve_pretrained(pretrained: object, download: bool) -> object:
-    """ultralytics' ``pretrained``: True/False as they are; a weights name made local (``yolo11n.pt``)."""
+    """ultralytics' ``pretrained``: True/False as they are; a weights name made local (``yolo11n.pt``).
+
+    Any other name is fetched as ultralytics' trainer would (its GitHub assets), and the file is read
+    once as ``model`` is, all before the run folder is made: ultralytics read it only when training
+    started, so a name it could not download offline (``yolov8s-worldv2.pt``), a file that is not a
+    checkpoint or a ``.yaml`` stopped with a traceback and left a run folder without weights.
+
+    Raises:
+        UserError: not a ``.pt``, not on disk nor downloadable, or not an ultralytics checkpoint.
+    """
     if isinstance(pretrained, bool) or pretrained is None:
         return pretrained
-    return resolve_model(str(pretrained), download=download)
+    path = resolve_model(str(pretrained), download=download)
+    if Path(path).suffix.lower() != ".pt":
+        raise UserError(
+            f"config key 'pretrained': {pretrained} is not weights (.pt): it names the weights a yaml model "
+            "starts from (the model itself is model=)"
+        )
+    if not Path(path).is_file():
+        from ultralytics.utils.downloads import attempt_download_asset
+
+        try:
+            path = attempt_download_asset(path)  # what ultralytics' trainer does with it
+        except NAME_ERRORS as error:
+            reason = load_error_reason(error, path, is_file=False)
+            raise UserError(f"config key 'pretrained': cannot get {pretrained}: {reason}") from None
+        if not Path(path).is_file():
+            raise UserError(
+                f"config key 'pretrained': no weights file {pretrained} (not on disk, nor one of "
+                "ultralytics' downloadable weights)"
+            )
+    try:
+        load_yolo(path)
+    except UserError as error:
+        raise UserError(f"config key 'pretrained': {error}") from None
+    return path
 
 
 #: What ultralytics can train from: weights, or a model config.

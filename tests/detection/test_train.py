@@ -529,6 +529,30 @@ def test_unloadable_models_are_one_line_errors(tiny_dataset, tmp_path, capsys, m
     assert err.startswith(f"error: {expected}") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("pretrained", "expected"),
+    [
+        # ultralytics read pretrained= only once training started: a traceback, a run folder without weights
+        ("yolov8s-worldv2.pt", "cannot get yolov8s-worldv2.pt: Download failure for https://"),  # offline
+        ("no-such-weights.pt", "no weights file no-such-weights.pt (not on disk, nor one of ultralytics'"),
+        ("yolo11n.yaml", "yolo11n.yaml is not weights (.pt): it names the weights a yaml model starts from"),
+        ("text", "cannot load model '{file}': "),  # a text file named .pt: ultralytics' TypeError
+    ],
+)
+def test_unusable_pretrained_weights_are_one_line_errors_before_the_run_folder(
+    tiny_dataset, tmp_path, capsys, pretrained, expected
+) -> None:
+    if pretrained == "text":
+        pretrained = tmp_path / "notes.pt"
+        pretrained.write_text("not weights")
+        expected = expected.format(file=pretrained)
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", f"pretrained={pretrained}")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config key 'pretrained': {expected}") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("kind", BAD_WEIGHTS)
 def test_weights_that_are_not_checkpoints_are_one_line_errors(tiny_dataset, tmp_path, capsys, kind) -> None:
     weights = write_bad_weights(tmp_path / "old_run" / "best.pt", kind)
