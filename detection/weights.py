@@ -191,7 +191,15 @@ def load_error_reason(error: BaseException, model: str, *, is_file: bool) -> str
         first = "it" + first[len(model) :]
     elif is_file:
         first = f"not an ultralytics checkpoint ({type(error).__name__}: {first})"
-    return one_line(first, limit=200)
+    reason = one_line(first, limit=200)
+    if not is_file and first.startswith("Download failure for "):  # offline: where the file would be found
+        from ultralytics.utils import SETTINGS
+
+        reason += (
+            f" Download it where there is internet and put it in {SETTINGS['weights_dir']} (ultralytics' "
+            "weights folder) or the working folder, or give its path"
+        )
+    return reason
 
 
 #: Input size when neither ``--imgsz`` nor the checkpoint gives one (ultralytics' default).

@@ -527,6 +527,14 @@ def test_unloadable_models_are_one_line_errors(tiny_dataset, tmp_path, capsys, m
     assert main(["--config", str(WORLD_CONFIG), *tiny_run(tiny_dataset, tmp_path, f"model={model}")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+    if model.endswith(".pt"):  # offline: it named the URL, not where the file is looked for
+        from ultralytics.utils import SETTINGS
+
+        assert err.endswith(
+            f"Environment may be offline. Download it where there is internet and put it in "
+            f"{SETTINGS['weights_dir']} (ultralytics' weights folder) or the working folder, "
+            "or give its path\n"
+        )
 
 
 @pytest.mark.parametrize(
