@@ -424,6 +424,21 @@ def displayed_size(path: str | Path) -> tuple[int, int]:
     return (height, width) if turn in (5, 6, 7, 8) else (width, height)
 
 
+def _opencv_only_pixels(path: Path) -> str | None:
+    """``'<dtype>, <n>-channel'`` when OpenCV decodes a file PIL cannot identify (a 3-channel float32
+    TIFF), else None: such a file was called corrupt."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    with captured_native_stderr():
+        array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if array is None:
+        return None
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return f"{array.dtype}, {channels}-channel"
+
+
 def _is_empty(path: Path) -> bool:
     """Whether ``path`` is a file of 0 bytes (False when it cannot be looked at)."""
     try:
@@ -506,6 +521,11 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
     except UnidentifiedImageError:
         if _is_empty(path):  # a copy cut short, a placeholder: 'not an image' sent users to its format
             raise UserError(f"cannot read image {path}: the file is empty") from None
+        if depth := _opencv_only_pixels(path):  # a whole file, of a kind PIL lacks: not 'corrupt'
+            raise UserError(
+                f"cannot read image {path}: {depth} pixels, which PIL cannot read (OpenCV can): "
+                "save it with 8 or 16 bits per channel"
+            ) from None
         reason = "PIL cannot identify it"
         raise UserError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:

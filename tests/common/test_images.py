@@ -89,6 +89,19 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, content, expected: str) -
     assert expected in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_whole_image_pil_cannot_read_is_not_called_corrupt(tmp_path: Path) -> None:
+    # OpenCV writes 3-channel float32 TIFFs that PIL cannot identify: 'corrupt or not an image' sent the
+    # user looking for damage in a whole file
+    path = tmp_path / "float.tif"
+    cv2.imwrite(str(path), np.zeros((4, 5, 3), np.float32))
+    with pytest.raises(UserError) as error:
+        image_size(path)
+    assert str(error.value) == (
+        f"cannot read image {path}: float32, 3-channel pixels, which PIL cannot read (OpenCV can): "
+        "save it with 8 or 16 bits per channel"
+    )
+
+
 def test_opencvs_reason_for_not_decoding_is_kept_whole(tmp_path: Path) -> None:
     # the message kept 120 characters of OpenCV's log line, whose head ('[ WARN:0@0.068] global
     # grfmt_tiff.cpp:811 readData ') took most of them: 'can not handle images with 32...'
