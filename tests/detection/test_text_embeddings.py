@@ -218,9 +218,8 @@ def test_without_clip_the_missing_weights_are_named_too(no_clip, tmp_path, monke
         in message
     )
     assert f"from {clip_text.CLIP_WEIGHTS.url} or pass clip_weights=PATH)" in message
-    with pytest.raises(
-        TextEmbeddingError, match=rf"installed \(.*\), and CLIP weights not found: {tmp_path}/b.pt\); no table"
-    ):
+    missing = rf"installed \(.*\), and CLIP weights not found: {tmp_path}/b.pt\); no table"
+    with pytest.raises(TextEmbeddingError, match=missing):
         resolve_text_embeddings(NAMES, clip_weights=tmp_path / "b.pt")
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "ViT-B-32.pt").write_bytes(b"w")  # there: not hashed, and not named
