@@ -456,15 +456,15 @@ def inverted_mask_warnings(samples: Sequence[Sample]) -> list[str]:
     defect, so the background becomes one instance around the whole photo, with the real defects as
     its holes, and nothing else says so.
     """
-    share = {id(s): sum(i.area for i in s.instances) / (s.width * s.height) for s in samples if s.instances}
-    inverted = [s for s in samples if share.get(id(s), 0.0) > INVERTED_MASK_SHARE]
+    shares = ((s, sum(i.area for i in s.instances) / (s.width * s.height)) for s in samples if s.instances)
+    inverted = [(sample, share) for sample, share in shares if share > INVERTED_MASK_SHARE]
     if not inverted:
         return []
     masks = "1 mask marks" if len(inverted) == 1 else f"{len(inverted)} masks mark"
-    first = inverted[0]
+    first, share = inverted[0]
     return [
         f"{masks} more than {INVERTED_MASK_SHARE:.0%} of the image as defect, e.g. {first.record.mask} "
-        f"({share[id(first)]:.0%}), as an inverted mask (defect black on white) does, and every value > 0 "
+        f"({share:.0%}), as an inverted mask (defect black on white) does, and every value > 0 "
         "is defect, so the background becomes the instance; save the defects non-zero on 0"
     ]
 
