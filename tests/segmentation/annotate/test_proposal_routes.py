@@ -270,15 +270,21 @@ def test_detector_classes_must_be_the_sessions(photos, tmp_path, colour_sam, red
         create_app(session, colour_sam, detector=red_detector)
 
 
-def test_a_failing_detector_is_reported_for_its_photo_only(detecting):
-    session, app, _, detector = detecting
+def out_of_memory(detector):
+    """A stand-in for ``detector`` (its names and source) whose every call fails as CUDA out of memory."""
 
     def broken(image):
         raise RuntimeError("CUDA error: out of memory")
 
-    app.state.context.detector.detector = type(
+    return type(
         "Broken", (), {"names": detector.names, "source": detector.source, "__call__": staticmethod(broken)}
     )()
+
+
+def test_a_failing_detector_is_reported_for_its_photo_only(detecting):
+    session, app, _, detector = detecting
+
+    app.state.context.detector.detector = out_of_memory(detector)
     with TestClient(app) as client:
         response = client.post("/api/proposals/detect", json={"image": "a.png"})
         assert response.status_code == 400
@@ -559,13 +565,8 @@ def test_a_failure_on_a_photo_is_forgotten_once_its_file_is_replaced(detecting, 
     # the failure was kept for good, whatever the file became: its message's 'open it again' never ran it
     session, app, _, detector = detecting
 
-    def broken(image):
-        raise RuntimeError("CUDA error: out of memory")
-
     proposals = app.state.context.detector
-    proposals.detector = type(
-        "Broken", (), {"names": detector.names, "source": detector.source, "__call__": staticmethod(broken)}
-    )()
+    proposals.detector = out_of_memory(detector)
     with TestClient(app) as client:
         assert client.post("/api/proposals/detect", json={"image": "a.png"}).status_code == 400
         assert client.get("/api/image", params={"image": "a.png"}).json()["detector"]["state"] == "failed"
@@ -584,13 +585,8 @@ def test_a_failure_on_a_photo_is_forgotten_once_it_is_replaced_by_one_of_another
     session, app, truths, detector = detecting
     session.add_instance("a.png", mask=truths["a.png"], class_name="dent")  # set aside with the old photo
 
-    def broken(image):
-        raise RuntimeError("CUDA error: out of memory")
-
     proposals = app.state.context.detector
-    proposals.detector = type(
-        "Broken", (), {"names": detector.names, "source": detector.source, "__call__": staticmethod(broken)}
-    )()
+    proposals.detector = out_of_memory(detector)
     with TestClient(app) as client:
         assert client.post("/api/proposals/detect", json={"image": "a.png"}).status_code == 400
         proposals.detector = detector
