@@ -181,7 +181,8 @@ def resolve_pretrained(pretrained: object, download: bool) -> object:
     checkpoint or a ``.yaml`` stopped with a traceback and left a run folder without weights.
 
     Raises:
-        UserError: not a ``.pt``, not on disk nor downloadable, or not an ultralytics checkpoint.
+        UserError: not a ``.pt``, not on disk nor downloadable, not an ultralytics checkpoint, or one
+            of a classifier, oriented-box or pose model (:func:`check_detection_task`).
     """
     if isinstance(pretrained, bool) or pretrained is None:
         return pretrained
@@ -205,9 +206,11 @@ def resolve_pretrained(pretrained: object, download: bool) -> object:
                 "ultralytics' downloadable weights)"
             )
     try:
-        load_yolo(path)
+        yolo = load_yolo(path)
     except UserError as error:
         raise UserError(f"config key 'pretrained': {error}") from None
+    # a segmentation checkpoint's detection head transfers whole (YOLOE's documented way to a detector)
+    check_detection_task(yolo, str(pretrained), key="pretrained", tasks=("detect", "segment"))
     return path
 
 
@@ -292,16 +295,22 @@ def check_freeze_layers(freeze: object, *, layers: int, model: str) -> None:
         )
 
 
-def check_detection_task(yolo: Model, model: str) -> None:
-    """Refuses a model of another task than detection (``yolo11n-seg.pt``, ``-cls``, ``-obb``).
+def check_detection_task(
+    yolo: Model, model: str, *, key: str = "model", tasks: Sequence[str] = ("detect",)
+) -> None:
+    """Refuses a model of another task than detection (``yolo11n-seg.pt``, ``-cls``, ``-obb``, ``-pose``).
 
     ultralytics trained it as its own task and stopped reading the data set (``ValueError: Segment
     dataset requires equal numbers of boxes and segments``) with a traceback, once the run folder was
-    made; ``detection.evaluate`` and ``detection.predict`` refuse such weights too.
+    made; ``detection.evaluate`` and ``detection.predict`` refuse such weights too. As ``pretrained``
+    (``key``) a classifier, oriented-box or pose checkpoint was taken without a word, its tensors of the
+    same name and shape loaded into the detector (a classifier's backbone; an oriented-box model's box
+    branch, which learnt rotated boxes), where a detector's own weights (``yolo11n.pt``) were meant.
+    ``tasks``: those accepted (``pretrained``: segmentation too, a detector with a mask branch).
     """
-    if yolo.task != "detect":
+    if yolo.task not in tasks:
         raise UserError(
-            f"config key 'model': {model} holds a '{yolo.task}' model, not a detection model "
+            f"config key '{key}': {model} holds a '{yolo.task}' model, not a detection model "
             "(detection.train fine-tunes detectors: yolo11n.pt, a YOLO-World or YOLOE config, a best.pt)"
         )
 

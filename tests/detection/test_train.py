@@ -33,6 +33,7 @@ from detection.train import (
     optimizer_note,
     prepare_training_data,
     remove_stale_files,
+    resolve_pretrained,
     rotation_note,
     stopped_note,
     train,
@@ -616,6 +617,34 @@ def test_a_model_of_another_task_is_refused_before_the_run_folder(
         err = capsys.readouterr().err
         assert err.startswith(f"error: config key 'model': {given} holds a '{task}' model, not a detection")
         assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "task"), [("yolo11n-cls", "classify"), ("yolo11n-obb", "obb"), ("yolo11n-pose", "pose")]
+)
+def test_pretrained_weights_of_another_task_are_refused_as_model_is(
+    tiny_dataset, tmp_path, capsys, model: str, task: str
+) -> None:
+    from ultralytics import YOLO
+
+    weights = tmp_path / f"{model}.pt"
+    YOLO(f"{model}.yaml").save(weights)  # ultralytics loaded what fitted into the detector, without a word
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", f"pretrained={weights}")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: config key 'pretrained': {weights} holds a '{task}' model, not a detection model "
+        "(detection.train fine-tunes detectors: yolo11n.pt, a YOLO-World or YOLOE config, a best.pt)\n"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_pretrained_segmentation_weights_pass_the_task_check(tmp_path) -> None:
+    from ultralytics import YOLO
+
+    weights = tmp_path / "yolo11n-seg.pt"
+    YOLO("yolo11n-seg.yaml").save(weights)  # a detector with a mask branch: its detection head transfers
+    assert resolve_pretrained(str(weights), download=False) == str(weights)
 
 
 @pytest.mark.parametrize(("name", "kind"), [("notes.txt", "a .txt file"), ("weights", "a folder")])
