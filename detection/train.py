@@ -269,6 +269,58 @@ def checkpoint_pretrained(model: str, pretrained: object) -> object:
     return True
 
 
+def trained_names(model: str, pretrained: object, yolo: Model) -> tuple[str, list[str]] | None:
+    """``(key=file, class names)`` of the weights a plain YOLO run starts from: a checkpoint ``model``'s,
+    else a ``pretrained`` file's (read once more); None for a yaml model from scratch."""
+    if str(model).lower().endswith(".pt"):
+        return f"model={Path(model).name}", [str(n) for n in yolo.names.values()]
+    if isinstance(pretrained, str | Path):
+        return f"pretrained={Path(pretrained).name}", [str(n) for n in load_yolo(pretrained).names.values()]
+    return None
+
+
+def class_names_note(
+    trained: Sequence[str], names: Sequence[str], *, weights: str, by_name: bool
+) -> str | None:
+    """A ``note:`` when weights of as many classes as the data set's were trained on other names.
+
+    Training on from a ``last.pt`` whose class was renamed since said nothing. ultralytics' ``cls_remap``
+    (``by_name``) copies the head's class rows to the classes of the same name (case and spaces aside):
+    a renamed class starts untrained, what it learnt under its old name dropped. Where no name matches
+    (or without ``cls_remap``) it copies them by position: each renamed class starts as what the model
+    learnt as the old name in its place. Either way the trained model is saved with the data set's names.
+    The same classes in another order are mapped by name: no note. Other counts: no note (the head's
+    class rows are rebuilt).
+
+    Args:
+        trained: the checkpoint's class names, by index. names: the data set's.
+        weights: how the run names the weights (``model=last.pt``).
+    """
+
+    def key(name: str) -> str:
+        return str(name).strip().lower()  # as ultralytics matches them (BaseModel._remap_cls_by_names)
+
+    old, new = [key(n) for n in trained], [key(n) for n in names]
+    matched = set(old) & set(new)
+    if len(old) != len(new) or old == new or (by_name and matched == set(new)):
+        return None
+    head = f"note: {weights} was trained on classes {list(trained)} and the data set's are {list(names)}: "
+    if by_name and matched:
+        renamed = [f"'{n}'" for n in names if key(n) not in old]
+        dropped = ", ".join(f"'{t}'" for t in trained if key(t) not in new)
+        return head + (
+            f"ultralytics carries the head's classes over by name, so {', '.join(renamed)} "
+            f"{'starts' if len(renamed) == 1 else 'start'} untrained (what it learnt as {dropped} is "
+            "dropped); give the data set the checkpoint's names to keep it"
+        )
+    moved = [(t, n) for t, n in zip(trained, names, strict=True) if key(t) != key(n)]
+    pairs = ", ".join(f"'{n}' as what it learnt as '{t}'" for t, n in moved)
+    return head + (
+        f"ultralytics carries the head's classes over by position, so it starts {pairs}, and saves the "
+        "trained model with the data set's names"
+    )
+
+
 def check_freeze_layers(freeze: object, *, layers: int, model: str) -> None:
     """Refuses a ``freeze`` that leaves none of the model's ``layers`` to train or names layers it lacks.
 
@@ -579,6 +631,11 @@ def train(config: Mapping) -> TrainResult:
     check_output_folder(config["project"], flag="config key 'project':")
     check_not_inside(config["project"], root, flag="project=")
     model, pretrained, yolo, family = start_model(config)
+    # open-vocabulary heads score a class by its name's vector: a renamed class is a new name to them
+    if family is None and (source := trained_names(model, pretrained, yolo)) is not None:
+        note = class_names_note(source[1], names, weights=source[0], by_name=bool(config["cls_remap"]))
+        if note:
+            print(note, flush=True)
     check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
     config = with_stride_imgsz(config, yolo)
     embeddings = class_embeddings(config, names, yolo, family)

@@ -29,6 +29,7 @@ from detection.train import (
     check_freeze_layers,
     check_training_splits,
     checkpoint_pretrained,
+    class_names_note,
     main,
     optimizer_note,
     prepare_training_data,
@@ -645,6 +646,62 @@ def test_pretrained_segmentation_weights_pass_the_task_check(tmp_path) -> None:
     weights = tmp_path / "yolo11n-seg.pt"
     YOLO("yolo11n-seg.yaml").save(weights)  # a detector with a mask branch: its detection head transfers
     assert resolve_pretrained(str(weights), download=False) == str(weights)
+
+
+@pytest.mark.parametrize(
+    ("trained", "by_name", "expected"),
+    [
+        # one class renamed: ultralytics maps the others by name, the renamed one starts untrained
+        (["bent", "colour", "flip", "scratch"], True, "by name, so 'color' starts untrained (what it learnt "
+         "as 'colour' is dropped); give the data set the checkpoint's names to keep it"),
+        # no name in common: by position, each class starts as what it learnt under the old name
+        (["a", "b", "flip2", "scratch2"], True, "by position, so it starts 'bent' as what it learnt as 'a', "
+         "'color' as what it learnt as 'b', 'flip' as what it learnt as 'flip2', 'scratch' as what it learnt "
+         "as 'scratch2', and saves the trained model with the data set's names"),
+        # cls_remap=false: by position, so a new order swaps what classes learnt
+        (["color", "bent", "flip", "scratch"], False, "by position, so it starts 'bent' as what it learnt as "
+         "'color', 'color' as what it learnt as 'bent', and saves"),
+        (["color", "bent", "flip", "scratch"], True, None),  # the same classes reordered: mapped by name
+        ([" Bent", "COLOR", "flip", "scratch"], True, None),  # as ultralytics matches names
+        (NAMES, False, None),
+        (["bent", "colour", "flip"], True, None),  # another count: the class rows are rebuilt
+    ],
+)  # fmt: skip
+def test_weights_trained_on_other_class_names_get_a_note(trained, by_name, expected) -> None:
+    note = class_names_note(trained, NAMES, weights="model=last.pt", by_name=by_name)
+    if expected is None:
+        assert note is None
+    else:
+        assert note.startswith(
+            f"note: model=last.pt was trained on classes {trained} and the data set's are "
+        )
+        assert f"ultralytics carries the head's classes over {expected}" in note
+
+
+@pytest.mark.parametrize("key", ["model", "pretrained"])
+def test_training_on_from_weights_with_a_renamed_class_prints_the_note_before_the_run(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, key: str
+) -> None:
+    from ultralytics import YOLO
+
+    yolo = YOLO("yolo11n.yaml")
+    yolo.model.names = dict(enumerate(["bent", "colour", "flip", "scratch"]))  # 'color' since renamed
+    yolo.save(tmp_path / "last.pt")
+
+    def stop(*args: object) -> None:
+        raise KeyboardInterrupt  # the note is printed before the run folder is made
+
+    monkeypatch.setattr("detection.train.start_run", stop)
+    model = "model=yolo11n.yaml" if key == "pretrained" else f"model={tmp_path / 'last.pt'}"
+    extra = [f"pretrained={tmp_path / 'last.pt'}"] if key == "pretrained" else []
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, model, *extra)))
+    out = capsys.readouterr().out
+    assert (
+        f"note: {key}=last.pt was trained on classes ['bent', 'colour', 'flip', 'scratch'] and the data "
+        in out
+    )
+    assert "so 'color' starts untrained" in out
 
 
 @pytest.mark.parametrize(("name", "kind"), [("notes.txt", "a .txt file"), ("weights", "a folder")])
