@@ -161,16 +161,23 @@ def is_narrow_16bit(path: str | Path) -> bool:
     bits by dropping the low 8: such a photo reads as grey levels 0-15, nearly black to every
     model. Only 16-bit files are decoded (a PNG's bit depth is in its header).
     """
+    return narrow_16bit_max(path) is not None
+
+
+def narrow_16bit_max(path: str | Path) -> int | None:
+    """The largest value of a 16-bit PNG or TIFF whose values all lie below 4096
+    (:func:`is_narrow_16bit`), an opaque alpha aside; None for any other file."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".png", ".tif", ".tiff") or (suffix == ".png" and not _png_is_16bit(path)):
-        return False
+        return None
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None or image.dtype != np.uint16:
-        return False
+        return None
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]  # an opaque alpha is 65535; IMREAD_COLOR drops it
-    return int(image.max()) < 4096
+    top = int(image.max())
+    return top if top < 4096 else None
 
 
 def _png_is_16bit(path: Path) -> bool:
@@ -181,26 +188,44 @@ def _png_is_16bit(path: Path) -> bool:
     return False
 
 
-def narrow_photo_warnings(images: Sequence[Path]) -> list[str]:
+#: How many photos the commands that hand a photo folder to ultralytics (``detection.train``,
+#: ``.evaluate``, ``.predict``) check for 12-bit data (:func:`warn_narrow_photos`): a 16-bit photo is
+#: decoded once more to find its largest value, a second full read of every photo of a large set; a
+#: camera writes all its photos alike, so the first ones tell.
+NARROW_PHOTO_SAMPLE = 16
+
+
+def narrow_photo_warnings(images: Sequence[Path], *, sample: int | None = None) -> list[str]:
     """One line when photos are 16-bit with 12 bits or fewer used (:func:`is_narrow_16bit`): the converters,
-    the ``anomaly`` commands and the inspection commands warn with it."""
-    narrow = [image for image in images if is_narrow_16bit(image)]
+    the ``anomaly``, ``inspection`` and ``detection`` commands warn with it. It names the first such photo
+    and its largest value.
+
+    Args:
+        images: the photos, in the order the command reads them.
+        sample: check only the first ``sample`` (the line then says so); None: all.
+    """
+    checked = images if sample is None else images[:sample]
+    narrow = [(image, top) for image in checked if (top := narrow_16bit_max(image)) is not None]
     if not narrow:
         return []
-    photos = "1 photo is" if len(narrow) == 1 else f"{len(narrow)} photos are"
+    count = len(narrow)
+    photos = "1 photo is" if count == 1 else f"{count} photos are"
+    if len(checked) < len(images):
+        photos = f"{count} of the first {len(checked)} photos {'is' if count == 1 else 'are'}"
+    first, top = narrow[0]
     return [
         f"{photos} 16-bit with every value below 4096 (12-bit camera data?), "
-        f"e.g. {narrow[0]}: OpenCV and ultralytics read 16-bit photos by dropping the low 8 bits, so "
-        "every model sees them nearly black (grey levels 0-15); save them as 8-bit with their full "
-        "range first (value // 16)"
+        f"e.g. {first} (values up to {top}): OpenCV and ultralytics read 16-bit photos by dropping the low "
+        "8 bits, so every model sees them nearly black (grey levels 0-15); save them as 8-bit with their "
+        "full range first (value // 16)"
     ]
 
 
-def warn_narrow_photos(images: Sequence[Path]) -> None:
-    """:func:`narrow_photo_warnings` as ``warning:`` lines on stderr (PatchCore's fit and scored images,
-    the inspection commands' photos): read by dropping their low 8 bits, such photos reach every model
-    as grey levels 0-15, nearly black."""
-    for line in narrow_photo_warnings(images):
+def warn_narrow_photos(images: Sequence[Path], *, sample: int | None = None) -> None:
+    """:func:`narrow_photo_warnings` as a ``warning:`` line on stderr (PatchCore's fit and scored images,
+    the inspection commands' photos, the detection commands' with ``sample``): read by dropping their low
+    8 bits, such photos reach every model as grey levels 0-15, nearly black."""
+    for line in narrow_photo_warnings(images, sample=sample):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 

@@ -50,6 +50,7 @@ from common.data_sets import data_yaml_of
 from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
+from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
@@ -150,6 +151,8 @@ def evaluate(
     check_class_names(names, f"data file {data}")
     check_inputs(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
     check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
+    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); the first photos tell
+    warn_narrow_photos(split_images(data, split), sample=NARROW_PHOTO_SAMPLE)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
     detector = load_detector(weights) if isinstance(weights, str | Path) else weights
     model = detector.model if isinstance(weights, str | Path) else weights

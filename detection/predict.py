@@ -14,7 +14,9 @@ trained with; no text encoder is needed. The image's call follows
 
 Every image is decoded once before the model loads (:func:`common.images.image_size`),
 so a file that is not an image, or a truncated one, stops the run at once with
-one line naming it, before ultralytics opens anything.
+one line naming it, before ultralytics opens anything. 16-bit photos of 12-bit
+data, which OpenCV reads nearly black, get a ``warning:`` line (the first
+photos are checked: :data:`common.images.NARROW_PHOTO_SAMPLE`).
 
 Writes ``predictions.json`` into ``--out``: per image, named by its path relative
 to the source folder (:func:`named_files`), its size, boxes (xyxy pixels), scores,
@@ -42,12 +44,14 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_unique_names, output_name
 from common.images import (
+    NARROW_PHOTO_SAMPLE,
     check_opencv_decodes,
     decode_image_file,
     encode_image,
     image_size,
     photo_files,
     photo_root,
+    warn_narrow_photos,
 )
 from common.io import atomic_write, json_text
 from detection.detections import ImageDetections
@@ -185,6 +189,8 @@ def predicted_images(
     if distinct_stems:
         check_unique_names((output_name(name), path) for name, path in named_files(source).items())
     files = image_files(source)
+    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); the first photos tell
+    warn_narrow_photos(list(files.values()), sample=NARROW_PHOTO_SAMPLE)
     model = load_detector(weights)
     print_tiling_note(model, tile, weights)
     imgsz = run_imgsz(model, trained_imgsz(model) if imgsz is None else imgsz)

@@ -68,6 +68,7 @@ from common.config import project_path, save_config
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
+from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.label_cache import no_label_cache
 from common.trained_images import record_trained_images
 from detection.data import (
@@ -628,6 +629,8 @@ def train(config: Mapping) -> TrainResult:
     check_class_names(names, f"data file {data}")
     root = check_own_root(data)
     check_training_splits(data)
+    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); the first photos tell
+    warn_narrow_photos(split_images(data, "train"), sample=NARROW_PHOTO_SAMPLE)
     check_output_folder(config["project"], flag="config key 'project':")
     check_not_inside(config["project"], root, flag="project=")
     model, pretrained, yolo, family = start_model(config)

@@ -25,6 +25,7 @@ from common.images import (
     is_image_file,
     is_narrow_16bit,
     is_rotated,
+    narrow_photo_warnings,
     photo_files,
     photo_root,
 )
@@ -387,6 +388,22 @@ def test_narrow_16bit_suffixes_and_depths(tmp_path, name, pixels, narrow):
     path = tmp_path / name
     cv2.imwrite(str(path), pixels)
     assert is_narrow_16bit(path) is narrow
+
+
+def test_the_narrow_photo_warning_names_the_first_photo_and_its_largest_value(tmp_path):
+    photos = [tmp_path / f"{name}.png" for name in ("a", "b", "c")]
+    cv2.imwrite(str(photos[0]), np.full((8, 8, 3), 200, np.uint8))
+    cv2.imwrite(str(photos[1]), np.full((8, 8, 3), 4000, np.uint16))  # 12-bit data: grey level 15
+    cv2.imwrite(str(photos[2]), np.full((8, 8), 1000, np.uint16))  # 10-bit data
+    [line] = narrow_photo_warnings(photos)
+    assert line.startswith(
+        f"2 photos are 16-bit with every value below 4096 (12-bit camera data?), e.g. {photos[1]}"
+    )
+    assert f"e.g. {photos[1]} (values up to 4000): OpenCV and ultralytics read 16-bit photos" in line
+    # only the first photos are checked (the detection commands): the line says how many
+    [line] = narrow_photo_warnings(photos, sample=2)
+    assert line.startswith("1 of the first 2 photos is 16-bit with every value below 4096")
+    assert narrow_photo_warnings(photos[:1] + photos[2:], sample=1) == []  # the narrow one is not sampled
 
 
 def test_glob_base_stops_at_the_first_wildcard():

@@ -6,6 +6,8 @@ import shutil
 import socket
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -69,6 +71,15 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 #: Files named like weights that are not ultralytics checkpoints (each fails inside torch or ultralytics).
 BAD_WEIGHTS = ("random bytes", "text", "zip without torch records", "torch dict without a model", "empty")
+
+
+def as_12_bit_data(photo: Path) -> Path:
+    """Rewrites ``photo`` (a copy's link is replaced, its target kept) as a 16-bit PNG of 12-bit camera data:
+    values ``x16``, up to 4080, which OpenCV (so ultralytics) reads as grey levels 0-15."""
+    pixels = cv2.imread(str(photo)).astype(np.uint16) * 16
+    photo.unlink()
+    cv2.imwrite(str(photo), pixels)
+    return photo
 
 
 def copy_with_names(dataset: Path, copy: Path, names: dict[int, str]) -> Path:

@@ -20,13 +20,14 @@ from ultralytics.utils import ops
 
 from common.errors import UserError
 from detection.coco import read_coco
+from detection.data import split_images
 from detection.detections import ImageDetections
 from detection.evaluate import MAX_DET, build_parser, evaluate, main, validator_args
 from detection.image_level import GOOD, ImageLevelReport, image_labels, image_level_report, tuned_conf
 from detection.predict import predict
 from detection.report import EvaluationReport, format_report
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from tests.detection.conftest import copy_with_names
+from tests.detection.conftest import as_12_bit_data, copy_with_names
 
 NAMES = ["bent", "color", "flip", "scratch"]
 
@@ -86,6 +87,22 @@ def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_data
         evaluate(tiny_dataset / "data.yaml", model, split="val", imgsz=64, device="cpu",
                  out=tmp_path / "eval", plots=False, validator_class=Refused)  # fmt: skip
     assert not (tmp_path / "eval").exists()
+
+
+def test_12_bit_data_in_the_scored_split_is_one_warning_before_the_validator_runs(
+    tiny_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", dict(enumerate(NAMES)))
+    camera = as_12_bit_data(split_images(data, "val")[0])  # the copy's link replaced: the source stays
+    model = DetectionModel("yolo11n.yaml", nc=2, verbose=False)
+    model.names = {0: "crack", 1: "dent"}  # refused before the validator runs: the warning came first
+    with pytest.raises(UserError, match="are not the data set's"):
+        evaluate(data, model, split="val", imgsz=64, device="cpu", out=tmp_path / "eval", plots=False)
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"warning: 1 photo is 16-bit with every value below 4096 (12-bit camera data?), e.g. {camera}"
+    )
+    assert err.count("\n") == 1 and "(values up to " in err
 
 
 def test_a_pretrained_model_is_refused_in_one_short_line_that_says_to_train_it(tmp_path) -> None:

@@ -29,6 +29,7 @@ from detection.predict import (
     predict,
     predicted_images,
 )
+from tests.detection.conftest import as_12_bit_data
 
 
 @pytest.fixture(scope="module")
@@ -337,6 +338,30 @@ def test_a_tiff_opencv_cannot_read_is_named_before_the_model_runs(
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot decode image {path}: corrupt or not an image (")
     assert err.count("\n") == 1 and not (photos.parent / "out").exists()
+
+
+def test_12_bit_data_in_a_16_bit_photo_is_one_warning_before_the_model_runs(
+    checkpoint: Path, photos: Path, capsys, monkeypatch
+) -> None:
+    # OpenCV reads 16-bit pixels as value >> 8: 12-bit data reached the model nearly black, silently
+    camera = as_12_bit_data(photos / "a.png")
+    shutil.copy(camera, photos / "c.png")  # a second one: still one line
+
+    class Loaded(Exception):
+        pass
+
+    def load(weights):
+        raise Loaded
+
+    monkeypatch.setattr("detection.predict.load_detector", load)
+    with pytest.raises(Loaded):
+        predicted_images(checkpoint, photos)
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"warning: 2 photos are 16-bit with every value below 4096 (12-bit camera data?), e.g. {camera} "
+        "(values up to "
+    )
+    assert err.count("\n") == 1
 
 
 def test_a_truncated_jpeg_is_named(checkpoint: Path, photos: Path, capsys) -> None:

@@ -50,7 +50,13 @@ from detection.train_config import (
     describe_augmentation,
 )
 from detection.weights import stride_imgsz
-from tests.detection.conftest import BAD_WEIGHTS, copy_with_names, make_tiny_dataset, write_bad_weights
+from tests.detection.conftest import (
+    BAD_WEIGHTS,
+    as_12_bit_data,
+    copy_with_names,
+    make_tiny_dataset,
+    write_bad_weights,
+)
 
 WORLD_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo_world.yaml"
 YOLO11_CONFIG = PROJECT_ROOT / "configs" / "detection" / "yolo11n.yaml"
@@ -702,6 +708,26 @@ def test_training_on_from_weights_with_a_renamed_class_prints_the_note_before_th
         in out
     )
     assert "so 'color' starts untrained" in out
+
+
+def test_12_bit_data_in_the_train_split_is_one_warning_before_the_run(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", dict(enumerate(NAMES)))
+    camera = as_12_bit_data(split_images(data, "train")[0])  # the copy's link replaced: the source stays
+
+    def stop(*args: object) -> None:
+        raise KeyboardInterrupt  # ultralytics never saw it: the warning came before the run folder
+
+    monkeypatch.setattr("detection.train.start_run", stop)
+    overrides = [*tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"), f"data={data}"]
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"warning: 1 photo is 16-bit with every value below 4096 (12-bit camera data?), e.g. {camera}"
+    )
+    assert err.count("\n") == 1 and "(values up to " in err
 
 
 @pytest.mark.parametrize(("name", "kind"), [("notes.txt", "a .txt file"), ("weights", "a folder")])
