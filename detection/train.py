@@ -210,8 +210,9 @@ def resolve_pretrained(pretrained: object, download: bool) -> object:
         yolo = load_yolo(path)
     except UserError as error:
         raise UserError(f"config key 'pretrained': {error}") from None
-    # a segmentation checkpoint's detection head transfers whole (YOLOE's documented way to a detector)
-    check_detection_task(yolo, str(pretrained), key="pretrained", tasks=("detect", "segment"))
+    # a segmentation checkpoint's detection head transfers whole (YOLOE's documented way to a detector);
+    # a classifier's backbone is a start ultralytics supports (its ImageNet-trained layers, the head new)
+    check_detection_task(yolo, str(pretrained), key="pretrained", tasks=("detect", "segment", "classify"))
     return path
 
 
@@ -356,10 +357,11 @@ def check_detection_task(
     ultralytics trained it as its own task and stopped reading the data set (``ValueError: Segment
     dataset requires equal numbers of boxes and segments``) with a traceback, once the run folder was
     made; ``detection.evaluate`` and ``detection.predict`` refuse such weights too. As ``pretrained``
-    (``key``) a classifier, oriented-box or pose checkpoint was taken without a word, its tensors of the
-    same name and shape loaded into the detector (a classifier's backbone; an oriented-box model's box
-    branch, which learnt rotated boxes), where a detector's own weights (``yolo11n.pt``) were meant.
-    ``tasks``: those accepted (``pretrained``: segmentation too, a detector with a mask branch).
+    (``key``) an oriented-box or pose checkpoint was taken without a word, its tensors of the same name
+    and shape loaded into the detector (an oriented-box model's box branch, which learnt rotated boxes),
+    where a detector's own weights (``yolo11n.pt``) were meant. ``tasks``: those accepted
+    (``pretrained``: segmentation too, a detector with a mask branch, and a classifier, whose backbone
+    is a deliberate start: ``yolo11n-cls.pt``'s ImageNet layers, 192 of yolo11n's 499 tensors).
     """
     if yolo.task not in tasks:
         raise UserError(

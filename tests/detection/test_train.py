@@ -626,9 +626,7 @@ def test_a_model_of_another_task_is_refused_before_the_run_folder(
         assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize(
-    ("model", "task"), [("yolo11n-cls", "classify"), ("yolo11n-obb", "obb"), ("yolo11n-pose", "pose")]
-)
+@pytest.mark.parametrize(("model", "task"), [("yolo11n-obb", "obb"), ("yolo11n-pose", "pose")])
 def test_pretrained_weights_of_another_task_are_refused_as_model_is(
     tiny_dataset, tmp_path, capsys, model: str, task: str
 ) -> None:
@@ -646,11 +644,13 @@ def test_pretrained_weights_of_another_task_are_refused_as_model_is(
     assert not (tmp_path / "runs").exists()
 
 
-def test_pretrained_segmentation_weights_pass_the_task_check(tmp_path) -> None:
+@pytest.mark.parametrize("model", ["yolo11n-seg", "yolo11n-cls"])
+def test_pretrained_segmentation_and_classifier_weights_pass_the_task_check(tmp_path, model: str) -> None:
     from ultralytics import YOLO
 
-    weights = tmp_path / "yolo11n-seg.pt"
-    YOLO("yolo11n-seg.yaml").save(weights)  # a detector with a mask branch: its detection head transfers
+    weights = tmp_path / f"{model}.pt"
+    # a detector with a mask branch: its detection head transfers; a classifier: its ImageNet backbone
+    YOLO(f"{model}.yaml").save(weights)
     assert resolve_pretrained(str(weights), download=False) == str(weights)
 
 
