@@ -154,18 +154,24 @@ def _files_below(folder: Path) -> Iterator[Path]:
         yield from (Path(root, name) for name in names)
 
 
+#: A 16-bit photo whose values all lie below this holds camera data of at most 14 bits (10-, 12- and
+#: 14-bit sensors are common): read as 8 bits it uses a quarter of the grey levels or fewer.
+NARROW_LIMIT = 1 << 14
+
+
 def is_narrow_16bit(path: str | Path) -> bool:
-    """Whether ``path`` is a 16-bit PNG or TIFF whose values all lie below 4096 (12-bit camera data).
+    """Whether ``path`` is a 16-bit PNG or TIFF whose values all lie below :data:`NARROW_LIMIT` (camera data
+    of 14 bits or fewer: 10-, 12-, 14-bit sensors).
 
     OpenCV's ``IMREAD_COLOR`` (so ultralytics and every reader here) turns 16-bit pixels into 8
-    bits by dropping the low 8: such a photo reads as grey levels 0-15, nearly black to every
-    model. Only 16-bit files are decoded (a PNG's bit depth is in its header).
+    bits by dropping the low 8: 12-bit data reads as grey levels 0-15, 10-bit data as 0-3, nearly
+    black to every model. Only 16-bit files are decoded (a PNG's bit depth is in its header).
     """
     return narrow_16bit_max(path) is not None
 
 
 def narrow_16bit_max(path: str | Path) -> int | None:
-    """The largest value of a 16-bit PNG or TIFF whose values all lie below 4096
+    """The largest value of a 16-bit PNG or TIFF whose values all lie below :data:`NARROW_LIMIT`
     (:func:`is_narrow_16bit`), an opaque alpha aside; None for any other file."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -177,7 +183,7 @@ def narrow_16bit_max(path: str | Path) -> int | None:
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]  # an opaque alpha is 65535; IMREAD_COLOR drops it
     top = int(image.max())
-    return top if top < 4096 else None
+    return top if top < NARROW_LIMIT else None
 
 
 def _png_is_16bit(path: Path) -> bool:
@@ -196,9 +202,10 @@ NARROW_PHOTO_SAMPLE = 16
 
 
 def narrow_photo_warnings(images: Sequence[Path], *, sample: int | None = None) -> list[str]:
-    """One line when photos are 16-bit with 12 bits or fewer used (:func:`is_narrow_16bit`): the converters,
+    """One line when photos are 16-bit with 14 bits or fewer used (:func:`is_narrow_16bit`): the converters,
     the ``anomaly``, ``inspection`` and ``detection`` commands warn with it. It names the first such photo
-    and its largest value.
+    and its largest value, and the bit depth the largest value of them all needs, which sets the grey
+    levels they read as and the division that rescales them.
 
     Args:
         images: the photos, in the order the command reads them.
@@ -213,18 +220,23 @@ def narrow_photo_warnings(images: Sequence[Path], *, sample: int | None = None) 
     if len(checked) < len(images):
         photos = f"{count} of the first {len(checked)} photos {'is' if count == 1 else 'are'}"
     first, top = narrow[0]
+    bits = max(8, max(value for _, value in narrow).bit_length())  # 4095: 12 bits; 1000: 10
+    shift = 1 << (bits - 8)
+    looks = "black" if bits == 8 else "nearly black" if bits <= 12 else "dark"
+    rescale = f"value // {shift}" if shift > 1 else "the values as they are"
+    levels = f"grey levels 0-{shift - 1}" if shift > 1 else "grey level 0"
     return [
-        f"{photos} 16-bit with every value below 4096 (12-bit camera data?), "
+        f"{photos} 16-bit with every value below {1 << bits} ({bits}-bit camera data?), "
         f"e.g. {first} (values up to {top}): OpenCV and ultralytics read 16-bit photos by dropping the low "
-        "8 bits, so every model sees them nearly black (grey levels 0-15); save them as 8-bit with their "
-        "full range first (value // 16)"
+        f"8 bits, so every model sees them {looks} ({levels}); save them as 8-bit with "
+        f"their full range first ({rescale})"
     ]
 
 
 def warn_narrow_photos(images: Sequence[Path], *, sample: int | None = None) -> None:
     """:func:`narrow_photo_warnings` as a ``warning:`` line on stderr (PatchCore's fit and scored images,
     the inspection commands' photos, the detection commands' with ``sample``): read by dropping their low
-    8 bits, such photos reach every model as grey levels 0-15, nearly black."""
+    8 bits, such photos reach every model nearly black (12-bit data: grey levels 0-15)."""
     for line in narrow_photo_warnings(images, sample=sample):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 

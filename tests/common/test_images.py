@@ -348,7 +348,9 @@ def test_displayed_size_is_opencvs_from_the_header(tmp_path, suffix):
         ("grey12.png", np.full((8, 8), 4095, np.uint16), True),  # a 12-bit camera's brightest
         ("colour12.png", np.full((8, 8, 3), 1000, np.uint16), True),
         ("grey12.tif", np.full((8, 8), 4095, np.uint16), True),
-        ("grey16.png", np.full((8, 8), 4096, np.uint16), False),  # uses the 13th bit: left alone
+        ("grey13.png", np.full((8, 8), 4096, np.uint16), True),  # 13-bit data: grey levels 0-31
+        ("grey14.png", np.full((8, 8), 16383, np.uint16), True),  # a 14-bit camera's brightest
+        ("grey15.png", np.full((8, 8), 16384, np.uint16), False),  # uses the 15th bit: left alone
         ("grey8.png", np.full((8, 8), 255, np.uint8), False),
         ("grey8.jpg", np.full((8, 8), 255, np.uint8), False),
     ],
@@ -358,7 +360,7 @@ def test_narrow_16_bit_photos_are_found(tmp_path, name, pixels, narrow):
     cv2.imwrite(str(path), pixels)
     assert is_narrow_16bit(path) is narrow
     if narrow:  # what every reader here sees
-        assert decode_image_file(path, cv2.IMREAD_COLOR).max() <= 15
+        assert decode_image_file(path, cv2.IMREAD_COLOR).max() <= 63
 
 
 @pytest.mark.parametrize("orientation", [5, 7])  # transposes: width and height swap as for 6 and 8
@@ -404,6 +406,26 @@ def test_the_narrow_photo_warning_names_the_first_photo_and_its_largest_value(tm
     [line] = narrow_photo_warnings(photos, sample=2)
     assert line.startswith("1 of the first 2 photos is 16-bit with every value below 4096")
     assert narrow_photo_warnings(photos[:1] + photos[2:], sample=1) == []  # the narrow one is not sampled
+
+
+@pytest.mark.parametrize(
+    ("top", "depth", "seen", "rescale"),
+    [
+        (1000, "below 1024 (10-bit camera data?)", "nearly black (grey levels 0-3)", "value // 4"),
+        (4095, "below 4096 (12-bit camera data?)", "nearly black (grey levels 0-15)", "value // 16"),
+        (16000, "below 16384 (14-bit camera data?)", "dark (grey levels 0-63)", "value // 64"),
+        (200, "below 256 (8-bit camera data?)", "black (grey level 0)", "the values as they are"),
+    ],
+)
+def test_the_narrow_photo_warning_gives_the_data_s_bit_depth_and_rescale(tmp_path, top, depth, seen, rescale):
+    # it said 'below 4096 ... value // 16' for all: 10-bit data divided by 16 still read at grey levels 0-63
+    photo = tmp_path / "camera.png"
+    cv2.imwrite(str(photo), np.full((8, 8), top, np.uint16))
+    assert narrow_photo_warnings([photo]) == [
+        f"1 photo is 16-bit with every value {depth}, e.g. {photo} (values up to {top}): OpenCV and "
+        f"ultralytics read 16-bit photos by dropping the low 8 bits, so every model sees them {seen}; save "
+        f"them as 8-bit with their full range first ({rescale})"
+    ]
 
 
 def test_glob_base_stops_at_the_first_wildcard():
