@@ -6,6 +6,7 @@ mid-write leaves the previous file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -56,13 +57,17 @@ def make_run_dir(out: Path, name: str) -> Path:
 #: The marker a training keeps in its run folder while it runs: ``.training.<host>-<pid>-<random>.tmp``,
 #: holding the name of its machine (the name's ``<host>`` is a hash of it).
 TRAINING_MARK = "training"
+#: How often a running training touches its marker (:func:`refresh_training_mark`), in seconds: far less
+#: than :data:`common.io.FOREIGN_STALE_S` (24 h), the age at which another machine's marker counts as stale.
+MARK_REFRESH_S = 600.0
 
 
 def check_not_training(folder: Path) -> None:
     """Refuses a run folder that another training is writing now (``exist_ok``, ``--resume``).
 
     Its marker names a process that is alive; a marker of a killed run is removed (:func:`common.io.is_stale`;
-    one of another host, on a shared disk, counts as alive for a day after it was written). Both runs wrote
+    one of another host, on a shared disk, counts as alive for a day after it was last touched, which a
+    running training does every :data:`MARK_REFRESH_S`: :func:`refresh_training_mark`). Both runs wrote
     ``last.pt``, ``decoder.pt`` and ``results.csv`` in turn, and the folder held a mix of the two.
 
     Raises:
@@ -90,12 +95,13 @@ def training_refusal(folder: Path, marker: Path, pid: int | None) -> str:
         )
     try:  # an older version's marker is empty
         host = marker.read_text(encoding="utf-8").partition("\n")[0].strip() or "another machine"
-        since = f", started {(time.time() - marker.stat().st_mtime) / 3600:.1f} h ago"
+        since = f", marker refreshed {(time.time() - marker.stat().st_mtime) / 3600:.1f} h ago"
     except (OSError, UnicodeDecodeError):  # gone meanwhile
         host, since = "another machine", ""
     return (
         f"run folder {folder} is being written by another training (process {pid} on {host}{since}; a "
-        f"marker of another machine counts as alive for {FOREIGN_STALE_S / 3600:.0f} h): wait for it to end, "
+        f"marker of another machine counts as alive until {FOREIGN_STALE_S / 3600:.0f} h without a refresh, "
+        f"a running training refreshes it every {MARK_REFRESH_S / 60:.0f} min): wait for it to end, "
         f"or train into another name=; {way}"
     )
 
@@ -105,6 +111,29 @@ def mark_training(folder: Path) -> Path:
     marker = temporary_path(folder / TRAINING_MARK)
     marker.write_text(f"{socket.gethostname()}\n", encoding="utf-8")
     return marker
+
+
+def refresh_training_mark(folder: Path, *, now: float | None = None) -> None:
+    """Touches this process's markers in ``folder`` that are older than :data:`MARK_REFRESH_S`.
+
+    A marker was written once: a training on another machine (whose process cannot be looked up) that
+    ran past :data:`common.io.FOREIGN_STALE_S` looked stale, and a second training took its folder over.
+    The training loop calls this between steps and after each epoch's validation, so a live run's marker
+    is never older than ``MARK_REFRESH_S`` plus one step or one validation; 10 min against 24 h leaves a
+    slow validation and clocks of the two machines that disagree by hours room. Cheap (a listing of
+    the run folder and a ``stat``); a marker deleted by hand (to free the folder) is not made again.
+
+    Args:
+        folder: the run folder.
+        now: the time to judge the markers' age by (tests); the clock when None.
+    """
+    now = time.time() if now is None else now
+    for marker in folder.glob(f".{TRAINING_MARK}.*.tmp"):
+        if writer_pid(marker) != os.getpid():
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if now - marker.stat().st_mtime >= MARK_REFRESH_S:
+                os.utime(marker)
 
 
 def unmark_training(folder: Path) -> None:

@@ -65,6 +65,7 @@ from segmentation.run_folder import (
     plot_curves,
     prepare_run_dir,
     read_resume_state,
+    refresh_training_mark,
     unmark_training,
     write_results,
 )
@@ -263,6 +264,8 @@ def train_one_epoch(run: Run, state: RunState, epoch: int) -> list[float]:
             break
         losses.append(train_step(run, batch, rng))
         state.step += 1
+        if world.main:  # a live run's marker never ages into a stale one (another machine's, after 24 h)
+            refresh_training_mark(run.folder)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{run.scheduler.get_last_lr()[0]:.2e}")
     return losses
 
@@ -275,6 +278,7 @@ def finish_epoch(run: Run, state: RunState, row: dict) -> None:
     state.best_iou, state.stale = (row["val_iou"], 0) if improved else (state.best_iou, state.stale + 1)
     if not run.world.main:
         return
+    refresh_training_mark(run.folder)  # validation may have been long
     if improved:
         save_best(run)
     save_resume_state(run, state)

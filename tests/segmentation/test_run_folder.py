@@ -122,15 +122,16 @@ def test_a_marker_of_another_machine_is_named_with_its_host_its_age_and_how_to_f
     three_hours_ago = time.time() - 3 * 3600
     os.utime(marker, (three_hours_ago, three_hours_ago))
     message = (
-        f"run folder {folder} is being written by another training (process 4242 on gpu-box-7, started 3.0 h "
-        "ago; a marker of another machine counts as alive for 24 h): wait for it to end, or train into "
-        f"another name=; if that run is known to have ended, delete its marker {marker}"
+        f"run folder {folder} is being written by another training (process 4242 on gpu-box-7, marker "
+        "refreshed 3.0 h ago; a marker of another machine counts as alive until 24 h without a refresh, a "
+        "running training refreshes it every 10 min): wait for it to end, or train into another name=; if "
+        f"that run is known to have ended, delete its marker {marker}"
     )
     with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         check_run_dir(_config(tmp_path, exist_ok=True), None)
     marker.write_text("")  # an older version's marker names no host
     os.utime(marker, (three_hours_ago, three_hours_ago))
-    with pytest.raises(UserError, match=r"\(process 4242 on another machine, started 3\.0 h ago; "):
+    with pytest.raises(UserError, match=r"\(process 4242 on another machine, marker refreshed 3\.0 h ago; "):
         check_run_dir(_config(tmp_path), folder)  # --resume
     marker.unlink()  # as the message says: the folder is free
     check_run_dir(_config(tmp_path, exist_ok=True), None)
@@ -150,3 +151,56 @@ def test_a_new_run_takes_the_next_name_when_another_run_made_its_folder_first(tm
     monkeypatch.setattr(run_folder, "next_run_dir", raced)
     assert prepare_run_dir(_config(tmp_path), Dist(), None) == out / "run2"
     assert not (out / "run" / "args.yaml").exists()
+
+
+def _foreign_marker(folder, pid: int):
+    """A training marker in ``folder`` named as process ``pid`` of another machine writes it."""
+    ours = temporary_path(folder / "training")
+    here = re.search(r"\.training\.([0-9a-f]{8})-", ours.name)[1]
+    elsewhere = "00000000" if here != "00000000" else "11111111"
+    marker = ours.with_name(ours.name.replace(f".{here}-{os.getpid()}-", f".{elsewhere}-{pid}-"))
+    marker.write_text("gpu-box-7\n", encoding="utf-8")
+    return marker
+
+
+def _age(path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_marker_the_training_refreshes_never_looks_stale_on_another_machine(tmp_path):
+    # the marker was written once: a training on another machine (its pid cannot be looked up there)
+    # that ran past a day looked stale, and a second training took over its run folder
+    from common.io import FOREIGN_STALE_S, is_stale
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    running = _foreign_marker(folder, os.getpid())  # this process stands for the other machine's training
+    other = _foreign_marker(folder, 4242)  # a marker of yet another process: not this one's to refresh
+    for marker in (running, other):
+        _age(marker, FOREIGN_STALE_S + 60)
+    assert is_stale(running) and is_stale(other)
+    run_folder.refresh_training_mark(folder)
+    assert time.time() - running.stat().st_mtime < 60 and not is_stale(running)
+    assert is_stale(other) and other.read_text(encoding="utf-8") == "gpu-box-7\n"
+
+
+def test_a_marker_is_touched_once_it_is_older_than_the_refresh_interval_and_never_made_again(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    marker = run_folder.mark_training(folder)
+    _age(marker, run_folder.MARK_REFRESH_S / 2)
+    before = marker.stat().st_mtime
+    run_folder.refresh_training_mark(folder)  # fresh enough: left alone (one stat, no write per step)
+    assert marker.stat().st_mtime == before
+    run_folder.refresh_training_mark(folder, now=before + run_folder.MARK_REFRESH_S)
+    assert marker.stat().st_mtime > before
+    marker.unlink()  # deleted by hand to free the folder: the running training does not put it back
+    run_folder.refresh_training_mark(folder, now=time.time() + 10 * run_folder.MARK_REFRESH_S)
+    assert not list(folder.iterdir())
+
+
+def test_the_refresh_interval_leaves_a_foreign_marker_many_refreshes_before_it_is_stale():
+    from common.io import FOREIGN_STALE_S
+
+    assert run_folder.MARK_REFRESH_S * 24 <= FOREIGN_STALE_S

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -1079,6 +1080,43 @@ def test_a_ctrl_c_names_the_command_that_goes_on(tiny_dataset, tiny_sam, tmp_pat
     with pytest.raises(KeyboardInterrupt):  # a --folds round: resumed whole by --folds --resume
         train({**config, "exist_ok": True}, sam=tiny_sam, resume_hint=False)
     assert "stopped" not in capsys.readouterr().err
+
+
+def test_the_training_loop_refreshes_its_marker_between_steps_and_after_each_epoch(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch
+):
+    # the marker was written once: another machine's training past 24 h looked stale and was taken over
+    from segmentation.run_folder import MARK_REFRESH_S
+
+    folder, ages = tmp_path / "runs" / "marked", []
+    step, finish_epoch = train_module.train_step, train_module.finish_epoch
+
+    def marker_age() -> float:
+        (marker,) = folder.glob(".training.*.tmp")
+        return time.time() - marker.stat().st_mtime
+
+    def aged(marker_of: Path) -> None:
+        (marker,) = marker_of.glob(".training.*.tmp")
+        then = time.time() - 2 * 24 * 3600  # as if the run had gone on for two days since
+        os.utime(marker, (then, then))
+
+    def step_then_age(run, *args):
+        loss = step(run, *args)
+        aged(run.folder)
+        return loss
+
+    def finish_then_look(run, state, row):
+        ages.append(("before", marker_age()))  # the last step's refresh, then aged by step_then_age
+        aged(run.folder)
+        finish_epoch(run, state, row)
+        ages.append(("after", marker_age()))
+
+    monkeypatch.setattr(train_module, "train_step", step_then_age)
+    monkeypatch.setattr(train_module, "finish_epoch", finish_then_look)
+    train(_config(tiny_dataset, tmp_path, "name=marked", "epochs=2"), sam=tiny_sam)
+    assert [when for when, _ in ages] == ["before", "after"] * 2
+    assert all(age < MARK_REFRESH_S for _, age in ages), ages
+    assert not list(folder.glob(".training.*.tmp"))  # removed at the end, as before
 
 
 def test_a_ctrl_c_before_the_first_resume_point_names_no_resume(
