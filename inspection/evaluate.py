@@ -81,6 +81,7 @@ from inspection.report import REPORT_FILES, GalleryItem, dropped_note, write_rep
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
+from segmentation.embeddings import noting_interrupts
 from segmentation.evaluate import resolve_device
 
 #: Width of a gallery thumbnail in pixels, and how many worst and best images the gallery shows.
@@ -413,6 +414,19 @@ def evaluate(options: EvaluateOptions) -> dict:
                 labelled=True,
             )
     inspector, settings = load_inspector(options, device, split)
+    with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
+        return score(options, inspector, settings, split, picking)
+
+
+def score(
+    options: EvaluateOptions,
+    inspector: Inspector,
+    settings: dict,
+    split: SegmentationSplit,
+    picking: SegmentationSplit | None,
+) -> dict:
+    """:func:`evaluate`'s work once the models are loaded: picks ``conf`` on ``picking`` if given, then
+    scores ``split`` into ``options.out``; returns the figures."""
     if picking is not None:
         conf, accuracy, warning = pick_conf(
             inspector, picking, default=options.conf, progress=options.progress

@@ -69,6 +69,7 @@ from inspection.outputs import (
 )
 from inspection.photos import Photo, check_photos, find_photos
 from inspection.report import dropped_note
+from segmentation.embeddings import noting_interrupts
 from segmentation.evaluate import resolve_device
 
 #: The resolved options, written into ``--out``.
@@ -206,9 +207,12 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
         rank_by=options.rank_by,
         overlays=len(photos) if options.overlays < 0 else min(options.overlays, len(photos)),
     )
-    build_folder(
-        out, lambda folder: write_run(folder, inspector, photos, resolved, run), overwrite=options.overwrite
-    )
+    with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
+        build_folder(
+            out,
+            lambda folder: write_run(folder, inspector, photos, resolved, run),
+            overwrite=options.overwrite,
+        )
     return run
 
 

@@ -11,8 +11,6 @@ computed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from common.folders import check_not_inside, check_output_folder
 from common.io import embeddings_root
 from converters.splits import SPLITS
 from segmentation.data import SegmentationSplit, check_image_sizes, load_split
-from segmentation.embeddings import EmbeddingCache
+from segmentation.embeddings import EmbeddingCache, noting_interrupts
 from segmentation.evaluate import resolve_device
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 
@@ -74,37 +72,13 @@ def run(args: argparse.Namespace) -> None:
     cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=args.model)
     before = sum(path in cache for path in paths)
     started = time.perf_counter()
-    try:
+    with noting_interrupts(cache, paths):  # 'interrupted' alone: whether the encoded images were lost
         entries = cache.embed(paths, batch_size=args.batch_size, device=device, progress=not args.no_progress)
-    except KeyboardInterrupt:  # 'interrupted' alone: whether the encoded images were lost was not said
-        print(interrupt_note(cache, paths, before=before), file=sys.stderr, flush=True)
-        raise
     seconds = time.perf_counter() - started
     check_split_sizes(splits, [entry.original_size for entry in entries])
     print(
         f"{len(paths)} images: {before} were cached, {len(paths) - before} encoded in {seconds:.1f} s; "
         f"cache {cache.folder}"
-    )
-
-
-def interrupt_note(cache: EmbeddingCache, paths: list[Path], *, before: int) -> str:
-    """The ``stopped:`` line of a Ctrl-C: how many images are in the cache now, and what a re-run encodes.
-
-    Every finished batch is in the cache (:meth:`EmbeddingCache.embed`); the images were hashed
-    before they were encoded, so counting them again costs a ``stat`` each.
-
-    Args:
-        cache: the cache being filled.
-        paths: every image of the run, in order (a path named twice counts twice, as in the last line).
-        before: how many of ``paths`` were cached when the run started.
-    """
-    kept = 0
-    for path in paths:
-        with contextlib.suppress(UserError):  # an image deleted meanwhile: a re-run names it
-            kept += cache.path_for(path).is_file()
-    return (
-        f"stopped: {kept} of {len(paths)} images are in the cache {cache.folder} ({kept - before} encoded "
-        f"by this run, kept); the same command again encodes only the other {len(paths) - kept}"
     )
 
 

@@ -31,13 +31,15 @@ the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -275,13 +277,15 @@ class EmbeddingCache:
         self._swept = False
         # Unreadable entries warned about: a ``path in cache`` before ``embed()`` warned twice for each.
         self._warned: set[Path] = set()
+        #: Entries this object encoded and wrote (each one kept: :func:`noting_interrupts`).
+        self.written = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.folder)!r})"
 
-    def path_for(self, image_path: str | Path) -> Path:
-        """Where the entry of the image at ``image_path`` lives (whether or not it exists)."""
-        return self._entry_path(sha256_file(image_path, what="image"))
+    def path_for(self, image_path: str | Path, view: ImageView | None = None) -> Path:
+        """Where the entry of the image at ``image_path`` (or of its ``view``) lives, there or not."""
+        return self._entry_path(_view_key(sha256_file(image_path, what="image"), view))
 
     def get(self, image_path: str | Path) -> ImageEmbedding | None:
         """The cached embedding of the image at ``image_path``, or ``None`` on a miss.
@@ -379,6 +383,7 @@ class EmbeddingCache:
                     encoded = embed_images(self.sam, images, device, part=self.part)
                     for (key, _), entry in zip(batch, encoded, strict=True):
                         entries[key] = self._write(key, entry)
+                        self.written += 1
                     bar.update(len(batch))
         return [entries[key] for key in keys]
 
@@ -476,6 +481,66 @@ class EmbeddingCache:
         if self.part is not None:
             meta["stores"] = f"input of the image encoder's '{self.part.name}' (train_encoder)"
         atomic_write(path, json.dumps(meta, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def noting_interrupts(
+    cache: EmbeddingCache | None,
+    paths: Sequence[str | Path] | None = None,
+    views: Sequence[ImageView | None] | None = None,
+) -> Iterator[None]:
+    """On a Ctrl-C inside, prints :func:`interrupt_note` on stderr, then lets the interrupt go on.
+
+    For every command that fills the cache (``segmentation.embed``, ``.train``, ``.evaluate``, the
+    inspection cascade): their Ctrl-C said ``interrupted`` alone, not that the embeddings encoded so
+    far are kept and that running the command again skips them.
+
+    Args:
+        cache: the cache being filled; None (a run without cache) notes nothing.
+        paths, views: what is asked of it inside, as given to :meth:`EmbeddingCache.embed`; None when
+            it is not known in advance (the cascade encodes each photo as it comes).
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if cache is not None and (note := interrupt_note(cache, paths, views)):
+            print(note, file=sys.stderr, flush=True)
+        raise
+
+
+def interrupt_note(
+    cache: EmbeddingCache,
+    paths: Sequence[str | Path] | None = None,
+    views: Sequence[ImageView | None] | None = None,
+) -> str | None:
+    """The ``stopped:`` line of a Ctrl-C: how many embeddings the cache keeps, and what a rerun encodes.
+
+    Every finished batch is in the cache (:meth:`EmbeddingCache.embed`); the images were hashed
+    before they were encoded, so counting them again costs a ``stat`` each.
+
+    Args:
+        cache: the cache being filled.
+        paths: every image of the run, in order (a path named twice counts twice); None: the line
+            names what this run encoded alone (None when that is nothing).
+        views: per path, its view (as :meth:`EmbeddingCache.embed` takes them); None: the images.
+    """
+    if paths is None:
+        if not cache.written:
+            return None
+        written = f"{cache.written} embeddings encoded by this run are"
+        if cache.written == 1:
+            written = "1 embedding encoded by this run is"
+        return f"stopped: {written} kept in the cache {cache.folder}; the same command again reuses them"
+    views = list(views) if views is not None else [None] * len(paths)
+    kept = 0
+    for path, view in zip(paths, views, strict=True):
+        with contextlib.suppress(UserError):  # an image deleted meanwhile: a re-run names it
+            kept += cache.path_for(path, view).is_file()
+    unit = "embeddings" if any(view is not None and view.key for view in views) else "images"
+    return (
+        f"stopped: {kept} of {len(paths)} {unit} are in the cache {cache.folder} ({cache.written} encoded "
+        f"by this run, kept); the same command again encodes only the other {len(paths) - kept}"
+    )
 
 
 class ImageView(Protocol):

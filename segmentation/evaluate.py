@@ -42,7 +42,7 @@ from converters.splits import SPLITS
 from segmentation.colour_head import ColourHead, refuse_crops
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
-from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
 from segmentation.finetuned import BASE_OPTION, load_colour_head, load_finetuned
 from segmentation.folds import check_fold_count, check_resumable, is_folds_run
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
@@ -391,12 +391,14 @@ def embed_for_models(
         cache = EmbeddingCache(cache_dir, sam, model_name=model)
         if cache.fingerprint not in by_encoder:
             paths = [image.path for image in split.images]
-            embeddings = cache.embed(paths, batch_size=batch_size, device=device, progress=progress)
-            sizes = [embedding.original_size for embedding in embeddings]
-            check_image_sizes(split.images, sizes, source=split.annotation_file)
-            by_view = embed_views(
-                cache, split, views, device=device, batch_size=batch_size, progress=progress
-            )
+            asked = paths + [split.images[index].path for index, _ in views]
+            with noting_interrupts(cache, asked, [None] * len(paths) + [view for _, view in views]):
+                embeddings = cache.embed(paths, batch_size=batch_size, device=device, progress=progress)
+                sizes = [embedding.original_size for embedding in embeddings]
+                check_image_sizes(split.images, sizes, source=split.annotation_file)
+                by_view = embed_views(
+                    cache, split, views, device=device, batch_size=batch_size, progress=progress
+                )
             by_encoder[cache.fingerprint] = (embeddings, by_view)
         inputs.append(by_encoder[cache.fingerprint])
     return inputs

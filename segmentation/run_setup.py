@@ -28,7 +28,7 @@ from segmentation.augment import allowed_transforms
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, load_split
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
-from segmentation.embeddings import EmbeddingCache, ImageEmbedding
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding, noting_interrupts
 from segmentation.encoder_part import EncoderPart, encoder_part
 from segmentation.evaluate import crop_views, resolve_device
 from segmentation.finetuned import base_sha256, load_tuned_parts
@@ -256,9 +256,10 @@ def embed_splits(
     # Rank 0 fills the cache; the others wait and then read it (no duplicated encoder work).
     if world.main:
         progress = bool(config["progress"])
-        embeddings = cache.embed(
-            paths, views=views, batch_size=config["embed_batch_size"], device=device, progress=progress
-        )
+        with noting_interrupts(cache, paths, views):
+            embeddings = cache.embed(
+                paths, views=views, batch_size=config["embed_batch_size"], device=device, progress=progress
+            )
     barrier(world)
     if not world.main:
         embeddings = cache.embed(paths, views=views, device=device, progress=False)

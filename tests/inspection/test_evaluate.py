@@ -219,6 +219,30 @@ def cli(dataset, tiny_registry, tmp_path, monkeypatch):
     return run
 
 
+def test_a_ctrl_c_says_how_many_embeddings_the_cache_kept(cli, tmp_path, capsys, monkeypatch) -> None:
+    # it printed 'interrupted' alone, as segmentation.embed did: whether the encoded photos were lost
+    import segmentation.embeddings
+
+    encode, calls = segmentation.embeddings.embed_images, []
+
+    def interrupted_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return encode(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(segmentation.embeddings, "embed_images", interrupted_on_third)
+        assert cli("--out", tmp_path / "report") == 130
+    (folder,) = [path for path in (tmp_path / "cache").iterdir() if path.is_dir()]
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"stopped: 2 embeddings encoded by this run are kept in the cache {folder}; the same command again "
+        "reuses them",
+        "interrupted",
+    ]
+    assert len(list(folder.glob("*.pt"))) == 2 and not (tmp_path / "report").exists()
+
+
 def test_a_detector_of_other_classes_is_refused_before_conf_is_picked(
     cli, tmp_path, capsys, monkeypatch
 ) -> None:

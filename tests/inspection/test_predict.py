@@ -309,3 +309,43 @@ def test_the_run_counts_the_duplicate_masks_it_dropped(cli, photos, tmp_path, mo
     monkeypatch.setattr(inspection.predict, "load_detector", lambda weights: DoublingDetector())
     assert cli("--source", photos / "two.png", "--out", tmp_path / "out", "--overlays", "0") == 0
     assert "(2 duplicate masks dropped, --mask-iou 0.7)" in capsys.readouterr().out
+
+
+def _interrupted_encoder(monkeypatch, after: int) -> list[int]:
+    """Makes SAM's encoder raise KeyboardInterrupt on its call ``after + 1``; returns its calls so far."""
+    import segmentation.embeddings
+
+    encode, calls = segmentation.embeddings.embed_images, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == after + 1:
+            raise KeyboardInterrupt
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(segmentation.embeddings, "embed_images", counted)
+    return calls
+
+
+def test_a_ctrl_c_says_how_many_embeddings_the_cache_kept(cli, photos, tmp_path, capsys, monkeypatch):
+    # it printed 'interrupted' alone, as segmentation.embed did: whether the encoded photos were lost
+    with monkeypatch.context() as patch:
+        _interrupted_encoder(patch, after=2)
+        assert cli("--source", photos, "--out", tmp_path / "out") == 130
+    (folder,) = [path for path in (tmp_path / "cache").iterdir() if path.is_dir()]
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"stopped: 2 embeddings encoded by this run are kept in the cache {folder}; the same command again "
+        "reuses them",
+        "interrupted",
+    ]
+    assert len(list(folder.glob("*.pt"))) == 2 and not (tmp_path / "out").exists()
+    calls = _interrupted_encoder(monkeypatch, after=100)
+    assert cli("--source", photos, "--out", tmp_path / "out") == 0
+    assert len(calls) == len(list(folder.glob("*.pt"))) - 2  # the two kept are not encoded again
+
+
+def test_a_ctrl_c_before_any_embedding_is_written_adds_no_line(cli, photos, tmp_path, capsys, monkeypatch):
+    _interrupted_encoder(monkeypatch, after=0)
+    assert cli("--source", photos, "--out", tmp_path / "out") == 130
+    assert capsys.readouterr().err.splitlines()[-1:] == ["interrupted"]
+    assert "stopped" not in capsys.readouterr().err

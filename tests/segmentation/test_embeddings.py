@@ -710,3 +710,24 @@ def test_cache_entries_are_readable_by_the_team(tmp_path: Path, tiny_sam: Sam, i
     files = [cache.path_for(path) for path in image_files[:2]] + [cache.folder / "meta.json"]
     assert [stat.S_IMODE(path.stat().st_mode) for path in files] == [0o644] * 3
     assert stat.S_IMODE(cache.folder.stat().st_mode) == 0o755
+
+
+def test_the_interrupt_note_counts_views_as_embeddings_and_names_one_embedding_in_the_singular(
+    tmp_path: Path, tiny_sam: Sam, image_files
+) -> None:
+    # one stopped: line for every command that fills the cache (segmentation.embed's, shared)
+    from segmentation.embeddings import interrupt_note
+    from segmentation.views import View
+
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    assert interrupt_note(cache) is None  # nothing encoded: nothing to say beyond 'interrupted'
+    cache.embed(image_files[:1], views=[View(transform="fliplr")], progress=False)
+    assert interrupt_note(cache) == (
+        f"stopped: 1 embedding encoded by this run is kept in the cache {cache.folder}; the same command "
+        "again reuses them"
+    )
+    paths, views = [image_files[0]] * 2 + [image_files[1]], [View(transform="fliplr"), None, None]
+    assert interrupt_note(cache, paths, views) == (
+        f"stopped: 1 of 3 embeddings are in the cache {cache.folder} (1 encoded by this run, kept); the same "
+        "command again encodes only the other 2"
+    )

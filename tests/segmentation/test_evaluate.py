@@ -345,6 +345,43 @@ def test_a_rerun_replaces_an_earlier_evaluation_whole(tiny_dataset, tiny_sam, tm
     assert (out / "notes.txt").read_text() == "the user's"
 
 
+def test_a_ctrl_c_while_the_cache_fills_says_how_many_images_are_kept(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    # it printed 'interrupted' alone, as segmentation.embed did: whether the encoded images were lost
+    import segmentation.evaluate as evaluate_module
+    from segmentation.data import load_split
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    n = len(load_split(tiny_dataset, "val").images)
+    forward, calls = tiny_sam.image_encoder.forward, []
+
+    def interrupted_on_third_batch(x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return forward(x)
+
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(tmp_path / "eval"), "--device", "cpu"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--batch-size", "1", "--no-progress"]
+    with monkeypatch.context() as patch:
+        patch.setattr(tiny_sam.image_encoder, "forward", interrupted_on_third_batch)
+        assert main(argv) == 130
+    (folder,) = [path for path in (tmp_path / "cache").iterdir() if path.is_dir()]
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"stopped: 2 of {n} images are in the cache {folder} (2 encoded by this run, kept); "
+        f"the same command again encodes only the other {n - 2}",
+        "interrupted",
+    ]
+    calls.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(tiny_sam.image_encoder, "forward", lambda x: calls.append(1) or forward(x))
+        assert main(argv) == 0
+    assert len(calls) == n - 2
+
+
 def test_the_cli_says_when_a_small_split_gets_fewer_worst_overlays(
     tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
 ):

@@ -1119,6 +1119,43 @@ def test_the_training_loop_refreshes_its_marker_between_steps_and_after_each_epo
     assert not list(folder.glob(".training.*.tmp"))  # removed at the end, as before
 
 
+def test_a_ctrl_c_while_the_cache_fills_says_how_many_embeddings_are_kept(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys
+):
+    # it printed 'interrupted' alone, as segmentation.embed did: whether the encoded images were lost
+    from segmentation import run_setup
+
+    monkeypatch.setattr(run_setup, "load_model", lambda config, sam, device: (tiny_sam, None))
+    forward, calls = tiny_sam.image_encoder.forward, []
+
+    def interrupted_on_third_batch(x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return forward(x)
+
+    argv = [f"data={tiny_dataset}", f"out={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"]
+    argv += ["device=cpu", "progress=false", "epochs=1", "embed_batch_size=1"]
+    with monkeypatch.context() as patch:
+        patch.setattr(tiny_sam.image_encoder, "forward", interrupted_on_third_batch)
+        assert main(argv) == 130
+    (folder,) = [path for path in (tmp_path / "cache").iterdir() if path.is_dir()]
+    stopped, interrupted = capsys.readouterr().err.splitlines()[-2:]
+    line = re.fullmatch(
+        rf"stopped: 2 of (\d+) images are in the cache {re.escape(str(folder))} \(2 encoded by this run, "
+        r"kept\); the same command again encodes only the other (\d+)",
+        stopped,
+    )
+    assert line and interrupted == "interrupted", stopped
+    n, rest = int(line[1]), int(line[2])
+    assert rest == n - 2 and len(list(folder.glob("*.pt"))) == 2
+    calls.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(tiny_sam.image_encoder, "forward", lambda x: calls.append(1) or forward(x))
+        assert main(argv) == 0
+    assert len(calls) == rest  # the two kept are not encoded again
+
+
 def test_a_ctrl_c_before_the_first_resume_point_names_no_resume(
     tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys
 ):
