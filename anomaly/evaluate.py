@@ -361,9 +361,10 @@ def evaluate_run(
                 )
             else:
                 picked_on = "given"
-            metrics["masks"] = score_masks(
-                run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
-            )
+            with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
+                metrics["masks"] = score_masks(
+                    run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
+                )
         settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
         rows = ([r.key for r in records], [r.defect for r in records], list(scores))
         png = figure_png(run, records, scores, maps) if figure else None

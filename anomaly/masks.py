@@ -12,6 +12,7 @@ run per photo, one decoder run for all its boxes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,18 @@ class Segmenter:
             if not masks[index].any():
                 masks[index] = region.mask
         return split_parts(Instances(masks, boxes, scores, iou[:, 0]), min_area)
+
+    def noting_interrupts(self) -> contextlib.AbstractContextManager[None]:
+        """On a Ctrl-C inside, a ``stopped:`` line saying how many embeddings its cache keeps for a rerun.
+
+        :func:`segmentation.embeddings.noting_interrupts`, as the inspection cascade's (the photos are
+        encoded as they come, those with a region alone); nothing without a cache (no SAM, ``--no-cache``).
+        """
+        if self.cache is None:
+            return contextlib.nullcontext()
+        from segmentation.embeddings import noting_interrupts
+
+        return noting_interrupts(self.cache)
 
 
 def split_parts(instances: Instances, min_area: int = 1) -> Instances:

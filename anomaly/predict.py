@@ -232,7 +232,8 @@ def predict_photos(
             writer.close(info)
 
         # an empty existing folder (made by hand) is replaced like an old run's
-        build_folder(out, write, overwrite=overwrite or out.is_dir())
+        with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
+            build_folder(out, write, overwrite=overwrite or out.is_dir())
     flagged = sum(1 for image in writer.images if image["verdict"] != "good")
     return {**info, "out": str(out), "flagged": flagged, "instances": len(writer.results)}
 

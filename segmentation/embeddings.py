@@ -492,8 +492,9 @@ def noting_interrupts(
     """On a Ctrl-C inside, prints :func:`interrupt_note` on stderr, then lets the interrupt go on.
 
     For every command that fills the cache (``segmentation.embed``, ``.train``, ``.evaluate``, the
-    inspection cascade): their Ctrl-C said ``interrupted`` alone, not that the embeddings encoded so
-    far are kept and that running the command again skips them.
+    inspection cascade, ``anomaly.predict`` and ``.evaluate`` with SAM masks): their Ctrl-C said
+    ``interrupted`` alone, not that the embeddings encoded so far are kept and that running the command
+    again skips them.
 
     Args:
         cache: the cache being filled; None (a run without cache) notes nothing.

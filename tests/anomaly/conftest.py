@@ -55,3 +55,30 @@ def parts(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_config() -> dict:
     return dict(TINY)
+
+
+@pytest.fixture
+def interrupted_sam(monkeypatch):
+    """``interrupted_sam(after) -> calls``: ``--sam-zero-shot`` loads a tiny random SAM whose encoder
+    raises KeyboardInterrupt (a Ctrl-C) on its call ``after + 1``; ``calls`` grows by one per call."""
+    import segmentation.embeddings
+    import segmentation.models
+    from tests.segmentation.conftest import build_tiny_sam
+
+    sam = build_tiny_sam()
+    monkeypatch.setattr(segmentation.models, "load_sam", lambda name, **kwargs: sam)
+    encode = segmentation.embeddings.embed_images
+
+    def interrupted(after: int) -> list[int]:
+        calls = []
+
+        def counted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == after + 1:
+                raise KeyboardInterrupt
+            return encode(*args, **kwargs)
+
+        monkeypatch.setattr(segmentation.embeddings, "embed_images", counted)
+        return calls
+
+    return interrupted

@@ -410,6 +410,25 @@ def test_a_ctrl_c_on_a_re_run_says_the_report_there_is_an_earlier_runs(
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_a_ctrl_c_while_masks_are_scored_says_how_many_of_sams_embeddings_the_cache_kept(
+    run: Path, tmp_path: Path, interrupted_sam, capsys
+) -> None:
+    # it printed 'interrupted' alone, as segmentation.embed did: whether the encoded photos were lost
+    argv = ["--run", str(run), "--sam-zero-shot", "--threshold", "0", "--cache-dir", str(tmp_path / "cache")]
+    argv += ["--no-progress", "--no-figure"]  # threshold 0: every photo flagged, each one encoded
+    interrupted_sam(after=2)
+    assert evaluate_module.main(argv) == 130
+    (folder,) = [path for path in (tmp_path / "cache").iterdir() if path.is_dir()]
+    assert capsys.readouterr().err == (
+        f"stopped: 2 embeddings encoded by this run are kept in the cache {folder}; the same command again "
+        "reuses them\ninterrupted\n"
+    )
+    assert len(list(folder.glob("*.pt"))) == 2 and not (run / "eval-mvtec").exists()
+    calls = interrupted_sam(after=100)
+    assert evaluate_module.main(argv) == 0
+    assert len(calls) == 3  # 5 photos, the two kept not encoded again
+
+
 def test_photo_hashing_shows_a_progress_bar_unless_no_progress(run: Path, capsys) -> None:
     # the scored photos are read whole to hash them against the fit photos', with no bar
     capsys.readouterr()

@@ -287,6 +287,28 @@ def test_a_ctrl_c_while_sam_loads_says_so_too(
     )
 
 
+def test_a_ctrl_c_says_how_many_of_sams_embeddings_the_cache_kept(
+    run: Path, parts: Path, tmp_path: Path, interrupted_sam, capsys
+) -> None:
+    # it printed 'interrupted' alone, as segmentation.embed did: whether the encoded photos were lost
+    import anomaly.predict
+
+    out, cache = tmp_path / "pred", tmp_path / "cache"
+    argv = ["--run", str(run), "--source", str(parts / "test"), "--out", str(out), "--threshold", "0"]
+    argv += ["--sam-zero-shot", "--cache-dir", str(cache), "--no-progress"]  # threshold 0: every photo
+    interrupted_sam(after=2)
+    assert anomaly.predict.main(argv) == 130
+    (folder,) = [path for path in cache.iterdir() if path.is_dir()]
+    assert capsys.readouterr().err == (
+        f"stopped: 2 embeddings encoded by this run are kept in the cache {folder}; the same command again "
+        "reuses them\ninterrupted\n"
+    )
+    assert len(list(folder.glob("*.pt"))) == 2 and not out.exists()
+    calls = interrupted_sam(after=100)
+    assert anomaly.predict.main(argv) == 0
+    assert len(calls) == 3  # 5 photos, the two kept not encoded again
+
+
 @pytest.mark.parametrize("threshold", ["nan", "inf"])
 def test_a_threshold_that_flags_nothing_is_refused(run: Path, parts: Path, tmp_path: Path, threshold) -> None:
     with pytest.raises(UserError, match=f"--threshold must be a finite number, got {threshold}"):
