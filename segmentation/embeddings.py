@@ -526,12 +526,8 @@ def interrupt_note(
         views: per path, its view (as :meth:`EmbeddingCache.embed` takes them); None: the images.
     """
     if paths is None:
-        if not cache.written:
-            return None
-        written = f"{cache.written} embeddings encoded by this run are"
-        if cache.written == 1:
-            written = "1 embedding encoded by this run is"
-        return f"stopped: {written} kept in the cache {cache.folder}; the same command again reuses them"
+        kept = kept_note(cache)
+        return None if kept is None else f"stopped: {kept}; the same command again reuses them"
     views = list(views) if views is not None else [None] * len(paths)
     kept = 0
     for path, view in zip(paths, views, strict=True):
@@ -542,6 +538,20 @@ def interrupt_note(
         f"stopped: {kept} of {len(paths)} {unit} are in the cache {cache.folder} ({cache.written} encoded "
         f"by this run, kept); the same command again encodes only the other {len(paths) - kept}"
     )
+
+
+def kept_note(cache: EmbeddingCache) -> str | None:
+    """``N embeddings encoded by this run are kept in the cache <folder>``; None when it encoded none.
+
+    :func:`interrupt_note`'s words for a run whose images are not known in advance, and the annotation
+    page's on stopping (its server takes the Ctrl-C itself).
+    """
+    if not cache.written:
+        return None
+    written = f"{cache.written} embeddings encoded by this run are"
+    if cache.written == 1:
+        written = "1 embedding encoded by this run is"
+    return f"{written} kept in the cache {cache.folder}"
 
 
 class ImageView(Protocol):

@@ -537,10 +537,18 @@ def serve(
         print(line)
     print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)
     run_server(app, sock)
-    print(
-        f"stopped; everything accepted is saved in {session.out}. "
-        f"YOLO + COCO: python -m segmentation.annotate --out {quote(str(session.out))} --export"
-    )
+    print(stopped_line(session, cache))
+
+
+def stopped_line(session: AnnotationSession, cache: EmbeddingCache) -> str:
+    """The line printed once the server has stopped: where the labels are, the embeddings the page
+    encoded (kept: a next page on these photos reuses them), the export command."""
+    from segmentation.embeddings import kept_note
+
+    saved = f"stopped; everything accepted is saved in {session.out}"
+    if kept := kept_note(cache):  # it said nothing of them: whether the encoder's work was lost
+        saved += f"; {kept} (the same command again reuses them)"
+    return f"{saved}. YOLO + COCO: python -m segmentation.annotate --out {quote(str(session.out))} --export"
 
 
 def write_session(

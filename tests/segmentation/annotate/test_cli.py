@@ -490,6 +490,39 @@ def test_a_page_on_a_new_out_holds_it_once_made(photos, tmp_path, capsys, serve_
     assert "is open in another" not in capsys.readouterr().err
 
 
+def test_the_stopped_line_says_how_many_embeddings_the_page_encoded_into_its_cache(
+    photos, tmp_path, capsys, serve_page, monkeypatch
+):
+    # it named where the labels are alone: not that the embeddings encoded meanwhile are kept and reused
+    import uvicorn
+
+    from segmentation.annotate.prefetch import READY
+
+    folder, _ = photos
+
+    def photos_opened_then_ctrl_c(self, sockets=None):
+        prefetcher = self.config.app.state.prefetcher  # the page's encoder, filling its cache
+        for name in ("a.png", "b.jpg"):
+            deadline = time.monotonic() + 60
+            while prefetcher.request(folder / name).state != READY:
+                assert time.monotonic() < deadline, prefetcher.request(folder / name)
+                time.sleep(0.02)
+        raise KeyboardInterrupt  # as uvicorn re-raises the Ctrl-C it took, once it has shut down
+
+    monkeypatch.setattr(uvicorn.Server, "run", photos_opened_then_ctrl_c)
+    serve_page(page_args(folder, tmp_path))
+    (cache,) = [path for path in (tmp_path / "emb").iterdir() if path.is_dir()]
+    out = tmp_path / "out"
+    export = f"YOLO + COCO: python -m segmentation.annotate --out {out} --export"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"stopped; everything accepted is saved in {out}; 2 embeddings encoded by this run are kept in the "
+        f"cache {cache} (the same command again reuses them). {export}"
+    )
+    serve_page(page_args(folder, tmp_path))  # the same photos again: read from the cache, none encoded
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"stopped; everything accepted is saved in {out}. {export}"
+
+
 def test_the_start_up_lines_name_the_files_left_out_as_no_image(photos, tmp_path, capsys, serve_page):
     folder, _ = photos
     (folder / "broken.jpg").write_text("not a picture\n")
