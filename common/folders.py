@@ -299,7 +299,8 @@ def earlier_run_note(out: Path, *, until: str) -> Iterator[None]:
     except KeyboardInterrupt:
         if out.is_dir() and not is_empty_folder(out):  # an empty one made by hand holds no earlier run
             print(
-                f"stopped: {out} is replaced only once {until}, so nothing of this run was kept; "
+                # 'there': the embeddings SAM encoded meanwhile are kept in their cache (anomaly.predict)
+                f"stopped: {out} is replaced only once {until}, so nothing of this run was kept there; "
                 "what it holds is an earlier run's",
                 file=sys.stderr,
                 flush=True,

@@ -402,7 +402,7 @@ def test_a_ctrl_c_on_a_re_run_says_the_report_there_is_an_earlier_runs(
     err = capsys.readouterr().err
     assert err == (
         f"stopped: {run / 'eval-mvtec'} is replaced only once the report is complete, so nothing of this "
-        "run was kept; what it holds is an earlier run's\ninterrupted\n"
+        "run was kept there; what it holds is an earlier run's\ninterrupted\n"
     )
     assert (run / "eval-mvtec" / "metrics.json").read_text() == before
     fresh = ["--run", str(run), "--out", str(run.parent / "new"), "--no-progress"]

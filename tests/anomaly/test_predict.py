@@ -283,7 +283,7 @@ def test_a_ctrl_c_while_sam_loads_says_so_too(
     assert anomaly.predict.main([*argv, "--threshold", "0", "--no-progress"]) == 130
     assert capsys.readouterr().err == (
         f"stopped: {out.resolve()} is replaced only once every photo is done, so nothing of this run was "
-        "kept; what it holds is an earlier run's\ninterrupted\n"
+        "kept there; what it holds is an earlier run's\ninterrupted\n"
     )
 
 
@@ -307,6 +307,16 @@ def test_a_ctrl_c_says_how_many_of_sams_embeddings_the_cache_kept(
     calls = interrupted_sam(after=100)
     assert anomaly.predict.main(argv) == 0
     assert len(calls) == 3  # 5 photos, the two kept not encoded again
+    shutil.rmtree(folder)
+    interrupted_sam(after=2)
+    assert anomaly.predict.main([*argv, "--overwrite"]) == 130  # out holds the earlier run: said after
+    assert capsys.readouterr().err.splitlines() == [
+        f"stopped: 2 embeddings encoded by this run are kept in the cache {folder}; the same command again "
+        "reuses them",
+        f"stopped: {out.resolve()} is replaced only once every photo is done, so nothing of this run was "
+        "kept there; what it holds is an earlier run's",
+        "interrupted",
+    ]
 
 
 @pytest.mark.parametrize("threshold", ["nan", "inf"])

@@ -63,7 +63,7 @@ def test_a_ctrl_c_on_a_re_run_says_the_run_there_is_an_earlier_ones(
     monkeypatch.setattr(anomaly.run, "build_model", interrupted)
     assert main([*argv, "--overwrite"]) == 130
     assert capsys.readouterr().err.split("\n", 1)[1] == (  # after the warning about 2 fit photos
-        f"stopped: {run} is replaced only once the fit is done, so nothing of this run was kept; "
+        f"stopped: {run} is replaced only once the fit is done, so nothing of this run was kept there; "
         "what it holds is an earlier run's\ninterrupted\n"
     )
     assert (run / "run.json").read_text() == before
