@@ -10,7 +10,7 @@ declaration before anything runs: an unknown key (a typo), a wrong type
 one :class:`~common.errors.UserError` line naming the key.
 
 Nested keys use dots. Values are parsed as YAML (``5`` is an int, ``null`` is
-None, ``[1, 2]`` a list).
+None, ``[1, 2]`` a list); an empty value (``key=``) is refused, not read as null.
 """
 
 from __future__ import annotations
@@ -195,14 +195,27 @@ def _number(text: str) -> int | float | str:
 
 
 def parse_overrides(items: Sequence[str]) -> dict:
-    """``["epochs=5", "prompts.p_box=1"]`` -> ``{"epochs": 5, "prompts": {"p_box": 1}}``."""
+    """``["epochs=5", "prompts.p_box=1"]`` -> ``{"epochs": 5, "prompts": {"p_box": 1}}``.
+
+    An empty value (``cache_dir=``, as ``cache_dir=$CACHE`` gives with ``CACHE`` unset) is refused:
+    YAML reads it as null, which put the default back without a word. ``key=null`` (or ``key=~``)
+    unsets a key; ``key=''`` as the program receives it (``"key=''"`` in a shell) is the empty string.
+
+    Raises:
+        UserError: an item that is not ``key=value``, has an empty value, or gives a key twice.
+    """
     result: dict = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key or any(not part for part in key.split(".")):
             raise UserError(f"override '{item}' is not key=value")
+        if not text.strip():
+            raise UserError(
+                f"override '{item}' has no value (an unset shell variable?): "
+                f"write {key}=null to unset '{key}' explicitly"
+            )
         try:
-            value = yaml.load(text, Loader=UniqueKeyLoader) if text else None
+            value = yaml.load(text, Loader=UniqueKeyLoader)
         except DuplicateKeyError as error:  # {a: 1, a: 2}: the first would be lost silently
             raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
         except yaml.YAMLError:

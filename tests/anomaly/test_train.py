@@ -82,3 +82,14 @@ def test_photo_hashing_shows_a_progress_bar_unless_no_progress(parts: Path, tmp_
     assert "hashing fit photos: 100%" in err and "hashing test photos (vs the fit photos): 100%" in err
     assert main([*argv, "--out", str(tmp_path / "b"), "--no-progress"]) == 0
     assert "hashing" not in capsys.readouterr().err
+
+
+def test_an_override_without_a_value_is_refused(parts: Path, tmp_path: Path, capsys) -> None:
+    # `coreset_ratio=$RATIO` with RATIO unset: YAML read it as null, and the default ratio was fit
+    argv = ["--root", str(parts.parent), "--category", "part", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--no-progress", *OVERRIDES, "coreset_ratio="]) == 2
+    assert capsys.readouterr().err == (
+        "error: override 'coreset_ratio=' has no value (an unset shell variable?): write coreset_ratio=null "
+        "to unset 'coreset_ratio' explicitly\n"
+    )
+    assert not (tmp_path / "run").exists()

@@ -318,8 +318,26 @@ def test_an_override_giving_a_key_twice_is_refused():
     assert parse_overrides(["loss={a: 1, b: 2}"]) == {"loss": {"a": 1, "b": 2}}
 
 
-def test_an_override_without_a_value_is_null():
-    assert parse_overrides(["data=", "max_steps=null"]) == {"data": None, "max_steps": None}
+@pytest.mark.parametrize("item", ["data=", "loss.weight=", "data= "])
+def test_an_override_without_a_value_is_refused_naming_the_key(item):
+    # `cache_dir=$CACHE` with CACHE unset arrives as `cache_dir=`: YAML read it as null, and the run
+    # went on with the default without a word
+    key = item.partition("=")[0]
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, None, ["epochs=3", item])
+    assert str(error.value) == (
+        f"override '{item}' has no value (an unset shell variable?): "
+        f"write {key}=null to unset '{key}' explicitly"
+    )
+
+
+def test_null_unsets_and_a_quoted_empty_value_is_the_empty_string():
+    # `key=''` reaches the program only when the shell was told to keep the quotes ("data=''")
+    assert parse_overrides(["data=null", "max_steps=~"]) == {"data": None, "max_steps": None}
+    assert parse_overrides(["data=''"]) == parse_overrides(['data=""']) == {"data": ""}
+    assert load_config(SCHEMA, None, ["data=~", "max_steps=null"])["data"] is None
+    with pytest.raises(UserError, match=r"^config key 'epochs' needs a number, got ''$"):
+        load_config(SCHEMA, None, ["epochs=''"])
 
 
 def test_an_empty_config_file_is_the_defaults(tmp_path):

@@ -155,6 +155,8 @@ def test_several_categories_take_the_safest_value() -> None:
     [
         (["epoch=1"], "unknown config key 'epoch'"),  # a typo never trains with the default
         (["data=null"], "no data set: pass data=PATH/data.yaml"),
+        # `model=$WEIGHTS` with WEIGHTS unset: YAML's null, and the config's model trained without a word
+        (["model="], "override 'model=' has no value (an unset shell variable?): write model=null to unset"),
         (["augment_policy=nowhere.yaml"], "cannot read augmentation policy nowhere.yaml"),
         # ultralytics went on in the checkpoint's run folder; the command reported a new, empty one
         (["resume=a/last.pt"], "config key 'resume' (a/last.pt) is not supported by detection.train"),

@@ -634,3 +634,14 @@ def test_a_crowd_is_refused_before_any_model_loads(tiny_dataset, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith("error: annotation ") and err.count("\n") == 1 and "has iscrowd 1: a crowd" in err
     assert not (tmp_path / "eval").exists()
+
+
+def test_folds_refuse_a_set_without_a_value(tiny_dataset, tmp_path, capsys) -> None:
+    # --set goes through the same overrides as segmentation.train: `--set cache_dir=` is not null
+    from segmentation.evaluate import main
+
+    argv = ["--data", str(tiny_dataset), "--folds", "3", "--out", str(tmp_path / "folds")]
+    argv += ["--set", "cache_dir="]
+    assert main(argv) == 2
+    assert "override 'cache_dir=' has no value" in capsys.readouterr().err
+    assert not (tmp_path / "folds").exists()

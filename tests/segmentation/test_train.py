@@ -1197,3 +1197,14 @@ def test_the_split_fingerprint_changes_with_either_split_and_not_with_the_folder
     assert fingerprint != split_fingerprint(split("train", "d/a.png", "d/c.png"), split("val", "d/c.png"))
     # moved elsewhere, listed in another order: the same split
     assert fingerprint == split_fingerprint(split("train", "e/b.png", "e/a.png"), split("val", "e/c.png"))
+
+
+def test_an_override_without_a_value_is_refused(tiny_dataset, tmp_path, capsys):
+    # `cache_dir=$CACHE` with CACHE unset: YAML read the empty value as null, the default cache was used
+    assert main([f"data={tiny_dataset}", f"out={tmp_path / 'runs'}", "cache_dir=", "epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: override 'cache_dir=' has no value (an unset shell variable?): write cache_dir=null "
+        "to unset 'cache_dir' explicitly\n"
+    )
+    assert not (tmp_path / "runs").exists()
