@@ -381,6 +381,45 @@ def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | No
     return warnings
 
 
+#: What a class missing from a split costs, for :func:`missing_class_notes`.
+_MISSING_CLASS_COST = {
+    "train": "a model trained on it never sees it",
+    "val": "validation does not measure it",
+    "test": "the test scores leave it out",
+}
+
+
+def missing_class_notes(
+    by_split: dict[str, list[Sample]], names: Sequence[str], config: ConvertConfig
+) -> list[str]:
+    """One line per class a drawn split left out of a split, naming its image count and those splits.
+
+    A defect type of two images cannot reach train, val and test: the summary showed a 0 in its row
+    alone. A split the user left empty (``--split 1 1 0``) or without images at all (a warning says so),
+    and a split the user gave (``--splits``, ``--split-from-layout``), are not noted.
+    """
+    if config.splits_file or config.split_from_layout:
+        return []
+    ratios = dict(zip(SPLITS, check_ratios(config.ratios), strict=True))
+    images = {name: Counter() for name in names}
+    for split, samples in by_split.items():
+        for sample in samples:
+            for name in {instance.class_name for instance in sample.instances}:
+                images[name][split] += 1
+    notes = []
+    for name, counts in images.items():
+        missing = [split for split in SPLITS if ratios[split] > 0 and by_split[split] and not counts[split]]
+        if missing and counts:
+            total = sum(counts.values())
+            fractions = " ".join(f"{ratio:g}" for ratio in ratios.values())
+            notes.append(
+                f"class '{name}' ({total} image{'s' if total != 1 else ''}) has none in "
+                f"{' or '.join(missing)}: too few images to reach every split at --split {fractions}; "
+                + "; ".join(_MISSING_CLASS_COST[split] for split in missing)
+            )
+    return notes
+
+
 def conflict_warnings(samples: Sequence[Sample]) -> list[str]:
     """One line when region files of one image overlap with different defect values (MVTec LOCO)."""
     clashing = [sample for sample in samples if sample.conflicts]
@@ -505,7 +544,9 @@ def convert(config: ConvertConfig) -> ConversionReport:
         warnings=warnings,
         layouts={category: layout.title for category, layout in layouts.items()},
         unlabelled=unlabelled,
-        notes=sorted({layout.note for layout in layouts.values() if layout.note}) + layout_notes,
+        notes=sorted({layout.note for layout in layouts.values() if layout.note})
+        + layout_notes
+        + missing_class_notes(by_split, names, config),
     )
     _count(report, samples, by_split)
     return report

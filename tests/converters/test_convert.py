@@ -533,6 +533,38 @@ def test_a_split_without_images_is_a_warning_or_a_strict_error(tmp_path, categor
     assert not (tmp_path / "strict").exists()
 
 
+def test_a_class_too_small_for_every_split_is_noted_by_name(tmp_path, category_factory, mask_factory):
+    # 'hole' has 2 images, 1 train and 1 val at 0.6/0.2/0.2: the summary showed a 0 in its test column alone
+    blob = mask_factory(48, 64, [(5, 5, 15, 9)])
+    category_factory(tmp_path / "data", "widget", defects={"scratch": [blob] * 5, "hole": [blob] * 2})
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    assert report.instances["test"]["hole"] == 0 and report.instances["test"]["scratch"] == 1
+    note = (
+        "class 'hole' (2 images) has none in test: too few images to reach every split at --split "
+        "0.6 0.2 0.2; the test scores leave it out"
+    )
+    assert report.notes == [note]
+    assert f"\nnote: {note}\n" in format_report(report)
+
+
+def test_a_split_left_empty_by_its_fraction_is_not_noted_for_a_class(
+    tmp_path, category_factory, mask_factory
+):
+    # --split 1 1 0: no test split by choice; 'hole' (1 image) misses val only, which it was meant to reach
+    blob = mask_factory(48, 64, [(5, 5, 15, 9)])
+    category_factory(tmp_path / "data", "widget", defects={"scratch": [blob] * 4, "hole": [blob]})
+    report = convert(config(tmp_path / "data", tmp_path / "out", ratios=(1, 1, 0)))
+    assert report.notes == [
+        "class 'hole' (1 image) has none in val: too few images to reach every split at --split 0.5 0.5 0; "
+        "validation does not measure it"
+    ]
+    report = convert(config(tmp_path / "data", tmp_path / "all", ratios=(1, 0, 0)))
+    assert report.notes == []  # train alone, by choice
+    # a split the user gave: the layout's own (MVTec AD keeps its defects in test) is not a draw
+    report = convert(config(tmp_path / "data", tmp_path / "layout", split_from_layout=True))
+    assert report.notes == []
+
+
 def test_an_empty_split_of_a_reused_splits_file_is_warned_of_as_the_files(tmp_path, category_factory):
     # --split cannot fill a split that a --splits file leaves empty; an empty train is not also "no defect"
     category_factory(tmp_path / "data", "widget")
