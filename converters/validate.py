@@ -5,6 +5,11 @@ YOLO: ultralytics' own ``check_det_dataset`` and label parser (the code
 every annotation's rendered mask has its stated ``area``, and COCOeval of the
 ground truth against itself gives AP 1.0.
 
+One rule for a split without images, in both formats: an empty ``train`` or ``val`` is a
+problem (``yolo train`` stops without them, and a COCO trainer has nothing to learn from or
+validate on); an empty ``test`` passes with a note (``--split 0.8 0.2 0``: nothing to score on,
+which may be the user's choice), unless ``splits.json`` lists test images.
+
 ``python -m converters.validate datasets/metal_nut_yolo``
 """
 
@@ -29,6 +34,9 @@ from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from converters.splits import SPLITS, load_splits
 from converters.yolo import check_data_root
+
+#: The splits training needs images in; an empty one of the others (``test``) is a note, not a problem.
+TRAINING_SPLITS = ("train", "val")
 
 
 @dataclass
@@ -71,7 +79,8 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
     checks = {}
     for split in SPLITS:
         if not data.get(split) or not Path(data[split]).is_dir() or not any(Path(data[split]).iterdir()):
-            checks[split] = SplitCheck(problems=["no images"])
+            checks[split] = SplitCheck()
+            check_not_empty(checks[split], split)
             continue
         with _quiet_ultralytics(), no_label_cache():
             dataset = YOLODataset(img_path=data[split], data=data, task=task, augment=False, imgsz=64)
@@ -112,6 +121,17 @@ def dropped_images(folder: Path, kept: set[str]) -> str | None:
         for path in dropped[:3]
     ]
     return f"ultralytics dropped {len(dropped)} of {len(files)} images: {few(named + dropped[3:])}"
+
+
+def check_not_empty(check: SplitCheck, split: str) -> None:
+    """A split without images: a problem for ``train`` and ``val`` (:data:`TRAINING_SPLITS`), a note
+    for ``test``. YOLO and COCO alike: an empty COCO val passed as ``ok`` where YOLO's failed."""
+    if check.images:
+        return
+    if split in TRAINING_SPLITS:
+        check.problems.append("no images")
+    else:
+        check.notes.append(f"no images: nothing to score on in {split}")
 
 
 def note_backgrounds_only(check: SplitCheck, split: str) -> None:
@@ -175,6 +195,7 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
             backgrounds=sum(not coco.getAnnIds(imgIds=[i]) for i in coco.getImgIds()),
             stems={Path(image["file_name"]).stem for image in coco.dataset["images"]},
         )
+        check_not_empty(check, split)
         note_backgrounds_only(check, split)
         images_dir = Path(annotations_dir).parent / "images"  # file_name is relative to it
         files = [image["file_name"] for image in coco.dataset["images"]]
@@ -222,6 +243,12 @@ def coco_self_ap(coco, iou_type: str) -> float:
 def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``.
 
+    A split without images is a problem when it is ``train`` or ``val`` (``yolo train`` stops without
+    them; a COCO trainer has nothing to learn from or validate on) and a note when it is ``test``
+    (nothing to score on, as ``--split 0.8 0.2 0`` chooses), in YOLO and COCO alike; a YOLO split the
+    ``data.yaml`` does not name counts as empty. An empty split that ``splits.json`` lists images for
+    is a problem in any case (:func:`check_listed`).
+
     Raises:
         UserError: ``folder`` does not exist or holds no converted data set, or a file of it cannot be read.
     """
@@ -249,9 +276,12 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
     An image's output stem is its key with ``/`` as ``_`` (``ImageRecord.output_stem``): two images
     swapped between val and test keep every count right.
     """
-    count = check.images  # YOLO's empty split already says "no images"
-    if count != len(keys) and (count or "no images" not in check.problems):
-        check.problems.append(f"{fmt} has {count} images, splits.json lists {len(keys)}")
+    count = check.images
+    if count != len(keys):
+        if "no images" in check.problems:  # an empty train or val split: one problem saying both
+            check.problems[check.problems.index("no images")] = f"no images, splits.json lists {len(keys)}"
+        else:
+            check.problems.append(f"{fmt} has {count} images, splits.json lists {len(keys)}")
         return
     others = sorted(check.stems - {key.replace("/", "_") for key in keys})
     if others:

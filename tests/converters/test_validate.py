@@ -202,17 +202,34 @@ def test_stock_yolo_cli_trains_on_the_data_yaml(tmp_path, category_factory, yolo
     yolo_train(out / "data.yaml", model, tmp_path / "runs", plots="False")
 
 
-def test_a_split_without_images_is_reported_not_a_crash(tmp_path, category_factory):
+@pytest.mark.parametrize(
+    ("ratios", "split", "problems", "notes", "code"),
+    [
+        ((1, 0, 0.2), "val", ["no images"], [], 1),  # yolo train stops without val images
+        ((0.8, 0.2, 0), "test", [], ["no images: nothing to score on in test"], 0),  # the user's choice
+    ],
+    ids=["val", "test"],
+)
+def test_an_empty_split_is_one_rule_for_yolo_and_coco(
+    tmp_path, category_factory, capsys, ratios, split, problems, notes, code
+):
+    # an empty val was a problem in YOLO and "ok" in COCO
     category_factory(tmp_path / "data", "widget")
     out = tmp_path / "out"
     convert(
         ConvertConfig(
-            root=tmp_path / "data", out=out, formats=("yolo", "coco"), ratios=(1, 0, 0.2), progress=False
+            root=tmp_path / "data", out=out, formats=("yolo", "coco"), ratios=ratios, progress=False
         )
     )
     results = validate(out)
-    assert results["yolo"]["val"].problems == ["no images"]
-    assert results["coco"]["val"].problems == [] and results["coco"]["val"].images == 0
+    for fmt in ("yolo", "coco"):
+        check = results[fmt][split]
+        assert (check.images, check.problems, check.notes) == (0, problems, notes), fmt
+        assert all(not c.problems for s, c in results[fmt].items() if s != split)
+    capsys.readouterr()
+    assert validate_main([str(out)]) == code
+    rows = [row for row in capsys.readouterr().out.splitlines() if f" {split} " in row]
+    assert len(rows) == 2 and all(row.endswith("; ".join(problems or ["ok", *notes])) for row in rows)
 
 
 def test_a_coco_only_data_set_is_validated(tmp_path, category_factory):
@@ -228,7 +245,7 @@ def test_a_split_whose_images_are_all_gone_is_one_problem_for_yolo(dataset):
     for image in (dataset / "images" / "val").iterdir():
         image.unlink()
     results = validate(dataset)
-    assert results["yolo"]["val"].problems == ["no images"]
+    assert results["yolo"]["val"].problems == ["no images, splits.json lists 3"]
     assert results["coco"]["val"].problems[0].startswith("3 image files missing")
 
 
@@ -239,7 +256,7 @@ def test_a_coco_split_emptied_of_the_images_splits_json_lists_is_a_problem(datas
     coco["images"], coco["annotations"] = [], []
     coco_file.write_text(json.dumps(coco))
     results = validate(dataset)
-    assert results["coco"]["val"].problems == ["coco has 0 images, splits.json lists 3"]
+    assert results["coco"]["val"].problems == ["no images, splits.json lists 3"]
     assert results["yolo"]["val"].problems == []
 
 
@@ -331,7 +348,8 @@ def test_a_data_yaml_without_a_test_split_has_no_test_images(dataset):
     data_yaml.write_text(
         "".join(line for line in data_yaml.read_text().splitlines(True) if line != "test: images/test\n")
     )
-    assert validate(dataset)["yolo"]["test"].problems == ["no images"]
+    # an empty test split passes with a note, but not where splits.json lists test images
+    assert validate(dataset)["yolo"]["test"].problems == ["yolo has 0 images, splits.json lists 3"]
 
 
 def test_an_image_of_over_100_instances_scores_1_against_itself(tmp_path, category_factory, mask_factory):
