@@ -75,6 +75,10 @@ class Option:
             raise UserError(
                 f"config key '{key}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
             )
+        if isinstance(value, str) and not value.strip() and self.default != "":
+            # a blank name: ``Path("")`` is the working folder (``cache_dir=''`` filled it with entries)
+            default = "; null gives the default" if self.nullable else ""
+            raise UserError(f"config key '{key}' needs {self.describe()}, got an empty string{default}")
         if self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
             raise UserError(f"config key '{key}' needs {self.describe()}, got {value!r}")
         if isinstance(value, int | float) and not isinstance(value, bool):

@@ -334,10 +334,27 @@ def test_an_override_without_a_value_is_refused_naming_the_key(item):
 def test_null_unsets_and_a_quoted_empty_value_is_the_empty_string():
     # `key=''` reaches the program only when the shell was told to keep the quotes ("data=''")
     assert parse_overrides(["data=null", "max_steps=~"]) == {"data": None, "max_steps": None}
-    assert parse_overrides(["data=''"]) == parse_overrides(['data=""']) == {"data": ""}
+    assert (
+        parse_overrides(["data=''"]) == parse_overrides(['data=""']) == {"data": ""}
+    )  # refused by data's Option
     assert load_config(SCHEMA, None, ["data=~", "max_steps=null"])["data"] is None
     with pytest.raises(UserError, match=r"^config key 'epochs' needs a number, got ''$"):
         load_config(SCHEMA, None, ["epochs=''"])
+
+
+@pytest.mark.parametrize("blank", ["data=''", "data=' '"])
+def test_a_blank_string_value_is_refused_naming_the_key(tmp_path, blank):
+    # Path('') is the working folder: cache_dir='' filled it with cache entries, out='' wrote runs there
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, None, [blank])
+    assert (
+        str(error.value)
+        == "config key 'data' needs a string or null, got an empty string; null gives the default"
+    )
+    (tmp_path / "run.yaml").write_text('device: ""\n')  # in a file too
+    with pytest.raises(UserError, match=r"^config key 'device' needs .*, got an empty string$"):
+        load_config(SCHEMA, tmp_path / "run.yaml")
+    assert Option("", str).check("key", "") is None  # where empty is the default, it is a value
 
 
 def test_an_empty_config_file_is_the_defaults(tmp_path):
