@@ -54,6 +54,7 @@ from report import (
 
 from common.io import json_float
 from common.tables import markdown_table
+from segmentation.finetuned import load_colour_head
 
 MODELS = ("yolo11n", "yoloe11n", "yolo11n_world")
 SAM_CONFIG = Path("configs/segmentation/sam_decoder.yaml")
@@ -103,15 +104,17 @@ def evaluate(
 ) -> dict:
     """``inspection.evaluate`` on the test split; ``conf`` None: picked on val. Returns metrics.json.
 
-    ``colour_head`` False: ``--no-colour-head`` (the decoder's head, if any, left out); ``tta``:
-    ``--tta``; ``anomaly_run``: ``--anomaly-run``.
+    ``colour_head`` False: the decoder's head, if it carries one, left out (``--no-colour-head``, which
+    is refused for zero-shot SAM and for a decoder without a head); ``tta``: ``--tta``;
+    ``anomaly_run``: ``--anomaly-run``.
     """
     command = [sys.executable, "-m", "inspection.evaluate", "--detector", str(detector),
                "--imgsz", str(imgsz), "--data", str(data), "--split", "test", "--out", str(out),
                "--overwrite", "--no-progress", "--gallery", "0"]  # fmt: skip
     command += ["--sam", str(sam)] if sam is not None else []
     command += ["--conf-from", "val"] if conf is None else ["--conf", str(conf)]
-    command += [] if colour_head else ["--no-colour-head"]
+    if not colour_head and sam is not None and load_colour_head(sam) is not None:
+        command += ["--no-colour-head"]
     command += ["--tta"] if tta else []
     command += ["--anomaly-run", str(anomaly_run)] if anomaly_run is not None else []
     run(command)

@@ -26,7 +26,7 @@ from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
-from segmentation.colour_head import ColourHead
+from segmentation.colour_head import ColourHead, refuse_idle_no_colour_head
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.duplicates import MASK_IOU
@@ -142,8 +142,11 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
     """The colour head the cascade applies: the checkpoint's, unless ``--no-colour-head``.
 
     Raises:
-        UserError: a head together with ``--crop-fraction`` (checked before anything loads).
+        UserError: a head together with ``--crop-fraction`` (checked before anything loads);
+            ``--no-colour-head`` without ``--sam`` or with one that carries no head (it changed nothing).
     """
+    if options.no_colour_head:
+        refuse_idle_no_colour_head(checkpoint.colour_head, checkpoint.path, flag="--sam")
     head = None if options.no_colour_head else checkpoint.colour_head
     check_colour_head(head, options.crop_rule())
     if checkpoint.kind == "full" and checkpoint.path is not None and not options.no_colour_head:

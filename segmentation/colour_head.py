@@ -208,6 +208,31 @@ def refuse_crops(head: ColourHead | None, crop_fraction: float, source: object =
         )
 
 
+def refuse_idle_no_colour_head(head: ColourHead | None, checkpoint: object, *, flag: str) -> None:
+    """Refuses ``--no-colour-head`` where it changes nothing: zero-shot SAM, or a checkpoint without a head.
+
+    Call it only when the flag was given. Every command with ``--no-colour-head`` shares it.
+
+    Args:
+        head: the colour head ``checkpoint`` carries; None: none (or a full state dict).
+        checkpoint: the SAM checkpoint given; None (or empty): zero-shot SAM.
+        flag: the option that names the checkpoint (``--checkpoint``, ``--sam``).
+
+    Raises:
+        UserError: always, unless ``checkpoint`` carries a ``head``.
+    """
+    if not checkpoint:
+        raise UserError(
+            "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only with "
+            f"{flag} (zero-shot SAM has none)"
+        )
+    if head is None:
+        raise UserError(
+            f"--no-colour-head leaves out a fine-tuned decoder's colour head, but {checkpoint} carries "
+            "none (a decoder.pt of a run that kept one does): drop --no-colour-head"
+        )
+
+
 def fit_colour_head(
     x: np.ndarray,
     y: np.ndarray,

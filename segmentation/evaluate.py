@@ -39,7 +39,7 @@ from common.text import put_text
 from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
-from segmentation.colour_head import ColourHead, refuse_crops
+from segmentation.colour_head import ColourHead, refuse_crops, refuse_idle_no_colour_head
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
@@ -580,12 +580,9 @@ def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
             ``--no-colour-head`` with a checkpoint that carries none (the flag changed nothing).
     """
     head = load_colour_head(args.checkpoint) if args.checkpoint else None
-    if args.no_colour_head and head is None:
-        raise UserError(
-            f"--no-colour-head leaves out a fine-tuned decoder's colour head, but {args.checkpoint} carries "
-            "none (a decoder.pt of a run that kept one does): drop --no-colour-head"
-        )
-    head = None if args.no_colour_head else head
+    if args.no_colour_head:
+        refuse_idle_no_colour_head(head, args.checkpoint, flag="--checkpoint")
+        head = None
     refuse_crops(head, args.crop_fraction, args.checkpoint)
     return {} if head is None else {"fine-tuned": head}
 
@@ -647,11 +644,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         )
     if args.folds and args.no_colour_head:
         raise UserError("--folds fits a colour head only with --set colour_head=true: drop --no-colour-head")
-    if args.no_colour_head and not args.folds and not args.checkpoint:  # zero-shot SAM has no head
-        raise UserError(
-            "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only with "
-            "--checkpoint (a zero-shot evaluation has none)"
-        )
+    if args.no_colour_head and not args.folds and not args.checkpoint:  # before any model loads
+        refuse_idle_no_colour_head(None, None, flag="--checkpoint")
     if args.compare_zero_shot and not args.folds and not args.checkpoint:  # it scored zero-shot alone
         raise UserError(
             "--compare-zero-shot scores the untuned model beside a fine-tuned one: it applies only with "

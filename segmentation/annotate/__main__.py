@@ -488,14 +488,16 @@ def read_colour_head(args: argparse.Namespace) -> ColourHead | None:
 
     Raises:
         UserError: a head together with ``--crop-fraction`` (it works on whole-photo logits),
-            a damaged head.
+            a damaged head; ``--no-colour-head`` without ``--checkpoint`` or with one that carries
+            no head (it changed nothing).
     """
-    from segmentation.colour_head import refuse_crops
+    from segmentation.colour_head import refuse_crops, refuse_idle_no_colour_head
     from segmentation.finetuned import load_colour_head
 
-    if args.checkpoint is None or args.no_colour_head:
+    head = None if args.checkpoint is None else load_colour_head(args.checkpoint)
+    if args.no_colour_head:
+        refuse_idle_no_colour_head(head, args.checkpoint, flag="--checkpoint")
         return None
-    head = load_colour_head(args.checkpoint)
     refuse_crops(head, args.crop_fraction, args.checkpoint)
     return head
 

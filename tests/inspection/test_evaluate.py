@@ -502,6 +502,23 @@ def test_a_decoders_colour_head_is_applied_and_recorded(cli, tmp_path) -> None:
         assert len(predictions) == 4 and in_box_pixels(predictions).all() == (not flags)
 
 
+@pytest.mark.parametrize("sam", ["zero-shot", "no head"])
+def test_no_colour_head_where_there_is_none_is_one_line(cli, dataset, tmp_path, capsys, sam) -> None:
+    # the flag was accepted and changed nothing; segmentation.evaluate refuses it in the same words
+    out = tmp_path / "r"
+    if sam == "zero-shot":
+        argv = ["--detector", tmp_path / "best.pt", "--data", dataset, "--out", out, "--no-colour-head"]
+        assert main([str(a) for a in [*argv, "--no-progress"]]) == 2
+        message = "it applies only with --sam (zero-shot SAM has none)"
+    else:  # the fixture's decoder.pt keeps no head
+        assert cli("--out", out, "--no-colour-head") == 2
+        message = "carries none (a decoder.pt of a run that kept one does): drop --no-colour-head"
+    err = capsys.readouterr().err
+    assert err.startswith("error: --no-colour-head leaves out a fine-tuned decoder's colour head")
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
 def test_tta_applies_to_the_cascade_and_the_oracle(cli, tmp_path) -> None:
     assert cli("--out", tmp_path / "plain", "--gallery", "0") == 0
     assert cli("--out", tmp_path / "flips", "--gallery", "0", "--tta") == 0

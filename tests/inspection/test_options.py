@@ -146,7 +146,8 @@ def test_a_full_state_dict_beside_a_kept_colour_head_says_it_goes_without(tmp_pa
     err = capsys.readouterr().err  # it said nothing: the masks silently lacked the head
     assert err.startswith("note: sam_finetuned.pth has no place for the colour head of its run (val IoU ")
     assert f"0.820 -> 0.840), which {run / 'decoder.pt'} carries" in err
-    assert colour_head_for(options(no_colour_head=True), full) is None  # asked for SAM's own masks
+    with pytest.raises(UserError, match=r"sam_finetuned.pth carries none .*: drop --no-colour-head$"):
+        colour_head_for(options(no_colour_head=True), full)  # no place for one: the flag changes nothing
     (run / "colour_head.json").write_text(json.dumps({**fit, "kept": False}))
     assert colour_head_for(options(), full) is None
     assert capsys.readouterr().err == ""

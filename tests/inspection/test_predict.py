@@ -210,6 +210,23 @@ def test_a_decoder_without_a_head_records_none(cli, photos, tmp_path):
     assert yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())["colour_head"] is None
 
 
+@pytest.mark.parametrize("sam", ["zero-shot", "no head"])
+def test_no_colour_head_where_there_is_none_is_one_line(cli, detector_file, photos, tmp_path, capsys, sam):
+    # the flag was accepted and changed nothing; segmentation.evaluate refuses it in the same words
+    out = tmp_path / "out"
+    if sam == "zero-shot":
+        argv = ["--detector", detector_file, "--source", photos, "--out", out, "--no-colour-head"]
+        assert main([str(a) for a in argv]) == 2
+        message = "it applies only with --sam (zero-shot SAM has none)"
+    else:  # the fixture's decoder.pt keeps no head
+        assert cli("--source", photos, "--out", out, "--no-colour-head") == 2
+        message = "carries none (a decoder.pt of a run that kept one does): drop --no-colour-head"
+    err = capsys.readouterr().err
+    assert err.startswith("error: --no-colour-head leaves out a fine-tuned decoder's colour head")
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("weights", "flags", "fragment"),
     [

@@ -222,7 +222,7 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (
             ["--no-colour-head"],
             "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only "
-            "with --checkpoint (a zero-shot evaluation has none)\n",
+            "with --checkpoint (zero-shot SAM has none)\n",
         ),
         # without a fine-tuned model to compare, the flag was accepted and zero-shot scored alone
         (

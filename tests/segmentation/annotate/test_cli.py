@@ -633,6 +633,25 @@ def test_the_command_gives_the_checkpoints_colour_head_to_the_page(
     assert client.get("/api/session").json()["colour_head"] is used
 
 
+@pytest.mark.parametrize("checkpoint", [None, "none-stored"])
+def test_no_colour_head_where_there_is_none_is_one_error_line(
+    photos, tmp_path, capsys, colour_sam, checkpoint
+):
+    # the flag was accepted and changed nothing (as segmentation.evaluate refuses it: the same words)
+    args = page_args(photos[0], tmp_path)
+    if checkpoint is None:  # zero-shot SAM
+        message = "it applies only with --checkpoint (zero-shot SAM has none)"
+    else:
+        checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=None)
+        args += ["--checkpoint", str(checkpoint)]
+        message = f"but {checkpoint} carries none (a decoder.pt of a run that kept one does): drop"
+    assert main([*args, "--no-colour-head"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --no-colour-head leaves out a fine-tuned decoder's colour head")
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_colour_head_with_crops_is_one_error_line(photos, tmp_path, capsys, serve_page, colour_sam):
     checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=HEAD)
     args = [*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), "--crop-fraction", "0.125"]
