@@ -533,6 +533,7 @@ def serve(
         runtime=runtime,
         detector=detector,
         colour_head=colour_head,
+        proposal_file=proposals[0] if proposals else None,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
     for line in option_lines(args, colour_head=colour_head is not None):
@@ -585,6 +586,7 @@ def build_app(
     runtime: str,
     detector: YoloDetector | None,
     colour_head: ColourHead | None,
+    proposal_file: ProposalFile | None = None,
 ) -> FastAPI:
     """The page's FastAPI app over ``session`` with the options of ``args``."""
     from segmentation.annotate.app import create_app
@@ -603,6 +605,7 @@ def build_app(
         colour_head=colour_head,
         speck_cells=args.speck_cells,
         mask_iou=MASK_IOU if args.mask_iou is None else args.mask_iou,
+        proposal_file=proposal_file,
     )
 
 

@@ -57,8 +57,10 @@ from common.io import embeddings_root
 from segmentation.annotate.bad_requests import unparsable_body, validation_problem
 from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
 from segmentation.annotate.errors import AnnotationError
+from segmentation.annotate.file_proposals import FileProposals
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
+from segmentation.annotate.proposal_file import ProposalFile
 from segmentation.annotate.routes import export, files, images, instances, proposals
 from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
@@ -95,6 +97,7 @@ def create_app(
     colour_head: ColourHead | None = None,
     speck_cells: float = DEFAULT_CELLS,
     mask_iou: float = MASK_IOU,
+    proposal_file: ProposalFile | None = None,
 ) -> FastAPI:
     """The annotation app for ``session``, with ``sam`` doing the masks.
 
@@ -124,6 +127,9 @@ def create_app(
             from every mask (:mod:`segmentation.specks`); 0: SAM's masks exactly.
         mask_iou: ``detector``'s proposals: of two masks of one class overlapping by more than this
             IoU only the better-scored is proposed (:mod:`segmentation.duplicates`); 1: all.
+        proposal_file: the ``--proposals`` file whose proposals ``session`` holds (added before
+            this): a photo replaced on disk loses them when opened
+            (:mod:`segmentation.annotate.file_proposals`); None: none.
 
     The decoder, prefetch and detector threads stop when the app shuts down (``with
     TestClient(app)``, or uvicorn's lifespan); ``app.state.context.close()`` stops
@@ -145,9 +151,13 @@ def create_app(
     if detector is not None:
         check_detector_classes(detector, session.classes)
         proposer = DetectorProposals(detector, session, prefetcher, predictor, mask_iou=mask_iou)
+    from_file = None
+    if proposal_file is not None:
+        from_file = FileProposals(session, source=proposal_file.source, name=proposal_file.path.name)
     context = AppContext(
-        session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer
-    )
+        session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer,
+        file_proposals=from_file,
+    )  # fmt: skip
 
     app = FastAPI(title="mvtec-finetune annotation", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.context = context

@@ -46,7 +46,7 @@ from common.io import sha256_file
 from segmentation.annotate.errors import AnnotationError, BusyError
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import FAILED, IDLE, READY, EmbeddingPrefetcher, FileKey, file_key
-from segmentation.annotate.proposals import Proposal, make_proposal
+from segmentation.annotate.proposals import Proposal, dropped_text, make_proposal
 from segmentation.annotate.records import check_classes
 from segmentation.annotate.session import DONE, GOOD, AnnotationSession
 from segmentation.duplicates import MASK_IOU, distinct
@@ -299,8 +299,7 @@ class DetectorProposals:
             dropped = self.session.drop_proposals(key, source=self.detector.source, name=self.name)
         if self.session.entry(key).status in (DONE, GOOD):
             return None  # decided: reopened, it gets the new photo's proposals
-        what = f"{dropped} undecided proposal{'s' if dropped != 1 else ''}"
-        gone = f"its {what} of the old photo {'were' if dropped != 1 else 'was'} dropped; " if dropped else ""
+        gone = f"{dropped_text(dropped)}; " if dropped else ""
         return f"{key} changed on disk since the detector ran on it: {gone}the detector runs on the new one"
 
     def propose(self, key: str) -> str | None:

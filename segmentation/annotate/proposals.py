@@ -62,6 +62,12 @@ class Proposal:
         )
 
 
+def dropped_text(dropped: int) -> str:
+    """``its N undecided proposals of the old photo were dropped``: a replaced photo's notice."""
+    what = f"{dropped} undecided proposal{'s' if dropped != 1 else ''}"
+    return f"its {what} of the old photo {'were' if dropped != 1 else 'was'} dropped"
+
+
 def masked_json(record: Proposal) -> dict:
     """The state-file fields a proposal and an accepted instance (same attributes) share."""
     return {

@@ -473,13 +473,14 @@ class AnnotationSession:
                 raise
             return added
 
-    def drop_proposals(self, key: str, *, source: str, name: str) -> int:
+    def drop_proposals(self, key: str, *, source: str, name: str, keep_source: bool = False) -> int:
         """Forgets ``source``'s proposals of ``key``: its photo was replaced (same name, other bytes).
 
         The undecided proposals named ``name`` (their :attr:`Proposal.source`) go, from the undo and
         redo snapshots too (undo would bring back outlines of the old photo), and ``source`` is no
-        longer among those it has had, so it may propose on the new photo. Accepted instances stay:
-        the user decided them. Not an undoable change.
+        longer among those it has had, so it may propose on the new photo (a detector); with
+        ``keep_source`` it stays (a proposals file, written for the old photo, is not taken again).
+        Accepted instances stay: the user decided them. Not an undoable change.
 
         Returns:
             How many undecided proposals were dropped.
@@ -491,7 +492,7 @@ class AnnotationSession:
             before = (entry.proposals, entry.proposed, entry.undo_stack, entry.redo_stack)
             dropped = sum(p.source == name for p in entry.proposals)
             entry.proposals = [p for p in entry.proposals if p.source != name]
-            entry.proposed = [s for s in entry.proposed if s != source]
+            entry.proposed = entry.proposed if keep_source else [s for s in entry.proposed if s != source]
             entry.undo_stack = [_without_proposals(s, name) for s in entry.undo_stack]
             entry.redo_stack = [_without_proposals(s, name) for s in entry.redo_stack]
             try:

@@ -60,10 +60,13 @@ def get_session(context: Context) -> JSONResponse:
 def get_image(image: ImageQuery, context: Context) -> JSONResponse:
     """The photo being opened; replaced on disk by one of another size, its labels are set aside first
     (``notice`` says where); by another photo of its size, the detector's proposals of the old one are
-    dropped (``notice`` says so) and the detector is pending again."""
+    dropped (``notice`` says so) and the detector is pending again, and so are the undecided proposals
+    of the ``--proposals`` file."""
     notice = context.session.refresh_size(image)
     if context.detector is not None:
         notice = context.detector.refresh(image) or notice
+    if context.file_proposals is not None:
+        notice = context.file_proposals.refresh(image) or notice
     return json_response({**image_detail(context, image), "notice": notice})
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from segmentation.annotate.detector import DetectorProposals
+from segmentation.annotate.file_proposals import FileProposals
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.session import AnnotationSession
@@ -31,6 +32,7 @@ class AppContext:
         model_name: shown on the page.
         prefetch: images after the current one embedded ahead.
         detector: proposals from ``--detector``, None without one.
+        file_proposals: the photos holding ``--proposals`` file proposals, None without a file.
         previews: ``(image, "i<instance id>" or "p<proposal id>", "HxW") -> preview RLE``:
             instances and proposals never change, and full-resolution masks are costly to shrink.
         pieces: ``(image, "i<instance id>") -> 8-connected pieces`` of an instance's mask, each
@@ -43,6 +45,7 @@ class AppContext:
     model_name: str
     prefetch: int
     detector: DetectorProposals | None = None
+    file_proposals: FileProposals | None = None
     previews: dict[tuple[str, str, str], dict] = field(default_factory=dict)
     pieces: dict[tuple[str, str], int] = field(default_factory=dict)
 

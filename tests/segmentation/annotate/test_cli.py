@@ -391,6 +391,28 @@ def test_the_command_puts_a_files_proposals_on_the_photos_once(
     assert [len(session.entry(key).proposals) for key in session.keys] == [0, 1, 1, 1]
 
 
+def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serve_page, photo_writer):
+    # a photo replaced on disk while the page runs loses the file's undecided proposals, as the
+    # detector's do: the page has to know the file
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    results = [
+        {"file_name": key, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
+        for key, truth in truths.items()
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    app = serve_page([*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")])
+    photo_writer(folder / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)  # same name and size
+    assert app.state.context.file_proposals.refresh("a.png") == (
+        "a.png changed on disk since predictions.json proposed on it: its 1 undecided proposal of the "
+        "old photo was dropped"
+    )
+    assert app.state.session.entry("a.png").proposals == []
+
+
 @pytest.mark.parametrize(
     "value, message",
     [

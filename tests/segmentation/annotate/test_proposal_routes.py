@@ -435,6 +435,42 @@ def test_a_photo_replaced_by_another_of_its_size_is_proposed_anew_and_the_page_s
         assert post(client, "/api/proposals/detect", {"image": "a.png"})["proposals"] == [new]
 
 
+def test_a_photo_replaced_by_another_of_its_size_loses_the_files_undecided_proposals(
+    photos, tmp_path, colour_sam, photo_writer, make_app
+):
+    # the detector's proposals of the old photo were dropped; the file's stayed on the new photo
+    from segmentation.annotate.app import create_app
+    from segmentation.embeddings import EmbeddingCache
+
+    folder, truths = photos
+    session, _ = make_app(folder, tmp_path / "out", colour_sam, classes=CLASSES)
+    proposals = read_proposal_file(cascade_file(folder, truths, tmp_path))
+    sizes = {"image_size": lambda key: export.upright_size(session.image_path(key))}
+    placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
+    assert session.add_proposals(placed, source=proposals.source) == 4
+    cache = EmbeddingCache(tmp_path / "embeddings", colour_sam, model_name="test")
+    app = create_app(session, colour_sam, cache=cache, model_name="test", prefetch=0, proposal_file=proposals)
+    with TestClient(app) as client:
+        post(client, "/api/proposals/accept", {"image": "b.jpg", "proposal": 1})  # decided: the user's
+        photo_writer(folder / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)  # same name and size
+        photo_writer(folder / "b.jpg", (150, 100), [(30, 30, 10, 10)], seed=8)
+        (folder / "lot_2" / "c.png").touch()  # the same bytes, a new time: nothing changed
+        detail = client.get("/api/image", params={"image": "a.png"}).json()
+        assert detail["notice"] == (
+            "a.png changed on disk since predictions.json proposed on it: its 1 undecided proposal of the "
+            "old photo was dropped"
+        )
+        assert detail["proposals"] == []
+        assert client.get("/api/image", params={"image": "a.png"}).json()["notice"] is None  # once
+        detail = client.get("/api/image", params={"image": "b.jpg"}).json()
+        assert detail["notice"] is None and len(detail["instances"]) == 1
+        detail = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        assert detail["notice"] is None and len(detail["proposals"]) == 1
+    assert session.entry("a.png").proposed == [proposals.source]  # a restart does not propose it again
+    placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
+    assert session.add_proposals(placed, source=proposals.source) == 0
+
+
 def test_a_replaced_photo_whose_proposals_were_decided_says_only_what_runs(detecting, photo_writer):
     session, app, _, detector = detecting
     folder = session.images_dir
