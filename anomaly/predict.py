@@ -259,7 +259,8 @@ def photos_and_out(
     predictions go to: ``out``, else ``<run>/predict-<source's folder name>``.
 
     Raises:
-        UserError: no photos, two sharing an output name, or an ``out`` that may not be written.
+        UserError: no photos, two sharing an output name, a name that is not UTF-8 (the JSON names
+            it), or an ``out`` that may not be written.
     """
     base, photos = list_photos(source)
     names = [photo.relative_to(base).as_posix() for photo in photos]

@@ -196,6 +196,30 @@ def check_holds_no_photos(out: str | Path, photos: Iterable[str | Path]) -> None
             raise UserError(f"output folder {out} holds the photo {photo}; choose another --out")
 
 
+def check_utf8_names(path: str | Path, *, below: str | Path | None = None) -> None:
+    """Refuses a file or folder name of ``path`` (below ``below``, if given) that is not UTF-8.
+
+    Linux names are bytes; Python gives those it cannot decode as lone surrogates
+    (``os.fsdecode(b"bad\\xff.png") == "bad\\udcff.png"``), which ``json.dumps`` writes as
+    ``"\\udcff"``: other JSON readers (browsers, jq, Go, Rust) reject or mangle such a file, so a
+    name that goes into a COCO file, ``images.json`` or a report is refused before anything is written.
+
+    Raises:
+        UserError: naming the folder and the name (as bytes, ``b'bad\\xff.png'``): rename it.
+    """
+    path = Path(path)
+    folder = Path(path.anchor if below is None else below)
+    for part in path.relative_to(folder).parts:
+        try:
+            part.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(
+                f"{folder} holds a name that is not UTF-8, {ascii(os.fsencode(part))}: rename it "
+                "(the JSON files written name it, and JSON readers refuse such names)"
+            ) from None
+        folder = folder / part
+
+
 def output_name(file_name: str) -> str:
     """The stem of a photo's output files: its relative path without suffix, folders joined by ``__``.
 

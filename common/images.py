@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from common.errors import UserError, one_line
+from common.folders import check_utf8_names
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -263,8 +264,17 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     Raises:
         UserError: nothing at a plain path, a folder without image files, a pattern matching no
             image file, or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`,
-            :func:`check_no_masks`).
+            :func:`check_no_masks`); a name below the folder that is not UTF-8 (the JSON outputs name
+            every photo: :func:`common.folders.check_utf8_names`).
     """
+    files, base = _photo_files(source)
+    for path in files:
+        check_utf8_names(path, below=path.parent if base is None else base)
+    return files, base
+
+
+def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
+    """:func:`photo_files` before its names are checked."""
     check_source_given(source)
     path, text = Path(source), str(source)
     if path.is_file():

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError, few
+from common.folders import check_utf8_names
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
@@ -270,10 +271,12 @@ def check_output_stems(records: Iterable[ImageRecord]) -> None:
     case-insensitive file system (macOS, Windows) would.
 
     Raises:
-        UserError: naming both source images.
+        UserError: naming both source images; a name that is not UTF-8 (:func:`check_utf8_names`:
+            the COCO file names every image).
     """
     seen: dict[str, ImageRecord] = {}
     for record in records:
+        check_utf8_names(record.image)
         name = record.output_stem.casefold()
         if name in seen:
             raise UserError(

@@ -91,7 +91,8 @@ def named_files(source: str | Path) -> dict[str, Path]:
     same on every machine and from every working folder.
 
     Raises:
-        UserError: ``source`` is missing, a folder without image files or a pattern matching none.
+        UserError: ``source`` is missing, a folder without image files or a pattern matching none;
+            a name that is not UTF-8 (``predictions.json`` names it).
     """
     files, base = photo_files(source)
     return {path.name if base is None else path.relative_to(base).as_posix(): path for path in files}

@@ -61,7 +61,7 @@ def find_photos(source: str | Path) -> list[Photo]:
 
     Raises:
         UserError: nothing at ``source``, a folder without image files, a pattern matching no
-            image file, or two photos that would share an output name.
+            image file, two photos that would share an output name, or a name that is not UTF-8.
     """
     files, base = photo_files(source)
     relative = [path.name if base is None else path.relative_to(base).as_posix() for path in files]

@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
+from common.folders import check_utf8_names
 from common.images import IMAGE_SUFFIXES
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 
@@ -87,6 +88,8 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
 
     Raises:
         AnnotationError: ``root`` is not a folder.
+        UserError: a name that is not UTF-8 (``images.json`` names every image:
+            :func:`common.folders.check_utf8_names`).
     """
     if not root.is_dir():
         raise AnnotationError(f"image folder does not exist or is not a folder: {root}")
@@ -104,5 +107,6 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
                 resolve_inside(base, relative)
             except AnnotationError:
                 continue  # a dangling link or one that leads outside: never listed, never served
+            check_utf8_names(here / name, below=base)  # images.json names it
             keys.append(relative)
     return sorted(keys)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shlex
 import shutil
@@ -367,6 +368,19 @@ def test_two_photos_sharing_an_output_name_are_refused(run: Path, parts: Path, t
     shutil.copy(parts / "test" / "good" / "000.png", source / "a.png")
     cv2.imwrite(str(source / "a.jpg"), cv2.imread(str(parts / "test" / "spot" / "000.png")))
     with pytest.raises(UserError, match="two photos map to one output name 'a': a.jpg and a.png"):
+        predict_photos(run, source, tmp_path / "pred", threshold="1", progress=False)
+    assert not (tmp_path / "pred").exists()
+
+
+def test_a_photo_name_that_is_not_utf8_is_refused(run: Path, parts: Path, tmp_path: Path) -> None:
+    # predictions.json and images.json carried it as "\udcff", which JSON readers refuse or mangle
+    source = tmp_path / "photos"
+    source.mkdir()
+    try:
+        shutil.copy(parts / "test" / "good" / "000.png", source / os.fsdecode(b"bad\xff.png"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with pytest.raises(UserError, match=r"photos holds a name that is not UTF-8, b'bad\\xff.png': rename it"):
         predict_photos(run, source, tmp_path / "pred", threshold="1", progress=False)
     assert not (tmp_path / "pred").exists()
 

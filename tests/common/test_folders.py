@@ -18,11 +18,35 @@ from common.folders import (
     check_outside_tree,
     check_replaceable,
     check_unique_names,
+    check_utf8_names,
     output_name,
     remove_leftovers,
     restore_old_copy,
 )
 from common.io import temporary_path
+
+
+@pytest.mark.parametrize(
+    ("parts", "below", "folder", "shown"),
+    [
+        ((b"lot", b"bad\xff.png"), None, "lot", "b'bad\\xff.png'"),
+        ((b"l\xfeot", b"a.png"), None, "", "b'l\\xfeot'"),
+        ((b"l\xfeot", b"a.png"), "l\udcfeot", None, None),  # only the names below are checked
+    ],
+)
+def test_a_name_that_is_not_utf8_is_refused_naming_its_folder(tmp_path, parts, below, folder, shown) -> None:
+    # json.dumps wrote such a name as "\udcff", which other JSON readers refuse or mangle
+    path = tmp_path.joinpath(*map(os.fsdecode, parts))
+    if shown is None:
+        check_utf8_names(path, below=tmp_path / below)
+        return
+    with pytest.raises(UserError) as error:
+        check_utf8_names(path, below=None if below is None else tmp_path / below)
+    assert str(error.value) == (
+        f"{tmp_path / folder} holds a name that is not UTF-8, {shown}: rename it (the JSON files written "
+        "name it, and JSON readers refuse such names)"
+    )
+    check_utf8_names(tmp_path / "lot" / "a.png")  # no file is looked at
 
 
 @pytest.mark.parametrize(

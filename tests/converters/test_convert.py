@@ -242,6 +242,23 @@ def test_two_images_of_one_output_name_are_refused_before_anything_is_written(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_image_name_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path, category_factory):
+    # it went into instances_*.json as "\udcff", which JSON readers other than Python's refuse or mangle
+    category_factory(tmp_path / "data", "widget")
+    good = sorted((tmp_path / "data" / "widget" / "train" / "good").iterdir())[0]
+    try:
+        good.rename(good.with_name(os.fsdecode(b"bad\xff.png")))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with pytest.raises(UserError) as error:
+        convert(ConvertConfig(root=tmp_path / "data", out=tmp_path / "out", progress=False))
+    assert str(error.value) == (
+        f"{good.parent} holds a name that is not UTF-8, b'bad\\xff.png': rename it (the JSON files "
+        "written name it, and JSON readers refuse such names)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_reused_split_with_a_defect_type_excluded_leaves_it_out(tmp_path, category_factory):
     # one split, with and without a defect type (an ablation): 'splits file lists an image that is
     # not in the data' for the excluded images, which are in the data

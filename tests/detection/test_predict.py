@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -773,3 +774,16 @@ def test_a_tile_overlap_without_tile_is_refused(tmp_path, capsys, overlap) -> No
     argv = ["--weights", str(tmp_path / "none.pt"), "--source", str(tmp_path), "--out", str(tmp_path / "out")]
     assert main([*argv, "--tile-overlap", overlap]) == 2
     assert capsys.readouterr().err == "error: --tile-overlap needs --tile\n"
+
+
+def test_an_image_name_that_is_not_utf8_is_refused_naming_its_folder(tmp_path: Path) -> None:
+    # predictions.json carried it as "\udcff", which JSON readers other than Python's refuse or mangle
+    from detection.predict import named_files
+
+    (tmp_path / "lot").mkdir()
+    try:
+        (tmp_path / "lot" / os.fsdecode(b"bad\xff.png")).write_bytes(b"")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with pytest.raises(UserError, match=r"lot holds a name that is not UTF-8, b'bad\\xff.png': rename it"):
+        named_files(tmp_path)

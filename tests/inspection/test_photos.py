@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from common.errors import UserError
 from inspection.photos import check_photos, find_photos
+
+
+def bad_name(path: Path) -> Path:
+    """Renames ``path`` to ``bad\\xff<suffix>`` (a byte no UTF-8 name holds); skips where refused."""
+    target = path.with_name(os.fsdecode(b"bad\xff") + path.suffix)
+    try:
+        path.rename(target)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return target
 
 
 def names(photos) -> list[tuple[str, str, int]]:
@@ -23,6 +34,16 @@ def test_a_folder_is_searched_recursively_and_sorted(photos):
         ("one.png", "one", 3),
         ("two.png", "two", 4),
     ]
+
+
+def test_a_photo_name_that_is_not_utf8_is_refused_naming_its_folder(photos):
+    # images.json and predictions.json carried it as "\udcff", which JSON readers refuse or mangle
+    bad = bad_name(photos / "lot_2" / "a.png")
+    for source in (photos, bad, f"{photos}/**/*.png"):
+        with pytest.raises(
+            UserError, match=r"^.*lot_2 holds a name that is not UTF-8, b'bad\\xff.png': rename it"
+        ):
+            find_photos(source)
 
 
 def test_a_single_file_is_named_by_itself(photos):

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from common.errors import UserError
 from common.io import atomic_write
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 from segmentation.annotate.files import check_relative, list_images, resolve_inside
@@ -93,6 +94,20 @@ def test_list_images_skips_hidden_foreign_excluded_and_outside_files(roots):
     keys = list_images(served, exclude=served / "out")
     # alias.png stays inside; leak.png and linked_dir/ lead outside; the link folder is not followed.
     assert keys == ["UPPER.JPG", "a.png", "alias.png", "lot/b.jpg"]
+
+
+def test_list_images_refuses_a_name_that_is_not_utf8_naming_its_folder(roots):
+    # images.json carried it as "\udcff", which the page's JSON.parse and other readers mangle
+    served, _ = roots
+    try:
+        (served / "lot" / "b.jpg").rename(served / "lot" / os.fsdecode(b"bad\xff.jpg"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with pytest.raises(UserError) as error:
+        list_images(served)
+    assert str(error.value).startswith(
+        f"{served.resolve() / 'lot'} holds a name that is not UTF-8, b'bad\\xff.jpg'"
+    )
 
 
 def test_list_images_refuses_a_missing_folder(tmp_path):
