@@ -25,7 +25,8 @@ Modules, by what they hold:
   (images, statuses, instances, proposals, undo/redo), saved atomically on every change;
 - :mod:`~segmentation.annotate.proposals`: the proposal record;
   :mod:`~segmentation.annotate.proposal_file`: ``--proposals``, the cascade's
-  COCO results read and placed on the photos;
+  COCO results read and placed on the photos; :mod:`~segmentation.annotate.file_proposals`:
+  the file's undecided proposals dropped from a photo replaced on disk while the page runs;
 - :mod:`~segmentation.annotate.detector`: ``--detector``: boxes, SAM masks and
   proposals per photo, on the decoder thread;
 - :mod:`~segmentation.annotate.export`: the MVTec-layout tree (value-coded
