@@ -88,8 +88,8 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
 
     Raises:
         AnnotationError: ``root`` is not a folder.
-        UserError: a name that is not UTF-8 (``images.json`` names every image:
-            :func:`common.folders.check_utf8_names`).
+        UserError: a name that is not UTF-8 (``annotate_state.json``, the page's JSON and the
+            export's COCO files name every image: :func:`common.folders.check_utf8_names`).
     """
     if not root.is_dir():
         raise AnnotationError(f"image folder does not exist or is not a folder: {root}")
@@ -107,6 +107,6 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
                 resolve_inside(base, relative)
             except AnnotationError:
                 continue  # a dangling link or one that leads outside: never listed, never served
-            check_utf8_names(here / name, below=base)  # images.json names it
+            check_utf8_names(here / name, below=base)  # the state file and the page's JSON name it
             keys.append(relative)
     return sorted(keys)

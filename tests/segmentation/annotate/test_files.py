@@ -97,7 +97,7 @@ def test_list_images_skips_hidden_foreign_excluded_and_outside_files(roots):
 
 
 def test_list_images_refuses_a_name_that_is_not_utf8_naming_its_folder(roots):
-    # images.json carried it as "\udcff", which the page's JSON.parse and other readers mangle
+    # annotate_state.json and the page's JSON carried it as "\udcff", which other JSON readers mangle
     served, _ = roots
     try:
         (served / "lot" / "b.jpg").rename(served / "lot" / os.fsdecode(b"bad\xff.jpg"))
