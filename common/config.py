@@ -198,6 +198,16 @@ def _number(text: str) -> int | float | str:
     return text
 
 
+def override_keys(items: Sequence[str]) -> set[str]:
+    """The top-level keys ``key=value`` overrides set (``prompts.p_box=1``: ``prompts``), read as
+    :func:`parse_overrides` reads them, for commands that refuse some keys before loading their config.
+
+    Raises:
+        UserError: as :func:`parse_overrides`.
+    """
+    return set(parse_overrides(items))
+
+
 def parse_overrides(items: Sequence[str]) -> dict:
     """``["epochs=5", "prompts.p_box=1"]`` -> ``{"epochs": 5, "prompts": {"p_box": 1}}``.
 
@@ -211,6 +221,7 @@ def parse_overrides(items: Sequence[str]) -> dict:
     result: dict = {}
     for item in items:
         key, sep, text = item.partition("=")
+        key = key.strip()  # " data=x" (quoted in a script): the key data, as override_keys reads it
         if not sep or not key or any(not part for part in key.split(".")):
             raise UserError(f"override '{item}' is not key=value")
         if not text.strip():

@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.config import override_keys
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
@@ -420,7 +421,7 @@ def _folds_overrides(args: argparse.Namespace) -> list[str]:
             f"{args.crop_fraction:g} instead of --crop-fraction {args.crop_fraction:g}"
         )
     for override in args.set:  # the rounds' data and folders are the command's own: these were ignored
-        key = override.split("=", 1)[0].strip()
+        key = next(iter(override_keys([override])))
         if key in ("data", "out", "name", "exist_ok"):
             where = "--data" if key == "data" else "--out (the rounds train in its runs/fold<i>)"
             raise UserError(f"--folds takes its {key} from {where}: drop --set {override}")

@@ -49,7 +49,7 @@ import torch
 from tqdm import tqdm
 
 from common.cli import OneLineParser, exit_code
-from common.config import load_config
+from common.config import load_config, override_keys
 from common.errors import UserError
 from common.io import atomic_write, json_text, save_torch
 from segmentation.colour_head import ColourHead, fit_colour_head, training_pixels
@@ -479,7 +479,7 @@ def load_run_config(args: argparse.Namespace) -> dict:
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)
     config = load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
-    given = any(override.split("=", 1)[0].strip() == "data" for override in args.overrides)
+    given = "data" in override_keys(args.overrides)
     if given and config["data"] and not Path(config["data"]).exists():  # not args.yaml's, as set_up says
         raise UserError(f"data={config['data']} does not exist (given with --resume {args.resume})")
     return config
@@ -496,7 +496,7 @@ def refuse_folder_overrides(resume: Path, overrides: list[str]) -> None:
     them: a run folder that no longer said where it was made.
     """
     for override in overrides:
-        key = override.split("=", 1)[0].strip()
+        key = next(iter(override_keys([override])))
         if key in RUN_FOLDER_KEYS:
             raise UserError(
                 f"--resume {resume} goes on in that folder: drop {override} "

@@ -13,6 +13,7 @@ from common.config import (
     Option,
     Schema,
     load_config,
+    override_keys,
     parse_overrides,
     project_path,
     read_yaml,
@@ -340,6 +341,15 @@ def test_null_unsets_and_a_quoted_empty_value_is_the_empty_string():
     assert load_config(SCHEMA, None, ["data=~", "max_steps=null"])["data"] is None
     with pytest.raises(UserError, match=r"^config key 'epochs' needs a number, got ''$"):
         load_config(SCHEMA, None, ["epochs=''"])
+
+
+def test_override_keys_are_read_as_the_overrides_are_parsed():
+    # segmentation.train/.evaluate stripped " data=x" to refuse keys while parse_overrides kept ' data',
+    # an unknown key: now both read the key data
+    assert parse_overrides([" data=x", "loss.weight =2"]) == {"data": "x", "loss": {"weight": 2}}
+    assert override_keys(["prompts.p_box=1", " data=x"]) == {"prompts", "data"}
+    with pytest.raises(UserError, match="has no value"):
+        override_keys(["data="])
 
 
 @pytest.mark.parametrize("blank", ["data=''", "data=' '"])
