@@ -51,6 +51,8 @@ class SplitCheck:
     notes: list[str] = field(default_factory=list)
     #: The file stems of the split's images (``category_subset_defect_stem``), to compare with splits.json.
     stems: set[str] = field(default_factory=set)
+    #: What an empty split is called: ``no images``, or that ``data.yaml`` names no such split.
+    empty: str = "no images"
 
 
 def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str, SplitCheck]:
@@ -79,7 +81,10 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
     checks = {}
     for split in SPLITS:
         if not data.get(split) or not Path(data[split]).is_dir() or not any(Path(data[split]).iterdir()):
-            checks[split] = SplitCheck()
+            # a data.yaml without the key read 'yolo has 0 images, splits.json lists 3'
+            checks[split] = SplitCheck(
+                empty="no images" if data.get(split) else f"data.yaml names no {split} split"
+            )
             check_not_empty(checks[split], split)
             continue
         with _quiet_ultralytics(), no_label_cache():
@@ -129,9 +134,9 @@ def check_not_empty(check: SplitCheck, split: str) -> None:
     if check.images:
         return
     if split in TRAINING_SPLITS:
-        check.problems.append("no images")
+        check.problems.append(check.empty)
     else:
-        check.notes.append(f"no images: nothing to score on in {split}")
+        check.notes.append(f"{check.empty}: nothing to score on in {split}")
 
 
 def note_backgrounds_only(check: SplitCheck, split: str) -> None:
@@ -278,8 +283,11 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
     """
     count = check.images
     if count != len(keys):
-        if "no images" in check.problems:  # an empty train or val split: one problem saying both
-            check.problems[check.problems.index("no images")] = f"no images, splits.json lists {len(keys)}"
+        listed = f"{check.empty}, splits.json lists {len(keys)}"
+        if check.empty in check.problems:  # an empty train or val split: one problem saying both
+            check.problems[check.problems.index(check.empty)] = listed
+        elif not count:
+            check.problems.append(listed)
         else:
             check.problems.append(f"{fmt} has {count} images, splits.json lists {len(keys)}")
         return

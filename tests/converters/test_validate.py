@@ -348,8 +348,11 @@ def test_a_data_yaml_without_a_test_split_has_no_test_images(dataset):
     data_yaml.write_text(
         "".join(line for line in data_yaml.read_text().splitlines(True) if line != "test: images/test\n")
     )
-    # an empty test split passes with a note, but not where splits.json lists test images
-    assert validate(dataset)["yolo"]["test"].problems == ["yolo has 0 images, splits.json lists 3"]
+    # an empty test split passes with a note, but not where splits.json lists test images; the problem
+    # says the key is missing (it read 'yolo has 0 images', as if the folder were empty)
+    check = validate(dataset)["yolo"]["test"]
+    assert check.problems == ["data.yaml names no test split, splits.json lists 3"]
+    assert check.notes == ["data.yaml names no test split: nothing to score on in test"]
 
 
 def test_an_image_of_over_100_instances_scores_1_against_itself(tmp_path, category_factory, mask_factory):
