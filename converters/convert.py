@@ -406,15 +406,19 @@ def missing_class_notes(
         for sample in samples:
             for name in {instance.class_name for instance in sample.instances}:
                 images[name][split] += 1
+    fractions = " ".join(f"{ratio:g}" for ratio in ratios.values())
+    reason = f"too few images to reach every split at --split {fractions}"
+    if config.keep_splits is not None and Path(config.keep_splits).is_file():
+        # the annotation page's export: earlier images stay where they were, so count is not the reason
+        reason = f"its images kept where {config.keep_splits} put them, new ones drawn at --split {fractions}"
     notes = []
     for name, counts in images.items():
         missing = [split for split in SPLITS if ratios[split] > 0 and by_split[split] and not counts[split]]
         if missing and counts:
             total = sum(counts.values())
-            fractions = " ".join(f"{ratio:g}" for ratio in ratios.values())
             notes.append(
                 f"class '{name}' ({total} image{'s' if total != 1 else ''}) has none in "
-                f"{' or '.join(missing)}: too few images to reach every split at --split {fractions}; "
+                f"{' or '.join(missing)}: {reason}; "
                 + "; ".join(_MISSING_CLASS_COST[split] for split in missing)
             )
     return notes

@@ -34,7 +34,7 @@ from converters.dataset import Sample
 from converters.mvtec import ImageRecord
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
-from converters.splits import SPLITS, load_splits
+from converters.splits import SPLITS, load_splits, save_splits
 from converters.validate import validate
 
 
@@ -562,6 +562,28 @@ def test_a_class_too_small_for_every_split_is_noted_by_name(tmp_path, category_f
     )
     assert report.notes == [note]
     assert f"\nnote: {note}\n" in format_report(report)
+
+
+def test_a_class_an_earlier_split_kept_out_of_a_split_is_noted_for_that(
+    tmp_path, category_factory, mask_factory
+):
+    # the annotation page's export keeps earlier images where they were: 'hole' has 4 images, all kept in
+    # train, and the note said 'too few images to reach every split'
+    blob = mask_factory(48, 64, [(5, 5, 15, 9)])
+    category_factory(tmp_path / "data", "widget", defects={"scratch": [blob] * 5, "hole": [blob] * 4})
+    convert(config(tmp_path / "data", tmp_path / "one"))
+    earlier = load_splits(tmp_path / "one" / "splits.json")
+    holes = [key for key in earlier.split_of() if "/hole/" in key]
+    for split in SPLITS:
+        earlier[split][:] = [key for key in earlier[split] if key not in holes]
+    earlier.train.extend(holes)
+    keep = tmp_path / "kept.json"
+    save_splits(earlier, keep)
+    report = convert(config(tmp_path / "data", tmp_path / "two", keep_splits=keep))
+    assert report.notes == [
+        f"class 'hole' (4 images) has none in val or test: its images kept where {keep} put them, new ones "
+        "drawn at --split 0.6 0.2 0.2; validation does not measure it; the test scores leave it out"
+    ]
 
 
 def test_a_split_left_empty_by_its_fraction_is_not_noted_for_a_class(
