@@ -119,6 +119,20 @@ def read_strict_json(path: Path) -> object:
     return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=refuse)
 
 
+def interrupting(function, *, after: int):
+    """``function`` wrapped to raise KeyboardInterrupt (a Ctrl-C) on its call ``after + 1``, and the list
+    that grows by one per call: ``(wrapped, calls)``."""
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == after + 1:
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+
+    return counted, calls
+
+
 @pytest.fixture
 def strict_json():
     """``read_strict_json`` as a fixture."""

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import interrupting
+
 SIZE = 64
 
 
@@ -70,14 +72,7 @@ def interrupted_sam(monkeypatch):
     encode = segmentation.embeddings.embed_images
 
     def interrupted(after: int) -> list[int]:
-        calls = []
-
-        def counted(*args, **kwargs):
-            calls.append(1)
-            if len(calls) == after + 1:
-                raise KeyboardInterrupt
-            return encode(*args, **kwargs)
-
+        counted, calls = interrupting(encode, after=after)
         monkeypatch.setattr(segmentation.embeddings, "embed_images", counted)
         return calls
 

@@ -25,6 +25,7 @@ from segmentation.colour_head import ColourHead
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.finetuned import save_decoder
 from tests.anomaly.conftest import TINY
+from tests.conftest import interrupting
 from tests.inspection.conftest import CLASS_COLORS, StubDetector, in_box_pixels, paint_photo
 from tests.segmentation.conftest import build_tiny_sam
 
@@ -223,14 +224,7 @@ def test_a_ctrl_c_says_how_many_embeddings_the_cache_kept(cli, tmp_path, capsys,
     # it printed 'interrupted' alone, as segmentation.embed did: whether the encoded photos were lost
     import segmentation.embeddings
 
-    encode, calls = segmentation.embeddings.embed_images, []
-
-    def interrupted_on_third(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return encode(*args, **kwargs)
-
+    interrupted_on_third, _ = interrupting(segmentation.embeddings.embed_images, after=2)
     with monkeypatch.context() as patch:
         patch.setattr(segmentation.embeddings, "embed_images", interrupted_on_third)
         assert cli("--out", tmp_path / "report") == 130

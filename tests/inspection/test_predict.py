@@ -13,6 +13,7 @@ import yaml
 from inspection.predict import InspectOptions, inspect_photos, main
 from segmentation.colour_head import ColourHead
 from segmentation.finetuned import DECODER_FORMAT, save_decoder
+from tests.conftest import interrupting
 from tests.inspection.conftest import StubDetector, in_box_pixels
 from tests.segmentation.conftest import build_tiny_sam
 
@@ -332,14 +333,7 @@ def _interrupted_encoder(monkeypatch, after: int) -> list[int]:
     """Makes SAM's encoder raise KeyboardInterrupt on its call ``after + 1``; returns its calls so far."""
     import segmentation.embeddings
 
-    encode, calls = segmentation.embeddings.embed_images, []
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == after + 1:
-            raise KeyboardInterrupt
-        return encode(*args, **kwargs)
-
+    counted, calls = interrupting(segmentation.embeddings.embed_images, after=after)
     monkeypatch.setattr(segmentation.embeddings, "embed_images", counted)
     return calls
 

@@ -9,6 +9,7 @@ import pytest
 from common.errors import UserError
 from segmentation.data import SegmentationImage, SegmentationSplit
 from segmentation.embed import check_split_sizes, main
+from tests.conftest import interrupting
 
 
 @pytest.mark.parametrize(
@@ -137,13 +138,8 @@ def test_a_ctrl_c_says_how_many_images_the_cache_kept_and_what_a_rerun_encodes(
     capsys.readouterr()
     for entry in sorted(cache.rglob("*.pt"))[1:]:
         entry.unlink()
-    forward, calls = tiny_sam.image_encoder.forward, []
-
-    def interrupted_on_third_batch(x):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return forward(x)
+    forward = tiny_sam.image_encoder.forward
+    interrupted_on_third_batch, calls = interrupting(forward, after=2)
 
     with monkeypatch.context() as patch:
         patch.setattr(tiny_sam.image_encoder, "forward", interrupted_on_third_batch)

@@ -32,6 +32,7 @@ from segmentation.evaluate import (
 )
 from segmentation.finetuned import DECODER_FORMAT
 from segmentation.metrics import Summary
+from tests.conftest import interrupting
 
 
 def test_scores_cover_every_defect_image_and_class(tiny_sam, val_setup):
@@ -356,13 +357,8 @@ def test_a_ctrl_c_while_the_cache_fills_says_how_many_images_are_kept(
         evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
     )
     n = len(load_split(tiny_dataset, "val").images)
-    forward, calls = tiny_sam.image_encoder.forward, []
-
-    def interrupted_on_third_batch(x):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return forward(x)
+    forward = tiny_sam.image_encoder.forward
+    interrupted_on_third_batch, calls = interrupting(forward, after=2)
 
     argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(tmp_path / "eval"), "--device", "cpu"]
     argv += ["--cache-dir", str(tmp_path / "cache"), "--batch-size", "1", "--no-progress"]

@@ -37,6 +37,7 @@ from segmentation.run_folder import next_run_dir, run_name
 from segmentation.schedule import StepPlan, build_optimizer, lr_factor, plan_steps
 from segmentation.train import main, train
 from segmentation.train_config import DEFAULTS, SCHEMA, data_categories
+from tests.conftest import interrupting
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -1126,13 +1127,8 @@ def test_a_ctrl_c_while_the_cache_fills_says_how_many_embeddings_are_kept(
     from segmentation import run_setup
 
     monkeypatch.setattr(run_setup, "load_model", lambda config, sam, device: (tiny_sam, None))
-    forward, calls = tiny_sam.image_encoder.forward, []
-
-    def interrupted_on_third_batch(x):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return forward(x)
+    forward = tiny_sam.image_encoder.forward
+    interrupted_on_third_batch, calls = interrupting(forward, after=2)
 
     argv = [f"data={tiny_dataset}", f"out={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"]
     argv += ["device=cpu", "progress=false", "epochs=1", "embed_batch_size=1"]
