@@ -264,12 +264,12 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     Raises:
         UserError: nothing at a plain path, a folder without image files, a pattern matching no
             image file, or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`,
-            :func:`check_no_masks`); a name below the folder that is not UTF-8 (the JSON outputs name
-            every photo: :func:`common.folders.check_utf8_names`).
+            :func:`check_no_masks`); a name on a photo's path that is not UTF-8 (the JSON outputs name
+            every photo and the source folder: :func:`common.folders.check_utf8_names`).
     """
     files, base = _photo_files(source)
-    for path in files:
-        check_utf8_names(path, below=path.parent if base is None else base)
+    for path in files:  # the whole path: predict.json records the folder too
+        check_utf8_names(path)
     return files, base
 
 

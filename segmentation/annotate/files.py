@@ -94,6 +94,7 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
     if not root.is_dir():
         raise AnnotationError(f"image folder does not exist or is not a folder: {root}")
     base = root.resolve()
+    check_utf8_names(base)  # annotate_state.json records the folder itself
     skip = exclude.resolve() if exclude is not None else None
     keys: list[str] = []
     for folder, dirs, files in os.walk(base, followlinks=False):

@@ -46,6 +46,16 @@ def test_a_photo_name_that_is_not_utf8_is_refused_naming_its_folder(photos):
             find_photos(source)
 
 
+def test_a_photo_folder_whose_name_is_not_utf8_is_refused(photos):
+    # only names below the given folder were checked: predict.json recorded the folder as "\udcff"
+    folder = bad_name(photos / "lot_2")
+    for source in (folder, folder / "a.png", f"{folder}/*.png"):
+        with pytest.raises(
+            UserError, match=rf"^{photos} holds a name that is not UTF-8, b'bad\\xff': rename it"
+        ):
+            find_photos(source)
+
+
 def test_a_single_file_is_named_by_itself(photos):
     (found,) = find_photos(photos / "lot_2" / "a.png")
     assert (found.file_name, found.name, found.image_id) == ("a.png", "a", 1)

@@ -110,6 +110,20 @@ def test_list_images_refuses_a_name_that_is_not_utf8_naming_its_folder(roots):
     )
 
 
+def test_list_images_refuses_a_served_folder_whose_name_is_not_utf8(roots):
+    # annotate_state.json records the folder itself: only names below it were checked
+    served, _ = roots
+    try:
+        served = served.rename(served.with_name(os.fsdecode(b"bad\xff")))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with pytest.raises(UserError) as error:
+        list_images(served)
+    assert str(error.value).startswith(
+        f"{served.parent.resolve()} holds a name that is not UTF-8, b'bad\\xff'"
+    )
+
+
 def test_list_images_refuses_a_missing_folder(tmp_path):
     with pytest.raises(AnnotationError, match="does not exist"):
         list_images(tmp_path / "nope")
