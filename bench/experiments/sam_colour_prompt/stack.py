@@ -81,6 +81,7 @@ def main() -> int:
     parser.add_argument(
         "--heads-work", type=Path, help="the probe.py --work with the heads-only runs (--reference)"
     )
+    parser.add_argument("--untrained", action="store_true", help="score untrained MobileSAM, map at gate 1")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -92,6 +93,14 @@ def main() -> int:
         if not (runs / f"{folder.name}_colour_prompt" / probe.PROMPT_FILE).is_file():
             continue
         inputs = [split_inputs(folder, name, base, args.cache_dir) for name in ("train", "val", "test")]
+        if args.untrained:  # MobileSAM as it is, without and with the map at gate 1
+            untrained = load_sam("vit_t", device="cpu")
+            rounds[folder.name] = {"zero-shot": model_scores(untrained, inputs, colour=False)}
+            probe.install(untrained, gate=1.0)
+            rounds[folder.name]["untrained, map at gate 1"] = model_scores(untrained, inputs, colour=True)
+            probe.PHOTOS.clear()
+            print(folder.name, json.dumps(rounds[folder.name]), flush=True)
+            continue
         heads_runs = (args.heads_work or args.work) / "runs"
         heads, _ = load_round_model(heads_runs / f"{folder.name}_heads", config)
         prompted, _ = load_round_model(runs / f"{folder.name}_colour_prompt", config)
@@ -105,17 +114,39 @@ def main() -> int:
         }
         probe.PHOTOS.clear()
         print(folder.name, json.dumps(rounds[folder.name]), flush=True)
-    pick = {
-        name: [r[model][key] for r in rounds.values()]
-        for name, model, key in (
-            ("heads", "heads", "test"),
-            ("heads + colour head", "heads", "test with head (gated on val)"),
-            ("colour prompt", "colour prompt", "test"),
-            ("colour prompt + colour head", "colour prompt", "test with head (gated on val)"),
-        )
-    }
-    summary = {name: paired(values, pick["heads + colour head"]) for name, values in pick.items()}
-    report = {"rounds": rounds, "per round": pick, "summary (paired against heads + colour head)": summary}
+    if args.untrained:
+        pick = {
+            "zero-shot": [r["zero-shot"]["test"] for r in rounds.values()],
+            "zero-shot + colour head": [
+                r["zero-shot"]["test with head (gated on val)"] for r in rounds.values()
+            ],
+            "map at gate 1": [r["untrained, map at gate 1"]["test"] for r in rounds.values()],
+            "map at gate 1 + colour head": [
+                r["untrained, map at gate 1"]["test with head (gated on val)"] for r in rounds.values()
+            ],
+        }
+        summary = {name: paired(values, pick["zero-shot + colour head"]) for name, values in pick.items()}
+        report = {
+            "rounds": rounds,
+            "per round": pick,
+            "summary (paired against zero-shot + colour head)": summary,
+        }
+    else:
+        pick = {
+            name: [r[model][key] for r in rounds.values()]
+            for name, model, key in (
+                ("heads", "heads", "test"),
+                ("heads + colour head", "heads", "test with head (gated on val)"),
+                ("colour prompt", "colour prompt", "test"),
+                ("colour prompt + colour head", "colour prompt", "test with head (gated on val)"),
+            )
+        }
+        summary = {name: paired(values, pick["heads + colour head"]) for name, values in pick.items()}
+        report = {
+            "rounds": rounds,
+            "per round": pick,
+            "summary (paired against heads + colour head)": summary,
+        }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     return 0

@@ -26,7 +26,19 @@ def paired(values: list[float], reference: list[float]) -> str:
     return f"{statistics.mean(diffs):+.4f} ± {std:.4f} ({better} of {len(diffs)} better)"
 
 
-def stack_table(gate0: Path, gate1: Path) -> None:
+def untrained_table(path: Path) -> None:
+    """``stack.py --untrained``: MobileSAM as it is, the map at gate 1 and the colour head on each."""
+    pick = json.loads(path.read_text())["per round"]
+    reference = pick["zero-shot + colour head"]
+    folds = " | ".join(f"fold{i}" for i in range(len(reference)))
+    print(f"\n| untrained, test IoU | {folds} | mean ± std | paired vs zero-shot + colour head |")
+    print(f"|---|{'---:|' * (len(reference) + 2)}")
+    for name, values in pick.items():
+        pair = "" if values is reference else paired(values, reference)
+        print(f"| {name} | {' | '.join(f'{v:.4f}' for v in values)} | {mean_std(values)} | {pair} |")
+
+
+def stack_table(gate0: Path, gate1: Path, untrained: Path | None = None) -> None:
     """``stack.py``'s outputs for the two gate starts, paired against heads-only + colour head."""
     a, b = (json.loads(path.read_text())["per round"] for path in (gate0, gate1))
     rows = [
@@ -44,6 +56,8 @@ def stack_table(gate0: Path, gate1: Path) -> None:
     for name, values in rows:
         pair = "" if values is reference else paired(values, reference)
         print(f"| {name} | {' | '.join(f'{v:.4f}' for v in values)} | {mean_std(values)} | {pair} |")
+    if untrained is not None:
+        untrained_table(untrained)
 
 
 def main(argv: list[str]) -> int:
