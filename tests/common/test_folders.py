@@ -31,6 +31,7 @@ from common.io import temporary_path
     [
         ((b"lot", b"bad\xff.png"), None, "lot", "b'bad\\xff.png'"),
         ((b"l\xfeot", b"a.png"), None, "", "b'l\\xfeot'"),
+        ((b"l\xfeot", b"a.png"), "", "", "b'l\\xfeot'"),  # a folder below ``below``: checked too
         ((b"l\xfeot", b"a.png"), "l\udcfeot", None, None),  # only the names below are checked
     ],
 )

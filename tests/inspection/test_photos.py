@@ -56,6 +56,14 @@ def test_a_photo_folder_whose_name_is_not_utf8_is_refused(photos):
             find_photos(source)
 
 
+def test_a_folder_name_below_the_source_that_is_not_utf8_is_refused(photos):
+    # the photo's own name is fine: its folder's goes into images.json too ("bad\udcff/a.png")
+    folder = bad_name(photos / "lot_2")
+    for source in (photos, f"{photos}/**/*.png"):
+        with pytest.raises(UserError, match=r"holds a name that is not UTF-8, b'bad\\xff': rename it"):
+            find_photos(source)
+
+
 def test_a_single_file_is_named_by_itself(photos):
     (found,) = find_photos(photos / "lot_2" / "a.png")
     assert (found.file_name, found.name, found.image_id) == ("a.png", "a", 1)
