@@ -562,6 +562,9 @@ def test_a_class_too_small_for_every_split_is_noted_by_name(tmp_path, category_f
     )
     assert report.notes == [note]
     assert f"\nnote: {note}\n" in format_report(report)
+    # the page's first export: its splits.json does not exist yet, so nothing was kept anywhere
+    missing = tmp_path / "missing.json"
+    assert convert(config(tmp_path / "data", tmp_path / "first", keep_splits=missing)).notes == [note]
 
 
 def test_a_class_an_earlier_split_kept_out_of_a_split_is_noted_for_that(
@@ -584,6 +587,8 @@ def test_a_class_an_earlier_split_kept_out_of_a_split_is_noted_for_that(
         f"class 'hole' (4 images) has none in val or test: its images kept where {keep} put them, new ones "
         "drawn at --split 0.6 0.2 0.2; validation does not measure it; the test scores leave it out"
     ]
+    # the same placement given as --splits: the user's own split, not a draw, so no note
+    assert convert(config(tmp_path / "data", tmp_path / "three", splits_file=keep)).notes == []
 
 
 def test_a_split_left_empty_by_its_fraction_is_not_noted_for_a_class(
@@ -601,6 +606,31 @@ def test_a_split_left_empty_by_its_fraction_is_not_noted_for_a_class(
     assert report.notes == []  # train alone, by choice
     # a split the user gave: the layout's own (MVTec AD keeps its defects in test) is not a draw
     report = convert(config(tmp_path / "data", tmp_path / "layout", split_from_layout=True))
+    assert report.notes == []
+
+
+def test_a_class_of_the_mask_values_map_without_an_image_is_not_noted_for_every_split(
+    tmp_path, category_factory, mask_factory
+):
+    # the map names 'crack' though no mask holds its value: no image to place, so no split missed it
+    category_factory(
+        tmp_path / "data", "widget", defects={"combined": [mask_factory(48, 64, [(5, 5, 15, 9)])] * 5}
+    )
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"255": "scratch", "200": "crack"}))
+    report = convert(config(tmp_path / "data", tmp_path / "out", mask_values=values))
+    assert report.names == ["crack", "scratch"] and report.notes == []
+
+
+def test_a_split_the_draw_left_without_images_is_not_noted_for_a_class(
+    tmp_path, category_factory, mask_factory
+):
+    # 2 images at 0.6 0.2 0.2: one split gets none, which a warning names; every class missing it is no news
+    category_factory(
+        tmp_path / "data", "widget", defects={"scratch": [mask_factory(48, 64, [(5, 5, 15, 9)])] * 2}
+    )
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    assert any(f"split '{s}' has no images" in w for s in ("val", "test") for w in report.warnings)
     assert report.notes == []
 
 
