@@ -18,6 +18,7 @@ from segmentation.colour_head import (
     colour_distance,
     features,
     fit_colour_head,
+    refuse_idle_no_colour_head,
     training_pixels,
 )
 from segmentation.evaluate import evaluate_model, main, predict_image
@@ -217,3 +218,12 @@ def test_evaluate_cli_refuses_a_head_with_crops_unless_turned_off(tiny_dataset, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "carries a colour head" in err and "--no-colour-head" in err
     assert not (tmp_path / "eval").exists()
+
+
+@pytest.mark.parametrize("checkpoint", [None, ""])
+def test_no_colour_head_without_a_checkpoint_is_refused_as_zero_shot_sam(checkpoint) -> None:
+    # an empty --sam (an unset shell variable) is zero-shot SAM too: not 'carries none'
+    with pytest.raises(
+        UserError, match=r"^--no-colour-head .*: it applies only with --sam \(zero-shot SAM has none\)$"
+    ):
+        refuse_idle_no_colour_head(None, checkpoint, flag="--sam")
