@@ -669,6 +669,9 @@ def test_pretrained_segmentation_and_classifier_weights_pass_the_task_check(tmp_
         # cls_remap=false: by position, so a new order swaps what classes learnt
         (["color", "bent", "flip", "scratch"], False, "by position, so it starts 'bent' as what it learnt as "
          "'color', 'color' as what it learnt as 'bent', and saves"),
+        # two renamed: the verb agrees, and both old names are dropped
+        (["bent", "colour", "flip", "scratches"], True, "by name, so 'color', 'scratch' start untrained "
+         "(what it learnt as 'colour', 'scratches' is dropped)"),
         (["color", "bent", "flip", "scratch"], True, None),  # the same classes reordered: mapped by name
         ([" Bent", "COLOR", "flip", "scratch"], True, None),  # as ultralytics matches names
         (NAMES, False, None),
@@ -686,9 +689,9 @@ def test_weights_trained_on_other_class_names_get_a_note(trained, by_name, expec
         assert f"ultralytics carries the head's classes over {expected}" in note
 
 
-@pytest.mark.parametrize("key", ["model", "pretrained"])
+@pytest.mark.parametrize(("key", "remap"), [("model", True), ("pretrained", True), ("model", False)])
 def test_training_on_from_weights_with_a_renamed_class_prints_the_note_before_the_run(
-    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, key: str
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, key: str, remap: bool
 ) -> None:
     from ultralytics import YOLO
 
@@ -702,6 +705,7 @@ def test_training_on_from_weights_with_a_renamed_class_prints_the_note_before_th
     monkeypatch.setattr("detection.train.start_run", stop)
     model = "model=yolo11n.yaml" if key == "pretrained" else f"model={tmp_path / 'last.pt'}"
     extra = [f"pretrained={tmp_path / 'last.pt'}"] if key == "pretrained" else []
+    extra += [] if remap else ["cls_remap=false"]  # the note follows the run's own cls_remap
     with pytest.raises(KeyboardInterrupt):
         train(build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, model, *extra)))
     out = capsys.readouterr().out
@@ -709,7 +713,20 @@ def test_training_on_from_weights_with_a_renamed_class_prints_the_note_before_th
         f"note: {key}=last.pt was trained on classes ['bent', 'colour', 'flip', 'scratch'] and the data "
         in out
     )
-    assert "so 'color' starts untrained" in out
+    if remap:
+        assert "so 'color' starts untrained" in out
+    else:
+        assert "by position, so it starts 'color' as what it learnt as 'colour', and saves" in out
+
+
+def test_the_weights_a_run_starts_from_are_named_by_their_file_whatever_its_suffix_case() -> None:
+    from types import SimpleNamespace
+
+    from detection.train import trained_names
+
+    yolo = SimpleNamespace(names={0: "dent"})  # a checkpoint copied from another system: BEST.PT
+    assert trained_names("runs/BEST.PT", None, yolo) == ("model=BEST.PT", ["dent"])
+    assert trained_names("yolo11n.yaml", None, yolo) is None  # from scratch: no trained names
 
 
 def test_12_bit_data_in_the_train_split_is_one_warning_before_the_run(
