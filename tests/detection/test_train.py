@@ -719,6 +719,27 @@ def test_training_on_from_weights_with_a_renamed_class_prints_the_note_before_th
         assert "by position, so it starts 'color' as what it learnt as 'colour', and saves" in out
 
 
+def test_an_open_vocabulary_checkpoint_of_other_class_names_gets_no_class_names_note(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, no_clip
+) -> None:
+    # YOLO-World scores a class by its name's vector: a renamed class is a new name, not a moved row
+    from ultralytics import YOLOWorld
+
+    world = YOLOWorld("yolov8n-worldv2.yaml")
+    world.model.names = dict(enumerate(["bent", "colour", "flip", "scratch"]))
+    world.save(tmp_path / "last.pt")
+    table = save_table(fixed_embeddings(NAMES), tmp_path / "text_embeddings.pt")
+
+    def stop(*args: object) -> None:
+        raise KeyboardInterrupt  # the note, if any, comes before the run
+
+    monkeypatch.setattr("detection.train.start_run", stop)
+    overrides = tiny_run(tiny_dataset, tmp_path, f"model={tmp_path / 'last.pt'}", f"text_embeddings={table}")
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    assert "was trained on classes" not in capsys.readouterr().out
+
+
 def test_the_weights_a_run_starts_from_are_named_by_their_file_whatever_its_suffix_case() -> None:
     from types import SimpleNamespace
 
