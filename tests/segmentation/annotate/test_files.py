@@ -124,6 +124,17 @@ def test_list_images_refuses_a_served_folder_whose_name_is_not_utf8(roots):
     )
 
 
+def test_list_images_refuses_a_folder_name_that_is_not_utf8(roots):
+    # the key 'bad\udcff/b.jpg' names the folder too: checking the file's own name missed it
+    served, _ = roots
+    try:
+        (served / "lot").rename(served / os.fsdecode(b"bad\xff"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with pytest.raises(UserError, match=r"holds a name that is not UTF-8, b'bad\\xff': rename it"):
+        list_images(served)
+
+
 def test_list_images_refuses_a_missing_folder(tmp_path):
     with pytest.raises(AnnotationError, match="does not exist"):
         list_images(tmp_path / "nope")
