@@ -171,3 +171,12 @@ def test_the_anomaly_threshold_help_says_a_metrics_threshold_is_raised(command: 
     text = " ".join(importlib.import_module(command).build_parser().format_help().split())
     assert "threshold is raised above the largest map value it saw on a good image" in text
     assert "a number, or an anomaly.evaluate metrics.json or its folder" in text  # eval-val/ is taken
+
+
+def test_no_colour_head_with_zero_shot_sam_names_the_sam_option() -> None:
+    # the cascade names its SAM checkpoint --sam (the annotation page's is --checkpoint)
+    from inspection.checkpoints import SamCheckpoint
+    from inspection.options import colour_head_for
+
+    with pytest.raises(UserError, match=r"it applies only with --sam \(zero-shot SAM has none\)$"):
+        colour_head_for(options(no_colour_head=True), SamCheckpoint("vit_t"))
