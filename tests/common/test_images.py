@@ -405,7 +405,7 @@ def test_the_narrow_photo_warning_names_the_first_photo_and_its_largest_value(tm
     # only the first photos are checked (the detection commands): the line says how many
     [line] = narrow_photo_warnings(photos, sample=2)
     assert line.startswith("1 of the first 2 photos is 16-bit with every value below 4096")
-    [line] = narrow_photo_warnings(photos, sample=3)  # sampled, both narrow ones: the verb agrees
+    [line] = narrow_photo_warnings([*photos, photos[0]], sample=3)  # both narrow ones sampled: 'are'
     assert line.startswith("2 of the first 3 photos are 16-bit with every value below 4096")
     assert narrow_photo_warnings(photos[:1] + photos[2:], sample=1) == []  # the narrow one is not sampled
 
