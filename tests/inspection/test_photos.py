@@ -57,8 +57,9 @@ def test_a_photo_folder_whose_name_is_not_utf8_is_refused(photos):
 
 
 def test_a_folder_name_below_the_source_that_is_not_utf8_is_refused(photos):
-    # the photo's own name is fine: its folder's goes into images.json too ("bad\udcff/a.png")
-    folder = bad_name(photos / "lot_2")
+    # the photo's own name is fine: its folder's goes into images.json too ("bad\udcff/a.png"); a single
+    # file in such a folder is refused as well (test_a_photo_folder_whose_name_is_not_utf8_is_refused)
+    bad_name(photos / "lot_2")
     for source in (photos, f"{photos}/**/*.png"):
         with pytest.raises(UserError, match=r"holds a name that is not UTF-8, b'bad\\xff': rename it"):
             find_photos(source)
