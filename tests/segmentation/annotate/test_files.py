@@ -96,43 +96,30 @@ def test_list_images_skips_hidden_foreign_excluded_and_outside_files(roots):
     assert keys == ["UPPER.JPG", "a.png", "alias.png", "lot/b.jpg"]
 
 
-def test_list_images_refuses_a_name_that_is_not_utf8_naming_its_folder(roots):
-    # annotate_state.json and the page's JSON carried it as "\udcff", which other JSON readers mangle
+@pytest.mark.parametrize(
+    ("renamed", "bad", "folder"),
+    [
+        ("lot/b.jpg", b"bad\xff.jpg", "lot"),  # annotate_state.json and the page's JSON carried "\udcff"
+        (
+            "lot",
+            b"bad\xff",
+            ".",
+        ),  # the key 'bad\udcff/b.jpg' names the folder: the file's name alone missed it
+        (".", b"bad\xff", ".."),  # annotate_state.json records the served folder itself
+    ],
+)
+def test_list_images_refuses_a_name_that_is_not_utf8_naming_its_folder(roots, renamed, bad, folder):
     served, _ = roots
+    old = served / renamed
     try:
-        (served / "lot" / "b.jpg").rename(served / "lot" / os.fsdecode(b"bad\xff.jpg"))
+        new = old.resolve().rename(old.resolve().with_name(os.fsdecode(bad)))
     except (OSError, UnicodeError):
         pytest.skip("this file system refuses names that are not UTF-8")
+    served = new if renamed == "." else served
     with pytest.raises(UserError) as error:
         list_images(served)
-    assert str(error.value).startswith(
-        f"{served.resolve() / 'lot'} holds a name that is not UTF-8, b'bad\\xff.jpg'"
-    )
-
-
-def test_list_images_refuses_a_served_folder_whose_name_is_not_utf8(roots):
-    # annotate_state.json records the folder itself: only names below it were checked
-    served, _ = roots
-    try:
-        served = served.rename(served.with_name(os.fsdecode(b"bad\xff")))
-    except (OSError, UnicodeError):
-        pytest.skip("this file system refuses names that are not UTF-8")
-    with pytest.raises(UserError) as error:
-        list_images(served)
-    assert str(error.value).startswith(
-        f"{served.parent.resolve()} holds a name that is not UTF-8, b'bad\\xff'"
-    )
-
-
-def test_list_images_refuses_a_folder_name_that_is_not_utf8(roots):
-    # the key 'bad\udcff/b.jpg' names the folder too: checking the file's own name missed it
-    served, _ = roots
-    try:
-        (served / "lot").rename(served / os.fsdecode(b"bad\xff"))
-    except (OSError, UnicodeError):
-        pytest.skip("this file system refuses names that are not UTF-8")
-    with pytest.raises(UserError, match=r"holds a name that is not UTF-8, b'bad\\xff': rename it"):
-        list_images(served)
+    shown = (served / folder).resolve() if folder != ".." else served.parent.resolve()
+    assert str(error.value).startswith(f"{shown} holds a name that is not UTF-8, {ascii(bad)}: rename it")
 
 
 def test_list_images_refuses_a_missing_folder(tmp_path):
