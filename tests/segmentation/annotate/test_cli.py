@@ -657,9 +657,15 @@ def test_the_command_gives_the_checkpoints_colour_head_to_the_page(
 
 @pytest.mark.parametrize("checkpoint", [None, "none-stored"])
 def test_no_colour_head_where_there_is_none_is_one_error_line(
-    photos, tmp_path, capsys, colour_sam, checkpoint
+    photos, tmp_path, capsys, colour_sam, checkpoint, monkeypatch
 ):
     # the flag was accepted and changed nothing (as segmentation.evaluate refuses it: the same words)
+    import uvicorn
+
+    def started(self, sockets=None):  # without the refusal the page served until stopped: the test hung
+        raise AssertionError("the page started")
+
+    monkeypatch.setattr(uvicorn.Server, "run", started)
     args = page_args(photos[0], tmp_path)
     if checkpoint is None:  # zero-shot SAM
         message = "it applies only with --checkpoint (zero-shot SAM has none)"
