@@ -173,14 +173,14 @@ class ColourHead:
         weights = data.get("weights")
         if not isinstance(weights, list | tuple) or len(weights) != len(FEATURES):
             raise UserError(f"{source}: colour_head needs {len(FEATURES)} weights, got {weights!r}")
-        if not all(_finite_number(w) for w in weights):
+        if not all(finite_number(w) for w in weights):
             raise UserError(f"{source}: colour_head weights must be finite numbers, got {weights!r}")
         fraction = data.get("min_box_fraction", 0.0)
-        if not _finite_number(fraction) or not 0 <= fraction <= 1:
+        if not finite_number(fraction) or not 0 <= fraction <= 1:
             raise UserError(f"{source}: colour_head min_box_fraction must be in [0, 1], got {fraction!r}")
         val = data.get("val_iou")
         if val is not None and not (
-            isinstance(val, list | tuple) and len(val) == 2 and all(map(_finite_number, val))
+            isinstance(val, list | tuple) and len(val) == 2 and all(map(finite_number, val))
         ):
             raise UserError(f"{source}: colour_head val_iou must be two numbers or null, got {val!r}")
         return cls(
@@ -190,7 +190,7 @@ class ColourHead:
         )
 
 
-def _finite_number(value: object) -> bool:
+def finite_number(value: object) -> bool:
     """A finite int or float; not a bool (JSON's true is no weight)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 

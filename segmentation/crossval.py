@@ -33,10 +33,11 @@ import torch
 from common.io import atomic_write, embeddings_root, json_float, json_text
 from common.metrics import mean_std
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models, evaluate_model, flip_views
-from segmentation.finetuned import load_colour_head, load_finetuned
+from segmentation.finetuned import load_colour_head, load_colour_prompt, load_finetuned
 from segmentation.folds import Fold, check_resumable, clear_folds_run, deal_folds, write_fold, write_plan
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
@@ -107,10 +108,12 @@ def score_round(
     *,
     tta: bool = False,
     colour_head: ColourHead | None = None,
+    colour_prompt: ColourPrompt | None = None,
 ) -> tuple[ModelEvaluation, ModelEvaluation]:
     """Both models on ``test``, same crops (or test-time flips), each on its own encoder's embeddings.
 
-    ``colour_head``: the tuned model's (:mod:`segmentation.colour_head`), applied to its logits.
+    ``colour_head``, ``colour_prompt``: the tuned model's (:mod:`segmentation.colour_head`,
+    :mod:`segmentation.colour_prompt`), applied to its box prompts; zero-shot SAM gets neither.
     """
     inputs = embed_for_models(
         [base, tuned],
@@ -131,9 +134,12 @@ def score_round(
                 view_embeddings=views,
                 tta=tta,
                 colour_head=head,
+                colour_prompt=prompt,
             )
-            for (name, sam, head), (embeddings, views) in zip(
-                (("zero-shot", base, None), ("fine-tuned", tuned, colour_head)), inputs, strict=True
+            for (name, sam, head, prompt), (embeddings, views) in zip(
+                (("zero-shot", base, None, None), ("fine-tuned", tuned, colour_head, colour_prompt)),
+                inputs,
+                strict=True,
             )
         )
 
@@ -201,7 +207,10 @@ def cross_validate(
         start = time.perf_counter()
         tuned, head = load_round_model(run_dir, config)
         test = load_split(folder, "test")
-        zero_shot, finetuned = score_round(base, tuned, test, config, crops, tta=tta, colour_head=head)
+        prompt = load_colour_prompt(run_dir / "decoder.pt")
+        zero_shot, finetuned = score_round(
+            base, tuned, test, config, crops, tta=tta, colour_head=head, colour_prompt=prompt
+        )
         seconds["evaluate"] = time.perf_counter() - start
         results.append(RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds))
     return results
@@ -264,8 +273,9 @@ def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = Fals
     start = time.perf_counter()
     tuned, head = load_round_model(run_dir, config)
     test = load_split(data, "test")
+    prompt = load_colour_prompt(run_dir / "decoder.pt")
     zero_shot, finetuned = score_round(
-        base, tuned, test, config, crop_rule(config), tta=tta, colour_head=head
+        base, tuned, test, config, crop_rule(config), tta=tta, colour_head=head, colour_prompt=prompt
     )
     seconds["evaluate"] = time.perf_counter() - start
     return [RoundResult(0, test, zero_shot, finetuned, run_dir, seconds)]

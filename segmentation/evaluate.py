@@ -19,7 +19,7 @@ import argparse
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,10 +41,11 @@ from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
 from segmentation.colour_head import ColourHead, refuse_crops, refuse_idle_no_colour_head
+from segmentation.colour_prompt import ColourPrompt, mask_input_of
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
-from segmentation.finetuned import BASE_OPTION, load_colour_head, load_finetuned
+from segmentation.finetuned import BASE_OPTION, load_colour_head, load_colour_prompt, load_finetuned
 from segmentation.folds import check_fold_count, check_resumable, is_folds_run
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
@@ -99,6 +100,7 @@ def predict_image(
     crop_embedding: Callable[[Window], ImageEmbedding] | None = None,
     flip_embeddings: Mapping[str, ImageEmbedding] | None = None,
     colour_head: ColourHead | None = None,
+    colour_prompt: ColourPrompt | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One mask per ground-truth box: ``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs.
 
@@ -106,17 +108,23 @@ def predict_image(
     mask pasted back (:mod:`segmentation.crops`). With ``flip_embeddings`` (the flipped views'
     embeddings by transform name, :mod:`segmentation.tta`), the logits of ``embedding`` and
     those views are averaged; not together with crops. With ``colour_head``, the logits go
-    through it (:mod:`segmentation.colour_head`, the photo read from ``image.path``); not
-    together with crops either.
+    through it (:mod:`segmentation.colour_head`, the photo read from ``image.path``); with
+    ``colour_prompt``, each box's colour map is SAM's mask prompt (:mod:`segmentation.colour_prompt`).
+    Neither goes together with crops; the colour prompt not with flips either.
     """
     boxes = image.boxes()
     size = (image.height, image.width)
-    if (flip_embeddings or colour_head is not None) and crops is not None:
-        raise ValueError("zoomed crops do not combine with test-time flips or a colour head")
+    whole_photo = flip_embeddings or colour_head is not None or colour_prompt is not None
+    if whole_photo and crops is not None:
+        raise ValueError("zoomed crops do not combine with test-time flips, a colour head or a colour prompt")
+    if flip_embeddings and colour_prompt is not None:
+        raise ValueError("test-time flips do not combine with a colour prompt")
+    rgb = load_rgb(image.path) if colour_head is not None or colour_prompt is not None else None
     if flip_embeddings:
         logits, scores = flip_averaged_logits(sam, {"identity": embedding, **flip_embeddings}, boxes, size)
-    elif colour_head is not None:
-        logits, scores = box_logits(sam, embedding, boxes)
+    elif colour_head is not None or colour_prompt is not None:
+        prompt = mask_input_of(colour_prompt, sam, embedding, rgb, boxes)
+        logits, scores = box_logits(sam, embedding, boxes, mask_input=prompt)
     else:
         windows = small_box_windows(crops, boxes, size)
         if crop_embedding is None and any(w is not None for w in windows):
@@ -125,7 +133,7 @@ def predict_image(
             lambda emb, b: _box_masks(sam, emb, b), embedding, boxes, windows, crop_embedding, size
         )
     if colour_head is not None:
-        logits = colour_head.refine(logits, load_rgb(image.path), boxes)
+        logits = colour_head.refine(logits, rgb, boxes)
     return logits > sam.mask_threshold, scores
 
 
@@ -185,6 +193,7 @@ def evaluate_model(
     view_embeddings: dict[tuple[int, View], ImageEmbedding] | None = None,
     tta: bool = False,
     colour_head: ColourHead | None = None,
+    colour_prompt: ColourPrompt | None = None,
 ) -> ModelEvaluation:
     """Scores ``sam`` on every defect image of ``split`` (embeddings in the split's image order).
 
@@ -194,6 +203,7 @@ def evaluate_model(
         tta: average the logits over flipped views (:mod:`segmentation.tta`); their embeddings
             in ``view_embeddings`` too (:func:`embed_views` of :func:`flip_views`).
         colour_head: refine each box's logits with it (:mod:`segmentation.colour_head`).
+        colour_prompt: give each box its colour map as SAM's mask prompt (:mod:`segmentation.colour_prompt`).
     """
     scores, classes, detections = [], [], []
     view_embeddings = view_embeddings or {}
@@ -213,6 +223,7 @@ def evaluate_model(
             if tta
             else None,
             colour_head=colour_head,
+            colour_prompt=colour_prompt,
         )
         category_ids = [a["category_id"] for a in image.annotations]
         scores.append(score_image(image.image_id, gt, pred, category_ids))
@@ -254,10 +265,19 @@ def format_table(evaluations: list[ModelEvaluation]) -> str:
     return "\n".join(lines)
 
 
-def scoring_notes(*, tta: bool, crop_fraction: float, colour_head: ColourHead | None) -> list[str]:
+def scoring_notes(
+    *, tta: bool, crop_fraction: float, colour_head: ColourHead | None, colour_prompts: Sequence[str] = ()
+) -> list[str]:
     """Lines under the table for what changed the scored masks beyond the models' names (else the table
-    of a run with a colour head, flips or crops reads like a plain one; ``metrics.json`` records them)."""
+    of a run with a colour head, flips or crops reads like a plain one; ``metrics.json`` records them).
+
+    ``colour_prompts``: the names of the models whose boxes got a colour prompt.
+    """
     notes = []
+    if colour_prompts:
+        notes.append(
+            f"{', '.join(colour_prompts)}: each box's colour map is SAM's mask prompt (colour prompt)"
+        )
     if colour_head is not None:
         notes.append("fine-tuned: its colour head refines the logits on the photo's colours (colour_head)")
     if tta:
@@ -331,6 +351,7 @@ def save_overlays(
     *,
     n: int = 4,
     heads: Mapping[str, ColourHead] | None = None,
+    prompts: Mapping[str, ColourPrompt] | None = None,
 ) -> list[Path]:
     """Saves ground truth vs every model's prediction for the ``n`` worst and best images of ``ranking``.
 
@@ -340,9 +361,10 @@ def save_overlays(
     Overlays of an earlier evaluation into ``out`` that are not rewritten are removed.
 
     ``embeddings``: per model, its embeddings by image id (models with a tuned encoder have their own).
-    ``heads``: colour heads by model name (:mod:`segmentation.colour_head`).
+    ``heads``, ``prompts``: colour heads and colour prompts by model name (:mod:`segmentation.colour_head`,
+    :mod:`segmentation.colour_prompt`).
     """
-    heads = heads or {}
+    heads, prompts = heads or {}, prompts or {}
     out.mkdir(parents=True, exist_ok=True)
     by_id = {im.image_id: im for im in split.images}
     written = []
@@ -352,7 +374,13 @@ def save_overlays(
         gt = image.union_mask()
         panels = []
         for (name, sam), by_id_of_model in zip(models, embeddings, strict=True):
-            pred, _ = predict_image(sam, image, by_id_of_model[image.image_id], colour_head=heads.get(name))
+            pred, _ = predict_image(
+                sam,
+                image,
+                by_id_of_model[image.image_id],
+                colour_head=heads.get(name),
+                colour_prompt=prompts.get(name),
+            )
             union = pred.any(0)
             iou = np.count_nonzero(union & gt) / max(np.count_nonzero(union | gt), 1)
             panels.append(overlay(rgb, gt, union, f"{name}  IoU {iou:.3f}"))
@@ -449,6 +477,8 @@ def run_folds(args: argparse.Namespace) -> dict:
     config = load_config(SCHEMA, args.config, _folds_overrides(args))
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
+    if args.tta and config["colour_prompt"]:
+        raise UserError("--tta and colour_prompt=true do not combine (it works on the unflipped photo)")
     try:
         results = cross_validate(
             args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta, resume=args.resume
@@ -474,6 +504,7 @@ def run(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
     split = _defect_split(args)
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
+    prompts = _colour_prompts(args)  # so does this
     _warn_if_trained_on(args, split)
     models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else embeddings_root()
@@ -488,7 +519,7 @@ def run(args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         progress=not args.no_progress,
     )
-    evaluations = _evaluate_models(args, models, split, inputs, heads=heads, crops=crops)
+    evaluations = _evaluate_models(args, models, split, inputs, heads=heads, prompts=prompts, crops=crops)
     by_id = [
         {im.image_id: emb for im, emb in zip(split.images, emb_list, strict=True)} for emb_list, _ in inputs
     ]
@@ -496,9 +527,18 @@ def run(args: argparse.Namespace) -> dict:
     def write(folder: Path) -> tuple[int, dict]:  # built hidden beside ``out``: never two evaluations mixed
         with torch.inference_mode():
             overlays = save_overlays(
-                models, evaluations[-1], split, by_id, folder / "overlays", n=args.n_overlays, heads=heads
+                models,
+                evaluations[-1],
+                split,
+                by_id,
+                folder / "overlays",
+                n=args.n_overlays,
+                heads=heads,
+                prompts=prompts,
             )
-        return len(overlays), _write_metrics(args, model_name, evaluations, folder, heads.get("fine-tuned"))
+        return len(overlays), _write_metrics(
+            args, model_name, evaluations, folder, heads.get("fine-tuned"), prompts=prompts
+        )
 
     n_overlays, metrics = build_folder(out, write, overwrite=True)
     if note := overlays_note(len(evaluations[-1].scores), args.n_overlays):
@@ -514,6 +554,7 @@ def _evaluate_models(
     inputs: list,
     *,
     heads: dict,
+    prompts: dict,
     crops: CropRule | None,
 ) -> list[ModelEvaluation]:
     """Each model's :func:`evaluate_model` on ``split``, given its embeddings and view embeddings."""
@@ -529,6 +570,7 @@ def _evaluate_models(
                 view_embeddings=view_embeddings,
                 tta=args.tta,
                 colour_head=heads.get(name),
+                colour_prompt=prompts.get(name),
             )
             for (name, sam), (embeddings, view_embeddings) in zip(models, inputs, strict=True)
         ]
@@ -588,15 +630,43 @@ def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
     return {} if head is None else {"fine-tuned": head}
 
 
+def _colour_prompts(args: argparse.Namespace) -> dict[str, ColourPrompt]:
+    """The colour prompt of each model by name: the ``decoder.pt``'s, and ``--colour-prompt``'s for the rest.
+
+    Raises:
+        UserError: a colour prompt together with ``--tta`` or ``--crop-fraction`` (it works on the
+            whole, unflipped photo).
+    """
+    names = (["zero-shot"] if args.compare_zero_shot or not args.checkpoint else []) + (
+        ["fine-tuned"] if args.checkpoint else []
+    )
+    prompts = {name: ColourPrompt() for name in names} if args.colour_prompt else {}
+    tuned = load_colour_prompt(args.checkpoint) if args.checkpoint else None
+    if tuned is not None:
+        prompts["fine-tuned"] = tuned
+    if prompts and (args.tta or args.crop_fraction > 0):
+        source = "--colour-prompt" if args.colour_prompt else f"{args.checkpoint} (carries a colour prompt)"
+        raise UserError(f"{source} works on the whole photo: drop --tta and --crop-fraction")
+    return prompts
+
+
 def _write_metrics(
     args: argparse.Namespace,
     model_name: str,
     evaluations: list[ModelEvaluation],
     out: Path,
     colour_head: ColourHead | None = None,
+    *,
+    prompts: Mapping[str, ColourPrompt] | None = None,
 ) -> dict:
     """Writes ``metrics.json`` and ``table.md`` to ``out`` and prints the table; returns the metrics."""
-    notes = scoring_notes(tta=args.tta, crop_fraction=args.crop_fraction, colour_head=colour_head)
+    prompts = prompts or {}
+    notes = scoring_notes(
+        tta=args.tta,
+        crop_fraction=args.crop_fraction,
+        colour_head=colour_head,
+        colour_prompts=sorted(prompts),
+    )
     table = format_table(evaluations)
     if notes:  # a paragraph of its own under the table
         table += "\n\n" + "\n".join(f"- {note}" for note in notes)
@@ -610,6 +680,7 @@ def _write_metrics(
         "tta": args.tta,
         "crop_fraction": args.crop_fraction,  # 0: off; scores with and without zoomed crops differ
         "colour_head": None if colour_head is None else colour_head.to_dict(),
+        "colour_prompts": {name: prompt.to_dict() for name, prompt in prompts.items()},
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }
     atomic_write(out / "metrics.json", json_text(metrics, indent=1))
@@ -643,6 +714,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
             "--config and --set are the fine-tuning's settings: they apply only with --folds K (K >= 3; "
             "0, the default, is off)"
         )
+    if args.folds and args.colour_prompt:
+        raise UserError("--folds trains a colour prompt with --set colour_prompt=true: drop --colour-prompt")
     if args.folds and args.no_colour_head:
         raise UserError("--folds fits a colour head only with --set colour_head=true: drop --no-colour-head")
     if args.no_colour_head and not args.folds and not args.checkpoint:  # before any model loads
@@ -755,6 +828,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score a decoder.pt that carries a colour head (colour_head=true in training) without it; "
         "only with such a --checkpoint",
+    )
+    parser.add_argument(
+        "--colour-prompt",
+        action="store_true",
+        help="give every model's box prompts their colour-distance map as SAM's mask prompt "
+        "(segmentation.colour_prompt; untrained, MobileSAM reads it through its own mask path); a "
+        "decoder.pt of a colour_prompt=true run applies its own without this flag",
     )
     parser.add_argument(
         "--folds",

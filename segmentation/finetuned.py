@@ -10,7 +10,9 @@ Two files per run, formats that other tools read (kept stable, like any contract
   as before. Its embeddings then come from the tuned encoder (the cache keys them apart).
   ``colour_head``: the per-pixel head fit after training (``colour_head: true``,
   :mod:`segmentation.colour_head`, :meth:`ColourHead.to_dict`), or None; files without the key
-  have none.
+  have none. ``colour_prompt``: the colour prompt every box prompt gets (``colour_prompt: true``,
+  :mod:`segmentation.colour_prompt`, :meth:`ColourPrompt.to_dict`), or None; its mask downscaling,
+  when trained, is in ``prompt_encoder``.
 - ``sam_finetuned.pth``: the base model's full state dict with the tuned parts replaced — stock
   ``segment_anything`` builders (``sam_model_registry["vit_b"](checkpoint=...)``) and
   ``SamPredictor`` load it for vit_b/l/h, and ``segmentation.models`` loads it for vit_t.
@@ -28,6 +30,7 @@ from common.errors import UserError, one_line
 from common.folders import check_input_file
 from common.io import load_torch, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -47,6 +50,7 @@ def save_decoder(
     base_checkpoint_sha256: str | None = None,
     config: dict | None = None,
     colour_head: ColourHead | None = None,
+    colour_prompt: ColourPrompt | None = None,
 ) -> Path:
     """Writes ``decoder.pt`` (the tuned mask decoder, the prompt encoder and encoder part when trained)."""
     path = Path(path)
@@ -60,6 +64,7 @@ def save_decoder(
             "base_checkpoint_sha256": base_checkpoint_sha256,
             "config": config or {},
             "colour_head": None if colour_head is None else colour_head.to_dict(),
+            "colour_prompt": None if colour_prompt is None else colour_prompt.to_dict(),
         },
         path,
     )
@@ -91,6 +96,12 @@ def colour_head_of(data: dict, *, source: str | Path = "decoder.pt") -> ColourHe
     return None if head is None else ColourHead.from_dict(head, source=str(source))
 
 
+def colour_prompt_of(data: dict, *, source: str | Path = "decoder.pt") -> ColourPrompt | None:
+    """The colour prompt a ``decoder.pt``'s content carries, or None (a run without ``colour_prompt``)."""
+    prompt = data.get("colour_prompt")
+    return None if prompt is None else ColourPrompt.from_dict(prompt, source=str(source))
+
+
 def checkpoint_file(checkpoint: str | Path) -> Path:
     """``checkpoint`` when it is a file; a run folder given instead is an error naming its ``decoder.pt``."""
     return check_input_file(checkpoint, "checkpoint", inside=("decoder.pt",))
@@ -104,6 +115,14 @@ def load_colour_head(checkpoint: str | Path) -> ColourHead | None:
     data = load_torch(checkpoint_file(checkpoint), what="checkpoint", mmap=True)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         return colour_head_of(data, source=checkpoint)
+    return None
+
+
+def load_colour_prompt(checkpoint: str | Path) -> ColourPrompt | None:
+    """The colour prompt of a checkpoint file: a ``decoder.pt``'s, or None (none, or a full state dict)."""
+    data = load_torch(checkpoint_file(checkpoint), what="checkpoint", mmap=True)
+    if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
+        return colour_prompt_of(data, source=checkpoint)
     return None
 
 

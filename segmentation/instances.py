@@ -11,6 +11,7 @@ own ``postprocess_masks`` geometry (``loss.resolution: full``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,12 @@ OUTPUT_HEADS = ("output_upscaling", "output_hypernetworks_mlps", "iou_prediction
 
 
 def trainable_parameters(
-    sam: Sam, *, prompt_encoder: bool, transformer: bool = True, encoder: EncoderPart | None = None
+    sam: Sam,
+    *,
+    prompt_encoder: bool,
+    transformer: bool = True,
+    encoder: EncoderPart | None = None,
+    mask_prompt: bool = False,
 ) -> list[torch.nn.Parameter]:
     """Freezes SAM but the decoder (or its heads) and what is asked for; returns what trains.
 
@@ -46,12 +52,15 @@ def trainable_parameters(
             the two-way transformer (and the output tokens feeding it) runs without a graph and no
             backward pass goes through it, unless a trained prompt encoder (or ``encoder``) needs one.
         encoder: the top of the image encoder that trains too (on cached features of the rest).
+        mask_prompt: train the prompt encoder's ``mask_downscaling`` (what embeds a colour prompt,
+            :mod:`segmentation.colour_prompt`); the backward then goes through the transformer.
     """
     for parameter in sam.parameters():
         parameter.requires_grad_(False)
     decoder = sam.mask_decoder
     modules = [decoder] if transformer else [getattr(decoder, name) for name in OUTPUT_HEADS]
     modules += [sam.prompt_encoder] if prompt_encoder else []
+    modules += [sam.prompt_encoder.mask_downscaling] if mask_prompt and not prompt_encoder else []
     parameters = [p for module in modules for p in module.parameters()]
     parameters += encoder.parameters(sam) if encoder is not None else []
     for parameter in parameters:
@@ -213,6 +222,7 @@ def instance_loss(
     rng: np.random.Generator,
     device: torch.device,
     low_res: torch.Tensor | None = None,
+    mask_prompt: Callable[[np.ndarray], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Loss of one instance over its prompt rounds; returns the summed loss and logging values.
 
@@ -223,6 +233,8 @@ def instance_loss(
             the decoder's ``(4h, 4w)`` logits against :func:`low_res_target` (default), ``full``
             on logits upsampled to ``(H, W)`` with ``postprocess_masks``.
         low_res: ``target`` already mapped by :func:`low_res_target` (a cache); None computes it.
+        mask_prompt: the first round's ``mask_input`` of a box-only prompt, from its (jittered)
+            ``(4,)`` xyxy box in pixels: ``(1, 1, 4h, 4w)`` (:mod:`segmentation.colour_prompt`).
     """
     full = config["loss"].get("resolution", "low") == "full"
     weights = {key: config["loss"][key] for key in LOSS_WEIGHTS}
@@ -237,6 +249,8 @@ def instance_loss(
     total = torch.zeros((), device=device)
     logs: dict[str, float] = {}
     mask_input = None
+    if mask_prompt is not None and prompt.box is not None and prompt.points is None:
+        mask_input = mask_prompt(np.asarray(prompt.box, dtype=float))
     # SAM's rule: only an ambiguous prompt (one point) gets the three candidate
     # masks; boxes and several points train the single-mask output, which is the
     # one evaluation and the annotation page read for such prompts.

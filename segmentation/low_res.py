@@ -67,12 +67,33 @@ def mask_to_low_res(
         (approximate where the photo is no whole multiple of ``input_size``; see the module).
     """
     target = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
-    target = target.to(torch.float32)[None, None]
-    target = F.interpolate(target, size=tuple(input_size), mode="area")
-    target = F.pad(target, (0, img_size - input_size[1], 0, img_size - input_size[0]))
-    target = F.adaptive_avg_pool2d(target, low_res)
+    target = to_low_res_grid(
+        target.to(torch.float32)[None, None], input_size=input_size, img_size=img_size, low_res=low_res
+    )
     rows, cols = valid_cells(input_size, img_size, low_res)
     return target[0, 0, :rows, :cols].clamp_(0.0, 1.0)
+
+
+def to_low_res_grid(
+    values: torch.Tensor,
+    *,
+    input_size: tuple[int, int],
+    img_size: int,
+    low_res: int,
+    pad_value: float = 0.0,
+) -> torch.Tensor:
+    """``(N, C, H, W)`` float values at the original image size on the whole ``low_res`` square grid.
+
+    :func:`mask_to_low_res`'s path (area resize to ``input_size``, padding at the bottom and right
+    to ``img_size``, area pooling to ``low_res``), with the padding filled with ``pad_value`` and
+    not cut away: the frame of the decoder's ``mask_input`` (:mod:`segmentation.colour_prompt`).
+
+    Returns:
+        ``(N, C, low_res, low_res)`` float32.
+    """
+    out = F.interpolate(values.to(torch.float32), size=tuple(input_size), mode="area")
+    out = F.pad(out, (0, img_size - input_size[1], 0, img_size - input_size[0]), value=pad_value)
+    return F.adaptive_avg_pool2d(out, low_res)
 
 
 def crop_valid(logits: torch.Tensor, input_size: tuple[int, int], img_size: int) -> torch.Tensor:

@@ -233,16 +233,19 @@ def predict_masks(
         return masks.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
 
 
-def box_logits(sam: Sam, emb: ImageEmbedding, boxes: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def box_logits(
+    sam: Sam, emb: ImageEmbedding, boxes: ArrayLike, *, mask_input: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Single-mask logits of box prompts at the original size: ``(N, H, W)`` float32 and ``(N,)`` IoUs.
 
     The logits :func:`predict_masks` thresholds for ``multimask_output=False`` (for heads that
-    work on them, :mod:`segmentation.colour_head`). Zero boxes give empty arrays.
+    work on them, :mod:`segmentation.colour_head`); ``mask_input`` as in :func:`decode` (e.g. the
+    boxes' :mod:`segmentation.colour_prompt` maps). Zero boxes give empty arrays.
     """
     with torch.inference_mode():
         if _no_objects(boxes):
             return np.zeros((0, *emb.original_size), np.float32), np.zeros(0, np.float32)
-        low_res, iou = decode(sam, emb, boxes=boxes, multimask_output=False)
+        low_res, iou = decode(sam, emb, boxes=boxes, mask_input=mask_input, multimask_output=False)
         logits = upscale_logits(sam, low_res, emb)[:, 0]
         return logits.float().cpu().numpy(), iou[:, 0].float().cpu().numpy()
 

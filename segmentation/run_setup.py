@@ -25,10 +25,11 @@ from common.errors import UserError, one_line
 from common.io import embeddings_root
 from common.trained_images import record_trained_images
 from segmentation.augment import allowed_transforms
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, load_split
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
-from segmentation.embeddings import EmbeddingCache, ImageEmbedding, noting_interrupts
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
 from segmentation.encoder_part import EncoderPart, encoder_part
 from segmentation.evaluate import crop_views, resolve_device
 from segmentation.finetuned import base_sha256, load_tuned_parts
@@ -96,6 +97,10 @@ class Run:
     encoder: EncoderPart | None = None
     #: :func:`split_fingerprint` of the data's train and val splits, saved in ``last.pt``.
     split: str | None = None
+    #: Each box prompt's colour map as SAM's mask prompt (``colour_prompt: true``).
+    colour_prompt: ColourPrompt | None = None
+    #: RGB photos of the train samples' views, read once (the colour prompt's input).
+    photos: dict[tuple[int, View], np.ndarray] = field(default_factory=dict)
 
     @property
     def progress(self) -> bool:
@@ -108,6 +113,13 @@ class Run:
             return entry
         features = entry.embedding.to(self.device)[None]
         return ImageEmbedding(self.encoder.head(self.sam, features)[0], entry.original_size, entry.input_size)
+
+    def photo(self, image_index: int, view: View) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB of a train image in ``view`` (read once, then kept)."""
+        key = (image_index, view)
+        if key not in self.photos:
+            self.photos[key] = view.apply(load_rgb(self.instances.split.images[image_index].path))
+        return self.photos[key]
 
     def val_inputs(self) -> tuple[list[ImageEmbedding], dict[tuple[int, View], ImageEmbedding]]:
         """The val images' and crops' embeddings for the current weights (call without a graph)."""
@@ -295,8 +307,9 @@ def check_config(config: dict, resume: Path | None) -> None:
     for key in ("data", "checkpoint", "cache_dir"):  # args.yaml's paths hold from any folder (--resume)
         if config[key]:
             config[key] = str(Path(config[key]).absolute())
-    if config["colour_head"] and config["crops"]["max_fraction"] > 0:
-        raise UserError("colour_head=true works on whole-photo logits: set crops.max_fraction=0 to use it")
+    for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):
+        if config[key] and config["crops"]["max_fraction"] > 0:
+            raise UserError(f"{key}=true works on {what}: set crops.max_fraction=0 to use it")
 
 
 def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
@@ -345,6 +358,7 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         val_crop_embeddings=val_crops,
         encoder=encoder,
         split=split,
+        colour_prompt=colour_prompt_of(config),
     )
     return run, state
 
@@ -352,17 +366,32 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
 def set_up_optimisation(config: dict, sam: Sam, n_instances: int, world: Dist) -> tuple:
     """``(encoder part, trainable parameters, step plan, optimizer, scheduler)`` the config asks for."""
     encoder = encoder_part(config["train_encoder"])
+    mask_prompt = bool(config["colour_prompt"]) and config["colour_prompt_lr"] > 0
     parameters = trainable_parameters(
         sam,
         prompt_encoder=bool(config["train_prompt_encoder"]),
         transformer=bool(config["train_transformer"]),
         encoder=encoder,
+        mask_prompt=mask_prompt,
     )
     plan = plan_steps(n_instances, config, world)
-    optimizer, scheduler = build_optimizer(
-        parameters, config, plan, encoder_parameters=encoder.parameters(sam) if encoder else None
-    )
+    own_lr = [(encoder.parameters(sam), config["encoder_lr"])] if encoder else []
+    if mask_prompt:
+        own_lr.append((list(sam.prompt_encoder.mask_downscaling.parameters()), config["colour_prompt_lr"]))
+    optimizer, scheduler = build_optimizer(parameters, config, plan, own_lr=own_lr)
     return encoder, parameters, plan, optimizer, scheduler
+
+
+def tunes_prompt_encoder(config: dict) -> bool:
+    """Whether a run changes the prompt encoder (all of it, or the colour prompt's mask downscaling)."""
+    return bool(config["train_prompt_encoder"]) or (
+        bool(config["colour_prompt"]) and config["colour_prompt_lr"] > 0
+    )
+
+
+def colour_prompt_of(config: dict) -> ColourPrompt | None:
+    """The colour prompt a run config asks for (``colour_prompt: true``), or None."""
+    return ColourPrompt() if config["colour_prompt"] else None
 
 
 def check_resume_epochs(config: dict, saved: dict, resume: Path) -> None:

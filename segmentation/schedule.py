@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -60,17 +61,17 @@ def build_optimizer(
     config: dict,
     plan: StepPlan,
     *,
-    encoder_parameters: list[torch.nn.Parameter] | None = None,
+    own_lr: Sequence[tuple[list[torch.nn.Parameter], float]] = (),
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio`` over the plan's steps.
 
-    ``encoder_parameters`` (a subset of ``parameters``: a trained part of the image encoder) form a
-    second group at ``encoder_lr``, on the same schedule.
+    ``own_lr``: ``(parameters, peak lr)`` of parts that train at their own rate (subsets of
+    ``parameters``, disjoint: a trained part of the image encoder at ``encoder_lr``, the colour
+    prompt's mask downscaling at ``colour_prompt_lr``), each a group of its own on the same schedule.
     """
-    apart = {id(p) for p in encoder_parameters or ()}
+    apart = {id(p) for group, _ in own_lr for p in group}
     groups = [{"params": [p for p in parameters if id(p) not in apart]}]
-    if apart:
-        groups.append({"params": list(encoder_parameters), "lr": config["encoder_lr"]})
+    groups += [{"params": list(group), "lr": lr} for group, lr in own_lr if group]
     optimizer = torch.optim.AdamW(groups, lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,

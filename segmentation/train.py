@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from shlex import quote
@@ -53,11 +54,12 @@ from common.config import load_config, override_keys
 from common.errors import UserError
 from common.io import atomic_write, json_text, save_torch
 from segmentation.colour_head import ColourHead, fit_colour_head, training_pixels
+from segmentation.colour_prompt import mask_input_of
 from segmentation.distributed import average_gradients, check_in_sync, leave
-from segmentation.embeddings import load_rgb
+from segmentation.embeddings import ImageEmbedding, load_rgb
 from segmentation.evaluate import evaluate_model
 from segmentation.finetuned import apply_decoder, read_decoder, save_decoder, save_full
-from segmentation.instances import instance_loss
+from segmentation.instances import Sample, instance_loss
 from segmentation.predict import box_logits
 from segmentation.run_folder import (
     RESUME_KEYS,
@@ -80,6 +82,7 @@ from segmentation.run_setup import (
     restore,
     seed_everything,
     set_up,
+    tunes_prompt_encoder,
 )
 from segmentation.train_config import SCHEMA
 from segmentation.views import View
@@ -124,6 +127,7 @@ def validate(run: Run, colour_head: ColourHead | None = None) -> dict:
             crops=run.crops,
             view_embeddings=crops,
             colour_head=colour_head,
+            colour_prompt=run.colour_prompt,
         )
     return {
         "val_iou": val.summary.iou.get("all", float("nan")),
@@ -138,21 +142,26 @@ def save_best(run: Run, colour_head: ColourHead | None = None) -> None:
         run.sam,
         run.folder / "decoder.pt",
         model=run.config["model"],
-        prompt_encoder=bool(run.config["train_prompt_encoder"]),
+        prompt_encoder=tunes_prompt_encoder(run.config),
         image_encoder=run.encoder.state_dict(run.sam) if run.encoder else None,
         base_checkpoint_sha256=run.base_sha256,
         config=run.config,
         colour_head=colour_head,
+        colour_prompt=run.colour_prompt,
     )
+
+
+def prompt_encoder_state(run: Run) -> dict | None:
+    """The prompt encoder's weights when the run changes them (:func:`tunes_prompt_encoder`), else None."""
+    return run.sam.prompt_encoder.state_dict() if tunes_prompt_encoder(run.config) else None
 
 
 def save_resume_state(run: Run, state: RunState) -> None:
     """Writes ``last.pt``: weights, optimiser, scheduler and :class:`RunState` (rank 0 only)."""
-    train_prompt_encoder = run.config["train_prompt_encoder"]
     save_torch(
         {
             "mask_decoder": run.sam.mask_decoder.state_dict(),
-            "prompt_encoder": run.sam.prompt_encoder.state_dict() if train_prompt_encoder else None,
+            "prompt_encoder": prompt_encoder_state(run),
             "image_encoder": run.encoder.state_dict(run.sam) if run.encoder else None,
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
@@ -236,6 +245,7 @@ def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
                 rng=rng,
                 device=run.device,
                 low_res=low_res,
+                mask_prompt=sample_mask_prompt(run, run.instances.samples[index], embedding),
             )
             group_loss = group_loss + loss
         (group_loss / len(batch)).backward()
@@ -244,6 +254,14 @@ def train_step(run: Run, batch: np.ndarray, rng: np.random.Generator) -> float:
     run.optimizer.step()
     run.scheduler.step()
     return batch_loss
+
+
+def sample_mask_prompt(run: Run, sample: Sample, embedding: ImageEmbedding) -> Callable | None:
+    """What gives a sample's box prompt its colour map (``colour_prompt: true``), or None."""
+    if run.colour_prompt is None:
+        return None
+    rgb = run.photo(sample.image_index, sample.view)
+    return lambda box: run.colour_prompt.maps(run.sam, embedding, rgb, box[None])
 
 
 def train_one_epoch(run: Run, state: RunState, epoch: int) -> list[float]:
@@ -315,9 +333,10 @@ def train_pixels(run: Run) -> tuple[np.ndarray, np.ndarray]:
             cached = run.train_embeddings.get((index, View()))
             if cached is None or image.is_background:
                 continue
-            boxes = image.boxes()
-            logits, _ = box_logits(run.sam, run.embedding(cached), boxes)
-            x, y = training_pixels(logits, load_rgb(image.path), boxes, image.union_mask())
+            boxes, rgb, embedding = image.boxes(), load_rgb(image.path), run.embedding(cached)
+            prompt = mask_input_of(run.colour_prompt, run.sam, embedding, rgb, boxes)
+            logits, _ = box_logits(run.sam, embedding, boxes, mask_input=prompt)
+            x, y = training_pixels(logits, rgb, boxes, image.union_mask())
             xs.append(x)
             ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)

@@ -96,6 +96,16 @@ SCHEMA = Schema(
         "distance to its box's border (segmentation.colour_head) on the train images; kept in "
         "decoder.pt only when it raises val IoU; not with crops",
     ),
+    colour_prompt=Option(
+        False,
+        bool,
+        "give every box prompt its colour-distance map as SAM's mask prompt, in training and wherever "
+        "decoder.pt is used (segmentation.colour_prompt); the prompt encoder's mask downscaling trains "
+        "at colour_prompt_lr; not with crops",
+    ),
+    colour_prompt_lr=Option(
+        1.0e-3, float, "peak learning rate of the mask downscaling (colour_prompt; 0: frozen)", low=0
+    ),
     patience=Option(5, int, "early stopping: epochs without a better val IoU", low=1),
     embed_batch_size=Option(4, int, "images per encoder batch when filling the cache", low=1),
     max_steps=Option(

@@ -138,7 +138,7 @@ def test_the_encoder_part_trains_at_its_own_learning_rate(tiny_sam):
     parameters = trainable_parameters(tiny_sam, prompt_encoder=False, encoder=part)
     config = {**DEFAULTS, "lr": 1e-4, "encoder_lr": 2e-5}
     plan = StepPlan(per_process=8, steps_per_epoch=2, total_steps=10, warmup=2)
-    optimizer, _ = build_optimizer(parameters, config, plan, encoder_parameters=part.parameters(tiny_sam))
+    optimizer, _ = build_optimizer(parameters, config, plan, own_lr=[(part.parameters(tiny_sam), 2e-5)])
     decoder, encoder = optimizer.param_groups
     assert {id(p) for p in encoder["params"]} == {id(p) for p in tiny_sam.image_encoder.neck.parameters()}
     assert len(decoder["params"]) + len(encoder["params"]) == len(parameters)

@@ -445,6 +445,7 @@ def test_metrics_json_records_a_relative_checkpoint_absolute(tiny_dataset, tiny_
         evaluate_module, "_load_models", lambda args, device: ([("fine-tuned", tiny_sam)], "tiny")
     )
     monkeypatch.setattr(evaluate_module, "_colour_heads", lambda args: {})
+    monkeypatch.setattr(evaluate_module, "_colour_prompts", lambda args: {})
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "decoder.pt").write_bytes(b"its decoder")
     monkeypatch.chdir(tmp_path)
@@ -510,6 +511,7 @@ def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(
     models = [("fine-tuned", tiny_sam)]
     monkeypatch.setattr(evaluate_module, "_load_models", lambda args, device: (models, "tiny"))
     monkeypatch.setattr(evaluate_module, "_colour_heads", lambda args: {})
+    monkeypatch.setattr(evaluate_module, "_colour_prompts", lambda args: {})
     run = tmp_path / "run"
     run.mkdir()
     (run / "decoder.pt").write_bytes(b"its decoder")

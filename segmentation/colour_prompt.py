@@ -1,0 +1,125 @@
+"""A colour prompt: each box's colour-distance map given to SAM as its dense mask prompt.
+
+A box tells SAM where a defect is, not what colour the part's own surface has; on real photos
+most of its error lies on the blurred edges of stains, where an annotator's outline follows how
+far a pixel's colour is from the surface (``segmentation/colour_head.py``). SAM has an input
+for a per-pixel hint: the low-resolution ``mask_input`` it otherwise takes back from an earlier
+prediction, embedded by the prompt encoder's ``mask_downscaling``. Here each box gets a map on
+that ``(4h, 4w)`` grid (the padded model input, :func:`segmentation.low_res.to_low_res_grid`):
+
+- inside the box, ``(d - centre) / scale`` clipped to ``+-clip``, with ``d`` the pixel's CIE76
+  distance to the median colour of the box's border (:func:`segmentation.colour_head.colour_distance`);
+- ``-clip`` outside the box and in the padding.
+
+The defaults come from the colour head's zero-shot fit on ``hazelnut_toy`` (its decision boundary
+at ``d`` ~ 22, one unit of ``d`` worth half a SAM logit). Only box-only prompts get the map:
+prompts with points, and SAM's own corrective rounds (which feed back its logits), are left as
+they are.
+
+Untrained, MobileSAM's own ``mask_downscaling`` reading the map raised ``hazelnut_toy``'s 5-fold
+test IoU from 0.830 to 0.845; trained with it (``colour_prompt: true`` in
+``segmentation.train``, the downscaling tuned at ``colour_prompt_lr``) and the colour head on top,
+0.862 (``bench/experiments/sam_colour_prompt/``, bench/README.md). A ``decoder.pt`` of such a run
+carries the prompt (:meth:`ColourPrompt.to_dict`); evaluation, the cascade and the annotation
+page's box proposals then give it to every box. It works in the photo's frame: not with crops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from common.errors import UserError
+from segmentation.colour_head import box_window, colour_distance, finite_number
+from segmentation.embeddings import ImageEmbedding
+from segmentation.low_res import to_low_res_grid
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
+
+#: The map's defaults: ``(d - CENTRE) / SCALE`` inside the box, clipped to ``+-CLIP``; ``-CLIP`` elsewhere.
+CENTRE, SCALE, CLIP = 22.0, 2.0, 12.0
+
+
+@dataclass(frozen=True)
+class ColourPrompt:
+    """How a box's colour-distance map is made (see the module).
+
+    Attributes:
+        centre: the CIE76 distance that maps to logit 0.
+        scale: distance units per logit.
+        clip: the map's magnitude limit; outside the box it is ``-clip``.
+    """
+
+    centre: float = CENTRE
+    scale: float = SCALE
+    clip: float = CLIP
+
+    def box_map(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
+        """``(H, W)`` float32 map of one xyxy box at the photo's size (``-clip`` outside it).
+
+        Args:
+            rgb: ``(H, W, 3)`` uint8 RGB photo.
+            box: ``(x0, y0, x1, y1)`` in its pixels.
+        """
+        out = np.full(rgb.shape[:2], -self.clip, np.float32)
+        window = box_window(box, rgb.shape[:2])
+        if window[0].stop > window[0].start and window[1].stop > window[1].start:
+            distance = colour_distance(rgb, window)
+            out[window] = np.clip((distance - self.centre) / self.scale, -self.clip, self.clip)
+        return out
+
+    def maps(self, sam: Sam, emb: ImageEmbedding, rgb: np.ndarray, boxes: np.ndarray) -> torch.Tensor:
+        """``(N, 1, 4h, 4w)`` float32 ``mask_input`` of N boxes on ``sam.device``.
+
+        Args:
+            sam: the model (its input size and logit grid).
+            emb: the photo's embedding (its original and input size).
+            rgb: ``(H, W, 3)`` uint8 RGB photo, ``(H, W) = emb.original_size``.
+            boxes: ``(N, 4)`` xyxy prompt boxes in the photo's pixels.
+
+        Raises:
+            ValueError: ``rgb`` is not the embedding's photo size.
+        """
+        if tuple(rgb.shape[:2]) != tuple(emb.original_size):
+            raise ValueError(f"photo is {rgb.shape[:2]} but its embedding is of {tuple(emb.original_size)}")
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        full = np.stack([self.box_map(rgb, box) for box in boxes]) if len(boxes) else None
+        low = 4 * sam.prompt_encoder.image_embedding_size[0]
+        if full is None:
+            return torch.zeros((0, 1, low, low), device=sam.device)
+        grid = to_low_res_grid(
+            torch.from_numpy(full)[:, None],
+            input_size=emb.input_size,
+            img_size=sam.image_encoder.img_size,
+            low_res=low,
+            pad_value=-self.clip,
+        )
+        return grid.to(sam.device)
+
+    def to_dict(self) -> dict:
+        """What ``decoder.pt`` stores under ``colour_prompt``."""
+        return {"centre": float(self.centre), "scale": float(self.scale), "clip": float(self.clip)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping, *, source: str = "decoder.pt") -> ColourPrompt:
+        """The prompt stored by :meth:`to_dict`; one-line error for anything else."""
+        if not isinstance(data, Mapping) or sorted(data) != ["centre", "clip", "scale"]:
+            raise UserError(f"{source}: colour_prompt must hold centre, scale and clip, got {data!r}")
+        values = [data["centre"], data["scale"], data["clip"]]
+        if not all(map(finite_number, values)):
+            raise UserError(f"{source}: colour_prompt values must be finite numbers, got {data!r}")
+        if data["scale"] <= 0 or data["clip"] <= 0:
+            raise UserError(f"{source}: colour_prompt scale and clip must be above 0, got {data!r}")
+        return cls(float(data["centre"]), float(data["scale"]), float(data["clip"]))
+
+
+def mask_input_of(
+    prompt: ColourPrompt | None, sam: Sam, emb: ImageEmbedding, rgb: np.ndarray | None, boxes: np.ndarray
+) -> torch.Tensor | None:
+    """Box prompts' ``mask_input``: ``prompt``'s maps (:meth:`ColourPrompt.maps`), or None (no prompt)."""
+    return None if prompt is None else prompt.maps(sam, emb, rgb, boxes)

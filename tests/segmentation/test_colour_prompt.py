@@ -1,0 +1,263 @@
+"""The colour prompt: each box's colour-distance map as SAM's mask prompt (segmentation.colour_prompt)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from common.config import load_config
+from common.errors import UserError
+from segmentation.colour_head import colour_distance
+from segmentation.colour_prompt import CLIP, ColourPrompt
+from segmentation.data import load_split
+from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
+from segmentation.evaluate import main as evaluate_main
+from segmentation.evaluate import predict_image
+from segmentation.finetuned import load_colour_prompt, read_decoder, save_decoder
+from segmentation.instances import instance_loss
+from segmentation.predict import box_logits
+from segmentation.prompts import PromptConfig
+from segmentation.train import train
+from segmentation.train_config import DEFAULTS
+from segmentation.views import View
+
+
+def _photo() -> np.ndarray:
+    """A grey 40 x 60 photo with a red 6 x 8 stain at rows 10-15, columns 20-27."""
+    rgb = np.full((40, 60, 3), 128, np.uint8)
+    rgb[10:16, 20:28] = (200, 30, 30)
+    return rgb
+
+
+def test_the_map_is_the_scaled_colour_distance_inside_the_box_and_minus_clip_outside():
+    prompt = ColourPrompt(centre=5.0, scale=2.0, clip=12.0)
+    rgb = _photo()
+    out = prompt.box_map(rgb, (15, 5, 35, 20))
+    distance = colour_distance(rgb, (slice(5, 20), slice(15, 35)))
+    np.testing.assert_allclose(out[5:20, 15:35], np.clip((distance - 5.0) / 2.0, -12, 12))
+    assert out[10, 22] == 12.0  # the stain: far from the grey border, clipped
+    assert out[6, 16] == -2.5  # the grey surface: distance 0
+    outside = np.ones(out.shape, bool)
+    outside[5:20, 15:35] = False
+    assert (out[outside] == -12.0).all()
+
+
+def test_a_box_outside_the_photo_maps_to_minus_clip_everywhere():
+    out = ColourPrompt().box_map(_photo(), (70, 50, 90, 60))
+    assert (out == -CLIP).all()
+
+
+def test_maps_lie_on_the_decoders_padded_grid(tiny_sam):
+    # 40 x 60 photo: input_size (171, 256) in a 256 square, logit grid 64 (4 model pixels a cell)
+    rgb = np.full((40, 60, 3), 90, np.uint8)  # one colour: the whole-photo box maps to -centre / scale
+    emb = ImageEmbedding(torch.zeros(32, 16, 16), (40, 60), (171, 256))
+    prompt = ColourPrompt(centre=6.0, scale=2.0, clip=12.0)
+    maps = prompt.maps(tiny_sam, emb, rgb, np.array([[0, 0, 60, 40], [0, 0, 30, 40]]))
+    assert maps.shape == (2, 1, 64, 64) and maps.dtype == torch.float32
+    whole = maps[0, 0]
+    assert torch.all(whole[:42] == -3.0)  # the 42 full cells over the photo's 171 rows
+    assert torch.all(whole[43:] == -12.0)  # the padding below it
+    assert -12.0 < float(whole[42, 0]) < -3.0  # the cell the photo's edge cuts
+    left = maps[1, 0, :42]
+    assert torch.all(left[:, :32] == -3.0) and torch.all(left[:, 32:] == -12.0)
+
+
+def test_maps_refuse_a_photo_of_another_size(tiny_sam):
+    emb = ImageEmbedding(torch.zeros(32, 16, 16), (40, 60), (171, 256))
+    with pytest.raises(ValueError, match=r"photo is \(40, 61\) but its embedding is of \(40, 60\)"):
+        ColourPrompt().maps(tiny_sam, emb, np.zeros((40, 61, 3), np.uint8), np.array([[0, 0, 5, 5]]))
+
+
+def test_no_boxes_give_no_maps(tiny_sam):
+    emb = ImageEmbedding(torch.zeros(32, 16, 16), (40, 60), (171, 256))
+    assert ColourPrompt().maps(tiny_sam, emb, _photo(), np.zeros((0, 4))).shape == (0, 1, 64, 64)
+
+
+def test_decoder_pt_keeps_the_colour_prompt(tiny_sam, tmp_path):
+    prompt = ColourPrompt(centre=20.0, scale=3.0, clip=10.0)
+    save_decoder(tiny_sam, tmp_path / "decoder.pt", model="vit_t", colour_prompt=prompt)
+    assert load_colour_prompt(tmp_path / "decoder.pt") == prompt
+    save_decoder(tiny_sam, tmp_path / "plain.pt", model="vit_t")
+    assert load_colour_prompt(tmp_path / "plain.pt") is None
+    assert read_decoder(tmp_path / "plain.pt")["colour_prompt"] is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"centre": 22.0, "scale": 2.0}, "must hold centre, scale and clip"),
+        ({"centre": 22.0, "scale": 2.0, "clip": 12.0, "gate": 1.0}, "must hold centre, scale and clip"),
+        ({"centre": "22", "scale": 2.0, "clip": 12.0}, "values must be finite numbers"),
+        ({"centre": 22.0, "scale": float("nan"), "clip": 12.0}, "values must be finite numbers"),
+        ({"centre": 22.0, "scale": 2.0, "clip": True}, "values must be finite numbers"),
+        ({"centre": 22.0, "scale": 0.0, "clip": 12.0}, "scale and clip must be above 0"),
+        ([22.0, 2.0, 12.0], "must hold centre, scale and clip"),
+    ],
+)
+def test_a_bad_stored_colour_prompt_is_one_line(data, message):
+    with pytest.raises(UserError, match=f"^run/decoder.pt: colour_prompt {message}"):
+        ColourPrompt.from_dict(data, source="run/decoder.pt")
+
+
+def test_predict_image_gives_each_box_its_map_as_mask_input(tiny_dataset, tiny_sam, tmp_path):
+    split = load_split(tiny_dataset, "val")
+    image = next(im for im in split.images if not im.is_background)
+    [emb] = EmbeddingCache(tmp_path, tiny_sam, model_name="tiny").embed([image.path], progress=False)
+    prompt = ColourPrompt()
+    masks, scores = predict_image(tiny_sam, image, emb, colour_prompt=prompt)
+    boxes = image.boxes()
+    expected, expected_scores = box_logits(
+        tiny_sam, emb, boxes, mask_input=prompt.maps(tiny_sam, emb, load_rgb(image.path), boxes)
+    )
+    np.testing.assert_array_equal(masks, expected > tiny_sam.mask_threshold)
+    np.testing.assert_array_equal(scores, expected_scores)
+    plain, _ = box_logits(tiny_sam, emb, boxes)
+    assert not np.array_equal(plain, expected)  # the map reached the decoder
+
+
+def test_predict_image_refuses_the_prompt_with_flips(tiny_dataset, tiny_sam, tmp_path):
+    split = load_split(tiny_dataset, "val")
+    image = next(im for im in split.images if not im.is_background)
+    emb = ImageEmbedding(torch.zeros(32, 16, 16), (64, 64), (256, 256))
+    with pytest.raises(ValueError, match="test-time flips do not combine with a colour prompt"):
+        predict_image(tiny_sam, image, emb, flip_embeddings={"fliplr": emb}, colour_prompt=ColourPrompt())
+
+
+def _instance_loss(tiny_sam, p_box: float, mask_prompt) -> None:
+    target = np.zeros((64, 64), bool)
+    target[20:30, 24:40] = True
+    emb = ImageEmbedding(torch.randn(32, 16, 16), (64, 64), (256, 256))
+    config = {**DEFAULTS, "loss": {**DEFAULTS["loss"]}}
+    prompts = PromptConfig(**{**DEFAULTS["prompts"], "p_box": p_box})
+    rng = np.random.default_rng(0)
+    instance_loss(
+        tiny_sam,
+        emb,
+        target,
+        config=config,
+        prompt_config=prompts,
+        rng=rng,
+        device="cpu",
+        mask_prompt=mask_prompt,
+    )
+
+
+def test_training_gives_a_box_prompt_the_map_of_its_jittered_box(tiny_sam):
+    seen = []
+
+    def mask_prompt(box):
+        seen.append(box)
+        return torch.zeros(1, 1, 64, 64)
+
+    _instance_loss(tiny_sam, 1.0, mask_prompt)
+    [box] = seen
+    assert box.shape == (4,) and not np.array_equal(box, [24, 20, 40, 30])  # jittered
+    np.testing.assert_allclose(box, [24, 20, 40, 30], atol=3)
+
+
+def test_training_gives_a_points_prompt_no_map(tiny_sam):
+    seen = []
+    _instance_loss(tiny_sam, 0.0, lambda box: seen.append(box))
+    assert seen == []
+
+
+def _config(data, tmp_path, *overrides: str) -> dict:
+    base = [f"data={data}", f"out={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}", "device=cpu"]
+    base += ["progress=false", "batch_size=4", "epochs=1", "lr=1e-3"]
+    return load_config(DEFAULTS, None, [*base, *overrides])
+
+
+def test_a_colour_prompt_run_trains_the_mask_downscaling_and_keeps_both_in_decoder_pt(
+    tiny_dataset, tiny_sam_builder, tmp_path
+):
+    sam = tiny_sam_builder()
+    before = {k: v.clone() for k, v in sam.prompt_encoder.state_dict().items()}
+    run = train(_config(tiny_dataset, tmp_path, "name=prompt", "colour_prompt=true"), sam=sam)
+    data = read_decoder(run / "decoder.pt")
+    assert data["colour_prompt"] == ColourPrompt().to_dict()
+    assert data["config"]["colour_prompt"] is True
+    stored = data["prompt_encoder"]
+    changed = {k for k in before if not torch.equal(before[k], stored[k])}
+    assert changed <= {k for k in before if k.startswith("mask_downscaling.")}  # none if epoch 0 was kept
+    last = torch.load(run / "last.pt", weights_only=False)
+    assert {k for k in before if not torch.equal(before[k], last["prompt_encoder"][k])} == {
+        k for k in before if k.startswith("mask_downscaling.")
+    }
+
+
+def test_a_frozen_colour_prompt_stores_no_prompt_encoder(tiny_dataset, tiny_sam, tmp_path):
+    run = train(
+        _config(tiny_dataset, tmp_path, "name=frozen", "colour_prompt=true", "colour_prompt_lr=0"),
+        sam=tiny_sam,
+    )
+    data = read_decoder(run / "decoder.pt")
+    assert data["prompt_encoder"] is None and data["colour_prompt"] == ColourPrompt().to_dict()
+
+
+def test_a_colour_prompt_on_crops_is_refused_before_the_run_folder(tiny_dataset, tiny_sam, tmp_path):
+    config = _config(tiny_dataset, tmp_path, "colour_prompt=true", "crops.max_fraction=0.2")
+    with pytest.raises(
+        UserError, match=r"^colour_prompt=true works on whole photos: set crops.max_fraction=0"
+    ):
+        train(config, sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_flipped_training_view_gets_its_flipped_photo(tiny_dataset, tiny_sam, tmp_path):
+    from segmentation.run_setup import set_up
+
+    config = _config(tiny_dataset, tmp_path, "colour_prompt=true")
+    run, _ = set_up(config, resume=None, sam=tiny_sam)
+    photo = load_rgb(run.instances.split.images[0].path)
+    np.testing.assert_array_equal(run.photo(0, View("fliplr")), photo[:, ::-1])
+    np.testing.assert_array_equal(run.photo(0, View()), photo)
+
+
+def test_evaluate_records_and_notes_the_colour_prompt(tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys):
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--device", "cpu", "--no-progress"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--n-overlays", "1", "--out", str(tmp_path / "eval")]
+    assert evaluate_main([*argv, "--colour-prompt"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["colour_prompts"] == {"zero-shot": ColourPrompt().to_dict()}
+    assert (
+        "- zero-shot: each box's colour map is SAM's mask prompt (colour prompt)" in capsys.readouterr().out
+    )
+    with_prompt = metrics["results"]["zero-shot"]["iou"]["all"]
+    assert evaluate_main(argv) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["colour_prompts"] == {} and metrics["results"]["zero-shot"]["iou"]["all"] != with_prompt
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--colour-prompt", "--tta"],
+            "^--colour-prompt works on the whole photo: drop --tta and --crop-fraction",
+        ),
+        (
+            ["--colour-prompt", "--folds", "3"],
+            "^--folds trains a colour prompt with --set colour_prompt=true",
+        ),
+        (
+            ["--tta", "--folds", "3", "--set", "colour_prompt=true"],
+            "^--tta and colour_prompt=true do not combine",
+        ),
+    ],
+)
+def test_evaluate_refuses_the_colour_prompt_where_it_cannot_apply(
+    tiny_dataset, tmp_path, capsys, extra, message
+):
+    argv = ["--data", str(tiny_dataset), "--device", "cpu", "--no-progress", "--out", str(tmp_path / "eval")]
+    assert evaluate_main([*argv, "--cache-dir", str(tmp_path / "cache"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and re.search(message.replace("^", "^error: "), err), err
