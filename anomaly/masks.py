@@ -26,6 +26,7 @@ from common.folders import check_output_folder
 from common.io import embeddings_root
 
 if TYPE_CHECKING:
+    from segmentation.colour_prompt import ColourPrompt
     from segmentation.embeddings import EmbeddingCache
 
 
@@ -55,12 +56,21 @@ class Segmenter:
         name: how reports name it (``mobile_sam zero-shot``, ``decoder.pt``, ``map threshold``).
         cache: where SAM's image embeddings are kept between runs (the inspection cascade's
             :class:`~segmentation.embeddings.EmbeddingCache`), for photos given with their ``path``.
+        colour_prompt: each region box's colour map as SAM's mask prompt (a ``decoder.pt`` of a
+            ``colour_prompt: true`` run carries it, :mod:`segmentation.colour_prompt`); None: none.
     """
 
-    def __init__(self, sam=None, name: str = "map threshold", cache: EmbeddingCache | None = None) -> None:
+    def __init__(
+        self,
+        sam=None,
+        name: str = "map threshold",
+        cache: EmbeddingCache | None = None,
+        colour_prompt: ColourPrompt | None = None,
+    ) -> None:
         self.sam = sam
         self.name = name
         self.cache = cache
+        self.colour_prompt = colour_prompt
 
     def __call__(
         self, image: np.ndarray, regions: Sequence[Region], *, min_area: int = 1, path: Path | None = None
@@ -83,6 +93,7 @@ class Segmenter:
         if self.sam is None:
             masks = np.stack([r.mask for r in regions])
             return Instances(masks, boxes, scores, np.ones(len(regions), np.float32))
+        from segmentation.colour_prompt import mask_input_of
         from segmentation.embeddings import embed_images
         from segmentation.predict import predict_masks
 
@@ -90,7 +101,10 @@ class Segmenter:
             [embedding] = self.cache.embed([path], progress=False)
         else:
             [embedding] = embed_images(self.sam, [image])
-        masks, iou, _ = predict_masks(self.sam, embedding, boxes=boxes, multimask_output=False)
+        prompt = mask_input_of(self.colour_prompt, self.sam, embedding, image, boxes)
+        masks, iou, _ = predict_masks(
+            self.sam, embedding, boxes=boxes, mask_input=prompt, multimask_output=False
+        )
         masks = masks[:, 0]
         # SAM found nothing inside a box: keep the map's own region rather than lose the defect
         for index, region in enumerate(regions):
@@ -181,13 +195,13 @@ def load_segmenter(
     """
     check_sam_flags(sam, zero_shot, model)
     if sam is not None:
-        from segmentation.finetuned import load_finetuned
+        from segmentation.finetuned import load_colour_prompt, load_finetuned
 
         # the commands take no base file, and name the model --sam-model
         loaded, name = load_finetuned(sam, model=model, base_option="", model_option="--sam-model")
         # the whole path: every segmentation.train run names its decoder decoder.pt
         named = f"{name} fine-tuned ({Path(sam).absolute()})"
-        return Segmenter(loaded, named, _cache(cache_dir, loaded, name))
+        return Segmenter(loaded, named, _cache(cache_dir, loaded, name), load_colour_prompt(sam))
     if zero_shot:
         from segmentation.models import load_sam
 

@@ -46,6 +46,7 @@ def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_p
     monkeypatch.setattr(
         segmentation.finetuned, "load_finetuned", lambda path, model, **kwargs: (sam, "vit_b")
     )
+    monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
     for kwargs, name in [
         ({"sam": None, "zero_shot": True}, "vit_t"),
         ({"sam": tmp_path / "decoder.pt"}, "vit_b"),
@@ -63,6 +64,7 @@ def test_a_fine_tuned_decoder_is_named_by_its_whole_path(tmp_path, monkeypatch) 
     import segmentation.finetuned
 
     monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kw: (None, "vit_b"))
+    monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
     monkeypatch.chdir(tmp_path)
     segmenter = load_segmenter("runs/sam/a/decoder.pt")
     assert segmenter.name == f"vit_b fine-tuned ({tmp_path / 'runs' / 'sam' / 'a' / 'decoder.pt'})"
@@ -106,3 +108,38 @@ def test_missing_base_weights_of_a_decoder_name_the_cache_not_a_flag_the_command
     message = str(error.value)
     assert "no verified sam_vit_b_01ec64.pth" in message and "--base-checkpoint" not in message
     assert message.endswith(f"and put it in {tmp_path / 'cache' / 'weights'}")
+
+
+def test_a_colour_prompt_gives_each_region_box_its_map() -> None:
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.embeddings import embed_images
+    from segmentation.predict import predict_masks
+
+    image = np.full((40, 48, 3), 120, np.uint8)
+    image[12:18, 14:28] = (220, 40, 40)
+    anomaly_map = np.zeros((40, 48), np.float32)
+    anomaly_map[10:20, 12:30] = 2.0
+    regions = map_regions(anomaly_map, 1.0)
+    sam = build_tiny_sam()
+    got = Segmenter(sam, "tiny", colour_prompt=ColourPrompt())(image, regions)
+    [embedding] = embed_images(sam, [image])
+    boxes = np.stack([r.box for r in regions])
+    maps = ColourPrompt().maps(sam, embedding, image, boxes)
+    expected, iou, _ = predict_masks(sam, embedding, boxes=boxes, mask_input=maps, multimask_output=False)
+    plain, plain_iou, _ = predict_masks(sam, embedding, boxes=boxes, multimask_output=False)
+    assert not np.allclose(plain_iou, iou)  # the tiny model reads the map
+    assert np.allclose(got.mask_scores, iou[0, 0])  # every part of the outline: the prompted IoU
+
+
+def test_load_segmenter_takes_a_decoders_colour_prompt(tmp_path, monkeypatch) -> None:
+    import segmentation.finetuned
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.finetuned import save_decoder
+
+    sam = build_tiny_sam()
+    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kw: (sam, "vit_b"))
+    prompt = ColourPrompt(centre=18.0)
+    with_prompt = save_decoder(sam, tmp_path / "a.pt", model="vit_b", colour_prompt=prompt)
+    without = save_decoder(sam, tmp_path / "b.pt", model="vit_b")
+    assert load_segmenter(with_prompt).colour_prompt == prompt
+    assert load_segmenter(without).colour_prompt is None
