@@ -7,6 +7,8 @@
 - ``evaluate``: ``python -m segmentation.evaluate``: IoU, Dice and mask AP, zero-shot vs fine-tuned.
 - ``colour_head``: the optional per-pixel head on SAM's box logits and the photo's colours
   (``colour_head: true`` in training; applied by evaluation, the cascade and the annotation page).
+- ``colour_prompt``: the optional colour-distance map given to SAM as each box's mask prompt
+  (``colour_prompt: true`` in training, ``segmentation.evaluate --colour-prompt``).
 - ``export``: ``python -m segmentation.export``: the tuned prompt encoder + mask decoder as ONNX.
 - ``annotate``: ``python -m segmentation.annotate``: the SAM-assisted annotation page.
 """
