@@ -17,7 +17,9 @@ photo's), deletes it (Del), or corrects it (E: its box becomes the prompt,
 clicks refine it, Enter accepts the new mask in its place). When ``--checkpoint``
 is a ``decoder.pt`` that carries a colour head (``colour_head: true`` in
 training), the detector's box masks go through it as in evaluation
-(``--no-colour-head``: not); clicks stay SAM's own.
+(``--no-colour-head``: not); one that carries a colour prompt (``colour_prompt: true``)
+decodes those boxes with their colour maps as SAM's mask prompt, as evaluation does. Clicks stay
+SAM's own.
 
 Modules, by what they hold:
 

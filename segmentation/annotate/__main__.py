@@ -14,7 +14,8 @@ cascade's COCO results, :mod:`segmentation.annotate.proposal_file`) or
 :mod:`segmentation.annotate.detector`) puts proposals on the photos, which the
 user accepts, corrects or deletes. A ``--checkpoint`` decoder.pt's colour head
 refines the detector's box masks (not with ``--crop-fraction``; ``--no-colour-head``
-leaves it out).
+leaves it out), and its colour prompt (``colour_prompt: true`` in training) gives each of those
+boxes its colour map as SAM's mask prompt (not with ``--crop-fraction`` either).
 
 Bad input (options, folders, classes, the model, a taken port) stops it before
 the server starts with one ``error:`` line and exit code 2, and with nothing
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # annotations only: these import torch, which --help and bad 
     from segmentation.annotate.proposals import Proposal
     from segmentation.annotate.session import AnnotationSession
     from segmentation.colour_head import ColourHead
+    from segmentation.colour_prompt import ColourPrompt
     from segmentation.embeddings import EmbeddingCache
 
 #: Default port; ``--port 0`` (or ``auto``) takes any free one.
@@ -279,6 +281,7 @@ def run(args: argparse.Namespace) -> None:
     session, proposals = read_session(args, proposal_file, detector)
     device, runtime = check_model_options(args)
     colour_head = read_colour_head(args)
+    colour_prompt = read_colour_prompt(args)
     if detector is not None:
         from segmentation.annotate.detector import check_detector_classes
 
@@ -298,6 +301,7 @@ def run(args: argparse.Namespace) -> None:
                 detector=detector,
                 proposals=(proposal_file, proposals) if proposal_file else None,
                 colour_head=colour_head,
+                colour_prompt=colour_prompt,
             )
         finally:
             sock.close()
@@ -502,6 +506,23 @@ def read_colour_head(args: argparse.Namespace) -> ColourHead | None:
     return head
 
 
+def read_colour_prompt(args: argparse.Namespace) -> ColourPrompt | None:
+    """The colour prompt ``--checkpoint`` carries (None: none, or a full state dict).
+
+    Raises:
+        UserError: a prompt together with ``--crop-fraction`` (its maps are in the whole photo's
+            frame), a damaged prompt.
+    """
+    from segmentation.finetuned import load_colour_prompt
+
+    prompt = None if args.checkpoint is None else load_colour_prompt(args.checkpoint)
+    if prompt is not None and args.crop_fraction > 0:
+        raise UserError(
+            f"{args.checkpoint} carries a colour prompt, which works on the whole photo: drop --crop-fraction"
+        )
+    return prompt
+
+
 def serve(
     args: argparse.Namespace,
     session: AnnotationSession,
@@ -513,6 +534,7 @@ def serve(
     detector: YoloDetector | None = None,
     proposals: tuple[ProposalFile, dict[str, list[Proposal]]] | None = None,
     colour_head: ColourHead | None = None,
+    colour_prompt: ColourPrompt | None = None,
 ) -> None:
     """Loads SAM, writes the session (with the file's proposals), and serves the page until Ctrl+C."""
     from common.io import embeddings_root
@@ -533,10 +555,13 @@ def serve(
         runtime=runtime,
         detector=detector,
         colour_head=colour_head,
+        colour_prompt=colour_prompt,
         proposal_file=proposals[0] if proposals else None,
     )
     print(describe(session, name=name, device=device, runtime=runtime, cache=cache))
-    for line in option_lines(args, colour_head=colour_head is not None):
+    for line in option_lines(
+        args, colour_head=colour_head is not None, colour_prompt=colour_prompt is not None
+    ):
         print(line)
     print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)
     run_server(app, sock)
@@ -586,6 +611,7 @@ def build_app(
     runtime: str,
     detector: YoloDetector | None,
     colour_head: ColourHead | None,
+    colour_prompt: ColourPrompt | None = None,
     proposal_file: ProposalFile | None = None,
 ) -> FastAPI:
     """The page's FastAPI app over ``session`` with the options of ``args``."""
@@ -603,6 +629,7 @@ def build_app(
         detector=detector,
         crops=CropRule(max_fraction=args.crop_fraction) if args.crop_fraction > 0 else None,
         colour_head=colour_head,
+        colour_prompt=colour_prompt,
         speck_cells=args.speck_cells,
         mask_iou=MASK_IOU if args.mask_iou is None else args.mask_iou,
         proposal_file=proposal_file,
@@ -620,8 +647,9 @@ def run_server(app: FastAPI, sock: socket.socket) -> None:
         pass  # uvicorn has shut down gracefully and re-raises the Ctrl+C it caught
 
 
-def option_lines(args: argparse.Namespace, *, colour_head: bool) -> list[str]:
-    """The start-up lines on the options in force: zoomed crops, the colour head, a non-loopback host."""
+def option_lines(args: argparse.Namespace, *, colour_head: bool, colour_prompt: bool = False) -> list[str]:
+    """The start-up lines on the options in force: zoomed crops, the colour head and prompt, a non-loopback
+    host."""
     lines = []
     if args.crop_fraction > 0:
         lines.append(
@@ -632,6 +660,11 @@ def option_lines(args: argparse.Namespace, *, colour_head: bool) -> list[str]:
         lines.append(
             f"colour head of {args.checkpoint}: refines the detector's box proposals "
             "(clicks stay SAM's; --no-colour-head leaves it out)"
+        )
+    if colour_prompt:
+        lines.append(
+            f"colour prompt of {args.checkpoint}: each detector box's colour map is SAM's mask prompt "
+            "(clicks stay SAM's)"
         )
     if not is_loopback(args.host):
         lines.append(

@@ -66,6 +66,7 @@ from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
 from segmentation.annotate.worker import DEFAULT_WAITING
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import CropRule
 from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
@@ -95,6 +96,7 @@ def create_app(
     detector: BoxDetector | None = None,
     crops: CropRule | None = None,
     colour_head: ColourHead | None = None,
+    colour_prompt: ColourPrompt | None = None,
     speck_cells: float = DEFAULT_CELLS,
     mask_iou: float = MASK_IOU,
     proposal_file: ProposalFile | None = None,
@@ -123,6 +125,8 @@ def create_app(
             (``--crop-fraction``, :mod:`segmentation.annotate.zoom`); None: never.
         colour_head: refines the detector's box masks (a ``decoder.pt``'s head,
             :mod:`segmentation.colour_head`; clicks stay SAM's); None: none.
+        colour_prompt: each of those boxes' colour map as SAM's ``mask_input`` (a ``decoder.pt``'s,
+            :mod:`segmentation.colour_prompt`; clicks stay SAM's); None: none.
         speck_cells: islands and holes under this many of SAM's low-resolution cells are removed
             from every mask (:mod:`segmentation.specks`); 0: SAM's masks exactly.
         mask_iou: ``detector``'s proposals: of two masks of one class overlapping by more than this
@@ -145,6 +149,7 @@ def create_app(
         waiting=decoder_waiting,
         crops=crops,
         colour_head=colour_head,
+        colour_prompt=colour_prompt,
         speck_cells=speck_cells,
     )
     proposer = None

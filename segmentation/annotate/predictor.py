@@ -29,7 +29,9 @@ and the masks (previews and the accepted one) pasted back into the photo's.
 With a colour head (a ``decoder.pt`` that carries one, :mod:`segmentation.colour_head`) the
 single masks of box proposals (:meth:`InteractivePredictor.box_masks`) decoded on the whole
 photo are refined by it, as evaluation and the inspection cascade do; clicks are not (the head
-was fit on box prompts alone).
+was fit on box prompts alone). With a colour prompt (a ``decoder.pt`` of a ``colour_prompt: true``
+run, :mod:`segmentation.colour_prompt`) those boxes are decoded with their colour map as SAM's
+``mask_input`` (on either runtime: the ONNX graph takes ``mask_input`` too), before any colour head.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from segmentation.annotate.prefetch import EmbeddingPrefetcher, FileKey, file_ke
 from segmentation.annotate.worker import DEFAULT_WAITING, DecoderWorker
 from segmentation.annotate.zoom import CropEmbeddings
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt, mask_input_of
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, scale_window
 from segmentation.decoder_onnx import OnnxDecoder
 from segmentation.embeddings import ImageEmbedding, load_rgb, resized_size
@@ -259,6 +262,7 @@ class InteractivePredictor:
         keep_crops: crop embeddings held in memory.
         colour_head: refines :meth:`box_masks`' whole-photo masks (not clicks, not boxes on
             crops); None: SAM's masks as they are.
+        colour_prompt: gives those boxes their colour map as ``mask_input``; None: box prompts alone.
         speck_cells: islands and holes smaller than this many of SAM's low-resolution cells
             are removed from every mask, previews included (:mod:`segmentation.specks`);
             0: SAM's masks exactly.
@@ -277,6 +281,7 @@ class InteractivePredictor:
         crops: CropRule | None = None,
         keep_crops: int = 8,
         colour_head: ColourHead | None = None,
+        colour_prompt: ColourPrompt | None = None,
         speck_cells: float = DEFAULT_CELLS,
     ) -> None:
         if runtime not in RUNTIMES:
@@ -293,6 +298,7 @@ class InteractivePredictor:
             else CropEmbeddings(crops, prefetcher.cache, keep=keep_crops, device=prefetcher.device)
         )
         self.colour_head = colour_head
+        self.colour_prompt = colour_prompt
         self.speck_cells = speck_cells
         self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
         self._ids = itertools.count(1)
@@ -398,27 +404,28 @@ class InteractivePredictor:
 
         A box prompt alone, ``multimask_output=False``: what ``SamPredictor.predict(box=...)``
         gives, and what the inspection cascade does with a detector's boxes (with crops, a
-        small box on the rule's own window, as the cascade does; with a colour head, a box
-        decoded on the whole photo has its logits refined by it). Decoder work: call it on the
+        small box on the rule's own window, as the cascade does; a box decoded on the whole photo
+        gets a colour prompt's map as ``mask_input``, and a colour head refines its logits). Decoder
+        work: call it on the
         decoder thread (inside ``self.worker.run``), as
         :class:`~segmentation.annotate.detector.DetectorProposals` does.
 
         Args:
             emb: the image's embedding.
             boxes: ``(N, 4)`` xyxy in pixels of the image.
-            path: the image's file, for crops and the colour head's pixels (None: no crops;
-                required with a colour head).
+            path: the image's file, for crops and the colour head's and prompt's pixels (None: no
+                crops; required with a colour head or prompt).
 
         Returns:
             ``N`` pairs ``((H, W) bool mask, IoU)``; one box at a time, so a large photo
             holds one full-size logit map, not N.
 
         Raises:
-            ValueError: a colour head without ``path``.
-            AnnotationError: with a colour head, a photo no longer the embedding's size.
+            ValueError: a colour head or prompt without ``path``.
+            AnnotationError: with either, a photo no longer the embedding's size.
         """
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        rgb = self._head_pixels(path, emb.original_size, boxes=len(boxes))
+        rgb = self._colour_pixels(path, emb.original_size, boxes=len(boxes))
         found = []
         with self.prefetcher.decoding():
             for box in boxes:
@@ -426,11 +433,15 @@ class InteractivePredictor:
                 if self.crops is not None and path is not None:
                     window = self.crops.rule.window(box, emb.original_size)
                 frame = emb if window is None else self.crops.embedding(path, window)
+                whole = rgb if window is None else None  # colours apply in the photo's frame only
                 with torch.inference_mode():
                     framed = box if window is None else box_to_window(box, window)
-                    low_res, iou = self._decode(frame, boxes=framed[None], multimask_output=False)
+                    prompt = self._mask_input(emb, whole, box)
+                    low_res, iou = self._decode(
+                        frame, boxes=framed[None], mask_input=prompt, multimask_output=False
+                    )
                     logits = upscale_logits(self.sam, low_res.to(self.sam.device), frame)
-                    mask = self._box_mask(logits, box, rgb if window is None else None)
+                    mask = self._box_mask(logits, box, whole)
                 mask = self._without_specks(mask[None], low_res)[0]
                 if window is not None:
                     mask = paste_mask(mask, window, emb.original_size)
@@ -530,17 +541,19 @@ class InteractivePredictor:
         """
         return without_specks(masks, self.speck_cells, low_res.shape[-1])
 
-    def _head_pixels(self, path: Path | None, size: tuple[int, int], *, boxes: int) -> np.ndarray | None:
-        """The ``(H, W, 3)`` uint8 RGB photo the colour head needs for ``boxes`` boxes; None without a head.
+    def _colour_pixels(self, path: Path | None, size: tuple[int, int], *, boxes: int) -> np.ndarray | None:
+        """The ``(H, W, 3)`` uint8 RGB photo a colour head or prompt needs for ``boxes`` boxes; None without.
 
         Raises:
-            ValueError: a head but no ``path``.
+            ValueError: a head or prompt but no ``path``.
             AnnotationError: the photo is not ``size`` (it changed since its embedding).
         """
-        if self.colour_head is None:
+        if self.colour_head is None and self.colour_prompt is None:
             return None
         if path is None:
-            raise ValueError("box_masks with a colour head needs the photo's path: the head reads colours")
+            raise ValueError(
+                "box_masks with a colour head or prompt needs the photo's path: they read colours"
+            )
         if not boxes:
             return None
         rgb = load_rgb(path)
@@ -548,9 +561,15 @@ class InteractivePredictor:
             raise AnnotationError(f"{path.name} changed size since its embedding; open it again")
         return rgb
 
+    def _mask_input(
+        self, emb: ImageEmbedding, rgb: np.ndarray | None, box: np.ndarray
+    ) -> torch.Tensor | None:
+        """A whole-photo box's ``(1, 1, 4h, 4w)`` colour map on ``rgb``; None without a prompt or rgb."""
+        return None if rgb is None else mask_input_of(self.colour_prompt, self.sam, emb, rgb, box[None])
+
     def _box_mask(self, logits: torch.Tensor, box: np.ndarray, rgb: np.ndarray | None) -> np.ndarray:
         """``(h, w)`` bool mask of one box's ``(1, 1, h, w)`` logits, through the colour head with ``rgb``."""
-        if rgb is None:
+        if rgb is None or self.colour_head is None:
             return (logits[0, 0] > self.sam.mask_threshold).cpu().numpy()
         refined = self.colour_head.refine(logits[:, 0].float().cpu().numpy(), rgb, box[None])
         return refined[0] > self.sam.mask_threshold

@@ -51,6 +51,7 @@ def get_session(context: Context) -> JSONResponse:
             "decoder_runtime": predictor.runtime,
             "crop_fraction": predictor.crops.rule.max_fraction if predictor.crops else 0.0,
             "colour_head": predictor.colour_head is not None,
+            "colour_prompt": predictor.colour_prompt is not None,
             "detector": context.detector.name if context.detector else None,
         }
     )

@@ -1140,9 +1140,10 @@ async function init() {
     state.statuses[item.image] = item.status;
     state.proposalCounts[item.image] = item.proposals;
   }
-  // A colour head refines the detector's box proposals (clicks stay SAM's own).
+  // A colour prompt and head shape the detector's box proposals (clicks stay SAM's own).
+  const prompt = state.session.colour_prompt ? " + colour prompt" : "";
   const head = state.session.colour_head ? " + colour head" : "";
-  $("category").textContent = `${state.session.category} · ${state.session.model}${head}`;
+  $("category").textContent = `${state.session.category} · ${state.session.model}${prompt}${head}`;
   renderClasses();
   renderImageList();
   renderCounts(state.session.counts);

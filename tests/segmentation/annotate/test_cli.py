@@ -35,6 +35,7 @@ from segmentation.annotate.__main__ import (
 )
 from segmentation.annotate.session import AnnotationSession
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.decoder_onnx import choose_runtime
 from segmentation.duplicates import MASK_IOU
 from segmentation.finetuned import save_decoder
@@ -693,6 +694,38 @@ def test_a_colour_head_with_crops_is_one_error_line(photos, tmp_path, capsys, se
     assert app.state.predictor.colour_head is None and app.state.predictor.crops is not None
 
 
+PROMPT = ColourPrompt(centre=18.0, scale=3.0, clip=9.0)
+
+
+@pytest.mark.parametrize("stored", [PROMPT, None], ids=["carried", "none-stored"])
+def test_the_command_gives_the_checkpoints_colour_prompt_to_the_page(
+    photos, tmp_path, capsys, serve_page, colour_sam, stored
+):
+    from fastapi.testclient import TestClient
+
+    checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_prompt=stored)
+    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint)])
+    assert app.state.predictor.colour_prompt == stored
+    out = capsys.readouterr().out
+    used = stored is not None
+    assert (
+        f"colour prompt of {checkpoint}: each detector box's colour map is SAM's mask prompt" in out
+    ) is used
+    client = TestClient(app, base_url="http://127.0.0.1")  # the page is bound to loopback
+    assert client.get("/api/session").json()["colour_prompt"] is used
+
+
+def test_a_colour_prompt_with_crops_is_one_error_line(photos, tmp_path, capsys, serve_page, colour_sam):
+    # serve_page: the model and server stubbed, so that a page that starts instead returns 0 at once
+    checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_prompt=PROMPT)
+    args = [*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), "--crop-fraction", "0.125"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {checkpoint} carries a colour prompt, which works on the whole photo: drop --crop-fraction\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("mask_iou", [0.0, 1.0])
 def test_a_mask_iou_of_0_or_1_is_accepted(mask_iou):
     args = argparse.Namespace(
@@ -716,9 +749,10 @@ def test_option_lines_warn_of_a_host_beyond_loopback_and_name_the_options_in_for
     args = argparse.Namespace(crop_fraction=0.0, checkpoint=None, host="127.0.0.1")
     assert option_lines(args, colour_head=False) == []
     args = argparse.Namespace(crop_fraction=0.25, checkpoint="d.pt", host="0.0.0.0")
-    crops, head, host = option_lines(args, colour_head=True)
+    crops, head, prompt, host = option_lines(args, colour_head=True, colour_prompt=True)
     assert crops.startswith("zoomed crops for boxes whose longest side < 0.25 x the photo's")
     assert head.startswith("colour head of d.pt: refines")
+    assert prompt.startswith("colour prompt of d.pt: each detector box's colour map is SAM's mask prompt")
     assert host == "note: bound to 0.0.0.0: anyone who can reach this machine can read and change the labels"
 
 

@@ -19,6 +19,7 @@ from segmentation.annotate.predictor import (
 )
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.colour_head import ColourHead, box_window
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import (
     CropRule,
     Window,
@@ -28,8 +29,8 @@ from segmentation.crops import (
     scale_window,
     small_box_windows,
 )
-from segmentation.embeddings import EmbeddingCache
-from segmentation.predict import predict_masks
+from segmentation.embeddings import EmbeddingCache, load_rgb
+from segmentation.predict import box_logits, predict_masks
 from segmentation.specks import DEFAULT_CELLS, remove_specks
 from segmentation.views import View
 
@@ -312,15 +313,17 @@ def test_detector_boxes_use_the_rule_as_evaluation_does(tmp_path, tiny_sam, phot
         predictor.prefetcher.close()
 
 
-def head_predictor(tmp_path, sam, head, crops=None):
-    """A torch-runtime predictor with ``head`` (None: without), on a cache shared by every call."""
+def head_predictor(tmp_path, sam, head, crops=None, *, prompt=None, runtime="torch"):
+    """A predictor with ``head`` and ``prompt`` (None: without), on a cache shared by every call."""
     prefetcher = EmbeddingPrefetcher(EmbeddingCache(tmp_path / "embeddings", sam, model_name="tiny"))
-    return InteractivePredictor(sam, prefetcher, colour_head=head, crops=crops, speck_cells=0)
+    return InteractivePredictor(
+        sam, prefetcher, colour_head=head, colour_prompt=prompt, crops=crops, speck_cells=0, runtime=runtime
+    )
 
 
-def box_masks_with(tmp_path, sam, head, path, boxes, crops=None):
-    """``box_masks`` of ``boxes`` on ``path`` by a fresh predictor with ``head``; masks only."""
-    predictor = head_predictor(tmp_path, sam, head, crops)
+def box_masks_with(tmp_path, sam, head, path, boxes, crops=None, **options):
+    """``box_masks`` of ``boxes`` on ``path`` by a fresh predictor with ``head``, ``options``; masks only."""
+    predictor = head_predictor(tmp_path, sam, head, crops, **options)
     try:
         emb = predictor.prefetcher.get(path)
         return [mask for mask, _ in predictor.worker.run(lambda: predictor.box_masks(emb, boxes, path=path))]
@@ -346,13 +349,16 @@ def test_a_colour_head_decides_box_masks_inside_the_box_window(tmp_path, tiny_sa
         assert np.array_equal(got[~in_window], want[~in_window])
 
 
-def test_clicks_and_drawn_boxes_are_not_refined_by_a_colour_head(tmp_path, tiny_sam, photos):
-    """The head was fit on detector boxes' single masks: ``predict``'s candidates stay SAM's."""
+@pytest.mark.parametrize("colour", ["head", "prompt"])
+def test_clicks_and_drawn_boxes_are_not_refined_by_a_colour_head(tmp_path, tiny_sam, photos, colour):
+    """The head was fit on detector boxes' single masks (the prompt given to box prompts alone):
+    ``predict``'s candidates stay SAM's."""
     path = photos[0] / "a.png"
     prompt = {"points": [[40.5, 60.5]], "labels": [1], "box": [20, 30, 90, 80]}
     answers = []
-    for head in (None, ColourHead((0.0, 0.0, 5.0))):
-        predictor = head_predictor(tmp_path, tiny_sam, head)
+    for used in (False, True):
+        head = ColourHead((0.0, 0.0, 5.0)) if used and colour == "head" else None
+        predictor = head_predictor(tmp_path, tiny_sam, head, prompt=ColourPrompt() if used else None)
         try:
             prediction = predictor.predict("a.png", path, **prompt)
             answers.append((prediction.masks, [predictor.full_mask(prediction, k) for k in range(3)]))
@@ -365,9 +371,13 @@ def test_clicks_and_drawn_boxes_are_not_refined_by_a_colour_head(tmp_path, tiny_
     assert all(np.array_equal(a, b) for a, b in zip(head_full, plain_full, strict=True))
 
 
-def test_box_masks_with_a_colour_head_need_the_photo(tmp_path, tiny_sam, photos):
+@pytest.mark.parametrize("colour", ["head", "prompt"])
+def test_box_masks_with_a_colour_head_need_the_photo(tmp_path, tiny_sam, photos, colour):
     path = photos[0] / "a.png"
-    predictor = head_predictor(tmp_path, tiny_sam, ColourHead((0.0, 0.0, 5.0)))
+    if colour == "head":
+        predictor = head_predictor(tmp_path, tiny_sam, ColourHead((0.0, 0.0, 5.0)))
+    else:
+        predictor = head_predictor(tmp_path, tiny_sam, None, prompt=ColourPrompt())
     try:
         emb = predictor.prefetcher.get(path)
         with pytest.raises(ValueError, match="needs the photo's path"):
@@ -387,6 +397,36 @@ def test_boxes_decoded_on_crops_are_not_refined_by_a_colour_head(tmp_path, tiny_
     assert not plain[0][100:118, 300:320].all() and not plain[1][10:290, 10:400].all()
     assert np.array_equal(headed[0], plain[0])
     assert headed[1][10:290, 10:400].all()
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_box_masks_take_a_colour_prompts_maps_as_mask_input(tmp_path, tiny_sam, photos, runtime):
+    """A colour prompt: each box's mask is SAM's with its map as ``mask_input``, as evaluation's."""
+    path = photos[0] / "a.png"
+    boxes = np.array([[20.3, 30.7, 90.2, 80.5], [100, 10, 150, 60]])
+    prompt = ColourPrompt()
+    prompted = box_masks_with(tmp_path, tiny_sam, None, path, boxes, prompt=prompt, runtime=runtime)
+    cache = EmbeddingCache(tmp_path / "embeddings", tiny_sam, model_name="tiny")
+    emb = cache.embed([path], progress=False)[0]
+    maps = prompt.maps(tiny_sam, emb, load_rgb(path), boxes)
+    with_maps, _ = box_logits(tiny_sam, emb, boxes, mask_input=maps)
+    without, _ = box_logits(tiny_sam, emb, boxes)
+    threshold = tiny_sam.mask_threshold
+    for got, want, plain in zip(prompted, with_maps > threshold, without > threshold, strict=True):
+        assert np.mean(want != plain) > 0.01  # the maps change SAM's mask
+        assert np.array_equal(got, want) if runtime == "torch" else np.mean(got != want) < 1e-3
+
+
+def test_boxes_decoded_on_crops_get_no_colour_prompt(tmp_path, tiny_sam, photos):
+    """The maps are in the photo's frame: a small box on its zoomed crop keeps SAM's mask."""
+    path = photos[0] / "wide.png"
+    rule = CropRule(max_fraction=0.25, min_side=96)
+    boxes = np.array([[300, 100, 320, 118], [10, 10, 400, 290]])  # on a crop; on the photo
+    plain = box_masks_with(tmp_path, tiny_sam, None, path, boxes, crops=rule)
+    prompted = box_masks_with(tmp_path, tiny_sam, None, path, boxes, crops=rule, prompt=ColourPrompt())
+    whole = box_masks_with(tmp_path, tiny_sam, None, path, boxes[1:], prompt=ColourPrompt())
+    assert np.array_equal(prompted[0], plain[0])
+    assert np.array_equal(prompted[1], whole[0]) and not np.array_equal(prompted[1], plain[1])
 
 
 @pytest.mark.parametrize("key", ["a.png", "wide.png"], ids=["small", "larger-than-sam-input"])
