@@ -12,7 +12,10 @@ the sha256 of the base weights and the embedding cache's encoder fingerprint.
 A ``decoder.pt`` that carries a colour head (:mod:`segmentation.colour_head`) exports
 as before: the head runs after the decoder, on the ``masks`` logits of a box prompt,
 so it is not in the graph; the sidecar's ``colour_head`` holds its weights and how to
-apply them (None without one).
+apply them (None without one). One that carries a colour prompt (:mod:`segmentation.colour_prompt`)
+exports its mask downscaling (tuned with it) in the graph, whose ``mask_input`` takes each box's
+colour map; the map is made from the photo outside the graph, so the sidecar's ``colour_prompt``
+holds its constants and how to build it (None without one).
 
 Before anything is written, ONNX Runtime runs the file on random prompts (a click,
 clicks, a box, a box with clicks, a box with an earlier mask) and its logits are
@@ -40,6 +43,7 @@ from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.io import atomic_write, load_torch, sha256_file
 from segmentation.colour_head import DISTANCE_SCALE, LOGIT_CLIP, LOGIT_SCALE, ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.decoder_onnx import (
     INPUT_NAMES,
     OPSET,
@@ -54,6 +58,7 @@ from segmentation.finetuned import (
     DECODER_FORMAT,
     base_sha256,
     colour_head_of,
+    colour_prompt_of,
     load_finetuned,
     refuse_other_run_files,
 )
@@ -84,6 +89,12 @@ MEANINGS = {
     "iou_predictions": "the predicted IoU of each mask",
     "low_res_masks": "mask logits over the padded img_size square",
 }
+#: What the colour head's and the colour prompt's rules say of a box's pixels and their colour distance ``d``.
+BOX_PIXELS = "the box's pixels (edges rounded outwards, clipped to the image)"
+DISTANCE = (
+    "d the CIE76 distance of the pixel's Lab colour (OpenCV, RGB in [0, 1]) to the per-channel median "
+    "Lab of the box's border pixels"
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ class Weights:
             weights of a ``decoder.pt``, or a full state dict itself).
         checkpoint: the fine-tuned file, None for the zero-shot decoder.
         colour_head: the head a ``decoder.pt`` carries, applied after the decoder; None: none.
+        colour_prompt: the colour prompt a ``decoder.pt`` carries, each box's ``mask_input``; None: none.
     """
 
     sam: Sam
@@ -104,6 +116,7 @@ class Weights:
     base_checkpoint_sha256: str
     checkpoint: Path | None = None
     colour_head: ColourHead | None = None
+    colour_prompt: ColourPrompt | None = None
 
     @cached_property
     def identity(self) -> dict[str, str]:
@@ -205,6 +218,7 @@ def load_weights(
             "sam_finetuned.pth instead (with --model), whose encoder the deployment must then run"
         )
     head = colour_head_of(data, source=checkpoint) if is_decoder else None
+    prompt = colour_prompt_of(data, source=checkpoint) if is_decoder else None
     del data  # a full state dict is read again by the loader; no need to hold two copies
     if not is_decoder and base_checkpoint is not None:
         raise UserError(
@@ -215,7 +229,7 @@ def load_weights(
         sha256 = recorded or base_sha256(name, base_checkpoint)
     else:
         sha256 = sha256_file(checkpoint, what="checkpoint")
-    return Weights(sam, name, sha256, checkpoint, head)
+    return Weights(sam, name, sha256, checkpoint, head, prompt)
 
 
 def export_onnx(
@@ -236,7 +250,8 @@ def export_onnx(
         seed: of the random prompts and embeddings of the check.
 
     Raises:
-        UserError: ONNX Runtime disagrees with PyTorch (nothing is written), or a file cannot be written.
+        UserError: ONNX Runtime disagrees with PyTorch (nothing is written), a colour prompt for a graph
+            without ``mask_input``, or a file cannot be written.
     """
     model = _onnx_bytes(weights, return_single_mask=return_single_mask, opset=opset)
     agreement = check_against_torch(weights.sam, model, return_single_mask=return_single_mask, seed=seed)
@@ -261,8 +276,23 @@ def _onnx_bytes(weights: Weights, *, return_single_mask: bool, opset: int) -> by
     buffer = io.BytesIO()
     export_decoder(weights.sam, buffer, return_single_mask=return_single_mask, opset=opset)
     proto = onnx.load_from_string(buffer.getvalue())
+    check_mask_input([graph_input.name for graph_input in proto.graph.input], weights)
     onnx.helper.set_model_props(proto, weights.identity)
     return proto.SerializeToString()
+
+
+def check_mask_input(inputs: list[str], weights: Weights) -> None:
+    """Refuses a colour prompt where the graph's ``inputs`` lack ``mask_input``: it could not be applied.
+
+    Raises:
+        UserError: ``weights`` carry a colour prompt and ``inputs`` miss ``mask_input`` or ``has_mask_input``.
+    """
+    missing = [name for name in ("mask_input", "has_mask_input") if name not in inputs]
+    if weights.colour_prompt is not None and missing:
+        raise UserError(
+            f"{weights.checkpoint} carries a colour prompt, which SAM takes as mask_input, but the exported "
+            f"graph has no {' or '.join(missing)} input (it has {', '.join(inputs)}): nothing written"
+        )
 
 
 def sidecar(
@@ -286,6 +316,7 @@ def sidecar(
         "return_single_mask": return_single_mask,
         **interface(sam, return_single_mask=return_single_mask),
         "colour_head": colour_head_record(weights.colour_head),
+        "colour_prompt": colour_prompt_record(weights.colour_prompt),
         "check": {
             # logits are held to tolerance x logit_scale (the prompt's largest |logit|), IoUs to tolerance
             "tolerance": TOLERANCE,
@@ -310,12 +341,26 @@ def colour_head_record(head: ColourHead | None) -> dict | None:
         **head.to_dict(),
         "applies_to": "the single-mask 'masks' logits of a box prompt, after the decoder",
         "rule": (
-            f"inside the box's pixels (edges rounded outwards, clipped to the image): logit' = "
-            f"w[0] * clip(logit, -{LOGIT_CLIP:g}, {LOGIT_CLIP:g}) / {LOGIT_SCALE:g} + w[1] * d / "
-            f"{DISTANCE_SCALE:g} + w[2], d the CIE76 distance of the pixel's Lab colour (OpenCV, RGB in "
-            "[0, 1]) to the per-channel median Lab of the box's border pixels; outside the box, and in "
+            f"inside {BOX_PIXELS}: logit' = w[0] * clip(logit, -{LOGIT_CLIP:g}, {LOGIT_CLIP:g}) / "
+            f"{LOGIT_SCALE:g} + w[1] * d / {DISTANCE_SCALE:g} + w[2], {DISTANCE}; outside the box, and in "
             "boxes whose longest side is below min_box_fraction x the image's longest side, the logit "
             "is kept; mask where logit' > 0 (segmentation/colour_head.py)"
+        ),
+    }
+
+
+def colour_prompt_record(prompt: ColourPrompt | None) -> dict | None:
+    """The sidecar's ``colour_prompt``: its constants and how a deployment builds ``mask_input``, or None."""
+    if prompt is None:
+        return None
+    return {
+        **prompt.to_dict(),
+        "applies_to": "the mask_input of a prompt of one box and no points (has_mask_input = 1)",
+        "rule": (
+            f"a map at the image's size: inside {BOX_PIXELS} clip((d - centre) / scale, -clip, clip), "
+            f"{DISTANCE}; -clip outside the box; resized (area) to the image's size in the img_size input, "
+            "padded at the bottom and right to the img_size square with -clip, then average-pooled to "
+            "mask_input's grid; has_mask_input = 1 (segmentation/colour_prompt.py)"
         ),
     }
 
@@ -395,6 +440,12 @@ def run(args: argparse.Namespace) -> Export:
         print(
             f"note: {weights.checkpoint} carries a colour head, which runs after the decoder on a box "
             "prompt's logits: not in the ONNX graph; its weights and rule are in the sidecar's colour_head"
+        )
+    if weights.colour_prompt is not None:
+        print(
+            f"note: {weights.checkpoint} carries a colour prompt: give each box prompt its colour map as "
+            "mask_input (has_mask_input 1), built from the photo outside the graph; its constants and rule "
+            "are in the sidecar's colour_prompt"
         )
     return done
 

@@ -16,6 +16,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from common.errors import UserError
 from common.io import sha256_file
 from segmentation import decoder_onnx
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.decoder_onnx import INPUT_NAMES, OUTPUT_NAMES, export_decoder, missing_packages
 from segmentation.embeddings import ImageEmbedding, encoder_fingerprint
 from segmentation.export import (
@@ -32,7 +33,7 @@ from segmentation.export import (
 )
 from segmentation.finetuned import save_decoder, save_full
 from segmentation.onnx_check import CHECK_PROMPTS, Agreement
-from segmentation.predict import decode, upscale_logits
+from segmentation.predict import box_logits, decode, upscale_logits
 
 pytestmark = pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
 
@@ -327,6 +328,58 @@ def test_a_colour_head_goes_into_the_sidecar_not_the_graph(tiny_registry, tiny_s
     assert printed and float(printed[2]) <= float(printed[1])
     for check in plain["check"]["prompts"].values():
         assert check["logit_scale"] >= 1 and check["max_abs_logit_diff"] <= 1e-3 * check["logit_scale"]
+
+
+def test_a_colour_prompt_goes_into_the_sidecar_and_its_map_into_mask_input(
+    tiny_registry, tiny_sam_builder, tmp_path, capsys
+):
+    prompt = ColourPrompt(centre=18.0, scale=3.0, clip=9.0)
+    sam = tiny_sam_builder(seed=3)
+    perturbed(sam.prompt_encoder.mask_downscaling)  # trained with the prompt: the graph has the tuned one
+    decoder = save_decoder(
+        sam,
+        tmp_path / "run" / "decoder.pt",
+        model="tiny",
+        prompt_encoder=True,
+        base_checkpoint_sha256=sha256_file(tiny_registry),
+        colour_prompt=prompt,
+    )
+    done, record = exported(["--checkpoint", str(decoder), "--out", str(tmp_path / "d.onnx")])
+    entry = record["colour_prompt"]
+    assert ColourPrompt.from_dict({key: entry[key] for key in ("centre", "scale", "clip")}) == prompt
+    assert "CIE76" in entry["rule"] and "has_mask_input = 1" in entry["rule"]
+    assert "carries a colour prompt" in capsys.readouterr().out
+    # A deployment's mask_input, the box's map, gives the tuned model's mask with that map.
+    emb = embedding_for(sam, (480, 640))
+    rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    box = [100.0, 120.0, 300.0, 260.0]
+    maps = prompt.maps(sam, emb, rgb, np.array([box]))
+    feeds = official_feeds(sam, emb, points=np.zeros((0, 2)), labels=[], box=box)
+    session = onnx_session(done.onnx)
+    without = session.run(["masks"], feeds)[0][0, 0]
+    feeds.update(mask_input=maps.numpy(), has_mask_input=np.ones(1, np.float32))
+    masks = session.run(["masks"], feeds)[0][0, 0]
+    expected, _ = box_logits(sam, emb, [box], mask_input=maps)
+    np.testing.assert_allclose(masks, expected[0], atol=1e-3, rtol=0)
+    assert np.abs(without - expected[0]).max() > 0.1
+    _, plain = exported(["--model", "tiny", "--out", str(tmp_path / "zero.onnx")])
+    assert plain["colour_prompt"] is None
+
+
+def test_a_colour_prompt_for_a_graph_without_mask_input_is_refused(
+    tiny_registry, tiny_sam_builder, tmp_path, capsys, monkeypatch
+):
+    decoder = save_decoder(
+        tiny_sam_builder(seed=3), tmp_path / "decoder.pt", model="tiny", colour_prompt=ColourPrompt()
+    )
+    renamed = tuple("mask" if name == "mask_input" else name for name in INPUT_NAMES)
+    monkeypatch.setattr(decoder_onnx, "INPUT_NAMES", renamed)  # a graph of another interface
+    assert main(["--checkpoint", str(decoder), "--out", str(tmp_path / "d.onnx")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {decoder} carries a colour prompt, which SAM takes as mask_input, but the exported graph "
+        f"has no mask_input input (it has {', '.join(renamed)}): nothing written\n"
+    )
+    assert not (tmp_path / "d.onnx").exists()
 
 
 def test_full_state_dict_and_zero_shot(tiny_registry, tiny_sam_builder, tmp_path):
