@@ -12,7 +12,8 @@ Three ways to name it, as the rest of the project writes them:
 :func:`check_sam_checkpoint` reads only the checkpoint file (a ``decoder.pt`` is
 ~16 MB), so a missing file, garbage, or a decoder of another model than
 ``model`` is one line before the detector, the photos or SAM's weights are touched;
-so is a malformed colour head (:mod:`segmentation.colour_head`) in a ``decoder.pt``.
+so is a malformed colour head (:mod:`segmentation.colour_head`) or colour prompt
+(:mod:`segmentation.colour_prompt`) in a ``decoder.pt``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from common.errors import UserError
 from common.folders import check_input_file
 from common.io import load_torch
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.finetuned import (
     BASE_OPTION,
     DECODER_FORMAT,
@@ -34,6 +36,7 @@ from segmentation.finetuned import (
     check_base,
     check_full_state_dict,
     colour_head_of,
+    colour_prompt_of,
     refuse_other_run_files,
 )
 from segmentation.models import DEFAULT_MODEL, load_sam, sam_model
@@ -70,6 +73,11 @@ class SamCheckpoint:
         """The colour head a ``decoder.pt`` carries; None without one, and for the other two kinds."""
         return None if self.decoder is None else colour_head_of(self.decoder, source=self.path)
 
+    @property
+    def colour_prompt(self) -> ColourPrompt | None:
+        """The colour prompt a ``decoder.pt`` carries; None without one, and for the other two kinds."""
+        return None if self.decoder is None else colour_prompt_of(self.decoder, source=self.path)
+
 
 def check_sam_checkpoint(
     checkpoint: str | Path | None,
@@ -83,7 +91,8 @@ def check_sam_checkpoint(
         UserError: an unknown ``model``; a missing or unreadable file; a ``decoder.pt`` of
             another model than ``model`` or tuned on other base weights; a file that is
             neither a ``decoder.pt`` nor a state dict; a full state dict without ``model``,
-            or with ``base_checkpoint``; a ``decoder.pt`` whose colour head is malformed.
+            or with ``base_checkpoint``; a ``decoder.pt`` whose colour head or colour prompt is
+            malformed.
     """
     if model is not None:
         sam_model(model)  # an unknown name lists the known ones
@@ -112,6 +121,7 @@ def _decoder_checkpoint(data: dict, path: Path, *, model: str | None, base: Path
         raise UserError(f"{path} was trained on model '{name}', not '{model}'")
     check_base(data, path, base)
     colour_head_of(data, source=path)  # a malformed head is one line here, before anything loads
+    colour_prompt_of(data, source=path)  # so is a malformed prompt
     return SamCheckpoint(name, path, base, data)
 
 

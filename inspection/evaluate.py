@@ -26,7 +26,9 @@ split. The report records the picked value; pass it as ``--conf`` to
 ``inspection.predict`` to run new photos at the same operating point.
 
 A ``decoder.pt``'s colour head refines the cascade's masks and the oracle's alike
-(``--no-colour-head``: neither); the report's settings record it (``colour_head``).
+(``--no-colour-head``: neither); the report's settings record it (``colour_head``). Its
+colour prompt, if any, is every box's mask prompt, the cascade's and the oracle's
+(``colour_prompt`` in the settings).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from inspection.options import (
     build_inspector,
     check_cascade,
     colour_head_for,
+    colour_prompt_for,
     load_regions,
     run_settings,
 )
@@ -367,6 +370,7 @@ def load_inspector(
         options.sam, model=options.model, base_checkpoint=options.base_checkpoint
     )
     colour_head = colour_head_for(options, checkpoint)
+    colour_prompt = colour_prompt_for(options, checkpoint)
     detector = load_detector(weights)
     check_classes(split, [str(name) for _, name in sorted(detector.names.items())])
     print_tiling_note(detector, options.tile, weights)
@@ -382,7 +386,13 @@ def load_inspector(
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
     inspector = build_inspector(
-        resolved, detector, sam, keep_probs=True, colour_head=colour_head, regions=regions
+        resolved,
+        detector,
+        sam,
+        keep_probs=True,
+        colour_head=colour_head,
+        colour_prompt=colour_prompt,
+        regions=regions,
     )
     return inspector, run_settings(resolved, inspector)
 

@@ -18,7 +18,9 @@ photos of a line are good. Of two masks of one class that overlap by more than
 :mod:`segmentation.duplicates`). The verdict and score follow
 :func:`detection.image_level.image_prediction`. When the SAM checkpoint carries a
 colour head (:mod:`segmentation.colour_head`), each mask is the head's decision
-on SAM's full-resolution logits and the photo's colours inside its box. With
+on SAM's full-resolution logits and the photo's colours inside its box; when it
+carries a colour prompt (:mod:`segmentation.colour_prompt`), each box's colour-distance map
+is SAM's mask prompt (``mask_input``), on the whole, unflipped photo. With
 test-time flips (``tta``) a photo with boxes is encoded four times (as itself and
 flipped, :mod:`segmentation.tta`; each view cached like the photo) and every box's
 logits are the views' average. With a PatchCore run's ``regions``
@@ -52,6 +54,7 @@ from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
 from segmentation.augment import transform_image
 from segmentation.colour_head import ColourHead, refuse_crops
+from segmentation.colour_prompt import ColourPrompt, mask_input_of
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
 from segmentation.duplicates import MASK_IOU, distinct_masks
@@ -114,6 +117,10 @@ class Inspector:
         colour_head: refine SAM's logits of each box with this head (a ``decoder.pt``'s,
             :attr:`SamCheckpoint.colour_head <inspection.checkpoints.SamCheckpoint.colour_head>`);
             masks and probabilities are then the head's. None: SAM's own.
+        colour_prompt: give every box its colour-distance map as SAM's mask prompt (a
+            ``decoder.pt``'s, :attr:`SamCheckpoint.colour_prompt
+            <inspection.checkpoints.SamCheckpoint.colour_prompt>`); the ``colour_head``, if any,
+            then refines the logits. None: box prompts alone.
         tta: average every box's logits over the photo and its flips (:data:`TTA_VIEWS`,
             ``segmentation.evaluate --tta``'s views): three more encoder runs per photo with
             boxes (cached), a decoder call per view; a colour head refines the averaged logits.
@@ -123,8 +130,9 @@ class Inspector:
 
     Raises:
         UserError: bad tiling settings, ``conf`` outside [0, 1], a device this machine lacks,
-            or a ``colour_head`` or ``tta`` with ``crops`` (both work on whole-photo logits), or
-            ``regions`` with a detector that has a class named ``anomaly``.
+            or a ``colour_head`` or ``tta`` with ``crops`` (both work on whole-photo logits), a
+            ``colour_prompt`` with ``crops`` or ``tta`` (it works on the whole, unflipped photo),
+            or ``regions`` with a detector that has a class named ``anomaly``.
     """
 
     def __init__(
@@ -147,12 +155,14 @@ class Inspector:
         runtime: str = "torch",
         crops: CropRule | None = None,
         colour_head: ColourHead | None = None,
+        colour_prompt: ColourPrompt | None = None,
         tta: bool = False,
         regions: AnomalyRegions | None = None,
     ) -> None:
         check_settings(conf=conf, iou=iou, mask_iou=mask_iou, tile=tile, tile_overlap=tile_overlap)
         check_colour_head(colour_head, crops)
         check_tta(tta, crops)
+        check_colour_prompt(colour_prompt, crops, tta)
         self.device = resolve_device("auto" if device is None else str(device))
         self.detector = detector
         self.sam = sam.to(self.device).eval()
@@ -185,6 +195,7 @@ class Inspector:
         self._last_flips: tuple[tuple, dict[str, ImageEmbedding]] | None = None  # (photo key, its flips)
         self.crops = crops
         self.colour_head = colour_head
+        self.colour_prompt = colour_prompt
         self.tta = tta
         self.settings = {
             "imgsz": run_imgsz(detector, trained_imgsz(detector) if imgsz is None else imgsz),
@@ -220,15 +231,16 @@ class Inspector:
             cache_dir: root of the embedding cache; None: ``common.io.embeddings_root()``.
             use_cache: False: no cache, every embedding is computed and none is stored.
             use_colour_head: False: SAM's own masks even when the ``decoder.pt`` carries a
-                colour head (by default its head refines them).
+                colour head (by default its head refines them). A ``decoder.pt``'s colour prompt
+                is always applied.
             device: see :class:`Inspector`.
             settings: the other keywords of :class:`Inspector`.
 
         Raises:
             UserError: a missing file, weights that are not a detection checkpoint, a SAM
                 checkpoint of an unknown model or of another model than ``model``, a malformed
-                colour head or one with ``crops``, or official SAM weights that are neither
-                cached nor downloadable.
+                colour head or one with ``crops``, a malformed colour prompt or one with ``crops``
+                or ``tta``, or official SAM weights that are neither cached nor downloadable.
         """
         check_settings(**{k: v for k, v in settings.items() if k in SETTINGS_CHECKED})
         weights = weights_file(detector_weights)
@@ -236,6 +248,8 @@ class Inspector:
         head = checkpoint.colour_head if use_colour_head else None
         check_colour_head(head, settings.get("crops"))
         check_tta(settings.get("tta", False), settings.get("crops"))
+        prompt = checkpoint.colour_prompt
+        check_colour_prompt(prompt, settings.get("crops"), settings.get("tta", False), checkpoint.path)
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
         print_tiling_note(detector, settings.get("tile"), weights)
@@ -244,7 +258,9 @@ class Inspector:
         if use_cache:
             root = embeddings_root() if cache_dir is None else Path(cache_dir)
             cache = EmbeddingCache(root, sam, model_name=checkpoint.model)
-        return cls(detector, sam, device=resolved, cache=cache, colour_head=head, **settings)
+        return cls(
+            detector, sam, device=resolved, cache=cache, colour_head=head, colour_prompt=prompt, **settings
+        )
 
     def __call__(self, path: str | Path) -> Inspection:
         """Inspects one photo (see the module docstring).
@@ -262,8 +278,8 @@ class Inspector:
         detections = sort_by_score(detections)
         if len(detections.scores):
             embedding = self.embedding(path, image)
-            # kept for the colour head, and for the flips' encoder without a cache (no second decode)
-            rgb = self.photo_rgb(path, image) if self.colour_head is not None or self.tta else None
+            # kept for the colour head and prompt, and for the flips' encoder without a cache (no 2nd decode)
+            rgb = self.photo_rgb(path, image) if self.reads_colours or self.tta else None
             masks, mask_scores, probs = self.segment(embedding, detections.boxes, rgb=rgb)
             keep = distinct_masks(masks, detections.classes, self.mask_iou)
             if len(keep) < len(masks):
@@ -356,8 +372,13 @@ class Inspector:
         self._last, self._last_path = (key, embedding), Path(path)
         return embedding
 
+    @property
+    def reads_colours(self) -> bool:
+        """Whether the masks depend on the photo's colours: a colour head or a colour prompt."""
+        return self.colour_head is not None or self.colour_prompt is not None
+
     def photo_rgb(self, path: str | Path, image: np.ndarray | None = None) -> np.ndarray:
-        """The photo's ``(H, W, 3)`` uint8 RGB pixels, for the colour head.
+        """The photo's ``(H, W, 3)`` uint8 RGB pixels, for the colour head and the colour prompt.
 
         The last photo's are kept, so asking again for the photo just inspected (the
         evaluation's oracle boxes) decodes nothing.
@@ -388,18 +409,19 @@ class Inspector:
 
         With ``crops``, a small box is decoded on a zoomed crop of the photo around it (its
         embedding cached like the photo's, :mod:`segmentation.crops`) and its mask pasted back.
-        With a ``colour_head``, the head refines every box's logits on the photo's colours.
-        With ``tta``, the logits are averaged over the photo and its flips first.
+        With a ``colour_prompt``, every box's colour map is SAM's ``mask_input``; with a
+        ``colour_head``, the head refines every box's logits on the photo's colours. With ``tta``,
+        the logits are averaged over the photo and its flips first.
 
         Args:
             embedding: the photo's embedding (:meth:`embedding`).
             boxes: ``(N, 4)`` xyxy in the photo's pixels (the detector's, or ground-truth
                 boxes as an oracle).
-            path: the photo's file, for crops, the colour head and ``tta``; None: the photo
+            path: the photo's file, for crops, the colour head and prompt and ``tta``; None: the photo
                 :meth:`embedding` returned ``embedding`` for (crops are skipped for an
                 embedding of unknown origin).
-            rgb: the photo's ``(H, W, 3)`` uint8 RGB pixels for the colour head; None: read
-                from ``path`` (:meth:`photo_rgb`).
+            rgb: the photo's ``(H, W, 3)`` uint8 RGB pixels for the colour head and prompt;
+                None: read from ``path`` (:meth:`photo_rgb`).
 
         Returns:
             ``masks`` ``(N, H, W)`` bool, ``mask_scores`` ``(N,)`` float32 SAM's predicted IoU,
@@ -407,15 +429,16 @@ class Inspector:
             (None otherwise); ``(H, W)`` is ``embedding.original_size``.
 
         Raises:
-            ValueError: a colour head, and neither ``rgb`` nor the photo's file known; or
+            ValueError: a colour head or prompt, and neither ``rgb`` nor the photo's file known; or
                 ``tta`` and the photo's file not known.
         """
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         if path is None and self._last is not None and self._last[1] is embedding:
             path = self._last_path
-        if self.colour_head is not None and rgb is None and len(boxes):
+        if self.reads_colours and rgb is None and len(boxes):
             if path is None:
-                raise ValueError("the colour head needs the photo: pass path or rgb with this embedding")
+                what = "colour head" if self.colour_head is not None else "colour prompt"
+                raise ValueError(f"the {what} needs the photo: pass path or rgb with this embedding")
             rgb = self.photo_rgb(path)
         flips = None
         if self.tta and len(boxes):
@@ -481,8 +504,9 @@ class Inspector:
 
         Args:
             embedding, boxes: as :meth:`segment`.
-            rgb: the photo's RGB pixels when ``embedding`` is the whole photo's: the colour
-                head (if any) refines the logits; None: SAM's logits as they are (a crop).
+            rgb: the photo's RGB pixels when ``embedding`` is the whole photo's: each box's
+                colour prompt (if any) is its ``mask_input`` and the colour head (if any) refines
+                the logits; None: SAM's logits of the boxes alone, as they are (a crop).
             flips: the photo's flipped embeddings (:meth:`flip_embeddings`): logits averaged
                 over them and ``embedding``; None: ``embedding``'s alone.
         """
@@ -494,7 +518,7 @@ class Inspector:
             return masks, np.zeros(0, np.float32), probs
         scores = np.zeros(n, np.float32)
         with torch.inference_mode():
-            for rows, logits, iou in self._logits(embedding, boxes, flips):
+            for rows, logits, iou in self._logits(embedding, boxes, flips, rgb):
                 scores[rows] = iou
                 logits = self._refine(logits, boxes[rows], rgb)
                 masks[rows] = (logits > self.sam.mask_threshold).cpu().numpy()
@@ -503,10 +527,16 @@ class Inspector:
         return masks, scores, probs
 
     def _logits(
-        self, embedding: ImageEmbedding, boxes: np.ndarray, flips: dict[str, ImageEmbedding] | None
+        self,
+        embedding: ImageEmbedding,
+        boxes: np.ndarray,
+        flips: dict[str, ImageEmbedding] | None,
+        rgb: np.ndarray | None = None,
     ) -> Iterator[tuple[slice, torch.Tensor, np.ndarray]]:
         """``(rows, (n, H, W) full-resolution logits, (n,) predicted IoUs)`` of ``boxes``, in order,
-        :data:`DECODER_CHUNK` boxes per decoder call and at most :data:`UPSCALE_CHUNK` rows at a time."""
+        :data:`DECODER_CHUNK` boxes per decoder call and at most :data:`UPSCALE_CHUNK` rows at a time;
+        with ``rgb`` (the whole photo's) and a ``colour_prompt``, each box's map is its ``mask_input``."""
+        prompt = self.colour_prompt if rgb is not None else None
         step = DECODER_CHUNK["cpu" if self.device.type == "cpu" else "gpu"]
         if flips is not None:  # four views' logits at full size at once
             step = min(step, UPSCALE_CHUNK)
@@ -519,7 +549,8 @@ class Inspector:
                 )
                 yield slice(first, first + len(chunk)), torch.from_numpy(logits), iou
                 continue
-            low_res, iou = self._decode(embedding, boxes=chunk, multimask_output=False)
+            mask_input = mask_input_of(prompt, self.sam, embedding, rgb, chunk)
+            low_res, iou = self._decode(embedding, boxes=chunk, mask_input=mask_input, multimask_output=False)
             iou = iou[:, 0].float().cpu().numpy()
             for start in range(0, len(chunk), UPSCALE_CHUNK):
                 part = slice(start, start + UPSCALE_CHUNK)
@@ -540,6 +571,24 @@ def check_colour_head(colour_head: ColourHead | None, crops: CropRule | None) ->
         UserError: both are given.
     """
     refuse_crops(colour_head, 0.0 if crops is None else crops.max_fraction)
+
+
+def check_colour_prompt(
+    colour_prompt: ColourPrompt | None, crops: CropRule | None, tta: bool, source: object = None
+) -> None:
+    """Refuses a colour prompt together with zoomed crops or test-time flips: its maps are drawn on the
+    whole, unflipped photo.
+
+    Raises:
+        UserError: a prompt and either of them; ``source`` names the checkpoint.
+    """
+    cropped = crops is not None and crops.max_fraction > 0
+    flags = [flag for flag, on in (("--crop-fraction", cropped), ("--tta", tta)) if on]
+    if colour_prompt is not None and flags:
+        raise UserError(
+            f"{source or 'the SAM checkpoint'} carries a colour prompt, which works on the whole, unflipped "
+            f"photo: drop {' and '.join(flags)}"
+        )
 
 
 def check_tta(tta: bool, crops: CropRule | None) -> None:

@@ -2,7 +2,7 @@
 
 One declaration (:class:`CascadeOptions`) with its flags (:func:`add_model_arguments`,
 :func:`add_running_arguments`), its checks (:func:`check_cascade`, :func:`colour_head_for`,
-:func:`load_regions`),
+:func:`colour_prompt_for`, :func:`load_regions`),
 the :class:`~inspection.inspector.Inspector` it builds (:func:`build_inspector`) and the
 settings a run records (:func:`run_settings`); each command adds its own fields by subclassing.
 """
@@ -25,8 +25,9 @@ from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
-from inspection.inspector import Inspector, check_colour_head, check_settings, check_tta
+from inspection.inspector import Inspector, check_colour_head, check_colour_prompt, check_settings, check_tta
 from segmentation.colour_head import ColourHead, refuse_idle_no_colour_head
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.duplicates import MASK_IOU
@@ -155,6 +156,18 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
     return head
 
 
+def colour_prompt_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> ColourPrompt | None:
+    """The colour prompt the cascade gives every box: the ``decoder.pt``'s (None without one).
+
+    Raises:
+        UserError: a prompt together with ``--crop-fraction`` or ``--tta`` (checked before anything
+            loads; its maps are drawn on the whole, unflipped photo).
+    """
+    prompt = checkpoint.colour_prompt
+    check_colour_prompt(prompt, options.crop_rule(), options.tta, checkpoint.path)
+    return prompt
+
+
 def head_left_behind(path: Path) -> str | None:
     """Why a full state dict from a ``segmentation.train`` run masks without the colour head the run kept.
 
@@ -208,12 +221,14 @@ def build_inspector(
     *,
     keep_probs: bool,
     colour_head: ColourHead | None = None,
+    colour_prompt: ColourPrompt | None = None,
     regions: AnomalyRegions | None = None,
 ) -> Inspector:
     """The :class:`Inspector` of :meth:`CascadeOptions.resolved` options and the loaded models.
 
     Args:
         colour_head: see :class:`Inspector` (:func:`colour_head_for`).
+        colour_prompt: see :class:`Inspector` (:func:`colour_prompt_for`).
         regions: see :class:`Inspector` (:func:`load_regions`).
     """
     cache = None
@@ -236,20 +251,22 @@ def build_inspector(
         runtime=options.runtime,
         crops=options.crop_rule(),
         colour_head=colour_head,
+        colour_prompt=colour_prompt,
         tta=options.tta,
         regions=regions,
     )
 
 
 def run_settings(options: CascadeOptions, inspector: Inspector) -> dict:
-    """What a run records: the options (:meth:`CascadeOptions.record`), the colour head applied and the
-    anomaly regions' run and threshold (each None without)."""
-    head, regions = inspector.colour_head, inspector.regions
+    """What a run records: the options (:meth:`CascadeOptions.record`), the colour head and colour prompt
+    applied and the anomaly regions' run and threshold (each None without)."""
+    head, prompt, regions = inspector.colour_head, inspector.colour_prompt, inspector.regions
     return {
         **options.record(),
         "imgsz": inspector.settings["imgsz"],  # the detector's own size when --imgsz was not given
         "runtime": inspector.runtime,  # what --runtime auto chose (onnx, or torch without onnxruntime)
         "colour_head": None if head is None else head.to_dict(),
+        "colour_prompt": None if prompt is None else prompt.to_dict(),
         "anomaly_regions": None if regions is None else regions.record(),
     }
 
@@ -351,6 +368,7 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
         "--tta",
         action="store_true",
         help="test-time flips: average SAM's logits over the photo and its 3 flips "
-        "(4 encoder runs per photo with boxes, cached); not with --crop-fraction",
+        "(4 encoder runs per photo with boxes, cached); not with --crop-fraction, nor a --sam that "
+        "carries a colour prompt",
     )
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

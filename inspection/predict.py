@@ -23,8 +23,10 @@ JSON files are read by later commands, which need a name that does not move.
 
 A ``decoder.pt`` that carries a colour head (``colour_head: true`` in training) refines
 the masks with it unless ``--no-colour-head``; ``args.yaml`` records the head applied
-(``colour_head``, or null). ``--tta`` averages SAM's logits over the photo and its three flips
-(four encoder runs per photo with boxes, each view cached).
+(``colour_head``, or null). One that carries a colour prompt (``colour_prompt: true``) gives
+every box its colour-distance map as SAM's mask prompt, recorded as ``colour_prompt``; it
+is refused with ``--tta`` and ``--crop-fraction``. ``--tta`` averages SAM's logits over the
+photo and its three flips (four encoder runs per photo with boxes, each view cached).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from inspection.options import (
     build_inspector,
     check_cascade,
     colour_head_for,
+    colour_prompt_for,
     load_regions,
     run_settings,
 )
@@ -187,6 +190,7 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
         options.sam, model=options.model, base_checkpoint=options.base_checkpoint
     )
     colour_head = colour_head_for(options, checkpoint)
+    colour_prompt = colour_prompt_for(options, checkpoint)
     photos = find_photos(options.source)
     out = check_out(options.out, options.source, overwrite=options.overwrite)
     check_holds_no_photos(out, (photo.path for photo in photos))
@@ -197,7 +201,13 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     sam = load_sam_checkpoint(checkpoint, device=device)
     resolved = options.resolved(model=checkpoint.model, device=str(device))
     inspector = build_inspector(
-        resolved, detector, sam, keep_probs=options.anomaly_maps, colour_head=colour_head, regions=regions
+        resolved,
+        detector,
+        sam,
+        keep_probs=options.anomaly_maps,
+        colour_head=colour_head,
+        colour_prompt=colour_prompt,
+        regions=regions,
     )
     run = InspectionRun(
         out=Path(options.out),

@@ -22,6 +22,7 @@ from inspection.inspector import Inspector
 from inspection.outputs import RANK_BY
 from inspection.scoring import ImageRecord
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.finetuned import save_decoder
 from tests.anomaly.conftest import TINY
@@ -494,6 +495,25 @@ def test_a_decoders_colour_head_is_applied_and_recorded(cli, tmp_path) -> None:
         )
         predictions = json.loads((out / "predictions.json").read_text())
         assert len(predictions) == 4 and in_box_pixels(predictions).all() == (not flags)
+
+
+def test_a_decoders_colour_prompt_is_applied_and_recorded(cli, tmp_path) -> None:
+    prompt = ColourPrompt(centre=10.0, scale=1.0, clip=8.0)
+    prompted = save_decoder(
+        build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=prompt
+    )
+    masks = []
+    for sam, recorded in (
+        (prompted, prompt.to_dict()),
+        (tmp_path / "sam" / "decoder.pt", None),
+    ):  # same weights
+        out = tmp_path / ("on" if recorded else "off")
+        assert cli("--sam", sam, "--out", out, "--gallery", "0") == 0  # the last --sam wins
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["settings"]["colour_prompt"] == recorded
+        assert f"colour_prompt: `{recorded}`" in (out / "report.md").read_text()
+        masks.append([entry["segmentation"] for entry in json.loads((out / "predictions.json").read_text())])
+    assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1]
 
 
 @pytest.mark.parametrize("sam", ["zero-shot", "no head"])

@@ -12,6 +12,7 @@ import yaml
 
 from inspection.predict import InspectOptions, inspect_photos, main
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.finetuned import DECODER_FORMAT, save_decoder
 from tests.conftest import interrupting
 from tests.inspection.conftest import StubDetector, in_box_pixels
@@ -208,7 +209,36 @@ def test_a_decoders_colour_head_is_applied_and_recorded(cli, photos, tmp_path):
 
 def test_a_decoder_without_a_head_records_none(cli, photos, tmp_path):
     assert cli("--source", photos / "one.png", "--out", tmp_path / "out") == 0
-    assert yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())["colour_head"] is None
+    settings = yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())
+    assert settings["colour_head"] is None and settings["colour_prompt"] is None
+
+
+def test_a_decoders_colour_prompt_is_applied_and_recorded(cli, decoder, photos, tmp_path):
+    prompt = ColourPrompt(centre=10.0, scale=1.0, clip=8.0)
+    prompted = save_decoder(
+        build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=prompt
+    )
+    masks = []
+    for sam, recorded in ((prompted, prompt.to_dict()), (decoder, None)):  # the same weights
+        out = tmp_path / ("on" if recorded else "off")
+        assert cli("--sam", sam, "--source", photos, "--out", out, "--overlays", "0") == 0
+        assert yaml.safe_load((out / "args.yaml").read_text())["colour_prompt"] == recorded
+        assert json.loads((out / "images.json").read_text())["info"]["settings"]["colour_prompt"] == recorded
+        masks.append([entry["segmentation"] for entry in json.loads((out / "predictions.json").read_text())])
+    assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "dropped"), [(("--tta",), "--tta"), (("--crop-fraction", "0.2"), "--crop-fraction")]
+)
+def test_a_colour_prompt_with_flips_or_crops_is_one_line(cli, photos, tmp_path, capsys, flags, dropped):
+    prompted = save_decoder(
+        build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=ColourPrompt()
+    )
+    assert cli("--sam", prompted, "--source", photos, "--out", tmp_path / "out", *flags) == 2
+    why = "which works on the whole, unflipped photo"
+    assert capsys.readouterr().err == f"error: {prompted} carries a colour prompt, {why}: drop {dropped}\n"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize("sam", ["zero-shot", "no head"])
