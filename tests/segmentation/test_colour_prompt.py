@@ -198,15 +198,6 @@ def test_a_frozen_colour_prompt_stores_no_prompt_encoder(tiny_dataset, tiny_sam,
     assert data["prompt_encoder"] is None and data["colour_prompt"] == ColourPrompt().to_dict()
 
 
-def test_a_colour_prompt_on_crops_is_refused_before_the_run_folder(tiny_dataset, tiny_sam, tmp_path):
-    config = _config(tiny_dataset, tmp_path, "colour_prompt=true", "crops.max_fraction=0.2")
-    with pytest.raises(
-        UserError, match=r"^colour_prompt=true works on whole photos: set crops.max_fraction=0"
-    ):
-        train(config, sam=tiny_sam)
-    assert not (tmp_path / "runs").exists()
-
-
 def test_a_flipped_training_view_gets_its_flipped_photo(tiny_dataset, tiny_sam, tmp_path):
     from segmentation.run_setup import set_up
 

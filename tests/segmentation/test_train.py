@@ -540,12 +540,15 @@ def test_train_checks_a_config_built_in_python(tiny_dataset, tiny_sam, tmp_path)
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_colour_head_on_crops_is_refused_before_the_run_folder(tiny_dataset, tiny_sam, tmp_path):
-    # the colour head works on whole-photo logits: a crop's would be another input than it was fit on
-    config = _config(tiny_dataset, tmp_path, "colour_head=true", "crops.max_fraction=0.2")
-    with pytest.raises(
-        UserError, match=r"^colour_head=true works on whole-photo logits: set crops.max_fraction=0"
-    ):
+@pytest.mark.parametrize(
+    ("key", "what"), [("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")]
+)
+def test_a_colour_head_or_prompt_on_crops_is_refused_before_the_run_folder(
+    tiny_dataset, tiny_sam, tmp_path, key, what
+):
+    # both work in the whole photo's frame: a crop's logits or colours would be another input
+    config = _config(tiny_dataset, tmp_path, f"{key}=true", "crops.max_fraction=0.2")
+    with pytest.raises(UserError, match=rf"^{key}=true works on {what}: set crops.max_fraction=0"):
         train(config, sam=tiny_sam)
     assert not (tmp_path / "runs").exists()
 
