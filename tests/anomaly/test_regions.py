@@ -140,7 +140,7 @@ def test_sam_outlines_in_pieces_are_split_at_the_segmenters_min_area(monkeypatch
     import segmentation.embeddings
     import segmentation.predict
 
-    def outline(sam, embedding, boxes, multimask_output):
+    def outline(sam, embedding, boxes, multimask_output, mask_input=None):
         return outline_in_pieces()[None, None], np.array([[0.7]], np.float32), None
 
     monkeypatch.setattr(segmentation.embeddings, "embed_images", lambda sam, images: [None])
