@@ -391,8 +391,10 @@ def variant_lines(name: str, overrides: list[str], per_data: dict) -> list[str]:
             "lr",
             "encoder_lr",
             "colour_head",
+            "colour_prompt",
+            "colour_prompt_lr",
         )
-        lines += [f"Resolved: `{ {key: config[key] for key in keys} }`", ""]
+        lines += [f"Resolved: `{ {key: config[key] for key in keys if key in config} }`", ""]
     for data_name, entry in per_data.items():
         s = entry["summary"]
         lines += [
