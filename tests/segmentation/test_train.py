@@ -486,6 +486,13 @@ def test_encoder_config_changes_only_the_measured_keys():
     assert changed == {"train_encoder": "last", "batch_size": 2, "warmup_steps": 0, "min_lr_ratio": 1.0}
 
 
+def test_colour_config_changes_only_the_measured_keys():
+    # sam_colour.yaml is the recipe of bench/results/sam_quality_colour_prompt.md.
+    config = load_config(SCHEMA, REPO / "configs" / "segmentation" / "sam_colour.yaml")
+    changed = {key: value for key, value in config.items() if value != DEFAULTS[key]}
+    assert changed == {"colour_head": True, "colour_prompt": True}
+
+
 def test_prompt_keys_take_their_ranges_from_prompt_config():
     # One declaration: the training config's prompts section differs from PromptConfig only in defaults.
     ours, theirs = SCHEMA["prompts"], prompt_schema()
