@@ -166,14 +166,22 @@ def test_from_checkpoints_refuses_a_head_with_crops_before_loading(
 def test_a_malformed_head_is_one_line_at_check_time(
     head_decoder, tiny_registry, detector_file, entry, fragment
 ):
-    data = torch.load(head_decoder, weights_only=True)
-    data["colour_head"] = entry
-    torch.save(data, head_decoder)
+    check_malformed_entry(head_decoder, "colour_head", entry, fragment, tiny_registry, detector_file)
+
+
+def check_malformed_entry(
+    decoder: Path, key: str, entry: object, fragment: str, registry: Path, detector_file: Path
+) -> None:
+    """``decoder``'s ``key`` replaced by ``entry`` is one line naming it and ``fragment``, at the cheap
+    check and when the inspector loads (the colour head's and the colour prompt's tests)."""
+    data = torch.load(decoder, weights_only=True)
+    data[key] = entry
+    torch.save(data, decoder)
     for call in (
-        lambda: check_sam_checkpoint(head_decoder, base_checkpoint=tiny_registry),
-        lambda: Inspector.from_checkpoints(detector_file, head_decoder, base_checkpoint=tiny_registry),
+        lambda: check_sam_checkpoint(decoder, base_checkpoint=registry),
+        lambda: Inspector.from_checkpoints(detector_file, decoder, base_checkpoint=registry),
     ):
         with pytest.raises(UserError) as error:
             call()
-        assert fragment in str(error.value) and str(head_decoder) in str(error.value)
+        assert fragment in str(error.value) and str(decoder) in str(error.value)
         assert "\n" not in str(error.value)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from common.errors import UserError
 from inspection.checkpoints import check_sam_checkpoint
@@ -19,6 +18,7 @@ from segmentation.finetuned import save_decoder
 from segmentation.predict import box_logits
 from tests.inspection.conftest import StubDetector
 from tests.inspection.test_anomaly_regions import FixedRegions
+from tests.inspection.test_colour_head import check_malformed_entry
 from tests.segmentation.conftest import build_tiny_sam
 
 #: A prompt whose maps reach the clip inside the boxes of the test photos (their noise is far from 10).
@@ -169,14 +169,4 @@ def test_from_checkpoints_refuses_a_prompt_with_crops_or_flips_before_loading(
 def test_a_malformed_prompt_is_one_line_at_check_time(
     prompt_decoder, tiny_registry, detector_file, entry, fragment
 ):
-    data = torch.load(prompt_decoder, weights_only=True)
-    data["colour_prompt"] = entry
-    torch.save(data, prompt_decoder)
-    for call in (
-        lambda: check_sam_checkpoint(prompt_decoder, base_checkpoint=tiny_registry),
-        lambda: Inspector.from_checkpoints(detector_file, prompt_decoder, base_checkpoint=tiny_registry),
-    ):
-        with pytest.raises(UserError) as error:
-            call()
-        assert fragment in str(error.value) and str(prompt_decoder) in str(error.value)
-        assert "\n" not in str(error.value)
+    check_malformed_entry(prompt_decoder, "colour_prompt", entry, fragment, tiny_registry, detector_file)
