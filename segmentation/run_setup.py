@@ -232,8 +232,8 @@ def restore(
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise UserError(
             f"{source} does not fit this run ({one_line(error, limit=160)}); "
-            "resume with the model, train_prompt_encoder, train_transformer and train_encoder "
-            "it was started with"
+            "resume with the model, train_prompt_encoder, train_transformer, train_encoder and "
+            "colour_prompt it was started with"
         ) from None
 
 

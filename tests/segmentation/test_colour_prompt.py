@@ -252,3 +252,18 @@ def test_evaluate_refuses_the_colour_prompt_where_it_cannot_apply(
     assert evaluate_main([*argv, "--cache-dir", str(tmp_path / "cache"), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and re.search(message.replace("^", "^error: "), err), err
+
+
+def test_a_colour_prompt_run_resumes_with_its_tuned_downscaling(tiny_dataset, tiny_sam_builder, tmp_path):
+    from segmentation.run_setup import set_up
+
+    config = _config(tiny_dataset, tmp_path, "name=resumed", "colour_prompt=true")
+    run = train(config, sam=tiny_sam_builder())
+    tuned = torch.load(run / "last.pt", weights_only=False)["prompt_encoder"]
+    base = tiny_sam_builder().prompt_encoder.state_dict()
+    down = [key for key in tuned if key.startswith("mask_downscaling.")]
+    assert any(not torch.equal(tuned[key], base[key]) for key in down)
+    resumed, state = set_up({**config, "epochs": 2}, resume=run, sam=tiny_sam_builder())
+    assert state.next_epoch == 1 and resumed.colour_prompt == ColourPrompt()
+    for key, value in resumed.sam.prompt_encoder.state_dict().items():
+        torch.testing.assert_close(value, tuned[key])

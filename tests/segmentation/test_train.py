@@ -771,6 +771,9 @@ def test_resume_state_of_another_set_up_is_one_line(tiny_dataset, tiny_sam_build
     changed = {**config, "train_transformer": True}  # so has this one: the hint must name it
     with pytest.raises(UserError, match="does not fit this run.*train_transformer"):
         train(changed, resume=run, sam=tiny_sam_builder())
+    changed = {**config, "colour_prompt": True}  # its mask downscaling trains in a group of its own
+    with pytest.raises(UserError, match="does not fit this run.*colour_prompt it was started with"):
+        train(changed, resume=run, sam=tiny_sam_builder())
     assert _folder_state(run) == before
 
 
