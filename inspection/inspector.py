@@ -20,12 +20,12 @@ photos of a line are good. Of two masks of one class that overlap by more than
 colour head (:mod:`segmentation.colour_head`), each mask is the head's decision
 on SAM's full-resolution logits and the photo's colours inside its box; when it
 carries a colour prompt (:mod:`segmentation.colour_prompt`), each box's colour-distance map
-is SAM's mask prompt (``mask_input``), on the whole, unflipped photo. With
+is SAM's mask prompt (``mask_input``), drawn on the whole photo. With
 test-time flips (``tta``) a photo with boxes is encoded four times (as itself and
 flipped, :mod:`segmentation.tta`; each view cached like the photo) and every box's
-logits are the views' average. With a PatchCore run's ``regions``
-(:mod:`inspection.anomaly_regions`), each region of the photo's anomaly map is one
-more box, of class ``anomaly`` and score ``conf``.
+logits are the views' average (with a colour prompt, each view's maps drawn on that
+view). With a PatchCore run's ``regions`` (:mod:`inspection.anomaly_regions`), each
+region of the photo's anomaly map is one more box, of class ``anomaly`` and score ``conf``.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class Inspector:
     Raises:
         UserError: bad tiling settings, ``conf`` outside [0, 1], a device this machine lacks,
             or a ``colour_head`` or ``tta`` with ``crops`` (both work on whole-photo logits), a
-            ``colour_prompt`` with ``crops`` or ``tta`` (it works on the whole, unflipped photo),
+            ``colour_prompt`` with ``crops`` (its maps are drawn on the whole photo),
             or ``regions`` with a detector that has a class named ``anomaly``.
     """
 
@@ -162,7 +162,7 @@ class Inspector:
         check_settings(conf=conf, iou=iou, mask_iou=mask_iou, tile=tile, tile_overlap=tile_overlap)
         check_colour_head(colour_head, crops)
         check_tta(tta, crops)
-        check_colour_prompt(colour_prompt, crops, tta)
+        check_colour_prompt(colour_prompt, crops)
         self.device = resolve_device("auto" if device is None else str(device))
         self.detector = detector
         self.sam = sam.to(self.device).eval()
@@ -239,8 +239,8 @@ class Inspector:
         Raises:
             UserError: a missing file, weights that are not a detection checkpoint, a SAM
                 checkpoint of an unknown model or of another model than ``model``, a malformed
-                colour head or one with ``crops``, a malformed colour prompt or one with ``crops``
-                or ``tta``, or official SAM weights that are neither cached nor downloadable.
+                colour head or one with ``crops``, a malformed colour prompt or one with ``crops``,
+                or official SAM weights that are neither cached nor downloadable.
         """
         check_settings(**{k: v for k, v in settings.items() if k in SETTINGS_CHECKED})
         weights = weights_file(detector_weights)
@@ -249,7 +249,7 @@ class Inspector:
         check_colour_head(head, settings.get("crops"))
         check_tta(settings.get("tta", False), settings.get("crops"))
         prompt = checkpoint.colour_prompt
-        check_colour_prompt(prompt, settings.get("crops"), settings.get("tta", False), checkpoint.path)
+        check_colour_prompt(prompt, settings.get("crops"), checkpoint.path)
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
         print_tiling_note(detector, settings.get("tile"), weights)
@@ -545,7 +545,13 @@ class Inspector:
             if flips is not None:
                 views = {"identity": embedding, **flips}
                 logits, iou = flip_averaged_logits(
-                    self.sam, views, chunk, embedding.original_size, decoder=self._decode
+                    self.sam,
+                    views,
+                    chunk,
+                    embedding.original_size,
+                    decoder=self._decode,
+                    colour_prompt=prompt,
+                    rgb=rgb,
                 )
                 yield slice(first, first + len(chunk)), torch.from_numpy(logits), iou
                 continue
@@ -574,20 +580,17 @@ def check_colour_head(colour_head: ColourHead | None, crops: CropRule | None) ->
 
 
 def check_colour_prompt(
-    colour_prompt: ColourPrompt | None, crops: CropRule | None, tta: bool, source: object = None
+    colour_prompt: ColourPrompt | None, crops: CropRule | None, source: object = None
 ) -> None:
-    """Refuses a colour prompt together with zoomed crops or test-time flips: its maps are drawn on the
-    whole, unflipped photo.
+    """Refuses a colour prompt together with zoomed crops: its maps are drawn on the whole photo.
 
     Raises:
-        UserError: a prompt and either of them; ``source`` names the checkpoint.
+        UserError: both are given; ``source`` names the checkpoint.
     """
-    cropped = crops is not None and crops.max_fraction > 0
-    flags = [flag for flag, on in (("--crop-fraction", cropped), ("--tta", tta)) if on]
-    if colour_prompt is not None and flags:
+    if colour_prompt is not None and crops is not None and crops.max_fraction > 0:
         raise UserError(
-            f"{source or 'the SAM checkpoint'} carries a colour prompt, which works on the whole, unflipped "
-            f"photo: drop {' and '.join(flags)}"
+            f"{source or 'the SAM checkpoint'} carries a colour prompt, which works on the whole photo: "
+            "drop --crop-fraction"
         )
 
 

@@ -160,11 +160,11 @@ def colour_prompt_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Col
     """The colour prompt the cascade gives every box: the ``decoder.pt``'s (None without one).
 
     Raises:
-        UserError: a prompt together with ``--crop-fraction`` or ``--tta`` (checked before anything
-            loads; its maps are drawn on the whole, unflipped photo).
+        UserError: a prompt together with ``--crop-fraction`` (checked before anything loads; its maps
+            are drawn on the whole photo).
     """
     prompt = checkpoint.colour_prompt
-    check_colour_prompt(prompt, options.crop_rule(), options.tta, checkpoint.path)
+    check_colour_prompt(prompt, options.crop_rule(), checkpoint.path)
     return prompt
 
 

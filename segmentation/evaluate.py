@@ -110,18 +110,17 @@ def predict_image(
     those views are averaged; not together with crops. With ``colour_head``, the logits go
     through it (:mod:`segmentation.colour_head`, the photo read from ``image.path``); with
     ``colour_prompt``, each box's colour map is SAM's mask prompt (:mod:`segmentation.colour_prompt`).
-    Neither goes together with crops; the colour prompt not with flips either.
+    Neither goes together with crops; with flips, each view's boxes get the maps drawn on that view.
     """
     boxes = image.boxes()
     size = (image.height, image.width)
     whole_photo = flip_embeddings or colour_head is not None or colour_prompt is not None
     if whole_photo and crops is not None:
         raise ValueError("zoomed crops do not combine with test-time flips, a colour head or a colour prompt")
-    if flip_embeddings and colour_prompt is not None:
-        raise ValueError("test-time flips do not combine with a colour prompt")
     rgb = load_rgb(image.path) if colour_head is not None or colour_prompt is not None else None
     if flip_embeddings:
-        logits, scores = flip_averaged_logits(sam, {"identity": embedding, **flip_embeddings}, boxes, size)
+        views = {"identity": embedding, **flip_embeddings}
+        logits, scores = flip_averaged_logits(sam, views, boxes, size, colour_prompt=colour_prompt, rgb=rgb)
     elif colour_head is not None or colour_prompt is not None:
         prompt = mask_input_of(colour_prompt, sam, embedding, rgb, boxes)
         logits, scores = box_logits(sam, embedding, boxes, mask_input=prompt)
@@ -477,8 +476,6 @@ def run_folds(args: argparse.Namespace) -> dict:
     config = load_config(SCHEMA, args.config, _folds_overrides(args))
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
-    if args.tta and config["colour_prompt"]:
-        raise UserError("--tta and colour_prompt=true do not combine (it works on the unflipped photo)")
     try:
         results = cross_validate(
             args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta, resume=args.resume
@@ -634,8 +631,7 @@ def _colour_prompts(args: argparse.Namespace) -> dict[str, ColourPrompt]:
     """The colour prompt of each model by name: the ``decoder.pt``'s, and ``--colour-prompt``'s for the rest.
 
     Raises:
-        UserError: a colour prompt together with ``--tta`` or ``--crop-fraction`` (it works on the
-            whole, unflipped photo).
+        UserError: a colour prompt together with ``--crop-fraction`` (its maps are drawn on the whole photo).
     """
     names = (["zero-shot"] if args.compare_zero_shot or not args.checkpoint else []) + (
         ["fine-tuned"] if args.checkpoint else []
@@ -644,9 +640,9 @@ def _colour_prompts(args: argparse.Namespace) -> dict[str, ColourPrompt]:
     tuned = load_colour_prompt(args.checkpoint) if args.checkpoint else None
     if tuned is not None:
         prompts["fine-tuned"] = tuned
-    if prompts and (args.tta or args.crop_fraction > 0):
+    if prompts and args.crop_fraction > 0:
         source = "--colour-prompt" if args.colour_prompt else f"{args.checkpoint} (carries a colour prompt)"
-        raise UserError(f"{source} works on the whole photo: drop --tta and --crop-fraction")
+        raise UserError(f"{source} works on the whole photo: drop --crop-fraction")
     return prompts
 
 

@@ -16,6 +16,7 @@ from segmentation.decoder_onnx import missing_packages
 from segmentation.embeddings import load_rgb
 from segmentation.finetuned import save_decoder
 from segmentation.predict import box_logits
+from segmentation.tta import flip_averaged_logits
 from tests.inspection.conftest import StubDetector
 from tests.inspection.test_anomaly_regions import FixedRegions
 from tests.inspection.test_colour_head import check_malformed_entry
@@ -97,17 +98,27 @@ def test_an_embedding_of_unknown_origin_needs_the_photo(photos, tiny_sam):
         inspector.segment(embedding, ORACLE_BOXES)
 
 
-@pytest.mark.parametrize(
-    ("settings", "flag"),
-    [({"crops": CropRule(max_fraction=0.4)}, "--crop-fraction"), ({"tta": True}, "--tta")],
-)
-def test_a_prompt_with_crops_or_flips_is_one_line(tiny_sam, settings, flag):
+def test_a_prompt_with_crops_is_one_line(tiny_sam):
     with pytest.raises(UserError) as error:
-        Inspector(StubDetector(), tiny_sam, **settings, colour_prompt=PROMPT)
+        Inspector(StubDetector(), tiny_sam, crops=CropRule(max_fraction=0.4), colour_prompt=PROMPT)
     assert str(error.value) == (
-        f"the SAM checkpoint carries a colour prompt, which works on the whole, unflipped photo: drop {flag}"
+        "the SAM checkpoint carries a colour prompt, which works on the whole photo: drop --crop-fraction"
     )
-    assert Inspector(StubDetector(), tiny_sam, **settings).colour_prompt is None
+    assert Inspector(StubDetector(), tiny_sam, crops=CropRule(max_fraction=0.4)).colour_prompt is None
+
+
+def test_with_flips_each_view_gets_the_maps_drawn_on_it(photos, tiny_sam):
+    inspector = Inspector(StubDetector(), tiny_sam, tta=True, colour_prompt=PROMPT)
+    embedding, rgb = inspector.embedding(photos / "two.png"), load_rgb(photos / "two.png")
+    masks, scores, _ = inspector.segment(embedding, ORACLE_BOXES)  # two decoder calls of four boxes
+    views = {"identity": embedding, **inspector.flip_embeddings(photos / "two.png")}
+    logits, expected = flip_averaged_logits(
+        tiny_sam, views, ORACLE_BOXES, (60, 80), colour_prompt=PROMPT, rgb=rgb
+    )
+    np.testing.assert_array_equal(masks, logits > 0)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    plain, _ = flip_averaged_logits(tiny_sam, views, ORACLE_BOXES, (60, 80))
+    assert not np.array_equal(masks, plain > 0)
 
 
 # --- from the checkpoint ----------------------------------------------------------------------
@@ -138,24 +149,27 @@ def test_from_checkpoints_applies_the_decoders_prompt(photos, prompt_decoder, ti
     assert not np.array_equal(result.masks, plain)
 
 
-@pytest.mark.parametrize(
-    ("settings", "flag"),
-    [({"crops": CropRule(max_fraction=0.4)}, "--crop-fraction"), ({"tta": True}, "--tta")],
-)
-def test_from_checkpoints_refuses_a_prompt_with_crops_or_flips_before_loading(
-    prompt_decoder, tiny_registry, detector_file, monkeypatch, settings, flag
+def test_from_checkpoints_refuses_a_prompt_with_crops_before_loading(
+    prompt_decoder, tiny_registry, detector_file, monkeypatch
 ):
     import inspection.inspector
 
+    load = inspection.inspector.load_sam_checkpoint
     monkeypatch.setattr(
         inspection.inspector, "load_sam_checkpoint", lambda *a, **k: pytest.fail("loaded SAM")
     )
     with pytest.raises(UserError) as error:
-        Inspector.from_checkpoints(detector_file, prompt_decoder, base_checkpoint=tiny_registry, **settings)
-    message = str(error.value)
-    assert message.startswith(f"{prompt_decoder} carries a colour prompt") and message.endswith(
-        f"drop {flag}"
+        Inspector.from_checkpoints(
+            detector_file, prompt_decoder, base_checkpoint=tiny_registry, crops=CropRule(max_fraction=0.4)
+        )
+    assert str(error.value) == (
+        f"{prompt_decoder} carries a colour prompt, which works on the whole photo: drop --crop-fraction"
     )
+    monkeypatch.setattr(inspection.inspector, "load_sam_checkpoint", load)
+    flipped = Inspector.from_checkpoints(
+        detector_file, prompt_decoder, base_checkpoint=tiny_registry, tta=True
+    )
+    assert flipped.tta and flipped.colour_prompt is not None
 
 
 @pytest.mark.parametrize(

@@ -228,17 +228,23 @@ def test_a_decoders_colour_prompt_is_applied_and_recorded(cli, decoder, photos, 
     assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1]
 
 
-@pytest.mark.parametrize(
-    ("flags", "dropped"), [(("--tta",), "--tta"), (("--crop-fraction", "0.2"), "--crop-fraction")]
-)
-def test_a_colour_prompt_with_flips_or_crops_is_one_line(cli, photos, tmp_path, capsys, flags, dropped):
+def test_a_colour_prompt_with_crops_is_one_line(cli, photos, tmp_path, capsys):
     prompted = save_decoder(
         build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=ColourPrompt()
     )
-    assert cli("--sam", prompted, "--source", photos, "--out", tmp_path / "out", *flags) == 2
-    why = "which works on the whole, unflipped photo"
-    assert capsys.readouterr().err == f"error: {prompted} carries a colour prompt, {why}: drop {dropped}\n"
+    assert (
+        cli("--sam", prompted, "--source", photos, "--out", tmp_path / "out", "--crop-fraction", "0.2") == 2
+    )
+    why = "which works on the whole photo"
+    assert (
+        capsys.readouterr().err == f"error: {prompted} carries a colour prompt, {why}: drop --crop-fraction\n"
+    )
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+    assert cli("--sam", prompted, "--source", photos, "--out", tmp_path / "out", "--tta") == 0  # flips serve
+    assert (
+        yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())["colour_prompt"]
+        == ColourPrompt().to_dict()
+    )
 
 
 @pytest.mark.parametrize("sam", ["zero-shot", "no head"])

@@ -119,12 +119,26 @@ def test_predict_image_gives_each_box_its_map_as_mask_input(tiny_dataset, tiny_s
     assert not np.array_equal(plain, expected)  # the map reached the decoder
 
 
-def test_predict_image_refuses_the_prompt_with_flips(tiny_dataset, tiny_sam, tmp_path):
+def test_predict_image_gives_the_prompt_to_every_flipped_view(tiny_dataset, tiny_sam):
+    from segmentation.augment import transform_image
+    from segmentation.embeddings import embed_images
+    from segmentation.tta import TTA_VIEWS, flip_averaged_logits
+
     split = load_split(tiny_dataset, "val")
     image = next(im for im in split.images if not im.is_background)
-    emb = ImageEmbedding(torch.zeros(32, 16, 16), (64, 64), (256, 256))
-    with pytest.raises(ValueError, match="test-time flips do not combine with a colour prompt"):
-        predict_image(tiny_sam, image, emb, flip_embeddings={"fliplr": emb}, colour_prompt=ColourPrompt())
+    rgb, size, prompt = load_rgb(image.path), (image.height, image.width), ColourPrompt(10.0, 1.0, 8.0)
+    views = {view: embed_images(tiny_sam, [transform_image(rgb, view)])[0] for view in TTA_VIEWS}
+    flips = {view: emb for view, emb in views.items() if view != "identity"}
+    masks, scores = predict_image(
+        tiny_sam, image, views["identity"], flip_embeddings=flips, colour_prompt=prompt
+    )
+    logits, expected = flip_averaged_logits(
+        tiny_sam, views, image.boxes(), size, colour_prompt=prompt, rgb=rgb
+    )
+    np.testing.assert_array_equal(masks, logits > tiny_sam.mask_threshold)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    plain, _ = flip_averaged_logits(tiny_sam, views, image.boxes(), size)
+    assert not np.array_equal(logits, plain)
 
 
 def _instance_loss(tiny_sam, p_box: float, mask_prompt) -> None:
@@ -226,22 +240,26 @@ def test_evaluate_records_and_notes_the_colour_prompt(tiny_dataset, tiny_sam, tm
     assert evaluate_main(argv) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["colour_prompts"] == {} and metrics["results"]["zero-shot"]["iou"]["all"] != with_prompt
+    # with test-time flips: each view's boxes get their maps, the run records both
+    assert evaluate_main([*argv, "--colour-prompt", "--tta"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["tta"] and metrics["colour_prompts"] == {"zero-shot": ColourPrompt().to_dict()}
+    flipped_with_prompt = metrics["results"]["zero-shot"]["iou"]["all"]
+    assert evaluate_main([*argv, "--tta"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["results"]["zero-shot"]["iou"]["all"] not in (flipped_with_prompt, with_prompt)
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (
-            ["--colour-prompt", "--tta"],
-            "^--colour-prompt works on the whole photo: drop --tta and --crop-fraction",
+            ["--colour-prompt", "--crop-fraction", "0.2"],
+            "^--colour-prompt works on the whole photo: drop --crop-fraction$",
         ),
         (
             ["--colour-prompt", "--folds", "3"],
             "^--folds trains a colour prompt with --set colour_prompt=true",
-        ),
-        (
-            ["--tta", "--folds", "3", "--set", "colour_prompt=true"],
-            "^--tta and colour_prompt=true do not combine",
         ),
     ],
 )

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 import segmentation.tta as tta
+from segmentation.augment import transform_image
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.data import load_split
-from segmentation.embeddings import EmbeddingCache
+from segmentation.embeddings import EmbeddingCache, embed_images
 from segmentation.evaluate import embed_views, evaluate_model, flip_views, predict_image
 from segmentation.predict import predict_masks
 from segmentation.views import View
@@ -19,7 +21,7 @@ from segmentation.views import View
 def box_painter(monkeypatch: pytest.MonkeyPatch) -> None:
     """``decode`` and ``upscale_logits`` replaced: +1 inside each prompt box (view frame), -1 outside."""
 
-    def decode(sam, embedding, *, boxes, multimask_output):
+    def decode(sam, embedding, *, boxes, mask_input, multimask_output):
         return torch.as_tensor(np.asarray(boxes, dtype=np.float32)), torch.full((len(boxes), 1), 0.5)
 
     def upscale_logits(sam, boxes, embedding):
@@ -62,7 +64,7 @@ def test_averaging_every_view_of_painted_boxes_gives_the_boxes(monkeypatch):
 def test_a_subset_of_views_averages_the_logits_and_the_predicted_ious_over_those_views(monkeypatch):
     box_painter(monkeypatch)
 
-    def decode(sam, embedding, *, boxes, multimask_output):
+    def decode(sam, embedding, *, boxes, mask_input, multimask_output):
         return torch.as_tensor(np.asarray(boxes, dtype=np.float32)), torch.full(
             (len(boxes), 1), embedding.iou
         )
@@ -76,6 +78,32 @@ def test_a_subset_of_views_averages_the_logits_and_the_predicted_ious_over_those
     logits, scores = tta.flip_averaged_logits(None, embeddings, np.array([[10.0, 4.0, 33.0, 20.0]]), size)
     assert set(np.unique(logits).tolist()) == {-1.0, 1.0} and (logits[0, 4:20, 10:33] == 1.0).all()
     assert scores.tolist() == [pytest.approx(0.4)]
+
+
+def test_a_colour_prompt_gives_each_view_the_maps_drawn_on_that_view(monkeypatch, tiny_sam):
+    # a non-square photo: a dark stain on a light surface, off the centre so that every view differs
+    rgb = np.full((40, 64, 3), 200, np.uint8)
+    rgb[8:20, 10:30] = (60, 40, 30)
+    boxes = np.array([[6.0, 5.0, 34.0, 24.0], [40.0, 20.0, 60.0, 38.0]])
+    prompt = ColourPrompt(centre=10.0, scale=1.0, clip=8.0)
+    views = {v: embed_images(tiny_sam, [transform_image(rgb, v)])[0] for v in tta.TTA_VIEWS}
+    given = {}
+
+    def decode(embedding, *, boxes, mask_input, multimask_output):
+        given[next(v for v, e in views.items() if e is embedding)] = mask_input
+        return tta.decode(tiny_sam, embedding, boxes=boxes, mask_input=mask_input, multimask_output=False)
+
+    logits, _ = tta.flip_averaged_logits(
+        tiny_sam, views, boxes, (40, 64), decode, colour_prompt=prompt, rgb=rgb
+    )
+    assert sorted(given) == sorted(tta.TTA_VIEWS)
+    for view, embedding in views.items():
+        framed = tta.View(transform=view).boxes(boxes, (40, 64))
+        expected = prompt.maps(tiny_sam, embedding, transform_image(rgb, view), framed)
+        assert torch.equal(given[view], expected), view
+    assert not torch.equal(given["fliplr"], given["identity"])
+    plain, _ = tta.flip_averaged_logits(tiny_sam, views, boxes, (40, 64))
+    assert np.abs(plain - logits).max() > 1e-3  # the tiny model's untrained downscaling: a small change
 
 
 @pytest.fixture
