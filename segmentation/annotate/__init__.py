@@ -18,8 +18,9 @@ clicks refine it, Enter accepts the new mask in its place). When ``--checkpoint`
 is a ``decoder.pt`` that carries a colour head (``colour_head: true`` in
 training), the detector's box masks go through it as in evaluation
 (``--no-colour-head``: not); one that carries a colour prompt (``colour_prompt: true``)
-decodes those boxes with their colour maps as SAM's mask prompt, as evaluation does. Clicks stay
-SAM's own.
+decodes those boxes with their colour maps as SAM's mask prompt, as evaluation does
+(``--no-colour-prompt``: not). Clicks stay SAM's own, and a ``--proposals`` file's masks are shown
+as the file gives them (SAM decodes none of them).
 
 Modules, by what they hold:
 

@@ -15,7 +15,8 @@ cascade's COCO results, :mod:`segmentation.annotate.proposal_file`) or
 user accepts, corrects or deletes. A ``--checkpoint`` decoder.pt's colour head
 refines the detector's box masks (not with ``--crop-fraction``; ``--no-colour-head``
 leaves it out), and its colour prompt (``colour_prompt: true`` in training) gives each of those
-boxes its colour map as SAM's mask prompt (not with ``--crop-fraction`` either).
+boxes its colour map as SAM's mask prompt (not with ``--crop-fraction`` either; ``--no-colour-prompt``
+leaves it out). A ``--proposals`` file's masks are shown as the file gives them: SAM decodes none.
 
 Bad input (options, folders, classes, the model, a taken port) stops it before
 the server starts with one ``error:`` line and exit code 2, and with nothing
@@ -128,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out the colour head a --checkpoint decoder.pt carries (colour_head=true in training), "
         "which otherwise refines the --detector box proposals",
+    )
+    model.add_argument(
+        "--no-colour-prompt",
+        action="store_true",
+        help="leave out the colour prompt a --checkpoint decoder.pt carries (colour_prompt=true in "
+        "training), which otherwise gives each --detector box its colour map as SAM's mask prompt "
+        "(needed for --crop-fraction with such a decoder.pt)",
     )
     review = parser.add_argument_group("proposals to review instead of drawing")
     source = review.add_mutually_exclusive_group()
@@ -507,20 +515,49 @@ def read_colour_head(args: argparse.Namespace) -> ColourHead | None:
 
 
 def read_colour_prompt(args: argparse.Namespace) -> ColourPrompt | None:
-    """The colour prompt ``--checkpoint`` carries (None: none, or a full state dict).
+    """The colour prompt ``--checkpoint`` carries (None: none, a full state dict, ``--no-colour-prompt``).
 
     Raises:
         UserError: a prompt together with ``--crop-fraction`` (its maps are in the whole photo's
-            frame), a damaged prompt.
+            frame), a damaged prompt; ``--no-colour-prompt`` without ``--checkpoint`` or with one
+            that carries no prompt (it changed nothing).
     """
     from segmentation.finetuned import load_colour_prompt
 
     prompt = None if args.checkpoint is None else load_colour_prompt(args.checkpoint)
+    if args.no_colour_prompt:
+        refuse_idle_no_colour_prompt(prompt, args.checkpoint)
+        return None
     if prompt is not None and args.crop_fraction > 0:
         raise UserError(
-            f"{args.checkpoint} carries a colour prompt, which works on the whole photo: drop --crop-fraction"
+            f"{args.checkpoint} carries a colour prompt, which works on the whole photo: "
+            "drop --crop-fraction, or pass --no-colour-prompt"
         )
     return prompt
+
+
+def refuse_idle_no_colour_prompt(prompt: ColourPrompt | None, checkpoint: Path | None) -> None:
+    """Refuses ``--no-colour-prompt`` where it changes nothing, in ``--no-colour-head``'s words.
+
+    Call it only when the flag was given.
+
+    Args:
+        prompt: the colour prompt ``checkpoint`` carries; None: none (or a full state dict).
+        checkpoint: ``--checkpoint``; None: zero-shot SAM.
+
+    Raises:
+        UserError: always, unless ``checkpoint`` carries a ``prompt``.
+    """
+    if checkpoint is None:
+        raise UserError(
+            "--no-colour-prompt leaves out a fine-tuned decoder's colour prompt: it applies only with "
+            "--checkpoint (zero-shot SAM has none)"
+        )
+    if prompt is None:
+        raise UserError(
+            f"--no-colour-prompt leaves out a fine-tuned decoder's colour prompt, but {checkpoint} carries "
+            "none (a decoder.pt of a colour_prompt=true run does): drop --no-colour-prompt"
+        )
 
 
 def serve(
@@ -664,7 +701,7 @@ def option_lines(args: argparse.Namespace, *, colour_head: bool, colour_prompt: 
     if colour_prompt:
         lines.append(
             f"colour prompt of {args.checkpoint}: each detector box's colour map is SAM's mask prompt "
-            "(clicks stay SAM's)"
+            "(clicks stay SAM's; --no-colour-prompt leaves it out)"
         )
     if not is_loopback(args.host):
         lines.append(

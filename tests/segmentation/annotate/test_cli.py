@@ -697,17 +697,20 @@ def test_a_colour_head_with_crops_is_one_error_line(photos, tmp_path, capsys, se
 PROMPT = ColourPrompt(centre=18.0, scale=3.0, clip=9.0)
 
 
-@pytest.mark.parametrize("stored", [PROMPT, None], ids=["carried", "none-stored"])
+@pytest.mark.parametrize(
+    "stored, extra, used",
+    [(PROMPT, [], True), (PROMPT, ["--no-colour-prompt"], False), (None, [], False)],
+    ids=["carried", "no-colour-prompt", "none-stored"],
+)
 def test_the_command_gives_the_checkpoints_colour_prompt_to_the_page(
-    photos, tmp_path, capsys, serve_page, colour_sam, stored
+    photos, tmp_path, capsys, serve_page, colour_sam, stored, extra, used
 ):
     from fastapi.testclient import TestClient
 
     checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_prompt=stored)
-    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint)])
-    assert app.state.predictor.colour_prompt == stored
+    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), *extra])
+    assert app.state.predictor.colour_prompt == (PROMPT if used else None)
     out = capsys.readouterr().out
-    used = stored is not None
     assert (
         f"colour prompt of {checkpoint}: each detector box's colour map is SAM's mask prompt" in out
     ) is used
@@ -721,8 +724,45 @@ def test_a_colour_prompt_with_crops_is_one_error_line(photos, tmp_path, capsys, 
     args = [*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), "--crop-fraction", "0.125"]
     assert main(args) == 2
     assert capsys.readouterr().err == (
-        f"error: {checkpoint} carries a colour prompt, which works on the whole photo: drop --crop-fraction\n"
+        f"error: {checkpoint} carries a colour prompt, which works on the whole photo: "
+        "drop --crop-fraction, or pass --no-colour-prompt\n"
     )
+    assert not (tmp_path / "out").exists()
+    app = serve_page([*args, "--no-colour-prompt"])  # crops without the prompt: fine
+    assert app.state.predictor.colour_prompt is None and app.state.predictor.crops is not None
+
+
+def test_no_colour_prompt_leaves_the_colour_head_in(photos, tmp_path, serve_page, colour_sam):
+    # the two are separate choices: a decoder.pt of the colour recipe carries both
+    checkpoint = save_decoder(
+        colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=HEAD, colour_prompt=PROMPT
+    )
+    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), "--no-colour-prompt"])
+    assert app.state.predictor.colour_prompt is None and app.state.predictor.colour_head == HEAD
+
+
+@pytest.mark.parametrize("checkpoint", [None, "none-stored"])
+def test_no_colour_prompt_where_there_is_none_is_one_error_line(
+    photos, tmp_path, capsys, colour_sam, checkpoint, monkeypatch
+):
+    # the flag was accepted and changed nothing: refused in --no-colour-head's words
+    import uvicorn
+
+    def started(self, sockets=None):  # without the refusal the page served until stopped: the test hung
+        raise AssertionError("the page started")
+
+    monkeypatch.setattr(uvicorn.Server, "run", started)
+    args = page_args(photos[0], tmp_path)
+    if checkpoint is None:  # zero-shot SAM
+        message = "it applies only with --checkpoint (zero-shot SAM has none)"
+    else:  # a head but no prompt: the flag still changes nothing
+        checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=HEAD)
+        args += ["--checkpoint", str(checkpoint)]
+        message = f"but {checkpoint} carries none (a decoder.pt of a colour_prompt=true run does): drop"
+    assert main([*args, "--no-colour-prompt"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --no-colour-prompt leaves out a fine-tuned decoder's colour prompt")
+    assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
 
 
@@ -753,6 +793,7 @@ def test_option_lines_warn_of_a_host_beyond_loopback_and_name_the_options_in_for
     assert crops.startswith("zoomed crops for boxes whose longest side < 0.25 x the photo's")
     assert head.startswith("colour head of d.pt: refines")
     assert prompt.startswith("colour prompt of d.pt: each detector box's colour map is SAM's mask prompt")
+    assert prompt.endswith("(clicks stay SAM's; --no-colour-prompt leaves it out)")
     assert host == "note: bound to 0.0.0.0: anyone who can reach this machine can read and change the labels"
 
 
