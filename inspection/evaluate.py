@@ -28,7 +28,7 @@ split. The report records the picked value; pass it as ``--conf`` to
 A ``decoder.pt``'s colour head refines the cascade's masks and the oracle's alike
 (``--no-colour-head``: neither); the report's settings record it (``colour_head``). Its
 colour prompt, if any, is every box's mask prompt, the cascade's and the oracle's
-(``colour_prompt`` in the settings).
+(``--no-colour-prompt``: neither; ``colour_prompt`` in the settings).
 """
 
 from __future__ import annotations

@@ -217,6 +217,7 @@ class Inspector:
         cache_dir: str | Path | None = None,
         use_cache: bool = True,
         use_colour_head: bool = True,
+        use_colour_prompt: bool = True,
         device: str | torch.device | None = "cpu",
         **settings: Any,
     ) -> Inspector:
@@ -231,8 +232,9 @@ class Inspector:
             cache_dir: root of the embedding cache; None: ``common.io.embeddings_root()``.
             use_cache: False: no cache, every embedding is computed and none is stored.
             use_colour_head: False: SAM's own masks even when the ``decoder.pt`` carries a
-                colour head (by default its head refines them). A ``decoder.pt``'s colour prompt
-                is always applied.
+                colour head (by default its head refines them).
+            use_colour_prompt: False: box prompts without their colour maps even when the
+                ``decoder.pt`` carries a colour prompt (by default every box gets its map).
             device: see :class:`Inspector`.
             settings: the other keywords of :class:`Inspector`.
 
@@ -248,7 +250,7 @@ class Inspector:
         head = checkpoint.colour_head if use_colour_head else None
         check_colour_head(head, settings.get("crops"))
         check_tta(settings.get("tta", False), settings.get("crops"))
-        prompt = checkpoint.colour_prompt
+        prompt = checkpoint.colour_prompt if use_colour_prompt else None
         check_colour_prompt(prompt, settings.get("crops"), checkpoint.path)
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
@@ -590,7 +592,7 @@ def check_colour_prompt(
     if colour_prompt is not None and crops is not None and crops.max_fraction > 0:
         raise UserError(
             f"{source or 'the SAM checkpoint'} carries a colour prompt, which works on the whole photo: "
-            "drop --crop-fraction"
+            "drop --crop-fraction, or pass --no-colour-prompt"
         )
 
 

@@ -27,7 +27,7 @@ from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_colour_prompt, check_settings, check_tta
 from segmentation.colour_head import ColourHead, refuse_idle_no_colour_head
-from segmentation.colour_prompt import ColourPrompt
+from segmentation.colour_prompt import ColourPrompt, refuse_idle_no_colour_prompt
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.duplicates import MASK_IOU
@@ -48,6 +48,7 @@ class CascadeOptions:
     model: str | None = None
     base_checkpoint: Path | None = None
     no_colour_head: bool = False
+    no_colour_prompt: bool = False
     conf: float = 0.25
     iou: float = 0.7
     mask_iou: float = MASK_IOU
@@ -157,13 +158,17 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
 
 
 def colour_prompt_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> ColourPrompt | None:
-    """The colour prompt the cascade gives every box: the ``decoder.pt``'s (None without one).
+    """The colour prompt the cascade gives every box: the ``decoder.pt``'s (None without one), unless
+    ``--no-colour-prompt``.
 
     Raises:
         UserError: a prompt together with ``--crop-fraction`` (checked before anything loads; its maps
-            are drawn on the whole photo).
+            are drawn on the whole photo); ``--no-colour-prompt`` without ``--sam`` or with one that
+            carries no prompt (it changed nothing).
     """
-    prompt = checkpoint.colour_prompt
+    if options.no_colour_prompt:
+        refuse_idle_no_colour_prompt(checkpoint.colour_prompt, checkpoint.path, flag="--sam")
+    prompt = None if options.no_colour_prompt else checkpoint.colour_prompt
     check_colour_prompt(prompt, options.crop_rule(), checkpoint.path)
     return prompt
 
@@ -272,8 +277,8 @@ def run_settings(options: CascadeOptions, inspector: Inspector) -> dict:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``, ``--no-colour-head`` and the
-    anomaly regions' flags (:func:`add_anomaly_arguments`)."""
+    """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``, ``--no-colour-head``,
+    ``--no-colour-prompt`` and the anomaly regions' flags (:func:`add_anomaly_arguments`)."""
     models = parser.add_argument_group("models")
     models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
     models.add_argument(
@@ -292,6 +297,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-colour-head",
         action="store_true",
         help="SAM's own masks even when decoder.pt carries a colour head (colour_head: true in training)",
+    )
+    models.add_argument(
+        "--no-colour-prompt",
+        action="store_true",
+        help="box prompts without their colour maps even when decoder.pt carries a colour prompt "
+        "(colour_prompt: true in training), e.g. with --crop-fraction or --tta",
     )
     add_anomaly_arguments(parser)
 
@@ -369,6 +380,6 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="test-time flips: average SAM's logits over the photo and its 3 flips "
         "(4 encoder runs per photo with boxes, cached); not with --crop-fraction, nor a --sam that "
-        "carries a colour prompt",
+        "carries a colour prompt (unless --no-colour-prompt)",
     )
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

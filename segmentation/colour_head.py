@@ -221,15 +221,34 @@ def refuse_idle_no_colour_head(head: ColourHead | None, checkpoint: object, *, f
     Raises:
         UserError: always, unless ``checkpoint`` carries a ``head``.
     """
+    refuse_idle_leave_out(
+        head, checkpoint, part="colour head", flag=flag, carrier="a decoder.pt of a run that kept one does"
+    )
+
+
+def refuse_idle_leave_out(carried: object, checkpoint: object, *, part: str, flag: str, carrier: str) -> None:
+    """Refuses ``--no-<part>`` (a flag that leaves a ``decoder.pt``'s ``part`` out) where it changes nothing.
+
+    Args:
+        carried: the ``part`` ``checkpoint`` carries; None: none.
+        checkpoint: the SAM checkpoint given; None (or empty): zero-shot SAM.
+        part: what the flag leaves out, in words (``colour head``, ``colour prompt``).
+        flag: the option that names the checkpoint (``--checkpoint``, ``--sam``).
+        carrier: which checkpoints carry one, in words.
+
+    Raises:
+        UserError: always, unless ``checkpoint`` is given and carries one (``carried`` is not None).
+    """
+    option = "--no-" + part.replace(" ", "-")
     if not checkpoint:
         raise UserError(
-            "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only with "
+            f"{option} leaves out a fine-tuned decoder's {part}: it applies only with "
             f"{flag} (zero-shot SAM has none)"
         )
-    if head is None:
+    if carried is None:
         raise UserError(
-            f"--no-colour-head leaves out a fine-tuned decoder's colour head, but {checkpoint} carries "
-            "none (a decoder.pt of a run that kept one does): drop --no-colour-head"
+            f"{option} leaves out a fine-tuned decoder's {part}, but {checkpoint} carries "
+            f"none ({carrier}): drop {option}"
         )
 
 

@@ -21,7 +21,8 @@ test IoU from 0.830 to 0.845; trained with it (``colour_prompt: true`` in
 ``segmentation.train``, the downscaling tuned at ``colour_prompt_lr``) and the colour head on top,
 0.862 (``bench/experiments/sam_colour_prompt/``, bench/README.md). A ``decoder.pt`` of such a run
 carries the prompt (:meth:`ColourPrompt.to_dict`); evaluation, the cascade and the annotation
-page's box proposals then give it to every box. It works in the photo's frame: not with crops.
+page's box proposals then give it to every box (``--no-colour-prompt``: evaluation and the cascade
+leave it out). It works in the photo's frame: not with crops.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 
 from common.errors import UserError
-from segmentation.colour_head import box_window, colour_distance, finite_number
+from segmentation.colour_head import box_window, colour_distance, finite_number, refuse_idle_leave_out
 from segmentation.embeddings import ImageEmbedding
 from segmentation.low_res import to_low_res_grid
 
@@ -123,3 +124,25 @@ def mask_input_of(
 ) -> torch.Tensor | None:
     """Box prompts' ``mask_input``: ``prompt``'s maps (:meth:`ColourPrompt.maps`), or None (no prompt)."""
     return None if prompt is None else prompt.maps(sam, emb, rgb, boxes)
+
+
+def refuse_idle_no_colour_prompt(prompt: ColourPrompt | None, checkpoint: object, *, flag: str) -> None:
+    """Refuses ``--no-colour-prompt`` where it changes nothing: zero-shot SAM, or a checkpoint without one.
+
+    Call it only when the flag was given. Every command with ``--no-colour-prompt`` shares it.
+
+    Args:
+        prompt: the colour prompt ``checkpoint`` carries; None: none (or a full state dict).
+        checkpoint: the SAM checkpoint given; None (or empty): zero-shot SAM.
+        flag: the option that names the checkpoint (``--checkpoint``, ``--sam``).
+
+    Raises:
+        UserError: always, unless ``checkpoint`` carries a ``prompt``.
+    """
+    refuse_idle_leave_out(
+        prompt,
+        checkpoint,
+        part="colour prompt",
+        flag=flag,
+        carrier="a decoder.pt of a colour_prompt=true run does",
+    )

@@ -41,7 +41,7 @@ from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
 from segmentation.colour_head import ColourHead, refuse_crops, refuse_idle_no_colour_head
-from segmentation.colour_prompt import ColourPrompt, mask_input_of
+from segmentation.colour_prompt import ColourPrompt, mask_input_of, refuse_idle_no_colour_prompt
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
@@ -628,21 +628,30 @@ def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
 
 
 def _colour_prompts(args: argparse.Namespace) -> dict[str, ColourPrompt]:
-    """The colour prompt of each model by name: the ``decoder.pt``'s, and ``--colour-prompt``'s for the rest.
+    """The colour prompt of each model by name: the ``decoder.pt``'s (unless ``--no-colour-prompt``), and
+    ``--colour-prompt``'s for the rest.
 
     Raises:
-        UserError: a colour prompt together with ``--crop-fraction`` (its maps are drawn on the whole photo).
+        UserError: a colour prompt together with ``--crop-fraction`` (its maps are drawn on the whole
+            photo); ``--no-colour-prompt`` with a checkpoint that carries none (the flag changed nothing).
     """
     names = (["zero-shot"] if args.compare_zero_shot or not args.checkpoint else []) + (
         ["fine-tuned"] if args.checkpoint else []
     )
     prompts = {name: ColourPrompt() for name in names} if args.colour_prompt else {}
     tuned = load_colour_prompt(args.checkpoint) if args.checkpoint else None
+    if args.no_colour_prompt:
+        refuse_idle_no_colour_prompt(tuned, args.checkpoint, flag="--checkpoint")
+        tuned = None
     if tuned is not None:
         prompts["fine-tuned"] = tuned
     if prompts and args.crop_fraction > 0:
-        source = "--colour-prompt" if args.colour_prompt else f"{args.checkpoint} (carries a colour prompt)"
-        raise UserError(f"{source} works on the whole photo: drop --crop-fraction")
+        if args.colour_prompt:
+            raise UserError("--colour-prompt works on the whole photo: drop --crop-fraction")
+        raise UserError(
+            f"{args.checkpoint} (carries a colour prompt) works on the whole photo: drop --crop-fraction, "
+            "or pass --no-colour-prompt"
+        )
     return prompts
 
 
@@ -716,6 +725,14 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError("--folds fits a colour head only with --set colour_head=true: drop --no-colour-head")
     if args.no_colour_head and not args.folds and not args.checkpoint:  # before any model loads
         refuse_idle_no_colour_head(None, None, flag="--checkpoint")
+    if args.colour_prompt and args.no_colour_prompt:
+        raise UserError("--colour-prompt and --no-colour-prompt contradict each other: drop one of them")
+    if args.folds and args.no_colour_prompt:
+        raise UserError(
+            "--folds trains a colour prompt only with --set colour_prompt=true: drop --no-colour-prompt"
+        )
+    if args.no_colour_prompt and not args.folds and not args.checkpoint:  # before any model loads
+        refuse_idle_no_colour_prompt(None, None, flag="--checkpoint")
     if args.compare_zero_shot and not args.folds and not args.checkpoint:  # it scored zero-shot alone
         raise UserError(
             "--compare-zero-shot scores the untuned model beside a fine-tuned one: it applies only with "
@@ -831,6 +848,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="give every model's box prompts their colour-distance map as SAM's mask prompt "
         "(segmentation.colour_prompt; untrained, MobileSAM reads it through its own mask path); a "
         "decoder.pt of a colour_prompt=true run applies its own without this flag",
+    )
+    parser.add_argument(
+        "--no-colour-prompt",
+        action="store_true",
+        help="score a decoder.pt that carries a colour prompt (colour_prompt=true in training) without it, "
+        "e.g. with --crop-fraction or --tta; only with such a --checkpoint",
     )
     parser.add_argument(
         "--folds",

@@ -522,11 +522,12 @@ def read_colour_prompt(args: argparse.Namespace) -> ColourPrompt | None:
             frame), a damaged prompt; ``--no-colour-prompt`` without ``--checkpoint`` or with one
             that carries no prompt (it changed nothing).
     """
+    from segmentation.colour_prompt import refuse_idle_no_colour_prompt
     from segmentation.finetuned import load_colour_prompt
 
     prompt = None if args.checkpoint is None else load_colour_prompt(args.checkpoint)
     if args.no_colour_prompt:
-        refuse_idle_no_colour_prompt(prompt, args.checkpoint)
+        refuse_idle_no_colour_prompt(prompt, args.checkpoint, flag="--checkpoint")
         return None
     if prompt is not None and args.crop_fraction > 0:
         raise UserError(
@@ -534,30 +535,6 @@ def read_colour_prompt(args: argparse.Namespace) -> ColourPrompt | None:
             "drop --crop-fraction, or pass --no-colour-prompt"
         )
     return prompt
-
-
-def refuse_idle_no_colour_prompt(prompt: ColourPrompt | None, checkpoint: Path | None) -> None:
-    """Refuses ``--no-colour-prompt`` where it changes nothing, in ``--no-colour-head``'s words.
-
-    Call it only when the flag was given.
-
-    Args:
-        prompt: the colour prompt ``checkpoint`` carries; None: none (or a full state dict).
-        checkpoint: ``--checkpoint``; None: zero-shot SAM.
-
-    Raises:
-        UserError: always, unless ``checkpoint`` carries a ``prompt``.
-    """
-    if checkpoint is None:
-        raise UserError(
-            "--no-colour-prompt leaves out a fine-tuned decoder's colour prompt: it applies only with "
-            "--checkpoint (zero-shot SAM has none)"
-        )
-    if prompt is None:
-        raise UserError(
-            f"--no-colour-prompt leaves out a fine-tuned decoder's colour prompt, but {checkpoint} carries "
-            "none (a decoder.pt of a colour_prompt=true run does): drop --no-colour-prompt"
-        )
 
 
 def serve(

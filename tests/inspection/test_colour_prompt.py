@@ -102,7 +102,8 @@ def test_a_prompt_with_crops_is_one_line(tiny_sam):
     with pytest.raises(UserError) as error:
         Inspector(StubDetector(), tiny_sam, crops=CropRule(max_fraction=0.4), colour_prompt=PROMPT)
     assert str(error.value) == (
-        "the SAM checkpoint carries a colour prompt, which works on the whole photo: drop --crop-fraction"
+        "the SAM checkpoint carries a colour prompt, which works on the whole photo: "
+        "drop --crop-fraction, or pass --no-colour-prompt"
     )
     assert Inspector(StubDetector(), tiny_sam, crops=CropRule(max_fraction=0.4)).colour_prompt is None
 
@@ -147,6 +148,32 @@ def test_from_checkpoints_applies_the_decoders_prompt(photos, prompt_decoder, ti
     )
     plain = prompted_logits(inspector.sam, embedding, rgb, result.boxes, None) > 0
     assert not np.array_equal(result.masks, plain)
+    off = Inspector.from_checkpoints(
+        detector_file,
+        prompt_decoder,
+        base_checkpoint=tiny_registry,
+        use_cache=False,
+        use_colour_prompt=False,
+        **RAW,
+    )
+    assert off.colour_prompt is None
+    np.testing.assert_array_equal(off(photos / "two.png").masks, plain)
+
+
+def test_from_checkpoints_without_the_prompt_takes_crops_and_flips(
+    prompt_decoder, tiny_registry, detector_file
+):
+    # refused with the prompt; without it, the decoder is SAM's with box prompts alone
+    for settings in ({"crops": CropRule(max_fraction=0.4)}, {"tta": True}):
+        inspector = Inspector.from_checkpoints(
+            detector_file,
+            prompt_decoder,
+            base_checkpoint=tiny_registry,
+            use_cache=False,
+            use_colour_prompt=False,
+            **settings,
+        )
+        assert inspector.colour_prompt is None
 
 
 def test_from_checkpoints_refuses_a_prompt_with_crops_before_loading(
@@ -163,7 +190,8 @@ def test_from_checkpoints_refuses_a_prompt_with_crops_before_loading(
             detector_file, prompt_decoder, base_checkpoint=tiny_registry, crops=CropRule(max_fraction=0.4)
         )
     assert str(error.value) == (
-        f"{prompt_decoder} carries a colour prompt, which works on the whole photo: drop --crop-fraction"
+        f"{prompt_decoder} carries a colour prompt, which works on the whole photo: drop --crop-fraction, "
+        "or pass --no-colour-prompt"
     )
     monkeypatch.setattr(inspection.inspector, "load_sam_checkpoint", load)
     flipped = Inspector.from_checkpoints(

@@ -503,32 +503,44 @@ def test_a_decoders_colour_prompt_is_applied_and_recorded(cli, tmp_path) -> None
         build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=prompt
     )
     masks = []
-    for sam, recorded in (
-        (prompted, prompt.to_dict()),
-        (tmp_path / "sam" / "decoder.pt", None),
-    ):  # same weights
-        out = tmp_path / ("on" if recorded else "off")
-        assert cli("--sam", sam, "--out", out, "--gallery", "0") == 0  # the last --sam wins
-        metrics = json.loads((out / "metrics.json").read_text())
-        assert metrics["settings"]["colour_prompt"] == recorded
-        assert f"colour_prompt: `{recorded}`" in (out / "report.md").read_text()
+    for name, sam, flags, recorded in (
+        ("on", prompted, (), prompt.to_dict()),
+        ("off", tmp_path / "sam" / "decoder.pt", (), None),  # same weights
+        ("left-out", prompted, ("--no-colour-prompt",), None),
+    ):
+        out = tmp_path / name
+        assert cli("--sam", sam, "--out", out, "--gallery", "0", *flags) == 0  # the last --sam wins
+        settings = json.loads((out / "metrics.json").read_text())["settings"]
+        assert settings["colour_prompt"] == recorded and settings["no_colour_prompt"] == bool(flags)
+        report = (out / "report.md").read_text()
+        assert f"colour_prompt: `{recorded}`" in report and f"no_colour_prompt: `{bool(flags)}`" in report
         masks.append([entry["segmentation"] for entry in json.loads((out / "predictions.json").read_text())])
-    assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1]
+    assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1] and masks[2] == masks[1]
 
 
-@pytest.mark.parametrize("sam", ["zero-shot", "no head"])
-def test_no_colour_head_where_there_is_none_is_one_line(cli, dataset, tmp_path, capsys, sam) -> None:
+@pytest.mark.parametrize(
+    ("part", "carrier"),
+    [
+        ("colour head", "a decoder.pt of a run that kept one does"),
+        ("colour prompt", "a decoder.pt of a colour_prompt=true run does"),
+    ],
+)
+@pytest.mark.parametrize("sam", ["zero-shot", "none carried"])
+def test_no_colour_head_or_prompt_where_there_is_none_is_one_line(
+    cli, dataset, tmp_path, capsys, sam, part, carrier
+) -> None:
     # the flag was accepted and changed nothing; segmentation.evaluate refuses it in the same words
     out = tmp_path / "r"
+    flag = "--no-" + part.replace(" ", "-")
     if sam == "zero-shot":
-        argv = ["--detector", tmp_path / "best.pt", "--data", dataset, "--out", out, "--no-colour-head"]
+        argv = ["--detector", tmp_path / "best.pt", "--data", dataset, "--out", out, flag]
         assert main([str(a) for a in [*argv, "--no-progress"]]) == 2
         message = "it applies only with --sam (zero-shot SAM has none)"
-    else:  # the fixture's decoder.pt keeps no head
-        assert cli("--out", out, "--no-colour-head") == 2
-        message = "carries none (a decoder.pt of a run that kept one does): drop --no-colour-head"
+    else:  # the fixture's decoder.pt keeps no head and no prompt
+        assert cli("--out", out, flag) == 2
+        message = f"carries none ({carrier}): drop {flag}"
     err = capsys.readouterr().err
-    assert err.startswith("error: --no-colour-head leaves out a fine-tuned decoder's colour head")
+    assert err.startswith(f"error: {flag} leaves out a fine-tuned decoder's {part}")
     assert err.count("\n") == 1 and message in err, err
     assert not out.exists()
 

@@ -173,6 +173,20 @@ def test_the_anomaly_threshold_help_says_a_metrics_threshold_is_raised(command: 
     assert "a number, or an anomaly.evaluate metrics.json or its folder" in text  # eval-val/ is taken
 
 
+def test_no_colour_prompt_where_it_changes_nothing_is_refused_naming_the_sam_option() -> None:
+    # it was no option: a decoder.pt's prompt was always applied, and refused crops and flips
+    from inspection.checkpoints import SamCheckpoint
+    from inspection.options import colour_prompt_for
+
+    with pytest.raises(
+        UserError, match=r"^--no-colour-prompt .*: it applies only with --sam \(zero-shot SAM has none\)$"
+    ):
+        colour_prompt_for(options(no_colour_prompt=True), SamCheckpoint("vit_t"))
+    full = SamCheckpoint("vit_t", Path("sam_finetuned.pth"))  # no place for the prompt's rule
+    with pytest.raises(UserError, match=r"sam_finetuned.pth carries none \(.*\): drop --no-colour-prompt$"):
+        colour_prompt_for(options(no_colour_prompt=True, crop_fraction=0.2), full)
+
+
 def test_no_colour_head_with_zero_shot_sam_names_the_sam_option() -> None:
     # the cascade names its SAM checkpoint --sam (the annotation page's is --checkpoint)
     from inspection.checkpoints import SamCheckpoint

@@ -219,47 +219,64 @@ def test_a_decoders_colour_prompt_is_applied_and_recorded(cli, decoder, photos, 
         build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=prompt
     )
     masks = []
-    for sam, recorded in ((prompted, prompt.to_dict()), (decoder, None)):  # the same weights
-        out = tmp_path / ("on" if recorded else "off")
-        assert cli("--sam", sam, "--source", photos, "--out", out, "--overlays", "0") == 0
-        assert yaml.safe_load((out / "args.yaml").read_text())["colour_prompt"] == recorded
+    for name, sam, flags, recorded in (
+        ("on", prompted, (), prompt.to_dict()),
+        ("off", decoder, (), None),  # the same weights
+        ("left-out", prompted, ("--no-colour-prompt",), None),
+    ):
+        out = tmp_path / name
+        assert cli("--sam", sam, "--source", photos, "--out", out, "--overlays", "0", *flags) == 0
+        settings = yaml.safe_load((out / "args.yaml").read_text())
+        assert settings["colour_prompt"] == recorded and settings["no_colour_prompt"] == bool(flags)
         assert json.loads((out / "images.json").read_text())["info"]["settings"]["colour_prompt"] == recorded
         masks.append([entry["segmentation"] for entry in json.loads((out / "predictions.json").read_text())])
-    assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1]
+    assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1] and masks[2] == masks[1]
 
 
 def test_a_colour_prompt_with_crops_is_one_line(cli, photos, tmp_path, capsys):
     prompted = save_decoder(
         build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=ColourPrompt()
     )
-    assert (
-        cli("--sam", prompted, "--source", photos, "--out", tmp_path / "out", "--crop-fraction", "0.2") == 2
-    )
-    why = "which works on the whole photo"
-    assert (
-        capsys.readouterr().err == f"error: {prompted} carries a colour prompt, {why}: drop --crop-fraction\n"
-    )
+    argv = ["--sam", prompted, "--source", photos, "--out", tmp_path / "out", "--overlays", "0"]
+    assert cli(*argv, "--crop-fraction", "0.2") == 2
+    why = "which works on the whole photo: drop --crop-fraction, or pass --no-colour-prompt"
+    assert capsys.readouterr().err == f"error: {prompted} carries a colour prompt, {why}\n"
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
-    assert cli("--sam", prompted, "--source", photos, "--out", tmp_path / "out", "--tta") == 0  # flips serve
+    assert cli(*argv, "--tta") == 0  # flips serve: each view gets its own maps
     assert (
         yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())["colour_prompt"]
         == ColourPrompt().to_dict()
     )
+    assert (
+        cli(*argv, "--crop-fraction", "0.2", "--no-colour-prompt") == 0
+    )  # the same decoder without its prompt
+    settings = yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())
+    assert settings["colour_prompt"] is None and settings["crop_fraction"] > 0
 
 
-@pytest.mark.parametrize("sam", ["zero-shot", "no head"])
-def test_no_colour_head_where_there_is_none_is_one_line(cli, detector_file, photos, tmp_path, capsys, sam):
+@pytest.mark.parametrize(
+    ("part", "carrier"),
+    [
+        ("colour head", "a decoder.pt of a run that kept one does"),
+        ("colour prompt", "a decoder.pt of a colour_prompt=true run does"),
+    ],
+)
+@pytest.mark.parametrize("sam", ["zero-shot", "none carried"])
+def test_no_colour_head_or_prompt_where_there_is_none_is_one_line(
+    cli, detector_file, photos, tmp_path, capsys, sam, part, carrier
+):
     # the flag was accepted and changed nothing; segmentation.evaluate refuses it in the same words
     out = tmp_path / "out"
+    flag = "--no-" + part.replace(" ", "-")
     if sam == "zero-shot":
-        argv = ["--detector", detector_file, "--source", photos, "--out", out, "--no-colour-head"]
+        argv = ["--detector", detector_file, "--source", photos, "--out", out, flag]
         assert main([str(a) for a in argv]) == 2
         message = "it applies only with --sam (zero-shot SAM has none)"
-    else:  # the fixture's decoder.pt keeps no head
-        assert cli("--source", photos, "--out", out, "--no-colour-head") == 2
-        message = "carries none (a decoder.pt of a run that kept one does): drop --no-colour-head"
+    else:  # the fixture's decoder.pt keeps no head and no prompt
+        assert cli("--source", photos, "--out", out, flag) == 2
+        message = f"carries none ({carrier}): drop {flag}"
     err = capsys.readouterr().err
-    assert err.startswith("error: --no-colour-head leaves out a fine-tuned decoder's colour head")
+    assert err.startswith(f"error: {flag} leaves out a fine-tuned decoder's {part}")
     assert err.count("\n") == 1 and message in err, err
     assert not out.exists()
 

@@ -12,12 +12,12 @@ import torch
 from common.config import load_config
 from common.errors import UserError
 from segmentation.colour_head import colour_distance
-from segmentation.colour_prompt import CLIP, ColourPrompt
+from segmentation.colour_prompt import CLIP, ColourPrompt, refuse_idle_no_colour_prompt
 from segmentation.data import load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb
 from segmentation.evaluate import main as evaluate_main
 from segmentation.evaluate import predict_image
-from segmentation.finetuned import load_colour_prompt, read_decoder, save_decoder
+from segmentation.finetuned import DECODER_FORMAT, load_colour_prompt, read_decoder, save_decoder
 from segmentation.instances import instance_loss
 from segmentation.predict import box_logits
 from segmentation.prompts import PromptConfig
@@ -270,6 +270,55 @@ def test_evaluate_refuses_the_colour_prompt_where_it_cannot_apply(
     assert evaluate_main([*argv, "--cache-dir", str(tmp_path / "cache"), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and re.search(message.replace("^", "^error: "), err), err
+
+
+def test_evaluate_scores_a_decoders_prompt_unless_left_out(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys
+):
+    # a prompt-carrying decoder.pt could not be scored without its prompt, nor with crops at all
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("fine-tuned", tiny_sam)], "tiny")
+    )
+    checkpoint = tmp_path / "run" / "decoder.pt"
+    checkpoint.parent.mkdir()
+    torch.save(
+        {"format": DECODER_FORMAT, "model": "vit_t", "colour_prompt": ColourPrompt().to_dict()}, checkpoint
+    )
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--checkpoint", str(checkpoint), "--device", "cpu"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--n-overlays", "1", "--no-progress"]
+    ious = {}
+    for name, flags in (("on", []), ("off", ["--no-colour-prompt"])):
+        assert evaluate_main([*argv, *flags, "--out", str(tmp_path / name)]) == 0
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert metrics["colour_prompts"] == ({} if flags else {"fine-tuned": ColourPrompt().to_dict()})
+        assert ("colour prompt" in (tmp_path / name / "table.md").read_text()) != bool(flags)
+        ious[name] = metrics["results"]["fine-tuned"]["iou"]["all"]
+    assert ious["on"] != ious["off"]
+    capsys.readouterr()
+    crops = ["--crop-fraction", "0.2"]
+    assert evaluate_main([*argv, *crops, "--out", str(tmp_path / "refused")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {checkpoint} (carries a colour prompt) works on the whole photo: drop --crop-fraction, "
+        "or pass --no-colour-prompt\n"
+    )
+    assert evaluate_main([*argv, *crops, "--no-colour-prompt", "--out", str(tmp_path / "crops")]) == 0
+    metrics = json.loads((tmp_path / "crops" / "metrics.json").read_text())
+    assert metrics["colour_prompts"] == {} and metrics["crop_fraction"] > 0
+    for flags, recorded in (([], {"fine-tuned": ColourPrompt().to_dict()}), (["--no-colour-prompt"], {})):
+        assert evaluate_main([*argv, "--tta", *flags, "--out", str(tmp_path / "tta")]) == 0
+        metrics = json.loads((tmp_path / "tta" / "metrics.json").read_text())
+        assert metrics["tta"] and metrics["colour_prompts"] == recorded
+
+
+@pytest.mark.parametrize("checkpoint", [None, ""])
+def test_no_colour_prompt_without_a_checkpoint_is_refused_as_zero_shot_sam(checkpoint) -> None:
+    # an empty --sam (an unset shell variable) is zero-shot SAM too: not 'carries none'
+    with pytest.raises(
+        UserError, match=r"^--no-colour-prompt .*: it applies only with --sam \(zero-shot SAM has none\)$"
+    ):
+        refuse_idle_no_colour_prompt(None, checkpoint, flag="--sam")
 
 
 def test_a_colour_prompt_run_resumes_with_its_tuned_downscaling(tiny_dataset, tiny_sam_builder, tmp_path):

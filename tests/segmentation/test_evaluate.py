@@ -219,10 +219,23 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         (["--n-overlays", "-1"], "--n-overlays must be 0 or more, got -1"),
         (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
         (["--folds", "3", "--no-colour-head"], "drop --no-colour-head"),
+        (
+            ["--folds", "3", "--no-colour-prompt"],
+            "--folds trains a colour prompt only with --set colour_prompt=true: drop --no-colour-prompt\n",
+        ),
+        (
+            ["--colour-prompt", "--no-colour-prompt"],
+            "--colour-prompt and --no-colour-prompt contradict each other: drop one of them\n",
+        ),
         # zero-shot SAM has no colour head: the flag was accepted and changed nothing
         (
             ["--no-colour-head"],
             "--no-colour-head leaves out a fine-tuned decoder's colour head: it applies only "
+            "with --checkpoint (zero-shot SAM has none)\n",
+        ),
+        (
+            ["--no-colour-prompt"],
+            "--no-colour-prompt leaves out a fine-tuned decoder's colour prompt: it applies only "
             "with --checkpoint (zero-shot SAM has none)\n",
         ),
         # without a fine-tuned model to compare, the flag was accepted and zero-shot scored alone
@@ -270,22 +283,31 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
 @pytest.mark.parametrize(
     "content",
     [
-        {"format": DECODER_FORMAT, "model": "vit_t", "colour_head": None},  # a run without a kept head
+        # a run without a kept head, or without a colour prompt
+        {"format": DECODER_FORMAT, "model": "vit_t", "colour_head": None, "colour_prompt": None},
         {"mask_decoder.output_upscaling.0.bias": torch.zeros(2)},  # a full state dict has no place for one
     ],
     ids=["decoder.pt", "sam_finetuned.pth"],
 )
-def test_no_colour_head_with_a_checkpoint_that_carries_none_is_refused(
-    tiny_dataset, tmp_path, capsys, content
+@pytest.mark.parametrize(
+    ("part", "carrier"),
+    [
+        ("colour head", "a decoder.pt of a run that kept one does"),
+        ("colour prompt", "a decoder.pt of a colour_prompt=true run does"),
+    ],
+)
+def test_no_colour_head_or_prompt_with_a_checkpoint_that_carries_none_is_refused(
+    tiny_dataset, tmp_path, capsys, content, part, carrier
 ):
     # the flag was accepted and changed nothing: the scores read as those of a decoder without its head
     checkpoint = tmp_path / "checkpoint.pt"
     torch.save(content, checkpoint)
-    argv = ["--data", str(tiny_dataset), "--checkpoint", str(checkpoint), "--no-colour-head", "--no-progress"]
+    flag = "--no-" + part.replace(" ", "-")
+    argv = ["--data", str(tiny_dataset), "--checkpoint", str(checkpoint), flag, "--no-progress"]
     assert main([*argv, "--out", str(tmp_path / "eval")]) == 2
     assert capsys.readouterr().err == (
-        f"error: --no-colour-head leaves out a fine-tuned decoder's colour head, but {checkpoint} carries "
-        "none (a decoder.pt of a run that kept one does): drop --no-colour-head\n"
+        f"error: {flag} leaves out a fine-tuned decoder's {part}, but {checkpoint} carries "
+        f"none ({carrier}): drop {flag}\n"
     )
     assert not (tmp_path / "eval").exists()
 
