@@ -237,19 +237,16 @@ def test_a_colour_prompt_with_crops_is_one_line(cli, photos, tmp_path, capsys):
     prompted = save_decoder(
         build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=ColourPrompt()
     )
-    argv = ["--sam", prompted, "--source", photos, "--out", tmp_path / "out", "--overlays", "0"]
-    assert cli(*argv, "--crop-fraction", "0.2") == 2
+    argv = ["--sam", prompted, "--source", photos, "--overlays", "0"]
+    assert cli(*argv, "--out", tmp_path / "out", "--crop-fraction", "0.2") == 2
     why = "which works on the whole photo: drop --crop-fraction, or pass --no-colour-prompt"
     assert capsys.readouterr().err == f"error: {prompted} carries a colour prompt, {why}\n"
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
-    assert cli(*argv, "--tta") == 0  # flips serve: each view gets its own maps
-    assert (
-        yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())["colour_prompt"]
-        == ColourPrompt().to_dict()
-    )
-    assert (
-        cli(*argv, "--crop-fraction", "0.2", "--no-colour-prompt") == 0
-    )  # the same decoder without its prompt
+    assert cli(*argv, "--out", tmp_path / "tta", "--tta") == 0  # flips serve: each view gets its own maps
+    settings = yaml.safe_load((tmp_path / "tta" / "args.yaml").read_text())
+    assert settings["colour_prompt"] == ColourPrompt().to_dict() and settings["tta"]
+    # the same decoder without its prompt
+    assert cli(*argv, "--out", tmp_path / "out", "--crop-fraction", "0.2", "--no-colour-prompt") == 0
     settings = yaml.safe_load((tmp_path / "out" / "args.yaml").read_text())
     assert settings["colour_prompt"] is None and settings["crop_fraction"] > 0
 
