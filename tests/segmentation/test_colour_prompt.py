@@ -272,6 +272,26 @@ def test_evaluate_refuses_the_colour_prompt_where_it_cannot_apply(
     assert err.count("\n") == 0 and re.search(message.replace("^", "^error: "), err), err
 
 
+def test_folds_with_flips_train_and_score_the_colour_prompt(tiny_dataset, tmp_path, monkeypatch):
+    # --folds --tta with colour_prompt=true was refused while the prompt did not work on flipped views
+    from segmentation import crossval
+
+    seen = {}
+
+    class Started(Exception):
+        pass
+
+    def rounds(data, k, config, *, work, seed, tta, resume):
+        seen.update(tta=tta, colour_prompt=config["colour_prompt"])
+        raise Started
+
+    monkeypatch.setattr(crossval, "cross_validate", rounds)
+    argv = ["--data", str(tiny_dataset), "--folds", "3", "--tta", "--out", str(tmp_path / "folds")]
+    with pytest.raises(Started):
+        evaluate_main([*argv, "--no-progress", "--set", "colour_prompt=true", "epochs=1"])
+    assert seen == {"tta": True, "colour_prompt": True}
+
+
 def test_evaluate_scores_a_decoders_prompt_unless_left_out(
     tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys
 ):
