@@ -20,6 +20,11 @@ accuracy, image AUROC, box AP50, mask AP end to end against SAM from the ground-
 run with ``--no-colour-head``, beside one more row per detector with the head (conf picked on val):
 the same decoder with and without it.
 
+``--colour-prompt``: the decoders are fine-tuned with ``colour_head=true colour_prompt=true`` (the
+recipe of ``configs/segmentation/sam_colour.yaml``), and each runs three ways: ``fine-tuned`` with
+``--no-colour-head --no-colour-prompt``, ``+ colour head`` with ``--no-colour-prompt``, and ``+ colour
+head + prompt`` as it is (conf picked on val).
+
 ``--tta``: one more row per detector and SAM with test-time flips (``inspection.evaluate
 --tta``, conf picked on val): the same detector boxes, SAM's logits averaged over the photo and
 its three flips, the oracle's too.
@@ -39,6 +44,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from report import (
     bench_parser,
@@ -54,7 +60,7 @@ from report import (
 
 from common.io import json_float
 from common.tables import markdown_table
-from segmentation.finetuned import load_colour_head
+from segmentation.finetuned import load_colour_head, load_colour_prompt
 
 MODELS = ("yolo11n", "yoloe11n", "yolo11n_world")
 SAM_CONFIG = Path("configs/segmentation/sam_decoder.yaml")
@@ -99,14 +105,15 @@ def evaluate(
     conf: float | None,
     imgsz: int,
     colour_head: bool = True,
+    colour_prompt: bool = True,
     tta: bool = False,
     anomaly_run: Path | None = None,
 ) -> dict:
     """``inspection.evaluate`` on the test split; ``conf`` None: picked on val. Returns metrics.json.
 
     ``colour_head`` False: the decoder's head, if it carries one, left out (``--no-colour-head``, which
-    is refused for zero-shot SAM and for a decoder without a head); ``tta``: ``--tta``;
-    ``anomaly_run``: ``--anomaly-run``.
+    is refused for zero-shot SAM and for a decoder without a head); ``colour_prompt`` False: its colour
+    prompt likewise (``--no-colour-prompt``); ``tta``: ``--tta``; ``anomaly_run``: ``--anomaly-run``.
     """
     command = [sys.executable, "-m", "inspection.evaluate", "--detector", str(detector),
                "--imgsz", str(imgsz), "--data", str(data), "--split", "test", "--out", str(out),
@@ -115,6 +122,8 @@ def evaluate(
     command += ["--conf-from", "val"] if conf is None else ["--conf", str(conf)]
     if not colour_head and sam is not None and load_colour_head(sam) is not None:
         command += ["--no-colour-head"]
+    if not colour_prompt and sam is not None and load_colour_prompt(sam) is not None:
+        command += ["--no-colour-prompt"]
     command += ["--tta"] if tta else []
     command += ["--anomaly-run", str(anomaly_run)] if anomaly_run is not None else []
     run(command)
@@ -128,6 +137,43 @@ def fit_anomaly(root: Path, data: Path, out: Path) -> Path:
     run([sys.executable, "-m", "anomaly.evaluate", "--run", str(out), "--data", str(data), "--split", "val",
          "--overwrite", "--no-progress"])  # fmt: skip
     return out
+
+
+class Case(NamedTuple):
+    """One cascade run of a detector: which SAM (row name, decoder or None), conf (None: from val), and
+    what of the decoder it uses."""
+
+    sam_name: str
+    sam: Path | None
+    conf: float | None
+    head: bool = False
+    prompt: bool = False
+    tta: bool = False
+    regions: Path | None = None
+
+
+def cases_of(args, decoder: Path, anomaly_run: Path | None) -> list[Case]:
+    """The runs of one detector on one split that the options ask for."""
+    cases = [
+        Case("zero-shot", None, None),
+        Case("fine-tuned", decoder, None),
+        Case("fine-tuned", decoder, args.fixed_conf),
+    ]
+    if args.colour_head or args.colour_prompt:
+        cases.append(Case("fine-tuned + colour head", decoder, None, head=True))
+    if args.colour_prompt:
+        cases.append(Case("fine-tuned + colour head + prompt", decoder, None, head=True, prompt=True))
+    if args.tta:
+        cases += [
+            Case("zero-shot + flips", None, None, tta=True),
+            Case("fine-tuned + flips", decoder, None, tta=True),
+        ]
+    if anomaly_run is not None:
+        cases += [
+            Case("fine-tuned + anomaly regions", decoder, None, regions=anomaly_run),
+            Case("fine-tuned + anomaly regions", decoder, args.fixed_conf, regions=anomaly_run),
+        ]
+    return cases
 
 
 def figure(metrics: dict, path: tuple[str, ...]) -> float:
@@ -165,7 +211,14 @@ def markdown(results: list[dict], args, command: str, info: dict, seconds: float
         + (
             " Decoders fine-tuned with `colour_head=true`: the `fine-tuned` rows ran with "
             "`--no-colour-head`, the `fine-tuned + colour head` rows with the head (the same decoder)."
-            if args.colour_head
+            if args.colour_head and not args.colour_prompt
+            else ""
+        )
+        + (
+            " Decoders fine-tuned with `colour_head=true colour_prompt=true`: the `fine-tuned` rows ran with "
+            "`--no-colour-head --no-colour-prompt`, the `+ colour head` rows with `--no-colour-prompt`, the "
+            "`+ colour head + prompt` rows with both (the same decoder)."
+            if args.colour_prompt
             else ""
         )
         + (
@@ -210,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--colour-head", action="store_true", help="fine-tune with colour_head=true; rows with and without it"
     )
+    parser.add_argument(
+        "--colour-prompt",
+        action="store_true",
+        help="fine-tune with colour_head=true colour_prompt=true; rows without either, with the head, both",
+    )
     parser.add_argument("--tta", action="store_true", help="also rows with test-time flips (conf from val)")
     parser.add_argument(
         "--anomaly", action="store_true", help="also rows with a PatchCore run's regions (--anomaly-run)"
@@ -232,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"no converted split at {data}: run bench/detect_bench.py --work {args.detect_work} first"
             )
         counts.append(split_images(data))
-        overrides = ["colour_head=true"] if args.colour_head else []
+        overrides = ["colour_head=true"] if args.colour_head or args.colour_prompt else []
+        overrides += ["colour_prompt=true"] if args.colour_prompt else []
         decoder = fine_tune(data, args.work / "sam", f"s{split}", *overrides)
         anomaly_run = (
             fit_anomaly(args.anomaly_root, data, args.work / "anomaly" / f"s{split}")
@@ -243,27 +302,13 @@ def main(argv: list[str] | None = None) -> int:
             detector = args.detect_work / "runs" / f"{args.dataset}_s{split}_{model}" / "weights" / "best.pt"
             if not detector.is_file():
                 parser.error(f"no detector at {detector}: run bench/detect_bench.py --models {model} first")
-            cases = [
-                ("zero-shot", None, None, False, False, None),
-                ("fine-tuned", decoder, None, False, False, None),
-                ("fine-tuned", decoder, args.fixed_conf, False, False, None),
-            ]
-            if args.colour_head:
-                cases.append(("fine-tuned + colour head", decoder, None, True, False, None))
-            if args.tta:
-                cases += [("zero-shot + flips", None, None, False, True, None)]
-                cases += [("fine-tuned + flips", decoder, None, False, True, None)]
-            if anomaly_run is not None:
-                cases += [("fine-tuned + anomaly regions", decoder, None, False, False, anomaly_run)]
-                cases += [
-                    ("fine-tuned + anomaly regions", decoder, args.fixed_conf, False, False, anomaly_run)
-                ]
-            for sam_name, sam, conf, head, tta, regions in cases:
+            for case in cases_of(args, decoder, anomaly_run):
+                sam_name, sam, conf = case.sam_name, case.sam, case.conf
                 mode = "val" if conf is None else f"{conf:g}"
                 out = args.work / "eval" / f"s{split}_{model}_{sam_name.replace(' ', '')}_{mode}"
                 metrics = evaluate(
-                    detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz, colour_head=head, tta=tta,
-                    anomaly_run=regions,
+                    detector, data, out, sam=sam, conf=conf, imgsz=args.imgsz, colour_head=case.head,
+                    colour_prompt=case.prompt, tta=case.tta, anomaly_run=case.regions,
                 )  # fmt: skip
                 figures = {name: figure(metrics, path) for name, path in FIGURES}
                 results.append(

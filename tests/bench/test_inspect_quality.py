@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt
 from segmentation.finetuned import DECODER_FORMAT
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -51,3 +53,30 @@ def test_no_colour_head_is_passed_only_where_the_decoder_carries_a_head(bench, t
     bench.evaluate(tmp_path / "best.pt", tmp_path / "data", tmp_path / "with", **kwargs_with)
     without, with_head = bench.commands
     assert ("--no-colour-head" in without) is passed and "--no-colour-head" not in with_head
+
+
+def test_no_colour_prompt_is_passed_only_where_the_decoder_carries_one(bench, tmp_path):
+    plain, prompted = tmp_path / "plain.pt", tmp_path / "prompted.pt"
+    torch.save({"format": DECODER_FORMAT, "model": "vit_t"}, plain)
+    torch.save(
+        {"format": DECODER_FORMAT, "model": "vit_t", "colour_prompt": ColourPrompt().to_dict()}, prompted
+    )
+    for name, sam in (("zero-shot", None), ("plain", plain), ("prompted", prompted)):
+        for prompt in (False, True):
+            kwargs = {"sam": sam, "conf": None, "imgsz": 64, "colour_prompt": prompt}
+            bench.evaluate(tmp_path / "best.pt", tmp_path / "data", tmp_path / f"{name}{prompt}", **kwargs)
+    passed = ["--no-colour-prompt" in command for command in bench.commands]
+    assert passed == [False, False, False, False, True, False]
+
+
+def test_the_colour_prompt_rows_run_one_decoder_three_ways(bench, tmp_path):
+    args = SimpleNamespace(colour_head=False, colour_prompt=True, tta=False, fixed_conf=0.25)
+    decoder = tmp_path / "decoder.pt"
+    rows = [(c.sam_name, c.conf, c.head, c.prompt) for c in bench.cases_of(args, decoder, None)]
+    assert rows == [
+        ("zero-shot", None, False, False),
+        ("fine-tuned", None, False, False),
+        ("fine-tuned", 0.25, False, False),
+        ("fine-tuned + colour head", None, True, False),
+        ("fine-tuned + colour head + prompt", None, True, True),
+    ]
