@@ -302,7 +302,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-colour-prompt",
         action="store_true",
         help="box prompts without their colour maps even when decoder.pt carries a colour prompt "
-        "(colour_prompt: true in training), e.g. with --crop-fraction or --tta",
+        "(colour_prompt: true in training), e.g. with --crop-fraction (which refuses it)",
     )
     add_anomaly_arguments(parser)
 
@@ -379,7 +379,7 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
         "--tta",
         action="store_true",
         help="test-time flips: average SAM's logits over the photo and its 3 flips "
-        "(4 encoder runs per photo with boxes, cached); not with --crop-fraction, nor a --sam that "
-        "carries a colour prompt (unless --no-colour-prompt)",
+        "(4 encoder runs per photo with boxes, cached; a colour prompt is drawn on each flipped view); "
+        "not with --crop-fraction",
     )
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

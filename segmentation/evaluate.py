@@ -834,7 +834,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tta",
         action="store_true",
         help="test-time flips: average the logits over the image and its left-right, up-down and "
-        "180-degree flips (4 encoder runs per image the first time, cached)",
+        "180-degree flips (4 encoder runs per image the first time, cached; a colour prompt is drawn on "
+        "each flipped view); not with --crop-fraction",
     )
     parser.add_argument(
         "--no-colour-head",
@@ -853,7 +854,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-colour-prompt",
         action="store_true",
         help="score a decoder.pt that carries a colour prompt (colour_prompt=true in training) without it, "
-        "e.g. with --crop-fraction or --tta; only with such a --checkpoint",
+        "e.g. with --crop-fraction (which refuses it); only with such a --checkpoint",
     )
     parser.add_argument(
         "--folds",

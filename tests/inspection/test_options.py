@@ -194,3 +194,15 @@ def test_no_colour_head_with_zero_shot_sam_names_the_sam_option() -> None:
 
     with pytest.raises(UserError, match=r"it applies only with --sam \(zero-shot SAM has none\)$"):
         colour_head_for(options(no_colour_head=True), SamCheckpoint("vit_t"))
+
+
+@pytest.mark.parametrize("command", ["inspection.evaluate", "inspection.predict", "segmentation.evaluate"])
+def test_the_help_says_a_colour_prompt_goes_with_the_flips(command: str) -> None:
+    # since 69f6265 a colour prompt is drawn on each flipped view; --help still said --tta refused a
+    # prompt-carrying --sam and offered --no-colour-prompt as the way to flip
+    import importlib
+
+    text = " ".join(importlib.import_module(command).build_parser().format_help().split())
+    assert "a colour prompt is drawn on each flipped view" in text
+    assert "carries a colour prompt (unless --no-colour-prompt)" not in text
+    assert "--crop-fraction or --tta" not in text
