@@ -265,12 +265,19 @@ def format_table(evaluations: list[ModelEvaluation]) -> str:
 
 
 def scoring_notes(
-    *, tta: bool, crop_fraction: float, colour_head: ColourHead | None, colour_prompts: Sequence[str] = ()
+    *,
+    tta: bool,
+    crop_fraction: float,
+    colour_head: ColourHead | None,
+    colour_prompts: Sequence[str] = (),
+    left_out: Sequence[str] = (),
 ) -> list[str]:
     """Lines under the table for what changed the scored masks beyond the models' names (else the table
     of a run with a colour head, flips or crops reads like a plain one; ``metrics.json`` records them).
 
-    ``colour_prompts``: the names of the models whose boxes got a colour prompt.
+    ``colour_prompts``: the names of the models whose boxes got a colour prompt. ``left_out``: the flags
+    that left out what the fine-tuned ``decoder.pt`` carries (``--no-colour-head``, ``--no-colour-prompt``;
+    else its table reads like that of a decoder trained without them).
     """
     notes = []
     if colour_prompts:
@@ -279,6 +286,9 @@ def scoring_notes(
         )
     if colour_head is not None:
         notes.append("fine-tuned: its colour head refines the logits on the photo's colours (colour_head)")
+    for flag in left_out:
+        what = flag.removeprefix("--no-").replace("-", " ")  # --no-colour-head: colour head
+        notes.append(f"fine-tuned: scored without the {what} its decoder.pt carries ({flag})")
     if tta:
         notes.append("every model: logits averaged over the photo and its flips (--tta)")
     if crop_fraction > 0:
@@ -655,6 +665,10 @@ def _colour_prompts(args: argparse.Namespace) -> dict[str, ColourPrompt]:
     return prompts
 
 
+#: The flags that leave out what a ``decoder.pt`` carries, with their ``args`` names.
+LEFT_OUT_FLAGS = {"--no-colour-head": "no_colour_head", "--no-colour-prompt": "no_colour_prompt"}
+
+
 def _write_metrics(
     args: argparse.Namespace,
     model_name: str,
@@ -671,6 +685,7 @@ def _write_metrics(
         crop_fraction=args.crop_fraction,
         colour_head=colour_head,
         colour_prompts=sorted(prompts),
+        left_out=[flag for flag, given in LEFT_OUT_FLAGS.items() if getattr(args, given)],
     )
     table = format_table(evaluations)
     if notes:  # a paragraph of its own under the table
@@ -686,6 +701,9 @@ def _write_metrics(
         "crop_fraction": args.crop_fraction,  # 0: off; scores with and without zoomed crops differ
         "colour_head": None if colour_head is None else colour_head.to_dict(),
         "colour_prompts": {name: prompt.to_dict() for name, prompt in prompts.items()},
+        # true: the --checkpoint carries one, left out (an empty record above then is no decoder's lack)
+        "no_colour_head": args.no_colour_head,
+        "no_colour_prompt": args.no_colour_prompt,
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }
     atomic_write(out / "metrics.json", json_text(metrics, indent=1))

@@ -313,7 +313,14 @@ def test_evaluate_scores_a_decoders_prompt_unless_left_out(
         assert evaluate_main([*argv, *flags, "--out", str(tmp_path / name)]) == 0
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert metrics["colour_prompts"] == ({} if flags else {"fine-tuned": ColourPrompt().to_dict()})
-        assert ("colour prompt" in (tmp_path / name / "table.md").read_text()) != bool(flags)
+        # an empty record read like a decoder trained without a prompt: the flag is recorded, and noted
+        assert metrics["no_colour_prompt"] == bool(flags) and metrics["no_colour_head"] is False
+        table = (tmp_path / name / "table.md").read_text()
+        assert ("mask prompt (colour prompt)" in table) != bool(flags)
+        left_out = (
+            "- fine-tuned: scored without the colour prompt its decoder.pt carries (--no-colour-prompt)"
+        )
+        assert (left_out in table) == bool(flags)
         ious[name] = metrics["results"]["fine-tuned"]["iou"]["all"]
     assert ious["on"] != ious["off"]
     capsys.readouterr()

@@ -525,6 +525,17 @@ def test_table_notes_name_the_colour_head_and_the_flips() -> None:
     assert scoring_notes(tta=False, crop_fraction=0.0, colour_head=None) == []
 
 
+def test_table_notes_name_what_the_decoder_carries_and_was_left_out() -> None:
+    # with --no-colour-head / --no-colour-prompt the table read like that of a decoder trained without them
+    notes = scoring_notes(
+        tta=False, crop_fraction=0.0, colour_head=None, left_out=["--no-colour-head", "--no-colour-prompt"]
+    )
+    assert notes == [
+        "fine-tuned: scored without the colour head its decoder.pt carries (--no-colour-head)",
+        "fine-tuned: scored without the colour prompt its decoder.pt carries (--no-colour-prompt)",
+    ]
+
+
 def test_a_split_holding_photos_the_decoder_was_trained_on_is_warned_of(
     tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
 ) -> None:
