@@ -54,7 +54,7 @@ from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
 from segmentation.augment import transform_image
 from segmentation.colour_head import ColourHead, refuse_crops
-from segmentation.colour_prompt import ColourPrompt, mask_input_of
+from segmentation.colour_prompt import ColourPrompt, mask_input_of, refuse_crops_for_head_and_prompt
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
 from segmentation.duplicates import MASK_IOU, distinct_masks
@@ -248,10 +248,14 @@ class Inspector:
         weights = weights_file(detector_weights)
         checkpoint = check_sam_checkpoint(sam_checkpoint, model=model, base_checkpoint=base_checkpoint)
         head = checkpoint.colour_head if use_colour_head else None
-        check_colour_head(head, settings.get("crops"))
-        check_tta(settings.get("tta", False), settings.get("crops"))
         prompt = checkpoint.colour_prompt if use_colour_prompt else None
-        check_colour_prompt(prompt, settings.get("crops"), checkpoint.path)
+        crops = settings.get("crops")
+        refuse_crops_for_head_and_prompt(
+            head, prompt, 0.0 if crops is None else crops.max_fraction, checkpoint.path
+        )
+        check_colour_head(head, crops, checkpoint.path)
+        check_tta(settings.get("tta", False), crops)
+        check_colour_prompt(prompt, crops, checkpoint.path)
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
         print_tiling_note(detector, settings.get("tile"), weights)
@@ -572,13 +576,13 @@ class Inspector:
         return torch.from_numpy(self.colour_head.refine(logits.float().cpu().numpy(), rgb, boxes))
 
 
-def check_colour_head(colour_head: ColourHead | None, crops: CropRule | None) -> None:
+def check_colour_head(colour_head: ColourHead | None, crops: CropRule | None, source: object = None) -> None:
     """Refuses a colour head together with zoomed crops: the head works on whole-photo logits.
 
     Raises:
-        UserError: both are given.
+        UserError: both are given; ``source`` names the checkpoint.
     """
-    refuse_crops(colour_head, 0.0 if crops is None else crops.max_fraction)
+    refuse_crops(colour_head, 0.0 if crops is None else crops.max_fraction, source)
 
 
 def check_colour_prompt(

@@ -27,7 +27,11 @@ from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour_head, check_colour_prompt, check_settings, check_tta
 from segmentation.colour_head import ColourHead, refuse_idle_no_colour_head
-from segmentation.colour_prompt import ColourPrompt, refuse_idle_no_colour_prompt
+from segmentation.colour_prompt import (
+    ColourPrompt,
+    refuse_crops_for_head_and_prompt,
+    refuse_idle_no_colour_prompt,
+)
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.duplicates import MASK_IOU
@@ -144,13 +148,16 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
     """The colour head the cascade applies: the checkpoint's, unless ``--no-colour-head``.
 
     Raises:
-        UserError: a head together with ``--crop-fraction`` (checked before anything loads);
+        UserError: a head together with ``--crop-fraction`` (checked before anything loads; with the
+            checkpoint's colour prompt too, both named);
             ``--no-colour-head`` without ``--sam`` or with one that carries no head (it changed nothing).
     """
     if options.no_colour_head:
         refuse_idle_no_colour_head(checkpoint.colour_head, checkpoint.path, flag="--sam")
     head = None if options.no_colour_head else checkpoint.colour_head
-    check_colour_head(head, options.crop_rule())
+    prompt = None if options.no_colour_prompt else checkpoint.colour_prompt
+    refuse_crops_for_head_and_prompt(head, prompt, options.crop_fraction, checkpoint.path)
+    check_colour_head(head, options.crop_rule(), checkpoint.path)
     if checkpoint.kind == "full" and checkpoint.path is not None and not options.no_colour_head:
         if note := head_left_behind(checkpoint.path):
             print(f"note: {note}", file=sys.stderr, flush=True)

@@ -36,7 +36,13 @@ import numpy as np
 import torch
 
 from common.errors import UserError
-from segmentation.colour_head import box_window, colour_distance, finite_number, refuse_idle_leave_out
+from segmentation.colour_head import (
+    ColourHead,
+    box_window,
+    colour_distance,
+    finite_number,
+    refuse_idle_leave_out,
+)
 from segmentation.embeddings import ImageEmbedding
 from segmentation.low_res import to_low_res_grid
 
@@ -147,3 +153,26 @@ def refuse_idle_no_colour_prompt(prompt: ColourPrompt | None, checkpoint: object
         flag=flag,
         carrier="a decoder.pt of a colour_prompt=true run does",
     )
+
+
+def refuse_crops_for_head_and_prompt(
+    head: ColourHead | None, prompt: ColourPrompt | None, crop_fraction: float, source: object = None
+) -> None:
+    """Refuses zoomed crops for a checkpoint whose colour head and colour prompt both apply, in one line
+    naming both flags (each alone was refused in turn: the user came back twice).
+
+    Call it before the head's and the prompt's own refusals. Every command with ``--crop-fraction`` shares it.
+
+    Args:
+        head, prompt: what the checkpoint carries and the command applies (None: none, or left out).
+        crop_fraction: ``--crop-fraction``; 0: off.
+        source: the checkpoint, named in the message.
+
+    Raises:
+        UserError: both apply and ``crop_fraction`` is above 0.
+    """
+    if head is not None and prompt is not None and crop_fraction > 0:
+        raise UserError(
+            f"{source or 'the SAM checkpoint'} carries a colour head and a colour prompt, which work on the "
+            "whole photo: drop --crop-fraction, or pass --no-colour-head --no-colour-prompt"
+        )

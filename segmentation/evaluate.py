@@ -41,7 +41,12 @@ from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
 from segmentation.colour_head import ColourHead, refuse_crops, refuse_idle_no_colour_head
-from segmentation.colour_prompt import ColourPrompt, mask_input_of, refuse_idle_no_colour_prompt
+from segmentation.colour_prompt import (
+    ColourPrompt,
+    mask_input_of,
+    refuse_crops_for_head_and_prompt,
+    refuse_idle_no_colour_prompt,
+)
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
@@ -626,13 +631,17 @@ def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
     """The fine-tuned model's colour head by model name (``decoder.pt`` carries it), unless refused.
 
     Raises:
-        UserError: a head together with ``--crop-fraction`` (the head works on whole-photo logits);
-            ``--no-colour-head`` with a checkpoint that carries none (the flag changed nothing).
+        UserError: a head together with ``--crop-fraction`` (the head works on whole-photo logits; with
+            the checkpoint's colour prompt too, both named); ``--no-colour-head`` with a checkpoint that
+            carries none (the flag changed nothing).
     """
     head = load_colour_head(args.checkpoint) if args.checkpoint else None
     if args.no_colour_head:
         refuse_idle_no_colour_head(head, args.checkpoint, flag="--checkpoint")
         head = None
+    if head is not None and args.crop_fraction > 0 and not args.no_colour_prompt:
+        prompt = load_colour_prompt(args.checkpoint)
+        refuse_crops_for_head_and_prompt(head, prompt, args.crop_fraction, args.checkpoint)
     refuse_crops(head, args.crop_fraction, args.checkpoint)
     return {} if head is None else {"fine-tuned": head}
 

@@ -499,17 +499,21 @@ def read_colour_head(args: argparse.Namespace) -> ColourHead | None:
     """The colour head ``--checkpoint`` carries (None: none, a full state dict, ``--no-colour-head``).
 
     Raises:
-        UserError: a head together with ``--crop-fraction`` (it works on whole-photo logits),
-            a damaged head; ``--no-colour-head`` without ``--checkpoint`` or with one that carries
-            no head (it changed nothing).
+        UserError: a head together with ``--crop-fraction`` (it works on whole-photo logits; with
+            the checkpoint's colour prompt too, both named), a damaged head; ``--no-colour-head``
+            without ``--checkpoint`` or with one that carries no head (it changed nothing).
     """
     from segmentation.colour_head import refuse_crops, refuse_idle_no_colour_head
-    from segmentation.finetuned import load_colour_head
+    from segmentation.colour_prompt import refuse_crops_for_head_and_prompt
+    from segmentation.finetuned import load_colour_head, load_colour_prompt
 
     head = None if args.checkpoint is None else load_colour_head(args.checkpoint)
     if args.no_colour_head:
         refuse_idle_no_colour_head(head, args.checkpoint, flag="--checkpoint")
         return None
+    if head is not None and args.crop_fraction > 0 and not args.no_colour_prompt:
+        prompt = load_colour_prompt(args.checkpoint)
+        refuse_crops_for_head_and_prompt(head, prompt, args.crop_fraction, args.checkpoint)
     refuse_crops(head, args.crop_fraction, args.checkpoint)
     return head
 

@@ -251,6 +251,29 @@ def test_a_colour_prompt_with_crops_is_one_line(cli, photos, tmp_path, capsys):
     assert settings["colour_prompt"] is None and settings["crop_fraction"] > 0
 
 
+def test_a_colour_head_and_prompt_with_crops_are_one_line_naming_both(cli, photos, tmp_path, capsys):
+    # the head was refused first (as 'the SAM checkpoint'), and with --no-colour-head the prompt
+    head = ColourHead(weights=(1.0, 0.1, 0.0))
+    both = save_decoder(
+        build_tiny_sam(seed=1),
+        tmp_path / "both.pt",
+        model="tiny",
+        colour_head=head,
+        colour_prompt=ColourPrompt(),
+    )
+    argv = ["--sam", both, "--source", photos, "--overlays", "0", "--out", tmp_path / "out"]
+    argv += ["--crop-fraction", "0.2"]
+    assert cli(*argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: {both} carries a colour head and a colour prompt, which work on the whole photo: "
+        "drop --crop-fraction, or pass --no-colour-head --no-colour-prompt\n"
+    )
+    assert cli(*argv, "--no-colour-prompt") == 2  # the head alone: its own words, naming the file
+    assert capsys.readouterr().err.startswith(f"error: {both} carries a colour head, which works on")
+    assert not (tmp_path / "out").exists()
+    assert cli(*argv, "--no-colour-head", "--no-colour-prompt") == 0
+
+
 @pytest.mark.parametrize(
     ("part", "carrier"),
     [

@@ -339,6 +339,34 @@ def test_evaluate_scores_a_decoders_prompt_unless_left_out(
         assert metrics["tta"] and metrics["colour_prompts"] == recorded
 
 
+def test_evaluate_refuses_crops_for_a_head_and_a_prompt_in_one_line_naming_both(
+    tiny_dataset, tmp_path, capsys
+):
+    # the head was refused first, and with --no-colour-head the prompt: the user came back twice
+    checkpoint = tmp_path / "run" / "decoder.pt"
+    checkpoint.parent.mkdir()
+    head = {"features": ["logit", "colour_distance", "bias"], "weights": [1.0, 0.1, 0.0]}
+    decoder = {"format": DECODER_FORMAT, "model": "vit_t", "colour_head": head}
+    torch.save({**decoder, "colour_prompt": ColourPrompt().to_dict()}, checkpoint)
+    argv = ["--data", str(tiny_dataset), "--checkpoint", str(checkpoint), "--device", "cpu", "--no-progress"]
+    argv += [
+        "--out",
+        str(tmp_path / "eval"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--crop-fraction",
+        "0.2",
+    ]
+    assert evaluate_main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: {checkpoint} carries a colour head and a colour prompt, which work on the whole photo: "
+        "drop --crop-fraction, or pass --no-colour-head --no-colour-prompt\n"
+    )
+    assert evaluate_main([*argv, "--no-colour-prompt"]) == 2  # the head alone: its own words
+    assert "carries a colour head, which works on whole-photo logits" in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()
+
+
 @pytest.mark.parametrize("checkpoint", [None, ""])
 def test_no_colour_prompt_without_a_checkpoint_is_refused_as_zero_shot_sam(checkpoint) -> None:
     # an empty --sam (an unset shell variable) is zero-shot SAM too: not 'carries none'

@@ -697,6 +697,26 @@ def test_a_colour_head_with_crops_is_one_error_line(photos, tmp_path, capsys, se
 PROMPT = ColourPrompt(centre=18.0, scale=3.0, clip=9.0)
 
 
+def test_a_colour_head_and_prompt_with_crops_are_one_error_line_naming_both(
+    photos, tmp_path, capsys, serve_page, colour_sam
+):
+    # the head was refused first, and with --no-colour-head the prompt: the user came back twice
+    checkpoint = save_decoder(
+        colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=HEAD, colour_prompt=PROMPT
+    )
+    args = [*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), "--crop-fraction", "0.125"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {checkpoint} carries a colour head and a colour prompt, which work on the whole photo: "
+        "drop --crop-fraction, or pass --no-colour-head --no-colour-prompt\n"
+    )
+    assert main([*args, "--no-colour-prompt"]) == 2  # the head alone is refused in its own words
+    assert "carries a colour head, which works on whole-photo logits" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    app = serve_page([*args, "--no-colour-head", "--no-colour-prompt"])
+    assert app.state.predictor.colour_head is None and app.state.predictor.crops is not None
+
+
 @pytest.mark.parametrize(
     "stored, extra, used",
     [(PROMPT, [], True), (PROMPT, ["--no-colour-prompt"], False), (None, [], False)],
