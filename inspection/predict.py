@@ -25,9 +25,9 @@ A ``decoder.pt`` that carries a colour head (``colour_head: true`` in training) 
 the masks with it unless ``--no-colour-head``; ``args.yaml`` records the head applied
 (``colour_head``, or null). One that carries a colour prompt (``colour_prompt: true``) gives
 every box its colour-distance map as SAM's mask prompt unless ``--no-colour-prompt``, recorded
-as ``colour_prompt``; it is refused with ``--tta`` and ``--crop-fraction``. ``--tta`` averages
+as ``colour_prompt``; it is refused with ``--crop-fraction``. ``--tta`` averages
 SAM's logits over the photo and its three flips (four encoder runs per photo with boxes, each
-view cached).
+view cached; a colour prompt's maps drawn on each view).
 """
 
 from __future__ import annotations

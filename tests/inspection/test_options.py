@@ -206,3 +206,11 @@ def test_the_help_says_a_colour_prompt_goes_with_the_flips(command: str) -> None
     assert "a colour prompt is drawn on each flipped view" in text
     assert "carries a colour prompt (unless --no-colour-prompt)" not in text
     assert "--crop-fraction or --tta" not in text
+
+
+def test_the_predict_docstring_says_a_colour_prompt_goes_with_the_flips() -> None:
+    # the module's docstring still said a prompt-carrying decoder.pt was refused with --tta
+    import inspection.predict
+
+    text = " ".join(inspection.predict.__doc__.split())
+    assert "refused with ``--tta``" not in text and "a colour prompt's maps drawn on each view" in text
