@@ -66,6 +66,21 @@ def test_the_onnx_decoder_gets_the_maps_too(photos, tiny_sam):
         assert np.allclose(probs.astype(np.float32), 1 / (1 + np.exp(-logits)), atol=2e-3) == same
 
 
+@pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
+def test_the_onnx_decoder_gets_each_flipped_views_maps(photos, tiny_sam):
+    inspector = Inspector(
+        StubDetector(), tiny_sam, keep_probs=True, runtime="onnx", tta=True, colour_prompt=PROMPT
+    )
+    embedding, rgb = inspector.embedding(photos / "two.png"), load_rgb(photos / "two.png")
+    _, _, probs = inspector.segment(embedding, ORACLE_BOXES, path=photos / "two.png")
+    views = {"identity": embedding, **inspector.flip_embeddings(photos / "two.png")}
+    for prompt, same in ((PROMPT, True), (None, False)):
+        logits, _ = flip_averaged_logits(
+            tiny_sam, views, ORACLE_BOXES, (60, 80), colour_prompt=prompt, rgb=rgb
+        )
+        assert np.allclose(probs.astype(np.float32), 1 / (1 + np.exp(-logits)), atol=2e-3) == same
+
+
 def test_the_anomaly_regions_boxes_get_their_maps(photos, tiny_sam):
     regions = FixedRegions([[50, 10, 70, 40]])
     inspector = Inspector(StubDetector(), tiny_sam, **RAW, regions=regions, colour_prompt=PROMPT)
