@@ -53,8 +53,8 @@ from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
 from segmentation.augment import transform_image
-from segmentation.colour_head import ColourHead, refuse_crops
-from segmentation.colour_prompt import ColourPrompt, mask_input_of, refuse_crops_for_head_and_prompt
+from segmentation.colour_head import ColourHead
+from segmentation.colour_prompt import ColourPrompt, mask_input_of, refuse_colour_with_crops
 from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
 from segmentation.duplicates import MASK_IOU, distinct_masks
@@ -160,9 +160,8 @@ class Inspector:
         regions: AnomalyRegions | None = None,
     ) -> None:
         check_settings(conf=conf, iou=iou, mask_iou=mask_iou, tile=tile, tile_overlap=tile_overlap)
-        check_colour_head(colour_head, crops)
+        check_colour(colour_head, colour_prompt, crops)
         check_tta(tta, crops)
-        check_colour_prompt(colour_prompt, crops)
         self.device = resolve_device("auto" if device is None else str(device))
         self.detector = detector
         self.sam = sam.to(self.device).eval()
@@ -250,12 +249,8 @@ class Inspector:
         head = checkpoint.colour_head if use_colour_head else None
         prompt = checkpoint.colour_prompt if use_colour_prompt else None
         crops = settings.get("crops")
-        refuse_crops_for_head_and_prompt(
-            head, prompt, 0.0 if crops is None else crops.max_fraction, checkpoint.path
-        )
-        check_colour_head(head, crops, checkpoint.path)
+        check_colour(head, prompt, crops, checkpoint.path)
         check_tta(settings.get("tta", False), crops)
-        check_colour_prompt(prompt, crops, checkpoint.path)
         resolved = resolve_device("auto" if device is None else str(device))
         detector = load_detector(weights)
         print_tiling_note(detector, settings.get("tile"), weights)
@@ -576,28 +571,19 @@ class Inspector:
         return torch.from_numpy(self.colour_head.refine(logits.float().cpu().numpy(), rgb, boxes))
 
 
-def check_colour_head(colour_head: ColourHead | None, crops: CropRule | None, source: object = None) -> None:
-    """Refuses a colour head together with zoomed crops: the head works on whole-photo logits.
-
-    Raises:
-        UserError: both are given; ``source`` names the checkpoint.
-    """
-    refuse_crops(colour_head, 0.0 if crops is None else crops.max_fraction, source)
-
-
-def check_colour_prompt(
-    colour_prompt: ColourPrompt | None, crops: CropRule | None, source: object = None
+def check_colour(
+    colour_head: ColourHead | None,
+    colour_prompt: ColourPrompt | None,
+    crops: CropRule | None,
+    source: object = None,
 ) -> None:
-    """Refuses a colour prompt together with zoomed crops: its maps are drawn on the whole photo.
+    """Refuses a colour head or colour prompt together with zoomed crops: both work on the whole photo.
 
     Raises:
-        UserError: both are given; ``source`` names the checkpoint.
+        UserError: crops with either; one line naming ``source``, the checkpoint, and the flags that
+            leave each out (:func:`segmentation.colour_prompt.refuse_colour_with_crops`).
     """
-    if colour_prompt is not None and crops is not None and crops.max_fraction > 0:
-        raise UserError(
-            f"{source or 'the SAM checkpoint'} carries a colour prompt, which works on the whole photo: "
-            "drop --crop-fraction, or pass --no-colour-prompt"
-        )
+    refuse_colour_with_crops(colour_head, colour_prompt, 0.0 if crops is None else crops.max_fraction, source)
 
 
 def check_tta(tta: bool, crops: CropRule | None) -> None:

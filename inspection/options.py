@@ -25,13 +25,9 @@ from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
-from inspection.inspector import Inspector, check_colour_head, check_colour_prompt, check_settings, check_tta
+from inspection.inspector import Inspector, check_colour, check_settings, check_tta
 from segmentation.colour_head import ColourHead, refuse_idle_no_colour_head
-from segmentation.colour_prompt import (
-    ColourPrompt,
-    refuse_crops_for_head_and_prompt,
-    refuse_idle_no_colour_prompt,
-)
+from segmentation.colour_prompt import ColourPrompt, refuse_idle_no_colour_prompt
 from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.duplicates import MASK_IOU
@@ -156,8 +152,7 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
         refuse_idle_no_colour_head(checkpoint.colour_head, checkpoint.path, flag="--sam")
     head = None if options.no_colour_head else checkpoint.colour_head
     prompt = None if options.no_colour_prompt else checkpoint.colour_prompt
-    refuse_crops_for_head_and_prompt(head, prompt, options.crop_fraction, checkpoint.path)
-    check_colour_head(head, options.crop_rule(), checkpoint.path)
+    check_colour(head, prompt, options.crop_rule(), checkpoint.path)
     if checkpoint.kind == "full" and checkpoint.path is not None and not options.no_colour_head:
         if note := head_left_behind(checkpoint.path):
             print(f"note: {note}", file=sys.stderr, flush=True)
@@ -176,7 +171,7 @@ def colour_prompt_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Col
     if options.no_colour_prompt:
         refuse_idle_no_colour_prompt(checkpoint.colour_prompt, checkpoint.path, flag="--sam")
     prompt = None if options.no_colour_prompt else checkpoint.colour_prompt
-    check_colour_prompt(prompt, options.crop_rule(), checkpoint.path)
+    check_colour(None, prompt, options.crop_rule(), checkpoint.path)
     return prompt
 
 

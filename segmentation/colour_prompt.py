@@ -41,6 +41,7 @@ from segmentation.colour_head import (
     box_window,
     colour_distance,
     finite_number,
+    refuse_crops,
     refuse_idle_leave_out,
 )
 from segmentation.embeddings import ImageEmbedding
@@ -155,13 +156,14 @@ def refuse_idle_no_colour_prompt(prompt: ColourPrompt | None, checkpoint: object
     )
 
 
-def refuse_crops_for_head_and_prompt(
+def refuse_colour_with_crops(
     head: ColourHead | None, prompt: ColourPrompt | None, crop_fraction: float, source: object = None
 ) -> None:
-    """Refuses zoomed crops for a checkpoint whose colour head and colour prompt both apply, in one line
-    naming both flags (each alone was refused in turn: the user came back twice).
+    """Refuses zoomed crops for a checkpoint whose colour head or colour prompt applies (both work on the
+    whole photo), in one line naming the flag that leaves out each that applies.
 
-    Call it before the head's and the prompt's own refusals. Every command with ``--crop-fraction`` shares it.
+    Every command with ``--crop-fraction`` shares it (with both, each refused alone in turn sent the user
+    back twice).
 
     Args:
         head, prompt: what the checkpoint carries and the command applies (None: none, or left out).
@@ -169,10 +171,18 @@ def refuse_crops_for_head_and_prompt(
         source: the checkpoint, named in the message.
 
     Raises:
-        UserError: both apply and ``crop_fraction`` is above 0.
+        UserError: ``crop_fraction`` above 0 with a head or a prompt.
     """
-    if head is not None and prompt is not None and crop_fraction > 0:
+    if crop_fraction <= 0 or (head is None and prompt is None):
+        return
+    refuse_crops(head if prompt is None else None, crop_fraction, source)  # a head alone: in its own words
+    name = source or "the SAM checkpoint"
+    if head is None:
         raise UserError(
-            f"{source or 'the SAM checkpoint'} carries a colour head and a colour prompt, which work on the "
-            "whole photo: drop --crop-fraction, or pass --no-colour-head --no-colour-prompt"
+            f"{name} carries a colour prompt, which works on the whole photo: drop --crop-fraction, "
+            "or pass --no-colour-prompt"
         )
+    raise UserError(
+        f"{name} carries a colour head and a colour prompt, which work on the whole photo: "
+        "drop --crop-fraction, or pass --no-colour-head --no-colour-prompt"
+    )

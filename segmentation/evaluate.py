@@ -40,11 +40,11 @@ from common.text import put_text
 from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
 from converters.splits import SPLITS
-from segmentation.colour_head import ColourHead, refuse_crops, refuse_idle_no_colour_head
+from segmentation.colour_head import ColourHead, refuse_idle_no_colour_head
 from segmentation.colour_prompt import (
     ColourPrompt,
     mask_input_of,
-    refuse_crops_for_head_and_prompt,
+    refuse_colour_with_crops,
     refuse_idle_no_colour_prompt,
 )
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
@@ -639,10 +639,9 @@ def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
     if args.no_colour_head:
         refuse_idle_no_colour_head(head, args.checkpoint, flag="--checkpoint")
         head = None
-    if head is not None and args.crop_fraction > 0 and not args.no_colour_prompt:
-        prompt = load_colour_prompt(args.checkpoint)
-        refuse_crops_for_head_and_prompt(head, prompt, args.crop_fraction, args.checkpoint)
-    refuse_crops(head, args.crop_fraction, args.checkpoint)
+    if head is not None and args.crop_fraction > 0:
+        prompt = None if args.no_colour_prompt else load_colour_prompt(args.checkpoint)
+        refuse_colour_with_crops(head, prompt, args.crop_fraction, args.checkpoint)
     return {} if head is None else {"fine-tuned": head}
 
 
@@ -662,15 +661,11 @@ def _colour_prompts(args: argparse.Namespace) -> dict[str, ColourPrompt]:
     if args.no_colour_prompt:
         refuse_idle_no_colour_prompt(tuned, args.checkpoint, flag="--checkpoint")
         tuned = None
+    if args.colour_prompt and args.crop_fraction > 0:
+        raise UserError("--colour-prompt works on the whole photo: drop --crop-fraction")
+    refuse_colour_with_crops(None, tuned, args.crop_fraction, args.checkpoint)
     if tuned is not None:
         prompts["fine-tuned"] = tuned
-    if prompts and args.crop_fraction > 0:
-        if args.colour_prompt:
-            raise UserError("--colour-prompt works on the whole photo: drop --crop-fraction")
-        raise UserError(
-            f"{args.checkpoint} (carries a colour prompt) works on the whole photo: drop --crop-fraction, "
-            "or pass --no-colour-prompt"
-        )
     return prompts
 
 

@@ -503,18 +503,17 @@ def read_colour_head(args: argparse.Namespace) -> ColourHead | None:
             the checkpoint's colour prompt too, both named), a damaged head; ``--no-colour-head``
             without ``--checkpoint`` or with one that carries no head (it changed nothing).
     """
-    from segmentation.colour_head import refuse_crops, refuse_idle_no_colour_head
-    from segmentation.colour_prompt import refuse_crops_for_head_and_prompt
+    from segmentation.colour_head import refuse_idle_no_colour_head
+    from segmentation.colour_prompt import refuse_colour_with_crops
     from segmentation.finetuned import load_colour_head, load_colour_prompt
 
     head = None if args.checkpoint is None else load_colour_head(args.checkpoint)
     if args.no_colour_head:
         refuse_idle_no_colour_head(head, args.checkpoint, flag="--checkpoint")
         return None
-    if head is not None and args.crop_fraction > 0 and not args.no_colour_prompt:
-        prompt = load_colour_prompt(args.checkpoint)
-        refuse_crops_for_head_and_prompt(head, prompt, args.crop_fraction, args.checkpoint)
-    refuse_crops(head, args.crop_fraction, args.checkpoint)
+    if head is not None and args.crop_fraction > 0:
+        prompt = None if args.no_colour_prompt else load_colour_prompt(args.checkpoint)
+        refuse_colour_with_crops(head, prompt, args.crop_fraction, args.checkpoint)
     return head
 
 
@@ -526,18 +525,14 @@ def read_colour_prompt(args: argparse.Namespace) -> ColourPrompt | None:
             frame), a damaged prompt; ``--no-colour-prompt`` without ``--checkpoint`` or with one
             that carries no prompt (it changed nothing).
     """
-    from segmentation.colour_prompt import refuse_idle_no_colour_prompt
+    from segmentation.colour_prompt import refuse_colour_with_crops, refuse_idle_no_colour_prompt
     from segmentation.finetuned import load_colour_prompt
 
     prompt = None if args.checkpoint is None else load_colour_prompt(args.checkpoint)
     if args.no_colour_prompt:
         refuse_idle_no_colour_prompt(prompt, args.checkpoint, flag="--checkpoint")
         return None
-    if prompt is not None and args.crop_fraction > 0:
-        raise UserError(
-            f"{args.checkpoint} carries a colour prompt, which works on the whole photo: "
-            "drop --crop-fraction, or pass --no-colour-prompt"
-        )
+    refuse_colour_with_crops(None, prompt, args.crop_fraction, args.checkpoint)
     return prompt
 
 

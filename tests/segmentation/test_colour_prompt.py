@@ -327,7 +327,7 @@ def test_evaluate_scores_a_decoders_prompt_unless_left_out(
     crops = ["--crop-fraction", "0.2"]
     assert evaluate_main([*argv, *crops, "--out", str(tmp_path / "refused")]) == 2
     assert capsys.readouterr().err == (
-        f"error: {checkpoint} (carries a colour prompt) works on the whole photo: drop --crop-fraction, "
+        f"error: {checkpoint} carries a colour prompt, which works on the whole photo: drop --crop-fraction, "
         "or pass --no-colour-prompt\n"
     )
     assert evaluate_main([*argv, *crops, "--no-colour-prompt", "--out", str(tmp_path / "crops")]) == 0
