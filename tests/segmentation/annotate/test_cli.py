@@ -637,25 +637,6 @@ def test_a_page_on_another_loopback_address_answers_at_the_address_it_prints(pho
 HEAD = ColourHead((0.5, 1.0, -0.2))
 
 
-@pytest.mark.parametrize(
-    "stored, extra, used",
-    [(HEAD, [], True), (HEAD, ["--no-colour-head"], False), (None, [], False)],
-    ids=["carried", "no-colour-head", "none-stored"],
-)
-def test_the_command_gives_the_checkpoints_colour_head_to_the_page(
-    photos, tmp_path, capsys, serve_page, colour_sam, stored, extra, used
-):
-    from fastapi.testclient import TestClient
-
-    checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=stored)
-    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), *extra])
-    assert app.state.predictor.colour_head == (HEAD if used else None)
-    out = capsys.readouterr().out
-    assert (f"colour head of {checkpoint}: refines the detector's box proposals" in out) is used
-    client = TestClient(app, base_url="http://127.0.0.1")  # the page is bound to loopback
-    assert client.get("/api/session").json()["colour_head"] is used
-
-
 @pytest.mark.parametrize("checkpoint", [None, "none-stored"])
 def test_no_colour_head_where_there_is_none_is_one_error_line(
     photos, tmp_path, capsys, colour_sam, checkpoint, monkeypatch
@@ -697,6 +678,31 @@ def test_a_colour_head_with_crops_is_one_error_line(photos, tmp_path, capsys, se
 PROMPT = ColourPrompt(centre=18.0, scale=3.0, clip=9.0)
 
 
+@pytest.mark.parametrize(
+    "part, line",
+    [
+        ("colour_head", "refines the detector's box proposals"),
+        ("colour_prompt", "each detector box's colour map is SAM's mask prompt"),
+    ],
+)
+@pytest.mark.parametrize("case", ["carried", "left out", "none-stored"])
+def test_the_command_gives_the_checkpoints_colour_head_and_prompt_to_the_page(
+    photos, tmp_path, capsys, serve_page, colour_sam, part, line, case
+):
+    from fastapi.testclient import TestClient
+
+    carried = {"colour_head": HEAD, "colour_prompt": PROMPT}[part]
+    stored, used = (None, False) if case == "none-stored" else (carried, case == "carried")
+    extra = ["--no-" + part.replace("_", "-")] if case == "left out" else []
+    checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", **{part: stored})
+    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), *extra])
+    assert getattr(app.state.predictor, part) == (carried if used else None)
+    out = capsys.readouterr().out
+    assert (f"{part.replace('_', ' ')} of {checkpoint}: {line}" in out) is used
+    client = TestClient(app, base_url="http://127.0.0.1")  # the page is bound to loopback
+    assert client.get("/api/session").json()[part] is used
+
+
 def test_a_colour_head_and_prompt_with_crops_are_one_error_line_naming_both(
     photos, tmp_path, capsys, serve_page, colour_sam
 ):
@@ -715,27 +721,6 @@ def test_a_colour_head_and_prompt_with_crops_are_one_error_line_naming_both(
     assert not (tmp_path / "out").exists()
     app = serve_page([*args, "--no-colour-head", "--no-colour-prompt"])
     assert app.state.predictor.colour_head is None and app.state.predictor.crops is not None
-
-
-@pytest.mark.parametrize(
-    "stored, extra, used",
-    [(PROMPT, [], True), (PROMPT, ["--no-colour-prompt"], False), (None, [], False)],
-    ids=["carried", "no-colour-prompt", "none-stored"],
-)
-def test_the_command_gives_the_checkpoints_colour_prompt_to_the_page(
-    photos, tmp_path, capsys, serve_page, colour_sam, stored, extra, used
-):
-    from fastapi.testclient import TestClient
-
-    checkpoint = save_decoder(colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_prompt=stored)
-    app = serve_page([*page_args(photos[0], tmp_path), "--checkpoint", str(checkpoint), *extra])
-    assert app.state.predictor.colour_prompt == (PROMPT if used else None)
-    out = capsys.readouterr().out
-    assert (
-        f"colour prompt of {checkpoint}: each detector box's colour map is SAM's mask prompt" in out
-    ) is used
-    client = TestClient(app, base_url="http://127.0.0.1")  # the page is bound to loopback
-    assert client.get("/api/session").json()["colour_prompt"] is used
 
 
 def test_a_colour_prompt_with_crops_is_one_error_line(photos, tmp_path, capsys, serve_page, colour_sam):
