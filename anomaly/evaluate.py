@@ -12,6 +12,11 @@ Writes ``metrics.json``, ``report.md``, ``scores.csv`` and ``anomaly_maps.png`` 
 ``--overwrite``), built hidden beside it and renamed into place when complete. An image the run
 was fit on is refused (one line, exit 2): the protocol's rule, checked by record key against the
 run's ``fit_keys``.
+
+With ``--masks``, a ``--sam`` ``decoder.pt``'s colour prompt and colour head shape the masks scored, as in the
+inspection cascade, unless ``--no-colour-prompt`` / ``--no-colour-head``; ``metrics.json``'s ``masks``
+records them (``colour_head``, ``colour_prompt``, ``no_colour_head``, ``no_colour_prompt``) and its
+``segmenter`` names them (``+ colour prompt + colour head``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ from anomaly.data import (
     splits_path,
 )
 from anomaly.mask_scores import score_masks
-from anomaly.masks import add_cache_options, check_sam_flags, embedding_cache_dir, load_segmenter
+from anomaly.masks import (
+    add_cache_options,
+    add_colour_options,
+    check_colour_options,
+    check_sam_flags,
+    embedding_cache_dir,
+    load_segmenter,
+)
 from anomaly.patchcore import to_tensor
 from anomaly.regions import check_threshold
 from anomaly.report import REPORT_NAMES, image_metrics, map_figure, pixel_metrics, write_report
@@ -304,6 +316,8 @@ def evaluate_run(
     min_area: int = MIN_AREA,
     overwrite: bool = False,
     cache_dir: str | Path | None = None,
+    no_colour_head: bool = False,
+    no_colour_prompt: bool = False,
 ) -> dict:
     """Scores a run on labelled images and writes the report; returns the metrics.
 
@@ -324,6 +338,8 @@ def evaluate_run(
         overwrite: replace an existing ``out`` (once the new report is complete).
         cache_dir: where SAM's embeddings of the scored photos are kept (None: not kept), as
             ``anomaly.predict`` and the inspection cascade keep them.
+        no_colour_head, no_colour_prompt: leave out the ``sam`` decoder's colour head, colour prompt
+            (:func:`anomaly.masks.load_segmenter`); recorded in the metrics' ``masks``.
 
     Raises:
         UserError: a bad option value (``split`` without ``data``, a non-finite or negative
@@ -344,7 +360,14 @@ def evaluate_run(
             run, root=root, category=category, data=data, split=split, progress=progress
         )
         segmenter = (
-            load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
+            load_segmenter(
+                sam,
+                zero_shot=sam_zero_shot,
+                model=sam_model,
+                cache_dir=cache_dir,
+                no_colour_head=no_colour_head,
+                no_colour_prompt=no_colour_prompt,
+            )
             if masks
             else None
         )
@@ -362,9 +385,15 @@ def evaluate_run(
             else:
                 picked_on = "given"
             with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
-                metrics["masks"] = score_masks(
-                    run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
-                )
+                metrics["masks"] = {
+                    **score_masks(
+                        run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
+                    ),
+                    **segmenter.colour_record(),  # what the --sam decoder.pt carries and the masks applied
+                    # true: the --sam decoder.pt carries one, left out (a null above is then no lack)
+                    "no_colour_head": no_colour_head,
+                    "no_colour_prompt": no_colour_prompt,
+                }
         settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
         rows = ([r.key for r in records], [r.defect for r in records], list(scores))
         png = figure_png(run, records, scores, maps) if figure else None
@@ -461,6 +490,7 @@ def parser() -> OneLineParser:
     p.add_argument("--sam", help="fine-tuned SAM (decoder.pt from segmentation.train) for --masks")
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM) for --masks")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
+    add_colour_options(p)
     p.add_argument("--threshold", type=float, help="map threshold for --masks (default: picked, see README)")
     p.add_argument("--min-area", type=int, default=MIN_AREA, help="smallest region kept, pixels (--masks)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
@@ -472,6 +502,7 @@ def parser() -> OneLineParser:
 def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
+    check_colour_options(args)
     if args.data is None and (data := protocol_data(args.run)):
         print(f"scoring split {args.split} of {data}, the converter output the run was fit with (--data)")
     result = evaluate_run(
@@ -491,6 +522,8 @@ def run(argv: Sequence[str] | None = None) -> None:
         min_area=args.min_area,
         overwrite=args.overwrite,
         cache_dir=embedding_cache_dir(args),
+        no_colour_head=args.no_colour_head,
+        no_colour_prompt=args.no_colour_prompt,
     )
     image, pixel = result["image"], result["pixel"]
     print(

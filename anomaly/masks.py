@@ -5,8 +5,12 @@ saw as one blob, in several patches) becomes one instance per 8-connected part, 
 ground truth and of the converters' instances. The segmenter is segmentation's own
 (:func:`segmentation.models.load_sam` for zero-shot MobileSAM, :func:`segmentation.finetuned.load_finetuned`
 for a ``decoder.pt`` from ``segmentation.train``), run through its public calls
-(:func:`segmentation.embeddings.embed_images`, :func:`segmentation.predict.predict_masks`): one encoder
-run per photo, one decoder run for all its boxes.
+(:func:`segmentation.embeddings.embed_images`, :func:`segmentation.predict.box_logits`): one encoder
+run per photo, one decoder run per :data:`BOX_CHUNK` of its boxes. A ``decoder.pt``'s colour prompt
+(:mod:`segmentation.colour_prompt`) is every box's mask prompt and its colour head
+(:mod:`segmentation.colour_head`) refines the full-resolution logits, as ``segmentation.evaluate``, the
+inspection cascade and the annotation page apply them (``--no-colour-prompt``, ``--no-colour-head``:
+left out).
 """
 
 from __future__ import annotations
@@ -26,8 +30,13 @@ from common.folders import check_output_folder
 from common.io import embeddings_root
 
 if TYPE_CHECKING:
+    from segmentation.colour_head import ColourHead
     from segmentation.colour_prompt import ColourPrompt
-    from segmentation.embeddings import EmbeddingCache
+    from segmentation.embeddings import EmbeddingCache, ImageEmbedding
+
+#: Boxes decoded and upscaled to the photo's size per step: bounds the float logits to
+#: ``BOX_CHUNK * H * W * 4`` bytes (the inspection cascade's ``UPSCALE_CHUNK``).
+BOX_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class Segmenter:
             :class:`~segmentation.embeddings.EmbeddingCache`), for photos given with their ``path``.
         colour_prompt: each region box's colour map as SAM's mask prompt (a ``decoder.pt`` of a
             ``colour_prompt: true`` run carries it, :mod:`segmentation.colour_prompt`); None: none.
+        colour_head: refines SAM's full-resolution logits of each box on the photo's colours (a
+            ``decoder.pt`` of a run that kept one carries it, :mod:`segmentation.colour_head`); None: none.
     """
 
     def __init__(
@@ -66,11 +77,13 @@ class Segmenter:
         name: str = "map threshold",
         cache: EmbeddingCache | None = None,
         colour_prompt: ColourPrompt | None = None,
+        colour_head: ColourHead | None = None,
     ) -> None:
         self.sam = sam
         self.name = name
         self.cache = cache
         self.colour_prompt = colour_prompt
+        self.colour_head = colour_head
 
     def __call__(
         self, image: np.ndarray, regions: Sequence[Region], *, min_area: int = 1, path: Path | None = None
@@ -93,24 +106,50 @@ class Segmenter:
         if self.sam is None:
             masks = np.stack([r.mask for r in regions])
             return Instances(masks, boxes, scores, np.ones(len(regions), np.float32))
-        from segmentation.colour_prompt import mask_input_of
         from segmentation.embeddings import embed_images
-        from segmentation.predict import predict_masks
 
         if self.cache is not None and path is not None:
             [embedding] = self.cache.embed([path], progress=False)
         else:
             [embedding] = embed_images(self.sam, [image])
-        prompt = mask_input_of(self.colour_prompt, self.sam, embedding, image, boxes)
-        masks, iou, _ = predict_masks(
-            self.sam, embedding, boxes=boxes, mask_input=prompt, multimask_output=False
-        )
-        masks = masks[:, 0]
+        masks, iou = self._masks(embedding, image, boxes)
         # SAM found nothing inside a box: keep the map's own region rather than lose the defect
         for index, region in enumerate(regions):
             if not masks[index].any():
                 masks[index] = region.mask
-        return split_parts(Instances(masks, boxes, scores, iou[:, 0]), min_area)
+        return split_parts(Instances(masks, boxes, scores, iou), min_area)
+
+    def _masks(
+        self, embedding: ImageEmbedding, image: np.ndarray, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs of the boxes, :data:`BOX_CHUNK` at a time.
+
+        As ``segmentation.evaluate`` scores a ``decoder.pt``: SAM's logits at the photo's size
+        (:func:`segmentation.predict.box_logits`, the colour prompt's maps as ``mask_input``), through
+        the colour head, thresholded at ``sam.mask_threshold``.
+        """
+        from segmentation.colour_prompt import mask_input_of
+        from segmentation.predict import box_logits
+
+        masks, ious = [], []
+        for first in range(0, len(boxes), BOX_CHUNK):
+            chunk = boxes[first : first + BOX_CHUNK]
+            prompt = mask_input_of(self.colour_prompt, self.sam, embedding, image, chunk)
+            logits, iou = box_logits(self.sam, embedding, chunk, mask_input=prompt)
+            if self.colour_head is not None:
+                logits = self.colour_head.refine(logits, image, chunk)
+            masks.append(logits > self.sam.mask_threshold)
+            ious.append(iou)
+        return np.concatenate(masks), np.concatenate(ious)
+
+    def colour_record(self) -> dict:
+        """The colour head and colour prompt applied (each None without), as the inspection cascade records
+        them (``colour_head``, ``colour_prompt``)."""
+        head, prompt = self.colour_head, self.colour_prompt
+        return {
+            "colour_head": None if head is None else head.to_dict(),
+            "colour_prompt": None if prompt is None else prompt.to_dict(),
+        }
 
     def noting_interrupts(self) -> contextlib.AbstractContextManager[None]:
         """On a Ctrl-C inside, a ``stopped:`` line saying how many embeddings its cache keeps for a rerun.
@@ -177,31 +216,39 @@ def load_segmenter(
     zero_shot: bool = False,
     model: str | None = None,
     cache_dir: str | Path | None = None,
+    no_colour_head: bool = False,
+    no_colour_prompt: bool = False,
 ) -> Segmenter:
     """The segmenter the commands' ``--sam`` names.
 
     Args:
         sam: a ``decoder.pt`` (or full SAM state dict) from ``segmentation.train``; None for none.
+            A ``decoder.pt``'s colour prompt and colour head are applied (:func:`colour_parts`).
         zero_shot: with ``sam=None``, use SAM ``model`` with its official weights (MobileSAM's
             ``vit_t`` resolves offline); False: the map's regions are the masks.
         model: the SAM registry model: for zero-shot (default ``vit_t``, MobileSAM) or a full
             state dict (a ``decoder.pt`` records its own).
         cache_dir: an embedding cache root (``<cache root>/embeddings``, shared with the inspection
             cascade); None: embeddings are computed and not kept.
+        no_colour_head, no_colour_prompt: leave out the ``decoder.pt``'s colour head, colour prompt
+            (``--no-colour-head``, ``--no-colour-prompt``).
 
     Raises:
         UserError: an unreadable checkpoint, SAM weights that cannot be resolved, or flags that do not
-            combine (:func:`check_sam_flags`).
+            combine (:func:`check_sam_flags`) or change nothing (:func:`colour_parts`).
     """
     check_sam_flags(sam, zero_shot, model)
+    head, prompt = colour_parts(sam, no_colour_head=no_colour_head, no_colour_prompt=no_colour_prompt)
     if sam is not None:
-        from segmentation.finetuned import load_colour_prompt, load_finetuned
+        from segmentation.finetuned import load_finetuned
 
         # the commands take no base file, and name the model --sam-model
         loaded, name = load_finetuned(sam, model=model, base_option="", model_option="--sam-model")
         # the whole path: every segmentation.train run names its decoder decoder.pt
-        named = f"{name} fine-tuned ({Path(sam).absolute()})"
-        return Segmenter(loaded, named, _cache(cache_dir, loaded, name), load_colour_prompt(sam))
+        named = f"{name} fine-tuned ({Path(sam).absolute()})" + colour_words(
+            head, prompt, no_colour_head=no_colour_head, no_colour_prompt=no_colour_prompt
+        )
+        return Segmenter(loaded, named, _cache(cache_dir, loaded, name), prompt, head)
     if zero_shot:
         from segmentation.models import load_sam
 
@@ -209,6 +256,71 @@ def load_segmenter(
         loaded = load_sam(name, path_option="")  # the official weights, from the cache only
         return Segmenter(loaded, f"{name} zero-shot", _cache(cache_dir, loaded, name))
     return Segmenter(None)
+
+
+def colour_parts(
+    sam: str | Path | None, *, no_colour_head: bool = False, no_colour_prompt: bool = False
+) -> tuple[ColourHead | None, ColourPrompt | None]:
+    """The colour head and colour prompt of a ``--sam`` ``decoder.pt`` that its masks apply.
+
+    Reads the checkpoint file alone (memory-mapped): the commands call it before any photo is read.
+
+    Args:
+        sam: the ``--sam`` checkpoint; None: zero-shot SAM or none (neither part).
+        no_colour_head, no_colour_prompt: ``--no-colour-head``, ``--no-colour-prompt``: that part left out.
+
+    Returns:
+        ``(head, prompt)``, each None where the checkpoint carries none (a full state dict: neither)
+        or it is left out.
+
+    Raises:
+        UserError: a malformed head or prompt; ``--no-colour-head`` or ``--no-colour-prompt`` where it
+            changes nothing: without ``--sam``, or with one that carries no such part (the words of
+            inspection and ``segmentation.evaluate``).
+    """
+    if sam is None and not (no_colour_head or no_colour_prompt):
+        return None, None
+    from segmentation.colour_head import refuse_idle_no_colour_head
+    from segmentation.colour_prompt import refuse_idle_no_colour_prompt
+    from segmentation.finetuned import load_colour_head, load_colour_prompt
+
+    head = load_colour_head(sam) if sam is not None else None
+    prompt = load_colour_prompt(sam) if sam is not None else None
+    if no_colour_head:
+        refuse_idle_no_colour_head(head, sam, flag="--sam")
+    if no_colour_prompt:
+        refuse_idle_no_colour_prompt(prompt, sam, flag="--sam")
+    return (None if no_colour_head else head), (None if no_colour_prompt else prompt)
+
+
+def colour_words(
+    head: ColourHead | None,
+    prompt: ColourPrompt | None,
+    *,
+    no_colour_head: bool = False,
+    no_colour_prompt: bool = False,
+) -> str:
+    """What a segmenter's name adds for the colour parts: those applied, as the annotation page's header
+    says them, then those left out, with their flags.
+
+    >>> from segmentation.colour_head import ColourHead
+    >>> colour_words(ColourHead((1.0, 0.0, 0.0)), None, no_colour_prompt=True)
+    ' + colour head, its colour prompt left out (--no-colour-prompt)'
+    """
+    words = " + colour prompt" * (prompt is not None) + " + colour head" * (head is not None)
+    left_out = [
+        (part, flag)
+        for part, flag, given in (
+            ("colour prompt", "--no-colour-prompt", no_colour_prompt),
+            ("colour head", "--no-colour-head", no_colour_head),
+        )
+        if given
+    ]
+    if left_out:
+        parts = " and ".join(part for part, _ in left_out)
+        flags = " ".join(flag for _, flag in left_out)
+        words += f", its {parts} left out ({flags})"
+    return words
 
 
 def _cache(root: str | Path | None, sam, model: str) -> EmbeddingCache | None:
@@ -227,6 +339,35 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="compute every SAM embedding, read and store none"
     )
+
+
+def add_colour_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-colour-head`` and ``--no-colour-prompt``: leave out a ``--sam`` decoder.pt's colour parts.
+
+    In the inspection commands' words (their ``--crop-fraction`` aside: these commands have no crops).
+    """
+    parser.add_argument(
+        "--no-colour-head",
+        action="store_true",
+        help="SAM's own masks even when decoder.pt carries a colour head (colour_head: true in training)",
+    )
+    parser.add_argument(
+        "--no-colour-prompt",
+        action="store_true",
+        help="box prompts without their colour maps even when decoder.pt carries a colour prompt "
+        "(colour_prompt: true in training)",
+    )
+
+
+def check_colour_options(args: argparse.Namespace) -> None:
+    """Refuses :func:`add_colour_options`' flags where they change nothing (:func:`colour_parts`), before
+    any photo is read; reads the ``--sam`` file only when either flag is given.
+
+    Raises:
+        UserError: one line, in the words of the inspection commands and ``segmentation.evaluate``.
+    """
+    if args.no_colour_head or args.no_colour_prompt:
+        colour_parts(args.sam, no_colour_head=args.no_colour_head, no_colour_prompt=args.no_colour_prompt)
 
 
 def embedding_cache_dir(args: argparse.Namespace) -> Path | None:

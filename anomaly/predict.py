@@ -6,7 +6,10 @@
 
 Each photo's map (at its own size) is cut at the threshold, its connected regions become boxes, and
 SAM outlines each box (a fine-tuned ``decoder.pt``, ``--sam-zero-shot`` MobileSAM, or neither: the
-regions themselves are the masks). Outputs are described in :mod:`anomaly.outputs`.
+regions themselves are the masks). A ``decoder.pt``'s colour prompt and colour head are applied, as in
+the inspection cascade, unless ``--no-colour-prompt`` / ``--no-colour-head``; ``predict.json`` records
+them (``colour_head``, ``colour_prompt``, ``no_colour_head``, ``no_colour_prompt``). Outputs are
+described in :mod:`anomaly.outputs`.
 
 The threshold is ``--threshold VALUE``, or ``--threshold PATH`` to an ``anomaly.evaluate``
 ``metrics.json`` (its pixel F1-max threshold, or the one its masks used); by default the run's own
@@ -30,7 +33,15 @@ import numpy as np
 from tqdm import tqdm
 
 from anomaly.data import check_sizes, read_rgb
-from anomaly.masks import Segmenter, add_cache_options, check_sam_flags, embedding_cache_dir, load_segmenter
+from anomaly.masks import (
+    Segmenter,
+    add_cache_options,
+    add_colour_options,
+    check_colour_options,
+    check_sam_flags,
+    embedding_cache_dir,
+    load_segmenter,
+)
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_threshold, map_regions
 from anomaly.run import RUN_FILE, AnomalyRun, evaluate_command, load_run
@@ -188,17 +199,20 @@ def predict_photos(
     overwrite: bool = False,
     progress: bool = True,
     cache_dir: str | Path | None = None,
+    no_colour_head: bool = False,
+    no_colour_prompt: bool = False,
 ) -> dict:
     """Scores and segments every photo of ``source``; returns a summary.
 
     ``cache_dir``: where SAM's embeddings of the photos are kept (:func:`anomaly.masks.load_segmenter`);
-    None: computed each time.
+    None: computed each time. ``no_colour_head``, ``no_colour_prompt``: leave out the ``sam`` decoder's
+    colour head, colour prompt.
 
     Raises:
         UserError: a corrupt run, no photos, two photos sharing an output name, an ``out`` that
             may not be written (see :func:`check_out`), a photo of another size or unreadable, no
-            threshold or a non-finite or negative one, or SAM weights that cannot be loaded; nothing is
-            written then.
+            threshold or a non-finite or negative one, SAM weights that cannot be loaded, or a
+            ``no_colour_head`` / ``no_colour_prompt`` that changes nothing; nothing is written then.
     """
     run_path = Path(run_path)
     run = load_run(run_path)
@@ -210,7 +224,14 @@ def predict_photos(
         check_decodes(photos)
         warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
         value, origin = resolve_threshold(threshold, run_path)
-        segmenter = load_segmenter(sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir)
+        segmenter = load_segmenter(
+            sam,
+            zero_shot=sam_zero_shot,
+            model=sam_model,
+            cache_dir=cache_dir,
+            no_colour_head=no_colour_head,
+            no_colour_prompt=no_colour_prompt,
+        )
         info = prediction_info(
             run_path,
             run,
@@ -221,6 +242,8 @@ def predict_photos(
             sam=sam,
             min_area=min_area,
             maps=maps,
+            no_colour_head=no_colour_head,
+            no_colour_prompt=no_colour_prompt,
         )
         writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
 
@@ -280,9 +303,12 @@ def prediction_info(
     sam: str | Path | None,
     min_area: int,
     maps: bool,
+    no_colour_head: bool = False,
+    no_colour_prompt: bool = False,
 ) -> dict:
     """``predict.json``: how the predictions were made, paths absolute so that it traces the output back
-    from any folder. ``threshold``: ``(value, where it came from)``."""
+    from any folder. ``threshold``: ``(value, where it came from)``;
+    ``no_colour_head``, ``no_colour_prompt``: the flags (the ``sam`` decoder's part left out)."""
     value, origin = threshold
     return {
         "run": str(run_path.absolute()),
@@ -295,6 +321,10 @@ def prediction_info(
         "segmenter": segmenter.name,
         # the segmenter's name gives its file name only
         "sam": str(Path(sam).absolute()) if sam else None,
+        **segmenter.colour_record(),  # what the --sam decoder.pt carries and the masks applied
+        # true: the --sam decoder.pt carries one, left out (a null above then is no decoder's lack)
+        "no_colour_head": no_colour_head,
+        "no_colour_prompt": no_colour_prompt,
         "min_area": min_area,
         "map_png": "16-bit, 0 = 0.0, 65535 = 2 x threshold" if maps else None,
     }
@@ -347,6 +377,7 @@ def parser() -> OneLineParser:
     p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM, offline)")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
+    add_colour_options(p)
     p.add_argument("--min-area", type=int, default=16, help="smallest region kept, pixels")
     p.add_argument("--no-maps", action="store_true", help="do not write anomaly_maps/*.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
@@ -358,6 +389,7 @@ def parser() -> OneLineParser:
 def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     check_sam_flags(args.sam, args.sam_zero_shot, args.sam_model)
+    check_colour_options(args)
     if args.min_area < 1:
         raise UserError(f"--min-area must be at least 1, got {args.min_area}")
     cache_dir = embedding_cache_dir(args)
@@ -374,6 +406,8 @@ def run(argv: Sequence[str] | None = None) -> None:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         cache_dir=cache_dir,
+        no_colour_head=args.no_colour_head,
+        no_colour_prompt=args.no_colour_prompt,
     )
     photos, instances = result["photos"], result["instances"]
     print(

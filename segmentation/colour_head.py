@@ -21,8 +21,9 @@ instance IoU (``bench/experiments/sam_colour_head/``, README).
 (``segmentation.train`` with ``colour_head: true``, which keeps it only where it raises the
 val IoU and stores it in ``decoder.pt``); :meth:`ColourHead.refine` applies it to
 full-resolution logits of whole-photo box prompts: ``segmentation.evaluate``, the
-inspection cascade and the annotation page's box proposals do so when ``decoder.pt``
-carries one. It works in the photo's frame, so it does not combine with zoomed crops.
+inspection cascade, the annotation page's box proposals and the anomaly regions' SAM masks
+(:mod:`anomaly.masks`) do so when ``decoder.pt`` carries one. It works in the photo's frame,
+so it does not combine with zoomed crops.
 
 Written by hand: three weights on a few hundred thousand pixels are one LBFGS call in torch,
 which the project already has (scikit-learn's LogisticRegression would add a dependency

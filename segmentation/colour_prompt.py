@@ -20,9 +20,10 @@ Untrained, MobileSAM's own ``mask_downscaling`` reading the map raised ``hazelnu
 test IoU from 0.830 to 0.845; trained with it (``colour_prompt: true`` in
 ``segmentation.train``, the downscaling tuned at ``colour_prompt_lr``) and the colour head on top,
 0.862 (``bench/experiments/sam_colour_prompt/``, bench/README.md). A ``decoder.pt`` of such a run
-carries the prompt (:meth:`ColourPrompt.to_dict`); evaluation, the cascade and the annotation
-page's box proposals then give it to every box (``--no-colour-prompt``, in each of them, leaves it
-out). With test-time flips each view's boxes get the map drawn on that view (:mod:`segmentation.tta`).
+carries the prompt (:meth:`ColourPrompt.to_dict`); evaluation, the cascade, the annotation
+page's box proposals and the anomaly regions' SAM masks then give it to every box
+(``--no-colour-prompt``, in each of them, leaves it out). With test-time flips each view's boxes get
+the map drawn on that view (:mod:`segmentation.tta`).
 It works in the whole photo's frame: not with crops.
 """
 

@@ -77,3 +77,35 @@ def interrupted_sam(monkeypatch):
         return calls
 
     return interrupted
+
+
+#: The colour head of :func:`colour_decoders`: colour alone decides, in-box pixels over 20 CIE76 from the
+#: box border's colour are defect (a saturated stain on grey), SAM's logit ignored.
+STAIN_HEAD = (0.0, 10.0, -10.0)
+
+
+@pytest.fixture
+def colour_decoders(tmp_path: Path, monkeypatch):
+    """``decoder.pt`` files of one tiny SAM (loaded as ``vit_b``, no official weights) by what they carry:
+    ``head`` (:data:`STAIN_HEAD`), ``prompt``, ``both``, ``none``; and the head and prompt."""
+    import segmentation.finetuned
+    from segmentation.colour_head import ColourHead
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.finetuned import save_decoder
+    from tests.segmentation.conftest import build_tiny_sam
+
+    sam = build_tiny_sam()
+    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kw: (sam, "vit_b"))
+    head, prompt = ColourHead(STAIN_HEAD), ColourPrompt(centre=18.0)
+    carried = {
+        "head": {"colour_head": head},
+        "prompt": {"colour_prompt": prompt},
+        "both": {"colour_head": head, "colour_prompt": prompt},
+        "none": {},
+    }
+    (tmp_path / "decoders").mkdir()
+    paths = {
+        name: save_decoder(sam, tmp_path / "decoders" / f"{name}.pt", model="vit_b", **kwargs)
+        for name, kwargs in carried.items()
+    }
+    return paths, head, prompt

@@ -178,7 +178,7 @@ def test_masks_take_each_photos_embedding_from_the_cache_named(
             paths.append(path)
             return super().__call__(image, regions, min_area=min_area)
 
-    def load(sam, *, zero_shot=False, model=None, cache_dir=None):
+    def load(sam, *, zero_shot=False, model=None, cache_dir=None, **colour):
         asked.append(cache_dir)
         return Recording(None)
 
@@ -436,3 +436,26 @@ def test_photo_hashing_shows_a_progress_bar_unless_no_progress(run: Path, capsys
     assert "hashing photos (vs PatchCore's fit photos): 100%" in capsys.readouterr().err
     assert evaluate_module.main(["--run", str(run), "--no-figure", "--no-progress"]) == 0
     assert "hashing" not in capsys.readouterr().err
+
+
+def test_masks_scored_with_a_decoders_colour_head_apply_it_and_record_it(
+    run: Path, tmp_path: Path, colour_decoders, capsys
+) -> None:
+    # anomaly.evaluate --sam X scored masks without X's colour head, which segmentation.evaluate scored X with
+    decoders, head, _ = colour_decoders
+    argv = ["--run", run, "--sam", decoders["head"], "--threshold", "0", "--no-cache", "--no-progress"]
+    scored = {}
+    for name, flags in (("on", ()), ("left-out", ("--no-colour-head",))):
+        out = tmp_path / name
+        assert evaluate_module.main([str(a) for a in (*argv, "--no-figure", "--out", out, *flags)]) == 0
+        scored[name] = json.loads((out / "metrics.json").read_text())["masks"]
+        assert f"-> regions -> {scored[name]['segmenter']}:" in (out / "report.md").read_text()
+        assert f"masks ({scored[name]['segmenter']}, threshold" in capsys.readouterr().out
+    on, left_out = scored["on"], scored["left-out"]
+    assert on["segmenter"] == f"vit_b fine-tuned ({decoders['head']}) + colour head"
+    assert on["colour_head"] == head.to_dict() and on["no_colour_head"] is False
+    assert on["colour_prompt"] is None and on["no_colour_prompt"] is False
+    assert on["iou_defect"] == 1.0  # a whole-photo box (threshold 0): the head keeps each red square alone
+    assert left_out["segmenter"].endswith(", its colour head left out (--no-colour-head)")
+    assert left_out["colour_head"] is None and left_out["no_colour_head"] is True
+    assert left_out["iou_defect"] < 1.0  # SAM's own masks

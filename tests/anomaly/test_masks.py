@@ -47,6 +47,7 @@ def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_p
         segmentation.finetuned, "load_finetuned", lambda path, model, **kwargs: (sam, "vit_b")
     )
     monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
+    monkeypatch.setattr(segmentation.finetuned, "load_colour_head", lambda path: None)
     for kwargs, name in [
         ({"sam": None, "zero_shot": True}, "vit_t"),
         ({"sam": tmp_path / "decoder.pt"}, "vit_b"),
@@ -65,6 +66,7 @@ def test_a_fine_tuned_decoder_is_named_by_its_whole_path(tmp_path, monkeypatch) 
 
     monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kw: (None, "vit_b"))
     monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
+    monkeypatch.setattr(segmentation.finetuned, "load_colour_head", lambda path: None)
     monkeypatch.chdir(tmp_path)
     segmenter = load_segmenter("runs/sam/a/decoder.pt")
     assert segmenter.name == f"vit_b fine-tuned ({tmp_path / 'runs' / 'sam' / 'a' / 'decoder.pt'})"
@@ -143,3 +145,110 @@ def test_load_segmenter_takes_a_decoders_colour_prompt(tmp_path, monkeypatch) ->
     without = save_decoder(sam, tmp_path / "b.pt", model="vit_b")
     assert load_segmenter(with_prompt).colour_prompt == prompt
     assert load_segmenter(without).colour_prompt is None
+
+
+def stain_photo() -> tuple[np.ndarray, list]:
+    """A grey 40 x 48 photo with a red stain, and the one map region around it (its border grey)."""
+    image = np.full((40, 48, 3), 120, np.uint8)
+    image[12:18, 14:28] = (220, 40, 40)
+    anomaly_map = np.zeros((40, 48), np.float32)
+    anomaly_map[10:20, 12:30] = 2.0
+    return image, map_regions(anomaly_map, 1.0)
+
+
+def test_a_colour_head_refines_sams_logits_of_each_region_box() -> None:
+    # a decoder.pt's head was ignored here while segmentation.evaluate and the cascade applied it
+    from segmentation.colour_head import ColourHead, box_window
+    from segmentation.embeddings import embed_images
+    from segmentation.predict import box_logits
+
+    image, regions = stain_photo()
+    sam = build_tiny_sam()
+    head = ColourHead((0.0, 10.0, -10.0))  # colour alone: in-box pixels over 20 CIE76 from the border
+    got = Segmenter(sam, "tiny", colour_head=head)(image, regions, min_area=10**6)  # outlines kept whole
+    plain = Segmenter(sam, "tiny")(image, regions, min_area=10**6)
+    inside = np.zeros((40, 48), bool)
+    inside[box_window(regions[0].box, (40, 48))] = True
+    stain = np.zeros((40, 48), bool)
+    stain[12:18, 14:28] = True
+    assert got.masks.shape == (1, 40, 48) and np.array_equal(got.masks[0] & inside, stain)
+    assert not np.array_equal(plain.masks[0] & inside, stain)  # SAM's own mask, as without a head
+    assert np.array_equal(got.masks[0] & ~inside, plain.masks[0] & ~inside)  # SAM's outside the box
+    [embedding] = embed_images(sam, [image])
+    _, iou = box_logits(sam, embedding, np.stack([r.box for r in regions]))
+    assert np.allclose(got.mask_scores, iou) and np.allclose(plain.mask_scores, iou)  # SAM's IoU kept
+
+
+def test_masks_of_many_boxes_are_made_in_chunks_with_the_same_result(monkeypatch) -> None:
+    # the float logits of every box at once are N * H * W * 4 bytes: BOX_CHUNK boxes per decoder call
+    import anomaly.masks
+    from segmentation.colour_head import ColourHead
+
+    image, [region] = stain_photo()
+    sam = build_tiny_sam()
+    regions = [region] * 5
+    segmenter = Segmenter(sam, "tiny", colour_head=ColourHead((1.0, 2.0, -1.0)))
+    whole = segmenter(image, regions, min_area=10**6)  # every outline whole: one instance a box
+    monkeypatch.setattr(anomaly.masks, "BOX_CHUNK", 2)
+    chunked = segmenter(image, regions, min_area=10**6)
+    assert len(whole.masks) == 5 and np.array_equal(whole.masks, chunked.masks)
+    assert np.allclose(whole.mask_scores, chunked.mask_scores)
+
+
+def test_load_segmenter_applies_a_decoders_colour_head_and_prompt_unless_left_out(colour_decoders):
+    decoders, head, prompt = colour_decoders
+    cases = [
+        ("both", {}, head, prompt, " + colour prompt + colour head"),
+        ("head", {}, head, None, " + colour head"),
+        (
+            "both",
+            {"no_colour_head": True},
+            None,
+            prompt,
+            " + colour prompt, its colour head left out (--no-colour-head)",
+        ),
+        (
+            "both",
+            {"no_colour_head": True, "no_colour_prompt": True},
+            None,
+            None,
+            ", its colour prompt and colour head left out (--no-colour-prompt --no-colour-head)",
+        ),
+        ("none", {}, None, None, ""),
+    ]
+    for name, flags, applied_head, applied_prompt, words in cases:
+        segmenter = load_segmenter(decoders[name], **flags)
+        assert segmenter.colour_head == applied_head and segmenter.colour_prompt == applied_prompt
+        assert segmenter.name == f"vit_b fine-tuned ({decoders[name]}){words}"
+        assert segmenter.colour_record() == {
+            "colour_head": None if applied_head is None else applied_head.to_dict(),
+            "colour_prompt": None if applied_prompt is None else applied_prompt.to_dict(),
+        }
+
+
+@pytest.mark.parametrize(
+    ("part", "carrier"),
+    [
+        ("colour head", "a decoder.pt of a run that kept one does"),
+        ("colour prompt", "a decoder.pt of a colour_prompt=true run does"),
+    ],
+)
+@pytest.mark.parametrize("sam", ["zero-shot", "no sam", "none carried"])
+def test_leaving_out_a_colour_part_that_is_not_there_is_refused_before_sam_loads(
+    colour_decoders, monkeypatch, sam, part, carrier
+) -> None:
+    import segmentation.models
+
+    decoders = colour_decoders[0]
+    other = "head" if part == "colour prompt" else "prompt"  # carries the other part only
+    monkeypatch.setattr(segmentation.models, "load_sam", lambda *a, **k: pytest.fail("SAM loaded"))
+    flag = "--no-" + part.replace(" ", "-")
+    keyword = {flag.removeprefix("--").replace("-", "_"): True}
+    if sam == "none carried":
+        given, message = decoders[other], f"carries none ({carrier}): drop {flag}"
+    else:
+        given, message = None, "it applies only with --sam (zero-shot SAM has none)"
+    with pytest.raises(UserError) as error:
+        load_segmenter(given, zero_shot=sam == "zero-shot", **keyword)
+    assert str(error.value).startswith(f"{flag} leaves out a fine-tuned decoder's {part}")
+    assert str(error.value).endswith(message)

@@ -722,3 +722,92 @@ def test_a_cache_dir_that_is_a_file_is_named_as_inspection_names_it(
     ]
     assert anomaly.predict.main([*argv, "--cache-dir", str(tmp_path / "file")]) == 2
     assert capsys.readouterr().err == f"error: --cache-dir {tmp_path / 'file'} is a file, not a folder\n"
+
+
+def test_a_decoders_colour_head_shapes_the_masks_and_is_recorded(
+    run: Path, parts: Path, tmp_path: Path, colour_decoders, capsys
+) -> None:
+    # anomaly.predict --sam X ignored X's colour head: its masks were not those inspection --anomaly-run
+    # made with the same decoder for the same boxes
+    import anomaly.predict
+
+    decoders, head, _ = colour_decoders
+    argv = ["--run", run, "--source", parts / "test", "--threshold", "0", "--no-cache", "--no-progress"]
+    recorded = {}
+    for name, sam, flags in (
+        ("on", decoders["head"], ()),
+        ("left-out", decoders["head"], ("--no-colour-head",)),
+        ("none", decoders["none"], ()),  # the same weights without a head: SAM's own masks
+        ("both", decoders["both"], ("--no-colour-prompt",)),
+    ):
+        out = tmp_path / name
+        assert anomaly.predict.main([str(a) for a in (*argv, "--sam", sam, "--out", out, *flags)]) == 0
+        assert f"masks: vit_b fine-tuned ({sam})" in capsys.readouterr().out
+        recorded[name] = json.loads((out / "predict.json").read_text())
+        recorded[name]["results"] = [
+            r["segmentation"] for r in json.loads((out / "predictions.json").read_text())
+        ]
+    on, left_out, none = recorded["on"], recorded["left-out"], recorded["none"]
+    assert on["segmenter"] == f"vit_b fine-tuned ({decoders['head']}) + colour head"
+    assert on["colour_head"] == head.to_dict() and on["no_colour_head"] is False
+    assert on["colour_prompt"] is None and on["no_colour_prompt"] is False
+    # a whole-photo box (threshold 0): the head keeps the red square alone, the ground truth
+    truth = cv2.imread(str(parts / "ground_truth" / "spot" / "000_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
+    mask = cv2.imread(str(tmp_path / "on" / "masks" / "anomaly" / "spot__000_mask.png"), cv2.IMREAD_GRAYSCALE)
+    assert np.array_equal(mask > 0, truth)
+    assert left_out["segmenter"].endswith(", its colour head left out (--no-colour-head)")
+    assert left_out["colour_head"] is None and left_out["no_colour_head"] is True
+    assert none["colour_head"] is None and none["no_colour_head"] is False
+    assert left_out["results"] == none["results"] != on["results"]
+    both = recorded["both"]
+    assert both["colour_head"] == head.to_dict() and both["colour_prompt"] is None
+    assert both["no_colour_prompt"] is True and both["no_colour_head"] is False
+    assert both["segmenter"].endswith(" + colour head, its colour prompt left out (--no-colour-prompt)")
+    assert both["results"] == on["results"]  # the same weights and head, no prompt
+
+
+@pytest.mark.parametrize(
+    ("part", "carrier"),
+    [
+        ("colour head", "a decoder.pt of a run that kept one does"),
+        ("colour prompt", "a decoder.pt of a colour_prompt=true run does"),
+    ],
+)
+@pytest.mark.parametrize("sam", ["zero-shot", "no sam", "none carried"])
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_leaving_out_a_colour_part_that_is_not_there_is_one_line_before_the_run_is_read(
+    tmp_path, colour_decoders, capsys, command, sam, part, carrier
+) -> None:
+    # the flags are inspection's and segmentation.evaluate's, refused in their words where they change nothing
+    import anomaly.evaluate
+    import anomaly.predict
+
+    decoders = colour_decoders[0]
+    flag = "--no-" + part.replace(" ", "-")
+    other = "head" if part == "colour prompt" else "prompt"  # carries the other part only
+    given = {"zero-shot": ["--sam-zero-shot"], "no sam": [], "none carried": ["--sam", decoders[other]]}[sam]
+    argv = ["--run", tmp_path / "nowhere", "--out", tmp_path / "out", *given, flag]  # no run to read
+    if command == "predict":
+        assert anomaly.predict.main([str(a) for a in (*argv, "--source", tmp_path)]) == 2
+    else:
+        assert anomaly.evaluate.main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {flag} leaves out a fine-tuned decoder's {part}") and err.count("\n") == 1
+    if sam == "none carried":
+        assert err.endswith(f"carries none ({carrier}): drop {flag}\n")
+    else:
+        assert err.endswith("it applies only with --sam (zero-shot SAM has none)\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_the_colour_flags_help_reads_as_the_inspection_commands(command, capsys) -> None:
+    import anomaly.evaluate
+    import anomaly.predict
+
+    module = anomaly.predict if command == "predict" else anomaly.evaluate
+    text = " ".join(module.parser().format_help().split())
+    head = "SAM's own masks even when decoder.pt carries a colour head (colour_head: true in training)"
+    prompt = "box prompts without their colour maps even when decoder.pt carries a colour prompt"
+    assert f"--no-colour-head {head}" in text
+    assert f"--no-colour-prompt {prompt} (colour_prompt: true in training)" in text

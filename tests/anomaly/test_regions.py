@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -140,17 +142,18 @@ def test_sam_outlines_in_pieces_are_split_at_the_segmenters_min_area(monkeypatch
     import segmentation.embeddings
     import segmentation.predict
 
-    def outline(sam, embedding, boxes, multimask_output, mask_input=None):
-        return outline_in_pieces()[None, None], np.array([[0.7]], np.float32), None
+    def outline(sam, embedding, boxes, mask_input=None):  # logits: +1 on the outline, -1 elsewhere
+        return np.where(outline_in_pieces(), 1.0, -1.0)[None].astype(np.float32), np.array([0.7], np.float32)
 
     monkeypatch.setattr(segmentation.embeddings, "embed_images", lambda sam, images: [None])
-    monkeypatch.setattr(segmentation.predict, "predict_masks", outline)
+    monkeypatch.setattr(segmentation.predict, "box_logits", outline)
     anomaly_map = np.zeros((12, 16))
     anomaly_map[2:9, 2:12] = 1.0
     image = np.zeros((12, 16, 3), np.uint8)
-    instances = Segmenter(object(), "fake")(image, map_regions(anomaly_map, 0.5), min_area=2)
+    sam = SimpleNamespace(mask_threshold=0.0)
+    instances = Segmenter(sam, "fake")(image, map_regions(anomaly_map, 0.5), min_area=2)
     assert [int(m.sum()) for m in instances.masks] == [12, 10]
-    assert Segmenter(object(), "fake")(image, map_regions(anomaly_map, 0.5)).masks.shape[0] == 3
+    assert Segmenter(sam, "fake")(image, map_regions(anomaly_map, 0.5)).masks.shape[0] == 3
 
 
 def test_region_boxes_are_float() -> None:
