@@ -33,6 +33,8 @@ CACHE_ENV = "MVTEC_FINETUNE_CACHE"
 FOREIGN_STALE_S = 24 * 3600.0
 
 _CHUNK = 1 << 20
+# A \u escape of a surrogate (d800-dfff) in JSON text: paired (an emoji) or lone, see read_json.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 # sha256_file's digests by file identity (see there).
 _HASHED: dict[tuple[int, int, int, int], str] = {}
 _SETTLED_S = 2.0
@@ -333,20 +335,71 @@ def save_torch(obj: object, path: str | Path) -> Path:
     return atomic_write(path, lambda file: torch.save(obj, file))
 
 
+def read_json(path: str | Path, *, what: str) -> object:
+    """The JSON value in ``path``, every string of it UTF-8 text; a one-line :class:`UserError` otherwise.
+
+    Python's ``json`` reads a lone surrogate escape (``"\\udcff"``, as ``json.dumps`` writes a Linux
+    file name that is not UTF-8, or ``"\\ud800"``) as a string no UTF-8 output takes: a class name
+    or file name holding one stopped the command with a ``UnicodeEncodeError`` at its first print,
+    after the outputs were written, or went on into them (``data.yaml``, a COCO file) as it was.
+
+    Args:
+        path: the file.
+        what: how the message names it (``"splits file"``, ``"COCO file"``).
+
+    Raises:
+        UserError: the file is unreadable, not JSON, or holds such a string (named by :func:`ascii`).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except OSError as error:
+        raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
+        raise UserError(f"cannot read {what} {path}: not JSON ({one_line(error)})") from None
+    if _SURROGATE_ESCAPE.search(text):  # else no string can hold one: a large COCO file is not walked
+        check_utf8_text(data, f"{what} {path}")
+    return data
+
+
+def check_utf8_text(data: object, where: str) -> None:
+    """Refuses a string in ``data`` (dicts, their keys, lists) that is not UTF-8 text (a lone surrogate).
+
+    Args:
+        data: a value read from a JSON or YAML file.
+        where: the file, for the message (``"COCO file a/b.json"``).
+
+    Raises:
+        UserError: naming ``where`` and the first such string, as :func:`ascii` writes it.
+    """
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UserError(
+                    f"cannot read {where}: it holds {ascii(value)}, which is not UTF-8 text (a lone "
+                    "surrogate escape, as json.dumps writes a file name that is not UTF-8): fix or rename it"
+                ) from None
+
+
 def read_json_object(path: str | Path, *, what: str) -> dict:
-    """A JSON object from ``path``; a one-line :class:`UserError` naming ``what`` otherwise.
+    """A JSON object from ``path`` (:func:`read_json`); else a one-line :class:`UserError` naming ``what``.
 
     Args:
         path: the file.
         what: how the message names it (``"splits file"``, ``"COCO file"``).
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
-    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
-        raise UserError(f"cannot read {what} {path}: not JSON ({one_line(error)})") from None
+    data = read_json(path, what=what)
     if not isinstance(data, dict):
         raise UserError(f"{what} {path} must hold a JSON object, not {type(data).__name__}")
     return data

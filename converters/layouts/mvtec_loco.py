@@ -21,6 +21,7 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.images import is_image_file
+from common.io import check_utf8_text
 from converters.layouts.base import Layout
 from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, subfolders
 
@@ -48,6 +49,7 @@ def defect_values(path: Path) -> tuple[tuple[int, str], ...]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UserError(f"cannot read {path}: {one_line(error)}") from None
+    check_utf8_text(data, str(path))
     if not isinstance(data, list) or not data:
         raise UserError(f'{path} must be a JSON list of {{"defect_name": ..., "pixel_value": ...}} objects')
     values: dict[int, str] = {}

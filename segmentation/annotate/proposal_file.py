@@ -26,7 +26,6 @@ an image's verdict in ``images.json`` contradicts the mapping).
 from __future__ import annotations
 
 import hashlib
-import json
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from common.errors import UserError, one_line
+from common.errors import UserError
+from common.io import read_json
 from converters.masks import segmentation_to_mask
 from segmentation.annotate.proposals import Proposal, make_proposal
 
@@ -95,11 +95,11 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
             class, a score or a photo (``file_name``, or ``image_id`` found in ``images.json``).
     """
     path = Path(path).expanduser()
-    data = _read_json(path, "proposals file")
+    data = read_json(path, what="proposals file")
     images: object = []
     names: dict[int, str] = {}
     if (path.parent / IMAGES_FILE).is_file() and path.name != IMAGES_FILE:
-        images = _read_json(path.parent / IMAGES_FILE, "proposals' image list")
+        images = read_json(path.parent / IMAGES_FILE, what="proposals' image list")
         if isinstance(images, dict) and "images" in images:  # inspection.predict's COCO image info
             images, names = images["images"], _category_names(images)
     if isinstance(data, dict) and "annotations" in data:  # a whole COCO data set
@@ -118,15 +118,6 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
         if isinstance(image.get("verdict"), str)
     }
     return ProposalFile(path, results, verdicts, hashlib.sha256(path.read_bytes()).hexdigest())
-
-
-def _read_json(path: Path, what: str) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
-    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
-        raise UserError(f"cannot read {what} {path}: not JSON ({one_line(error)})") from None
 
 
 def _category_names(coco: dict) -> dict[int, str]:

@@ -27,6 +27,7 @@ from common.io import (
     load_torch,
     partial_dir,
     pid_alive,
+    read_json_object,
     remove_stale,
     save_torch,
     sha256_file,
@@ -421,3 +422,31 @@ def test_json_float_reads_null_back_as_nan(written, read) -> None:
     # only null is undefined: a figure of 0 is 0 (a truthiness test read it as NaN), and a float either way
     value = json_float(json.loads(json_text({"x": written}))["x"])
     assert type(value) is float and (value == read or (math.isnan(read) and math.isnan(value)))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"name": "crack\\udcff"}', r"'crack\udcff'"),  # json.dumps of an undecodable Linux name
+        ('{"images": [{"file_name": "a\\ud800.png"}]}', r"'a\ud800.png'"),  # nested in a list
+        ('{"\\uDC80": 1}', r"'\udc80'"),  # a key, the escape in capitals
+    ],
+    ids=["value", "nested", "key"],
+)
+def test_a_lone_surrogate_escape_in_a_json_file_is_refused_naming_file_and_value(tmp_path, text, value):
+    # json.loads took it; the first print or UTF-8 write of the string raised UnicodeEncodeError
+    path = tmp_path / "class_ids.json"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        read_json_object(path, what="mask-values file")
+    assert str(error.value).startswith(
+        f"cannot read mask-values file {path}: it holds {value}, which is not UTF-8"
+    )
+    assert "\n" not in str(error.value)
+
+
+def test_a_surrogate_pair_escape_is_text_and_read(tmp_path):
+    # json.dumps writes an emoji as a pair of escapes, which json.loads joins into one character
+    path = tmp_path / "classes.json"
+    path.write_text(json.dumps({"name": "crack \U0001f600", "escaped": "\\ud800"}))
+    assert read_json_object(path, what="file") == {"name": "crack \U0001f600", "escaped": "\\ud800"}

@@ -436,6 +436,11 @@ def _loco_bad_config(root: Path) -> None:
     write_json(root / CATEGORY / "defects_config.json", [{"defect_name": "x", "pixel_value": "high"}])
 
 
+def _loco_name_not_utf8(root: Path) -> None:
+    # json.dumps writes the lone surrogate as "\udcff"; it went on into data.yaml and the COCO files
+    write_json(root / CATEGORY / "defects_config.json", [{"defect_name": "x\udcff", "pixel_value": 255}])
+
+
 @pytest.mark.parametrize(
     ("layout", "damage", "message"),
     [
@@ -471,6 +476,11 @@ def _loco_bad_config(root: Path) -> None:
             "mvtec_loco",
             _loco_bad_config,
             "defects_config.json: entry 0 needs a defect_name and a pixel_value",
+        ),
+        (
+            "mvtec_loco",
+            _loco_name_not_utf8,
+            r"defects_config.json: it holds 'x\\udcff', which is not UTF-8 text",
         ),
     ],
 )

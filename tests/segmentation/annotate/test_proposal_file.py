@@ -204,6 +204,18 @@ A, D = SIZES["a.png"], SIZES["lot_2/d.png"]
             "no category_id or category_name",
             id="no-class",
         ),
+        pytest.param(  # the page's JSON answers could not encode it (UnicodeEncodeError, HTTP 500)
+            [result("a.png", (1, 1, 5, 5), A, category_name="scratch\udcff")],
+            None,
+            r"predictions.json: it holds 'scratch\udcff', which is not UTF-8 text",
+            id="class-not-utf8",
+        ),
+        pytest.param(
+            [result(None, (1, 1, 5, 5), A)],
+            [{"id": 1, "file_name": "a\ud800.png"}],
+            r"images.json: it holds 'a\ud800.png'",
+            id="image-list-name-not-utf8",
+        ),
         pytest.param(
             [result("a.png", (1, 1, 5, 5), A, bbox=[1, 2, -3, 4])],
             None,
