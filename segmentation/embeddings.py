@@ -38,6 +38,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -239,6 +240,11 @@ class EmbeddingCache:
     values. An unreadable entry (truncated, corrupt, another format version)
     reads as a miss and is recomputed.
 
+    One object may be used from several threads at once: the annotation page's prefetch thread
+    encodes whole photos with it while its decoder thread encodes zoomed crops (a prefetch run
+    pauses inside the encoder for a decode), and request threads look entries up. Entries are
+    written as above (each temporary named apart); :attr:`written` is counted under a lock.
+
     >>> cache = EmbeddingCache("runs/embeddings", sam, model_name="mobile_sam")  # doctest: +SKIP
     >>> entries = cache.embed(image_paths, batch_size=4)                         # doctest: +SKIP
 
@@ -279,6 +285,7 @@ class EmbeddingCache:
         self._warned: set[Path] = set()
         #: Entries this object encoded and wrote (each one kept: :func:`noting_interrupts`).
         self.written = 0
+        self._written_lock = threading.Lock()  # a read-modify-write, from any thread embedding
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.folder)!r})"
@@ -383,7 +390,8 @@ class EmbeddingCache:
                     encoded = embed_images(self.sam, images, device, part=self.part)
                     for (key, _), entry in zip(batch, encoded, strict=True):
                         entries[key] = self._write(key, entry)
-                        self.written += 1
+                        with self._written_lock:
+                            self.written += 1
                     bar.update(len(batch))
         return [entries[key] for key in keys]
 

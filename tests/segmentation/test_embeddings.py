@@ -6,6 +6,7 @@ observed, not inferred from timings or file listings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -731,3 +733,42 @@ def test_the_interrupt_note_counts_views_as_embeddings_and_names_one_embedding_i
         f"stopped: 1 of 3 embeddings are in the cache {cache.folder} (1 encoded by this run, kept); the same "
         "command again encodes only the other 2"
     )
+
+
+def test_the_written_count_of_a_cache_embedding_in_two_threads_loses_none(
+    tmp_path: Path, tiny_sam: Sam, image_files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the annotation page's prefetch thread (whole photos) and decoder thread (zoomed crops) embed
+    # with one cache; its stopping line counts cache.written. The two threads are made to switch
+    # between reading the count and storing it, as a free-threaded Python may at any time.
+    both_read = threading.Barrier(2, timeout=1.0)  # with the lock, the other thread never comes
+
+    class SwitchingCache(EmbeddingCache):
+        @property
+        def written(self) -> int:
+            value = self._count
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_read.wait()
+            return value
+
+        @written.setter
+        def written(self, value: int) -> None:
+            self._count = value
+
+    monkeypatch.setattr(  # the encoder is not what is tested; each thread reaches the count at once
+        embeddings_module,
+        "embed_images",
+        lambda sam, images, device, part: [
+            ImageEmbedding(torch.zeros(4, 2, 2), (8, 8), (8, 8)) for _ in images
+        ],
+    )
+    cache = SwitchingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    threads = [
+        threading.Thread(target=cache.embed, args=([path],), kwargs={"progress": False})
+        for path in image_files[:2]
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cache.written == 2 and len(cache) == 2
