@@ -28,7 +28,7 @@ from shlex import quote
 import numpy as np
 from tqdm import tqdm
 
-from common.errors import UserError
+from common.errors import UserError, few
 from common.folders import build_folder
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
 from common.io import sha256_file
@@ -61,6 +61,7 @@ from converters.splits import (
     check_seed,
     load_splits,
     make_splits,
+    split_sizes,
 )
 
 FORMATS = ("yolo", "coco")
@@ -397,25 +398,38 @@ def missing_class_notes(
     A defect type of two images cannot reach train, val and test: the summary showed a 0 in its row
     alone. A split the user left empty (``--split 1 1 0``) or without images at all (a warning says so),
     and a split the user gave (``--splits``, ``--split-from-layout``), are not noted.
+
+    The split is drawn per defect folder (``category/defect``): a class of a mask-values map shares
+    its folder with other classes, a class of ``--names-template '{defect}'`` spans categories, and
+    either can miss a split its image count alone would reach; the note then says so, not "too few".
     """
     if config.splits_file or config.split_from_layout:
         return []
     ratios = dict(zip(SPLITS, check_ratios(config.ratios), strict=True))
     images = {name: Counter() for name in names}
+    folders: dict[str, set[str]] = {name: set() for name in names}
     for split, samples in by_split.items():
         for sample in samples:
             for name in {instance.class_name for instance in sample.instances}:
                 images[name][split] += 1
+                folders[name].add(f"{sample.record.category}/{sample.record.defect}")
     fractions = " ".join(f"{ratio:g}" for ratio in ratios.values())
-    reason = f"too few images to reach every split at --split {fractions}"
+    kept = None
     if config.keep_splits is not None and Path(config.keep_splits).is_file():
         # the annotation page's export: earlier images stay where they were, so count is not the reason
-        reason = f"its images kept where {config.keep_splits} put them, new ones drawn at --split {fractions}"
+        kept = f"its images kept where {config.keep_splits} put them, new ones drawn at --split {fractions}"
     notes = []
     for name, counts in images.items():
         missing = [split for split in SPLITS if ratios[split] > 0 and by_split[split] and not counts[split]]
         if missing and counts:
             total = sum(counts.values())
+            alone = dict(zip(SPLITS, split_sizes(total, list(ratios.values())), strict=True))
+            reason = kept or f"too few images to reach every split at --split {fractions}"
+            if kept is None and any(alone[split] for split in missing):
+                reason = (
+                    f"the split is drawn per defect folder ({few(sorted(folders[name]))}), not per class, "
+                    f"at --split {fractions}"
+                )
             notes.append(
                 f"class '{name}' ({total} image{'s' if total != 1 else ''}) has none in "
                 f"{' or '.join(missing)}: {reason}; "

@@ -120,10 +120,10 @@ def _rng(seed: int, stratum: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(stratum.encode())])
 
 
-def _allocate(n: int, ratios: Sequence[float]) -> list[int]:
+def split_sizes(n: int, ratios: Sequence[float]) -> list[int]:
     """Sizes of the splits of ``n`` items: cumulative rounding, so they add up to ``n``.
 
-    >>> _allocate(17, (0.6, 0.2, 0.2))
+    >>> split_sizes(17, (0.6, 0.2, 0.2))
     [10, 4, 3]
     """
     bounds = np.floor(np.cumsum(ratios) * n + 0.5).astype(int)  # half up, not to even
@@ -167,7 +167,7 @@ def make_splits(
         keys = sorted(strata[stratum])
         order = _rng(seed, stratum).permutation(len(keys))
         start = 0
-        for split, size in zip(SPLITS, _allocate(len(keys), ratios), strict=True):
+        for split, size in zip(SPLITS, split_sizes(len(keys), ratios), strict=True):
             assigned[split] += [keys[i] for i in order[start : start + size]]
             defects[_category(stratum)][split] += size
             start += size
@@ -207,7 +207,7 @@ def _backgrounds(
     goods = [goods[i] for i in _rng(seed, "good").permutation(len(goods))]
     wanted = [_background_count(background_ratio, defects[split]) for split in SPLITS]
     if sum(wanted) > len(goods):  # not enough good images: share them in proportion
-        wanted = _allocate(len(goods), [w / sum(wanted) for w in wanted])
+        wanted = split_sizes(len(goods), [w / sum(wanted) for w in wanted])
     drawn, start = {}, 0
     for split, size in zip(SPLITS, wanted, strict=True):
         drawn[split] = goods[start : start + size]

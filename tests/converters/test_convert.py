@@ -622,6 +622,34 @@ def test_a_class_of_the_mask_values_map_without_an_image_is_not_noted_for_every_
     assert report.names == ["crack", "scratch"] and report.notes == []
 
 
+def test_a_class_that_misses_a_split_by_its_folders_draw_is_not_noted_as_too_few(
+    tmp_path, category_factory, mask_factory
+):
+    # the split is drawn per defect folder: 'crack' shares 'combined' with 'scratch' in 5 of its 10 images
+    # (3/1/1 on its own), and seed 0 draws none of those 5 into val; the note said "too few images"
+    masks = [mask_factory(48, 64, [(5, 5, 15, 9)]) for _ in range(10)]
+    for mask in masks[:5]:
+        mask[30:40, 30:40] = 200  # a crack beside the scratch
+    category_factory(tmp_path / "data", "widget", defects={"combined": masks})
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"255": "scratch", "200": "crack"}))
+    report = convert(config(tmp_path / "data", tmp_path / "out", mask_values=values))
+    assert report.instances["val"]["crack"] == 0 and report.instances["val"]["scratch"] == 2
+    assert report.notes == [
+        "class 'crack' (5 images) has none in val: the split is drawn per defect folder (widget/combined), "
+        "not per class, at --split 0.6 0.2 0.2; validation does not measure it"
+    ]
+    # one class over two categories ('{defect}' names both cracks alike): each folder of 2 gives test none
+    crack = [mask_factory(48, 64, [(5, 5, 15, 9)])] * 2
+    for category in ("gadget", "widget"):
+        category_factory(tmp_path / "two", category, defects={"crack": crack, "scratch": crack * 3})
+    report = convert(config(tmp_path / "two", tmp_path / "out_two"))
+    assert report.notes == [
+        "class 'crack' (4 images) has none in test: the split is drawn per defect folder (gadget/crack, "
+        "widget/crack), not per class, at --split 0.6 0.2 0.2; the test scores leave it out"
+    ]
+
+
 def test_a_split_the_draw_left_without_images_is_not_noted_for_a_class(
     tmp_path, category_factory, mask_factory
 ):

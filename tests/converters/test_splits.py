@@ -6,7 +6,7 @@ import math
 import pytest
 
 from common.errors import UserError
-from converters.splits import SPLITS, Splits, _allocate, load_splits, make_splits, save_splits
+from converters.splits import SPLITS, Splits, load_splits, make_splits, save_splits, split_sizes
 
 
 def keys(stratum: str, n: int) -> list[tuple[str, str]]:
@@ -22,7 +22,7 @@ def test_split_is_stratified_seeded_and_complete():
     assert {k for k, _ in defects} <= set(assigned)
     for stratum, n in (("nut/bent", 20), ("nut/color", 10)):
         sizes = [sum(k.startswith(stratum) for k in splits[s]) for s in SPLITS]
-        assert sizes == _allocate(n, (0.6, 0.2, 0.2))
+        assert sizes == split_sizes(n, (0.6, 0.2, 0.2))
     for split in SPLITS:
         n_defect = sum(not k.startswith("nut/train/good") for k in splits[split])
         n_good = sum(k.startswith("nut/train/good") for k in splits[split])
@@ -94,14 +94,14 @@ def test_good_images_are_shuffled_by_the_seed():
 
 @pytest.mark.parametrize(("n", "sizes"), [(0, [0, 0, 0]), (1, [1, 0, 0]), (2, [1, 1, 0]), (17, [10, 4, 3])])
 def test_allocate_small_strata_still_train(n, sizes):
-    assert _allocate(n, (0.6, 0.2, 0.2)) == sizes
+    assert split_sizes(n, (0.6, 0.2, 0.2)) == sizes
 
 
 def test_allocate_gives_train_one_from_a_donor_and_rounds_half_up():
-    assert _allocate(2, (0.1, 0.45, 0.45)) == [1, 0, 1]  # train would get none: one comes from another split
-    assert _allocate(6, (0.25, 0.5, 0.25)) == [2, 3, 1]  # 1.5 rounds up, not to even
-    assert _allocate(5, (0.5, 0.25, 0.25)) == [3, 1, 1]  # 2.5 too
-    assert _allocate(1, (0.2, 0.4, 0.4)) == [1, 0, 0]
+    assert split_sizes(2, (0.1, 0.45, 0.45)) == [1, 0, 1]  # train would get none: one comes from another
+    assert split_sizes(6, (0.25, 0.5, 0.25)) == [2, 3, 1]  # 1.5 rounds up, not to even
+    assert split_sizes(5, (0.5, 0.25, 0.25)) == [3, 1, 1]  # 2.5 too
+    assert split_sizes(1, (0.2, 0.4, 0.4)) == [1, 0, 0]
 
 
 def test_backgrounds_under_the_cap_follow_the_ratio():
@@ -222,8 +222,8 @@ def test_round_trip_and_bad_file(tmp_path):
 
 
 def test_allocate_gives_train_its_item_from_the_largest_split():
-    assert _allocate(2, (0.1, 0.1, 0.8)) == [1, 0, 1]
-    assert _allocate(1, (0.1, 0.8, 0.1)) == [1, 0, 0]
+    assert split_sizes(2, (0.1, 0.1, 0.8)) == [1, 0, 1]
+    assert split_sizes(1, (0.1, 0.8, 0.1)) == [1, 0, 0]
 
 
 def test_split_of_names_the_split_of_every_key():
