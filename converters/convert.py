@@ -406,26 +406,31 @@ def missing_class_notes(
     if config.splits_file or config.split_from_layout:
         return []
     ratios = dict(zip(SPLITS, check_ratios(config.ratios), strict=True))
+    earlier: set[str] = set()  # the annotation page's export: earlier images stay where they were
+    if config.keep_splits is not None and Path(config.keep_splits).is_file():
+        earlier = set(load_splits(config.keep_splits).split_of())
     images = {name: Counter() for name in names}
     folders: dict[str, set[str]] = {name: set() for name in names}
+    kept: set[str] = set()  # classes with an image kept where the earlier split put it
     for split, samples in by_split.items():
         for sample in samples:
             for name in {instance.class_name for instance in sample.instances}:
                 images[name][split] += 1
                 folders[name].add(f"{sample.record.category}/{sample.record.defect}")
+                if sample.record.key in earlier:
+                    kept.add(name)
     fractions = " ".join(f"{ratio:g}" for ratio in ratios.values())
-    kept = None
-    if config.keep_splits is not None and Path(config.keep_splits).is_file():
-        # the annotation page's export: earlier images stay where they were, so count is not the reason
-        kept = f"its images kept where {config.keep_splits} put them, new ones drawn at --split {fractions}"
     notes = []
     for name, counts in images.items():
         missing = [split for split in SPLITS if ratios[split] > 0 and by_split[split] and not counts[split]]
         if missing and counts:
             total = sum(counts.values())
             alone = dict(zip(SPLITS, split_sizes(total, list(ratios.values())), strict=True))
-            reason = kept or f"too few images to reach every split at --split {fractions}"
-            if kept is None and any(alone[split] for split in missing):
+            reason = f"too few images to reach every split at --split {fractions}"
+            if name in kept:  # then count is not the reason (a class all new is drawn as any)
+                reason = f"its images kept where {config.keep_splits} put them, new ones drawn at --split "
+                reason += fractions
+            elif any(alone[split] for split in missing):
                 reason = (
                     f"the split is drawn per defect folder ({few(sorted(folders[name]))}), not per class, "
                     f"at --split {fractions}"

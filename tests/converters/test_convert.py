@@ -591,6 +591,21 @@ def test_a_class_an_earlier_split_kept_out_of_a_split_is_noted_for_that(
     assert convert(config(tmp_path / "data", tmp_path / "three", splits_file=keep)).notes == []
 
 
+def test_a_new_class_of_a_kept_split_is_noted_as_drawn_not_as_kept(tmp_path, category_factory, mask_factory):
+    # the page's second export: 'dent' is new, its one image drawn like any; the note said it was kept
+    blob = mask_factory(48, 64, [(5, 5, 15, 9)])
+    category_factory(tmp_path / "data", "widget", defects={"scratch": [blob] * 5})
+    convert(config(tmp_path / "data", tmp_path / "one"))
+    category_factory(tmp_path / "data", "widget", defects={"dent": [blob]})
+    report = convert(
+        config(tmp_path / "data", tmp_path / "two", keep_splits=tmp_path / "one" / "splits.json")
+    )
+    assert report.notes == [
+        "class 'dent' (1 image) has none in val or test: too few images to reach every split at --split "
+        "0.6 0.2 0.2; validation does not measure it; the test scores leave it out"
+    ]
+
+
 def test_a_split_left_empty_by_its_fraction_is_not_noted_for_a_class(
     tmp_path, category_factory, mask_factory
 ):
