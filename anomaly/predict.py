@@ -117,7 +117,7 @@ def resolve_threshold(
                 f"no threshold: pass {flag} VALUE, or evaluate the run first ({evaluate_command(run_path)}) "
                 "so that its metrics.json gives one"
             )
-    metrics = read_json_object(path, what="metrics file")
+    metrics = read_json_object(path, what="metrics file", utf8=False)  # anomaly.evaluate's, paths as given
     check_metrics_model(metrics, path, run_path, flag)
     threshold = (metrics.get("masks") or {}).get(
         "threshold", (metrics.get("pixel") or {}).get("f1_threshold")
@@ -146,7 +146,7 @@ def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "
         UserError: naming both models.
     """
     try:
-        config = read_json_object(run_path / RUN_FILE, what="run file").get("config")
+        config = read_json_object(run_path / RUN_FILE, what="run file", utf8=False).get("config")
     except UserError:  # loading the run names what is wrong with it
         return
     settings = metrics.get("settings")

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from common.errors import UserError, one_line
-from common.io import atomic_write, check_utf8_text
+from common.io import atomic_write
 
 #: The checkout (or installed tree) holding ``configs/``: the shipped files' default paths are relative to it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -301,7 +301,6 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
         raise UserError(f"{what} {path}: {error}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise UserError(f"cannot read {what} {path}: {one_line(error)}") from None
-    check_utf8_text(data, f"{what} {path}")  # a "\\udcff" escape reads as a lone surrogate, as in JSON
     if not isinstance(data, Mapping):
         raise UserError(f"{what} {path} must be a YAML mapping")
     return dict(data)

@@ -335,7 +335,7 @@ def save_torch(obj: object, path: str | Path) -> Path:
     return atomic_write(path, lambda file: torch.save(obj, file))
 
 
-def read_json(path: str | Path, *, what: str) -> object:
+def read_json(path: str | Path, *, what: str, utf8: bool = True) -> object:
     """The JSON value in ``path``, every string of it UTF-8 text; a one-line :class:`UserError` otherwise.
 
     Python's ``json`` reads a lone surrogate escape (``"\\udcff"``, as ``json.dumps`` writes a Linux
@@ -346,6 +346,8 @@ def read_json(path: str | Path, *, what: str) -> object:
     Args:
         path: the file.
         what: how the message names it (``"splits file"``, ``"COCO file"``).
+        utf8: refuse such strings; False for a run's own files, which record a folder given to the run
+            as it was named (a Linux name that is not UTF-8 included) and read back as the same path.
 
     Raises:
         UserError: the file is unreadable, not JSON, or holds such a string (named by :func:`ascii`).
@@ -358,7 +360,7 @@ def read_json(path: str | Path, *, what: str) -> object:
         raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
     except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
         raise UserError(f"cannot read {what} {path}: not JSON ({one_line(error)})") from None
-    if _SURROGATE_ESCAPE.search(text):  # else no string can hold one: a large COCO file is not walked
+    if utf8 and _SURROGATE_ESCAPE.search(text):  # else no string holds one: a large COCO file is not walked
         check_utf8_text(data, f"{what} {path}")
     return data
 
@@ -391,15 +393,16 @@ def check_utf8_text(data: object, where: str) -> None:
                 ) from None
 
 
-def read_json_object(path: str | Path, *, what: str) -> dict:
+def read_json_object(path: str | Path, *, what: str, utf8: bool = True) -> dict:
     """A JSON object from ``path`` (:func:`read_json`); else a one-line :class:`UserError` naming ``what``.
 
     Args:
         path: the file.
         what: how the message names it (``"splits file"``, ``"COCO file"``).
+        utf8: as for :func:`read_json`.
     """
     path = Path(path)
-    data = read_json(path, what=what)
+    data = read_json(path, what=what, utf8=utf8)
     if not isinstance(data, dict):
         raise UserError(f"{what} {path} must hold a JSON object, not {type(data).__name__}")
     return data

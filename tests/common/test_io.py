@@ -445,6 +445,15 @@ def test_a_lone_surrogate_escape_in_a_json_file_is_refused_naming_file_and_value
     assert "\n" not in str(error.value)
 
 
+def test_a_runs_own_file_reads_a_folder_name_that_is_not_utf8_back_as_it_was(tmp_path):
+    # anomaly.evaluate's metrics.json records the run folder as given; json.loads gives the same path back
+    run = os.fsdecode(os.fsencode(tmp_path) + b"/run\xff")
+    path = atomic_write(tmp_path / "metrics.json", json.dumps({"run": run}))
+    assert read_json_object(path, what="metrics file", utf8=False) == {"run": run}
+    with pytest.raises(UserError, match=r"it holds '.*run\\udcff'"):
+        read_json_object(path, what="metrics file")
+
+
 def test_a_surrogate_pair_escape_is_text_and_read(tmp_path):
     # json.dumps writes an emoji as a pair of escapes, which json.loads joins into one character
     path = tmp_path / "classes.json"
