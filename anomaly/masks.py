@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +224,9 @@ def load_segmenter(
 
     Args:
         sam: a ``decoder.pt`` (or full SAM state dict) from ``segmentation.train``; None for none.
-            A ``decoder.pt``'s colour prompt and colour head are applied (:func:`colour_parts`).
+            A ``decoder.pt``'s colour prompt and colour head are applied (:func:`colour_parts`); a full
+            state dict beside a ``decoder.pt`` that carries either gets a ``note:`` that it has no place
+            for them (:func:`segmentation.finetuned.colour_left_behind`).
         zero_shot: with ``sam=None``, use SAM ``model`` with its official weights (MobileSAM's
             ``vit_t`` resolves offline); False: the map's regions are the masks.
         model: the SAM registry model: for zero-shot (default ``vit_t``, MobileSAM) or a full
@@ -240,10 +243,12 @@ def load_segmenter(
     check_sam_flags(sam, zero_shot, model)
     head, prompt = colour_parts(sam, no_colour_head=no_colour_head, no_colour_prompt=no_colour_prompt)
     if sam is not None:
-        from segmentation.finetuned import load_finetuned
+        from segmentation.finetuned import colour_left_behind, load_finetuned
 
         # the commands take no base file, and name the model --sam-model
         loaded, name = load_finetuned(sam, model=model, base_option="", model_option="--sam-model")
+        if head is None and prompt is None and (note := colour_left_behind(sam)):  # a sam_finetuned.pth
+            print(f"note: {note}", file=sys.stderr, flush=True)  # as the inspection cascade says it
         # the whole path: every segmentation.train run names its decoder decoder.pt
         named = f"{name} fine-tuned ({Path(sam).absolute()})" + colour_words(
             head, prompt, no_colour_head=no_colour_head, no_colour_prompt=no_colour_prompt

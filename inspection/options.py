@@ -10,7 +10,6 @@ settings a run records (:func:`run_settings`); each command adds its own fields 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -32,6 +31,7 @@ from segmentation.crops import CropRule
 from segmentation.decoder_onnx import RUNTIMES
 from segmentation.duplicates import MASK_IOU
 from segmentation.embeddings import EmbeddingCache
+from segmentation.finetuned import colour_left_behind
 from segmentation.models import SAM_MODELS
 from segmentation.specks import DEFAULT_CELLS, check_speck_cells
 
@@ -143,6 +143,9 @@ def check_cascade(options: CascadeOptions) -> None:
 def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> ColourHead | None:
     """The colour head the cascade applies: the checkpoint's, unless ``--no-colour-head``.
 
+    A full state dict beside a ``decoder.pt`` that carries a colour head or colour prompt gets a
+    ``note:`` (:func:`segmentation.finetuned.colour_left_behind`): it has no place for either.
+
     Raises:
         UserError: a head together with ``--crop-fraction`` (checked before anything loads; with the
             checkpoint's colour prompt too, both named);
@@ -153,8 +156,8 @@ def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Colou
     head = None if options.no_colour_head else checkpoint.colour_head
     prompt = None if options.no_colour_prompt else checkpoint.colour_prompt
     check_colour(head, prompt, options.crop_rule(), checkpoint.path)
-    if checkpoint.kind == "full" and checkpoint.path is not None and not options.no_colour_head:
-        if note := head_left_behind(checkpoint.path):
+    if checkpoint.kind == "full" and checkpoint.path is not None:
+        if note := colour_left_behind(checkpoint.path):  # its run's colour prompt too: said once, here
             print(f"note: {note}", file=sys.stderr, flush=True)
     return head
 
@@ -173,33 +176,6 @@ def colour_prompt_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> Col
     prompt = None if options.no_colour_prompt else checkpoint.colour_prompt
     check_colour(None, prompt, options.crop_rule(), checkpoint.path)
     return prompt
-
-
-def head_left_behind(path: Path) -> str | None:
-    """Why a full state dict from a ``segmentation.train`` run masks without the colour head the run kept.
-
-    A stock state dict has no place for the head, which the run's ``decoder.pt`` carries (its
-    ``colour_head.json`` says ``kept``): given ``sam_finetuned.pth``, the cascade's masks are SAM's
-    alone, unlike those ``segmentation.evaluate`` scored for the run. None for any other file.
-    """
-    decoder = path.parent / "decoder.pt"
-    try:
-        fit = json.loads((path.parent / "colour_head.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if (
-        path.name == decoder.name
-        or not decoder.is_file()
-        or not isinstance(fit, dict)
-        or fit.get("kept") is not True
-    ):
-        return None
-    iou = fit.get("val_iou")
-    gain = f" (val IoU {iou[0]:.3f} -> {iou[1]:.3f})" if isinstance(iou, list) and len(iou) == 2 else ""
-    return (
-        f"{path.name} has no place for the colour head of its run{gain}, which {decoder} carries: "
-        f"the masks are SAM's alone; pass --sam {decoder} to apply it"
-    )
 
 
 def load_regions(options: CascadeOptions, photos: Sequence[Path]) -> AnomalyRegions | None:

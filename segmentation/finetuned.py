@@ -126,6 +126,55 @@ def load_colour_prompt(checkpoint: str | Path) -> ColourPrompt | None:
     return None
 
 
+def colour_left_behind(path: str | Path) -> str | None:
+    """Why a full state dict from a ``segmentation.train`` run masks without the colour parts of its run.
+
+    A stock state dict (``sam_finetuned.pth``) has no place for the colour prompt (``colour_prompt:
+    true``: the decoder was trained with each box's colour map as its mask prompt) nor for the colour
+    head a run kept; the run's ``decoder.pt`` carries them. Given the full state dict, the commands'
+    boxes prompt SAM without those maps and the masks are SAM's alone, unlike those
+    ``segmentation.evaluate`` scored for the run: the inspection cascade and the anomaly commands say
+    so in a ``note:``. None for any other file: no ``decoder.pt`` beside it carrying either part, or
+    a ``decoder.pt`` itself (whatever its name). Reads the ``decoder.pt`` memory-mapped; the note
+    names ``--sam``, the flag of both.
+    """
+    path = Path(path)
+    decoder = path.parent / "decoder.pt"
+    if path.name == decoder.name or not decoder.is_file():
+        return None
+    if (data := _decoder_content(decoder)) is None:
+        return None
+    try:
+        head, prompt = colour_head_of(data, source=decoder), colour_prompt_of(data, source=decoder)
+    except UserError:  # a malformed part: refused where that decoder.pt is loaded, not in an aside
+        return None
+    if (head is None and prompt is None) or _decoder_content(path) is not None:
+        return None  # nothing left behind, or a copy of a decoder.pt (it carries what it carries)
+    parts, effects, gain = [], [], ""
+    if prompt is not None:
+        parts.append("colour prompt")
+        effects.append("the boxes prompt SAM without the colour maps its decoder was trained with")
+    if head is not None:
+        parts.append("colour head")
+        effects.append("the masks are SAM's alone")
+        if head.val_iou is not None:
+            gain = f" (val IoU {head.val_iou[0]:.3f} -> {head.val_iou[1]:.3f})"
+    them = "them" if len(parts) > 1 else "it"
+    return (
+        f"{path.name} has no place for the {' and the '.join(parts)} of its run{gain}, which {decoder} "
+        f"carries: {', and '.join(effects)}; pass --sam {decoder} to apply {them}"
+    )
+
+
+def _decoder_content(path: Path) -> dict | None:
+    """A ``decoder.pt``'s content (memory-mapped); None for another file, or one that cannot be read."""
+    try:
+        data = load_torch(path, what="checkpoint", mmap=True)
+    except UserError:
+        return None
+    return data if isinstance(data, dict) and data.get("format") == DECODER_FORMAT else None
+
+
 def load_encoder_part(sam: Sam, state: dict[str, torch.Tensor]) -> None:
     """Loads a tuned part of the image encoder (keys of ``sam.image_encoder.state_dict()``) in place.
 

@@ -252,3 +252,25 @@ def test_leaving_out_a_colour_part_that_is_not_there_is_refused_before_sam_loads
         load_segmenter(given, zero_shot=sam == "zero-shot", **keyword)
     assert str(error.value).startswith(f"{flag} leaves out a fine-tuned decoder's {part}")
     assert str(error.value).endswith(message)
+
+
+def test_a_full_state_dict_beside_a_decoder_with_colour_parts_says_its_masks_go_without(
+    colour_decoders, tmp_path, capsys
+) -> None:
+    # anomaly.predict/evaluate --sam sam_finetuned.pth said nothing, as the inspection cascade did: its masks
+    # silently lacked the run's colour prompt and colour head
+    from segmentation.finetuned import save_decoder, save_full
+
+    sam = build_tiny_sam()
+    _, head, prompt = colour_decoders
+    run = tmp_path / "run"
+    run.mkdir()
+    decoder = save_decoder(sam, run / "decoder.pt", model="vit_b", colour_head=head, colour_prompt=prompt)
+    full = save_full(sam, run / "sam_finetuned.pth")
+    segmenter = load_segmenter(full, model="vit_b")
+    assert segmenter.colour_head is None and segmenter.colour_prompt is None
+    err = capsys.readouterr().err
+    assert err.startswith("note: sam_finetuned.pth has no place for the colour prompt and the colour head ")
+    assert err.endswith(f"pass --sam {decoder} to apply them\n")
+    load_segmenter(decoder)  # the decoder.pt applies them: no note
+    assert capsys.readouterr().err == ""

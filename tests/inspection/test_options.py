@@ -130,25 +130,37 @@ def test_the_record_gives_the_runtime_auto_chose(tiny_sam, stub_detector, monkey
     assert resolved.runtime == "auto" and run_settings(resolved, inspector)["runtime"] == expected
 
 
-def test_a_full_state_dict_beside_a_kept_colour_head_says_it_goes_without(tmp_path, capsys) -> None:
-    import json
-
+@pytest.mark.parametrize("carried", ["colour head", "colour prompt"])
+def test_a_full_state_dict_beside_a_decoder_with_a_colour_part_says_it_goes_without(
+    tiny_sam, tmp_path, capsys, carried
+) -> None:
+    # the prompt case said nothing: the decoder, trained on boxes with their colour maps, ran without them
     from inspection.checkpoints import SamCheckpoint
-    from inspection.options import colour_head_for
+    from inspection.options import colour_head_for, colour_prompt_for
+    from segmentation.colour_head import ColourHead
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.finetuned import save_decoder, save_full
 
-    run = tmp_path / "run"  # a segmentation.train run that kept its colour head in decoder.pt
+    run = tmp_path / "run"  # a segmentation.train run whose decoder.pt carries the part
     run.mkdir()
-    (run / "decoder.pt").write_bytes(b"")
-    fit = {"weights": [2.5, 2.6, -2.7], "val_iou": [0.8204, 0.8396], "kept": True}
-    (run / "colour_head.json").write_text(json.dumps(fit))
-    full = SamCheckpoint("vit_t", run / "sam_finetuned.pth")
-    assert colour_head_for(options(), full) is None
-    err = capsys.readouterr().err  # it said nothing: the masks silently lacked the head
-    assert err.startswith("note: sam_finetuned.pth has no place for the colour head of its run (val IoU ")
-    assert f"0.820 -> 0.840), which {run / 'decoder.pt'} carries" in err
-    with pytest.raises(UserError, match=r"sam_finetuned.pth carries none .*: drop --no-colour-head$"):
-        colour_head_for(options(no_colour_head=True), full)  # no place for one: the flag changes nothing
-    (run / "colour_head.json").write_text(json.dumps({**fit, "kept": False}))
+    part = (
+        {"colour_head": ColourHead((2.5, 2.6, -2.7), val_iou=(0.8204, 0.8396))}
+        if carried == "colour head"
+        else {"colour_prompt": ColourPrompt()}
+    )
+    save_decoder(tiny_sam, run / "decoder.pt", model="vit_t", **part)
+    full = SamCheckpoint("vit_t", save_full(tiny_sam, run / "sam_finetuned.pth"))
+    assert colour_head_for(options(), full) is None and colour_prompt_for(options(), full) is None
+    err = capsys.readouterr().err
+    assert err.startswith(f"note: sam_finetuned.pth has no place for the {carried} of its run")
+    assert err.count("note:") == 1  # said once, for both parts
+    assert f"which {run / 'decoder.pt'} carries: " in err
+    assert err.endswith(f"pass --sam {run / 'decoder.pt'} to apply it\n")
+    flag = "--no-" + carried.replace(" ", "-")
+    keyword = {flag.removeprefix("--").replace("-", "_"): True}
+    with pytest.raises(UserError, match=rf"sam_finetuned.pth carries none .*: drop {flag}$"):
+        (colour_head_for if carried == "colour head" else colour_prompt_for)(options(**keyword), full)
+    save_decoder(tiny_sam, run / "decoder.pt", model="vit_t")  # a run that kept no head, without a prompt
     assert colour_head_for(options(), full) is None
     assert capsys.readouterr().err == ""
 

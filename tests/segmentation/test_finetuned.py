@@ -180,3 +180,56 @@ def test_a_decoders_missing_base_weights_name_the_callers_flag(
     with pytest.raises(UserError) as error:
         load_finetuned(decoder, **kwargs)
     assert str(error.value).endswith(f"{advice} {tmp_path / 'cache' / 'weights'}")
+
+
+@pytest.mark.parametrize(
+    ("carried", "expected"),
+    [
+        (
+            "head",
+            "sam_finetuned.pth has no place for the colour head of its run (val IoU 0.820 -> 0.840), which "
+            "{decoder} carries: the masks are SAM's alone; pass --sam {decoder} to apply it",
+        ),
+        (
+            "prompt",  # the prompt case said nothing: its decoder ran on boxes without the maps it learnt
+            "sam_finetuned.pth has no place for the colour prompt of its run, which {decoder} carries: the "
+            "boxes prompt SAM without the colour maps its decoder was trained with; pass --sam {decoder} "
+            "to apply it",
+        ),
+        (
+            "both",
+            "sam_finetuned.pth has no place for the colour prompt and the colour head of its run (val IoU "
+            "0.820 -> 0.840), which {decoder} carries: the boxes prompt SAM without the colour maps its "
+            "decoder was trained with, and the masks are SAM's alone; pass --sam {decoder} to apply them",
+        ),
+    ],
+)
+def test_a_full_state_dict_beside_a_decoder_with_colour_parts_says_what_it_lacks(
+    tiny_sam, tmp_path, carried, expected
+) -> None:
+    from segmentation.colour_head import ColourHead
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.finetuned import colour_left_behind
+
+    head = ColourHead((2.5, 2.6, -2.7), val_iou=(0.8204, 0.8396)) if carried != "prompt" else None
+    prompt = ColourPrompt() if carried != "head" else None
+    decoder = save_decoder(
+        tiny_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=head, colour_prompt=prompt
+    )
+    full = save_full(tiny_sam, tmp_path / "sam_finetuned.pth")
+    assert colour_left_behind(full) == expected.format(decoder=decoder)
+    assert colour_left_behind(decoder) is None  # it carries them
+    copy = tmp_path / "best.pt"  # a decoder.pt under another name carries what it carries
+    copy.write_bytes(decoder.read_bytes())
+    assert colour_left_behind(copy) is None
+
+
+def test_a_full_state_dict_beside_a_plain_or_damaged_decoder_or_none_has_no_note(tiny_sam, tmp_path) -> None:
+    from segmentation.finetuned import colour_left_behind
+
+    full = save_full(tiny_sam, tmp_path / "sam_finetuned.pth")
+    assert colour_left_behind(full) is None  # no decoder.pt beside it
+    save_decoder(tiny_sam, tmp_path / "decoder.pt", model="vit_t")
+    assert colour_left_behind(full) is None  # a run without either part
+    (tmp_path / "decoder.pt").write_bytes(b"garbage")
+    assert colour_left_behind(full) is None  # an aside: loading that decoder.pt is where it is refused
