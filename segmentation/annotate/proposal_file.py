@@ -34,12 +34,15 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from common.errors import UserError
+from common.folders import check_input_file
 from common.io import read_json
 from converters.masks import segmentation_to_mask
 from segmentation.annotate.proposals import Proposal, make_proposal
 
 #: The cascade's per-image file, next to its predictions.
 IMAGES_FILE = "images.json"
+#: The proposals file the cascade and ``anomaly.predict`` write.
+PREDICTIONS_FILE = "predictions.json"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,13 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
             class, a score or a photo (``file_name``, or ``image_id`` found in ``images.json``).
     """
     path = Path(path).expanduser()
+    if path.is_dir():  # their output folder: "Is a directory" named no way out
+        check_input_file(path, "--proposals", inside=(PREDICTIONS_FILE,))
+    beside = path.parent / PREDICTIONS_FILE
+    if path.name == IMAGES_FILE and beside.is_file():  # its entries have no masks: "no category_id" misled
+        raise UserError(
+            f"proposals file {path} is the list of photos written beside the proposals: pass {beside}"
+        )
     data = read_json(path, what="proposals file")
     images: object = []
     names: dict[int, str] = {}
@@ -107,8 +117,9 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
         names = _category_names(data) or names
         data = data["annotations"]
     if not isinstance(data, list):
+        way_out = f" (pass {beside})" if beside.is_file() and beside != path else ""  # e.g. predict.json
         raise UserError(
-            f"proposals file {path} must hold a JSON list of COCO results, not {type(data).__name__}"
+            f"proposals file {path} must hold a JSON list of COCO results, not {type(data).__name__}{way_out}"
         )
     by_id = _images_by_id(images, path.parent / IMAGES_FILE)
     results = [_result(entry, index, by_id, names, path) for index, entry in enumerate(data)]

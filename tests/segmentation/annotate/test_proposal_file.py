@@ -250,6 +250,41 @@ def test_a_missing_file_is_one_line(tmp_path):
         read_proposal_file(tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # the output folder of anomaly.predict or the cascade: "cannot read ...: Is a directory"
+        ("run", "--proposals {run} is a folder, not a file: pass {run}/predictions.json"),
+        # the per-photo list beside it: "entry 0: no category_id or category_name"
+        (
+            "run/images.json",
+            "proposals file {run}/images.json is the list of photos written beside the "
+            "proposals: pass {run}/predictions.json",
+        ),
+        # anomaly.predict's summary: "must hold a JSON list of COCO results, not dict", and no way out
+        (
+            "run/predict.json",
+            "proposals file {run}/predict.json must hold a JSON list of COCO results, not "
+            "dict (pass {run}/predictions.json)",
+        ),
+    ],
+)
+def test_a_file_of_the_predictions_folder_given_instead_names_predictions_json(tmp_path, given, expected):
+    run = tmp_path / "run"
+    write(run, [result("a.png", (1, 1, 5, 5), A)], [{"id": 1, "file_name": "a.png", "verdict": "anomaly"}])
+    (run / "predict.json").write_text(json.dumps({"run": "r", "photos": 1}))
+    with pytest.raises(UserError) as error:
+        read_proposal_file(tmp_path / given)
+    assert str(error.value) == expected.format(run=run)
+
+
+def test_an_images_json_alone_is_still_read_as_proposals(tmp_path):
+    # a file named images.json is refused only where a predictions.json beside it is what was meant
+    path = tmp_path / "images.json"
+    path.write_text(json.dumps([result("a.png", (1, 1, 5, 5), A)]))
+    assert len(read_proposal_file(path).results) == 1
+
+
 def test_photo_sizes_are_read_once_per_photo(tmp_path, keys):
     results = [result("a.png", (i, i, i + 3, i + 3), A) for i in range(5)]
     asked: list[str] = []
