@@ -50,7 +50,13 @@ from segmentation.colour_prompt import (
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
-from segmentation.finetuned import BASE_OPTION, load_colour_head, load_colour_prompt, load_finetuned
+from segmentation.finetuned import (
+    BASE_OPTION,
+    colour_left_behind,
+    load_colour_head,
+    load_colour_prompt,
+    load_finetuned,
+)
 from segmentation.folds import check_fold_count, check_resumable, is_folds_run
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
@@ -517,6 +523,7 @@ def run(args: argparse.Namespace) -> dict:
     split = _defect_split(args)
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
     prompts = _colour_prompts(args)  # so does this
+    _note_colour_left_behind(args, prompts)
     _warn_if_trained_on(args, split)
     models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else embeddings_root()
@@ -667,6 +674,18 @@ def _colour_prompts(args: argparse.Namespace) -> dict[str, ColourPrompt]:
     if tuned is not None:
         prompts["fine-tuned"] = tuned
     return prompts
+
+
+def _note_colour_left_behind(args: argparse.Namespace, prompts: dict[str, ColourPrompt]) -> None:
+    """A ``note:`` on stderr when ``--checkpoint`` is a full state dict whose run's ``decoder.pt``
+    carries a colour head or colour prompt that it has no place for
+    (:func:`segmentation.finetuned.colour_left_behind`): the split is scored without what the run's own
+    evaluation applied. A ``--colour-prompt`` that draws the run's maps leaves its prompt in."""
+    if args.checkpoint is None:
+        return
+    note = colour_left_behind(args.checkpoint, flag="--checkpoint", given_prompt=prompts.get("fine-tuned"))
+    if note:
+        print(f"note: {note}", file=sys.stderr, flush=True)
 
 
 #: The flags that leave out what a ``decoder.pt`` carries, with their ``args`` names.

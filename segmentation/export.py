@@ -15,7 +15,10 @@ so it is not in the graph; the sidecar's ``colour_head`` holds its weights and h
 apply them (None without one). One that carries a colour prompt (:mod:`segmentation.colour_prompt`)
 exports its mask downscaling (tuned with it) in the graph, whose ``mask_input`` takes each box's
 colour map; the map is made from the photo outside the graph, so the sidecar's ``colour_prompt``
-holds its constants and how to build it (None without one).
+holds its constants and how to build it (None without one). A full state dict
+(``sam_finetuned.pth``) has no place for either: given one whose run's ``decoder.pt`` carries
+them, a ``note:`` names that ``decoder.pt``
+(:func:`segmentation.finetuned.colour_left_behind`).
 
 Before anything is written, ONNX Runtime runs the file on random prompts (a click,
 clicks, a box, a box with clicks, a box with an earlier mask) and its logits are
@@ -30,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -58,6 +62,7 @@ from segmentation.finetuned import (
     DECODER_FORMAT,
     base_sha256,
     colour_head_of,
+    colour_left_behind,
     colour_prompt_of,
     load_finetuned,
     refuse_other_run_files,
@@ -428,6 +433,8 @@ def run(args: argparse.Namespace) -> Export:
         raise UserError(f"--opset must be in {OPSETS.start}..{OPSETS.stop - 1}, got {args.opset}")
     out = check_out(args.out, inputs=(args.checkpoint, args.base_checkpoint))
     weights = load_weights(args.checkpoint, model=args.model, base_checkpoint=args.base_checkpoint)
+    if args.checkpoint is not None and (note := colour_left_behind(args.checkpoint, flag="--checkpoint")):
+        print(f"note: {note}; the sidecar written here records no colour part", file=sys.stderr, flush=True)
     done = export_onnx(weights, out, return_single_mask=args.return_single_mask, opset=args.opset)
     source = weights.checkpoint or f"the zero-shot {weights.model} weights"
     print(

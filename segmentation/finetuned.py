@@ -126,17 +126,27 @@ def load_colour_prompt(checkpoint: str | Path) -> ColourPrompt | None:
     return None
 
 
-def colour_left_behind(path: str | Path) -> str | None:
+def colour_left_behind(
+    path: str | Path, *, flag: str = "--sam", given_prompt: ColourPrompt | None = None
+) -> str | None:
     """Why a full state dict from a ``segmentation.train`` run masks without the colour parts of its run.
 
     A stock state dict (``sam_finetuned.pth``) has no place for the colour prompt (``colour_prompt:
     true``: the decoder was trained with each box's colour map as its mask prompt) nor for the colour
     head a run kept; the run's ``decoder.pt`` carries them. Given the full state dict, the commands'
     boxes prompt SAM without those maps and the masks are SAM's alone, unlike those
-    ``segmentation.evaluate`` scored for the run: the inspection cascade and the anomaly commands say
-    so in a ``note:``. None for any other file: no ``decoder.pt`` beside it carrying either part, or
-    a ``decoder.pt`` itself (whatever its name). Reads the ``decoder.pt`` memory-mapped; the note
-    names ``--sam``, the flag of both.
+    ``segmentation.evaluate`` scored for the run: the inspection cascade, the anomaly commands,
+    ``segmentation.evaluate``, the annotation page (its ``--detector`` boxes) and ``segmentation.export``
+    (whose sidecar then has neither) say so in a ``note:``. None for any other file: no ``decoder.pt``
+    beside it carrying either part, or a ``decoder.pt`` itself (whatever its name). Reads the
+    ``decoder.pt`` memory-mapped.
+
+    Args:
+        path: the checkpoint the command was given.
+        flag: the command's option for it, which the note tells to pass the ``decoder.pt`` to.
+        given_prompt: the colour prompt the command gives the boxes anyway (``segmentation.evaluate
+            --colour-prompt``): a run's colour prompt equal to it is not left behind (the full state dict
+            holds the tuned downscaling that embeds its maps).
     """
     path = Path(path)
     decoder = path.parent / "decoder.pt"
@@ -148,6 +158,8 @@ def colour_left_behind(path: str | Path) -> str | None:
         head, prompt = colour_head_of(data, source=decoder), colour_prompt_of(data, source=decoder)
     except UserError:  # a malformed part: refused where that decoder.pt is loaded, not in an aside
         return None
+    if prompt is not None and prompt == given_prompt:
+        prompt = None  # the command draws the same maps
     if (head is None and prompt is None) or _decoder_content(path) is not None:
         return None  # nothing left behind, or a copy of a decoder.pt (it carries what it carries)
     parts, effects, gain = [], [], ""
@@ -162,7 +174,7 @@ def colour_left_behind(path: str | Path) -> str | None:
     them = "them" if len(parts) > 1 else "it"
     return (
         f"{path.name} has no place for the {' and the '.join(parts)} of its run{gain}, which {decoder} "
-        f"carries: {', and '.join(effects)}; pass --sam {decoder} to apply {them}"
+        f"carries: {', and '.join(effects)}; pass {flag} {decoder} to apply {them}"
     )
 
 

@@ -16,7 +16,9 @@ user accepts, corrects or deletes. A ``--checkpoint`` decoder.pt's colour head
 refines the detector's box masks (not with ``--crop-fraction``; ``--no-colour-head``
 leaves it out), and its colour prompt (``colour_prompt: true`` in training) gives each of those
 boxes its colour map as SAM's mask prompt (not with ``--crop-fraction`` either; ``--no-colour-prompt``
-leaves it out). A ``--proposals`` file's masks are shown as the file gives them: SAM decodes none.
+leaves it out). A ``sam_finetuned.pth`` has no place for either: with ``--detector``, one whose
+run's ``decoder.pt`` carries them gets a ``note:`` naming that file. A ``--proposals`` file's masks
+are shown as the file gives them: SAM decodes none.
 
 Bad input (options, folders, classes, the model, a taken port) stops it before
 the server starts with one ``error:`` line and exit code 2, and with nothing
@@ -29,6 +31,7 @@ import argparse
 import ipaddress
 import os
 import socket
+import sys
 from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
@@ -290,6 +293,7 @@ def run(args: argparse.Namespace) -> None:
     device, runtime = check_model_options(args)
     colour_head = read_colour_head(args)
     colour_prompt = read_colour_prompt(args)
+    note_colour_left_behind(args, detector)
     if detector is not None:
         from segmentation.annotate.detector import check_detector_classes
 
@@ -515,6 +519,18 @@ def read_colour_head(args: argparse.Namespace) -> ColourHead | None:
         prompt = None if args.no_colour_prompt else load_colour_prompt(args.checkpoint)
         refuse_colour_with_crops(head, prompt, args.crop_fraction, args.checkpoint)
     return head
+
+
+def note_colour_left_behind(args: argparse.Namespace, detector: YoloDetector | None) -> None:
+    """A ``note:`` on stderr when ``--checkpoint`` is a full state dict whose run's ``decoder.pt`` carries
+    a colour head or colour prompt (:func:`segmentation.finetuned.colour_left_behind`): the
+    ``--detector``'s box proposals are decoded without them. Without a detector nothing here uses
+    them (clicks stay SAM's, a ``--proposals`` file's masks are its own): no note."""
+    from segmentation.finetuned import colour_left_behind
+
+    if detector is not None and args.checkpoint is not None:
+        if note := colour_left_behind(args.checkpoint, flag="--checkpoint"):
+            print(f"note: {note}", file=sys.stderr, flush=True)
 
 
 def read_colour_prompt(args: argparse.Namespace) -> ColourPrompt | None:

@@ -676,3 +676,49 @@ def test_folds_refuse_a_set_without_a_value(tiny_dataset, tmp_path, capsys) -> N
     assert main(argv) == 2
     assert "override 'cache_dir=' has no value" in capsys.readouterr().err
     assert not (tmp_path / "folds").exists()
+
+
+@pytest.mark.parametrize(
+    ("carried", "extra", "left"),
+    [
+        ("head", [], "the colour head of its run"),
+        ("prompt", [], "the colour prompt of its run"),
+        ("both", [], "the colour prompt and the colour head of its run"),
+        ("both", ["--colour-prompt"], "the colour head of its run"),  # the same maps: not left behind
+        ("prompt", ["--colour-prompt"], None),
+    ],
+)
+def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_any_model_loads(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch, carried, extra, left
+) -> None:
+    # sam_finetuned.pth was scored without the colour parts the run's own evaluation applied, silently
+    import segmentation.evaluate as evaluate_module
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.finetuned import save_decoder, save_full
+
+    seen = []
+
+    def stop(args, device):  # what was said before the models load; the scores are not the point
+        seen.append(capsys.readouterr().err)
+        raise UserError("stopped before the models")
+
+    monkeypatch.setattr(evaluate_module, "_load_models", stop)
+    head = ColourHead((1.0, 0.1, 0.0)) if carried != "prompt" else None
+    prompt = ColourPrompt() if carried != "head" else None
+    run = tmp_path / "run"
+    decoder = save_decoder(
+        tiny_sam, run / "decoder.pt", model="vit_t", colour_head=head, colour_prompt=prompt
+    )
+    full = save_full(tiny_sam, run / "sam_finetuned.pth")
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(tmp_path / "eval"), "--no-progress"]
+    assert main([*argv, "--checkpoint", str(full), "--model", "vit_t", *extra]) == 2
+    notes = [line for line in seen[0].splitlines() if line.startswith("note:")]
+    if left is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0].startswith(f"note: sam_finetuned.pth has no place for {left}")
+        assert notes[0].endswith(
+            f"pass --checkpoint {decoder} to apply " + ("them" if " and " in left else "it")
+        )
+    assert main([*argv, "--checkpoint", str(decoder), *extra]) == 2  # the decoder.pt applies them: no note
+    assert "note:" not in seen[1]

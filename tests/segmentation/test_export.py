@@ -391,6 +391,38 @@ def test_full_state_dict_and_zero_shot(tiny_registry, tiny_sam_builder, tmp_path
     assert record["outputs"]["masks"]["shape"][1] == 1
 
 
+def test_a_full_state_dict_beside_a_decoder_with_a_colour_head_is_noted_before_the_export(
+    tiny_registry, tiny_sam_builder, tmp_path, capsys, monkeypatch
+):
+    # it exported sam_finetuned.pth with a sidecar whose colour_head is null, silently: a deployment
+    # of the run's decoder went without the head its evaluation applied
+    import segmentation.export as export_module
+    from segmentation.colour_head import ColourHead
+
+    sam = tiny_sam_builder(seed=3)
+    head = ColourHead((1.0, -0.5, 0.25))
+    decoder = save_decoder(sam, tmp_path / "run" / "decoder.pt", model="tiny", colour_head=head)
+    full = save_full(sam, tmp_path / "run" / "sam_finetuned.pth")
+    said = []
+    export = export_module.export_onnx
+
+    def recording_export(*args, **kwargs):
+        said.append(capsys.readouterr().err)
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "export_onnx", recording_export)
+    _, record = exported(["--checkpoint", str(full), "--model", "tiny", "--out", str(tmp_path / "full.onnx")])
+    assert record["colour_head"] is None and record["colour_prompt"] is None
+    assert said[0] == (
+        f"note: sam_finetuned.pth has no place for the colour head of its run, which {decoder} carries: "
+        f"the masks are SAM's alone; pass --checkpoint {decoder} to apply it; the sidecar written here "
+        "records no colour part\n"
+    )
+    assert "note:" not in capsys.readouterr().err  # said once
+    _, record = exported(["--checkpoint", str(decoder), "--out", str(tmp_path / "d.onnx")])
+    assert ColourHead.from_dict(record["colour_head"]) == head and said[1] == ""
+
+
 def test_base_checkpoint_with_a_full_state_dict_is_refused(tiny_registry, tiny_sam_builder, tmp_path, capsys):
     full = save_full(tiny_sam_builder(), tmp_path / "sam_finetuned.pth")
     args = ["--checkpoint", str(full), "--model", "tiny", "--base-checkpoint", str(tiny_registry)]

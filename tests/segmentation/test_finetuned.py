@@ -233,3 +233,32 @@ def test_a_full_state_dict_beside_a_plain_or_damaged_decoder_or_none_has_no_note
     assert colour_left_behind(full) is None  # a run without either part
     (tmp_path / "decoder.pt").write_bytes(b"garbage")
     assert colour_left_behind(full) is None  # an aside: loading that decoder.pt is where it is refused
+
+
+def test_the_note_names_the_commands_flag_and_leaves_out_a_colour_prompt_the_command_gives(
+    tiny_sam, tmp_path
+) -> None:
+    # it named --sam in every command; segmentation.evaluate --colour-prompt draws the run's maps itself
+    from segmentation.colour_head import ColourHead
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.finetuned import colour_left_behind
+
+    decoder = save_decoder(
+        tiny_sam,
+        tmp_path / "decoder.pt",
+        model="vit_t",
+        colour_head=ColourHead((1.0, 0.0, 0.0)),
+        colour_prompt=ColourPrompt(),
+    )
+    full = save_full(tiny_sam, tmp_path / "sam_finetuned.pth")
+    note = colour_left_behind(full, flag="--checkpoint")
+    assert note.endswith(f"pass --checkpoint {decoder} to apply them") and "--sam" not in note
+    given = colour_left_behind(full, flag="--checkpoint", given_prompt=ColourPrompt())
+    assert given == (
+        f"sam_finetuned.pth has no place for the colour head of its run, which {decoder} carries: the masks "
+        f"are SAM's alone; pass --checkpoint {decoder} to apply it"
+    )
+    other = colour_left_behind(full, given_prompt=ColourPrompt(centre=1.0))  # other maps than the run's
+    assert other.startswith("sam_finetuned.pth has no place for the colour prompt and the colour head")
+    save_decoder(tiny_sam, tmp_path / "decoder.pt", model="vit_t", colour_prompt=ColourPrompt())
+    assert colour_left_behind(full, given_prompt=ColourPrompt()) is None  # nothing else left behind

@@ -790,6 +790,42 @@ def test_the_command_passes_the_mask_iou_to_the_detectors_proposals(
     assert serve_page(args).state.context.detector.mask_iou == MASK_IOU
 
 
+@pytest.mark.parametrize("detector", [True, False], ids=["detector", "clicks only"])
+def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_the_model_loads(
+    photos, tmp_path, capsys, serve_page, colour_sam, red_detector, monkeypatch, detector
+):
+    # the detector's boxes were decoded without the run's colour prompt and head, silently; without a
+    # detector nothing on the page would use them (clicks stay SAM's): no note
+    from segmentation.annotate import __main__ as cli
+    from segmentation.annotate import detector as detector_module
+    from segmentation.finetuned import save_full
+
+    monkeypatch.setattr(detector_module, "load_yolo_detector", lambda weights, **settings: red_detector)
+    said = []
+
+    def load_model(model, checkpoint, device):
+        said.append(capsys.readouterr().err)
+        return colour_sam, "colour"
+
+    monkeypatch.setattr(cli, "load_model", load_model)
+    run = tmp_path / "run"
+    decoder = save_decoder(
+        colour_sam, run / "decoder.pt", model="vit_t", colour_head=HEAD, colour_prompt=PROMPT
+    )
+    full = save_full(colour_sam, run / "sam_finetuned.pth")
+    args = [*page_args(photos[0], tmp_path), "--classes", "scratch", "dent"]
+    args += ["--detector", "red.pt"] if detector else []
+    app = serve_page([*args, "--checkpoint", str(full)])
+    assert app.state.predictor.colour_head is None and app.state.predictor.colour_prompt is None
+    expected = (
+        "note: sam_finetuned.pth has no place for the colour prompt and the colour head of its run, which "
+        f"{decoder} carries: the boxes prompt SAM without the colour maps its decoder was trained with, "
+        f"and the masks are SAM's alone; pass --checkpoint {decoder} to apply them\n"
+    )
+    assert said == [expected if detector else ""]
+    assert "note:" not in capsys.readouterr().err  # said once
+
+
 def test_option_lines_warn_of_a_host_beyond_loopback_and_name_the_options_in_force():
     args = argparse.Namespace(crop_fraction=0.0, checkpoint=None, host="127.0.0.1")
     assert option_lines(args, colour_head=False) == []
