@@ -444,8 +444,11 @@ def train(
             record_zero_shot(run, state)
         else:
             print(resume_line(run.folder, state, config["epochs"], stopped=stopped(run, state)), flush=True)
-        for epoch in range(state.next_epoch, config["epochs"]):
+        first = state.next_epoch
+        for epoch in range(first, config["epochs"]):
             if stopped(run, state):
+                if epoch > first and run.world.main:  # a resume that found it stopped has said so
+                    print(early_stop_line(state, config, epoch), flush=True)
                 break
             run_epoch(run, state, epoch)
         finish(run, state)
@@ -463,6 +466,21 @@ def train(
 def stopped(run: Run, state: RunState) -> bool:
     """Whether training ends before another epoch: its steps are all made, or early stopping struck."""
     return state.step >= run.plan.total_steps or state.stale >= run.config["patience"]
+
+
+def early_stop_line(state: RunState, config: dict, done: int) -> str:
+    """Why a run ends after epoch ``done`` of fewer than ``config["epochs"]``: patience or ``max_steps``.
+
+    The run used to end there without a word: ``epochs=20`` closed after epoch 19 and only
+    ``results.csv`` told.
+    """
+    epochs = config["epochs"]
+    if state.stale >= config["patience"]:
+        patience = config["patience"]
+        why = f"val IoU has not beaten {state.best_iou:.4f} for {state.stale} epochs (patience={patience})"
+    else:
+        why = f"its {state.step} optimiser steps are made (max_steps={config['max_steps']})"
+    return f"stopped early after epoch {done} of {epochs}: {why}"
 
 
 def resume_line(folder: Path, state: RunState, epochs: int, *, stopped: bool = False) -> str:

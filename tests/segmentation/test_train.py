@@ -234,6 +234,30 @@ def test_early_stopping_when_val_iou_stops_improving(tiny_dataset, tiny_sam, tmp
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1]
 
 
+def test_an_early_stop_says_so_before_the_closing_lines(tiny_dataset, tiny_sam, tmp_path, capsys):
+    # epochs=5 ended after epoch 1 without a word: only results.csv told that 4 epochs never ran
+    train(_config(tiny_dataset, tmp_path, "epochs=5", "patience=1", "lr=1e-30"), sam=tiny_sam)
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^stopped early after epoch 1 of 5: val IoU has not beaten [0-9.]+ for 1 epochs \(patience=1\)$",
+        out,
+        re.M,
+    )
+
+
+def test_a_run_stopped_by_max_steps_says_so(tiny_dataset, tiny_sam, tmp_path, capsys):
+    train(_config(tiny_dataset, tmp_path, "epochs=5", "max_steps=1"), sam=tiny_sam)
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^stopped early after epoch 1 of 5: its 1 optimiser steps are made \(max_steps=1\)$", out, re.M
+    )
+
+
+def test_a_run_that_trains_every_epoch_prints_no_early_stop(tiny_dataset, tiny_sam, tmp_path, capsys):
+    train(_config(tiny_dataset, tmp_path, "epochs=1"), sam=tiny_sam)
+    assert "stopped early" not in capsys.readouterr().out
+
+
 def test_the_closing_lines_name_the_kept_epoch_and_the_evaluate_command(
     tiny_dataset, tiny_sam, tmp_path, capsys
 ):
