@@ -116,13 +116,27 @@ class InspectionRun:
     duplicates: int = 0
     mask_iou: float = 1.0
 
+    def convert_hint(self) -> str:
+        """The converters' command for the masks tree, or why there is none.
+
+        A tree of good photos only is refused by the converters (no defect image): the command was
+        printed for it all the same, and pasted, it stopped with an error.
+        """
+        if not self.instances:
+            return "every photo called good: no defect for converters.mvtec2yolo to convert"
+        masks = self.out / MASKS_DIR
+        values = self.category_dir / MASK_VALUES_FILE
+        return (
+            f"python -m converters.mvtec2yolo --root {quote(str(masks))} --mask-values {quote(str(values))} "
+            "--out DATASET --coco"
+        )
+
     def describe(self) -> str:
         """The lines printed after a run: counts, speed, and where each output is."""
         calls = ", ".join(
             f"{verdict} {n}" for verdict, n in sorted(self.verdicts.items(), key=lambda x: -x[1])
         )
         per_photo = self.seconds / max(self.photos, 1)
-        masks = self.out / MASKS_DIR
         lines = [
             f"inspected {self.photos} photo{'' if self.photos == 1 else 's'} in {self.seconds:.1f} s "
             f"({per_photo:.2f} s/photo): {calls}; "
@@ -130,9 +144,7 @@ class InspectionRun:
             f"{dropped_note({'duplicate_masks_dropped': self.duplicates, 'mask_iou': self.mask_iou})}",
             f"  predictions   {self.out / PREDICTIONS_FILE}  (COCO results, score = {self.rank_by} score)",
             f"  images        {self.out / IMAGES_FILE}  (verdict and score per photo)",
-            f"  masks         {self.category_dir}  (MVTec layout; python -m converters.mvtec2yolo "
-            f"--root {quote(str(masks))} --mask-values {quote(str(self.category_dir / MASK_VALUES_FILE))} "
-            "--out DATASET --coco)",
+            f"  masks         {self.category_dir}  (MVTec layout; {self.convert_hint()})",
         ]
         if self.overlays:
             lines.append(

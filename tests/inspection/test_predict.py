@@ -367,6 +367,24 @@ def test_the_printed_mvtec2yolo_command_can_be_pasted_when_paths_have_spaces(cli
     assert words[words.index("--out") + 1] == "DATASET" and words[-1] == "--coco"
 
 
+def test_a_lot_called_all_good_prints_no_converters_command_that_would_fail(cli, photos, tmp_path, capsys):
+    # --conf above every stub box: each photo good, the masks tree without a defect image, which the
+    # converters refuse; the summary printed their command for it all the same
+    from converters.mvtec2yolo import main as mvtec2yolo
+
+    out = tmp_path / "lot"
+    assert cli("--source", photos, "--out", out, "--conf", "0.95") == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  masks ")]
+    assert "converters.mvtec2yolo --root" not in line
+    assert line.endswith(
+        "(MVTec layout; every photo called good: no defect for converters.mvtec2yolo to convert)"
+    )
+    values = out / "masks" / "lot" / "mask_values.json"
+    args = ["--root", out / "masks", "--mask-values", values, "--out", tmp_path / "ds", "--no-progress"]
+    assert mvtec2yolo([str(a) for a in args]) == 2  # what pasting the old line ran into
+    assert "no defect image" in capsys.readouterr().err
+
+
 def test_overwrite_replaces_a_folder_of_everything_a_run_writes(cli, photos, tmp_path):
     out = tmp_path / "out"
     assert cli("--source", photos, "--out", out, "--anomaly-maps", "--overlays", "1") == 0
