@@ -134,12 +134,38 @@ def image_files_below(folder: Path) -> list[Path]:
         UserError: no image file below ``folder``, an MVTec category's ``ground_truth/``
             below it (:func:`check_not_ground_truth`), or masks beside their photos (:func:`check_no_masks`).
     """
-    files = sorted(path for path in _files_below(folder) if is_image_file(path))
+    found = list(_files_below(folder))
+    files = sorted(path for path in found if is_image_file(path))
     if not files:
         raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     check_not_ground_truth(files, folder)
     check_no_masks(files, folder)
+    note_left_out(found, f"below {folder}")
     return files
+
+
+def note_left_out(found: Sequence[Path], where: str) -> None:
+    """One ``note:`` line on stderr naming the files of ``found`` left out for their suffix (``where``:
+    ``below FOLDER``, ``matched by 'PATTERN'``).
+
+    A lot holding photos of a type not read here (a phone's ``.heic``, a ``.jp2``) was inspected without
+    them and without a word, as if the lot held only the others. Hidden names are not counted (skipped
+    by design), nor folders a pattern matched.
+    """
+    left = sorted(
+        path
+        for path in found
+        if path.suffix.lower() not in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+    )
+    if not left:
+        return
+    names = ", ".join(path.name for path in left[:3]) + (", ..." if len(left) > 3 else "")
+    files = "1 file" if len(left) == 1 else f"{len(left)} files"
+    print(
+        f"note: {files} {where} left out, no image suffix read here ({', '.join(IMAGE_SUFFIXES)}): {names}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _files_below(folder: Path) -> Iterator[Path]:
@@ -283,11 +309,13 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
         return image_files_below(path), path
     if not _GLOB_MAGIC.search(text):
         raise UserError(f"--source not found: {text}")
-    files = _once_each(Path(p) for p in glob.glob(text, recursive=True) if is_image_file(Path(p)))
+    matched = [Path(p) for p in glob.glob(text, recursive=True)]
+    files = _once_each(path for path in matched if is_image_file(path))
     if not files:
         raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
     check_not_ground_truth(files, text)
     check_no_masks(files, text)
+    note_left_out(matched, f"matched by '{text}'")
     return files, glob_base(text)
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from common.errors import UserError
 from common.images import (
+    IMAGE_SUFFIXES,
     check_no_masks,
     check_not_ground_truth,
     decode_image_file,
@@ -188,6 +189,33 @@ def test_image_files_below_walks_folders_and_skips_hidden_names(tmp_path: Path) 
     write_png(tmp_path / ".ipynb_checkpoints" / "c.png")
     (tmp_path / "notes.txt").write_text("not an image")
     assert image_files_below(tmp_path) == sorted(kept)
+
+
+def test_files_left_out_of_a_photo_folder_or_pattern_for_their_suffix_are_noted(
+    tmp_path: Path, capsys
+) -> None:
+    # a lot with a phone's .heic photos beside the .jpg ones was inspected without them, without a word
+    lot = tmp_path / "lot"
+    kept = [write_png(lot / "a.png"), write_png(lot / "b.png")]
+    for name in ("c.heic", "scan.jp2", "notes.txt", "Thumbs.db"):
+        (lot / "sub" / name).parent.mkdir(parents=True, exist_ok=True)
+        (lot / "sub" / name).write_bytes(b"x")
+    (lot / "._a.heic").write_bytes(b"x")  # hidden: skipped by design, not counted
+    assert photo_files(lot) == (kept, lot)
+    suffixes = ", ".join(IMAGE_SUFFIXES)
+    assert capsys.readouterr().err == (
+        f"note: 4 files below {lot} left out, no image suffix read here ({suffixes}): "
+        "Thumbs.db, c.heic, notes.txt, ...\n"
+    )
+    assert photo_files(f"{lot}/*") == (kept, lot)  # a folder the pattern matched is not counted
+    assert capsys.readouterr().err == ""
+    (lot / "d.heic").write_bytes(b"x")
+    photo_files(f"{lot}/*")
+    assert capsys.readouterr().err == (
+        f"note: 1 file matched by '{lot}/*' left out, no image suffix read here ({suffixes}): d.heic\n"
+    )
+    photo_files(f"{lot}/*.png")  # nothing else matched: no note
+    assert capsys.readouterr().err == ""
 
 
 def test_a_folder_or_a_link_to_one_named_like_a_photo_is_no_image_file(tmp_path: Path) -> None:
