@@ -144,28 +144,34 @@ def image_files_below(folder: Path) -> list[Path]:
     return files
 
 
-def note_left_out(found: Sequence[Path], where: str) -> None:
-    """One ``note:`` line on stderr naming the files of ``found`` left out for their suffix (``where``:
-    ``below FOLDER``, ``matched by 'PATTERN'``).
-
-    A lot holding photos of a type not read here (a phone's ``.heic``, a ``.jp2``) was inspected without
-    them and without a word, as if the lot held only the others. Hidden names are not counted (skipped
-    by design), nor folders a pattern matched.
-    """
-    left = sorted(
+def files_left_out(found: Iterable[Path]) -> list[Path]:
+    """The files of ``found`` not read as images for their suffix, sorted: hidden names (skipped by
+    design) and folders aside."""
+    return sorted(
         path
         for path in found
         if path.suffix.lower() not in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
     )
-    if not left:
-        return
+
+
+def left_out_line(left: Sequence[Path], where: str) -> str:
+    """What :func:`note_left_out` says of ``left`` (``where``: ``below FOLDER``, ``in FOLDER``,
+    ``matched by 'PATTERN'``): their count and the first three names."""
     names = ", ".join(path.name for path in left[:3]) + (", ..." if len(left) > 3 else "")
     files = "1 file" if len(left) == 1 else f"{len(left)} files"
-    print(
-        f"note: {files} {where} left out, no image suffix read here ({', '.join(IMAGE_SUFFIXES)}): {names}",
-        file=sys.stderr,
-        flush=True,
-    )
+    return f"{files} {where} left out, no image suffix read here ({', '.join(IMAGE_SUFFIXES)}): {names}"
+
+
+def note_left_out(found: Iterable[Path], where: str) -> None:
+    """One ``note:`` line on stderr naming the files of ``found`` left out for their suffix
+    (:func:`files_left_out`, :func:`left_out_line`).
+
+    A lot holding photos of a type not read here (a phone's ``.heic``, a ``.jp2``) was inspected without
+    them and without a word, as if the lot held only the others.
+    """
+    left = files_left_out(found)
+    if left:
+        print(f"note: {left_out_line(left, where)}", file=sys.stderr, flush=True)
 
 
 def _files_below(folder: Path) -> Iterator[Path]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import UserError
+from common.images import files_left_out, left_out_line
 from converters.records import (
     GOOD,
     MASK_SUFFIX,
@@ -111,6 +112,9 @@ def scan_subset(
         if defect in excluded or defect_dir.name in excluded:
             continue
         images = images_by_stem(defect_dir)
+        # a photo of a type not read (.heic) was left out of the data set without a word
+        if left := files_left_out(defect_dir.iterdir()):
+            layout_note(left_out_line(left, f"in {defect_dir}"))
         if defect == GOOD:
             records += [
                 ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split)

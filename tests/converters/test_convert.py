@@ -19,6 +19,7 @@ from PIL import Image
 import converters.dataset
 from common import folders
 from common.errors import UserError
+from common.images import IMAGE_SUFFIXES
 from common.io import partial_dir, temporary_path
 from converters import convert as convert_module
 from converters.classes import class_namer, load_value_map
@@ -548,6 +549,26 @@ def test_a_split_without_images_is_a_warning_or_a_strict_error(tmp_path, categor
     with pytest.raises(UserError, match="split 'val' has no images .*\\(--strict\\)"):
         convert(config(tmp_path / "data", tmp_path / "strict", ratios=(1, 0, 0.2), strict=True))
     assert not (tmp_path / "strict").exists()
+
+
+def test_files_of_a_suffix_not_read_in_a_photo_folder_are_noted(tmp_path, category_factory):
+    # a defect photo saved as .heic (its mask a .png) and a good one left out of the data set without a word
+    folder = category_factory(tmp_path / "data", "widget")
+    for name in (
+        "test/scratch/005.heic",
+        "test/scratch/Thumbs.db",
+        "train/good/004.heic",
+        "test/good/._x.heic",
+    ):
+        (folder / name).write_bytes(b"x")
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    suffixes = ", ".join(IMAGE_SUFFIXES)
+    assert report.notes == [
+        f"1 file in {folder / 'train' / 'good'} left out, no image suffix read here ({suffixes}): 004.heic",
+        f"2 files in {folder / 'test' / 'scratch'} left out, no image suffix read here ({suffixes}): "
+        "005.heic, Thumbs.db",
+    ]
+    assert f"\nnote: {report.notes[0]}\n" in format_report(report)
 
 
 def test_a_class_too_small_for_every_split_is_noted_by_name(tmp_path, category_factory, mask_factory):
