@@ -73,6 +73,15 @@ class Layout:
     note: str = ""
 
 
+def note_files_left_out(folder: Path) -> None:
+    """A :func:`layout_note` naming the files of a photo folder that no image suffix read here takes in.
+
+    A photo saved as ``.heic`` (a phone's), good or defect, left the data set without a word.
+    """
+    if left := files_left_out(folder.iterdir()):
+        layout_note(left_out_line(left, f"in {folder}"))
+
+
 def scan_subset(
     subset_dir: Path,
     truth_dir: Path,
@@ -112,9 +121,7 @@ def scan_subset(
         if defect in excluded or defect_dir.name in excluded:
             continue
         images = images_by_stem(defect_dir)
-        # a photo of a type not read (.heic) was left out of the data set without a word
-        if left := files_left_out(defect_dir.iterdir()):
-            layout_note(left_out_line(left, f"in {defect_dir}"))
+        note_files_left_out(defect_dir)
         if defect == GOOD:
             records += [
                 ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split)

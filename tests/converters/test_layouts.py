@@ -393,6 +393,19 @@ def test_folder_layout_from_images_masks_and_good(tmp_path):
     assert not (tmp_path / "typo").exists()
 
 
+def test_folder_layout_notes_photos_of_a_suffix_not_read(tmp_path):
+    # a phone's .heic photos among a user's own were left out of the data set without a word
+    root = make_layout_tree(tmp_path, "folder") / CATEGORY
+    (root / "images" / "phone.heic").write_bytes(b"x")
+    (root / "good" / "phone_ok.HEIC").write_bytes(b"x")
+    report = run(root, tmp_path / "out", images=root / "images", masks=root / "masks", good=root / "good")
+    assert [note.split(" left out, ")[0] for note in report.notes] == [
+        f"1 file in {root / 'good'}",
+        f"1 file in {root / 'images'}",
+    ]
+    assert report.notes[1].endswith("): phone.heic")
+
+
 def _loco_without_mask_folder(root: Path) -> None:
     shutil.rmtree(root / CATEGORY / "ground_truth" / "structural_anomalies" / "001")
 
