@@ -477,7 +477,8 @@ def early_stop_line(state: RunState, config: dict, done: int) -> str:
     epochs = config["epochs"]
     if state.stale >= config["patience"]:
         patience = config["patience"]
-        why = f"val IoU has not beaten {state.best_iou:.4f} for {state.stale} epochs (patience={patience})"
+        stale = f"{state.stale} epoch" + ("" if state.stale == 1 else "s")
+        why = f"val IoU has not beaten {state.best_iou:.4f} for {stale} (patience={patience})"
     else:
         why = f"its {state.step} optimiser steps are made (max_steps={config['max_steps']})"
     return f"stopped early after epoch {done} of {epochs}: {why}"

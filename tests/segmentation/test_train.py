@@ -239,7 +239,7 @@ def test_an_early_stop_says_so_before_the_closing_lines(tiny_dataset, tiny_sam, 
     train(_config(tiny_dataset, tmp_path, "epochs=5", "patience=1", "lr=1e-30"), sam=tiny_sam)
     out = capsys.readouterr().out
     assert re.search(
-        r"^stopped early after epoch 1 of 5: val IoU has not beaten [0-9.]+ for 1 epochs \(patience=1\)$",
+        r"^stopped early after epoch 1 of 5: val IoU has not beaten [0-9.]+ for 1 epoch \(patience=1\)$",
         out,
         re.M,
     )
