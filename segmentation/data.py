@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,12 +85,27 @@ def annotation_file(data: str | Path, split: str) -> Path:
     path = Path(data) / "annotations" / f"instances_{split}.json"
     if not path.is_file():
         check_data_folder(data)
-        raise UserError(
-            f"no COCO annotations at {path}: "
-            f"convert with `python -m converters.mvtec2yolo --root ... --out {data} --coco --overwrite` "
-            "(YOLO and COCO in one folder)"
-        )
+        raise UserError(f"no COCO annotations at {path}: {reconvert_hint(Path(data))}")
     return path
+
+
+def reconvert_hint(data: Path) -> str:
+    """How to add the COCO files to the converted data set ``data`` without moving an image between splits.
+
+    The command it gave, ``--out DATA --coco --overwrite`` alone, drew the split again at the default
+    ``--seed`` (and boxes without ``--task segment``): a data set converted with ``--seed 3`` came back
+    with another test split, holding photos a model had trained on. ``--splits`` keeps the split;
+    the other flags the folder does not record.
+    """
+    splits = data / "splits.json"
+    command = f"python -m converters.mvtec2yolo --root ... --out {shlex.quote(str(data))} --coco --overwrite"
+    if not splits.is_file():
+        return f"convert with `{command}` (YOLO and COCO in one folder)"
+    return (
+        f"convert it again, its split kept: `{command} --splits {shlex.quote(str(splits))}` with the flags "
+        "that made it but --seed, --split and --background-ratio (--task segment, --names-template, ...: "
+        "the folder does not record them)"
+    )
 
 
 def check_data_folder(data: str | Path, *, given: str | None = None) -> None:

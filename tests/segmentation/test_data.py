@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 
 import numpy as np
@@ -129,6 +130,28 @@ def test_an_rle_mask_of_another_size_is_refused_naming_the_annotation(tiny_datas
         UserError, match=f"annotation {annotation_id} in .*instances_test.json is an RLE mask"
     ):
         load_split(tmp_path, "test")
+
+
+def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, category_factory):
+    # it said `--out DATA --coco --overwrite` alone: pasted, it drew the split again at the default seed,
+    # and a detector trained on the --seed 3 split was then scored on a test split holding its train photos
+    from converters.mvtec2yolo import main as mvtec2yolo
+
+    category_factory(tmp_path / "mvtec", "widget")
+    data = tmp_path / "data"
+    assert (
+        mvtec2yolo(["--root", str(tmp_path / "mvtec"), "--out", str(data), "--seed", "3", "--no-progress"])
+        == 0
+    )
+    before = json.loads((data / "splits.json").read_text())
+    with pytest.raises(UserError, match="^no COCO annotations at ") as refused:
+        load_split(data, "test")
+    command = shlex.split(str(refused.value).split("`")[1])
+    assert command[:3] == ["python", "-m", "converters.mvtec2yolo"]
+    args = [str(tmp_path / "mvtec") if word == "..." else word for word in command[3:]]
+    assert mvtec2yolo([*args, "--no-progress"]) == 0
+    assert json.loads((data / "splits.json").read_text()) == before
+    assert len(load_split(data, "test").images) == len(before["test"])
 
 
 @pytest.mark.parametrize(
