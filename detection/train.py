@@ -766,7 +766,7 @@ def format_summary(result: TrainResult, data: Path) -> str:
         lines.append(("  val (tiles) " if result.tile else "  val ") + "  ".join(shown))
     rows = [
         (f"weights/{result.weights.name}", "trained weights (weights/last.pt: the last epoch)"),
-        ("results.csv, *.png", "per-epoch losses and metrics, curves, label plots"),
+        plots_row(result.save_dir),
         ("config.yaml", "this run's resolved config (--config it to repeat the run)"),
         ("trained_images.json", "the train photos' sha256: an evaluation warns when it scores one"),
     ]
@@ -778,6 +778,14 @@ def format_summary(result: TrainResult, data: Path) -> str:
     if result.train_data is not None and result.train_data != data:
         lines.append(f"  {'trained on':<22s}{result.train_data}")
     return "\n".join([*lines, *evaluate_lines(result, data)])
+
+
+def plots_row(save_dir: Path) -> tuple[str, str]:
+    """The summary's row for ``results.csv`` and the plots, which a ``plots=false`` run does not draw (the row
+    named ``*.png`` files that were not there)."""
+    if any(save_dir.glob("*.png")):
+        return "results.csv, *.png", "per-epoch losses and metrics, curves, label plots"
+    return "results.csv", "per-epoch losses and metrics (no curves or label plots: plots=false)"
 
 
 def evaluate_lines(result: TrainResult, data: Path) -> list[str]:

@@ -336,6 +336,23 @@ def test_the_evaluate_line_can_be_pasted_into_a_shell_when_paths_have_spaces(tmp
     assert words[3:7] == ["--data", str(data), "--weights", str(weights)]
 
 
+def test_the_summary_names_plots_only_where_the_run_drew_them(tmp_path: Path) -> None:
+    # plots=false: the row said 'results.csv, *.png ... curves, label plots' of a folder without a picture
+    from detection.train import TrainResult, format_summary
+
+    weights = tmp_path / "run" / "weights" / "best.pt"
+    weights.parent.mkdir(parents=True)
+    result = TrainResult(save_dir=weights.parent.parent, weights=weights, imgsz=64)
+    text = format_summary(result, tmp_path / "data.yaml")
+    assert "*.png" not in text
+    assert (
+        "  results.csv           per-epoch losses and metrics (no curves or label plots: plots=false)" in text
+    )
+    (result.save_dir / "results.png").write_bytes(b"")
+    text = format_summary(result, tmp_path / "data.yaml")
+    assert "  results.csv, *.png    per-epoch losses and metrics, curves, label plots" in text
+
+
 @pytest.mark.parametrize(
     ("test", "expected", "note"),
     [
