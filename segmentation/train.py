@@ -480,7 +480,7 @@ def early_stop_line(state: RunState, config: dict, done: int) -> str:
         stale = f"{state.stale} epoch" + ("" if state.stale == 1 else "s")
         why = f"val IoU has not beaten {state.best_iou:.4f} for {stale} (patience={patience})"
     else:
-        why = f"its {state.step} optimiser steps are made (max_steps={config['max_steps']})"
+        why = f"max_steps={config['max_steps']} reached (optimiser steps)"
     return f"stopped early after epoch {done} of {epochs}: {why}"
 
 

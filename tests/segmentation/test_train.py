@@ -249,7 +249,7 @@ def test_a_run_stopped_by_max_steps_says_so(tiny_dataset, tiny_sam, tmp_path, ca
     train(_config(tiny_dataset, tmp_path, "epochs=5", "max_steps=1"), sam=tiny_sam)
     out = capsys.readouterr().out
     assert re.search(
-        r"^stopped early after epoch 1 of 5: its 1 optimiser steps are made \(max_steps=1\)$", out, re.M
+        r"^stopped early after epoch 1 of 5: max_steps=1 reached \(optimiser steps\)$", out, re.M
     )
 
 
