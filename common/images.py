@@ -145,13 +145,15 @@ def image_files_below(folder: Path) -> list[Path]:
 
 
 def files_left_out(found: Iterable[Path]) -> list[Path]:
-    """The files of ``found`` not read as images for their suffix, sorted: hidden names (skipped by
-    design) and folders aside."""
-    return sorted(
+    """The files of ``found`` not read as images for their suffix, sorted, each once (a ``**`` pattern
+    reaches a file again through a linked folder's loop): hidden names (skipped by design) and folders
+    aside."""
+    left = (
         path
         for path in found
         if path.suffix.lower() not in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
     )
+    return sorted({os.path.realpath(path): path for path in sorted(left)}.values())
 
 
 def left_out_line(left: Sequence[Path], where: str) -> str:

@@ -103,8 +103,8 @@ def reconvert_hint(data: Path) -> str:
         return f"convert with `{command}` (YOLO and COCO in one folder)"
     return (
         f"convert it again, its split kept: `{command} --splits {shlex.quote(str(splits))}` with the flags "
-        "that made it but --seed, --split and --background-ratio (--task segment, --names-template, ...: "
-        "the folder does not record them)"
+        "that made it but --seed, --split, --background-ratio and --split-from-layout (--task segment, "
+        "--names-template, ...: the folder does not record them)"
     )
 
 

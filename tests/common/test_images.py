@@ -218,6 +218,16 @@ def test_files_left_out_of_a_photo_folder_or_pattern_for_their_suffix_are_noted(
     assert capsys.readouterr().err == ""
 
 
+def test_a_file_a_pattern_reaches_through_a_link_loop_is_noted_once(tmp_path: Path, capsys) -> None:
+    lot = tmp_path / "lot"
+    a = write_png(lot / "a.png")
+    (lot / "notes.txt").write_text("x")
+    (lot / "line_2").mkdir()
+    (lot / "line_2" / "up").symlink_to(lot, target_is_directory=True)  # a link back to a folder above
+    assert photo_files(f"{lot}/**/*") == ([a], lot)
+    assert capsys.readouterr().err.startswith(f"note: 1 file matched by '{lot}/**/*' left out, ")
+
+
 def test_a_folder_or_a_link_to_one_named_like_a_photo_is_no_image_file(tmp_path: Path) -> None:
     # "lot.png/" made by hand, or a link to it: read as a photo, decoding it would fail
     (tmp_path / "lot.png").mkdir()
