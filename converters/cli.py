@@ -22,7 +22,7 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=prog,
         description=f"Convert the ground-truth masks of an MVTec-family data set (MVTec AD, AD 2, 3D-AD, "
-        f"LOCO, VisA, BTAD, Kolektor SDD2 or a plain folder; layout detected per category) to a "
+        f"LOCO, VisA, BTAD, KolektorSDD, Kolektor SDD2 or a plain folder; layout detected per category) to a "
         f"{primary.upper()} data set (one seeded, stratified train/val/test split shared by all formats).",
         formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,  # `mvtec2coco --coco` was taken for --coco-segmentation ("expected one argument")

@@ -1,7 +1,7 @@
 """Reading MVTec-family category trees into :class:`ImageRecord` s, whatever their layout.
 
 A category folder is read by its layout (:mod:`converters.layouts`: MVTec AD, MVTec AD 2,
-MVTec 3D-AD, MVTec LOCO AD, VisA, BTAD, Kolektor SDD2, a plain folder), detected per
+MVTec 3D-AD, MVTec LOCO AD, VisA, BTAD, KolektorSDD (v1 and 2), a plain folder), detected per
 category or forced with ``layout=``. The MVTec AD tree, for example::
 
     train/good/<stem>.<ext>

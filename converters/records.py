@@ -144,6 +144,7 @@ def pair_by_stem(
     mask_dir: Path,
     image_dir: Path,
     suffix: str = MASK_SUFFIX,
+    mask_ext: str = ".png",
 ) -> list[tuple[Path, Path]]:
     """``(image, mask)`` pairs; an image without a mask or a mask without an image is an error.
 
@@ -153,11 +154,12 @@ def pair_by_stem(
         mask_dir: where the masks were looked for (named in the error).
         image_dir: where the images were looked for (named in the error).
         suffix: mask name suffix, for the expected name in the error.
+        mask_ext: the masks' file suffix, likewise (``.bmp`` in KolektorSDD).
     """
     pairs = []
     for stem, path in images.items():
         if stem not in masks:
-            expected = mask_dir / f"{stem}{suffix}.png"
+            expected = mask_dir / f"{stem}{suffix}{mask_ext}"
             twin = case_twin(expected)
             hint = f"; found {twin}, whose name differs in case: rename it" if twin else ""
             raise UserError(f"defect image has no mask: {path} (expected {expected}{hint})")

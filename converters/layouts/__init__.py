@@ -5,7 +5,7 @@ Each layout is one :class:`~converters.layouts.base.Layout` entry of :data:`LAYO
 :class:`~converters.records.ImageRecord` s). Adding a layout is one module and one entry.
 
 >>> sorted(LAYOUTS)[:3]
-['btad', 'folder', 'kolektor_sdd2']
+['btad', 'folder', 'kolektor_sdd']
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
-from converters.layouts import btad, folder, kolektor, mvtec_3d, mvtec_ad, mvtec_ad2, mvtec_loco, visa
+from converters.layouts import (
+    btad,
+    folder,
+    kolektor,
+    kolektor_sdd,
+    mvtec_3d,
+    mvtec_ad,
+    mvtec_ad2,
+    mvtec_loco,
+    visa,
+)
 from converters.layouts.base import Layout
 
 #: Every layout by its ``--layout`` name, MVTec AD first (the generic train/test tree).
@@ -27,6 +37,7 @@ LAYOUTS: dict[str, Layout] = {
         visa.LAYOUT,
         btad.LAYOUT,
         kolektor.LAYOUT,
+        kolektor_sdd.LAYOUT,
         folder.LAYOUT,
     )
 }

@@ -24,8 +24,9 @@ def matches(folder: Path) -> bool:
     return any(has_file_ending(folder / subset, f"{MASK_SUFFIX}.png") for subset in SUBSETS)
 
 
-def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """``(images, masks)`` of a flat folder by stem; masks are the ``*_GT`` files.
+def flat_files(folder: Path, suffix: str = MASK_SUFFIX) -> tuple[dict[str, Path], dict[str, Path]]:
+    """``(images, masks)`` of a flat folder by stem; masks are the files whose stem ends with ``suffix``
+    (in any case: ``_GT``, ``_label``).
 
     Raises:
         UserError: two images of one stem (``0.png``, ``0.jpg``) or two masks (``0_GT.png``,
@@ -38,8 +39,8 @@ def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     for path in sorted(folder.iterdir()):
         if not is_image_file(path):
             continue
-        if path.stem.upper().endswith(MASK_SUFFIX):
-            stem = path.stem[: -len(MASK_SUFFIX)]
+        if path.stem.lower().endswith(suffix.lower()):
+            stem = path.stem[: -len(suffix)]
             if stem in masks:
                 raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
             masks[stem] = path
@@ -48,6 +49,35 @@ def _files(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         else:
             images[path.stem] = path
     return images, masks
+
+
+def flat_records(
+    folder: Path,
+    *,
+    category: str,
+    layout: str,
+    split: str | None,
+    suffix: str = MASK_SUFFIX,
+    mask_ext: str = ".png",
+) -> list[ImageRecord]:
+    """The images of a flat folder, each with its ``<stem><suffix>`` mask, as ``defect`` records whose
+    goodness is settled when the mask is read (an all-zero mask marks a good image).
+
+    ``mask_ext``: the masks' usual suffix, for the expected name where one is missing.
+    """
+    images, masks = flat_files(folder, suffix)
+    pairs = pair_by_stem(images, masks, mask_dir=folder, image_dir=folder, suffix=suffix, mask_ext=mask_ext)
+    return [
+        ImageRecord(
+            i, category, folder.name, DEFECT, m, layout=layout, layout_split=split, empty_mask_is_good=True
+        )
+        for i, m in pairs
+    ]
+
+
+def without_empty_masks(records: list[ImageRecord]) -> list[ImageRecord]:
+    """``records`` less those whose mask is all zero (``--exclude-defect good``): reads every mask."""
+    return [r for r in records if read_mask(r.mask).any()]
 
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
@@ -59,18 +89,9 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
         return []
     records = []
     for subset in SUBSETS:
-        images, masks = _files(folder / subset)
-        pairs = pair_by_stem(
-            images, masks, mask_dir=folder / subset, image_dir=folder / subset, suffix=MASK_SUFFIX
-        )
-        records += [
-            ImageRecord(
-                i, category, subset, DEFECT, m, layout=NAME, layout_split=subset, empty_mask_is_good=True
-            )
-            for i, m in pairs
-        ]
+        records += flat_records(folder / subset, category=category, layout=NAME, split=subset)
     if GOOD in excluded:  # good images are the empty masks: read them only when asked to leave those out
-        records = [r for r in records if read_mask(r.mask).any()]
+        records = without_empty_masks(records)
     return records
 
 

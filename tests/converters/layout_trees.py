@@ -53,6 +53,7 @@ EXPECTED = {
     "visa": Expected(good=3),
     "btad": Expected(good=3),
     "kolektor_sdd2": Expected(good=3),
+    "kolektor_sdd": Expected(good=3),
     "folder": Expected(good=2),
 }
 
@@ -145,6 +146,17 @@ def _kolektor(cat: Path) -> None:
         write(cat / subset / f"{i}_GT.png", mask)
 
 
+def _kolektor_sdd(cat: Path) -> None:
+    # KolektorSDD (v1): kosNN/PartN.jpg with PartN_label.bmp, an all-zero label for a good photo
+    for index, item in enumerate(["kos01", "kos01", "kos02"]):
+        write(cat / item / f"Part{index}.jpg", noise(100 + index))
+        write(cat / item / f"Part{index}_label.bmp", np.zeros(SIZE, np.uint8))
+    for i, mask in enumerate(DEFECT_MASKS):
+        item = "kos02" if i < 2 else "kos03"
+        write(cat / item / f"Part{3 + i}.jpg", noise(i))
+        write(cat / item / f"Part{3 + i}_label.bmp", mask)
+
+
 def _folder(cat: Path) -> None:
     _goods([cat / "good", cat / "good"])
     for i, mask in enumerate(DEFECT_MASKS):
@@ -163,6 +175,7 @@ def make_layout_tree(root: Path, layout: str) -> Path:
         "mvtec_loco": _mvtec_loco,
         "btad": _btad,
         "kolektor_sdd2": _kolektor,
+        "kolektor_sdd": _kolektor_sdd,
         "folder": _folder,
     }
     if layout == "visa":

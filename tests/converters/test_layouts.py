@@ -378,6 +378,30 @@ def test_kolektor_empty_masks_are_good_images(tmp_path):
     assert f"{CATEGORY}/train/good/100" in splits.split_of() and report.names == ["defect"]
 
 
+def test_kolektor_sdd_v1_reads_the_kos_folders_labels(tmp_path):
+    # anomalib's Kolektor: kos01/Part0.jpg with Part0_label.bmp; it was refused as no known layout
+    root = make_layout_tree(tmp_path, "kolektor_sdd")
+    assert detect_layout(root / CATEGORY).name == "kolektor_sdd"
+    records = scan_category(root, CATEGORY)
+    assert sorted(r.key for r in records if r.is_good) == [
+        f"{CATEGORY}/kos01/good/Part0",
+        f"{CATEGORY}/kos01/good/Part1",
+        f"{CATEGORY}/kos02/good/Part2",
+    ]
+    assert all(r.mask.name == f"{r.image.stem}_label.bmp" for r in records if not r.is_good)
+    report = run(root, tmp_path / "out")
+    assert report.names == ["defect"] and report.layouts == {CATEGORY: "KolektorSDD"}
+    assert sum(sum(c.values()) for c in report.instances.values()) == N_INSTANCES
+    with pytest.raises(UserError, match="the KolektorSDD layout names no split for .*Part0.jpg"):
+        run(root, tmp_path / "out2", split_from_layout=True)
+
+
+def test_kolektor_sdd_v1_data_set_folder_is_the_category(tmp_path):
+    root = make_layout_tree(tmp_path, "kolektor_sdd") / CATEGORY
+    assert list_categories(root) == [CATEGORY]
+    assert list_categories(root / "kos01") == []  # one commutator's folder is no category of its own
+
+
 def test_folder_layout_from_images_masks_and_good(tmp_path):
     root = make_layout_tree(tmp_path, "folder") / CATEGORY
     for mask in (root / "masks").iterdir():  # <stem>_mask.png pairs as well as <stem>.png
@@ -445,6 +469,10 @@ def _kolektor_image_without_gt(root: Path) -> None:
     (root / CATEGORY / "train" / "0_GT.png").unlink()
 
 
+def _kolektor_sdd_image_without_label(root: Path) -> None:
+    (root / CATEGORY / "kos02" / "Part3_label.bmp").unlink()
+
+
 def _loco_bad_config(root: Path) -> None:
     write_json(root / CATEGORY / "defects_config.json", [{"defect_name": "x", "pixel_value": "high"}])
 
@@ -485,6 +513,11 @@ def _loco_name_not_utf8(root: Path) -> None:
             r"defect image has no mask: .*ko/000.bmp \(expected .*ground_truth/ko/000.png\)",
         ),
         ("kolektor_sdd2", _kolektor_image_without_gt, "defect image has no mask: .*train/0.png .*0_GT.png"),
+        (
+            "kolektor_sdd",
+            _kolektor_sdd_image_without_label,
+            r"defect image has no mask: .*kos02/Part3.jpg \(expected .*kos02/Part3_label.bmp\)",
+        ),
         (
             "mvtec_loco",
             _loco_bad_config,
