@@ -486,13 +486,13 @@ def soft_mask_warnings(samples: Sequence[Sample]) -> list[str]:
     A 0/255 mask that was anti-aliased, or saved once as JPEG and then as PNG, has soft edges and
     faint noise; every value > 0 is defect, so outlines grow and the noise becomes instances (on
     hazelnut_toy's photos at 256 px with such masks: 139 instances instead of 31), unseen by the
-    suffix check. VisA's masks number their regions (1, 2, ...), so many values are no soft edge there.
+    suffix check. VisA's mask values are defect-type ids (1 .. 9 per object), so many are no soft edge there.
     """
     soft = [
         sample
         for sample in samples
         if sample.defect_values > SOFT_MASK_VALUES
-        and sample.record.layout != "visa"  # VisA numbers its masks' regions 1, 2, ...: many are no soft edge
+        and sample.record.layout != "visa"  # VisA's values are defect-type ids: many are no soft edge
         and not any(mask.suffix.lower() in LOSSY_MASK_SUFFIXES for mask in sample.record.mask_files)
     ]
     if not soft:

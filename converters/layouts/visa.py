@@ -8,7 +8,8 @@ The split files ``split_csv/1cls.csv`` (or ``2cls_*.csv``) beside the objects li
 without one, or where it lists no row of the object, the ``Normal``/``Anomaly`` folders are
 read (the latter said in a note naming the file and the object: in the conversion's summary, or
 on stderr where no report is made).
-Mask values > 0 are defect (VisA numbers the regions); the class is ``anomaly``.
+Mask values > 0 are defect (each is the region's defect-type id, named in spot-diff's ``id2class.json``,
+which the archive does not carry); the class is ``anomaly`` unless ``--mask-values`` names the ids.
 """
 
 from __future__ import annotations

@@ -271,8 +271,8 @@ def test_visa_split_file_saved_with_a_byte_order_mark_is_read(tmp_path):
     ]
 
 
-def test_visa_masks_numbering_nine_regions_are_no_soft_masks(tmp_path):
-    # VisA numbers the regions 1, 2, ...: a photo with nine defects was a soft-mask warning (with --strict,
+def test_visa_masks_holding_nine_defect_type_ids_are_no_soft_masks(tmp_path):
+    # VisA's values are defect-type ids 1 .. 9: a photo with nine was a soft-mask warning (with --strict,
     # an error), which told to save the mask as 0/255 or to give --mask-values
     root = make_layout_tree(tmp_path, "visa")
     mask = np.zeros(SIZE, np.uint8)
@@ -283,6 +283,19 @@ def test_visa_masks_numbering_nine_regions_are_no_soft_masks(tmp_path):
     report = run(root, tmp_path / "out")
     assert not any("distinct defect values" in warning for warning in report.warnings)
     assert sum(sum(counts.values()) for counts in report.instances.values()) == N_INSTANCES - 1 + 9
+
+
+def test_visa_defect_type_ids_become_classes_with_mask_values(tmp_path):
+    # the README's claim: one object's part of spot-diff's id2class.json as --mask-values names each type
+    root = make_layout_tree(tmp_path, "visa")  # mask i holds the id i + 1
+    values = write_json(tmp_path / "candle_ids.json", {"1": "wax_missing", "2": "wick", "3": "spot"})
+    report = run(root, tmp_path / "out", mask_values=values)
+    assert report.names == ["spot", "wax_missing", "wick"]
+    assert {name: sum(c.get(name, 0) for c in report.instances.values()) for name in report.names} == {
+        "wax_missing": 1,
+        "wick": 2,
+        "spot": 1,
+    }
 
 
 def test_visa_files_that_are_no_masks_beside_the_masks_are_no_orphan_masks(tmp_path):
