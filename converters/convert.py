@@ -270,10 +270,10 @@ def read_samples(
         parts = read_record_parts(record, (height, width))
         mask = parts[0] if len(parts) == 1 else merge_masks(parts)
         record = settle_empty_mask(record, mask)
-        if record.is_good:  # Kolektor SDD2: an empty mask marks a good image
+        if record.is_good:  # KolektorSDD, SDD2: an empty mask marks a good image
             samples.append(Sample(record, width, height))
             continue
-        check_upright(record.image, orientation)  # Kolektor SDD2: a defect image once its mask is read
+        check_upright(record.image, orientation)  # KolektorSDD, SDD2: a defect image once its mask is read
         own_map = str(record.value_map or "the layout's value map") if names is not value_names else None
         found = _mask_instances(record, mask, namer, names, min_area, map_name=own_map)
         n_small += found.n_small

@@ -141,7 +141,7 @@ def settle_empty_mask(record: ImageRecord, mask: np.ndarray) -> ImageRecord:
 
 
 def settle_empty_masks(records: Iterable[ImageRecord]) -> list[ImageRecord]:
-    """Reads the masks of records with ``empty_mask_is_good`` (Kolektor SDD2) and settles them."""
+    """Reads the masks of records with ``empty_mask_is_good`` (KolektorSDD, SDD2) and settles them."""
     return [settle_empty_mask(r, read_mask(r.mask)) if r.empty_mask_is_good else r for r in records]
 
 
@@ -240,7 +240,7 @@ def scan_category(
         include_unlabelled: also list images without ground truth (MVTec AD 2's
             ``test_private*``), as records with ``unlabelled`` set.
         resolve_empty_masks: read the masks of layouts that mark good images by an
-            empty mask (Kolektor SDD2) now; False leaves that to the caller
+            empty mask (KolektorSDD, SDD2) now; False leaves that to the caller
             (:func:`settle_empty_mask`), so a converter reads each mask once.
 
     Returns:
