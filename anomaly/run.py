@@ -54,7 +54,13 @@ from anomaly.report import REPORT_NAMES
 from common.config import merge, save_config
 from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
-from common.folders import build_folder, check_output_folder, check_outside_tree, is_empty_folder
+from common.folders import (
+    build_folder,
+    check_output_folder,
+    check_outside_tree,
+    check_utf8_path,
+    is_empty_folder,
+)
 from common.images import warn_narrow_photos
 from common.io import atomic_write, load_torch, save_torch, sha256_file, torch_file_kind
 from common.weights import cache_checkpoint
@@ -388,8 +394,14 @@ def _write(out: Path, model: PatchCore, info: dict, *, own_weights: Path | None,
     return out
 
 
-def read_run_info(path: str | Path) -> dict:
-    """``run.json`` of a run folder, checked for the fields this code needs."""
+def read_run_info(path: str | Path, *, flag: str = "--run") -> dict:
+    """``run.json`` of a run folder, checked for the fields this code needs.
+
+    A run folder whose path holds a name that is not UTF-8 (moved there, or fit by an older version)
+    is refused naming ``flag`` (:func:`common.folders.check_utf8_path`): the evaluations and
+    predictions record it.
+    """
+    check_utf8_path(path, flag=flag)
     path = Path(path)
     if path.is_file() and (path.parent / RUN_FILE).is_file():  # run.json or memory_bank.pt itself
         raise UserError(f"{path} is a file, not a run folder: pass the folder that holds it ({path.parent})")
@@ -464,18 +476,22 @@ def own_weights(path: Path, info: Mapping) -> Path | None:
     return path / name
 
 
-def load_run(path: str | Path, *, weights: str | Path | None = None, download: bool = True) -> AnomalyRun:
+def load_run(
+    path: str | Path, *, weights: str | Path | None = None, download: bool = True, flag: str = "--run"
+) -> AnomalyRun:
     """Loads a run folder written by :func:`fit_run`.
 
     ``weights`` replaces the backbone weights the run would use: its copy of the user's own
     (:data:`WEIGHTS_FILE`), else the official ones; either way they must be those it was fit with.
+    ``flag`` names ``path`` in the message about a path that is not UTF-8 (:func:`read_run_info`).
 
     Raises:
         UserError: a missing or corrupt file (``run.json``, a memory bank whose sha256 or shape is
-            not the recorded one), or backbone weights other than those it was fit with.
+            not the recorded one), backbone weights other than those it was fit with, or a path
+            that is not UTF-8.
     """
     path = Path(path)
-    info = read_run_info(path)
+    info = read_run_info(path, flag=flag)
     bank_file = path / BANK_FILE
     expected = info["bank"]
     if not bank_file.is_file():

@@ -6,7 +6,8 @@ and users copy that path into the commands that read the folder (``segmentation.
 ``converters.validate``), and the folder into the commands that read the ``data.yaml``
 (``detection.train``, ``detection.evaluate``, ``detection.text_embeddings``). :func:`data_set_folder`
 and :func:`data_yaml_of` read both spellings as the one each command needs, so what a run records
-(``args.yaml``, ``metrics.json``, ``run.json``, ``evaluation.json``) is the same either way.
+(``args.yaml``, ``metrics.json``, ``run.json``, ``evaluation.json``) is the same either way; both
+refuse a path that is not UTF-8 (:func:`common.folders.check_utf8_path`), which those files would record.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from common.errors import UserError
+from common.folders import check_utf8_path
 
 #: The converters write both at the top of every data set folder (``converters.convert``); a
 #: ``data.yaml`` is theirs when ``splits.json`` lies beside it.
@@ -26,7 +28,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 P = TypeVar("P", str, Path)
 
 
-def data_set_folder(data: P, *, given: str | None = None) -> P:
+def data_set_folder(data: P, *, given: str | None = None, flag: str = "--data") -> P:
     """``data``, or its folder when ``data`` is the ``data.yaml`` the converters wrote in it.
 
     Anything but a YAML file (a folder, a missing path, ``splits.json``) comes back as given, for the
@@ -35,6 +37,7 @@ def data_set_folder(data: P, *, given: str | None = None) -> P:
     Args:
         data: what the user passed.
         given: how the user named it, as the message begins (``data=PATH``); ``--data PATH`` by default.
+        flag: the option alone, for the message about a path that is not UTF-8 (``config key 'data'``).
 
     Returns:
         The folder, of the type of ``data`` and spelled as its parent (``ds/data.yaml`` -> ``ds``), so a
@@ -42,11 +45,12 @@ def data_set_folder(data: P, *, given: str | None = None) -> P:
 
     Raises:
         UserError: ``data`` is another YAML file, or a ``data.yaml`` without ``splits.json`` beside it
-            (a hand-written one, a repeat-sampled run's): one line naming it.
+            (a hand-written one, a repeat-sampled run's); its path is not UTF-8: one line naming it.
 
     >>> data_set_folder("datasets/metal_nut_yolo")
     'datasets/metal_nut_yolo'
     """
+    check_utf8_path(data, flag=flag)
     path = Path(data)
     if path.suffix.lower() not in YAML_SUFFIXES or not path.is_file():
         return data
@@ -63,7 +67,7 @@ def data_set_folder(data: P, *, given: str | None = None) -> P:
     return type(data)(path.parent)
 
 
-def data_yaml_of(data: P, *, given: str | None = None) -> P:
+def data_yaml_of(data: P, *, given: str | None = None, flag: str = "--data") -> P:
     """``data``, or the ``data.yaml`` in it when ``data`` is a folder (a converted data set's).
 
     Any folder holding a ``data.yaml`` qualifies, not only the converters' (a tiled or repeat-sampled
@@ -74,17 +78,20 @@ def data_yaml_of(data: P, *, given: str | None = None) -> P:
         data: what the user passed; ``~`` is expanded when it is a folder (a config key is not
             expanded by a shell).
         given: how the user named it, as the message begins (``data=PATH``); ``--data PATH`` by default.
+        flag: as for :func:`data_set_folder`.
 
     Returns:
         The ``data.yaml``, of the type of ``data`` and spelled as the folder's child (``ds`` ->
         ``ds/data.yaml``), so a path recorded from it is the one recorded when the file itself is passed.
 
     Raises:
-        UserError: ``data`` is a folder without a ``data.yaml`` file: one line naming it.
+        UserError: ``data`` is a folder without a ``data.yaml`` file; its path is not UTF-8: one line
+            naming it.
 
     >>> data_yaml_of("datasets/metal_nut_yolo/data.yaml")
     'datasets/metal_nut_yolo/data.yaml'
     """
+    check_utf8_path(data, flag=flag)
     folder = Path(data).expanduser()
     if not folder.is_dir():
         return data

@@ -66,11 +66,13 @@ def check_output_folder(
             folder that each re-run replaces without it (``anomaly.evaluate``'s ``<run>/eval-mvtec``).
 
     Raises:
-        UserError: a file stands at ``folder`` (with or without ``overwrite``); it exists and
-            ``overwrite`` is False, or holds other names than ``holds``; a file or a read-only
-            folder is on its path; it exists, is to be replaced and its parent is read-only.
+        UserError: its path is not UTF-8 (:func:`check_utf8_path`); a file stands at ``folder`` (with
+            or without ``overwrite``); it exists and ``overwrite`` is False, or holds other names than
+            ``holds``; a file or a read-only folder is on its path; it exists, is to be replaced and its
+            parent is read-only.
     """
     folder = Path(folder)
+    check_utf8_path(folder, flag=flag)  # before the old-copy rename below: nothing is touched
     restore_old_copy(folder)  # a killed replacement's old copy is the folder: checked as it
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{flag} {folder} is a file, not a {what}")
@@ -196,13 +198,19 @@ def check_holds_no_photos(out: str | Path, photos: Iterable[str | Path]) -> None
             raise UserError(f"output folder {out} holds the photo {photo}; choose another --out")
 
 
-def check_utf8_names(path: str | Path, *, below: str | Path | None = None) -> None:
+def check_utf8_names(path: str | Path, *, below: str | Path | None = None, flag: str | None = None) -> None:
     """Refuses a file or folder name of ``path`` (below ``below``, if given) that is not UTF-8.
 
     Linux names are bytes; Python gives those it cannot decode as lone surrogates
     (``os.fsdecode(b"bad\\xff.png") == "bad\\udcff.png"``), which ``json.dumps`` writes as
     ``"\\udcff"``: other JSON readers (browsers, jq, Go, Rust) reject or mangle such a file, so a
     name that goes into a COCO file, ``images.json`` or a report is refused before anything is written.
+
+    Args:
+        path: the file or folder.
+        below: check only the names below this folder (a ``--source`` whose own path was checked).
+        flag: the option that named ``path`` (``--out``, ``--data``), for the message about a folder
+            given to a command (:func:`check_utf8_path`); None: a name found in a folder read.
 
     Raises:
         UserError: naming the folder and the name (as bytes, ``b'bad\\xff.png'``): rename it.
@@ -213,11 +221,40 @@ def check_utf8_names(path: str | Path, *, below: str | Path | None = None) -> No
         try:
             part.encode("utf-8")
         except UnicodeEncodeError:
+            shown = ascii(os.fsencode(part))
+            if flag is not None:
+                raise UserError(
+                    f"{flag.rstrip(':')} has a name that is not UTF-8, {shown} (in {folder}): rename it, or "
+                    "pass another folder (the commands' files record the path, and JSON and YAML readers "
+                    "refuse such names)"
+                ) from None
             raise UserError(
-                f"{folder} holds a name that is not UTF-8, {ascii(os.fsencode(part))}: rename it "
+                f"{folder} holds a name that is not UTF-8, {shown}: rename it "
                 "(the JSON files written name it, and JSON readers refuse such names)"
             ) from None
         folder = folder / part
+
+
+def check_utf8_path(path: str | Path, *, flag: str) -> None:
+    """Refuses a folder or file given to a command when its absolute path holds a name that is not UTF-8.
+
+    Every output folder (:func:`check_output_folder`, :func:`build_folder`) and output file
+    (``segmentation.export``, ``detection.text_embeddings``), and the inputs a command records:
+    ``--data`` (:mod:`common.data_sets`), an MVTec ``--root`` (``converters.mvtec.named_root``), an
+    anomaly ``--run`` (``anomaly.run.read_run_info``).
+    A folder from an old Windows share (``M\\xfcll`` in Latin-1) was written into ``data.yaml``'s
+    ``path:``, ``args.yaml``, ``run.json`` and ``metrics.json`` as ``"\\udcfc"``, and the command's
+    last line, printing it, stopped with a traceback on a UTF-8 terminal once those files were
+    written. A UTF-8 name is taken whatever its characters (``Müll``, ``検査``).
+
+    Args:
+        path: as given (relative to the working folder, which is checked too: outputs record it absolute).
+        flag: how the message names it (``--out``, ``config key 'project':``).
+
+    Raises:
+        UserError: one line naming ``flag``, the name as bytes and the folder holding it.
+    """
+    check_utf8_names(Path(path).expanduser().absolute(), flag=flag)
 
 
 def output_name(file_name: str) -> str:
@@ -293,9 +330,10 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         What ``write`` returned (a report of what it wrote, say).
 
     Raises:
-        UserError: ``out`` exists, not empty, without ``overwrite``, or a file system error while
-            writing (a read-only folder, a full disk); one line naming ``out``.
+        UserError: ``out`` exists, not empty, without ``overwrite``, its path is not UTF-8, or a file
+            system error while writing (a read-only folder, a full disk); one line naming ``out``.
     """
+    check_utf8_path(out, flag="output folder")  # where check_output_folder was not called first
     remove_leftovers(out)
     partial = None
     try:

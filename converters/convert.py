@@ -721,7 +721,8 @@ def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, La
         UserError: an unknown or ambiguous category, or any pairing error, before anything is written.
     """
     if config.images is not None:
-        holder = named_root(config.images).absolute().parent  # the folder holding --images names it
+        # the folder holding --images names it
+        holder = named_root(config.images, flag="--images").absolute().parent
         category = config.categories[0] if config.categories else holder.name
         excluded = Exclusions(config.exclude_defects)
         records = scan_folders(config.images, config.masks, config.good, category=category, excluded=excluded)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError, few
-from common.folders import check_utf8_names
+from common.folders import check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
@@ -46,12 +46,17 @@ __all__ = [
 ]
 
 
-def named_root(root: str | Path) -> Path:
+def named_root(root: str | Path, *, flag: str = "--root") -> Path:
     """``root`` as given, or resolved where its path names no folder (``.``, ``..``, ``photos/..``).
 
     A category is named by its folder's name: ``--root .`` inside one named it ``''`` and ``--root ..``
     named it ``'..'``, in every output file name and key (``_test_crack_000.png``, ``../test/crack/000``).
+
+    Raises:
+        UserError: a path that is not UTF-8 (:func:`common.folders.check_utf8_path`, naming ``flag``):
+            the converters' COCO files and ``anomaly.train``'s ``run.json`` record it.
     """
+    check_utf8_path(root, flag=flag)
     root = Path(root)
     return root.resolve() if root.name in ("", "..") else root
 

@@ -259,7 +259,7 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     """
     if not Path(folder).exists():  # a mistyped data.yaml was 'no data.yaml ... in .../data.yaml'
         raise UserError(f"{folder} does not exist")
-    folder = data_set_folder(Path(folder), given=str(folder))
+    folder = data_set_folder(Path(folder), given=str(folder), flag="the data set folder")
     if not (folder / "data.yaml").is_file() and not (folder / "annotations").is_dir():
         raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
     splits = load_splits(folder / "splits.json") if (folder / "splits.json").is_file() else None

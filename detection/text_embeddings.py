@@ -58,7 +58,7 @@ import torch
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_yaml_of
 from common.errors import UserError, one_line
-from common.folders import check_creatable
+from common.folders import check_creatable, check_utf8_path
 from common.weights import CheckpointError, resolve_checkpoint, weights_dir
 from detection.clip_text import (
     CLIP_ENCODER,
@@ -239,9 +239,11 @@ def check_table_out(out: Path) -> Path:
 
     Raises:
         UserError: ``out`` is a folder, ends in ``.json`` (the sidecar would replace the table),
-            it or its sidecar's name is taken by a file that is not an earlier table, or a file
-            or a read-only folder is on its path.
+            it or its sidecar's name is taken by a file that is not an earlier table, a file
+            or a read-only folder is on its path, or a name on it is not UTF-8
+            (:func:`common.folders.check_utf8_path`).
     """
+    check_utf8_path(out, flag="--out")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give the table's file name (names.pt)")
     if out.suffix.lower() == ".json":

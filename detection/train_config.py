@@ -307,7 +307,9 @@ def check_config(config: Mapping) -> dict:
     config = dict(config)
     check_own_keys(config)
     if config.get("data"):
-        config["data"] = data_yaml_of(config["data"], given=f"data={config['data']}")  # or its folder
+        config["data"] = data_yaml_of(
+            config["data"], given=f"data={config['data']}", flag="config key 'data'"
+        )  # or its folder
     check_run_name(config.get("name"), inside="project")
     check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))

@@ -86,7 +86,7 @@ class AnomalyRegions:
         """
         check_min_area(min_area)
         check_max_covered(max_covered)
-        run = load_run(path)
+        run = load_run(path, flag="--anomaly-run")
         value, origin = resolve_threshold(threshold, Path(path), clean_goods=True, flag="--anomaly-threshold")
         return cls(run, value, origin, min_area, max_covered)
 

@@ -45,6 +45,7 @@ import torch
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.extras import install_hint
+from common.folders import check_utf8_path
 from common.io import atomic_write, load_torch, sha256_file
 from segmentation.colour_head import DISTANCE_SCALE, LOGIT_CLIP, LOGIT_SCALE, ColourHead
 from segmentation.colour_prompt import ColourPrompt
@@ -173,8 +174,10 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> P
 
     Raises:
         UserError: ``out`` or its sidecar is a folder, a file or a read-only folder stands where
-            its folder should be, it is one of the ``inputs``, or it lacks the ``.onnx`` suffix.
+            its folder should be, it is one of the ``inputs``, it lacks the ``.onnx`` suffix, or its
+            path holds a name that is not UTF-8 (:func:`common.folders.check_utf8_path`).
     """
+    check_utf8_path(out, flag="--out")
     out = Path(out)
     for path in (out, sidecar_path(out)):
         if path.is_dir():

@@ -302,7 +302,9 @@ def check_config(config: dict, resume: Path | None) -> None:
             f"data={config['data']} ({resume / 'args.yaml'}) does not exist: if the data set moved, "
             f"go on with --resume {shlex.quote(str(resume))} data=<where it is now>"
         )
-    config["data"] = data_set_folder(config["data"], given=f"data={config['data']}")  # or its data.yaml
+    config["data"] = data_set_folder(
+        config["data"], given=f"data={config['data']}", flag="config key 'data'"
+    )  # or its data.yaml
     check_data_folder(config["data"], given=f"data={config['data']}")
     for key in ("data", "checkpoint", "cache_dir"):  # args.yaml's paths hold from any folder (--resume)
         if config[key]:

@@ -110,6 +110,18 @@ def image_writer():
     return write_image
 
 
+@pytest.fixture
+def not_utf8_folder(tmp_path: Path) -> Path:
+    """``tmp_path/bad\\xff``, made: a folder named in bytes no UTF-8 decoder reads (a Latin-1 name from
+    an old Windows share), which Python gives as ``bad\\udcff``; skips where the file system refuses it."""
+    folder = tmp_path / os.fsdecode(b"bad\xff")
+    try:
+        folder.mkdir()
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return folder
+
+
 def read_strict_json(path: Path) -> object:
     """A file's JSON as jq or JavaScript's ``JSON.parse`` would take it: bare NaN or Infinity fail."""
 

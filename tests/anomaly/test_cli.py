@@ -111,6 +111,34 @@ def test_training_image_of_another_size(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.partial-*"))
 
 
+@pytest.mark.parametrize("flag", ["--out", "--root"])
+def test_a_folder_whose_path_is_not_utf8_is_refused(tmp_path: Path, not_utf8_folder: Path, flag: str) -> None:
+    # a Latin-1 name from an old Windows share: run.json recorded --root as "\udcff" (a run fit, exit 0),
+    # and an --out there stopped with a UnicodeEncodeError traceback after the run folder was written
+    category = make_parts(tmp_path / "data")  # cv2.imwrite crashes on a path that is not UTF-8: moved there
+    if flag == "--root":
+        category = (tmp_path / "data").rename(not_utf8_folder / "data") / category.name
+    out = (not_utf8_folder if flag == "--out" else tmp_path) / "run"
+    before = tree_state(tmp_path)
+    result = run_cli("anomaly.train", "--root", category.parent, "--category", "part", "--out", out, *TINY)
+    assert_user_error(result, f"{flag} has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it")
+    assert tree_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["anomaly.predict", "anomaly.evaluate"])
+def test_a_run_folder_whose_path_is_not_utf8_is_refused(
+    fitted, tmp_path: Path, not_utf8_folder: Path, command: str
+) -> None:
+    # moved there (or fit by an older version): predict.json and metrics.json recorded it as "\udcff"
+    category, run = fitted
+    run = shutil.copytree(run, not_utf8_folder / "run")
+    before = tree_state(tmp_path)
+    args = ["--source", category / "test", "--threshold", "1"] if command == "anomaly.predict" else []
+    result = run_cli(command, "--run", run, "--out", tmp_path / "out", "--no-progress", *args)
+    assert_user_error(result, f"--run has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it")
+    assert tree_state(tmp_path) == before
+
+
 def test_test_image_of_another_size(fitted, tmp_path: Path) -> None:
     category, run = fitted
     copy = tmp_path / "data" / "part"  # --out may not lie inside --root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,28 @@ def test_a_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path, inside):
     assert "\n" not in str(error.value)
     with pytest.raises(UserError, match=f"^data={folder} is a folder without a data.yaml"):
         data_yaml_of(str(folder), given=f"data={folder}")
+
+
+@pytest.mark.parametrize("resolve", [data_set_folder, data_yaml_of])
+@pytest.mark.parametrize("given", ["", "data.yaml"], ids=["the folder", "its data.yaml"])
+def test_a_data_set_whose_path_is_not_utf8_is_refused_naming_the_flag(not_utf8_folder, resolve, given):
+    # the runs record it (args.yaml, run.json, metrics.json) as "\udcff", which JSON readers refuse
+    data = not_utf8_folder / "ds"
+    data.mkdir()
+    (data / "data.yaml").write_text("path: .\nnames: {0: crack}\n")
+    (data / "splits.json").write_text("{}")
+    data = data / given
+    message = (
+        f"config key 'data' has a name that is not UTF-8, b'bad\\xff' (in {not_utf8_folder.parent}): "
+        "rename it, or pass another folder"
+    )
+    with pytest.raises(UserError, match="^" + re.escape(message)):
+        resolve(data, given=f"data={data}", flag="config key 'data'")
+    with pytest.raises(UserError, match="^--data has a name that is not UTF-8"):
+        resolve(str(data))
+
+
+def test_a_utf8_data_set_path_with_other_characters_is_taken(tmp_path):
+    data = _converted(tmp_path / "M\u00fcll" / "\u691c\u67fb")  # 'Müll' in UTF-8, a Japanese folder
+    assert data_set_folder(data / "data.yaml") == data
+    assert data_yaml_of(data) == data / "data.yaml"

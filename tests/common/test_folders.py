@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from common.folders import (
     check_replaceable,
     check_unique_names,
     check_utf8_names,
+    check_utf8_path,
     output_name,
     remove_leftovers,
     restore_old_copy,
@@ -48,6 +50,52 @@ def test_a_name_that_is_not_utf8_is_refused_naming_its_folder(tmp_path, parts, b
         "name it, and JSON readers refuse such names)"
     )
     check_utf8_names(tmp_path / "lot" / "a.png")  # no file is looked at
+
+
+def _not_utf8_message(flag: str, folder: Path) -> str:
+    return (
+        f"{flag} has a name that is not UTF-8, b'bad\\xff' (in {folder}): rename it, or pass another folder "
+        "(the commands' files record the path, and JSON and YAML readers refuse such names)"
+    )
+
+
+@pytest.mark.parametrize("below", ["", "out", "out/sub"], ids=["the folder", "its parent", "above it"])
+def test_an_output_folder_whose_path_is_not_utf8_is_refused_before_anything_is_made(
+    not_utf8_folder: Path, below: str
+) -> None:
+    # written into data.yaml's path: and run.json as "\udcff", and the report printing it stopped with a
+    # UnicodeEncodeError on a UTF-8 terminal, once the outputs were written
+    out = not_utf8_folder / below if below else not_utf8_folder
+    before = sorted(not_utf8_folder.parent.rglob("*"))
+    for flag, check in [
+        ("--out", lambda: check_output_folder(out, overwrite=False)),
+        ("config key 'project'", lambda: check_output_folder(out, flag="config key 'project':")),
+        (
+            "output folder",
+            lambda: build_folder(out, lambda folder: (folder / "a.txt").write_text("x"), overwrite=True),
+        ),
+    ]:
+        with pytest.raises(UserError) as error:
+            check()
+        assert str(error.value) == _not_utf8_message(flag, not_utf8_folder.parent)
+    assert sorted(not_utf8_folder.parent.rglob("*")) == before, "nothing made or removed"
+
+
+def test_a_relative_path_is_checked_with_the_working_folder(not_utf8_folder: Path, monkeypatch) -> None:
+    # the commands record folders absolute (data.yaml's path:, run.json)
+    monkeypatch.chdir(not_utf8_folder)
+    with pytest.raises(UserError, match="^" + re.escape(_not_utf8_message("--out", not_utf8_folder.parent))):
+        check_output_folder("out")
+
+
+@pytest.mark.parametrize("name", ["M\u00fcll", "\u691c\u67fb \u30e9\u30a4\u30f3", "caf\u00e9/\u00c5r 2024"])
+def test_a_utf8_path_with_other_characters_is_taken(tmp_path: Path, name: str) -> None:
+    # 'Müll' in UTF-8 (not Latin-1), a Japanese folder: text, written to JSON as it is
+    out = tmp_path / name / "out"
+    check_utf8_path(out, flag="--out")
+    assert check_output_folder(out, overwrite=False) == out
+    build_folder(out, lambda folder: (folder / "a.txt").write_text("x"), overwrite=False)
+    assert (out / "a.txt").read_text() == "x"
 
 
 @pytest.mark.parametrize(

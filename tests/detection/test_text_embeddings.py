@@ -350,6 +350,17 @@ def test_cli_negative_seed_is_a_seed_like_any_other(tmp_path: Path) -> None:
     assert not torch.equal(vectors["scratch"], fixed_vector("scratch", seed=1))
 
 
+def test_cli_out_whose_path_is_not_utf8_is_one_line(tmp_path: Path, capsys, not_utf8_folder: Path) -> None:
+    # a Latin-1 folder name from an old Windows share: the table was written, then the closing line
+    # printing its path stopped with a UnicodeEncodeError on a UTF-8 terminal
+    assert main(["--names", "scratch", "--fixed", "--out", str(not_utf8_folder / "t.pt")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it, or pass another "
+        "folder (the commands' files record the path, and JSON and YAML readers refuse such names)\n"
+    )
+    assert list(not_utf8_folder.iterdir()) == []
+
+
 def test_cli_out_named_like_its_sidecar_is_refused(tmp_path: Path, capsys) -> None:
     # t.json was written as the table, then replaced by its own sidecar: a table file that is JSON
     assert main(["--names", "scratch", "--fixed", "--out", str(tmp_path / "t.json")]) == 2

@@ -170,6 +170,18 @@ def test_output_whose_parent_is_a_file(tmp_path, data, unchanged):
         assert_user_error(convert_cli(data, tmp_path / "file" / "out"), "file", "not a folder")
 
 
+@pytest.mark.parametrize("flag", ["--out", "--root"])
+def test_a_folder_whose_path_is_not_utf8_is_refused(tmp_path, data, unchanged, not_utf8_folder, flag):
+    # a Latin-1 name from an old Windows share: data.yaml's path: and the COCO files recorded it as
+    # "\udcff", and the closing report stopped with a UnicodeEncodeError traceback once they were written
+    out = not_utf8_folder / "out" if flag == "--out" else tmp_path / "out"
+    if flag == "--root":
+        data = data.rename(not_utf8_folder / "data")
+    with unchanged(tmp_path):
+        result = convert_cli(data, out, "--coco")
+    assert_user_error(result, f"{flag} has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_output_whose_parent_is_read_only(tmp_path, data, unchanged):
     locked = tmp_path / "locked"

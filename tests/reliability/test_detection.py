@@ -16,7 +16,9 @@ network blocked, ``YOLO_AUTOINSTALL``/``YOLO_OFFLINE`` removed from the environm
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -155,6 +157,31 @@ def test_good_photos_still_predict(checkpoint: Path, photos: Path, tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "predictions.json").is_file() and "2 images, whole images" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["predict --out", "evaluate --data", "train project="])
+def test_a_folder_whose_path_is_not_utf8_is_refused(
+    checkpoint: Path, photos: Path, dataset: Path, tmp_path: Path, not_utf8_folder: Path, command: str
+) -> None:
+    # a Latin-1 name from an old Windows share, recorded as "\udcff" in the JSON and YAML files written
+    if command == "predict --out":
+        out = not_utf8_folder / "out"
+        args = ["--weights", checkpoint, "--source", photos, "--out", out, "--imgsz", "64"]
+        flag, result = "--out", run_cli("detection.predict", *args)
+    elif command == "evaluate --data":
+        data = shutil.copytree(dataset, not_utf8_folder / "data")
+        lines = (data / "data.yaml").read_text().splitlines(keepends=True)  # path: as the converter wrote it
+        text = "".join(
+            f"path: {json.dumps(str(data))}\n" if line.startswith("path:") else line for line in lines
+        )
+        (data / "data.yaml").write_text(text)
+        args = ["--data", data, "--split", "val", "--weights", checkpoint, "--out", tmp_path / "out"]
+        flag, result = "--data", run_cli("detection.evaluate", *args)
+    else:
+        flag, result = "config key 'project'", train_cli(dataset, not_utf8_folder / "project")
+    assert_user_error(result, f"{flag} has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it")
+    assert list(not_utf8_folder.iterdir()) == ([not_utf8_folder / "data"] if flag == "--data" else [])
+    assert not (tmp_path / "out").exists()
 
 
 # --- open-vocabulary training offline ------------------------------------------------------------

@@ -249,6 +249,15 @@ def test_bad_out_is_refused(tmp_path, make, out, fragment):
         check_out(tmp_path / out, inputs=[tmp_path / "decoder.pt", None])
 
 
+def test_an_out_whose_path_is_not_utf8_is_refused(tmp_path, not_utf8_folder):
+    # a Latin-1 folder name from an old Windows share: the closing line printing it stopped with a
+    # UnicodeEncodeError on a UTF-8 terminal once the model was written
+    message = f"--out has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it"
+    with pytest.raises(UserError, match="^" + re.escape(message)):
+        check_out(not_utf8_folder / "decoder.onnx")
+    assert check_out(tmp_path / "M\u00fcll" / "decoder.onnx")  # a UTF-8 name: taken
+
+
 def test_out_suffix_is_matched_in_any_case(tmp_path):
     assert check_out(tmp_path / "decoder.ONNX") == tmp_path / "decoder.ONNX"
 

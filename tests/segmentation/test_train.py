@@ -355,6 +355,27 @@ def test_cli_errors_are_one_line(tiny_dataset, tmp_path, capsys):
     assert err.count("\n") == 1 and not (tiny_dataset / "runs").exists()
 
 
+@pytest.mark.parametrize("key", ["out", "data"])
+def test_an_out_or_data_whose_path_is_not_utf8_is_one_line(
+    tiny_dataset, tiny_sam, tmp_path, not_utf8_folder, monkeypatch, capsys, key
+):
+    # a Latin-1 name from an old Windows share: args.yaml recorded it as "\udcff" (and cv2 crashed
+    # reading the photos of a data set there)
+    from segmentation import run_setup
+
+    monkeypatch.setattr(run_setup, "load_model", lambda config, sam, device: (tiny_sam, None))
+    data = shutil.copytree(tiny_dataset, not_utf8_folder / "data") if key == "data" else tiny_dataset
+    out = not_utf8_folder / "runs" if key == "out" else tmp_path / "runs"
+    argv = [f"data={data}", f"out={out}", f"cache_dir={tmp_path / 'cache'}", "device=cpu", "progress=false"]
+    assert main([*argv, "epochs=1", "max_steps=1"]) == 2
+    flag = "config key 'data'" if key == "data" else "out"
+    assert capsys.readouterr().err == (
+        f"error: {flag} has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it, or pass "
+        "another folder (the commands' files record the path, and JSON and YAML readers refuse such names)\n"
+    )
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
 def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path):
     # data=<out>/data.yaml used to say '--data ... is a file' although the user typed data=
     run = train(_config(tiny_dataset / "data.yaml", tmp_path, "epochs=1"), sam=tiny_sam)
