@@ -352,8 +352,8 @@ def test_a_cache_dir_that_is_a_file_is_one_line_before_anything_runs(cli, photos
 def test_an_out_whose_path_is_not_utf8_is_one_line_before_anything_runs(
     cli, photos, tmp_path, not_utf8_folder, capsys
 ):
-    # a Latin-1 name from an old Windows share: predictions.json recorded it as "\udcff", and the closing
-    # report printing it stopped with a UnicodeEncodeError on a UTF-8 terminal after the run was written
+    # a Latin-1 name from an old Windows share: the closing report printing it stopped with a
+    # UnicodeEncodeError on a UTF-8 terminal after the run was written
     assert cli("--source", photos, "--out", not_utf8_folder / "out") == 2
     assert capsys.readouterr().err == (
         f"error: --out has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it, or pass another "
