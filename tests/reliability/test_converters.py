@@ -172,8 +172,9 @@ def test_output_whose_parent_is_a_file(tmp_path, data, unchanged):
 
 @pytest.mark.parametrize("flag", ["--out", "--root"])
 def test_a_folder_whose_path_is_not_utf8_is_refused(tmp_path, data, unchanged, not_utf8_folder, flag):
-    # a Latin-1 name from an old Windows share: data.yaml's path: and the COCO files recorded it as
-    # "\udcff", and the closing report stopped with a UnicodeEncodeError traceback once they were written
+    # a Latin-1 name from an old Windows share: data.yaml's path: recorded an --out there as "\uDCFF"
+    # (ultralytics refuses it), and the closing report stopped with a UnicodeEncodeError traceback once
+    # the data set was written; a --root there was refused by its images' names
     out = not_utf8_folder / "out" if flag == "--out" else tmp_path / "out"
     if flag == "--root":
         data = data.rename(not_utf8_folder / "data")

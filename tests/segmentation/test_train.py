@@ -359,8 +359,8 @@ def test_cli_errors_are_one_line(tiny_dataset, tmp_path, capsys):
 def test_an_out_or_data_whose_path_is_not_utf8_is_one_line(
     tiny_dataset, tiny_sam, tmp_path, not_utf8_folder, monkeypatch, capsys, key
 ):
-    # a Latin-1 name from an old Windows share: args.yaml recorded it as "\udcff" (and cv2 crashed
-    # reading the photos of a data set there)
+    # a Latin-1 name from an old Windows share, which args.yaml records: both stopped with a
+    # UnicodeEncodeError traceback
     from segmentation import run_setup
 
     monkeypatch.setattr(run_setup, "load_model", lambda config, sam, device: (tiny_sam, None))
