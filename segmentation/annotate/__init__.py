@@ -14,8 +14,10 @@ photo as it is opened, each box made a mask by the app's SAM) puts proposals
 on the photos: hatched, in a dashed box labelled with class and score, listed
 beside the instances. The user accepts one (Enter or A; Shift+A all of the
 photo's), deletes it (Del), or corrects it (E: its box becomes the prompt,
-clicks refine it, Enter accepts the new mask in its place). When ``--checkpoint``
-is a ``decoder.pt`` that carries a colour head (``colour_head: true`` in
+clicks refine it, Enter accepts the new mask in its place). A file's proposal whose
+class is not among ``--classes`` (``anomaly.predict``'s ``anomaly``) is shown as not a
+class and accepted only as one of them (R: the selected class), so it never becomes a class.
+When ``--checkpoint`` is a ``decoder.pt`` that carries a colour head (``colour_head: true`` in
 training), the detector's box masks go through it as in evaluation
 (``--no-colour-head``: not); one that carries a colour prompt (``colour_prompt: true``)
 decodes those boxes with their colour maps as SAM's mask prompt, as evaluation does

@@ -628,6 +628,35 @@ def write_session(
             f"{added} new proposals from {proposal_file.path} ({total} on {len(by_image)} photos; "
             "a photo takes a file's proposals once, none once it is done or good)"
         )
+    if note := not_a_class_note(session):
+        print(note)
+
+
+def not_a_class_note(session: AnnotationSession) -> str | None:
+    """A ``note:`` line on the undecided proposals whose class is not one of the session's
+    (``anomaly.predict``'s ``anomaly``): how many, and how to name them; None when there are none.
+
+    Such a proposal is accepted only as one of the classes (R: the selected one), so its name is
+    never saved nor exported.
+    """
+    unnamed = {
+        key: [p.class_name for p in session.entry(key).proposals if p.class_name not in session.classes]
+        for key in session.keys
+    }
+    photos = sum(map(bool, unnamed.values()))
+    if not photos:
+        return None
+    count = sum(map(len, unnamed.values()))
+    names = list(dict.fromkeys(name for found in unnamed.values() for name in found))
+    one = len(names) == 1
+    return (
+        f"note: {count} proposal{'s' if count != 1 else ''} to review on {photos} photo"
+        f"{'s' if photos != 1 else ''} {'are' if count != 1 else 'is'} of {', '.join(names)}, not "
+        f"{'a class' if one else 'classes'} here (classes: {' '.join(map(quote, session.classes))}): "
+        "R accepts one as the selected class (number keys pick it), E corrects it first; to keep "
+        f"{'it as a class' if one else 'them as classes'}, add {'it' if one else 'them'}: --classes "
+        f"{' '.join(map(quote, [*session.classes, *names]))}"
+    )
 
 
 def build_app(

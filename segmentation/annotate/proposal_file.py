@@ -20,13 +20,14 @@ or its bare name: it matches the photo whose key (path relative to
 ``--images``) it ends with, or that ends with it, when exactly one does.
 Classes are ``category_name`` where given, else ``category_id`` 1..N mapped in
 order onto the session's N classes (refused when an id does not fit, or when
-an image's verdict in ``images.json`` contradicts the mapping).
+an image's verdict in ``images.json`` contradicts the mapping). A ``category_name``
+that is not one of the session's classes (``anomaly.predict``'s ``anomaly``) is
+kept: such a proposal is accepted only as one of them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -289,9 +290,9 @@ def place_proposals(
         image_size: ``(H, W)`` of a photo by key (read once per photo).
 
     Raises:
-        UserError: a photo not among ``keys`` or matching two, a class not among ``classes``
-            (the message suggests ``--classes``), a category id that does not fit them, a
-            verdict that contradicts them, or a mask whose size is not its photo's.
+        UserError: a photo not among ``keys`` or matching two, a category id that does not fit
+            ``classes``, a verdict that contradicts them, or a mask whose size is not its photo's.
+            (A ``category_name`` not among ``classes`` is kept: see :func:`class_names`.)
     """
     path = proposals.path
     by_name: dict[str, list[str]] = {}
@@ -335,17 +336,14 @@ def place_proposals(
 def class_names(proposals: ProposalFile, classes: Sequence[str], *, keys_of: Mapping[str, str]) -> list[str]:
     """The class of every entry: its ``category_name``, else ``classes[category_id - 1]``.
 
+    A name not among ``classes`` is kept (``anomaly.predict``'s placeholder ``anomaly``): the page
+    shows such a proposal under its own name and accepts it only as one of ``classes``.
+
     Raises:
-        UserError: names not among ``classes``; ids outside ``1..len(classes)``; an image whose
-            ``images.json`` verdict is a class none of its id-mapped proposals has.
+        UserError: ids outside ``1..len(classes)``; an image whose ``images.json`` verdict is a class
+            none of its id-mapped proposals has.
     """
     path = proposals.path
-    unknown = [n for n in dict.fromkeys(r.category_name for r in proposals.results) if n and n not in classes]
-    if unknown:
-        raise UserError(
-            f"proposals file {path}: classes {', '.join(unknown)} are not among the classes "
-            f"({shlex.join(classes)}): add them, --classes {shlex.join([*classes, *unknown])}"
-        )
     by_id = [r for r in proposals.results if r.category_name is None]
     bad = next((r for r in by_id if not 1 <= r.category_id <= len(classes)), None)  # type: ignore[operator]
     if bad is not None:

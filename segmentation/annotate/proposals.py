@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from common.errors import few
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
 
 #: A new proposal that overlaps an instance or an undecided proposal this much (mask IoU) is a duplicate.
@@ -28,7 +29,8 @@ class Proposal:
 
     Attributes:
         id: unique within its image, never reused (0 until the session places it).
-        class_name: one of the session's classes.
+        class_name: its class: one of the session's, or a proposals file's name that is not (such
+            as ``anomaly.predict``'s ``anomaly``), accepted only as one of the session's.
         rle: COCO RLE of the ``(H, W)`` mask at the image's own size, ``counts`` as ``str``.
         area: mask pixels.
         box: xyxy in pixels: the detector's box where known, else the mask's.
@@ -66,6 +68,26 @@ def dropped_text(dropped: int) -> str:
     """``its N undecided proposals of the old photo were dropped``: a replaced photo's notice."""
     what = f"{dropped} undecided proposal{'s' if dropped != 1 else ''}"
     return f"its {what} of the old photo {'were' if dropped != 1 else 'was'} dropped"
+
+
+def not_a_class_text(proposals: Sequence[Proposal], classes: Sequence[str]) -> str:
+    """Why ``proposals`` (of names not among ``classes``) are not accepted as they are, and what to do.
+
+    >>> region = replace(make_proposal(np.ones((2, 2), bool), class_name="anomaly"), id=3)
+    >>> what, how = not_a_class_text([region], ["stain", "crack"]).split(": ")
+    >>> what
+    'anomaly is not a class here'
+    >>> how
+    'press R to accept proposal #3 as the selected class (one of stain, crack), or E to correct it'
+    """
+    names = list(dict.fromkeys(p.class_name for p in proposals))
+    what = f"{names[0]} is not a class" if len(names) == 1 else f"{', '.join(names)} are not classes"
+    ids = [f"#{p.id}" for p in proposals]
+    which = f"proposal {ids[0]}" if len(ids) == 1 else f"each of proposals {few(ids, 5)}"
+    return (
+        f"{what} here: press R to accept {which} as the selected class (one of {', '.join(classes)}), "
+        "or E to correct it"
+    )
 
 
 def masked_json(record: Proposal) -> dict:

@@ -50,7 +50,7 @@ from converters.mvtec import GOOD
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
 from segmentation.annotate.files import resolve_inside
-from segmentation.annotate.proposals import Proposal, duplicate_rles, with_ids
+from segmentation.annotate.proposals import Proposal, duplicate_rles, not_a_class_text, with_ids
 from segmentation.annotate.records import (
     DONE,
     IN_PROGRESS,
@@ -390,17 +390,26 @@ class AnnotationSession:
         """Accepts undecided proposals (all of them when ``ids`` is None) as instances, in one change.
 
         Each becomes an instance as a drawn one does (:meth:`add_instance`): its exact mask,
-        its class (or ``class_name``), SAM's score, and its box and source as the prompt.
+        its class (or ``class_name``), SAM's score, and its box and source as the prompt. A
+        proposal whose class is not one of :attr:`classes` (a proposals file's ``anomaly``) takes
+        ``class_name`` or nothing: all of them (``ids`` None) leaves it undecided
+        (:meth:`not_a_class_notice` says so).
 
         Raises:
             AnnotationError: see :meth:`add_instance`.
             NotFoundError: no such undecided proposal.
-            ConflictError: the image has none, or one would cover every pixel of an instance of another
-                class (:func:`check_not_hiding`, as :meth:`add_instance`); nothing is accepted then.
+            ConflictError: the image has none, one asked for is not of a class and no ``class_name``
+                is given (all of them: none is of a class), or one would cover every pixel of an
+                instance of another class (:func:`check_not_hiding`, as :meth:`add_instance`);
+                nothing is accepted then.
         """
         with self._lock:
             entry = self.entry(key)
             chosen = list(entry.proposals) if ids is None else [self._proposal(entry, i) for i in ids]
+            unnamed = [] if class_name else [p for p in chosen if p.class_name not in self.classes]
+            if unnamed and (ids is not None or len(unnamed) == len(chosen)):
+                raise ConflictError(f"{key}: {not_a_class_text(unnamed, self.classes)}")
+            chosen = [p for p in chosen if p not in unnamed]
             if not chosen:
                 raise ConflictError(f"{key} has no proposals to accept")
             instances = []
@@ -424,6 +433,12 @@ class AnnotationSession:
                 )
             self._change(entry, partial(_accept, instances=instances, size=mask.shape, replaced=chosen))
             return instances
+
+    def not_a_class_notice(self, key: str) -> str | None:
+        """What to do with ``key``'s undecided proposals whose class is not one of :attr:`classes`
+        (:func:`~segmentation.annotate.proposals.not_a_class_text`); None when it has none."""
+        unnamed = [p for p in self.entry(key).proposals if p.class_name not in self.classes]
+        return not_a_class_text(unnamed, self.classes) if unnamed else None
 
     def delete_proposal(self, key: str, proposal_id: int) -> None:
         """Rejects an undecided proposal (undo brings it back)."""

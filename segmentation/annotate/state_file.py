@@ -131,11 +131,15 @@ def listed_entries(
 
 
 def stored_entries(stored: dict, names: list[str], out: Path) -> dict[str, ImageEntry]:
-    """The entries of the state, each checked to hold only classes of ``names``."""
+    """The entries of the state, each checked to hold instances of classes of ``names`` only.
+
+    An undecided proposal may be of another class (a proposals file's ``anomaly``): it is accepted
+    only as one of ``names``.
+    """
     entries: dict[str, ImageEntry] = {}
     for key, data in stored.get("images", {}).items():
         entry = entry_from_json(key, data)
-        unknown = {i.class_name for i in [*entry.instances, *entry.proposals]} - set(names)
+        unknown = {i.class_name for i in entry.instances} - set(names)
         if unknown:
             raise AnnotationError(f"{out / STATE_FILE}: image {key} has instances of unknown class {unknown}")
         entries[key] = entry

@@ -121,6 +121,7 @@ def image_detail(context: AppContext, key: str) -> dict:
             {
                 **proposal.to_json(),
                 "rle": preview_rle(context, entry.key, f"p{proposal.id}", proposal.mask, size),
+                "is_class": proposal.class_name in session.classes,  # else accepted only as one of them
             }
             for proposal in entry.proposals
         ],

@@ -51,16 +51,22 @@ def detect(body: ImageRequest, context: Context) -> JSONResponse:
 
 @router.post("/accept")
 def accept(body: AcceptProposalRequest, context: Context) -> JSONResponse:
-    """Saves the proposal as an instance of its class (or ``class``)."""
+    """Saves the proposal as an instance of its class (or ``class``); 409 for a proposal whose class is
+    not one of the session's (a proposals file's ``anomaly``) without ``class``, saying what to do."""
     context.session.accept_proposals(body.image, [body.proposal], class_name=body.class_name)
     return json_response(image_detail(context, body.image))
 
 
 @router.post("/accept-all")
 def accept_all(body: ImageRequest, context: Context) -> JSONResponse:
-    """Saves every undecided proposal of the image as an instance, in one change (one undo)."""
-    context.session.accept_proposals(body.image)
-    return json_response(image_detail(context, body.image))
+    """Saves every undecided proposal of the image as an instance, in one change (one undo).
+
+    Those whose class is not one of the session's stay undecided: ``notice`` says what to do with
+    them (else None); 409 when no other is left to accept.
+    """
+    accepted = context.session.accept_proposals(body.image)
+    notice = context.session.not_a_class_notice(body.image)
+    return json_response({**image_detail(context, body.image), "accepted": len(accepted), "notice": notice})
 
 
 @router.post("/delete")

@@ -8,13 +8,16 @@
 // Proposals (from --proposals or --detector) are drawn apart from accepted instances: a hatched
 // fill, a dashed box and a "proposal" label with the class and score. The selected one is accepted
 // (Enter, A), corrected (E: its box becomes the prompt, clicks refine it, Enter accepts) or
-// deleted (Del); Shift+A accepts all of the photo's.
+// deleted (Del); Shift+A accepts all of the photo's. One whose class is not among the page's classes
+// (anomaly.predict's "anomaly") is grey, labelled "not a class", and accepted only as one of them:
+// R (the selected class) or E; the server refuses it otherwise and says so.
 "use strict";
 
 const PALETTE = [
   [230, 25, 75], [60, 180, 75], [255, 200, 20], [0, 130, 200], [245, 130, 48],
   [145, 30, 180], [70, 240, 240], [240, 50, 230], [170, 110, 40], [128, 128, 0],
 ];
+const NOT_A_CLASS_COLOUR = [160, 160, 160]; // a proposal whose class is not among the page's
 const PREVIEW_COLOUR = [0, 229, 255];
 const PREVIEW_DASH = [0, 0, 0]; // SAM's outline: cyan and black in turn (cyan alone was faint on blue stains)
 const DRAG_THRESHOLD = 5; // CSS pixels a press must move to become a box
@@ -196,6 +199,10 @@ function classColour(name) {
   return PALETTE[(index < 0 ? 0 : index) % PALETTE.length];
 }
 
+function proposalColour(proposal) {
+  return proposal.is_class === false ? NOT_A_CLASS_COLOUR : classColour(proposal.class);
+}
+
 // --- Drawing -----------------------------------------------------------------------------------
 
 function fitView() {
@@ -292,7 +299,7 @@ function drawProposalBoxes(context, scale) {
     if (proposal.id === state.correcting) continue;
     const [x1, y1, x2, y2] = proposal.box;
     const selected = proposal.id === state.proposal;
-    const colour = selected ? "#ffffff" : `rgb(${classColour(proposal.class).join(",")})`;
+    const colour = selected ? "#ffffff" : `rgb(${proposalColour(proposal).join(",")})`;
     context.strokeStyle = colour;
     context.lineWidth = (selected ? 2.5 : 1.5) / scale;
     context.setLineDash([5 / scale, 4 / scale]);
@@ -310,7 +317,8 @@ function drawProposalBoxes(context, scale) {
 
 function proposalLabel(proposal) {
   const score = proposal.score === null ? "" : ` ${proposal.score.toFixed(2)}`;
-  return `proposal #${proposal.id} ${proposal.class}${score}`;
+  const notClass = proposal.is_class === false ? " (not a class)" : "";
+  return `proposal #${proposal.id} ${proposal.class}${notClass}${score}`;
 }
 
 function paintProposals() {
@@ -318,7 +326,7 @@ function paintProposals() {
     .filter((proposal) => proposal.id !== state.correcting)
     .map((proposal) => ({
       rle: proposal.rle,
-      colour: packColour(classColour(proposal.class), proposal.id === state.proposal ? 255 : 200),
+      colour: packColour(proposalColour(proposal), proposal.id === state.proposal ? 255 : 200),
       hatched: true,
     }));
   paintLayer(layers.proposals, state.detail.preview, masks);
@@ -441,9 +449,13 @@ function renderProposals() {
     item.classList.toggle("selected", proposal.id === state.proposal);
     const swatch = document.createElement("span");
     swatch.className = "dot hatched";
-    swatch.style.color = `rgb(${classColour(proposal.class).join(",")})`;
+    swatch.style.color = `rgb(${proposalColour(proposal).join(",")})`;
+    const how =
+      proposal.is_class === false
+        ? `${proposal.class} is not a class here: R accepts it as the selected class`
+        : "accept (Enter or A; R: as the selected class)";
     const buttons = [
-      ["✓", "accept (Enter or A; R: as the selected class)", () => acceptProposal(proposal.id)],
+      ["✓", how, () => acceptProposal(proposal.id)],
       ["✎", "correct: its box becomes the prompt, clicks refine it (E)", () => correctProposal(proposal.id)],
       ["×", "delete this proposal (Del)", () => deleteProposal(proposal.id)],
     ].map(([text, title, action]) => {
@@ -597,7 +609,10 @@ async function followEmbedding(key, token, status, note = "") {
 
 function proposalHint(detail) {
   const n = detail.proposals.length;
-  return `${n} proposal${n === 1 ? "" : "s"} to review: Enter accepts, E corrects, Del deletes, Shift+A accepts all`;
+  const unnamed = detail.proposals.filter((proposal) => proposal.is_class === false).length;
+  const note = unnamed ? ` (${unnamed} not of a class here: R accepts one as the selected class)` : "";
+  const keys = "Enter accepts, E corrects, Del deletes, Shift+A accepts all";
+  return `${n} proposal${n === 1 ? "" : "s"} to review${note}: ${keys}`;
 }
 
 // Runs --detector on the opened photo (once per photo; the server remembers) and shows its proposals.
@@ -827,14 +842,22 @@ function piecesNote(instance) {
   return ` - in ${instance.pieces} pieces, each exported as an instance (Ctrl+Z, then join or trim it with a box or points)`;
 }
 
-function acceptProposalAsClass() {
-  if (state.proposal !== null) acceptProposal(state.proposal, state.session.classes[state.classIndex]);
+function selectedClass() {
+  return state.session.classes[state.classIndex];
 }
 
+function acceptProposalAsClass() {
+  if (state.proposal !== null) acceptProposal(state.proposal, selectedClass());
+}
+
+// Those whose class is not among the page's stay: the server's notice says what to do with them.
 function acceptAllProposals() {
   const n = state.detail ? state.detail.proposals.length : 0;
   if (!n) return;
-  change("/api/proposals/accept-all", { image: state.current }, () => showMessage(`accepted ${n} proposals`));
+  change("/api/proposals/accept-all", { image: state.current }, (detail) => {
+    const accepted = `accepted ${detail.accepted} proposal${detail.accepted === 1 ? "" : "s"}`;
+    showMessage(detail.notice ? `${accepted}; left the others: ${detail.notice}` : accepted);
+  });
 }
 
 function deleteProposal(id) {
@@ -856,7 +879,10 @@ function correctProposal(id) {
   selectClass(Math.max(0, state.session.classes.indexOf(proposal.class)));
   renderSelection();
   addStep({ type: "box", box: proposal.box });
-  showMessage(`correcting proposal #${id}: click to add or remove parts, Enter accepts, Esc cancels`);
+  // one whose class is not among the page's is saved as the selected class (number keys pick it)
+  const unnamed = proposal.is_class === false;
+  const as = unnamed ? ` as the selected class (${proposal.class} is not a class here)` : "";
+  showMessage(`correcting proposal #${id}: click to add or remove parts, Enter accepts${as}, Esc cancels`);
 }
 
 function deleteInstance(id) {

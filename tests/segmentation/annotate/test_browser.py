@@ -310,6 +310,56 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
     assert [i.class_name for i in session.entry("b.jpg").instances] == ["scratch"]
 
 
+def test_a_proposal_of_a_class_the_page_lacks_is_named_by_r_or_corrected(served, page, defect_centre):
+    # anomaly.predict's 'anomaly' under --classes scratch dent: shown as not a class, Enter and Shift+A
+    # say what to do instead of saving it; R and E then Enter save it as the selected class
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    session.add_proposals(
+        {
+            "a.png": [make_proposal(truths["a.png"], class_name="anomaly", score=0.8)],
+            "b.jpg": [
+                make_proposal(truths["b.jpg"], class_name="anomaly", score=0.8),
+                make_proposal(np.eye(150, 100, dtype=bool), class_name="dent", score=0.3),
+            ],
+        },
+        source="anomaly",
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '1'")
+    assert page.inner_text("#proposals li").startswith("#1 anomaly (not a class) 0.80")
+    assert "1 not of a class here: R accepts one as the selected class" in page.inner_text("#message")
+    for key in ("Enter", "Shift+A"):
+        page.keyboard.press(key)
+        page.wait_for_function("() => document.getElementById('message').classList.contains('error')")
+        assert "anomaly is not a class here: press R" in page.inner_text("#message")
+        assert page.evaluate("() => document.body.dataset.instances") == "0"
+        page.evaluate("() => document.getElementById('message').classList.remove('error')")
+    page.keyboard.press("2")  # dent
+    page.keyboard.press("r")
+    wait_body(page, "d.instances === '1' && d.proposals === '0'")
+    assert [i.class_name for i in session.entry("a.png").instances] == ["dent"]
+
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("Shift+A")  # the dent one; the anomaly one stays, and the message says why
+    wait_body(page, "d.instances === '1' && d.proposals === '1'")
+    assert page.inner_text("#message").startswith(
+        "accepted 1 proposal; left the others: anomaly is not a class"
+    )
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    predictions = int(page.evaluate("() => document.body.dataset.predictions"))
+    click_image(page, *defect_centre(truths["b.jpg"]))
+    page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
+    page.keyboard.press("1")  # scratch
+    page.keyboard.press("Enter")
+    wait_body(page, "d.instances === '2' && d.proposals === '0'")
+    assert [i.class_name for i in session.entry("b.jpg").instances] == ["dent", "scratch"]
+
+
 def test_the_page_asks_the_detector_for_the_opened_photo(served_detecting, page):
     url, session, truths = served_detecting
     page.goto(url)

@@ -414,6 +414,40 @@ def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serv
     assert app.state.session.entry("a.png").proposals == []
 
 
+def test_anomaly_proposals_load_with_classes_that_name_them_and_a_note_says_how(
+    photos, tmp_path, capsys, serve_page
+):
+    # anomaly.predict's proposals are all 'anomaly': --classes stain crack refused the file ("add them,
+    # --classes stain crack anomaly"), and with 'anomaly' among them it stayed a class of the export
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    results = [
+        {"file_name": key, "category_name": "anomaly", "score": 0.8, "segmentation": mask_to_rle(truth)}
+        for key, truth in truths.items()
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    argv = [*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")]
+    app = serve_page([*argv, "--classes", "stain", "crack"])
+    note = (
+        "note: 4 proposals to review on 4 photos are of anomaly, not a class here (classes: stain crack): "
+        "R accepts one as the selected class (number keys pick it), E corrects it first; to keep it as a "
+        "class, add it: --classes stain crack anomaly"
+    )
+    out = capsys.readouterr().out
+    assert "4 new proposals from" in out and note in out.splitlines()
+    session = app.state.session
+    assert session.classes == ["stain", "crack"]
+    assert {p.class_name for key in session.keys for p in session.entry(key).proposals} == {"anomaly"}
+    session.accept_proposals("a.png", [1], class_name="crack")
+    serve_page(argv)  # a resume without --classes: the stored ones, the same note for those left
+    assert note.replace("4 proposals to review on 4 photos", "3 proposals to review on 3 photos") in (
+        capsys.readouterr().out.splitlines()
+    )
+
+
 @pytest.mark.parametrize(
     "value, message",
     [

@@ -113,6 +113,18 @@ def test_a_good_file_places_every_proposal(tmp_path, keys):
     assert polygon.box == (2.0, 2.0, 12.0, 12.0)  # the mask's own box when the file gives none
 
 
+def test_a_class_not_among_the_classes_is_kept_for_the_page_to_rename(tmp_path, keys):
+    # anomaly.predict's proposals are all 'anomaly': they were refused unless --classes held it, and then
+    # 'anomaly' stayed a class of the data set for good; now they load under their own name
+    a = SIZES["a.png"]
+    results = [
+        result("a.png", (1, 1, 5, 5), a, category_name="anomaly", score=0.8),
+        result("a.png", (10, 10, 20, 20), a, category_id=2, score=0.9),  # ids still map onto the classes
+    ]
+    mapped, anomaly = place(write(tmp_path / "run", results), keys)["a.png"]
+    assert (anomaly.class_name, anomaly.area) == ("anomaly", 16) and mapped.class_name == "dent"
+
+
 def test_a_whole_coco_data_set_is_taken_too(tmp_path, keys):
     coco = {
         "images": [{"id": 1, "file_name": "a.png", "width": 50, "height": 40}],
@@ -158,12 +170,6 @@ A, D = SIZES["a.png"], SIZES["lot_2/d.png"]
             None,
             "entry 0: its mask is 60x40 but photo a.png is 50x40",
             id="wrong-size",
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A, category_name="stain")],
-            None,
-            "classes stain are not among the classes (scratch dent): add them, --classes scratch dent stain",
-            id="unknown-class",
         ),
         pytest.param(
             [result("a.png", (1, 1, 5, 5), A, category_id=3)],

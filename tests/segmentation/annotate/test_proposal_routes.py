@@ -185,6 +185,129 @@ def test_get_proposals_of_an_unknown_image_is_404(client):
     assert client.get("/api/proposals").status_code == 422
 
 
+# --- proposals of a class the session lacks: anomaly.predict's 'anomaly' ------------------------------
+
+
+def anomaly_file(truths, tmp_path):
+    """anomaly.predict's ``predictions.json``: each photo's defect as class ``anomaly``; lot_2/c.png's
+    left defect as a ``dent`` too (a third of the union: not a duplicate)."""
+    results = [
+        {"file_name": key, "category_name": "anomaly", "score": 0.8, "segmentation": mask_to_rle(truth)}
+        for key, truth in truths.items()
+    ]
+    left = truths["lot_2/c.png"] & (np.arange(128) < 64)
+    results.append(
+        {"file_name": "lot_2/c.png", "category_name": "dent", "score": 0.9, "segmentation": mask_to_rle(left)}
+    )
+    run = tmp_path / "anomaly"
+    run.mkdir()
+    (run / "predictions.json").write_text(json.dumps(results))
+    return run / "predictions.json"
+
+
+@pytest.fixture
+def unnamed(photos, tmp_path, make_app, colour_sam):
+    """``(session, app, truths)``: classes stain dent; each photo has its defect as an 'anomaly' proposal."""
+    folder, truths = photos
+    session, app = make_app(folder, tmp_path / "new_defects", colour_sam, classes=["stain", "dent"])
+    proposals = read_proposal_file(anomaly_file(truths, tmp_path))
+    placed = place_proposals(
+        proposals,
+        keys=session.keys,
+        classes=session.classes,
+        image_size=lambda key: export.upright_size(session.image_path(key)),
+    )
+    assert session.add_proposals(placed, source=proposals.source) == 5
+    return session, app, truths
+
+
+def test_a_proposal_of_a_class_the_session_lacks_is_accepted_only_as_one_of_its_classes(unnamed):
+    # with --classes stain dent, anomaly.predict's proposals were refused; with --classes anomaly stain dent
+    # 'anomaly' stayed a class of the export, with 0 instances once every proposal was renamed
+    session, app, truths = unnamed
+    with TestClient(app) as client:
+        (proposal,) = client.get("/api/image", params={"image": "a.png"}).json()["proposals"]
+        assert (proposal["class"], proposal["is_class"]) == ("anomaly", False)
+        refusal = (
+            "a.png: anomaly is not a class here: press R to accept proposal #1 as the selected class "
+            "(one of stain, dent), or E to correct it"
+        )
+        assert (
+            post(client, "/api/proposals/accept", {"image": "a.png", "proposal": 1}, 409)["detail"] == refusal
+        )
+        assert post(client, "/api/proposals/accept-all", {"image": "a.png"}, 409)["detail"] == refusal
+        body = {"image": "a.png", "proposal": 1, "class": "anomaly"}
+        assert "unknown class 'anomaly'" in post(client, "/api/proposals/accept", body, status=400)["detail"]
+        detail = post(client, "/api/proposals/accept", {**body, "class": "stain"})  # R: the selected class
+        assert detail["proposals"] == [] and [i["class"] for i in detail["instances"]] == ["stain"]
+        assert np.array_equal(
+            read_mask(session.category_dir / "ground_truth/stain/a_mask.png") > 0, truths["a.png"]
+        )
+        post(client, "/api/export", {})
+    out = session.out / "export"
+    assert "anomaly" not in (out / "data.yaml").read_text()
+    assert sorted(json.loads((session.category_dir / "mask_values.json").read_text()).values()) == [
+        "dent",
+        "good",
+        "stain",
+    ]
+    coco = sorted((out / "annotations").glob("instances_*.json"))
+    assert coco and all(
+        sorted(c["name"] for c in json.loads(path.read_text())["categories"]) == ["dent", "stain"]
+        for path in coco
+    )
+    state = json.loads(session.state_path.read_text())
+    assert state["classes"] == ["stain", "dent"]
+    assert [p["class"] for p in state["images"]["b.jpg"]["proposals"]] == ["anomaly"]  # undecided: kept
+
+
+def test_accept_all_leaves_the_proposals_of_a_class_the_session_lacks_and_says_so(unnamed):
+    with TestClient(unnamed[1]) as client:
+        detail = post(client, "/api/proposals/accept-all", {"image": "lot_2/c.png"})
+        assert [i["class"] for i in detail["instances"]] == ["dent"] and detail["accepted"] == 1
+        assert [(p["class"], p["is_class"]) for p in detail["proposals"]] == [("anomaly", False)]
+        assert detail["notice"].startswith("anomaly is not a class here: press R to accept proposal #")
+        detail = post(client, "/api/proposals/accept-all", {"image": "a.png"}, status=409)
+        assert "anomaly is not a class here" in detail["detail"]
+
+
+def test_a_corrected_proposal_of_a_class_the_session_lacks_is_saved_as_the_chosen_class(
+    unnamed, defect_centre
+):
+    _, app, truths = unnamed
+    truth = truths["b.jpg"]
+    with TestClient(app) as client:
+        (proposal,) = client.get("/api/image", params={"image": "b.jpg"}).json()["proposals"]
+        prediction = post(
+            client,
+            "/api/predict",
+            {"image": "b.jpg", "points": [defect_centre(truth)], "labels": [1], "box": proposal["box"]},
+        )
+        body = {
+            "image": "b.jpg",
+            "prediction": prediction["prediction"],
+            "candidate": prediction["best"],
+            "class": "anomaly",
+            "proposal": proposal["id"],
+        }
+        assert "unknown class 'anomaly'" in post(client, "/api/accept", body, status=400)["detail"]
+        detail = post(client, "/api/accept", {**body, "class": "stain"})
+        assert detail["proposals"] == [] and [i["class"] for i in detail["instances"]] == ["stain"]
+        assert iou(rle_to_mask(detail["instances"][0]["rle"]), truth) > 0.7
+
+
+def test_a_restart_keeps_the_undecided_proposals_of_a_class_the_session_lacks(unnamed, make_app, colour_sam):
+    session, app, _ = unnamed
+    with TestClient(app) as client:
+        post(client, "/api/proposals/accept", {"image": "a.png", "proposal": 1, "class": "dent"})
+    _, again = make_app(None, session.out, colour_sam)
+    with TestClient(again) as client:
+        counts = {i["image"]: i["proposals"] for i in client.get("/api/session").json()["images"]}
+        (proposal,) = client.get("/api/image", params={"image": "b.jpg"}).json()["proposals"]
+    assert counts == {"a.png": 0, "b.jpg": 1, "lot_2/c.png": 2, "wide.png": 1}
+    assert (proposal["class"], proposal["is_class"]) == ("anomaly", False)
+
+
 # --- a detector in the app ------------------------------------------------------------------------
 
 
