@@ -58,7 +58,7 @@ from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling, predict_tiled
-from detection.train_config import check_run_options
+from detection.train_config import check_run_options, chosen_device
 from detection.weights import load_detector, print_tiling_note, run_imgsz, trained_imgsz, weights_file
 
 #: The file :func:`main` writes into ``--out``.
@@ -154,11 +154,13 @@ def predict(
 
 
 class PredictedImages(Iterator[tuple[str, np.ndarray, dict]]):
-    """:func:`predicted_images`' images, one at a time, and ``imgsz``: the size they run at (``--imgsz``
-    rounded up to the model's stride, or the size it was trained at), which ``predict.json`` records."""
+    """:func:`predicted_images`' images, one at a time, ``imgsz``: the size they run at (``--imgsz``
+    rounded up to the model's stride, or the size it was trained at), and ``device``: the device they
+    run on as torch names it (``cpu``, ``cuda:0``; ``--device`` None is ultralytics' pick), both of which
+    ``predict.json`` records."""
 
-    def __init__(self, images: Iterator[tuple[str, np.ndarray, dict]], imgsz: int) -> None:
-        self.images, self.imgsz = images, imgsz
+    def __init__(self, images: Iterator[tuple[str, np.ndarray, dict]], imgsz: int, device: str) -> None:
+        self.images, self.imgsz, self.device = images, imgsz, device
 
     def __next__(self) -> tuple[str, np.ndarray, dict]:
         return next(self.images)
@@ -221,7 +223,7 @@ def predicted_images(
                 detections = ultralytics_detections(model.predict(image, **settings))[0]
             yield name, image, image_entry(image.shape[:2], detections, names, conf)
 
-    return PredictedImages(images(), imgsz)
+    return PredictedImages(images(), imgsz, chosen_device(device))
 
 
 def image_entry(
@@ -326,7 +328,8 @@ def run(args: argparse.Namespace) -> Path:
     try:
         path = atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n")
         atomic_write(
-            out / SETTINGS_FILE, json_text(settings_record(args, len(found), images.imgsz), indent=1) + "\n"
+            out / SETTINGS_FILE,
+            json_text(settings_record(args, len(found), images.imgsz, images.device), indent=1) + "\n",
         )
     except OSError as error:  # the folder changed while the model ran
         raise UserError(f"cannot write into {out}: {one_line(error)}") from None
@@ -339,12 +342,13 @@ def run(args: argparse.Namespace) -> Path:
     return path
 
 
-def settings_record(args: argparse.Namespace, images: int, imgsz: int) -> dict:
+def settings_record(args: argparse.Namespace, images: int, imgsz: int, device: str) -> dict:
     """``predict.json``: what made ``predictions.json`` (which holds only per-image records, as the
     cascade's), so that an output folder can be traced back and repeated; paths absolute.
 
     ``imgsz`` is the size the images ran at (:attr:`PredictedImages.imgsz`): ``--imgsz 100`` ran at 128
-    and was recorded as 100.
+    and was recorded as 100. ``device`` the one they ran on (:attr:`PredictedImages.device`), as the
+    inspection cascade's ``args.yaml`` records its: the default ``--device`` was recorded as null.
     """
     return {
         "weights": str(Path(args.weights).absolute()),
@@ -355,7 +359,7 @@ def settings_record(args: argparse.Namespace, images: int, imgsz: int) -> dict:
         "iou": args.iou,
         "tile": args.tile,
         "tile_overlap": args.tile_overlap if args.tile else None,
-        "device": args.device,
+        "device": device,
     }
 
 

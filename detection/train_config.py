@@ -228,6 +228,20 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
         )
 
 
+def chosen_device(device: str | None) -> str:
+    """The device ultralytics runs on for ``device`` (checked by :func:`check_device`), as torch names it.
+
+    Asked of ultralytics' own ``select_device``, as its predictor asks: None or ``''`` is the first GPU,
+    else the CPU; ``0`` is ``cuda:0``.
+
+    >>> chosen_device("cpu")
+    'cpu'
+    """
+    from ultralytics.utils.torch_utils import select_device
+
+    return str(select_device("" if device is None else device, verbose=False))
+
+
 def _given(value: object, what: str) -> str:
     """A value as given, after the option (``--device cuda``) or the config key (``'device' (cuda)``)."""
     return f" {value}" if what.startswith("--") else f" ({value})"

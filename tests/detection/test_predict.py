@@ -86,11 +86,23 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
     assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a.jpg", "b.jpg"]
 
 
+def test_predict_json_records_the_device_the_default_ran_on(
+    checkpoint: Path, photos: Path, tmp_path: Path
+) -> None:
+    # the default --device (ultralytics' pick) was recorded as null, not the device the photos ran on
+    out = tmp_path / "out"
+    argv = ["--weights", str(checkpoint), "--source", str(photos / "a.png"), "--out", str(out)]
+    assert main([*argv, "--imgsz", "64", "--overlays", "0"]) == 0
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert json.loads((out / "predict.json").read_text())["device"] == expected
+
+
 def test_printed_counts_are_singular_for_one(photos: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     # '1 boxes' and '1 images' were printed
     entry = {"call": "crack", "score": 0.5, "scores": [0.5]}
     monkeypatch.setattr(
-        "detection.predict.predicted_images", lambda **_: PredictedImages(iter([("a.png", None, entry)]), 64)
+        "detection.predict.predicted_images",
+        lambda **_: PredictedImages(iter([("a.png", None, entry)]), 64, "cpu"),
     )
     argv = ["--weights", "w.pt", "--source", str(photos), "--out", str(tmp_path / "out"), "--overlays", "0"]
     assert main(argv) == 0
