@@ -59,7 +59,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_outside_tree, earlier_run_note
 from common.images import warn_narrow_photos
-from common.io import atomic_write
+from common.io import atomic_write, recorded_path
 from common.metrics import pixel_f1_max
 from converters.mvtec import ImageRecord, category_dir
 
@@ -82,7 +82,7 @@ def scored_records(
     check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
-    return chosen, (f"split {split} of {Path(data).absolute()}" if data is not None else "mvtec test/")
+    return chosen, (f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/")
 
 
 def split_fit_hint(run: AnomalyRun, data) -> str:
@@ -425,8 +425,8 @@ def report_settings(
     """``metrics.json``'s ``settings``: what was scored, absolute (``--root`` and ``--category`` may
     name another tree than the run's), and the run that scored it."""
     return {
-        "run": str(Path(run_path).absolute()),
-        "root": str(Path(root or run.info["root"]).absolute()),
+        "run": recorded_path(run_path),
+        "root": recorded_path(root or run.info["root"]),
         "category": category or run.info["category"],
         "protocol": protocol,
         "backbone": run.info["config"]["backbone"],

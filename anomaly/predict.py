@@ -56,7 +56,7 @@ from common.folders import (
     output_name,
 )
 from common.images import check_opencv_decodes, image_size, photo_files, photo_root, warn_narrow_photos
-from common.io import read_json_object
+from common.io import read_json_object, recorded_path
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
@@ -130,8 +130,8 @@ def resolve_threshold(
         raise UserError(f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold){hint}")
     if clean_goods and isinstance(peak, int | float) and math.isfinite(peak) and peak >= threshold:
         above = float(np.nextafter(np.float32(peak), np.float32(math.inf)))  # maps are float32
-        return above, f"from {path}, above its good images"
-    return float(threshold), f"from {path}"
+        return above, f"from {recorded_path(path)}, above its good images"
+    return float(threshold), f"from {recorded_path(path)}"
 
 
 def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "--threshold") -> None:
@@ -311,16 +311,16 @@ def prediction_info(
     ``no_colour_head``, ``no_colour_prompt``: the flags (the ``sam`` decoder's part left out)."""
     value, origin = threshold
     return {
-        "run": str(run_path.absolute()),
+        "run": recorded_path(run_path),
         # a run refit in place under the same folder differs
         "memory_bank_sha256": run.info["bank"]["sha256"],
-        "source": str(Path(source).absolute()),  # a pattern too: its wildcards stay as they are
+        "source": recorded_path(source),  # a pattern too: its wildcards stay as they are
         "photos": photos,
         "threshold": value,
         "threshold_from": origin,
         "segmenter": segmenter.name,
         # the segmenter's name gives its file name only
-        "sam": str(Path(sam).absolute()) if sam else None,
+        "sam": recorded_path(sam) if sam else None,
         **segmenter.colour_record(),  # what the --sam decoder.pt carries and the masks applied
         # true: the --sam decoder.pt carries one, left out (a null above then is no decoder's lack)
         "no_colour_head": no_colour_head,

@@ -81,6 +81,21 @@ def copied_note(count: int, example: Path, out: Path) -> str:
     )
 
 
+def recorded_path(path: str | Path) -> str:
+    """``path`` as a run's records (``args.yaml``, ``predict.json``, ``metrics.json``) write it: absolute,
+    from any folder, without ``.`` or ``..`` (``Path.absolute`` kept them: ``/w/runs/../data/lot_7``).
+
+    ``..`` is removed by its spelling (``os.path.abspath``), as a shell's ``cd`` reads it, not by
+    following links (``Path.resolve``): a data folder reached through a link keeps the name the user
+    gave it, which stays true when the link is pointed elsewhere. Only a link followed by ``..``
+    (``link/..``) reads otherwise than the file system would; a glob pattern keeps its wildcards.
+
+    >>> recorded_path("/w/runs/../data/./lot_7")
+    '/w/data/lot_7'
+    """
+    return os.path.abspath(path)
+
+
 def temporary_path(path: str | Path) -> Path:
     """A hidden sibling of ``path`` to write first, named so that :func:`remove_stale` can judge it."""
     path = Path(path)

@@ -53,7 +53,7 @@ from common.images import (
     photo_root,
     warn_narrow_photos,
 )
-from common.io import atomic_write, json_text
+from common.io import atomic_write, json_text, recorded_path
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
@@ -351,8 +351,8 @@ def settings_record(args: argparse.Namespace, images: int, imgsz: int, device: s
     inspection cascade's ``args.yaml`` records its: the default ``--device`` was recorded as null.
     """
     return {
-        "weights": str(Path(args.weights).absolute()),
-        "source": str(Path(args.source).absolute()),  # a pattern too: its wildcards stay as they are
+        "weights": recorded_path(args.weights),
+        "source": recorded_path(args.source),  # a pattern too: its wildcards stay as they are
         "images": images,
         "imgsz": imgsz,
         "conf": args.conf,

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import shutil
 import sys
 import time
@@ -69,6 +68,7 @@ from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
+from common.io import recorded_path
 from common.label_cache import no_label_cache
 from common.trained_images import record_trained_images
 from detection.data import (
@@ -598,7 +598,7 @@ def recorded_config(config: Mapping) -> dict:
     for key in PATH_KEYS:
         value = recorded.get(key)
         if isinstance(value, str) and value and (key == "project" or Path(value).expanduser().exists()):
-            recorded[key] = os.path.abspath(Path(value).expanduser())  # no ..: as a reader would write it
+            recorded[key] = recorded_path(Path(value).expanduser())
     return recorded
 
 
@@ -795,7 +795,7 @@ def evaluate_lines(result: TrainResult, data: Path) -> list[str]:
     ``no images in the 'test' split``; one whose ``images/test`` was deleted (or whose ``test:`` names
     nothing, or images that are gone) a command that stopped at ``does not exist``.
     """
-    data_file = os.path.abspath(data)  # pasted in another folder too
+    data_file = recorded_path(data)  # pasted in another folder too
     command = f"python -m detection.evaluate --data {quote(data_file)} --weights {quote(str(result.weights))}"
     if result.tile:
         command += f" --tile {result.tile} --tile-overlap {result.tile_overlap:g} --imgsz {result.imgsz}"

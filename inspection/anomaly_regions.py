@@ -29,6 +29,7 @@ from anomaly.predict import resolve_threshold
 from anomaly.regions import map_regions
 from anomaly.run import AnomalyRun, load_run
 from common.errors import UserError
+from common.io import recorded_path
 
 #: The class name of the regions' instances (after the detector's classes).
 ANOMALY = "anomaly"
@@ -155,7 +156,7 @@ class AnomalyRegions:
     def record(self) -> dict:
         """What a run's settings say of it."""
         return {
-            "run": str(Path(self.run.path).absolute()),
+            "run": recorded_path(self.run.path),
             "memory_bank_sha256": self.run.info["bank"]["sha256"],  # a run refit in place differs here
             "threshold": self.threshold,
             "threshold_from": self.threshold_from,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from anomaly.data import check_sizes
 from common.errors import UserError
 from common.folders import check_output_folder
-from common.io import embeddings_root
+from common.io import embeddings_root, recorded_path
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
@@ -84,11 +84,11 @@ class CascadeOptions:
         ``--anomaly-threshold`` a metrics.json (a ``str``, as it may be a number) is made absolute too.
         """
         record = {
-            key: str(value.absolute()) if isinstance(value, Path) else value
+            key: recorded_path(value) if isinstance(value, Path) else value
             for key, value in asdict(self).items()
         }
         if (threshold := self.anomaly_threshold) is not None and not _is_number(threshold):
-            record["anomaly_threshold"] = str(Path(threshold).absolute())
+            record["anomaly_threshold"] = recorded_path(threshold)
         return record
 
 

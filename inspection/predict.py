@@ -45,7 +45,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_holds_no_photos, check_output_folder
 from common.images import photo_root
-from common.io import atomic_write
+from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, print_tiling_note, weights_file
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
@@ -97,7 +97,7 @@ class InspectOptions(CascadeOptions):
     def record(self) -> dict:
         """As :meth:`CascadeOptions.record`, ``--source`` (a path or a pattern, a ``str``) absolute too:
         ``images.json``'s ``file_name`` is relative to it."""
-        return {**super().record(), "source": str(Path(self.source).absolute())}
+        return {**super().record(), "source": recorded_path(self.source)}
 
 
 @dataclass

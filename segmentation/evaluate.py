@@ -35,7 +35,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.images import encode_image
-from common.io import atomic_write, cache_root, embeddings_root, json_text
+from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
 from common.text import put_text
 from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
@@ -474,7 +474,9 @@ def _folds_overrides(args: argparse.Namespace) -> list[str]:
             where = "--data" if key == "data" else "--out (the rounds train in its runs/fold<i>)"
             raise UserError(f"--folds takes its {key} from {where}: drop --set {override}")
     overrides = [f"data={args.data}", f"device={args.device}"]
-    if args.base_checkpoint:  # recorded in folds.json: absolute, as metrics.json records it
+    # recorded in folds.json absolute, but with any .. left (not recorded_path): the rounds' fingerprints
+    # (segmentation.crossval.round_fingerprint) hash this spelling, and --resume of an earlier run keeps them
+    if args.base_checkpoint:
         overrides.append(f"checkpoint={Path(args.base_checkpoint).absolute()}")
     overrides += args.set  # --set over the flags above; --model, --cache-dir and --no-progress over --set
     if args.model:
@@ -504,7 +506,7 @@ def run_folds(args: argparse.Namespace) -> dict:
     except KeyboardInterrupt:  # the rounds trained so far are kept for --resume
         print("stopped; go on from the rounds it trained with the same command and --resume", file=sys.stderr)
         raise
-    data = str(Path(args.data).absolute())
+    data = recorded_path(args.data)
     metrics = {"data": data, "config": config, "fold_seed": args.fold_seed, "tta": args.tta}
     metrics.update(summary(results))  # its "folds": K
     print(write_folds(out, metrics))
@@ -714,12 +716,12 @@ def _write_metrics(
     if notes:  # a paragraph of its own under the table
         table += "\n\n" + "\n".join(f"- {note}" for note in notes)
     metrics = {
-        "data": str(Path(args.data).absolute()),
+        "data": recorded_path(args.data),
         "split": args.split,
         "model": model_name,
-        "checkpoint": str(Path(args.checkpoint).absolute()) if args.checkpoint else None,  # as data
+        "checkpoint": recorded_path(args.checkpoint) if args.checkpoint else None,  # as data
         # the SAM weights scored (and the decoder put on); None: the official ones of ``model``
-        "base_checkpoint": str(Path(args.base_checkpoint).absolute()) if args.base_checkpoint else None,
+        "base_checkpoint": recorded_path(args.base_checkpoint) if args.base_checkpoint else None,
         "tta": args.tta,
         "crop_fraction": args.crop_fraction,  # 0: off; scores with and without zoomed crops differ
         "colour_head": None if colour_head is None else colour_head.to_dict(),

@@ -46,7 +46,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.folders import check_utf8_path
-from common.io import atomic_write, load_torch, sha256_file
+from common.io import atomic_write, load_torch, recorded_path, sha256_file
 from segmentation.colour_head import DISTANCE_SCALE, LOGIT_CLIP, LOGIT_SCALE, ColourHead
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.decoder_onnx import (
@@ -315,7 +315,7 @@ def sidecar(
         "onnx_sha256": hashlib.sha256(model).hexdigest(),
         "graph": "SamOnnxModel of segment-anything's scripts/export_onnx_model.py (crop fixed)",
         **weights.identity,
-        "checkpoint": None if weights.checkpoint is None else str(Path(weights.checkpoint).absolute()),
+        "checkpoint": None if weights.checkpoint is None else recorded_path(weights.checkpoint),
         "img_size": int(sam.image_encoder.img_size),
         "pixel_mean": [round(value, 4) for value in sam.pixel_mean.flatten().tolist()],
         "pixel_std": [round(value, 4) for value in sam.pixel_std.flatten().tolist()],

@@ -22,7 +22,7 @@ from common.augment_policy import check_named_categories, geometry_settings, loa
 from common.config import project_path
 from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
-from common.io import embeddings_root
+from common.io import embeddings_root, recorded_path
 from common.trained_images import record_trained_images
 from segmentation.augment import allowed_transforms
 from segmentation.colour_prompt import ColourPrompt
@@ -308,7 +308,7 @@ def check_config(config: dict, resume: Path | None) -> None:
     check_data_folder(config["data"], given=f"data={config['data']}")
     for key in ("data", "checkpoint", "cache_dir"):  # args.yaml's paths hold from any folder (--resume)
         if config[key]:
-            config[key] = str(Path(config[key]).absolute())
+            config[key] = recorded_path(config[key])
     for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):
         if config[key] and config["crops"]["max_fraction"] > 0:
             raise UserError(f"{key}=true works on {what}: set crops.max_fraction=0 to use it")

@@ -28,6 +28,7 @@ from common.io import (
     partial_dir,
     pid_alive,
     read_json_object,
+    recorded_path,
     remove_stale,
     save_torch,
     sha256_file,
@@ -459,3 +460,15 @@ def test_a_surrogate_pair_escape_is_text_and_read(tmp_path):
     path = tmp_path / "classes.json"
     path.write_text(json.dumps({"name": "crack \U0001f600", "escaped": "\\ud800"}))
     assert read_json_object(path, what="file") == {"name": "crack \U0001f600", "escaped": "\\ud800"}
+
+
+def test_recorded_path_is_absolute_without_dots_keeping_a_linked_folders_name(tmp_path, monkeypatch) -> None:
+    # Path.absolute() recorded '/w/h/../shared/data' in args.yaml, predict.json and metrics.json
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "linked").symlink_to(tmp_path / "shared" / "data", target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "h")
+    assert recorded_path("../shared/./data") == str(tmp_path / "shared" / "data")
+    assert recorded_path(Path("linked/")) == str(tmp_path / "h" / "linked")  # the name given, not its target
+    pattern = f"{tmp_path}/h/../shared/**/*.png"
+    assert recorded_path(pattern) == f"{tmp_path}/shared/**/*.png"  # its wildcards kept

@@ -97,6 +97,17 @@ def test_predict_json_records_the_device_the_default_ran_on(
     assert json.loads((out / "predict.json").read_text())["device"] == expected
 
 
+def test_predict_json_records_paths_without_dots(checkpoint: Path, photos: Path, tmp_path: Path) -> None:
+    # Path.absolute() kept '..': '/tmp/x/h/../photos' was recorded for --source ../photos
+    (tmp_path / "h").mkdir()
+    out = tmp_path / "out"
+    source, weights = tmp_path / "h" / ".." / "photos", checkpoint.parent / "." / checkpoint.name
+    argv = ["--weights", str(weights), "--source", str(source), "--out", str(out), "--imgsz", "64"]
+    assert main([*argv, "--overlays", "0", "--device", "cpu"]) == 0
+    recorded = json.loads((out / "predict.json").read_text())
+    assert (recorded["source"], recorded["weights"]) == (str(photos), str(checkpoint))
+
+
 def test_printed_counts_are_singular_for_one(photos: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     # '1 boxes' and '1 images' were printed
     entry = {"call": "crack", "score": 0.5, "scores": [0.5]}

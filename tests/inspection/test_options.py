@@ -76,6 +76,13 @@ def test_the_record_gives_paths_as_absolute_strings(tmp_path, monkeypatch) -> No
     assert options(anomaly_threshold="0.5").record()["anomaly_threshold"] == "0.5"
     record = options(anomaly_threshold="eval-val/metrics.json").record()
     assert record["anomaly_threshold"] == str(tmp_path / "eval-val" / "metrics.json")
+    # without '..': Path.absolute() recorded '/w/h/../shared/...' for a path given from a sibling folder
+    (tmp_path / "h").mkdir()
+    monkeypatch.chdir(tmp_path / "h")
+    given = options(sam=Path("../shared/./decoder.pt"), anomaly_threshold="../eval-val/metrics.json")
+    record = given.record()
+    assert record["sam"] == str(tmp_path / "shared" / "decoder.pt")
+    assert record["anomaly_threshold"] == str(tmp_path / "eval-val" / "metrics.json")
 
 
 def test_the_anomaly_options_are_checked_before_any_run_is_loaded() -> None:
