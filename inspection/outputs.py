@@ -64,6 +64,22 @@ OVERLAY_QUALITY = 90
 _DECIMALS = 6
 
 
+def earlier_outputs_message(out: Path, found: Sequence[str]) -> str:
+    """The refusal of an ``out`` holding ``found`` of :data:`WRITTEN_NAMES`.
+
+    Per-photo outputs without ``predictions.json`` and ``images.json`` are a run that stopped part-way
+    (a :class:`PredictionWriter` left by an exception keeps them): said so, as 'an earlier run' alone
+    read as a finished one.
+    """
+    held = f"{out} already holds {', '.join(found)} of an earlier run"
+    if not {PREDICTIONS_FILE, IMAGES_FILE} & set(found):
+        held += (
+            f" that stopped part-way (no {PREDICTIONS_FILE} or {IMAGES_FILE}: a PredictionWriter left by an "
+            "exception keeps the files of the photos it wrote)"
+        )
+    return f"{held}: give a new folder, or remove them first (outputs of two runs would mix)"
+
+
 def ranking_scores(inspection: Inspection, rank_by: str = "box") -> np.ndarray:
     """``(N,)`` the score each instance is ranked by: box score, SAM's predicted IoU, or their product."""
     box = np.asarray(inspection.scores, dtype=float)
@@ -165,7 +181,9 @@ class PredictionWriter:
     Args:
         out: the output folder (created); one that holds an earlier run's outputs is refused, as the
             masks tree and the overlays of both would mix (``inspection.predict --overwrite`` builds a
-            new folder and replaces the old one whole).
+            new folder and replaces the old one whole). A writer left by an exception (``with``, or
+            :meth:`abort`) drops its unfinished JSON files but keeps the photos' files it wrote, to be
+            looked at: a rerun into ``out`` is refused until they are removed, and the refusal says so.
         class_names: the detector's classes in id order (categories, mask values).
         rank_by: ``box``, ``mask`` or ``product``: what ``score`` in ``predictions.json`` is.
         anomaly_maps: write ``anomaly_maps/<name>.png`` (needs inspections made with ``keep_probs``).
@@ -194,10 +212,7 @@ class PredictionWriter:
             raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
         self.out = Path(out)
         if found := [name for name in WRITTEN_NAMES if os.path.lexists(self.out / name)]:
-            raise UserError(
-                f"{self.out} already holds {', '.join(found)} of an earlier run: give a new folder, or "
-                f"remove the old one first (outputs of two runs would mix)"
-            )
+            raise UserError(earlier_outputs_message(self.out, found))
         self.class_names = list(class_names)
         self.rank_by, self.anomaly_maps, self.overlays = rank_by, anomaly_maps, overlays
         self.tree = MaskTree(
@@ -269,6 +284,7 @@ class PredictionWriter:
         self.images.close()
 
     def abort(self) -> None:
-        """Drops the unfinished JSON files (files already written per photo stay)."""
+        """Drops the unfinished JSON files; the files already written per photo (masks tree, overlays,
+        anomaly maps) stay, and a new writer into ``out`` is refused until they are removed."""
         self.predictions.abort()
         self.images.abort()

@@ -370,6 +370,24 @@ def test_any_one_output_of_an_earlier_run_is_refused(tmp_path, inspected, left):
         write(tmp_path / "out", inspector, results[:1])
 
 
+def test_a_rerun_after_an_exception_is_told_the_folder_holds_a_run_that_stopped_part_way(tmp_path, inspected):
+    # refused as 'an earlier run' alone, which read as a finished one: the writer had kept its photos' files
+    inspector, results = inspected
+    writer = PredictionWriter(tmp_path / "out", class_names=inspector.class_names)
+    with pytest.raises(RuntimeError), writer:
+        writer.add(results[0][1], results[0][0])
+        raise RuntimeError("photo 2 failed")
+    left = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert left == ["masks", "overlays"]  # its photo's files, no JSON half-written
+    stopped = r"out already holds masks, overlays of an earlier run that stopped part-way \(no predictions"
+    with pytest.raises(UserError, match=stopped) as refusal:
+        write(tmp_path / "out", inspector, results)
+    assert str(refusal.value).endswith(
+        "a PredictionWriter left by an exception keeps the files of the photos it wrote): give a new folder, "
+        "or remove them first (outputs of two runs would mix)"
+    )
+
+
 def test_the_masks_tree_category_may_be_named_apart_from_the_folder(tmp_path, inspected):
     inspector, results = inspected
     write(tmp_path / "out", inspector, results, category="lot_7")
