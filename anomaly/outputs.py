@@ -10,15 +10,16 @@ Under the output folder::
                               "score": image score, "instances", "name"}]: the list the annotation
                              page's proposals reader takes (segmentation/annotate/proposal_file.py)
     predict.json            how it was made: run and source (absolute), photo count, threshold and where it
-                            came from, segmenter and its --sam file
+                            came from, segmenter and its --sam file, the colour parts applied or left out
     masks/anomaly/<name>_mask.png   MVTec layout: the union of a photo's instances (255), photos with any
     anomaly_maps/<name>.png         16-bit map, 0 at distance 0, 65535 at twice the threshold (clipped),
                                     so maps of one run compare
     scores.csv              file_name, score, verdict, instances
 
 ``python -m segmentation.annotate --images <source> --proposals <out>/predictions.json`` puts the
-instances on the photos for a person to name (first run: class ``anomaly``; pass ``--classes``
-with the new defect names and re-label). All files are written atomically.
+instances on the photos for a person to name: with ``--classes`` naming the defect types, an ``anomaly``
+proposal is not a class there and is accepted as one of them (R: the selected class); without, a first
+run's only class is ``anomaly``. All files are written atomically.
 """
 
 from __future__ import annotations

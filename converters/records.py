@@ -46,7 +46,7 @@ class ImageRecord:
         unlabelled: an image without ground truth, neither good nor defect.
         layout_split: ``train``, ``val`` or ``test`` as the layout itself places the
             image (its folders or split file), None where it says nothing.
-        empty_mask_is_good: the layout marks good images by an all-zero mask (Kolektor
+        empty_mask_is_good: the layout marks good images by an all-zero mask (KolektorSDD,
             SDD2): ``defect`` holds until the mask is read.
     """
 
