@@ -876,11 +876,12 @@ function correctProposal(id) {
   clearPrompt(false);
   state.proposal = id;
   state.correcting = id;
-  selectClass(Math.max(0, state.session.classes.indexOf(proposal.class)));
+  // one whose class is not among the page's keeps the selected class, which it is saved as (number
+  // keys pick another); selecting the first class instead saved it as that one unasked
+  const unnamed = proposal.is_class === false;
+  if (!unnamed) selectClass(Math.max(0, state.session.classes.indexOf(proposal.class)));
   renderSelection();
   addStep({ type: "box", box: proposal.box });
-  // one whose class is not among the page's is saved as the selected class (number keys pick it)
-  const unnamed = proposal.is_class === false;
   const as = unnamed ? ` as the selected class (${proposal.class} is not a class here)` : "";
   showMessage(`correcting proposal #${id}: click to add or remove parts, Enter accepts${as}, Esc cancels`);
 }
