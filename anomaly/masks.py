@@ -243,14 +243,14 @@ def load_segmenter(
     check_sam_flags(sam, zero_shot, model)
     head, prompt = colour_parts(sam, no_colour_head=no_colour_head, no_colour_prompt=no_colour_prompt)
     if sam is not None:
-        from segmentation.finetuned import colour_left_behind, load_finetuned
+        from segmentation.finetuned import colour_left_behind, finetuned_name, load_finetuned
 
         # the commands take no base file, and name the model --sam-model
         loaded, name = load_finetuned(sam, model=model, base_option="", model_option="--sam-model")
         if head is None and prompt is None and (note := colour_left_behind(sam)):  # a sam_finetuned.pth
             print(f"note: {note}", file=sys.stderr, flush=True)  # as the inspection cascade says it
-        # the whole path: every segmentation.train run names its decoder decoder.pt
-        named = f"{name} fine-tuned ({Path(sam).absolute()})" + colour_words(
+        # the whole path (every segmentation.train run names its decoder decoder.pt), as records write it
+        named = finetuned_name(sam, name) + colour_words(
             head, prompt, no_colour_head=no_colour_head, no_colour_prompt=no_colour_prompt
         )
         return Segmenter(loaded, named, _cache(cache_dir, loaded, name), prompt, head)

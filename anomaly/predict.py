@@ -319,7 +319,7 @@ def prediction_info(
         "threshold": value,
         "threshold_from": origin,
         "segmenter": segmenter.name,
-        # the segmenter's name gives its file name only
+        # the file the segmenter's name gives, spelled alike; null for zero-shot SAM or none
         "sam": recorded_path(sam) if sam else None,
         **segmenter.colour_record(),  # what the --sam decoder.pt carries and the masks applied
         # true: the --sam decoder.pt carries one, left out (a null above then is no decoder's lack)

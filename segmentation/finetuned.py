@@ -28,7 +28,7 @@ import torch
 
 from common.errors import UserError, one_line
 from common.folders import check_input_file
-from common.io import load_torch, save_torch, sha256_file
+from common.io import load_torch, recorded_path, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
 
@@ -303,6 +303,22 @@ def check_full_state_dict(
         )
     if model is None:
         raise UserError(f"{path} is a full state dict: say which model it is for ({model_option})")
+
+
+def finetuned_name(checkpoint: str | Path, model: str) -> str:
+    """How a run's records name the SAM that ``checkpoint`` (a ``decoder.pt`` or a full state dict of
+    ``model``) loads: ``vit_b fine-tuned (<path>)``, or ``vit_t (official weights, <path>)`` for a file
+    that is the official one (``--sam mobile_sam.pt --sam-model vit_t``: SAM's stock weights, not tuned).
+
+    The path as :func:`common.io.recorded_path` writes it. Only a file of the official size is hashed
+    (:func:`segmentation.models.is_official_weights`), once per process.
+    """
+    from segmentation.models import is_official_weights
+
+    where = recorded_path(checkpoint)
+    if is_official_weights(model, checkpoint):
+        return f"{model} (official weights, {where})"
+    return f"{model} fine-tuned ({where})"
 
 
 def load_finetuned(

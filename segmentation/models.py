@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from common.errors import UserError
-from common.io import load_torch
+from common.io import load_torch, sha256_file
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
 if TYPE_CHECKING:
@@ -267,6 +267,26 @@ def load_sam(
         return builder().to(device).eval()
     path = resolve_sam_checkpoint(model, checkpoint, cache=cache, download=download, path_option=path_option)
     return builder(checkpoint=path).to(device).eval()
+
+
+def is_official_weights(model: str, path: str | Path) -> bool:
+    """Whether the file ``path`` holds registry ``model``'s official weights, byte for byte.
+
+    A file of another size is not read; one of the official size is hashed
+    (:func:`common.io.sha256_file`, remembered per process: :func:`common.weights.resolve_checkpoint`
+    hashed it already when SAM loaded it).
+
+    Raises:
+        UserError: the file is missing or unreadable.
+    """
+    spec = sam_model(model).weights
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        size = None  # sha256_file says why, in one line
+    if spec.size is not None and size is not None and size != spec.size:
+        return False
+    return sha256_file(path, what="checkpoint") == spec.sha256
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:

@@ -655,7 +655,22 @@ def not_a_class_note(session: AnnotationSession) -> str | None:
         f"{'a class' if one else 'classes'} here (classes: {' '.join(map(quote, session.classes))}): "
         "R accepts one as the selected class (number keys pick it), E corrects it first; to keep "
         f"{'it as a class' if one else 'them as classes'}, add {'it' if one else 'them'}: --classes "
-        f"{' '.join(map(quote, [*session.classes, *names]))}"
+        f"{' '.join(map(quote, [*session.classes, *names]))}" + case_only_words(names, session.classes)
+    )
+
+
+def case_only_words(names: list[str], classes: list[str]) -> str:
+    """What :func:`not_a_class_note` adds for each proposal class that is one of ``classes`` but for case:
+    a cascade's ``Scratch`` beside ``--classes scratch`` was refused before, and now loads as not a class.
+
+    >>> case_only_words(["Scratch", "anomaly"], ["scratch", "dent"])
+    '; Scratch differs from the class scratch in case only: R with scratch selected accepts it as scratch'
+    """
+    folded = {name.casefold(): name for name in reversed(classes)}  # the first of classes alike but for case
+    return "".join(
+        f"; {name} differs from the class {alike} in case only: R with {alike} selected accepts it as {alike}"
+        for name in names
+        if (alike := folded.get(name.casefold())) is not None
     )
 
 

@@ -48,6 +48,7 @@ def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_p
     )
     monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
     monkeypatch.setattr(segmentation.finetuned, "load_colour_head", lambda path: None)
+    (tmp_path / "decoder.pt").write_bytes(b"a decoder")  # its name is of the file: not the official weights
     for kwargs, name in [
         ({"sam": None, "zero_shot": True}, "vit_t"),
         ({"sam": tmp_path / "decoder.pt"}, "vit_b"),
@@ -68,8 +69,40 @@ def test_a_fine_tuned_decoder_is_named_by_its_whole_path(tmp_path, monkeypatch) 
     monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
     monkeypatch.setattr(segmentation.finetuned, "load_colour_head", lambda path: None)
     monkeypatch.chdir(tmp_path)
-    segmenter = load_segmenter("runs/sam/a/decoder.pt")
+    (tmp_path / "runs" / "sam" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "sam" / "a" / "decoder.pt").write_bytes(b"a decoder")
+    # the '..' too was kept ('/w/runs/../runs/sam/a/decoder.pt'), while predict.json's "sam" drops it
+    segmenter = load_segmenter("runs/../runs/sam/a/decoder.pt")
     assert segmenter.name == f"vit_b fine-tuned ({tmp_path / 'runs' / 'sam' / 'a' / 'decoder.pt'})"
+
+
+def test_the_official_weights_as_a_full_state_dict_are_not_named_fine_tuned(tmp_path, monkeypatch) -> None:
+    # --sam mobile_sam.pt --sam-model vit_t named SAM's stock weights 'vit_t fine-tuned (.../mobile_sam.pt)'
+    # in metrics.json, predict.json and report.md
+    import hashlib
+    from dataclasses import replace
+
+    import segmentation.finetuned
+    import segmentation.models
+
+    official, tuned = tmp_path / "mobile_sam.pt", tmp_path / "sam_finetuned.pth"
+    official.write_bytes(b"the official weights")
+    tuned.write_bytes(b"weights tuned on a lot")  # of another size: not even read
+    entry = segmentation.models.SAM_MODELS["vit_t"]
+    spec = replace(
+        entry.weights,
+        size=official.stat().st_size,
+        sha256=hashlib.sha256(b"the official weights").hexdigest(),
+    )
+    monkeypatch.setitem(segmentation.models.SAM_MODELS, "vit_t", replace(entry, weights=spec))
+    monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kw: (None, model))
+    monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
+    monkeypatch.setattr(segmentation.finetuned, "load_colour_head", lambda path: None)
+    assert load_segmenter(official, model="vit_t").name == f"vit_t (official weights, {official})"
+    assert load_segmenter(tuned, model="vit_t").name == f"vit_t fine-tuned ({tuned})"
+    same_size = tmp_path / "other.pth"  # the official size, other bytes: hashed, and tuned
+    same_size.write_bytes(b"the official weighs!")
+    assert load_segmenter(same_size, model="vit_t").name == f"vit_t fine-tuned ({same_size})"
 
 
 def test_a_full_sam_state_dict_without_a_model_names_the_flag_the_commands_have(tmp_path) -> None:

@@ -448,6 +448,32 @@ def test_anomaly_proposals_load_with_classes_that_name_them_and_a_note_says_how(
     )
 
 
+def test_proposals_of_a_class_named_in_another_case_load_with_a_note_that_says_so(
+    photos, tmp_path, capsys, serve_page
+):
+    # a cascade's 'Scratch' beside --classes scratch was refused before; it now loads as not a class, and
+    # the note only said to add it (--classes scratch dent Scratch: a second class differing in case)
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    results = [
+        {"file_name": key, "category_name": name, "score": 0.8, "segmentation": mask_to_rle(truth)}
+        for key, truth in truths.items()
+        for name in ("Scratch", "anomaly")
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    argv = [*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")]
+    serve_page([*argv, "--classes", "scratch", "dent"])
+    [note] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert note.startswith("note: 8 proposals to review on 4 photos are of Scratch, anomaly, not classes ")
+    assert note.endswith(
+        "--classes scratch dent Scratch anomaly; Scratch differs from the class scratch in case only: "
+        "R with scratch selected accepts it as scratch"
+    )
+
+
 @pytest.mark.parametrize(
     "value, message",
     [
