@@ -648,14 +648,24 @@ def not_a_class_note(session: AnnotationSession) -> str | None:
         return None
     count = sum(map(len, unnamed.values()))
     names = list(dict.fromkeys(name for found in unnamed.values() for name in found))
+    folded = {name.casefold() for name in session.classes}
+    # a name that is a class but for case is not offered as another class (Scratch beside scratch)
+    new = [name for name in names if name.casefold() not in folded]
     one = len(names) == 1
+    keep = ""
+    if new:
+        it = len(new) == 1
+        keep = (
+            f"; to keep {'it as a class' if it else 'them as classes'}, add {'it' if it else 'them'}: "
+            f"--classes {' '.join(map(quote, [*session.classes, *new]))}"
+        )
     return (
         f"note: {count} proposal{'s' if count != 1 else ''} to review on {photos} photo"
         f"{'s' if photos != 1 else ''} {'are' if count != 1 else 'is'} of {', '.join(names)}, not "
         f"{'a class' if one else 'classes'} here (classes: {' '.join(map(quote, session.classes))}): "
-        "R accepts one as the selected class (number keys pick it), E corrects it first; to keep "
-        f"{'it as a class' if one else 'them as classes'}, add {'it' if one else 'them'}: --classes "
-        f"{' '.join(map(quote, [*session.classes, *names]))}" + case_only_words(names, session.classes)
+        "R accepts one as the selected class (number keys pick it), E corrects it first"
+        + keep
+        + case_only_words(names, session.classes)
     )
 
 

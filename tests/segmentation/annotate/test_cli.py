@@ -469,7 +469,17 @@ def test_proposals_of_a_class_named_in_another_case_load_with_a_note_that_says_s
     [note] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
     assert note.startswith("note: 8 proposals to review on 4 photos are of Scratch, anomaly, not classes ")
     assert note.endswith(
-        "--classes scratch dent Scratch anomaly; Scratch differs from the class scratch in case only: "
+        "to keep it as a class, add it: --classes scratch dent anomaly; Scratch differs from the class "
+        "scratch in case only: R with scratch selected accepts it as scratch"
+    )
+    # with the case-only name alone, nothing is offered to add
+    results = [r for r in results if r["category_name"] == "Scratch"]
+    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    serve_page([*argv, "--classes", "scratch", "dent", "--out", str(tmp_path / "second")])
+    [note] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert "--classes" not in note and "to keep" not in note
+    assert note.endswith(
+        "E corrects it first; Scratch differs from the class scratch in case only: "
         "R with scratch selected accepts it as scratch"
     )
 
