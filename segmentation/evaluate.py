@@ -59,7 +59,7 @@ from segmentation.finetuned import (
 )
 from segmentation.folds import check_fold_count, check_resumable, is_folds_run
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
-from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
+from segmentation.models import DEFAULT_MODEL, SAM_MODELS, is_official_weights, load_sam
 from segmentation.predict import box_logits, predict_masks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
@@ -629,6 +629,13 @@ def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[t
             args.checkpoint, model=args.model, device=device, base_checkpoint=args.base_checkpoint
         )
         models.append(("fine-tuned", tuned))
+        if is_official_weights(model_name, args.checkpoint):  # a mistake that scored SAM against itself
+            print(
+                f"note: --checkpoint {args.checkpoint} is SAM's official {model_name} weights, not a "
+                "fine-tune: the model scored as fine-tuned is zero-shot SAM",
+                file=sys.stderr,
+                flush=True,
+            )
     if args.compare_zero_shot or not args.checkpoint:
         model_name = model_name or DEFAULT_MODEL
         zero_shot = load_sam(model_name, args.base_checkpoint, device=device, path_option=BASE_OPTION)

@@ -722,3 +722,37 @@ def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_an
         )
     assert main([*argv, "--checkpoint", str(decoder), *extra]) == 2  # the decoder.pt applies them: no note
     assert "note:" not in seen[1]
+
+
+def test_the_official_weights_given_as_the_checkpoint_are_noted(tmp_path, capsys, monkeypatch) -> None:
+    # --checkpoint mobile_sam.pt --model vit_t scored SAM's stock weights as 'fine-tuned' without a word
+    import argparse
+    import hashlib
+    from dataclasses import replace
+
+    import segmentation.evaluate as evaluate_module
+    import segmentation.models
+
+    official, tuned = tmp_path / "mobile_sam.pt", tmp_path / "sam_finetuned.pth"
+    official.write_bytes(b"the official weights")
+    tuned.write_bytes(b"weights tuned on a lot")
+    entry = segmentation.models.SAM_MODELS["vit_t"]
+    spec = replace(
+        entry.weights,
+        size=official.stat().st_size,
+        sha256=hashlib.sha256(b"the official weights").hexdigest(),
+    )
+    monkeypatch.setitem(segmentation.models.SAM_MODELS, "vit_t", replace(entry, weights=spec))
+    monkeypatch.setattr(evaluate_module, "load_finetuned", lambda path, model, **kw: ("sam", model))
+    for checkpoint, noted in ((official, True), (tuned, False)):
+        args = argparse.Namespace(
+            checkpoint=str(checkpoint), model="vit_t", base_checkpoint=None, compare_zero_shot=False
+        )
+        models, name = evaluate_module._load_models(args, torch.device("cpu"))
+        assert models == [("fine-tuned", "sam")] and name == "vit_t"
+        notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+        expected = [
+            f"note: --checkpoint {official} is SAM's official vit_t weights, not a fine-tune: the model "
+            "scored as fine-tuned is zero-shot SAM"
+        ]
+        assert notes == (expected if noted else [])
