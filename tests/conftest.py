@@ -122,6 +122,24 @@ def not_utf8_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def official_vit_t(tmp_path: Path, monkeypatch) -> Path:
+    """A tiny ``mobile_sam.pt`` the SAM registry takes for vit_t's official weights (its size, its sha256)."""
+    import hashlib
+    from dataclasses import replace
+
+    import segmentation.models
+
+    official = tmp_path / "mobile_sam.pt"
+    official.write_bytes(b"the official weights")
+    entry = segmentation.models.SAM_MODELS["vit_t"]
+    spec = replace(
+        entry.weights, size=official.stat().st_size, sha256=hashlib.sha256(official.read_bytes()).hexdigest()
+    )
+    monkeypatch.setitem(segmentation.models.SAM_MODELS, "vit_t", replace(entry, weights=spec))
+    return official
+
+
 def read_strict_json(path: Path) -> object:
     """A file's JSON as jq or JavaScript's ``JSON.parse`` would take it: bare NaN or Infinity fail."""
 

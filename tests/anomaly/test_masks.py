@@ -76,25 +76,15 @@ def test_a_fine_tuned_decoder_is_named_by_its_whole_path(tmp_path, monkeypatch) 
     assert segmenter.name == f"vit_b fine-tuned ({tmp_path / 'runs' / 'sam' / 'a' / 'decoder.pt'})"
 
 
-def test_the_official_weights_as_a_full_state_dict_are_not_named_fine_tuned(tmp_path, monkeypatch) -> None:
+def test_the_official_weights_as_a_full_state_dict_are_not_named_fine_tuned(
+    tmp_path, monkeypatch, official_vit_t
+) -> None:
     # --sam mobile_sam.pt --sam-model vit_t named SAM's stock weights 'vit_t fine-tuned (.../mobile_sam.pt)'
     # in metrics.json, predict.json and report.md
-    import hashlib
-    from dataclasses import replace
-
     import segmentation.finetuned
-    import segmentation.models
 
-    official, tuned = tmp_path / "mobile_sam.pt", tmp_path / "sam_finetuned.pth"
-    official.write_bytes(b"the official weights")
+    official, tuned = official_vit_t, tmp_path / "sam_finetuned.pth"
     tuned.write_bytes(b"weights tuned on a lot")  # of another size: not even read
-    entry = segmentation.models.SAM_MODELS["vit_t"]
-    spec = replace(
-        entry.weights,
-        size=official.stat().st_size,
-        sha256=hashlib.sha256(b"the official weights").hexdigest(),
-    )
-    monkeypatch.setitem(segmentation.models.SAM_MODELS, "vit_t", replace(entry, weights=spec))
     monkeypatch.setattr(segmentation.finetuned, "load_finetuned", lambda path, model, **kw: (None, model))
     monkeypatch.setattr(segmentation.finetuned, "load_colour_prompt", lambda path: None)
     monkeypatch.setattr(segmentation.finetuned, "load_colour_head", lambda path: None)

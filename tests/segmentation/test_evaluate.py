@@ -724,25 +724,16 @@ def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_an
     assert "note:" not in seen[1]
 
 
-def test_the_official_weights_given_as_the_checkpoint_are_noted(tmp_path, capsys, monkeypatch) -> None:
+def test_the_official_weights_given_as_the_checkpoint_are_noted(
+    tmp_path, capsys, monkeypatch, official_vit_t
+) -> None:
     # --checkpoint mobile_sam.pt --model vit_t scored SAM's stock weights as 'fine-tuned' without a word
     import argparse
-    import hashlib
-    from dataclasses import replace
 
     import segmentation.evaluate as evaluate_module
-    import segmentation.models
 
-    official, tuned = tmp_path / "mobile_sam.pt", tmp_path / "sam_finetuned.pth"
-    official.write_bytes(b"the official weights")
+    official, tuned = official_vit_t, tmp_path / "sam_finetuned.pth"
     tuned.write_bytes(b"weights tuned on a lot")
-    entry = segmentation.models.SAM_MODELS["vit_t"]
-    spec = replace(
-        entry.weights,
-        size=official.stat().st_size,
-        sha256=hashlib.sha256(b"the official weights").hexdigest(),
-    )
-    monkeypatch.setitem(segmentation.models.SAM_MODELS, "vit_t", replace(entry, weights=spec))
     monkeypatch.setattr(evaluate_module, "load_finetuned", lambda path, model, **kw: ("sam", model))
     for checkpoint, noted in ((official, True), (tuned, False)):
         args = argparse.Namespace(
