@@ -83,6 +83,10 @@ class ModelEvaluation:
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` is the first CUDA device when there is one, else the CPU; a named device must exist here.
 
+    A CUDA device comes back with its index (``cuda`` and ``auto`` are ``cuda:0``, torch's current device),
+    as records write it: the cascade recorded ``cuda`` where ``detection.predict`` recorded ``cuda:0``
+    (:func:`detection.train_config.chosen_device`, ultralytics' name) for the same device.
+
     Raises:
         UserError: ``device`` is not ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, or this
             machine has no such device (checked now: torch would fail at the first tensor moved,
@@ -91,12 +95,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
         raise UserError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     resolved = torch.device(device)
     if resolved.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (resolved.index or 0) >= count:
             raise UserError(f"device '{device}' asked for, but torch sees {count} CUDA devices here")
+        if resolved.index is None:
+            resolved = torch.device("cuda", torch.cuda.current_device())
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise UserError("device 'mps' asked for, but torch has no MPS backend here")
     return resolved

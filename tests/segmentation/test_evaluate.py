@@ -336,13 +336,29 @@ def test_resolve_device_refuses_devices_this_machine_lacks(monkeypatch):
         resolve_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
-    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda") == torch.device("cuda", 0)
     with pytest.raises(UserError, match="'cuda:2' asked for, but torch sees 2 CUDA devices"):
         resolve_device("cuda:2")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(UserError, match="no MPS backend"):
         resolve_device("mps")
+
+
+def test_auto_names_the_cuda_device_as_detection_records_it(monkeypatch):
+    """The cascade (``resolve_device``) recorded ``cuda`` where ``detection.predict`` (ultralytics'
+    ``select_device``) recorded ``cuda:0`` for the same ``auto`` choice."""
+    import ultralytics.utils.torch_utils as torch_utils
+
+    from detection.train_config import chosen_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch_utils, "get_gpu_info", lambda index: "stand-in GPU")
+    assert str(resolve_device("auto")) == chosen_device(None) == "cuda:0"
+    assert str(resolve_device("cuda")) == "cuda:0"
 
 
 def test_a_rerun_replaces_an_earlier_evaluation_whole(tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch):
