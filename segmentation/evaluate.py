@@ -288,15 +288,19 @@ def scoring_notes(
     colour_head: ColourHead | None,
     colour_prompts: Sequence[str] = (),
     left_out: Sequence[str] = (),
+    official: bool = False,
 ) -> list[str]:
     """Lines under the table for what changed the scored masks beyond the models' names (else the table
     of a run with a colour head, flips or crops reads like a plain one; ``metrics.json`` records them).
 
     ``colour_prompts``: the names of the models whose boxes got a colour prompt. ``left_out``: the flags
     that left out what the fine-tuned ``decoder.pt`` carries (``--no-colour-head``, ``--no-colour-prompt``;
-    else its table reads like that of a decoder trained without them).
+    else its table reads like that of a decoder trained without them). ``official``: the ``--checkpoint``
+    is SAM's official weights (:func:`official_checkpoint`; else its table reads like a fine-tune's).
     """
     notes = []
+    if official:
+        notes.append("fine-tuned: its --checkpoint is SAM's official weights, so it is zero-shot SAM")
     if colour_prompts:
         notes.append(
             f"{', '.join(colour_prompts)}: each box's colour map is SAM's mask prompt (colour prompt)"
@@ -635,7 +639,7 @@ def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[t
             args.checkpoint, model=args.model, device=device, base_checkpoint=args.base_checkpoint
         )
         models.append(("fine-tuned", tuned))
-        if is_official_weights(model_name, args.checkpoint):  # a mistake that scored SAM against itself
+        if official_checkpoint(args):  # a mistake that scored SAM against itself
             print(
                 f"note: --checkpoint {args.checkpoint} is SAM's official {model_name} weights, not a "
                 "fine-tune: the model scored as fine-tuned is zero-shot SAM",
@@ -647,6 +651,16 @@ def _load_models(args: argparse.Namespace, device: torch.device) -> tuple[list[t
         zero_shot = load_sam(model_name, args.base_checkpoint, device=device, path_option=BASE_OPTION)
         models.insert(0, ("zero-shot", zero_shot))
     return models, model_name
+
+
+def official_checkpoint(args: argparse.Namespace) -> bool:
+    """Whether ``--checkpoint`` is SAM's official ``--model`` weights byte for byte (``mobile_sam.pt`` with
+    ``--model vit_t``): the model scored as fine-tuned is then zero-shot SAM.
+
+    Only a full state dict can be (it needs ``--model``; a ``decoder.pt`` names its model and never is);
+    :func:`segmentation.models.is_official_weights` hashes a file of the official size once per process.
+    """
+    return bool(args.checkpoint and args.model and is_official_weights(args.model, args.checkpoint))
 
 
 def _colour_heads(args: argparse.Namespace) -> dict[str, ColourHead]:
@@ -718,12 +732,14 @@ def _write_metrics(
 ) -> dict:
     """Writes ``metrics.json`` and ``table.md`` to ``out`` and prints the table; returns the metrics."""
     prompts = prompts or {}
+    official = official_checkpoint(args)
     notes = scoring_notes(
         tta=args.tta,
         crop_fraction=args.crop_fraction,
         colour_head=colour_head,
         colour_prompts=sorted(prompts),
         left_out=[flag for flag, given in LEFT_OUT_FLAGS.items() if getattr(args, given)],
+        official=official,
     )
     table = format_table(evaluations)
     if notes:  # a paragraph of its own under the table
@@ -733,6 +749,8 @@ def _write_metrics(
         "split": args.split,
         "model": model_name,
         "checkpoint": recorded_path(args.checkpoint) if args.checkpoint else None,  # as data
+        # true: the checkpoint is SAM's official weights, so 'fine-tuned' below is zero-shot SAM (the note)
+        "checkpoint_official": official,
         # the SAM weights scored (and the decoder put on); None: the official ones of ``model``
         "base_checkpoint": recorded_path(args.base_checkpoint) if args.base_checkpoint else None,
         "tta": args.tta,

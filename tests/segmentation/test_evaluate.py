@@ -763,3 +763,29 @@ def test_the_official_weights_given_as_the_checkpoint_are_noted(
             "scored as fine-tuned is zero-shot SAM"
         ]
         assert notes == (expected if noted else [])
+
+
+@pytest.mark.parametrize("official", [True, False], ids=["official", "tuned"])
+def test_metrics_json_and_table_record_official_weights_as_the_checkpoint(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, official_vit_t, official
+) -> None:
+    # the note went to stderr only: metrics.json and table.md read like a fine-tune's scores
+    import segmentation.evaluate as evaluate_module
+
+    tuned = tmp_path / "sam_finetuned.pth"
+    tuned.write_bytes(b"weights tuned on a lot")
+    checkpoint = official_vit_t if official else tuned
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("fine-tuned", tiny_sam)], "vit_t")
+    )
+    monkeypatch.setattr(evaluate_module, "_colour_heads", lambda args: {})
+    monkeypatch.setattr(evaluate_module, "_colour_prompts", lambda args: {})
+    monkeypatch.setattr(evaluate_module, "_note_colour_left_behind", lambda args, prompts: None)
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--checkpoint", str(checkpoint)]
+    argv += ["--model", "vit_t", "--device", "cpu", "--cache-dir", str(tmp_path / "cache")]
+    argv += ["--n-overlays", "0", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(checkpoint) and metrics["checkpoint_official"] is official
+    note = "- fine-tuned: its --checkpoint is SAM's official weights, so it is zero-shot SAM"
+    assert (note in (tmp_path / "eval" / "table.md").read_text().splitlines()) is official
