@@ -31,7 +31,7 @@ from tqdm import tqdm
 from common.errors import UserError, few
 from common.folders import build_folder
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
-from common.io import sha256_file
+from common.io import recorded_path, sha256_file
 from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
@@ -553,8 +553,15 @@ def convert(config: ConvertConfig) -> ConversionReport:
     warnings = conversion_warnings(samples, by_split, config)
     if warnings and config.strict:
         raise UserError(f"{warnings[0]} (--strict)")
+    # data.yaml's path: as given (a linked --out keeps its name), not ``out`` resolved through the link
+    final_path = Path(recorded_path(config.out))
     write = partial(
-        write_dataset, samples_by_split=by_split, names=names, splits=splits, final_path=out, config=config
+        write_dataset,
+        samples_by_split=by_split,
+        names=names,
+        splits=splits,
+        final_path=final_path,
+        config=config,
     )
     build_folder(out, write, overwrite=config.overwrite)
     report = ConversionReport(

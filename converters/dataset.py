@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from common import folders
-from common.io import copied_note
+from common.io import copied_note, recorded_path
 from converters.coco import CocoImage, build_coco
 from converters.masks import DefectInstance
 from converters.mvtec import ImageRecord
@@ -113,7 +113,7 @@ def write_dataset(
                 coco_images,
                 names=names,
                 segmentation=config.coco_segmentation,
-                description=f"{split} split written by converters from {Path(config.root).absolute()}",
+                description=f"{split} split written by converters from {recorded_path(config.root)}",
             )
             (folder / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
     bar.close()

@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from common.errors import UserError
+from common.io import recorded_path
 from converters.masks import DefectInstance
 
 
@@ -118,10 +119,12 @@ def data_yaml(
     """``data.yaml`` text that stock ``yolo train data=...`` reads.
 
     Args:
-        root: absolute path of the data set folder (``path`` key).
+        root: the data set folder (``path`` key), written as records write a path
+            (:func:`common.io.recorded_path`: absolute, without ``..``, a linked folder keeping its name;
+            ultralytics resolves it itself).
         names: class names by id; YOLO-World uses them as text prompts.
     """
-    data = {"path": str(Path(root).absolute())}
+    data = {"path": recorded_path(root)}
     data.update({split: f"images/{split}" for split in splits})
     data["names"] = dict(enumerate(names))
     return DATA_YAML_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

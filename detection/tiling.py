@@ -50,7 +50,7 @@ from tqdm import tqdm
 from common.errors import UserError
 from common.folders import build_folder
 from common.images import decode_image_file
-from common.io import atomic_write
+from common.io import atomic_write, recorded_path
 from converters.yolo import rings_to_single_polygon
 from detection.data import data_names, label_path, split_images
 from detection.detections import ImageDetections
@@ -519,12 +519,12 @@ def _write_tiles(
         dropped += n_dropped
 
     tile, overlap = settings["tile"], settings["overlap"]
-    data = {"path": str(out_dir.absolute()), **{s: f"images/{s}" for s in splits}}
+    data = {"path": recorded_path(out_dir), **{s: f"images/{s}" for s in splits}}  # as the converters
     data["names"] = dict(enumerate(names))
     header = f"# {data_yaml} cut into {tile}-px tiles, overlap {overlap:g} (detection.tiling)\n"
     atomic_write(folder / "data.yaml", header + yaml.safe_dump(data, sort_keys=False))
     record = {
-        "source": str(data_yaml),
+        "source": recorded_path(data_yaml),
         **settings,
         "images": images,
         "tiles": tiles,

@@ -1059,6 +1059,24 @@ def test_coco_image_ids_run_from_1_in_each_split(tmp_path, category_factory):
         assert coco["info"]["description"] == f"{split} split written by converters from {tmp_path / 'data'}"
 
 
+def test_data_yaml_and_coco_record_out_and_root_without_dots(tmp_path, category_factory, monkeypatch):
+    # data.yaml named a linked --out by the folder it links to; COCO's description kept '..' of --root
+    category_factory(tmp_path / "data", "widget")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "some").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    monkeypatch.chdir(tmp_path)
+    for out in ("some/../out", "link/out"):
+        assert mvtec2yolo(["--root", "elsewhere/../data", "--out", out, "--coco", "--no-progress"]) == 0
+        data = yaml.safe_load((tmp_path / out / "data.yaml").read_text())
+        assert data["path"] == os.path.abspath(out)  # link/out's path stays under the link's name
+        coco = json.loads((tmp_path / out / "annotations" / "instances_train.json").read_text())
+        assert coco["info"]["description"] == f"train split written by converters from {tmp_path / 'data'}"
+        checks = validate(tmp_path / out).values()  # ultralytics reads the linked path: the same images
+        assert all(not check.problems for split_checks in checks for check in split_checks.values())
+    assert (tmp_path / "elsewhere" / "out" / "data.yaml").is_file()
+
+
 def test_every_command_line_flag_reaches_the_conversion(tmp_path):
     parser = build_parser("mvtec2yolo", primary="yolo")
     flags = "--root data --out out --layout btad --category a b --coco --overwrite --link copy --task segment"

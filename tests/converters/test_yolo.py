@@ -168,6 +168,13 @@ def test_data_yaml_path_is_absolute_and_names_stay_readable(tmp_path, monkeypatc
     assert "0: rayure légère\n  1: éclat\n" in text
 
 
+def test_data_yaml_path_is_written_as_records_write_it(tmp_path, monkeypatch):
+    # Path.absolute() kept '..': path: /w/some/../out (common.io.recorded_path is the records' way)
+    monkeypatch.chdir(tmp_path)
+    text = data_yaml(root="some/../out", names=["dent"])
+    assert yaml.safe_load(text)["path"] == str(tmp_path / "out")
+
+
 def test_a_data_yaml_naming_its_own_folder_another_way_is_accepted(tmp_path, monkeypatch):
     from common.errors import UserError
     from converters.yolo import check_data_root

@@ -441,6 +441,17 @@ SMALL_DEFECTS = {
 }
 
 
+def test_tiled_data_yaml_and_tiles_json_record_paths_without_dots(tmp_path: Path, monkeypatch) -> None:
+    # path: kept '..' (Path.absolute), tiles.json's source was the data.yaml as given (relative here)
+    write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
+    (tmp_path / "some").mkdir()
+    monkeypatch.chdir(tmp_path)
+    tiled = tile_dataset(Path("src/data.yaml"), Path("some/../tiles"), tile=48, overlap=0.5)
+    assert yaml.safe_load(tiled.data.read_text())["path"] == str(tmp_path / "tiles")
+    record = json.loads((tmp_path / "tiles" / "tiles.json").read_text())
+    assert record["source"] == str(tmp_path / "src" / "data.yaml")
+
+
 def test_tile_dataset_writes_crops_and_clipped_labels(tmp_path: Path) -> None:
     data = write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
     tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.25)
