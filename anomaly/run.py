@@ -62,7 +62,7 @@ from common.folders import (
     is_empty_folder,
 )
 from common.images import warn_narrow_photos
-from common.io import atomic_write, load_torch, save_torch, sha256_file, torch_file_kind
+from common.io import atomic_write, load_torch, recorded_path, save_torch, sha256_file, torch_file_kind
 from common.weights import cache_checkpoint
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -227,7 +227,7 @@ def fit_run(
             "weights_sha256": sha256,
             "weights_file": WEIGHTS_FILE if own else None,
         },
-        "root": str(Path(root).resolve()),
+        "root": recorded_path(root),  # as every record writes a path: a linked folder keeps its name
         "category": category,
         "protocol": _protocol(data),
         "image_shape": list(shape),
@@ -362,7 +362,7 @@ def _protocol(data: str | Path | None) -> dict:
     """``run.json``'s ``protocol``: ``data`` made absolute, as ``root``: evaluate reads it from any folder."""
     if data is None:
         return {"mode": "mvtec", "data": None}
-    return {"mode": "split", "data": str(Path(data).resolve())}
+    return {"mode": "split", "data": recorded_path(data)}
 
 
 def _optional_split(records: list[ImageRecord], splits: Splits, split: str) -> list[ImageRecord]:

@@ -667,6 +667,24 @@ def test_a_run_fit_with_a_relative_data_path_is_scored_from_any_folder(
     assert metrics["image"]["images"] == 1 and metrics["settings"]["protocol"].startswith("split test of /")
 
 
+def test_run_json_records_root_and_data_as_every_record_writes_a_path(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run.json resolved them (Path.resolve), following links, where every other record keeps the name given
+    save_splits(
+        Splits(val=["part/test/spot/001"], test=["part/test/spot/002"]), tmp_path / "conv" / "splits.json"
+    )
+    (tmp_path / "linked").symlink_to(parts.parent)
+    (tmp_path / "conv_link").symlink_to(tmp_path / "conv")
+    monkeypatch.chdir(tmp_path)
+    fit_run("conv/../linked", "part", tmp_path / "run", config=tiny_config, data="conv_link", progress=False)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["root"] == str(tmp_path / "linked")
+    assert info["protocol"] == {"mode": "split", "data": str(tmp_path / "conv_link")}
+    metrics = evaluate_run(tmp_path / "run", figure=False, progress=False)
+    assert metrics["settings"]["root"] == str(tmp_path / "linked")
+
+
 def test_data_may_name_the_converters_data_yaml_and_is_recorded_as_its_folder(
     parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
 ) -> None:
