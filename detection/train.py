@@ -452,12 +452,13 @@ def accumulation_note(config: Mapping, train_images: int) -> str | None:
 
 
 def run_dir(config: Mapping, model: str, data: Path) -> Path:
-    """``project/name``, numbered (``name-2``, ...) when taken unless ``exist_ok``."""
+    """``project/name``, numbered (``name-2``, ...) when taken unless ``exist_ok``; as records write a
+    path (:func:`common.io.recorded_path`: ``project=runs/../x`` kept its ``..`` in ``args.yaml``)."""
     from ultralytics.utils.files import increment_path
 
     name = config.get("name") or f"{Path(model).stem}_{data.resolve().parent.name}"
     path = increment_path(Path(config["project"]) / name, exist_ok=bool(config.get("exist_ok")))
-    return Path(path).absolute()
+    return Path(recorded_path(path))
 
 
 def prepare_training_data(config: Mapping, data: Path, save_dir: Path) -> Path:
@@ -650,7 +651,7 @@ def train(config: Mapping) -> TrainResult:
     ensure_ultralytics_fonts()
     args = {k: config[k] for k in ultralytics_keys()}
     args.update(
-        data=str(train_data.resolve()),
+        data=recorded_path(train_data),  # args.yaml: as config.yaml records it (resolve() followed links)
         project=str(save_dir.parent),
         name=save_dir.name,
         exist_ok=True,

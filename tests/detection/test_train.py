@@ -1091,6 +1091,24 @@ def test_bad_tile_and_repeat_settings_fail_in_the_config(tiny_dataset: Path, ove
 
 
 @pytest.mark.slow
+def test_args_yaml_records_project_and_data_as_config_yaml_does(
+    tiny_dataset: Path, tmp_path: Path, no_clip, monkeypatch
+) -> None:
+    # args.yaml's project kept '..' (Path.absolute) and its data followed the link, unlike config.yaml's
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "linked").symlink_to(tiny_dataset)
+    monkeypatch.chdir(tmp_path)
+    overrides = [*tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"), "data=linked"]
+    overrides.append("project=sub/../runs")
+    result = train(build_config(YOLO11_CONFIG, overrides))
+    assert result.save_dir.parent == tmp_path / "runs"
+    args = yaml.safe_load((result.save_dir / "args.yaml").read_text())
+    config = yaml.safe_load((result.save_dir / "config.yaml").read_text())
+    assert args["project"] == config["project"] == str(tmp_path / "runs")
+    assert args["data"] == config["data"] == str(tmp_path / "linked" / "data.yaml")
+
+
+@pytest.mark.slow
 def test_tiled_repeat_sampled_run_trains_and_evaluates_tiled(
     tiny_dataset: Path, tmp_path: Path, capsys, no_clip, network_attempts
 ) -> None:
