@@ -51,6 +51,7 @@ from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
+from common.io import recorded_path
 from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
@@ -75,7 +76,7 @@ from detection.image_level import (
 )
 from detection.report import REPORT_JSON, EvaluationReport, format_report, write_report
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling
-from detection.train_config import check_run_options
+from detection.train_config import check_run_options, chosen_device
 from detection.validator import RecordingValidator, TiledRecordingValidator
 from detection.weights import (
     load_detector,
@@ -182,7 +183,7 @@ def evaluate(
             validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
             coco_file=coco_file, weights=weights, tiling={"tile": int(tile), "overlap": float(tile_overlap),
             "imgsz": imgsz} if tile else None, save_dir=Path(out) if out is not None else validator.save_dir,
-            trained_in=trained_in, imgsz=ran_at,
+            trained_in=trained_in, imgsz=ran_at, batch=batch, device=chosen_device(device),
         )  # fmt: skip
         write_report(report, validator.save_dir)
         return report
@@ -211,11 +212,14 @@ def _report(
     save_dir: Path,
     trained_in: Path | None = None,
     imgsz: int | None = None,
+    batch: int | None = None,
+    device: str | None = None,
 ) -> EvaluationReport:
     """The figures of one validator run: ultralytics', COCOeval's and the image-level ones.
 
     ``trained_in``: the detector's training run (:func:`detection.weights.training_run`), whose
-    ``trained_images.json`` the scored photos are checked against.
+    ``trained_images.json`` the scored photos are checked against. ``batch`` and ``device`` as it ran
+    (``rect`` batches pad each batch to its own shape, so the figures depend on ``batch``).
     """
     notes: list[str] = []
     tile_note = tiling_note(model, tiling["tile"] if tiling else None, weights)
@@ -237,17 +241,19 @@ def _report(
     truth = _truth(truth_file, validator, names)
     coco = coco_map(read_coco(truth_file), validator.detections, max_det=MAX_DET) if truth_file else None
     return EvaluationReport(
-        weights=str(weights) if isinstance(weights, str | Path) else type(weights).__name__,
-        data=str(data),
+        weights=recorded_path(weights) if isinstance(weights, str | Path) else type(weights).__name__,
+        data=recorded_path(data),  # as every record writes a path: it was as typed (relative)
         split=split,
         ultralytics={k: float(v) for k, v in stats.items()},
         per_class=[{k: _plain(v) for k, v in row.items()} for row in validator.metrics.summary()],
         coco=coco,
         image_level=image_level_report(truth, validator.calls, names, conf),
-        save_dir=str(save_dir),
+        save_dir=recorded_path(save_dir),
         notes=notes,
         tiling=tiling,
         imgsz=imgsz,
+        batch=batch,
+        device=device,
     )
 
 

@@ -29,6 +29,8 @@ class EvaluationReport:
         tiling: ``{"tile", "overlap", "imgsz"}`` of tiled inference, None for whole images.
         imgsz: the size the photos (or windows) were letterboxed to, rounded up to the model's stride
             as ultralytics runs it; None where unknown.
+        batch, device: the validator's batch size and the device it ran on, as torch names it
+            (``cuda:0``, as ``detection.predict``'s ``predict.json``); None where unknown.
     """
 
     weights: str
@@ -42,6 +44,8 @@ class EvaluationReport:
     notes: list[str] = field(default_factory=list)
     tiling: dict[str, float] | None = None
     imgsz: int | None = None
+    batch: int | None = None
+    device: str | None = None
 
 
 def write_report(report: EvaluationReport, folder: str | Path) -> Path:

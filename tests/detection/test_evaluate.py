@@ -236,6 +236,20 @@ def test_the_data_set_folder_is_scored_and_recorded_as_its_data_yaml(
     assert saved["data"] == str(tiny_dataset / "data.yaml")
 
 
+def test_evaluation_json_records_paths_batch_and_device_as_the_other_records(
+    tiny_dataset, tmp_path, untrained_detector, monkeypatch
+) -> None:
+    # data and save_dir were recorded as typed (relative, '..' kept); batch and device not at all
+    (tmp_path / "linked").symlink_to(tiny_dataset)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    report = ground_truth_eval(Path("linked"), untrained_detector, Path("sub/../eval"), batch=2)
+    saved = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert saved["data"] == report.data == str(tmp_path / "linked" / "data.yaml")
+    assert saved["save_dir"] == str(tmp_path / "eval")
+    assert (saved["batch"], saved["device"]) == (2, "cpu")
+
+
 def test_a_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path, capsys, monkeypatch) -> None:
     coco_only = tmp_path / "coco_only"  # converted by mvtec2coco: annotations and splits.json, no data.yaml
     (coco_only / "annotations").mkdir(parents=True)
