@@ -306,7 +306,8 @@ def check_config(config: dict, resume: Path | None) -> None:
         config["data"], given=f"data={config['data']}", flag="config key 'data'"
     )  # or its data.yaml
     check_data_folder(config["data"], given=f"data={config['data']}")
-    for key in ("data", "checkpoint", "cache_dir"):  # args.yaml's paths hold from any folder (--resume)
+    # args.yaml's paths hold from any folder (--resume); out as detection.train's config.yaml project
+    for key in ("data", "checkpoint", "cache_dir", "out"):
         if config[key]:
             config[key] = recorded_path(config[key])
     for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):

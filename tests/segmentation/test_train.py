@@ -383,6 +383,15 @@ def test_data_may_name_the_converters_data_yaml(tiny_dataset, tiny_sam, tmp_path
     assert yaml.safe_load((run / "args.yaml").read_text())["data"] == str(tiny_dataset)
 
 
+def test_args_yaml_records_out_as_its_other_paths(tiny_dataset, tiny_sam, tmp_path, monkeypatch):
+    # out= was recorded as typed (sub/../runs) beside an absolute data and cache_dir
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    run = train(_config(tiny_dataset, tmp_path, "epochs=1", "out=sub/../runs", "name=r"), sam=tiny_sam)
+    assert run == tmp_path / "runs" / "r"
+    assert yaml.safe_load((run / "args.yaml").read_text())["out"] == str(tmp_path / "runs")
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
