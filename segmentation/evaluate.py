@@ -568,7 +568,7 @@ def run(args: argparse.Namespace) -> dict:
                 prompts=prompts,
             )
         return len(overlays), _write_metrics(
-            args, model_name, evaluations, folder, heads.get("fine-tuned"), prompts=prompts
+            args, model_name, evaluations, folder, heads.get("fine-tuned"), prompts=prompts, device=device
         )
 
     n_overlays, metrics = build_folder(out, write, overwrite=True)
@@ -729,8 +729,12 @@ def _write_metrics(
     colour_head: ColourHead | None = None,
     *,
     prompts: Mapping[str, ColourPrompt] | None = None,
+    device: torch.device | None = None,
 ) -> dict:
-    """Writes ``metrics.json`` and ``table.md`` to ``out`` and prints the table; returns the metrics."""
+    """Writes ``metrics.json`` and ``table.md`` to ``out`` and prints the table; returns the metrics.
+
+    ``device``: the one the models ran on (:func:`resolve_device`), recorded as the cascade records its.
+    """
     prompts = prompts or {}
     official = official_checkpoint(args)
     notes = scoring_notes(
@@ -760,6 +764,7 @@ def _write_metrics(
         # true: the --checkpoint carries one, left out (an empty record above then is no decoder's lack)
         "no_colour_head": args.no_colour_head,
         "no_colour_prompt": args.no_colour_prompt,
+        "device": None if device is None else str(device),  # --device auto: what it chose (cuda:0, cpu)
         "results": {e.name: asdict(e.summary) for e in evaluations},
     }
     atomic_write(out / "metrics.json", json_text(metrics, indent=1))

@@ -787,5 +787,6 @@ def test_metrics_json_and_table_record_official_weights_as_the_checkpoint(
     assert main([*argv, "--out", str(tmp_path / "eval")]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["checkpoint"] == str(checkpoint) and metrics["checkpoint_official"] is official
+    assert metrics["device"] == "cpu"  # as --device gave it, recorded as the cascade records its
     note = "- fine-tuned: its --checkpoint is SAM's official weights, so it is zero-shot SAM"
     assert (note in (tmp_path / "eval" / "table.md").read_text().splitlines()) is official
