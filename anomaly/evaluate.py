@@ -393,6 +393,7 @@ def evaluate_run(
                     # true: the --sam decoder.pt carries one, left out (a null above is then no lack)
                     "no_colour_head": no_colour_head,
                     "no_colour_prompt": no_colour_prompt,
+                    "min_area": min_area,  # --min-area: the regions kept, as anomaly.predict's predict.json
                 }
         settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
         rows = ([r.key for r in records], [r.defect for r in records], list(scores))

@@ -12,7 +12,7 @@ import pytest
 
 import anomaly.evaluate as evaluate_module
 from anomaly.data import read_rgb
-from anomaly.evaluate import evaluate_run
+from anomaly.evaluate import MIN_AREA, evaluate_run
 from anomaly.run import fit_run
 from common.errors import UserError
 from common.io import sha256_file
@@ -147,6 +147,16 @@ def test_masks_on_images_without_defect_pixels_need_a_threshold(tmp_path: Path, 
     assert not (tmp_path / "run" / "eval-mvtec").exists()
     metrics = evaluate_run(tmp_path / "run", masks=True, threshold=1e9, figure=False, progress=False)
     assert metrics["masks"]["iou_good"] == 1.0
+
+
+def test_metrics_json_records_the_min_area_its_masks_kept(tmp_path: Path, tiny_config: dict) -> None:
+    # --min-area changes the instances scored, but only anomaly.predict's predict.json recorded it
+    category = make_parts(tmp_path / "data")
+    fit_run(category.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    for min_area in (MIN_AREA, 40):
+        evaluate_run(tmp_path / "run", masks=True, min_area=min_area, figure=False, progress=False)
+        saved = json.loads((tmp_path / "run" / "eval-mvtec" / "metrics.json").read_text())
+        assert saved["masks"]["min_area"] == min_area
 
 
 def test_good_peak_is_taken_on_good_images_only(tmp_path: Path, tiny_config: dict) -> None:
