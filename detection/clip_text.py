@@ -18,6 +18,7 @@ from types import ModuleType
 import torch
 
 from common.errors import one_line
+from common.io import recorded_path
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
 from detection.embedding_table import TextEmbeddingError, TextEmbeddings, prompt_texts
 
@@ -137,6 +138,6 @@ def clip_embeddings(
     features = features / features.norm(dim=-1, keepdim=True)
     return TextEmbeddings(
         dict(zip(texts, features, strict=True)),
-        source=f"CLIP {CLIP_VARIANT} ({weights})",
-        info={"kind": "clip", "variant": CLIP_VARIANT, "weights": str(weights)},
+        source=f"CLIP {CLIP_VARIANT} ({recorded_path(weights)})",  # the table's sidecar records both
+        info={"kind": "clip", "variant": CLIP_VARIANT, "weights": recorded_path(weights)},
     )

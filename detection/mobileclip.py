@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from common.errors import one_line
+from common.io import recorded_path
 from common.weights import weights_dir
 from detection.clip_text import clip_module
 from detection.embedding_table import TextEmbeddingError, TextEmbeddings, prompt_texts
@@ -90,6 +91,6 @@ def mobileclip_embeddings(
     features = features / features.norm(dim=-1, keepdim=True)
     return TextEmbeddings(
         dict(zip(texts, features, strict=True)),
-        source=f"MobileCLIP {encoder} ({weights})",
-        info={"kind": "mobileclip", "variant": encoder, "weights": str(weights)},
+        source=f"MobileCLIP {encoder} ({recorded_path(weights)})",  # the table's sidecar records both
+        info={"kind": "mobileclip", "variant": encoder, "weights": recorded_path(weights)},
     )

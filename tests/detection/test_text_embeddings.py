@@ -169,6 +169,16 @@ def test_local_clip_is_used_with_its_file_path(tmp_path: Path, fake_clip, networ
     assert network_attempts == []
 
 
+def test_the_clip_weights_are_recorded_as_records_write_a_path(tmp_path, monkeypatch, fake_clip) -> None:
+    # the table's sidecar (a detection run's text_embeddings.json) kept clip_weights as typed: relative
+    (tmp_path / "my-clip.pt").write_bytes(b"weights")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    embeddings = resolve_text_embeddings(NAMES, clip_weights=Path("sub/../my-clip.pt"))
+    assert embeddings.info["weights"] == str(tmp_path / "my-clip.pt")
+    assert embeddings.source.endswith(f"({tmp_path / 'my-clip.pt'})")
+
+
 def test_clip_weights_in_a_cache_folder_are_found_and_verified(tmp_path, monkeypatch, fake_clip) -> None:
     cached = tmp_path / "clip" / "ViT-B-32.pt"
     cached.parent.mkdir()
