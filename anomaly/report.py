@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from common.extras import package_versions
 from common.io import atomic_write, json_text
 from common.metrics import auroc, f1_max, pixel_figures
 from common.tables import fmt, markdown_table
@@ -146,10 +147,10 @@ def scores_csv(keys: Sequence[str], defects: Sequence[str], scores: Sequence[flo
 
 
 def write_report(out, metrics: Mapping, settings: Mapping, rows: tuple[list, list, list]) -> None:
-    """``metrics.json``, ``report.md`` and ``scores.csv`` into ``out`` (each atomically)."""
-    atomic_write(
-        out / "metrics.json", json_text({"settings": settings, **metrics}, indent=1, default=str) + "\n"
-    )
+    """``metrics.json`` (with the package ``versions`` its figures depend on), ``report.md`` and
+    ``scores.csv`` into ``out`` (each atomically)."""
+    record = {"settings": settings, **metrics, "versions": package_versions()}
+    atomic_write(out / "metrics.json", json_text(record, indent=1, default=str) + "\n")
     atomic_write(out / "report.md", markdown(metrics, settings))
     atomic_write(out / "scores.csv", scores_csv(*rows))
 

@@ -10,7 +10,9 @@ traceback from deep inside an import.
 from __future__ import annotations
 
 import importlib.util
+import platform
 import sys
+from importlib import metadata
 
 from common.cli import starting_a_command
 from common.errors import UserError
@@ -22,6 +24,32 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 #: The distribution name users install.
 DISTRIBUTION = "mvtec-finetune"
+#: The distributions whose code makes the figures of an evaluation (pyproject.toml's names).
+RESULT_PACKAGES = (
+    "numpy",
+    "opencv-python-headless",
+    "pycocotools",
+    "torch",
+    "torchvision",
+    "ultralytics",
+    "segment-anything",
+    "onnxruntime",
+)
+
+
+def package_versions() -> dict[str, str | None]:
+    """``{"python": "3.12.3", "numpy": "2.1.0", ...}``: the versions an evaluation's figures depend on
+    (:data:`RESULT_PACKAGES`), recorded beside them as ``versions``; None for one not installed.
+
+    Read from the installed distributions' metadata: nothing is imported.
+    """
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in RESULT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def missing(extra: str) -> list[str]:

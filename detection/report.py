@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.extras import package_versions
 from common.io import atomic_write, json_text
 from detection.image_level import ImageLevelReport
 
@@ -31,6 +32,7 @@ class EvaluationReport:
             as ultralytics runs it; None where unknown.
         batch, device: the validator's batch size and the device it ran on, as torch names it
             (``cuda:0``, as ``detection.predict``'s ``predict.json``); None where unknown.
+        versions: the packages the figures depend on (:func:`common.extras.package_versions`).
     """
 
     weights: str
@@ -46,6 +48,7 @@ class EvaluationReport:
     imgsz: int | None = None
     batch: int | None = None
     device: str | None = None
+    versions: dict[str, str | None] = field(default_factory=package_versions)
 
 
 def write_report(report: EvaluationReport, folder: str | Path) -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.extras import package_versions
 from common.io import atomic_write, json_text
 from common.tables import fmt, markdown_table
 
@@ -401,9 +402,11 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
 def write_report(
     folder: Path, metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryItem] = ()
 ) -> dict[str, Path]:
-    """Writes ``metrics.json``, ``report.md`` and ``report.html`` atomically; returns their paths."""
+    """Writes ``metrics.json`` (with the package ``versions`` its figures depend on), ``report.md`` and
+    ``report.html`` atomically; returns their paths."""
     paths = {name: Path(folder) / name for name in REPORT_FILES}
-    atomic_write(paths["metrics.json"], json_text({"settings": dict(settings), **metrics}, indent=1) + "\n")
+    record = {"settings": dict(settings), **metrics, "versions": package_versions()}
+    atomic_write(paths["metrics.json"], json_text(record, indent=1) + "\n")
     atomic_write(paths["report.md"], markdown(metrics, settings))
     atomic_write(paths["report.html"], html_report(metrics, settings, gallery))
     return paths

@@ -33,6 +33,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.config import override_keys
 from common.data_sets import data_set_folder
 from common.errors import UserError
+from common.extras import package_versions
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
@@ -766,6 +767,7 @@ def _write_metrics(
         "no_colour_prompt": args.no_colour_prompt,
         "device": None if device is None else str(device),  # --device auto: what it chose (cuda:0, cpu)
         "results": {e.name: asdict(e.summary) for e in evaluations},
+        "versions": package_versions(),  # the packages the figures depend on
     }
     atomic_write(out / "metrics.json", json_text(metrics, indent=1))
     atomic_write(out / "table.md", table + "\n")

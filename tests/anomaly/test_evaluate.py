@@ -15,6 +15,7 @@ from anomaly.data import read_rgb
 from anomaly.evaluate import MIN_AREA, evaluate_run
 from anomaly.run import fit_run
 from common.errors import UserError
+from common.extras import package_versions
 from common.io import sha256_file
 from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts
@@ -157,6 +158,7 @@ def test_metrics_json_records_the_min_area_its_masks_kept(tmp_path: Path, tiny_c
         evaluate_run(tmp_path / "run", masks=True, min_area=min_area, figure=False, progress=False)
         saved = json.loads((tmp_path / "run" / "eval-mvtec" / "metrics.json").read_text())
         assert saved["masks"]["min_area"] == min_area
+    assert saved["versions"] == package_versions()  # what its figures depend on (none recorded before)
 
 
 def test_good_peak_is_taken_on_good_images_only(tmp_path: Path, tiny_config: dict) -> None:

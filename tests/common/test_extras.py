@@ -18,6 +18,24 @@ def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def test_package_versions_name_python_and_each_result_package(monkeypatch) -> None:
+    import platform
+    from importlib import metadata
+
+    versions = extras.package_versions()
+    assert list(versions) == ["python", *extras.RESULT_PACKAGES]
+    assert versions["python"] == platform.python_version() and versions["torch"] == metadata.version("torch")
+    real = metadata.version
+
+    def without_onnxruntime(name: str) -> str:
+        if name == "onnxruntime":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(extras.metadata, "version", without_onnxruntime)
+    assert extras.package_versions()["onnxruntime"] is None  # not installed: recorded as such
+
+
 def test_complete_extras_pass() -> None:
     extras.require("train", what="training")  # the dev environment has every extra
     extras.require_for_package("annotate", "segmentation.annotate")

@@ -19,6 +19,7 @@ from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import ops
 
 from common.errors import UserError
+from common.extras import package_versions
 from detection.coco import read_coco
 from detection.data import split_images
 from detection.detections import ImageDetections
@@ -248,6 +249,7 @@ def test_evaluation_json_records_paths_batch_and_device_as_the_other_records(
     assert saved["data"] == report.data == str(tmp_path / "linked" / "data.yaml")
     assert saved["save_dir"] == str(tmp_path / "eval")
     assert (saved["batch"], saved["device"]) == (2, "cpu")
+    assert saved["versions"] == package_versions()  # what its figures depend on (none recorded before)
 
 
 def test_a_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path, capsys, monkeypatch) -> None:

@@ -15,6 +15,7 @@ import torch
 import inspection.evaluate as evaluate_module
 from anomaly.run import fit_run
 from common.errors import UserError
+from common.extras import package_versions
 from common.trained_images import record_trained_images
 from converters.convert import ConvertConfig, convert
 from inspection.evaluate import caption, check_classes, evaluate_split, main
@@ -285,6 +286,7 @@ def test_the_command_writes_one_report(cli, tmp_path, capsys) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["settings"]["model"] == "tiny" and metrics["images"] == 6  # 4 defect + 2 good
     assert metrics["settings"]["mask_iou"] == 0.7 and metrics["settings"]["duplicate_masks_dropped"] == 0
+    assert metrics["versions"] == package_versions()  # what its figures depend on (none recorded before)
     photos = metrics["photos"]  # every photo's call and IoUs, as the list of photos called wrong uses them
     assert len(photos) == 6 and {p["truth"] for p in photos} == {"good", "scratch", "stain"}
     assert all(set(p) >= {"file_name", "verdict", "score", "iou", "oracle_iou"} for p in photos)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from common.errors import UserError
+from common.extras import package_versions
 from common.trained_images import record_trained_images
 from segmentation.colour_head import ColourHead
 from segmentation.data import load_split
@@ -788,5 +789,6 @@ def test_metrics_json_and_table_record_official_weights_as_the_checkpoint(
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["checkpoint"] == str(checkpoint) and metrics["checkpoint_official"] is official
     assert metrics["device"] == "cpu"  # as --device gave it, recorded as the cascade records its
+    assert metrics["versions"] == package_versions()  # what its figures depend on (none recorded before)
     note = "- fine-tuned: its --checkpoint is SAM's official weights, so it is zero-shot SAM"
     assert (note in (tmp_path / "eval" / "table.md").read_text().splitlines()) is official
