@@ -237,6 +237,9 @@ def evaluate_split(
         drawn = truth_overlay(pixels, inspection, truth.union(*pixels.shape[:2]))
         thumbs.append((record, thumbnail(drawn)))
         files.add(photo.name, thumbs[-1], drawn)
+        # unbound before the next image is inspected: bound, this one's full-size masks, probabilities,
+        # pixels and overlay were held beside the next one's
+        del inspection, truth, oracle, pixels, drawn
     figures = scorer.finish(progress=progress)
     shown = gallery_items(thumbs, gallery)
     links = files.finish(shown)

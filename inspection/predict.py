@@ -258,9 +258,13 @@ def write_run(
     )
     start = time.perf_counter()
     with writer:
-        results = inspector.inspect_many([photo.path for photo in photos], progress=options.progress)
-        for photo, inspection in zip(photos, results, strict=True):
-            writer.add(inspection, photo)
+        # not zip(photos, results): zip reuses its result tuple, which holds the last photo's inspection
+        # until the next one is made, so a photo's full-size masks and probabilities were held beside
+        # the next one's (two photos' worth at the peak); the name is unbound for the same reason
+        order = iter(photos)
+        for inspection in inspector.inspect_many([photo.path for photo in photos], progress=options.progress):
+            writer.add(inspection, next(order))
+            del inspection
     run.seconds = time.perf_counter() - start
     run.verdicts, run.instances = dict(writer.verdicts), writer.instances
     run.duplicates, run.mask_iou = inspector.duplicates_dropped, inspector.mask_iou

@@ -961,3 +961,21 @@ def test_the_masks_tree_drops_the_specks_the_cascade_was_told_to(cli, tmp_path, 
     )
     assert cli("--out", tmp_path / "out", "--speck-cells", "5", "--gallery", "0", "--overlays", "0") == 0
     assert asked == [5]
+
+
+def test_an_images_inspection_is_freed_before_the_next_image_is_inspected(dataset, monkeypatch) -> None:
+    # its (N, H, W) masks and probabilities, and its oracle's: held beside the next image's
+    import weakref
+
+    inspect, done, alive = evaluate_module.inspect_image, [], []
+
+    def tracked(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        alive.append(sum(ref() is not None for ref in done))
+        inspection, truth, oracle = inspect(*args, **kwargs)
+        done.extend((weakref.ref(inspection), weakref.ref(oracle)))
+        return inspection, truth, oracle
+
+    monkeypatch.setattr(evaluate_module, "inspect_image", tracked)
+    inspector = Inspector(StubDetector(), build_tiny_sam(), keep_probs=True)
+    evaluate_split(inspector, load_split(dataset, "test"), progress=False)
+    assert len(alive) > 2 and not any(alive)

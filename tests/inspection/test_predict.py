@@ -464,3 +464,22 @@ def test_a_ctrl_c_before_any_embedding_is_written_adds_no_line(cli, photos, tmp_
     assert cli("--source", photos, "--out", tmp_path / "out") == 130
     assert capsys.readouterr().err.splitlines()[-1:] == ["interrupted"]
     assert "stopped" not in capsys.readouterr().err
+
+
+def test_a_photos_inspection_is_freed_before_the_next_photo_is_inspected(cli, photos, tmp_path, monkeypatch):
+    # its (N, H, W) masks and probabilities: held beside the next photo's, two photos' worth at the peak
+    import weakref
+
+    from inspection.inspector import Inspector
+
+    inspect, done, alive = Inspector.__call__, [], []
+
+    def tracked(self, path):
+        alive.append(sum(ref() is not None for ref in done))
+        result = inspect(self, path)
+        done.append(weakref.ref(result))
+        return result
+
+    monkeypatch.setattr(Inspector, "__call__", tracked)
+    assert cli("--source", photos, "--out", tmp_path / "out", "--anomaly-maps") == 0
+    assert alive == [0, 0, 0, 0]
