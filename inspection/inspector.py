@@ -308,8 +308,10 @@ class Inspector:
         )
 
     def without_specks(self, masks: np.ndarray) -> np.ndarray:
-        """``(N, H, W)`` masks less their islands and holes under ``speck_cells`` cells."""
-        return without_specks(masks, self.speck_cells)
+        """``(N, H, W)`` masks less their islands and holes under ``speck_cells`` cells, cleaned in place
+        (:meth:`segment`'s own arrays: a second ``N x H x W`` array was 600 MB for 50 boxes of a
+        4000 x 3000 photo); returns ``masks``."""
+        return without_specks(masks, self.speck_cells, out=masks)
 
     def inspect_many(self, paths: Iterable[str | Path], *, progress: bool = True) -> Iterator[Inspection]:
         """One :class:`Inspection` per path, in order, made as they are asked for (nothing is kept)."""

@@ -38,7 +38,7 @@ from converters.mvtec import GOOD, MASK_SUFFIX
 from converters.value_masks import compose_mask, defect_folder, write_value_map
 from inspection.photos import Photo
 from inspection.result import Inspection
-from segmentation.specks import DEFAULT_CELLS, SAM_GRID, min_region_area, visible_parts
+from segmentation.specks import DEFAULT_CELLS, SAM_GRID, iter_visible_parts, min_region_area
 
 #: How a photo is placed in the tree.
 LINK_MODES = ("symlink", "hardlink", "copy")
@@ -99,7 +99,8 @@ class MaskTree:
             return None
         # The best instance wins where two overlap; what that leaves of another in specks goes.
         area = min_region_area(self.speck_cells, max(inspection.height, inspection.width), SAM_GRID)
-        parts = visible_parts(inspection.masks, area, inspection.names)
+        # a part at a time: painted in order, as the array of them was (N x H x W bool more at the peak)
+        parts = iter_visible_parts(inspection.masks, area, inspection.names)
         mask = compose_mask(
             zip(inspection.names, parts, strict=True),
             classes=self.class_names,

@@ -19,7 +19,7 @@ island is small, so a tiny defect outlined on its own survives.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -42,18 +42,25 @@ def min_region_area(cells: float, side: int, grid: int) -> float:
     return cells * (side / grid) ** 2
 
 
-def without_specks(masks: np.ndarray, cells: float, grid: int = SAM_GRID) -> np.ndarray:
+def without_specks(
+    masks: np.ndarray, cells: float, grid: int = SAM_GRID, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """``(N, H, W)`` bool masks of one frame less their islands and holes under ``cells`` logit cells.
 
     The frame's long side spans the ``grid`` cells of SAM's low-resolution logits (the padded input
-    square's); ``cells <= 0`` or no masks: ``masks`` as they are, else a new array.
+    square's); ``cells <= 0`` or no masks: ``masks`` as they are, else ``out``.
+
+    Args:
+        out: where the cleaned masks go, ``(N, H, W)`` bool: ``masks`` itself cleans them in place
+            (each mask is read before it is written), for a caller that drops the uncleaned ones;
+            None: a new array.
     """
     if cells <= 0 or not len(masks):
         return masks
     area = min_region_area(cells, max(masks.shape[1:]), grid)
     # filled in place: a list of cleaned masks then np.stack held every mask twice more (300 boxes of a
     # 3000 x 2500 photo: 4.5 GB on top of the masks' 2.25)
-    cleaned = np.empty(masks.shape, dtype=bool)
+    cleaned = np.empty(masks.shape, dtype=bool) if out is None else out
     for index, mask in enumerate(masks):
         cleaned[index] = remove_specks(mask, area)
     return cleaned
@@ -71,19 +78,28 @@ def visible_parts(masks: np.ndarray, min_area: float, classes: Sequence | None =
     class (default: every mask a class of its own). Pixels a dropped piece leaves go to the next mask
     claiming them.
     """
+    parts = np.zeros(masks.shape, dtype=bool)
+    for index, part in enumerate(iter_visible_parts(masks, min_area, classes)):
+        parts[index] = part
+    return parts
+
+
+def iter_visible_parts(
+    masks: np.ndarray, min_area: float, classes: Sequence | None = None
+) -> Iterator[np.ndarray]:
+    """:func:`visible_parts`, one ``(H, W)`` bool part at a time, in mask order: for a caller that paints
+    them into one mask, without an ``(N, H, W)`` array of them beside the masks."""
     classes = range(len(masks)) if classes is None else classes
     shown = np.zeros(masks.shape[1:], dtype=bool)
     by_class: dict = {}
-    parts = np.zeros(masks.shape, dtype=bool)
-    for index, (mask, label) in enumerate(zip(masks, classes, strict=True)):
+    for mask, label in zip(masks, classes, strict=True):
         part = mask & ~shown
         same = by_class.setdefault(label, np.zeros_like(shown))
         if min_area > 0 and (mask & shown).any():
             part = _kept_pieces(part, same, min_area)
-        parts[index] = part
         shown |= part
         same |= part
-    return parts
+        yield part
 
 
 def _kept_pieces(part: np.ndarray, same: np.ndarray, min_area: float) -> np.ndarray:

@@ -112,6 +112,28 @@ def test_the_anomaly_map_is_the_highest_box_score_times_probability(photos, stub
     assert result.anomaly_map().max() <= 0.9 + 1e-6
 
 
+def test_the_inspectors_specks_are_removed_in_place_not_into_a_second_stack(stub_detector, tiny_sam):
+    import tracemalloc
+
+    masks = np.zeros((64, 128, 128), bool)
+    for index in range(len(masks)):  # a square with a one-pixel island and a one-pixel hole
+        masks[index, 20:60, 20:60] = True
+        masks[index, 100, 100] = True
+        masks[index, 40, 40] = False
+    inspector = Inspector(stub_detector, tiny_sam, speck_cells=16)  # 64 px on this 128-px frame
+    expected = np.stack([remove_specks(m, min_region_area(16, 128, 256)) for m in masks])
+    inspector.without_specks(masks[:1].copy())  # segment-anything imported before counting
+    tracemalloc.start()
+    try:
+        cleaned = inspector.without_specks(masks)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(cleaned, expected) and not cleaned[:, 100, 100].any() and cleaned[:, 40, 40].all()
+    # a few masks' worth of work, not a second (N, H, W) stack (600 MB for 50 boxes of a 4000 x 3000 photo)
+    assert peak < 0.5 * masks.nbytes
+
+
 def test_boxes_below_conf_are_not_kept(photos, stub_detector, tiny_sam):
     result = Inspector(stub_detector, tiny_sam, conf=0.7)(photos / "two.png")
     assert result.names == ["scratch"]  # the stain's 0.6 is under 0.7

@@ -528,3 +528,38 @@ def test_a_class_name_that_is_no_folder_name_stays_one_folder_of_the_tree(tmp_pa
     assert written == tmp_path / "masks" / "lot" / "ground_truth" / folder / "a_mask.png"
     assert (tmp_path / "masks" / "lot" / "test" / folder / "a.png").is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "masks"]  # nothing written beside
+
+
+def test_the_masks_tree_paints_the_visible_parts_without_an_array_of_them(tmp_path, photo_painter):
+    import tracemalloc
+
+    path = photo_painter(tmp_path / "p.png", size=(128, 128))
+    masks = np.zeros((64, 128, 128), bool)
+    for index in range(len(masks)):  # overlapping squares, each shifted a pixel: rims a better one leaves
+        masks[index, 10 + index : 60 + index, 10 : 60 + index] = True
+    inspection = Inspection(
+        path=path,
+        width=128,
+        height=128,
+        boxes=np.tile([10.0, 10.0, 100.0, 100.0], (64, 1)),
+        scores=np.linspace(0.9, 0.5, 64),
+        classes=np.arange(64) % 2,
+        names=[("scratch", "stain")[i % 2] for i in range(64)],
+        masks=masks,
+        mask_scores=np.ones(64, np.float32),
+        verdict="scratch",
+        score=0.9,
+    )
+    photo = Photo(path, "p.png", "p", 1)
+    tree = MaskTree(tmp_path / "masks", category="lot", class_names=["scratch", "stain"])
+    MaskTree(tmp_path / "warm", category="lot", class_names=["scratch", "stain"]).add(inspection, photo)
+    tracemalloc.start()
+    try:
+        written = tree.add(inspection, photo)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    mask = cv2.imread(str(written), cv2.IMREAD_UNCHANGED)
+    parts = visible_parts(masks, 16 * (128 / 256) ** 2, inspection.names)
+    assert np.array_equal(mask == 255, parts[0::2].any(0)) and np.array_equal(mask == 254, parts[1::2].any(0))
+    assert peak < 0.5 * masks.nbytes  # a few (H, W) masks' worth; the (N, H, W) parts were all of it

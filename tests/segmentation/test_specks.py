@@ -60,6 +60,18 @@ def test_without_specks_holds_the_masks_once_more_not_twice():
     assert peak < 1.5 * masks.nbytes
 
 
+def test_without_specks_into_out_cleans_in_place_and_gives_the_same_masks():
+    masks = np.zeros((3, 40, 40), bool)
+    masks[:, 5:30, 5:30] = True
+    masks[:, 35, 35] = True  # an island
+    masks[1, 15, 15] = False  # a hole in the second
+    masks[2] = False  # an empty mask
+    expected = without_specks(masks, 1, grid=16)
+    assert masks[:, 35, 35][:2].all()  # left as it was without out
+    assert without_specks(masks, 1, grid=16, out=masks) is masks
+    assert np.array_equal(masks, expected)
+
+
 def test_min_region_area_is_in_cells_of_the_frames_logits():
     assert min_region_area(16, 512, 256) == 64  # 2 px cells: hazelnut_toy's 512-px photos
     assert min_region_area(16, 1024, 256) == 256
