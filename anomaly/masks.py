@@ -132,16 +132,20 @@ class Segmenter:
         from segmentation.colour_prompt import mask_input_of
         from segmentation.predict import box_logits
 
-        masks, ious = [], []
+        # filled chunk by chunk: a list of chunks concatenated held every mask twice at the end
+        masks = np.empty((len(boxes), *image.shape[:2]), bool)
+        ious = np.empty(len(boxes), np.float32)
         for first in range(0, len(boxes), BOX_CHUNK):
             chunk = boxes[first : first + BOX_CHUNK]
             prompt = mask_input_of(self.colour_prompt, self.sam, embedding, image, chunk)
             logits, iou = box_logits(self.sam, embedding, chunk, mask_input=prompt)
             if self.colour_head is not None:
                 logits = self.colour_head.refine(logits, image, chunk)
-            masks.append(logits > self.sam.mask_threshold)
-            ious.append(iou)
-        return np.concatenate(masks), np.concatenate(ious)
+            rows = slice(first, first + len(chunk))
+            np.greater(logits, self.sam.mask_threshold, out=masks[rows])
+            ious[rows] = iou
+            del logits  # (BOX_CHUNK, H, W) float32: not held while the next chunk's are made
+        return masks, ious
 
     def colour_record(self) -> dict:
         """The colour head and colour prompt applied (each None without), as the inspection cascade records
@@ -177,19 +181,22 @@ def split_parts(instances: Instances, min_area: int = 1) -> Instances:
     [[5.0, 0.0, 9.0, 2.0], [0.0, 1.0, 2.0, 3.0]]
     """
     masks, boxes, picked = [], [], []
+    split = False
     for index, mask in enumerate(instances.masks):
-        # a mask is a map of ones: its regions are its parts, with the regions' boxes
-        parts = sorted(map_regions(mask.astype(np.float32), 0.5, min_area=min_area), key=lambda r: -r.area)
+        # a mask is a map of ones (bool: a float32 copy of it was 4 bytes a pixel): its regions are
+        # its parts, with the regions' boxes
+        parts = sorted(map_regions(mask, 0.5, min_area=min_area), key=lambda r: -r.area)
         if len(parts) < 2:
             masks.append(mask)
             boxes.append(instances.boxes[index])
             picked.append(index)
             continue
+        split = True
         for part in parts:
             masks.append(part.mask)
             boxes.append(part.box)
             picked.append(index)
-    if not masks:
+    if not split:  # every mask whole: the instances as they are, not a stacked copy of every mask
         return instances
     return Instances(
         np.stack(masks), np.stack(boxes), instances.scores[picked], instances.mask_scores[picked]

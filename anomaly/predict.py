@@ -350,6 +350,9 @@ def predict_into(
         instances = segmenter(image, regions, min_area=min_area, path=photo)
         file_name = photo.relative_to(base).as_posix()
         writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
+        # unbound before the next photo is read: bound, this one's pixels, full-size map, regions and
+        # masks were held beside the next one's
+        del image, prediction, regions, instances
 
 
 def parser() -> OneLineParser:

@@ -218,6 +218,33 @@ def test_masks_of_many_boxes_are_made_in_chunks_with_the_same_result(monkeypatch
     assert np.allclose(whole.mask_scores, chunked.mask_scores)
 
 
+def test_the_masks_of_the_chunks_are_filled_into_one_array_not_concatenated(monkeypatch) -> None:
+    # a list of chunks then np.concatenate held every (H, W) mask twice
+    import tracemalloc
+
+    import anomaly.masks
+    from segmentation.embeddings import embed_images
+
+    image = np.full((160, 200, 3), 120, np.uint8)
+    boxes = np.array([[10.0 + i, 10.0, 100.0 + i, 90.0] for i in range(24)])
+    sam = build_tiny_sam()
+    [embedding] = embed_images(sam, [image])
+    monkeypatch.setattr(anomaly.masks, "BOX_CHUNK", 4)
+    segmenter = Segmenter(sam, "tiny")
+    segmenter._masks(embedding, image, boxes[:1])  # imports done before counting
+    tracemalloc.start()
+    try:
+        masks, ious = segmenter._masks(embedding, image, boxes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    monkeypatch.setattr(anomaly.masks, "BOX_CHUNK", 24)
+    one_call, one_call_ious = segmenter._masks(embedding, image, boxes)
+    assert masks.dtype == bool and masks.shape == (24, 160, 200) and ious.dtype == np.float32
+    assert np.array_equal(masks, one_call) and np.allclose(ious, one_call_ious)
+    assert peak < 1.5 * masks.nbytes
+
+
 def test_load_segmenter_applies_a_decoders_colour_head_and_prompt_unless_left_out(colour_decoders):
     decoders, head, prompt = colour_decoders
     cases = [

@@ -811,3 +811,28 @@ def test_the_colour_flags_help_reads_as_the_inspection_commands(command, capsys)
     prompt = "box prompts without their colour maps even when decoder.pt carries a colour prompt"
     assert f"--no-colour-head {head}" in text
     assert f"--no-colour-prompt {prompt} (colour_prompt: true in training)" in text
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate --masks"])
+def test_a_photos_masks_are_freed_before_the_next_photo_is_segmented(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch, command: str
+) -> None:
+    # its (N, H, W) masks, map and pixels: held beside the next photo's, two photos' worth at the peak
+    import weakref
+
+    from anomaly.masks import Segmenter
+
+    segment, done, alive = Segmenter.__call__, [], []
+
+    def tracked(self, image, regions, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        alive.append(sum(ref() is not None for ref in done))
+        instances = segment(self, image, regions, **kwargs)
+        done.append(weakref.ref(instances))
+        return instances
+
+    monkeypatch.setattr(Segmenter, "__call__", tracked)
+    if command == "predict":
+        predict_photos(run, parts / "test", tmp_path / "pred", threshold="0", progress=False)
+    else:
+        evaluate_run(run, progress=False, figure=False, masks=True, threshold=0.0)
+    assert alive == [0] * 5

@@ -138,6 +138,23 @@ def test_an_outline_with_one_part_over_min_area_stays_whole_with_its_box() -> No
     assert whole.boxes.tolist() == [[0.0, 0.0, 16.0, 12.0]] and np.array_equal(whole.masks[0], mask)
 
 
+def test_outlines_that_all_stay_whole_are_the_instances_themselves_not_a_copy(monkeypatch) -> None:
+    # a stacked copy of every mask (N x H x W bool) and a float32 copy of each mask to cut it into parts
+    import anomaly.masks
+
+    cut = []
+
+    def recorded(anomaly_map, threshold, *, min_area=1):  # noqa: ANN001, ANN202
+        cut.append(anomaly_map.dtype)
+        return map_regions(anomaly_map, threshold, min_area=min_area)
+
+    monkeypatch.setattr(anomaly.masks, "map_regions", recorded)
+    instances = Instances(outline_in_pieces()[None], np.array([[0.0, 0, 16, 12]]), np.ones(1), np.ones(1))
+    assert split_parts(instances, min_area=11) is instances
+    assert len(split_parts(instances, min_area=2).masks) == 2  # split: parts as before
+    assert cut == [np.dtype(bool), np.dtype(bool)]
+
+
 def test_sam_outlines_in_pieces_are_split_at_the_segmenters_min_area(monkeypatch) -> None:
     import segmentation.embeddings
     import segmentation.predict
