@@ -21,16 +21,31 @@ from anomaly.masks import Segmenter
 from anomaly.outputs import CATEGORY, instance_results
 from anomaly.regions import map_regions
 from anomaly.run import AnomalyRun
-from common.metrics import mean_iou_dice
+from common.metrics import mean_of_iou_dice, per_image_iou_dice
 from converters.masks import mask_to_instances
 from converters.mvtec import ImageRecord
 
 
 def ground_truth_coco(masks: Sequence[np.ndarray]) -> dict:
     """A COCO data set (one class, ``anomaly``) of the masks' 8-connected components; image ids from 1."""
-    images, annotations = [], []
-    for image_id, mask in enumerate(masks, start=1):
-        images.append(
+    truth = GroundTruth()
+    for mask in masks:
+        truth.add(mask)
+    return truth.coco()
+
+
+class GroundTruth:
+    """:func:`ground_truth_coco` one mask at a time: each ``(H, W)`` mask is kept as its components' RLEs,
+    not as itself (a 4000 x 3000 photo's mask is 12 MB, its RLEs a few KB)."""
+
+    def __init__(self) -> None:
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+
+    def add(self, mask: np.ndarray) -> None:
+        """The next image's ground truth, ``(H, W)`` bool; its id is the count so far plus 1."""
+        image_id = len(self.images) + 1
+        self.images.append(
             {
                 "id": image_id,
                 "width": int(mask.shape[1]),
@@ -40,9 +55,9 @@ def ground_truth_coco(masks: Sequence[np.ndarray]) -> dict:
         )
         for instance in mask_to_instances(mask.astype(np.uint8)).instances:
             x1, y1, x2, y2 = instance.xyxy.tolist()
-            annotations.append(
+            self.annotations.append(
                 {
-                    "id": len(annotations) + 1,
+                    "id": len(self.annotations) + 1,
                     "image_id": image_id,
                     "category_id": 1,
                     "segmentation": instance.rle,
@@ -51,18 +66,27 @@ def ground_truth_coco(masks: Sequence[np.ndarray]) -> dict:
                     "iscrowd": 0,
                 }
             )
-    return {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": CATEGORY}]}
+
+    def coco(self) -> dict:
+        return {
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": [{"id": 1, "name": CATEGORY}],
+        }
 
 
-def mask_ap(masks: Sequence[np.ndarray], results: list[dict]) -> tuple[float, float]:
+def mask_ap(masks: Sequence[np.ndarray] | GroundTruth, results: list[dict]) -> tuple[float, float]:
     """COCO mask AP@[.5:.95] and AP50 of ``results`` against ``masks`` (segmentation's pycocotools call).
 
     NaN for both when ``masks`` hold no defect pixel: AP is not defined without ground truth (it read
     0.000, as if every mask were wrong, on images that were all good).
+
+    Args:
+        masks: each image's ``(H, W)`` bool ground truth, or a :class:`GroundTruth` of them.
     """
     from segmentation.metrics import coco_mask_ap
 
-    truth = ground_truth_coco(masks)
+    truth = masks.coco() if isinstance(masks, GroundTruth) else ground_truth_coco(masks)
     if not truth["annotations"]:
         return float("nan"), float("nan")
     with tempfile.TemporaryDirectory(prefix="anomaly-gt-") as scratch:
@@ -87,17 +111,22 @@ def score_masks(
         ``{"threshold", "threshold_from", "segmenter", "iou_defect", "iou_good", "iou_all",
         "dice_defect", "mask_ap", "mask_ap50", "instances"}``.
     """
-    predicted, truths, results = [], [], []
+    # each photo scored as it comes: its full-size predicted and true masks (2 bytes a photo pixel) were
+    # held for every photo until the end, 24 MB a 4000 x 3000 photo
+    scores, defect, truths, results = [], [], GroundTruth(), []
     for image_id, record in enumerate(tqdm(records, desc="masks", disable=not progress), start=1):
         image = read_rgb(record.image)
         [prediction] = run.predict([image], [record.image])
         regions = map_regions(prediction.anomaly_map, threshold, min_area=min_area)
         instances = segmenter(image, regions, min_area=min_area, path=record.image)  # its cached embedding
-        predicted.append(instances.masks.any(0) if len(instances.masks) else np.zeros(image.shape[:2], bool))
-        truths.append(read_mask(record, image.shape[:2]))
+        predicted = instances.masks.any(0) if len(instances.masks) else np.zeros(image.shape[:2], bool)
+        truth = read_mask(record, image.shape[:2])
+        scores.append(per_image_iou_dice(predicted, truth))
+        defect.append(bool(np.any(truth)))
+        truths.add(truth)
         results += instance_results(instances, image_id, str(record.image))
-        del image, prediction, regions, instances  # not held beside the next photo's
-    overlap = mean_iou_dice(predicted, truths)
+        del image, prediction, regions, instances, predicted, truth  # not held beside the next photo's
+    overlap = mean_of_iou_dice(scores, defect)
     ap, ap50 = mask_ap(truths, results)
     return {
         "threshold": threshold,

@@ -369,8 +369,16 @@ def mean_iou_dice(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> Mea
     """
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} predictions but {len(gts)} ground truths")
-    scores = np.array([per_image_iou_dice(p, g) for p, g in zip(preds, gts, strict=True)]).reshape(-1, 2)
-    defect = np.array([np.any(g) for g in gts], dtype=bool)
+    scores = [per_image_iou_dice(p, g) for p, g in zip(preds, gts, strict=True)]
+    return mean_of_iou_dice(scores, [bool(np.any(g)) for g in gts])
+
+
+def mean_of_iou_dice(scores: Sequence[tuple[float, float]], defect: Sequence[bool]) -> MeanIouDice:
+    """:func:`mean_iou_dice` of images already scored: ``B`` ``(IoU, Dice)`` pairs
+    (:func:`per_image_iou_dice`) and whether each ground truth has a defect pixel; for a caller that
+    scores each image as it comes instead of holding every mask to the end."""
+    scores = np.array(scores, dtype=float).reshape(-1, 2)
+    defect = np.array(defect, dtype=bool).reshape(-1)
 
     def mean(rows: np.ndarray, column: int) -> float:
         return float(rows[:, column].mean()) if len(rows) else float("nan")

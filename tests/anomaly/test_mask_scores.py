@@ -154,3 +154,37 @@ def test_mask_ap_without_ground_truth_is_undefined_not_zero(found: bool) -> None
         results = [{"image_id": 1, "category_id": 1, "segmentation": rle, "score": 0.9}]
     ap, ap50 = mask_ap(truths, results)
     assert np.isnan(ap) and np.isnan(ap50)
+
+
+def test_each_photos_masks_are_scored_as_they_come_not_held_to_the_end(parts: Path, monkeypatch) -> None:
+    # every photo's full-size true and predicted masks were kept until the split was scored
+    import weakref
+
+    import anomaly.mask_scores
+    from common.metrics import mean_iou_dice
+
+    records = eval_records(load_records(parts.parent, "part"))
+    read, made, alive = anomaly.mask_scores.read_mask, [], []
+
+    def tracked(record, shape):  # noqa: ANN001, ANN202
+        alive.append(sum(ref() is not None for ref in made))
+        truth = read(record, shape)
+        made.append(weakref.ref(truth))
+        return truth
+
+    monkeypatch.setattr(anomaly.mask_scores, "read_mask", tracked)
+    masks = score_masks(HandMadeMaps(records), records, Segmenter(), 1.0, "given", min_area=1, progress=False)
+    assert len(alive) == len(records) > 2 and not any(alive)
+    # the figures of every mask held to the end, as before
+    truths = [read_mask(r, (64, 64)) for r in records]
+    predicted = []
+    for truth in truths:
+        union = truth.copy()
+        union[:4, :4] = True
+        predicted.append(union)
+    overlap = mean_iou_dice(predicted, truths)
+    assert (masks["iou_all"], masks["iou_defect"], masks["dice_defect"]) == (
+        overlap.iou,
+        overlap.defect_iou,
+        overlap.defect_dice,
+    )
