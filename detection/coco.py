@@ -112,11 +112,16 @@ def coco_map(coco: Mapping, detections: Mapping[str, ImageDetections], *, max_de
     for its first line).
 
     Returns:
-        ``{"mAP50", "mAP50-95", "n_detections", "per_class": {name: {"AP50", "AP50-95"}}}``.
+        ``{"mAP50", "mAP50-95", "n_detections", "per_class": {name: {"AP50", "AP50-95"}}}``; both
+        mAP NaN on a split without a true box, where COCOeval defines none (they read 0.000 there,
+        as if every box were wrong), as the inspection cascade's box and mask AP.
     """
     results = coco_detections(coco, detections)
-    if not results or not coco["annotations"]:
-        return {"mAP50": 0.0, "mAP50-95": 0.0, "n_detections": len(results), "per_class": {}}
+    if not coco["annotations"]:
+        nan = float("nan")
+        return {"mAP50": nan, "mAP50-95": nan, "n_detections": len(results), "per_class": {}}
+    if not results:
+        return {"mAP50": 0.0, "mAP50-95": 0.0, "n_detections": 0, "per_class": {}}
     table = precision_table(coco, results, iou_type="bbox", max_det=max_det)
     summary = table.summary()
     return {

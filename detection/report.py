@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from detection.image_level import ImageLevelReport
 #: The files :func:`write_report` puts into an evaluation's folder.
 REPORT_JSON = "evaluation.json"
 REPORT_TEXT = "report.txt"
+#: The line that stands for the mAP50 gap on a split without a true box (ultralytics prints 0 there).
+NO_TRUE_BOX = "  no true box in this split: no mAP is defined (ultralytics' 0.000 stands for none)"
 
 
 @dataclass
@@ -94,6 +97,9 @@ def box_lines(report: EvaluationReport) -> list[str]:
     if report.coco is not None:
         coco = report.coco
         lines.append(f"{'pycocotools COCOeval':24s}{coco['mAP50']:10.3f}{coco['mAP50-95']:10.3f}")
+        if math.isnan(coco["mAP50"]):
+            lines.append(NO_TRUE_BOX)
+            return lines
         gap = (
             round(coco["mAP50"] - map50, 3) + 0.0
         )  # + 0.0: a gap that rounds to nothing is +0.000, not -0.000

@@ -42,6 +42,17 @@ def test_coco_map_of_the_ground_truth_is_one(tiny_dataset: Path) -> None:
     assert coco_map(coco, shifted)["mAP50"] == 0.0
 
 
+def test_coco_map_is_nan_on_a_split_without_a_true_box() -> None:
+    # an all-good split: COCOeval defines no AP without ground truth; it read 0.000, as if every box missed
+    found = {"a.png": ImageDetections(np.array([[10.0, 10.0, 20.0, 20.0]]), np.ones(1), np.zeros(1, int))}
+    for detections in (found, {}):
+        scores = coco_map(one_image_coco([]), detections)
+        assert np.isnan(scores["mAP50"]) and np.isnan(scores["mAP50-95"]) and scores["per_class"] == {}
+        assert scores["n_detections"] == len(detections)
+    # with a true box, no detection is a miss: 0
+    assert coco_map(one_image_coco([[10, 10, 50, 50]]), {})["mAP50"] == 0.0
+
+
 def test_coco_map_refuses_images_the_file_does_not_list(tiny_dataset: Path) -> None:
     coco = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
     with pytest.raises(UserError, match="stranger.png"):

@@ -850,6 +850,15 @@ def test_a_gap_that_rounds_to_nothing_is_printed_without_a_sign_of_its_own(
     assert f"  mAP50 gap (COCO - ultralytics): {gap}" in lines
 
 
+def test_a_split_without_a_true_box_prints_no_map_gap() -> None:
+    # COCOeval's NaN beside ultralytics' 0.000: the line says why, instead of a gap of "+nan"
+    coco = {"mAP50": float("nan"), "mAP50-95": float("nan"), "n_detections": 3, "per_class": {}}
+    lines = format_report(hand_made_report(coco=coco)).splitlines()
+    assert f"{'pycocotools COCOeval':24s}       nan       nan" in lines
+    assert "  no true box in this split: no mAP is defined (ultralytics' 0.000 stands for none)" in lines
+    assert not any("mAP50 gap" in line for line in lines)
+
+
 def test_the_threshold_is_printed_with_the_digits_to_pass_back() -> None:
     from dataclasses import replace
 
