@@ -6,9 +6,12 @@ follow anomalib 2.x so that figures compare with published ones:
 - :func:`pixel_auroc`: ROC AUC over every pixel of every image; ties count half (the trapezoid over
   distinct thresholds, as scikit-learn's ``roc_auc_score`` and anomalib's ``AUROC``).
 - :func:`aupro`: the per-region overlap curve of Bergmann et al. (MVTec AD), as anomalib's
-  ``AUPRO``: ground-truth regions are 8-connected components of each mask; at each threshold the
-  overlap is the recall of each region averaged over all regions of all images, the FPR is over all
+  ``AUPRO`` defines it: ground-truth regions are 8-connected components of each mask; at each threshold
+  the overlap is the recall of each region averaged over all regions of all images, the FPR is over all
   normal pixels; the curve is cut at ``fpr_limit`` (interpolated there) and its area divided by it.
+  Computed exactly, as the MVTec AD evaluation code's ``compute_pro`` does (equal to it within 1e-13);
+  anomalib's ``AUPRO`` approximates the curve (it resamples each region's ROC curve by index before
+  averaging them) and can differ in the second or third decimal where regions differ in size.
 - :func:`f1_max` / :func:`pixel_f1_max`: the best F1 over thresholds and its threshold, as anomalib's
   ``F1Max`` (a pixel is flagged when its score is ``>=`` the threshold).
 - :func:`per_image_iou_dice`, :func:`mean_iou_dice`: overlap of predicted and true defect pixels.
@@ -125,7 +128,8 @@ def pixel_roc_curve(
 def aupro(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, fpr_limit: float = FPR_LIMIT) -> float:
     """Area under the per-region overlap curve up to ``fpr_limit``, divided by ``fpr_limit``.
 
-    The figure anomalib's ``AUPRO`` reports: see :func:`pro_curve` for the curve.
+    The figure of the MVTec AD evaluation code (anomalib's ``AUPRO`` approximates it: see the module
+    docstring); see :func:`pro_curve` for the curve.
 
     Args:
         maps: ``B`` anomaly maps, each ``(H, W)`` float (sizes may differ between images).
@@ -147,7 +151,7 @@ def aupro(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, fpr_limit:
 def pro_curve(
     maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, fpr_limit: float = FPR_LIMIT
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The per-region overlap curve, cut at ``fpr_limit``, as anomalib's ``AUPRO`` draws it.
+    """The per-region overlap curve, cut at ``fpr_limit``, exactly (anomalib's ``AUPRO`` resamples it).
 
     Each threshold flags the pixels scoring ``>=`` it; its point is the FPR over all normal pixels of
     all images against the overlap: the fraction of each ground-truth region flagged, averaged over
@@ -491,8 +495,9 @@ def _pro_curve(
     Only normal scores move the FPR, so the curve is walked along them: at each distinct normal
     score ``t`` (decreasing) it first rises, at the previous FPR, to the overlap of the defect pixels
     scoring ``> t``, then moves to ``t``'s FPR and the overlap of those scoring ``>= t``. This is
-    anomalib's polyline over all distinct scores, without the points inside vertical runs (and with
-    repeated points where no defect pixel scores between two normal ones).
+    the polyline over all distinct scores of the MVTec AD evaluation code's ``compute_pro``, without
+    the points inside vertical runs (and with repeated points where no defect pixel scores between two
+    normal ones).
 
     Args:
         normal: ``(N0,)`` float32 scores of the normal pixels, ascending.
