@@ -70,12 +70,17 @@ class PrecisionTable:
         }
 
     def pr_curve(self, *, iou: float = 0.5, category: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(recall, precision)`` at one IoU threshold, averaged over classes with ground truth."""
+        """``(recall, precision)`` at one IoU threshold, averaged over classes with ground truth.
+
+        Precision is NaN at every recall point (a plot draws nothing) when no class, or not
+        ``category``, has ground truth: COCOeval defines no curve there (it read 0, as if every
+        prediction were wrong, on a split of good images alone).
+        """
         table = self.precision[np.isclose(self.iou_thresholds, iou)][0]  # (R, K)
         if category is not None:
             table = table[:, [self.category_ids.index(category)]]
         table = table[:, (table > -1).any(axis=0)]
-        precision = table.mean(axis=1) if table.size else np.zeros(len(self.recall))
+        precision = table.mean(axis=1) if table.size else np.full(len(self.recall), np.nan)
         return self.recall.copy(), np.clip(precision, 0.0, 1.0)
 
 

@@ -184,3 +184,14 @@ def test_pr_curve_of_one_class() -> None:
     assert np.allclose(table.pr_curve(category=1)[1], 0.0)
     assert np.allclose(table.pr_curve(category=2)[1], 1.0)
     assert np.allclose(table.pr_curve()[1], 0.5)  # averaged over both classes
+
+
+def test_pr_curve_without_ground_truth_is_nan() -> None:
+    # the 'hole' class has no true instance, and a split of good images none at all: no curve is
+    # defined there (it read precision 0 at every recall point, drawn as a flat line in the report)
+    gt = ground_truth()
+    table = precision_table(gt, results_from(gt), iou_type="bbox")
+    assert np.isnan(table.pr_curve(category=3)[1]).all()
+    good_only = {**gt, "annotations": []}
+    recall, precision = precision_table(good_only, results_from(gt), iou_type="bbox").pr_curve()
+    assert len(recall) == len(precision) == 101 and np.isnan(precision).all()
