@@ -71,6 +71,7 @@ from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.io import recorded_path
 from common.label_cache import no_label_cache
 from common.trained_images import record_trained_images
+from detection.checkpoint_files import atomic_checkpoints, atomic_weights
 from detection.data import (
     EmptySplitError,
     check_nothing_dropped,
@@ -712,7 +713,9 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         check_nothing_dropped(loaded.test_loader.dataset.im_files, data, "val")
 
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
-    with no_label_cache(), FreezeLog() as freezing:  # the data set is read, never written
+    yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
+    # the data set is read, never written; the weights are written whole
+    with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing:
         try:
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
         except FileNotFoundError as error:

@@ -1,0 +1,82 @@
+"""A training's ``weights/last.pt`` and ``best.pt`` written whole or not at all, as every output here.
+
+ultralytics writes them in place (``BaseTrainer.save_model``: ``self.last.write_bytes(...)``, then
+``best.pt`` the same way in an epoch that scores best) and strips their optimizer at the end in
+place too (``strip_optimizer``: ``torch.save(x, f)``). A Ctrl-C, a ``kill -9`` or a full disk while
+one was written left it cut short: the last finished epoch's ``last.pt`` (the file the Ctrl-C line
+says to train on from) or the best epoch's ``best.pt`` of the epochs before, lost. Inside
+:func:`atomic_checkpoints`, both go through a temporary beside them and a rename
+(:func:`common.io.atomic_write`): a stopped write leaves the previous file as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from common.io import atomic_write, remove_stale, temporary_path
+
+
+class _AtomicPath(type(Path())):  # type: ignore[misc]  # Path() is PosixPath or WindowsPath
+    """A path whose ``write_bytes`` is :func:`~common.io.atomic_write` (what ``save_model`` calls)."""
+
+    def write_bytes(self, data: bytes) -> int:  # type: ignore[override]
+        atomic_write(self, bytes(data))
+        return len(data)
+
+
+def atomic_weights(trainer: object) -> None:
+    """An ``on_pretrain_routine_end`` callback: the ``trainer``'s ``last.pt`` and ``best.pt`` are written
+    whole from its first epoch on; temporaries of a killed earlier run in its weights folder are removed."""
+    trainer.last, trainer.best = _AtomicPath(trainer.last), _AtomicPath(trainer.best)
+    remove_stale(Path(trainer.last).parent, ".*.pt.*.tmp")
+
+
+@contextlib.contextmanager
+def atomic_checkpoints() -> Iterator[None]:
+    """Within the block, ultralytics' trainer strips the optimizer from its checkpoints atomically.
+
+    With :func:`atomic_weights` as a callback, the files a training writes are then never left cut short.
+    """
+    from ultralytics.engine import trainer as engine
+
+    original = engine.strip_optimizer
+
+    def strip_optimizer(f: str | Path = "best.pt", s: str = "", updates: dict | None = None) -> dict:
+        target = Path(s or f)
+        temporary = temporary_path(target)
+        try:
+            with _log_naming(temporary, s):
+                stripped = original(f, str(temporary), updates)
+            if temporary.exists():  # not when ultralytics skipped a file it could not read
+                os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return stripped
+
+    engine.strip_optimizer = strip_optimizer
+    try:
+        yield
+    finally:
+        engine.strip_optimizer = original
+
+
+@contextlib.contextmanager
+def _log_naming(temporary: Path, saved_as: str) -> Iterator[None]:
+    """ultralytics' ``Optimizer stripped from F, saved as <temporary>, 5.4MB`` as it reads without one."""
+
+    def rename(record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            shown = f" saved as {saved_as}," if saved_as else ""
+            record.msg = record.msg.replace(f" saved as {temporary},", shown)
+        return True
+
+    logger = logging.getLogger("ultralytics")
+    logger.addFilter(rename)
+    try:
+        yield
+    finally:
+        logger.removeFilter(rename)
