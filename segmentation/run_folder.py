@@ -247,6 +247,8 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
     if world.main:
         folder.mkdir(parents=True, exist_ok=True)
         check_not_training(folder)
+        # what a killed training was writing (a last.pt, a sam_finetuned.pth: a vit_h's 2.5 GB) stayed hidden
+        remove_stale(folder, ".*.tmp")
         mark_training(folder)
         if resume is None:  # a reused folder's old state must not be resumed into this run,
             for stale in ("last.pt", "colour_head.json"):  # nor its head's fit pass for this run's

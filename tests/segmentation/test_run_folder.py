@@ -109,6 +109,27 @@ def test_a_marker_of_a_training_that_was_killed_is_removed_and_the_folder_reused
     assert not list(folder.glob(".training.*.tmp"))
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_the_half_written_files_of_a_killed_training_are_removed_when_its_folder_is_reused(tmp_path, resume):
+    # a kill -9 while last.pt or sam_finetuned.pth was written left its hidden temporary for good
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    killed = [_marker(folder, process.pid)]
+    for name in ("last.pt", "sam_finetuned.pth"):
+        ours = temporary_path(folder / name)
+        killed.append(ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-")))
+        killed[-1].write_bytes(b"half")
+    live = temporary_path(folder / "results.csv")  # a live process's (this one's): left alone
+    live.write_bytes(b"")
+    (folder / "last.pt").write_bytes(b"kept")
+    prepare_run_dir(_config(tmp_path, exist_ok=not resume), Dist(), folder if resume else None)
+    assert not any(path.exists() for path in killed)
+    assert live.exists() and (folder / "last.pt").exists() is resume
+    run_folder.unmark_training(folder)
+
+
 def test_a_marker_of_another_machine_is_named_with_its_host_its_age_and_how_to_free_the_folder(tmp_path):
     # it said 'process <pid>' alone: a run on another machine sharing the disk (or one that died there)
     # held the folder for a day, with no word on whose it was, why, or that deleting the marker frees it
