@@ -120,18 +120,55 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], obje
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_path(path)
+    written = None
     try:
         with open(temporary, "xb") as file:
+            written = _Written(file)
             if callable(data):
-                data(file)
+                data(written)
             else:
-                file.write(data.encode() if isinstance(data, str) else data)
+                written.write(data.encode() if isinstance(data, str) else data)
+            written.flush()
         os.chmod(temporary, _file_mode())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
+        if written is not None and written.error is not None and not isinstance(error, KeyboardInterrupt):
+            # a full disk: as an error naming the file (the commands' one line), whatever the writer made
+            # of it (torch.save: "RuntimeError: [enforce fail at inline_container.cc:672] ...")
+            written.error.filename = written.error.filename or str(path)
+            raise written.error from None
         raise
     return path
+
+
+class _Written:
+    """The file :func:`atomic_write`'s writer gets: the first error of writing to it is kept.
+
+    torch.save turns a full disk (``OSError: [Errno 28]``, with no file name) into a RuntimeError of its
+    own; a plain write's error names no file either. Anything else is the file's own.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._file.write(data)
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._file.flush()
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._file, name)
 
 
 def partial_dir(out: str | Path) -> Path:

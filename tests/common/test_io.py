@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import common.io
+from common.cli import exit_code
 from common.errors import UserError
 from common.io import (
     FOREIGN_STALE_S,
@@ -86,6 +89,47 @@ def test_an_interrupted_write_leaves_no_temporary(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         atomic_write(tmp_path / "f.txt", interrupted)
     assert list(tmp_path.iterdir()) == []
+
+
+class FullDisk:
+    """A file on a full disk: every write or flush of bytes fails with ENOSPC, as the kernel's does."""
+
+    def __init__(self, file) -> None:
+        self.file = file
+
+    def write(self, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self.file, name)
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        common.io, "open", lambda *args, **kwargs: FullDisk(open(*args, **kwargs)), raising=False
+    )
+
+
+@pytest.mark.parametrize("data", [b"bytes", "text", {"a torch": "payload"}], ids=["bytes", "text", "torch"])
+def test_a_full_disk_is_one_line_naming_the_file_and_keeps_the_old_one(tmp_path, full_disk, capsys, data):
+    # a command stopped with a traceback: torch.save's "RuntimeError: [enforce fail at inline_container.cc",
+    # or an OSError naming no file, which exit_code takes for a bug
+    target = tmp_path / "f.pt"
+    target.write_bytes(b"old")
+    torch_file = isinstance(data, dict)
+    assert exit_code(lambda: save_torch(data, target) if torch_file else atomic_write(target, data)) == 1
+    assert capsys.readouterr().err == f"error: No space left on device: {target}\n"
+    assert sorted(tmp_path.iterdir()) == [target] and target.read_bytes() == b"old"
 
 
 def test_text_is_written_as_utf8(tmp_path: Path) -> None:
