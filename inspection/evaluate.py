@@ -47,7 +47,7 @@ import torch
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError, few
-from common.folders import build_folder, check_not_inside, check_output_folder, output_name
+from common.folders import build_folder, check_not_inside, check_output_folder, earlier_run_note, output_name
 from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
 from common.tables import fmt
@@ -413,22 +413,24 @@ def evaluate(options: EvaluateOptions) -> dict:
     """
     options = replace(options, data=data_set_folder(options.data))  # as recorded when the folder is passed
     check_options(options)
-    device = resolve_device(options.device)
-    split = load_split(options.data, options.split)
-    if not split.images:
-        raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
-    picking = load_split(options.data, options.conf_from) if options.conf_from else None
-    for checked in (split, picking):
-        if checked is not None:
-            check_photos(
-                checked.images,
-                progress=options.progress,
-                desc=f"checking {checked.name} photos",
-                labelled=True,
-            )
-    inspector, settings = load_inspector(options, device, split)
-    with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
-        return score(options, inspector, settings, split, picking)
+    # a Ctrl-C said 'interrupted' alone: an earlier evaluation left in --out read as this one
+    with earlier_run_note(Path(options.out), until="the report is complete"):
+        device = resolve_device(options.device)
+        split = load_split(options.data, options.split)
+        if not split.images:
+            raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
+        picking = load_split(options.data, options.conf_from) if options.conf_from else None
+        for checked in (split, picking):
+            if checked is not None:
+                check_photos(
+                    checked.images,
+                    progress=options.progress,
+                    desc=f"checking {checked.name} photos",
+                    labelled=True,
+                )
+        inspector, settings = load_inspector(options, device, split)
+        with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
+            return score(options, inspector, settings, split, picking)
 
 
 def score(

@@ -43,7 +43,7 @@ import yaml
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_holds_no_photos, check_output_folder
+from common.folders import build_folder, check_holds_no_photos, check_output_folder, earlier_run_note
 from common.images import photo_root
 from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
@@ -206,36 +206,38 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     colour_prompt = colour_prompt_for(options, checkpoint)
     photos = find_photos(options.source)
     out = check_out(options.out, options.source, overwrite=options.overwrite)
-    check_holds_no_photos(out, (photo.path for photo in photos))
-    detector = load_detector(weights)
-    print_tiling_note(detector, options.tile, weights)
-    check_photos(photos, progress=options.progress)
-    regions = load_regions(options, [photo.path for photo in photos])
-    sam = load_sam_checkpoint(checkpoint, device=device)
-    resolved = options.resolved(model=checkpoint.model, device=str(device))
-    inspector = build_inspector(
-        resolved,
-        detector,
-        sam,
-        keep_probs=options.anomaly_maps,
-        colour_head=colour_head,
-        colour_prompt=colour_prompt,
-        regions=regions,
-    )
-    run = InspectionRun(
-        out=Path(options.out),
-        category_dir=Path(options.out) / MASKS_DIR / category_name(Path(options.out).name),
-        photos=len(photos),
-        anomaly_maps=options.anomaly_maps,
-        rank_by=options.rank_by,
-        overlays=len(photos) if options.overlays < 0 else min(options.overlays, len(photos)),
-    )
-    with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
-        build_folder(
-            out,
-            lambda folder: write_run(folder, inspector, photos, resolved, run),
-            overwrite=options.overwrite,
+    # a Ctrl-C said 'interrupted' alone: an earlier run's files left in --out read as this one's
+    with earlier_run_note(out, until="every photo is done"):
+        check_holds_no_photos(out, (photo.path for photo in photos))
+        detector = load_detector(weights)
+        print_tiling_note(detector, options.tile, weights)
+        check_photos(photos, progress=options.progress)
+        regions = load_regions(options, [photo.path for photo in photos])
+        sam = load_sam_checkpoint(checkpoint, device=device)
+        resolved = options.resolved(model=checkpoint.model, device=str(device))
+        inspector = build_inspector(
+            resolved,
+            detector,
+            sam,
+            keep_probs=options.anomaly_maps,
+            colour_head=colour_head,
+            colour_prompt=colour_prompt,
+            regions=regions,
         )
+        run = InspectionRun(
+            out=Path(options.out),
+            category_dir=Path(options.out) / MASKS_DIR / category_name(Path(options.out).name),
+            photos=len(photos),
+            anomaly_maps=options.anomaly_maps,
+            rank_by=options.rank_by,
+            overlays=len(photos) if options.overlays < 0 else min(options.overlays, len(photos)),
+        )
+        with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
+            build_folder(
+                out,
+                lambda folder: write_run(folder, inspector, photos, resolved, run),
+                overwrite=options.overwrite,
+            )
     return run
 
 

@@ -239,6 +239,26 @@ def test_a_ctrl_c_says_how_many_embeddings_the_cache_kept(cli, tmp_path, capsys,
     assert len(list(folder.glob("*.pt"))) == 2 and not (tmp_path / "report").exists()
 
 
+def test_a_ctrl_c_of_an_overwrite_says_the_out_folder_holds_the_earlier_evaluation(
+    cli, tmp_path, capsys, monkeypatch
+) -> None:
+    # it printed 'interrupted' alone: the earlier report, left whole, read as this run's
+    report = tmp_path / "report"
+    assert cli("--out", report) == 0
+    capsys.readouterr()
+
+    def stop(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "evaluate_split", stop)
+    assert cli("--out", report, "--overwrite") == 130
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"stopped: {report} is replaced only once the report is complete, so nothing of this run was kept "
+        "there; what it holds is an earlier run's",
+        "interrupted",
+    ]
+
+
 def test_a_detector_of_other_classes_is_refused_before_conf_is_picked(
     cli, tmp_path, capsys, monkeypatch
 ) -> None:

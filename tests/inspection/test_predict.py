@@ -483,3 +483,26 @@ def test_a_photos_inspection_is_freed_before_the_next_photo_is_inspected(cli, ph
     monkeypatch.setattr(Inspector, "__call__", tracked)
     assert cli("--source", photos, "--out", tmp_path / "out", "--anomaly-maps") == 0
     assert alive == [0, 0, 0, 0]
+
+
+def test_a_ctrl_c_of_an_overwrite_says_the_out_folder_holds_the_earlier_run(
+    cli, photos, tmp_path, capsys, monkeypatch
+):
+    # it printed 'interrupted' alone: the earlier run's predictions.json, left whole, read as this run's
+    out = tmp_path / "out"
+    assert cli("--source", photos, "--out", out, "--overlays", "0") == 0
+    before = (out / "predictions.json").read_bytes()
+    capsys.readouterr()
+    import inspection.predict
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inspection.predict, "write_run", stop)
+    assert cli("--source", photos, "--out", out, "--overwrite") == 130
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"stopped: {out} is replaced only once every photo is done, so nothing of this run was kept there; "
+        "what it holds is an earlier run's",
+        "interrupted",
+    ]
+    assert (out / "predictions.json").read_bytes() == before
