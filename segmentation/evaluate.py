@@ -34,7 +34,7 @@ from common.config import override_keys
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.extras import package_versions
-from common.folders import build_folder, check_not_inside, check_output_folder
+from common.folders import build_folder, check_not_inside, check_output_folder, earlier_run_note
 from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
 from common.text import put_text
@@ -532,6 +532,13 @@ def run(args: argparse.Namespace) -> dict:
         return run_folds(args)
     out = Path(args.out) if args.out else _default_out(args)
     _check_arguments(args, out)
+    # a Ctrl-C said 'interrupted' alone: an earlier evaluation left in out read as this one
+    with earlier_run_note(out, until="the evaluation is complete"):
+        return _evaluate(args, out)
+
+
+def _evaluate(args: argparse.Namespace, out: Path) -> dict:
+    """:func:`run`'s work once its arguments are checked: scores the models into ``out``."""
     device = resolve_device(args.device)
     split = _defect_split(args)
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads

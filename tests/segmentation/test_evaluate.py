@@ -626,6 +626,35 @@ def test_missing_official_weights_for_zero_shot_name_the_base_checkpoint_flag(tm
     )
 
 
+def test_a_ctrl_c_with_an_earlier_evaluation_in_out_says_it_is_the_earlier_ones(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    # it printed 'interrupted' alone: the earlier metrics.json, left whole, read as this run's
+    import segmentation.evaluate as evaluate_module
+
+    monkeypatch.setattr(
+        evaluate_module, "_load_models", lambda args, device: ([("zero-shot", tiny_sam)], "tiny")
+    )
+    out = tmp_path / "eval"
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(out), "--device", "cpu"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(argv) == 0
+    before = (out / "metrics.json").read_bytes()
+    capsys.readouterr()
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "save_overlays", stop)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"stopped: {out} is replaced only once the evaluation is complete, so nothing of this run was kept "
+        "there; what it holds is an earlier run's",
+        "interrupted",
+    ]
+    assert (out / "metrics.json").read_bytes() == before
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_the_trained_photo_check_has_a_bar_unless_no_progress(tiny_dataset, tmp_path, monkeypatch, quiet):
     # every byte of the split is hashed before the first model loads: minutes without a word
