@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError, few
-from common.folders import build_folder
+from common.folders import build_folder, earlier_run_note
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
 from common.io import recorded_path, sha256_file
 from common.weights import weights_dir
@@ -534,6 +534,13 @@ def inverted_mask_warnings(samples: Sequence[Sample]) -> list[str]:
 def convert(config: ConvertConfig) -> ConversionReport:
     """Runs a whole conversion and returns its report; raises UserError on bad input."""
     out = check_config(config)
+    # a Ctrl-C said 'interrupted' alone: the earlier data set left in --out (--overwrite) read as this one
+    with earlier_run_note(out, until="the conversion is done"):
+        return _convert(config, out)
+
+
+def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
+    """:func:`convert`'s work once ``config`` is checked: reads, splits and writes the data set ``out``."""
     namer = class_namer(config.names_template, single_class=config.single_class)
     value_names = load_value_map(config.mask_values) if config.mask_values else None
     with collected_notes() as layout_notes:  # the scanners' notes go into the summary, not onto stderr

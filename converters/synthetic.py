@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import cv2
@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder
+from common.folders import build_folder, check_output_folder, earlier_run_note
 
 DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
 
@@ -610,7 +610,8 @@ def generate(
         raise UserError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
     # --overwrite never replaces a file, nor a folder that holds more than a category's subsets
     check_output_folder(target, flag="category folder", overwrite=overwrite or None, holds=CATEGORY_NAMES)
-    build_folder(target, lambda folder: _write_set(folder, config, progress=progress), overwrite=overwrite)
+    with earlier_run_note(target, until="the data set is done"):  # 'interrupted' alone: it read as new
+        build_folder(target, partial(_write_set, config=config, progress=progress), overwrite=overwrite)
     return target
 
 

@@ -310,6 +310,28 @@ def test_existing_output_refused_then_replaced_atomically(tmp_path, category_fac
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]  # no temp folders left
 
 
+def test_a_ctrl_c_of_an_overwrite_says_the_out_folder_holds_the_earlier_data_set(
+    tmp_path, category_factory, monkeypatch, capsys
+):
+    # it printed 'interrupted' alone: the earlier data set, left whole, read as the one just asked for
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(config(tmp_path / "data", out))
+    before = tree_digest(out)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(convert_module, "write_dataset", stop)
+    with pytest.raises(KeyboardInterrupt):
+        convert(config(tmp_path / "data", out, overwrite=True, task="segment"))
+    assert capsys.readouterr().err == (
+        f"stopped: {out} is replaced only once the conversion is done, so nothing of this run was kept "
+        "there; what it holds is an earlier run's\n"
+    )
+    assert tree_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
 def test_overwrite_refuses_a_folder_holding_other_files_than_a_data_sets(tmp_path, category_factory):
     category_factory(tmp_path / "data", "widget")
     convert(config(tmp_path / "data", tmp_path / "out"))

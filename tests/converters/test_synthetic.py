@@ -220,6 +220,25 @@ def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [config.category]
 
 
+def test_a_ctrl_c_of_an_overwrite_says_the_folder_holds_the_earlier_set(tmp_path: Path, monkeypatch, capsys):
+    # it printed 'interrupted' alone: the earlier set, left whole, read as the one just asked for
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
+    root = generate(tmp_path, config, progress=False)
+    before = _files(root)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "_write_set", stop)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path, replace(config, seed=1), overwrite=True, progress=False)
+    assert capsys.readouterr().err == (
+        f"stopped: {root} is replaced only once the data set is done, so nothing of this run was kept there; "
+        "what it holds is an earlier run's\n"
+    )
+    assert _files(root) == before and sorted(p.name for p in tmp_path.iterdir()) == [config.category]
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_a_file_where_the_category_folder_goes_is_refused_and_kept(tmp_path: Path, overwrite: bool) -> None:
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=0, defects=("color",))
