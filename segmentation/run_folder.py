@@ -10,7 +10,9 @@ import contextlib
 import csv
 import io
 import os
+import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -134,6 +136,27 @@ def refresh_training_mark(folder: Path, *, now: float | None = None) -> None:
         with contextlib.suppress(FileNotFoundError):
             if now - marker.stat().st_mtime >= MARK_REFRESH_S:
                 os.utime(marker)
+
+
+#: What a training writes into its folder before epoch 0 is recorded in ``last.pt``.
+UNSTARTED_NAMES = ("args.yaml", "trained_images.json")
+
+
+def discard_unstarted(folder: Path) -> None:
+    """Removes the run folder of a training stopped before epoch 0 was recorded, and says so on stderr.
+
+    It held ``args.yaml`` alone (and ``trained_images.json``): it read as a run, with nothing to ``--resume``,
+    and the same command again trained into the next name. A folder holding anything else (``last.pt``,
+    another process's file) is left as it is.
+    """
+    if not folder.is_dir() or any(
+        path.name not in UNSTARTED_NAMES and not path.name.startswith(".")  # its marker, a temporary
+        for path in folder.iterdir()
+    ):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    note = f"stopped before epoch 0 was recorded: removed its run folder {folder}"
+    print(note, file=sys.stderr, flush=True)
 
 
 def unmark_training(folder: Path) -> None:

@@ -63,6 +63,7 @@ from segmentation.instances import Sample, instance_loss
 from segmentation.predict import box_logits
 from segmentation.run_folder import (
     RESUME_KEYS,
+    discard_unstarted,
     next_run_dir,
     plot_curves,
     prepare_run_dir,
@@ -456,6 +457,8 @@ def train(
         if resume_hint and run.world.main and (run.folder / "last.pt").is_file():
             command = f"python -m segmentation.train --resume {quote(str(run.folder))}"
             print(f"stopped; go on from the last finished epoch with: {command}", file=sys.stderr, flush=True)
+        elif run.world.main and resume is None and not config["exist_ok"]:  # a folder it made for itself
+            discard_unstarted(run.folder)
         raise
     finally:
         if run.world.main:  # the folder is free for a --resume or an exist_ok run again

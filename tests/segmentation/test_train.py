@@ -276,6 +276,28 @@ def test_the_closing_lines_name_the_kept_epoch_and_the_evaluate_command(
     assert lines[-2:] == [f"  {run}", f"evaluate with: {command}"]
 
 
+def test_a_ctrl_c_before_epoch_0_is_recorded_removes_the_run_folder_it_made(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # it left a folder of args.yaml alone, read as a run with nothing to --resume, and the same command
+    # again trained into <name>2
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "record_zero_shot", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_dataset, tmp_path, "name=cut"), sam=tiny_sam_builder())
+    run = tmp_path / "runs" / "cut"
+    err = capsys.readouterr().err
+    assert err.endswith(f"stopped before epoch 0 was recorded: removed its run folder {run}\n")
+    assert sorted((tmp_path / "runs").iterdir()) == []
+    (run / "notes.txt").parent.mkdir(parents=True)
+    (run / "notes.txt").write_text("the user's")  # exist_ok reuses a folder: never removed
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_dataset, tmp_path, "name=cut", "exist_ok=true"), sam=tiny_sam_builder())
+    assert (run / "notes.txt").read_text() == "the user's" and (run / "args.yaml").is_file()
+
+
 def test_the_closing_lines_name_only_the_files_that_are_there(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
