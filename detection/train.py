@@ -648,17 +648,23 @@ def train(config: Mapping) -> TrainResult:
     embeddings = class_embeddings(config, names, yolo, family)
     print_training_notes(config, data)
     save_dir = start_run(config, model, data, embeddings)
-    train_data = prepare_training_data(config, data, save_dir)
-    ensure_ultralytics_fonts()
-    args = {k: config[k] for k in ultralytics_keys()}
-    args.update(
-        data=recorded_path(train_data),  # args.yaml: as config.yaml records it (resolve() followed links)
-        project=str(save_dir.parent),
-        name=save_dir.name,
-        exist_ok=True,
-        pretrained=pretrained,
-    )
-    metrics = fit(yolo, open_vocabulary_trainer(family, embeddings), args, save_dir=save_dir, data=train_data)
+    try:
+        train_data = prepare_training_data(config, data, save_dir)
+        ensure_ultralytics_fonts()
+        args = {k: config[k] for k in ultralytics_keys()}
+        args.update(
+            data=recorded_path(train_data),  # args.yaml: as config.yaml records it (resolve() followed links)
+            project=str(save_dir.parent),
+            name=save_dir.name,
+            exist_ok=True,
+            pretrained=pretrained,
+        )
+        trainer = open_vocabulary_trainer(family, embeddings)
+        metrics = fit(yolo, trainer, args, save_dir=save_dir, data=train_data)
+    except KeyboardInterrupt:
+        if not config["exist_ok"]:  # a folder it made for itself
+            discard_unstarted(save_dir)
+        raise
     best = save_dir / "weights" / "best.pt"
     result = TrainResult(
         save_dir=save_dir,
@@ -748,6 +754,20 @@ def stopped_note(save_dir: Path, *, since: float | None = None) -> str | None:
     if (table := save_dir / "text_embeddings.pt").is_file():  # the very class vectors it trained with
         command += f" text_embeddings={quote(str(table))}"
     return f"stopped; {last} holds the last finished epoch; train on from it (a new schedule) with: {command}"
+
+
+def discard_unstarted(save_dir: Path) -> None:
+    """Removes the run folder of a training stopped before its first epoch's weights were saved, saying so.
+
+    It held ``config.yaml`` and ``trained_images.json`` (with ultralytics' ``args.yaml``, tiles, ...) but no
+    weights: it read as a run, with nothing to train on from, and the same command again trained into
+    ``<name>2``. Only for a folder the run made (not ``exist_ok``), so everything in it is this run's.
+    """
+    if any((save_dir / "weights").glob("*.pt")):
+        return
+    shutil.rmtree(save_dir, ignore_errors=True)
+    note = f"stopped before the first epoch's weights were saved: removed its run folder {save_dir}"
+    print(note, file=sys.stderr, flush=True)
 
 
 def open_vocabulary_trainer(family: str | None, embeddings: TextEmbeddings | None) -> type | None:

@@ -1317,6 +1317,30 @@ def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
     )
 
 
+@pytest.mark.parametrize("exist_ok", [False, True])
+def test_a_ctrl_c_before_the_first_weights_removes_the_run_folder_it_made(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, exist_ok: bool
+):
+    # it said 'interrupted' alone and left config.yaml and trained_images.json in a folder that read as a run,
+    # with no weights to train on from; the same command again trained into <name>2
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("detection.train.fit", stop)
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=cut", f"exist_ok={exist_ok}")
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    run = (tmp_path / "runs" / "cut").absolute()
+    err = capsys.readouterr().err
+    if exist_ok:  # a folder it may share with an earlier run: left
+        assert (run / "config.yaml").is_file() and "removed" not in err
+    else:
+        assert err.endswith(
+            f"stopped before the first epoch's weights were saved: removed its run folder {run}\n"
+        )
+        assert list((tmp_path / "runs").iterdir()) == []
+
+
 def test_the_recorded_config_makes_every_existing_path_absolute(tmp_path: Path, monkeypatch) -> None:
     # model=runs/x/weights/last.pt (or a pretrained=, a text_embeddings= table ...) recorded relative: the
     # Ctrl-C line's --config <run>/config.yaml, pasted in another folder, named files that were not there
