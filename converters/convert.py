@@ -543,6 +543,8 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
     """:func:`convert`'s work once ``config`` is checked: reads, splits and writes the data set ``out``."""
     namer = class_namer(config.names_template, single_class=config.single_class)
     value_names = load_value_map(config.mask_values) if config.mask_values else None
+    if config.splits_file:  # a wrong file is refused before every photo and mask is read, not after
+        load_splits(config.splits_file)
     with collected_notes() as layout_notes:  # the scanners' notes go into the summary, not onto stderr
         records, layouts, unlabelled = labelled_records(config)
     samples, skipped, n_small = read_samples(

@@ -232,6 +232,30 @@ def test_reused_splits_file(tmp_path, category_factory):
         convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad))
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2, 3]", "must hold a JSON object, not list"),  # another program's JSON
+        ('{"train": []}', "lacks the lists val, test"),
+        ("", "not JSON"),  # an empty file
+    ],
+)
+def test_a_wrong_splits_file_is_refused_before_any_photo_is_read(
+    tmp_path, category_factory, monkeypatch, content, message
+):
+    # it was refused only after every photo and mask was read: minutes on a whole MVTec AD
+    category_factory(tmp_path / "data", "widget")
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+
+    def read_nothing(*args, **kwargs):
+        raise AssertionError("photos read before the splits file was checked")
+
+    monkeypatch.setattr(convert_module, "read_samples", read_nothing)
+    with pytest.raises(UserError, match=f"splits file .*bad.json.*{message}"):
+        convert(config(tmp_path / "data", tmp_path / "c", splits_file=bad))
+
+
 def test_two_images_of_one_output_name_are_refused_before_anything_is_written(
     tmp_path, category_factory, mask_factory
 ):
