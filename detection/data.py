@@ -36,21 +36,30 @@ def data_names(path: str | Path) -> list[str]:
 
     Raises:
         UserError: no names; a mapping whose keys are not class ids (``{colour: 0}``, a ``ValueError``
-            traceback); an ``nc:`` that is not their count, which ultralytics refuses only once its
-            trainer or validator reads the file (a traceback, after the run folder was made).
+            traceback) or not the ids 0 to n-1 (``{0: a, 2: b}``: read as classes 0 and 1 here, refused by
+            ultralytics' trainer with a traceback after the run folder was made); an ``nc:`` that is not
+            their count, which ultralytics refuses likewise; a class without a name (``''``, ``null``,
+            which became ``'None'``) or a name given to two classes (one name, one image-level call).
     """
     data = read_data_yaml(path)
     names = data.get("names")
     if isinstance(names, Mapping):
         try:
-            names = [names[k] for k in sorted(names, key=int)]
+            keys = sorted(names, key=int)
         except (TypeError, ValueError):
             raise UserError(
                 f"data file {path}: the keys of 'names:' must be class ids (0: name, 1: name, ...), got "
                 f"{list(names)[:3]}"
             ) from None
+        if [int(key) for key in keys] != list(range(len(keys))):
+            raise UserError(
+                f"data file {path}: the class ids of 'names:' must be 0 to {len(keys) - 1}, one each, got "
+                f"{few(keys, 8)}"
+            )
+        names = [names[key] for key in keys]
     if not isinstance(names, list) or not names:
         raise UserError(f"data file {path} has no class names ('names:')")
+    check_name_list(names, path)
     if "nc" in data:  # a valueless nc: too, which ultralytics refuses as not an integer
         try:
             count = float(data["nc"])
@@ -62,6 +71,23 @@ def data_names(path: str | Path) -> list[str]:
                 "ultralytics refuses: make them agree, or remove nc: (the converters write none)"
             )
     return [str(n) for n in names]
+
+
+def check_name_list(names: list, path: str | Path) -> None:
+    """Refuses a class of ``names`` without a name, and a name that two classes share.
+
+    ultralytics trains both, but every report here tells classes apart by name: two ``scratch`` classes
+    were one in the image-level call, and a ``null`` name became a class called ``'None'``.
+    """
+    for class_id, name in enumerate(names):
+        if name is None or not str(name).strip():
+            raise UserError(f"data file {path}: class {class_id} in 'names:' has no name ({name!r})")
+        first = [str(other) for other in names].index(str(name))
+        if first != class_id:
+            raise UserError(
+                f"data file {path}: 'names:' gives classes {first} and {class_id} the one name "
+                f"{str(name)!r}; each class needs its own"
+            )
 
 
 def splits_file(data_yaml: str | Path) -> Path | None:

@@ -129,6 +129,14 @@ def test_a_converters_data_yaml_copied_out_of_its_data_set_alone_reads_the_data_
         ("names: {a: 0}\n", r"the keys of 'names:' must be class ids \(0: name, 1: name, ...\), got \['a'\]"),
         # a key left empty: int(None), a TypeError traceback
         ("names: {~: a}\n", r"the keys of 'names:' must be class ids \(0: name, .*got \[None\]"),
+        # an id skipped: read here as classes 0 and 1, a RuntimeError traceback from ultralytics' trainer
+        ("names: {0: a, 2: b}\n", r"the class ids of 'names:' must be 0 to 1, one each, got 0, 2"),
+        ("names: {0: a, '0': b}\n", r"the class ids of 'names:' must be 0 to 1, one each"),
+        # trained without a word; every report tells classes apart by name
+        ("names: [a, a]\n", r"'names:' gives classes 0 and 1 the one name 'a'; each class needs its own"),
+        ("names: {0: a, 1: b, 2: 'b'}\n", r"gives classes 1 and 2 the one name 'b'"),
+        ("names: {0: a, 1: ''}\n", r"class 1 in 'names:' has no name \(''\)"),
+        ("names: [a, ~]\n", r"class 1 in 'names:' has no name \(None\)"),
     ],
 )
 def test_names_that_ultralytics_or_the_id_order_cannot_take_are_one_error_line(tmp_path, names, expected):
