@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from common.images import displayed_size
 from converters.splits import SPLITS
 
 
@@ -208,6 +209,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             raise UserError(f"image listed in {path} is missing: {image_path}")
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         _check_entries(info, annotations, categories, source=path)
+        _check_size(image_path, info, source=path)
         _check_masks(annotations, info, source=path)
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
@@ -243,6 +245,20 @@ def _check_ids(dataset: dict, *, source: Path) -> None:
                 f"annotation {annotation['id']!r} in {source} has image_id {annotation['image_id']!r}, "
                 "which no image of the file has: convert the data set again"
             )
+
+
+def _check_size(image_path: Path, info: dict, *, source: Path) -> None:
+    """Refuses a photo whose size (its header's, as OpenCV turns it) is not its COCO entry's.
+
+    :func:`check_image_sizes` compares the embedded sizes, which every command has only once the whole
+    split was through SAM's encoder: minutes of work before the one-line error on a CPU.
+    """
+    width, height = displayed_size(image_path)
+    if (width, height) != (int(info["width"]), int(info["height"])):
+        raise UserError(
+            f"{image_path} is {width}x{height} px, but {source} says "
+            f"{int(info['width'])}x{int(info['height'])}: convert the data set again"
+        )
 
 
 def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, source: Path) -> None:

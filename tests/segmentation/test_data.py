@@ -423,3 +423,10 @@ def test_a_run_folder_as_data_is_named_for_what_it_is(tmp_path):
     (tmp_path / "args.yaml").write_text("data: somewhere\n")
     with pytest.raises(UserError, match=r"is a training run's folder \(args.yaml\), not a data set"):
         load_split(tmp_path, "test")
+
+
+def test_a_coco_size_other_than_the_photo_is_refused_when_the_split_is_read(wrong_size_dataset):
+    # it was refused only once the whole split had been through SAM's encoder: minutes on a CPU
+    with pytest.raises(UserError, match=r"val.* is 64x64 px, but .*instances_val.json says 64x128: convert"):
+        load_split(wrong_size_dataset, "val")
+    assert load_split(wrong_size_dataset, "train").images  # the other split's entries agree

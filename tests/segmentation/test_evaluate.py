@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -195,11 +196,13 @@ def test_a_split_under_twice_n_images_gets_fewer_worst_overlays_and_a_note(n_ima
     assert overlays_note(n_images, n) == note
 
 
-def test_a_coco_size_other_than_the_image_is_one_line_not_a_broadcast_error(
-    wrong_size_dataset, tiny_sam, tmp_path
-):
-    split = load_split(wrong_size_dataset, "val")
-    with pytest.raises(UserError, match=r"is 64x64 px, but .*instances_val.json says 64x128"):
+def test_a_coco_size_other_than_the_image_is_one_line_not_a_broadcast_error(tiny_dataset, tiny_sam, tmp_path):
+    # a photo replaced by one of another size once the split was read (load_split checks the headers)
+    split = load_split(tiny_dataset, "val")
+    photo = tmp_path / "twice_as_tall.png"
+    cv2.imwrite(str(photo), np.zeros((128, 64, 3), np.uint8))
+    split.images[0] = replace(split.images[0], path=photo)
+    with pytest.raises(UserError, match=r"is 64x128 px, but .*instances_val.json says 64x64"):
         embed_for_models([tiny_sam], split, [], model="tiny", cache_dir=tmp_path / "cache")
 
 

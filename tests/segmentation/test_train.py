@@ -693,7 +693,8 @@ def test_a_corrupt_image_is_one_line_and_makes_no_run_folder(tiny_dataset, tiny_
     shutil.copytree(tiny_dataset, data)
     image = sorted((data / "images" / "train").iterdir())[0]
     image.write_bytes(image.read_bytes()[:40])  # cut short: the header survives, the pixels do not
-    with pytest.raises(UserError, match=f"cannot decode image .*{image.name}") as error:
+    # refused as its split is read (its size is checked from the header): "cannot decode image" once embedded
+    with pytest.raises(UserError, match=f"cannot (read|decode) image .*{image.name}") as error:
         train(_config(data, tmp_path), sam=tiny_sam)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "runs").exists(), "images are decoded before the run folder is made"
