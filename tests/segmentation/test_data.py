@@ -430,3 +430,29 @@ def test_a_coco_size_other_than_the_photo_is_refused_when_the_split_is_read(wron
     with pytest.raises(UserError, match=r"val.* is 64x64 px, but .*instances_val.json says 64x128: convert"):
         load_split(wrong_size_dataset, "val")
     assert load_split(wrong_size_dataset, "train").images  # the other split's entries agree
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda coco: coco.update(annotations="x"), "'annotations' must be a list of objects, got str"),
+        (lambda coco: coco.update(images={"a": 1}), "'images' must be a list of objects, got dict"),
+        (
+            lambda coco: coco.update(categories=[1, 2]),
+            "'categories' must be a list of objects, got a list holding int",
+        ),
+        # pycocotools' KeyError traceback
+        (lambda coco: coco.pop("categories"), "is not a COCO instances file (needs images"),
+    ],
+)
+def test_a_coco_file_of_another_shape_names_the_part(tiny_dataset, tmp_path, edit, message):
+    # pycocotools' "string indices must be integers, not 'str'" said nothing of which part was wrong
+    data = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    edit(coco)
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match=r"instances_val\.json") as error:
+        load_split(data, "val")
+    assert message in str(error.value)
