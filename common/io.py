@@ -460,6 +460,24 @@ def read_json_object(path: str | Path, *, what: str, utf8: bool = True) -> dict:
     return data
 
 
+def read_coco_instances(path: str | Path) -> dict:
+    """A COCO instances file: a JSON object whose ``images``, ``annotations`` and ``categories`` are lists of
+    objects; else a one-line :class:`UserError` naming the file and the part (pycocotools and the scorers
+    failed on a hand-edited one with ``KeyError`` or ``string indices must be integers`` tracebacks).
+    """
+    data = read_json_object(path, what="COCO file")
+    if not all(key in data for key in ("images", "annotations", "categories")):
+        raise UserError(f"{path} is not a COCO instances file (needs images, annotations, categories)")
+    for key in ("images", "annotations", "categories"):
+        entries = data[key]
+        listed = entries if isinstance(entries, list) else []
+        kinds = [type(entry).__name__ for entry in listed if not isinstance(entry, dict)]
+        if not isinstance(entries, list) or kinds:
+            got = f"a list holding {kinds[0]}" if isinstance(entries, list) else type(entries).__name__
+            raise UserError(f"COCO file {path}: '{key}' must be a list of objects, got {got}")
+    return data
+
+
 def finite_json(value: object) -> object:
     """``value`` with every non-finite float (NaN, inf, -inf) replaced by None, for strict JSON.
 

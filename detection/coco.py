@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from common.errors import UserError
-from common.io import read_json_object
+from common.io import read_coco_instances
 from converters.cocoeval import precision_table
 from detection.detections import ImageDetections
 
@@ -30,10 +30,7 @@ def default_coco_file(data_yaml: Path, split: str) -> Path:
 
 def read_coco(path: Path) -> dict:
     """A COCO instances file (``images``, ``annotations``, ``categories``); one-line errors naming it."""
-    coco = read_json_object(path, what="COCO file")
-    if not all(key in coco for key in ("images", "annotations", "categories")):
-        raise UserError(f"{path} is not a COCO instances file (needs images, annotations, categories)")
-    return coco
+    return read_coco_instances(path)
 
 
 def check_coco_matches(

@@ -21,7 +21,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.images import displayed_size
-from common.io import read_json_object
+from common.io import read_coco_instances
 from converters.splits import SPLITS
 
 
@@ -182,18 +182,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     from pycocotools.coco import COCO
 
     path = annotation_file(data, split)
-    dataset = read_json_object(path, what="COCO file")
-    for key in ("images", "annotations", "categories"):
-        # pycocotools' "string indices must be integers" named no part of a hand-edited file
-        if key not in dataset:  # pycocotools' KeyError traceback
-            raise UserError(f"{path} is not a COCO instances file (needs images, annotations, categories)")
-        entries = dataset[key]
-        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-            if isinstance(entries, list):
-                got = f"a list holding {next(type(e).__name__ for e in entries if not isinstance(e, dict))}"
-            else:
-                got = type(entries).__name__
-            raise UserError(f"COCO file {path}: '{key}' must be a list of objects, got {got}")
+    dataset = read_coco_instances(path)
     coco = COCO()
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines

@@ -67,6 +67,15 @@ def test_coco_map_refuses_images_the_file_does_not_list(tiny_dataset: Path) -> N
         ("{not json", "cannot read COCO file"),
         ('{"images": []}', "is not a COCO instances file"),
         ("[1, 2]", "must hold a JSON object, not list"),
+        # a TypeError traceback from detection.evaluate's class check
+        (
+            '{"images": [], "annotations": [], "categories": [1, 2]}',
+            "'categories' must be a list of objects, got a list holding int",
+        ),
+        (
+            '{"images": [], "annotations": 7, "categories": []}',
+            "'annotations' must be a list of objects, got int",
+        ),
     ],
 )
 def test_bad_coco_files_are_named(tmp_path: Path, content: str, expected: str) -> None:
