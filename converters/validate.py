@@ -31,6 +31,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
+from common.io import read_coco_instances
 from common.label_cache import no_label_cache
 from converters.splits import SPLITS, load_splits
 from converters.yolo import check_data_root
@@ -188,9 +189,11 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
         path = Path(annotations_dir) / f"instances_{split}.json"
         if not path.is_file():
             raise UserError(f"missing COCO file {path}")
+        coco = COCO()
+        coco.dataset = read_coco_instances(path)  # one line naming a part that is missing or no list
         with contextlib.redirect_stdout(io.StringIO()):
             try:
-                coco = COCO(str(path))
+                coco.createIndex()
             except (ValueError, KeyError, TypeError) as error:
                 raise UserError(f"pycocotools cannot load {path}: {error}") from None
         annotations = coco.dataset["annotations"]

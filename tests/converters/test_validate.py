@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -239,6 +240,25 @@ def test_a_coco_only_data_set_is_validated(tmp_path, category_factory):
     results = validate(out)
     assert list(results) == ["coco"]
     assert [c.problems for c in results["coco"].values()] == [[], [], []]
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ("annotations", "is not a COCO instances file (needs images, annotations, categories)"),  # a KeyError
+        ("categories", "is not a COCO instances file"),
+    ],
+)
+def test_a_coco_file_without_a_part_is_one_line(tmp_path, category_factory, drop, message):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    path = out / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    del coco[drop]
+    path.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match=re.escape(f"instances_val.json {message}")):
+        validate(out)
 
 
 def test_a_split_whose_images_are_all_gone_is_one_problem_for_yolo(dataset):
