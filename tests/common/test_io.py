@@ -30,6 +30,7 @@ from common.io import (
     load_torch,
     partial_dir,
     pid_alive,
+    read_coco_instances,
     read_json_object,
     recorded_path,
     remove_stale,
@@ -516,3 +517,36 @@ def test_recorded_path_is_absolute_without_dots_keeping_a_linked_folders_name(tm
     assert recorded_path(Path("linked/")) == str(tmp_path / "h" / "linked")  # the name given, not its target
     pattern = f"{tmp_path}/h/../shared/**/*.png"
     assert recorded_path(pattern) == f"{tmp_path}/shared/**/*.png"  # its wildcards kept
+
+
+@pytest.mark.parametrize(
+    ("coco", "message"),
+    [
+        (
+            {"images": [], "annotations": []},
+            "is not a COCO instances file (needs images, annotations, categories)",
+        ),
+        (
+            {"images": [], "annotations": "x", "categories": []},
+            "'annotations' must be a list of objects, got str",
+        ),
+        ({"images": {}, "annotations": [], "categories": []}, "'images' must be a list of objects, got dict"),
+        # 0 is falsy: still not an object
+        (
+            {"images": [], "annotations": [], "categories": [0]},
+            "'categories' must be a list of objects, got a list",
+        ),
+    ],
+)
+def test_a_coco_file_of_another_shape_is_one_line_naming_the_part(tmp_path, coco, message):
+    path = tmp_path / "instances_val.json"
+    path.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as error:
+        read_coco_instances(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_a_coco_file_of_lists_of_objects_is_read(tmp_path):
+    coco = {"images": [{"id": 1}], "annotations": [], "categories": [{"id": 1, "name": "cut"}]}
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    assert read_coco_instances(tmp_path / "c.json") == coco
