@@ -100,8 +100,9 @@ def precision_table(
             ``segmentation``); not modified. May be empty: every filled entry is then 0.
         iou_type: ``bbox`` or ``segm``.
         max_det: detections kept per image (COCO's headline AP uses 100, ultralytics 300).
-        image_ids: the images evaluated (default: all of ``ground_truth``, so images without
-            results count their ground truth as missed).
+        image_ids: the images evaluated (default, ``None``: all of ``ground_truth``, so images without
+            results count their ground truth as missed). An empty list scores no image: the table
+            is then that of no ground truth (every entry -1, :meth:`PrecisionTable.pr_curve` NaN).
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -115,7 +116,9 @@ def precision_table(
         _complete(gt)
         dt = gt.loadRes(copy.deepcopy(list(results))) if results else _empty_results(gt)
         evaluation = COCOeval(gt, dt, iou_type)
-        evaluation.params.imgIds = sorted(image_ids or [image["id"] for image in ground_truth["images"]])
+        if image_ids is None:
+            image_ids = [image["id"] for image in ground_truth["images"]]
+        evaluation.params.imgIds = sorted(image_ids)
         evaluation.params.maxDets = [1, 10, max_det]
         evaluation.evaluate()
         evaluation.accumulate()

@@ -176,6 +176,16 @@ def test_image_ids_restrict_the_images_scored() -> None:
     assert table.ap() == pytest.approx(1.0) and list(table.summary()["per_class"]) == ["dent"]
 
 
+def test_empty_image_ids_score_no_image() -> None:
+    # an empty subset is no image, not every image (it read as the default, all of them): no ground
+    # truth is scored, so the table is all -1 and no curve is defined
+    gt = ground_truth()
+    table = precision_table(gt, results_from(gt), iou_type="bbox", image_ids=[])
+    assert (table.precision == -1).all()
+    assert table.summary()["per_class"] == {}
+    assert np.isnan(table.pr_curve()[1]).all()
+
+
 def test_pr_curve_of_one_class() -> None:
     gt = ground_truth()
     results = results_from(gt)
