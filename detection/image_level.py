@@ -7,9 +7,11 @@ detector's boxes:
   if there is none (:func:`image_prediction`); its **anomaly score** is the top
   box score whatever ``conf`` (0 without boxes), so AUROC does not depend on the
   threshold;
-- its **ground truth** is the class of its largest instance (MVTec images hold
+- its **ground truth** is the class of its largest instance by box area (MVTec images hold
   one defect type), ``good`` without instances (:func:`image_labels` from COCO,
-  :func:`yolo_image_labels` from YOLO labels);
+  :func:`yolo_image_labels` from YOLO labels). The box, not the mask: YOLO box labels carry
+  nothing else, and the converters' boxes are the same in both formats (a polygon label's box is
+  the mask's), so the same data set gets the same labels whichever file they are read from;
 - :func:`image_level_report`: defect-type accuracy over good + each defect type,
   its confusion matrix, and anomaly AUROC;
 - :func:`tuned_conf`: the ``conf`` that maximises that accuracy on a split the
@@ -87,11 +89,13 @@ def image_prediction(
 
 
 def image_labels(coco: Mapping) -> dict[str, str]:
-    """Ground-truth label per image file name (basename): its largest instance's class, ``good`` if none."""
+    """Ground-truth label per image file name (basename): the class of its instance of largest box
+    (``bbox`` width x height, not ``area``: as :func:`yolo_image_labels`), ``good`` if none; equal
+    boxes, the first listed."""
     categories = {c["id"]: c["name"] for c in coco["categories"]}
     largest: dict[int, tuple[float, str]] = {}
     for ann in coco["annotations"]:
-        area = float(ann.get("area", ann["bbox"][2] * ann["bbox"][3]))
+        area = float(ann["bbox"][2] * ann["bbox"][3])
         if ann["image_id"] not in largest or area > largest[ann["image_id"]][0]:
             largest[ann["image_id"]] = (area, categories[ann["category_id"]])
     return {
@@ -100,7 +104,8 @@ def image_labels(coco: Mapping) -> dict[str, str]:
 
 
 def yolo_image_labels(labels: Sequence[Mapping], names: Sequence[str]) -> dict[str, str]:
-    """Ground-truth label per image file name from ultralytics' label records, as :func:`image_labels`.
+    """Ground-truth label per image file name from ultralytics' label records, as :func:`image_labels`:
+    the class of the largest box (a polygon label's box is its polygon's extent, the mask's box).
 
     Args:
         labels: ``dataset.labels`` of an ultralytics ``YOLODataset``: per image ``im_file``,

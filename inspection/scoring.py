@@ -66,7 +66,11 @@ def oracle_inspection(
 
 
 def image_label(classes: Sequence[int], areas: Sequence[float], names: Sequence[str]) -> str:
-    """The ground-truth call of an image: its largest instance's class, ``good`` without instances."""
+    """The ground-truth call of an image: its largest instance's class, ``good`` without instances.
+
+    ``areas`` are the instances' box areas, as :func:`detection.image_level.image_labels` measures them
+    (the labels ``--conf-from`` picks on, and ``detection.evaluate``'s).
+    """
     if not len(classes):
         return GOOD
     return names[int(classes[int(np.argmax(areas))])]
@@ -145,7 +149,8 @@ class SplitScorer:
         self.truths.append(true_pixels)
         predicted, from_truth_boxes = inspection.defect_mask(), oracle.defect_mask()
         iou, dice = metrics.per_image_iou_dice(predicted, true_pixels)
-        areas = true_masks.reshape(len(true_masks), -1).sum(axis=1) if len(true_masks) else []
+        boxes = np.asarray(truth.boxes, dtype=float).reshape(-1, 4)
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         record = ImageRecord(
             image_id=photo.image_id,
             file_name=photo.file_name,

@@ -221,7 +221,7 @@ def test_tuned_conf_never_sits_on_a_top_score_of_1() -> None:
     assert conf == 0.75 and accuracy == 1.0
 
 
-def test_image_labels_compare_instance_areas_not_their_boxes() -> None:
+def test_image_labels_compare_box_areas_not_instance_areas() -> None:
     coco = {
         "images": [{"id": 1, "file_name": "a.png"}],
         "annotations": [  # a thin diagonal scratch: a large box, a small area
@@ -230,7 +230,33 @@ def test_image_labels_compare_instance_areas_not_their_boxes() -> None:
         ],
         "categories": [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)],
     }
-    assert image_labels(coco) == {"a.png": "color"}
+    assert image_labels(coco) == {"a.png": "scratch"}
+
+
+@pytest.mark.parametrize("task", ["detect", "segment"])
+def test_coco_and_yolo_labels_of_one_converted_mask_agree(task: str) -> None:
+    # one 40 x 40 mask, two classes: a thin diagonal scratch (30 pixels, a 30 x 30 box) and a solid
+    # color square (64 pixels, an 8 x 8 box). Written by the converters as COCO and as YOLO box or
+    # polygon labels, both readers must call the image alike (COCO read the mask's area: 'color')
+    from converters.coco import CocoImage, build_coco
+    from converters.masks import mask_to_instances
+    from converters.yolo import labels_text
+
+    mask = np.zeros((40, 40), np.uint8)
+    mask[np.arange(30), np.arange(30)] = 4
+    mask[31:39, 31:39] = 2
+    instances = mask_to_instances(mask, value_names={2: "color", 4: "scratch"}).instances
+    coco = build_coco([CocoImage(1, "a.png", 40, 40, instances)], names=NAMES)
+    text = labels_text(
+        instances, class_ids={n: i for i, n in enumerate(NAMES)}, width=40, height=40, task=task
+    )
+    rows = [np.array(line.split(), dtype=float) for line in text.splitlines()]
+    boxes = [row[1:] for row in rows]  # cx, cy, w, h
+    if task == "segment":  # ultralytics' segments2boxes: the polygon's extent, as cx, cy, w, h
+        polygons = [row[1:].reshape(-1, 2) for row in rows]
+        boxes = [np.concatenate([(p.min(0) + p.max(0)) / 2, p.max(0) - p.min(0)]) for p in polygons]
+    label = {"im_file": "a.png", "cls": np.array([[row[0]] for row in rows]), "bboxes": np.array(boxes)}
+    assert yolo_image_labels([label], NAMES) == image_labels(coco) == {"a.png": "scratch"}
 
 
 def test_yolo_image_labels_compare_box_areas() -> None:

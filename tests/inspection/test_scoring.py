@@ -89,6 +89,20 @@ def test_image_label_is_the_largest_instances_class():
     assert image_label([], [], ["a", "b"]) == GOOD
 
 
+def test_image_truth_is_the_class_of_the_largest_box_not_the_largest_mask():
+    # a thin diagonal scratch (class 1: 30 pixels, a 30 x 30 box) beside a solid dent (class 0: 64
+    # pixels, an 8 x 8 box): the box decides, as detection.image_level.image_labels and the labels
+    # --conf-from picks on (it read the mask's pixel count here, so the call was 'dent')
+    scratch = np.eye(SIZE, dtype=bool)
+    scratch[30:] = False
+    dent = square(31, 39, 31, 39)
+    boxes = np.array([[31.0, 31.0, 39.0, 39.0], [0.0, 0.0, 30.0, 30.0]])
+    truth = TrueInstances(np.stack([dent, scratch]), boxes, np.array([0, 1]))
+    scorer = SplitScorer(ground_truth={}, names=["dent", "scratch"], conf=0.25)
+    record = scorer.add(Photo(Path("a.png"), "a.png", "a", 1), inspection_of([]), truth, inspection_of([]))
+    assert record.truth == "scratch"
+
+
 @pytest.mark.parametrize(("rank_by", "score"), [("box", 0.5), ("mask", 0.4), ("product", 0.2)])
 def test_ranked_scores(rank_by, score):
     from inspection.scoring import ranked
