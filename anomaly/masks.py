@@ -6,8 +6,9 @@ ground truth and of the converters' instances. The segmenter is segmentation's o
 (:func:`segmentation.models.load_sam` for zero-shot MobileSAM, :func:`segmentation.finetuned.load_finetuned`
 for a ``decoder.pt`` from ``segmentation.train``), run through its public calls
 (:func:`segmentation.embeddings.embed_images`, :func:`segmentation.predict.box_logits`): one encoder
-run per photo, one decoder run per :data:`BOX_CHUNK` of its boxes. A ``decoder.pt``'s colour prompt
-(:mod:`segmentation.colour_prompt`) is every box's mask prompt and its colour head
+run per photo, one decoder run per :func:`segmentation.predict.decoder_chunk` of its boxes (the inspection
+cascade's rule: 4 on CPUs, 16 on a GPU, each box's logits at the photo's size). A ``decoder.pt``'s colour
+prompt (:mod:`segmentation.colour_prompt`) is every box's mask prompt and its colour head
 (:mod:`segmentation.colour_head`) refines the full-resolution logits, as ``segmentation.evaluate``, the
 inspection cascade and the annotation page apply them (``--no-colour-prompt``, ``--no-colour-head``:
 left out).
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
     from segmentation.colour_head import ColourHead
     from segmentation.colour_prompt import ColourPrompt
     from segmentation.embeddings import EmbeddingCache, ImageEmbedding
-
-#: Boxes decoded and upscaled to the photo's size per step: bounds the float logits to
-#: ``BOX_CHUNK * H * W * 4`` bytes (the inspection cascade's ``UPSCALE_CHUNK``).
-BOX_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -123,20 +120,22 @@ class Segmenter:
     def _masks(
         self, embedding: ImageEmbedding, image: np.ndarray, boxes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs of the boxes, :data:`BOX_CHUNK` at a time.
+        """``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs of the boxes, a
+        :func:`~segmentation.predict.decoder_chunk` at a time (``chunk * H * W * 4`` bytes of float logits).
 
         As ``segmentation.evaluate`` scores a ``decoder.pt``: SAM's logits at the photo's size
         (:func:`segmentation.predict.box_logits`, the colour prompt's maps as ``mask_input``), through
         the colour head, thresholded at ``sam.mask_threshold``.
         """
         from segmentation.colour_prompt import mask_input_of
-        from segmentation.predict import box_logits
+        from segmentation.predict import box_logits, decoder_chunk
 
         # filled chunk by chunk: a list of chunks concatenated held every mask twice at the end
         masks = np.empty((len(boxes), *image.shape[:2]), bool)
         ious = np.empty(len(boxes), np.float32)
-        for first in range(0, len(boxes), BOX_CHUNK):
-            chunk = boxes[first : first + BOX_CHUNK]
+        step = decoder_chunk(self.sam.device, full_size=True)
+        for first in range(0, len(boxes), step):
+            chunk = boxes[first : first + step]
             prompt = mask_input_of(self.colour_prompt, self.sam, embedding, image, chunk)
             logits, iou = box_logits(self.sam, embedding, chunk, mask_input=prompt)
             if self.colour_head is not None:
@@ -144,7 +143,7 @@ class Segmenter:
             rows = slice(first, first + len(chunk))
             np.greater(logits, self.sam.mask_threshold, out=masks[rows])
             ious[rows] = iou
-            del logits  # (BOX_CHUNK, H, W) float32: not held while the next chunk's are made
+            del logits  # (step, H, W) float32: not held while the next chunk's are made
         return masks, ious
 
     def colour_record(self) -> dict:

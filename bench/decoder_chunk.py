@@ -1,7 +1,7 @@
 """Boxes per SAM decoder call in the inspection cascade: time and peak memory of one photo's many boxes.
 
 A weak detector or a low ``--conf`` gives a photo hundreds of boxes; ``Inspector.segment`` decodes
-them ``inspection.inspector.DECODER_CHUNK`` boxes per call. SAM's mask decoder repeats the image
+them ``segmentation.predict.DECODER_CHUNK`` boxes per call. SAM's mask decoder repeats the image
 embedding once per prompt, so memory grows with the call's size, and on CPUs large calls are not
 faster either. This script times ``Inspector.segment`` (zero-shot SAM, ``--model``) on one photo
 of ``hazelnut_toy`` resized to ``--size`` px with ``--boxes`` seeded random boxes, for each decoder
@@ -52,13 +52,13 @@ def measure(args) -> dict[str, float]:
     import numpy as np
     import torch
 
-    import inspection.inspector as inspector_module
+    import segmentation.predict
     from inspection.inspector import Inspector
     from segmentation.embeddings import embed_images
     from segmentation.models import load_sam
 
     torch.set_num_threads(args.threads)
-    inspector_module.DECODER_CHUNK = {"cpu": args.chunk, "gpu": args.chunk}
+    segmentation.predict.DECODER_CHUNK = {"cpu": args.chunk, "gpu": args.chunk}
     inspector = Inspector(None, load_sam(args.model), class_names=["defect"], runtime=args.runtime)
     rgb = cv2.cvtColor(cv2.resize(cv2.imread(str(args.photo)), (args.size, args.size)), cv2.COLOR_BGR2RGB)
     embedding = embed_images(inspector.sam, [rgb], inspector.device)[0]

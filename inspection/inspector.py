@@ -60,7 +60,7 @@ from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packa
 from segmentation.duplicates import MASK_IOU, distinct_masks
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
 from segmentation.evaluate import resolve_device
-from segmentation.predict import decode, upscale_logits
+from segmentation.predict import UPSCALE_CHUNK, decode, decoder_chunk, upscale_logits
 from segmentation.specks import DEFAULT_CELLS, check_speck_cells, without_specks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
 from segmentation.views import View
@@ -69,15 +69,6 @@ if TYPE_CHECKING:
     from segment_anything.modeling import Sam
     from ultralytics.engine.model import Model
 
-#: Masks upscaled to the photo's size per step: bounds the float logits to ``chunk * H * W * 4`` bytes.
-UPSCALE_CHUNK = 16
-#: Boxes per decoder call, on CPUs and on a GPU. SAM's mask decoder repeats the image embedding
-#: once per prompt (4 MB each at 256x64x64 float32, plus its activations), so a photo with hundreds
-#: of boxes (``--conf 0.001``) would need gigabytes in one call. On CPUs small calls are also the
-#: faster (bench/results/decoder_chunk.md, 200 boxes on a 1024 px photo in calls of 4 against 64:
-#: peak memory growth 0.3 / 3.7 GB and 8.0 / 10.1 s with ONNX Runtime, 0.2 / 1.9 GB and 12.7 /
-#: 18.4 s with torch); a GPU is kept busy by the larger batch.
-DECODER_CHUNK = {"cpu": 4, "gpu": 64}
 #: The keywords of :func:`check_settings`.
 SETTINGS_CHECKED = {"conf", "iou", "mask_iou", "tile", "tile_overlap"}
 
@@ -408,7 +399,8 @@ class Inspector:
         path: str | Path | None = None,
         rgb: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """SAM's mask of every box of one photo, in one decoder call (per :data:`DECODER_CHUNK` boxes).
+        """SAM's mask of every box of one photo, in one decoder call (per
+        :data:`~segmentation.predict.DECODER_CHUNK` boxes).
 
         With ``crops``, a small box is decoded on a zoomed crop of the photo around it (its
         embedding cached like the photo's, :mod:`segmentation.crops`) and its mask pasted back.
@@ -537,12 +529,11 @@ class Inspector:
         rgb: np.ndarray | None = None,
     ) -> Iterator[tuple[slice, torch.Tensor, np.ndarray]]:
         """``(rows, (n, H, W) full-resolution logits, (n,) predicted IoUs)`` of ``boxes``, in order,
-        :data:`DECODER_CHUNK` boxes per decoder call and at most :data:`UPSCALE_CHUNK` rows at a time;
+        :func:`~segmentation.predict.decoder_chunk` boxes per decoder call and at most
+        :data:`~segmentation.predict.UPSCALE_CHUNK` rows at a time;
         with ``rgb`` (the whole photo's) and a ``colour_prompt``, each box's map is its ``mask_input``."""
         prompt = self.colour_prompt if rgb is not None else None
-        step = DECODER_CHUNK["cpu" if self.device.type == "cpu" else "gpu"]
-        if flips is not None:  # four views' logits at full size at once
-            step = min(step, UPSCALE_CHUNK)
+        step = decoder_chunk(self.device, full_size=flips is not None)  # flips: 4 views' logits at full size
         for first in range(0, len(boxes), step):
             chunk = boxes[first : first + step]
             if flips is not None:

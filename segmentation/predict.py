@@ -30,6 +30,32 @@ if TYPE_CHECKING:
 #: Anything ``torch.as_tensor`` takes: numpy arrays, tensors, nested lists.
 ArrayLike = np.ndarray | torch.Tensor | list
 
+#: Masks upscaled to the photo's size per step: bounds their float32 logits to ``chunk * H * W * 4``
+#: bytes (768 MB for 16 at 4000 x 3000).
+UPSCALE_CHUNK = 16
+#: Boxes per decoder call, on CPUs and on a GPU. SAM's mask decoder repeats the image embedding
+#: once per prompt (4 MB each at 256x64x64 float32, plus its activations), so a photo with hundreds
+#: of boxes (``--conf 0.001``) would need gigabytes in one call. On CPUs small calls are also the
+#: faster (bench/results/decoder_chunk.md, 200 boxes on a 1024 px photo in calls of 4 against 64:
+#: peak memory growth 0.3 / 3.7 GB and 8.0 / 10.1 s with ONNX Runtime, 0.2 / 1.9 GB and 12.7 /
+#: 18.4 s with torch); a GPU is kept busy by the larger batch.
+DECODER_CHUNK = {"cpu": 4, "gpu": 64}
+
+
+def decoder_chunk(device: torch.device | str, *, full_size: bool = False) -> int:
+    """Boxes per decoder call on ``device``: :data:`DECODER_CHUNK`'s, and with ``full_size`` (every
+    box's logits upscaled to the photo's size at once, as :func:`box_logits` gives them) at most
+    :data:`UPSCALE_CHUNK`.
+
+    The rule of the inspection cascade and of ``anomaly.masks``: 4 boxes a call on CPUs, 16 (full
+    size) or 64 on a GPU.
+
+    >>> decoder_chunk("cpu"), decoder_chunk("cuda", full_size=True), decoder_chunk("cuda")
+    (4, 16, 64)
+    """
+    step = DECODER_CHUNK["cpu" if torch.device(device).type == "cpu" else "gpu"]
+    return min(step, UPSCALE_CHUNK) if full_size else step
+
 
 class Prompts(NamedTuple):
     """Prompts of N objects on one image in the model input frame, as ``PromptEncoder`` takes them.

@@ -203,33 +203,58 @@ def test_a_colour_head_refines_sams_logits_of_each_region_box() -> None:
 
 
 def test_masks_of_many_boxes_are_made_in_chunks_with_the_same_result(monkeypatch) -> None:
-    # the float logits of every box at once are N * H * W * 4 bytes: BOX_CHUNK boxes per decoder call
-    import anomaly.masks
+    # the float logits of every box at once are N * H * W * 4 bytes: a few boxes per decoder call
+    import segmentation.predict
     from segmentation.colour_head import ColourHead
 
     image, [region] = stain_photo()
     sam = build_tiny_sam()
     regions = [region] * 5
     segmenter = Segmenter(sam, "tiny", colour_head=ColourHead((1.0, 2.0, -1.0)))
+    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 16, "gpu": 16})
     whole = segmenter(image, regions, min_area=10**6)  # every outline whole: one instance a box
-    monkeypatch.setattr(anomaly.masks, "BOX_CHUNK", 2)
+    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 2, "gpu": 2})
     chunked = segmenter(image, regions, min_area=10**6)
     assert len(whole.masks) == 5 and np.array_equal(whole.masks, chunked.masks)
     assert np.allclose(whole.mask_scores, chunked.mask_scores)
+
+
+def test_masks_on_the_cpu_are_decoded_in_the_inspection_cascades_chunks(monkeypatch) -> None:
+    # 16 boxes a call held 16 full-size float32 logit maps (768 MB on a 12 MP photo) where the cascade
+    # holds 4 on CPUs: segmentation.predict.decoder_chunk is the one rule; and the masks are those of
+    # one box at a time, within float tolerance
+    import segmentation.predict
+    from segmentation.embeddings import embed_images
+
+    image = np.full((160, 200, 3), 120, np.uint8)
+    image[40:90, 60:140] = (200, 40, 40)
+    boxes = np.array([[10.0 + 4 * i, 10.0 + 2 * i, 120.0 + 3 * i, 100.0 + i] for i in range(9)])
+    sam = build_tiny_sam()
+    [embedding] = embed_images(sam, [image])
+    segmenter = Segmenter(sam, "tiny")
+    calls: list[int] = []
+    sam.mask_decoder.register_forward_hook(lambda module, args, output: calls.append(len(output[0])))
+    masks, ious = segmenter._masks(embedding, image, boxes)
+    assert segmentation.predict.decoder_chunk("cpu", full_size=True) == 4 and calls == [4, 4, 1]
+    calls.clear()
+    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 1, "gpu": 1})
+    one_by_one, one_by_one_ious = segmenter._masks(embedding, image, boxes)
+    assert calls == [1] * 9
+    assert np.array_equal(masks, one_by_one) and np.allclose(ious, one_by_one_ious, atol=1e-5)
 
 
 def test_the_masks_of_the_chunks_are_filled_into_one_array_not_concatenated(monkeypatch) -> None:
     # a list of chunks then np.concatenate held every (H, W) mask twice
     import tracemalloc
 
-    import anomaly.masks
+    import segmentation.predict
     from segmentation.embeddings import embed_images
 
     image = np.full((160, 200, 3), 120, np.uint8)
     boxes = np.array([[10.0 + i, 10.0, 100.0 + i, 90.0] for i in range(24)])
     sam = build_tiny_sam()
     [embedding] = embed_images(sam, [image])
-    monkeypatch.setattr(anomaly.masks, "BOX_CHUNK", 4)
+    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 4, "gpu": 4})
     segmenter = Segmenter(sam, "tiny")
     segmenter._masks(embedding, image, boxes[:1])  # imports done before counting
     tracemalloc.start()
@@ -238,7 +263,8 @@ def test_the_masks_of_the_chunks_are_filled_into_one_array_not_concatenated(monk
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    monkeypatch.setattr(anomaly.masks, "BOX_CHUNK", 24)
+    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 24, "gpu": 24})
+    monkeypatch.setattr(segmentation.predict, "UPSCALE_CHUNK", 24)
     one_call, one_call_ious = segmenter._masks(embedding, image, boxes)
     assert masks.dtype == bool and masks.shape == (24, 160, 200) and ious.dtype == np.float32
     assert np.array_equal(masks, one_call) and np.allclose(ious, one_call_ious)

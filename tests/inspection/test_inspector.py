@@ -49,9 +49,9 @@ def test_all_boxes_of_a_photo_go_through_one_decoder_call(photos, stub_detector,
 
 
 def test_many_boxes_are_decoded_in_bounded_chunks(photos, stub_detector, tiny_sam, monkeypatch):
-    import inspection.inspector as inspector_module
+    import segmentation.predict
 
-    monkeypatch.setattr(inspector_module, "DECODER_CHUNK", {"cpu": 3, "gpu": 5})
+    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 3, "gpu": 5})
     inspector = Inspector(stub_detector, tiny_sam)  # on the CPU
     embedding = inspector.embedding(photos / "two.png")
     rng = np.random.default_rng(0)
@@ -396,9 +396,9 @@ def test_tta_masks_are_the_flip_averaged_logits(photos, stub_detector, tiny_sam)
 
 
 def test_tta_decodes_in_bounded_chunks_and_keeps_box_order(photos, stub_detector, tiny_sam, monkeypatch):
-    import inspection.inspector as inspector_module
+    import segmentation.predict
 
-    monkeypatch.setattr(inspector_module, "DECODER_CHUNK", {"cpu": 3, "gpu": 5})
+    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 3, "gpu": 5})
     inspector = Inspector(stub_detector, tiny_sam, tta=True)
     embedding = inspector.embedding(photos / "two.png")
     rng = np.random.default_rng(0)
