@@ -18,6 +18,11 @@ Layout written by :func:`generate`::
     <out>/<category>/test/good/000.png
     <out>/<category>/test/<defect>/000.png
     <out>/<category>/ground_truth/<defect>/000_mask.png    # uint8, 0 background / 255 defect
+    <out>/<category>/synthetic.json                         # the settings it was drawn with
+
+``synthetic.json`` (:data:`SETTINGS_FILE`) records the :class:`SyntheticConfig` (seed, counts, size,
+defect types, category), so the folder says how to draw it again; the layout readers go by folders
+and leave it alone.
 
 Every image comes from its own generator seeded with ``(seed, split, defect, index)``, so the
 same seed gives byte-identical PNGs and changing one count leaves all other images unchanged.
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import argparse
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -42,13 +47,16 @@ from tqdm import tqdm
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, earlier_run_note
+from common.io import atomic_write, json_text
 
 DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
 
 #: Smallest accepted image side: below it the tabs, stains and scratches are a few pixels wide.
 MIN_SIZE = 64
+#: The record of the settings a set was drawn with, in its category folder.
+SETTINGS_FILE = "synthetic.json"
 #: What a category folder holds; ``--overwrite`` replaces no folder holding anything else.
-CATEGORY_NAMES = ("train", "test", "ground_truth")
+CATEGORY_NAMES = ("train", "test", "ground_truth", SETTINGS_FILE)
 #: A defect mask smaller than this (pixels) is redrawn: it would be invisible or a single blob of
 #: antialiasing, useless as a training target.
 MIN_MASK_AREA = 20
@@ -633,6 +641,14 @@ def _write_set(folder: Path, config: SyntheticConfig, *, progress: bool) -> None
         _write_png(folder / split / (defect or "good") / f"{name}.png", image)
         if defect is not None:
             _write_png(folder / "ground_truth" / defect / f"{name}_mask.png", mask)
+    write_settings(folder / SETTINGS_FILE, config)
+
+
+def write_settings(path: Path, config: SyntheticConfig) -> None:
+    """Writes ``config`` as ``synthetic.json`` (atomically): every :class:`SyntheticConfig` field and
+    the module that wrote it; no path nor time, so the same settings give the same bytes."""
+    record = {"written_by": "converters.synthetic", **asdict(config), "defects": list(config.defects)}
+    atomic_write(path, json_text(record, indent=1) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------

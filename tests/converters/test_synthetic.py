@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from common.errors import UserError
 from common.io import partial_dir
 from converters import synthetic
-from converters.synthetic import DEFECT_TYPES, SyntheticConfig, generate, main, render_sample
+from converters.synthetic import DEFECT_TYPES, SETTINGS_FILE, SyntheticConfig, generate, main, render_sample
 
 TINY = SyntheticConfig(size=96, n_train_good=2, n_test_good=1, n_per_defect=2)
 
@@ -161,11 +163,48 @@ def test_scratch_differs_from_the_surface() -> None:
 
 def test_layout_and_counts(tiny_set: Path) -> None:
     assert tiny_set.name == "synthetic_nut"
-    expected = {"train/good/000.png", "train/good/001.png", "test/good/000.png"}
+    expected = {"train/good/000.png", "train/good/001.png", "test/good/000.png", SETTINGS_FILE}
     for defect in DEFECT_TYPES:
         for i in range(2):
             expected |= {f"test/{defect}/{i:03d}.png", f"ground_truth/{defect}/{i:03d}_mask.png"}
     assert set(_files(tiny_set)) == expected
+
+
+def test_the_settings_are_recorded_in_the_category_folder(tiny_set: Path) -> None:
+    # the seed was only printed: nothing in the folder said how to draw it again
+    assert json.loads((tiny_set / SETTINGS_FILE).read_text()) == {
+        "written_by": "converters.synthetic",
+        "category": "synthetic_nut",
+        "size": 96,
+        "n_train_good": 2,
+        "n_test_good": 1,
+        "n_per_defect": 2,
+        "defects": list(DEFECT_TYPES),
+        "seed": 0,
+    }
+
+
+def test_the_converters_ignore_the_settings_record(tmp_path: Path, tiny_set: Path) -> None:
+    # the same images, classes and split as from the folder without it
+    from converters.convert import ConvertConfig, convert
+
+    bare = tmp_path / "bare" / tiny_set.name
+    shutil.copytree(tiny_set, bare)
+    (bare / SETTINGS_FILE).unlink()
+    converted = {}
+    for name, root in (("with", tiny_set.parent), ("without", bare.parent)):
+        out = tmp_path / name
+        convert(ConvertConfig(root=root, out=out, formats=("yolo", "coco"), link="copy", progress=False))
+        coco = json.loads((out / "annotations/instances_test.json").read_text())
+        converted[name] = (
+            _files(out / "images"),
+            _files(out / "labels"),
+            json.loads((out / "splits.json").read_text()),
+            [c["name"] for c in coco["categories"]],
+        )
+    assert converted["with"] == converted["without"]
+    assert converted["with"][3] == sorted(DEFECT_TYPES)
+    assert len(converted["with"][0]) == 2 + 1 + 2 * len(DEFECT_TYPES)
 
 
 def test_written_masks_match_their_images(tiny_set: Path) -> None:
@@ -201,6 +240,7 @@ def test_counts_do_not_change_other_images(tmp_path: Path, tiny_set: Path) -> No
     config = replace(TINY, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("scratch", "bent"))
     files = _files(generate(tmp_path, config, progress=False))
     reference = _files(tiny_set)
+    files.pop(SETTINGS_FILE)  # the settings differ: the images do not
     assert files and all(reference[name] == data for name, data in files.items())
 
 
@@ -303,7 +343,7 @@ def test_bad_config_raises_value_error(tmp_path: Path, changes: dict, message: s
 def test_zero_counts_give_the_empty_layout(tmp_path: Path) -> None:
     config = SyntheticConfig(size=64, n_train_good=0, n_test_good=0, n_per_defect=0, defects=("flip",))
     root = generate(tmp_path, config, progress=False)
-    assert _files(root) == {}
+    assert list(_files(root)) == [SETTINGS_FILE]
     assert (root / "test/flip").is_dir() and (root / "ground_truth/flip").is_dir()
 
 
