@@ -102,7 +102,14 @@ from detection.train_config import (
     ultralytics_keys,
 )
 from detection.transfer import Transfer
-from detection.weights import NAME_ERRORS, load_error_reason, load_yolo, resolve_model, stride_imgsz
+from detection.weights import (
+    NAME_ERRORS,
+    check_model_file,
+    load_error_reason,
+    load_yolo,
+    resolve_model,
+    stride_imgsz,
+)
 
 if TYPE_CHECKING:
     from ultralytics.engine.model import Model
@@ -217,22 +224,6 @@ def resolve_pretrained(pretrained: object, download: bool) -> object:
     return path
 
 
-#: What ultralytics can train from: weights, or a model config.
-TRAINABLE_SUFFIXES = (".pt", ".yaml", ".yml")
-
-
-def check_trainable(model: str) -> None:
-    """Refuses a ``model`` path that exists but is a folder or another kind of file.
-
-    ultralytics would fail only once training starts (``TypeError: model=... should be a *.pt``),
-    after the run folder is made; names that do not exist are resolved (and refused) later.
-    """
-    path = Path(str(model)).expanduser()
-    if path.is_dir() or (path.is_file() and path.suffix.lower() not in TRAINABLE_SUFFIXES):
-        kind = "a folder" if path.is_dir() else f"a {path.suffix or 'suffix-less'} file"
-        raise UserError(f"config key 'model': {path} is {kind}, not weights (.pt) or a model config (.yaml)")
-
-
 def start_model(config: Mapping) -> tuple[str, object, Model, str | None]:
     """``(model, pretrained, yolo, family)`` for a checked config: names made local, the model built.
 
@@ -240,7 +231,9 @@ def start_model(config: Mapping) -> tuple[str, object, Model, str | None]:
     ``pretrained`` (:func:`yoloe_detector`), said in one line.
     """
     download = bool(config["download"])
-    check_trainable(config["model"])
+    # ultralytics would fail only once training starts (TypeError: model=... should be a *.pt), after the
+    # run folder is made; names that are not on disk are resolved (and refused) below
+    check_model_file(config["model"], exports=False, key="model")
     model = resolve_model(project_model(config["model"]), download=download)
     pretrained = resolve_pretrained(config["pretrained"], download)
     yolo, family = build_model(model)

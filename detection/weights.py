@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_IMGSZ",
     "DETECTION_WEIGHTS",
     "CheckpointError",
+    "check_model_file",
     "load_detector",
     "load_yolo",
     "resolve_model",
@@ -107,6 +108,45 @@ def resolve_model(
     return text
 
 
+#: What ultralytics trains from: weights, or a model config.
+TRAINABLE_SUFFIXES = (".pt", ".yaml", ".yml")
+#: ultralytics' one-file exports (``ultralytics.engine.exporter.export_formats``), which ``YOLO()`` runs.
+EXPORT_SUFFIXES = (".torchscript", ".onnx", ".engine", ".pb", ".tflite", ".mnn", ".aimodel")
+
+
+def check_model_file(model: str | Path, *, exports: bool = True, key: str | None = None) -> None:
+    """Refuses a ``model`` path that exists but is a folder or a file of a type ultralytics does not load.
+
+    ``YOLO()`` takes any other file for an export: it warned "Unable to automatically guess model task"
+    and failed on first use with a long TypeError (and training, only once the run folder was made).
+    Names that are not on disk are left to :func:`resolve_model` and ultralytics.
+
+    Args:
+        exports: whether ultralytics' one-file exports (:data:`EXPORT_SUFFIXES`) are taken; training
+            takes only :data:`TRAINABLE_SUFFIXES`.
+        key: the config key that named ``model`` (``config key 'model': ...``); None: ``cannot load
+            model '<model>': ...``.
+
+    Raises:
+        UserError: ``... it is a .txt file, not weights (.pt), an export (.onnx, ...) or a model config
+            (.yaml)``; another project's torch file is named for what it is (:func:`torch_file_kind`).
+    """
+    path = Path(str(model)).expanduser()
+    suffixes = TRAINABLE_SUFFIXES + (EXPORT_SUFFIXES if exports else ())
+    if not path.is_dir() and not (path.is_file() and path.suffix.lower() not in suffixes):
+        return
+    prefix = f"config key '{key}': " if key else f"cannot load model '{model}': "
+    torch_kind = torch_file_kind(path) if path.is_file() else None
+    if torch_kind is not None and "ultralytics" not in torch_kind:
+        raise UserError(f"{prefix}not an ultralytics checkpoint (it is {torch_kind})")
+    kind = "a folder" if path.is_dir() else f"a {path.suffix or 'suffix-less'} file"
+    export = f", an export ({', '.join(EXPORT_SUFFIXES)})" if exports else ""
+    reason = f"{path if key else 'it'} is {kind}, not weights (.pt){export} or a model config (.yaml)"
+    if torch_kind is not None:  # an ultralytics checkpoint under another suffix: ultralytics reads only .pt
+        reason += f"; it holds {torch_kind}: name it .pt"
+    raise UserError(prefix + reason)
+
+
 def load_yolo(model: str | Path) -> Model:
     """``YOLO(model)``: ultralytics' model for a config, a weights name or a file; one-line errors.
 
@@ -114,7 +154,8 @@ def load_yolo(model: str | Path) -> Model:
         model: what :func:`resolve_model` returned (a config name, an asset name, a path).
 
     Raises:
-        UserError: ``cannot load model '<model>': <reason>``. For an existing file any
+        UserError: ``cannot load model '<model>': <reason>``: a file of another type before ultralytics
+            sees it (:func:`check_model_file`). For an existing file any
             exception while loading it counts: a file that is not a checkpoint makes torch
             and ultralytics raise nearly anything (TypeError, RuntimeError, AttributeError,
             UnpicklingError...). For a name, only the errors of a missing or unreachable
@@ -122,6 +163,7 @@ def load_yolo(model: str | Path) -> Model:
     """
     from ultralytics import YOLO
 
+    check_model_file(model)
     try:
         return YOLO(str(model))
     except Exception as error:

@@ -367,12 +367,47 @@ def test_errors_of_a_missing_or_unreachable_name_are_one_line(monkeypatch: pytes
         load_yolo("yolo-x.pt")
 
 
-@pytest.mark.parametrize("name", ["sam_finetuned.pth", "best.onnx"])
-def test_a_file_that_ultralytics_would_load_later_is_read_at_once(tmp_path: Path, name: str) -> None:
-    path = tmp_path / name
+def test_an_export_that_ultralytics_would_load_later_is_read_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "best.onnx"
     path.write_text("not a model\n")
     with pytest.raises(UserError, match=f"cannot load model '{path}': ultralytics cannot read it"):
         load_detector(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("notes.txt", "a .txt file"), ("sam_finetuned.pth", "a .pth file"), ("best", "a suffix-less file")],
+)
+def test_a_file_of_another_type_is_refused_before_ultralytics_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, kind: str
+) -> None:
+    import ultralytics
+
+    # YOLO() took it for an export: "WARNING Unable to automatically guess model task" and a long TypeError
+    monkeypatch.setattr(ultralytics, "YOLO", lambda model: pytest.fail(f"ultralytics loaded {model}"))
+    path = tmp_path / name
+    path.write_text("not a model\n")
+    exports = "an export (.torchscript, .onnx, .engine, .pb, .tflite, .mnn, .aimodel)"
+    for load in (load_detector, load_yolo):
+        with pytest.raises(UserError) as error:
+            load(path)
+        assert str(error.value) == (
+            f"cannot load model '{path}': it is {kind}, not weights (.pt), {exports} "
+            "or a model config (.yaml)"
+        )
+
+
+def test_an_ultralytics_checkpoint_under_another_suffix_is_told_to_be_named_pt(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    path = tmp_path / "best.pth"
+    YOLO("yolo11n.yaml").save(path)
+    with pytest.raises(
+        UserError, match=r"; it holds an ultralytics model \(detection weights\): name it .pt$"
+    ):
+        load_yolo(path)
+    path.rename(path.with_suffix(".pt"))
+    assert load_yolo(path.with_suffix(".pt")).task == "detect"
 
 
 def test_a_model_trained_on_tiles_is_told_from_its_runs_tiles_record(tmp_path: Path) -> None:
