@@ -200,14 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fixed seeded random unit vectors instead of CLIP: a closed-set detector, not open-vocabulary",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of --fixed vectors")
+    parser.add_argument("--seed", type=int, help="seed of --fixed vectors (default: 0)")
     parser.add_argument("--clip-weights", type=Path, help="local CLIP ViT-B/32 weights (ViT-B-32.pt)")
     parser.add_argument(
         "--download",
         action="store_true",
         help=f"fetch {CLIP_WEIGHTS.filename} from OpenAI into {weights_dir()} if missing (sha256-checked)",
     )
-    parser.add_argument("--device", default="cpu", help="device for CLIP")
+    parser.add_argument("--device", help="device for CLIP (default: cpu)")
     return parser
 
 
@@ -231,6 +231,26 @@ def check_names(names: Sequence[str]) -> list[str]:
     return list(names)
 
 
+def check_source_options(args: argparse.Namespace) -> None:
+    """Refuses an option the chosen source of vectors would ignore: CLIP's with ``--fixed``, ``--seed``
+    without it (each was taken without a word, ``--fixed --device cuda`` as if it ran on the GPU).
+
+    Raises:
+        UserError: naming the first such option.
+    """
+    if args.fixed:
+        clip_options = (
+            ("--clip-weights", args.clip_weights is not None),
+            ("--download", args.download),
+            ("--device", args.device is not None),
+        )
+        given = [flag for flag, on in clip_options if on]
+        if given:
+            raise UserError(f"{given[0]} is CLIP's: --fixed makes its vectors without CLIP")
+    elif args.seed is not None:
+        raise UserError("--seed is the seed of --fixed vectors: it needs --fixed (CLIP's vectors take none)")
+
+
 def check_table_out(out: Path) -> Path:
     """``out`` once the table and its ``<out>.json`` sidecar may be written; before any encoder runs.
 
@@ -238,16 +258,18 @@ def check_table_out(out: Path) -> Path:
     file at ``out`` or at its sidecar's name (a model's ``best.pt``, a ``data.json``) is refused.
 
     Raises:
-        UserError: ``out`` is a folder, ends in ``.json`` (the sidecar would replace the table),
-            it or its sidecar's name is taken by a file that is not an earlier table, a file
-            or a read-only folder is on its path, or a name on it is not UTF-8
-            (:func:`common.folders.check_utf8_path`).
+        UserError: ``out`` is a folder, ends in ``.json`` (the sidecar would replace the table) or
+            in any other suffix than ``.pt``, it or its sidecar's name is taken by a file that is
+            not an earlier table, a file or a read-only folder is on its path, or a name on it is
+            not UTF-8 (:func:`common.folders.check_utf8_path`).
     """
     check_utf8_path(out, flag="--out")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give the table's file name (names.pt)")
     if out.suffix.lower() == ".json":
         raise UserError(f"--out {out} is the name of the table's .json sidecar; give a .pt file name")
+    if out.suffix.lower() != ".pt":  # as segmentation.export's --out: a mistyped name replaces no other file
+        raise UserError(f"--out {out} needs the .pt suffix (e.g. names.pt)")
     sidecar = sidecar_path(out)
     if (out.exists() or sidecar.exists()) and not _is_table_sidecar(sidecar):
         taken = out if out.exists() else sidecar
@@ -277,7 +299,7 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
         names, source, rename_with = data_names(data), f"data file {data}", "the converters' --names-template"
     check_class_names(names, source, rename_with=rename_with)  # a table no training or evaluation would take
     if args.fixed:
-        return fixed_embeddings(names, seed=args.seed)
+        return fixed_embeddings(names, seed=0 if args.seed is None else args.seed)
     try:
         if args.download and args.clip_weights is None:  # the weights come with the download
             clip_module()
@@ -294,11 +316,12 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
             f"{error}; without CLIP, --fixed writes seeded random unit vectors instead "
             "(a closed-set detector)"
         ) from None
-    return clip_embeddings(names, weights, device=args.device)
+    return clip_embeddings(names, weights, device=args.device or "cpu")
 
 
 def write_table(args: argparse.Namespace) -> Path:
     """The command's work: makes the table, writes it and its sidecar, prints how to train with it."""
+    check_source_options(args)
     check_table_out(Path(args.out))  # before CLIP runs
     embeddings = make_table(args)
     try:

@@ -360,6 +360,38 @@ def test_cli_negative_seed_is_a_seed_like_any_other(tmp_path: Path) -> None:
     assert not torch.equal(vectors["scratch"], fixed_vector("scratch", seed=1))
 
 
+@pytest.mark.parametrize("name", ["te.txt", "table", "names.pth"])
+def test_cli_out_without_the_pt_suffix_is_refused(tmp_path: Path, capsys, name: str) -> None:
+    # te.txt was written as a torch file, with te.json beside it
+    out = tmp_path / name
+    assert main(["--names", "scratch", "--fixed", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: --out {out} needs the .pt suffix (e.g. names.pt)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        # each was taken without a word: --fixed --device cuda read as if the vectors were made on the GPU
+        (["--fixed", "--device", "cuda"], "--device is CLIP's: --fixed makes its vectors without CLIP"),
+        (["--fixed", "--device", "cpu"], "--device is CLIP's: --fixed makes its vectors without CLIP"),
+        (["--fixed", "--clip-weights", "ViT-B-32.pt"], "--clip-weights is CLIP's: --fixed makes its vectors"),
+        (["--fixed", "--download"], "--download is CLIP's: --fixed makes its vectors without CLIP"),
+        (
+            ["--seed", "3"],
+            "--seed is the seed of --fixed vectors: it needs --fixed (CLIP's vectors take none)",
+        ),
+    ],
+)
+def test_cli_options_the_source_of_vectors_ignores_are_refused(
+    tmp_path: Path, capsys, flags: list[str], expected: str
+) -> None:
+    assert main(["--names", "scratch", *flags, "--out", str(tmp_path / "t.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_out_whose_path_is_not_utf8_is_one_line(tmp_path: Path, capsys, not_utf8_folder: Path) -> None:
     # a Latin-1 folder name from an old Windows share: the table was written, then the closing line
     # printing its path stopped with a UnicodeEncodeError on a UTF-8 terminal
