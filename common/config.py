@@ -299,7 +299,9 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
         data = yaml.load(path.read_text(), Loader=UniqueKeyLoader) or {}
     except DuplicateKeyError as error:
         raise UserError(f"{what} {path}: {error}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except OSError as error:  # as common.io.read_json: "[Errno 21] Is a directory: '<path>'" named it twice
+        raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as error:
         raise UserError(f"cannot read {what} {path}: {one_line(error)}") from None
     if not isinstance(data, Mapping):
         raise UserError(f"{what} {path} must be a YAML mapping")

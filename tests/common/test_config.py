@@ -265,6 +265,22 @@ def test_describe_prints_integer_bounds_in_full():
     assert Option(None, (str, list), nullable=True).describe() == "a string or a list or null"
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"), [("configs", "Is a directory"), ("missing.yaml", "No such file")]
+)
+def test_a_config_that_cannot_be_opened_is_one_line_naming_it_once(tmp_path, name, reason):
+    (tmp_path / "configs").mkdir()
+    path = tmp_path / name
+    with pytest.raises(UserError) as error:
+        read_yaml(path)
+    # it read "cannot read config <path>: [Errno 21] Is a directory: '<path>'"
+    assert str(error.value).startswith(f"cannot read config {path}: {reason}") and "Errno" not in str(
+        error.value
+    )
+    with pytest.raises(UserError, match=f"^cannot read config .*: {reason}"):
+        load_config(SCHEMA, path)
+
+
 def test_bad_files(tmp_path):
     with pytest.raises(UserError, match="cannot read config"):
         load_config(SCHEMA, tmp_path / "missing.yaml")
