@@ -16,7 +16,6 @@ None, ``[1, 2]`` a list); an empty value (``key=``) is refused, not read as null
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from common.errors import UserError, one_line
+from common.errors import UserError, close_match, one_line
 from common.io import atomic_write
 
 #: The checkout (or installed tree) holding ``configs/``: the shipped files' default paths are relative to it.
@@ -179,8 +178,8 @@ def unknown_key_text(path: str, known: Mapping) -> str:
     """
     key = path.rpartition(".")[2]
     names = sorted(map(str, known))
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
-    hint = f"did you mean '{path[: len(path) - len(key)]}{close[0]}'?; " if close else ""
+    close = close_match(key, names)
+    hint = f"did you mean '{path[: len(path) - len(key)]}{close}'?; " if close else ""
     return f"unknown config key '{path}' ({hint}known here: {', '.join(names)})"
 
 

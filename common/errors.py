@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 
 #: Longest text :func:`one_line` keeps; longer library messages are cut.
 ONE_LINE_LIMIT = 300
@@ -39,6 +40,18 @@ def few(items: Sequence[object], limit: int = 3, *, sep: str = ", ") -> str:
     """
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return sep.join(str(item) for item in items[:limit]) + more
+
+
+def close_match(word: str, names: Iterable[object]) -> str | None:
+    """The one of ``names`` that ``word`` is likely a typo of, for a ``did you mean`` hint; None if none is.
+
+    >>> close_match("scrach", ["bent", "color", "flip", "scratch"])
+    'scratch'
+    >>> close_match("dent", ["bent", "scratch"]) is None
+    True
+    """
+    close = difflib.get_close_matches(word, sorted(map(str, names)), n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def file_error(error: OSError) -> str:

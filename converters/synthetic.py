@@ -45,7 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import OneLineParser, exit_code
-from common.errors import UserError
+from common.errors import UserError, close_match
 from common.folders import build_folder, check_output_folder, earlier_run_note
 from common.io import atomic_write, json_text
 
@@ -497,6 +497,12 @@ def _defect_flip(
 _DEFECTS = {"bent": _defect_bent, "color": _defect_color, "flip": _defect_flip, "scratch": _defect_scratch}
 
 
+def unknown_defect_text(defect: object) -> str:
+    """``unknown defect 'scrach' (did you mean 'scratch'?)``: a typo's defect type named, as config keys'."""
+    close = close_match(defect, DEFECT_TYPES) if isinstance(defect, str) else None
+    return f"unknown defect {defect!r}" + (f" (did you mean {close!r}?)" if close else "")
+
+
 def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Renders one photo of the nut, with one defect or none.
 
@@ -518,7 +524,7 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
         ValueError: unknown defect or size below 64.
     """
     if defect is not None and defect not in _DEFECTS:
-        raise UserError(f"unknown defect {defect!r}; expected one of {', '.join(DEFECT_TYPES)}")
+        raise UserError(f"{unknown_defect_text(defect)}; expected one of {', '.join(DEFECT_TYPES)}")
     if size < MIN_SIZE:
         raise UserError(f"size must be >= {MIN_SIZE}, got {size}")
     scene = _draw_scene(rng, size)
@@ -559,7 +565,7 @@ def _check_config(config: SyntheticConfig) -> None:
         raise UserError(f"defects must be a sequence of names, got the string {config.defects!r}")
     unknown = [d for d in config.defects if d not in DEFECT_TYPES]
     if unknown:
-        raise UserError(f"unknown defect {unknown[0]!r}; expected some of {', '.join(DEFECT_TYPES)}")
+        raise UserError(f"{unknown_defect_text(unknown[0])}; expected some of {', '.join(DEFECT_TYPES)}")
     if len(set(config.defects)) != len(config.defects):
         raise UserError(f"defects listed twice: {', '.join(config.defects)}")
 

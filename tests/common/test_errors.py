@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import few
+from common.errors import close_match, few
 
 
 @pytest.mark.parametrize(
@@ -19,3 +19,12 @@ from common.errors import few
 )
 def test_few_names_the_first_and_counts_the_rest(items: list, limit: int, sep: str, expected: str) -> None:
     assert few(items, limit, sep=sep) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("scrach", "scratch"), ("epoch", "epochs"), ("dent", None), ("scratch", "scratch"), ("", None)],
+)
+def test_close_match_names_the_likely_typo_only(word: str, expected: str | None) -> None:
+    # one helper for config keys (unknown_key_text) and converters.synthetic's defect types
+    assert close_match(word, ["bent", "epochs", "scratch"]) == expected

@@ -432,6 +432,25 @@ def test_cli_bad_input_returns_2(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("defects", "expected"),
+    [
+        # config keys offered the closest name; a defect type's typo got the list alone
+        (
+            ["scrach"],
+            "unknown defect 'scrach' (did you mean 'scratch'?); expected some of bent, color, flip, scratch",
+        ),
+        (["bent", "colour"], "unknown defect 'colour' (did you mean 'color'?); expected some of bent,"),
+        (["dent"], "unknown defect 'dent'; expected some of bent, color, flip, scratch"),  # none close enough
+    ],
+)
+def test_cli_a_mistyped_defect_type_is_offered_the_closest(tmp_path: Path, capsys, defects, expected) -> None:
+    assert main(["--out", str(tmp_path / "o"), "--no-progress", "--defects", *defects]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {expected}")
+    with pytest.raises(UserError, match=r"^unknown defect 'flp' \(did you mean 'flip'\?\); expected one of "):
+        render_sample("flp", np.random.default_rng(0), 96)
+
+
 def test_cli_argparse_errors_return_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--out", str(tmp_path), "--size", "big"]) == 2
     err = capsys.readouterr().err
