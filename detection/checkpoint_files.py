@@ -1,11 +1,11 @@
-"""A training's ``weights/last.pt`` and ``best.pt`` written whole or not at all, as every output here.
+"""A training's ``weights/last.pt``, ``best.pt`` and ``epoch<N>.pt`` written whole or not at all.
 
 ultralytics writes them in place (``BaseTrainer.save_model``: ``self.last.write_bytes(...)``, then
-``best.pt`` the same way in an epoch that scores best) and strips their optimizer at the end in
-place too (``strip_optimizer``: ``torch.save(x, f)``). A Ctrl-C, a ``kill -9`` or a full disk while
-one was written left it cut short: the last finished epoch's ``last.pt`` (the file the Ctrl-C line
-says to train on from) or the best epoch's ``best.pt`` of the epochs before, lost. Inside
-:func:`atomic_checkpoints`, both go through a temporary beside them and a rename
+``best.pt`` the same way in an epoch that scores best, and with ``save_period`` ``epoch<N>.pt``) and
+strips their optimizer at the end in place too (``strip_optimizer``: ``torch.save(x, f)``). A Ctrl-C, a
+``kill -9`` or a full disk while one was written left it cut short: the last finished epoch's ``last.pt``
+(the file the Ctrl-C line says to train on from) or the best epoch's ``best.pt`` of the epochs before,
+lost. Inside :func:`atomic_checkpoints`, all go through a temporary beside them and a rename
 (:func:`common.io.atomic_write`): a stopped write leaves the previous file as it was.
 """
 
@@ -29,9 +29,14 @@ class _AtomicPath(type(Path())):  # type: ignore[misc]  # Path() is PosixPath or
 
 
 def atomic_weights(trainer: object) -> None:
-    """An ``on_pretrain_routine_end`` callback: the ``trainer``'s ``last.pt`` and ``best.pt`` are written
-    whole from its first epoch on; temporaries of a killed earlier run in its weights folder are removed."""
+    """An ``on_pretrain_routine_end`` callback: the ``trainer``'s ``last.pt``, ``best.pt`` and
+    ``save_period``'s ``epoch<N>.pt`` are written whole from its first epoch on; temporaries of a killed
+    earlier run in its weights folder are removed.
+
+    ``save_model`` names an epoch's file ``self.wdir / f"epoch{N}.pt"``: pathlib's ``/`` keeps the subclass.
+    """
     trainer.last, trainer.best = _AtomicPath(trainer.last), _AtomicPath(trainer.best)
+    trainer.wdir = _AtomicPath(trainer.wdir)
     remove_stale(Path(trainer.last).parent, ".*.pt.*.tmp")
 
 

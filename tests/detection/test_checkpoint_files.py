@@ -81,6 +81,21 @@ def test_a_ctrl_c_while_last_pt_is_written_keeps_the_previous_epochs(
     assert "holds the last finished epoch" in capsys.readouterr().err
 
 
+def test_a_ctrl_c_while_an_epoch_file_is_written_leaves_none_cut_short(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # save_period's weights/epoch<N>.pt were written in place (save_model: (self.wdir / ...).write_bytes):
+    # stopped mid-write, epoch1.pt was left cut short beside the whole ones
+    interrupt_writes_of(monkeypatch, "epoch1.pt")
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "epochs=2", "save_period=1", "name=ep")
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    weights = tmp_path / "runs" / "ep" / "weights"
+    assert sorted(path.name for path in weights.iterdir()) == ["best.pt", "epoch0.pt", "last.pt"]
+    assert load_torch(weights / "epoch0.pt", weights_only=False)["epoch"] == 0  # whole
+    assert load_torch(weights / "last.pt", weights_only=False)["epoch"] == 1  # written before epoch1.pt
+
+
 def test_a_ctrl_c_while_the_optimizer_is_stripped_keeps_best_pt(
     tiny_dataset: Path, tmp_path: Path, monkeypatch
 ) -> None:
