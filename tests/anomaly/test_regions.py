@@ -167,7 +167,7 @@ def test_sam_outlines_in_pieces_are_split_at_the_segmenters_min_area(monkeypatch
     anomaly_map = np.zeros((12, 16))
     anomaly_map[2:9, 2:12] = 1.0
     image = np.zeros((12, 16, 3), np.uint8)
-    sam = SimpleNamespace(mask_threshold=0.0)
+    sam = SimpleNamespace(mask_threshold=0.0, device="cpu")
     instances = Segmenter(sam, "fake")(image, map_regions(anomaly_map, 0.5), min_area=2)
     assert [int(m.sum()) for m in instances.masks] == [12, 10]
     assert Segmenter(sam, "fake")(image, map_regions(anomaly_map, 0.5)).masks.shape[0] == 3
