@@ -447,10 +447,15 @@ def accumulation_note(config: Mapping, train_images: int) -> str | None:
 
 def run_dir(config: Mapping, model: str, data: Path) -> Path:
     """``project/name``, numbered (``name-2``, ...) when taken unless ``exist_ok``; as records write a
-    path (:func:`common.io.recorded_path`: ``project=runs/../x`` kept its ``..`` in ``args.yaml``)."""
+    path (:func:`common.io.recorded_path`: ``project=runs/../x`` kept its ``..`` in ``args.yaml``).
+
+    The default name is ``<model>_<data set folder>``, the folder as the user spelt it, as
+    ``segmentation.train`` names its runs: ``data=datasets/nut/data.yaml``, with ``nut`` a link to
+    ``synthetic_nut``, trains into ``..._nut`` (it followed the link, to ``..._synthetic_nut``).
+    """
     from ultralytics.utils.files import increment_path
 
-    name = config.get("name") or f"{Path(model).stem}_{data.resolve().parent.name}"
+    name = config.get("name") or f"{Path(model).stem}_{Path(recorded_path(data)).parent.name}"
     path = increment_path(Path(config["project"]) / name, exist_ok=bool(config.get("exist_ok")))
     return Path(recorded_path(path))
 

@@ -36,6 +36,7 @@ from detection.train import (
     remove_stale_files,
     resolve_pretrained,
     rotation_note,
+    run_dir,
     stopped_note,
     train,
 )
@@ -1447,3 +1448,28 @@ def test_help_names_every_family_it_trains(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "Fine-tune YOLOE, YOLO-World or plain YOLO" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_default_run_name_is_the_data_folder_as_spelt_not_a_links_target(tmp_path: Path) -> None:
+    # followed the link (data.resolve()): data=sets/nut/data.yaml, nut -> synthetic_nut, trained into
+    # runs/yolo11n_synthetic_nut, where segmentation.train's run of the same data=sets/nut is vit_t_nut
+    target = tmp_path / "synthetic_nut"
+    target.mkdir()
+    (target / "data.yaml").write_text("names: {0: a}\n")
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "nut").symlink_to(target)
+    config = {"project": str(tmp_path / "runs"), "name": None}
+    assert run_dir(config, "yolo11n.pt", tmp_path / "sets" / "nut" / "data.yaml").name == "yolo11n_nut"
+    assert run_dir(config, "yolo11n.pt", tmp_path / "sets" / "nut" / ".." / "nut" / "data.yaml").name == (
+        "yolo11n_nut"
+    )
+
+
+def test_the_default_run_name_of_a_data_yaml_in_the_working_folder_is_that_folders_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lot_7").mkdir()
+    monkeypatch.chdir(tmp_path / "lot_7")
+    config = {"project": str(tmp_path / "runs"), "name": None}
+    folder = run_dir(config, "configs/m/yolo11n-worldv2.yaml", Path("data.yaml"))
+    assert folder.name == "yolo11n-worldv2_lot_7"
