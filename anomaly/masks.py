@@ -102,7 +102,9 @@ class Segmenter:
         boxes = np.stack([r.box for r in regions])
         scores = np.array([r.peak for r in regions], np.float32)
         if self.sam is None:
-            masks = np.stack([r.mask for r in regions])
+            masks = np.zeros((len(regions), height, width), bool)
+            for index, region in enumerate(regions):
+                masks[index][region.window] = region.crop
             return Instances(masks, boxes, scores, np.ones(len(regions), np.float32))
         from segmentation.embeddings import embed_images
 
@@ -114,7 +116,7 @@ class Segmenter:
         # SAM found nothing inside a box: keep the map's own region rather than lose the defect
         for index, region in enumerate(regions):
             if not masks[index].any():
-                masks[index] = region.mask
+                masks[index][region.window] = region.crop
         return split_parts(Instances(masks, boxes, scores, iou), min_area)
 
     def _masks(
@@ -192,7 +194,7 @@ def split_parts(instances: Instances, min_area: int = 1) -> Instances:
             continue
         split = True
         for part in parts:
-            masks.append(part.mask)
+            masks.append(part.full_mask())
             boxes.append(part.box)
             picked.append(index)
     if not split:  # every mask whole: the instances as they are, not a stacked copy of every mask

@@ -2,12 +2,14 @@
 
 Pure numpy/OpenCV: the map (``(H, W)`` float, the photo's size) is cut at ``threshold``; each
 8-connected component of at least ``min_area`` pixels is one region, with its tight xyxy box in pixel
-edges (the converters' convention: a one-pixel region at (0, 0) has box ``[0, 0, 1, 1]``) and its
-peak map value, which ranks it.
+edges (the converters' convention: a one-pixel region at (0, 0) has box ``[0, 0, 1, 1]``), its pixels
+inside that box, and its peak map value, which ranks it. A region holds its box's pixels only, never a
+map-sized mask: a 12 MP map with a hundred regions held a hundred 12 MB masks, each made by comparing
+the whole label image (:meth:`Region.full_mask` makes one where a caller needs it).
 
 >>> m = np.zeros((4, 6)); m[1:3, 4:6] = 2.0
->>> [(r.box.tolist(), r.area, r.peak) for r in map_regions(m, 1.0)]
-[([4.0, 1.0, 6.0, 3.0], 4, 2.0)]
+>>> [(r.box.tolist(), r.area, r.peak, r.crop.shape) for r in map_regions(m, 1.0)]
+[([4.0, 1.0, 6.0, 3.0], 4, 2.0, (2, 2))]
 """
 
 from __future__ import annotations
@@ -26,16 +28,31 @@ class Region:
     """One connected region of the thresholded map.
 
     Attributes:
-        mask: ``(H, W)`` bool, the region's pixels.
+        crop: ``(y2 - y1, x2 - x1)`` bool, the region's pixels inside its box (another region's pixels
+            there are False): ``map[region.window][region.crop]`` are its map values.
         box: ``(4,)`` float xyxy in pixel edges.
         area: pixels.
         peak: the largest map value inside (the region's score).
+        image_shape: ``(H, W)``, the map's.
     """
 
-    mask: np.ndarray
+    crop: np.ndarray
     box: np.ndarray
     area: int
     peak: float
+    image_shape: tuple[int, int]
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """The box's rows and columns, to index a map-sized array with."""
+        x1, y1, x2, y2 = (int(v) for v in self.box)
+        return slice(y1, y2), slice(x1, x2)
+
+    def full_mask(self) -> np.ndarray:
+        """``(H, W)`` bool, the region's pixels at the map's size (a new array each call)."""
+        mask = np.zeros(self.image_shape, bool)
+        mask[self.window] = self.crop
+        return mask
 
 
 def map_regions(anomaly_map: np.ndarray, threshold: float, *, min_area: int = 1) -> list[Region]:
@@ -51,12 +68,16 @@ def map_regions(anomaly_map: np.ndarray, threshold: float, *, min_area: int = 1)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     regions = []
     for label in range(1, count):
-        x, y, w, h, area = stats[label]
+        x, y, w, h, area = (int(v) for v in stats[label])
         if area < min_area:
             continue
-        mask = labels == label
+        # the component's box alone (its stats), not the whole label image once per component: that was
+        # O(regions x pixels) and a map-sized mask kept per region
+        window = slice(y, y + h), slice(x, x + w)
+        crop = labels[window] == label
         box = np.array([x, y, x + w, y + h], dtype=float)
-        regions.append(Region(mask, box, int(area), float(anomaly_map[mask].max())))
+        peak = float(anomaly_map[window][crop].max())
+        regions.append(Region(crop, box, area, peak, anomaly_map.shape[:2]))
     return sorted(regions, key=lambda r: -r.peak)
 
 

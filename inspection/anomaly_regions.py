@@ -110,7 +110,7 @@ class AnomalyRegions:
         regions = map_regions(prediction.anomaly_map, self.threshold, min_area=self.min_area)
         if detected is not None and len(detected) and self.max_covered < 1:
             inside = box_union(np.asarray(detected, dtype=float), prediction.anomaly_map.shape)
-            regions = [r for r in regions if inside[r.mask].mean() <= self.max_covered]
+            regions = [r for r in regions if inside[r.window][r.crop].mean() <= self.max_covered]
         return np.array([r.box for r in regions], dtype=float).reshape(-1, 4)
 
     def check_not_fit_on(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -28,7 +29,73 @@ def test_regions_are_components_with_edge_boxes_highest_peak_first() -> None:
         ([8.0, 6.0, 12.0, 8.0], 8, 3.0),
         ([1.0, 1.0, 4.0, 4.0], 9, 2.0),
     ]
-    assert regions[2].mask.sum() == 9 and regions[2].mask[1:4, 1:4].all()
+    assert regions[2].full_mask().sum() == 9 and regions[2].full_mask()[1:4, 1:4].all()
+
+
+def labelled(anomaly_map: np.ndarray, threshold: float) -> np.ndarray:
+    """The map's 8-connected components, labelled 1, 2, ... (0: below ``threshold``)."""
+    return cv2.connectedComponents((anomaly_map >= threshold).astype(np.uint8), connectivity=8)[1]
+
+
+def ring_around_a_dot() -> np.ndarray:
+    """A 7 x 7 ring around a one-pixel dot: the dot lies inside the ring's box, not 8-connected to it."""
+    anomaly_map = np.zeros((9, 9))
+    anomaly_map[1:8, 1:8] = 2.0
+    anomaly_map[2:7, 2:7] = 0.0
+    anomaly_map[4, 4] = 3.0
+    return anomaly_map
+
+
+def test_a_region_holds_its_boxs_pixels_alone() -> None:
+    # a map-sized mask per region: 100 regions of a 12 MP map held 1.2 GB, each made from the whole map
+    for region in map_regions(two_blobs(), 1.5):
+        x1, y1, x2, y2 = region.box.astype(int)
+        assert region.crop.shape == (y2 - y1, x2 - x1) and region.image_shape == (10, 12)
+        assert region.crop.sum() == region.area
+
+
+@pytest.mark.parametrize(
+    ("anomaly_map", "threshold", "min_area", "expected"),
+    [
+        # touching the borders: corners and a full-width bottom row
+        (np.pad(np.ones((1, 1)), ((0, 4), (0, 4))), 0.5, 1, [([0.0, 0.0, 1.0, 1.0], 1, 1.0)]),
+        (two_blobs(), 1.5, 1, [([11, 0, 12, 1], 1, 5.0), ([8, 6, 12, 8], 8, 3.0), ([1, 1, 4, 4], 9, 2.0)]),
+        (np.vstack([np.zeros((3, 5)), np.full((1, 5), 2.0)]), 1.0, 1, [([0, 3, 5, 4], 5, 2.0)]),
+        # a ring around a dot: the ring's box holds the dot, which is not the ring's
+        (ring_around_a_dot(), 1.0, 1, [([4, 4, 5, 5], 1, 3.0), ([1, 1, 8, 8], 24, 2.0)]),
+        (ring_around_a_dot(), 1.0, 2, [([1, 1, 8, 8], 24, 2.0)]),
+        # two L shapes whose boxes overlap, 4-apart (8-connected: apart by a pixel)
+        (np.array([[2, 2, 2, 0, 0], [2, 0, 0, 0, 3], [0, 0, 3, 3, 3.0]]), 1.0, 1,
+         [([2, 1, 5, 3], 4, 3.0), ([0, 0, 3, 2], 4, 2.0)]),
+        # diagonal neighbours: one region
+        (np.fliplr(np.eye(4)) * 2, 1.0, 4, [([0, 0, 4, 4], 4, 2.0)]),
+        (np.fliplr(np.eye(4)) * 2, 1.0, 5, []),
+    ],
+)  # fmt: skip
+def test_regions_on_hand_made_maps_are_the_maps_components(
+    anomaly_map: np.ndarray, threshold: float, min_area: int, expected: list
+) -> None:
+    regions = map_regions(anomaly_map, threshold, min_area=min_area)
+    assert [(r.box.tolist(), r.area, r.peak) for r in regions] == expected
+    labels = labelled(anomaly_map, threshold)
+    for region in regions:
+        [label] = np.unique(labels[region.full_mask()])
+        assert np.array_equal(region.full_mask(), labels == label)  # its pixels, and only its
+        assert np.array_equal(region.crop, (labels == label)[region.window])
+
+
+def test_regions_of_random_maps_are_the_maps_components() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        anomaly_map = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30))))
+        regions = map_regions(anomaly_map, 0.7, min_area=2)
+        labels = labelled(anomaly_map, 0.7)
+        kept = [label for label in range(1, labels.max() + 1) if (labels == label).sum() >= 2]
+        assert sorted(r.full_mask().tobytes() for r in regions) == sorted(
+            (labels == label).tobytes() for label in kept
+        )
+        for region in regions:
+            assert region.peak == anomaly_map[region.full_mask()].max()
 
 
 def test_min_area_drops_specks_and_threshold_is_inclusive() -> None:
@@ -56,7 +123,7 @@ def test_without_sam_the_regions_are_the_masks() -> None:
     regions = map_regions(two_blobs(), 1.5, min_area=2)
     instances = Segmenter()(image, regions)
     assert instances.masks.shape == (2, 10, 12) and instances.scores.tolist() == [3.0, 2.0]
-    assert np.array_equal(instances.masks[1], regions[1].mask) and instances.mask_scores.tolist() == [
+    assert np.array_equal(instances.masks[1], regions[1].full_mask()) and instances.mask_scores.tolist() == [
         1.0,
         1.0,
     ]
