@@ -19,13 +19,13 @@ Under the output folder::
 ``python -m segmentation.annotate --images <source> --proposals <out>/predictions.json`` puts the
 instances on the photos for a person to name: with ``--classes`` naming the defect types, an ``anomaly``
 proposal is not a class there and is accepted as one of them (R: the selected class); without, a first
-run's only class is ``anomaly``. All files are written atomically.
+run's only class is ``anomaly``. All files are written atomically; ``predictions.json``, ``images.json``
+and ``scores.csv`` a photo at a time, into hidden temporaries renamed into place at the end.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ import numpy as np
 from anomaly.masks import Instances
 from common.folders import output_name
 from common.images import encode_image
-from common.io import atomic_write, json_text
+from common.io import StreamedFile, atomic_write, json_text
 from converters.masks import mask_to_rle
 
 CATEGORY = "anomaly"
@@ -74,14 +74,71 @@ def map_png(anomaly_map: np.ndarray, low: float, high: float) -> bytes:
     return encode_image(".png", (scaled * 65535).astype(np.uint16))
 
 
+class JsonList:
+    r"""A JSON list written an entry at a time (:class:`~common.io.StreamedFile`), the text of
+    ``json_text(entries, indent=indent) + "\n"`` byte for byte, without the entries held.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.json"
+    >>> entries = JsonList(path, indent=1)
+    >>> entries.add({"id": 1}); entries.add({"id": 2})
+    >>> entries.close().read_text() == json_text([{"id": 1}, {"id": 2}], indent=1) + "\n"
+    True
+    """
+
+    def __init__(self, path: str | Path, *, indent: int | None = None) -> None:
+        self.file = StreamedFile(path)
+        self.indent = indent
+        self.count = 0
+
+    def add(self, entry: object) -> None:
+        if self.indent is None:  # json.dumps' ", " between entries, all on one line
+            self.file.write(("[" if self.count == 0 else ", ") + json_text(entry))
+        else:  # an entry a line, each of its lines a level deeper (strings hold a newline escaped)
+            pad = " " * self.indent
+            text = pad + json_text(entry, indent=self.indent).replace("\n", "\n" + pad)
+            self.file.write(("[\n" if self.count == 0 else ",\n") + text)
+        self.count += 1
+
+    def close(self) -> Path:
+        """Ends the list and renames the file into place."""
+        if self.count == 0:
+            end = "[]"
+        else:
+            end = "]" if self.indent is None else "\n]"
+        self.file.write(end + "\n")
+        return self.file.close()
+
+    def abort(self) -> None:
+        self.file.abort()
+
+
 class PredictionWriter:
-    """Collects one photo at a time and writes the files; JSON files appear at :meth:`close`."""
+    """Writes one photo's outputs as it comes; the JSON files and ``scores.csv`` appear at :meth:`close`.
+
+    A photo's mask and map files are written at once, its entries of ``predictions.json``, ``images.json``
+    and ``scores.csv`` into hidden temporaries that :meth:`close` ends and renames into place: no photo's
+    entries (their RLE masks) are held until the end. A writer left without :meth:`close` (an exception
+    inside ``with``, :meth:`abort`) drops the temporaries; the photos' files stay (``anomaly.predict``
+    writes into a hidden build of its folder, dropped whole then).
+    """
 
     def __init__(self, out: str | Path, *, map_range: tuple[float, float] | None = None) -> None:
         self.out = Path(out)
         self.map_range = map_range
-        self.results: list[dict] = []
-        self.images: list[dict] = []
+        self.predictions = JsonList(self.out / PREDICTIONS_FILE)
+        self.images = JsonList(self.out / IMAGES_FILE, indent=1)
+        self.scores = StreamedFile(self.out / "scores.csv")
+        self.scores_rows = csv.writer(self.scores, lineterminator="\n")
+        self.scores_rows.writerow(["file_name", "score", "verdict", "instances"])
+        #: photos added, those with an instance, instances
+        self.photos = self.flagged = self.instances = 0
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        self.abort()  # after close: nothing left to drop
 
     def add(
         self,
@@ -92,35 +149,42 @@ class PredictionWriter:
         anomaly_map: np.ndarray | None = None,
     ) -> None:
         """One photo: its path relative to the source, ``(H, W)``, image score, instances, map."""
-        image_id = len(self.images) + 1
+        self.photos += 1
+        image_id = self.photos
         name = output_name(file_name)
-        verdict = CATEGORY if len(instances.masks) else "good"
-        self.images.append(
-            {
-                "id": image_id,
-                "file_name": file_name,
-                "width": int(image_shape[1]),
-                "height": int(image_shape[0]),
-                "verdict": verdict,
-                "score": round(float(score), 6),
-                "instances": len(instances.masks),
-                "name": name,
-            }
-        )
-        self.results += instance_results(instances, image_id, file_name)
-        if len(instances.masks):
+        count = len(instances.masks)
+        verdict = CATEGORY if count else "good"
+        image = {
+            "id": image_id,
+            "file_name": file_name,
+            "width": int(image_shape[1]),
+            "height": int(image_shape[0]),
+            "verdict": verdict,
+            "score": round(float(score), 6),
+            "instances": count,
+            "name": name,
+        }
+        self.images.add(image)
+        self.scores_rows.writerow([file_name, image["score"], verdict, count])
+        for result in instance_results(instances, image_id, file_name):
+            self.predictions.add(result)
+        self.flagged += bool(count)
+        self.instances += count
+        if count:
             union = instances.masks.any(0).astype(np.uint8) * 255
             atomic_write(self.out / "masks" / CATEGORY / f"{name}_mask.png", encode_image(".png", union))
         if anomaly_map is not None and self.map_range is not None:
             atomic_write(self.out / "anomaly_maps" / f"{name}.png", map_png(anomaly_map, *self.map_range))
 
     def close(self, info: dict) -> None:
-        """Writes ``predictions.json``, ``images.json``, ``predict.json`` and ``scores.csv``."""
-        atomic_write(self.out / PREDICTIONS_FILE, json_text(self.results) + "\n")
-        atomic_write(self.out / IMAGES_FILE, json_text(self.images, indent=1) + "\n")
+        """Writes ``predict.json`` and finishes ``predictions.json``, ``images.json`` and ``scores.csv``."""
+        self.predictions.close()
+        self.images.close()
         atomic_write(self.out / "predict.json", json_text(info, indent=1) + "\n")
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["file_name", "score", "verdict", "instances"])
-        writer.writerows([i["file_name"], i["score"], i["verdict"], i["instances"]] for i in self.images)
-        atomic_write(self.out / "scores.csv", buffer.getvalue())
+        self.scores.close()
+
+    def abort(self) -> None:
+        """Drops the unfinished JSON files and ``scores.csv``; the files already written stay."""
+        self.predictions.abort()
+        self.images.abort()
+        self.scores.abort()

@@ -245,20 +245,28 @@ def predict_photos(
             no_colour_head=no_colour_head,
             no_colour_prompt=no_colour_prompt,
         )
-        writer = PredictionWriter(out, map_range=(0.0, 2 * value) if maps else None)
+        map_range = (0.0, 2 * value) if maps else None
 
-        def write(folder: Path) -> None:
-            writer.out = folder  # the hidden build of ``out``
-            predict_into(
-                writer, run, segmenter, photos, base, threshold=value, min_area=min_area, progress=progress
-            )
-            writer.close(info)
+        def write(folder: Path) -> tuple[int, int]:
+            """Into the hidden build of ``out``; returns the photos flagged and the instances."""
+            with PredictionWriter(folder, map_range=map_range) as writer:
+                predict_into(
+                    writer,
+                    run,
+                    segmenter,
+                    photos,
+                    base,
+                    threshold=value,
+                    min_area=min_area,
+                    progress=progress,
+                )
+                writer.close(info)
+            return writer.flagged, writer.instances
 
         # an empty existing folder (made by hand) is replaced like an old run's
         with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
-            build_folder(out, write, overwrite=overwrite or out.is_dir())
-    flagged = sum(1 for image in writer.images if image["verdict"] != "good")
-    return {**info, "out": str(out), "flagged": flagged, "instances": len(writer.results)}
+            flagged, instances = build_folder(out, write, overwrite=overwrite or out.is_dir())
+    return {**info, "out": str(out), "flagged": flagged, "instances": instances}
 
 
 def check_decodes(photos: Sequence[Path]) -> None:

@@ -1,8 +1,8 @@
 """Files written whole or not at all, file hashing, the cache root, and leftovers of killed runs.
 
-Every output of this project goes through :func:`atomic_write` (one file) or
-:func:`partial_dir` + rename (a folder): a reader sees the old version or the
-whole new one, and a run killed half-way leaves only a hidden temporary whose
+Every output of this project goes through :func:`atomic_write` (one file; :class:`StreamedFile`
+for one written a piece at a time) or :func:`partial_dir` + rename (a folder): a reader sees the old
+version or the whole new one, and a run killed half-way leaves only a hidden temporary whose
 name carries the writer's host and process id. :func:`remove_stale` deletes
 those once their writer is gone, so a crash is cleaned up by the next run and
 a run in progress beside it is never disturbed. JSON files of figures get their
@@ -23,7 +23,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from common.errors import UserError, one_line
 
@@ -169,6 +169,44 @@ class _Written:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._file, name)
+
+
+class StreamedFile:
+    """A text file written a piece at a time into a hidden temporary beside ``path``, renamed into place
+    by :meth:`close`: :func:`atomic_write` for text that comes a photo at a time and need not be held.
+
+    A reader sees the old ``path`` or the whole new one; :meth:`abort` (or a process killed before
+    :meth:`close`) leaves ``path`` as it was, and the temporary to :func:`remove_stale` after a kill.
+
+    Args:
+        path: the final file; its folder is created.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary = temporary_path(self.path)
+        # newline="": "\n" as given on every system, as atomic_write writes text
+        self._file: TextIO | None = open(self.temporary, "x", encoding="utf-8", newline="")
+
+    def write(self, text: str) -> int:
+        assert self._file is not None, f"{self.path} is closed"
+        return self._file.write(text)
+
+    def close(self) -> Path:
+        """Renames the temporary into place (once; a closed file stays as it is)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            os.replace(self.temporary, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drops the temporary; ``path`` stays as it was (a file closed before stays too)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self.temporary.unlink(missing_ok=True)
 
 
 def partial_dir(out: str | Path) -> Path:

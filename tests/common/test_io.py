@@ -20,6 +20,7 @@ from common.cli import exit_code
 from common.errors import UserError
 from common.io import (
     FOREIGN_STALE_S,
+    StreamedFile,
     atomic_write,
     cache_root,
     copied_note,
@@ -550,3 +551,19 @@ def test_a_coco_file_of_lists_of_objects_is_read(tmp_path):
     coco = {"images": [{"id": 1}], "annotations": [], "categories": [{"id": 1, "name": "cut"}]}
     (tmp_path / "c.json").write_text(json.dumps(coco))
     assert read_coco_instances(tmp_path / "c.json") == coco
+
+
+def test_a_streamed_file_appears_whole_at_close_and_abort_keeps_the_old_one(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "scores.csv"
+    streamed = StreamedFile(target)
+    streamed.write("a,1\n")
+    streamed.write("b,2\r\n")
+    assert not target.exists() and [p.name for p in (tmp_path / "sub").iterdir()] == [streamed.temporary.name]
+    assert streamed.close() == target and target.read_bytes() == b"a,1\nb,2\r\n"  # newlines as given
+    assert streamed.close() == target and target.read_bytes() == b"a,1\nb,2\r\n"  # once
+    again = StreamedFile(target)
+    again.write("half")
+    again.abort()
+    assert target.read_bytes() == b"a,1\nb,2\r\n" and [p.name for p in (tmp_path / "sub").iterdir()] == [
+        "scores.csv"
+    ]
