@@ -181,27 +181,27 @@ def split_parts(instances: Instances, min_area: int = 1) -> Instances:
     >>> parts.boxes.tolist()
     [[5.0, 0.0, 9.0, 2.0], [0.0, 1.0, 2.0, 3.0]]
     """
-    masks, boxes, picked = [], [], []
-    split = False
-    for index, mask in enumerate(instances.masks):
-        # a mask is a map of ones (bool: a float32 copy of it was 4 bytes a pixel): its regions are
-        # its parts, with the regions' boxes
-        parts = sorted(map_regions(mask, 0.5, min_area=min_area), key=lambda r: -r.area)
+    # a mask is a map of ones (bool: a float32 copy of it was 4 bytes a pixel): its regions are its parts,
+    # with the regions' boxes; each part its box's pixels alone until the masks are filled in
+    split = [
+        sorted(map_regions(mask, 0.5, min_area=min_area), key=lambda r: -r.area) for mask in instances.masks
+    ]
+    if all(len(parts) < 2 for parts in split):  # every mask whole: the instances as they are, not a copy
+        return instances
+    # one array filled part by part: a list of map-sized part masks, then stacked, held every part twice
+    masks = np.zeros((sum(len(p) if len(p) >= 2 else 1 for p in split), *instances.masks.shape[1:]), bool)
+    boxes, picked = [], []
+    for index, parts in enumerate(split):
         if len(parts) < 2:
-            masks.append(mask)
+            masks[len(picked)] = instances.masks[index]
             boxes.append(instances.boxes[index])
             picked.append(index)
             continue
-        split = True
         for part in parts:
-            masks.append(part.full_mask())
+            masks[len(picked)][part.window] = part.crop
             boxes.append(part.box)
             picked.append(index)
-    if not split:  # every mask whole: the instances as they are, not a stacked copy of every mask
-        return instances
-    return Instances(
-        np.stack(masks), np.stack(boxes), instances.scores[picked], instances.mask_scores[picked]
-    )
+    return Instances(masks, np.stack(boxes), instances.scores[picked], instances.mask_scores[picked])
 
 
 def check_sam_flags(sam: str | Path | None, zero_shot: bool, model: str | None) -> None:
