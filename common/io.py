@@ -11,6 +11,7 @@ text from :func:`json_text`: strict JSON, an undefined figure (NaN) as ``null``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -21,7 +22,7 @@ import socket
 import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -189,17 +190,35 @@ class StreamedFile:
         # newline="": "\n" as given on every system, as atomic_write writes text
         self._file: TextIO | None = open(self.temporary, "x", encoding="utf-8", newline="")
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` or :meth:`abort` ran."""
+        return self._file is None
+
     def write(self, text: str) -> int:
         assert self._file is not None, f"{self.path} is closed"
-        return self._file.write(text)
+        with self._naming_the_file():
+            return self._file.write(text)
 
     def close(self) -> Path:
         """Renames the temporary into place (once; a closed file stays as it is)."""
         if self._file is not None:
-            self._file.close()
+            with self._naming_the_file():
+                self._file.close()
             self._file = None
+            os.chmod(self.temporary, _file_mode())
             os.replace(self.temporary, self.path)
         return self.path
+
+    @contextlib.contextmanager
+    def _naming_the_file(self) -> Iterator[None]:
+        """A full disk's OSError (no file name) names ``path``, as :func:`atomic_write`'s does: the
+        commands' one ``error:`` line, not a traceback."""
+        try:
+            yield
+        except OSError as error:
+            error.filename = error.filename or str(self.path)
+            raise
 
     def abort(self) -> None:
         """Drops the temporary; ``path`` stays as it was (a file closed before stays too)."""

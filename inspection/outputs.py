@@ -33,7 +33,6 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 import cv2
 import numpy as np
@@ -41,7 +40,7 @@ import numpy as np
 from common.errors import UserError
 from common.folders import UniqueNames, output_name
 from common.images import decode_image_file, encode_image
-from common.io import atomic_write, json_text, temporary_path
+from common.io import StreamedFile, atomic_write, json_text
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
 from inspection.mask_tree import MaskTree
@@ -132,7 +131,8 @@ def anomaly_map_png(anomaly_map: np.ndarray) -> bytes:
 
 
 class JsonListFile:
-    """A JSON document around one list, written an entry at a time into a temporary, renamed by :meth:`close`.
+    """A JSON document around one list, written an entry at a time into a temporary, renamed by :meth:`close`
+    (:class:`common.io.StreamedFile`).
 
     Args:
         path: the final file.
@@ -140,34 +140,25 @@ class JsonListFile:
     """
 
     def __init__(self, path: str | Path, *, head: str = "[", tail: str = "]") -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.temporary = temporary_path(self.path)
+        self.file = StreamedFile(path)
+        self.path = self.file.path
         self.tail = tail
         self.count = 0
-        self._file: TextIO | None = open(self.temporary, "x", encoding="utf-8")
-        self._file.write(head)
+        self.file.write(head)
 
     def add(self, entry: object) -> None:
-        assert self._file is not None, "closed"
-        self._file.write(("," if self.count else "") + "\n" + json_text(entry))
+        self.file.write(("," if self.count else "") + "\n" + json_text(entry))
         self.count += 1
 
     def close(self) -> Path:
-        """Finishes the document and renames it into place."""
-        if self._file is not None:
-            self._file.write("\n" + self.tail + "\n")
-            self._file.close()
-            self._file = None
-            os.replace(self.temporary, self.path)
-        return self.path
+        """Finishes the document and renames it into place (once)."""
+        if not self.file.closed:
+            self.file.write("\n" + self.tail + "\n")
+        return self.file.close()
 
     def abort(self) -> None:
         """Drops what was written; the file at ``path`` (if any) stays as it was."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self.temporary.unlink(missing_ok=True)
+        self.file.abort()
 
 
 class PredictionWriter:

@@ -567,3 +567,36 @@ def test_a_streamed_file_appears_whole_at_close_and_abort_keeps_the_old_one(tmp_
     assert target.read_bytes() == b"a,1\nb,2\r\n" and [p.name for p in (tmp_path / "sub").iterdir()] == [
         "scores.csv"
     ]
+
+
+class _FullDisk:
+    """A text file whose writes fail as a full disk's do: an OSError without a file name."""
+
+    def __init__(self, file) -> None:
+        self.file = file
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def test_a_streamed_file_on_a_full_disk_is_an_error_naming_it_and_leaves_nothing(tmp_path: Path) -> None:
+    # its OSError named no file: the commands' error line (common.cli) needs one, so it was a traceback
+    target = tmp_path / "predictions.json"
+    streamed = StreamedFile(target)
+    streamed._file = _FullDisk(streamed._file)
+    with pytest.raises(OSError) as raised:
+        streamed.write("[")
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
+    streamed.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_streamed_file_gets_the_permissions_of_a_plain_open(tmp_path: Path) -> None:
+    streamed = StreamedFile(tmp_path / "scores.csv")
+    streamed.write("a")
+    os.chmod(streamed.temporary, 0o600)  # as a temporary made by mkstemp would be
+    streamed.close()
+    assert (tmp_path / "scores.csv").stat().st_mode & 0o777 == common.io._file_mode()
