@@ -5,7 +5,7 @@ Under the output folder::
     predictions.json        COCO results, one entry per instance, category "anomaly" (id 1):
                             {"image_id", "category_id": 1, "category_name": "anomaly", "bbox": [x, y, w, h],
                              "score": peak map value, "box_score", "mask_score": SAM's IoU,
-                             "segmentation": RLE, "file_name": path relative to --source}
+                             "segmentation": RLE, "area": mask pixels, "file_name": path relative to --source}
     images.json             [{"id", "file_name", "width", "height", "verdict": "anomaly" | "good",
                               "score": image score, "instances", "name"}]: the list the annotation
                              page's proposals reader takes (segmentation/annotate/proposal_file.py)

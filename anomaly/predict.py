@@ -123,11 +123,13 @@ def resolve_threshold(
         "threshold", (metrics.get("pixel") or {}).get("f1_threshold")
     )
     peak = (metrics.get("pixel") or {}).get("good_peak")
-    if not isinstance(threshold, int | float) or not math.isfinite(threshold):
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
         # an evaluation of good images only (a category without test defects) picks none: say what to pass
         known = isinstance(peak, int | float) and math.isfinite(peak)
         hint = f"; pass {flag} VALUE above its largest map value on a good image, {peak:.4f}" if known else ""
         raise UserError(f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold){hint}")
+    # a hand-edited file's negative value flagged every pixel without a word (--threshold is checked)
+    check_threshold(float(threshold), f"the pixel threshold of {path}")
     if clean_goods and isinstance(peak, int | float) and math.isfinite(peak) and peak >= threshold:
         above = float(np.nextafter(np.float32(peak), np.float32(math.inf)))  # maps are float32
         return above, f"from {recorded_path(path)}, above its good images"

@@ -106,6 +106,15 @@ def test_a_metrics_files_mask_threshold_comes_before_its_pixel_one(tmp_path: Pat
     assert resolve_threshold(str(path), tmp_path) == (2.5, f"from {path}")
 
 
+@pytest.mark.parametrize("value", [-0.5, True])
+def test_a_metrics_threshold_that_is_no_distance_is_refused_naming_the_file(tmp_path: Path, value) -> None:
+    # was taken as it was: a hand-edited -0.5 flagged every pixel of every photo, true read as 1.0
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"masks": {"threshold": value}}))
+    with pytest.raises(UserError, match=re.escape(f"{path}")):
+        resolve_threshold(str(path), tmp_path)
+
+
 def test_a_relative_metrics_file_is_named_absolute_in_the_origin(tmp_path: Path, monkeypatch) -> None:
     # the origin is recorded with the predictions (threshold_from): as typed, it named no file elsewhere
     (tmp_path / "eval-val").mkdir()
