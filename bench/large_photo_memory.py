@@ -104,19 +104,26 @@ def measure_anomaly(args: argparse.Namespace, extra: list[str]) -> int:
         args.anomaly, args.work / f"spots_{args.photos}x{args.discs}", photos=args.photos, discs=args.discs,
         size=size,
     )  # fmt: skip
+    return measured_run(
+        anomaly.outputs.PredictionWriter, "add", anomaly.predict.main,
+        ["--run", str(run), "--source", str(folder), "--out", str(args.work / "out"), "--overwrite",
+         "--no-progress", "--cache-dir", str(args.work / "cache"), *extra],
+    )  # fmt: skip
+
+
+def measured_run(owner: type, method: str, command, argv: list[str]) -> int:  # noqa: ANN001
+    """``command(argv)`` with the peak RSS noted after each call of ``owner.method`` (once per photo)."""
     after_photo: list[int] = []
-    add = anomaly.outputs.PredictionWriter.add
+    original = getattr(owner, method)
 
     def measured(self, *given, **options):  # noqa: ANN001, ANN002, ANN003, ANN202
-        add(self, *given, **options)
+        result = original(self, *given, **options)
         after_photo.append(peak_mb())
+        return result
 
-    anomaly.outputs.PredictionWriter.add = measured
+    setattr(owner, method, measured)
     start = time.perf_counter()
-    code = anomaly.predict.main(
-        ["--run", str(run), "--source", str(folder), "--out", str(args.work / "out"), "--overwrite",
-         "--no-progress", "--cache-dir", str(args.work / "cache"), *extra]
-    )  # fmt: skip
+    code = command(argv)
     print(f"exit {code} in {time.perf_counter() - start:.0f} s; peak RSS after each photo, MB: {after_photo}")
     print(f"peak RSS: {peak_mb()} MB")
     return code
@@ -151,23 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     inspection.predict.load_detector = lambda weights: StubDetector()
     detector = args.work / "best.pt"
     detector.write_bytes(b"stub")
-    after_photo: list[int] = []
-    inspect = inspection.inspector.Inspector.__call__
-
-    def measured(self, path):  # noqa: ANN001, ANN202
-        result = inspect(self, path)
-        after_photo.append(peak_mb())
-        return result
-
-    inspection.inspector.Inspector.__call__ = measured
-    start = time.perf_counter()
-    code = inspection.predict.main(
+    return measured_run(
+        inspection.inspector.Inspector, "__call__", inspection.predict.main,
         ["--detector", str(detector), "--source", str(folder), "--out", str(args.work / "out"), "--overwrite",
-         "--no-progress", "--cache-dir", str(args.work / "cache"), *extra]
+         "--no-progress", "--cache-dir", str(args.work / "cache"), *extra],
     )  # fmt: skip
-    print(f"exit {code} in {time.perf_counter() - start:.0f} s; peak RSS after each photo, MB: {after_photo}")
-    print(f"peak RSS: {peak_mb()} MB")
-    return code
 
 
 if __name__ == "__main__":
