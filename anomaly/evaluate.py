@@ -65,6 +65,9 @@ from converters.mvtec import ImageRecord, category_dir
 
 #: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.
 FIGURE_DEFECTS = 3
+#: the longest side of a figure row's photo, mask and map: a panel is drawn about 225 px wide (7.5 in at
+#: 90 dpi, three panels), and a 12 MP row at full size held some 100 MB (photo, mask, float32 map)
+FIGURE_SIDE = 512
 #: Smallest region kept when maps are cut into masks (``--min-area``), in pixels.
 MIN_AREA = 16
 
@@ -128,7 +131,8 @@ def score_records(
 
 
 def figure_examples(run: AnomalyRun, records: Sequence[ImageRecord], scores: np.ndarray) -> list:
-    """The figure's rows: top defect images by score, then the top good image, at their own size."""
+    """The figure's rows: top defect images by score, then the top good image, shrunk to at most
+    :data:`FIGURE_SIDE` pixels a side (:func:`figure_row`)."""
     order = np.argsort(-scores)
     defect = [i for i in order if not records[i].is_good][:FIGURE_DEFECTS]
     good = [i for i in order if records[i].is_good][:1]
@@ -138,8 +142,22 @@ def figure_examples(run: AnomalyRun, records: Sequence[ImageRecord], scores: np.
         image = read_rgb(record.image)
         [prediction] = run.predict([image], [record.image])
         title = f"{record.defect}/{record.image.name} score {prediction.score:.2f}"
-        rows.append((title, image, read_mask(record, image.shape[:2]), prediction.anomaly_map))
+        rows.append(figure_row(title, image, read_mask(record, image.shape[:2]), prediction.anomaly_map))
     return rows
+
+
+def figure_row(title: str, image: np.ndarray, mask: np.ndarray, anomaly_map: np.ndarray) -> tuple:
+    """``(title, photo, mask, map)`` area-averaged to at most :data:`FIGURE_SIDE` pixels a side (the
+    mask as the float share of each pixel it covers: a thin defect stays visible, in grey)."""
+    scale = FIGURE_SIDE / max(image.shape[:2])
+    if scale >= 1:
+        return title, image, mask, anomaly_map
+    size = (max(round(image.shape[1] * scale), 1), max(round(image.shape[0] * scale), 1))
+
+    def shrink(array: np.ndarray) -> np.ndarray:
+        return cv2.resize(array, size, interpolation=cv2.INTER_AREA)
+
+    return title, shrink(image), shrink(mask.astype(np.float32)), shrink(anomaly_map.astype(np.float32))
 
 
 def pick_threshold(

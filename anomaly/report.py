@@ -159,7 +159,7 @@ def map_figure(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]
     """A PNG: per example, the photo, its ground truth and the anomaly map over the photo.
 
     Args:
-        examples: ``(title, rgb (H, W, 3) uint8, mask (H, W) bool, map (H, W) float)``.
+        examples: ``(title, rgb (H, W, 3) uint8, mask (H, W) bool or float in [0, 1], map (H, W) float)``.
         vmax: map value shown at full colour (the same for every example, so they compare).
     """
     import matplotlib

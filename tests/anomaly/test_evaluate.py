@@ -12,7 +12,8 @@ import pytest
 
 import anomaly.evaluate as evaluate_module
 from anomaly.data import read_rgb
-from anomaly.evaluate import MIN_AREA, evaluate_run
+from anomaly.evaluate import MIN_AREA, evaluate_run, figure_row
+from anomaly.report import map_figure
 from anomaly.run import fit_run
 from common.errors import UserError
 from common.extras import package_versions
@@ -471,3 +472,18 @@ def test_masks_scored_with_a_decoders_colour_head_apply_it_and_record_it(
     assert left_out["segmenter"].endswith(", its colour head left out (--no-colour-head)")
     assert left_out["colour_head"] is None and left_out["no_colour_head"] is True
     assert left_out["iou_defect"] < 1.0  # SAM's own masks
+
+
+def test_a_figure_row_of_a_large_photo_is_shrunk_to_the_figures_size() -> None:
+    # rows were held at the photo's size until the figure was drawn: some 100 MB a row at 12 MP, for
+    # panels drawn about 225 px wide
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    mask = np.zeros((3000, 4000), bool)
+    mask[1000:1002, :] = True  # a 2-px scratch: an eighth of a shrunk pixel's height, still there in grey
+    anomaly_map = np.ones((3000, 4000), np.float32)
+    title, small, small_mask, small_map = figure_row("t", image, mask, anomaly_map)
+    assert small.shape == (384, 512, 3) and small_mask.shape == small_map.shape == (384, 512)
+    assert 0 < small_mask.max() < 1 and np.allclose(small_map, 1)
+    assert map_figure([(title, small, small_mask, small_map)], vmax=1.0).startswith(b"\x89PNG")
+    photo = np.zeros((100, 80, 3), np.uint8)  # small photos are drawn as they are
+    assert figure_row("t", photo, mask[:100, :80], anomaly_map[:100, :80])[1] is photo
