@@ -27,7 +27,8 @@ the path relative to ``--images``):
 
 Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
 instance, prediction or file, 409 a request that does not fit the state (e.g. an
-accept whose photo changed on disk since the click), 422 malformed JSON or fields
+accept whose photo changed on disk since the click), 507 a file that cannot be written (a full
+disk, a read-only ``--out``: the message says whether the change was saved), 422 malformed JSON or fields
 (naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
 :mod:`segmentation.annotate.worker`). Paths are checked by
@@ -52,7 +53,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from common.errors import UserError
+from common.errors import UserError, file_error
 from common.io import embeddings_root
 from segmentation.annotate.bad_requests import unparsable_body, validation_problem
 from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
@@ -183,7 +184,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Every failure becomes a JSON ``{"detail": "..."}`` with a 4xx, 503 (or, for bugs, 500) status."""
+    """Every failure becomes a JSON ``{"detail": "..."}`` with a 4xx, 503, 507 (or, for bugs, 500) status."""
 
     @app.exception_handler(AnnotationError)
     async def annotation_error(request: Request, error: AnnotationError) -> JSONResponse:
@@ -209,6 +210,11 @@ def _add_error_handlers(app: FastAPI) -> None:
             problem = unparsable_body(cause, await request.body())
             return JSONResponse({"detail": f"malformed request: {problem}"}, status_code=422)
         return await http_exception_handler(request, error)
+
+    @app.exception_handler(OSError)  # a full disk, a read-only folder: the user's to fix, not a bug
+    async def file_system_error(request: Request, error: OSError) -> JSONResponse:
+        logger.error("%s %s: %s", request.method, request.url.path, file_error(error))
+        return JSONResponse({"detail": f"cannot read or write a file: {file_error(error)}"}, status_code=507)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -27,6 +27,16 @@ class ConflictError(AnnotationError):
     status_code = 409
 
 
+class StorageError(AnnotationError):
+    """A file the server must write cannot be written: a full disk, a read-only folder (HTTP 507).
+
+    The message says what was saved: nothing (the state could not be written), or the change
+    without the photo's files in the tree (rewritten from the state at the next start or export).
+    """
+
+    status_code = 507
+
+
 class BusyError(AnnotationError):
     """The decoder's queue is full, or the server is stopping: try again shortly (HTTP 503).
 

@@ -42,13 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import file_error
 from common.folders import check_output_folder
 from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
 from converters.mvtec import GOOD
 from segmentation.annotate import export
-from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
+from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError, StorageError
 from segmentation.annotate.files import resolve_inside
 from segmentation.annotate.proposals import Proposal, duplicate_rles, not_a_class_text, with_ids
 from segmentation.annotate.records import (
@@ -329,7 +330,7 @@ class AnnotationSession:
                 snapshot, entry.size, entry.proposed, entry.undo_stack, entry.redo_stack = before
                 entry.restore(snapshot)
                 raise
-            self._sync(entry)
+            self._sync_saved(entry)
             return notice
 
     def set_current(self, key: str) -> None:
@@ -573,12 +574,28 @@ class AnnotationSession:
             self._step(entry, entry.redo_stack, entry.undo_stack)
 
     def export(self, *, task: str = "detect") -> ConversionReport:
-        """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`)."""
+        """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`), the tree first
+        brought in line with the state (a photo's files the disk refused after its change was saved).
+
+        Raises:
+            ConflictError: no instance accepted yet.
+            StorageError: the tree cannot be brought in line with the state.
+            UserError: the converters' (an ``--out`` they cannot write).
+        """
         with self._lock:
             if not any(e.instances for e in self._entries.values()):
                 old = self.out / export.EXPORT_DIR
                 note = f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
                 raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
+            # the tree is what the converters read: a photo whose files could not be written after
+            # its change was saved (a full disk, since freed) was left out of the export
+            try:
+                self._sync_tree()
+            except OSError as error:
+                raise StorageError(
+                    f"nothing exported: {self.category_dir} cannot be brought in line with "
+                    f"{self.state_path.name} ({file_error(error)})"
+                ) from error
             report = export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
             # exported as they are (the tree holds every photo with an instance): their defects not yet
             # outlined are background to a detector trained on them
@@ -700,7 +717,7 @@ class AnnotationSession:
             raise
         entry.undo_stack.append(before)
         entry.redo_stack.clear()
-        self._sync(entry)
+        self._sync_saved(entry)
 
     def _step(self, entry: ImageEntry, source: list[Snapshot], target: list[Snapshot]) -> None:
         self._check_on_disk(entry)
@@ -713,7 +730,7 @@ class AnnotationSession:
             raise
         source.pop()
         target.append(now)
-        self._sync(entry)
+        self._sync_saved(entry)
 
     def _check_on_disk(self, entry: ImageEntry) -> None:
         """Refuses to change a photo removed while the page runs: the change was saved, then the
@@ -727,6 +744,7 @@ class AnnotationSession:
             ) from None
 
     def _save(self) -> None:
+        """Writes the state file; StorageError when it cannot be written (memory is the caller's to undo)."""
         state = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
@@ -737,7 +755,28 @@ class AnnotationSession:
             "current": self._current,
             "images": {key: entry.to_json() for key, entry in self._entries.items()},
         }
-        atomic_write(self.state_path, (json.dumps(state, indent=1) + "\n").encode())
+        try:
+            atomic_write(self.state_path, (json.dumps(state, indent=1) + "\n").encode())
+        except OSError as error:  # read-only, full: a one-line answer, not an internal error
+            raise StorageError(
+                f"nothing saved: cannot write {self.state_path} ({file_error(error)}): free space on "
+                f"its disk or make {self.out} writable, then try again"
+            ) from error
+
+    def _sync_saved(self, entry: ImageEntry) -> None:
+        """:meth:`_sync` after a change was saved; StorageError saying so when the tree cannot take it.
+
+        The state holds the change; the photo's files are rewritten from it at the next start, or
+        export (:meth:`export`), so the page must not hear "internal error" as "not saved".
+        """
+        try:
+            self._sync(entry)
+        except OSError as error:
+            raise StorageError(
+                f"saved in {self.state_path.name}, but the files of {entry.key} in {self.category_dir} "
+                f"could not be written ({file_error(error)}): they are written from it at the next "
+                "start or export; free space on its disk or make the folder writable"
+            ) from error
 
     def _sync(self, entry: ImageEntry, existing: Sequence[Path] | None = None) -> None:
         mask = None

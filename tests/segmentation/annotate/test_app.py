@@ -480,6 +480,55 @@ def test_export_through_the_api(client, app_parts, defect_centre):
     assert len(lines) == 1 and len(lines[0].split()) > 5  # one YOLO-seg polygon
 
 
+def test_a_state_file_that_cannot_be_written_is_a_one_line_507_and_nothing_is_saved(
+    client, app_parts, defect_centre, monkeypatch
+):
+    from segmentation.annotate import session as session_module
+
+    session, _, truths = app_parts
+    prediction = predict(client, "a.png", [defect_centre(truths["a.png"])])
+
+    def read_only(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(session_module, "atomic_write", read_only)
+    body = {"image": "a.png", "prediction": prediction["prediction"], "candidate": 1, "class": "dent"}
+    response = client.post("/api/accept", json=body)  # was 500 "internal error: PermissionError: ..."
+    assert response.status_code == 507, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("nothing saved: cannot write") and "Permission denied" in detail
+    assert str(session.state_path) in detail and "\n" not in detail
+    assert session.entry("a.png").instances == []
+    monkeypatch.undo()
+    assert client.post("/api/accept", json=body).status_code == 200  # the same request, once writable
+
+
+def test_a_tree_that_cannot_be_written_says_the_change_is_saved_and_the_export_still_holds_it(
+    client, app_parts, defect_centre, monkeypatch
+):
+    from segmentation.annotate import export
+
+    session, _, truths = app_parts
+    prediction = predict(client, "a.png", [defect_centre(truths["a.png"])])
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", "/out/new_defects/ground_truth/dent/a_mask.png")
+
+    monkeypatch.setattr(export, "sync_image", full_disk)
+    body = {"image": "a.png", "prediction": prediction["prediction"], "candidate": 1, "class": "dent"}
+    response = client.post("/api/accept", json=body)  # was 500 "internal error: OSError: ..."
+    assert response.status_code == 507, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("saved in annotate_state.json, but the files of a.png") and "No space" in detail
+    monkeypatch.undo()
+    # the page retries: the same mask is saved once, so nothing rewrites the photo's files until the export
+    assert len(accept(client, "a.png", prediction, "dent")["instances"]) == 1
+    assert client.post("/api/export", json={}).status_code == 200
+    coco = json.loads((session.out / "export/annotations/instances_train.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == ["dent", "scratch"]
+    assert len(coco["annotations"]) == 1  # was 0: the export read the tree, which lacked the photo
+
+
 def test_a_one_pixel_scratch_stays_visible_in_the_preview_of_a_large_image(client, app_parts):
     session, _, _ = app_parts
     scratch = np.zeros((300, 640), bool)

@@ -19,7 +19,7 @@ from converters.convert import format_report
 from converters.masks import mask_to_rle, read_mask, rle_to_mask
 from converters.mvtec import scan
 from segmentation.annotate import export
-from segmentation.annotate.errors import AnnotationError, ConflictError
+from segmentation.annotate.errors import AnnotationError, ConflictError, StorageError
 from segmentation.annotate.session import AnnotationSession
 
 REPO = Path(__file__).resolve().parents[3]
@@ -277,7 +277,7 @@ def test_a_copy_cut_short_leaves_no_half_image_and_reopening_completes_it(photos
         raise OSError("No space left on device")
 
     monkeypatch.setattr(export.shutil, "copyfileobj", cut_short)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StorageError, match="saved in annotate_state.json, but .*No space"):
         session.add_instance("a.png", class_name="defect", mask=blob((120, 160), (10, 10, 40, 20)))
     copies = session.category_dir / "test" / "defect"
     assert not copies.exists() or [p.name for p in copies.iterdir()] == []

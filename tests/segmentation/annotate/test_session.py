@@ -13,7 +13,7 @@ import pytest
 from common.errors import UserError
 from converters.masks import read_mask
 from segmentation.annotate import session as session_module
-from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError
+from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError, StorageError
 from segmentation.annotate.records import unique_stem
 from segmentation.annotate.session import STATE_FILE, AnnotationSession
 
@@ -208,7 +208,7 @@ def test_a_failed_save_leaves_memory_and_disk_as_they_were(opened, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(session_module, "atomic_write", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StorageError, match="nothing saved: .*No space"):
         session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
     assert session.entry("a.png").instances == [] and session.entry("a.png").status == "unlabelled"
     assert session.state_path.read_bytes() == before
@@ -578,7 +578,7 @@ def test_dropping_a_replaced_photos_proposals_strips_redo_too_and_a_failed_save_
     before = (list(entry.proposals), list(entry.proposed), list(entry.undo_stack), list(entry.redo_stack))
     state = session.state_path.read_bytes()
     monkeypatch.setattr(session_module, "atomic_write", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StorageError, match="nothing saved: .*No space"):
         session.drop_proposals("a.png", source="red.pt sha256:00", name="red.pt")
     assert (entry.proposals, entry.proposed, entry.undo_stack, entry.redo_stack) == before
     assert session.state_path.read_bytes() == state
@@ -699,7 +699,7 @@ def test_a_failed_undo_leaves_memory_and_disk_as_they_were(opened, monkeypatch):
     session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
     before = session.state_path.read_bytes()
     monkeypatch.setattr(session_module, "atomic_write", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StorageError, match="nothing saved: .*No space"):
         session.undo("a.png")
     entry = session.entry("a.png")
     assert len(entry.instances) == 1 and entry.status == "in_progress"
