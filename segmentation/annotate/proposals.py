@@ -17,7 +17,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from common.errors import few
-from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
+from converters.masks import mask_to_rle, mask_to_xyxy, rle_counts, rle_to_mask
 
 #: A new proposal that overlaps an instance or an undecided proposal this much (mask IoU) is a duplicate.
 DUPLICATE_IOU = 0.5
@@ -103,11 +103,16 @@ def masked_json(record: Proposal) -> dict:
 
 
 def masked_fields(data: dict) -> dict:
-    """The shared fields read back from :func:`masked_json`'s form, as constructor keywords."""
+    """The shared fields read back from :func:`masked_json`'s form, as constructor keywords.
+
+    Raises:
+        ValueError: a field missing or of the wrong type, or an RLE whose runs do not cover its
+            size (pycocotools stops on it with a bare "Invalid RLE mask representation").
+    """
     return {
         "id": int(data["id"]),
         "class_name": str(data["class"]),
-        "rle": {"size": [int(v) for v in data["rle"]["size"]], "counts": str(data["rle"]["counts"])},
+        "rle": _checked_rle(data["rle"]),
         "area": int(data["area"]),
         "box": tuple(float(v) for v in data["box"]),
         "score": _optional_float(data.get("score")),
@@ -161,6 +166,18 @@ def duplicate_rles(
 def with_ids(proposals: Iterable[Proposal], first: int) -> list[Proposal]:
     """``proposals`` numbered ``first, first + 1, ...``."""
     return [replace(p, id=first + n) for n, p in enumerate(proposals)]
+
+
+def _checked_rle(rle: dict) -> dict:
+    """A state file's COCO RLE ``{"size": [h, w], "counts": str}``, its runs checked without decoding."""
+    height, width = (int(v) for v in rle["size"])
+    counts = rle["counts"]
+    if not isinstance(counts, str):
+        raise ValueError(f"an RLE's counts must be COCO's compressed string, got {type(counts).__name__}")
+    runs = rle_counts(counts)
+    if height < 1 or width < 1 or any(run < 0 for run in runs) or sum(runs) != height * width:
+        raise ValueError(f"an RLE whose runs do not cover its {width}x{height} mask")
+    return {"size": [height, width], "counts": counts}
 
 
 def _optional_float(value: object) -> float | None:

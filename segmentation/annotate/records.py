@@ -214,6 +214,8 @@ def unique_stem(key: str, taken: set[str]) -> str:
 
 def entry_from_json(key: str, data: dict) -> ImageEntry:
     try:
+        if not isinstance(data, dict):
+            raise TypeError(f"an entry is a JSON object, got {type(data).__name__}")
         instances = [Instance.from_json(item) for item in data.get("instances", [])]
         proposals = [Proposal.from_json(item) for item in data.get("proposals", [])]
         status = data.get("status", UNLABELLED)
@@ -231,6 +233,9 @@ def entry_from_json(key: str, data: dict) -> ImageEntry:
             next_proposal_id=max([int(data.get("next_proposal_id", 1))] + [p.id + 1 for p in proposals]),
             proposed=[str(source) for source in data.get("proposed", [])],
         )
+        sizes = {tuple(i.rle["size"]) for i in instances}
+        if instances and sizes != {entry.size}:  # the tree's mask is composed at entry.size
+            raise ValueError(f"instances of size {sorted(sizes)} on an image of size {entry.size}")
     except (KeyError, TypeError, ValueError, AnnotationError) as error:
         raise AnnotationError(f"annotation state: bad entry for image {key}: {error}") from None
     return entry

@@ -15,12 +15,12 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from common.errors import UserError
+from common.errors import UserError, one_line
 from common.folders import is_empty_folder
 from common.images import IMAGE_SUFFIXES, check_not_ground_truth, displayed_size
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
-from segmentation.annotate.files import list_images
+from segmentation.annotate.files import check_relative, list_images
 from segmentation.annotate.records import (
     DEFAULT_CLASSES,
     ImageEntry,
@@ -88,7 +88,7 @@ def class_names_of(
     stored: dict, classes: Sequence[str] | None, default_classes: Sequence[str] | None, out: Path
 ) -> list[str]:
     """The class names; on a resume they must start with the stored ones, in order."""
-    stored_classes = list(stored.get("classes", []))
+    stored_classes = list(stored.get("classes") or [])
     if classes is None:
         names = stored_classes or list(default_classes or DEFAULT_CLASSES)
     else:
@@ -137,8 +137,17 @@ def stored_entries(stored: dict, names: list[str], out: Path) -> dict[str, Image
     only as one of ``names``.
     """
     entries: dict[str, ImageEntry] = {}
-    for key, data in stored.get("images", {}).items():
+    stems: dict[str, str] = {}
+    for key, data in (stored.get("images") or {}).items():
+        try:
+            check_relative(key)  # an export with the photos gone copies images_dir / key into the tree
+        except AnnotationError as error:
+            where = f"{out / STATE_FILE}: image {key!r}"
+            raise AnnotationError(f"{where} is no path below images_dir ({error})") from None
         entry = entry_from_json(key, data)
+        other = stems.setdefault(entry.stem.lower(), key)
+        if other != key:  # one copy and one mask in the tree for two photos
+            raise AnnotationError(f"{out / STATE_FILE}: images {other} and {key} have one stem, {entry.stem}")
         unknown = {i.class_name for i in entry.instances} - set(names)
         if unknown:
             raise AnnotationError(f"{out / STATE_FILE}: image {key} has instances of unknown class {unknown}")
@@ -211,4 +220,30 @@ def read_state(path: Path) -> dict:
         raise AnnotationError(
             f"{path} has state version {state.get('version')}, this app reads {STATE_VERSION}"
         )
+    check_state_fields(state, path)
     return state
+
+
+#: The state's top-level fields read on a resume: their JSON types, and what the message calls them.
+_FIELDS = {
+    "images_dir": (str, "a string"),
+    "category": (str | None, "a string"),
+    "classes": (list | None, "a list of class names"),
+    "current": (str | None, "a string"),
+    "images": (dict | None, "an object"),
+}
+
+
+def check_state_fields(state: dict, path: Path) -> None:
+    """Refuses a state (edited by hand) whose top-level fields are not of the types the app writes.
+
+    Raises:
+        AnnotationError: naming the file and the field (an AttributeError or TypeError traceback
+            stopped the command).
+    """
+    for name, (kind, text) in _FIELDS.items():
+        value = state.get(name)
+        names = value if name == "classes" and value else []
+        if not isinstance(value, kind) or not all(isinstance(item, str) for item in names):
+            got = one_line(json.dumps(value), limit=40)
+            raise AnnotationError(f"{path}: '{name}' must be {text}, got {got}")

@@ -1200,6 +1200,58 @@ def test_a_stored_instance_of_an_unknown_class_is_refused(opened):
         AnnotationSession.open(session.out)
 
 
+def _set(*path_and_value):
+    """A change of a state: the value at a path of keys and indices (``"images", "a.png", "stem"``)."""
+    *path, last, value = path_and_value
+
+    def change(state: dict) -> None:
+        for key in path:
+            state = state[key]
+        state[last] = value
+
+    return change
+
+
+def _first_rle(state: dict) -> dict:
+    return state["images"]["a.png"]["instances"][0]["rle"]
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        # each stopped the command with a traceback: pycocotools' "Invalid RLE mask representation",
+        # AttributeError ('list' object has no attribute 'items'), TypeError, KeyError
+        (lambda state: _first_rle(state).update(size=[10, 10]), "runs do not cover its 10x10 mask"),
+        (lambda state: _first_rle(state).update(counts="!!"), "not a character of COCO's RLE"),
+        (lambda state: _first_rle(state).update(counts=5), "counts must be COCO's compressed string"),
+        (_set("images", "a.png", "size", [60, 80]), r"instances of size \[\(120, 160\)\] on an image of"),
+        (_set("images", "a.png", None), "an entry is a JSON object, got NoneType"),
+        (_set("images", []), "'images' must be an object, got \\[\\]"),
+        (_set("classes", "scratch"), "'classes' must be a list of class names"),  # was "listed twice: c"
+        (_set("classes", [1, "dent"]), "'classes' must be a list of class names"),
+        (_set("images_dir", 5), "'images_dir' must be a string, got 5"),
+        (lambda state: state.pop("images_dir"), "'images_dir' must be a string, got null"),
+        (_set("current", ["a.png"]), "'current' must be a string"),
+        # an export with the photos gone copies images_dir / key into the tree
+        (lambda state: state["images"].update({"../x.png": state["images"]["a.png"]}), "is no path below"),
+        # two photos, one copy and one mask in the tree
+        (lambda state: state["images"].update({"b.jpg": state["images"]["a.png"]}), "have one stem, a$"),
+    ],
+    ids=(
+        "rle-size rle-characters rle-counts-number instance-size entry-null images-list classes-text "
+        "classes-number images-dir-number images-dir-missing current-list key-outside stem-twice"
+    ).split(),
+)
+def test_a_hand_edited_state_is_refused_in_one_line_naming_what_is_wrong(opened, change, error):
+    session, _ = opened
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (10, 10, 30, 20)))
+    state = json.loads(session.state_path.read_text())
+    change(state)
+    session.state_path.write_text(json.dumps(state))
+    with pytest.raises(AnnotationError, match=error):
+        AnnotationSession.open(session.out)
+
+
 def test_a_state_file_holding_no_json_object_is_named_as_no_state(opened):
     session, _ = opened
     session.state_path.write_text("[]")  # not an AttributeError's traceback
