@@ -87,7 +87,9 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
     :data:`converters.mvtec.IMAGE_SUFFIXES`.
 
     Raises:
-        AnnotationError: ``root`` is not a folder.
+        AnnotationError: ``root`` is not a folder; an image whose path the page could not ask for
+            (:func:`check_relative`: a backslash or control character in a name, a top folder named
+            like a drive, ``C:``, or a path over :data:`MAX_RELATIVE_PATH`), which was left out unsaid.
         UserError: a name that is not UTF-8 (``annotate_state.json``, the page's JSON and the
             export's COCO files name every image: :func:`common.folders.check_utf8_names`).
     """
@@ -104,6 +106,11 @@ def list_images(root: Path, *, exclude: Path | None = None) -> list[str]:
             if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             relative = (here / name).relative_to(base).as_posix()
+            try:  # a name the page cannot ask for: it was left out of the list, unsaid
+                check_relative(relative)
+            except AnnotationError as error:
+                photo = repr(str(here / name))  # a newline in a name shows as \n
+                raise AnnotationError(f"{photo} cannot be annotated ({error}): rename it") from None
             try:
                 resolve_inside(base, relative)
             except AnnotationError:

@@ -122,6 +122,28 @@ def test_list_images_refuses_a_name_that_is_not_utf8_naming_its_folder(roots, re
     assert str(error.value).startswith(f"{shown} holds a name that is not UTF-8, {ascii(bad)}: rename it")
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows names hold no backslash, newline or colon")
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("back\\slash.png", "backslashes are not allowed"),  # a Windows path copied as one name
+        ("new\nline.png", "control characters"),
+        ("C:/a.png", "absolute paths are refused"),  # a top folder named like a drive
+        ("/".join(letter * 250 for letter in "xyzuv") + ".png", "longer than 1024"),
+    ],
+    ids=["backslash", "newline", "drive-like-folder", "long-path"],
+)
+def test_list_images_refuses_a_photo_the_page_could_not_ask_for_instead_of_leaving_it_out(
+    tmp_path, name, reason
+):
+    (tmp_path / "a.png").write_bytes(b"png")
+    photo = tmp_path.joinpath(*name.split("/"))
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    photo.write_bytes(b"png")
+    with pytest.raises(AnnotationError, match=f"{reason}.*: rename it$"):  # was left out of the list, unsaid
+        list_images(tmp_path)
+
+
 def test_list_images_refuses_a_missing_folder(tmp_path):
     with pytest.raises(AnnotationError, match="does not exist"):
         list_images(tmp_path / "nope")
