@@ -29,8 +29,10 @@ read back as one region.
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -168,7 +170,8 @@ def sync_image(
     """Makes one image's files in the tree what its state says, touching nothing else.
 
     Writes ``test/<folder>/<stem><ext>`` (renamed from another folder if a copy is
-    there, else copied from ``source``) and ``ground_truth/<folder>/<stem>_mask.png``
+    there, else copied from ``source``; copied again when ``source`` was replaced since,
+    :func:`copy_is_current`) and ``ground_truth/<folder>/<stem>_mask.png``
     when ``mask`` is given, then removes this stem's files from every other
     folder. Each file is written atomically; an interruption between files
     leaves this one image out of step with the state (saved before), which the
@@ -202,6 +205,8 @@ def sync_image(
                 _remove_if_empty(moved.parent)
             else:
                 _write_copy(source, image_target, mask)
+        if not copy_is_current(source, image_target):  # the photo was replaced on disk since it was copied
+            _write_copy(source, image_target, mask)
     if mask is not None:
         if folder is None:
             raise ValueError("a mask needs a folder")
@@ -216,12 +221,36 @@ def sync_image(
             _remove_if_empty(path.parent)
 
 
+def copy_is_current(source: Path, copy: Path) -> bool:
+    """Whether the tree's ``copy`` is of the photo now at ``source`` (True when the photo is gone).
+
+    Copies carry their photo's modification time (:func:`_write_copy`), so an unchanged photo costs
+    two stats. A byte-for-byte copy of another time (made before copies carried it) is compared
+    once and then given it; a photo replaced on disk by another of its size keeps its outlines,
+    and its copy, paired with them in every export, must be the photo the page shows.
+    """
+    try:
+        photo, held = source.stat(), copy.stat()
+    except FileNotFoundError:
+        return True  # nothing to compare with: the copy stands in for a photo that is gone
+    if photo.st_mtime_ns == held.st_mtime_ns:
+        return photo.st_size == held.st_size or needs_upright_copy(source)  # upright: re-encoded as PNG
+    if needs_upright_copy(source):
+        return False  # a re-encoded copy compares with no photo's bytes: written again, with its time
+    if filecmp.cmp(source, copy, shallow=False):
+        os.utime(copy, ns=(held.st_atime_ns, photo.st_mtime_ns))
+        return True
+    return False
+
+
 def _write_copy(source: Path, target: Path, mask: np.ndarray | None) -> None:
+    """Writes ``source`` (upright, as PNG, when EXIF-rotated) to ``target``, with its modification time."""
     if not source.is_file():
         raise AnnotationError(
             f"the tree has no copy of {source.name} ({target} is missing) and its photo {source} is gone: "
             "give the photos' folder as --images"
         )
+    modified = source.stat().st_mtime_ns  # before reading: a photo rewritten meanwhile is copied again
     if target.suffix == ".png" and needs_upright_copy(source):
         image = load_rgb(source)  # OpenCV applies the EXIF orientation, as SAM saw the image
         if mask is not None and mask.shape != image.shape[:2]:
@@ -229,6 +258,7 @@ def _write_copy(source: Path, target: Path, mask: np.ndarray | None) -> None:
         atomic_write(target, encode_png(image))
     else:
         atomic_write(target, lambda file: _copy_into(source, file))
+    os.utime(target, ns=(time.time_ns(), modified))  # copy_is_current then needs no read
 
 
 def _copy_into(source: Path, file) -> None:

@@ -220,6 +220,27 @@ def test_sync_moves_an_image_between_class_folders_without_copying_again(annotat
     assert not (tree / "test/scratch").exists() and not (tree / "ground_truth/scratch").exists()
 
 
+def test_a_photo_replaced_by_another_of_its_size_is_copied_again_so_the_export_pairs_what_the_page_shows(
+    annotated, photos, photo_writer
+):
+    # The tree kept the old photo's copy: a defect outlined on the new photo was exported on the old one.
+    folder, _ = photos
+    tree = annotated.category_dir
+    photo_writer(folder / "a.png", (120, 160), [(120, 90, 10, 10)], seed=9)  # same size, other photo
+    os.utime(folder / "a.png", ns=(0, (tree / "test/scratch/a.png").stat().st_mtime_ns + 10**9))
+    annotated.add_instance("a.png", class_name="dent", mask=blob((120, 160), (110, 80, 130, 100)))
+    copy = tree / "test/combined/a.png"
+    assert copy.read_bytes() == (folder / "a.png").read_bytes()
+    photo_writer(folder / "a.png", (120, 160), [(30, 30, 10, 10)], seed=10)  # again, and no change saved
+    os.utime(folder / "a.png", ns=(0, copy.stat().st_mtime_ns + 10**9))
+    annotated.export()  # brings the tree in line first
+    exported = next((annotated.out / "export/images").rglob("*a.png"))
+    assert exported.read_bytes() == (folder / "a.png").read_bytes()
+    inode = copy.stat().st_ino
+    AnnotationSession.open(annotated.out)  # an unchanged photo is neither read nor copied again
+    assert copy.stat().st_ino == inode
+
+
 def test_photos_with_an_exif_rotation_are_copied_upright(tmp_path, photo_writer):
     folder = tmp_path / "photos"
     photo_writer(folder / "plain.png", (40, 60), [(20, 20, 5, 5)])
