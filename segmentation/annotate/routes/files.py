@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
+from common.images import is_rotated
 from segmentation.annotate import export
 from segmentation.annotate.files import resolve_inside
 from segmentation.annotate.routes.shared import NO_STORE, Context
@@ -19,6 +20,10 @@ from segmentation.embeddings import load_rgb
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 #: Suffixes browsers display themselves; other image files are sent as PNG.
 BROWSER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+#: Of those, the ones every browser turns as their EXIF orientation says, as SAM sees them. Chromium
+#: draws a rotated WebP as stored, so it is sent upright as PNG; so is a rotated PNG (Chromium turns
+#: it, but a PNG's eXIf chunk is not known to be applied by every browser, as a JPEG's tag is).
+ORIENTED_SUFFIXES = (".jpg", ".jpeg")
 
 router = APIRouter()
 
@@ -35,9 +40,11 @@ def static(name: str) -> FileResponse:
 
 @router.get("/files/images/{path:path}")
 def image_file(path: str, context: Context) -> Response:
-    """A photo of ``--images``; formats browsers cannot show (TIFF) as PNG."""
+    """A photo of ``--images``; formats browsers cannot show (TIFF), or not upright as the page's masks
+    are (an EXIF-rotated WebP or PNG), as an upright PNG."""
     target = resolve_inside(context.session.images_dir, path)
-    if target.suffix.lower() in BROWSER_SUFFIXES:
+    suffix = target.suffix.lower()
+    if suffix in BROWSER_SUFFIXES and (suffix in ORIENTED_SUFFIXES or not is_rotated(target)):
         return FileResponse(target)
     return Response(export.encode_png(load_rgb(target)), media_type="image/png")
 

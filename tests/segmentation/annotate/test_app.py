@@ -480,6 +480,35 @@ def test_export_through_the_api(client, app_parts, defect_centre):
     assert len(lines) == 1 and len(lines[0].split()) > 5  # one YOLO-seg polygon
 
 
+@pytest.mark.parametrize(
+    "suffix, sent_as", [(".webp", "image/png"), (".png", "image/png"), (".jpg", "image/jpeg")]
+)
+def test_an_exif_rotated_photo_reaches_the_page_upright_as_its_masks_are(
+    tmp_path, make_app, colour_sam, suffix, sent_as
+):
+    # Chromium draws a rotated WebP as stored: the page stretched it into the upright size the masks
+    # and clicks are in, so a click landed on another part of the photo than the one seen.
+    from PIL import Image
+
+    stored = np.zeros((40, 80, 3), np.uint8)
+    stored[:, :10] = 255  # a white band on the left of the stored pixels
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": the band goes to the top
+    options = {"lossless": True} if suffix == ".webp" else {"quality": 95} if suffix == ".jpg" else {}
+    (tmp_path / "photos").mkdir()
+    image.save(tmp_path / "photos" / f"phone{suffix}", exif=exif, **options)
+    _, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        detail = client.get("/api/image", params={"image": f"phone{suffix}"}).json()
+        response = client.get(detail["url"])
+    assert (detail["width"], detail["height"]) == (40, 80)
+    assert response.status_code == 200 and response.headers["content-type"] == sent_as
+    if sent_as == "image/png":  # a JPEG's orientation every browser applies: sent as it is
+        shown = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert shown.shape[:2] == (80, 40) and shown[:10].mean() > 200 and shown[20:].mean() < 50
+
+
 def test_a_state_file_that_cannot_be_written_is_a_one_line_507_and_nothing_is_saved(
     client, app_parts, defect_centre, monkeypatch
 ):
