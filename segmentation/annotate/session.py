@@ -34,6 +34,7 @@ its labels and the tree's copy and mask of the old photo are moved to
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -175,9 +176,12 @@ class AnnotationSession:
         Raises:
             AnnotationError: bad names, a state written by something else, class
                 lists that do not fit, ``images`` inside ``out``, no images.
-            UserError: a file stands at ``out`` or above it.
+            UserError: a file stands at ``out`` or above it, or it cannot be made.
+            AnnotationError: ``out`` is a folder this user cannot write.
         """
         out = check_output_folder(Path(out).expanduser().absolute())  # persist() makes it: no file in the way
+        if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):  # before the model loads, not after
+            raise AnnotationError(f"{out} is not writable: every change is saved there; make it writable")
         state_path = out / STATE_FILE
         stored: dict = read_state(state_path) if state_path.is_file() else {}
         if photos_optional and images is None and stored and not Path(stored["images_dir"]).is_dir():

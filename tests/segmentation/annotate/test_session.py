@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -1250,6 +1251,15 @@ def test_a_hand_edited_state_is_refused_in_one_line_naming_what_is_wrong(opened,
     session.state_path.write_text(json.dumps(state))
     with pytest.raises(AnnotationError, match=error):
         AnnotationSession.open(session.out)
+
+
+def test_a_read_only_out_is_refused_when_read_not_once_the_model_has_loaded(opened, monkeypatch):
+    # the command reads the session, loads SAM, then writes: a read-only --out failed only then
+    session, _ = opened
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != session.out and writable(path, mode))
+    with pytest.raises(AnnotationError, match=f"^{session.out} is not writable: every change is saved there"):
+        AnnotationSession.read(session.out)
 
 
 def test_a_state_file_holding_no_json_object_is_named_as_no_state(opened):
