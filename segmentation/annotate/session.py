@@ -175,9 +175,9 @@ class AnnotationSession:
 
         Raises:
             AnnotationError: bad names, a state written by something else, class
-                lists that do not fit, ``images`` inside ``out``, no images.
+                lists that do not fit, ``images`` inside ``out``, no images, an ``out`` folder
+                this user cannot write.
             UserError: a file stands at ``out`` or above it, or it cannot be made.
-            AnnotationError: ``out`` is a folder this user cannot write.
         """
         out = check_output_folder(Path(out).expanduser().absolute())  # persist() makes it: no file in the way
         if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):  # before the model loads, not after
