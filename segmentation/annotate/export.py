@@ -205,7 +205,7 @@ def sync_image(
                 _remove_if_empty(moved.parent)
             else:
                 _write_copy(source, image_target, mask)
-        if not copy_is_current(source, image_target):  # the photo was replaced on disk since it was copied
+        if not copy_is_current(source, image_target) and _fits(source, mask):  # replaced since copied
             _write_copy(source, image_target, mask)
     if mask is not None:
         if folder is None:
@@ -241,6 +241,20 @@ def copy_is_current(source: Path, copy: Path) -> bool:
         os.utime(copy, ns=(held.st_atime_ns, photo.st_mtime_ns))
         return True
     return False
+
+
+def _fits(source: Path, mask: np.ndarray | None) -> bool:
+    """Whether the photo at ``source`` is an image of ``mask``'s ``(H, W)`` (any size without a mask).
+
+    A photo replaced by one of another size, or by a file that is no image, keeps its old copy beside
+    its old mask until its labels are set aside (:meth:`AnnotationSession.refresh_size`), so the tree
+    never pairs a mask with a photo it does not fit.
+    """
+    try:
+        size = upright_size(source)
+    except AnnotationError:
+        return False
+    return mask is None or size == mask.shape
 
 
 def _write_copy(source: Path, target: Path, mask: np.ndarray | None) -> None:

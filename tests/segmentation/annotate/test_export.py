@@ -241,6 +241,24 @@ def test_a_photo_replaced_by_another_of_its_size_is_copied_again_so_the_export_p
     assert copy.stat().st_ino == inode
 
 
+@pytest.mark.parametrize("replacement", ["other size", "no image"])
+def test_a_photo_replaced_by_one_its_mask_does_not_fit_keeps_its_copy_until_its_labels_are_set_aside(
+    annotated, photos, photo_writer, replacement
+):
+    folder, _ = photos
+    copy = annotated.category_dir / "test/scratch/a.png"
+    before = copy.read_bytes()
+    if replacement == "other size":
+        photo_writer(folder / "a.png", (100, 100), [(50, 50, 10, 10)], seed=9)
+    else:
+        (folder / "a.png").write_text("not an image")
+    os.utime(folder / "a.png", ns=(0, copy.stat().st_mtime_ns + 10**9))
+    annotated.export()  # the tree in line with the state: the mask is of the old photo's size
+    assert copy.read_bytes() == before
+    mask = read_mask(annotated.category_dir / "ground_truth/scratch/a_mask.png")
+    assert mask.shape == (120, 160)
+
+
 def test_photos_with_an_exif_rotation_are_copied_upright(tmp_path, photo_writer):
     folder = tmp_path / "photos"
     photo_writer(folder / "plain.png", (40, 60), [(20, 20, 5, 5)])
