@@ -34,6 +34,7 @@ its labels and the tree's copy and mask of the old photo are moved to
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +77,8 @@ from segmentation.annotate.state_file import (
     replaced_size,
     stored_entries,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class AnnotationSession:
@@ -338,11 +341,16 @@ class AnnotationSession:
             return notice
 
     def set_current(self, key: str) -> None:
+        """Remembers the photo the user opened, where a resume starts; a state the disk refuses (full,
+        read-only) keeps it in memory only: opening a photo to look at it must not fail for it."""
         with self._lock:
             self.entry(key)
             if key != self._current:
                 self._current = key
-                self._save()
+                try:
+                    self._save()
+                except StorageError as error:  # the next change saved says it, if the disk is still full
+                    logger.warning("%s", error)
 
     def add_instance(
         self,

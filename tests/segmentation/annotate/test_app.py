@@ -532,6 +532,21 @@ def test_a_state_file_that_cannot_be_written_is_a_one_line_507_and_nothing_is_sa
     assert client.post("/api/accept", json=body).status_code == 200  # the same request, once writable
 
 
+def test_a_photo_opens_while_the_state_cannot_be_written(client, app_parts, monkeypatch):
+    # remembering the photo opened was saved first: a full disk kept every photo from opening (500)
+    from segmentation.annotate import session as session_module
+
+    session, _, _ = app_parts
+
+    def full_disk(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(session_module, "atomic_write", full_disk)
+    assert client.post("/api/current", json={"image": "b.jpg"}).status_code == 200
+    assert client.get("/api/image", params={"image": "b.jpg"}).status_code == 200
+    assert session.current == "b.jpg"
+
+
 def test_a_tree_that_cannot_be_written_says_the_change_is_saved_and_the_export_still_holds_it(
     client, app_parts, defect_centre, monkeypatch
 ):
