@@ -68,7 +68,10 @@ def category_of(stored: dict, category: str | None, out: Path) -> str:
         raise AnnotationError(
             f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
         )
-    category = check_name(category or stored_category or default_category(out), "category")
+    # --category "" (an unset shell variable) is a bad name, not the default one
+    category = check_name(
+        category if category is not None else stored_category or default_category(out), "category"
+    )
     if category in (export.EXPORT_DIR, export.REPLACED_DIR):
         raise AnnotationError(
             f"category '{category}' would clash with the {category} folder beside it; choose another"

@@ -1253,6 +1253,12 @@ def test_a_hand_edited_state_is_refused_in_one_line_naming_what_is_wrong(opened,
         AnnotationSession.open(session.out)
 
 
+def test_an_empty_category_is_a_bad_name_not_the_default_one(photos, tmp_path):
+    # --category "$CATEGORY" with the variable unset wrote the tree under the --out folder's name
+    with pytest.raises(AnnotationError, match="^bad category name ''"):
+        AnnotationSession.read(tmp_path / "out", photos[0], category="")
+
+
 def test_a_read_only_out_is_refused_when_read_not_once_the_model_has_loaded(opened, monkeypatch):
     # the command reads the session, loads SAM, then writes: a read-only --out failed only then
     session, _ = opened
