@@ -23,6 +23,7 @@ import numpy as np
 from common.errors import UserError, few
 from common.folders import check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
+from converters.layouts.base import note_folders_left_out
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
 from converters.splits import SPLITS_FILE
@@ -259,6 +260,8 @@ def scan_category(
     chosen = get_layout(layout) if layout else detect_layout(folder)
     excluded = exclude_defects if isinstance(exclude_defects, Exclusions) else Exclusions(exclude_defects)
     records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
+    if chosen.reads:
+        note_folders_left_out(folder, chosen.reads, layout=chosen.title)
     if not include_unlabelled:
         records = [r for r in records if not r.unlabelled]
     if not records:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import UserError
-from common.images import files_left_out, left_out_line
+from common.images import files_left_out, is_image_file, left_out_line
 from converters.records import (
     GOOD,
     MASK_SUFFIX,
@@ -62,6 +62,9 @@ class Layout:
         refines: layouts this one is a special case of (MVTec 3D-AD has MVTec AD's
             ``train/`` and ``test/``): a folder both match is this one, not ambiguous.
         note: said once in the summary when a category of this layout is converted.
+        reads: the category's folders the layout reads (``test_private*``: every name with that
+            start); a folder beside them that holds images is named in a note
+            (:func:`note_folders_left_out`). Empty: every folder is read.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Layout:
     scan: Scanner
     refines: tuple[str, ...] = ()
     note: str = ""
+    reads: tuple[str, ...] = ()
 
 
 def note_files_left_out(folder: Path) -> None:
@@ -80,6 +84,33 @@ def note_files_left_out(folder: Path) -> None:
     """
     if left := files_left_out(folder.iterdir()):
         layout_note(left_out_line(left, f"in {folder}"))
+
+
+def _is_read(name: str, reads: tuple[str, ...]) -> bool:
+    return any(name.startswith(read[:-1]) if read.endswith("*") else name == read for read in reads)
+
+
+def _image_count(folder: Path) -> int:
+    """Image files anywhere under ``folder``, hidden files and folders out."""
+    return sum(
+        1
+        for path in folder.rglob("*")
+        if is_image_file(path) and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def note_folders_left_out(folder: Path, reads: tuple[str, ...] = (), *, layout: str = "") -> None:
+    """A :func:`layout_note` per subfolder of ``folder`` that is not in ``reads`` and holds images.
+
+    A ``validation/`` added to an MVTec AD tree, or ``test/crack/more/``, was left out of the data set
+    without a word: the layout reads only the folders it knows.
+    """
+    for sub in subfolders(folder):
+        if _is_read(sub.name, reads) or not (count := _image_count(sub)):
+            continue
+        images = f"{count} image file{'s' if count > 1 else ''}"
+        known = f"; the {layout} layout reads {', '.join(f'{r}/' for r in reads)} here" if reads else ""
+        layout_note(f"folder not read: {sub} ({images} left out{known})")
 
 
 def scan_subset(
@@ -122,6 +153,7 @@ def scan_subset(
             continue
         images = images_by_stem(defect_dir)
         note_files_left_out(defect_dir)
+        note_folders_left_out(defect_dir)
         if defect == GOOD:
             records += [
                 ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split)
@@ -134,6 +166,7 @@ def scan_subset(
             )
         mask_dir = truth_dir / defect_dir.name
         masks = masks_by_stem(mask_dir, mask_suffix)
+        note_folders_left_out(mask_dir)
         pairs = pair_by_stem(images, masks, mask_dir=mask_dir, image_dir=defect_dir, suffix=mask_suffix)
         records += [
             ImageRecord(image, category, subset, defect, mask, layout=layout, layout_split=split)

@@ -44,4 +44,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     refines=("mvtec_ad",),
+    reads=("train", "test", "ground_truth"),
 )

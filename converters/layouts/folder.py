@@ -79,4 +79,5 @@ LAYOUT = Layout(
     looks_for="images/ and masks/ (and good/), or --images/--masks/--good",
     matches=matches,
     scan=scan,
+    reads=("images", "masks", "good"),
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.images import is_image_file
-from converters.layouts.base import Layout
+from converters.layouts.base import Layout, note_folders_left_out
 from converters.masks import read_mask
 from converters.records import GOOD, ImageRecord, has_file_ending, pair_by_stem
 
@@ -66,6 +66,7 @@ def flat_records(
     ``mask_ext``: the masks' usual suffix, for the expected name where one is missing.
     """
     images, masks = flat_files(folder, suffix)
+    note_folders_left_out(folder)
     pairs = pair_by_stem(images, masks, mask_dir=folder, image_dir=folder, suffix=suffix, mask_ext=mask_ext)
     return [
         ImageRecord(
@@ -102,4 +103,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     refines=("mvtec_ad",),
+    reads=SUBSETS,
 )

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from common.errors import UserError
 from converters.classes import load_value_map
-from converters.layouts.base import Layout
+from converters.layouts.base import Layout, note_folders_left_out
 from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem, subfolders
 
 NAME = "mvtec_3d"
+LAYOUT_TITLE = "MVTec 3D-AD"
 SUBSETS = {"train": "train", "validation": "val", "test": "test"}
 CLASS_IDS_FILE = "class_ids.json"
 #: How errors name it: it is in the ``--mask-values`` format, but no ``--mask-values`` file.
@@ -55,6 +56,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             if not rgb.is_dir():
                 raise UserError(f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)")
             images = images_by_stem(rgb)
+            note_folders_left_out(defect_dir, ("rgb", "gt", "xyz"), layout=LAYOUT_TITLE)
             if defect == GOOD:
                 records += [
                     ImageRecord(p, category, subset, GOOD, layout=NAME, layout_split=split)
@@ -86,10 +88,11 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
 
 LAYOUT = Layout(
     name=NAME,
-    title="MVTec 3D-AD",
+    title=LAYOUT_TITLE,
     looks_for="train/good/rgb/ or test/<defect>/rgb/ with test/<defect>/gt/",
     matches=matches,
     scan=scan,
     refines=("mvtec_ad",),
+    reads=tuple(SUBSETS),
     note="MVTec 3D-AD: the xyz point clouds are not read (RGB images and gt masks only)",
 )

@@ -34,4 +34,5 @@ LAYOUT = Layout(
     looks_for="train/ or test/ with <defect>/ folders, ground_truth/<defect>/<stem>_mask.png",
     matches=matches,
     scan=scan,
+    reads=("train", "test", "ground_truth"),
 )

@@ -63,4 +63,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     refines=("mvtec_ad",),
+    reads=("train", "validation", "test_public", f"{PRIVATE_PREFIX}*"),
 )

@@ -160,4 +160,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     refines=("mvtec_ad",),
+    reads=(*SUBSETS, "ground_truth"),
 )

@@ -164,4 +164,5 @@ LAYOUT = Layout(
     looks_for="Data/Images/{Normal,Anomaly}/ (split_csv/1cls.csv beside the objects)",
     matches=matches,
     scan=scan,
+    reads=("Data",),
 )

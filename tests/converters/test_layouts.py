@@ -737,6 +737,55 @@ def test_a_loco_defects_config_alone_marks_the_layout(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("layout", "folder", "unread", "reads"),
+    [
+        # validation/ added to an MVTec AD tree: its photos left the data set without a word
+        (
+            "mvtec_ad",
+            "validation/good",
+            "validation",
+            "; the MVTec AD layout reads train/, test/, ground_truth/",
+        ),
+        (
+            "mvtec_ad2",
+            "test/good",
+            "test",
+            "; the MVTec AD 2 layout reads train/, validation/, test_public/, ",
+        ),
+        ("btad", "validation/ok", "validation", "; the BTAD layout reads train/, test/, ground_truth/ here"),
+        (
+            "mvtec_loco",
+            "extra/good",
+            "extra",
+            "; the MVTec LOCO AD layout reads train/, validation/, test/, ",
+        ),
+        ("kolektor_sdd2", "val", "val", "; the Kolektor SDD2 layout reads train/, test/ here"),
+        ("visa", "Images/Normal", "Images", "; the VisA layout reads Data/ here"),
+        (
+            "mvtec_3d",
+            "test/crack/depth",
+            "test/crack/depth",
+            "; the MVTec 3D-AD layout reads rgb/, gt/, xyz/ ",
+        ),
+        ("mvtec_ad", "test/crack/more", "test/crack/more", ""),  # inside a defect folder
+        ("kolektor_sdd2", "train/more", "train/more", ""),
+        ("kolektor_sdd", "kos02/more", "kos02/more", ""),
+    ],
+)
+def test_a_folder_of_images_the_layout_does_not_read_is_named_in_a_note(
+    tmp_path, layout, folder, unread, reads
+):
+    root = make_layout_tree(tmp_path, layout)
+    write(root / CATEGORY / folder / "900.png", noise(9))
+    write(root / CATEGORY / folder / ".hidden" / "901.png", noise(9))  # hidden: not counted
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good
+    notes = [note for note in report.notes if note.startswith("folder not read")]
+    assert len(notes) == 1
+    assert notes[0].startswith(f"folder not read: {root / CATEGORY / unread} (1 image file left out{reads}")
+
+
+@pytest.mark.parametrize(
     ("layout", "mask", "message"),
     [
         ("btad", "ground_truth/dent/000.png", r"mask has no image: .*dent/000.png \(no folder .*test/dent\)"),
