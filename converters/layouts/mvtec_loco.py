@@ -34,7 +34,16 @@ ANOMALY_TYPES = ("logical_anomalies", "structural_anomalies")
 def matches(folder: Path) -> bool:
     if any((folder / "test" / kind).is_dir() for kind in ANOMALY_TYPES) or (folder / CONFIG_FILE).is_file():
         return True
-    return any(has_subfolder(kind) for kind in subfolders(folder / "ground_truth"))
+    return any(is_region_folder_set(kind) for kind in subfolders(folder / "ground_truth"))
+
+
+def is_region_folder_set(folder: Path) -> bool:
+    """``ground_truth/<type>/`` holds LOCO's ``<stem>/`` folders, and no mask file of its own.
+
+    MVTec AD's ``ground_truth/<defect>/`` holds ``<stem>_mask.png`` files: a folder put beside them
+    (``old/``, a backup) made the whole category read as LOCO, which then asked for ``<stem>/000.png``.
+    """
+    return has_subfolder(folder) and not any(is_image_file(path) for path in folder.iterdir())
 
 
 def defect_values(path: Path) -> tuple[tuple[int, str], ...]:

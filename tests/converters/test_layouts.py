@@ -730,6 +730,17 @@ def test_each_clue_of_a_layout_is_enough_to_detect_it(tmp_path, clue, layouts):
     assert [layout.name for layout in matching_layouts(tmp_path / CATEGORY)] == layouts
 
 
+def test_a_folder_beside_mvtec_ad_masks_does_not_make_the_category_loco(tmp_path):
+    # ground_truth/crack/old/ (a backup) made it read as LOCO, which asked for ground_truth/crack/000/000.png
+    root = make_layout_tree(tmp_path, "mvtec_ad")
+    old = root / CATEGORY / "ground_truth" / "crack" / "old"
+    write(old / "000_mask.png", DEFECT_MASKS[0])
+    assert detect_layout(root / CATEGORY).name == "mvtec_ad"
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED["mvtec_ad"].good
+    assert report.notes == [f"folder not read: {old} (1 image file left out)"]
+
+
 def test_a_loco_defects_config_alone_marks_the_layout(tmp_path):
     (tmp_path / CATEGORY).mkdir()
     write_json(tmp_path / CATEGORY / "defects_config.json", [])
