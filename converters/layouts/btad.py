@@ -33,7 +33,9 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     }
     records = scan_subset(folder / "train", truth, split="train", defects_allowed=False, **common)
     records += scan_subset(folder / "test", truth, split="test", **common)
-    check_orphan_masks(truth, folder / "test", {r.defect for r in records}, excluded, mask_suffix="")
+    # the masks of test/ok are ground_truth/ok/, and its records say "good"
+    folders = {GOOD_FOLDER if r.is_good else r.defect for r in records}
+    check_orphan_masks(truth, folder / "test", folders, excluded, mask_suffix="")
     return records
 
 

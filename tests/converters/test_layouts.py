@@ -796,6 +796,13 @@ def test_a_folder_of_images_the_layout_does_not_read_is_named_in_a_note(
     assert notes[0].startswith(f"folder not read: {root / CATEGORY / unread} (1 image file left out{reads}")
 
 
+def test_btad_masks_of_ok_images_are_not_called_masks_without_a_folder(tmp_path):
+    # ground_truth/ok/ beside test/ok/ was refused as "mask has no image ... (no folder test/ok)"
+    root = make_layout_tree(tmp_path, "btad")
+    write(root / CATEGORY / "ground_truth" / "ok" / "002.png", np.zeros(SIZE, np.uint8))
+    assert len(scan(root)) == N_DEFECT + EXPECTED["btad"].good
+
+
 @pytest.mark.parametrize(
     ("layout", "mask", "message"),
     [
