@@ -267,7 +267,7 @@ def read_samples(
             names = maps.setdefault(record.value_names, dict(record.value_names))
         if not record.empty_mask_is_good:  # before the sizes: a mask drawn on the turned photo is turned too
             check_upright(record.image, orientation)
-        parts = read_record_parts(record, (height, width))
+        parts = read_record_parts(record, (height, width), value_coded=names is not None)
         mask = parts[0] if len(parts) == 1 else merge_masks(parts)
         record = settle_empty_mask(record, mask)
         if record.is_good:  # KolektorSDD, SDD2: an empty mask marks a good image

@@ -68,7 +68,7 @@ class DefectInstance:
         return bool(self.holes)
 
 
-def read_mask(path: str | Path) -> np.ndarray:
+def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     """Reads a mask file into ``(H, W)`` integers, whatever its channels or depth.
 
     8- and 16-bit, grey, RGB and RGBA files are accepted. Colour masks whose
@@ -77,8 +77,15 @@ def read_mask(path: str | Path) -> np.ndarray:
     whatever its colour: a mask painted on a transparent layer keeps the defect in its alpha
     and is often white (or any colour) everywhere underneath.
 
+    Args:
+        path: the mask file.
+        value_coded: a value map names the mask's values (``--mask-values``, LOCO's
+            ``defects_config.json``): two colours that the channel maximum reads as one value
+            (red and green, both 255) would silently become one class, so they are refused.
+
     Raises:
-        UserError: the file is missing, unreadable or not an image.
+        UserError: the file is missing, unreadable or not an image, or (``value_coded``) two
+            of its colours read as one value.
     """
     mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
     if mask.ndim == 3:
@@ -91,10 +98,33 @@ def read_mask(path: str | Path) -> np.ndarray:
         ):
             mask = mask[..., 0]
         else:
+            if value_coded:
+                check_colours_keep_values(mask, path)
             mask = mask.max(axis=2)
     if not np.issubdtype(mask.dtype, np.integer):
         mask = (mask > 0).astype(np.uint8)
     return np.ascontiguousarray(mask)
+
+
+def check_colours_keep_values(colour: np.ndarray, path: str | Path) -> None:
+    """Refuses a colour mask ``(H, W, 3)`` (BGR, as OpenCV reads it) two of whose colours have one
+    channel maximum, the value :func:`read_mask` reads them as.
+
+    Raises:
+        UserError: naming the file, two such colours (as RGB) and their value.
+    """
+    pixels = colour.reshape(-1, 3)
+    colours = np.unique(pixels[pixels.any(axis=1)], axis=0)
+    values, counts = np.unique(colours.max(axis=1), return_counts=True)
+    if (counts > 1).any():
+        value = values[counts > 1][0]
+        first, second = (
+            tuple(int(c) for c in rgb[::-1]) for rgb in colours[colours.max(axis=1) == value][:2]
+        )
+        raise UserError(
+            f"colour mask {path}: the colours {first} and {second} are both read as value {value}, so a "
+            "value map cannot tell their classes apart; save it with one channel, one grey value per class"
+        )
 
 
 def mask_to_xyxy(mask: np.ndarray) -> np.ndarray:

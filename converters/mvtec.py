@@ -165,15 +165,20 @@ def read_record_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else merge_masks(parts)
 
 
-def read_record_parts(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
+def read_record_parts(
+    record: ImageRecord, shape: tuple[int, int], *, value_coded: bool = False
+) -> list[np.ndarray]:
     """A defect image's mask files as ``(H, W)`` integers, one per file (:func:`read_record_mask`).
 
+    ``value_coded``: a value map names the masks' values (:func:`converters.masks.read_mask`).
+
     Raises:
-        UserError: a mask file unreadable or not of the image's ``(H, W)`` ``shape``.
+        UserError: a mask file unreadable or not of the image's ``(H, W)`` ``shape``, or (``value_coded``)
+            a colour mask two of whose colours read as one value.
     """
     parts = []
     for path in record.mask_files:
-        part = read_mask(path)
+        part = read_mask(path, value_coded=value_coded)
         if part.shape != shape:
             raise UserError(
                 f"image/mask size mismatch: {record.image} is {shape[1]}x{shape[0]}, "

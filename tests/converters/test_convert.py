@@ -182,6 +182,28 @@ def test_mask_values_map(tmp_path, category_factory):
         convert(config(tmp_path / "data", tmp_path / "out2", mask_values=values))
 
 
+def test_a_colour_mask_whose_colours_share_a_value_is_refused_with_a_value_map(tmp_path, category_factory):
+    # red and green regions both read as 255 (the channel maximum): one class for two, silently
+    mask = np.zeros((48, 64, 3), np.uint8)
+    mask[5:10, 5:10] = (0, 0, 255)  # BGR: red
+    mask[30:40, 30:40] = (0, 255, 0)  # green
+    category_factory(tmp_path / "data", "cable", defects={"combined": [mask] * 3})
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"255": "contamination"}))
+    message = (
+        r"colour mask .*000_mask.png: the colours \(255, 0, 0\) and \(0, 255, 0\) are both read as value 255"
+    )
+    with pytest.raises(UserError, match=message):
+        convert(config(tmp_path / "data", tmp_path / "out", mask_values=values))
+    # without a value map any coloured pixel is defect, the class is the folder: both regions kept
+    report = convert(config(tmp_path / "data", tmp_path / "out2"))
+    assert sum(sum(counts.values()) for counts in report.instances.values()) == 2 * 3
+    # one colour (red everywhere) reads as one value: nothing to tell apart
+    mask[mask.any(axis=2)] = (0, 0, 255)
+    category_factory(tmp_path / "red", "cable", defects={"combined": [mask] * 3})
+    assert convert(config(tmp_path / "red", tmp_path / "out3", mask_values=values)).names == ["contamination"]
+
+
 def test_a_mask_of_many_values_each_in_the_value_map_is_no_soft_mask(tmp_path, category_factory):
     # nine classes coded 1..9: every value is the map's, none an anti-aliased edge
     mask = np.zeros((48, 64), np.uint8)
