@@ -75,7 +75,8 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     channels agree are read as grey; otherwise the channel maximum is taken,
     so any coloured pixel counts as defect. A fully transparent pixel is background,
     whatever its colour: a mask painted on a transparent layer keeps the defect in its alpha
-    and is often white (or any colour) everywhere underneath.
+    and is often white (or any colour) everywhere underneath. Where every painted pixel is black
+    (an editor's default colour), the painted pixels are the defect, at the depth's maximum.
 
     Args:
         path: the mask file.
@@ -92,7 +93,12 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
         transparent = mask[..., 3] == 0 if mask.shape[2] == 4 else None
         mask = mask[..., :3]
         if transparent is not None and transparent.any():
-            mask = np.where(transparent[..., None], 0, mask).astype(mask.dtype)
+            if not transparent.all() and not mask[~transparent].any():
+                # black strokes on a transparent layer (an editor's default colour): the alpha is the mask
+                top = np.iinfo(mask.dtype).max if np.issubdtype(mask.dtype, np.integer) else 1
+                mask = np.where(transparent[..., None], 0, top).astype(mask.dtype)
+            else:
+                mask = np.where(transparent[..., None], 0, mask).astype(mask.dtype)
         if mask.shape[2] == 1 or (
             np.array_equal(mask[..., 0], mask[..., 1]) and np.array_equal(mask[..., 0], mask[..., 2])
         ):

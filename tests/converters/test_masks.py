@@ -420,6 +420,22 @@ def test_read_mask_takes_a_transparent_pixel_for_background(tmp_path, colour):
     assert np.argwhere(read_mask(path)).tolist() == [[1, 2], [2, 3]]
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_read_mask_takes_black_strokes_on_a_transparent_layer_for_defect(tmp_path, dtype):
+    # painted in black (an editor's default colour) on a transparent layer: read as an empty mask
+    bgra = np.zeros((3, 4, 4), dtype)
+    bgra[1, 2, 3] = np.iinfo(dtype).max
+    bgra[2, 3, 3] = 128  # half transparent: still painted
+    path = tmp_path / "mask.png"
+    assert cv2.imwrite(str(path), bgra)
+    mask = read_mask(path)
+    assert np.argwhere(mask).tolist() == [[1, 2], [2, 3]]
+    assert mask.dtype == dtype and mask.max() == np.iinfo(dtype).max
+    bgra[..., 3] = 0  # nothing painted at all: empty, not a whole-frame defect
+    assert cv2.imwrite(str(path), bgra)
+    assert not read_mask(path).any()
+
+
 def test_read_mask_counts_fractional_float_values_as_defect(tmp_path):
     mask = np.zeros((3, 4), np.float32)
     mask[1, 2] = 0.5
