@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import shapely
+from PIL import Image
 from pycocotools import mask as mask_utils
 from shapely.geometry import LineString, Point, Polygon
 
@@ -82,13 +83,17 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
         path: the mask file.
         value_coded: a value map names the mask's values (``--mask-values``, LOCO's
             ``defects_config.json``): two colours that the channel maximum reads as one value
-            (red and green, both 255) would silently become one class, so they are refused.
+            (red and green, both 255) would silently become one class, so they are refused; and a
+            PNG whose palette is coloured (VOC, CVAT, LabelMe: index ``i`` is class ``i``) is read as
+            its indices, not its colours (:func:`palette_indices`).
 
     Raises:
         UserError: the file is missing, unreadable or not an image, or (``value_coded``) two
             of its colours read as one value.
     """
     mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
+    if value_coded and (indices := palette_indices(path)) is not None:
+        return indices
     if mask.ndim == 3:
         transparent = mask[..., 3] == 0 if mask.shape[2] == 4 else None
         mask = mask[..., :3]
@@ -110,6 +115,30 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     if not np.issubdtype(mask.dtype, np.integer):
         mask = (mask > 0).astype(np.uint8)
     return np.ascontiguousarray(mask)
+
+
+def palette_indices(path: str | Path) -> np.ndarray | None:
+    """``(H, W)`` uint8 palette indices of a PNG whose palette colours the indices it uses, else None.
+
+    Label tools write class ``i`` as palette index ``i`` shown in a colour (VOC's ``(128, 0, 0)`` for 1),
+    which OpenCV decodes to that colour. A palette of greys (black and white) reads as its grey values,
+    as OpenCV gives them; any other file is None.
+    """
+    with open(path, "rb") as file:
+        header = file.read(26)
+    if header[:8] != b"\x89PNG\r\n\x1a\n" or len(header) < 26 or header[25] != 3:  # colour type 3: palette
+        return None
+    try:
+        with Image.open(path) as image:
+            indices = np.asarray(image)
+            palette = np.array(image.getpalette() or [], np.int64).reshape(-1, 3)
+    except (OSError, ValueError):  # OpenCV decoded it: read as it did
+        return None
+    present = np.unique(indices)
+    used = palette[present[present < len(palette)]]
+    if (used == used[:, :1]).all():
+        return None
+    return np.ascontiguousarray(indices, dtype=np.uint8)
 
 
 def check_colours_keep_values(colour: np.ndarray, path: str | Path) -> None:

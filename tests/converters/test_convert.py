@@ -204,6 +204,34 @@ def test_a_colour_mask_whose_colours_share_a_value_is_refused_with_a_value_map(t
     assert convert(config(tmp_path / "red", tmp_path / "out3", mask_values=values)).names == ["contamination"]
 
 
+def test_a_palette_mask_is_read_by_its_indices_with_a_value_map(tmp_path, category_factory):
+    # VOC/CVAT/LabelMe masks: index 1 shown as (128, 0, 0), 2 as (0, 128, 0); read as colours, both
+    # were value 128 and the map's "1" and "2" named nothing
+    data = category_factory(
+        tmp_path / "data", "cable", defects={"combined": [np.zeros((48, 64), np.uint8)] * 3}
+    )
+    indices = np.zeros((48, 64), np.uint8)
+    indices[5:10, 5:10] = 1
+    indices[30:40, 30:40] = 2
+    for path in sorted((data / "ground_truth" / "combined").iterdir()):
+        image = Image.fromarray(indices, mode="P")
+        image.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0])
+        image.save(path)
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"1": "scratch", "2": "dent"}))
+    report = convert(config(tmp_path / "data", tmp_path / "out", mask_values=values))
+    assert report.names == ["dent", "scratch"]
+    totals = {name: sum(counts.get(name, 0) for counts in report.instances.values()) for name in report.names}
+    assert totals == {"dent": 3, "scratch": 3}
+    # a black-and-white palette reads as its greys, 0 and 255, as before
+    image = Image.fromarray((indices > 0).astype(np.uint8), mode="P")
+    image.putpalette([0, 0, 0, 255, 255, 255])
+    for path in sorted((data / "ground_truth" / "combined").iterdir()):
+        image.save(path)
+    values.write_text(json.dumps({"255": "scratch"}))
+    assert convert(config(tmp_path / "data", tmp_path / "out2", mask_values=values)).names == ["scratch"]
+
+
 def test_a_mask_of_many_values_each_in_the_value_map_is_no_soft_mask(tmp_path, category_factory):
     # nine classes coded 1..9: every value is the map's, none an anti-aliased edge
     mask = np.zeros((48, 64), np.uint8)
