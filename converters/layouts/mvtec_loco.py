@@ -22,7 +22,7 @@ from pathlib import Path
 from common.errors import UserError, one_line
 from common.images import is_image_file
 from common.io import check_utf8_text
-from converters.layouts.base import Layout
+from converters.layouts.base import Layout, layout_note
 from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, subfolders
 
 NAME = "mvtec_loco"
@@ -83,7 +83,17 @@ def defect_values(path: Path) -> tuple[tuple[int, str], ...]:
 
 
 def mask_folders(truth: Path) -> dict[str, tuple[Path, ...]]:
-    """``ground_truth/<type>/<stem>/*.png`` by stem: the region files of each image, sorted."""
+    """``ground_truth/<type>/<stem>/*.png`` by stem: the region files of each image, sorted.
+
+    A mask file beside the ``<stem>/`` folders (an MVTec AD style ``000.png`` added to the tree) is
+    not read; a note names it, since it was left out without a word.
+    """
+    if flat := sorted(p for p in truth.iterdir() if is_image_file(p)) if truth.is_dir() else []:
+        files = f"{len(flat)} mask file{'s' if len(flat) > 1 else ''}"
+        layout_note(
+            f"{files} directly in {truth} left out, e.g. {flat[0].name}: MVTec LOCO reads the region "
+            f"files of each image from {truth}/<stem>/"
+        )
     found: dict[str, tuple[Path, ...]] = {}
     for folder in subfolders(truth):
         files = tuple(sorted(p for p in folder.iterdir() if is_image_file(p)))

@@ -741,6 +741,19 @@ def test_a_folder_beside_mvtec_ad_masks_does_not_make_the_category_loco(tmp_path
     assert report.notes == [f"folder not read: {old} (1 image file left out)"]
 
 
+def test_a_loco_mask_file_beside_the_region_folders_is_named_in_a_note(tmp_path):
+    # ground_truth/logical_anomalies/000.png (MVTec AD's way) beside 000/ was left out without a word
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    truth = root / CATEGORY / "ground_truth" / "logical_anomalies"
+    write(truth / "000.png", DEFECT_MASKS[0])
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED["mvtec_loco"].good
+    assert [note for note in report.notes if "mask file" in note] == [
+        f"1 mask file directly in {truth} left out, e.g. 000.png: MVTec LOCO reads the region files of "
+        f"each image from {truth}/<stem>/"
+    ]
+
+
 def test_a_loco_defects_config_alone_marks_the_layout(tmp_path):
     (tmp_path / CATEGORY).mkdir()
     write_json(tmp_path / CATEGORY / "defects_config.json", [])
