@@ -23,7 +23,7 @@ import numpy as np
 from common.errors import UserError, few
 from common.folders import check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
-from converters.layouts.base import note_folders_left_out
+from converters.layouts.base import note_folders_left_out, note_loose_images
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
 from converters.splits import SPLITS_FILE
@@ -267,6 +267,8 @@ def scan_category(
     records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
     if chosen.reads:
         note_folders_left_out(folder, chosen.reads, layout=chosen.title)
+    if chosen.name != "folder":  # the folder layout's --root may be the photos' own folder
+        note_loose_images(folder, f"its {', '.join(f'{r}/' for r in chosen.reads) or 'subfolders'}")
     if not include_unlabelled:
         records = [r for r in records if not r.unlabelled]
     if not records:

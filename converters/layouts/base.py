@@ -113,6 +113,18 @@ def note_folders_left_out(folder: Path, reads: tuple[str, ...] = (), *, layout: 
         layout_note(f"folder not read: {sub} ({images} left out{known})")
 
 
+def note_loose_images(folder: Path, reads: str) -> None:
+    """A :func:`layout_note` naming the image files directly in ``folder``, which the layout reads
+    only from ``folder``'s subfolders (``reads`` says which).
+
+    Good photos put straight into ``train/`` (not ``train/good/``) left the data set without a word.
+    """
+    loose = sorted(p for p in folder.iterdir() if is_image_file(p)) if folder.is_dir() else []
+    if loose:
+        files = f"{len(loose)} image file{'s' if len(loose) > 1 else ''}"
+        layout_note(f"{files} directly in {folder} left out, e.g. {loose[0].name} (the layout reads {reads})")
+
+
 def scan_subset(
     subset_dir: Path,
     truth_dir: Path,
@@ -145,6 +157,7 @@ def scan_subset(
     """
     records: list[ImageRecord] = []
     subset = subset_dir.name
+    note_loose_images(subset_dir, f"{subset}/<defect>/ folders, {subset}/{good}/ for good images")
     for defect_dir in subfolders(subset_dir):
         if defect_dir == truth_dir:
             continue
@@ -184,6 +197,7 @@ def check_orphan_masks(
     mask_suffix: str = MASK_SUFFIX,
 ) -> None:
     """A ground-truth folder with masks but no ``<test_dir>/<defect>`` folder is an error."""
+    note_loose_images(truth_dir, f"{truth_dir.name}/<defect>/ folders of masks")
     for defect_dir in subfolders(truth_dir):
         if defect_dir.name in defects or defect_dir.name in excluded:
             continue

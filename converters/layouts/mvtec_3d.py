@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from converters.classes import load_value_map
-from converters.layouts.base import Layout, note_folders_left_out
+from converters.layouts.base import Layout, note_folders_left_out, note_loose_images
 from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem, subfolders
 
 NAME = "mvtec_3d"
@@ -48,6 +48,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     values = class_ids(value_map)
     records: list[ImageRecord] = []
     for subset, split in SUBSETS.items():
+        note_loose_images(folder / subset, f"{subset}/<defect>/rgb/ folders")
         for defect_dir in subfolders(folder / subset):
             defect = defect_dir.name
             if defect in excluded:
@@ -56,6 +57,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             if not rgb.is_dir():
                 raise UserError(f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)")
             images = images_by_stem(rgb)
+            note_loose_images(defect_dir, "rgb/ and gt/")
             note_folders_left_out(defect_dir, ("rgb", "gt", "xyz"), layout=LAYOUT_TITLE)
             if defect == GOOD:
                 records += [

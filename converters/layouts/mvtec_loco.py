@@ -22,7 +22,7 @@ from pathlib import Path
 from common.errors import UserError, one_line
 from common.images import is_image_file
 from common.io import check_utf8_text
-from converters.layouts.base import Layout, layout_note
+from converters.layouts.base import Layout, layout_note, note_loose_images
 from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, subfolders
 
 NAME = "mvtec_loco"
@@ -145,6 +145,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     values = defect_values(config) if config else ()
     records: list[ImageRecord] = []
     for subset, split in SUBSETS.items():
+        note_loose_images(folder / subset, f"{subset}/<type>/ folders, {subset}/good/ for good images")
         for defect_dir in subfolders(folder / subset):
             defect = defect_dir.name
             if defect in excluded:
@@ -163,6 +164,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
                 records += defect_records(
                     defect_dir, truth, category=category, values=values, value_map=config
                 )
+    note_loose_images(folder / "ground_truth", "ground_truth/<type>/<stem>/ folders of region files")
     seen = {r.defect for r in records}
     for truth in subfolders(folder / "ground_truth"):
         if truth.name not in seen and truth.name not in excluded and subfolders(truth):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.images import is_image_file
-from converters.layouts.base import Layout, layout_note
+from converters.layouts.base import Layout, layout_note, note_loose_images
 from converters.records import (
     GOOD,
     UNLABELLED,
@@ -118,6 +118,8 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     Images under ``Data/Images/{Normal,Anomaly}`` that the split file leaves out are recorded as
     unlabelled, so the summary counts them instead of dropping them unsaid.
     """
+    note_loose_images(folder / "Data" / "Images", "Data/Images/{Normal,Anomaly}/")
+    note_loose_images(folder / "Data" / "Masks", "Data/Masks/Anomaly/")
     path = split_file(folder)
     records = csv_records(path, folder, category) if path else []
     if records:  # read without the folders' pairing: a mask left behind by its photo is still refused

@@ -809,6 +809,37 @@ def test_a_folder_of_images_the_layout_does_not_read_is_named_in_a_note(
     assert notes[0].startswith(f"folder not read: {root / CATEGORY / unread} (1 image file left out{reads}")
 
 
+@pytest.mark.parametrize(
+    ("layout", "folder", "reads"),
+    [
+        # good photos put straight into train/, not train/good/: left out without a word
+        ("mvtec_ad", "train", "train/<defect>/ folders, train/good/ for good images"),
+        ("mvtec_ad", "ground_truth", "ground_truth/<defect>/ folders of masks"),
+        ("mvtec_ad2", "validation", "validation/<defect>/ folders, validation/good/ for good images"),
+        ("btad", "test", "test/<defect>/ folders, test/ok/ for good images"),
+        ("mvtec_3d", "train/good", "rgb/ and gt/"),
+        ("mvtec_3d", "validation", "validation/<defect>/rgb/ folders"),
+        ("mvtec_loco", "validation", "validation/<type>/ folders, validation/good/ for good images"),
+        ("mvtec_loco", "ground_truth", "ground_truth/<type>/<stem>/ folders of region files"),
+        ("visa", "Data/Images", "Data/Images/{Normal,Anomaly}/"),
+        ("kolektor_sdd2", "", "its train/, test/"),
+        ("kolektor_sdd", "", "its subfolders"),
+    ],
+)
+def test_image_files_directly_in_a_folder_read_by_its_subfolders_are_named_in_a_note(
+    tmp_path, layout, folder, reads
+):
+    root = make_layout_tree(tmp_path, layout)
+    write(root / CATEGORY / folder / "900.png", noise(9))
+    write(root / CATEGORY / folder / "901.png", noise(9))
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good
+    assert [note for note in report.notes if "directly in" in note] == [
+        f"2 image files directly in {root / CATEGORY / folder} left out, e.g. 900.png "
+        f"(the layout reads {reads})"
+    ]
+
+
 def test_btad_masks_of_ok_images_are_not_called_masks_without_a_folder(tmp_path):
     # ground_truth/ok/ beside test/ok/ was refused as "mask has no image ... (no folder test/ok)"
     root = make_layout_tree(tmp_path, "btad")
