@@ -195,10 +195,19 @@ def check_orphan_masks(
     excluded: frozenset[str],
     *,
     mask_suffix: str = MASK_SUFFIX,
+    good: str = GOOD,
 ) -> None:
-    """A ground-truth folder with masks but no ``<test_dir>/<defect>`` folder is an error."""
+    """A ground-truth folder with masks but no ``<test_dir>/<defect>`` folder is an error.
+
+    Masks of the good folder (``ground_truth/good/``) are not read, good images having no defect:
+    a note names them, where one holding a defect would otherwise be passed over unsaid.
+    """
     note_loose_images(truth_dir, f"{truth_dir.name}/<defect>/ folders of masks")
     for defect_dir in subfolders(truth_dir):
+        if defect_dir.name == good and (masks := masks_by_stem(defect_dir, mask_suffix)):
+            count = f"{len(masks)} mask{'s' if len(masks) > 1 else ''}"
+            layout_note(f"{count} of good images in {defect_dir} not read: a good image has no defect")
+            continue
         if defect_dir.name in defects or defect_dir.name in excluded:
             continue
         masks = masks_by_stem(defect_dir, mask_suffix)

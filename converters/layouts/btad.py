@@ -35,7 +35,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     records += scan_subset(folder / "test", truth, split="test", **common)
     # the masks of test/ok are ground_truth/ok/, and its records say "good"
     folders = {GOOD_FOLDER if r.is_good else r.defect for r in records}
-    check_orphan_masks(truth, folder / "test", folders, excluded, mask_suffix="")
+    check_orphan_masks(truth, folder / "test", folders, excluded, mask_suffix="", good=GOOD_FOLDER)
     return records
 
 

@@ -847,6 +847,19 @@ def test_btad_masks_of_ok_images_are_not_called_masks_without_a_folder(tmp_path)
     assert len(scan(root)) == N_DEFECT + EXPECTED["btad"].good
 
 
+@pytest.mark.parametrize(("layout", "good"), [("mvtec_ad", "ground_truth/good"), ("btad", "ground_truth/ok")])
+def test_masks_of_good_images_are_named_in_a_note(tmp_path, layout, good):
+    # ground_truth/good/002_mask.png, holding a defect, was passed over without a word
+    root = make_layout_tree(tmp_path, layout)
+    name = "002_mask.png" if layout == "mvtec_ad" else "002.png"
+    write(root / CATEGORY / good / name, DEFECT_MASKS[0])
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good
+    assert report.notes == [
+        f"1 mask of good images in {root / CATEGORY / good} not read: a good image has no defect"
+    ]
+
+
 @pytest.mark.parametrize(
     ("layout", "mask", "message"),
     [
