@@ -83,8 +83,12 @@ def csv_records(path: Path, folder: Path, category: str) -> list[ImageRecord]:
         with path.open(newline="", encoding="utf-8-sig") as file:  # a BOM (spreadsheets) is no text
             reader = csv.DictReader(file)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise UserError(f"VisA split file {path} lacks the columns {', '.join(missing)}")
+            if missing:  # the header says why: "Object,Split,...", or "object;split;..." from a spreadsheet
+                header = ",".join(reader.fieldnames or []) or "none"
+                columns = ", ".join(missing)
+                raise UserError(
+                    f"VisA split file {path} lacks the columns {columns} (its header: {header:.120})"
+                )
             rows = [(reader.line_num, row) for row in reader if (row["object"] or "").strip() == folder.name]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"cannot read VisA split file {path}: {one_line(error)}") from None

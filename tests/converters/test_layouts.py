@@ -1084,6 +1084,12 @@ def test_visa_split_file_beside_the_objects_comes_first(tmp_path):
     ("content", "message"),
     [
         (b"object,split,label,image\n", "VisA split file .*1cls.csv lacks the columns mask"),
+        # a spreadsheet's semicolons: the header named says why every column is "missing"
+        (
+            b"object;split;label;image;mask\n",
+            r"lacks the columns object, .*, mask \(its header: object;split;label;image;mask\)",
+        ),
+        (b"", r"lacks the columns object, split, label, image, mask \(its header: none\)"),  # empty file
         (b"object,split,label,image,mask\nwidget,train,normal,caf\xe9.JPG,\n", "cannot read VisA split file"),
         (
             b"object,split,label,image,mask\nwidget,test,anomaly,widget/Data/Images/Anomaly/000.JPG,x.png\n",
