@@ -92,7 +92,7 @@ def csv_records(path: Path, folder: Path, category: str) -> list[ImageRecord]:
             rows = [(reader.line_num, row) for row in reader if (row["object"] or "").strip() == folder.name]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"cannot read VisA split file {path}: {one_line(error)}") from None
-    records, seen = [], {}
+    records, seen, masked = [], {}, []
     for line, row in rows:
         record = _record(row, line, path, category)
         if record.image in seen:
@@ -101,6 +101,14 @@ def csv_records(path: Path, folder: Path, category: str) -> list[ImageRecord]:
             )
         seen[record.image] = line
         records.append(record)
+        if record.is_good and (row.get("mask") or "").strip():
+            masked.append(line)
+    if masked:  # a mask holding a defect on an image labelled normal was passed over unsaid
+        rows_named = f"{len(masked)} normal rows name" if len(masked) > 1 else "1 normal row names"
+        layout_note(
+            f"VisA split file {path}: {rows_named} a mask for object '{folder.name}', not read (a normal "
+            f"image has no defect), e.g. line {masked[0]}"
+        )
     return records
 
 

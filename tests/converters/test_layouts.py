@@ -1080,6 +1080,21 @@ def test_visa_split_file_beside_the_objects_comes_first(tmp_path):
     assert split_file(root / CATEGORY) == root / "split_csv" / "1cls.csv"
 
 
+def test_a_visa_normal_row_naming_a_mask_is_named_in_a_note(tmp_path):
+    # the mask of a row labelled normal was passed over without a word
+    root = make_layout_tree(tmp_path, "visa")
+    split_csv = root / "split_csv" / "1cls.csv"
+    split_csv.write_text(
+        split_csv.read_text().replace("Normal/0001.JPG,", "Normal/0001.JPG,widget/Data/Masks/Anomaly/000.png")
+    )
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED["visa"].good
+    assert report.notes == [
+        f"VisA split file {split_csv}: 1 normal row names a mask for object '{CATEGORY}', not read (a normal "
+        "image has no defect), e.g. line 3"
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
