@@ -23,7 +23,7 @@ import numpy as np
 from common.errors import UserError, few
 from common.folders import check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
-from converters.layouts.base import note_folders_left_out, note_loose_images
+from converters.layouts.base import collected_notes, layout_note, note_folders_left_out, note_loose_images
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
 from converters.splits import SPLITS_FILE
@@ -264,15 +264,20 @@ def scan_category(
     folder = category_dir(root, category, layout=layout)
     chosen = get_layout(layout) if layout else detect_layout(folder)
     excluded = exclude_defects if isinstance(exclude_defects, Exclusions) else Exclusions(exclude_defects)
-    records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
-    if chosen.reads:
-        note_folders_left_out(folder, chosen.reads, layout=chosen.title)
-    if chosen.name != "folder":  # the folder layout's --root may be the photos' own folder
-        note_loose_images(folder, f"its {', '.join(f'{r}/' for r in chosen.reads) or 'subfolders'}")
+    with collected_notes() as notes:  # said with the error where nothing was read, else passed on
+        records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
+        if chosen.reads:
+            note_folders_left_out(folder, chosen.reads, layout=chosen.title)
+        if chosen.name != "folder":  # the folder layout's --root may be the photos' own folder
+            note_loose_images(folder, f"its {', '.join(f'{r}/' for r in chosen.reads) or 'subfolders'}")
     if not include_unlabelled:
         records = [r for r in records if not r.unlabelled]
     if not records:
-        raise UserError(f"category '{category}' has no images: {folder} (read as {chosen.title})")
+        # Kolektor SDD2 with _GT.bmp masks reads as MVTec AD: its photos lie directly in train/ and test/
+        why = f"; {notes[0]}" if notes else ""
+        raise UserError(f"category '{category}' has no images: {folder} (read as {chosen.title}){why}")
+    for note in notes:
+        layout_note(note)
     if resolve_empty_masks:
         records = settle_empty_masks(records)
     return records

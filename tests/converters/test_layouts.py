@@ -840,6 +840,21 @@ def test_image_files_directly_in_a_folder_read_by_its_subfolders_are_named_in_a_
     ]
 
 
+def test_a_category_with_no_image_read_says_what_was_left_out(tmp_path):
+    # Kolektor SDD2 with _GT.bmp masks is no Kolektor tree to detection: read as MVTec AD, whose
+    # train/ and test/ hold folders, it was "category 'widget' has no images" beside 16 photos and masks
+    root = make_layout_tree(tmp_path, "kolektor_sdd2")
+    for mask in (root / CATEGORY).rglob("*_GT.png"):
+        write(mask.with_suffix(".bmp"), cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE))
+        mask.unlink()
+    message = (
+        r"category 'widget' has no images: .*widget \(read as MVTec AD\); 8 image files directly in "
+        r".*widget/train left out, e.g. 0.png \(the layout reads train/<defect>/ folders"
+    )
+    with pytest.raises(UserError, match=message):
+        scan(root)
+
+
 def test_btad_masks_of_ok_images_are_not_called_masks_without_a_folder(tmp_path):
     # ground_truth/ok/ beside test/ok/ was refused as "mask has no image ... (no folder test/ok)"
     root = make_layout_tree(tmp_path, "btad")
