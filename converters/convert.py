@@ -556,7 +556,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
         progress=config.progress,
     )
     names = dataset_class_names(
-        records, samples, skipped, namer=namer, value_names=value_names, config=config
+        records, samples, skipped, namer=namer, value_names=value_names, config=config, notes=layout_notes
     )
     splits, by_split = split_samples(samples, skipped, config)
     warnings = conversion_warnings(samples, by_split, config)
@@ -599,8 +599,12 @@ def dataset_class_names(
     namer: Namer,
     value_names: dict[int, str] | None,
     config: ConvertConfig,
+    notes: Sequence[str] = (),
 ) -> list[str]:
     """The data set's class names (:func:`converters.classes.class_names`), once a defect instance is left.
+
+    ``notes``: the layouts' notes; the first is said with the error where no defect image is left (an
+    MVTec AD 2 category without its test_public/ reads as MVTec AD, its other folders left out).
 
     Raises:
         UserError: every defect image skipped, or no class or no defect image left: an empty data set,
@@ -616,9 +620,10 @@ def dataset_class_names(
     names = class_names(named, namer=namer, value_names=value_names, single_class=config.single_class)
     # a --mask-values map names classes even without a defect image
     if not names or not any(sample.instances for sample in samples):
+        why = f"; {notes[0]}" if notes else ""
         raise UserError(
             f"no defect image left to convert under {config.root} "
-            f"({len(records)} good images; every defect type excluded or without a mask?)"
+            f"({len(records)} good images; every defect type excluded or without a mask?){why}"
         )
     return names
 

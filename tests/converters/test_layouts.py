@@ -855,6 +855,18 @@ def test_a_category_with_no_image_read_says_what_was_left_out(tmp_path):
         scan(root)
 
 
+def test_a_conversion_without_a_defect_image_says_what_was_left_out(tmp_path):
+    # MVTec AD 2 without test_public/ reads as MVTec AD: validation/ and test_private*/ go unread
+    root = make_layout_tree(tmp_path, "mvtec_ad2")
+    shutil.rmtree(root / CATEGORY / "test_public")
+    message = (
+        r"no defect image left to convert under .* \(2 good images; .*\); folder not read: "
+        r".*widget/test_private \(2 image files left out; the MVTec AD layout reads train/, test/"
+    )
+    with pytest.raises(UserError, match=message):
+        run(root, tmp_path / "out")
+
+
 def test_btad_masks_of_ok_images_are_not_called_masks_without_a_folder(tmp_path):
     # ground_truth/ok/ beside test/ok/ was refused as "mask has no image ... (no folder test/ok)"
     root = make_layout_tree(tmp_path, "btad")
