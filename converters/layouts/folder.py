@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
-from converters.layouts.base import Layout, note_files_left_out
+from converters.layouts.base import Layout, note_files_left_out, note_folders_left_out
 from converters.records import GOOD, MASK_SUFFIX, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem
 
 NAME = "folder"
@@ -46,8 +46,10 @@ def scan_folders(
             ImageRecord(p, category, SUBSET, GOOD, layout=NAME) for p in images_by_stem(Path(good)).values()
         ]
         note_files_left_out(Path(good))
+        note_folders_left_out(Path(good))
     found = images_by_stem(Path(images))
     note_files_left_out(Path(images))
+    note_folders_left_out(Path(images))
     if found and DEFECT not in excluded:
         if masks is None:
             raise UserError(f"defect images in {images} need --masks (a folder of <stem>.png masks)")

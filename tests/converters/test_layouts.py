@@ -443,6 +443,18 @@ def test_folder_layout_notes_photos_of_a_suffix_not_read(tmp_path):
     assert report.notes[1].endswith("): phone.heic")
 
 
+def test_folder_layout_notes_subfolders_of_photos_not_read(tmp_path):
+    # --images photos/bad holding batch2/: its photos left the data set without a word
+    root = make_layout_tree(tmp_path, "folder") / CATEGORY
+    write(root / "images" / "batch2" / "900.png", noise(9))
+    write(root / "good" / "batch2" / "901.png", noise(9))
+    report = run(root, tmp_path / "out", images=root / "images", masks=root / "masks", good=root / "good")
+    assert report.notes == [
+        f"folder not read: {root / 'good' / 'batch2'} (1 image file left out)",
+        f"folder not read: {root / 'images' / 'batch2'} (1 image file left out)",
+    ]
+
+
 def _loco_without_mask_folder(root: Path) -> None:
     shutil.rmtree(root / CATEGORY / "ground_truth" / "structural_anomalies" / "001")
 
