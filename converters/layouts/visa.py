@@ -52,6 +52,15 @@ def split_file(folder: Path) -> Path | None:
     return None
 
 
+def listed_file(root: Path, text: str) -> Path:
+    """``root / text``; a Windows path (``candle\\Data\\Images\\...``, a split file written there) is read
+    with ``/`` where only that names a file."""
+    path = root / text
+    if "\\" in text and not path.exists() and (converted := root / text.replace("\\", "/")).exists():
+        return converted
+    return path
+
+
 def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     """One CSV row as a record; the files it names must exist."""
     where = f"VisA split file {path} line {line}"
@@ -63,13 +72,13 @@ def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
             "(want normal|anomaly, train|val|test)"
         )
     root = path.parent.parent
-    image = root / cell["image"]
+    image = listed_file(root, cell["image"])
     if not cell["image"] or not image.is_file():
         raise UserError(f"{where}: image {image} does not exist")
     subset = image.parent.name.lower()
     if label == GOOD:
         return ImageRecord(image, category, subset, GOOD, layout=NAME, layout_split=split)
-    mask = root / cell["mask"]
+    mask = listed_file(root, cell["mask"])
     if not cell["mask"] or not mask.is_file():
         raise UserError(
             f"{where}: anomaly image {image} has no mask file ({cell['mask'] or 'mask column empty'})"

@@ -1119,6 +1119,16 @@ def test_visa_split_file_beside_the_objects_comes_first(tmp_path):
     assert split_file(root / CATEGORY) == root / "split_csv" / "1cls.csv"
 
 
+def test_a_visa_split_file_written_on_windows_is_read(tmp_path):
+    # widget\Data\Images\Normal\0000.JPG was "image ... does not exist"
+    root = make_layout_tree(tmp_path, "visa")
+    split_csv = root / "split_csv" / "1cls.csv"
+    split_csv.write_text(split_csv.read_text().replace("/", "\\"))
+    report = run(root, tmp_path / "out", split_from_layout=True)
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED["visa"].good
+    assert report.images["train"] == 2  # the file's own split, read from its rows
+
+
 def test_a_visa_normal_row_naming_a_mask_is_named_in_a_note(tmp_path):
     # the mask of a row labelled normal was passed over without a word
     root = make_layout_tree(tmp_path, "visa")
