@@ -24,6 +24,7 @@ from converters.records import (
     GOOD,
     UNLABELLED,
     ImageRecord,
+    case_twin,
     images_by_stem,
     masks_by_stem,
     pair_by_stem,
@@ -61,6 +62,13 @@ def listed_file(root: Path, text: str) -> Path:
     return path
 
 
+def _case_hint(path: Path) -> str:
+    """Where ``path`` is missing but a file of its name in another case is there (``001.jpg`` listed,
+    ``001.JPG`` on disk: a split file edited on Windows or macOS), a hint naming it."""
+    twin = case_twin(path)
+    return f"; found {twin}, whose name differs in case" if twin else ""
+
+
 def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     """One CSV row as a record; the files it names must exist."""
     where = f"VisA split file {path} line {line}"
@@ -74,15 +82,14 @@ def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     root = path.parent.parent
     image = listed_file(root, cell["image"])
     if not cell["image"] or not image.is_file():
-        raise UserError(f"{where}: image {image} does not exist")
+        raise UserError(f"{where}: image {image} does not exist{_case_hint(image)}")
     subset = image.parent.name.lower()
     if label == GOOD:
         return ImageRecord(image, category, subset, GOOD, layout=NAME, layout_split=split)
     mask = listed_file(root, cell["mask"])
     if not cell["mask"] or not mask.is_file():
-        raise UserError(
-            f"{where}: anomaly image {image} has no mask file ({cell['mask'] or 'mask column empty'})"
-        )
+        named = f"{cell['mask']}{_case_hint(mask)}" if cell["mask"] else "mask column empty"
+        raise UserError(f"{where}: anomaly image {image} has no mask file ({named})")
     return ImageRecord(image, category, subset, DEFECT, mask, layout=NAME, layout_split=split)
 
 

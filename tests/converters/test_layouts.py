@@ -1163,6 +1163,15 @@ def test_a_visa_normal_row_naming_a_mask_is_named_in_a_note(tmp_path):
             b"object,split,label,image,mask\nwidget,test,bad,widget/Data/Images/Anomaly/000.JPG,\n",
             r"line 2: label 'bad' / split 'test' \(want normal\|anomaly, train\|val\|test\)",  # VisA has val
         ),
+        (  # listed in lower case, on disk in upper case: the file there is named
+            b"object,split,label,image,mask\nwidget,train,normal,widget/Data/Images/Normal/0000.jpg,\n",
+            r"line 2: image .*Normal/0000.jpg does not exist; found .*Normal/0000.JPG, whose name differs",
+        ),
+        (
+            b"object,split,label,image,mask\nwidget,test,anomaly,widget/Data/Images/Anomaly/000.JPG,"
+            b"widget/Data/Masks/Anomaly/000.PNG\n",
+            r"no mask file \(widget/Data/Masks/Anomaly/000.PNG; found .*Anomaly/000.png, whose name",
+        ),
     ],
 )
 def test_bad_visa_split_files_are_one_line(tmp_path, content, message):
