@@ -8,6 +8,7 @@ looked like.
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,22 +91,32 @@ class ImageRecord:
         return f"{self.category}_{self.subset}_{self.defect}_{self.image.stem}"
 
 
+def stem_key(stem: str) -> str:
+    """``stem`` in Unicode's composed form (NFC), the key images and masks pair by.
+
+    macOS writes ``é`` as ``e`` + a combining accent (NFD) where Windows and Linux tools write one
+    character: ``é000.png`` and ``é000_mask.png`` looked alike and did not pair.
+    """
+    return unicodedata.normalize("NFC", stem)
+
+
 def images_by_stem(folder: Path) -> dict[str, Path]:
-    """Image files of ``folder`` by stem, sorted; two images with one stem are an error."""
+    """Image files of ``folder`` by stem (:func:`stem_key`), sorted; two images with one stem are an error."""
     images: dict[str, Path] = {}
     if not folder.is_dir():
         return images
     for path in sorted(folder.iterdir()):
         if not is_image_file(path):
             continue
-        if path.stem in images:
-            raise UserError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
-        images[path.stem] = path
+        stem = stem_key(path.stem)
+        if stem in images:
+            raise UserError(f"two images share the stem '{stem}': {images[stem]} and {path}")
+        images[stem] = path
     return images
 
 
 def masks_by_stem(folder: Path, suffix: str = MASK_SUFFIX) -> dict[str, Path]:
-    """Mask files of a ground-truth folder by image stem (``000_mask.png`` -> ``000``).
+    """Mask files of a ground-truth folder by image stem (``000_mask.png`` -> ``000``; :func:`stem_key`).
 
     A file without ``suffix`` pairs by its own stem (BTAD, 3D-AD name masks like images).
     """
@@ -114,7 +125,7 @@ def masks_by_stem(folder: Path, suffix: str = MASK_SUFFIX) -> dict[str, Path]:
         return masks
     for path in sorted(folder.iterdir()):
         if is_image_file(path):
-            stem = path.stem[: -len(suffix)] if suffix and path.stem.endswith(suffix) else path.stem
+            stem = stem_key(path.stem[: -len(suffix)] if suffix and path.stem.endswith(suffix) else path.stem)
             if stem in masks:
                 raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
             masks[stem] = path

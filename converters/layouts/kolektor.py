@@ -12,7 +12,7 @@ from common.errors import UserError
 from common.images import is_image_file
 from converters.layouts.base import Layout, note_folders_left_out
 from converters.masks import read_mask
-from converters.records import GOOD, ImageRecord, has_file_ending, pair_by_stem
+from converters.records import GOOD, ImageRecord, has_file_ending, pair_by_stem, stem_key
 
 NAME = "kolektor_sdd2"
 MASK_SUFFIX = "_GT"
@@ -40,14 +40,14 @@ def flat_files(folder: Path, suffix: str = MASK_SUFFIX) -> tuple[dict[str, Path]
         if not is_image_file(path):
             continue
         if path.stem.lower().endswith(suffix.lower()):
-            stem = path.stem[: -len(suffix)]
+            stem = stem_key(path.stem[: -len(suffix)])
             if stem in masks:
                 raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
             masks[stem] = path
-        elif path.stem in images:
-            raise UserError(f"two images share the stem '{path.stem}': {images[path.stem]} and {path}")
+        elif (stem := stem_key(path.stem)) in images:
+            raise UserError(f"two images share the stem '{stem}': {images[stem]} and {path}")
         else:
-            images[path.stem] = path
+            images[stem] = path
     return images, masks
 
 

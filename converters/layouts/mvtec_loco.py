@@ -23,7 +23,7 @@ from common.errors import UserError, one_line
 from common.images import is_image_file
 from common.io import check_utf8_text
 from converters.layouts.base import Layout, layout_note, note_loose_images
-from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, subfolders
+from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, stem_key, subfolders
 
 NAME = "mvtec_loco"
 SUBSETS = {"train": "train", "validation": "val", "test": "test"}
@@ -99,7 +99,7 @@ def mask_folders(truth: Path) -> dict[str, tuple[Path, ...]]:
         files = tuple(sorted(p for p in folder.iterdir() if is_image_file(p)))
         if not files:
             raise UserError(f"mask folder holds no mask images: {folder}")
-        found[folder.name] = files
+        found[stem_key(folder.name)] = files
     return found
 
 

@@ -28,6 +28,7 @@ from converters.records import (
     images_by_stem,
     masks_by_stem,
     pair_by_stem,
+    stem_key,
 )
 
 NAME = "visa"
@@ -167,9 +168,9 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
 def check_orphan_masks(folder: Path) -> None:
     """A mask of ``Data/Masks/Anomaly`` whose stem names no photo of ``Data/Images/Anomaly`` is an error."""
     anomaly, mask_dir = folder / "Data" / "Images" / "Anomaly", folder / "Data" / "Masks" / "Anomaly"
-    stems = {p.stem for p in anomaly.iterdir() if is_image_file(p)} if anomaly.is_dir() else set()
+    stems = {stem_key(p.stem) for p in anomaly.iterdir() if is_image_file(p)} if anomaly.is_dir() else set()
     for mask in sorted(mask_dir.iterdir()) if mask_dir.is_dir() else []:
-        if is_image_file(mask) and mask.stem not in stems:
+        if is_image_file(mask) and stem_key(mask.stem) not in stems:
             raise UserError(f"mask has no image: {mask} (expected {anomaly / mask.stem}.<ext>)")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 
 import cv2
@@ -877,6 +878,31 @@ def test_a_conversion_without_a_defect_image_says_what_was_left_out(tmp_path):
     )
     with pytest.raises(UserError, match=message):
         run(root, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("layout", "image", "mask"),
+    [
+        ("mvtec_ad", "test/crack/000.png", "ground_truth/crack/000_mask.png"),
+        ("kolektor_sdd2", "train/0.png", "train/0_GT.png"),
+        ("mvtec_loco", "test/logical_anomalies/000.png", "ground_truth/logical_anomalies/000"),
+        ("mvtec_3d", "test/crack/rgb/000.png", "test/crack/gt/000.png"),
+        ("visa", "Data/Images/Anomaly/000.JPG", "Data/Masks/Anomaly/000.png"),
+    ],
+)
+def test_a_photo_and_its_mask_named_in_two_unicode_forms_pair(tmp_path, layout, image, mask):
+    # é000.png written by macOS (e + a combining accent, NFD) beside é000_mask.png written as one
+    # character (NFC): "defect image has no mask", naming two paths that looked alike
+    root = make_layout_tree(tmp_path, layout)
+    for name, form in ((image, "NFD"), (mask, "NFC")):
+        path = root / CATEGORY / name
+        renamed = path.with_name(unicodedata.normalize(form, "é") + path.name)
+        path.rename(renamed)
+        if layout == "visa":  # its split file names both
+            split_csv = root / "split_csv" / "1cls.csv"
+            split_csv.write_text(split_csv.read_text().replace(name, str(Path(name).parent / renamed.name)))
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good
 
 
 def test_btad_masks_of_ok_images_are_not_called_masks_without_a_folder(tmp_path):
