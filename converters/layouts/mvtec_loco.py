@@ -23,7 +23,16 @@ from common.errors import UserError, one_line
 from common.images import is_image_file
 from common.io import check_utf8_text
 from converters.layouts.base import Layout, layout_note, note_loose_images
-from converters.records import GOOD, ImageRecord, has_subfolder, images_by_stem, stem_key, subfolders
+from converters.records import (
+    GOOD,
+    MASK_SUFFIX,
+    ImageRecord,
+    has_subfolder,
+    images_by_stem,
+    masks_by_stem,
+    stem_key,
+    subfolders,
+)
 
 NAME = "mvtec_loco"
 SUBSETS = {"train": "train", "validation": "val", "test": "test"}
@@ -118,7 +127,11 @@ def defect_records(
     for stem, image in images_by_stem(defect_dir).items():
         files = masks.pop(stem, None)
         if files is None:
-            raise UserError(f"defect image has no mask folder: {image} (expected {truth / stem}/000.png)")
+            flat = masks_by_stem(truth, MASK_SUFFIX).get(stem)  # an MVTec AD style 000.png or 000_mask.png
+            hint = f"; found {flat}: LOCO reads one file per region from the <stem>/ folder" if flat else ""
+            raise UserError(
+                f"defect image has no mask folder: {image} (expected {truth / stem}/000.png{hint})"
+            )
         records.append(
             ImageRecord(
                 image,

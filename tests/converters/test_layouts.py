@@ -767,6 +767,17 @@ def test_a_loco_mask_file_beside_the_region_folders_is_named_in_a_note(tmp_path)
     ]
 
 
+def test_a_loco_image_with_a_flat_mask_file_is_refused_naming_it(tmp_path):
+    # ground_truth/logical_anomalies/002_mask.png (MVTec AD's way) instead of 002/000.png
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    truth = root / CATEGORY / "ground_truth" / "logical_anomalies"
+    shutil.rmtree(truth / "002")
+    write(truth / "002_mask.png", DEFECT_MASKS[2])
+    message = r"no mask folder: .*002.png \(expected .*002/000.png; found .*002_mask.png: LOCO reads one file"
+    with pytest.raises(UserError, match=message):
+        scan(root)
+
+
 def test_a_loco_defects_config_alone_marks_the_layout(tmp_path):
     (tmp_path / CATEGORY).mkdir()
     write_json(tmp_path / CATEGORY / "defects_config.json", [])
