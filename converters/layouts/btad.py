@@ -15,10 +15,12 @@ GOOD_FOLDER = "ok"
 
 
 def matches(folder: Path) -> bool:
-    return any(
-        (folder / subset / name).is_dir()
-        for subset, name in (("train", "ok"), ("test", "ok"), ("test", "ko"))
-    )
+    """An ``ok`` folder, or ``test/ko`` in a tree without MVTec AD's ``good`` folders: an MVTec AD category
+    with a defect type named ``ko`` was read as BTAD, then refused for its ``_mask`` masks."""
+    if any((folder / subset / GOOD_FOLDER).is_dir() for subset in ("train", "test")):
+        return True
+    mvtec_good = any((folder / subset / "good").is_dir() for subset in ("train", "test"))
+    return (folder / "test" / "ko").is_dir() and not mvtec_good
 
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:

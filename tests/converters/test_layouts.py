@@ -1370,3 +1370,13 @@ def test_a_folder_of_many_data_sets_names_three_and_counts_the_rest(tmp_path):
         run(datasets, tmp_path / "out")
     with pytest.raises(UserError, match=r"mvtec_loco and 1 more"):
         scan(datasets)  # the API's default categories too
+
+
+def test_an_mvtec_ad_defect_type_named_ko_does_not_make_the_category_btad(tmp_path):
+    # test/ko/ alone made it BTAD too (BTAD refines MVTec AD), which then refused ground_truth/ko/*_mask.png
+    root = make_layout_tree(tmp_path, "mvtec_ad")
+    write(root / CATEGORY / "test" / "ko" / "900.png", noise(9))
+    write(root / CATEGORY / "ground_truth" / "ko" / "900_mask.png", DEFECT_MASKS[0])
+    assert detect_layout(root / CATEGORY).name == "mvtec_ad"
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + 1 + EXPECTED["mvtec_ad"].good
