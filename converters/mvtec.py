@@ -25,7 +25,7 @@ from common.folders import check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
 from converters.layouts.base import collected_notes, layout_note, note_folders_left_out, note_loose_images
 from converters.masks import merge_masks, read_mask
-from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord
+from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord, stem_key
 from converters.splits import SPLITS_FILE
 
 __all__ = [
@@ -287,8 +287,8 @@ def check_output_stems(records: Iterable[ImageRecord]) -> None:
     """Refuses two records that would be written under one file name in the data set.
 
     ``test/a_b/c.png`` and ``test/a/b_c.png`` both become ``<category>_test_a_b_c``: one
-    image would silently replace the other. Names are compared ignoring case, as a
-    case-insensitive file system (macOS, Windows) would.
+    image would silently replace the other. Names are compared ignoring case and Unicode form
+    (:func:`~converters.records.stem_key`), as a case-insensitive file system (macOS, Windows) would.
 
     Raises:
         UserError: naming both source images; a name that is not UTF-8 (:func:`check_utf8_names`:
@@ -297,7 +297,7 @@ def check_output_stems(records: Iterable[ImageRecord]) -> None:
     seen: dict[str, ImageRecord] = {}
     for record in records:
         check_utf8_names(record.image)
-        name = record.output_stem.casefold()
+        name = stem_key(record.output_stem).casefold()
         if name in seen:
             raise UserError(
                 f"two images map to one output name '{record.output_stem}': {seen[name].image} and "

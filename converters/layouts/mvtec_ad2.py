@@ -12,7 +12,7 @@ from pathlib import Path
 from common.errors import UserError
 from common.images import is_image_file
 from converters.layouts.base import Layout, check_orphan_masks, scan_subset
-from converters.records import UNLABELLED, ImageRecord, subfolders
+from converters.records import UNLABELLED, ImageRecord, stem_key, subfolders
 
 NAME = "mvtec_ad2"
 PRIVATE_PREFIX = "test_private"
@@ -33,9 +33,9 @@ def unlabelled_records(folder: Path, category: str) -> list[ImageRecord]:
             hidden = any(part.startswith(".") for part in path.relative_to(private).parts)
             if hidden or not is_image_file(path):  # .ipynb_checkpoints/ and the like, as in subfolders()
                 continue
-            if path.stem in seen:
-                raise UserError(f"two images share the stem '{path.stem}': {seen[path.stem]} and {path}")
-            seen[path.stem] = path
+            if (stem := stem_key(path.stem)) in seen:  # composed and decomposed é are one stem
+                raise UserError(f"two images share the stem '{path.stem}': {seen[stem]} and {path}")
+            seen[stem] = path
             records.append(
                 ImageRecord(path, category, private.name, UNLABELLED, layout=NAME, unlabelled=True)
             )

@@ -989,6 +989,15 @@ def test_ad2_private_images_are_found_at_any_depth_and_their_stems_are_unique(tm
         scan(root, include_unlabelled=True)
 
 
+def test_ad2_private_stems_in_two_unicode_forms_are_one_stem(tmp_path):
+    # composed and decomposed é (Linux and macOS tools) passed as two stems: one output name on macOS
+    root = make_layout_tree(tmp_path, "mvtec_ad2")
+    write(root / CATEGORY / "test_private" / "lot_1" / "\u00e9.png", noise(9))
+    write(root / CATEGORY / "test_private" / "lot_2" / "e\u0301.png", noise(10))
+    with pytest.raises(UserError, match="two images share the stem"):
+        scan(root, include_unlabelled=True)
+
+
 def test_ad2_private_images_in_hidden_folders_are_not_read(tmp_path):
     # a hidden folder under test_private/ (Jupyter's checkpoints, a viewer's thumbnails) was searched
     # too: its copy of 000.png stopped the run as "two images share the stem '000'"

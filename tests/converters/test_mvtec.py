@@ -140,6 +140,7 @@ def test_two_masks_for_one_stem_are_an_error(tmp_path, category_factory):
     [
         (("a_b", "c"), ("a", "b_c")),  # underscores in the defect and the stem join alike
         (("dent", "X1"), ("Dent", "x1")),  # one name on a case-insensitive file system
+        (("dent", "\u00e9"), ("dent", "e\u0301")),  # é composed and decomposed: one name on macOS
     ],
 )
 def test_output_name_collisions_name_both_sources(tmp_path, first, second):
