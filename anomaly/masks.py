@@ -339,7 +339,11 @@ def colour_words(
 def _cache(root: str | Path | None, sam, model: str) -> EmbeddingCache | None:
     from segmentation.embeddings import EmbeddingCache
 
-    return None if root is None else EmbeddingCache(root, sam, model_name=model)
+    if root is None:
+        return None
+    return EmbeddingCache(
+        root, sam, model_name=model, elsewhere="pass --cache-dir <a writable folder> or --no-cache"
+    )
 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:

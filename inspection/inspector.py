@@ -249,7 +249,12 @@ class Inspector:
         cache = None
         if use_cache:
             root = embeddings_root() if cache_dir is None else Path(cache_dir)
-            cache = EmbeddingCache(root, sam, model_name=checkpoint.model)
+            cache = EmbeddingCache(
+                root,
+                sam,
+                model_name=checkpoint.model,
+                elsewhere="pass cache_dir=<a writable folder> or use_cache=False",
+            )
         return cls(
             detector, sam, device=resolved, cache=cache, colour_head=head, colour_prompt=prompt, **settings
         )

@@ -216,7 +216,12 @@ def build_inspector(
     """
     cache = None
     if options.cache_dir is not None:
-        cache = EmbeddingCache(options.cache_dir, sam, model_name=str(options.model))
+        cache = EmbeddingCache(
+            options.cache_dir,
+            sam,
+            model_name=str(options.model),
+            elsewhere="pass --cache-dir <a writable folder> or --no-cache",
+        )
     return Inspector(
         detector,
         sam,

@@ -69,7 +69,13 @@ def run(args: argparse.Namespace) -> None:
     ]  # --splits val val: once
     paths = [im.path for split in splits for im in split.images]
     sam = load_sam(args.model, args.checkpoint, device=device)
-    cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=args.model)
+    cache = EmbeddingCache(  # filling the cache is the point: an entry it refuses is an error
+        args.cache_dir or embeddings_root(),
+        sam,
+        model_name=args.model,
+        elsewhere="pass --cache-dir <another folder>",
+        required=True,
+    )
     before = sum(path in cache for path in paths)
     started = time.perf_counter()
     with noting_interrupts(cache, paths):  # 'interrupted' alone: whether the encoded images were lost

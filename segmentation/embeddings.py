@@ -32,6 +32,7 @@ the same numbers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -50,7 +51,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.errors import UserError
+from common.errors import UserError, one_line
 from common.images import decode_image_file
 from common.io import atomic_write, load_torch, remove_stale, save_torch, sha256_file
 from segmentation.encoder_part import EncoderPart
@@ -248,6 +249,10 @@ class EmbeddingCache:
     >>> cache = EmbeddingCache("runs/embeddings", sam, model_name="mobile_sam")  # doctest: +SKIP
     >>> entries = cache.embed(image_paths, batch_size=4)                         # doctest: +SKIP
 
+    A folder the cache cannot write (read-only, a full disk) does not stop the work: an entry that
+    cannot be stored is returned all the same, and one ``warning:`` line on stderr (the first time,
+    per cache object) names the folder, says the embeddings are not being cached and how to fix it.
+
     Args:
         root: the cache root; one folder per encoder below it.
         sam: the model whose image encoder makes the embeddings.
@@ -255,13 +260,24 @@ class EmbeddingCache:
             a plain name without path separators.
         part: store the input of this trained top of the encoder instead of the embedding
             (see the module docstring); the folder is keyed by the frozen rest only.
+        elsewhere: the warning's way round, after "free space" or "make it writable", in the
+            command's words (``"pass --cache-dir <a writable folder> or --no-cache"``).
+        required: storing is the point (``segmentation.embed``): an entry that cannot be stored is
+            a :class:`UserError` instead of a warning.
 
     Raises:
         ValueError: ``model_name`` is empty or contains a path separator.
     """
 
     def __init__(
-        self, root: str | Path, sam: Sam, *, model_name: str, part: EncoderPart | None = None
+        self,
+        root: str | Path,
+        sam: Sam,
+        *,
+        model_name: str,
+        part: EncoderPart | None = None,
+        elsewhere: str = "use another cache folder",
+        required: bool = False,
     ) -> None:
         if not model_name or model_name in {".", ".."} or any(sep in model_name for sep in "/\\"):
             raise ValueError(f"model_name must be a plain folder name, got {model_name!r}")
@@ -286,6 +302,10 @@ class EmbeddingCache:
         #: Entries this object encoded and wrote (each one kept: :func:`noting_interrupts`).
         self.written = 0
         self._written_lock = threading.Lock()  # a read-modify-write, from any thread embedding
+        self.elsewhere = elsewhere
+        self.required = required
+        #: Why entries are not being stored (the first failure's reason); None while they are.
+        self.not_storing: str | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.folder)!r})"
@@ -350,7 +370,8 @@ class EmbeddingCache:
         Raises:
             UserError: an image is missing or unreadable; batches
                 finished before it stay cached. Before anything is encoded: a folder
-                where an entry goes, or an encoder's folder that is not writable.
+                where an entry goes. With ``required``: an encoder's folder that is not writable
+                (before anything is encoded) or an entry that cannot be written (a full disk).
             ValueError: ``batch_size`` < 1.
         """
         if batch_size < 1:
@@ -381,17 +402,14 @@ class EmbeddingCache:
                 entries[key] = entry
         if missing:
             self._check_writable(missing)
-            self._write_meta()
             todo = list(missing.items())
             with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
                 for start in range(0, len(todo), batch_size):
                     batch = todo[start : start + batch_size]
                     images = [_apply(view_of[key], load_rgb(path)) for key, path in batch]
                     encoded = embed_images(self.sam, images, device, part=self.part)
-                    for (key, _), entry in zip(batch, encoded, strict=True):
-                        entries[key] = self._write(key, entry)
-                        with self._written_lock:
-                            self.written += 1
+                    for (key, path), entry in zip(batch, encoded, strict=True):
+                        entries[key] = self._store(key, path, entry)
                     bar.update(len(batch))
         return [entries[key] for key in keys]
 
@@ -429,19 +447,22 @@ class EmbeddingCache:
         """Refuses, before anything is encoded, entries that could not be written.
 
         A folder (or a pipe) where an entry goes, or an encoder's folder this user cannot write, failed
-        only once the image was encoded, as ``Is a directory: <entry> (from <its temporary>)``.
+        only once the image was encoded, as ``Is a directory: <entry> (from <its temporary>)``. The
+        latter is the ``warning:`` of a folder that is not storing, unless storing is ``required``.
 
         Args:
             missing: the image of each entry to be written, by its key.
 
         Raises:
-            UserError: naming the entry or the folder, and the way on.
+            UserError: naming the entry (or, ``required``, the folder), and the way on.
         """
         if self.folder.is_dir() and not os.access(self.folder, os.W_OK | os.X_OK):
-            raise UserError(
-                f"cannot write the embedding cache {self.folder}: it is not writable; make it writable or "
-                "use another cache folder"
-            )
+            if self.required:
+                raise UserError(
+                    f"cannot write the embedding cache {self.folder}: it is not writable; make it writable "
+                    f"or {self.elsewhere}"
+                )
+            self._not_storing("it is not writable", full=False)
         for key, image in missing.items():
             entry = self._entry_path(key)
             if entry.exists() and not entry.is_file():
@@ -459,6 +480,47 @@ class EmbeddingCache:
         removed = remove_stale(self.folder, ".*.tmp")
         if removed:
             logger.warning("removed %d half-written entries of killed runs in %s", len(removed), self.folder)
+
+    def _store(self, key: str, image: Path, entry: ImageEmbedding) -> ImageEmbedding:
+        """:meth:`_write`, or ``entry`` rounded as a hit would read it when the folder refuses it.
+
+        Raises:
+            UserError: with ``required``, the folder refuses the entry (full, read-only).
+        """
+        rounded = ImageEmbedding(
+            entry.embedding.to(STORAGE_DTYPE).float(), entry.original_size, entry.input_size
+        )
+        if self.not_storing is not None and not os.access(self.folder, os.W_OK | os.X_OK):
+            return rounded  # read-only: every entry would fail the same way (a full disk is tried again)
+        try:
+            self._write_meta()
+            written = self._write(key, entry)
+        except OSError as error:  # atomic_write removed its temporary: no half entry is left
+            reason = error.strerror or one_line(error)
+            if self.required:
+                raise UserError(
+                    f"cannot store the embedding of {image} in the cache {self.folder}: {reason}; "
+                    f"{_fix(error)} or {self.elsewhere}"
+                ) from None
+            self._not_storing(reason, full=_fix(error) == "free space")
+            return rounded
+        with self._written_lock:
+            self.written += 1
+        return written
+
+    def _not_storing(self, reason: str, *, full: bool) -> None:
+        """The ``warning:`` line that entries are not being stored, once per cache object."""
+        with self._written_lock:
+            if self.not_storing is not None:
+                return
+            self.not_storing = reason
+        fix = "free space" if full else "make it writable"
+        print(
+            f"warning: cannot write the embedding cache {self.folder} ({reason}): embeddings are computed "
+            f"but not cached, so the next run computes them again; {fix} or {self.elsewhere}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _write(self, key: str, entry: ImageEmbedding) -> ImageEmbedding:
         stored = entry.embedding.to(STORAGE_DTYPE).contiguous()
@@ -579,6 +641,11 @@ def _view_key(image_key: str, view: ImageView | None) -> str:
 
 def _apply(view: ImageView | None, image: np.ndarray) -> np.ndarray:
     return image if view is None else np.ascontiguousarray(view.apply(image))
+
+
+def _fix(error: OSError) -> str:
+    """What frees the cache folder that refused ``error``: "free space" or "make it writable"."""
+    return "free space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
 
 
 def _size_pair(value: object) -> tuple[int, int]:

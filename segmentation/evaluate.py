@@ -448,7 +448,9 @@ def embed_for_models(
     by_encoder: dict[str, ModelInputs] = {}
     inputs = []
     for sam in sams:
-        cache = EmbeddingCache(cache_dir, sam, model_name=model)
+        cache = EmbeddingCache(
+            cache_dir, sam, model_name=model, elsewhere="pass --cache-dir <a writable folder>"
+        )
         if cache.fingerprint not in by_encoder:
             paths = [image.path for image in split.images]
             asked = paths + [split.images[index].path for index, _ in views]

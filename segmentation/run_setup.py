@@ -256,6 +256,7 @@ def embed_splits(
         sam,
         model_name=config["model"],
         part=encoder_part(config["train_encoder"]),
+        elsewhere="set cache_dir=<a writable folder>",
     )
     train_views = instances.views()
     val_views = [(index, View()) for index in range(len(val_split.images))]

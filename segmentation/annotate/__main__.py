@@ -574,7 +574,12 @@ def serve(
     except (RuntimeError, AssertionError) as error:  # e.g. out of GPU memory
         raise UserError(f"cannot load the model on {device}: {one_line(error)}") from None
     write_session(session, lock=lock, proposals=proposals)  # only now: a bad model has left nothing behind
-    cache = EmbeddingCache(args.cache_dir or embeddings_root(), sam, model_name=name)
+    cache = EmbeddingCache(
+        args.cache_dir or embeddings_root(),
+        sam,
+        model_name=name,
+        elsewhere="restart with --cache-dir <a writable folder>",
+    )
     app = build_app(
         args,
         session,

@@ -7,6 +7,7 @@ observed, not inferred from timings or file listings.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import torch
 from segment_anything import SamPredictor
 from segment_anything.modeling import Sam
 
+import common.io as common_io
 import segmentation.embeddings as embeddings_module
 from common.errors import UserError
 from common.io import sha256_file, temporary_path
@@ -289,22 +291,124 @@ def test_a_folder_where_an_entry_goes_is_named_before_anything_is_encoded(
     assert encoder_calls == [1] and entry.is_dir() and image_files[1] not in cache
 
 
-def test_an_encoders_folder_that_is_not_writable_is_named_before_anything_is_encoded(
-    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a shared cache another user filled: the first batch was encoded, then 'Permission denied: <temporary>'
-    # (os.access is replaced: the tests may run as root, who writes anywhere)
-    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+def stored_run(root: Path, sam: Sam, image_files: list[Path]) -> list[ImageEmbedding]:
+    """What a cache that stores returns for the first image, then all in batches of 2 (the tests' calls)."""
+    cache = EmbeddingCache(root, sam, model_name=MODEL_NAME)
     cache.embed(image_files[:1], progress=False)
+    return cache.embed(image_files, batch_size=2, progress=False)
+
+
+def not_writable(cache: EmbeddingCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cache.folder`` reads as not writable (os.access is replaced: the tests may run as root)."""
     access = os.access
     monkeypatch.setattr(
         embeddings_module.os, "access", lambda path, mode: Path(path) != cache.folder and access(path, mode)
     )
+
+
+def test_an_encoders_folder_that_is_not_writable_is_used_without_storing_and_warned_once(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], monkeypatch, capsys
+) -> None:
+    # a shared cache another user filled: the first batch was encoded, then 'Permission denied: <temporary>'
+    # stopped the run, although every embedding it needed could be computed
+    cache = EmbeddingCache(
+        tmp_path / "cache", tiny_sam, model_name=MODEL_NAME, elsewhere="pass --cache-dir X"
+    )
+    cache.embed(image_files[:1], progress=False)
+    expected = stored_run(tmp_path / "other", tiny_sam, image_files)
+    capsys.readouterr()
+    not_writable(cache, monkeypatch)
+    entries = cache.embed(image_files, batch_size=2, progress=False)
+    cache.embed(image_files[1:2], progress=False)  # a second call: no second warning
+    for got, want in zip(entries, expected, strict=True):
+        assert_same_embedding(got, want)  # rounded as a hit would read them
+    assert len(cache) == 1 and cache.written == 1 and tmp_files(cache.folder) == []
+    assert capsys.readouterr().err == (
+        f"warning: cannot write the embedding cache {cache.folder} (it is not writable): embeddings are "
+        "computed but not cached, so the next run computes them again; make it writable or pass "
+        "--cache-dir X\n"
+    )
+
+
+def test_an_encoders_folder_that_is_not_writable_is_refused_where_storing_is_required(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], monkeypatch
+) -> None:
+    # segmentation.embed: filling the cache is its point
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME, required=True)
+    cache.embed(image_files[:1], progress=False)
+    not_writable(cache, monkeypatch)
     message = f"^cannot write the embedding cache {cache.folder}: it is not writable; make it writable or use"
     with pytest.raises(UserError, match=message):
         cache.embed(image_files, progress=False)
     assert encoder_calls == [1]
     cache.embed(image_files[:1], progress=False)  # all cached: nothing to write, nothing refused
+
+
+def refusing_writes(monkeypatch: pytest.MonkeyPatch, code: int) -> list[int]:
+    """Files written atomically take 1000 bytes, then fail with ``code``; returns the bytes they took."""
+    taken = [0]
+
+    class Refusing:  # the open temporary, as the disk answers it
+        def __init__(self, file) -> None:
+            self._file = file
+
+        def write(self, data: bytes) -> int:
+            if taken[0] >= 1000:
+                raise OSError(code, os.strerror(code))
+            taken[0] += len(data)
+            return self._file.write(data)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._file, name)
+
+    init = common_io._Written.__init__
+    monkeypatch.setattr(common_io._Written, "__init__", lambda self, file: init(self, Refusing(file)))
+    return taken
+
+
+@pytest.mark.parametrize(("code", "fix"), [(errno.ENOSPC, "free space"), (errno.EROFS, "make it writable")])
+def test_a_cache_that_refuses_its_entries_returns_them_unstored_and_warns_once(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], monkeypatch, capsys, code, fix
+) -> None:
+    # a full disk: 'cannot embed a.png: [Errno 28] No space left on device' on the annotation page, an error
+    # ending training or evaluation, after the embedding was computed
+    expected = stored_run(tmp_path / "other", tiny_sam, image_files)
+    capsys.readouterr()
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    cache.embed(image_files[:1], progress=False)
+    written = refusing_writes(monkeypatch, code)
+    encoder_calls.clear()
+    entries = cache.embed(image_files, batch_size=2, progress=False)
+    assert written[0] >= 1000 and encoder_calls == [2, 2]
+    for got, want in zip(entries, expected, strict=True):
+        assert_same_embedding(got, want)
+    # no half-written entry left or read: the folder holds the first entry alone, and misses read as misses
+    assert len(cache) == 1 and tmp_files(cache.folder) == [] and cache.written == 1
+    assert image_files[0] in cache and image_files[1] not in cache
+    err = capsys.readouterr().err
+    assert err == (
+        f"warning: cannot write the embedding cache {cache.folder} ({os.strerror(code)}): embeddings are "
+        f"computed but not cached, so the next run computes them again; {fix} or use another cache folder\n"
+    )
+    monkeypatch.undo()  # space again: the next run stores them
+    cache.embed(image_files, progress=False)
+    assert len(cache) == len(set(map(sha256_file, image_files)))
+
+
+def test_a_cache_that_must_store_names_the_image_the_disk_refused(
+    tmp_path: Path, tiny_sam: Sam, image_files, monkeypatch
+) -> None:
+    cache = EmbeddingCache(
+        tmp_path / "cache", tiny_sam, model_name=MODEL_NAME, elsewhere="pass --cache-dir X", required=True
+    )
+    refusing_writes(monkeypatch, errno.ENOSPC)
+    message = (
+        f"^cannot store the embedding of {image_files[0]} in the cache {cache.folder}: No space left on "
+        "device; free space or pass --cache-dir X$"
+    )
+    with pytest.raises(UserError, match=message):
+        cache.embed(image_files[:1], progress=False)
+    assert len(cache) == 0 and tmp_files(cache.folder) == []
 
 
 @pytest.mark.parametrize("batch_size", [0, -1])

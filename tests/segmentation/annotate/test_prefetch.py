@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import threading
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import segmentation.embeddings as embeddings_module
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.embeddings import EmbeddingCache
@@ -93,6 +95,29 @@ def test_an_unreadable_image_fails_with_a_reason(prefetcher, tmp_path, wait_for)
     assert "cannot decode" in prefetcher.status(broken).error
     with pytest.raises(AnnotationError, match="cannot embed broken.png"):
         prefetcher.get(broken)
+
+
+def test_a_photo_is_embedded_on_a_full_disk_with_one_warning_in_the_log(
+    prefetcher, cache, photos, wait_for, monkeypatch, capsys
+):
+    # the page answered 400 'cannot embed a.png: [Errno 28] No space left on device' for an embedding
+    # it had computed
+    folder, _ = photos
+
+    def full(payload, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(embeddings_module, "save_torch", full)
+    paths = [folder / "a.png", folder / "b.jpg"]
+    assert prefetcher.get(paths[0]).original_size == (120, 160)
+    prefetcher.prefetch(paths[1:])
+    wait_for(lambda: prefetcher.status(paths[1]).state == "ready")
+    assert paths[0] not in cache and paths[1] not in cache and cache.written == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and err.startswith(
+        f"warning: cannot write the embedding cache {cache.folder} (No space left on device): embeddings "
+        "are computed but not cached"
+    )
 
 
 def test_close_stops_the_worker_and_unhooks_the_encoder(cache, photos):
