@@ -7,6 +7,7 @@ looked like.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import unicodedata
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ MASK_SUFFIX = "_mask"
 UNLABELLED = "unlabelled"
 #: What ``layout_split`` may say.
 LAYOUT_SPLITS = ("train", "val", "test")
+#: Longest output stem, in UTF-8 bytes: a file name takes at most 255 (ext4, NTFS, APFS), and the
+#: writers add a suffix (``.jpeg``, ``.txt``) and tiling ``_x<left>_y<top>`` to it.
+MAX_STEM_BYTES = 200
+_STEM_HASH_DIGITS = 12
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,37 @@ class ImageRecord:
 
     @property
     def output_stem(self) -> str:
-        """File stem in the converted data set: ``category_subset_defect_stem``.
+        """File stem in the converted data set: ``category_subset_defect_stem`` (:func:`output_stem`).
 
         Unique across categories and subsets, but not by construction: names that hold
         underscores can join to the same stem, which :func:`converters.mvtec.check_output_stems`
         refuses.
         """
-        return f"{self.category}_{self.subset}_{self.defect}_{self.image.stem}"
+        return output_stem(self.key)
+
+
+def output_stem(key: str) -> str:
+    """The file stem every writer gives the image of ``key`` (``category/subset/defect/stem``).
+
+    The key with ``/`` as ``_``, cut to :data:`MAX_STEM_BYTES` where it is longer: its first bytes
+    (at a character boundary), ``-`` and the first 12 hex digits of the sha256 of the whole name, so
+    two long names that differ only at their end stay two files, and a rerun names them alike. A
+    category, a defect folder and a photo name of up to 255 bytes each joined to more than a file
+    system takes (``File name too long``: the annotation page's export of long photo names).
+
+    >>> output_stem("nut/test/crack/000")
+    'nut_test_crack_000'
+    >>> len(output_stem("nut/test/crack/" + "x" * 300).encode())
+    200
+    """
+    name = key.replace("/", "_")
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= MAX_STEM_BYTES:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:_STEM_HASH_DIGITS]
+    # a character cut in two is dropped
+    head = encoded[: MAX_STEM_BYTES - _STEM_HASH_DIGITS - 1].decode("utf-8", "ignore")
+    return f"{head}-{digest}"
 
 
 def stem_key(stem: str) -> str:

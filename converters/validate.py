@@ -33,6 +33,7 @@ from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from common.io import read_coco_instances
 from common.label_cache import no_label_cache
+from converters.records import output_stem
 from converters.splits import SPLITS, load_splits
 from converters.yolo import check_data_root
 
@@ -281,7 +282,7 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
 def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> None:
     """Adds a problem to ``check`` when its images are not those ``splits.json`` lists for ``split``.
 
-    An image's output stem is its key with ``/`` as ``_`` (``ImageRecord.output_stem``): two images
+    An image's output stem is its key with ``/`` as ``_``, a long one cut (:func:`output_stem`): two images
     swapped between val and test keep every count right.
     """
     count = check.images
@@ -294,7 +295,7 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
         else:
             check.problems.append(f"{fmt} has {count} images, splits.json lists {len(keys)}")
         return
-    others = sorted(check.stems - {key.replace("/", "_") for key in keys})
+    others = sorted(check.stems - {output_stem(key) for key in keys})
     if others:
         check.problems.append(
             f"{fmt} holds {len(others)} {split} image(s) splits.json lists elsewhere or not at all "

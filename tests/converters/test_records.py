@@ -1,11 +1,25 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
 import pytest
 
 from common.errors import UserError
+from converters.convert import ConvertConfig, convert
 from converters.layouts import detect_layout
 from converters.mvtec import scan_category
-from converters.records import images_by_stem, masks_by_stem, subfolders
+from converters.records import (
+    MAX_STEM_BYTES,
+    ImageRecord,
+    images_by_stem,
+    masks_by_stem,
+    output_stem,
+    subfolders,
+)
+from converters.validate import validate
 
 
 def test_hidden_files_and_folders_are_not_part_of_the_data_set(tmp_path, category_factory):
@@ -51,3 +65,50 @@ def test_a_broken_link_to_a_photo_or_mask_is_one_line_naming_it(tmp_path, catego
         if saved is not None:
             path.write_bytes(saved)
     assert len(scan_category(tmp_path, "widget")) == 4 + 2 + 10
+
+
+def test_a_short_output_stem_is_the_key_with_underscores():
+    assert output_stem("widget/test/hole/000") == "widget_test_hole_000"
+    assert (
+        ImageRecord(Path("d/test/hole/000.png"), "widget", "test", "hole").output_stem
+        == "widget_test_hole_000"
+    )
+
+
+@pytest.mark.parametrize("letter", ["x", "傷"], ids=["ascii", "three_byte_letters"])
+def test_a_long_output_stem_is_cut_to_fit_a_file_name_and_kept_apart_by_a_hash(letter):
+    # 'File name too long' at the annotation page's export: a category, a class and a 180-byte photo stem
+    long = "widget/test/" + "scratch" * 10 + "/" + letter * 180
+    first, second = output_stem(long + "_001"), output_stem(long + "_002")  # differ only at their end
+    assert first != second and first[:-13] == second[:-13]
+    for stem in (first, second):
+        assert len(stem.encode()) <= MAX_STEM_BYTES and len((stem + ".jpeg").encode()) <= 255
+        assert stem.startswith("widget_test_scratch") and re.fullmatch(r".*-[0-9a-f]{12}", stem)
+    assert output_stem(long + "_001") == first  # the same name again, as in another run
+    assert output_stem(long + "_001").encode().decode() == first  # no character cut in two
+
+
+def test_a_data_set_with_long_names_converts_within_255_bytes_per_file(tmp_path, category_factory):
+    category = category_factory(tmp_path / "data", "w" * 60, defects={})
+    defect = "d" * 60
+    source = category / "test" / "good" / "000.png"
+    for end in ("a", "b"):
+        photo = category / "test" / defect / f"{'p' * 150}_{end}.png"
+        photo.parent.mkdir(parents=True, exist_ok=True)
+        photo.write_bytes(source.read_bytes())
+        mask = category / "ground_truth" / defect / f"{photo.stem}_mask.png"
+        mask.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(mask), np.pad(np.full((8, 8), 255, np.uint8), ((4, 36), (4, 52))))
+    names = []
+    for out in ("out", "again"):
+        convert(
+            ConvertConfig(
+                root=tmp_path / "data", out=tmp_path / out, formats=("yolo", "coco"), progress=False
+            )
+        )
+        names.append(sorted(path.name for path in (tmp_path / out).rglob("*") if path.is_file()))
+        assert all(len(name.encode()) <= 255 for name in names[-1])
+        results = validate(tmp_path / out)
+        assert [c.problems for fmt in results.values() for c in fmt.values()] == [[]] * 6
+    long_images = [name for name in names[0] if name.endswith(".png") and len(name) > 150]
+    assert len(long_images) == 2 and names[0] == names[1]
