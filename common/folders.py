@@ -133,6 +133,64 @@ def check_run_name(name: object, *, inside: str) -> None:
         raise UserError(f"config key 'name' needs a plain folder name inside '{inside}', got {text!r}")
 
 
+#: What Windows keeps for its devices, in any letter case and with any extension (``nul.txt`` too): no
+#: file or folder takes such a name there.
+WINDOWS_DEVICE_NAMES = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)), *(f"lpt{n}" for n in range(1, 10))}
+)
+#: The longest name :func:`check_folder_name` takes, in characters.
+MAX_FOLDER_NAME = 100
+
+
+def check_folder_name(name: object, what: str, *, spaces: bool = False) -> str:
+    """``name`` when it can be one folder's name on Linux, macOS and Windows alike; UserError otherwise.
+
+    The one rule of the names that become folders of a tree (the annotation page's classes and
+    category, a synthetic set's category): letters and digits of any script (:meth:`str.isalnum`:
+    ``傷``, ``défaut``), ``_``, ``-``, ``.`` and, with ``spaces``, spaces between words; up to
+    :data:`MAX_FOLDER_NAME` characters (and 255 UTF-8 bytes), starting with a letter or digit: never
+    ``.``, ``..``, a hidden name, ``/``, ``\\`` or a control character. Refused too is what Windows
+    cannot hold: a name ending with ``.`` or a space (``scratch.`` is the folder ``scratch`` there)
+    and a device name (:data:`WINDOWS_DEVICE_NAMES`).
+
+    >>> check_folder_name("傷", "class"), check_folder_name("big scratch", "class", spaces=True)
+    ('傷', 'big scratch')
+
+    Args:
+        name: the name as given.
+        what: how the message names it (``"class"``, ``"category"``).
+        spaces: spaces between words are allowed (never at either end).
+
+    Raises:
+        UserError: ``bad <what> name '<name>': <why>``, one line.
+    """
+    separators = "_-. " if spaces else "_-."
+
+    def plain(text: str) -> bool:
+        return bool(text) and text[0].isalnum() and all(c.isalnum() or c in separators for c in text)
+
+    if isinstance(name, str) and name != (kept := name.rstrip(". ")) and plain(kept):
+        raise UserError(
+            f"bad {what} name {name!r}: Windows drops a '.' or space at the end of a folder name, so it "
+            f"would be the folder {kept!r} there; remove it"
+        )
+    if not isinstance(name, str) or len(name) > MAX_FOLDER_NAME or not plain(name):
+        between = "spaces between words, " if spaces else ""
+        raise UserError(
+            f"bad {what} name {name!r}: use letters and digits (any script), {between}'_', '-', '.' (up to "
+            f"{MAX_FOLDER_NAME}, starting with a letter or digit)"
+        )
+    if (size := len(name.encode())) > 255:
+        raise UserError(f"bad {what} name {name!r}: {size} bytes in UTF-8, over the 255 a folder name takes")
+    device = name.split(".", 1)[0].rstrip(" ").casefold()
+    if device in WINDOWS_DEVICE_NAMES:
+        raise UserError(
+            f"bad {what} name {name!r}: Windows keeps the name {device!r} for a device (con, prn, aux, nul, "
+            "com1-com9, lpt1-lpt9, with any extension), so no folder there can have it; choose another"
+        )
+    return name
+
+
 def check_input_file(path: str | Path, what: str, *, inside: Iterable[str] = ()) -> Path:
     """``path`` when it is a file; a run folder given instead gets the file in it named.
 

@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from common.cli import OneLineParser, exit_code
 from common.errors import UserError, close_match
-from common.folders import build_folder, check_output_folder, earlier_run_note
+from common.folders import build_folder, check_folder_name, check_output_folder, earlier_run_note
 from common.io import atomic_write, json_text
 
 DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
@@ -549,9 +549,7 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
 
 def _check_config(config: SyntheticConfig) -> None:
     """Raises ``UserError`` (a ``ValueError``) with a one-line message for a bad config."""
-    name = config.category
-    if not name or name in {".", ".."} or "/" in name or "\\" in name or name != name.strip():
-        raise UserError(f"category must be a plain folder name, got {name!r}")
+    check_folder_name(config.category, "category", spaces=True)  # the folder it writes, on any OS
     for field_name in ("size", "n_train_good", "n_test_good", "n_per_defect", "seed"):
         value = getattr(config, field_name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -614,9 +612,9 @@ def generate(
 
     Raises:
         UserError: (a ``ValueError``) bad config (size < 64, negative count or seed, unknown or
-            repeated defect, category not a plain folder name), the category folder exists and
-            ``overwrite`` is False, it is a file, or it cannot be written (a file or a read-only
-            folder in the way, a full disk).
+            repeated defect, a category no folder on every OS takes: :func:`check_folder_name`), the
+            category folder exists and ``overwrite`` is False, it is a file, or it cannot be written
+            (a file or a read-only folder in the way, a full disk).
     """
     _check_config(config)
     target = Path(out) / config.category

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from common.folders import check_folder_name
 from converters.masks import rle_to_mask
 from converters.mvtec import GOOD
 from segmentation.annotate import export
@@ -30,11 +31,6 @@ STATUS_ACTIONS = (DONE, GOOD, "open")
 DEFAULT_CLASSES = ("defect",)
 #: Folder names the layout uses itself, so no class may take them.
 RESERVED_NAMES = (GOOD, export.MIXED)
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-#: A class may hold spaces between its words, as the converters' ``--names-template '{defect_text}'``
-#: names them (``broken large``) and YOLO-World reads them; none at the ends (Windows drops a trailing
-#: one from a folder name).
-_CLASS_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_. -]{0,98}[A-Za-z0-9_.-])?")
 _STEM = re.compile(r"[^\W_][\w.-]{0,199}")  # any script's letters and digits: a photo's name stays readable
 _STEM_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _STEM_PART_UNSAFE = re.compile(r"[^\w.-]+")
@@ -155,17 +151,17 @@ class ImageEntry:
 
 
 def check_name(name: str, what: str) -> str:
-    """A class or category name usable as a folder name on every OS; AnnotationError otherwise.
+    """A class or category name usable as a folder name on every OS (:func:`check_folder_name`);
+    AnnotationError otherwise.
 
-    A class name may also hold spaces between its words (``big scratch``); a category name may not.
+    A class name may also hold spaces between its words (``big scratch``), as the converters'
+    ``--names-template '{defect_text}'`` names them (``broken large``) and YOLO-World reads them; a
+    category name may not.
     """
-    pattern, spaces = (_CLASS_NAME, "spaces between words, ") if what == "class" else (_NAME, "")
-    if not isinstance(name, str) or not pattern.fullmatch(name):
-        raise AnnotationError(
-            f"bad {what} name {name!r}: use letters, digits, {spaces}'_', '-', '.' (up to 100, starting "
-            "with a letter or digit)"
-        )
-    return name
+    try:
+        return check_folder_name(name, what, spaces=what == "class")
+    except UserError as error:  # an option or request of the page: its 400
+        raise AnnotationError(str(error)) from None
 
 
 def check_classes(classes: Sequence[str]) -> list[str]:

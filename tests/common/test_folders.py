@@ -13,6 +13,7 @@ from common.errors import UserError
 from common.folders import (
     MAX_NAME_BYTES,
     build_folder,
+    check_folder_name,
     check_input_file,
     check_not_inside,
     check_output_folder,
@@ -417,3 +418,68 @@ def test_a_folder_to_replace_in_a_read_only_folder_is_refused_before_any_work(
             check_output_folder(folder, overwrite=overwrite)
     # written into as it is (an embedding cache): its parent is not written
     assert check_output_folder(tmp_path / "report") == tmp_path / "report"
+
+
+@pytest.mark.parametrize(
+    ("name", "spaces"),
+    [
+        ("傷", False),  # any script's letters: '傷' was told "use letters, digits"
+        ("défaut_2", False),
+        ("キズ-大.v2", False),
+        ("big scratch", True),
+        ("con_scratch", False),  # a device name only as the whole name, or before a '.'
+        ("console", False),
+        ("com10", False),
+        ("a" * 100, False),
+    ],
+)
+def test_a_folder_name_takes_letters_and_digits_of_any_script(name, spaces):
+    assert check_folder_name(name, "class", spaces=spaces) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "spaces", "why"),
+    [
+        (
+            "scratch.",
+            False,
+            "Windows drops a '.' or space at the end of a folder name, so it would be the "
+            "folder 'scratch' there; remove it",
+        ),
+        (
+            "scratch ",
+            True,
+            "Windows drops a '.' or space at the end of a folder name, so it would be the "
+            "folder 'scratch' there",
+        ),
+        ("傷..", False, "Windows drops a '.' or space at the end"),
+        ("con", False, "Windows keeps the name 'con' for a device"),
+        ("NUL", False, "Windows keeps the name 'nul' for a device"),
+        ("Aux.scratch", False, "Windows keeps the name 'aux' for a device"),
+        ("com1", False, "Windows keeps the name 'com1' for a device"),
+        ("lpt9 .x", True, "Windows keeps the name 'lpt9' for a device"),
+        (
+            "prn",
+            False,
+            "Windows keeps the name 'prn' for a device (con, prn, aux, nul, com1-com9, lpt1-lpt9, with any "
+            "extension), so no folder there can have it; choose another",
+        ),
+        # what would break a path stays refused, whatever the script
+        ("a/b", False, "use letters and digits"),
+        ("a\\b", False, "use letters and digits"),
+        ("..", False, "use letters and digits"),
+        (".hidden", False, "use letters and digits"),
+        ("a\x00b", False, "use letters and digits"),
+        ("a\nb", True, "use letters and digits"),
+        ("a\u200bb", False, "use letters and digits"),  # a zero-width space
+        ("a:b", False, "use letters and digits"),  # Windows refuses ':' '*' '?' '<' '>' '|' '"'
+        ("big scratch", False, "use letters and digits"),  # no spaces in a category
+        (" scratch", True, "use letters and digits"),
+        ("", False, "use letters and digits"),
+        ("a" * 101, False, "use letters and digits (any script), '_', '-', '.' (up to 100, starting with"),
+        ("傷" * 90, False, "270 bytes in UTF-8, over the 255 a folder name takes"),
+    ],
+)
+def test_a_folder_name_no_os_can_hold_is_refused_saying_why(name, spaces, why):
+    with pytest.raises(UserError, match=f"^bad class name {re.escape(repr(name))}: {re.escape(why)}"):
+        check_folder_name(name, "class", spaces=spaces)

@@ -325,11 +325,13 @@ def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
         ({"defects": ("bent", "dent")}, "unknown defect 'dent'"),
         ({"defects": ("bent", "bent")}, "defects listed twice"),
         ({"seed": -1}, "seed must be >= 0"),
-        ({"category": "a/b"}, "category must be a plain folder name"),
+        ({"category": "a/b"}, "bad category name 'a/b': use letters and digits"),
         ({"size": 96.0}, "size must be an integer"),
         ({"n_train_good": True}, "n_train_good must be an integer, got True"),
         ({"defects": "bent"}, "defects must be a sequence of names, got the string 'bent'"),
-        ({"category": " nut"}, "category must be a plain folder name, got ' nut'"),
+        ({"category": " nut"}, "bad category name ' nut': use letters and digits"),
+        ({"category": "nut."}, "bad category name 'nut.': Windows drops a '.' or space at the end"),
+        ({"category": "Aux"}, "bad category name 'Aux': Windows keeps the name 'aux' for a device"),
     ],
 )
 def test_bad_config_raises_value_error(tmp_path: Path, changes: dict, message: str) -> None:

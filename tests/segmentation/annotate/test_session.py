@@ -368,6 +368,13 @@ def test_reopening_refuses_options_that_would_change_mask_values(opened, photos,
         ([" scratch"], "bad class name"),
         (["big\tscratch"], "bad class name"),
         (["a" * 101], "bad class name"),  # up to 100, as a category
+        (
+            ["scratch."],
+            "bad class name 'scratch.': Windows drops a '.' or space at the end",
+        ),  # 'scratch' there
+        (["scratch", "Con"], "bad class name 'Con': Windows keeps the name 'con' for a device"),
+        (["lpt1.deep"], "bad class name 'lpt1.deep': Windows keeps the name 'lpt1' for a device"),
+        (["傷/深"], "bad class name '傷/深': use letters and digits"),
         ([], "at least one"),
         ([f"c{i}" for i in range(256)], "at most 255"),
     ],
@@ -375,6 +382,21 @@ def test_reopening_refuses_options_that_would_change_mask_values(opened, photos,
 def test_class_names_must_work_as_folder_names_and_mask_values(photos, tmp_path, classes, error):
     with pytest.raises(AnnotationError, match=error):
         AnnotationSession.open(tmp_path / "out", photos[0], classes=classes)
+
+
+def test_class_and_category_names_of_any_script_are_folders_of_the_tree_and_names_of_the_export(
+    photos, tmp_path
+):
+    # '傷' was refused: "use letters, digits, ..." read as if it were no letter
+    session = AnnotationSession.open(tmp_path / "out", photos[0], classes=["傷", "défaut"], category="ナット")
+    session.add_instance("a.png", class_name="傷", mask=blob((120, 160), (10, 10, 40, 20)))
+    assert read_mask(session.category_dir / "ground_truth/傷/a_mask.png").max() == 255
+    assert session.category_dir.name == "ナット"
+    session.export()
+    coco = json.loads(next((session.out / "export" / "annotations").glob("instances_*.json")).read_text())
+    assert sorted(c["name"] for c in coco["categories"]) == ["défaut", "傷"]
+    with pytest.raises(AnnotationError, match="^bad category name 'nut.': Windows drops a '.'"):
+        AnnotationSession.open(tmp_path / "other", photos[0], category="nut.")
 
 
 def test_a_class_name_with_spaces_is_a_folder_of_the_tree_and_a_class_of_the_export(photos, tmp_path):
