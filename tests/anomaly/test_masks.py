@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import errno
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -34,6 +37,36 @@ def test_sams_embeddings_of_photos_given_by_path_are_kept_in_the_cache(tmp_path,
     assert np.array_equal(first.masks, again.masks) and np.allclose(first.mask_scores, again.mask_scores)
     with pytest.raises(AssertionError, match="the encoder ran"):
         segmenter(image, regions)  # no path: no cache
+
+
+def test_a_full_cache_disk_leaves_the_masks_and_names_the_commands_flags(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    # anomaly.predict with SAM stopped at the first photo: 'No space left on device' storing its embedding
+    import segmentation.embeddings
+    import segmentation.models
+
+    photo = tmp_path / "a.png"
+    image = np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    cv2.imwrite(str(photo), image[..., ::-1])
+    anomaly_map = np.zeros((40, 48), np.float32)
+    anomaly_map[10:20, 12:30] = 2.0
+    sam = build_tiny_sam()
+    monkeypatch.setattr(segmentation.models, "load_sam", lambda name, **kwargs: sam)
+
+    def full(payload, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(segmentation.embeddings, "save_torch", full)
+    segmenter = load_segmenter(None, zero_shot=True, cache_dir=tmp_path / "cache")
+    for _ in range(2):
+        found = segmenter(image, map_regions(anomaly_map, 1.0), path=photo)
+        assert found.masks.any()
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and err.rstrip().endswith(
+        "so the next run computes them again; free space or pass --cache-dir <a writable folder> or "
+        "--no-cache"
+    )
 
 
 def test_load_segmenter_keeps_the_embeddings_of_either_sam_under_cache_dir(tmp_path, monkeypatch) -> None:
