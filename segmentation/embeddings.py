@@ -462,7 +462,7 @@ class EmbeddingCache:
                     f"cannot write the embedding cache {self.folder}: it is not writable; make it writable "
                     f"or {self.elsewhere}"
                 )
-            self._not_storing("it is not writable", full=False)
+            self._not_storing("it is not writable", "make it writable")
         for key, image in missing.items():
             entry = self._entry_path(key)
             if entry.exists() and not entry.is_file():
@@ -502,19 +502,23 @@ class EmbeddingCache:
                     f"cannot store the embedding of {image} in the cache {self.folder}: {reason}; "
                     f"{_fix(error)} or {self.elsewhere}"
                 ) from None
-            self._not_storing(reason, full=_fix(error) == "free space")
+            self._not_storing(reason, _fix(error))
             return rounded
         with self._written_lock:
             self.written += 1
         return written
 
-    def _not_storing(self, reason: str, *, full: bool) -> None:
-        """The ``warning:`` line that entries are not being stored, once per cache object."""
+    def _not_storing(self, reason: str, fix: str) -> None:
+        """The ``warning:`` line that entries are not being stored, once per cache object.
+
+        Args:
+            reason: why the folder refused an entry (``No space left on device``).
+            fix: what frees it (:func:`_fix`), before :attr:`elsewhere`.
+        """
         with self._written_lock:
             if self.not_storing is not None:
                 return
             self.not_storing = reason
-        fix = "free space" if full else "make it writable"
         print(
             f"warning: cannot write the embedding cache {self.folder} ({reason}): embeddings are computed "
             f"but not cached, so the next run computes them again; {fix} or {self.elsewhere}",
