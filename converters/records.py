@@ -99,25 +99,29 @@ class ImageRecord:
 def output_stem(key: str) -> str:
     """The file stem every writer gives the image of ``key`` (``category/subset/defect/stem``).
 
-    The key with ``/`` as ``_``, cut to :data:`MAX_STEM_BYTES` where it is longer: its first bytes
-    (at a character boundary), ``-`` and the first 12 hex digits of the sha256 of the whole name, so
-    two long names that differ only at their end stay two files, and a rerun names them alike. A
-    category, a defect folder and a photo name of up to 255 bytes each joined to more than a file
-    system takes (``File name too long``: the annotation page's export of long photo names).
+    The key with ``/`` as ``_``, cut to :data:`MAX_STEM_BYTES` where it is longer: its first and last
+    bytes (at character boundaries: the category and the photo's own name stay readable) around the
+    first 12 hex digits of the sha256 of the whole name, so two long names that differ anywhere stay
+    two files, and a rerun names them alike. A category, a defect folder and a photo name of up to 255
+    bytes each joined to more than a file system takes (``File name too long``: the annotation page's
+    export of long photo names).
 
     >>> output_stem("nut/test/crack/000")
     'nut_test_crack_000'
-    >>> len(output_stem("nut/test/crack/" + "x" * 300).encode())
-    200
+    >>> stem = output_stem("nut/test/crack/" + "x" * 300 + "_001")
+    >>> len(stem.encode()), stem[:15], stem.endswith("x_001")
+    (200, 'nut_test_crack_', True)
     """
     name = key.replace("/", "_")
     encoded = name.encode("utf-8", "surrogateescape")
     if len(encoded) <= MAX_STEM_BYTES:
         return name
     digest = hashlib.sha256(encoded).hexdigest()[:_STEM_HASH_DIGITS]
+    kept = MAX_STEM_BYTES - _STEM_HASH_DIGITS - 2  # two '-' around the digest
     # a character cut in two is dropped
-    head = encoded[: MAX_STEM_BYTES - _STEM_HASH_DIGITS - 1].decode("utf-8", "ignore")
-    return f"{head}-{digest}"
+    head = encoded[: kept // 2].decode("utf-8", "ignore")
+    tail = encoded[len(encoded) - (kept - kept // 2) :].decode("utf-8", "ignore")
+    return f"{head}-{digest}-{tail}"
 
 
 def stem_key(stem: str) -> str:

@@ -399,6 +399,24 @@ def test_class_and_category_names_of_any_script_are_folders_of_the_tree_and_name
         AnnotationSession.open(tmp_path / "other", photos[0], category="nut.")
 
 
+def test_a_long_category_class_and_photo_name_export_within_255_bytes_per_file(photos, tmp_path):
+    # the export's names join the three: 'File name too long' although each fitted its folder
+    folder, _ = photos
+    for end in ("1", "2"):  # two photos whose names differ only at their end
+        shutil.copy(folder / "a.png", folder / f"{'p' * 178}_{end}.png")
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["s" * 100], category="c" * 100)
+    for end in ("1", "2"):
+        session.add_instance(
+            f"{'p' * 178}_{end}.png", class_name="s" * 100, mask=blob((120, 160), (10, 10, 40, 20))
+        )
+    session.export()
+    names = [path.name for path in (session.out / "export").rglob("*")]
+    assert max(len(name.encode()) for name in names) <= 255
+    files = (session.out / "export" / "annotations").glob("instances_*.json")
+    images = [image["file_name"] for file in files for image in json.loads(file.read_text())["images"]]
+    assert len({name for name in images if "ppp" in name}) == 2  # both kept, apart
+
+
 def test_a_class_name_with_spaces_is_a_folder_of_the_tree_and_a_class_of_the_export(photos, tmp_path):
     # as converters --names-template '{defect_text}' names them, and YOLO-World reads them
     session = AnnotationSession.open(tmp_path / "out", photos[0], classes=["broken large", "dent"])
