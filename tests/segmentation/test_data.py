@@ -178,6 +178,11 @@ def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, 
             "has no segmentation",
         ),  # RLE, no counts
         (lambda image, ann: ann.update(bbox=[0, 0, "4", 4]), r"has no bbox \[x, y, width, height\]"),  # text
+        # COCOeval left a negative area out of mask AP: the split's AP read 0.0 without a word
+        (lambda image, ann: ann.update(area=-5), r"annotation \d+ in .*_test.json has area -5, not its"),
+        (lambda image, ann: ann.update(area=0), "has area 0, not its mask's pixel count"),
+        (lambda image, ann: ann.update(area="12"), "has area '12', not its mask's pixel count"),
+        (lambda image, ann: ann.update(area=None), "has area None, not its mask's pixel count"),
     ],
 )
 def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, edit, fragment):
@@ -258,6 +263,14 @@ def _full(image: dict) -> np.ndarray:
         (  # beside its mask: the decoder was taught (and scored on) the wrong answer to the box
             lambda image, ann: ann.update(bbox=[ann["bbox"][0] + 10, *ann["bbox"][1:]]),
             r"has a bbox \[.*\] that does not cover its mask, whose box is \[",
+        ),
+        (  # it covers its mask, past the image's edge: SAM was prompted with (and taught) a far larger box
+            lambda image, ann: ann.update(bbox=[-100, -100, image["width"] + 200, image["height"] + 200]),
+            r"annotation \d+ in .*test.json has a bbox \[-100, -100, 264, 264\] reaching outside its 64x64",
+        ),
+        (
+            lambda image, ann: ann.update(bbox=[*ann["bbox"][:2], image["width"], ann["bbox"][3]]),
+            "reaching outside",
         ),
     ],
 )
