@@ -342,6 +342,10 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
     trained and scored as a defect under its ``bbox`` (the decoder taught to answer the box with
     nothing, an instance IoU of 0); the ``bbox`` is SAM's prompt in training and scoring, so a box
     beside its mask taught and scored the wrong answer to it.
+
+    An annotation without an ``area`` (COCO reads it as the mask's pixels) gets that count here:
+    ``--folds`` sorted instances into size buckets by it and stopped with ``KeyError: 'area'`` after
+    every round had trained.
     """
     from pycocotools import mask as mask_utils
 
@@ -369,6 +373,7 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
                 f"{where} has an empty mask (no pixel of its image {info['file_name']} inside it): delete "
                 "the annotation or draw its outline again"
             )
+        annotation.setdefault("area", float(mask_utils.area(rle)))  # COCO's definition, for the size buckets
         _check_box(annotation["bbox"], mask_utils.toBbox(rle).tolist(), (width, height), where=where)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import UserError
-from segmentation.crossval import RoundResult, format_summary, size_bucket, summary
+from segmentation.crossval import RoundResult, bucket_ious, format_summary, size_bucket, summary
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation
 from segmentation.folds import kfold, pool_defect_images, write_fold
@@ -142,6 +142,23 @@ def test_size_buckets():
     assert size_bucket(1000, (640, 480)) == "small"  # < 32^2 at COCO's scale
     assert size_bucket(1000, (320, 320)) == "medium"  # the threshold scales with the image: 256
     assert size_bucket(10000, (640, 640)) == "large"
+
+
+def test_a_coco_file_without_areas_gets_size_buckets_by_its_masks_pixels(tiny_dataset, tmp_path):
+    # COCO lets `area` out (the mask's pixels); --folds stopped with KeyError: 'area' after every round
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    path = data / "annotations" / "instances_test.json"
+    coco = json.loads(path.read_text())
+    for annotation in coco["annotations"]:
+        annotation.pop("area")
+    path.write_text(json.dumps(coco))
+    split = load_split(data, "test")
+    pixels = [int(mask.sum()) for image in split.images for mask in image.instance_masks()]
+    assert [a["area"] for image in split.images for a in image.annotations] == pixels
+    scores = [ImageScore(i.image_id, 1.0, 1.0, instance_iou=[1.0] * len(i.annotations)) for i in split.images]
+    buckets = bucket_ious(split, ModelEvaluation("fine-tuned", None, scores))
+    assert sum(len(ious) for ious in buckets.values()) == len(pixels)
 
 
 def _evaluation(name, ious, instance_ious):
