@@ -184,6 +184,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
 
     path = annotation_file(data, split)
     dataset = read_coco_instances(path)
+    _check_ids(dataset, source=path)
     coco = COCO()
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
@@ -191,7 +192,6 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             coco.createIndex()
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"cannot load COCO file {path}: {error}") from None
-    _check_ids(coco.dataset, source=path)
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
     listed: dict[str, int] = {}  # file name -> the first image id listing it
@@ -222,14 +222,30 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     return SegmentationSplit(split, images, categories, path)
 
 
-def _check_ids(dataset: dict, *, source: Path) -> None:
-    """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an image id or
-    an annotation id given twice, or an annotation whose ``image_id`` is no image of the file.
+#: Each part of a COCO file: what one entry is called, and the keys every entry needs.
+_REQUIRED = {
+    "images": ("image", ("id", "file_name")),
+    "annotations": ("annotation", ("id", "image_id")),
+    "categories": ("category", ("id", "name")),
+}
 
-    pycocotools indexes both by id and annotations by ``image_id``, so each dropped data silently: the
-    second image of an id, the first annotation of an id (the second read twice in its place), and an
-    annotation of no image, from training and from the scores.
+
+def _check_ids(dataset: dict, *, source: Path) -> None:
+    """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an image,
+    annotation or category id given twice or missing, or not a whole number (as COCO's ids are), an
+    image without a ``file_name``, or an annotation whose ``image_id`` is no image of the file.
+
+    pycocotools indexes them by id and annotations by ``image_id``, so each dropped data silently: the
+    second image of an id, the first annotation of an id (the second read twice in its place), an
+    annotation of no image, from training and from the scores, and the first category of an id (its
+    instances scored under the second's name). A missing key failed as ``cannot load ...: 'id'``, a
+    missing ``file_name`` and a mix of text and numbers as ids with tracebacks.
     """
+    for part in _REQUIRED:
+        seen: set[int] = set()
+        for index, entry in enumerate(dataset[part]):
+            _check_keys(part, index, entry, seen, source=source)
+            seen.add(entry["id"])
     images: dict[object, str] = {}
     for image in dataset.get("images", []):
         if image["id"] in images:
@@ -250,6 +266,35 @@ def _check_ids(dataset: dict, *, source: Path) -> None:
                 f"annotation {annotation['id']!r} in {source} has image_id {annotation['image_id']!r}, "
                 "which no image of the file has: convert the data set again"
             )
+
+
+def _check_keys(part: str, index: int, entry: dict, seen: set[int], *, source: Path) -> None:
+    """Refuses entry ``index`` of a COCO file's ``part`` without its :data:`_REQUIRED` keys, with an id
+    that is no whole number, or a category whose id is in ``seen`` (the part's earlier ids)."""
+    kind, keys = _REQUIRED[part]
+    if missing := [key for key in keys if key not in entry]:
+        raise UserError(
+            f"entry {index + 1} of '{part}' in {source} has no '{missing[0]}': convert the data set again"
+        )
+    if not _is_id(entry["id"]):
+        raise UserError(
+            f"{kind} id {entry['id']!r} in {source} is not a whole number, as COCO's ids are: convert the "
+            "data set again"
+        )
+    if part == "images" and not isinstance(entry["file_name"], str):
+        raise UserError(
+            f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: convert the "
+            "data set again"
+        )
+    if part == "categories" and entry["id"] in seen:
+        raise UserError(
+            f"category id {entry['id']} is given twice in {source} ({entry['name']!r} and another): convert "
+            "the data set again"
+        )
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_size(image_path: Path, info: dict, *, source: Path) -> None:

@@ -325,6 +325,34 @@ def test_a_crowd_region_is_refused_naming_it_and_the_way_on(tiny_dataset, tmp_pa
             lambda data: data["annotations"][0].update(image_id=str(data["annotations"][0]["image_id"])),
             r"has image_id '\d+', which no image",
         ),
+        (  # a text id beside numbers: a TypeError traceback (sorted ids)
+            lambda data: data["images"][0].update(id=str(data["images"][0]["id"])),
+            r"image id '\d+' in .*instances_test.json is not a whole number, as COCO's ids are",
+        ),
+        (
+            lambda data: data["annotations"][0].update(id=1.5),
+            r"annotation id 1.5 in .* is not a whole number",
+        ),
+        (
+            lambda data: data["images"][0].pop("file_name"),
+            r"entry 1 of 'images' in .*_test.json has no 'file_name'",
+        ),
+        (
+            lambda data: data["images"][0].update(file_name=None),
+            r"image \d+ in .* has file_name None, not a path",
+        ),
+        (
+            lambda data: data["annotations"][2].pop("id"),
+            r"entry 3 of 'annotations' in .* has no 'id'",
+        ),  # "'id'"
+        (
+            lambda data: data["annotations"][0].pop("image_id"),
+            r"entry 1 of 'annotations' in .* has no 'image_id'",
+        ),
+        (  # the first category's instances were scored under the second's name
+            lambda data: data["categories"].append({"id": data["categories"][0]["id"], "name": "other"}),
+            r"category id \d+ is given twice in .*instances_test.json \('other' and another\)",
+        ),
         (  # the image's entry deleted, its annotations left
             lambda data: data.update(
                 images=[im for im in data["images"] if im["id"] != data["annotations"][0]["image_id"]]
