@@ -34,7 +34,7 @@ import numpy as np
 from common.errors import UserError
 from common.io import atomic_write, read_json_object
 from converters.splits import SPLITS
-from segmentation.data import annotation_file
+from segmentation.data import annotation_file, load_split
 
 #: A K-fold run folder's record of how its rounds were dealt, written before its first round.
 FOLDS_PLAN = "folds_plan.json"
@@ -73,9 +73,17 @@ class Fold:
 def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]:
     """Every defect image of the data set's three COCO splits, renumbered; and the categories.
 
+    Each split is read with :func:`~segmentation.data.load_split` first, so a COCO file edited by hand
+    into what the converters never write is refused naming that file, before any round: read raw, it
+    failed with a traceback (ids of mixed types) or was refused inside round 0's training, naming the
+    round's copy of the file, after an earlier run in the work folder had been removed.
+
     Raises:
-        UserError: a split's COCO file is missing or unreadable, or the categories differ.
+        UserError: a split's COCO file is missing, unreadable or refused by ``load_split``, or the
+            categories differ.
     """
+    for split in SPLITS:
+        load_split(data, split)
     pooled: list[PooledImage] = []
     categories: list[dict] | None = None
     next_annotation = 1

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from common.errors import UserError
 from segmentation.crossval import RoundResult, bucket_ious, format_summary, size_bucket, summary
@@ -93,13 +96,21 @@ def test_pooled_rounds_are_data_folders(tiny_dataset, tmp_path):
 
 
 def coco_folder(root: Path, categories: dict[str, list[dict]] | None = None) -> Path:
-    """A data folder of three COCO splits, one defect image each (two annotations in train), no pixels."""
+    """A data folder of three COCO splits, one black 4x4 defect image each (two annotations in train),
+    each annotation the top-left pixel."""
+    from converters.masks import mask_to_rle
+
     names = [{"id": 1, "name": "crack", "supercategory": "defect"}, {"id": 2, "name": "dent"}]
+    pixel = np.zeros((4, 4), dtype=bool)
+    pixel[0, 0] = True
     for split, category_ids in (("train", [2, 1]), ("val", [1]), ("test", [2])):
         annotations = [
-            {"id": i + 1, "image_id": 7, "category_id": c, "bbox": [0, 0, 1, 1], "area": 1}
+            {"id": i + 1, "image_id": 7, "category_id": c, "bbox": [0, 0, 1, 1], "area": 1,
+             "segmentation": mask_to_rle(pixel)}
             for i, c in enumerate(category_ids)
-        ]
+        ]  # fmt: skip
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(root / "images" / split / "x.png")
         coco = {
             "images": [{"id": 7, "file_name": f"{split}/x.png", "width": 4, "height": 4}],
             "annotations": annotations,
@@ -107,7 +118,6 @@ def coco_folder(root: Path, categories: dict[str, list[dict]] | None = None) -> 
         }
         (root / "annotations").mkdir(parents=True, exist_ok=True)
         (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
-    (root / "images").mkdir(exist_ok=True)
     return root
 
 
@@ -142,6 +152,30 @@ def test_size_buckets():
     assert size_bucket(1000, (640, 480)) == "small"  # < 32^2 at COCO's scale
     assert size_bucket(1000, (320, 320)) == "medium"  # the threshold scales with the image: 256
     assert size_bucket(10000, (640, 640)) == "large"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (  # sorted by id: a TypeError traceback
+            lambda coco: coco["images"][0].update(id=str(coco["images"][0]["id"])),
+            "is not a whole number",
+        ),
+        (  # refused inside round 0's training, naming the round's copy, the earlier run already removed
+            lambda coco: coco["annotations"][0].update(bbox=[-100, -100, 300, 300]),
+            "reaching outside its 64x64 px image",
+        ),
+    ],
+)
+def test_a_hand_edited_coco_file_is_refused_naming_it_before_any_round(tiny_dataset, tmp_path, edit, message):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    path = data / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    edit(coco)
+    path.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match=rf"{re.escape(str(path))}.* {message}"):
+        pool_defect_images(data)
 
 
 def test_a_coco_file_without_areas_gets_size_buckets_by_its_masks_pixels(tiny_dataset, tmp_path):
