@@ -505,11 +505,12 @@ def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
     from common.config import load_config
     from segmentation.crossval import cross_validate, summary, write_folds
-    from segmentation.train_config import SCHEMA
+    from segmentation.train_config import SCHEMA, check_settings
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
     _check_arguments(args, out)
     config = load_config(SCHEMA, args.config, _folds_overrides(args))
+    check_settings(config)  # before an earlier run in out is removed, as round 0's training would
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
     try:

@@ -38,7 +38,7 @@ from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
 from segmentation.run_folder import check_run_dir, prepare_run_dir, read_resume_state
 from segmentation.schedule import StepPlan, build_optimizer, plan_steps
-from segmentation.train_config import SCHEMA, data_categories
+from segmentation.train_config import SCHEMA, check_settings, data_categories
 from segmentation.views import View
 
 if TYPE_CHECKING:
@@ -311,9 +311,7 @@ def check_config(config: dict, resume: Path | None) -> None:
     for key in ("data", "checkpoint", "cache_dir", "out"):
         if config[key]:
             config[key] = recorded_path(config[key])
-    for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):
-        if config[key] and config["crops"]["max_fraction"] > 0:
-            raise UserError(f"{key}=true works on {what}: set crops.max_fraction=0 to use it")
+    check_settings(config)
 
 
 def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.config import Option, Schema
+from common.errors import UserError
 from converters.splits import load_splits
 from segmentation.crops import crop_schema
 from segmentation.encoder_part import ENCODER_PARTS
@@ -115,6 +116,27 @@ SCHEMA = Schema(
 )
 #: The config when nobody sets anything (plain values, for code that merges by hand).
 DEFAULTS: dict = SCHEMA.defaults()
+
+
+def check_settings(config: dict) -> None:
+    """Refuses settings of a :data:`SCHEMA`-checked ``config`` that do not go together: a colour head or
+    colour prompt with crops (both work on the whole photo), and a loss whose weights are all 0 (a run
+    that trained nothing and kept the untuned decoder, without a word).
+
+    ``segmentation.train`` checks it before the run folder is made, ``segmentation.evaluate --folds``
+    before an earlier run in its ``--out`` is removed (round 0's training refused it after that).
+
+    Raises:
+        UserError: naming the keys.
+    """
+    for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):
+        if config[key] and config["crops"]["max_fraction"] > 0:
+            raise UserError(f"{key}=true works on {what}: set crops.max_fraction=0 to use it")
+    if not any(config["loss"][key] > 0 for key in ("focal_weight", "dice_weight", "iou_weight")):
+        raise UserError(
+            "loss.focal_weight, loss.dice_weight and loss.iou_weight are all 0: the loss would be 0 and "
+            "nothing would train; give one of them a weight above 0"
+        )
 
 
 def data_categories(data: str | Path) -> list[str]:

@@ -728,6 +728,35 @@ def test_folds_refuse_a_set_without_a_value(tiny_dataset, tmp_path, capsys) -> N
 
 
 @pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (["colour_head=true", "crops.max_fraction=0.2"], "colour_head=true works on whole-photo logits"),
+        (
+            ["loss.focal_weight=0", "loss.dice_weight=0", "loss.iou_weight=0"],
+            "are all 0: the loss would be 0",
+        ),
+    ],
+)
+def test_folds_refuse_settings_that_do_not_go_together_before_an_earlier_run_is_removed(
+    tiny_dataset, tmp_path, capsys, settings, message
+) -> None:
+    # round 0's training refused them, once the earlier run in --out had been removed
+    from segmentation.evaluate import main
+    from segmentation.folds import write_plan
+
+    out = tmp_path / "folds"
+    write_plan(out, 3, 0)
+    (out / "folds.json").write_text("{}")
+    argv = ["--data", str(tiny_dataset), "--folds", "3", "--out", str(out), "--no-progress"]
+    for setting in settings:
+        argv += ["--set", setting]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert sorted(path.name for path in out.iterdir()) == ["folds.json", "folds_plan.json"]
+
+
+@pytest.mark.parametrize(
     ("carried", "extra", "left"),
     [
         ("head", [], "the colour head of its run"),

@@ -636,6 +636,16 @@ def test_a_colour_head_or_prompt_on_crops_is_refused_before_the_run_folder(
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_loss_of_weights_all_0_is_refused_before_the_run_folder(tiny_dataset, tiny_sam, tmp_path):
+    # the run trained nothing (loss 0.0 every epoch) and kept the untuned decoder, without a word
+    zero = ("loss.focal_weight=0", "loss.dice_weight=0", "loss.iou_weight=0")
+    with pytest.raises(
+        UserError, match=r"^loss.focal_weight, loss.dice_weight and loss.iou_weight are all 0"
+    ):
+        train(_config(tiny_dataset, tmp_path, *zero), sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_unknown_device_is_one_line(tiny_dataset, tiny_sam, tmp_path):
     config = {**_config(tiny_dataset, tmp_path), "device": "tpu"}
     with pytest.raises(UserError, match="'device' needs a string matching"):
