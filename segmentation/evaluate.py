@@ -57,6 +57,7 @@ from segmentation.finetuned import (
     load_colour_head,
     load_colour_prompt,
     load_finetuned,
+    tuned_crop_fraction,
 )
 from segmentation.folds import check_fold_count, check_resumable, is_folds_run
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
@@ -547,6 +548,7 @@ def _evaluate(args: argparse.Namespace, out: Path) -> dict:
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
     prompts = _colour_prompts(args)  # so does this
     _note_colour_left_behind(args, prompts)
+    _note_other_crops(args)
     _warn_if_trained_on(args, split)
     models, model_name = _load_models(args, device)
     cache_dir = Path(args.cache_dir) if args.cache_dir else embeddings_root()
@@ -726,6 +728,21 @@ def _note_colour_left_behind(args: argparse.Namespace, prompts: dict[str, Colour
     note = colour_left_behind(args.checkpoint, flag="--checkpoint", given_prompt=prompts.get("fine-tuned"))
     if note:
         print(f"note: {note}", file=sys.stderr, flush=True)
+
+
+def _note_other_crops(args: argparse.Namespace) -> None:
+    """A ``note:`` on stderr when ``--checkpoint`` is a ``decoder.pt`` tuned with another crop rule than
+    ``--crop-fraction`` (its default 0 is off): small instances are then decoded another way than the
+    decoder learnt them, and its figures differ without a word from its training's evaluate command."""
+    tuned = tuned_crop_fraction(args.checkpoint) if args.checkpoint else None
+    if tuned is not None and tuned != args.crop_fraction:
+        print(
+            f"note: {args.checkpoint} was tuned with crops.max_fraction={tuned:g}, scored here with "
+            f"--crop-fraction {args.crop_fraction:g}: pass --crop-fraction {tuned:g} to score it as it was "
+            "tuned",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 #: The flags that leave out what a ``decoder.pt`` carries, with their ``args`` names.

@@ -178,6 +178,15 @@ def colour_left_behind(
     )
 
 
+def tuned_crop_fraction(checkpoint: str | Path) -> float | None:
+    """The ``crops.max_fraction`` a ``decoder.pt`` was tuned with (0: no crops); None for a full state
+    dict, or a ``decoder.pt`` whose config does not say."""
+    data = _decoder_content(checkpoint_file(checkpoint))
+    crops = (data or {}).get("config", {}).get("crops")
+    fraction = crops.get("max_fraction") if isinstance(crops, dict) else None
+    return float(fraction) if isinstance(fraction, int | float) else None
+
+
 def _decoder_content(path: Path) -> dict | None:
     """A ``decoder.pt``'s content (memory-mapped); None for another file, or one that cannot be read."""
     try:

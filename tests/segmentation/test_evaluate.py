@@ -802,6 +802,37 @@ def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_an
     assert "note:" not in seen[1]
 
 
+@pytest.mark.parametrize(
+    ("tuned", "given", "noted"),
+    [(0.2, [], True), (0.2, ["--crop-fraction", "0.1"], True), (0.2, ["--crop-fraction", "0.2"], False),
+     (0.0, [], False), (0.0, ["--crop-fraction", "0.2"], True), (None, [], False)],
+)  # fmt: skip
+def test_a_decoder_tuned_with_another_crop_rule_is_noted(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch, tuned, given, noted
+) -> None:
+    # a decoder tuned on zoomed crops was scored on whole photos (--crop-fraction 0) without a word
+    import segmentation.evaluate as evaluate_module
+    from segmentation.finetuned import save_decoder
+
+    def stop(args, device):  # what was said before the models load; the scores are not the point
+        raise UserError("stopped before the models")
+
+    monkeypatch.setattr(evaluate_module, "_load_models", stop)
+    config = {} if tuned is None else {"crops": {"max_fraction": tuned}}  # None: an old decoder.pt's config
+    decoder = save_decoder(tiny_sam, tmp_path / "run" / "decoder.pt", model="vit_t", config=config)
+    argv = ["--data", str(tiny_dataset), "--split", "val", "--out", str(tmp_path / "eval"), "--no-progress"]
+    assert main([*argv, "--checkpoint", str(decoder), *given]) == 2
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    if not noted:
+        assert notes == []
+        return
+    fraction = given[1] if given else "0"
+    assert notes == [
+        f"note: {decoder} was tuned with crops.max_fraction={tuned:g}, scored here with --crop-fraction "
+        f"{fraction}: pass --crop-fraction {tuned:g} to score it as it was tuned"
+    ]
+
+
 def test_the_official_weights_given_as_the_checkpoint_are_noted(
     tmp_path, capsys, monkeypatch, official_vit_t
 ) -> None:
