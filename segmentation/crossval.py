@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from common.io import atomic_write, embeddings_root, json_float, json_text
+from common.io import atomic_write, embeddings_root, json_float, json_text, sha256_file
 from common.metrics import mean_std
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
@@ -241,10 +241,22 @@ def _train_round(run_config: dict, fold: Fold, k: int, *, resume: bool) -> tuple
 
 
 def round_fingerprint(run_config: dict, fold: Fold) -> str:
-    """sha256 of what a round's training depends on: its config and the keys of its three splits."""
+    """sha256 of what a round's training depends on: its config, the keys of its three splits and the
+    round folder's train and val COCO files (``run_config["data"]``, :func:`~segmentation.folds.write_fold`).
+
+    With the keys alone, a data set converted again with other masks under the same file names (a
+    defect outlined again) kept the rounds trained on the old masks under ``--resume``, and scored them
+    against the new ones without a word.
+    """
     settings = {k: v for k, v in run_config.items() if k not in {"data", "out", "name", "cache_dir"}}
     splits = {split: list(fold[split]) for split in ("train", "val", "test")}
-    text = json.dumps({"config": settings, "splits": splits}, sort_keys=True, default=str)
+    annotations = {
+        split: sha256_file(Path(run_config["data"]) / "annotations" / f"instances_{split}.json")
+        for split in ("train", "val")
+    }
+    text = json.dumps(
+        {"config": settings, "splits": splits, "annotations": annotations}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -16,7 +16,7 @@ from common.errors import UserError
 from segmentation.crossval import RoundResult, bucket_ious, format_summary, size_bucket, summary
 from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation
-from segmentation.folds import kfold, pool_defect_images, write_fold
+from segmentation.folds import deal_folds, kfold, pool_defect_images, write_fold
 from segmentation.metrics import ImageScore, Summary
 
 
@@ -647,6 +647,31 @@ def test_resume_keeps_the_rounds_trained_with_the_same_settings(
     trained.clear()
     crossval.cross_validate(tiny_dataset, 3, config, work=work, seed=1)
     assert trained == ["fold0", "fold1", "fold2"], "without resume every round trains"
+
+
+def test_resume_trains_again_the_rounds_whose_masks_changed(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # converted again with a defect outlined anew (same file names): the rounds trained on the old masks
+    # were kept and scored against the new ones without a word
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    crossval.cross_validate(data, 3, config, work=work)
+    trained.clear()
+    path = data / "annotations" / "instances_test.json"
+    coco = json.loads(path.read_text())
+    coco["annotations"][0]["area"] += 1  # another outline, its mask as it was: the smallest change
+    path.write_text(json.dumps(coco))
+    image = next(im for im in coco["images"] if im["id"] == coco["annotations"][0]["image_id"])
+    key, folds = f"test/{image['file_name']}", deal_folds(data, 3)[2]
+    changed = [f"fold{fold.index}" for fold in folds if key in fold.train or key in fold.val]
+    crossval.cross_validate(data, 3, config, work=work, resume=True)
+    assert trained == changed and len(changed) == 2  # the round testing on it trained without it
 
 
 def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp_path, monkeypatch, capsys):
