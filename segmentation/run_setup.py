@@ -97,6 +97,8 @@ class Run:
     encoder: EncoderPart | None = None
     #: :func:`split_fingerprint` of the data's train and val splits, saved in ``last.pt``.
     split: str | None = None
+    #: :func:`masks_fingerprint` of the same splits' annotations, saved in ``last.pt``.
+    masks: str | None = None
     #: Each box prompt's colour map as SAM's mask prompt (``colour_prompt: true``).
     colour_prompt: ColourPrompt | None = None
     #: RGB photos of the train samples' views, read once (the colour prompt's input).
@@ -162,6 +164,26 @@ def split_fingerprint(train: SegmentationSplit, val: SegmentationSplit) -> str:
     return hashlib.sha256(json.dumps(names, sort_keys=True).encode()).hexdigest()
 
 
+def masks_fingerprint(train: SegmentationSplit, val: SegmentationSplit) -> str:
+    """sha256 of the train and val splits' annotations (class, box, mask) by photo file name.
+
+    :func:`split_fingerprint` holds the file names alone: a data set converted again with defects
+    outlined anew under the same names resumed, and compared val IoUs against two sets of masks. The
+    annotations as read, not the COCO file's bytes: a conversion that writes the same masks resumes.
+    """
+    names = {
+        split.name: sorted(
+            [
+                image.path.name,
+                [[a["category_id"], a["bbox"], a["segmentation"]] for a in image.annotations],
+            ]
+            for image in split.images
+        )
+        for split in (train, val)
+    }
+    return hashlib.sha256(json.dumps(names, sort_keys=True).encode()).hexdigest()
+
+
 def check_same_split(saved: dict, split: str, *, data: str, resume: Path) -> None:
     """Refuses to resume a run whose data set was converted again into another train/val split.
 
@@ -173,6 +195,18 @@ def check_same_split(saved: dict, split: str, *, data: str, resume: Path) -> Non
             f"the train/val split of {data} is not the one {resume} was trained on (converted again "
             "with another seed or split?): start a new run without --resume, or convert the data "
             "again with the seed and split it was made with"
+        )
+
+
+def check_same_masks(saved: dict, masks: str, *, data: str, resume: Path) -> None:
+    """Refuses to resume a run whose train/val photos' annotations changed since (:func:`masks_fingerprint`).
+
+    A ``last.pt`` written before the fingerprint was recorded resumes unchecked.
+    """
+    if saved.get("masks") not in (None, masks):
+        raise UserError(
+            f"the train/val annotations of {data} are not the ones {resume} was trained on (defects "
+            "outlined again, or classes renamed, under the same photos?): start a new run without --resume"
         )
 
 
@@ -324,9 +358,10 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         check_resume_epochs(config, saved, resume)
         check_kept_decoder(saved, resume)
     train_split, val_split = load_training_data(config["data"])
-    split = split_fingerprint(train_split, val_split)
+    split, masks = split_fingerprint(train_split, val_split), masks_fingerprint(train_split, val_split)
     if saved is not None:
         check_same_split(saved, split, data=config["data"], resume=resume)
+        check_same_masks(saved, masks, data=config["data"], resume=resume)
     instances = build_instances(train_split, config)
     sam, base = load_model(config, sam, device)
     encoder, parameters, plan, optimizer, scheduler = set_up_optimisation(config, sam, len(instances), world)
@@ -360,6 +395,7 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         val_crop_embeddings=val_crops,
         encoder=encoder,
         split=split,
+        masks=masks,
         colour_prompt=colour_prompt_of(config),
     )
     return run, state

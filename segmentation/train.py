@@ -172,6 +172,7 @@ def save_resume_state(run: Run, state: RunState) -> None:
             "step": state.step,
             "rows": state.rows,
             "split": run.split,  # a resume on another train/val split is refused (check_same_split)
+            "masks": run.masks,  # and one on other annotations of its photos (check_same_masks)
         },
         run.folder / "last.pt",
     )

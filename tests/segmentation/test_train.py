@@ -1076,11 +1076,31 @@ def test_a_resume_on_a_data_set_split_again_is_refused_before_anything_is_writte
     assert _folder_state(run) == before
 
 
+def test_a_resume_on_photos_whose_masks_changed_is_refused_before_anything_is_written(
+    tiny_dataset, tiny_sam_builder, tmp_path
+):
+    # the same photo names with a defect given another class (or outlined again): the resume went on and
+    # results.csv compared val IoUs against two sets of masks
+    data = tmp_path / "nut"
+    shutil.copytree(tiny_dataset, data)
+    run = train(_config(data, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    other = next(c["id"] for c in coco["categories"] if c["id"] != coco["annotations"][0]["category_id"])
+    coco["annotations"][0]["category_id"] = other
+    coco_file.write_text(json.dumps(coco))
+    before = _folder_state(run)
+    message = f"^the train/val annotations of {re.escape(str(data))} are not the ones {re.escape(str(run))}"
+    with pytest.raises(UserError, match=message):
+        train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
+    assert _folder_state(run) == before
+
+
 def test_a_last_pt_without_a_split_fingerprint_still_resumes(tiny_dataset, tiny_sam_builder, tmp_path):
     # written before the fingerprint was recorded: nothing to check it against
     run = train(_config(tiny_dataset, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
     state = torch.load(run / "last.pt", weights_only=False)
-    assert len(state.pop("split")) == 64
+    assert len(state.pop("split")) == len(state.pop("masks")) == 64
     torch.save(state, run / "last.pt")
     train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1, 2]
