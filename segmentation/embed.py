@@ -11,6 +11,7 @@ computed.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> None:
     splits = [
         load_split(data, name) for name in dict.fromkeys(args.splits or SPLITS)
     ]  # --splits val val: once
+    for split in splits:  # "0 images: 0 were cached" said nothing of why
+        if not split.images:
+            print(f"note: the {split.name} split of {data} holds no image", file=sys.stderr, flush=True)
     paths = [im.path for split in splits for im in split.images]
     sam = load_sam(args.model, args.checkpoint, device=device)
     cache = EmbeddingCache(  # filling the cache is the point: an entry it refuses is an error
