@@ -52,7 +52,15 @@ from anomaly.masks import (
 )
 from anomaly.patchcore import to_tensor
 from anomaly.regions import check_threshold
-from anomaly.report import REPORT_NAMES, image_metrics, map_figure, pixel_metrics, write_report
+from anomaly.report import (
+    REPORT_NAMES,
+    image_metrics,
+    map_figure,
+    pixel_metrics,
+    undefined,
+    undefined_notes,
+    write_report,
+)
 from anomaly.run import AnomalyRun, load_run, protocol_data
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
@@ -544,20 +552,37 @@ def run(argv: Sequence[str] | None = None) -> None:
         no_colour_head=args.no_colour_head,
         no_colour_prompt=args.no_colour_prompt,
     )
+    print(summary(result))
+    for note in undefined_notes(result):
+        print(f"note: {note}")
+    if "masks" in result:
+        print(masks_summary(result["masks"]))
+
+
+def shown(value: float | None) -> str:
+    """A figure of the printed summary: ``0.912``, or ``undefined`` (it printed ``nan``)."""
+    return "undefined" if undefined(value) else f"{value:.3f}"
+
+
+def summary(result: dict) -> str:
+    """The printed line of an evaluation's headline figures; :func:`undefined_notes` says why any is
+    ``undefined``."""
     image, pixel = result["image"], result["pixel"]
-    print(
-        f"{image['images']} images ({image['defect_images']} defect): image AUROC {image['auroc']:.3f}, "
-        f"F1-max {image['f1_max']:.3f}; pixel AUROC {pixel['auroc']:.3f}, AUPRO {pixel['aupro']:.3f}; "
+    return (
+        f"{image['images']} images ({image['defect_images']} defect): image AUROC {shown(image['auroc'])}, "
+        f"F1-max {shown(image['f1_max'])}; pixel AUROC {shown(pixel['auroc'])}, "
+        f"AUPRO {shown(pixel['aupro'])}; "
         f"{result['seconds_per_image']:.3f} s/image -> {result['out']}/report.md"
     )
-    if "masks" in result:
-        masks = result["masks"]
-        print(
-            f"masks ({masks['segmenter']}, threshold {masks['threshold']:.4f}, {masks['threshold_from']}): "
-            f"per-image IoU {masks['iou_defect']:.3f} on defect images, {masks['iou_good']:.3f} on good "
-            "ones; "
-            f"mask AP {masks['mask_ap']:.3f} (AP50 {masks['mask_ap50']:.3f})"
-        )
+
+
+def masks_summary(masks: dict) -> str:
+    """The printed line of the mask scores (``undefined``: no image of that kind, or no instance)."""
+    return (
+        f"masks ({masks['segmenter']}, threshold {masks['threshold']:.4f}, {masks['threshold_from']}): "
+        f"per-image IoU {shown(masks['iou_defect'])} on defect images, {shown(masks['iou_good'])} on good "
+        f"ones; mask AP {shown(masks['mask_ap'])} (AP50 {shown(masks['mask_ap50'])})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,6 +104,7 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
         markdown_table(["figure", "value"], rows),
         "",
         *per_defect_lines(image["per_defect_auroc"]),
+        *[f"Note: {note}." for note in undefined_notes(metrics)],
     ]
     if "masks" in metrics:
         masks = metrics["masks"]
@@ -123,6 +124,41 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def undefined(value: float | None) -> bool:
+    """A figure that is not defined: NaN, or ``None`` as strict JSON writes it back."""
+    return value is None or value != value  # NaN of any float type
+
+
+def undefined_notes(metrics: Mapping) -> list[str]:
+    """Why the figures that are not defined are not, one sentence per cause (no trailing full stop).
+
+    The report's ``-`` and the printed ``undefined`` say that a figure is missing, not why: a split of
+    defect images only has no image AUROC, one of good images only no image or pixel AUROC at all.
+
+    >>> image = {"images": 3, "defect_images": 3, "auroc": None}
+    >>> undefined_notes({"image": image, "pixel": {"auroc": 0.9}})
+    ['no good image was scored: image AUROC, F1-max and the AUROC per defect type are undefined']
+    """
+    image, pixel = metrics["image"], metrics["pixel"]
+    good, defect = image["images"] - image["defect_images"], image["defect_images"]
+    notes = []
+    if not good and defect:
+        notes.append(
+            "no good image was scored: image AUROC, F1-max and the AUROC per defect type are undefined"
+        )
+    if not defect:
+        notes.append(
+            "no defect image was scored: image AUROC, F1-max, pixel AUROC, AUPRO and pixel F1-max are "
+            "undefined"
+        )
+    elif undefined(pixel["auroc"]):
+        notes.append(
+            "no defect pixel is left on the model's input grid (masks empty or too small): pixel AUROC, "
+            "AUPRO and pixel F1-max are undefined"
+        )
+    return notes
 
 
 def per_defect_lines(per_defect: Mapping) -> list[str]:

@@ -139,6 +139,43 @@ def test_a_split_without_good_photos_writes_strict_json_that_reads_back_the_same
     assert threshold == (metrics["pixel"]["f1_threshold"], f"from {out / 'metrics.json'}")
 
 
+@pytest.mark.parametrize(
+    ("counts", "printed", "note"),
+    [
+        # defect images only: image AUROC and F1-max were printed as "nan", masks' IoU on good ones too
+        (
+            {"n_good": 0},
+            [
+                "image AUROC undefined, F1-max undefined; pixel AUROC 0.",
+                "on defect images, undefined on good ones",
+            ],
+            "note: no good image was scored: image AUROC, F1-max and the AUROC per defect type are undefined",
+        ),
+        # good images only: every figure was "nan"
+        (
+            {"n_defect": 0},
+            ["image AUROC undefined, F1-max undefined; pixel AUROC undefined, AUPRO undefined;"],
+            "note: no defect image was scored: image AUROC, F1-max, pixel AUROC, AUPRO and pixel F1-max are "
+            "undefined",
+        ),
+    ],
+)
+def test_figures_not_defined_are_printed_as_undefined_and_said_why(
+    tmp_path: Path, tiny_config: dict, capsys, counts: dict, printed: list[str], note: str
+) -> None:
+    category = make_parts(tmp_path / "data", **counts)
+    fit_run(category.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    argv = ["--run", str(tmp_path / "run"), "--no-figure", "--no-progress"]
+    masks = ["--masks", "--threshold", "0"] if counts.get("n_good") == 0 else []  # 0: every pixel flagged
+    assert evaluate_module.main(argv + masks) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    assert all(part in out for part in printed), out
+    assert f"\n{note}\n" in out
+    report = (tmp_path / "run" / "eval-mvtec" / "report.md").read_text()
+    assert f"\nNote: {note.removeprefix('note: ')}." in report  # report.md's "-" said nothing of why
+
+
 def test_masks_on_images_without_defect_pixels_need_a_threshold(tmp_path: Path, tiny_config: dict) -> None:
     # the picked threshold was NaN: no pixel passed it, the report said "IoU 1.000 on good ones" and
     # its metrics.json gave anomaly.predict no threshold
