@@ -61,7 +61,7 @@ def image_scores(
         locations: ``(B, P)`` that entry's index.
         patches: ``(B, P, D)`` the patch features.
         bank: ``(M, D)`` the memory bank.
-        num_neighbors: ``b``; 1 returns the largest patch distance unweighted.
+        num_neighbors: ``b``; 1 (or a bank of one entry) returns the largest patch distance unweighted.
 
     Returns:
         ``(B,)`` float32 image scores.
@@ -69,7 +69,9 @@ def image_scores(
     worst = patch_scores.argmax(1)
     rows = torch.arange(patch_scores.shape[0])
     score = patch_scores[rows, worst]
-    if num_neighbors == 1:
+    if num_neighbors == 1 or bank.shape[0] == 1:
+        # a one-entry bank (coreset_max=1) is its own only neighbour: the softmax over it is 1 and every
+        # image scored 0 (image AUROC 0.500 without a word), where with b = 1 it scores its largest distance
         return score
     nearest = bank[locations[rows, worst]].float()
     _, support = nearest_neighbours(nearest, bank, k=min(num_neighbors, bank.shape[0]))

@@ -116,6 +116,14 @@ def test_reweighting_with_fewer_bank_entries_than_neighbours_uses_them_all() -> 
     assert score.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_a_bank_of_one_entry_scores_the_largest_patch_distance() -> None:
+    # coreset_max=1: the entry's softmax over itself is 1, so every image scored 0 (image AUROC 0.500)
+    patch_scores = torch.tensor([[1.0, 4.0, 2.0], [0.5, 0.1, 0.2]])
+    bank, patches = torch.zeros(1, 2), torch.ones(2, 3, 2)
+    scores = image_scores(patch_scores, torch.zeros(2, 3, dtype=torch.long), patches, bank, num_neighbors=9)
+    assert scores.tolist() == [4.0, 0.5]
+
+
 def test_default_reweighting_uses_anomalibs_nine_neighbours() -> None:
     generator = torch.Generator().manual_seed(0)
     bank = torch.randn(40, 6, generator=generator)
