@@ -125,9 +125,20 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
         hint = f"; categories under it: {', '.join(known)}" if known else "; it holds no category folders"
         if is_category(root, layout):  # a category folder renamed (moved, copied): not "under it"
             hint = f"; it is itself the category '{root.name}' (pass --category {root.name})"
+        elif folder.is_dir():  # an empty or half-copied category: "it holds no category folders" misled
+            others = f"; categories in {root}: {', '.join(known)}" if known else ""
+            hint = f"; {folder} is there but is no category folder ({_holds(folder)}){others}"
         kind = f" {get_layout(layout).title}" if layout else ""
         raise UserError(f"unknown{kind} category '{category}' in {root}{hint}")
     return folder
+
+
+def _holds(folder: Path) -> str:
+    """What ``folder`` holds, for the message that says it is no category: ``it is empty``, or a few names."""
+    names = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+    if not names:
+        return "it is empty"
+    return f"it holds {few(names, 5)}, not train/good/ and test/<defect>/"
 
 
 def category_layout(root: str | Path, category: str, *, layout: str | None = None) -> Layout:

@@ -112,6 +112,31 @@ def test_unknown_and_empty_categories(tmp_path, category_factory):
         scan(tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize(
+    ("contents", "holds"),
+    [
+        ((), "it is empty"),
+        (("notes.txt", "images/"), "it holds images, notes.txt, not train/good/ and test/"),
+    ],
+)
+def test_a_category_folder_that_is_no_category_is_named_as_such(
+    tmp_path, category_factory, contents: tuple[str, ...], holds: str
+):
+    # anomaly.train --category cat with an empty cat/: "unknown category 'cat' ...; it holds no category
+    # folders", as if cat/ were not there
+    category_factory(tmp_path, "widget")
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    for name in contents:
+        (folder / name).mkdir() if name.endswith("/") else (folder / name).write_text("x")
+    with pytest.raises(UserError) as refused:
+        scan(tmp_path, ["cat"])
+    assert str(refused.value).startswith(
+        f"unknown category 'cat' in {tmp_path}; {folder} is there but is no category folder ({holds}"
+    )
+    assert str(refused.value).endswith(f"; categories in {tmp_path}: widget")
+
+
 def test_a_renamed_category_folder_given_as_root_is_named_as_the_category_it_is(tmp_path, category_factory):
     # anomaly.evaluate --root <the run's category folder, renamed>: "categories under it: widget_moved"
     category = category_factory(tmp_path, "widget")
