@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError, few
+from common.errors import UserError, close_match, few
 from common.folders import check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
 from converters.layouts.base import collected_notes, layout_note, note_folders_left_out, note_loose_images
@@ -128,9 +128,17 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
         elif folder.is_dir():  # an empty or half-copied category: "it holds no category folders" misled
             others = f"; categories in {root}: {', '.join(known)}" if known else ""
             hint = f"; {folder} is there but is no category folder ({_holds(folder)}){others}"
+        elif close := _close_category(category, known):  # a typo, or MVTec's name in another case
+            hint = f"; did you mean '{close}'?{hint}"
         kind = f" {get_layout(layout).title}" if layout else ""
         raise UserError(f"unknown{kind} category '{category}' in {root}{hint}")
     return folder
+
+
+def _close_category(category: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` that ``category`` names but for case, else the one it is a likely typo of."""
+    same = [name for name in known if name.casefold() == category.casefold()]
+    return same[0] if len(same) == 1 else close_match(category, known)
 
 
 def _holds(folder: Path) -> str:

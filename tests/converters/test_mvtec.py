@@ -113,6 +113,26 @@ def test_unknown_and_empty_categories(tmp_path, category_factory):
 
 
 @pytest.mark.parametrize(
+    ("asked", "hint"),
+    [
+        ("widgett", "; did you mean 'widget'?; categories under it: gadget, widget"),  # a typo
+        (
+            "Widget",
+            "; did you mean 'widget'?; categories under it: gadget, widget",
+        ),  # MVTec's names are lower
+        ("sprocket", "; categories under it: gadget, widget"),  # like none: the list alone
+    ],
+)
+def test_an_unknown_category_names_the_one_it_likely_means(tmp_path, category_factory, asked: str, hint: str):
+    # with MVTec AD's 15 categories listed, a typo of one was left for the user to find among them
+    category_factory(tmp_path, "widget")
+    category_factory(tmp_path, "gadget")
+    with pytest.raises(UserError) as refused:
+        scan(tmp_path, [asked])
+    assert str(refused.value) == f"unknown category '{asked}' in {tmp_path}{hint}"
+
+
+@pytest.mark.parametrize(
     ("contents", "holds"),
     [
         ((), "it is empty"),
