@@ -68,8 +68,9 @@ def run(argv: Sequence[str] | None = None) -> None:
             progress=not args.no_progress,
         )
     info = result.info
+    fit = len(info["fit_keys"])
     print(
-        f"fit {info['config']['backbone']} PatchCore on {len(info['fit_keys'])} good images of '{category}' "
+        f"fit {info['config']['backbone']} PatchCore on {fit} good image{'s' * (fit != 1)} of '{category}' "
         f"in {info['fit_seconds']:.1f} s: memory bank {info['bank']['rows']} x {info['bank']['dim']} "
         f"(from {info['patches_seen']} patches) -> {result.path}"
     )

@@ -9,7 +9,7 @@ import pytest
 
 from anomaly.train import main
 from converters.mvtec2yolo import main as convert_main
-from tests.anomaly.conftest import TINY
+from tests.anomaly.conftest import TINY, make_parts
 
 OVERRIDES = [f"{key}={value}" for key, value in TINY.items()]
 
@@ -24,6 +24,22 @@ def test_a_fit_ends_with_the_evaluate_command_that_gives_the_run_its_threshold(
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == f"evaluate with: python -m anomaly.evaluate --run '{run}'"
     assert json.loads((run / "run.json").read_text())["protocol"]["data"] is None
+
+
+def test_a_fit_on_one_photo_says_one_good_image(tmp_path: Path, capsys) -> None:
+    # it printed "fit mobilenet_v2 PatchCore on 1 good images of 'part'"
+    parts = make_parts(tmp_path / "data", n_train=1)
+    argv = [
+        "--root",
+        str(parts.parent),
+        "--category",
+        "part",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    assert main([*argv, *OVERRIDES]) == 0
+    assert " PatchCore on 1 good image of 'part' in " in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("category", [[], ["--category", "images"]])
