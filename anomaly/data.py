@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.images import check_upright, decode_image_file, displayed_size, exif_orientation
+from common.images import check_upright, decode_image_file, displayed_size, exif_orientation, image_size
 from common.io import sha256_file
 from converters.mvtec import ImageRecord, read_record_mask, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
@@ -300,6 +300,31 @@ def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its mask not
     # every region file of the image (MVTec LOCO keeps one per region), merged
     return read_record_mask(record, tuple(shape)) > 0
+
+
+def check_mask_sizes(records: Sequence[ImageRecord]) -> None:
+    """Refuses a defect image whose mask is of another size, from the files' headers, before any is scored.
+
+    :func:`read_mask` refused it only when the scoring reached that image: after SAM had loaded and
+    every image before it had been scored (MVTec's masks are at their photo's size; a set whose masks
+    were saved at another size fails on its first defect image, wherever that is in the order).
+
+    Raises:
+        UserError: naming the image, the mask file and both sizes (as :func:`read_mask`); a defect image
+            turned by an EXIF orientation tag is refused as :func:`read_mask` refuses it.
+    """
+    for record in records:
+        if not record.mask_files:
+            continue
+        check_upright(record.image, exif_orientation(record.image))  # else named as a size mismatch
+        height, width = header_size(record.image)
+        for path in record.mask_files:
+            mask_width, mask_height = image_size(path, decode=False)
+            if (mask_height, mask_width) != (height, width):
+                raise UserError(
+                    f"image/mask size mismatch: {record.image} is {width}x{height}, "
+                    f"{path} is {mask_width}x{mask_height}"
+                )
 
 
 def check_rgb(image: object, name: str | Path) -> None:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from anomaly.data import (
     check_disjoint,
+    check_mask_sizes,
     check_size,
     check_sizes,
     eval_records,
@@ -90,6 +91,7 @@ def scored_records(
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)
     check_sizes([r.image for r in chosen], run.image_shape)  # headers only: before every byte is hashed
+    check_mask_sizes(chosen)  # headers too: a mask of another size was found when scoring reached it
     check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
@@ -190,6 +192,7 @@ def pick_threshold(
         except UserError:
             val = []
         check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
+        check_mask_sizes(val)
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)
             if any(truth.any() for truth in truths):  # else no defect pixel survived the model's grid

@@ -176,6 +176,22 @@ def test_figures_not_defined_are_printed_as_undefined_and_said_why(
     assert f"\nNote: {note.removeprefix('note: ')}." in report  # report.md's "-" said nothing of why
 
 
+def test_a_mask_of_another_size_is_refused_before_any_image_is_scored(
+    run: Path, parts: Path, monkeypatch
+) -> None:
+    # it was refused when the scoring reached its image: after SAM had loaded and the images before it scored
+    mask = parts / "ground_truth" / "spot" / "002_mask.png"
+    cv2.imwrite(str(mask), cv2.resize(cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE), (32, 32)))
+    scored = []
+    monkeypatch.setattr(evaluate_module, "score_records", lambda *args, **kwargs: scored.append(args))
+    with pytest.raises(UserError) as refused:
+        evaluate_run(run, figure=False, progress=False)
+    assert str(refused.value) == (
+        f"image/mask size mismatch: {parts / 'test' / 'spot' / '002.png'} is 64x64, {mask} is 32x32"
+    )
+    assert scored == [] and not (run / "eval-mvtec").exists()
+
+
 def test_masks_on_images_without_defect_pixels_need_a_threshold(tmp_path: Path, tiny_config: dict) -> None:
     # the picked threshold was NaN: no pixel passed it, the report said "IoU 1.000 on good ones" and
     # its metrics.json gave anomaly.predict no threshold
