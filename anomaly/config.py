@@ -8,7 +8,7 @@ from common.config import Option, Schema
 SCHEMA = Schema(
     backbone=Option("mobilenet_v2", str, "feature extractor", choices=tuple(BACKBONES)),
     pretrained=Option(True, bool, "ImageNet weights (false: seeded random weights, for tests and timing)"),
-    image_size=Option(256, int, "side of the square model input, a multiple of 16", low=32, high=2048),
+    image_size=Option(256, int, "side of the square model input", low=32, high=2048, multiple=16),
     coreset_ratio=Option(
         0.1, float, "fraction of the patches kept in the memory bank", low=0, low_open=True, high=1
     ),

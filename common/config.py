@@ -48,6 +48,7 @@ class Option:
         nullable: None is allowed (``null`` in YAML: "off" or "pick automatically").
         pattern: a regular expression that a string value must match whole, for open sets
             that ``choices`` cannot list (``auto|cpu|mps|cuda(:[0-9]+)?``).
+        multiple: an integer value must be a multiple of it (a model input side, by the backbone's stride).
     """
 
     default: object
@@ -60,6 +61,7 @@ class Option:
     choices: tuple | None = None
     nullable: bool = False
     pattern: str | None = None
+    multiple: int | None = None
 
     def check(self, key: str, value: object) -> None:
         """Raises :class:`UserError` naming ``key`` when ``value`` is not allowed."""
@@ -90,6 +92,15 @@ class Option:
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if too_low or too_high:
             raise UserError(f"config key '{key}' needs {self.describe()}, got {value}")
+        if self.multiple is not None and value % self.multiple:
+            below = value // self.multiple * self.multiple
+            near = [side for side in (below, below + self.multiple) if self._in_range(side)]
+            are = f" ({' or '.join(map(str, near))} {'is' if len(near) == 1 else 'are'})" if near else ""
+            raise UserError(f"config key '{key}' needs {self.describe()}, got {value}{are}")
+
+    def _in_range(self, value: float) -> bool:
+        low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        return low_ok and (self.high is None or (value < self.high if self.high_open else value <= self.high))
 
     def describe(self) -> str:
         """``'a number > 0'``, ``'an integer in [1, 100]'``, ``'a string or null'``..."""
@@ -105,6 +116,8 @@ class Option:
             text += f" {'<' if self.high_open else '<='} {high}"
         if self.pattern is not None:
             text += f" matching '{self.pattern}'"
+        if self.multiple is not None:
+            text += f", a multiple of {self.multiple}"
         return text + (" or null" if self.nullable else "")
 
 

@@ -26,6 +26,17 @@ def test_a_fit_ends_with_the_evaluate_command_that_gives_the_run_its_threshold(
     assert json.loads((run / "run.json").read_text())["protocol"]["data"] is None
 
 
+def test_an_image_size_off_the_backbones_stride_is_refused_as_a_config_value(tmp_path: Path, capsys) -> None:
+    # PatchCore refused it ("image_size must be a multiple of 16, got 100"), once the image tree had been read
+    # and every fit photo hashed: here the tree is not even there
+    argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "image_size=100"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "error: config key 'image_size' needs an integer in [32, 2048], a multiple of 16, "
+        "got 100 (96 or 112 are)\n"
+    )
+
+
 def test_a_fit_on_one_photo_says_one_good_image(tmp_path: Path, capsys) -> None:
     # it printed "fit mobilenet_v2 PatchCore on 1 good images of 'part'"
     parts = make_parts(tmp_path / "data", n_train=1)

@@ -306,6 +306,24 @@ def test_open_bounds_exclude_their_end() -> None:
     assert fraction.describe() == "a number > 0 and < 1"
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (100, "needs an integer in [32, 2048], a multiple of 16, got 100 (96 or 112 are)"),
+        (40, "got 40 (32 or 48 are)"),
+        (2040, "got 2040 (2032 or 2048 are)"),
+        (20, "needs an integer in [32, 2048], a multiple of 16, got 20"),  # below the range: no nearest
+    ],
+)
+def test_a_multiple_of_key_names_the_nearest_values_it_takes(value: int, message: str) -> None:
+    # anomaly's image_size=100 was refused by PatchCore itself, once every fit photo had been hashed
+    option = Option(256, int, low=32, high=2048, multiple=16)
+    option.check("image_size", 256)
+    with pytest.raises(UserError) as refused:
+        option.check("image_size", value)
+    assert str(refused.value).startswith("config key 'image_size' ") and str(refused.value).endswith(message)
+
+
 def test_an_integer_key_refuses_a_boolean():
     with pytest.raises(UserError, match="'epochs' needs an integer >= 1, got True"):
         load_config(SCHEMA, None, ["epochs=true"])
