@@ -88,7 +88,7 @@ def resolve_threshold(
         try:
             number = float(value)
         except ValueError:  # not a number: a metrics.json (absolute: the origin is recorded with the run)
-            path = Path(value).absolute()
+            path = Path(recorded_path(value))  # without '..', as errors name it and the origin records it
             if not value.strip() or not path.exists():  # a mistyped number, a file not there ('': the cwd)
                 named = value if value.strip() else repr(value)
                 raise UserError(
@@ -110,7 +110,7 @@ def resolve_threshold(
             return check_threshold(number, flag), "given"
     else:
         # absolute, as a given file: the origin is recorded with the predictions (threshold_from)
-        found = [run_path.absolute() / name / "metrics.json" for name in EVAL_FOLDERS]
+        found = [Path(recorded_path(run_path)) / name / "metrics.json" for name in EVAL_FOLDERS]
         path = next((p for p in found if p.is_file()), None)
         if path is None:
             raise UserError(

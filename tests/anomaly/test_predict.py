@@ -142,6 +142,22 @@ def test_a_metrics_file_of_good_images_only_names_the_threshold_to_pass(tmp_path
             resolve_threshold(str(path), tmp_path)
 
 
+@pytest.mark.parametrize("given", [True, False])
+def test_a_metrics_file_reached_through_dot_dot_is_named_without_it(
+    tmp_path: Path, monkeypatch, given
+) -> None:
+    # --run ../runs/x (or --threshold ../runs/x/eval-mvtec): the error named /w/cwd/../runs/x/eval-mvtec/...
+    run = tmp_path / "runs" / "x"
+    (run / "eval-mvtec").mkdir(parents=True)
+    (run / "eval-mvtec" / "metrics.json").write_text(json.dumps({"pixel": {"f1_threshold": None}}))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    value = "../runs/x/eval-mvtec" if given else None
+    with pytest.raises(UserError) as refused:
+        resolve_threshold(value, Path("../runs/x"))
+    assert str(refused.value).startswith(f"{run / 'eval-mvtec' / 'metrics.json'} holds no pixel threshold")
+
+
 def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.5}}))
