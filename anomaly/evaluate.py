@@ -428,7 +428,8 @@ def evaluate_run(
         rows = ([r.key for r in records], [r.defect for r in records], list(scores))
         png = figure_png(run, records, scores, maps) if figure else None
         write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
-    return {"settings": settings, **metrics, "out": str(out)}
+    # figure: whether anomaly_maps.png was written (none without a defect image to show)
+    return {"settings": settings, **metrics, "out": str(out), "figure": png is not None}
 
 
 def scored_data(run_path: str | Path, data: str | Path | None) -> Path | None:
@@ -558,6 +559,8 @@ def run(argv: Sequence[str] | None = None) -> None:
     print(summary(result))
     for note in undefined_notes(result):
         print(f"note: {note}")
+    if not args.no_figure and not result["figure"]:  # it was left out without a word
+        print("note: no anomaly_maps.png: its rows are the top-scoring defect images, and none was scored")
     if "masks" in result:
         print(masks_summary(result["masks"]))
 

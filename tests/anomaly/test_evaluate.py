@@ -176,6 +176,21 @@ def test_figures_not_defined_are_printed_as_undefined_and_said_why(
     assert f"\nNote: {note.removeprefix('note: ')}." in report  # report.md's "-" said nothing of why
 
 
+@pytest.mark.parametrize("n_defect", [0, 3])
+def test_a_figure_left_out_for_want_of_a_defect_image_is_said(
+    tmp_path: Path, tiny_config: dict, capsys, n_defect: int
+) -> None:
+    # good test images only: anomaly_maps.png, whose rows are defect images, was left out without a word
+    category = make_parts(tmp_path / "data", n_defect=n_defect)
+    fit_run(category.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    assert evaluate_module.main(["--run", str(tmp_path / "run"), "--no-progress"]) == 0
+    noted = "note: no anomaly_maps.png: its rows are the top-scoring defect images, and none was scored\n"
+    assert (noted in capsys.readouterr().out) == (n_defect == 0)
+    assert (tmp_path / "run" / "eval-mvtec" / "anomaly_maps.png").exists() == (n_defect > 0)
+    assert evaluate_module.main(["--run", str(tmp_path / "run"), "--no-progress", "--no-figure"]) == 0
+    assert "anomaly_maps.png" not in capsys.readouterr().out  # none asked for: nothing to say
+
+
 def test_a_mask_of_another_size_is_refused_before_any_image_is_scored(
     run: Path, parts: Path, monkeypatch
 ) -> None:
