@@ -287,14 +287,16 @@ def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str
     itself name the same images.
 
     Raises:
-        UserError: a ``root`` that is no folder or holds no such category, named as such (it was
-            told to pass ``--out``, as if it were another tree of the category's images).
+        UserError: a ``root`` that is no folder or holds no such category, or a ``category`` not in the
+            tree, named as such (they were told to pass ``--out``, as if they named other images).
     """
     if root is not None and Path(root).resolve() != Path(run.info["root"]).resolve():
         theirs = category_dir(root, category or run.info["category"]).resolve()
         if theirs != _category_folder(run.info["root"], run.info["category"]):  # None: the run's is gone
             return f"--root {root}"
     if category is not None and category != run.info["category"]:
+        # a typo is named as such (did you mean), not told to take an --out
+        category_dir(root or run.info["root"], category)
         return f"--category {category}"
     own = (run.info.get("protocol") or {}).get("data")
     # the folder and its splits.json are one data set, whichever of the two the run was fit with

@@ -290,6 +290,14 @@ def test_other_images_need_an_out_of_their_own(run: Path, parts: Path, tmp_path:
     assert (run / "eval-mvtec" / "metrics.json").is_file()
 
 
+def test_a_mistyped_category_is_named_as_such_not_told_to_take_an_out(run: Path) -> None:
+    # --category partt: "scoring --category partt, not the images ... pass --out", then, with an --out,
+    # "unknown category"
+    with pytest.raises(UserError, match=r"^unknown category 'partt' in .*; did you mean 'part'\?"):
+        evaluate_run(run, category="partt", figure=False, progress=False)
+    assert not (run / "eval-mvtec").exists()
+
+
 def test_another_category_of_the_run_tree_needs_an_out_of_its_own(
     run: Path, parts: Path, tmp_path: Path
 ) -> None:
