@@ -23,7 +23,13 @@ import numpy as np
 from common.errors import UserError, close_match, few
 from common.folders import check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
-from converters.layouts.base import collected_notes, layout_note, note_folders_left_out, note_loose_images
+from converters.layouts.base import (
+    collected_notes,
+    layout_note,
+    note_folders_left_out,
+    note_loose_images,
+    optional_masks,
+)
 from converters.masks import merge_masks, read_mask
 from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord, stem_key
 from converters.splits import SPLITS_FILE
@@ -258,6 +264,7 @@ def scan_category(
     layout: str | None = None,
     include_unlabelled: bool = False,
     resolve_empty_masks: bool = True,
+    allow_missing_masks: bool = False,
 ) -> list[ImageRecord]:
     """Lists and pairs the images and masks of one category.
 
@@ -272,18 +279,23 @@ def scan_category(
         resolve_empty_masks: read the masks of layouts that mark good images by an
             empty mask (KolektorSDD, SDD2) now; False leaves that to the caller
             (:func:`settle_empty_mask`), so a converter reads each mask once.
+        allow_missing_masks: record a defect image without a mask (``test/<defect>/`` of MVTec AD,
+            AD 2, BTAD) with ``mask_missing`` instead of refusing it: for the anomaly package, which
+            fits on good images alone and leaves such images out of the pixel figures. The converters
+            never pass it: a converted data set needs every defect's mask.
 
     Returns:
         Records in the layout's order (subset, defect, stem for the MVTec trees).
 
     Raises:
         UserError: unknown, ambiguous or empty category, a defect image without a
-            mask, or a mask without an image; one line naming the file.
+            mask (unless ``allow_missing_masks``), or a mask without an image; one line naming the file.
     """
     folder = category_dir(root, category, layout=layout)
     chosen = get_layout(layout) if layout else detect_layout(folder)
     excluded = exclude_defects if isinstance(exclude_defects, Exclusions) else Exclusions(exclude_defects)
-    with collected_notes() as notes:  # said with the error where nothing was read, else passed on
+    # notes said with the error where nothing was read, else passed on
+    with collected_notes() as notes, optional_masks(allow_missing_masks):
         records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
         if chosen.reads:
             note_folders_left_out(folder, chosen.reads, layout=chosen.title)

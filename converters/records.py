@@ -54,6 +54,9 @@ class ImageRecord:
             image (its folders or split file), None where it says nothing.
         empty_mask_is_good: the layout marks good images by an all-zero mask (KolektorSDD,
             SDD2): ``defect`` holds until the mask is read.
+        mask_missing: a defect image (its folder says so) without a ground-truth mask, read only where
+            the scan was asked to keep such images (``scan_category(..., allow_missing_masks=True)``: the
+            anomaly package, whose fit needs no mask); ``mask`` is None.
     """
 
     image: Path
@@ -68,6 +71,7 @@ class ImageRecord:
     unlabelled: bool = False
     layout_split: str | None = None
     empty_mask_is_good: bool = False
+    mask_missing: bool = False
 
     @property
     def is_good(self) -> bool:
@@ -189,7 +193,8 @@ def pair_by_stem(
     image_dir: Path,
     suffix: str = MASK_SUFFIX,
     mask_ext: str = ".png",
-) -> list[tuple[Path, Path]]:
+    masks_optional: bool = False,
+) -> list[tuple[Path, Path | None]]:
     """``(image, mask)`` pairs; an image without a mask or a mask without an image is an error.
 
     Args:
@@ -199,9 +204,14 @@ def pair_by_stem(
         image_dir: where the images were looked for (named in the error).
         suffix: mask name suffix, for the expected name in the error.
         mask_ext: the masks' file suffix, likewise (``.bmp`` in KolektorSDD).
+        masks_optional: an image without a mask pairs with None instead (a mask without an image
+            stays an error: it names a photo that is not there).
     """
-    pairs = []
+    pairs: list[tuple[Path, Path | None]] = []
     for stem, path in images.items():
+        if stem not in masks and masks_optional:
+            pairs.append((path, None))
+            continue
         if stem not in masks:
             expected = mask_dir / f"{stem}{suffix}{mask_ext}"
             twin = case_twin(expected)

@@ -26,6 +26,8 @@ Scanner = Callable[[Path, str, frozenset[str]], list[ImageRecord]]
 
 #: Where :func:`layout_note` puts a note: the list a :func:`collected_notes` block gathers, else stderr.
 _NOTES: ContextVar[list[str] | None] = ContextVar("layout_notes", default=None)
+#: Whether :func:`scan_subset` keeps a defect image without a mask (:func:`optional_masks`).
+_MASKS_OPTIONAL: ContextVar[bool] = ContextVar("masks_optional", default=False)
 
 
 def layout_note(note: str) -> None:
@@ -47,6 +49,21 @@ def collected_notes() -> Iterator[list[str]]:
         yield notes
     finally:
         _NOTES.reset(token)
+
+
+@contextmanager
+def optional_masks(optional: bool = True) -> Iterator[None]:
+    """Inside the block (``optional``), :func:`scan_subset` records a defect image without a mask as
+    ``mask_missing`` instead of refusing it: MVTec AD, AD 2 and BTAD, whose defect folder labels the photo.
+
+    The other layouts still refuse it (KolektorSDD's mask says whether a photo is good at all). Only
+    ``scan_category(..., allow_missing_masks=True)`` asks for it; a converted data set needs every mask.
+    """
+    token = _MASKS_OPTIONAL.set(optional)
+    try:
+        yield
+    finally:
+        _MASKS_OPTIONAL.reset(token)
 
 
 @dataclass(frozen=True)
@@ -140,7 +157,8 @@ def scan_subset(
     """Records of an MVTec-style subset folder: ``<subset>/<defect>/<stem>.<ext>``.
 
     Masks of ``<defect>`` are ``<truth_dir>/<defect>/<stem><mask_suffix>.<ext>``; the
-    folder named ``good`` holds the good images (recorded as ``good`` whatever its name).
+    folder named ``good`` holds the good images (recorded as ``good`` whatever its name). Inside
+    :func:`optional_masks`, a defect image without a mask is recorded with ``mask_missing``.
 
     Args:
         subset_dir: ``train/``, ``test/``, ``test_public/``, ...; absent means no records.
@@ -180,9 +198,25 @@ def scan_subset(
         mask_dir = truth_dir / defect_dir.name
         masks = masks_by_stem(mask_dir, mask_suffix)
         note_folders_left_out(mask_dir)
-        pairs = pair_by_stem(images, masks, mask_dir=mask_dir, image_dir=defect_dir, suffix=mask_suffix)
+        pairs = pair_by_stem(
+            images,
+            masks,
+            mask_dir=mask_dir,
+            image_dir=defect_dir,
+            suffix=mask_suffix,
+            masks_optional=_MASKS_OPTIONAL.get(),
+        )
         records += [
-            ImageRecord(image, category, subset, defect, mask, layout=layout, layout_split=split)
+            ImageRecord(
+                image,
+                category,
+                subset,
+                defect,
+                mask,
+                layout=layout,
+                layout_split=split,
+                mask_missing=mask is None,
+            )
             for image, mask in pairs
         ]
     return records

@@ -223,3 +223,47 @@ def test_files_beside_the_subset_folders_are_ignored(tmp_path, category_factory)
     for folder in ("train", "test", "ground_truth"):
         (category / folder / ".DS_Store").write_bytes(b"\0")
     assert len(scan_category(tmp_path, "widget")) == 4 + 2 + 10
+
+
+def _unlabelled_scratch(tmp_path, category_factory):
+    """``widget`` whose defect type ``scratch`` has photos but no masks (nobody labelled it yet),
+    and one ``hole`` photo whose mask is missing."""
+    import shutil
+
+    category = category_factory(tmp_path, "widget")
+    shutil.rmtree(category / "ground_truth" / "scratch")
+    (category / "ground_truth" / "hole" / "004_mask.png").unlink()
+    return category
+
+
+def test_a_defect_image_without_a_mask_is_kept_only_when_asked(tmp_path, category_factory):
+    # the anomaly package fits on good photos alone: it stopped at the first defect photo without a mask
+    _unlabelled_scratch(tmp_path, category_factory)
+    with pytest.raises(UserError, match=r"defect image has no mask: .*hole/004.png"):
+        scan_category(tmp_path, "widget")
+    records = scan_category(tmp_path, "widget", allow_missing_masks=True)
+    missing = sorted(r.key for r in records if r.mask_missing)
+    assert missing == ["widget/test/hole/004", *(f"widget/test/scratch/{i:03d}" for i in range(5))]
+    assert all(r.mask is None and r.mask_files == () and not r.is_good for r in records if r.mask_missing)
+    assert sum(1 for r in records if r.mask is not None) == 4  # hole's masked photos keep their mask
+    assert not any(r.mask_missing for r in records if r.is_good)
+
+
+def test_a_mask_without_its_image_is_refused_even_when_masks_are_optional(tmp_path, category_factory):
+    category = _unlabelled_scratch(tmp_path, category_factory)
+    (category / "test" / "hole" / "000.png").unlink()
+    with pytest.raises(UserError, match=r"mask has no image: .*hole/000_mask.png"):
+        scan_category(tmp_path, "widget", allow_missing_masks=True)
+
+
+def test_the_converters_command_line_still_refuses_a_defect_image_without_a_mask(
+    tmp_path, category_factory, capsys
+):
+    # a converted data set needs every defect's mask: only the anomaly package asks to do without
+    from converters.mvtec2yolo import main as mvtec2yolo
+
+    _unlabelled_scratch(tmp_path / "data", category_factory)
+    argv = ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert mvtec2yolo(argv) == 2
+    assert "error: defect image has no mask: " in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
