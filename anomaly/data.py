@@ -258,9 +258,19 @@ def refuse_fitted(
 
 
 def load_records(root: str | Path, category: str) -> list[ImageRecord]:
-    """The scanner's records of one category (every layout the converters read)."""
+    """The scanner's records of one category (every layout the converters read).
+
+    A defect photo without a mask (a defect type nobody has labelled yet) is kept, with ``mask_missing``
+    (:func:`converters.mvtec.scan_category`'s ``allow_missing_masks``): the fit needs only good photos, and
+    evaluation scores it in the image figures and leaves it out of the pixel ones (:func:`masked`).
+    """
     check_not_converter_output(root)
-    return scan_category(root, category)
+    return scan_category(root, category, allow_missing_masks=True)
+
+
+def masked(records: Sequence[ImageRecord]) -> list[ImageRecord]:
+    """``records`` less the defect photos without a mask (``mask_missing``): those pixel figures can score."""
+    return [r for r in records if not r.mask_missing]
 
 
 def check_not_converter_output(root: str | Path) -> None:
@@ -294,7 +304,8 @@ def photo_colour(image: np.ndarray) -> str:
 
 
 def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
-    """``(H, W)`` bool ground truth of ``record`` (all False for a good image), checked against ``shape``."""
+    """``(H, W)`` bool ground truth of ``record``, checked against ``shape``: all False for a good image, and
+    for a defect photo without a mask (``mask_missing``), which pixel figures leave out (:func:`masked`)."""
     if not record.mask_files:
         return np.zeros(shape, bool)
     check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its mask not

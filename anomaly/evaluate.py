@@ -37,6 +37,7 @@ from anomaly.data import (
     check_sizes,
     eval_records,
     load_records,
+    masked,
     read_mask,
     read_rgb,
     read_splits,
@@ -152,6 +153,7 @@ def figure_examples(run: AnomalyRun, records: Sequence[ImageRecord], scores: np.
         image = read_rgb(record.image)
         [prediction] = run.predict([image], [record.image])
         title = f"{record.defect}/{record.image.name} score {prediction.score:.2f}"
+        title += " (no mask)" if record.mask_missing else ""  # its ground truth panel is blank
         rows.append(figure_row(title, image, read_mask(record, image.shape[:2]), prediction.anomaly_map))
     return rows
 
@@ -193,6 +195,7 @@ def pick_threshold(
             val = []
         check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         check_mask_sizes(val)
+        val = masked(val)  # a defect photo without a mask would count as good pixels
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)
             if any(truth.any() for truth in truths):  # else no defect pixel survived the model's grid
@@ -201,9 +204,11 @@ def pick_threshold(
                 return float(threshold), f"pixel F1-max on the val split ({len(val)} images)"
     threshold = float(metrics["pixel"]["f1_threshold"])
     if np.isnan(threshold):
+        unmasked = metrics["pixel"].get("defect_images_without_mask", 0)
+        why = f" ({unmasked} defect image{'s' * (unmasked != 1)} without a mask)" if unmasked else ""
         raise UserError(
-            "no defect pixel in the scored images to pick the mask threshold on: pass --threshold VALUE "
-            f"(the largest map value on a good image here is {metrics['pixel']['good_peak']:.4f})"
+            f"no defect pixel in the scored images{why} to pick the mask threshold on: pass --threshold "
+            f"VALUE (the largest map value on a good image here is {metrics['pixel']['good_peak']:.4f})"
         )
     return threshold, "pixel F1-max on the scored images themselves (optimistic)"
 
@@ -405,7 +410,7 @@ def evaluate_run(
         scores, maps, truths, seconds = score_records(run, records, progress=progress)
         metrics = {
             "image": image_metrics(scores, [r.defect for r in records]),
-            "pixel": pixel_metrics(maps, truths, good=[r.is_good for r in records], progress=progress),
+            "pixel": masked_pixel_metrics(records, maps, truths, progress=progress),
             "seconds_per_image": seconds,
         }
         if segmenter is not None:
@@ -417,8 +422,15 @@ def evaluate_run(
                 picked_on = "given"
             with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
                 metrics["masks"] = {
+                    # a defect photo without a mask has no truth to score a mask against
                     **score_masks(
-                        run, records, segmenter, threshold, picked_on, min_area=min_area, progress=progress
+                        run,
+                        masked(records),
+                        segmenter,
+                        threshold,
+                        picked_on,
+                        min_area=min_area,
+                        progress=progress,
                     ),
                     **segmenter.colour_record(),  # what the --sam decoder.pt carries and the masks applied
                     # true: the --sam decoder.pt carries one, left out (a null above is then no lack)
@@ -432,6 +444,29 @@ def evaluate_run(
         write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
     # figure: whether anomaly_maps.png was written (none without a defect image to show)
     return {"settings": settings, **metrics, "out": str(out), "figure": png is not None}
+
+
+def masked_pixel_metrics(
+    records: Sequence[ImageRecord],
+    maps: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    *,
+    progress: bool = False,
+) -> dict:
+    """:func:`pixel_metrics` of the scored photos that have ground truth (:func:`anomaly.data.masked`), and
+    ``defect_images_without_mask``: how many defect photos were left out of them (scored by image alone).
+
+    Args:
+        records, maps, truths: the scored records and, per record, its ``(S, S)`` map and bool mask.
+    """
+    kept = [i for i, record in enumerate(records) if not record.mask_missing]
+    pixel = pixel_metrics(
+        [maps[i] for i in kept],
+        [truths[i] for i in kept],
+        good=[records[i].is_good for i in kept],
+        progress=progress,
+    )
+    return {**pixel, "defect_images_without_mask": len(records) - len(kept)}
 
 
 def scored_data(run_path: str | Path, data: str | Path | None) -> Path | None:

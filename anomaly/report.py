@@ -132,10 +132,12 @@ def undefined(value: float | None) -> bool:
 
 
 def undefined_notes(metrics: Mapping) -> list[str]:
-    """Why the figures that are not defined are not, one sentence per cause (no trailing full stop).
+    """Why the figures that are not defined are not, and which images the pixel figures leave out, one
+    sentence per cause (no trailing full stop).
 
     The report's ``-`` and the printed ``undefined`` say that a figure is missing, not why: a split of
-    defect images only has no image AUROC, one of good images only no image or pixel AUROC at all.
+    defect images only has no image AUROC, one of good images only no image or pixel AUROC at all. Defect
+    images without a mask (``pixel`` ``defect_images_without_mask``) count in the image figures only.
 
     >>> image = {"images": 3, "defect_images": 3, "auroc": None}
     >>> undefined_notes({"image": image, "pixel": {"auroc": 0.9}})
@@ -143,6 +145,12 @@ def undefined_notes(metrics: Mapping) -> list[str]:
     """
     image, pixel = metrics["image"], metrics["pixel"]
     good, defect = image["images"] - image["defect_images"], image["defect_images"]
+    unmasked = pixel.get("defect_images_without_mask", 0)  # absent from reports written before it
+    pixel_figures = (
+        "pixel AUROC, AUPRO, pixel F1-max and the mask scores"
+        if "masks" in metrics
+        else "pixel AUROC, AUPRO and pixel F1-max"
+    )
     notes = []
     if not good and defect:
         notes.append(
@@ -153,10 +161,20 @@ def undefined_notes(metrics: Mapping) -> list[str]:
             "no defect image was scored: image AUROC, F1-max, pixel AUROC, AUPRO and pixel F1-max are "
             "undefined"
         )
+    elif unmasked == defect:
+        notes.append(
+            f"no defect image has a mask (none of {defect}): {pixel_figures} are undefined; the image "
+            "figures score them by their folder"
+        )
     elif undefined(pixel["auroc"]):
         notes.append(
             "no defect pixel is left on the model's input grid (masks empty or too small): pixel AUROC, "
             "AUPRO and pixel F1-max are undefined"
+        )
+    if 0 < unmasked < defect:
+        notes.append(
+            f"{unmasked} of {defect} defect images have no mask: scored in the image figures, left out of "
+            f"{pixel_figures}"
         )
     return notes
 

@@ -210,6 +210,7 @@ def fit_run(
     data = data_set_folder(data) if data is not None else None
     check_run_out(out, trees=(root, data), overwrite=overwrite)
     records = load_records(root, category)
+    note_masks_missing(records)
     fit, shape, hashes = checked_fit_records(
         records, read_splits(data, category) if data is not None else None, progress=progress
     )
@@ -342,6 +343,20 @@ def _is_output_name(name: str) -> bool:
     one (:func:`common.io.atomic_write`'s ``.<name>.<token>.tmp``)."""
     written = {output for outputs in OUTPUT_MARKERS.values() for output in outputs}
     return name in written or any(fnmatchcase(name, f".{output}.*.tmp") for output in written)
+
+
+def note_masks_missing(records: Sequence[ImageRecord]) -> None:
+    """One ``note:`` line on stderr naming the defect photos without a mask (a defect type not labelled
+    yet): the fit needs none, and anomaly.evaluate scores them in the image figures only."""
+    missing = [r for r in records if r.mask_missing]
+    if missing:
+        photos = "1 defect photo has" if len(missing) == 1 else f"{len(missing)} defect photos have"
+        print(
+            f"note: {photos} no mask (e.g. {missing[0].image}): the fit needs none; anomaly.evaluate scores "
+            "them in the image figures and leaves them out of the pixel figures",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def warn_few_photos(count: int) -> None:

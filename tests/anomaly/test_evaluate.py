@@ -563,3 +563,79 @@ def test_a_figure_row_of_a_large_photo_is_shrunk_to_the_figures_size() -> None:
     assert map_figure([(title, small, small_mask, small_map)], vmax=1.0).startswith(b"\x89PNG")
     photo = np.zeros((100, 80, 3), np.uint8)  # small photos are drawn as they are
     assert figure_row("t", photo, mask[:100, :80], anomaly_map[:100, :80])[1] is photo
+
+
+def test_a_defect_type_without_masks_is_fit_and_scored_by_image_alone(
+    hazelnut_root: Path, tmp_path: Path, capsys
+) -> None:
+    # 'error: defect image has no mask: .../test/colour/00.jpg': PatchCore, which exists for defect types
+    # nobody has labelled yet, refused to fit on train/good while test/colour had photos but no masks
+    import shutil
+
+    from anomaly.train import main as train
+
+    category = tmp_path / "hazelnut_toy"
+    shutil.copytree(hazelnut_root, category)
+    shutil.rmtree(category / "ground_truth" / "colour")
+    argv = ["--root", str(category), "--out", str(tmp_path / "run"), "--no-progress"]
+    assert train([*argv, "pretrained=false", "image_size=64", "coreset_ratio=0.5", "num_neighbors=3"]) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("note:")] == [
+        f"note: 17 defect photos have no mask (e.g. {category / 'test' / 'colour' / '00.jpg'}): the fit "
+        "needs none; anomaly.evaluate scores them in the image figures and leaves them out of the pixel "
+        "figures"
+    ]
+    assert evaluate_module.main(["--run", str(tmp_path / "run"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "23 images (17 defect): image AUROC " in out and "pixel AUROC undefined, AUPRO undefined" in out
+    note = (
+        "no defect image has a mask (none of 17): pixel AUROC, AUPRO and pixel F1-max are undefined; "
+        "the image figures score them by their folder"
+    )
+    assert f"note: {note}\n" in out and "no defect pixel is left" not in out
+    saved = json.loads((tmp_path / "run" / "eval-mvtec" / "metrics.json").read_text())
+    assert saved["image"]["auroc"] is not None and saved["image"]["f1_max"] is not None  # every photo
+    assert saved["image"]["per_defect_auroc"]["colour"] is not None
+    assert saved["pixel"]["auroc"] is None and saved["pixel"]["defect_images_without_mask"] == 17
+    assert f"Note: {note}." in (tmp_path / "run" / "eval-mvtec" / "report.md").read_text()
+
+
+def test_pixel_figures_leave_out_the_defect_photos_without_a_mask(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    # a defect photo without a mask scored as three good photos' worth of good pixels, had it been let in
+    import shutil
+
+    from anomaly.masks import Segmenter
+
+    full = evaluate_run(run, figure=False, progress=False)
+    trimmed = tmp_path / "trimmed"
+    shutil.copytree(parts.parent, trimmed)
+    (trimmed / "part" / "test" / "spot" / "002.png").unlink()
+    (trimmed / "part" / "ground_truth" / "spot" / "002_mask.png").unlink()
+    without = evaluate_run(run, root=trimmed, out=tmp_path / "without", figure=False, progress=False)
+    (parts / "ground_truth" / "spot" / "002_mask.png").unlink()
+    segmented = []
+
+    class Recording(Segmenter):
+        def __call__(self, image, regions, *, min_area=1, path=None):
+            segmented.append(path.name if path.parent.name == "good" else f"spot/{path.name}")
+            return super().__call__(image, regions, min_area=min_area)
+
+    monkeypatch.setattr(evaluate_module, "load_segmenter", lambda *a, **k: Recording(None))
+    argv = ["--run", str(run), "--masks", "--threshold", "3", "--no-progress"]
+    assert evaluate_module.main(argv) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((run / "eval-mvtec" / "metrics.json").read_text())
+    assert saved["image"] == full["image"]  # image figures: every photo, the unmasked one a defect
+    for figure in ("auroc", "aupro", "f1_max"):
+        assert saved["pixel"][figure] == pytest.approx(without["pixel"][figure])
+        assert saved["pixel"][figure] is not None
+    assert saved["pixel"]["defect_images_without_mask"] == 1
+    assert sorted(segmented) == ["000.png", "001.png", "spot/000.png", "spot/001.png"]  # not spot/002
+    note = (
+        "1 of 3 defect images have no mask: scored in the image figures, left out of pixel AUROC, AUPRO, "
+        "pixel F1-max and the mask scores"
+    )
+    assert f"note: {note}\n" in out
+    assert f"Note: {note}." in (run / "eval-mvtec" / "report.md").read_text()
