@@ -82,6 +82,9 @@ RUN_FOLDER_NAMES = (RUN_FILE, BANK_FILE, CONFIG_FILE, WEIGHTS_FILE, "eval-*", "p
 #: synthetic set image AUROC falls from 0.998 with 40 to 0.965 with 8 and 0.790 with 1; on hazelnut_toy
 #: it is 1.000 from one photo).
 FEW_FIT_PHOTOS = 10
+#: An ``image_size`` this many times the fit photos' longer side or more gets a warning: each photo is
+#: enlarged to it (no detail added) and the patches to fit and score grow with its square (1.5x: 2.25x).
+UPSAMPLED_WARNING = 1.5
 #: The file that marks a folder as one command's output, and every name that command writes there:
 #: ``anomaly.evaluate``'s report (``metrics.json``), ``anomaly.predict``'s predictions (``predict.json``).
 OUTPUT_MARKERS = {"metrics.json": REPORT_NAMES, "predict.json": OUTPUT_NAMES}
@@ -214,6 +217,7 @@ def fit_run(
     fit, shape, hashes = checked_fit_records(
         records, read_splits(data, category) if data is not None else None, progress=progress
     )
+    warn_upsampled(shape, config["image_size"])
     model = build_model(config, weights=weights, download=download)
     fit_seconds, colour = _fit(model, [r.image for r in fit], shape, progress=progress)
     sha256, own = _backbone_weights(config, weights)
@@ -357,6 +361,28 @@ def note_masks_missing(records: Sequence[ImageRecord]) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def warn_upsampled(shape: tuple[int, int], image_size: int) -> None:
+    """One ``warning:`` line on stderr when ``image_size`` enlarges the fit photos (``shape``: ``(H, W)``)
+    :data:`UPSAMPLED_WARNING` times or more (:func:`anomaly.patchcore.to_tensor` resizes each to it).
+
+    ``image_size=512`` on 100-px photos enlarged them 5x without a word: no detail is added, and the fit
+    and every score take 26x the patches. The line names the largest ``image_size`` the photos fill.
+    """
+    height, width = shape
+    scale = image_size / max(height, width)
+    if scale < UPSAMPLED_WARNING:
+        return
+    option = SCHEMA["image_size"]  # the size taken: a multiple of the backbone stride, within its bounds
+    fits = max(int(option.low), max(height, width) // option.multiple * option.multiple)
+    print(
+        f"warning: image_size {image_size} is {scale:.1f}x the fit photos' size ({width}x{height}): each "
+        f"photo is enlarged to {image_size}x{image_size}, which adds no detail, and the fit and every score "
+        f"take {scale * scale:.0f}x the patches; image_size={fits} keeps the photos at about their size",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def warn_few_photos(count: int) -> None:

@@ -944,3 +944,23 @@ def test_photo_sizes_are_checked_before_any_photo_is_hashed(
         fit_run(parts.parent, "part", tmp_path / "refit", config=tiny_config, progress=False)
     with pytest.raises(UserError, match="000.png"):
         evaluate_run(tmp_path / "run", progress=False, figure=False)
+
+
+@pytest.mark.parametrize(("image_size", "warned"), [(64, False), (80, False), (96, True), (256, True)])
+def test_an_image_size_that_enlarges_the_fit_photos_is_warned_of(
+    tmp_path: Path, tiny_config: dict, capsys, image_size: int, warned: bool
+) -> None:
+    # image_size=512 on 100-px photos enlarged them 5x without a word: no detail added, 26x the patches
+    parts = make_parts(tmp_path / "data", n_train=10)  # 64 x 64 photos; ten: no few-photos warning
+    config = {**tiny_config, "image_size": image_size}
+    fit_run(parts.parent, "part", tmp_path / "run", config=config, progress=False)
+    err = capsys.readouterr().err
+    if not warned:
+        assert err == ""
+        return
+    scale = image_size / 64
+    assert err == (
+        f"warning: image_size {image_size} is {scale:.1f}x the fit photos' size (64x64): each photo is "
+        f"enlarged to {image_size}x{image_size}, which adds no detail, and the fit and every score take "
+        f"{scale * scale:.0f}x the patches; image_size=64 keeps the photos at about their size\n"
+    )
