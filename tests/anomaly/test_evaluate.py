@@ -598,6 +598,16 @@ def test_a_defect_type_without_masks_is_fit_and_scored_by_image_alone(
     assert saved["image"]["per_defect_auroc"]["colour"] is not None
     assert saved["pixel"]["auroc"] is None and saved["pixel"]["defect_images_without_mask"] == 17
     assert f"Note: {note}." in (tmp_path / "run" / "eval-mvtec" / "report.md").read_text()
+    # anomaly.predict takes a folder of photos as ever; the report holds no pixel threshold to default to
+    from anomaly.predict import main as predict
+
+    argv = ["--run", str(tmp_path / "run"), "--source", str(category / "test" / "colour"), "--no-progress"]
+    assert predict([*argv, "--out", str(tmp_path / "refused")]) == 2
+    assert "holds no pixel threshold" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    threshold = str(saved["pixel"]["good_peak"])
+    assert predict([*argv, "--out", str(tmp_path / "pred"), "--threshold", threshold]) == 0
+    assert capsys.readouterr().out.startswith("17 photos, ")
+    assert (tmp_path / "pred" / "predictions.json").is_file()
 
 
 def test_pixel_figures_leave_out_the_defect_photos_without_a_mask(
