@@ -142,7 +142,7 @@ WINDOWS_DEVICE_NAMES = frozenset(
 MAX_FOLDER_NAME = 100
 
 
-def check_folder_name(name: object, what: str, *, spaces: bool = False) -> str:
+def check_folder_name(name: object, what: str, *, spaces: bool = False, windows: bool = True) -> str:
     """``name`` when it can be one folder's name on Linux, macOS and Windows alike; UserError otherwise.
 
     The one rule of the names that become folders of a tree (the annotation page's classes and
@@ -160,6 +160,8 @@ def check_folder_name(name: object, what: str, *, spaces: bool = False) -> str:
         name: the name as given.
         what: how the message names it (``"class"``, ``"category"``).
         spaces: spaces between words are allowed (never at either end).
+        windows: False: a name only Windows cannot hold (:func:`windows_problem`) is taken, as the rule
+            took it before it refused those (an annotation session saved then, whose names stay).
 
     Raises:
         UserError: ``bad <what> name '<name>': <why>``, one line.
@@ -169,11 +171,8 @@ def check_folder_name(name: object, what: str, *, spaces: bool = False) -> str:
     def plain(text: str) -> bool:
         return bool(text) and text[0].isalnum() and all(c.isalnum() or c in separators for c in text)
 
-    if isinstance(name, str) and name != (kept := name.rstrip(". ")) and plain(kept):
-        raise UserError(
-            f"bad {what} name {name!r}: Windows drops a '.' or space at the end of a folder name, so it "
-            f"would be the folder {kept!r} there; remove it"
-        )
+    if windows and isinstance(name, str) and name != name.rstrip(". ") and plain(name.rstrip(". ")):
+        raise UserError(f"bad {what} name {name!r}: {windows_problem(name)}; remove it")
     if not isinstance(name, str) or len(name) > MAX_FOLDER_NAME or not plain(name):
         between = "spaces between words, " if spaces else ""
         raise UserError(
@@ -182,13 +181,32 @@ def check_folder_name(name: object, what: str, *, spaces: bool = False) -> str:
         )
     if (size := len(name.encode())) > 255:
         raise UserError(f"bad {what} name {name!r}: {size} bytes in UTF-8, over the 255 a folder name takes")
+    if windows and (problem := windows_problem(name)) is not None:
+        raise UserError(f"bad {what} name {name!r}: {problem}; choose another")
+    return name
+
+
+def windows_problem(name: str) -> str | None:
+    """Why Windows cannot hold a file or folder named ``name``; None when it can (as far as
+    :func:`check_folder_name` looks: a ``.`` or space at the end, a device name).
+
+    >>> windows_problem("scratch.")
+    "Windows drops a '.' or space at the end of a folder name, so it would be the folder 'scratch' there"
+    >>> windows_problem("scratch") is None
+    True
+    """
+    if name != (kept := name.rstrip(". ")):
+        return (
+            "Windows drops a '.' or space at the end of a folder name, so it would be the folder "
+            f"{kept!r} there"
+        )
     device = name.split(".", 1)[0].rstrip(" ").casefold()
     if device in WINDOWS_DEVICE_NAMES:
-        raise UserError(
-            f"bad {what} name {name!r}: Windows keeps the name {device!r} for a device (con, prn, aux, nul, "
-            "com1-com9, lpt1-lpt9, with any extension), so no folder there can have it; choose another"
+        return (
+            f"Windows keeps the name {device!r} for a device (con, prn, aux, nul, com1-com9, lpt1-lpt9, "
+            "with any extension), so no folder there can have it"
         )
-    return name
+    return None
 
 
 def check_input_file(path: str | Path, what: str, *, inside: Iterable[str] = ()) -> Path:

@@ -150,23 +150,27 @@ class ImageEntry:
         }
 
 
-def check_name(name: str, what: str) -> str:
+def check_name(name: str, what: str, *, windows: bool = True) -> str:
     """A class or category name usable as a folder name on every OS (:func:`check_folder_name`);
     AnnotationError otherwise.
 
     A class name may also hold spaces between its words (``big scratch``), as the converters'
     ``--names-template '{defect_text}'`` names them (``broken large``) and YOLO-World reads them; a
-    category name may not.
+    category name may not. ``windows`` False: a name only Windows cannot hold is taken (a stored one).
     """
     try:
-        return check_folder_name(name, what, spaces=what == "class")
+        return check_folder_name(name, what, spaces=what == "class", windows=windows)
     except UserError as error:  # an option or request of the page: its 400
         raise AnnotationError(str(error)) from None
 
 
-def check_classes(classes: Sequence[str]) -> list[str]:
-    """Checks a class list: folder-safe, unique, not ``good``/``combined``, at most 255."""
-    names = [check_name(name, "class") for name in classes]
+def check_classes(classes: Sequence[str], *, stored: int = 0) -> list[str]:
+    """Checks a class list: folder-safe, unique, not ``good``/``combined``, at most 255.
+
+    The first ``stored`` are a saved session's: one only Windows cannot hold (``scratch.``, ``con``, taken
+    before that rule) still resumes (:func:`check_name` with ``windows`` False).
+    """
+    names = [check_name(name, "class", windows=i >= stored) for i, name in enumerate(classes)]
     if not names:
         raise AnnotationError("give at least one class (--classes scratch dent ...)")
     reserved = [n for n in names if n.lower() in RESERVED_NAMES]

@@ -4,7 +4,8 @@ A session's ``--out`` holds the state; :meth:`~segmentation.annotate.session.Ann
 resumes from it. The functions here read it and reconcile it with what the command was given: the
 photo folder (``--images`` or the stored one), the category, the classes (a resume may append),
 the stored entries merged with the folder's photos, and the checks that a resumed folder holds the
-photos annotated, not others of the same names. Nothing here writes.
+photos annotated, not others of the same names. Nothing here writes (a saved name Windows cannot
+hold gets a ``warning:`` line on stderr).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import filecmp
 import json
 import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.errors import UserError, one_line
-from common.folders import is_empty_folder
+from common.folders import is_empty_folder, windows_problem
 from common.images import IMAGE_SUFFIXES, check_not_ground_truth, displayed_size
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
@@ -69,9 +71,11 @@ def category_of(stored: dict, category: str | None, out: Path) -> str:
             f"{out} holds category '{stored_category}', not '{category}': leave --category out to resume"
         )
     # --category "" (an unset shell variable) is a bad name, not the default one
-    category = check_name(
-        category if category is not None else stored_category or default_category(out), "category"
-    )
+    category = category if category is not None else stored_category or default_category(out)
+    if stored_category and category == stored_category:  # saved before the rule refused some names
+        warn_windows_names([check_name(category, "category", windows=False)], "category", out)
+    else:
+        check_name(category, "category")
     if category in (export.EXPORT_DIR, export.REPLACED_DIR):
         raise AnnotationError(
             f"category '{category}' would clash with the {category} folder beside it; choose another"
@@ -101,7 +105,27 @@ def class_names_of(
                 f"{out} was annotated with classes {shlex.join(stored_classes)}: --classes must start with "
                 "them in that order (new classes may be appended), or be left out"
             )
-    return check_classes(names)
+    names = check_classes(names, stored=len(stored_classes))
+    warn_windows_names(stored_classes, "class", out)
+    return names
+
+
+def warn_windows_names(names: Sequence[str], what: str, out: Path) -> None:
+    """One ``warning:`` line on stderr for each of a saved session's ``names`` that Windows cannot hold.
+
+    A session saved before :func:`common.folders.check_folder_name` refused such names (``scratch.``,
+    ``con``) resumes with them, its labels kept; but its tree cannot be copied whole to Windows, and no
+    option renames a class or the category.
+    """
+    for name in names:
+        if (problem := windows_problem(name)) is not None:
+            print(
+                f"warning: {what} {name!r} of {out / STATE_FILE} was saved before such names were refused: "
+                f"{problem}; the tree cannot be copied whole to Windows, and no option renames a {what}: for "
+                f"another name, annotate into a new --out",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def listed_entries(

@@ -25,6 +25,7 @@ from common.folders import (
     output_name,
     remove_leftovers,
     restore_old_copy,
+    windows_problem,
 )
 from common.io import temporary_path
 
@@ -435,6 +436,19 @@ def test_a_folder_to_replace_in_a_read_only_folder_is_refused_before_any_work(
 )
 def test_a_folder_name_takes_letters_and_digits_of_any_script(name, spaces):
     assert check_folder_name(name, "class", spaces=spaces) == name
+
+
+@pytest.mark.parametrize("name", ["scratch.", "con", "Aux.scratch", "傷.."])
+def test_a_name_only_windows_cannot_hold_is_taken_when_windows_is_off(name):
+    # an annotation session saved before the rule refused such names still resumes
+    assert check_folder_name(name, "class", windows=False) == name
+    assert windows_problem(name).startswith("Windows ")
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".hidden", " scratch", "scratch ", ""])
+def test_what_would_break_a_path_is_refused_with_windows_off_too(name):
+    with pytest.raises(UserError, match="use letters and digits"):
+        check_folder_name(name, "category", windows=False)
 
 
 @pytest.mark.parametrize(

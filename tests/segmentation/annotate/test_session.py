@@ -236,6 +236,36 @@ def test_reopening_resumes_annotations_position_and_classes(opened, photos):
     assert values["253"] == "stain" and values["254"] == "dent"
 
 
+def test_a_session_saved_with_names_windows_cannot_hold_resumes_with_a_warning(opened, photos, capsys):
+    # saved before check_folder_name refused them (the old rule took 'scratch.' and 'con'): it could no
+    # longer be resumed or exported, and no option renames a class
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
+    state = json.loads(session.state_path.read_text())
+    state["classes"], state["category"] = ["scratch", "dent."], "con"
+    for instance in state["images"]["b.jpg"]["instances"]:
+        instance["class"] = "dent."
+    session.state_path.write_text(json.dumps(state))
+    capsys.readouterr()
+    again = AnnotationSession.open(session.out)
+    assert (again.category, again.classes) == ("con", ["scratch", "dent."])
+    assert again.entry("b.jpg").instances[0].class_name == "dent."
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 2
+    assert warnings[0].startswith("warning: category 'con' of ")
+    assert "Windows keeps the name 'con'" in warnings[0]
+    assert warnings[1].startswith("warning: class 'dent.' of ") and "Windows drops a '.'" in warnings[1]
+    assert all(line.endswith("annotate into a new --out") for line in warnings)
+    grown = AnnotationSession.open(session.out, folder, classes=["scratch", "dent.", "stain"], category="con")
+    assert grown.classes == ["scratch", "dent.", "stain"]
+    # a name typed now is held to the whole rule
+    with pytest.raises(AnnotationError, match="^bad class name 'nul': Windows keeps the name 'nul'"):
+        AnnotationSession.open(session.out, folder, classes=["scratch", "dent.", "stain", "nul"])
+    with pytest.raises(AnnotationError, match="^bad category name 'prn': Windows keeps"):
+        AnnotationSession.open(session.out.parent / "other", folder, category="prn")
+
+
 def test_a_resume_from_another_folder_reads_the_photos_it_compares(opened, photos, tmp_path):
     # a photo of its copy's size and modification time is still compared byte for byte; one no longer
     # in the folder, or whose copy is gone, has nothing to compare
