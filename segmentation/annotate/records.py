@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.folders import check_folder_name
+from common.folders import MAX_FOLDER_NAME, check_folder_name, windows_problem
 from converters.masks import rle_to_mask
 from converters.mvtec import GOOD
 from segmentation.annotate import export
@@ -32,7 +32,6 @@ DEFAULT_CLASSES = ("defect",)
 #: Folder names the layout uses itself, so no class may take them.
 RESERVED_NAMES = (GOOD, export.MIXED)
 _STEM = re.compile(r"[^\W_][\w.-]{0,199}")  # any script's letters and digits: a photo's name stays readable
-_STEM_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _STEM_PART_UNSAFE = re.compile(r"[^\w.-]+")
 #: Longest stem before a clash suffix, in UTF-8 bytes: leaves room for ``_mask.png`` and ``_NNN`` in 255.
 _MAX_STEM = 180
@@ -188,9 +187,25 @@ def check_classes(classes: Sequence[str], *, stored: int = 0) -> list[str]:
 
 
 def default_category(out: Path) -> str:
-    """The category folder's name from ``--out``'s: ``datasets/new_defects`` -> ``new_defects``."""
-    name = _STEM_UNSAFE.sub("_", out.resolve().name).strip("._-") or "new_defects"
-    return name if name not in (export.EXPORT_DIR, export.REPLACED_DIR) else f"{name}_defects"
+    """The category folder's name from ``--out``'s, as :func:`check_folder_name` takes it.
+
+    Letters and digits of any script stay (NFC), each run of other characters but ``_``, ``.`` and
+    ``-`` becomes ``_``; cut to leave room for ``_defects`` in :data:`MAX_FOLDER_NAME` characters and
+    255 UTF-8 bytes, which a name Windows keeps for a device, or a folder the tool writes beside it, gets.
+
+    >>> default_category(Path("datasets/new_defects")), default_category(Path("検査/キズ 2026"))
+    ('new_defects', 'キズ_2026')
+    >>> default_category(Path("con")), default_category(Path("lot 7 (new)"))
+    ('con_defects', 'lot_7_new')
+    """
+    name = _STEM_PART_UNSAFE.sub("_", unicodedata.normalize("NFC", out.resolve().name)).strip("._-")
+    suffix = "_defects"
+    name = name[: MAX_FOLDER_NAME - len(suffix)].encode()[: 255 - len(suffix)].decode(errors="ignore")
+    name = name.rstrip("._-") or "new_defects"  # a cut character is dropped
+    if name in (export.EXPORT_DIR, export.REPLACED_DIR) or windows_problem(name) is not None:
+        stem, dot, rest = name.partition(".")  # 'con.x' is the device 'con' too
+        return f"{stem}{suffix}{dot}{rest}"
+    return name
 
 
 def unique_stem(key: str, taken: set[str]) -> str:

@@ -1152,6 +1152,25 @@ def test_an_out_folder_named_export_gets_a_category_of_its_own(photos, tmp_path)
     assert AnnotationSession.open(tmp_path / "replaced", photos[0]).category == "replaced_defects"
 
 
+@pytest.mark.parametrize(
+    ("out", "category"),
+    [
+        ("キズ_2026", "キズ_2026"),  # was 'new_defects': ASCII characters only were kept
+        ("défauts lot 7", "défauts_lot_7"),
+        ("lot 7 (new)", "lot_7_new"),  # as before
+        ("con", "con_defects"),  # refused as a --category never typed
+        ("Nul.lot", "Nul_defects.lot"),
+        ("傷" * 84, "傷" * 82),  # room left for "_defects" in 255 bytes
+        ("(((", "new_defects"),
+    ],
+)
+def test_the_default_category_keeps_letters_of_any_script_and_is_a_folder_on_every_os(
+    photos, tmp_path, out, category
+):
+    session = AnnotationSession.open(tmp_path / out, photos[0])
+    assert session.category == category and session.category_dir.is_dir()
+
+
 def test_a_new_photo_takes_no_stem_of_a_stored_one_in_another_case(photos, tmp_path):
     # Q_mask.png and q_mask.png are one file on macOS and Windows
     folder, _ = photos
