@@ -209,6 +209,39 @@ def windows_problem(name: str) -> str | None:
     return None
 
 
+#: Characters no Windows file or folder name holds, besides the path separators and control characters.
+_WINDOWS_RESERVED_CHARACTERS = frozenset('<>:"|?*')
+
+
+def windows_safe_name(name: str) -> str:
+    """``name`` as one visible folder name that Linux, macOS and Windows all hold; unchanged when it is one.
+
+    A path separator, control character or one of ``<>:"|?*`` becomes ``_``, as does each leading
+    ``.`` (hidden, or ``.`` and ``..``) and each trailing ``.`` or space (Windows drops those); a device
+    name (:data:`WINDOWS_DEVICE_NAMES`) gets ``_`` after it; a name over 255 UTF-8 bytes is cut to 240,
+    leaving room for a suffix that tells it from another. For names given by others (a detector's
+    classes), where :func:`check_folder_name` would refuse them.
+
+    >>> windows_safe_name("crack/scratch"), windows_safe_name("../x"), windows_safe_name("scratch.")
+    ('crack_scratch', '___x', 'scratch_')
+    >>> windows_safe_name("con"), windows_safe_name("Aux.x"), windows_safe_name("big dent")
+    ('con_', 'Aux_.x', 'big dent')
+    """
+    name = "".join("_" if c in "/\\" or c in _WINDOWS_RESERVED_CHARACTERS or ord(c) < 32 else c for c in name)
+    if len(name.encode()) > 255:
+        name = name.encode()[:240].decode(errors="ignore")  # a cut character is dropped
+    kept = name.strip(".").rstrip(". ")
+    if kept:
+        start = name.index(kept)
+        name = "_" * start + kept + "_" * (len(name) - start - len(kept))
+    else:
+        name = "_" * len(name)
+    stem, dot, rest = name.partition(".")
+    if stem.rstrip(" ").casefold() in WINDOWS_DEVICE_NAMES:
+        name = f"{stem}_{dot}{rest}"
+    return name or "_"
+
+
 def check_input_file(path: str | Path, what: str, *, inside: Iterable[str] = ()) -> Path:
     """``path`` when it is a file; a run folder given instead gets the file in it named.
 

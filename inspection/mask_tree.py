@@ -9,7 +9,8 @@ Layout under ``<out>/masks`` (one category, named after the output folder)::
 
 The defect folder and pixel values follow :mod:`converters.value_masks`: class
 ``i`` of the detector is value ``255 - i``, the folder is the class when a
-photo's instances are of one class and ``combined`` when of several. So the
+photo's instances are of one class (a folder name every OS holds: :func:`class_folders`)
+and ``combined`` when of several. So the
 tree goes back into the converters (a training set from reviewed predictions)::
 
     python -m converters.mvtec2yolo --root <out>/masks --out new_set \\
@@ -32,10 +33,11 @@ from pathlib import Path
 
 import cv2
 
+from common.folders import windows_safe_name
 from common.images import decode_image_file, encode_image, is_rotated
 from common.io import atomic_write, copied_note, temporary_path
 from converters.mvtec import GOOD, MASK_SUFFIX
-from converters.value_masks import compose_mask, defect_folder, write_value_map
+from converters.value_masks import MIXED, compose_mask, defect_folder, write_value_map
 from inspection.photos import Photo
 from inspection.result import Inspection
 from segmentation.specks import DEFAULT_CELLS, SAM_GRID, iter_visible_parts, min_region_area
@@ -77,6 +79,8 @@ class MaskTree:
         self.category = category_name(category)
         self.folder = Path(root) / self.category
         self.class_names = list(class_names)
+        #: Each class's defect folder (:func:`class_folders`).
+        self.folders = class_folders(self.class_names)
         self.link = link
         self.speck_cells = speck_cells
         #: Photos that ``hardlink`` copied: the file system refused the link (another one, say).
@@ -84,7 +88,7 @@ class MaskTree:
 
     def add(self, inspection: Inspection, photo: Photo) -> Path | None:
         """Places the photo and writes its mask; returns the mask's path (None for a good photo)."""
-        folder = GOOD if inspection.is_good else folder_name(defect_folder(inspection.names))
+        folder = GOOD if inspection.is_good else self.defect_folder(inspection.names)
         source = photo.path
         if is_rotated(source):
             image = decode_image_file(source, cv2.IMREAD_COLOR)  # OpenCV applies the rotation
@@ -110,6 +114,11 @@ class MaskTree:
             self.folder / "ground_truth" / folder / f"{photo.name}{MASK_SUFFIX}.png", _png(mask)
         )
 
+    def defect_folder(self, names: Sequence[str]) -> str:
+        """The ``test/`` folder of a photo with instances of ``names``: its class's, or ``combined``."""
+        classes = set(names)
+        return self.folders[classes.pop()] if len(classes) == 1 else defect_folder(names)  # none: its error
+
     def close(self) -> Path:
         """Writes ``mask_values.json`` and returns the category folder; a ``note:`` on stderr where
         ``hardlink`` copied photos (they take the space a link would have saved)."""
@@ -129,19 +138,37 @@ def category_name(name: str) -> str:
     return DEFAULT_CATEGORY if not name or reserved or name.startswith(".") else name
 
 
-def folder_name(name: str) -> str:
-    """A class name as one visible folder name: path separators become ``_``, as does a leading dot.
+def class_folders(class_names: Sequence[str]) -> dict[str, str]:
+    """Each class's defect folder: the class itself where every OS holds it as one, else a safe name.
 
-    The detector's class names are anyone's (``crack/scratch``); as they were, ``crack/scratch`` nested a
-    folder the converters read as the class ``crack``, and ``../x`` wrote outside the category folder.
-    The class itself is in the mask's pixel values (``mask_values.json``), not in the folder.
+    The detector's class names are anyone's: ``crack/scratch`` nested a folder the converters read as
+    the class ``crack``, ``../x`` wrote outside the category folder, and ``con`` or ``scratch.`` is no
+    folder Windows can hold (:func:`common.folders.windows_safe_name`). Folders are unique ignoring
+    case (one folder on macOS and Windows) and are never ``good`` or ``combined``, the layout's own
+    (a defect photo in ``test/good`` reads as a good one): a name already safe keeps its folder, the
+    others get ``_2``, ``_3``, ... where taken. The class itself is in the mask's pixel values
+    (``mask_values.json``); ``images.json`` names the folder of each class whose folder differs.
 
-    >>> folder_name("crack/scratch"), folder_name("../x"), folder_name("..")
-    ('crack_scratch', '___x', '__')
+    >>> class_folders(["crack/scratch", "crack_scratch", "con", "Good"])
+    {'crack/scratch': 'crack_scratch_2', 'crack_scratch': 'crack_scratch', 'con': 'con_', 'Good': 'Good_2'}
     """
-    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_")
-    name = "_" * (len(name) - len(name.lstrip("."))) + name.lstrip(".")  # hidden, or . and ..
-    return name or "_"
+    taken = {GOOD, MIXED}
+    folders: dict[str, str] = {}
+    for name in class_names:  # first the names that are folders as they are: their trees stay
+        if windows_safe_name(name) == name and name.casefold() not in taken:
+            folders[name] = name
+            taken.add(name.casefold())
+    for name in class_names:
+        if name in folders:
+            continue
+        base = folder = windows_safe_name(name)
+        n = 1
+        while folder.casefold() in taken:
+            n += 1
+            folder = f"{base}_{n}"
+        folders[name] = folder
+        taken.add(folder.casefold())
+    return {name: folders[name] for name in class_names}  # in id order
 
 
 def place_photo(source: Path, target: Path, link: str) -> Path:

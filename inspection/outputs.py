@@ -18,7 +18,9 @@ Under the output folder::
 categories; ``bbox`` is the detector's box in pixel edges; ``score`` ranks the
 instance (``rank_by``: the box score, SAM's predicted IoU, or their product).
 ``images.json`` is ``{"info", "categories", "images"}`` with, per photo,
-``{"id", "file_name", "width", "height", "verdict", "score", "instances", "name"}``:
+``{"id", "file_name", "width", "height", "verdict", "score", "instances", "name"}``; a category
+whose defect folder in ``masks/`` is not its name (:func:`inspection.mask_tree.class_folders`:
+``con`` -> ``con_``) says so in ``"folder"``:
 ``COCO("images.json").loadRes("predictions.json")`` works as it is.
 
 Both JSON files are written entry by entry into hidden temporaries and renamed
@@ -211,6 +213,9 @@ class PredictionWriter:
             speck_cells=speck_cells,
         )  # fmt: skip
         categories = [{"id": i + 1, "name": n, "supercategory": "defect"} for i, n in enumerate(class_names)]
+        for category in categories:  # a class no OS takes as a folder as it is (con, crack/scratch)
+            if (folder := self.tree.folders[category["name"]]) != category["name"]:
+                category["folder"] = folder
         document = {
             "info": {"description": "inspection.predict", "rank_by": rank_by, **(info or {})},
             "categories": categories,

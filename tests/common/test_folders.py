@@ -26,6 +26,7 @@ from common.folders import (
     remove_leftovers,
     restore_old_copy,
     windows_problem,
+    windows_safe_name,
 )
 from common.io import temporary_path
 
@@ -449,6 +450,28 @@ def test_a_name_only_windows_cannot_hold_is_taken_when_windows_is_off(name):
 def test_what_would_break_a_path_is_refused_with_windows_off_too(name):
     with pytest.raises(UserError, match="use letters and digits"):
         check_folder_name(name, "category", windows=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("scratch", "scratch"),  # a safe name stays as it is
+        ("big scratch", "big scratch"),
+        ("傷", "傷"),
+        ("crack/scratch", "crack_scratch"),
+        ("..", "__"),
+        ("scratch. ", "scratch__"),
+        ("nul", "nul_"),
+        ("COM1.x", "COM1_.x"),
+        ('a<b>c:"d"|e?*', "a_b_c__d__e__"),
+        ("a\tb", "a_b"),
+        ("", "_"),
+        ("傷" * 90, "傷" * 80),  # 270 bytes: cut to 240
+    ],
+)
+def test_any_name_becomes_a_folder_name_every_os_holds(name, safe):
+    assert windows_safe_name(name) == safe
+    assert windows_problem(safe) is None
 
 
 @pytest.mark.parametrize(

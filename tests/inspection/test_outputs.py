@@ -510,7 +510,19 @@ def test_the_rim_a_better_instance_of_the_same_class_leaves_is_kept_as_part_of_i
 
 @pytest.mark.parametrize(
     ("name", "folder"),
-    [("crack/scratch", "crack_scratch"), ("../../escape", "___.._escape"), (".dent", "_dent")],
+    [
+        ("crack/scratch", "crack_scratch"),
+        ("../../escape", "___.._escape"),
+        (".dent", "_dent"),
+        # folders Windows cannot hold: 'scratch.' is 'scratch' there, 'con' a device
+        ("scratch.", "scratch_"),
+        ("CON", "CON_"),
+        ("lpt1.deep", "lpt1_.deep"),
+        ("a: b?", "a_ b_"),
+        ("combined", "combined_2"),  # the folder of photos with several classes
+        ("big scratch", "big scratch"),  # safe names stay as they were
+        ("傷", "傷"),
+    ],
 )
 def test_a_class_name_that_is_no_folder_name_stays_one_folder_of_the_tree(tmp_path, name, folder):
     # "crack/scratch" nested ground_truth/crack/scratch/; "../../escape" wrote outside the category
@@ -528,6 +540,32 @@ def test_a_class_name_that_is_no_folder_name_stays_one_folder_of_the_tree(tmp_pa
     assert written == tmp_path / "masks" / "lot" / "ground_truth" / folder / "a_mask.png"
     assert (tmp_path / "masks" / "lot" / "test" / folder / "a.png").is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "masks"]  # nothing written beside
+
+
+def test_classes_of_one_folder_name_get_folders_of_their_own_named_in_images_json(tmp_path):
+    # 'crack/scratch' and 'crack_scratch', 'Dent' and 'dent' (one folder on macOS and Windows) shared
+    # folders; which folder is which class is in images.json where it is not the class's name
+    names = ["crack/scratch", "crack_scratch", "Dent", "dent", "con", "Good"]
+    tree = MaskTree(tmp_path / "masks", category="lot", class_names=names)
+    assert tree.folders == {
+        "crack/scratch": "crack_scratch_2",
+        "crack_scratch": "crack_scratch",
+        "Dent": "Dent",
+        "dent": "dent_2",
+        "con": "con_",
+        "Good": "Good_2",  # a defect photo in test/good read as a good one
+    }
+    with PredictionWriter(tmp_path / "out", class_names=names):
+        pass
+    categories = json.loads((tmp_path / "out" / "images.json").read_text())["categories"]
+    assert [c.get("folder") for c in categories] == [
+        "crack_scratch_2",
+        None,
+        None,
+        "dent_2",
+        "con_",
+        "Good_2",
+    ]
 
 
 def test_the_masks_tree_paints_the_visible_parts_without_an_array_of_them(tmp_path, photo_painter):
