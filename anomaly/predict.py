@@ -127,6 +127,10 @@ def resolve_threshold(
         # an evaluation of good images only (a category without test defects) picks none: say what to pass
         known = isinstance(peak, int | float) and math.isfinite(peak)
         hint = f"; pass {flag} VALUE above its largest map value on a good image, {peak:.4f}" if known else ""
+        unmasked = (metrics.get("pixel") or {}).get("defect_images_without_mask")
+        if isinstance(unmasked, int) and unmasked > 0:  # or it reads as if the test split held no defect
+            images = "defect image" if unmasked == 1 else "defect images"
+            hint = f": its {unmasked} {images} had no mask to pick one on{hint}"
         raise UserError(f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold){hint}")
     # a hand-edited file's negative value flagged every pixel without a word (--threshold is checked)
     check_threshold(float(threshold), f"the pixel threshold of {path}")

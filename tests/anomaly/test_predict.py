@@ -158,6 +158,19 @@ def test_a_metrics_file_reached_through_dot_dot_is_named_without_it(
     assert str(refused.value).startswith(f"{run / 'eval-mvtec' / 'metrics.json'} holds no pixel threshold")
 
 
+def test_a_metrics_file_without_a_threshold_for_want_of_masks_says_so(tmp_path: Path) -> None:
+    # an evaluation whose defect photos had no mask picks no threshold: the refusal read as if the split
+    # held no defect at all
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"pixel": {"f1_threshold": None, "defect_images_without_mask": 6}}))
+    with pytest.raises(UserError) as error:
+        resolve_threshold(str(path), tmp_path)
+    assert str(error.value) == (
+        f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold): its 6 defect images had "
+        "no mask to pick one on"
+    )
+
+
 def test_clean_goods_raises_a_metrics_threshold_above_its_good_images(tmp_path: Path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"pixel": {"f1_threshold": 1.0, "good_peak": 1.5}}))
