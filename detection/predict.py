@@ -105,7 +105,12 @@ def image_files(source: str | Path) -> dict[str, Path]:
         UserError: as :func:`named_files`, or a file that does not decode: not an image,
             truncated, unreadable.
     """
-    files = named_files(source)
+    return decoded_files(named_files(source))
+
+
+def decoded_files(files: dict[str, Path]) -> dict[str, Path]:
+    """``files`` (:func:`named_files`' answer), once each has decoded; a UserError naming the first that
+    does not (not an image, truncated, unreadable)."""
     for path in files.values():
         image_size(path)
         check_opencv_decodes(path)  # the model reads with OpenCV: a float TIFF stopped the run when reached
@@ -189,9 +194,10 @@ def predicted_images(
     if tile is not None:
         check_tiling(tile, tile_overlap)
     weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while
+    files = named_files(source)  # once: a second search printed its notes (files left out) twice
     if distinct_stems:
-        check_unique_names((output_name(name), path) for name, path in named_files(source).items())
-    files = image_files(source)
+        check_unique_names((output_name(name), path) for name, path in files.items())
+    files = decoded_files(files)
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); the first photos tell
     warn_narrow_photos(list(files.values()), sample=NARROW_PHOTO_SAMPLE)
     model = load_detector(weights)

@@ -86,6 +86,26 @@ def test_cli_writes_predictions(checkpoint: Path, photos: Path, tmp_path: Path, 
     assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a.jpg", "b.jpg"]
 
 
+def test_a_file_left_out_is_noted_once(checkpoint: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    (photos / "notes.txt").write_text("lot 7")
+    argv = [
+        "--weights",
+        str(checkpoint),
+        "--source",
+        str(photos),
+        "--out",
+        str(tmp_path / "out"),
+        "--imgsz",
+        "64",
+    ]
+    assert main([*argv, "--device", "cpu"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "left out" in line]
+    assert notes == [
+        f"note: 1 file below {photos} left out, no image suffix read here "
+        + ("(.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp): notes.txt")
+    ]  # the folder was searched twice (once for --overlays' distinct stems) and the note printed twice
+
+
 def test_predict_json_records_the_device_the_default_ran_on(
     checkpoint: Path, photos: Path, tmp_path: Path
 ) -> None:
