@@ -545,34 +545,34 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
     value_names = load_value_map(config.mask_values) if config.mask_values else None
     if config.splits_file:  # a wrong file is refused before every photo and mask is read, not after
         load_splits(config.splits_file)
-    with collected_notes() as layout_notes:  # the scanners' notes go into the summary, not onto stderr
+    with collected_notes() as layout_notes:  # into the summary, or onto stderr before an error, not lost
         records, layouts, unlabelled = labelled_records(config)
-    samples, skipped, n_small = read_samples(
-        records,
-        namer=namer,
-        value_names=value_names,
-        min_area=config.min_area,
-        strict=config.strict,
-        progress=config.progress,
-    )
-    names = dataset_class_names(
-        records, samples, skipped, namer=namer, value_names=value_names, config=config, notes=layout_notes
-    )
-    splits, by_split = split_samples(samples, skipped, config)
-    warnings = conversion_warnings(samples, by_split, config)
-    if warnings and config.strict:
-        raise UserError(f"{warnings[0]} (--strict)")
-    # data.yaml's path: as given (a linked --out keeps its name), not ``out`` resolved through the link
-    final_path = Path(recorded_path(config.out))
-    write = partial(
-        write_dataset,
-        samples_by_split=by_split,
-        names=names,
-        splits=splits,
-        final_path=final_path,
-        config=config,
-    )
-    build_folder(out, write, overwrite=config.overwrite)
+        samples, skipped, n_small = read_samples(
+            records,
+            namer=namer,
+            value_names=value_names,
+            min_area=config.min_area,
+            strict=config.strict,
+            progress=config.progress,
+        )
+        names = dataset_class_names(
+            records, samples, skipped, namer=namer, value_names=value_names, config=config, notes=layout_notes
+        )
+        splits, by_split = split_samples(samples, skipped, config)
+        warnings = conversion_warnings(samples, by_split, config)
+        if warnings and config.strict:
+            raise UserError(f"{warnings[0]} (--strict)")
+        # data.yaml's path: as given (a linked --out keeps its name), not ``out`` resolved through the link
+        final_path = Path(recorded_path(config.out))
+        write = partial(
+            write_dataset,
+            samples_by_split=by_split,
+            names=names,
+            splits=splits,
+            final_path=final_path,
+            config=config,
+        )
+        build_folder(out, write, overwrite=config.overwrite)
     report = ConversionReport(
         out=out,
         names=list(names),

@@ -294,19 +294,20 @@ def scan_category(
     folder = category_dir(root, category, layout=layout)
     chosen = get_layout(layout) if layout else detect_layout(folder)
     excluded = exclude_defects if isinstance(exclude_defects, Exclusions) else Exclusions(exclude_defects)
-    # notes said with the error where nothing was read, else passed on
+    # the first note said in the error where nothing was read, the others before it (collected_notes)
     with collected_notes() as notes, optional_masks(allow_missing_masks):
-        records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
+        # said before the scan, which may fail for what they name (defect photos in a folder not read)
         if chosen.reads:
             note_folders_left_out(folder, chosen.reads, layout=chosen.title)
         if chosen.name != "folder":  # the folder layout's --root may be the photos' own folder
             note_loose_images(folder, f"its {', '.join(f'{r}/' for r in chosen.reads) or 'subfolders'}")
-    if not include_unlabelled:
-        records = [r for r in records if not r.unlabelled]
-    if not records:
-        # Kolektor SDD2 with _GT.bmp masks reads as MVTec AD: its photos lie directly in train/ and test/
-        why = f"; {notes[0]}" if notes else ""
-        raise UserError(f"category '{category}' has no images: {folder} (read as {chosen.title}){why}")
+        records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
+        if not include_unlabelled:
+            records = [r for r in records if not r.unlabelled]
+        if not records:
+            # Kolektor SDD2 with _GT.bmp masks reads as MVTec AD: its photos lie directly in train/ and test/
+            why = f"; {notes[0]}" if notes else ""
+            raise UserError(f"category '{category}' has no images: {folder} (read as {chosen.title}){why}")
     for note in notes:
         layout_note(note)
     if resolve_empty_masks:

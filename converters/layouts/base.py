@@ -42,13 +42,26 @@ def layout_note(note: str) -> None:
 
 @contextmanager
 def collected_notes() -> Iterator[list[str]]:
-    """Gathers the :func:`layout_note` s of the scans run inside the block, in their order."""
+    """Gathers the :func:`layout_note` s of the scans run inside the block, in their order.
+
+    Where the block fails with a :class:`UserError`, they are passed on as :func:`layout_note` s (onto
+    stderr before the ``error:`` line, or into an enclosing block), less one the error quotes: a
+    ``folder not read`` note may explain the failure, and was lost with it.
+    """
     notes: list[str] = []
     token = _NOTES.set(notes)
     try:
         yield notes
-    finally:
+    except UserError as error:
         _NOTES.reset(token)
+        token = None
+        for note in notes:
+            if note not in str(error):
+                layout_note(note)
+        raise
+    finally:
+        if token is not None:
+            _NOTES.reset(token)
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from converters.layouts.folder import scan_folders
 from converters.layouts.mvtec_loco import defect_values
 from converters.layouts.visa import split_file
 from converters.mvtec import list_categories, read_record_mask, scan, scan_category
+from converters.mvtec2yolo import main as mvtec2yolo
 from converters.splits import load_splits
 from tests.converters.layout_trees import (
     CATEGORY,
@@ -864,7 +865,33 @@ def test_image_files_directly_in_a_folder_read_by_its_subfolders_are_named_in_a_
     ]
 
 
-def test_a_category_with_no_image_read_says_what_was_left_out(tmp_path):
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ((), "error: mask has no image: "),  # the scan fails: test/crack/ is not there
+        (("--strict", "--split", "1", "0", "0"), "error: split 'val' has no images"),  # a later failure
+    ],
+)
+def test_layout_notes_are_said_before_the_error_of_a_failed_conversion(tmp_path, capsys, options, error):
+    # defect photos put into validation/crack/ (not test/crack/): the note naming the folder not read
+    # explains the failure, and was dropped with it
+    root = make_layout_tree(tmp_path, "mvtec_ad")
+    write(root / CATEGORY / "validation" / "good" / "900.png", noise(9))
+    if not options:
+        shutil.move(root / CATEGORY / "test" / "crack", root / CATEGORY / "validation" / "crack")
+    count = 1 if options else 1 + N_DEFECT
+    out = tmp_path / "out"
+    assert mvtec2yolo(["--root", str(root), "--out", str(out), "--no-progress", *options]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        f"note: folder not read: {root / CATEGORY / 'validation'} ({count} image file{'s' * (count > 1)} "
+        "left out; the MVTec AD layout reads train/, test/, ground_truth/ here)"
+    )
+    assert len(lines) == 2 and lines[1].startswith(error)
+    assert not out.exists()
+
+
+def test_a_category_with_no_image_read_says_what_was_left_out(tmp_path, capsys):
     # Kolektor SDD2 with _GT.bmp masks is no Kolektor tree to detection: read as MVTec AD, whose
     # train/ and test/ hold folders, it was "category 'widget' has no images" beside 16 photos and masks
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
@@ -877,6 +904,11 @@ def test_a_category_with_no_image_read_says_what_was_left_out(tmp_path):
     )
     with pytest.raises(UserError, match=message):
         scan(root)
+    # the other note is said before the error, the one it quotes not twice
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: 4 image files directly in {root / CATEGORY / 'test'} left out, e.g. 102.png "
+        "(the layout reads test/<defect>/ folders, test/good/ for good images)"
+    ]
 
 
 def test_a_conversion_without_a_defect_image_says_what_was_left_out(tmp_path):
