@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from common.errors import UserError
@@ -92,9 +93,9 @@ class Layout:
         refines: layouts this one is a special case of (MVTec 3D-AD has MVTec AD's
             ``train/`` and ``test/``): a folder both match is this one, not ambiguous.
         note: said once in the summary when a category of this layout is converted.
-        reads: the category's folders the layout reads (``test_private*``: every name with that
-            start); a folder beside them that holds images is named in a note
-            (:func:`note_folders_left_out`). Empty: every folder is read.
+        reads: the category's folders the layout reads, as shell patterns of one case (``test_private*``:
+            every name with that start; ``kos[0-9][0-9]``); a folder beside them that holds images is
+            named in a note (:func:`note_folders_left_out`). Empty: every folder is read.
     """
 
     name: str
@@ -116,8 +117,9 @@ def note_files_left_out(folder: Path) -> None:
         layout_note(left_out_line(left, f"in {folder}"))
 
 
-def _is_read(name: str, reads: tuple[str, ...]) -> bool:
-    return any(name.startswith(read[:-1]) if read.endswith("*") else name == read for read in reads)
+def is_read(name: str, reads: tuple[str, ...]) -> bool:
+    """``name`` is a folder of ``reads`` (:attr:`Layout.reads`: shell patterns, case counts)."""
+    return any(fnmatchcase(name, read) for read in reads)
 
 
 def _image_count(folder: Path) -> int:
@@ -136,7 +138,7 @@ def note_folders_left_out(folder: Path, reads: tuple[str, ...] = (), *, layout: 
     without a word: the layout reads only the folders it knows.
     """
     for sub in subfolders(folder):
-        if _is_read(sub.name, reads) or not (count := _image_count(sub)):
+        if is_read(sub.name, reads) or not (count := _image_count(sub)):
             continue
         images = f"{count} image file{'s' if count > 1 else ''}"
         known = f"; the {layout} layout reads {', '.join(f'{r}/' for r in reads)} here" if reads else ""

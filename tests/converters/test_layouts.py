@@ -819,6 +819,7 @@ def test_a_loco_defects_config_alone_marks_the_layout(tmp_path):
         ("mvtec_ad", "test/crack/more", "test/crack/more", ""),  # inside a defect folder
         ("kolektor_sdd2", "train/more", "train/more", ""),
         ("kolektor_sdd", "kos02/more", "kos02/more", ""),
+        ("kolektor_sdd", "extra", "extra", "; the KolektorSDD layout reads kos[0-9][0-9]/ here"),
     ],
 )
 def test_a_folder_of_images_the_layout_does_not_read_is_named_in_a_note(
@@ -832,6 +833,20 @@ def test_a_folder_of_images_the_layout_does_not_read_is_named_in_a_note(
     notes = [note for note in report.notes if note.startswith("folder not read")]
     assert len(notes) == 1
     assert notes[0].startswith(f"folder not read: {root / CATEGORY / unread} (1 image file left out{reads}")
+
+
+def test_kolektor_sdd_reads_only_its_kos_folders(tmp_path):
+    # a copy of kos02 (macOS names it 'kos02 copy') was read as one more commutator: its photos twice
+    root = make_layout_tree(tmp_path, "kolektor_sdd")
+    shutil.copytree(root / CATEGORY / "kos02", root / CATEGORY / "kos02 copy")
+    shutil.copytree(root / CATEGORY / "kos03", root / CATEGORY / "KOS03")  # not the data set's name
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED["kolektor_sdd"].good
+    reads = "; the KolektorSDD layout reads kos[0-9][0-9]/ here)"
+    assert report.notes == [
+        f"folder not read: {root / CATEGORY / 'KOS03'} (2 image files left out{reads}",
+        f"folder not read: {root / CATEGORY / 'kos02 copy'} (6 image files left out{reads}",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -848,7 +863,7 @@ def test_a_folder_of_images_the_layout_does_not_read_is_named_in_a_note(
         ("mvtec_loco", "ground_truth", "ground_truth/<type>/<stem>/ folders of region files"),
         ("visa", "Data/Images", "Data/Images/{Normal,Anomaly}/"),
         ("kolektor_sdd2", "", "its train/, test/"),
-        ("kolektor_sdd", "", "its subfolders"),
+        ("kolektor_sdd", "", "its kos[0-9][0-9]/"),
     ],
 )
 def test_image_files_directly_in_a_folder_read_by_its_subfolders_are_named_in_a_note(
