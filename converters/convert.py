@@ -583,9 +583,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
         warnings=warnings,
         layouts={category: layout.title for category, layout in layouts.items()},
         unlabelled=unlabelled,
-        notes=sorted({layout.note for layout in layouts.values() if layout.note})
-        + layout_notes
-        + missing_class_notes(by_split, names, config),
+        notes=layout_notes + missing_class_notes(by_split, names, config),
     )
     _count(report, samples, by_split)
     return report

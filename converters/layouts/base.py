@@ -33,17 +33,18 @@ _MASKS_OPTIONAL: ContextVar[bool] = ContextVar("masks_optional", default=False)
 
 def layout_note(note: str) -> None:
     """A scanner's note on how it read a category (a guess it made): gathered for the conversion's report
-    inside :func:`collected_notes`, else said in a ``note:`` line on stderr (``anomaly.train --root``)."""
+    inside :func:`collected_notes` (once: several categories say the same), else said in a ``note:`` line
+    on stderr (``anomaly.train --root``)."""
     notes = _NOTES.get()
     if notes is None:
         print(f"note: {note}", file=sys.stderr, flush=True)
-    else:
+    elif note not in notes:
         notes.append(note)
 
 
 @contextmanager
 def collected_notes() -> Iterator[list[str]]:
-    """Gathers the :func:`layout_note` s of the scans run inside the block, in their order.
+    """Gathers the :func:`layout_note` s of the scans run inside the block, each once, in their order.
 
     Where the block fails with a :class:`UserError`, they are passed on as :func:`layout_note` s (onto
     stderr before the ``error:`` line, or into an enclosing block), less one the error quotes: a
@@ -92,7 +93,6 @@ class Layout:
         scan: reads a category folder into records (:data:`Scanner`).
         refines: layouts this one is a special case of (MVTec 3D-AD has MVTec AD's
             ``train/`` and ``test/``): a folder both match is this one, not ambiguous.
-        note: said once in the summary when a category of this layout is converted.
         reads: the category's folders the layout reads, as shell patterns of one case (``test_private*``:
             every name with that start; ``kos[0-9][0-9]``); a folder beside them that holds images is
             named in a note (:func:`note_folders_left_out`). Empty: every folder is read.
@@ -104,7 +104,6 @@ class Layout:
     matches: Callable[[Path], bool]
     scan: Scanner
     refines: tuple[str, ...] = ()
-    note: str = ""
     reads: tuple[str, ...] = ()
 
 

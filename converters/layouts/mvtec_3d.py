@@ -1,9 +1,9 @@
 """MVTec 3D-AD: ``<subset>/<defect>/{rgb,gt,xyz}/<stem>.png|tiff``.
 
 The RGB image is read with its ``gt`` mask (named like the image); ``xyz`` point clouds
-are not read. Subsets are ``train`` and ``validation`` (good only) and ``test``. Where a
-``class_ids.json`` (pixel value -> class name, the ``--mask-values`` format) lies in the
-category folder or beside it, the masks are read as value-coded with it.
+are not read (a note says so where a category has them). Subsets are ``train`` and ``validation``
+(good only) and ``test``. Where a ``class_ids.json`` (pixel value -> class name, the ``--mask-values``
+format) lies in the category folder or beside it, the masks are read as value-coded with it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from converters.classes import load_value_map
-from converters.layouts.base import Layout, note_folders_left_out, note_loose_images
+from converters.layouts.base import Layout, layout_note, note_folders_left_out, note_loose_images
 from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem, subfolders
 
 NAME = "mvtec_3d"
@@ -21,6 +21,8 @@ SUBSETS = {"train": "train", "validation": "val", "test": "test"}
 CLASS_IDS_FILE = "class_ids.json"
 #: How errors name it: it is in the ``--mask-values`` format, but no ``--mask-values`` file.
 CLASS_IDS_WHAT = "MVTec 3D-AD class map"
+#: Said once where a category holds ``xyz/`` folders (an RGB-only copy of the data set has none).
+XYZ_NOTE = "MVTec 3D-AD: the xyz point clouds are not read (RGB images and gt masks only)"
 
 
 def matches(folder: Path) -> bool:
@@ -47,6 +49,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     value_map = class_ids_file(folder)
     values = class_ids(value_map)
     records: list[ImageRecord] = []
+    point_clouds = False
     for subset, split in SUBSETS.items():
         note_loose_images(folder / subset, f"{subset}/<defect>/rgb/ folders")
         for defect_dir in subfolders(folder / subset):
@@ -57,6 +60,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             if not rgb.is_dir():
                 raise UserError(f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)")
             images = images_by_stem(rgb)
+            point_clouds |= (defect_dir / "xyz").is_dir()
             note_loose_images(defect_dir, "rgb/ and gt/")
             note_folders_left_out(defect_dir, ("rgb", "gt", "xyz"), layout=LAYOUT_TITLE)
             if defect == GOOD:
@@ -85,6 +89,8 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
                 )
                 for i, m in pairs
             ]
+    if point_clouds:
+        layout_note(XYZ_NOTE)
     return records
 
 
@@ -96,5 +102,4 @@ LAYOUT = Layout(
     scan=scan,
     refines=("mvtec_ad",),
     reads=tuple(SUBSETS),
-    note="MVTec 3D-AD: the xyz point clouds are not read (RGB images and gt masks only)",
 )

@@ -20,6 +20,7 @@ from common.errors import UserError
 from converters.convert import ConvertConfig, convert, format_report
 from converters.layouts import LAYOUTS, detect_layout, get_layout, matching_layouts
 from converters.layouts.folder import scan_folders
+from converters.layouts.mvtec_3d import XYZ_NOTE
 from converters.layouts.mvtec_loco import defect_values
 from converters.layouts.visa import split_file
 from converters.mvtec import list_categories, read_record_mask, scan, scan_category
@@ -1331,7 +1332,19 @@ def test_a_layout_note_is_said_once_for_several_categories(tmp_path):
     for name in ("alpha", "beta"):
         shutil.move(make_layout_tree(tmp_path / name, "mvtec_3d") / CATEGORY, tmp_path / "data" / name)
     report = run(tmp_path / "data", tmp_path / "out")
-    assert report.notes == [LAYOUTS["mvtec_3d"].note]
+    assert report.notes == [XYZ_NOTE]
+
+
+def test_the_3d_ad_point_cloud_note_is_said_only_where_there_are_point_clouds(tmp_path, capsys):
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    for xyz in list((root / CATEGORY).rglob("xyz")):  # an RGB-only copy of the data set
+        shutil.rmtree(xyz)
+    assert run(root, tmp_path / "out").notes == []
+    scan_category(root, CATEGORY)  # anomaly.train --root: notes on stderr
+    assert capsys.readouterr().err == ""
+    shutil.copytree(root / CATEGORY / "test" / "crack" / "gt", root / CATEGORY / "test" / "crack" / "xyz")
+    scan_category(root, CATEGORY)
+    assert capsys.readouterr().err == f"note: {XYZ_NOTE}\n"
 
 
 def test_images_folder_options(tmp_path):

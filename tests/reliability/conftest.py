@@ -129,13 +129,15 @@ def _refuse_network(*args, **kwargs):
 def assert_user_error(result: CliResult, *fragments: str) -> str:
     """Exit code 2 and exactly one non-empty stderr line ``error: ...`` containing every fragment.
 
-    stdout may carry progress or notes printed before the error was found, but no
-    traceback anywhere. Returns the error line.
+    stdout may carry progress or notes printed before the error was found, and stderr the layouts'
+    ``note:`` lines before it, but no traceback anywhere. Returns the error line.
     """
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     context = f"exit {result.returncode}\nstdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-3000:]}"
     assert result.returncode == 2, context
     assert "Traceback" not in result.stderr + result.stdout, context
+    assert all(line.startswith("note: ") for line in lines[:-1]), context
+    lines = lines[-1:]
     assert len(lines) == 1 and lines[0].startswith("error: "), context
     for fragment in fragments:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
