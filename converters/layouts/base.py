@@ -68,8 +68,9 @@ def collected_notes() -> Iterator[list[str]]:
 
 @contextmanager
 def optional_masks(optional: bool = True) -> Iterator[None]:
-    """Inside the block (``optional``), :func:`scan_subset` records a defect image without a mask as
-    ``mask_missing`` instead of refusing it: MVTec AD, AD 2 and BTAD, whose defect folder labels the photo.
+    """Inside the block (``optional``), a defect image without a mask is recorded as ``mask_missing``
+    instead of refused (:func:`masks_are_optional`): MVTec AD, AD 2, BTAD, 3D-AD and VisA, whose defect
+    folder (VisA's ``Anomaly``, or its split file's label) says the photo is a defect.
 
     The other layouts still refuse it (KolektorSDD's mask says whether a photo is good at all). Only
     ``scan_category(..., allow_missing_masks=True)`` asks for it; a converted data set needs every mask.
@@ -79,6 +80,11 @@ def optional_masks(optional: bool = True) -> Iterator[None]:
         yield
     finally:
         _MASKS_OPTIONAL.reset(token)
+
+
+def masks_are_optional() -> bool:
+    """Whether a scanner keeps a defect image without a mask (inside :func:`optional_masks`)."""
+    return _MASKS_OPTIONAL.get()
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,7 @@ def scan_subset(
             mask_dir=mask_dir,
             image_dir=defect_dir,
             suffix=mask_suffix,
-            masks_optional=_MASKS_OPTIONAL.get(),
+            masks_optional=masks_are_optional(),
         )
         records += [
             ImageRecord(

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from common.errors import UserError
 from converters.classes import load_value_map
-from converters.layouts.base import Layout, layout_note, note_folders_left_out, note_loose_images
+from converters.layouts.base import (
+    Layout,
+    layout_note,
+    masks_are_optional,
+    note_folders_left_out,
+    note_loose_images,
+)
 from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem, subfolders
 
 NAME = "mvtec_3d"
@@ -74,7 +80,11 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
                     f"defect folder in {subset}/: {defect_dir} (MVTec 3D-AD keeps only {subset}/good)"
                 )
             gt = defect_dir / "gt"
-            pairs = pair_by_stem(images, masks_by_stem(gt, ""), mask_dir=gt, image_dir=rgb, suffix="")
+            masks = masks_by_stem(gt, "")
+            optional = masks_are_optional()  # the folder says the photo is a defect, mask or not
+            pairs = pair_by_stem(
+                images, masks, mask_dir=gt, image_dir=rgb, suffix="", masks_optional=optional
+            )
             records += [
                 ImageRecord(
                     i,
@@ -86,6 +96,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
                     value_names=values,
                     value_map=value_map,
                     layout_split=split,
+                    mask_missing=m is None,
                 )
                 for i, m in pairs
             ]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.images import is_image_file
-from converters.layouts.base import Layout, layout_note, note_loose_images
+from converters.layouts.base import Layout, layout_note, masks_are_optional, note_loose_images
 from converters.records import (
     GOOD,
     UNLABELLED,
@@ -87,6 +87,10 @@ def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     subset = image.parent.name.lower()
     if label == GOOD:
         return ImageRecord(image, category, subset, GOOD, layout=NAME, layout_split=split)
+    if not cell["mask"] and masks_are_optional():  # a mask named but not there stays an error: a wrong path
+        return ImageRecord(
+            image, category, subset, DEFECT, layout=NAME, layout_split=split, mask_missing=True
+        )
     mask = listed_file(root, cell["mask"])
     if not cell["mask"] or not mask.is_file():
         named = f"{cell['mask']}{_case_hint(mask)}" if cell["mask"] else "mask column empty"
@@ -136,9 +140,16 @@ def folder_records(folder: Path, category: str) -> list[ImageRecord]:
     records = [ImageRecord(p, category, "normal", GOOD, layout=NAME) for p in images_by_stem(normal).values()]
     anomaly, mask_dir = data / "Images" / "Anomaly", data / "Masks" / "Anomaly"
     pairs = pair_by_stem(
-        images_by_stem(anomaly), masks_by_stem(mask_dir, ""), mask_dir=mask_dir, image_dir=anomaly, suffix=""
+        images_by_stem(anomaly),
+        masks_by_stem(mask_dir, ""),
+        mask_dir=mask_dir,
+        image_dir=anomaly,
+        suffix="",
+        masks_optional=masks_are_optional(),
     )
-    return records + [ImageRecord(i, category, "anomaly", DEFECT, m, layout=NAME) for i, m in pairs]
+    return records + [
+        ImageRecord(i, category, "anomaly", DEFECT, m, layout=NAME, mask_missing=m is None) for i, m in pairs
+    ]
 
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:

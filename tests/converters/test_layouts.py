@@ -836,6 +836,61 @@ def test_a_folder_of_images_the_layout_does_not_read_is_named_in_a_note(
     assert notes[0].startswith(f"folder not read: {root / CATEGORY / unread} (1 image file left out{reads}")
 
 
+def _3d_gt_removed(root: Path) -> None:
+    (root / CATEGORY / "test" / "crack" / "gt" / "001.png").unlink()
+
+
+def _visa_mask_column_emptied(root: Path) -> None:
+    split_csv = root / "split_csv" / "1cls.csv"
+    rows = split_csv.read_text().splitlines()
+    rows[5] = rows[5].rsplit(",", 1)[0] + ","  # 001.JPG: no mask yet
+    split_csv.write_text("\n".join(rows) + "\n")
+    (root / CATEGORY / "Data" / "Masks" / "Anomaly" / "001.png").unlink()
+
+
+def _visa_mask_file_removed(root: Path) -> None:  # no split file: the folders are read
+    shutil.rmtree(root / "split_csv")
+    (root / CATEGORY / "Data" / "Masks" / "Anomaly" / "001.png").unlink()
+
+
+@pytest.mark.parametrize(
+    ("layout", "damage", "error"),
+    [
+        ("mvtec_3d", _3d_gt_removed, r"defect image has no mask: .*crack/rgb/001.png"),
+        (
+            "visa",
+            _visa_mask_column_emptied,
+            r"anomaly image .*Anomaly/001.JPG has no mask file \(mask column",
+        ),
+        ("visa", _visa_mask_file_removed, r"defect image has no mask: .*Anomaly/001.JPG"),
+    ],
+    ids=["3d-ad", "visa-split-file", "visa-folders"],
+)
+def test_a_defect_image_without_a_mask_is_kept_only_when_asked_in_3d_ad_and_visa(
+    tmp_path, layout, damage, error
+):
+    # anomaly.train reads with allow_missing_masks (it fits on good photos): MVTec AD kept such a photo, these
+    # layouts stopped at it
+    root = make_layout_tree(tmp_path, layout)
+    damage(root)
+    with pytest.raises(UserError, match=error):
+        scan_category(root, CATEGORY)
+    records = scan_category(root, CATEGORY, allow_missing_masks=True)
+    missing = [r for r in records if r.mask_missing]
+    assert [r.image.stem for r in missing] == ["001"]
+    assert missing[0].mask_files == () and not missing[0].is_good
+    assert sum(r.mask is not None for r in records) == N_DEFECT - 1
+
+
+def test_a_visa_mask_named_but_not_there_is_refused_even_when_masks_are_optional(tmp_path):
+    root = make_layout_tree(tmp_path, "visa")
+    (
+        root / CATEGORY / "Data" / "Masks" / "Anomaly" / "001.png"
+    ).unlink()  # a wrong path, not an unlabelled photo
+    with pytest.raises(UserError, match=r"anomaly image .*Anomaly/001.JPG has no mask file \(.*001.png\)"):
+        scan_category(root, CATEGORY, allow_missing_masks=True)
+
+
 def test_kolektor_sdd_reads_only_its_kos_folders(tmp_path):
     # a copy of kos02 (macOS names it 'kos02 copy') was read as one more commutator: its photos twice
     root = make_layout_tree(tmp_path, "kolektor_sdd")
