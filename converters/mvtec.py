@@ -280,9 +280,11 @@ def scan_category(
             empty mask (KolektorSDD, SDD2) now; False leaves that to the caller
             (:func:`settle_empty_mask`), so a converter reads each mask once.
         allow_missing_masks: record a defect image without a mask (``test/<defect>/`` of MVTec AD,
-            AD 2, BTAD, 3D-AD; VisA's ``Anomaly``) with ``mask_missing`` instead of refusing it: for the
-            anomaly package, which fits on good images alone and leaves such images out of the pixel
-            figures. The converters never pass it: a converted data set needs every defect's mask.
+            AD 2, 3D-AD, LOCO, BTAD; VisA's ``Anomaly``; the folder layout's ``images/``) with
+            ``mask_missing`` instead of refusing it: for the anomaly package, which fits on good images
+            alone and leaves such images out of the pixel figures (KolektorSDD and SDD2, whose mask says
+            whether a photo is a defect at all, still refuse it). The converters never pass it: a
+            converted data set needs every defect's mask.
 
     Returns:
         Records in the layout's order (subset, defect, stem for the MVTec trees).

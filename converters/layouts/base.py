@@ -69,8 +69,8 @@ def collected_notes() -> Iterator[list[str]]:
 @contextmanager
 def optional_masks(optional: bool = True) -> Iterator[None]:
     """Inside the block (``optional``), a defect image without a mask is recorded as ``mask_missing``
-    instead of refused (:func:`masks_are_optional`): MVTec AD, AD 2, BTAD, 3D-AD and VisA, whose defect
-    folder (VisA's ``Anomaly``, or its split file's label) says the photo is a defect.
+    instead of refused (:func:`masks_are_optional`): MVTec AD, AD 2, 3D-AD, LOCO, VisA, BTAD and the folder
+    layout, whose defect folder (VisA's ``Anomaly``, or its split file's label) says the photo is a defect.
 
     The other layouts still refuse it (KolektorSDD's mask says whether a photo is good at all). Only
     ``scan_category(..., allow_missing_masks=True)`` asks for it; a converted data set needs every mask.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
-from converters.layouts.base import Layout, note_files_left_out, note_folders_left_out
+from converters.layouts.base import Layout, masks_are_optional, note_files_left_out, note_folders_left_out
 from converters.records import GOOD, MASK_SUFFIX, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem
 
 NAME = "folder"
@@ -59,8 +59,11 @@ def scan_folders(
             mask_dir=Path(masks),
             image_dir=Path(images),
             suffix="",
+            masks_optional=masks_are_optional(),
         )
-        records += [ImageRecord(i, category, SUBSET, DEFECT, m, layout=NAME) for i, m in pairs]
+        records += [
+            ImageRecord(i, category, SUBSET, DEFECT, m, layout=NAME, mask_missing=m is None) for i, m in pairs
+        ]
     return records
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from common.errors import UserError, one_line
 from common.images import is_image_file
 from common.io import check_utf8_text
-from converters.layouts.base import Layout, layout_note, note_loose_images
+from converters.layouts.base import Layout, layout_note, masks_are_optional, note_loose_images
 from converters.records import (
     GOOD,
     MASK_SUFFIX,
@@ -126,7 +126,7 @@ def defect_records(
     records = []
     for stem, image in images_by_stem(defect_dir).items():
         files = masks.pop(stem, None)
-        if files is None:
+        if files is None and not masks_are_optional():  # optional: test/<type>/ says it is a defect
             flat = masks_by_stem(truth, MASK_SUFFIX).get(stem)  # an MVTec AD style 000.png or 000_mask.png
             hint = f"; found {flat}: LOCO reads one file per region from the <stem>/ folder" if flat else ""
             raise UserError(
@@ -138,12 +138,13 @@ def defect_records(
                 category,
                 "test",
                 defect_dir.name,
-                files[0],
+                files[0] if files else None,
                 layout=NAME,
-                masks=files,
+                masks=files or (),
                 value_names=values,
                 value_map=value_map,
                 layout_split="test",
+                mask_missing=files is None,
             )
         )
     if masks:

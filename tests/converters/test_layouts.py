@@ -840,6 +840,14 @@ def _3d_gt_removed(root: Path) -> None:
     (root / CATEGORY / "test" / "crack" / "gt" / "001.png").unlink()
 
 
+def _loco_mask_folder_removed(root: Path) -> None:
+    shutil.rmtree(root / CATEGORY / "ground_truth" / "structural_anomalies" / "001")
+
+
+def _folder_mask_removed(root: Path) -> None:
+    (root / CATEGORY / "masks" / "001.png").unlink()
+
+
 def _visa_mask_column_emptied(root: Path) -> None:
     split_csv = root / "split_csv" / "1cls.csv"
     rows = split_csv.read_text().splitlines()
@@ -863,10 +871,12 @@ def _visa_mask_file_removed(root: Path) -> None:  # no split file: the folders a
             r"anomaly image .*Anomaly/001.JPG has no mask file \(mask column",
         ),
         ("visa", _visa_mask_file_removed, r"defect image has no mask: .*Anomaly/001.JPG"),
+        ("mvtec_loco", _loco_mask_folder_removed, r"defect image has no mask folder: .*anomalies/001.png"),
+        ("folder", _folder_mask_removed, r"defect image has no mask: .*images/001.png"),
     ],
-    ids=["3d-ad", "visa-split-file", "visa-folders"],
+    ids=["3d-ad", "visa-split-file", "visa-folders", "loco", "folder"],
 )
-def test_a_defect_image_without_a_mask_is_kept_only_when_asked_in_3d_ad_and_visa(
+def test_a_defect_image_without_a_mask_is_kept_only_when_asked_in_other_layouts(
     tmp_path, layout, damage, error
 ):
     # anomaly.train reads with allow_missing_masks (it fits on good photos): MVTec AD kept such a photo, these
