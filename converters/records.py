@@ -212,6 +212,13 @@ def pair_by_stem(
         if stem not in masks and masks_optional:
             pairs.append((path, None))
             continue
+        if stem not in masks and stem.lower().endswith(MASK_SUFFIX):
+            # 00_mask.png beside 00.jpg: the folder layout, which reads 00_mask.png as 00's mask, named that
+            # very file as the one expected
+            raise UserError(
+                f"defect image has no mask: {path}, whose name ends in {MASK_SUFFIX}: a mask put among the "
+                f"images? (masks go in {mask_dir})"
+            )
         if stem not in masks:
             expected = mask_dir / f"{stem}{suffix}{mask_ext}"
             twin = case_twin(expected)

@@ -433,6 +433,23 @@ def test_folder_layout_from_images_masks_and_good(tmp_path):
     assert not (tmp_path / "typo").exists()
 
 
+@pytest.mark.parametrize("layout", ["folder", "mvtec_ad"])
+def test_a_mask_put_among_the_defect_photos_is_named_as_one(tmp_path, layout):
+    # 000_mask.png copied beside 000.png: the folder layout named masks/000_mask.png, which is there, as
+    # the mask it expected
+    root = make_layout_tree(tmp_path, layout)
+    photos, masks = ("images", "masks") if layout == "folder" else ("test/crack", "ground_truth/crack")
+    mask = write(root / CATEGORY / photos / "000_mask.png", DEFECT_MASKS[0])
+    if layout == "folder":
+        (root / CATEGORY / masks / "000.png").rename(root / CATEGORY / masks / "000_mask.png")
+    message = (
+        f"defect image has no mask: {mask}, whose name ends in _mask: a mask put among the images? "
+        f"(masks go in {root / CATEGORY / masks})"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        scan(root)
+
+
 def test_folder_layout_notes_photos_of_a_suffix_not_read(tmp_path):
     # a phone's .heic photos among a user's own were left out of the data set without a word
     root = make_layout_tree(tmp_path, "folder") / CATEGORY
