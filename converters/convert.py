@@ -278,9 +278,13 @@ def read_samples(
         found = _mask_instances(record, mask, namer, names, min_area, map_name=own_map)
         n_small += found.n_small
         if not found.instances:
-            reason = (
-                f"all {found.n_small} regions below --min-area {min_area}" if found.n_small else "empty mask"
-            )
+            if found.n_small:
+                reason = f"all {found.n_small} regions below --min-area {min_area}"
+            elif mask.any():  # not empty: the value map names every value it holds good
+                value_map = own_map or "the --mask-values map"
+                reason = f"no defect value in the mask ({value_map} names its values good)"
+            else:
+                reason = "empty mask"
             if strict:
                 raise UserError(f"{reason} on a defect image: {record.mask} (--strict)")
             skipped.append((record.key, reason))

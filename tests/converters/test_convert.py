@@ -255,6 +255,18 @@ def test_empty_mask_is_skipped_or_strict_error(tmp_path, category_factory, mask_
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
 
 
+def test_a_mask_whose_values_the_map_names_good_is_not_called_empty(tmp_path, category_factory, mask_factory):
+    masks = {
+        "dent": [mask_factory(48, 64, [(1, 1, 5, 5)]), mask_factory(48, 64, [(9, 9, 12, 12)], value=128)]
+    }
+    category_factory(tmp_path / "data", "widget", defects=masks)
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"255": "dent", "128": "good"}))  # 128: a region marked not to learn
+    report = convert(config(tmp_path / "data", tmp_path / "out", mask_values=values))
+    reason = "no defect value in the mask (the --mask-values map names its values good)"
+    assert report.skipped == [("widget/test/dent/001", reason)]  # it said 'empty mask'
+
+
 def test_min_area(tmp_path, category_factory, mask_factory):
     masks = {
         "dent": [mask_factory(48, 64, [(1, 1, 9, 9), (20, 20, 21, 21)]), mask_factory(48, 64, [(3, 3, 4, 5)])]
