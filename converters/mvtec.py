@@ -22,7 +22,7 @@ import numpy as np
 
 from common.errors import UserError, close_match, few
 from common.folders import check_utf8_names, check_utf8_path
-from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for
+from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for, matching_layouts
 from converters.layouts.base import (
     collected_notes,
     layout_note,
@@ -133,7 +133,7 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
             hint = f"; it is itself the category '{root.name}' (pass --category {root.name})"
         elif folder.is_dir():  # an empty or half-copied category: "it holds no category folders" misled
             others = f"; categories in {root}: {', '.join(known)}" if known else ""
-            hint = f"; {folder} is there but is no category folder ({_holds(folder)}){others}"
+            hint = f"; {folder} is there but is no category folder ({_holds(folder, layout)}){others}"
         elif close := _close_category(category, known):  # a typo, or MVTec's name in another case
             hint = f"; did you mean '{close}'?{hint}"
         kind = f" {get_layout(layout).title}" if layout else ""
@@ -147,12 +147,21 @@ def _close_category(category: str, known: Sequence[str]) -> str | None:
     return same[0] if len(same) == 1 else close_match(category, known)
 
 
-def _holds(folder: Path) -> str:
-    """What ``folder`` holds, for the message that says it is no category: ``it is empty``, or a few names."""
+def _holds(folder: Path, layout: str | None = None) -> str:
+    """What ``folder`` holds, for the message that says it is no category (of ``layout``, where forced):
+    ``it is empty``, or a few names, and the layouts it is a category of.
+
+    An MVTec AD category given ``--layout kolektor_sdd`` was said to hold "not train/good/ and
+    test/<defect>/", which it holds: what the forced layout looks for was not said.
+    """
     names = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
     if not names:
         return "it is empty"
-    return f"it holds {few(names, 5)}, not train/good/ and test/<defect>/"
+    if layout is None:
+        return f"it holds {few(names, 5)}, not train/good/ and test/<defect>/"
+    found = " or ".join(f"{other.title} (--layout {other.name})" for other in matching_layouts(folder))
+    kind = f": a category of {found}" if found else ""
+    return f"it holds {few(names, 5)}{kind}, not {get_layout(layout).looks_for}"
 
 
 def category_layout(root: str | Path, category: str, *, layout: str | None = None) -> Layout:

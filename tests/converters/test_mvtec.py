@@ -157,6 +157,18 @@ def test_a_category_folder_that_is_no_category_is_named_as_such(
     assert str(refused.value).endswith(f"; categories in {tmp_path}: widget")
 
 
+def test_a_category_of_another_layout_than_the_forced_one_is_named_as_such(tmp_path, category_factory):
+    # it said the folder held "not train/good/ and test/<defect>/", which it holds
+    folder = category_factory(tmp_path, "widget")
+    with pytest.raises(UserError) as refused:
+        scan(tmp_path, ["widget"], layout="kolektor_sdd")
+    assert str(refused.value) == (
+        f"unknown KolektorSDD category 'widget' in {tmp_path}; {folder} is there but is no category folder "
+        "(it holds ground_truth, test, train: a category of MVTec AD (--layout mvtec_ad), not kosNN/ folders "
+        "of <stem>.jpg and <stem>_label.bmp)"
+    )
+
+
 def test_a_renamed_category_folder_given_as_root_is_named_as_the_category_it_is(tmp_path, category_factory):
     # anomaly.evaluate --root <the run's category folder, renamed>: "categories under it: widget_moved"
     category = category_factory(tmp_path, "widget")
