@@ -659,6 +659,13 @@ def split_samples(
         source=config.splits_file or "",
         excluded=config.exclude_defects,
     )
+    if config.splits_file and not any(sample.instances for split in SPLITS for sample in by_split[split]):
+        # a reused file listing none of them ({"train": [], ...}): an empty data set was written, exit 0
+        defect = next(sample.record.key for sample in samples if sample.instances)
+        raise UserError(
+            f"the splits file {config.splits_file} places no defect image read under {config.root} "
+            f"(e.g. {defect} is in no split); drop --splits to draw a split"
+        )
     # splits.json lists what was written, as a drawn split does: a reused file's skipped keys (an empty
     # mask, --exclude-defect) left it listing images no split holds, and converters.validate failed
     return replace(splits, **{split: [s.record.key for s in by_split[split]] for split in SPLITS}), by_split

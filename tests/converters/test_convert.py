@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 from dataclasses import replace
@@ -1274,6 +1275,20 @@ def test_a_reused_splits_file_may_list_skipped_images_but_must_list_every_defect
     ):
         convert(config(tmp_path / "data", tmp_path / "d", splits_file=tmp_path / "reused.json", strict=True))
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("kept", [(), ("widget/train/good/000",)])
+def test_a_reused_splits_file_that_places_no_defect_image_is_refused(tmp_path, category_factory, kept):
+    # an empty data set (or one of good images) was written, with exit 0 and "17 x not in the splits file"
+    category_factory(tmp_path / "data", "widget")
+    (tmp_path / "reused.json").write_text(json.dumps({"train": list(kept), "val": [], "test": []}))
+    message = (
+        f"the splits file {tmp_path / 'reused.json'} places no defect image read under {tmp_path / 'data'} "
+        "(e.g. widget/test/hole/000 is in no split); drop --splits to draw a split"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        convert(config(tmp_path / "data", tmp_path / "out", splits_file=tmp_path / "reused.json"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_class_names_keep_a_defect_type_whose_masks_are_all_empty(tmp_path, category_factory, mask_factory):
