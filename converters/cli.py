@@ -29,7 +29,7 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
     )
     io = parser.add_argument_group("input and output")
     io.add_argument(
-        "--root", type=Path, help="folder of categories, or one category folder (not needed with --images)"
+        "--root", type=Path, help="folder of categories, or one category folder (not with --images)"
     )
     io.add_argument(
         "--layout",
@@ -138,8 +138,13 @@ def check_no_unused_flags(args: argparse.Namespace, given: set[str], *, primary:
     Raises:
         UserError: ``--split``, ``--seed`` or ``--background-ratio`` with ``--split-from-layout`` or
             ``--splits``; ``--task`` without YOLO output; ``--coco-segmentation`` without COCO output;
-            ``--names-template`` with ``--single-class``.
+            ``--names-template`` with ``--single-class``; ``--root`` with ``--images``.
     """
+    if "--root" in given and args.images is not None:  # read nowhere; errors named it as the data read
+        raise UserError(
+            "--root does nothing with --images (the folder layout reads --images, --masks and --good); "
+            "drop --root"
+        )
     if "--names-template" in given and args.single_class:  # every class is 'defect' whatever the template
         raise UserError("--names-template does nothing with --single-class (one class, 'defect'); drop one")
     chosen = "--split-from-layout" if args.split_from_layout else "--splits" if args.splits else None

@@ -1373,6 +1373,8 @@ def test_help_names_no_none_default(primary):
             "--task shapes the YOLO output, which is not written: add --yolo",
         ),
         (mvtec2yolo, ["--coco-segmentation", "rle"], "--coco-segmentation shapes the COCO output"),
+        # --root went unread, and 'no defect image left to convert under <--root>' named it
+        (mvtec2yolo, ["--images", "photos"], "--root does nothing with --images (the folder layout reads"),
         # the template was ignored without a word: every class was 'defect'
         (
             mvtec2yolo,
