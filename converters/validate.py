@@ -19,6 +19,7 @@ import collections
 import contextlib
 import io
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +90,16 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             )
             check_not_empty(checks[split], split)
             continue
-        with _quiet_ultralytics(), no_label_cache():
-            dataset = YOLODataset(img_path=data[split], data=data, task=task, augment=False, imgsz=64)
+        folder = Path(data[split])
+        broken = broken_links(sorted(folder.iterdir()))
+        try:
+            with _quiet_ultralytics(), no_label_cache():
+                dataset = YOLODataset(img_path=data[split], data=data, task=task, augment=False, imgsz=64)
+        except RuntimeError as error:  # it reads no image of the split: a traceback said so
+            if not str(error).startswith("No valid images found"):
+                raise
+            checks[split] = SplitCheck(problems=[broken or dropped_images(folder, set()) or one_line(error)])
+            continue
         labels = dataset.labels
         check = SplitCheck(
             images=len(labels),
@@ -98,9 +107,8 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             backgrounds=sum(len(label["cls"]) == 0 for label in labels),
             stems={Path(label["im_file"]).stem for label in labels},
         )
-        problem = dropped_images(Path(data[split]), {Path(label["im_file"]).name for label in labels})
-        if problem:
-            check.problems.append(problem)
+        problem = dropped_images(folder, {Path(label["im_file"]).name for label in labels})
+        check.problems += [p for p in (broken, problem) if p]
         # the converters write a label file for every image, an empty one for a background: ultralytics
         # reads a missing one as a background too, so a deleted file turns its defects into "good"
         if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
@@ -128,6 +136,23 @@ def dropped_images(folder: Path, kept: set[str]) -> str | None:
         for path in dropped[:3]
     ]
     return f"ultralytics dropped {len(dropped)} of {len(files)} images: {few(named + dropped[3:])}"
+
+
+def broken_links(paths: list[Path]) -> str | None:
+    """A problem naming the images of ``paths`` that are links to a photo no longer there; None if none is.
+
+    ``--link symlink`` (the default) links each image to its photo: once the photo tree was moved or
+    deleted, ultralytics dropped the images unsaid, or stopped with a traceback where it read none.
+    """
+    broken = [path for path in paths if path.is_symlink() and not path.exists()]
+    if not broken:
+        return None
+    first = broken[0]
+    links = "1 image is a broken link" if len(broken) == 1 else f"{len(broken)} images are broken links"
+    return (
+        f"{links} (e.g. images/{first.parent.name}/{first.name} -> {os.readlink(first)}): the photos "
+        "moved or were deleted since the conversion; convert again (--link copy keeps copies)"
+    )
 
 
 def check_not_empty(check: SplitCheck, split: str) -> None:
@@ -208,7 +233,10 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
         note_backgrounds_only(check, split)
         images_dir = Path(annotations_dir).parent / "images"  # file_name is relative to it
         files = [image["file_name"] for image in coco.dataset["images"]]
+        if broken := broken_links([images_dir / name for name in files]):
+            check.problems.append(broken)
         missing = [name for name in files if not (images_dir / name).is_file()]
+        missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
         if missing:
             check.problems.append(f"{len(missing)} image files missing (e.g. images/{missing[0]})")
         for annotation in annotations:

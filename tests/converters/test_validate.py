@@ -78,6 +78,29 @@ def test_validate_finds_missing_image_files_in_both_formats(dataset):
     assert results["coco"]["val"].problems == [f"1 image files missing (e.g. images/val/{image.name})"]
 
 
+def test_images_linked_to_photos_moved_since_are_named_as_broken_links(dataset, tmp_path):
+    # --link symlink (the default): a photo deleted since was 'yolo has 2 images, splits.json lists 3',
+    # and a photo tree moved away stopped ultralytics with a traceback (it read no image of the split)
+    image = sorted((dataset / "images" / "val").iterdir())[0]
+    target = image.readlink()
+    target.unlink()
+    broken = (
+        f"1 image is a broken link (e.g. images/val/{image.name} -> {target}): the photos moved or were "
+        "deleted since the conversion; convert again (--link copy keeps copies)"
+    )
+    results = validate(dataset)
+    assert results["yolo"]["val"].problems == [broken, "yolo has 2 images, splits.json lists 3"]
+    assert results["coco"]["val"].problems == [broken]
+    (tmp_path / "data").rename(tmp_path / "moved")
+    results = validate(dataset)
+    for fmt in ("yolo", "coco"):
+        assert [check.problems[0].split(" (e.g.")[0] for check in results[fmt].values()] == [
+            "9 images are broken links",
+            "3 images are broken links",
+            "3 images are broken links",
+        ]
+
+
 def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
     with pytest.raises(UserError, match="not a converted data set"):
         validate(tmp_path)
