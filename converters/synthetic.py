@@ -53,6 +53,9 @@ DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
 
 #: Smallest accepted image side: below it the tabs, stains and scratches are a few pixels wide.
 MIN_SIZE = 64
+#: Largest accepted image side: drawing one image takes about 2 GB of memory there (4x that at twice
+#: the side); 100000 ran out of memory with a traceback.
+MAX_SIZE = 4096
 #: The record of the settings a set was drawn with, in its category folder.
 SETTINGS_FILE = "synthetic.json"
 #: What a category folder holds; ``--overwrite`` replaces no folder holding anything else.
@@ -513,7 +516,7 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
     Args:
         defect: one of :data:`DEFECT_TYPES`, or ``None`` for a good sample.
         rng: the generator to draw from.
-        size: image side in pixels, >= 64.
+        size: image side in pixels, 64 .. 4096.
 
     Returns:
         ``(image, mask)``: ``(size, size, 3)`` uint8 RGB and ``(size, size)`` uint8 with 0 for
@@ -521,12 +524,11 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
         least ``MIN_MASK_AREA`` pixels).
 
     Raises:
-        ValueError: unknown defect or size below 64.
+        ValueError: unknown defect or size outside 64 .. 4096.
     """
     if defect is not None and defect not in _DEFECTS:
         raise UserError(f"{unknown_defect_text(defect)}; expected one of {', '.join(DEFECT_TYPES)}")
-    if size < MIN_SIZE:
-        raise UserError(f"size must be >= {MIN_SIZE}, got {size}")
+    check_size(size)
     scene = _draw_scene(rng, size)
     frame = _frame(scene, scene.pose, _outline_profile())
     surface = _surface(scene, frame)
@@ -547,6 +549,14 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
 # Data set
 
 
+def check_size(size: int) -> None:
+    """Refuses an image side outside ``MIN_SIZE`` .. ``MAX_SIZE``."""
+    if size < MIN_SIZE:
+        raise UserError(f"size must be >= {MIN_SIZE}, got {size}")
+    if size > MAX_SIZE:
+        raise UserError(f"size must be <= {MAX_SIZE} (about 2 GB of memory per image there), got {size}")
+
+
 def _check_config(config: SyntheticConfig) -> None:
     """Raises ``UserError`` (a ``ValueError``) with a one-line message for a bad config."""
     check_folder_name(config.category, "category", spaces=True)  # the folder it writes, on any OS
@@ -554,8 +564,7 @@ def _check_config(config: SyntheticConfig) -> None:
         value = getattr(config, field_name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise UserError(f"{field_name} must be an integer, got {value!r}")
-    if config.size < MIN_SIZE:
-        raise UserError(f"size must be >= {MIN_SIZE}, got {config.size}")
+    check_size(config.size)
     for field_name in ("n_train_good", "n_test_good", "n_per_defect", "seed"):
         if getattr(config, field_name) < 0:
             raise UserError(f"{field_name} must be >= 0, got {getattr(config, field_name)}")
@@ -667,7 +676,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", required=True, help="parent folder; the set goes to OUT/CATEGORY")
     parser.add_argument("--category", default=defaults.category, help="category folder name (%(default)s)")
-    parser.add_argument("--size", type=int, default=defaults.size, help="image side in px (%(default)s)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=defaults.size,
+        help=f"image side in px, {MIN_SIZE} .. {MAX_SIZE} (%(default)s)",
+    )
     parser.add_argument("--n-train-good", type=int, default=defaults.n_train_good, help="(%(default)s)")
     parser.add_argument("--n-test-good", type=int, default=defaults.n_test_good, help="(%(default)s)")
     parser.add_argument("--n-per-defect", type=int, default=defaults.n_per_defect, help="(%(default)s)")

@@ -71,6 +71,8 @@ def test_render_sample_rejects_bad_arguments() -> None:
         render_sample("dent", np.random.default_rng(0), 96)
     with pytest.raises(ValueError, match="size must be >= 64"):
         render_sample(None, np.random.default_rng(0), 63)
+    with pytest.raises(ValueError, match="size must be <= 4096 "):
+        render_sample(None, np.random.default_rng(0), 100_000)
 
 
 @settings(max_examples=12, deadline=None)
@@ -320,6 +322,7 @@ def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
     ("changes", "message"),
     [
         ({"size": 63}, "size must be >= 64"),
+        ({"size": 100_000}, "size must be <= 4096 "),  # it ran out of memory with a traceback
         ({"n_train_good": -1}, "n_train_good must be >= 0"),
         ({"n_per_defect": -2}, "n_per_defect must be >= 0"),
         ({"defects": ("bent", "dent")}, "unknown defect 'dent'"),
