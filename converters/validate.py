@@ -292,6 +292,8 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     if not Path(folder).exists():  # a mistyped data.yaml was 'no data.yaml ... in .../data.yaml'
         raise UserError(f"{folder} does not exist")
     folder = data_set_folder(Path(folder), given=str(folder), flag="the data set folder")
+    if folder.is_file():  # 'no data.yaml or annotations/ in <file>' of instances_val.json, a photo
+        raise UserError(f"{folder} is a file, not a data set folder (or its data.yaml)")
     if not (folder / "data.yaml").is_file() and not (folder / "annotations").is_dir():
         raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
     splits = load_splits(folder / "splits.json") if (folder / "splits.json").is_file() else None

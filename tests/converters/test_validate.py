@@ -101,6 +101,13 @@ def test_images_linked_to_photos_moved_since_are_named_as_broken_links(dataset, 
         ]
 
 
+def test_a_file_of_the_data_set_given_for_it_is_named_as_a_file(dataset):
+    # instances_val.json given for its folder: "no data.yaml or annotations/ in .../instances_val.json"
+    path = dataset / "annotations" / "instances_val.json"
+    with pytest.raises(UserError, match=f"^{re.escape(str(path))} is a file, not a data set folder"):
+        validate(path)
+
+
 def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
     with pytest.raises(UserError, match="not a converted data set"):
         validate(tmp_path)
