@@ -428,16 +428,24 @@ def check_review_options(args: argparse.Namespace) -> None:
 
 
 def read_review_sources(args: argparse.Namespace) -> tuple[ProposalFile | None, YoloDetector | None]:
-    """The ``--proposals`` file read and checked, or the ``--detector`` loaded (on the CPU for now)."""
+    """The ``--proposals`` file read and checked, or the ``--detector`` loaded (on the CPU for now).
+
+    The detector's class names are checked against the classes saved in ``--out``: a session saved
+    with a name Windows cannot hold resumes with it (a warning), so its detector's same name does too.
+    """
     if args.proposals is not None:
         from segmentation.annotate.proposal_file import read_proposal_file
 
         return read_proposal_file(args.proposals), None
     if args.detector is not None:
         from segmentation.annotate.detector import load_yolo_detector
+        from segmentation.annotate.state_file import saved_classes
 
         conf = 0.25 if args.conf is None else args.conf
-        return None, load_yolo_detector(args.detector, conf=conf, imgsz=args.imgsz, tile=args.tile)
+        saved = saved_classes(args.out)
+        return None, load_yolo_detector(
+            args.detector, conf=conf, imgsz=args.imgsz, tile=args.tile, saved=saved
+        )
     return None, None
 
 

@@ -141,9 +141,17 @@ class YoloDetector:
 
 
 def load_yolo_detector(
-    weights: str | Path, *, conf: float = 0.25, imgsz: int | None = None, tile: int | None = None
+    weights: str | Path,
+    *,
+    conf: float = 0.25,
+    imgsz: int | None = None,
+    tile: int | None = None,
+    saved: Sequence[str] = (),
 ) -> YoloDetector:
     """:class:`YoloDetector` of a weights file, every setting checked.
+
+    Args:
+        saved: the classes of the session resumed (:func:`check_detector_names`).
 
     Raises:
         UserError: missing weights, a file that is not an ultralytics detection checkpoint,
@@ -164,23 +172,25 @@ def load_yolo_detector(
     model = load_detector(path)
     source = f"{path.name} sha256:{sha256_file(path, what='detector weights')[:16]}"
     detector = YoloDetector(model, source=source, conf=conf, imgsz=imgsz, tile=tile)
-    check_detector_names(detector.names, path)
+    check_detector_names(detector.names, path, saved=saved)
     return detector
 
 
-def check_detector_names(names: Sequence[str], weights: Path) -> None:
+def check_detector_names(names: Sequence[str], weights: Path, *, saved: Sequence[str] = ()) -> None:
     """The detector's class names must be classes of the page (:func:`records.check_classes`).
 
     They become folders of the tree, so the rules of ``--classes`` hold; but they are the weights',
     from the data set the detector was trained on, which no option of the page renames: the error
     says so, naming the weights file and the class ("bad class name" alone read as a typo in
-    ``--classes``).
+    ``--classes``). A name among ``saved``, the classes of the session resumed, is taken as the
+    session takes it: one only Windows cannot hold (saved before that rule) resumes with a warning.
 
     Raises:
         UserError: naming ``weights``, the class, and where to rename it.
     """
+    kept = [name for name in names if name in saved]
     try:
-        check_classes(names)
+        check_classes([*kept, *(name for name in names if name not in saved)], stored=len(kept))
     except AnnotationError as error:
         raise UserError(
             f"detector weights {weights}: {error}; the class names are the weights' own, from the data set "

@@ -236,6 +236,12 @@ def check_same_photos(
             )
 
 
+def saved_classes(out: str | Path) -> list[str]:
+    """The classes of the session saved in ``out``; none where it holds no state."""
+    path = Path(out).expanduser().absolute() / STATE_FILE
+    return list(read_state(path).get("classes") or []) if path.is_file() else []
+
+
 def read_state(path: Path) -> dict:
     try:
         state = json.loads(path.read_text())

@@ -130,6 +130,42 @@ def test_a_detector_class_the_page_cannot_take_is_refused_naming_the_weights_and
     assert not (tmp_path / "out").exists()
 
 
+def test_a_saved_session_with_a_class_windows_cannot_hold_reopens_with_its_detector(
+    tmp_path, photos, capsys, monkeypatch
+):
+    # the session resumes with its 'dent.' (saved before the rule refused it) with a warning, but the
+    # detector's names were checked before the state was read: the detector it was made with was refused
+    import json
+
+    from segmentation.annotate import __main__ as cli
+    from segmentation.annotate.session import AnnotationSession
+
+    out = tmp_path / "out"
+    session = AnnotationSession.open(out, photos[0], classes=["dent"])
+    state = json.loads(session.state_path.read_text())
+    state["classes"] = ["dent."]
+    session.state_path.write_text(json.dumps(state))
+    reached = []
+
+    def load_model(model, checkpoint, device):  # every check of the command passed: stop there
+        reached.append(True)
+        raise UserError("stopped before the model")
+
+    monkeypatch.setattr(cli, "load_model", load_model)
+    weights = weights_named(tmp_path / "runs" / "best.pt", ["dent."])
+    argv = ["--out", str(out), "--detector", str(weights), "--device", "cpu", "--port", "0"]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert reached == [True] and error.endswith("error: stopped before the model\n")
+    assert error.startswith("warning: class 'dent.' of ") and "Windows drops a '.'" in error
+    # a name the session does not hold yet is held to the whole rule
+    weights = weights_named(tmp_path / "runs" / "other.pt", ["dent.", "nul"])
+    assert cli.main([*argv[:3], str(weights), *argv[4:]]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: detector weights {weights}: bad class name 'nul': Windows keeps")
+    assert reached == [True]
+
+
 @pytest.mark.parametrize("tile", [None, 64])
 def test_the_real_detector_path_through_the_app(photos, tmp_path, colour_sam, yolo_weights, tile):
     """Smoke: ultralytics on the decoder thread, whole and tiled; a random model may find nothing."""
