@@ -184,12 +184,28 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 
 def rle_to_mask(rle: dict) -> np.ndarray:
     """Decodes a COCO RLE (``counts`` as ``str``, ``bytes`` or a list of ints) to ``(H, W)`` bool."""
+    return mask_utils.decode(_pycocotools_rle(rle)).astype(bool)
+
+
+def rle_to_xyxy(rle: dict) -> np.ndarray:
+    """Tight box of a COCO RLE's pixels as ``(4,)`` xyxy, exclusive max, read from its runs (no mask
+    decoded); all zeros for an empty mask.
+
+    >>> rle_to_xyxy(mask_to_rle(np.array([[0, 0], [0, 1]], bool))).tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    """
+    x, y, w, h = mask_utils.toBbox(_pycocotools_rle(rle))
+    return np.array([x, y, x + w, y + h], dtype=float)
+
+
+def _pycocotools_rle(rle: dict) -> dict:
+    """``rle`` with ``counts`` as pycocotools' compressed ``bytes``."""
     if isinstance(rle["counts"], list):
         height, width = rle["size"]
-        rle = mask_utils.frPyObjects(rle, height, width)
-    elif isinstance(rle["counts"], str):
-        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    return mask_utils.decode(rle).astype(bool)
+        return mask_utils.frPyObjects(rle, height, width)
+    if isinstance(rle["counts"], str):
+        return {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return rle
 
 
 def rle_counts(counts: str | bytes | list) -> list[int]:

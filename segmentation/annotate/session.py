@@ -48,7 +48,7 @@ from common.errors import file_error
 from common.folders import check_output_folder
 from common.io import atomic_write
 from converters.convert import ConversionReport
-from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask
+from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask, rle_to_xyxy
 from converters.mvtec import GOOD
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError, StorageError
@@ -120,6 +120,8 @@ class AnnotationSession:
         self.notices: list[str] = []
         #: Read for an export with the photo folder gone: the tree's copies stand in for the photos.
         self.photos_gone = photos_gone
+        #: The last value-coded mask composed: its photo, instances, classes and mask (:meth:`_composed`).
+        self._last_composed: tuple[str, tuple[Instance, ...], list[str], np.ndarray] | None = None
 
     # ------------------------------------------------------------------------------------------
     # Opening
@@ -793,9 +795,7 @@ class AnnotationSession:
     def _sync(self, entry: ImageEntry, existing: Sequence[Path] | None = None) -> None:
         mask = None
         if entry.instances and entry.status != GOOD:
-            mask = export.compose_mask(
-                ((i.class_name, i.rle) for i in entry.instances), classes=self.classes, shape=entry.size
-            )
+            mask = self._composed(entry)
         export.sync_image(
             self.category_dir,
             source=self.images_dir / entry.key,
@@ -804,6 +804,29 @@ class AnnotationSession:
             mask=mask,
             existing=existing,
         )
+
+    def _composed(self, entry: ImageEntry) -> np.ndarray:
+        """``entry``'s value-coded mask (:func:`export.compose_mask` of its instances, in order).
+
+        The last mask composed is kept with its instances: when they begin ``entry``'s (an accept
+        appends), only the instances after them are decoded and painted over it, as composing all of
+        them would (each accept decoded every earlier mask of the photo again).
+        """
+        instances = tuple(entry.instances)
+        key, done, classes, mask = self._last_composed or (None, (), [], None)
+        begun = len(done) <= len(instances) and all(
+            a is b for a, b in zip(done, instances[: len(done)], strict=True)
+        )
+        if begun and (key, classes) == (entry.key, self.classes) and mask.shape == entry.size:
+            new = instances[len(done) :]
+        else:
+            new, mask = instances, np.zeros(entry.size, np.uint8)
+        painted = export.compose_mask(
+            ((i.class_name, i.rle) for i in new), classes=self.classes, shape=entry.size
+        )
+        mask = np.where(painted > 0, painted, mask)  # a new array: the one kept is never written to
+        self._last_composed = (entry.key, instances, list(self.classes), mask)
+        return mask
 
     def _sync_tree(self) -> None:
         """Brings the whole tree in line with the state (repairs a run cut short between the two)."""
@@ -870,17 +893,29 @@ def check_not_hiding(key: str, instances: Sequence[Instance], mask: np.ndarray, 
     masks of another class, each over part of it). What is left of an instance is where the tree
     shows its class among its pixels: ``instances`` painted in order.
 
+    Only the masks that can matter are decoded (boxes come from the runs, :func:`rle_to_xyxy`): an
+    instance of another class whose box meets ``mask``'s, and those whose boxes meet its box (what is
+    left of it); an accept cost a decode of every earlier mask of the photo.
+
     Raises:
         ConflictError: naming the instance to delete first.
     """
     classes = sorted({instance.class_name for instance in instances} | {class_name})
+    mask = np.asarray(mask, dtype=bool)
+    boxes = [rle_to_xyxy(instance.rle) for instance in instances]
+    box = mask_to_xyxy(mask) if mask.any() else np.zeros(4)
+    at_risk = [
+        i
+        for i, instance in enumerate(instances)
+        if instance.class_name != class_name and _meet(boxes[i], box)
+    ]
+    needed = [i for i in range(len(instances)) if any(_meet(boxes[i], boxes[j]) for j in at_risk)]
     shown = np.full(mask.shape, -1, np.int16)  # the class index each pixel of the tree shows
-    masks = [rle_to_mask(instance.rle) for instance in instances]
-    for instance, pixels in zip(instances, masks, strict=True):
-        shown[pixels] = classes.index(instance.class_name)
-    for instance, pixels in zip(instances, masks, strict=True):
-        if instance.class_name == class_name:
-            continue  # same class: the two merge in the masks, nothing is lost
+    masks = {i: rle_to_mask(instances[i].rle) for i in needed}  # in order: later ones paint over
+    for i, pixels in masks.items():
+        shown[pixels] = classes.index(instances[i].class_name)
+    for i in at_risk:
+        instance, pixels = instances[i], masks[i]
         left = pixels & (shown == classes.index(instance.class_name))
         if left.any() and not (left & ~mask).any():
             raise ConflictError(
@@ -888,3 +923,8 @@ def check_not_hiding(key: str, instances: Sequence[Instance], mask: np.ndarray, 
                 "that the masks still show, which would vanish from them and the export (one class per "
                 f"pixel): delete instance {instance.id} first"
             )
+
+
+def _meet(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether xyxy boxes ``a`` and ``b`` (exclusive max) share a pixel; an empty box meets none."""
+    return bool(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])

@@ -21,6 +21,7 @@ from converters.masks import (
     read_mask,
     rle_counts,
     rle_to_mask,
+    rle_to_xyxy,
     segmentation_to_mask,
 )
 from tests.converters.text_masks import m
@@ -201,6 +202,12 @@ def test_rle_counts_refuse_what_is_no_coco_string(counts, fragment):
 
 
 @settings(max_examples=150, deadline=None)
+@given(mask=masks_strategy)
+def test_an_rles_box_read_from_its_runs_is_its_masks(mask):
+    box = rle_to_xyxy(mask_to_rle(mask)).tolist()
+    assert box == (mask_to_xyxy(mask).tolist() if mask.any() else [0, 0, 0, 0])  # empty: no pixel
+
+
 @given(mask=masks_strategy)
 @example(mask=m(["#####", "#...#", "#.#.#", "#...#", "#####"]) > 0)  # blob in a hole: one box, two RLEs
 def test_rle_round_trip_is_exact(mask):

@@ -10,13 +10,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.errors import UserError
-from converters.masks import read_mask
+from converters.masks import mask_to_rle, read_mask, rle_to_mask
+from converters.value_masks import compose_mask
 from segmentation.annotate import session as session_module
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError, StorageError
-from segmentation.annotate.records import unique_stem
-from segmentation.annotate.session import STATE_FILE, AnnotationSession
+from segmentation.annotate.records import Instance, unique_stem
+from segmentation.annotate.session import STATE_FILE, AnnotationSession, check_not_hiding
 
 
 def blob(shape, box, fill=True):
@@ -609,6 +612,97 @@ def test_two_masks_of_another_class_may_not_hide_an_instance_between_them(opened
     session.add_instance("a.png", class_name="scratch", mask=blob(shape, (12, 12, 13, 13)))  # same class
     values = read_mask(session.category_dir / "ground_truth" / "combined" / "a_mask.png")
     assert (values[12:18, 15] == 255).all()  # scratch (255) still shows where no dent lies
+
+
+def counted_decodes(monkeypatch) -> list[int]:
+    """``[n]``: how many masks the session and the tree's mask composition decode from RLE from now on."""
+    from converters import value_masks
+
+    count = [0]
+
+    def counting(rle):
+        count[0] += 1
+        return rle_to_mask(rle)
+
+    monkeypatch.setattr(session_module, "rle_to_mask", counting)
+    monkeypatch.setattr(value_masks, "rle_to_mask", counting)
+    return count
+
+
+def test_an_accept_decodes_only_its_own_mask_and_those_it_may_hide(opened, monkeypatch):
+    # each accept decoded every earlier mask of the photo twice (check_not_hiding, then the tree's
+    # mask): its cost grew with the instances; the masks written stay what composing them all gives
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (0, 0, 10, 10)))
+    decodes = counted_decodes(monkeypatch)
+    for n in range(1, 8):  # far apart, classes alternating
+        decodes[0] = 0
+        x = 20 * n
+        session.add_instance(
+            "a.png", class_name=("dent", "scratch")[n % 2], mask=blob(shape, (x, 0, x + 10, 10))
+        )
+        assert decodes[0] == 1  # its own, painted into the tree's mask
+    # a dent over the scratch at x 60..70: that scratch, and what meets its box, are looked at
+    decodes[0] = 0
+    with pytest.raises(ConflictError, match=r"covers all of instance 4 \(scratch\)"):
+        session.add_instance("a.png", class_name="dent", mask=blob(shape, (58, 0, 72, 12)))
+    assert decodes[0] == 1
+    entry = session.entry("a.png")
+    for change in ("undo", "redo", "delete", "accept"):
+        if change == "delete":
+            session.delete_instance("a.png", 2)
+        elif change == "accept":
+            session.add_instance("a.png", class_name="dent", mask=blob(shape, (5, 5, 25, 25)))
+        else:
+            getattr(session, change)("a.png")
+        values = read_mask(
+            session.category_dir / "ground_truth" / "combined" / "a_mask.png", value_coded=True
+        )
+        instances = ((i.class_name, i.rle) for i in entry.instances)
+        assert np.array_equal(values, compose_mask(instances, classes=session.classes, shape=shape)), change
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    boxes=st.lists(
+        st.tuples(
+            st.integers(0, 11), st.integers(0, 11), st.integers(1, 6), st.integers(1, 6), st.booleans()
+        ),
+        max_size=6,
+    ),
+    new=st.tuples(
+        st.integers(0, 11), st.integers(0, 11), st.integers(1, 8), st.integers(1, 8), st.booleans()
+    ),
+)
+def test_check_not_hiding_refuses_as_when_it_decoded_every_mask(boxes, new):
+    # the masks it leaves undecoded (their boxes meet no box that matters) never changed its answer
+    def rect(x, y, w, h):
+        return blob((12, 12), (x, y, x + w, y + h))
+
+    classes = ("scratch", "dent")
+    instances = [
+        Instance(
+            id=n + 1, class_name=classes[dent], rle=mask_to_rle(rect(x, y, w, h)), area=1, box=(0, 0, 1, 1)
+        )
+        for n, (x, y, w, h, dent) in enumerate(boxes)
+    ]
+    mask, class_name = rect(*new[:4]), classes[new[4]]
+    expected = None  # the old rule, every mask decoded
+    shown = np.full(mask.shape, -1, np.int16)
+    masks = [rle_to_mask(i.rle) for i in instances]
+    for instance, pixels in zip(instances, masks, strict=True):
+        shown[pixels] = classes.index(instance.class_name)
+    for instance, pixels in zip(instances, masks, strict=True):
+        left = pixels & (shown == classes.index(instance.class_name))
+        if instance.class_name != class_name and left.any() and not (left & ~mask).any():
+            expected = expected or instance.id
+    try:
+        check_not_hiding("a.png", instances, mask, class_name)
+        refused = None
+    except ConflictError as error:
+        refused = int(str(error).split("instance ")[1].split()[0])
+    assert refused == expected
 
 
 def test_dropping_a_replaced_photos_proposals_keeps_the_other_sources_and_undo_brings_none_back(opened):
