@@ -31,7 +31,8 @@ accept whose photo changed on disk since the click), 507 a file that cannot be w
 disk, a read-only ``--out``: the message says whether the change was saved), 422 malformed JSON or fields
 (naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
-:mod:`segmentation.annotate.worker`). Paths are checked by
+:mod:`segmentation.annotate.worker`) or when the labels of a photo replaced on disk would be set
+aside while an export reads the tree. Paths are checked by
 :func:`segmentation.annotate.files.resolve_inside`.
 
 The routes live in :mod:`segmentation.annotate.routes`, one router per resource;

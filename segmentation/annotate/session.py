@@ -44,14 +44,20 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import file_error
+from common.errors import UserError, file_error
 from common.folders import check_output_folder
 from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask, rle_to_xyxy
 from converters.mvtec import GOOD
 from segmentation.annotate import export
-from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError, StorageError
+from segmentation.annotate.errors import (
+    AnnotationError,
+    BusyError,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+)
 from segmentation.annotate.files import resolve_inside
 from segmentation.annotate.proposals import Proposal, duplicate_rles, not_a_class_text, with_ids
 from segmentation.annotate.records import (
@@ -120,6 +126,10 @@ class AnnotationSession:
         self.notices: list[str] = []
         #: Read for an export with the photo folder gone: the tree's copies stand in for the photos.
         self.photos_gone = photos_gone
+        #: Held by an export; the tree is read without :attr:`_lock` (:meth:`export`).
+        self._export_lock = threading.Lock()
+        #: While an export reads the tree: the photos changed meanwhile, whose files wait for it to end.
+        self._tree_read: set[str] | None = None
         #: The last value-coded mask composed: its photo, instances, classes and mask (:meth:`_composed`).
         self._last_composed: tuple[str, tuple[Instance, ...], list[str], np.ndarray] | None = None
 
@@ -325,12 +335,19 @@ class AnnotationSession:
         Returns:
             A one-line notice naming where its labels went; None when nothing was set aside
             (the same size, a file that is no image, or nothing but a size to forget).
+
+        Raises:
+            BusyError: its labels would be set aside while an export reads the tree (:meth:`export`).
         """
         with self._lock:
             entry = self.entry(key)
             size = replaced_size(entry, self.image_path(key))
             if size is None:
                 return None
+            if self._tree_read is not None and entry.has_labels:  # its files would leave the tree being read
+                raise BusyError(
+                    f"{key} was replaced on disk, and an export is reading its files: try again shortly"
+                )
             before = (entry.snapshot(), entry.size, entry.proposed, entry.undo_stack, entry.redo_stack)
             notice = self._set_aside(entry, size)
             try:
@@ -591,35 +608,77 @@ class AnnotationSession:
         """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`), the tree first
         brought in line with the state (a photo's files the disk refused after its change was saved).
 
+        The converters read the tree without the session's lock, so the page goes on during a long
+        export: a change meanwhile is saved in the state at once and its photo's files are written
+        once the tree is read (the export holds the photos as they were when it began); the labels of
+        a photo replaced on disk are not set aside meanwhile (:meth:`refresh_size`). Exports run one
+        at a time.
+
         Raises:
             ConflictError: no instance accepted yet.
             StorageError: the tree cannot be brought in line with the state.
             UserError: the converters' (an ``--out`` they cannot write).
         """
-        with self._lock:
-            if not any(e.instances for e in self._entries.values()):
-                old = self.out / export.EXPORT_DIR
-                note = f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
-                raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
-            # the tree is what the converters read: a photo whose files could not be written after
-            # its change was saved (a full disk, since freed) was left out of the export
+        with self._export_lock:  # one at a time: each rewrites <out>/export, reading the last one's splits
+            with self._lock:
+                if not any(e.instances for e in self._entries.values()):
+                    old = self.out / export.EXPORT_DIR
+                    note = (
+                        f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
+                    )
+                    raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
+                # the tree is what the converters read: a photo whose files could not be written after
+                # its change was saved (a full disk, since freed) was left out of the export
+                try:
+                    self._sync_tree()
+                except OSError as error:
+                    raise StorageError(
+                        f"nothing exported: {self.category_dir} cannot be brought in line with "
+                        f"{self.state_path.name} ({file_error(error)})"
+                    ) from error
+                # exported as they are (the tree holds every photo with an instance): their defects not
+                # yet outlined are background to a detector trained on them
+                open_keys = [k for k, e in self._entries.items() if e.status == IN_PROGRESS and e.instances]
+                self._tree_read = set()
+            # the converters read the tree without the lock (the page froze for a long export); changes
+            # meanwhile are saved in the state, their photos' files written once it is read
             try:
-                self._sync_tree()
-            except OSError as error:
-                raise StorageError(
-                    f"nothing exported: {self.category_dir} cannot be brought in line with "
-                    f"{self.state_path.name} ({file_error(error)})"
-                ) from error
-            report = export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
-            # exported as they are (the tree holds every photo with an instance): their defects not yet
-            # outlined are background to a detector trained on them
-            open_keys = [k for k, e in self._entries.items() if e.status == IN_PROGRESS and e.instances]
+                report = export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
+            finally:
+                unwritten = self._sync_after_export()
             if open_keys:
                 report.notes.append(
                     f"{len(open_keys)} photo(s) in progress, not marked done, are exported with the "
                     f"instances they have so far (e.g. {open_keys[0]}); defects not outlined are background"
                 )
+            if unwritten:
+                report.notes.append(unwritten)
             return report
+
+    def _sync_after_export(self) -> str | None:
+        """Writes the files of the photos changed while an export read the tree; what could not be written.
+
+        Returns:
+            None, or a note: the state holds those changes, and the next start or export writes them.
+        """
+        with self._lock:
+            keys, self._tree_read = self._tree_read or set(), None
+            failed = []
+            for key in sorted(keys):
+                try:
+                    self._sync(self._entries[key])
+                except (OSError, UserError) as error:  # e.g. a photo gone meanwhile with no copy in the tree
+                    failed.append((key, error))
+        if not failed:
+            return None
+        key, error = failed[0]
+        logger.warning("files of %s not written after the export: %s", key, error)
+        return (
+            f"the files of {len(failed)} photo(s) changed during the export (e.g. {key}) could not be "
+            f"written to {self.category_dir} ({file_error(error) if isinstance(error, OSError) else error}): "
+            f"they are saved in {self.state_path.name} "
+            "and written at the next start or export; free space on its disk or make the folder writable"
+        )
 
     # ------------------------------------------------------------------------------------------
     # Inside
@@ -781,8 +840,12 @@ class AnnotationSession:
         """:meth:`_sync` after a change was saved; StorageError saying so when the tree cannot take it.
 
         The state holds the change; the photo's files are rewritten from it at the next start, or
-        export (:meth:`export`), so the page must not hear "internal error" as "not saved".
+        export (:meth:`export`), so the page must not hear "internal error" as "not saved". While an
+        export reads the tree, they are written once it is done.
         """
+        if self._tree_read is not None:
+            self._tree_read.add(entry.key)
+            return
         try:
             self._sync(entry)
         except OSError as error:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from converters.convert import format_report
 from converters.masks import mask_to_rle, read_mask, rle_to_mask
 from converters.mvtec import scan
 from segmentation.annotate import export
-from segmentation.annotate.errors import AnnotationError, ConflictError, StorageError
+from segmentation.annotate.errors import AnnotationError, BusyError, ConflictError, StorageError
 from segmentation.annotate.session import AnnotationSession
 
 REPO = Path(__file__).resolve().parents[3]
@@ -113,6 +114,69 @@ def test_export_writes_yolo_and_coco_with_one_class_per_instance(annotated):
     ]
     annotated.export()  # again: replaces the earlier export
     assert (out / "data.yaml").is_file()
+
+
+def test_the_page_goes_on_while_an_export_reads_the_tree_and_the_export_holds_the_tree_as_it_began(
+    annotated, monkeypatch
+):
+    # the export held the session's lock while the converters read the tree: every request of the page
+    # waited for it (a long export froze the page); a change meanwhile must not move files under it
+    from converters import convert as convert_module
+
+    tree, changed, during = annotated.category_dir, threading.Event(), []
+    mask_to_instances = convert_module.mask_to_instances
+
+    def change() -> None:  # a.png gets a dent: its copy and mask move from scratch/ to combined/
+        annotated.add_instance("a.png", class_name="dent", mask=blob((120, 160), (100, 10, 110, 20)))
+        annotated.add_instance("wide.png", class_name="dent", mask=blob((300, 640), (5, 5, 30, 30)))
+        changed.set()
+
+    def reading(*args, **kwargs):  # the converters have listed the tree and read a mask
+        if not during:
+            threading.Thread(target=change, daemon=True).start()
+            during.append(changed.wait(10))
+        return mask_to_instances(*args, **kwargs)
+
+    monkeypatch.setattr(convert_module, "mask_to_instances", reading)
+    report = annotated.export()
+    assert during == [True]  # answered while the export read the tree
+    assert changed.wait(30)
+    exported = json.loads((annotated.out / "export" / "splits.json").read_text())
+    keys = sorted(k for split in ("train", "val", "test") for k in exported[split])
+    assert keys == [
+        "new_defects/test/combined/lot_2__c",
+        "new_defects/test/good/b",
+        "new_defects/test/scratch/a",
+    ]
+    assert sum(sum(c.values()) for c in report.instances.values()) == 4  # the instances when it began
+    # once read, the tree holds the changes
+    assert (tree / "test/combined/a.png").is_file() and not (tree / "test/scratch").exists()
+    assert (tree / "ground_truth/dent/wide_mask.png").is_file()
+    assert annotated.export().instances != report.instances  # the next export has them
+
+
+def test_a_replaced_photos_labels_wait_for_an_export_reading_their_files(annotated, monkeypatch):
+    # setting them aside moves its copy and mask out of the tree the converters are reading
+    from converters import convert as convert_module
+
+    photo, refused = annotated.image_path("a.png"), []
+    mask_to_instances = convert_module.mask_to_instances
+
+    def reading(*args, **kwargs):
+        if not refused:
+            Image.new("RGB", (64, 48)).save(photo)  # another size
+            with pytest.raises(
+                BusyError, match="^a.png was replaced on disk, and an export is reading"
+            ) as error:
+                annotated.refresh_size("a.png")
+            refused.append(error.value)
+        return mask_to_instances(*args, **kwargs)
+
+    monkeypatch.setattr(convert_module, "mask_to_instances", reading)
+    annotated.export()
+    assert refused and len(annotated.entry("a.png").instances) == 2  # nothing set aside meanwhile
+    assert "set aside in" in annotated.refresh_size("a.png")  # once the export is done
+    assert annotated.entry("a.png").instances == []
 
 
 def test_a_re_export_keeps_each_photo_in_the_split_the_last_export_put_it_in(annotated):
