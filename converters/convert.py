@@ -796,17 +796,24 @@ def layout_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
 
 def _draw_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
     """A fresh split of the samples read (defect images stratified by category/defect), but for those
-    ``config.keep_splits`` places, which stay where it put them."""
+    ``config.keep_splits`` places, which stay where it put them; the new ones fill each split toward its
+    fraction of their stratum (``make_splits``' ``kept``)."""
     earlier = {}
     if config.keep_splits is not None and Path(config.keep_splits).is_file():
         earlier = load_splits(config.keep_splits).split_of()
     new = [s for s in samples if s.record.key not in earlier]
+    kept: dict[str, list[int]] = defaultdict(lambda: [0] * len(SPLITS))
+    for sample in samples:
+        if sample.record.key in earlier and not sample.record.is_good:
+            stratum = f"{sample.record.category}/{sample.record.defect}"
+            kept[stratum][SPLITS.index(earlier[sample.record.key])] += 1
     drawn = make_splits(
         [(s.record.key, f"{s.record.category}/{s.record.defect}") for s in new if not s.record.is_good],
         [s.record.key for s in new if s.record.is_good],
         ratios=config.ratios,
         background_ratio=config.background_ratio,
         seed=config.seed,
+        kept=kept,
     )
     if len(new) == len(samples):
         return drawn

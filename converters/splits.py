@@ -15,7 +15,7 @@ import math
 import numbers
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -136,6 +136,26 @@ def split_sizes(n: int, ratios: Sequence[float]) -> list[int]:
     return sizes
 
 
+def fill_sizes(n: int, kept: Sequence[int], ratios: Sequence[float]) -> list[int]:
+    """Sizes of the splits of ``n`` new items joining ``kept`` items already in each split: the new
+    ones fill each split toward :func:`split_sizes` of all of them; a split over its share takes none.
+
+    >>> fill_sizes(1, (1, 0, 0), (0.7, 0.15, 0.15)), fill_sizes(2, (0, 0, 0), (0.7, 0.15, 0.15))
+    ([0, 1, 0], [1, 1, 0])
+    >>> fill_sizes(1, (0, 2, 0), (0.7, 0.15, 0.15))  # val over its share: the new one goes to train
+    [1, 0, 0]
+    """
+    if not any(kept):
+        return split_sizes(n, ratios)
+    wanted = [
+        max(0, size - held) for size, held in zip(split_sizes(n + sum(kept), ratios), kept, strict=True)
+    ]
+    for split in reversed(range(len(wanted))):  # more short than new ones: train is filled first
+        cut = min(wanted[split], sum(wanted) - n)
+        wanted[split] -= cut
+    return wanted
+
+
 def make_splits(
     defect_keys: Iterable[tuple[str, str]],
     good_keys: Iterable[str],
@@ -143,6 +163,7 @@ def make_splits(
     ratios: Sequence[float] = DEFAULT_RATIOS,
     background_ratio: float = DEFAULT_BACKGROUND_RATIO,
     seed: int = 0,
+    kept: Mapping[str, Sequence[int]] | None = None,
 ) -> Splits:
     """Draws the split.
 
@@ -154,6 +175,10 @@ def make_splits(
         background_ratio: good images per defect image in each split, capped
             by how many good images exist (then shared in proportion).
         seed: the whole split is a function of the inputs and this seed.
+        kept: per stratum, its images an earlier split placed (not among ``defect_keys``) in train,
+            val and test: its new images fill each split toward its fraction of the whole stratum
+            (:func:`fill_sizes`), as drawing them alone put one or two new images in train at every
+            export. A stratum with none kept is drawn as without.
     """
     ratios = check_ratios(ratios)
     background_ratio = check_background_ratio(background_ratio)
@@ -167,7 +192,8 @@ def make_splits(
         keys = sorted(strata[stratum])
         order = _rng(seed, stratum).permutation(len(keys))
         start = 0
-        for split, size in zip(SPLITS, split_sizes(len(keys), ratios), strict=True):
+        sizes = fill_sizes(len(keys), (kept or {}).get(stratum, (0, 0, 0)), ratios)
+        for split, size in zip(SPLITS, sizes, strict=True):
             assigned[split] += [keys[i] for i in order[start : start + size]]
             defects[_category(stratum)][split] += size
             start += size

@@ -295,8 +295,9 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
     --link hardlink --overwrite``: one seeded split, ``data.yaml``,
     ``labels/``, ``annotations/instances_*.json``. Class ids are the converters'
     (class names sorted). A photo the previous export's ``splits.json`` placed keeps its split
-    (``keep_splits``): only photos new to the export are drawn, so models trained on two exports
-    are scored on the same photos, and none of an earlier val or test photo moves into train.
+    (``keep_splits``): only photos new to the export are drawn, each split filled toward its share of
+    the defect folder, so models trained on two exports are scored on the same photos, and none of an
+    earlier val or test photo moves into train.
 
     Raises:
         UserError: from the converters, e.g. nothing labelled yet.

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from common.errors import UserError
-from converters.splits import SPLITS, Splits, load_splits, make_splits, save_splits, split_sizes
+from converters.splits import SPLITS, Splits, fill_sizes, load_splits, make_splits, save_splits, split_sizes
 
 
 def keys(stratum: str, n: int) -> list[tuple[str, str]]:
@@ -95,6 +95,29 @@ def test_good_images_are_shuffled_by_the_seed():
 @pytest.mark.parametrize(("n", "sizes"), [(0, [0, 0, 0]), (1, [1, 0, 0]), (2, [1, 1, 0]), (17, [10, 4, 3])])
 def test_allocate_small_strata_still_train(n, sizes):
     assert split_sizes(n, (0.6, 0.2, 0.2)) == sizes
+
+
+@pytest.mark.parametrize(
+    "n, kept, sizes",
+    [
+        (3, (0, 0, 0), [2, 1, 0]),  # none kept: as split_sizes
+        (1, (1, 0, 0), [0, 1, 0]),  # one photo per export: the second fills val
+        (1, (1, 1, 0), [1, 0, 0]),
+        (1, (0, 2, 0), [1, 0, 0]),  # val over its share: train first among the short
+        (4, (1, 1, 0), [3, 0, 1]),
+        (2, (0, 0, 5), [2, 0, 0]),
+    ],
+)
+def test_new_items_fill_each_split_toward_its_share_of_all(n, kept, sizes):
+    # drawn alone, one or two new images went to train at every export of a growing annotation: val and
+    # test stayed empty however many were added one at a time
+    assert fill_sizes(n, kept, (0.7, 0.15, 0.15)) == sizes and sum(sizes) == n
+
+
+def test_kept_images_steer_their_stratum_only():
+    kept = {"a/scratch": (1, 0, 0)}
+    splits = make_splits([("a/test/scratch/1", "a/scratch"), ("a/test/dent/0", "a/dent")], [], kept=kept)
+    assert (splits.train, splits.val) == (["a/test/dent/0"], ["a/test/scratch/1"])
 
 
 def test_allocate_gives_train_one_from_a_donor_and_rounds_half_up():

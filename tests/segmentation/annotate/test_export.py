@@ -197,6 +197,25 @@ def test_a_re_export_keeps_each_photo_in_the_split_the_last_export_put_it_in(ann
     assert any("wide" in k for split in ("train", "val", "test") for k in again[split])  # new: drawn
 
 
+def test_photos_exported_one_at_a_time_reach_val(photos, tmp_path):
+    # each re-export drew its new photos alone: one new photo of a class always went to train, so a
+    # session exported after every photo never had a val split ("yolo train needs images in val")
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch"])
+    splits = session.out / "export" / "splits.json"
+    placed = {}
+    for key, shape in [("a.png", (120, 160)), ("b.jpg", (150, 100)), ("wide.png", (300, 640))]:
+        session.add_instance(key, class_name="scratch", mask=blob(shape, (5, 5, 30, 30)))
+        session.export()
+        drawn = json.loads(splits.read_text())
+        placed = {k: split for split in ("train", "val", "test") for k in drawn[split]}
+    assert placed == {
+        "out/test/scratch/a": "train",
+        "out/test/scratch/b": "val",
+        "out/test/scratch/wide": "train",
+    }
+
+
 def test_export_of_nothing_is_refused(photos, tmp_path):
     session = AnnotationSession.open(tmp_path / "out", photos[0])
     session.set_status("a.png", "good")
