@@ -374,6 +374,8 @@ def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | No
         hint = "the layout names no images for it; drop --split-from-layout to draw a split, or add images"
     elif config is not None and config.splits_file:
         hint = f"the splits file {config.splits_file} lists none there"
+    elif config is not None and config.keep_splits is not None:  # the annotation page's export: no --split
+        hint = "annotate more photos: new ones fill the splits short of their share"
     else:
         hint = "give it a larger fraction with --split, or add images"
     warnings = [f"split '{split}' has no images ({hint})" for split in SPLITS if not by_split[split]]

@@ -216,6 +216,16 @@ def test_photos_exported_one_at_a_time_reach_val(photos, tmp_path):
     }
 
 
+def test_an_export_short_of_a_split_asks_for_more_photos_not_an_option_the_page_has(photos, tmp_path):
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch"])
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (5, 5, 30, 30)))
+    warnings = session.export().warnings
+    hint = "annotate more photos: new ones fill the splits short of their share"
+    assert f"split 'val' has no images ({hint})" in warnings
+    assert not any("--split" in line for line in warnings)  # the converters' option: the page has none
+
+
 def test_export_of_nothing_is_refused(photos, tmp_path):
     session = AnnotationSession.open(tmp_path / "out", photos[0])
     session.set_status("a.png", "good")
