@@ -412,9 +412,8 @@ def missing_class_notes(
     if config.splits_file or config.split_from_layout:
         return []
     ratios = dict(zip(SPLITS, check_ratios(config.ratios), strict=True))
-    earlier: set[str] = set()  # the annotation page's export: earlier images stay where they were
-    if config.keep_splits is not None and Path(config.keep_splits).is_file():
-        earlier = set(load_splits(config.keep_splits).split_of())
+    # the annotation page's export: earlier images stay where they were
+    earlier = set(kept_splits(config, [s for samples in by_split.values() for s in samples]))
     images = {name: Counter() for name in names}
     folders: dict[str, set[str]] = {name: set() for name in names}
     kept: set[str] = set()  # classes with an image kept where the earlier split put it
@@ -796,13 +795,35 @@ def layout_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
     return Splits(**assigned, drawn=False)
 
 
+def kept_splits(config: ConvertConfig, samples: Sequence[Sample]) -> dict[str, str]:
+    """The split ``config.keep_splits`` put each of ``samples`` in, by record key (none without one).
+
+    An image moved to another folder since (an annotated photo given a second class goes from
+    ``test/scratch`` to ``test/combined``) has another key: it is found by its category and stem where
+    these name one image both there and among ``samples``, so it keeps its split too (it was drawn anew,
+    and a val or test photo could move into train).
+    """
+    if config.keep_splits is None or not Path(config.keep_splits).is_file():
+        return {}
+    earlier = load_splits(config.keep_splits).split_of()
+
+    def place(key: str) -> tuple[str, str]:  # category/subset/folder/stem -> (category, stem)
+        return key.split("/", 1)[0], key.rsplit("/", 1)[-1]
+
+    before, now = Counter(map(place, earlier)), Counter(place(s.record.key) for s in samples)
+    moved = {place(key): split for key, split in earlier.items() if before[place(key)] == 1}
+    for sample in samples:
+        key = sample.record.key
+        if key not in earlier and now[place(key)] == 1 and place(key) in moved:
+            earlier[key] = moved[place(key)]
+    return earlier
+
+
 def _draw_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
     """A fresh split of the samples read (defect images stratified by category/defect), but for those
     ``config.keep_splits`` places, which stay where it put them; the new ones fill each split toward its
     fraction of their stratum (``make_splits``' ``kept``)."""
-    earlier = {}
-    if config.keep_splits is not None and Path(config.keep_splits).is_file():
-        earlier = load_splits(config.keep_splits).split_of()
+    earlier = kept_splits(config, samples)
     new = [s for s in samples if s.record.key not in earlier]
     kept: dict[str, list[int]] = defaultdict(lambda: [0] * len(SPLITS))
     for sample in samples:

@@ -216,6 +216,23 @@ def test_photos_exported_one_at_a_time_reach_val(photos, tmp_path):
     }
 
 
+def test_a_photo_given_a_second_class_keeps_its_split(photos, tmp_path):
+    # it moves from test/scratch to test/combined, another record key: a re-export drew it anew, and the
+    # val photo went to train (a model trained on it was scored on its own training photo)
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch", "dent"])
+    shapes = {"a.png": (120, 160), "b.jpg": (150, 100)}
+    for key, shape in shapes.items():
+        session.add_instance(key, class_name="scratch", mask=blob(shape, (5, 5, 30, 30)))
+    session.export()
+    splits = session.out / "export" / "splits.json"
+    (stem,) = [key.rsplit("/", 1)[1] for key in json.loads(splits.read_text())["val"]]
+    key = next(k for k in shapes if k.startswith(stem))
+    session.add_instance(key, class_name="dent", mask=blob(shapes[key], (40, 40, 60, 60)))
+    session.export()
+    assert json.loads(splits.read_text())["val"] == [f"out/test/combined/{stem}"]
+
+
 def test_an_export_short_of_a_split_asks_for_more_photos_not_an_option_the_page_has(photos, tmp_path):
     folder, _ = photos
     session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch"])
