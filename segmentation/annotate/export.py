@@ -34,17 +34,19 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from common.errors import UserError
+from common.errors import UserError, few
 from common.images import IMAGE_SUFFIXES, displayed_size, is_rotated
 from common.io import atomic_write
 from converters.convert import ConversionReport, ConvertConfig, convert
+from converters.dataset import DATASET_NAMES
 from converters.mvtec import MASK_SUFFIX
-from converters.splits import SPLITS_FILE
+from converters.splits import SPLITS_FILE, load_splits
 from converters.value_masks import (  # noqa: F401  # the value-mask convention, re-exported for the app
     FIRST_VALUE,
     MASK_VALUES_FILE,
@@ -300,8 +302,10 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
     earlier val or test photo moves into train.
 
     Raises:
+        AnnotationError: ``out`` cannot take the export (:func:`check_export_folder`).
         UserError: from the converters, e.g. nothing labelled yet.
     """
+    check_export_folder(out)
     return convert(
         ConvertConfig(
             root=category_dir,
@@ -315,3 +319,36 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
             keep_splits=out / SPLITS_FILE,
         )
     )
+
+
+def check_export_folder(out: Path) -> None:
+    """Refuses, in the words of the page and of ``--export``, an ``out`` the converters would refuse in
+    theirs (naming ``--out`` and ``--overwrite``, options neither has, or no way out).
+
+    Each export replaces ``out`` whole and keeps the split its ``splits.json`` records.
+
+    Raises:
+        AnnotationError: a file at ``out``, a name in it that no export writes (the user's file, which
+            replacing the folder would delete), a ``splits.json`` that does not read.
+    """
+    if out.exists() and not out.is_dir():
+        raise AnnotationError(
+            f"{out} is a file, where the export writes its folder: move it away, then export"
+        )
+    if not out.is_dir():
+        return
+    others = sorted(p.name for p in out.iterdir() if not any(fnmatchcase(p.name, n) for n in DATASET_NAMES))
+    if others:
+        raise AnnotationError(
+            f"{out} holds {few(others)}, which no export writes: each export replaces the folder whole and "
+            "would delete it; move those out, then export"
+        )
+    if not (out / SPLITS_FILE).is_file():
+        return
+    try:
+        load_splits(out / SPLITS_FILE)
+    except UserError as error:
+        raise AnnotationError(
+            f"{error}: each export keeps the split of the last one it records; delete the file to draw the "
+            "split anew (photos may then change split), then export"
+        ) from None

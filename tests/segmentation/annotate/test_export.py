@@ -243,6 +243,35 @@ def test_an_export_short_of_a_split_asks_for_more_photos_not_an_option_the_page_
     assert not any("--split" in line for line in warnings)  # the converters' option: the page has none
 
 
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (
+            lambda out: (out / "notes.txt").write_text("mine"),
+            r"export holds notes.txt, which no export writes: each export replaces the folder whole and "
+            r"would delete it; move those out, then export$",
+        ),
+        (
+            lambda out: shutil.rmtree(out) or out.write_text("x"),
+            r"export is a file, where the export writes its folder: move it away, then export$",
+        ),
+        (
+            lambda out: (out / "splits.json").write_text("{bad"),
+            r"splits.json: not JSON .*: each export keeps the split of the last one it records; delete the "
+            r"file to draw the split anew \(photos may then change split\), then export$",
+        ),
+    ],
+    ids=["a file of the user's", "a file in its place", "a broken splits file"],
+)
+def test_an_export_folder_the_export_cannot_take_is_refused_with_the_way_out(annotated, spoil, message):
+    # the converters named --out and --overwrite (options neither the page nor --export has), or no way out
+    annotated.export()
+    spoil(annotated.out / "export")
+    with pytest.raises(AnnotationError, match=message) as error:
+        annotated.export()
+    assert "--out" not in str(error.value) and "--overwrite" not in str(error.value)
+
+
 def test_export_of_nothing_is_refused(photos, tmp_path):
     session = AnnotationSession.open(tmp_path / "out", photos[0])
     session.set_status("a.png", "good")
