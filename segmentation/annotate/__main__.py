@@ -355,9 +355,13 @@ def read_session(
 
     A first run without ``--classes`` takes the detector's class names, else the file's.
     """
+    from segmentation.annotate.proposal_file import check_first_classes
     from segmentation.annotate.session import AnnotationSession
+    from segmentation.annotate.state_file import saved_classes
 
     names = detector.names if detector else proposal_file.class_names() if proposal_file else None
+    if proposal_file is not None and names and args.classes is None and not saved_classes(args.out):
+        check_first_classes(names, proposal_file.path)
     session = AnnotationSession.read(
         args.out, args.images, classes=args.classes, category=args.category, default_classes=names or None
     )

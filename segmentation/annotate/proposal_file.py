@@ -38,7 +38,9 @@ from common.errors import UserError
 from common.folders import check_input_file
 from common.io import read_json
 from converters.masks import segmentation_to_mask
+from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.proposals import Proposal, make_proposal
+from segmentation.annotate.records import check_classes
 
 #: The cascade's per-image file, next to its predictions.
 IMAGES_FILE = "images.json"
@@ -89,6 +91,25 @@ class ProposalFile:
         """The ``category_name`` values, by category id then first appearance (the classes of a first run)."""
         named = [(r.category_id or 0, r.index, r.category_name) for r in self.results if r.category_name]
         return list(dict.fromkeys(name for _, _, name in sorted(named)))
+
+
+def check_first_classes(names: Sequence[str], path: Path) -> None:
+    """The file's class names, the classes of a first run without ``--classes``, must be classes of the
+    page (:func:`records.check_classes`).
+
+    The user typed none of them, so "bad class name ...; remove it" named no way out: the error names
+    the file and ``--classes``, with which a proposal of another name is accepted as one of them.
+
+    Raises:
+        UserError: naming the file, the class, and ``--classes``.
+    """
+    try:
+        check_classes(names)
+    except AnnotationError as error:
+        raise UserError(
+            f"proposals file {path}: {error}; the class names are the file's own: name the classes with "
+            "--classes (a proposal of another name is then accepted as one of them)"
+        ) from None
 
 
 def read_proposal_file(path: str | Path) -> ProposalFile:

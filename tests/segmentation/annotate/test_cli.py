@@ -414,6 +414,39 @@ def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serv
     assert app.state.session.entry("a.png").proposals == []
 
 
+def test_a_proposals_files_class_the_page_cannot_take_names_the_file_and_classes(
+    photos, tmp_path, capsys, serve_page
+):
+    # a first run without --classes takes the file's names: 'dent.' was refused as "bad class name 'dent.':
+    # ...; remove it", a name the user never typed, with no word of the file or of --classes
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    results = [
+        {
+            "file_name": "a.png",
+            "category_name": "dent.",
+            "score": 0.8,
+            "segmentation": mask_to_rle(truths["a.png"]),
+        }
+    ]
+    path = tmp_path / "predictions.json"
+    path.write_text(json.dumps(results))
+    argv = [*page_args(folder, tmp_path), "--proposals", str(path)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: proposals file {path}: bad class name 'dent.': Windows drops a '.'")
+    assert error.endswith(
+        "the class names are the file's own: name the classes with --classes (a proposal of another name "
+        "is then accepted as one of them)\n"
+    )
+    assert not (tmp_path / "out").exists()
+    app = serve_page([*argv, "--classes", "dent"])  # the way out it names
+    assert [p.class_name for p in app.state.session.entry("a.png").proposals] == ["dent."]
+
+
 def test_anomaly_proposals_load_with_classes_that_name_them_and_a_note_says_how(
     photos, tmp_path, capsys, serve_page
 ):
