@@ -673,11 +673,12 @@ class AnnotationSession:
             return None
         key, error = failed[0]
         logger.warning("files of %s not written after the export: %s", key, error)
+        disk = isinstance(error, OSError)
         return (
             f"the files of {len(failed)} photo(s) changed during the export (e.g. {key}) could not be "
-            f"written to {self.category_dir} ({file_error(error) if isinstance(error, OSError) else error}): "
-            f"they are saved in {self.state_path.name} "
-            "and written at the next start or export; free space on its disk or make the folder writable"
+            f"written to {self.category_dir} ({file_error(error) if disk else error}): they are saved in "
+            f"{self.state_path.name} and written at the next start or export"
+            + ("; free space on its disk or make the folder writable" if disk else "")
         )
 
     # ------------------------------------------------------------------------------------------

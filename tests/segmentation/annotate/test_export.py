@@ -155,6 +155,37 @@ def test_the_page_goes_on_while_an_export_reads_the_tree_and_the_export_holds_th
     assert annotated.export().instances != report.instances  # the next export has them
 
 
+def test_files_that_cannot_be_written_after_an_export_are_a_note_of_it(annotated, monkeypatch):
+    # the change was answered as saved while the export read the tree: its files' failure is not lost
+    import errno
+
+    from converters import convert as convert_module
+
+    mask_to_instances, sync_image, added = convert_module.mask_to_instances, export.sync_image, []
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def reading(*args, **kwargs):  # the tree was synced: the disk fills up now
+        if not added:
+            monkeypatch.setattr(export, "sync_image", full_disk)
+            mask = blob((300, 640), (5, 5, 30, 30))
+            added.append(annotated.add_instance("wide.png", class_name="dent", mask=mask))
+        return mask_to_instances(*args, **kwargs)
+
+    monkeypatch.setattr(convert_module, "mask_to_instances", reading)
+    report = annotated.export()
+    assert report.notes[-1] == (
+        f"the files of 1 photo(s) changed during the export (e.g. wide.png) could not be written to "
+        f"{annotated.category_dir} (No space left on device): they are saved in annotate_state.json and "
+        "written at the next start or export; free space on its disk or make the folder writable"
+    )
+    monkeypatch.setattr(export, "sync_image", sync_image)
+    assert not (annotated.category_dir / "ground_truth/dent/wide_mask.png").exists()
+    annotated.export()  # the next export writes them first
+    assert (annotated.category_dir / "ground_truth/dent/wide_mask.png").is_file()
+
+
 def test_a_replaced_photos_labels_wait_for_an_export_reading_their_files(annotated, monkeypatch):
     # setting them aside moves its copy and mask out of the tree the converters are reading
     from converters import convert as convert_module
