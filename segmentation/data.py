@@ -429,23 +429,56 @@ def _check_box(box: list[float], mask_box: list[float], image_size: tuple[int, i
 
     The box is SAM's prompt: one typed past the image's edge (it still covers its mask) prompted, taught
     and scored a box around far more than the defect (hazelnut_toy's test IoU 0.818 -> 0.055, no word, its
-    boxes each 600 px wider on every side)."""
+    boxes each 600 px wider on every side). It is refused, not clipped to the image: the converters never
+    write one, so it comes from a file made by hand or by another tool, most often one that wrote
+    [x0, y0, x1, y1] corners where COCO has [x, y, width, height] (clipped, such boxes trained and scored as
+    far larger prompts without a word). The message fits a file of either origin: what the box reads as,
+    and the box as COCO writes it where the corners reading fits the mask.
+    """
     x, y, w, h = box
-    mx, my, mw, mh = mask_box
     if w <= 0 or h <= 0:
         raise UserError(f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]")
     width, height = image_size
     if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
         raise UserError(
             f"{where} has a bbox {box} reaching outside its {width}x{height} px image (a bbox is "
-            "[x, y, width, height]): convert the data set again"
+            f"[x, y, width, height]{_corners_hint(box, mask_box, image_size)}): {_BOX_REMEDY}"
         )
-    if x > mx + 1 or y > my + 1 or x + w < mx + mw - 1 or y + h < my + mh - 1:
+    if not _covers(box, mask_box):
         tight = [round(v, 2) for v in mask_box]
         raise UserError(
             f"{where} has a bbox {box} that does not cover its mask, whose box is {tight} "
-            "(a bbox is [x, y, width, height]): convert the data set again"
+            f"(a bbox is [x, y, width, height]): {_BOX_REMEDY}"
         )
+
+
+#: What to do about a bbox :func:`_check_box` refuses, whoever wrote the file: the converters never
+#: write one (their COCO files were told to "convert the data set again", which a file made by hand or
+#: by another tool cannot be).
+_BOX_REMEDY = (
+    "correct it in the file, or in the tool that wrote it (a data set the converters wrote and since "
+    "edited: convert it again)"
+)
+
+
+def _covers(box: Sequence[float], mask_box: Sequence[float]) -> bool:
+    """Whether xywh ``box`` covers xywh ``mask_box`` to within a pixel."""
+    x, y, w, h = box
+    mx, my, mw, mh = mask_box
+    return not (x > mx + 1 or y > my + 1 or x + w < mx + mw - 1 or y + h < my + mh - 1)
+
+
+def _corners_hint(box: Sequence[float], mask_box: Sequence[float], image_size: tuple[int, int]) -> str:
+    """``"; read as [x0, y0, x1, y1] corners it is [x, y, w, h]"`` where ``box`` read as corners lies in
+    the image and matches its mask's box to within a pixel each way, else ``""``."""
+    x0, y0, x1, y1 = box
+    corners = [x0, y0, x1 - x0, y1 - y0]
+    width, height = image_size
+    inside = x0 >= -1 and y0 >= -1 and x1 <= width + 1 and y1 <= height + 1
+    tight = all(abs(a - b) <= 1 for a, b in zip(corners, mask_box, strict=True))
+    if corners[2] <= 0 or corners[3] <= 0 or not (inside and tight):
+        return ""
+    return f"; read as [x0, y0, x1, y1] corners it is [x, y, width, height] {[round(v, 2) for v in corners]}"
 
 
 def _rle_runs(counts: object, *, where: str) -> list[int]:

@@ -280,6 +280,43 @@ def test_a_mask_that_does_not_decode_or_is_empty_is_refused_naming_it(tiny_datas
         load_split(tmp_path, "test")
 
 
+def _corners(box: list[float]) -> list[float]:
+    """A COCO ``bbox`` written as another tool may: [x0, y0, x1, y1] corners in its place."""
+    return [box[0], box[1], box[0] + box[2], box[1] + box[3]]
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (  # corners where COCO has width and height, past the image: read as corners, it fits the mask
+            lambda image, ann: ann.update(
+                bbox=_corners([30, 40, 20, 20]), segmentation=[[30, 40, 50, 40, 50, 60]]
+            ),
+            r"has a bbox \[30, 40, 50, 60\] reaching outside its 64x64 px image \(a bbox is \[x, y, "
+            r"width, height\]; read as \[x0, y0, x1, y1\] corners it is \[x, y, width, height\] "
+            r"\[30, 40, 20, 20\]\): correct it in the file, or in the tool that wrote it \(a data set the "
+            r"converters wrote and since edited: convert it again\)$",
+        ),
+        (  # 100 px past every edge: no corners reading fits, the rest of the line as above
+            lambda image, ann: ann.update(bbox=[-100, -100, image["width"] + 200, image["height"] + 200]),
+            r"reaching outside its 64x64 px image \(a bbox is \[x, y, width, height\]\): correct it in the "
+            "file",
+        ),
+        (
+            lambda image, ann: ann.update(bbox=[ann["bbox"][0] + 10, *ann["bbox"][1:]]),
+            r"that does not cover its mask, whose box is \[.*\] \(a bbox is \[x, y, width, height\]\): "
+            r"correct it in the file, or in the tool that wrote it",
+        ),
+    ],
+)
+def test_a_bad_bbox_is_refused_with_a_way_on_for_a_hand_made_file(tiny_dataset, tmp_path, edit, fragment):
+    # told to 'convert the data set again': a file made by hand or by another tool has nothing to convert
+    _edit_first_annotation(tiny_dataset, tmp_path, edit)
+    with pytest.raises(UserError, match=fragment) as error:
+        load_split(tmp_path, "test")
+    assert "convert the data set again" not in str(error.value)
+
+
 def test_an_uncompressed_rle_as_coco_writes_crowds_decodes_as_the_polygon_did(tiny_dataset, tmp_path):
     # COCO's crowd form for one instance (iscrowd 0): a crowd itself is refused (below)
     image = next(im for im in load_split(tiny_dataset, "test").images if not im.is_background)
