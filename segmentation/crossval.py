@@ -77,7 +77,13 @@ def size_bucket(area: float, image_size: tuple[int, int]) -> str:
 
 
 def bucket_ious(split: SegmentationSplit, evaluation: ModelEvaluation) -> dict[str, list[float]]:
-    """Per-instance IoUs of ``evaluation`` on ``split``, grouped by :func:`size_bucket`."""
+    """Per-instance IoUs of ``evaluation`` on ``split``, grouped by :func:`size_bucket`.
+
+    By the mask's pixel count, the mask each instance IoU is scored on: :func:`segmentation.data.load_split`
+    makes every ``area`` that, whatever the COCO file says. COCOeval's own small / medium / large AP
+    reads the file's ``area`` at fixed thresholds; the mask AP here is its range ``all`` alone, so the two
+    never have to agree.
+    """
     by_id = {image.image_id: image for image in split.images}
     buckets: dict[str, list[float]] = {name: [] for name in BUCKETS}
     for score in evaluation.scores:

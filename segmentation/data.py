@@ -388,9 +388,13 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
     nothing, an instance IoU of 0); the ``bbox`` is SAM's prompt in training and scoring, so a box
     beside its mask taught and scored the wrong answer to it.
 
-    An annotation without an ``area`` (COCO reads it as the mask's pixels) gets that count here:
-    ``--folds`` sorted instances into size buckets by it and stopped with ``KeyError: 'area'`` after
-    every round had trained.
+    Every annotation's ``area`` is its mask's pixel count here, whatever the file gives (COCO's
+    definition; a file without one, or another tool's polygon or box area, holds another number):
+    ``--folds`` sorts instances into size buckets by it (:func:`segmentation.crossval.bucket_ious`),
+    and stopped with ``KeyError: 'area'`` after every round had trained on a file without areas, or put
+    an instance of a wrong positive area into the wrong bucket without a word. The file itself is left
+    as it is: COCOeval reads its ``area`` only against the range ``all`` (0 to 1e10 px) for the mask AP
+    reported, so a positive area changes no AP (:func:`_check_entries` refuses the rest).
     """
     from pycocotools import mask as mask_utils
 
@@ -418,7 +422,7 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
                 f"{where} has an empty mask (no pixel of its image {info['file_name']} inside it): delete "
                 "the annotation or draw its outline again"
             )
-        annotation.setdefault("area", float(mask_utils.area(rle)))  # COCO's definition, for the size buckets
+        annotation["area"] = float(mask_utils.area(rle))  # COCO's definition, for the size buckets
         _check_box(annotation["bbox"], mask_utils.toBbox(rle).tolist(), (width, height), where=where)
 
 

@@ -195,6 +195,31 @@ def test_a_coco_file_without_areas_gets_size_buckets_by_its_masks_pixels(tiny_da
     assert sum(len(ious) for ious in buckets.values()) == len(pixels)
 
 
+@pytest.mark.parametrize("area", [1e6, 0.5])  # another tool's number: every instance large, or small
+def test_a_wrong_positive_area_does_not_move_an_instance_to_another_size_bucket(tiny_dataset, tmp_path, area):
+    # the bucket followed the file's `area`, not the mask whose instance IoU it held
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    path = data / "annotations" / "instances_test.json"
+    coco = json.loads(path.read_text())
+    for annotation in coco["annotations"]:
+        annotation["area"] = area
+    path.write_text(json.dumps(coco))
+    split = load_split(data, "test")
+    ious, expected = [], {name: [] for name in ("small", "medium", "large")}
+    for image in split.images:
+        image_ious = [0.1 * (len(ious) + i) for i in range(len(image.annotations))]
+        for mask, iou in zip(image.instance_masks(), image_ious, strict=True):
+            expected[size_bucket(float(mask.sum()), (image.height, image.width))].append(iou)
+        ious.append(image_ious)
+    scores = [
+        ImageScore(i.image_id, 1.0, 1.0, instance_iou=v) for i, v in zip(split.images, ious, strict=True)
+    ]
+    assert bucket_ious(split, ModelEvaluation("fine-tuned", None, scores)) == expected
+    assert sum(len(v) > 0 for v in expected.values()) >= 2  # the masks fall in more than one bucket
+    assert json.loads(path.read_text()) == coco  # the file is left as it was
+
+
 def _evaluation(name, ious, instance_ious):
     scores = [
         ImageScore(i + 1, iou, iou, instance_iou=inst)
