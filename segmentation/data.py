@@ -222,6 +222,9 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     return SegmentationSplit(split, images, categories, path)
 
 
+#: COCOeval's largest ground-truth area (its area range ``all``, 1e5^2 px): one above it is left out of AP.
+MAX_COCO_AREA = 1e5**2
+
 #: Each part of a COCO file: what one entry is called, and the keys every entry needs.
 _REQUIRED = {
     "images": ("image", ("id", "file_name")),
@@ -317,9 +320,10 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
     pycocotools can decode, or without an xywh ``bbox``. Each failed deep inside scoring or training
     (``IndexError``, ``KeyError``), after the models had run.
 
-    An ``area`` of 0 or less, or not a number: COCOeval leaves a ground truth whose area is outside its
-    range out of mask AP, so every instance of a negative area was dropped and the split's AP read 0.0
-    without a word (and a size bucket of ``--folds`` took it for small).
+    An ``area`` of 0 or less, above :data:`MAX_COCO_AREA`, or not a number: COCOeval leaves a ground truth
+    whose area is outside its range out of mask AP, so every instance of a negative area was dropped and
+    the split's AP read 0.0 without a word (and a size bucket of ``--folds`` took it for small). Such a
+    file may come from another tool, so the way on is the one that fits any: leave ``area`` out.
 
     A crowd (``iscrowd`` 1) too: COCOeval ignores it for mask AP, while it was prompted, trained on and
     counted in IoU, Dice and instance IoU as a defect. Every annotation here is one defect instance, and
@@ -353,10 +357,10 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
             raise UserError(f"{where} has no bbox [x, y, width, height]: convert the data set again")
         area = annotation.get("area", 1)  # missing: COCOeval is given the mask's pixels
         number = isinstance(area, int | float) and not isinstance(area, bool)
-        if not (number and math.isfinite(area) and area > 0):
+        if not (number and math.isfinite(area) and 0 < area <= MAX_COCO_AREA):
             raise UserError(
-                f"{where} has area {area!r}, not its mask's pixel count (a number above 0; left out, it is "
-                "taken from the mask): convert the data set again"
+                f"{where} has area {area!r}, not its mask's pixel count (a number above 0, and COCOeval "
+                f"scores up to {MAX_COCO_AREA:.0e}): leave it out of the file, and it is taken from the mask"
             )
 
 

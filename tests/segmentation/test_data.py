@@ -183,6 +183,11 @@ def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, 
         (lambda image, ann: ann.update(area=0), "has area 0, not its mask's pixel count"),
         (lambda image, ann: ann.update(area="12"), "has area '12', not its mask's pixel count"),
         (lambda image, ann: ann.update(area=None), "has area None, not its mask's pixel count"),
+        (  # above COCOeval's range 'all': left out of mask AP as well; the way on fits another tool's file
+            lambda image, ann: ann.update(area=1e11),
+            r"has area 100000000000.0, not its mask's pixel count \(a number above 0, and COCOeval scores up "
+            r"to 1e\+10\): leave it out of the file, and it is taken from the mask$",
+        ),
     ],
 )
 def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, edit, fragment):
@@ -195,8 +200,10 @@ def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, e
     (tmp_path / "images").symlink_to(tiny_dataset / "images")
     with pytest.raises(UserError, match=fragment) as error:
         load_split(tmp_path, "test")
-    # each names the way out, but an unknown category's (its message lists the file's categories)
-    assert "category_id" in fragment or str(error.value).endswith(": convert the data set again")
+    # each names the way out, but an unknown category's (its message lists the file's categories); an
+    # area's fits a file of another tool as well (nothing there to convert again)
+    ways = (": convert the data set again", ": leave it out of the file, and it is taken from the mask")
+    assert "category_id" in fragment or str(error.value).endswith(ways)
     load_split(tiny_dataset, "test")  # as the converters wrote it
 
 
