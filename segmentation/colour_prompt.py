@@ -11,6 +11,14 @@ that ``(4h, 4w)`` grid (the padded model input, :func:`segmentation.low_res.to_l
   distance to the median colour of the box's border (:func:`segmentation.colour_head.colour_distance`);
 - ``-clip`` outside the box and in the padding.
 
+A box too small for its map to say anything gets none: a map row of NaN, which
+:func:`segmentation.predict.decode` reads as no mask prompt for that box (SAM's ``no_mask_embed``, as
+without a colour prompt). That is a box without one cell of the grid wholly inside the pixels off its
+border (:func:`readable_box`): in a box of 1 or 2 px every pixel is its border, so the distance was the
+defect's to itself and the map read "surface" all over; and a map narrower than a cell was averaged
+into the ``-clip`` around it. Either way the map told SAM there was nothing in the box, and a speck's
+mask was lost.
+
 The defaults come from the colour head's zero-shot fit on ``hazelnut_toy`` (its decision boundary
 at ``d`` ~ 22, one unit of ``d`` worth half a SAM logit). Only box-only prompts get the map:
 prompts with points, and SAM's own corrective rounds (which feed back its logits), are left as
@@ -29,6 +37,7 @@ It works in the whole photo's frame: not with crops.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -84,7 +93,8 @@ class ColourPrompt:
         return out
 
     def maps(self, sam: Sam, emb: ImageEmbedding, rgb: np.ndarray, boxes: np.ndarray) -> torch.Tensor:
-        """``(N, 1, 4h, 4w)`` float32 ``mask_input`` of N boxes on ``sam.device``.
+        """``(N, 1, 4h, 4w)`` float32 ``mask_input`` of N boxes on ``sam.device``; NaN all over the row of
+        a box too small for a map (:func:`readable_box`: no mask prompt for it, see the module).
 
         Args:
             sam: the model (its input size and logit grid).
@@ -109,7 +119,13 @@ class ColourPrompt:
             low_res=low,
             pad_value=-self.clip,
         )
-        return grid.to(sam.device)
+        cell = sam.image_encoder.img_size / low  # model pixels a grid cell
+        cell_hw = (
+            cell * emb.original_size[0] / emb.input_size[0],
+            cell * emb.original_size[1] / emb.input_size[1],
+        )
+        readable = torch.tensor([readable_box(box, rgb.shape[:2], cell_hw) for box in boxes])
+        return grid.masked_fill(~readable[:, None, None, None], float("nan")).to(sam.device)
 
     def to_dict(self) -> dict:
         """What ``decoder.pt`` stores under ``colour_prompt``."""
@@ -126,6 +142,24 @@ class ColourPrompt:
         if data["scale"] <= 0 or data["clip"] <= 0:
             raise UserError(f"{source}: colour_prompt scale and clip must be above 0, got {data!r}")
         return cls(float(data["centre"]), float(data["scale"]), float(data["clip"]))
+
+
+def readable_box(box: Sequence[float], size: tuple[int, int], cell: tuple[float, float]) -> bool:
+    """Whether xyxy ``box`` on an ``(H, W)`` photo holds a whole cell of the mask grid off its border.
+
+    Args:
+        box: ``(x0, y0, x1, y1)`` in the photo's pixels.
+        size: the photo's ``(H, W)``.
+        cell: a grid cell's ``(height, width)`` in the photo's pixels.
+
+    A speck of one pixel has none; a box of 3 px, one pixel off its border (cells of one pixel):
+
+    >>> readable_box((9, 9, 10, 10), (64, 64), (1, 1)), readable_box((9, 9, 12, 12), (64, 64), (1, 1))
+    (False, True)
+    """
+    rows, cols = box_window(box, size)
+    spans = ((rows.start + 1, rows.stop - 1, cell[0]), (cols.start + 1, cols.stop - 1, cell[1]))
+    return all(math.ceil(start / side - 1e-6) * side + side <= stop + 1e-6 for start, stop, side in spans)
 
 
 def mask_input_of(

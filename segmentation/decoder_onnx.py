@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from common.errors import UserError
 from common.io import atomic_write
 from segmentation.embeddings import ImageEmbedding
-from segmentation.predict import ArrayLike, check_embedding, transform_prompts
+from segmentation.predict import ArrayLike, check_embedding, no_mask_rows, transform_prompts
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -345,6 +345,14 @@ class OnnxDecoder:
         if boxes is None and point_coords is None:
             raise ValueError("the ONNX decoder needs boxes or points")
         check_embedding(self.sam, emb)
+        if mask_input is not None:  # rows of NaN: no mask prompt (the graph takes one has_mask_input a call)
+            mask_input = torch.as_tensor(mask_input, dtype=torch.float32).cpu()
+            missing = no_mask_rows(mask_input).numpy() if mask_input.ndim == 4 else np.zeros(0, bool)
+            if missing.size and missing.all():
+                mask_input = None
+            elif missing.any():
+                prompts = {"boxes": boxes, "point_coords": point_coords, "point_labels": point_labels}
+                return self._by_mask_prompt(emb, prompts, mask_input, missing, multimask_output)
         inputs = decoder_inputs(
             self.sam,
             emb,
@@ -357,6 +365,38 @@ class OnnxDecoder:
         # Token 0 is the single-mask output, tokens 1-3 the three candidates (MaskDecoder.forward).
         picked = slice(1, None) if multimask_output else slice(0, 1)
         return torch.from_numpy(low_res[:, picked]), torch.from_numpy(iou[:, picked])
+
+    def _by_mask_prompt(
+        self,
+        emb: ImageEmbedding,
+        prompts: dict[str, ArrayLike | None],
+        mask_input: torch.Tensor,
+        missing: np.ndarray,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`__call__` of the rows with a mask prompt, then of the ``missing`` rows without one."""
+        low_res = iou = None
+        for rows in (~missing, missing):
+            if not rows.any():
+                continue
+            part_low, part_iou = self(
+                emb,
+                **{name: _rows(value, rows) for name, value in prompts.items()},
+                mask_input=None if rows is missing else mask_input[torch.from_numpy(rows)],
+                multimask_output=multimask_output,
+            )
+            if low_res is None:
+                low_res = part_low.new_empty((len(rows), *part_low.shape[1:]))
+                iou = part_iou.new_empty((len(rows), *part_iou.shape[1:]))
+            low_res[torch.from_numpy(rows)], iou[torch.from_numpy(rows)] = part_low, part_iou
+        return low_res, iou
+
+
+def _rows(value: ArrayLike | None, rows: np.ndarray) -> ArrayLike | None:
+    """The objects ``rows`` (bool) of one prompt array (tensor or array-like), None kept."""
+    if value is None:
+        return None
+    return value[torch.from_numpy(rows)] if isinstance(value, torch.Tensor) else np.asarray(value)[rows]
 
 
 def decoder_inputs(

@@ -368,7 +368,9 @@ def colour_prompt_record(prompt: ColourPrompt | None) -> dict | None:
             f"a map at the image's size: inside {BOX_PIXELS} clip((d - centre) / scale, -clip, clip), "
             f"{DISTANCE}; -clip outside the box; resized (area) to the image's size in the img_size input, "
             "padded at the bottom and right to the img_size square with -clip, then average-pooled to "
-            "mask_input's grid; has_mask_input = 1 (segmentation/colour_prompt.py)"
+            "mask_input's grid; has_mask_input = 1; but a box without one whole grid cell inside its pixels "
+            "less its border row and column gets no map: has_mask_input = 0 and mask_input zeros, as "
+            "without a colour prompt (segmentation/colour_prompt.py, readable_box)"
         ),
     }
 

@@ -155,7 +155,9 @@ def decode(
         boxes, point_coords, point_labels: prompts in original-image pixels,
             see :func:`transform_prompts`; boxes, points or both.
         mask_input: ``(N, 1, 4h, 4w)`` low-resolution logits from an earlier
-            call (``(N, 1, 256, 256)`` for 1024-px SAM), model input frame.
+            call (``(N, 1, 256, 256)`` for 1024-px SAM), model input frame. A row of
+            NaN gives its object no mask prompt (SAM's ``no_mask_embed``, as ``None`` does):
+            a box too small for its colour prompt (:mod:`segmentation.colour_prompt`).
         multimask_output: three masks per object (M = 3) instead of one.
 
     Returns:
@@ -181,7 +183,13 @@ def decode(
                 f"mask_input must be (N, 1, 4h, 4w) for N = {n} objects, got {tuple(masks.shape)}"
             )
     points = None if prompts.point_coords is None else (prompts.point_coords, prompts.point_labels)
+    missing = None if masks is None else no_mask_rows(masks)
+    if missing is not None and missing.any():  # zeros in their place: a NaN in the input poisons gradients
+        masks = masks.masked_fill(missing[:, None, None, None], 0.0)
     sparse, dense = sam.prompt_encoder(points=points, boxes=prompts.boxes, masks=masks)
+    if missing is not None and missing.any():
+        no_mask = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand_as(dense)
+        dense = torch.where(missing[:, None, None, None], no_mask, dense)
     return sam.mask_decoder(
         image_embeddings=emb.embedding.to(sam.device)[None],
         image_pe=sam.prompt_encoder.get_dense_pe(),
@@ -189,6 +197,11 @@ def decode(
         dense_prompt_embeddings=dense,
         multimask_output=multimask_output,
     )
+
+
+def no_mask_rows(mask_input: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` bool: the rows of an ``(N, 1, 4h, 4w)`` ``mask_input`` NaN all over (no mask prompt)."""
+    return mask_input.flatten(1).isnan().all(dim=1)
 
 
 def check_embedding(sam: Sam, emb: ImageEmbedding) -> None:

@@ -66,6 +66,49 @@ def test_maps_lie_on_the_decoders_padded_grid(tiny_sam):
     assert torch.all(left[:, :32] == -3.0) and torch.all(left[:, 32:] == -12.0)
 
 
+def _speck_photo() -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_photo` with a red speck of one pixel at row 32, column 50; its box and the stain's (xyxy)."""
+    rgb = _photo()
+    rgb[32, 50] = (200, 30, 30)
+    return rgb, np.array([[50, 32, 51, 33], [18, 8, 30, 18]], dtype=float)
+
+
+def test_a_box_too_small_for_its_map_gets_no_mask_prompt(tiny_sam):
+    # a 1-px speck's box is all border: its map read the speck as surface (-11) and the grid cell it
+    # shares with the -12 around it said "nothing here", so SAM was told to erase the speck
+    rgb, boxes = _speck_photo()
+    assert ColourPrompt().box_map(rgb, boxes[0])[32, 50] < 0
+    emb = ImageEmbedding(torch.zeros(32, 16, 16), (40, 60), (171, 256))
+    maps = ColourPrompt().maps(tiny_sam, emb, rgb, boxes)
+    assert maps.shape == (2, 1, 64, 64)
+    assert maps[0].isnan().all()  # the speck: no mask prompt (see decode)
+    assert maps[1].isfinite().all() and maps[1].max() > 0  # the stain: its map as before
+
+
+def test_decode_gives_a_nan_row_sams_no_mask_prompt_and_the_others_their_maps(tiny_sam):
+    from segmentation.decoder_onnx import OnnxDecoder
+    from segmentation.predict import decode
+
+    torch.manual_seed(0)
+    rgb, boxes = _speck_photo()
+    emb = ImageEmbedding(torch.randn(32, 16, 16), (40, 60), (171, 256))
+    maps = ColourPrompt().maps(tiny_sam, emb, rgb, boxes)
+    speck, _ = box_logits(tiny_sam, emb, boxes[:1])  # no colour prompt
+    stain, _ = box_logits(tiny_sam, emb, boxes[1:], mask_input=maps[1:])
+    both, _ = box_logits(tiny_sam, emb, boxes, mask_input=maps)
+    np.testing.assert_allclose(both, np.concatenate([speck, stain]), atol=1e-4)
+    with torch.inference_mode():  # the ONNX decoder of the annotation page and the cascade likewise
+        low, _ = OnnxDecoder(tiny_sam, threads=1)(emb, boxes=boxes, mask_input=maps, multimask_output=False)
+        alone, _ = decode(tiny_sam, emb, boxes=boxes[:1], multimask_output=False)
+    np.testing.assert_allclose(low[:1].numpy(), alone.numpy(), atol=1e-3)
+    # training: the NaN row reaches no gradient of the mask downscaling
+    tiny_sam.train()
+    low, _ = decode(tiny_sam, emb, boxes=boxes, mask_input=maps, multimask_output=False)
+    low.sum().backward()
+    grads = [p.grad for p in tiny_sam.prompt_encoder.mask_downscaling.parameters()]
+    assert all(g is not None and g.isfinite().all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
 def test_maps_refuse_a_photo_of_another_size(tiny_sam):
     emb = ImageEmbedding(torch.zeros(32, 16, 16), (40, 60), (171, 256))
     with pytest.raises(ValueError, match=r"photo is \(40, 61\) but its embedding is of \(40, 60\)"):
