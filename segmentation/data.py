@@ -88,8 +88,19 @@ def annotation_file(data: str | Path, split: str) -> Path:
     path = Path(data) / "annotations" / f"instances_{split}.json"
     if not path.is_file():
         check_data_folder(data)
+        present = annotated_splits(data)
+        if present and not (Path(data) / "splits.json").is_file():  # COCO files made by hand or another tool
+            raise UserError(
+                f"no COCO annotations at {path}: {path.parent} holds those of {' and '.join(present)} only "
+                f"(instances_<split>.json, split one of {', '.join(SPLITS)})"
+            )
         raise UserError(f"no COCO annotations at {path}: {reconvert_hint(Path(data))}")
     return path
+
+
+def annotated_splits(data: str | Path) -> list[str]:
+    """The splits that ``<data>/annotations/instances_<split>.json`` exists for, in :data:`SPLITS` order."""
+    return [split for split in SPLITS if (Path(data) / "annotations" / f"instances_{split}.json").is_file()]
 
 
 def reconvert_hint(data: Path) -> str:
@@ -163,9 +174,14 @@ def is_mvtec_tree(folder: Path) -> bool:
     """Whether ``folder`` looks like an MVTec category or a folder of them (and is no converted data set).
 
     A category holds ``train/`` and ``test/`` image folders, or ``ground_truth/``; a converted data set's
-    ``images/`` holds split folders too, so a folder with a ``data.yaml`` or ``splits.json`` is none.
+    ``images/`` holds split folders too, so a folder with a ``data.yaml`` or ``splits.json`` is none, nor is
+    one with ``annotations/`` (a data set whose COCO files were made by hand or by another tool has neither
+    mark, and was told to convert itself as a raw tree).
     """
-    if (folder / "data.yaml").is_file() or (folder / "splits.json").is_file():
+    if (
+        any((folder / name).is_file() for name in ("data.yaml", "splits.json"))
+        or (folder / "annotations").is_dir()
+    ):
         return False
     return _is_category(folder) or any(_is_category(child) for child in folder.iterdir() if child.is_dir())
 

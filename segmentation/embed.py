@@ -21,7 +21,7 @@ from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
 from common.io import embeddings_root
 from converters.splits import SPLITS
-from segmentation.data import SegmentationSplit, check_image_sizes, load_split
+from segmentation.data import SegmentationSplit, annotated_splits, check_image_sizes, load_split
 from segmentation.embeddings import EmbeddingCache, noting_interrupts
 from segmentation.evaluate import resolve_device
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         choices=SPLITS,
-        help=f"splits to embed (default: {' '.join(SPLITS)})",
+        help=f"splits to embed (default: {' '.join(SPLITS)}, those of them the data set has COCO files for)",
     )
     parser.add_argument("--cache-dir", type=Path, help="default: ~/.cache/mvtec-finetune/embeddings")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> None:
     if args.cache_dir is not None:  # a cache in the data set is in the way of its re-conversion
         check_not_inside(args.cache_dir, data, flag="--cache-dir")
     splits = [
-        load_split(data, name) for name in dict.fromkeys(args.splits or SPLITS)
-    ]  # --splits val val: once
+        load_split(data, name) for name in dict.fromkeys(args.splits or default_splits(data))
+    ]  # val val: once
     for split in splits:  # "0 images: 0 were cached" said nothing of why
         if not split.images:
             print(f"note: the {split.name} split of {data} holds no image", file=sys.stderr, flush=True)
@@ -90,6 +90,22 @@ def run(args: argparse.Namespace) -> None:
         f"{len(paths)} images: {before} were cached, {len(paths) - before} encoded in {seconds:.1f} s; "
         f"cache {cache.folder}"
     )
+
+
+def default_splits(data: Path) -> list[str]:
+    """The splits embedded without ``--splits``: all, or those ``data`` has COCO files for, with a note.
+
+    A data set whose COCO files were made by hand or by another tool may hold a test split alone (to score
+    SAM on): it was refused for lacking ``instances_train.json``, or as a raw MVTec tree.
+    """
+    present = annotated_splits(data)
+    if not present or len(present) == len(SPLITS) or (data / "splits.json").is_file():
+        return list(SPLITS)  # load_split says what is missing (a converted data set: how to convert again)
+    missing = " and ".join(f"instances_{split}.json" for split in SPLITS if split not in present)
+    print(
+        f"note: {data / 'annotations'} holds no {missing}: embedding {' and '.join(present)}", file=sys.stderr
+    )
+    return present
 
 
 def check_split_sizes(splits: list[SegmentationSplit], sizes: list[tuple[int, int]]) -> None:

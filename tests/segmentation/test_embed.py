@@ -170,3 +170,39 @@ def test_a_ctrl_c_says_how_many_images_the_cache_kept_and_what_a_rerun_encodes(
     ]
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith(f"{n} images: 3 were cached, {n - 3} encoded in ")
+
+
+def _hand_made(tiny_dataset, tmp_path):
+    """A data set as a user of another tool lays it out: images/ (train/, val/, test/) and a test split's COCO
+    file alone, neither data.yaml nor splits.json."""
+    data = tmp_path / "hand_made"
+    (data / "annotations").mkdir(parents=True)
+    (data / "images").symlink_to(tiny_dataset / "images")
+    shutil.copy(tiny_dataset / "annotations" / "instances_test.json", data / "annotations")
+    return data
+
+
+def test_a_hand_made_data_set_of_a_test_split_alone_embeds_that_split(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+):
+    # it was "a raw MVTec tree" to convert (its images/ holds train/ and test/), --splits test or not
+    _embed_with(tiny_sam, monkeypatch)
+    data = _hand_made(tiny_dataset, tmp_path)
+    assert main(["--data", str(data), "--cache-dir", str(tmp_path / "c"), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    n = len(json.loads((data / "annotations" / "instances_test.json").read_text())["images"])
+    missing = "instances_train.json and instances_val.json"
+    assert err == f"note: {data / 'annotations'} holds no {missing}: embedding test\n"
+    assert out.startswith(f"{n} images: 0 were cached, {n} encoded")
+
+
+def test_a_hand_made_data_set_lacking_a_split_is_told_which_it_has(tiny_dataset, tmp_path):
+    from segmentation.data import load_split
+
+    data = _hand_made(tiny_dataset, tmp_path)
+    with pytest.raises(UserError) as error:
+        load_split(data, "train")
+    assert str(error.value) == (
+        f"no COCO annotations at {data / 'annotations' / 'instances_train.json'}: {data / 'annotations'} "
+        "holds those of test only (instances_<split>.json, split one of train, val, test)"
+    )
