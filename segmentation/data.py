@@ -259,12 +259,24 @@ def _check_ids(dataset: dict, *, source: Path) -> None:
     annotation of no image, from training and from the scores, and the first category of an id (its
     instances scored under the second's name). A missing key failed as ``cannot load ...: 'id'``, a
     missing ``file_name`` and a mix of text and numbers as ids with tracebacks.
+
+    Two categories of one name (another tool's "scratch" under two supercategories): the per-class
+    scores are keyed by name, so their images were counted together under it, a class row of more
+    images than the split's "all" row, without a word.
     """
     for part in _REQUIRED:
         seen: set[int] = set()
         for index, entry in enumerate(dataset[part]):
             _check_keys(part, index, entry, seen, source=source)
             seen.add(entry["id"])
+    names: dict[str, object] = {}  # category name (its repr) -> its first id
+    for category in dataset.get("categories", []):
+        name, number = category["name"], category["id"]
+        if (first := names.setdefault(repr(name), number)) != number:
+            raise UserError(
+                f"category name {name!r} is given to ids {first} and {number} in {source}: the scores list "
+                "classes by name, so both would be counted as one: rename one of them"
+            )
     images: dict[object, str] = {}
     for image in dataset.get("images", []):
         if image["id"] in images:

@@ -417,6 +417,29 @@ def test_coco_ids_that_would_drop_data_silently_are_refused(tiny_dataset, tmp_pa
     assert str(error.value).endswith(": convert the data set again")
 
 
+def test_two_categories_of_one_name_are_refused_naming_both_ids(tiny_dataset, tmp_path):
+    # another tool's "scratch" under two supercategories: the per-class scores, keyed by name, counted both
+    # as one class, a row of more images than the split's "all" row
+    def edit(data: dict) -> None:
+        first = data["categories"][0]
+        data["categories"].append({"id": 99, "name": first["name"], "supercategory": "other"})
+        data["annotations"][0]["category_id"] = 99
+
+    data = json.loads((tiny_dataset / "annotations" / "instances_test.json").read_text())
+    edit(data)
+    name, first = data["categories"][0]["name"], data["categories"][0]["id"]
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_test.json").write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_dataset / "images")
+    with pytest.raises(UserError) as error:
+        load_split(tmp_path, "test")
+    source = tmp_path / "annotations" / "instances_test.json"
+    assert str(error.value) == (
+        f"category name {name!r} is given to ids {first} and 99 in {source}: the scores list classes by "
+        "name, so both would be counted as one: rename one of them"
+    )
+
+
 def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_dataset, tmp_path):
     # each was told to convert into that very path with --overwrite (a raw tree: over its own photos)
     yaml_file = tiny_dataset / "data.yaml"
