@@ -238,6 +238,9 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     return SegmentationSplit(split, images, categories, path)
 
 
+#: The class key of the scores of every class together (``segmentation.metrics``): no category's name.
+OVERALL = "all"
+
 #: COCOeval's largest ground-truth area (its area range ``all``, 1e5^2 px): one above it is left out of AP.
 MAX_COCO_AREA = 1e5**2
 
@@ -316,6 +319,15 @@ def _check_keys(part: str, index: int, entry: dict, seen: set[int], *, source: P
         raise UserError(
             f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: convert the "
             "data set again"
+        )
+    if part == "categories" and (not isinstance(entry["name"], str) or entry["name"] == OVERALL):
+        # a number beside text stopped the scores' table with a TypeError traceback, after the models ran;
+        # a class 'all' was counted into the row of every class together
+        what = "the name the scores give every class together" if entry["name"] == OVERALL else "not text"
+        raise UserError(
+            f"category {entry['id']} in {source} has name {entry['name']!r}, {what}: name it otherwise "
+            "(text, as COCO's category names are; a data set the converters wrote: rename its defect folder "
+            "and convert it again)"
         )
     if part == "categories" and entry["id"] in seen:
         raise UserError(

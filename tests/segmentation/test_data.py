@@ -440,6 +440,29 @@ def test_two_categories_of_one_name_are_refused_naming_both_ids(tiny_dataset, tm
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [
+        (3, "not text"),  # beside a text name: a TypeError traceback from the table, after the models ran
+        ("all", "the name the scores give every class together"),  # counted into the row of every class
+    ],
+)
+def test_a_category_name_the_scores_cannot_key_is_refused(tiny_dataset, tmp_path, name, what):
+    data = json.loads((tiny_dataset / "annotations" / "instances_test.json").read_text())
+    data["categories"].append({"id": 99, "name": name})
+    data["annotations"][0]["category_id"] = 99
+    (tmp_path / "annotations").mkdir()
+    source = tmp_path / "annotations" / "instances_test.json"
+    source.write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_dataset / "images")
+    with pytest.raises(UserError) as error:
+        load_split(tmp_path, "test")
+    assert str(error.value) == (
+        f"category 99 in {source} has name {name!r}, {what}: name it otherwise (text, as COCO's category "
+        "names are; a data set the converters wrote: rename its defect folder and convert it again)"
+    )
+
+
 def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_dataset, tmp_path):
     # each was told to convert into that very path with --overwrite (a raw tree: over its own photos)
     yaml_file = tiny_dataset / "data.yaml"
