@@ -16,6 +16,16 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def markdown_cell(text: object) -> str:
+    """``text`` as one Markdown table cell: a ``|`` escaped, a line break a space (a class name from a
+    COCO file made by hand or by another tool, ``crack | deep``, split its row into another column).
+
+    >>> markdown_cell("crack | deep"), markdown_cell("two\\nlines")
+    ('crack \\\\| deep', 'two lines')
+    """
+    return " ".join(str(text).replace("|", "\\|").splitlines())
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub Markdown table of ``rows`` (cells already formatted) under ``header``.
 

@@ -37,6 +37,7 @@ from common.extras import package_versions
 from common.folders import build_folder, check_not_inside, check_output_folder, earlier_run_note
 from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
+from common.tables import markdown_cell
 from common.text import put_text
 from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
@@ -279,7 +280,7 @@ def format_table(evaluations: list[ModelEvaluation]) -> str:
                 s.mask_ap50.get(name),
             ]
             cells += ["-" if v is None or math.isnan(v) else f"{v:.3f}" for v in values]
-        lines.append(f"| {name} | {first.n_images.get(name, 0)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {markdown_cell(name)} | {first.n_images.get(name, 0)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

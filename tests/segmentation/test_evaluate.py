@@ -89,6 +89,15 @@ def test_table_puts_all_first_and_marks_missing_values():
     ]
 
 
+def test_a_class_name_holding_a_bar_keeps_its_row_in_one_cell():
+    # a COCO file of another tool's class "crack | deep": the row gained a column, each figure under the
+    # header of the one before it
+    values = {"all": 0.5, "crack | deep": 0.4}
+    summary = Summary(values, values, values, values, values, values, {"all": 1, "crack | deep": 1})
+    table = format_table([ModelEvaluation("m", summary, [])]).splitlines()
+    assert table[3] == "| crack \\| deep | 1 | 0.400 | 0.400 | 0.400 | 0.400 | 0.400 | 0.400 |"
+
+
 def test_mask_ap_ranks_each_mask_by_its_predicted_iou(tiny_sam, val_setup, monkeypatch):
     import segmentation.evaluate as evaluate
 
