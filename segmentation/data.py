@@ -381,6 +381,11 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
                 f"{where} has category_id {annotation.get('category_id')!r}, not one of the file's "
                 f"categories {sorted(categories)}"
             )
+        if _is_segmentation([annotation.get("segmentation")]):  # another tool's polygon, not in a list
+            raise UserError(
+                f"{where} has a segmentation of one flat list of numbers: COCO's polygons are a list of "
+                "them, [[x1, y1, x2, y2, ...]]: put it in another pair of brackets"
+            )
         if not _is_segmentation(annotation.get("segmentation")):
             raise UserError(
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "

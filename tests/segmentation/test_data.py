@@ -160,6 +160,11 @@ def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, 
         (lambda image, ann: ann.pop("segmentation"), "has no segmentation pycocotools can decode"),
         (lambda image, ann: ann.update(segmentation=[]), "has no segmentation pycocotools can decode"),
         (lambda image, ann: ann.update(segmentation=[[1, 2, 3, 4]]), "has no segmentation"),  # 2 points
+        (  # another tool's polygon not in a list: its message said "convert the data set again"
+            lambda image, ann: ann.update(segmentation=[10, 10, 20, 10, 20, 20]),
+            r"has a segmentation of one flat list of numbers: COCO's polygons are a list of them, "
+            r"\[\[x1, y1, x2, y2, \.\.\.\]\]: put it in another pair of brackets$",
+        ),
         (lambda image, ann: ann.update(bbox=[0, 0]), r"has no bbox \[x, y, width, height\]"),
         (
             lambda image, ann: ann.update(category_id=9),
@@ -202,7 +207,11 @@ def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, e
         load_split(tmp_path, "test")
     # each names the way out, but an unknown category's (its message lists the file's categories); an
     # area's fits a file of another tool as well (nothing there to convert again)
-    ways = (": convert the data set again", ": leave it out of the file, and it is taken from the mask")
+    ways = (
+        ": convert the data set again",
+        ": leave it out of the file, and it is taken from the mask",
+        ": put it in another pair of brackets",
+    )
     assert "category_id" in fragment or str(error.value).endswith(ways)
     load_split(tiny_dataset, "test")  # as the converters wrote it
 
