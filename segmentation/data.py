@@ -216,8 +216,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
         if (first := listed.setdefault(str(info.get("file_name")), image_id)) != image_id:
             # a hand-edited file: scored twice, and both got one output name ('rename one of them')
             raise UserError(
-                f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): convert "
-                "the data set again"
+                f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): {FIX_COCO}"
             )
         image_path = Path(data) / "images" / info["file_name"]
         if not image_path.exists():
@@ -237,6 +236,13 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
         )
     return SegmentationSplit(split, images, categories, path)
 
+
+#: What to do about a COCO file refused for what the converters never write, whoever wrote it: each
+#: message said "convert the data set again", which a file made by hand or by another tool cannot be.
+FIX_COCO = (
+    "correct it in the file, or in the tool that wrote it (a data set the converters wrote and since "
+    "edited: convert it again)"
+)
 
 #: The class key of the scores of every class together (``segmentation.metrics``): no category's name.
 OVERALL = "all"
@@ -285,20 +291,18 @@ def _check_ids(dataset: dict, *, source: Path) -> None:
         if image["id"] in images:
             raise UserError(
                 f"image id {image['id']!r} is given twice in {source} ({images[image['id']]} and "
-                f"{image.get('file_name')}): convert the data set again"
+                f"{image.get('file_name')}): {FIX_COCO}"
             )
         images[image["id"]] = image.get("file_name")
     annotations: set[object] = set()
     for annotation in dataset.get("annotations", []):
         if annotation["id"] in annotations:
-            raise UserError(
-                f"annotation id {annotation['id']!r} is given twice in {source}: convert the data set again"
-            )
+            raise UserError(f"annotation id {annotation['id']!r} is given twice in {source}: {FIX_COCO}")
         annotations.add(annotation["id"])
         if annotation["image_id"] not in images:
             raise UserError(
                 f"annotation {annotation['id']!r} in {source} has image_id {annotation['image_id']!r}, "
-                "which no image of the file has: convert the data set again"
+                f"which no image of the file has: {FIX_COCO}"
             )
 
 
@@ -307,18 +311,14 @@ def _check_keys(part: str, index: int, entry: dict, seen: set[int], *, source: P
     that is no whole number, or a category whose id is in ``seen`` (the part's earlier ids)."""
     kind, keys = _REQUIRED[part]
     if missing := [key for key in keys if key not in entry]:
-        raise UserError(
-            f"entry {index + 1} of '{part}' in {source} has no '{missing[0]}': convert the data set again"
-        )
+        raise UserError(f"entry {index + 1} of '{part}' in {source} has no '{missing[0]}': {FIX_COCO}")
     if not _is_id(entry["id"]):
         raise UserError(
-            f"{kind} id {entry['id']!r} in {source} is not a whole number, as COCO's ids are: convert the "
-            "data set again"
+            f"{kind} id {entry['id']!r} in {source} is not a whole number, as COCO's ids are: {FIX_COCO}"
         )
     if part == "images" and not isinstance(entry["file_name"], str):
         raise UserError(
-            f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: convert the "
-            "data set again"
+            f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: {FIX_COCO}"
         )
     if part == "categories" and (not isinstance(entry["name"], str) or entry["name"] == OVERALL):
         # a number beside text stopped the scores' table with a TypeError traceback, after the models ran;
@@ -331,8 +331,8 @@ def _check_keys(part: str, index: int, entry: dict, seen: set[int], *, source: P
         )
     if part == "categories" and entry["id"] in seen:
         raise UserError(
-            f"category id {entry['id']} is given twice in {source} ({entry['name']!r} and another): convert "
-            "the data set again"
+            f"category id {entry['id']} is given twice in {source} ({entry['name']!r} and another): "
+            f"{FIX_COCO}"
         )
 
 
@@ -350,7 +350,7 @@ def _check_size(image_path: Path, info: dict, *, source: Path) -> None:
     if (width, height) != (int(info["width"]), int(info["height"])):
         raise UserError(
             f"{image_path} is {width}x{height} px, but {source} says "
-            f"{int(info['width'])}x{int(info['height'])}: convert the data set again"
+            f"{int(info['width'])}x{int(info['height'])}: {FIX_COCO}"
         )
 
 
@@ -372,7 +372,7 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
     if not all(isinstance(info.get(key), int | float) and info[key] >= 1 for key in ("width", "height")):
         raise UserError(
             f"image {info.get('id')} ({info.get('file_name')}) in {source} has no width and height: "
-            "convert the data set again"
+            f"{FIX_COCO}"
         )
     for annotation in annotations:
         where = f"annotation {annotation.get('id')} in {source}"
@@ -389,7 +389,7 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
         if not _is_segmentation(annotation.get("segmentation")):
             raise UserError(
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
-                "RLE with size and counts): convert the data set again"
+                f"RLE with size and counts): {FIX_COCO}"
             )
         if annotation.get("iscrowd"):  # truthy, as pycocotools reads it
             raise UserError(
@@ -399,7 +399,7 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
             )
         box = annotation.get("bbox")
         if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)):
-            raise UserError(f"{where} has no bbox [x, y, width, height]: convert the data set again")
+            raise UserError(f"{where} has no bbox [x, y, width, height]: {FIX_COCO}")
         area = annotation.get("area", 1)  # missing: COCOeval is given the mask's pixels
         number = isinstance(area, int | float) and not isinstance(area, bool)
         if not (number and math.isfinite(area) and 0 < area <= MAX_COCO_AREA):
@@ -455,13 +455,13 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
             if segmentation["size"] != [height, width]:
                 raise UserError(
                     f"{where} is an RLE mask of size {segmentation['size']} (height, width), but its "
-                    f"image {info['file_name']} is {[height, width]}: convert the data set again"
+                    f"image {info['file_name']} is {[height, width]}: {FIX_COCO}"
                 )
             runs = _rle_runs(segmentation["counts"], where=where)
             if sum(runs) != height * width:
                 raise UserError(
                     f"{where} is an RLE mask whose runs cover {sum(runs)} pixels, not the {height * width} "
-                    f"of its size {height}x{width}: convert the data set again"
+                    f"of its size {height}x{width}: {FIX_COCO}"
                 )
             rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
         else:
@@ -495,23 +495,14 @@ def _check_box(box: list[float], mask_box: list[float], image_size: tuple[int, i
     if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
         raise UserError(
             f"{where} has a bbox {box} reaching outside its {width}x{height} px image (a bbox is "
-            f"[x, y, width, height]{_corners_hint(box, mask_box, image_size)}): {_BOX_REMEDY}"
+            f"[x, y, width, height]{_corners_hint(box, mask_box, image_size)}): {FIX_COCO}"
         )
     if not _covers(box, mask_box):
         tight = [round(v, 2) for v in mask_box]
         raise UserError(
             f"{where} has a bbox {box} that does not cover its mask, whose box is {tight} "
-            f"(a bbox is [x, y, width, height]): {_BOX_REMEDY}"
+            f"(a bbox is [x, y, width, height]): {FIX_COCO}"
         )
-
-
-#: What to do about a bbox :func:`_check_box` refuses, whoever wrote the file: the converters never
-#: write one (their COCO files were told to "convert the data set again", which a file made by hand or
-#: by another tool cannot be).
-_BOX_REMEDY = (
-    "correct it in the file, or in the tool that wrote it (a data set the converters wrote and since "
-    "edited: convert it again)"
-)
 
 
 def _covers(box: Sequence[float], mask_box: Sequence[float]) -> bool:
@@ -541,14 +532,13 @@ def _rle_runs(counts: object, *, where: str) -> list[int]:
     try:
         runs = rle_counts(counts) if isinstance(counts, str | list) else None
     except ValueError as error:
-        raise UserError(f"{where} is an RLE mask whose counts do not decode ({error}): convert the data "
-                        "set again") from None  # fmt: skip
+        raise UserError(f"{where} is an RLE mask whose counts do not decode ({error}): {FIX_COCO}") from None
     if runs is None or not all(
         isinstance(run, int) and not isinstance(run, bool) and run >= 0 for run in runs
     ):
         raise UserError(
             f"{where} is an RLE mask whose counts are neither COCO's string nor a list of run lengths "
-            "(whole numbers >= 0): convert the data set again"
+            f"(whole numbers >= 0): {FIX_COCO}"
         )
     return runs
 
@@ -573,5 +563,5 @@ def check_image_sizes(
         if (height, width) != (image.height, image.width):
             raise UserError(
                 f"{image.path} is {width}x{height} px, but {source} says "
-                f"{image.width}x{image.height}: convert the data set again"
+                f"{image.width}x{image.height}: {FIX_COCO}"
             )

@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import UserError
 from converters.masks import read_mask
-from segmentation.data import enclosing_data_set, load_split
+from segmentation.data import FIX_COCO, enclosing_data_set, load_split
 
 
 def test_splits_match_splits_json_and_masks_match_the_source(tiny_dataset):
@@ -93,8 +93,7 @@ def test_a_photo_listed_twice_is_named(tiny_dataset, tmp_path):
         load_split(data, "val")
     first = coco["images"][0]
     assert str(error.value) == (
-        f"{coco_file} lists {first['file_name']} twice (images {first['id']} and 999): "
-        "convert the data set again"
+        f"{coco_file} lists {first['file_name']} twice (images {first['id']} and 999): {FIX_COCO}"
     )
 
 
@@ -205,10 +204,10 @@ def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, e
     (tmp_path / "images").symlink_to(tiny_dataset / "images")
     with pytest.raises(UserError, match=fragment) as error:
         load_split(tmp_path, "test")
-    # each names the way out, but an unknown category's (its message lists the file's categories); an
-    # area's fits a file of another tool as well (nothing there to convert again)
+    # each names the way out, but an unknown category's (its message lists the file's categories), one that
+    # fits a file made by hand or by another tool too ("convert the data set again": such a file cannot)
     ways = (
-        ": convert the data set again",
+        f": {FIX_COCO}",
         ": leave it out of the file, and it is taken from the mask",
         ": put it in another pair of brackets",
     )
@@ -423,7 +422,7 @@ def test_coco_ids_that_would_drop_data_silently_are_refused(tiny_dataset, tmp_pa
     (tmp_path / "images").symlink_to(tiny_dataset / "images")
     with pytest.raises(UserError, match=fragment) as error:
         load_split(tmp_path, "test")
-    assert str(error.value).endswith(": convert the data set again")
+    assert str(error.value).endswith(f": {FIX_COCO}")
 
 
 def test_two_categories_of_one_name_are_refused_naming_both_ids(tiny_dataset, tmp_path):
@@ -567,7 +566,9 @@ def test_a_run_folder_as_data_is_named_for_what_it_is(tmp_path):
 
 def test_a_coco_size_other_than_the_photo_is_refused_when_the_split_is_read(wrong_size_dataset):
     # it was refused only once the whole split had been through SAM's encoder: minutes on a CPU
-    with pytest.raises(UserError, match=r"val.* is 64x64 px, but .*instances_val.json says 64x128: convert"):
+    with pytest.raises(
+        UserError, match=r"val.* is 64x64 px, but .*instances_val.json says 64x128: correct it"
+    ):
         load_split(wrong_size_dataset, "val")
     assert load_split(wrong_size_dataset, "train").images  # the other split's entries agree
 

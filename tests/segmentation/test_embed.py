@@ -58,7 +58,7 @@ def test_an_image_of_another_size_than_its_coco_file_is_refused(
     assert main([*argv, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert re.search(r"is 64x64 px, but .*instances_val.json says 64x128: convert the data set again", err)
+    assert re.search(r"is 64x64 px, but .*instances_val.json says 64x128: correct it in the file", err)
 
 
 def test_a_split_named_twice_is_embedded_and_counted_once(
