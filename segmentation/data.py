@@ -398,8 +398,8 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
                 "if it outlines one defect, or remove it"
             )
         box = annotation.get("bbox")
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)):
-            raise UserError(f"{where} has no bbox [x, y, width, height]: {FIX_COCO}")
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            raise UserError(f"{where} has no bbox [x, y, width, height] (4 finite numbers): {FIX_COCO}")
         area = annotation.get("area", 1)  # missing: COCOeval is given the mask's pixels
         number = isinstance(area, int | float) and not isinstance(area, bool)
         if not (number and math.isfinite(area) and 0 < area <= MAX_COCO_AREA):
@@ -465,6 +465,7 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
                 )
             rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
         else:
+            _check_polygons(segmentation, (width, height), where=where)
             rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
         if mask_utils.area(rle) == 0:
             raise UserError(
@@ -473,6 +474,32 @@ def _check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> No
             )
         annotation["area"] = float(mask_utils.area(rle))  # COCO's definition, for the size buckets
         _check_box(annotation["bbox"], mask_utils.toBbox(rle).tolist(), (width, height), where=where)
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float: Python's ``json`` reads ``NaN`` and ``Infinity``, which COCO has not."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_polygons(polygons: list[list[float]], image_size: tuple[int, int], *, where: str) -> None:
+    """Refuses a polygon point that is no finite number or lies farther outside its ``(width, height)``
+    image than the image is wide or tall.
+
+    pycocotools rasterises a polygon by walking its outline at 5 steps a pixel, points outside the
+    image included: a ``NaN`` (which Python's ``json`` reads) or a coordinate of 1e9 took every byte
+    of memory, and the command was killed without a line.
+    """
+    width, height = image_size
+    for polygon in polygons:
+        points = list(zip(polygon[0::2], polygon[1::2], strict=True))
+        if not all(_is_number(x) and _is_number(y) for x, y in points):
+            raise UserError(f"{where} has a polygon point that is not a finite number: {FIX_COCO}")
+        far = [(x, y) for x, y in points if not (-width <= x <= 2 * width and -height <= y <= 2 * height)]
+        if far:
+            raise UserError(
+                f"{where} has a polygon point {list(far[0])} far outside its {width}x{height} px image: "
+                f"{FIX_COCO}"
+            )
 
 
 def _check_box(box: list[float], mask_box: list[float], image_size: tuple[int, int], *, where: str) -> None:

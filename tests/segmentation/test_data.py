@@ -182,6 +182,18 @@ def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, 
             "has no segmentation",
         ),  # RLE, no counts
         (lambda image, ann: ann.update(bbox=[0, 0, "4", 4]), r"has no bbox \[x, y, width, height\]"),  # text
+        (  # Python's json reads NaN: the box, SAM's prompt, went through every check
+            lambda image, ann: ann.update(bbox=[*ann["bbox"][:2], float("nan"), ann["bbox"][3]]),
+            r"has no bbox \[x, y, width, height\] \(4 finite numbers\)",
+        ),
+        (  # pycocotools rasterised it with all the memory there was: the command was killed without a line
+            lambda image, ann: ann.update(segmentation=[[10, 10, 20, float("nan"), 20, 20]]),
+            "has a polygon point that is not a finite number",
+        ),
+        (  # 1e9 likewise; 1e5 is enough to be refused
+            lambda image, ann: ann.update(segmentation=[[10, 10, 1e5, 10, 20, 20]]),
+            r"has a polygon point \[100000.0, 10\] far outside its 64x64 px image",
+        ),
         # COCOeval left a negative area out of mask AP: the split's AP read 0.0 without a word
         (lambda image, ann: ann.update(area=-5), r"annotation \d+ in .*_test.json has area -5, not its"),
         (lambda image, ann: ann.update(area=0), "has area 0, not its mask's pixel count"),
