@@ -369,7 +369,7 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
     counted in IoU, Dice and instance IoU as a defect. Every annotation here is one defect instance, and
     this package has no ignore regions to leave one out of the pixel scores and the training loss.
     """
-    if not all(isinstance(info.get(key), int | float) and info[key] >= 1 for key in ("width", "height")):
+    if not all(_is_number(info.get(key)) and info[key] >= 1 for key in ("width", "height")):  # Infinity too
         raise UserError(
             f"image {info.get('id')} ({info.get('file_name')}) in {source} has no width and height: "
             f"{FIX_COCO}"

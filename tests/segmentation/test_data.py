@@ -175,6 +175,10 @@ def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, 
             lambda image, ann: image.update(width=0),
             r"image \d+ \(.*\) in .* has no width and height",
         ),  # empty
+        (  # Python's json reads Infinity: an OverflowError traceback
+            lambda image, ann: image.update(width=float("inf")),
+            r"image \d+ \(.*\) in .* has no width and height",
+        ),
         (lambda image, ann: ann.update(segmentation=[[1, 2, 3, 4, 5, 6, 7]]), "has no segmentation"),  # odd
         (lambda image, ann: ann.update(segmentation=[[1, 2, 3, 4, 5, None]]), "has no segmentation"),  # null
         (
