@@ -386,6 +386,11 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
                 f"{where} has a segmentation of one flat list of numbers: COCO's polygons are a list of "
                 "them, [[x1, y1, x2, y2, ...]]: put it in another pair of brackets"
             )
+        if _is_point_pairs(annotation.get("segmentation")):
+            raise UserError(
+                f"{where} has polygons of [x, y] pairs: COCO's polygons are flat lists of numbers, "
+                "[[x1, y1, x2, y2, ...]]: write each one's pairs one after another"
+            )
         if not _is_segmentation(annotation.get("segmentation")):
             raise UserError(
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
@@ -407,6 +412,19 @@ def _check_entries(info: dict, annotations: Sequence[dict], categories: dict, *,
                 f"{where} has area {area!r}, not its mask's pixel count (a number above 0, and COCOeval "
                 f"scores up to {MAX_COCO_AREA:.0e}): leave it out of the file, and it is taken from the mask"
             )
+
+
+def _is_point_pairs(segmentation: object) -> bool:
+    """Whether ``segmentation`` holds polygons as lists of ``[x, y]`` pairs (another tool's), not COCO's."""
+    return (
+        isinstance(segmentation, list)
+        and len(segmentation) > 0
+        and all(
+            isinstance(polygon, list) and len(polygon) > 0
+            and all(isinstance(point, list) and len(point) == 2 for point in polygon)
+            for polygon in segmentation
+        )
+    )  # fmt: skip
 
 
 def _is_segmentation(segmentation: object) -> bool:

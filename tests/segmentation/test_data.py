@@ -159,6 +159,11 @@ def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, 
         (lambda image, ann: ann.pop("segmentation"), "has no segmentation pycocotools can decode"),
         (lambda image, ann: ann.update(segmentation=[]), "has no segmentation pycocotools can decode"),
         (lambda image, ann: ann.update(segmentation=[[1, 2, 3, 4]]), "has no segmentation"),  # 2 points
+        (  # another tool's polygon of [x, y] pairs: was "no segmentation pycocotools can decode (...)"
+            lambda image, ann: ann.update(segmentation=[[[10, 10], [20, 10], [20, 20]]]),
+            r"has polygons of \[x, y\] pairs: COCO's polygons are flat lists of numbers, \[\[x1, y1, x2, y2, "
+            r"\.\.\.\]\]: write each one's pairs one after another$",
+        ),
         (  # another tool's polygon not in a list: its message said "convert the data set again"
             lambda image, ann: ann.update(segmentation=[10, 10, 20, 10, 20, 20]),
             r"has a segmentation of one flat list of numbers: COCO's polygons are a list of them, "
@@ -226,6 +231,7 @@ def test_a_hand_edited_coco_entry_is_refused_naming_it(tiny_dataset, tmp_path, e
         f": {FIX_COCO}",
         ": leave it out of the file, and it is taken from the mask",
         ": put it in another pair of brackets",
+        ": write each one's pairs one after another",
     )
     assert "category_id" in fragment or str(error.value).endswith(ways)
     load_split(tiny_dataset, "test")  # as the converters wrote it
