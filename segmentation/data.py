@@ -16,7 +16,7 @@ import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
@@ -226,7 +226,9 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
                     f"{os.readlink(image_path)}, which does not exist: put the photos back there, or "
                     "convert the data set again"
                 )
-            raise UserError(f"image listed in {path} is missing: {image_path}")
+            raise UserError(
+                f"image listed in {path} is missing: {image_path}{_windows_hint(data, info['file_name'])}"
+            )
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         _check_entries(info, annotations, categories, source=path)
         _check_size(image_path, info, source=path)
@@ -249,6 +251,16 @@ OVERALL = "all"
 
 #: COCOeval's largest ground-truth area (its area range ``all``, 1e5^2 px): one above it is left out of AP.
 MAX_COCO_AREA = 1e5**2
+
+
+def _windows_hint(data: str | Path, file_name: str) -> str:
+    """What to say of a missing image whose ``file_name`` is a Windows path (``test\\a.png``, another tool's
+    written there) naming a photo that ``/`` finds; else nothing."""
+    posix = PureWindowsPath(file_name).as_posix()
+    if "\\" not in file_name or not (Path(data) / "images" / posix).is_file():
+        return ""
+    return f" (its file_name {file_name!r} is a Windows path: write {posix!r}, as COCO's file names are)"
+
 
 #: Each part of a COCO file: what one entry is called, and the keys every entry needs.
 _REQUIRED = {

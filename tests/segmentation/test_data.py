@@ -62,6 +62,24 @@ def test_errors_name_the_file(tiny_dataset, tmp_path):
         load_split(tmp_path, "val")
 
 
+def test_a_windows_file_name_is_named_with_the_one_to_write(tiny_dataset, tmp_path):
+    # another tool on Windows wrote "test\\a.png": "is missing" named a path whose photo ls showed
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    first = coco["images"][0]["file_name"]
+    coco["images"][0]["file_name"] = first.replace("/", "\\")
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as error:
+        load_split(data, "val")
+    windows = first.replace("/", "\\")
+    assert str(error.value) == (
+        f"image listed in {coco_file} is missing: {data / 'images' / windows} (its file_name {windows!r} is "
+        f"a Windows path: write {first!r}, as COCO's file names are)"
+    )
+
+
 def test_a_photo_behind_a_broken_link_is_named_with_its_target(tiny_dataset, tmp_path):
     # converted with --link symlink (the default), then the original photos moved: 'is missing' named a
     # file that ls still listed
