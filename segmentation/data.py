@@ -534,31 +534,40 @@ def _check_polygons(polygons: list[list[float]], image_size: tuple[int, int], *,
 
 def _check_box(box: list[float], mask_box: list[float], image_size: tuple[int, int], *, where: str) -> None:
     """Refuses a COCO ``bbox`` (x, y, width, height) of no size, reaching outside its ``(width, height)``
-    image, or not covering ``mask_box`` (the mask's tight box, same format), each to within a pixel
-    (polygons are rasterised a pixel either way).
+    image, not covering ``mask_box`` (the mask's tight box, same format), or that is the mask's
+    ``[x0, y0, x1, y1]`` corners, each to within a pixel (polygons are rasterised a pixel either way).
 
     The box is SAM's prompt: one typed past the image's edge (it still covers its mask) prompted, taught
     and scored a box around far more than the defect (hazelnut_toy's test IoU 0.818 -> 0.055, no word, its
     boxes each 600 px wider on every side). It is refused, not clipped to the image: the converters never
     write one, so it comes from a file made by hand or by another tool, most often one that wrote
     [x0, y0, x1, y1] corners where COCO has [x, y, width, height] (clipped, such boxes trained and scored as
-    far larger prompts without a word). The message fits a file of either origin: what the box reads as,
-    and the box as COCO writes it where the corners reading fits the mask.
+    far larger prompts without a word). Such corners inside the image covered the mask as well, a box
+    ``x0`` and ``y0`` px too wide and tall, and were taken without a word. The message fits a file of
+    either origin: what the box reads as, and the box as COCO writes it where the corners reading fits.
     """
     x, y, w, h = box
     if w <= 0 or h <= 0:
         raise UserError(f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]")
     width, height = image_size
+    corners = _corners_box(box)
+    hint = ""
+    if _fits(corners, mask_box):
+        hint = f"; read as [x0, y0, x1, y1] corners it is [x, y, width, height] {_rounded(corners)}"
     if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
         raise UserError(
             f"{where} has a bbox {box} reaching outside its {width}x{height} px image (a bbox is "
-            f"[x, y, width, height]{_corners_hint(box, mask_box, image_size)}): {FIX_COCO}"
+            f"[x, y, width, height]{hint}): {FIX_COCO}"
         )
     if not _covers(box, mask_box):
-        tight = [round(v, 2) for v in mask_box]
         raise UserError(
-            f"{where} has a bbox {box} that does not cover its mask, whose box is {tight} "
+            f"{where} has a bbox {box} that does not cover its mask, whose box is {_rounded(mask_box)} "
             f"(a bbox is [x, y, width, height]): {FIX_COCO}"
+        )
+    if hint and not _fits(box, mask_box):
+        raise UserError(
+            f"{where} has a bbox {box} that is its mask's [x0, y0, x1, y1] corners (a bbox is [x, y, width, "
+            f"height]{hint}): {FIX_COCO}"
         )
 
 
@@ -569,17 +578,19 @@ def _covers(box: Sequence[float], mask_box: Sequence[float]) -> bool:
     return not (x > mx + 1 or y > my + 1 or x + w < mx + mw - 1 or y + h < my + mh - 1)
 
 
-def _corners_hint(box: Sequence[float], mask_box: Sequence[float], image_size: tuple[int, int]) -> str:
-    """``"; read as [x0, y0, x1, y1] corners it is [x, y, w, h]"`` where ``box`` read as corners lies in
-    the image and matches its mask's box to within a pixel each way, else ``""``."""
+def _fits(box: Sequence[float], mask_box: Sequence[float]) -> bool:
+    """Whether xywh ``box`` is xywh ``mask_box`` to within a pixel each way."""
+    return all(abs(a - b) <= 1 for a, b in zip(box, mask_box, strict=True))
+
+
+def _corners_box(box: Sequence[float]) -> list[float]:
+    """``box`` read as ``[x0, y0, x1, y1]`` corners, as xywh."""
     x0, y0, x1, y1 = box
-    corners = [x0, y0, x1 - x0, y1 - y0]
-    width, height = image_size
-    inside = x0 >= -1 and y0 >= -1 and x1 <= width + 1 and y1 <= height + 1
-    tight = all(abs(a - b) <= 1 for a, b in zip(corners, mask_box, strict=True))
-    if corners[2] <= 0 or corners[3] <= 0 or not (inside and tight):
-        return ""
-    return f"; read as [x0, y0, x1, y1] corners it is [x, y, width, height] {[round(v, 2) for v in corners]}"
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def _rounded(box: Sequence[float]) -> list[float]:
+    return [round(v, 2) for v in box]
 
 
 def _rle_runs(counts: object, *, where: str) -> list[int]:

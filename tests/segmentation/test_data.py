@@ -352,6 +352,14 @@ def _corners(box: list[float]) -> list[float]:
             r"\[30, 40, 20, 20\]\): correct it in the file, or in the tool that wrote it \(a data set the "
             r"converters wrote and since edited: convert it again\)$",
         ),
+        (  # corners inside the image: they covered the mask, a box 30 and 40 px too wide and tall, taken
+            lambda image, ann: ann.update(
+                bbox=_corners([3, 4, 20, 20]), segmentation=[[3, 4, 23, 4, 23, 24]]
+            ),
+            r"has a bbox \[3, 4, 23, 24\] that is its mask's \[x0, y0, x1, y1\] corners \(a bbox is \[x, y, "
+            r"width, height\]; read as \[x0, y0, x1, y1\] corners it is \[x, y, width, height\] "
+            r"\[3, 4, 20, 20\]\): correct it in the file",
+        ),
         (  # 100 px past every edge: no corners reading fits, the rest of the line as above
             lambda image, ann: ann.update(bbox=[-100, -100, image["width"] + 200, image["height"] + 200]),
             r"reaching outside its 64x64 px image \(a bbox is \[x, y, width, height\]\): correct it in the "
