@@ -227,7 +227,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
                     "convert the data set again"
                 )
             raise UserError(
-                f"image listed in {path} is missing: {image_path}{_windows_hint(data, info['file_name'])}"
+                f"image listed in {path} is missing: {image_path}{_missing_hint(data, info['file_name'])}"
             )
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         _check_entries(info, annotations, categories, source=path)
@@ -253,13 +253,19 @@ OVERALL = "all"
 MAX_COCO_AREA = 1e5**2
 
 
-def _windows_hint(data: str | Path, file_name: str) -> str:
-    """What to say of a missing image whose ``file_name`` is a Windows path (``test\\a.png``, another tool's
-    written there) naming a photo that ``/`` finds; else nothing."""
-    posix = PureWindowsPath(file_name).as_posix()
-    if "\\" not in file_name or not (Path(data) / "images" / posix).is_file():
-        return ""
-    return f" (its file_name {file_name!r} is a Windows path: write {posix!r}, as COCO's file names are)"
+def _missing_hint(data: str | Path, file_name: str) -> str:
+    """What to say of a missing image that another tool's layout explains, else nothing: a ``file_name`` that
+    is a Windows path (``test\\a.png``) naming a photo ``/`` finds, or photos beside ``annotations/``, not in
+    ``images/`` (the converters' layout, which every command reads)."""
+    posix = PureWindowsPath(file_name).as_posix() if "\\" in file_name else file_name
+    if posix != file_name and (Path(data) / "images" / posix).is_file():
+        return f" (its file_name {file_name!r} is a Windows path: write {posix!r}, as COCO's file names are)"
+    if (Path(data) / posix).is_file():
+        return (
+            f" (it is at {Path(data) / posix}: the photos are read from {Path(data) / 'images'}, "
+            "file_name relative to it: move them there)"
+        )
+    return ""
 
 
 #: Each part of a COCO file: what one entry is called, and the keys every entry needs.

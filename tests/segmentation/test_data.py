@@ -80,6 +80,23 @@ def test_a_windows_file_name_is_named_with_the_one_to_write(tiny_dataset, tmp_pa
     )
 
 
+def test_photos_beside_the_annotations_are_told_to_move_into_images(tiny_dataset, tmp_path):
+    # another tool's layout: data/val/a.png beside data/annotations/, no images/ folder
+    data = tmp_path / "data"
+    (data / "annotations").mkdir(parents=True)
+    shutil.copy(tiny_dataset / "annotations" / "instances_val.json", data / "annotations")
+    shutil.copytree(tiny_dataset / "images" / "val", data / "val")
+    first = json.loads((data / "annotations" / "instances_val.json").read_text())["images"][0]["file_name"]
+    with pytest.raises(UserError) as error:
+        load_split(data, "val")
+    coco_file = data / "annotations" / "instances_val.json"
+    assert str(error.value) == (
+        f"image listed in {coco_file} is missing: {data / 'images' / first} "
+        f"(it is at {data / first}: the photos are read from {data / 'images'}, file_name relative to it: "
+        "move them there)"
+    )
+
+
 def test_a_photo_behind_a_broken_link_is_named_with_its_target(tiny_dataset, tmp_path):
     # converted with --link symlink (the default), then the original photos moved: 'is missing' named a
     # file that ls still listed
