@@ -1,0 +1,364 @@
+"""Checks of a COCO instances file for what the converters never write: a file edited by hand, made by
+hand or written by another tool.
+
+:func:`segmentation.data.load_split` runs them on every split it reads, before any model: each refusal
+is one line naming the file and the entry, and says what to do whoever wrote the file
+(:data:`FIX_COCO`). pycocotools and the scorers otherwise dropped such data without a word, or failed
+deep inside training or scoring with a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.errors import UserError
+
+#: What to do about a COCO file refused for what the converters never write, whoever wrote it: each
+#: message said "convert the data set again", which a file made by hand or by another tool cannot be.
+FIX_COCO = (
+    "correct it in the file, or in the tool that wrote it (a data set the converters wrote and since "
+    "edited: convert it again)"
+)
+
+#: The class key of the scores of every class together (``segmentation.metrics``): no category's name.
+OVERALL = "all"
+
+#: COCOeval's largest ground-truth area (its area range ``all``, 1e5^2 px): one above it is left out of AP.
+MAX_COCO_AREA = 1e5**2
+
+
+#: Each part of a COCO file: what one entry is called, and the keys every entry needs.
+_REQUIRED = {
+    "images": ("image", ("id", "file_name")),
+    "annotations": ("annotation", ("id", "image_id")),
+    "categories": ("category", ("id", "name")),
+}
+
+
+def check_ids(dataset: dict, *, source: Path) -> None:
+    """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an image,
+    annotation or category id given twice or missing, or not a whole number (as COCO's ids are), an
+    image without a ``file_name``, or an annotation whose ``image_id`` is no image of the file.
+
+    pycocotools indexes them by id and annotations by ``image_id``, so each dropped data silently: the
+    second image of an id, the first annotation of an id (the second read twice in its place), an
+    annotation of no image, from training and from the scores, and the first category of an id (its
+    instances scored under the second's name). A missing key failed as ``cannot load ...: 'id'``, a
+    missing ``file_name`` and a mix of text and numbers as ids with tracebacks.
+
+    Two categories of one name (another tool's "scratch" under two supercategories): the per-class
+    scores are keyed by name, so their images were counted together under it, a class row of more
+    images than the split's "all" row, without a word.
+    """
+    for part in _REQUIRED:
+        seen: set[int] = set()
+        for index, entry in enumerate(dataset[part]):
+            _check_keys(part, index, entry, seen, source=source)
+            seen.add(entry["id"])
+    names: dict[str, object] = {}  # category name (its repr) -> its first id
+    for category in dataset.get("categories", []):
+        name, number = category["name"], category["id"]
+        if (first := names.setdefault(repr(name), number)) != number:
+            raise UserError(
+                f"category name {name!r} is given to ids {first} and {number} in {source}: the scores list "
+                "classes by name, so both would be counted as one: rename one of them"
+            )
+    images: dict[object, str] = {}
+    for image in dataset.get("images", []):
+        if image["id"] in images:
+            raise UserError(
+                f"image id {image['id']!r} is given twice in {source} ({images[image['id']]} and "
+                f"{image.get('file_name')}): {FIX_COCO}"
+            )
+        images[image["id"]] = image.get("file_name")
+    annotations: set[object] = set()
+    for annotation in dataset.get("annotations", []):
+        if annotation["id"] in annotations:
+            raise UserError(f"annotation id {annotation['id']!r} is given twice in {source}: {FIX_COCO}")
+        annotations.add(annotation["id"])
+        if annotation["image_id"] not in images:
+            raise UserError(
+                f"annotation {annotation['id']!r} in {source} has image_id {annotation['image_id']!r}, "
+                f"which no image of the file has: {FIX_COCO}"
+            )
+
+
+def _check_keys(part: str, index: int, entry: dict, seen: set[int], *, source: Path) -> None:
+    """Refuses entry ``index`` of a COCO file's ``part`` without its :data:`_REQUIRED` keys, with an id
+    that is no whole number, or a category whose id is in ``seen`` (the part's earlier ids)."""
+    kind, keys = _REQUIRED[part]
+    if missing := [key for key in keys if key not in entry]:
+        raise UserError(f"entry {index + 1} of '{part}' in {source} has no '{missing[0]}': {FIX_COCO}")
+    if not _is_id(entry["id"]):
+        raise UserError(
+            f"{kind} id {entry['id']!r} in {source} is not a whole number, as COCO's ids are: {FIX_COCO}"
+        )
+    if part == "images" and not isinstance(entry["file_name"], str):
+        raise UserError(
+            f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: {FIX_COCO}"
+        )
+    if part == "categories" and (not isinstance(entry["name"], str) or entry["name"] == OVERALL):
+        # a number beside text stopped the scores' table with a TypeError traceback, after the models ran;
+        # a class 'all' was counted into the row of every class together
+        what = "the name the scores give every class together" if entry["name"] == OVERALL else "not text"
+        raise UserError(
+            f"category {entry['id']} in {source} has name {entry['name']!r}, {what}: name it otherwise "
+            "(text, as COCO's category names are; a data set the converters wrote: rename its defect folder "
+            "and convert it again)"
+        )
+    if part == "categories" and entry["id"] in seen:
+        raise UserError(
+            f"category id {entry['id']} is given twice in {source} ({entry['name']!r} and another): "
+            f"{FIX_COCO}"
+        )
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, source: Path) -> None:
+    """Refuses what a hand-edited COCO file may hold and the converters never write: an image without a
+    width and height, an annotation of a category the file does not list, without a segmentation
+    pycocotools can decode, or without an xywh ``bbox``. Each failed deep inside scoring or training
+    (``IndexError``, ``KeyError``), after the models had run.
+
+    An ``area`` of 0 or less, above :data:`MAX_COCO_AREA`, or not a number: COCOeval leaves a ground truth
+    whose area is outside its range out of mask AP, so every instance of a negative area was dropped and
+    the split's AP read 0.0 without a word (and a size bucket of ``--folds`` took it for small). Such a
+    file may come from another tool, so the way on is the one that fits any: leave ``area`` out.
+
+    A crowd (``iscrowd`` 1) too: COCOeval ignores it for mask AP, while it was prompted, trained on and
+    counted in IoU, Dice and instance IoU as a defect. Every annotation here is one defect instance, and
+    this package has no ignore regions to leave one out of the pixel scores and the training loss.
+    """
+    if not all(_is_number(info.get(key)) and info[key] >= 1 for key in ("width", "height")):  # Infinity too
+        raise UserError(
+            f"image {info.get('id')} ({info.get('file_name')}) in {source} has no width and height: "
+            f"{FIX_COCO}"
+        )
+    for annotation in annotations:
+        where = f"annotation {annotation.get('id')} in {source}"
+        if annotation.get("category_id") not in categories:
+            raise UserError(
+                f"{where} has category_id {annotation.get('category_id')!r}, not one of the file's "
+                f"categories {sorted(categories)}"
+            )
+        if _is_segmentation([annotation.get("segmentation")]):  # another tool's polygon, not in a list
+            raise UserError(
+                f"{where} has a segmentation of one flat list of numbers: COCO's polygons are a list of "
+                "them, [[x1, y1, x2, y2, ...]]: put it in another pair of brackets"
+            )
+        if _is_point_pairs(annotation.get("segmentation")):
+            raise UserError(
+                f"{where} has polygons of [x, y] pairs: COCO's polygons are flat lists of numbers, "
+                "[[x1, y1, x2, y2, ...]]: write each one's pairs one after another"
+            )
+        if not _is_segmentation(annotation.get("segmentation")):
+            raise UserError(
+                f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
+                f"RLE with size and counts): {FIX_COCO}"
+            )
+        if annotation.get("iscrowd"):  # truthy, as pycocotools reads it
+            raise UserError(
+                f"{where} has iscrowd {annotation['iscrowd']!r}: a crowd region, which COCO scores as one to "
+                "ignore and this package cannot (it takes every annotation for one defect): set iscrowd 0 "
+                "if it outlines one defect, or remove it"
+            )
+        box = annotation.get("bbox")
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            raise UserError(f"{where} has no bbox [x, y, width, height] (4 finite numbers): {FIX_COCO}")
+        area = annotation.get("area", 1)  # missing: COCOeval is given the mask's pixels
+        number = isinstance(area, int | float) and not isinstance(area, bool)
+        if not (number and math.isfinite(area) and 0 < area <= MAX_COCO_AREA):
+            raise UserError(
+                f"{where} has area {area!r}, not its mask's pixel count (a number above 0, and COCOeval "
+                f"scores up to {MAX_COCO_AREA:.0e}): leave it out of the file, and it is taken from the mask"
+            )
+
+
+def _is_point_pairs(segmentation: object) -> bool:
+    """Whether ``segmentation`` holds polygons as lists of ``[x, y]`` pairs (another tool's), not COCO's."""
+    return (
+        isinstance(segmentation, list)
+        and len(segmentation) > 0
+        and all(
+            isinstance(polygon, list) and len(polygon) > 0
+            and all(isinstance(point, list) and len(point) == 2 for point in polygon)
+            for polygon in segmentation
+        )
+    )  # fmt: skip
+
+
+def _is_segmentation(segmentation: object) -> bool:
+    if isinstance(segmentation, dict):
+        return {"size", "counts"} <= segmentation.keys()
+    return (
+        isinstance(segmentation, list)
+        and len(segmentation) > 0
+        and all(
+            isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
+            and all(isinstance(v, int | float) for v in polygon)
+            for polygon in segmentation
+        )
+    )  # fmt: skip
+
+
+def check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> None:
+    """Refuses a mask a hand-edited COCO file may hold: an RLE whose ``size`` is not its image's
+    ``[height, width]`` in the file, an RLE whose runs do not decode or cover another number of pixels,
+    a mask without a single pixel inside the image (a polygon of one point repeated, or outside it),
+    and a ``bbox`` of no width or height or one that does not cover its mask (a box typed by hand, a
+    mask drawn again and its box not).
+
+    pycocotools decodes an RLE at its own size, so another size failed deep inside training or scoring
+    (``could not broadcast``); a corrupt string stopped there with a bare ``ValueError``, and runs
+    that fall short decoded without a word into a mask of whatever they covered. An empty mask was
+    trained and scored as a defect under its ``bbox`` (the decoder taught to answer the box with
+    nothing, an instance IoU of 0); the ``bbox`` is SAM's prompt in training and scoring, so a box
+    beside its mask taught and scored the wrong answer to it.
+
+    Every annotation's ``area`` is its mask's pixel count here, whatever the file gives (COCO's
+    definition; a file without one, or another tool's polygon or box area, holds another number):
+    ``--folds`` sorts instances into size buckets by it (:func:`segmentation.crossval.bucket_ious`),
+    and stopped with ``KeyError: 'area'`` after every round had trained on a file without areas, or put
+    an instance of a wrong positive area into the wrong bucket without a word. The file itself is left
+    as it is: COCOeval reads its ``area`` only against the range ``all`` (0 to 1e10 px) for the mask AP
+    reported, so a positive area changes no AP (:func:`check_entries` refuses the rest).
+    """
+    from pycocotools import mask as mask_utils
+
+    height, width = int(info["height"]), int(info["width"])
+    for annotation in annotations:
+        where = f"annotation {annotation.get('id')} in {source}"
+        segmentation = annotation["segmentation"]
+        if isinstance(segmentation, dict):
+            if segmentation["size"] != [height, width]:
+                raise UserError(
+                    f"{where} is an RLE mask of size {segmentation['size']} (height, width), but its "
+                    f"image {info['file_name']} is {[height, width]}: {FIX_COCO}"
+                )
+            runs = _rle_runs(segmentation["counts"], where=where)
+            if sum(runs) != height * width:
+                raise UserError(
+                    f"{where} is an RLE mask whose runs cover {sum(runs)} pixels, not the {height * width} "
+                    f"of its size {height}x{width}: {FIX_COCO}"
+                )
+            rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
+        else:
+            _check_polygons(segmentation, (width, height), where=where)
+            rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        if mask_utils.area(rle) == 0:
+            raise UserError(
+                f"{where} has an empty mask (no pixel of its image {info['file_name']} inside it): delete "
+                "the annotation or draw its outline again"
+            )
+        annotation["area"] = float(mask_utils.area(rle))  # COCO's definition, for the size buckets
+        _check_box(annotation["bbox"], mask_utils.toBbox(rle).tolist(), (width, height), where=where)
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float: Python's ``json`` reads ``NaN`` and ``Infinity``, which COCO has not."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_polygons(polygons: list[list[float]], image_size: tuple[int, int], *, where: str) -> None:
+    """Refuses a polygon point that is no finite number or lies farther outside its ``(width, height)``
+    image than the image is wide or tall.
+
+    pycocotools rasterises a polygon by walking its outline at 5 steps a pixel, points outside the
+    image included: a ``NaN`` (which Python's ``json`` reads) or a coordinate of 1e9 took every byte
+    of memory, and the command was killed without a line.
+    """
+    width, height = image_size
+    for polygon in polygons:
+        points = list(zip(polygon[0::2], polygon[1::2], strict=True))
+        if not all(_is_number(x) and _is_number(y) for x, y in points):
+            raise UserError(f"{where} has a polygon point that is not a finite number: {FIX_COCO}")
+        far = [(x, y) for x, y in points if not (-width <= x <= 2 * width and -height <= y <= 2 * height)]
+        if far:
+            raise UserError(
+                f"{where} has a polygon point {list(far[0])} far outside its {width}x{height} px image: "
+                f"{FIX_COCO}"
+            )
+
+
+def _check_box(box: list[float], mask_box: list[float], image_size: tuple[int, int], *, where: str) -> None:
+    """Refuses a COCO ``bbox`` (x, y, width, height) of no size, reaching outside its ``(width, height)``
+    image, not covering ``mask_box`` (the mask's tight box, same format), or that is the mask's
+    ``[x0, y0, x1, y1]`` corners, each to within a pixel (polygons are rasterised a pixel either way).
+
+    The box is SAM's prompt: one typed past the image's edge (it still covers its mask) prompted, taught
+    and scored a box around far more than the defect (hazelnut_toy's test IoU 0.818 -> 0.055, no word, its
+    boxes each 600 px wider on every side). It is refused, not clipped to the image: the converters never
+    write one, so it comes from a file made by hand or by another tool, most often one that wrote
+    [x0, y0, x1, y1] corners where COCO has [x, y, width, height] (clipped, such boxes trained and scored as
+    far larger prompts without a word). Such corners inside the image covered the mask as well, a box
+    ``x0`` and ``y0`` px too wide and tall, and were taken without a word. The message fits a file of
+    either origin: what the box reads as, and the box as COCO writes it where the corners reading fits.
+    """
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise UserError(f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]")
+    width, height = image_size
+    corners = _corners_box(box)
+    hint = ""
+    if _fits(corners, mask_box):
+        hint = f"; read as [x0, y0, x1, y1] corners it is [x, y, width, height] {_rounded(corners)}"
+    if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
+        raise UserError(
+            f"{where} has a bbox {box} reaching outside its {width}x{height} px image (a bbox is "
+            f"[x, y, width, height]{hint}): {FIX_COCO}"
+        )
+    if not _covers(box, mask_box):
+        raise UserError(
+            f"{where} has a bbox {box} that does not cover its mask, whose box is {_rounded(mask_box)} "
+            f"(a bbox is [x, y, width, height]): {FIX_COCO}"
+        )
+    if hint and not _fits(box, mask_box):
+        raise UserError(
+            f"{where} has a bbox {box} that is its mask's [x0, y0, x1, y1] corners (a bbox is [x, y, width, "
+            f"height]{hint}): {FIX_COCO}"
+        )
+
+
+def _covers(box: Sequence[float], mask_box: Sequence[float]) -> bool:
+    """Whether xywh ``box`` covers xywh ``mask_box`` to within a pixel."""
+    x, y, w, h = box
+    mx, my, mw, mh = mask_box
+    return not (x > mx + 1 or y > my + 1 or x + w < mx + mw - 1 or y + h < my + mh - 1)
+
+
+def _fits(box: Sequence[float], mask_box: Sequence[float]) -> bool:
+    """Whether xywh ``box`` is xywh ``mask_box`` to within a pixel each way."""
+    return all(abs(a - b) <= 1 for a, b in zip(box, mask_box, strict=True))
+
+
+def _corners_box(box: Sequence[float]) -> list[float]:
+    """``box`` read as ``[x0, y0, x1, y1]`` corners, as xywh."""
+    x0, y0, x1, y1 = box
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def _rounded(box: Sequence[float]) -> list[float]:
+    return [round(v, 2) for v in box]
+
+
+def _rle_runs(counts: object, *, where: str) -> list[int]:
+    """The run lengths of an RLE's ``counts`` (:func:`converters.masks.rle_counts`), checked."""
+    from converters.masks import rle_counts
+
+    try:
+        runs = rle_counts(counts) if isinstance(counts, str | list) else None
+    except ValueError as error:
+        raise UserError(f"{where} is an RLE mask whose counts do not decode ({error}): {FIX_COCO}") from None
+    if runs is None or not all(
+        isinstance(run, int) and not isinstance(run, bool) and run >= 0 for run in runs
+    ):
+        raise UserError(
+            f"{where} is an RLE mask whose counts are neither COCO's string nor a list of run lengths "
+            f"(whole numbers >= 0): {FIX_COCO}"
+        )
+    return runs
