@@ -183,13 +183,15 @@ def decode(
                 f"mask_input must be (N, 1, 4h, 4w) for N = {n} objects, got {tuple(masks.shape)}"
             )
     points = None if prompts.point_coords is None else (prompts.point_coords, prompts.point_labels)
-    missing = None if masks is None else no_mask_rows(masks)
-    if missing is not None and missing.any():  # zeros in their place: a NaN in the input poisons gradients
-        masks = masks.masked_fill(missing[:, None, None, None], 0.0)
+    missing = None if masks is None else no_mask_rows(masks)[:, None, None, None]
+    if missing is not None and not missing.any():
+        missing = None
+    if missing is not None:  # zeros in their place: a NaN in the input poisons gradients
+        masks = masks.masked_fill(missing, 0.0)
     sparse, dense = sam.prompt_encoder(points=points, boxes=prompts.boxes, masks=masks)
-    if missing is not None and missing.any():
+    if missing is not None:
         no_mask = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand_as(dense)
-        dense = torch.where(missing[:, None, None, None], no_mask, dense)
+        dense = torch.where(missing, no_mask, dense)
     return sam.mask_decoder(
         image_embeddings=emb.embedding.to(sam.device)[None],
         image_pe=sam.prompt_encoder.get_dense_pe(),
