@@ -146,10 +146,12 @@ def load_training_data(data: str | Path) -> tuple[SegmentationSplit, Segmentatio
     if train_split.n_instances == 0:
         raise UserError(f"the train split of {data} has no defect instances")
     if val_split.n_instances == 0:
+        way = f"give {val_split.annotation_file} annotated images (from {train_split.annotation_file.name})"
+        if (Path(data) / "splits.json").is_file():  # converted: COCO files made elsewhere have no split file
+            way = "convert with more defect images or a larger val fraction (--split TRAIN VAL TEST)"
         raise UserError(
             f"the val split of {data} has no defect instances: validation IoU picks the best epoch "
-            "and stops early, so convert with more defect images or a larger val fraction "
-            "(--split TRAIN VAL TEST)"
+            f"and stops early, so {way}"
         )
     return train_split, val_split
 

@@ -1324,3 +1324,31 @@ def test_an_override_without_a_value_is_refused(tiny_dataset, tmp_path, capsys):
         "to unset 'cache_dir' explicitly\n"
     )
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("converted", [True, False])
+def test_a_val_split_without_defects_is_told_the_way_on_its_origin_allows(tiny_dataset, tmp_path, converted):
+    # COCO files made by hand or by another tool were told to convert with a larger val fraction
+    from segmentation.run_setup import load_training_data
+
+    data = tmp_path / "data"
+    (data / "annotations").mkdir(parents=True)
+    (data / "images").symlink_to(tiny_dataset / "images")
+    for split in ("train", "val"):
+        shutil.copy(tiny_dataset / "annotations" / f"instances_{split}.json", data / "annotations")
+    if converted:
+        shutil.copy(tiny_dataset / "splits.json", data)
+    val = data / "annotations" / "instances_val.json"
+    coco = json.loads(val.read_text())
+    val.write_text(json.dumps({**coco, "annotations": []}))
+    with pytest.raises(UserError) as error:
+        load_training_data(data)
+    way = (
+        "convert with more defect images or a larger val fraction (--split TRAIN VAL TEST)"
+        if converted
+        else f"give {val} annotated images (from instances_train.json)"
+    )
+    assert str(error.value) == (
+        f"the val split of {data} has no defect instances: validation IoU picks the best epoch and stops "
+        f"early, so {way}"
+    )
