@@ -463,7 +463,7 @@ def read_json(path: str | Path, *, what: str, utf8: bool = True) -> object:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM first, as Windows tools write UTF-8, is no text
         data = json.loads(text)
     except OSError as error:
         raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None

@@ -508,6 +508,13 @@ def test_a_surrogate_pair_escape_is_text_and_read(tmp_path):
     assert read_json_object(path, what="file") == {"name": "crack \U0001f600", "escaped": "\\ud800"}
 
 
+def test_a_json_file_beginning_with_a_bom_is_read(tmp_path):
+    # a COCO file saved by a Windows tool: "not JSON (Unexpected UTF-8 BOM (decode using utf-8-sig) ...)"
+    path = tmp_path / "instances_test.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"images": [], "name": "kratzer \u00e4"}).encode())
+    assert read_json_object(path, what="COCO file") == {"images": [], "name": "kratzer \u00e4"}
+
+
 def test_recorded_path_is_absolute_without_dots_keeping_a_linked_folders_name(tmp_path, monkeypatch) -> None:
     # Path.absolute() recorded '/w/h/../shared/data' in args.yaml, predict.json and metrics.json
     (tmp_path / "shared" / "data").mkdir(parents=True)
