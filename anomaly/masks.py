@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +44,7 @@ class Instances:
     Attributes:
         masks: ``(N, H, W)`` bool.
         boxes: ``(N, 4)`` float xyxy: the region's box (SAM's prompt), or a split part's own
-            (:func:`split_parts`).
+            (:func:`mask_parts`).
         scores: ``(N,)`` the regions' peak map values (ranking).
         mask_scores: ``(N,)`` SAM's predicted IoU, or 1.0 for region masks.
     """
@@ -86,7 +86,7 @@ class Segmenter:
     def __call__(
         self, image: np.ndarray, regions: Sequence[Region], *, min_area: int = 1, path: Path | None = None
     ) -> Instances:
-        """The regions' masks, each SAM outline split into its parts (:func:`split_parts`).
+        """The regions' masks, each SAM outline split into its parts (:func:`mask_parts`).
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
@@ -112,18 +112,35 @@ class Segmenter:
             [embedding] = self.cache.embed([path], progress=False)
         else:
             [embedding] = embed_images(self.sam, [image])
-        masks, iou = self._masks(embedding, image, boxes)
-        # SAM found nothing inside a box: keep the map's own region rather than lose the defect
-        for index, region in enumerate(regions):
-            if not masks[index].any():
-                masks[index][region.window] = region.crop
-        return split_parts(Instances(masks, boxes, scores, iou), min_area)
+        parts, ious = self._parts(embedding, image, regions, min_area)
+        return fill_parts(parts, (height, width), scores, ious)
+
+    def _parts(
+        self, embedding: ImageEmbedding, image: np.ndarray, regions: Sequence[Region], min_area: int
+    ) -> tuple[list[Part], np.ndarray]:
+        """The regions' SAM masks as their parts (:func:`mask_parts`), and the ``(N,)`` predicted IoUs.
+
+        Each chunk's masks are cut to their parts' pixels before the next chunk's are made: the one
+        photo-sized array is the instances' (the regions' masks and then their parts were held at once).
+        """
+        parts: list[Part] = []
+        ious = np.empty(len(regions), np.float32)
+        boxes = np.stack([r.box for r in regions])
+        for rows, masks, iou in self._masks(embedding, image, boxes):
+            ious[rows] = iou
+            for index, mask in zip(range(len(regions))[rows], masks, strict=True):
+                # SAM found nothing inside a box: keep the map's own region rather than lose the defect
+                if not mask.any():
+                    mask[regions[index].window] = regions[index].crop
+                parts += mask_parts(mask, boxes[index], index=index, min_area=min_area)
+        return parts, ious
 
     def _masks(
         self, embedding: ImageEmbedding, image: np.ndarray, boxes: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs of the boxes, a
-        :func:`~segmentation.predict.decoder_chunk` at a time (``chunk * H * W * 4`` bytes of float logits).
+    ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """The boxes' ``(k, H, W)`` bool masks and ``(k,)`` predicted IoUs, a
+        :func:`~segmentation.predict.decoder_chunk` of ``k`` boxes at a time with the ``boxes`` rows they are
+        (``k * H * W * 4`` bytes of float logits a chunk).
 
         As ``segmentation.evaluate`` scores a ``decoder.pt``: SAM's logits at the photo's size
         (:func:`segmentation.predict.box_logits`, the colour prompt's maps as ``mask_input``), through
@@ -132,9 +149,6 @@ class Segmenter:
         from segmentation.colour_prompt import mask_input_of
         from segmentation.predict import box_logits, decoder_chunk
 
-        # filled chunk by chunk: a list of chunks concatenated held every mask twice at the end
-        masks = np.empty((len(boxes), *image.shape[:2]), bool)
-        ious = np.empty(len(boxes), np.float32)
         step = decoder_chunk(self.sam.device, full_size=True)
         for first in range(0, len(boxes), step):
             chunk = boxes[first : first + step]
@@ -142,11 +156,9 @@ class Segmenter:
             logits, iou = box_logits(self.sam, embedding, chunk, mask_input=prompt)
             if self.colour_head is not None:
                 logits = self.colour_head.refine(logits, image, chunk)
-            rows = slice(first, first + len(chunk))
-            np.greater(logits, self.sam.mask_threshold, out=masks[rows])
-            ious[rows] = iou
-            del logits  # (step, H, W) float32: not held while the next chunk's are made
-        return masks, ious
+            masks = logits > self.sam.mask_threshold
+            del logits  # (k, H, W) float32: not held while the caller reads the masks
+            yield slice(first, first + len(chunk)), masks, iou
 
     def colour_record(self) -> dict:
         """The colour head and colour prompt applied (each None without), as the inspection cascade records
@@ -170,38 +182,67 @@ class Segmenter:
         return noting_interrupts(self.cache)
 
 
-def split_parts(instances: Instances, min_area: int = 1) -> Instances:
-    """Each mask of two or more parts of ``min_area`` pixels or more as one instance per such part.
+@dataclass(frozen=True)
+class Part:
+    """One instance's pixels inside a window of the photo, until the instances' masks are filled in.
 
-    A part gets its own tight box and its mask's scores; smaller specks of a split mask are dropped.
-    A mask with fewer such parts stays whole, with its box. In mask order, a mask's parts largest first.
+    Attributes:
+        window: the rows and columns of the photo that hold its pixels.
+        crop: ``(rows, columns)`` bool, its pixels inside ``window``.
+        box: ``(4,)`` float xyxy: the instance's box.
+        index: the region (SAM's prompt box) it comes from.
+    """
 
-    >>> m = np.zeros((1, 4, 9), bool); m[0, 1:3, 0:2] = m[0, 0:2, 5:9] = True
-    >>> parts = split_parts(Instances(m, np.array([[0.0, 0, 9, 3]]), np.ones(1), np.ones(1)))
-    >>> parts.boxes.tolist()
+    window: tuple[slice, slice]
+    crop: np.ndarray
+    box: np.ndarray
+    index: int
+
+
+def mask_parts(mask: np.ndarray, box: np.ndarray, *, index: int, min_area: int = 1) -> list[Part]:
+    """A region's mask as its instances: one per part when it has two or more parts of ``min_area``
+    pixels or more, largest first, each with its own tight box (smaller specks dropped); else the whole mask
+    with ``box``.
+
+    Args:
+        mask: ``(H, W)`` bool, the region's mask.
+        box: ``(4,)`` float xyxy, the region's box (SAM's prompt).
+        index: the region's, kept with each part.
+        min_area: pixels a part needs to be one.
+
+    >>> m = np.zeros((4, 9), bool); m[1:3, 0:2] = m[0:2, 5:9] = True
+    >>> [p.box.tolist() for p in mask_parts(m, np.array([0.0, 0, 9, 3]), index=0)]
     [[5.0, 0.0, 9.0, 2.0], [0.0, 1.0, 2.0, 3.0]]
     """
     # a mask is a map of ones (bool: a float32 copy of it was 4 bytes a pixel): its regions are its parts,
-    # with the regions' boxes; each part its box's pixels alone until the masks are filled in
-    split = [
-        sorted(map_regions(mask, 0.5, min_area=min_area), key=lambda r: -r.area) for mask in instances.masks
-    ]
-    if all(len(parts) < 2 for parts in split):  # every mask whole: the instances as they are, not a copy
-        return instances
+    # with the regions' boxes and their pixels inside them
+    parts = sorted(map_regions(mask, 0.5, min_area=min_area), key=lambda r: -r.area)
+    if len(parts) >= 2:
+        return [Part(part.window, part.crop, part.box, index) for part in parts]
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):  # an empty mask: no pixel to keep
+        return [Part((slice(0, 0), slice(0, 0)), np.zeros((0, 0), bool), box, index)]
+    window = slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+    return [Part(window, mask[window].copy(), box, index)]  # the pixels it spans, not the photo's
+
+
+def fill_parts(
+    parts: Sequence[Part], shape: tuple[int, int], scores: np.ndarray, mask_scores: np.ndarray
+) -> Instances:
+    """The parts as a photo's instances, each with its region's scores.
+
+    Args:
+        parts: from :func:`mask_parts`, in instance order.
+        shape: ``(H, W)``, the photo's.
+        scores, mask_scores: ``(N,)`` the regions', by :attr:`Part.index`.
+    """
     # one array filled part by part: a list of map-sized part masks, then stacked, held every part twice
-    masks = np.zeros((sum(len(p) if len(p) >= 2 else 1 for p in split), *instances.masks.shape[1:]), bool)
-    boxes, picked = [], []
-    for index, parts in enumerate(split):
-        if len(parts) < 2:
-            masks[len(picked)] = instances.masks[index]
-            boxes.append(instances.boxes[index])
-            picked.append(index)
-            continue
-        for part in parts:
-            masks[len(picked)][part.window] = part.crop
-            boxes.append(part.box)
-            picked.append(index)
-    return Instances(masks, np.stack(boxes), instances.scores[picked], instances.mask_scores[picked])
+    masks = np.zeros((len(parts), *shape), bool)
+    for row, part in enumerate(parts):
+        masks[row][part.window] = part.crop
+    picked = [part.index for part in parts]
+    boxes = np.stack([part.box for part in parts]) if parts else np.zeros((0, 4))
+    return Instances(masks, boxes, scores[picked], mask_scores[picked])
 
 
 def check_sam_flags(sam: str | Path | None, zero_shot: bool, model: str | None) -> None:

@@ -267,41 +267,75 @@ def test_masks_on_the_cpu_are_decoded_in_the_inspection_cascades_chunks(monkeypa
     segmenter = Segmenter(sam, "tiny")
     calls: list[int] = []
     sam.mask_decoder.register_forward_hook(lambda module, args, output: calls.append(len(output[0])))
-    masks, ious = segmenter._masks(embedding, image, boxes)
+    masks, ious = all_masks(segmenter, embedding, image, boxes)
     assert segmentation.predict.decoder_chunk("cpu", full_size=True) == 4 and calls == [4, 4, 1]
     calls.clear()
     monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 1, "gpu": 1})
-    one_by_one, one_by_one_ious = segmenter._masks(embedding, image, boxes)
+    one_by_one, one_by_one_ious = all_masks(segmenter, embedding, image, boxes)
     assert calls == [1] * 9
     assert np.array_equal(masks, one_by_one) and np.allclose(ious, one_by_one_ious, atol=1e-5)
 
 
-def test_the_masks_of_the_chunks_are_filled_into_one_array_not_concatenated(monkeypatch) -> None:
-    # a list of chunks then np.concatenate held every (H, W) mask twice
+def all_masks(segmenter: Segmenter, embedding, image: np.ndarray, boxes: np.ndarray) -> tuple:
+    """``Segmenter._masks``' chunks as one ``(N, H, W)`` array of masks and one of IoUs."""
+    chunks = list(segmenter._masks(embedding, image, boxes))
+    assert [rows.start for rows, _, _ in chunks] == list(range(0, len(boxes), len(chunks[0][1])))
+    return np.concatenate([m for _, m, _ in chunks]), np.concatenate([iou for _, _, iou in chunks])
+
+
+def two_stains_a_cell(rows: int, columns: int, side: int) -> tuple[np.ndarray, list]:
+    """A grey photo of ``rows x columns`` cells of ``side`` pixels, each with two red stains apart, and
+    the map regions around them (one a cell)."""
+    image = np.full((rows * side, columns * side, 3), 120, np.uint8)
+    anomaly_map = np.zeros(image.shape[:2], np.float32)
+    eighth = side // 8
+    for y in range(0, rows * side, side):
+        for x in range(0, columns * side, side):
+            anomaly_map[y + eighth : y + 7 * eighth, x + eighth : x + 7 * eighth] = 2.0
+            image[y + 2 * eighth : y + 3 * eighth, x + 2 * eighth : x + 3 * eighth] = (220, 40, 40)
+            image[y + 5 * eighth : y + 6 * eighth, x + 5 * eighth : x + 6 * eighth] = (220, 40, 40)
+    return image, map_regions(anomaly_map, 1.0)
+
+
+def test_outlines_are_cut_into_parts_chunk_by_chunk_holding_one_array_of_masks() -> None:
+    # every region's full-size SAM mask was held, then every part's in a second array: N + M masks at once
+    # (12 regions in 24 parts: 1.5 times the instances' masks); now the parts' alone, the same instances
     import tracemalloc
 
-    import segmentation.predict
+    from segmentation.colour_head import ColourHead
     from segmentation.embeddings import embed_images
+    from segmentation.predict import box_logits
 
-    image = np.full((160, 200, 3), 120, np.uint8)
-    boxes = np.array([[10.0 + i, 10.0, 100.0 + i, 90.0] for i in range(24)])
+    image, regions = two_stains_a_cell(3, 4, side=80)
     sam = build_tiny_sam()
-    [embedding] = embed_images(sam, [image])
-    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 4, "gpu": 4})
-    segmenter = Segmenter(sam, "tiny")
-    segmenter._masks(embedding, image, boxes[:1])  # imports done before counting
+    # the tiny random SAM's own logits (within +-1) stay below it, the colour head's over the red stains
+    # (30) do not: each mask is its box's two stains
+    sam.mask_threshold = 1.0
+    head = ColourHead((0.0, 10.0, -10.0))
+    segmenter = Segmenter(sam, "tiny", colour_head=head)
+    segmenter(image, regions[:1], min_area=10)  # imports done before counting
     tracemalloc.start()
     try:
-        masks, ious = segmenter._masks(embedding, image, boxes)
+        got = segmenter(image, regions, min_area=10)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    monkeypatch.setattr(segmentation.predict, "DECODER_CHUNK", {"cpu": 24, "gpu": 24})
-    monkeypatch.setattr(segmentation.predict, "UPSCALE_CHUNK", 24)
-    one_call, one_call_ious = segmenter._masks(embedding, image, boxes)
-    assert masks.dtype == bool and masks.shape == (24, 160, 200) and ious.dtype == np.float32
-    assert np.array_equal(masks, one_call) and np.allclose(ious, one_call_ious)
-    assert peak < 1.5 * masks.nbytes
+    # each box on its own, its whole mask split as the instances were split before
+    [embedding] = embed_images(sam, [image])
+    masks, boxes, picked, ious = [], [], [], []
+    for index, region in enumerate(regions):
+        logits, iou = box_logits(sam, embedding, region.box[None])
+        mask = head.refine(logits, image, region.box[None])[0] > sam.mask_threshold
+        parts = sorted(map_regions(mask, 0.5, min_area=10), key=lambda r: -r.area)
+        assert len(parts) == 2  # the two stains
+        masks += [part.full_mask() for part in parts]
+        boxes += [part.box for part in parts]
+        picked += [index, index]
+        ious += [iou[0], iou[0]]
+    assert got.masks.shape == (24, 240, 320) and np.array_equal(got.masks, np.stack(masks))
+    assert np.array_equal(got.boxes, np.stack(boxes)) and np.allclose(got.mask_scores, ious, atol=1e-5)
+    assert np.array_equal(got.scores, np.array([r.peak for r in regions], np.float32)[picked])
+    assert peak < 1.2 * got.masks.nbytes
 
 
 def test_load_segmenter_applies_a_decoders_colour_head_and_prompt_unless_left_out(colour_decoders):

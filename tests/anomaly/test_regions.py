@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from anomaly.masks import Instances, Segmenter, split_parts
+from anomaly.masks import Instances, Segmenter, fill_parts, mask_parts
 from anomaly.regions import check_threshold, map_regions
 from common.errors import UserError
 from tests.segmentation.conftest import build_tiny_sam
@@ -182,6 +182,16 @@ def outline_in_pieces() -> np.ndarray:
     return mask
 
 
+def split_parts(instances: Instances, min_area: int) -> Instances:
+    """Each of ``instances``' masks as its parts (:func:`anomaly.masks.mask_parts`), filled in."""
+    parts = [
+        part
+        for index, (mask, box) in enumerate(zip(instances.masks, instances.boxes, strict=True))
+        for part in mask_parts(mask, box, index=index, min_area=min_area)
+    ]
+    return fill_parts(parts, instances.masks.shape[1:], instances.scores, instances.mask_scores)
+
+
 def test_an_outline_in_pieces_becomes_one_instance_per_part_with_its_own_box() -> None:
     lone = np.zeros((12, 16), bool)
     lone[5:7, 5:7] = True
@@ -195,6 +205,7 @@ def test_an_outline_in_pieces_becomes_one_instance_per_part_with_its_own_box() -
     assert parts.scores.tolist() == [3.0, 3.0, 2.0] and parts.mask_scores.tolist() == pytest.approx(
         [0.9, 0.9, 0.8]
     )
+    assert np.array_equal(parts.masks[2], lone)
     assert split_parts(instances, min_area=1).masks.shape[0] == 4  # the speck is a part of its own
 
 
@@ -203,10 +214,14 @@ def test_an_outline_with_one_part_over_min_area_stays_whole_with_its_box() -> No
     instances = Instances(mask[None], np.array([[0.0, 0, 16, 12]]), np.ones(1), np.ones(1))
     whole = split_parts(instances, min_area=11)
     assert whole.boxes.tolist() == [[0.0, 0.0, 16.0, 12.0]] and np.array_equal(whole.masks[0], mask)
+    assert np.array_equal(split_parts(instances, min_area=13).masks[0], mask)  # no part: whole too
+    empty = np.zeros((1, 12, 16), bool)
+    assert not split_parts(Instances(empty, instances.boxes, np.ones(1), np.ones(1)), 1).masks.any()
 
 
-def test_outlines_that_all_stay_whole_are_the_instances_themselves_not_a_copy(monkeypatch) -> None:
-    # a stacked copy of every mask (N x H x W bool) and a float32 copy of each mask to cut it into parts
+def test_a_whole_outline_keeps_the_pixels_it_spans_and_is_cut_as_bool(monkeypatch) -> None:
+    # a float32 copy of each mask was made to cut it into parts; a whole outline is held as the rows and
+    # columns its pixels span until the instances' masks are filled in, not as a photo-sized mask
     import anomaly.masks
 
     cut = []
@@ -216,9 +231,9 @@ def test_outlines_that_all_stay_whole_are_the_instances_themselves_not_a_copy(mo
         return map_regions(anomaly_map, threshold, min_area=min_area)
 
     monkeypatch.setattr(anomaly.masks, "map_regions", recorded)
-    instances = Instances(outline_in_pieces()[None], np.array([[0.0, 0, 16, 12]]), np.ones(1), np.ones(1))
-    assert split_parts(instances, min_area=11) is instances
-    assert len(split_parts(instances, min_area=2).masks) == 2  # split: parts as before
+    [whole] = mask_parts(outline_in_pieces(), np.array([0.0, 0, 16, 12]), index=0, min_area=11)
+    assert whole.window == (slice(1, 10), slice(0, 15)) and whole.crop.shape == (9, 15)
+    assert len(mask_parts(outline_in_pieces(), np.array([0.0, 0, 16, 12]), index=0, min_area=2)) == 2
     assert cut == [np.dtype(bool), np.dtype(bool)]
 
 
@@ -245,7 +260,7 @@ def test_region_boxes_are_float() -> None:
     assert region.box.dtype == np.float64 and region.box.tolist() == [0.0, 0.0, 3.0, 3.0]
 
 
-def test_split_parts_holds_the_parts_masks_once() -> None:
+def test_the_parts_masks_are_held_once() -> None:
     import tracemalloc
 
     # two outlines of 20 dots each (40 parts) and one whole outline: 41 masks of 300 x 400
@@ -255,7 +270,7 @@ def test_split_parts_holds_the_parts_masks_once() -> None:
     masks[2, 100:200, 100:200] = True
     instances = Instances(masks, np.zeros((3, 4)), np.arange(3.0), np.ones(3))
     tracemalloc.start()
-    parts = split_parts(instances)
+    parts = split_parts(instances, min_area=1)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert parts.masks.shape == (41, 300, 400) and parts.scores.tolist() == [0.0] * 20 + [1.0] * 20 + [2.0]
