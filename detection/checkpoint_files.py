@@ -7,6 +7,11 @@ strips their optimizer at the end in place too (``strip_optimizer``: ``torch.sav
 (the file the Ctrl-C line says to train on from) or the best epoch's ``best.pt`` of the epochs before,
 lost. Inside :func:`atomic_checkpoints`, all go through a temporary beside them and a rename
 (:func:`common.io.atomic_write`): a stopped write leaves the previous file as it was.
+
+A multi-GPU (DDP) training runs in worker processes started from a file ultralytics writes
+(``ultralytics.utils.dist.generate_ddp_file``): it pickles the trainer's callbacks for them, but the
+workers never enter :func:`atomic_checkpoints`. Its :func:`atomic_weights` callback, which they run,
+therefore makes a worker's ``strip_optimizer`` atomic itself.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from common.io import atomic_write, remove_stale, temporary_path
@@ -34,10 +39,18 @@ def atomic_weights(trainer: object) -> None:
     earlier run in its weights folder are removed.
 
     ``save_model`` names an epoch's file ``self.wdir / f"epoch{N}.pt"``: pathlib's ``/`` keeps the subclass.
+    In a DDP worker (ultralytics' ``RANK`` set), which runs this callback but not the
+    :func:`atomic_checkpoints` block of the process that started it, the worker's ``strip_optimizer`` is
+    made atomic too, for the rest of the worker's life (it ends with the training).
     """
+    from ultralytics.engine import trainer as engine
+    from ultralytics.utils import RANK
+
     trainer.last, trainer.best = _AtomicPath(trainer.last), _AtomicPath(trainer.best)
     trainer.wdir = _AtomicPath(trainer.wdir)
     remove_stale(Path(trainer.last).parent, ".*.pt.*.tmp")
+    if RANK != -1 and not getattr(engine.strip_optimizer, "atomic", False):
+        engine.strip_optimizer = _atomic_strip(engine.strip_optimizer)
 
 
 @contextlib.contextmanager
@@ -49,6 +62,15 @@ def atomic_checkpoints() -> Iterator[None]:
     from ultralytics.engine import trainer as engine
 
     original = engine.strip_optimizer
+    engine.strip_optimizer = _atomic_strip(original)
+    try:
+        yield
+    finally:
+        engine.strip_optimizer = original
+
+
+def _atomic_strip(original: Callable[..., dict]) -> Callable[..., dict]:
+    """ultralytics' ``strip_optimizer`` (``original``) writing through a temporary and a rename."""
 
     def strip_optimizer(f: str | Path = "best.pt", s: str = "", updates: dict | None = None) -> dict:
         target = Path(s or f)
@@ -62,11 +84,8 @@ def atomic_checkpoints() -> Iterator[None]:
             temporary.unlink(missing_ok=True)
         return stripped
 
-    engine.strip_optimizer = strip_optimizer
-    try:
-        yield
-    finally:
-        engine.strip_optimizer = original
+    strip_optimizer.atomic = True  # type: ignore[attr-defined]  # a DDP worker's callback patches once
+    return strip_optimizer
 
 
 @contextlib.contextmanager

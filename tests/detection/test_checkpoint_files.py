@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 from pathlib import Path
 
@@ -119,3 +120,67 @@ def test_a_ctrl_c_while_the_optimizer_is_stripped_keeps_best_pt(
     assert load_torch(weights / "best.pt", weights_only=False)["optimizer"] is not None  # the epoch's, whole
     assert load_torch(weights / "last.pt", weights_only=False)["optimizer"] is None  # stripped before it
     assert sorted(path.name for path in weights.iterdir()) == ["best.pt", "last.pt"]
+
+
+DDP_WORKER = """
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path = {path!r}  # as ultralytics' DDP file sets it
+import torch
+
+from ultralytics.utils.patches import torch_load
+
+state = torch_load({state!r}, map_location="cpu")  # the DDP file's load of the pickled trainer state
+weights = Path({weights!r})
+trainer = SimpleNamespace(last=weights / "last.pt", best=weights / "best.pt", wdir=weights)
+for callback in state["callbacks"]["on_pretrain_routine_end"]:  # run by the worker's _setup_train
+    callback(trainer)
+save = torch.save
+
+
+def cut_save(obj, f, *args, **kwargs):  # a Ctrl-C half-way through writing best.pt (or its temporary)
+    if Path(f).name.lstrip(".").startswith("best.pt"):
+        with open(f, "wb") as file:
+            save(obj, file, *args, **kwargs)
+            file.truncate(file.tell() // 2)
+        raise KeyboardInterrupt
+    save(obj, f, *args, **kwargs)
+
+
+torch.save = cut_save
+from ultralytics.engine import trainer as engine
+
+try:
+    engine.strip_optimizer(trainer.best)  # final_eval's, on rank 0
+except KeyboardInterrupt:
+    print("stopped")
+"""
+
+
+def test_a_ddp_worker_strips_the_optimizer_atomically_too(tmp_path: Path) -> None:
+    # multi-GPU training runs in torch.distributed workers started from a file ultralytics writes
+    # (ultralytics.utils.dist.generate_ddp_file): they load the trainer's callbacks from a pickled state but
+    # never enter atomic_checkpoints, so the worker's final strip_optimizer rewrote best.pt in place and a
+    # Ctrl-C there lost it. ultralytics pickles the state with cloudpickle (not installed here): it pickles
+    # a module's function by reference as pickle does, so torch.save's pickle makes the same state file.
+    import subprocess
+    import sys
+
+    from detection.checkpoint_files import atomic_weights
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.save({"model": torch.nn.Linear(2, 2), "optimizer": {"lr": 0.1}, "epoch": 4}, weights / "best.pt")
+    state = tmp_path / "_temp_ddp.pt"
+    torch.save({"callbacks": {"on_pretrain_routine_end": [atomic_weights]}}, state)
+    worker = DDP_WORKER.format(path=sys.path, state=str(state), weights=str(weights))
+    # as torch.distributed.run sets them for the first of two workers (ultralytics reads RANK only then)
+    env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", worker], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("stopped"), done.stderr
+    assert load_torch(weights / "best.pt", weights_only=False)["optimizer"] == {"lr": 0.1}  # whole
+    assert sorted(path.name for path in weights.iterdir()) == ["best.pt"]  # no temporary left
