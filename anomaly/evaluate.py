@@ -69,7 +69,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import build_folder, check_output_folder, check_outside_tree, earlier_run_note
 from common.images import warn_narrow_photos
-from common.io import atomic_write, recorded_path
+from common.io import atomic_write, recorded_path, sha256_file
 from common.metrics import pixel_f1_max
 from converters.mvtec import ImageRecord, category_dir
 
@@ -89,6 +89,7 @@ def scored_records(
     while their files are hashed)."""
     category = category or run.info["category"]
     records = load_records(root or run.info["root"], category)
+    warn_other_category(run, records, category)
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)
     check_sizes([r.image for r in chosen], run.image_shape)  # headers only: before every byte is hashed
@@ -97,6 +98,32 @@ def scored_records(
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
     return chosen, (f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/")
+
+
+def warn_other_category(run: AnomalyRun, records: Sequence[ImageRecord], category: str) -> None:
+    """One ``warning:`` line when ``category`` is not the one the run was fit on (``run.json``) and none of
+    its good photos is one the run was fit on (by ``fit_sha256``): a copy or a renamed folder of the run's
+    own category is scored without a word.
+
+    The memory bank holds the fit product's patches: another product's photos, good or defective, score as
+    unlike them throughout, and the metrics say nothing about its defects (on hazelnut_toy, a run's own
+    threshold flags at most 16% of a defect photo and all of each photo of another product). Not refused:
+    the same product photographed anew and filed under another category name is a fair test of the run.
+    """
+    fit = run.info["category"]
+    if category == fit:
+        return
+    hashes = set(run.fit_hashes.values())  # empty for runs fit before they were recorded: a warning then
+    if hashes and any(sha256_file(r.image, what="image") in hashes for r in records if r.is_good):
+        return
+    print(
+        f"warning: {run.path} was fit on '{fit}' photos and '{category}' holds none of them: if it is "
+        f"another product, each of its photos scores as unlike '{fit}' throughout, good or defective, and "
+        f"these metrics say nothing about its defects (fit a run on it with anomaly.train --category "
+        f"{category})",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def split_fit_hint(run: AnomalyRun, data) -> str:

@@ -45,6 +45,18 @@ def make_parts(
     return folder
 
 
+def repaint_as_another_product(folder: Path) -> Path:
+    """``folder``'s photos (``train/``, ``test/``) redrawn as another product: a yellow disc on blue, its
+    masks kept."""
+    rng = np.random.default_rng(1)
+    for photo in sorted(folder.glob("t*/*/*.png")):
+        other = np.zeros((SIZE, SIZE, 3), np.uint8)
+        other[:] = (160, 40, 20)  # BGR blue
+        cv2.circle(other, (SIZE // 2, SIZE // 2), SIZE // 3, (40, 200, 230), -1)
+        cv2.imwrite(str(photo), (other + rng.integers(0, 10, other.shape)).astype(np.uint8))
+    return folder
+
+
 #: A config that fits in well under a second: random MobileNetV2 weights at 64 px.
 TINY = {"pretrained": False, "image_size": 64, "coreset_ratio": 0.5, "num_neighbors": 3}
 

@@ -19,7 +19,7 @@ from common.errors import UserError
 from common.extras import package_versions
 from common.io import sha256_file
 from converters.splits import Splits, save_splits
-from tests.anomaly.conftest import make_parts
+from tests.anomaly.conftest import make_parts, repaint_as_another_product
 
 
 @pytest.fixture
@@ -308,6 +308,26 @@ def test_another_category_of_the_run_tree_needs_an_out_of_its_own(
     assert not (run / "eval-mvtec").exists()
     metrics = evaluate_run(run, category="other", out=tmp_path / "eval_other", figure=False, progress=False)
     assert metrics["image"]["images"] == 5
+
+
+def test_scoring_another_product_under_another_category_name_is_warned_about(
+    run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # a run fit on one product scoring --category <another product> gave figures that say nothing about
+    # that product's defects, without a word (each photo's size and colour alike); the run's own photos
+    # under another category name (the same bytes as its fit photos: a copy) are scored as before
+    make_parts(parts.parent, name="copy")
+    capsys.readouterr()
+    evaluate_run(run, category="copy", out=tmp_path / "eval_copy", figure=False, progress=False)
+    assert "warning:" not in capsys.readouterr().err
+    repaint_as_another_product(make_parts(parts.parent, name="disc"))
+    metrics = evaluate_run(run, category="disc", out=tmp_path / "eval_disc", figure=False, progress=False)
+    assert metrics["image"]["images"] == 5
+    assert capsys.readouterr().err == (
+        f"warning: {run} was fit on 'part' photos and 'disc' holds none of them: if it is another product, "
+        "each of its photos scores as unlike 'part' throughout, good or defective, and these metrics say "
+        "nothing about its defects (fit a run on it with anomaly.train --category disc)\n"
+    )
 
 
 def test_another_category_in_another_tree_is_looked_up_there_by_its_own_name(

@@ -22,6 +22,7 @@ from anomaly.run import fit_run, load_run
 from common.errors import UserError
 from common.io import sha256_file
 from segmentation.annotate.proposal_file import class_names, read_proposal_file
+from tests.anomaly.conftest import make_parts, repaint_as_another_product
 
 
 @pytest.fixture
@@ -46,6 +47,31 @@ def test_predictions_load_as_annotation_proposals(run: Path, parts: Path, tmp_pa
     )
     assert mask.shape == (64, 64) and set(np.unique(mask)) == {255}
     assert cv2.imread(str(tmp_path / "pred" / "anomaly_maps" / "good__000.png"), -1).dtype == np.uint16
+
+
+def test_photos_over_the_threshold_nearly_throughout_are_warned_about_once(
+    run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # a run fit on another product flagged every photo as one defect without a word where the photos'
+    # size and colour agree with its own (the only checks): 74% of each photo here, a tenth at most of
+    # the run's own defect photos
+    evaluate_run(run, progress=False, figure=False)
+    other = repaint_as_another_product(make_parts(tmp_path / "elsewhere", name="disc"))
+    capsys.readouterr()
+    predict_photos(run, parts / "test", tmp_path / "own", progress=False)
+    assert "warning:" not in capsys.readouterr().err
+    result = predict_photos(run, other / "test", tmp_path / "disc", progress=False)
+    err = capsys.readouterr().err
+    assert result["flagged"] == 5 and err.count("\n") == 1  # once, not for each photo
+    assert re.match(
+        rf"warning: \d+% of {re.escape(str(other))}/test/\S+\.png is over the threshold \S+: "
+        rf"{re.escape(str(run))} was fit on 'part' photos, and a photo of another product reads as one "
+        r"defect throughout; are these of 'part'\? \(or is the threshold below a good photo's map "
+        r"values\?\)\n$",
+        err,
+    )
+    predict_photos(run, other / "test", tmp_path / "zero", threshold="0", progress=False)
+    assert "warning:" not in capsys.readouterr().err  # threshold 0 flags every pixel on purpose
 
 
 def test_high_threshold_leaves_photos_clean(run: Path, parts: Path, tmp_path: Path) -> None:
