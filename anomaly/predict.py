@@ -60,10 +60,6 @@ from common.io import read_json_object, recorded_path
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
-#: A photo over the threshold on more than this share of its area gets a warning (the first one, once):
-#: on hazelnut_toy, the run's own threshold flags at most 16% of a defect photo, none of a good one, and
-#: all of every photo of another product (the synthetic set's, at the same size and in colour).
-FLAGGED_AREA_WARNING = 0.5
 
 
 def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
@@ -361,11 +357,10 @@ def predict_into(
 ) -> None:
     """Scores each photo, cuts its map at ``threshold`` into regions, segments them, and adds it all to
     ``writer`` under the photo's path relative to ``base``."""
-    warned = False
     for photo in tqdm(photos, desc="photos", unit="img", disable=not progress):
         image = read_rgb(photo)
         [prediction] = run.predict([image], [photo])
-        warned = warned or warn_flagged_throughout(run, photo, prediction.anomaly_map, threshold)
+        run.warn_flagged_throughout(prediction.anomaly_map, threshold, photo)
         regions = map_regions(prediction.anomaly_map, threshold, min_area=min_area)
         instances = segmenter(image, regions, min_area=min_area, path=photo)
         file_name = photo.relative_to(base).as_posix()
@@ -373,28 +368,6 @@ def predict_into(
         # unbound before the next photo is read: bound, this one's pixels, full-size map, regions and
         # masks were held beside the next one's
         del image, prediction, regions, instances
-
-
-def warn_flagged_throughout(run: AnomalyRun, photo: Path, anomaly_map: np.ndarray, threshold: float) -> bool:
-    """One ``warning:`` line when more than :data:`FLAGGED_AREA_WARNING` of a photo's map is over the
-    threshold, naming the category the run was fit on (``run.json``); returns whether it warned.
-
-    A run fit on another product reads each photo as one defect throughout, and photo sizes and colour
-    (the run's own checks) need not tell the products apart. Only a warning: the photos given are new, from
-    any folder, so their category is nowhere to compare; and a threshold of 0 flags every pixel on purpose.
-    """
-    share = float(np.count_nonzero(anomaly_map >= threshold)) / anomaly_map.size
-    if threshold <= 0 or share <= FLAGGED_AREA_WARNING:
-        return False
-    fit = run.info["category"]
-    print(
-        f"warning: {share:.0%} of {photo} is over the threshold {threshold:.4g}: {run.path} was fit on "
-        f"'{fit}' photos, and a photo of another product reads as one defect throughout; are these of "
-        f"'{fit}'? (or is the threshold below a good photo's map values?)",
-        file=sys.stderr,
-        flush=True,
-    )
-    return True
 
 
 def parser() -> OneLineParser:

@@ -85,6 +85,10 @@ FEW_FIT_PHOTOS = 10
 #: An ``image_size`` this many times the fit photos' longer side or more gets a warning: each photo is
 #: enlarged to it (no detail added) and the patches to fit and score grow with its square (1.5x: 2.25x).
 UPSAMPLED_WARNING = 1.5
+#: A photo over the threshold on more than this share of its area gets a warning (the first one, once a
+#: run): on hazelnut_toy, the run's own threshold flags at most 16% of a defect photo, none of a good one,
+#: and all of every photo of another product (the synthetic set's, at the same size and in colour).
+FLAGGED_AREA_WARNING = 0.5
 #: The file that marks a folder as one command's output, and every name that command writes there:
 #: ``anomaly.evaluate``'s report (``metrics.json``), ``anomaly.predict``'s predictions (``predict.json``).
 OUTPUT_MARKERS = {"metrics.json": REPORT_NAMES, "predict.json": OUTPUT_NAMES}
@@ -101,6 +105,7 @@ class AnomalyRun:
     model: PatchCore
     info: dict
     _colour_warned: bool = field(default=False, init=False, repr=False)
+    _area_warned: bool = field(default=False, init=False, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -126,6 +131,30 @@ class AnomalyRun:
             check_size(image, self.image_shape, name)
             self._warn_other_colour(image, name)
         return self.model.predict(images)
+
+    def warn_flagged_throughout(self, anomaly_map: np.ndarray, threshold: float, name: str | Path) -> None:
+        """One ``warning:`` line per run the first time more than :data:`FLAGGED_AREA_WARNING` of a photo's
+        map (``name``'s) is at or over ``threshold``, naming the category the run was fit on (``run.json``).
+
+        A run fit on another product reads each photo as one defect throughout, and photo sizes and colour
+        (the checks of :meth:`predict`) need not tell the products apart. Only a warning: the photos given
+        are new, from any folder, so their category is nowhere to compare; and a threshold of 0 flags every
+        pixel on purpose.
+        """
+        if self._area_warned or threshold <= 0:
+            return
+        share = float(np.count_nonzero(anomaly_map >= threshold)) / anomaly_map.size
+        if share <= FLAGGED_AREA_WARNING:
+            return
+        self._area_warned = True
+        fit = self.info["category"]
+        print(
+            f"warning: {share:.0%} of {name} is over the threshold {threshold:.4g}: {self.path} was fit on "
+            f"'{fit}' photos, and a photo of another product reads as one defect throughout; are these of "
+            f"'{fit}'? (or is the threshold below a good photo's map values?)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _warn_other_colour(self, image: np.ndarray, name: str | Path) -> None:
         """One ``warning:`` line per run the first time a photo is grey where every fit photo was colour,

@@ -107,6 +107,7 @@ class AnomalyRegions:
             UserError: the photo's size is not the run's, naming ``path``.
         """
         [prediction] = self.run.predict([rgb], [path])
+        self.run.warn_flagged_throughout(prediction.anomaly_map, self.threshold, path)
         regions = map_regions(prediction.anomaly_map, self.threshold, min_area=self.min_area)
         if detected is not None and len(detected) and self.max_covered < 1:
             inside = box_union(np.asarray(detected, dtype=float), prediction.anomaly_map.shape)

@@ -64,6 +64,30 @@ def test_threshold_zero_makes_the_whole_photo_one_region_and_a_huge_one_none(pat
     assert nothing.boxes(rgb, photos / "one.png").shape == (0, 4)
 
 
+def test_photos_of_another_product_are_warned_about_once_naming_the_runs_category(
+    patchcore_run, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # an --anomaly-run fit on another product added a box over nearly every photo without a word (the
+    # photos' size and colour alike): anomaly.predict's warning, once per run
+    from anomaly.data import read_rgb
+
+    good = read_rgb(paint_photo(tmp_path / "good.png", seed=60))  # a new photo of the fit product
+    other = np.zeros((60, 80, 3), np.uint8)
+    other[:] = (30, 60, 200)
+    other[20:40, 30:50] = (240, 220, 20)  # a yellow part on blue
+    [prediction] = AnomalyRegions.from_run(patchcore_run, threshold="1").run.predict([good])
+    regions = AnomalyRegions.from_run(patchcore_run, threshold=repr(float(prediction.anomaly_map.max())))
+    capsys.readouterr()
+    regions.boxes(good, tmp_path / "good.png")
+    assert capsys.readouterr().err == ""
+    regions.boxes(other, tmp_path / "a.png")
+    regions.boxes(other, tmp_path / "b.png")
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: 100% of {tmp_path / 'a.png'} is over the threshold ")
+    assert f": {patchcore_run} was fit on 'widget' photos, and a photo of another product" in err
+    assert err.count("\n") == 1
+
+
 def test_a_region_mostly_inside_the_detectors_boxes_is_left_out(patchcore_run, photos) -> None:
     # Threshold 0: the whole 60 x 80 photo is one region; boxes covering 3/8 and 5/8 of it.
     rgb, path = np.zeros((60, 80, 3), np.uint8), photos / "one.png"
@@ -321,6 +345,9 @@ class MapRun:
 
     def predict(self, images, paths) -> list[SimpleNamespace]:
         return [SimpleNamespace(anomaly_map=self.anomaly_map) for _ in images]
+
+    def warn_flagged_throughout(self, anomaly_map, threshold, name) -> None:
+        """A stand-in fit on no category: nothing to warn of (AnomalyRun's warns)."""
 
 
 def test_every_region_of_min_area_becomes_a_box_peak_first() -> None:
