@@ -141,21 +141,24 @@ def resolve_threshold(
 
 
 def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "--threshold") -> None:
-    """Refuses a metrics file that scored a model of another backbone or input size than the run's.
+    """Refuses a metrics file that scored a model of another backbone or input size than the run's, and
+    warns of one that scored another memory bank.
 
     Map values are distances in the backbone's feature space at the run's input size: another
     model's threshold is on another scale (MobileNetV2's maps on hazelnut_toy peak near 4,
-    EfficientNet-Lite0's near 40), so every photo would pass as good, or none. A file or run that
-    does not say (no ``settings``, no readable ``run.json``) is taken as it is.
+    EfficientNet-Lite0's near 40), so every photo would pass as good, or none. Another run of the same
+    model (``settings.memory_bank_sha256`` not the run's) has the scale but was fit, and its threshold
+    picked, on other photos, maybe of another product: one ``warning:`` line names that run and its
+    category. A file or run that does not say (no ``settings``, no readable ``run.json``) is taken as it is.
 
     Raises:
         UserError: naming both models.
     """
     try:
-        config = read_json_object(run_path / RUN_FILE, what="run file", utf8=False).get("config")
+        info = read_json_object(run_path / RUN_FILE, what="run file", utf8=False)
     except UserError:  # loading the run names what is wrong with it
         return
-    settings = metrics.get("settings")
+    settings, config = metrics.get("settings"), info.get("config")
     if not isinstance(settings, dict) or not isinstance(config, dict):
         return
     keys = ("backbone", "image_size")
@@ -165,6 +168,17 @@ def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "
             f"{flag} {path} scored backbone {theirs[0]} at {theirs[1]} px, but {run_path} is {ours[0]} at "
             f"{ours[1]} px: its threshold is on another distance scale; evaluate this run "
             f"({evaluate_command(run_path)}) or pass {flag} VALUE"
+        )
+    bank = info.get("bank")
+    ours_bank = bank.get("sha256") if isinstance(bank, dict) else None
+    theirs_bank = settings.get("memory_bank_sha256")
+    if isinstance(ours_bank, str) and isinstance(theirs_bank, str) and ours_bank != theirs_bank:
+        print(
+            f"warning: {flag} {path} is a threshold picked on the maps of another memory bank (run "
+            f"{settings.get('run')}, category '{settings.get('category')}'), not of {run_path}'s (fit on "
+            f"'{info.get('category')}'); evaluate this run for its own ({evaluate_command(run_path)})",
+            file=sys.stderr,
+            flush=True,
         )
 
 

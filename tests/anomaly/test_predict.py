@@ -74,6 +74,27 @@ def test_photos_over_the_threshold_nearly_throughout_are_warned_about_once(
     assert "warning:" not in capsys.readouterr().err  # threshold 0 flags every pixel on purpose
 
 
+def test_a_threshold_picked_on_another_runs_maps_is_warned_about(
+    run: Path, parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
+) -> None:
+    # --threshold <another run of the same model>/eval-mvtec passed the backbone and size check and was
+    # taken without a word, though picked on another product's maps
+    other = repaint_as_another_product(make_parts(tmp_path / "elsewhere", name="disc"))
+    fit_run(other.parent, "disc", tmp_path / "disc_run", config=tiny_config, progress=False)
+    evaluate_run(tmp_path / "disc_run", progress=False, figure=False)
+    evaluate_run(run, progress=False, figure=False)
+    capsys.readouterr()
+    resolve_threshold(None, run)  # its own evaluation: nothing to say
+    assert capsys.readouterr().err == ""
+    metrics = tmp_path / "disc_run" / "eval-mvtec" / "metrics.json"
+    resolve_threshold(str(metrics), run)
+    assert capsys.readouterr().err == (
+        f"warning: --threshold {metrics} is a threshold picked on the maps of another memory bank (run "
+        f"{tmp_path / 'disc_run'}, category 'disc'), not of {run}'s (fit on 'part'); evaluate this run for "
+        f"its own (python -m anomaly.evaluate --run {run})\n"
+    )
+
+
 def test_high_threshold_leaves_photos_clean(run: Path, parts: Path, tmp_path: Path) -> None:
     result = predict_photos(
         run, parts / "test", tmp_path / "pred", threshold="1e9", maps=False, progress=False
