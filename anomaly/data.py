@@ -356,19 +356,22 @@ def check_rgb(image: object, name: str | Path) -> None:
         )
 
 
-def check_size(image: np.ndarray, expected: tuple[int, int] | None, path: str | Path) -> tuple[int, int]:
+def check_size(
+    image: np.ndarray, expected: tuple[int, int] | None, path: str | Path, *, model: str = "the model"
+) -> tuple[int, int]:
     """``expected`` (or the image's ``(H, W)`` when None); refuses an image of another size.
 
     Every image is resized to the model's square input, so a photo much larger or smaller, or of
     another aspect ratio, than those fit on would be compared at another scale: each side may differ
     by at most :data:`SIZE_TOLERANCE` (real sets hold the odd 512 x 522 photo among 512 x 512 ones).
+    ``model``: how the error names the PatchCore run (``--anomaly-run R`` beside the cascade's models).
     """
     shape = tuple(image.shape[:2])
     if expected is None:
         return shape  # type: ignore[return-value]
     if any(abs(side - want) > SIZE_TOLERANCE * want for side, want in zip(shape, expected, strict=True)):
         raise UserError(
-            f"image {path} is {shape[1]}x{shape[0]} but the model was fit on {expected[1]}x{expected[0]} "
+            f"image {path} is {shape[1]}x{shape[0]} but {model} was fit on {expected[1]}x{expected[0]} "
             f"images (PatchCore compares patches at one scale; sides may differ by "
             f"{SIZE_TOLERANCE:.0%}): resize the photos, or fit on images of this size"
         )
@@ -381,8 +384,12 @@ def header_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
-def check_sizes(paths: Sequence[str | Path], expected: tuple[int, int] | None = None) -> tuple[int, int]:
+def check_sizes(
+    paths: Sequence[str | Path], expected: tuple[int, int] | None = None, *, model: str = "the model"
+) -> tuple[int, int]:
     """Checks every image's header size against ``expected`` (default: the first's) before any work.
+
+    ``model``: as :func:`check_size` names it.
 
     Returns:
         The reference ``(H, W)``.
@@ -392,7 +399,7 @@ def check_sizes(paths: Sequence[str | Path], expected: tuple[int, int] | None = 
         shape = header_size(path)
         first = first or (path, shape)
         try:
-            expected = check_size(np.empty((*shape, 0)), expected, path)
+            expected = check_size(np.empty((*shape, 0)), expected, path, model=model)
         except UserError:
             if not fitting:
                 raise

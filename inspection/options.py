@@ -193,7 +193,8 @@ def load_regions(options: CascadeOptions, photos: Sequence[Path]) -> AnomalyRegi
         min_area=options.anomaly_min_area,
         max_covered=options.anomaly_max_covered,
     )
-    check_sizes(photos, regions.image_shape)
+    # 'the model was fit on 512x512' could be read as the detector's or SAM's
+    check_sizes(photos, regions.image_shape, model=f"--anomaly-run {options.anomaly_run}")
     return regions
 
 

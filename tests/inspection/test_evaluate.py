@@ -687,7 +687,10 @@ def test_an_anomaly_run_of_another_photo_size_is_refused_before_sam_loads(
     args = ("--anomaly-run", tmp_path / "patchcore", "--anomaly-threshold", "1")
     assert cli("--out", tmp_path / "report", *args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: image ") and "but the model was fit on 90x60" in err
+    assert (
+        err.startswith("error: image ")
+        and f"but --anomaly-run {tmp_path / 'patchcore'} was fit on 90x60" in err
+    )
     assert not (tmp_path / "report").exists()
 
 
