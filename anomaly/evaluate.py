@@ -94,7 +94,8 @@ def scored_records(
     chosen = eval_records(records, splits, split)
     check_sizes([r.image for r in chosen], run.image_shape)  # headers only: before every byte is hashed
     check_mask_sizes(chosen)  # headers too: a mask of another size was found when scoring reached it
-    check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
+    hint = split_fit_hint(run, data, split)
+    check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=hint, progress=progress)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
     return chosen, (f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/")
@@ -126,14 +127,24 @@ def warn_other_category(run: AnomalyRun, records: Sequence[ImageRecord], categor
     )
 
 
-def split_fit_hint(run: AnomalyRun, data) -> str:
-    """The way out when a converter split (``data``) holds images a run fit on ``train/good`` was fit on.
+def split_fit_hint(run: AnomalyRun, data, split: str = "test") -> str:
+    """The way out when a converter split (``data``'s ``split``) holds images the run was fit on.
 
     The converters add good images from ``train/good`` to val and test as backgrounds, so an MVTec-protocol
-    run refuses them: the bare refusal named no way to score such a split.
+    run refuses them: the bare refusal named no way to score such a split. A run fit with ``anomaly.train
+    --data D`` was fit on D's good images outside val and test: its own train split is refused.
     """
-    if data is None or (run.info.get("protocol") or {}).get("mode") != "mvtec":
+    if data is None:
         return ""
+    protocol = run.info.get("protocol") or {}
+    if protocol.get("mode") != "mvtec":
+        own = protocol.get("data")
+        if split != "train" or own is None or splits_path(data).resolve() != splits_path(own).resolve():
+            return ""
+        return (
+            f"; the run was fit by anomaly.train --data {own} on its good images outside val and test, the "
+            "train split's among them: score --split val or --split test"
+        )
     return (
         f"; the run was fit on the category's train/good (MVTec protocol), which the splits of {data} draw "
         f"good images from: score them with a run fit by anomaly.train --data {data}, or test/ without --data"

@@ -495,6 +495,23 @@ def test_a_run_fit_with_data_refused_an_image_gets_no_mvtec_protocol_hint(
     assert "MVTec protocol" not in str(error.value)
 
 
+def test_the_train_split_of_the_runs_own_data_names_the_splits_to_score(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # --split train of the converter output the run was fit with: 'the model was fit on it' alone
+    save_splits(
+        Splits(train=["part/train/good/000"], val=["part/test/spot/001"], test=["part/test/spot/002"]),
+        tmp_path / "a" / "splits.json",
+    )
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, data=tmp_path / "a", progress=False)
+    with pytest.raises(UserError, match=r"train/good/000.png: the model was fit on it") as error:
+        evaluate_run(tmp_path / "run", split="train", progress=False, figure=False)
+    assert str(error.value).endswith(
+        f"; the run was fit by anomaly.train --data {tmp_path / 'a'} on its good images outside val and "
+        "test, the train split's among them: score --split val or --split test"
+    )
+
+
 def test_a_ctrl_c_on_a_re_run_says_the_report_there_is_an_earlier_runs(
     run: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
