@@ -110,10 +110,16 @@ def eval_records(
         if missing:
             raise UserError(f"split '{split}' lists {missing[0]}, which is not in the image tree")
         chosen = [by_key[key] for key in keys]
-    if not chosen:
+    if not chosen and splits is None:  # good photos alone: evaluation, then anomaly.predict, led nowhere
+        category = records[0].category if records else "?"
         raise UserError(
-            "no images to score" + (f" in split '{split}'" if splits is not None else " in test/")
+            f"no images to score in test/: category '{category}' has none; with good photos alone, put some "
+            "that the run was not fit on in test/good/ (defect photos, if any, in test/<defect>/ with their "
+            "masks in ground_truth/<defect>/) and evaluate again: anomaly.predict takes its threshold from "
+            "that evaluation, or from --threshold VALUE"
         )
+    if not chosen:
+        raise UserError(f"no images to score in split '{split}'")
     return chosen
 
 

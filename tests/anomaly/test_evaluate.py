@@ -4,6 +4,7 @@ cannot write; each one line before any image is scored, nothing written."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -493,6 +494,22 @@ def test_a_run_fit_with_data_refused_an_image_gets_no_mvtec_protocol_hint(
             tmp_path / "run", data=tmp_path / "b", out=tmp_path / "out", progress=False, figure=False
         )
     assert "MVTec protocol" not in str(error.value)
+
+
+def test_a_category_of_good_photos_alone_names_the_way_to_a_threshold(
+    tmp_path: Path, tiny_config: dict
+) -> None:
+    # train/good alone: anomaly.train said 'evaluate with: ...', evaluate said 'no images to score in
+    # test/' and anomaly.predict 'evaluate the run first': no way on for the user of good photos alone
+    parts = make_parts(tmp_path / "data", n_good=0, n_defect=0)
+    shutil.rmtree(parts / "test")
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    with pytest.raises(UserError) as error:
+        evaluate_run(tmp_path / "run", progress=False, figure=False)
+    assert str(error.value).startswith(
+        "no images to score in test/: category 'part' has none; with good photos alone, put some that the "
+        "run was not fit on in test/good/"
+    )
 
 
 def test_the_train_split_of_the_runs_own_data_names_the_splits_to_score(
