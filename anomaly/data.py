@@ -17,6 +17,7 @@ Images are decoded as RGB ``uint8``; masks as bool, all-False for good images.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -436,7 +437,14 @@ def single_category(root: str | Path) -> str:
     from converters.mvtec import list_categories
 
     check_not_converter_output(root)
+    from converters.mvtec import is_category
+
     names = list_categories(root)
+    # a category's train/good (or test/<defect>) given for the category: its folder is a level or two up
+    ups = (Path(os.path.normpath(Path(root, *[".."] * levels))) for levels in (1, 2))  # as given: relative
+    inside = next((up for up in ups if up.is_dir() and is_category(up)), None)
+    if not names and inside is not None:
+        raise UserError(f"{root} is a folder inside the category {inside}: pass --root {inside}")
     if not names:
         raise UserError(
             f"no category in MVTec layout under {root}: expected {root}/<category>/train/good/ and "

@@ -167,6 +167,17 @@ def test_single_category_says_why_there_is_none(tmp_path: Path, make, fragment: 
         single_category(root)
 
 
+@pytest.mark.parametrize("inside", ["train/good", "train", "test/spot", "ground_truth/spot"])
+def test_a_folder_inside_a_category_names_the_category_folder(tmp_path: Path, inside: str) -> None:
+    # --root part/train/good (the good photos to fit on): 'no category in MVTec layout under
+    # part/train/good: expected part/train/good/<category>/train/good/ ...', as if nothing were there
+    parts = make_parts(tmp_path / "data")
+    with pytest.raises(UserError) as error:
+        single_category(parts / inside)
+    expected = f"{parts / inside} is a folder inside the category {parts}: pass --root {parts}"
+    assert str(error.value) == expected
+
+
 @pytest.mark.parametrize(
     ("shape", "ok"),
     [((512, 512), True), ((522, 512), True), ((512, 470), True), ((600, 512), False), ((256, 256), False)],
