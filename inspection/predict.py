@@ -151,7 +151,10 @@ class InspectionRun:
                 f"  overlays      {self.out / OVERLAYS_DIR}  ({self.overlays} of {self.photos} photos)"
             )
         if self.anomaly_maps:
-            lines.append(f"  anomaly maps  {self.out / ANOMALY_MAPS_DIR}  (16-bit PNG, value / 65535)")
+            lines.append(
+                f"  anomaly maps  {self.out / ANOMALY_MAPS_DIR}  (16-bit PNG, value / 65535: box score x "
+                "mask probability)"
+            )
         lines.append(f"  settings      {self.out / ARGS_FILE}")
         return "\n".join(lines)
 
@@ -287,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     io.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists, not empty)")
     io.add_argument("--overwrite", action="store_true", help="replace an existing --out once the run is done")
-    io.add_argument("--anomaly-maps", action="store_true", help="write anomaly_maps/<name>.png (16-bit)")
+    io.add_argument(
+        "--anomaly-maps",
+        action="store_true",
+        help="write anomaly_maps/<name>.png (16-bit): per pixel the highest box score x SAM mask probability "
+        "(the cascade's, not --anomaly-run's PatchCore map)",
+    )
     io.add_argument("--overlays", type=int, default=50, help="draw the first N photos (0 none, -1 all)")
     io.add_argument(
         "--link", choices=LINK_MODES, default="symlink", help="photos in the masks tree (default symlink)"

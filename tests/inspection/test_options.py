@@ -192,6 +192,15 @@ def test_the_anomaly_threshold_help_says_a_metrics_threshold_is_raised(command: 
     assert "a number, or an anomaly.evaluate metrics.json or its folder" in text  # eval-val/ is taken
 
 
+def test_the_anomaly_maps_help_says_which_map_it_writes() -> None:
+    # "write anomaly_maps/<name>.png (16-bit)" beside --anomaly-run read as PatchCore's map; it is the
+    # cascade's box score x mask probability
+    from inspection.predict import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "the highest box score x SAM mask probability (the cascade's, not --anomaly-run's" in text
+
+
 def test_no_colour_prompt_where_it_changes_nothing_is_refused_naming_the_sam_option() -> None:
     # it was no option: a decoder.pt's prompt was always applied, and refused crops and flips
     from inspection.checkpoints import SamCheckpoint
