@@ -163,10 +163,12 @@ def test_a_ddp_worker_strips_the_optimizer_atomically_too(tmp_path: Path) -> Non
     # multi-GPU training runs in torch.distributed workers started from a file ultralytics writes
     # (ultralytics.utils.dist.generate_ddp_file): they load the trainer's callbacks from a pickled state but
     # never enter atomic_checkpoints, so the worker's final strip_optimizer rewrote best.pt in place and a
-    # Ctrl-C there lost it. ultralytics pickles the state with cloudpickle (not installed here): it pickles
-    # a module's function by reference as pickle does, so torch.save's pickle makes the same state file.
+    # Ctrl-C there lost it. The state is pickled with cloudpickle, as ultralytics does (a dependency: its
+    # DDP launch would pip-install it, which fails offline).
     import subprocess
     import sys
+
+    import cloudpickle
 
     from detection.checkpoint_files import atomic_weights
 
@@ -174,7 +176,7 @@ def test_a_ddp_worker_strips_the_optimizer_atomically_too(tmp_path: Path) -> Non
     weights.mkdir()
     torch.save({"model": torch.nn.Linear(2, 2), "optimizer": {"lr": 0.1}, "epoch": 4}, weights / "best.pt")
     state = tmp_path / "_temp_ddp.pt"
-    torch.save({"callbacks": {"on_pretrain_routine_end": [atomic_weights]}}, state)
+    torch.save({"callbacks": {"on_pretrain_routine_end": [atomic_weights]}}, state, pickle_module=cloudpickle)
     worker = DDP_WORKER.format(path=sys.path, state=str(state), weights=str(weights))
     # as torch.distributed.run sets them for the first of two workers (ultralytics reads RANK only then)
     env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2"}
@@ -184,3 +186,11 @@ def test_a_ddp_worker_strips_the_optimizer_atomically_too(tmp_path: Path) -> Non
     assert done.returncode == 0 and done.stdout.strip().endswith("stopped"), done.stderr
     assert load_torch(weights / "best.pt", weights_only=False)["optimizer"] == {"lr": 0.1}  # whole
     assert sorted(path.name for path in weights.iterdir()) == ["best.pt"]  # no temporary left
+
+
+def test_a_multi_gpu_launch_finds_cloudpickle_installed() -> None:
+    # ultralytics' DDP launch (generate_ddp_file) pip-installs cloudpickle when it is missing: offline,
+    # a multi-GPU training failed at its start; it is a dependency of the train extra
+    from ultralytics.utils.checks import check_requirements
+
+    assert check_requirements("cloudpickle>=3.1.1", install=False)
