@@ -630,7 +630,7 @@ class AnnotationSession:
                 # the tree is what the converters read: a photo whose files could not be written after
                 # its change was saved (a full disk, since freed) was left out of the export
                 try:
-                    self._sync_tree()
+                    left_out = self._sync_tree()
                 except OSError as error:
                     raise StorageError(
                         f"nothing exported: {self.category_dir} cannot be brought in line with "
@@ -638,7 +638,11 @@ class AnnotationSession:
                     ) from error
                 # exported as they are (the tree holds every photo with an instance): their defects not
                 # yet outlined are background to a detector trained on them
-                open_keys = [k for k, e in self._entries.items() if e.status == IN_PROGRESS and e.instances]
+                open_keys = [
+                    k
+                    for k, e in self._entries.items()
+                    if e.status == IN_PROGRESS and e.instances and k not in left_out
+                ]
                 self._tree_read = set()
             # the converters read the tree without the lock (the page froze for a long export); changes
             # meanwhile are saved in the state, their photos' files written once it is read
@@ -653,6 +657,13 @@ class AnnotationSession:
                 )
             if unwritten:
                 report.notes.append(unwritten)
+            if left_out:
+                report.notes.insert(
+                    0,
+                    f"{len(left_out)} labelled photo(s) left out of this export (e.g. {left_out[0]}): gone "
+                    f"from {self.images_dir} and the tree {self.category_dir} holds no copy; their labels "
+                    f"stay in {self.state_path.name}: put the photos back to export them",
+                )
             return report
 
     def _sync_after_export(self) -> str | None:
@@ -892,13 +903,43 @@ class AnnotationSession:
         self._last_composed = (entry.key, instances, list(self.classes), mask)
         return mask
 
-    def _sync_tree(self) -> None:
-        """Brings the whole tree in line with the state (repairs a run cut short between the two)."""
+    def _sync_tree(self) -> list[str]:
+        """Brings the whole tree in line with the state (repairs a run cut short between the two).
+
+        Returns:
+            the labelled photos the tree cannot hold (:meth:`_lost`): their masks leave it (the converters
+            refuse a mask without its image), their labels stay in the state, and the tree holds them
+            again once their photos are back.
+        """
         export.write_value_map(self.category_dir, self.classes)
         files = export.tree_files(self.category_dir)
+        lost = []
         for entry in self._entries.values():
-            if entry.present:
-                self._sync(entry, files.get(entry.stem, []))
+            existing = files.get(entry.stem, [])
+            if self._lost(entry, existing):
+                export.sync_image(
+                    self.category_dir,
+                    source=self.images_dir / entry.key,
+                    stem=entry.stem,
+                    folder=None,
+                    mask=None,
+                    existing=existing,
+                )
+                lost.append(entry.key)
+            elif entry.present:
+                self._sync(entry, existing)
+        return lost
+
+    def _lost(self, entry: ImageEntry, existing: Sequence[Path]) -> bool:
+        """Whether ``entry`` is labelled, its photo gone from the folder (while the page ran, or before)
+        and its copy from the tree: it can only be left out of an export.
+
+        Never with the photo folder itself gone (:attr:`photos_gone`, ``--export`` alone): the copy is
+        then made from the photos' folder given as ``--images`` (:func:`export.sync_image` says so).
+        """
+        if self.photos_gone or entry.folder is None or (self.images_dir / entry.key).is_file():
+            return False
+        return not any(path.parent.parent.name == "test" and path.is_file() for path in existing)
 
 
 def _accept(

@@ -617,3 +617,32 @@ def test_a_photo_gone_keeps_the_suffix_of_its_copy_in_its_folder(tmp_path, folde
     _tree(category_dir, {"test/scratch/a.png": b"png copy", "test/good/a.jpg": b"jpg copy"})
     export.sync_image(category_dir, source=tmp_path / "gone" / "a.png", stem="a", folder=folder, mask=None)
     assert _files(category_dir) == [f"test/{folder}/{kept}"]
+
+
+def test_a_photo_gone_with_its_copy_is_left_out_of_the_page_s_export_with_a_note(annotated, photos):
+    # deleted from --images while the page ran, its copy lost from the tree too: the whole export stopped,
+    # asking for '--images', an option of the command line, not of a page already given its folder
+    folder, _ = photos
+    photo = (folder / "a.png").read_bytes()
+    (folder / "a.png").unlink()
+    (annotated.category_dir / "test/scratch/a.png").unlink()
+    report = annotated.export()
+    assert sum(sum(c.values()) for c in report.instances.values()) == 2  # lot_2/c.png's two, not a.png's
+    assert report.notes[0] == (
+        f"1 labelled photo(s) left out of this export (e.g. a.png): gone from {folder} and the tree "
+        f"{annotated.category_dir} holds no copy; their labels stay in annotate_state.json: put the photos "
+        "back to export them"
+    )
+    assert not any("in progress" in note for note in report.notes)  # a.png, the one in progress, is out
+    assert len(annotated.entry("a.png").instances) == 2  # no work lost
+    assert not (annotated.category_dir / "ground_truth/scratch/a_mask.png").exists()  # no mask without image
+    (folder / "a.png").write_bytes(photo)
+    report = annotated.export()  # back: exported again, its copy and mask written anew
+    assert sum(sum(c.values()) for c in report.instances.values()) == 4 and not report.notes[1:]
+    assert (annotated.category_dir / "test/scratch/a.png").read_bytes() == photo
+    # removed before the page started (no longer listed): its mask alone stopped the converters
+    (folder / "a.png").unlink()
+    (annotated.category_dir / "test/scratch/a.png").unlink()
+    reopened = AnnotationSession.open(annotated.out, folder)
+    assert "a.png" not in reopened.keys
+    assert "e.g. a.png" in reopened.export().notes[0]
