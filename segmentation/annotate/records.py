@@ -227,7 +227,13 @@ def unique_stem(key: str, taken: set[str]) -> str:
     return stem
 
 
-def entry_from_json(key: str, data: dict) -> ImageEntry:
+def entry_from_json(key: str, data: dict, *, source: str | Path = "annotation state") -> ImageEntry:
+    """The entry of image ``key`` from its JSON form (:meth:`ImageEntry.to_json`).
+
+    Raises:
+        AnnotationError: one line naming ``source`` (the state file), the image and what is wrong: a
+            field of the wrong type, or a status its instances contradict (:func:`_status_contradiction`).
+    """
     try:
         if not isinstance(data, dict):
             raise TypeError(f"an entry is a JSON object, got {type(data).__name__}")
@@ -251,9 +257,34 @@ def entry_from_json(key: str, data: dict) -> ImageEntry:
         sizes = {tuple(i.rle["size"]) for i in instances}
         if instances and sizes != {entry.size}:  # the tree's mask is composed at entry.size
             raise ValueError(f"instances of size {sorted(sizes)} on an image of size {entry.size}")
+        if (contradiction := _status_contradiction(entry)) is not None:
+            raise ValueError(contradiction)
     except (KeyError, TypeError, ValueError, AnnotationError) as error:
-        raise AnnotationError(f"annotation state: bad entry for image {key}: {error}") from None
+        raise AnnotationError(f"{source}: bad entry for image {key}: {error}") from None
     return entry
+
+
+def _status_contradiction(entry: ImageEntry) -> str | None:
+    """What ``entry``'s status says against its instances (a state edited by hand), or None.
+
+    The app keeps them in step: a photo with an instance is in progress or done, one without is
+    unlabelled or good. A ``good`` photo with instances went into ``test/good/`` without its defects (an
+    export of it alone then failed with "no defect image left to convert"), an ``unlabelled`` one with
+    instances was counted as work left and exported all the same, a ``done`` one without was counted as
+    done and left out of every export.
+    """
+    count = len(entry.instances)
+    if count and entry.status in (UNLABELLED, GOOD):
+        return (
+            f"status '{entry.status}' with {count} instance(s), which a photo marked {entry.status} never "
+            f"has: set its 'status' to '{IN_PROGRESS}' or '{DONE}', or empty its 'instances'"
+        )
+    if not count and entry.status in (IN_PROGRESS, DONE):
+        return (
+            f"status '{entry.status}' with no instance, which a photo {entry.status.replace('_', ' ')} "
+            f"always has: set its 'status' to '{UNLABELLED}' (or '{GOOD}' if it shows no defect)"
+        )
+    return None
 
 
 def _checked_stem(stem: str) -> str:

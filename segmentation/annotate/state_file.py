@@ -171,7 +171,7 @@ def stored_entries(stored: dict, names: list[str], out: Path) -> dict[str, Image
         except AnnotationError as error:
             where = f"{out / STATE_FILE}: image {key!r}"
             raise AnnotationError(f"{where} is no path below images_dir ({error})") from None
-        entry = entry_from_json(key, data)
+        entry = entry_from_json(key, data, source=out / STATE_FILE)
         other = stems.setdefault(entry.stem.lower(), key)
         if other != key:  # one copy and one mask in the tree for two photos
             raise AnnotationError(f"{out / STATE_FILE}: images {other} and {key} have one stem, {entry.stem}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -1382,6 +1383,44 @@ def test_a_stored_instance_of_an_unknown_class_is_refused(opened):
         AnnotationError, match=r"annotate_state.json: image a.png has instances of unknown class"
     ):
         AnnotationSession.open(session.out)
+
+
+@pytest.mark.parametrize(
+    "status, instances, message",
+    [
+        # 'good' with instances went into test/good without them: "no defect image left to convert"
+        ("good", True, r"status 'good' with 1 instance\(s\), which a photo marked good never has: set its"),
+        ("unlabelled", True, r"status 'unlabelled' with 1 instance\(s\), which a photo marked unlabelled"),
+        # counted as done, left out of every export
+        (
+            "done",
+            False,
+            r"status 'done' with no instance, which a photo done always has: set its 'status' to",
+        ),
+        (
+            "in_progress",
+            False,
+            r"status 'in_progress' with no instance, which a photo in progress always has",
+        ),
+    ],
+)
+def test_a_stored_status_its_instances_contradict_is_refused_naming_the_file_and_photo(
+    opened, status, instances, message
+):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    state = json.loads(session.state_path.read_text())
+    entry = state["images"]["a.png"]
+    entry["status"] = status  # edited by hand
+    if not instances:
+        entry["instances"] = []
+    session.state_path.write_text(json.dumps(state))
+    with pytest.raises(
+        AnnotationError, match=rf"^{re.escape(str(session.state_path))}: bad entry for image a.png: {message}"
+    ):
+        AnnotationSession.open(session.out)
+    with pytest.raises(AnnotationError, match=message):  # nor exported from
+        AnnotationSession.read(session.out, photos_optional=True)
 
 
 def _set(*path_and_value):
