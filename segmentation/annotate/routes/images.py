@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from collections.abc import Callable
 from typing import Annotated
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from converters.masks import mask_to_rle
 from segmentation.annotate import export
+from segmentation.annotate.records import Instance
 from segmentation.annotate.routes.shared import AppContext, Context, ImageRequest, json_response
 
 router = APIRouter(prefix="/api")
@@ -105,18 +107,7 @@ def image_detail(context: AppContext, key: str) -> dict:
         "height": height,
         "preview": list(size),
         "status": entry.status,
-        "instances": [
-            {
-                "id": instance.id,
-                "class": instance.class_name,
-                "area": instance.area,
-                "box": list(instance.box),
-                "score": instance.score,
-                "rle": preview_rle(context, entry.key, f"i{instance.id}", instance.mask, size),
-                "pieces": mask_pieces(context, entry.key, f"i{instance.id}", instance.mask),
-            }
-            for instance in entry.instances
-        ],
+        "instances": [instance_detail(context, entry.key, instance, size) for instance in entry.instances],
         "proposals": [
             {
                 **proposal.to_json(),
@@ -130,6 +121,21 @@ def image_detail(context: AppContext, key: str) -> dict:
         "can_redo": bool(entry.redo_stack),
         "counts": session.counts(),
         "embedding": context.prefetcher.status(session.image_path(key)).to_json(),
+    }
+
+
+def instance_detail(context: AppContext, image: str, instance: Instance, size: tuple[int, int]) -> dict:
+    """What the page shows of one accepted instance; its mask decoded at most once for the preview at
+    ``size`` ``(h, w)`` and the count of its pieces (a new instance needs both)."""
+    mask = functools.cache(instance.mask)
+    return {
+        "id": instance.id,
+        "class": instance.class_name,
+        "area": instance.area,
+        "box": list(instance.box),
+        "score": instance.score,
+        "rle": preview_rle(context, image, f"i{instance.id}", mask, size),
+        "pieces": mask_pieces(context, image, f"i{instance.id}", mask),
     }
 
 

@@ -626,6 +626,33 @@ def test_an_instance_says_in_how_many_pieces_every_export_will_split_it(
     assert [instance["pieces"] for instance in detail["instances"]] == [1, 3]
 
 
+def test_a_new_instance_s_mask_is_decoded_once_for_its_preview_and_its_pieces(
+    tmp_path, make_app, colour_sam, photo_writer, monkeypatch
+):
+    from segmentation.annotate import records
+
+    photo_writer(tmp_path / "photos" / "one.png", (40, 50), [(20, 20, 5, 5)])
+    first, second = np.zeros((40, 50), bool), np.zeros((40, 50), bool)
+    first[2:6, 2:6] = True
+    second[30:32, 40:45] = second[35, 2] = True
+    session, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    decoded, rle_to_mask = [], records.rle_to_mask
+
+    def counted(rle):
+        decoded.append(rle["counts"])
+        return rle_to_mask(rle)
+
+    with TestClient(app) as client:
+        for mask in (first, second):
+            session.add_instance("one.png", class_name="defect", mask=mask)
+        monkeypatch.setattr(records, "rle_to_mask", counted)
+        detail = client.get("/api/image", params={"image": "one.png"}).json()
+        assert len(decoded) == 2 and len(set(decoded)) == 2  # each once: the preview and pieces share it
+        assert [instance["pieces"] for instance in detail["instances"]] == [1, 2]
+        again = client.get("/api/image", params={"image": "one.png"}).json()
+    assert len(decoded) == 2 and again["instances"] == detail["instances"]  # both kept: none again
+
+
 def test_previews_of_photos_of_one_size_are_their_own(tmp_path, make_app, colour_sam, photo_writer):
     masks = {}
     for index, name in enumerate(("one.png", "two.png")):
