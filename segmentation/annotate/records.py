@@ -232,7 +232,8 @@ def entry_from_json(key: str, data: dict, *, source: str | Path = "annotation st
 
     Raises:
         AnnotationError: one line naming ``source`` (the state file), the image and what is wrong: a
-            field of the wrong type, or a status its instances contradict (:func:`_status_contradiction`).
+            field of the wrong type, a status its instances contradict (:func:`_status_contradiction`),
+            an id two instances or two proposals share.
     """
     try:
         if not isinstance(data, dict):
@@ -259,6 +260,12 @@ def entry_from_json(key: str, data: dict, *, source: str | Path = "annotation st
             raise ValueError(f"instances of size {sorted(sizes)} on an image of size {entry.size}")
         if (contradiction := _status_contradiction(entry)) is not None:
             raise ValueError(contradiction)
+        for what, items in (("instance", instances), ("proposal", proposals)):
+            if (repeated := _repeated_id(items)) is not None:
+                raise ValueError(
+                    f"two {what}s with id {repeated}, which the app never gives twice in a photo (a delete "
+                    f"would take both): give each {what} of the photo an id of its own"
+                )
     except (KeyError, TypeError, ValueError, AnnotationError) as error:
         raise AnnotationError(f"{source}: bad entry for image {key}: {error}") from None
     return entry
@@ -284,6 +291,16 @@ def _status_contradiction(entry: ImageEntry) -> str | None:
             f"status '{entry.status}' with no instance, which a photo {entry.status.replace('_', ' ')} "
             f"always has: set its 'status' to '{UNLABELLED}' (or '{GOOD}' if it shows no defect)"
         )
+    return None
+
+
+def _repeated_id(items: Sequence[Instance | Proposal]) -> int | None:
+    """The first id that two of ``items`` share, or None."""
+    seen: set[int] = set()
+    for item in items:
+        if item.id in seen:
+            return item.id
+        seen.add(item.id)
     return None
 
 

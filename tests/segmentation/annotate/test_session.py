@@ -1423,6 +1423,27 @@ def test_a_stored_status_its_instances_contradict_is_refused_naming_the_file_and
         AnnotationSession.read(session.out, photos_optional=True)
 
 
+@pytest.mark.parametrize("what", ["instances", "proposals"])
+def test_a_stored_id_two_instances_or_proposals_share_is_refused(opened, what):
+    # edited by hand (an instance copied): one delete took both, and the page showed one's outline twice
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (50, 50, 60, 60)))
+    session.add_proposals({"a.png": [proposal((120, 160), (80, 80, 90, 90))]}, source="run-1")
+    session.add_proposals({"a.png": [proposal((120, 160), (100, 10, 110, 20))]}, source="run-2")
+    state = json.loads(session.state_path.read_text())
+    items = state["images"]["a.png"][what]
+    items[1]["id"] = items[0]["id"]
+    session.state_path.write_text(json.dumps(state))
+    kind = what[:-1]
+    with pytest.raises(
+        AnnotationError,
+        match=rf"^{re.escape(str(session.state_path))}: bad entry for image a.png: two {kind}s with id 1, "
+        rf"which the app never gives twice in a photo \(a delete would take both\): give each {kind}",
+    ):
+        AnnotationSession.open(session.out)
+
+
 def _set(*path_and_value):
     """A change of a state: the value at a path of keys and indices (``"images", "a.png", "stem"``)."""
     *path, last, value = path_and_value
