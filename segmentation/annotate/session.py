@@ -636,6 +636,13 @@ class AnnotationSession:
                         f"nothing exported: {self.category_dir} cannot be brought in line with "
                         f"{self.state_path.name} ({file_error(error)})"
                     ) from error
+                if not any(e.instances for k, e in self._entries.items() if k not in left_out):
+                    gone = next(k for k in left_out if self._entries[k].instances)
+                    raise ConflictError(  # the converters' "no defect image left to convert" said not why
+                        f"nothing exported: the photos with instances (e.g. {gone}) are gone from "
+                        f"{self.images_dir} and the tree {self.category_dir} holds no copy of them; their "
+                        f"labels stay in {self.state_path.name}: put the photos back, then export"
+                    )
                 # exported as they are (the tree holds every photo with an instance): their defects not
                 # yet outlined are background to a detector trained on them
                 open_keys = [

@@ -646,3 +646,23 @@ def test_a_photo_gone_with_its_copy_is_left_out_of_the_page_s_export_with_a_note
     reopened = AnnotationSession.open(annotated.out, folder)
     assert "a.png" not in reopened.keys
     assert "e.g. a.png" in reopened.export().notes[0]
+
+
+def test_an_export_whose_every_photo_with_instances_is_gone_with_its_copy_says_so(photos, tmp_path):
+    # the converters then found only the good photo: "no defect image left to convert", not why
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "new_defects", folder, classes=["scratch"])
+    session.set_status("b.jpg", "good")
+    (folder / "b.jpg").unlink()  # a good photo left out too: named only where it has instances
+    (session.category_dir / "test/good/b.jpg").unlink()
+    session.add_instance("lot_2/c.png", class_name="scratch", mask=blob((96, 128), (5, 5, 20, 12)))
+    (folder / "lot_2/c.png").unlink()
+    (session.category_dir / "test/scratch/lot_2__c.png").unlink()
+    with pytest.raises(
+        ConflictError,
+        match=rf"^nothing exported: the photos with instances \(e.g. lot_2/c.png\) are gone from {folder} "
+        rf"and the tree {session.category_dir} holds no copy of them; their labels stay in "
+        "annotate_state.json: put the photos back, then export$",
+    ):
+        session.export()
+    assert len(session.entry("lot_2/c.png").instances) == 1
