@@ -676,6 +676,9 @@ class AnnotationSession:
     def _sync_after_export(self) -> str | None:
         """Writes the files of the photos changed while an export read the tree; what could not be written.
 
+        A photo gone meanwhile with no copy in the tree (:meth:`_lost`) has none to write: the next
+        export leaves it out, saying so, until it is back.
+
         Returns:
             None, or a note: the state holds those changes, and the next start or export writes them.
         """
@@ -683,9 +686,12 @@ class AnnotationSession:
             keys, self._tree_read = self._tree_read or set(), None
             failed = []
             for key in sorted(keys):
+                entry = self._entries[key]
                 try:
-                    self._sync(self._entries[key])
-                except (OSError, UserError) as error:  # e.g. a photo gone meanwhile with no copy in the tree
+                    existing = export.stem_files(self.category_dir, entry.stem)
+                    if not self._lost(entry, existing):
+                        self._sync(entry, existing)
+                except (OSError, UserError) as error:
                     failed.append((key, error))
         if not failed:
             return None

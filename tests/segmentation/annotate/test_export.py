@@ -666,3 +666,25 @@ def test_an_export_whose_every_photo_with_instances_is_gone_with_its_copy_says_s
     ):
         session.export()
     assert len(session.entry("lot_2/c.png").instances) == 1
+
+
+def test_a_photo_changed_during_an_export_then_gone_with_no_copy_waits_for_it_quietly(annotated, monkeypatch):
+    # its files could not be written after the export: a note asked for '--images', which the page has not;
+    # the next export leaves it out, saying so, until the photo is back
+    from converters import convert as convert_module
+
+    mask_to_instances, photo = convert_module.mask_to_instances, annotated.images_dir / "wide.png"
+
+    def reading(*args, **kwargs):  # the tree was synced: wide.png (no copy yet) is labelled, then deleted
+        if photo.exists():
+            annotated.add_instance("wide.png", class_name="dent", mask=blob((300, 640), (5, 5, 30, 30)))
+            photo.unlink()
+        return mask_to_instances(*args, **kwargs)
+
+    monkeypatch.setattr(convert_module, "mask_to_instances", reading)
+    report = annotated.export()
+    assert not any("--images" in note or "wide.png" in note for note in report.notes), report.notes
+    assert not (annotated.category_dir / "ground_truth/dent/wide_mask.png").exists()
+    monkeypatch.setattr(convert_module, "mask_to_instances", mask_to_instances)
+    assert "(e.g. wide.png): gone from" in annotated.export().notes[0]
+    assert len(annotated.entry("wide.png").instances) == 1
