@@ -99,6 +99,17 @@ def is_empty_folder(folder: Path) -> bool:
         return False
 
 
+#: Files a file browser writes by itself into a folder it shows (macOS Finder, Windows Explorer): not the
+#: user's, so a folder replaced whole may lose them; opening an export to look at it blocked every later one.
+BROWSER_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+def foreign_names(folder: Path, holds: Iterable[str]) -> list[str]:
+    """The names in ``folder`` matching none of the patterns ``holds`` (nor :data:`BROWSER_FILES`), sorted."""
+    patterns = [*holds, *BROWSER_FILES]
+    return sorted(p.name for p in folder.iterdir() if not any(fnmatchcase(p.name, pat) for pat in patterns))
+
+
 def check_replaceable(
     folder: Path, holds: Iterable[str], *, flag: str = "--out", replaced_by: str = "--overwrite"
 ) -> None:
@@ -110,8 +121,7 @@ def check_replaceable(
     Raises:
         UserError: naming up to three of the other entries.
     """
-    patterns = list(holds)
-    others = sorted(p.name for p in folder.iterdir() if not any(fnmatchcase(p.name, pat) for pat in patterns))
+    others = foreign_names(folder, holds)
     if others:
         shown = few(others)
         raise UserError(

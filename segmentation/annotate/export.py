@@ -34,13 +34,13 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from common.errors import UserError, few
+from common.folders import foreign_names
 from common.images import IMAGE_SUFFIXES, displayed_size, is_rotated
 from common.io import atomic_write
 from converters.convert import ConversionReport, ConvertConfig, convert
@@ -337,7 +337,7 @@ def check_export_folder(out: Path) -> None:
         )
     if not out.is_dir():
         return
-    others = sorted(p.name for p in out.iterdir() if not any(fnmatchcase(p.name, n) for n in DATASET_NAMES))
+    others = foreign_names(out, DATASET_NAMES)
     if others:
         raise AnnotationError(
             f"{out} holds {few(others)}, which no export writes: each export replaces the folder whole and "

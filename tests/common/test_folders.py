@@ -335,6 +335,18 @@ def test_overwrite_replaces_only_a_folder_of_the_names_a_command_writes(tmp_path
         check_replaceable(out, ["*.txt", "eval-*", "run.json", "Run.json", "c", "d"], flag="--cache-dir")
 
 
+def test_a_file_browsers_own_files_do_not_block_a_replacement(tmp_path: Path) -> None:
+    # macOS Finder leaves .DS_Store in a folder it showed: every later --overwrite was refused for it
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in (".DS_Store", "Thumbs.db", "desktop.ini", "run.json"):
+        (out / name).write_text("x")
+    assert check_output_folder(out, overwrite=True, holds=["run.json"]) == out
+    (out / ".DS_Store.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"holds .DS_Store.txt, which"):
+        check_replaceable(out, ["run.json"])
+
+
 def test_a_failure_to_write_elsewhere_names_that_place_not_out(tmp_path: Path) -> None:
     cache = tmp_path / "cache" / "ab"
 

@@ -274,6 +274,13 @@ def test_an_export_short_of_a_split_asks_for_more_photos_not_an_option_the_page_
     assert not any("--split" in line for line in warnings)  # the converters' option: the page has none
 
 
+def test_an_export_opened_in_a_file_browser_is_exported_again(annotated):
+    # Finder's .DS_Store in the export folder refused every later export as a file of the user's
+    annotated.export()
+    (annotated.out / "export" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    assert annotated.export().out == annotated.out / "export"
+
+
 @pytest.mark.parametrize(
     "spoil, message",
     [
