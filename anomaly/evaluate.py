@@ -53,7 +53,7 @@ from anomaly.masks import (
     load_segmenter,
 )
 from anomaly.patchcore import to_tensor
-from anomaly.regions import check_threshold
+from anomaly.regions import check_min_area, check_threshold
 from anomaly.report import (
     REPORT_NAMES,
     image_metrics,
@@ -417,13 +417,14 @@ def evaluate_run(
 
     Raises:
         UserError: a bad option value (``split`` without ``data``, a non-finite or negative
-            ``threshold``, ``min_area`` < 1), a corrupt run, an image it was fit on, an image of another size,
-            a bad split, a ``splits.json`` without the category, or an ``out`` that may not be
-            written (:func:`check_out`); before any image is scored.
+            ``threshold``, ``min_area`` < 1 or above the run's photos' pixel count), a corrupt run, an
+            image it was fit on, an image of another size, a bad split, a ``splits.json`` without the
+            category, or an ``out`` that may not be written (:func:`check_out`); before any image is scored.
     """
     data = scored_data(run_path, data)
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
     run = load_run(run_path)
+    check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
     check_image_tree(run_path, run, root=root)
     out, replace = report_folder(
         run_path, run, out=out, root=root, category=category, data=data, split=split, overwrite=overwrite

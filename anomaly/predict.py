@@ -43,7 +43,7 @@ from anomaly.masks import (
     load_segmenter,
 )
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
-from anomaly.regions import check_threshold, map_regions
+from anomaly.regions import check_min_area, check_threshold, map_regions
 from anomaly.run import RUN_FILE, AnomalyRun, evaluate_command, load_run
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
@@ -236,6 +236,7 @@ def predict_photos(
     """
     run_path = Path(run_path)
     run = load_run(run_path)
+    check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
     base, photos, out = photos_and_out(run_path, source, out, overwrite=overwrite)
     # a Ctrl-C while the photos are checked or SAM loads, too: 'interrupted' alone, its files read as new
     with earlier_run_note(out, until="every photo is done"):

@@ -98,3 +98,23 @@ def check_threshold(value: float, flag: str) -> float:
             f"pixel), got {value}"
         )
     return value
+
+
+def check_min_area(min_area: int, image_shape: tuple[int, int], flag: str = "--min-area") -> int:
+    """``min_area`` when a region of the photos' size ``image_shape`` (``(H, W)``) can have that many pixels.
+
+    A ``min_area`` above the photo's pixel count drops every region: masks empty, IoU 0 on every defect
+    photo, without a word.
+
+    Raises:
+        UserError: ``min_area`` < 1 or more pixels than a whole photo, naming ``flag``, value and size.
+    """
+    if min_area < 1:
+        raise UserError(f"{flag} must be at least 1, got {min_area}")
+    height, width = image_shape
+    if min_area > height * width:
+        raise UserError(
+            f"{flag} {min_area} is more pixels than a whole photo ({width}x{height} = {height * width}): "
+            f"every region would be dropped; take at most {height * width}"
+        )
+    return min_area

@@ -40,6 +40,11 @@ def run(parts: Path, tmp_path: Path, tiny_config: dict) -> Path:
         # maps are distances: below 0 every pixel is flagged, every good image fails
         ({"masks": True, "threshold": -1.0}, r"--threshold must be >= 0 .*got -1\.0"),
         ({"masks": True, "min_area": 0}, "--min-area must be at least 1, got 0"),
+        # more pixels than a 64 x 64 photo: every region dropped, IoU 0.000 on every defect photo, no word
+        (
+            {"masks": True, "min_area": 4097},
+            r"--min-area 4097 is more pixels than a whole photo \(64x64 = 4096\)",
+        ),
         # without --masks no map is cut: both were ignored, the report as if neither had been given
         ({"threshold": 3.0}, r"--threshold needs --masks \(or --sam, --sam-zero-shot\)"),
         ({"min_area": 50}, r"--min-area needs --masks \(or --sam, --sam-zero-shot\)"),

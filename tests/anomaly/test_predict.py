@@ -31,6 +31,22 @@ def run(parts: Path, tmp_path: Path, tiny_config: dict) -> Path:
     return tmp_path / "run"
 
 
+def test_a_min_area_above_the_photos_pixel_count_is_refused_before_any_photo_is_read(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # 64 x 64 photos: a region of 4097 pixels cannot be, every one was dropped without a word
+    with pytest.raises(
+        UserError, match=r"--min-area 4097 is more pixels than a whole photo \(64x64 = 4096\)"
+    ):
+        predict_photos(run, parts / "test", tmp_path / "pred", threshold="0", min_area=4097, progress=False)
+    assert not (tmp_path / "pred").exists()
+    # the photo's whole area is a region it can hold (threshold 0 flags every pixel)
+    result = predict_photos(
+        run, parts / "test", tmp_path / "pred", threshold="0", min_area=4096, progress=False
+    )
+    assert result["instances"] == 5
+
+
 def test_predictions_load_as_annotation_proposals(run: Path, parts: Path, tmp_path: Path) -> None:
     # threshold 0 (maps are distances, >= 0) flags every photo: one whole-photo region each
     result = predict_photos(run, parts / "test", tmp_path / "pred", threshold="0", progress=False)
