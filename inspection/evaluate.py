@@ -352,8 +352,9 @@ def check_options(options: EvaluateOptions) -> None:
         raise UserError(
             f"--conf-from {options.conf_from}: pick the threshold on another split than the one scored"
         )
-    check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
+    # first: a folder of the data set (its images/) was told to 'move those out', its own photos
     check_not_inside(options.out, options.data)
+    check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
     if warning := picked_on_train_warning(options.conf_from):
         print(warning, file=sys.stderr, flush=True)
 

@@ -702,6 +702,22 @@ def test_an_out_inside_the_data_set_is_refused(cli, dataset, tmp_path, capsys) -
     assert err.count("\n") == 1 and not (dataset / "report").exists()
 
 
+@pytest.mark.parametrize("inside", ["images", "annotations"])
+def test_a_folder_of_the_data_set_as_out_is_named_inside_it_not_told_to_move_its_files(
+    cli, dataset, inside, capsys
+) -> None:
+    # it said "--out .../images holds test, train, val, which this command does not write: ... choose
+    # another folder, or move those out": the data set's own photos
+    before = sorted(p.relative_to(dataset) for p in (dataset / inside).rglob("*"))
+    assert cli("--out", dataset / inside, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: output folder {(dataset / inside).resolve()} is inside the input tree {dataset.resolve()}; "
+        "choose another --out\n"
+    )
+    assert sorted(p.relative_to(dataset) for p in (dataset / inside).rglob("*")) == before
+
+
 def test_a_conf_picked_on_good_photos_alone_is_warned_of(dataset, tmp_path, capsys) -> None:
     # a split without a defect photo: the pick lies above every box on the good photos and says nothing
     # of the defects it misses; it was taken without a word (accuracy 1.000 there)
