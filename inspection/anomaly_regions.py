@@ -26,6 +26,7 @@ import numpy as np
 
 from anomaly.data import read_splits, refuse_copied_files, refuse_fitted
 from anomaly.predict import resolve_threshold
+from anomaly.regions import check_min_area as check_area_fits
 from anomaly.regions import map_regions
 from anomaly.run import AnomalyRun, load_run
 from common.errors import UserError
@@ -82,12 +83,14 @@ class AnomalyRegions:
             max_covered: largest fraction of a kept region inside the detector's boxes, in [0, 1].
 
         Raises:
-            UserError: ``min_area`` < 1, ``max_covered`` outside [0, 1], a corrupt run, no threshold or
-                a bad one.
+            UserError: ``min_area`` < 1 or above the run's photos' pixel count, ``max_covered`` outside
+                [0, 1], a corrupt run, no threshold or a bad one.
         """
         check_min_area(min_area)
         check_max_covered(max_covered)
         run = load_run(path, flag="--anomaly-run")
+        # more pixels than the run's photos: every region dropped, no box added, without a word
+        check_area_fits(min_area, run.image_shape, flag="--anomaly-min-area")
         value, origin = resolve_threshold(threshold, Path(path), clean_goods=True, flag="--anomaly-threshold")
         return cls(run, value, origin, min_area, max_covered)
 

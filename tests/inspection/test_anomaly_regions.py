@@ -215,6 +215,12 @@ def test_regions_need_a_threshold_a_sane_min_area_and_the_runs_photo_size(patchc
         AnomalyRegions.from_run(patchcore_run)
     with pytest.raises(UserError, match="--anomaly-min-area must be >= 1 pixel, got 0"):
         AnomalyRegions.from_run(patchcore_run, threshold="1", min_area=0)
+    # more pixels than a whole 80 x 60 photo: every region was dropped without a word
+    with pytest.raises(
+        UserError, match=r"^--anomaly-min-area 4801 is more pixels than a whole photo \(80x60 = 4800\)"
+    ):
+        AnomalyRegions.from_run(patchcore_run, threshold="1", min_area=4801)
+    assert AnomalyRegions.from_run(patchcore_run, threshold="1", min_area=4800).min_area == 4800
     regions = AnomalyRegions.from_run(patchcore_run, threshold="1")
     with pytest.raises(UserError, match="big.png"):
         regions.boxes(np.zeros((64, 64, 3), np.uint8), tmp_path / "big.png")
