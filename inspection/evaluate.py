@@ -341,7 +341,7 @@ def pick_conf(
 
 def check_options(options: EvaluateOptions) -> None:
     """Refuses option values out of range, and an ``--out`` the run may not write, before loading."""
-    check_cascade(options)
+    check_cascade(options, out=options.out)
     if options.rank_by not in RANK_BY:
         raise UserError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {options.rank_by!r}")
     if options.gallery < 0:

@@ -100,8 +100,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def check_cascade(options: CascadeOptions) -> None:
-    """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder, before loading."""
+def check_cascade(options: CascadeOptions, *, out: str | Path | None = None) -> None:
+    """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder or lies in ``out``
+    (the command's ``--out``), before loading."""
     check_settings(
         conf=options.conf, iou=options.iou, mask_iou=options.mask_iou, tile=options.tile,
         tile_overlap=options.tile_overlap,
@@ -136,8 +137,29 @@ def check_cascade(options: CascadeOptions) -> None:
             f"unknown SAM model '{options.model}': known models are {', '.join(sorted(SAM_MODELS))}"
         )
     if options.cache_dir is not None and not options.no_cache:
+        if out is not None:
+            check_cache_outside(options.cache_dir, out)
         # otherwise found at the first photo with a box, after both models load, and blamed on --out
         check_output_folder(options.cache_dir, flag="--cache-dir")
+
+
+def check_cache_outside(cache_dir: str | Path, out: str | Path) -> None:
+    """Refuses a ``--cache-dir`` that is ``out`` or lies inside it (resolved).
+
+    The check of the cache made it, so a first run was refused as "output folder exists", and the
+    same with ``--overwrite`` as holding files it does not write (the cache): no way on but another
+    folder, which neither message named. ``--overwrite`` would otherwise replace the cache with the run.
+
+    Raises:
+        UserError: naming both folders.
+    """
+    cache, folder = Path(cache_dir).resolve(), Path(out).resolve()
+    if cache == folder or folder in cache.parents:
+        where = "the folder of" if cache == folder else "inside"
+        raise UserError(
+            f"--cache-dir {cache} is {where} --out {folder}, which holds this run's results alone "
+            "(--overwrite replaces it whole): choose a cache folder outside it"
+        )
 
 
 def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> ColourHead | None:

@@ -161,7 +161,7 @@ class InspectionRun:
 
 def check_options(options: InspectOptions) -> None:
     """Refuses option values out of range before any file is read."""
-    check_cascade(options)
+    check_cascade(options, out=options.out)
     if options.overlays < -1:
         raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {options.overlays}")
     for value, allowed, flag in (

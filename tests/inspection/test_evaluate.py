@@ -718,6 +718,16 @@ def test_a_folder_of_the_data_set_as_out_is_named_inside_it_not_told_to_move_its
     assert sorted(p.relative_to(dataset) for p in (dataset / inside).rglob("*")) == before
 
 
+def test_a_cache_dir_inside_out_is_refused_before_either_is_made(cli, tmp_path, capsys) -> None:
+    # the cache's check made report/cache, then the report folder was refused as existing
+    report = tmp_path / "report"
+    assert cli("--out", report, "--cache-dir", report / "cache") == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: --cache-dir {(report / 'cache').resolve()} is inside --out "
+    )
+    assert not report.exists()
+
+
 def test_a_conf_picked_on_good_photos_alone_is_warned_of(dataset, tmp_path, capsys) -> None:
     # a split without a defect photo: the pick lies above every box on the good photos and says nothing
     # of the defects it misses; it was taken without a word (accuracy 1.000 there)

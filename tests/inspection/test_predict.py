@@ -36,6 +36,22 @@ def cli(detector_file, decoder, tiny_registry, tmp_path):
     return run
 
 
+@pytest.mark.parametrize(("inside", "where"), [("cache", "inside"), (".", "the folder of")])
+def test_a_cache_dir_inside_out_is_refused_before_either_is_made(
+    cli, photos, tmp_path, capsys, inside, where
+):
+    # the cache's check made out/cache: the first run was told "output folder exists (pass --overwrite)",
+    # and with --overwrite that out "holds cache, which this command does not write": no way on
+    out = tmp_path / "out"
+    for overwrite in ([], ["--overwrite"]):
+        assert cli("--source", photos, "--out", out, "--cache-dir", out / inside, *overwrite) == 2
+        assert capsys.readouterr().err == (
+            f"error: --cache-dir {(out / inside).resolve()} is {where} --out {out.resolve()}, which holds "
+            "this run's results alone (--overwrite replaces it whole): choose a cache folder outside it\n"
+        )
+        assert not out.exists()
+
+
 def test_a_folder_of_photos(cli, photos, tmp_path, capsys):
     out = tmp_path / "runs" / "lot_7"
     assert cli("--source", photos, "--out", out, "--anomaly-maps", "--overlays", "3") == 0
