@@ -194,7 +194,7 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
     lines += [
         "## Settings",
         "",
-        "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings.items()),
+        "- " + "\n- ".join(f"{key}: `{value}`" for key, value in settings_text(settings)),
         "",
     ]
     return "\n".join(lines)
@@ -361,11 +361,25 @@ def _html_cell(cell: str, index: int, link: str | None = None) -> str:
     return f'<td class="n">{text}</td>' if index else f"<td>{text}</td>"
 
 
+def settings_text(settings: Mapping) -> list[tuple[str, str]]:
+    """The report's Settings list: each key and its value as text, as ``metrics.json`` holds them.
+
+    ``sam: None`` (no ``--sam``) read as if no SAM had made the masks: it says zero-shot SAM.
+    """
+    rows = [(str(key), str(value)) for key, value in settings.items()]
+    return [
+        (key, f"None (zero-shot SAM: the official {settings.get('model')} weights)")
+        if key == "sam" and settings.get("sam") is None
+        else (key, value)
+        for key, value in rows
+    ]
+
+
 def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryItem]) -> str:
     """``report.html``: one file with every table, figure and gallery image inline."""
     settings_rows = "".join(
-        f"<li>{html.escape(str(key))}: <code>{html.escape(str(value))}</code></li>"
-        for key, value in settings.items()
+        f"<li>{html.escape(str(key))}: <code>{html.escape(value)}</code></li>"
+        for key, value in settings_text(settings)
     )
     level = metrics["image_level"]
     confusion_rows = [

@@ -234,6 +234,20 @@ def test_report_md_opens_with_its_figures_and_ends_with_the_settings(no_figures)
     assert page.index("Image calls") < page.index("## Settings") and page.count("- detector:") == 1
 
 
+def test_both_reports_say_a_sam_of_none_is_zero_shot_sam(no_figures) -> None:
+    # "sam: None" beside "model: vit_t" read as if no SAM had made the masks
+    from inspection.report import html_report, markdown
+
+    metrics = page_figures([[1, 0], [0, 1]])
+    zero_shot = {"sam": None, "model": "vit_t"}
+    said = "None (zero-shot SAM: the official vit_t weights)"
+    assert f"- sam: `{said}`" in markdown(metrics, zero_shot)
+    assert f"<li>sam: <code>{said}</code></li>" in html_report(metrics, zero_shot, [])
+    assert "- sam: `runs/sam/decoder.pt`" in markdown(
+        metrics, {"sam": "runs/sam/decoder.pt", "model": "vit_t"}
+    )
+
+
 def test_the_links_of_the_photos_called_wrong_follow_their_rows() -> None:
     from inspection.report import wrong_links, wrong_rows
 
