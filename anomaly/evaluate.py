@@ -67,7 +67,13 @@ from anomaly.run import AnomalyRun, load_run, protocol_data
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError
-from common.folders import build_folder, check_output_folder, check_outside_tree, earlier_run_note
+from common.folders import (
+    build_folder,
+    check_cache_outside,
+    check_output_folder,
+    check_outside_tree,
+    earlier_run_note,
+)
 from common.images import warn_narrow_photos
 from common.io import atomic_write, recorded_path, sha256_file
 from common.metrics import pixel_f1_max
@@ -429,6 +435,8 @@ def evaluate_run(
     out, replace = report_folder(
         run_path, run, out=out, root=root, category=category, data=data, split=split, overwrite=overwrite
     )
+    if cache_dir is not None and masks:  # made at SAM's first photo: the report was refused as 'exists'
+        check_cache_outside(cache_dir, out)
     # a Ctrl-C on a re-run: 'interrupted' alone left the earlier report in ``out`` reading as this one
     with earlier_run_note(out, until="the report is complete"):
         records, protocol = scored_records(

@@ -49,6 +49,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
 from common.folders import (
     build_folder,
+    check_cache_outside,
     check_holds_no_photos,
     check_output_folder,
     check_unique_names,
@@ -238,6 +239,8 @@ def predict_photos(
     run = load_run(run_path)
     check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
     base, photos, out = photos_and_out(run_path, source, out, overwrite=overwrite)
+    if cache_dir is not None:  # made at SAM's first photo: the finished run was refused as 'exists'
+        check_cache_outside(cache_dir, out)
     # a Ctrl-C while the photos are checked or SAM loads, too: 'interrupted' alone, its files read as new
     with earlier_run_note(out, until="every photo is done"):
         check_holds_no_photos(out, photos)

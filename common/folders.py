@@ -302,6 +302,25 @@ def check_not_inside(out: str | Path, tree: str | Path, *, flag: str = "--out") 
         raise UserError(f"output folder {out} is inside the input tree {tree}; choose another {flag}")
 
 
+def check_cache_outside(cache_dir: str | Path, out: str | Path) -> None:
+    """Refuses a ``--cache-dir`` that is ``out`` or lies inside it (resolved).
+
+    The cache made there (by the cascade's checks, or by SAM's first photo) got a first run refused
+    as "output folder exists", and the same with ``--overwrite`` as holding files it does not write
+    (the cache): no way on but another folder, which neither message named.
+
+    Raises:
+        UserError: naming both folders.
+    """
+    cache, folder = Path(cache_dir).resolve(), Path(out).resolve()
+    if cache == folder or folder in cache.parents:
+        where = "the folder of" if cache == folder else "inside"
+        raise UserError(
+            f"--cache-dir {cache} is {where} --out {folder}, which holds this run's results alone "
+            "(--overwrite replaces it whole): choose a cache folder outside it"
+        )
+
+
 def check_holds_no_photos(out: str | Path, photos: Iterable[str | Path]) -> None:
     """Refuses an output folder holding any of ``photos`` (``--overwrite`` would replace it, photos and all).
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from anomaly.data import check_sizes
 from common.errors import UserError
-from common.folders import check_output_folder
+from common.folders import check_cache_outside, check_output_folder
 from common.io import embeddings_root, recorded_path
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
@@ -141,25 +141,6 @@ def check_cascade(options: CascadeOptions, *, out: str | Path | None = None) -> 
             check_cache_outside(options.cache_dir, out)
         # otherwise found at the first photo with a box, after both models load, and blamed on --out
         check_output_folder(options.cache_dir, flag="--cache-dir")
-
-
-def check_cache_outside(cache_dir: str | Path, out: str | Path) -> None:
-    """Refuses a ``--cache-dir`` that is ``out`` or lies inside it (resolved).
-
-    The check of the cache made it, so a first run was refused as "output folder exists", and the
-    same with ``--overwrite`` as holding files it does not write (the cache): no way on but another
-    folder, which neither message named. ``--overwrite`` would otherwise replace the cache with the run.
-
-    Raises:
-        UserError: naming both folders.
-    """
-    cache, folder = Path(cache_dir).resolve(), Path(out).resolve()
-    if cache == folder or folder in cache.parents:
-        where = "the folder of" if cache == folder else "inside"
-        raise UserError(
-            f"--cache-dir {cache} is {where} --out {folder}, which holds this run's results alone "
-            "(--overwrite replaces it whole): choose a cache folder outside it"
-        )
 
 
 def colour_head_for(options: CascadeOptions, checkpoint: SamCheckpoint) -> ColourHead | None:

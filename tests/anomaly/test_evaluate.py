@@ -279,6 +279,18 @@ def test_masks_take_each_photos_embedding_from_the_cache_named(
     )
 
 
+def test_a_cache_dir_inside_out_is_refused_before_sam_loads(run: Path, tmp_path: Path, monkeypatch, capsys):
+    # SAM's first photo made report/cache: every photo was scored, then the report refused as existing
+    monkeypatch.setattr(evaluate_module, "load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    report = tmp_path / "report"
+    argv = ["--run", str(run), "--sam-zero-shot", "--threshold", "3", "--no-progress", "--no-figure"]
+    assert evaluate_module.main([*argv, "--out", str(report), "--cache-dir", str(report / "cache")]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: --cache-dir {(report / 'cache').resolve()} is inside --out "
+    )
+    assert not report.exists()
+
+
 def test_other_images_need_an_out_of_their_own(run: Path, parts: Path, tmp_path: Path) -> None:
     # another --root went into the run's own eval-mvtec, where anomaly.predict takes its threshold from
     other = tmp_path / "other"

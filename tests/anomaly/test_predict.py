@@ -650,6 +650,25 @@ def test_the_predict_command_keeps_sams_embeddings_in_the_shared_cache_unless_to
     assert asked[-1] is None
 
 
+def test_a_cache_dir_inside_out_is_refused_before_sam_loads(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch, capsys
+):
+    # SAM's first photo made out/cache: every photo was segmented, then the run was refused as "output
+    # folder exists", and with --overwrite that out "holds cache, which this command does not write"
+    import anomaly.predict
+
+    monkeypatch.setattr(anomaly.predict, "load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    out = tmp_path / "out"
+    argv = ["--run", str(run), "--source", str(parts / "test"), "--threshold", "1", "--no-progress"]
+    argv += ["--sam-zero-shot", "--out", str(out), "--cache-dir", str(out / "cache")]
+    assert anomaly.predict.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: --cache-dir {(out / 'cache').resolve()} is inside --out {out.resolve()}, which holds this "
+        "run's results alone (--overwrite replaces it whole): choose a cache folder outside it\n"
+    )
+    assert not out.exists()
+
+
 def test_each_photo_is_segmented_with_its_file_so_that_its_embedding_can_be_cached(
     run: Path, parts: Path, tmp_path: Path, monkeypatch
 ) -> None:
