@@ -302,8 +302,9 @@ def check_not_inside(out: str | Path, tree: str | Path, *, flag: str = "--out") 
         raise UserError(f"output folder {out} is inside the input tree {tree}; choose another {flag}")
 
 
-def check_cache_outside(cache_dir: str | Path, out: str | Path) -> None:
-    """Refuses a ``--cache-dir`` that is ``out`` or lies inside it (resolved).
+def check_cache_outside(cache_dir: str | Path, out: str | Path, *, replaced_by: str = "--overwrite") -> None:
+    """Refuses a ``--cache-dir`` that is ``out`` or lies inside it (resolved); ``replaced_by``: what
+    replaces ``out`` whole, for the message (``--overwrite``, or ``a re-run``).
 
     The cache made there (by the cascade's checks, or by SAM's first photo) got a first run refused
     as "output folder exists", and the same with ``--overwrite`` as holding files it does not write
@@ -317,7 +318,7 @@ def check_cache_outside(cache_dir: str | Path, out: str | Path) -> None:
         where = "the folder of" if cache == folder else "inside"
         raise UserError(
             f"--cache-dir {cache} is {where} --out {folder}, which holds this run's results alone "
-            "(--overwrite replaces it whole): choose a cache folder outside it"
+            f"({replaced_by} replaces it whole): choose a cache folder outside it"
         )
 
 

@@ -34,7 +34,13 @@ from common.config import override_keys
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.extras import package_versions
-from common.folders import build_folder, check_not_inside, check_output_folder, earlier_run_note
+from common.folders import (
+    build_folder,
+    check_cache_outside,
+    check_not_inside,
+    check_output_folder,
+    earlier_run_note,
+)
 from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
 from common.tables import markdown_cell
@@ -871,6 +877,8 @@ def _check_folders(args: argparse.Namespace, out: Path) -> None:
             "choose another --out"
         )
     if args.cache_dir is not None:
+        # made inside the folder the evaluation replaces whole: a re-run finds --out holding other files
+        check_cache_outside(args.cache_dir, out, replaced_by="a re-run")
         check_output_folder(args.cache_dir, flag="--cache-dir")
         check_not_inside(args.cache_dir, args.data, flag="--cache-dir")  # as --out
 

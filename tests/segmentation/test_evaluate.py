@@ -266,6 +266,12 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
         # not a mkdir traceback:
         (["--out", "{garbage}/sub"], "cannot create folder {garbage}/sub: {garbage} is a file"),
         (["--cache-dir", "{garbage}"], "--cache-dir {garbage} is a file"),  # not NotADirectoryError
+        # the cache made there at the first photo: a re-run refused --out as holding other files
+        (
+            ["--cache-dir", "{out}/cache"],
+            "--cache-dir {out}/cache is inside --out {out}, which holds this run's results alone (a re-run "
+            "replaces it whole)",
+        ),
         # a bad flag value: one line, not argparse's usage block
         (["--split", "foo"], "argument --split: invalid choice: 'foo'"),
         # an evaluation inside the data set was in the way of its re-conversion with --overwrite
@@ -282,7 +288,7 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
     (run / "decoder.pt").write_bytes(b"")
     (tmp_path / "config.yaml").write_text("epochs: 1\n")
     paths = {"garbage": garbage, "missing": tmp_path / "missing.pt", "data": tiny_dataset, "run": run}
-    paths["yaml"] = tmp_path / "config.yaml"
+    paths["yaml"], paths["out"] = tmp_path / "config.yaml", tmp_path / "eval"
     argv = [arg.format(**paths) for arg in argv]
     message = message.format(**paths)
     out = tmp_path / "eval"
