@@ -306,9 +306,9 @@ def check_cache_outside(cache_dir: str | Path, out: str | Path, *, replaced_by: 
     """Refuses a ``--cache-dir`` that is ``out`` or lies inside it (resolved); ``replaced_by``: what
     replaces ``out`` whole, for the message (``--overwrite``, or ``a re-run``).
 
-    The cache made there (by the cascade's checks, or by SAM's first photo) got a first run refused
-    as "output folder exists", and the same with ``--overwrite`` as holding files it does not write
-    (the cache): no way on but another folder, which neither message named.
+    The cache made there at the first photo's embedding got the finished run refused, once every
+    photo was done, as "output folder exists", and the same with ``--overwrite`` as holding files it
+    does not write (the cache): no way on but another folder, which neither message named.
 
     Raises:
         UserError: naming both folders.

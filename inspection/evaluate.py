@@ -47,7 +47,14 @@ import torch
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError, few
-from common.folders import build_folder, check_not_inside, check_output_folder, earlier_run_note, output_name
+from common.folders import (
+    build_folder,
+    check_cache_outside,
+    check_not_inside,
+    check_output_folder,
+    earlier_run_note,
+    output_name,
+)
 from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
 from common.tables import fmt
@@ -341,7 +348,7 @@ def pick_conf(
 
 def check_options(options: EvaluateOptions) -> None:
     """Refuses option values out of range, and an ``--out`` the run may not write, before loading."""
-    check_cascade(options, out=options.out)
+    check_cascade(options)
     if options.rank_by not in RANK_BY:
         raise UserError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {options.rank_by!r}")
     if options.gallery < 0:
@@ -354,6 +361,8 @@ def check_options(options: EvaluateOptions) -> None:
         )
     # first: a folder of the data set (its images/) was told to 'move those out', its own photos
     check_not_inside(options.out, options.data)
+    if options.cache_dir is not None and not options.no_cache:
+        check_cache_outside(options.cache_dir, options.out)  # made at the first photo: the report was refused
     check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
     if warning := picked_on_train_warning(options.conf_from):
         print(warning, file=sys.stderr, flush=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from anomaly.data import check_sizes
 from common.errors import UserError
-from common.folders import check_cache_outside, check_output_folder
+from common.folders import check_output_folder
 from common.io import embeddings_root, recorded_path
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile
 from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
@@ -100,9 +100,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def check_cascade(options: CascadeOptions, *, out: str | Path | None = None) -> None:
-    """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder or lies in ``out``
-    (the command's ``--out``), before loading."""
+def check_cascade(options: CascadeOptions) -> None:
+    """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder, before loading."""
     check_settings(
         conf=options.conf, iou=options.iou, mask_iou=options.mask_iou, tile=options.tile,
         tile_overlap=options.tile_overlap,
@@ -137,8 +136,6 @@ def check_cascade(options: CascadeOptions, *, out: str | Path | None = None) -> 
             f"unknown SAM model '{options.model}': known models are {', '.join(sorted(SAM_MODELS))}"
         )
     if options.cache_dir is not None and not options.no_cache:
-        if out is not None:
-            check_cache_outside(options.cache_dir, out)
         # otherwise found at the first photo with a box, after both models load, and blamed on --out
         check_output_folder(options.cache_dir, flag="--cache-dir")
 

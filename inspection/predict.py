@@ -43,7 +43,13 @@ import yaml
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
 from common.errors import UserError
-from common.folders import build_folder, check_holds_no_photos, check_output_folder, earlier_run_note
+from common.folders import (
+    build_folder,
+    check_cache_outside,
+    check_holds_no_photos,
+    check_output_folder,
+    earlier_run_note,
+)
 from common.images import photo_root
 from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
@@ -161,7 +167,7 @@ class InspectionRun:
 
 def check_options(options: InspectOptions) -> None:
     """Refuses option values out of range before any file is read."""
-    check_cascade(options, out=options.out)
+    check_cascade(options)
     if options.overlays < -1:
         raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {options.overlays}")
     for value, allowed, flag in (
@@ -209,6 +215,8 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     colour_prompt = colour_prompt_for(options, checkpoint)
     photos = find_photos(options.source)
     out = check_out(options.out, options.source, overwrite=options.overwrite)
+    if options.cache_dir is not None and not options.no_cache:
+        check_cache_outside(options.cache_dir, out)  # made at the first photo: the finished run was refused
     # a Ctrl-C said 'interrupted' alone: an earlier run's files left in --out read as this one's
     with earlier_run_note(out, until="every photo is done"):
         check_holds_no_photos(out, (photo.path for photo in photos))
