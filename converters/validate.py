@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         except RuntimeError as error:  # it reads no image of the split: a traceback said so
             if not str(error).startswith("No valid images found"):
                 raise
-            checks[split] = SplitCheck(problems=[broken or dropped_images(folder, set()) or one_line(error)])
+            problem = broken or dropped_images(folder, set(), dropped_reason(data, task)) or one_line(error)
+            checks[split] = SplitCheck(problems=[problem])
             continue
         labels = dataset.labels
         check = SplitCheck(
@@ -107,7 +109,8 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             backgrounds=sum(len(label["cls"]) == 0 for label in labels),
             stems={Path(label["im_file"]).stem for label in labels},
         )
-        problem = dropped_images(folder, {Path(label["im_file"]).name for label in labels})
+        kept = {Path(label["im_file"]).name for label in labels}
+        problem = dropped_images(folder, kept, dropped_reason(data, task))
         check.problems += [p for p in (broken, problem) if p]
         # the converters write a label file for every image, an empty one for a background: ultralytics
         # reads a missing one as a background too, so a deleted file turns its defects into "good"
@@ -120,22 +123,53 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
     return checks
 
 
-def dropped_images(folder: Path, kept: set[str]) -> str | None:
+def dropped_images(folder: Path, kept: set[str], reason: Callable[[Path], str]) -> str | None:
     """What ultralytics left out of a split, naming the first files and why; None when it kept all.
 
     ultralytics skips an unreadable image or a corrupt label with a warning and trains on the rest;
-    here it is a failed check. An image OpenCV cannot decode is the image's fault, else the label's.
+    here it is a failed check.
+
+    Args:
+        reason: why ultralytics drops an image of ``folder`` (:func:`dropped_reason`).
     """
     files = sorted(path for path in folder.iterdir() if path.is_file())
     dropped = [path for path in files if path.name not in kept]
     if not dropped:
         return None
-    # only the files named are decoded to tell why: few() counts the rest
-    named = [
-        f"{path.name} ({'unreadable image' if cv2.imread(str(path)) is None else 'corrupt label'})"
-        for path in dropped[:3]
-    ]
+    named = [f"{path.name} ({reason(path)})" for path in dropped[:3]]  # only these are checked again: few()
     return f"ultralytics dropped {len(dropped)} of {len(files)} images: {few(named + dropped[3:])}"
+
+
+def dropped_reason(data: dict, task: str) -> Callable[[Path], str]:
+    """Why ultralytics drops an image: its own check of an image and its label file, message and all.
+
+    Its scan said so only among its log lines ("ignoring corrupt image/label: Label class 3 exceeds
+    dataset class count 2 ..."); the check said "corrupt label" of a label file it never looked at.
+    The label file is named where the label is at fault; an image OpenCV cannot decode is only called
+    unreadable.
+
+    Args:
+        data: ultralytics' ``check_det_dataset`` dict of the data set (``names``, ``kpt_shape``).
+        task: ``detect``, ``segment`` or ``pose``, as the split was loaded.
+    """
+    from ultralytics.data.utils import img2label_paths, verify_image_label
+
+    nkpt, ndim = data.get("kpt_shape") or (0, 0)
+
+    def reason(image: Path) -> str:
+        if cv2.imread(str(image)) is None:  # ultralytics' PIL then tries to install a HEIF plugin: its words
+            return "unreadable image"  # name that plugin, not the image
+        label = Path(img2label_paths([str(image)])[0])
+        for checked in ("", label):  # the image alone first (no label file): which of the two is at fault
+            args = (str(image), str(checked), "", task == "pose", len(data["names"]), nkpt, ndim, False)
+            message = verify_image_label(args)[-1]
+            if "ignoring corrupt image/label: " in message:
+                why = one_line(message.partition("ignoring corrupt image/label: ")[2])
+                where = f"label {label.parent.name}/{label.name}" if checked else "image"
+                return f"{where}: {why.replace(str(image), image.name)}"
+        return "no reason given"  # kept on a second look: changed since the scan
+
+    return reason
 
 
 def broken_links(paths: list[Path]) -> str | None:

@@ -4,8 +4,11 @@ import json
 import re
 import shutil
 
+import cv2
+import numpy as np
 import pytest
 
+from common.config import read_yaml
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.validate import SplitCheck, format_checks, note_backgrounds_only, validate
@@ -44,10 +47,36 @@ def test_validate_finds_broken_labels(dataset, capsys):
     results = validate(dataset)
     image = next((dataset / "images" / "train").glob(f"{labels[0].stem}.*")).name
     dropped = results["yolo"]["train"].problems[0]
-    assert dropped == f"ultralytics dropped 1 of 9 images: {image} (corrupt label)"
+    # ultralytics' own reason, naming the label file (it was "corrupt label" alone)
+    reason = f"label train/{labels[0].name}: non-normalized or out of bounds coordinates [ 1.5]"
+    assert dropped == f"ultralytics dropped 1 of 9 images: {image} ({reason})"
     assert "renders" in results["coco"]["val"].problems[0]
     assert validate_main([str(dataset)]) == 1
     assert capsys.readouterr().err == f"error: 2 check(s) failed for {dataset}: see the status column\n"
+
+
+def test_a_dropped_label_is_told_why_in_ultralytics_words(dataset):
+    # a label of a class the data set lacks (another tool's ids): ultralytics drops its image with a
+    # reason among its log lines; the check said "corrupt label" of a file it had not looked at
+    label = next(p for p in sorted((dataset / "labels" / "val").glob("*.txt")) if p.read_text())
+    label.write_text("7 0.5 0.5 0.2 0.2\n")
+    image = next((dataset / "images" / "val").glob(f"{label.stem}.*")).name
+    names = len(read_yaml(dataset / "data.yaml", what="data file")["names"])
+    problems = validate(dataset)["yolo"]["val"].problems
+    assert problems[0] == (
+        f"ultralytics dropped 1 of 3 images: {image} (label val/{label.name}: Label class 7 exceeds "
+        f"dataset class count {names}. Possible class labels are 0-{names - 1})"
+    )
+
+
+def test_an_image_ultralytics_finds_too_small_is_told_so(dataset):
+    # OpenCV decodes it, so it was called a "corrupt label"; ultralytics refuses images under 10 px
+    image = sorted((dataset / "images" / "train").iterdir())[0]
+    image.unlink()
+    cv2.imwrite(str(image), np.zeros((5, 5, 3), np.uint8))
+    problems = validate(dataset)["yolo"]["train"].problems
+    reason = "image: image size (5, 5) <10 pixels"
+    assert problems[0] == f"ultralytics dropped 1 of 9 images: {image.name} ({reason})"
 
 
 def test_a_missing_label_file_is_a_problem(dataset):
@@ -365,7 +394,7 @@ def test_dropped_images_are_named_three_at_most(dataset):
         label.write_text("0 1.5 0.5 0.2 0.2\n")
     problem = validate(dataset)["yolo"]["train"].problems[0]
     assert problem.startswith("ultralytics dropped 4 of 9 images: ") and problem.endswith(" and 1 more")
-    assert problem.count("(corrupt label)") == 3
+    assert problem.count(": non-normalized or out of bounds coordinates [ 1.5])") == 3
 
 
 def test_an_area_a_few_pixels_off_is_a_problem(dataset):
