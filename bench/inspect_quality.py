@@ -58,7 +58,7 @@ from report import (
     write_report,
 )
 
-from common.io import json_float
+from common.io import json_float, read_coco_instances
 from common.tables import markdown_table
 from segmentation.finetuned import load_colour_head, load_colour_prompt
 
@@ -243,7 +243,7 @@ def markdown(results: list[dict], args, command: str, info: dict, seconds: float
 
 
 def split_images(data: Path) -> tuple[int, int]:
-    coco = json.loads((data / "annotations" / "instances_test.json").read_text())
+    coco = read_coco_instances(data / "annotations" / "instances_test.json")  # a BOM first, as Windows writes
     defect = {a["image_id"] for a in coco["annotations"]}
     return len(coco["images"]), len(defect)
 

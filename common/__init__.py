@@ -6,6 +6,8 @@
   becomes one ``error: ...`` line on stderr and exit code 2.
 - :mod:`common.io`: atomic writes, file hashing, the cache root, and the clean-up
   of temporaries that a killed run left behind.
+- :mod:`common.coco`: pycocotools' ``COCO`` of a COCO file, read as :mod:`common.io` reads
+  it (a UTF-8 BOM first, one-line errors), for every package alike.
 - :mod:`common.images`: reading image files with one-line errors (decoded for
   real, so a truncated JPEG is caught).
 - :mod:`common.config`: YAML defaults, ``key=value`` overrides, and one

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.coco import coco_index
+
 #: COCO's own cap on detections per image in its headline AP.
 COCO_MAX_DET = 100
 IOU_TYPES = ("bbox", "segm")
@@ -104,15 +106,12 @@ def precision_table(
             results count their ground truth as missed). An empty list scores no image: the table
             is then that of no ground truth (every entry -1, :meth:`PrecisionTable.pr_curve` NaN).
     """
-    from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        gt = COCO()
-        gt.dataset = copy.deepcopy(dict(ground_truth))  # loadRes mutates; keep the caller's copy
-        gt.createIndex()
+        gt = coco_index(copy.deepcopy(dict(ground_truth)))  # loadRes mutates; keep the caller's copy
         _complete(gt)
         dt = gt.loadRes(copy.deepcopy(list(results))) if results else _empty_results(gt)
         evaluation = COCOeval(gt, dt, iou_type)
@@ -169,10 +168,4 @@ def one_class(
 
 def _empty_results(gt):
     """Results without detections (``loadRes`` refuses an empty list; a bare ``COCO()`` has no keys)."""
-    from pycocotools.coco import COCO
-
-    empty = COCO()
-    empty.dataset = {"images": gt.dataset["images"], "annotations": []}
-    empty.dataset["categories"] = gt.dataset["categories"]
-    empty.createIndex()
-    return empty
+    return coco_index({**gt.dataset, "annotations": []})

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import io
 import logging
 import os
 import sys
@@ -28,12 +27,12 @@ from pathlib import Path
 import cv2
 
 from common.cli import OneLineParser, exit_code
+from common.coco import read_coco
 from common.config import read_yaml
 from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
-from common.io import read_coco_instances
 from common.label_cache import no_label_cache
 from converters.records import output_stem
 from converters.splits import SPLITS, load_splits
@@ -242,20 +241,12 @@ def _guess_task(labels_dir: Path) -> str:
 
 def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dict[str, SplitCheck]:
     """Loads each ``instances_{split}.json`` with pycocotools; checks image files, areas and self-AP."""
-    from pycocotools.coco import COCO
-
     checks = {}
     for split in SPLITS:
         path = Path(annotations_dir) / f"instances_{split}.json"
         if not path.is_file():
             raise UserError(f"missing COCO file {path}")
-        coco = COCO()
-        coco.dataset = read_coco_instances(path)  # one line naming a part that is missing or no list
-        with contextlib.redirect_stdout(io.StringIO()):
-            try:
-                coco.createIndex()
-            except (ValueError, KeyError, TypeError) as error:
-                raise UserError(f"pycocotools cannot load {path}: {error}") from None
+        coco = read_coco(path)  # one line naming a part that is missing or no list
         annotations = coco.dataset["annotations"]
         check = SplitCheck(
             images=len(coco.dataset["images"]),

@@ -9,8 +9,6 @@ from the annotations on demand, never held for a whole split.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shlex
 from collections.abc import Sequence
@@ -19,6 +17,7 @@ from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
+from common.coco import coco_index
 from common.errors import UserError
 from common.images import displayed_size
 from common.io import read_coco_instances
@@ -196,18 +195,10 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     Raises:
         UserError: no annotations for the split, unreadable JSON, or a missing image file.
     """
-    from pycocotools.coco import COCO
-
     path = annotation_file(data, split)
     dataset = read_coco_instances(path)
     check_ids(dataset, source=path)
-    coco = COCO()
-    coco.dataset = dataset
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
-        try:
-            coco.createIndex()
-        except (ValueError, KeyError, TypeError) as error:
-            raise UserError(f"cannot load COCO file {path}: {error}") from None
+    coco = coco_index(dataset, path=path)
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
     listed: dict[str, int] = {}  # file name -> the first image id listing it

@@ -80,3 +80,16 @@ def test_the_colour_prompt_rows_run_one_decoder_three_ways(bench, tmp_path):
         ("fine-tuned + colour head", None, True, False),
         ("fine-tuned + colour head + prompt", None, True, True),
     ]
+
+
+def test_a_test_split_saved_with_a_bom_is_counted(bench, tmp_path):
+    # a COCO file a Windows tool saved (UTF-8 with a BOM): json.loads stopped the report
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}],
+        "annotations": [{"id": 1, "image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}],
+        "categories": [{"id": 1, "name": "cut"}],
+    }
+    path = tmp_path / "annotations" / "instances_test.json"
+    path.parent.mkdir()
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(coco).encode())
+    assert bench.split_images(tmp_path) == (2, 1)

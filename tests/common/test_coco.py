@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from common.coco import coco_index, read_coco
+from common.errors import UserError
+
+COCO_FILE = {
+    "images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 8}],
+    "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4}],
+    "categories": [{"id": 1, "name": "cut"}],
+}
+
+
+def test_a_coco_file_a_windows_tool_saved_with_a_bom_is_indexed(tmp_path):
+    # COCO(path) reads it with json.load: "Unexpected UTF-8 BOM (decode using utf-8-sig)"
+    path = tmp_path / "instances_test.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(COCO_FILE).encode())
+    coco = read_coco(path)
+    assert coco.getImgIds() == [1] and coco.getAnnIds(imgIds=[1]) == [1] and coco.cats[1]["name"] == "cut"
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ("annotations", "an entry lacks 'image_id' (pycocotools)"),  # COCO(path): a bare KeyError
+        ("images", "an entry lacks 'id' (pycocotools)"),
+    ],
+)
+def test_an_entry_pycocotools_cannot_index_is_one_line_naming_the_file(tmp_path, part, message):
+    broken = json.loads(json.dumps(COCO_FILE))
+    del broken[part][0]["image_id" if part == "annotations" else "id"]
+    path = tmp_path / "instances_val.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(UserError) as error:
+        read_coco(path)
+    assert str(error.value) == f"cannot load COCO file {path}: {message}"
+
+
+def test_ground_truth_in_memory_is_indexed_as_it_is():
+    dataset = json.loads(json.dumps(COCO_FILE))
+    coco = coco_index(dataset)
+    assert coco.dataset is dataset and coco.anns[1]["bbox"] == [1, 1, 2, 2]
+    with pytest.raises(UserError, match="^cannot load COCO ground truth: an entry lacks 'id'"):
+        coco_index({**dataset, "categories": [{"name": "cut"}]})
