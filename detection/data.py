@@ -179,6 +179,8 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
     images: list[Path] = []
     for item in entry if isinstance(entry, list) else [entry]:
         path = root / Path(item).expanduser()
+        if not path.exists() and isinstance(entry, str) and entry.startswith("../"):
+            path = root / entry[3:]  # as ultralytics reads a Roboflow export's 'train: ../train/images'
         if path.is_dir():
             images += [p for p in path.rglob("*.*") if p.suffix[1:].lower() in IMG_FORMATS]
         elif path.is_file() and path.suffix == ".txt":

@@ -148,3 +148,20 @@ def test_names_that_ultralytics_or_the_id_order_cannot_take_are_one_error_line(t
 def test_an_nc_that_agrees_with_the_names_is_read(tmp_path):
     (tmp_path / "data.yaml").write_text("names: {0: a, 1: b}\nnc: 2\n")
     assert data_names(tmp_path / "data.yaml") == ["a", "b"]
+
+
+def test_a_roboflow_export_s_parent_relative_splits_are_read_as_ultralytics_reads_them(tmp_path):
+    # Roboflow's data.yaml sits beside train/ valid/ and names them '../train/images' with no path:;
+    # ultralytics then takes them from the yaml's folder, stock 'yolo train' trains: here they "did not exist"
+    export = tmp_path / "export"
+    for folder in ("train", "valid"):
+        (export / folder / "images").mkdir(parents=True)
+        (export / folder / "images" / f"{folder}.jpg").write_bytes(b"")
+    (export / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 1\nnames: ['cut']\n")
+    assert split_images(export / "data.yaml", "train") == [export / "train" / "images" / "train.jpg"]
+    assert split_images(export / "data.yaml", "val") == [export / "valid" / "images" / "valid.jpg"]
+    # a folder that is there one level up is read from there, as ultralytics does
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "images" / "up.jpg").write_bytes(b"")
+    found = split_images(export / "data.yaml", "train")
+    assert [path.resolve() for path in found] == [tmp_path / "train" / "images" / "up.jpg"]
