@@ -130,6 +130,16 @@ def dataset_root(data_yaml: str | Path) -> Path:
     return (Path(DATASETS_DIR) / root).absolute()
 
 
+def written_by_converters(data_yaml: str | Path) -> bool:
+    """Whether ``data_yaml`` is one the converters wrote (their header line first), not a user's own
+    (a Roboflow export, one written by hand): advice to re-convert is for the former only."""
+    try:
+        with open(data_yaml, encoding="utf-8", errors="replace") as file:
+            return file.read(len(DATA_YAML_HEADER)) == DATA_YAML_HEADER
+    except OSError:
+        return False
+
+
 def check_own_root(data_yaml: str | Path) -> Path:
     """The data set folder of a ``data.yaml``; a converters' one must name its own folder as ``path:``.
 
@@ -145,7 +155,7 @@ def check_own_root(data_yaml: str | Path) -> Path:
     data_yaml = Path(data_yaml)
     root = dataset_root(data_yaml)
     copied_alone = not (data_yaml.parent / "images").is_dir()
-    if data_yaml.read_text(encoding="utf-8").startswith(DATA_YAML_HEADER) and not copied_alone:
+    if written_by_converters(data_yaml) and not copied_alone:
         written = read_data_yaml(data_yaml).get("path")
         check_data_root(data_yaml, root, written=None if written is None else str(written))
     return root

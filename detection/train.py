@@ -79,8 +79,10 @@ from detection.data import (
     data_names,
     has_polygon_labels,
     present_split_images,
+    read_data_yaml,
     split_images,
     unloadable_image,
+    written_by_converters,
 )
 from detection.embedding_table import sidecar_path
 from detection.freeze_log import FreezeLog
@@ -827,10 +829,18 @@ def evaluate_lines(result: TrainResult, data: Path) -> list[str]:
     if unusable is None:
         # the image-level threshold picked on val (bench/results/detect_bench*.md)
         return [f"evaluate with: {command} --conf-from val"]
-    if isinstance(unusable, EmptySplitError):
+    converted = written_by_converters(data)  # a user's own data set (a Roboflow export) is not re-converted
+    if isinstance(unusable, EmptySplitError) and converted:
         reason, fix = "the test split is empty", "re-convert with a test fraction (--split 0.6 0.2 0.2)"
+    elif isinstance(unusable, EmptySplitError):
+        reason = (
+            "the test split is empty"
+            if read_data_yaml(data).get("test")
+            else "the data file has no test split"
+        )
+        fix = "give it a 'test:' of images held out of train and val"
     else:
-        reason, fix = str(unusable), "restore the test images (or re-convert)"
+        reason, fix = str(unusable), "restore the test images" + (" (or re-convert)" if converted else "")
     return [
         f"  NOTE: {reason}: the command below scores val, on which best.pt was chosen (an optimistic "
         f"figure); {fix} for an unbiased one",

@@ -393,6 +393,27 @@ def test_without_test_images_the_evaluate_line_scores_val(
         assert told.startswith(note.format(data=data)) and "the command below scores val" in told
 
 
+def test_a_users_own_data_set_without_test_split_is_not_told_to_re_convert(
+    tiny_dataset: Path, tmp_path: Path
+):
+    from detection.train import TrainResult, format_summary
+
+    # a Roboflow export or a data.yaml written by hand, without test: (stock 'yolo train' takes it): the
+    # note said "the test split is empty ... re-convert with a test fraction", which it cannot
+    data = tmp_path / "data.yaml"
+    own = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
+    data.write_text(yaml.safe_dump({key: value for key, value in own.items() if key != "test"}))
+    weights = tmp_path / "run" / "weights" / "best.pt"
+    *_, told, line = format_summary(
+        TrainResult(save_dir=weights.parent, weights=weights, imgsz=64), data
+    ).splitlines()
+    assert told == (
+        "  NOTE: the data file has no test split: the command below scores val, on which best.pt was chosen "
+        "(an optimistic figure); give it a 'test:' of images held out of train and val for an unbiased one"
+    )
+    assert line.endswith(" --split val")
+
+
 def test_runs_go_to_runs_detect_by_default() -> None:
     assert default_config()["project"] == "runs/detect"
 
