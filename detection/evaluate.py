@@ -63,7 +63,9 @@ from detection.data import (
     present_split_images,
     read_data_yaml,
     split_images,
+    splits_file,
     unloadable_image,
+    written_by_converters,
 )
 from detection.image_level import (
     check_class_names,
@@ -449,7 +451,8 @@ def _ground_truth_file(
 
     The converter's file is the one beside ``data``, else the one of the data set its ``path:`` names
     (a ``data.yaml`` copied out of its data set alone, as :func:`detection.data.splits_file` finds
-    ``splits.json``): the cross-check was skipped for it, with a note to convert with ``--coco`` again.
+    ``splits.json``): the cross-check was skipped for it, with a note to convert with ``--coco`` again;
+    a data set the converters did not write (a Roboflow export) is told of ``--coco`` instead.
     That one is used only when it holds ``data``'s classes and the split's images (a copy made to
     rename a class holds other names); else a note says why it was not.
     """
@@ -460,6 +463,11 @@ def _ground_truth_file(
         return beside  # checked by check_inputs
     found = dataset_root(data) / beside.relative_to(data.parent)
     if not found.is_file():
+        if splits_file(data) is None and not written_by_converters(data):  # a Roboflow export, say
+            notes.append(
+                f"no COCO ground truth of the {split} split (--coco FILE): COCOeval cross-check skipped"
+            )
+            return None
         shown = beside if found.resolve() == beside.resolve() else found  # where --coco would write it
         notes.append(f"no COCO file {shown} (convert with --coco): COCOeval cross-check skipped")
         return None

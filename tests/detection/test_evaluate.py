@@ -189,6 +189,22 @@ def test_a_data_yaml_copied_out_of_a_data_set_without_coco_names_where_convert_w
     ]
 
 
+def test_a_users_own_data_set_without_coco_is_told_of_coco_not_of_converting(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # a Roboflow export (no splits.json, a data.yaml of its own): "convert with --coco" it cannot
+    own = tmp_path / "own"
+    ignored = shutil.ignore_patterns("annotations", "splits.json")
+    shutil.copytree(tiny_dataset, own, symlinks=True, ignore=ignored)
+    data = yaml.safe_load((own / "data.yaml").read_text())
+    (own / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(own)}))
+    report = ground_truth_eval(own / "data.yaml", untrained_detector, tmp_path / "eval")
+    assert report.coco is None
+    assert report.notes == [
+        "no COCO ground truth of the val split (--coco FILE): COCOeval cross-check skipped"
+    ]
+
+
 def test_the_data_sets_coco_file_of_other_images_than_a_copied_data_yaml_split_is_skipped_with_a_note(
     tiny_dataset, tmp_path, untrained_detector
 ) -> None:
