@@ -56,6 +56,7 @@ from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import (
+    EmptySplitError,
     check_nothing_dropped,
     check_own_root,
     data_names,
@@ -283,13 +284,16 @@ def check_inputs(
     root = check_own_root(data)
     for needed in filter(None, splits):
         if needed not in read_data_yaml(data):
-            raise UserError(f"data file {data} has no '{needed}' split")
+            raise UserError(f"data file {data} has no '{needed}' split{_instead(needed)}")
     if conf_from == split:
         raise UserError(f"--conf-from {conf_from}: pick the threshold on another split than the one scored")
     if isinstance(weights, str | Path):
         weights_file(weights)
     for needed in filter(None, splits):
-        present_split_images(data, needed)  # else ultralytics' traceback
+        try:
+            present_split_images(data, needed)  # else ultralytics' traceback
+        except EmptySplitError as error:
+            raise EmptySplitError(f"{error}{_instead(needed)}") from None
     if coco_file is not None:
         _check_coco_file(Path(coco_file), data, split)
     for needed in filter(None, splits):
@@ -305,6 +309,14 @@ def check_inputs(
                 f"--out {out} holds other files than an earlier evaluation's (no {REPORT_JSON}), "
                 "which a re-run replaces whole: choose another --out"
             )
+
+
+def _instead(split: str) -> str:
+    """The end of the line refusing an empty or missing ``split``: for ``test`` (the default, which a data
+    set without held-out images lacks), how to score val instead; nothing for another split."""
+    if split != "test":
+        return ""
+    return ": --split val scores val instead (optimistic for weights picked on val)"
 
 
 def _check_coco_file(coco_file: Path, data: Path, split: str, *, converters_file: bool = False) -> None:

@@ -708,6 +708,17 @@ def test_a_split_without_images_is_one_line(tiny_dataset: Path, tmp_path: Path, 
     assert main(["--data", str(tiny_dataset / "data.yaml"), "--weights", str(weights)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no images in the 'test' split of ") and err.count("\n") == 1
+    # it stopped there, without a word of the split that can be scored
+    assert err.endswith(": --split val scores val instead (optimistic for weights picked on val)\n")
+    # a data.yaml without test: at all (a Roboflow export without a test set), as stock 'yolo val' reads it
+    data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "test"}))
+    assert main(["--data", str(tmp_path / "data.yaml"), "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: data file {tmp_path / 'data.yaml'} has no 'test' split: --split val scores val instead "
+        "(optimistic for weights picked on val)\n"
+    )
 
 
 def test_the_output_folder_is_put_in_place_whole(tiny_dataset, tmp_path, untrained_detector) -> None:
