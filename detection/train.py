@@ -81,6 +81,7 @@ from detection.data import (
     present_split_images,
     read_data_yaml,
     split_images,
+    splits_file,
     unloadable_image,
     written_by_converters,
 )
@@ -382,6 +383,11 @@ def check_training_splits(data: Path) -> None:
         try:
             present_split_images(data, split)
         except EmptySplitError as error:
+            if not (written_by_converters(data) or splits_file(data)):  # a Roboflow export, say
+                raise UserError(
+                    f"{error}: training needs images in both train and val; give the data file a '{split}:' "
+                    "folder or list of images (val: held out of train)"
+                ) from None
             raise UserError(
                 f"{error}: training needs images in both train and val; re-convert the data set with "
                 "--split ratios that give each split images (e.g. --split 0.6 0.2 0.2)"

@@ -838,6 +838,21 @@ def test_an_empty_val_split_stops_before_training(no_val_dataset: Path, tmp_path
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_users_own_data_set_without_val_is_not_told_to_re_convert(tiny_dataset: Path, tmp_path) -> None:
+    # a Roboflow export without a valid/ set: "re-convert the data set with --split ratios", it cannot
+    folder = tmp_path / "own"
+    shutil.copytree(tiny_dataset, folder, symlinks=True, ignore=shutil.ignore_patterns("splits.json"))
+    data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
+    own = folder / "data.yaml"
+    own.write_text(yaml.safe_dump({**{k: v for k, v in data.items() if k != "val"}, "path": str(folder)}))
+    with pytest.raises(UserError) as error:
+        check_training_splits(own)
+    assert str(error.value) == (
+        f"data file {own} has no 'val' split: training needs images in both train and val; give the data "
+        "file a 'val:' folder or list of images (val: held out of train)"
+    )
+
+
 def test_a_data_yaml_pointing_nowhere_is_not_blamed_on_split_ratios(tiny_dataset: Path, tmp_path) -> None:
     data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
     moved = tmp_path / "data.yaml"
