@@ -671,6 +671,10 @@ def train(config: Mapping) -> TrainResult:
         if not config["exist_ok"]:  # a folder it made for itself
             discard_unstarted(save_dir)
         raise
+    except UserError:  # refused before an epoch: an image ultralytics dropped (a class id beyond names:)
+        if not config["exist_ok"]:
+            discard_unstarted(save_dir, say=False)  # the error line says why; the folder was no run
+        raise
     best = save_dir / "weights" / "best.pt"
     result = TrainResult(
         save_dir=save_dir,
@@ -762,8 +766,9 @@ def stopped_note(save_dir: Path, *, since: float | None = None) -> str | None:
     return f"stopped; {last} holds the last finished epoch; train on from it (a new schedule) with: {command}"
 
 
-def discard_unstarted(save_dir: Path) -> None:
-    """Removes the run folder of a training stopped before its first epoch's weights were saved, saying so.
+def discard_unstarted(save_dir: Path, *, say: bool = True) -> None:
+    """Removes the run folder of a training stopped before its first epoch's weights were saved, saying so
+    unless ``say`` is False (a refusal, whose one error line is all the output).
 
     It held ``config.yaml`` and ``trained_images.json`` (with ultralytics' ``args.yaml``, tiles, ...) but no
     weights: it read as a run, with nothing to train on from, and the same command again trained into
@@ -772,8 +777,9 @@ def discard_unstarted(save_dir: Path) -> None:
     if any((save_dir / "weights").glob("*.pt")):
         return
     shutil.rmtree(save_dir, ignore_errors=True)
-    note = f"stopped before the first epoch's weights were saved: removed its run folder {save_dir}"
-    print(note, file=sys.stderr, flush=True)
+    if say:
+        note = f"stopped before the first epoch's weights were saved: removed its run folder {save_dir}"
+        print(note, file=sys.stderr, flush=True)
 
 
 def open_vocabulary_trainer(family: str | None, embeddings: TextEmbeddings | None) -> type | None:
