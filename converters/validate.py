@@ -114,7 +114,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         # the converters write a label file for every image, an empty one for a background: ultralytics
         # reads a missing one as a background too, so a deleted file turns its defects into "good"
         if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
-            shown = few([f"labels/{split}/{path.name}" for path in missing])
+            shown = few([in_data_set(path, data) for path in missing])
             files = "label file" if len(missing) == 1 else "label files"
             check.problems.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
         note_backgrounds_only(check, split)
@@ -164,11 +164,21 @@ def dropped_reason(data: dict, task: str) -> Callable[[Path], str]:
             message = verify_image_label(args)[-1]
             if "ignoring corrupt image/label: " in message:
                 why = one_line(message.partition("ignoring corrupt image/label: ")[2])
-                where = f"label {label.parent.name}/{label.name}" if checked else "image"
+                where = f"label {in_data_set(label, data)}" if checked else "image"
                 return f"{where}: {why.replace(str(image), image.name)}"
         return "no reason given"  # kept on a second look: changed since the scan
 
     return reason
+
+
+def in_data_set(path: Path, data: dict) -> str:
+    """``path`` as the data set's folder (ultralytics' ``data["path"]``) holds it: ``labels/val/x.txt`` of a
+    converted one, ``valid/labels/x.txt`` of a Roboflow export (it was named ``labels/valid/x.txt``)."""
+    root = Path(data["path"])
+    for base in (root, root.resolve()):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return str(path)
 
 
 def broken_links(paths: list[Path]) -> str | None:

@@ -48,7 +48,7 @@ def test_validate_finds_broken_labels(dataset, capsys):
     image = next((dataset / "images" / "train").glob(f"{labels[0].stem}.*")).name
     dropped = results["yolo"]["train"].problems[0]
     # ultralytics' own reason, naming the label file (it was "corrupt label" alone)
-    reason = f"label train/{labels[0].name}: non-normalized or out of bounds coordinates [ 1.5]"
+    reason = f"label labels/train/{labels[0].name}: non-normalized or out of bounds coordinates [ 1.5]"
     assert dropped == f"ultralytics dropped 1 of 9 images: {image} ({reason})"
     assert "renders" in results["coco"]["val"].problems[0]
     assert validate_main([str(dataset)]) == 1
@@ -64,7 +64,7 @@ def test_a_dropped_label_is_told_why_in_ultralytics_words(dataset):
     names = len(read_yaml(dataset / "data.yaml", what="data file")["names"])
     problems = validate(dataset)["yolo"]["val"].problems
     assert problems[0] == (
-        f"ultralytics dropped 1 of 3 images: {image} (label val/{label.name}: Label class 7 exceeds "
+        f"ultralytics dropped 1 of 3 images: {image} (label labels/val/{label.name}: Label class 7 exceeds "
         f"dataset class count {names}. Possible class labels are 0-{names - 1})"
     )
 
@@ -77,6 +77,28 @@ def test_an_image_ultralytics_finds_too_small_is_told_so(dataset):
     problems = validate(dataset)["yolo"]["train"].problems
     reason = "image: image size (5, 5) <10 pixels"
     assert problems[0] == f"ultralytics dropped 1 of 9 images: {image.name} ({reason})"
+
+
+def test_a_roboflow_export_s_label_files_are_named_where_they_are(dataset, tmp_path):
+    # Roboflow's layout (valid/labels/x.txt beside valid/images/x.jpg): named 'labels/valid/x.txt', no file
+    export = tmp_path / "export"
+    for split, folder in (("train", "train"), ("val", "valid"), ("test", "test")):
+        for kind in ("images", "labels"):
+            shutil.copytree(dataset / kind / split, export / folder / kind)
+    names = read_yaml(dataset / "data.yaml", what="data file")["names"]
+    (export / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n"
+        f"nc: {len(names)}\nnames: {json.dumps([names[i] for i in sorted(names)])}\n"
+    )
+    labels = sorted((export / "valid" / "labels").glob("*.txt"))
+    labels[0].unlink()
+    labels[1].write_text("9 0.5 0.5 0.2 0.2\n")
+    problems = validate(export)["yolo"]["val"].problems
+    image = next((export / "valid" / "images").glob(f"{labels[1].stem}.*")).name
+    assert problems[0].startswith(
+        f"ultralytics dropped 1 of 3 images: {image} (label valid/labels/{labels[1].name}: "
+    )
+    assert problems[1] == f"1 label file missing (valid/labels/{labels[0].name}): read as backgrounds"
 
 
 def test_a_missing_label_file_is_a_problem(dataset):
