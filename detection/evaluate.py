@@ -56,7 +56,6 @@ from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import (
-    EmptySplitError,
     check_nothing_dropped,
     check_own_root,
     data_names,
@@ -284,16 +283,17 @@ def check_inputs(
     root = check_own_root(data)
     for needed in filter(None, splits):
         if needed not in read_data_yaml(data):
-            raise UserError(f"data file {data} has no '{needed}' split{_instead(needed)}")
+            raise UserError(f"data file {data} has no '{needed}' split{_instead(needed, data, conf_from)}")
     if conf_from == split:
         raise UserError(f"--conf-from {conf_from}: pick the threshold on another split than the one scored")
     if isinstance(weights, str | Path):
         weights_file(weights)
     for needed in filter(None, splits):
         try:
-            present_split_images(data, needed)  # else ultralytics' traceback
-        except EmptySplitError as error:
-            raise EmptySplitError(f"{error}{_instead(needed)}") from None
+            split_images(data, needed)  # else ultralytics' traceback
+        except UserError as error:  # empty, or not there (a Roboflow export's test: without a test set)
+            raise type(error)(f"{error}{_instead(needed, data, conf_from)}") from None
+        present_split_images(data, needed)  # images listed that are gone: to be restored
     if coco_file is not None:
         _check_coco_file(Path(coco_file), data, split)
     for needed in filter(None, splits):
@@ -311,12 +311,18 @@ def check_inputs(
             )
 
 
-def _instead(split: str) -> str:
+def _instead(split: str, data: Path, conf_from: str | None) -> str:
     """The end of the line refusing an empty or missing ``split``: for ``test`` (the default, which a data
-    set without held-out images lacks), how to score val instead; nothing for another split."""
+    set without held-out images lacks), how to score val instead; nothing for another split, or where val
+    cannot be scored either (a moved data set)."""
     if split != "test":
         return ""
-    return ": --split val scores val instead (optimistic for weights picked on val)"
+    try:
+        present_split_images(data, "val")
+    except UserError:
+        return ""
+    alone = ", without --conf-from val," if conf_from == "val" else ""
+    return f": --split val{alone} scores val instead (optimistic for weights picked on val)"
 
 
 def _check_coco_file(coco_file: Path, data: Path, split: str, *, converters_file: bool = False) -> None:

@@ -535,7 +535,8 @@ def test_a_test_split_whose_images_are_not_there_is_one_line_naming_them(
     data = copy_with_names(tiny_dataset, tmp_path / "copy", dict(enumerate(NAMES)))
     shutil.rmtree(tmp_path / "copy" / "images" / "test", ignore_errors=True)  # the user deleted the folder
     expected = (
-        f"error: 'test: images/test' of {data} does not exist ({tmp_path / 'copy' / 'images' / 'test'})"
+        f"error: 'test: images/test' of {data} does not exist ({tmp_path / 'copy' / 'images' / 'test'}): "
+        "--split val, without --conf-from val, scores val instead (optimistic for weights picked on val)"
     )
     if test == "listed":  # a list whose image is gone: ultralytics' 'No valid images found' traceback
         (tmp_path / "copy" / "annotations" / "instances_test.json").unlink()  # else that file is blamed
@@ -719,6 +720,12 @@ def test_a_split_without_images_is_one_line(tiny_dataset: Path, tmp_path: Path, 
         f"error: data file {tmp_path / 'data.yaml'} has no 'test' split: --split val scores val instead "
         "(optimistic for weights picked on val)\n"
     )
+    # Roboflow writes 'test: ../test/images' into an export without a test set
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump({**data, "test": "../test/images"}))
+    assert main(["--data", str(tmp_path / "data.yaml"), "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 'test: ../test/images' of ") and err.count("\n") == 1
+    assert err.endswith(": --split val scores val instead (optimistic for weights picked on val)\n")
 
 
 def test_the_output_folder_is_put_in_place_whole(tiny_dataset, tmp_path, untrained_detector) -> None:
