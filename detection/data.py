@@ -9,6 +9,7 @@ list of images or a list of either; ``images/`` -> ``labels/``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from shlex import quote
@@ -43,6 +44,8 @@ def data_names(path: str | Path) -> list[str]:
     """
     data = read_data_yaml(path)
     names = data.get("names")
+    if names is None and data.get("nc") is not None:  # a class count alone, which stock 'yolo train' takes
+        return _numbered_names(data["nc"], path)
     if isinstance(names, Mapping):
         try:
             keys = sorted(names, key=int)
@@ -71,6 +74,24 @@ def data_names(path: str | Path) -> list[str]:
                 "ultralytics refuses: make them agree, or remove nc: (the converters write none)"
             )
     return [str(n) for n in names]
+
+
+def _numbered_names(nc: object, path: str | Path) -> list[str]:
+    """``class_0``, ``class_1``, ...: ultralytics' names of the classes of a data file with ``nc:`` and no
+    ``names:`` (it refused as having no class names, where stock ``yolo train`` trains).
+
+    Raises:
+        UserError: an ``nc:`` that is not a whole number of at least 1 (ultralytics refuses it likewise).
+    """
+    try:
+        count = float(nc)  # ultralytics takes '3' and 3.0, not 1.5
+    except (TypeError, ValueError):
+        count = 0.5
+    if not math.isfinite(count) or count != int(count) or count < 1:
+        raise UserError(
+            f"data file {path} has no class names ('names:') and nc: {nc}, which is no class count"
+        )
+    return [f"class_{i}" for i in range(int(count))]
 
 
 def check_name_list(names: list, path: str | Path) -> None:

@@ -49,6 +49,26 @@ def test_an_empty_data_yaml_has_no_class_names(tmp_path):
         data_names(tmp_path / "data.yaml")
 
 
+@pytest.mark.parametrize("nc", ["2", "'2'", "2.0"])
+def test_a_class_count_without_names_is_named_as_ultralytics_names_it(tmp_path, nc):
+    from ultralytics.data.utils import check_det_dataset
+
+    # 'nc: 2' and no names: (stock 'yolo train' trains class_0, class_1): refused as having no class names
+    (tmp_path / "images").mkdir()
+    (tmp_path / "data.yaml").write_text(f"path: {tmp_path}\ntrain: images\nval: images\nnc: {nc}\n")
+    ultralytics_names = list(check_det_dataset(str(tmp_path / "data.yaml"))["names"].values())
+    assert data_names(tmp_path / "data.yaml") == ["class_0", "class_1"] == ultralytics_names
+
+
+@pytest.mark.parametrize("nc", ["0", "1.5", "two", ".inf", "-1"])
+def test_a_class_count_that_is_none_is_one_line(tmp_path, nc):
+    (tmp_path / "data.yaml").write_text(f"train: images\nval: images\nnc: {nc}\n")
+    with pytest.raises(
+        UserError, match=r"has no class names \('names:'\) and nc: .*, which is no class count$"
+    ):
+        data_names(tmp_path / "data.yaml")
+
+
 def test_a_relative_path_is_resolved_as_ultralytics_resolves_it(tmp_path, monkeypatch):
     from ultralytics.data.utils import check_det_dataset
 
