@@ -15,7 +15,7 @@ from pathlib import Path
 from shlex import quote
 
 from common.config import read_yaml
-from common.errors import UserError, few
+from common.errors import UserError, few, one_line
 from converters.splits import SPLITS, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
 
@@ -259,7 +259,12 @@ def label_classes(image: str | Path) -> list[int]:
     path = label_path(image)
     if not path.is_file():
         return []
-    return [int(float(line.split()[0])) for line in path.read_text().splitlines() if line.strip()]
+    # utf-8-sig: a BOM first (a Windows tool's file), as ultralytics reads labels; it stopped int() here
+    lines = [line.split() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    try:
+        return [int(float(words[0])) for words in lines]
+    except ValueError as error:
+        raise UserError(f"label file {path}: a class id that is no number ({one_line(error)})") from None
 
 
 def has_polygon_labels(data_yaml: str | Path, split: str = "train") -> bool:

@@ -386,7 +386,8 @@ def read_yolo_labels(path: Path, width: int, height: int) -> YoloLabels:
     """The boxes (and polygons, for YOLO-seg lines) of a label file; a missing file has none."""
     classes, boxes, rings = [], [], []
     polygonal = False
-    lines = path.read_text().splitlines() if path.is_file() else []
+    # utf-8-sig: a BOM first (a Windows tool's file), as ultralytics reads labels; float() stopped on it
+    lines = path.read_text(encoding="utf-8-sig").splitlines() if path.is_file() else []
     for line in lines:
         values = line.split()
         if not values:

@@ -7,7 +7,14 @@ import pytest
 
 from common.errors import UserError
 from converters.yolo import DATA_YAML_HEADER
-from detection.data import check_own_root, data_names, dataset_root, read_data_yaml, split_images
+from detection.data import (
+    check_own_root,
+    data_names,
+    dataset_root,
+    label_classes,
+    read_data_yaml,
+    split_images,
+)
 
 
 @pytest.mark.parametrize(
@@ -185,3 +192,15 @@ def test_a_roboflow_export_s_parent_relative_splits_are_read_as_ultralytics_read
     (tmp_path / "train" / "images" / "up.jpg").write_bytes(b"")
     found = split_images(export / "data.yaml", "train")
     assert [path.resolve() for path in found] == [tmp_path / "train" / "images" / "up.jpg"]
+
+
+def test_label_classes_read_a_bom_and_name_a_file_without_class_ids(tmp_path):
+    # a Windows tool's label file (BOM first), which ultralytics reads: repeat_factor sampling stopped
+    # with a ValueError traceback; a first column that is no number, likewise
+    (tmp_path / "labels").mkdir()
+    label = tmp_path / "labels" / "a.txt"
+    label.write_bytes(b"\xef\xbb\xbf2 0.5 0.5 0.2 0.2\n0 0.1 0.1 0.1 0.1\n")
+    assert label_classes(tmp_path / "images" / "a.png") == [2, 0]
+    label.write_text("scratch 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(UserError, match=f"^label file {label}: a class id that is no number "):
+        label_classes(tmp_path / "images" / "a.png")

@@ -188,6 +188,14 @@ def test_a_polygon_file_stays_polygons_whatever_its_last_line(tmp_path: Path) ->
     assert labels.polygons[1].tolist() == [[40, 15], [60, 15], [60, 35], [40, 35]]
 
 
+def test_a_label_file_a_windows_tool_saved_with_a_bom_is_read(tmp_path: Path) -> None:
+    # ultralytics reads it (utf-8-sig); tiling stopped with "could not convert string to float: '\ufeff1'"
+    label = tmp_path / "a.txt"
+    label.write_bytes(b"\xef\xbb\xbf1 0.5 0.5 0.2 0.4\n")
+    classes, boxes = read_yolo_boxes(label, 100, 50)
+    assert classes.tolist() == [1] and boxes.tolist() == [[40, 15, 60, 35]]
+
+
 # --- merging -------------------------------------------------------------------------------------
 
 
