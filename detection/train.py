@@ -78,6 +78,7 @@ from detection.data import (
     check_own_root,
     data_names,
     has_polygon_labels,
+    label_path,
     present_split_images,
     read_data_yaml,
     split_images,
@@ -394,6 +395,22 @@ def check_training_splits(data: Path) -> None:
             ) from None
         except UserError as error:  # a moved data set (path: is absolute), not a split ratio
             raise UserError(f"{error}: training needs images in both train and val") from None
+    check_train_labels(data)
+
+
+def check_train_labels(data: Path) -> None:
+    """Refuses a train split none of whose images has a label file where ultralytics looks for one.
+
+    ultralytics stopped with a ``ValueError: No labels found in .../labels.cache`` traceback (after the
+    run folder was made): a data set whose labels lie elsewhere than ``images/`` -> ``labels/``.
+    """
+    images = split_images(data, "train")
+    if not any(label_path(image).is_file() for image in images):
+        raise UserError(
+            f"none of the {len(images)} images of the 'train' split of {data} has a label file (ultralytics "
+            f"reads {images[0].name}'s from {label_path(images[0])}): training needs them, an empty .txt for "
+            "an image without defects"
+        )
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:

@@ -853,6 +853,24 @@ def test_a_users_own_data_set_without_val_is_not_told_to_re_convert(tiny_dataset
     )
 
 
+def test_a_train_split_without_any_label_file_is_one_line(tiny_dataset: Path, tmp_path) -> None:
+    # labels kept elsewhere than images/ -> labels/: ultralytics' "No labels found" ValueError traceback
+    folder = tmp_path / "own"
+    shutil.copytree(tiny_dataset, folder, symlinks=True, ignore=shutil.ignore_patterns("labels"))
+    data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
+    (folder / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(folder)}))
+    first = split_images(folder / "data.yaml", "train")[0]
+    with pytest.raises(UserError) as error:
+        check_training_splits(folder / "data.yaml")
+    count = len(list((folder / "images" / "train").iterdir()))
+    label = folder / "labels" / "train" / first.with_suffix(".txt").name
+    assert str(error.value) == (
+        f"none of the {count} images of the 'train' split of {folder / 'data.yaml'} has a label file "
+        f"(ultralytics reads {first.name}'s from {label}): training needs them, an empty .txt for an image "
+        "without defects"
+    )
+
+
 def test_a_data_yaml_pointing_nowhere_is_not_blamed_on_split_ratios(tiny_dataset: Path, tmp_path) -> None:
     data = yaml.safe_load((tiny_dataset / "data.yaml").read_text())
     moved = tmp_path / "data.yaml"
