@@ -36,7 +36,7 @@ from common.fonts import ensure_ultralytics_fonts
 from common.label_cache import no_label_cache
 from converters.records import output_stem
 from converters.splits import SPLITS, load_splits
-from converters.yolo import check_data_root
+from converters.yolo import DATA_YAML_HEADER, check_data_root
 
 #: The splits training needs images in; an empty one of the others (``test``) is a note, not a problem.
 TRAINING_SPLITS = ("train", "val")
@@ -80,6 +80,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
         raise UserError(f"ultralytics rejects {data_yaml}: {one_line(error)}") from None
     check_data_root(data_yaml, Path(data["path"]))
+    converted = (data_yaml.parent / "splits.json").is_file() or _written_here(data_yaml)
     task = task or _guess_task(data_yaml.parent / "labels")
     checks = {}
     for split in SPLITS:
@@ -112,11 +113,13 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         problem = dropped_images(folder, kept, dropped_reason(data, task))
         check.problems += [p for p in (broken, problem) if p]
         # the converters write a label file for every image, an empty one for a background: ultralytics
-        # reads a missing one as a background too, so a deleted file turns its defects into "good"
+        # reads a missing one as a background too, so a deleted file turns its defects into "good"; in a
+        # data set of another tool's (a Roboflow export) it is how backgrounds may be given: a note
         if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
             shown = few([in_data_set(path, data) for path in missing])
             files = "label file" if len(missing) == 1 else "label files"
-            check.problems.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
+            told = check.problems if converted else check.notes
+            told.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
         note_backgrounds_only(check, split)
         checks[split] = check
     return checks
@@ -239,6 +242,12 @@ def _quiet_ultralytics():
     finally:
         LOGGER.removeFilter(_without_empty_labels_warning)
         LOGGER.setLevel(level)
+
+
+def _written_here(data_yaml: Path) -> bool:
+    """Whether the converters wrote ``data_yaml`` (their header line first)."""
+    with open(data_yaml, encoding="utf-8", errors="replace") as file:
+        return file.read(len(DATA_YAML_HEADER)) == DATA_YAML_HEADER
 
 
 def _guess_task(labels_dir: Path) -> str:
