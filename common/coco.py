@@ -43,10 +43,10 @@ def coco_index(dataset: dict, *, path: str | Path | None = None):
     return coco
 
 
-def read_coco(path: str | Path):
+def read_coco_index(path: str | Path):
     """pycocotools' ``COCO`` of the instances file ``path``: ``COCO(path)`` with the project's reading.
 
-    >>> read_coco("data/annotations/instances_test.json").getImgIds()  # doctest: +SKIP
+    >>> read_coco_index("data/annotations/instances_test.json").getImgIds()  # doctest: +SKIP
 
     Raises:
         UserError: unreadable, not a COCO instances file, or one pycocotools cannot index; one line.

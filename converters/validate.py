@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 
 from common.cli import OneLineParser, exit_code
-from common.coco import read_coco
+from common.coco import read_coco_index
 from common.config import read_yaml
 from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
@@ -265,7 +265,7 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
         path = Path(annotations_dir) / f"instances_{split}.json"
         if not path.is_file():
             raise UserError(f"missing COCO file {path}")
-        coco = read_coco(path)  # one line naming a part that is missing or no list
+        coco = read_coco_index(path)  # one line naming a part that is missing or no list
         annotations = coco.dataset["annotations"]
         check = SplitCheck(
             images=len(coco.dataset["images"]),

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from common.coco import coco_index, read_coco
+from common.coco import coco_index, read_coco_index
 from common.errors import UserError
 
 COCO_FILE = {
@@ -18,7 +18,7 @@ def test_a_coco_file_a_windows_tool_saved_with_a_bom_is_indexed(tmp_path):
     # COCO(path) reads it with json.load: "Unexpected UTF-8 BOM (decode using utf-8-sig)"
     path = tmp_path / "instances_test.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(COCO_FILE).encode())
-    coco = read_coco(path)
+    coco = read_coco_index(path)
     assert coco.getImgIds() == [1] and coco.getAnnIds(imgIds=[1]) == [1] and coco.cats[1]["name"] == "cut"
 
 
@@ -35,7 +35,7 @@ def test_an_entry_pycocotools_cannot_index_is_one_line_naming_the_file(tmp_path,
     path = tmp_path / "instances_val.json"
     path.write_text(json.dumps(broken))
     with pytest.raises(UserError) as error:
-        read_coco(path)
+        read_coco_index(path)
     assert str(error.value) == f"cannot load COCO file {path}: {message}"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from probe import defect_iou, fold_summary, mask_ap, print_summary, suppress  # this folder's probe.py
 
-from common.coco import read_coco
+from common.coco import read_coco_index
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
         for conf in ("0.25", "val"):
             per: dict[float, list] = {floor: [] for floor in [0.0, *args.floors]}
             for fold in range(args.folds):
-                truth = read_coco(args.work / f"fold{fold}" / "annotations" / "instances_test.json")
+                truth = read_coco_index(args.work / f"fold{fold}" / "annotations" / "instances_test.json")
                 folder = args.work / "eval" / f"f{fold}_{model}_{conf}_plain"
                 base = suppress(json.loads((folder / "predictions.json").read_text()), 0.7, False)
                 for floor in per:

@@ -26,7 +26,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO  # the type of ground truth the functions take
 
-from common.coco import read_coco
+from common.coco import read_coco_index
 from converters.cocoeval import precision_table
 from segmentation.duplicates import distinct
 
@@ -130,7 +130,7 @@ def main() -> None:
         for conf in ("0.25", "val"):
             per_variant: dict[str, list[tuple[float, float, int]]] = {v: [] for v in variants}
             for fold in range(args.folds):
-                truth = read_coco(args.work / f"fold{fold}" / "annotations" / "instances_test.json")
+                truth = read_coco_index(args.work / f"fold{fold}" / "annotations" / "instances_test.json")
                 variant = "regions" if args.regions else "plain"
                 folder = args.work / "eval" / f"f{fold}_{model}_{conf}_{variant}"
                 predictions = json.loads((folder / "predictions.json").read_text())
@@ -147,7 +147,7 @@ def main() -> None:
                 print_summary(key, summary[key])
     demo = {}
     if args.demo:
-        truth = read_coco(args.demo[1])
+        truth = read_coco_index(args.demo[1])
         predictions = json.loads((args.demo[0] / "predictions.json").read_text())
         for name, rule in variants.items():
             kept = predictions if rule is None else suppress(predictions, *rule)

@@ -24,7 +24,7 @@ from probe import (  # cascade_mask_nms/probe.py, on PYTHONPATH
     suppress,
 )
 
-from common.coco import read_coco
+from common.coco import read_coco_index
 from converters.masks import mask_to_rle, rle_to_mask
 from segmentation.specks import without_specks
 
@@ -50,7 +50,7 @@ def main() -> None:
         for conf in ("0.25", "val"):
             per = {cells: [] for cells in [0.0, *args.cells]}
             for fold in range(args.folds):
-                truth = read_coco(args.work / f"fold{fold}" / "annotations" / "instances_test.json")
+                truth = read_coco_index(args.work / f"fold{fold}" / "annotations" / "instances_test.json")
                 folder = args.work / "eval" / f"f{fold}_{model}_{conf}_plain"
                 base = suppress(json.loads((folder / "predictions.json").read_text()), 0.7, False)
                 for cells in per:
