@@ -60,16 +60,24 @@ def check_class_names(
         )
 
 
-def confusion_matrix(true: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    """``(L, L)`` int counts, rows = true label, columns = predicted label, in ``labels`` order.
+def confusion_matrix(
+    true: Sequence[str],
+    predicted: Sequence[str],
+    labels: Sequence[str],
+    predicted_labels: Sequence[str] | None = None,
+) -> np.ndarray:
+    """``(L, P)`` int counts, rows = true label in ``labels`` order, columns = predicted label in
+    ``predicted_labels`` order (None: ``labels``; more where a label can be predicted but is never a
+    truth, as the inspection cascade's ``anomaly``).
 
     >>> confusion_matrix(["good", "cut", "cut"], ["good", "good", "cut"], ["good", "cut"]).tolist()
     [[1, 0], [1, 1]]
     """
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    columns = labels if predicted_labels is None else predicted_labels
+    rows, index = {label: i for i, label in enumerate(labels)}, {label: i for i, label in enumerate(columns)}
+    matrix = np.zeros((len(labels), len(columns)), dtype=int)
     for t, p in zip(true, predicted, strict=True):
-        matrix[index[t], index[p]] += 1
+        matrix[rows[t], index[p]] += 1
     return matrix
 
 

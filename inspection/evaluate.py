@@ -231,6 +231,7 @@ def evaluate_split(
         names=list(inspector.class_names),
         conf=inspector.conf,
         rank_by=rank_by,
+        truth_names=list(inspector.detector_class_names),
     )
     thumbs, files = [], OverlayFiles(overlay_dir, overlays if overlay_dir is not None else 0, gallery)
     for image in tqdm(split.images, desc="evaluating", unit="img", disable=not progress):

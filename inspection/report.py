@@ -163,12 +163,18 @@ def report_title(settings: Mapping) -> str:
     return title
 
 
-def confusion_table(level: Mapping) -> str:
-    labels = level["labels"]
-    rows = [
-        [f"**{label}**", *map(str, counts)] for label, counts in zip(labels, level["matrix"], strict=True)
+def confusion_rows(level: Mapping, bold: bool = False) -> list[list[str]]:
+    """The confusion matrix's rows, each led by its true label: ``true_labels`` (good and the ground
+    truth's classes), not ``labels``, the calls (the columns; with ``--anomaly-run`` ``anomaly`` too,
+    which is no photo's truth)."""
+    return [
+        [f"**{label}**" if bold else label, *map(str, counts)]
+        for label, counts in zip(level["true_labels"], level["matrix"], strict=True)
     ]
-    return markdown_table(["true / called", *labels], rows)
+
+
+def confusion_table(level: Mapping) -> str:
+    return markdown_table(["true / called", *level["labels"]], confusion_rows(level, bold=True))
 
 
 def markdown(metrics: Mapping, settings: Mapping) -> str:
@@ -241,14 +247,15 @@ def pr_figure(metrics: Mapping) -> bytes:
 
 
 def confusion_figure(level: Mapping) -> bytes:
-    """The confusion matrix of the image calls, counts in the cells."""
+    """The confusion matrix of the image calls, counts in the cells: a row per true label, a column per
+    call (``anomaly``, with ``--anomaly-run``, is a column only)."""
     plt = _pyplot()
-    labels, matrix = level["labels"], level["matrix"]
-    size = 1.2 + 0.55 * len(labels)
-    figure, axis = plt.subplots(figsize=(size + 1, size))
+    labels, true_labels, matrix = level["labels"], level["true_labels"], level["matrix"]
+    size = 1.2 + 0.55 * len(true_labels)
+    figure, axis = plt.subplots(figsize=(1.2 + 0.55 * len(labels) + 1, size))
     image = axis.imshow(matrix, cmap="Blues")
     axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axis.set_yticks(range(len(labels)), labels)
+    axis.set_yticks(range(len(true_labels)), true_labels)
     axis.set(xlabel="called", ylabel="true", title="image calls")
     top = max(max(row) for row in matrix) if matrix else 0
     for i, row in enumerate(matrix):
@@ -382,9 +389,6 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         for key, value in settings_text(settings)
     )
     level = metrics["image_level"]
-    confusion_rows = [
-        [label, *map(str, row)] for label, row in zip(level["labels"], level["matrix"], strict=True)
-    ]
     figures = [
         _img(pr_figure(metrics), "image/png", "precision-recall curves"),
         _img(class_bars_figure(metrics), "image/png", "mask AP per class"),
@@ -402,7 +406,7 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         f"{html.escape(operating_point(settings))}</p>"
         f"{_html_table(HEADER, class_rows(metrics))}"
         f"<h2>Figures</h2><div class='figs'>{''.join(figures)}</div>"
-        f"<h2>Image calls</h2>{_html_table(['true / called', *level['labels']], confusion_rows)}"
+        f"<h2>Image calls</h2>{_html_table(['true / called', *level['labels']], confusion_rows(level))}"
         f"<p>{html.escape(sentence)}</p>{wrong_table}"
         "<h2>Gallery: worst and best images by per-image IoU</h2>"
         "<p>Green: the ground truth's outline; filled and outlined in white: the cascade's masks; boxes "

@@ -113,17 +113,21 @@ class SplitScorer:
 
     Attributes:
         ground_truth: the split's COCO instances dict (the converters' ``instances_<split>.json``).
-        names: class names in detector id order (category id = id + 1).
+        names: class names in detector id order (category id = id + 1), and the class of the
+            anomaly regions last where the cascade has them (a call, never a photo's truth).
         conf: the box score from which an image is called defective (the cascade's ``conf``).
         rank_by: the ranking whose mask AP is the headline (``predictions.json``'s score); the
             other two are reported beside it. Picking the best of the three on the scored split
             would flatter it and name a figure ``predictions.json`` does not give.
+        truth_names: the classes a photo's truth can be (the ground truth's categories in id order);
+            None: ``names``.
     """
 
     ground_truth: dict
     names: list[str]
     conf: float
     rank_by: str = "box"
+    truth_names: list[str] | None = None
     cascade: list[dict] = field(default_factory=list)
     oracle: list[dict] = field(default_factory=list)
     maps: list[np.ndarray] = field(default_factory=list)
@@ -200,18 +204,28 @@ def any_class_tables(scorer: SplitScorer) -> dict[str, PrecisionTable]:
     return tables
 
 
-def image_level(images: Sequence[ImageRecord], names: Sequence[str]) -> dict:
-    """Defect-type accuracy (and balanced), confusion matrix and AUROC of the image calls."""
+def image_level(
+    images: Sequence[ImageRecord], names: Sequence[str], truth_names: Sequence[str] | None = None
+) -> dict:
+    """Defect-type accuracy (and balanced), confusion matrix and AUROC of the image calls.
+
+    The matrix's rows are ``true_labels`` (good and ``truth_names``; None: ``names``), its columns
+    ``labels`` (good and ``names``, the calls the cascade can make): with ``--anomaly-run`` the
+    ``anomaly`` class is a call, never a photo's truth, so it is a column and not a row.
+    """
     labels = [GOOD, *names]
+    true_labels = labels if truth_names is None else [GOOD, *truth_names]
     truth, called = [r.truth for r in images], [r.verdict for r in images]
-    matrix = confusion_matrix(truth, called, labels)
+    matrix = confusion_matrix(truth, called, true_labels, labels)
+    right = [int(matrix[i, labels.index(label)]) for i, label in enumerate(true_labels)]
     per_label = {
-        label: float(matrix[i, i] / matrix[i].sum()) for i, label in enumerate(labels) if matrix[i].sum()
+        label: float(right[i] / matrix[i].sum()) for i, label in enumerate(true_labels) if matrix[i].sum()
     }
     return {
         "labels": labels,
+        "true_labels": true_labels,
         "matrix": matrix.tolist(),
-        "accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
+        "accuracy": float(sum(right) / max(1, matrix.sum())),
         "balanced_accuracy": float(np.mean(list(per_label.values()))) if per_label else float("nan"),
         "per_label_accuracy": per_label,
         "auroc": auroc([r.score for r in images], [r.truth != GOOD for r in images]),
@@ -233,7 +247,10 @@ def summarise(scorer: SplitScorer, *, progress: bool = False) -> dict:
         "rank_by": scorer.rank_by,
         "per_image": _iou_summary(scorer.images),
         "pixel": metrics.pixel_figures(scorer.maps, scorer.truths, progress=progress),
-        "image_level": {**image_level(scorer.images, scorer.names), "conf": float(scorer.conf)},
+        "image_level": {
+            **image_level(scorer.images, scorer.names, scorer.truth_names),
+            "conf": float(scorer.conf),
+        },
         "photos": [photo_figures(record) for record in scorer.images],
     }
 

@@ -276,7 +276,8 @@ def test_an_evaluation_scores_the_detectors_classes_and_calls_anomaly(tmp_path: 
     )
     figures, _ = evaluate_split(inspector, split, progress=False)
     level = figures["image_level"]
-    assert level["labels"] == ["good", "scratch", ANOMALY]
+    assert level["labels"] == ["good", "scratch", ANOMALY]  # the calls: the columns
+    assert level["true_labels"] == ["good", "scratch"] and len(level["matrix"]) == 2  # no anomaly row
     assert level["matrix"][0] == [0, 0, good]  # good photos: only the region flags them
     assert level["matrix"][1] == [0, len(split.images) - good, 0]  # the detector's class wins
     assert figures["detections"] == len(split.images) + (len(split.images) - good)

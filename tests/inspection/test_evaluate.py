@@ -673,7 +673,8 @@ def test_an_anomaly_run_adds_its_regions_to_the_evaluation(cli, dataset, tmp_pat
     assert cli("--out", tmp_path / "report", *args) == 0  # threshold 0: each photo is one region
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["settings"]["anomaly_regions"]["threshold"] == 0.0
-    assert metrics["image_level"]["labels"][-1] == "anomaly"
+    assert metrics["image_level"]["labels"][-1] == "anomaly"  # a call (a column), no photo's truth (a row)
+    assert metrics["image_level"]["true_labels"] == ["good", "scratch", "stain"]
 
 
 def test_an_anomaly_run_of_another_photo_size_is_refused_before_sam_loads(

@@ -44,8 +44,41 @@ def no_figures(monkeypatch) -> None:
 
 def page_figures(matrix: list[list[int]], **extra) -> dict:
     """:func:`figures` with a good/scratch confusion ``matrix`` (what report.html draws) and ``extra``."""
-    level = {**figures()["image_level"], "labels": ["good", "scratch"], "matrix": matrix}
+    labels = ["good", "scratch"]
+    level = {**figures()["image_level"], "labels": labels, "true_labels": labels, "matrix": matrix}
     return {**figures(), "image_level": level, **extra}
+
+
+#: --anomaly-run's image calls: 'anomaly' is a verdict (a column), no photo's truth (no row).
+ANOMALY_LEVEL = {
+    "labels": ["good", "scratch", "anomaly"],
+    "true_labels": ["good", "scratch"],
+    "matrix": [[1, 0, 2], [0, 3, 1]],
+}
+
+
+def test_both_reports_show_anomaly_as_a_call_never_as_a_true_row(no_figures) -> None:
+    from inspection.report import html_report, markdown
+
+    metrics = {**figures(), "image_level": {**figures()["image_level"], **ANOMALY_LEVEL}}
+    page = markdown(metrics, {})
+    assert "| true / called | good | scratch | anomaly |" in page
+    assert "| **scratch** | 0 | 3 | 1 |" in page and "| **anomaly** |" not in page
+    html = html_report(metrics, {}, [])
+    assert '<tr><td>scratch</td><td class="n">0</td><td class="n">3</td><td class="n">1</td></tr>' in html
+    assert "<tr><td>anomaly</td>" not in html
+
+
+def test_the_confusion_figure_shows_anomaly_as_a_call_never_as_a_true_row(monkeypatch) -> None:
+    import inspection.report as report
+
+    drawn = []
+    monkeypatch.setattr(report, "_png", lambda figure: drawn.append(figure) or b"")
+    report.confusion_figure(ANOMALY_LEVEL)
+    axis = drawn[0].axes[0]
+    assert [t.get_text() for t in axis.get_xticklabels()] == ANOMALY_LEVEL["labels"]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["good", "scratch"]
+    drawn[0].clf()
 
 
 def test_class_rows_take_the_reported_ranking_and_end_with_all_classes() -> None:

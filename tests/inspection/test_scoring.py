@@ -127,6 +127,24 @@ def test_image_level_accuracy_per_true_label():
     assert level["matrix"] == [[0, 1], [0, 2]]
 
 
+def test_a_call_that_is_no_photos_truth_is_a_column_of_the_matrix_not_a_row() -> None:
+    from dataclasses import fields
+
+    from inspection.scoring import ImageRecord, image_level
+
+    def record(truth: str, verdict: str) -> ImageRecord:
+        values = {f.name: 0.0 for f in fields(ImageRecord)}
+        named = {"image_id": 1, "file_name": "x.png", "truth": truth, "verdict": verdict, "score": 0.5}
+        return ImageRecord(**{**values, **named})
+
+    # --anomaly-run: 'anomaly' (the regions' class) is a call the cascade makes, never a photo's truth
+    calls = [record(GOOD, "anomaly"), record(GOOD, GOOD), record("a", "a"), record("a", "anomaly")]
+    level = image_level(calls, ["a", "anomaly"], truth_names=["a"])
+    assert level["labels"] == [GOOD, "a", "anomaly"] and level["true_labels"] == [GOOD, "a"]
+    assert level["matrix"] == [[1, 0, 1], [0, 1, 1]]
+    assert level["accuracy"] == 0.5 and level["per_label_accuracy"] == {GOOD: 0.5, "a": 0.5}
+
+
 def test_a_label_without_images_is_left_out_of_the_balanced_accuracy():
     from dataclasses import fields
 
