@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable, Sequence
 
 #: Longest text :func:`one_line` keeps; longer library messages are cut.
@@ -67,3 +68,28 @@ def file_error(error: OSError) -> str:
     if error.strerror and error.filename:
         return f"{error.strerror}: {error.filename}"
     return one_line(error.strerror or error)
+
+
+def write_advice(error: OSError, folder: object) -> str:
+    """What would let a write into ``folder`` that failed with ``error`` succeed, chosen by its errno.
+
+    A full disk wants space and a refusal a writable folder; a file where a folder of the path should
+    be (``Not a directory``, ``File exists``), or a folder where the file should be, wants that moved
+    away, which neither space nor permissions would do. Any other error: the two usual causes.
+
+    >>> write_advice(OSError(errno.ENOSPC, "No space left on device"), "/srv/out")
+    'free space on its disk'
+    >>> write_advice(PermissionError(errno.EACCES, "Permission denied"), "/srv/out")
+    'make /srv/out writable'
+    >>> write_advice(NotADirectoryError(errno.ENOTDIR, "Not a directory"), "/srv/out")
+    'a file stands where a folder of that path should be: move it away'
+    """
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free space on its disk"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make {folder} writable"
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "a file stands where a folder of that path should be: move it away"
+    if error.errno == errno.EISDIR:
+        return "a folder stands where that file should be: move it away"
+    return f"free space on its disk or make {folder} writable"

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError, file_error
+from common.errors import UserError, file_error, write_advice
 from common.folders import check_output_folder
 from common.io import atomic_write
 from converters.convert import ConversionReport
@@ -702,7 +702,7 @@ class AnnotationSession:
             f"the files of {len(failed)} photo(s) changed during the export (e.g. {key}) could not be "
             f"written to {self.category_dir} ({file_error(error) if disk else error}): they are saved in "
             f"{self.state_path.name} and written at the next start or export"
-            + ("; free space on its disk or make the folder writable" if disk else "")
+            + (f"; {write_advice(error, self.category_dir)}" if disk else "")
         )
 
     # ------------------------------------------------------------------------------------------
@@ -857,8 +857,8 @@ class AnnotationSession:
             atomic_write(self.state_path, (json.dumps(state, indent=1) + "\n").encode())
         except OSError as error:  # read-only, full: a one-line answer, not an internal error
             raise StorageError(
-                f"nothing saved: cannot write {self.state_path} ({file_error(error)}): free space on "
-                f"its disk or make {self.out} writable, then try again"
+                f"nothing saved: cannot write {self.state_path} ({file_error(error)}): "
+                f"{write_advice(error, self.out)}, then try again"
             ) from error
 
     def _sync_saved(self, entry: ImageEntry) -> None:
@@ -877,7 +877,7 @@ class AnnotationSession:
             raise StorageError(
                 f"saved in {self.state_path.name}, but the files of {entry.key} in {self.category_dir} "
                 f"could not be written ({file_error(error)}): they are written from it at the next "
-                "start or export; free space on its disk or make the folder writable"
+                f"start or export; {write_advice(error, self.category_dir)}"
             ) from error
 
     def _sync(self, entry: ImageEntry, existing: Sequence[Path] | None = None) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
-from common.errors import close_match, few
+from common.errors import close_match, few, write_advice
 
 
 @pytest.mark.parametrize(
@@ -28,3 +30,20 @@ def test_few_names_the_first_and_counts_the_rest(items: list, limit: int, sep: s
 def test_close_match_names_the_likely_typo_only(word: str, expected: str | None) -> None:
     # one helper for config keys (unknown_key_text) and converters.synthetic's defect types
     assert close_match(word, ["bent", "epochs", "scratch"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "free space on its disk"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "free space on its disk"),
+        (PermissionError(errno.EACCES, "Permission denied"), "make out writable"),
+        (OSError(errno.EROFS, "Read-only file system"), "make out writable"),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory"), "a file stands where a folder of that path"),
+        (FileExistsError(errno.EEXIST, "File exists"), "a file stands where a folder of that path"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory"), "a folder stands where that file should be"),
+        (OSError("no errno"), "free space on its disk or make out writable"),  # the two usual causes
+    ],
+)
+def test_write_advice_follows_the_errno(error: OSError, advice: str) -> None:
+    assert write_advice(error, "out").startswith(advice)

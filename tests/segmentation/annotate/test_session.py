@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -219,6 +220,62 @@ def test_a_failed_save_leaves_memory_and_disk_as_they_were(opened, monkeypatch):
     assert session.state_path.read_bytes() == before
     with pytest.raises(ConflictError):
         session.undo("a.png")  # the failed change is not in the history either
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [
+        (errno.ENOSPC, "free space on its disk, then try again"),
+        (errno.EROFS, "make {out} writable, then try again"),
+        (None, "free space on its disk or make {out} writable, then try again"),  # no errno: both causes
+    ],
+)
+def test_a_failed_save_advises_what_its_error_calls_for(opened, monkeypatch, code, advice):
+    session, _ = opened
+
+    def failing(path, data):
+        raise OSError(code, os.strerror(code)) if code else OSError("disk trouble")
+
+    monkeypatch.setattr(session_module, "atomic_write", failing)
+    with pytest.raises(StorageError) as raised:
+        session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    message = str(raised.value)
+    assert message.startswith("nothing saved: ") and message.endswith(advice.format(out=session.out))
+    assert ("free space" in message) == ("free space" in advice)  # a read-only folder wants no space
+
+
+FILE_IN_THE_WAY = "a file stands where a folder of that path should be: move it away"
+
+
+@pytest.mark.parametrize(
+    "blocking",
+    ["test/dent", "ground_truth"],  # mkdir: 'File exists' / a folder below a file: 'Not a directory'
+)
+def test_a_file_where_a_tree_folder_should_be_is_named_as_the_cause_not_space_or_rights(opened, blocking):
+    session, _ = opened
+    in_the_way = session.category_dir / blocking
+    shutil.rmtree(in_the_way, ignore_errors=True)
+    in_the_way.parent.mkdir(parents=True, exist_ok=True)
+    in_the_way.write_text("not a folder")
+    with pytest.raises(StorageError) as raised:
+        session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    message = str(raised.value)
+    assert message.startswith("saved in annotate_state.json, but the files of a.png")
+    assert message.endswith(f"written from it at the next start or export; {FILE_IN_THE_WAY}")
+    assert "free space" not in message and "writable" not in message
+    assert in_the_way.read_text() == "not a folder"  # left for the user to move
+
+
+def test_a_full_disk_under_the_tree_asks_for_space_alone(opened, monkeypatch):
+    session, _ = opened
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(session.category_dir / "test"))
+
+    monkeypatch.setattr(session_module.export, "sync_image", full_disk)
+    with pytest.raises(StorageError) as raised:
+        session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    assert str(raised.value).endswith("at the next start or export; free space on its disk")
 
 
 def test_reopening_resumes_annotations_position_and_classes(opened, photos):
