@@ -1079,7 +1079,7 @@ document.addEventListener("keydown", (event) => {
     e: () => state.proposal !== null && correctProposal(state.proposal),
     E: () => state.proposal !== null && correctProposal(state.proposal),
     p: () => stepProposal(1),
-    P: () => stepProposal(-1),
+    P: () => stepProposal(event.shiftKey ? -1 : 1), // Caps Lock on: as p; Shift+P: back
     Escape: () => ($("export-report").hidden ? clearPrompt() : ($("export-report").hidden = true)),
     Tab: () => cycle(event.shiftKey ? -1 : 1),
     c: () => cycle(1),

@@ -310,6 +310,31 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
     assert [i.class_name for i in session.entry("b.jpg").instances] == ["scratch"]
 
 
+def test_p_steps_through_proposals_forward_with_caps_lock_on_and_back_with_shift(served, page):
+    # Caps Lock on sends "P" for p: it stepped back, as Shift+P does (README: letter keys work with it on)
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    height, width = truths["a.png"].shape
+    boxes = [(5, 5, 25, 25), (40, 5, 60, 25), (5, 40, 25, 60)]
+    masks = [np.zeros((height, width), bool) for _ in boxes]
+    for mask, (x0, y0, x1, y1) in zip(masks, boxes, strict=True):
+        mask[y0:y1, x0:x1] = True
+    session.add_proposals(
+        {"a.png": [make_proposal(mask, class_name="dent", score=0.5) for mask in masks]}, source="cascade"
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '3'")
+    selected = "() => window.annotator.state.proposal"
+    assert page.evaluate(selected) == 1
+    page.keyboard.press("P")  # Caps Lock on: forward, as p
+    assert page.evaluate(selected) == 2
+    page.keyboard.press("p")
+    assert page.evaluate(selected) == 3
+    page.keyboard.press("Shift+P")
+    assert page.evaluate(selected) == 2
+
+
 def test_a_proposal_of_a_class_the_page_lacks_is_named_by_r_or_corrected(served, page, defect_centre):
     # anomaly.predict's 'anomaly' under --classes scratch dent: shown as not a class, Enter and Shift+A
     # say what to do instead of saving it; R and E then Enter save it as the selected class
