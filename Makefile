@@ -12,10 +12,17 @@ DEMO_DIR ?= runs/demo
 setup: $(STAMP)
 
 # .venv takes about 6.5 GiB (torch); a full disk would otherwise fail deep inside pip.
+# A python3 without ensurepip (Debian's without python3-venv) makes a .venv with no pip and fails: that
+# half-made .venv is removed, else every later make took it as built and stopped at 'No module named pip'.
 $(STAMP): pyproject.toml Makefile
+	@test ! -x $(PY) || $(PY) -m pip --version >/dev/null 2>&1 || { echo "error: $(VENV) has no pip" \
+		"(made by a python3 without ensurepip?): remove it (rm -rf $(VENV)) and run make again" >&2; exit 1; }
 	@$(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 2**30; \
 		sys.exit(None if free >= 7 else f'error: building $(VENV) takes about 7 GiB of disk; {free:.1f} GiB free here')"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ ! -x $(PY) ]; then \
+		if [ -e $(VENV) ]; then echo "error: $(VENV) exists but has no $(PY): remove it and run make again" >&2; exit 1; fi; \
+		echo "$(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }; \
+	fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
 	$(PY) -m pip install --quiet -e '.[dev]'
