@@ -13,6 +13,7 @@ import importlib.util
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from common.cli import starting_a_command
 from common.errors import UserError
@@ -22,6 +23,12 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "torchvision", "ultralytics", "segment_anything"),
     "annotate": ("fastapi", "uvicorn", "onnx", "onnxruntime"),
 }
+#: Extras another extra brings along (pyproject.toml: ``annotate = ["mvtec-finetune[train]", ...]``).
+INCLUDES: dict[str, tuple[str, ...]] = {"annotate": ("train",)}
+#: Commands that need more than their package's extra, by module and by console script: the annotation
+#: page is in ``segmentation`` (``train``) but needs ``annotate``; naming ``train`` sent a core user
+#: round twice (install ``train``, then be told ``annotate``).
+COMMAND_EXTRAS: dict[str, str] = {"segmentation.annotate": "annotate", "mvtec-annotate": "annotate"}
 #: The distribution name users install.
 DISTRIBUTION = "mvtec-finetune"
 #: The distributions whose code makes the figures of an evaluation (pyproject.toml's names).
@@ -53,8 +60,22 @@ def package_versions() -> dict[str, str | None]:
 
 
 def missing(extra: str) -> list[str]:
-    """The import names of ``extra`` that are not installed (``find_spec``: nothing is imported)."""
-    return [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+    """The import names of ``extra`` (and of the extras it includes) that are not installed.
+
+    ``find_spec``: nothing is imported.
+    """
+    names = [name for included in (*INCLUDES.get(extra, ()), extra) for name in EXTRAS[included]]
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
+def starting_command() -> str | None:
+    """The module of ``python -m <module>`` or the console script's name being started, else None."""
+    if not starting_a_command():
+        return None
+    if sys.argv[0] == "-m":
+        arguments = getattr(sys, "orig_argv", [])
+        return next((arguments[i + 1] for i, a in enumerate(arguments[:-1]) if a == "-m"), None)
+    return Path(sys.argv[0]).name
 
 
 def install_hint(extra: str, absent: list[str], what: str) -> str:
@@ -79,8 +100,12 @@ def require_for_package(extra: str, package: str) -> None:
 
     Run as a command (``python -m <package>.x``) that is one ``error:`` line and exit
     code 2, like any other bad input; imported as a library it is a
-    ``ModuleNotFoundError`` carrying the same message.
+    ``ModuleNotFoundError`` carrying the same message. A command that needs more than its package
+    (:data:`COMMAND_EXTRAS`: the annotation page) names its own extra, so one install is enough.
     """
+    command = starting_command()
+    if command in COMMAND_EXTRAS:
+        extra, package = COMMAND_EXTRAS[command], command
     absent = missing(extra)
     if not absent:
         return

@@ -82,7 +82,7 @@ def test_core_install_converts_masks(core_python: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("module", "extra"),
-    [("detection.train", "train"), ("segmentation.train", "train"), ("segmentation.annotate", "train")],
+    [("detection.train", "train"), ("segmentation.train", "train"), ("segmentation.annotate", "annotate")],
 )
 def test_commands_of_an_extra_name_it_in_one_line(core_python: Path, tmp_path: Path, module, extra) -> None:
     done = run(core_python, "-m", module, "--help", cwd=tmp_path, check=False)

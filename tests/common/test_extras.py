@@ -64,3 +64,28 @@ def test_command_start_is_one_line_and_exit_2(no_torch, monkeypatch, capsys, arg
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: detection needs the 'train' extra")
+
+
+def test_an_extra_counts_the_extras_it_includes(no_torch) -> None:
+    assert "torch" in extras.missing("annotate")  # pip install '.[annotate]' brings train's torch too
+
+
+@pytest.mark.parametrize(
+    ("argv", "orig_argv"),
+    [
+        (["-m", "--help"], ["python3", "-m", "segmentation.annotate", "--help"]),
+        (["/venv/bin/mvtec-annotate", "--help"], ["/venv/bin/python", "/venv/bin/mvtec-annotate", "--help"]),
+    ],
+)
+def test_the_annotation_page_names_its_own_extra(no_torch, monkeypatch, capsys, argv, orig_argv) -> None:
+    """segmentation's __init__ asks for 'train'; the page needs 'annotate' (it brings train): one install."""
+    monkeypatch.setattr(extras.sys, "argv", argv)
+    monkeypatch.setattr(extras.sys, "orig_argv", orig_argv)
+    with pytest.raises(SystemExit) as stop:
+        extras.require_for_package("train", "segmentation")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    command = "segmentation.annotate" if argv[0] == "-m" else "mvtec-annotate"
+    assert err.startswith(
+        f"error: {command} needs the 'annotate' extra (torch not installed): pip install '.[annotate]'"
+    )
