@@ -144,6 +144,10 @@ def resolve_checkpoint(
     cache = Path(cache) if cache is not None else weights_dir()
     target = cache / spec.filename
     failures: list[str] = []
+    if target.is_dir():  # every fetch failed to rename onto it, and the advice was to free space
+        raise CheckpointError(
+            f"{target} is a folder where the cache keeps the {spec.model} weights: move it out of {cache}"
+        )
     if target.is_file():
         if sha256_file(target) == spec.sha256:
             return target

