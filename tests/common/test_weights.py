@@ -387,6 +387,7 @@ def test_a_cache_folder_that_cannot_be_made_is_named_before_fetching(fake: Fake,
         resolve_checkpoint(fake.spec, progress=False)
     message = assert_one_line(error)
     assert message.startswith(f"cannot write {fake.spec.filename} into {fake.cache} (")
+    assert message.endswith(": set MVTEC_FINETUNE_CACHE to a writable folder")  # not "free space there"
 
 
 @pytest.mark.parametrize("download", [True, False])
