@@ -307,7 +307,7 @@ def load_segmenter(
         from segmentation.models import load_sam
 
         name = model or "vit_t"
-        loaded = load_sam(name, path_option="")  # the official weights, from the cache only
+        loaded = load_sam(name, path_option="")  # official weights: cached, else fetched
         return Segmenter(loaded, f"{name} zero-shot", _cache(cache_dir, loaded, name))
     return Segmenter(None)
 
