@@ -64,7 +64,7 @@ from anomaly.report import (
     write_report,
 )
 from anomaly.run import AnomalyRun, load_run, protocol_data
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import (
@@ -582,7 +582,7 @@ def write_report_folder(
 
 def parser() -> OneLineParser:
     p = OneLineParser(
-        prog="python -m anomaly.evaluate",
+        prog=command_name("anomaly.evaluate"),
         description="Score an anomaly run on labelled images (MVTec protocol or a converter split).",
         formatter_class=DefaultsHelpFormatter,
     )

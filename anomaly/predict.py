@@ -45,7 +45,7 @@ from anomaly.masks import (
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_min_area, check_threshold, map_regions
 from anomaly.run import RUN_FILE, AnomalyRun, evaluate_command, load_run
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.errors import UserError
 from common.folders import (
     build_folder,
@@ -390,7 +390,7 @@ def predict_into(
 
 def parser() -> OneLineParser:
     p = OneLineParser(
-        prog="python -m anomaly.predict",
+        prog=command_name("anomaly.predict"),
         description="Anomaly maps, scores and instance masks for new photos.",
         formatter_class=DefaultsHelpFormatter,
     )

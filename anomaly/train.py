@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from anomaly.config import SCHEMA
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.config import load_config
 from common.folders import earlier_run_note
 
 
 def parser() -> OneLineParser:
     p = OneLineParser(
-        prog="python -m anomaly.train",
+        prog=command_name("anomaly.train"),
         description="Fit PatchCore on a category's good images and save the run folder.",
         formatter_class=DefaultsHelpFormatter,
     )

@@ -9,6 +9,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
@@ -158,6 +159,23 @@ def keep_interrupts() -> Iterator[None]:
         yield
     if pressed:
         raise KeyboardInterrupt
+
+
+def command_name(module: str) -> str:
+    """What the user typed to start ``module``'s command, for its usage line and error hints.
+
+    The console script's name (``mvtec2yolo``) when ``sys.argv[0]`` is one of pyproject.toml's
+    ``[project.scripts]`` that runs ``module``; otherwise ``python -m <module>``. A hardcoded
+    ``prog`` had ``mvtec2yolo --help`` print ``usage: python -m converters.mvtec2yolo``.
+
+    >>> command_name("converters.mvtec2yolo")  # under pytest, not a console script
+    'python -m converters.mvtec2yolo'
+    """
+    typed = Path(sys.argv[0]).name.removesuffix(".exe") if sys.argv else ""
+    for script in metadata.entry_points(group="console_scripts", name=typed):
+        if script.module.removesuffix(".__main__") == module:  # mvtec-annotate runs segmentation.annotate
+            return typed
+    return f"python -m {module}"
 
 
 def starting_a_command() -> bool:

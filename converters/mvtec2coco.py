@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from common.cli import command_name
 from converters.cli import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(argv, prog="python -m converters.mvtec2coco", primary="coco")
+    return run(argv, prog=command_name("converters.mvtec2coco"), primary="coco")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common.cli import OneLineParser, exit_code
+from common.cli import OneLineParser, command_name, exit_code
 from common.errors import UserError, close_match
 from common.folders import build_folder, check_folder_name, check_output_folder, earlier_run_note
 from common.io import atomic_write, json_text
@@ -671,7 +671,7 @@ def write_settings(path: Path, config: SyntheticConfig) -> None:
 def _parser() -> argparse.ArgumentParser:
     defaults = SyntheticConfig()
     parser = OneLineParser(
-        prog="python -m converters.synthetic",
+        prog=command_name("converters.synthetic"),
         description="Write a deterministic synthetic metal-nut data set in MVTec AD layout.",
     )
     parser.add_argument("--out", required=True, help="parent folder; the set goes to OUT/CATEGORY")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import cv2
 
-from common.cli import OneLineParser, exit_code
+from common.cli import OneLineParser, command_name, exit_code
 from common.coco import read_coco_index
 from common.config import read_yaml
 from common.data_sets import data_set_folder
@@ -390,7 +390,7 @@ def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point: 0 when every check passes, 1 when one fails, 2 for bad input."""
     parser = OneLineParser(
-        prog="python -m converters.validate",
+        prog=command_name("converters.validate"),
         description="Check a converted data set with ultralytics (YOLO) and pycocotools (COCO).",
     )
     parser.add_argument(

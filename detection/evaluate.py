@@ -45,7 +45,7 @@ from typing import Any
 
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code, keep_interrupts
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, keep_interrupts
 from common.data_sets import data_yaml_of
 from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
@@ -526,7 +526,7 @@ def _plain(value: Any) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations are :func:`evaluate`'s parameters."""
     parser = OneLineParser(
-        prog="python -m detection.evaluate",
+        prog=command_name("detection.evaluate"),
         formatter_class=DefaultsHelpFormatter,
         description="Box mAP (ultralytics + COCOeval cross-check) and image-level defect-type accuracy and "
         "anomaly AUROC of detection weights on a converted data set split.",

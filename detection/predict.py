@@ -40,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.errors import UserError, one_line
 from common.folders import build_folder, check_output_folder, check_unique_names, output_name
 from common.images import (
@@ -259,7 +259,7 @@ def image_entry(
 def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations other than ``out`` are :func:`predict`'s parameters."""
     parser = OneLineParser(
-        prog="python -m detection.predict",
+        prog=command_name("detection.predict"),
         formatter_class=DefaultsHelpFormatter,
         description="Defect boxes and a per-image call (defect type or good) on new images, whole or tiled.",
     )

@@ -55,7 +55,7 @@ from shlex import quote
 
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.data_sets import data_yaml_of
 from common.errors import UserError, one_line
 from common.folders import check_creatable, check_utf8_path
@@ -182,7 +182,7 @@ def resolve_text_embeddings(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m detection.text_embeddings",
+        prog=command_name("detection.text_embeddings"),
         formatter_class=DefaultsHelpFormatter,
         description="Write a {class name: 512-d tensor} table for YOLO-World or YOLOE training without a "
         "text encoder (train with text_embeddings=FILE).",

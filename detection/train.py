@@ -62,7 +62,7 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from common.cli import OneLineParser, exit_code, keep_interrupts
+from common.cli import OneLineParser, command_name, exit_code, keep_interrupts
 from common.config import project_path, save_config
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
@@ -901,7 +901,7 @@ NO_CONFIG_NOTE = (
 def build_parser() -> argparse.ArgumentParser:
     """``--config FILE`` and ``key=value`` overrides."""
     parser = OneLineParser(
-        prog="python -m detection.train",
+        prog=command_name("detection.train"),
         description="Fine-tune YOLOE, YOLO-World or plain YOLO on a converted MVTec data set.",
     )
     parser.add_argument(

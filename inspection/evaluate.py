@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError, few
 from common.folders import (
@@ -549,7 +549,7 @@ def overlay_line(figures: dict, out: Path) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations are :class:`EvaluateOptions`' fields."""
     parser = OneLineParser(
-        prog="python -m inspection.evaluate",
+        prog=command_name("inspection.evaluate"),
         formatter_class=DefaultsHelpFormatter,
         description="Score the cascade (detector -> SAM) end to end on a converted split, beside SAM from "
         "ground-truth boxes, in one report (report.html, report.md, metrics.json).",

@@ -41,7 +41,7 @@ from shlex import quote
 
 import yaml
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.errors import UserError
 from common.folders import (
     build_folder,
@@ -286,7 +286,7 @@ def write_run(
 def build_parser() -> argparse.ArgumentParser:
     """The command line; its destinations are :class:`InspectOptions`' fields."""
     parser = OneLineParser(
-        prog="python -m inspection.predict",
+        prog=command_name("inspection.predict"),
         formatter_class=DefaultsHelpFormatter,
         description="Detector boxes, fine-tuned SAM masks and a verdict per photo, written as COCO results, "
         "an MVTec-layout masks tree, overlays and anomaly maps.",

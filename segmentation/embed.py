@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
@@ -29,7 +29,7 @@ from segmentation.models import DEFAULT_MODEL, SAM_MODELS, load_sam
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m segmentation.embed",
+        prog=command_name("segmentation.embed"),
         description="Cache SAM image embeddings for the images of a converted data set.",
         formatter_class=DefaultsHelpFormatter,
     )

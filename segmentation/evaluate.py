@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.config import override_keys
 from common.data_sets import data_set_folder
 from common.errors import UserError
@@ -894,7 +894,7 @@ def _default_out(args: argparse.Namespace) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m segmentation.evaluate",
+        prog=command_name("segmentation.evaluate"),
         description="Score SAM with ground-truth box prompts: IoU, Dice, instance IoU and COCO mask AP.",
         formatter_class=DefaultsHelpFormatter,
     )

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.folders import check_utf8_path
@@ -406,7 +406,7 @@ def interface(sam: Sam, *, return_single_mask: bool) -> dict[str, dict]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m segmentation.export",
+        prog=command_name("segmentation.export"),
         description="Write SAM's (fine-tuned) prompt encoder and mask decoder as an ONNX model.",
         formatter_class=DefaultsHelpFormatter,
     )

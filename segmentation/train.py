@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.cli import OneLineParser, exit_code
+from common.cli import OneLineParser, command_name, exit_code
 from common.config import load_config, override_keys
 from common.errors import UserError
 from common.io import atomic_write, json_text, save_torch
@@ -502,7 +502,7 @@ def resume_line(folder: Path, state: RunState, epochs: int, *, stopped: bool = F
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m segmentation.train",
+        prog=command_name("segmentation.train"),
         description="Fine-tune SAM's mask decoder on cached embeddings. Overrides: key=value (dots nest).",
     )
     parser.add_argument("--config", type=Path, help="YAML config (configs/segmentation/sam_decoder.yaml)")

@@ -36,7 +36,7 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from common.cli import OneLineParser, exit_code
+from common.cli import OneLineParser, command_name, exit_code
 from common.errors import UserError, few, one_line
 from common.folders import check_input_file
 from converters.convert import TASKS, format_report
@@ -63,7 +63,7 @@ LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m segmentation.annotate",
+        prog=command_name("segmentation.annotate"),
         description="Label defects in new photos with SAM (click, box, accept) in a local web page; "
         "writes an MVTec-layout category, and YOLO + COCO through the converters.",
     )

@@ -13,9 +13,11 @@ from common.cli import (
     EXIT_USER_ERROR,
     DefaultsHelpFormatter,
     OneLineParser,
+    command_name,
     exit_code,
 )
 from common.errors import UserError
+from tests.test_readme import entry_points, module_of
 
 
 def _raise(error: BaseException):
@@ -346,3 +348,72 @@ def test_every_option_of_an_entry_point_gives_its_default_once(module, function,
     options = re.split(r"\n(?=  -)", parser.format_help())
     twice = [" ".join(o.split()) for o in options if len(re.findall(r"\(default[: ]|; default ", o)) > 1]
     assert twice == []
+
+
+def _installed() -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution("mvtec-finetune")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+needs_install = pytest.mark.skipif(
+    not _installed(), reason="console scripts exist once the project is installed"
+)
+
+
+@needs_install
+@pytest.mark.parametrize(("script", "target"), sorted(entry_points().items()))
+def test_a_console_script_is_named_as_typed(monkeypatch, script, target):
+    """``mvtec2yolo --help`` printed ``usage: python -m converters.mvtec2yolo``: not what the user typed."""
+    monkeypatch.setattr("sys.argv", [f"/venv/bin/{script}", "--help"])
+    assert command_name(module_of(target)) == script
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "/repo/converters/mvtec2yolo.py",  # python -m converters.mvtec2yolo: the module's file
+        "/venv/bin/mvtec2coco",  # another command's script calling this module's main
+        "/venv/bin/python",
+        "",
+    ],
+)
+def test_anything_else_is_named_as_python_dash_m(monkeypatch, first):
+    monkeypatch.setattr("sys.argv", [first])
+    assert command_name("converters.mvtec2yolo") == "python -m converters.mvtec2yolo"
+
+
+@needs_install
+def test_the_console_script_s_help_names_it(monkeypatch, capsys):
+    from converters.mvtec2yolo import main
+
+    monkeypatch.setattr("sys.argv", ["/venv/bin/mvtec2yolo", "--help"])
+    with pytest.raises(SystemExit):
+        main()
+    assert capsys.readouterr().out.startswith("usage: mvtec2yolo ")
+    monkeypatch.setattr("sys.argv", ["/venv/bin/mvtec2yolo", "--no-such-flag"])
+    assert main() == EXIT_USER_ERROR
+    assert capsys.readouterr().err.endswith("(see mvtec2yolo --help)\n")
+
+
+def test_python_dash_m_help_names_the_module():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    done = subprocess.run(
+        [sys.executable, "-m", "converters.mvtec2yolo", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo,
+        check=True,
+    )
+    assert done.stdout.startswith("usage: python -m converters.mvtec2yolo ")
