@@ -16,6 +16,7 @@ is only ever read.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections import Counter, defaultdict
@@ -29,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError, few
+from common.extras import install_hint
 from common.folders import build_folder, earlier_run_note
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
 from common.io import recorded_path, sha256_file
@@ -887,6 +889,9 @@ def format_report(report: ConversionReport) -> str:
     if "yolo" in report.formats and empty:  # ultralytics stops without them: no line that cannot run
         lines.append(f"train with: none yet, yolo train needs images in {' and '.join(empty)} (see above)")
     elif "yolo" in report.formats:
+        if importlib.util.find_spec("ultralytics") is None:  # a core install has no `yolo` command
+            # a line of its own: the command below stays whole to paste
+            lines.append(f"note: {install_hint('train', ['ultralytics'], 'yolo train')}")
         data, model = f"data={report.out / 'data.yaml'}", f"model={stock_weights()}"
         lines.append(f"train with: yolo train {quote(data)} {quote(model)}")
         if (

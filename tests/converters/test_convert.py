@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -1469,3 +1470,21 @@ def test_an_empty_defect_folder_is_a_warning_or_a_strict_error(tmp_path, categor
     assert warning.startswith(f"2 empty folders, e.g. {category / 'test' / 'crack'}: no photos, so 'crack'")
     with pytest.raises(UserError, match=r"^2 empty folders, e\.g\. .*--strict\)$"):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+
+
+def test_a_core_install_is_told_which_extra_brings_yolo_train(tmp_path, category_factory, monkeypatch):
+    # the core (no ultralytics) was told `train with: yolo train ...`, a command it does not have
+    category_factory(tmp_path / "data", "widget")
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ultralytics" else real(name, *a)
+    )
+    *_, note, train = format_report(report).splitlines()
+    assert note == (
+        "note: yolo train needs the 'train' extra (ultralytics not installed): "
+        "pip install '.[train]' in the mvtec-finetune checkout"
+    )
+    assert shlex.split(train.removeprefix("train with: "))[:2] == ["yolo", "train"]  # still whole to paste
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert not any(line.startswith("note: yolo train") for line in format_report(report).splitlines())
