@@ -32,7 +32,6 @@ the same numbers.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import logging
@@ -51,7 +50,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.errors import UserError, one_line
+from common.errors import UserError, one_line, write_advice
 from common.images import decode_image_file
 from common.io import atomic_write, load_torch, remove_stale, save_torch, sha256_file
 from segmentation.encoder_part import EncoderPart
@@ -260,8 +259,9 @@ class EmbeddingCache:
             a plain name without path separators.
         part: store the input of this trained top of the encoder instead of the embedding
             (see the module docstring); the folder is keyed by the frozen rest only.
-        elsewhere: the warning's way round, after "free space" or "make it writable", in the
-            command's words (``"pass --cache-dir <a writable folder> or --no-cache"``).
+        elsewhere: the warning's way round, after what frees the folder ("free space on its disk",
+            "make <folder> writable"), in the command's words
+            (``"pass --cache-dir <a writable folder> or --no-cache"``).
         required: storing is the point (``segmentation.embed``): an entry that cannot be stored is
             a :class:`UserError` instead of a warning.
 
@@ -500,9 +500,9 @@ class EmbeddingCache:
             if self.required:
                 raise UserError(
                     f"cannot store the embedding of {image} in the cache {self.folder}: {reason}; "
-                    f"{_fix(error)} or {self.elsewhere}"
+                    f"{write_advice(error, self.folder)} or {self.elsewhere}"
                 ) from None
-            self._not_storing(reason, _fix(error))
+            self._not_storing(reason, write_advice(error, self.folder))
             return rounded
         with self._written_lock:
             self.written += 1
@@ -513,7 +513,7 @@ class EmbeddingCache:
 
         Args:
             reason: why the folder refused an entry (``No space left on device``).
-            fix: what frees it (:func:`_fix`), before :attr:`elsewhere`.
+            fix: what frees it (:func:`~common.errors.write_advice`), before :attr:`elsewhere`.
         """
         with self._written_lock:
             if self.not_storing is not None:
@@ -645,11 +645,6 @@ def _view_key(image_key: str, view: ImageView | None) -> str:
 
 def _apply(view: ImageView | None, image: np.ndarray) -> np.ndarray:
     return image if view is None else np.ascontiguousarray(view.apply(image))
-
-
-def _fix(error: OSError) -> str:
-    """What frees the cache folder that refused ``error``: "free space" or "make it writable"."""
-    return "free space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
 
 
 def _size_pair(value: object) -> tuple[int, int]:

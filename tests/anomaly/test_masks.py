@@ -64,8 +64,8 @@ def test_a_full_cache_disk_leaves_the_masks_and_names_the_commands_flags(
         assert found.masks.any()
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and err.rstrip().endswith(
-        "so the next run computes them again; free space or pass --cache-dir <a writable folder> or "
-        "--no-cache"
+        "so the next run computes them again; free space on its disk or pass --cache-dir "
+        "<a writable folder> or --no-cache"
     )
 
 

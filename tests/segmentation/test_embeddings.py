@@ -366,7 +366,15 @@ def refusing_writes(monkeypatch: pytest.MonkeyPatch, code: int) -> list[int]:
     return taken
 
 
-@pytest.mark.parametrize(("code", "fix"), [(errno.ENOSPC, "free space"), (errno.EROFS, "make it writable")])
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (errno.ENOSPC, "free space on its disk"),
+        (errno.EROFS, "make {folder} writable"),
+        # a file where a folder of the path should be: 'make it writable' could not help
+        (errno.ENOTDIR, "a file stands where a folder of that path should be: move it away"),
+    ],
+)
 def test_a_cache_that_refuses_its_entries_returns_them_unstored_and_warns_once(
     tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], monkeypatch, capsys, code, fix
 ) -> None:
@@ -388,7 +396,8 @@ def test_a_cache_that_refuses_its_entries_returns_them_unstored_and_warns_once(
     err = capsys.readouterr().err
     assert err == (
         f"warning: cannot write the embedding cache {cache.folder} ({os.strerror(code)}): embeddings are "
-        f"computed but not cached, so the next run computes them again; {fix} or use another cache folder\n"
+        "computed but not cached, so the next run computes them again; "
+        f"{fix.format(folder=cache.folder)} or use another cache folder\n"
     )
     monkeypatch.undo()  # space again: the next run stores them
     cache.embed(image_files, progress=False)
@@ -404,7 +413,7 @@ def test_a_cache_that_must_store_names_the_image_the_disk_refused(
     refusing_writes(monkeypatch, errno.ENOSPC)
     message = (
         f"^cannot store the embedding of {image_files[0]} in the cache {cache.folder}: No space left on "
-        "device; free space or pass --cache-dir X$"
+        "device; free space on its disk or pass --cache-dir X$"
     )
     with pytest.raises(UserError, match=message):
         cache.embed(image_files[:1], progress=False)
