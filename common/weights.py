@@ -150,18 +150,8 @@ def resolve_checkpoint(
         raise CheckpointError(
             f"{target} is a folder where the cache keeps the {spec.model} weights: move it out of {cache}"
         )
-    if target.is_file():
-        if sha256_file(target) == spec.sha256:
-            return target
-        aside = _move_aside(target)
-        if aside is None:  # another run found it corrupt too and moved it first: fetch as it does
-            failures.append(f"cached copy was corrupt (moved aside by another run) and not in {cache}")
-        else:
-            moved = f"moved to {aside.name}, fetching anew"
-            _note(f"{target} has the wrong sha256 (expected {spec.sha256}); {moved}")
-            failures.append(f"cached copy was corrupt (moved to {aside})")
-    else:
-        failures.append(f"not in {cache}")
+    if _check_cached(spec, target, failures):
+        return target
 
     if download:
         try:  # before fetching: offline, pip's retries took a while before the same error
@@ -236,6 +226,53 @@ def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
                 f"download it again from {_home(spec)} (or rename your own weights to another file name)"
             )
     return path
+
+
+def _check_cached(spec: CheckpointSpec, target: Path, failures: list[str]) -> bool:
+    """Step 2: whether the cached ``target`` is the official file; a corrupt one is moved aside.
+
+    Runs that meet the same corrupt file (two terminals, DDP ranks) hash it side by side; the first to
+    finish moves it aside and downloads a good file to the same path. A slower run moves aside only
+    the very file it hashed (same device, inode, size and modification time), else it would move
+    the good file from under the run that was just given it; a file put there meanwhile is checked
+    in its turn. What happened is appended to ``failures`` for the error should no source work.
+    """
+    corrupt = False
+    while (hashed := _identity(target)) is not None:
+        try:
+            if sha256_file(target) == spec.sha256:
+                return True
+        except UserError:
+            if _identity(target) == hashed:  # unreadable where it lies, not moved by another run
+                raise
+            continue
+        corrupt = True
+        now = _identity(target)
+        if now is not None and now != hashed:  # another run fetched a fresh file meanwhile
+            continue
+        aside = _move_aside(target) if now is not None else None
+        if aside is not None:
+            moved = f"moved to {aside.name}, fetching anew"
+            _note(f"{target} has the wrong sha256 (expected {spec.sha256}); {moved}")
+            failures.append(f"cached copy was corrupt (moved to {aside})")
+            return False
+    cache = target.parent
+    if corrupt:  # another run found it corrupt too and moved it first: fetch as it does
+        failures.append(f"cached copy was corrupt (moved aside by another run) and not in {cache}")
+    else:
+        failures.append(f"not in {cache}")
+    return False
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """``path``'s (device, inode, size, modification time in ns), or None where it is no file."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _move_aside(path: Path) -> Path | None:

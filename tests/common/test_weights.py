@@ -310,6 +310,53 @@ def test_a_corrupt_cached_file_moved_aside_by_another_run_meanwhile_is_fetched(f
     assert resolve_checkpoint(fake.spec, progress=False).read_bytes() == fake.payload
 
 
+def test_a_good_file_fetched_by_another_run_while_the_corrupt_one_is_hashed_is_kept(fake: Fake, monkeypatch):
+    # while this run hashes the corrupt file, the other run moves it aside and downloads a good one to the
+    # same path; this run then moved the good file aside too, and the other failed to open what it was given
+    target = fake.cache / fake.spec.filename
+    fake.cache.mkdir(parents=True)
+    target.write_bytes(b"truncated")
+    real = checkpoints.sha256_file
+
+    def hashed_while_the_other_run_fetches_anew(path, **kwargs):
+        digest = real(path, **kwargs)
+        if Path(path) == target and target.read_bytes() == b"truncated":
+            os.replace(target, target.with_name(target.name + ".corrupt"))  # the other run, then its download
+            fresh = target.with_name(".fresh.tmp")
+            fresh.write_bytes(fake.payload)
+            os.replace(fresh, target)
+        return digest
+
+    monkeypatch.setattr(checkpoints, "sha256_file", hashed_while_the_other_run_fetches_anew)
+    assert resolve_checkpoint(fake.spec, download=False) == target
+    assert target.read_bytes() == fake.payload
+    assert (fake.cache / "fake_sam.pth.corrupt").read_bytes() == b"truncated"
+
+
+def test_a_cached_file_replaced_before_it_is_read_is_checked_anew(fake: Fake, monkeypatch):
+    # the other run moves the corrupt file aside and puts a good one there between this run's look and its
+    # read: "cannot read file ... No such file or directory" of a path that holds the official file
+    target = fake.cache / fake.spec.filename
+    fake.cache.mkdir(parents=True)
+    target.write_bytes(b"truncated")
+    real = checkpoints.sha256_file
+
+    def the_other_run_moves_it_first(path, **kwargs):
+        if Path(path) != target or (fake.cache / "fake_sam.pth.corrupt").exists():
+            return real(path, **kwargs)
+        os.replace(target, target.with_name(target.name + ".corrupt"))  # the other run
+        try:
+            return real(path, **kwargs)  # opens a path that is gone
+        finally:
+            temporary = target.with_name(".fresh.tmp")  # the other run's download lands
+            temporary.write_bytes(fake.payload)
+            os.replace(temporary, target)
+
+    monkeypatch.setattr(checkpoints, "sha256_file", the_other_run_moves_it_first)
+    assert resolve_checkpoint(fake.spec, download=False) == target
+    assert target.read_bytes() == fake.payload
+
+
 def test_corrupt_cached_file_without_download_is_an_error(fake: Fake, monkeypatch) -> None:
     fake.cache.mkdir(parents=True)
     (fake.cache / fake.spec.filename).write_bytes(b"half a download")
