@@ -5,19 +5,24 @@ PY := $(VENV)/bin/python
 # Exact torch pins: these builds install from this machine's local disk; others download gigabytes.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
+# Exits 0 where every one of TORCH_PINS is installed (2.14.1+cu128 is pip's 2.14.1 too); no torch import.
+HAS_TORCH_PINS := import sys; from importlib.metadata import version; \
+	sys.exit(any(version(n).split('+')[0] != v for n, v in (p.split('==') for p in '$(TORCH_PINS)'.split())))
 DEMO_DIR ?= runs/demo
 
 .PHONY: setup demo test lint clean
 
 setup: $(STAMP)
 
-# .venv takes about 6.5 GiB (torch); a full disk would otherwise fail deep inside pip.
+# .venv takes about 6.5 GiB (torch); a full disk would otherwise fail deep inside pip. A .venv that has the
+# pinned torch already (pyproject.toml changed) fetches little more: it is not asked for 7 GiB.
 # A python3 without ensurepip (Debian's without python3-venv) makes a .venv with no pip and fails: that
 # half-made .venv is removed, else every later make took it as built and stopped at 'No module named pip'.
 $(STAMP): pyproject.toml Makefile
 	@test ! -x $(PY) || $(PY) -m pip --version >/dev/null 2>&1 || { echo "error: $(VENV) has no pip" \
 		"(made by a python3 without ensurepip?): remove it (rm -rf $(VENV)) and run make again" >&2; exit 1; }
-	@$(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 2**30; \
+	@$(PY) -c "$(HAS_TORCH_PINS)" 2>/dev/null || \
+		$(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 2**30; \
 		sys.exit(None if free >= 7 else f'error: building $(VENV) takes about 7 GiB of disk; {free:.1f} GiB free here')"
 	@if [ ! -x $(PY) ]; then \
 		if [ -e $(VENV) ]; then echo "error: $(VENV) exists but has no $(PY): remove it and run make again" >&2; exit 1; fi; \
