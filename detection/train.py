@@ -108,6 +108,7 @@ from detection.train_config import (
 from detection.transfer import Transfer
 from detection.weights import (
     NAME_ERRORS,
+    QUERY_MARK,
     check_model_file,
     load_error_reason,
     load_yolo,
@@ -482,6 +483,11 @@ def run_dir(config: Mapping, model: str, data: Path) -> Path:
 
     name = config.get("name") or f"{Path(model).stem}_{Path(recorded_path(data)).parent.name}"
     path = increment_path(Path(config["project"]) / name, exist_ok=bool(config.get("exist_ok")))
+    if QUERY_MARK in str(path):  # ultralytics' final validation reloads weights/best.pt: a traceback
+        raise UserError(
+            f"run folder {path} (project/name) has a '?', where ultralytics cuts a path (as a URL's query): "
+            "it could not reload the weights it trained; choose a project and name without '?'"
+        )
     return Path(recorded_path(path))
 
 

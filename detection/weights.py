@@ -114,6 +114,12 @@ TRAINABLE_SUFFIXES = (".pt", ".yaml", ".yml")
 EXPORT_SUFFIXES = (".torchscript", ".onnx", ".engine", ".pb", ".tflite", ".mnn", ".aimodel")
 
 
+#: ultralytics cuts every path it loads at its first ``?`` (``clean_url``: a URL's query string), so it
+#: reads a file under a folder ``x?y`` as ``x``: an AssertionError (``acceptable suffix is ...``) mid-run.
+QUERY_MARK = "?"
+QUERY_MARK_REASON = "has a '?', where ultralytics cuts a path (as a URL's query) and cannot read the file"
+
+
 def check_model_file(model: str | Path, *, exports: bool = True, key: str | None = None) -> None:
     """Refuses a ``model`` path that exists but is a folder or a file of a type ultralytics does not load.
 
@@ -132,10 +138,12 @@ def check_model_file(model: str | Path, *, exports: bool = True, key: str | None
             (.yaml)``; another project's torch file is named for what it is (:func:`torch_file_kind`).
     """
     path = Path(str(model)).expanduser()
+    prefix = f"config key '{key}': " if key else f"cannot load model '{model}': "
+    if path.exists() and QUERY_MARK in str(path):
+        raise UserError(f"{prefix}{path if key else 'its path'} {QUERY_MARK_REASON}; rename or move it")
     suffixes = TRAINABLE_SUFFIXES + (EXPORT_SUFFIXES if exports else ())
     if not path.is_dir() and not (path.is_file() and path.suffix.lower() not in suffixes):
         return
-    prefix = f"config key '{key}': " if key else f"cannot load model '{model}': "
     torch_kind = torch_file_kind(path) if path.is_file() else None
     if torch_kind is not None and "ultralytics" not in torch_kind:
         raise UserError(f"{prefix}not an ultralytics checkpoint (it is {torch_kind})")

@@ -1528,3 +1528,13 @@ def test_the_default_run_name_of_a_data_yaml_in_the_working_folder_is_that_folde
     config = {"project": str(tmp_path / "runs"), "name": None}
     folder = run_dir(config, "configs/m/yolo11n-worldv2.yaml", Path("data.yaml"))
     assert folder.name == "yolo11n-worldv2_lot_7"
+
+
+@pytest.mark.parametrize("name", ["a?b", None])
+def test_a_run_folder_with_a_question_mark_is_refused_before_it_is_made(tmp_path: Path, name) -> None:
+    # ultralytics cuts a path at '?' (a URL's query): its final validation could not reload weights/best.pt
+    # and the run ended in an AssertionError traceback after all its epochs
+    config = {"project": str(tmp_path / "runs"), "name": name}
+    with pytest.raises(UserError, match=r"^run folder .*\(project/name\) has a '\?', where ultralytics cuts"):
+        run_dir(config, "yolo11n.pt", tmp_path / "lot?7" / "data.yaml")
+    assert not (tmp_path / "runs").exists()

@@ -19,6 +19,7 @@ from common.io import sha256_file
 from common.weights import CheckpointError, CheckpointSpec
 from detection.weights import (
     DETECTION_WEIGHTS,
+    check_model_file,
     load_detector,
     load_yolo,
     resolve_model,
@@ -447,3 +448,20 @@ def test_a_size_off_the_stride_runs_rounded_up_with_a_note(capsys) -> None:
     )
     assert run_imgsz(yolo, 96) == 96 and run_imgsz(SimpleNamespace(), 100) == 100  # a stand-in: as given
     assert capsys.readouterr().err == ""
+
+
+def test_weights_under_a_folder_with_a_question_mark_are_one_clear_line(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    # ultralytics cuts a path at '?' (a URL's query): "it acceptable suffix is {'.pt'}, not ./tmp/.../x"
+    path = tmp_path / "lot?7" / "best.pt"
+    path.parent.mkdir()
+    YOLO("yolo11n.yaml").save(path)
+    with pytest.raises(UserError) as error:
+        load_detector(path)
+    assert str(error.value) == (
+        f"cannot load model '{path}': its path has a '?', where ultralytics cuts a path (as a URL's query) "
+        "and cannot read the file; rename or move it"
+    )
+    with pytest.raises(UserError, match=r"^config key 'model': .*lot\?7/best.pt has a '\?'"):
+        check_model_file(path, key="model")
