@@ -348,6 +348,27 @@ def check_freeze_layers(freeze: object, *, layers: int, model: str) -> None:
         )
 
 
+def random_freeze_note(freeze: object, *, model: str, pretrained: object) -> str | None:
+    """A note when ``freeze`` holds layers of a model that starts untrained: they stay random all run.
+
+    A model config (``model=yolo11n.yaml``) without ``pretrained`` weights, or ``pretrained=false``, starts
+    from random weights; with the configs' ``freeze: 10`` (there to keep a pretrained backbone) layers 0-9
+    stayed at their random initial values for the whole run, without a word.
+    """
+    if isinstance(freeze, bool) or not freeze or not isinstance(freeze, int | list | tuple):
+        return None  # None / False / 0 / []: nothing frozen
+    if pretrained is False:
+        start = "pretrained=false starts the model from random weights"
+    elif str(model).lower().endswith((".yaml", ".yml")) and not isinstance(pretrained, str | Path):
+        start = f"{Path(model).name} is a model config: random weights without pretrained=<weights>"
+    else:
+        return None
+    return (
+        f"note: freeze={freeze} keeps those layers at their random initial weights all run ({start}); "
+        "set freeze=0, or start from trained weights (model=yolo11n.pt, or pretrained=yolo11n.pt)"
+    )
+
+
 def check_detection_task(
     yolo: Model, model: str, *, key: str = "model", tasks: Sequence[str] = ("detect",)
 ) -> None:
@@ -673,6 +694,8 @@ def train(config: Mapping) -> TrainResult:
         if note:
             print(note, flush=True)
     check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
+    if note := random_freeze_note(config["freeze"], model=model, pretrained=pretrained):
+        print(note, flush=True)
     config = with_stride_imgsz(config, yolo)
     embeddings = class_embeddings(config, names, yolo, family)
     print_training_notes(config, data)

@@ -1538,3 +1538,20 @@ def test_a_run_folder_with_a_question_mark_is_refused_before_it_is_made(tmp_path
     with pytest.raises(UserError, match=r"^run folder .*\(project/name\) has a '\?', where ultralytics cuts"):
         run_dir(config, "yolo11n.pt", tmp_path / "lot?7" / "data.yaml")
     assert not (tmp_path / "runs").exists()
+
+
+def test_freezing_layers_of_a_model_that_starts_untrained_is_said(tiny_dataset: Path, tmp_path: Path, capsys):
+    # the config's freeze: 10 (for a pretrained backbone) kept yolo11n.yaml's random layers 0-9 all run
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "note: freeze=10 keeps those layers at their random initial weights all run (yolo11n.yaml is a model "
+        "config: random weights without pretrained=<weights>); set freeze=0, or start from trained weights"
+    ) in out
+    from detection.train import random_freeze_note
+
+    assert "pretrained=false starts the model" in random_freeze_note([0, 1], model="w.pt", pretrained=False)
+    assert random_freeze_note(10, model="yolo11n-worldv2.yaml", pretrained="/cache/yolo11n.pt") is None
+    assert random_freeze_note(0, model="yolo11n.yaml", pretrained=True) is None
+    assert random_freeze_note(10, model="/cache/yolo11n.pt", pretrained=True) is None
