@@ -325,6 +325,10 @@ def check_config(config: Mapping) -> dict:
             config["data"], given=f"data={config['data']}", flag="config key 'data'"
         )  # or its folder
     check_run_name(config.get("name"), inside="project")
+    if isinstance(config.get("project"), str) and config["project"].startswith("~"):
+        # a config file's project: ~/runs is not expanded by a shell: the run went into a folder named '~'
+        # in the working folder, while its config.yaml recorded the expanded path
+        config["project"] = str(Path(config["project"]).expanduser())
     check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
     check_device(config.get("device"))

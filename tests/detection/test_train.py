@@ -1555,3 +1555,21 @@ def test_freezing_layers_of_a_model_that_starts_untrained_is_said(tiny_dataset: 
     assert random_freeze_note(10, model="yolo11n-worldv2.yaml", pretrained="/cache/yolo11n.pt") is None
     assert random_freeze_note(0, model="yolo11n.yaml", pretrained=True) is None
     assert random_freeze_note(10, model="/cache/yolo11n.pt", pretrained=True) is None
+
+
+def test_a_project_under_the_home_folder_is_expanded(tiny_dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    # a config file's project: ~/runs (no shell expands it) trained into a folder named '~' in the working
+    # folder, while config.yaml recorded the expanded path
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    overrides = [
+        *tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "freeze=0"),
+        "project=~/runs",
+        "name=r",
+    ]
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 0
+    assert (tmp_path / "home" / "runs" / "r" / "weights" / "best.pt").is_file()
+    assert not (tmp_path / "work" / "~").exists()
+    recorded = yaml.safe_load((tmp_path / "home" / "runs" / "r" / "config.yaml").read_text())
+    assert recorded["project"] == str(tmp_path / "home" / "runs")
