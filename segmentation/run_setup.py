@@ -253,11 +253,16 @@ def restore(
     scheduler: torch.optim.lr_scheduler.LambdaLR,
     source: Path,
 ) -> RunState:
-    """Loads a :func:`read_resume_state` into the model, optimiser and scheduler; returns where it stood."""
+    """Loads a :func:`read_resume_state` into the model, optimiser and scheduler; returns where it stood.
+
+    The configured rates win over the saved ones (:func:`keep_configured_rates`).
+    """
     try:
         load_tuned_parts(sam, state)
+        configured = [(group["initial_lr"], group["weight_decay"]) for group in optimizer.param_groups]
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        keep_configured_rates(optimizer, scheduler, configured)
         return RunState(
             next_epoch=int(state["epoch"]) + 1,
             best_iou=float(state["best_iou"]),
@@ -271,6 +276,23 @@ def restore(
             "resume with the model, train_prompt_encoder, train_transformer, train_encoder and "
             "colour_prompt it was started with"
         ) from None
+
+
+def keep_configured_rates(
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    configured: list[tuple[float, float]],
+) -> None:
+    """Puts each group's configured ``(peak lr, weight decay)`` back after a resume state was loaded.
+
+    The saved optimiser and scheduler carry the rates the run started with, so ``--resume <run> lr=...``
+    (or ``weight_decay``, ``encoder_lr``, ``colour_prompt_lr``) went on at the old rates while
+    ``args.yaml`` recorded the new ones. The schedule's step is kept: the new peak follows the same curve.
+    """
+    factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
+    for group, (peak, decay) in zip(optimizer.param_groups, configured, strict=True):
+        group.update(initial_lr=peak, lr=peak * factor, weight_decay=decay)
+    scheduler.base_lrs = [peak for peak, _ in configured]
 
 
 def embed_splits(

@@ -227,6 +227,40 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
         torch.testing.assert_close(final_a[key], final_b[key])
 
 
+def test_resume_trains_at_the_overridden_rates_that_args_yaml_records(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # the saved optimiser and scheduler put back the old lr and weight decay: --resume run lr=... went on
+    # at 1e-3 while args.yaml said 1e-2
+    base = ("corrective_rounds=0", "epochs=3", "warmup_steps=0")
+    straight = train(_config(tiny_dataset, tmp_path, "name=straight", *base), sam=tiny_sam_builder())
+    real_plot = train_module.plot_curves
+
+    def plot_then_die(rows, path):
+        real_plot(rows, path)
+        raise KeyboardInterrupt  # after epoch 1's last.pt is written
+
+    monkeypatch.setattr(train_module, "plot_curves", plot_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_dataset, tmp_path, "name=cut", *base), sam=tiny_sam_builder())
+    monkeypatch.setattr(train_module, "plot_curves", real_plot)
+    cut = tmp_path / "runs" / "cut"
+    config = load_config(DEFAULTS, cut / "args.yaml", ["lr=1e-2", "weight_decay=0.5"])
+    seen = []
+    real_step = train_module.train_step
+
+    def spy(run, batch, rng):
+        seen.append([(group["lr"], group["weight_decay"]) for group in run.optimizer.param_groups])
+        return real_step(run, batch, rng)
+
+    monkeypatch.setattr(train_module, "train_step", spy)
+    train(config, resume=cut, sam=tiny_sam_builder())
+    assert read_yaml(cut / "args.yaml")["lr"] == 1e-2
+    a, b = _rows(straight / "results.csv"), _rows(cut / "results.csv")
+    assert float(b[-1]["lr"]) == pytest.approx(10 * float(a[-1]["lr"]))
+    assert seen and all(decay == 0.5 for step in seen for _, decay in step)
+
+
 def test_early_stopping_when_val_iou_stops_improving(tiny_dataset, tiny_sam, tmp_path):
     # lr = 1e-30 (0 is refused): updates below float32's resolution leave every weight as it was, so
     # epoch 1 does not beat epoch 0 and patience 1 ends the run.
