@@ -255,6 +255,19 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
             check_not_inside(out / run_name(config), config["data"], flag="name= (exist_ok reuses out/name)")
 
 
+#: What an earlier run in a folder reused with ``exist_ok`` wrote, removed before this run starts: a Ctrl-C
+#: in its epoch 1 left that run's ``sam_finetuned.pth`` and ``curves.png`` beside this run's ``args.yaml``
+#: and zero-shot ``decoder.pt`` (evaluating the one scored the other run under this one's name).
+EARLIER_RUN_FILES = (
+    "last.pt",
+    "decoder.pt",
+    "sam_finetuned.pth",
+    "colour_head.json",
+    "results.csv",
+    "curves.png",
+)
+
+
 def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
     """The run folder, created by rank 0 with the resolved config in ``args.yaml``."""
     if resume is not None:
@@ -273,8 +286,8 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
         # what a killed training was writing (a last.pt, a sam_finetuned.pth: a vit_h's 2.5 GB) stayed hidden
         remove_stale(folder, ".*.tmp")
         mark_training(folder)
-        if resume is None:  # a reused folder's old state must not be resumed into this run,
-            for stale in ("last.pt", "colour_head.json"):  # nor its head's fit pass for this run's
+        if resume is None:  # a reused folder's old state must not be resumed, nor its results kept
+            for stale in EARLIER_RUN_FILES:
                 (folder / stale).unlink(missing_ok=True)
             if old := sorted(p.name for p in folder.glob("eval_*") if p.is_dir()):
                 # kept (they are the user's), but they score the earlier run's decoder, not this one's

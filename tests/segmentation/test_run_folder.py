@@ -109,6 +109,20 @@ def test_a_marker_of_a_training_that_was_killed_is_removed_and_the_folder_reused
     assert not list(folder.glob(".training.*.tmp"))
 
 
+def test_a_folder_reused_with_exist_ok_keeps_no_results_of_the_earlier_run(tmp_path):
+    # a Ctrl-C in the new run's epoch 1 left the earlier run's sam_finetuned.pth and curves.png beside
+    # the new args.yaml and zero-shot decoder.pt
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    earlier = ("last.pt", "decoder.pt", "sam_finetuned.pth", "colour_head.json", "results.csv", "curves.png")
+    for name in (*earlier, "notes.txt"):
+        (folder / name).write_bytes(b"earlier run")
+    (folder / "eval_test").mkdir()
+    assert prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None) == folder
+    run_folder.unmark_training(folder)
+    assert sorted(path.name for path in folder.iterdir()) == ["args.yaml", "eval_test", "notes.txt"]
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_the_half_written_files_of_a_killed_training_are_removed_when_its_folder_is_reused(tmp_path, resume):
     # a kill -9 while last.pt or sam_finetuned.pth was written left its hidden temporary for good
