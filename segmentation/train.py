@@ -521,6 +521,7 @@ def load_run_config(args: argparse.Namespace) -> dict:
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)
     config = load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
+    refuse_set_up_changes(args.resume, load_config(SCHEMA, args.resume / "args.yaml"), config)
     given = "data" in override_keys(args.overrides)
     if given and config["data"] and not Path(config["data"]).exists():  # not args.yaml's, as set_up says
         raise UserError(f"data={config['data']} does not exist (given with --resume {args.resume})")
@@ -543,6 +544,28 @@ def refuse_folder_overrides(resume: Path, overrides: list[str]) -> None:
             raise UserError(
                 f"--resume {resume} goes on in that folder: drop {override} "
                 f"({', '.join(RUN_FOLDER_KEYS)} choose a new run's folder)"
+            )
+
+
+#: Keys that decide which weights train: last.pt only fits a run with the values it was started with.
+SET_UP_KEYS = ("model", "train_prompt_encoder", "train_transformer", "train_encoder", "colour_prompt")
+
+
+def refuse_set_up_changes(resume: Path, saved: dict, config: dict) -> None:
+    """Refuses an override of a :data:`SET_UP_KEYS` key with ``--resume``, before any weights are loaded.
+
+    ``model=vit_h`` was found not to fit ``last.pt`` only after the base weights were read (a 2.5 GB
+    download when not cached), or failed on that download with no word of the resume.
+    """
+
+    def typed(value) -> str:  # as in args.yaml and on the command line
+        return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+    for key in SET_UP_KEYS:
+        if config[key] != saved[key]:
+            raise UserError(
+                f"--resume {resume} goes on with the {key} it was started with ({typed(saved[key])}, its "
+                f"args.yaml): drop {key}={typed(config[key])}, or start a new run without --resume"
             )
 
 

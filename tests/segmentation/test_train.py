@@ -871,6 +871,24 @@ def test_resume_refuses_overrides_that_choose_another_run_folder(tiny_dataset, t
     assert _folder_state(run) == before
 
 
+@pytest.mark.parametrize("override", ["model=vit_h", "train_transformer=true", "train_encoder=neck"])
+def test_resume_refuses_overrides_of_the_trained_set_up_before_loading_weights(
+    tiny_dataset, tmp_path, capsys, monkeypatch, override
+):
+    # model=vit_h loaded (downloaded: 2.5 GB) its base weights first, then failed on them or on last.pt
+    run = _resumable(tiny_dataset, tmp_path, b"")
+    before = _folder_state(run)
+    monkeypatch.setattr(train_module, "train", lambda *args, **kwargs: pytest.fail("went on to train"))
+    assert main(["--resume", str(run), "epochs=3", override]) == 2
+    key = override.split("=")[0]
+    saved = {"model": "vit_t", "train_transformer": "false", "train_encoder": "null"}[key]
+    assert capsys.readouterr().err == (
+        f"error: --resume {run} goes on with the {key} it was started with ({saved}, its args.yaml): "
+        f"drop {override}, or start a new run without --resume\n"
+    )
+    assert _folder_state(run) == before
+
+
 def test_overrides_may_stand_on_both_sides_of_config(tiny_dataset, tmp_path, capsys):
     # "data=D --config C epochs=0" was "unrecognized arguments: epochs=0"
     config = tmp_path / "c.yaml"
