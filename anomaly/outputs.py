@@ -79,11 +79,12 @@ class JsonList:
     ``json_text(entries, indent=indent) + "\n"`` byte for byte, without the entries held.
 
     >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "a.json"
-    >>> entries = JsonList(path, indent=1)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> entries = JsonList(Path(folder.name) / "a.json", indent=1)
     >>> entries.add({"id": 1}); entries.add({"id": 2})
     >>> entries.close().read_text() == json_text([{"id": 1}, {"id": 2}], indent=1) + "\n"
     True
+    >>> folder.cleanup()
     """
 
     def __init__(self, path: str | Path, *, indent: int | None = None) -> None:
