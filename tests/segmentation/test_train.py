@@ -227,13 +227,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
         torch.testing.assert_close(final_a[key], final_b[key])
 
 
-def test_resume_trains_at_the_overridden_rates_that_args_yaml_records(
-    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
-):
-    # the saved optimiser and scheduler put back the old lr and weight decay: --resume run lr=... went on
-    # at 1e-3 while args.yaml said 1e-2
-    base = ("corrective_rounds=0", "epochs=3", "warmup_steps=0")
-    straight = train(_config(tiny_dataset, tmp_path, "name=straight", *base), sam=tiny_sam_builder())
+def _train_stopped_after_epoch_1(config, sam, monkeypatch) -> None:
+    """Trains ``config`` with a Ctrl-C once epoch 1's last.pt is written (as a user stopping it)."""
     real_plot = train_module.plot_curves
 
     def plot_then_die(rows, path):
@@ -242,8 +237,20 @@ def test_resume_trains_at_the_overridden_rates_that_args_yaml_records(
 
     monkeypatch.setattr(train_module, "plot_curves", plot_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(_config(tiny_dataset, tmp_path, "name=cut", *base), sam=tiny_sam_builder())
+        train(config, sam=sam)
     monkeypatch.setattr(train_module, "plot_curves", real_plot)
+
+
+def test_resume_trains_at_the_overridden_rates_that_args_yaml_records(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # the saved optimiser and scheduler put back the old lr and weight decay: --resume run lr=... went on
+    # at 1e-3 while args.yaml said 1e-2
+    base = ("corrective_rounds=0", "epochs=3", "warmup_steps=0")
+    straight = train(_config(tiny_dataset, tmp_path, "name=straight", *base), sam=tiny_sam_builder())
+    _train_stopped_after_epoch_1(
+        _config(tiny_dataset, tmp_path, "name=cut", *base), tiny_sam_builder(), monkeypatch
+    )
     cut = tmp_path / "runs" / "cut"
     config = load_config(DEFAULTS, cut / "args.yaml", ["lr=1e-2", "weight_decay=0.5"])
     seen = []
@@ -963,16 +970,8 @@ def test_resume_of_an_encoder_run_matches_an_uninterrupted_one(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
 ):
     straight = train(_config(tiny_dataset, tmp_path, "name=a", "train_encoder=last"), sam=tiny_sam_builder())
-    real_plot = train_module.plot_curves
-
-    def plot_then_die(rows, path):
-        real_plot(rows, path)
-        raise KeyboardInterrupt  # after epoch 1's last.pt is written
-
-    monkeypatch.setattr(train_module, "plot_curves", plot_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train(_config(tiny_dataset, tmp_path, "name=b", "train_encoder=last"), sam=tiny_sam_builder())
-    monkeypatch.setattr(train_module, "plot_curves", real_plot)
+    config = _config(tiny_dataset, tmp_path, "name=b", "train_encoder=last")
+    _train_stopped_after_epoch_1(config, tiny_sam_builder(), monkeypatch)
     cut = tmp_path / "runs" / "b"
     train(load_config(DEFAULTS, cut / "args.yaml"), resume=cut, sam=tiny_sam_builder())
     a = torch.load(straight / "last.pt", weights_only=False)
