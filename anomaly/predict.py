@@ -56,7 +56,14 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import check_opencv_decodes, image_size, photo_files, photo_root, warn_narrow_photos
+from common.images import (
+    check_opencv_decodes,
+    check_out_of_photos,
+    image_size,
+    photo_files,
+    photo_root,
+    warn_narrow_photos,
+)
 from common.io import read_json_object, recorded_path
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
@@ -188,20 +195,11 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> P
 
     Raises:
         UserError: ``out`` holds the run folder or the photos (``--overwrite`` would delete them),
-            lies inside the photo folder searched recursively (:func:`common.images.photo_root`: a
+            lies inside the photo folder searched recursively (:func:`common.images.check_out_of_photos`: a
             later run would score its anomaly maps as photos), is a file, exists and is not empty
             without ``overwrite``, or cannot be created.
     """
-    root, recursive = photo_root(source)
-    out, root = out.resolve(), root.resolve()
-    for kept, what in ((run.resolve(), "the run"), (root, "the photos")):
-        if out == kept or out in kept.parents:
-            raise UserError(f"output folder {out} holds {what} ({kept}); choose another --out")
-    if recursive and root in out.parents:
-        raise UserError(
-            f"output folder {out} is inside the photo folder {root}, where a later run would "
-            "score its anomaly maps as photos; choose another --out"
-        )
+    out = check_out_of_photos(out, source, later="score its anomaly maps as photos", kept=[(run, "the run")])
     empty = out.is_dir() and not any(out.iterdir())  # made by hand: replaced like an old run's
     return check_output_folder(out, overwrite=overwrite or empty, holds=OUTPUT_NAMES)
 

@@ -342,6 +342,38 @@ def photo_root(source: str | Path) -> tuple[Path, bool]:
     return glob_base(str(source)), "**" in str(source)
 
 
+def check_out_of_photos(
+    out: str | Path, source: str | Path, *, later: str, kept: Sequence[tuple[Path, str]] = ()
+) -> Path:
+    """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, and does
+    not lie inside their folder when that is searched recursively (:func:`photo_root`).
+
+    ``--overwrite`` would delete a folder ``out`` holds; below a recursive photo folder, a later run
+    would read ``out``'s files as photos.
+
+    Args:
+        out: the output folder.
+        source: the ``--source`` (a photo, a folder or a glob pattern).
+        later: what a later run would do with ``out``'s files there (``inspect its overlays too``).
+        kept: more folders ``out`` may not hold, checked first, each with what it is for the message
+            (``the run``).
+
+    Raises:
+        UserError: naming ``out`` and the folder it holds or lies in.
+    """
+    root, recursive = photo_root(source)
+    out, root = Path(out).resolve(), root.resolve()
+    for folder, what in (*((Path(path).resolve(), what) for path, what in kept), (root, "the photos")):
+        if out == folder or out in folder.parents:
+            raise UserError(f"output folder {out} holds {what} ({folder}); choose another --out")
+    if recursive and root in out.parents:
+        raise UserError(
+            f"output folder {out} is inside the photo folder {root}, where a later run would {later}; "
+            "choose another --out"
+        )
+    return out
+
+
 def _once_each(files: Iterable[Path]) -> list[Path]:
     """``files`` sorted, each real file once under its shortest path.
 

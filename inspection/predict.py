@@ -50,7 +50,7 @@ from common.folders import (
     check_output_folder,
     earlier_run_note,
 )
-from common.images import photo_root
+from common.images import check_out_of_photos
 from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, print_tiling_note, weights_file
@@ -186,15 +186,7 @@ def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
             folder searched recursively (the next run would inspect its overlays), is a file,
             exists without ``overwrite``, or cannot be created.
     """
-    root, recursive = photo_root(source)
-    out, root = Path(out).resolve(), root.resolve()
-    if out == root or out in root.parents:
-        raise UserError(f"output folder {out} holds the photos ({root}); choose another --out")
-    if recursive and root in out.parents:
-        raise UserError(
-            f"output folder {out} is inside the photo folder {root}, where a later run would "
-            "inspect its overlays too; choose another --out"
-        )
+    out = check_out_of_photos(out, source, later="inspect its overlays too")
     check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES)
     return out
 

@@ -16,6 +16,7 @@ from common.images import (
     IMAGE_SUFFIXES,
     check_no_masks,
     check_not_ground_truth,
+    check_out_of_photos,
     decode_image_file,
     displayed_size,
     exif_orientation,
@@ -365,6 +366,41 @@ def test_photo_roots(tmp_path: Path) -> None:
     assert photo_root(photo) == (photo, False)
     assert photo_root(f"{tmp_path}/*.png") == (tmp_path, False)
     assert photo_root(f"{tmp_path}/**/*.png") == (tmp_path, True)  # an output folder below would be read
+
+
+@pytest.mark.parametrize(
+    ("source", "out", "message"),
+    [
+        ("photos", "photos", r"holds the photos \("),  # --overwrite would delete them
+        ("photos", ".", r"holds the run \("),  # holds both: the kept folder is named first
+        ("photos", "run/sub", r"holds the run \("),
+        ("photos", "photos/pred", "is inside the photo folder .*, where a later run would read it; choose"),
+        ("photos/**/*.png", "photos/pred", "is inside the photo folder"),  # a ** pattern is recursive
+        ("photos/one.png", "photos", r"holds the photos \("),  # a file: its own root
+    ],
+)
+def test_an_out_holding_or_inside_the_photos_is_refused(tmp_path, monkeypatch, source, out, message) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "photos" / "one.png")
+    (tmp_path / "run" / "sub").mkdir(parents=True)
+    with pytest.raises(
+        UserError, match=rf"^output folder {re.escape(str((tmp_path / out).resolve()))} {message}"
+    ):
+        check_out_of_photos(out, source, later="read it", kept=[(Path("run/sub"), "the run")])
+
+
+@pytest.mark.parametrize(
+    ("source", "out"),
+    [
+        ("photos/*.png", "photos/pred"),  # a pattern without ** reads no folder below
+        ("photos/one.png", "photos/pred"),  # a single photo
+        ("photos", "elsewhere/pred"),
+    ],
+)
+def test_an_out_clear_of_the_photos_comes_back_resolved(tmp_path, monkeypatch, source, out) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "photos" / "one.png")
+    assert check_out_of_photos(out, source, later="read it") == (tmp_path / out).resolve()
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
