@@ -268,6 +268,15 @@ EARLIER_RUN_FILES = (
 )
 
 
+def renumbered_note(asked: Path, folder: Path) -> str:
+    """The note that a run trains into ``folder`` because ``asked`` (``out/name``) is taken.
+
+    >>> renumbered_note(Path("runs/sam/nut"), Path("runs/sam/nut2"))
+    'note: runs/sam/nut is taken: this run trains into runs/sam/nut2 (exist_ok=true reuses runs/sam/nut)'
+    """
+    return f"note: {asked} is taken: this run trains into {folder} (exist_ok=true reuses {asked})"
+
+
 def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
     """The run folder, created by rank 0 with the resolved config in ``args.yaml``."""
     if resume is not None:
@@ -280,6 +289,8 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
             # Only rank 0 looks for a free name; the others must use the same folder.
             chosen = str(make_run_dir(Path(config["out"]), name)) if world.main else None
             folder = Path(from_main(chosen, world))
+            if world.main and folder.name != name:  # said at the end alone, the user found it out there
+                print(renumbered_note(Path(config["out"]) / name, folder), file=sys.stderr, flush=True)
     if world.main:
         folder.mkdir(parents=True, exist_ok=True)
         check_not_training(folder)

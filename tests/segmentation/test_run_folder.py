@@ -188,6 +188,17 @@ def test_a_new_run_takes_the_next_name_when_another_run_made_its_folder_first(tm
     assert not (out / "run" / "args.yaml").exists()
 
 
+def test_a_new_run_whose_name_is_taken_says_at_once_which_folder_it_trains_into(tmp_path, capsys):
+    # it said nothing until the closing lines named runs/run2
+    out = tmp_path / "runs"
+    (out / "run").mkdir(parents=True)
+    assert prepare_run_dir(_config(tmp_path), Dist(), None) == out / "run2"
+    err = capsys.readouterr().err
+    assert f"note: {out / 'run'} is taken: this run trains into {out / 'run2'}" in err
+    prepare_run_dir(_config(tmp_path, name="free"), Dist(), None)  # a free name: no note
+    assert "taken" not in capsys.readouterr().err
+
+
 def _foreign_marker(folder, pid: int):
     """A training marker in ``folder`` named as process ``pid`` of another machine writes it."""
     ours = temporary_path(folder / "training")
