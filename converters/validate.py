@@ -377,6 +377,23 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
         )
 
 
+def split_record_note(folder: str | Path) -> str | None:
+    """The note for a data set ``folder`` (or its ``data.yaml``) without ``splits.json``; None with one.
+
+    The converters write it (the split, its seed and ratios, by source key); without it the check of
+    each split's images against it (:func:`check_listed`) is skipped, which was said nowhere.
+    """
+    folder = Path(folder)
+    if folder.is_file():  # the converters' data.yaml: its folder (data_set_folder refuses one without)
+        folder = folder.parent
+    if (folder / "splits.json").is_file():
+        return None
+    return (
+        f"{folder} has no splits.json (the seeded split record the converters write): the splits' images "
+        "are not checked against it, and the split cannot be reproduced (--splits)"
+    )
+
+
 def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:
     lines = [f"{'format':8s}{'split':8s}{'images':>8s}{'instances':>11s}{'backgrounds':>13s}  status"]
     for fmt, checks in results.items():
@@ -407,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     [(folder, results)] = checked.items()
     print(format_checks(results))
+    if note := split_record_note(folder):
+        print(f"note: {note}", file=sys.stderr)
     failed = sum(bool(check.problems) for checks in results.values() for check in checks.values())
     if failed:
         print(f"error: {failed} check(s) failed for {folder}: see the status column", file=sys.stderr)

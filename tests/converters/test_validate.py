@@ -269,6 +269,20 @@ def test_a_split_with_a_problem_shows_the_problem_not_its_notes():
     assert row.endswith("  2 label files missing (...): read as backgrounds")
 
 
+def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset, capsys):
+    # it passed without a word that the splits were not checked against the converter's record
+    assert validate_main([str(dataset)]) == 0
+    assert "splits.json" not in capsys.readouterr().err
+    (dataset / "splits.json").unlink()
+    assert validate_main([str(dataset)]) == 0
+    captured = capsys.readouterr()
+    assert "ok" in captured.out
+    assert captured.err == (
+        f"note: {dataset} has no splits.json (the seeded split record the converters write): the splits' "
+        "images are not checked against it, and the split cannot be reproduced (--splits)\n"
+    )
+
+
 def test_cli_usage_errors_are_one_line(capsys):
     assert validate_main([]) == 2
     err = capsys.readouterr().err
