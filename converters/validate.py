@@ -395,10 +395,18 @@ def split_record_note(folder: str | Path) -> str | None:
 
 
 def format_checks(results: dict[str, dict[str, SplitCheck]]) -> str:
+    """The table of :func:`validate`'s checks: a split's first three problems, or ``ok``, then its notes.
+
+    A failed split's notes followed its problems nowhere: a missing label file read as a background and
+    a train split then of backgrounds only told the first alone.
+    """
     lines = [f"{'format':8s}{'split':8s}{'images':>8s}{'instances':>11s}{'backgrounds':>13s}  status"]
     for fmt, checks in results.items():
         for split, check in checks.items():
-            status = "; ".join(check.problems[:3]) if check.problems else "; ".join(["ok", *check.notes])
+            if check.problems:  # "note:" tells a note from the problems before it
+                status = "; ".join([*check.problems[:3], *(f"note: {note}" for note in check.notes)])
+            else:
+                status = "; ".join(["ok", *check.notes])
             counts = f"{check.images:>8d}{check.instances:>11d}{check.backgrounds:>13d}"
             lines.append(f"{fmt:8s}{split:8s}{counts}  {status}")
     return "\n".join(lines)

@@ -262,11 +262,15 @@ def test_only_a_split_of_backgrounds_only_gets_the_note_and_only_train_is_said_t
     assert check.notes == notes
 
 
-def test_a_split_with_a_problem_shows_the_problem_not_its_notes():
+def test_a_split_with_a_problem_shows_its_notes_beside_the_problem():
+    # the notes were hidden while the split failed: "backgrounds only" said nothing of why
     check = SplitCheck(images=4, problems=["2 label files missing (...): read as backgrounds"])
     note_backgrounds_only(check, "train")
     row = format_checks({"yolo": {"train": check}}).splitlines()[1]
-    assert row.endswith("  2 label files missing (...): read as backgrounds")
+    assert row.endswith(
+        "  2 label files missing (...): read as backgrounds; "
+        "note: no defect instance (backgrounds only): a model trained on it learns no defect"
+    )
 
 
 def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset, capsys):
@@ -327,7 +331,8 @@ def test_an_empty_split_is_one_rule_for_yolo_and_coco(
     capsys.readouterr()
     assert validate_main([str(out)]) == code
     rows = [row for row in capsys.readouterr().out.splitlines() if f" {split} " in row]
-    assert len(rows) == 2 and all(row.endswith("; ".join(problems or ["ok", *notes])) for row in rows)
+    status = "; ".join([*problems, *(f"note: {note}" for note in notes)] if problems else ["ok", *notes])
+    assert len(rows) == 2 and all(row.endswith(status) for row in rows)
 
 
 def test_a_coco_only_data_set_is_validated(tmp_path, category_factory):
