@@ -46,21 +46,32 @@ class PrecisionTable:
     def ap(self, *, category: int | None = None, iou: float | None = None) -> float:
         """Mean precision over recall points, IoU thresholds (or only ``iou``) and classes (or one).
 
-        0.0 when nothing was filled (no ground truth).
+        NaN when nothing was filled: no ground truth (of ``category``), where COCOeval defines no AP
+        (``null`` in the JSON records, ``-`` in the tables, :func:`common.tables.fmt`). It was 0.0, which
+        read as a model that missed every instance of a split that had none.
+
+        Raises:
+            ValueError: ``iou`` is not one of :attr:`iou_thresholds` (it averaged nothing: 0.0 too).
         """
         table = self.precision
         if iou is not None:
-            table = table[np.isclose(self.iou_thresholds, iou)]
+            at = np.isclose(self.iou_thresholds, iou)
+            if not at.any():
+                raise ValueError(
+                    f"iou={iou} is not one of COCOeval's thresholds {self.iou_thresholds.tolist()}"
+                )
+            table = table[at]
         if category is not None:
             table = table[:, :, self.category_ids.index(category)]
         valid = table[table > -1]
-        return float(valid.mean()) if valid.size else 0.0
+        return float(valid.mean()) if valid.size else float("nan")
 
     def has_ground_truth(self, category: int) -> bool:
         return bool((self.precision[:, :, self.category_ids.index(category)] > -1).any())
 
     def summary(self) -> dict:
-        """``{"AP", "AP50", "per_class": {name: {"AP", "AP50"}}}`` (classes with ground truth only)."""
+        """``{"AP", "AP50", "per_class": {name: {"AP", "AP50"}}}`` (classes with ground truth only; AP and
+        AP50 NaN without any, :meth:`ap`)."""
         return {
             "AP": self.ap(),
             "AP50": self.ap(iou=0.5),

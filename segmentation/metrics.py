@@ -128,16 +128,15 @@ def coco_mask_ap(annotation_file: str | Path, detections: list[dict]) -> dict[in
             (RLE with str counts), ``score``.
 
     Returns:
-        ``(AP, AP50)`` overall and per category id; NaN for a category without ground
-        truth (no score rather than a zero), and 0.0 everywhere without detections.
+        ``(AP, AP50)`` overall and per category id; NaN for a category without ground truth, and
+        overall for a file without any (no score rather than a zero: ``null`` in ``metrics.json``,
+        ``-`` in ``table.md``), and 0.0 where there is ground truth and no detection.
     """
     ground_truth = read_json_object(annotation_file, what="COCO file")
     table = precision_table(ground_truth, detections, iou_type="segm")
     results: dict[int | str, tuple[float, float]] = {"all": (table.ap(), table.ap(iou=0.5))}
     for category in table.category_ids:
-        if not detections:
-            results[category] = (0.0, 0.0)
-        elif table.has_ground_truth(category):
+        if table.has_ground_truth(category):
             results[category] = (table.ap(category=category), table.ap(category=category, iou=0.5))
         else:
             results[category] = (float("nan"), float("nan"))

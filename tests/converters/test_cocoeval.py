@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -99,9 +101,25 @@ def test_unknown_iou_type_is_refused() -> None:
         precision_table(ground_truth(), [], iou_type="keypoints")
 
 
-def test_a_split_without_images_scores_zero() -> None:
-    gt = {**ground_truth(), "images": [], "annotations": []}
-    assert precision_table(gt, [], iou_type="segm").summary() == {"AP": 0.0, "AP50": 0.0, "per_class": {}}
+@pytest.mark.parametrize(
+    "images",
+    [[], [{"id": 1, "width": 20, "height": 20, "file_name": "1.png"}]],
+    ids=["no image", "good images only"],
+)
+def test_a_split_without_ground_truth_has_no_ap_rather_than_zero(images) -> None:
+    # it read 0.0, as if the model had missed every instance of a split that had none
+    gt = {**ground_truth(), "images": images, "annotations": []}
+    table = precision_table(gt, [], iou_type="segm")
+    summary = table.summary()
+    assert math.isnan(summary["AP"]) and math.isnan(summary["AP50"]) and summary["per_class"] == {}
+    assert math.isnan(table.ap(category=1, iou=0.75))
+
+
+def test_ap_at_an_iou_coco_does_not_score_is_refused() -> None:
+    # it averaged nothing and said 0.0
+    gt = ground_truth()
+    with pytest.raises(ValueError, match="iou=0.42 is not one of COCOeval's thresholds"):
+        precision_table(gt, results_from(gt), iou_type="segm").ap(iou=0.42)
 
 
 def test_one_class_matches_a_mask_whatever_class_it_names() -> None:

@@ -98,6 +98,18 @@ def test_mask_ap_is_one_for_ground_truth_and_lower_for_bad_masks(tmp_path):
     assert coco_mask_ap(path, []) == {"all": (0.0, 0.0), 1: (0.0, 0.0), 2: (0.0, 0.0)}
 
 
+def test_mask_ap_of_a_split_without_instances_is_nan_not_zero(tmp_path):
+    # 0.0 in metrics.json and table.md read as a model that missed everything: null and "-" instead
+    path = _coco_file(tmp_path, {1: []})
+    cut = _box_mask((32, 32), 2, 12, 2, 12)
+    for detections in (
+        [],
+        [{"image_id": 1, "category_id": 1, "segmentation": mask_to_rle(cut), "score": 1.0}],
+    ):
+        ap = coco_mask_ap(path, detections)
+        assert list(ap) == ["all", 1, 2] and all(math.isnan(v) for pair in ap.values() for v in pair)
+
+
 def test_mask_ap_of_a_class_without_ground_truth_is_nan(tmp_path):
     cut = _box_mask((32, 32), 2, 12, 2, 12)
     path = _coco_file(tmp_path, {1: [(cut, 1)]})
