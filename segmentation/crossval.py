@@ -9,11 +9,13 @@ changes (every defect image is a test image once) and the per-instance IoU by
 size bucket.
 
 A round whose training finished leaves ``round.json`` in its run folder: the fingerprint of
-what it trained on (the config, the fold's train/val/test keys). With ``resume`` a round whose
-record matches is scored again from its ``decoder.pt`` instead of trained again, so a run
-stopped in round 3 of 5 goes on from there (scoring is cheap: the embeddings are cached). A run
-of another K is not gone on from (``folds_plan.json`` records K): none of its rounds would match,
-and its extra ``fold<i>`` folders would lie beside the new run's summary.
+what it trained on (the training settings, the fold's train/val/test keys, its train and val
+annotations). With ``resume`` a round whose record matches is scored again from its ``decoder.pt``
+instead of trained again, so a run stopped in round 3 of 5 goes on from there (scoring is cheap: the
+embeddings are cached); one whose data changed since trains again, with a note saying what changed.
+A run of another K, fold seed or training settings is not gone on from (``folds_plan.json`` records
+them): none of its rounds would match, and its extra ``fold<i>`` folders would lie beside the new
+run's summary.
 """
 
 from __future__ import annotations
@@ -182,23 +184,25 @@ def cross_validate(
         work: where the round folders and their runs go (``work/fold<i>``, ``work/runs/fold<i>``).
         seed: the fold seed (independent of the training seed).
         tta: score both models with test-time flips (:mod:`segmentation.tta`).
-        resume: keep the rounds an earlier run in ``work`` trained with the same settings
-            (:func:`finished_round`); the others are trained. Without it, an earlier run in ``work``
-            is removed (:func:`~segmentation.folds.clear_folds_run`) once the data is dealt and the
-            base model loaded.
+        resume: keep the rounds an earlier run in ``work`` trained on the same data
+            (:func:`finished_round`); the others are trained, a round trained on other data with a note
+            saying so (:func:`retrain_reason`). Without it, an earlier run in ``work`` is removed
+            (:func:`~segmentation.folds.clear_folds_run`) once the data is dealt and the base model loaded.
 
     Raises:
-        UserError: bad data or ``k``; with ``resume``, a run in ``work`` of another ``k``
-            (:func:`segmentation.folds.check_resumable`); all before ``work`` is written.
+        UserError: bad data or ``k``; with ``resume``, a run in ``work`` of another ``k``, ``seed`` or
+            training settings (:func:`segmentation.folds.check_resumable`); all before ``work`` is written.
     """
+    settings = training_settings(config)
+    # another seed or other settings are refused, as segmentation.train --resume refuses another model
     if resume:
-        check_resumable(work, k)
+        check_resumable(work, k, seed=seed, settings=settings)
     pool, categories, folds = deal_folds(data, k, seed=seed)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
     if not resume:  # only now: bad data, a K it cannot deal or base weights that do not load cost no run
         clear_folds_run(work)
-    write_plan(work, k, seed)  # before any round: a resume with another K is refused (check_resumable)
+    write_plan(work, k, seed, settings)  # before any round: a resume with another K... is refused
     results = []
     for fold in folds:
         folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
@@ -225,59 +229,123 @@ def cross_validate(
 def _train_round(run_config: dict, fold: Fold, k: int, *, resume: bool) -> tuple[Path, dict[str, float]]:
     """Fine-tunes one round (or, with ``resume``, keeps its finished training); ``(run folder, seconds)``."""
     run_dir = Path(run_config["out"]) / run_config["name"]
-    fingerprint = round_fingerprint(run_config, fold)
-    if resume and (kept := finished_round(run_dir, fingerprint)) is not None:
-        name = f"fold{fold.index} ({fold.index + 1} of {k})"
+    inputs = round_inputs(run_config, fold)
+    parts = round_parts(inputs)
+    fingerprints = {round_fingerprint(parts), earlier_fingerprint(run_config, inputs)}
+    name = f"fold{fold.index} ({fold.index + 1} of {k})"  # named as its folders are (fold0, runs/fold0)
+    if resume and (kept := finished_round(run_dir, fingerprints)) is not None:
         print(f"{name}: trained by the earlier run, kept", file=sys.stderr)
         return run_dir, {"train": kept}
+    if resume and (why := retrain_reason(run_dir, parts, fingerprints)):  # it trained again without a word
+        print(f"note: {name}: {why}: training it again", file=sys.stderr)
     (run_dir / ROUND_FILE).unlink(missing_ok=True)  # another settings' record: never kept half-trained
-    for name in SUMMARY_FILES:  # an earlier run's summary no longer describes the rounds, should this stop
-        (Path(run_config["out"]).parent / name).unlink(missing_ok=True)
+    for summary_file in SUMMARY_FILES:  # an earlier run's summary no longer describes the rounds
+        (Path(run_config["out"]).parent / summary_file).unlink(missing_ok=True)
     start = time.perf_counter()
-    print(  # named as its folders are (fold0, runs/fold0)
-        f"fold{fold.index} ({fold.index + 1} of {k}): fine-tuning on {len(fold.train)} images ...",
-        file=sys.stderr,
-    )
+    print(f"{name}: fine-tuning on {len(fold.train)} images ...", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
         run_dir = train(run_config, resume_hint=False)  # the round is resumed whole, by --folds --resume
     seconds = {"train": time.perf_counter() - start}
-    record = {"fingerprint": fingerprint, "train_seconds": seconds["train"]}
+    record = {"fingerprint": round_fingerprint(parts), "parts": parts, "train_seconds": seconds["train"]}
     atomic_write(run_dir / ROUND_FILE, json.dumps(record, indent=1) + "\n")
     return run_dir, seconds
 
 
-def round_fingerprint(run_config: dict, fold: Fold) -> str:
-    """sha256 of what a round's training depends on: its config, the keys of its three splits and the
-    round folder's train and val COCO files (``run_config["data"]``, :func:`~segmentation.folds.write_fold`).
+#: Config keys a round's training does not depend on: its data and folders (the round's own) and
+#: ``progress`` (``--no-progress``), whose change trained every round again.
+NOT_TRAINING_KEYS = frozenset({"data", "out", "name", "exist_ok", "cache_dir", "progress"})
+
+
+def training_settings(config: dict) -> dict:
+    """The settings a round's training depends on: ``config`` less :data:`NOT_TRAINING_KEYS`."""
+    return {key: value for key, value in config.items() if key not in NOT_TRAINING_KEYS}
+
+
+#: What each of :func:`round_inputs` is called in the note of a round trained again.
+ROUND_INPUT_WORDS = {
+    "settings": "training settings",
+    "splits": "train/val/test images",
+    "annotations": "train or val annotations",
+}
+
+
+def round_inputs(run_config: dict, fold: Fold) -> dict:
+    """What a round's training depends on: its :func:`training_settings`, the keys of its three splits and
+    the sha256 of the round folder's train and val COCO files (``run_config["data"]``,
+    :func:`~segmentation.folds.write_fold`).
 
     With the keys alone, a data set converted again with other masks under the same file names (a
     defect outlined again) kept the rounds trained on the old masks under ``--resume``, and scored them
     against the new ones without a word.
     """
-    settings = {k: v for k, v in run_config.items() if k not in {"data", "out", "name", "cache_dir"}}
-    splits = {split: list(fold[split]) for split in ("train", "val", "test")}
-    annotations = {
-        split: sha256_file(Path(run_config["data"]) / "annotations" / f"instances_{split}.json")
-        for split in ("train", "val")
+    return {
+        "settings": training_settings(run_config),
+        "splits": {split: list(fold[split]) for split in ("train", "val", "test")},
+        "annotations": {
+            split: sha256_file(Path(run_config["data"]) / "annotations" / f"instances_{split}.json")
+            for split in ("train", "val")
+        },
     }
-    text = json.dumps(
-        {"config": settings, "splits": splits, "annotations": annotations}, sort_keys=True, default=str
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def finished_round(run_dir: Path, fingerprint: str) -> float | None:
-    """The training seconds ``run_dir``'s ``round.json`` records, if it has ``fingerprint`` and a
-    ``decoder.pt``; None otherwise (a round stopped while training, or trained with other settings)."""
+def round_parts(inputs: dict) -> dict[str, str]:
+    """sha256 of each of :func:`round_inputs`, recorded in ``round.json`` to say which changed."""
+    return {name: _digest(value) for name, value in inputs.items()}
+
+
+def round_fingerprint(parts: dict[str, str]) -> str:
+    """sha256 of a round's :func:`round_parts`: what its ``round.json`` must match to be kept."""
+    return _digest(parts)
+
+
+def earlier_fingerprint(run_config: dict, inputs: dict) -> str:
+    """The fingerprint rounds recorded until 2026-12-07 (its config with ``progress``): one of those whose
+    training is the same is kept, not trained again."""
+    settings = {k: v for k, v in run_config.items() if k not in {"data", "out", "name", "cache_dir"}}
+    return _digest({"config": settings, "splits": inputs["splits"], "annotations": inputs["annotations"]})
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def read_round_record(run_dir: Path) -> dict | None:
+    """``run_dir``'s ``round.json``; None when missing or unreadable (a round stopped while training)."""
     try:
         record = json.loads((run_dir / ROUND_FILE).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
+    return record if isinstance(record, dict) else None
+
+
+def finished_round(run_dir: Path, fingerprints: set[str]) -> float | None:
+    """The training seconds ``run_dir``'s ``round.json`` records, if it has one of ``fingerprints`` and a
+    ``decoder.pt``; None otherwise (a round stopped while training, or trained on other data)."""
+    record = read_round_record(run_dir)
+    if record is None or record.get("fingerprint") not in fingerprints:
         return None
     if not (run_dir / "decoder.pt").is_file():
         return None
     return float(record.get("train_seconds") or 0.0)
+
+
+def retrain_reason(run_dir: Path, parts: dict[str, str], fingerprints: set[str]) -> str | None:
+    """Why a round an earlier run recorded in ``run_dir`` trains again (not :func:`finished_round`); None
+    without a record (stopped while training: the round's line says it trains).
+
+    Other settings are refused before any round (:func:`~segmentation.folds.check_resumable`), so it
+    is the data, converted again since; an earlier version's record does not say what changed.
+    """
+    record = read_round_record(run_dir)
+    if record is None:
+        return None
+    if record.get("fingerprint") in fingerprints:
+        return f"its {run_dir / 'decoder.pt'} is gone"
+    recorded = record.get("parts")
+    if not isinstance(recorded, dict):
+        return "its round.json, of an earlier version, is of other settings or data and does not say which"
+    changed = [words for key, words in ROUND_INPUT_WORDS.items() if recorded.get(key) != parts[key]]
+    return f"its {' and '.join(changed)} changed since the earlier run trained it"
 
 
 def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = False) -> list[RoundResult]:

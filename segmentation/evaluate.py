@@ -984,8 +984,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="with --folds: go on from a stopped --folds run in --out (of the same K), keeping the rounds "
-        "it trained with the same settings (scored again) and training the rest",
+        help="with --folds: go on from a stopped --folds run in --out (of the same K, fold seed and "
+        "settings, or refused), keeping the rounds it trained on the same data (scored again) and training "
+        "the rest",
     )
     parser.add_argument("--config", type=Path, help="with --folds: segmentation.train config YAML")
     parser.add_argument(

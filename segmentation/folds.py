@@ -243,26 +243,39 @@ def clear_folds_run(work: Path) -> None:
             path.unlink()
 
 
-def write_plan(work: Path, k: int, seed: int) -> None:
-    """Records in ``work`` that its rounds are dealt ``k`` folds with ``seed`` (:data:`FOLDS_PLAN`)."""
-    atomic_write(work / FOLDS_PLAN, json.dumps({"folds": k, "fold_seed": seed}, indent=1) + "\n")
+def write_plan(work: Path, k: int, seed: int, settings: dict | None = None) -> None:
+    """Records in ``work`` that its rounds are dealt ``k`` folds with ``seed`` and trained with ``settings``
+    (:func:`segmentation.crossval.training_settings`; :data:`FOLDS_PLAN`)."""
+    plan = {"folds": k, "fold_seed": seed} | ({} if settings is None else {"settings": settings})
+    atomic_write(work / FOLDS_PLAN, json.dumps(plan, indent=1, default=str) + "\n")
 
 
-def check_resumable(work: Path, k: int) -> None:
-    """Refuses to go on from a run in ``work`` that was dealt another number of folds than ``k``.
+def read_plan(work: Path) -> dict:
+    """``work``'s :data:`FOLDS_PLAN`; ``{}`` when it is missing or unreadable (cut short, edited by hand)."""
+    try:
+        plan = json.loads((work / FOLDS_PLAN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return plan if isinstance(plan, dict) else {}
+
+
+def check_resumable(work: Path, k: int, *, seed: int | None = None, settings: dict | None = None) -> None:
+    """Refuses to go on from a run in ``work`` that was dealt another number of folds than ``k``, or
+    (given) with another ``seed`` or trained with other ``settings`` than its :data:`FOLDS_PLAN` records.
 
     None of its rounds could be kept (each round's record is of its fold's keys, which another K
     deals differently), and a run of more folds would leave ``fold<i>`` folders, ``i >= k``, beside
     the new run's rounds and summary. The K is its :data:`FOLDS_PLAN`'s; a run folder from before that
-    record is refused only when it holds such a ``fold<i>``.
+    record is refused only when it holds such a ``fold<i>``. Another seed or other settings trained every
+    round again without a word, as ``segmentation.train --resume`` refuses another model or trained parts:
+    the rounds of one run are trained alike, so none could be kept (without ``--resume`` they are replaced).
 
     Raises:
-        UserError: one line naming the K the folder holds (or its extra rounds) and how to go on.
+        UserError: one line naming the K the folder holds (or its extra rounds), or the seed and settings
+            its rounds were trained with beside those given, and how to go on.
     """
-    try:
-        held = json.loads((work / FOLDS_PLAN).read_text(encoding="utf-8"))["folds"]
-    except (OSError, ValueError, KeyError, TypeError):
-        held = None
+    plan = read_plan(work)
+    held = plan.get("folds")
     if type(held) is not int:  # edited by hand ("3", true, 3.0): as unreadable, not "--folds 3, not 3"
         held = None
     how = "drop --resume to replace it, or choose another --out"
@@ -277,3 +290,50 @@ def check_resumable(work: Path, k: int) -> None:
             f"--resume: {work} holds {', '.join(extra)}, rounds of a run of more than --folds {k}: "
             f"pass its --folds to go on from it, {how}"
         )
+    changed = []
+    if seed is not None and type(plan.get("fold_seed")) is int and plan["fold_seed"] != seed:
+        changed.append(f"--fold-seed {plan['fold_seed']} (given {seed})")
+    if settings is not None and isinstance(plan.get("settings"), dict):
+        changed += changed_settings(plan["settings"], settings)
+    if changed:
+        raise UserError(
+            f"--resume: the rounds in {work} were trained with {', '.join(changed)}: pass the same to go on "
+            "from them, drop --resume to train every round again, or choose another --out"
+        )
+
+
+def changed_settings(recorded: dict, given: dict) -> list[str]:
+    """``key=recorded (given value)`` for each setting, nested ones dotted, that differs; as JSON spells
+    them (``null``, ``true``), as the command line takes them.
+
+    >>> changed_settings({"lr": 1e-4, "loss": {"dice": 1}}, {"lr": 1e-4, "loss": {"dice": 2}, "seed": 0})
+    ['loss.dice=1 (given 2)', 'seed=unset (given 0)']
+    """
+    before, after = _flat(recorded), _flat(json.loads(json.dumps(given, default=str)))
+    keys = [*after, *(key for key in before if key not in after)]
+    return [
+        f"{key}={_spelt(before.get(key, UNSET))} (given {_spelt(after.get(key, UNSET))})"
+        for key in keys
+        if before.get(key, UNSET) != after.get(key, UNSET)
+    ]
+
+
+#: A setting one side does not hold (a key a later version added), spelt ``unset``.
+UNSET = object()
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """``settings``, nested dicts' keys dotted (``loss.resolution``), as ``key=value`` overrides name them."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _spelt(value) -> str:
+    if value is UNSET:
+        return "unset"
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)

@@ -657,25 +657,52 @@ def test_resume_keeps_the_rounds_trained_with_the_same_settings(
         (work / name).write_text("the summary of the rounds")
     crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
     assert trained == [] and all((work / name).is_file() for name in crossval.SUMMARY_FILES)
-    other = {**config, "epochs": config["epochs"] + 1}
-    crossval.cross_validate(tiny_dataset, 3, other, work=work, resume=True)
-    assert trained == ["fold0", "fold1", "fold2"], "other settings: every round trained again"
+    (work / "runs" / "fold2" / "decoder.pt").unlink()
+    capsys.readouterr()
+    crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
+    assert trained == ["fold2"], "a record without its decoder is not a finished round"
+    decoder = work / "runs" / "fold2" / "decoder.pt"
+    assert f"note: fold2 (3 of 3): its {decoder} is gone: training it again" in capsys.readouterr().err
     # a round trained again: the summary of the earlier rounds goes (a resume killed here left it)
     assert not any((work / name).exists() for name in crossval.SUMMARY_FILES)
-    trained.clear()
-    crossval.cross_validate(tiny_dataset, 3, other, work=work, seed=1, resume=True)
-    assert trained == ["fold0", "fold1", "fold2"], "other folds: every round trained again"
-    trained.clear()
-    (work / "runs" / "fold2" / "decoder.pt").unlink()
-    crossval.cross_validate(tiny_dataset, 3, other, work=work, seed=1, resume=True)
-    assert trained == ["fold2"], "a record without its decoder is not a finished round"
     trained.clear()
     crossval.cross_validate(tiny_dataset, 3, config, work=work, seed=1)
     assert trained == ["fold0", "fold1", "fold2"], "without resume every round trains"
 
 
+def test_resume_with_other_settings_or_fold_seed_is_refused_naming_them(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # every round was trained again without a word (hours on real photos), where segmentation.train
+    # --resume refuses another model or trained parts in one line
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    crossval.cross_validate(tiny_dataset, 3, config, work=work)
+    trained.clear()
+    records = sorted((path, path.read_bytes()) for path in work.rglob("*.json"))
+    other = {**config, "epochs": 11, "loss": {**config["loss"], "resolution": "full"}}
+    how = (
+        "pass the same to go on from them, drop --resume to train every round again, or choose another --out"
+    )
+    with pytest.raises(UserError) as refused:
+        crossval.cross_validate(tiny_dataset, 3, other, work=work, resume=True)
+    assert str(refused.value) == (
+        f"--resume: the rounds in {work} were trained with epochs=10 (given 11), "
+        f"loss.resolution=low (given full): {how}"
+    )
+    with pytest.raises(UserError, match=r"were trained with --fold-seed 0 \(given 1\): pass the same"):
+        crossval.cross_validate(tiny_dataset, 3, config, work=work, seed=1, resume=True)
+    assert trained == [] and sorted((path, path.read_bytes()) for path in work.rglob("*.json")) == records
+    quiet = {**config, "progress": False}  # --no-progress trains no other decoder
+    crossval.cross_validate(tiny_dataset, 3, quiet, work=work, resume=True)
+    assert trained == [] and "note:" not in capsys.readouterr().err
+
+
 def test_resume_trains_again_the_rounds_whose_masks_changed(
-    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
     # converted again with a defect outlined anew (same file names): the rounds trained on the old masks
     # were kept and scored against the new ones without a word
@@ -695,8 +722,53 @@ def test_resume_trains_again_the_rounds_whose_masks_changed(
     image = next(im for im in coco["images"] if im["id"] == coco["annotations"][0]["image_id"])
     key, folds = f"test/{image['file_name']}", deal_folds(data, 3)[2]
     changed = [f"fold{fold.index}" for fold in folds if key in fold.train or key in fold.val]
+    capsys.readouterr()
     crossval.cross_validate(data, 3, config, work=work, resume=True)
     assert trained == changed and len(changed) == 2  # the round testing on it trained without it
+    err = capsys.readouterr().err  # it trained them again without a word of why
+    for name in changed:
+        index = int(name.removeprefix("fold"))
+        assert (
+            f"note: {name} ({index + 1} of 3): its train or val annotations changed since the earlier run "
+            "trained it: training it again"
+        ) in err
+
+
+def test_resume_keeps_a_round_recorded_before_round_json_named_its_parts(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # round.json held one fingerprint of the whole config, --no-progress too: such a round is kept as it was
+    from segmentation import crossval
+    from segmentation.folds import FOLDS_PLAN
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    crossval.cross_validate(tiny_dataset, 3, config, work=work)
+    folds = deal_folds(tiny_dataset, 3)[2]
+    for fold, progress in zip(folds[:2], (True, False), strict=True):
+        run_config = {
+            **config,
+            "progress": progress,
+            "data": str(work / f"fold{fold.index}"),
+            "out": str(work / "runs"),
+            "name": f"fold{fold.index}",
+            "exist_ok": True,
+        }
+        inputs = crossval.round_inputs(run_config, fold)
+        record = {"fingerprint": crossval.earlier_fingerprint(run_config, inputs), "train_seconds": 5.0}
+        (work / "runs" / f"fold{fold.index}" / crossval.ROUND_FILE).write_text(json.dumps(record))
+    (work / FOLDS_PLAN).write_text(json.dumps({"folds": 3, "fold_seed": 0}))  # no settings recorded
+    trained.clear()
+    capsys.readouterr()
+    crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
+    assert trained == ["fold1"], "the one recorded with another progress than given"
+    err = capsys.readouterr().err
+    assert "fold0 (1 of 3): trained by the earlier run, kept" in err
+    assert (
+        "note: fold1 (2 of 3): its round.json, of an earlier version, is of other settings or data and "
+        "does not say which: training it again"
+    ) in err
 
 
 def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp_path, monkeypatch, capsys):
@@ -744,7 +816,8 @@ def test_resume_with_another_k_is_refused_and_leaves_the_earlier_run_whole(
     trained = _fake_rounds(monkeypatch, tiny_sam_builder)
     work, config = tmp_path / "work", dict(DEFAULTS)
     crossval.cross_validate(tiny_dataset, 4, config, work=work)
-    assert json.loads((work / "folds_plan.json").read_text()) == {"folds": 4, "fold_seed": 0}
+    plan = json.loads((work / "folds_plan.json").read_text())
+    assert (plan["folds"], plan["fold_seed"]) == (4, 0)
     before = sorted(str(path.relative_to(work)) for path in work.rglob("*"))
     trained.clear()
     for k in (3, 5):
@@ -834,9 +907,14 @@ def test_a_round_stopped_while_trained_again_is_not_kept_by_a_resume_with_the_fi
 ):
     # --resume with other settings trains round 0 again and is stopped in it: its decoder.pt is the
     # stopped training's, so its record of the first settings must go with it, or going back to them
-    # would keep that decoder as their finished round
+    # would keep that decoder as their finished round (other settings are refused where the plan records
+    # the settings: here a plan from before it did)
     from segmentation import crossval
+    from segmentation.folds import FOLDS_PLAN
     from segmentation.train_config import DEFAULTS
+
+    def plan_without_settings():
+        (work / FOLDS_PLAN).write_text(json.dumps({"folds": 3, "fold_seed": 0}))
 
     trained = _fake_rounds(monkeypatch, tiny_sam_builder)
     work, config = tmp_path / "work", dict(DEFAULTS)
@@ -848,12 +926,14 @@ def test_a_round_stopped_while_trained_again_is_not_kept_by_a_resume_with_the_fi
         raise KeyboardInterrupt
 
     monkeypatch.setattr(crossval, "train", stopped)
+    plan_without_settings()
     with pytest.raises(KeyboardInterrupt):
         crossval.cross_validate(
             tiny_dataset, 3, {**config, "epochs": config["epochs"] + 1}, work=work, resume=True
         )
     monkeypatch.setattr(crossval, "train", train)
     trained.clear()
+    plan_without_settings()
     crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
     assert trained == ["fold0"], "the round stopped in is trained again; the others are kept"
 
@@ -959,7 +1039,8 @@ def test_the_fold_seed_reaches_the_rounds_and_is_recorded_in_the_plan(
     monkeypatch.undo()
     _fake_rounds(monkeypatch, tiny_sam_builder)
     crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=tmp_path / "work", seed=7)
-    assert json.loads((tmp_path / "work" / "folds_plan.json").read_text()) == {"folds": 3, "fold_seed": 7}
+    plan = json.loads((tmp_path / "work" / "folds_plan.json").read_text())
+    assert (plan["folds"], plan["fold_seed"], plan["settings"]["epochs"]) == (3, 7, DEFAULTS["epochs"])
 
 
 def test_a_plan_of_the_same_k_is_gone_on_from_whatever_other_fold_folders_lie_there(tmp_path):
