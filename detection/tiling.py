@@ -280,12 +280,19 @@ def merge_tile_detections(
 def check_tiling(tile: int, overlap: float) -> None:
     """Raises :class:`UserError` unless ``tile >= MIN_TILE`` pixels and ``0 <= overlap <= MAX_OVERLAP``.
 
+    The message names ``--tile`` and ``--tile-overlap``, the flags every caller's value comes from
+    (``detection.predict``, ``detection.evaluate``, the cascade, the annotation page), as their
+    ``--conf`` checks do; a train config's ``tile`` is checked as a config key
+    (:func:`detection.train_config.check_own_keys`).
+
     >>> check_tiling(48, 0.25)
     """
     if not tile >= MIN_TILE:  # each value named alone: a command without --tile-overlap named it too
-        raise UserError(f"tiled inference needs tile >= {MIN_TILE}, got {tile}")
+        # training's config reads tile: 0 as whole images; here that is leaving --tile out
+        off = " (leave --tile out for whole images)" if tile <= 0 else ""
+        raise UserError(f"--tile needs a window side >= {MIN_TILE} px, got {tile}{off}")
     if not 0 <= overlap <= MAX_OVERLAP:
-        raise UserError(f"tiled inference needs 0 <= overlap <= {MAX_OVERLAP}, got {overlap}")
+        raise UserError(f"--tile-overlap needs a number in [0, {MAX_OVERLAP}], got {overlap}")
 
 
 def check_overlap_has_tile(tile: int | None, overlap: float) -> None:

@@ -504,7 +504,11 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
         (["--out", "{file}"], "error: --out {file} is a file, not a folder"),  # was a traceback
         (["--data", "{nowhere}"], "error: 'val: images/val' of {nowhere} does not exist (/nowhere/"),
         (["--conf", "x"], "error: argument --conf: invalid float value: 'x'"),  # no usage lines
-        (["--tile", "0"], "error: tiled inference needs tile >= 32"),  # was whole images, unlike predict
+        # was whole images, unlike predict; then named "tile", not the flag typed
+        (
+            ["--tile", "0"],
+            "error: --tile needs a window side >= 32 px, got 0 (leave --tile out for whole images)",
+        ),
     ],
 )
 def test_bad_values_stop_before_the_validator_runs(

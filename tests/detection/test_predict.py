@@ -171,7 +171,15 @@ def test_a_pattern_predicts_the_photos_it_matches(
             ["--source", "nowhere/*.PNG"],
             "error: the pattern 'nowhere/*.PNG' matches no image files (.png, .jpg, .jpeg, .bmp, .tif,",
         ),
-        (["--source", ".", "--tile", "16"], "error: tiled inference needs tile >= 32"),
+        (["--source", ".", "--tile", "16"], "error: --tile needs a window side >= 32 px, got 16\n"),
+        (
+            ["--source", ".", "--tile", "0"],
+            "error: --tile needs a window side >= 32 px, got 0 (leave --tile out",
+        ),
+        (
+            ["--source", ".", "--tile", "64", "--tile-overlap", "1"],
+            "error: --tile-overlap needs a number in [0, 0.9], got 1.0",
+        ),
         # ultralytics: a ValueError traceback for conf/iou, imgsz 0 quietly predicted at 32 px
         (["--source", ".", "--conf", "2"], "error: --conf needs a number in [0, 1], got 2.0"),
         (["--source", ".", "--iou", "nan"], "error: --iou needs a finite number, got nan"),

@@ -113,10 +113,12 @@ def test_check_tiling_takes_the_smallest_tile_and_refuses_an_overlap_near_a_whol
     check_tiling(32, 0.0)
     check_tiling(32, 0.9)
     for overlap in (0.95, 1.0, -0.1):  # 0.99 on 32-px tiles would be a 1-px stride: a million windows
-        with pytest.raises(UserError, match=rf"^tiled inference needs 0 <= overlap <= 0\.9, got {overlap}$"):
+        with pytest.raises(
+            UserError, match=rf"^--tile-overlap needs a number in \[0, 0\.9\], got {overlap}$"
+        ):
             check_tiling(48, overlap)
     # the annotation page has no --tile-overlap: its --tile 0 named an overlap too
-    with pytest.raises(UserError, match="^tiled inference needs tile >= 32, got 31$"):
+    with pytest.raises(UserError, match=r"^--tile needs a window side >= 32 px, got 31$"):
         check_tiling(31, 0.2)
 
 
@@ -738,5 +740,5 @@ def test_tiled_evaluation_needs_a_tiled_validator_and_a_sane_tile(tmp_path: Path
 
     with pytest.raises(UserError, match="needs a TiledRecordingValidator"):
         evaluate(data, untrained_small, split="val", tile=48, validator_class=RecordingValidator)
-    with pytest.raises(UserError, match="tiled inference needs tile >= 32"):
+    with pytest.raises(UserError, match="--tile needs a window side >= 32 px, got 16"):
         evaluate(data, untrained_small, split="val", tile=16)

@@ -227,8 +227,8 @@ def test_class_names_can_be_given(photos, stub_detector, tiny_sam):
         ({"conf": float("nan")}, "--conf must be in [0, 1]"),
         ({"iou": -0.1}, "--iou must be in [0, 1]"),
         ({"mask_iou": 1.5}, "--mask-iou must be in [0, 1]"),
-        ({"tile": 16}, "tile >= 32"),
-        ({"tile": 64, "tile_overlap": 0.95}, "0 <= overlap <= 0.9"),
+        ({"tile": 16}, "--tile needs a window side >= 32 px, got 16"),
+        ({"tile": 64, "tile_overlap": 0.95}, "--tile-overlap needs a number in [0, 0.9], got 0.95"),
         ({"device": "gpu"}, "unknown device 'gpu'"),
     ],
 )

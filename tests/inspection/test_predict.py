@@ -164,7 +164,7 @@ def test_a_full_state_dict_with_model(detector_file, tiny_registry, photos, tmp_
     ("args", "fragment"),
     [
         (["--conf", "1.5"], "--conf must be in [0, 1], got 1.5"),
-        (["--tile", "16"], "tiled inference needs tile >= 32"),
+        (["--tile", "16"], "--tile needs a window side >= 32 px, got 16"),
         (["--tile", "abc"], "argument --tile: invalid int value: 'abc'"),
         (["--overlays", "-2"], "--overlays must be -1 (all), 0 (none) or a count"),
         (["--model", "vit_b"], "was trained on model 'tiny', not 'vit_b'"),

@@ -73,7 +73,7 @@ def inspect_cli(checkpoints: Path, source: object, out: Path, *args: object, env
         ("glob matching nothing", ["matches no image files"]),
         ("mvtec category root", ["category's defect masks, not photos", "ground_truth"]),
         ("glob over a category", ["category's defect masks, not photos", "ground_truth"]),
-        ("tile under 32", ["tiled inference needs tile >= 32"]),
+        ("tile under 32", ["--tile needs a window side >= 32 px"]),
         ("conf over 1", ["--conf must be in [0, 1], got 1.5"]),
         ("mask iou over 1", ["--mask-iou must be in [0, 1], got 1.5"]),
         ("unknown option", ["unrecognized arguments: --tiles", "--help"]),

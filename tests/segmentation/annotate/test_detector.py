@@ -35,7 +35,7 @@ def test_a_checkpoint_loads_with_its_names_and_a_source_naming_its_bytes(yolo_we
         ({"conf": 1.5}, "--conf must be in (0, 1]"),
         ({"imgsz": 16}, "--imgsz must be in [32, 8192], got 16"),
         ({"imgsz": 100000}, "--imgsz must be in [32, 8192], got 100000"),  # OpenCV ran out of memory
-        ({"tile": 8}, "tiled inference needs tile >= 32"),
+        ({"tile": 8}, "--tile needs a window side >= 32 px, got 8"),
     ],
 )
 def test_bad_settings_are_refused_before_loading(tmp_path, options, message):
