@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -71,30 +72,59 @@ def find_clip_weights(path: str | Path | None = None, *, option: str = "clip_wei
     """The local CLIP ViT-B/32 weights: ``path`` if given, else the first verified candidate.
 
     Files named ``ViT-B-32.pt`` are checked against the official sha256; an
-    explicit file under another name is taken as the user's own.
+    explicit file under another name is taken as the user's own. A candidate with another sha256
+    (a partial copy) is passed over, with a note on stderr, when a later one verifies; it is
+    left where it is (other tools' folders are not this project's to tidy).
 
     Args:
         option: how the user names the file, for the message (``--clip-weights PATH`` on a command line).
 
     Raises:
-        TextEmbeddingError: no verified file (the message lists where it looked).
+        TextEmbeddingError: no verified file (the message lists where it looked, and the files found
+            with another sha256).
     """
-    try:
-        if path is not None:
+    if path is not None:
+        try:
             return resolve_checkpoint(CLIP_WEIGHTS, path)
-        for candidate in clip_weight_candidates():
-            if candidate.is_file():
-                return resolve_checkpoint(CLIP_WEIGHTS, candidate)
-    except CheckpointError as error:
-        raise TextEmbeddingError(str(error)) from None
-    raise TextEmbeddingError(no_clip_weights(option))
+        except CheckpointError as error:
+            raise TextEmbeddingError(str(error)) from None
+    corrupt: list[Path] = []
+    for candidate in clip_weight_candidates():
+        if not candidate.is_file():
+            continue
+        try:
+            found = resolve_checkpoint(CLIP_WEIGHTS, candidate)
+        except CheckpointError:  # the first corrupt copy stopped the search before a good one later
+            corrupt.append(candidate)
+            continue
+        if corrupt:
+            verb = "has" if len(corrupt) == 1 else "have"
+            print(
+                f"note: {_listed(corrupt)} {verb} another sha256 than the official "
+                f"{CLIP_WEIGHTS.filename}; using {found}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return found
+    raise TextEmbeddingError(no_clip_weights(option, corrupt=corrupt))
 
 
-def no_clip_weights(option: str = "clip_weights=PATH") -> str:
-    """Where ``ViT-B-32.pt`` was looked for, where to get it and how to name it, as one line."""
+def _listed(paths: Sequence[Path]) -> str:
+    return ", ".join(str(path) for path in paths)
+
+
+def no_clip_weights(option: str = "clip_weights=PATH", *, corrupt: Sequence[Path] = ()) -> str:
+    """Where ``ViT-B-32.pt`` was looked for, where to get it and how to name it, as one line.
+
+    ``corrupt``: the files found there whose sha256 is not the official one, named first.
+    """
     looked = ", ".join(str(candidate.parent) for candidate in clip_weight_candidates())
+    found = ""
+    if corrupt:
+        verb = "has" if len(corrupt) == 1 else "have"
+        found = f" with the official sha256 {CLIP_WEIGHTS.sha256}: {_listed(corrupt)} {verb} another"
     return (
-        f"no CLIP {CLIP_VARIANT} weights on disk (looked for {CLIP_WEIGHTS.filename} in {looked}; "
+        f"no CLIP {CLIP_VARIANT} weights on disk{found} (looked for {CLIP_WEIGHTS.filename} in {looked}; "
         f"get it from {CLIP_WEIGHTS.url} or pass {option})"
     )
 
