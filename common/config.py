@@ -7,7 +7,8 @@ An entry point declares its keys once, as a :class:`Schema` of :class:`Option`
 defaults, the YAML file and the overrides, and checks the result against the
 declaration before anything runs: an unknown key (a typo), a wrong type
 (``lr=true`` is not 1.0), a value out of range (``batch_size=0``) or a NaN is
-one :class:`~common.errors.UserError` line naming the key.
+one :class:`~common.errors.UserError` line naming the key, led by the override or
+the file that set it (``override 'batch_size=0': config key 'batch_size' needs ...``).
 
 Nested keys use dots. Values are parsed as YAML (``5`` is an int, ``null`` is
 None, ``[1, 2]`` a list); an empty value (``key=``) is refused, not read as null.
@@ -326,7 +327,8 @@ def load_config(
     """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`.
 
     ``path`` not found from the working folder is read from the project (:func:`project_path`): the
-    README's ``--config configs/...yaml`` works from any folder.
+    README's ``--config configs/...yaml`` works from any folder. A bad value is named with where it
+    was set (:func:`with_source`): ``override 'batch_size=0': ...`` or ``config file X: ...``.
     """
     schema = defaults if isinstance(defaults, Schema) else None
     config = schema.defaults() if schema is not None else copy.deepcopy(dict(defaults))
@@ -338,10 +340,45 @@ def load_config(
             # Name the file: "unknown config key 'path'" alone did not say that --config got a data.yaml.
             message = str(error)
             raise UserError(message if str(file) in message else f"config file {file}: {message}") from None
-    config = merge(config, parse_overrides(overrides))
-    if schema is not None:
-        schema.check(config)
+    try:
+        config = merge(config, parse_overrides(overrides))
+        if schema is not None:
+            schema.check(config)
+    except UserError as error:
+        raise with_source(error, path, overrides) from None
     return config
+
+
+#: The key a check's message names: ``config key 'prompts.p_box' needs ...``.
+_NAMED_KEY = re.compile(r"config key '([^']+)'")
+
+
+def with_source(error: UserError, path: str | Path | None, overrides: Sequence[str]) -> UserError:
+    """``error`` led by where the value of the config key it names was set, as :func:`load_config` layers.
+
+    ``override 'batch_size=0': config key 'batch_size' needs ...`` when an override set the key (or
+    its section), else ``config file X: ...`` when the file at ``path`` did; ``error`` itself when
+    the value is a default, or the message names no key or already its source. The file, read whole
+    a moment before, is read again for the message only.
+    """
+    message = str(error)
+    named = _NAMED_KEY.search(message)
+    if named is None or message.startswith(("override '", "config file ")):
+        return error
+    key = named.group(1)
+    for item in reversed(overrides):  # the last one wins, as in parse_overrides
+        given = item.partition("=")[0].strip()
+        if key == given or key.startswith(given + ".") or given.startswith(key + "."):
+            return UserError(f"override '{item}': {message}")
+    if path is not None:
+        file = project_path(path)
+        node: object = read_yaml(file)
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return error
+            node = node[part]
+        return UserError(f"config file {file}: {message}")
+    return error
 
 
 def save_config(config: Mapping, path: str | Path) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.augment_policy import check_named_categories
-from common.config import Option, Schema, load_config, project_path
+from common.config import Option, Schema, load_config, project_path, with_source
 from common.data_sets import data_yaml_of
 from common.errors import UserError, one_line
 from common.folders import check_run_name
@@ -412,7 +412,7 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
         UserError: an unknown key, a bad value, no ``data``, an unreadable policy; one line.
     """
     defaults = default_config()
-    first = check_config(load_config(defaults, path, overrides))
+    first = _checked_config(defaults, path, overrides)
     data_path(first)
     categories = config_categories(first)
     settings = {}
@@ -421,10 +421,20 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
         if first.get("category"):
             check_named_categories(policy, categories, dataset_categories(first["data"]), key="category")
         settings = policy_settings(policy, categories, defaults)
-    config = check_config(load_config({**defaults, **settings}, path, overrides))
+    config = _checked_config({**defaults, **settings}, path, overrides)
     if categories and not config.get("category"):
         config["category"] = categories[0] if len(categories) == 1 else categories
     return config
+
+
+def _checked_config(defaults: Mapping, path: str | Path | None, overrides: Sequence[str]) -> dict:
+    """:func:`load_config` then :func:`check_config`; a bad value named with where it was set
+    (``override 'lr0=-1': ...``, ``config file X: ...``, :func:`common.config.with_source`)."""
+    config = load_config(defaults, path, overrides)
+    try:
+        return check_config(config)
+    except UserError as error:
+        raise with_source(error, path, overrides) from None
 
 
 def describe_augmentation(config: Mapping) -> str:

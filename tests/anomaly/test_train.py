@@ -32,8 +32,8 @@ def test_an_image_size_off_the_backbones_stride_is_refused_as_a_config_value(tmp
     argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "image_size=100"]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
-        "error: config key 'image_size' needs an integer in [32, 2048], a multiple of 16, "
-        "got 100 (96 or 112 are)\n"
+        "error: override 'image_size=100': config key 'image_size' needs an integer in [32, 2048], "
+        "a multiple of 16, got 100 (96 or 112 are)\n"
     )
 
 

@@ -146,9 +146,9 @@ def test_the_unknown_key_text_names_the_known_keys_sorted_and_keeps_a_deep_prefi
 
     with pytest.raises(UserError) as error:
         load_config(SCHEMA, None, ["loss.wieght=1"])
-    assert (
-        str(error.value)
-        == "unknown config key 'loss.wieght' (did you mean 'loss.weight'?; known here: kind, weight)"
+    assert str(error.value) == (
+        "override 'loss.wieght=1': unknown config key 'loss.wieght' (did you mean 'loss.weight'?; "
+        "known here: kind, weight)"
     )
     # the last part is matched, the rest kept: a section inside a section
     assert unknown_key_text("a.b.epoch", {"epochs": 1, "lr": 0}).startswith(
@@ -373,7 +373,9 @@ def test_null_unsets_and_a_quoted_empty_value_is_the_empty_string():
         parse_overrides(["data=''"]) == parse_overrides(['data=""']) == {"data": ""}
     )  # refused by data's Option
     assert load_config(SCHEMA, None, ["data=~", "max_steps=null"])["data"] is None
-    with pytest.raises(UserError, match=r"^config key 'epochs' needs a number, got ''$"):
+    with pytest.raises(
+        UserError, match=r"^override 'epochs=''': config key 'epochs' needs a number, got ''$"
+    ):
         load_config(SCHEMA, None, ["epochs=''"])
 
 
@@ -391,14 +393,48 @@ def test_a_blank_string_value_is_refused_naming_the_key(tmp_path, blank):
     # Path('') is the working folder: cache_dir='' filled it with cache entries, out='' wrote runs there
     with pytest.raises(UserError) as error:
         load_config(SCHEMA, None, [blank])
-    assert (
-        str(error.value)
-        == "config key 'data' needs a string or null, got an empty string; null gives the default"
+    assert str(error.value) == (
+        f"override '{blank}': config key 'data' needs a string or null, got an empty string; "
+        "null gives the default"
     )
     (tmp_path / "run.yaml").write_text('device: ""\n')  # in a file too
-    with pytest.raises(UserError, match=r"^config key 'device' needs .*, got an empty string$"):
+    with pytest.raises(
+        UserError, match=r"^config file .*run\.yaml: config key 'device' needs .*, got an empty string$"
+    ):
         load_config(SCHEMA, tmp_path / "run.yaml")
     assert Option("", str).check("key", "") is None  # where empty is the default, it is a value
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], "config file {file}: config key 'epochs' needs an integer >= 1, got 0"),
+        # the override wins over the file's value, and is named; of several, the one that set the key
+        (
+            ["ratio=0.5", "epochs=-1"],
+            "override 'epochs=-1': config key 'epochs' needs an integer >= 1, got -1",
+        ),
+        (  # a section set whole
+            ["epochs=2", "loss={weight: -2}"],
+            "override 'loss={{weight: -2}}': config key 'loss.weight' needs a number >= 0, got -2",
+        ),
+    ],
+)
+def test_a_bad_value_names_where_it_was_set(tmp_path, overrides, expected):
+    # "config key 'epochs' needs an integer >= 1, got 0" alone: in the file, or on the command line?
+    file = tmp_path / "run.yaml"
+    file.write_text("epochs: 0\nloss:\n  weight: 1\n")
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, file, overrides)
+    assert str(error.value) == expected.format(file=file)
+
+
+def test_a_bad_value_nobody_set_is_named_without_a_source(tmp_path):
+    # a caller's defaults (detection.train's augmentation policy) are neither file nor override
+    file = tmp_path / "run.yaml"
+    file.write_text("ratio: 0.5\n")
+    with pytest.raises(UserError, match=r"^config key 'epochs' needs an integer >= 1, got 0$"):
+        load_config(Schema(epochs=Option(0, int, "passes", low=1), ratio=SCHEMA["ratio"]), file, ["ratio=1"])
 
 
 def test_an_empty_config_file_is_the_defaults(tmp_path):

@@ -117,6 +117,20 @@ def test_category_from_splits_json_picks_its_policy(tiny_dataset: Path) -> None:
     assert "synthetic_nut (its own entry): degrees=180.0 fliplr=0.0 flipud=0.0" in described
 
 
+def test_a_bad_value_names_the_config_file_or_the_override_that_set_it(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    own = tmp_path / "run.yaml"
+    own.write_text(yaml.safe_dump({"data": str(tiny_dataset / "data.yaml"), "fliplr": 2.0, "freeze": -3}))
+    with pytest.raises(
+        UserError,
+        match=rf"^config file {re.escape(str(own))}: config key 'fliplr': 'fliplr=2.0' is an invalid",
+    ):
+        build_config(own)
+    with pytest.raises(UserError, match=r"^override 'freeze=-1': config key 'freeze' needs a layer count"):
+        build_config(own, ["fliplr=0.5", "freeze=-1"])
+
+
 @pytest.mark.parametrize("category", [None, "", []])
 def test_no_category_given_takes_the_data_sets_own(tiny_dataset: Path, category) -> None:
     config = {"data": str(tiny_dataset / "data.yaml"), "category": category}
@@ -438,7 +452,10 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
     overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "lr0=true")
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: config key 'lr0' needs a number > 0") and err.count("\n") == 1
+    assert (
+        err.startswith("error: override 'lr0=true': config key 'lr0' needs a number > 0")
+        and err.count("\n") == 1
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -446,10 +463,14 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
     ("override", "expected"),
     [
         ("project={file}", "error: config key 'project': {file} is a file, not a folder"),  # was a traceback
-        ("device=foo", "error: config key 'device': Invalid CUDA 'device=foo' requested."),  # in the trainer
+        (  # in the trainer
+            "device=foo",
+            "error: override 'device=foo': config key 'device': Invalid CUDA 'device=foo' requested.",
+        ),
         pytest.param(  # trained on the CPU without a word
             "device=mps",
-            "error: config key 'device' (mps): Apple's MPS backend is not available on this machine",
+            "error: override 'device=mps': config key 'device' (mps): Apple's MPS backend is not available "
+            "on this machine",
             marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS"),
         ),
     ],

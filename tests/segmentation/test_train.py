@@ -901,7 +901,8 @@ def test_overrides_may_stand_on_both_sides_of_config(tiny_dataset, tmp_path, cap
     config = tmp_path / "c.yaml"
     config.write_text("lr: 0.001\n")
     assert main([f"data={tiny_dataset}", "--config", str(config), "epochs=0", f"out={tmp_path}/r"]) == 2
-    assert capsys.readouterr().err == "error: config key 'epochs' needs an integer >= 1, got 0\n"
+    err = capsys.readouterr().err
+    assert err == "error: override 'epochs=0': config key 'epochs' needs an integer >= 1, got 0\n"
     assert not (tmp_path / "r").exists()
 
 
