@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,24 +323,39 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
 
 
 def load_config(
-    defaults: Schema | Mapping, path: str | Path | None = None, overrides: Sequence[str] = ()
+    defaults: Schema | Mapping,
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    note_empty: bool = True,
 ) -> dict:
     """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`.
 
     ``path`` not found from the working folder is read from the project (:func:`project_path`): the
     README's ``--config configs/...yaml`` works from any folder. A bad value is named with where it
     was set (:func:`with_source`): ``override 'batch_size=0': ...`` or ``config file X: ...``.
+    A file that sets no key (empty, or only comments: a truncated copy, the wrong file) gives the
+    defaults with a ``note:`` on stderr saying so; ``note_empty=False`` for a second read of it.
     """
     schema = defaults if isinstance(defaults, Schema) else None
     config = schema.defaults() if schema is not None else copy.deepcopy(dict(defaults))
     if path is not None:
         file = project_path(path)
         try:
-            config = merge(config, read_yaml(file))
+            given = read_yaml(file)
+            config = merge(config, given)
         except UserError as error:
             # Name the file: "unknown config key 'path'" alone did not say that --config got a data.yaml.
             message = str(error)
             raise UserError(message if str(file) in message else f"config file {file}: {message}") from None
+        if not given and note_empty:  # it ran on the defaults without a word
+            also = " and the overrides" if overrides else ""
+            print(
+                f"note: config file {file} sets no keys (it is empty or only comments): "
+                f"the defaults{also} are used",
+                file=sys.stderr,
+                flush=True,
+            )
     try:
         config = merge(config, parse_overrides(overrides))
         if schema is not None:

@@ -421,16 +421,18 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
         if first.get("category"):
             check_named_categories(policy, categories, dataset_categories(first["data"]), key="category")
         settings = policy_settings(policy, categories, defaults)
-    config = _checked_config({**defaults, **settings}, path, overrides)
+    config = _checked_config({**defaults, **settings}, path, overrides, note_empty=False)
     if categories and not config.get("category"):
         config["category"] = categories[0] if len(categories) == 1 else categories
     return config
 
 
-def _checked_config(defaults: Mapping, path: str | Path | None, overrides: Sequence[str]) -> dict:
+def _checked_config(
+    defaults: Mapping, path: str | Path | None, overrides: Sequence[str], *, note_empty: bool = True
+) -> dict:
     """:func:`load_config` then :func:`check_config`; a bad value named with where it was set
     (``override 'lr0=-1': ...``, ``config file X: ...``, :func:`common.config.with_source`)."""
-    config = load_config(defaults, path, overrides)
+    config = load_config(defaults, path, overrides, note_empty=note_empty)
     try:
         return check_config(config)
     except UserError as error:

@@ -521,7 +521,8 @@ def load_run_config(args: argparse.Namespace) -> dict:
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)
     config = load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
-    refuse_set_up_changes(args.resume, load_config(SCHEMA, args.resume / "args.yaml"), config)
+    saved = load_config(SCHEMA, args.resume / "args.yaml", note_empty=False)  # noted once, just above
+    refuse_set_up_changes(args.resume, saved, config)
     given = "data" in override_keys(args.overrides)
     if given and config["data"] and not Path(config["data"]).exists():  # not args.yaml's, as set_up says
         raise UserError(f"data={config['data']} does not exist (given with --resume {args.resume})")

@@ -437,9 +437,20 @@ def test_a_bad_value_nobody_set_is_named_without_a_source(tmp_path):
         load_config(Schema(epochs=Option(0, int, "passes", low=1), ratio=SCHEMA["ratio"]), file, ["ratio=1"])
 
 
-def test_an_empty_config_file_is_the_defaults(tmp_path):
-    (tmp_path / "empty.yaml").write_text("")
-    assert load_config(SCHEMA, tmp_path / "empty.yaml") == SCHEMA.defaults()
+@pytest.mark.parametrize("text", ["", "# epochs: 5\n\n", "{}\n"])
+def test_a_config_file_that_sets_no_key_gives_the_defaults_and_says_so(tmp_path, capsys, text):
+    # a truncated copy or the wrong file ran on the defaults without a word
+    file = tmp_path / "empty.yaml"
+    file.write_text(text)
+    assert load_config(SCHEMA, file) == SCHEMA.defaults()
+    note = f"note: config file {file} sets no keys (it is empty or only comments): the defaults"
+    assert capsys.readouterr().err == f"{note} are used\n"
+    assert load_config(SCHEMA, file, ["epochs=3"])["epochs"] == 3
+    assert capsys.readouterr().err == f"{note} and the overrides are used\n"
+    load_config(SCHEMA, file, note_empty=False)  # a second read of the same file
+    (tmp_path / "set.yaml").write_text("epochs: 3\n")
+    load_config(SCHEMA, tmp_path / "set.yaml")
+    assert capsys.readouterr().err == ""
 
 
 def test_saved_config_writes_paths_inside_lists_as_strings(tmp_path):

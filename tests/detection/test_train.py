@@ -131,6 +131,14 @@ def test_a_bad_value_names_the_config_file_or_the_override_that_set_it(
         build_config(own, ["fliplr=0.5", "freeze=-1"])
 
 
+def test_an_empty_config_file_is_noted_once(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    # build_config reads the file twice (before and after the augmentation policy)
+    empty = tmp_path / "run.yaml"
+    empty.write_text("# nothing yet\n")
+    assert build_config(empty, [f"data={tiny_dataset / 'data.yaml'}"])["epochs"] == default_config()["epochs"]
+    assert capsys.readouterr().err.count(f"note: config file {empty} sets no keys") == 1
+
+
 @pytest.mark.parametrize("category", [None, "", []])
 def test_no_category_given_takes_the_data_sets_own(tiny_dataset: Path, category) -> None:
     config = {"data": str(tiny_dataset / "data.yaml"), "category": category}
