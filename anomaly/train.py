@@ -49,8 +49,8 @@ def parser() -> OneLineParser:
 
 def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    overrides = list(args.overrides) + ([f"backbone={args.backbone}"] if args.backbone else [])
-    config = load_config(SCHEMA, args.config, overrides)
+    flags = {f"backbone={args.backbone}": f"--backbone {args.backbone}"} if args.backbone else {}
+    config = load_config(SCHEMA, args.config, [*args.overrides, *flags], flags=flags)
     from anomaly.data import single_category
     from anomaly.run import evaluate_command, fit_run
 

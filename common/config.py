@@ -328,6 +328,7 @@ def load_config(
     overrides: Sequence[str] = (),
     *,
     note_empty: bool = True,
+    flags: Mapping[str, str] | None = None,
 ) -> dict:
     """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`.
 
@@ -336,6 +337,8 @@ def load_config(
     was set (:func:`with_source`): ``override 'batch_size=0': ...`` or ``config file X: ...``.
     A file that sets no key (empty, or only comments: a truncated copy, the wrong file) gives the
     defaults with a ``note:`` on stderr saying so; ``note_empty=False`` for a second read of it.
+    ``flags``: the overrides a command made of its own flags, by the flag as typed
+    (``{"backbone=foo": "--backbone foo"}``), which a bad value's message names instead.
     """
     schema = defaults if isinstance(defaults, Schema) else None
     config = schema.defaults() if schema is not None else copy.deepcopy(dict(defaults))
@@ -361,7 +364,7 @@ def load_config(
         if schema is not None:
             schema.check(config)
     except UserError as error:
-        raise with_source(error, path, overrides) from None
+        raise with_source(error, path, overrides, flags) from None
     return config
 
 
@@ -369,13 +372,19 @@ def load_config(
 _NAMED_KEY = re.compile(r"config key '([^']+)'")
 
 
-def with_source(error: UserError, path: str | Path | None, overrides: Sequence[str]) -> UserError:
+def with_source(
+    error: UserError,
+    path: str | Path | None,
+    overrides: Sequence[str],
+    flags: Mapping[str, str] | None = None,
+) -> UserError:
     """``error`` led by where the value of the config key it names was set, as :func:`load_config` layers.
 
     ``override 'batch_size=0': config key 'batch_size' needs ...`` when an override set the key (or
     its section), else ``config file X: ...`` when the file at ``path`` did; ``error`` itself when
-    the value is a default, or the message names no key or already its source. The file, read whole
-    a moment before, is read again for the message only.
+    the value is a default, or the message names no key or already its source. An override a
+    command made of a flag is named as ``flags`` gives it (``--device gpu: config key 'device' ...``).
+    The file, read whole a moment before, is read again for the message only.
     """
     message = str(error)
     named = _NAMED_KEY.search(message)
@@ -385,7 +394,8 @@ def with_source(error: UserError, path: str | Path | None, overrides: Sequence[s
     for item in reversed(overrides):  # the last one wins, as in parse_overrides
         given = item.partition("=")[0].strip()
         if key == given or key.startswith(given + ".") or given.startswith(key + "."):
-            return UserError(f"override '{item}': {message}")
+            typed = (flags or {}).get(item)
+            return UserError(f"{typed}: {message}" if typed else f"override '{item}': {message}")
     if path is not None:
         file = project_path(path)
         node: object = read_yaml(file)

@@ -474,8 +474,9 @@ def embed_for_models(
     return inputs
 
 
-def _folds_overrides(args: argparse.Namespace) -> list[str]:
-    """The training overrides ``--folds`` takes from this command's own flags and ``--set``.
+def _folds_overrides(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The training overrides ``--folds`` takes from this command's own flags and ``--set``, and those
+    made of a flag by the flag as typed (``load_config``'s ``flags``: a bad ``--device`` is named so).
 
     ``--base-checkpoint`` was silently dropped (the rounds tuned and scored the official weights);
     ``--crop-fraction`` was too, and is the tuning's rule there, so it is refused for
@@ -494,19 +495,23 @@ def _folds_overrides(args: argparse.Namespace) -> list[str]:
         if key in ("data", "out", "name", "exist_ok"):
             where = "--data" if key == "data" else "--out (the rounds train in its runs/fold<i>)"
             raise UserError(f"--folds takes its {key} from {where}: drop --set {override}")
-    overrides = [f"data={args.data}", f"device={args.device}"]
+    flags = {f"data={args.data}": f"--data {args.data}", f"device={args.device}": f"--device {args.device}"}
+    overrides = list(flags)
     # recorded in folds.json absolute, but with any .. left (not recorded_path): the rounds' fingerprints
     # (segmentation.crossval.round_fingerprint) hash this spelling, and --resume of an earlier run keeps them
     if args.base_checkpoint:
         overrides.append(f"checkpoint={Path(args.base_checkpoint).absolute()}")
+        flags[overrides[-1]] = f"--base-checkpoint {args.base_checkpoint}"
     overrides += args.set  # --set over the flags above; --model, --cache-dir and --no-progress over --set
     if args.model:
         overrides.append(f"model={args.model}")
+        flags[overrides[-1]] = f"--model {args.model}"
     if args.cache_dir:
         overrides.append(f"cache_dir={args.cache_dir}")
+        flags[overrides[-1]] = f"--cache-dir {args.cache_dir}"
     if args.no_progress:
         overrides.append("progress=false")
-    return overrides
+    return overrides, flags
 
 
 def run_folds(args: argparse.Namespace) -> dict:
@@ -517,7 +522,8 @@ def run_folds(args: argparse.Namespace) -> dict:
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
     _check_arguments(args, out)
-    config = load_config(SCHEMA, args.config, _folds_overrides(args))
+    overrides, flags = _folds_overrides(args)
+    config = load_config(SCHEMA, args.config, overrides, flags=flags)
     check_settings(config)  # before an earlier run in out is removed, as round 0's training would
     if args.tta and config["crops"]["max_fraction"] > 0:
         raise UserError("--tta and crops.max_fraction do not combine: drop one of them")

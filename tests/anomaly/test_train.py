@@ -37,6 +37,13 @@ def test_an_image_size_off_the_backbones_stride_is_refused_as_a_config_value(tmp
     )
 
 
+def test_a_bad_backbone_is_named_by_its_flag(tmp_path: Path, capsys) -> None:
+    # --backbone becomes the override backbone=foo: the message named an override nobody typed
+    argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--backbone", "foo"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: --backbone foo: config key 'backbone' must be one of ")
+
+
 def test_a_fit_on_one_photo_says_one_good_image(tmp_path: Path, capsys) -> None:
     # it printed "fit mobilenet_v2 PatchCore on 1 good images of 'part'"
     parts = make_parts(tmp_path / "data", n_train=1)

@@ -429,6 +429,11 @@ def test_a_bad_value_names_where_it_was_set(tmp_path, overrides, expected):
     assert str(error.value) == expected.format(file=file)
 
 
+def test_an_override_a_command_made_of_a_flag_is_named_by_the_flag(tmp_path):
+    with pytest.raises(UserError, match=r"^--epochs 0: config key 'epochs' needs an integer >= 1, got 0$"):
+        load_config(SCHEMA, None, ["ratio=1", "epochs=0"], flags={"epochs=0": "--epochs 0"})
+
+
 def test_a_bad_value_nobody_set_is_named_without_a_source(tmp_path):
     # a caller's defaults (detection.train's augmentation policy) are neither file nor override
     file = tmp_path / "run.yaml"

@@ -615,8 +615,17 @@ def test_every_set_flag_reaches_the_folds_training() -> None:
     from segmentation.evaluate import _folds_overrides, build_parser
 
     argv = ["--data", "d", "--folds", "3", "--set", "epochs=1", "--set", "colour_head=true", "seed=2"]
-    overrides = _folds_overrides(build_parser().parse_args(argv))
+    overrides, flags = _folds_overrides(build_parser().parse_args(argv))
     assert {"epochs=1", "colour_head=true", "seed=2"} <= set(overrides)
+    assert flags == {"data=d": "--data d", "device=auto": "--device auto"}  # named so in an error
+
+
+def test_a_bad_device_with_folds_is_named_by_its_flag(tmp_path, capsys) -> None:
+    # --folds hands --device to the rounds' training config as device=gpu, an override nobody typed
+    argv = ["--data", str(tmp_path / "d"), "--folds", "3", "--device", "gpu", "--out", str(tmp_path / "f")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device gpu: config key 'device' needs ") and err.count("\n") == 1
 
 
 def test_help_gives_each_default_once_and_the_split_its_own_help() -> None:
