@@ -33,7 +33,7 @@ import filecmp
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -158,6 +158,23 @@ def move_stem_files(category_dir: Path, stem: str, target: Path) -> list[Path]:
         _remove_if_empty(path.parent)
         moved.append(destination)
     return moved
+
+
+def rename_class_folders(category_dir: Path, renames: Mapping[str, str]) -> None:
+    """Renames the tree's ``test/<old>`` and ``ground_truth/<old>`` folders to the new class names, each
+    in one ``os.rename``.
+
+    A folder whose new name is taken (two classes swapping names; a rename cut short, then undone) is
+    left where it is: :func:`sync_image` moves its photos' files one by one, as on any start after a
+    change of class. On a file system blind to case, ``scratch`` to ``Scratch`` is one folder renamed.
+    """
+    for part in ("test", "ground_truth"):
+        for old, new in renames.items():
+            source, target = category_dir / part / old, category_dir / part / new
+            if not source.is_dir() or source.is_symlink():
+                continue
+            if not (target.exists() or target.is_symlink()) or os.path.samefile(source, target):
+                os.rename(source, target)
 
 
 def sync_image(

@@ -8,8 +8,9 @@ the MVTec tree (class and category names, unique file stems); the session
 from __future__ import annotations
 
 import re
+import shlex
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +185,38 @@ def check_classes(classes: Sequence[str], *, stored: int = 0) -> list[str]:
     except UserError as error:  # the converters' error: here a bad option of the app
         raise AnnotationError(str(error)) from None
     return names
+
+
+def renamed_classes(classes: Sequence[str], renames: Mapping[str, str]) -> list[str]:
+    """``classes`` with each old name of ``renames`` replaced by its new one, in its place: the order,
+    and so each class's mask value (:func:`export.class_values`), stays.
+
+    A new name is held to the whole rule of a name typed now (:func:`check_name`), the names kept are
+    not (a saved ``scratch.`` stays); renames take effect together, so two names may swap.
+
+    >>> renamed_classes(["scrach", "dent"], {"scrach": "scratch"})
+    ['scratch', 'dent']
+
+    Raises:
+        AnnotationError: an old name that is no class (naming the classes), a bad or reserved new name,
+            one that another class has, but for case.
+    """
+    classes = list(classes)
+    for old in renames:
+        if old not in classes:
+            raise AnnotationError(f"no class {old!r} to rename: the classes are {shlex.join(classes)}")
+    for new in renames.values():
+        check_name(new, "class")
+    names = [renames.get(name, name) for name in classes]
+    for old, new in renames.items():
+        clash = [c for c, n in zip(classes, names, strict=True) if c != old and n.lower() == new.lower()]
+        if clash:
+            other = clash[0]
+            has = f"the class {other!r} has it" if other not in renames else f"{other!r} is renamed to it too"
+            raise AnnotationError(
+                f"cannot rename class {old!r} to {new!r}: {has} (class names differ in more than case)"
+            )
+    return check_classes(names, stored=len(names))  # reserved names; the new ones checked in full above
 
 
 def default_category(out: Path) -> str:

@@ -38,6 +38,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -69,6 +70,7 @@ from segmentation.annotate.records import (
     ImageEntry,
     Instance,
     Snapshot,
+    renamed_classes,
 )
 from segmentation.annotate.state_file import (
     STATE_FILE,
@@ -604,6 +606,51 @@ class AnnotationSession:
                 raise ConflictError(f"nothing to redo on {key}")
             self._step(entry, entry.redo_stack, entry.undo_stack)
 
+    def rename_classes(self, renames: Mapping[str, str]) -> None:
+        """Gives classes new names (:func:`renamed_classes`: old name -> new), in their places, so every
+        mask value stays: the state first (the classes, and the instances and undecided proposals of
+        each, in one atomic write), then the tree's class folders and ``mask_values.json``.
+
+        The state is the source of truth: cut short before it is written, nothing is renamed; after, the
+        tree, renamed in part or not at all, is brought in line with it at the next start or export, as
+        after any change of class. The export under ``<out>/export`` names the old classes until the next
+        one, which keeps each photo's split (found by its stem in the moved folder).
+
+        Raises:
+            AnnotationError: a name :func:`renamed_classes` refuses (nothing written).
+            StorageError: the state cannot be written (nothing renamed), or it was but the tree could
+                not be renamed.
+        """
+        with self._export_lock, self._lock:  # an export reading the tree would lose its folders
+            names = renamed_classes(self.classes, renames)
+            renames = {old: new for old, new in renames.items() if new != old}
+            if not renames:
+                return
+            kept = [(e, e.snapshot(), e.undo_stack, e.redo_stack) for e in self._entries.values()]
+            classes = self.classes
+            self.classes = names
+            for entry, snapshot, undo, redo in kept:
+                entry.restore(_renamed(snapshot, renames))
+                entry.undo_stack = [_renamed(s, renames) for s in undo]  # undo never brings an old name back
+                entry.redo_stack = [_renamed(s, renames) for s in redo]
+            try:
+                self._save()
+            except BaseException:  # memory stays what the disk says
+                self.classes = classes
+                for entry, snapshot, undo, redo in kept:
+                    entry.restore(snapshot)
+                    entry.undo_stack, entry.redo_stack = undo, redo
+                raise
+            try:
+                export.rename_class_folders(self.category_dir, renames)
+                self._sync_tree()
+            except OSError as error:
+                raise StorageError(
+                    f"renamed in {self.state_path.name}, but {self.category_dir} could not be renamed "
+                    f"({file_error(error)}): it is brought in line at the next start or export; "
+                    f"{write_advice(error, self.category_dir)}"
+                ) from error
+
     def export(self, *, task: str = "detect") -> ConversionReport:
         """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`), the tree first
         brought in line with the state (a photo's files the disk refused after its change was saved).
@@ -966,6 +1013,16 @@ def _accept(
     entry.next_id = instances[-1].id + 1
     if entry.status in (UNLABELLED, GOOD):
         entry.status = IN_PROGRESS
+
+
+def _renamed(snapshot: Snapshot, renames: Mapping[str, str]) -> Snapshot:
+    """``snapshot`` with the class of each instance and proposal renamed by ``renames`` (old -> new)."""
+    status, instances, proposals = snapshot
+    return (
+        status,
+        tuple(replace(i, class_name=renames.get(i.class_name, i.class_name)) for i in instances),
+        tuple(replace(p, class_name=renames.get(p.class_name, p.class_name)) for p in proposals),
+    )
 
 
 def _set_status(entry: ImageEntry, *, status: str) -> None:

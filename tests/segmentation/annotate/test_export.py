@@ -695,3 +695,39 @@ def test_a_photo_changed_during_an_export_then_gone_with_no_copy_waits_for_it_qu
     monkeypatch.setattr(convert_module, "mask_to_instances", mask_to_instances)
     assert "(e.g. wide.png): gone from" in annotated.export().notes[0]
     assert len(annotated.entry("wide.png").instances) == 1
+
+
+def test_a_class_renamed_keeps_each_photo_in_its_split_and_the_export_takes_the_new_name(photos, tmp_path):
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scrach", "dent"])
+    for key, shape in [("a.png", (120, 160)), ("b.jpg", (150, 100)), ("wide.png", (300, 640))]:
+        session.add_instance(key, class_name="scrach", mask=blob(shape, (5, 5, 30, 30)))
+    session.export()
+    path = session.out / "export" / "splits.json"
+    before = json.loads(path.read_text())
+    session.rename_classes({"scrach": "scratch"})
+    session.export()
+    after = json.loads(path.read_text())
+    for split in ("train", "val", "test"):
+        assert after[split] == [key.replace("/scrach/", "/scratch/") for key in before[split]]
+    coco = json.loads((session.out / "export" / "annotations" / "instances_train.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == ["dent", "scratch"]
+
+
+def test_class_folders_are_renamed_whole_and_a_taken_name_is_left_to_sync_image(tmp_path):
+    category = tmp_path / "cat"
+    for part, name in [("test", "a.png"), ("ground_truth", "a_mask.png"), ("test", "b.png")]:
+        folder = category / part / ("old" if name != "b.png" else "taken")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(name.encode())
+    (category / "test" / "other").mkdir()
+    (category / "test" / "other" / "c.png").write_bytes(b"c")
+    inode = (category / "test" / "old" / "a.png").stat().st_ino
+    export.rename_class_folders(category, {"old": "new", "other": "taken"})
+    assert sorted(p.relative_to(category).as_posix() for p in category.rglob("*.png")) == [
+        "ground_truth/new/a_mask.png",
+        "test/new/a.png",
+        "test/other/c.png",  # test/taken is there: left for sync_image, file by file
+        "test/taken/b.png",
+    ]
+    assert (category / "test" / "new" / "a.png").stat().st_ino == inode  # moved, not copied

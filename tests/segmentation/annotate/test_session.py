@@ -1605,3 +1605,110 @@ def test_entries_follow_the_folder_order_then_the_gone_photos(opened, photos):
     assert again.keys == ["a.png", "lot_2/c.png", "wide.png"]  # the page's list
     again.persist()
     assert list(json.loads(session.state_path.read_text())["images"]) == [*again.keys, "b.jpg"]
+
+
+def test_a_rename_gives_the_state_and_the_tree_the_new_name_and_keeps_the_mask_values(opened):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
+    session.add_instance("lot_2/c.png", class_name="scratch", mask=blob((96, 128), (5, 5, 15, 15)))
+    session.add_instance("lot_2/c.png", class_name="dent", mask=blob((96, 128), (50, 50, 60, 60)))
+    session.add_proposals({"wide.png": [proposal((300, 640), (10, 10, 40, 40))]}, source="test.json")
+    masks = {p.name: p.read_bytes() for p in (session.category_dir / "ground_truth").rglob("*.png")}
+    session.rename_classes({"scratch": "scuff"})
+    assert session.classes == ["scuff", "dent"]
+    tree = files_under(session.category_dir)
+    assert "test/scuff/a.png" in tree and "ground_truth/scuff/a_mask.png" in tree
+    assert not any("scratch" in path for path in tree)
+    assert {p.name: p.read_bytes() for p in (session.category_dir / "ground_truth").rglob("*.png")} == masks
+    values = json.loads((session.category_dir / "mask_values.json").read_text())
+    assert values == {"255": "scuff", "254": "dent", "0": "good"}
+    again = AnnotationSession.open(session.out)  # the state says so too
+    assert again.classes == ["scuff", "dent"]
+    assert [i.class_name for i in again.entry("lot_2/c.png").instances] == ["scuff", "dent"]
+    assert [p.class_name for p in again.entry("wide.png").proposals] == ["scuff"]
+    assert "scratch" not in session.state_path.read_text()
+
+
+def test_undo_after_a_rename_brings_no_old_name_back(opened):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (50, 50, 60, 60)))
+    session.rename_classes({"scratch": "scuff"})
+    session.undo("a.png")
+    session.redo("a.png")
+    session.undo("a.png")
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scuff"]
+    assert AnnotationSession.open(session.out).classes == ["scuff", "dent"]  # was: unknown class 'scratch'
+
+
+def test_two_classes_swap_names_and_their_photos_swap_folders(opened):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
+    session.rename_classes({"scratch": "dent", "dent": "scratch"})
+    assert session.classes == ["dent", "scratch"]
+    assert files_under(session.category_dir) == [
+        "ground_truth/dent/a_mask.png",
+        "ground_truth/scratch/b_mask.png",
+        "mask_values.json",
+        "test/dent/a.png",
+        "test/scratch/b.jpg",
+    ]
+    assert read_mask(session.category_dir / "ground_truth/dent/a_mask.png").max() == 255  # the first class
+
+
+@pytest.mark.parametrize("cut", ["before the tree", "between test and ground_truth"])
+def test_a_rename_cut_short_after_the_state_resumes_with_the_new_names(opened, monkeypatch, cut):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    session.set_status("a.png", "done")
+    mask = (session.category_dir / "ground_truth/scratch/a_mask.png").read_bytes()
+
+    def killed(category_dir, renames):
+        if cut != "before the tree":
+            os.rename(category_dir / "test/scratch", category_dir / "test/scuff")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_module.export, "rename_class_folders", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.rename_classes({"scratch": "scuff"})
+    monkeypatch.undo()
+    again = AnnotationSession.open(session.out)
+    assert again.classes == ["scuff", "dent"] and again.entry("a.png").status == "done"
+    assert files_under(again.category_dir) == [
+        "ground_truth/scuff/a_mask.png",
+        "mask_values.json",
+        "test/scuff/a.png",
+    ]
+    assert (again.category_dir / "ground_truth/scuff/a_mask.png").read_bytes() == mask
+
+
+def test_a_rename_the_state_cannot_take_changes_nothing(opened, monkeypatch):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    state = session.state_path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(session_module, "atomic_write", full)
+    with pytest.raises(StorageError, match="^nothing saved: cannot write"):
+        session.rename_classes({"scratch": "scuff"})
+    assert session.classes == ["scratch", "dent"]
+    assert session.entry("a.png").instances[0].class_name == "scratch"
+    assert session.state_path.read_bytes() == state
+    assert (session.category_dir / "test/scratch/a.png").is_file()
+    monkeypatch.undo()
+    session.undo("a.png")  # its history is as it was
+    assert not session.entry("a.png").instances
+
+
+def test_a_rename_refused_by_the_name_rules_writes_nothing(opened):
+    session, _ = opened
+    state = session.state_path.read_bytes()
+    with pytest.raises(AnnotationError, match="^no class 'scrach' to rename: the classes are scratch dent$"):
+        session.rename_classes({"scrach": "scuff"})
+    with pytest.raises(AnnotationError, match="^cannot rename class 'scratch' to 'Dent'"):
+        session.rename_classes({"scratch": "Dent"})
+    assert session.state_path.read_bytes() == state and session.classes == ["scratch", "dent"]
