@@ -6,7 +6,9 @@ prints ``Open http://127.0.0.1:<port>/`` and serves until Ctrl+C. The same
 ``--out`` again resumes (``--images`` and ``--classes`` may then be left out).
 ``--export`` writes YOLO + COCO into ``<out>/export`` without starting the
 server, and without the photos when their folder is gone (the tree holds their
-copies). See :mod:`segmentation.annotate` for the page and the output layout.
+copies). ``--rename-class OLD=NEW`` renames a saved class (its mask value kept) in the state and the
+tree, and exits too (then exports, with ``--export``). See :mod:`segmentation.annotate` for the page
+and the output layout.
 
 To review instead of draw, ``--proposals predictions.json`` (the inspection
 cascade's COCO results, :mod:`segmentation.annotate.proposal_file`) or
@@ -82,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--category", help="category folder name under --out (default: the --out folder's name)")
     io.add_argument(
         "--export", action="store_true", help="write YOLO + COCO to OUT/export and exit (no server)"
+    )
+    io.add_argument(
+        "--rename-class",
+        action="append",
+        metavar="OLD=NEW",
+        help="rename a saved class (its mask value stays) in the state and the tree, then exit (no server); "
+        "repeat for more; with --export, export after",
     )
     io.add_argument(
         "--yolo-task",
@@ -285,6 +294,9 @@ def run(args: argparse.Namespace) -> None:
     port = parse_port(args.port)
     check_counts(args)
     check_review_options(args)
+    if args.rename_class is not None:
+        rename_session(args)
+        return
     if args.export:
         export_session(args)
         return
@@ -340,12 +352,86 @@ def export_session(args: argparse.Namespace) -> None:
         lock.take()
         session.persist()
         print_notices(session)
-        if session.photos_gone:
+        print_export(session, task=args.yolo_task)
+
+
+def print_export(session: AnnotationSession, *, task: str) -> None:
+    """Exports ``session`` (persisted, its ``--out`` held) and prints the report."""
+    if session.photos_gone:
+        print(
+            f"note: the photo folder {session.images_dir} is gone: exporting the copies of the "
+            f"photos in {session.category_dir}"
+        )
+    print(format_report(session.export(task=task)))
+
+
+def parse_renames(values: list[str]) -> dict[str, str]:
+    """``--rename-class`` values as old name -> new name.
+
+    >>> parse_renames(["scrach=scratch", "big dent=dent"])
+    {'scrach': 'scratch', 'big dent': 'dent'}
+
+    Raises:
+        UserError: a value that is not one ``OLD=NEW`` (no class name holds ``=``), a class renamed twice.
+    """
+    renames: dict[str, str] = {}
+    for value in values:
+        old, _, new = value.partition("=")
+        if not old or not new or "=" in new:
+            raise UserError(f"--rename-class takes OLD=NEW (a class and its new name), got {value!r}")
+        if old in renames:
+            raise UserError(f"--rename-class renames {old!r} twice: to {renames[old]!r} and to {new!r}")
+        renames[old] = new
+    return renames
+
+
+def rename_session(args: argparse.Namespace) -> None:
+    """``--rename-class OLD=NEW``: classes of the session in ``--out`` renamed
+    (:meth:`~segmentation.annotate.session.AnnotationSession.rename_classes`), then, with ``--export``,
+    exported; no server. Every name is checked before anything is written.
+
+    Raises:
+        UserError: a bad ``OLD=NEW``, ``--classes`` beside it, no state in ``--out``, an old name that is
+            no class, a new one the rules refuse; another command holds ``--out``.
+    """
+    from segmentation.annotate.export import EXPORT_DIR
+    from segmentation.annotate.records import renamed_classes
+    from segmentation.annotate.session import STATE_FILE, AnnotationSession
+
+    renames = parse_renames(args.rename_class)
+    if args.classes is not None:
+        raise UserError(
+            "--rename-class renames the saved classes, --classes adds to them: run them one after the other"
+        )
+    if not (args.out.expanduser() / STATE_FILE).is_file():
+        raise UserError(f"nothing to rename: {args.out} holds no annotation state ({STATE_FILE})")
+    session = AnnotationSession.read(args.out, args.images, category=args.category, photos_optional=True)
+    renamed_classes(session.classes, renames)
+    for old, new in renames.items():
+        if old == new:
+            print(f"note: class {quote(old)} is named so already: nothing to rename")
+    changed = {old: new for old, new in renames.items() if new != old}
+    if not changed and not args.export:
+        return
+    with OutLock(session.out, advice="stop it first, then rename") as lock:
+        lock.take()
+        session.persist()
+        print_notices(session)
+        if changed:
+            session.rename_classes(changed)
+            done = ", ".join(f"{quote(old)} to {quote(new)}" for old, new in changed.items())
             print(
-                f"note: the photo folder {session.images_dir} is gone: exporting the copies of the "
-                f"photos in {session.category_dir}"
+                f"renamed class {done} in {session.out} (classes: {' '.join(map(quote, session.classes))}; "
+                "mask values unchanged)"
             )
-        print(format_report(session.export(task=args.yolo_task)))
+        if args.export:
+            print_export(session, task=args.yolo_task)
+        elif changed and (session.out / EXPORT_DIR).is_dir():
+            print(
+                f"note: the export in {session.out / EXPORT_DIR} names the old classes until it is written "
+                f"again: python -m segmentation.annotate --out {quote(str(args.out))} --export (each photo "
+                "keeps its split)"
+            )
 
 
 def read_session(
@@ -378,8 +464,9 @@ class OutLock:
     folder is made, after the model has loaded (nothing is written before). No lock on Windows.
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, *, advice: str = "stop it first, or export from its page") -> None:
         self.out = Path(out)
+        self.advice = advice  # what the refusal asks for
         self.fd: int | None = None
 
     def take(self) -> None:
@@ -401,7 +488,7 @@ class OutLock:
             os.close(fd)
             raise UserError(
                 f"{self.out} is open in another segmentation.annotate (each would overwrite the other's "
-                "labels): stop it first, or export from its page"
+                f"labels): {self.advice}"
             ) from None
         self.fd = fd
 
@@ -416,9 +503,11 @@ class OutLock:
 
 def check_review_options(args: argparse.Namespace) -> None:
     """``--conf``, ``--imgsz``, ``--tile``, ``--mask-iou`` only with ``--detector`` (``--mask-iou`` in
-    [0, 1]); no proposals with ``--export``."""
+    [0, 1]); no proposals with ``--export`` or ``--rename-class``."""
     if args.export and (args.proposals or args.detector):
         raise UserError("--export writes what is accepted; --proposals and --detector are for the page")
+    if args.rename_class and (args.proposals or args.detector):
+        raise UserError("--rename-class renames and exits; --proposals and --detector are for the page")
     given = [
         f"--{name.replace('_', '-')}"
         for name in ("conf", "imgsz", "tile", "mask_iou")

@@ -114,15 +114,18 @@ def warn_windows_names(names: Sequence[str], what: str, out: Path) -> None:
     """One ``warning:`` line on stderr for each of a saved session's ``names`` that Windows cannot hold.
 
     A session saved before :func:`common.folders.check_folder_name` refused such names (``scratch.``,
-    ``con``) resumes with them, its labels kept; but its tree cannot be copied whole to Windows, and no
-    option renames a class or the category.
+    ``con``) resumes with them, its labels kept; but its tree cannot be copied whole to Windows until
+    ``--rename-class`` renames such a class (no option renames the category).
     """
     for name in names:
         if (problem := windows_problem(name)) is not None:
+            if what == "class":
+                fix = f"--rename-class {shlex.quote(f'{name}=NEW')} gives it another name"
+            else:
+                fix = f"no option renames a {what}: for another name, annotate into a new --out"
             print(
                 f"warning: {what} {name!r} of {out / STATE_FILE} was saved before such names were refused: "
-                f"{problem}; the tree cannot be copied whole to Windows, and no option renames a {what}: for "
-                f"another name, annotate into a new --out",
+                f"{problem}; the tree cannot be copied whole to Windows: {fix}",
                 file=sys.stderr,
                 flush=True,
             )

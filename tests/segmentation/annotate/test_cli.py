@@ -877,7 +877,14 @@ def test_no_colour_prompt_where_there_is_none_is_one_error_line(
 @pytest.mark.parametrize("mask_iou", [0.0, 1.0])
 def test_a_mask_iou_of_0_or_1_is_accepted(mask_iou):
     args = argparse.Namespace(
-        export=False, proposals=None, detector="best.pt", conf=None, imgsz=None, tile=None, mask_iou=mask_iou
+        export=False,
+        rename_class=None,
+        proposals=None,
+        detector="best.pt",
+        conf=None,
+        imgsz=None,
+        tile=None,
+        mask_iou=mask_iou,
     )
     check_review_options(args)  # 1: every box's mask; 0: no two masks of a class overlap at all
 
@@ -962,3 +969,124 @@ def test_classes_given_twice_are_all_offered() -> None:
     argv = ["--images", "x", "--out", "y", "--classes", "scratch", "--classes", "dent"]
     args = build_parser().parse_args(argv)
     assert args.classes == ["scratch", "dent"]
+
+
+def annotated_out(photos, tmp_path) -> Path:
+    """An --out whose session has one instance of each of its classes, scrach and dent."""
+    folder, _ = photos
+    out = tmp_path / "out"
+    session = AnnotationSession.open(out, folder, classes=["scrach", "dent"])
+    for key, class_name in (("a.png", "scrach"), ("wide.png", "dent")):
+        mask = np.zeros((120, 160) if key == "a.png" else (300, 640), bool)
+        mask[10:20, 10:30] = True
+        session.add_instance(key, class_name=class_name, mask=mask)
+    return out
+
+
+def test_rename_class_renames_a_saved_class_and_exits(photos, tmp_path, capsys, monkeypatch):
+    from segmentation.annotate import __main__ as cli
+
+    out = annotated_out(photos, tmp_path)
+    monkeypatch.setattr(cli, "load_model", lambda *args: pytest.fail("a rename needs no model"))
+    assert (
+        main(["--out", str(out), "--rename-class", "scrach=scratch", "--rename-class", "dent=big dent"]) == 0
+    )
+    assert capsys.readouterr().out == (
+        f"renamed class scrach to scratch, dent to 'big dent' in {out} (classes: scratch 'big dent'; mask "
+        "values unchanged)\n"
+    )
+    session = AnnotationSession.read(out)
+    assert session.classes == ["scratch", "big dent"]
+    assert (out / "out" / "test" / "scratch" / "a.png").is_file()
+    assert (out / "out" / "ground_truth" / "big dent" / "wide_mask.png").is_file()
+    assert not (out / "out" / "test" / "scrach").exists()
+
+
+def test_rename_class_with_export_exports_the_new_names_and_without_says_the_export_is_old(
+    photos, tmp_path, capsys
+):
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+    capsys.readouterr()
+    assert main(["--out", str(out), "--rename-class", "dent=dint"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"note: the export in {out / 'export'} names the old classes until it is written again: python "
+        f"-m segmentation.annotate --out {out} --export (each photo keeps its split)"
+    )
+    assert main(["--out", str(out), "--rename-class", "dint=dent", "--export"]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.startswith("renamed class dint to dent in ") and "Wrote yolo, coco data set" in stdout
+    assert "dent" in (out / "export" / "data.yaml").read_text()
+
+
+def test_rename_class_works_with_the_photo_folder_gone(photos, tmp_path, capsys):
+    folder, _ = photos
+    out = annotated_out(photos, tmp_path)
+    folder.rename(tmp_path / "archived")
+    assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 0
+    assert (out / "out" / "test" / "scratch" / "a.png").is_file()
+    assert AnnotationSession.read(out, tmp_path / "archived").classes == ["scratch", "dent"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["scratch=scuff"], "no class 'scratch' to rename: the classes are scrach dent"),
+        (["dent=nul"], "bad class name 'nul': Windows keeps the name 'nul'"),
+        (["dent=Scrach"], "cannot rename class 'dent' to 'Scrach': the class 'scrach' has it"),
+        (["dent=good"], "class name 'good' is reserved by the MVTec layout; choose another"),
+        (["dent"], "--rename-class takes OLD=NEW (a class and its new name), got 'dent'"),
+        (["dent=a=b"], "--rename-class takes OLD=NEW (a class and its new name), got 'dent=a=b'"),
+        (["dent=a", "--rename-class", "dent=b"], "--rename-class renames 'dent' twice: to 'a' and to 'b'"),
+        (
+            ["dent=a", "--classes", "scrach", "dent"],
+            "--rename-class renames the saved classes, --classes adds",
+        ),
+        (["dent=a", "--proposals", "p.json"], "--rename-class renames and exits; --proposals and --detector"),
+    ],
+)
+def test_a_bad_rename_is_one_error_line_and_writes_nothing(photos, tmp_path, capsys, extra, message):
+    out = annotated_out(photos, tmp_path)
+    state = (out / "annotate_state.json").read_bytes()
+    assert main(["--out", str(out), "--rename-class", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert (out / "annotate_state.json").read_bytes() == state
+    assert sorted(p.name for p in (out / "out" / "test").iterdir()) == ["dent", "scrach"]
+
+
+def test_a_rename_to_the_same_name_is_a_note_and_nothing_written(photos, tmp_path, capsys):
+    out = annotated_out(photos, tmp_path)
+    state = (out / "annotate_state.json").read_bytes()
+    assert main(["--out", str(out), "--rename-class", "dent=dent"]) == 0
+    assert capsys.readouterr().out == "note: class dent is named so already: nothing to rename\n"
+    assert (out / "annotate_state.json").read_bytes() == state
+
+
+def test_a_rename_needs_a_saved_session(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "new"), "--rename-class", "a=b"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: nothing to rename: {tmp_path / 'new'} holds no annotation state (annotate_state.json)\n"
+    )
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_rename_on_an_out_a_page_holds_is_one_error_line_and_changes_nothing(photos, tmp_path, capsys):
+    import fcntl
+
+    out = annotated_out(photos, tmp_path)
+    state = (out / "annotate_state.json").read_bytes()
+    held = os.open(out, os.O_RDONLY)  # the running page's lock
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 2
+        assert capsys.readouterr().err == (
+            f"error: {out} is open in another segmentation.annotate (each would overwrite the other's "
+            "labels): stop it first, then rename\n"
+        )
+        assert (out / "annotate_state.json").read_bytes() == state
+        assert (out / "out" / "test" / "scrach").is_dir()
+    finally:
+        os.close(held)
+    assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 0  # once it has stopped

@@ -299,7 +299,7 @@ def test_reopening_resumes_annotations_position_and_classes(opened, photos):
 
 def test_a_session_saved_with_names_windows_cannot_hold_resumes_with_a_warning(opened, photos, capsys):
     # saved before check_folder_name refused them (the old rule took 'scratch.' and 'con'): it could no
-    # longer be resumed or exported, and no option renames a class
+    # longer be resumed or exported; --rename-class renames such a class
     session, _ = opened
     folder, _ = photos
     session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
@@ -317,7 +317,10 @@ def test_a_session_saved_with_names_windows_cannot_hold_resumes_with_a_warning(o
     assert warnings[0].startswith("warning: category 'con' of ")
     assert "Windows keeps the name 'con'" in warnings[0]
     assert warnings[1].startswith("warning: class 'dent.' of ") and "Windows drops a '.'" in warnings[1]
-    assert all(line.endswith("annotate into a new --out") for line in warnings)
+    assert warnings[0].endswith("no option renames a category: for another name, annotate into a new --out")
+    assert warnings[1].endswith(
+        "the tree cannot be copied whole to Windows: --rename-class dent.=NEW gives it another name"
+    )
     grown = AnnotationSession.open(session.out, folder, classes=["scratch", "dent.", "stain"], category="con")
     assert grown.classes == ["scratch", "dent.", "stain"]
     # a name typed now is held to the whole rule
