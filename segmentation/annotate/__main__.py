@@ -7,8 +7,8 @@ prints ``Open http://127.0.0.1:<port>/`` and serves until Ctrl+C. The same
 ``--export`` writes YOLO + COCO into ``<out>/export`` without starting the
 server, and without the photos when their folder is gone (the tree holds their
 copies). ``--rename-class OLD=NEW`` renames a saved class (its mask value kept) in the state and the
-tree, and exits too (then exports, with ``--export``). See :mod:`segmentation.annotate` for the page
-and the output layout.
+tree, ``--rename-category NEW`` the category, and each exits too (then exports, with ``--export``).
+See :mod:`segmentation.annotate` for the page and the output layout.
 
 To review instead of draw, ``--proposals predictions.json`` (the inspection
 cascade's COCO results, :mod:`segmentation.annotate.proposal_file`) or
@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OLD=NEW",
         help="rename a saved class (its mask value stays) in the state and the tree, then exit (no server); "
         "repeat for more; with --export, export after",
+    )
+    io.add_argument(
+        "--rename-category",
+        metavar="NEW",
+        help="rename the saved category (the tree's folder under --out) in the state, the folder and the "
+        "last export's split, then exit (no server); with --export, export after",
     )
     io.add_argument(
         "--yolo-task",
@@ -294,7 +300,7 @@ def run(args: argparse.Namespace) -> None:
     port = parse_port(args.port)
     check_counts(args)
     check_review_options(args)
-    if args.rename_class is not None:
+    if args.rename_class is not None or args.rename_category is not None:
         rename_session(args)
         return
     if args.export:
@@ -386,32 +392,41 @@ def parse_renames(values: list[str]) -> dict[str, str]:
 
 
 def rename_session(args: argparse.Namespace) -> None:
-    """``--rename-class OLD=NEW``: classes of the session in ``--out`` renamed
-    (:meth:`~segmentation.annotate.session.AnnotationSession.rename_classes`), then, with ``--export``,
+    """``--rename-class OLD=NEW`` and ``--rename-category NEW``: the classes, then the category, of the
+    session in ``--out`` renamed (:meth:`~segmentation.annotate.session.AnnotationSession.rename_classes`,
+    :meth:`~segmentation.annotate.session.AnnotationSession.rename_category`), then, with ``--export``,
     exported; no server. Every name is checked before anything is written.
 
     Raises:
         UserError: a bad ``OLD=NEW``, ``--classes`` beside it, no state in ``--out``, an old name that is
-            no class, a new one the rules refuse; another command holds ``--out``.
+            no class, a new name the rules refuse; another command holds ``--out``.
     """
     from segmentation.annotate.export import EXPORT_DIR
     from segmentation.annotate.records import renamed_classes
     from segmentation.annotate.session import STATE_FILE, AnnotationSession
+    from segmentation.annotate.state_file import check_new_category
 
-    renames = parse_renames(args.rename_class)
+    renames = parse_renames(args.rename_class or [])
     if args.classes is not None:
+        option = "--rename-class" if renames else "--rename-category"
         raise UserError(
-            "--rename-class renames the saved classes, --classes adds to them: run them one after the other"
+            f"{option} renames what is saved, --classes adds classes: run them one after the other"
         )
     if not (args.out.expanduser() / STATE_FILE).is_file():
         raise UserError(f"nothing to rename: {args.out} holds no annotation state ({STATE_FILE})")
     session = AnnotationSession.read(args.out, args.images, category=args.category, photos_optional=True)
     renamed_classes(session.classes, renames)
+    category = args.rename_category
+    if category is not None:
+        check_new_category(session.out, session.category, category)
     for old, new in renames.items():
         if old == new:
             print(f"note: class {quote(old)} is named so already: nothing to rename")
+    if category == session.category:
+        print(f"note: the category is named {category} already: nothing to rename")
     changed = {old: new for old, new in renames.items() if new != old}
-    if not changed and not args.export:
+    moved = category is not None and category != session.category
+    if not changed and not moved and not args.export:
         return
     with OutLock(session.out, advice="stop it first, then rename") as lock:
         lock.take()
@@ -424,13 +439,18 @@ def rename_session(args: argparse.Namespace) -> None:
                 f"renamed class {done} in {session.out} (classes: {' '.join(map(quote, session.classes))}; "
                 "mask values unchanged)"
             )
+        if moved:
+            old = session.category
+            session.rename_category(category)
+            print(f"renamed category {old} to {category}: the tree is {session.category_dir}")
         if args.export:
             print_export(session, task=args.yolo_task)
-        elif changed and (session.out / EXPORT_DIR).is_dir():
+        elif (changed or moved) and (session.out / EXPORT_DIR).is_dir():
             print(
-                f"note: the export in {session.out / EXPORT_DIR} names the old classes until it is written "
-                f"again: python -m segmentation.annotate --out {quote(str(args.out))} --export (each photo "
-                "keeps its split)"
+                f"note: the export in {session.out / EXPORT_DIR} names the old "
+                f"{' and '.join(w for w, c in (('classes', changed), ('category', moved)) if c)} until it is "
+                "written again: python -m "
+                f"segmentation.annotate --out {quote(str(args.out))} --export (each photo keeps its split)"
             )
 
 
@@ -503,11 +523,12 @@ class OutLock:
 
 def check_review_options(args: argparse.Namespace) -> None:
     """``--conf``, ``--imgsz``, ``--tile``, ``--mask-iou`` only with ``--detector`` (``--mask-iou`` in
-    [0, 1]); no proposals with ``--export`` or ``--rename-class``."""
+    [0, 1]); no proposals with ``--export``, ``--rename-class`` or ``--rename-category``."""
     if args.export and (args.proposals or args.detector):
         raise UserError("--export writes what is accepted; --proposals and --detector are for the page")
-    if args.rename_class and (args.proposals or args.detector):
-        raise UserError("--rename-class renames and exits; --proposals and --detector are for the page")
+    rename = "--rename-class" if args.rename_class else "--rename-category" if args.rename_category else None
+    if rename and (args.proposals or args.detector):
+        raise UserError(f"{rename} renames and exits; --proposals and --detector are for the page")
     given = [
         f"--{name.replace('_', '-')}"
         for name in ("conf", "imgsz", "tile", "mask_iou")

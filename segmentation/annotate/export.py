@@ -34,6 +34,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -46,7 +47,7 @@ from common.io import atomic_write
 from converters.convert import ConversionReport, ConvertConfig, convert
 from converters.dataset import DATASET_NAMES
 from converters.mvtec import MASK_SUFFIX
-from converters.splits import SPLITS_FILE, load_splits
+from converters.splits import SPLITS, SPLITS_FILE, load_splits, save_splits
 from converters.value_masks import (  # noqa: F401  # the value-mask convention, re-exported for the app
     FIRST_VALUE,
     MASK_VALUES_FILE,
@@ -175,6 +176,31 @@ def rename_class_folders(category_dir: Path, renames: Mapping[str, str]) -> None
                 continue
             if not (target.exists() or target.is_symlink()) or os.path.samefile(source, target):
                 os.rename(source, target)
+
+
+def rename_split_category(out: Path, old: str, new: str) -> None:
+    """Gives the keys of category ``old`` in ``out/splits.json`` (``old/test/<folder>/<stem>``) the
+    category ``new``: a re-export finds each photo by its key, else by its category and stem
+    (:func:`converters.convert.kept_splits`), so with the keys as they were it drew every photo anew.
+
+    No file, one that does not read (the next export refuses it, saying so), or no key of ``old``
+    (renamed already): nothing written.
+    """
+    path = out / SPLITS_FILE
+    if not path.is_file():
+        return
+    try:
+        splits = load_splits(path)
+    except UserError:
+        return
+    prefix = f"{old}/"
+    if not any(key.startswith(prefix) for split in SPLITS for key in splits[split]):
+        return
+    renamed = {
+        split: [f"{new}/{key[len(prefix) :]}" if key.startswith(prefix) else key for key in splits[split]]
+        for split in SPLITS
+    }
+    save_splits(replace(splits, **renamed), path)
 
 
 def sync_image(

@@ -77,6 +77,7 @@ from segmentation.annotate.state_file import (
     STATE_FORMAT,
     STATE_VERSION,
     category_of,
+    check_new_category,
     check_same_photos,
     class_names_of,
     images_dir_of,
@@ -110,6 +111,7 @@ class AnnotationSession:
         unreadable: Sequence[str] = (),
         replaced: Mapping[str, tuple[int, int]] | None = None,
         photos_gone: bool = False,
+        category_was: str | None = None,
     ) -> None:
         self.out = out
         self.images_dir = images_dir
@@ -128,6 +130,8 @@ class AnnotationSession:
         self.notices: list[str] = []
         #: Read for an export with the photo folder gone: the tree's copies stand in for the photos.
         self.photos_gone = photos_gone
+        #: The category's name before a rename not yet finished on disk (:meth:`rename_category`).
+        self._category_was = category_was
         #: Held by an export; the tree is read without :attr:`_lock` (:meth:`export`).
         self._export_lock = threading.Lock()
         #: While an export reads the tree: the photos changed meanwhile, whose files wait for it to end.
@@ -225,6 +229,7 @@ class AnnotationSession:
             current=current if current in keys else keys[0],
             unreadable=unreadable,
             replaced=replaced,
+            category_was=stored.get("category_was"),
         )
 
     @classmethod
@@ -250,6 +255,7 @@ class AnnotationSession:
             entries=entries,
             current=current if current in entries else next(iter(entries)),
             photos_gone=True,
+            category_was=stored.get("category_was"),
         )
 
     def persist(self) -> None:
@@ -257,6 +263,7 @@ class AnnotationSession:
         each in :attr:`notices`), writes the state and brings the MVTec tree in line with it."""
         with self._lock:
             self.out.mkdir(parents=True, exist_ok=True)
+            self._finish_category_rename()  # one cut short: before the tree is written under the new name
             for key, size in self._replaced.items():
                 if (notice := self._set_aside(self._entries[key], size)) is not None:
                     self.notices.append(notice)
@@ -651,6 +658,58 @@ class AnnotationSession:
                     f"{write_advice(error, self.category_dir)}"
                 ) from error
 
+    def rename_category(self, new: str) -> None:
+        """Gives the category (the tree's folder ``<out>/<category>``) a new name, checked as ``--category``
+        (:func:`check_new_category`): the state first, recording the old name beside the new in one
+        atomic write, then the folder (one ``os.rename``) and the last export's ``splits.json`` keys
+        (:func:`export.rename_split_category`), then the state without the old name.
+
+        Cut short before the first write, nothing is renamed; after it, the next start or export
+        finishes the rename before it writes the tree (:meth:`persist`), so the tree is never written
+        anew beside the old folder.
+
+        Raises:
+            AnnotationError: a name :func:`check_new_category` refuses (nothing written).
+            StorageError: the state cannot be written (nothing renamed), or the folder could not be
+                renamed (finished at the next start or export).
+        """
+        with self._export_lock, self._lock:
+            check_new_category(self.out, self.category, new)
+            if new == self.category:
+                return
+            old = self.category
+            self.category, self._category_was = new, old
+            try:
+                self._save()
+            except BaseException:  # memory stays what the disk says
+                self.category, self._category_was = old, None
+                raise
+            try:
+                self._finish_category_rename()
+                self._save()
+            except OSError as error:
+                raise StorageError(
+                    f"renamed in {self.state_path.name}, but {self.out / old} could not be renamed to "
+                    f"{self.category_dir} ({file_error(error)}): that is done at the next start or export; "
+                    f"{write_advice(error, self.out)}"
+                ) from error
+
+    def _finish_category_rename(self) -> None:
+        """Renames the folder and the split keys of the category's old name the state records; not saved.
+
+        Each step is done once: a folder already renamed (or a new one in the way, left as it is) and
+        keys already renamed are passed over.
+        """
+        old = self._category_was
+        if old is None:
+            return
+        source, target = self.out / old, self.category_dir
+        if source.is_dir() and not source.is_symlink():
+            if not (target.exists() or target.is_symlink()) or os.path.samefile(source, target):
+                os.rename(source, target)
+        export.rename_split_category(self.out / export.EXPORT_DIR, old, self.category)
+        self._category_was = None
+
     def export(self, *, task: str = "detect") -> ConversionReport:
         """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`), the tree first
         brought in line with the state (a photo's files the disk refused after its change was saved).
@@ -896,6 +955,7 @@ class AnnotationSession:
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "images_dir": str(self.images_dir),
             "category": self.category,
+            **({"category_was": self._category_was} if self._category_was is not None else {}),
             "classes": self.classes,
             "current": self._current,
             "images": {key: entry.to_json() for key, entry in self._entries.items()},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -76,10 +77,7 @@ def category_of(stored: dict, category: str | None, out: Path) -> str:
         warn_windows_names([check_name(category, "category", windows=False)], "category", out)
     else:
         check_name(category, "category")
-    if category in (export.EXPORT_DIR, export.REPLACED_DIR):
-        raise AnnotationError(
-            f"category '{category}' would clash with the {category} folder beside it; choose another"
-        )
+    check_not_beside(category)
     folder = out / category
     if not stored and (folder.exists() or folder.is_symlink()) and not is_empty_folder(folder):
         # another tool's (an MVTec data set's hazelnut/): its photos and masks of the same names were
@@ -89,6 +87,32 @@ def category_of(stored: dict, category: str | None, out: Path) -> str:
             "would be overwritten; give --out a new folder, or another --category"
         )
     return category
+
+
+def check_not_beside(category: str) -> None:
+    """Refuses a category named as a folder the tool writes beside it (``export``, ``replaced``)."""
+    if category in (export.EXPORT_DIR, export.REPLACED_DIR):
+        raise AnnotationError(
+            f"category '{category}' would clash with the {category} folder beside it; choose another"
+        )
+
+
+def check_new_category(out: Path, category: str, new: str) -> None:
+    """Checks ``new`` as the new name of the category ``category`` of the session in ``out``: the rule
+    of ``--category``, and no other folder of that name under ``out`` (a case-only rename takes its own).
+
+    Raises:
+        AnnotationError: a bad name, ``export`` or ``replaced``, a folder in the way.
+    """
+    check_name(new, "category")
+    check_not_beside(new)
+    target, current = out / new, out / category
+    if new != category and (target.exists() or target.is_symlink()):
+        if not (current.exists() and target.exists() and os.path.samefile(current, target)):
+            raise AnnotationError(
+                f"cannot rename category '{category}' to '{new}': {target} exists; move it away, or choose "
+                "another name"
+            )
 
 
 def class_names_of(
@@ -115,17 +139,16 @@ def warn_windows_names(names: Sequence[str], what: str, out: Path) -> None:
 
     A session saved before :func:`common.folders.check_folder_name` refused such names (``scratch.``,
     ``con``) resumes with them, its labels kept; but its tree cannot be copied whole to Windows until
-    ``--rename-class`` renames such a class (no option renames the category).
+    ``--rename-class`` or ``--rename-category`` gives it another name.
     """
     for name in names:
         if (problem := windows_problem(name)) is not None:
-            if what == "class":
-                fix = f"--rename-class {shlex.quote(f'{name}=NEW')} gives it another name"
-            else:
-                fix = f"no option renames a {what}: for another name, annotate into a new --out"
+            option = (
+                f"--rename-class {shlex.quote(f'{name}=NEW')}" if what == "class" else "--rename-category NEW"
+            )
             print(
                 f"warning: {what} {name!r} of {out / STATE_FILE} was saved before such names were refused: "
-                f"{problem}; the tree cannot be copied whole to Windows: {fix}",
+                f"{problem}; the tree cannot be copied whole to Windows: {option} gives it another name",
                 file=sys.stderr,
                 flush=True,
             )
@@ -264,6 +287,7 @@ def read_state(path: Path) -> dict:
 _FIELDS = {
     "images_dir": (str, "a string"),
     "category": (str | None, "a string"),
+    "category_was": (str | None, "a string"),
     "classes": (list | None, "a list of class names"),
     "current": (str | None, "a string"),
     "images": (dict | None, "an object"),

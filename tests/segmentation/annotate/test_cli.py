@@ -879,6 +879,7 @@ def test_a_mask_iou_of_0_or_1_is_accepted(mask_iou):
     args = argparse.Namespace(
         export=False,
         rename_class=None,
+        rename_category=None,
         proposals=None,
         detector="best.pt",
         conf=None,
@@ -1040,7 +1041,7 @@ def test_rename_class_works_with_the_photo_folder_gone(photos, tmp_path, capsys)
         (["dent=a", "--rename-class", "dent=b"], "--rename-class renames 'dent' twice: to 'a' and to 'b'"),
         (
             ["dent=a", "--classes", "scrach", "dent"],
-            "--rename-class renames the saved classes, --classes adds",
+            "--rename-class renames what is saved, --classes adds",
         ),
         (["dent=a", "--proposals", "p.json"], "--rename-class renames and exits; --proposals and --detector"),
     ],
@@ -1090,3 +1091,24 @@ def test_a_rename_on_an_out_a_page_holds_is_one_error_line_and_changes_nothing(p
     finally:
         os.close(held)
     assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 0  # once it has stopped
+
+
+def test_rename_category_renames_the_tree_folder_with_the_classes_and_exports(photos, tmp_path, capsys):
+    out = annotated_out(photos, tmp_path)
+    argv = ["--out", str(out), "--rename-category", "lot_7", "--rename-class", "scrach=scratch", "--export"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        f"renamed class scrach to scratch in {out} (classes: scratch dent; mask values unchanged)",
+        f"renamed category out to lot_7: the tree is {out / 'lot_7'}",
+    ]
+    assert (out / "lot_7" / "test" / "scratch" / "a.png").is_file() and not (out / "out").exists()
+    assert AnnotationSession.read(out).category == "lot_7"
+    assert main(["--out", str(out), "--rename-category", "lot_7"]) == 0
+    assert capsys.readouterr().out == "note: the category is named lot_7 already: nothing to rename\n"
+    assert main(["--out", str(out), "--rename-category", "export"]) == 2
+    assert capsys.readouterr().err == (
+        "error: category 'export' would clash with the export folder beside it; choose another\n"
+    )
+    assert main(["--out", str(out), "--rename-category", "x", "--detector", "best.pt"]) == 2
+    assert "error: --rename-category renames and exits; --proposals and --detector" in capsys.readouterr().err

@@ -731,3 +731,22 @@ def test_class_folders_are_renamed_whole_and_a_taken_name_is_left_to_sync_image(
         "test/taken/b.png",
     ]
     assert (category / "test" / "new" / "a.png").stat().st_ino == inode  # moved, not copied
+
+
+def test_a_category_renamed_keeps_each_photo_in_its_split(photos, tmp_path):
+    # the split keys begin with the category, which kept_splits matches on: every photo was drawn anew
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch"])
+    for key, shape in [("a.png", (120, 160)), ("b.jpg", (150, 100)), ("wide.png", (300, 640))]:
+        session.add_instance(key, class_name="scratch", mask=blob(shape, (5, 5, 30, 30)))
+    session.export()
+    path = session.out / "export" / "splits.json"
+    before = json.loads(path.read_text())
+    splits = before | {"train": before["val"], "val": before["train"]}  # as if another draw had made them
+    path.write_text(json.dumps(splits))
+    session.rename_category("lot_7")
+    assert json.loads(path.read_text())["val"] == [k.replace("out/", "lot_7/", 1) for k in before["train"]]
+    session.export()
+    after = json.loads(path.read_text())
+    for split in ("train", "val", "test"):
+        assert after[split] == [key.replace("out/", "lot_7/", 1) for key in splits[split]]

@@ -299,7 +299,7 @@ def test_reopening_resumes_annotations_position_and_classes(opened, photos):
 
 def test_a_session_saved_with_names_windows_cannot_hold_resumes_with_a_warning(opened, photos, capsys):
     # saved before check_folder_name refused them (the old rule took 'scratch.' and 'con'): it could no
-    # longer be resumed or exported; --rename-class renames such a class
+    # longer be resumed or exported; --rename-class and --rename-category rename such names
     session, _ = opened
     folder, _ = photos
     session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
@@ -317,7 +317,9 @@ def test_a_session_saved_with_names_windows_cannot_hold_resumes_with_a_warning(o
     assert warnings[0].startswith("warning: category 'con' of ")
     assert "Windows keeps the name 'con'" in warnings[0]
     assert warnings[1].startswith("warning: class 'dent.' of ") and "Windows drops a '.'" in warnings[1]
-    assert warnings[0].endswith("no option renames a category: for another name, annotate into a new --out")
+    assert warnings[0].endswith(
+        "the tree cannot be copied whole to Windows: --rename-category NEW gives it another name"
+    )
     assert warnings[1].endswith(
         "the tree cannot be copied whole to Windows: --rename-class dent.=NEW gives it another name"
     )
@@ -1715,3 +1717,62 @@ def test_a_rename_refused_by_the_name_rules_writes_nothing(opened):
     with pytest.raises(AnnotationError, match="^cannot rename class 'scratch' to 'Dent'"):
         session.rename_classes({"scratch": "Dent"})
     assert session.state_path.read_bytes() == state and session.classes == ["scratch", "dent"]
+
+
+def test_a_category_rename_moves_the_tree_and_the_state_and_a_resume_takes_it(opened):
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    tree = files_under(session.category_dir)
+    session.rename_category("lot_7")
+    assert session.category_dir == session.out / "lot_7"
+    assert files_under(session.category_dir) == tree and not (session.out / "new_defects").exists()
+    state = json.loads(session.state_path.read_text())
+    assert state["category"] == "lot_7" and "category_was" not in state
+    assert AnnotationSession.open(session.out).category == "lot_7"
+
+
+@pytest.mark.parametrize("photos_gone", [False, True], ids=["photos there", "photos gone"])
+def test_a_category_rename_cut_short_is_finished_by_the_next_start(opened, photos, monkeypatch, photos_gone):
+    # the state names the new folder at once: without the old name beside it, the next start wrote a
+    # second tree under the new name beside the old one (or, the photos gone, failed for want of copies)
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    tree = files_under(session.category_dir)
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_module.os, "rename", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.rename_category("lot_7")
+    monkeypatch.undo()
+    assert json.loads(session.state_path.read_text())["category_was"] == "new_defects"
+    if photos_gone:
+        shutil.rmtree(folder)
+    again = AnnotationSession.read(session.out, photos_optional=True)
+    again.persist()
+    assert sorted(p.name for p in session.out.iterdir()) == ["annotate_state.json", "lot_7"]
+    assert files_under(session.out / "lot_7") == tree
+    assert "category_was" not in json.loads(session.state_path.read_text())
+    again.export()
+    assert (session.out / "export" / "data.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("nul", "bad category name 'nul': Windows keeps the name 'nul'"),
+        ("lot 7", "bad category name 'lot 7': use letters and digits"),
+        ("export", "category 'export' would clash with the export folder beside it"),
+        ("taken", "cannot rename category 'new_defects' to 'taken': {out}/taken exists; move it away"),
+    ],
+)
+def test_a_category_rename_refused_writes_nothing(opened, name, message):
+    session, _ = opened
+    (session.out / "taken").mkdir()
+    state = session.state_path.read_bytes()
+    with pytest.raises(AnnotationError, match="^" + re.escape(message.format(out=session.out))):
+        session.rename_category(name)
+    assert session.state_path.read_bytes() == state and session.category == "new_defects"
+    assert session.category_dir.is_dir()
