@@ -535,8 +535,18 @@ def displayed_size(path: str | Path) -> tuple[int, int]:
     Raises:
         UserError: as :func:`image_size` (a file that is no image).
     """
-    width, height, turn = _read(Path(path), decode=False, orientation=True)
+    width, height, turn = header_size_and_orientation(path)
     return (height, width) if turn in (5, 6, 7, 8) else (width, height)
+
+
+def header_size_and_orientation(path: str | Path) -> tuple[int, int, int]:
+    """``(width, height, EXIF orientation)`` from the header alone: the stored size, not turned (as
+    :func:`displayed_size` reads them, nothing decoded).
+
+    Raises:
+        UserError: as :func:`image_size` (a file that is no image).
+    """
+    return _read(Path(path), decode=False, orientation=True)
 
 
 def _opencv_only_pixels(path: Path) -> str | None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from common.coco import coco_index
 from common.errors import UserError
-from common.images import displayed_size
+from common.images import check_upright, header_size_and_orientation
 from common.io import read_coco_instances
 from converters.splits import SPLITS
 from segmentation.coco_checks import FIX_COCO, check_entries, check_ids, check_masks
@@ -222,7 +222,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
             )
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         check_entries(info, annotations, categories, source=path)
-        _check_size(image_path, info, source=path)
+        _check_size(image_path, info, source=path, labelled=bool(annotations))
         check_masks(annotations, info, source=path)
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
@@ -245,13 +245,22 @@ def _missing_hint(data: str | Path, file_name: str) -> str:
     return ""
 
 
-def _check_size(image_path: Path, info: dict, *, source: Path) -> None:
-    """Refuses a photo whose size (its header's, as OpenCV turns it) is not its COCO entry's.
+def _check_size(image_path: Path, info: dict, *, source: Path, labelled: bool) -> None:
+    """Refuses a photo whose size (its header's, as OpenCV turns it) is not its COCO entry's, and a
+    ``labelled`` one (with annotations) that an EXIF orientation tag turns
+    (:func:`common.images.check_upright`).
 
     :func:`check_image_sizes` compares the embedded sizes, which every command has only once the whole
-    split was through SAM's encoder: minutes of work before the one-line error on a CPU.
+    split was through SAM's encoder: minutes of work before the one-line error on a CPU. A photo that
+    gained an EXIF tag since it was converted (the original a symlinked split points to, re-saved by a
+    phone app) is read turned while its masks are not: trained and scored on misplaced masks without a
+    word when square, refused as a size mismatch otherwise; ``inspection.evaluate`` refused it.
     """
-    width, height = displayed_size(image_path)
+    width, height, turn = header_size_and_orientation(image_path)
+    if labelled:
+        check_upright(image_path, turn)
+    if turn in (5, 6, 7, 8):  # OpenCV reads it turned
+        width, height = height, width
     if (width, height) != (int(info["width"]), int(info["height"])):
         raise UserError(
             f"{image_path} is {width}x{height} px, but {source} says "

@@ -280,3 +280,30 @@ def test_a_coco_file_of_another_shape_names_the_part(tiny_dataset, tmp_path, edi
     with pytest.raises(UserError, match=r"instances_val\.json") as error:
         load_split(data, "val")
     assert message in str(error.value)
+
+
+def test_an_annotated_photo_turned_by_an_exif_tag_is_refused(tiny_dataset, tmp_path):
+    # the original a symlinked split points to, re-saved by a phone app with an orientation tag: square,
+    # so the size check passed and SAM trained and scored on the turned photo under unturned masks
+    from PIL import Image
+
+    data = tmp_path / "turned"
+    shutil.copytree(tiny_dataset, data, symlinks=False)
+    split = load_split(data, "val")
+    labelled = next(image for image in split.images if not image.is_background)
+    assert labelled.width == labelled.height
+    upright = labelled.path.read_bytes()
+
+    def turn(path):
+        exif = Image.Exif()
+        exif[0x0112] = 6  # turned 90 degrees clockwise
+        with Image.open(path) as photo:
+            photo.load()
+        photo.save(path, exif=exif)
+
+    turn(labelled.path)
+    with pytest.raises(UserError, match=rf"{labelled.path.name} has an EXIF orientation tag"):
+        load_split(data, "val")
+    labelled.path.write_bytes(upright)
+    turn(next(image for image in split.images if image.is_background).path)  # no masks to misplace
+    assert load_split(data, "val").images
