@@ -33,6 +33,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
+from common.images import is_rotated
 from common.label_cache import no_label_cache
 from converters.records import output_stem
 from converters.splits import SPLITS, load_splits
@@ -120,9 +121,38 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
             files = "label file" if len(missing) == 1 else "label files"
             told = check.problems if converted else check.notes
             told.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
+        if turned := turned_labelled(labels):
+            told = check.problems if converted else check.notes
+            told.append(turned_line([in_data_set(path, data) for path in turned], converted=converted))
         note_backgrounds_only(check, split)
         checks[split] = check
     return checks
+
+
+def turned_labelled(labels: list[dict]) -> list[Path]:
+    """The images of ultralytics' ``labels`` that have instances and an EXIF orientation tag
+    (:func:`common.images.is_rotated`): ultralytics reads them turned, as OpenCV does."""
+    return [Path(label["im_file"]) for label in labels if len(label["cls"]) and is_rotated(label["im_file"])]
+
+
+def turned_line(turned: list[str], *, converted: bool, reader: str = "ultralytics") -> str:
+    """What the status column says of labelled images (``turned``: their paths in the data set) that an EXIF
+    tag turns (:func:`turned_labelled`); ``reader`` reads them turned (``ultralytics``, OpenCV).
+
+    The converters refuse such a photo (:func:`common.images.check_upright`): its labels come from a mask
+    drawn on the stored pixels. One that gained the tag since (the original a symlinked image points to,
+    re-saved by a phone app) was called ok, and was trained on with misplaced labels. Another tool's
+    labels may have been drawn on the turned image, as ultralytics reads it: a note there.
+    """
+    shown = few(turned)
+    images = "1 labelled image has" if len(turned) == 1 else f"{len(turned)} labelled images have"
+    them = "it" if len(turned) == 1 else "them"
+    if converted:
+        return (
+            f"{images} an EXIF orientation tag ({shown}): {reader} reads {them} turned, the labels, "
+            "made from masks as stored, not; save the photos upright and convert again"
+        )
+    return f"{images} an EXIF orientation tag ({shown}): {reader} reads {them} turned, as must the labels be"
 
 
 def dropped_images(folder: Path, kept: set[str], reason: Callable[[Path], str]) -> str | None:
@@ -283,6 +313,16 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
         missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
         if missing:
             check.problems.append(f"{len(missing)} image files missing (e.g. images/{missing[0]})")
+        labelled = {annotation["image_id"] for annotation in annotations}
+        turned = [
+            f"images/{image['file_name']}"
+            for image in coco.dataset["images"]
+            if image["id"] in labelled
+            and (images_dir / image["file_name"]).is_file()
+            and is_rotated(images_dir / image["file_name"])
+        ]
+        if turned:  # segmentation.data refuses them; written by the converters, from masks as stored
+            check.problems.append(turned_line(turned, converted=True, reader="OpenCV (SAM's reader)"))
         for annotation in annotations:
             rendered = int(coco.annToMask(annotation).sum())
             # Polygons render back to within a pixel or two of the mask (see converters.masks).

@@ -486,3 +486,30 @@ def test_an_image_of_over_100_instances_scores_1_against_itself(tmp_path, catego
     checks = validate(out)["coco"]
     assert checks["train"].instances == 3 * 121
     assert [check.problems for check in checks.values()] == [[], [], []]
+
+
+def test_a_labelled_image_turned_by_an_exif_tag_is_a_problem_in_both_formats(dataset, tmp_path):
+    # the photo a symlinked image points to, re-saved since with an orientation tag: both readers turn it,
+    # the labels made from its mask as stored stay: the check said ok (square, so nothing else noticed)
+    from PIL import Image
+
+    label = next(p for p in sorted((dataset / "labels" / "val").glob("*.txt")) if p.read_text())
+    image = next((dataset / "images" / "val").glob(f"{label.stem}.*"))
+    with Image.open(image) as photo:
+        photo.load()
+    image.unlink()  # a link into the source tree: replaced, not written through
+    exif = Image.Exif()
+    exif[0x0112] = 8  # turned 90 degrees counter-clockwise
+    photo.save(image, format="PNG", exif=exif)
+    results = validate(dataset)
+    tagged = f"1 labelled image has an EXIF orientation tag (images/val/{image.name}): "
+    again = "the labels, made from masks as stored, not; save the photos upright and convert again"
+    assert results["yolo"]["val"].problems == [f"{tagged}ultralytics reads it turned, {again}"]
+    assert results["coco"]["val"].problems == [f"{tagged}OpenCV (SAM's reader) reads it turned, {again}"]
+    background = next(p for p in sorted((dataset / "labels" / "train").glob("*.txt")) if not p.read_text())
+    turned = next((dataset / "images" / "train").glob(f"{background.stem}.*"))
+    with Image.open(turned) as photo:
+        photo.load()
+    turned.unlink()
+    photo.save(turned, format="PNG", exif=exif)
+    assert validate(dataset)["yolo"]["train"].problems == []  # no labels to misplace
