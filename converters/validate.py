@@ -33,7 +33,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
-from common.images import is_rotated
+from common.images import decode_image_file, is_rotated
 from common.label_cache import no_label_cache
 from converters.records import output_stem
 from converters.splits import SPLITS, load_splits
@@ -189,8 +189,13 @@ def dropped_reason(data: dict, task: str) -> Callable[[Path], str]:
     nkpt, ndim = data.get("kpt_shape") or (0, 0)
 
     def reason(image: Path) -> str:
-        if cv2.imread(str(image)) is None:  # ultralytics' PIL then tries to install a HEIF plugin: its words
-            return "unreadable image"  # name that plugin, not the image
+        # read as every command reads a photo: OpenCV's file-based imread (5.1) fails on a TIFF that an EXIF
+        # tag turns a quarter, so such an image dropped for its label was called unreadable; and ultralytics'
+        # check would then try to install a HEIF plugin for PIL: its words name that plugin, not the image
+        try:
+            decode_image_file(image, cv2.IMREAD_COLOR)
+        except UserError:
+            return "unreadable image"
         label = Path(img2label_paths([str(image)])[0])
         for checked in ("", label):  # the image alone first (no label file): which of the two is at fault
             args = (str(image), str(checked), "", task == "pose", len(data["names"]), nkpt, ndim, False)

@@ -513,3 +513,23 @@ def test_a_labelled_image_turned_by_an_exif_tag_is_a_problem_in_both_formats(dat
     turned.unlink()
     photo.save(turned, format="PNG", exif=exif)
     assert validate(dataset)["yolo"]["train"].problems == []  # no labels to misplace
+
+
+def test_a_turned_tiff_dropped_for_its_label_is_told_why(dataset):
+    # OpenCV's file-based imread (5.1) returns None for a TIFF that an EXIF tag turns a quarter (not square):
+    # the image, dropped for a label of a class the data set lacks, was called "unreadable image"
+    from PIL import Image
+
+    label = next(p for p in sorted((dataset / "labels" / "val").glob("*.txt")) if not p.read_text())
+    image = next((dataset / "images" / "val").glob(f"{label.stem}.*"))
+    with Image.open(image) as photo:
+        photo = photo.convert("RGB").crop((0, 0, photo.width, photo.height - 4))  # not square
+    image.unlink()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees clockwise
+    photo.save(image.with_suffix(".tif"), exif=exif)
+    label.write_text("7 0.5 0.5 0.2 0.2\n")
+    problems = validate(dataset)["yolo"]["val"].problems
+    assert problems[0].startswith(
+        f"ultralytics dropped 1 of 3 images: {image.stem}.tif (label labels/val/{label.name}: Label class 7 "
+    )
