@@ -212,7 +212,12 @@ def narrow_16bit_max(path: str | Path) -> int | None:
     suffix = path.suffix.lower()
     if suffix not in (".png", ".tif", ".tiff") or (suffix == ".png" and not _png_is_16bit(path)):
         return None
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:  # from the bytes: OpenCV's file-based imread (5.1) fails on a TIFF an EXIF tag turns a quarter
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    with captured_native_stderr():
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None or image.dtype != np.uint16:
         return None
     if image.ndim == 3 and image.shape[2] == 4:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from common.errors import UserError
 from common.images import (
+    EXIF_ORIENTATION,
     IMAGE_SUFFIXES,
     check_no_masks,
     check_not_ground_truth,
@@ -27,6 +28,7 @@ from common.images import (
     is_image_file,
     is_narrow_16bit,
     is_rotated,
+    narrow_16bit_max,
     narrow_photo_warnings,
     photo_files,
     photo_root,
@@ -571,3 +573,12 @@ def test_a_broken_link_to_a_photo_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "lot" / "002.png").symlink_to(tmp_path / "share" / "002.png")  # never written
     with pytest.raises(UserError, match=r"broken link: .*lot/002.png points to .*share/002.png, which does"):
         image_files_below(tmp_path / "lot")
+
+
+def test_a_narrow_16bit_tiff_turned_by_an_exif_tag_is_found(tmp_path):
+    # OpenCV's file-based imread (5.1) returns None for a TIFF turned a quarter (not square): 12-bit
+    # camera data in one went without the warning, and was read nearly black
+    path = tmp_path / "turned.tif"
+    Image.fromarray(np.full((6, 8), 4000, np.uint16)).save(path, tiffinfo={EXIF_ORIENTATION: 6})
+    assert exif_orientation(path) == 6
+    assert narrow_16bit_max(path) == 4000
