@@ -497,6 +497,27 @@ def is_rotated(path: str | Path) -> bool:
     return exif_orientation(path) != 1
 
 
+def has_alpha(path: str | Path) -> bool:
+    """Whether the file holds an alpha channel or a transparent colour (PNG's ``tRNS``), from its header.
+
+    OpenCV's ``IMREAD_COLOR`` (so every model here, ultralytics too) drops it and reads the colours beneath,
+    while a browser lays the photo over the page by it: a part faded or hidden there. A file that cannot be
+    read counts as opaque; reading it fails with its own error elsewhere.
+    """
+    try:
+        with _pil_open()(path) as image:
+            return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        ValueError,
+        TypeError,
+        Image.DecompressionBombError,
+    ):
+        return False
+
+
 def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
     """``(width, height)`` of an image file after decoding it, so truncated and corrupt files fail.
 

@@ -22,6 +22,7 @@ from common.images import (
     displayed_size,
     exif_orientation,
     glob_base,
+    has_alpha,
     image_files_below,
     image_size,
     image_size_and_orientation,
@@ -582,3 +583,15 @@ def test_a_narrow_16bit_tiff_turned_by_an_exif_tag_is_found(tmp_path):
     Image.fromarray(np.full((6, 8), 4000, np.uint16)).save(path, tiffinfo={EXIF_ORIENTATION: 6})
     assert exif_orientation(path) == 6
     assert narrow_16bit_max(path) == 4000
+
+
+@pytest.mark.parametrize(
+    ("mode", "alpha"),
+    [("RGB", False), ("L", False), ("RGBA", True), ("LA", True), ("P", False), ("P+tRNS", True)],
+)
+def test_has_alpha_reads_the_header(tmp_path, mode, alpha):
+    path = tmp_path / "photo.png"
+    image = Image.new(mode.split("+")[0], (4, 4))
+    image.save(path, **({"transparency": 0} if mode.endswith("tRNS") else {}))
+    assert has_alpha(path) is alpha
+    assert has_alpha(tmp_path / "missing.png") is False

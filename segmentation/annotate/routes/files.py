@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from common.images import is_rotated
+from common.images import has_alpha, is_rotated
 from segmentation.annotate import export
 from segmentation.annotate.files import resolve_inside
 from segmentation.annotate.routes.shared import NO_STORE, Context
@@ -40,11 +40,20 @@ def static(name: str) -> FileResponse:
 
 @router.get("/files/images/{path:path}")
 def image_file(path: str, context: Context) -> Response:
-    """A photo of ``--images``; formats browsers cannot show (TIFF), or not upright as the page's masks
-    are (an EXIF-rotated WebP or PNG), as an upright PNG."""
+    """A photo of ``--images``; formats browsers cannot show (TIFF), not upright as the page's masks
+    are (an EXIF-rotated WebP or PNG), or with an alpha channel, as the upright PNG SAM sees.
+
+    A browser lays a photo with alpha over the page (a part faded or hidden) while SAM, as every model
+    here, reads the colours beneath (:func:`common.images.has_alpha`): the outlines were drawn on another
+    picture than the one they segment.
+    """
     target = resolve_inside(context.session.images_dir, path)
     suffix = target.suffix.lower()
-    if suffix in BROWSER_SUFFIXES and (suffix in ORIENTED_SUFFIXES or not is_rotated(target)):
+    if (
+        suffix in BROWSER_SUFFIXES
+        and (suffix in ORIENTED_SUFFIXES or not is_rotated(target))
+        and not has_alpha(target)
+    ):
         return FileResponse(target)
     return Response(export.encode_png(load_rgb(target)), media_type="image/png")
 

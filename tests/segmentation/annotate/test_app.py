@@ -296,6 +296,30 @@ def test_tiff_photos_are_sent_to_the_browser_as_png(tmp_path, make_app, colour_s
     assert cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR).shape == (40, 50, 3)
 
 
+def test_photos_with_alpha_are_sent_to_the_browser_as_the_png_sam_sees(
+    tmp_path, make_app, colour_sam, photo_writer
+):
+    # a browser lays a photo over the page by its alpha (this one faded, its top rows hidden) while SAM
+    # reads the colours beneath: the file went as it was, and the defects were outlined on another picture
+    photo_writer(tmp_path / "photos" / "opaque.png", (40, 50), [(20, 20, 5, 5)])
+    faded = tmp_path / "photos" / "faded.png"
+    photo_writer(faded, (40, 50), [(20, 20, 5, 5)])
+    pixels = cv2.imread(str(faded))
+    alpha = np.full((40, 50, 1), 128, np.uint8)
+    alpha[:10] = 0
+    cv2.imwrite(str(faded), np.concatenate([pixels, alpha], axis=2))
+    _, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        sent = client.get("/files/images/faded.png")
+        assert (
+            client.get("/files/images/opaque.png").content
+            == (tmp_path / "photos" / "opaque.png").read_bytes()
+        )
+    assert sent.headers["content-type"] == "image/png"
+    shown = cv2.imdecode(np.frombuffer(sent.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert shown.shape == (40, 50, 3) and np.array_equal(shown, pixels)
+
+
 @pytest.mark.parametrize(
     "body, status, message",
     [
