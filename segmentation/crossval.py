@@ -40,7 +40,15 @@ from segmentation.crops import CropRule
 from segmentation.data import SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models, evaluate_model, flip_views
 from segmentation.finetuned import load_colour_head, load_colour_prompt, load_finetuned
-from segmentation.folds import Fold, check_resumable, clear_folds_run, deal_folds, write_fold, write_plan
+from segmentation.folds import (
+    Fold,
+    check_resumable,
+    clear_folds_run,
+    deal_folds,
+    read_plan,
+    write_fold,
+    write_plan,
+)
 from segmentation.models import load_sam
 from segmentation.train import crop_rule, train
 
@@ -194,9 +202,11 @@ def cross_validate(
             training settings (:func:`segmentation.folds.check_resumable`); all before ``work`` is written.
     """
     settings = training_settings(config)
+    # the settings the earlier run's plan records, before write_plan replaces them (recorded_parts)
+    recorded = read_plan(work).get("settings") if resume else None
     # another seed or other settings are refused, as segmentation.train --resume refuses another model
     if resume:
-        check_resumable(work, k, seed=seed, settings=settings)
+        check_resumable(work, k, seed=seed, settings=settings, not_settings=NOT_TRAINING_KEYS)
     pool, categories, folds = deal_folds(data, k, seed=seed)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
@@ -213,7 +223,7 @@ def cross_validate(
             "name": f"fold{fold.index}",
             "exist_ok": True,
         }
-        run_dir, seconds = _train_round(run_config, fold, k, resume=resume)
+        run_dir, seconds = _train_round(run_config, fold, k, resume=resume, recorded=recorded)
         start = time.perf_counter()
         tuned, head = load_round_model(run_dir, config)
         test = load_split(folder, "test")
@@ -226,17 +236,23 @@ def cross_validate(
     return results
 
 
-def _train_round(run_config: dict, fold: Fold, k: int, *, resume: bool) -> tuple[Path, dict[str, float]]:
-    """Fine-tunes one round (or, with ``resume``, keeps its finished training); ``(run folder, seconds)``."""
+def _train_round(
+    run_config: dict, fold: Fold, k: int, *, resume: bool, recorded: dict | None = None
+) -> tuple[Path, dict[str, float]]:
+    """Fine-tunes one round (or, with ``resume``, keeps its finished training); ``(run folder, seconds)``.
+
+    ``recorded``: the training settings the earlier run's plan records (:func:`recorded_parts`).
+    """
     run_dir = Path(run_config["out"]) / run_config["name"]
     inputs = round_inputs(run_config, fold)
     parts = round_parts(inputs)
-    fingerprints = {round_fingerprint(parts), earlier_fingerprint(run_config, inputs)}
+    accepted = recorded_parts(parts, recorded)
+    fingerprints = {*map(round_fingerprint, accepted), earlier_fingerprint(run_config, inputs)}
     name = f"fold{fold.index} ({fold.index + 1} of {k})"  # named as its folders are (fold0, runs/fold0)
     if resume and (kept := finished_round(run_dir, fingerprints)) is not None:
         print(f"{name}: trained by the earlier run, kept", file=sys.stderr)
         return run_dir, {"train": kept}
-    if resume and (why := retrain_reason(run_dir, parts, fingerprints)):  # it trained again without a word
+    if resume and (why := retrain_reason(run_dir, accepted, fingerprints)):  # it trained again without a word
         print(f"note: {name}: {why}: training it again", file=sys.stderr)
     (run_dir / ROUND_FILE).unlink(missing_ok=True)  # another settings' record: never kept half-trained
     for summary_file in SUMMARY_FILES:  # an earlier run's summary no longer describes the rounds
@@ -251,9 +267,11 @@ def _train_round(run_config: dict, fold: Fold, k: int, *, resume: bool) -> tuple
     return run_dir, seconds
 
 
-#: Config keys a round's training does not depend on: its data and folders (the round's own) and
-#: ``progress`` (``--no-progress``), whose change trained every round again.
-NOT_TRAINING_KEYS = frozenset({"data", "out", "name", "exist_ok", "cache_dir", "progress"})
+#: Config keys a round's training does not depend on: its data and folders (the round's own),
+#: ``progress`` (``--no-progress``), whose change trained every round again, and ``device``: a run
+#: stopped on the CPU goes on on a GPU (or ``auto``), as ``segmentation.train --resume device=cuda`` and
+#: ultralytics' resume do; it was refused until 2026-12-07.
+NOT_TRAINING_KEYS = frozenset({"data", "out", "name", "exist_ok", "cache_dir", "progress", "device"})
 
 
 def training_settings(config: dict) -> dict:
@@ -298,6 +316,19 @@ def round_fingerprint(parts: dict[str, str]) -> str:
     return _digest(parts)
 
 
+def recorded_parts(parts: dict[str, str], recorded: dict | None) -> list[dict[str, str]]:
+    """``parts``, and where the earlier run's plan records its ``recorded`` training settings, the same
+    with those: the parts a round of that run may hold in its ``round.json`` and be kept.
+
+    :func:`~segmentation.folds.check_resumable` has refused a plan of other settings, but one recorded
+    while a key now in :data:`NOT_TRAINING_KEYS` counted (``device`` until 2026-12-07) holds it: its
+    rounds' settings part is of those, the device they trained on.
+    """
+    if not isinstance(recorded, dict):
+        return [parts]
+    return [parts, {**parts, "settings": _digest(recorded)}]
+
+
 def earlier_fingerprint(run_config: dict, inputs: dict) -> str:
     """The fingerprint rounds recorded until 2026-12-07 (its config with ``progress``): one of those whose
     training is the same is kept, not trained again."""
@@ -329,9 +360,10 @@ def finished_round(run_dir: Path, fingerprints: set[str]) -> float | None:
     return float(record.get("train_seconds") or 0.0)
 
 
-def retrain_reason(run_dir: Path, parts: dict[str, str], fingerprints: set[str]) -> str | None:
+def retrain_reason(run_dir: Path, accepted: list[dict[str, str]], fingerprints: set[str]) -> str | None:
     """Why a round an earlier run recorded in ``run_dir`` trains again (not :func:`finished_round`); None
-    without a record (stopped while training: the round's line says it trains).
+    without a record (stopped while training: the round's line says it trains). ``accepted``: the
+    :func:`recorded_parts` a kept round may hold.
 
     Other settings are refused before any round (:func:`~segmentation.folds.check_resumable`), so it
     is the data, converted again since; an earlier version's record does not say what changed.
@@ -344,7 +376,11 @@ def retrain_reason(run_dir: Path, parts: dict[str, str], fingerprints: set[str])
     recorded = record.get("parts")
     if not isinstance(recorded, dict):
         return "its round.json, of an earlier version, is of other settings or data and does not say which"
-    changed = [words for key, words in ROUND_INPUT_WORDS.items() if recorded.get(key) != parts[key]]
+    changed = [
+        words
+        for key, words in ROUND_INPUT_WORDS.items()
+        if recorded.get(key) not in {parts[key] for parts in accepted}
+    ]
     return f"its {' and '.join(changed)} changed since the earlier run trained it"
 
 

@@ -259,9 +259,19 @@ def read_plan(work: Path) -> dict:
     return plan if isinstance(plan, dict) else {}
 
 
-def check_resumable(work: Path, k: int, *, seed: int | None = None, settings: dict | None = None) -> None:
+def check_resumable(
+    work: Path,
+    k: int,
+    *,
+    seed: int | None = None,
+    settings: dict | None = None,
+    not_settings: frozenset[str] = frozenset(),
+) -> None:
     """Refuses to go on from a run in ``work`` that was dealt another number of folds than ``k``, or
     (given) with another ``seed`` or trained with other ``settings`` than its :data:`FOLDS_PLAN` records.
+
+    ``not_settings``: keys its plan may record that are not compared (recorded when they counted, as
+    ``device`` did until 2026-12-07: :data:`segmentation.crossval.NOT_TRAINING_KEYS`).
 
     None of its rounds could be kept (each round's record is of its fold's keys, which another K
     deals differently), and a run of more folds would leave ``fold<i>`` folders, ``i >= k``, beside
@@ -294,7 +304,8 @@ def check_resumable(work: Path, k: int, *, seed: int | None = None, settings: di
     if seed is not None and type(plan.get("fold_seed")) is int and plan["fold_seed"] != seed:
         changed.append(f"--fold-seed {plan['fold_seed']} (given {seed})")
     if settings is not None and isinstance(plan.get("settings"), dict):
-        changed += changed_settings(plan["settings"], settings)
+        recorded = {key: value for key, value in plan["settings"].items() if key not in not_settings}
+        changed += changed_settings(recorded, settings)
     if changed:
         raise UserError(
             f"--resume: the rounds in {work} were trained with {', '.join(changed)}: pass the same to go on "

@@ -771,6 +771,63 @@ def test_resume_keeps_a_round_recorded_before_round_json_named_its_parts(
     ) in err
 
 
+def test_resume_on_another_device_keeps_the_rounds(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a run stopped on the CPU and resumed on a GPU (or auto) was refused, device=cpu (given cuda), where
+    # segmentation.train --resume device=cuda goes on: the device trains no other decoder
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", {**DEFAULTS, "device": "cpu"}
+    crossval.cross_validate(tiny_dataset, 3, config, work=work)
+    trained.clear()
+    capsys.readouterr()
+    for device in ("cuda", "auto"):
+        crossval.cross_validate(tiny_dataset, 3, {**config, "device": device}, work=work, resume=True)
+    assert trained == [] and "note:" not in capsys.readouterr().err
+
+
+def test_resume_keeps_the_rounds_recorded_while_the_device_was_a_setting(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # folds_plan.json and each round.json recorded the device among the training settings until
+    # 2026-12-07: such a run goes on on another device, its rounds kept, a round of other data says which
+    from segmentation import crossval
+    from segmentation.folds import write_plan
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", {**DEFAULTS, "device": "cpu"}
+    crossval.cross_validate(tiny_dataset, 3, config, work=work)
+    settings = {**crossval.training_settings(config), "device": "cpu"}
+    for fold in deal_folds(tiny_dataset, 3)[2]:
+        run_config = {
+            **config,
+            "data": str(work / f"fold{fold.index}"),
+            "out": str(work / "runs"),
+            "name": f"fold{fold.index}",
+            "exist_ok": True,
+        }
+        parts = crossval.round_parts({**crossval.round_inputs(run_config, fold), "settings": settings})
+        if fold.index == 1:
+            parts["splits"] = "0" * 64  # dealt otherwise
+        record = {"fingerprint": crossval.round_fingerprint(parts), "parts": parts, "train_seconds": 5.0}
+        (work / "runs" / f"fold{fold.index}" / crossval.ROUND_FILE).write_text(json.dumps(record))
+    write_plan(work, 3, 0, settings)
+    trained.clear()
+    capsys.readouterr()
+    crossval.cross_validate(tiny_dataset, 3, {**config, "device": "cuda"}, work=work, resume=True)
+    assert trained == ["fold1"]
+    err = capsys.readouterr().err
+    assert "fold0 (1 of 3): trained by the earlier run, kept" in err
+    assert (
+        "note: fold1 (2 of 3): its train/val/test images changed since the earlier run trained it: "
+        "training it again"
+    ) in err
+
+
 def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp_path, monkeypatch, capsys):
     from segmentation import crossval
     from segmentation.evaluate import main
