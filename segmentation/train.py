@@ -53,6 +53,7 @@ from common.cli import OneLineParser, command_name, exit_code
 from common.config import load_config, override_keys
 from common.errors import UserError
 from common.io import atomic_write, json_text, save_torch
+from common.tables import fmt
 from segmentation.colour_head import ColourHead, fit_colour_head, training_pixels
 from segmentation.colour_prompt import mask_input_of
 from segmentation.distributed import average_gradients, check_in_sync, leave
@@ -199,7 +200,7 @@ def record_zero_shot(run: Run, state: RunState) -> None:
         save_resume_state(run, state)
         write_results(state.rows, run.folder / "results.csv")
         print(
-            f"epoch 0 (zero-shot): val IoU {state.best_iou:.4f}  mask AP {row['val_mask_ap']:.4f}",
+            f"epoch 0 (zero-shot): val IoU {state.best_iou:.4f}  mask AP {fmt(row['val_mask_ap'], 4)}",
             file=sys.stderr,
         )
 
@@ -306,7 +307,7 @@ def finish_epoch(run: Run, state: RunState, row: dict) -> None:
     plot_curves(state.rows, run.folder / "curves.png")
     print(
         f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val IoU {row['val_iou']:.4f}  "
-        f"mask AP {row['val_mask_ap']:.4f}{'  (best)' if improved else ''}",
+        f"mask AP {fmt(row['val_mask_ap'], 4)}{'  (best)' if improved else ''}",
         file=sys.stderr,
     )
 

@@ -286,6 +286,20 @@ def test_an_early_stop_says_so_before_the_closing_lines(tiny_dataset, tiny_sam, 
     )
 
 
+def test_an_undefined_val_mask_ap_prints_as_a_dash(tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys):
+    # a mask AP COCOeval leaves undefined (NaN: no ground truth it scores) printed 'mask AP nan' per epoch,
+    # where table.md shows '-'
+    real_validate = train_module.validate
+    monkeypatch.setattr(
+        train_module, "validate", lambda *args: {**real_validate(*args), "val_mask_ap": float("nan")}
+    )
+    train(_config(tiny_dataset, tmp_path, "epochs=1"), sam=tiny_sam)
+    err = capsys.readouterr().err
+    assert re.search(r"^epoch 0 \(zero-shot\): val IoU [0-9.]+  mask AP -$", err, re.M)
+    assert re.search(r"^epoch 1: loss [0-9.]+  val IoU [0-9.]+  mask AP -", err, re.M)
+    assert "nan" not in err
+
+
 def test_a_run_stopped_by_max_steps_says_so(tiny_dataset, tiny_sam, tmp_path, capsys):
     train(_config(tiny_dataset, tmp_path, "epochs=5", "max_steps=1"), sam=tiny_sam)
     out = capsys.readouterr().out
