@@ -275,12 +275,10 @@ def photo_figures(record: ImageRecord) -> dict:
 
 def _table_figures(table: PrecisionTable) -> dict:
     """A table's AP, AP50, per-class figures and PR curve; AP and AP50 NaN (``null``, ``-`` in the
-    reports) on a split without a true instance, where COCOeval defines none: they read 0.000 there."""
+    reports) on a split without a true instance, where COCOeval defines none
+    (:meth:`~converters.cocoeval.PrecisionTable.ap`): they read 0.000 there."""
     recall, precision = table.pr_curve(iou=0.5)
-    figures = table.summary()
-    if not figures["per_class"]:  # no class has a true instance
-        figures.update(AP=float("nan"), AP50=float("nan"))
-    return {**figures, "pr50": {"recall": recall.tolist(), "precision": precision.tolist()}}
+    return {**table.summary(), "pr50": {"recall": recall.tolist(), "precision": precision.tolist()}}
 
 
 def _any_class_figures(table: PrecisionTable) -> dict:
