@@ -338,7 +338,12 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
         if self_eval and annotations:
             for iou_type in ("bbox", "segm"):
                 ap = coco_self_ap(coco, iou_type)
-                if ap < 0.999:
+                if ap != ap:  # NaN: COCOeval scored none of them (it read 0.000 until 2026-12-07)
+                    check.problems.append(
+                        f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval "
+                        "ignores every annotation (iscrowd 1, or an area outside its range)"
+                    )
+                elif ap < 0.999:
                     check.problems.append(
                         f"{iou_type} AP of ground truth against itself is {ap:.3f}, not 1.0"
                     )
@@ -347,7 +352,8 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
 
 
 def coco_self_ap(coco, iou_type: str) -> float:
-    """COCO AP@[.5:.95] of the ground truth scored as detections against itself (1.0 when consistent)."""
+    """COCO AP@[.5:.95] of the ground truth scored as detections against itself (1.0 when consistent;
+    NaN when COCOeval ignores every annotation)."""
     from converters.cocoeval import COCO_MAX_DET, precision_table
 
     detections = [

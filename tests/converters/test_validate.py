@@ -460,6 +460,20 @@ def test_a_box_of_no_size_fails_the_self_evaluation(dataset):
     assert len(problems) == 1 and problems[0].startswith("bbox AP of ground truth against itself is ")
 
 
+def test_a_split_of_crowd_annotations_only_fails_the_self_evaluation(dataset):
+    # COCOeval ignores a crowd: the self AP is undefined (NaN), which passed 'AP < 0.999' without a word
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    for annotation in coco["annotations"]:
+        annotation["iscrowd"] = 1
+    coco_file.write_text(json.dumps(coco))
+    assert validate(dataset)["coco"]["test"].problems == [
+        f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval ignores every "
+        "annotation (iscrowd 1, or an area outside its range)"
+        for iou_type in ("bbox", "segm")
+    ]
+
+
 def test_the_status_column_shows_three_problems_at_most():
     check = SplitCheck(images=1, problems=["a", "b", "c", "d"])
     assert format_checks({"coco": {"val": check}}).splitlines()[1].endswith("  a; b; c")
