@@ -306,19 +306,21 @@ def run(args: argparse.Namespace) -> None:
     if args.export:
         export_session(args)
         return
+    lock = OutLock(args.out)  # before the session is read: what another command saves meanwhile is seen
     proposal_file, detector = read_review_sources(args)
     session, proposals = read_session(args, proposal_file, detector)
     device, runtime = check_model_options(args)
     colour_head = read_colour_head(args)
     colour_prompt = read_colour_prompt(args)
     note_colour_left_behind(args, detector)
+    check_detector(detector, session)
     if detector is not None:
-        from segmentation.annotate.detector import check_detector_classes
-
-        check_detector_classes(detector, session.classes)
         detector.device = str(device)
-    with OutLock(session.out) as lock:
+    with lock:
         lock.take()  # before loading the model: a page already on --out fails at once
+        if lock.saved_meanwhile():  # a page stopped since the read: its last changes are read, not lost
+            session, proposals = read_session(args, proposal_file, detector)
+            check_detector(detector, session)
         sock = bind(args.host, port)  # before loading the model: a taken port fails at once
         try:
             serve(
@@ -346,16 +348,23 @@ def export_session(args: argparse.Namespace) -> None:
     """
     from segmentation.annotate.session import STATE_FILE, AnnotationSession
 
-    session = AnnotationSession.read(
-        args.out, args.images, classes=args.classes, category=args.category, photos_optional=True
-    )
-    if not session.state_path.is_file():
-        raise UserError(
-            f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
-            f"(python -m segmentation.annotate --images IMAGES --out {quote(str(args.out))})"
+    def read() -> AnnotationSession:
+        session = AnnotationSession.read(
+            args.out, args.images, classes=args.classes, category=args.category, photos_optional=True
         )
-    with OutLock(session.out) as lock:
+        if not session.state_path.is_file():
+            raise UserError(
+                f"nothing to export: {args.out} holds no annotations ({STATE_FILE}); annotate first "
+                f"(python -m segmentation.annotate --images IMAGES --out {quote(str(args.out))})"
+            )
+        return session
+
+    lock = OutLock(args.out)  # before the read: a page that stops meanwhile saves its last changes
+    session = read()
+    with lock:
         lock.take()
+        if lock.saved_meanwhile():  # what was read is stale: exported and written back, it lost them
+            session = read()
         session.persist()
         print_notices(session)
         print_export(session, task=args.yolo_task)
@@ -414,7 +423,12 @@ def rename_session(args: argparse.Namespace) -> None:
         )
     if not (args.out.expanduser() / STATE_FILE).is_file():
         raise UserError(f"nothing to rename: {args.out} holds no annotation state ({STATE_FILE})")
-    session = AnnotationSession.read(args.out, args.images, category=args.category, photos_optional=True)
+    lock = OutLock(args.out, advice="stop it first, then rename")  # before the read (OutLock.saved_meanwhile)
+
+    def read() -> AnnotationSession:
+        return AnnotationSession.read(args.out, args.images, category=args.category, photos_optional=True)
+
+    session = read()
     renamed_classes(session.classes, renames)
     category = args.rename_category
     if category is not None:
@@ -428,8 +442,11 @@ def rename_session(args: argparse.Namespace) -> None:
     moved = category is not None and category != session.category
     if not changed and not moved and not args.export:
         return
-    with OutLock(session.out, advice="stop it first, then rename") as lock:
+    with lock:
         lock.take()
+        if lock.saved_meanwhile():  # a page stopped since the read: renamed from its last state, not lost
+            session = read()  # the renames below check their names against it again
+            moved = category is not None and category != session.category
         session.persist()
         print_notices(session)
         if changed:
@@ -482,12 +499,26 @@ class OutLock:
     from their own copy, so the second silently dropped what was accepted in the first.
     :meth:`take` locks a folder that exists; a page on a new ``--out`` takes it again once the
     folder is made, after the model has loaded (nothing is written before). No lock on Windows.
+    Made before the command reads the session, it tells whether another command saved it before
+    this one held ``--out`` (:meth:`saved_meanwhile`): then the session is read again.
     """
 
     def __init__(self, out: Path, *, advice: str = "stop it first, or export from its page") -> None:
-        self.out = Path(out)
+        self.out = Path(out).expanduser().absolute()  # as AnnotationSession.read takes --out
         self.advice = advice  # what the refusal asks for
         self.fd: int | None = None
+        #: The state file's bytes when this lock was made (None: none): made before the command reads
+        #: the session, it tells whether what was read is what the lock holds (:meth:`saved_meanwhile`).
+        self.seen = saved_state(self.out)
+
+    def saved_meanwhile(self) -> bool:
+        """Whether the state in ``out`` changed since this lock was made, or last asked: another command
+        (a page stopping, a rename) saved it before this one held ``out``, so the session read before
+        is stale and is read again; written back, it dropped that command's last changes.
+        """
+        now = saved_state(self.out)
+        changed, self.seen = now != self.seen, now
+        return changed
 
     def take(self) -> None:
         """Locks ``out`` if it exists and is not locked by this command yet.
@@ -519,6 +550,24 @@ class OutLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def saved_state(out: Path) -> bytes | None:
+    """The bytes of the state saved in ``out`` now; None where there is none (or it cannot be read)."""
+    from segmentation.annotate.state_file import STATE_FILE
+
+    try:
+        return (out / STATE_FILE).read_bytes()
+    except OSError:
+        return None
+
+
+def check_detector(detector: YoloDetector | None, session: AnnotationSession) -> None:
+    """Every class ``detector`` predicts is one of ``session``'s; nothing to check without one."""
+    if detector is not None:
+        from segmentation.annotate.detector import check_detector_classes
+
+        check_detector_classes(detector, session.classes)
 
 
 def check_review_options(args: argparse.Namespace) -> None:
@@ -745,6 +794,11 @@ def write_session(
     if lock is not None:  # a new --out: made and locked before anything is written in it
         session.out.mkdir(parents=True, exist_ok=True)
         lock.take()
+        if lock.saved_meanwhile():  # read as new, then a page on it ran while the model loaded
+            raise UserError(
+                f"{session.out} was annotated by another segmentation.annotate while this one loaded the "
+                "model (nothing written): run this command again to resume it"
+            )
     session.persist()
     print_notices(session)
     if proposals is not None:

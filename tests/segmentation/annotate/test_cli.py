@@ -256,6 +256,98 @@ def test_a_second_command_on_an_out_in_use_is_one_error_line_and_changes_nothing
     assert (out / "export" / "data.yaml").is_file()
 
 
+def box_mask(shape: tuple[int, int]) -> np.ndarray:
+    """A ``shape`` mask with one 20x10 box."""
+    mask = np.zeros(shape, bool)
+    mask[10:20, 10:30] = True
+    return mask
+
+
+def page_stops_before_the_lock(monkeypatch, last_change) -> None:
+    """Another page on ``--out`` saves ``last_change()`` and stops just before this command holds ``--out``:
+    once, at the first :meth:`OutLock.take` that finds the folder, after this command read the session."""
+    from segmentation.annotate.__main__ import OutLock
+
+    take = OutLock.take
+    pending = [last_change]
+
+    def racing_take(self: OutLock) -> None:
+        if pending and self.out.is_dir():
+            pending.pop()()
+        take(self)
+
+    monkeypatch.setattr(OutLock, "take", racing_take)
+
+
+def test_an_export_exports_what_a_page_saved_as_it_stopped_before_the_lock(
+    photos, tmp_path, capsys, monkeypatch
+):
+    # the state was read before --out was held: what a page saved in between was written over with the
+    # copy read, and left out of the export
+    folder, _ = photos
+    out = tmp_path / "out"
+    page = AnnotationSession.open(out, folder)
+    page.add_instance("a.png", class_name="defect", mask=box_mask((120, 160)))
+    page_stops_before_the_lock(
+        monkeypatch, lambda: page.add_instance("b.jpg", class_name="defect", mask=box_mask((150, 100)))
+    )
+    assert main(["--out", str(out), "--export"]) == 0
+    assert "Wrote yolo, coco data set" in capsys.readouterr().out
+    assert [len(AnnotationSession.read(out).entry(key).instances) for key in ("a.png", "b.jpg")] == [1, 1]
+    assert (out / "out" / "ground_truth" / "defect" / "b_mask.png").is_file()
+    assert sorted(path.name for path in (out / "export" / "labels").rglob("*.txt")) == [
+        "out_test_defect_a.txt",
+        "out_test_defect_b.txt",
+    ]
+
+
+def test_a_rename_renames_what_a_page_saved_as_it_stopped_before_the_lock(photos, tmp_path, monkeypatch):
+    out = annotated_out(photos, tmp_path)
+    page = AnnotationSession.open(out)
+    page_stops_before_the_lock(
+        monkeypatch, lambda: page.add_instance("b.jpg", class_name="scrach", mask=box_mask((150, 100)))
+    )
+    assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 0
+    [instance] = AnnotationSession.read(out).entry("b.jpg").instances
+    assert instance.class_name == "scratch"
+    assert (out / "out" / "ground_truth" / "scratch" / "b_mask.png").is_file()
+
+
+def test_a_page_starts_from_what_a_page_saved_as_it_stopped_before_the_lock(
+    photos, tmp_path, serve_page, monkeypatch
+):
+    folder, _ = photos
+    out = tmp_path / "out"
+    page = AnnotationSession.open(out, folder)
+    page_stops_before_the_lock(
+        monkeypatch, lambda: page.add_instance("b.jpg", class_name="defect", mask=box_mask((150, 100)))
+    )
+    app = serve_page(page_args(folder, tmp_path))
+    assert len(app.state.session.entry("b.jpg").instances) == 1  # the page shows it
+    assert len(AnnotationSession.read(out).entry("b.jpg").instances) == 1
+
+
+def test_a_page_on_a_new_out_another_page_annotated_while_the_model_loaded_is_refused(
+    photos, tmp_path, capsys, serve_page, monkeypatch
+):
+    # read as new, the session was written over the other page's once the model had loaded
+    folder, _ = photos
+    out = tmp_path / "out"
+
+    def other_page() -> None:
+        AnnotationSession.open(out, folder).add_instance(
+            "a.png", class_name="defect", mask=box_mask((120, 160))
+        )
+
+    page_stops_before_the_lock(monkeypatch, other_page)
+    assert main(page_args(folder, tmp_path)) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out} was annotated by another segmentation.annotate while this one loaded the model "
+        "(nothing written): run this command again to resume it\n"
+    )
+    assert len(AnnotationSession.read(out).entry("a.png").instances) == 1
+
+
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_the_command_serves_the_page_with_mobilesam_and_stops_cleanly(photos, tmp_path):
