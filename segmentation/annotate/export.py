@@ -218,7 +218,8 @@ def sync_image(
     there, else copied from ``source``; copied again when ``source`` was replaced since,
     :func:`copy_is_current`) and ``ground_truth/<folder>/<stem>_mask.png``
     when ``mask`` is given, then removes this stem's files from every other
-    folder. Each file is written atomically; an interruption between files
+    folder (but a kept file named in another case, :func:`_is_kept`). Each file is
+    written atomically; an interruption between files
     leaves this one image out of step with the state (saved before), which the
     next start of the app repairs (:meth:`AnnotationSession.open`).
 
@@ -261,9 +262,25 @@ def sync_image(
         if not mask_target.is_file() or mask_target.read_bytes() != data:
             atomic_write(mask_target, data)
     for path in existing:
-        if path not in keep and path.exists():
+        if path not in keep and path.exists() and not _is_kept(path, keep):
             path.unlink()
             _remove_if_empty(path.parent)
+
+
+def _is_kept(path: Path, keep: set[Path]) -> bool:
+    """Whether ``path`` names one of ``keep`` spelled otherwise: the same file in the same folder.
+
+    On a file system blind to case (macOS, Windows), ``test/scratch/a.png`` is ``test/Scratch/a.png``
+    (a state renamed to ``Scratch`` beside a tree whose folder rename was cut short): unlinked, it took
+    the copy or mask just kept. A hard link in another folder is another name of its own, removed.
+    """
+    for target in keep:
+        try:
+            if os.path.samefile(path, target) and os.path.samefile(path.parent, target.parent):
+                return True
+        except OSError:  # a target removed meanwhile: nothing there to keep
+            continue
+    return False
 
 
 def copy_is_current(source: Path, copy: Path) -> bool:

@@ -526,6 +526,29 @@ def test_sync_keeps_the_copy_in_place_over_a_stale_one_elsewhere(photos, tmp_pat
     assert good.read_bytes() == (folder / "a.png").read_bytes() and not stale.exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_sync_keeps_the_files_of_a_class_folder_named_in_another_case_on_a_case_blind_file_system(
+    photos, tmp_path
+):
+    # macOS and Windows find test/Scratch as the folder test/scratch: a state renamed to Scratch beside a
+    # tree whose folder rename was cut short unlinked test/scratch/a.png, the copy it had just kept, and
+    # the mask; here a link Scratch -> scratch is that file system's lookup
+    folder, _ = photos
+    tree = tmp_path / "tree"
+    copy, mask_path = tree / "test/scratch/a.png", tree / "ground_truth/scratch/a_mask.png"
+    mask = np.zeros((120, 160), np.uint8)
+    mask[5:9, 5:9] = 255
+    for path, data in ((copy, (folder / "a.png").read_bytes()), (mask_path, export.encode_png(mask))):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+        (path.parent.parent / "Scratch").symlink_to("scratch")
+    shutil.copystat(folder / "a.png", copy)  # the copy is current: kept as it is
+    existing = export.stem_files(tree, "a")
+    export.sync_image(tree, source=folder / "a.png", stem="a", folder="Scratch", mask=mask, existing=existing)
+    assert copy.read_bytes() == (folder / "a.png").read_bytes()
+    assert (read_mask(mask_path) == mask).all()
+
+
 def test_a_copy_lost_from_the_tree_is_copied_again_from_the_photo(annotated):
     tree = annotated.category_dir
     (tree / "test/scratch/a.png").unlink()
