@@ -85,6 +85,7 @@ from segmentation.annotate.state_file import (
     read_state,
     replaced_size,
     stored_entries,
+    tree_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,8 @@ class AnnotationSession:
         names = class_names_of(stored, classes, default_classes, out)
         entries, keys, unreadable = listed_entries(stored, names, images_dir, out)
         if stored and images_dir.resolve() != Path(stored["images_dir"]).resolve():
-            check_same_photos(entries, images_dir, out / category, annotated_in=stored["images_dir"])
+            tree = tree_of(out, category, stored.get("category_was"))  # a category rename cut short
+            check_same_photos(entries, images_dir, tree, annotated_in=stored["images_dir"])
 
         current = stored.get("current")
         replaced = {

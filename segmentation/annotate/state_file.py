@@ -254,12 +254,32 @@ def check_same_photos(
         source = images_dir / entry.key
         if export.needs_upright_copy(source):
             continue
-        copy = category_dir / "test" / folder / f"{entry.stem}{export.copy_suffix(source)}"
+        suffix = export.copy_suffix(source)
+        copy = category_dir / "test" / folder / f"{entry.stem}{suffix}"
+        if not copy.is_file():  # its class renamed, the rename cut short: the copy is in the old folder
+            copy = next((p for p in export.stem_files(category_dir, entry.stem) if _is_copy(p, suffix)), copy)
         if copy.is_file() and not filecmp.cmp(source, copy, shallow=False):
             raise AnnotationError(
                 f"--images {images_dir}: {entry.key} is not the photo annotated as {entry.key} in "
                 f"{annotated_in} (its copy: {copy}): give other photos an --out of their own"
             )
+
+
+def _is_copy(path: Path, suffix: str) -> bool:
+    """Whether ``path``, a file of a stem in the tree (:func:`export.stem_files`), is a photo's copy."""
+    return path.parent.parent.name == "test" and path.suffix == suffix and path.is_file()
+
+
+def tree_of(out: Path, category: str, category_was: str | None) -> Path:
+    """The folder under ``out`` that holds the tree now: the old category's after a rename the state
+    records but that was cut short before the folder was renamed (``category_was``), else ``category``'s.
+
+    As :meth:`AnnotationSession.persist` finishes such a rename: a folder of the new name already there
+    is the tree it writes.
+    """
+    if category_was and (out / category_was).is_dir() and not (out / category).exists():
+        return out / category_was
+    return out / category
 
 
 def saved_classes(out: str | Path) -> list[str]:

@@ -1759,6 +1759,31 @@ def test_a_category_rename_cut_short_is_finished_by_the_next_start(opened, photo
     assert (session.out / "export" / "data.yaml").is_file()
 
 
+@pytest.mark.parametrize("what", ["class", "category"])
+def test_a_resume_from_other_photos_after_a_rename_cut_short_is_refused(opened, photos, monkeypatch, what):
+    # the state names the new folder, the tree is still under the old one: the copy was looked for where
+    # the state puts it alone, so the next lot's a.png resumed, its copy overwritten under a.png's masks
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    tree = session.category_dir
+    before = files_under(tree)
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_module.os, "rename", killed)
+    monkeypatch.setattr(session_module.export, "rename_class_folders", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.rename_classes({"scratch": "scuff"}) if what == "class" else session.rename_category("lot_7")
+    monkeypatch.undo()
+    next_lot = shutil.copytree(folder, folder.parent / "lot_8")
+    (next_lot / "a.png").write_bytes((folder / "lot_2" / "c.png").read_bytes())  # another photo
+    with pytest.raises(AnnotationError, match=r"a\.png is not the photo annotated as a\.png in .*photos"):
+        AnnotationSession.read(session.out, next_lot)
+    assert files_under(tree) == before
+
+
 @pytest.mark.parametrize(
     "name, message",
     [
