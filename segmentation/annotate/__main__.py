@@ -431,16 +431,19 @@ def rename_session(args: argparse.Namespace) -> None:
     session = read()
     renamed_classes(session.classes, renames)
     category = args.rename_category
+    pending = session.category_was  # a rename the folder refused (or cut short): persist() finishes it
     if category is not None:
-        check_new_category(session.out, session.category, category)
+        check_new_category(session.out, session.category, category, was=pending)
     for old, new in renames.items():
         if old == new:
             print(f"note: class {quote(old)} is named so already: nothing to rename")
-    if category == session.category:
+    if category == session.category and pending is None:
         print(f"note: the category is named {category} already: nothing to rename")
+    elif category == session.category:
+        print(f"note: the rename of category {pending} to {category} was not finished: finishing it")
     changed = {old: new for old, new in renames.items() if new != old}
     moved = category is not None and category != session.category
-    if not changed and not moved and not args.export:
+    if not changed and not moved and pending is None and not args.export:
         return
     with lock:
         lock.take()

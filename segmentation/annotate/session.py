@@ -282,6 +282,11 @@ class AnnotationSession:
         return self.out / self.category
 
     @property
+    def category_was(self) -> str | None:
+        """The category's old name while its rename is not finished on disk (:meth:`rename_category`)."""
+        return self._category_was
+
+    @property
     def keys(self) -> list[str]:
         """The images on disk, in list order."""
         with self._lock:

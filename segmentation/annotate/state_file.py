@@ -97,16 +97,19 @@ def check_not_beside(category: str) -> None:
         )
 
 
-def check_new_category(out: Path, category: str, new: str) -> None:
+def check_new_category(out: Path, category: str, new: str, *, was: str | None = None) -> None:
     """Checks ``new`` as the new name of the category ``category`` of the session in ``out``: the rule
     of ``--category``, and no other folder of that name under ``out`` (a case-only rename takes its own).
+
+    ``was``: the old name of a rename the state records but that was cut short (:func:`tree_of`): the
+    tree still under it is the session's own, not a folder in the way of a rename back to it.
 
     Raises:
         AnnotationError: a bad name, ``export`` or ``replaced``, a folder in the way.
     """
     check_name(new, "category")
     check_not_beside(new)
-    target, current = out / new, out / category
+    target, current = out / new, tree_of(out, category, was)
     if new != category and (target.exists() or target.is_symlink()):
         if not (current.exists() and target.exists() and os.path.samefile(current, target)):
             raise AnnotationError(

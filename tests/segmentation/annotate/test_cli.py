@@ -1185,6 +1185,32 @@ def test_a_rename_on_an_out_a_page_holds_is_one_error_line_and_changes_nothing(p
     assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 0  # once it has stopped
 
 
+@pytest.mark.parametrize("again", ["lot_7", "out"], ids=["the same rename", "the rename undone"])
+def test_a_category_rename_the_folder_refused_is_finished_or_undone_by_the_next(
+    photos, tmp_path, capsys, monkeypatch, again
+):
+    # the state said lot_7, the tree was still out/: the same command said 'named lot_7 already: nothing to
+    # rename' and left it so, and --rename-category out was refused: 'out/out exists; move it away'
+    from segmentation.annotate import session as session_module
+
+    out = annotated_out(photos, tmp_path)
+    tree = sorted(p.relative_to(out / "out") for p in (out / "out").rglob("*"))
+
+    def refused(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(session_module.os, "rename", refused)
+    assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
+    monkeypatch.undo()
+    assert "could not be renamed" in capsys.readouterr().err
+    assert main(["--out", str(out), "--rename-category", again]) == 0
+    stdout = capsys.readouterr().out
+    assert "nothing to rename" not in stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(["annotate_state.json", again])
+    assert sorted(p.relative_to(out / again) for p in (out / again).rglob("*")) == tree
+    assert AnnotationSession.read(out).category == again
+
+
 def test_rename_category_renames_the_tree_folder_with_the_classes_and_exports(photos, tmp_path, capsys):
     out = annotated_out(photos, tmp_path)
     argv = ["--out", str(out), "--rename-category", "lot_7", "--rename-class", "scrach=scratch", "--export"]
