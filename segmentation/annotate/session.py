@@ -1053,7 +1053,8 @@ class AnnotationSession:
                     existing=existing,
                 )
                 lost.append(entry.key)
-            elif entry.present:
+            elif entry.present or (entry.folder is not None and existing):
+                # a photo removed from the folder keeps its files: moved to its class's folder after a rename
                 self._sync(entry, existing)
         return lost
 

@@ -1663,6 +1663,26 @@ def test_two_classes_swap_names_and_their_photos_swap_folders(opened):
     assert read_mask(session.category_dir / "ground_truth/dent/a_mask.png").max() == 255  # the first class
 
 
+def test_a_photo_removed_from_the_folder_moves_with_its_class_in_a_swap(opened, photos):
+    # its copy stayed in test/scratch, the folder of the class that now names the other: the tree, and the
+    # export's file names, filed it under the wrong class until the photo came back
+    session, _ = opened
+    folder, _ = photos
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
+    (folder / "a.png").unlink()
+    again = AnnotationSession.open(session.out)
+    assert "a.png" not in again.keys  # labelled, its copy in the tree
+    again.rename_classes({"scratch": "dent", "dent": "scratch"})
+    assert files_under(again.category_dir) == [
+        "ground_truth/dent/a_mask.png",
+        "ground_truth/scratch/b_mask.png",
+        "mask_values.json",
+        "test/dent/a.png",
+        "test/scratch/b.jpg",
+    ]
+
+
 @pytest.mark.parametrize("cut", ["before the tree", "between test and ground_truth"])
 def test_a_rename_cut_short_after_the_state_resumes_with_the_new_names(opened, monkeypatch, cut):
     session, _ = opened
