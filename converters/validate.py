@@ -341,7 +341,8 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
                 if ap != ap:  # NaN: COCOeval scored none of them (it read 0.000 until 2026-12-07)
                     check.problems.append(
                         f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval "
-                        "ignores every annotation (iscrowd 1, or an area outside its range)"
+                        "ignores every annotation (iscrowd 1, a category the file does not list, or an area "
+                        "outside its range)"
                     )
                 elif ap < 0.999:
                     check.problems.append(
@@ -353,7 +354,7 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
 
 def coco_self_ap(coco, iou_type: str) -> float:
     """COCO AP@[.5:.95] of the ground truth scored as detections against itself (1.0 when consistent;
-    NaN when COCOeval ignores every annotation)."""
+    NaN when COCOeval ignores every annotation: crowds, categories the file does not list)."""
     from converters.cocoeval import COCO_MAX_DET, precision_table
 
     detections = [

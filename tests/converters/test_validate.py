@@ -469,7 +469,7 @@ def test_a_split_of_crowd_annotations_only_fails_the_self_evaluation(dataset):
     coco_file.write_text(json.dumps(coco))
     assert validate(dataset)["coco"]["test"].problems == [
         f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval ignores every "
-        "annotation (iscrowd 1, or an area outside its range)"
+        "annotation (iscrowd 1, a category the file does not list, or an area outside its range)"
         for iou_type in ("bbox", "segm")
     ]
 
