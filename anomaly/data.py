@@ -27,7 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.images import check_upright, decode_image_file, displayed_size, exif_orientation, image_size
+from common.images import (
+    check_upright,
+    decode_image_file,
+    displayed_size,
+    exif_orientation,
+    mask_size,
+)
 from common.io import sha256_file
 from converters.mvtec import ImageRecord, read_record_mask, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
@@ -337,7 +343,7 @@ def check_mask_sizes(records: Sequence[ImageRecord]) -> None:
         check_upright(record.image, exif_orientation(record.image))  # else named as a size mismatch
         height, width = header_size(record.image)
         for path in record.mask_files:
-            mask_width, mask_height = image_size(path, decode=False)
+            mask_width, mask_height = mask_size(path)  # as read_mask decodes it: a tagged TIFF turned
             if (mask_height, mask_width) != (height, width):
                 raise UserError(
                     f"image/mask size mismatch: {record.image} is {width}x{height}, "

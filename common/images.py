@@ -521,6 +521,10 @@ def has_alpha(path: str | Path) -> bool:
 def image_size(path: str | Path, *, decode: bool = True) -> tuple[int, int]:
     """``(width, height)`` of an image file after decoding it, so truncated and corrupt files fail.
 
+    The stored size, whatever the file's EXIF orientation tag, TIFF's too (PIL's TIFF reader gives
+    the turned one): a mask's size, as ``IMREAD_UNCHANGED`` reads it. OpenCV's photo readers turn a
+    tagged photo: :func:`displayed_size` is the size they see.
+
     Args:
         path: the image file.
         decode: False reads the header alone (fast; a truncated file then passes).
@@ -563,6 +567,24 @@ def displayed_size(path: str | Path) -> tuple[int, int]:
     """
     width, height, turn = header_size_and_orientation(path)
     return (height, width) if turn in (5, 6, 7, 8) else (width, height)
+
+
+def mask_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of the array a mask reader's ``cv2.IMREAD_UNCHANGED`` decodes, from the header.
+
+    The stored size (:func:`image_size`), turned for a TIFF whose EXIF orientation tag swaps its sides:
+    OpenCV's TIFF decoder applies the tag even then (and with ``IMREAD_IGNORE_ORIENTATION``), its JPEG,
+    PNG and WebP decoders do not.
+
+    Raises:
+        UserError: as :func:`image_size` (a file that is no image).
+    """
+    width, height, turn = header_size_and_orientation(path)
+    with contextlib.suppress(OSError), open(path, "rb") as file:
+        tiff = file.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # OpenCV goes by the bytes
+        if tiff and turn in (5, 6, 7, 8):
+            return height, width
+    return width, height
 
 
 def header_size_and_orientation(path: str | Path) -> tuple[int, int, int]:
@@ -644,16 +666,18 @@ def image_size_and_orientation(path: str | Path) -> tuple[int, int, int]:
 
 
 def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int]:
-    """The body of :func:`image_size`; the orientation is 1 unless asked for (see :func:`displayed_size`)."""
+    """The body of :func:`image_size`: the stored size; the orientation is 1 unless asked for (see
+    :func:`displayed_size`)."""
     turn = 1
     try:
         with _pil_open()(path) as image:
             size = image.size
-            if orientation and image.format == "TIFF":
+            if image.format == "TIFF":
                 # PIL's TIFF reader gives the turned size at once and turns the pixels on loading
                 # (dropping the tag then): the stored size and the tag, as every other format gives them
-                turn = _orientation(image)
-                size = size[::-1] if turn in (5, 6, 7, 8) else size
+                tiff_turn = _orientation(image)
+                size = size[::-1] if tiff_turn in (5, 6, 7, 8) else size
+                turn = tiff_turn if orientation else 1
             if decode:
                 if image.format == "JPEG":  # at least 1 px: PIL's draft divides by the size asked for
                     scaled = (max(1, size[0] // _JPEG_CHECK_SCALE), max(1, size[1] // _JPEG_CHECK_SCALE))

@@ -23,12 +23,14 @@ from common.images import (
     exif_orientation,
     glob_base,
     has_alpha,
+    header_size_and_orientation,
     image_files_below,
     image_size,
     image_size_and_orientation,
     is_image_file,
     is_narrow_16bit,
     is_rotated,
+    mask_size,
     narrow_16bit_max,
     narrow_photo_warnings,
     photo_files,
@@ -417,6 +419,31 @@ def test_displayed_size_is_opencvs_from_the_header(tmp_path, suffix):
     assert displayed_size(turned) == (30, 40) == decode_image_file(turned, cv2.IMREAD_COLOR).shape[1::-1]
     assert displayed_size(upright) == (40, 30)
     assert image_size_and_orientation(turned) == (40, 30, 6)  # stored size and tag, TIFF's too
+
+
+@pytest.mark.parametrize("decode", [True, False])
+@pytest.mark.parametrize("suffix", [".tif", ".jpg", ".png"])
+def test_image_size_is_the_stored_size_of_a_turned_file_in_every_format(tmp_path, suffix, decode):
+    # PIL's TIFF reader gives the turned size: image_size said 30x40 of a tagged TIFF, 40x30 of a JPEG or
+    # PNG, as header_size_and_orientation says of all three
+    path = tmp_path / f"turned{suffix}"
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    Image.new("L", (40, 30)).save(path, exif=exif)
+    assert image_size(path, decode=decode) == (40, 30) == header_size_and_orientation(path)[:2]
+    assert displayed_size(path) == (30, 40)  # what OpenCV's photo readers see
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("suffix", [".tif", ".jpg", ".png", ".webp"])
+def test_mask_size_is_that_of_the_array_the_mask_readers_decode(tmp_path, suffix, orientation):
+    # OpenCV's TIFF decoder applies the tag even with IMREAD_UNCHANGED, its others do not: anomaly's mask
+    # size check compares this with the photo's size, as read_mask will
+    path = tmp_path / f"mask{suffix}"
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    Image.new("L", (40, 30)).save(path, exif=exif)
+    assert mask_size(path) == decode_image_file(path, cv2.IMREAD_UNCHANGED).shape[1::-1]
 
 
 @pytest.mark.parametrize(
