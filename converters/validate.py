@@ -1,9 +1,9 @@
 """Checks a converted data set with the tools that will consume it.
 
 YOLO: ultralytics' own ``check_det_dataset`` and label parser (the code
-``yolo train`` runs). COCO: ``pycocotools.coco.COCO`` loads each split,
-every annotation's rendered mask has its stated ``area``, and COCOeval of the
-ground truth against itself gives AP 1.0.
+``yolo train`` runs). COCO: ``pycocotools.coco.COCO`` loads each split, every
+image file it lists decodes, every annotation's rendered mask has its stated
+``area``, and COCOeval of the ground truth against itself gives AP 1.0.
 
 One rule for a split without images, in both formats: an empty ``train`` or ``val`` is a
 problem (``yolo train`` stops without them, and a COCO trainer has nothing to learn from or
@@ -33,7 +33,7 @@ from common.data_sets import data_set_folder
 from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
-from common.images import decode_image_file, is_rotated
+from common.images import check_opencv_decodes, decode_image_file, image_size, is_rotated
 from common.label_cache import no_label_cache
 from converters.records import output_stem
 from converters.splits import SPLITS, load_splits
@@ -294,7 +294,8 @@ def _guess_task(labels_dir: Path) -> str:
 
 
 def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dict[str, SplitCheck]:
-    """Loads each ``instances_{split}.json`` with pycocotools; checks image files, areas and self-AP."""
+    """Loads each ``instances_{split}.json`` with pycocotools; checks image files (there, decoding), areas and
+    self-AP."""
     checks = {}
     for split in SPLITS:
         path = Path(annotations_dir) / f"instances_{split}.json"
@@ -318,6 +319,8 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
         missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
         if missing:
             check.problems.append(f"{len(missing)} image files missing (e.g. images/{missing[0]})")
+        if unreadable := unreadable_images(images_dir, files):
+            check.problems.append(unreadable)
         labelled = {annotation["image_id"] for annotation in annotations}
         turned = [
             f"images/{image['file_name']}"
@@ -350,6 +353,29 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
                     )
         checks[split] = check
     return checks
+
+
+def unreadable_images(images_dir: Path, files: list[str]) -> str | None:
+    """A problem naming the first of ``files`` (``file_name``s under ``images_dir``) that do not decode,
+    and how many; None when every one there does (missing ones are named apart).
+
+    Decoded as the commands check a photo (:func:`common.images.image_size`, and OpenCV for a TIFF): a
+    truncated or empty image was called ok here, while the YOLO rows named it, ultralytics having dropped it.
+    """
+    reasons = []
+    for name in files:
+        path = images_dir / name
+        if not path.is_file():
+            continue
+        try:
+            image_size(path)
+            check_opencv_decodes(path)
+        except UserError as error:
+            reasons.append(str(error).replace(str(path), f"images/{name}"))
+    if not reasons:
+        return None
+    files_ = "1 image file" if len(reasons) == 1 else f"{len(reasons)} image files"
+    return f"{files_} unreadable (e.g. {reasons[0]})"
 
 
 def coco_self_ap(coco, iou_type: str) -> float:

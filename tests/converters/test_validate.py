@@ -123,6 +123,25 @@ def test_validate_names_an_unreadable_image(dataset):
     ]
 
 
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: b"", "the file is empty"),  # a copy cut short before its first byte
+        (lambda data: data[: len(data) // 2], "corrupt or not an image"),  # truncated
+    ],
+    ids=["empty", "truncated"],
+)
+def test_a_coco_image_that_does_not_decode_is_a_problem_naming_it(dataset, damage, reason):
+    # the COCO rows called such an image ok where the YOLO rows named it (ultralytics dropped it)
+    image = sorted((dataset / "images" / "train").iterdir())[0]
+    data = image.read_bytes()
+    image.unlink()  # a link into the source tree, maybe: replaced, not written through
+    image.write_bytes(damage(data))
+    [problem] = validate(dataset)["coco"]["train"].problems
+    assert problem.startswith(f"1 image file unreadable (e.g. cannot read image images/train/{image.name}: ")
+    assert reason in problem
+
+
 def test_validate_finds_missing_image_files_in_both_formats(dataset):
     image = next((dataset / "images" / "val").iterdir())
     image.unlink()
