@@ -35,7 +35,8 @@ from common.images import (
     mask_size,
 )
 from common.io import sha256_file
-from converters.mvtec import ImageRecord, read_record_mask, scan_category
+from common.masks import is_lossy_mask, is_soft_mask, lossy_masks_line, mask_values, soft_masks_line
+from converters.mvtec import ImageRecord, read_record_mask, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
 
 PROTOCOLS = ("mvtec", "split")
@@ -349,6 +350,45 @@ def check_mask_sizes(records: Sequence[ImageRecord]) -> None:
                     f"image/mask size mismatch: {record.image} is {width}x{height}, "
                     f"{path} is {mask_width}x{mask_height}"
                 )
+
+
+#: Mask files a warning of :func:`mask_warnings` names: with the count, enough to find the rest.
+NAMED_MASKS = 3
+
+
+def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
+    """Lines (without ``warning:``) for the defect images' masks that are JPEG files or soft.
+
+    Every value > 0 is defect (:func:`read_mask`): the faint pixels a JPEG file or an anti-aliased edge
+    leaves around a defect grow it, and the pixel AUROC, AUPRO and F1 were measured against the grown
+    masks without a word. The converters' rules and words (:mod:`common.masks`), once for all the masks:
+    a count and the first :data:`NAMED_MASKS` files. Read as :func:`read_mask` reads them, so call it after
+    :func:`check_mask_sizes`.
+    """
+    lossy: list[Path] = []
+    soft: list[tuple[Path, int]] = []
+    for record in records:
+        if not record.mask_files:
+            continue
+        lossy += [path for path in record.mask_files if is_lossy_mask(path)]
+        if record.layout == "visa" or any(is_lossy_mask(path) for path in record.mask_files):
+            continue  # VisA's values are defect-type ids; a JPEG file is named as one
+        parts = read_record_parts(record, header_size(record.image))
+        for path, part in zip(record.mask_files, parts, strict=True):
+            if is_soft_mask(values := len(mask_values(part))):
+                soft.append((path, values))
+    effect = "defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
+    lines = [
+        lossy_masks_line(lossy, effect=effect, remedy="save the masks as PNG", named=NAMED_MASKS),
+        soft_masks_line(soft, effect=effect, remedy="save them as 0/255", named=NAMED_MASKS),
+    ]
+    return [line for line in lines if line]
+
+
+def warn_masks(records: Sequence[ImageRecord]) -> None:
+    """:func:`mask_warnings` as ``warning:`` lines on stderr."""
+    for line in mask_warnings(records):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 def check_rgb(image: object, name: str | Path) -> None:

@@ -42,6 +42,7 @@ from anomaly.data import (
     read_rgb,
     read_splits,
     splits_path,
+    warn_masks,
 )
 from anomaly.mask_scores import score_masks
 from anomaly.masks import (
@@ -103,6 +104,7 @@ def scored_records(
     hint = split_fit_hint(run, data, split)
     check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=hint, progress=progress)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
+    warn_masks(chosen)  # JPEG or soft masks: every value > 0 is defect, as the converters warn
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
     return chosen, (f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/")
 
@@ -239,6 +241,7 @@ def pick_threshold(
             val = []
         check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         check_mask_sizes(val)
+        warn_masks(val)  # the threshold is picked against them
         val = masked(val)  # a defect photo without a mask would count as good pixels
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)

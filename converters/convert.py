@@ -34,6 +34,7 @@ from common.extras import install_hint
 from common.folders import build_folder, earlier_run_note
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
 from common.io import recorded_path, sha256_file
+from common.masks import is_lossy_mask, is_soft_mask, lossy_masks_line, mask_values, soft_masks_line
 from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
@@ -41,7 +42,7 @@ from converters.dataset import Sample, check_output_folder, write_dataset
 from converters.layouts import LAYOUTS, Layout, get_layout
 from converters.layouts.base import collected_notes
 from converters.layouts.folder import scan_folders
-from converters.masks import MaskInstances, conflicting_pixels, mask_to_instances, mask_values, merge_masks
+from converters.masks import MaskInstances, conflicting_pixels, mask_to_instances, merge_masks
 from converters.mvtec import (
     Exclusions,
     ImageRecord,
@@ -464,27 +465,14 @@ def conflict_warnings(samples: Sequence[Sample]) -> list[str]:
     ]
 
 
-#: Mask formats whose compression changes pixel values: a 0/255 mask comes back with faint values
-#: around every edge, and every value > 0 is defect.
-LOSSY_MASK_SUFFIXES = frozenset({".jpg", ".jpeg"})
-
-
 def lossy_mask_warnings(masks: Sequence[Path]) -> list[str]:
     """One line when masks are JPEG files: their compression noise becomes defect pixels and specks."""
-    lossy = [mask for mask in masks if mask.suffix.lower() in LOSSY_MASK_SUFFIXES]
-    if not lossy:
-        return []
-    files = "1 mask is a JPEG file" if len(lossy) == 1 else f"{len(lossy)} masks are JPEG files"
-    return [
-        f"{files}, e.g. {lossy[0]}: JPEG compression leaves faint non-zero pixels around every defect, "
-        "and every value > 0 is defect, so outlines grow and specks become extra instances; save the "
-        "masks as PNG (or drop the specks with --min-area)"
-    ]
-
-
-#: Distinct defect values above which a mask read without a value map is taken for a soft one: value-
-#: coded classes are a handful of values, an anti-aliased or once JPEG-compressed edge dozens.
-SOFT_MASK_VALUES = 8
+    line = lossy_masks_line(
+        [mask for mask in masks if is_lossy_mask(mask)],
+        effect="outlines grow and specks become extra instances",
+        remedy="save the masks as PNG (or drop the specks with --min-area)",
+    )
+    return [line] if line else []
 
 
 def soft_mask_warnings(samples: Sequence[Sample]) -> list[str]:
@@ -493,25 +481,22 @@ def soft_mask_warnings(samples: Sequence[Sample]) -> list[str]:
     A 0/255 mask that was anti-aliased, or saved once as JPEG and then as PNG, has soft edges and
     faint noise; every value > 0 is defect, so outlines grow and the noise becomes instances (on
     hazelnut_toy's photos at 256 px with such masks: 139 instances instead of 31), unseen by the
-    suffix check. VisA's mask values are defect-type ids (1 .. 9 per object), so many are no soft edge there.
+    suffix check. VisA's mask values are defect-type ids (1 .. 9 per object), so many are no soft edge
+    there. The rule and the wording are :mod:`common.masks`', which ``anomaly.evaluate`` shares.
     """
     soft = [
-        sample
+        (sample.record.mask, sample.defect_values)
         for sample in samples
-        if sample.defect_values > SOFT_MASK_VALUES
+        if is_soft_mask(sample.defect_values)
         and sample.record.layout != "visa"  # VisA's values are defect-type ids: many are no soft edge
-        and not any(mask.suffix.lower() in LOSSY_MASK_SUFFIXES for mask in sample.record.mask_files)
+        and not any(is_lossy_mask(mask) for mask in sample.record.mask_files)
     ]
-    if not soft:
-        return []
-    masks = "1 mask holds" if len(soft) == 1 else f"{len(soft)} masks hold"
-    first = soft[0]
-    return [
-        f"{masks} more than {SOFT_MASK_VALUES} distinct defect values, e.g. {first.record.mask} "
-        f"({first.defect_values}), as anti-aliased or once JPEG-compressed masks do, and every value > 0 "
-        "is defect, so outlines grow and faint pixels become extra instances; save them as 0/255 (or "
-        "give the values' classes with --mask-values)"
-    ]
+    line = soft_masks_line(
+        soft,
+        effect="outlines grow and faint pixels become extra instances",
+        remedy="save them as 0/255 (or give the values' classes with --mask-values)",
+    )
+    return [line] if line else []
 
 
 #: Share of its image above which a mask's defect is taken for an inverted mask's background.

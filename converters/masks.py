@@ -34,6 +34,7 @@ from shapely.geometry import LineString, Point, Polygon
 
 from common.errors import UserError
 from common.images import decode_image_file
+from common.masks import mask_values
 
 #: Mitre joins keep square pixel corners square; the limit bevels the rare
 #: one-pixel spikes so they do not reach into a neighbouring pixel.
@@ -404,16 +405,6 @@ def polygons_to_mask(
         return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
 
     return union(polygons) & ~union(holes or [])
-
-
-def mask_values(mask: np.ndarray) -> np.ndarray:
-    """Sorted distinct non-zero values of an integer mask ``(H, W)``."""
-    if mask.dtype in (np.uint8, np.uint16):
-        counts = np.bincount(mask.ravel(), minlength=1)  # far faster than np.unique's sort
-        values = np.flatnonzero(counts)
-    else:
-        values = np.unique(mask)
-    return values[values != 0]
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,53 @@ def test_a_figure_left_out_for_want_of_a_defect_image_is_said(
     assert "anomaly_maps.png" not in capsys.readouterr().out  # none asked for: nothing to say
 
 
+def soften_mask(mask: Path, how: str) -> Path:
+    """``mask`` (0/255) rewritten as a mask the converters warn of; returns its file."""
+    pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    if how == "jpeg file":  # 0/255 as written, but the file is a JPEG: faint values around the defect
+        mask.unlink()
+        mask = mask.with_suffix(".jpg")
+        cv2.imwrite(str(mask), pixels)
+    elif how == "jpeg then png":
+        jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 75])[1]
+        cv2.imwrite(str(mask), cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE))
+    else:  # anti-aliased
+        cv2.imwrite(str(mask), cv2.GaussianBlur(pixels, (5, 5), 1.5))
+    return mask
+
+
+@pytest.mark.parametrize(
+    ("how", "fragment"),
+    [
+        ("anti-aliased", "3 masks hold more than 8 distinct defect values, e.g. "),
+        ("jpeg then png", "3 masks hold more than 8 distinct defect values, e.g. "),
+        ("jpeg file", "3 masks are JPEG files, e.g. "),
+    ],
+)
+def test_soft_or_jpeg_masks_are_one_warning_counting_them_and_naming_a_few(
+    run: Path, parts: Path, capsys, how: str, fragment: str
+) -> None:
+    # every value > 0 is defect: such masks grew the defects the pixel figures were measured against,
+    # without a word, where the converters warn of them
+    masks = [soften_mask(m, how) for m in sorted((parts / "ground_truth" / "spot").glob("*_mask.png"))]
+    evaluate_run(run, figure=False, progress=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "every value > 0 is defect" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {fragment}{masks[0]}")
+    assert all(str(mask) in lines[0] for mask in masks)
+    assert (
+        "so defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
+        in (lines[0])
+    )
+
+
+@pytest.mark.parametrize("top", [255, 1])
+def test_clean_masks_give_no_mask_warning(run: Path, parts: Path, capsys, top: int) -> None:
+    for mask in (parts / "ground_truth" / "spot").glob("*_mask.png"):  # 0/255 as MVTec's, or 0/1
+        cv2.imwrite(str(mask), (cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) > 0).astype(np.uint8) * top)
+    evaluate_run(run, figure=False, progress=False)
+    assert "every value > 0 is defect" not in capsys.readouterr().err
+
+
 def test_a_mask_of_another_size_is_refused_before_any_image_is_scored(
     run: Path, parts: Path, monkeypatch
 ) -> None:

@@ -1,0 +1,59 @@
+"""The mask checks the converters and anomaly.evaluate share: one rule, one wording."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.masks import (
+    SOFT_MASK_VALUES,
+    is_lossy_mask,
+    is_soft_mask,
+    lossy_masks_line,
+    mask_values,
+    soft_masks_line,
+)
+
+
+@pytest.mark.parametrize(
+    ("mask", "values"),
+    [
+        (np.array([[0, 255], [255, 0]], np.uint8), [255]),  # MVTec's 0/255
+        (np.array([[0, 1], [1, 0]], np.uint8), [1]),  # 0/1
+        (np.array([[0, 3], [65535, 3]], np.uint16), [3, 65535]),  # 16-bit
+        (np.array([[0, 2], [7, 0]], np.int32), [2, 7]),  # not bincounted
+    ],
+)
+def test_mask_values_are_the_distinct_non_zero_ones(mask, values):
+    assert mask_values(mask).tolist() == values
+
+
+def test_more_than_eight_defect_values_make_a_soft_mask():
+    assert not is_soft_mask(SOFT_MASK_VALUES) and is_soft_mask(SOFT_MASK_VALUES + 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "lossy"), [("a.jpg", True), ("a.JPEG", True), ("a.png", False), ("a.tif", False)]
+)
+def test_jpeg_files_of_either_suffix_and_case_are_lossy(name, lossy):
+    assert is_lossy_mask(Path(name)) is lossy
+
+
+def test_the_lines_count_every_mask_and_name_the_first_few():
+    soft = [(Path(f"{i}_mask.png"), 10 + i) for i in range(5)]
+    line = soft_masks_line(soft, effect="E", remedy="R", named=3)
+    assert line == (
+        "5 masks hold more than 8 distinct defect values, e.g. 0_mask.png (10), 1_mask.png (11), "
+        "2_mask.png (12), as anti-aliased or once JPEG-compressed masks do, and every value > 0 is defect, "
+        "so E; R"
+    )
+    assert lossy_masks_line([Path("a.jpg")], effect="E", remedy="R") == (
+        "1 mask is a JPEG file, e.g. a.jpg: JPEG compression leaves faint non-zero pixels around every "
+        "defect, and every value > 0 is defect, so E; R"
+    )
+    assert (
+        soft_masks_line([], effect="E", remedy="R") is None
+        and lossy_masks_line([], effect="E", remedy="R") is None
+    )
