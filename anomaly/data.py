@@ -35,7 +35,15 @@ from common.images import (
     mask_size,
 )
 from common.io import sha256_file
-from common.masks import is_lossy_mask, is_soft_mask, lossy_masks_line, mask_values, soft_masks_line
+from common.masks import (
+    faint_masks_line,
+    faint_values,
+    is_lossy_mask,
+    is_soft_mask,
+    lossy_masks_line,
+    mask_values,
+    soft_masks_line,
+)
 from converters.mvtec import ImageRecord, read_record_mask, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
 
@@ -357,16 +365,17 @@ NAMED_MASKS = 3
 
 
 def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
-    """Lines (without ``warning:``) for the defect images' masks that are JPEG files or soft.
+    """Lines (without ``warning:``) for the defect images' masks that are JPEG files, soft or faint.
 
-    Every value > 0 is defect (:func:`read_mask`): the faint pixels a JPEG file or an anti-aliased edge
-    leaves around a defect grow it, and the pixel AUROC, AUPRO and F1 were measured against the grown
-    masks without a word. The converters' rules and words (:mod:`common.masks`), once for all the masks:
-    a count and the first :data:`NAMED_MASKS` files. Read as :func:`read_mask` reads them, so call it after
-    :func:`check_mask_sizes`.
+    Every value > 0 is defect (:func:`read_mask`): the faint pixels a JPEG file, a mask once saved as
+    JPEG or an anti-aliased edge leaves around a defect grow it, and the pixel AUROC, AUPRO and F1 were
+    measured against the grown masks without a word. The converters' rules and words (:mod:`common.masks`),
+    once for all the masks: a count and the first :data:`NAMED_MASKS` files. Read as :func:`read_mask` reads
+    them, so call it after :func:`check_mask_sizes`.
     """
     lossy: list[Path] = []
     soft: list[tuple[Path, int]] = []
+    faint: list[tuple[Path, list[int], int]] = []
     for record in records:
         if not record.mask_files:
             continue
@@ -375,12 +384,16 @@ def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
             continue  # VisA's values are defect-type ids; a JPEG file is named as one
         parts = read_record_parts(record, header_size(record.image))
         for path, part in zip(record.mask_files, parts, strict=True):
-            if is_soft_mask(values := len(mask_values(part))):
-                soft.append((path, values))
+            values = mask_values(part)
+            if is_soft_mask(len(values)):
+                soft.append((path, len(values)))
+            elif found := faint_values(part):  # a mask once saved as JPEG, at any quality
+                faint.append((path, found, int(values[-1])))
     effect = "defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
     lines = [
         lossy_masks_line(lossy, effect=effect, remedy="save the masks as PNG", named=NAMED_MASKS),
         soft_masks_line(soft, effect=effect, remedy="save them as 0/255", named=NAMED_MASKS),
+        faint_masks_line(faint, effect=effect, remedy="save them as 0/255", named=NAMED_MASKS),
     ]
     return [line for line in lines if line]
 

@@ -22,6 +22,20 @@ LOSSY_MASK_SUFFIXES = frozenset({".jpg", ".jpeg"})
 SOFT_MASK_VALUES = 8
 
 
+#: Largest value a faint one may be, as a share of the mask's largest: a 0/255 mask saved once as JPEG
+#: (even at quality 98 to 100, then as PNG) holds 1, 2, 3 ... around every edge, few enough distinct values
+#: to pass :data:`SOFT_MASK_VALUES`, each faint pixel defect all the same.
+FAINT_SHARE = 1 / 16
+
+#: Smallest largest value for faint ones to count: class ids 1, 2, ... of a value-coded mask stay below it.
+FAINT_TOP = 128
+
+#: Faint pixels, as a share of the mask's solid ones (at least half its largest value), above which they are
+#: taken for regions of their own (a class 1 beside a class 255), not an edge's ringing (at most 0.18 on
+#: hazelnut_toy's masks through JPEG at quality 95 to 100).
+FAINT_PIXELS = 0.5
+
+
 def mask_values(mask: np.ndarray) -> np.ndarray:
     """Sorted distinct non-zero values of an integer mask ``(H, W)``.
 
@@ -36,6 +50,31 @@ def mask_values(mask: np.ndarray) -> np.ndarray:
     return values[values != 0]
 
 
+def faint_values(mask: np.ndarray) -> list[int]:
+    """The faint non-zero values of an integer mask ``(H, W)`` beside its largest, as JPEG's ringing leaves.
+
+    Faint: up to :data:`FAINT_SHARE` of the largest value, which is at least :data:`FAINT_TOP` (a 0/255
+    mask, not class ids), on fewer pixels than :data:`FAINT_PIXELS` of the solid ones. Empty for a clean
+    0/255 or 0/1 mask, class ids 1 .. k, MVTec LOCO's 255, 254, ... and a class 1 region beside a 255.
+
+    >>> ringing = np.zeros((8, 8), np.uint8); ringing[2:6, 2:6] = 255; ringing[1, 2:6] = [1, 2, 1, 1]
+    >>> faint_values(ringing)
+    [1, 2]
+    >>> ringing[1, 2:6] = 0; faint_values(ringing)
+    []
+    """
+    values = mask_values(mask)
+    if not values.size or int(values[-1]) < FAINT_TOP:
+        return []
+    top = int(values[-1])
+    faint = values[values <= top * FAINT_SHARE]
+    if not faint.size:
+        return []
+    faint_pixels = int(np.count_nonzero((mask > 0) & (mask <= faint[-1])))
+    solid_pixels = int(np.count_nonzero(mask >= top / 2))
+    return faint.tolist() if faint_pixels < FAINT_PIXELS * solid_pixels else []
+
+
 def is_lossy_mask(path: Path) -> bool:
     """Whether the mask file is of a format whose compression changes values (:data:`LOSSY_MASK_SUFFIXES`)."""
     return path.suffix.lower() in LOSSY_MASK_SUFFIXES
@@ -45,6 +84,33 @@ def is_soft_mask(defect_values: int) -> bool:
     """Whether a mask of ``defect_values`` distinct non-zero values (:func:`mask_values`), read without
     a value map, is taken for an anti-aliased or once JPEG-compressed one (:data:`SOFT_MASK_VALUES`)."""
     return defect_values > SOFT_MASK_VALUES
+
+
+def faint_masks_line(
+    masks: Sequence[tuple[Path, Sequence[int], int]], *, effect: str, remedy: str, named: int = 1
+) -> str | None:
+    """The warning (without ``warning:``) for ``masks`` with faint values, naming the first ``named``; None
+    for none.
+
+    Args:
+        masks: ``(mask file, its faint values, its largest value)`` of each mask :func:`faint_values` finds
+            faint values in that :func:`is_soft_mask` does not take for a soft one already.
+        effect: what the faint pixels do to the reader's results (``outlines grow and ...``).
+        remedy: what to do about it (``save them as 0/255``).
+    """
+    if not masks:
+        return None
+    files = "1 mask holds" if len(masks) == 1 else f"{len(masks)} masks hold"
+
+    def shown(faint: Sequence[int], top: int) -> str:
+        listed = ", ".join(str(value) for value in faint[:3]) + (", ..." if len(faint) > 3 else "")
+        return f"{listed} beside {top}"
+
+    examples = ", ".join(f"{path} ({shown(faint, top)})" for path, faint, top in masks[:named])
+    return (
+        f"{files} faint defect values beside their largest, e.g. {examples}, as masks once saved as JPEG do "
+        f"(at any quality), and every value > 0 is defect, so {effect}; {remedy}"
+    )
 
 
 def lossy_masks_line(masks: Sequence[Path], *, effect: str, remedy: str, named: int = 1) -> str | None:

@@ -41,6 +41,8 @@ class Sample:
     file's value is kept there, so an instance of the other defect shrinks or is lost.
     ``defect_values``: distinct non-zero values of its mask, read without a value map (0 with one):
     many are a soft mask's (anti-aliased, or once saved as JPEG).
+    ``faint``: its faint values beside its largest, ``largest`` (:func:`common.masks.faint_values`; none
+    with a value map): the ringing of a mask once saved as JPEG, at any quality.
     """
 
     record: ImageRecord
@@ -49,6 +51,8 @@ class Sample:
     instances: tuple[DefectInstance, ...] = ()
     conflicts: int = 0
     defect_values: int = 0
+    faint: tuple[int, ...] = ()
+    largest: int = 0
 
 
 def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -> Path:

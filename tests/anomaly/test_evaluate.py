@@ -204,8 +204,9 @@ def soften_mask(mask: Path, how: str) -> Path:
         mask.unlink()
         mask = mask.with_suffix(".jpg")
         cv2.imwrite(str(mask), pixels)
-    elif how == "jpeg then png":
-        jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 75])[1]
+    elif how.startswith("jpeg"):  # jpeg [at quality Q] then png
+        quality = int(how.split()[3]) if "quality" in how else 75
+        jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
         cv2.imwrite(str(mask), cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE))
     else:  # anti-aliased
         cv2.imwrite(str(mask), cv2.GaussianBlur(pixels, (5, 5), 1.5))
@@ -218,6 +219,7 @@ def soften_mask(mask: Path, how: str) -> Path:
         ("anti-aliased", "3 masks hold more than 8 distinct defect values, e.g. "),
         ("jpeg then png", "3 masks hold more than 8 distinct defect values, e.g. "),
         ("jpeg file", "3 masks are JPEG files, e.g. "),
+        ("jpeg at quality 100 then png", "3 masks hold faint defect values beside their largest, e.g. "),
     ],
 )
 def test_soft_or_jpeg_masks_are_one_warning_counting_them_and_naming_a_few(

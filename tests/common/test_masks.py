@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from common.masks import (
     SOFT_MASK_VALUES,
+    faint_values,
     is_lossy_mask,
     is_soft_mask,
     lossy_masks_line,
@@ -57,3 +59,47 @@ def test_the_lines_count_every_mask_and_name_the_first_few():
         soft_masks_line([], effect="E", remedy="R") is None
         and lossy_masks_line([], effect="E", remedy="R") is None
     )
+
+
+def square(top: int = 255, dtype=np.uint8) -> np.ndarray:
+    """A 32 x 32 mask with a 12 x 12 defect of value ``top``."""
+    mask = np.zeros((32, 32), dtype)
+    mask[10:22, 10:22] = top
+    return mask
+
+
+def through_jpeg(mask: np.ndarray, quality: int) -> np.ndarray:
+    return cv2.imdecode(
+        cv2.imencode(".jpg", mask, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE
+    )
+
+
+@pytest.mark.parametrize("quality", [100, 98, 95])
+def test_a_mask_once_saved_as_fine_jpeg_has_faint_values(quality):
+    ringing = through_jpeg(square(), quality)
+    # under the soft-mask count: found by this rule alone
+    assert len(mask_values(ringing)) <= SOFT_MASK_VALUES
+    assert faint_values(ringing) and faint_values(ringing)[0] == 1
+
+
+def class_one_beside_255() -> np.ndarray:
+    mask = square()
+    mask[24:30, 2:30] = 1  # a class of its own, 168 px beside 144 of 255: no edge's ringing
+    return mask
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        square(),  # MVTec's 0/255
+        square(1),  # 0/1
+        square(65535, np.uint16),  # 16-bit 0/65535
+        np.where(square() > 0, np.arange(32)[None, :] // 8 + 1, 0).astype(np.uint8),  # class ids 1 .. 4
+        np.where(square() > 0, 255 - np.arange(32)[None, :] // 8, 0).astype(np.uint8),  # LOCO's 255, 254, ...
+        class_one_beside_255(),
+        np.zeros((32, 32), np.uint8),  # empty
+    ],
+    ids=["0-255", "0-1", "16-bit", "class-ids", "loco", "class-1-beside-255", "empty"],
+)
+def test_clean_and_value_coded_masks_have_no_faint_values(mask):
+    assert faint_values(mask) == []

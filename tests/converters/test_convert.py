@@ -1007,6 +1007,27 @@ def test_soft_png_masks_are_a_warning_or_a_strict_error(tmp_path, category_facto
     assert not (tmp_path / "strict").exists()
 
 
+@pytest.mark.parametrize("quality", [100, 98])
+def test_masks_once_saved_as_fine_jpeg_are_a_warning_or_a_strict_error(tmp_path, category_factory, quality):
+    # JPEG at quality 98 to 100, then PNG: 3 to 7 distinct values, under the soft-mask count, passed without a
+    # word, yet each faint pixel is defect (hazelnut_toy at q100: 32-107 specks more per mask)
+    category = category_factory(tmp_path / "data", "widget")
+    masks = sorted((category / "ground_truth").rglob("*_mask.png"))
+    for mask in masks[:2]:
+        pixels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+        jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+        cv2.imwrite(str(mask), cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE))
+        assert 1 < len(np.unique(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED))) <= 9  # 8 defect values at most
+    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    assert warning.startswith(f"2 masks hold faint defect values beside their largest, e.g. {masks[0]} (1")
+    assert "beside 255), as masks once saved as JPEG do (at any quality)" in warning and "0/255" in warning
+    with pytest.raises(
+        UserError, match=r"2 masks hold faint defect values beside their largest, .*\(--strict\)$"
+    ):
+        convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+    assert not (tmp_path / "strict").exists()
+
+
 def test_inverted_masks_are_a_warning_or_a_strict_error(tmp_path, category_factory):
     # defect black on white: the background became one instance around the photo, without a word
     category = category_factory(tmp_path / "data", "widget")
