@@ -63,7 +63,7 @@ from shlex import quote
 from typing import TYPE_CHECKING
 
 from common.cli import OneLineParser, command_name, exit_code, keep_interrupts
-from common.config import project_path, save_config
+from common.config import project_path, save_config, with_source
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
@@ -953,7 +953,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.config is None:
             print(NO_CONFIG_NOTE, flush=True)
         with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C
-            train(build_config(args.config, args.overrides))
+            config = build_config(args.config, args.overrides)
+            try:
+                train(config)
+            except UserError as error:  # project=, pretrained=, freeze=: checked against the disk and model
+                raise with_source(error, args.config, args.overrides) from None
 
     return exit_code(work)
 

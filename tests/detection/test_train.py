@@ -470,7 +470,10 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("project={file}", "error: config key 'project': {file} is a file, not a folder"),  # was a traceback
+        (  # was a traceback; checked after the config, named as the config's own checks are
+            "project={file}",
+            "error: override 'project={file}': config key 'project': {file} is a file, not a folder",
+        ),
         (  # in the trainer
             "device=foo",
             "error: override 'device=foo': config key 'device': Invalid CUDA 'device=foo' requested.",
@@ -493,6 +496,21 @@ def test_a_bad_project_or_device_stops_before_any_model(
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
     err = capsys.readouterr().err
     assert err.startswith(expected.format(file=file)) and err.count("\n") == 1
+    assert file.read_text() == "kept\n"
+
+
+def test_a_project_file_set_in_the_config_file_names_that_file(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    file = tmp_path / "notes.txt"
+    file.write_text("kept\n")
+    own = tmp_path / "run.yaml"
+    own.write_text(yaml.safe_dump({"model": "yolo11n.yaml", "project": str(file)}))
+    monkeypatch.setattr("detection.train.start_model", lambda config: pytest.fail("model built"))
+    overrides = [o for o in tiny_run(tiny_dataset, tmp_path) if not o.startswith("project=")]
+    assert main(["--config", str(own), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: config file {own}: config key 'project': {file} is a file, not a folder\n"
     assert file.read_text() == "kept\n"
 
 
@@ -635,7 +653,8 @@ def test_unusable_pretrained_weights_are_one_line_errors_before_the_run_folder(
     overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", f"pretrained={pretrained}")
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: config key 'pretrained': {expected}") and err.count("\n") == 1
+    source = f"override 'pretrained={pretrained}': "  # checked once the config is built, named as its checks
+    assert err.startswith(f"error: {source}config key 'pretrained': {expected}") and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
 
 
@@ -664,7 +683,7 @@ def test_a_freeze_beyond_the_models_layers_is_refused_before_the_run_folder(
     overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", f"freeze={freeze}")
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+    assert err.startswith(f"error: override 'freeze={freeze}': {expected}") and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
 
 
@@ -692,7 +711,8 @@ def test_a_model_of_another_task_is_refused_before_the_run_folder(
         overrides = tiny_run(tiny_dataset, tmp_path, f"model={given}")
         assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: config key 'model': {given} holds a '{task}' model, not a detection")
+        source = f"override 'model={given}': config key 'model'"
+        assert err.startswith(f"error: {source}: {given} holds a '{task}' model, not a detection")
         assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
 
 
@@ -708,7 +728,8 @@ def test_pretrained_weights_of_another_task_are_refused_as_model_is(
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
     err = capsys.readouterr().err
     assert err == (
-        f"error: config key 'pretrained': {weights} holds a '{task}' model, not a detection model "
+        f"error: override 'pretrained={weights}': config key 'pretrained': {weights} holds a '{task}' "
+        "model, not a detection model "
         "(detection.train fine-tunes detectors: yolo11n.pt, a YOLO-World or YOLOE config, a best.pt)\n"
     )
     assert not (tmp_path / "runs").exists()
@@ -847,7 +868,8 @@ def test_a_model_path_that_is_neither_weights_nor_config_is_refused(
     assert main(["--config", str(YOLO11_CONFIG), *tiny_run(tiny_dataset, tmp_path, f"model={model}")]) == 2
     err = capsys.readouterr().err
     assert (
-        err == f"error: config key 'model': {model} is {kind}, not weights (.pt) or a model config (.yaml)\n"
+        err == f"error: override 'model={model}': config key 'model': {model} is {kind}, not weights (.pt) "
+        "or a model config (.yaml)\n"
     )
     assert not (tmp_path / "runs").exists()  # ultralytics' TypeError came after the run folder was made
 
