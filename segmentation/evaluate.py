@@ -516,17 +516,20 @@ def _folds_overrides(args: argparse.Namespace) -> tuple[list[str], dict[str, str
 
 def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
-    from common.config import load_config
+    from common.config import with_source
     from segmentation.crossval import cross_validate, summary, write_folds
-    from segmentation.train_config import SCHEMA, check_settings
+    from segmentation.train_config import load_train_config
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
     _check_arguments(args, out)
     overrides, flags = _folds_overrides(args)
-    config = load_config(SCHEMA, args.config, overrides, flags=flags)
-    check_settings(config)  # before an earlier run in out is removed, as round 0's training would
-    if args.tta and config["crops"]["max_fraction"] > 0:
-        raise UserError("--tta and crops.max_fraction do not combine: drop one of them")
+    # check_settings before an earlier run in out is removed, as round 0's training would
+    config = load_train_config(args.config, overrides, flags=flags)
+    if args.tta and (fraction := config["crops"]["max_fraction"]) > 0:
+        error = UserError(
+            f"config key 'crops.max_fraction' ({fraction:g}) and --tta do not combine: drop one of them"
+        )
+        raise with_source(error, args.config, overrides, flags)
     try:
         results = cross_validate(
             args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta, resume=args.resume

@@ -86,7 +86,7 @@ from segmentation.run_setup import (
     set_up,
     tunes_prompt_encoder,
 )
-from segmentation.train_config import SCHEMA
+from segmentation.train_config import SCHEMA, load_train_config
 from segmentation.views import View
 
 if TYPE_CHECKING:
@@ -515,13 +515,13 @@ def build_parser() -> argparse.ArgumentParser:
 def load_run_config(args: argparse.Namespace) -> dict:
     """The checked config of a new run (``--config`` + overrides) or of a resumed one (its args.yaml)."""
     if args.resume is None:
-        return load_config(SCHEMA, args.config, args.overrides)
+        return load_train_config(args.config, args.overrides)
     if args.config is not None:
         raise UserError("--resume takes the run's own args.yaml: drop --config (overrides still apply)")
     if not (args.resume / "last.pt").is_file():
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)
-    config = load_config(SCHEMA, args.resume / "args.yaml", args.overrides)
+    config = load_train_config(args.resume / "args.yaml", args.overrides)
     saved = load_config(SCHEMA, args.resume / "args.yaml", note_empty=False)  # noted once, just above
     refuse_set_up_changes(args.resume, saved, config)
     given = "data" in override_keys(args.overrides)

@@ -9,9 +9,10 @@ one error line before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from common.config import Option, Schema
+from common.config import Option, Schema, load_config, with_source
 from common.errors import UserError
 from converters.splits import load_splits
 from segmentation.crops import crop_schema
@@ -131,12 +132,32 @@ def check_settings(config: dict) -> None:
     """
     for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):
         if config[key] and config["crops"]["max_fraction"] > 0:
-            raise UserError(f"{key}=true works on {what}: set crops.max_fraction=0 to use it")
+            raise UserError(f"config key '{key}' (true) works on {what}: set crops.max_fraction=0 to use it")
     if not any(config["loss"][key] > 0 for key in ("focal_weight", "dice_weight", "iou_weight")):
         raise UserError(
-            "loss.focal_weight, loss.dice_weight and loss.iou_weight are all 0: the loss would be 0 and "
+            "config key 'loss': focal_weight, dice_weight and iou_weight are all 0: the loss would be 0 and "
             "nothing would train; give one of them a weight above 0"
         )
+
+
+def load_train_config(
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    *,
+    flags: Mapping[str, str] | None = None,
+) -> dict:
+    """:func:`common.config.load_config` of :data:`SCHEMA`, then :func:`check_settings`.
+
+    A setting refused is named with where it was set, as a bad value is
+    (``override 'colour_head=true': config key 'colour_head' ...``, ``config file X: ...``,
+    :func:`common.config.with_source`).
+    """
+    config = load_config(SCHEMA, path, overrides, flags=flags)
+    try:
+        check_settings(config)
+    except UserError as error:
+        raise with_source(error, path, overrides, flags) from None
+    return config
 
 
 def data_categories(data: str | Path) -> list[str]:

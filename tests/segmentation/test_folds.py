@@ -308,7 +308,8 @@ def test_folds_json_is_strict_and_reads_back_to_the_same_table(tmp_path, strict_
         # the flips and the crops meet only when the first round is scored: refused before training
         (
             ["--folds", "3", "--tta", "--set", "crops.max_fraction=0.2", "epochs=1", "max_steps=1"],
-            "--tta and crops.max_fraction do not combine",
+            "error: override 'crops.max_fraction=0.2': config key 'crops.max_fraction' (0.2) and --tta "
+            "do not combine",
         ),
     ],
 )

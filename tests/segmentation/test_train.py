@@ -686,7 +686,9 @@ def test_a_colour_head_or_prompt_on_crops_is_refused_before_the_run_folder(
 ):
     # both work in the whole photo's frame: a crop's logits or colours would be another input
     config = _config(tiny_dataset, tmp_path, f"{key}=true", "crops.max_fraction=0.2")
-    with pytest.raises(UserError, match=rf"^{key}=true works on {what}: set crops.max_fraction=0"):
+    with pytest.raises(
+        UserError, match=rf"^config key '{key}' \(true\) works on {what}: set crops.max_fraction=0"
+    ):
         train(config, sam=tiny_sam)
     assert not (tmp_path / "runs").exists()
 
@@ -695,9 +697,39 @@ def test_a_loss_of_weights_all_0_is_refused_before_the_run_folder(tiny_dataset, 
     # the run trained nothing (loss 0.0 every epoch) and kept the untuned decoder, without a word
     zero = ("loss.focal_weight=0", "loss.dice_weight=0", "loss.iou_weight=0")
     with pytest.raises(
-        UserError, match=r"^loss.focal_weight, loss.dice_weight and loss.iou_weight are all 0"
+        UserError, match=r"^config key 'loss': focal_weight, dice_weight and iou_weight are all 0"
     ):
         train(_config(tiny_dataset, tmp_path, *zero), sam=tiny_sam)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("file", "overrides", "source"),
+    [
+        # the file turned the head on, the command line the crops
+        ({"colour_head": True}, ["crops.max_fraction=0.2"], "config file {own}: config key 'colour_head'"),
+        (
+            {"crops": {"max_fraction": 0.2}},
+            ["colour_prompt=true"],
+            "override 'colour_prompt=true': config key",
+        ),
+        ({"loss": {"focal_weight": 0}}, ["loss.dice_weight=0", "loss.iou_weight=0"], "override 'loss.iou_"),
+        (
+            {"loss": {"focal_weight": 0, "dice_weight": 0, "iou_weight": 0}},
+            [],
+            "config file {own}: config key",
+        ),
+    ],
+)
+def test_settings_that_do_not_go_together_name_where_they_were_set(tmp_path, capsys, file, overrides, source):
+    # as a bad value is named (common.config.with_source): the message alone did not say which of the
+    # file and the command line turned the colour head on
+    own = tmp_path / "run.yaml"
+    own.write_text(yaml.safe_dump(file))
+    argv = ["--config", str(own), f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", *overrides]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {source.format(own=own)}") and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()
 
 
