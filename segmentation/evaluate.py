@@ -16,7 +16,6 @@ the same prompts.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +42,7 @@ from common.folders import (
 )
 from common.images import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
-from common.tables import markdown_cell
+from common.tables import fmt, markdown_cell
 from common.text import put_text
 from common.trained_images import trained_overlap_warning
 from converters.masks import mask_to_rle
@@ -285,7 +284,7 @@ def format_table(evaluations: list[ModelEvaluation]) -> str:
                 s.mask_ap.get(name),
                 s.mask_ap50.get(name),
             ]
-            cells += ["-" if v is None or math.isnan(v) else f"{v:.3f}" for v in values]
+            cells += [fmt(v) for v in values]
         lines.append(f"| {markdown_cell(name)} | {first.n_images.get(name, 0)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
