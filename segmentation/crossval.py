@@ -34,6 +34,7 @@ import torch
 
 from common.io import atomic_write, embeddings_root, json_float, json_text, sha256_file
 from common.metrics import mean_std
+from common.tables import fmt
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import CropRule
@@ -459,7 +460,7 @@ def format_summary(summary_: dict) -> str:
         gain = json_float(t["mean"]) - json_float(z["mean"])
         lines.append(
             f"| {name} | {_figure(z['mean'])} +- {_figure(z['std'])} | {_figure(t['mean'])} +- "
-            f"{_figure(t['std'])} | {gain:+.4f} |"
+            f"{_figure(t['std'])} | {'-' if np.isnan(gain) else f'{gain:+.4f}'} |"
         )
     images = summary_["images"]
     lines += [
@@ -477,8 +478,8 @@ def format_summary(summary_: dict) -> str:
 
 
 def _figure(value: float | None) -> str:
-    # folds.json holds an undefined figure as null: printed as the NaN it was in memory
-    return f"{json_float(value):.4f}"
+    # an undefined figure (folds.json's null, NaN in memory) is '-', as in table.md (common.tables.fmt)
+    return fmt(value, 4)
 
 
 def write_folds(out: Path, summary_: dict) -> str:
