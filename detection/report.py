@@ -9,12 +9,14 @@ from typing import Any
 
 from common.extras import package_versions
 from common.io import atomic_write, json_text
-from detection.image_level import ImageLevelReport
+from common.tables import fmt
+from detection.image_level import GOOD, ImageLevelReport
 
 #: The files :func:`write_report` puts into an evaluation's folder.
 REPORT_JSON = "evaluation.json"
 REPORT_TEXT = "report.txt"
-#: The line that stands for the mAP50 gap on a split without a true box (ultralytics prints 0 there).
+#: The line that stands for the mAP50 gap on a split without a true box (ultralytics prints 0 there); its
+#: COCOeval mAP is printed ``-``, as an undefined figure in the tables (:func:`common.tables.fmt`).
 NO_TRUE_BOX = "  no true box in this split: no mAP is defined (ultralytics' 0.000 stands for none)"
 
 
@@ -96,7 +98,7 @@ def box_lines(report: EvaluationReport) -> list[str]:
     ]
     if report.coco is not None:
         coco = report.coco
-        lines.append(f"{'pycocotools COCOeval':24s}{coco['mAP50']:10.3f}{coco['mAP50-95']:10.3f}")
+        lines.append(f"{'pycocotools COCOeval':24s}{fmt(coco['mAP50']):>10s}{fmt(coco['mAP50-95']):>10s}")
         if math.isnan(coco["mAP50"]):
             lines.append(NO_TRUE_BOX)
             return lines
@@ -117,23 +119,36 @@ def class_lines(report: EvaluationReport) -> list[str]:
         lines.append(
             f"{str(row['Class'])[:24]:24s}{row['Images']:8d}{row['Instances']:8d}{row['Box-P']:8.3f}"
             f"{row['Box-R']:8.3f}{row['mAP50']:8.3f}{row['mAP50-95']:9.3f}"
-            + (f"{coco_ap:11.3f}" if coco_ap is not None else "")
+            + (f"{fmt(coco_ap):>11s}" if coco_ap is not None else "")
         )
     return lines
 
 
 def image_level_lines(level: ImageLevelReport) -> list[str]:
-    """Defect-type accuracy, balanced accuracy, AUROC, and the confusion matrix with per-row accuracy."""
+    """Defect-type accuracy, balanced accuracy, AUROC, and the confusion matrix with per-row accuracy.
+
+    An undefined figure is ``-``, as in the tables (:func:`common.tables.fmt`); an undefined AUROC with a
+    line saying why.
+    """
     lines = [
         f"image level ({level.n_images} images; class = top box with score >= {level.conf:.6g}, else good):",
-        f"  defect-type accuracy {level.accuracy:.3f}   balanced {level.balanced_accuracy:.3f}   "
-        f"anomaly AUROC (top box score) {level.auroc:.3f}",
-        "  confusion matrix (rows: true, columns: predicted)",
+        f"  defect-type accuracy {fmt(level.accuracy)}   balanced {fmt(level.balanced_accuracy)}   "
+        f"anomaly AUROC (top box score) {fmt(level.auroc)}",
     ]
+    if math.isnan(level.auroc):
+        lines.append(no_auroc_line(level))
+    lines.append("  confusion matrix (rows: true, columns: predicted)")
     width = max(8, *(len(label) + 2 for label in level.labels))
     lines.append("  " + " " * width + "".join(f"{label[: width - 1]:>{width}s}" for label in level.labels))
     for label, row in zip(level.labels, level.matrix, strict=True):
         accuracy = level.per_label_accuracy.get(label)
-        tail = f"   acc {accuracy:.3f}" if accuracy is not None else ""
+        tail = f"   acc {fmt(accuracy)}" if accuracy is not None else ""
         lines.append(f"  {label[:width]:{width}s}" + "".join(f"{n:{width}d}" for n in row) + tail)
     return lines
+
+
+def no_auroc_line(level: ImageLevelReport) -> str:
+    """Why the anomaly AUROC is undefined: the split lacks good images or defect images."""
+    good = sum(sum(row) for label, row in zip(level.labels, level.matrix, strict=True) if label == GOOD)
+    lacking = "good image" if good == 0 else "defect image"
+    return f"  no {lacking} in this split: no anomaly AUROC is defined"

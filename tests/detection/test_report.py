@@ -28,7 +28,29 @@ def test_an_undefined_auroc_is_null_in_strict_evaluation_json(tmp_path, strict_j
     assert saved == {**asdict(report), "image_level": written}
     assert math.isnan(report.image_level.auroc)  # in memory it stays NaN
     assert (tmp_path / REPORT_TEXT).read_text() == format_report(report) + "\n"
-    assert "anomaly AUROC (top box score) nan" in format_report(report)
+    # undefined: '-' as in the tables (common.tables.fmt) and inspection's report, with why; it printed nan
+    lines = format_report(report).splitlines()
+    assert "  defect-type accuracy 0.750   balanced 0.750   anomaly AUROC (top box score) -" in lines
+    assert "  no good image in this split: no anomaly AUROC is defined" in lines
+    assert "  good             0        0   acc -" in lines and "nan" not in format_report(report)
+
+
+def test_a_split_of_good_images_only_says_it_has_no_defect_image(tmp_path) -> None:
+    level = ImageLevelReport(
+        labels=["good", "scratch"], matrix=[[2, 0], [0, 0]], accuracy=1.0, balanced_accuracy=1.0,
+        per_label_accuracy={"good": 1.0, "scratch": math.nan}, auroc=math.nan, conf=0.25, n_images=2,
+    )  # fmt: skip
+    per_class = {"scratch": {"AP50": math.nan}}  # no scratch in the split
+    coco = {"mAP50": math.nan, "mAP50-95": math.nan, "n_detections": 0, "per_class": per_class}
+    row = {"Class": "scratch", "Images": 2, "Instances": 0, "Box-P": 0.0, "Box-R": 0.0, "mAP50": 0.0}
+    report = EvaluationReport(
+        weights="best.pt", data="data.yaml", split="test", ultralytics={},
+        per_class=[{**row, "mAP50-95": 0.0}], coco=coco, image_level=level, save_dir=str(tmp_path),
+    )  # fmt: skip
+    text = format_report(report)
+    assert "  no defect image in this split: no anomaly AUROC is defined" in text.splitlines()
+    assert f"{'scratch':24s}       2       0   0.000   0.000   0.000    0.000          -" in text.splitlines()
+    assert "nan" not in text
 
 
 def two_right_calls(conf: float) -> ImageLevelReport:
