@@ -78,8 +78,9 @@ class GroundTruth:
 def mask_ap(masks: Sequence[np.ndarray] | GroundTruth, results: list[dict]) -> tuple[float, float]:
     """COCO mask AP@[.5:.95] and AP50 of ``results`` against ``masks`` (segmentation's pycocotools call).
 
-    NaN for both when ``masks`` hold no defect pixel: AP is not defined without ground truth (it read
-    0.000, as if every mask were wrong, on images that were all good).
+    NaN for both when ``masks`` hold no defect pixel (:func:`segmentation.metrics.coco_mask_ap`): AP is
+    not defined without ground truth (it read 0.000, as if every mask were wrong, on images that were
+    all good).
 
     Args:
         masks: each image's ``(H, W)`` bool ground truth, or a :class:`GroundTruth` of them.
@@ -87,8 +88,6 @@ def mask_ap(masks: Sequence[np.ndarray] | GroundTruth, results: list[dict]) -> t
     from segmentation.metrics import coco_mask_ap
 
     truth = masks.coco() if isinstance(masks, GroundTruth) else ground_truth_coco(masks)
-    if not truth["annotations"]:
-        return float("nan"), float("nan")
     with tempfile.TemporaryDirectory(prefix="anomaly-gt-") as scratch:
         path = Path(scratch) / "instances.json"
         path.write_text(json.dumps(truth))
