@@ -178,6 +178,35 @@ def rename_class_folders(category_dir: Path, renames: Mapping[str, str]) -> None
                 os.rename(source, target)
 
 
+def match_class_folder_case(category_dir: Path, classes: Sequence[str]) -> None:
+    """Gives the tree's ``test/`` and ``ground_truth/`` folder of a class whose name as stored differs
+    from the class's only in case (``scratch`` of the class ``Scratch``) the class's spelling.
+
+    A ``--rename-class scratch=Scratch`` cut short after the state was written left the folder
+    ``scratch``; on a file system blind to case (macOS, Windows) ``test/Scratch`` is that folder, so
+    :func:`sync_image` found every file in place and the folder kept the old spelling for good. The
+    stored name is read from the folder's listing. POSIX lets a rename between two names of one file
+    do nothing, which two spellings of a name are there, so the folder goes through a hidden name. A
+    folder spelled as another class, or one of several spellings, is left to :func:`sync_image`.
+    """
+    for part in ("test", "ground_truth"):
+        root = category_dir / part
+        try:
+            stored = os.listdir(root)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in classes:
+            if name in stored:
+                continue
+            spelled = [n for n in stored if n.lower() == name.lower() and n not in classes]
+            if len(spelled) != 1 or (root / spelled[0]).is_symlink() or not (root / spelled[0]).is_dir():
+                continue
+            # cut short between the two, the hidden folder's files are moved out one by one by sync_image
+            hidden = root / f".{spelled[0]}.case-{os.getpid()}.tmp"
+            os.rename(root / spelled[0], hidden)
+            os.rename(hidden, root / name)
+
+
 def rename_split_category(out: Path, old: str, new: str) -> None:
     """Gives the keys of category ``old`` in ``out/splits.json`` (``old/test/<folder>/<stem>``) the
     category ``new``: a re-export finds each photo by its key, else by its category and stem

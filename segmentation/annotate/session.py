@@ -1039,6 +1039,7 @@ class AnnotationSession:
             again once their photos are back.
         """
         export.write_value_map(self.category_dir, self.classes)
+        export.match_class_folder_case(self.category_dir, self.classes)  # a case-only rename cut short
         files = export.tree_files(self.category_dir)
         lost = []
         for entry in self._entries.values():

@@ -756,6 +756,28 @@ def test_class_folders_are_renamed_whole_and_a_taken_name_is_left_to_sync_image(
     assert (category / "test" / "new" / "a.png").stat().st_ino == inode  # moved, not copied
 
 
+def test_a_class_folder_spelled_in_another_case_is_given_the_class_spelling_whole(tmp_path):
+    category = tmp_path / "cat"
+    for relative in ("test/scratch/a.png", "ground_truth/scratch/a_mask.png", "test/dent/b.png"):
+        (category / relative).parent.mkdir(parents=True, exist_ok=True)
+        (category / relative).write_bytes(b"x")
+    for relative in ("test/Crack/c.png", "test/crack/d.png", "test/good/e.png"):  # two spellings: left
+        (category / relative).parent.mkdir(parents=True, exist_ok=True)
+        (category / relative).write_bytes(b"x")
+    inode = (category / "test" / "scratch" / "a.png").stat().st_ino
+    export.match_class_folder_case(category, ["Scratch", "dent", "CRACK"])
+    assert sorted(p.relative_to(category).as_posix() for p in category.rglob("*.png")) == [
+        "ground_truth/Scratch/a_mask.png",
+        "test/Crack/c.png",
+        "test/Scratch/a.png",
+        "test/crack/d.png",
+        "test/dent/b.png",
+        "test/good/e.png",
+    ]
+    assert (category / "test" / "Scratch" / "a.png").stat().st_ino == inode  # renamed, not copied
+    assert sorted(os.listdir(category / "test")) == ["Crack", "Scratch", "crack", "dent", "good"]
+
+
 def test_a_category_renamed_keeps_each_photo_in_its_split(photos, tmp_path):
     # the split keys begin with the category, which kept_splits matches on: every photo was drawn anew
     folder, _ = photos

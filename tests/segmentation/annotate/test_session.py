@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import cv2
@@ -1707,6 +1708,53 @@ def test_a_rename_cut_short_after_the_state_resumes_with_the_new_names(opened, m
         "test/scuff/a.png",
     ]
     assert (again.category_dir / "ground_truth/scuff/a_mask.png").read_bytes() == mask
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_a_case_only_rename_cut_short_gets_the_folders_new_spelling_on_a_case_blind_file_system(
+    opened, monkeypatch
+):
+    # macOS and Windows find test/Scratch as the folder test/scratch: after a rename scratch=Scratch cut
+    # short before the tree, every file was found in place and the folders kept their old spelling for
+    # good. Here that file system is a link Scratch -> scratch for the lookup, a listing of the names as
+    # stored (the links left out), and a rename onto the link's name that leaves no second entry.
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    mask = (session.category_dir / "ground_truth/scratch/a_mask.png").read_bytes()
+
+    def killed(category_dir, renames):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_module.export, "rename_class_folders", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.rename_classes({"scratch": "Scratch"})
+    monkeypatch.undo()
+    for part in ("test", "ground_truth"):
+        (session.category_dir / part / "Scratch").symlink_to("scratch")
+    listdir, rename = os.listdir, os.rename
+
+    def stored_names(path="."):
+        return [name for name in listdir(path) if not os.path.islink(os.path.join(path, name))]
+
+    def rename_blind_to_case(source, target):
+        if os.path.islink(target):  # the stand-in for the folder's other spelling
+            os.unlink(target)
+        rename(source, target)
+
+    monkeypatch.setattr(os, "listdir", stored_names)
+    monkeypatch.setattr(os, "rename", rename_blind_to_case)
+    again = AnnotationSession.open(session.out)
+    monkeypatch.undo()
+    assert again.classes == ["Scratch", "dent"]
+    for part in ("test", "ground_truth"):
+        assert os.listdir(again.category_dir / part) == ["Scratch"]
+        assert not (again.category_dir / part / "Scratch").is_symlink()
+    assert files_under(again.category_dir) == [
+        "ground_truth/Scratch/a_mask.png",
+        "mask_values.json",
+        "test/Scratch/a.png",
+    ]
+    assert (again.category_dir / "ground_truth/Scratch/a_mask.png").read_bytes() == mask
 
 
 def test_a_rename_the_state_cannot_take_changes_nothing(opened, monkeypatch):
