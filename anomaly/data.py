@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.images import (
+    check_mask_upright,
     check_upright,
     decode_image_file,
     displayed_size,
@@ -343,8 +344,8 @@ def check_mask_sizes(records: Sequence[ImageRecord]) -> None:
     were saved at another size fails on its first defect image, wherever that is in the order).
 
     Raises:
-        UserError: naming the image, the mask file and both sizes (as :func:`read_mask`); a defect image
-            turned by an EXIF orientation tag is refused as :func:`read_mask` refuses it.
+        UserError: naming the image, the mask file and both sizes (as :func:`read_mask`); a defect image,
+            or a TIFF mask, turned by an EXIF orientation tag is refused as :func:`read_mask` refuses it.
     """
     for record in records:
         if not record.mask_files:
@@ -352,6 +353,7 @@ def check_mask_sizes(records: Sequence[ImageRecord]) -> None:
         check_upright(record.image, exif_orientation(record.image))  # else named as a size mismatch
         height, width = header_size(record.image)
         for path in record.mask_files:
+            check_mask_upright(path)  # a square one passed the sizes, read turned
             mask_width, mask_height = mask_size(path)  # as read_mask decodes it: a tagged TIFF turned
             if (mask_height, mask_width) != (height, width):
                 raise UserError(

@@ -580,11 +580,15 @@ def mask_size(path: str | Path) -> tuple[int, int]:
         UserError: as :func:`image_size` (a file that is no image).
     """
     width, height, turn = header_size_and_orientation(path)
+    return (height, width) if turn in (5, 6, 7, 8) and is_tiff(path) else (width, height)
+
+
+def is_tiff(path: str | Path) -> bool:
+    """Whether the file's first bytes are a TIFF's (classic or BigTIFF, either byte order): OpenCV picks its
+    decoder by them, whatever the suffix. False when it cannot be read."""
     with contextlib.suppress(OSError), open(path, "rb") as file:
-        tiff = file.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # OpenCV goes by the bytes
-        if tiff and turn in (5, 6, 7, 8):
-            return height, width
-    return width, height
+        return file.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    return False
 
 
 def header_size_and_orientation(path: str | Path) -> tuple[int, int, int]:
@@ -651,6 +655,25 @@ def check_upright(image: str | Path, orientation: int) -> None:
             f"{image} has an EXIF orientation tag: OpenCV and ultralytics turn it on reading but "
             "not its mask, so its labels would be misplaced; save it upright (PIL.ImageOps.exif_transpose) "
             "with its mask drawn on the upright image"
+        )
+
+
+def check_mask_upright(mask: str | Path) -> None:
+    """Refuses a TIFF mask whose EXIF orientation tag turns or mirrors it (anything but 1).
+
+    OpenCV's TIFF decoder applies the tag to a mask too, even with ``IMREAD_UNCHANGED`` and
+    ``IMREAD_IGNORE_ORIENTATION`` (:func:`mask_size`), while its photo is read upright (a tagged defect
+    photo is refused, :func:`check_upright`): a square mask passed every size check and was converted and
+    scored turned under its photo. OpenCV reads a JPEG, PNG or WebP mask as stored, tag or not.
+
+    Raises:
+        UserError: naming the mask and its tag.
+    """
+    if is_tiff(mask) and (turn := exif_orientation(mask)) != 1:
+        raise UserError(
+            f"mask {mask} has an EXIF orientation tag ({turn}): OpenCV turns a TIFF on "
+            "reading, a mask too, so its defects would be misplaced on its photo; save it without the tag, "
+            "its pixels as they lie on the photo (or as PNG, whose tag OpenCV does not apply)"
         )
 
 

@@ -33,7 +33,7 @@ from pycocotools import mask as mask_utils
 from shapely.geometry import LineString, Point, Polygon
 
 from common.errors import UserError
-from common.images import decode_image_file
+from common.images import check_mask_upright, decode_image_file
 from common.masks import mask_values
 
 #: Mitre joins keep square pixel corners square; the limit bevels the rare
@@ -89,10 +89,12 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
             its indices, not its colours (:func:`palette_indices`).
 
     Raises:
-        UserError: the file is missing, unreadable or not an image, or (``value_coded``) two
-            of its colours read as one value.
+        UserError: the file is missing, unreadable or not an image, a TIFF that an EXIF orientation tag
+            turns (OpenCV decodes it turned: :func:`common.images.check_mask_upright`), or
+            (``value_coded``) two of its colours read as one value.
     """
     mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
+    check_mask_upright(path)  # once decoded: an unreadable file is named as such
     if value_coded and (indices := palette_indices(path)) is not None:
         return indices
     if mask.ndim == 3:

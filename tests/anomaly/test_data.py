@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ import pytest
 
 from anomaly.data import (
     check_disjoint,
+    check_mask_sizes,
     check_size,
     check_sizes,
     eval_records,
@@ -238,6 +240,43 @@ def test_a_turned_defect_image_with_a_mask_is_refused(parts: Path) -> None:
     turned_jpeg(record.image, width, height)  # a mask drawn on the stored pixels would be read crosswise
     with pytest.raises(UserError, match=f"{record.image.name} has an EXIF orientation tag"):
         read_mask(record, (height, width))
+
+
+def tagged_tiff_mask(record_mask: Path, orientation: int) -> Path:
+    """``record_mask`` (a PNG) saved in its place as a TIFF with EXIF orientation ``orientation``."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    tiff = record_mask.with_suffix(".tif")
+    with Image.open(record_mask) as mask:
+        mask.save(tiff, exif=exif)
+    record_mask.unlink()
+    return tiff
+
+
+@pytest.mark.parametrize("orientation", [6, 3, 2])
+def test_a_tiff_mask_turned_by_its_exif_tag_is_refused(parts: Path, orientation: int) -> None:
+    # OpenCV's TIFF decoder turns a tagged mask even with IMREAD_IGNORE_ORIENTATION: a square one passed
+    # the size check and was scored turned under its upright photo
+    first = next(r for r in load_records(parts.parent, "part") if r.mask_files)
+    tiff = tagged_tiff_mask(first.mask_files[0], orientation)
+    record = next(r for r in load_records(parts.parent, "part") if r.image == first.image)
+    assert list(record.mask_files) == [tiff]
+    message = f"^mask {re.escape(str(tiff))} has an EXIF orientation tag \\({orientation}\\): OpenCV turns"
+    with pytest.raises(UserError, match=message):
+        check_mask_sizes([record])
+    with pytest.raises(UserError, match=message):
+        read_mask(record, (64, 64))
+
+
+def test_a_tiff_mask_tagged_upright_is_read(parts: Path) -> None:
+    first = next(r for r in load_records(parts.parent, "part") if r.mask_files)
+    expected = read_mask(first, (64, 64))
+    tagged_tiff_mask(first.mask_files[0], 1)
+    record = next(r for r in load_records(parts.parent, "part") if r.image == first.image)
+    check_mask_sizes([record])
+    np.testing.assert_array_equal(read_mask(record, (64, 64)), expected)
 
 
 @pytest.mark.parametrize(

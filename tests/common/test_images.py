@@ -15,6 +15,7 @@ from common.errors import UserError
 from common.images import (
     EXIF_ORIENTATION,
     IMAGE_SUFFIXES,
+    check_mask_upright,
     check_no_masks,
     check_not_ground_truth,
     check_out_of_photos,
@@ -444,6 +445,28 @@ def test_mask_size_is_that_of_the_array_the_mask_readers_decode(tmp_path, suffix
     exif[EXIF_ORIENTATION] = orientation
     Image.new("L", (40, 30)).save(path, exif=exif)
     assert mask_size(path) == decode_image_file(path, cv2.IMREAD_UNCHANGED).shape[1::-1]
+
+
+@pytest.mark.parametrize("orientation", [1, 2, 3, 6, 8])
+@pytest.mark.parametrize("suffix", [".tif", ".jpg", ".png", ".webp"])
+def test_a_mask_is_refused_where_opencv_turns_it(tmp_path, suffix, orientation):
+    # OpenCV's TIFF decoder applies the tag to a mask (mirrors it too), its others do not: a square
+    # TIFF mask passed every size check and was read turned under its upright photo
+    path = tmp_path / f"mask{suffix}"
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[:8, :4] = 255  # a corner no turn or mirror keeps
+    Image.fromarray(pixels).save(path, exif=exif, quality=100, lossless=True)
+    decoded = decode_image_file(path, cv2.IMREAD_UNCHANGED)
+    turned = not np.array_equal((decoded if decoded.ndim == 2 else decoded[..., 0]) > 127, pixels > 0)
+    assert turned == (suffix == ".tif" and orientation != 1)
+    if not turned:
+        check_mask_upright(path)
+        return
+    tag = rf"^mask {re.escape(str(path))} has an EXIF orientation tag \({orientation}\)"
+    with pytest.raises(UserError, match=tag):
+        check_mask_upright(path)
 
 
 @pytest.mark.parametrize(

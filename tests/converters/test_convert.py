@@ -530,6 +530,26 @@ def test_a_turned_defect_image_whose_mask_was_drawn_upright_is_named_for_its_tag
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("orientation", "refused"), [(1, False), (6, True), (3, True)])
+def test_a_tiff_mask_turned_by_its_exif_tag_is_refused(tmp_path, category_factory, orientation, refused):
+    # OpenCV's TIFF decoder turns a mask by its tag, even with IMREAD_IGNORE_ORIENTATION: a square one passed
+    # every size check and was converted turned under its upright photo
+    category = category_factory(tmp_path / "data", "widget", size=(48, 48))
+    png = category / "ground_truth" / "scratch" / "001_mask.png"
+    mask = png.with_suffix(".tif")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    with Image.open(png) as pixels:
+        pixels.save(mask, exif=exif)
+    png.unlink()
+    if not refused:
+        convert(config(tmp_path / "data", tmp_path / "out"))
+        return
+    with pytest.raises(UserError, match=f"^mask {re.escape(str(mask))} has an EXIF orientation tag"):
+        convert(config(tmp_path / "data", tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("ext", [".jpg", ".tif"])
 @pytest.mark.parametrize(
     ("orientation", "size"), [(1, (64, 48)), (6, (48, 64)), (3, (64, 48)), (5, (48, 64))]
