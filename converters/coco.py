@@ -49,6 +49,18 @@ def instance_segmentation(instance: DefectInstance, *, mode: str = "polygon") ->
     return [[round(float(v), 2) for v in ring.ravel()] for ring in instance.polygons]
 
 
+#: What follows the split's name in the ``info.description`` of every COCO file the converters write
+#: (``val split written by converters from /data/mvtec``): how a reader knows the file is theirs.
+WRITTEN_BY = " split written by converters from "
+
+
+def written_here(coco: dict) -> bool:
+    """Whether the converters wrote the COCO dict ``coco`` (its ``info.description``, :data:`WRITTEN_BY`)."""
+    info = coco.get("info")
+    description = info.get("description") if isinstance(info, dict) else None
+    return isinstance(description, str) and WRITTEN_BY in description
+
+
 def build_coco(
     images: Sequence[CocoImage],
     *,

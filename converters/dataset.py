@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from common import folders
 from common.io import copied_note, recorded_path
-from converters.coco import CocoImage, build_coco
+from converters.coco import WRITTEN_BY, CocoImage, build_coco
 from converters.masks import DefectInstance
 from converters.mvtec import ImageRecord
 from converters.splits import SPLITS, SPLITS_FILE, Splits, save_splits
@@ -117,7 +117,7 @@ def write_dataset(
                 coco_images,
                 names=names,
                 segmentation=config.coco_segmentation,
-                description=f"{split} split written by converters from {recorded_path(config.root)}",
+                description=f"{split}{WRITTEN_BY}{recorded_path(config.root)}",
             )
             (folder / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
     bar.close()

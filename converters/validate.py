@@ -35,6 +35,7 @@ from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from common.images import check_opencv_decodes, decode_image_file, image_size, is_rotated
 from common.label_cache import no_label_cache
+from converters.coco import written_here
 from converters.records import output_stem
 from converters.splits import SPLITS, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
@@ -135,24 +136,34 @@ def turned_labelled(labels: list[dict]) -> list[Path]:
     return [Path(label["im_file"]) for label in labels if len(label["cls"]) and is_rotated(label["im_file"])]
 
 
-def turned_line(turned: list[str], *, converted: bool, reader: str = "ultralytics") -> str:
+def turned_line(
+    turned: list[str], *, converted: bool, reader: str = "ultralytics", refused_by: str | None = None
+) -> str:
     """What the status column says of labelled images (``turned``: their paths in the data set) that an EXIF
     tag turns (:func:`turned_labelled`); ``reader`` reads them turned (``ultralytics``, OpenCV).
 
     The converters refuse such a photo (:func:`common.images.check_upright`): its labels come from a mask
     drawn on the stored pixels. One that gained the tag since (the original a symlinked image points to,
     re-saved by a phone app) was called ok, and was trained on with misplaced labels. Another tool's
-    labels may have been drawn on the turned image, as ultralytics reads it: a note there.
+    labels may have been drawn on the turned image, as ``reader`` reads it, so converting again is no
+    remedy there: the line says the labels must be drawn on the turned image, or, where ``refused_by`` (the
+    commands reading the format) refuse such an image whichever way its labels were drawn, that it must be
+    saved upright with its labels.
     """
     shown = few(turned)
     images = "1 labelled image has" if len(turned) == 1 else f"{len(turned)} labelled images have"
     them = "it" if len(turned) == 1 else "them"
+    tagged = f"{images} an EXIF orientation tag ({shown}): {reader} reads {them} turned"
     if converted:
         return (
-            f"{images} an EXIF orientation tag ({shown}): {reader} reads {them} turned, the labels, "
-            "made from masks as stored, not; save the photos upright and convert again"
+            f"{tagged}, the labels, made from masks as stored, not; save the photos upright and convert again"
         )
-    return f"{images} an EXIF orientation tag ({shown}): {reader} reads {them} turned, as must the labels be"
+    if refused_by:
+        return (
+            f"{tagged}, and {refused_by} refuse {them} whichever way the labels were drawn; save the photos "
+            "upright, with their labels drawn on the upright images"
+        )
+    return f"{tagged}, as must the labels be"
 
 
 def dropped_images(folder: Path, kept: set[str], reason: Callable[[Path], str]) -> str | None:
@@ -329,8 +340,16 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
             and (images_dir / image["file_name"]).is_file()
             and is_rotated(images_dir / image["file_name"])
         ]
-        if turned:  # segmentation.data refuses them; written by the converters, from masks as stored
-            check.problems.append(turned_line(turned, converted=True, reader="OpenCV (SAM's reader)"))
+        if turned:  # segmentation.data refuses them, whoever wrote the set: a problem in any case
+            converted = (Path(annotations_dir).parent / "splits.json").is_file() or written_here(coco.dataset)
+            check.problems.append(
+                turned_line(
+                    turned,
+                    converted=converted,
+                    reader="OpenCV (SAM's reader)",
+                    refused_by="the segmentation commands",
+                )
+            )
         for annotation in annotations:
             rendered = int(coco.annToMask(annotation).sum())
             # Polygons render back to within a pixel or two of the mask (see converters.masks).

@@ -548,6 +548,40 @@ def test_a_labelled_image_turned_by_an_exif_tag_is_a_problem_in_both_formats(dat
     assert validate(dataset)["yolo"]["train"].problems == []  # no labels to misplace
 
 
+@pytest.mark.parametrize("description", ["val split written by converters from /data", "exported by CVAT"])
+def test_a_labelled_coco_image_turned_by_an_exif_tag_is_told_by_who_wrote_the_set(dataset, description):
+    # another tool's COCO set (no splits.json, its own info) may have labels drawn on the turned image:
+    # "convert again" was said of it all the same; the YOLO side tells the two apart, and the segmentation
+    # commands refuse the image either way (a problem still)
+    from PIL import Image
+
+    (dataset / "splits.json").unlink()
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["info"]["description"] = description
+    coco_file.write_text(json.dumps(coco))
+    labelled = {annotation["image_id"] for annotation in coco["annotations"]}
+    image = dataset / "images" / next(i["file_name"] for i in coco["images"] if i["id"] in labelled)
+    with Image.open(image) as photo:
+        photo.load()
+    image.unlink()  # a link into the source tree: replaced, not written through
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    photo.save(image, format="PNG", exif=exif)
+    tagged = (
+        f"1 labelled image has an EXIF orientation tag (images/{image.parent.name}/{image.name}): "
+        "OpenCV (SAM's reader) reads it turned, "
+    )
+    if description.startswith("val split written by converters"):
+        again = "the labels, made from masks as stored, not; save the photos upright and convert again"
+    else:
+        again = (
+            "and the segmentation commands refuse it whichever way the labels were drawn; save the photos "
+            "upright, with their labels drawn on the upright images"
+        )
+    assert validate(dataset)["coco"]["val"].problems == [tagged + again]
+
+
 def test_a_turned_tiff_dropped_for_its_label_is_told_why(dataset):
     # OpenCV's file-based imread (5.1) returns None for a TIFF that an EXIF tag turns a quarter (not square):
     # the image, dropped for a label of a class the data set lacks, was called "unreadable image"
