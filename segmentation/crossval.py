@@ -47,6 +47,7 @@ from segmentation.folds import (
     clear_folds_run,
     deal_folds,
     read_plan,
+    recorded_checkpoint,
     write_fold,
     write_plan,
 )
@@ -202,9 +203,11 @@ def cross_validate(
         UserError: bad data or ``k``; with ``resume``, a run in ``work`` of another ``k``, ``seed`` or
             training settings (:func:`segmentation.folds.check_resumable`); all before ``work`` is written.
     """
-    settings = training_settings(config)
     # the settings the earlier run's plan records, before write_plan replaces them (recorded_parts)
     recorded = read_plan(work).get("settings") if resume else None
+    if resume:  # the base checkpoint spelt otherwise (from another working folder): the earlier spelling
+        config = recorded_checkpoint(config, recorded)
+    settings = training_settings(config)
     # another seed or other settings are refused, as segmentation.train --resume refuses another model
     if resume:
         check_resumable(work, k, seed=seed, settings=settings, not_settings=NOT_TRAINING_KEYS)

@@ -497,7 +497,8 @@ def _folds_overrides(args: argparse.Namespace) -> tuple[list[str], dict[str, str
     flags = {f"data={args.data}": f"--data {args.data}", f"device={args.device}": f"--device {args.device}"}
     overrides = list(flags)
     # recorded in folds.json absolute, but with any .. left (not recorded_path): the rounds' fingerprints
-    # (segmentation.crossval.round_fingerprint) hash this spelling, and --resume of an earlier run keeps them
+    # (segmentation.crossval.round_fingerprint) hash this spelling, and --resume of an earlier run keeps them;
+    # a --resume naming it otherwise takes the spelling recorded (segmentation.folds.recorded_checkpoint)
     if args.base_checkpoint:
         overrides.append(f"checkpoint={Path(args.base_checkpoint).absolute()}")
         flags[overrides[-1]] = f"--base-checkpoint {args.base_checkpoint}"

@@ -313,6 +313,27 @@ def check_resumable(
         )
 
 
+def recorded_checkpoint(config: dict, recorded: object) -> dict:
+    """``config`` with its ``checkpoint`` spelt as an earlier run's plan records it (``recorded``: the plan's
+    settings) where the two name one file; ``config`` itself otherwise.
+
+    ``--base-checkpoint`` is recorded absolute as typed, ``..`` kept (``segmentation.evaluate``): a relative
+    one given from another working folder names the same file in another spelling, and
+    :func:`check_resumable` refused it as other settings. The earlier spelling is taken, not a resolved
+    one, because the rounds' fingerprints hash it (:func:`segmentation.crossval.round_fingerprint`): the
+    rounds trained on that file stay kept.
+    """
+    given = config.get("checkpoint")
+    earlier = recorded.get("checkpoint") if isinstance(recorded, dict) else None
+    if not isinstance(given, str) or not isinstance(earlier, str) or given == earlier:
+        return config
+    try:
+        same = Path(given).resolve() == Path(earlier).resolve()
+    except (OSError, RuntimeError):  # a link loop: compared by spelling, as before
+        return config
+    return {**config, "checkpoint": earlier} if same else config
+
+
 def changed_settings(recorded: dict, given: dict) -> list[str]:
     """``key=recorded (given value)`` for each setting, nested ones dotted, that differs; as JSON spells
     them (``null``, ``true``), as the command line takes them.

@@ -703,6 +703,35 @@ def test_resume_with_other_settings_or_fold_seed_is_refused_naming_them(
     assert trained == [] and "note:" not in capsys.readouterr().err
 
 
+def test_resume_with_the_base_checkpoint_spelt_otherwise_keeps_the_rounds(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # --base-checkpoint ../base.pth from work/a is recorded .../a/../base.pth; base.pth given from tmp_path on
+    # --resume names the same file and was refused as checkpoint=... (given ...), other settings
+    from segmentation import crossval
+    from segmentation.folds import FOLDS_PLAN
+    from segmentation.train_config import DEFAULTS
+
+    (tmp_path / "base.pth").write_bytes(b"weights")
+    (tmp_path / "a").mkdir()
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    earlier = {**config, "checkpoint": str(tmp_path / "a" / ".." / "base.pth")}
+    crossval.cross_validate(tiny_dataset, 3, earlier, work=work)
+    plan = (work / FOLDS_PLAN).read_text()
+    trained.clear()
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    for spelling in (str(tmp_path / "base.pth"), "base.pth", "a/../base.pth"):
+        crossval.cross_validate(tiny_dataset, 3, {**config, "checkpoint": spelling}, work=work, resume=True)
+    assert trained == [] and "note:" not in capsys.readouterr().err  # every round kept
+    assert (work / FOLDS_PLAN).read_text() == plan  # the spelling the rounds' fingerprints hash
+    (tmp_path / "other.pth").write_bytes(b"weights")
+    other = {**config, "checkpoint": "other.pth"}
+    with pytest.raises(UserError, match=r"were trained with checkpoint=.*base\.pth \(given other\.pth\)"):
+        crossval.cross_validate(tiny_dataset, 3, other, work=work, resume=True)
+
+
 def test_resume_trains_again_the_rounds_whose_masks_changed(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
