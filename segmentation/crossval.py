@@ -251,7 +251,7 @@ def _train_round(
     inputs = round_inputs(run_config, fold)
     parts = round_parts(inputs)
     accepted = recorded_parts(parts, recorded)
-    fingerprints = {*map(round_fingerprint, accepted), earlier_fingerprint(run_config, inputs)}
+    fingerprints = {*map(round_fingerprint, accepted), *earlier_fingerprints(run_config, inputs)}
     name = f"fold{fold.index} ({fold.index + 1} of {k})"  # named as its folders are (fold0, runs/fold0)
     if resume and (kept := finished_round(run_dir, fingerprints)) is not None:
         print(f"{name}: trained by the earlier run, kept", file=sys.stderr)
@@ -334,10 +334,16 @@ def recorded_parts(parts: dict[str, str], recorded: dict | None) -> list[dict[st
 
 
 def earlier_fingerprint(run_config: dict, inputs: dict) -> str:
-    """The fingerprint rounds recorded until 2026-12-07 (its config with ``progress``): one of those whose
-    training is the same is kept, not trained again."""
+    """The fingerprint a round recorded until 2026-12-07, trained with ``run_config`` (``progress`` too)."""
     settings = {k: v for k, v in run_config.items() if k not in {"data", "out", "name", "cache_dir"}}
     return _digest({"config": settings, "splits": inputs["splits"], "annotations": inputs["annotations"]})
+
+
+def earlier_fingerprints(run_config: dict, inputs: dict) -> set[str]:
+    """The :func:`earlier_fingerprint` of ``run_config`` with ``progress`` on and off: a round recorded until
+    2026-12-07 whose training is the same is kept, not trained again, whatever its ``--no-progress``
+    (which trains no other decoder, and which that fingerprint hashed)."""
+    return {earlier_fingerprint({**run_config, "progress": progress}, inputs) for progress in (True, False)}
 
 
 def _digest(value) -> str:

@@ -768,7 +768,8 @@ def test_resume_trains_again_the_rounds_whose_masks_changed(
 def test_resume_keeps_a_round_recorded_before_round_json_named_its_parts(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
-    # round.json held one fingerprint of the whole config, --no-progress too: such a round is kept as it was
+    # round.json held one fingerprint of the whole config, --no-progress too: such a round is kept as it was,
+    # whatever its --no-progress (the round recorded with another one was trained again)
     from segmentation import crossval
     from segmentation.folds import FOLDS_PLAN
     from segmentation.train_config import DEFAULTS
@@ -793,13 +794,19 @@ def test_resume_keeps_a_round_recorded_before_round_json_named_its_parts(
     trained.clear()
     capsys.readouterr()
     crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
-    assert trained == ["fold1"], "the one recorded with another progress than given"
+    assert trained == [], "all kept, fold1 recorded with another progress than given too"
     err = capsys.readouterr().err
     assert "fold0 (1 of 3): trained by the earlier run, kept" in err
+    assert "fold1 (2 of 3): trained by the earlier run, kept" in err  # recorded with another progress
+    record = {"fingerprint": "0" * 64, "train_seconds": 5.0}  # other settings or data, of that version
+    (work / "runs" / "fold1" / crossval.ROUND_FILE).write_text(json.dumps(record))
+    trained.clear()
+    crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
+    assert trained == ["fold1"]
     assert (
         "note: fold1 (2 of 3): its round.json, of an earlier version, is of other settings or data and "
         "does not say which: training it again"
-    ) in err
+    ) in capsys.readouterr().err
 
 
 def test_resume_on_another_device_keeps_the_rounds(
