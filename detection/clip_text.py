@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,8 +91,8 @@ def find_clip_weights(path: str | Path | None = None, *, option: str = "clip_wei
             raise TextEmbeddingError(str(error)) from None
     corrupt: list[Path] = []
     for candidate in clip_weight_candidates():
-        if not candidate.is_file():
-            continue
+        if not candidate.is_file() or any(_same_file(candidate, seen) for seen in corrupt):
+            continue  # a cache folder linked to another: that copy is named once
         try:
             found = resolve_checkpoint(CLIP_WEIGHTS, candidate)
         except CheckpointError:  # the first corrupt copy stopped the search before a good one later
@@ -107,6 +108,14 @@ def find_clip_weights(path: str | Path | None = None, *, option: str = "clip_wei
             )
         return found
     raise TextEmbeddingError(no_clip_weights(option, corrupt=corrupt))
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """Whether two paths name one file (a linked folder); False when either cannot be looked at."""
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def _listed(paths: Sequence[Path]) -> str:

@@ -52,6 +52,23 @@ def test_when_no_candidate_verifies_the_corrupt_ones_are_named_in_one_line(candi
     assert message.endswith(" or pass --clip-weights PATH)") and "\n" not in message
 
 
+@pytest.mark.parametrize("good", [True, False])
+def test_a_corrupt_copy_reached_through_a_linked_cache_folder_is_named_once(candidates, capsys, good) -> None:
+    # ultralytics' weights/clip linked to the project's cache: its one corrupt file was named twice
+    project, ultralytics, clip = candidates
+    ultralytics.parent.rmdir()
+    ultralytics.parent.symlink_to(project.parent, target_is_directory=True)
+    project.write_bytes(b"half a download")
+    if good:
+        clip.write_bytes(GOOD)
+        assert clip_text.find_clip_weights() == clip
+        err = capsys.readouterr().err
+        assert err == f"note: {project} has another sha256 than the official ViT-B-32.pt; using {clip}\n"
+        return
+    with pytest.raises(TextEmbeddingError, match=f"^no CLIP .*: {project} has another \\(looked for "):
+        clip_text.find_clip_weights()
+
+
 def test_no_candidate_at_all_names_only_where_it_looked(candidates) -> None:
     with pytest.raises(TextEmbeddingError, match=r"^no CLIP ViT-B/32 weights on disk \(looked for "):
         clip_text.find_clip_weights()
