@@ -372,8 +372,9 @@ def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
     Every value > 0 is defect (:func:`read_mask`): the faint pixels a JPEG file, a mask once saved as
     JPEG or an anti-aliased edge leaves around a defect grow it, and the pixel AUROC, AUPRO and F1 were
     measured against the grown masks without a word. The converters' rules and words (:mod:`common.masks`),
-    once for all the masks: a count and the first :data:`NAMED_MASKS` files. Read as :func:`read_mask` reads
-    them, so call it after :func:`check_mask_sizes`.
+    once for all the masks: a count and the first :data:`NAMED_MASKS` files; a value the layout's own value
+    map names is a class, never counted as soft or faint (the converters take such values as classes). Read as
+    :func:`read_mask` reads them, so call it after :func:`check_mask_sizes`.
     """
     lossy: list[Path] = []
     soft: list[tuple[Path, int]] = []
@@ -384,12 +385,13 @@ def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
         lossy += [path for path in record.mask_files if is_lossy_mask(path)]
         if record.layout == "visa" or any(is_lossy_mask(path) for path in record.mask_files):
             continue  # VisA's values are defect-type ids; a JPEG file is named as one
+        named = {value for value, _ in record.value_names}  # classes: LOCO's, a 3D-AD class_ids.json's
         parts = read_record_parts(record, header_size(record.image))
         for path, part in zip(record.mask_files, parts, strict=True):
             values = mask_values(part)
-            if is_soft_mask(len(values)):
-                soft.append((path, len(values)))
-            elif found := faint_values(part):  # a mask once saved as JPEG, at any quality
+            if is_soft_mask(len(unnamed := [v for v in values.tolist() if v not in named])):
+                soft.append((path, len(unnamed)))
+            elif found := [v for v in faint_values(part) if v not in named]:  # once saved as JPEG
                 faint.append((path, found, int(values[-1])))
     effect = "defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
     lines = [

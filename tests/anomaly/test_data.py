@@ -18,6 +18,7 @@ from anomaly.data import (
     file_hashes,
     fit_records,
     load_records,
+    mask_warnings,
     photo_colour,
     read_mask,
     read_rgb,
@@ -27,6 +28,7 @@ from anomaly.data import (
     single_category,
 )
 from common.errors import UserError
+from converters.mvtec import ImageRecord
 from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts
 from tests.converters.layout_trees import CATEGORY, SIZE, make_layout_tree
@@ -352,3 +354,27 @@ def test_photos_are_read_as_rgb(tmp_path: Path) -> None:
 
 def test_a_side_exactly_the_tolerance_away_is_accepted() -> None:
     assert check_size(np.zeros((550, 450, 3), np.uint8), (500, 500), "x.png") == (500, 500)
+
+
+@pytest.mark.parametrize(
+    ("value_names", "crack", "warned"),
+    [
+        pytest.param((), 1, "1 beside 255", id="no value map: faint"),
+        pytest.param(((1, "crack"), (255, "hole")), 1, None, id="a 3D-AD class_ids.json: a class"),
+        pytest.param(((1, "crack"), (255, "hole")), 2, "2 beside 255", id="a value it does not name: faint"),
+    ],
+)
+def test_the_values_a_value_map_names_are_classes_not_faint_ones(
+    tmp_path: Path, value_names: tuple, crack: int, warned: str | None
+) -> None:
+    # as the converters take them: a small class 1 region beside a 255 one read as JPEG's ringing warned
+    # "as masks once saved as JPEG do ... save them as 0/255" of masks whose layout names both values
+    image, mask = tmp_path / "000.png", tmp_path / "000_mask.png"
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[4:20, 4:20] = 255  # hole: 256 px
+    pixels[26:28, 4:12] = crack  # 16 px, fewer than half the hole's
+    cv2.imwrite(str(mask), pixels)
+    record = ImageRecord(image, "part", "test", "hole", mask, layout="mvtec_3d", value_names=value_names)
+    faint = f"1 mask holds faint defect values beside their largest, e.g. {mask} ({warned})"
+    assert [line.startswith(faint) for line in mask_warnings([record])] == ([True] if warned else [])
