@@ -88,6 +88,13 @@ def class_one_beside_255() -> np.ndarray:
     return mask
 
 
+def small_class_one_beside_255() -> np.ndarray:
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:20, 4:20] = 255
+    mask[20:24, 8:12] = 1  # a solid class of its own, 16 px touching 256 of 255: no edge's ringing either
+    return mask
+
+
 @pytest.mark.parametrize(
     "mask",
     [
@@ -97,9 +104,26 @@ def class_one_beside_255() -> np.ndarray:
         np.where(square() > 0, np.arange(32)[None, :] // 8 + 1, 0).astype(np.uint8),  # class ids 1 .. 4
         np.where(square() > 0, 255 - np.arange(32)[None, :] // 8, 0).astype(np.uint8),  # LOCO's 255, 254, ...
         class_one_beside_255(),
+        small_class_one_beside_255(),
         np.zeros((32, 32), np.uint8),  # empty
     ],
-    ids=["0-255", "0-1", "16-bit", "class-ids", "loco", "class-1-beside-255", "empty"],
+    ids=[
+        "0-255",
+        "0-1",
+        "16-bit",
+        "class-ids",
+        "loco",
+        "class-1-beside-255",
+        "small-class-1-beside-255",
+        "empty",
+    ],
 )
 def test_clean_and_value_coded_masks_have_no_faint_values(mask):
     assert faint_values(mask) == []
+
+
+def test_a_thin_small_class_one_region_beside_255_is_taken_for_faint():
+    mask = small_class_one_beside_255()
+    mask[20:24, 8:12] = 0
+    mask[20:22, 8:16] = 1  # 16 px again, but 2 px thin: nothing tells it from an edge's specks
+    assert faint_values(mask) == [1]
