@@ -535,7 +535,11 @@ def faint_mask_warnings(samples: Sequence[Sample]) -> list[str]:
     line = faint_masks_line(
         faint,
         effect="outlines grow and faint pixels become extra instances",
-        remedy="save them as 0/255 (or give the values' classes with --mask-values)",
+        # JPEG's ringing, not classes: a value map would keep every speck as an instance of its own
+        remedy=(
+            "save them as 0/255 again, 255 above half their largest value "
+            "(or drop the specks with --min-area)"
+        ),
     )
     return [line] if line else []
 
