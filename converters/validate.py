@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+from tqdm import tqdm
 
 from common.cli import OneLineParser, command_name, exit_code
 from common.coco import read_coco_index
@@ -304,9 +305,11 @@ def _guess_task(labels_dir: Path) -> str:
     return "detect"
 
 
-def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dict[str, SplitCheck]:
+def validate_coco(
+    annotations_dir: str | Path, *, self_eval: bool = True, progress: bool = False
+) -> dict[str, SplitCheck]:
     """Loads each ``instances_{split}.json`` with pycocotools; checks image files (there, decoding), areas and
-    self-AP."""
+    self-AP. ``progress``: a bar on stderr while a split's images are decoded (every listed one is)."""
     checks = {}
     for split in SPLITS:
         path = Path(annotations_dir) / f"instances_{split}.json"
@@ -330,7 +333,7 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
         missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
         if missing:
             check.problems.append(f"{len(missing)} image files missing (e.g. images/{missing[0]})")
-        if unreadable := unreadable_images(images_dir, files):
+        if unreadable := unreadable_images(images_dir, files, desc=f"coco {split}", progress=progress):
             check.problems.append(unreadable)
         labelled = {annotation["image_id"] for annotation in annotations}
         turned = [
@@ -374,15 +377,18 @@ def validate_coco(annotations_dir: str | Path, *, self_eval: bool = True) -> dic
     return checks
 
 
-def unreadable_images(images_dir: Path, files: list[str]) -> str | None:
+def unreadable_images(
+    images_dir: Path, files: list[str], *, desc: str = "images", progress: bool = False
+) -> str | None:
     """A problem naming the first of ``files`` (``file_name``s under ``images_dir``) that do not decode,
     and how many; None when every one there does (missing ones are named apart).
 
     Decoded as the commands check a photo (:func:`common.images.image_size`, and OpenCV for a TIFF): a
     truncated or empty image was called ok here, while the YOLO rows named it, ultralytics having dropped it.
+    Every file is decoded, behind a bar on stderr (``desc``) with ``progress``.
     """
     reasons = []
-    for name in files:
+    for name in tqdm(files, desc=desc, unit="img", disable=not progress, file=sys.stderr):
         path = images_dir / name
         if not path.is_file():
             continue
@@ -418,8 +424,9 @@ def coco_self_ap(coco, iou_type: str) -> float:
     return table.ap()
 
 
-def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
-    """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``.
+def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[str, SplitCheck]]:
+    """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``; ``progress``: a bar
+    while the COCO images are decoded (:func:`validate_coco`).
 
     A split without images is a problem when it is ``train`` or ``val`` (``yolo train`` stops without
     them; a COCO trainer has nothing to learn from or validate on) and a note when it is ``test``
@@ -442,7 +449,7 @@ def validate(folder: str | Path) -> dict[str, dict[str, SplitCheck]]:
     if (folder / "data.yaml").is_file():
         results["yolo"] = validate_yolo(folder / "data.yaml")
     if (folder / "annotations").is_dir():
-        results["coco"] = validate_coco(folder / "annotations")
+        results["coco"] = validate_coco(folder / "annotations", progress=progress)
     if splits is not None:
         for fmt, checks in results.items():
             for split in SPLITS:
@@ -518,11 +525,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco, or its data.yaml"
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}
 
     def work() -> None:
-        folder = parser.parse_args(argv).folder
-        checked[folder] = validate(folder)
+        args = parser.parse_args(argv)
+        checked[args.folder] = validate(args.folder, progress=not args.no_progress)
 
     code = exit_code(work)
     if code:

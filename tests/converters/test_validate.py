@@ -32,9 +32,17 @@ def test_ultralytics_and_pycocotools_accept_the_output(dataset, capsys):
         assert [c.problems for c in checks.values()] == [[], [], []]
         assert [(c.images, c.backgrounds) for c in checks.values()] == [(9, 3), (3, 1), (3, 1)]
         assert checks["train"].instances == 9
-    assert validate_main([str(dataset)]) == 0
+    assert validate_main([str(dataset), "--no-progress"]) == 0
     assert "ok" in capsys.readouterr().out
     assert not list(dataset.rglob("*.cache"))  # ultralytics' labels/<split>.cache: the input is read only
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-progress"]])
+def test_the_coco_images_are_decoded_behind_a_progress_bar_unless_told_not_to(dataset, capsys, flags):
+    # every listed image is decoded: a large set's COCO rows took long without a word
+    assert validate_main([str(dataset), *flags]) == 0
+    err = capsys.readouterr().err
+    assert ("coco train: 100%" in err and "9/9" in err) == (not flags)
 
 
 def test_validate_finds_broken_labels(dataset, capsys):
@@ -51,7 +59,7 @@ def test_validate_finds_broken_labels(dataset, capsys):
     reason = f"label labels/train/{labels[0].name}: non-normalized or out of bounds coordinates [ 1.5]"
     assert dropped == f"ultralytics dropped 1 of 9 images: {image} ({reason})"
     assert "renders" in results["coco"]["val"].problems[0]
-    assert validate_main([str(dataset)]) == 1
+    assert validate_main([str(dataset), "--no-progress"]) == 1
     assert capsys.readouterr().err == f"error: 2 check(s) failed for {dataset}: see the status column\n"
 
 
@@ -183,16 +191,16 @@ def test_a_file_of_the_data_set_given_for_it_is_named_as_a_file(dataset):
 def test_validate_rejects_a_folder_that_is_no_dataset(tmp_path, capsys):
     with pytest.raises(UserError, match="not a converted data set"):
         validate(tmp_path)
-    assert validate_main([str(tmp_path)]) == 2
+    assert validate_main([str(tmp_path), "--no-progress"]) == 2
     assert capsys.readouterr().err.startswith("error: no data.yaml")
 
 
 def test_the_data_yaml_names_its_folder_and_another_yaml_file_is_one_line(dataset, tmp_path, capsys):
     # it said "no data.yaml or annotations/ in .../data.yaml: not a converted data set"
-    assert validate_main([str(dataset / "data.yaml")]) == 0
+    assert validate_main([str(dataset / "data.yaml"), "--no-progress"]) == 0
     assert "ok" in capsys.readouterr().out
     (tmp_path / "config.yaml").write_text("epochs: 1\n")
-    assert validate_main([str(tmp_path / "config.yaml")]) == 2
+    assert validate_main([str(tmp_path / "config.yaml"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'config.yaml'} is a YAML file, not a data set folder")
     assert err.count("\n") == 1
@@ -201,7 +209,7 @@ def test_the_data_yaml_names_its_folder_and_another_yaml_file_is_one_line(datase
 @pytest.mark.parametrize("given", ["gone", "gone/data.yaml"])
 def test_a_path_that_does_not_exist_is_named_as_missing(tmp_path, capsys, given):
     # a mistyped data.yaml said "no data.yaml or annotations/ in .../data.yaml: not a converted data set"
-    assert validate_main([str(tmp_path / given)]) == 2
+    assert validate_main([str(tmp_path / given), "--no-progress"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / given} does not exist\n"
 
 
@@ -209,7 +217,7 @@ def test_validate_refuses_a_broken_splits_file(dataset, capsys):
     (dataset / "splits.json").write_text('{"train": [], "val": NaN')
     with pytest.raises(UserError, match="splits.json: not JSON"):
         validate(dataset)
-    assert validate_main([str(dataset)]) == 2
+    assert validate_main([str(dataset), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read splits file") and err.count("\n") == 1
 
@@ -221,13 +229,13 @@ def test_validate_refuses_a_copy_whose_data_yaml_points_at_the_original(dataset,
     # path: still names the original, which ultralytics checked instead: all "ok" before
     with pytest.raises(UserError, match=f"data.yaml has path: {dataset}, not its own folder {copy}"):
         validate(copy)
-    assert validate_main([str(copy)]) == 2
+    assert validate_main([str(copy), "--no-progress"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_a_data_yaml_ultralytics_rejects_is_one_line(dataset, capsys):
     (dataset / "data.yaml").write_text(f"path: {dataset}\nnames: {{0: scratch}}\n")  # no train/val keys
-    assert validate_main([str(dataset)]) == 2
+    assert validate_main([str(dataset), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ultralytics rejects ") and "'train:' key missing" in err
     assert err.count("\n") == 1  # ultralytics' message has two lines
@@ -237,7 +245,7 @@ def test_a_data_yaml_giving_a_class_id_twice_is_refused(dataset, capsys):
     # ultralytics reads the last 0: and trains 'widget_crack' labels as 'scratch', silently
     data = dataset / "data.yaml"
     data.write_text(data.read_text() + "  0: scratch\n")
-    assert validate_main([str(dataset)]) == 2
+    assert validate_main([str(dataset), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: data file {data}: key '0' is given twice, on lines ")
     assert err.count("\n") == 1
@@ -294,10 +302,10 @@ def test_a_split_with_a_problem_shows_its_notes_beside_the_problem():
 
 def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset, capsys):
     # it passed without a word that the splits were not checked against the converter's record
-    assert validate_main([str(dataset)]) == 0
+    assert validate_main([str(dataset), "--no-progress"]) == 0
     assert "splits.json" not in capsys.readouterr().err
     (dataset / "splits.json").unlink()
-    assert validate_main([str(dataset)]) == 0
+    assert validate_main([str(dataset), "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert "ok" in captured.out
     assert captured.err == (
@@ -348,7 +356,7 @@ def test_an_empty_split_is_one_rule_for_yolo_and_coco(
         assert (check.images, check.problems, check.notes) == (0, problems, notes), fmt
         assert all(not c.problems for s, c in results[fmt].items() if s != split)
     capsys.readouterr()
-    assert validate_main([str(out)]) == code
+    assert validate_main([str(out), "--no-progress"]) == code
     rows = [row for row in capsys.readouterr().out.splitlines() if f" {split} " in row]
     status = "; ".join([*problems, *(f"note: {note}" for note in notes)] if problems else ["ok", *notes])
     assert len(rows) == 2 and all(row.endswith(status) for row in rows)
