@@ -366,7 +366,7 @@ def check_mask_sizes(records: Sequence[ImageRecord]) -> None:
 NAMED_MASKS = 3
 
 
-def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
+def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> list[str]:
     """Lines (without ``warning:``) for the defect images' masks that are JPEG files, soft or faint.
 
     Every value > 0 is defect (:func:`read_mask`): the faint pixels a JPEG file, a mask once saved as
@@ -374,14 +374,14 @@ def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
     measured against the grown masks without a word. The converters' rules and words (:mod:`common.masks`),
     once for all the masks: a count and the first :data:`NAMED_MASKS` files; a value the layout's own value
     map names is a class, never counted as soft or faint (the converters take such values as classes). Read as
-    :func:`read_mask` reads them, so call it after :func:`check_mask_sizes`.
+    :func:`read_mask` reads them, so call it after :func:`check_mask_sizes`. Every defect mask is decoded,
+    before the scoring decodes it again: ``progress``, a bar on stderr meanwhile.
     """
     lossy: list[Path] = []
     soft: list[tuple[Path, int]] = []
     faint: list[tuple[Path, list[int], int]] = []
-    for record in records:
-        if not record.mask_files:
-            continue
+    defects = [record for record in records if record.mask_files]
+    for record in tqdm(defects, desc="reading masks", unit="photo", disable=not progress, file=sys.stderr):
         lossy += [path for path in record.mask_files if is_lossy_mask(path)]
         if record.layout == "visa" or any(is_lossy_mask(path) for path in record.mask_files):
             continue  # VisA's values are defect-type ids; a JPEG file is named as one
@@ -402,9 +402,9 @@ def mask_warnings(records: Sequence[ImageRecord]) -> list[str]:
     return [line for line in lines if line]
 
 
-def warn_masks(records: Sequence[ImageRecord]) -> None:
-    """:func:`mask_warnings` as ``warning:`` lines on stderr."""
-    for line in mask_warnings(records):
+def warn_masks(records: Sequence[ImageRecord], *, progress: bool = False) -> None:
+    """:func:`mask_warnings` as ``warning:`` lines on stderr (``progress``: a bar while masks are read)."""
+    for line in mask_warnings(records, progress=progress):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 

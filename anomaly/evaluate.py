@@ -93,7 +93,7 @@ def scored_records(
     run: AnomalyRun, *, root=None, category=None, data=None, split: str = "test", progress: bool = False
 ) -> tuple[list[ImageRecord], str]:
     """The records to score and the protocol's name; refuses any the run was fit on (``progress``: a bar
-    while their files are hashed)."""
+    while their files are hashed, and one while their masks are read for :func:`warn_masks`)."""
     category = category or run.info["category"]
     records = load_records(root or run.info["root"], category)
     warn_other_category(run, records, category)
@@ -104,7 +104,9 @@ def scored_records(
     hint = split_fit_hint(run, data, split)
     check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=hint, progress=progress)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
-    warn_masks(chosen)  # JPEG or soft masks: every value > 0 is defect, as the converters warn
+    warn_masks(
+        chosen, progress=progress
+    )  # JPEG or soft masks: every value > 0 is defect, as the converters warn
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
     return chosen, (f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/")
 
@@ -241,7 +243,7 @@ def pick_threshold(
             val = []
         check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         check_mask_sizes(val)
-        warn_masks(val)  # the threshold is picked against them
+        warn_masks(val, progress=progress)  # the threshold is picked against them
         val = masked(val)  # a defect photo without a mask would count as good pixels
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)

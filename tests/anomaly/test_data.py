@@ -378,3 +378,19 @@ def test_the_values_a_value_map_names_are_classes_not_faint_ones(
     record = ImageRecord(image, "part", "test", "hole", mask, layout="mvtec_3d", value_names=value_names)
     faint = f"1 mask holds faint defect values beside their largest, e.g. {mask} ({warned})"
     assert [line.startswith(faint) for line in mask_warnings([record])] == ([True] if warned else [])
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_the_masks_read_for_the_warnings_are_read_behind_a_progress_bar(
+    tmp_path: Path, capsys, progress
+) -> None:
+    # every defect mask is decoded before the scoring decodes it again: minutes on a large split, silently
+    records = []
+    for name in ("000", "001"):
+        image, mask = tmp_path / f"{name}.png", tmp_path / f"{name}_mask.png"
+        cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(mask), np.full((8, 8), 255, np.uint8))
+        records.append(ImageRecord(image, "part", "test", "hole", mask))
+    good = ImageRecord(tmp_path / "000.png", "part", "test", "good")  # no mask: nothing to read
+    assert mask_warnings([*records, good], progress=progress) == []
+    assert ("reading masks: 100%" in (err := capsys.readouterr().err) and "2/2" in err) == progress
