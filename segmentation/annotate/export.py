@@ -33,6 +33,7 @@ import filecmp
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -178,6 +179,11 @@ def rename_class_folders(category_dir: Path, renames: Mapping[str, str]) -> None
                 os.rename(source, target)
 
 
+#: The hidden name :func:`match_class_folder_case` passes a class folder through: the folder's stored name,
+#: a token new each time.
+CASE_FOLDER = ".{name}.case-{token}.tmp"
+
+
 def match_class_folder_case(category_dir: Path, classes: Sequence[str]) -> None:
     """Gives the tree's ``test/`` and ``ground_truth/`` folder of a class whose name as stored differs
     from the class's only in case (``scratch`` of the class ``Scratch``) the class's spelling.
@@ -186,8 +192,10 @@ def match_class_folder_case(category_dir: Path, classes: Sequence[str]) -> None:
     ``scratch``; on a file system blind to case (macOS, Windows) ``test/Scratch`` is that folder, so
     :func:`sync_image` found every file in place and the folder kept the old spelling for good. The
     stored name is read from the folder's listing. POSIX lets a rename between two names of one file
-    do nothing, which two spellings of a name are there, so the folder goes through a hidden name. A
-    folder spelled as another class, or one of several spellings, is left to :func:`sync_image`.
+    do nothing, which two spellings of a name are there, so the folder goes through a hidden name, new
+    each time (:data:`CASE_FOLDER`: one named by the process id, left by a run cut short, refused the next
+    rename where ids come round again, as in containers). A folder spelled as another class, or one of
+    several spellings, is left to :func:`sync_image`.
     """
     for part in ("test", "ground_truth"):
         root = category_dir / part
@@ -201,10 +209,27 @@ def match_class_folder_case(category_dir: Path, classes: Sequence[str]) -> None:
             spelled = [n for n in stored if n.lower() == name.lower() and n not in classes]
             if len(spelled) != 1 or (root / spelled[0]).is_symlink() or not (root / spelled[0]).is_dir():
                 continue
-            # cut short between the two, the hidden folder's files are moved out one by one by sync_image
-            hidden = root / f".{spelled[0]}.case-{os.getpid()}.tmp"
+            # cut short between the two, the hidden folder's files are moved out one by one by sync_image,
+            # and the folder then removed by remove_case_leftovers
+            hidden = root / CASE_FOLDER.format(name=spelled[0], token=uuid.uuid4().hex)
             os.rename(root / spelled[0], hidden)
             os.rename(hidden, root / name)
+
+
+def remove_case_leftovers(category_dir: Path) -> None:
+    """Removes the tree's hidden folders of case-only renames cut short (:func:`match_class_folder_case`)
+    that hold nothing but a file browser's own files (``.DS_Store``: :func:`common.folders.foreign_names`),
+    once :func:`sync_image` has moved their photos' files out: such a file kept one for good. A folder
+    holding anything else is left as it is.
+    """
+    for part in ("test", "ground_truth"):
+        for folder in sorted((category_dir / part).glob(CASE_FOLDER.format(name="*", token="*"))):
+            if folder.is_symlink() or not folder.is_dir() or foreign_names(folder, ()):
+                continue
+            for path in folder.iterdir():
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+            _remove_if_empty(folder)
 
 
 def rename_split_category(out: Path, old: str, new: str) -> None:

@@ -1057,6 +1057,7 @@ class AnnotationSession:
             elif entry.present or (entry.folder is not None and existing):
                 # a photo removed from the folder keeps its files: moved to its class's folder after a rename
                 self._sync(entry, existing)
+        export.remove_case_leftovers(self.category_dir)  # their files moved out above
         return lost
 
     def _lost(self, entry: ImageEntry, existing: Sequence[Path]) -> bool:

@@ -778,6 +778,42 @@ def test_a_class_folder_spelled_in_another_case_is_given_the_class_spelling_whol
     assert sorted(os.listdir(category / "test")) == ["Crack", "Scratch", "crack", "dent", "good"]
 
 
+def test_a_case_rename_passes_by_a_hidden_folder_left_under_this_process_id(tmp_path):
+    # a rename cut short in an earlier run of the same process id (containers reuse them) left its hidden
+    # folder holding a file: renaming onto that name failed with an OSError at the start
+    category = tmp_path / "cat"
+    (category / "test" / "scratch").mkdir(parents=True)
+    (category / "test" / "scratch" / "a.png").write_bytes(b"a")
+    leftover = category / "test" / f".scratch.case-{os.getpid()}.tmp"
+    leftover.mkdir()
+    (leftover / "notes.txt").write_bytes(b"mine")
+    export.match_class_folder_case(category, ["Scratch"])
+    assert (category / "test" / "Scratch" / "a.png").read_bytes() == b"a"
+    assert sorted(os.listdir(category / "test")) == [leftover.name, "Scratch"]
+
+
+@pytest.mark.parametrize(
+    ("left", "removed"),
+    [
+        ([".DS_Store"], True),  # the file browser's: the folder went on holding it for good
+        ([".DS_Store", "Thumbs.db", "desktop.ini"], True),
+        ([], True),
+        (["notes.txt"], False),  # the user's: left as it is
+        ([".DS_Store", "b.png"], False),
+    ],
+)
+def test_a_hidden_case_folder_holding_only_browser_files_is_removed(tmp_path, left, removed):
+    category = tmp_path / "cat"
+    hidden = category / "ground_truth" / ".scratch.case-0f3a.tmp"
+    hidden.mkdir(parents=True)
+    for name in left:
+        (hidden / name).write_bytes(b"x")
+    (category / "ground_truth" / "Scratch").mkdir()
+    export.remove_case_leftovers(category)
+    assert hidden.exists() != removed
+    assert (category / "ground_truth" / "Scratch").is_dir()
+
+
 def test_a_category_renamed_keeps_each_photo_in_its_split(photos, tmp_path):
     # the split keys begin with the category, which kept_splits matches on: every photo was drawn anew
     folder, _ = photos

@@ -1757,6 +1757,35 @@ def test_a_case_only_rename_cut_short_gets_the_folders_new_spelling_on_a_case_bl
     assert (again.category_dir / "ground_truth/Scratch/a_mask.png").read_bytes() == mask
 
 
+def test_a_case_only_rename_cut_short_in_its_hidden_folder_leaves_no_folder_behind(opened, monkeypatch):
+    # cut short between match_class_folder_case's two renames (a case-blind file system): the next start
+    # moved the photo's files out of the hidden folder, but a file browser's .DS_Store in it kept it for good
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    mask = (session.category_dir / "ground_truth/scratch/a_mask.png").read_bytes()
+
+    def killed(category_dir, renames):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_module.export, "rename_class_folders", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.rename_classes({"scratch": "Scratch"})
+    monkeypatch.undo()
+    for part in ("test", "ground_truth"):
+        hidden = session.category_dir / part / ".scratch.case-4242.tmp"
+        os.rename(session.category_dir / part / "scratch", hidden)
+        (hidden / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    again = AnnotationSession.open(session.out)
+    for part in ("test", "ground_truth"):
+        assert os.listdir(again.category_dir / part) == ["Scratch"]
+    assert files_under(again.category_dir) == [
+        "ground_truth/Scratch/a_mask.png",
+        "mask_values.json",
+        "test/Scratch/a.png",
+    ]
+    assert (again.category_dir / "ground_truth/Scratch/a_mask.png").read_bytes() == mask
+
+
 def test_a_rename_the_state_cannot_take_changes_nothing(opened, monkeypatch):
     session, _ = opened
     session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
