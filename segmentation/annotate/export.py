@@ -224,12 +224,8 @@ def remove_case_leftovers(category_dir: Path) -> None:
     """
     for part in ("test", "ground_truth"):
         for folder in sorted((category_dir / part).glob(CASE_FOLDER.format(name="*", token="*"))):
-            if folder.is_symlink() or not folder.is_dir() or foreign_names(folder, ()):
-                continue
-            for path in folder.iterdir():
-                if path.is_file() or path.is_symlink():
-                    path.unlink()
-            _remove_if_empty(folder)
+            if not folder.is_symlink() and folder.is_dir():
+                _remove_if_empty(folder)
 
 
 def rename_split_category(out: Path, old: str, new: str) -> None:
@@ -397,7 +393,17 @@ def _copy_into(source: Path, file) -> None:
 
 
 def _remove_if_empty(folder: Path) -> None:
+    """Removes ``folder`` when it holds nothing, or nothing but a file browser's own files (``.DS_Store``:
+    :func:`common.folders.foreign_names`), those with it: such a file kept a class folder emptied by
+    :func:`sync_image` for good, which the converters then read as a class without photos. A folder holding
+    anything else, or a link to one, stays.
+    """
     try:
+        if folder.is_symlink() or foreign_names(folder, ()):
+            return
+        for path in folder.iterdir():
+            if path.is_file() or path.is_symlink():  # a folder named .DS_Store stays, and this one with it
+                path.unlink()
         folder.rmdir()
     except OSError:
         pass  # not empty (or already gone): only empty class folders are tidied away

@@ -526,6 +526,32 @@ def test_sync_keeps_the_copy_in_place_over_a_stale_one_elsewhere(photos, tmp_pat
     assert good.read_bytes() == (folder / "a.png").read_bytes() and not stale.exists()
 
 
+@pytest.mark.parametrize(
+    ("left", "removed"),
+    [
+        ([".DS_Store"], True),  # Finder's: the emptied folder stayed, a class without photos
+        (["Thumbs.db", "desktop.ini"], True),
+        (["notes.txt"], False),  # the user's: left with its folder
+        ([".DS_Store", "notes.txt"], False),
+    ],
+)
+def test_a_class_folder_emptied_by_sync_is_removed_with_the_browser_files_it_holds(
+    photos, tmp_path, left, removed
+):
+    folder, _ = photos
+    tree = tmp_path / "tree"
+    copy = tree / "test/scratch/a.png"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes((folder / "a.png").read_bytes())
+    for name in left:
+        (copy.parent / name).write_bytes(b"x")
+    export.sync_image(tree, source=folder / "a.png", stem="a", folder="dent", mask=None, existing=[copy])
+    assert (tree / "test/dent/a.png").is_file() and not copy.exists()
+    assert copy.parent.exists() != removed
+    if not removed:
+        assert sorted(path.name for path in copy.parent.iterdir()) == sorted(left)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
 def test_sync_keeps_the_files_of_a_class_folder_named_in_another_case_on_a_case_blind_file_system(
     photos, tmp_path
