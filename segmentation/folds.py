@@ -321,7 +321,10 @@ def recorded_checkpoint(config: dict, recorded: object) -> dict:
     one given from another working folder names the same file in another spelling, and
     :func:`check_resumable` refused it as other settings. The earlier spelling is taken, not a resolved
     one, because the rounds' fingerprints hash it (:func:`segmentation.crossval.round_fingerprint`): the
-    rounds trained on that file stay kept.
+    rounds trained on that file stay kept. Not where the given spelling opens and the earlier one no longer
+    does (``a/../base.pth``, ``a`` removed since: the system opens ``..`` through ``a``, ``resolve`` does
+    not need it): the base model, loaded on every resume, would be named missing in a spelling not given,
+    so it is refused naming both, as before.
     """
     given = config.get("checkpoint")
     earlier = recorded.get("checkpoint") if isinstance(recorded, dict) else None
@@ -331,7 +334,9 @@ def recorded_checkpoint(config: dict, recorded: object) -> dict:
         same = Path(given).resolve() == Path(earlier).resolve()
     except (OSError, RuntimeError):  # a link loop: compared by spelling, as before
         return config
-    return {**config, "checkpoint": earlier} if same else config
+    if not same or (Path(given).is_file() and not Path(earlier).is_file()):
+        return config
+    return {**config, "checkpoint": earlier}
 
 
 def changed_settings(recorded: dict, given: dict) -> list[str]:

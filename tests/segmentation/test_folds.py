@@ -732,6 +732,22 @@ def test_resume_with_the_base_checkpoint_spelt_otherwise_keeps_the_rounds(
         crossval.cross_validate(tiny_dataset, 3, other, work=work, resume=True)
 
 
+def test_a_recorded_checkpoint_spelling_that_no_longer_opens_is_not_taken_for_the_given_one(tmp_path):
+    # a/../base.pth recorded, a removed since: Path.resolve still gave base.pth, so the resume swapped the
+    # spelling given, which opens, for one the base model's load then named missing
+    from segmentation.folds import recorded_checkpoint
+
+    (tmp_path / "base.pth").write_bytes(b"weights")
+    (tmp_path / "a").mkdir()
+    given = {"checkpoint": str(tmp_path / "base.pth"), "lr": 1}
+    earlier = {"checkpoint": str(tmp_path / "a" / ".." / "base.pth")}
+    assert recorded_checkpoint(given, earlier) == {**given, "checkpoint": earlier["checkpoint"]}
+    (tmp_path / "a").rmdir()
+    assert recorded_checkpoint(given, earlier) == given  # refused by check_resumable, naming both
+    (tmp_path / "base.pth").unlink()  # neither opens: the earlier spelling, named missing as recorded
+    assert recorded_checkpoint(given, earlier) == {**given, "checkpoint": earlier["checkpoint"]}
+
+
 def test_resume_trains_again_the_rounds_whose_masks_changed(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
