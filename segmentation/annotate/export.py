@@ -30,6 +30,7 @@ read back as one region.
 from __future__ import annotations
 
 import filecmp
+import fnmatch
 import os
 import shutil
 import time
@@ -115,13 +116,22 @@ def tree_files(category_dir: Path) -> dict[str, list[Path]]:
         if not root.is_dir():
             continue
         for folder in root.iterdir():
-            if not folder.is_dir():
+            if not folder.is_dir() or not is_tree_folder(folder.name):
                 continue
             for path in folder.iterdir():
                 stem = _tree_stem(path, is_mask)
                 if stem is not None:
                     found.setdefault(stem, []).append(path)
     return found
+
+
+def is_tree_folder(name: str) -> bool:
+    """Whether a folder under the tree's ``test/`` or ``ground_truth/`` named ``name`` holds the app's files:
+    a class folder, or the hidden folder of a case-only rename cut short (:data:`CASE_FOLDER`), whose files
+    :func:`sync_image` moves out. Any other hidden folder (``.backup``) is the user's: its images were moved
+    or deleted as stale copies of the app's.
+    """
+    return not name.startswith(".") or fnmatch.fnmatchcase(name, CASE_FOLDER.format(name="*", token="*"))
 
 
 def _tree_stem(path: Path, is_mask: bool) -> str | None:
@@ -141,7 +151,7 @@ def stem_files(category_dir: Path, stem: str) -> list[Path]:
             (f"ground_truth/*/{stem}{MASK_SUFFIX}.*", True),
         )
         for path in category_dir.glob(pattern)
-        if _tree_stem(path, is_mask) == stem
+        if _tree_stem(path, is_mask) == stem and is_tree_folder(path.parent.name)
     ]
 
 

@@ -840,6 +840,27 @@ def test_a_hidden_case_folder_holding_only_browser_files_is_removed(tmp_path, le
     assert (category / "ground_truth" / "Scratch").is_dir()
 
 
+def test_a_users_hidden_folder_in_the_tree_survives_an_export(annotated):
+    # every folder under test/ and ground_truth/ was a class folder: the copies kept in test/.backup were
+    # taken for stale ones and deleted, or moved into a class folder, by the tree's sync
+    tree = annotated.category_dir
+    kept = {
+        tree / "test/.backup/a.png": (tree / "test/scratch/a.png").read_bytes(),
+        tree / "test/.backup/wide.png": b"not the app's",
+        tree / "ground_truth/.backup/a_mask.png": (tree / "ground_truth/scratch/a_mask.png").read_bytes(),
+    }
+    for path, data in kept.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+    annotated.add_instance("wide.png", class_name="dent", mask=blob((300, 640), (10, 10, 30, 20)))
+    annotated.export()
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert sorted(export.tree_files(tree)["a"]) == [
+        tree / "ground_truth/scratch/a_mask.png",
+        tree / "test/scratch/a.png",
+    ]
+
+
 def test_a_category_renamed_keeps_each_photo_in_its_split(photos, tmp_path):
     # the split keys begin with the category, which kept_splits matches on: every photo was drawn anew
     folder, _ = photos

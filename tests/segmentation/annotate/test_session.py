@@ -1786,6 +1786,26 @@ def test_a_case_only_rename_cut_short_in_its_hidden_folder_leaves_no_folder_behi
     assert (again.category_dir / "ground_truth/Scratch/a_mask.png").read_bytes() == mask
 
 
+def test_a_users_hidden_folder_in_the_tree_survives_a_start(opened):
+    # the start's tree repair took every folder under test/ and ground_truth/ for a class folder: a copy
+    # kept in test/.backup was moved into the class folder, a mask kept beside it deleted as a stale one
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    tree = session.category_dir
+    kept = {
+        tree / "test/.backup/a.png": b"an older copy",
+        tree / "ground_truth/.backup/a_mask.png": b"an older mask",
+        tree / "ground_truth/.old/b_mask.png": b"a mask of a photo with no files",
+    }
+    for path, data in kept.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    os.unlink(tree / "test/scratch/a.png")  # a start repairs it: from the photo, not the user's copy
+    again = AnnotationSession.open(session.out)
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert (again.category_dir / "test/scratch/a.png").read_bytes() not in (b"", b"an older copy")
+
+
 def test_a_rename_the_state_cannot_take_changes_nothing(opened, monkeypatch):
     session, _ = opened
     session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
