@@ -35,10 +35,10 @@ FAINT_TOP = 128
 #: hazelnut_toy's masks through JPEG at quality 95 to 100).
 FAINT_PIXELS = 0.5
 
-#: Share of the faint pixels amid faint ones (their whole 3 x 3 neighbourhood faint) from which they are taken
-#: for a solid region of its own (a 4 x 4 class 1 region: 4 of its 16), however small: JPEG's ringing leaves
-#: specks among zeros (at most 0.04 on hazelnut_toy's masks at 96 to 900 px through JPEG at quality 75 to 100,
-#: saved once or twice; 0.08 at quality 60).
+#: Share of a faint value's pixels amid its own (their whole 3 x 3 neighbourhood of that value) from which
+#: it is taken for a solid region of its own (a 4 x 4 class 1 region: 4 of its 16), however small: JPEG's
+#: ringing leaves specks among zeros (at most 0.08 for one value on hazelnut_toy's masks at 96 to 900 px
+#: through JPEG at quality 75 to 100, saved once or twice; 0.18 at quality 60).
 FAINT_SOLID = 0.2
 
 
@@ -60,10 +60,12 @@ def faint_values(mask: np.ndarray) -> list[int]:
     """The faint non-zero values of an integer mask ``(H, W)`` beside its largest, as JPEG's ringing leaves.
 
     Faint: up to :data:`FAINT_SHARE` of the largest value, which is at least :data:`FAINT_TOP` (a 0/255
-    mask, not class ids), on fewer pixels than :data:`FAINT_PIXELS` of the solid ones, and scattered as
-    specks: fewer than :data:`FAINT_SOLID` of them amid faint ones (:func:`amid`). Empty for a clean 0/255 or
-    0/1 mask, class ids 1 .. k, MVTec LOCO's 255, 254, ... and a class 1 region beside a 255 that is solid
-    (4 x 4 px or more) or holds half as many pixels as the 255 or more; a thinner, smaller one is faint.
+    mask, not class ids), scattered as specks: fewer than :data:`FAINT_SOLID` of its pixels amid pixels of
+    the same value (:func:`amid`), each value judged alone; and the values so scattered together on fewer
+    pixels than :data:`FAINT_PIXELS` of the solid ones. Empty for a clean 0/255 or 0/1 mask, class ids
+    1 .. k, MVTec LOCO's 255, 254, ... and a class 1 region beside a 255 that is solid (4 x 4 px or more) or
+    holds half as many pixels as the 255 or more; a thinner, smaller one is faint. A solid value is never
+    faint, ringing of other values beside it still is.
 
     >>> ringing = np.zeros((8, 8), np.uint8); ringing[2:6, 2:6] = 255; ringing[1, 2:6] = [1, 2, 1, 1]
     >>> faint_values(ringing)
@@ -78,12 +80,15 @@ def faint_values(mask: np.ndarray) -> list[int]:
     faint = values[values <= top * FAINT_SHARE]
     if not faint.size:
         return []
-    faint_mask = (mask > 0) & (mask <= faint[-1])
-    faint_pixels = int(np.count_nonzero(faint_mask))
+    specks, faint_pixels = [], 0
+    for value in faint.tolist():  # each value alone: a solid class 1 beside ringing of 2 and 3 is a class
+        pixels = mask == value
+        count = int(np.count_nonzero(pixels))
+        if np.count_nonzero(amid(pixels)) < FAINT_SOLID * count:
+            specks.append(value)
+            faint_pixels += count
     solid_pixels = int(np.count_nonzero(mask >= top / 2))
-    if faint_pixels >= FAINT_PIXELS * solid_pixels:
-        return []
-    return faint.tolist() if np.count_nonzero(amid(faint_mask)) < FAINT_SOLID * faint_pixels else []
+    return specks if specks and faint_pixels < FAINT_PIXELS * solid_pixels else []
 
 
 def amid(mask: np.ndarray) -> np.ndarray:
