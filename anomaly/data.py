@@ -391,7 +391,7 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
             values = mask_values(part)
             if is_soft_mask(len(unnamed := [v for v in values.tolist() if v not in named])):
                 soft.append((path, len(unnamed)))
-            elif found := [v for v in faint_values(part) if v not in named]:  # once saved as JPEG
+            elif found := faint_values(part, classes=named):  # once saved as JPEG
                 faint.append((path, found, int(values[-1])))
     effect = "defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
     lines = [

@@ -8,7 +8,7 @@ has faint values around every edge, and they become defect too. The converters w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ def mask_values(mask: np.ndarray) -> np.ndarray:
     return values[values != 0]
 
 
-def faint_values(mask: np.ndarray) -> list[int]:
+def faint_values(mask: np.ndarray, classes: Collection[int] = ()) -> list[int]:
     """The faint non-zero values of an integer mask ``(H, W)`` beside its largest, as JPEG's ringing leaves.
 
     Faint: up to :data:`FAINT_SHARE` of the largest value, which is at least :data:`FAINT_TOP` (a 0/255
@@ -65,7 +65,8 @@ def faint_values(mask: np.ndarray) -> list[int]:
     pixels than :data:`FAINT_PIXELS` of the solid ones. Empty for a clean 0/255 or 0/1 mask, class ids
     1 .. k, MVTec LOCO's 255, 254, ... and a class 1 region beside a 255 that is solid (4 x 4 px or more) or
     holds half as many pixels as the 255 or more; a thinner, smaller one is faint. A solid value is never
-    faint, ringing of other values beside it still is.
+    faint, ringing of other values beside it still is. ``classes``: values a value map names, never faint,
+    their pixels counted as solid ones, however thin.
 
     >>> ringing = np.zeros((8, 8), np.uint8); ringing[2:6, 2:6] = 255; ringing[1, 2:6] = [1, 2, 1, 1]
     >>> faint_values(ringing)
@@ -77,17 +78,18 @@ def faint_values(mask: np.ndarray) -> list[int]:
     if not values.size or int(values[-1]) < FAINT_TOP:
         return []
     top = int(values[-1])
-    faint = values[values <= top * FAINT_SHARE]
-    if not faint.size:
+    named = [value for value in values.tolist() if value in classes]
+    faint = [value for value in values[values <= top * FAINT_SHARE].tolist() if value not in named]
+    if not faint:
         return []
     specks, faint_pixels = [], 0
-    for value in faint.tolist():  # each value alone: a solid class 1 beside ringing of 2 and 3 is a class
+    for value in faint:  # each value alone: a solid class 1 beside ringing of 2 and 3 is a class
         pixels = mask == value
         count = int(np.count_nonzero(pixels))
         if np.count_nonzero(amid(pixels)) < FAINT_SOLID * count:
             specks.append(value)
             faint_pixels += count
-    solid_pixels = int(np.count_nonzero(mask >= top / 2))
+    solid_pixels = int(np.count_nonzero((mask >= top / 2) | np.isin(mask, named)))
     return specks if specks and faint_pixels < FAINT_PIXELS * solid_pixels else []
 
 

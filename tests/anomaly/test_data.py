@@ -380,6 +380,23 @@ def test_the_values_a_value_map_names_are_classes_not_faint_ones(
     assert [line.startswith(faint) for line in mask_warnings([record])] == ([True] if warned else [])
 
 
+def test_ringing_beside_a_thin_named_class_is_faint(tmp_path: Path) -> None:
+    # the named values were dropped only after faint_values judged the mask with them: a thin class 1 the
+    # layout names (3 lines of 64 px) counted as faint pixels, more than half the hole's, and the JPEG
+    # ringing of 2 beside it went unwarned
+    image, mask = tmp_path / "000.png", tmp_path / "000_mask.png"
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[4:20, 4:20] = 255  # hole: 256 px
+    pixels[22:24], pixels[26:28], pixels[30:32] = 1, 1, 1  # crack: 192 px, 2 px thin
+    pixels[2, 4:20:4] = 2  # ringing
+    cv2.imwrite(str(mask), pixels)
+    names = ((1, "crack"), (255, "hole"))
+    record = ImageRecord(image, "part", "test", "hole", mask, layout="mvtec_3d", value_names=names)
+    faint = f"1 mask holds faint defect values beside their largest, e.g. {mask} (2 beside 255)"
+    assert [line.startswith(faint) for line in mask_warnings([record])] == [True]
+
+
 @pytest.mark.parametrize("progress", [True, False])
 def test_the_masks_read_for_the_warnings_are_read_behind_a_progress_bar(
     tmp_path: Path, capsys, progress
