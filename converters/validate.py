@@ -83,7 +83,7 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
         raise UserError(f"ultralytics rejects {data_yaml}: {one_line(error)}") from None
     check_data_root(data_yaml, Path(data["path"]))
-    converted = (data_yaml.parent / "splits.json").is_file() or _written_here(data_yaml)
+    converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
     task = task or _guess_task(data_yaml.parent / "labels")
     checks = {}
     for split in SPLITS:
@@ -291,6 +291,17 @@ def _quiet_ultralytics():
         LOGGER.setLevel(level)
 
 
+def _has_split_record(folder: Path) -> bool:
+    """Whether ``folder`` holds the converters' own ``splits.json`` (:func:`converters.splits.load_splits`
+    reads it): another tool's file of that name, or one that does not read, does not make the data set
+    the converters'."""
+    try:
+        load_splits(folder / "splits.json")
+    except UserError:
+        return False
+    return True
+
+
 def _written_here(data_yaml: Path) -> bool:
     """Whether the converters wrote ``data_yaml`` (their header line first)."""
     with open(data_yaml, encoding="utf-8", errors="replace") as file:
@@ -344,7 +355,7 @@ def validate_coco(
             and is_rotated(images_dir / image["file_name"])
         ]
         if turned:  # segmentation.data refuses them, whoever wrote the set: a problem in any case
-            converted = (Path(annotations_dir).parent / "splits.json").is_file() or written_here(coco.dataset)
+            converted = _has_split_record(Path(annotations_dir).parent) or written_here(coco.dataset)
             check.problems.append(
                 turned_line(
                     turned,

@@ -11,7 +11,7 @@ import pytest
 from common.config import read_yaml
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
-from converters.validate import SplitCheck, format_checks, note_backgrounds_only, validate
+from converters.validate import SplitCheck, format_checks, note_backgrounds_only, validate, validate_coco
 from converters.validate import main as validate_main
 
 
@@ -588,6 +588,28 @@ def test_a_labelled_coco_image_turned_by_an_exif_tag_is_told_by_who_wrote_the_se
             "upright, with their labels drawn on the upright images"
         )
     assert validate(dataset)["coco"]["val"].problems == [tagged + again]
+
+
+def test_another_tools_splits_json_does_not_make_a_coco_set_the_converters(dataset):
+    # any file named splits.json beside annotations/ made the set the converters': "convert again" was said
+    # of another tool's set, whose labels may have been drawn on the turned image
+    from PIL import Image
+
+    (dataset / "splits.json").write_text(json.dumps({"splits": {"train": "train.txt", "val": "val.txt"}}))
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["info"]["description"] = "exported by CVAT"
+    coco_file.write_text(json.dumps(coco))
+    labelled = {annotation["image_id"] for annotation in coco["annotations"]}
+    image = dataset / "images" / next(i["file_name"] for i in coco["images"] if i["id"] in labelled)
+    with Image.open(image) as photo:
+        photo.load()
+    image.unlink()  # a link into the source tree: replaced, not written through
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    photo.save(image, format="PNG", exif=exif)
+    (problem,) = validate_coco(dataset / "annotations")["val"].problems
+    assert problem.endswith("save the photos upright, with their labels drawn on the upright images")
 
 
 def test_a_turned_tiff_dropped_for_its_label_is_told_why(dataset):
