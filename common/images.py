@@ -23,12 +23,13 @@ import struct
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from common.errors import UserError, one_line
 from common.folders import check_utf8_names
@@ -666,15 +667,49 @@ def check_mask_upright(mask: str | Path) -> None:
     photo is refused, :func:`check_upright`): a square mask passed every size check and was converted and
     scored turned under its photo. OpenCV reads a JPEG, PNG or WebP mask as stored, tag or not.
 
+    The tag is read from the TIFF's first directory alone (:func:`tiff_orientation`): PIL cannot open a
+    3-channel float32 TIFF, or one over its decompression-bomb limit, which OpenCV reads and turns all the
+    same; such a mask counted as untagged and passed.
+
     Raises:
-        UserError: naming the mask and its tag.
+        UserError: naming the mask and its tag, or its header that does not read.
     """
-    if is_tiff(mask) and (turn := exif_orientation(mask)) != 1:
+    if is_tiff(mask) and (turn := tiff_orientation(mask, what="mask")) != 1:
         raise UserError(
             f"mask {mask} has an EXIF orientation tag ({turn}): OpenCV turns a TIFF on "
             "reading, a mask too, so its defects would be misplaced on its photo; save it without the tag, "
             "its pixels as they lie on the photo (or as PNG, whose tag OpenCV does not apply)"
         )
+
+
+def tiff_orientation(path: str | Path, *, what: str = "image") -> int:
+    """The orientation tag of a TIFF's first directory (classic or BigTIFF), 1 when absent or outside 1-8,
+    read from the header with PIL's directory reader: neither its pixel format (a 3-channel float32 TIFF,
+    which ``Image.open`` refuses) nor its size (PIL's decompression-bomb limit) matters.
+
+    Raises:
+        UserError: the file or its first directory does not read, naming ``what`` and the file.
+    """
+    try:
+        with open(path, "rb") as file:
+            header = file.read(8)
+            if header[2:3] == b"+":  # BigTIFF: an 8-byte offset follows
+                header += file.read(8)
+            directory = TiffImagePlugin.ImageFileDirectory_v2(header)
+            file.seek(directory.next)
+            with warnings.catch_warnings(record=True) as caught:  # PIL warns of a directory cut short
+                warnings.simplefilter("always")
+                directory.load(file)
+            value = directory.get(EXIF_ORIENTATION)
+    except struct.error:
+        raise UserError(f"cannot read the TIFF header of {what} {path}: it is cut short") from None
+    except (OSError, SyntaxError, ValueError, TypeError, IndexError) as error:
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else one_line(error)
+        raise UserError(f"cannot read the TIFF header of {what} {path}: {detail}") from None
+    if value is None and any("Corrupt EXIF" in str(warning.message) for warning in caught):
+        raise UserError(f"cannot read the TIFF header of {what} {path}: its first directory is cut short")
+    value = value[0] if isinstance(value, tuple) and value else value
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def image_size_and_orientation(path: str | Path) -> tuple[int, int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from pathlib import Path
 
 import cv2
@@ -645,3 +646,55 @@ def test_has_alpha_reads_the_header(tmp_path, mode, alpha):
     image.save(path, **({"transparency": 0} if mode.endswith("tRNS") else {}))
     assert has_alpha(path) is alpha
     assert has_alpha(tmp_path / "missing.png") is False
+
+
+def float_rgb_tiff(path, pixels: np.ndarray, orientation: int) -> None:
+    """Writes ``pixels`` ``(H, W, 3)`` as an uncompressed little-endian float32 TIFF with an orientation tag,
+    which PIL cannot open (it has no mode for it) and OpenCV reads."""
+    height, width, _ = pixels.shape
+    data = pixels.astype("<f4").tobytes()
+    tags = [(256, width), (257, height), (258, None), (259, 1), (262, 2), (273, None), (274, orientation)]
+    tags += [(277, 3), (278, height), (279, len(data)), (284, 1), (339, None)]
+    extra = 8 + 2 + 12 * len(tags) + 4  # BitsPerSample's three values, then SampleFormat's, then the pixels
+    out_of_line = {258: extra, 339: extra + 6, 273: extra + 12, 279: len(data)}
+    entries = b""
+    for tag, value in tags:
+        if tag in out_of_line:
+            count = 3 if tag in (258, 339) else 1
+            entries += struct.pack("<HHII", tag, 4 if count == 1 else 3, count, out_of_line[tag])
+        else:
+            entries += struct.pack("<HHIHH", tag, 3, 1, value, 0)
+    header = b"II*\x00" + struct.pack("<IH", 8, len(tags)) + entries + b"\0\0\0\0"
+    Path(path).write_bytes(header + struct.pack("<6H", 32, 32, 32, 3, 3, 3) + data)
+
+
+def test_a_tiff_mask_pil_cannot_open_is_refused_where_opencv_turns_it(tmp_path, monkeypatch):
+    # the tag was read through PIL's Image.open: a 3-channel float32 TIFF (no PIL mode) or one over PIL's
+    # decompression-bomb limit counted as untagged and passed, though OpenCV reads it turned
+    float_mask = tmp_path / "float.tif"
+    pixels = np.zeros((8, 8, 3), np.float32)
+    pixels[:4, :2] = 1
+    float_rgb_tiff(float_mask, pixels, 6)
+    assert not np.array_equal(decode_image_file(float_mask, cv2.IMREAD_UNCHANGED), pixels)  # turned
+    assert exif_orientation(float_mask) == 1  # through PIL's Image.open, which cannot open it
+    tagged = rf"^mask {re.escape(str(float_mask))} has an EXIF orientation tag \(6\)"
+    with pytest.raises(UserError, match=tagged):
+        check_mask_upright(float_mask)
+    float_rgb_tiff(float_mask, pixels, 1)
+    check_mask_upright(float_mask)
+    large = tmp_path / "large.tif"
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 8
+    Image.new("L", (40, 30)).save(large, exif=exif)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1200 px: over twice the limit
+    with pytest.raises(UserError, match=r"has an EXIF orientation tag \(8\)"):
+        check_mask_upright(large)
+
+
+@pytest.mark.parametrize("header", [b"II*\x00", b"II*\x00\xff\x00\x00\x00", b"MM\x00*\x00\x00\x00\x08\x00"])
+def test_a_tiff_mask_whose_header_does_not_read_is_refused_in_one_line(tmp_path, header):
+    mask = tmp_path / "mask.tif"
+    mask.write_bytes(header)
+    cut = rf"^cannot read the TIFF header of mask {re.escape(str(mask))}: .*cut short$"
+    with pytest.raises(UserError, match=cut):
+        check_mask_upright(mask)
