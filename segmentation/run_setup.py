@@ -11,6 +11,7 @@ import hashlib
 import json
 import random
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -218,16 +219,42 @@ def crop_rule(config: dict) -> CropRule | None:
     return rule if rule.max_fraction > 0 else None
 
 
-def augment_transforms(config: dict) -> tuple[str, ...]:
-    """The cached flips/rotations the data set's categories allow (empty unless ``augment.enabled``)."""
+def augment_plan(config: dict) -> tuple[list[str], tuple[str, ...]]:
+    """``(categories, cached flips/rotations they allow)``; both empty unless ``augment.enabled``."""
     settings = config["augment"]
     if not settings["enabled"]:
-        return ()
+        return [], ()
     policy, in_data = load_policy(project_path(settings["policy"])), data_categories(config["data"])
     if settings["category"]:
         check_named_categories(policy, [settings["category"]], in_data, key="augment.category")
     categories = [settings["category"]] if settings["category"] else in_data
-    return allowed_transforms(geometry_settings(policy, categories))
+    return categories, allowed_transforms(geometry_settings(policy, categories))
+
+
+def augment_transforms(config: dict) -> tuple[str, ...]:
+    """The cached flips/rotations the data set's categories allow (empty unless ``augment.enabled``)."""
+    return augment_plan(config)[1]
+
+
+def augment_line(config: dict) -> str | None:
+    """What ``augment.enabled`` adds, in one line; None when it is off.
+
+    A policy that allows no label-safe view for the categories (``metal_nut``, ``cable``: flips would
+    change the label, no rotation) trained on the photos as they are without a word; now a ``note:``.
+    """
+    categories, transforms = augment_plan(config)
+    if not config["augment"]["enabled"]:
+        return None
+    policy, named = config["augment"]["policy"], ", ".join(categories) or "the data set"
+    if not transforms:
+        return (
+            f"note: augment.enabled=true, but the augmentation policy {policy} allows no label-safe flip or "
+            f"rotation for {named}: training on the photos as they are"
+        )
+    return (
+        f"augmentation: {', '.join(transforms)} views of every train photo ({policy} for {named}), each "
+        "encoded once into the embedding cache"
+    )
 
 
 def build_instances(split: SegmentationSplit, config: dict) -> InstanceSet:
@@ -387,6 +414,8 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         check_same_split(saved, split, data=config["data"], resume=resume)
         check_same_masks(saved, masks, data=config["data"], resume=resume)
     instances = build_instances(train_split, config)
+    if world.main and (line := augment_line(config)):
+        print(line, file=sys.stderr if line.startswith("note:") else sys.stdout, flush=True)
     sam, base = load_model(config, sam, device)
     encoder, parameters, plan, optimizer, scheduler = set_up_optimisation(config, sam, len(instances), world)
     state = RunState()

@@ -759,6 +759,27 @@ def test_the_default_augmentation_policy_is_found_from_any_working_folder(
     assert augment_transforms(config) == ("rot90", "rot270")  # synthetic_nut: 180-degree turns, no flips
 
 
+@pytest.mark.parametrize(
+    ("category", "expected"),
+    [
+        # flips would change metal_nut's label and it has no rotation: augment.enabled trained on the
+        # photos as they are without a word
+        ("metal_nut", "note: augment.enabled=true, but the augmentation policy"),
+        ("synthetic_nut", "augmentation: rot90, rot270 views of every train photo"),  # turns, no flips
+    ],
+)
+def test_augment_enabled_says_which_views_it_adds_or_that_the_policy_allows_none(
+    tiny_dataset, tiny_sam, tmp_path, capsys, category, expected
+):
+    config = _config(
+        tiny_dataset, tmp_path, "augment.enabled=true", f"augment.category={category}", "epochs=1"
+    )
+    train(config, sam=tiny_sam)
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if line.startswith(expected)]
+    assert len(lines) == 1 and category in lines[0]
+
+
 def test_a_val_split_without_defects_names_the_converters_split_flag(tiny_dataset, tiny_sam, tmp_path):
     data = tmp_path / "no_val_defects"
     shutil.copytree(tiny_dataset, data)
