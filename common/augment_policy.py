@@ -116,13 +116,15 @@ def check_named_categories(
 def policy_settings(
     policy: AugmentPolicy, categories: Sequence[str], base: Mapping[str, object]
 ) -> dict[str, float]:
-    """The policy's settings for a data set of ``categories``.
+    """The policy's settings for a data set of ``categories``, of the keys ``base`` holds.
 
     Args:
         policy: the parsed policy.
         categories: the data set's categories; empty means unknown (``default`` applies).
-        base: current values of every key (ultralytics' defaults), for keys a
-            category leaves unset when categories are combined.
+        base: current values of the keys asked for (ultralytics' defaults of every key, or
+            :data:`GEOMETRY_DEFAULTS` alone), for keys a category leaves unset when categories
+            are combined; the policy's other keys are left out (``cable``'s ``hsv_h`` for the
+            geometry: a ``KeyError`` until 2026-12-07).
 
     Returns:
         Only the keys the policy sets; for several categories, each key's smallest value.
@@ -132,8 +134,8 @@ def policy_settings(
     {'fliplr': 0.0, 'flipud': 0.0}
     """
     per_category = [policy.settings(c) for c in categories] or [dict(policy.default)]
-    keys = sorted({k for settings in per_category for k in settings})
-    return {k: min(float(s.get(k, base[k])) for s in per_category) for k in keys}
+    keys = sorted({k for settings in per_category for k in settings if k in base})
+    return {k: min(float(s[k] if k in s else base[k]) for s in per_category) for k in keys}
 
 
 #: ultralytics' defaults of the geometric keys (what a category the policy does not list gets).

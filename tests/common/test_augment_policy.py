@@ -27,6 +27,10 @@ def test_detection_reads_the_same_reader():
         (["hazelnut"], {"fliplr": 0.5, "flipud": 0.5, "degrees": 0.0}),
         (["metal_nut"], {"fliplr": 0.0, "flipud": 0.0, "degrees": 0.0}),
         (["hazelnut", "metal_nut"], {"fliplr": 0.0, "flipud": 0.0, "degrees": 0.0}),  # the smallest wins
+        # an entry setting a colour key too (cable's hsv_h: 0) was a KeyError: 'hsv_h' traceback from
+        # segmentation.train augment.enabled=true, alone or beside a category that leaves it unset
+        (["cable"], {"fliplr": 0.0, "flipud": 0.0, "degrees": 0.0}),
+        (["cable", "hazelnut"], {"fliplr": 0.0, "flipud": 0.0, "degrees": 0.0}),
     ],
 )
 def test_geometry_settings_of_the_shipped_policy(categories, expected):
