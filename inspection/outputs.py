@@ -226,6 +226,7 @@ class PredictionWriter:
         self.images = JsonListFile(self.out / IMAGES_FILE, head=head, tail="]}")
         self.verdicts: Counter[str] = Counter()
         self.instances = 0
+        self.per_class: Counter[str] = Counter()  # instances per class name (``anomaly``: PatchCore's)
         self.names = UniqueNames()
 
     def __enter__(self) -> PredictionWriter:
@@ -272,6 +273,7 @@ class PredictionWriter:
         self.images.add(image_record(inspection, photo))
         self.verdicts[inspection.verdict] += 1
         self.instances += len(inspection)
+        self.per_class.update(inspection.names)
 
     def close(self) -> None:
         """Finishes ``predictions.json``, ``images.json`` and the masks tree's ``mask_values.json``."""

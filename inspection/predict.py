@@ -54,6 +54,7 @@ from common.images import check_out_of_photos
 from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, print_tiling_note, weights_file
+from inspection.anomaly_regions import ANOMALY
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import LINK_MODES, category_name
@@ -121,6 +122,8 @@ class InspectionRun:
     rank_by: str = "box"
     duplicates: int = 0
     mask_iou: float = 1.0
+    #: ``(instances of PatchCore's regions, the map threshold)`` with ``--anomaly-run``, else None
+    anomaly: tuple[int, float] | None = None
 
     def convert_hint(self) -> str:
         """The converters' command for the masks tree, or why there is none.
@@ -137,6 +140,13 @@ class InspectionRun:
             "--out DATASET --coco"
         )
 
+    def anomaly_note(self) -> str:
+        """How many instances ``--anomaly-run``'s regions gave (the summary said nothing of them)."""
+        if self.anomaly is None:
+            return ""
+        count, threshold = self.anomaly
+        return f"; {count} of them PatchCore's regions (--anomaly-run, map threshold {threshold:.4g})"
+
     def describe(self) -> str:
         """The lines printed after a run: counts, speed, and where each output is."""
         calls = ", ".join(
@@ -147,7 +157,8 @@ class InspectionRun:
             f"inspected {self.photos} photo{'' if self.photos == 1 else 's'} in {self.seconds:.1f} s "
             f"({per_photo:.2f} s/photo): {calls}; "
             f"{self.instances} instance{'' if self.instances == 1 else 's'}"
-            f"{dropped_note({'duplicate_masks_dropped': self.duplicates, 'mask_iou': self.mask_iou})}",
+            f"{dropped_note({'duplicate_masks_dropped': self.duplicates, 'mask_iou': self.mask_iou})}"
+            f"{self.anomaly_note()}",
             f"  predictions   {self.out / PREDICTIONS_FILE}  (COCO results, score = {self.rank_by} score)",
             f"  images        {self.out / IMAGES_FILE}  (verdict and score per photo)",
             f"  masks         {self.category_dir}  (MVTec layout; {self.convert_hint()})",
@@ -273,6 +284,8 @@ def write_run(
     run.seconds = time.perf_counter() - start
     run.verdicts, run.instances = dict(writer.verdicts), writer.instances
     run.duplicates, run.mask_iou = inspector.duplicates_dropped, inspector.mask_iou
+    if regions := settings.get("anomaly_regions"):
+        run.anomaly = (writer.per_class[ANOMALY], float(regions["threshold"]))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -285,13 +285,23 @@ def test_an_evaluation_scores_the_detectors_classes_and_calls_anomaly(tmp_path: 
     assert set(figures["box"]["per_class"]) == {"scratch"}  # AP: the data set's classes only
 
 
-def test_predict_with_an_anomaly_run(patchcore_run, photos, detector_file, tiny_registry, tmp_path) -> None:
+def test_predict_with_an_anomaly_run(
+    patchcore_run, photos, detector_file, tiny_registry, tmp_path, capsys
+) -> None:
     decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "sam" / "decoder.pt", model="tiny")
     base = ["--detector", detector_file, "--sam", decoder, "--base-checkpoint", tiny_registry]
     base += ["--no-cache", "--no-progress", "--source", photos, "--anomaly-run", patchcore_run]
     out = tmp_path / "out"
     assert main([str(a) for a in (*base, "--out", out, "--anomaly-threshold", "0")]) == 0
+    # the summary counted every instance alike: how many were PatchCore's regions was nowhere but
+    # predictions.json
     images = json.loads((out / "images.json").read_text())
+    anomaly_id = next(c["id"] for c in images["categories"] if c["name"] == ANOMALY)
+    predictions = json.loads((out / "predictions.json").read_text())
+    regions = sum(p["category_id"] == anomaly_id for p in predictions)
+    assert regions and f"; {regions} of them PatchCore's regions (--anomaly-run, map threshold 0)" in (
+        capsys.readouterr().out
+    )
     assert images["categories"][-1]["name"] == ANOMALY
     verdicts = {i["file_name"]: i["verdict"] for i in images["images"]}
     assert verdicts["good.png"] == ANOMALY and verdicts["one.png"] == "scratch"
