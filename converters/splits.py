@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +34,8 @@ DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 DEFAULT_BACKGROUND_RATIO = 0.5
 _DRAW_FIELDS = ("seed", "ratios", "background_ratio")
 _FIELDS = ("version", *_DRAW_FIELDS, *SPLITS)
+#: How a file :func:`save_splits` writes begins, ``"version"`` first (:func:`is_split_record`).
+_RECORD_START = re.compile(rb'\s*\{\s*"version"\s*:')
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,27 @@ def load_splits(path: str | Path) -> Splits:
         )
     except UserError as error:
         raise UserError(f"splits file {path}: {error}") from None
+
+
+def is_split_record(path: str | Path) -> bool:
+    """Whether the file ``path`` is a split record as :func:`save_splits` writes it, whether it reads or not.
+
+    Every such file has held ``"version"`` as its first field since the first one written: a file that
+    begins so (one cut short too), or a JSON object holding it, is ours, and :func:`load_splits` naming
+    what is wrong with it is the answer; another tool's ``splits.json`` (its own fields, or not JSON) is
+    not. A file that does not read at all cannot be told and counts as ours, so the error says why.
+    """
+    try:
+        text = Path(path).read_bytes()
+    except OSError:
+        return True
+    if _RECORD_START.match(text):
+        return True
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and "version" in data
 
 
 def _check_fields(data: dict) -> None:

@@ -38,7 +38,7 @@ from common.images import check_opencv_decodes, decode_image_file, image_size, i
 from common.label_cache import no_label_cache
 from converters.coco import written_here
 from converters.records import output_stem
-from converters.splits import SPLITS, load_splits
+from converters.splits import SPLITS, SPLITS_FILE, Splits, is_split_record, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
 
 #: The splits training needs images in; an empty one of the others (``test``) is a note, not a problem.
@@ -445,8 +445,12 @@ def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[st
     ``data.yaml`` does not name counts as empty. An empty split that ``splits.json`` lists images for
     is a problem in any case (:func:`check_listed`).
 
+    Another tool's ``splits.json`` (not the converters' split record, :func:`is_split_record`) is not
+    checked against (:func:`split_record_note`): it stopped the check of its set as a broken split file.
+
     Raises:
-        UserError: ``folder`` does not exist or holds no converted data set, or a file of it cannot be read.
+        UserError: ``folder`` does not exist or holds no converted data set, or a file of it cannot be read
+            (the converters' ``splits.json`` among them).
     """
     if not Path(folder).exists():  # a mistyped data.yaml was 'no data.yaml ... in .../data.yaml'
         raise UserError(f"{folder} does not exist")
@@ -455,7 +459,7 @@ def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[st
         raise UserError(f"{folder} is a file, not a data set folder (or its data.yaml)")
     if not (folder / "data.yaml").is_file() and not (folder / "annotations").is_dir():
         raise UserError(f"no data.yaml or annotations/ in {folder}: not a converted data set")
-    splits = load_splits(folder / "splits.json") if (folder / "splits.json").is_file() else None
+    splits = _split_record(folder)
     results = {}
     if (folder / "data.yaml").is_file():
         results["yolo"] = validate_yolo(folder / "data.yaml")
@@ -466,6 +470,24 @@ def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[st
             for split in SPLITS:
                 check_listed(checks[split], fmt, split, splits[split])
     return results
+
+
+def _split_record(folder: Path) -> Splits | None:
+    """The converters' split record in ``folder``: None without ``splits.json`` or with another tool's file
+    of that name.
+
+    Raises:
+        UserError: the converters' ``splits.json`` does not read (:func:`converters.splits.load_splits`).
+    """
+    path = folder / SPLITS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return load_splits(path)
+    except UserError:
+        if is_split_record(path):
+            raise
+        return None
 
 
 def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> None:
@@ -493,7 +515,8 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
 
 
 def split_record_note(folder: str | Path) -> str | None:
-    """The note for a data set ``folder`` (or its ``data.yaml``) without ``splits.json``; None with one.
+    """The note for a data set ``folder`` (or its ``data.yaml``) without the converters' ``splits.json``
+    (none, or another tool's file of that name); None with theirs.
 
     The converters write it (the split, its seed and ratios, by source key); without it the check of
     each split's images against it (:func:`check_listed`) is skipped, which was said nowhere.
@@ -501,8 +524,14 @@ def split_record_note(folder: str | Path) -> str | None:
     folder = Path(folder)
     if folder.is_file():  # the converters' data.yaml: its folder (data_set_folder refuses one without)
         folder = folder.parent
-    if (folder / "splits.json").is_file():
-        return None
+    path = folder / SPLITS_FILE
+    if path.is_file():
+        if _has_split_record(folder) or is_split_record(path):  # theirs (broken: validate's error)
+            return None
+        return (
+            f"{path} is not the converters' split record (another tool's file of that name): the splits' "
+            "images are not checked against it"
+        )
     return (
         f"{folder} has no splits.json (the seeded split record the converters write): the splits' images "
         "are not checked against it, and the split cannot be reproduced (--splits)"

@@ -214,7 +214,8 @@ def test_a_path_that_does_not_exist_is_named_as_missing(tmp_path, capsys, given)
 
 
 def test_validate_refuses_a_broken_splits_file(dataset, capsys):
-    (dataset / "splits.json").write_text('{"train": [], "val": NaN')
+    splits_file = dataset / "splits.json"
+    splits_file.write_text(splits_file.read_text()[:40])  # the converters' own, cut short
     with pytest.raises(UserError, match="splits.json: not JSON"):
         validate(dataset)
     assert validate_main([str(dataset), "--no-progress"]) == 2
@@ -312,6 +313,38 @@ def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset,
         f"note: {dataset} has no splits.json (the seeded split record the converters write): the splits' "
         "images are not checked against it, and the split cannot be reproduced (--splits)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"splits": {"train": "train.txt", "val": "val.txt"}}', '{"train": "train.txt"}', "train: a.jpg\n"],
+)
+def test_another_tools_splits_json_is_noted_and_the_formats_validated(dataset, capsys, text):
+    # another tool's splits.json (its own fields, or not JSON) stopped the check of its set: "error: splits
+    # file .../splits.json: lacks the lists ..."; it is not checked against, and the formats are validated
+    (dataset / "splits.json").write_text(text)
+    results = validate(dataset)
+    assert [check.problems for checks in results.values() for check in checks.values()] == [[]] * 6
+    assert validate_main([str(dataset), "--no-progress"]) == 0
+    assert capsys.readouterr().err == (
+        f"note: {dataset / 'splits.json'} is not the converters' split record (another tool's file of that "
+        "name): the splits' images are not checked against it\n"
+    )
+
+
+@pytest.mark.parametrize("edit", ["cut", "bad seed", "sorted keys"])
+def test_the_converters_splits_json_that_does_not_read_is_still_an_error(dataset, capsys, edit):
+    splits_file = dataset / "splits.json"
+    data = json.loads(splits_file.read_text())
+    if edit == "cut":
+        splits_file.write_text(splits_file.read_text()[:20])
+    else:  # "version", the field the converters write first, read anywhere in the object
+        data["seed"] = -1 if edit == "bad seed" else "x"
+        splits_file.write_text(json.dumps(data, sort_keys=edit == "sorted keys"))
+    with pytest.raises(UserError, match=f"splits file {splits_file}"):
+        validate(dataset)
+    assert validate_main([str(dataset), "--no-progress"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_cli_usage_errors_are_one_line(capsys):
