@@ -327,65 +327,109 @@ def validate_coco(
         if not path.is_file():
             raise UserError(f"missing COCO file {path}")
         coco = read_coco_index(path)  # one line naming a part that is missing or no list
-        annotations = coco.dataset["annotations"]
-        check = SplitCheck(
-            images=len(coco.dataset["images"]),
-            instances=len(annotations),
-            backgrounds=sum(not coco.getAnnIds(imgIds=[i]) for i in coco.getImgIds()),
-            stems={Path(image["file_name"]).stem for image in coco.dataset["images"]},
-        )
+        check = coco_split_counts(coco)
         check_not_empty(check, split)
         note_backgrounds_only(check, split)
-        images_dir = Path(annotations_dir).parent / "images"  # file_name is relative to it
-        files = [image["file_name"] for image in coco.dataset["images"]]
-        if broken := broken_links([images_dir / name for name in files]):
-            check.problems.append(broken)
-        missing = [name for name in files if not (images_dir / name).is_file()]
-        missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
-        if missing:
-            check.problems.append(f"{len(missing)} image files missing (e.g. images/{missing[0]})")
-        if unreadable := unreadable_images(images_dir, files, desc=f"coco {split}", progress=progress):
-            check.problems.append(unreadable)
-        labelled = {annotation["image_id"] for annotation in annotations}
-        turned = [
-            f"images/{image['file_name']}"
-            for image in coco.dataset["images"]
-            if image["id"] in labelled
-            and (images_dir / image["file_name"]).is_file()
-            and is_rotated(images_dir / image["file_name"])
-        ]
-        if turned:  # segmentation.data refuses them, whoever wrote the set: a problem in any case
-            converted = _has_split_record(Path(annotations_dir).parent) or written_here(coco.dataset)
-            check.problems.append(
-                turned_line(
-                    turned,
-                    converted=converted,
-                    reader="OpenCV (SAM's reader)",
-                    refused_by="the segmentation commands",
-                )
-            )
-        for annotation in annotations:
-            rendered = int(coco.annToMask(annotation).sum())
-            # Polygons render back to within a pixel or two of the mask (see converters.masks).
-            if abs(rendered - annotation["area"]) > max(2, 0.02 * annotation["area"]):
-                check.problems.append(
-                    f"annotation {annotation['id']}: renders {rendered} px, area says {annotation['area']}"
-                )
-        if self_eval and annotations:
-            for iou_type in ("bbox", "segm"):
-                ap = coco_self_ap(coco, iou_type)
-                if ap != ap:  # NaN: COCOeval scored none of them (it read 0.000 until 2026-12-07)
-                    check.problems.append(
-                        f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval "
-                        "ignores every annotation (iscrowd 1, a category the file does not list, or an area "
-                        "outside its range)"
-                    )
-                elif ap < 0.999:
-                    check.problems.append(
-                        f"{iou_type} AP of ground truth against itself is {ap:.3f}, not 1.0"
-                    )
+        check.problems.extend(
+            coco_image_problems(coco, Path(annotations_dir).parent, desc=f"coco {split}", progress=progress)
+        )
+        check.problems.extend(area_mismatches(coco))
+        if self_eval and coco.dataset["annotations"]:
+            check.problems.extend(self_ap_problems(coco))
         checks[split] = check
     return checks
+
+
+def coco_split_counts(coco) -> SplitCheck:
+    """The counts of one COCO split (``coco``: its pycocotools index): images, instances, background
+    images and the images' file stems; no problems yet."""
+    return SplitCheck(
+        images=len(coco.dataset["images"]),
+        instances=len(coco.dataset["annotations"]),
+        backgrounds=sum(not coco.getAnnIds(imgIds=[i]) for i in coco.getImgIds()),
+        stems={Path(image["file_name"]).stem for image in coco.dataset["images"]},
+    )
+
+
+def coco_image_problems(coco, folder: Path, *, desc: str, progress: bool) -> list[str]:
+    """The problems of the image files a COCO split (``coco``) lists in data set ``folder``: broken links,
+    missing files, files that do not decode (behind a bar ``desc`` with ``progress``), labelled images an
+    EXIF tag turns; in that order."""
+    images_dir = folder / "images"  # file_name is relative to it
+    files = [image["file_name"] for image in coco.dataset["images"]]
+    problems = []
+    if broken := broken_links([images_dir / name for name in files]):
+        problems.append(broken)
+    if missing := missing_images(images_dir, files):
+        problems.append(missing)
+    if unreadable := unreadable_images(images_dir, files, desc=desc, progress=progress):
+        problems.append(unreadable)
+    if turned := turned_coco_images(coco, images_dir):
+        # segmentation.data refuses them, whoever wrote the set: a problem in any case
+        converted = _has_split_record(folder) or written_here(coco.dataset)
+        problems.append(
+            turned_line(
+                turned,
+                converted=converted,
+                reader="OpenCV (SAM's reader)",
+                refused_by="the segmentation commands",
+            )
+        )
+    return problems
+
+
+def missing_images(images_dir: Path, files: list[str]) -> str | None:
+    """A problem counting the ``files`` (``file_name``s under ``images_dir``) that are not there, naming the
+    first; None when all are. A broken link is not counted: :func:`broken_links` names it."""
+    missing = [name for name in files if not (images_dir / name).is_file()]
+    missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
+    if not missing:
+        return None
+    return f"{len(missing)} image files missing (e.g. images/{missing[0]})"
+
+
+def turned_coco_images(coco, images_dir: Path) -> list[str]:
+    """The labelled images of a COCO split (``coco``) under ``images_dir`` that an EXIF orientation tag
+    turns, as ``images/{file_name}``."""
+    labelled = {annotation["image_id"] for annotation in coco.dataset["annotations"]}
+    return [
+        f"images/{image['file_name']}"
+        for image in coco.dataset["images"]
+        if image["id"] in labelled
+        and (images_dir / image["file_name"]).is_file()
+        and is_rotated(images_dir / image["file_name"])
+    ]
+
+
+def area_mismatches(coco) -> list[str]:
+    """A problem for each annotation of a COCO split (``coco``) whose rendered mask's pixels are not its
+    stated ``area``."""
+    problems = []
+    for annotation in coco.dataset["annotations"]:
+        rendered = int(coco.annToMask(annotation).sum())
+        # Polygons render back to within a pixel or two of the mask (see converters.masks).
+        if abs(rendered - annotation["area"]) > max(2, 0.02 * annotation["area"]):
+            problems.append(
+                f"annotation {annotation['id']}: renders {rendered} px, area says {annotation['area']}"
+            )
+    return problems
+
+
+def self_ap_problems(coco) -> list[str]:
+    """The problems of a COCO split's (``coco``) ground truth scored against itself (:func:`coco_self_ap`),
+    box then mask: an AP under 1.0, or none at all."""
+    problems = []
+    for iou_type in ("bbox", "segm"):
+        ap = coco_self_ap(coco, iou_type)
+        if ap != ap:  # NaN: COCOeval scored none of them (it read 0.000 until 2026-12-07)
+            problems.append(
+                f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval "
+                "ignores every annotation (iscrowd 1, a category the file does not list, or an area "
+                "outside its range)"
+            )
+        elif ap < 0.999:
+            problems.append(f"{iou_type} AP of ground truth against itself is {ap:.3f}, not 1.0")
+    return problems
 
 
 def unreadable_images(
