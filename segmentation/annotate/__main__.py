@@ -412,17 +412,11 @@ def rename_session(args: argparse.Namespace) -> None:
     """
     from segmentation.annotate.export import EXPORT_DIR
     from segmentation.annotate.records import renamed_classes
-    from segmentation.annotate.session import STATE_FILE, AnnotationSession
+    from segmentation.annotate.session import AnnotationSession
     from segmentation.annotate.state_file import check_new_category
 
     renames = parse_renames(args.rename_class or [])
-    if args.classes is not None:
-        option = "--rename-class" if renames else "--rename-category"
-        raise UserError(
-            f"{option} renames what is saved, --classes adds classes: run them one after the other"
-        )
-    if not (args.out.expanduser() / STATE_FILE).is_file():
-        raise UserError(f"nothing to rename: {args.out} holds no annotation state ({STATE_FILE})")
+    check_rename_options(args, renames)
     lock = OutLock(args.out, advice="stop it first, then rename")  # before the read (OutLock.saved_meanwhile)
 
     def read() -> AnnotationSession:
@@ -434,13 +428,8 @@ def rename_session(args: argparse.Namespace) -> None:
     pending = session.category_was  # a rename the folder refused (or cut short): persist() finishes it
     if category is not None:
         check_new_category(session.out, session.category, category, was=pending)
-    for old, new in renames.items():
-        if old == new:
-            print(f"note: class {quote(old)} is named so already: nothing to rename")
-    if category == session.category and pending is None:
-        print(f"note: the category is named {category} already: nothing to rename")
-    elif category == session.category:
-        print(f"note: the rename of category {pending} to {category} was not finished: finishing it")
+    for note in rename_notes(renames, category, current=session.category, pending=pending):
+        print(note)
     changed = {old: new for old, new in renames.items() if new != old}
     moved = category is not None and category != session.category
     if not changed and not moved and pending is None and not args.export:
@@ -452,26 +441,75 @@ def rename_session(args: argparse.Namespace) -> None:
             moved = category is not None and category != session.category
         session.persist()
         print_notices(session)
-        if changed:
-            session.rename_classes(changed)
-            done = ", ".join(f"{quote(old)} to {quote(new)}" for old, new in changed.items())
-            print(
-                f"renamed class {done} in {session.out} (classes: {' '.join(map(quote, session.classes))}; "
-                "mask values unchanged)"
-            )
-        if moved:
-            old = session.category
-            session.rename_category(category)
-            print(f"renamed category {old} to {category}: the tree is {session.category_dir}")
+        rename_saved(session, changed, category if moved else None)
         if args.export:
             print_export(session, task=args.yolo_task)
         elif (changed or moved) and (session.out / EXPORT_DIR).is_dir():
             print(
-                f"note: the export in {session.out / EXPORT_DIR} names the old "
-                f"{' and '.join(w for w, c in (('classes', changed), ('category', moved)) if c)} until it is "
-                "written again: python -m "
-                f"segmentation.annotate --out {quote(str(args.out))} --export (each photo keeps its split)"
+                stale_export_note(session.out / EXPORT_DIR, args.out, classes=bool(changed), category=moved)
             )
+
+
+def check_rename_options(args: argparse.Namespace, renames: dict[str, str]) -> None:
+    """A rename (``renames``: ``--rename-class``'s, or ``--rename-category`` alone) without ``--classes``,
+    of an ``--out`` that holds a saved state.
+
+    Raises:
+        UserError: ``--classes`` beside it; no state in ``--out``.
+    """
+    from segmentation.annotate.session import STATE_FILE
+
+    if args.classes is not None:
+        option = "--rename-class" if renames else "--rename-category"
+        raise UserError(
+            f"{option} renames what is saved, --classes adds classes: run them one after the other"
+        )
+    if not (args.out.expanduser() / STATE_FILE).is_file():
+        raise UserError(f"nothing to rename: {args.out} holds no annotation state ({STATE_FILE})")
+
+
+def rename_notes(
+    renames: dict[str, str], category: str | None, *, current: str, pending: str | None
+) -> list[str]:
+    """The ``note:`` lines of a rename before it is done: each class (``renames``: old to new) and the
+    category (``category``: the new name, None: not renamed; ``current``: the saved one) named so already,
+    or a category rename ``pending`` (its old name) that was not finished."""
+    notes = [
+        f"note: class {quote(old)} is named so already: nothing to rename"
+        for old, new in renames.items()
+        if old == new
+    ]
+    if category == current and pending is None:
+        notes.append(f"note: the category is named {category} already: nothing to rename")
+    elif category == current:
+        notes.append(f"note: the rename of category {pending} to {category} was not finished: finishing it")
+    return notes
+
+
+def rename_saved(session: AnnotationSession, changed: dict[str, str], category: str | None) -> None:
+    """Renames the classes (``changed``: old to new, each another name), then the category (``category``:
+    the new name, None: kept), of ``session`` as saved, each with a line saying so."""
+    if changed:
+        session.rename_classes(changed)
+        done = ", ".join(f"{quote(old)} to {quote(new)}" for old, new in changed.items())
+        print(
+            f"renamed class {done} in {session.out} (classes: {' '.join(map(quote, session.classes))}; "
+            "mask values unchanged)"
+        )
+    if category is not None:
+        old = session.category
+        session.rename_category(category)
+        print(f"renamed category {old} to {category}: the tree is {session.category_dir}")
+
+
+def stale_export_note(export_dir: Path, out: Path, *, classes: bool, category: bool) -> str:
+    """The note that the export in ``export_dir`` still names the old ``classes`` and/or ``category``, with
+    the command (``--out out``) that writes it again."""
+    old = " and ".join(what for what, renamed in (("classes", classes), ("category", category)) if renamed)
+    return (
+        f"note: the export in {export_dir} names the old {old} until it is written again: python -m "
+        f"segmentation.annotate --out {quote(str(out))} --export (each photo keeps its split)"
+    )
 
 
 def read_session(
