@@ -289,31 +289,52 @@ def read_samples(
         found = _mask_instances(record, mask, namer, names, min_area, map_name=own_map)
         n_small += found.n_small
         if not found.instances:
-            if found.n_small:
-                reason = f"all {found.n_small} regions below --min-area {min_area}"
-            elif mask.any():  # not empty: the value map names every value it holds good
-                value_map = own_map or "the --mask-values map"
-                reason = f"no defect value in the mask ({value_map} names its values good)"
-            else:
-                reason = "empty mask"
+            reason = skip_reason(found, mask, min_area=min_area, own_map=own_map)
             if strict:
                 raise UserError(f"{reason} on a defect image: {record.mask} (--strict)")
             skipped.append((record.key, reason))
             continue
-        values = mask_values(mask) if names is None else None  # a value map names every value
         samples.append(
-            Sample(
-                record,
-                width,
-                height,
-                tuple(found.instances),
-                conflicting_pixels(parts),
-                defect_values=0 if values is None else len(values),
-                faint=() if values is None else tuple(faint_values(mask)),
-                largest=0 if values is None else int(values[-1]),
-            )
+            defect_sample(record, (width, height), found, parts, mask, value_coded=names is not None)
         )
     return samples, skipped, n_small
+
+
+def skip_reason(found: MaskInstances, mask: np.ndarray, *, min_area: int, own_map: str | None) -> str:
+    """Why a defect image is skipped whose mask (``mask``: (H, W), merged) yields no instance (``found``);
+    ``own_map``: the value map that came with the data, if it was used."""
+    if found.n_small:
+        return f"all {found.n_small} regions below --min-area {min_area}"
+    if mask.any():  # not empty: the value map names every value it holds good
+        value_map = own_map or "the --mask-values map"
+        return f"no defect value in the mask ({value_map} names its values good)"
+    return "empty mask"
+
+
+def defect_sample(
+    record: ImageRecord,
+    size: tuple[int, int],
+    found: MaskInstances,
+    parts: list[np.ndarray],
+    mask: np.ndarray,
+    *,
+    value_coded: bool,
+) -> Sample:
+    """The sample of a defect image of ``size`` (width, height in pixels): its instances (``found``), the
+    pixels its mask ``parts`` dispute and, where no value map names the values of its merged ``mask``
+    (``value_coded`` False), those values as the mask warnings read them."""
+    values = None if value_coded else mask_values(mask)  # a value map names every value
+    width, height = size
+    return Sample(
+        record,
+        width,
+        height,
+        tuple(found.instances),
+        conflicting_pixels(parts),
+        defect_values=0 if values is None else len(values),
+        faint=() if values is None else tuple(faint_values(mask)),
+        largest=0 if values is None else int(values[-1]),
+    )
 
 
 def _mask_instances(
