@@ -220,24 +220,50 @@ def cross_validate(
     results = []
     for fold in folds:
         folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
-        run_config = {
-            **config,
-            "data": str(folder),
-            "out": str(work / "runs"),
-            "name": f"fold{fold.index}",
-            "exist_ok": True,
-        }
+        run_config = round_run_config(config, folder, work=work, index=fold.index)
         run_dir, seconds = _train_round(run_config, fold, k, resume=resume, recorded=recorded)
-        start = time.perf_counter()
-        tuned, head = load_round_model(run_dir, config)
-        test = load_split(folder, "test")
-        prompt = load_colour_prompt(run_dir / "decoder.pt")
-        zero_shot, finetuned = score_round(
-            base, tuned, test, config, crops, tta=tta, colour_head=head, colour_prompt=prompt
+        results.append(
+            evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
         )
-        seconds["evaluate"] = time.perf_counter() - start
-        results.append(RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds))
     return results
+
+
+def round_run_config(config: dict, folder: Path, *, work: Path, index: int) -> dict:
+    """The ``segmentation.train`` config of round ``index``: ``config`` on the round's data set ``folder``,
+    its run in ``work/runs/fold<index>`` (``exist_ok``: that folder, whether an earlier run made it or not).
+    """
+    return {
+        **config,
+        "data": str(folder),
+        "out": str(work / "runs"),
+        "name": f"fold{index}",
+        "exist_ok": True,
+    }
+
+
+def evaluate_round(
+    fold: Fold,
+    folder: Path,
+    run_dir: Path,
+    seconds: dict[str, float],
+    *,
+    base: Sam,
+    config: dict,
+    crops: CropRule | None,
+    tta: bool,
+) -> RoundResult:
+    """The round's result: the ``base`` model and the one trained in ``run_dir`` scored on the test split
+    of the round's data set ``folder`` (:func:`score_round`); ``seconds`` (the round's timings) gains
+    ``evaluate``."""
+    start = time.perf_counter()
+    tuned, head = load_round_model(run_dir, config)
+    test = load_split(folder, "test")
+    prompt = load_colour_prompt(run_dir / "decoder.pt")
+    zero_shot, finetuned = score_round(
+        base, tuned, test, config, crops, tta=tta, colour_head=head, colour_prompt=prompt
+    )
+    seconds["evaluate"] = time.perf_counter() - start
+    return RoundResult(fold.index, test, zero_shot, finetuned, run_dir, seconds)
 
 
 def _train_round(
