@@ -190,7 +190,7 @@ def record_zero_shot(run: Run, state: RunState) -> None:
         "step": 0,
         "train_loss": float("nan"),
         **validate(run),
-        "lr": run.scheduler.get_last_lr()[0],
+        "lr": float("nan"),  # no step taken yet (as train_loss)
         "seconds": 0.0,
     }
     state.rows.append(row)
@@ -287,8 +287,20 @@ def train_one_epoch(run: Run, state: RunState, epoch: int) -> list[float]:
         state.step += 1
         if world.main:  # a live run's marker never ages into a stale one (another machine's, after 24 h)
             refresh_training_mark(run.folder)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{run.scheduler.get_last_lr()[0]:.2e}")
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{used_lr(run, state.step):.2e}")
     return losses
+
+
+def used_lr(run: Run, steps: int) -> float:
+    """The main group's learning rate of the last of ``steps`` optimiser steps (NaN before the first).
+
+    ``scheduler.get_last_lr()`` after ``scheduler.step()`` is the next step's rate: the epoch-0 row,
+    before any step, read the first step's and every row the rate of a step its epoch did not take.
+    ultralytics logs ``lr/pg0`` as its epoch's last batch used it, as this does.
+    """
+    if steps <= 0:
+        return float("nan")
+    return run.scheduler.base_lrs[0] * run.scheduler.lr_lambdas[0](steps - 1)
 
 
 def finish_epoch(run: Run, state: RunState, row: dict) -> None:
@@ -321,7 +333,7 @@ def run_epoch(run: Run, state: RunState, epoch: int) -> None:
         "step": state.step,
         "train_loss": float(np.mean(losses)) if losses else float("nan"),
         **validate(run),
-        "lr": run.scheduler.get_last_lr()[0],
+        "lr": used_lr(run, state.step) if losses else float("nan"),
         "seconds": round(time.perf_counter() - started, 2),
     }
     finish_epoch(run, state, row)

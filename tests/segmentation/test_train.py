@@ -241,6 +241,28 @@ def _train_stopped_after_epoch_1(config, sam, monkeypatch) -> None:
     monkeypatch.setattr(train_module, "plot_curves", real_plot)
 
 
+def test_results_log_the_rate_each_epochs_last_step_used(tiny_dataset, tiny_sam, tmp_path, monkeypatch):
+    # the rows read scheduler.get_last_lr() after scheduler.step(): the next step's rate, and epoch 0, before
+    # any step, the first step's (5e-05 at lr 1e-4 with warm-up)
+    used = []
+    real_step = train_module.train_step
+
+    def spy(run, batch, rng):
+        used.append(run.optimizer.param_groups[0]["lr"])
+        return real_step(run, batch, rng)
+
+    monkeypatch.setattr(train_module, "train_step", spy)
+    run = train(
+        _config(tiny_dataset, tmp_path, "corrective_rounds=0", "epochs=3", "warmup_steps=4"), sam=tiny_sam
+    )
+    rows = _rows(run / "results.csv")
+    per_epoch = len(used) // 3
+    assert len(rows) == 4 and per_epoch * 3 == len(used) and len(set(used)) > 3
+    assert rows[0]["lr"] == "nan"  # the untuned model: no step taken
+    for row in rows[1:]:
+        assert float(row["lr"]) == pytest.approx(used[int(row["epoch"]) * per_epoch - 1], rel=1e-6)
+
+
 def test_resume_trains_at_the_overridden_rates_that_args_yaml_records(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
 ):
