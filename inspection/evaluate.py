@@ -61,6 +61,7 @@ from common.tables import fmt
 from common.trained_images import trained_overlap_warning
 from detection.image_level import conf_flags_all, image_labels, picked_on_train_warning, tuned_conf
 from detection.weights import load_detector, print_tiling_note, training_run, weights_file
+from inspection.anomaly_regions import ANOMALY, regions_note
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import category_name
@@ -476,6 +477,8 @@ def score(
             )  # fmt: skip
         settings["seconds"] = round(time.perf_counter() - start, 1)
         settings["duplicate_masks_dropped"] = inspector.duplicates_dropped  # by --mask-iou
+        if settings.get("anomaly_regions"):  # the summary line says how many detections they are
+            settings["anomaly_detections"] = writer.per_class[ANOMALY]
         write_report(folder, metrics, settings, gallery)
         figures.update(metrics, settings=settings)  # as metrics.json holds them
 
@@ -515,11 +518,12 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
     if conf_from and figures.get("settings", {}).get("conf_pick_warning"):  # the pick is no advice
         picked = f" (picked on {conf_from}, warned of above: choose inspection.predict's --conf yourself)"
     defect = figures["per_image"]["defect"]
+    settings = figures.get("settings", {})
     return "\n".join(
         [
             f"{figures['images']} images ({figures['defect_images']} with defects), "
             f"{figures['instances']} ground-truth instances, {figures['detections']} detections"
-            f"{dropped_note(figures.get('settings', {}))}",
+            f"{dropped_note(settings)}{anomaly_note(settings)}",
             f"  box AP50 {fmt(figures['box']['AP50'])}  "
             f"mask AP end to end {fmt(figures['mask'][rank]['AP'])} "
             f"(ranked by {rank}; any defect type {fmt(figures['mask_any_class'][rank]['AP'])}) "
@@ -534,6 +538,14 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
         ]
         + overlay_line(figures, out)
     )
+
+
+def anomaly_note(settings: dict) -> str:
+    """How many of the detections ``--anomaly-run``'s regions gave (:func:`regions_note`), else empty."""
+    regions = settings.get("anomaly_regions")
+    if not regions or "anomaly_detections" not in settings:
+        return ""
+    return regions_note(settings["anomaly_detections"], float(regions["threshold"]))
 
 
 def overlay_line(figures: dict, out: Path) -> list[str]:

@@ -54,7 +54,7 @@ from common.images import check_out_of_photos
 from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, print_tiling_note, weights_file
-from inspection.anomaly_regions import ANOMALY
+from inspection.anomaly_regions import ANOMALY, regions_note
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import LINK_MODES, category_name
@@ -142,10 +142,7 @@ class InspectionRun:
 
     def anomaly_note(self) -> str:
         """How many instances ``--anomaly-run``'s regions gave (the summary said nothing of them)."""
-        if self.anomaly is None:
-            return ""
-        count, threshold = self.anomaly
-        return f"; {count} of them PatchCore's regions (--anomaly-run, map threshold {threshold:.4g})"
+        return "" if self.anomaly is None else regions_note(*self.anomaly)
 
     def describe(self) -> str:
         """The lines printed after a run: counts, speed, and where each output is."""

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+import inspection.evaluate
 import inspection.predict
 from anomaly.run import fit_run
 from common.errors import UserError
@@ -256,19 +257,24 @@ def test_a_detector_with_an_anomaly_class_is_refused(tiny_sam) -> None:
     assert Inspector(StubDetector(["scratch", "anomaly"]), tiny_sam).class_names == ["scratch", "anomaly"]
 
 
-def test_an_evaluation_scores_the_detectors_classes_and_calls_anomaly(tmp_path: Path) -> None:
+def _scratch_data(tmp_path: Path) -> Path:
+    """A converted set of 60 x 80 photos: four with one scratch, four good (half of each for test)."""
     category = tmp_path / "mvtec" / "widget"
     mask = np.zeros((60, 80), np.uint8)
     mask[10:25, 10:30] = 255
     (category / "ground_truth" / "scratch").mkdir(parents=True)
     for i in range(4):
-        paint_photo(category / "train" / "good" / f"{i:03d}.png", seed=1 + i)
+        paint_photo(category / "train" / "good" / f"{10 + i:03d}.png", seed=1 + i)  # not patchcore_run's
         paint_photo(category / "test" / "scratch" / f"{i:03d}.png", [(0, 10, 10, 30, 25)], seed=10 + i)
         assert cv2.imwrite(str(category / "ground_truth" / "scratch" / f"{i:03d}_mask.png"), mask)
     data = tmp_path / "data"
     config = ConvertConfig(root=category, out=data, formats=("yolo", "coco"), ratios=(0.5, 0.0, 0.5))
     convert(replace(config, progress=False))
-    split = load_split(data, "test")
+    return data
+
+
+def test_an_evaluation_scores_the_detectors_classes_and_calls_anomaly(tmp_path: Path) -> None:
+    split = load_split(_scratch_data(tmp_path), "test")
     good = sum(not image.annotations for image in split.images)
     assert good and good < len(split.images)
     inspector = Inspector(
@@ -312,6 +318,32 @@ def test_predict_with_an_anomaly_run(
     assert recorded["run"] == str(patchcore_run) and recorded["image_shape"] == [60, 80]
     bank = json.loads((Path(patchcore_run) / "run.json").read_text())["bank"]["sha256"]
     assert recorded["memory_bank_sha256"] == bank
+
+
+def test_evaluate_says_how_many_detections_the_anomaly_run_gave(
+    patchcore_run, tiny_registry, tmp_path, capsys, monkeypatch
+) -> None:
+    # the summary counted the regions with the detector's boxes ('N detections'), as inspection.predict's
+    # did until it said how many were PatchCore's
+    monkeypatch.setattr(inspection.evaluate, "load_detector", lambda weights: StubDetector(["scratch"]))
+    detector = tmp_path / "best.pt"
+    detector.write_bytes(b"stub")
+    decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "sam" / "decoder.pt", model="tiny")
+    out = tmp_path / "report"
+    args = ["--detector", detector, "--sam", decoder, "--base-checkpoint", tiny_registry, "--no-progress"]
+    args += ["--data", _scratch_data(tmp_path / "labelled"), "--cache-dir", tmp_path / "cache", "--out", out]
+    args += ["--anomaly-run", patchcore_run, "--anomaly-threshold", "0"]
+    assert inspection.evaluate.main([str(a) for a in args]) == 0
+    predictions = json.loads((out / "predictions.json").read_text())
+    anomaly_id = next(c["id"] for c in json.loads((out / "images.json").read_text())["categories"]
+                      if c["name"] == ANOMALY)  # fmt: skip
+    regions = sum(p["category_id"] == anomaly_id for p in predictions)
+    detections = json.loads((out / "metrics.json").read_text())["detections"]
+    assert 0 < regions < detections
+    assert (
+        f"{detections} detections; {regions} of them PatchCore's regions (--anomaly-run, map threshold 0)"
+        in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(
