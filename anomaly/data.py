@@ -34,6 +34,7 @@ from common.images import (
     displayed_size,
     exif_orientation,
     mask_size,
+    photo_colour,  # noqa: F401  (anomaly.run and its tests import it from here, where it was first)
 )
 from common.io import sha256_file
 from common.masks import (
@@ -317,13 +318,6 @@ def read_rgb(path: str | Path) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB; grey and 16-bit files are converted. One-line error if unreadable."""
     image = decode_image_file(path, cv2.IMREAD_COLOR)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def photo_colour(image: np.ndarray) -> str:
-    """``"grey"`` for an RGB array whose three channels are equal (a grey photo read as RGB), else
-    ``"colour"``: a run fit on one kind scores the other as far from every good patch."""
-    grey = np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
-    return "grey" if grey else "colour"
 
 
 def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:

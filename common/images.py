@@ -765,3 +765,11 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
         reason = one_line(error)
         raise UserError(f"cannot read image {path}: corrupt or not an image ({reason})") from None
     return (*size, turn)
+
+
+def photo_colour(image: np.ndarray) -> str:
+    """``"grey"`` for an RGB array whose three channels are equal (a grey photo read as RGB), else
+    ``"colour"``: a PatchCore run fit on one kind scores the other as far from every good patch, and a
+    colour head or colour prompt reads nothing in a grey one."""
+    grey = np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
+    return "grey" if grey else "colour"

@@ -94,6 +94,7 @@ from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_i
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
 from segmentation.embeddings import noting_interrupts
 from segmentation.evaluate import resolve_device
+from segmentation.finetuned import greyscale_warning
 
 #: Width of a gallery thumbnail in pixels, and how many worst and best images the gallery shows.
 THUMBNAIL_WIDTH = 320
@@ -386,6 +387,8 @@ def load_inspector(
     )
     colour_head = colour_head_for(options, checkpoint)
     colour_prompt = colour_prompt_for(options, checkpoint)
+    if warning := greyscale_warning(photos, colour_head=colour_head, colour_prompt=colour_prompt):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     detector = load_detector(weights)
     check_classes(split, [str(name) for _, name in sorted(detector.names.items())])
     print_tiling_note(detector, options.tile, weights)

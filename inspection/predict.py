@@ -33,6 +33,7 @@ view cached; a colour prompt's maps drawn on each view).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ from inspection.photos import Photo, check_photos, find_photos
 from inspection.report import dropped_note
 from segmentation.embeddings import noting_interrupts
 from segmentation.evaluate import resolve_device
+from segmentation.finetuned import greyscale_warning
 
 #: The resolved options, written into ``--out``.
 ARGS_FILE = "args.yaml"
@@ -214,6 +216,9 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     colour_head = colour_head_for(options, checkpoint)
     colour_prompt = colour_prompt_for(options, checkpoint)
     photos = find_photos(options.source)
+    paths = [photo.path for photo in photos]
+    if warning := greyscale_warning(paths, colour_head=colour_head, colour_prompt=colour_prompt):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     out = check_out(options.out, options.source, overwrite=options.overwrite)
     if options.cache_dir is not None and not options.no_cache:
         check_cache_outside(options.cache_dir, out)  # made at the first photo: the finished run was refused

@@ -20,14 +20,16 @@ Two files per run, formats that other tools read (kept stable, like any contract
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import torch
 
 from common.errors import UserError, one_line
 from common.folders import check_input_file
+from common.images import decode_image_file, photo_colour
 from common.io import load_torch, recorded_path, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
@@ -124,6 +126,38 @@ def load_colour_prompt(checkpoint: str | Path) -> ColourPrompt | None:
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
         return colour_prompt_of(data, source=checkpoint)
     return None
+
+
+#: How many photos :func:`greyscale_warning` reads: enough to tell a grey set, cheap beside one SAM pass.
+GREY_LOOK = 3
+
+
+def greyscale_warning(
+    photos: Sequence[str | Path], *, colour_head: ColourHead | None, colour_prompt: ColourPrompt | None
+) -> str | None:
+    """Why a colour head or colour prompt helps nothing on these photos, when the first are grey.
+
+    Both read colour distances from the defect's colour (:mod:`segmentation.colour_head`,
+    :mod:`segmentation.colour_prompt`); on a grey photo (three equal channels, or one channel, which
+    every reader here turns into three) they carry nothing but brightness, and the masks can be worse than the
+    plain decoder's. Reads the first
+    :data:`GREY_LOOK` photos (all of them when fewer); None unless every one read is grey.
+    """
+    if (colour_head is None and colour_prompt is None) or not photos:
+        return None
+    looked = [Path(photo) for photo in list(photos)[:GREY_LOOK]]
+    if any(photo_colour(decode_image_file(photo, cv2.IMREAD_COLOR)) != "grey" for photo in looked):
+        return None
+    used = [(name, flag) for name, flag, part in (
+        ("colour head", "--no-colour-head", colour_head),
+        ("colour prompt", "--no-colour-prompt", colour_prompt),
+    ) if part is not None]  # fmt: skip
+    parts, flags = [name for name, _ in used], [flag for _, flag in used]
+    first = f"the photo {looked[0]} is" if len(looked) == 1 else f"the first {len(looked)} photos are"
+    return (
+        f"{first} greyscale, and the decoder's {' and '.join(parts)} read colour, which a grey photo "
+        f"does not have: use a decoder trained without them, or pass {' '.join(flags)}"
+    )
 
 
 def colour_left_behind(

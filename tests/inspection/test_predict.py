@@ -6,6 +6,7 @@ import json
 import shlex
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 import yaml
@@ -247,6 +248,39 @@ def test_a_decoders_colour_prompt_is_applied_and_recorded(cli, decoder, photos, 
         assert json.loads((out / "images.json").read_text())["info"]["settings"]["colour_prompt"] == recorded
         masks.append([entry["segmentation"] for entry in json.loads((out / "predictions.json").read_text())])
     assert len(masks[0]) == len(masks[1]) == 4 and masks[0] != masks[1] and masks[2] == masks[1]
+
+
+def _grey_copy(photos: Path, grey: Path) -> Path:
+    """``photos`` in grey: single-channel files, and three equal channels for ``two.png``."""
+    for photo in photos.rglob("*.png"):
+        image = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY)
+        target = grey / photo.relative_to(photos)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(target), cv2.merge([image] * 3) if photo.name == "two.png" else image)
+    return grey
+
+
+def test_a_colour_decoder_on_grey_photos_is_warned_about_once(cli, decoder, photos, tmp_path, capsys):
+    # a decoder.pt with a colour prompt or head masked grey photos without a word, though the colour
+    # distances it reads carry nothing there
+    grey = _grey_copy(photos, tmp_path / "grey")
+    head = ColourHead((1.0, 0.1, 0.0))
+    prompted = save_decoder(
+        build_tiny_sam(seed=1), tmp_path / "colour.pt", model="tiny", colour_prompt=ColourPrompt(),
+        colour_head=head,
+    )  # fmt: skip
+    runs = [(prompted, grey, ["head", "prompt"]), (prompted, photos, None), (decoder, grey, None)]
+    for i, (sam, source, parts) in enumerate(runs):
+        assert cli("--sam", sam, "--source", source, "--out", tmp_path / f"out{i}", "--overlays", "0") == 0
+        warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+        if parts is None:
+            assert warnings == []
+        else:
+            assert warnings == [
+                "warning: the first 3 photos are greyscale, and the decoder's colour head and colour prompt "
+                "read colour, which a grey photo does not have: use a decoder trained without them, or pass "
+                "--no-colour-head --no-colour-prompt"
+            ]
 
 
 def test_a_colour_prompt_with_crops_is_one_line(cli, photos, tmp_path, capsys):
