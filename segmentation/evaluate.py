@@ -60,6 +60,7 @@ from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, no
 from segmentation.finetuned import (
     BASE_OPTION,
     colour_left_behind,
+    greyscale_warning,
     load_colour_head,
     load_colour_prompt,
     load_finetuned,
@@ -564,6 +565,10 @@ def _evaluate(args: argparse.Namespace, out: Path) -> dict:
     heads = _colour_heads(args)  # reads only the checkpoint file: its errors come before any model loads
     prompts = _colour_prompts(args)  # so does this
     _note_colour_left_behind(args, prompts)
+    tuned = None if args.colour_prompt else prompts.get("fine-tuned")  # --colour-prompt: asked for
+    photos = [image.path for image in split.images]
+    if warning := greyscale_warning(photos, colour_head=heads.get("fine-tuned"), colour_prompt=tuned):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     _note_other_crops(args)
     _warn_if_trained_on(args, split)
     models, model_name = _load_models(args, device)

@@ -153,10 +153,11 @@ def greyscale_warning(
         ("colour prompt", "--no-colour-prompt", colour_prompt),
     ) if part is not None]  # fmt: skip
     parts, flags = [name for name, _ in used], [flag for _, flag in used]
+    verb, pronoun = ("read", "them") if len(parts) > 1 else ("reads", "it")
     first = f"the photo {looked[0]} is" if len(looked) == 1 else f"the first {len(looked)} photos are"
     return (
-        f"{first} greyscale, and the decoder's {' and '.join(parts)} read colour, which a grey photo "
-        f"does not have: use a decoder trained without them, or pass {' '.join(flags)}"
+        f"{first} greyscale, and the decoder's {' and '.join(parts)} {verb} colour, which a grey photo "
+        f"does not have: use a decoder trained without {pronoun}, or pass {' '.join(flags)}"
     )
 
 

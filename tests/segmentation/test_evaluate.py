@@ -830,6 +830,47 @@ def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_an
     assert "note:" not in seen[1]
 
 
+def test_a_colour_decoder_on_grey_photos_is_warned_about_before_any_model_loads(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch
+) -> None:
+    # a decoder.pt with a colour prompt scored grey photos without a word: its maps read nothing there
+    import shutil
+
+    import cv2
+
+    import segmentation.evaluate as evaluate_module
+    from segmentation.colour_prompt import ColourPrompt
+    from segmentation.finetuned import save_decoder
+
+    seen = []
+
+    def stop(args, device):
+        seen.append(capsys.readouterr().err)
+        raise UserError("stopped before the models")
+
+    monkeypatch.setattr(evaluate_module, "_load_models", stop)
+    grey = Path(shutil.copytree(tiny_dataset, tmp_path / "grey", symlinks=False))
+    for photo in (grey / "images").rglob("*.png"):
+        assert cv2.imwrite(str(photo), cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY))
+    decoder = save_decoder(
+        tiny_sam, tmp_path / "run" / "decoder.pt", model="vit_t", colour_prompt=ColourPrompt()
+    )
+    plain = save_decoder(tiny_sam, tmp_path / "plain" / "decoder.pt", model="vit_t")
+    argv = ["--split", "val", "--out", str(tmp_path / "eval"), "--no-progress"]
+    for data, checkpoint, warned in (
+        (grey, decoder, True),
+        (tiny_dataset, decoder, False),
+        (grey, plain, False),
+    ):
+        assert main([*argv, "--data", str(data), "--checkpoint", str(checkpoint)]) == 2
+        warnings = [line for line in seen[-1].splitlines() if line.startswith("warning:")]
+        assert warnings == (
+            ["warning: the first 3 photos are greyscale, and the decoder's colour prompt reads colour, which "
+             "a grey photo does not have: use a decoder trained without it, or pass --no-colour-prompt"]
+            if warned else []
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("tuned", "given", "noted"),
     [(0.2, [], True), (0.2, ["--crop-fraction", "0.1"], True), (0.2, ["--crop-fraction", "0.2"], False),
