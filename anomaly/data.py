@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.images import (
     check_mask_upright,
@@ -36,7 +37,7 @@ from common.images import (
     mask_size,
     photo_colour,  # noqa: F401  (anomaly.run and its tests import it from here, where it was first)
 )
-from common.io import sha256_file
+from common.io import read_json_object, sha256_file
 from common.masks import (
     faint_masks_line,
     faint_values,
@@ -46,6 +47,7 @@ from common.masks import (
     mask_values,
     soft_masks_line,
 )
+from converters.coco import recorded_root
 from converters.mvtec import ImageRecord, read_record_mask, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
 
@@ -59,6 +61,29 @@ def splits_path(data: str | Path) -> Path:
     """``data/splits.json`` for a converter output folder, ``data`` itself for the file."""
     path = Path(data)
     return path / SPLITS_FILE if path.is_dir() else path
+
+
+def root_of_data(data: str | Path) -> Path:
+    """The MVTec root a converter output folder was made from, as its COCO files record it (the ``--root``
+    that ``anomaly.train --data`` would otherwise need).
+
+    Raises:
+        UserError: no COCO file the converters wrote (a YOLO-only folder records no root), or a recorded
+            root that is no longer a folder; each names the file and asks for ``--root``.
+    """
+    folder = data_set_folder(Path(data))
+    files = [folder / "annotations" / f"instances_{split}.json" for split in SPLITS]
+    for path in (path for path in files if path.is_file()):
+        root = recorded_root(read_json_object(path, what="COCO file"))
+        if root is None:
+            continue
+        if not Path(root).is_dir():
+            raise UserError(f"{path} records the MVTec root {root}, which is not a folder now: pass --root")
+        return Path(root)
+    raise UserError(
+        f"pass --root: {folder} records no MVTec root (the converters write it in annotations/"
+        "instances_<split>.json, with COCO output)"
+    )
 
 
 def read_splits(data: str | Path, category: str | None = None) -> Splits:

@@ -3,6 +3,7 @@
     python -m anomaly.train --root datasets/mvtec_ad --category hazelnut --backbone mobilenet_v2 \\
         --out runs/anomaly/hazelnut [--config configs/anomaly/patchcore.yaml] [key=value ...]
     python -m anomaly.train ... --data datasets/hazelnut_yolo    # fit outside that split's val/test
+    python -m anomaly.train --data datasets/hazelnut_yolo --out ...  # --root: the one its COCO files record
 
 Bad input (no or an unknown category, a category without good images, images of different sizes,
 a corrupt image, a bad config value, an ``--out`` inside ``--root`` or ``--data``, a ``--data``
@@ -18,6 +19,7 @@ from pathlib import Path
 from anomaly.config import SCHEMA
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.config import load_config
+from common.errors import UserError
 from common.folders import earlier_run_note
 
 
@@ -27,7 +29,11 @@ def parser() -> OneLineParser:
         description="Fit PatchCore on a category's good images and save the run folder.",
         formatter_class=DefaultsHelpFormatter,
     )
-    p.add_argument("--root", required=True, help="folder of categories, or one category folder")
+    p.add_argument(
+        "--root",
+        help="folder of categories, or one category folder (with --data: by default the root its COCO "
+        "files record)",
+    )
     p.add_argument("--category", help="category to fit (default: the only one under --root)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument(
@@ -51,14 +57,19 @@ def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     flags = {f"backbone={args.backbone}": f"--backbone {args.backbone}"} if args.backbone else {}
     config = load_config(SCHEMA, args.config, [*args.overrides, *flags], flags=flags)
-    from anomaly.data import single_category
+    from anomaly.data import root_of_data, single_category
     from anomaly.run import evaluate_command, fit_run
 
-    category = args.category or single_category(args.root)
+    if args.root is None and args.data is None:
+        raise UserError(
+            "pass --root (the MVTec folder to fit on), or --data (a converted set that records it)"
+        )
+    root = args.root if args.root is not None else root_of_data(args.data)
+    category = args.category or single_category(root)
     # a Ctrl-C on a re-run with --overwrite: 'interrupted' alone left the old run reading as this one
     with earlier_run_note(Path(args.out), until="the fit is done"):
         result = fit_run(
-            args.root,
+            root,
             category,
             args.out,
             config=config,

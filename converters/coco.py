@@ -61,6 +61,18 @@ def written_here(coco: dict) -> bool:
     return isinstance(description, str) and WRITTEN_BY in description
 
 
+def recorded_root(coco: dict) -> str | None:
+    """The data set root the converters read, as the COCO dict's ``info.description`` records it; None
+    for a file they did not write (:func:`written_here`).
+
+    >>> recorded_root({"info": {"description": "val split written by converters from /data/mvtec"}})
+    '/data/mvtec'
+    """
+    if not written_here(coco):
+        return None
+    return coco["info"]["description"].split(WRITTEN_BY, 1)[1] or None
+
+
 def build_coco(
     images: Sequence[CocoImage],
     *,

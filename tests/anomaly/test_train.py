@@ -127,3 +127,29 @@ def test_an_override_without_a_value_is_refused(parts: Path, tmp_path: Path, cap
         "to unset 'coreset_ratio' explicitly\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_data_alone_fits_on_the_root_its_coco_files_record(parts: Path, tmp_path: Path, capsys) -> None:
+    # --root was required with --data ('the following arguments are required: --root'), though the
+    # converted set's COCO files record the MVTec root they were read from
+    converted = tmp_path / "part_yolo"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0
+    run = tmp_path / "run"
+    argv = ["--data", str(converted / "data.yaml"), "--out", str(run), "--no-progress", *OVERRIDES]
+    assert main(argv) == 0, capsys.readouterr().err
+    info = json.loads((run / "run.json").read_text())
+    assert info["root"] == str(parts) and info["category"] == "part"
+
+
+def test_data_that_records_no_root_asks_for_root(parts: Path, tmp_path: Path, capsys) -> None:
+    converted = tmp_path / "part_yolo"  # YOLO alone: no COCO file, so no recorded root
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--no-progress"]) == 0
+    capsys.readouterr()
+    for argv, message in (
+        (["--data", str(converted)], f"pass --root: {converted} records no MVTec root (the converters "
+         "write it in annotations/instances_<split>.json, with COCO output)"),
+        ([], "pass --root (the MVTec folder to fit on), or --data (a converted set that records it)"),
+    ):  # fmt: skip
+        assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]) == 2
+        assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "run").exists()
