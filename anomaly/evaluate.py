@@ -52,6 +52,7 @@ from anomaly.masks import (
     check_sam_flags,
     embedding_cache_dir,
     load_segmenter,
+    warn_grey_photos,
 )
 from anomaly.patchcore import to_tensor
 from anomaly.regions import check_min_area, check_threshold
@@ -459,6 +460,8 @@ def evaluate_run(
             if masks
             else None
         )
+        if segmenter is not None:
+            warn_grey_photos([Path(r.image) for r in records], segmenter)
         scores, maps, truths, seconds = score_records(run, records, progress=progress)
         metrics = {
             "image": image_metrics(scores, [r.defect for r in records]),

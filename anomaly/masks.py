@@ -312,6 +312,20 @@ def load_segmenter(
     return Segmenter(None)
 
 
+def warn_grey_photos(photos: Sequence[Path], segmenter: Segmenter) -> None:
+    """The ``warning:`` line of :func:`segmentation.finetuned.greyscale_warning`, where the segmenter's
+    ``decoder.pt`` parts read colour that the first photos do not have."""
+    if segmenter.colour_head is None and segmenter.colour_prompt is None:
+        return
+    from segmentation.finetuned import greyscale_warning
+
+    warning = greyscale_warning(
+        photos, colour_head=segmenter.colour_head, colour_prompt=segmenter.colour_prompt
+    )
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
 def colour_parts(
     sam: str | Path | None, *, no_colour_head: bool = False, no_colour_prompt: bool = False
 ) -> tuple[ColourHead | None, ColourPrompt | None]:

@@ -41,6 +41,7 @@ from anomaly.masks import (
     check_sam_flags,
     embedding_cache_dir,
     load_segmenter,
+    warn_grey_photos,
 )
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_min_area, check_threshold, map_regions
@@ -254,6 +255,7 @@ def predict_photos(
             no_colour_head=no_colour_head,
             no_colour_prompt=no_colour_prompt,
         )
+        warn_grey_photos(photos, segmenter)
         info = prediction_info(
             run_path,
             run,

@@ -886,6 +886,41 @@ def test_a_decoders_colour_head_shapes_the_masks_and_is_recorded(
     assert both["results"] == on["results"]  # the same weights and head, no prompt
 
 
+def test_a_colour_decoder_on_grey_photos_is_warned_about(
+    run: Path, parts: Path, tmp_path: Path, colour_decoders, capsys
+) -> None:
+    # anomaly.predict --sam X masked grey photos with X's colour head without a word, though the colour
+    # distances it reads carry nothing there
+    import anomaly.predict
+
+    decoders, _, _ = colour_decoders
+    grey = tmp_path / "grey"
+    for photo in (parts / "test").rglob("*.png"):
+        target = grey / photo.relative_to(parts / "test")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(target), cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY))
+    assert len(list(grey.rglob("*.png"))) >= 3
+    argv = ["--run", run, "--threshold", "0", "--no-cache", "--no-progress"]
+    for i, (source, sam, warned) in enumerate(
+        (
+            (grey, decoders["head"], True),
+            (parts / "test", decoders["head"], False),
+            (grey, decoders["none"], False),
+        )
+    ):
+        out = tmp_path / f"out{i}"
+        assert (
+            anomaly.predict.main([str(a) for a in (*argv, "--source", source, "--sam", sam, "--out", out)])
+            == 0
+        )
+        lines = [line for line in capsys.readouterr().err.splitlines() if "greyscale" in line]
+        assert lines == (
+            ["warning: the first 3 photos are greyscale, and the decoder's colour head reads colour, "
+             "which a grey photo does not have: use a decoder trained without it, or pass --no-colour-head"]
+            if warned else []
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("part", "carrier"),
     [
