@@ -1029,3 +1029,27 @@ def test_an_images_inspection_is_freed_before_the_next_image_is_inspected(datase
     inspector = Inspector(StubDetector(), build_tiny_sam(), keep_probs=True)
     evaluate_split(inspector, load_split(dataset, "test"), progress=False)
     assert len(alive) > 2 and not any(alive)
+
+
+def test_a_colour_decoder_on_grey_photos_is_warned_about_before_the_detector_loads(
+    cli, dataset, tmp_path, capsys, monkeypatch
+) -> None:
+    # a decoder.pt with a colour prompt scored grey photos without a word: its maps read nothing there
+    def stop(weights):
+        raise UserError("stopped before the detector")
+
+    monkeypatch.setattr(evaluate_module, "load_detector", stop)
+    grey = Path(shutil.copytree(dataset, tmp_path / "grey", symlinks=False))
+    for photo in (grey / "images").rglob("*.png"):
+        assert cv2.imwrite(str(photo), cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY))
+    prompted = save_decoder(
+        build_tiny_sam(seed=1), tmp_path / "prompt.pt", model="tiny", colour_prompt=ColourPrompt()
+    )
+    for data, warned in ((grey, True), (dataset, False)):
+        assert cli("--sam", prompted, "--data", data, "--out", tmp_path / "out") == 2
+        warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+        assert warnings == (
+            ["warning: the first 3 photos are greyscale, and the decoder's colour prompt reads colour, which "
+             "a grey photo does not have: use a decoder trained without it, or pass --no-colour-prompt"]
+            if warned else []
+        )  # fmt: skip
