@@ -769,3 +769,38 @@ def test_pixel_figures_leave_out_the_defect_photos_without_a_mask(
     )
     assert f"note: {note}\n" in out
     assert f"Note: {note}." in (run / "eval-mvtec" / "report.md").read_text()
+
+
+def test_a_colour_decoder_on_grey_photos_is_warned_about(
+    parts: Path, tmp_path: Path, tiny_config, monkeypatch, capsys
+):
+    # anomaly.evaluate --sam X masked grey photos with X's colour head without a word
+    from anomaly.masks import Segmenter
+    from segmentation.colour_head import ColourHead
+
+    grey = tmp_path / "grey" / "part"
+    shutil.copytree(parts, grey)
+    for photo in [*(grey / "train").rglob("*.png"), *(grey / "test").rglob("*.png")]:
+        assert cv2.imwrite(str(photo), cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY))
+    head = ColourHead((1.0, 0.1, 0.0))
+
+    def stop(*args, **kwargs):
+        raise UserError("stopped before scoring")
+
+    monkeypatch.setattr(
+        evaluate_module, "load_segmenter", lambda *a, **k: Segmenter(None, "d", colour_head=head)
+    )
+    monkeypatch.setattr(evaluate_module, "score_records", stop)
+    for root, warned in ((grey, True), (parts, False)):
+        run = tmp_path / f"run_{root.parent.name}"
+        fit_run(root.parent, "part", run, config=tiny_config, progress=False)
+        argv = ["--run", str(run), "--sam", "decoder.pt", "--threshold", "3", "--no-progress", "--no-figure"]
+        assert evaluate_module.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.endswith("error: stopped before scoring\n")  # the segmenter was loaded
+        lines = [line for line in err.splitlines() if "greyscale" in line]
+        assert lines == (
+            ["warning: the first 3 photos are greyscale, and the decoder's colour head reads colour, which a "
+             "grey photo does not have: use a decoder trained without it, or pass --no-colour-head"]
+            if warned else []
+        )  # fmt: skip
