@@ -35,6 +35,7 @@ from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from common.images import check_opencv_decodes, decode_image_file, image_size, is_rotated
+from common.io import read_json
 from common.label_cache import no_label_cache
 from converters.coco import written_here
 from converters.records import output_stem
@@ -529,9 +530,24 @@ def _split_record(folder: Path) -> Splits | None:
     try:
         return load_splits(path)
     except UserError:
-        if is_split_record(path):
+        if is_split_record(path) or _converted_here(folder):
             raise
         return None
+
+
+def _converted_here(folder: Path) -> bool:
+    """Whether the converters wrote the data set in ``folder``: its ``data.yaml`` (their header line) or a
+    COCO file of ``annotations/`` (their ``info.description``). A ``splits.json`` there that does not read
+    is their split record damaged (an error naming it), not another tool's file of that name."""
+    data_yaml = folder / "data.yaml"
+    if data_yaml.is_file() and _written_here(data_yaml):
+        return True
+    for path in sorted((folder / "annotations").glob("*.json")):
+        try:
+            return written_here(read_json(path, what="COCO file"))
+        except (UserError, OSError, AttributeError):
+            return False
+    return False
 
 
 def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> None:
@@ -570,7 +586,7 @@ def split_record_note(folder: str | Path) -> str | None:
         folder = folder.parent
     path = folder / SPLITS_FILE
     if path.is_file():
-        if _has_split_record(folder) or is_split_record(path):  # theirs (broken: validate's error)
+        if _has_split_record(folder) or is_split_record(path) or _converted_here(folder):  # broken: an error
             return None
         return (
             f"{path} is not the converters' split record (another tool's file of that name): the splits' "

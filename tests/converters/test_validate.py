@@ -13,6 +13,7 @@ from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.validate import SplitCheck, format_checks, note_backgrounds_only, validate, validate_coco
 from converters.validate import main as validate_main
+from converters.yolo import DATA_YAML_HEADER
 
 
 @pytest.fixture
@@ -322,6 +323,7 @@ def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset,
 def test_another_tools_splits_json_is_noted_and_the_formats_validated(dataset, capsys, text):
     # another tool's splits.json (its own fields, or not JSON) stopped the check of its set: "error: splits
     # file .../splits.json: lacks the lists ..."; it is not checked against, and the formats are validated
+    _as_another_tools(dataset)
     (dataset / "splits.json").write_text(text)
     results = validate(dataset)
     assert [check.problems for checks in results.values() for check in checks.values()] == [[]] * 6
@@ -330,6 +332,28 @@ def test_another_tools_splits_json_is_noted_and_the_formats_validated(dataset, c
         f"note: {dataset / 'splits.json'} is not the converters' split record (another tool's file of that "
         "name): the splits' images are not checked against it\n"
     )
+
+
+def _as_another_tools(dataset):
+    """``dataset`` without the marks the converters leave (data.yaml's header line, COCO's description)."""
+    data_yaml = dataset / "data.yaml"
+    data_yaml.write_text(data_yaml.read_text().removeprefix(DATA_YAML_HEADER))
+    for path in (dataset / "annotations").glob("*.json"):
+        coco = json.loads(path.read_text())
+        coco["info"] = {"description": "exported by another tool"}
+        path.write_text(json.dumps(coco))
+
+
+@pytest.mark.parametrize("text", ['{"train": [], "val": NaN', "train: a.jpg\n"])
+def test_a_splits_json_in_a_set_the_converters_wrote_is_theirs_and_an_error_when_it_does_not_read(
+    dataset, capsys, text
+):
+    # the set's data.yaml and COCO files are the converters': its splits.json is their record, damaged
+    (dataset / "splits.json").write_text(text)
+    with pytest.raises(UserError, match="splits file"):
+        validate(dataset)
+    assert validate_main([str(dataset), "--no-progress"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 @pytest.mark.parametrize("edit", ["cut", "bad seed", "sorted keys"])
