@@ -346,6 +346,7 @@ def load_config(
         file = project_path(path)
         try:
             given = read_yaml(file)
+            _FILES_READ[Path(path)] = (file, given)
             config = merge(config, given)
         except UserError as error:
             # Name the file: "unknown config key 'path'" alone did not say that --config got a data.yaml.
@@ -368,6 +369,11 @@ def load_config(
     return config
 
 
+#: What each ``--config`` file set when :func:`load_config` read it, by the path as given, with the file
+#: it resolved to: :func:`with_source` names the source from this, not from a re-read of a file that may
+#: have changed or gone since (``detection.train`` names errors raised after a weights download).
+_FILES_READ: dict[Path, tuple[Path, dict]] = {}
+
 #: The key a check's message names: ``config key 'prompts.p_box' needs ...``.
 _NAMED_KEY = re.compile(r"config key '([^']+)'")
 
@@ -384,7 +390,7 @@ def with_source(
     its section), else ``config file X: ...`` when the file at ``path`` did; ``error`` itself when
     the value is a default, or the message names no key or already its source. An override a
     command made of a flag is named as ``flags`` gives it (``--device gpu: config key 'device' ...``).
-    The file, read whole a moment before, is read again for the message only.
+    The file's keys are those :func:`load_config` read from ``path`` (a file not loaded names nothing).
     """
     message = str(error)
     named = _NAMED_KEY.search(message)
@@ -396,9 +402,8 @@ def with_source(
         if key == given or key.startswith(given + ".") or given.startswith(key + "."):
             typed = (flags or {}).get(item)
             return UserError(f"{typed}: {message}" if typed else f"override '{item}': {message}")
-    if path is not None:
-        file = project_path(path)
-        node: object = read_yaml(file)
+    if path is not None and Path(path) in _FILES_READ:
+        file, node = _FILES_READ[Path(path)]
         for part in key.split("."):
             if not isinstance(node, Mapping) or part not in node:
                 return error

@@ -18,6 +18,7 @@ from common.config import (
     project_path,
     read_yaml,
     save_config,
+    with_source,
 )
 from common.errors import UserError
 
@@ -427,6 +428,36 @@ def test_a_bad_value_names_where_it_was_set(tmp_path, overrides, expected):
     with pytest.raises(UserError) as error:
         load_config(SCHEMA, file, overrides)
     assert str(error.value) == expected.format(file=file)
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        "epochs: [\n",  # broken since: its read error stood in for the real one
+        None,  # gone since
+        "ratio: 0.5\n",  # no longer holds the key
+    ],
+)
+def test_a_bad_value_is_named_from_the_file_as_it_was_loaded(tmp_path, later):
+    # detection.train names errors raised after a weights download: the file could change meanwhile
+    file = tmp_path / "run.yaml"
+    file.write_text("epochs: 0\n")
+    load_config({"epochs": 1, "ratio": 1.0}, file)  # no schema: checked later, by the caller
+    if later is None:
+        file.unlink()
+    else:
+        file.write_text(later)
+    error = UserError("config key 'epochs' needs an integer >= 1, got 0")
+    assert str(with_source(error, file, [])) == f"config file {file}: {error}"
+
+
+def test_a_key_a_file_gained_after_loading_is_not_named_as_its(tmp_path):
+    file = tmp_path / "run.yaml"
+    file.write_text("ratio: 0.5\n")
+    load_config({"epochs": 0, "ratio": 1.0}, file)
+    file.write_text("epochs: 0\n")  # the 0 is the default the run got, not this file's
+    error = UserError("config key 'epochs' needs an integer >= 1, got 0")
+    assert with_source(error, file, []) is error
 
 
 def test_an_override_a_command_made_of_a_flag_is_named_by_the_flag(tmp_path):

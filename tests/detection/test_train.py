@@ -546,6 +546,25 @@ def test_a_copied_data_set_or_a_project_inside_the_data_set_is_refused(
     assert not (tmp_path / "runs").exists() and not (tiny_dataset / "runs").exists()
 
 
+def test_an_error_after_the_config_file_changed_is_named_as_the_file_was_read(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # train() can download weights before a check fails: the --config file may be edited or broken by then,
+    # and its read error stood in for the real one
+    own = tmp_path / "run.yaml"
+    own.write_text(yaml.safe_dump({"model": "yolo11n.yaml"}))
+
+    def start_model(config):
+        own.write_text("model: [\n")
+        raise UserError("config key 'model': cannot load the weights")
+
+    monkeypatch.setattr("detection.train.start_model", start_model)
+    overrides = [o for o in tiny_run(tiny_dataset, tmp_path) if not o.startswith("model=")]
+    assert main(["--config", str(own), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: config file {own}: config key 'model': cannot load the weights\n"
+
+
 def test_cli_usage_errors_are_one_line(capsys) -> None:
     assert main(["--config"]) == 2
     err = capsys.readouterr().err
