@@ -686,7 +686,7 @@ def train(config: Mapping) -> TrainResult:
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); the first photos tell
     warn_narrow_photos(split_images(data, "train"), sample=NARROW_PHOTO_SAMPLE)
     check_output_folder(config["project"], flag="config key 'project':")
-    check_not_inside(config["project"], root, flag="project=")
+    check_not_inside(config["project"], root, flag="value for config key 'project'")  # named by with_source
     model, pretrained, yolo, family = start_model(config)
     # open-vocabulary heads score a class by its name's vector: a renamed class is a new name to them
     if family is None and (source := trained_names(model, pretrained, yolo)) is not None:

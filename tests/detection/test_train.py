@@ -541,8 +541,16 @@ def test_a_copied_data_set_or_a_project_inside_the_data_set_is_refused(
     overrides = [*tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"), f"project={tiny_dataset / 'runs'}"]
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
     err = capsys.readouterr().err
-    inside = f"is inside the input tree {tiny_dataset.resolve()}; choose another project="
-    assert err.startswith("error: output folder ") and inside in err and err.count("\n") == 1
+    inside = (
+        f"output folder {(tiny_dataset / 'runs').resolve()} is inside the input tree "
+        f"{tiny_dataset.resolve()}; choose another value for config key 'project'\n"
+    )
+    assert err == f"error: override '{overrides[-1]}': {inside}"  # named where it was set, as other keys
+    own = tmp_path / "run.yaml"  # set in the --config file
+    own.write_text(yaml.safe_dump({"model": "yolo11n.yaml", "project": str(tiny_dataset / "runs")}))
+    overrides = [o for o in tiny_run(tiny_dataset, tmp_path) if not o.startswith("project=")]
+    assert main(["--config", str(own), *overrides]) == 2
+    assert capsys.readouterr().err == f"error: config file {own}: {inside}"
     assert not (tmp_path / "runs").exists() and not (tiny_dataset / "runs").exists()
 
 
