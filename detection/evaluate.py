@@ -73,6 +73,7 @@ from detection.image_level import (
     image_labels,
     image_level_report,
     picked_on_train_warning,
+    predict_hint,
     tuned_conf,
     yolo_image_labels,
 )
@@ -234,7 +235,10 @@ def _report(
     if conf_from is not None:
         conf, picked_accuracy, warning, picked = _picked_conf(validator, model, conf_from, conf, data, names)
         how = "picked on" if picked else "kept: nothing to pick it from on"  # not 'picked' beside the warning
-        notes.append(f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)")
+        note = f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
+        if picked and not warning:  # detection.predict's own 0.25 boxed up to 16 spots a photo on a real set
+            note += f": {predict_hint(conf, 'detection.predict', _predict_flags(model, imgsz, tiling))}"
+        notes.append(note)
         if warning:
             notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
         if warning := picked_on_train_warning(conf_from):
@@ -422,6 +426,17 @@ def _validator_class(
         raise UserError(f"tile={tile} needs a TiledRecordingValidator, got {chosen.__name__}")
     check_tiling(tile, tile_overlap)
     return chosen
+
+
+def _predict_flags(model: torch.nn.Module, imgsz: int | None, tiling: dict | None) -> str:
+    """The ``detection.predict`` flags away from its defaults that find the boxes scored here (its
+    ``--imgsz`` default is the size the detector trained at, as here), for a picked ``--conf``."""
+    flags = f" --imgsz {imgsz}" if imgsz is not None and imgsz != trained_imgsz(model) else ""
+    if tiling:
+        flags += f" --tile {tiling['tile']}"
+        if tiling["overlap"] != DEFAULT_OVERLAP:
+            flags += f" --tile-overlap {tiling['overlap']:g}"
+    return flags
 
 
 def _picked_conf(

@@ -219,6 +219,16 @@ def conf_flags_all(
     )
 
 
+def predict_hint(conf: float, command: str, flags: str = "") -> str:
+    """What a threshold picked by an evaluation asks of the command that applies it to new photos:
+    ``--conf`` and ``flags`` (those away from its defaults that find the same boxes, ``" --tile 640"``).
+
+    >>> predict_hint(0.04861, "detection.predict", " --imgsz 320")
+    'pass --conf 0.04861 --imgsz 320 to detection.predict'
+    """
+    return f"pass --conf {conf:.6g}{flags} to {command}"
+
+
 def picked_on_train_warning(conf_from: str | None) -> str | None:
     """The ``warning:`` line for ``--conf-from train``, else None.
 

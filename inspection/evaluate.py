@@ -59,7 +59,13 @@ from common.images import decode_image_file
 from common.io import atomic_write, read_json_object
 from common.tables import fmt
 from common.trained_images import trained_overlap_warning
-from detection.image_level import conf_flags_all, image_labels, picked_on_train_warning, tuned_conf
+from detection.image_level import (
+    conf_flags_all,
+    image_labels,
+    picked_on_train_warning,
+    predict_hint,
+    tuned_conf,
+)
 from detection.weights import load_detector, print_tiling_note, training_run, weights_file
 from inspection.anomaly_regions import ANOMALY, regions_note
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
@@ -516,7 +522,7 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
     rank = figures["rank_by"]
     conf = figures["image_level"]["conf"]
     picked = (
-        f" (picked on {conf_from}: pass --conf {conf:.6g}{flags} to inspection.predict)" if conf_from else ""
+        f" (picked on {conf_from}: {predict_hint(conf, 'inspection.predict', flags)})" if conf_from else ""
     )
     if conf_from and figures.get("settings", {}).get("conf_pick_warning"):  # the pick is no advice
         picked = f" (picked on {conf_from}, warned of above: choose inspection.predict's --conf yourself)"

@@ -717,6 +717,10 @@ def test_conf_from_picks_the_threshold_with_the_same_tiling(tmp_path: Path, untr
     )  # fmt: skip
     assert seen == {("val", 48, 0.5), ("train", 48, 0.5)}
     assert report.notes[0].startswith("conf 0.5 picked on the train split")  # ground truth: tops of 1
+    # detection.predict finds the same boxes with the same windows
+    assert report.notes[0].endswith(
+        ": pass --conf 0.5 --imgsz 64 --tile 48 --tile-overlap 0.5 to detection.predict"
+    )
 
 
 def test_tiled_evaluation_runs_a_real_model(tmp_path: Path, untrained_small) -> None:
