@@ -36,16 +36,6 @@ from common.io import recorded_path
 ANOMALY = "anomaly"
 
 
-def regions_note(count: int, threshold: float) -> str:
-    """``; N of them PatchCore's regions (--anomaly-run, map threshold T)``: the summary lines' count of
-    the regions' instances (``inspection.predict``, ``inspection.evaluate``), which a bare total hides.
-
-    >>> regions_note(7, 3.50921)
-    "; 7 of them PatchCore's regions (--anomaly-run, map threshold 3.509)"
-    """
-    return f"; {count} of them PatchCore's regions (--anomaly-run, map threshold {threshold:.4g})"
-
-
 def check_min_area(min_area: int) -> None:
     """Refuses a smallest region of fewer than one pixel (``--anomaly-min-area``)."""
     if min_area < 1:

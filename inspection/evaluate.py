@@ -67,7 +67,7 @@ from detection.image_level import (
     tuned_conf,
 )
 from detection.weights import load_detector, print_tiling_note, training_run, weights_file
-from inspection.anomaly_regions import ANOMALY, regions_note
+from inspection.anomaly_regions import ANOMALY
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import category_name
@@ -94,7 +94,7 @@ from inspection.outputs import (
 )
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo, check_photos
-from inspection.report import REPORT_FILES, GalleryItem, dropped_note, write_report
+from inspection.report import REPORT_FILES, GalleryItem, anomaly_note, dropped_note, write_report
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
@@ -547,14 +547,6 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
         ]
         + overlay_line(figures, out)
     )
-
-
-def anomaly_note(settings: dict) -> str:
-    """How many of the detections ``--anomaly-run``'s regions gave (:func:`regions_note`), else empty."""
-    regions = settings.get("anomaly_regions")
-    if not regions or "anomaly_detections" not in settings:
-        return ""
-    return regions_note(settings["anomaly_detections"], float(regions["threshold"]))
 
 
 def overlay_line(figures: dict, out: Path) -> list[str]:

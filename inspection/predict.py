@@ -55,7 +55,7 @@ from common.images import check_out_of_photos
 from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import load_detector, print_tiling_note, weights_file
-from inspection.anomaly_regions import ANOMALY, regions_note
+from inspection.anomaly_regions import ANOMALY
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
 from inspection.mask_tree import LINK_MODES, category_name
@@ -80,7 +80,7 @@ from inspection.outputs import (
     PredictionWriter,
 )
 from inspection.photos import Photo, check_photos, find_photos
-from inspection.report import dropped_note
+from inspection.report import dropped_note, regions_note
 from segmentation.embeddings import noting_interrupts
 from segmentation.evaluate import resolve_device
 from segmentation.finetuned import greyscale_warning

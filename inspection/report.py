@@ -66,7 +66,7 @@ def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list
         ["images (defect / good)", f"{metrics['images']} ({metrics['defect_images']} / "
          f"{metrics['images'] - metrics['defect_images']})"],
         ["ground-truth instances / detections", f"{metrics['instances']} / {metrics['detections']}"
-         f"{dropped_note(settings or {})}"],
+         f"{dropped_note(settings or {})}{anomaly_note(settings or {})}"],
         ["mask AP by ranking score",
          f"{ranks} (--rank-by {metrics['rank_by']}, predictions.json's score, is used below; choose it "
          "on another split)"],
@@ -106,6 +106,26 @@ def dropped_note(settings: Mapping) -> str:
         return ""
     masks = "mask" if dropped == 1 else "masks"
     return f" ({dropped} duplicate {masks} dropped, --mask-iou {settings['mask_iou']:g})"
+
+
+def regions_note(count: int, threshold: float) -> str:
+    """``; N of them PatchCore's regions (--anomaly-run, map threshold T)``: the count of the regions'
+    instances that a bare total hides (``inspection.predict``'s summary line, ``inspection.evaluate``'s
+    and its report's row of detections).
+
+    >>> regions_note(7, 3.50921)
+    "; 7 of them PatchCore's regions (--anomaly-run, map threshold 3.509)"
+    """
+    return f"; {count} of them PatchCore's regions (--anomaly-run, map threshold {threshold:.4g})"
+
+
+def anomaly_note(settings: Mapping) -> str:
+    """How many of the detections ``--anomaly-run``'s regions gave (:func:`regions_note`) from an
+    evaluation's settings (``anomaly_regions``, ``anomaly_detections``), else empty."""
+    regions = settings.get("anomaly_regions")
+    if not regions or "anomaly_detections" not in settings:
+        return ""
+    return regions_note(settings["anomaly_detections"], float(regions["threshold"]))
 
 
 def operating_point(settings: Mapping) -> str:

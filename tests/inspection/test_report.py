@@ -101,6 +101,21 @@ def test_summary_rows_split_the_images_and_name_the_ranking_used() -> None:
     assert rows["mask AP / AP50, any defect type (class-agnostic)"] == "0.350 / 0.750"
 
 
+def test_the_detections_row_says_how_many_are_patchcores_regions(no_figures) -> None:
+    # --anomaly-run: the row counted the regions with the detector's boxes, as the printed summary did
+    # before f1f3e33 (metrics.json's settings hold the count as anomaly_detections)
+    from inspection.report import html_report, markdown
+
+    settings = {"anomaly_regions": {"threshold": 3.50921}, "anomaly_detections": 3}
+    row = "3 / 4; 3 of them PatchCore's regions (--anomaly-run, map threshold 3.509)"
+    assert dict(summary_rows(figures(), settings))["ground-truth instances / detections"] == row
+    metrics = page_figures([[1, 0], [0, 1]])
+    assert f"| ground-truth instances / detections | {row} |" in markdown(metrics, settings)
+    assert row.replace("'", "&#x27;") in html_report(metrics, settings, [])
+    plain = dict(summary_rows(figures(), {"anomaly_regions": None}))  # no --anomaly-run
+    assert plain["ground-truth instances / detections"] == "3 / 4"
+
+
 def test_html_tables_escape_cells_and_align_figures_right() -> None:
     html = _html_table(["class", "AP"], [["a<b", "0.500"], ["**all**", "1.000"]])
     assert html == (
