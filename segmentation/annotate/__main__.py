@@ -313,6 +313,7 @@ def run(args: argparse.Namespace) -> None:
     colour_head = read_colour_head(args)
     colour_prompt = read_colour_prompt(args)
     note_colour_left_behind(args, detector)
+    warn_grey_photos(session, detector, colour_head=colour_head, colour_prompt=colour_prompt)
     check_detector(detector, session)
     if detector is not None:
         detector.device = str(device)
@@ -743,6 +744,33 @@ def note_colour_left_behind(args: argparse.Namespace, detector: YoloDetector | N
     if detector is not None and args.checkpoint is not None:
         if note := colour_left_behind(args.checkpoint, flag="--checkpoint"):
             print(f"note: {note}", file=sys.stderr, flush=True)
+
+
+def warn_grey_photos(
+    session: AnnotationSession,
+    detector: YoloDetector | None,
+    *,
+    colour_head: ColourHead | None,
+    colour_prompt: ColourPrompt | None,
+) -> None:
+    """A ``warning:`` on stderr when the ``--detector``'s box proposals get the decoder's colour head
+    or colour prompt and the first photos of the list are grey
+    (:func:`segmentation.finetuned.greyscale_warning`), as the inspection cascade says. Without a
+    detector nothing here uses them: no warning. Files that are no image
+    (:attr:`AnnotationSession.unreadable`) are passed over; one that does not decode for all its
+    header reads is the page's to show, and decides nothing here."""
+    from segmentation.finetuned import greyscale_warning
+
+    if detector is None:
+        return
+    unreadable = set(session.unreadable)
+    photos = [session.image_path(key) for key in session.keys if key not in unreadable]
+    try:
+        warning = greyscale_warning(photos, colour_head=colour_head, colour_prompt=colour_prompt)
+    except UserError:
+        return
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
 
 
 def read_colour_prompt(args: argparse.Namespace) -> ColourPrompt | None:

@@ -1029,6 +1029,48 @@ def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_th
     assert "note:" not in capsys.readouterr().err  # said once
 
 
+@pytest.mark.parametrize(
+    "grey, detector, warned",
+    [(True, True, True), (False, True, False), (True, False, False)],
+    ids=["grey photos", "colour photos", "grey photos, clicks only"],
+)
+def test_a_decoder_with_colour_parts_on_grey_photos_is_warned_of_before_the_model_loads(
+    photos, tmp_path, capsys, serve_page, colour_sam, red_detector, monkeypatch, grey, detector, warned
+):
+    # the detector's boxes got the colour head and prompt on grey photos without a word, though the
+    # inspection cascade warns of it; without a detector nothing on the page uses them (clicks stay SAM's)
+    from segmentation.annotate import __main__ as cli
+    from segmentation.annotate import detector as detector_module
+
+    monkeypatch.setattr(detector_module, "load_yolo_detector", lambda weights, **settings: red_detector)
+    said = []
+
+    def load_model(model, checkpoint, device):
+        said.append(capsys.readouterr().err)
+        return colour_sam, "colour"
+
+    monkeypatch.setattr(cli, "load_model", load_model)
+    images = tmp_path / "grey"
+    for path in sorted(photos[0].rglob("*.*")):
+        pixels = cv2.imread(str(path))
+        if grey:  # three equal channels
+            pixels = cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        (images / path.relative_to(photos[0])).parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(images / path.relative_to(photos[0]).with_suffix(".png")), pixels)
+    decoder = save_decoder(
+        colour_sam, tmp_path / "decoder.pt", model="vit_t", colour_head=HEAD, colour_prompt=PROMPT
+    )
+    args = [*page_args(images, tmp_path), "--classes", "scratch", "dent", "--checkpoint", str(decoder)]
+    serve_page([*args, "--detector", "red.pt"] if detector else args)
+    expected = (
+        "warning: the first 3 photos are greyscale, and the decoder's colour head and colour prompt read "
+        "colour, which a grey photo does not have: use a decoder trained without them, or pass "
+        "--no-colour-head --no-colour-prompt\n"
+    )
+    assert said == [expected if warned else ""]
+    assert "warning:" not in capsys.readouterr().err  # said once
+
+
 def test_option_lines_warn_of_a_host_beyond_loopback_and_name_the_options_in_force():
     args = argparse.Namespace(crop_fraction=0.0, checkpoint=None, host="127.0.0.1")
     assert option_lines(args, colour_head=False) == []
