@@ -132,21 +132,31 @@ def load_colour_prompt(checkpoint: str | Path) -> ColourPrompt | None:
 GREY_LOOK = 3
 
 
+def grey_photos(photos: Sequence[str | Path]) -> str | None:
+    """``the photo X is`` / ``the first N photos are`` when each of the first :data:`GREY_LOOK` photos
+    (all of them when fewer) is grey (three equal channels, or one channel, which every reader here
+    turns into three); None when one is in colour, or there is none."""
+    looked = [Path(photo) for photo in list(photos)[:GREY_LOOK]]
+    if not looked or any(
+        photo_colour(decode_image_file(photo, cv2.IMREAD_COLOR)) != "grey" for photo in looked
+    ):
+        return None
+    return f"the photo {looked[0]} is" if len(looked) == 1 else f"the first {len(looked)} photos are"
+
+
 def greyscale_warning(
     photos: Sequence[str | Path], *, colour_head: ColourHead | None, colour_prompt: ColourPrompt | None
 ) -> str | None:
     """Why a colour head or colour prompt helps nothing on these photos, when the first are grey.
 
     Both read colour distances from the defect's colour (:mod:`segmentation.colour_head`,
-    :mod:`segmentation.colour_prompt`); on a grey photo (three equal channels, or one channel, which
-    every reader here turns into three) they carry nothing but brightness, and the masks can be worse than the
-    plain decoder's. Reads the first
-    :data:`GREY_LOOK` photos (all of them when fewer); None unless every one read is grey.
+    :mod:`segmentation.colour_prompt`); on a grey photo they carry nothing but brightness, and the masks
+    can be worse than the plain decoder's. Reads the first :data:`GREY_LOOK` photos
+    (:func:`grey_photos`); None unless every one read is grey.
     """
-    if (colour_head is None and colour_prompt is None) or not photos:
+    if colour_head is None and colour_prompt is None:
         return None
-    looked = [Path(photo) for photo in list(photos)[:GREY_LOOK]]
-    if any(photo_colour(decode_image_file(photo, cv2.IMREAD_COLOR)) != "grey" for photo in looked):
+    if (first := grey_photos(photos)) is None:
         return None
     used = [(name, flag) for name, flag, part in (
         ("colour head", "--no-colour-head", colour_head),
@@ -154,7 +164,6 @@ def greyscale_warning(
     ) if part is not None]  # fmt: skip
     parts, flags = [name for name, _ in used], [flag for _, flag in used]
     verb, pronoun = ("read", "them") if len(parts) > 1 else ("reads", "it")
-    first = f"the photo {looked[0]} is" if len(looked) == 1 else f"the first {len(looked)} photos are"
     return (
         f"{first} greyscale, and the decoder's {' and '.join(parts)} {verb} colour, which a grey photo "
         f"does not have: use a decoder trained without {pronoun}, or pass {' '.join(flags)}"

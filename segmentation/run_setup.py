@@ -33,7 +33,7 @@ from segmentation.distributed import Dist, barrier, init_distributed, local_devi
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
 from segmentation.encoder_part import EncoderPart, encoder_part
 from segmentation.evaluate import crop_views, resolve_device
-from segmentation.finetuned import base_sha256, load_tuned_parts
+from segmentation.finetuned import base_sha256, grey_photos, load_tuned_parts
 from segmentation.instances import InstanceSet, trainable_parameters, training_samples
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
@@ -374,6 +374,23 @@ def embed_splits(
     return train, val, crops
 
 
+def grey_data_warning(config: dict, train_split: SegmentationSplit) -> str | None:
+    """Why ``colour_head`` / ``colour_prompt`` learn nothing from this data set, when the first photos of
+    its train split are grey (:func:`segmentation.finetuned.grey_photos`): both read each pixel's colour
+    distance to its box's border, which on a grey photo is brightness alone (the commands that apply
+    the ``decoder.pt`` to grey photos warn of it as well). None without either, or on colour photos."""
+    keys = [key for key in ("colour_head", "colour_prompt") if config[key]]
+    if not keys or (first := grey_photos([image.path for image in train_split.images])) is None:
+        return None
+    parts = " and ".join(key.replace("_", " ") for key in keys)
+    verb = "read" if len(keys) > 1 else "reads"
+    return (
+        f"{first} greyscale (the train split of {config['data']}), and the {parts} {verb} colour, which a "
+        f"grey photo does not have: train without {'them' if len(keys) > 1 else 'it'} "
+        f"({' '.join(f'{key}=false' for key in keys)})"
+    )
+
+
 def check_config(config: dict, resume: Path | None) -> None:
     """Checks ``config`` against the schema and its data set; makes its paths absolute, in place.
 
@@ -409,6 +426,8 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         check_resume_epochs(config, saved, resume)
         check_kept_decoder(saved, resume)
     train_split, val_split = load_training_data(config["data"])
+    if world.main and (warning := grey_data_warning(config, train_split)):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     split, masks = split_fingerprint(train_split, val_split), masks_fingerprint(train_split, val_split)
     if saved is not None:
         check_same_split(saved, split, data=config["data"], resume=resume)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -812,6 +813,46 @@ def test_a_val_split_without_defects_names_the_converters_split_flag(tiny_datase
         train(_config(data, tmp_path), sam=tiny_sam)
     assert "--ratios" not in str(error.value)
     assert not (tmp_path / "runs").exists(), "the data set is checked before the run folder is made"
+
+
+@pytest.mark.parametrize(
+    "grey, overrides, expected",
+    [
+        (True, ["colour_prompt=true"], "the colour prompt reads colour, which a grey photo does not have: "
+         "train without it (colour_prompt=false)"),
+        (True, ["colour_head=true", "colour_prompt=true"], "the colour head and colour prompt read colour, "
+         "which a grey photo does not have: train without them (colour_head=false colour_prompt=false)"),
+        (False, ["colour_head=true", "colour_prompt=true"], None),  # colour photos
+        (True, [], None),  # nothing that reads colour
+    ],
+)  # fmt: skip
+def test_colour_parts_on_a_grey_data_set_are_warned_of_once_before_the_model_loads(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch, grey, overrides, expected
+):
+    # the run trained the colour prompt (and fit the head) on brightness alone without a word; the
+    # commands that apply its decoder.pt to grey photos warn of it
+    from segmentation import run_setup
+
+    data = tmp_path / "grey_copy"
+    shutil.copytree(tiny_dataset, data)
+    if grey:
+        for image in (data / "images").rglob("*.png"):  # one channel: read as three equal ones
+            assert cv2.imwrite(str(image), cv2.imread(str(image), cv2.IMREAD_GRAYSCALE))
+    said = []
+
+    def load_model(config, sam, device):
+        said.append(capsys.readouterr().err)
+        raise UserError("stopped before the model")
+
+    monkeypatch.setattr(run_setup, "load_model", load_model)
+    with pytest.raises(UserError, match="stopped before the model"):
+        train(_config(data, tmp_path, *overrides), sam=tiny_sam)
+    warnings = [line for line in said[0].splitlines() if line.startswith("warning:")]
+    if expected is None:
+        assert warnings == []
+    else:
+        first = f"warning: the first 3 photos are greyscale (the train split of {data}), and "
+        assert warnings == [first + expected]
 
 
 def test_a_reused_run_folder_keeps_no_colour_head_fit_of_the_earlier_run(
