@@ -613,14 +613,11 @@ def test_a_labelled_image_turned_by_an_exif_tag_is_a_problem_in_both_formats(dat
     assert validate(dataset)["yolo"]["train"].problems == []  # no labels to misplace
 
 
-@pytest.mark.parametrize("description", ["val split written by converters from /data", "exported by CVAT"])
-def test_a_labelled_coco_image_turned_by_an_exif_tag_is_told_by_who_wrote_the_set(dataset, description):
-    # another tool's COCO set (no splits.json, its own info) may have labels drawn on the turned image:
-    # "convert again" was said of it all the same; the YOLO side tells the two apart, and the segmentation
-    # commands refuse the image either way (a problem still)
+def _turn_a_labelled_val_image(dataset, description: str):
+    """A labelled image of ``dataset``'s COCO val split saved again with an EXIF tag turning it 90 degrees,
+    the split's ``info.description`` set to ``description``; the image's path."""
     from PIL import Image
 
-    (dataset / "splits.json").unlink()
     coco_file = dataset / "annotations" / "instances_val.json"
     coco = json.loads(coco_file.read_text())
     coco["info"]["description"] = description
@@ -633,6 +630,16 @@ def test_a_labelled_coco_image_turned_by_an_exif_tag_is_told_by_who_wrote_the_se
     exif = Image.Exif()
     exif[0x0112] = 8
     photo.save(image, format="PNG", exif=exif)
+    return image
+
+
+@pytest.mark.parametrize("description", ["val split written by converters from /data", "exported by CVAT"])
+def test_a_labelled_coco_image_turned_by_an_exif_tag_is_told_by_who_wrote_the_set(dataset, description):
+    # another tool's COCO set (no splits.json, its own info) may have labels drawn on the turned image:
+    # "convert again" was said of it all the same; the YOLO side tells the two apart, and the segmentation
+    # commands refuse the image either way (a problem still)
+    (dataset / "splits.json").unlink()
+    image = _turn_a_labelled_val_image(dataset, description)
     tagged = (
         f"1 labelled image has an EXIF orientation tag (images/{image.parent.name}/{image.name}): "
         "OpenCV (SAM's reader) reads it turned, "
@@ -650,21 +657,8 @@ def test_a_labelled_coco_image_turned_by_an_exif_tag_is_told_by_who_wrote_the_se
 def test_another_tools_splits_json_does_not_make_a_coco_set_the_converters(dataset):
     # any file named splits.json beside annotations/ made the set the converters': "convert again" was said
     # of another tool's set, whose labels may have been drawn on the turned image
-    from PIL import Image
-
     (dataset / "splits.json").write_text(json.dumps({"splits": {"train": "train.txt", "val": "val.txt"}}))
-    coco_file = dataset / "annotations" / "instances_val.json"
-    coco = json.loads(coco_file.read_text())
-    coco["info"]["description"] = "exported by CVAT"
-    coco_file.write_text(json.dumps(coco))
-    labelled = {annotation["image_id"] for annotation in coco["annotations"]}
-    image = dataset / "images" / next(i["file_name"] for i in coco["images"] if i["id"] in labelled)
-    with Image.open(image) as photo:
-        photo.load()
-    image.unlink()  # a link into the source tree: replaced, not written through
-    exif = Image.Exif()
-    exif[0x0112] = 8
-    photo.save(image, format="PNG", exif=exif)
+    _turn_a_labelled_val_image(dataset, "exported by CVAT")
     (problem,) = validate_coco(dataset / "annotations")["val"].problems
     assert problem.endswith("save the photos upright, with their labels drawn on the upright images")
 

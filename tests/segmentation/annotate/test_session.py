@@ -1664,6 +1664,22 @@ def test_two_classes_swap_names_and_their_photos_swap_folders(opened):
     assert read_mask(session.category_dir / "ground_truth/dent/a_mask.png").max() == 255  # the first class
 
 
+def _case_rename_cut_before_the_tree(session, monkeypatch) -> bytes:
+    """``session`` with one instance of ``scratch`` renamed ``Scratch``, cut short after the state, before the
+    tree's folders; the instance's mask file as saved."""
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    mask = (session.category_dir / "ground_truth/scratch/a_mask.png").read_bytes()
+
+    def killed(category_dir, renames):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_module.export, "rename_class_folders", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.rename_classes({"scratch": "Scratch"})
+    monkeypatch.undo()
+    return mask
+
+
 def test_a_photo_removed_from_the_folder_moves_with_its_class_in_a_swap(opened, photos):
     # its copy stayed in test/scratch, the folder of the class that now names the other: the tree, and the
     # export's file names, filed it under the wrong class until the photo came back
@@ -1719,16 +1735,7 @@ def test_a_case_only_rename_cut_short_gets_the_folders_new_spelling_on_a_case_bl
     # good. Here that file system is a link Scratch -> scratch for the lookup, a listing of the names as
     # stored (the links left out), and a rename onto the link's name that leaves no second entry.
     session, _ = opened
-    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
-    mask = (session.category_dir / "ground_truth/scratch/a_mask.png").read_bytes()
-
-    def killed(category_dir, renames):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(session_module.export, "rename_class_folders", killed)
-    with pytest.raises(KeyboardInterrupt):
-        session.rename_classes({"scratch": "Scratch"})
-    monkeypatch.undo()
+    mask = _case_rename_cut_before_the_tree(session, monkeypatch)
     for part in ("test", "ground_truth"):
         (session.category_dir / part / "Scratch").symlink_to("scratch")
     listdir, rename = os.listdir, os.rename
@@ -1761,16 +1768,7 @@ def test_a_case_only_rename_cut_short_in_its_hidden_folder_leaves_no_folder_behi
     # cut short between match_class_folder_case's two renames (a case-blind file system): the next start
     # moved the photo's files out of the hidden folder, but a file browser's .DS_Store in it kept it for good
     session, _ = opened
-    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
-    mask = (session.category_dir / "ground_truth/scratch/a_mask.png").read_bytes()
-
-    def killed(category_dir, renames):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(session_module.export, "rename_class_folders", killed)
-    with pytest.raises(KeyboardInterrupt):
-        session.rename_classes({"scratch": "Scratch"})
-    monkeypatch.undo()
+    mask = _case_rename_cut_before_the_tree(session, monkeypatch)
     for part in ("test", "ground_truth"):
         hidden = session.category_dir / part / ".scratch.case-4242.tmp"
         os.rename(session.category_dir / part / "scratch", hidden)
