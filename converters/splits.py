@@ -34,8 +34,8 @@ DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 DEFAULT_BACKGROUND_RATIO = 0.5
 _DRAW_FIELDS = ("seed", "ratios", "background_ratio")
 _FIELDS = ("version", *_DRAW_FIELDS, *SPLITS)
-#: How a file :func:`save_splits` writes begins, ``"version"`` first (:func:`is_split_record`).
-_RECORD_START = re.compile(rb'\s*\{\s*"version"\s*:')
+#: How a file :func:`save_splits` writes begins: ``"version"`` and its integer (:func:`is_split_record`).
+_RECORD_START = re.compile(rb'\s*\{\s*"version"\s*:\s*(\d|\Z)')
 
 
 @dataclass(frozen=True)
@@ -276,22 +276,34 @@ def load_splits(path: str | Path) -> Splits:
 def is_split_record(path: str | Path) -> bool:
     """Whether the file ``path`` is a split record as :func:`save_splits` writes it, whether it reads or not.
 
-    Every such file has held ``"version"`` as its first field since the first one written: a file that
-    begins so (one cut short too), or a JSON object holding it, is ours, and :func:`load_splits` naming
-    what is wrong with it is the answer; another tool's ``splits.json`` (its own fields, or not JSON) is
-    not. A file that does not read at all cannot be told and counts as ours, so the error says why.
+    Every such file has been a JSON object of the fields of :data:`_FIELDS` alone, among them ``"version"``,
+    the integer 1 (written first), and the lists of keys ``train``, ``val``, ``test`` (``seed``, ``ratios``
+    and ``background_ratio`` left out of a split nobody drew): one so made is ours, whatever its values,
+    and :func:`load_splits` naming what is wrong with it is the answer. Another tool's ``splits.json`` (not
+    JSON, fields of its own, a ``"version"`` string like ``"1.0"``, or its splits as file names, not lists)
+    is not; it was taken for ours as soon as it held a ``"version"``. A file that is no JSON counts as ours
+    where it begins as ours does (one cut short), and one that does not read at all cannot be told and
+    counts as ours, so the error says why.
     """
     try:
         text = Path(path).read_bytes()
     except OSError:
         return True
-    if _RECORD_START.match(text):
-        return True
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
+        return bool(_RECORD_START.match(text))
+    if not isinstance(data, dict) or not set(data) <= set(_FIELDS):
         return False
-    return isinstance(data, dict) and "version" in data
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):  # absent (None) too
+        return False
+    return all(_is_key_list(data[split]) for split in SPLITS if split in data)
+
+
+def _is_key_list(value: object) -> bool:
+    """Whether ``value`` is a split's list of keys as saved: a list of strings."""
+    return isinstance(value, list) and all(isinstance(key, str) for key in value)
 
 
 def _check_fields(data: dict) -> None:
@@ -312,7 +324,7 @@ def _split_lists(data: dict) -> dict[str, list[str]]:
     seen: dict[str, str] = {}
     for split in SPLITS:
         keys = data[split]
-        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        if not _is_key_list(keys):
             raise UserError(
                 f'"{split}" must be a list of keys "category/subset/defect/stem", got {keys!r:.80}'
             )

@@ -6,7 +6,16 @@ import math
 import pytest
 
 from common.errors import UserError
-from converters.splits import SPLITS, Splits, fill_sizes, load_splits, make_splits, save_splits, split_sizes
+from converters.splits import (
+    SPLITS,
+    Splits,
+    fill_sizes,
+    is_split_record,
+    load_splits,
+    make_splits,
+    save_splits,
+    split_sizes,
+)
 
 
 def keys(stratum: str, n: int) -> list[tuple[str, str]]:
@@ -224,6 +233,52 @@ def test_file_ratios_are_checked_but_not_renormalised(tmp_path):
     )
     assert load_splits(path).ratios == (3.0, 1.0, 1.0)
     assert load_splits(path).drawn  # one of the draw's settings recorded: a drawn split, saved with them
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(GOOD_FILE, indent=1),
+        json.dumps({"version": 1, "train": ["k"], "val": [], "test": []}),  # --split-from-layout: no draw
+        json.dumps(GOOD_FILE, indent=1)[:20],  # cut short
+        '{"version": ',  # cut before its number
+        json.dumps(GOOD_FILE | {"seed": -1, "ratios": [3, 1, 1]}, sort_keys=True),  # bad values, any order
+        json.dumps(GOOD_FILE | {"version": 2}),  # a later converters'
+        json.dumps({"version": 1, "train": ["k"]}),  # lists missing
+    ],
+)
+def test_a_split_record_of_ours_is_known_damaged_or_not(tmp_path, text):
+    path = tmp_path / "splits.json"
+    path.write_text(text)
+    assert is_split_record(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"version": "1.0", "splits": {"train": "train.txt", "val": "val.txt"}}',  # was ours: "version" first
+        '{"version": 1, "train": "train.txt", "val": "val.txt"}',  # splits as list files
+        '{"version": 1, "train": [0, 1], "val": [2], "test": []}',  # image indices
+        json.dumps(GOOD_FILE | {"classes": ["crack"]}),  # a field of its own
+        json.dumps(GOOD_FILE | {"version": "1"}),
+        json.dumps(GOOD_FILE | {"version": True}),
+        '{"train": ["a.jpg"], "val": [], "test": []}',  # no version: ours always wrote one
+        '["train", "val"]',
+        "train: a.jpg\n",
+        '{"version": "1.0", "train": ',  # not JSON, cut short
+    ],
+)
+def test_another_tools_splits_json_is_not_a_split_record(tmp_path, text):
+    path = tmp_path / "splits.json"
+    path.write_text(text)
+    assert not is_split_record(path)
+
+
+def test_every_split_record_saved_is_known(tmp_path):
+    drawn = make_splits(keys("a/x", 5), ["a/good/0"], seed=2)
+    for splits in (drawn, Splits(train=["a/x/1"], drawn=False), Splits()):
+        save_splits(splits, tmp_path / "splits.json")
+        assert is_split_record(tmp_path / "splits.json")
 
 
 def test_round_trip_and_bad_file(tmp_path):

@@ -318,7 +318,14 @@ def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset,
 
 @pytest.mark.parametrize(
     "text",
-    ['{"splits": {"train": "train.txt", "val": "val.txt"}}', '{"train": "train.txt"}', "train: a.jpg\n"],
+    [
+        '{"splits": {"train": "train.txt", "val": "val.txt"}}',
+        '{"train": "train.txt"}',
+        "train: a.jpg\n",
+        # a "version" of its own: the field the converters write first made it theirs, an error
+        '{"version": "1.0", "splits": {"train": "train.txt", "val": "val.txt"}}',
+        '{"version": 1, "train": "train.txt", "val": "val.txt", "test": "test.txt"}',
+    ],
 )
 def test_another_tools_splits_json_is_noted_and_the_formats_validated(dataset, capsys, text):
     # another tool's splits.json (its own fields, or not JSON) stopped the check of its set: "error: splits
