@@ -62,18 +62,21 @@ class SplitCheck:
     empty: str = "no images"
 
 
-def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str, SplitCheck]:
+def validate_yolo(
+    data_yaml: str | Path, *, task: str | None = None, progress: bool = False
+) -> dict[str, SplitCheck]:
     """Loads ``data.yaml`` and every split's labels through ultralytics.
 
     Args:
         task: ``detect`` or ``segment``; guessed from the first label line when None.
+        progress: a bar on stderr while a split's images and label files are scanned
+            (:func:`_yolo_dataset_with_bar`).
 
     Raises:
         UserError: ultralytics rejects the yaml, a label file is corrupt, or ultralytics
             is not installed (the core install converts without it).
     """
     require("train", what="checking YOLO labels with ultralytics")
-    from ultralytics.data import YOLODataset
     from ultralytics.data.utils import check_det_dataset
 
     ensure_ultralytics_fonts()
@@ -99,7 +102,9 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         broken = broken_links(sorted(folder.iterdir()))
         try:
             with _quiet_ultralytics(), no_label_cache():
-                dataset = YOLODataset(img_path=data[split], data=data, task=task, augment=False, imgsz=64)
+                dataset = _yolo_dataset_with_bar(f"yolo {split}", progress=progress)(
+                    img_path=data[split], data=data, task=task, augment=False, imgsz=64
+                )
         except RuntimeError as error:  # it reads no image of the split: a traceback said so
             if not str(error).startswith("No valid images found"):
                 raise
@@ -130,6 +135,30 @@ def validate_yolo(data_yaml: str | Path, *, task: str | None = None) -> dict[str
         note_backgrounds_only(check, split)
         checks[split] = check
     return checks
+
+
+def _yolo_dataset_with_bar(desc: str, *, progress: bool) -> type:
+    """ultralytics' ``YOLODataset`` whose scan of a split (every image and label file checked: the long part
+    of a YOLO row) ticks a bar on stderr, ``desc``, with ``progress``, as the COCO images' decoding does.
+
+    ultralytics' own bar is hidden with its log lines (:func:`_quiet_ultralytics`), so a large split was
+    scanned without a word. The bar counts the scan's results as its loop reads them (its
+    ``result_to_label``); a valid ``labels/<split>.cache`` read instead scans nothing, and shows none.
+    """
+    from ultralytics.data import YOLODataset
+
+    class Scanned(YOLODataset):
+        def cache_labels(self, path: Path = Path("./labels.cache")) -> dict:
+            bar = tqdm(total=len(self.im_files), desc=desc, unit="img", disable=not progress, file=sys.stderr)
+            with bar:
+                self._scan_bar = bar
+                return super().cache_labels(path)
+
+        def result_to_label(self, result):
+            self._scan_bar.update()
+            return super().result_to_label(result)
+
+    return Scanned
 
 
 def turned_labelled(labels: list[dict]) -> list[Path]:
@@ -321,7 +350,8 @@ def validate_coco(
     annotations_dir: str | Path, *, self_eval: bool = True, progress: bool = False
 ) -> dict[str, SplitCheck]:
     """Loads each ``instances_{split}.json`` with pycocotools; checks image files (there, decoding), areas and
-    self-AP. ``progress``: a bar on stderr while a split's images are decoded (every listed one is)."""
+    self-AP. ``progress``: bars on stderr while a split's images are decoded (every listed one is), its
+    masks rendered (:func:`area_mismatches`) and its self-AP scored (:func:`self_ap_problems`)."""
     checks = {}
     for split in SPLITS:
         path = Path(annotations_dir) / f"instances_{split}.json"
@@ -334,9 +364,9 @@ def validate_coco(
         check.problems.extend(
             coco_image_problems(coco, Path(annotations_dir).parent, desc=f"coco {split}", progress=progress)
         )
-        check.problems.extend(area_mismatches(coco))
+        check.problems.extend(area_mismatches(coco, desc=f"coco {split} masks", progress=progress))
         if self_eval and coco.dataset["annotations"]:
-            check.problems.extend(self_ap_problems(coco))
+            check.problems.extend(self_ap_problems(coco, desc=f"coco {split} self-AP", progress=progress))
         checks[split] = check
     return checks
 
@@ -402,11 +432,12 @@ def turned_coco_images(coco, images_dir: Path) -> list[str]:
     ]
 
 
-def area_mismatches(coco) -> list[str]:
+def area_mismatches(coco, *, desc: str = "masks", progress: bool = False) -> list[str]:
     """A problem for each annotation of a COCO split (``coco``) whose rendered mask's pixels are not its
-    stated ``area``."""
+    stated ``area``; every one is rendered, behind a bar on stderr (``desc``) with ``progress``."""
     problems = []
-    for annotation in coco.dataset["annotations"]:
+    annotations = coco.dataset["annotations"]
+    for annotation in tqdm(annotations, desc=desc, unit="ann", disable=not progress, file=sys.stderr):
         rendered = int(coco.annToMask(annotation).sum())
         # Polygons render back to within a pixel or two of the mask (see converters.masks).
         if abs(rendered - annotation["area"]) > max(2, 0.02 * annotation["area"]):
@@ -416,11 +447,12 @@ def area_mismatches(coco) -> list[str]:
     return problems
 
 
-def self_ap_problems(coco) -> list[str]:
+def self_ap_problems(coco, *, desc: str = "self-AP", progress: bool = False) -> list[str]:
     """The problems of a COCO split's (``coco``) ground truth scored against itself (:func:`coco_self_ap`),
-    box then mask: an AP under 1.0, or none at all."""
+    box then mask: an AP under 1.0, or none at all. With ``progress`` a bar on stderr (``desc``) counts the
+    two COCOeval runs, each one step (COCOeval says nothing of its images)."""
     problems = []
-    for iou_type in ("bbox", "segm"):
+    for iou_type in tqdm(("bbox", "segm"), desc=desc, unit="eval", disable=not progress, file=sys.stderr):
         ap = coco_self_ap(coco, iou_type)
         if ap != ap:  # NaN: COCOeval scored none of them (it read 0.000 until 2026-12-07)
             problems.append(
@@ -481,8 +513,8 @@ def coco_self_ap(coco, iou_type: str) -> float:
 
 
 def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[str, SplitCheck]]:
-    """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``; ``progress``: a bar
-    while the COCO images are decoded (:func:`validate_coco`).
+    """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``; ``progress``: bars
+    on stderr while each split is checked (:func:`validate_yolo`, :func:`validate_coco`).
 
     A split without images is a problem when it is ``train`` or ``val`` (``yolo train`` stops without
     them; a COCO trainer has nothing to learn from or validate on) and a note when it is ``test``
@@ -507,7 +539,7 @@ def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[st
     splits = _split_record(folder)
     results = {}
     if (folder / "data.yaml").is_file():
-        results["yolo"] = validate_yolo(folder / "data.yaml")
+        results["yolo"] = validate_yolo(folder / "data.yaml", progress=progress)
     if (folder / "annotations").is_dir():
         results["coco"] = validate_coco(folder / "annotations", progress=progress)
     if splits is not None:
@@ -625,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco, or its data.yaml"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}
 
     def work() -> None:

@@ -39,11 +39,22 @@ def test_ultralytics_and_pycocotools_accept_the_output(dataset, capsys):
 
 
 @pytest.mark.parametrize("flags", [[], ["--no-progress"]])
-def test_the_coco_images_are_decoded_behind_a_progress_bar_unless_told_not_to(dataset, capsys, flags):
-    # every listed image is decoded: a large set's COCO rows took long without a word
+def test_each_split_is_checked_behind_progress_bars_unless_told_not_to(dataset, capsys, flags):
+    # every listed image is decoded: a large set's COCO rows took long without a word; so did the YOLO
+    # rows (ultralytics' scan of every image and label file) and the COCO masks rendered and self-AP
     assert validate_main([str(dataset), *flags]) == 0
     err = capsys.readouterr().err
-    assert ("coco train: 100%" in err and "9/9" in err) == (not flags)
+    bars = [
+        "yolo train: 100%|██████████| 9/9 ",  # 9 images
+        "coco train: 100%|██████████| 9/9 ",
+        "coco train masks: 100%|██████████| 9/9 ",  # 9 instances
+        "coco train self-AP: 100%|██████████| 2/2 ",  # box and mask
+        "coco test self-AP: 100%",
+    ]
+    if flags:
+        assert err == ""  # no bar, and nothing else to say of this set
+    else:
+        assert [bar in err for bar in bars] == [True] * len(bars)
 
 
 def test_validate_finds_broken_labels(dataset, capsys):
