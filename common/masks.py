@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 #: Mask formats whose compression changes pixel values: a 0/255 mask comes back with faint values
@@ -32,8 +33,15 @@ FAINT_TOP = 128
 
 #: Faint pixels, as a share of the mask's solid ones (at least half its largest value), above which they are
 #: taken for regions of their own (a class 1 beside a class 255), not an edge's ringing (at most 0.18 on
-#: hazelnut_toy's masks through JPEG at quality 95 to 100).
+#: hazelnut_toy's 512 px masks through JPEG at quality 95 to 100), unless all lie within :data:`FAINT_REACH`.
 FAINT_PIXELS = 0.5
+
+#: Pixels from a solid one within which JPEG's ringing lies: it codes 8 x 8 blocks, and a block of zeros
+#: comes back as zeros, so ringing stays in the blocks an edge crosses. Ringing grows with a defect's outline,
+#: its solid pixels with its area: on small masks it outnumbers them (hazelnut_toy's masks at 96 px through
+#: JPEG at quality 75 to 100 held up to 1.7 faint pixels to each solid one, at 48 px 6.6; 27 of 884 such
+#: re-saves at 96 px went unwarned), and every faint pixel of those not soft lay within 7 px of a solid one.
+FAINT_REACH = 7
 
 #: Share of a faint value's pixels amid its own (their whole 3 x 3 neighbourhood of that value) from which
 #: it is taken for a solid region of its own (a 4 x 4 class 1 region: 4 of its 16), however small: JPEG's
@@ -62,9 +70,11 @@ def faint_values(mask: np.ndarray, classes: Collection[int] = ()) -> list[int]:
     Faint: up to :data:`FAINT_SHARE` of the largest value, which is at least :data:`FAINT_TOP` (a 0/255
     mask, not class ids), scattered as specks: fewer than :data:`FAINT_SOLID` of its pixels amid pixels of
     the same value (:func:`amid`), each value judged alone; and the values so scattered together on fewer
-    pixels than :data:`FAINT_PIXELS` of the solid ones. Empty for a clean 0/255 or 0/1 mask, class ids
+    pixels than :data:`FAINT_PIXELS` of the solid ones, or all within :data:`FAINT_REACH` of a solid one
+    (:func:`near`), as JPEG's ringing on a small mask. Empty for a clean 0/255 or 0/1 mask, class ids
     1 .. k, MVTec LOCO's 255, 254, ... and a class 1 region beside a 255 that is solid (4 x 4 px or more) or
-    holds half as many pixels as the 255 or more; a thinner, smaller one is faint. A solid value is never
+    holds half as many pixels as the 255 or more and reaches farther from it; a thinner one, smaller or
+    within :data:`FAINT_REACH` of the 255 throughout, is faint. A solid value is never
     faint, ringing of other values beside it still is. ``classes``: values a value map names, never faint,
     their pixels counted as solid ones, however thin.
 
@@ -82,15 +92,19 @@ def faint_values(mask: np.ndarray, classes: Collection[int] = ()) -> list[int]:
     faint = [value for value in values[values <= top * FAINT_SHARE].tolist() if value not in named]
     if not faint:
         return []
-    specks, faint_pixels = [], 0
+    specks, speck_pixels = [], np.zeros(mask.shape, bool)
     for value in faint:  # each value alone: a solid class 1 beside ringing of 2 and 3 is a class
         pixels = mask == value
-        count = int(np.count_nonzero(pixels))
-        if np.count_nonzero(amid(pixels)) < FAINT_SOLID * count:
+        if np.count_nonzero(amid(pixels)) < FAINT_SOLID * np.count_nonzero(pixels):
             specks.append(value)
-            faint_pixels += count
-    solid_pixels = int(np.count_nonzero((mask >= top / 2) | np.isin(mask, named)))
-    return specks if specks and faint_pixels < FAINT_PIXELS * solid_pixels else []
+            speck_pixels |= pixels
+    if not specks:
+        return []
+    solid = (mask >= top / 2) | np.isin(mask, named)
+    if np.count_nonzero(speck_pixels) < FAINT_PIXELS * np.count_nonzero(solid):
+        return specks
+    # as many as the solid pixels or more: ringing still, on a small defect, if none lies beyond its reach
+    return specks if not np.any(speck_pixels & ~near(solid, FAINT_REACH)) else []
 
 
 def amid(mask: np.ndarray) -> np.ndarray:
@@ -107,6 +121,17 @@ def amid(mask: np.ndarray) -> np.ndarray:
         for dx in range(3):
             inside &= padded[dy : dy + height, dx : dx + width]
     return inside
+
+
+def near(mask: np.ndarray, reach: int) -> np.ndarray:
+    """The pixels of an image ``(H, W)`` within ``reach`` pixels of a pixel of the boolean ``mask`` across or
+    along (a dilation by a square of side ``2 * reach + 1``).
+
+    >>> near(np.eye(1, 6, 2, dtype=bool), 1).astype(int).tolist()
+    [[0, 1, 1, 1, 0, 0]]
+    """
+    side = 2 * reach + 1
+    return cv2.dilate(mask.astype(np.uint8), np.ones((side, side), np.uint8)) > 0
 
 
 def is_lossy_mask(path: Path) -> bool:
