@@ -236,13 +236,16 @@ def _report(
         conf, picked_accuracy, warning, picked = _picked_conf(validator, model, conf_from, conf, data, names)
         how = "picked on" if picked else "kept: nothing to pick it from on"  # not 'picked' beside the warning
         note = f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
-        if picked and not warning:  # detection.predict's own 0.25 boxed up to 16 spots a photo on a real set
+        on_train = picked_on_train_warning(conf_from)
+        # detection.predict's own 0.25 boxed up to 16 spots a photo on a real set; a pick on train is no
+        # advice for new photos (the warning below says pick it on val), as none warned of
+        if picked and not warning and not on_train:
             note += f": {predict_hint(conf, 'detection.predict', _predict_flags(model, imgsz, tiling))}"
         notes.append(note)
         if warning:
             notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
-        if warning := picked_on_train_warning(conf_from):
-            notes.append(warning)
+        if on_train:
+            notes.append(on_train)
     truth_file = _ground_truth_file(data, split, coco_file, names, notes)
     truth = _truth(truth_file, validator, names)
     coco = coco_map(read_coco(truth_file), validator.detections, max_det=MAX_DET) if truth_file else None

@@ -222,6 +222,8 @@ def conf_flags_all(
 def predict_hint(conf: float, command: str, flags: str = "") -> str:
     """What a threshold picked by an evaluation asks of the command that applies it to new photos:
     ``--conf`` and ``flags`` (those away from its defaults that find the same boxes, ``" --tile 640"``).
+    Callers give it for no pick warned of, nor one on train (:func:`picked_on_train_warning`): neither is
+    advice for new photos.
 
     >>> predict_hint(0.04861, "detection.predict", " --imgsz 320")
     'pass --conf 0.04861 --imgsz 320 to detection.predict'

@@ -524,7 +524,9 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
     picked = (
         f" (picked on {conf_from}: {predict_hint(conf, 'inspection.predict', flags)})" if conf_from else ""
     )
-    if conf_from and figures.get("settings", {}).get("conf_pick_warning"):  # the pick is no advice
+    if picked_on_train_warning(conf_from):  # the detector's own photos: no advice for new ones
+        picked = f" (picked on {conf_from}, warned of above: pick it on val)"
+    elif conf_from and figures.get("settings", {}).get("conf_pick_warning"):  # the pick is no advice
         picked = f" (picked on {conf_from}, warned of above: choose inspection.predict's --conf yourself)"
     defect = figures["per_image"]["defect"]
     settings = figures.get("settings", {})

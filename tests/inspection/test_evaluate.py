@@ -382,9 +382,12 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     assert "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
     # picked on the detector's own train photos: it said nothing of that
     assert cli("--data", data, "--out", tmp_path / "on_train", "--conf-from", "train") == 0
-    assert capsys.readouterr().err.startswith(
+    printed, err = capsys.readouterr()
+    assert err.startswith(
         "warning: --conf-from train picks the threshold on the photos the detector was trained on"
     )
+    # the summary told them to pass that threshold to inspection.predict, beside the warning's 'pick on val'
+    assert "(picked on train, warned of above: pick it on val)" in printed and "pass --conf" not in printed
 
 
 def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) -> None:
