@@ -35,7 +35,6 @@ from common.images import (
     displayed_size,
     exif_orientation,
     mask_size,
-    photo_colour,  # noqa: F401  (anomaly.run and its tests import it from here, where it was first)
 )
 from common.io import read_json_object, sha256_file
 from common.masks import (

@@ -43,7 +43,6 @@ from anomaly.data import (
     file_hashes,
     fit_records,
     load_records,
-    photo_colour,
     read_splits,
     refuse_fit_copies,
     sized_images,
@@ -61,7 +60,7 @@ from common.folders import (
     check_utf8_path,
     is_empty_folder,
 )
-from common.images import warn_narrow_photos
+from common.images import photo_colour, warn_narrow_photos
 from common.io import atomic_write, load_torch, recorded_path, save_torch, sha256_file, torch_file_kind
 from common.weights import cache_checkpoint
 from converters.mvtec import ImageRecord

@@ -19,7 +19,6 @@ from anomaly.data import (
     fit_records,
     load_records,
     mask_warnings,
-    photo_colour,
     read_mask,
     read_rgb,
     read_splits,
@@ -93,21 +92,6 @@ def test_before_a_fit_copies_are_refused_naming_both_files(parts: Path, copied: 
         f"refusing to fit on {fit_photo}: its bytes are those of {first}, which evaluation scores{more}; "
         "remove the copy from the fit images"
     )
-
-
-@pytest.mark.parametrize(
-    ("channels", "expected"),
-    [
-        ((7, 7, 7), "grey"),  # a grey photo read as RGB
-        ((7, 7, 9), "colour"),  # red and green equal, blue not: still colour
-        ((7, 9, 7), "colour"),
-        ((9, 7, 7), "colour"),
-    ],
-)
-def test_photo_colour_is_grey_only_when_all_three_channels_agree(channels, expected) -> None:
-    image = np.zeros((4, 4, 3), np.uint8)
-    image[1, 2] = channels  # one pixel decides
-    assert photo_colour(image) == expected
 
 
 def test_split_protocol_fits_outside_val_and_test(parts: Path, tmp_path: Path) -> None:

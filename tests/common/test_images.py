@@ -35,6 +35,7 @@ from common.images import (
     mask_size,
     narrow_16bit_max,
     narrow_photo_warnings,
+    photo_colour,
     photo_files,
     photo_root,
 )
@@ -698,3 +699,18 @@ def test_a_tiff_mask_whose_header_does_not_read_is_refused_in_one_line(tmp_path,
     cut = rf"^cannot read the TIFF header of mask {re.escape(str(mask))}: .*cut short$"
     with pytest.raises(UserError, match=cut):
         check_mask_upright(mask)
+
+
+@pytest.mark.parametrize(
+    ("channels", "expected"),
+    [
+        ((7, 7, 7), "grey"),  # a grey photo read as RGB
+        ((7, 7, 9), "colour"),  # red and green equal, blue not: still colour
+        ((7, 9, 7), "colour"),
+        ((9, 7, 7), "colour"),
+    ],
+)
+def test_photo_colour_is_grey_only_when_all_three_channels_agree(channels, expected) -> None:
+    image = np.zeros((4, 4, 3), np.uint8)
+    image[1, 2] = channels  # one pixel decides
+    assert photo_colour(image) == expected
