@@ -63,14 +63,16 @@ def splits_path(data: str | Path) -> Path:
 
 
 def root_of_data(data: str | Path) -> Path:
-    """The MVTec root a converter output folder was made from, as its COCO files record it (the ``--root``
-    that ``anomaly.train --data`` would otherwise need).
+    """The MVTec root a converter output folder (or its ``data.yaml`` or ``splits.json``) was made from, as
+    its COCO files record it (the ``--root`` that ``anomaly.train --data`` would otherwise need).
 
     Raises:
         UserError: no COCO file the converters wrote (a YOLO-only folder records no root), or a recorded
             root that is no longer a folder; each names the file and asks for ``--root``.
     """
     folder = data_set_folder(Path(data))
+    if folder.is_file():  # its splits.json, as --data may name it: 'records no MVTec root' named the file
+        folder = folder.parent
     files = [folder / "annotations" / f"instances_{split}.json" for split in SPLITS]
     for path in (path for path in files if path.is_file()):
         root = recorded_root(read_json_object(path, what="COCO file"))

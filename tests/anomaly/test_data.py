@@ -24,10 +24,12 @@ from anomaly.data import (
     read_splits,
     refuse_copies,
     refuse_fit_copies,
+    root_of_data,
     single_category,
 )
 from common.errors import UserError
 from converters.mvtec import ImageRecord
+from converters.mvtec2yolo import main as convert_main
 from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts
 from tests.converters.layout_trees import CATEGORY, SIZE, make_layout_tree
@@ -395,3 +397,14 @@ def test_the_masks_read_for_the_warnings_are_read_behind_a_progress_bar(
     good = ImageRecord(tmp_path / "000.png", "part", "test", "good")  # no mask: nothing to read
     assert mask_warnings([*records, good], progress=progress) == []
     assert ("reading masks: 100%" in (err := capsys.readouterr().err) and "2/2" in err) == progress
+
+
+@pytest.mark.parametrize("given", ["", "data.yaml", "splits.json"])
+def test_the_recorded_root_is_read_whichever_spelling_of_the_data_set_is_given(
+    parts: Path, tmp_path: Path, given: str
+) -> None:
+    # --data conv/splits.json (README: 'DIR or its data.yaml or splits.json') was told 'pass --root:
+    # conv/splits.json records no MVTec root', though conv's COCO files record it
+    converted = tmp_path / "conv"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0
+    assert root_of_data(converted / given) == parts
