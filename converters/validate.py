@@ -568,17 +568,21 @@ def _split_record(folder: Path) -> Splits | None:
 
 
 def _converted_here(folder: Path) -> bool:
-    """Whether the converters wrote the data set in ``folder``: its ``data.yaml`` (their header line) or a
-    COCO file of ``annotations/`` (their ``info.description``). A ``splits.json`` there that does not read
-    is their split record damaged (an error naming it), not another tool's file of that name."""
+    """Whether the converters wrote the data set in ``folder``: its ``data.yaml`` (their header line) or one
+    of the COCO files they write, ``annotations/instances_<split>.json`` (their ``info.description``). A
+    ``splits.json`` there that does not read is their split record damaged (an error naming it), not
+    another tool's file of that name."""
     data_yaml = folder / "data.yaml"
     if data_yaml.is_file() and _written_here(data_yaml):
         return True
-    for path in sorted((folder / "annotations").glob("*.json")):
+    # their files alone: another JSON file beside them, sorted first, made the set another tool's
+    for split in SPLITS:
+        path = folder / "annotations" / f"instances_{split}.json"
         try:
-            return written_here(read_json(path, what="COCO file"))
+            if path.is_file() and written_here(read_json(path, what="COCO file")):
+                return True
         except (UserError, OSError, AttributeError):
-            return False
+            continue
     return False
 
 

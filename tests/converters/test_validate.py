@@ -374,6 +374,18 @@ def test_a_splits_json_in_a_set_the_converters_wrote_is_theirs_and_an_error_when
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_another_json_file_in_annotations_does_not_make_a_converted_coco_set_another_tools(dataset, capsys):
+    # the first *.json of annotations/ alone was read for the converters' mark: a file sorted before their
+    # instances_<split>.json (classes.json) made their damaged splits.json another tool's, the set passed
+    (dataset / "data.yaml").unlink()  # COCO alone: the converters' mark is in their COCO files
+    (dataset / "annotations" / "classes.json").write_text('{"names": ["scratch"]}')
+    (dataset / "splits.json").write_text("")  # their record, emptied
+    with pytest.raises(UserError, match="splits file"):
+        validate(dataset)
+    assert validate_main([str(dataset), "--no-progress"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 @pytest.mark.parametrize("edit", ["cut", "bad seed", "sorted keys"])
 def test_the_converters_splits_json_that_does_not_read_is_still_an_error(dataset, capsys, edit):
     splits_file = dataset / "splits.json"
