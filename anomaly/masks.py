@@ -314,7 +314,7 @@ def load_segmenter(
 
 def warn_grey_photos(photos: Sequence[Path], segmenter: Segmenter) -> None:
     """The ``warning:`` line of :func:`segmentation.finetuned.greyscale_warning`, where the segmenter's
-    ``decoder.pt`` parts read colour that the first photos do not have."""
+    ``decoder.pt`` parts read colour and most photos are grey (a few spread over them are read)."""
     if segmenter.colour_head is None and segmenter.colour_prompt is None:
         return
     from segmentation.finetuned import greyscale_warning

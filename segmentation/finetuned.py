@@ -128,35 +128,68 @@ def load_colour_prompt(checkpoint: str | Path) -> ColourPrompt | None:
     return None
 
 
-#: How many photos :func:`greyscale_warning` reads: enough to tell a grey set, cheap beside one SAM pass.
+#: How many photos :func:`greyscale_warning` reads, spread over the list (first, middle, last): enough
+#: to tell a grey set, cheap beside one SAM pass.
 GREY_LOOK = 3
 
 
+def spread_indices(count: int, picks: int) -> list[int]:
+    """Up to ``picks`` indices into a list of ``count``, evenly spread from its first to its last.
+
+    >>> spread_indices(120, 3), spread_indices(2, 3), spread_indices(0, 3)
+    ([0, 59, 119], [0, 1], [])
+    """
+    if count <= 0 or picks <= 0:
+        return []
+    if picks == 1:
+        return [0]
+    return sorted({i * (count - 1) // (picks - 1) for i in range(picks)})
+
+
 def grey_photos(photos: Sequence[str | Path]) -> str | None:
-    """``the photo X is`` / ``the first N photos are`` when each of the first :data:`GREY_LOOK` photos
-    (all of them when fewer) is grey (three equal channels, or one channel, which every reader here
-    turns into three); None when one is in colour, or there is none."""
-    looked = [Path(photo) for photo in list(photos)[:GREY_LOOK]]
-    if not looked or any(
-        photo_colour(decode_image_file(photo, cv2.IMREAD_COLOR)) != "grey" for photo in looked
-    ):
+    """What :func:`greyscale_warning` says of the photos (``the photo X is``, ``all N photos are``,
+    ``2 of the 3 photos read from the N are``) when most of :data:`GREY_LOOK` photos spread over
+    the list (:func:`spread_indices`; all of them when fewer) are grey: three equal channels, or one
+    channel, which every reader here turns into three. None when most are in colour, or none decodes.
+
+    Spread, not the first: a list is often sorted by lot or camera, and its first photos alone would
+    tell a mixed list by one end. A photo that does not decode is passed over: the command names it
+    where it reads the photo.
+    """
+    photos = list(photos)
+    looked, grey = [], []
+    for index in spread_indices(len(photos), GREY_LOOK):
+        try:
+            pixels = decode_image_file(photos[index], cv2.IMREAD_COLOR)
+        except UserError:
+            continue
+        looked.append(Path(photos[index]))
+        if photo_colour(pixels) == "grey":
+            grey.append(looked[-1])
+    if 2 * len(grey) <= len(looked):  # none read, or not most of them grey
         return None
-    return f"the photo {looked[0]} is" if len(looked) == 1 else f"the first {len(looked)} photos are"
+    if len(looked) == 1:
+        return f"the photo {looked[0]} is"
+    if len(looked) == len(photos):
+        every = "both photos" if len(photos) == 2 else f"all {len(photos)} photos"
+        return f"{every} are" if len(grey) == len(looked) else f"{len(grey)} of the {len(photos)} photos are"
+    read = f"the {len(looked)} photos read from the {len(photos)}"
+    return f"{read} are" if len(grey) == len(looked) else f"{len(grey)} of {read} are"
 
 
 def greyscale_warning(
     photos: Sequence[str | Path], *, colour_head: ColourHead | None, colour_prompt: ColourPrompt | None
 ) -> str | None:
-    """Why a colour head or colour prompt helps nothing on these photos, when the first are grey.
+    """Why a colour head or colour prompt helps nothing on these photos, when most are grey.
 
     Both read colour distances from the defect's colour (:mod:`segmentation.colour_head`,
     :mod:`segmentation.colour_prompt`); on a grey photo they carry nothing but brightness, and the masks
-    can be worse than the plain decoder's. Reads the first :data:`GREY_LOOK` photos
-    (:func:`grey_photos`); None unless every one read is grey.
+    can be worse than the plain decoder's. Reads :data:`GREY_LOOK` photos spread over the list
+    (:func:`grey_photos`); None unless most of those read are grey.
     """
     if colour_head is None and colour_prompt is None:
         return None
-    if (first := grey_photos(photos)) is None:
+    if (grey := grey_photos(photos)) is None:
         return None
     used = [(name, flag) for name, flag, part in (
         ("colour head", "--no-colour-head", colour_head),
@@ -165,7 +198,7 @@ def greyscale_warning(
     parts, flags = [name for name, _ in used], [flag for _, flag in used]
     verb, pronoun = ("read", "them") if len(parts) > 1 else ("reads", "it")
     return (
-        f"{first} greyscale, and the decoder's {' and '.join(parts)} {verb} colour, which a grey photo "
+        f"{grey} greyscale, and the decoder's {' and '.join(parts)} {verb} colour, which a grey photo "
         f"does not have: use a decoder trained without {pronoun}, or pass {' '.join(flags)}"
     )
 

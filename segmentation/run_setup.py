@@ -375,17 +375,18 @@ def embed_splits(
 
 
 def grey_data_warning(config: dict, train_split: SegmentationSplit) -> str | None:
-    """Why ``colour_head`` / ``colour_prompt`` learn nothing from this data set, when the first photos of
-    its train split are grey (:func:`segmentation.finetuned.grey_photos`): both read each pixel's colour
-    distance to its box's border, which on a grey photo is brightness alone (the commands that apply
-    the ``decoder.pt`` to grey photos warn of it as well). None without either, or on colour photos."""
+    """Why ``colour_head`` / ``colour_prompt`` learn nothing from this data set, when the photos of its
+    train split, the ones they learn from, are grey (:func:`segmentation.finetuned.grey_photos`, a few
+    spread over the split): both read each pixel's colour distance to its box's border, which on a grey
+    photo is brightness alone (the commands that apply the ``decoder.pt`` to grey photos warn of it as
+    well). None without either, or on colour photos."""
     keys = [key for key in ("colour_head", "colour_prompt") if config[key]]
-    if not keys or (first := grey_photos([image.path for image in train_split.images])) is None:
+    if not keys or (grey := grey_photos([image.path for image in train_split.images])) is None:
         return None
     parts = " and ".join(key.replace("_", " ") for key in keys)
     verb = "read" if len(keys) > 1 else "reads"
     return (
-        f"{first} greyscale (the train split of {config['data']}), and the {parts} {verb} colour, which a "
+        f"{grey} greyscale (the train split of {config['data']}), and the {parts} {verb} colour, which a "
         f"grey photo does not have: train without {'them' if len(keys) > 1 else 'it'} "
         f"({' '.join(f'{key}=false' for key in keys)})"
     )

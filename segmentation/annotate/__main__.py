@@ -754,21 +754,18 @@ def warn_grey_photos(
     colour_prompt: ColourPrompt | None,
 ) -> None:
     """A ``warning:`` on stderr when the ``--detector``'s box proposals get the decoder's colour head
-    or colour prompt and the first photos of the list are grey
+    or colour prompt and most photos of the list are grey
     (:func:`segmentation.finetuned.greyscale_warning`), as the inspection cascade says. Without a
     detector nothing here uses them: no warning. Files that are no image
     (:attr:`AnnotationSession.unreadable`) are passed over; one that does not decode for all its
-    header reads is the page's to show, and decides nothing here."""
+    header reads is the page's to show, and the check passes over it too."""
     from segmentation.finetuned import greyscale_warning
 
     if detector is None:
         return
     unreadable = set(session.unreadable)
     photos = [session.image_path(key) for key in session.keys if key not in unreadable]
-    try:
-        warning = greyscale_warning(photos, colour_head=colour_head, colour_prompt=colour_prompt)
-    except UserError:
-        return
+    warning = greyscale_warning(photos, colour_head=colour_head, colour_prompt=colour_prompt)
     if warning:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
 

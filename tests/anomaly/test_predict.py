@@ -915,8 +915,9 @@ def test_a_colour_decoder_on_grey_photos_is_warned_about(
         )
         lines = [line for line in capsys.readouterr().err.splitlines() if "greyscale" in line]
         assert lines == (
-            ["warning: the first 3 photos are greyscale, and the decoder's colour head reads colour, "
-             "which a grey photo does not have: use a decoder trained without it, or pass --no-colour-head"]
+            ["warning: the 3 photos read from the 5 are greyscale, and the decoder's colour head reads "
+             "colour, which a grey photo does not have: use a decoder trained without it, or pass "
+             "--no-colour-head"]
             if warned else []
         )  # fmt: skip
 

@@ -1052,7 +1052,8 @@ def test_a_colour_decoder_on_grey_photos_is_warned_about_before_the_detector_loa
         assert cli("--sam", prompted, "--data", data, "--out", tmp_path / "out") == 2
         warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
         assert warnings == (
-            ["warning: the first 3 photos are greyscale, and the decoder's colour prompt reads colour, which "
-             "a grey photo does not have: use a decoder trained without it, or pass --no-colour-prompt"]
+            ["warning: the 3 photos read from the 6 are greyscale, and the decoder's colour prompt reads "
+             "colour, which a grey photo does not have: use a decoder trained without it, or pass "
+             "--no-colour-prompt"]
             if warned else []
         )  # fmt: skip

@@ -277,9 +277,9 @@ def test_a_colour_decoder_on_grey_photos_is_warned_about_once(cli, decoder, phot
             assert warnings == []
         else:
             assert warnings == [
-                "warning: the first 3 photos are greyscale, and the decoder's colour head and colour prompt "
-                "read colour, which a grey photo does not have: use a decoder trained without them, or pass "
-                "--no-colour-head --no-colour-prompt"
+                "warning: the 3 photos read from the 4 are greyscale, and the decoder's colour head and "
+                "colour prompt read colour, which a grey photo does not have: use a decoder trained without "
+                "them, or pass --no-colour-head --no-colour-prompt"
             ]
 
 

@@ -865,8 +865,9 @@ def test_a_colour_decoder_on_grey_photos_is_warned_about_before_any_model_loads(
         assert main([*argv, "--data", str(data), "--checkpoint", str(checkpoint)]) == 2
         warnings = [line for line in seen[-1].splitlines() if line.startswith("warning:")]
         assert warnings == (
-            ["warning: the first 3 photos are greyscale, and the decoder's colour prompt reads colour, which "
-             "a grey photo does not have: use a decoder trained without it, or pass --no-colour-prompt"]
+            ["warning: the 3 photos read from the 5 are greyscale, and the decoder's colour prompt reads "
+             "colour, which a grey photo does not have: use a decoder trained without it, or pass "
+             "--no-colour-prompt"]
             if warned else []
         )  # fmt: skip
 

@@ -262,3 +262,65 @@ def test_the_note_names_the_commands_flag_and_leaves_out_a_colour_prompt_the_com
     assert other.startswith("sam_finetuned.pth has no place for the colour prompt and the colour head")
     save_decoder(tiny_sam, tmp_path / "decoder.pt", model="vit_t", colour_prompt=ColourPrompt())
     assert colour_left_behind(full, given_prompt=ColourPrompt()) is None  # nothing else left behind
+
+
+def _photo_list(folder, kinds: str) -> list:
+    """One 4x4 PNG per letter: g grey (three equal channels), c colour, x a file that does not decode."""
+    import cv2
+    import numpy as np
+
+    paths = []
+    for index, kind in enumerate(kinds):
+        path = folder / f"{index:03d}.png"
+        if kind == "x":
+            path.write_bytes(b"not an image")  # cut short or mislabelled: passed over, not an error
+        else:
+            pixels = np.full((4, 4, 3), 90, np.uint8)
+            if kind == "c":
+                pixels[..., 2] = 200  # a reddish photo
+            assert cv2.imwrite(str(path), pixels)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize(
+    "kinds, expected",
+    [
+        ("gggccccccc", None),  # a grey lot first, colour after: only its first end was read
+        ("cggggggggg", "2 of the 3 photos read from the 10 are"),  # one colour photo ahead of a grey set
+        ("cccccccggg", None),
+        ("gggggggggg", "the 3 photos read from the 10 are"),
+        ("xgggggcggg", "the 2 photos read from the 10 are"),  # the first does not decode: no abort
+        ("xggggggggx", "the photo {0}/004.png is"),  # only the middle one decodes
+        ("xccccggggx", None),
+        ("xxx", None),  # none decodes: nothing to say
+        ("ggg", "all 3 photos are"),
+        ("gcg", "2 of the 3 photos are"),
+        ("gc", None),  # one of two is no majority
+        ("gg", "both photos are"),
+        ("xg", "the photo {0}/001.png is"),
+        ("g", "the photo {0}/000.png is"),
+        ("", None),
+    ],
+)
+def test_grey_photos_reads_a_few_spread_over_the_list_and_passes_over_undecodable_ones(
+    tmp_path, kinds, expected
+) -> None:
+    # it read the first 3 photos alone: a grey lot first warned of a colour list, a colour photo first hid
+    # a grey one, and a first photo that did not decode raised (the annotation page then said nothing)
+    from segmentation.finetuned import grey_photos
+
+    said = grey_photos(_photo_list(tmp_path, kinds))
+    assert said == (None if expected is None else expected.format(tmp_path))
+
+
+def test_greyscale_warning_words_what_was_read(tmp_path) -> None:
+    from segmentation.colour_head import ColourHead
+    from segmentation.finetuned import greyscale_warning
+
+    photos = _photo_list(tmp_path, "c" + "g" * 9)
+    assert greyscale_warning(photos, colour_head=ColourHead((1.0, 0.0, 0.0)), colour_prompt=None) == (
+        "2 of the 3 photos read from the 10 are greyscale, and the decoder's colour head reads colour, "
+        "which a grey photo does not have: use a decoder trained without it, or pass --no-colour-head"
+    )
+    assert greyscale_warning(photos, colour_head=None, colour_prompt=None) is None

@@ -851,8 +851,33 @@ def test_colour_parts_on_a_grey_data_set_are_warned_of_once_before_the_model_loa
     if expected is None:
         assert warnings == []
     else:
-        first = f"warning: the first 3 photos are greyscale (the train split of {data}), and "
+        first = f"warning: the 3 photos read from the 14 are greyscale (the train split of {data}), and "
         assert warnings == [first + expected]
+
+
+@pytest.mark.parametrize(
+    "kinds, warned",
+    [("gggccccccc", False), ("cggggggggg", True)],
+    ids=["a grey lot first, colour after", "one colour photo ahead of a grey set"],
+)
+def test_the_grey_train_split_warning_reads_photos_spread_over_the_split(tmp_path, kinds, warned):
+    # it read the first 3 train photos alone: the first list was called grey, the second colour
+    from segmentation.run_setup import grey_data_warning
+
+    images = []
+    for index, kind in enumerate(kinds):
+        pixels = np.full((8, 8, 3), 90, np.uint8)
+        pixels[..., 2] += 100 if kind == "c" else 0
+        assert cv2.imwrite(str(tmp_path / f"{index}.png"), pixels)
+        images.append(SimpleNamespace(path=str(tmp_path / f"{index}.png")))
+    config = {"colour_head": True, "colour_prompt": False, "data": str(tmp_path)}
+    warning = grey_data_warning(config, SimpleNamespace(images=images))
+    assert warning == (
+        f"2 of the 3 photos read from the 10 are greyscale (the train split of {tmp_path}), and the colour "
+        "head reads colour, which a grey photo does not have: train without it (colour_head=false)"
+        if warned
+        else None
+    )
 
 
 def test_a_reused_run_folder_keeps_no_colour_head_fit_of_the_earlier_run(

@@ -1063,12 +1063,34 @@ def test_a_decoder_with_colour_parts_on_grey_photos_is_warned_of_before_the_mode
     args = [*page_args(images, tmp_path), "--classes", "scratch", "dent", "--checkpoint", str(decoder)]
     serve_page([*args, "--detector", "red.pt"] if detector else args)
     expected = (
-        "warning: the first 3 photos are greyscale, and the decoder's colour head and colour prompt read "
-        "colour, which a grey photo does not have: use a decoder trained without them, or pass "
+        "warning: the 3 photos read from the 4 are greyscale, and the decoder's colour head and colour "
+        "prompt read colour, which a grey photo does not have: use a decoder trained without them, or pass "
         "--no-colour-head --no-colour-prompt\n"
     )
     assert said == [expected if warned else ""]
     assert "warning:" not in capsys.readouterr().err  # said once
+
+
+def test_a_first_photo_that_does_not_decode_leaves_the_grey_photos_after_it_warned_of(tmp_path, capsys):
+    # its header reads (the page lists it), its pixels do not: the check raised on it and said nothing
+    from types import SimpleNamespace
+
+    from segmentation.annotate.__main__ import warn_grey_photos
+
+    paths = []
+    for index in range(5):
+        path = tmp_path / f"{index}.png"
+        assert cv2.imwrite(str(path), np.full((8, 8), 90, np.uint8))  # one channel: grey
+        paths.append(path)
+    paths[0].write_bytes(paths[0].read_bytes()[:40])  # cut short after the header
+    session = SimpleNamespace(
+        keys=[p.name for p in paths], unreadable=[], image_path=lambda key: tmp_path / key
+    )
+    warn_grey_photos(session, object(), colour_head=HEAD, colour_prompt=None)
+    assert capsys.readouterr().err == (
+        "warning: the 2 photos read from the 5 are greyscale, and the decoder's colour head reads colour, "
+        "which a grey photo does not have: use a decoder trained without it, or pass --no-colour-head\n"
+    )
 
 
 def test_option_lines_warn_of_a_host_beyond_loopback_and_name_the_options_in_force():
