@@ -235,6 +235,21 @@ def _png_is_16bit(path: Path) -> bool:
     return False
 
 
+def spread_indices(count: int, picks: int) -> list[int]:
+    """Up to ``picks`` indices into a list of ``count``, evenly spread from its first to its last: the
+    photos a check reads when it reads only some (a list is often sorted by lot or camera, and its first
+    photos alone tell one end of it).
+
+    >>> spread_indices(120, 3), spread_indices(2, 3), spread_indices(0, 3)
+    ([0, 59, 119], [0, 1], [])
+    """
+    if count <= 0 or picks <= 0:
+        return []
+    if picks == 1:
+        return [0]
+    return sorted({i * (count - 1) // (picks - 1) for i in range(picks)})
+
+
 #: How many photos the commands that hand a photo folder to ultralytics (``detection.train``,
 #: ``.evaluate``, ``.predict``) check for 12-bit data (:func:`warn_narrow_photos`): a 16-bit photo is
 #: decoded once more to find its largest value, a second full read of every photo of a large set; a

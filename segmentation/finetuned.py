@@ -29,7 +29,7 @@ import torch
 
 from common.errors import UserError, one_line
 from common.folders import check_input_file
-from common.images import decode_image_file, photo_colour
+from common.images import decode_image_file, photo_colour, spread_indices
 from common.io import load_torch, recorded_path, save_torch, sha256_file
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
@@ -133,24 +133,12 @@ def load_colour_prompt(checkpoint: str | Path) -> ColourPrompt | None:
 GREY_LOOK = 3
 
 
-def spread_indices(count: int, picks: int) -> list[int]:
-    """Up to ``picks`` indices into a list of ``count``, evenly spread from its first to its last.
-
-    >>> spread_indices(120, 3), spread_indices(2, 3), spread_indices(0, 3)
-    ([0, 59, 119], [0, 1], [])
-    """
-    if count <= 0 or picks <= 0:
-        return []
-    if picks == 1:
-        return [0]
-    return sorted({i * (count - 1) // (picks - 1) for i in range(picks)})
-
-
 def grey_photos(photos: Sequence[str | Path]) -> str | None:
     """What :func:`greyscale_warning` says of the photos (``the photo X is``, ``all N photos are``,
     ``2 of the 3 photos read from the N are``) when most of :data:`GREY_LOOK` photos spread over
-    the list (:func:`spread_indices`; all of them when fewer) are grey: three equal channels, or one
-    channel, which every reader here turns into three. None when most are in colour, or none decodes.
+    the list (:func:`common.images.spread_indices`; all of them when fewer) are grey: three equal
+    channels, or one channel, which every reader here turns into three. None when most are in colour, or
+    none decodes.
 
     Spread, not the first: a list is often sorted by lot or camera, and its first photos alone would
     tell a mixed list by one end. A photo that does not decode is passed over: the command names it
