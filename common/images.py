@@ -208,31 +208,49 @@ def is_narrow_16bit(path: str | Path) -> bool:
 
 def narrow_16bit_max(path: str | Path) -> int | None:
     """The largest value of a 16-bit PNG or TIFF whose values all lie below :data:`NARROW_LIMIT`
-    (:func:`is_narrow_16bit`), an opaque alpha aside; None for any other file."""
-    path = Path(path)
+    (:func:`is_narrow_16bit`), an opaque alpha aside; None for any other file, or one that does not read."""
+    with contextlib.suppress(OSError):
+        top = _16bit_max(Path(path))
+        return top if top is not None and top < NARROW_LIMIT else None
+    return None
+
+
+def _16bit_max(path: Path) -> int | None:
+    """The largest value of a 16-bit PNG or TIFF, an opaque alpha aside; None for any other file.
+
+    Only 16-bit PNGs (from the header) and TIFFs are decoded; any other file is not opened.
+
+    Raises:
+        OSError: a PNG or TIFF that does not open, a PNG without a whole header, or a 16-bit PNG or a
+            TIFF that does not decode.
+    """
     suffix = path.suffix.lower()
     if suffix not in (".png", ".tif", ".tiff") or (suffix == ".png" and not _png_is_16bit(path)):
         return None
-    try:  # from the bytes: OpenCV's file-based imread (5.1) fails on a TIFF an EXIF tag turns a quarter
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError:
-        return None
+    # from the bytes: OpenCV's file-based imread (5.1) fails on a TIFF an EXIF tag turns a quarter
+    data = np.fromfile(path, dtype=np.uint8)
     with captured_native_stderr():
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None or image.dtype != np.uint16:
+    if image is None:
+        raise OSError(f"{path} does not decode")
+    if image.dtype != np.uint16:
         return None
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]  # an opaque alpha is 65535; IMREAD_COLOR drops it
-    top = int(image.max())
-    return top if top < NARROW_LIMIT else None
+    return int(image.max())
 
 
 def _png_is_16bit(path: Path) -> bool:
-    """Whether a PNG's header gives 16 bits per sample (its IHDR chunk, first after the signature)."""
-    with contextlib.suppress(OSError), open(path, "rb") as file:
+    """Whether a PNG's header gives 16 bits per sample (its IHDR chunk, first after the signature).
+
+    Raises:
+        OSError: the file does not open, or is too short to hold the header.
+    """
+    with open(path, "rb") as file:
         header = file.read(25)  # signature, IHDR length and type, width, height, bit depth
-        return len(header) == 25 and header[24] == 16
-    return False
+    if len(header) < 25:
+        raise OSError(f"{path} is too short for a PNG header")
+    return header[24] == 16
 
 
 def spread_indices(count: int, picks: int) -> list[int]:
@@ -251,9 +269,10 @@ def spread_indices(count: int, picks: int) -> list[int]:
 
 
 #: How many photos the commands that hand a photo folder to ultralytics (``detection.train``,
-#: ``.evaluate``, ``.predict``) check for 12-bit data (:func:`warn_narrow_photos`): a 16-bit photo is
-#: decoded once more to find its largest value, a second full read of every photo of a large set; a
-#: camera writes all its photos alike, so the first ones tell.
+#: ``.evaluate``, ``.predict``) check for 12-bit data (:func:`warn_narrow_photos`), spread over the list
+#: (:func:`spread_indices`): a 16-bit photo is decoded once more to find its largest value, a second full
+#: read of every photo of a large set; a camera writes all its photos alike, and the spread reaches each
+#: end of a list sorted by lot or camera.
 NARROW_PHOTO_SAMPLE = 16
 
 
@@ -261,20 +280,33 @@ def narrow_photo_warnings(images: Sequence[Path], *, sample: int | None = None) 
     """One line when photos are 16-bit with 14 bits or fewer used (:func:`is_narrow_16bit`): the converters,
     the ``anomaly``, ``inspection`` and ``detection`` commands warn with it. It names the first such photo
     and its largest value, and the bit depth the largest value of them all needs, which sets the grey
-    levels they read as and the division that rescales them.
+    levels they read as and the division that rescales them. A PNG or TIFF that does not read is passed
+    over, not counted among those checked (other files are not opened): the command names it where it
+    reads the photos (ultralytics' scan, a detection split's).
 
     Args:
         images: the photos, in the order the command reads them.
-        sample: check only the first ``sample`` (the line then says so); None: all.
+        sample: check only ``sample`` photos spread over the list (:func:`spread_indices`; the line then
+            says how many of those checked); None: all.
     """
-    checked = images if sample is None else images[:sample]
-    narrow = [(image, top) for image in checked if (top := narrow_16bit_max(image)) is not None]
+    picked = images if sample is None else [images[i] for i in spread_indices(len(images), sample)]
+    checked, narrow = 0, []
+    for image in picked:
+        try:
+            top = _16bit_max(Path(image))
+        except OSError:
+            continue
+        checked += 1
+        if top is not None and top < NARROW_LIMIT:
+            narrow.append((image, top))
     if not narrow:
         return []
     count = len(narrow)
-    photos = "1 photo is" if count == 1 else f"{count} photos are"
-    if len(checked) < len(images):
-        photos = f"{count} of the first {len(checked)} photos {'is' if count == 1 else 'are'}"
+    verb = "is" if count == 1 else "are"
+    photos = f"1 photo {verb}" if count == 1 else f"{count} photos {verb}"
+    if len(picked) < len(images):
+        looked = f"{checked} photo{'' if checked == 1 else 's'} checked across the {len(images)}"
+        photos = f"the {looked} {verb}" if count == checked else f"{count} of the {looked} {verb}"
     first, top = narrow[0]
     bits = max(8, max(value for _, value in narrow).bit_length())  # 4095: 12 bits; 1000: 10
     shift = 1 << (bits - 8)

@@ -15,8 +15,8 @@ trained with; no text encoder is needed. The image's call follows
 Every image is decoded once before the model loads (:func:`common.images.image_size`),
 so a file that is not an image, or a truncated one, stops the run at once with
 one line naming it, before ultralytics opens anything. 16-bit photos of 12-bit
-data, which OpenCV reads nearly black, get a ``warning:`` line (the first
-photos are checked: :data:`common.images.NARROW_PHOTO_SAMPLE`).
+data, which OpenCV reads nearly black, get a ``warning:`` line (photos spread
+over the list are checked: :data:`common.images.NARROW_PHOTO_SAMPLE`).
 
 Writes ``predictions.json`` into ``--out``: per image, named by its path relative
 to the source folder (:func:`named_files`), its size, boxes (xyxy pixels), scores,
@@ -198,7 +198,7 @@ def predicted_images(
     if distinct_stems:
         check_unique_names((output_name(name), path) for name, path in files.items())
     files = decoded_files(files)
-    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); the first photos tell
+    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(list(files.values()), sample=NARROW_PHOTO_SAMPLE)
     model = load_detector(weights)
     print_tiling_note(model, tile, weights)

@@ -683,7 +683,7 @@ def train(config: Mapping) -> TrainResult:
     check_class_names(names, f"data file {data}")
     root = check_own_root(data)
     check_training_splits(data)
-    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); the first photos tell
+    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(split_images(data, "train"), sample=NARROW_PHOTO_SAMPLE)
     check_output_folder(config["project"], flag="config key 'project':")
     check_not_inside(config["project"], root, flag="value for config key 'project'")  # named by with_source

@@ -531,12 +531,55 @@ def test_the_narrow_photo_warning_names_the_first_photo_and_its_largest_value(tm
         f"2 photos are 16-bit with every value below 4096 (12-bit camera data?), e.g. {photos[1]}"
     )
     assert f"e.g. {photos[1]} (values up to 4000): OpenCV and ultralytics read 16-bit photos" in line
-    # only the first photos are checked (the detection commands): the line says how many
-    [line] = narrow_photo_warnings(photos, sample=2)
-    assert line.startswith("1 of the first 2 photos is 16-bit with every value below 4096")
-    [line] = narrow_photo_warnings([*photos, photos[0]], sample=3)  # both narrow ones sampled: 'are'
-    assert line.startswith("2 of the first 3 photos are 16-bit with every value below 4096")
+    # only some photos are checked (the detection commands), spread over the list: the line says how many
+    [line] = narrow_photo_warnings(photos, sample=2)  # a and c
+    assert line.startswith("1 of the 2 photos checked across the 3 is 16-bit with every value below 1024")
+    [line] = narrow_photo_warnings([*photos, photos[1]], sample=3)  # a, b and b: 'are'
+    assert line.startswith("2 of the 3 photos checked across the 4 are 16-bit with every value below 4096")
+    [line] = narrow_photo_warnings([photos[1], photos[0], photos[2]], sample=2)  # b and c: all of them
+    assert line.startswith("the 2 photos checked across the 3 are 16-bit with every value below 4096")
     assert narrow_photo_warnings(photos[:1] + photos[2:], sample=1) == []  # the narrow one is not sampled
+
+
+def _lots(folder: Path, *lots: tuple[int, int]) -> list[Path]:
+    """Photos ``00.png``, ``01.png``, ... in lots of ``(count, value)``: 16-bit when value > 255."""
+    photos, values = [], [value for count, value in lots for _ in range(count)]
+    for index, value in enumerate(values):
+        photos.append(folder / f"{index:02d}.png")
+        cv2.imwrite(str(photos[-1]), np.full((4, 4), value, np.uint16 if value > 255 else np.uint8))
+    return photos
+
+
+def test_the_narrow_photo_check_reads_photos_spread_over_the_list(tmp_path):
+    # it read the first 16: a list sorted by lot whose 12-bit lot came after 16 8-bit photos went unwarned
+    photos = _lots(tmp_path, (16, 200), (4, 4000))
+    [line] = narrow_photo_warnings(photos, sample=16)  # 0, 1, 2, 3, 5, ..., 15, 16, 17, 19
+    assert line.startswith(
+        f"3 of the 16 photos checked across the 20 are 16-bit with every value below 4096 (12-bit camera "
+        f"data?), e.g. {photos[16]} "
+    )
+    # and a 12-bit lot first was 'all 16 of the first 16': the 8-bit lot after it is read too
+    (tmp_path / "other").mkdir()
+    photos = _lots(tmp_path / "other", (16, 4000), (4, 200))
+    [line] = narrow_photo_warnings(photos, sample=16)
+    assert line.startswith("13 of the 16 photos checked across the 20 are 16-bit")
+
+
+def test_the_narrow_photo_check_passes_over_a_photo_that_does_not_read(tmp_path):
+    # counted as checked, an undecodable photo made '1 of the first 3' of 2 read; the command names it
+    photos = _lots(tmp_path, (5, 200))
+    cv2.imwrite(str(photos[2]), np.full((4, 4), 4000, np.uint16))
+    whole = cv2.imencode(".png", np.full((64, 64), 4000, np.uint16))[1].tobytes()
+    photos[0].write_bytes(whole[:60])  # a 16-bit header, its pixels cut off
+    [line] = narrow_photo_warnings(photos, sample=3)  # 0, 2 and 4
+    assert line.startswith("1 of the 2 photos checked across the 5 is 16-bit with every value below 4096")
+    photos[0].unlink()  # gone, and a PNG too short for its header: neither is counted
+    (tmp_path / "short.png").write_bytes(whole[:20])
+    [line] = narrow_photo_warnings([tmp_path / "short.png", *photos[1:]], sample=3)
+    assert line.startswith("1 of the 2 photos checked across the 5 is")
+    [line] = narrow_photo_warnings(photos, sample=3)
+    assert line.startswith("1 of the 2 photos checked across the 5 is")
+    assert narrow_photo_warnings(photos[:1], sample=3) == [] and not is_narrow_16bit(tmp_path / "short.png")
 
 
 @pytest.mark.parametrize(

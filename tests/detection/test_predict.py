@@ -416,6 +416,32 @@ def test_12_bit_data_in_a_16_bit_photo_is_one_warning_before_the_model_runs(
     assert err.count("\n") == 1
 
 
+def test_12_bit_data_after_16_other_photos_is_warned_of(
+    checkpoint: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # only the first 16 photos were checked: a 12-bit lot sorted after an 8-bit one reached the model unwarned
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(20):
+        cv2.imwrite(str(folder / f"{index:02d}.png"), np.full((8, 8, 3), 200, np.uint8))
+    camera = as_12_bit_data(folder / "19.png")
+
+    class Loaded(Exception):
+        pass
+
+    def load(weights):
+        raise Loaded
+
+    monkeypatch.setattr("detection.predict.load_detector", load)
+    with pytest.raises(Loaded):
+        predicted_images(checkpoint, folder)
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "warning: 1 of the 16 photos checked across the 20 is 16-bit with every value below 4096 (12-bit "
+        f"camera data?), e.g. {camera} "
+    )
+
+
 def test_a_truncated_jpeg_is_named(checkpoint: Path, photos: Path, capsys) -> None:
     data = (photos / "b.jpg").read_bytes()
     (photos / "b.jpg").write_bytes(data[: len(data) // 2])
