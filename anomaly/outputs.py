@@ -39,8 +39,10 @@ from converters.masks import mask_to_rle
 CATEGORY = "anomaly"
 PREDICTIONS_FILE = "predictions.json"
 IMAGES_FILE = "images.json"
+#: The folders of ``--out`` that hold images (a later ``--source`` pattern must not reach them).
+IMAGE_FOLDERS = ("masks", "anomaly_maps")
 #: What a predictions folder holds; ``--overwrite`` replaces no folder holding anything else.
-OUTPUT_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, "predict.json", "scores.csv", "masks", "anomaly_maps")
+OUTPUT_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, "predict.json", "scores.csv", *IMAGE_FOLDERS)
 
 
 def instance_results(instances: Instances, image_id: int, file_name: str) -> list[dict]:

@@ -15,6 +15,7 @@ recursively) or a quoted glob pattern.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import itertools
 import os
@@ -396,23 +397,33 @@ def photo_root(source: str | Path) -> tuple[Path, bool]:
 
 
 def check_out_of_photos(
-    out: str | Path, source: str | Path, *, later: str, kept: Sequence[tuple[Path, str]] = ()
+    out: str | Path,
+    source: str | Path,
+    *,
+    later: str,
+    images_in: Sequence[str],
+    kept: Sequence[tuple[Path, str]] = (),
 ) -> Path:
-    """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, and does
-    not lie inside their folder when that is searched recursively (:func:`photo_root`).
+    """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, does not
+    lie inside their folder when that is searched recursively (:func:`photo_root`), and none of the
+    images it will hold could match a pattern ``source`` (:func:`check_out_of_pattern`).
 
-    ``--overwrite`` would delete a folder ``out`` holds; below a recursive photo folder, a later run
-    would read ``out``'s files as photos.
+    ``--overwrite`` would delete a folder ``out`` holds; below a recursive photo folder, or where a
+    pattern reaches (``lots/*/*/*.jpg`` and ``--out lots/run``: ``lots/run/overlays/a.jpg``), a later
+    run would read ``out``'s files as photos.
 
     Args:
         out: the output folder.
         source: the ``--source`` (a photo, a folder or a glob pattern).
         later: what a later run would do with ``out``'s files there (``inspect its overlays too``).
+        images_in: the folders of ``out`` the command writes images into, at any depth below
+            (``overlays``, ``masks``); it writes none beside them.
         kept: more folders ``out`` may not hold, checked first, each with what it is for the message
             (``the run``).
 
     Raises:
-        UserError: naming ``out`` and the folder it holds or lies in.
+        UserError: naming ``out`` and the folder it holds or lies in, or the pattern and the folder
+            of ``out`` whose images it could match.
     """
     root, recursive = photo_root(source)
     out, root = Path(out).resolve(), root.resolve()
@@ -424,7 +435,63 @@ def check_out_of_photos(
             f"output folder {out} is inside the photo folder {root}, where a later run would {later}; "
             "choose another --out"
         )
+    check_out_of_pattern(out, source, later=later, images_in=images_in)
     return out
+
+
+def check_out_of_pattern(
+    out: str | Path, source: str | Path, *, later: str, images_in: Sequence[str]
+) -> None:
+    """Refuses an ``out`` whose images a pattern ``source`` could match (:func:`pattern_could_match_below`);
+    a photo or folder ``source`` passes.
+
+    Args:
+        out: the output folder.
+        source: the ``--source``.
+        later: what a later run would do with those images (``inspect its overlays too``).
+        images_in: the folders of ``out`` the command writes images into, at any depth below.
+
+    Raises:
+        UserError: naming ``out``, the pattern and the folder of ``out`` it could reach.
+    """
+    if Path(source).is_file() or Path(source).is_dir():
+        return
+    out = Path(out).resolve()
+    for name in images_in:
+        if pattern_could_match_below(str(source), out / name):
+            raise UserError(
+                f"output folder {out} would hold images ({out / name}/...) that the pattern '{source}' "
+                f"matches, where a later run would {later}; choose another --out"
+            )
+
+
+def pattern_could_match_below(pattern: str, folder: Path) -> bool:
+    """Whether a file at some path below ``folder`` could match the glob ``pattern`` (``**`` any number
+    of folders, as :func:`photo_files` reads it), whatever the names below ``folder``.
+
+    The pattern's leading folder (:func:`glob_base`) is resolved as ``folder`` should be; its wildcard
+    parts are matched name by name with :func:`fnmatch.fnmatchcase` (a ``*`` matches a leading dot too,
+    which ``glob`` would not: a hidden folder counts as reachable).
+
+    >>> pattern_could_match_below("/lots/*/*/*.jpg", Path("/lots/run/overlays"))
+    True
+    >>> pattern_could_match_below("/lots/*/*.jpg", Path("/lots/run/overlays"))
+    False
+    """
+    base = glob_base(pattern)
+    wild = Path(pattern).parts[len(base.parts) :]  # Path(".").parts is ()
+    return _could_match_below((*base.resolve().parts, *wild), Path(folder).parts)
+
+
+def _could_match_below(pattern: Sequence[str], names: Sequence[str]) -> bool:
+    """:func:`pattern_could_match_below` on the names of a pattern and a folder."""
+    if not names:  # below the folder: any one or more names, which any pattern left can take
+        return bool(pattern)
+    if not pattern:
+        return False
+    if pattern[0] == "**":  # zero or more names
+        return _could_match_below(pattern[1:], names) or _could_match_below(pattern, names[1:])
+    return fnmatch.fnmatchcase(names[0], pattern[0]) and _could_match_below(pattern[1:], names[1:])
 
 
 def _once_each(files: Iterable[Path]) -> list[Path]:

@@ -46,6 +46,7 @@ from common.folders import build_folder, check_output_folder, check_unique_names
 from common.images import (
     NARROW_PHOTO_SAMPLE,
     check_opencv_decodes,
+    check_out_of_pattern,
     decode_image_file,
     encode_image,
     image_size,
@@ -309,6 +310,7 @@ def run(args: argparse.Namespace) -> Path:
     root, recursive = photo_root(args.source)
     if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
         raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
+    check_out_of_pattern(out, args.source, later="read its overlays as photos", images_in=(OVERLAYS_DIR,))
     if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
         # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
         check_output_folder(

@@ -193,10 +193,13 @@ def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
 
     Raises:
         UserError: ``out`` holds the photos (``--overwrite`` would delete them), lies inside a
-            folder searched recursively (the next run would inspect its overlays), is a file,
+            folder searched recursively or where a pattern ``source`` reaches its image folders (the
+            next run would inspect its overlays), is a file,
             exists without ``overwrite``, or cannot be created.
     """
-    out = check_out_of_photos(out, source, later="inspect its overlays too")
+    out = check_out_of_photos(
+        out, source, later="inspect its overlays too", images_in=(OVERLAYS_DIR, MASKS_DIR, ANOMALY_MAPS_DIR)
+    )
     check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES)
     return out
 

@@ -528,6 +528,11 @@ def test_a_pattern_predicts_the_photos_it_matches(run: Path, lot: Path, pattern:
     [
         ("**/*.png", "lot/pred", "inside the photo folder"),  # a later run would score the maps as photos
         ("*/*.png", "lot", "holds the photos"),  # --overwrite would replace them
+        (
+            "../*/*/*.png",
+            "pred",
+            r"would hold images \(.*masks/\.\.\.\) that the pattern",
+        ),  # pred/masks/*/x.png
     ],
 )
 def test_an_out_that_would_clobber_a_patterns_photos_is_refused(

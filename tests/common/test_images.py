@@ -394,7 +394,9 @@ def test_an_out_holding_or_inside_the_photos_is_refused(tmp_path, monkeypatch, s
     with pytest.raises(
         UserError, match=rf"^output folder {re.escape(str((tmp_path / out).resolve()))} {message}"
     ):
-        check_out_of_photos(out, source, later="read it", kept=[(Path("run/sub"), "the run")])
+        check_out_of_photos(
+            out, source, later="read it", images_in=["overlays"], kept=[(Path("run/sub"), "the run")]
+        )
 
 
 @pytest.mark.parametrize(
@@ -408,7 +410,56 @@ def test_an_out_holding_or_inside_the_photos_is_refused(tmp_path, monkeypatch, s
 def test_an_out_clear_of_the_photos_comes_back_resolved(tmp_path, monkeypatch, source, out) -> None:
     monkeypatch.chdir(tmp_path)
     write_png(tmp_path / "photos" / "one.png")
-    assert check_out_of_photos(out, source, later="read it") == (tmp_path / out).resolve()
+    assert (
+        check_out_of_photos(out, source, later="read it", images_in=["overlays"])
+        == (tmp_path / out).resolve()
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "out"),
+    [
+        ("lots/*/*/*.jpg", "lots/run"),  # lots/run/overlays/a.jpg: a later run's photo
+        ("*/*/*/*.jpg", "lots/run"),  # no fixed leading folder
+        ("lots/*/overlays/*.jpg", "lots/run"),
+        ("lots/l*/*/*/*.jpg", "lots/line_2/run"),
+        ("lots/*/*/*", "lots/run"),  # any name
+        ("{tmp}/lots/*/*/*.jpg", "lots/run"),  # an absolute pattern, a relative --out
+        ("lots/*/*/*.jpg", "{tmp}/lots/../lots/run"),  # --out resolved
+    ],
+)
+def test_an_out_whose_images_a_pattern_could_match_is_refused(tmp_path, monkeypatch, source, out) -> None:
+    # was: only a ** pattern's leading folder was checked, so lots/*/*/*.jpg passed --out lots/run
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
+    source, out = source.format(tmp=tmp_path), out.format(tmp=tmp_path)
+    resolved = (tmp_path / "lots" / out.rsplit("lots/", 1)[1]).resolve()
+    with pytest.raises(
+        UserError,
+        match=rf"^output folder {re.escape(str(resolved))} would hold images "
+        rf"\({re.escape(str(resolved / 'overlays'))}/\.\.\.\) that the pattern '{re.escape(source)}' "
+        "matches, where a later run would read it; choose another --out$",
+    ):
+        check_out_of_photos(out, source, later="read it", images_in=["overlays", "masks"])
+
+
+@pytest.mark.parametrize(
+    ("source", "out"),
+    [
+        ("lots/*/*.jpg", "lots/run"),  # its images lie two folders down: lots/run/overlays/a.jpg
+        ("lots/*/*/*.jpg", "lots/line_1/run"),  # beside the cam folder: one folder too deep
+        ("lots/*/cam/*.jpg", "lots/run"),  # overlays/ is not cam/
+        ("lots/line_*/*/*.jpg", "lots/run"),  # run is not line_*
+        ("lots/**/*.jpg", "elsewhere/run"),
+    ],
+)
+def test_an_out_beside_a_patterns_photos_passes(tmp_path, monkeypatch, source, out) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
+    assert (
+        check_out_of_photos(out, source, later="read it", images_in=["overlays"])
+        == (tmp_path / out).resolve()
+    )
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])

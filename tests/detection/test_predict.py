@@ -476,6 +476,22 @@ def test_an_out_inside_the_photo_folder_is_refused(
     assert sorted(p.name for p in photos.iterdir()) == before  # was: predictions.json among the photos
 
 
+def test_an_out_whose_overlays_the_pattern_matches_is_refused(
+    checkpoint: Path, tmp_path: Path, capsys
+) -> None:
+    # was: only a ** pattern's leading folder was checked; a later run read lots/run/overlays/a.jpg
+    photo = tmp_path / "lots" / "line_1" / "cam" / "a.jpg"
+    photo.parent.mkdir(parents=True)
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    source, out = f"{tmp_path}/lots/*/*/*.jpg", tmp_path / "lots" / "run"
+    assert main(["--weights", str(checkpoint), "--source", source, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: output folder {out} would hold images ({out / 'overlays'}/...) that the pattern '{source}' "
+        "matches, where a later run would read its overlays as photos; choose another --out\n"
+    )
+    assert not out.exists()
+
+
 def test_an_mvtec_category_root_is_refused(checkpoint: Path, photos: Path, tmp_path: Path, capsys) -> None:
     root = tmp_path / "hazelnut"
     for folder in ("test/crack", "ground_truth/crack"):
