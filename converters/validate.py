@@ -30,7 +30,7 @@ from tqdm import tqdm
 from common.cli import OneLineParser, command_name, exit_code
 from common.coco import read_coco_index
 from common.config import read_yaml
-from common.data_sets import data_set_folder
+from common.data_sets import DATA_YAML, data_set_folder
 from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
@@ -531,7 +531,11 @@ def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[st
     """
     if not Path(folder).exists():  # a mistyped data.yaml was 'no data.yaml ... in .../data.yaml'
         raise UserError(f"{folder} does not exist")
-    folder = data_set_folder(Path(folder), given=str(folder), flag="the data set folder")
+    path = Path(folder)
+    # any set's data.yaml is its folder here, as data_set_folder takes only the converters' (splits.json)
+    if path.name == DATA_YAML and path.is_file():
+        path = path.parent
+    folder = data_set_folder(path, given=str(folder), flag="the data set folder")
     if folder.is_file():  # 'no data.yaml or annotations/ in <file>' of instances_val.json, a photo
         raise UserError(f"{folder} is a file, not a data set folder (or its data.yaml)")
     if not (folder / "data.yaml").is_file() and not (folder / "annotations").is_dir():

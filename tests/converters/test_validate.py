@@ -313,12 +313,17 @@ def test_a_split_with_a_problem_shows_its_notes_beside_the_problem():
     )
 
 
-def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset, capsys):
-    # it passed without a word that the splits were not checked against the converter's record
-    assert validate_main([str(dataset), "--no-progress"]) == 0
+@pytest.mark.parametrize("converted", [True, False])
+@pytest.mark.parametrize("given", ["", "data.yaml"])
+def test_a_data_set_without_splits_json_is_said_to_have_no_split_record(dataset, capsys, given, converted):
+    # it passed without a word that the splits were not checked against the converter's record; given as
+    # its data.yaml it was refused: "has no splits.json beside it: not a data set the converters wrote"
+    if not converted:
+        _as_another_tools(dataset)
+    assert validate_main([str(dataset / given), "--no-progress"]) == 0
     assert "splits.json" not in capsys.readouterr().err
     (dataset / "splits.json").unlink()
-    assert validate_main([str(dataset), "--no-progress"]) == 0
+    assert validate_main([str(dataset / given), "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert "ok" in captured.out
     assert captured.err == (
