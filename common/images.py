@@ -797,9 +797,9 @@ def check_mask_upright(mask: str | Path) -> None:
 
 
 def tiff_orientation(path: str | Path, *, what: str = "image") -> int:
-    """The orientation tag of a TIFF's first directory (classic or BigTIFF), 1 when absent or outside 1-8,
-    read from the header with PIL's directory reader: neither its pixel format (a 3-channel float32 TIFF,
-    which ``Image.open`` refuses) nor its size (PIL's decompression-bomb limit) matters.
+    """The orientation tag of a TIFF's first directory (classic or BigTIFF, either byte order), 1 when absent
+    or outside 1-8, read from the header with PIL's directory reader: neither its pixel format (a 3-channel
+    float32 TIFF, which ``Image.open`` refuses) nor its size (PIL's decompression-bomb limit) matters.
 
     Raises:
         UserError: the file or its first directory does not read, naming ``what`` and the file.
@@ -807,9 +807,12 @@ def tiff_orientation(path: str | Path, *, what: str = "image") -> int:
     try:
         with open(path, "rb") as file:
             header = file.read(8)
-            if header[2:3] == b"+":  # BigTIFF: an 8-byte offset follows
-                header += file.read(8)
-            directory = TiffImagePlugin.ImageFileDirectory_v2(header)
+            order = header[:2]
+            if header[:4] in (b"II+\x00", b"MM\x00+"):  # BigTIFF: an 8-byte offset follows
+                # PIL (13.0) takes a big-endian one for classic by its 3rd byte (0, not 43) and reads
+                # 12-byte entries: given the little-endian magic, the byte order apart, it reads both
+                header = b"II+\x00" + header[4:] + file.read(8)
+            directory = TiffImagePlugin.ImageFileDirectory_v2(header, prefix=order)
             file.seek(directory.next)
             with warnings.catch_warnings(record=True) as caught:  # PIL warns of a directory cut short
                 warnings.simplefilter("always")

@@ -38,6 +38,7 @@ from common.images import (
     photo_colour,
     photo_files,
     photo_root,
+    tiff_orientation,
 )
 
 
@@ -784,6 +785,45 @@ def test_a_tiff_mask_pil_cannot_open_is_refused_where_opencv_turns_it(tmp_path, 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1200 px: over twice the limit
     with pytest.raises(UserError, match=r"has an EXIF orientation tag \(8\)"):
         check_mask_upright(large)
+
+
+def bigtiff_mask(path: Path, pixels: np.ndarray, order: str, orientation: int | None) -> None:
+    """An uncompressed 8-bit grey BigTIFF of ``pixels`` ((H, W) uint8), byte order ``"II"`` or ``"MM"``,
+    with an orientation tag when given; by hand: no writer here makes a big-endian BigTIFF."""
+    endian = "<" if order == "II" else ">"
+    height, width = pixels.shape
+    directory_at, entries = 16, [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1)]
+    entries += [(273, 16, None), (277, 3, 1), (278, 4, height), (279, 16, pixels.size)]  # 273: pixels at
+    if orientation is not None:
+        entries.append((EXIF_ORIENTATION, 3, orientation))
+    pixels_at = directory_at + 8 + 20 * len(entries) + 8
+    data = (b"II+\x00" if order == "II" else b"MM\x00+") + struct.pack(
+        endian + "HHQQ", 8, 0, directory_at, len(entries)
+    )
+    for tag, kind, value in sorted(entries):
+        field = struct.pack(endian + {3: "H", 4: "L", 16: "Q"}[kind], pixels_at if value is None else value)
+        data += struct.pack(endian + "HHQ", tag, kind, 1) + field.ljust(8, b"\0")
+    path.write_bytes(data + struct.pack(endian + "Q", 0) + pixels.tobytes())
+
+
+@pytest.mark.parametrize("orientation", [None, 1, 6])
+@pytest.mark.parametrize("order", ["II", "MM"])
+def test_a_bigtiff_masks_tag_is_read_in_either_byte_order(tmp_path, order, orientation):
+    # a big-endian BigTIFF (MM\0+) was read as a classic TIFF: "its first directory is cut short"
+    mask = tmp_path / "mask.tif"
+    pixels = np.zeros((8, 8), np.uint8)
+    pixels[:4, :2] = 255
+    bigtiff_mask(mask, pixels, order, orientation)
+    if orientation is None:  # a valid file: OpenCV reads it as written
+        assert np.array_equal(decode_image_file(mask, cv2.IMREAD_UNCHANGED), pixels)
+    assert tiff_orientation(mask, what="mask") == (orientation or 1)
+    if orientation == 6:
+        with pytest.raises(
+            UserError, match=rf"^mask {re.escape(str(mask))} has an EXIF orientation tag \(6\)"
+        ):
+            check_mask_upright(mask)
+    else:
+        check_mask_upright(mask)
 
 
 @pytest.mark.parametrize("header", [b"II*\x00", b"II*\x00\xff\x00\x00\x00", b"MM\x00*\x00\x00\x00\x08\x00"])
