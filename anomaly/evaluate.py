@@ -475,12 +475,15 @@ def evaluate_run(
                 )
             else:
                 picked_on = "given"
+            # a defect photo without a mask has no truth to score a mask against; the maps scored above,
+            # not PatchCore once more on every photo
+            kept = [i for i, record in enumerate(records) if not record.mask_missing]
             with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
                 metrics["masks"] = {
-                    # a defect photo without a mask has no truth to score a mask against
                     **score_masks(
                         run,
-                        masked(records),
+                        [records[i] for i in kept],
+                        [maps[i] for i in kept],
                         segmenter,
                         threshold,
                         picked_on,

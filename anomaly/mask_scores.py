@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from anomaly.data import read_mask, read_rgb
+from anomaly.maps import to_image_size
 from anomaly.masks import Segmenter
 from anomaly.outputs import CATEGORY, instance_results
 from anomaly.regions import map_regions
@@ -97,6 +99,7 @@ def mask_ap(masks: Sequence[np.ndarray] | GroundTruth, results: list[dict]) -> t
 def score_masks(
     run: AnomalyRun,
     records: Sequence[ImageRecord],
+    maps: Sequence[np.ndarray],
     segmenter: Segmenter,
     threshold: float,
     threshold_from: str,
@@ -106,6 +109,14 @@ def score_masks(
 ) -> dict:
     """Masks for every record (map at the photo's size -> regions -> segmenter), scored.
 
+    Args:
+        run: checks each photo as :meth:`~anomaly.run.AnomalyRun.predict` does (its size, its colour).
+        maps: each record's map as :func:`anomaly.evaluate.score_records` keeps it, ``(S, S)`` float32 on
+            the model's input grid, resized bilinearly to the photo's size one photo at a time, as
+            :meth:`~anomaly.patchcore.PatchCore.predict` resizes it (PatchCore ran once a photo, not again
+            here, and the masks come from the very maps the pixel figures and a threshold picked on the
+            scored photos were measured on).
+
     Returns:
         ``{"threshold", "threshold_from", "segmenter", "iou_defect", "iou_good", "iou_all",
         "dice_defect", "mask_ap", "mask_ap50", "instances"}``.
@@ -113,10 +124,14 @@ def score_masks(
     # each photo scored as it comes: its full-size predicted and true masks (2 bytes a photo pixel) were
     # held for every photo until the end, 24 MB a 4000 x 3000 photo
     scores, defect, truths, results = [], [], GroundTruth(), []
-    for image_id, record in enumerate(tqdm(records, desc="masks", disable=not progress), start=1):
+    pairs = zip(records, maps, strict=True)
+    for image_id, (record, grid_map) in enumerate(
+        tqdm(pairs, desc="masks", total=len(records), disable=not progress), start=1
+    ):
         image = read_rgb(record.image)
-        [prediction] = run.predict([image], [record.image])
-        regions = map_regions(prediction.anomaly_map, threshold, min_area=min_area)
+        run.check_photo(image, record.image)
+        anomaly_map = to_image_size(torch.from_numpy(grid_map), image.shape[:2]).numpy()
+        regions = map_regions(anomaly_map, threshold, min_area=min_area)
         instances = segmenter(image, regions, min_area=min_area, path=record.image)  # its cached embedding
         predicted = instances.masks.any(0) if len(instances.masks) else np.zeros(image.shape[:2], bool)
         truth = read_mask(record, image.shape[:2])
@@ -124,7 +139,7 @@ def score_masks(
         defect.append(bool(np.any(truth)))
         truths.add(truth)
         results += instance_results(instances, image_id, str(record.image))
-        del image, prediction, regions, instances, predicted, truth  # not held beside the next photo's
+        del image, anomaly_map, regions, instances, predicted, truth  # not held beside the next photo's
     overlap = mean_of_iou_dice(scores, defect)
     ap, ap50 = mask_ap(truths, results)
     return {

@@ -125,11 +125,16 @@ class AnomalyRun:
     ) -> list[Prediction]:
         """Maps and scores of RGB uint8 images of the fit size (``paths`` name them in errors)."""
         for index, image in enumerate(images):
-            name = paths[index] if paths else f"#{index}"
-            check_rgb(image, name)
-            check_size(image, self.image_shape, name)
-            self._warn_other_colour(image, name)
+            self.check_photo(image, paths[index] if paths else f"#{index}")
         return self.model.predict(images)
+
+    def check_photo(self, image: np.ndarray, name: str | Path) -> None:
+        """What :meth:`predict` checks of each photo (``name`` names it): RGB uint8 of the fit size, and
+        one ``warning:`` line per run at the first photo grey where the fit photos were colour or the other
+        way; for callers that score photos with :attr:`model` itself, as ``anomaly.evaluate`` does."""
+        check_rgb(image, name)
+        check_size(image, self.image_shape, name)
+        self._warn_other_colour(image, name)
 
     def warn_flagged_throughout(self, anomaly_map: np.ndarray, threshold: float, name: str | Path) -> None:
         """One ``warning:`` line per run the first time more than :data:`FLAGGED_AREA_WARNING` of a photo's

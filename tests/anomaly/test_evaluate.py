@@ -285,6 +285,43 @@ def test_metrics_json_records_the_min_area_its_masks_kept(tmp_path: Path, tiny_c
     assert saved["versions"] == package_versions()  # what its figures depend on (none recorded before)
 
 
+def test_masks_are_cut_from_the_maps_scored_once_a_photo(
+    tmp_path: Path, tiny_config: dict, monkeypatch
+) -> None:
+    # evaluate --masks ran PatchCore a second time on every photo it had scored (run.predict in score_masks)
+    # for the maps it already held; the masks must be those of run.predict's maps all the same
+    from anomaly.data import eval_records, load_records, masked
+    from anomaly.mask_scores import score_masks
+    from anomaly.masks import Segmenter
+    from anomaly.patchcore import PatchCore
+
+    category = make_parts(tmp_path / "data", n_defect=4)
+    (category / "ground_truth" / "spot" / "001_mask.png").unlink()  # maps of photos without one are skipped
+    # 32 px: the maps are on a 32 x 32 grid, resized to the 64 x 64 photos
+    run = fit_run(
+        category.parent, "part", tmp_path / "run", config={**tiny_config, "image_size": 32}, progress=False
+    )
+    scored, score = [], PatchCore.score
+
+    def counted(self, batch):  # noqa: ANN001, ANN202
+        scored.append(len(batch))
+        return score(self, batch)
+
+    monkeypatch.setattr(PatchCore, "score", counted)
+    metrics = evaluate_run(tmp_path / "run", masks=True, figure=False, progress=False)
+    assert sum(scored) == 6  # each of the 2 good and 4 defect photos once
+    assert metrics["pixel"]["defect_images_without_mask"] == 1 and metrics["masks"]["instances"] > 0
+    records = masked(eval_records(load_records(category.parent, "part")))
+    maps = [
+        run.predict([read_rgb(r.image)], [r.image])[0].anomaly_map for r in records
+    ]  # at the photos' size
+    assert maps[0].shape == (64, 64)
+    threshold = metrics["masks"]["threshold"]
+    expected = score_masks(run, records, maps, Segmenter(), threshold, "", min_area=MIN_AREA, progress=False)
+    for key in ("iou_defect", "iou_good", "iou_all", "dice_defect", "mask_ap", "mask_ap50", "instances"):
+        assert metrics["masks"][key] == expected[key], key
+
+
 def test_good_peak_is_taken_on_good_images_only(tmp_path: Path, tiny_config: dict) -> None:
     # a defect image with an empty mask (or one too small for the model's grid) counted as good: its
     # peak became "the largest map value on a good image", which inspection --anomaly-run lifts its

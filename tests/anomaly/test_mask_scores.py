@@ -7,53 +7,54 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anomaly.data import eval_records, load_records, read_mask
+from anomaly.data import eval_records, load_records, read_mask, read_rgb
 from anomaly.mask_scores import ground_truth_coco, mask_ap, score_masks
 from anomaly.masks import Segmenter
-from anomaly.patchcore import Prediction
 from converters.masks import mask_to_instances
 
 
-class HandMadeMaps:
-    """A run whose map is 2 on the ground truth and 3 on a 4 x 4 false alarm in the top-left corner."""
+class Checks:
+    """A run's photo checks, passing every photo: :func:`score_masks` takes the maps it is given."""
 
-    def __init__(self, records) -> None:
-        self.records = {str(r.image): r for r in records}
+    def check_photo(self, image, name) -> None:
+        pass
 
-    def predict(self, images, paths):
-        record = self.records[str(paths[0])]
-        anomaly_map = 2.0 * read_mask(record, images[0].shape[:2]).astype(np.float32)
-        anomaly_map[:4, :4] = 3.0
-        return [Prediction(anomaly_map, float(anomaly_map.max()))]
+
+def truth_of(record) -> np.ndarray:
+    """The record's ground truth at its photo's size, ``(H, W)`` bool."""
+    return read_mask(record, read_rgb(record.image).shape[:2])
+
+
+def hand_made_map(record) -> np.ndarray:
+    """A map at the photo's size, 2 on the ground truth and 3 on a 4 x 4 false alarm top left."""
+    anomaly_map = 2.0 * truth_of(record).astype(np.float32)
+    anomaly_map[:4, :4] = 3.0
+    return anomaly_map
 
 
 def test_an_images_iou_is_that_of_all_its_instances(parts: Path) -> None:
     records = [r for r in eval_records(load_records(parts.parent, "part")) if not r.is_good]
     truths = [read_mask(r, (64, 64)) for r in records]
     assert not any(t[:4, :4].any() for t in truths)
-    masks = score_masks(HandMadeMaps(records), records, Segmenter(), 1.0, "given", min_area=1, progress=False)
+    maps = [hand_made_map(r) for r in records]
+    masks = score_masks(Checks(), records, maps, Segmenter(), 1.0, "given", min_area=1, progress=False)
     expected = np.mean([t.sum() / (t.sum() + 16) for t in truths])
     assert masks["iou_defect"] == pytest.approx(expected)
     assert masks["instances"] == 2 * len(records)
 
 
-class ShrunkMaps:
-    """A run whose map is 2 on each defect's box less a one-pixel rim, 3 on a 15-pixel speck, 0 elsewhere.
+def shrunk_map(record) -> np.ndarray:
+    """A map 2 on each defect's box less a one-pixel rim, 3 on a 15-pixel speck, 0 elsewhere.
 
     Good images get an empty map. The speck is below ``score_masks``'s default ``min_area`` of 16.
     """
-
-    def __init__(self, records) -> None:
-        self.records = {str(r.image): r for r in records}
-
-    def predict(self, images, paths):
-        truth = read_mask(self.records[str(paths[0])], images[0].shape[:2])
-        anomaly_map = np.zeros(truth.shape, np.float32)
-        if truth.any():
-            rows, cols = truth.nonzero()
-            anomaly_map[rows.min() + 1 : rows.max(), cols.min() + 1 : cols.max()] = 2.0
-            anomaly_map[-3:, -5:] = 3.0
-        return [Prediction(anomaly_map, float(anomaly_map.max()))]
+    truth = truth_of(record)
+    anomaly_map = np.zeros(truth.shape, np.float32)
+    if truth.any():
+        rows, cols = truth.nonzero()
+        anomaly_map[rows.min() + 1 : rows.max(), cols.min() + 1 : cols.max()] = 2.0
+        anomaly_map[-3:, -5:] = 3.0
+    return anomaly_map
 
 
 class RecordingSegmenter(Segmenter):
@@ -73,7 +74,8 @@ def test_scores_of_masks_a_rim_short_of_the_truth_on_defect_and_good_images(part
     truths = [read_mask(r, (64, 64)) for r in records]
     assert all(t.sum() == 14 * 14 for t, d in zip(truths, defect, strict=True) if d)
     segmenter = RecordingSegmenter()
-    masks = score_masks(ShrunkMaps(records), records, segmenter, 1.0, "val", progress=False)
+    maps = [shrunk_map(r) for r in records]
+    masks = score_masks(Checks(), records, maps, segmenter, 1.0, "val", progress=False)
     # 12 x 12 of a 14 x 14 defect, the speck dropped (default min_area 16), good images left clean
     iou, dice = 144 / 196, 2 * 144 / (144 + 196)
     assert masks["instances"] == sum(defect) and masks["threshold_from"] == "val"
@@ -122,21 +124,11 @@ def test_mask_ap_of_the_ground_truth_itself_is_one() -> None:
     assert mask_ap([first, second], results) == pytest.approx((1.0, 1.0))
 
 
-class ExactMaps:
-    """A run whose map is 2 on the ground truth, 0 elsewhere."""
-
-    def __init__(self, records) -> None:
-        self.records = {str(r.image): r for r in records}
-
-    def predict(self, images, paths):
-        truth = read_mask(self.records[str(paths[0])], images[0].shape[:2])
-        return [Prediction(2.0 * truth.astype(np.float32), 2.0 * float(truth.any()))]
-
-
 def test_masks_of_wide_photos_are_read_at_the_photos_size(tmp_path: Path, category_factory) -> None:
     category_factory(tmp_path, "wide", size=(48, 64))
     records = eval_records(load_records(tmp_path, "wide"))
-    masks = score_masks(ExactMaps(records), records, Segmenter(), 1.0, "given", min_area=1, progress=False)
+    maps = [2.0 * truth_of(r).astype(np.float32) for r in records]  # 2 on the ground truth, 0 elsewhere
+    masks = score_masks(Checks(), records, maps, Segmenter(), 1.0, "given", min_area=1, progress=False)
     assert masks["iou_defect"] == 1.0 and masks["iou_good"] == 1.0
     assert masks["mask_ap"] == pytest.approx(1.0)
 
@@ -172,8 +164,9 @@ def test_each_photos_masks_are_scored_as_they_come_not_held_to_the_end(parts: Pa
         made.append(weakref.ref(truth))
         return truth
 
+    maps = [hand_made_map(r) for r in records]
     monkeypatch.setattr(anomaly.mask_scores, "read_mask", tracked)
-    masks = score_masks(HandMadeMaps(records), records, Segmenter(), 1.0, "given", min_area=1, progress=False)
+    masks = score_masks(Checks(), records, maps, Segmenter(), 1.0, "given", min_area=1, progress=False)
     assert len(alive) == len(records) > 2 and not any(alive)
     # the figures of every mask held to the end, as before
     truths = [read_mask(r, (64, 64)) for r in records]
