@@ -420,8 +420,15 @@ def rename_session(args: argparse.Namespace) -> None:
     check_rename_options(args, renames)
     lock = OutLock(args.out, advice="stop it first, then rename")  # before the read (OutLock.saved_meanwhile)
 
-    def read() -> AnnotationSession:
-        return AnnotationSession.read(args.out, args.images, category=args.category, photos_optional=True)
+    def read() -> AnnotationSession:  # a name renamed here is not warned of as one Windows cannot hold
+        return AnnotationSession.read(
+            args.out,
+            args.images,
+            category=args.category,
+            photos_optional=True,
+            renaming={old for old, new in renames.items() if new != old},
+            category_renamed_to=args.rename_category,
+        )
 
     session = read()
     renamed_classes(session.classes, renames)

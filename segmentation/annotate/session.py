@@ -37,7 +37,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
@@ -172,6 +172,8 @@ class AnnotationSession:
         category: str | None = None,
         default_classes: Sequence[str] | None = None,
         photos_optional: bool = False,
+        renaming: Collection[str] = (),
+        category_renamed_to: str | None = None,
     ) -> AnnotationSession:
         """The session of ``out`` with every option checked, writing nothing yet.
 
@@ -194,6 +196,9 @@ class AnnotationSession:
             photos_optional: for an export: with ``images`` left out and the stored photo folder
                 gone, the session is read from the state alone (:attr:`photos_gone`); the tree
                 holds a copy of every photo with labels, which is all an export reads.
+            renaming: saved classes a rename gives other names, and ``category_renamed_to``, the name it
+                gives the category: such a name Windows cannot hold is not warned of
+                (:func:`~segmentation.annotate.state_file.warn_windows_names` asks for the rename).
 
         Raises:
             AnnotationError: bad names, a state written by something else, class
@@ -207,10 +212,17 @@ class AnnotationSession:
         state_path = out / STATE_FILE
         stored: dict = read_state(state_path) if state_path.is_file() else {}
         if photos_optional and images is None and stored and not Path(stored["images_dir"]).is_dir():
-            return cls._from_state(out, stored, classes=classes, category=category)
+            return cls._from_state(
+                out,
+                stored,
+                classes=classes,
+                category=category,
+                renaming=renaming,
+                category_renamed_to=category_renamed_to,
+            )
         images_dir = images_dir_of(stored, images, out)
-        category = category_of(stored, category, out)
-        names = class_names_of(stored, classes, default_classes, out)
+        category = category_of(stored, category, out, renamed_to=category_renamed_to)
+        names = class_names_of(stored, classes, default_classes, out, renamed=renaming)
         entries, keys, unreadable = listed_entries(stored, names, images_dir, out)
         if stored and images_dir.resolve() != Path(stored["images_dir"]).resolve():
             tree = tree_of(out, category, stored.get("category_was"))  # a category rename cut short
@@ -236,15 +248,22 @@ class AnnotationSession:
 
     @classmethod
     def _from_state(
-        cls, out: Path, stored: dict, *, classes: Sequence[str] | None, category: str | None
+        cls,
+        out: Path,
+        stored: dict,
+        *,
+        classes: Sequence[str] | None,
+        category: str | None,
+        renaming: Collection[str] = (),
+        category_renamed_to: str | None = None,
     ) -> AnnotationSession:
         """The session of ``out`` from its state alone, its photo folder gone (see :meth:`read`).
 
         Every annotated photo counts as present: which were removed from the folder cannot be told,
         and the tree holds their copies either way (a photo removed from ``--images`` keeps its files).
         """
-        category = category_of(stored, category, out)
-        names = class_names_of(stored, classes, None, out)
+        category = category_of(stored, category, out, renamed_to=category_renamed_to)
+        names = class_names_of(stored, classes, None, out, renamed=renaming)
         entries = stored_entries(stored, names, out)
         if not entries:
             raise AnnotationError(f"{out / STATE_FILE} lists no photos: nothing to export")

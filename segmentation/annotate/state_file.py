@@ -15,7 +15,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from common.errors import UserError, one_line
@@ -64,8 +64,12 @@ def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
     return images_dir
 
 
-def category_of(stored: dict, category: str | None, out: Path) -> str:
-    """The category folder name: the stored one on a resume (a different one is refused)."""
+def category_of(stored: dict, category: str | None, out: Path, *, renamed_to: str | None = None) -> str:
+    """The category folder name: the stored one on a resume (a different one is refused).
+
+    ``renamed_to``: the name ``--rename-category`` gives it; another than the stored one, that is not
+    warned of as a name Windows cannot hold (:func:`warn_windows_names`), a warning asking for that rename.
+    """
     stored_category = stored.get("category")
     if category is not None and stored_category and category != stored_category:
         raise AnnotationError(
@@ -74,7 +78,9 @@ def category_of(stored: dict, category: str | None, out: Path) -> str:
     # --category "" (an unset shell variable) is a bad name, not the default one
     category = category if category is not None else stored_category or default_category(out)
     if stored_category and category == stored_category:  # saved before the rule refused some names
-        warn_windows_names([check_name(category, "category", windows=False)], "category", out)
+        check_name(category, "category", windows=False)
+        if renamed_to in (None, category):
+            warn_windows_names([category], "category", out)
     else:
         check_name(category, "category")
     check_not_beside(category)
@@ -119,9 +125,18 @@ def check_new_category(out: Path, category: str, new: str, *, was: str | None = 
 
 
 def class_names_of(
-    stored: dict, classes: Sequence[str] | None, default_classes: Sequence[str] | None, out: Path
+    stored: dict,
+    classes: Sequence[str] | None,
+    default_classes: Sequence[str] | None,
+    out: Path,
+    *,
+    renamed: Collection[str] = (),
 ) -> list[str]:
-    """The class names; on a resume they must start with the stored ones, in order."""
+    """The class names; on a resume they must start with the stored ones, in order.
+
+    ``renamed``: stored classes ``--rename-class`` gives another name, not warned of as names Windows
+    cannot hold (:func:`warn_windows_names`), a warning that asked for that very rename.
+    """
     stored_classes = list(stored.get("classes") or [])
     if classes is None:
         names = stored_classes or list(default_classes or DEFAULT_CLASSES)
@@ -133,7 +148,7 @@ def class_names_of(
                 "them in that order (new classes may be appended), or be left out"
             )
     names = check_classes(names, stored=len(stored_classes))
-    warn_windows_names(stored_classes, "class", out)
+    warn_windows_names([name for name in stored_classes if name not in renamed], "class", out)
     return names
 
 

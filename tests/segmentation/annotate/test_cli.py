@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -1218,6 +1219,30 @@ def test_a_rename_to_the_same_name_is_a_note_and_nothing_written(photos, tmp_pat
     assert main(["--out", str(out), "--rename-class", "dent=dent"]) == 0
     assert capsys.readouterr().out == "note: class dent is named so already: nothing to rename\n"
     assert (out / "annotate_state.json").read_bytes() == state
+
+
+def test_a_rename_of_a_name_windows_cannot_hold_is_not_told_to_rename_it(photos, tmp_path, capsys):
+    # saved before such names were refused: '--rename-class dent.=dent' printed 'warning: class 'dent.' ...:
+    # --rename-class dent.=NEW gives it another name', and '--rename-category lot_7' the same of the category
+    out = annotated_out(photos, tmp_path)
+    state = json.loads((out / "annotate_state.json").read_text())
+    state["classes"], state["category"] = ["scrach", "dent."], "con"
+    for entry in state["images"].values():
+        for instance in entry["instances"]:
+            instance["class"] = {"dent": "dent."}.get(instance["class"], instance["class"])
+    (out / "annotate_state.json").write_text(json.dumps(state))
+    (out / "out").rename(out / "con")
+    # the names not renamed are still warned of
+    assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 0
+    warnings = capsys.readouterr().err.splitlines()
+    assert [line.split(" of ")[0] for line in warnings] == [
+        "warning: category 'con'",
+        "warning: class 'dent.'",
+    ]
+    assert main(["--out", str(out), "--rename-class", "dent.=dent", "--rename-category", "lot_7"]) == 0
+    assert capsys.readouterr().err == ""
+    assert AnnotationSession.read(out).classes == ["scratch", "dent"]
+    assert (out / "lot_7" / "test" / "dent" / "wide.png").is_file()
 
 
 def test_a_rename_needs_a_saved_session(tmp_path, capsys):
