@@ -714,6 +714,15 @@ class AnnotationSession:
                 self._finish_category_rename()
                 self._save()
             except OSError as error:
+                exported = self.out / export.EXPORT_DIR
+                if error.filename is not None and Path(error.filename).parent == exported:
+                    # the folder was renamed; the last export's splits.json (or its temporary) refused
+                    raise StorageError(
+                        f"renamed in {self.state_path.name} and {self.out / old} to {self.category_dir}, but "
+                        f"the category in {exported / export.SPLITS_FILE} could not be renamed "
+                        f"({file_error(error)}): that is done at the next start or export; "
+                        f"{write_advice(error, exported)}"
+                    ) from error
                 raise StorageError(
                     f"renamed in {self.state_path.name}, but {self.out / old} could not be renamed to "
                     f"{self.category_dir} ({file_error(error)}): that is done at the next start or export; "

@@ -1300,6 +1300,34 @@ def test_a_category_rename_the_folder_refused_is_finished_or_undone_by_the_next(
     assert AnnotationSession.read(out).category == again
 
 
+def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
+    photos, tmp_path, capsys, monkeypatch
+):
+    # the folder was renamed, the export's splits.json refused: the error said 'out/out could not be renamed
+    # to out/lot_7' and asked for a writable --out
+    from segmentation.annotate import export
+
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+    splits = out / "export" / "splits.json"
+    capsys.readouterr()
+
+    def refused(_splits, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(export, "save_splits", refused)
+    assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
+    monkeypatch.undo()
+    assert capsys.readouterr().err == (
+        f"error: renamed in annotate_state.json and {out / 'out'} to {out / 'lot_7'}, but the category in "
+        f"{splits} could not be renamed (Permission denied: {splits}): that is done at the next start or "
+        f"export; make {out / 'export'} writable\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["annotate_state.json", "export", "lot_7"]
+    assert main(["--out", str(out), "--export"]) == 0  # finished, each photo in its split
+    assert '"lot_7/test/' in splits.read_text() and '"out/test/' not in splits.read_text()
+
+
 def test_rename_category_renames_the_tree_folder_with_the_classes_and_exports(photos, tmp_path, capsys):
     out = annotated_out(photos, tmp_path)
     argv = ["--out", str(out), "--rename-category", "lot_7", "--rename-class", "scrach=scratch", "--export"]
