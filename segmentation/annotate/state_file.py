@@ -345,3 +345,11 @@ def check_state_fields(state: dict, path: Path) -> None:
         if not isinstance(value, kind) or not all(isinstance(item, str) for item in names):
             got = one_line(json.dumps(value), limit=40)
             raise AnnotationError(f"{path}: '{name}' must be {text}, got {got}")
+    was = state.get("category_was")
+    if was is not None:  # a folder the next start renames into the tree: '../x' moved one outside --out
+        try:
+            check_name(was, "category", windows=False)
+            check_not_beside(was)  # nor the export beside the tree
+        except AnnotationError:
+            got = one_line(json.dumps(was), limit=40)
+            raise AnnotationError(f"{path}: 'category_was' must be a category name, got {got}") from None

@@ -1539,6 +1539,9 @@ def _first_rle(state: dict) -> dict:
         (_set("images_dir", 5), "'images_dir' must be a string, got 5"),
         (lambda state: state.pop("images_dir"), "'images_dir' must be a string, got null"),
         (_set("current", ["a.png"]), "'current' must be a string"),
+        # a category rename cut short: the next start moved that folder, outside --out too, into the tree
+        (_set("category_was", "../photos"), "'category_was' must be a category name, got \"../photos\""),
+        (_set("category_was", "export"), "'category_was' must be a category name, got \"export\""),
         # an export with the photos gone copies images_dir / key into the tree
         (lambda state: state["images"].update({"../x.png": state["images"]["a.png"]}), "is no path below"),
         # two photos, one copy and one mask in the tree
@@ -1546,7 +1549,8 @@ def _first_rle(state: dict) -> dict:
     ],
     ids=(
         "rle-size rle-characters rle-counts-number instance-size entry-null images-list classes-text "
-        "classes-number images-dir-number images-dir-missing current-list key-outside stem-twice"
+        "classes-number images-dir-number images-dir-missing current-list category-was-path "
+        "category-was-export key-outside stem-twice"
     ).split(),
 )
 def test_a_hand_edited_state_is_refused_in_one_line_naming_what_is_wrong(opened, change, error):
@@ -1557,6 +1561,7 @@ def test_a_hand_edited_state_is_refused_in_one_line_naming_what_is_wrong(opened,
     session.state_path.write_text(json.dumps(state))
     with pytest.raises(AnnotationError, match=error):
         AnnotationSession.open(session.out)
+    assert session.images_dir.is_dir()  # no folder of the state's moved into the tree
 
 
 def test_an_empty_category_is_a_bad_name_not_the_default_one(photos, tmp_path):
