@@ -33,7 +33,6 @@ from tqdm import tqdm
 from anomaly.data import (
     check_disjoint,
     check_mask_sizes,
-    check_size,
     check_sizes,
     eval_records,
     load_records,
@@ -167,6 +166,10 @@ def score_records(
 ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], float]:
     """Image scores, maps and masks on the model's input grid, and seconds per image (decode included).
 
+    Each photo is checked as :meth:`~anomaly.run.AnomalyRun.predict` checks it (``run.check_photo``): its
+    size, and the run's one ``warning:`` line at the first photo grey where the fit photos were colour, or
+    the other way.
+
     Returns:
         ``(N,)`` scores, ``N`` ``(S, S)`` float32 maps, ``N`` ``(S, S)`` bool masks, seconds per image.
     """
@@ -179,7 +182,9 @@ def score_records(
         images = []
         for record in chunk:
             image = read_rgb(record.image)
-            check_size(image, run.image_shape, record.image)
+            # the size alone was checked: a grey photo scored by a run fit on colour ones got no warning
+            # unless it was among the figure's or --masks read it again
+            run.check_photo(image, record.image)
             mask = read_mask(record, image.shape[:2])
             masks.append(cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0)
             images.append(image)

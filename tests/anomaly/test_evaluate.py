@@ -513,6 +513,24 @@ def test_scored_images_of_12_bit_data_in_16_bit_files_get_a_warning(
     assert err.startswith("warning: 1 photo is 16-bit with every value below 4096") and str(photo) in err
 
 
+@pytest.mark.parametrize(("figure", "masks"), [(False, False), (True, False), (True, True)])
+def test_grey_photos_scored_by_a_run_fit_on_colour_ones_are_one_warning(
+    run: Path, parts: Path, capsys: pytest.CaptureFixture, figure: bool, masks: bool
+) -> None:
+    # score_records checked each photo's size alone: the run's colour warning came only from the figure's
+    # photos (run.predict) or --masks, so --no-figure scored grey photos by a colour run without a word
+    for photo in sorted((parts / "test" / "good").glob("*.png")):  # the figure shows the top good one
+        assert cv2.imwrite(str(photo), cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY))
+    capsys.readouterr()
+    options = {"masks": True, "threshold": 3.0} if masks else {}
+    evaluate_run(run, figure=figure, progress=False, **options)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "was fit on colour photos" in line]
+    assert len(lines) == 1, lines  # once a run: the figure and the masks read the photos again
+    assert lines[0].startswith(f"warning: {run} was fit on colour photos and {parts / 'test' / 'good'}")
+    assert lines[0].endswith(" is a grey one: its scores there say how unlike a colour photo it is, not "
+                             "whether it is defective (fit on photos like these)")  # fmt: skip
+
+
 def test_a_run_whose_image_tree_was_moved_names_the_tree_and_the_way_out(
     run: Path, parts: Path, tmp_path: Path
 ) -> None:
