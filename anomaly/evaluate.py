@@ -28,6 +28,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from anomaly.data import (
@@ -43,6 +44,7 @@ from anomaly.data import (
     splits_path,
     warn_masks,
 )
+from anomaly.maps import to_image_size
 from anomaly.mask_scores import score_masks
 from anomaly.masks import (
     add_cache_options,
@@ -195,9 +197,15 @@ def score_records(
     return np.asarray(scores), maps, masks, seconds
 
 
-def figure_examples(run: AnomalyRun, records: Sequence[ImageRecord], scores: np.ndarray) -> list:
+def figure_examples(records: Sequence[ImageRecord], scores: np.ndarray, maps: Sequence[np.ndarray]) -> list:
     """The figure's rows: top defect images by score, then the top good image, shrunk to at most
-    :data:`FIGURE_SIDE` pixels a side (:func:`figure_row`)."""
+    :data:`FIGURE_SIDE` pixels a side (:func:`figure_row`).
+
+    Args:
+        records, scores, maps: as :func:`score_records` scored them; each row's ``(S, S)`` map is resized
+            bilinearly to its photo's size, as :meth:`~anomaly.patchcore.PatchCore.predict` resizes it
+            (PatchCore is not run on the figure's photos again: it was, for maps and scores held here).
+    """
     order = np.argsort(-scores)
     defect = [i for i in order if not records[i].is_good][:FIGURE_DEFECTS]
     good = [i for i in order if records[i].is_good][:1]
@@ -205,10 +213,10 @@ def figure_examples(run: AnomalyRun, records: Sequence[ImageRecord], scores: np.
     for i in defect + good:
         record = records[i]
         image = read_rgb(record.image)
-        [prediction] = run.predict([image], [record.image])
-        title = f"{record.defect}/{record.image.name} score {prediction.score:.2f}"
+        anomaly_map = to_image_size(torch.from_numpy(maps[i]), image.shape[:2]).numpy()
+        title = f"{record.defect}/{record.image.name} score {scores[i]:.2f}"
         title += " (no mask)" if record.mask_missing else ""  # its ground truth panel is blank
-        rows.append(figure_row(title, image, read_mask(record, image.shape[:2]), prediction.anomaly_map))
+        rows.append(figure_row(title, image, read_mask(record, image.shape[:2]), anomaly_map))
     return rows
 
 
@@ -503,7 +511,7 @@ def evaluate_run(
                 }
         settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
         rows = ([r.key for r in records], [r.defect for r in records], list(scores))
-        png = figure_png(run, records, scores, maps) if figure else None
+        png = figure_png(records, scores, maps) if figure else None
         write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
     # figure: whether anomaly_maps.png was written (none without a defect image to show)
     return {"settings": settings, **metrics, "out": str(out), "figure": png is not None}
@@ -571,13 +579,13 @@ def report_settings(
 
 
 def figure_png(
-    run: AnomalyRun, records: Sequence[ImageRecord], scores: np.ndarray, maps: Sequence[np.ndarray]
+    records: Sequence[ImageRecord], scores: np.ndarray, maps: Sequence[np.ndarray]
 ) -> bytes | None:
     """``anomaly_maps.png``'s bytes (maps on one colour scale, its 99.9th percentile), None without a
     defect image to show."""
     if not any(not r.is_good for r in records):
         return None
-    examples = figure_examples(run, records, scores)
+    examples = figure_examples(records, scores, maps)
     vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
     return map_figure(examples, vmax)
 

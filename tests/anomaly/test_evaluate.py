@@ -322,6 +322,39 @@ def test_masks_are_cut_from_the_maps_scored_once_a_photo(
         assert metrics["masks"][key] == expected[key], key
 
 
+def test_the_figure_shows_the_maps_scored_once_a_photo(run: Path, monkeypatch) -> None:
+    # the figure ran PatchCore (run.predict) once more on each of its 4 photos for the maps and scores
+    # score_records held; the figure must be the one those predictions drew all the same
+    from anomaly.data import eval_records, load_records
+    from anomaly.patchcore import PatchCore
+    from anomaly.run import load_run
+
+    scored, score = [], PatchCore.score
+
+    def counted(self, batch):  # noqa: ANN001, ANN202
+        scored.append(len(batch))
+        return score(self, batch)
+
+    monkeypatch.setattr(PatchCore, "score", counted)
+    evaluate_run(run, progress=False)
+    records = eval_records(load_records(run.parent / "data", "part"))
+    assert sum(scored) == len(records) == 5  # each of the 2 good and 3 defect photos once
+    monkeypatch.setattr(PatchCore, "score", score)
+    loaded = load_run(run)
+    scores, maps, _, _ = evaluate_module.score_records(loaded, records, progress=False)
+    order = np.argsort(-scores)
+    shown = [i for i in order if not records[i].is_good][:3] + [i for i in order if records[i].is_good][:1]
+    rows = []
+    for i in shown:  # as the figure was drawn: run.predict on each photo shown
+        image = read_rgb(records[i].image)
+        [prediction] = loaded.predict([image], [records[i].image])
+        title = f"{records[i].defect}/{records[i].image.name} score {prediction.score:.2f}"
+        mask = evaluate_module.read_mask(records[i], image.shape[:2])
+        rows.append(figure_row(title, image, mask, prediction.anomaly_map))
+    vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps]), 99.9))
+    assert (run / "eval-mvtec" / "anomaly_maps.png").read_bytes() == map_figure(rows, vmax)
+
+
 def test_good_peak_is_taken_on_good_images_only(tmp_path: Path, tiny_config: dict) -> None:
     # a defect image with an empty mask (or one too small for the model's grid) counted as good: its
     # peak became "the largest map value on a good image", which inspection --anomaly-run lifts its
