@@ -39,8 +39,10 @@ from converters.masks import mask_to_rle
 CATEGORY = "anomaly"
 PREDICTIONS_FILE = "predictions.json"
 IMAGES_FILE = "images.json"
-#: The folders of ``--out`` that hold images (a later ``--source`` pattern must not reach them).
+#: The folders of ``--out`` that hold images.
 IMAGE_FOLDERS = ("masks", "anomaly_maps")
+#: The images written there, ``*`` a photo's output name (a later ``--source`` pattern must not match them).
+IMAGE_FILES = (f"masks/{CATEGORY}/*_mask.png", "anomaly_maps/*.png")
 #: What a predictions folder holds; ``--overwrite`` replaces no folder holding anything else.
 OUTPUT_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, "predict.json", "scores.csv", *IMAGE_FOLDERS)
 

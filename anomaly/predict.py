@@ -19,8 +19,9 @@ exists (the command names the file it used).
 The output folder is built hidden beside ``--out`` and renamed into place when complete, so a
 failed or interrupted run leaves nothing half-written; ``--overwrite`` replaces an existing one
 only then. An ``--out`` that holds the run or the photos, lies inside the photo folder (a folder
-``--source``, or a ``**`` pattern's leading folder), or whose ``masks/`` or ``anomaly_maps/`` a pattern
-``--source`` could match (``lots/*/*/*.png`` and ``lots/pred``), is refused.
+``--source``, or a ``**`` pattern's leading folder), or whose masks or anomaly maps a pattern
+``--source`` could match as glob would (``lots/*/*/*.png`` and ``lots/pred``:
+``lots/pred/anomaly_maps/*.png``; the names' suffixes and a hidden ``--out`` count), is refused.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from anomaly.masks import (
     load_segmenter,
     warn_grey_photos,
 )
-from anomaly.outputs import IMAGE_FOLDERS, OUTPUT_NAMES, PredictionWriter
+from anomaly.outputs import IMAGE_FILES, OUTPUT_NAMES, PredictionWriter
 from anomaly.regions import check_min_area, check_threshold, map_regions
 from anomaly.run import RUN_FILE, AnomalyRun, evaluate_command, load_run
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
@@ -197,8 +198,8 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> P
 
     Raises:
         UserError: ``out`` holds the run folder or the photos (``--overwrite`` would delete them),
-            lies inside the photo folder searched recursively or where a pattern ``source`` reaches its
-            image folders (:func:`common.images.check_out_of_photos`: a later run would score its
+            lies inside the photo folder searched recursively, or a pattern ``source`` could match
+            its images (:func:`common.images.check_out_of_photos`: a later run would score its
             anomaly maps as photos), is a file, exists and is not empty
             without ``overwrite``, or cannot be created.
     """
@@ -206,7 +207,7 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> P
         out,
         source,
         later="score its anomaly maps as photos",
-        images_in=IMAGE_FOLDERS,
+        images=IMAGE_FILES,
         kept=[(run, "the run")],
     )
     empty = out.is_dir() and not any(out.iterdir())  # made by hand: replaced like an old run's

@@ -15,7 +15,6 @@ recursively) or a quoted glob pattern.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import glob
 import itertools
 import os
@@ -34,6 +33,7 @@ from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from common.errors import UserError, one_line
 from common.folders import check_utf8_names
+from common.globs import GLOB_MAGIC, name_could_match
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -48,8 +48,6 @@ _JPEG_CHECK_SCALE = 8
 _OPENCV_LOG_PREFIX = re.compile(
     r"^\[\s*[A-Z]+:\d+(?:@[\d.]+)?\]\s+(?:global\s+)?\S+(?::\d+| \(\d+\))\s+\w+\s+"
 )
-#: Characters that make a ``--source`` a glob pattern.
-_GLOB_MAGIC = re.compile(r"[*?[]")
 
 _stderr_lock = threading.Lock()
 
@@ -369,7 +367,7 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
         return [path], None
     if path.is_dir():
         return image_files_below(path), path
-    if not _GLOB_MAGIC.search(text):
+    if not GLOB_MAGIC.search(text):
         raise UserError(f"--source not found: {text}")
     matched = [Path(p) for p in glob.glob(text, recursive=True)]
     files = _once_each(path for path in matched if is_image_file(path))
@@ -401,7 +399,7 @@ def check_out_of_photos(
     source: str | Path,
     *,
     later: str,
-    images_in: Sequence[str],
+    images: Sequence[str],
     kept: Sequence[tuple[Path, str]] = (),
 ) -> Path:
     """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, does not
@@ -416,14 +414,14 @@ def check_out_of_photos(
         out: the output folder.
         source: the ``--source`` (a photo, a folder or a glob pattern).
         later: what a later run would do with ``out``'s files there (``inspect its overlays too``).
-        images_in: the folders of ``out`` the command writes images into, at any depth below
-            (``overlays``, ``masks``); it writes none beside them.
+        images: every image file the command writes in ``out``, relative to it, a name that varies
+            as ``*`` followed by what ends it (``overlays/*.jpg``, ``masks/*/test/*/*.png``).
         kept: more folders ``out`` may not hold, checked first, each with what it is for the message
             (``the run``).
 
     Raises:
-        UserError: naming ``out`` and the folder it holds or lies in, or the pattern and the folder
-            of ``out`` whose images it could match.
+        UserError: naming ``out`` and the folder it holds or lies in, or the pattern and the images
+            of ``out`` it could match.
     """
     root, recursive = photo_root(source)
     out, root = Path(out).resolve(), root.resolve()
@@ -435,63 +433,67 @@ def check_out_of_photos(
             f"output folder {out} is inside the photo folder {root}, where a later run would {later}; "
             "choose another --out"
         )
-    check_out_of_pattern(out, source, later=later, images_in=images_in)
+    check_out_of_pattern(out, source, later=later, images=images)
     return out
 
 
-def check_out_of_pattern(
-    out: str | Path, source: str | Path, *, later: str, images_in: Sequence[str]
-) -> None:
-    """Refuses an ``out`` whose images a pattern ``source`` could match (:func:`pattern_could_match_below`);
+def check_out_of_pattern(out: str | Path, source: str | Path, *, later: str, images: Sequence[str]) -> None:
+    """Refuses an ``out`` whose images a pattern ``source`` could match (:func:`pattern_could_match`);
     a photo or folder ``source`` passes.
 
     Args:
         out: the output folder.
         source: the ``--source``.
         later: what a later run would do with those images (``inspect its overlays too``).
-        images_in: the folders of ``out`` the command writes images into, at any depth below.
+        images: the image files the command writes in ``out`` (:func:`check_out_of_photos`).
 
     Raises:
-        UserError: naming ``out``, the pattern and the folder of ``out`` it could reach.
+        UserError: naming ``out``, the pattern and the images of ``out`` it could match.
     """
     if Path(source).is_file() or Path(source).is_dir():
         return
     out = Path(out).resolve()
-    for name in images_in:
-        if pattern_could_match_below(str(source), out / name):
+    for image in images:
+        if pattern_could_match(str(source), out / image):
             raise UserError(
-                f"output folder {out} would hold images ({out / name}/...) that the pattern '{source}' "
+                f"output folder {out} would hold images ({out / image}) that the pattern '{source}' "
                 f"matches, where a later run would {later}; choose another --out"
             )
 
 
-def pattern_could_match_below(pattern: str, folder: Path) -> bool:
-    """Whether a file at some path below ``folder`` could match the glob ``pattern`` (``**`` any number
-    of folders, as :func:`photo_files` reads it), whatever the names below ``folder``.
+def pattern_could_match(pattern: str, image: Path) -> bool:
+    """Whether the glob ``pattern``, as :func:`photo_files` reads it, could match a file ``image``
+    whose names that vary are ``*`` followed by what ends them (``/lots/run/overlays/*.jpg``: any
+    visible name ending in ``.jpg``).
 
-    The pattern's leading folder (:func:`glob_base`) is resolved as ``folder`` should be; its wildcard
-    parts are matched name by name with :func:`fnmatch.fnmatchcase` (a ``*`` matches a leading dot too,
-    which ``glob`` would not: a hidden folder counts as reachable).
+    The pattern's leading folder (:func:`glob_base`) is resolved, as ``image``'s folders should be;
+    its other parts are matched name by name as ``glob`` would (:func:`common.globs.name_could_match`:
+    hidden names, the platform's case), ``**`` taking any number of visible folders.
 
-    >>> pattern_could_match_below("/lots/*/*/*.jpg", Path("/lots/run/overlays"))
+    >>> pattern_could_match("/lots/*/*/*.jpg", Path("/lots/run/overlays/*.jpg"))
     True
-    >>> pattern_could_match_below("/lots/*/*.jpg", Path("/lots/run/overlays"))
+    >>> pattern_could_match("/lots/*/*/*.png", Path("/lots/run/overlays/*.jpg"))
+    False
+    >>> pattern_could_match("/lots/*/*.jpg", Path("/lots/run/overlays/*.jpg"))
     False
     """
     base = glob_base(pattern)
     wild = Path(pattern).parts[len(base.parts) :]  # Path(".").parts is ()
-    return _could_match_below((*base.resolve().parts, *wild), Path(folder).parts)
-
-
-def _could_match_below(pattern: Sequence[str], names: Sequence[str]) -> bool:
-    """:func:`pattern_could_match_below` on the names of a pattern and a folder."""
-    if not names:  # below the folder: any one or more names, which any pattern left can take
-        return bool(pattern)
-    if not pattern:
+    fixed, names = base.resolve().parts, Path(image).parts
+    if [os.path.normcase(name) for name in names[: len(fixed)]] != [os.path.normcase(name) for name in fixed]:
         return False
-    if pattern[0] == "**":  # zero or more names
-        return _could_match_below(pattern[1:], names) or _could_match_below(pattern, names[1:])
-    return fnmatch.fnmatchcase(names[0], pattern[0]) and _could_match_below(pattern[1:], names[1:])
+    return _could_match(wild, names[len(fixed) :])
+
+
+def _could_match(pattern: Sequence[str], names: Sequence[str]) -> bool:
+    """:func:`pattern_could_match` on the parts of a pattern and of a file below its leading folder."""
+    if pattern and pattern[0] == "**":  # zero or more folders, hidden ones left out (last: files too)
+        if _could_match(pattern[1:], names):
+            return True
+        return bool(names) and not names[0].startswith(".") and _could_match(pattern, names[1:])
+    if not pattern or not names:
+        return not pattern and not names
+    return name_could_match(pattern[0], names[0]) and _could_match(pattern[1:], names[1:])
 
 
 def _once_each(files: Iterable[Path]) -> list[Path]:
@@ -513,7 +515,7 @@ def glob_base(pattern: str) -> Path:
     ('photos', '.')
     """
     parts = Path(pattern).parts
-    fixed = list(itertools.takewhile(lambda part: not _GLOB_MAGIC.search(part), parts[:-1]))
+    fixed = list(itertools.takewhile(lambda part: not GLOB_MAGIC.search(part), parts[:-1]))
     return Path(*fixed) if fixed else Path(".")
 
 

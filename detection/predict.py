@@ -68,6 +68,8 @@ PREDICTIONS_FILE = "predictions.json"
 SETTINGS_FILE = "predict.json"
 #: The folder of ``--out`` that holds the drawn images (``--overlays``).
 OVERLAYS_DIR = "overlays"
+#: The overlays, ``*`` for a photo's output name (a later ``--source`` pattern must not match them).
+OVERLAY_FILES = f"{OVERLAYS_DIR}/*.jpg"
 #: Their JPEG quality.
 OVERLAY_QUALITY = 90
 
@@ -310,7 +312,7 @@ def run(args: argparse.Namespace) -> Path:
     root, recursive = photo_root(args.source)
     if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
         raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
-    check_out_of_pattern(out, args.source, later="read its overlays as photos", images_in=(OVERLAYS_DIR,))
+    check_out_of_pattern(out, args.source, later="read its overlays as photos", images=(OVERLAY_FILES,))
     if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
         # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
         check_output_folder(

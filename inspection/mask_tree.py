@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 
 from common.folders import windows_safe_name
-from common.images import decode_image_file, encode_image, is_rotated
+from common.images import IMAGE_SUFFIXES, decode_image_file, encode_image, is_rotated
 from common.io import atomic_write, copied_note, temporary_path
 from converters.mvtec import GOOD, MASK_SUFFIX
 from converters.value_masks import MIXED, compose_mask, defect_folder, write_value_map
@@ -49,6 +49,9 @@ LINK_MODES = ("symlink", "hardlink", "copy")
 _RESERVED = ("test", "train", "ground_truth", "test_public")
 #: The category name used when the output folder's name is reserved.
 DEFAULT_CATEGORY = "inspection"
+#: The images of a tree, below its root: ``*`` a name that varies (never hidden), the photos' under
+#: their own suffixes, lower case.
+IMAGE_FILES = (*(f"*/test/*/*{suffix}" for suffix in IMAGE_SUFFIXES), f"*/ground_truth/*/*{MASK_SUFFIX}.png")
 
 
 class MaskTree:

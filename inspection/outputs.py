@@ -45,6 +45,7 @@ from common.images import decode_image_file, encode_image
 from common.io import StreamedFile, atomic_write, json_text
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
+from inspection.mask_tree import IMAGE_FILES as TREE_IMAGE_FILES
 from inspection.mask_tree import MaskTree
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo
@@ -60,6 +61,13 @@ ANOMALY_MAPS_DIR = "anomaly_maps"
 OVERLAYS_DIR = "overlays"
 #: What a :class:`PredictionWriter` writes: a folder holding any of them is refused.
 WRITTEN_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR, ANOMALY_MAPS_DIR, OVERLAYS_DIR)
+#: The images a :class:`PredictionWriter` writes, ``*`` for a name that varies (a later ``--source``
+#: pattern must not match them).
+IMAGE_FILES = (
+    f"{OVERLAYS_DIR}/*.jpg",
+    f"{ANOMALY_MAPS_DIR}/*.png",
+    *(f"{MASKS_DIR}/{path}" for path in TREE_IMAGE_FILES),
+)
 #: JPEG quality of the overlays.
 OVERLAY_QUALITY = 90
 _DECIMALS = 6

@@ -72,6 +72,7 @@ from inspection.options import (
 )
 from inspection.outputs import (
     ANOMALY_MAPS_DIR,
+    IMAGE_FILES,
     IMAGES_FILE,
     MASKS_DIR,
     OVERLAYS_DIR,
@@ -193,13 +194,11 @@ def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
 
     Raises:
         UserError: ``out`` holds the photos (``--overwrite`` would delete them), lies inside a
-            folder searched recursively or where a pattern ``source`` reaches its image folders (the
+            folder searched recursively, a pattern ``source`` could match the images it writes (the
             next run would inspect its overlays), is a file,
             exists without ``overwrite``, or cannot be created.
     """
-    out = check_out_of_photos(
-        out, source, later="inspect its overlays too", images_in=(OVERLAYS_DIR, MASKS_DIR, ANOMALY_MAPS_DIR)
-    )
+    out = check_out_of_photos(out, source, later="inspect its overlays too", images=IMAGE_FILES)
     check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES)
     return out
 

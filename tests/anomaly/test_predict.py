@@ -528,11 +528,8 @@ def test_a_pattern_predicts_the_photos_it_matches(run: Path, lot: Path, pattern:
     [
         ("**/*.png", "lot/pred", "inside the photo folder"),  # a later run would score the maps as photos
         ("*/*.png", "lot", "holds the photos"),  # --overwrite would replace them
-        (
-            "../*/*/*.png",
-            "pred",
-            r"would hold images \(.*masks/\.\.\.\) that the pattern",
-        ),  # pred/masks/*/x.png
+        # pred/anomaly_maps/x.png; its masks lie a folder deeper (pred/masks/anomaly/x_mask.png)
+        ("../*/*/*.png", "pred", r"would hold images \(.*/pred/anomaly_maps/\*\.png\) that the pattern"),
     ],
 )
 def test_an_out_that_would_clobber_a_patterns_photos_is_refused(

@@ -35,6 +35,7 @@ from common.images import (
     mask_size,
     narrow_16bit_max,
     narrow_photo_warnings,
+    pattern_could_match,
     photo_colour,
     photo_files,
     photo_root,
@@ -396,7 +397,7 @@ def test_an_out_holding_or_inside_the_photos_is_refused(tmp_path, monkeypatch, s
         UserError, match=rf"^output folder {re.escape(str((tmp_path / out).resolve()))} {message}"
     ):
         check_out_of_photos(
-            out, source, later="read it", images_in=["overlays"], kept=[(Path("run/sub"), "the run")]
+            out, source, later="read it", images=["overlays/*.jpg"], kept=[(Path("run/sub"), "the run")]
         )
 
 
@@ -412,7 +413,7 @@ def test_an_out_clear_of_the_photos_comes_back_resolved(tmp_path, monkeypatch, s
     monkeypatch.chdir(tmp_path)
     write_png(tmp_path / "photos" / "one.png")
     assert (
-        check_out_of_photos(out, source, later="read it", images_in=["overlays"])
+        check_out_of_photos(out, source, later="read it", images=["overlays/*.jpg"])
         == (tmp_path / out).resolve()
     )
 
@@ -425,6 +426,9 @@ def test_an_out_clear_of_the_photos_comes_back_resolved(tmp_path, monkeypatch, s
         ("lots/*/overlays/*.jpg", "lots/run"),
         ("lots/l*/*/*/*.jpg", "lots/line_2/run"),
         ("lots/*/*/*", "lots/run"),  # any name
+        ("lots/*/*/*.*", "lots/run"),  # any name with a suffix
+        ("lots/*/*/*.[jp][pn]g", "lots/run"),
+        ("lots/.*/*/*.jpg", "lots/.run"),  # a hidden folder, named with its dot: glob goes in
         ("{tmp}/lots/*/*/*.jpg", "lots/run"),  # an absolute pattern, a relative --out
         ("lots/*/*/*.jpg", "{tmp}/lots/../lots/run"),  # --out resolved
     ],
@@ -438,10 +442,10 @@ def test_an_out_whose_images_a_pattern_could_match_is_refused(tmp_path, monkeypa
     with pytest.raises(
         UserError,
         match=rf"^output folder {re.escape(str(resolved))} would hold images "
-        rf"\({re.escape(str(resolved / 'overlays'))}/\.\.\.\) that the pattern '{re.escape(source)}' "
+        rf"\({re.escape(str(resolved / 'overlays' / '*.jpg'))}\) that the pattern '{re.escape(source)}' "
         "matches, where a later run would read it; choose another --out$",
     ):
-        check_out_of_photos(out, source, later="read it", images_in=["overlays", "masks"])
+        check_out_of_photos(out, source, later="read it", images=["overlays/*.jpg", "masks/*/*.png"])
 
 
 @pytest.mark.parametrize(
@@ -452,15 +456,80 @@ def test_an_out_whose_images_a_pattern_could_match_is_refused(tmp_path, monkeypa
         ("lots/*/cam/*.jpg", "lots/run"),  # overlays/ is not cam/
         ("lots/line_*/*/*.jpg", "lots/run"),  # run is not line_*
         ("lots/**/*.jpg", "elsewhere/run"),
+        # was refused: the pattern's last part was matched against any name, whatever its suffix
+        ("lots/*/*/*.png", "lots/run"),  # the overlays are .jpg
+        ("lots/*/*/*.jpeg", "lots/run"),
+        ("lots/*/*/*.JPG", "lots/run"),  # glob's case where it counts case (not on Windows)
+        # was refused: '*' was matched against a hidden name, which glob leaves out
+        ("lots/*/*/*.jpg", "lots/.run"),
+        ("lots/*/.*/*.jpg", "lots/run"),  # .* matches no visible folder
+        ("lots/*/*/.*", "lots/run"),  # a hidden file is never read as a photo
+        # was refused: masks/*/x.png was taken for any depth below masks/
+        ("lots/*/*/*.png", "lots/pred"),  # masks/<category>/<name>.png lies one folder deeper
     ],
 )
 def test_an_out_beside_a_patterns_photos_passes(tmp_path, monkeypatch, source, out) -> None:
+    if source.endswith(".JPG") and Path("A") == Path("a"):  # Windows: glob ignores case
+        pytest.skip("glob ignores case here")
     monkeypatch.chdir(tmp_path)
     write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
     assert (
-        check_out_of_photos(out, source, later="read it", images_in=["overlays"])
+        check_out_of_photos(out, source, later="read it", images=["overlays/*.jpg", "masks/*/*.png"])
         == (tmp_path / out).resolve()
     )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "image", "expected"),
+    [
+        ("/l/**/*.jpg", "/l/run/overlays/*.jpg", True),  # ** takes two folders
+        ("/l/**/overlays/*.jpg", "/l/overlays/*.jpg", True),  # ... or none
+        ("/l/**", "/l/run/overlays/*.jpg", True),  # last, files too
+        ("/l/**/*.jpg", "/l/.run/overlays/*.jpg", False),  # never a hidden folder
+        ("/l/**/*.jpg", "/l/run/.overlays/*.jpg", False),
+        ("/l/*/*/*.jp?", "/l/run/overlays/*.jpg", True),
+        ("/l/*/*/?.jpg", "/l/run/overlays/*.jpg", True),  # a one-letter name
+        ("/l/*/*/[!.]*", "/l/run/overlays/*.jpg", True),
+        ("/l/*/*/[.]*", "/l/run/overlays/*.jpg", False),  # glob leaves a dot to a pattern starting with one
+        ("/l/*/*/*.jpg", "/l/run/overlays/*_mask.png", False),
+        ("/l/*/*/*_mask.png", "/l/run/masks/*_mask.png", True),
+        ("/l/*/*/*/*.png", "/l/run/masks/*/*_mask.png", True),
+        ("/l/*/*/*.png", "/l/run/masks/*/*_mask.png", False),  # one folder short
+        ("/l/*/*/*/*/*.png", "/l/run/masks/*/*_mask.png", False),  # one too many
+        ("/l/run/overlays/a.jpg", "/l/run/overlays/*.jpg", True),  # no wildcard: that very file
+        ("/l/*/overlays/.a.jpg", "/l/run/overlays/*.jpg", False),  # hidden: no photo
+        ("/m/*/*/*.jpg", "/l/run/overlays/*.jpg", False),  # another leading folder
+    ],
+)
+def test_pattern_could_match_reads_a_pattern_as_glob_does(pattern, image, expected) -> None:
+    assert pattern_could_match(pattern, Path(image)) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "written"),
+    [
+        ("lots/*/*/*.jpg", "lots/run/overlays/a.jpg"),
+        ("lots/*/*/*.png", "lots/run/overlays/a.jpg"),
+        ("lots/*/*/*.*", "lots/run/overlays/a.jpg"),
+        ("lots/*/*/*.jpg", "lots/.run/overlays/a.jpg"),
+        ("lots/.*/*/*.jpg", "lots/.run/overlays/a.jpg"),
+        ("lots/**/*.jpg", "lots/.run/overlays/a.jpg"),
+        ("lots/**/*.jpg", "lots/run/overlays/a.jpg"),
+        ("lots/*/*/*/*.png", "lots/run/masks/cat/a_mask.png"),
+        ("lots/*/*/*.png", "lots/run/masks/cat/a_mask.png"),
+    ],
+)
+def test_pattern_could_match_answers_as_photo_files_reads(tmp_path, monkeypatch, pattern, written) -> None:
+    # held against what a later run would read: the written file is among its photos just when matched
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "b.png")
+    write_png(tmp_path / written)
+    try:
+        read = Path(written) in photo_files(pattern)[0]
+    except UserError:  # matches no image files
+        read = False
+    shape = (tmp_path / written).parent / f"*{Path(written).suffix}"
+    assert pattern_could_match(pattern, shape) is read
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])

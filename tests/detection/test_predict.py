@@ -19,6 +19,7 @@ from ultralytics import YOLO
 from ultralytics.utils.plotting import colors
 
 from common.errors import UserError
+from common.images import photo_files
 from detection.detections import ImageDetections
 from detection.overlays import CALL_COLOR, WHITE, box_label, draw_detections
 from detection.predict import (
@@ -486,10 +487,33 @@ def test_an_out_whose_overlays_the_pattern_matches_is_refused(
     source, out = f"{tmp_path}/lots/*/*/*.jpg", tmp_path / "lots" / "run"
     assert main(["--weights", str(checkpoint), "--source", source, "--out", str(out)]) == 2
     assert capsys.readouterr().err == (
-        f"error: output folder {out} would hold images ({out / 'overlays'}/...) that the pattern '{source}' "
+        f"error: output folder {out} would hold images ({out / 'overlays' / '*.jpg'}) that the pattern "
+        f"'{source}' "
         "matches, where a later run would read its overlays as photos; choose another --out\n"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "out"),
+    [
+        ("*/*/*.png", "run"),  # was refused: its overlays are .jpg, which '*.png' never matches
+        ("*/*/*.jpg", ".run"),  # was refused: glob's '*' leaves the hidden .run out
+    ],
+)
+def test_an_out_whose_overlays_the_pattern_cannot_match_passes(
+    checkpoint: Path, tmp_path: Path, pattern: str, out: str
+) -> None:
+    lots = tmp_path / "lots"
+    photo = lots / "line_1" / "cam" / "a.png"
+    photo.parent.mkdir(parents=True)
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    cv2.imwrite(str(photo.with_suffix(".jpg")), np.zeros((32, 32, 3), np.uint8))
+    source = f"{lots}/{pattern}"
+    argv = ["--weights", str(checkpoint), "--source", source, "--out", str(lots / out), "--imgsz", "64"]
+    assert main(argv) == 0
+    assert [path.name for path in (lots / out / "overlays").iterdir()] == ["line_1__cam__a.jpg"]
+    assert photo_files(source)[0] == [photo.with_suffix(pattern[-4:])]  # a later run reads no overlay
 
 
 def test_an_mvtec_category_root_is_refused(checkpoint: Path, photos: Path, tmp_path: Path, capsys) -> None:

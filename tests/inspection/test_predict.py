@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from inspection.predict import InspectOptions, inspect_photos, main
+from common.errors import UserError
+from inspection.predict import InspectOptions, check_out, inspect_photos, main
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.finetuned import DECODER_FORMAT, save_decoder
@@ -195,6 +197,28 @@ def test_out_may_not_be_inside_the_photo_folder_or_hold_it(cli, photos, capsys, 
     assert cli("--source", photos, "--out", out, "--overwrite") == 2
     assert ("inside the photo folder" if where == "inside" else "holds the photos") in capsys.readouterr().err
     assert not (photos / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "refused"),
+    [
+        ("lots/*/*/*.bmp", None),  # was refused: masks/ was taken to hold any image at any depth
+        ("lots/*/*/*.jpg", "overlays/*.jpg"),
+        ("lots/*/*/*.png", "anomaly_maps/*.png"),
+        ("lots/*/*/*/*/*/*.bmp", "masks/*/test/*/*.bmp"),  # the mask tree's link to a .bmp photo
+        ("lots/*/*/*/*/*/*_mask.png", "masks/*/test/*/*.png"),  # a photo named x_mask.png, linked
+    ],
+)
+def test_an_out_is_refused_where_a_pattern_could_match_what_it_writes(
+    tmp_path, monkeypatch, pattern, refused
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "lots" / "run"
+    if refused is None:
+        assert check_out(Path("lots/run"), pattern, overwrite=False) == out
+    else:
+        with pytest.raises(UserError, match=rf"would hold images \({re.escape(str(out / refused))}\) that"):
+            check_out(Path("lots/run"), pattern, overwrite=False)
 
 
 def test_a_non_recursive_glob_may_write_beside_its_photos(cli, photos, tmp_path):
