@@ -733,6 +733,17 @@ def _opencv_only_pixels(path: Path) -> str | None:
     return f"{array.dtype}, {channels}-channel"
 
 
+#: The first bytes of a big-endian BigTIFF, which PIL (13.0) takes for a classic TIFF and cannot open.
+_BIG_ENDIAN_BIGTIFF = b"MM\x00+"
+
+
+def _first_bytes(path: Path, count: int) -> bytes:
+    """The first ``count`` bytes of ``path`` (fewer, or none when it cannot be read)."""
+    with contextlib.suppress(OSError), open(path, "rb") as file:
+        return file.read(count)
+    return b""
+
+
 def _is_empty(path: Path) -> bool:
     """Whether ``path`` is a file of 0 bytes (False when it cannot be looked at)."""
     try:
@@ -873,6 +884,11 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
     except UnidentifiedImageError:
         if _is_empty(path):  # a copy cut short, a placeholder: 'not an image' sent users to its format
             raise UserError(f"cannot read image {path}: the file is empty") from None
+        if _first_bytes(path, 4) == _BIG_ENDIAN_BIGTIFF:  # not its pixels: OpenCV reads them
+            raise UserError(
+                f"cannot read image {path}: a big-endian BigTIFF (MM), which PIL cannot read: save it as a "
+                "little-endian (II) or classic TIFF, or as PNG"
+            ) from None
         if depth := _opencv_only_pixels(path):  # a whole file, of a kind PIL lacks: not 'corrupt'
             raise UserError(
                 f"cannot read image {path}: {depth} pixels, which PIL cannot read (OpenCV can): "

@@ -895,6 +895,24 @@ def test_a_bigtiff_masks_tag_is_read_in_either_byte_order(tmp_path, order, orien
         check_mask_upright(mask)
 
 
+@pytest.mark.parametrize("read", [image_size, mask_size, displayed_size])
+def test_a_big_endian_bigtiff_is_named_as_what_pil_cannot_read(tmp_path, read):
+    # was: "uint8, 1-channel pixels, which PIL cannot read ... save it with 8 or 16 bits per channel",
+    # advice its 8-bit pixels already follow; PIL (13.0) cannot open the big-endian BigTIFF itself
+    pixels = np.arange(120, dtype=np.uint8).reshape(10, 12)
+    bigtiff_mask(tmp_path / "le.tif", pixels, "II", None)
+    assert read(tmp_path / "le.tif") == (12, 10)  # the same file little-endian reads
+    image = tmp_path / "be.tif"
+    bigtiff_mask(image, pixels, "MM", None)
+    assert np.array_equal(decode_image_file(image, cv2.IMREAD_UNCHANGED), pixels)  # a valid file
+    with pytest.raises(UserError) as caught:
+        read(image)
+    assert str(caught.value) == (
+        f"cannot read image {image}: a big-endian BigTIFF (MM), which PIL cannot read: save it as a "
+        "little-endian (II) or classic TIFF, or as PNG"
+    )
+
+
 @pytest.mark.parametrize("header", [b"II*\x00", b"II*\x00\xff\x00\x00\x00", b"MM\x00*\x00\x00\x00\x08\x00"])
 def test_a_tiff_mask_whose_header_does_not_read_is_refused_in_one_line(tmp_path, header):
     mask = tmp_path / "mask.tif"
