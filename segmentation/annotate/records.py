@@ -24,6 +24,11 @@ from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.proposals import Proposal, masked_fields, masked_json
 
+#: The state file under ``--out`` (:mod:`segmentation.annotate.state_file` reads it).
+STATE_FILE = "annotate_state.json"
+#: What the tool writes under ``--out`` beside the category folder, which no category may be named as.
+BESIDE_CATEGORY = (STATE_FILE, export.EXPORT_DIR, export.REPLACED_DIR)
+
 UNLABELLED, IN_PROGRESS, DONE = "unlabelled", "in_progress", "done"
 STATUSES = (UNLABELLED, IN_PROGRESS, DONE, GOOD)
 #: What a user may set: ``open`` returns to unlabelled / in progress by the instances.
@@ -164,6 +169,16 @@ def check_name(name: str, what: str, *, windows: bool = True) -> str:
         raise AnnotationError(str(error)) from None
 
 
+def beside_category(name: str) -> str | None:
+    """The file or folder the tool writes beside the category folder (:data:`BESIDE_CATEGORY`) that a
+    category ``name`` would be, ignoring case as macOS and Windows do; None when it would be none.
+
+    >>> beside_category("Export"), beside_category("exports")
+    ('export', None)
+    """
+    return next((other for other in BESIDE_CATEGORY if other.casefold() == name.casefold()), None)
+
+
 def check_classes(classes: Sequence[str], *, stored: int = 0) -> list[str]:
     """Checks a class list: folder-safe, unique, not ``good``/``combined``, at most 255.
 
@@ -224,7 +239,8 @@ def default_category(out: Path) -> str:
 
     Letters and digits of any script stay (NFC), each run of other characters but ``_``, ``.`` and
     ``-`` becomes ``_``; cut to leave room for ``_defects`` in :data:`MAX_FOLDER_NAME` characters and
-    255 UTF-8 bytes, which a name Windows keeps for a device, or a folder the tool writes beside it, gets.
+    255 UTF-8 bytes, which a name Windows keeps for a device, or one of what the tool writes beside it in
+    any case (:func:`beside_category`), gets.
 
     >>> default_category(Path("datasets/new_defects")), default_category(Path("検査/キズ 2026"))
     ('new_defects', 'キズ_2026')
@@ -235,7 +251,7 @@ def default_category(out: Path) -> str:
     suffix = "_defects"
     name = name[: MAX_FOLDER_NAME - len(suffix)].encode()[: 255 - len(suffix)].decode(errors="ignore")
     name = name.rstrip("._-") or "new_defects"  # a cut character is dropped
-    if name in (export.EXPORT_DIR, export.REPLACED_DIR) or windows_problem(name) is not None:
+    if beside_category(name) is not None or windows_problem(name) is not None:
         stem, dot, rest = name.partition(".")  # 'con.x' is the device 'con' too
         return f"{stem}{suffix}{dot}{rest}"
     return name

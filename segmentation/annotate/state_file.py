@@ -26,7 +26,9 @@ from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.files import check_relative, list_images
 from segmentation.annotate.records import (
     DEFAULT_CLASSES,
+    STATE_FILE,
     ImageEntry,
+    beside_category,
     check_classes,
     check_name,
     default_category,
@@ -34,7 +36,6 @@ from segmentation.annotate.records import (
     unique_stem,
 )
 
-STATE_FILE = "annotate_state.json"
 STATE_FORMAT = "mvtec-finetune/annotate-state"
 STATE_VERSION = 1
 
@@ -77,13 +78,15 @@ def category_of(stored: dict, category: str | None, out: Path, *, renamed_to: st
         )
     # --category "" (an unset shell variable) is a bad name, not the default one
     category = category if category is not None else stored_category or default_category(out)
-    if stored_category and category == stored_category:  # saved before the rule refused some names
+    saved = bool(stored_category) and category == stored_category
+    if saved:  # saved before the rules refused some names
         check_name(category, "category", windows=False)
         if renamed_to in (None, category):
             warn_windows_names([category], "category", out)
+            warn_beside(category, out)
     else:
         check_name(category, "category")
-    check_not_beside(category)
+    check_not_beside(category, saved=saved)
     folder = out / category
     if not stored and (folder.exists() or folder.is_symlink()) and not is_empty_folder(folder):
         # another tool's (an MVTec data set's hazelnut/): its photos and masks of the same names were
@@ -95,11 +98,33 @@ def category_of(stored: dict, category: str | None, out: Path, *, renamed_to: st
     return category
 
 
-def check_not_beside(category: str) -> None:
-    """Refuses a category named as a folder the tool writes beside it (``export``, ``replaced``)."""
-    if category in (export.EXPORT_DIR, export.REPLACED_DIR):
-        raise AnnotationError(
-            f"category '{category}' would clash with the {category} folder beside it; choose another"
+def check_not_beside(category: str, *, saved: bool = False) -> None:
+    """Refuses a category named as what the tool writes beside it (``export``, ``replaced``,
+    ``annotate_state.json``), in any case: macOS and Windows take ``Export`` for ``export``.
+
+    ``saved``: the name of a saved session (or of a rename it records), taken where only its case differs
+    (a session on Linux, before this rule; :func:`warn_beside` warns of it).
+    """
+    other = beside_category(category)
+    if other is None or (saved and other != category):
+        return
+    what = "file" if other == STATE_FILE else "folder"
+    same = "" if other == category else " (macOS and Windows ignore case)"
+    raise AnnotationError(
+        f"category '{category}' would clash with the {other} {what} beside it{same}; choose another"
+    )
+
+
+def warn_beside(category: str, out: Path) -> None:
+    """A ``warning:`` line on stderr where the saved ``category`` differs from what the tool writes beside
+    it only in case (:func:`check_not_beside`): the tree cannot be copied whole to macOS or Windows."""
+    if (other := beside_category(category)) is not None and other != category:
+        print(
+            f"warning: category {category!r} of {out / STATE_FILE} was saved before such names were refused: "
+            f"macOS and Windows take it for the {other} beside it (they ignore case); the tree cannot be "
+            "copied whole to them: --rename-category NEW gives it another name",
+            file=sys.stderr,
+            flush=True,
         )
 
 
@@ -349,7 +374,7 @@ def check_state_fields(state: dict, path: Path) -> None:
     if was is not None:  # a folder the next start renames into the tree: '../x' moved one outside --out
         try:
             check_name(was, "category", windows=False)
-            check_not_beside(was)  # nor the export beside the tree
+            check_not_beside(was, saved=True)  # nor the export beside the tree
         except AnnotationError:
             got = one_line(json.dumps(was), limit=40)
             raise AnnotationError(f"{path}: 'category_was' must be a category name, got {got}") from None

@@ -1308,6 +1308,51 @@ def test_reserved_folder_names_are_refused_in_any_case(photos, tmp_path, name):
 def test_an_out_folder_named_export_gets_a_category_of_its_own(photos, tmp_path):
     assert AnnotationSession.open(tmp_path / "export", photos[0]).category == "export_defects"
     assert AnnotationSession.open(tmp_path / "replaced", photos[0]).category == "replaced_defects"
+    # in any case: the category 'Export' beside the folder 'export' is one folder on macOS and Windows
+    assert AnnotationSession.open(tmp_path / "Export", photos[0]).category == "Export_defects"
+    out = tmp_path / "annotate_state.json"
+    assert AnnotationSession.open(out, photos[0]).category == "annotate_state_defects.json"
+
+
+@pytest.mark.parametrize(
+    ("category", "message"),
+    [
+        ("Export", "the export folder beside it (macOS and Windows ignore case)"),
+        ("REPLACED", "the replaced folder beside it (macOS and Windows ignore case)"),
+        ("annotate_state.json", "the annotate_state.json file beside it; choose another"),
+        ("Annotate_State.JSON", "the annotate_state.json file beside it (macOS and Windows ignore case)"),
+    ],
+)
+def test_a_category_named_as_what_the_tool_writes_beside_it_in_any_case_is_refused(
+    photos, tmp_path, category, message
+):
+    # taken on Linux, the first run on macOS failed with 'File exists' once the state was written (the
+    # tree's folder was the export folder, or the state file)
+    clash = f"^category '{category}' would clash with " + re.escape(message)
+    with pytest.raises(AnnotationError, match=clash):
+        AnnotationSession.open(tmp_path / "out", photos[0], category=category)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_session_saved_with_a_category_beside_which_only_case_tells_apart_resumes_with_a_warning(
+    opened, capsys
+):
+    # saved on Linux before such names were refused: it resumes, and --rename-category renames it
+    session, _ = opened
+    state = json.loads(session.state_path.read_text())
+    state["category"] = "Export"
+    session.state_path.write_text(json.dumps(state))
+    session.category_dir.rename(session.out / "Export")
+    capsys.readouterr()
+    again = AnnotationSession.open(session.out)
+    assert again.category == "Export" and again.category_dir.is_dir()
+    assert capsys.readouterr().err == (
+        f"warning: category 'Export' of {session.state_path} was saved before such names were refused: "
+        "macOS and Windows take it for the export beside it (they ignore case); the tree cannot be copied "
+        "whole to them: --rename-category NEW gives it another name\n"
+    )
+    again.rename_category("lot_7")
+    assert AnnotationSession.read(session.out).category == "lot_7" and not capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -1910,6 +1955,7 @@ def test_a_resume_from_other_photos_after_a_rename_cut_short_is_refused(opened, 
         ("nul", "bad category name 'nul': Windows keeps the name 'nul'"),
         ("lot 7", "bad category name 'lot 7': use letters and digits"),
         ("export", "category 'export' would clash with the export folder beside it"),
+        ("Export", "category 'Export' would clash with the export folder beside it (macOS and Windows"),
         ("taken", "cannot rename category 'new_defects' to 'taken': {out}/taken exists; move it away"),
     ],
 )
