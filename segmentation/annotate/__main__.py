@@ -433,28 +433,33 @@ def rename_session(args: argparse.Namespace) -> None:
     session = read()
     renamed_classes(session.classes, renames)
     category = args.rename_category
-    pending = session.category_was  # a rename the folder refused (or cut short): persist() finishes it
     if category is not None:
-        check_new_category(session.out, session.category, category, was=pending)
-    for note in rename_notes(renames, category, current=session.category, pending=pending):
-        print(note)
+        check_new_category(session.out, session.category, category, was=session.category_was)
     changed = {old: new for old, new in renames.items() if new != old}
-    moved = category is not None and category != session.category
-    if not changed and not moved and pending is None and not args.export:
+    kept = category in (None, session.category) and session.category_was is None
+    if not changed and kept and not args.export:  # nothing to do: no lock to take (a page may hold it)
+        for note in rename_notes(renames, category, current=session.category, pending=None):
+            print(note)
         return
     with lock:
         lock.take()
         if lock.saved_meanwhile():  # a page stopped since the read: renamed from its last state, not lost
             session = read()  # the renames below check their names against it again
-            moved = category is not None and category != session.category
+        # the notes, from the state held: a refused lock printed none that said what it would do
+        pending = session.category_was  # a rename the folder refused (or cut short): persist() finishes it
+        for note in rename_notes(renames, category, current=session.category, pending=pending):
+            print(note)
+        moved = category is not None and category != session.category
+        was = pending or session.category  # the tree's name when last whole: an export's at the latest
         session.persist()
         print_notices(session)
         rename_saved(session, changed, category if moved else None)
         if args.export:
             print_export(session, task=args.yolo_task)
-        elif (changed or moved) and (session.out / EXPORT_DIR).is_dir():
+        elif (changed or session.category != was) and (session.out / EXPORT_DIR).is_dir():
+            stale = session.category != was
             print(
-                stale_export_note(session.out / EXPORT_DIR, args.out, classes=bool(changed), category=moved)
+                stale_export_note(session.out / EXPORT_DIR, args.out, classes=bool(changed), category=stale)
             )
 
 
@@ -481,7 +486,9 @@ def rename_notes(
 ) -> list[str]:
     """The ``note:`` lines of a rename before it is done: each class (``renames``: old to new) and the
     category (``category``: the new name, None: not renamed; ``current``: the saved one) named so already,
-    or a category rename ``pending`` (its old name) that was not finished."""
+    and a category rename ``pending`` (its old name) that was not finished, which any rename finishes
+    first (:meth:`~segmentation.annotate.session.AnnotationSession.persist`); ``--rename-category`` to
+    its old name then renames it back."""
     notes = [
         f"note: class {quote(old)} is named so already: nothing to rename"
         for old, new in renames.items()
@@ -489,8 +496,11 @@ def rename_notes(
     ]
     if category == current and pending is None:
         notes.append(f"note: the category is named {category} already: nothing to rename")
-    elif category == current:
-        notes.append(f"note: the rename of category {pending} to {category} was not finished: finishing it")
+    elif pending is not None:
+        then = ", then renaming it back" if category == pending else ""
+        notes.append(
+            f"note: the rename of category {pending} to {current} was not finished: finishing it{then}"
+        )
     return notes
 
 

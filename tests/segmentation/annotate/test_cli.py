@@ -1300,6 +1300,75 @@ def test_a_category_rename_the_folder_refused_is_finished_or_undone_by_the_next(
     assert AnnotationSession.read(out).category == again
 
 
+def cut_short_category_rename(photos, tmp_path, capsys, monkeypatch) -> Path:
+    """An --out exported as category out, then renamed to lot_7 in the state only (the folder refused)."""
+    from segmentation.annotate import session as session_module
+
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+
+    def refused(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(session_module.os, "rename", refused)
+    assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
+    monkeypatch.undo()
+    capsys.readouterr()
+    return out
+
+
+FINISHING = "note: the rename of category out to lot_7 was not finished: finishing it"
+
+
+@pytest.mark.parametrize(
+    ("argv", "notes"),
+    [
+        (  # printed nothing of the export: the classes were unchanged, and the category 'already' so
+            ["--rename-category", "lot_7"],
+            [FINISHING, "category"],
+        ),
+        (  # said nothing of the category rename it finished, and of the export only 'the old classes'
+            ["--rename-class", "dent=dint"],
+            [FINISHING, "classes and category"],
+        ),
+        (  # back to the name the export has: it is no older than before
+            ["--rename-category", "out"],
+            [FINISHING + ", then renaming it back"],
+        ),
+    ],
+    ids=["the same rename", "a class rename", "the rename undone"],
+)
+def test_a_rename_that_finishes_a_cut_short_category_rename_says_so_and_what_the_export_names(
+    photos, tmp_path, capsys, monkeypatch, argv, notes
+):
+    out = cut_short_category_rename(photos, tmp_path, capsys, monkeypatch)
+    assert main(["--out", str(out), *argv]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == notes[0]
+    stale = [line for line in lines if line.startswith(f"note: the export in {out / 'export'}")]
+    assert stale == [
+        f"note: the export in {out / 'export'} names the old {old} until it is written again: python -m "
+        f"segmentation.annotate --out {out} --export (each photo keeps its split)"
+        for old in notes[1:]
+    ]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_rename_refused_the_lock_prints_no_note_of_what_it_would_do(photos, tmp_path, capsys, monkeypatch):
+    # 'note: the rename of category out to lot_7 was not finished: finishing it', then the refusal
+    import fcntl
+
+    out = cut_short_category_rename(photos, tmp_path, capsys, monkeypatch)
+    held = os.open(out, os.O_RDONLY)  # the running page's lock
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
+    finally:
+        os.close(held)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "is open in another segmentation.annotate" in captured.err
+
+
 def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
     photos, tmp_path, capsys, monkeypatch
 ):
