@@ -43,6 +43,7 @@ from segmentation.evaluate import ModelEvaluation, crop_views, embed_for_models,
 from segmentation.finetuned import load_colour_head, load_colour_prompt, load_finetuned
 from segmentation.folds import (
     Fold,
+    PooledImage,
     check_resumable,
     clear_folds_run,
     deal_folds,
@@ -52,6 +53,7 @@ from segmentation.folds import (
     write_plan,
 )
 from segmentation.models import load_sam
+from segmentation.run_setup import augment_line, grey_data_warning
 from segmentation.train import crop_rule, train
 
 if TYPE_CHECKING:
@@ -212,6 +214,7 @@ def cross_validate(
     if resume:
         check_resumable(work, k, seed=seed, settings=settings, not_settings=NOT_TRAINING_KEYS)
     pool, categories, folds = deal_folds(data, k, seed=seed)
+    announce_rounds(data, pool, config)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
     if not resume:  # only now: bad data, a K it cannot deal or base weights that do not load cost no run
@@ -226,6 +229,21 @@ def cross_validate(
             evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
         )
     return results
+
+
+def announce_rounds(data: str | Path, pool: list[PooledImage], config: dict) -> None:
+    """Prints, once for the run, what each round's training said alike (its rounds are told not to,
+    :func:`segmentation.train.train`'s ``announce``): the warning on grey photos
+    (:func:`~segmentation.run_setup.grey_data_warning`), over the ``pool`` (each of its photos is a train
+    photo of some round; a round's share differs only by chance), and the augmentation line
+    (:func:`~segmentation.run_setup.augment_line`: the config and the categories are every round's).
+    """
+    photos = [Path(data) / "images" / image.image["file_name"] for image in pool]
+    where = f"the defect photos of {data}, which the rounds train on"
+    if warning := grey_data_warning(config, photos, where=where):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if line := augment_line({**config, "data": str(data)}):
+        print(line, file=sys.stderr, flush=True)
 
 
 def round_run_config(config: dict, folder: Path, *, work: Path, index: int) -> dict:
@@ -290,7 +308,8 @@ def _train_round(
     start = time.perf_counter()
     print(f"{name}: fine-tuning on {len(fold.train)} images ...", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
-        run_dir = train(run_config, resume_hint=False)  # the round is resumed whole, by --folds --resume
+        # the round is resumed whole, by --folds --resume; what its set-up says of the data, said once
+        run_dir = train(run_config, resume_hint=False, announce=False)
     seconds = {"train": time.perf_counter() - start}
     record = {"fingerprint": round_fingerprint(parts), "parts": parts, "train_seconds": seconds["train"]}
     atomic_write(run_dir / ROUND_FILE, json.dumps(record, indent=1) + "\n")

@@ -12,6 +12,7 @@ import json
 import random
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -374,19 +375,19 @@ def embed_splits(
     return train, val, crops
 
 
-def grey_data_warning(config: dict, train_split: SegmentationSplit) -> str | None:
-    """Why ``colour_head`` / ``colour_prompt`` learn nothing from this data set, when the photos of its
-    train split, the ones they learn from, are grey (:func:`segmentation.finetuned.grey_photos`, a few
-    spread over the split): both read each pixel's colour distance to its box's border, which on a grey
-    photo is brightness alone (the commands that apply the ``decoder.pt`` to grey photos warn of it as
-    well). None without either, or on colour photos."""
+def grey_data_warning(config: dict, photos: Sequence[str | Path], *, where: str) -> str | None:
+    """Why ``colour_head`` / ``colour_prompt`` learn nothing from this data set, when the ``photos`` they
+    learn from (``where``: which they are, ``the train split of DATA``) are grey
+    (:func:`segmentation.finetuned.grey_photos`, a few spread over the list): both read each pixel's colour
+    distance to its box's border, which on a grey photo is brightness alone (the commands that apply the
+    ``decoder.pt`` to grey photos warn of it as well). None without either, or on colour photos."""
     keys = [key for key in ("colour_head", "colour_prompt") if config[key]]
-    if not keys or (grey := grey_photos([image.path for image in train_split.images])) is None:
+    if not keys or (grey := grey_photos(photos)) is None:
         return None
     parts = " and ".join(key.replace("_", " ") for key in keys)
     verb = "read" if len(keys) > 1 else "reads"
     return (
-        f"{grey} greyscale (the train split of {config['data']}), and the {parts} {verb} colour, which a "
+        f"{grey} greyscale ({where}), and the {parts} {verb} colour, which a "
         f"grey photo does not have: train without {'them' if len(keys) > 1 else 'it'} "
         f"({' '.join(f'{key}=false' for key in keys)})"
     )
@@ -417,8 +418,15 @@ def check_config(config: dict, resume: Path | None) -> None:
     check_settings(config)
 
 
-def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, RunState]:
-    """Checks the config and data, loads the model and any resume state, then makes the run folder."""
+def set_up(
+    config: dict, *, resume: Path | None, sam: Sam | None, announce: bool = True
+) -> tuple[Run, RunState]:
+    """Checks the config and data, loads the model and any resume state, then makes the run folder.
+
+    ``announce``: print the lines on the data and settings (:func:`grey_data_warning`,
+    :func:`augment_line`); off in a ``--folds`` round, whose run says them once
+    (:func:`segmentation.crossval.cross_validate`).
+    """
     check_config(config, resume)
     check_run_dir(config, resume)
     device, world = set_up_process(config)
@@ -427,14 +435,16 @@ def set_up(config: dict, *, resume: Path | None, sam: Sam | None) -> tuple[Run, 
         check_resume_epochs(config, saved, resume)
         check_kept_decoder(saved, resume)
     train_split, val_split = load_training_data(config["data"])
-    if world.main and (warning := grey_data_warning(config, train_split)):
+    announce = announce and world.main
+    where = f"the train split of {config['data']}"
+    if announce and (warning := grey_data_warning(config, [i.path for i in train_split.images], where=where)):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     split, masks = split_fingerprint(train_split, val_split), masks_fingerprint(train_split, val_split)
     if saved is not None:
         check_same_split(saved, split, data=config["data"], resume=resume)
         check_same_masks(saved, masks, data=config["data"], resume=resume)
     instances = build_instances(train_split, config)
-    if world.main and (line := augment_line(config)):
+    if announce and (line := augment_line(config)):
         print(line, file=sys.stderr if line.startswith("note:") else sys.stdout, flush=True)
     sam, base = load_model(config, sam, device)
     encoder, parameters, plan, optimizer, scheduler = set_up_optimisation(config, sam, len(instances), world)

@@ -434,7 +434,12 @@ def evaluate_command(config: dict, decoder: Path) -> str:
 
 
 def train(
-    config: dict, *, resume: Path | None = None, sam: Sam | None = None, resume_hint: bool = True
+    config: dict,
+    *,
+    resume: Path | None = None,
+    sam: Sam | None = None,
+    resume_hint: bool = True,
+    announce: bool = True,
 ) -> Path:
     """Runs a whole fine-tuning; returns the run folder.
 
@@ -447,13 +452,15 @@ def train(
             are then not tied to a base file (``decoder.pt`` records no base hash).
         resume_hint: on Ctrl-C, print the ``--resume`` command that goes on from the last finished
             epoch (off inside ``--folds``, whose rounds are resumed whole).
+        announce: print the warning on grey train photos and the augmentation line (off inside
+            ``--folds``, which says them once for all rounds).
 
 
     Raises:
         UserError: a bad config value, data set or resume state; raised before the run
             folder is created or changed.
     """
-    run, state = set_up(config, resume=resume, sam=sam)
+    run, state = set_up(config, resume=resume, sam=sam, announce=announce)
     try:
         if resume is None:
             record_zero_shot(run, state)

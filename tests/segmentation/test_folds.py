@@ -534,6 +534,51 @@ def test_a_round_is_announced_by_the_name_of_its_folders(tiny_dataset, tmp_path,
     assert capsys.readouterr().err.startswith("fold0 (1 of 3): fine-tuning on ")
 
 
+def test_a_folds_run_says_once_what_every_rounds_training_said_of_its_data(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    # grey photos with colour_head=true and augment.enabled: each round's training printed the warning
+    # (on its own share of the photos, naming its fold folder) and the augmentation line, K times
+    import cv2
+
+    from common.config import load_config
+    from segmentation import crossval, run_setup
+    from segmentation.train_config import DEFAULTS
+
+    data = tmp_path / "grey"
+    shutil.copytree(tiny_dataset, data)
+    for image in (data / "images").rglob("*.png"):  # one channel: read as three equal ones
+        assert cv2.imwrite(str(image), cv2.imread(str(image), cv2.IMREAD_GRAYSCALE))
+    overrides = ["colour_head=true", "augment.enabled=true", "augment.category=synthetic_nut"]
+    config = load_config(DEFAULTS, None, [f"data={data}", "device=cpu", "progress=false", *overrides])
+    real_train = crossval.train
+
+    def train(run_config, **options):  # each round's set-up, up to the model
+        with pytest.raises(_Started):
+            real_train(run_config, **options)
+        return Path(run_config["out"]) / run_config["name"]
+
+    def load_model(*args):
+        raise _Started
+
+    monkeypatch.setattr(run_setup, "load_model", load_model)
+    monkeypatch.setattr(crossval, "train", train)
+    monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: None)
+    monkeypatch.setattr(crossval, "load_round_model", lambda run_dir, config: (None, None))
+    monkeypatch.setattr(crossval, "load_colour_prompt", lambda path: None)
+    monkeypatch.setattr(crossval, "score_round", lambda *args, **kwargs: ("zero-shot", "fine-tuned"))
+    crossval.cross_validate(data, 3, config, work=tmp_path / "work")
+    lines = capsys.readouterr().err.splitlines()
+    assert [line for line in lines if line.startswith(("warning:", "augmentation:"))] == [
+        f"warning: the 3 photos read from the 20 are greyscale (the defect photos of {data}, which the "
+        "rounds train on), and the colour head reads colour, which a grey photo does not have: train "
+        "without it (colour_head=false)",
+        "augmentation: rot90, rot270 views of every train photo (configs/detection/augment.yaml for "
+        "synthetic_nut), each encoded once into the embedding cache",
+    ]
+    assert lines[2].startswith("fold0 (1 of 3): fine-tuning on ")  # before the rounds
+
+
 def test_a_round_tuned_on_the_users_base_weights_is_scored_on_them(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
 ):
@@ -623,7 +668,8 @@ def _fake_rounds(monkeypatch, tiny_sam_builder) -> list[str]:
         run_dir = Path(run_config["out"]) / run_config["name"]
         run_dir.mkdir(parents=True, exist_ok=True)
         save_decoder(tiny_sam_builder(), run_dir / "decoder.pt", model="vit_t")
-        assert options == {"resume_hint": False}  # segmentation.train --resume is not how a round goes on
+        # segmentation.train --resume is not how a round goes on; what its set-up says is said once
+        assert options == {"resume_hint": False, "announce": False}
         trained.append(run_config["name"])
         return run_dir
 

@@ -871,7 +871,9 @@ def test_the_grey_train_split_warning_reads_photos_spread_over_the_split(tmp_pat
         assert cv2.imwrite(str(tmp_path / f"{index}.png"), pixels)
         images.append(SimpleNamespace(path=str(tmp_path / f"{index}.png")))
     config = {"colour_head": True, "colour_prompt": False, "data": str(tmp_path)}
-    warning = grey_data_warning(config, SimpleNamespace(images=images))
+    warning = grey_data_warning(
+        config, [image.path for image in images], where=f"the train split of {tmp_path}"
+    )
     assert warning == (
         f"2 of the 3 photos read from the 10 are greyscale (the train split of {tmp_path}), and the colour "
         "head reads colour, which a grey photo does not have: train without it (colour_head=false)"
