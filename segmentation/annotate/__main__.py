@@ -366,7 +366,7 @@ def export_session(args: argparse.Namespace) -> None:
         lock.take()
         if lock.saved_meanwhile():  # what was read is stale: exported and written back, it lost them
             session = read()
-        session.persist()
+        session.persist(splits_later=True)  # the export says why it cannot rename the split keys, if so
         print_notices(session)
         print_export(session, task=args.yolo_task)
 
@@ -882,7 +882,8 @@ def write_session(
                 f"{session.out} was annotated by another segmentation.annotate while this one loaded the "
                 "model (nothing written): run this command again to resume it"
             )
-    session.persist()
+    if warning := session.persist(splits_later=True):  # the page reads no export: it starts
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     print_notices(session)
     if proposals is not None:
         proposal_file, by_image = proposals

@@ -279,18 +279,46 @@ class AnnotationSession:
             category_was=stored.get("category_was"),
         )
 
-    def persist(self) -> None:
+    def persist(self, *, splits_later: bool = False) -> str | None:
         """Creates ``out``, sets aside the labels of photos replaced by ones of another size (naming
-        each in :attr:`notices`), writes the state and brings the MVTec tree in line with it."""
+        each in :attr:`notices`), writes the state and brings the MVTec tree in line with it.
+
+        A category rename cut short is finished first (:meth:`rename_category`), so the tree is never
+        written anew beside the old folder. ``splits_later`` (a page): once its folder is renamed, the last
+        export's ``splits.json`` refusing the new category in its keys stops nothing but an export
+        (:meth:`export` renames them first; read by nothing else): the state keeps the old name, and the
+        warning saying so is returned. Without it (a rename, whose own record of the old name would take
+        that one's place), that refusal is raised.
+        """
         with self._lock:
             self.out.mkdir(parents=True, exist_ok=True)
-            self._finish_category_rename()  # one cut short: before the tree is written under the new name
+            warning = None
+            try:
+                self._finish_category_rename()  # one cut short: before the tree is written under the new name
+            except OSError as error:
+                if not (splits_later and self._in_export(error)):
+                    raise
+                warning = (
+                    f"{self._splits_file} names the category {self._category_was}, not {self.category} "
+                    f"({file_error(error)}): an export renames it first, and is refused until it can; "
+                    f"{write_advice(error, self.out / export.EXPORT_DIR)}"
+                )
             for key, size in self._replaced.items():
                 if (notice := self._set_aside(self._entries[key], size)) is not None:
                     self.notices.append(notice)
             self._replaced = {}
             self._save()
             self._sync_tree()
+            return warning
+
+    @property
+    def _splits_file(self) -> Path:
+        """The last export's split record, whose keys name the category."""
+        return self.out / export.EXPORT_DIR / export.SPLITS_FILE
+
+    def _in_export(self, error: OSError) -> bool:
+        """Whether ``error`` is a write refused in the export folder (``splits.json`` or its temporary)."""
+        return error.filename is not None and Path(error.filename).parent == self.out / export.EXPORT_DIR
 
     @property
     def state_path(self) -> Path:
@@ -715,11 +743,10 @@ class AnnotationSession:
                 self._save()
             except OSError as error:
                 exported = self.out / export.EXPORT_DIR
-                if error.filename is not None and Path(error.filename).parent == exported:
-                    # the folder was renamed; the last export's splits.json (or its temporary) refused
+                if self._in_export(error):  # the folder was renamed; the last export's splits.json refused
                     raise StorageError(
                         f"renamed in {self.state_path.name} and {self.out / old} to {self.category_dir}, but "
-                        f"the category in {exported / export.SPLITS_FILE} could not be renamed "
+                        f"the category in {self._splits_file} could not be renamed "
                         f"({file_error(error)}): that is done at the next start or export; "
                         f"{write_advice(error, exported)}"
                     ) from error
@@ -745,6 +772,24 @@ class AnnotationSession:
         export.rename_split_category(self.out / export.EXPORT_DIR, old, self.category)
         self._category_was = None
 
+    def _finish_split_keys(self) -> None:
+        """Finishes a category rename whose folder is renamed, as :meth:`persist` left it for a page: the
+        last export's ``splits.json`` keys, which an export reads to keep each photo in its split.
+
+        Raises:
+            StorageError: they cannot be renamed (nothing exported: each photo would be dealt anew).
+        """
+        old = self._category_was
+        try:
+            self._finish_category_rename()
+        except OSError as error:
+            raise StorageError(
+                f"nothing exported: {self._splits_file} names the category {old}, not {self.category}, and "
+                f"cannot be rewritten ({file_error(error)}), so each photo would be dealt a split anew; "
+                f"{write_advice(error, self.out / export.EXPORT_DIR)}, then export again"
+            ) from error
+        self._save()
+
     def export(self, *, task: str = "detect") -> ConversionReport:
         """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`), the tree first
         brought in line with the state (a photo's files the disk refused after its change was saved).
@@ -768,6 +813,8 @@ class AnnotationSession:
                         f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
                     )
                     raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
+                if self._category_was is not None:  # a page started without its split keys (persist)
+                    self._finish_split_keys()
                 # the tree is what the converters read: a photo whose files could not be written after
                 # its change was saved (a full disk, since freed) was left out of the export
                 try:

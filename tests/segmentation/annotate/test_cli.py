@@ -1369,6 +1369,45 @@ def test_a_rename_refused_the_lock_prints_no_note_of_what_it_would_do(photos, tm
     assert captured.out == "" and "is open in another segmentation.annotate" in captured.err
 
 
+def test_a_page_starts_where_only_the_last_exports_splits_refuse_a_category_rename(
+    photos, tmp_path, capsys, monkeypatch, serve_page
+):
+    # the folder was renamed, the last export's splits.json refused the new category in its keys: every
+    # page start failed on it ('error: Permission denied: .../export/splits.json', the model loaded),
+    # though only an export reads those keys
+    from converters.splits import save_splits
+    from segmentation.annotate import export
+
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+    splits = out / "export" / "splits.json"
+    before = splits.read_text()
+
+    def refused(_splits, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(export, "save_splits", refused)
+    assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
+    capsys.readouterr()
+    serve_page(page_args(photos[0], tmp_path))
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"warning: {splits} names the category out, not lot_7 (Permission denied: {splits}): an export "
+        f"renames it first, and is refused until it can; make {out / 'export'} writable"
+    )
+    assert AnnotationSession.read(out).category_was == "out"  # the next start or export finishes it
+    assert main(["--out", str(out), "--export"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: nothing exported: {splits} names the category out, not lot_7, and cannot be rewritten "
+        f"(Permission denied: {splits}), so each photo would be dealt a split anew; make {out / 'export'} "
+        "writable, then export again\n"
+    )
+    assert splits.read_text() == before
+    monkeypatch.setattr(export, "save_splits", save_splits)  # writable again
+    assert main(["--out", str(out), "--export"]) == 0
+    assert json.loads(splits.read_text()) == json.loads(before.replace('"out/', '"lot_7/'))  # splits kept
+    assert AnnotationSession.read(out).category_was is None
+
+
 def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
     photos, tmp_path, capsys, monkeypatch
 ):
