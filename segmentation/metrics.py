@@ -134,10 +134,11 @@ def coco_mask_ap(annotation_file: str | Path, detections: list[dict]) -> dict[in
     """
     ground_truth = read_json_object(annotation_file, what="COCO file")
     table = precision_table(ground_truth, detections, iou_type="segm")
-    results: dict[int | str, tuple[float, float]] = {"all": (table.ap(), table.ap(iou=0.5))}
-    for category in table.category_ids:
+    results: dict[int | str, tuple[float, float]] = {"all": (float(table.ap()), float(table.ap(iou=0.5)))}
+    for category in table.category_ids:  # numpy integers: a JSON key only as int (json.dumps refused them)
         if table.has_ground_truth(category):
-            results[category] = (table.ap(category=category), table.ap(category=category, iou=0.5))
+            ap = (float(table.ap(category=category)), float(table.ap(category=category, iou=0.5)))
         else:
-            results[category] = (float("nan"), float("nan"))
+            ap = (float("nan"), float("nan"))
+        results[int(category)] = ap
     return results

@@ -98,6 +98,18 @@ def test_mask_ap_is_one_for_ground_truth_and_lower_for_bad_masks(tmp_path):
     assert coco_mask_ap(path, []) == {"all": (0.0, 0.0), 1: (0.0, 0.0), 2: (0.0, 0.0)}
 
 
+def test_mask_ap_keys_and_values_are_plain_python_numbers(tmp_path):
+    # the category ids were numpy integers: json.dumps of the result refused them as keys
+    cut = _box_mask((32, 32), 2, 12, 2, 12)
+    path = _coco_file(tmp_path, {1: [(cut, 1)]})
+    found = {"image_id": 1, "category_id": 1, "segmentation": mask_to_rle(cut), "score": 0.9}
+    ap = coco_mask_ap(path, [found])
+    assert [type(key) for key in ap] == [str, int, int]
+    assert all(type(value) is float for pair in ap.values() for value in pair)
+    read = json.loads(json.dumps(ap))  # NaN for class 2, without ground truth
+    assert list(read) == ["all", "1", "2"] and read["1"] == pytest.approx([1.0, 1.0])
+
+
 def test_mask_ap_of_a_split_without_instances_is_nan_not_zero(tmp_path):
     # 0.0 in metrics.json and table.md read as a model that missed everything: null and "-" instead
     path = _coco_file(tmp_path, {1: []})
