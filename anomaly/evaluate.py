@@ -626,7 +626,11 @@ def parser() -> OneLineParser:
     p.add_argument(
         "--masks", action="store_true", help="also make instance masks and score them (IoU, mask AP)"
     )
-    p.add_argument("--sam", help="fine-tuned SAM (decoder.pt from segmentation.train) for --masks")
+    p.add_argument(
+        "--sam",
+        help="fine-tuned SAM for --masks: decoder.pt from segmentation.train, or a full sam_finetuned.pth "
+        "(with --sam-model)",
+    )
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM) for --masks")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     add_colour_options(p)

@@ -419,7 +419,11 @@ def parser() -> OneLineParser:
         help="map threshold: a number, or an anomaly.evaluate metrics.json or its folder (default: the "
         "run's own evaluation, <run>/eval-val, eval-test or eval-mvtec, the first that exists)",
     )
-    p.add_argument("--sam", help="fine-tuned SAM: decoder.pt from segmentation.train")
+    p.add_argument(
+        "--sam",
+        help="fine-tuned SAM: decoder.pt from segmentation.train, or a full sam_finetuned.pth "
+        "(with --sam-model)",
+    )
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM, offline)")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     add_colour_options(p)

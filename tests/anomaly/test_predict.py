@@ -994,3 +994,14 @@ def test_a_photos_masks_are_freed_before_the_next_photo_is_segmented(
     else:
         evaluate_run(run, progress=False, figure=False, masks=True, threshold=0.0)
     assert alive == [0] * 5
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_the_sam_help_names_a_full_state_dict_too(command) -> None:
+    import anomaly.evaluate
+    import anomaly.predict
+
+    # --sam takes a sam_finetuned.pth with --sam-model as well; its help named decoder.pt alone
+    module = anomaly.predict if command == "predict" else anomaly.evaluate
+    text = " ".join(module.parser().format_help().split())
+    assert "decoder.pt from segmentation.train, or a full sam_finetuned.pth (with --sam-model)" in text
