@@ -43,6 +43,7 @@ __all__ = [
     "DETECTION_WEIGHTS",
     "CheckpointError",
     "check_model_file",
+    "check_trained_on_defects",
     "load_detector",
     "load_yolo",
     "resolve_model",
@@ -212,6 +213,24 @@ def load_detector(weights: str | Path) -> Model:
     if yolo.task != "detect":
         raise UserError(f"{weights} holds a '{yolo.task}' model, not a detection model")
     return yolo
+
+
+def check_trained_on_defects(detector: Model, weights: str | Path) -> None:
+    """:class:`UserError` for a detector whose classes are COCO's 80 (``yolo11n.pt`` as published).
+
+    Such a model finds objects, not defects: ``inspection.predict`` called every photo of a nut
+    ``donut`` or ``orange`` without a word (``inspection.evaluate`` refuses it by its class names).
+    """
+    from ultralytics.utils import ROOT, YAML
+
+    coco = list(YAML.load(ROOT / "cfg" / "datasets" / "coco.yaml")["names"].values())
+    if list(detector.names.values()) != coco:
+        return
+    raise UserError(
+        f"--detector {weights} is a COCO-pretrained model (its 80 classes are COCO's objects: "
+        f"{', '.join(coco[:3])} ...), not one trained on defects, so its verdicts would be objects; "
+        "pass a detection run's weights/best.pt (python -m detection.train)"
+    )
 
 
 def weights_file(weights: str | Path) -> Path:

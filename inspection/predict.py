@@ -54,7 +54,7 @@ from common.folders import (
 from common.images import check_out_of_photos
 from common.io import atomic_write, recorded_path
 from converters.value_masks import MASK_VALUES_FILE
-from detection.weights import load_detector, print_tiling_note, weights_file
+from detection.weights import check_trained_on_defects, load_detector, print_tiling_note, weights_file
 from inspection.anomaly_regions import ANOMALY
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.inspector import Inspector
@@ -228,6 +228,7 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     with earlier_run_note(out, until="every photo is done"):
         check_holds_no_photos(out, (photo.path for photo in photos))
         detector = load_detector(weights)
+        check_trained_on_defects(detector, options.detector)
         print_tiling_note(detector, options.tile, weights)
         check_photos(photos, progress=options.progress)
         regions = load_regions(options, [photo.path for photo in photos])

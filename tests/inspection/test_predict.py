@@ -580,3 +580,23 @@ def test_a_ctrl_c_of_an_overwrite_says_the_out_folder_holds_the_earlier_run(
         "interrupted",
     ]
     assert (out / "predictions.json").read_bytes() == before
+
+
+def test_a_coco_pretrained_detector_is_one_line_before_anything_is_written(
+    cli, detector_file, photos, tmp_path, monkeypatch, capsys
+):
+    # yolo11n.pt as published (the project's own base weights) was taken as the defect detector: every
+    # photo of a nut was called 'donut' or 'orange' without a word
+    from ultralytics.utils import ROOT, YAML
+
+    import inspection.predict
+
+    coco = list(YAML.load(ROOT / "cfg" / "datasets" / "coco.yaml")["names"].values())
+    monkeypatch.setattr(inspection.predict, "load_detector", lambda weights: StubDetector(coco))
+    assert cli("--source", photos, "--out", tmp_path / "out") == 2
+    assert capsys.readouterr().err == (
+        f"error: --detector {detector_file} is a COCO-pretrained model (its 80 classes are COCO's objects: "
+        "person, bicycle, car ...), not one trained on defects, so its verdicts would be objects; pass a "
+        "detection run's weights/best.pt (python -m detection.train)\n"
+    )
+    assert not (tmp_path / "out").exists()
