@@ -26,6 +26,7 @@ only then. An ``--out`` that holds the run or the photos, lies inside the photo 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -329,8 +330,31 @@ def photos_and_out(
     base, photos = list_photos(source)
     names = [photo.relative_to(base).as_posix() for photo in photos]
     check_unique_names((output_name(name), name) for name in names)
-    out = Path(out) if out is not None else run_path / f"predict-{photo_root(source)[0].resolve().name}"
-    return base, photos, check_out(out, run=run_path, source=source, overwrite=overwrite)
+    if out is None:
+        out = run_path / f"predict-{photo_root(source)[0].resolve().name}"
+        check_default_out(out, source, overwrite=overwrite)
+    return base, photos, check_out(Path(out), run=run_path, source=source, overwrite=overwrite)
+
+
+def check_default_out(out: Path, source: str | Path, *, overwrite: bool) -> None:
+    """:class:`UserError` when the default ``out`` holds the predictions of another ``--source``.
+
+    It is named after the photo folder alone, so ``lot_7/photos`` and then ``lot_8/photos`` share
+    ``<run>/predict-photos``: the second was told to pass ``--overwrite``, which deletes the first's.
+    """
+    if overwrite:
+        return
+    try:
+        earlier = json.loads((out / "predict.json").read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError, AttributeError):  # none there, or not ours: check_out's own message
+        return
+    if not isinstance(earlier, str) or earlier == recorded_path(source):
+        return
+    raise UserError(
+        f"output folder exists: {out}, holding the predictions of {earlier} (the default --out is named "
+        f"after the photo folder alone): pass --out for those of {recorded_path(source)}, or --overwrite "
+        "to replace the earlier ones"
+    )
 
 
 def prediction_info(

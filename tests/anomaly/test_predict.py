@@ -1005,3 +1005,25 @@ def test_the_sam_help_names_a_full_state_dict_too(command) -> None:
     module = anomaly.predict if command == "predict" else anomaly.evaluate
     text = " ".join(module.parser().format_help().split())
     assert "decoder.pt from segmentation.train, or a full sam_finetuned.pth (with --sam-model)" in text
+
+
+def test_a_default_out_holding_another_folders_predictions_names_it(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # lot_7/photos and lot_8/photos share the default <run>/predict-photos: the second lot was told only
+    # to pass --overwrite, which deletes the first lot's predictions
+    lot_7, lot_8 = tmp_path / "lot_7" / "photos", tmp_path / "lot_8" / "photos"
+    shutil.copytree(parts / "test" / "good", lot_7)
+    shutil.copytree(parts / "test" / "good", lot_8)
+    predict_photos(run, lot_7, threshold="0", progress=False)
+    with pytest.raises(UserError) as error:
+        predict_photos(run, lot_8, threshold="0", progress=False)
+    assert str(error.value) == (
+        f"output folder exists: {run / 'predict-photos'}, holding the predictions of {lot_7} (the default "
+        f"--out is named after the photo folder alone): pass --out for those of {lot_8}, or --overwrite to "
+        "replace the earlier ones"
+    )
+    with pytest.raises(UserError, match=r"^output folder exists: .* \(pass --overwrite to replace it\)$"):
+        predict_photos(run, lot_7, threshold="0", progress=False)  # its own folder again: as ever
+    predict_photos(run, lot_8, threshold="0", overwrite=True, progress=False)
+    assert json.loads((run / "predict-photos" / "predict.json").read_text())["source"] == str(lot_8)
