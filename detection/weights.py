@@ -228,7 +228,7 @@ def check_trained_on_defects(detector: Model, weights: str | Path) -> None:
         return
     raise UserError(
         f"--detector {weights} is a COCO-pretrained model (its 80 classes are COCO's objects: "
-        f"{', '.join(coco[:3])} ...), not one trained on defects, so its verdicts would be objects; "
+        f"{', '.join(coco[:3])} ...), not one trained on defects (it would call a part 'donut'); "
         "pass a detection run's weights/best.pt (python -m detection.train)"
     )
 

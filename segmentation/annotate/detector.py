@@ -160,7 +160,7 @@ def load_yolo_detector(
     """
     from detection.tiling import check_tiling
     from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
-    from detection.weights import load_detector, weights_file
+    from detection.weights import check_trained_on_defects, load_detector, weights_file
 
     if not 0 < conf <= 1:
         raise UserError(f"--conf must be in (0, 1], got {conf}")
@@ -170,6 +170,7 @@ def load_yolo_detector(
         check_tiling(tile, 0.2)
     path = weights_file(weights)
     model = load_detector(path)
+    check_trained_on_defects(model, path)  # a first run would take COCO's 80 objects as its classes
     source = f"{path.name} sha256:{sha256_file(path, what='detector weights')[:16]}"
     detector = YoloDetector(model, source=source, conf=conf, imgsz=imgsz, tile=tile)
     check_detector_names(detector.names, path, saved=saved)

@@ -596,7 +596,7 @@ def test_a_coco_pretrained_detector_is_one_line_before_anything_is_written(
     assert cli("--source", photos, "--out", tmp_path / "out") == 2
     assert capsys.readouterr().err == (
         f"error: --detector {detector_file} is a COCO-pretrained model (its 80 classes are COCO's objects: "
-        "person, bicycle, car ...), not one trained on defects, so its verdicts would be objects; pass a "
+        "person, bicycle, car ...), not one trained on defects (it would call a part 'donut'); pass a "
         "detection run's weights/best.pt (python -m detection.train)\n"
     )
     assert not (tmp_path / "out").exists()

@@ -197,3 +197,22 @@ def test_the_detector_runs_at_its_training_size_unless_told(imgsz, tile, used):
 
     model = SimpleNamespace(names={0: "scratch"}, overrides={"imgsz": 320})  # YOLO(best.pt) trained at 320
     assert YoloDetector(model, source="best.pt", imgsz=imgsz, tile=tile).imgsz == used
+
+
+def test_a_coco_pretrained_checkpoint_is_one_line(tmp_path):
+    # yolo11n.pt as published: a first run without --classes took COCO's 80 objects as the data set's
+    # classes (person ... toothbrush), which later runs may only append to
+    from ultralytics import YOLO
+    from ultralytics.utils import ROOT, YAML
+
+    yolo = YOLO("yolo11n.yaml")
+    yolo.model.names = dict(YAML.load(ROOT / "cfg" / "datasets" / "coco.yaml")["names"])
+    path = tmp_path / "yolo11n.pt"
+    yolo.save(str(path))
+    with pytest.raises(UserError) as error:
+        load_yolo_detector(path)
+    assert str(error.value) == (
+        f"--detector {path} is a COCO-pretrained model (its 80 classes are COCO's objects: person, bicycle, "
+        "car ...), not one trained on defects (it would call a part 'donut'); pass a detection run's "
+        "weights/best.pt (python -m detection.train)"
+    )
