@@ -289,6 +289,10 @@ class AnnotationSession:
         (:meth:`export` renames them first; read by nothing else): the state keeps the old name, and the
         warning saying so is returned. Without it (a rename, whose own record of the old name would take
         that one's place), that refusal is raised.
+
+        Raises:
+            StorageError: the rename cut short cannot be finished (the state not written): its folder
+                cannot be renamed, or (without ``splits_later``) the last export's ``splits.json`` rewritten.
         """
         with self._lock:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -297,7 +301,7 @@ class AnnotationSession:
                 self._finish_category_rename()  # one cut short: before the tree is written under the new name
             except OSError as error:
                 if not (splits_later and self._in_export(error)):
-                    raise
+                    raise self._unfinished_rename(error) from error
                 warning = (
                     f"{self._splits_file} names the category {self._category_was}, not {self.category} "
                     f"({file_error(error)}): an export renames it first, and is refused until it can; "
@@ -310,6 +314,22 @@ class AnnotationSession:
             self._save()
             self._sync_tree()
             return warning
+
+    def _unfinished_rename(self, error: OSError) -> StorageError:
+        """The error of a category rename cut short that :meth:`persist` could not finish: a bare
+        ``Permission denied: .../export/splits.json`` said neither what was being done nor why."""
+        old = self._category_was
+        if self._in_export(error):
+            what = f"{self._splits_file} names the category {old} and cannot be rewritten"
+            folder = self.out / export.EXPORT_DIR
+        else:
+            what = f"{self.out / old} cannot be renamed to {self.category_dir}"
+            folder = self.out
+        return StorageError(
+            f"the rename of category {old} to {self.category}, cut short earlier, must be finished before "
+            f"anything else, but {what} ({file_error(error)}); {write_advice(error, folder)}, "
+            "then run it again"
+        )
 
     @property
     def _splits_file(self) -> Path:

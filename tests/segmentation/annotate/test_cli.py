@@ -1436,6 +1436,42 @@ def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
     assert '"lot_7/test/' in splits.read_text() and '"out/test/' not in splits.read_text()
 
 
+@pytest.mark.parametrize(
+    "rename",
+    [["--rename-class", "scrach=scratch"], ["--rename-category", "lot_8"]],
+    ids=["class", "category"],
+)
+def test_a_rename_that_cannot_finish_an_earlier_category_rename_says_so(
+    photos, tmp_path, capsys, monkeypatch, rename
+):
+    # the folder was renamed, the export's splits.json refused the new keys and still does: any rename
+    # stopped with a bare 'error: Permission denied: .../export/splits.json' (exit 1)
+    from segmentation.annotate import export
+
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+    splits = out / "export" / "splits.json"
+
+    def refused(_splits, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(export, "save_splits", refused)
+    assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
+    state = (out / "annotate_state.json").read_bytes()
+    capsys.readouterr()
+    assert main(["--out", str(out), *rename]) == 2
+    assert capsys.readouterr().err == (
+        f"error: the rename of category out to lot_7, cut short earlier, must be finished before anything "
+        f"else, but {splits} names the category out and cannot be rewritten (Permission denied: {splits}); "
+        f"make {out / 'export'} writable, then run it again\n"
+    )
+    assert (out / "annotate_state.json").read_bytes() == state  # nothing renamed
+    monkeypatch.undo()  # writable again: the rename finishes that one, then does its own
+    assert main(["--out", str(out), *rename]) == 0
+    assert AnnotationSession.read(out).category_was is None
+    assert '"out/test/' not in splits.read_text()
+
+
 def test_rename_category_renames_the_tree_folder_with_the_classes_and_exports(photos, tmp_path, capsys):
     out = annotated_out(photos, tmp_path)
     argv = ["--out", str(out), "--rename-category", "lot_7", "--rename-class", "scrach=scratch", "--export"]
