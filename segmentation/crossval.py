@@ -240,7 +240,7 @@ def announce_rounds(data: str | Path, pool: list[PooledImage], config: dict) -> 
     """
     photos = [Path(data) / "images" / image.image["file_name"] for image in pool]
     where = f"the defect photos of {data}, which the rounds train on"
-    if warning := grey_data_warning(config, photos, where=where):
+    if warning := grey_data_warning(config, photos, where=where, flag="--set"):  # evaluate --folds' overrides
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     if line := augment_line({**config, "data": str(data)}):
         print(line, file=sys.stderr, flush=True)

@@ -375,21 +375,28 @@ def embed_splits(
     return train, val, crops
 
 
-def grey_data_warning(config: dict, photos: Sequence[str | Path], *, where: str) -> str | None:
+def grey_data_warning(
+    config: dict, photos: Sequence[str | Path], *, where: str, flag: str | None = None
+) -> str | None:
     """Why ``colour_head`` / ``colour_prompt`` learn nothing from this data set, when the ``photos`` they
     learn from (``where``: which they are, ``the train split of DATA``) are grey
     (:func:`segmentation.finetuned.grey_photos`, a few spread over the list): both read each pixel's colour
     distance to its box's border, which on a grey photo is brightness alone (the commands that apply the
-    ``decoder.pt`` to grey photos warn of it as well). None without either, or on colour photos."""
+    ``decoder.pt`` to grey photos warn of it as well). None without either, or on colour photos.
+
+    ``flag``: the option the command takes its training overrides after (``--set``, for
+    ``segmentation.evaluate --folds``), put before the ``key=false`` it advises; None:
+    ``segmentation.train``'s own ``key=value`` arguments.
+    """
     keys = [key for key in ("colour_head", "colour_prompt") if config[key]]
     if not keys or (grey := grey_photos(photos)) is None:
         return None
     parts = " and ".join(key.replace("_", " ") for key in keys)
     verb = "read" if len(keys) > 1 else "reads"
+    overrides = " ".join([*([flag] if flag else []), *(f"{key}=false" for key in keys)])
     return (
         f"{grey} greyscale ({where}), and the {parts} {verb} colour, which a "
-        f"grey photo does not have: train without {'them' if len(keys) > 1 else 'it'} "
-        f"({' '.join(f'{key}=false' for key in keys)})"
+        f"grey photo does not have: train without {'them' if len(keys) > 1 else 'it'} ({overrides})"
     )
 
 

@@ -538,7 +538,8 @@ def test_a_folds_run_says_once_what_every_rounds_training_said_of_its_data(
     tiny_dataset, tmp_path, monkeypatch, capsys
 ):
     # grey photos with colour_head=true and augment.enabled: each round's training printed the warning
-    # (on its own share of the photos, naming its fold folder) and the augmentation line, K times
+    # (on its own share of the photos, naming its fold folder) and the augmentation line, K times; the
+    # warning advised segmentation.train's 'colour_head=false', which this command takes after --set
     import cv2
 
     from common.config import load_config
@@ -572,7 +573,7 @@ def test_a_folds_run_says_once_what_every_rounds_training_said_of_its_data(
     assert [line for line in lines if line.startswith(("warning:", "augmentation:"))] == [
         f"warning: the 3 photos read from the 20 are greyscale (the defect photos of {data}, which the "
         "rounds train on), and the colour head reads colour, which a grey photo does not have: train "
-        "without it (colour_head=false)",
+        "without it (--set colour_head=false)",
         "augmentation: rot90, rot270 views of every train photo (configs/detection/augment.yaml for "
         "synthetic_nut), each encoded once into the embedding cache",
     ]
