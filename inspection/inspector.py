@@ -72,6 +72,10 @@ if TYPE_CHECKING:
 #: The keywords of :func:`check_settings`.
 SETTINGS_CHECKED = {"conf", "iou", "mask_iou", "tile", "tile_overlap"}
 
+#: Crop embeddings of the last photo kept in memory (:meth:`Inspector.crop_embedding`), at most: each is
+#: SAM's ``(256, 64, 64)`` float32 map, 4 MiB, and a photo may have up to ``max_det`` small boxes.
+CROPS_KEPT = 32
+
 
 class Inspector:
     """A detector and a SAM, run together on photos; see the module docstring.
@@ -183,6 +187,7 @@ class Inspector:
         self._last_path: Path | None = None
         self._last_rgb: tuple[tuple | None, np.ndarray] | None = None  # (photo key, its RGB pixels)
         self._last_flips: tuple[tuple, dict[str, ImageEmbedding]] | None = None  # (photo key, its flips)
+        self._last_crops: tuple[tuple, dict[Window, ImageEmbedding]] | None = None  # (photo key, its crops)
         self.crops = crops
         self.colour_head = colour_head
         self.colour_prompt = colour_prompt
@@ -275,8 +280,13 @@ class Inspector:
         detections = sort_by_score(detections)
         if len(detections.scores):
             embedding = self.embedding(path, image)
-            # kept for the colour head and prompt, and for the flips' encoder without a cache (no 2nd decode)
-            rgb = self.photo_rgb(path, image) if self.reads_colours or self.tta else None
+            # kept for the colour head and prompt, and for the encoder of the flips or crops without a cache
+            # (no 2nd decode)
+            rgb = (
+                self.photo_rgb(path, image)
+                if self.reads_colours or self.tta or self._crops_read_photo
+                else None
+            )
             masks, mask_scores, probs = self.segment(embedding, detections.boxes, rgb=rgb)
             keep = distinct_masks(masks, detections.classes, self.mask_iou)
             if len(keep) < len(masks):
@@ -468,12 +478,36 @@ class Inspector:
         return out_masks, out_scores, out_probs
 
     def crop_embedding(self, path: str | Path, window: Window) -> ImageEmbedding:
-        """SAM's embedding of a square crop of the photo at ``path`` (cached like the photo's)."""
+        """SAM's embedding of a square crop of the photo at ``path`` (cached like the photo's).
+
+        The last photo's crops (:data:`CROPS_KEPT` of them) are also kept in memory by window, so a
+        window asked for again (the evaluation's truth box beside the cascade's box of one defect)
+        reruns no encoder; without a cache, the photo is decoded once for all its crops
+        (:meth:`photo_rgb`), not once per crop.
+        """
+        key = _file_key(path)
+        if key is None:  # a file gone: reading it says why
+            kept: dict[Window, ImageEmbedding] = {}
+        else:
+            if self._last_crops is None or self._last_crops[0] != key:
+                self._last_crops = (key, {})  # another photo: the last one's crops are dropped
+            kept = self._last_crops[1]
+        if window in kept:
+            return kept[window]
         view = View(window=window)
         if self.cache is not None:
-            return self.cache.embed([path], views=[view], device=self.device, progress=False)[0]
-        rgb = cv2.cvtColor(decode_image_file(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        return embed_images(self.sam, [view.apply(rgb)], self.device)[0]
+            crop = self.cache.embed([path], views=[view], device=self.device, progress=False)[0]
+        else:
+            crop = embed_images(self.sam, [view.apply(self.photo_rgb(path))], self.device)[0]
+        if len(kept) < CROPS_KEPT:
+            kept[window] = crop
+        return crop
+
+    @property
+    def _crops_read_photo(self) -> bool:
+        """Whether a small box's crop is cut from the photo's pixels here (crops on, no cache: the cache
+        reads the file itself)."""
+        return self.crops is not None and self.crops.max_fraction > 0 and self.cache is None
 
     def flip_embeddings(self, path: str | Path) -> dict[str, ImageEmbedding]:
         """SAM's embeddings of the photo at ``path`` flipped, by view name (:data:`TTA_VIEWS` but

@@ -50,3 +50,41 @@ def test_without_crops_nothing_changes(photos, stub_detector, tiny_sam):
     plain = Inspector(stub_detector, tiny_sam)(photos / "two.png")
     off = Inspector(stub_detector, tiny_sam, crops=CropRule(max_fraction=0.0))(photos / "two.png")
     np.testing.assert_array_equal(plain.masks, off.masks)
+
+
+def test_without_a_cache_a_photo_is_decoded_once_and_a_window_encoded_once(
+    photos, stub_detector, tiny_sam, monkeypatch
+):
+    # each small box's crop decoded the photo file again, and a window asked for again (the evaluation's
+    # truth box beside the cascade's box of one defect) was encoded again: 5 decodes, 5 encodes here
+    import common.images
+    import inspection.inspector as inspector_module
+    import segmentation.embeddings as embeddings_module
+
+    decodes, encodes = [], []
+    real_decode, real_embed = common.images.decode_image_file, inspector_module.embed_images
+
+    def decode_image_file(path, *args, **kwargs):
+        decodes.append(path)
+        return real_decode(path, *args, **kwargs)
+
+    def embed_images(sam, images, *args, **kwargs):
+        encodes.append(len(images))
+        return real_embed(sam, images, *args, **kwargs)
+
+    for module in (inspector_module, embeddings_module):
+        monkeypatch.setattr(module, "decode_image_file", decode_image_file)
+    monkeypatch.setattr(inspector_module, "embed_images", embed_images)
+    rule = CropRule(max_fraction=0.4, margin=1.0, min_side=24)
+    inspector = Inspector(stub_detector, tiny_sam, crops=rule, speck_cells=0)
+    result = inspector(photos / "two.png")  # two small boxes: the photo and each box's crop encoded
+    assert len(decodes) == 1 and encodes == [1, 1, 1]
+    embedding = inspector.embedding(photos / "two.png")
+    masks, scores, _ = inspector.segment(embedding, result.boxes)  # as the oracle's boxes: the same windows
+    assert len(decodes) == 1 and encodes == [1, 1, 1]
+    np.testing.assert_array_equal(masks, result.masks)
+    np.testing.assert_array_equal(scores, result.mask_scores)
+    inspector(photos / "one.png")  # another photo (one small box): two.png's crops are dropped
+    assert len(decodes) == 2 and len(encodes) == 5
+    inspector.segment(inspector.embedding(photos / "two.png"), result.boxes[:1])
+    assert len(encodes) == 7  # the photo's and its crop's
