@@ -1924,6 +1924,36 @@ def test_a_category_rename_cut_short_is_finished_by_the_next_start(opened, photo
     assert (session.out / "export" / "data.yaml").is_file()
 
 
+def test_a_category_rename_cut_short_whose_folder_stays_refused_says_so_at_the_next_start(
+    opened, monkeypatch
+):
+    # the next start stopped with a bare 'Permission denied: .../lot_7 (from .../new_defects)' (exit 1)
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    def refused(source, target):
+        raise PermissionError(errno.EACCES, "Permission denied", str(source), None, str(target))
+
+    monkeypatch.setattr(session_module.os, "rename", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.rename_category("lot_7")
+    monkeypatch.setattr(session_module.os, "rename", refused)
+    state = session.state_path.read_bytes()
+    out = session.out
+    message = (
+        f"the rename of category new_defects to lot_7, cut short earlier, must be finished before anything "
+        f"else, but {out / 'new_defects'} cannot be renamed to {out / 'lot_7'} (Permission denied: "
+        f"{out / 'lot_7'} (from {out / 'new_defects'})); make {out} writable, then run it again"
+    )
+    for splits_later in (False, True):  # a page cannot start without its tree either
+        with pytest.raises(StorageError, match=f"^{re.escape(message)}$"):
+            AnnotationSession.read(out, photos_optional=True).persist(splits_later=splits_later)
+    assert session.state_path.read_bytes() == state
+
+
 @pytest.mark.parametrize("what", ["class", "category"])
 def test_a_resume_from_other_photos_after_a_rename_cut_short_is_refused(opened, photos, monkeypatch, what):
     # the state names the new folder, the tree is still under the old one: the copy was looked for where
