@@ -10,6 +10,7 @@ formats hold the same images in the same splits.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import numbers
@@ -282,8 +283,8 @@ def is_split_record(path: str | Path) -> bool:
     and :func:`load_splits` naming what is wrong with it is the answer. Another tool's ``splits.json`` (not
     JSON, fields of its own, a ``"version"`` string like ``"1.0"``, or its splits as file names, not lists)
     is not; it was taken for ours as soon as it held a ``"version"``. A file that is no JSON counts as ours
-    where it begins as ours does (one cut short), and one that does not read at all cannot be told and
-    counts as ours, so the error says why.
+    where it begins as ours does (one cut short; after a UTF-8 BOM too, which :func:`common.io.read_json`
+    reads past), and one that does not read at all cannot be told and counts as ours, so the error says why.
     """
     try:
         text = Path(path).read_bytes()
@@ -292,7 +293,7 @@ def is_split_record(path: str | Path) -> bool:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        return bool(_RECORD_START.match(text))
+        return bool(_RECORD_START.match(text.removeprefix(codecs.BOM_UTF8)))  # as read_json reads it
     if not isinstance(data, dict) or not set(data) <= set(_FIELDS):
         return False
     version = data.get("version")

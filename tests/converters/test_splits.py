@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import json
 import math
 
@@ -272,6 +273,14 @@ def test_another_tools_splits_json_is_not_a_split_record(tmp_path, text):
     path = tmp_path / "splits.json"
     path.write_text(text)
     assert not is_split_record(path)
+
+
+@pytest.mark.parametrize("cut", [None, 20])
+def test_a_split_record_after_a_utf8_bom_is_known(tmp_path, cut):
+    # a Windows editor's BOM first: read_json reads past it, but one cut short was not known as ours
+    path = tmp_path / "splits.json"
+    path.write_bytes(codecs.BOM_UTF8 + json.dumps(GOOD_FILE, indent=1)[:cut].encode())
+    assert is_split_record(path)
 
 
 def test_every_split_record_saved_is_known(tmp_path):
