@@ -135,10 +135,10 @@ GREY_LOOK = 3
 
 def grey_photos(photos: Sequence[str | Path]) -> str | None:
     """What :func:`greyscale_warning` says of the photos (``the photo X is``, ``all N photos are``,
-    ``2 of the 3 photos read from the N are``) when most of :data:`GREY_LOOK` photos spread over
-    the list (:func:`common.images.spread_indices`; all of them when fewer) are grey: three equal
-    channels, or one channel, which every reader here turns into three. None when most are in colour, or
-    none decodes.
+    ``2 of the 3 photos read from the N are``, ``the one photo read from the N (X) is``) when most of
+    :data:`GREY_LOOK` photos spread over the list (:func:`common.images.spread_indices`; all of them when
+    fewer) are grey: three equal channels, or one channel, which every reader here turns into three. None
+    when most are in colour, or none decodes.
 
     Spread, not the first: a list is often sorted by lot or camera, and its first photos alone would
     tell a mixed list by one end. A photo that does not decode is passed over: the command names it
@@ -156,8 +156,10 @@ def grey_photos(photos: Sequence[str | Path]) -> str | None:
             grey.append(looked[-1])
     if 2 * len(grey) <= len(looked):  # none read, or not most of them grey
         return None
-    if len(looked) == 1:
+    if len(photos) == 1:
         return f"the photo {looked[0]} is"
+    if len(looked) == 1:  # the others looked at do not decode: it is not the list's only photo
+        return f"the one photo read from the {len(photos)} ({looked[0]}) is"
     if len(looked) == len(photos):
         every = "both photos" if len(photos) == 2 else f"all {len(photos)} photos"
         return f"{every} are" if len(grey) == len(looked) else f"{len(grey)} of the {len(photos)} photos are"

@@ -291,14 +291,15 @@ def _photo_list(folder, kinds: str) -> list:
         ("cccccccggg", None),
         ("gggggggggg", "the 3 photos read from the 10 are"),
         ("xgggggcggg", "the 2 photos read from the 10 are"),  # the first does not decode: no abort
-        ("xggggggggx", "the photo {0}/004.png is"),  # only the middle one decodes
+        ("xggggggggx", "the one photo read from the 10 ({0}/004.png) is"),  # only the middle one decodes:
+        # it said 'the photo .../004.png is', as of a list of one
         ("xccccggggx", None),
         ("xxx", None),  # none decodes: nothing to say
         ("ggg", "all 3 photos are"),
         ("gcg", "2 of the 3 photos are"),
         ("gc", None),  # one of two is no majority
         ("gg", "both photos are"),
-        ("xg", "the photo {0}/001.png is"),
+        ("xg", "the one photo read from the 2 ({0}/001.png) is"),
         ("g", "the photo {0}/000.png is"),
         ("", None),
     ],
