@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ class PredictedImages(Iterator[tuple[str, np.ndarray, dict]]):
 
 def predicted_images(
     weights: str | Path,
-    source: str | Path,
+    source: str | Path | Mapping[str, Path],
     *,
     imgsz: int | None = None,
     conf: float = 0.25,
@@ -191,13 +191,15 @@ def predicted_images(
 
     Every check of :func:`predict` runs, and the model loads, at the call, before any image is run;
     with ``distinct_stems`` two files whose output stems are equal (``a.png`` and ``a.jpg``, both
-    ``overlays/a.jpg``: :func:`common.folders.output_name`) are refused too.
+    ``overlays/a.jpg``: :func:`common.folders.output_name`) are refused too. ``source`` may be its files
+    listed already (:func:`named_files`), as :func:`run` lists them before it checks ``--out``.
     """
     check_run_options(imgsz=imgsz, conf=conf, iou=iou, device=device)
     if tile is not None:
         check_tiling(tile, tile_overlap)
     weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while
-    files = named_files(source)  # once: a second search printed its notes (files left out) twice
+    # once: a second search printed its notes (files left out) twice
+    files = dict(source) if isinstance(source, Mapping) else named_files(source)
     if distinct_stems:
         check_unique_names((output_name(name), path) for name, path in files.items())
     files = decoded_files(files)
@@ -309,6 +311,8 @@ def run(args: argparse.Namespace) -> Path:
     overlays = options.pop("overlays")
     if overlays < -1:
         raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {overlays}")
+    # listed before --out is checked against them: a pattern matching none was refused an --out
+    options["source"] = named_files(args.source)
     root, recursive = photo_root(args.source)
     if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
         raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")

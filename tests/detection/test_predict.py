@@ -494,6 +494,17 @@ def test_an_out_whose_overlays_the_pattern_matches_is_refused(
     assert not out.exists()
 
 
+def test_a_pattern_matching_no_photo_says_so_before_the_out_is_checked(
+    checkpoint: Path, tmp_path: Path, capsys
+) -> None:
+    # the --out was checked first: 'would hold images ... that the pattern matches', of one matching none
+    (tmp_path / "lots" / "line_1" / "cam").mkdir(parents=True)
+    source, out = f"{tmp_path}/lots/*/*/*.jpg", tmp_path / "lots" / "run"
+    assert main(["--weights", str(checkpoint), "--source", source, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: the pattern '{source}' matches no image files (.png,")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("pattern", "out"),
     [
