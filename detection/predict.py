@@ -42,7 +42,13 @@ import numpy as np
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.errors import UserError, one_line
-from common.folders import build_folder, check_output_folder, check_unique_names, output_name
+from common.folders import (
+    build_folder,
+    check_holds_no_photos,
+    check_output_folder,
+    check_unique_names,
+    output_name,
+)
 from common.images import (
     NARROW_PHOTO_SAMPLE,
     check_opencv_decodes,
@@ -316,7 +322,11 @@ def run(args: argparse.Namespace) -> Path:
     root, recursive = photo_root(args.source)
     if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
         raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
-    check_out_of_pattern(out, args.source, later="read its overlays as photos", images=(OVERLAY_FILES,))
+    # the overlays this run draws; an earlier run's that --overlays 0 leaves, or that one drawing them
+    # replaces, are refused where they are among the photos (read as photos, or deleted with them)
+    drawn = (OVERLAY_FILES,) if overlays else ()
+    check_out_of_pattern(out, args.source, later="read its overlays as photos", images=drawn)
+    check_holds_no_photos(out / OVERLAYS_DIR, options["source"].values())
     if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
         # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
         check_output_folder(

@@ -494,6 +494,42 @@ def test_an_out_whose_overlays_the_pattern_matches_is_refused(
     assert not out.exists()
 
 
+def test_an_out_whose_overlays_a_run_does_not_draw_passes(checkpoint: Path, tmp_path: Path) -> None:
+    # was refused with --overlays 0 too: 'would hold images (.../run/overlays/*.jpg)', of overlays never drawn
+    photo = tmp_path / "lots" / "line_1" / "cam" / "a.jpg"
+    photo.parent.mkdir(parents=True)
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    source, out = f"{tmp_path}/lots/*/*/*.jpg", tmp_path / "lots" / "run"
+    argv = ["--weights", str(checkpoint), "--source", source, "--out", str(out), "--imgsz", "64"]
+    assert main([*argv, "--overlays", "0"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["predict.json", "predictions.json"]
+    assert photo_files(source)[0] == [photo]  # a later run reads no file of the run
+
+
+@pytest.mark.parametrize(
+    ("source", "overlays"),
+    [
+        ("{out}/overlays/a.jpg", "50"),  # was taken: the photo was deleted with the overlays it replaced
+        ("{lots}/*/*/*.jpg", "0"),  # an earlier run's overlays, which --overlays 0 leaves, read as photos
+    ],
+)
+def test_an_out_whose_overlays_are_among_the_photos_is_refused(
+    checkpoint: Path, tmp_path: Path, capsys, source: str, overlays: str
+) -> None:
+    lots = tmp_path / "lots"
+    out = lots / "run"
+    earlier = out / "overlays" / "a.jpg"
+    earlier.parent.mkdir(parents=True)
+    cv2.imwrite(str(earlier), np.zeros((32, 32, 3), np.uint8))
+    source = source.format(out=out, lots=lots)
+    argv = ["--weights", str(checkpoint), "--source", source, "--out", str(out), "--overlays", overlays]
+    assert main([*argv, "--imgsz", "64"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: output folder {out / 'overlays'} holds the photo {earlier}; choose another --out\n"
+    )
+    assert earlier.is_file() and sorted(out.iterdir()) == [out / "overlays"]
+
+
 def test_a_pattern_matching_no_photo_says_so_before_the_out_is_checked(
     checkpoint: Path, tmp_path: Path, capsys
 ) -> None:
