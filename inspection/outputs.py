@@ -61,16 +61,24 @@ ANOMALY_MAPS_DIR = "anomaly_maps"
 OVERLAYS_DIR = "overlays"
 #: What a :class:`PredictionWriter` writes: a folder holding any of them is refused.
 WRITTEN_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR, ANOMALY_MAPS_DIR, OVERLAYS_DIR)
-#: The images a :class:`PredictionWriter` writes, ``*`` for a name that varies (a later ``--source``
-#: pattern must not match them).
-IMAGE_FILES = (
-    f"{OVERLAYS_DIR}/*.jpg",
-    f"{ANOMALY_MAPS_DIR}/*.png",
-    *(f"{MASKS_DIR}/{path}" for path in TREE_IMAGE_FILES),
-)
 #: JPEG quality of the overlays.
 OVERLAY_QUALITY = 90
 _DECIMALS = 6
+
+
+def written_images(*, overlays: int, anomaly_maps: bool) -> tuple[str, ...]:
+    """The images a :class:`PredictionWriter` writes with these options, ``*`` for a name that varies
+    (a later ``--source`` pattern must not match them): the masks tree's, ``overlays/*.jpg`` unless
+    ``overlays`` is 0 and ``anomaly_maps/*.png`` with ``anomaly_maps``.
+
+    Those of the options alone: no earlier run's stays, as ``--out`` is replaced whole, and one that a
+    pattern matches now is among the photos, refused as such (:func:`common.folders.check_holds_no_photos`).
+    """
+    return (
+        *((f"{OVERLAYS_DIR}/*.jpg",) if overlays else ()),
+        *((f"{ANOMALY_MAPS_DIR}/*.png",) if anomaly_maps else ()),
+        *(f"{MASKS_DIR}/{path}" for path in TREE_IMAGE_FILES),
+    )
 
 
 def earlier_outputs_message(out: Path, found: Sequence[str]) -> str:

@@ -72,13 +72,13 @@ from inspection.options import (
 )
 from inspection.outputs import (
     ANOMALY_MAPS_DIR,
-    IMAGE_FILES,
     IMAGES_FILE,
     MASKS_DIR,
     OVERLAYS_DIR,
     PREDICTIONS_FILE,
     RANK_BY,
     PredictionWriter,
+    written_images,
 )
 from inspection.photos import Photo, check_photos, find_photos
 from inspection.report import dropped_note, regions_note
@@ -189,8 +189,11 @@ def check_options(options: InspectOptions) -> None:
             raise UserError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
-def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
+def check_out(out: Path, source: str, *, overwrite: bool, overlays: int, anomaly_maps: bool) -> Path:
     """``out`` resolved, once it is a place the run may write; see the module docstring.
+
+    ``overlays``, ``anomaly_maps``: the options, which say what images it writes
+    (:func:`inspection.outputs.written_images`).
 
     Raises:
         UserError: ``out`` holds the photos (``--overwrite`` would delete them), lies inside a
@@ -198,7 +201,8 @@ def check_out(out: Path, source: str, *, overwrite: bool) -> Path:
             next run would inspect its overlays), is a file,
             exists without ``overwrite``, or cannot be created.
     """
-    out = check_out_of_photos(out, source, later="inspect its overlays too", images=IMAGE_FILES)
+    images = written_images(overlays=overlays, anomaly_maps=anomaly_maps)
+    out = check_out_of_photos(out, source, later="inspect its overlays too", images=images)
     check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES)
     return out
 
@@ -221,7 +225,13 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
     paths = [photo.path for photo in photos]
     if warning := greyscale_warning(paths, colour_head=colour_head, colour_prompt=colour_prompt):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    out = check_out(options.out, options.source, overwrite=options.overwrite)
+    out = check_out(
+        options.out,
+        options.source,
+        overwrite=options.overwrite,
+        overlays=options.overlays,
+        anomaly_maps=options.anomaly_maps,
+    )
     if options.cache_dir is not None and not options.no_cache:
         check_cache_outside(options.cache_dir, out)  # made at the first photo: the finished run was refused
     # a Ctrl-C said 'interrupted' alone: an earlier run's files left in --out read as this one's

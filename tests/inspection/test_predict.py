@@ -8,11 +8,14 @@ import shlex
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from common.errors import UserError
+from common.images import photo_files
+from inspection.outputs import ANOMALY_MAPS_DIR
 from inspection.predict import InspectOptions, check_out, inspect_photos, main
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
@@ -200,25 +203,52 @@ def test_out_may_not_be_inside_the_photo_folder_or_hold_it(cli, photos, capsys, 
 
 
 @pytest.mark.parametrize(
-    ("pattern", "refused"),
+    ("pattern", "options", "refused"),
     [
-        ("lots/*/*/*.bmp", None),  # was refused: masks/ was taken to hold any image at any depth
-        ("lots/*/*/*.jpg", "overlays/*.jpg"),
-        ("lots/*/*/*.png", "anomaly_maps/*.png"),
-        ("lots/*/*/*/*/*/*.bmp", "masks/*/test/*/*.bmp"),  # the mask tree's link to a .bmp photo
-        ("lots/*/*/*/*/*/*_mask.png", "masks/*/test/*/*.png"),  # a photo named x_mask.png, linked
+        ("lots/*/*/*.bmp", {}, None),  # was refused: masks/ was taken to hold any image at any depth
+        ("lots/*/*/*.jpg", {}, "overlays/*.jpg"),
+        ("lots/*/*/*.jpg", {"overlays": 0}, None),  # was refused: no overlay is drawn
+        ("lots/*/*/*.png", {}, None),  # was refused: anomaly maps are written with --anomaly-maps alone
+        ("lots/*/*/*.png", {"anomaly_maps": True}, "anomaly_maps/*.png"),
+        ("lots/*/*/*/*/*/*.bmp", {"overlays": 0}, "masks/*/test/*/*.bmp"),  # the mask tree's link to a .bmp
+        ("lots/*/*/*/*/*/*_mask.png", {}, "masks/*/test/*/*.png"),  # a photo named x_mask.png, linked
     ],
 )
 def test_an_out_is_refused_where_a_pattern_could_match_what_it_writes(
-    tmp_path, monkeypatch, pattern, refused
+    tmp_path, monkeypatch, pattern, options, refused
 ) -> None:
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "lots" / "run"
+    options = {"overwrite": False, "overlays": 50, "anomaly_maps": False, **options}  # the defaults
     if refused is None:
-        assert check_out(Path("lots/run"), pattern, overwrite=False) == out
+        assert check_out(Path("lots/run"), pattern, **options) == out
     else:
         with pytest.raises(UserError, match=rf"would hold images \({re.escape(str(out / refused))}\) that"):
-            check_out(Path("lots/run"), pattern, overwrite=False)
+            check_out(Path("lots/run"), pattern, **options)
+
+
+def test_a_png_pattern_may_write_beside_its_photos_without_anomaly_maps(cli, tmp_path):
+    # was refused: 'would hold images (.../run/anomaly_maps/*.png)', which only --anomaly-maps writes
+    lots, photo = tmp_path / "lots", tmp_path / "lots" / "line_1" / "cam" / "a.png"
+    photo.parent.mkdir(parents=True)
+    assert cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    assert cli("--source", f"{lots}/*/*/*.png", "--out", lots / "run") == 0
+    assert not (lots / "run" / ANOMALY_MAPS_DIR).exists()
+    assert photo_files(f"{lots}/*/*/*.png")[0] == [photo]  # a later run reads no file of the run
+
+
+def test_an_earlier_runs_anomaly_maps_a_pattern_matches_are_refused_as_photos(cli, tmp_path, capsys):
+    # this run writes none (no --anomaly-maps), but --out holds an earlier run's, which it would read
+    lots, earlier = tmp_path / "lots", tmp_path / "lots" / "run" / "anomaly_maps" / "a.png"
+    for path in (lots / "line_1" / "cam" / "a.png", earlier):
+        path.parent.mkdir(parents=True)
+        assert cv2.imwrite(str(path), np.zeros((32, 32, 3), np.uint8))
+    assert cli("--source", f"{lots}/*/*/*.png", "--out", lots / "run", "--overwrite") == 2
+    assert (
+        f"output folder {lots / 'run'} holds the photo {earlier}; choose another --out"
+        in capsys.readouterr().err
+    )
+    assert earlier.is_file()
 
 
 def test_a_non_recursive_glob_may_write_beside_its_photos(cli, photos, tmp_path):
