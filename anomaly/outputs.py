@@ -41,10 +41,18 @@ PREDICTIONS_FILE = "predictions.json"
 IMAGES_FILE = "images.json"
 #: The folders of ``--out`` that hold images.
 IMAGE_FOLDERS = ("masks", "anomaly_maps")
-#: The images written there, ``*`` a photo's output name (a later ``--source`` pattern must not match them).
-IMAGE_FILES = (f"masks/{CATEGORY}/*_mask.png", "anomaly_maps/*.png")
 #: What a predictions folder holds; ``--overwrite`` replaces no folder holding anything else.
 OUTPUT_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, "predict.json", "scores.csv", *IMAGE_FOLDERS)
+
+
+def written_images(*, maps: bool) -> tuple[str, ...]:
+    """The images a :class:`PredictionWriter` writes, ``*`` a photo's output name (a later ``--source``
+    pattern must not match them): the masks, and the anomaly maps with ``maps``.
+
+    Those of the option alone: no earlier run's stays, as ``--out`` is replaced whole, and one that a
+    pattern matches now is among the photos, refused as such (:func:`common.folders.check_holds_no_photos`).
+    """
+    return (f"masks/{CATEGORY}/*_mask.png", *(("anomaly_maps/*.png",) if maps else ()))
 
 
 def instance_results(instances: Instances, image_id: int, file_name: str) -> list[dict]:

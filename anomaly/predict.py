@@ -21,7 +21,8 @@ failed or interrupted run leaves nothing half-written; ``--overwrite`` replaces 
 only then. An ``--out`` that holds the run or the photos, lies inside the photo folder (a folder
 ``--source``, or a ``**`` pattern's leading folder), or whose masks or anomaly maps a pattern
 ``--source`` could match as glob would (``lots/*/*/*.png`` and ``lots/pred``:
-``lots/pred/anomaly_maps/*.png``; the names' suffixes and a hidden ``--out`` count), is refused.
+``lots/pred/anomaly_maps/*.png``, not written with ``--no-maps``; the names' suffixes and a hidden
+``--out`` count), is refused.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from anomaly.masks import (
     load_segmenter,
     warn_grey_photos,
 )
-from anomaly.outputs import IMAGE_FILES, OUTPUT_NAMES, PredictionWriter
+from anomaly.outputs import OUTPUT_NAMES, PredictionWriter, written_images
 from anomaly.regions import check_min_area, check_threshold, map_regions
 from anomaly.run import RUN_FILE, AnomalyRun, evaluate_command, load_run
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
@@ -194,8 +195,9 @@ def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "
         )
 
 
-def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> Path:
-    """``out`` resolved, once it is a place the predictions may be written (built beside it).
+def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool, maps: bool) -> Path:
+    """``out`` resolved, once it is a place the predictions may be written (built beside it); ``maps``:
+    whether anomaly maps are written there (:func:`anomaly.outputs.written_images`).
 
     Raises:
         UserError: ``out`` holds the run folder or the photos (``--overwrite`` would delete them),
@@ -208,7 +210,7 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool) -> P
         out,
         source,
         later="score its anomaly maps as photos",
-        images=IMAGE_FILES,
+        images=written_images(maps=maps),
         kept=[(run, "the run")],
     )
     empty = out.is_dir() and not any(out.iterdir())  # made by hand: replaced like an old run's
@@ -247,7 +249,7 @@ def predict_photos(
     run_path = Path(run_path)
     run = load_run(run_path)
     check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
-    base, photos, out = photos_and_out(run_path, source, out, overwrite=overwrite)
+    base, photos, out = photos_and_out(run_path, source, out, overwrite=overwrite, maps=maps)
     if cache_dir is not None:  # made at SAM's first photo: the finished run was refused as 'exists'
         check_cache_outside(cache_dir, out)
     # a Ctrl-C while the photos are checked or SAM loads, too: 'interrupted' alone, its files read as new
@@ -318,10 +320,11 @@ def check_decodes(photos: Sequence[Path]) -> None:
 
 
 def photos_and_out(
-    run_path: Path, source: str | Path, out: str | Path | None, *, overwrite: bool
+    run_path: Path, source: str | Path, out: str | Path | None, *, overwrite: bool, maps: bool
 ) -> tuple[Path, list[Path], Path]:
     """The photos of ``source`` (with the folder their output names are relative to) and the folder the
-    predictions go to: ``out``, else ``<run>/predict-<source's folder name>``.
+    predictions go to: ``out``, else ``<run>/predict-<source's folder name>`` (``maps``: as for
+    :func:`check_out`).
 
     Raises:
         UserError: no photos, two sharing an output name, a name that is not UTF-8 (the JSON names
@@ -333,7 +336,7 @@ def photos_and_out(
     if out is None:
         out = run_path / f"predict-{photo_root(source)[0].resolve().name}"
         check_default_out(out, source, overwrite=overwrite)
-    return base, photos, check_out(Path(out), run=run_path, source=source, overwrite=overwrite)
+    return base, photos, check_out(Path(out), run=run_path, source=source, overwrite=overwrite, maps=maps)
 
 
 def check_default_out(out: Path, source: str | Path, *, overwrite: bool) -> None:

@@ -20,6 +20,7 @@ from anomaly.evaluate import evaluate_run
 from anomaly.predict import predict_photos, resolve_threshold
 from anomaly.run import fit_run, load_run
 from common.errors import UserError
+from common.images import photo_files
 from common.io import sha256_file
 from segmentation.annotate.proposal_file import class_names, read_proposal_file
 from tests.anomaly.conftest import make_parts, repaint_as_another_product
@@ -539,6 +540,16 @@ def test_an_out_that_would_clobber_a_patterns_photos_is_refused(
     with pytest.raises(UserError, match=fragment):
         predict_photos(run, f"{lot}/{pattern}", tmp_path / out, threshold="1", overwrite=True, progress=False)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_out_whose_anomaly_maps_a_pattern_would_match_is_allowed_without_maps(
+    run: Path, lot: Path, tmp_path: Path
+) -> None:
+    # was refused: 'would hold images (.../pred/anomaly_maps/*.png)', which --no-maps does not write
+    pattern = f"{lot}/../*/*/*.png"
+    result = predict_photos(run, pattern, tmp_path / "pred", threshold="1e9", maps=False, progress=False)
+    assert result["photos"] == 1 and not (tmp_path / "pred" / "anomaly_maps").exists()
+    assert photo_files(pattern)[0] == [lot / ".." / "lot" / "line_2" / "c.png"]  # no file of the run
 
 
 def test_an_out_below_a_flat_patterns_folder_is_allowed(run: Path, lot: Path) -> None:
