@@ -68,8 +68,9 @@ def check_output_folder(
     Raises:
         UserError: its path is not UTF-8 (:func:`check_utf8_path`); a file stands at ``folder`` (with
             or without ``overwrite``); it exists and ``overwrite`` is False, or holds other names than
-            ``holds``; a file or a read-only folder is on its path; it exists, is to be replaced and its
-            parent is read-only.
+            ``holds``; it is to be replaced (``overwrite`` not None) and is or holds the working folder
+            (:func:`check_not_working_folder`); a file or a read-only folder is on its path; it exists, is
+            to be replaced and its parent is read-only.
     """
     folder = Path(folder)
     check_utf8_path(folder, flag=flag)  # before the old-copy rename below: nothing is touched
@@ -78,6 +79,8 @@ def check_output_folder(
         raise UserError(f"{flag} {folder} is a file, not a {what}")
     if folder.exists() and overwrite is False and not is_empty_folder(folder):
         raise UserError(f"output folder exists: {folder} (pass --overwrite to replace it)")
+    if overwrite is not None:  # replaced by renaming (an empty one too): None writes into it
+        check_not_working_folder(folder, flag=flag)
     if folder.exists() and overwrite and holds is not None:
         check_replaceable(folder, holds, flag=flag, replaced_by=replaced_by)
     if not folder.exists():
@@ -86,6 +89,31 @@ def check_output_folder(
         # built beside it and renamed into place (:func:`build_folder`): refused only once the work was done
         raise UserError(f"cannot replace {folder}: {folder.absolute().parent} is not writable")
     return folder
+
+
+def check_not_working_folder(folder: Path, *, flag: str = "--out") -> None:
+    """Refuses to replace ``folder`` when it is the working folder or holds it.
+
+    A folder is replaced by renaming (:func:`build_folder`): the shell that ran the command would be
+    left in the old one, deleted (``ls`` shows nothing), the results beside it under the same name.
+    A link is renamed, not the folder it points to: allowed.
+
+    Raises:
+        UserError: naming ``folder`` (and the working folder when ``folder`` holds it).
+    """
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    try:
+        here, target = Path.cwd(), folder.resolve()
+    except FileNotFoundError:  # the working folder is gone already (deleted from another shell): in none
+        return
+    if here != target and target not in here.parents:
+        return
+    where = "is the working folder" if here == target else f"holds the working folder {here}"
+    raise UserError(
+        f"{flag} {folder} {where}: the results are renamed into its place, which would leave your shell "
+        "in a deleted folder; run the command from outside it"
+    )
 
 
 def is_empty_folder(folder: Path) -> bool:
@@ -469,10 +497,12 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         What ``write`` returned (a report of what it wrote, say).
 
     Raises:
-        UserError: ``out`` exists, not empty, without ``overwrite``, its path is not UTF-8, or a file
-            system error while writing (a read-only folder, a full disk); one line naming ``out``.
+        UserError: ``out`` exists, not empty, without ``overwrite``, its path is not UTF-8, it is or
+            holds the working folder (:func:`check_not_working_folder`), or a file system error while
+            writing (a read-only folder, a full disk); one line naming ``out``.
     """
     check_utf8_path(out, flag="output folder")  # where check_output_folder was not called first
+    check_not_working_folder(out, flag="output folder")  # where it was called without ``overwrite``
     remove_leftovers(out)
     partial = None
     try:

@@ -532,3 +532,45 @@ def test_any_name_becomes_a_folder_name_every_os_holds(name, safe):
 def test_a_folder_name_no_os_can_hold_is_refused_saying_why(name, spaces, why):
     with pytest.raises(UserError, match=f"^bad class name {re.escape(repr(name))}: {re.escape(why)}"):
         check_folder_name(name, "class", spaces=spaces)
+
+
+@pytest.mark.parametrize("inside", ["", "sub"], ids=["is the working folder", "holds it"])
+@pytest.mark.parametrize("spelled", ["relative", "absolute"])
+def test_replacing_the_working_folder_is_refused_before_any_work(tmp_path, monkeypatch, inside, spelled):
+    # `cd out && cmd --out . --overwrite`: out was renamed aside and deleted, the shell left in it (`ls`
+    # showed nothing); an empty working folder was renamed over the same way, without --overwrite
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    monkeypatch.chdir(out / inside)
+    given = Path(os.path.relpath(out)) if spelled == "relative" else out
+    where = "is the working folder" if not inside else f"holds the working folder {out / inside}"
+    message = f"--out {re.escape(str(given))} {where}: .* run the command from outside it"
+    with pytest.raises(UserError, match=message):
+        check_output_folder(given, overwrite=True)
+    with pytest.raises(UserError, match="output folder .* run the command from outside it"):
+        build_folder(given, lambda folder: pytest.fail("built"), overwrite=True)
+    if not inside:  # empty, so taken as absent: still renamed over
+        (out / "sub").rmdir()
+        with pytest.raises(UserError, match=message):
+            check_output_folder(given, overwrite=False)
+    assert Path.cwd() == out / inside and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_folder_beside_the_working_folder_or_a_link_to_it_is_replaced(tmp_path, monkeypatch) -> None:
+    # the link is renamed, not the folder it names: the working folder stays where it is
+    (tmp_path / "here").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "here", target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "here")
+    for out in (Path("../beside"), Path("../link")):
+        build_folder(out, lambda folder: (folder / "a.txt").write_text("new"), overwrite=True)
+        assert (tmp_path / out.name / "a.txt").read_text() == "new"
+    assert Path.cwd() == tmp_path / "here" and not (tmp_path / "here" / "a.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beside", "here", "link"]
+    # writing into the working folder (overwrite unset: nothing is renamed) is no replacement
+    assert check_output_folder(Path("."), flag="--cache-dir") == Path(".")
+    (tmp_path / "gone").mkdir()
+    monkeypatch.chdir(tmp_path / "gone")
+    (tmp_path / "gone").rmdir()  # a working folder deleted from another shell is inside no folder
+    assert check_output_folder(tmp_path / "beside", overwrite=True) == tmp_path / "beside"
+    build_folder(tmp_path / "beside", lambda folder: (folder / "b.txt").write_text("new"), overwrite=True)
+    assert [p.name for p in (tmp_path / "beside").iterdir()] == ["b.txt"]

@@ -1232,6 +1232,31 @@ def test_data_yaml_and_coco_record_out_and_root_without_dots(tmp_path, category_
     assert (tmp_path / "elsewhere" / "out" / "data.yaml").is_file()
 
 
+def test_an_overwrite_run_from_inside_out_is_refused_before_any_work(
+    tmp_path, category_factory, monkeypatch, capsys
+):
+    # `cd out && mvtec2yolo --out . --overwrite` renamed out aside and deleted it: the shell was left in a
+    # deleted folder, where `ls` showed nothing; an empty working folder was renamed over as well
+    category_factory(tmp_path / "data", "widget")
+    args = ["--root", str(tmp_path / "data"), "--no-progress"]
+    (tmp_path / "new").mkdir()
+    monkeypatch.chdir(tmp_path / "new")
+    assert mvtec2yolo([*args, "--out", "."]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {tmp_path / 'new'} is the working folder: the results are renamed into its place, "
+        "which would leave your shell in a deleted folder; run the command from outside it\n"
+    )
+    assert mvtec2yolo([*args, "--out", str(tmp_path / "out")]) == 0
+    monkeypatch.chdir(tmp_path / "out" / "labels")  # inside the folder to replace
+    written = sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*"))
+    assert mvtec2yolo([*args, "--out", "..", "--overwrite"]) == 2
+    assert "holds the working folder" in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*")) == written
+    assert Path.cwd() == tmp_path / "out" / "labels" and not list((tmp_path / "new").iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert mvtec2yolo([*args, "--out", "new"]) == 0 and (tmp_path / "new" / "data.yaml").is_file()
+
+
 def test_every_command_line_flag_reaches_the_conversion(tmp_path):
     parser = build_parser("mvtec2yolo", primary="yolo")
     flags = "--root data --out out --layout btad --category a b --coco --overwrite --link copy --task segment"
