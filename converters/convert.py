@@ -737,6 +737,7 @@ def choose_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
 def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
     """One line when a photo in one split is a byte-for-byte copy of one in another (a file copied
     under another name, a folder linked twice): a model is then scored on a photo it trained on.
+    It counts the photos that are such copies and the images they hold.
 
     Only photos of one size in bytes are hashed, so a data set without copies costs a ``stat`` a photo.
     """
@@ -754,10 +755,12 @@ def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]
         return []
     split_a, a = copies[0][0]
     split_b, b = next(photo for photo in copies[0] if photo[0] != split_a)
-    photos = "1 photo has" if len(copies) == 1 else f"{len(copies)} photos have"
+    # every photo of a content found in two splits, and the contents: 301 copies of one photo said '1 photo'
+    photos = sum(len(group) for group in copies)
+    images = "1 image" if len(copies) == 1 else f"{len(copies)} images"
     return [
-        f"{photos} a byte-for-byte copy in another split, e.g. {a} ({split_a}) and {b} ({split_b}): a "
-        "model would be scored on photos it trained on; remove the copies"
+        f"{photos} photos are byte-for-byte copies across splits ({images}), e.g. {a} ({split_a}) and {b} "
+        f"({split_b}): a model would be scored on photos it trained on; remove the copies"
     ]
 
 

@@ -1093,10 +1093,12 @@ def test_a_photo_copied_into_another_split_is_a_warning_or_a_strict_error(tmp_pa
     shutil.copyfile(train, test)
     [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
     assert warning == (
-        f"1 photo has a byte-for-byte copy in another split, e.g. {train} (train) and {test} (test): a model "
-        "would be scored on photos it trained on; remove the copies"
+        f"2 photos are byte-for-byte copies across splits (1 image), e.g. {train} (train) and {test} (test): "
+        "a model would be scored on photos it trained on; remove the copies"
     )
-    with pytest.raises(UserError, match=r"^1 photo has a byte-for-byte copy in another split, .*--strict"):
+    with pytest.raises(
+        UserError, match=r"^2 photos are byte-for-byte copies across splits \(1 image\), .*--strict"
+    ):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
 
 
@@ -1116,11 +1118,15 @@ def test_copies_in_two_splits_are_named_with_a_photo_of_each_and_counted(tmp_pat
     b, b2 = _photo(tmp_path / "b.png", b"bbbbbb"), _photo(tmp_path / "b2.png", b"bbbbbb")
     [warning] = copied_photo_warnings({"train": [a, a2], "test": [a3]})
     assert warning.startswith(
-        f"1 photo has a byte-for-byte copy in another split, e.g. {a.record.image} (train) and "
+        f"3 photos are byte-for-byte copies across splits (1 image), e.g. {a.record.image} (train) and "
         f"{a3.record.image} (test): "
     )
     [warning] = copied_photo_warnings({"train": [a, b], "val": [b2], "test": [a3]})
-    assert warning.startswith("2 photos have a byte-for-byte copy in another split, e.g. ")
+    assert warning.startswith("4 photos are byte-for-byte copies across splits (2 images), e.g. ")
+    # one photo copied into every split 100 times: it said '1 photo has a byte-for-byte copy in another split'
+    many = {split: [_photo(tmp_path / split / f"{i}.png", b"aaaa") for i in range(100)] for split in SPLITS}
+    [warning] = copied_photo_warnings({**many, "train": [a, *many["train"]]})
+    assert warning.startswith("301 photos are byte-for-byte copies across splits (1 image), e.g. ")
 
 
 def test_copies_within_one_split_and_photos_of_one_size_are_no_warning(tmp_path):
