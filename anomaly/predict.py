@@ -344,6 +344,7 @@ def check_default_out(out: Path, source: str | Path, *, overwrite: bool) -> None
 
     It is named after the photo folder alone, so ``lot_7/photos`` and then ``lot_8/photos`` share
     ``<run>/predict-photos``: the second was told to pass ``--overwrite``, which deletes the first's.
+    The same folder through a link (``data/photos``, then the folder ``data`` links to) is the same.
     """
     if overwrite:
         return
@@ -352,6 +353,8 @@ def check_default_out(out: Path, source: str | Path, *, overwrite: bool) -> None
     except (OSError, ValueError, AttributeError):  # none there, or not ours: check_out's own message
         return
     if not isinstance(earlier, str) or earlier == recorded_path(source):
+        return
+    if Path(earlier).resolve() == Path(source).resolve():  # recorded as spelled: links kept their names
         return
     raise UserError(
         f"output folder exists: {out}, holding the predictions of {earlier} (the default --out is named "

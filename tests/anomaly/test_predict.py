@@ -17,7 +17,7 @@ from PIL import Image
 
 from anomaly.data import read_rgb
 from anomaly.evaluate import evaluate_run
-from anomaly.predict import predict_photos, resolve_threshold
+from anomaly.predict import check_default_out, predict_photos, resolve_threshold
 from anomaly.run import fit_run, load_run
 from common.errors import UserError
 from common.images import photo_files
@@ -1038,3 +1038,22 @@ def test_a_default_out_holding_another_folders_predictions_names_it(
         predict_photos(run, lot_7, threshold="0", progress=False)  # its own folder again: as ever
     predict_photos(run, lot_8, threshold="0", overwrite=True, progress=False)
     assert json.loads((run / "predict-photos" / "predict.json").read_text())["source"] == str(lot_8)
+
+
+@pytest.mark.parametrize(
+    "earlier", ["lot_7/photos", "link/photos", "lot_7/photos/*.png", "link/photos/*.png"]
+)
+def test_a_default_out_of_the_same_folder_through_a_link_is_that_folder(tmp_path: Path, earlier: str) -> None:
+    # the source is recorded as spelled: lot_7/photos, then the same folder through a link, was taken for
+    # another folder's predictions and refused naming it, as lot_8/photos is
+    (tmp_path / "lot_7" / "photos").mkdir(parents=True)
+    (tmp_path / "lot_8" / "photos").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "lot_7", target_is_directory=True)
+    out = tmp_path / "predict-photos"
+    out.mkdir()
+    (out / "predict.json").write_text(json.dumps({"source": str(tmp_path / earlier)}))
+    pattern = "/*.png" if earlier.endswith("*.png") else ""
+    for again in ("lot_7/photos", "link/photos"):
+        check_default_out(out, tmp_path / f"{again}{pattern}", overwrite=False)  # check_out's own message
+    with pytest.raises(UserError, match=f"holding the predictions of {re.escape(str(tmp_path / earlier))} "):
+        check_default_out(out, tmp_path / f"lot_8/photos{pattern}", overwrite=False)
