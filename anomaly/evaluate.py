@@ -47,6 +47,7 @@ from anomaly.data import (
 from anomaly.maps import to_image_size
 from anomaly.mask_scores import score_masks
 from anomaly.masks import (
+    Segmenter,
     add_cache_options,
     add_colour_options,
     check_colour_options,
@@ -451,16 +452,13 @@ def evaluate_run(
     run = load_run(run_path)
     check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
     check_image_tree(run_path, run, root=root)
-    out, replace = report_folder(
-        run_path, run, out=out, root=root, category=category, data=data, split=split, overwrite=overwrite
-    )
+    images = {"root": root, "category": category, "data": data, "split": split}  # the images scored
+    out, replace = report_folder(run_path, run, out=out, **images, overwrite=overwrite)
     if cache_dir is not None and masks:  # made at SAM's first photo: the report was refused as 'exists'
         check_cache_outside(cache_dir, out)
     # a Ctrl-C on a re-run: 'interrupted' alone left the earlier report in ``out`` reading as this one
     with earlier_run_note(out, until="the report is complete"):
-        records, protocol = scored_records(
-            run, root=root, category=category, data=data, split=split, progress=progress
-        )
+        records, protocol = scored_records(run, **images, progress=progress)
         segmenter = (
             load_segmenter(
                 sam,
@@ -475,46 +473,94 @@ def evaluate_run(
         )
         if segmenter is not None:
             warn_grey_photos([Path(r.image) for r in records], segmenter)
-        scores, maps, truths, seconds = score_records(run, records, progress=progress)
-        metrics = {
-            "image": image_metrics(scores, [r.defect for r in records]),
-            "pixel": masked_pixel_metrics(records, maps, truths, progress=progress),
-            "seconds_per_image": seconds,
-        }
+        scores, maps, metrics = scored_metrics(run, records, progress=progress)
         if segmenter is not None:
-            if threshold is None:
-                threshold, picked_on = pick_threshold(
-                    run, metrics, root=root, category=category, data=data, split=split, progress=progress
-                )
-            else:
-                picked_on = "given"
-            # a defect photo without a mask has no truth to score a mask against; the maps scored above,
-            # not PatchCore once more on every photo
-            kept = [i for i, record in enumerate(records) if not record.mask_missing]
-            with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
-                metrics["masks"] = {
-                    **score_masks(
-                        run,
-                        [records[i] for i in kept],
-                        [maps[i] for i in kept],
-                        segmenter,
-                        threshold,
-                        picked_on,
-                        min_area=min_area,
-                        progress=progress,
-                    ),
-                    **segmenter.colour_record(),  # what the --sam decoder.pt carries and the masks applied
-                    # true: the --sam decoder.pt carries one, left out (a null above is then no lack)
-                    "no_colour_head": no_colour_head,
-                    "no_colour_prompt": no_colour_prompt,
-                    "min_area": min_area,  # --min-area: the regions kept, as anomaly.predict's predict.json
-                }
+            metrics["masks"] = mask_metrics(
+                run,
+                records,
+                maps,
+                metrics,
+                segmenter,
+                threshold=threshold,
+                images=images,
+                min_area=min_area,
+                no_colour=(no_colour_head, no_colour_prompt),
+                progress=progress,
+            )
         settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
         rows = ([r.key for r in records], [r.defect for r in records], list(scores))
         png = figure_png(records, scores, maps) if figure else None
         write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
     # figure: whether anomaly_maps.png was written (none without a defect image to show)
     return {"settings": settings, **metrics, "out": str(out), "figure": png is not None}
+
+
+def scored_metrics(
+    run: AnomalyRun, records: Sequence[ImageRecord], *, progress: bool = False
+) -> tuple[np.ndarray, list[np.ndarray], dict]:
+    """:func:`score_records` of ``records`` and the metrics' ``image``, ``pixel`` and ``seconds_per_image``.
+
+    Returns:
+        ``(N,)`` scores, ``N`` ``(S, S)`` float32 maps, the metrics.
+    """
+    scores, maps, truths, seconds = score_records(run, records, progress=progress)
+    metrics = {
+        "image": image_metrics(scores, [r.defect for r in records]),
+        "pixel": masked_pixel_metrics(records, maps, truths, progress=progress),
+        "seconds_per_image": seconds,
+    }
+    return scores, maps, metrics
+
+
+def mask_metrics(
+    run: AnomalyRun,
+    records: Sequence[ImageRecord],
+    maps: Sequence[np.ndarray],
+    metrics: dict,
+    segmenter: Segmenter,
+    *,
+    threshold: float | None,
+    images: dict,
+    min_area: int,
+    no_colour: tuple[bool, bool],
+    progress: bool = False,
+) -> dict:
+    """The metrics' ``masks``: :func:`anomaly.mask_scores.score_masks` of the scored photos with ground
+    truth at ``threshold`` (None: :func:`pick_threshold`'s), and the settings the masks were made with.
+
+    Args:
+        records, maps, metrics: the scored records, per record its ``(S, S)`` map, and the metrics
+            (:func:`scored_metrics`).
+        images: the ``root``, ``category``, ``data`` and ``split`` scored, which :func:`pick_threshold` reads.
+        min_area: ``--min-area``, in pixels.
+        no_colour: ``(no_colour_head, no_colour_prompt)`` as :func:`evaluate_run` took them.
+    """
+    no_colour_head, no_colour_prompt = no_colour
+    if threshold is None:
+        threshold, picked_on = pick_threshold(run, metrics, **images, progress=progress)
+    else:
+        picked_on = "given"
+    # a defect photo without a mask has no truth to score a mask against; the maps scored above,
+    # not PatchCore once more on every photo
+    kept = [i for i, record in enumerate(records) if not record.mask_missing]
+    with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
+        return {
+            **score_masks(
+                run,
+                [records[i] for i in kept],
+                [maps[i] for i in kept],
+                segmenter,
+                threshold,
+                picked_on,
+                min_area=min_area,
+                progress=progress,
+            ),
+            **segmenter.colour_record(),  # what the --sam decoder.pt carries and the masks applied
+            # true: the --sam decoder.pt carries one, left out (a null above is then no lack)
+            "no_colour_head": no_colour_head,
+            "no_colour_prompt": no_colour_prompt,
+            "min_area": min_area,  # --min-area: the regions kept, as anomaly.predict's predict.json
+        }
 
 
 def masked_pixel_metrics(
