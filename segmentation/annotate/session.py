@@ -211,15 +211,32 @@ class AnnotationSession:
             raise AnnotationError(f"{out} is not writable: every change is saved there; make it writable")
         state_path = out / STATE_FILE
         stored: dict = read_state(state_path) if state_path.is_file() else {}
+        # the options both ways of reading check against the state
+        asked = {
+            "classes": classes,
+            "category": category,
+            "renaming": renaming,
+            "category_renamed_to": category_renamed_to,
+        }
         if photos_optional and images is None and stored and not Path(stored["images_dir"]).is_dir():
-            return cls._from_state(
-                out,
-                stored,
-                classes=classes,
-                category=category,
-                renaming=renaming,
-                category_renamed_to=category_renamed_to,
-            )
+            return cls._from_state(out, stored, **asked)
+        return cls._from_photos(out, stored, images, default_classes=default_classes, **asked)
+
+    @classmethod
+    def _from_photos(
+        cls,
+        out: Path,
+        stored: dict,
+        images: str | Path | None,
+        *,
+        classes: Sequence[str] | None,
+        category: str | None,
+        default_classes: Sequence[str] | None,
+        renaming: Collection[str] = (),
+        category_renamed_to: str | None = None,
+    ) -> AnnotationSession:
+        """The session of ``out`` from its state (``stored``, empty on a first run) and its photo folder,
+        ``images`` or the stored one (see :meth:`read`)."""
         images_dir = images_dir_of(stored, images, out)
         category = category_of(stored, category, out, renamed_to=category_renamed_to)
         names = class_names_of(stored, classes, default_classes, out, renamed=renaming)
@@ -827,37 +844,7 @@ class AnnotationSession:
         """
         with self._export_lock:  # one at a time: each rewrites <out>/export, reading the last one's splits
             with self._lock:
-                if not any(e.instances for e in self._entries.values()):
-                    old = self.out / export.EXPORT_DIR
-                    note = (
-                        f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
-                    )
-                    raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
-                if self._category_was is not None:  # a page started without its split keys (persist)
-                    self._finish_split_keys()
-                # the tree is what the converters read: a photo whose files could not be written after
-                # its change was saved (a full disk, since freed) was left out of the export
-                try:
-                    left_out = self._sync_tree()
-                except OSError as error:
-                    raise StorageError(
-                        f"nothing exported: {self.category_dir} cannot be brought in line with "
-                        f"{self.state_path.name} ({file_error(error)})"
-                    ) from error
-                if not any(e.instances for k, e in self._entries.items() if k not in left_out):
-                    gone = next(k for k in left_out if self._entries[k].instances)
-                    raise ConflictError(  # the converters' "no defect image left to convert" said not why
-                        f"nothing exported: the photos with instances (e.g. {gone}) are gone from "
-                        f"{self.images_dir} and the tree {self.category_dir} holds no copy of them; their "
-                        f"labels stay in {self.state_path.name}: put the photos back, then export"
-                    )
-                # exported as they are (the tree holds every photo with an instance): their defects not
-                # yet outlined are background to a detector trained on them
-                open_keys = [
-                    k
-                    for k, e in self._entries.items()
-                    if e.status == IN_PROGRESS and e.instances and k not in left_out
-                ]
+                left_out, open_keys = self._exportable()
                 self._tree_read = set()
             # the converters read the tree without the lock (the page froze for a long export); changes
             # meanwhile are saved in the state, their photos' files written once it is read
@@ -880,6 +867,45 @@ class AnnotationSession:
                     f"stay in {self.state_path.name}: put the photos back to export them",
                 )
             return report
+
+    def _exportable(self) -> tuple[list[str], list[str]]:
+        """The tree brought in line with the state for an export, holding :attr:`_lock`: the labelled photos
+        it leaves out (:meth:`_sync_tree`) and those in progress it exports with their instances so far.
+
+        Raises:
+            ConflictError: no instance accepted yet, or none on a photo the tree holds.
+            StorageError: the tree cannot be brought in line with the state.
+        """
+        if not any(e.instances for e in self._entries.values()):
+            old = self.out / export.EXPORT_DIR
+            note = f" ({old} is an earlier export, of instances since deleted)" if old.exists() else ""
+            raise ConflictError(f"nothing to export yet: accept at least one defect instance{note}")
+        if self._category_was is not None:  # a page started without its split keys (persist)
+            self._finish_split_keys()
+        # the tree is what the converters read: a photo whose files could not be written after
+        # its change was saved (a full disk, since freed) was left out of the export
+        try:
+            left_out = self._sync_tree()
+        except OSError as error:
+            raise StorageError(
+                f"nothing exported: {self.category_dir} cannot be brought in line with "
+                f"{self.state_path.name} ({file_error(error)})"
+            ) from error
+        if not any(e.instances for k, e in self._entries.items() if k not in left_out):
+            gone = next(k for k in left_out if self._entries[k].instances)
+            raise ConflictError(  # the converters' "no defect image left to convert" said not why
+                f"nothing exported: the photos with instances (e.g. {gone}) are gone from "
+                f"{self.images_dir} and the tree {self.category_dir} holds no copy of them; their "
+                f"labels stay in {self.state_path.name}: put the photos back, then export"
+            )
+        # exported as they are (the tree holds every photo with an instance): their defects not
+        # yet outlined are background to a detector trained on them
+        open_keys = [
+            k
+            for k, e in self._entries.items()
+            if e.status == IN_PROGRESS and e.instances and k not in left_out
+        ]
+        return left_out, open_keys
 
     def _sync_after_export(self) -> str | None:
         """Writes the files of the photos changed while an export read the tree; what could not be written.
