@@ -437,19 +437,15 @@ def set_up(
     check_config(config, resume)
     check_run_dir(config, resume)
     device, world = set_up_process(config)
-    saved = read_resume_state(resume) if resume is not None else None
-    if saved is not None:
-        check_resume_epochs(config, saved, resume)
-        check_kept_decoder(saved, resume)
+    saved = resume_state(config, resume)
     train_split, val_split = load_training_data(config["data"])
     announce = announce and world.main
     where = f"the train split of {config['data']}"
     if announce and (warning := grey_data_warning(config, [i.path for i in train_split.images], where=where)):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    split, masks = split_fingerprint(train_split, val_split), masks_fingerprint(train_split, val_split)
-    if saved is not None:
-        check_same_split(saved, split, data=config["data"], resume=resume)
-        check_same_masks(saved, masks, data=config["data"], resume=resume)
+    split, masks = checked_fingerprints(
+        train_split, val_split, saved=saved, data=config["data"], resume=resume
+    )
     instances = build_instances(train_split, config)
     if announce and (line := augment_line(config)):
         print(line, file=sys.stderr if line.startswith("note:") else sys.stdout, flush=True)
@@ -489,6 +485,37 @@ def set_up(
         colour_prompt=colour_prompt_of(config),
     )
     return run, state
+
+
+def resume_state(config: dict, resume: Path | None) -> dict | None:
+    """The state of the run ``resume`` goes on (:func:`read_resume_state`), checked against ``config``; None
+    without ``resume``.
+
+    Raises:
+        UserError: see :func:`check_resume_epochs` and :func:`check_kept_decoder`.
+    """
+    if resume is None:
+        return None
+    saved = read_resume_state(resume)
+    check_resume_epochs(config, saved, resume)
+    check_kept_decoder(saved, resume)
+    return saved
+
+
+def checked_fingerprints(
+    train: SegmentationSplit, val: SegmentationSplit, *, saved: dict | None, data: str, resume: Path | None
+) -> tuple[str, str]:
+    """:func:`split_fingerprint` and :func:`masks_fingerprint` of the splits, checked against those of the
+    run ``resume`` goes on (``saved``, its state; None: a new run).
+
+    Raises:
+        UserError: see :func:`check_same_split` and :func:`check_same_masks`.
+    """
+    split, masks = split_fingerprint(train, val), masks_fingerprint(train, val)
+    if saved is not None:
+        check_same_split(saved, split, data=data, resume=resume)
+        check_same_masks(saved, masks, data=data, resume=resume)
+    return split, masks
 
 
 def set_up_optimisation(config: dict, sam: Sam, n_instances: int, world: Dist) -> tuple:
