@@ -89,52 +89,58 @@ def validate_yolo(
     check_data_root(data_yaml, Path(data["path"]))
     converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
     task = task or _guess_task(data_yaml.parent / "labels")
-    checks = {}
-    for split in SPLITS:
-        if not data.get(split) or not Path(data[split]).is_dir() or not any(Path(data[split]).iterdir()):
-            # a data.yaml without the key read 'yolo has 0 images, splits.json lists 3'
-            checks[split] = SplitCheck(
-                empty="no images" if data.get(split) else f"data.yaml names no {split} split"
+    return {
+        split: _yolo_split_check(split, data, task, converted=converted, progress=progress)
+        for split in SPLITS
+    }
+
+
+def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, progress: bool) -> SplitCheck:
+    """One split of ``data`` (``check_det_dataset``'s) read through ultralytics' ``YOLODataset``.
+
+    Args:
+        converted: a data set the converters wrote (a missing or turned label file is a problem, not a note).
+    """
+    if not data.get(split) or not Path(data[split]).is_dir() or not any(Path(data[split]).iterdir()):
+        # a data.yaml without the key read 'yolo has 0 images, splits.json lists 3'
+        check = SplitCheck(empty="no images" if data.get(split) else f"data.yaml names no {split} split")
+        check_not_empty(check, split)
+        return check
+    folder = Path(data[split])
+    broken = broken_links(sorted(folder.iterdir()))
+    try:
+        with _quiet_ultralytics(), no_label_cache():
+            dataset = _yolo_dataset_with_bar(f"yolo {split}", progress=progress)(
+                img_path=data[split], data=data, task=task, augment=False, imgsz=64
             )
-            check_not_empty(checks[split], split)
-            continue
-        folder = Path(data[split])
-        broken = broken_links(sorted(folder.iterdir()))
-        try:
-            with _quiet_ultralytics(), no_label_cache():
-                dataset = _yolo_dataset_with_bar(f"yolo {split}", progress=progress)(
-                    img_path=data[split], data=data, task=task, augment=False, imgsz=64
-                )
-        except RuntimeError as error:  # it reads no image of the split: a traceback said so
-            if not str(error).startswith("No valid images found"):
-                raise
-            problem = broken or dropped_images(folder, set(), dropped_reason(data, task)) or one_line(error)
-            checks[split] = SplitCheck(problems=[problem])
-            continue
-        labels = dataset.labels
-        check = SplitCheck(
-            images=len(labels),
-            instances=sum(len(label["cls"]) for label in labels),
-            backgrounds=sum(len(label["cls"]) == 0 for label in labels),
-            stems={Path(label["im_file"]).stem for label in labels},
-        )
-        kept = {Path(label["im_file"]).name for label in labels}
-        problem = dropped_images(folder, kept, dropped_reason(data, task))
-        check.problems += [p for p in (broken, problem) if p]
-        # the converters write a label file for every image, an empty one for a background: ultralytics
-        # reads a missing one as a background too, so a deleted file turns its defects into "good"; in a
-        # data set of another tool's (a Roboflow export) it is how backgrounds may be given: a note
-        if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
-            shown = few([in_data_set(path, data) for path in missing])
-            files = "label file" if len(missing) == 1 else "label files"
-            told = check.problems if converted else check.notes
-            told.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
-        if turned := turned_labelled(labels):
-            told = check.problems if converted else check.notes
-            told.append(turned_line([in_data_set(path, data) for path in turned], converted=converted))
-        note_backgrounds_only(check, split)
-        checks[split] = check
-    return checks
+    except RuntimeError as error:  # it reads no image of the split: a traceback said so
+        if not str(error).startswith("No valid images found"):
+            raise
+        problem = broken or dropped_images(folder, set(), dropped_reason(data, task)) or one_line(error)
+        return SplitCheck(problems=[problem])
+    labels = dataset.labels
+    check = SplitCheck(
+        images=len(labels),
+        instances=sum(len(label["cls"]) for label in labels),
+        backgrounds=sum(len(label["cls"]) == 0 for label in labels),
+        stems={Path(label["im_file"]).stem for label in labels},
+    )
+    kept = {Path(label["im_file"]).name for label in labels}
+    problem = dropped_images(folder, kept, dropped_reason(data, task))
+    check.problems += [p for p in (broken, problem) if p]
+    # the converters write a label file for every image, an empty one for a background: ultralytics
+    # reads a missing one as a background too, so a deleted file turns its defects into "good"; in a
+    # data set of another tool's (a Roboflow export) it is how backgrounds may be given: a note
+    if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
+        shown = few([in_data_set(path, data) for path in missing])
+        files = "label file" if len(missing) == 1 else "label files"
+        told = check.problems if converted else check.notes
+        told.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
+    if turned := turned_labelled(labels):
+        told = check.problems if converted else check.notes
+        told.append(turned_line([in_data_set(path, data) for path in turned], converted=converted))
+    note_backgrounds_only(check, split)
+    return check
 
 
 def _yolo_dataset_with_bar(desc: str, *, progress: bool) -> type:
