@@ -233,19 +233,10 @@ def _report(
     if overlap := trained_overlap_warning(trained_in, scored, split, model="the detector", progress=True):
         notes.append(overlap)
     if conf_from is not None:
-        conf, picked_accuracy, warning, picked = _picked_conf(validator, model, conf_from, conf, data, names)
-        how = "picked on" if picked else "kept: nothing to pick it from on"  # not 'picked' beside the warning
-        note = f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
-        on_train = picked_on_train_warning(conf_from)
-        # detection.predict's own 0.25 boxed up to 16 spots a photo on a real set; a pick on train is no
-        # advice for new photos (the warning below says pick it on val), as none warned of
-        if picked and not warning and not on_train:
-            note += f": {predict_hint(conf, 'detection.predict', _predict_flags(model, imgsz, tiling))}"
-        notes.append(note)
-        if warning:
-            notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
-        if on_train:
-            notes.append(on_train)
+        conf, picked_notes = _conf_picked_on(
+            validator, model, conf_from, conf, data, names, imgsz=imgsz, tiling=tiling
+        )
+        notes += picked_notes
     truth_file = _ground_truth_file(data, split, coco_file, names, notes)
     truth = _truth(truth_file, validator, names)
     coco = coco_map(read_coco(truth_file), validator.detections, max_det=MAX_DET) if truth_file else None
@@ -440,6 +431,37 @@ def _predict_flags(model: torch.nn.Module, imgsz: int | None, tiling: dict | Non
         if tiling["overlap"] != DEFAULT_OVERLAP:
             flags += f" --tile-overlap {tiling['overlap']:g}"
     return flags
+
+
+def _conf_picked_on(
+    validator: RecordingValidator,
+    model: torch.nn.Module,
+    conf_from: str,
+    default: float,
+    data: Path,
+    names: list[str],
+    *,
+    imgsz: int | None,
+    tiling: dict | None,
+) -> tuple[float, list[str]]:
+    """The ``conf`` picked on the split ``conf_from`` (:func:`_picked_conf`), and the report's notes on it:
+    where it was picked, with its ``detection.predict`` hint (:func:`_predict_flags` of ``imgsz`` and
+    ``tiling``) when nothing warns against it, then any warnings.
+    """
+    conf, picked_accuracy, warning, picked = _picked_conf(validator, model, conf_from, default, data, names)
+    how = "picked on" if picked else "kept: nothing to pick it from on"  # not 'picked' beside the warning
+    note = f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
+    on_train = picked_on_train_warning(conf_from)
+    # detection.predict's own 0.25 boxed up to 16 spots a photo on a real set; a pick on train is no
+    # advice for new photos (the warning below says pick it on val), as none warned of
+    if picked and not warning and not on_train:
+        note += f": {predict_hint(conf, 'detection.predict', _predict_flags(model, imgsz, tiling))}"
+    notes = [note]
+    if warning:
+        notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
+    if on_train:
+        notes.append(on_train)
+    return conf, notes
 
 
 def _picked_conf(
