@@ -162,15 +162,8 @@ class Inspector:
         self.sam = sam.to(self.device).eval()
         names = detector.names if class_names is None else dict(enumerate(class_names))
         self.detector_class_names = [str(names[i]) for i in sorted(names)]
-        self.class_names = list(self.detector_class_names)
+        self.class_names = class_names_with_regions(self.detector_class_names, regions=regions is not None)
         self.regions = regions
-        if regions is not None:
-            if ANOMALY in self.class_names:
-                raise UserError(
-                    f"the detector has a class named '{ANOMALY}', the class of the anomaly regions; "
-                    "inspect without --anomaly-run"
-                )
-            self.class_names.append(ANOMALY)
         self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
         self.mask_iou = mask_iou
         check_speck_cells(speck_cells)
@@ -616,6 +609,23 @@ def check_colour(
             leave each out (:func:`segmentation.colour_prompt.refuse_colour_with_crops`).
     """
     refuse_colour_with_crops(colour_head, colour_prompt, 0.0 if crops is None else crops.max_fraction, source)
+
+
+def class_names_with_regions(detector_class_names: Sequence[str], *, regions: bool) -> list[str]:
+    """The classes an inspector calls: the detector's, then ``anomaly`` with ``regions`` (a PatchCore run's).
+
+    Raises:
+        UserError: ``regions`` and a detector class named ``anomaly``.
+    """
+    names = list(detector_class_names)
+    if regions:
+        if ANOMALY in names:
+            raise UserError(
+                f"the detector has a class named '{ANOMALY}', the class of the anomaly regions; "
+                "inspect without --anomaly-run"
+            )
+        names.append(ANOMALY)
+    return names
 
 
 def check_tta(tta: bool, crops: CropRule | None) -> None:
