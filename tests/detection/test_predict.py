@@ -393,12 +393,8 @@ def test_a_tiff_opencv_cannot_read_is_named_before_the_model_runs(
     assert err.count("\n") == 1 and not (photos.parent / "out").exists()
 
 
-def test_12_bit_data_in_a_16_bit_photo_is_one_warning_before_the_model_runs(
-    checkpoint: Path, photos: Path, capsys, monkeypatch
-) -> None:
-    # OpenCV reads 16-bit pixels as value >> 8: 12-bit data reached the model nearly black, silently
-    camera = as_12_bit_data(photos / "a.png")
-    shutil.copy(camera, photos / "c.png")  # a second one: still one line
+def stderr_until_the_model_loads(checkpoint: Path, source: Path, capsys, monkeypatch) -> str:
+    """The stderr of :func:`predicted_images` of ``source`` up to loading the model (stopped there)."""
 
     class Loaded(Exception):
         pass
@@ -408,8 +404,17 @@ def test_12_bit_data_in_a_16_bit_photo_is_one_warning_before_the_model_runs(
 
     monkeypatch.setattr("detection.predict.load_detector", load)
     with pytest.raises(Loaded):
-        predicted_images(checkpoint, photos)
-    err = capsys.readouterr().err
+        predicted_images(checkpoint, source)
+    return capsys.readouterr().err
+
+
+def test_12_bit_data_in_a_16_bit_photo_is_one_warning_before_the_model_runs(
+    checkpoint: Path, photos: Path, capsys, monkeypatch
+) -> None:
+    # OpenCV reads 16-bit pixels as value >> 8: 12-bit data reached the model nearly black, silently
+    camera = as_12_bit_data(photos / "a.png")
+    shutil.copy(camera, photos / "c.png")  # a second one: still one line
+    err = stderr_until_the_model_loads(checkpoint, photos, capsys, monkeypatch)
     assert err.startswith(
         f"warning: 2 photos are 16-bit with every value below 4096 (12-bit camera data?), e.g. {camera} "
         "(values up to "
@@ -426,17 +431,7 @@ def test_12_bit_data_after_16_other_photos_is_warned_of(
     for index in range(20):
         cv2.imwrite(str(folder / f"{index:02d}.png"), np.full((8, 8, 3), 200, np.uint8))
     camera = as_12_bit_data(folder / "19.png")
-
-    class Loaded(Exception):
-        pass
-
-    def load(weights):
-        raise Loaded
-
-    monkeypatch.setattr("detection.predict.load_detector", load)
-    with pytest.raises(Loaded):
-        predicted_images(checkpoint, folder)
-    err = capsys.readouterr().err
+    err = stderr_until_the_model_loads(checkpoint, folder, capsys, monkeypatch)
     assert err.startswith(
         "warning: 1 of the 16 photos checked across the 20 is 16-bit with every value below 4096 (12-bit "
         f"camera data?), e.g. {camera} "
