@@ -45,14 +45,15 @@ IMAGE_FOLDERS = ("masks", "anomaly_maps")
 OUTPUT_NAMES = (PREDICTIONS_FILE, IMAGES_FILE, "predict.json", "scores.csv", *IMAGE_FOLDERS)
 
 
-def written_images(*, maps: bool) -> tuple[str, ...]:
+def written_images(*, maps: bool) -> dict[str, str]:
     """The images a :class:`PredictionWriter` writes, ``*`` a photo's output name (a later ``--source``
-    pattern must not match them): the masks, and the anomaly maps with ``maps``.
+    pattern must not match them), each with what it is: the masks, and the anomaly maps with ``maps``.
 
     Those of the option alone: no earlier run's stays, as ``--out`` is replaced whole, and one that a
     pattern matches now is among the photos, refused as such (:func:`common.folders.check_holds_no_photos`).
     """
-    return (f"masks/{CATEGORY}/*_mask.png", *(("anomaly_maps/*.png",) if maps else ()))
+    maps_written = {"anomaly_maps/*.png": "anomaly maps"} if maps else {}
+    return {f"masks/{CATEGORY}/*_mask.png": "masks", **maps_written}
 
 
 def instance_results(instances: Instances, image_id: int, file_name: str) -> list[dict]:

@@ -202,14 +202,14 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool, maps
     Raises:
         UserError: ``out`` holds the run folder or the photos (``--overwrite`` would delete them),
             lies inside the photo folder searched recursively, or a pattern ``source`` could match
-            its images (:func:`common.images.check_out_of_photos`: a later run would score its
-            anomaly maps as photos), is a file, exists and is not empty
-            without ``overwrite``, or cannot be created.
+            its images (:func:`common.images.check_out_of_photos`: a later run would score them as
+            photos, the message naming which: the masks, or the anomaly maps), is a file, exists and
+            is not empty without ``overwrite``, or cannot be created.
     """
     out = check_out_of_photos(
         out,
         source,
-        later="score its anomaly maps as photos",
+        later="score its {} as photos",  # the masks alone with --no-maps
         images=written_images(maps=maps),
         kept=[(run, "the run")],
     )

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -399,7 +399,7 @@ def check_out_of_photos(
     source: str | Path,
     *,
     later: str,
-    images: Sequence[str],
+    images: Mapping[str, str],
     kept: Sequence[tuple[Path, str]] = (),
 ) -> Path:
     """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, does not
@@ -413,9 +413,10 @@ def check_out_of_photos(
     Args:
         out: the output folder.
         source: the ``--source`` (a photo, a folder or a glob pattern).
-        later: what a later run would do with ``out``'s files there (``inspect its overlays too``).
+        later: what a later run would do with ``out``'s images there, ``{}`` for what they are
+            (``inspect its {} too``): all of them inside the folder, the kind a pattern matches.
         images: every image file the command writes in ``out``, relative to it, a name that varies
-            as ``*`` followed by what ends it (``overlays/*.jpg``, ``masks/*/test/*/*.png``).
+            as ``*`` followed by what ends it, each with what it is (``{"overlays/*.jpg": "overlays"}``).
         kept: more folders ``out`` may not hold, checked first, each with what it is for the message
             (``the run``).
 
@@ -429,23 +430,29 @@ def check_out_of_photos(
         if out == folder or out in folder.parents:
             raise UserError(f"output folder {out} holds {what} ({folder}); choose another --out")
     if recursive and root in out.parents:
+        kinds = list(dict.fromkeys(images.values())) or ["images"]  # each once: all are read there
+        listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
         raise UserError(
-            f"output folder {out} is inside the photo folder {root}, where a later run would {later}; "
-            "choose another --out"
+            f"output folder {out} is inside the photo folder {root}, where a later run would "
+            f"{later.format(listed)}; choose another --out"
         )
     check_out_of_pattern(out, source, later=later, images=images)
     return out
 
 
-def check_out_of_pattern(out: str | Path, source: str | Path, *, later: str, images: Sequence[str]) -> None:
+def check_out_of_pattern(
+    out: str | Path, source: str | Path, *, later: str, images: Mapping[str, str]
+) -> None:
     """Refuses an ``out`` whose images a pattern ``source`` could match (:func:`pattern_could_match`);
     a photo or folder ``source`` passes.
 
     Args:
         out: the output folder.
         source: the ``--source``.
-        later: what a later run would do with those images (``inspect its overlays too``).
-        images: the image files the command writes in ``out`` (:func:`check_out_of_photos`).
+        later: what a later run would do with those images, ``{}`` for what the matched ones are
+            (``inspect its {} too``): a run without anomaly maps is not told they would be read.
+        images: the image files the command writes in ``out``, each with what it is
+            (:func:`check_out_of_photos`).
 
     Raises:
         UserError: naming ``out``, the pattern and the images of ``out`` it could match.
@@ -453,11 +460,11 @@ def check_out_of_pattern(out: str | Path, source: str | Path, *, later: str, ima
     if Path(source).is_file() or Path(source).is_dir():
         return
     out = Path(out).resolve()
-    for image in images:
+    for image, what in images.items():
         if pattern_could_match(str(source), out / image):
             raise UserError(
                 f"output folder {out} would hold images ({out / image}) that the pattern '{source}' "
-                f"matches, where a later run would {later}; choose another --out"
+                f"matches, where a later run would {later.format(what)}; choose another --out"
             )
 
 

@@ -324,8 +324,8 @@ def run(args: argparse.Namespace) -> Path:
         raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
     # the overlays this run draws; an earlier run's that --overlays 0 leaves, or that one drawing them
     # replaces, are refused where they are among the photos (read as photos, or deleted with them)
-    drawn = (OVERLAY_FILES,) if overlays else ()
-    check_out_of_pattern(out, args.source, later="read its overlays as photos", images=drawn)
+    drawn = {OVERLAY_FILES: "overlays"} if overlays else {}
+    check_out_of_pattern(out, args.source, later="read its {} as photos", images=drawn)
     check_holds_no_photos(out / OVERLAYS_DIR, options["source"].values())
     if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
         # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not

@@ -49,9 +49,10 @@ LINK_MODES = ("symlink", "hardlink", "copy")
 _RESERVED = ("test", "train", "ground_truth", "test_public")
 #: The category name used when the output folder's name is reserved.
 DEFAULT_CATEGORY = "inspection"
-#: The images of a tree, below its root: ``*`` a name that varies (never hidden), the photos' under
-#: their own suffixes, lower case.
-IMAGE_FILES = (*(f"*/test/*/*{suffix}" for suffix in IMAGE_SUFFIXES), f"*/ground_truth/*/*{MASK_SUFFIX}.png")
+#: The images of a tree, below its root, ``*`` a name that varies (never hidden): the photos, under
+#: their own suffixes, lower case, and the masks.
+PHOTO_FILES = tuple(f"*/test/*/*{suffix}" for suffix in IMAGE_SUFFIXES)
+MASK_FILES = f"*/ground_truth/*/*{MASK_SUFFIX}.png"
 
 
 class MaskTree:

@@ -45,7 +45,8 @@ from common.images import decode_image_file, encode_image
 from common.io import StreamedFile, atomic_write, json_text
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
-from inspection.mask_tree import IMAGE_FILES as TREE_IMAGE_FILES
+from inspection.mask_tree import MASK_FILES as TREE_MASK_FILES
+from inspection.mask_tree import PHOTO_FILES as TREE_PHOTO_FILES
 from inspection.mask_tree import MaskTree
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo
@@ -66,19 +67,22 @@ OVERLAY_QUALITY = 90
 _DECIMALS = 6
 
 
-def written_images(*, overlays: int, anomaly_maps: bool) -> tuple[str, ...]:
+def written_images(*, overlays: int, anomaly_maps: bool) -> dict[str, str]:
     """The images a :class:`PredictionWriter` writes with these options, ``*`` for a name that varies
-    (a later ``--source`` pattern must not match them): the masks tree's, ``overlays/*.jpg`` unless
-    ``overlays`` is 0 and ``anomaly_maps/*.png`` with ``anomaly_maps``.
+    (a later ``--source`` pattern must not match them), each with what it is: the masks tree's (the
+    photos placed in it, the masks), ``overlays/*.jpg`` unless ``overlays`` is 0 and
+    ``anomaly_maps/*.png`` with ``anomaly_maps``.
 
     Those of the options alone: no earlier run's stays, as ``--out`` is replaced whole, and one that a
     pattern matches now is among the photos, refused as such (:func:`common.folders.check_holds_no_photos`).
     """
-    return (
-        *((f"{OVERLAYS_DIR}/*.jpg",) if overlays else ()),
-        *((f"{ANOMALY_MAPS_DIR}/*.png",) if anomaly_maps else ()),
-        *(f"{MASKS_DIR}/{path}" for path in TREE_IMAGE_FILES),
-    )
+    tree = {f"{MASKS_DIR}/{path}": "masks tree's photos" for path in TREE_PHOTO_FILES}
+    return {
+        **({f"{OVERLAYS_DIR}/*.jpg": "overlays"} if overlays else {}),
+        **({f"{ANOMALY_MAPS_DIR}/*.png": "anomaly maps"} if anomaly_maps else {}),
+        **tree,
+        f"{MASKS_DIR}/{TREE_MASK_FILES}": "masks",
+    }
 
 
 def earlier_outputs_message(out: Path, found: Sequence[str]) -> str:

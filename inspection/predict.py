@@ -198,11 +198,11 @@ def check_out(out: Path, source: str, *, overwrite: bool, overlays: int, anomaly
     Raises:
         UserError: ``out`` holds the photos (``--overwrite`` would delete them), lies inside a
             folder searched recursively, a pattern ``source`` could match the images it writes (the
-            next run would inspect its overlays), is a file,
+            next run would inspect them too, the message naming which), is a file,
             exists without ``overwrite``, or cannot be created.
     """
     images = written_images(overlays=overlays, anomaly_maps=anomaly_maps)
-    out = check_out_of_photos(out, source, later="inspect its overlays too", images=images)
+    out = check_out_of_photos(out, source, later="inspect its {} too", images=images)
     check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES)
     return out
 

@@ -442,7 +442,7 @@ def test_a_negative_threshold_is_refused(run: Path, parts: Path, tmp_path: Path)
         ("run", "holds the run"),  # --overwrite would replace the model with predictions
         ("above run", "holds the run"),
         ("photos", "holds the photos"),
-        ("inside photos", "inside the photo folder"),  # a later run would score the maps as photos
+        ("inside photos", "inside the photo folder"),  # a later run would score the masks and maps as photos
         ("file", "notes.txt is a file, not a folder"),  # used to be NotADirectoryError's traceback
     ],
 )
@@ -527,7 +527,7 @@ def test_a_pattern_predicts_the_photos_it_matches(run: Path, lot: Path, pattern:
 @pytest.mark.parametrize(
     ("pattern", "out", "fragment"),
     [
-        ("**/*.png", "lot/pred", "inside the photo folder"),  # a later run would score the maps as photos
+        ("**/*.png", "lot/pred", "inside the photo folder"),  # a later run would score its images as photos
         ("*/*.png", "lot", "holds the photos"),  # --overwrite would replace them
         # pred/anomaly_maps/x.png; its masks lie a folder deeper (pred/masks/anomaly/x_mask.png)
         ("../*/*/*.png", "pred", r"would hold images \(.*/pred/anomaly_maps/\*\.png\) that the pattern"),
@@ -540,6 +540,31 @@ def test_an_out_that_would_clobber_a_patterns_photos_is_refused(
     with pytest.raises(UserError, match=fragment):
         predict_photos(run, f"{lot}/{pattern}", tmp_path / out, threshold="1", overwrite=True, progress=False)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("pattern", "out", "maps", "said"),
+    [
+        (
+            "**/*.png",
+            "lot/pred",
+            True,
+            "photo folder .* a later run would score its masks and anomaly maps as photos;",
+        ),
+        ("**/*.png", "lot/pred", False, "photo folder .* a later run would score its masks as photos;"),
+        # pred/masks/anomaly/x_mask.png, with --no-maps too: was 'score its anomaly maps as photos'
+        ("../*/*/*/*.png", "pred", False, r"\(.*/pred/masks/anomaly/\*_mask\.png\) .*score its masks as "),
+        ("../*/*/*.png", "pred", True, r"\(.*/pred/anomaly_maps/\*\.png\) .*score its anomaly maps as "),
+    ],
+)
+def test_an_out_refused_for_a_pattern_names_the_images_a_later_run_would_score(
+    run: Path, lot: Path, tmp_path: Path, pattern: str, out: str, maps: bool, said: str
+) -> None:
+    (lot / "line_2" / "cam").mkdir()
+    shutil.copy(lot / "a.png", lot / "line_2" / "cam" / "d.png")  # four folders below tmp_path
+    with pytest.raises(UserError, match=said):
+        predict_photos(run, f"{lot}/{pattern}", tmp_path / out, threshold="1", maps=maps, progress=False)
+    assert not (tmp_path / out).exists()
 
 
 def test_an_out_whose_anomaly_maps_a_pattern_would_match_is_allowed_without_maps(

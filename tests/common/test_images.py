@@ -384,7 +384,7 @@ def test_photo_roots(tmp_path: Path) -> None:
         ("photos", "photos", r"holds the photos \("),  # --overwrite would delete them
         ("photos", ".", r"holds the run \("),  # holds both: the kept folder is named first
         ("photos", "run/sub", r"holds the run \("),
-        ("photos", "photos/pred", "is inside the photo folder .*, where a later run would read it; choose"),
+        ("photos", "photos/pred", "is inside the photo folder .*, where a later run would read its overlays"),
         ("photos/**/*.png", "photos/pred", "is inside the photo folder"),  # a ** pattern is recursive
         ("photos/one.png", "photos", r"holds the photos \("),  # a file: its own root
     ],
@@ -397,7 +397,11 @@ def test_an_out_holding_or_inside_the_photos_is_refused(tmp_path, monkeypatch, s
         UserError, match=rf"^output folder {re.escape(str((tmp_path / out).resolve()))} {message}"
     ):
         check_out_of_photos(
-            out, source, later="read it", images=["overlays/*.jpg"], kept=[(Path("run/sub"), "the run")]
+            out,
+            source,
+            later="read its {}",
+            images={"overlays/*.jpg": "overlays"},
+            kept=[(Path("run/sub"), "the run")],
         )
 
 
@@ -413,9 +417,36 @@ def test_an_out_clear_of_the_photos_comes_back_resolved(tmp_path, monkeypatch, s
     monkeypatch.chdir(tmp_path)
     write_png(tmp_path / "photos" / "one.png")
     assert (
-        check_out_of_photos(out, source, later="read it", images=["overlays/*.jpg"])
+        check_out_of_photos(out, source, later="read its {}", images={"overlays/*.jpg": "overlays"})
         == (tmp_path / out).resolve()
     )
+
+
+#: What a command writes in its --out, each with what it is.
+IMAGES = {"overlays/*.jpg": "overlays", "masks/*/*.png": "masks"}
+
+
+@pytest.mark.parametrize(
+    ("source", "out", "what"),
+    [
+        ("lots/*/*/*.jpg", "lots/run", "overlays"),
+        # was 'read it' whatever matched: a command without overlays said a later run would read them
+        ("lots/*/*/*/*.png", "lots/run", "masks"),
+        ("lots/**/*.png", "lots/run", "overlays and masks"),  # inside the folder: every image is read
+    ],
+)
+def test_a_refused_out_names_the_images_a_later_run_would_read(tmp_path, monkeypatch, source, out, what):
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
+    with pytest.raises(UserError, match=f", where a later run would read its {what}; choose another --out$"):
+        check_out_of_photos(out, source, later="read its {}", images=IMAGES)
+
+
+def test_a_refused_out_writing_three_kinds_lists_them(tmp_path) -> None:
+    # the masks of two depths, named once
+    images = {"a/*.jpg": "overlays", "b/*.png": "maps", "c/*/*.png": "masks", "c/*.png": "masks"}
+    with pytest.raises(UserError, match="where a later run would read its overlays, maps and masks; choose"):
+        check_out_of_photos(tmp_path / "run", tmp_path, later="read its {}", images=images)
 
 
 @pytest.mark.parametrize(
@@ -443,9 +474,9 @@ def test_an_out_whose_images_a_pattern_could_match_is_refused(tmp_path, monkeypa
         UserError,
         match=rf"^output folder {re.escape(str(resolved))} would hold images "
         rf"\({re.escape(str(resolved / 'overlays' / '*.jpg'))}\) that the pattern '{re.escape(source)}' "
-        "matches, where a later run would read it; choose another --out$",
+        "matches, where a later run would read its overlays; choose another --out$",
     ):
-        check_out_of_photos(out, source, later="read it", images=["overlays/*.jpg", "masks/*/*.png"])
+        check_out_of_photos(out, source, later="read its {}", images=IMAGES)
 
 
 @pytest.mark.parametrize(
@@ -473,10 +504,7 @@ def test_an_out_beside_a_patterns_photos_passes(tmp_path, monkeypatch, source, o
         pytest.skip("glob ignores case here")
     monkeypatch.chdir(tmp_path)
     write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
-    assert (
-        check_out_of_photos(out, source, later="read it", images=["overlays/*.jpg", "masks/*/*.png"])
-        == (tmp_path / out).resolve()
-    )
+    assert check_out_of_photos(out, source, later="read its {}", images=IMAGES) == (tmp_path / out).resolve()
 
 
 @pytest.mark.parametrize(

@@ -203,19 +203,21 @@ def test_out_may_not_be_inside_the_photo_folder_or_hold_it(cli, photos, capsys, 
 
 
 @pytest.mark.parametrize(
-    ("pattern", "options", "refused"),
+    ("pattern", "options", "refused", "what"),
     [
-        ("lots/*/*/*.bmp", {}, None),  # was refused: masks/ was taken to hold any image at any depth
-        ("lots/*/*/*.jpg", {}, "overlays/*.jpg"),
-        ("lots/*/*/*.jpg", {"overlays": 0}, None),  # was refused: no overlay is drawn
-        ("lots/*/*/*.png", {}, None),  # was refused: anomaly maps are written with --anomaly-maps alone
-        ("lots/*/*/*.png", {"anomaly_maps": True}, "anomaly_maps/*.png"),
-        ("lots/*/*/*/*/*/*.bmp", {"overlays": 0}, "masks/*/test/*/*.bmp"),  # the mask tree's link to a .bmp
-        ("lots/*/*/*/*/*/*_mask.png", {}, "masks/*/test/*/*.png"),  # a photo named x_mask.png, linked
+        ("lots/*/*/*.bmp", {}, None, None),  # was refused: masks/ was taken to hold any image at any depth
+        ("lots/*/*/*.jpg", {}, "overlays/*.jpg", "overlays"),
+        ("lots/*/*/*.jpg", {"overlays": 0}, None, None),  # was refused: no overlay is drawn
+        ("lots/*/*/*.png", {}, None, None),  # was refused: anomaly maps are written with --anomaly-maps alone
+        # the next three were 'inspect its overlays too', of anomaly maps or the masks tree
+        ("lots/*/*/*.png", {"anomaly_maps": True}, "anomaly_maps/*.png", "anomaly maps"),
+        ("lots/*/*/*/*/*/*.bmp", {"overlays": 0}, "masks/*/test/*/*.bmp", "masks tree's photos"),  # a link
+        ("lots/*/*/*/*/*/*_mask.png", {}, "masks/*/test/*/*.png", "masks tree's photos"),  # x_mask.png linked
+        ("lots/*/*/*/ground_truth/*/*", {}, "masks/*/ground_truth/*/*_mask.png", "masks"),
     ],
 )
 def test_an_out_is_refused_where_a_pattern_could_match_what_it_writes(
-    tmp_path, monkeypatch, pattern, options, refused
+    tmp_path, monkeypatch, pattern, options, refused, what
 ) -> None:
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "lots" / "run"
@@ -223,8 +225,23 @@ def test_an_out_is_refused_where_a_pattern_could_match_what_it_writes(
     if refused is None:
         assert check_out(Path("lots/run"), pattern, **options) == out
     else:
-        with pytest.raises(UserError, match=rf"would hold images \({re.escape(str(out / refused))}\) that"):
+        said = rf"would hold images \({re.escape(str(out / refused))}\) that .*, where a later run would "
+        with pytest.raises(UserError, match=f"{said}inspect its {re.escape(what)} too; choose"):
             check_out(Path("lots/run"), pattern, **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "what"),
+    [
+        ({}, "overlays, masks tree's photos and masks"),
+        ({"overlays": 0}, "masks tree's photos and masks"),  # was 'inspect its overlays too'
+        ({"anomaly_maps": True}, "overlays, anomaly maps, masks tree's photos and masks"),
+    ],
+)
+def test_an_out_inside_the_photo_folder_is_refused_naming_the_images_it_writes(tmp_path, options, what):
+    options = {"overwrite": False, "overlays": 50, "anomaly_maps": False, **options}  # the defaults
+    with pytest.raises(UserError, match=f"where a later run would inspect its {re.escape(what)} too; choose"):
+        check_out(tmp_path / "run", str(tmp_path), **options)
 
 
 def test_a_png_pattern_may_write_beside_its_photos_without_anomaly_maps(cli, tmp_path):
