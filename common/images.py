@@ -404,7 +404,7 @@ def check_out_of_photos(
 ) -> Path:
     """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, does not
     lie inside their folder when that is searched recursively (:func:`photo_root`), and none of the
-    images it will hold could match a pattern ``source`` (:func:`check_out_of_pattern`).
+    images it will hold could match a pattern ``source`` (:func:`check_not_read_as_photos`).
 
     ``--overwrite`` would delete a folder ``out`` holds; below a recursive photo folder, or where a
     pattern reaches (``lots/*/*/*.jpg`` and ``--out lots/run``: ``lots/run/overlays/a.jpg``), a later
@@ -424,20 +424,45 @@ def check_out_of_photos(
         UserError: naming ``out`` and the folder it holds or lies in, or the pattern and the images
             of ``out`` it could match.
     """
-    root, recursive = photo_root(source)
-    out, root = Path(out).resolve(), root.resolve()
+    root = photo_root(source)[0].resolve()
+    out = Path(out).resolve()
     for folder, what in (*((Path(path).resolve(), what) for path, what in kept), (root, "the photos")):
         if out == folder or out in folder.parents:
             raise UserError(f"output folder {out} holds {what} ({folder}); choose another --out")
-    if recursive and root in out.parents:
-        kinds = list(dict.fromkeys(images.values())) or ["images"]  # each once: all are read there
+    check_not_read_as_photos(out, source, later=later, images=images)
+    return out
+
+
+def check_not_read_as_photos(
+    out: str | Path, source: str | Path, *, later: str, images: Mapping[str, str]
+) -> None:
+    """Refuses an ``out`` where a later run over ``source`` would read the images written in it: one
+    that is, or lies inside, the photo folder searched recursively (:func:`photo_root`), or holds
+    images a pattern ``source`` could match (:func:`check_out_of_pattern`). With no ``images`` (files
+    that are not images alone, ``detection.predict --overlays 0``), any ``out`` passes.
+
+    Args:
+        out: the output folder.
+        source: the ``--source``.
+        later: what a later run would do with those images, ``{}`` for what they are
+            (:func:`check_out_of_photos`).
+        images: the image files the command writes in ``out``, each with what it is
+            (:func:`check_out_of_photos`).
+
+    Raises:
+        UserError: naming ``out``, the photo folder or the pattern, and what a later run would read.
+    """
+    root, recursive = photo_root(source)
+    out, root = Path(out).resolve(), root.resolve()
+    if images and recursive and (out == root or root in out.parents):
+        kinds = list(dict.fromkeys(images.values()))  # each once: all are read there
         listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+        where = "is the photo folder" if out == root else f"is inside the photo folder {root}"
         raise UserError(
-            f"output folder {out} is inside the photo folder {root}, where a later run would "
-            f"{later.format(listed)}; choose another --out"
+            f"output folder {out} {where}, where a later run would {later.format(listed)}; "
+            "choose another --out"
         )
     check_out_of_pattern(out, source, later=later, images=images)
-    return out
 
 
 def check_out_of_pattern(

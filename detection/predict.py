@@ -51,13 +51,12 @@ from common.folders import (
 )
 from common.images import (
     NARROW_PHOTO_SAMPLE,
+    check_not_read_as_photos,
     check_opencv_decodes,
-    check_out_of_pattern,
     decode_image_file,
     encode_image,
     image_size,
     photo_files,
-    photo_root,
     warn_narrow_photos,
 )
 from common.io import atomic_write, json_text, recorded_path
@@ -319,14 +318,18 @@ def run(args: argparse.Namespace) -> Path:
         raise UserError(f"--overlays must be -1 (all), 0 (none) or a count, got {overlays}")
     # listed before --out is checked against them: a pattern matching none was refused an --out
     options["source"] = named_files(args.source)
-    root, recursive = photo_root(args.source)
-    if recursive and (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents):
-        raise UserError(f"--out {out} is inside the photo folder {root}; choose another --out")
-    # the overlays this run draws; an earlier run's that --overlays 0 leaves, or that one drawing them
-    # replaces, are refused where they are among the photos (read as photos, or deleted with them)
+    # the overlays this run draws: with --overlays 0 it writes no image, inside the photo folder too
     drawn = {OVERLAY_FILES: "overlays"} if overlays else {}
-    check_out_of_pattern(out, args.source, later="read its {} as photos", images=drawn)
-    check_holds_no_photos(out / OVERLAYS_DIR, options["source"].values())
+    check_not_read_as_photos(out, args.source, later="read its {} as photos", images=drawn)
+    # an earlier run's overlays: where they are among the photos, --overlays 0 leaves them to be read as
+    # photos (by this run as by a later one), and one drawing overlays deletes them with the folder
+    check_holds_no_photos(
+        out / OVERLAYS_DIR,
+        options["source"].values(),
+        why="a run that draws overlays replaces it whole, the photo with it"
+        if overlays
+        else "--overlays 0 keeps it: an earlier run's overlays there are read as photos",
+    )
     if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
         # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
         check_output_folder(

@@ -296,6 +296,9 @@ def test_an_output_folder_holding_a_photo_is_refused(tmp_path):
     for out in (tmp_path / "lot" / "line_2", tmp_path / "lot", tmp_path / "lot" / "line_2" / ".." / "line_2"):
         with pytest.raises(UserError, match=f"^output folder {tmp_path / 'lot'}.* holds the photo {photo}; "):
             check_holds_no_photos(out, [tmp_path / "b.png", photo])
+    why = "a run that draws overlays replaces it whole, the photo with it"  # detection.predict's overlays/
+    with pytest.raises(UserError, match=rf"holds the photo {photo} \({why}\); choose another --out$"):
+        check_holds_no_photos(tmp_path / "lot", [photo], why=why)
 
 
 def test_an_existing_folder_is_taken_as_it_is_when_overwrite_is_unset(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from common.images import (
     check_mask_upright,
     check_no_masks,
     check_not_ground_truth,
+    check_not_read_as_photos,
     check_out_of_photos,
     decode_image_file,
     displayed_size,
@@ -420,6 +421,31 @@ def test_an_out_clear_of_the_photos_comes_back_resolved(tmp_path, monkeypatch, s
         check_out_of_photos(out, source, later="read its {}", images={"overlays/*.jpg": "overlays"})
         == (tmp_path / out).resolve()
     )
+
+
+@pytest.mark.parametrize("source", ["photos", "photos/**/*.png"])
+@pytest.mark.parametrize(("out", "where"), [("photos", "is the photo folder"), ("photos/pred", "is inside")])
+def test_an_out_read_as_photos_says_what_a_later_run_would_read(tmp_path, monkeypatch, source, out, where):
+    # detection.predict refused it with no reason: '--out ... is inside the photo folder ...'
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "photos" / "one.png")
+    with pytest.raises(
+        UserError,
+        match=rf"^output folder {re.escape(str((tmp_path / out).resolve()))} {where}.*, where a later run "
+        "would read its overlays as photos; choose another --out$",
+    ):
+        check_not_read_as_photos(
+            out, source, later="read its {} as photos", images={"overlays/*.jpg": "overlays"}
+        )
+
+
+@pytest.mark.parametrize("source", ["photos", "photos/**/*.png", "photos/*/*.jpg"])
+def test_an_out_writing_no_image_is_never_read_as_photos(tmp_path, monkeypatch, source) -> None:
+    # detection.predict --overlays 0 (its JSON files alone) was refused inside the photo folder
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "photos" / "one.png")
+    for out in ("photos", "photos/pred"):
+        check_not_read_as_photos(out, source, later="read its {} as photos", images={})
 
 
 #: What a command writes in its --out, each with what it is.

@@ -465,11 +465,29 @@ def test_an_out_inside_the_photo_folder_is_refused(
     out = photos / inside if inside else photos
     argv = ["--weights", str(checkpoint), "--source", source.format(photos=photos), "--out", str(out)]
     assert main(argv) == 2
-    assert (
-        capsys.readouterr().err
-        == f"error: --out {out} is inside the photo folder {photos}; choose another --out\n"
+    # was '--out ... is inside the photo folder ...; choose another --out': no reason, as with --overlays 0
+    where = f"is inside the photo folder {photos}" if inside else "is the photo folder"
+    assert capsys.readouterr().err == (
+        f"error: output folder {out} {where}, where a later run would read its overlays as photos; "
+        "choose another --out\n"
     )
     assert sorted(p.name for p in photos.iterdir()) == before  # was: predictions.json among the photos
+
+
+@pytest.mark.parametrize("source", ["{photos}", "{photos}/**/*.png"])
+@pytest.mark.parametrize("inside", ["", "sub/out"])
+def test_an_out_inside_the_photo_folder_passes_with_no_overlays(
+    checkpoint: Path, photos: Path, inside: str, source: str
+) -> None:
+    # was refused though the run writes no image there: a later run reads no file of it
+    source = source.format(photos=photos)
+    before = photo_files(source)[0]
+    out = photos / inside if inside else photos
+    argv = ["--weights", str(checkpoint), "--source", source, "--out", str(out), "--imgsz", "64"]
+    assert main([*argv, "--overlays", "0"]) == 0
+    assert {"predict.json", "predictions.json"} <= {path.name for path in out.iterdir()}
+    assert not (out / "overlays").exists()
+    assert photo_files(source)[0] == before
 
 
 def test_an_out_whose_overlays_the_pattern_matches_is_refused(
@@ -501,16 +519,24 @@ def test_an_out_whose_overlays_a_run_does_not_draw_passes(checkpoint: Path, tmp_
     assert photo_files(source)[0] == [photo]  # a later run reads no file of the run
 
 
+#: Why an --out whose overlays/ holds a photo is refused, by --overlays.
+DRAWN_OVER = "a run that draws overlays replaces it whole, the photo with it"
+KEPT = "--overlays 0 keeps it: an earlier run's overlays there are read as photos"
+
+
 @pytest.mark.parametrize(
-    ("source", "overlays"),
+    ("source", "overlays", "why"),
     [
-        ("{out}/overlays/a.jpg", "50"),  # was taken: the photo was deleted with the overlays it replaced
-        ("{lots}/*/*/*.jpg", "0"),  # an earlier run's overlays, which --overlays 0 leaves, read as photos
+        # was taken: the photo was deleted with the overlays it replaced
+        ("{out}/overlays/a.jpg", "50", DRAWN_OVER),
+        ("{lots}/*/*/*.jpg", "0", KEPT),  # an earlier run's overlays, which --overlays 0 leaves
+        ("{lots}", "0", KEPT),  # inside the photo folder: refused for them alone, with no overlays drawn
     ],
 )
 def test_an_out_whose_overlays_are_among_the_photos_is_refused(
-    checkpoint: Path, tmp_path: Path, capsys, source: str, overlays: str
+    checkpoint: Path, tmp_path: Path, capsys, source: str, overlays: str, why: str
 ) -> None:
+    # was 'holds the photo ...' with no reason, or with a folder --source 'is inside the photo folder'
     lots = tmp_path / "lots"
     out = lots / "run"
     earlier = out / "overlays" / "a.jpg"
@@ -520,7 +546,7 @@ def test_an_out_whose_overlays_are_among_the_photos_is_refused(
     argv = ["--weights", str(checkpoint), "--source", source, "--out", str(out), "--overlays", overlays]
     assert main([*argv, "--imgsz", "64"]) == 2
     assert capsys.readouterr().err == (
-        f"error: output folder {out / 'overlays'} holds the photo {earlier}; choose another --out\n"
+        f"error: output folder {out / 'overlays'} holds the photo {earlier} ({why}); choose another --out\n"
     )
     assert earlier.is_file() and sorted(out.iterdir()) == [out / "overlays"]
 
