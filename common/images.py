@@ -617,6 +617,36 @@ def _pil_open():
     return getattr(sys.modules.get(opener.__module__), "_image_open", opener)
 
 
+#: Images whose damaged EXIF (or TIFF) directory was warned of: each once a run, however often it is read.
+_DAMAGED_DIRECTORY_WARNED: set[Path] = set()
+
+
+@contextlib.contextmanager
+def _directory_warnings(path: str | Path) -> Iterator[None]:
+    """Puts PIL's warnings of a damaged EXIF (or TIFF) directory, met while inside, into one ``warning:``
+    line naming the file, once a file; other warnings pass on as they came.
+
+    PIL skips what it cannot read of a directory (a tag whose data runs past its end, one cut short) with
+    a Python ``UserWarning`` that named neither the file nor the command's concern, and the photo reads.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    damaged = [w for w in caught if Path(w.filename).name == Path(TiffImagePlugin.__file__).name]
+    for other in caught:
+        if other not in damaged:
+            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    if damaged and Path(path) not in _DAMAGED_DIRECTORY_WARNED:
+        _DAMAGED_DIRECTORY_WARNED.add(Path(path))
+        what = "TIFF directory" if is_tiff(path) else "EXIF data"
+        reason = one_line(str(damaged[0].message).replace(".  ", ". ").strip())
+        print(
+            f"warning: image {path}: damaged {what}, read in part (PIL: {reason})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def exif_orientation(path: str | Path) -> int:
     """The file's EXIF orientation: 1 (upright) when it has none; 5 to 8 swap width and height.
 
@@ -625,7 +655,7 @@ def exif_orientation(path: str | Path) -> int:
     that cannot be read counts as upright here; reading it fails with its own error elsewhere.
     """
     try:
-        with _pil_open()(path) as image:
+        with _directory_warnings(path), _pil_open()(path) as image:
             if image.format == "PNG" and "exif" not in image.info and not _late_exif(Path(path)):
                 return 1  # PIL's getexif() would decode the whole PNG to look for a late eXIf chunk
             return _orientation(image)
@@ -654,7 +684,7 @@ def has_alpha(path: str | Path) -> bool:
     read counts as opaque; reading it fails with its own error elsewhere.
     """
     try:
-        with _pil_open()(path) as image:
+        with _directory_warnings(path), _pil_open()(path) as image:
             return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
     except (
         OSError,
@@ -890,7 +920,7 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
     :func:`displayed_size`)."""
     turn = 1
     try:
-        with _pil_open()(path) as image:
+        with _directory_warnings(path), _pil_open()(path) as image:
             size = image.size
             if image.format == "TIFF":
                 # PIL's TIFF reader gives the turned size at once and turns the pixels on loading

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import warnings
 from pathlib import Path
 
 import cv2
@@ -989,3 +990,21 @@ def test_photo_colour_is_grey_only_when_all_three_channels_agree(channels, expec
     image = np.zeros((4, 4, 3), np.uint8)
     image[1, 2] = channels  # one pixel decides
     assert photo_colour(image) == expected
+
+
+def test_a_damaged_exif_is_one_warning_line_naming_the_photo_not_a_python_warning(tmp_path, capsys):
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 1
+    exif[0x010E] = "x" * 200  # ImageDescription: its data lies past the directory
+    path = tmp_path / "cut.jpg"
+    Image.new("RGB", (12, 8)).save(path, exif=exif.tobytes()[:-150])  # and is cut short
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert image_size(path) == (12, 8)
+        assert image_size_and_orientation(path) == (12, 8, 1)
+        assert exif_orientation(path) == 1 and not has_alpha(path)
+    assert [str(warning.message) for warning in caught] == []
+    assert capsys.readouterr().err == (
+        f"warning: image {path}: damaged EXIF data, read in part "
+        "(PIL: Tag data larger than file. Skipping tag 270)\n"
+    )
