@@ -24,6 +24,7 @@ torch file).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -173,20 +174,65 @@ def load_yolo(model: str | Path) -> Model:
     from ultralytics import YOLO
 
     check_model_file(model)
+    held = _HeldLines(_IMPROPERLY_SAVED)
     try:
-        return YOLO(str(model))
+        with held:
+            yolo = YOLO(str(model))
     except Exception as error:
         is_file = Path(model).is_file()
         if not is_file and not isinstance(error, NAME_ERRORS):
+            held.release()
             raise
         reason = load_error_reason(error, str(model), is_file=is_file)
         kind = torch_file_kind(model) if is_file else None
         if kind is not None and "ultralytics" not in kind:
             # ultralytics' own reason for another project's file is advice to fetch an official model
             reason = f"not an ultralytics checkpoint (it is {kind})"
+        elif is_file and (_NO_MODEL in reason or held.records):  # its advice: 'yolo predict model=yolo26n.pt'
+            reason = f"not an ultralytics checkpoint ({NO_MODEL_REASON})"
         elif kind is not None:
             reason += f" (it is {kind})"
         raise UserError(f"cannot load model '{model}': {reason}") from None
+    held.release()
+    return yolo
+
+
+#: ultralytics' reason for a torch file that holds no ultralytics model (a state dict, a list, another
+#: library's classes), followed by advice to run ``yolo predict model=yolo26n.pt``.
+_NO_MODEL = "references types outside the supported Ultralytics checkpoint format"
+NO_MODEL_REASON = (
+    "torch reads it, but it holds no ultralytics model: a state dict or another library's model?"
+)
+#: ultralytics' warning on loading a torch file that is not a dict (``torch.save(model)``), before it fails
+#: on anything but a YOLO model: a second line beside the error.
+_IMPROPERLY_SAVED = "appears to be improperly saved or formatted"
+
+
+class _HeldLines(logging.Filter):
+    """Holds back ultralytics' log records containing ``text`` while inside; :meth:`release` logs them
+    (the load worked), else they are dropped with the error that followed them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text, self.records = text, []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.text in record.getMessage():
+            self.records.append(record)
+            return False
+        return True
+
+    def __enter__(self) -> None:
+        logging.getLogger("ultralytics").addFilter(self)
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("ultralytics").removeFilter(self)
+
+    def release(self) -> None:
+        logger = logging.getLogger("ultralytics")
+        for record in self.records:
+            logger.handle(record)
+        self.records = []
 
 
 def load_detector(weights: str | Path) -> Model:

@@ -465,3 +465,29 @@ def test_weights_under_a_folder_with_a_question_mark_are_one_clear_line(tmp_path
     )
     with pytest.raises(UserError, match=r"^config key 'model': .*lot\?7/best.pt has a '\?'"):
         check_model_file(path, key="model")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"backbone.weight": "tensor"},  # a state dict: ultralytics advised 'yolo predict model=yolo26n.pt'
+        ["tensor"],  # not a dict: ultralytics warned 'improperly saved', then an AttributeError
+    ],
+)
+def test_a_torch_file_without_a_model_is_one_line_without_ultralytics_advice(
+    tmp_path: Path, capfd: pytest.CaptureFixture, content: object
+) -> None:
+    import torch
+
+    from common.io import save_torch
+
+    tensors = {k: torch.zeros(2) for k in content} if isinstance(content, dict) else [torch.zeros(2)]
+    weights = save_torch(tensors, tmp_path / "mine.pt")
+    capfd.readouterr()
+    with pytest.raises(UserError) as error:
+        load_detector(weights)
+    assert str(error.value) == (
+        f"cannot load model '{weights}': not an ultralytics checkpoint (torch reads it, but it holds no "
+        "ultralytics model: a state dict or another library's model?)"
+    )
+    assert "improperly saved" not in "".join(capfd.readouterr())
