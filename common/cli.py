@@ -155,9 +155,28 @@ def keep_interrupts() -> Iterator[None]:
         pressed.append(signum)
         raise KeyboardInterrupt
 
-    with _handling(signal.SIGINT, on_interrupt):
-        yield
+    _pressed_lists.append(pressed)
+    try:
+        with _handling(signal.SIGINT, on_interrupt):
+            yield
+    finally:
+        _pressed_lists.remove(pressed)
     if pressed:
+        raise KeyboardInterrupt
+
+
+#: The Ctrl-Cs seen by each :func:`keep_interrupts` now open.
+_pressed_lists: list[list[int]] = []
+
+
+def raise_swallowed_interrupt(*_: object) -> None:
+    """Raises a Ctrl-C that code inside :func:`keep_interrupts` swallowed, now: a callback for the next step
+    of a long loop (``detection.train`` runs it before each of ultralytics' epochs and batches).
+
+    Re-raised only once that code returned, a Ctrl-C pressed while ultralytics plotted its labels, before the
+    first epoch, let the whole run train to its end before the command said ``interrupted``.
+    """
+    if any(_pressed_lists):
         raise KeyboardInterrupt
 
 

@@ -62,7 +62,7 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from common.cli import OneLineParser, command_name, exit_code, keep_interrupts
+from common.cli import OneLineParser, command_name, exit_code, keep_interrupts, raise_swallowed_interrupt
 from common.config import project_path, save_config, with_source
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
@@ -776,6 +776,8 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
 
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
     yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
+    for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start"):
+        yolo.add_callback(event, raise_swallowed_interrupt)  # a Ctrl-C its plotting swallowed stops the run
     # the data set is read, never written; the weights are written whole
     with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing:
         try:

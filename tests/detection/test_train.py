@@ -1651,3 +1651,29 @@ def test_a_project_under_the_home_folder_is_expanded(tiny_dataset: Path, tmp_pat
     assert not (tmp_path / "work" / "~").exists()
     recorded = yaml.safe_load((tmp_path / "home" / "runs" / "r" / "config.yaml").read_text())
     assert recorded["project"] == str(tmp_path / "home" / "runs")
+
+
+def test_a_ctrl_c_that_ultralytics_plotting_swallowed_stops_the_run_before_its_first_epoch(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # a Ctrl-C while ultralytics plotted the labels (its TryExcept: an empty WARNING line) let the run train
+    # every epoch before keep_interrupts raised it again: 'interrupted' after a finished run
+    import signal
+
+    from common.cli import keep_interrupts
+
+    def swallowing_plot(*args, **kwargs):  # ultralytics' TryExcept around plot_labels
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:
+            pass
+
+    monkeypatch.setattr("ultralytics.models.yolo.detect.train.plot_labels", swallowing_plot)
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "epochs=2", "name=cut", "plots=true")
+    with pytest.raises(KeyboardInterrupt), keep_interrupts():
+        train(build_config(YOLO11_CONFIG, overrides))
+    run = (tmp_path / "runs" / "cut").absolute()
+    assert capsys.readouterr().err.endswith(
+        f"stopped before the first epoch's weights were saved: removed its run folder {run}\n"
+    )
+    assert not run.exists()
