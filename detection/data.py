@@ -247,6 +247,25 @@ def present_split_images(data_yaml: str | Path, split: str) -> list[Path]:
     return images
 
 
+def check_split_labelled(data: Path, split: str, *, needs: str) -> None:
+    """Refuses a split none of whose images has a label file where ultralytics looks for one.
+
+    Training stopped with ultralytics' ``No labels found`` traceback; an evaluation scored every image
+    of the split as good (no defect, mAP 0) after ultralytics' warnings: the labels lie elsewhere than
+    ``images/`` -> ``labels/`` (or were deleted). An image without defects has an empty ``.txt``.
+
+    Args:
+        needs: who needs them, for the message (``training``, ``scoring``).
+    """
+    images = split_images(data, split)
+    if not any(label_path(image).is_file() for image in images):
+        raise UserError(
+            f"none of the {len(images)} images of the '{split}' split of {data} has a label file "
+            f"(ultralytics reads {images[0].name}'s from {label_path(images[0])}): {needs} needs them, an "
+            "empty .txt for an image without defects"
+        )
+
+
 def label_path(image: str | Path) -> Path:
     """The YOLO label file of an image: the last ``/images/`` folder becomes ``/labels/``, suffix ``.txt``."""
     from ultralytics.data.utils import img2label_paths

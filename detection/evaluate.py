@@ -58,6 +58,7 @@ from detection.coco import check_coco_matches, coco_map, default_coco_file, read
 from detection.data import (
     check_nothing_dropped,
     check_own_root,
+    check_split_labelled,
     data_names,
     dataset_root,
     present_split_images,
@@ -292,6 +293,7 @@ def check_inputs(
         except UserError as error:  # empty, or not there (a Roboflow export's test: without a test set)
             raise type(error)(f"{error}{_instead(needed, data, conf_from)}") from None
         present_split_images(data, needed)  # images listed that are gone: to be restored
+        check_split_labelled(data, needed, needs="scoring")  # else every image scored as good
     if coco_file is not None:
         _check_coco_file(Path(coco_file), data, split)
     for needed in filter(None, splits):

@@ -76,9 +76,9 @@ from detection.data import (
     EmptySplitError,
     check_nothing_dropped,
     check_own_root,
+    check_split_labelled,
     data_names,
     has_polygon_labels,
-    label_path,
     present_split_images,
     read_data_yaml,
     split_images,
@@ -426,13 +426,7 @@ def check_train_labels(data: Path) -> None:
     ultralytics stopped with a ``ValueError: No labels found in .../labels.cache`` traceback (after the
     run folder was made): a data set whose labels lie elsewhere than ``images/`` -> ``labels/``.
     """
-    images = split_images(data, "train")
-    if not any(label_path(image).is_file() for image in images):
-        raise UserError(
-            f"none of the {len(images)} images of the 'train' split of {data} has a label file (ultralytics "
-            f"reads {images[0].name}'s from {label_path(images[0])}): training needs them, an empty .txt for "
-            "an image without defects"
-        )
+    check_split_labelled(data, "train", needs="training")
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:

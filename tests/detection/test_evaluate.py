@@ -1031,3 +1031,27 @@ def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_evaluation(
     assert main(["--data", str(tmp_path), "--weights", str(tmp_path / "w.pt"), "--out", str(out)]) == 130
     note = f"stopped: nothing of this evaluation was kept; {out} holds an earlier one's\n"
     assert (note in capsys.readouterr().err) == (not replaced)
+
+
+@pytest.mark.parametrize("argv", [["--split", "val"], ["--split", "train", "--conf-from", "val"]])
+def test_a_split_without_a_single_label_file_is_refused_before_the_model_loads(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, argv: list[str]
+) -> None:
+    # its labels/ folder gone, every image was scored as good: mAP 0, 'no defect image in this split'
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", read_data_names(tiny_dataset))
+    shutil.rmtree(data.parent / "labels" / "val")
+    assert main(["--data", str(data), "--weights", str(weights), *argv]) == 2
+    first = sorted((data.parent / "images" / "val").iterdir())[0]
+    images = len(split_images(data, "val"))
+    assert capsys.readouterr().err == (
+        f"error: none of the {images} images of the 'val' split of {data} has a label file (ultralytics "
+        f"reads {first.name}'s from {data.parent / 'labels' / 'val' / first.with_suffix('.txt').name}): "
+        "scoring needs them, an empty .txt for an image without defects\n"
+    )
+
+
+def read_data_names(dataset: Path) -> dict[int, str]:
+    return yaml.safe_load((dataset / "data.yaml").read_text())["names"]
