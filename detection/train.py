@@ -487,8 +487,9 @@ def accumulation_note(config: Mapping, train_images: int) -> str | None:
 
 
 def run_dir(config: Mapping, model: str, data: Path) -> Path:
-    """``project/name``, numbered (``name-2``, ...) when taken unless ``exist_ok``; as records write a
-    path (:func:`common.io.recorded_path`: ``project=runs/../x`` kept its ``..`` in ``args.yaml``).
+    """``project/name``, numbered (``name-2``, ...) when taken unless ``exist_ok`` (a note says so); as
+    records write a path (:func:`common.io.recorded_path`: ``project=runs/../x`` kept its ``..`` in
+    ``args.yaml``).
 
     The default name is ``<model>_<data set folder>``, the folder as the user spelt it, as
     ``segmentation.train`` names its runs: ``data=datasets/nut/data.yaml``, with ``nut`` a link to
@@ -498,6 +499,9 @@ def run_dir(config: Mapping, model: str, data: Path) -> Path:
 
     name = config.get("name") or f"{Path(model).stem}_{Path(recorded_path(data)).parent.name}"
     path = increment_path(Path(config["project"]) / name, exist_ok=bool(config.get("exist_ok")))
+    if path.name != name:  # the folder the user named, or saw last time, was found only in the closing lines
+        taken = recorded_path(path.with_name(name))
+        print(f"note: run folder {taken} is taken (exist_ok=false): this run goes to {path.name}", flush=True)
     if QUERY_MARK in str(path):  # ultralytics' final validation reloads weights/best.pt: a traceback
         raise UserError(
             f"run folder {path} (project/name) has a '?', where ultralytics cuts a path (as a URL's query): "

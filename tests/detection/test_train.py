@@ -1677,3 +1677,24 @@ def test_a_ctrl_c_that_ultralytics_plotting_swallowed_stops_the_run_before_its_f
         f"stopped before the first epoch's weights were saved: removed its run folder {run}\n"
     )
     assert not run.exists()
+
+
+@pytest.mark.parametrize("name", ["taken", None])
+def test_a_run_folder_that_is_taken_is_said_before_training_into_a_numbered_one(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, name: str | None
+):
+    # name=taken trained into taken-2 and said so only in its closing 'Results in' line
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("detection.train.fit", stop)
+    extra = [f"name={name}"] if name else []
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", *extra)
+    wanted = name or f"yolo11n_{tiny_dataset.name}"
+    (tmp_path / "runs" / wanted).mkdir(parents=True)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    assert (
+        f"note: run folder {tmp_path / 'runs' / wanted} is taken (exist_ok=false): this run goes to "
+        f"{wanted}-2\n"
+    ) in capsys.readouterr().out
