@@ -31,7 +31,9 @@ from sending usage events; ``ORT_DISABLE_TELEMETRY=0`` gets them back.
 Imported by a command as it starts (``python -m detection.train``, never inside a user's program),
 it also makes a Ctrl-C during the command's imports one ``interrupted`` line rather than a
 traceback (:func:`common.cli.quiet_startup_interrupts`), and keeps PIL's warning about photos over
-89.5 MP out of its output (:func:`common.cli.quiet_photo_size_warnings`).
+89.5 MP out of its output (:func:`common.cli.quiet_photo_size_warnings`), as it does PIL's warnings of a
+damaged EXIF directory, which the project's readers put in one line naming the photo
+(:func:`common.cli.quiet_damaged_exif_warnings`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ os.environ.setdefault("YOLO_OFFLINE", "true")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from common.cli import (  # noqa: E402  # after the variables
+    quiet_damaged_exif_warnings,
     quiet_photo_size_warnings,
     quiet_startup_interrupts,
     starting_a_command,
@@ -51,3 +54,4 @@ from common.cli import (  # noqa: E402  # after the variables
 if starting_a_command():
     quiet_startup_interrupts()
     quiet_photo_size_warnings()
+    quiet_damaged_exif_warnings()

@@ -219,6 +219,17 @@ def quiet_photo_size_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels")
 
 
+def quiet_damaged_exif_warnings() -> None:
+    """Silences PIL's warnings of a damaged EXIF (or TIFF) directory for the command's run.
+
+    PIL reads such a photo all the same, skipping the tags it cannot, and warns with a raw Python
+    ``UserWarning`` naming neither the file nor the command (``Tag data larger than file. Skipping tag
+    270``), also when ultralytics' loader opens it. This project's readers say it in one line naming the
+    file (``common.images``: they record PIL's warnings themselves, whatever the filters say).
+    """
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+
+
 def quiet_startup_interrupts() -> None:
     """Makes a Ctrl-C while a command's modules import one ``interrupted`` line, as during its work.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 
@@ -417,3 +418,27 @@ def test_python_dash_m_help_names_the_module():
         check=True,
     )
     assert done.stdout.startswith("usage: python -m converters.mvtec2yolo ")
+
+
+def test_a_command_keeps_pils_damaged_exif_warning_out_of_its_output(tmp_path):
+    """ultralytics' loader opens each photo with PIL: its raw UserWarning reached stderr from evaluate."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 200  # ImageDescription: its data lies past the directory, and is cut short
+    photo = tmp_path / "cut.jpg"
+    Image.new("RGB", (12, 8)).save(photo, exif=exif.tobytes()[:-150])
+    package = tmp_path / "loader"
+    package.mkdir()
+    (package / "__init__.py").write_text("import common\n")
+    (package / "command.py").write_text(f"from PIL import Image\nImage.open({str(photo)!r}).load()\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "loader.command"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert (done.returncode, done.stderr) == (0, "")
