@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
+from tqdm import tqdm
 
 from common.errors import UserError, one_line
 from common.folders import check_utf8_names
@@ -640,11 +641,8 @@ def _directory_warnings(path: str | Path) -> Iterator[None]:
         _DAMAGED_DIRECTORY_WARNED.add(Path(path))
         what = "TIFF directory" if is_tiff(path) else "EXIF data"
         reason = one_line(str(damaged[0].message).replace(".  ", ". ").strip())
-        print(
-            f"warning: image {path}: damaged {what}, read in part (PIL: {reason})",
-            file=sys.stderr,
-            flush=True,
-        )
+        # a converter reads its photos under a progress bar: tqdm.write puts the line above it, not after it
+        tqdm.write(f"warning: image {path}: damaged {what}, read in part (PIL: {reason})", file=sys.stderr)
 
 
 def exif_orientation(path: str | Path) -> int:

@@ -1008,3 +1008,20 @@ def test_a_damaged_exif_is_one_warning_line_naming_the_photo_not_a_python_warnin
         f"warning: image {path}: damaged EXIF data, read in part "
         "(PIL: Tag data larger than file. Skipping tag 270)\n"
     )
+
+
+def test_a_damaged_exif_line_is_written_above_a_progress_bar_not_after_it(tmp_path, capsys):
+    import sys
+
+    from tqdm import tqdm
+
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 200
+    path = tmp_path / "cut_under_bar.jpg"
+    Image.new("RGB", (12, 8)).save(path, exif=exif.tobytes()[:-150])
+    with tqdm(total=2, desc="reading", file=sys.stderr, mininterval=0) as bar:
+        bar.update(1)  # a converter's 'reading' bar, drawn without a newline
+        image_size(path)
+    err = capsys.readouterr().err
+    # it read 'reading:  50%|#####     | 1/2 [00:00<...]warning: image ...'
+    assert re.search(r"(^|[\r\n])warning: image \S+cut_under_bar.jpg: damaged EXIF data", err), err
