@@ -413,7 +413,12 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
     """
     defaults = default_config()
     first = _checked_config(defaults, path, overrides)
-    data_path(first)
+    if not data_path(first).exists():  # named with what set it: a shipped config's data: is make demo's set
+        error = UserError(
+            f"config key 'data': data file not found: {first['data']} (a data.yaml written by "
+            "converters.mvtec2yolo)"
+        )
+        raise with_source(error, path, overrides)
     categories = config_categories(first)
     settings = {}
     if first.get("augment_policy"):

@@ -1698,3 +1698,21 @@ def test_a_run_folder_that_is_taken_is_said_before_training_into_a_numbered_one(
         f"note: run folder {tmp_path / 'runs' / wanted} is taken (exist_ok=false): this run goes to "
         f"{wanted}-2\n"
     ) in capsys.readouterr().out
+
+
+def test_a_missing_data_file_is_named_with_the_config_file_or_override_that_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 'data file not found: runs/demo/synthetic_nut/data.yaml' alone: the shipped config's data: (make demo's
+    # set) when data= was left out, with nothing saying where that path came from
+    monkeypatch.chdir(tmp_path)  # no make demo run here
+    with pytest.raises(UserError) as error:
+        build_config(YOLO11_CONFIG, ["epochs=1"])
+    assert str(error.value) == (
+        f"config file {YOLO11_CONFIG}: config key 'data': data file not found: runs/demo/synthetic_nut/"
+        "data.yaml (a data.yaml written by converters.mvtec2yolo)"
+    )
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(UserError) as error:
+        build_config(YOLO11_CONFIG, [f"data={missing}"])
+    assert str(error.value).startswith(f"override 'data={missing}': config key 'data': data file not found")
