@@ -101,43 +101,78 @@ def resolve_threshold(
         try:
             number = float(value)
         except ValueError:  # not a number: a metrics.json (absolute: the origin is recorded with the run)
-            path = Path(recorded_path(value))  # without '..', as errors name it and the origin records it
-            if not value.strip() or not path.exists():  # a mistyped number, a file not there ('': the cwd)
-                named = value if value.strip() else repr(value)
-                raise UserError(
-                    f"{flag} {named}: neither a number nor an existing metrics.json (of anomaly.evaluate)"
-                ) from None
-            if path.is_dir() and (path / "metrics.json").is_file():  # its eval-val/: 'Is a directory'
-                path = path / "metrics.json"
-            elif path.is_dir():  # the run folder itself, say: 'cannot read metrics file ...: Is a directory'
-                inside = [path / name for name in EVAL_FOLDERS if (path / name / "metrics.json").is_file()]
-                evaluations = (
-                    f"an anomaly.evaluate folder (a run's {', '.join(EVAL_FOLDERS)}) or its metrics.json"
-                )
-                way = f"pass {inside[0]}" if inside else f"pass {evaluations}"
-                raise UserError(
-                    f"{flag} {value} is a folder without metrics.json: {way}; without {flag} the run's own "
-                    "evaluation gives it"
-                ) from None
+            path = given_metrics_file(value, flag)
         else:
             return check_threshold(number, flag), "given"
     else:
-        # absolute, as a given file: the origin is recorded with the predictions (threshold_from)
-        found = [Path(recorded_path(run_path)) / name / "metrics.json" for name in EVAL_FOLDERS]
-        path = next((p for p in found if p.is_file()), None)
-        if path is None:
-            raise UserError(
-                f"no threshold: pass {flag} VALUE, or evaluate the run first ({evaluate_command(run_path)}) "
-                "so that its metrics.json gives one"
-            )
+        path = run_metrics_file(run_path, flag)
     metrics = read_json_object(path, what="metrics file", utf8=False)  # anomaly.evaluate's, paths as given
     check_metrics_model(metrics, path, run_path, flag)
+    threshold = metrics_threshold(metrics, path, flag)
+    peak = (metrics.get("pixel") or {}).get("good_peak")
+    if clean_goods and isinstance(peak, int | float) and math.isfinite(peak) and peak >= threshold:
+        above = float(np.nextafter(np.float32(peak), np.float32(math.inf)))  # maps are float32
+        return above, f"from {recorded_path(path)}, above its good images"
+    return float(threshold), f"from {recorded_path(path)}"
+
+
+def given_metrics_file(value: str, flag: str) -> Path:
+    """The metrics.json that ``value`` (not a number) names: the file, or the ``anomaly.evaluate`` folder
+    holding it; without '..', as errors name it and the threshold's origin records it.
+
+    Raises:
+        UserError: nothing there (a mistyped number; '' is the cwd), or a folder without metrics.json
+            (the run folder, say: the error names the evaluation inside it to pass).
+    """
+    path = Path(recorded_path(value))
+    if not value.strip() or not path.exists():
+        named = value if value.strip() else repr(value)
+        raise UserError(
+            f"{flag} {named}: neither a number nor an existing metrics.json (of anomaly.evaluate)"
+        ) from None
+    if path.is_dir() and (path / "metrics.json").is_file():  # its eval-val/: 'Is a directory'
+        return path / "metrics.json"
+    if path.is_dir():  # the run folder itself, say: 'cannot read metrics file ...: Is a directory'
+        inside = [path / name for name in EVAL_FOLDERS if (path / name / "metrics.json").is_file()]
+        evaluations = f"an anomaly.evaluate folder (a run's {', '.join(EVAL_FOLDERS)}) or its metrics.json"
+        way = f"pass {inside[0]}" if inside else f"pass {evaluations}"
+        raise UserError(
+            f"{flag} {value} is a folder without metrics.json: {way}; without {flag} the run's own "
+            "evaluation gives it"
+        ) from None
+    return path
+
+
+def run_metrics_file(run_path: Path, flag: str) -> Path:
+    """The metrics.json of the run's own evaluation: the first of :data:`EVAL_FOLDERS` that holds one;
+    absolute, as a given file (the origin is recorded with the predictions, ``threshold_from``).
+
+    Raises:
+        UserError: none of them does; it names the ``anomaly.evaluate`` command to run.
+    """
+    found = [Path(recorded_path(run_path)) / name / "metrics.json" for name in EVAL_FOLDERS]
+    path = next((p for p in found if p.is_file()), None)
+    if path is None:
+        raise UserError(
+            f"no threshold: pass {flag} VALUE, or evaluate the run first ({evaluate_command(run_path)}) "
+            "so that its metrics.json gives one"
+        )
+    return path
+
+
+def metrics_threshold(metrics: dict, path: Path, flag: str) -> float:
+    """The pixel threshold of an ``anomaly.evaluate`` metrics file: the one its masks used, else its
+    pixel F1-max threshold (an int as written).
+
+    Raises:
+        UserError: none there (an evaluation of good images only picks none: the error says what to
+            pass), or a non-finite or negative one.
+    """
     threshold = (metrics.get("masks") or {}).get(
         "threshold", (metrics.get("pixel") or {}).get("f1_threshold")
     )
-    peak = (metrics.get("pixel") or {}).get("good_peak")
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
-        # an evaluation of good images only (a category without test defects) picks none: say what to pass
+        peak = (metrics.get("pixel") or {}).get("good_peak")
         known = isinstance(peak, int | float) and math.isfinite(peak)
         hint = f"; pass {flag} VALUE above its largest map value on a good image, {peak:.4f}" if known else ""
         unmasked = (metrics.get("pixel") or {}).get("defect_images_without_mask")
@@ -147,10 +182,7 @@ def resolve_threshold(
         raise UserError(f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold){hint}")
     # a hand-edited file's negative value flagged every pixel without a word (--threshold is checked)
     check_threshold(float(threshold), f"the pixel threshold of {path}")
-    if clean_goods and isinstance(peak, int | float) and math.isfinite(peak) and peak >= threshold:
-        above = float(np.nextafter(np.float32(peak), np.float32(math.inf)))  # maps are float32
-        return above, f"from {recorded_path(path)}, above its good images"
-    return float(threshold), f"from {recorded_path(path)}"
+    return threshold
 
 
 def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "--threshold") -> None:
@@ -254,10 +286,7 @@ def predict_photos(
         check_cache_outside(cache_dir, out)
     # a Ctrl-C while the photos are checked or SAM loads, too: 'interrupted' alone, its files read as new
     with earlier_run_note(out, until="every photo is done"):
-        check_holds_no_photos(out, photos)
-        check_sizes(photos, run.image_shape)
-        check_decodes(photos)
-        warn_narrow_photos(photos)  # as anomaly.train and inspection.predict: 12-bit data reads nearly black
+        check_photos_for_run(photos, out=out, image_shape=run.image_shape)
         value, origin = resolve_threshold(threshold, run_path)
         segmenter = load_segmenter(
             sam,
@@ -303,6 +332,21 @@ def predict_photos(
         with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
             flagged, instances = build_folder(out, write, overwrite=overwrite or out.is_dir())
     return {**info, "out": str(out), "flagged": flagged, "instances": instances}
+
+
+def check_photos_for_run(photos: Sequence[Path], *, out: Path, image_shape: tuple[int, int]) -> None:
+    """The photos' checks before SAM loads: ``out`` holds none of them, each is of the run's
+    ``image_shape`` (height, width in pixels) and decodes; a ``warning:`` when 12-bit data reads nearly
+    black, as ``anomaly.train`` and ``inspection.predict`` give.
+
+    Raises:
+        UserError: naming the photo (:func:`~common.folders.check_holds_no_photos`,
+            :func:`~anomaly.data.check_sizes`, :func:`check_decodes`).
+    """
+    check_holds_no_photos(out, photos)
+    check_sizes(photos, image_shape)
+    check_decodes(photos)
+    warn_narrow_photos(photos)
 
 
 def check_decodes(photos: Sequence[Path]) -> None:
