@@ -159,20 +159,11 @@ def evaluate(
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(split_images(data, split), sample=NARROW_PHOTO_SAMPLE)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
-    detector = load_detector(weights) if isinstance(weights, str | Path) else weights
-    model = detector.model if isinstance(weights, str | Path) else weights
-    trained_in = training_run(detector, weights)
-    imgsz = trained_imgsz(model) if imgsz is None else imgsz
-    if (ran_at := stride_imgsz(imgsz, model)) != imgsz:  # as detection.predict says it: it was ultralytics'
-        # WARNING line (the report's size was already the rounded one)
-        print(
-            f"note: --imgsz {imgsz} is not a multiple of the detector's stride: it runs at {ran_at}",
-            file=sys.stderr,
-        )
-        imgsz = ran_at
+    model, trained_in, imgsz = _model_at(weights, imgsz)
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
     ensure_ultralytics_fonts()
+    tiling = {"tile": int(tile), "overlap": float(tile_overlap), "imgsz": imgsz} if tile else None
 
     def score(folder: Path | None) -> EvaluationReport:
         validator = validator_class(
@@ -185,9 +176,9 @@ def evaluate(
         check_nothing_dropped(validator.dataloader.dataset.im_files, data, split)
         report = _report(
             validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
-            coco_file=coco_file, weights=weights, tiling={"tile": int(tile), "overlap": float(tile_overlap),
-            "imgsz": imgsz} if tile else None, save_dir=Path(out) if out is not None else validator.save_dir,
-            trained_in=trained_in, imgsz=ran_at, batch=batch, device=chosen_device(device),
+            coco_file=coco_file, weights=weights, tiling=tiling,
+            save_dir=Path(out) if out is not None else validator.save_dir,
+            trained_in=trained_in, imgsz=imgsz, batch=batch, device=chosen_device(device),
         )  # fmt: skip
         write_report(report, validator.save_dir)
         return report
@@ -406,6 +397,29 @@ class _NoResultsLine(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Results saved to")
+
+
+def _model_at(
+    weights: str | Path | torch.nn.Module, imgsz: int | None
+) -> tuple[torch.nn.Module, Path | None, int]:
+    """The detector's model (``weights`` loaded, or the module itself), its training run
+    (:func:`detection.weights.training_run`) and the size it runs at: ``imgsz`` (None: the size it was
+    trained at) rounded to a multiple of its stride, with a ``note:`` on stderr when that changed it.
+
+    Raises:
+        UserError: weights missing or unloadable.
+    """
+    detector = load_detector(weights) if isinstance(weights, str | Path) else weights
+    model = detector.model if isinstance(weights, str | Path) else weights
+    trained_in = training_run(detector, weights)
+    imgsz = trained_imgsz(model) if imgsz is None else imgsz
+    if (ran_at := stride_imgsz(imgsz, model)) != imgsz:  # as detection.predict says it: it was ultralytics'
+        # WARNING line (the report's size was already the rounded one)
+        print(
+            f"note: --imgsz {imgsz} is not a multiple of the detector's stride: it runs at {ran_at}",
+            file=sys.stderr,
+        )
+    return model, trained_in, ran_at
 
 
 def _validator_class(
