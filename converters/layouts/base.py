@@ -215,16 +215,8 @@ def scan_subset(
             raise UserError(
                 f"defect folder in {subset}/: {defect_dir} (the layout keeps only {subset}/{good})"
             )
-        mask_dir = truth_dir / defect_dir.name
-        masks = masks_by_stem(mask_dir, mask_suffix)
-        note_folders_left_out(mask_dir)
-        pairs = pair_by_stem(
-            images,
-            masks,
-            mask_dir=mask_dir,
-            image_dir=defect_dir,
-            suffix=mask_suffix,
-            masks_optional=masks_are_optional(),
+        pairs = paired_masks(
+            images, image_dir=defect_dir, mask_dir=truth_dir / defect_dir.name, suffix=mask_suffix
         )
         records += [
             ImageRecord(
@@ -240,6 +232,29 @@ def scan_subset(
             for image, mask in pairs
         ]
     return records
+
+
+def paired_masks(
+    images: dict[str, Path], *, image_dir: Path, mask_dir: Path, suffix: str
+) -> list[tuple[Path, Path | None]]:
+    """``(image, mask)`` pairs of a defect folder's ``images`` (from ``image_dir``, by stem) and the masks
+    in ``mask_dir`` named with ``suffix``; a mask None inside :func:`optional_masks`. A note names
+    the subfolders of ``mask_dir`` left out.
+
+    Raises:
+        UserError: an image without a mask (outside :func:`optional_masks`) or a mask without an image
+            (:func:`converters.records.pair_by_stem`).
+    """
+    masks = masks_by_stem(mask_dir, suffix)
+    note_folders_left_out(mask_dir)
+    return pair_by_stem(
+        images,
+        masks,
+        mask_dir=mask_dir,
+        image_dir=image_dir,
+        suffix=suffix,
+        masks_optional=masks_are_optional(),
+    )
 
 
 def check_orphan_masks(
