@@ -212,6 +212,37 @@ def _correction(
     return point, click[1]
 
 
+def _loss_target(
+    sam: Sam,
+    embedding: ImageEmbedding,
+    target: np.ndarray,
+    *,
+    full: bool,
+    low_res: torch.Tensor | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """``target`` (``(H, W)`` bool) as the loss compares logits with it, a batch of one on ``device``:
+    ``(1, H, W)`` bool when ``full``, else ``(1, 4h, 4w)`` on the logit grid (``low_res``, the cached
+    :func:`low_res_target`, or computed)."""
+    if full:
+        return torch.as_tensor(target, device=device)[None]
+    return (low_res if low_res is not None else low_res_target(sam, embedding, target)).to(device)[None]
+
+
+def _add_click(kwargs: dict, click: tuple[np.ndarray, int], device: torch.device) -> None:
+    """Appends a corrective ``click`` (``(2,)`` xy in original pixels, its label) to the prompt tensors
+    ``kwargs`` of :func:`_to_tensors`: ``point_coords`` ``(1, n, 2)`` and ``point_labels`` ``(1, n)``,
+    made by the first click of a box-only prompt."""
+    point, label = click
+    point_t = torch.as_tensor(point, dtype=torch.float32, device=device).view(1, 1, 2)
+    label_t = torch.as_tensor([[label]], dtype=torch.int64, device=device)
+    if "point_coords" in kwargs:
+        kwargs["point_coords"] = torch.cat([kwargs["point_coords"], point_t], dim=1)
+        kwargs["point_labels"] = torch.cat([kwargs["point_labels"], label_t], dim=1)
+    else:
+        kwargs["point_coords"], kwargs["point_labels"] = point_t, label_t
+
+
 def instance_loss(
     sam: Sam,
     embedding: ImageEmbedding,
@@ -240,12 +271,7 @@ def instance_loss(
     weights = {key: config["loss"][key] for key in LOSS_WEIGHTS}
     prompt = sample_prompt(target, prompt_config, rng)
     kwargs = _to_tensors(prompt, device)
-    if full:
-        target_t = torch.as_tensor(target, device=device)[None]
-    else:
-        target_t = (low_res if low_res is not None else low_res_target(sam, embedding, target)).to(device)[
-            None
-        ]
+    target_t = _loss_target(sam, embedding, target, full=full, low_res=low_res, device=device)
     total = torch.zeros((), device=device)
     logs: dict[str, float] = {}
     mask_input = None
@@ -269,13 +295,6 @@ def instance_loss(
         click = _correction(sam, logits[0, best], target, target_t, embedding, full=full, rng=rng)
         if click is None:
             break
-        point, label = click
-        point_t = torch.as_tensor(point, dtype=torch.float32, device=device).view(1, 1, 2)
-        label_t = torch.as_tensor([[label]], dtype=torch.int64, device=device)
-        if "point_coords" in kwargs:
-            kwargs["point_coords"] = torch.cat([kwargs["point_coords"], point_t], dim=1)
-            kwargs["point_labels"] = torch.cat([kwargs["point_labels"], label_t], dim=1)
-        else:
-            kwargs["point_coords"], kwargs["point_labels"] = point_t, label_t
+        _add_click(kwargs, click, device)
         mask_input = low[:, best : best + 1].detach()  # SAM feeds the previous logits back
     return total, logs
