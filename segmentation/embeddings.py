@@ -389,7 +389,19 @@ class EmbeddingCache:
         keys = [
             _view_key(sha256_file(path, what="image"), view) for path, view in zip(paths, views, strict=True)
         ]
-        view_of = dict(zip(keys, views, strict=True))
+        entries, missing = self._cached(keys, paths)
+        if missing:
+            view_of = dict(zip(keys, views, strict=True))
+            self._encode_missing(
+                missing, view_of, entries, batch_size=batch_size, device=device, progress=progress
+            )
+        return [entries[key] for key in keys]
+
+    def _cached(
+        self, keys: Sequence[str], paths: Sequence[Path]
+    ) -> tuple[dict[str, ImageEmbedding], dict[str, Path]]:
+        """The entries of ``keys`` the cache holds, and the image of each key it does not; each key once
+        (identical files, the same view, are encoded once)."""
         entries: dict[str, ImageEmbedding] = {}
         missing: dict[str, Path] = {}
         for key, path in zip(keys, paths, strict=True):
@@ -400,18 +412,35 @@ class EmbeddingCache:
                 missing[key] = path
             else:
                 entries[key] = entry
-        if missing:
-            self._check_writable(missing)
-            todo = list(missing.items())
-            with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
-                for start in range(0, len(todo), batch_size):
-                    batch = todo[start : start + batch_size]
-                    images = [_apply(view_of[key], load_rgb(path)) for key, path in batch]
-                    encoded = embed_images(self.sam, images, device, part=self.part)
-                    for (key, path), entry in zip(batch, encoded, strict=True):
-                        entries[key] = self._store(key, path, entry)
-                    bar.update(len(batch))
-        return [entries[key] for key in keys]
+        return entries, missing
+
+    def _encode_missing(
+        self,
+        missing: dict[str, Path],
+        view_of: dict[str, ImageView | None],
+        entries: dict[str, ImageEmbedding],
+        *,
+        batch_size: int,
+        device: str | torch.device | None,
+        progress: bool,
+    ) -> None:
+        """Encodes the image of each ``missing`` key (its view, ``view_of[key]``) ``batch_size`` at a time,
+        stores each batch before the next starts and adds its entries to ``entries`` (as :meth:`embed`).
+
+        Raises:
+            UserError: as :meth:`embed`: before anything is encoded (:meth:`_check_writable`), or an image
+                that cannot be read or an entry that cannot be written, the batches before it stored.
+        """
+        self._check_writable(missing)
+        todo = list(missing.items())
+        with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start : start + batch_size]
+                images = [_apply(view_of[key], load_rgb(path)) for key, path in batch]
+                encoded = embed_images(self.sam, images, device, part=self.part)
+                for (key, path), entry in zip(batch, encoded, strict=True):
+                    entries[key] = self._store(key, path, entry)
+                bar.update(len(batch))
 
     def _entry_path(self, key: str) -> Path:
         return self.folder / f"{key}{_ENTRY_SUFFIX}"
