@@ -449,9 +449,24 @@ class Inspector:
                 raise ValueError("test-time flips need the photo: pass path with this embedding")
             flips = self.flip_embeddings(path)
         windows = small_box_windows(self.crops if path is not None else None, boxes, embedding.original_size)
-        whole = [i for i, window in enumerate(windows) if window is None]
-        if len(whole) == len(boxes):
+        if all(window is None for window in windows):
             return self._segment_frame(embedding, boxes, rgb, flips)
+        return self._segment_with_crops(embedding, boxes, windows, path=path, rgb=rgb, flips=flips)
+
+    def _segment_with_crops(
+        self,
+        embedding: ImageEmbedding,
+        boxes: np.ndarray,
+        windows: Sequence[Window | None],
+        *,
+        path: str | Path | None,
+        rgb: np.ndarray | None,
+        flips: dict[str, ImageEmbedding] | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`segment` of ``boxes`` some of which have a crop ``window`` (None: decoded on the whole
+        photo, with ``rgb`` and ``flips``): each of those is decoded on its crop's embedding (of the photo
+        ``path``) and its mask, and probabilities, pasted back at ``embedding.original_size``."""
+        whole = [i for i, window in enumerate(windows) if window is None]
         masks, scores, probs = self._segment_frame(embedding, boxes[whole], rgb, flips)
         out_masks = np.zeros((len(boxes), *embedding.original_size), bool)
         out_scores = np.zeros(len(boxes), np.float32)
