@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.augment_policy import check_named_categories
 from common.config import Option, Schema, load_config, project_path, with_source
 from common.data_sets import data_yaml_of
+from common.devices import given, missing_cuda
 from common.errors import UserError, one_line
 from common.folders import check_run_name
 from detection.augmentation import load_policy, policy_settings
@@ -216,14 +218,17 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
     try:
         chosen = select_device(device, verbose=False)
     except ValueError as error:
+        missing = _missing_cuda(device)
+        if missing:
+            raise UserError(f"{what}{given(device, what)}: {missing}") from None
         reason = one_line(str(error).strip().splitlines()[0])
-        given = "" if f"device={device}'" in reason else _given(device, what)
-        raise UserError(f"{what}{given}: {reason}") from None
+        shown = "" if f"device={device}'" in reason else given(device, what)
+        raise UserError(f"{what}{shown}: {reason}") from None
     finally:
         LOGGER.setLevel(level)
     if str(device).strip().lower() in {"mps", "mps:0"} and chosen.type != "mps":
         raise UserError(
-            f"{what}{_given(device, what)}: Apple's MPS backend is not available on this machine "
+            f"{what}{given(device, what)}: Apple's MPS backend is not available on this machine "
             "(ultralytics would run on the CPU instead, without a word); pass cpu, or a CUDA device index"
         )
 
@@ -242,9 +247,21 @@ def chosen_device(device: str | None) -> str:
     return str(select_device("" if device is None else device, verbose=False))
 
 
-def _given(value: object, what: str) -> str:
-    """A value as given, after the option (``--device cuda``) or the config key (``'device' (cuda)``)."""
-    return f" {value}" if what.startswith("--") else f" ({value})"
+def _missing_cuda(device: object) -> str | None:
+    """Why ``device``, read by ultralytics as CUDA indices (``cuda``, ``cuda:1``, ``0,1``), is not here.
+
+    ultralytics' own reason speaks its spelling (``Invalid CUDA 'device=0' requested. Use 'device=cpu'``
+    for ``--device cuda``), not the flag the user typed. None for anything else (``foo``): its reason stands.
+    """
+    from ultralytics.utils.torch_utils import parse_device
+
+    try:
+        parsed = parse_device(device)
+    except Exception:  # its own refusal follows in select_device's words
+        return None
+    if not re.fullmatch(r"[0-9]+(,[0-9]+)*", parsed):
+        return None
+    return missing_cuda([int(index) for index in parsed.split(",")])
 
 
 def check_optimizer(name: object) -> None:

@@ -157,7 +157,7 @@ class Inspector:
         check_settings(conf=conf, iou=iou, mask_iou=mask_iou, tile=tile, tile_overlap=tile_overlap)
         check_colour(colour_head, colour_prompt, crops)
         check_tta(tta, crops)
-        self.device = resolve_device("auto" if device is None else str(device))
+        self.device = resolve_device("auto" if device is None else str(device), what="argument 'device'")
         self.detector = detector
         self.sam = sam.to(self.device).eval()
         names = detector.names if class_names is None else dict(enumerate(class_names))
@@ -240,7 +240,7 @@ class Inspector:
         crops = settings.get("crops")
         check_colour(head, prompt, crops, checkpoint.path)
         check_tta(settings.get("tta", False), crops)
-        resolved = resolve_device("auto" if device is None else str(device))
+        resolved = resolve_device("auto" if device is None else str(device), what="argument 'device'")
         detector = load_detector(weights)
         print_tiling_note(detector, settings.get("tile"), weights)
         sam = load_sam_checkpoint(checkpoint, device=resolved)

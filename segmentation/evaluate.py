@@ -31,6 +31,7 @@ from tqdm import tqdm
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.config import override_keys
 from common.data_sets import data_set_folder
+from common.devices import cuda_devices_visible, given, missing_cuda
 from common.errors import UserError
 from common.extras import package_versions
 from common.folders import (
@@ -89,7 +90,7 @@ class ModelEvaluation:
     scores: list[ImageScore]
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = "auto", *, what: str = "--device") -> torch.device:
     """``auto`` is the first CUDA device when there is one, else the CPU; a named device must exist here.
 
     A CUDA device comes back with its index (``cuda`` and ``auto`` are ``cuda:0``, torch's current device),
@@ -99,21 +100,22 @@ def resolve_device(device: str = "auto") -> torch.device:
     Raises:
         UserError: ``device`` is not ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, or this
             machine has no such device (checked now: torch would fail at the first tensor moved,
-            deep inside a run, with a traceback).
+            deep inside a run, with a traceback); after ``what`` and the device as given
+            (``--device cuda: no CUDA device is visible ...``).
     """
     if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
-        raise UserError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+        raise UserError(f"{what}: unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if cuda_devices_visible() else "cpu"
     resolved = torch.device(device)
     if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (resolved.index or 0) >= count:
-            raise UserError(f"device '{device}' asked for, but torch sees {count} CUDA devices here")
+        missing = missing_cuda([resolved.index or 0])
+        if missing:
+            raise UserError(f"{what}{given(device, what)}: {missing}")
         if resolved.index is None:
             resolved = torch.device("cuda", torch.cuda.current_device())
     if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError("device 'mps' asked for, but torch has no MPS backend here")
+        raise UserError(f"{what}{given(device, what)}: torch has no MPS backend on this machine; pass cpu")
     return resolved
 
 

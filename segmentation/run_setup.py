@@ -135,7 +135,7 @@ class Run:
 
 def set_up_process(config: dict) -> tuple[torch.device, Dist]:
     """Picks the device, joins torchrun's process group if any, and seeds this process."""
-    device = resolve_device(config["device"])
+    device = resolve_device(config["device"], what="config key 'device'")
     world = init_distributed(device)
     device = local_device(device, world)
     seed_everything(config["seed"] + world.rank)

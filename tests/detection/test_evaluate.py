@@ -502,6 +502,11 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
         (["--imgsz", "100000"], "error: --imgsz needs an integer in [32, 8192], got 100000"),  # OpenCV OOM
         (["--batch", "0"], "error: --batch needs an integer >= 1, got 0"),  # was a torch traceback
         (["--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
+        pytest.param(  # was ultralytics' "Invalid CUDA 'device=0' requested. Use 'device=cpu' ..."
+            ["--device", "0"],
+            "error: --device 0: no CUDA device is visible on this machine (torch sees none); pass cpu\n",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
         (["--coco", "missing.json"], "error: cannot read COCO file missing.json"),  # was skipped with a note
         (["--out", "{file}"], "error: --out {file} is a file, not a folder"),  # was a traceback
         (["--data", "{nowhere}"], "error: 'val: images/val' of {nowhere} does not exist (/nowhere/"),

@@ -478,6 +478,12 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
             "device=foo",
             "error: override 'device=foo': config key 'device': Invalid CUDA 'device=foo' requested.",
         ),
+        pytest.param(  # was ultralytics' "Invalid CUDA 'device=0' requested. Use 'device=cpu' ..."
+            "device=cuda",
+            "error: override 'device=cuda': config key 'device' (cuda): no CUDA device is visible on this "
+            "machine (torch sees none); pass cpu\n",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
         pytest.param(  # trained on the CPU without a word
             "device=mps",
             "error: override 'device=mps': config key 'device' (mps): Apple's MPS backend is not available "

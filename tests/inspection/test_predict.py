@@ -175,6 +175,11 @@ def test_a_full_state_dict_with_model(detector_file, tiny_registry, photos, tmp_
         (["--overlays", "-2"], "--overlays must be -1 (all), 0 (none) or a count"),
         (["--model", "vit_b"], "was trained on model 'tiny', not 'vit_b'"),
         (["--device", "gpu"], "unknown device 'gpu'"),
+        pytest.param(  # named neither the flag nor what was missing
+            ["--device", "cuda"],
+            "--device cuda: no CUDA device is visible on this machine (torch sees none); pass cpu",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
         (["--rank-by", "iou"], "argument --rank-by: invalid choice"),
         (["--tta", "--crop-fraction", "0.2"], "--tta and --crop-fraction do not combine"),
     ],

@@ -351,14 +351,21 @@ def test_resolve_device_refuses_devices_this_machine_lacks(monkeypatch):
             resolve_device(name)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(UserError, match="torch sees 0 CUDA devices"):
+    with pytest.raises(
+        UserError,
+        match=r"^--device cuda: no CUDA device is visible on this machine \(torch sees none\); pass cpu$",
+    ):
         resolve_device("cuda")
+    with pytest.raises(UserError, match=r"^config key 'device' \(cuda:1\): no CUDA device is visible"):
+        resolve_device("cuda:1", what="config key 'device'")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
     assert resolve_device("cuda") == torch.device("cuda", 0)
-    with pytest.raises(UserError, match="'cuda:2' asked for, but torch sees 2 CUDA devices"):
+    with pytest.raises(
+        UserError, match=r"^--device cuda:2: CUDA device 2 asked for, but torch sees 2 here \(0 to 1\)"
+    ):
         resolve_device("cuda:2")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(UserError, match="no MPS backend"):
