@@ -69,6 +69,7 @@ from detection.data import (
     written_by_converters,
 )
 from detection.image_level import (
+    PICK_WARNING_ADVICE,
     check_class_names,
     conf_flags_all,
     image_labels,
@@ -474,7 +475,9 @@ def _conf_picked_on(
         note += f": {predict_hint(conf, 'detection.predict', _predict_flags(model, imgsz, tiling))}"
     notes = [note]
     if warning:
-        notes.append(f"warning: on the {conf_from} split, {warning}; pass --conf")
+        # nothing picked (--conf kept, the detector boxes nothing): a --conf would change nothing either
+        advice = f"; {PICK_WARNING_ADVICE}" if picked else ""
+        notes.append(f"warning: on the {conf_from} split, {warning}{advice}")
     if on_train:
         notes.append(on_train)
     return conf, notes

@@ -35,6 +35,13 @@ from detection.detections import ImageDetections
 #: The label of an image without a defect.
 GOOD = "good"
 
+#: What a ``--conf-from`` pick warned of by :func:`conf_flags_all` asks of the user: the pick is used
+#: in place of ``--conf`` whenever ``--conf-from`` is given, so ``--conf`` alone would change nothing.
+PICK_WARNING_ADVICE = (
+    "the pick is no threshold to use: leave out --conf-from (its pick replaces --conf) and give --conf "
+    "yourself, or pick it on another split with both good and defective images"
+)
+
 
 def check_class_names(
     names: Sequence[str], source: str, *, rename_with: str | None = "the converters' --names-template"

@@ -60,6 +60,7 @@ from common.io import atomic_write, read_json_object
 from common.tables import fmt
 from common.trained_images import trained_overlap_warning
 from detection.image_level import (
+    PICK_WARNING_ADVICE,
     conf_flags_all,
     image_labels,
     picked_on_train_warning,
@@ -349,7 +350,7 @@ def pick_conf(
     if flagged := conf_flags_all(truth, detections, inspector.class_names, conf):
         # a pick on good photos alone is high, not low: it sends few boxes to SAM and misses defects
         sam = "" if all(label == "good" for label in truth.values()) else ": every box down to it goes to SAM"
-        warning = f"warning: on the {split.name} split, {flagged}{sam}; pass --conf"
+        warning = f"warning: on the {split.name} split, {flagged}{sam}; {PICK_WARNING_ADVICE}"
     if warning:
         print(warning, file=sys.stderr)
     return conf, accuracy, warning

@@ -472,8 +472,8 @@ def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
     assert report.notes[1] == (
         "warning: on the train split, the detector scores no box 0.001 or more on any image: every "
         f"threshold calls them all good, so nothing was picked and --conf {conf:g} kept (an undertrained "
-        "detector?); pass --conf"
-    )
+        "detector?)"
+    )  # not '; pass --conf': no --conf changes a detector that boxes nothing
 
 
 @pytest.mark.parametrize(
@@ -950,7 +950,12 @@ def test_a_picked_conf_that_calls_every_good_image_defective_is_a_warning_note(
     )  # fmt: skip
     warning = [note for note in report.notes if note.startswith("warning: on the train split, conf ")]
     assert (
-        len(warning) == 1 and "images defective, the " in warning[0] and warning[0].endswith("; pass --conf")
+        len(warning) == 1
+        and "images defective, the " in warning[0]
+        and warning[0].endswith(
+            "; the pick is no threshold to use: leave out --conf-from (its pick replaces --conf) and give "
+            "--conf yourself, or pick it on another split with both good and defective images"
+        )
     )
 
 

@@ -756,7 +756,9 @@ def test_a_conf_picked_on_good_photos_alone_is_warned_of(dataset, tmp_path, caps
     n = len(goods.images)
     assert warning == (
         f"warning: on the val split, conf {conf:.6g} was picked on {n} images, none of them defective: "
-        "nothing there tells it how many defects it misses; pass --conf"
+        "nothing there tells it how many defects it misses; the pick is no threshold to use: leave out "
+        "--conf-from (its pick replaces --conf) and give --conf yourself, or pick it on another split with "
+        "both good and defective images"
     )
 
 
@@ -783,7 +785,11 @@ def test_a_picked_conf_that_calls_every_photo_defective_is_warned_of(dataset, ca
     err = capsys.readouterr().err
     assert err == warning + "\n"  # recorded in metrics.json's settings too
     assert err.startswith(f"warning: on the test split, conf {conf:.6g} calls all ") and err.count("\n") == 1
-    assert "good ones too" in err and err.rstrip().endswith("every box down to it goes to SAM; pass --conf")
+    assert "good ones too" in err and err.rstrip().endswith(
+        "every box down to it goes to SAM; the pick is no threshold to use: leave out --conf-from (its pick "
+        "replaces --conf) and give --conf yourself, or pick it on another split with both good and defective "
+        "images"
+    )
     capsys.readouterr()
     stub = Inspector(StubDetector(), build_tiny_sam())
     assert evaluate_module.pick_conf(stub, split, default=0.25, progress=False)[2] is None
