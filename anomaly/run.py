@@ -240,7 +240,7 @@ def fit_run(
             tree or ``data`` or holds them, a ``splits.json`` without this category), with nothing
             written.
     """
-    config = merge(SCHEMA.defaults(), dict(config or {}))
+    config = merge(SCHEMA.defaults(), dict(config or {}), needs=SCHEMA.needs)
     SCHEMA.check(config)
     out = Path(out)
     data = data_set_folder(data) if data is not None else None

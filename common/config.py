@@ -20,7 +20,7 @@ import copy
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,9 +164,27 @@ class Schema(dict):
             else:
                 option.check(f"{where}{key}", value)
 
+    def needs(self, path: str) -> str | None:
+        """What the key ``path`` (``loss.dice``) takes, as its :class:`Option` says it; None if undeclared."""
+        option: Option | Schema | None = self
+        for key in path.split("."):
+            option = option.get(key) if isinstance(option, Schema) else None
+        return option.describe() if isinstance(option, Option) else None
 
-def merge(defaults: Mapping, updates: Mapping, *, where: str = "") -> dict:
-    """Deep-merges ``updates`` into a copy of ``defaults``; unknown keys are errors."""
+
+def merge(
+    defaults: Mapping,
+    updates: Mapping,
+    *,
+    where: str = "",
+    needs: Callable[[str], str | None] | None = None,
+) -> dict:
+    """Deep-merges ``updates`` into a copy of ``defaults``; unknown keys are errors.
+
+    A word (``epochs=abc``) for a key whose default is a number is refused as needing what
+    ``needs(key)`` says the key takes (:meth:`Schema.needs`: ``an integer >= 1``), else by its default:
+    ``an integer`` for an int, ``a number`` for a float.
+    """
     merged = copy.deepcopy(dict(defaults))
     for key, value in updates.items():
         path = f"{where}{key}"
@@ -175,14 +193,19 @@ def merge(defaults: Mapping, updates: Mapping, *, where: str = "") -> dict:
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
                 raise UserError(f"config key '{path}' needs a mapping, got {value!r}")
-            merged[key] = merge(merged[key], value, where=f"{path}.")
+            merged[key] = merge(merged[key], value, where=f"{path}.", needs=needs)
         else:
             if isinstance(value, str) and _is_number(merged[key]):
                 value = _number(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
             if _is_number(merged[key]) and isinstance(value, str):
-                raise UserError(f"config key '{path}' needs a number, got {value!r}")
+                wanted = (needs(path) if needs is not None else None) or _number_kind(merged[key])
+                raise UserError(f"config key '{path}' needs {wanted}, got {value!r}")
             merged[key] = value
     return merged
+
+
+def _number_kind(default: int | float) -> str:
+    return "an integer" if isinstance(default, int) else "a number"
 
 
 def unknown_key_text(path: str, known: Mapping) -> str:
@@ -329,6 +352,7 @@ def load_config(
     *,
     note_empty: bool = True,
     flags: Mapping[str, str] | None = None,
+    needs: Callable[[str], str | None] | None = None,
 ) -> dict:
     """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`.
 
@@ -339,15 +363,18 @@ def load_config(
     defaults with a ``note:`` on stderr saying so; ``note_empty=False`` for a second read of it.
     ``flags``: the overrides a command made of its own flags, by the flag as typed
     (``{"backbone=foo": "--backbone foo"}``), which a bad value's message names instead.
+    ``needs``: what a numeric key takes, for a word given to it (:func:`merge`); a Schema's own by default.
     """
     schema = defaults if isinstance(defaults, Schema) else None
+    if needs is None and schema is not None:
+        needs = schema.needs
     config = schema.defaults() if schema is not None else copy.deepcopy(dict(defaults))
     if path is not None:
         file = project_path(path)
         try:
             given = read_yaml(file)
             _FILES_READ[Path(path)] = (file, given)
-            config = merge(config, given)
+            config = merge(config, given, needs=needs)
         except UserError as error:
             # Name the file: "unknown config key 'path'" alone did not say that --config got a data.yaml.
             message = str(error)
@@ -361,7 +388,7 @@ def load_config(
                 flush=True,
             )
     try:
-        config = merge(config, parse_overrides(overrides))
+        config = merge(config, parse_overrides(overrides), needs=needs)
         if schema is not None:
             schema.check(config)
     except UserError as error:

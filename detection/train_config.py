@@ -145,6 +145,18 @@ def ultralytics_option(key: str, default: object) -> Option | None:
     return Option(default, nullable=default is None, **spec) if spec is not None else None
 
 
+def key_needs(key: str) -> str | None:
+    """What a config key takes, as its check says it (``epochs``: ``an integer >= 1``); None if unchecked."""
+    if key == "batch":
+        return _BATCH_NEEDS
+    if key in OWN_DEFAULTS:
+        return OWN_DEFAULTS.needs(key)
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    option = ultralytics_option(key, DEFAULT_CFG_DICT.get(key))
+    return option.describe() if option is not None else None
+
+
 def check_batch(value: object) -> int | float:
     """``batch`` as ultralytics documents it: an int >= 1, -1 (AutoBatch), or a fraction in (0, 1).
 
@@ -454,7 +466,7 @@ def _checked_config(
 ) -> dict:
     """:func:`load_config` then :func:`check_config`; a bad value named with where it was set
     (``override 'lr0=-1': ...``, ``config file X: ...``, :func:`common.config.with_source`)."""
-    config = load_config(defaults, path, overrides, note_empty=note_empty)
+    config = load_config(defaults, path, overrides, note_empty=note_empty, needs=key_needs)
     try:
         return check_config(config)
     except UserError as error:

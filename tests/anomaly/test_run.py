@@ -964,3 +964,12 @@ def test_an_image_size_that_enlarges_the_fit_photos_is_warned_of(
         f"enlarged to {image_size}x{image_size}, which adds no detail, and the fit and every score take "
         f"{scale * scale:.0f}x the patches; image_size=64 keeps the photos at about their size\n"
     )
+
+
+def test_a_word_for_an_integer_key_is_named_as_its_option(tmp_path: Path) -> None:
+    # fit_run merges a Python dict: 'needs a number' for image_size, which takes a multiple of 16
+    with pytest.raises(UserError) as error:
+        anomaly.run.fit_run(tmp_path, "part", tmp_path / "run", config={"image_size": "big"}, progress=False)
+    assert str(error.value) == (
+        "config key 'image_size' needs an integer in [32, 2048], a multiple of 16, got 'big'"
+    )

@@ -71,12 +71,27 @@ def test_a_plain_dict_of_defaults_merges_without_checks():
 
 
 @pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("epochs=abc", "config key 'epochs' needs an integer, got 'abc'"),  # was 'needs a number'
+        ("lr=fast", "config key 'lr' needs a number, got 'fast'"),
+    ],
+)
+def test_a_word_for_a_number_without_a_schema_says_what_its_default_is(override, message):
+    with pytest.raises(UserError) as error:
+        load_config({"epochs": 20, "lr": 1.0e-4}, None, [override])
+    assert str(error.value) == f"override '{override}': {message}"
+
+
+@pytest.mark.parametrize(
     ("overrides", "message"),
     [
         (["epoch=3"], "unknown config key 'epoch'"),
         (["loss.wieght=1"], "unknown config key 'loss.wieght'"),
         (["loss=3"], "'loss' needs a mapping"),
-        (["lr=fast"], "'lr' needs a number"),
+        (["lr=fast"], "'lr' needs a number >= 0, got 'fast'"),
+        (["epochs=abc"], "'epochs' needs an integer >= 1, got 'abc'"),  # was 'needs a number'
+        (["loss.weight=heavy"], "'loss.weight' needs a number >= 0, got 'heavy'"),
         (["epochs"], "not key=value"),
         # a YAML boolean is not a number: lr=true must not train at lr 1.0
         (["lr=true"], "'lr' needs a number >= 0, got True"),
@@ -375,7 +390,7 @@ def test_null_unsets_and_a_quoted_empty_value_is_the_empty_string():
     )  # refused by data's Option
     assert load_config(SCHEMA, None, ["data=~", "max_steps=null"])["data"] is None
     with pytest.raises(
-        UserError, match=r"^override 'epochs=''': config key 'epochs' needs a number, got ''$"
+        UserError, match=r"^override 'epochs=''': config key 'epochs' needs an integer >= 1, got ''$"
     ):
         load_config(SCHEMA, None, ["epochs=''"])
 

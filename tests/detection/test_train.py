@@ -239,7 +239,9 @@ def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str
         ("batch=-2", "batch", "got -2"),
         ("batch=true", "batch", "got True"),
         ("epochs=-3", "epochs", "must be >= 1"),
-        ("epochs=abc", "epochs", "needs a number, got 'abc'"),
+        ("epochs=abc", "epochs", "needs an integer >= 1, got 'abc'"),  # was 'needs a number'
+        ("batch=abc", "batch", "needs an integer >= 1 (images per batch), -1 (AutoBatch) or a fraction"),
+        ("lr0=abc", "lr0", "needs a number > 0 and <= 1, got 'abc'"),
         ("epochs=2.5", "epochs", "must be an int"),
         ("epochs=true", "epochs", "needs an integer >= 1, got True"),
         ("imgsz=0", "imgsz", "needs an integer in [32, 8192]"),
