@@ -623,16 +623,17 @@ _DAMAGED_DIRECTORY_WARNED: set[Path] = set()
 
 
 @contextlib.contextmanager
-def _directory_warnings(path: str | Path) -> Iterator[None]:
+def _directory_warnings(path: str | Path) -> Iterator[list[warnings.WarningMessage]]:
     """Puts PIL's warnings of a damaged EXIF (or TIFF) directory, met while inside, into one ``warning:``
     line naming the file, once a file; other warnings pass on as they came.
 
     PIL skips what it cannot read of a directory (a tag whose data runs past its end, one cut short) with
     a Python ``UserWarning`` that named neither the file nor the command's concern, and the photo reads.
+    Yields the warnings met so far (:func:`_orientation` reads which tags were skipped).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
+        yield caught
     damaged = [w for w in caught if Path(w.filename).name == Path(TiffImagePlugin.__file__).name]
     for other in caught:
         if other not in damaged:
@@ -653,20 +654,40 @@ def exif_orientation(path: str | Path) -> int:
     that cannot be read counts as upright here; reading it fails with its own error elsewhere.
     """
     try:
-        with _directory_warnings(path), _pil_open()(path) as image:
+        with _directory_warnings(path) as caught, _pil_open()(path) as image:
             if image.format == "PNG" and "exif" not in image.info and not _late_exif(Path(path)):
                 return 1  # PIL's getexif() would decode the whole PNG to look for a late eXIf chunk
-            return _orientation(image)
+            return _orientation(image, caught)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, TypeError):
         return 1
     except Image.DecompressionBombError:  # over PIL's limit: image_size and load_rgb refuse it themselves
         return 1
 
 
-def _orientation(image: Image.Image) -> int:
-    """The image's EXIF orientation tag, 1 when absent or outside 1-8 (OpenCV reads such a file upright)."""
+#: The EXIF tags OpenCV's reader parses ahead of the orientation (ImageDescription, Make, Model; a
+#: directory lists its tags in ascending order). It stops at the first of its tags whose data it cannot
+#: read, so a JPEG where PIL skipped one of these reads as stored, whatever orientation PIL finds after it.
+OPENCV_EXIF_TAGS_BEFORE_ORIENTATION = frozenset({270, 271, 272})
+
+
+def _orientation(image: Image.Image, caught: Sequence[warnings.WarningMessage] = ()) -> int:
+    """The image's EXIF orientation tag as OpenCV applies it: 1 when absent or outside 1-8 (OpenCV reads
+    such a file upright), and 1 for a JPEG whose EXIF OpenCV gave up on before the tag.
+
+    Args:
+        caught: the warnings PIL gave while opening ``image`` and reading its EXIF
+            (:func:`_directory_warnings`): ``Skipping tag 270`` names a tag it could not read.
+    """
     value = int(image.getexif().get(EXIF_ORIENTATION, 1))
+    if image.format == "JPEG" and _skipped_tags(caught) & OPENCV_EXIF_TAGS_BEFORE_ORIENTATION:
+        return 1
     return value if 1 <= value <= 8 else 1
+
+
+def _skipped_tags(caught: Sequence[warnings.WarningMessage]) -> set[int]:
+    """The tags PIL's warnings say it skipped (``Tag data larger than file. Skipping tag 270``)."""
+    found = (re.search(r"Skipping tag (\d+)", str(warning.message)) for warning in caught)
+    return {int(match.group(1)) for match in found if match}
 
 
 def is_rotated(path: str | Path) -> bool:
@@ -918,7 +939,7 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
     :func:`displayed_size`)."""
     turn = 1
     try:
-        with _directory_warnings(path), _pil_open()(path) as image:
+        with _directory_warnings(path) as caught, _pil_open()(path) as image:
             size = image.size
             if image.format == "TIFF":
                 # PIL's TIFF reader gives the turned size at once and turns the pixels on loading
@@ -933,7 +954,7 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
                 image.load()
             exif_read = decode or image.format != "PNG" or "exif" in image.info
             if orientation and image.format != "TIFF" and (exif_read or _late_exif(path)):
-                turn = _orientation(image)  # a PNG's getexif() decodes it unless its eXIf came first
+                turn = _orientation(image, caught)  # a PNG's getexif() decodes it unless its eXIf came first
     except Image.DecompressionBombError:
         raise UserError(
             f"cannot read image {path}: over PIL's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS} "

@@ -1025,3 +1025,29 @@ def test_a_damaged_exif_line_is_written_above_a_progress_bar_not_after_it(tmp_pa
     err = capsys.readouterr().err
     # it read 'reading:  50%|#####     | 1/2 [00:00<...]warning: image ...'
     assert re.search(r"(^|[\r\n])warning: image \S+cut_under_bar.jpg: damaged EXIF data", err), err
+
+
+@pytest.mark.parametrize(
+    ("tag", "turned"),
+    [
+        (0x010E, False),  # ImageDescription: OpenCV parses it before the orientation and gives up there
+        (0x0110, False),  # Model: the same
+        (0x010D, True),  # DocumentName: a tag OpenCV does not parse, so it reaches the orientation
+        (0x013B, True),  # Artist: after the orientation, which OpenCV has read by then
+    ],
+)
+def test_a_damaged_exif_gives_the_orientation_opencv_reads(tmp_path, tag, turned):
+    # PIL skips the damaged tag and reads orientation 6 after it; OpenCV (every model here) read the
+    # photo as stored when the damaged tag came first: displayed_size said 8 x 12 of a 12 x 8 array
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    exif[tag] = "x" * 200
+    path = tmp_path / "cut.jpg"
+    Image.new("RGB", (12, 8)).save(path, exif=exif.tobytes()[:-150])  # its data cut short
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        height, width = decode_image_file(path, cv2.IMREAD_COLOR).shape[:2]
+    assert (height, width) == ((12, 8) if turned else (8, 12))  # what OpenCV does, as found
+    assert displayed_size(path) == (width, height)
+    assert exif_orientation(path) == image_size_and_orientation(path)[2] == (6 if turned else 1)
+    assert header_size_and_orientation(path) == (12, 8, 6 if turned else 1)
