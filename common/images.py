@@ -621,6 +621,12 @@ def _pil_open():
 #: Images whose damaged EXIF (or TIFF) directory was warned of: each once a run, however often it is read.
 _DAMAGED_DIRECTORY_WARNED: set[Path] = set()
 
+#: Held around each ``warnings.catch_warnings`` here. It swaps the process-wide ``warnings.filters`` and
+#: ``showwarning`` on entry and puts back what it found on exit: two threads inside at once (the annotation
+#: server reads photos for concurrent requests) leave the second's PIL warnings unrecorded (a raw Python
+#: warning) and, once it exits, the first's recorder in place for good. Reentrant: a caller may nest them.
+_CATCH_WARNINGS_LOCK = threading.RLock()
+
 
 @contextlib.contextmanager
 def _directory_warnings(path: str | Path) -> Iterator[list[warnings.WarningMessage]]:
@@ -631,14 +637,16 @@ def _directory_warnings(path: str | Path) -> Iterator[list[warnings.WarningMessa
     a Python ``UserWarning`` that named neither the file nor the command's concern, and the photo reads.
     Yields the warnings met so far (:func:`_orientation` reads which tags were skipped).
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield caught
-    damaged = [w for w in caught if Path(w.filename).name == Path(TiffImagePlugin.__file__).name]
-    for other in caught:
-        if other not in damaged:
-            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
-    if damaged and Path(path) not in _DAMAGED_DIRECTORY_WARNED:
+    with _CATCH_WARNINGS_LOCK:  # also keeps two threads from both warning of one file
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+        damaged = [w for w in caught if Path(w.filename).name == Path(TiffImagePlugin.__file__).name]
+        for other in caught:
+            if other not in damaged:
+                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+        if not damaged or Path(path) in _DAMAGED_DIRECTORY_WARNED:
+            return
         _DAMAGED_DIRECTORY_WARNED.add(Path(path))
         what = "TIFF directory" if is_tiff(path) else "EXIF data"
         reason = one_line(str(damaged[0].message).replace(".  ", ". ").strip())
@@ -908,7 +916,8 @@ def tiff_orientation(path: str | Path, *, what: str = "image") -> int:
                 header = b"II+\x00" + header[4:] + file.read(8)
             directory = TiffImagePlugin.ImageFileDirectory_v2(header, prefix=order)
             file.seek(directory.next)
-            with warnings.catch_warnings(record=True) as caught:  # PIL warns of a directory cut short
+            # PIL warns of a directory cut short
+            with _CATCH_WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 directory.load(file)
             value = directory.get(EXIF_ORIENTATION)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import common.images as images_module
 from common.errors import UserError
 from common.images import (
     EXIF_ORIENTATION,
@@ -1051,3 +1053,46 @@ def test_a_damaged_exif_gives_the_orientation_opencv_reads(tmp_path, tag, turned
     assert displayed_size(path) == (width, height)
     assert exif_orientation(path) == image_size_and_orientation(path)[2] == (6 if turned else 1)
     assert header_size_and_orientation(path) == (12, 8, 6 if turned else 1)
+
+
+def test_two_threads_reading_damaged_exifs_at_once_each_record_their_own_warnings(tmp_path, monkeypatch):
+    # warnings.catch_warnings swaps process-wide state: a thread that left its block first put back the
+    # state from before it, so the other thread's PIL warning, met then, escaped as a raw Python warning
+    # (here into the test's own recorder) and that thread's exit left the first one's recorder in place
+    paths = []
+    for name in ("first", "second"):
+        exif = Image.Exif()
+        exif[0x010E] = "x" * 200  # ImageDescription: its data lies past the directory
+        paths.append(tmp_path / f"{name}.jpg")
+        Image.new("RGB", (12, 8)).save(paths[-1], exif=exif.tobytes()[:-150])
+    first_inside, second_inside, first_done = threading.Event(), threading.Event(), threading.Event()
+    real_open = images_module._pil_open()
+
+    def gated_open(path, *args):
+        if Path(path).name == "first.jpg":
+            first_inside.set()
+            second_inside.wait(timeout=0.5)  # the old code: both are inside their blocks now
+        else:
+            second_inside.set()
+            first_done.wait(timeout=5)  # opened (and warned) only once the first has left its block
+        return real_open(path, *args)
+
+    monkeypatch.setattr(images_module, "_pil_open", lambda: gated_open)
+
+    def first() -> None:
+        exif_orientation(paths[0])
+        first_done.set()
+
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        threads = [
+            threading.Thread(target=first),
+            threading.Thread(target=exif_orientation, args=(paths[1],)),
+        ]
+        threads[0].start()
+        assert first_inside.wait(timeout=5)
+        threads[1].start()
+        for thread in threads:
+            thread.join(timeout=10)
+        warnings.warn("after the threads", stacklevel=1)  # not swallowed by a finished thread's recorder
+    assert [str(warning.message) for warning in escaped] == ["after the threads"]
