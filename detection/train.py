@@ -818,9 +818,11 @@ def discard_unstarted(save_dir: Path, *, say: bool = True) -> None:
 
     It held ``config.yaml`` and ``trained_images.json`` (with ultralytics' ``args.yaml``, tiles, ...) but no
     weights: it read as a run, with nothing to train on from, and the same command again trained into
-    ``<name>2``. Only for a folder the run made (not ``exist_ok``), so everything in it is this run's.
+    ``<name>2``. Only for a folder the run made (not ``exist_ok``), so everything in it is this run's. One
+    whose ``results.csv`` says an epoch ended is kept: ``save=false`` saves weights at the last epoch alone,
+    and a Ctrl-C in a later epoch removed the finished epochs' metrics.
     """
-    if any((save_dir / "weights").glob("*.pt")):
+    if any((save_dir / "weights").glob("*.pt")) or (save_dir / "results.csv").is_file():
         return
     shutil.rmtree(save_dir, ignore_errors=True)
     if say:

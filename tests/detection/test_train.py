@@ -1483,6 +1483,30 @@ def test_a_ctrl_c_before_the_first_weights_removes_the_run_folder_it_made(
         assert list((tmp_path / "runs").iterdir()) == []
 
 
+def test_a_ctrl_c_after_an_epoch_of_a_save_false_run_keeps_its_run_folder(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # save=false saves no weights before the last epoch: a Ctrl-C in the second epoch removed the run folder,
+    # the first epoch's results.csv with it, saying it stopped 'before the first epoch's weights were saved'
+    from ultralytics.engine.trainer import BaseTrainer
+
+    save_metrics = BaseTrainer.save_metrics
+
+    def save_then_stop(self, metrics):
+        save_metrics(self, metrics)
+        raise KeyboardInterrupt  # Ctrl-C once the first epoch's results are written
+
+    monkeypatch.setattr(BaseTrainer, "save_metrics", save_then_stop)
+    overrides = tiny_run(
+        tiny_dataset, tmp_path, "model=yolo11n.yaml", "epochs=3", "name=nosave", "save=false"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+    run = tmp_path / "runs" / "nosave"
+    assert (run / "results.csv").is_file() and (run / "config.yaml").is_file()
+    assert "removed" not in capsys.readouterr().err
+
+
 def test_the_recorded_config_makes_every_existing_path_absolute(tmp_path: Path, monkeypatch) -> None:
     # model=runs/x/weights/last.pt (or a pretrained=, a text_embeddings= table ...) recorded relative: the
     # Ctrl-C line's --config <run>/config.yaml, pasted in another folder, named files that were not there
