@@ -348,6 +348,9 @@ def check_config(config: Mapping) -> dict:
         UserError: the first bad key, one line naming it; before anything is created.
     """
     config = dict(config)
+    for key in ("project", "name"):  # name=2024 is YAML's int: a traceback as the folder was made
+        if isinstance(config.get(key), int | float):  # as ultralytics' get_cfg takes them
+            config[key] = str(config[key])
     check_own_keys(config)
     if config.get("data"):
         config["data"] = data_yaml_of(

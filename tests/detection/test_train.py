@@ -326,6 +326,20 @@ def test_a_run_name_with_a_backslash_is_refused(name: str) -> None:
         check_config({**default_config(), "name": name})
 
 
+def test_a_run_name_or_project_that_reads_as_a_number_is_a_folder_name(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # name=2024 (YAML: the int 2024) stopped with a TypeError traceback as the run folder was made
+    # ('PosixPath' / 'int'), project=2024 with one in check_output_folder; ultralytics names them '2024'
+    from detection.train import run_dir
+
+    monkeypatch.chdir(tmp_path)
+    data = tiny_dataset / "data.yaml"
+    config = build_config(YOLO11_CONFIG, [f"data={data}", "name=2024", "project=7"])
+    assert (config["name"], config["project"]) == ("2024", "7")
+    assert run_dir(check_config(config), "yolo11n.pt", data) == tmp_path / "7" / "2024"
+
+
 @pytest.mark.parametrize("value", [False, None, "", "False", "false"])
 def test_resume_off_in_any_spelling_is_taken(value) -> None:
     assert check_config({**default_config(), "resume": value})["resume"] == value
