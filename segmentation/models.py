@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from common.errors import UserError
-from common.io import load_torch, sha256_file
+from common.io import load_torch, sha256_file, torch_file_kind
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
 if TYPE_CHECKING:
@@ -300,7 +300,12 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     except UserError as error:
         raise CheckpointError(str(error)) from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} is not a state dict (a mapping of parameter names to tensors)")
+        # a run's decoder.pt or last.pt given as base weights: say what it is, not only what it is not
+        kind = torch_file_kind(path)
+        hint = ""
+        if kind:
+            hint = f": it is {kind}, not SAM's base weights (leave them out for the official file)"
+        raise CheckpointError(f"{path} is not a state dict (a mapping of parameter names to tensors){hint}")
     return dict(state)
 
 

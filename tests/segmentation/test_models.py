@@ -161,6 +161,27 @@ def test_unreadable_checkpoint_is_a_one_line_error(tmp_path: Path, content, expe
     assert expected in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"format": "mvtec-finetune/sam-decoder"}, "it is a SAM decoder.pt from segmentation.train"),
+        ({"best_iou": 0.8, "epoch": 3}, "it is a training state of segmentation.train (last.pt"),
+    ],
+)
+def test_run_file_as_base_weights_says_what_it_is(
+    random_vit_t: Sam, tmp_path: Path, extra: dict, expected: str
+) -> None:
+    # a run's decoder.pt (or last.pt) given as checkpoint= / --base-checkpoint: a dict with tensors and
+    # more, which was called only "not a state dict", as if the file were damaged
+    path = tmp_path / "decoder.pt"
+    torch.save({**extra, "model": "vit_t", "mask_decoder": random_vit_t.mask_decoder.state_dict()}, path)
+    with pytest.raises(CheckpointError) as error:
+        load_sam("vit_t", path)
+    message = str(error.value)
+    assert expected in message and "not SAM's base weights" in message and str(path) in message
+    assert "\n" not in message
+
+
 def test_unknown_model_lists_the_registry() -> None:
     with pytest.raises(CheckpointError, match="vit_b, vit_h, vit_l, vit_t"):
         load_sam("vit_x", pretrained=False)
