@@ -44,9 +44,11 @@ from segmentation.finetuned import load_colour_head, load_colour_prompt, load_fi
 from segmentation.folds import (
     Fold,
     PooledImage,
+    check_no_live_folds_run,
     check_resumable,
     clear_folds_run,
     deal_folds,
+    mark_folds_run,
     read_plan,
     recorded_checkpoint,
     write_fold,
@@ -213,21 +215,27 @@ def cross_validate(
     # another seed or other settings are refused, as segmentation.train --resume refuses another model
     if resume:
         check_resumable(work, k, seed=seed, settings=settings, not_settings=NOT_TRAINING_KEYS)
+    check_no_live_folds_run(work)  # another --folds run writing there now: neither removed nor resumed
     pool, categories, folds = deal_folds(data, k, seed=seed)
     announce_rounds(data, pool, config)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
+    check_no_live_folds_run(work)  # one started while the base model loaded
     if not resume:  # only now: bad data, a K it cannot deal or base weights that do not load cost no run
         clear_folds_run(work)
-    write_plan(work, k, seed, settings)  # before any round: a resume with another K... is refused
-    results = []
-    for fold in folds:
-        folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
-        run_config = round_run_config(config, folder, work=work, index=fold.index)
-        run_dir, seconds = _train_round(run_config, fold, k, resume=resume, recorded=recorded)
-        results.append(
-            evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
-        )
+    marker = mark_folds_run(work)
+    try:
+        write_plan(work, k, seed, settings)  # before any round: a resume with another K... is refused
+        results = []
+        for fold in folds:
+            folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
+            run_config = round_run_config(config, folder, work=work, index=fold.index)
+            run_dir, seconds = _train_round(run_config, fold, k, resume=resume, recorded=recorded)
+            results.append(
+                evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
+            )
+    finally:
+        marker.unlink(missing_ok=True)
     return results
 
 

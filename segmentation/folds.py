@@ -20,6 +20,7 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.io import atomic_write, read_json_object
+from common.io import atomic_write, is_stale, read_json_object, remove_stale, temporary_path, writer_pid
 from converters.splits import SPLITS
 from segmentation.data import annotation_file, load_split
 
@@ -220,9 +221,44 @@ def round_folders(work: Path) -> dict[int, Path]:
 FOLDS_FILES = frozenset({"folds.json", "folds.md", "folds.png", "runs", FOLDS_PLAN})
 
 
+#: The marker a K-fold run keeps in its ``--out`` while it runs: ``.folds.<host>-<pid>-<random>.tmp``.
+FOLDS_MARK = ".folds.*.tmp"
+
+
+def check_no_live_folds_run(work: Path) -> None:
+    """Refuses a ``--out`` that another K-fold run is writing now; removes the marker of a killed one.
+
+    A second ``--folds`` run into the same ``--out`` removed the first one's rounds while it trained
+    (``note: replacing the earlier --folds run``), and the first then stopped on a missing COCO file.
+    Its marker (:func:`mark_folds_run`) names a live process of this machine, or one of another machine
+    (a shared disk) written less than a day ago (:func:`common.io.is_stale`).
+
+    Raises:
+        UserError: naming ``work``, the process and the marker to delete once that run is known to have ended.
+    """
+    if not work.is_dir():
+        return
+    for marker in sorted(work.glob(FOLDS_MARK)):
+        if writer_pid(marker) != os.getpid() and not is_stale(marker):
+            raise UserError(
+                f"--out {work} is being written by another --folds run (process {writer_pid(marker)}): wait "
+                f"for it to end or stop it, or choose another --out; if that run is known to have ended, "
+                f"delete its marker {marker}"
+            )
+    remove_stale(work, FOLDS_MARK)
+
+
+def mark_folds_run(work: Path) -> Path:
+    """Puts this process's marker into ``work`` (see :func:`check_no_live_folds_run`); returns it."""
+    work.mkdir(parents=True, exist_ok=True)
+    marker = temporary_path(work / "folds")
+    marker.write_text("", encoding="utf-8")
+    return marker
+
+
 def is_folds_run(work: Path) -> bool:
     """``work`` holds an earlier K-fold run (finished or killed) and nothing else."""
-    names = {path.name for path in work.iterdir()}
+    names = {path.name for path in work.iterdir() if not path.match(FOLDS_MARK)}
     rounds = {name for name in names if re.fullmatch(r"fold[0-9]+", name)}
     started = (work / FOLDS_PLAN).is_file() or any((work / name / "annotations").is_dir() for name in rounds)
     return started and names - rounds <= FOLDS_FILES

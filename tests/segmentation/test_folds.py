@@ -391,13 +391,54 @@ def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(
     argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
     with pytest.raises(_Started):
         main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"])
-    # the earlier rounds' data links and runs are not reused: only this run's plan and first round
-    assert seen["left"] == ["fold0", "folds_plan.json"]
+    # the earlier rounds' data links and runs are not reused: only this run's plan and first round (and
+    # its marker, removed as it stopped: check_no_live_folds_run)
+    assert [name for name in seen["left"] if not name.startswith(".folds.")] == ["fold0", "folds_plan.json"]
+    assert not list(out.glob(".folds.*.tmp"))
     assert not (out / "fold0" / "annotations" / "old").exists()
     assert f"note: replacing the earlier --folds run in {out}" in capsys.readouterr().err
     assert (tmp_path / "photos" / "a.png").read_text() == "photo", "a round's images link is not followed"
     if killed == "linked runs":
         assert (tmp_path / "disk" / "decoder.pt").read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["again", "resume"])
+def test_a_folds_run_into_the_out_of_one_still_going_is_refused(
+    tiny_dataset, tmp_path, monkeypatch, capsys, resume
+):
+    # A second --folds run into the same --out removed the first one's rounds as it trained ("note:
+    # replacing the earlier --folds run"), and the first stopped on a missing instances_val.json.
+    import os
+    import socket
+    import zlib
+
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    (out / "folds_plan.json").write_text(json.dumps({"folds": 3, "fold_seed": 0}))
+    host = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+    marker = out / f".folds.{host}-{os.getppid()}-0123abcd.tmp"  # a live process of this machine
+    marker.write_text("")
+    monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: None)
+    monkeypatch.setattr(crossval, "train", lambda *args, **kwargs: pytest.fail("trained"))
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    code = main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1", *["--resume"] * resume])
+    err = capsys.readouterr().err
+    assert code == 2 and "replacing" not in err
+    assert err == (
+        f"error: --out {out} is being written by another --folds run (process {os.getppid()}): wait for it "
+        f"to end or stop it, or choose another --out; if that run is known to have ended, delete its marker "
+        f"{marker}\n"
+    )
+    assert (out / "runs" / "fold1" / "decoder.pt").read_bytes() == b"old" and marker.is_file()
+    # the marker of a killed run is removed, and the run goes on as before
+    marker.rename(out / f".folds.{host}-999999999-0123abcd.tmp")
+    monkeypatch.setattr(crossval, "train", lambda *args, **kwargs: (_ for _ in ()).throw(_Started()))
+    with pytest.raises(_Started):
+        main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1", *["--resume"] * resume])
+    assert [path.name for path in out.glob(".folds.*.tmp")] == []
 
 
 def test_a_folds_run_into_an_empty_out_made_by_hand_starts(tiny_dataset, tmp_path, monkeypatch, capsys):
