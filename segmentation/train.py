@@ -537,6 +537,12 @@ def load_run_config(args: argparse.Namespace) -> dict:
         return load_train_config(args.config, args.overrides)
     if args.config is not None:
         raise UserError("--resume takes the run's own args.yaml: drop --config (overrides still apply)")
+    if args.resume.is_file():  # its last.pt or decoder.pt: "nothing to resume in .../last.pt: no last.pt"
+        folder = args.resume.parent
+        hint = ", the one holding its last.pt"
+        if (folder / "last.pt").is_file():
+            hint = f": pass --resume {folder}"
+        raise UserError(f"--resume takes a run folder, not the file {args.resume}{hint}")
     if not (args.resume / "last.pt").is_file():
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)

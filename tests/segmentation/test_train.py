@@ -1359,6 +1359,25 @@ def test_a_missing_data_given_with_resume_is_not_blamed_on_args_yaml(tiny_datase
     assert err == f"error: data={tmp_path / 'typo'} does not exist (given with --resume {run})\n"
 
 
+@pytest.mark.parametrize("name", ["last.pt", "decoder.pt"])
+def test_resume_given_a_file_of_the_run_names_its_folder(tmp_path, capsys, name):
+    # --resume run/last.pt read "nothing to resume in run/last.pt: no last.pt", with last.pt right there
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"state")
+    (run / "decoder.pt").write_bytes(b"decoder")
+    assert main(["--resume", str(run / name)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --resume takes a run folder, not the file {run / name}: pass --resume {run}\n"
+    )
+    (run / "last.pt").unlink()
+    (run / "decoder.pt").rename(run / "other.pt")
+    assert main(["--resume", str(run / "other.pt")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --resume takes a run folder, not the file {run / 'other.pt'}, the one holding its last.pt\n"
+    )
+
+
 def test_the_readmes_config_path_is_read_from_another_working_folder(tmp_path, monkeypatch):
     # 'cannot read config configs/segmentation/sam_decoder.yaml: [Errno 2] ...' outside the checkout
     seen = {}
