@@ -943,7 +943,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="output folder (default: eval_<split> beside the checkpoint; without one "
         "runs/sam/zero_shot_<data>/eval_<split>, for one in the weights cache "
-        "runs/sam/<its name>/eval_<split>)",
+        "runs/sam/<its name>/eval_<split>; with --folds runs/sam/folds_<data>)",
     )
     parser.add_argument(
         "--cache-dir", type=Path, help="embedding cache (default: ~/.cache/mvtec-finetune/embeddings)"

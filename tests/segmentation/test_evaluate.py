@@ -720,6 +720,14 @@ def test_help_says_a_full_state_dict_needs_model(capsys):
     assert "needed for a full state dict (sam_finetuned.pth); without --checkpoint: vit_t" in text
 
 
+def test_help_gives_the_folds_default_out(capsys):
+    # --out's help gave the plain evaluation's defaults alone; a --folds run goes to runs/sam/folds_<data>
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "runs/sam/<its name>/eval_<split>; with --folds runs/sam/folds_<data>)" in text
+
+
 def test_a_cache_dir_inside_the_data_set_is_refused(tiny_dataset, tmp_path, capsys, monkeypatch):
     # the cache was written into the data set, in the way of its re-conversion (an --out there is refused)
     import segmentation.evaluate as evaluate_module
