@@ -637,6 +637,9 @@ def interrupt_note(
         with contextlib.suppress(UserError):  # an image deleted meanwhile: a re-run names it
             kept += cache.path_for(path, view).is_file()
     unit = "embeddings" if any(view is not None and view.key for view in views) else "images"
+    if kept == 0:  # it said "0 of 16 images are in the cache <a folder not made> (0 encoded ..., kept)"
+        n = len(paths)
+        return f"stopped before any of the {n} {unit} was cached: the same command again encodes them all"
     return (
         f"stopped: {kept} of {len(paths)} {unit} are in the cache {cache.folder} ({cache.written} encoded "
         f"by this run, kept); the same command again encodes only the other {len(paths) - kept}"

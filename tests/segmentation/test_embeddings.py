@@ -841,6 +841,10 @@ def test_the_interrupt_note_counts_views_as_embeddings_and_names_one_embedding_i
         f"stopped: 1 embedding encoded by this run is kept in the cache {cache.folder}; the same command "
         "again reuses them"
     )
+    # stopped before the first batch was stored: no count of 0 in a cache folder perhaps not made yet
+    assert interrupt_note(cache, image_files[1:3]) == (
+        "stopped before any of the 2 images was cached: the same command again encodes them all"
+    )
     paths, views = [image_files[0]] * 2 + [image_files[1]], [View(transform="fliplr"), None, None]
     assert interrupt_note(cache, paths, views) == (
         f"stopped: 1 of 3 embeddings are in the cache {cache.folder} (1 encoded by this run, kept); the same "
