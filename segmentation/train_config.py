@@ -157,6 +157,11 @@ def load_train_config(
         check_settings(config)
     except UserError as error:
         raise with_source(error, path, overrides, flags) from None
+    # "out: ~/runs" in a config file (or a quoted out='~/runs') made a folder named "~" in the working
+    # folder, and "data: ~/sets/lot_7" was refused as missing
+    for key in ("data", "checkpoint", "cache_dir", "out"):
+        if isinstance(config[key], str) and config[key].startswith("~"):
+            config[key] = str(Path(config[key]).expanduser())
     return config
 
 

@@ -1359,6 +1359,20 @@ def test_a_missing_data_given_with_resume_is_not_blamed_on_args_yaml(tiny_datase
     assert err == f"error: data={tmp_path / 'typo'} does not exist (given with --resume {run})\n"
 
 
+def test_a_home_folder_in_out_and_cache_dir_is_expanded(tmp_path, monkeypatch):
+    # "out: ~/runs" in a config file, or out='~/runs' quoted, trained into a folder named "~" here, and
+    # data=~/... was refused as missing
+    from segmentation.train_config import load_train_config
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("out: ~/runs/sam\n", encoding="utf-8")
+    config = load_train_config(config_file, ["cache_dir=~/cache", "data=~/sets/lot_7", "checkpoint=~/w.pt"])
+    assert (config["out"], config["cache_dir"]) == (f"{tmp_path}/home/runs/sam", f"{tmp_path}/home/cache")
+    assert (config["data"], config["checkpoint"]) == (f"{tmp_path}/home/sets/lot_7", f"{tmp_path}/home/w.pt")
+    assert load_train_config(None, ["out=runs/~x"])["out"] == "runs/~x"  # only a leading ~ is the home
+
+
 @pytest.mark.parametrize("name", ["last.pt", "decoder.pt"])
 def test_resume_given_a_file_of_the_run_names_its_folder(tmp_path, capsys, name):
     # --resume run/last.pt read "nothing to resume in run/last.pt: no last.pt", with last.pt right there
