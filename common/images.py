@@ -426,11 +426,11 @@ def check_out_of_photos(
             of ``out`` it could match.
     """
     root = photo_root(source)[0].resolve()
-    out = Path(out).resolve()
+    given, out = out, Path(out).resolve()
     for folder, what in (*((Path(path).resolve(), what) for path, what in kept), (root, "the photos")):
         if out == folder or out in folder.parents:
             raise UserError(f"output folder {out} holds {what} ({folder}); choose another --out")
-    check_not_read_as_photos(out, source, later=later, images=images)
+    check_not_read_as_photos(given, source, later=later, images=images)  # as given too: a link in its reach
     return out
 
 
@@ -454,7 +454,7 @@ def check_not_read_as_photos(
         UserError: naming ``out``, the photo folder or the pattern, and what a later run would read.
     """
     root, recursive = photo_root(source)
-    out, root = Path(out).resolve(), root.resolve()
+    given, out, root = out, Path(out).resolve(), root.resolve()
     if images and recursive and (out == root or root in out.parents):
         kinds = list(dict.fromkeys(images.values()))  # each once: all are read there
         listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
@@ -463,7 +463,7 @@ def check_not_read_as_photos(
             f"output folder {out} {where}, where a later run would {later.format(listed)}; "
             "choose another --out"
         )
-    check_out_of_pattern(out, source, later=later, images=images)
+    check_out_of_pattern(given, source, later=later, images=images)  # as given too: a link in its reach
 
 
 def check_out_of_pattern(
@@ -471,6 +471,9 @@ def check_out_of_pattern(
 ) -> None:
     """Refuses an ``out`` whose images a pattern ``source`` could match (:func:`pattern_could_match`);
     a photo or folder ``source`` passes.
+
+    ``out`` is taken resolved and as spelled (made absolute): glob reads a linked folder under the name
+    of the link, so ``--out lots/latest``, a link to ``runs/r1``, is where ``lots/*/*/*.jpg`` reaches.
 
     Args:
         out: the output folder.
@@ -485,13 +488,13 @@ def check_out_of_pattern(
     """
     if Path(source).is_file() or Path(source).is_dir():
         return
-    out = Path(out).resolve()
-    for image, what in images.items():
-        if pattern_could_match(str(source), out / image):
-            raise UserError(
-                f"output folder {out} would hold images ({out / image}) that the pattern '{source}' "
-                f"matches, where a later run would {later.format(what)}; choose another --out"
-            )
+    for folder in dict.fromkeys((Path(out).resolve(), Path(os.path.abspath(out)))):
+        for image, what in images.items():
+            if pattern_could_match(str(source), folder / image):
+                raise UserError(
+                    f"output folder {folder} would hold images ({folder / image}) that the pattern "
+                    f"'{source}' matches, where a later run would {later.format(what)}; choose another --out"
+                )
 
 
 def pattern_could_match(pattern: str, image: Path) -> bool:
@@ -499,9 +502,10 @@ def pattern_could_match(pattern: str, image: Path) -> bool:
     whose names that vary are ``*`` followed by what ends them (``/lots/run/overlays/*.jpg``: any
     visible name ending in ``.jpg``).
 
-    The pattern's leading folder (:func:`glob_base`) is resolved, as ``image``'s folders should be;
-    its other parts are matched name by name as ``glob`` would (:func:`common.globs.name_could_match`:
-    hidden names, the platform's case), ``**`` taking any number of visible folders.
+    The pattern's leading folder (:func:`glob_base`) is taken resolved and as spelled (made absolute),
+    as ``image``'s folders are (:func:`check_out_of_pattern` asks of both); its other parts are matched
+    name by name as ``glob`` would (:func:`common.globs.name_could_match`: hidden names, the platform's
+    case), ``**`` taking any number of visible folders.
 
     >>> pattern_could_match("/lots/*/*/*.jpg", Path("/lots/run/overlays/*.jpg"))
     True
@@ -512,10 +516,14 @@ def pattern_could_match(pattern: str, image: Path) -> bool:
     """
     base = glob_base(pattern)
     wild = Path(pattern).parts[len(base.parts) :]  # Path(".").parts is ()
-    fixed, names = base.resolve().parts, Path(image).parts
-    if [os.path.normcase(name) for name in names[: len(fixed)]] != [os.path.normcase(name) for name in fixed]:
-        return False
-    return _could_match(wild, names[len(fixed) :])
+    names = Path(image).parts
+    for fixed in dict.fromkeys((base.resolve().parts, Path(os.path.abspath(base)).parts)):  # as spelled too
+        below = [os.path.normcase(name) for name in names[: len(fixed)]] == [
+            os.path.normcase(n) for n in fixed
+        ]
+        if below and _could_match(wild, names[len(fixed) :]):
+            return True
+    return False
 
 
 def _could_match(pattern: Sequence[str], names: Sequence[str]) -> bool:

@@ -508,6 +508,27 @@ def test_an_out_whose_images_a_pattern_could_match_is_refused(tmp_path, monkeypa
         check_out_of_photos(out, source, later="read its {}", images=IMAGES)
 
 
+@pytest.mark.parametrize("source", ["lots/*/*/*.jpg", "lots/**/*.jpg"])
+def test_an_out_linked_into_a_patterns_reach_is_refused(tmp_path, monkeypatch, source) -> None:
+    # was: only the resolved --out (runs/r1) was matched, so it passed, and the next run read its overlays
+    # as photos: glob reads lots/latest/overlays/a.jpg under the link's name
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
+    (tmp_path / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "lots" / "latest").symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
+    write_png(tmp_path / "runs" / "r1" / "overlays" / "b.jpg")  # what the run will write
+    assert Path("lots/latest/overlays/b.jpg") in photo_files(source)[0]
+    (tmp_path / "runs" / "r1" / "overlays" / "b.jpg").unlink()
+    linked = tmp_path.resolve() / "lots" / "latest"
+    with pytest.raises(
+        UserError,
+        match=rf"^output folder {re.escape(str(linked))} would hold images "
+        rf"\({re.escape(str(linked / 'overlays' / '*.jpg'))}\) that the pattern '{re.escape(source)}' "
+        "matches, where a later run would read its overlays;",
+    ):
+        check_out_of_photos("lots/latest", source, later="read its {}", images=IMAGES)
+
+
 @pytest.mark.parametrize(
     ("source", "out"),
     [
