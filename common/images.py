@@ -517,13 +517,37 @@ def pattern_could_match(pattern: str, image: Path) -> bool:
     base = glob_base(pattern)
     wild = Path(pattern).parts[len(base.parts) :]  # Path(".").parts is ()
     names = Path(image).parts
-    for fixed in dict.fromkeys((base.resolve().parts, Path(os.path.abspath(base)).parts)):  # as spelled too
-        below = [os.path.normcase(name) for name in names[: len(fixed)]] == [
-            os.path.normcase(n) for n in fixed
-        ]
-        if below and _could_match(wild, names[len(fixed) :]):
-            return True
+    for leading in dict.fromkeys((base.resolve().parts, Path(os.path.abspath(base)).parts)):  # as spelled too
+        for ups, parts in _without_parents(wild):
+            fixed = leading[: max(len(leading) - ups, 1)]  # '/..' is '/'
+            below = [os.path.normcase(name) for name in names[: len(fixed)]] == [
+                os.path.normcase(n) for n in fixed
+            ]
+            if below and _could_match(parts, names[len(fixed) :]):
+                return True
     return False
+
+
+def _without_parents(pattern: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:
+    """The parts of a pattern below its leading folder read without ``..``, as ``(folders up from the
+    leading one, parts)``, one pair for each way glob could read them: ``*/..`` is the folder ``*`` was
+    in (where a folder matches it: taken as one does), ``**/..`` that or its parent (``**`` took none).
+
+    >>> _without_parents(["*", "..", "run", "*.jpg"]), _without_parents(["**", "..", "*.jpg"])
+    ([(0, ('run', '*.jpg'))], [(0, ('**', '*.jpg')), (1, ('*.jpg',))])
+    """
+    pattern = tuple(pattern)
+    if ".." not in pattern:
+        return [(0, pattern)]
+    i = pattern.index("..")
+    if i == 0:  # above the leading folder
+        return [(ups + 1, parts) for ups, parts in _without_parents(pattern[1:])]
+    if pattern[i - 1] == "**":  # '**' took a folder or more, '..' one back: '**' still; or none, then up
+        return [
+            *_without_parents(pattern[:i] + pattern[i + 1 :]),
+            *_without_parents(pattern[: i - 1] + pattern[i:]),
+        ]
+    return _without_parents(pattern[: i - 1] + pattern[i + 1 :])
 
 
 def _could_match(pattern: Sequence[str], names: Sequence[str]) -> bool:

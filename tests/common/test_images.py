@@ -610,6 +610,30 @@ def test_pattern_could_match_answers_as_photo_files_reads(tmp_path, monkeypatch,
     assert pattern_could_match(pattern, shape) is read
 
 
+@pytest.mark.parametrize(
+    ("pattern", "read"),
+    [
+        ("lots/*/../*/*/*.jpg", True),  # lots/line_1/../run/overlays/a.jpg
+        ("lots/*/../run/*/*.jpg", True),
+        ("lots/**/../*/*/*.jpg", True),  # '**' took a folder, '..' gave it back
+        ("lots/*/../../lots/*/*/*.jpg", True),  # up past the leading folder, and down again
+        ("lots/*/../*/*.jpg", False),  # one folder short
+        ("lots/*/*/../*/*/*.jpg", False),  # lots/run/overlays/../<x>/<y>: one too deep
+    ],
+)
+def test_pattern_could_match_reads_parent_parts_as_glob_does(tmp_path, monkeypatch, pattern, read) -> None:
+    # was: '..' after a wildcard was matched against a folder's name, so no such pattern could match
+    # --out lots/run's overlays, though glob reads them through it
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "b.jpg")
+    write_png(tmp_path / "lots" / "line_1" / "c.jpg")  # each pattern matches a photo
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "sub" / "d.jpg")
+    write_png(tmp_path / "lots" / "run" / "overlays" / "a.jpg")
+    written = (tmp_path / "lots" / "run" / "overlays" / "a.jpg").resolve()
+    assert (written in [path.resolve() for path in photo_files(pattern)[0]]) is read
+    assert pattern_could_match(pattern, written.parent / "*.jpg") is read
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
 def test_displayed_size_is_opencvs_from_the_header(tmp_path, suffix):
     turned, upright = tmp_path / f"turned{suffix}", tmp_path / f"upright{suffix}"
