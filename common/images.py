@@ -488,7 +488,7 @@ def check_out_of_pattern(
     """
     if Path(source).is_file() or Path(source).is_dir():
         return
-    for folder in dict.fromkeys((Path(out).resolve(), Path(os.path.abspath(out)))):
+    for folder in dict.fromkeys((Path(out).resolve(), Path(out).absolute())):
         for image, what in images.items():
             if pattern_could_match(str(source), folder / image):
                 raise UserError(
@@ -517,7 +517,7 @@ def pattern_could_match(pattern: str, image: Path) -> bool:
     base = glob_base(pattern)
     wild = Path(pattern).parts[len(base.parts) :]  # Path(".").parts is ()
     names = Path(image).parts
-    for leading in dict.fromkeys((base.resolve().parts, Path(os.path.abspath(base)).parts)):  # as spelled too
+    for leading in dict.fromkeys((base.resolve().parts, base.absolute().parts)):  # as spelled too
         for ups, parts in _without_parents(wild):
             fixed = leading[: max(len(leading) - ups, 1)]  # '/..' is '/'
             below = [os.path.normcase(name) for name in names[: len(fixed)]] == [

@@ -529,6 +529,17 @@ def test_an_out_linked_into_a_patterns_reach_is_refused(tmp_path, monkeypatch, s
         check_out_of_photos("lots/latest", source, later="read its {}", images=IMAGES)
 
 
+def test_an_out_spelled_through_a_link_and_back_is_where_it_lies(tmp_path, monkeypatch) -> None:
+    # lots/latest/../x is runs/x (latest links to runs/r1), which lots/*/*/*.jpg does not reach: its
+    # spelling is not read as lots/x, as a '..' taken by its letters would read it
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
+    (tmp_path / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "lots" / "latest").symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
+    out = check_out_of_photos("lots/latest/../x", "lots/*/*/*.jpg", later="read its {}", images=IMAGES)
+    assert out == (tmp_path / "runs" / "x").resolve()
+
+
 @pytest.mark.parametrize(
     ("source", "out"),
     [
