@@ -438,9 +438,10 @@ def check_not_read_as_photos(
     out: str | Path, source: str | Path, *, later: str, images: Mapping[str, str]
 ) -> None:
     """Refuses an ``out`` where a later run over ``source`` would read the images written in it: one
-    that is, or lies inside, the photo folder searched recursively (:func:`photo_root`), or holds
-    images a pattern ``source`` could match (:func:`check_out_of_pattern`). With no ``images`` (files
-    that are not images alone, ``detection.predict --overlays 0``), any ``out`` passes.
+    that is, or lies inside, the photo folder searched recursively (:func:`photo_root`), resolved or as
+    spelled (:func:`folder_inside`), or holds images a pattern ``source`` could match
+    (:func:`check_out_of_pattern`). With no ``images`` (files that are not images alone,
+    ``detection.predict --overlays 0``), any ``out`` passes.
 
     Args:
         out: the output folder.
@@ -454,16 +455,31 @@ def check_not_read_as_photos(
         UserError: naming ``out``, the photo folder or the pattern, and what a later run would read.
     """
     root, recursive = photo_root(source)
-    given, out, root = out, Path(out).resolve(), root.resolve()
-    if images and recursive and (out == root or root in out.parents):
+    if images and recursive and (inside := folder_inside(out, root)):  # as spelled too: a link in it
+        place, above = inside
         kinds = list(dict.fromkeys(images.values()))  # each once: all are read there
         listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
-        where = "is the photo folder" if out == root else f"is inside the photo folder {root}"
+        where = "is the photo folder" if place == above else f"is inside the photo folder {above}"
         raise UserError(
-            f"output folder {out} {where}, where a later run would {later.format(listed)}; "
+            f"output folder {place} {where}, where a later run would {later.format(listed)}; "
             "choose another --out"
         )
-    check_out_of_pattern(given, source, later=later, images=images)  # as given too: a link in its reach
+    check_out_of_pattern(out, source, later=later, images=images)  # as given too: a link in its reach
+
+
+def folder_inside(folder: str | Path, root: str | Path) -> tuple[Path, Path] | None:
+    """``(folder, root)`` as they were found to be the same folder or one inside the other, resolved
+    or as spelled (made absolute), resolved first; None where ``folder`` is not ``root`` nor lies below it.
+
+    Both ways: a folder search follows linked folders under the link's name (:func:`image_files_below`),
+    so ``lots/latest``, a link to ``runs/r1``, lies inside ``lots``. Spelled, a ``..`` below ``root``
+    leaves the place to the links on the way: taken as not inside (``lots/latest/../r2`` is ``runs/r2``).
+    """
+    for place in dict.fromkeys((Path(folder).resolve(), Path(folder).absolute())):
+        for above in dict.fromkeys((Path(root).resolve(), Path(root).absolute())):
+            if (place == above or above in place.parents) and ".." not in place.parts[len(above.parts) :]:
+                return place, above
+    return None
 
 
 def check_out_of_pattern(

@@ -382,6 +382,40 @@ def test_photo_roots(tmp_path: Path) -> None:
     assert photo_root(f"{tmp_path}/**/*.png") == (tmp_path, True)  # an output folder below would be read
 
 
+@pytest.mark.parametrize("source", ["lots", "lots/**/*.png"])  # a folder, a recursive pattern
+@pytest.mark.parametrize("out", ["lots/latest", "lots/latest/sub"])
+def test_an_out_linked_into_the_photo_folder_is_refused(tmp_path, monkeypatch, out, source) -> None:
+    # was: only the resolved --out (runs/r1) was held against the folder, so it passed, and the next run
+    # read its files as photos: the search follows the link, under its name
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    write_png(tmp_path / "runs" / "r1" / "sub" / "b.png")  # a file the run could write
+    (tmp_path / "lots" / "latest").symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
+    assert Path("lots/latest/sub/b.png") in photo_files(source)[0]
+    inside, lots = tmp_path.resolve() / out, tmp_path.resolve() / "lots"
+    with pytest.raises(
+        UserError,
+        match=rf"^output folder {re.escape(str(inside))} is inside the photo folder {re.escape(str(lots))}, "
+        "where a later run would read its overlays and masks;",
+    ):
+        check_out_of_photos(out, source, later="read its {}", images=IMAGES)
+
+
+@pytest.mark.parametrize("out", ["lots/sub/../../runs/r2", "lots/latest/../r2"])
+def test_an_out_spelled_out_of_the_photo_folder_passes(tmp_path, monkeypatch, out) -> None:
+    # a '..' below the folder: where it leads is the links' to say (lots/latest/.. is runs), so the
+    # spelling alone does not put it inside
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    (tmp_path / "lots" / "sub").mkdir()
+    (tmp_path / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "lots" / "latest").symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
+    assert (
+        check_out_of_photos(out, "lots", later="read its {}", images=IMAGES)
+        == (tmp_path / "runs" / "r2").resolve()
+    )
+
+
 @pytest.mark.parametrize(
     ("source", "out", "message"),
     [
@@ -508,7 +542,7 @@ def test_an_out_whose_images_a_pattern_could_match_is_refused(tmp_path, monkeypa
         check_out_of_photos(out, source, later="read its {}", images=IMAGES)
 
 
-@pytest.mark.parametrize("source", ["lots/*/*/*.jpg", "lots/**/*.jpg"])
+@pytest.mark.parametrize("source", ["lots/*/*/*.jpg", "lots/*/overlays/*.jpg"])
 def test_an_out_linked_into_a_patterns_reach_is_refused(tmp_path, monkeypatch, source) -> None:
     # was: only the resolved --out (runs/r1) was matched, so it passed, and the next run read its overlays
     # as photos: glob reads lots/latest/overlays/a.jpg under the link's name

@@ -490,6 +490,22 @@ def test_an_out_inside_the_photo_folder_passes_with_no_overlays(
     assert photo_files(source)[0] == before
 
 
+def test_an_out_linked_into_the_photo_folder_is_refused(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys
+) -> None:
+    # was: held against the folder resolved (elsewhere/), it passed, and the next run over photos/ read
+    # its overlays as photos: the folder search follows the link
+    (tmp_path / "elsewhere").mkdir()
+    link = photos / "latest"
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(link)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: output folder {link} is inside the photo folder {photos}, where a later run would read "
+        "its overlays as photos; choose another --out\n"
+    )
+    assert not any((tmp_path / "elsewhere").iterdir())
+
+
 def test_an_out_whose_overlays_the_pattern_matches_is_refused(
     checkpoint: Path, tmp_path: Path, capsys
 ) -> None:
