@@ -243,8 +243,12 @@ def rename_split_category(out: Path, old: str, new: str) -> None:
     category ``new``: a re-export finds each photo by its key, else by its category and stem
     (:func:`converters.convert.kept_splits`), so with the keys as they were it drew every photo anew.
 
-    No file, one that does not read (the next export refuses it, saying so), or no key of ``old``
-    (renamed already): nothing written.
+    No file, one that reads wrong (not JSON, a bad field: the next export refuses it, saying so), or no
+    key of ``old`` (renamed already): nothing written.
+
+    Raises:
+        OSError: naming the file, which cannot be read (permissions, a disk error): its keys, perhaps of
+            ``old``, are not passed over as renamed, which left the next export to draw every photo anew.
     """
     path = out / SPLITS_FILE
     if not path.is_file():
@@ -252,6 +256,10 @@ def rename_split_category(out: Path, old: str, new: str) -> None:
     try:
         splits = load_splits(path)
     except UserError:
+        try:  # load_splits says 'cannot read' of both: a file that does not read is not one that reads wrong
+            path.read_bytes()
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(path)) from error
         return
     prefix = f"{old}/"
     if not any(key.startswith(prefix) for split in SPLITS for key in splits[split]):

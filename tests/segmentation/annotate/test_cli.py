@@ -1436,6 +1436,35 @@ def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
     assert '"lot_7/test/' in splits.read_text() and '"out/test/' not in splits.read_text()
 
 
+def test_a_category_rename_whose_split_keys_cannot_be_read_is_not_finished(
+    photos, tmp_path, capsys, monkeypatch
+):
+    # was: a splits.json that did not read was passed over and the rename marked finished, its keys still
+    # the old category's, so the next export drew every photo anew
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+    splits = out / "export" / "splits.json"
+    capsys.readouterr()
+    opened = Path.open
+
+    def unreadable(path, *args, **kwargs):
+        if Path(path) == splits:
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", unreadable)
+    assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
+    monkeypatch.undo()
+    assert capsys.readouterr().err.startswith(
+        f"error: renamed in annotate_state.json and {out / 'out'} to {out / 'lot_7'}, but the category in "
+        f"{splits} could not be renamed (Permission denied: {splits}): that is done at the next start or "
+        "export; "
+    )
+    assert AnnotationSession.read(out).category_was == "out"
+    assert main(["--out", str(out), "--export"]) == 0  # finished, each photo in its split
+    assert '"lot_7/test/' in splits.read_text() and '"out/test/' not in splits.read_text()
+
+
 @pytest.mark.parametrize(
     "rename",
     [["--rename-class", "scrach=scratch"], ["--rename-category", "lot_8"]],
