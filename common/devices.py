@@ -1,13 +1,37 @@
-"""Why a CUDA device asked for is not there, in one sentence every command's ``--device`` check shares.
+"""The checks every command's ``--device`` shares: a device name it takes, a CUDA device that is there.
 
 detection's commands ask ultralytics (:func:`detection.train_config.check_device`), the SAM commands
-ask torch (:func:`segmentation.evaluate.resolve_device`); both say a missing CUDA device in these words,
-after the flag or config key as the user spelled it.
+ask torch (:func:`segmentation.evaluate.resolve_device`); both refuse a word that is no device name,
+and say a missing CUDA device, in these words, after the flag or config key as the user spelled it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+from common.errors import UserError
+
+
+def check_device_name(device: object, pattern: str, names: str, *, what: str, name: object = None) -> None:
+    """Refuses a ``device`` that is none of the names ``pattern`` matches (``foo``, ``gpu``).
+
+    Args:
+        device: the device as given, shown in the error.
+        pattern: the names taken, a regular expression matched in full.
+        names: those names as the error lists them (``cpu, cuda, cuda:N or mps``).
+        what: the flag or config key (``--device``).
+        name: the device as the command reads it, where that is not ``device`` itself (ultralytics
+            reads ``CUDA:0`` and ``[0, 1]`` as ``cuda:0`` and ``0,1``).
+
+    Raises:
+        UserError: ``--device: unknown device 'foo': use cpu, cuda, cuda:N or mps``.
+
+    >>> check_device_name("cuda:1", r"cpu|cuda(:[0-9]+)?", "cpu, cuda or cuda:N", what="--device")
+    """
+    name = device if name is None else name
+    if not isinstance(name, str) or not re.fullmatch(pattern, name):
+        raise UserError(f"{what}: unknown device {device!r}: use {names}")
 
 
 def cuda_devices_visible() -> int:

@@ -30,7 +30,7 @@ from pathlib import Path
 from common.augment_policy import check_named_categories
 from common.config import Option, Schema, load_config, project_path, with_source
 from common.data_sets import data_yaml_of
-from common.devices import given, missing_cuda
+from common.devices import check_device_name, given, missing_cuda
 from common.errors import UserError, one_line
 from common.folders import check_run_name
 from detection.augmentation import load_policy, policy_settings
@@ -210,18 +210,30 @@ def check_ultralytics_value(key: str, value: object, default: object) -> object:
     return value
 
 
-def check_device(device: object, *, what: str = "config key 'device'") -> None:
-    """Refuses a device this machine lacks (``foo``, ``0`` without CUDA); None or ``''``: ultralytics' pick.
+#: The devices ultralytics takes for training and predicting, as it reads them (lower case, no spaces or
+#: brackets): ``cuda:`` before an index is optional, several indices (``0,1``) train on several GPUs, and
+#: ``-1`` is its pick of an idle GPU; ``npu`` and ``xpu`` (Huawei's, Intel's) are left to its own check.
+#: ``tpu``, ``intel`` and ``vulkan``, which its ``select_device`` passes through unchecked (for exported
+#: models), are not taken.
+DEVICE_PATTERN = r"cpu|mps(:0)?|cuda|(cuda:)?(-1|[0-9]+)(,(cuda:)?(-1|[0-9]+))*|(npu|xpu)(:[0-9]+(,[0-9]+)*)?"
+DEVICE_NAMES = "cpu, cuda, cuda:N, N, N,M (several GPUs) or mps; left out, the first GPU, else the CPU"
 
-    ultralytics itself finds out only once its trainer or predictor starts, with a traceback; ``mps``
-    on a machine without Apple's MPS it turns into the CPU without a word.
+
+def check_device(device: object, *, what: str = "config key 'device'") -> None:
+    """Refuses a word that is no device name (``foo``) and a device this machine lacks (``0`` without CUDA).
+
+    None or ``''`` is ultralytics' pick. ultralytics itself finds out only once its trainer or predictor
+    starts, with a traceback; ``mps`` on a machine without Apple's MPS it turns into the CPU without a word.
 
     Raises:
-        UserError: ``what``, the device as given where ultralytics' reason spells it otherwise
-            (``cuda`` is its ``device=0``), and the first line of that reason.
+        UserError: ``what``, ``unknown device 'foo'`` and the names taken (:data:`DEVICE_PATTERN`); or
+            ``what``, the device as given where ultralytics' reason spells it otherwise (``cuda`` is its
+            ``device=0``), and the first line of that reason.
     """
     if device is None or device == "":
         return
+    name = re.sub(r"[\s()\[\]']", "", str(device)).lower()  # as ultralytics reads it: [0, 1] is 0,1
+    check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what=what, name=name)
     from ultralytics.utils import LOGGER
     from ultralytics.utils.torch_utils import select_device
 

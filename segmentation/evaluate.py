@@ -16,7 +16,6 @@ the same prompts.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
 from common.config import override_keys
 from common.data_sets import data_set_folder
-from common.devices import cuda_devices_visible, given, missing_cuda
+from common.devices import check_device_name, cuda_devices_visible, given, missing_cuda
 from common.errors import UserError
 from common.extras import package_versions
 from common.folders import (
@@ -103,8 +102,7 @@ def resolve_device(device: str = "auto", *, what: str = "--device") -> torch.dev
             deep inside a run, with a traceback); after ``what`` and the device as given
             (``--device cuda: no CUDA device is visible ...``).
     """
-    if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
-        raise UserError(f"{what}: unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    check_device_name(device, DEVICE_PATTERN, "auto, cpu, cuda, cuda:N or mps", what=what)
     if device == "auto":
         device = "cuda" if cuda_devices_visible() else "cpu"
     resolved = torch.device(device)

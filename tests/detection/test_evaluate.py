@@ -501,7 +501,10 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
         (["--imgsz", "0"], "error: --imgsz needs an integer in [32, 8192], got 0"),  # was scored at 32 px
         (["--imgsz", "100000"], "error: --imgsz needs an integer in [32, 8192], got 100000"),  # OpenCV OOM
         (["--batch", "0"], "error: --batch needs an integer >= 1, got 0"),  # was a torch traceback
-        (["--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
+        (  # was ultralytics' "Invalid CUDA 'device=foo' requested", though foo names no CUDA device
+            ["--device", "foo"],
+            "error: --device: unknown device 'foo': use cpu, cuda, cuda:N, N, N,M (several GPUs) or mps;",
+        ),
         pytest.param(  # was ultralytics' "Invalid CUDA 'device=0' requested. Use 'device=cpu' ..."
             ["--device", "0"],
             "error: --device 0: no CUDA device is visible on this machine (torch sees none); pass cpu\n",

@@ -186,7 +186,11 @@ def test_a_pattern_predicts_the_photos_it_matches(
         (["--source", ".", "--iou", "nan"], "error: --iou needs a finite number, got nan"),
         (["--source", ".", "--imgsz", "0"], "error: --imgsz needs an integer in [32, 8192], got 0"),
         (["--source", ".", "--imgsz", "100000"], "error: --imgsz needs an integer in [32, 8192], got 100000"),
-        (["--source", ".", "--device", "foo"], "error: --device: Invalid CUDA 'device=foo' requested."),
+        (  # was ultralytics' "Invalid CUDA 'device=foo' requested", though foo names no CUDA device
+            ["--source", ".", "--device", "gpu"],
+            "error: --device: unknown device 'gpu': use cpu, cuda, cuda:N, N, N,M (several GPUs) or mps; "
+            "left out, the first GPU, else the CPU\n",
+        ),
         pytest.param(  # was ultralytics' "Invalid CUDA 'device=0' requested. Use 'device=cpu' ..."
             ["--source", ".", "--device", "cuda"],
             "error: --device cuda: no CUDA device is visible on this machine (torch sees none); pass cpu\n",

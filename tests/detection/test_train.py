@@ -45,6 +45,7 @@ from detection.train_config import (
     build_config,
     check_batch,
     check_config,
+    check_device,
     check_freeze,
     config_categories,
     default_config,
@@ -490,9 +491,9 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
             "project={file}",
             "error: override 'project={file}': config key 'project': {file} is a file, not a folder",
         ),
-        (  # in the trainer
+        (  # in the trainer; then ultralytics' "Invalid CUDA 'device=foo' requested"
             "device=foo",
-            "error: override 'device=foo': config key 'device': Invalid CUDA 'device=foo' requested.",
+            "error: override 'device=foo': config key 'device': unknown device 'foo': use cpu, cuda, cuda:N,",
         ),
         pytest.param(  # was ultralytics' "Invalid CUDA 'device=0' requested. Use 'device=cpu' ..."
             "device=cuda",
@@ -519,6 +520,28 @@ def test_a_bad_project_or_device_stops_before_any_model(
     err = capsys.readouterr().err
     assert err.startswith(expected.format(file=file)) and err.count("\n") == 1
     assert file.read_text() == "kept\n"
+
+
+@pytest.mark.parametrize(
+    "device",
+    # as typed on the command line, and as a config file's YAML gives them (an int, a list of GPUs)
+    ["cpu", "CPU", "cuda", "cuda:0", "0", "0,1", "cuda:0,1", "[0, 1]", 0, [0, 1], "-1", "mps"],
+)
+def test_every_device_spelling_ultralytics_takes_passes_the_name_check(device: object) -> None:
+    # the name check refuses only words that name no device; a CUDA device or MPS this machine lacks is
+    # still refused, but for that, not as an unknown name
+    try:
+        check_device(device, what="--device")
+    except UserError as error:
+        assert "unknown device" not in str(error)
+        assert any(reason in str(error) for reason in ("no CUDA device", "CUDA device 1 asked for", "MPS"))
+
+
+@pytest.mark.parametrize("device", ["foo", "gpu", "auto", "tpu", "0.0", "cuda:x", True])
+def test_a_word_that_names_no_device_is_refused_as_such(device: object) -> None:
+    # was ultralytics' "Invalid CUDA 'device=foo' requested"; 'tpu' passed its select_device unchecked
+    with pytest.raises(UserError, match=r"^config key 'device': unknown device .*: use cpu, cuda, cuda:N,"):
+        check_device(device)
 
 
 def test_a_project_file_set_in_the_config_file_names_that_file(
