@@ -669,37 +669,75 @@ def _pil_open():
 #: Images whose damaged EXIF (or TIFF) directory was warned of: each once a run, however often it is read.
 _DAMAGED_DIRECTORY_WARNED: set[Path] = set()
 
-#: Held around each ``warnings.catch_warnings`` here. It swaps the process-wide ``warnings.filters`` and
-#: ``showwarning`` on entry and puts back what it found on exit: two threads inside at once (the annotation
-#: server reads photos for concurrent requests) leave the second's PIL warnings unrecorded (a raw Python
-#: warning) and, once it exits, the first's recorder in place for good. Reentrant: a caller may nest them.
+#: Held while a thread checks and records a file in ``_DAMAGED_DIRECTORY_WARNED``: two threads reading one
+#: damaged photo at once (the annotation server's, for concurrent requests) each wrote its warning line.
+_DAMAGED_DIRECTORY_LOCK = threading.Lock()
+
+
+#: Held around the ``warnings.catch_warnings`` in :func:`tiff_orientation`. It swaps the process-wide
+#: ``warnings.filters`` and ``showwarning`` on entry and puts back what it found on exit: two threads inside
+#: at once leave the second's PIL warnings unrecorded and, once it exits, the first's recorder in place.
 _CATCH_WARNINGS_LOCK = threading.RLock()
 
 
+class _DirectoryWarnings:
+    """Stands in for the ``warnings`` module in PIL's ``TiffImagePlugin``, whose every warning is of a
+    damaged EXIF (or TIFF) directory: inside :meth:`kept` (in this thread) they are kept for the caller,
+    elsewhere they are warned as PIL warns them.
+
+    ``warnings.catch_warnings`` around each read reset Python's record of the warnings shown, so a warning
+    shown once per place (a model's, in a loop over photos) came again after every photo read; it also
+    swaps the process-wide filters and ``showwarning``, which two threads reading at once (the annotation
+    server's) left swapped unless one lock held every read.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(warnings, name)
+
+    def warn(self, message: object, category: type[Warning] | None = None, stacklevel: int = 1, **kwargs):
+        caught = getattr(self._local, "caught", None)
+        if caught is not None:
+            caught.append(str(message))
+            return
+        warnings.warn(message, category, stacklevel + 1, **kwargs)  # named as PIL's line, as before
+
+    @contextlib.contextmanager
+    def kept(self) -> Iterator[list[str]]:
+        """The messages of the warnings PIL's TIFF code gives inside, in this thread, instead of warned."""
+        outer = getattr(self._local, "caught", None)
+        self._local.caught = caught = []
+        try:
+            yield caught
+        finally:
+            self._local.caught = outer
+
+
+_TIFF_WARNINGS = _DirectoryWarnings()
+TiffImagePlugin.warnings = _TIFF_WARNINGS  # type: ignore[attr-defined]
+
+
 @contextlib.contextmanager
-def _directory_warnings(path: str | Path) -> Iterator[list[warnings.WarningMessage]]:
+def _directory_warnings(path: str | Path) -> Iterator[list[str]]:
     """Puts PIL's warnings of a damaged EXIF (or TIFF) directory, met while inside, into one ``warning:``
-    line naming the file, once a file; other warnings pass on as they came.
+    line naming the file, once a file; other warnings pass on as they come (:class:`_DirectoryWarnings`).
 
     PIL skips what it cannot read of a directory (a tag whose data runs past its end, one cut short) with
     a Python ``UserWarning`` that named neither the file nor the command's concern, and the photo reads.
-    Yields the warnings met so far (:func:`_orientation` reads which tags were skipped).
+    Yields the messages of those met so far (:func:`_orientation` reads which tags were skipped).
     """
-    with _CATCH_WARNINGS_LOCK:  # also keeps two threads from both warning of one file
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield caught
-        damaged = [w for w in caught if Path(w.filename).name == Path(TiffImagePlugin.__file__).name]
-        for other in caught:
-            if other not in damaged:
-                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    with _TIFF_WARNINGS.kept() as damaged:
+        yield damaged
+    with _DAMAGED_DIRECTORY_LOCK:
         if not damaged or Path(path) in _DAMAGED_DIRECTORY_WARNED:
             return
         _DAMAGED_DIRECTORY_WARNED.add(Path(path))
-        what = "TIFF directory" if is_tiff(path) else "EXIF data"
-        reason = one_line(str(damaged[0].message).replace(".  ", ". ").strip())
-        # a converter reads its photos under a progress bar: tqdm.write puts the line above it, not after it
-        tqdm.write(f"warning: image {path}: damaged {what}, read in part (PIL: {reason})", file=sys.stderr)
+    what = "TIFF directory" if is_tiff(path) else "EXIF data"
+    reason = one_line(damaged[0].replace(".  ", ". ").strip())
+    # a converter reads its photos under a progress bar: tqdm.write puts the line above it, not after it
+    tqdm.write(f"warning: image {path}: damaged {what}, read in part (PIL: {reason})", file=sys.stderr)
 
 
 def exif_orientation(path: str | Path) -> int:
@@ -726,12 +764,12 @@ def exif_orientation(path: str | Path) -> int:
 OPENCV_EXIF_TAGS_BEFORE_ORIENTATION = frozenset({270, 271, 272})
 
 
-def _orientation(image: Image.Image, caught: Sequence[warnings.WarningMessage] = ()) -> int:
+def _orientation(image: Image.Image, caught: Sequence[str] = ()) -> int:
     """The image's EXIF orientation tag as OpenCV applies it: 1 when absent or outside 1-8 (OpenCV reads
     such a file upright), and 1 for a JPEG whose EXIF OpenCV gave up on before the tag.
 
     Args:
-        caught: the warnings PIL gave while opening ``image`` and reading its EXIF
+        caught: the messages of the warnings PIL gave while opening ``image`` and reading its EXIF
             (:func:`_directory_warnings`): ``Skipping tag 270`` names a tag it could not read.
     """
     value = int(image.getexif().get(EXIF_ORIENTATION, 1))
@@ -740,9 +778,9 @@ def _orientation(image: Image.Image, caught: Sequence[warnings.WarningMessage] =
     return value if 1 <= value <= 8 else 1
 
 
-def _skipped_tags(caught: Sequence[warnings.WarningMessage]) -> set[int]:
+def _skipped_tags(caught: Sequence[str]) -> set[int]:
     """The tags PIL's warnings say it skipped (``Tag data larger than file. Skipping tag 270``)."""
-    found = (re.search(r"Skipping tag (\d+)", str(warning.message)) for warning in caught)
+    found = (re.search(r"Skipping tag (\d+)", message) for message in caught)
     return {int(match.group(1)) for match in found if match}
 
 

@@ -1102,6 +1102,19 @@ def test_a_damaged_exif_is_one_warning_line_naming_the_photo_not_a_python_warnin
     )
 
 
+def test_reading_images_leaves_a_once_per_place_python_warning_once(tmp_path):
+    # each read entered warnings.catch_warnings, which clears Python's record of the warnings shown: a
+    # warning shown once per place (a model's, in a loop over photos) came again after every photo read
+    photo = tmp_path / "plain.jpg"
+    Image.new("RGB", (12, 8)).save(photo)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            assert image_size(photo) == (12, 8) and exif_orientation(photo) == 1 and not has_alpha(photo)
+            warnings.warn("shown once", UserWarning, stacklevel=1)
+    assert [str(warning.message) for warning in caught] == ["shown once"]
+
+
 def test_a_damaged_exif_line_is_written_above_a_progress_bar_not_after_it(tmp_path, capsys):
     import sys
 
@@ -1186,3 +1199,33 @@ def test_two_threads_reading_damaged_exifs_at_once_each_record_their_own_warning
             thread.join(timeout=10)
         warnings.warn("after the threads", stacklevel=1)  # not swallowed by a finished thread's recorder
     assert [str(warning.message) for warning in escaped] == ["after the threads"]
+
+
+def test_two_threads_reading_one_damaged_exif_at_once_write_its_line_once(tmp_path, monkeypatch, capsys):
+    # a file's warning line is written once: two threads both past the check of the files warned of, before
+    # either recorded it, would each write it
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 200  # ImageDescription: its data lies past the directory
+    path = tmp_path / "shared.jpg"
+    Image.new("RGB", (12, 8)).save(path, exif=exif.tobytes()[:-150])
+    both_checking = threading.Barrier(2)
+
+    class GatedSet(set):
+        def __contains__(self, item) -> bool:
+            found = super().__contains__(item)
+            try:  # unguarded, both threads meet here; guarded, the first times out and the second passes
+                both_checking.wait(timeout=0.5)
+            except threading.BrokenBarrierError:
+                pass
+            return found
+
+    monkeypatch.setattr(images_module, "_DAMAGED_DIRECTORY_WARNED", GatedSet())
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=exif_orientation, args=(path,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert [str(warning.message) for warning in escaped] == []
+    assert capsys.readouterr().err.count(f"warning: image {path}: damaged EXIF data") == 1
