@@ -674,12 +674,6 @@ _DAMAGED_DIRECTORY_WARNED: set[Path] = set()
 _DAMAGED_DIRECTORY_LOCK = threading.Lock()
 
 
-#: Held around the ``warnings.catch_warnings`` in :func:`tiff_orientation`. It swaps the process-wide
-#: ``warnings.filters`` and ``showwarning`` on entry and puts back what it found on exit: two threads inside
-#: at once leave the second's PIL warnings unrecorded and, once it exits, the first's recorder in place.
-_CATCH_WARNINGS_LOCK = threading.RLock()
-
-
 class _DirectoryWarnings:
     """Stands in for the ``warnings`` module in PIL's ``TiffImagePlugin``, whose every warning is of a
     damaged EXIF (or TIFF) directory: inside :meth:`kept` (in this thread) they are kept for the caller,
@@ -1002,9 +996,7 @@ def tiff_orientation(path: str | Path, *, what: str = "image") -> int:
                 header = b"II+\x00" + header[4:] + file.read(8)
             directory = TiffImagePlugin.ImageFileDirectory_v2(header, prefix=order)
             file.seek(directory.next)
-            # PIL warns of a directory cut short
-            with _CATCH_WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with _TIFF_WARNINGS.kept() as caught:  # PIL warns of a directory cut short
                 directory.load(file)
             value = directory.get(EXIF_ORIENTATION)
     except struct.error:
@@ -1012,7 +1004,7 @@ def tiff_orientation(path: str | Path, *, what: str = "image") -> int:
     except (OSError, SyntaxError, ValueError, TypeError, IndexError) as error:
         detail = error.strerror if isinstance(error, OSError) and error.strerror else one_line(error)
         raise UserError(f"cannot read the TIFF header of {what} {path}: {detail}") from None
-    if value is None and any("Corrupt EXIF" in str(warning.message) for warning in caught):
+    if value is None and any("Corrupt EXIF" in message for message in caught):
         raise UserError(f"cannot read the TIFF header of {what} {path}: its first directory is cut short")
     value = value[0] if isinstance(value, tuple) and value else value
     return value if isinstance(value, int) and 1 <= value <= 8 else 1

@@ -1115,6 +1115,19 @@ def test_reading_images_leaves_a_once_per_place_python_warning_once(tmp_path):
     assert [str(warning.message) for warning in caught] == ["shown once"]
 
 
+def test_checking_tiff_masks_leaves_a_once_per_place_python_warning_once(tmp_path):
+    # tiff_orientation read each TIFF mask's directory inside warnings.catch_warnings: a warning shown once
+    # per place came again after every mask checked
+    mask = tmp_path / "000_mask.tif"
+    Image.new("L", (12, 8)).save(mask)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            check_mask_upright(mask)
+            warnings.warn("shown once", UserWarning, stacklevel=1)
+    assert [str(warning.message) for warning in caught] == ["shown once"]
+
+
 def test_a_damaged_exif_line_is_written_above_a_progress_bar_not_after_it(tmp_path, capsys):
     import sys
 
