@@ -19,6 +19,11 @@ class UserError(ValueError):
     """
 
 
+class UnreadableFileError(OSError):
+    """A file that is there but cannot be read (permissions, a disk error), raised where a write may fail in
+    the same call: its advice is a readable file (:func:`read_advice`), not a writable folder."""
+
+
 def one_line(error: BaseException | str, *, limit: int = ONE_LINE_LIMIT) -> str:
     """An exception (or text) as one line of at most ``limit`` characters; its type name if empty.
 
@@ -93,3 +98,16 @@ def write_advice(error: OSError, folder: object) -> str:
     if error.errno == errno.EISDIR:
         return "a folder stands where that file should be: move it away"
     return f"free space on its disk or make {folder} writable"
+
+
+def read_advice(error: OSError, file: object) -> str:
+    """What would let a read of ``file`` that failed with ``error`` succeed, chosen by its errno.
+
+    >>> read_advice(PermissionError(errno.EACCES, "Permission denied"), "/srv/out/splits.json")
+    'make /srv/out/splits.json readable'
+    >>> read_advice(OSError(errno.EIO, "Input/output error"), "/srv/out/splits.json")
+    'check the disk that holds /srv/out/splits.json'
+    """
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"make {file} readable"
+    return f"check the disk that holds {file}"

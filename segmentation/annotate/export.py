@@ -42,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from common.errors import UserError, few
+from common.errors import UnreadableFileError, UserError, few
 from common.folders import foreign_names
 from common.images import IMAGE_SUFFIXES, displayed_size, is_rotated
 from common.io import atomic_write
@@ -247,8 +247,10 @@ def rename_split_category(out: Path, old: str, new: str) -> None:
     key of ``old`` (renamed already): nothing written.
 
     Raises:
-        OSError: naming the file, which cannot be read (permissions, a disk error): its keys, perhaps of
-            ``old``, are not passed over as renamed, which left the next export to draw every photo anew.
+        UnreadableFileError: naming the file, which cannot be read (permissions, a disk error): its keys,
+            perhaps of ``old``, are not passed over as renamed, which left the next export to draw every
+            photo anew.
+        OSError: the file cannot be written.
     """
     path = out / SPLITS_FILE
     if not path.is_file():
@@ -259,7 +261,7 @@ def rename_split_category(out: Path, old: str, new: str) -> None:
         try:  # load_splits says 'cannot read' of both: a file that does not read is not one that reads wrong
             path.read_bytes()
         except OSError as error:
-            raise OSError(error.errno, error.strerror, str(path)) from error
+            raise UnreadableFileError(error.errno, error.strerror, str(path)) from error
         return
     prefix = f"{old}/"
     if not any(key.startswith(prefix) for split in SPLITS for key in splits[split]):

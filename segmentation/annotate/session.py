@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError, file_error, write_advice
+from common.errors import UnreadableFileError, UserError, file_error, read_advice, write_advice
 from common.folders import check_output_folder
 from common.io import atomic_write
 from converters.convert import ConversionReport
@@ -322,7 +322,7 @@ class AnnotationSession:
                 warning = (
                     f"{self._splits_file} names the category {self._category_was}, not {self.category} "
                     f"({file_error(error)}): an export renames it first, and is refused until it can; "
-                    f"{write_advice(error, self.out / export.EXPORT_DIR)}"
+                    f"{self._export_advice(error)}"
                 )
             for key, size in self._replaced.items():
                 if (notice := self._set_aside(self._entries[key], size)) is not None:
@@ -337,15 +337,14 @@ class AnnotationSession:
         ``Permission denied: .../export/splits.json`` said neither what was being done nor why."""
         old = self._category_was
         if self._in_export(error):
-            what = f"{self._splits_file} names the category {old} and cannot be rewritten"
-            folder = self.out / export.EXPORT_DIR
+            what = f"{self._splits_file} names the category {old} and cannot be {self._export_failed(error)}"
+            advice = self._export_advice(error)
         else:
             what = f"{self.out / old} cannot be renamed to {self.category_dir}"
-            folder = self.out
+            advice = write_advice(error, self.out)
         return StorageError(
             f"the rename of category {old} to {self.category}, cut short earlier, must be finished before "
-            f"anything else, but {what} ({file_error(error)}); {write_advice(error, folder)}, "
-            "then run it again"
+            f"anything else, but {what} ({file_error(error)}); {advice}, then run it again"
         )
 
     @property
@@ -354,8 +353,22 @@ class AnnotationSession:
         return self.out / export.EXPORT_DIR / export.SPLITS_FILE
 
     def _in_export(self, error: OSError) -> bool:
-        """Whether ``error`` is a write refused in the export folder (``splits.json`` or its temporary)."""
+        """Whether ``error`` is a read or write refused in the export folder (``splits.json`` or its
+        temporary)."""
         return error.filename is not None and Path(error.filename).parent == self.out / export.EXPORT_DIR
+
+    def _export_advice(self, error: OSError) -> str:
+        """What would let the last export's ``splits.json`` be renamed: a readable file where it could not
+        be read, else a writable export folder (a bare 'make .../export writable' for a file that does not
+        read did not make it readable)."""
+        if isinstance(error, UnreadableFileError):
+            return read_advice(error, self._splits_file)
+        return write_advice(error, self.out / export.EXPORT_DIR)
+
+    @staticmethod
+    def _export_failed(error: OSError) -> str:
+        """What could not be done to the last export's ``splits.json``: ``read`` or ``rewritten``."""
+        return "read" if isinstance(error, UnreadableFileError) else "rewritten"
 
     @property
     def state_path(self) -> Path:
@@ -779,13 +792,12 @@ class AnnotationSession:
                 self._finish_category_rename()
                 self._save()
             except OSError as error:
-                exported = self.out / export.EXPORT_DIR
                 if self._in_export(error):  # the folder was renamed; the last export's splits.json refused
                     raise StorageError(
                         f"renamed in {self.state_path.name} and {self.out / old} to {self.category_dir}, but "
                         f"the category in {self._splits_file} could not be renamed "
                         f"({file_error(error)}): that is done at the next start or export; "
-                        f"{write_advice(error, exported)}"
+                        f"{self._export_advice(error)}"
                     ) from error
                 raise StorageError(
                     f"renamed in {self.state_path.name}, but {self.out / old} could not be renamed to "
@@ -822,8 +834,8 @@ class AnnotationSession:
         except OSError as error:
             raise StorageError(
                 f"nothing exported: {self._splits_file} names the category {old}, not {self.category}, and "
-                f"cannot be rewritten ({file_error(error)}), so each photo would be dealt a split anew; "
-                f"{write_advice(error, self.out / export.EXPORT_DIR)}, then export again"
+                f"cannot be {self._export_failed(error)} ({file_error(error)}), so each photo would be "
+                f"dealt a split anew; {self._export_advice(error)}, then export again"
             ) from error
         self._save()
 

@@ -1437,10 +1437,11 @@ def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
 
 
 def test_a_category_rename_whose_split_keys_cannot_be_read_is_not_finished(
-    photos, tmp_path, capsys, monkeypatch
+    photos, tmp_path, capsys, monkeypatch, serve_page
 ):
     # was: a splits.json that did not read was passed over and the rename marked finished, its keys still
-    # the old category's, so the next export drew every photo anew
+    # the old category's, so the next export drew every photo anew; then each message about it asked for
+    # 'make <out>/export writable', which does not make the file readable
     out = annotated_out(photos, tmp_path)
     assert main(["--out", str(out), "--export"]) == 0
     splits = out / "export" / "splits.json"
@@ -1454,12 +1455,29 @@ def test_a_category_rename_whose_split_keys_cannot_be_read_is_not_finished(
 
     monkeypatch.setattr(Path, "open", unreadable)
     assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
-    monkeypatch.undo()
-    assert capsys.readouterr().err.startswith(
+    assert capsys.readouterr().err == (
         f"error: renamed in annotate_state.json and {out / 'out'} to {out / 'lot_7'}, but the category in "
         f"{splits} could not be renamed (Permission denied: {splits}): that is done at the next start or "
-        "export; "
+        f"export; make {splits} readable\n"
     )
+    assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: the rename of category out to lot_7, cut short earlier, must be finished before anything "
+        f"else, but {splits} names the category out and cannot be read (Permission denied: {splits}); "
+        f"make {splits} readable, then run it again\n"
+    )
+    assert main(["--out", str(out), "--export"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: nothing exported: {splits} names the category out, not lot_7, and cannot be read "
+        f"(Permission denied: {splits}), so each photo would be dealt a split anew; make {splits} "
+        "readable, then export again\n"
+    )
+    serve_page(page_args(photos[0], tmp_path))
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"warning: {splits} names the category out, not lot_7 (Permission denied: {splits}): an export "
+        f"renames it first, and is refused until it can; make {splits} readable"
+    )
+    monkeypatch.setattr(Path, "open", opened)  # readable again
     assert AnnotationSession.read(out).category_was == "out"
     assert main(["--out", str(out), "--export"]) == 0  # finished, each photo in its split
     assert '"lot_7/test/' in splits.read_text() and '"out/test/' not in splits.read_text()
