@@ -812,8 +812,17 @@ function accept() {
     class: name,
   };
   if (state.correcting !== null) body.proposal = state.correcting; // the corrected mask replaces it
+  const saved = state.steps.slice();
   change("/api/accept", body, (detail) => {
-    clearPrompt();
+    // Only the saved prompt goes: a click made before the answer (on the next defect) stays, as a
+    // prompt of its own; so does a prompt on another photo opened meanwhile.
+    const kept = state.steps.filter((step) => !saved.includes(step));
+    if (!kept.length) clearPrompt();
+    else if (kept.length < state.steps.length) {
+      state.steps = kept;
+      state.undoneSteps = [];
+      changePrompt();
+    }
     const instance = detail.instances[detail.instances.length - 1];
     showMessage(`accepted ${name} #${instance.id}${piecesNote(instance)}`, instance.pieces > 1);
   });

@@ -502,3 +502,30 @@ def test_opening_a_photo_replaced_by_one_of_another_size_says_where_its_labels_w
     page.wait_for_function("() => document.querySelector('#message').textContent.includes('set aside')")
     assert page.inner_text("#message").startswith("b.jpg was replaced by a 80x60 photo: the labels of the ")
     assert page.evaluate("document.body.dataset.instances") == "0"
+
+
+def test_a_click_made_before_enter_is_answered_stays_on_screen(served, page, defect_centre):
+    """Enter, then a click on the next defect before the save answers: the answer cleared whatever
+    prompt was on screen by then, so that click's mask vanished unsaved (on a large photo a save
+    takes a while; the same on the next photo, opened meanwhile)."""
+    url, session, truths = served
+    held = []  # the accept request, answered once the next click's mask is on screen
+    page.route("**/api/accept", lambda route: held.append(route))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    preview_click(page, *defect_centre(truths["a.png"]))
+    page.keyboard.press("Enter")
+    while not held:
+        page.wait_for_timeout(10)
+    predictions = int(page.evaluate("() => document.body.dataset.predictions"))
+    click_image(page, 5, 5)
+    page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
+    held[0].continue_()
+    wait_body(page, "d.instances === '1'")
+    # the click stays, a prompt of its own (not added to the saved one), and is decoded alone
+    steps = page.evaluate("() => window.annotator.state.steps")
+    assert [step["type"] for step in steps] == ["point"]
+    assert steps[0]["xy"] == pytest.approx([5, 5], abs=1)
+    page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions + 1}")
+    assert page.evaluate("() => document.body.dataset.preview") == "1"
+    assert len(session.entry("a.png").instances) == 1
