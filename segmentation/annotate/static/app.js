@@ -786,7 +786,13 @@ async function change(path, body, done, attempts = 5) {
   try {
     const detail = await api("POST", path, body);
     if (detail.image === state.current) applyDetail(detail);
-    else state.statuses[detail.image] = detail.status;
+    else {
+      // answered after another photo was opened: its dot, badge and the counts change all the same
+      state.statuses[detail.image] = detail.status;
+      state.proposalCounts[detail.image] = detail.proposals.length;
+      updateImageList();
+      renderCounts(detail.counts);
+    }
     if (done) done(detail);
   } catch (error) {
     if (error instanceof BusyError && attempts > 1) {

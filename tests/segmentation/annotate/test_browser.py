@@ -529,3 +529,24 @@ def test_a_click_made_before_enter_is_answered_stays_on_screen(served, page, def
     page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions + 1}")
     assert page.evaluate("() => document.body.dataset.preview") == "1"
     assert len(session.entry("a.png").instances) == 1
+
+
+def test_a_save_answered_after_the_next_photo_opened_updates_the_list(served, page, defect_centre):
+    """Enter, then → before the save answers: the list's dot and the counts of the photo left kept
+    saying unlabelled (the answer set its status but redrew neither)."""
+    url, session, truths = served
+    held = []  # the accept request, answered once the next photo is open
+    page.route("**/api/accept", lambda route: held.append(route))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    preview_click(page, *defect_centre(truths["a.png"]))
+    page.keyboard.press("Enter")
+    while not held:
+        page.wait_for_timeout(10)
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready'")
+    held[0].continue_()
+    page.wait_for_function("() => window.annotator.state.statuses['a.png'] === 'in_progress'")
+    assert page.locator("#image-list li[data-image='a.png'] .dot.in_progress").count() == 1
+    assert page.inner_text("#counts").startswith("3 unlabelled · 1 in progress")
