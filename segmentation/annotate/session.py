@@ -692,6 +692,7 @@ class AnnotationSession:
                         f"{key} has {len(entry.instances)} instance(s): delete them before marking it good"
                     )
                 if entry.status != GOOD:  # its copy goes into test/good: refuse a photo that is no image
+                    self._check_on_disk(entry)
                     export.upright_size(self.image_path(key))
                 status = GOOD
             elif action == "open":

@@ -223,6 +223,12 @@ def test_changes_to_a_photo_removed_while_the_page_runs_are_refused_and_not_save
         assert refused.status_code == 404, (path, refused.text)
         detail = refused.json()["detail"]
         assert detail.startswith(f"a.png is no longer in {session.images_dir}: nothing changed"), detail
+    # an unlabelled one marked good said only 'no such file: b.jpg'
+    (session.images_dir / "b.jpg").rename(session.out.parent / "b.jpg")
+    refused = client.post("/api/status", json={"image": "b.jpg", "status": "good"})
+    assert refused.status_code == 404, refused.text
+    detail = refused.json()["detail"]
+    assert detail.startswith(f"b.jpg is no longer in {session.images_dir}: nothing changed"), detail
     assert session.state_path.read_bytes() == saved
 
 
