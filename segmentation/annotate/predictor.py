@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -302,6 +303,9 @@ class InteractivePredictor:
         self.speck_cells = speck_cells
         self._predictions: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
         self._ids = itertools.count(1)
+        # in every id: a page left open over a restart sends the old server's ids, which must not
+        # name this one's predictions (counted from 1 again: another tab's click would be saved)
+        self._run = secrets.token_hex(4)
         self._lock = threading.Lock()
 
     @property
@@ -343,7 +347,7 @@ class InteractivePredictor:
             prompt["crop"] = [result.window.x0, result.window.y0, result.window.side]
         with self._lock:
             prediction = Prediction(
-                id=f"p{next(self._ids)}",
+                id=f"p{next(self._ids)}-{self._run}",
                 key=key,
                 path=path,
                 low_res=result.low_res,

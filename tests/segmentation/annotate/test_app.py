@@ -253,6 +253,24 @@ def test_a_new_app_on_the_same_out_folder_resumes(app_parts, make_app, colour_sa
         assert iou(rle_to_mask(detail["instances"][0]["rle"]), truths["b.jpg"]) > 0.8
 
 
+def test_a_mask_shown_before_a_restart_is_not_taken_for_one_made_after_it(
+    app_parts, make_app, colour_sam, defect_centre
+):
+    # A tab left open over a restart sends the old server's prediction id; ids began again at p1, so
+    # the new server saved the mask of another tab's click on the photo in its place.
+    session, app, truths = app_parts
+    with TestClient(app) as client:
+        shown = predict(client, "a.png", [defect_centre(truths["a.png"])])
+    restarted, again = make_app(None, session.out, colour_sam)
+    with TestClient(again) as client:
+        predict(client, "a.png", [[5, 5]])  # another tab: a click on the background
+        body = {"image": "a.png", "prediction": shown["prediction"], "candidate": 0, "class": "scratch"}
+        refused = client.post("/api/accept", json=body)
+        assert refused.status_code == 404, refused.text
+        assert "click again" in refused.json()["detail"]
+    assert restarted.entry("a.png").instances == []
+
+
 @pytest.mark.parametrize(
     "url, status",
     [
