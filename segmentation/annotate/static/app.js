@@ -79,7 +79,13 @@ async function api(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    // the browser's own words ("Failed to fetch") do not say that the server is gone
+    throw new Error(`no answer from the annotation server (stopped?) to ${method} ${path.split("?")[0]}: start it again, then reload the page`);
+  }
   let data = null;
   try {
     data = await response.json();

@@ -550,3 +550,16 @@ def test_a_save_answered_after_the_next_photo_opened_updates_the_list(served, pa
     page.wait_for_function("() => window.annotator.state.statuses['a.png'] === 'in_progress'")
     assert page.locator("#image-list li[data-image='a.png'] .dot.in_progress").count() == 1
     assert page.inner_text("#counts").startswith("3 unlabelled · 1 in progress")
+
+
+def test_a_server_that_does_not_answer_is_named_as_such(served, page, defect_centre):
+    """A request no server answers (stopped with Ctrl+C, or gone) said only 'Failed to fetch'."""
+    url, _, truths = served
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    page.route("**/api/predict", lambda route: route.abort())
+    click_image(page, *defect_centre(truths["a.png"]))
+    page.wait_for_function("() => document.querySelector('#message').classList.contains('error')")
+    message = page.inner_text("#message")
+    assert message.startswith("no answer from the annotation server (stopped?)"), message
+    assert "/api/predict" in message
