@@ -59,6 +59,8 @@ from segmentation.run_setup import augment_line, grey_data_warning
 from segmentation.train import crop_rule, train
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from segment_anything.modeling import Sam
 
 #: Summary fields scored per round, as (report name, ``Summary`` field).
@@ -188,6 +190,7 @@ def cross_validate(
     seed: int = 0,
     tta: bool = False,
     resume: bool = False,
+    finish: Callable[[list[RoundResult]], object] | None = None,
 ) -> list[RoundResult]:
     """K rounds on ``data`` with the training ``config`` (its ``data``, ``out``, ``name`` are set here).
 
@@ -202,6 +205,9 @@ def cross_validate(
             (:func:`finished_round`); the others are trained, a round trained on other data with a note
             saying so (:func:`retrain_reason`). Without it, an earlier run in ``work`` is removed
             (:func:`~segmentation.folds.clear_folds_run`) once the data is dealt and the base model loaded.
+        finish: called with the rounds' results while the run's marker is still in ``work``
+            (``evaluate --folds`` writes its summary, :func:`write_folds`), so that the marker covers every
+            file the run writes there: removed before, another ``--folds`` run could replace the rounds.
 
     Raises:
         UserError: bad data or ``k``; with ``resume``, a run in ``work`` of another ``k``, ``seed`` or
@@ -234,6 +240,8 @@ def cross_validate(
             results.append(
                 evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
             )
+        if finish is not None:
+            finish(results)
     finally:
         marker.unlink(missing_ok=True)
     return results

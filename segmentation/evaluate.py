@@ -531,17 +531,27 @@ def run_folds(args: argparse.Namespace) -> dict:
             f"config key 'crops.max_fraction' ({fraction:g}) and --tta do not combine: drop one of them"
         )
         raise with_source(error, args.config, overrides, flags)
+    data = recorded_path(args.data)
+    metrics = {"data": data, "config": config, "fold_seed": args.fold_seed, "tta": args.tta}
+
+    def finish(results: list) -> None:  # while the run's marker is in out (another --folds run is refused)
+        metrics.update(summary(results))  # its "folds": K
+        print(write_folds(out, metrics))
+
     try:
-        results = cross_validate(
-            args.data, args.folds, config, work=out, seed=args.fold_seed, tta=args.tta, resume=args.resume
+        cross_validate(
+            args.data,
+            args.folds,
+            config,
+            work=out,
+            seed=args.fold_seed,
+            tta=args.tta,
+            resume=args.resume,
+            finish=finish,
         )
     except KeyboardInterrupt:  # the rounds trained so far are kept for --resume
         print("stopped; go on from the rounds it trained with the same command and --resume", file=sys.stderr)
         raise
-    data = recorded_path(args.data)
-    metrics = {"data": data, "config": config, "fold_seed": args.fold_seed, "tta": args.tta}
-    metrics.update(summary(results))  # its "folds": K
-    print(write_folds(out, metrics))
     print(f"\nfolds.json, folds.md, folds.png and the rounds' runs in {out}")
     return metrics
 

@@ -324,7 +324,7 @@ def test_folds_with_flips_train_and_score_the_colour_prompt(tiny_dataset, tmp_pa
     class Started(Exception):
         pass
 
-    def rounds(data, k, config, *, work, seed, tta, resume):
+    def rounds(data, k, config, *, work, seed, tta, resume, finish):
         seen.update(tta=tta, colour_prompt=config["colour_prompt"])
         raise Started
 

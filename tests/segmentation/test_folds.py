@@ -448,7 +448,7 @@ def test_a_folds_run_into_an_empty_out_made_by_hand_starts(tiny_dataset, tmp_pat
     out = tmp_path / "out"
     out.mkdir()
 
-    def rounds(data, k, config, *, work, seed, tta, resume):
+    def rounds(data, k, config, *, work, seed, tta, resume, finish):
         raise _Started
 
     monkeypatch.setattr(crossval, "cross_validate", rounds)
@@ -464,7 +464,7 @@ def test_folds_reads_the_readmes_config_path_from_another_working_folder(tiny_da
 
     seen = {}
 
-    def rounds(data, k, config, *, work, seed, tta, resume):
+    def rounds(data, k, config, *, work, seed, tta, resume, finish):
         seen["config"] = config
         raise _Started
 
@@ -671,7 +671,7 @@ def _rounds_config(tiny_dataset, tmp_path, monkeypatch, *args: str) -> dict:
 
     seen = {}
 
-    def rounds(data, k, config, *, work, seed, tta, resume):
+    def rounds(data, k, config, *, work, seed, tta, resume, finish):
         seen.update(config)
         raise _Started
 
@@ -720,6 +720,29 @@ def _fake_rounds(monkeypatch, tiny_sam_builder) -> list[str]:
     monkeypatch.setattr(crossval, "load_round_model", lambda run_dir, config: (None, None))
     monkeypatch.setattr(crossval, "score_round", lambda *args, **kwargs: ("zero-shot", "fine-tuned"))
     return trained
+
+
+def test_a_folds_run_keeps_its_marker_until_its_summary_is_written(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # the marker went with the last round, before folds.json/md/png: a second --folds run into the same
+    # --out, started then, was not refused and replaced the rounds the summary was being written from
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    monkeypatch.setattr(crossval, "summary", lambda results: {"folds": len(results)})
+    out, markers = tmp_path / "out", []
+
+    def write_folds(work, metrics):
+        markers.extend(path.name for path in work.glob(".folds.*.tmp"))
+        return "table"
+
+    monkeypatch.setattr(crossval, "write_folds", write_folds)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"]) == 0
+    assert len(markers) == 1, "the summary is written while the run's marker is there"
+    assert list(out.glob(".folds.*.tmp")) == [], "and the marker is removed after it"
 
 
 def test_resume_keeps_the_rounds_trained_with_the_same_settings(
@@ -986,7 +1009,7 @@ def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp
         (out / name).unlink()
     seen = {}
 
-    def rounds(data, k, config, *, work, seed, tta, resume):
+    def rounds(data, k, config, *, work, seed, tta, resume, finish):
         seen["resume"], seen["left"] = resume, sorted(path.name for path in work.iterdir())
         raise KeyboardInterrupt
 
@@ -1220,7 +1243,7 @@ def test_the_fold_seed_reaches_the_rounds_and_is_recorded_in_the_plan(
 
     seen = {}
 
-    def rounds(data, k, config, *, work, seed, tta, resume):
+    def rounds(data, k, config, *, work, seed, tta, resume, finish):
         seen["seed"] = seed
         raise _Started
 
@@ -1230,7 +1253,7 @@ def test_the_fold_seed_reaches_the_rounds_and_is_recorded_in_the_plan(
         main([*argv, "--no-progress", "--cache-dir", str(tmp_path / "cache")])
     assert seen == {"seed": 7}
     written = {}
-    monkeypatch.setattr(crossval, "cross_validate", lambda *args, **kwargs: [])
+    monkeypatch.setattr(crossval, "cross_validate", lambda *args, finish, **kwargs: finish([]) or [])
     monkeypatch.setattr(crossval, "summary", lambda results: {"folds": 3})
     monkeypatch.setattr(crossval, "write_folds", lambda out, metrics: written.update(metrics) or "table")
     main([*argv, "--no-progress", "--cache-dir", str(tmp_path / "cache")])
