@@ -94,13 +94,15 @@ def _handling(signum: int, handler: Callable[[int, object], None]) -> Iterator[N
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``(default: X)`` after an option's help, unless it has no default (None), takes no value (a
-    switch such as ``--overwrite``) or its help names one already."""
+    """``(default: X)`` after an option's help, unless it has no default (None, or an empty list: an
+    ``extend`` option such as ``--set`` given no values), takes no value (a switch such as
+    ``--overwrite``) or its help names one already."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         no_value = action.nargs == 0  # store_true / store_false / store_const
-        if action.default is None or action.default is argparse.SUPPRESS or no_value or "(default" in text:
+        unset = action.default is None or action.default == [] or action.default is argparse.SUPPRESS
+        if unset or no_value or "(default" in text:
             return text
         return super()._get_help_string(action)
 

@@ -295,6 +295,16 @@ def test_help_gives_each_default_once_and_none_for_unset_flags() -> None:
     assert "(default: None)" not in text and text.count("(default") == 3
 
 
+def test_help_gives_no_default_for_an_option_of_no_values() -> None:
+    # evaluate's --set (nargs="*", action="extend", default=[]) read 'train overrides (default: [])'
+    parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
+    parser.add_argument("--set", nargs="*", action="extend", default=[], help="train overrides")
+    parser.add_argument("--split", nargs="+", default=["test"], help="splits")
+    text = " ".join(parser.format_help().split())
+    assert "(default: [])" not in text and "train overrides --split" in text
+    assert "splits (default: ['test'])" in text
+
+
 def test_help_gives_no_default_for_a_switch() -> None:
     parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -640,6 +640,7 @@ def test_help_gives_each_default_once_and_the_split_its_own_help() -> None:
 
     text = " ".join(build_parser().format_help().split())
     assert "(default: None)" not in text and "split to score (default: test)" in text
+    assert "(default: [])" not in text and "with --folds: train overrides --no-progress" in text
 
 
 def test_missing_official_weights_for_zero_shot_name_the_base_checkpoint_flag(tmp_path, monkeypatch):
