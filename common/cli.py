@@ -93,6 +93,13 @@ def _handling(signum: int, handler: Callable[[int, object], None]) -> Iterator[N
         signal.signal(signum, previous)
 
 
+def user_path(text: str) -> Path:
+    """An argparse ``type`` for a folder option: a leading ``~`` is the home folder even when quoted
+    (``--out '~/runs'``), as in a training config (:mod:`segmentation.train_config`), not a folder named
+    ``~`` in the working folder."""
+    return Path(text).expanduser()
+
+
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``(default: X)`` after an option's help, unless it has no default (None, or an empty list: an
     ``extend`` option such as ``--set`` given no values), takes no value (a switch such as
@@ -119,7 +126,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def _get_value(self, action: argparse.Action, arg_string: str) -> object:
         # Path("") is the working folder: --out "$OUT" with the variable unset wrote the results there
-        if action.type is Path and not arg_string.strip():
+        if action.type in (Path, user_path) and not arg_string.strip():
             raise argparse.ArgumentError(action, f"is empty ({arg_string!r}; an unset shell variable?)")
         return super()._get_value(action, arg_string)
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
@@ -48,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SPLITS,
         help=f"splits to embed (default: {' '.join(SPLITS)}, those of them the data set has COCO files for)",
     )
-    parser.add_argument("--cache-dir", type=Path, help="default: ~/.cache/mvtec-finetune/embeddings")
+    parser.add_argument(
+        "--cache-dir",
+        type=user_path,
+        help="embedding cache (default: $MVTEC_FINETUNE_CACHE/embeddings if that is set, "
+        "else ~/.cache/mvtec-finetune/embeddings)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.config import override_keys
 from common.data_sets import data_set_folder
 from common.devices import check_device_name, cuda_devices_visible, given, missing_cuda
@@ -948,13 +948,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="test", choices=SPLITS, help="split to score")
     parser.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         help="output folder (default: eval_<split> beside the checkpoint; without one "
         "runs/sam/zero_shot_<data>/eval_<split>, for one in the weights cache "
         "runs/sam/<its name>/eval_<split>; with --folds runs/sam/folds_<data>)",
     )
     parser.add_argument(
-        "--cache-dir", type=Path, help="embedding cache (default: ~/.cache/mvtec-finetune/embeddings)"
+        "--cache-dir",
+        type=user_path,
+        help="embedding cache (default: $MVTEC_FINETUNE_CACHE/embeddings if that is set, "
+        "else ~/.cache/mvtec-finetune/embeddings)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch when embedding")

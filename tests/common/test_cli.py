@@ -16,6 +16,7 @@ from common.cli import (
     OneLineParser,
     command_name,
     exit_code,
+    user_path,
 )
 from common.errors import UserError
 from tests.test_readme import entry_points, module_of
@@ -83,6 +84,17 @@ def test_an_empty_path_argument_is_refused(capsys, value):
         f"error: argument --out: is empty ({value!r}; an unset shell variable?) (see python -m tool --help)\n"
     )
     assert parser.parse_args(["--name", value]).name == value  # only a path is refused
+
+
+def test_a_folder_option_reads_a_quoted_tilde_as_the_home_folder(tmp_path, monkeypatch, capsys):
+    # --out '~/runs' wrote into a folder named '~' in the working folder, unlike out: ~/runs in a config
+    monkeypatch.setenv("HOME", str(tmp_path))
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--out", type=user_path)
+    assert parser.parse_args(["--out", "~/runs"]).out == tmp_path / "runs"
+    assert parser.parse_args(["--out", "runs/~"]).out.as_posix() == "runs/~"  # only a leading one
+    assert exit_code(lambda: parser.parse_args(["--out", ""])) == EXIT_USER_ERROR  # refused as a Path is
+    assert "argument --out: is empty ('';" in capsys.readouterr().err
 
 
 def test_an_unquoted_source_pattern_is_named_as_such(tmp_path, capsys):

@@ -43,6 +43,17 @@ def test_help_names_no_none_default() -> None:
     assert "(default: None)" not in " ".join(build_parser().format_help().split())
 
 
+def test_a_quoted_tilde_in_cache_dir_is_the_home_folder(tmp_path, monkeypatch) -> None:
+    # --cache-dir '~/c' cached into a folder named '~' in the working folder; the help names the variable
+    # that moves the default cache
+    from segmentation.embed import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = build_parser().parse_args(["--data", "d", "--cache-dir", "~/c"])
+    assert args.cache_dir == tmp_path / "c"
+    assert "$MVTEC_FINETUNE_CACHE/embeddings" in " ".join(build_parser().format_help().split())
+
+
 def _embed_with(tiny_sam, monkeypatch):
     import segmentation.embed
 

@@ -643,6 +643,16 @@ def test_help_gives_each_default_once_and_the_split_its_own_help() -> None:
     assert "(default: [])" not in text and "with --folds: train overrides --no-progress" in text
 
 
+def test_a_quoted_tilde_in_out_and_cache_dir_is_the_home_folder(tmp_path, monkeypatch) -> None:
+    # --out '~/e' wrote into a folder named '~' in the working folder, unlike out: ~/e in a training config
+    from segmentation.evaluate import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = build_parser().parse_args(["--data", "d", "--out", "~/e", "--cache-dir", "~/c"])
+    assert (args.out, args.cache_dir) == (tmp_path / "e", tmp_path / "c")
+    assert "$MVTEC_FINETUNE_CACHE/embeddings" in " ".join(build_parser().format_help().split())
+
+
 def test_missing_official_weights_for_zero_shot_name_the_base_checkpoint_flag(tmp_path, monkeypatch):
     # segmentation.evaluate's --checkpoint is the tuned decoder: the base weights are --base-checkpoint
     import argparse
