@@ -78,6 +78,8 @@ if TYPE_CHECKING:
 
 #: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these.
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]+)?"
+#: Those devices as a refusal lists them (:func:`common.devices.check_device_name`).
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
 
 
 @dataclass
@@ -102,7 +104,7 @@ def resolve_device(device: str = "auto", *, what: str = "--device") -> torch.dev
             deep inside a run, with a traceback); after ``what`` and the device as given
             (``--device cuda: no CUDA device is visible ...``).
     """
-    check_device_name(device, DEVICE_PATTERN, "auto, cpu, cuda, cuda:N or mps", what=what)
+    check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what=what)
     if device == "auto":
         device = "cuda" if cuda_devices_visible() else "cpu"
     resolved = torch.device(device)

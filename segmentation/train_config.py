@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.config import Option, Schema, load_config, with_source
+from common.devices import check_device_name
 from common.errors import UserError
 from converters.splits import load_splits
 from segmentation.crops import crop_schema
 from segmentation.encoder_part import ENCODER_PARTS
-from segmentation.evaluate import DEVICE_PATTERN
+from segmentation.evaluate import DEVICE_NAMES, DEVICE_PATTERN
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS
 from segmentation.prompts import prompt_schema
 
@@ -46,7 +47,9 @@ SCHEMA = Schema(
     min_lr_ratio=Option(0.01, float, "cosine decays to lr * this", low=0, high=1),
     # numpy takes seeds below 2**32, and under torchrun each process adds its rank.
     seed=Option(0, int, "seed of prompts, instance order and initialisation", low=0, high=2**31 - 1),
-    device=Option("auto", str, "auto (CUDA when present), cpu, cuda, cuda:N or mps", pattern=DEVICE_PATTERN),
+    # the name is checked by check_settings, in the words of --device (segmentation.evaluate.resolve_device);
+    # an integer (device=0, detection's first GPU) gets there too, to be told the names taken
+    device=Option("auto", (str, int), "auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     train_prompt_encoder=Option(False, bool, "train the prompt encoder too"),
     train_transformer=Option(
         False,
@@ -122,7 +125,8 @@ DEFAULTS: dict = SCHEMA.defaults()
 def check_settings(config: dict) -> None:
     """Refuses settings of a :data:`SCHEMA`-checked ``config`` that do not go together: a colour head or
     colour prompt with crops (both work on the whole photo), and a loss whose weights are all 0 (a run
-    that trained nothing and kept the untuned decoder, without a word).
+    that trained nothing and kept the untuned decoder, without a word); and a ``device`` that is no
+    device name, as ``--device`` is refused (``config key 'device': unknown device 'foo': use ...``).
 
     ``segmentation.train`` checks it before the run folder is made, ``segmentation.evaluate --folds``
     before an earlier run in its ``--out`` is removed (round 0's training refused it after that).
@@ -130,6 +134,7 @@ def check_settings(config: dict) -> None:
     Raises:
         UserError: naming the keys.
     """
+    check_device_name(config["device"], DEVICE_PATTERN, DEVICE_NAMES, what="config key 'device'")
     for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):
         if config[key] and config["crops"]["max_fraction"] > 0:
             raise UserError(f"config key '{key}' (true) works on {what}: set crops.max_fraction=0 to use it")

@@ -66,7 +66,7 @@ FIRST_BAD_CONFIG = "lr=true"  # must not train at lr 1.0; a subprocess, the rest
         ("epochs=-3", "'epochs' needs an integer >= 1, got -3"),
         ("prompts.p_box=2", "'prompts.p_box' needs a number in [0, 1], got 2"),
         ("loss.focal_weight=-1", "'loss.focal_weight' needs a number >= 0, got -1"),
-        ("device=gpu", "'device' needs a string matching"),
+        ("device=gpu", "'device': unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"),
         ("model=vit_x", "'model' must be one of vit_b, vit_h, vit_l, vit_t"),
     ],
 )

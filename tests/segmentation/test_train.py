@@ -679,8 +679,8 @@ def test_prompt_keys_take_their_ranges_from_prompt_config():
         ("corrective_rounds=-1", "'corrective_rounds' needs an integer >= 0"),
         ("multimask=yes please", "'multimask' needs true or false"),
         ("model=vit_x", "'model' must be one of vit_b, vit_h, vit_l, vit_t, got 'vit_x'"),
-        ("device=gpu", "'device' needs a string matching"),
-        ("device=cuda:one", "'device' needs a string matching"),
+        ("device=gpu", "'device': unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"),
+        ("device=cuda:one", "'device': unknown device 'cuda:one'"),
         ("prompts.p_box=2", "'prompts.p_box' needs a number in [0, 1], got 2"),
         ("prompts.n_positive=0", "'prompts.n_positive' needs an integer >= 1, got 0"),
         ("loss.focal_weight=-1", "'loss.focal_weight' needs a number >= 0, got -1"),
@@ -758,8 +758,30 @@ def test_settings_that_do_not_go_together_name_where_they_were_set(tmp_path, cap
 
 def test_unknown_device_is_one_line(tiny_dataset, tiny_sam, tmp_path):
     config = {**_config(tiny_dataset, tmp_path), "device": "tpu"}
-    with pytest.raises(UserError, match="'device' needs a string matching"):
+    with pytest.raises(UserError, match=r"^config key 'device': unknown device 'tpu': use auto, cpu, "):
         train(config, sam=tiny_sam)
+
+
+@pytest.mark.parametrize(
+    ("device", "shown"), [("foo", "'foo'"), ("CPU", "'CPU'"), ("cuda:x", "'cuda:x'"), ("0", "0")]
+)
+def test_a_device_key_that_names_no_device_reads_as_the_flag_does(device, shown, tmp_path, capsys):
+    # device=foo said "needs a string matching 'auto|cpu|mps|cuda(:[0-9]+)?'" and device=0 (detection's first
+    # GPU) "needs a string", where --device foo says "unknown device 'foo': use ...": one check
+    # (common.devices.check_device_name) and one wording now, after where the value was set
+    from segmentation.evaluate import resolve_device
+
+    with pytest.raises(UserError) as flag:
+        resolve_device(device)
+    assert str(flag.value) == f"--device: unknown device '{device}': use auto, cpu, cuda, cuda:N or mps"
+    key = f"config key 'device': unknown device {shown}: use auto, cpu, cuda, cuda:N or mps"
+    assert main([f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", f"device={device}"]) == 2
+    assert capsys.readouterr().err == f"error: override 'device={device}': {key}\n"
+    config = tmp_path / "run.yaml"
+    config.write_text(f"device: {device}\n")
+    assert main(["--config", str(config), f"out={tmp_path / 'runs'}"]) == 2
+    assert capsys.readouterr().err == f"error: config file {config}: {key}\n"
+    assert not (tmp_path / "runs").exists()
 
 
 def test_an_augment_category_unknown_to_the_policy_and_the_data_is_refused(tiny_dataset, tiny_sam, tmp_path):
