@@ -220,7 +220,8 @@ DEVICE_NAMES = "cpu, cuda, cuda:N, N, N,M (several GPUs) or mps; left out, the f
 
 
 def check_device(device: object, *, what: str = "config key 'device'") -> None:
-    """Refuses a word that is no device name (``foo``) and a device this machine lacks (``0`` without CUDA).
+    """Refuses a word that is no device name (``foo``) and a device this machine lacks (``0``, ``cuda`` or
+    ``-1``, an idle GPU, without CUDA).
 
     None or ``''`` is ultralytics' pick. ultralytics itself finds out only once its trainer or predictor
     starts, with a traceback; ``mps`` on a machine without Apple's MPS it turns into the CPU without a word.
@@ -234,6 +235,10 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
         return
     name = re.sub(r"[\s()\[\]']", "", str(device)).lower()  # as ultralytics reads it: [0, 1] is 0,1
     check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what=what, name=name)
+    # -1, ultralytics' pick of an idle GPU, found none without CUDA and ran on its default, the CPU, after
+    # NVML warnings: refused as cuda is, before select_device asks NVML
+    if re.search(r"(^|[,:])-1(,|$)", name) and (missing := missing_cuda([0])):
+        raise UserError(f"{what}{given(device, what)}: {missing}")
     from ultralytics.utils import LOGGER
     from ultralytics.utils.torch_utils import select_device
 

@@ -501,6 +501,12 @@ def test_a_bad_value_stops_the_cli_before_any_folder(tiny_dataset: Path, tmp_pat
             "machine (torch sees none); pass cpu\n",
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
         ),
+        pytest.param(  # ultralytics found no idle GPU and trained on the CPU, after NVML warnings
+            "device=-1",
+            "error: override 'device=-1': config key 'device' (-1): no CUDA device is visible on this "
+            "machine (torch sees none); pass cpu\n",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
         pytest.param(  # trained on the CPU without a word
             "device=mps",
             "error: override 'device=mps': config key 'device' (mps): Apple's MPS backend is not available "
@@ -535,6 +541,18 @@ def test_every_device_spelling_ultralytics_takes_passes_the_name_check(device: o
     except UserError as error:
         assert "unknown device" not in str(error)
         assert any(reason in str(error) for reason in ("no CUDA device", "CUDA device 1 asked for", "MPS"))
+
+
+@pytest.mark.parametrize("device", ["-1", -1, "cuda:-1", "0,-1", "-1,-1", [0, -1]])
+def test_an_idle_gpu_is_refused_without_cuda(device: object, monkeypatch, capsys) -> None:
+    # ultralytics looked for one through NVML, found none and ran on the CPU, with NVML warnings
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(
+        UserError,
+        match=r"^--device .*: no CUDA device is visible on this machine \(torch sees none\); pass cpu$",
+    ):
+        check_device(device, what="--device")
+    assert "NVML" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("device", ["foo", "gpu", "auto", "tpu", "0.0", "cuda:x", True])
