@@ -852,16 +852,22 @@ def serve(
     ):
         print(line)
     print(f"Open {url_for(sock)}   (Ctrl+C to stop)", flush=True)
-    run_server(app, sock)
-    print(stopped_line(session, cache))
+    forced = run_server(app, sock)
+    print(stopped_line(session, cache, forced=forced))
 
 
-def stopped_line(session: AnnotationSession, cache: EmbeddingCache) -> str:
+def stopped_line(session: AnnotationSession, cache: EmbeddingCache, *, forced: bool = False) -> str:
     """The line printed once the server has stopped: where the labels are, the embeddings the page
-    encoded (kept: a next page on these photos reuses them), the export command."""
+    encoded (kept: a next page on these photos reuses them), the export command. ``forced``: a second
+    Ctrl+C stopped it before the changes then in flight were answered."""
     from segmentation.embeddings import kept_note
 
     saved = f"stopped; everything accepted is saved in {session.out}"
+    if forced:
+        saved = (
+            f"stopped at once (second Ctrl+C); everything the page showed as saved is in {session.out}, "
+            "a change sent in the last moment may not be (the next start shows what is)"
+        )
     if kept := kept_note(cache):  # it said nothing of them: whether the encoder's work was lost
         saved += f"; {kept} (the same command again reuses them)"
     return f"{saved}. YOLO + COCO: python -m segmentation.annotate --out {quote(str(session.out))} --export"
@@ -984,15 +990,45 @@ def build_app(
     )
 
 
-def run_server(app: FastAPI, sock: socket.socket) -> None:
-    """Serves ``app`` on the bound ``sock`` until Ctrl+C (uvicorn shuts down gracefully first)."""
+def run_server(app: FastAPI, sock: socket.socket) -> bool:
+    """Serves ``app`` on the bound ``sock`` until Ctrl+C (uvicorn shuts down gracefully first).
+
+    Returns:
+        Whether a second Ctrl+C stopped it at once, before the requests then in flight were answered.
+        Those get no answer (the page says the server stopped) rather than a 500, and their
+        cancellation is not logged: it printed some 300 lines of CancelledError tracebacks.
+    """
+    import asyncio
+    import logging
+
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            if self.force_exit:  # the tasks in flight are cancelled next: no 500 for them, no answer
+                for connection in list(self.server_state.connections):
+                    if connection.transport is not None:
+                        connection.transport.abort()
+
+    server = Server(uvicorn.Config(app, log_level="warning"))
+
+    def not_a_forced_cancel(record: logging.LogRecord) -> bool:
+        # a request's cancellation comes with exc_info; the lifespan's as starlette's traceback text
+        cancelled = (record.exc_info and record.exc_info[0] is asyncio.CancelledError) or str(
+            record.msg
+        ).rstrip().endswith("CancelledError")
+        return not (server.force_exit and cancelled)
+
+    log = logging.getLogger("uvicorn.error")
+    log.addFilter(not_a_forced_cancel)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn has shut down gracefully and re-raises the Ctrl+C it caught
+    finally:
+        log.removeFilter(not_a_forced_cancel)
+    return server.force_exit
 
 
 def option_lines(args: argparse.Namespace, *, colour_head: bool, colour_prompt: bool = False) -> list[str]:

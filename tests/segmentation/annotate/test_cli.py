@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -32,6 +33,7 @@ from segmentation.annotate.__main__ import (
     option_lines,
     parse_port,
     socket_address,
+    stopped_line,
     url_for,
 )
 from segmentation.annotate.session import AnnotationSession
@@ -740,6 +742,11 @@ def test_the_stopped_line_says_how_many_embeddings_the_page_encoded_into_its_cac
     serve_page(page_args(folder, tmp_path))  # the same photos again: read from the cache, none encoded
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == f"stopped; everything accepted is saved in {out}. {export}"
+    session = AnnotationSession.read(out)
+    assert stopped_line(session, SimpleNamespace(written=0), forced=True) == (  # a second Ctrl+C
+        f"stopped at once (second Ctrl+C); everything the page showed as saved is in {out}, a change sent "
+        f"in the last moment may not be (the next start shows what is). {export}"
+    )
 
 
 def test_the_start_up_lines_name_the_files_left_out_as_no_image(photos, tmp_path, capsys, serve_page):
@@ -1538,3 +1545,69 @@ def test_rename_category_renames_the_tree_folder_with_the_classes_and_exports(ph
     )
     assert main(["--out", str(out), "--rename-category", "x", "--detector", "best.pt"]) == 2
     assert "error: --rename-category renames and exits; --proposals and --detector" in capsys.readouterr().err
+
+
+SLOW_SAVES = """
+import socket, sys, time
+from pathlib import Path
+from fastapi import FastAPI
+from segmentation.annotate.__main__ import run_server
+
+folder = Path(sys.argv[1])
+app = FastAPI()
+
+@app.post("/api/save/{n}")
+def save(n: int) -> dict:  # in a worker thread, as the page's saves
+    (folder / f"started{n}").touch()
+    time.sleep(2)
+    (folder / f"saved{n}").touch()
+    return {"saved": n}
+
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(8)  # the requests sent as soon as the port is known wait for the server
+print(sock.getsockname()[1], flush=True)
+print("forced" if run_server(app, sock) else "graceful", flush=True)
+"""
+
+
+def test_a_second_ctrl_c_during_saves_stops_quietly_with_no_500(tmp_path):
+    import threading
+    import urllib.error
+
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SAVES, str(tmp_path)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    answers = []
+
+    def post(n: int) -> None:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/save/{n}", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answers.append(response.status)
+        except urllib.error.HTTPError as error:
+            answers.append(error.code)
+        except OSError:  # no answer: the page says the server stopped
+            answers.append(None)
+
+    try:
+        port = int(process.stdout.readline())
+        posts = [threading.Thread(target=post, args=(n,)) for n in range(3)]
+        for thread in posts:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("started*"))) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+        for thread in posts:
+            thread.join(timeout=30)
+    finally:
+        process.kill()
+    assert rest == "forced\n"  # no traceback of the cancelled saves
+    assert 500 not in answers and len(answers) == 3
