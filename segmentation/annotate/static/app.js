@@ -968,7 +968,11 @@ function redo() {
   change("/api/redo", { image: state.current }, () => showMessage("redone"));
 }
 
+// The button stays disabled until the answer: a second click ran a second export over the first.
 async function exportDataset() {
+  const button = $("export");
+  if (button.disabled) return;
+  button.disabled = true;
   showMessage("exporting YOLO + COCO ...");
   try {
     const result = await api("POST", "/api/export", { task: "detect" });
@@ -978,6 +982,8 @@ async function exportDataset() {
     showMessage(`exported to ${result.out}`);
   } catch (error) {
     showError(error);
+  } finally {
+    button.disabled = false;
   }
 }
 

@@ -563,3 +563,21 @@ def test_a_server_that_does_not_answer_is_named_as_such(served, page, defect_cen
     message = page.inner_text("#message")
     assert message.startswith("no answer from the annotation server (stopped?)"), message
     assert "/api/predict" in message
+
+
+def test_the_export_button_waits_for_the_export_it_started(served, page):
+    """A second click while an export ran sent a second export, writing over the first."""
+    url, _, _ = served
+    held = []  # the export requests, answered once both clicks are made
+    page.route("**/api/export", lambda route: held.append(route))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    page.click("#export")
+    while not held:
+        page.wait_for_timeout(10)
+    assert page.is_disabled("#export")
+    page.click("#export", force=True)  # a disabled button takes no click
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_function("() => !document.querySelector('#export').disabled")
