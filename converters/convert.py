@@ -569,12 +569,13 @@ def faint_mask_warnings(samples: Sequence[Sample]) -> list[str]:
 INVERTED_MASK_SHARE = 0.9
 
 
-def inverted_mask_warnings(samples: Sequence[Sample]) -> list[str]:
+def inverted_mask_warnings(samples: Sequence[Sample], *, drawn: bool = False) -> list[str]:
     """One line when masks mark nearly all of their image as defect, as inverted masks do.
 
     A mask drawn black on white (defect 0, background 255) is read as it is stored: every value > 0 is
     defect, so the background becomes one instance around the whole photo, with the real defects as
-    its holes, and nothing else says so.
+    its holes, and nothing else says so. ``drawn``: the masks were drawn on the annotation page (its
+    export), which writes them itself: no file is inverted, so the line asks to check the photo there.
     """
     shares = ((s, sum(i.area for i in s.instances) / (s.width * s.height)) for s in samples if s.instances)
     inverted = [(sample, share) for sample, share in shares if share > INVERTED_MASK_SHARE]
@@ -582,6 +583,12 @@ def inverted_mask_warnings(samples: Sequence[Sample]) -> list[str]:
         return []
     masks = "1 mask marks" if len(inverted) == 1 else f"{len(inverted)} masks mark"
     first, share = inverted[0]
+    if drawn:  # the page wrote the masks: 'save the defects non-zero on 0' fits no file here
+        return [
+            f"{masks} more than {INVERTED_MASK_SHARE:.0%} of the photo as defect, e.g. "
+            f"{first.record.image.name} ({share:.0%}): check it on the page, a mask of the background "
+            "around a defect is exported as one defect (delete it and click the defect itself)"
+        ]
     return [
         f"{masks} more than {INVERTED_MASK_SHARE:.0%} of the image as defect, e.g. {first.record.mask} "
         f"({share:.0%}), as an inverted mask (defect black on white) does, and every value > 0 "
@@ -797,7 +804,7 @@ def conversion_warnings(
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
         + soft_mask_warnings(samples)
         + faint_mask_warnings(samples)
-        + inverted_mask_warnings(samples)
+        + inverted_mask_warnings(samples, drawn=config.keep_splits is not None)  # the page's export
         + conflict_warnings(samples)
     )
 

@@ -878,3 +878,16 @@ def test_a_category_renamed_keeps_each_photo_in_its_split(photos, tmp_path):
     after = json.loads(path.read_text())
     for split in ("train", "val", "test"):
         assert after[split] == [key.replace("out/", "lot_7/", 1) for key in splits[split]]
+
+
+def test_a_mask_drawn_over_nearly_all_the_photo_is_no_inverted_file(photos, tmp_path):
+    # the converters' advice for an inverted file, 'save the defects non-zero on 0', fits no page mask
+    folder, _ = photos
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch"])
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (0, 0, 160, 115)))  # 96%
+    session.add_instance("b.jpg", class_name="scratch", mask=blob((150, 100), (5, 5, 30, 30)))
+    [warning] = [line for line in session.export().warnings if "% of the" in line]
+    assert warning == (
+        "1 mask marks more than 90% of the photo as defect, e.g. a.png (96%): check it on the page, a mask "
+        "of the background around a defect is exported as one defect (delete it and click the defect itself)"
+    )
