@@ -59,7 +59,7 @@ from segmentation.run_setup import augment_line, grey_data_warning
 from segmentation.train import crop_rule, train
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from segment_anything.modeling import Sam
 
@@ -226,11 +226,8 @@ def cross_validate(
     announce_rounds(data, pool, config)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
-    check_no_live_folds_run(work)  # one started while the base model loaded
-    if not resume:  # only now: bad data, a K it cannot deal or base weights that do not load cost no run
-        clear_folds_run(work)
-    marker = mark_folds_run(work)
-    try:
+    # only now: bad data, a K it cannot deal or base weights that do not load cost no run
+    with _folds_run_marked(work, resume=resume):
         write_plan(work, k, seed, settings)  # before any round: a resume with another K... is refused
         results = []
         for fold in folds:
@@ -242,9 +239,27 @@ def cross_validate(
             )
         if finish is not None:
             finish(results)
+    return results
+
+
+@contextlib.contextmanager
+def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[None]:
+    """Holds ``work`` for this ``--folds`` run while the block writes there.
+
+    Refuses another run writing there now (:func:`~segmentation.folds.check_no_live_folds_run`: one
+    started while the base model loaded), removes an earlier run unless ``resume``
+    (:func:`~segmentation.folds.clear_folds_run`, before this run's marker: it removes every file in
+    ``work``), then puts this run's marker there (:func:`~segmentation.folds.mark_folds_run`) and removes
+    it however the block ends.
+    """
+    check_no_live_folds_run(work)
+    if not resume:
+        clear_folds_run(work)
+    marker = mark_folds_run(work)
+    try:
+        yield
     finally:
         marker.unlink(missing_ok=True)
-    return results
 
 
 def announce_rounds(data: str | Path, pool: list[PooledImage], config: dict) -> None:
