@@ -7,6 +7,7 @@ import re
 import struct
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -1102,17 +1103,27 @@ def test_a_damaged_exif_is_one_warning_line_naming_the_photo_not_a_python_warnin
     )
 
 
+def once_per_place_warnings_around(call: Callable[[], object]) -> list[str]:
+    """The messages shown of a once-per-place warning ("shown once") given after each of three ``call``s:
+    ``["shown once"]`` unless ``call`` clears Python's record of the warnings shown."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            call()
+            warnings.warn("shown once", UserWarning, stacklevel=1)
+    return [str(warning.message) for warning in caught]
+
+
 def test_reading_images_leaves_a_once_per_place_python_warning_once(tmp_path):
     # each read entered warnings.catch_warnings, which clears Python's record of the warnings shown: a
     # warning shown once per place (a model's, in a loop over photos) came again after every photo read
     photo = tmp_path / "plain.jpg"
     Image.new("RGB", (12, 8)).save(photo)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        for _ in range(3):
-            assert image_size(photo) == (12, 8) and exif_orientation(photo) == 1 and not has_alpha(photo)
-            warnings.warn("shown once", UserWarning, stacklevel=1)
-    assert [str(warning.message) for warning in caught] == ["shown once"]
+
+    def read() -> None:
+        assert image_size(photo) == (12, 8) and exif_orientation(photo) == 1 and not has_alpha(photo)
+
+    assert once_per_place_warnings_around(read) == ["shown once"]
 
 
 def test_checking_tiff_masks_leaves_a_once_per_place_python_warning_once(tmp_path):
@@ -1120,12 +1131,7 @@ def test_checking_tiff_masks_leaves_a_once_per_place_python_warning_once(tmp_pat
     # per place came again after every mask checked
     mask = tmp_path / "000_mask.tif"
     Image.new("L", (12, 8)).save(mask)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        for _ in range(3):
-            check_mask_upright(mask)
-            warnings.warn("shown once", UserWarning, stacklevel=1)
-    assert [str(warning.message) for warning in caught] == ["shown once"]
+    assert once_per_place_warnings_around(lambda: check_mask_upright(mask)) == ["shown once"]
 
 
 def test_a_damaged_exif_line_is_written_above_a_progress_bar_not_after_it(tmp_path, capsys):
