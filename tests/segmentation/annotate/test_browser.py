@@ -121,6 +121,20 @@ def wait_image(page, key: str) -> None:
     page.wait_for_function(f"() => document.querySelector('#image-name').textContent.endsWith('{key}')")
 
 
+def enter_with_the_save_held(page, url: str, defect: tuple[float, float]) -> list:
+    """Opens ``url``, previews a click on ``defect`` and presses Enter; returns the held accept request
+    (one route, to ``continue_()``), not answered until the test lets it go."""
+    held = []
+    page.route("**/api/accept", lambda route: held.append(route))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    preview_click(page, *defect)
+    page.keyboard.press("Enter")
+    while not held:
+        page.wait_for_timeout(10)
+    return held
+
+
 def drag_box(page, corner: tuple[int, int], opposite: tuple[int, int]) -> None:
     """Drags a box prompt between two points given in image pixels."""
     start = page.evaluate(f"() => window.annotator.imageToClient({corner[0]}, {corner[1]})")
@@ -509,14 +523,8 @@ def test_a_click_made_before_enter_is_answered_stays_on_screen(served, page, def
     prompt was on screen by then, so that click's mask vanished unsaved (on a large photo a save
     takes a while; the same on the next photo, opened meanwhile)."""
     url, session, truths = served
-    held = []  # the accept request, answered once the next click's mask is on screen
-    page.route("**/api/accept", lambda route: held.append(route))
-    page.goto(url)
-    wait_body(page, "d.embedding === 'ready'")
-    preview_click(page, *defect_centre(truths["a.png"]))
-    page.keyboard.press("Enter")
-    while not held:
-        page.wait_for_timeout(10)
+    # the accept request, answered once the next click's mask is on screen
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
     predictions = int(page.evaluate("() => document.body.dataset.predictions"))
     click_image(page, 5, 5)
     page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
@@ -535,14 +543,8 @@ def test_a_save_answered_after_the_next_photo_opened_updates_the_list(served, pa
     """Enter, then → before the save answers: the list's dot and the counts of the photo left kept
     saying unlabelled (the answer set its status but redrew neither)."""
     url, session, truths = served
-    held = []  # the accept request, answered once the next photo is open
-    page.route("**/api/accept", lambda route: held.append(route))
-    page.goto(url)
-    wait_body(page, "d.embedding === 'ready'")
-    preview_click(page, *defect_centre(truths["a.png"]))
-    page.keyboard.press("Enter")
-    while not held:
-        page.wait_for_timeout(10)
+    # the accept request, answered once the next photo is open
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
     page.keyboard.press("ArrowRight")
     wait_image(page, "b.jpg")
     wait_body(page, "d.embedding === 'ready'")
