@@ -1488,24 +1488,33 @@ def test_an_exist_ok_rerun_from_its_own_last_pt_leaves_no_earlier_plots(
     assert sorted(p.name for p in (run / "weights").iterdir()) == ["best.pt", "last.pt"]  # no save_period
 
 
+def ctrl_c_after(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """Makes ultralytics' ``BaseTrainer.<method>`` (``save_model``, ``save_metrics``) do its work, then raise
+    ``KeyboardInterrupt``, as a Ctrl-C just after it would."""
+    from ultralytics.engine.trainer import BaseTrainer
+
+    original = getattr(BaseTrainer, method)
+
+    def then_stop(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BaseTrainer, method, then_stop)
+
+
+def train_until_ctrl_c(tiny_dataset: Path, tmp_path: Path, *extra: str) -> None:
+    """Trains a tiny ``yolo11n.yaml`` run with the ``extra`` overrides, which a Ctrl-C stops."""
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", *extra)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(YOLO11_CONFIG, overrides))
+
+
 def test_a_ctrl_c_after_an_epoch_names_the_weights_and_a_command_that_trains_on(
     tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
 ):
     # it said only "interrupted": the way on (model= the run's last.pt) was for the user to know
-    from ultralytics.engine.trainer import BaseTrainer
-
-    save_model = BaseTrainer.save_model
-
-    def save_then_stop(self):
-        save_model(self)
-        raise KeyboardInterrupt  # Ctrl-C once the first epoch's weights are written
-
-    monkeypatch.setattr(BaseTrainer, "save_model", save_then_stop)
-    overrides = tiny_run(
-        tiny_dataset, tmp_path, "model=yolo11n.yaml", "epochs=3", "name=stopped", "exist_ok=true"
-    )
-    with pytest.raises(KeyboardInterrupt):
-        train(build_config(YOLO11_CONFIG, overrides))
+    ctrl_c_after(monkeypatch, "save_model")  # Ctrl-C once the first epoch's weights are written
+    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=3", "name=stopped", "exist_ok=true")
     run = (tmp_path / "runs" / "stopped").absolute()
     assert capsys.readouterr().err.endswith(
         f"stopped; {run / 'weights' / 'last.pt'} holds the last finished epoch; train on from it (a new "
@@ -1524,9 +1533,7 @@ def test_a_ctrl_c_before_the_first_weights_removes_the_run_folder_it_made(
         raise KeyboardInterrupt
 
     monkeypatch.setattr("detection.train.fit", stop)
-    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=cut", f"exist_ok={exist_ok}")
-    with pytest.raises(KeyboardInterrupt):
-        train(build_config(YOLO11_CONFIG, overrides))
+    train_until_ctrl_c(tiny_dataset, tmp_path, "name=cut", f"exist_ok={exist_ok}")
     run = (tmp_path / "runs" / "cut").absolute()
     err = capsys.readouterr().err
     if exist_ok:  # a folder it may share with an earlier run: left
@@ -1543,20 +1550,8 @@ def test_a_ctrl_c_after_an_epoch_of_a_save_false_run_keeps_its_run_folder(
 ):
     # save=false saves no weights before the last epoch: a Ctrl-C in the second epoch removed the run folder,
     # the first epoch's results.csv with it, saying it stopped 'before the first epoch's weights were saved'
-    from ultralytics.engine.trainer import BaseTrainer
-
-    save_metrics = BaseTrainer.save_metrics
-
-    def save_then_stop(self, metrics):
-        save_metrics(self, metrics)
-        raise KeyboardInterrupt  # Ctrl-C once the first epoch's results are written
-
-    monkeypatch.setattr(BaseTrainer, "save_metrics", save_then_stop)
-    overrides = tiny_run(
-        tiny_dataset, tmp_path, "model=yolo11n.yaml", "epochs=3", "name=nosave", "save=false"
-    )
-    with pytest.raises(KeyboardInterrupt):
-        train(build_config(YOLO11_CONFIG, overrides))
+    ctrl_c_after(monkeypatch, "save_metrics")  # Ctrl-C once the first epoch's results are written
+    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=3", "name=nosave", "save=false")
     run = tmp_path / "runs" / "nosave"
     assert (run / "results.csv").is_file() and (run / "config.yaml").is_file()
     assert "removed" not in capsys.readouterr().err
