@@ -9,6 +9,7 @@ one error line before anything is written.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -163,10 +164,11 @@ def load_train_config(
     except UserError as error:
         raise with_source(error, path, overrides, flags) from None
     # "out: ~/runs" in a config file (or a quoted out='~/runs') made a folder named "~" in the working
-    # folder, and "data: ~/sets/lot_7" was refused as missing
+    # folder, and "data: ~/sets/lot_7" was refused as missing. os.path's, not Path's: a folder named
+    # ~lot_7 (no such user) stays that folder, as in a shell; Path.expanduser raised RuntimeError
     for key in ("data", "checkpoint", "cache_dir", "out"):
         if isinstance(config[key], str) and config[key].startswith("~"):
-            config[key] = str(Path(config[key]).expanduser())
+            config[key] = os.path.expanduser(config[key])
     return config
 
 

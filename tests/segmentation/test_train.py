@@ -1393,6 +1393,9 @@ def test_a_home_folder_in_out_and_cache_dir_is_expanded(tmp_path, monkeypatch):
     assert (config["out"], config["cache_dir"]) == (f"{tmp_path}/home/runs/sam", f"{tmp_path}/home/cache")
     assert (config["data"], config["checkpoint"]) == (f"{tmp_path}/home/sets/lot_7", f"{tmp_path}/home/w.pt")
     assert load_train_config(None, ["out=runs/~x"])["out"] == "runs/~x"  # only a leading ~ is the home
+    # ~ and a name that is no user's is a folder of that name, as in a shell (Path.expanduser raised
+    # RuntimeError: a traceback)
+    assert load_train_config(None, ["out=~lot_7_no_such_user"])["out"] == "~lot_7_no_such_user"
 
 
 @pytest.mark.parametrize("name", ["last.pt", "decoder.pt"])
