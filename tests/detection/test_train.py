@@ -341,6 +341,14 @@ def test_a_run_name_or_project_that_reads_as_a_number_is_a_folder_name(
     assert run_dir(check_config(config), "yolo11n.pt", data) == tmp_path / "7" / "2024"
 
 
+def test_a_project_of_a_tilde_and_no_users_name_is_that_folder(tiny_dataset: Path) -> None:
+    # project=~lot_7 (no such user) stopped with a RuntimeError traceback from Path.expanduser; a shell
+    # leaves it as the folder '~lot_7'
+    data = tiny_dataset / "data.yaml"
+    config = build_config(YOLO11_CONFIG, [f"data={data}", "project=~lot_7_no_such_user"])
+    assert check_config(config)["project"] == "~lot_7_no_such_user"
+
+
 @pytest.mark.parametrize("value", [False, None, "", "False", "false"])
 def test_resume_off_in_any_spelling_is_taken(value) -> None:
     assert check_config({**default_config(), "resume": value})["resume"] == value
