@@ -12,6 +12,7 @@ refuse a path that is not UTF-8 (:func:`common.folders.check_utf8_path`), which 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -92,7 +93,7 @@ def data_yaml_of(data: P, *, given: str | None = None, flag: str = "--data") -> 
     'datasets/metal_nut_yolo/data.yaml'
     """
     check_utf8_path(data, flag=flag)
-    folder = Path(data).expanduser()
+    folder = Path(os.path.expanduser(data))  # ~lot_7 (no such user): that folder, as in a shell
     if not folder.is_dir():
         return data
     if not (folder / DATA_YAML).is_file():

@@ -428,7 +428,7 @@ def check_utf8_path(path: str | Path, *, flag: str) -> None:
     Raises:
         UserError: one line naming ``flag``, the name as bytes and the folder holding it.
     """
-    check_utf8_names(Path(path).expanduser().absolute(), flag=flag)
+    check_utf8_names(Path(os.path.expanduser(path)).absolute(), flag=flag)
 
 
 def output_name(file_name: str) -> str:

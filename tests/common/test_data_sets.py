@@ -137,3 +137,13 @@ def test_a_utf8_data_set_path_with_other_characters_is_taken(tmp_path):
     data = _converted(tmp_path / "M\u00fcll" / "\u691c\u67fb")  # 'Müll' in UTF-8, a Japanese folder
     assert data_set_folder(data / "data.yaml") == data
     assert data_yaml_of(data) == data / "data.yaml"
+
+
+def test_a_folder_named_tilde_and_no_users_name_is_that_folder(tmp_path, monkeypatch):
+    # data=~lot_7 (no such user; a shell leaves it so) stopped with a RuntimeError traceback from
+    # Path.expanduser ('Could not determine home directory.'), in check_utf8_path and data_yaml_of
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "~lot_7_no_such_user").mkdir()
+    (tmp_path / "~lot_7_no_such_user" / "data.yaml").write_text("names: [a]\n")
+    assert data_yaml_of("~lot_7_no_such_user") == "~lot_7_no_such_user/data.yaml"
+    assert data_yaml_of("~no_such_user/x.yaml") == "~no_such_user/x.yaml"
