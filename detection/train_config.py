@@ -442,7 +442,7 @@ def data_path(config: Mapping) -> Path:
     """The ``data.yaml`` to train on; :class:`UserError` when ``data`` is not set."""
     if not config.get("data"):
         raise UserError("no data set: pass data=PATH/data.yaml (written by converters.mvtec2yolo)")
-    return Path(config["data"]).expanduser()
+    return Path(os.path.expanduser(config["data"]))  # ~lot_7 (no such user): that folder, as a shell
 
 
 def config_categories(config: Mapping) -> list[str]:

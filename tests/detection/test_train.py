@@ -349,6 +349,14 @@ def test_a_project_of_a_tilde_and_no_users_name_is_that_folder(tiny_dataset: Pat
     assert check_config(config)["project"] == "~lot_7_no_such_user"
 
 
+def test_a_data_path_of_a_tilde_and_no_users_name_is_that_file() -> None:
+    # data=~lot_7/data.yaml (no such user) stopped with a RuntimeError traceback from Path.expanduser
+    # before the missing file was named
+    from detection.train_config import data_path
+
+    assert data_path({"data": "~lot_7_no_such_user/data.yaml"}) == Path("~lot_7_no_such_user/data.yaml")
+
+
 @pytest.mark.parametrize("value", [False, None, "", "False", "false"])
 def test_resume_off_in_any_spelling_is_taken(value) -> None:
     assert check_config({**default_config(), "resume": value})["resume"] == value
