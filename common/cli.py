@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -96,8 +97,9 @@ def _handling(signum: int, handler: Callable[[int, object], None]) -> Iterator[N
 def user_path(text: str) -> Path:
     """An argparse ``type`` for a folder option: a leading ``~`` is the home folder even when quoted
     (``--out '~/runs'``), as in a training config (:mod:`segmentation.train_config`), not a folder named
-    ``~`` in the working folder."""
-    return Path(text).expanduser()
+    ``~`` in the working folder. ``~name`` with no such user stays that folder name, as a shell leaves it
+    (:func:`os.path.expanduser`: :meth:`Path.expanduser` raises a RuntimeError, a traceback here)."""
+    return Path(os.path.expanduser(text))
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

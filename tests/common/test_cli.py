@@ -93,6 +93,8 @@ def test_a_folder_option_reads_a_quoted_tilde_as_the_home_folder(tmp_path, monke
     parser.add_argument("--out", type=user_path)
     assert parser.parse_args(["--out", "~/runs"]).out == tmp_path / "runs"
     assert parser.parse_args(["--out", "runs/~"]).out.as_posix() == "runs/~"  # only a leading one
+    # ~name with no such user is that folder, as a shell leaves it (Path.expanduser raised a RuntimeError)
+    assert parser.parse_args(["--out", "~no_user_lot_7/runs"]).out.as_posix() == "~no_user_lot_7/runs"
     assert exit_code(lambda: parser.parse_args(["--out", ""])) == EXIT_USER_ERROR  # refused as a Path is
     assert "argument --out: is empty ('';" in capsys.readouterr().err
 
