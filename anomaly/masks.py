@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from anomaly.regions import Region, map_regions
+from common.cli import user_path
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import embeddings_root
@@ -405,7 +406,7 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
     """``--cache-dir`` and ``--no-cache``: where SAM's embeddings of the photos are kept."""
     parser.add_argument(
         "--cache-dir",
-        type=Path,
+        type=user_path,
         help="SAM embedding cache, shared with inspection (default: <cache root>/embeddings)",
     )
     parser.add_argument(

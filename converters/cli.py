@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, exit_code, user_path
 from common.errors import UserError
 from converters.coco import SEGMENTATION_MODES
 from converters.convert import LINK_MODES, TASKS, ConvertConfig, convert, format_report
@@ -29,7 +28,7 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
     )
     io = parser.add_argument_group("input and output")
     io.add_argument(
-        "--root", type=Path, help="folder of categories, or one category folder (not with --images)"
+        "--root", type=user_path, help="folder of categories, or one category folder (not with --images)"
     )
     io.add_argument(
         "--layout",
@@ -37,10 +36,12 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         help="read every category as this layout; unset: detected per category",
     )
     io.add_argument(
-        "--images", type=Path, help="folder layout: a folder of defect images (instead of --root)"
+        "--images", type=user_path, help="folder layout: a folder of defect images (instead of --root)"
     )
-    io.add_argument("--masks", type=Path, help="folder layout: their masks, <stem>.png or <stem>_mask.png")
-    io.add_argument("--good", type=Path, help="folder layout: a folder of good images")
+    io.add_argument(
+        "--masks", type=user_path, help="folder layout: their masks, <stem>.png or <stem>_mask.png"
+    )
+    io.add_argument("--good", type=user_path, help="folder layout: a folder of good images")
     io.add_argument(
         "--category",
         nargs="+",
@@ -49,7 +50,7 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         help="categories to convert; empty = all under --root. With --images: the one category's name "
         "(default: the name of the folder holding --images)",
     )
-    io.add_argument("--out", type=Path, required=True, help="data set folder to write")
+    io.add_argument("--out", type=user_path, required=True, help="data set folder to write")
     io.add_argument(
         f"--{other}", action="store_true", help=f"also write {other.upper()} into the same folder"
     )
@@ -83,7 +84,7 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         "pixel value (LOCO's defects_config.json)",
     )
     cls.add_argument(
-        "--mask-values", type=Path, help='JSON mapping mask pixel values to classes, {"255": "cut"}'
+        "--mask-values", type=user_path, help='JSON mapping mask pixel values to classes, {"255": "cut"}'
     )
     cls.add_argument("--min-area", type=int, default=1, help="drop connected regions with fewer pixels")
     cls.add_argument("--strict", action="store_true", help="turn warnings (e.g. empty masks) into errors")
@@ -104,7 +105,9 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         help="good images added per defect image in each split (capped by how many exist)",
     )
     split.add_argument("--seed", type=int, default=0, help="seed of the split")
-    split.add_argument("--splits", type=Path, help="reuse this splits.json instead of drawing a new split")
+    split.add_argument(
+        "--splits", type=user_path, help="reuse this splits.json instead of drawing a new split"
+    )
     split.add_argument(
         "--split-from-layout",
         action="store_true",

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from common.cli import OneLineParser, command_name, exit_code
+from common.cli import OneLineParser, command_name, exit_code, user_path
 from common.coco import read_coco_index
 from common.config import read_yaml
 from common.data_sets import DATA_YAML, data_set_folder
@@ -669,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Check a converted data set with ultralytics (YOLO) and pycocotools (COCO).",
     )
     parser.add_argument(
-        "folder", type=Path, help="data set folder written by mvtec2yolo / mvtec2coco, or its data.yaml"
+        "folder", type=user_path, help="data set folder written by mvtec2yolo / mvtec2coco, or its data.yaml"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}

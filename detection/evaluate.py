@@ -45,7 +45,14 @@ from typing import Any
 
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, keep_interrupts
+from common.cli import (
+    DefaultsHelpFormatter,
+    OneLineParser,
+    command_name,
+    exit_code,
+    keep_interrupts,
+    user_path,
+)
 from common.data_sets import data_yaml_of
 from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
@@ -591,9 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
         "anomaly AUROC of detection weights on a converted data set split.",
     )
     parser.add_argument(
-        "--data", type=Path, required=True, help="data set folder written by the converters, or its data.yaml"
+        "--data",
+        type=user_path,
+        required=True,
+        help="data set folder written by the converters, or its data.yaml",
     )
-    parser.add_argument("--weights", type=Path, required=True, help="weights to score (a run's best.pt)")
+    parser.add_argument("--weights", type=user_path, required=True, help="weights to score (a run's best.pt)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
     parser.add_argument("--conf", type=float, default=0.25, help="box score that makes an image defective")
     parser.add_argument(
@@ -602,7 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pick --conf on this split instead (best defect-type accuracy there; e.g. val)",
     )
     parser.add_argument(
-        "--coco", dest="coco_file", type=Path, help="COCO ground truth (annotations/instances_SPLIT.json)"
+        "--coco",
+        dest="coco_file",
+        type=user_path,
+        help="COCO ground truth (annotations/instances_SPLIT.json)",
     )
     parser.add_argument(
         "--imgsz",
@@ -612,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=16, help="images per validator batch")
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: first GPU, else CPU)")
     parser.add_argument(
-        "--out", type=Path, help="output folder, used as is (default: runs/detect/evaluate, numbered)"
+        "--out", type=user_path, help="output folder, used as is (default: runs/detect/evaluate, numbered)"
     )
     parser.add_argument(
         "--no-plots", dest="plots", action="store_false", help="skip ultralytics' curves and matrices"

@@ -40,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.errors import UserError, one_line
 from common.folders import (
     build_folder,
@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
         description="Defect boxes and a per-image call (defect type or good) on new images, whole or tiled.",
     )
-    parser.add_argument("--weights", type=Path, required=True, help="a run's weights/best.pt")
+    parser.add_argument("--weights", type=user_path, required=True, help="a run's weights/best.pt")
     parser.add_argument(
         "--source",
         required=True,
@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         default=Path("runs/detect/predict"),
         help=f"folder for {PREDICTIONS_FILE} and {OVERLAYS_DIR}/ (default: runs/detect/predict here)",
     )

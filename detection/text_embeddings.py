@@ -55,7 +55,7 @@ from shlex import quote
 
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.data_sets import data_yaml_of
 from common.errors import UserError, one_line
 from common.folders import check_creatable, check_utf8_path
@@ -191,17 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     names.add_argument("--names", nargs="+", action="extend", help="class names (text prompts)")
     names.add_argument(
         "--data",
-        type=Path,
+        type=user_path,
         help="take the class names from this data.yaml (or the data set folder holding it)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="table file to write (.pt)")
+    parser.add_argument("--out", type=user_path, required=True, help="table file to write (.pt)")
     parser.add_argument(
         "--fixed",
         action="store_true",
         help="fixed seeded random unit vectors instead of CLIP: a closed-set detector, not open-vocabulary",
     )
     parser.add_argument("--seed", type=int, help="seed of --fixed vectors (default: 0)")
-    parser.add_argument("--clip-weights", type=Path, help="local CLIP ViT-B/32 weights (ViT-B-32.pt)")
+    parser.add_argument("--clip-weights", type=user_path, help="local CLIP ViT-B/32 weights (ViT-B-32.pt)")
     parser.add_argument(
         "--download",
         action="store_true",

@@ -62,7 +62,14 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from common.cli import OneLineParser, command_name, exit_code, keep_interrupts, raise_swallowed_interrupt
+from common.cli import (
+    OneLineParser,
+    command_name,
+    exit_code,
+    keep_interrupts,
+    raise_swallowed_interrupt,
+    user_path,
+)
 from common.config import project_path, save_config, with_source
 from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
@@ -937,7 +944,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config",
-        type=Path,
+        type=user_path,
         help="run config YAML, e.g. configs/detection/yolo11n_world.yaml (make demo's recipe); "
         "without one: built-in defaults (yolov8s-worldv2.yaml from random weights)",
     )

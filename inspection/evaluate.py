@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.data_sets import data_set_folder
 from common.errors import UserError, few
 from common.folders import (
@@ -573,7 +573,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     data = parser.add_argument_group("data and report")
     data.add_argument(
-        "--data", type=Path, required=True, help="data set folder written by the converters, or its data.yaml"
+        "--data",
+        type=user_path,
+        required=True,
+        help="data set folder written by the converters, or its data.yaml",
     )
     data.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
     data.add_argument(
@@ -583,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(--conf breaks ties); default: --conf as given",
     )
     data.add_argument(
-        "--out", type=Path, required=True, help="report folder (refused if it exists, not empty)"
+        "--out", type=user_path, required=True, help="report folder (refused if it exists, not empty)"
     )
     data.add_argument("--overwrite", action="store_true", help="replace an existing --out once done")
     data.add_argument(

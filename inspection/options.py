@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anomaly.data import check_sizes
+from common.cli import user_path
 from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import embeddings_root, recorded_path
@@ -264,10 +265,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--detector``, ``--sam``, ``--model``, ``--base-checkpoint``, ``--no-colour-head``,
     ``--no-colour-prompt`` and the anomaly regions' flags (:func:`add_anomaly_arguments`)."""
     models = parser.add_argument_group("models")
-    models.add_argument("--detector", type=Path, required=True, help="a detection run's weights/best.pt")
+    models.add_argument("--detector", type=user_path, required=True, help="a detection run's weights/best.pt")
     models.add_argument(
         "--sam",
-        type=Path,
+        type=user_path,
         help="decoder.pt from segmentation.train, or a full sam_finetuned.pth (with --model); "
         "default: zero-shot SAM",
     )
@@ -275,7 +276,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", help=f"SAM model: {', '.join(sorted(SAM_MODELS))} (read from decoder.pt; default vit_t)"
     )
     models.add_argument(
-        "--base-checkpoint", type=Path, help="base SAM weights under decoder.pt (default: official)"
+        "--base-checkpoint", type=user_path, help="base SAM weights under decoder.pt (default: official)"
     )
     models.add_argument(
         "--no-colour-head",
@@ -296,7 +297,7 @@ def add_anomaly_arguments(parser: argparse.ArgumentParser) -> None:
     regions = parser.add_argument_group("anomaly regions (a second source of boxes)")
     regions.add_argument(
         "--anomaly-run",
-        type=Path,
+        type=user_path,
         help="an anomaly.train run folder: each region of its map becomes one more box for SAM, "
         "class 'anomaly' (photos must be of the size it was fit on)",
     )
@@ -344,7 +345,9 @@ def add_running_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--max-det", type=int, default=300, help="boxes kept per photo")
     run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
-    run.add_argument("--cache-dir", type=Path, help="SAM embedding cache (default: <cache root>/embeddings)")
+    run.add_argument(
+        "--cache-dir", type=user_path, help="SAM embedding cache (default: <cache root>/embeddings)"
+    )
     run.add_argument("--no-cache", action="store_true", help="compute every embedding, read and store none")
     run.add_argument(
         "--runtime",

@@ -42,7 +42,7 @@ from shlex import quote
 
 import yaml
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.errors import UserError
 from common.folders import (
     build_folder,
@@ -316,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument(
         "--source", required=True, help="a folder (recursive), an image, or a quoted glob pattern"
     )
-    io.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists, not empty)")
+    io.add_argument(
+        "--out", type=user_path, required=True, help="output folder (refused if it exists, not empty)"
+    )
     io.add_argument("--overwrite", action="store_true", help="replace an existing --out once the run is done")
     io.add_argument(
         "--anomaly-maps",

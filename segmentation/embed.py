@@ -35,12 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
-        type=Path,
+        type=user_path,
         required=True,
         help="data set folder with annotations/ (converters), or its data.yaml",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(SAM_MODELS), help="registry model")
-    parser.add_argument("--checkpoint", type=Path, help="base weights (default: official, cached/downloaded)")
+    parser.add_argument(
+        "--checkpoint", type=user_path, help="base weights (default: official, cached/downloaded)"
+    )
     parser.add_argument(  # --splits val --splits test is both, not test alone; none given: all
         "--splits",
         nargs="+",

@@ -926,12 +926,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
-        type=Path,
+        type=user_path,
         required=True,
         help="data set folder with annotations/ (converters), or its data.yaml",
     )
     parser.add_argument(
-        "--checkpoint", type=Path, help="decoder.pt or sam_finetuned.pth of a fine-tuning run"
+        "--checkpoint", type=user_path, help="decoder.pt or sam_finetuned.pth of a fine-tuning run"
     )
     parser.add_argument(
         "--model",
@@ -941,7 +941,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--base-checkpoint",
-        type=Path,
+        type=user_path,
         help="base SAM weights the decoder was tuned on (default: the official file)",
     )
     parser.add_argument(
@@ -1017,7 +1017,7 @@ def build_parser() -> argparse.ArgumentParser:
         "settings, or refused), keeping the rounds it trained on the same data (scored again) and training "
         "the rest",
     )
-    parser.add_argument("--config", type=Path, help="with --folds: segmentation.train config YAML")
+    parser.add_argument("--config", type=user_path, help="with --folds: segmentation.train config YAML")
     parser.add_argument(
         "--set",
         nargs="*",

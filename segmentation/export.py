@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.folders import check_utf8_path
@@ -411,10 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--checkpoint", type=Path, help="decoder.pt or a full state dict (default: the zero-shot decoder)"
+        "--checkpoint",
+        type=user_path,
+        help="decoder.pt or a full state dict (default: the zero-shot decoder)",
     )
     parser.add_argument(
-        "--out", type=Path, required=True, help="the ONNX file; <out>.json is written beside it"
+        "--out", type=user_path, required=True, help="the ONNX file; <out>.json is written beside it"
     )
     parser.add_argument(
         "--model",
@@ -422,7 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"registry model: from decoder.pt, needed for a full state dict (zero-shot: {DEFAULT_MODEL})",
     )
     parser.add_argument(
-        "--base-checkpoint", type=Path, help="base weights under decoder.pt or zero-shot (default: official)"
+        "--base-checkpoint",
+        type=user_path,
+        help="base weights under decoder.pt or zero-shot (default: official)",
     )
     parser.add_argument(
         "--return-single-mask", action="store_true", help="one mask per prompt instead of four"

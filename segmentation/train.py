@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.cli import OneLineParser, command_name, exit_code
+from common.cli import OneLineParser, command_name, exit_code, user_path
 from common.config import load_config, override_keys
 from common.errors import UserError
 from common.io import atomic_write, json_text, save_torch
@@ -525,8 +525,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog=command_name("segmentation.train"),
         description="Fine-tune SAM's mask decoder on cached embeddings. Overrides: key=value (dots nest).",
     )
-    parser.add_argument("--config", type=Path, help="YAML config (configs/segmentation/sam_decoder.yaml)")
-    parser.add_argument("--resume", type=Path, help="run folder to continue from its last.pt and args.yaml")
+    parser.add_argument(
+        "--config", type=user_path, help="YAML config (configs/segmentation/sam_decoder.yaml)"
+    )
+    parser.add_argument(
+        "--resume", type=user_path, help="run folder to continue from its last.pt and args.yaml"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. epochs=5 prompts.p_box=1.0")
     return parser
 

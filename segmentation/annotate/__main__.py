@@ -38,7 +38,7 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from common.cli import OneLineParser, command_name, exit_code
+from common.cli import OneLineParser, command_name, exit_code, user_path
 from common.errors import UserError, few, one_line
 from common.folders import check_input_file
 from converters.convert import TASKS, format_report
@@ -71,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     io = parser.add_argument_group("input and output")
     io.add_argument(
-        "--images", type=Path, help="folder of photos (searched recursively); optional on a resume"
+        "--images", type=user_path, help="folder of photos (searched recursively); optional on a resume"
     )
-    io.add_argument("--out", type=Path, required=True, help="output folder: state, MVTec category, export")
+    io.add_argument(
+        "--out", type=user_path, required=True, help="output folder: state, MVTec category, export"
+    )
     io.add_argument(
         "--classes",
         nargs="+",
@@ -107,10 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="registry name: vit_t (MobileSAM, default), vit_b, vit_l, vit_h")
     model.add_argument(
-        "--checkpoint", type=Path, help="fine-tuned decoder.pt or full sam_finetuned.pth (with --model)"
+        "--checkpoint", type=user_path, help="fine-tuned decoder.pt or full sam_finetuned.pth (with --model)"
     )
     model.add_argument(
-        "--cache-dir", type=Path, help="embedding cache (default ~/.cache/mvtec-finetune/embeddings)"
+        "--cache-dir",
+        type=user_path,
+        help="embedding cache (default: $MVTEC_FINETUNE_CACHE/embeddings if that is set, "
+        "else ~/.cache/mvtec-finetune/embeddings)",
     )
     model.add_argument(
         "--device", default="auto", help="auto (default: CUDA if present), cpu, cuda, cuda:1, ..."
@@ -159,14 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     source = review.add_mutually_exclusive_group()
     source.add_argument(
         "--proposals",
-        type=Path,
+        type=user_path,
         metavar="JSON",
         help="predictions.json of the inspection cascade or of anomaly.predict (COCO results; "
         "images.json beside it)",
     )
     source.add_argument(
         "--detector",
-        type=Path,
+        type=user_path,
         metavar="WEIGHTS",
         help="a detection run's best.pt, run on each photo as it is opened; its boxes become SAM masks",
     )

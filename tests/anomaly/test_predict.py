@@ -1082,3 +1082,14 @@ def test_a_default_out_of_the_same_folder_through_a_link_is_that_folder(tmp_path
         check_default_out(out, tmp_path / f"{again}{pattern}", overwrite=False)  # check_out's own message
     with pytest.raises(UserError, match=f"holding the predictions of {re.escape(str(tmp_path / earlier))} "):
         check_default_out(out, tmp_path / f"lot_8/photos{pattern}", overwrite=False)
+
+
+@pytest.mark.parametrize("command", ["anomaly.predict", "anomaly.evaluate"])
+def test_a_quoted_tilde_in_cache_dir_is_the_home_folder(command, tmp_path, monkeypatch) -> None:
+    # --cache-dir '~/c' cached SAM's embeddings into a folder named '~' in the working folder
+    import importlib
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    argv = ["--run", "r", "--cache-dir", "~/c"] + (["--source", "p"] if command == "anomaly.predict" else [])
+    args = importlib.import_module(command).parser().parse_args(argv)
+    assert args.cache_dir == tmp_path / "c"

@@ -1564,3 +1564,12 @@ def test_a_core_install_is_told_which_extra_brings_yolo_train(tmp_path, category
     assert shlex.split(train.removeprefix("train with: "))[:2] == ["yolo", "train"]  # still whole to paste
     monkeypatch.setattr(importlib.util, "find_spec", real)
     assert not any(line.startswith("note: yolo train") for line in format_report(report).splitlines())
+
+
+def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch) -> None:
+    # --out '~/yolo' wrote a data set into a folder named '~' in the working folder
+    monkeypatch.setenv("HOME", str(tmp_path))
+    argv = ["--root", "~/mvtec", "--out", "~/yolo", "--splits", "~/s.json", "--mask-values", "~/v.json"]
+    args = build_parser("mvtec2yolo", primary="yolo").parse_args(argv)
+    assert (args.root, args.out) == (tmp_path / "mvtec", tmp_path / "yolo")
+    assert (args.splits, args.mask_values) == (tmp_path / "s.json", tmp_path / "v.json")

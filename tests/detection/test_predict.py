@@ -992,3 +992,22 @@ def test_an_image_name_that_is_not_utf8_is_refused_naming_its_folder(tmp_path: P
         pytest.skip("this file system refuses names that are not UTF-8")
     with pytest.raises(UserError, match=r"lot holds a name that is not UTF-8, b'bad\\xff.png': rename it"):
         named_files(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "wanted"),
+    [
+        ("detection.predict", ["--weights", "~/w.pt", "--source", "p", "--out", "~/o"], ("weights", "out")),
+        ("detection.evaluate", ["--data", "~/d", "--weights", "~/w.pt", "--out", "~/o"], ("data", "out")),
+        ("detection.text_embeddings", ["--data", "~/d", "--out", "~/t.pt"], ("data", "out")),
+        ("detection.train", ["--config", "~/c.yaml"], ("config",)),
+    ],
+)
+def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(command, argv, wanted, tmp_path, monkeypatch):
+    # --out '~/o' wrote into a folder named '~' in the working folder
+    import importlib
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = importlib.import_module(command).build_parser().parse_args(argv)
+    for name in wanted:
+        assert getattr(args, name).parent == tmp_path, (name, getattr(args, name))

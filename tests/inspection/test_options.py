@@ -242,3 +242,16 @@ def test_the_predict_docstring_says_a_colour_prompt_goes_with_the_flips() -> Non
 
     text = " ".join(inspection.predict.__doc__.split())
     assert "refused with ``--tta``" not in text and "a colour prompt's maps drawn on each view" in text
+
+
+@pytest.mark.parametrize("command", ["inspection.predict", "inspection.evaluate"])
+def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(command, tmp_path, monkeypatch) -> None:
+    # --out '~/o' wrote into a folder named '~' in the working folder
+    import importlib
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    argv = ["--detector", "~/d.pt", "--sam", "~/s.pt", "--out", "~/o", "--cache-dir", "~/c"]
+    argv += ["--source", "p"] if command == "inspection.predict" else ["--data", "~/data"]
+    args = importlib.import_module(command).build_parser().parse_args(argv)
+    assert (args.detector, args.sam, args.out) == (tmp_path / "d.pt", tmp_path / "s.pt", tmp_path / "o")
+    assert args.cache_dir == tmp_path / "c"

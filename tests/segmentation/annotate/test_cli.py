@@ -1611,3 +1611,16 @@ def test_a_second_ctrl_c_during_saves_stops_quietly_with_no_500(tmp_path):
         process.kill()
     assert rest == "forced\n"  # no traceback of the cancelled saves
     assert 500 not in answers and len(answers) == 3
+
+
+def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch) -> None:
+    # --out '~/a' annotated into a folder named '~' in the working folder; the help names the variable
+    # that moves the default cache
+    from segmentation.annotate.__main__ import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    argv = ["--images", "~/p", "--out", "~/a", "--cache-dir", "~/c", "--detector", "~/d.pt"]
+    args = build_parser().parse_args(argv)
+    assert (args.images, args.out) == (tmp_path / "p", tmp_path / "a")
+    assert (args.cache_dir, args.detector) == (tmp_path / "c", tmp_path / "d.pt")
+    assert "$MVTEC_FINETUNE_CACHE/embeddings" in " ".join(build_parser().format_help().split())
