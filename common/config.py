@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from common.errors import UserError, close_match, one_line
-from common.io import atomic_write
+from common.io import atomic_write, expand_user
 
 #: The checkout (or installed tree) holding ``configs/``: the shipped files' default paths are relative to it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -460,7 +460,7 @@ def project_path(path: str | Path) -> Path:
     The configs name shipped files by project-relative paths (``configs/detection/augment.yaml``):
     run from another folder, those resolve to the project's copy, not to nothing.
     """
-    path = Path(path).expanduser()
+    path = expand_user(path)
     if path.exists() or path.is_absolute() or not (PROJECT_ROOT / path).exists():
         return path
     return PROJECT_ROOT / path

@@ -56,11 +56,27 @@ def _token() -> str:
     return f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def expand_user(path: str | os.PathLike[str]) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded, as a shell does.
+
+    Every path a user gives goes through this, not ``Path.expanduser``: that raises RuntimeError
+    ("Could not determine home directory.") for ``~name`` when no user is called ``name``, where a
+    shell leaves the word as it is, so ``~lot_7`` is the file or folder of that name (its missing
+    file is then named in the usual one-line error, not a traceback).
+
+    >>> expand_user("~no_such_user_lot_7/x.pt").as_posix()
+    '~no_such_user_lot_7/x.pt'
+    >>> expand_user("~") == Path.home()
+    True
+    """
+    return Path(os.path.expanduser(path))
+
+
 def cache_root() -> Path:
     """The project's cache folder: ``$MVTEC_FINETUNE_CACHE`` if set, else ``~/.cache/mvtec-finetune``."""
     configured = os.environ.get(CACHE_ENV)
     if configured:
-        return Path(configured).expanduser()
+        return expand_user(configured)
     return Path.home() / ".cache" / "mvtec-finetune"
 
 

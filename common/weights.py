@@ -46,7 +46,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from common.errors import UserError, one_line
-from common.io import CACHE_ENV, atomic_write, cache_root, remove_stale, sha256_file
+from common.io import CACHE_ENV, atomic_write, cache_root, expand_user, remove_stale, sha256_file
 
 #: Seconds to wait for the official server to connect or send the next block. An
 #: offline machine fails DNS in ~0.1 s (measured), so only a firewall that drops
@@ -141,7 +141,7 @@ def resolve_checkpoint(
             or missing folder); raised at once, since the next source would be written there too.
     """
     if path is not None:
-        return _check_explicit(spec, Path(path).expanduser())
+        return _check_explicit(spec, expand_user(path))
 
     cache = Path(cache) if cache is not None else weights_dir()
     target = cache / spec.filename

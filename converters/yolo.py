@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from common.errors import UserError
-from common.io import recorded_path
+from common.io import expand_user, recorded_path
 from converters.masks import DefectInstance
 
 
@@ -146,7 +146,7 @@ def check_data_root(data_yaml: Path, root: Path, *, written: str | None = None) 
     """
     if root.resolve() != data_yaml.parent.resolve():
         shown = str(root)
-        if written is not None and not Path(written).expanduser().is_absolute():
+        if written is not None and not expand_user(written).is_absolute():
             shown = (
                 f"{written} (relative, so ultralytics reads it as {root}: from the working folder where it "
                 "exists there, else from its datasets_dir)"

@@ -20,7 +20,7 @@ from types import ModuleType
 import torch
 
 from common.errors import one_line
-from common.io import recorded_path
+from common.io import expand_user, recorded_path
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
 from detection.embedding_table import TextEmbeddingError, TextEmbeddings, prompt_texts
 
@@ -151,7 +151,7 @@ def check_clip_usable(path: str | Path | None = None, *, option: str = "clip_wei
         clip_module()
     except TextEmbeddingError as error:
         if path is not None:
-            found = Path(path).expanduser().is_file()
+            found = expand_user(path).is_file()
             missing = f"CLIP weights not found: {path}"
         else:
             found = any(candidate.is_file() for candidate in clip_weight_candidates())

@@ -16,6 +16,7 @@ from shlex import quote
 
 from common.config import read_yaml
 from common.errors import UserError, few, one_line
+from common.io import expand_user
 from converters.splits import SPLITS, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
 
@@ -143,7 +144,7 @@ def dataset_root(data_yaml: str | Path) -> Path:
     root = read_data_yaml(data_yaml).get("path")
     if not root:
         return data_yaml.parent.absolute()
-    root = Path(root).expanduser()
+    root = expand_user(root)
     if root.is_absolute() or root.exists():
         return root.absolute()
     from ultralytics.utils import DATASETS_DIR
@@ -209,7 +210,7 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
     root = dataset_root(data_yaml)
     images: list[Path] = []
     for item in entry if isinstance(entry, list) else [entry]:
-        path = root / Path(item).expanduser()
+        path = root / expand_user(item)
         if not path.exists() and isinstance(entry, str) and entry.startswith("../"):
             path = root / entry[3:]  # as ultralytics reads a Roboflow export's 'train: ../train/images'
         if path.is_dir():

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from common.errors import UserError, one_line
-from common.io import atomic_write, save_torch
+from common.io import atomic_write, expand_user, save_torch
 
 #: Width of YOLO-World's text embeddings (CLIP ViT-B/32's text projection).
 EMBEDDING_DIM = 512
@@ -148,7 +148,7 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
             vectors of different sizes or of a size other than ``dim``, a zero or
             non-finite vector.
     """
-    path = Path(path).expanduser()
+    path = expand_user(path)
     data = _read_table(path)
     texts = prompt_texts(names)
     missing = [t for t in texts if t not in data]

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from common.errors import one_line
-from common.io import recorded_path
+from common.io import expand_user, recorded_path
 from common.weights import weights_dir
 from detection.clip_text import clip_module
 from detection.embedding_table import TextEmbeddingError, TextEmbeddings, prompt_texts
@@ -48,7 +48,7 @@ def find_mobileclip_weights(encoder: str, path: str | Path | None = None) -> Pat
             f"unknown MobileCLIP text model {encoder!r} (known: {', '.join(MOBILECLIP_FILES)})"
         )
     if path is not None:
-        path = Path(path).expanduser()
+        path = expand_user(path)
         if not path.is_file():
             raise TextEmbeddingError(f"MobileCLIP weights not found: {path}")
         return path

@@ -75,7 +75,7 @@ from common.errors import UserError
 from common.folders import check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
-from common.io import recorded_path
+from common.io import expand_user, recorded_path
 from common.label_cache import no_label_cache
 from common.trained_images import record_trained_images
 from detection.checkpoint_files import atomic_checkpoints, atomic_weights
@@ -654,8 +654,8 @@ def recorded_config(config: Mapping) -> dict:
     recorded = dict(config)
     for key in PATH_KEYS:
         value = recorded.get(key)
-        if isinstance(value, str) and value and (key == "project" or Path(value).expanduser().exists()):
-            recorded[key] = recorded_path(Path(value).expanduser())
+        if isinstance(value, str) and value and (key == "project" or expand_user(value).exists()):
+            recorded[key] = recorded_path(expand_user(value))
     return recorded
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from common.errors import UserError, one_line
 from common.folders import check_input_file
-from common.io import torch_file_kind
+from common.io import expand_user, torch_file_kind
 from common.trained_images import TRAINED_IMAGES
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
 
@@ -98,7 +98,7 @@ def resolve_model(
             with an official name whose sha256 is wrong (one line, what to do).
     """
     text = str(model)
-    path = Path(text).expanduser()
+    path = expand_user(text)
     spec = DETECTION_WEIGHTS.get(path.name)
     if path.is_file():
         # An existing file under an official name must be the official bytes; any other is the user's own.
@@ -139,7 +139,7 @@ def check_model_file(model: str | Path, *, exports: bool = True, key: str | None
         UserError: ``... it is a .txt file, not weights (.pt), an export (.onnx, ...) or a model config
             (.yaml)``; another project's torch file is named for what it is (:func:`torch_file_kind`).
     """
-    path = Path(str(model)).expanduser()
+    path = expand_user(str(model))
     prefix = f"config key '{key}': " if key else f"cannot load model '{model}': "
     if path.exists() and QUERY_MARK in str(path):
         raise UserError(f"{prefix}{path if key else 'its path'} {QUERY_MARK_REASON}; rename or move it")

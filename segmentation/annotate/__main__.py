@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from common.cli import OneLineParser, command_name, exit_code, user_path
 from common.errors import UserError, few, one_line
 from common.folders import check_input_file
+from common.io import expand_user
 from converters.convert import TASKS, format_report
 from segmentation.duplicates import MASK_IOU
 from segmentation.specks import DEFAULT_CELLS, check_speck_cells
@@ -482,7 +483,7 @@ def check_rename_options(args: argparse.Namespace, renames: dict[str, str]) -> N
         raise UserError(
             f"{option} renames what is saved, --classes adds classes: run them one after the other"
         )
-    if not (args.out.expanduser() / STATE_FILE).is_file():
+    if not (expand_user(args.out) / STATE_FILE).is_file():
         raise UserError(f"nothing to rename: {args.out} holds no annotation state ({STATE_FILE})")
 
 
@@ -568,7 +569,7 @@ class OutLock:
     """
 
     def __init__(self, out: Path, *, advice: str = "stop it first, or export from its page") -> None:
-        self.out = Path(out).expanduser().absolute()  # as AnnotationSession.read takes --out
+        self.out = expand_user(out).absolute()  # as AnnotationSession.read takes --out
         self.advice = advice  # what the refusal asks for
         self.fd: int | None = None
         #: The state file's bytes when this lock was made (None: none): made before the command reads

@@ -36,7 +36,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.folders import check_input_file
-from common.io import read_json
+from common.io import expand_user, read_json
 from converters.masks import segmentation_to_mask
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.proposals import Proposal, make_proposal
@@ -119,7 +119,7 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
         UserError: unreadable or not JSON, not a list of results, an entry without a mask, a
             class, a score or a photo (``file_name``, or ``image_id`` found in ``images.json``).
     """
-    path = Path(path).expanduser()
+    path = expand_user(path)
     if path.is_dir():  # their output folder: "Is a directory" named no way out
         check_input_file(path, "--proposals", inside=(PREDICTIONS_FILE,))
     beside = path.parent / PREDICTIONS_FILE

@@ -47,7 +47,7 @@ import numpy as np
 
 from common.errors import UnreadableFileError, UserError, file_error, read_advice, write_advice
 from common.folders import check_output_folder
-from common.io import atomic_write
+from common.io import atomic_write, expand_user
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask, rle_to_xyxy
 from converters.mvtec import GOOD
@@ -206,7 +206,7 @@ class AnnotationSession:
                 this user cannot write.
             UserError: a file stands at ``out`` or above it, or it cannot be made.
         """
-        out = check_output_folder(Path(out).expanduser().absolute())  # persist() makes it: no file in the way
+        out = check_output_folder(expand_user(out).absolute())  # persist() makes it: no file in the way
         if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):  # before the model loads, not after
             raise AnnotationError(f"{out} is not writable: every change is saved there; make it writable")
         state_path = out / STATE_FILE

@@ -21,6 +21,7 @@ from pathlib import Path
 from common.errors import UserError, one_line
 from common.folders import is_empty_folder, windows_problem
 from common.images import IMAGE_SUFFIXES, check_not_ground_truth, displayed_size
+from common.io import expand_user
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.files import check_relative, list_images
@@ -53,7 +54,7 @@ def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
                 "give their folder as --images (photos moved elsewhere keep their labels)"
             )
     else:
-        images_dir = Path(images).expanduser().absolute()
+        images_dir = expand_user(images).absolute()
     if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
         raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
     if not stored and images_dir.resolve() in out.resolve().parents:
@@ -327,7 +328,7 @@ def tree_of(out: Path, category: str, category_was: str | None) -> Path:
 
 def saved_classes(out: str | Path) -> list[str]:
     """The classes of the session saved in ``out``; none where it holds no state."""
-    path = Path(out).expanduser().absolute() / STATE_FILE
+    path = expand_user(out).absolute() / STATE_FILE
     return list(read_state(path).get("classes") or []) if path.is_file() else []
 
 

@@ -37,6 +37,19 @@ def test_an_image_size_off_the_backbones_stride_is_refused_as_a_config_value(tmp
     )
 
 
+def test_a_config_of_a_tilde_and_no_users_name_is_a_missing_file_named_in_one_line(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # --config ~lot_7.yaml (no such user; a shell leaves the word): a RuntimeError traceback
+    # ('Could not determine home directory.') from Path.expanduser
+    monkeypatch.chdir(tmp_path)
+    argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")]
+    assert main([*argv, "--config", "~no_such_user_lot_7.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: cannot read config ~no_such_user_lot_7.yaml: ")
+
+
 def test_a_bad_backbone_is_named_by_its_flag(tmp_path: Path, capsys) -> None:
     # --backbone becomes the override backbone=foo: the message named an override nobody typed
     argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--backbone", "foo"]

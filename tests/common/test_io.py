@@ -24,6 +24,7 @@ from common.io import (
     atomic_write,
     cache_root,
     copied_note,
+    expand_user,
     finite_json,
     is_stale,
     json_float,
@@ -296,6 +297,18 @@ def test_sha256_file_remembers_a_file_once_two_seconds_old(
     os.utime(settled, ns=(now - 5 * 10**9, now - 5 * 10**9))
     assert sha256_file(settled) == sha256_file(settled) == hashlib.sha256(b"e" * 10).hexdigest()
     assert reads.count(str(settled)) == 1
+
+
+def test_a_tilde_and_a_name_that_is_no_users_stays_that_path_as_in_a_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Path.expanduser raised RuntimeError ('Could not determine home directory.'): a traceback where
+    # the missing file should have been named (MVTEC_FINETUNE_CACHE=~lot_7_cache, --config ~lot_7.yaml)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert expand_user("~no_such_user_lot_7/x.pt") == Path("~no_such_user_lot_7/x.pt")
+    assert expand_user(Path("~/x.pt")) == tmp_path / "x.pt"
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", "~no_such_user_lot_7_cache")
+    assert cache_root() == Path("~no_such_user_lot_7_cache")
 
 
 def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

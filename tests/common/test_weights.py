@@ -255,6 +255,17 @@ def test_missing_explicit_path_is_named(fake: Fake, tmp_path: Path) -> None:
         resolve_checkpoint(spec, tmp_path / "nowhere.pth")
 
 
+def test_a_path_of_a_tilde_and_no_users_name_is_a_missing_file_named_in_one_line(
+    fake: Fake, tmp_path: Path, monkeypatch
+) -> None:
+    # checkpoint=~lot_7/sam.pth (no such user; a shell leaves the word): a RuntimeError traceback
+    # ('Could not determine home directory.') from Path.expanduser
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(fake.spec, "~no_such_user_lot_7/sam.pth")
+    assert "~no_such_user_lot_7/sam.pth" in assert_one_line(error)
+
+
 def test_a_folder_given_as_the_explicit_path_is_named_as_one(fake: Fake, tmp_path: Path) -> None:
     # 'checkpoint not found: <folder>' of a folder that is there (anomaly.train --weights runs/)
     with pytest.raises(CheckpointError) as error:

@@ -129,6 +129,18 @@ def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys):
     assert "no images" in capsys.readouterr().err
 
 
+def test_images_of_a_tilde_and_no_users_name_is_a_missing_folder_named_in_one_line(
+    tmp_path, capsys, monkeypatch
+):
+    # --images ~lot_7 (no such user; a shell leaves the word): a RuntimeError traceback
+    # ('Could not determine home directory.') from Path.expanduser
+    monkeypatch.chdir(tmp_path)
+    assert main(["--images", "~no_such_user_lot_7", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: image folder does not exist or is not a folder: {tmp_path / '~no_such_user_lot_7'}\n"
+    )
+
+
 @pytest.mark.parametrize("below", ["", "sub"], ids=["out is a file", "out under a file"])
 @pytest.mark.parametrize("export", [False, True], ids=["serve", "export"])
 def test_an_out_blocked_by_a_file_is_one_error_line_before_the_model(
