@@ -12,12 +12,12 @@ refuse a path that is not UTF-8 (:func:`common.folders.check_utf8_path`), which 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TypeVar
 
 from common.errors import UserError
 from common.folders import check_utf8_path
+from common.io import expand_user
 
 #: The converters write both at the top of every data set folder (``converters.convert``); a
 #: ``data.yaml`` is theirs when ``splits.json`` lies beside it.
@@ -93,7 +93,7 @@ def data_yaml_of(data: P, *, given: str | None = None, flag: str = "--data") -> 
     'datasets/metal_nut_yolo/data.yaml'
     """
     check_utf8_path(data, flag=flag)
-    folder = Path(os.path.expanduser(data))  # ~lot_7 (no such user): that folder, as in a shell
+    folder = expand_user(data)  # ~lot_7 (no such user): that folder, as in a shell
     if not folder.is_dir():
         return data
     if not (folder / DATA_YAML).is_file():

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from common.errors import UserError, few, file_error
-from common.io import is_stale, partial_dir, remove_stale, temporary_path
+from common.io import expand_user, is_stale, partial_dir, remove_stale, temporary_path
 
 T = TypeVar("T")
 
@@ -428,7 +428,7 @@ def check_utf8_path(path: str | Path, *, flag: str) -> None:
     Raises:
         UserError: one line naming ``flag``, the name as bytes and the folder holding it.
     """
-    check_utf8_names(Path(os.path.expanduser(path)).absolute(), flag=flag)
+    check_utf8_names(expand_user(path).absolute(), flag=flag)
 
 
 def output_name(file_name: str) -> str:

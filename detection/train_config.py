@@ -34,6 +34,7 @@ from common.data_sets import data_yaml_of
 from common.devices import check_device_name, given, missing_cuda
 from common.errors import UserError, one_line
 from common.folders import check_run_name
+from common.io import expand_user
 from detection.augmentation import load_policy, policy_settings
 from detection.data import dataset_categories
 from detection.tiling import MAX_OVERLAP, MIN_TILE
@@ -442,7 +443,7 @@ def data_path(config: Mapping) -> Path:
     """The ``data.yaml`` to train on; :class:`UserError` when ``data`` is not set."""
     if not config.get("data"):
         raise UserError("no data set: pass data=PATH/data.yaml (written by converters.mvtec2yolo)")
-    return Path(os.path.expanduser(config["data"]))  # ~lot_7 (no such user): that folder, as a shell
+    return expand_user(config["data"])  # ~lot_7 (no such user): that folder, as a shell
 
 
 def config_categories(config: Mapping) -> list[str]:
