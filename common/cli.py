@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from common.errors import UserError, few, file_error
+from common.io import expand_user
 
 #: Exit codes: a file system refusal, bad input (argparse uses 2 too), Ctrl-C (128 + SIGINT) and a
 #: ``kill`` (128 + SIGTERM).
@@ -97,9 +97,8 @@ def _handling(signum: int, handler: Callable[[int, object], None]) -> Iterator[N
 def user_path(text: str) -> Path:
     """An argparse ``type`` for a folder option: a leading ``~`` is the home folder even when quoted
     (``--out '~/runs'``), as in a training config (:mod:`segmentation.train_config`), not a folder named
-    ``~`` in the working folder. ``~name`` with no such user stays that folder name, as a shell leaves it
-    (:func:`os.path.expanduser`: :meth:`Path.expanduser` raises a RuntimeError, a traceback here)."""
-    return Path(os.path.expanduser(text))
+    ``~`` in the working folder; ``~name`` with no such user stays that folder name (:func:`expand_user`)."""
+    return expand_user(text)
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
