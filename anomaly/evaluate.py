@@ -68,7 +68,7 @@ from anomaly.report import (
     write_report,
 )
 from anomaly.run import AnomalyRun, load_run, protocol_data
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path_text
 from common.data_sets import data_set_folder
 from common.errors import UserError
 from common.folders import (
@@ -656,17 +656,20 @@ def parser() -> OneLineParser:
         description="Score an anomaly run on labelled images (MVTec protocol or a converter split).",
         formatter_class=DefaultsHelpFormatter,
     )
-    p.add_argument("--run", required=True, help="run folder written by anomaly.train")
-    p.add_argument("--root", help="image tree (default: the run's)")
+    p.add_argument("--run", type=user_path_text, required=True, help="run folder written by anomaly.train")
+    p.add_argument("--root", type=user_path_text, help="image tree (default: the run's)")
     p.add_argument("--category", help="category (default: the run's)")
     p.add_argument(
         "--data",
+        type=user_path_text,
         help="converter output with splits.json (or its data.yaml): score one of its splits "
         "(default: the run's own --data)",
     )
     p.add_argument("--split", default="test", help="split of --data to score")
     p.add_argument(
-        "--out", help="report folder (default <run>/eval-mvtec or <run>/eval-<split>, replaced by a re-run)"
+        "--out",
+        type=user_path_text,
+        help="report folder (default <run>/eval-mvtec or <run>/eval-<split>, replaced by a re-run)",
     )
     p.add_argument("--no-figure", action="store_true", help="no anomaly_maps.png")
     p.add_argument(
@@ -674,6 +677,7 @@ def parser() -> OneLineParser:
     )
     p.add_argument(
         "--sam",
+        type=user_path_text,
         help="fine-tuned SAM for --masks: decoder.pt from segmentation.train, or a full sam_finetuned.pth "
         "(with --sam-model)",
     )

