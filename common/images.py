@@ -346,7 +346,8 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
         source: one image file (no folder: None), a folder searched recursively
             (:func:`image_files_below`; the folder itself) or a glob pattern, quoted so that the
             shell leaves it alone, ``**`` matching any number of folders (its fixed leading folder,
-            :func:`glob_base`).
+            :func:`glob_base`); a leading ``~`` is the home folder, quoted too (``~name`` with no
+            such user stays that name, as in a shell).
 
     Raises:
         UserError: nothing at a plain path, a folder without image files, a pattern matching no
@@ -363,7 +364,8 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
 def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     """:func:`photo_files` before its names are checked."""
     check_source_given(source)
-    path, text = Path(source), str(source)
+    text = os.path.expanduser(source)  # a quoted '~/photos/*.png' too, which no shell expanded
+    path = Path(text)
     if path.is_file():
         return [path], None
     if path.is_dir():

@@ -1248,3 +1248,14 @@ def test_two_threads_reading_one_damaged_exif_at_once_write_its_line_once(tmp_pa
             thread.join(timeout=10)
     assert [str(warning.message) for warning in escaped] == []
     assert capsys.readouterr().err.count(f"warning: image {path}: damaged EXIF data") == 1
+
+
+@pytest.mark.parametrize("source", ["~/lot_7", "~/lot_7/*.png", "~/lot_7/**/*.png"])
+def test_a_quoted_tilde_in_a_source_is_the_home_folder(tmp_path: Path, monkeypatch, source: str) -> None:
+    # --source '~/lot_7/*.png' (quoted, so no shell expanded it) matched nothing: no folder named '~'
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "lot_7").mkdir()
+    photo = tmp_path / "lot_7" / "a.png"
+    cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
+    assert photo_files(source) == ([photo], tmp_path / "lot_7")
+    assert photo_files(Path(source)) == ([photo], tmp_path / "lot_7")
