@@ -389,12 +389,13 @@ def photo_root(source: str | Path) -> tuple[Path, bool]:
     file is its own root. An output folder below a recursive root would be read as photos next time.
     """
     check_source_given(source)
-    path = Path(source)
+    text = os.path.expanduser(source)  # as photo_files reads it: '~/photos' is the home folder's
+    path = Path(text)
     if path.is_file():
         return path, False
     if path.is_dir():
         return path, True
-    return glob_base(str(source)), "**" in str(source)
+    return glob_base(text), "**" in text
 
 
 def check_out_of_photos(
@@ -504,6 +505,7 @@ def check_out_of_pattern(
     Raises:
         UserError: naming ``out``, the pattern and the images of ``out`` it could match.
     """
+    source = os.path.expanduser(source)  # as photo_files reads it
     if Path(source).is_file() or Path(source).is_dir():
         return
     for folder in dict.fromkeys((Path(out).resolve(), Path(out).absolute())):

@@ -1259,3 +1259,15 @@ def test_a_quoted_tilde_in_a_source_is_the_home_folder(tmp_path: Path, monkeypat
     cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
     assert photo_files(source) == ([photo], tmp_path / "lot_7")
     assert photo_files(Path(source)) == ([photo], tmp_path / "lot_7")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [("~/lots", "is inside the photo folder"), ("~/lots/*/*/*.jpg", "that the pattern")],
+)
+def test_an_out_among_photos_given_with_a_quoted_tilde_is_refused(tmp_path, monkeypatch, source, expected):
+    # photo_files read '~/lots' as the home folder's, the out-of-photos check as a folder named '~': passed
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    with pytest.raises(UserError, match=expected):
+        check_out_of_photos(tmp_path / "lots" / "run", source, later="read its {}", images=IMAGES)
