@@ -99,7 +99,10 @@ def user_path(text: str) -> Path:
     """An argparse ``type`` for a folder option: a leading ``~`` is the home folder even when quoted
     (``--out '~/runs'``), as in a training config (:mod:`segmentation.train_config`), not a folder named
     ``~`` in the working folder; ``~name`` with no such user stays that folder name (:func:`expand_user`)."""
-    return expand_user(text)
+    try:
+        return expand_user(text)
+    except UserError as error:  # argparse printed a ValueError as "invalid user_path value: '~/c'"
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def user_path_text(text: str) -> str:

@@ -56,20 +56,43 @@ def _token() -> str:
     return f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def home_dir() -> Path:
+    """The user's home folder, or a :class:`UserError` naming what to set when there is none.
+
+    A container run with an arbitrary user id and no ``HOME`` has no home: ``Path.home()`` raised
+    RuntimeError ("Could not determine home directory."), a traceback wherever a default path was needed.
+    """
+    home = os.path.expanduser("~")
+    if home.startswith("~"):  # os.path.expanduser leaves "~" as it is when it finds no home
+        raise UserError(
+            f"no home folder: HOME is not set and user id {os.getuid()} has no passwd entry; "
+            f"set HOME, or {CACHE_ENV} for the cache folder"
+        )
+    return Path(home)
+
+
 def expand_user(path: str | os.PathLike[str]) -> Path:
     """``path`` with a leading ``~`` or ``~user`` expanded, as a shell does.
 
     Every path a user gives goes through this, not ``Path.expanduser``: that raises RuntimeError
     ("Could not determine home directory.") for ``~name`` when no user is called ``name``, where a
     shell leaves the word as it is, so ``~lot_7`` is the file or folder of that name (its missing
-    file is then named in the usual one-line error, not a traceback).
+    file is then named in the usual one-line error, not a traceback). ``~`` or ``~/x`` with no home
+    folder (:func:`home_dir`) is a :class:`UserError`: left as it is, it made a folder named ``~``.
 
     >>> expand_user("~no_such_user_lot_7/x.pt").as_posix()
     '~no_such_user_lot_7/x.pt'
     >>> expand_user("~") == Path.home()
     True
     """
-    return Path(os.path.expanduser(path))
+    text = os.fspath(path)
+    expanded = os.path.expanduser(text)
+    if expanded == text and (text == "~" or text.startswith("~/")):
+        try:
+            home_dir()
+        except UserError as error:
+            raise UserError(f"{text}: {error}") from None
+    return Path(expanded)
 
 
 def cache_root() -> Path:
@@ -77,7 +100,7 @@ def cache_root() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return expand_user(configured)
-    return Path.home() / ".cache" / "mvtec-finetune"
+    return home_dir() / ".cache" / "mvtec-finetune"
 
 
 def embeddings_root() -> Path:

@@ -9,6 +9,7 @@ importable and its weights are on disk (``clip_weights=PATH``, else
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -19,8 +20,8 @@ from types import ModuleType
 
 import torch
 
-from common.errors import one_line
-from common.io import expand_user, recorded_path
+from common.errors import UserError, one_line
+from common.io import expand_user, home_dir, recorded_path
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint, weights_dir
 from detection.embedding_table import TextEmbeddingError, TextEmbeddings, prompt_texts
 
@@ -62,11 +63,10 @@ def clip_weight_candidates() -> list[Path]:
     """Where ``ViT-B-32.pt`` is looked for when no path is given, in order."""
     from ultralytics.utils import WEIGHTS_DIR  # where ultralytics' own CLIP loader keeps it
 
-    return [
-        weights_dir() / CLIP_WEIGHTS.filename,
-        Path(WEIGHTS_DIR) / "clip" / CLIP_WEIGHTS.filename,
-        Path.home() / ".cache" / "clip" / CLIP_WEIGHTS.filename,
-    ]
+    candidates = [weights_dir() / CLIP_WEIGHTS.filename, Path(WEIGHTS_DIR) / "clip" / CLIP_WEIGHTS.filename]
+    with contextlib.suppress(UserError):  # no home folder (a container's arbitrary user id): no file there
+        candidates.append(home_dir() / ".cache" / "clip" / CLIP_WEIGHTS.filename)
+    return candidates
 
 
 def find_clip_weights(path: str | Path | None = None, *, option: str = "clip_weights=PATH") -> Path:

@@ -149,6 +149,18 @@ def read_strict_json(path: Path) -> object:
     return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=refuse)
 
 
+def without_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a container run with an arbitrary user id: no HOME, no passwd entry, no MVTEC_FINETUNE_CACHE."""
+    import pwd
+
+    def no_entry(uid: int) -> pwd.struct_passwd:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("MVTEC_FINETUNE_CACHE", raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+
+
 def interrupting(function, *, after: int):
     """``function`` wrapped to raise KeyboardInterrupt (a Ctrl-C) on its call ``after + 1``, and the list
     that grows by one per call: ``(wrapped, calls)``."""

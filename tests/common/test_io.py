@@ -26,6 +26,7 @@ from common.io import (
     copied_note,
     expand_user,
     finite_json,
+    home_dir,
     is_stale,
     json_float,
     json_text,
@@ -41,6 +42,7 @@ from common.io import (
     temporary_path,
     torch_file_kind,
 )
+from tests.conftest import without_home
 
 
 def dead_pid() -> int:
@@ -309,6 +311,25 @@ def test_a_tilde_and_a_name_that_is_no_users_stays_that_path_as_in_a_shell(
     assert expand_user(Path("~/x.pt")) == tmp_path / "x.pt"
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", "~no_such_user_lot_7_cache")
     assert cache_root() == Path("~no_such_user_lot_7_cache")
+
+
+def test_no_home_folder_is_a_user_error_naming_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # a container run with an arbitrary user id and no HOME: Path.home() raised RuntimeError (a traceback),
+    # and os.path.expanduser left '~/x' as it was: a folder named '~' in the working folder
+    without_home(monkeypatch)
+    for call in (home_dir, cache_root, lambda: expand_user("~"), lambda: expand_user("~/runs")):
+        with pytest.raises(
+            UserError, match="no home folder: HOME is not set and user id .* set HOME, or MVTEC"
+        ):
+            call()
+    with pytest.raises(UserError, match="^~/runs: no home folder"):
+        expand_user("~/runs")
+    assert expand_user("~no_such_user_lot_7/x.pt") == Path("~no_such_user_lot_7/x.pt")  # as in a shell
+    assert expand_user("runs/~") == Path("runs/~")
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
 
 
 def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from detection.text_embeddings import (
     resolve_text_embeddings,
     save_table,
 )
+from tests.conftest import without_home
 from tests.detection.conftest import copy_with_names
 
 NAMES = ["bent", "color", "flip", "scratch"]
@@ -465,3 +466,14 @@ def test_help_names_the_defaults_and_both_open_vocabulary_families(capsys) -> No
     text = " ".join(capsys.readouterr().out.split())
     assert "device for CLIP (default: cpu)" in text and "seed of --fixed vectors (default: 0)" in text
     assert "for YOLO-World or YOLOE training" in text
+
+
+def test_clip_candidates_without_a_home_folder_are_the_cache_and_ultralytics_folders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # a container run with an arbitrary user id and no HOME: ~/.cache/clip raised RuntimeError (a traceback)
+    # though MVTEC_FINETUNE_CACHE named the cache; no home folder holds no file
+    without_home(monkeypatch)
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
+    candidates = clip_text.clip_weight_candidates()
+    assert len(candidates) == 2 and candidates[0] == tmp_path / "c" / "weights" / "ViT-B-32.pt"

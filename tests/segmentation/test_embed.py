@@ -11,7 +11,7 @@ import pytest
 from common.errors import UserError
 from segmentation.data import SegmentationImage, SegmentationSplit
 from segmentation.embed import check_split_sizes, main
-from tests.conftest import interrupting
+from tests.conftest import interrupting, without_home
 
 
 @pytest.mark.parametrize(
@@ -217,3 +217,23 @@ def test_a_hand_made_data_set_lacking_a_split_is_told_which_it_has(tiny_dataset,
         f"no COCO annotations at {data / 'annotations' / 'instances_train.json'}: {data / 'annotations'} "
         "holds those of test only (instances_<split>.json, split one of train, val, test)"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "no home folder: HOME is not set and user id"),  # the default cache
+        (["--cache-dir", "~/c"], "~/c: no home folder"),  # left as it was, it cached into a folder named '~'
+    ],
+)
+def test_no_home_folder_is_one_line_naming_what_to_set(
+    tiny_dataset, tmp_path, capsys, monkeypatch, argv, message
+):
+    # a container run with an arbitrary user id and no HOME: Path.home() raised RuntimeError, a traceback
+    without_home(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--data", str(tiny_dataset), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert "set HOME, or MVTEC_FINETUNE_CACHE" in err
+    assert not (tmp_path / "~").exists()
