@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -378,9 +377,9 @@ def check_config(config: Mapping) -> dict:
     check_run_name(config.get("name"), inside="project")
     if isinstance(config.get("project"), str) and config["project"].startswith("~"):
         # a config file's project: ~/runs is not expanded by a shell: the run went into a folder named '~'
-        # in the working folder, while its config.yaml recorded the expanded path. os.path's: ~lot_7 (no
-        # such user) is that folder, as in a shell, where Path.expanduser raised RuntimeError
-        config["project"] = os.path.expanduser(config["project"])
+        # in the working folder, while its config.yaml recorded the expanded path. expand_user: ~lot_7 (no
+        # such user) is that folder, as in a shell, and ~/runs with no home folder is one line
+        config["project"] = str(expand_user(config["project"]))
     check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
     check_device(config.get("device"))

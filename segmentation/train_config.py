@@ -9,13 +9,13 @@ one error line before anything is written.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.config import Option, Schema, load_config, with_source
 from common.devices import check_device_name
 from common.errors import UserError
+from common.io import expand_user
 from converters.splits import load_splits
 from segmentation.crops import crop_schema
 from segmentation.encoder_part import ENCODER_PARTS
@@ -164,11 +164,11 @@ def load_train_config(
     except UserError as error:
         raise with_source(error, path, overrides, flags) from None
     # "out: ~/runs" in a config file (or a quoted out='~/runs') made a folder named "~" in the working
-    # folder, and "data: ~/sets/lot_7" was refused as missing. os.path's, not Path's: a folder named
-    # ~lot_7 (no such user) stays that folder, as in a shell; Path.expanduser raised RuntimeError
+    # folder, and "data: ~/sets/lot_7" was refused as missing. expand_user: a folder named ~lot_7 (no such
+    # user) stays that folder, as in a shell, and ~/runs with no home folder is one line, not a folder '~'
     for key in ("data", "checkpoint", "cache_dir", "out"):
         if isinstance(config[key], str) and config[key].startswith("~"):
-            config[key] = os.path.expanduser(config[key])
+            config[key] = str(expand_user(config[key]))
     return config
 
 

@@ -52,6 +52,7 @@ from detection.train_config import (
     describe_augmentation,
 )
 from detection.weights import stride_imgsz
+from tests.conftest import without_home
 from tests.detection.conftest import (
     BAD_WEIGHTS,
     as_12_bit_data,
@@ -347,6 +348,15 @@ def test_a_project_of_a_tilde_and_no_users_name_is_that_folder(tiny_dataset: Pat
     data = tiny_dataset / "data.yaml"
     config = build_config(YOLO11_CONFIG, [f"data={data}", "project=~lot_7_no_such_user"])
     assert check_config(config)["project"] == "~lot_7_no_such_user"
+
+
+def test_a_project_in_the_home_folder_with_no_home_folder_is_one_line(
+    tiny_dataset: Path, monkeypatch
+) -> None:
+    # a container run with an arbitrary user id and no HOME: project=~/runs trained into a folder named '~'
+    without_home(monkeypatch)
+    with pytest.raises(UserError, match="^~/runs: no home folder: HOME is not set .* set HOME"):
+        check_config(build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", "project=~/runs"]))
 
 
 def test_a_data_path_of_a_tilde_and_no_users_name_is_that_file() -> None:

@@ -38,7 +38,7 @@ from segmentation.run_folder import next_run_dir, run_name
 from segmentation.schedule import StepPlan, build_optimizer, lr_factor, plan_steps
 from segmentation.train import main, train
 from segmentation.train_config import DEFAULTS, SCHEMA, data_categories
-from tests.conftest import interrupting
+from tests.conftest import interrupting, without_home
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -1396,6 +1396,15 @@ def test_a_home_folder_in_out_and_cache_dir_is_expanded(tmp_path, monkeypatch):
     # ~ and a name that is no user's is a folder of that name, as in a shell (Path.expanduser raised
     # RuntimeError: a traceback)
     assert load_train_config(None, ["out=~lot_7_no_such_user"])["out"] == "~lot_7_no_such_user"
+
+
+def test_a_home_folder_in_out_with_no_home_folder_is_one_line(monkeypatch):
+    # a container run with an arbitrary user id and no HOME: out=~/runs trained into a folder named '~'
+    from segmentation.train_config import load_train_config
+
+    without_home(monkeypatch)
+    with pytest.raises(UserError, match="^~/runs: no home folder: HOME is not set .* set HOME"):
+        load_train_config(None, ["out=~/runs"])
 
 
 @pytest.mark.parametrize("name", ["last.pt", "decoder.pt"])
