@@ -26,7 +26,11 @@ identify) and query PyPI for new versions. A user who wants that back sets
 ultralytics still downloads weights it is asked for by name (``yolov8s-worldv2.pt``).
 ``ORT_DISABLE_TELEMETRY=1`` likewise keeps ONNX Runtime (the SAM decoder on CPUs, since 1.29)
 from writing a device id under ``~/.cache/Microsoft`` and a ``.ses`` file in ``$TMPDIR`` and
-from sending usage events; ``ORT_DISABLE_TELEMETRY=0`` gets them back.
+from sending usage events; ``ORT_DISABLE_TELEMETRY=0`` gets them back. With no home folder (a
+container run with an arbitrary user id and no ``HOME``) it sets ``YOLO_CONFIG_DIR`` to
+:func:`common.io.homeless_config_dir` (ultralytics, once imported, called ``Path.home()`` and died in a
+traceback) and ``MPLCONFIGDIR`` to its ``matplotlib`` (matplotlib warned and rebuilt its font list in a
+new temp folder each run), unless they are set.
 
 Imported by a command as it starts (``python -m detection.train``, never inside a user's program),
 it also makes a Ctrl-C during the command's imports one ``interrupted`` line rather than a
@@ -43,6 +47,13 @@ import os
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_OFFLINE", "true")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from common.io import homeless_config_dir  # noqa: E402  # after the variables
+
+if (_config := homeless_config_dir()) is not None:  # no home: ultralytics' Path.home() would raise
+    for _name, _folder in (("YOLO_CONFIG_DIR", _config), ("MPLCONFIGDIR", _config / "matplotlib")):
+        if not os.environ.get(_name):
+            os.environ[_name] = str(_folder)
 
 from common.cli import (  # noqa: E402  # after the variables
     quiet_damaged_exif_warnings,

@@ -19,6 +19,8 @@ import os
 import re
 import shutil
 import socket
+import stat
+import tempfile
 import time
 import uuid
 import zlib
@@ -101,6 +103,45 @@ def cache_root() -> Path:
     if configured:
         return expand_user(configured)
     return home_dir() / ".cache" / "mvtec-finetune"
+
+
+def homeless_config_dir() -> Path | None:
+    """Where ultralytics keeps its settings and fonts when there is no home folder; None when there is one.
+
+    ultralytics finds its config folder as it is imported, calling ``Path.home()`` unless ``YOLO_CONFIG_DIR``
+    is set (on Linux even with ``XDG_CONFIG_HOME`` set, a default argument): with no home (a container
+    run with an arbitrary user id and no ``HOME``) every command that loads a model died in a RuntimeError
+    traceback. ``common`` sets ``YOLO_CONFIG_DIR`` to this folder, to which ultralytics adds
+    ``Ultralytics``: ``$XDG_CONFIG_HOME`` (where ultralytics would have put it), else
+    ``$MVTEC_FINETUNE_CACHE``, else a folder of this user's own in the temp folder.
+    """
+    try:
+        home_dir()
+        return None
+    except UserError:
+        pass
+    if xdg := os.environ.get("XDG_CONFIG_HOME"):
+        return Path(xdg)
+    if os.environ.get(CACHE_ENV):
+        with contextlib.suppress(UserError):  # '~/cache': its error comes when the cache is used
+            return cache_root().absolute()
+    return _private_temp_dir()
+
+
+def _private_temp_dir() -> Path | None:
+    # The temp folder is shared by every user: a folder someone else made (or a link) is not used,
+    # as ultralytics' own fallback does; None when none can be made (ultralytics' error then).
+    folder = Path(tempfile.gettempdir()) / f"mvtec-finetune-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        info = folder.lstat()
+        if stat.S_ISDIR(info.st_mode) and (info.st_uid, info.st_mode & 0o777) == (os.getuid(), 0o700):
+            return folder
+    try:
+        return Path(tempfile.mkdtemp(prefix="mvtec-finetune-"))
+    except OSError:
+        return None
 
 
 def embeddings_root() -> Path:

@@ -85,3 +85,36 @@ def test_a_command_keeps_pils_photo_size_warning_out_of_its_output(tmp_path, com
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "(120, 120)", done.stderr
     assert ("DecompressionBombWarning" in done.stderr) is not command
+
+
+@pytest.mark.parametrize("variable", [None, "XDG_CONFIG_HOME", "MVTEC_FINETUNE_CACHE"])
+def test_a_command_loads_a_model_with_no_home_folder(tmp_path, variable):
+    # a container run with an arbitrary user id and no HOME: ultralytics' Path.home(), called as it is
+    # imported (XDG_CONFIG_HOME set too), raised RuntimeError, a traceback from every command
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CONFIG_HOME", "MPLCONFIGDIR")}
+    env.update(PYTHONPATH=str(REPO), TMPDIR=str(tmp_path / "tmp"))
+    env.pop("YOLO_CONFIG_DIR", None), env.pop("MVTEC_FINETUNE_CACHE", None)
+    (tmp_path / "tmp").mkdir()
+    if variable:
+        env[variable] = str(tmp_path / "set")
+    script = (
+        "import pwd, sys\n"
+        "def no_entry(uid):\n"
+        "    raise KeyError(f'getpwuid(): uid not found: {uid}')\n"
+        "pwd.getpwuid = no_entry\n"
+        "sys.argv[0] = '-m'  # as while `python -m pkg.mod` imports pkg\n"
+        "import detection\n"
+        "from ultralytics import YOLO\n"
+        "from ultralytics.utils import USER_CONFIG_DIR\n"
+        "import matplotlib\n"
+        "YOLO('yolo11n.yaml')\n"
+        "print(USER_CONFIG_DIR, matplotlib.get_cachedir())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / ("set" if variable else f"tmp/mvtec-finetune-{os.getuid()}")
+    assert done.stdout.splitlines()[-1].split() == [str(folder / "Ultralytics"), str(folder / "matplotlib")]
+    assert "Matplotlib created a temporary cache directory" not in done.stderr
+    assert (folder / "Ultralytics" / "settings.json").is_file()

@@ -27,6 +27,7 @@ from common.io import (
     expand_user,
     finite_json,
     home_dir,
+    homeless_config_dir,
     is_stale,
     json_float,
     json_text,
@@ -330,6 +331,32 @@ def test_no_home_folder_is_a_user_error_naming_what_to_set(
     assert expand_user("runs/~") == Path("runs/~")
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
+
+
+def test_ultralytics_config_with_no_home_is_a_folder_of_this_users_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the temp folder is shared by every user: a folder of that name someone else made (here one open
+    # to all, or a link) is not used; each run then gets a new private one
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert homeless_config_dir() is None  # a home: ultralytics finds its own folder
+    without_home(monkeypatch)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    mine = tmp_path / f"mvtec-finetune-{os.getuid()}"
+    assert homeless_config_dir() == mine and (mine.stat().st_mode & 0o777) == 0o700
+    mine.chmod(0o777)
+    other = homeless_config_dir()
+    assert other is not None and other != mine and other.parent == tmp_path and other.is_dir()
+    mine.rmdir(), mine.symlink_to(other)
+    assert homeless_config_dir() not in (None, mine, other)
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", "~/cache")  # no home: refused when the cache is used
+    assert homeless_config_dir().parent == tmp_path
+    monkeypatch.setenv("MVTEC_FINETUNE_CACHE", "cache")
+    monkeypatch.chdir(tmp_path)
+    assert homeless_config_dir() == tmp_path / "cache"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert homeless_config_dir() == tmp_path / "xdg"
 
 
 def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
