@@ -138,7 +138,8 @@ class OneLineParser(argparse.ArgumentParser):
 
     def _get_value(self, action: argparse.Action, arg_string: str) -> object:
         # Path("") is the working folder: --out "$OUT" with the variable unset wrote the results there
-        if action.type in (Path, user_path) and not arg_string.strip():
+        # (anomaly.train --out "" too: its "" became "." further on)
+        if action.type in (Path, user_path, user_path_text) and not arg_string.strip():
             raise argparse.ArgumentError(action, f"is empty ({arg_string!r}; an unset shell variable?)")
         return super()._get_value(action, arg_string)
 

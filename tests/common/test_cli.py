@@ -17,6 +17,7 @@ from common.cli import (
     command_name,
     exit_code,
     user_path,
+    user_path_text,
 )
 from common.errors import UserError
 from tests.test_readme import entry_points, module_of
@@ -97,6 +98,17 @@ def test_a_folder_option_reads_a_quoted_tilde_as_the_home_folder(tmp_path, monke
     assert parser.parse_args(["--out", "~no_user_lot_7/runs"]).out.as_posix() == "~no_user_lot_7/runs"
     assert exit_code(lambda: parser.parse_args(["--out", ""])) == EXIT_USER_ERROR  # refused as a Path is
     assert "argument --out: is empty ('';" in capsys.readouterr().err
+
+
+def test_an_empty_user_path_text_argument_is_refused(capsys):
+    # anomaly.train --out "$OUT" with the variable unset: "" went on as "." (the working folder) and
+    # --run "" read "not an anomaly run folder: ." instead of naming the empty value
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--out", type=user_path_text)
+    for value in ("", " "):
+        assert exit_code(lambda value=value: parser.parse_args(["--out", value])) == EXIT_USER_ERROR
+        assert f"argument --out: is empty ({value!r};" in capsys.readouterr().err
+    assert parser.parse_args(["--out", "./runs"]).out == "./runs"  # kept as typed
 
 
 def test_an_unquoted_source_pattern_is_named_as_such(tmp_path, capsys):
