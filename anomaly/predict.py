@@ -69,7 +69,7 @@ from common.images import (
     photo_root,
     warn_narrow_photos,
 )
-from common.io import read_json_object, recorded_path
+from common.io import expand_user, read_json_object, recorded_path
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
@@ -124,7 +124,10 @@ def given_metrics_file(value: str, flag: str) -> Path:
         UserError: nothing there (a mistyped number; '' is the cwd), or a folder without metrics.json
             (the run folder, say: the error names the evaluation inside it to pass).
     """
-    path = Path(recorded_path(value))
+    try:  # --threshold '~/eval' was looked for in a folder named '~'
+        path = Path(recorded_path(expand_user(value)))
+    except UserError as error:  # no home folder
+        raise UserError(f"{flag} {error}") from None
     if not value.strip() or not path.exists():
         named = value if value.strip() else repr(value)
         raise UserError(

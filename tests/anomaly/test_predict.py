@@ -24,6 +24,7 @@ from common.images import photo_files
 from common.io import sha256_file
 from segmentation.annotate.proposal_file import class_names, read_proposal_file
 from tests.anomaly.conftest import make_parts, repaint_as_another_product
+from tests.conftest import without_home
 
 
 @pytest.fixture
@@ -255,6 +256,20 @@ def test_a_threshold_neither_a_number_nor_a_file_says_so(tmp_path: Path, value: 
     # "cannot read metrics file <cwd>: Is a directory" for an empty one (a shell variable not set)
     with pytest.raises(UserError, match=rf"^--anomaly-threshold {named}: neither a number nor an existing"):
         resolve_threshold(value, tmp_path, flag="--anomaly-threshold")
+
+
+def test_a_threshold_under_a_quoted_tilde_is_in_the_home_folder(tmp_path: Path, monkeypatch) -> None:
+    # --threshold '~/eval' (quoted, so no shell expanded it) was looked for in a folder named '~'
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text(json.dumps({"pixel": {"f1_threshold": 1.0}}))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "eval")
+    metrics = f"from {tmp_path / 'eval' / 'metrics.json'}"
+    assert resolve_threshold("~/eval", tmp_path) == (1.0, metrics)
+    assert resolve_threshold("~/eval/metrics.json", tmp_path) == (1.0, metrics)
+    without_home(monkeypatch)  # a container's arbitrary user id: one line, not a look into a folder '~'
+    with pytest.raises(UserError, match=r"^--threshold ~/eval: no home folder: HOME is not set"):
+        resolve_threshold("~/eval", tmp_path)
 
 
 def test_a_threshold_folder_without_metrics_is_named_with_the_way_out(run: Path) -> None:
