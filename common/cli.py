@@ -108,7 +108,9 @@ def user_path(text: str) -> Path:
 def user_path_text(text: str) -> str:
     """:func:`user_path` as the text the user typed, for an option whose value is passed on and named in
     messages as a ``str`` (``anomaly``'s ``--run``, ``--root``, ``--out``): only a leading ``~`` or
-    ``~user`` changes (``--run '~/runs/screw'``), ``./lot_7`` stays ``./lot_7``."""
+    ``~user`` changes (``--run '~/runs/screw'``), ``./lot_7`` stays ``./lot_7``; ``~/x`` with no home
+    folder is refused as :func:`user_path` refuses it (it stayed ``~/x``: a folder named ``~``)."""
+    user_path(text)
     return os.path.expanduser(text)
 
 

@@ -111,6 +111,18 @@ def test_an_empty_user_path_text_argument_is_refused(capsys):
     assert parser.parse_args(["--out", "./runs"]).out == "./runs"  # kept as typed
 
 
+def test_a_user_path_text_tilde_with_no_home_folder_is_refused(monkeypatch, capsys):
+    # a container's arbitrary user id with no HOME: anomaly.train --out '~/runs' wrote into a folder named '~'
+    from tests.conftest import without_home
+
+    without_home(monkeypatch)
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--out", type=user_path_text)
+    assert exit_code(lambda: parser.parse_args(["--out", "~/runs"])) == EXIT_USER_ERROR
+    assert "argument --out: ~/runs: no home folder" in capsys.readouterr().err
+    assert parser.parse_args(["--out", "~no_user_lot_7/runs"]).out == "~no_user_lot_7/runs"
+
+
 def test_an_unquoted_source_pattern_is_named_as_such(tmp_path, capsys):
     photos = [tmp_path / f"{index}.png" for index in range(5)]
     for photo in photos:
