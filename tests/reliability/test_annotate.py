@@ -144,7 +144,7 @@ SERVE = ("--images", "{photos}", "--out", "{out}", "--device", "cpu", "--port", 
         ),
         pytest.param(
             ("--images", "{photos}", "--out", "{out}", "--device", "cuda"),
-            ["'cuda'", "CUDA"],
+            ["--device cuda", "CUDA"],
             id="absent-cuda",
             marks=NO_CUDA,
         ),
