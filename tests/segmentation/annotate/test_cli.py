@@ -1013,6 +1013,20 @@ def test_the_command_passes_the_mask_iou_to_the_detectors_proposals(
     assert serve_page(args).state.context.detector.mask_iou == MASK_IOU
 
 
+def stderr_when_the_model_loads(monkeypatch, capsys, cli, detector_module, red_detector, colour_sam) -> list:
+    """The page's detector is ``red_detector`` and its model ``colour_sam``; the list returned gets what
+    stderr held when the model was loaded (the notes and warnings given before it)."""
+    monkeypatch.setattr(detector_module, "load_yolo_detector", lambda weights, **settings: red_detector)
+    said = []
+
+    def load_model(model, checkpoint, device):
+        said.append(capsys.readouterr().err)
+        return colour_sam, "colour"
+
+    monkeypatch.setattr(cli, "load_model", load_model)
+    return said
+
+
 @pytest.mark.parametrize("detector", [True, False], ids=["detector", "clicks only"])
 def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_the_model_loads(
     photos, tmp_path, capsys, serve_page, colour_sam, red_detector, monkeypatch, detector
@@ -1023,14 +1037,7 @@ def test_a_full_state_dict_beside_a_decoder_with_colour_parts_is_noted_before_th
     from segmentation.annotate import detector as detector_module
     from segmentation.finetuned import save_full
 
-    monkeypatch.setattr(detector_module, "load_yolo_detector", lambda weights, **settings: red_detector)
-    said = []
-
-    def load_model(model, checkpoint, device):
-        said.append(capsys.readouterr().err)
-        return colour_sam, "colour"
-
-    monkeypatch.setattr(cli, "load_model", load_model)
+    said = stderr_when_the_model_loads(monkeypatch, capsys, cli, detector_module, red_detector, colour_sam)
     run = tmp_path / "run"
     decoder = save_decoder(
         colour_sam, run / "decoder.pt", model="vit_t", colour_head=HEAD, colour_prompt=PROMPT
@@ -1062,14 +1069,7 @@ def test_a_decoder_with_colour_parts_on_grey_photos_is_warned_of_before_the_mode
     from segmentation.annotate import __main__ as cli
     from segmentation.annotate import detector as detector_module
 
-    monkeypatch.setattr(detector_module, "load_yolo_detector", lambda weights, **settings: red_detector)
-    said = []
-
-    def load_model(model, checkpoint, device):
-        said.append(capsys.readouterr().err)
-        return colour_sam, "colour"
-
-    monkeypatch.setattr(cli, "load_model", load_model)
+    said = stderr_when_the_model_loads(monkeypatch, capsys, cli, detector_module, red_detector, colour_sam)
     images = tmp_path / "grey"
     for path in sorted(photos[0].rglob("*.*")):
         pixels = cv2.imread(str(path))
