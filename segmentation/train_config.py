@@ -10,6 +10,7 @@ one error line before anything is written.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import Option, Schema, load_config, with_source
@@ -22,6 +23,33 @@ from segmentation.encoder_part import ENCODER_PARTS
 from segmentation.evaluate import DEVICE_NAMES, DEVICE_PATTERN
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS
 from segmentation.prompts import prompt_schema
+
+
+@dataclass(frozen=True)
+class DeviceOption(Option):
+    """The ``device`` key, which tells a name that YAML split at its colon for what it is.
+
+    ``device=cuda:`` (or ``cuda:`` indented under ``device:`` in a file) reads as the mapping
+    ``{'cuda': None}``, which the plain check called only "needs a string or an integer".
+    """
+
+    def check(self, key: str, value: object) -> None:
+        if isinstance(value, Mapping):
+            raise UserError(
+                f"config key '{key}' needs {self.describe()}, got {value!r}, which looks like a YAML "
+                f"mapping{_mapping_text(value)}: drop the colon or the space after it (cuda, cuda:1), "
+                "or quote the value"
+            )
+        super().check(key, value)
+
+
+def _mapping_text(value: Mapping) -> str:
+    """`` (from 'cuda:')``: the text a one-key mapping was most likely written as; empty for others."""
+    if len(value) != 1:
+        return ""
+    ((name, inner),) = value.items()
+    return f" (from '{name}:')" if inner is None else f" (from '{name}: {inner}')"
+
 
 #: Every config key of a fine-tuning run: default, type, range. ``null`` means "pick
 #: automatically" or "off", as each help says.
@@ -50,7 +78,7 @@ SCHEMA = Schema(
     seed=Option(0, int, "seed of prompts, instance order and initialisation", low=0, high=2**31 - 1),
     # the name is checked by check_settings, in the words of --device (segmentation.evaluate.resolve_device);
     # an integer (device=0, detection's first GPU) gets there too, to be told the names taken
-    device=Option("auto", (str, int), "auto (CUDA when present), cpu, cuda, cuda:N or mps"),
+    device=DeviceOption("auto", (str, int), "auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     train_prompt_encoder=Option(False, bool, "train the prompt encoder too"),
     train_transformer=Option(
         False,

@@ -784,6 +784,35 @@ def test_a_device_key_that_names_no_device_reads_as_the_flag_does(device, shown,
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    ("override", "file", "shown"),
+    [
+        (
+            "device=cuda:",
+            "device:\n  cuda:\n",
+            "{'cuda': None}, which looks like a YAML mapping (from 'cuda:')",
+        ),
+        (
+            "device=cuda: 1",
+            "device: {cuda: 1}\n",
+            "{'cuda': 1}, which looks like a YAML mapping (from 'cuda: 1')",
+        ),
+    ],
+)
+def test_a_device_that_yaml_split_at_its_colon_is_told_so(override, file, shown, tmp_path, capsys):
+    # device=cuda: reads as the mapping {'cuda': None}; the error said only "needs a string or an integer"
+    key = f"config key 'device' needs a string or an integer, got {shown}: drop the colon or the space after"
+    assert main([f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: override '{override}': {key}") and err.count("\n") == 1, err
+    config = tmp_path / "run.yaml"
+    config.write_text(file)
+    assert main(["--config", str(config), f"out={tmp_path / 'runs'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config file {config}: {key}") and err.count("\n") == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_augment_category_unknown_to_the_policy_and_the_data_is_refused(tiny_dataset, tiny_sam, tmp_path):
     # a typo used to get the policy's default entry silently: left-right flips, for a chiral nut too
     config = _config(tiny_dataset, tmp_path, "augment.enabled=true", "augment.category=synthetic_nutt")
