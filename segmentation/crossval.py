@@ -333,6 +333,8 @@ def _train_round(
         return run_dir, {"train": kept}
     if resume and (why := retrain_reason(run_dir, accepted, fingerprints)):  # it trained again without a word
         print(f"note: {name}: {why}: training it again", file=sys.stderr)
+    elif resume and (run_dir / "last.pt").is_file():  # a round goes on whole: its last.pt is not resumed
+        print(f"note: {name}: {STOPPED_ROUND}", file=sys.stderr)
     (run_dir / ROUND_FILE).unlink(missing_ok=True)  # another settings' record: never kept half-trained
     for summary_file in SUMMARY_FILES:  # an earlier run's summary no longer describes the rounds
         (Path(run_config["out"]).parent / summary_file).unlink(missing_ok=True)
@@ -346,6 +348,13 @@ def _train_round(
     atomic_write(run_dir / ROUND_FILE, json.dumps(record, indent=1) + "\n")
     return run_dir, seconds
 
+
+#: The note of a round the earlier run stopped in: ``--resume`` keeps finished rounds, and trains that one
+#: again whole (its ``last.pt`` is not gone on from: it need not be of this run's settings or data).
+STOPPED_ROUND = (
+    "the earlier run stopped in its training, which --resume does not go on from: "
+    "training it again from epoch 0"
+)
 
 #: Config keys a round's training does not depend on: its data and folders (the round's own),
 #: ``progress`` (``--no-progress``), whose change trained every round again, and ``device``: a run

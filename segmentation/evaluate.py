@@ -552,7 +552,11 @@ def run_folds(args: argparse.Namespace) -> dict:
             finish=finish,
         )
     except KeyboardInterrupt:  # the rounds trained so far are kept for --resume
-        print("stopped; go on from the rounds it trained with the same command and --resume", file=sys.stderr)
+        print(
+            "stopped; go on from the rounds it trained with the same command and --resume (the round it "
+            "stopped in trains again from epoch 0)",
+            file=sys.stderr,
+        )
         raise
     print(f"\nfolds.json, folds.md, folds.png and the rounds' runs in {out}")
     return metrics

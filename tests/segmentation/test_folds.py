@@ -1017,7 +1017,10 @@ def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp
     assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"]) == 130
     assert seen == {"resume": True, "left": ["fold0", "fold1", "fold2", "runs"]}, "nothing removed"
     err = capsys.readouterr().err
-    assert "stopped; go on from the rounds it trained with the same command and --resume" in err
+    assert (
+        "stopped; go on from the rounds it trained with the same command and --resume (the round it stopped "
+        "in trains again from epoch 0)\n" in err
+    )
     assert "replacing" not in err
 
 
@@ -1158,6 +1161,31 @@ def test_a_round_stopped_while_trained_again_is_not_kept_by_a_resume_with_the_fi
     plan_without_settings()
     crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
     assert trained == ["fold0"], "the round stopped in is trained again; the others are kept"
+
+
+def test_resume_says_the_round_stopped_in_trains_again_from_epoch_0(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a round stopped mid-training (its last.pt written, no round.json) trained again from epoch 0 under
+    # --resume with only "fine-tuning on ..." said: it read as if the round went on from its last epoch
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work, config = tmp_path / "work", dict(DEFAULTS)
+    crossval.cross_validate(tiny_dataset, 3, config, work=work)
+    (work / "runs" / "fold1" / crossval.ROUND_FILE).unlink()  # stopped in round 1, after an epoch
+    (work / "runs" / "fold1" / "last.pt").write_bytes(b"an epoch's state")
+    (work / "runs" / "fold2" / crossval.ROUND_FILE).unlink()  # stopped before round 2 trained an epoch
+    trained.clear()
+    capsys.readouterr()
+    crossval.cross_validate(tiny_dataset, 3, config, work=work, resume=True)
+    assert trained == ["fold1", "fold2"]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: fold1 (2 of 3): the earlier run stopped in its training, which --resume does not go on from: "
+        "training it again from epoch 0"
+    ]
 
 
 @pytest.mark.parametrize("other", ["notes.txt", "fold0-old"])
