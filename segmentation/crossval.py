@@ -246,17 +246,18 @@ def cross_validate(
 def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[None]:
     """Holds ``work`` for this ``--folds`` run while the block writes there.
 
-    Refuses another run writing there now (:func:`~segmentation.folds.check_no_live_folds_run`: one
-    started while the base model loaded), removes an earlier run unless ``resume``
-    (:func:`~segmentation.folds.clear_folds_run`, before this run's marker: it removes every file in
-    ``work``), then puts this run's marker there (:func:`~segmentation.folds.mark_folds_run`) and removes
-    it however the block ends.
+    Puts this run's marker there first (:func:`~segmentation.folds.mark_folds_run`), then refuses another
+    run writing there now (:func:`~segmentation.folds.check_no_live_folds_run`: one started while the
+    base model loaded) and removes an earlier run unless ``resume``
+    (:func:`~segmentation.folds.clear_folds_run`, which leaves the markers); the marker goes however the
+    block ends. Marked before the check: of two runs started at one instant, each saw no marker when it
+    checked and then marked, and both went on; now the later of the two marks sees the other's.
     """
-    check_no_live_folds_run(work)
-    if not resume:
-        clear_folds_run(work)
     marker = mark_folds_run(work)
     try:
+        check_no_live_folds_run(work)
+        if not resume:
+            clear_folds_run(work)
         yield
     finally:
         marker.unlink(missing_ok=True)

@@ -267,12 +267,16 @@ def is_folds_run(work: Path) -> bool:
 def clear_folds_run(work: Path) -> None:
     """Removes an earlier K-fold run's files from ``work``: its rounds' data links and runs would be reused.
 
-    Links are removed, never followed (a round's ``images`` links the data set's photos).
+    Links are removed, never followed (a round's ``images`` links the data set's photos). The markers
+    (:data:`FOLDS_MARK`) stay: this run's own is there already, a killed run's went with
+    :func:`check_no_live_folds_run`.
     """
     if not (work.is_dir() and any(work.iterdir()) and is_folds_run(work)):
         return
     print(f"note: replacing the earlier --folds run in {work}", file=sys.stderr)
     for path in work.iterdir():
+        if path.match(FOLDS_MARK):
+            continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:

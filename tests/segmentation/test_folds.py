@@ -441,6 +441,36 @@ def test_a_folds_run_into_the_out_of_one_still_going_is_refused(
     assert [path.name for path in out.glob(".folds.*.tmp")] == []
 
 
+def test_of_two_folds_runs_marking_at_one_instant_one_is_refused(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # the check for a live run and this run's marker were two steps: a second run that checked at the
+    # same instant (no marker yet) and marked beside this one went on too, and each replaced the other's
+    # rounds; marked first and checked after, the later of two marks sees the other's
+    import os
+    import socket
+    import zlib
+
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work = tmp_path / "work"
+    host = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+    other = work / f".folds.{host}-{os.getppid()}-0123abcd.tmp"  # a live process of this machine
+    mark = crossval.mark_folds_run
+
+    def mark_beside_another(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        other.write_text("")  # the other run marks as this one does
+        return mark(folder)
+
+    monkeypatch.setattr(crossval, "mark_folds_run", mark_beside_another)
+    with pytest.raises(UserError, match=rf"^--out {work} is being written by another --folds run \(process"):
+        crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=work)
+    assert trained == [] and [path.name for path in work.glob(".folds.*.tmp")] == [other.name]
+
+
 def test_a_folds_run_into_an_empty_out_made_by_hand_starts(tiny_dataset, tmp_path, monkeypatch, capsys):
     from segmentation import crossval
     from segmentation.evaluate import main
