@@ -55,7 +55,7 @@ from inspection.result import Inspection
 from segmentation.augment import transform_image
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt, mask_input_of, refuse_colour_with_crops
-from segmentation.crops import CropRule, Window, box_to_window, paste_mask, small_box_windows
+from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
 from segmentation.decoder_onnx import OnnxDecoder, choose_runtime, missing_packages
 from segmentation.duplicates import MASK_IOU, distinct_masks
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, embed_images, load_rgb
@@ -465,25 +465,17 @@ class Inspector:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:meth:`segment` of ``boxes`` some of which have a crop ``window`` (None: decoded on the whole
         photo, with ``rgb`` and ``flips``): each of those is decoded on its crop's embedding (of the photo
-        ``path``) and its mask, and probabilities, pasted back at ``embedding.original_size``."""
-        whole = [i for i, window in enumerate(windows) if window is None]
-        masks, scores, probs = self._segment_frame(embedding, boxes[whole], rgb, flips)
-        out_masks = np.zeros((len(boxes), *embedding.original_size), bool)
-        out_scores = np.zeros(len(boxes), np.float32)
-        out_probs = None if probs is None else np.zeros((len(boxes), *embedding.original_size), np.float16)
-        out_masks[whole], out_scores[whole] = masks, scores
-        if out_probs is not None:
-            out_probs[whole] = probs
-        for index, window in enumerate(windows):
-            if window is None:
-                continue
-            crop = self.crop_embedding(path, window)
-            masks, scores, probs = self._segment_frame(crop, box_to_window(boxes[index], window)[None])
-            out_masks[index] = paste_mask(masks[0], window, embedding.original_size)
-            out_scores[index] = scores[0]
-            if out_probs is not None:
-                out_probs[index] = paste_mask(probs[0], window, embedding.original_size)
-        return out_masks, out_scores, out_probs
+        ``path``) and its mask, and probabilities, pasted back at ``embedding.original_size``
+        (:func:`segmentation.crops.decode_with_crops`)."""
+        return decode_with_crops(
+            partial(self._segment_frame, rgb=rgb, flips=flips),
+            embedding,
+            boxes,
+            list(windows),
+            partial(self.crop_embedding, path),
+            embedding.original_size,
+            decode_crop=self._segment_frame,
+        )
 
     def crop_embedding(self, path: str | Path, window: Window) -> ImageEmbedding:
         """SAM's embedding of a square crop of the photo at ``path`` (cached like the photo's).

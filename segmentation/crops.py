@@ -159,8 +159,9 @@ def box_to_window(box: np.ndarray, window: Window) -> np.ndarray:
     return np.asarray(box, dtype=float) - np.array([window.x0, window.y0, window.x0, window.y0], dtype=float)
 
 
-#: Masks and scores of boxes decoded on one embedding: ``(N, H, W)`` bool, ``(N,)`` predicted IoU.
-Decoder = Callable[[object, np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: Boxes decoded on one embedding: ``(N, h, w)`` bool masks, ``(N,)`` predicted IoUs, then any further
+#: per-pixel maps ``(N, h, w)``, or None where one is not kept (the cascade's probabilities).
+Decoder = Callable[[object, np.ndarray], tuple]
 
 
 def small_box_windows(
@@ -179,31 +180,58 @@ def decode_with_crops(
     windows: list[Window | None],
     crop_embedding: Callable[[Window], object],
     image_size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
+    *,
+    decode_crop: Decoder | None = None,
+) -> tuple:
     """Masks of ``boxes``: whole-image boxes in one call, each cropped box on its window's embedding.
 
+    Evaluation and the inspection cascade (whose decoder also gives probabilities) paste a crop's
+    outputs back alike, here.
+
     Args:
-        decode_boxes: ``(embedding, (K, 4) boxes in its frame) -> ((K, h, w) bool masks, (K,) scores)``.
+        decode_boxes: ``(embedding, (K, 4) boxes in its frame) -> ((K, h, w) bool masks, (K,) scores,
+            *maps)``, each further map ``(K, h, w)`` or None (:data:`Decoder`).
         embedding: the whole image's embedding.
         boxes: ``(N, 4)`` xyxy image pixels.
         windows: per box, its :class:`Window` or None (:func:`small_box_windows`).
         crop_embedding: the embedding of a window's crop (from the cache).
         image_size: ``(H, W)``.
+        decode_crop: the decoder of a crop's box; None: ``decode_boxes`` (the cascade decodes the whole
+            photo with its colour parts and flips, a crop with neither).
 
     Returns:
-        ``(N, H, W)`` bool masks and ``(N,)`` float32 scores, in box order.
+        ``(N, H, W)`` bool masks and ``(N,)`` float32 scores, in box order; then each further map of the
+        decoder, ``(N, H, W)`` of its dtype with zeros outside a crop's window (None where the decoder gave
+        None). With no box, no decoder runs and there is no further map.
     """
-    masks = np.zeros((len(boxes), *image_size), dtype=bool)
-    scores = np.zeros(len(boxes), dtype=np.float32)
     whole = [i for i, window in enumerate(windows) if window is None]
-    if whole:
-        masks[whole], scores[whole] = decode_boxes(embedding, np.asarray(boxes)[whole])
+    parts = [(whole, None, decode_boxes(embedding, np.asarray(boxes)[whole]))] if whole else []
     for index, window in enumerate(windows):
-        if window is None:
-            continue
-        crop_masks, crop_scores = decode_boxes(
-            crop_embedding(window), box_to_window(boxes[index], window)[None]
-        )
-        masks[index] = paste_mask(crop_masks[0], window, image_size)
-        scores[index] = crop_scores[0]
-    return masks, scores
+        if window is not None:
+            decoded = (decode_crop or decode_boxes)(
+                crop_embedding(window), box_to_window(boxes[index], window)[None]
+            )
+            parts.append(([index], window, decoded))
+    return _in_box_order(parts, len(boxes), image_size)
+
+
+def _in_box_order(parts: list[tuple], n: int, image_size: tuple[int, int]) -> tuple:
+    """The decoder outputs of each ``(rows, window or None, outputs)`` part of ``n`` boxes, in box order at
+    ``image_size``; a crop's maps pasted back (:func:`paste_mask`)."""
+    masks = np.zeros((n, *image_size), dtype=bool)
+    scores = np.zeros(n, dtype=np.float32)
+    maps: list[np.ndarray | None] = [None] * (len(parts[0][2]) - 2 if parts else 0)
+    for rows, window, (part_masks, part_scores, *part_maps) in parts:
+        masks[rows], scores[rows] = _in_image(part_masks, window, image_size), part_scores
+        for k, part in enumerate(part_maps):
+            if part is None:
+                continue
+            if maps[k] is None:
+                maps[k] = np.zeros((n, *image_size), dtype=part.dtype)
+            maps[k][rows] = _in_image(part, window, image_size)
+    return (masks, scores, *maps)
+
+
+def _in_image(frames: np.ndarray, window: Window | None, image_size: tuple[int, int]) -> np.ndarray:
+    """``(K, h, w)`` outputs in the image's frame: as they are (``window`` None), or one crop's pasted."""
+    return frames if window is None else paste_mask(frames[0], window, image_size)[None]

@@ -46,6 +46,33 @@ def test_crops_work_without_a_cache_and_at_the_border(photos, stub_detector, tin
     np.testing.assert_array_equal(masks[1], whole[0, 0])
 
 
+def test_crop_masks_and_probabilities_are_the_frames_decodings_pasted_back(photos, stub_detector, tiny_sam):
+    # bit for bit: the cascade pastes a crop's outputs back through segmentation.crops.decode_with_crops,
+    # which evaluation uses too (it had its own copy of that loop, with the probabilities)
+    rule = CropRule(max_fraction=0.4, margin=1.0, min_side=24)
+    inspector = Inspector(stub_detector, tiny_sam, crops=rule, keep_probs=True, speck_cells=0)
+    path = photos / "two.png"
+    embedding = inspector.embedding(path)
+    boxes = np.array(
+        [[40.0, 30.0, 60.0, 50.0], [0.0, 0.0, 70.0, 50.0], [5.0, 5.0, 20.0, 20.0]]
+    )  # small, large
+    masks, scores, probs = inspector.segment(embedding, boxes, path=path)
+    assert (masks.dtype, scores.dtype, probs.dtype) == (bool, np.float32, np.float16)
+    whole_masks, whole_scores, whole_probs = inspector._segment_frame(embedding, boxes[1:2])
+    np.testing.assert_array_equal(masks[1], whole_masks[0])
+    np.testing.assert_array_equal(probs[1], whole_probs[0])
+    assert scores[1] == whole_scores[0]
+    for index in (0, 2):
+        window = rule.window(boxes[index], (60, 80))
+        crop = inspector.crop_embedding(path, window)
+        crop_masks, crop_scores, crop_probs = inspector._segment_frame(
+            crop, box_to_window(boxes[index], window)[None]
+        )
+        np.testing.assert_array_equal(masks[index], paste_mask(crop_masks[0], window, (60, 80)))
+        np.testing.assert_array_equal(probs[index], paste_mask(crop_probs[0], window, (60, 80)))
+        assert scores[index] == crop_scores[0]
+
+
 def test_without_crops_nothing_changes(photos, stub_detector, tiny_sam):
     plain = Inspector(stub_detector, tiny_sam)(photos / "two.png")
     off = Inspector(stub_detector, tiny_sam, crops=CropRule(max_fraction=0.0))(photos / "two.png")

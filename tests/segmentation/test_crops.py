@@ -151,6 +151,40 @@ def test_decode_with_crops_keeps_the_box_order_when_a_crop_comes_first():
     np.testing.assert_allclose(scores, [20.0, 10.0, 20.0])  # the crop's box starts at x 20 in its window
 
 
+def test_decode_with_crops_pastes_further_maps_and_decodes_crops_with_decode_crop():
+    # the cascade's probabilities were pasted back by a second copy of this loop (inspection.inspector);
+    # a map comes back in the image's frame with its dtype, zeros outside a crop's window, and None stays None
+    size = (100, 200)
+    boxes = np.array([[150, 80, 160, 90], [10, 10, 190, 90]], float)
+    windows = [Window(130, 60, 50), None]
+    seen = []
+
+    def decode(name):
+        def decode_boxes(embedding, boxes_in_frame):
+            seen.append((name, embedding))
+            shape = (len(boxes_in_frame), *((50, 50) if embedding == "crop" else size))
+            masks, probs = np.zeros(shape, bool), np.full(shape, 0.25, np.float16)
+            for k, (x0, y0, x1, y1) in enumerate(boxes_in_frame.astype(int)):
+                masks[k, y0:y1, x0:x1], probs[k, y0:y1, x0:x1] = True, 0.75
+            return masks, np.full(len(boxes_in_frame), 0.5, np.float32), probs, None
+
+        return decode_boxes
+
+    masks, scores, probs, nothing = decode_with_crops(
+        decode("whole"), "whole", boxes, windows, lambda w: "crop", size, decode_crop=decode("crop")
+    )
+    assert seen == [("whole", "whole"), ("crop", "crop")] and nothing is None
+    assert probs.dtype == np.float16 and probs.shape == (2, *size)
+    expected = np.zeros((2, *size), np.float16)
+    expected[0, 60:100, 130:180] = 0.25  # the window, cut at the image's bottom edge
+    expected[0, 80:90, 150:160] = 0.75
+    expected[1] = 0.25
+    expected[1, 10:90, 10:190] = 0.75
+    np.testing.assert_array_equal(probs, expected)
+    np.testing.assert_array_equal(masks, expected == np.float16(0.75))
+    np.testing.assert_array_equal(scores, [0.5, 0.5])
+
+
 def test_crop_embeddings_are_cached_per_window(tiny_sam, tmp_path):
     path = tmp_path / "photo.png"
     cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8))
