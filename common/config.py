@@ -250,7 +250,9 @@ def parse_overrides(items: Sequence[str]) -> dict:
 
     An empty value (``cache_dir=``, as ``cache_dir=$CACHE`` gives with ``CACHE`` unset) is refused:
     YAML reads it as null, which put the default back without a word. ``key=null`` (or ``key=~``)
-    unsets a key; ``key=''`` as the program receives it (``"key=''"`` in a shell) is the empty string.
+    unsets a key; ``key=''`` as the program receives it (``"key=''"`` in a shell) is the empty string, and
+    a quoted number (``"device='0'"``, ``"name='2024'"``) is text, as in a config file (a key whose default
+    is a number still reads it as one: :func:`merge`).
 
     Raises:
         UserError: an item that is not ``key=value``, has an empty value, or gives a key twice.
@@ -272,8 +274,8 @@ def parse_overrides(items: Sequence[str]) -> dict:
             raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
         except yaml.YAMLError:
             value = text
-        if isinstance(value, str):
-            value = _number(value)
+        if isinstance(value, str) and not text.strip().startswith(("'", '"')):
+            value = _number(value)  # a plain 1e-3; a quoted '0' or "2024" stays the text it was given as
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -333,7 +335,7 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
     """
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader) or {}  # YAML's own
     except DuplicateKeyError as error:
         raise UserError(f"{what} {path}: {error}") from None
     except OSError as error:  # as common.io.read_json: "[Errno 21] Is a directory: '<path>'" named it twice
@@ -440,8 +442,9 @@ def with_source(
 
 
 def save_config(config: Mapping, path: str | Path) -> None:
-    """Writes the resolved config (``args.yaml`` in the run folder), atomically."""
-    atomic_write(path, yaml.safe_dump(_plain(config), sort_keys=False))
+    """Writes the resolved config (``args.yaml`` in the run folder), atomically, as UTF-8: a path with an
+    ``é`` reads as written, not as ``"\\u00e9"`` (:func:`read_yaml` reads it back)."""
+    atomic_write(path, yaml.safe_dump(_plain(config), sort_keys=False, allow_unicode=True))
 
 
 def _plain(value):

@@ -395,6 +395,19 @@ def test_null_unsets_and_a_quoted_empty_value_is_the_empty_string():
         load_config(SCHEMA, None, ["epochs=''"])
 
 
+def test_a_quoted_number_in_an_override_stays_text():
+    # "name='2024'" (quotes kept by the shell) became the number 2024, "device='0'" the number 0: quoted,
+    # YAML says text, as a config file's '0' is; a key whose default is a number still reads it as one
+    assert parse_overrides(["name='2024'", 'device="0"', "tags=['1']", "epochs=5"]) == {
+        "name": "2024",
+        "device": "0",
+        "tags": ["1"],
+        "epochs": 5,
+    }
+    config = load_config(SCHEMA, None, ["data='2024'", "epochs='3'", "lr=' 1e-3'"])
+    assert config["data"] == "2024" and config["epochs"] == 3 and config["lr"] == 0.001
+
+
 def test_override_keys_are_read_as_the_overrides_are_parsed():
     # segmentation.train/.evaluate stripped " data=x" to refuse keys while parse_overrides kept ' data',
     # an unknown key: now both read the key data
@@ -507,6 +520,15 @@ def test_a_config_file_that_sets_no_key_gives_the_defaults_and_says_so(tmp_path,
 def test_saved_config_writes_paths_inside_lists_as_strings(tmp_path):
     save_config({"sources": [Path("a"), (Path("b"), "c")]}, tmp_path / "args.yaml")
     assert yaml.safe_load((tmp_path / "args.yaml").read_text()) == {"sources": ["a", ["b", "c"]]}
+
+
+def test_saved_config_writes_non_ascii_paths_as_utf8_and_reads_them_back(tmp_path):
+    # args.yaml said data: "/data/caf\u00e9/x": the run folder's record of itself, unreadable by eye
+    config = load_config(SCHEMA, None, ["data=/data/café/x", "tags=[ø, 部品]"])
+    save_config({**config, "model": "large"}, tmp_path / "args.yaml")
+    text = (tmp_path / "args.yaml").read_bytes().decode("utf-8")
+    assert "data: /data/café/x\n" in text and "- 部品\n" in text
+    assert read_yaml(tmp_path / "args.yaml") == {**config, "model": "large"}
 
 
 def test_a_section_in_a_file_merges_key_by_key(tmp_path):
