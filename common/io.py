@@ -63,12 +63,13 @@ def home_dir() -> Path:
 
     A container run with an arbitrary user id and no ``HOME`` has no home: ``Path.home()`` raised
     RuntimeError ("Could not determine home directory."), a traceback wherever a default path was needed.
+    Only ``HOME`` gives one (:func:`cache_root` names ``MVTEC_FINETUNE_CACHE`` too, which moves the cache
+    alone: it said so also of ``--out ~/runs``).
     """
     home = os.path.expanduser("~")
     if home.startswith("~"):  # os.path.expanduser leaves "~" as it is when it finds no home
         raise UserError(
-            f"no home folder: HOME is not set and user id {os.getuid()} has no passwd entry; "
-            f"set HOME, or {CACHE_ENV} for the cache folder"
+            f"no home folder: HOME is not set and user id {os.getuid()} has no passwd entry; set HOME"
         )
     return Path(home)
 
@@ -102,7 +103,10 @@ def cache_root() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return expand_user(configured)
-    return home_dir() / ".cache" / "mvtec-finetune"
+    try:
+        return home_dir() / ".cache" / "mvtec-finetune"
+    except UserError as error:
+        raise UserError(f"{error}, or {CACHE_ENV} for the cache folder") from None
 
 
 def homeless_config_dir() -> Path | None:
@@ -129,19 +133,42 @@ def homeless_config_dir() -> Path | None:
 
 
 def _private_temp_dir() -> Path | None:
-    # The temp folder is shared by every user: a folder someone else made (or a link) is not used,
-    # as ultralytics' own fallback does; None when none can be made (ultralytics' error then).
-    folder = Path(tempfile.gettempdir()) / f"mvtec-finetune-{os.getuid()}"
+    """``mvtec-finetune-<uid>`` in the temp folder, made private to this user; None when no folder of this
+    user's own can be had there (ultralytics' error then).
+
+    The temp folder is shared by every user: a folder of that name someone else made (or a link, or one
+    open to others) is not used, as ultralytics' own fallback does. An earlier run's own folder then
+    (``mvtec-finetune-<uid>-*``, :func:`_is_private`) is, else a new one: each run made another.
+    """
+    temp = Path(tempfile.gettempdir())
+    folder = temp / f"mvtec-finetune-{os.getuid()}"
     with contextlib.suppress(OSError):
         with contextlib.suppress(FileExistsError):
             folder.mkdir(mode=0o700)
-        info = folder.lstat()
-        if stat.S_ISDIR(info.st_mode) and (info.st_uid, info.st_mode & 0o777) == (os.getuid(), 0o700):
+        if _is_private(folder):
             return folder
+    with contextlib.suppress(OSError):
+        for earlier in sorted(temp.glob(f"{folder.name}-*")):
+            if _is_private(earlier):
+                return earlier
     try:
-        return Path(tempfile.mkdtemp(prefix="mvtec-finetune-"))
+        return Path(tempfile.mkdtemp(prefix=f"{folder.name}-"))
     except OSError:
         return None
+
+
+def _is_private(folder: Path) -> bool:
+    """Whether ``folder`` is a folder (not a link) of this user's that nobody else could write into; it is
+    given mode 0o700 where it has another (a umask's 0o500 or 0o755, which made a new folder each run)."""
+    try:
+        info = folder.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return False
+        if info.st_mode & 0o777 != 0o700:
+            os.chmod(folder, 0o700)
+    except OSError:
+        return False
+    return True
 
 
 def embeddings_root() -> Path:

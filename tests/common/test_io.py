@@ -320,11 +320,16 @@ def test_no_home_folder_is_a_user_error_naming_what_to_set(
     # a container run with an arbitrary user id and no HOME: Path.home() raised RuntimeError (a traceback),
     # and os.path.expanduser left '~/x' as it was: a folder named '~' in the working folder
     without_home(monkeypatch)
-    for call in (home_dir, cache_root, lambda: expand_user("~"), lambda: expand_user("~/runs")):
-        with pytest.raises(
-            UserError, match="no home folder: HOME is not set and user id .* set HOME, or MVTEC"
-        ):
+    # MVTEC_FINETUNE_CACHE moves the cache alone: it was named for '~/runs' too, where only HOME helps
+    for call in (home_dir, lambda: expand_user("~"), lambda: expand_user("~/runs")):
+        with pytest.raises(UserError, match="no home folder: HOME is not set and user id .*; set HOME$"):
             call()
+    with pytest.raises(
+        UserError,
+        match="^no home folder: HOME is not set and user id .*; set HOME, or MVTEC_FINETUNE_CACHE for the "
+        "cache folder$",
+    ):
+        cache_root()
     with pytest.raises(UserError, match="^~/runs: no home folder"):
         expand_user("~/runs")
     assert expand_user("~no_such_user_lot_7/x.pt") == Path("~no_such_user_lot_7/x.pt")  # as in a shell
@@ -337,7 +342,7 @@ def test_ultralytics_config_with_no_home_is_a_folder_of_this_users_own(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # the temp folder is shared by every user: a folder of that name someone else made (here one open
-    # to all, or a link) is not used; each run then gets a new private one
+    # to all, or a link) is not used; a private one of this user's is, the one an earlier run made too
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert homeless_config_dir() is None  # a home: ultralytics finds its own folder
     without_home(monkeypatch)
@@ -345,11 +350,20 @@ def test_ultralytics_config_with_no_home_is_a_folder_of_this_users_own(
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     mine = tmp_path / f"mvtec-finetune-{os.getuid()}"
     assert homeless_config_dir() == mine and (mine.stat().st_mode & 0o777) == 0o700
+    for mode in (0o500, 0o755):  # a umask's modes, nobody else's files inside: made private again
+        mine.chmod(mode)
+        assert homeless_config_dir() == mine and (mine.stat().st_mode & 0o777) == 0o700
     mine.chmod(0o777)
     other = homeless_config_dir()
     assert other is not None and other != mine and other.parent == tmp_path and other.is_dir()
-    mine.rmdir(), mine.symlink_to(other)
-    assert homeless_config_dir() not in (None, mine, other)
+    assert (other.stat().st_mode & 0o777) == 0o700
+    # the next run: that one again, not a new folder each run
+    assert homeless_config_dir() == other and len(list(tmp_path.iterdir())) == 2
+    other.chmod(0o777)  # open to others since: neither is used
+    third = homeless_config_dir()
+    assert third not in (None, mine, other) and third.parent == tmp_path
+    mine.rmdir(), mine.symlink_to(third)
+    assert homeless_config_dir() == third  # its own name, not the link
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", "~/cache")  # no home: refused when the cache is used
     assert homeless_config_dir().parent == tmp_path
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", "cache")
