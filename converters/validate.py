@@ -136,7 +136,7 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
         files = "label file" if len(missing) == 1 else "label files"
         told = check.problems if converted else check.notes
         told.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
-    if turned := turned_labelled(labels):
+    if turned := turned_labelled(labels, desc=f"yolo {split} EXIF", progress=progress):
         told = check.problems if converted else check.notes
         told.append(turned_line([in_data_set(path, data) for path in turned], converted=converted))
     note_backgrounds_only(check, split)
@@ -167,10 +167,13 @@ def _yolo_dataset_with_bar(desc: str, *, progress: bool) -> type:
     return Scanned
 
 
-def turned_labelled(labels: list[dict]) -> list[Path]:
+def turned_labelled(labels: list[dict], *, desc: str = "EXIF", progress: bool = False) -> list[Path]:
     """The images of ultralytics' ``labels`` that have instances and an EXIF orientation tag
-    (:func:`common.images.is_rotated`): ultralytics reads them turned, as OpenCV does."""
-    return [Path(label["im_file"]) for label in labels if len(label["cls"]) and is_rotated(label["im_file"])]
+    (:func:`common.images.is_rotated`): ultralytics reads them turned, as OpenCV does. Every labelled one
+    is opened for it, behind a bar on stderr (``desc``) with ``progress``, as the split's scan is."""
+    labelled = [label["im_file"] for label in labels if len(label["cls"])]
+    bar = tqdm(labelled, desc=desc, unit="img", disable=not progress, file=sys.stderr)
+    return [Path(image) for image in bar if is_rotated(image)]
 
 
 def turned_line(
@@ -401,7 +404,7 @@ def coco_image_problems(coco, folder: Path, *, desc: str, progress: bool) -> lis
         problems.append(missing)
     if unreadable := unreadable_images(images_dir, files, desc=desc, progress=progress):
         problems.append(unreadable)
-    if turned := turned_coco_images(coco, images_dir):
+    if turned := turned_coco_images(coco, images_dir, desc=f"{desc} EXIF", progress=progress):
         # segmentation.data refuses them, whoever wrote the set: a problem in any case
         converted = _has_split_record(folder) or written_here(coco.dataset)
         problems.append(
@@ -425,16 +428,15 @@ def missing_images(images_dir: Path, files: list[str]) -> str | None:
     return f"{len(missing)} image files missing (e.g. images/{missing[0]})"
 
 
-def turned_coco_images(coco, images_dir: Path) -> list[str]:
+def turned_coco_images(coco, images_dir: Path, *, desc: str = "EXIF", progress: bool = False) -> list[str]:
     """The labelled images of a COCO split (``coco``) under ``images_dir`` that an EXIF orientation tag
-    turns, as ``images/{file_name}``."""
-    labelled = {annotation["image_id"] for annotation in coco.dataset["annotations"]}
+    turns, as ``images/{file_name}``; each is opened for it, behind a bar on stderr (``desc``) with
+    ``progress``."""
+    ids = {annotation["image_id"] for annotation in coco.dataset["annotations"]}
+    labelled = [image["file_name"] for image in coco.dataset["images"] if image["id"] in ids]
+    bar = tqdm(labelled, desc=desc, unit="img", disable=not progress, file=sys.stderr)
     return [
-        f"images/{image['file_name']}"
-        for image in coco.dataset["images"]
-        if image["id"] in labelled
-        and (images_dir / image["file_name"]).is_file()
-        and is_rotated(images_dir / image["file_name"])
+        f"images/{name}" for name in bar if (images_dir / name).is_file() and is_rotated(images_dir / name)
     ]
 
 

@@ -41,12 +41,16 @@ def test_ultralytics_and_pycocotools_accept_the_output(dataset, capsys):
 @pytest.mark.parametrize("flags", [[], ["--no-progress"]])
 def test_each_split_is_checked_behind_progress_bars_unless_told_not_to(dataset, capsys, flags):
     # every listed image is decoded: a large set's COCO rows took long without a word; so did the YOLO
-    # rows (ultralytics' scan of every image and label file) and the COCO masks rendered and self-AP
+    # rows (ultralytics' scan of every image and label file) and the COCO masks rendered and self-AP, and
+    # the look at every labelled image's EXIF tag in both
     assert validate_main([str(dataset), *flags]) == 0
     err = capsys.readouterr().err
     bars = [
         "yolo train: 100%|██████████| 9/9 ",  # 9 images
+        "yolo train EXIF: 100%|██████████| 6/6 ",  # 6 of them labelled
         "coco train: 100%|██████████| 9/9 ",
+        "coco train EXIF: 100%|██████████| 6/6 ",
+        "coco val EXIF: 100%|██████████| 2/2 ",
         "coco train masks: 100%|██████████| 9/9 ",  # 9 instances
         "coco train self-AP: 100%|██████████| 2/2 ",  # box and mask
         "coco test self-AP: 100%",
