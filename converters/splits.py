@@ -37,6 +37,8 @@ _DRAW_FIELDS = ("seed", "ratios", "background_ratio")
 _FIELDS = ("version", *_DRAW_FIELDS, *SPLITS)
 #: How a file :func:`save_splits` writes begins: ``"version"`` and its integer (:func:`is_split_record`).
 _RECORD_START = re.compile(rb'\s*\{\s*"version"\s*:\s*(\d|\Z)')
+#: A record key as :attr:`converters.records.ImageRecord.key` makes it: ``category/subset/defect/stem``.
+_RECORD_KEY = re.compile(r"[^/]+/[^/]+/[^/]+/[^/]+")
 
 
 @dataclass(frozen=True)
@@ -280,11 +282,14 @@ def is_split_record(path: str | Path) -> bool:
     Every such file has been a JSON object of the fields of :data:`_FIELDS` alone, among them ``"version"``,
     the integer 1 (written first), and the lists of keys ``train``, ``val``, ``test`` (``seed``, ``ratios``
     and ``background_ratio`` left out of a split nobody drew): one so made is ours, whatever its values,
-    and :func:`load_splits` naming what is wrong with it is the answer. Another tool's ``splits.json`` (not
-    JSON, fields of its own, a ``"version"`` string like ``"1.0"``, or its splits as file names, not lists)
-    is not; it was taken for ours as soon as it held a ``"version"``. A file that is no JSON counts as ours
-    where it begins as ours does (one cut short; after a UTF-8 BOM too, which :func:`common.io.read_json`
-    reads past), and one that does not read at all cannot be told and counts as ours, so the error says why.
+    and :func:`load_splits` naming what is wrong with it is the answer; so is one with an integer
+    ``"version"`` and a field of its own or a split not a list where the rest is ours
+    (:func:`_has_record_shape`: a list of keys ``category/subset/defect/stem``, our ``"ratios"``).
+    Another tool's ``splits.json`` (not JSON, fields of its own, a ``"version"`` string like ``"1.0"``, or
+    its splits as file names, not lists) is not; it was taken for ours as soon as it held a ``"version"``.
+    A file that is no JSON counts as ours where it begins as ours does (one cut short; after a UTF-8 BOM
+    too, which :func:`common.io.read_json` reads past), and one that does not read at all cannot be told
+    and counts as ours, so the error says why.
     """
     try:
         text = Path(path).read_bytes()
@@ -294,12 +299,31 @@ def is_split_record(path: str | Path) -> bool:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return bool(_RECORD_START.match(text.removeprefix(codecs.BOM_UTF8)))  # as read_json reads it
-    if not isinstance(data, dict) or not set(data) <= set(_FIELDS):
+    if not isinstance(data, dict):
         return False
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):  # absent (None) too
         return False
-    return all(_is_key_list(data[split]) for split in SPLITS if split in data)
+    if set(data) <= set(_FIELDS) and all(_is_key_list(data[split]) for split in SPLITS if split in data):
+        return True
+    return _has_record_shape(data)
+
+
+def _has_record_shape(data: dict) -> bool:
+    """Whether ``data`` carries what only :func:`save_splits` writes beside its ``"version"``: a split's
+    list of keys ``category/subset/defect/stem``, or ``"ratios"`` as an object of the three splits.
+
+    A hand edit of the record (a field added, a list turned into a string) keeps the rest: it is ours
+    damaged, an error naming the field, where it read as another tool's file, a note, in a set whose
+    ``data.yaml`` and COCO files carry no mark of the converters.
+    """
+    ratios = data.get("ratios")
+    if isinstance(ratios, dict) and sorted(ratios) == sorted(SPLITS):
+        return True
+    return any(
+        _is_key_list(data.get(split)) and data[split] and all(map(_RECORD_KEY.fullmatch, data[split]))
+        for split in SPLITS
+    )
 
 
 def _is_key_list(value: object) -> bool:

@@ -246,6 +246,11 @@ def test_file_ratios_are_checked_but_not_renormalised(tmp_path):
         json.dumps(GOOD_FILE | {"seed": -1, "ratios": [3, 1, 1]}, sort_keys=True),  # bad values, any order
         json.dumps(GOOD_FILE | {"version": 2}),  # a later converters'
         json.dumps({"version": 1, "train": ["k"]}),  # lists missing
+        # edited by hand: a field added, a list turned into a string; the rest is still ours
+        json.dumps(GOOD_FILE | {"note": "lot 7"}),
+        json.dumps(GOOD_FILE | {"train": "a/test/x/000"}),
+        json.dumps({"version": 1, "train": "a/test/x/000", "val": ["a/test/x/001"], "test": []}),  # no draw
+        json.dumps({"version": 1, "train": ["a/test/x/000"], "val": [], "test": [], "by": "me"}),
     ],
 )
 def test_a_split_record_of_ours_is_known_damaged_or_not(tmp_path, text):
@@ -260,7 +265,8 @@ def test_a_split_record_of_ours_is_known_damaged_or_not(tmp_path, text):
         '{"version": "1.0", "splits": {"train": "train.txt", "val": "val.txt"}}',  # was ours: "version" first
         '{"version": 1, "train": "train.txt", "val": "val.txt"}',  # splits as list files
         '{"version": 1, "train": [0, 1], "val": [2], "test": []}',  # image indices
-        json.dumps(GOOD_FILE | {"classes": ["crack"]}),  # a field of its own
+        '{"version": 1, "train": ["a.jpg"], "val": [], "test": [], "tags": ["x"]}',  # its own field
+        '{"version": 1, "ratios": [0.8, 0.2], "train": "train.txt", "val": "val.txt"}',
         json.dumps(GOOD_FILE | {"version": "1"}),
         json.dumps(GOOD_FILE | {"version": True}),
         '{"train": ["a.jpg"], "val": [], "test": []}',  # no version: ours always wrote one

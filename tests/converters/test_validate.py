@@ -371,6 +371,28 @@ def _as_another_tools(dataset):
         path.write_text(json.dumps(coco))
 
 
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        ({"note": "lot 7"}, 'unknown field "note"'),
+        ({"val": "a"}, '"val" must be a list of keys'),  # a list turned into a string
+    ],
+)
+def test_a_hand_damaged_split_record_of_ours_is_an_error_in_a_set_without_the_converters_marks(
+    dataset, capsys, edit, field
+):
+    # the set's data.yaml and COCO files carry no mark of the converters (edited, or written by hand): a
+    # field added to their splits.json, or a list of it made a string, read as another tool's file, a note
+    _as_another_tools(dataset)
+    splits_file = dataset / "splits.json"
+    splits_file.write_text(json.dumps(json.loads(splits_file.read_text()) | edit, indent=1))
+    with pytest.raises(UserError, match=f"^splits file {re.escape(str(splits_file))}: {field}"):
+        validate(dataset)
+    assert validate_main([str(dataset), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: splits file {splits_file}: {field}") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("text", ['{"train": [], "val": NaN', "train: a.jpg\n"])
 def test_a_splits_json_in_a_set_the_converters_wrote_is_theirs_and_an_error_when_it_does_not_read(
     dataset, capsys, text
