@@ -74,6 +74,7 @@ from converters.splits import (
     make_splits,
     split_sizes,
 )
+from converters.value_masks import written_by_page
 
 FORMATS = ("yolo", "coco")
 TASKS = ("detect", "segment")
@@ -409,13 +410,15 @@ def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | No
     """One line per split without images (``yolo train`` needs val images, evaluation test images), and
     one for a train split of good images only (MVTec AD's own ``train/`` with ``--split-from-layout``).
 
-    The advice follows where the split came from: ``--split`` fractions only shape a drawn split.
+    The advice follows where the split came from: ``--split`` fractions only shape a drawn split, and the
+    annotation page's export (an earlier split kept, :func:`_on_page`) has no ``--split``; an earlier split
+    kept elsewhere, or ``mvtec2yolo`` run by hand on the page's tree, has the converters' advice.
     """
     if config is not None and config.split_from_layout:
         hint = "the layout names no images for it; drop --split-from-layout to draw a split, or add images"
     elif config is not None and config.splits_file:
         hint = f"the splits file {config.splits_file} lists none there"
-    elif config is not None and config.keep_splits is not None:  # the annotation page's export: no --split
+    elif config is not None and config.keep_splits is not None and _on_page(config):  # no --split there
         hint = "annotate more photos: new ones fill the splits short of their share"
     else:
         hint = "give it a larger fraction with --split, or add images"
@@ -575,7 +578,8 @@ def inverted_mask_warnings(samples: Sequence[Sample], *, drawn: bool = False) ->
     A mask drawn black on white (defect 0, background 255) is read as it is stored: every value > 0 is
     defect, so the background becomes one instance around the whole photo, with the real defects as
     its holes, and nothing else says so. ``drawn``: the masks were drawn on the annotation page (its
-    export), which writes them itself: no file is inverted, so the line asks to check the photo there.
+    export, or its tree converted by hand: :func:`_on_page`), which writes them itself: no file is
+    inverted, so the line asks to check the photo there.
     """
     shares = ((s, sum(i.area for i in s.instances) / (s.width * s.height)) for s in samples if s.instances)
     inverted = [(sample, share) for sample, share in shares if share > INVERTED_MASK_SHARE]
@@ -804,9 +808,15 @@ def conversion_warnings(
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
         + soft_mask_warnings(samples)
         + faint_mask_warnings(samples)
-        + inverted_mask_warnings(samples, drawn=config.keep_splits is not None)  # the page's export
+        + inverted_mask_warnings(samples, drawn=_on_page(config))  # its export, or a run by hand on its tree
         + conflict_warnings(samples)
     )
+
+
+def _on_page(config: ConvertConfig) -> bool:
+    """Whether ``config`` converts a tree the annotation page wrote (:func:`written_by_page`): its
+    export, or ``mvtec2yolo --root`` by hand; an earlier split kept (``keep_splits``) is not the page."""
+    return config.images is None and written_by_page(config.root)
 
 
 def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, Layout]]:

@@ -36,6 +36,9 @@ MIXED = "combined"
 MASK_VALUES_FILE = "mask_values.json"
 #: Mask value of the first class; class ``i`` is ``FIRST_VALUE - i``.
 FIRST_VALUE = 255
+#: The annotation page's state file, beside the category folder it writes (its ``--out``):
+#: ``segmentation.annotate.records.STATE_FILE``, which the converters do not import.
+PAGE_STATE_FILE = "annotate_state.json"
 
 
 def class_values(classes: Sequence[str]) -> dict[int, str]:
@@ -95,6 +98,16 @@ def defect_folder(class_names: Iterable[str]) -> str:
 def value_map_text(classes: Sequence[str]) -> str:
     """The text of ``mask_values.json`` for a class list (``{"255": "scratch", ..., "0": "good"}``)."""
     return json.dumps({str(value): name for value, name in class_values(classes).items()}, indent=2) + "\n"
+
+
+def written_by_page(root: str | Path) -> bool:
+    """Whether ``root`` is a tree the annotation page wrote: its ``--out`` (``root`` holds the page's
+    state file) or the category folder in it (its parent does), which the page's export converts and
+    ``python -m converters.mvtec2yolo --root`` may be given by hand. Its masks are the page's own,
+    so the advice for one fits the page, not a mask file.
+    """
+    root = Path(root).absolute()
+    return any((folder / PAGE_STATE_FILE).is_file() for folder in (root, root.parent))
 
 
 def write_value_map(category_dir: str | Path, classes: Sequence[str]) -> Path:

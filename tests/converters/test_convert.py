@@ -1066,6 +1066,32 @@ def test_inverted_masks_are_a_warning_or_a_strict_error(tmp_path, category_facto
     assert not (tmp_path / "strict").exists()
 
 
+@pytest.mark.parametrize("given", ["out", "category", "export"])
+def test_the_annotation_pages_tree_gets_the_pages_advice_whoever_converts_it(
+    tmp_path, category_factory, mask_factory, given
+):
+    # masks the page wrote, converted by hand (mvtec2yolo --root <page out>, or its category folder), got
+    # 'save the defects non-zero on 0', which fits no file of the page; an earlier split kept (the
+    # converters' keep_splits, not the page) got the page's, and its 'annotate more photos'
+    page = tmp_path / "out"
+    background = mask_factory(48, 64, [(0, 0, 64, 46)])  # 96%: the background around a defect, clicked
+    category_factory(page, "widget", defects={"scratch": [background] * 5})
+    (page / "annotate_state.json").write_text("{}")
+    root = page / "widget" if given != "out" else page
+    keep = tmp_path / "export" / "splits.json" if given == "export" else None
+    warnings = convert(config(root, tmp_path / "export", ratios=(1, 0, 1), keep_splits=keep)).warnings
+    hint = "annotate more photos: new ones fill" if keep else "give it a larger fraction with --split"
+    assert warnings[0].startswith(f"split 'val' has no images ({hint}")
+    assert warnings[1].startswith("5 masks mark more than 90% of the photo as defect, e.g. ")
+    assert "check it on the page" in warnings[1]
+    (page / "annotate_state.json").unlink()  # not the page's tree: the converters' advice, kept split or not
+    warnings = convert(
+        config(root, tmp_path / "other", ratios=(1, 0, 1), keep_splits=tmp_path / "none.json")
+    ).warnings
+    assert warnings[0] == "split 'val' has no images (give it a larger fraction with --split, or add images)"
+    assert "as an inverted mask (defect black on white) does" in warnings[1]
+
+
 def test_a_large_defect_is_no_inverted_mask(tmp_path, mask_factory, category_factory):
     large = mask_factory(48, 64, [(0, 0, 64, 43)])  # 90% of the photo: a large defect, not a background
     category_factory(tmp_path / "data", "widget", defects={"stain": [large] * 5})

@@ -11,10 +11,12 @@ from converters.masks import mask_to_rle
 from converters.value_masks import (
     MASK_VALUES_FILE,
     MIXED,
+    PAGE_STATE_FILE,
     class_values,
     compose_mask,
     defect_folder,
     write_value_map,
+    written_by_page,
 )
 
 
@@ -103,3 +105,15 @@ def test_the_value_map_file_reads_back_with_the_converters(tmp_path):
 def test_compose_mask_refuses_a_transposed_instance_mask():
     with pytest.raises(UserError, match=r"instance mask is \(3, 2\), image is \(2, 3\)"):
         compose_mask([("scratch", np.ones((3, 2), bool))], classes=["scratch"], shape=(2, 3))
+
+
+def test_the_pages_tree_is_known_by_its_state_file(tmp_path):
+    # the converters name the page's state file themselves: they do not import the page
+    from segmentation.annotate.records import STATE_FILE
+
+    assert PAGE_STATE_FILE == STATE_FILE
+    (tmp_path / "out" / "widget").mkdir(parents=True)
+    assert not written_by_page(tmp_path / "out")
+    (tmp_path / "out" / STATE_FILE).write_text("{}")
+    assert written_by_page(tmp_path / "out") and written_by_page(tmp_path / "out" / "widget")
+    assert not written_by_page(tmp_path)
