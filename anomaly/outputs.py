@@ -50,7 +50,8 @@ def written_images(*, maps: bool) -> dict[str, str]:
     pattern must not match them), each with what it is: the masks, and the anomaly maps with ``maps``.
 
     Those of the option alone: no earlier run's stays, as ``--out`` is replaced whole, and one that a
-    pattern matches now is among the photos, refused as such (:func:`common.folders.check_holds_no_photos`).
+    pattern matches now is among the photos, refused as such
+    (:func:`common.out_folders.check_holds_no_photos`).
     """
     maps_written = {"anomaly_maps/*.png": "anomaly maps"} if maps else {}
     return {f"masks/{CATEGORY}/*_mask.png": "masks", **maps_written}

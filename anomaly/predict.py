@@ -55,7 +55,6 @@ from common.errors import UserError
 from common.folders import (
     build_folder,
     check_cache_outside,
-    check_holds_no_photos,
     check_output_folder,
     check_unique_names,
     earlier_run_note,
@@ -63,13 +62,13 @@ from common.folders import (
 )
 from common.images import (
     check_opencv_decodes,
-    check_out_of_photos,
     image_size,
     photo_files,
     photo_root,
     warn_narrow_photos,
 )
 from common.io import expand_user, read_json_object, recorded_path
+from common.out_folders import check_holds_no_photos, check_out_of_photos
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
@@ -237,7 +236,7 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool, maps
     Raises:
         UserError: ``out`` holds the run folder or the photos (``--overwrite`` would delete them),
             lies inside the photo folder searched recursively, or a pattern ``source`` could match
-            its images (:func:`common.images.check_out_of_photos`: a later run would score them as
+            its images (:func:`common.out_folders.check_out_of_photos`: a later run would score them as
             photos, the message naming which: the masks, or the anomaly maps), is a file, exists and
             is not empty without ``overwrite``, or cannot be created.
     """
@@ -343,7 +342,7 @@ def check_photos_for_run(photos: Sequence[Path], *, out: Path, image_shape: tupl
     black, as ``anomaly.train`` and ``inspection.predict`` give.
 
     Raises:
-        UserError: naming the photo (:func:`~common.folders.check_holds_no_photos`,
+        UserError: naming the photo (:func:`~common.out_folders.check_holds_no_photos`,
             :func:`~anomaly.data.check_sizes`, :func:`check_decodes`).
     """
     check_holds_no_photos(out, photos)

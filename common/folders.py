@@ -350,28 +350,6 @@ def check_cache_outside(cache_dir: str | Path, out: str | Path, *, replaced_by: 
         )
 
 
-def check_holds_no_photos(out: str | Path, photos: Iterable[str | Path], *, why: str = "") -> None:
-    """Refuses an output folder holding any of ``photos`` (``--overwrite`` would replace it, photos and all).
-
-    A folder ``--source`` is caught by its own check; a pattern (``"lot/*/*.png"``) matches photos
-    in folders below its leading one, and any of those may be named as ``--out``.
-
-    Args:
-        out: the output folder.
-        photos: the photos of the run.
-        why: why the folder may not hold one, for the message where it is not ``--overwrite``
-            (``detection.predict``'s ``overlays/``: replaced by a run that draws overlays).
-
-    Raises:
-        UserError: naming the folder and the first photo in it.
-    """
-    out = Path(out).resolve()
-    for photo in photos:
-        if out in Path(photo).resolve().parents:
-            reason = f" ({why})" if why else ""
-            raise UserError(f"output folder {out} holds the photo {photo}{reason}; choose another --out")
-
-
 def check_utf8_names(path: str | Path, *, below: str | Path | None = None, flag: str | None = None) -> None:
     """Refuses a file or folder name of ``path`` (below ``below``, if given) that is not UTF-8.
 

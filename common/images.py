@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from common.errors import UserError, one_line
 from common.folders import check_utf8_names
-from common.globs import GLOB_MAGIC, name_could_match
+from common.globs import GLOB_MAGIC
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -396,189 +396,6 @@ def photo_root(source: str | Path) -> tuple[Path, bool]:
     if path.is_dir():
         return path, True
     return glob_base(text), "**" in text
-
-
-def check_out_of_photos(
-    out: str | Path,
-    source: str | Path,
-    *,
-    later: str,
-    images: Mapping[str, str],
-    kept: Sequence[tuple[Path, str]] = (),
-) -> Path:
-    """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, does not
-    lie inside their folder when that is searched recursively (:func:`photo_root`), and none of the
-    images it will hold could match a pattern ``source`` (:func:`check_not_read_as_photos`).
-
-    ``--overwrite`` would delete a folder ``out`` holds; below a recursive photo folder, or where a
-    pattern reaches (``lots/*/*/*.jpg`` and ``--out lots/run``: ``lots/run/overlays/a.jpg``), a later
-    run would read ``out``'s files as photos.
-
-    Args:
-        out: the output folder.
-        source: the ``--source`` (a photo, a folder or a glob pattern).
-        later: what a later run would do with ``out``'s images there, ``{}`` for what they are
-            (``inspect its {} too``): all of them inside the folder, the kind a pattern matches.
-        images: every image file the command writes in ``out``, relative to it, a name that varies
-            as ``*`` followed by what ends it, each with what it is (``{"overlays/*.jpg": "overlays"}``).
-        kept: more folders ``out`` may not hold, checked first, each with what it is for the message
-            (``the run``).
-
-    Raises:
-        UserError: naming ``out`` and the folder it holds or lies in, or the pattern and the images
-            of ``out`` it could match.
-    """
-    root = photo_root(source)[0].resolve()
-    given, out = out, Path(out).resolve()
-    for folder, what in (*((Path(path).resolve(), what) for path, what in kept), (root, "the photos")):
-        if out == folder or out in folder.parents:
-            raise UserError(f"output folder {out} holds {what} ({folder}); choose another --out")
-    check_not_read_as_photos(given, source, later=later, images=images)  # as given too: a link in its reach
-    return out
-
-
-def check_not_read_as_photos(
-    out: str | Path, source: str | Path, *, later: str, images: Mapping[str, str]
-) -> None:
-    """Refuses an ``out`` where a later run over ``source`` would read the images written in it: one
-    that is, or lies inside, the photo folder searched recursively (:func:`photo_root`), resolved or as
-    spelled (:func:`folder_inside`), or holds images a pattern ``source`` could match
-    (:func:`check_out_of_pattern`). With no ``images`` (files that are not images alone,
-    ``detection.predict --overlays 0``), any ``out`` passes.
-
-    Args:
-        out: the output folder.
-        source: the ``--source``.
-        later: what a later run would do with those images, ``{}`` for what they are
-            (:func:`check_out_of_photos`).
-        images: the image files the command writes in ``out``, each with what it is
-            (:func:`check_out_of_photos`).
-
-    Raises:
-        UserError: naming ``out``, the photo folder or the pattern, and what a later run would read.
-    """
-    root, recursive = photo_root(source)
-    if images and recursive and (inside := folder_inside(out, root)):  # as spelled too: a link in it
-        place, above = inside
-        kinds = list(dict.fromkeys(images.values()))  # each once: all are read there
-        listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
-        where = "is the photo folder" if place == above else f"is inside the photo folder {above}"
-        raise UserError(
-            f"output folder {place} {where}, where a later run would {later.format(listed)}; "
-            "choose another --out"
-        )
-    check_out_of_pattern(out, source, later=later, images=images)  # as given too: a link in its reach
-
-
-def folder_inside(folder: str | Path, root: str | Path) -> tuple[Path, Path] | None:
-    """``(folder, root)`` as they were found to be the same folder or one inside the other, resolved
-    or as spelled (made absolute), resolved first; None where ``folder`` is not ``root`` nor lies below it.
-
-    Both ways: a folder search follows linked folders under the link's name (:func:`image_files_below`),
-    so ``lots/latest``, a link to ``runs/r1``, lies inside ``lots``. Spelled, a ``..`` below ``root``
-    leaves the place to the links on the way: taken as not inside (``lots/latest/../r2`` is ``runs/r2``).
-    """
-    for place in dict.fromkeys((Path(folder).resolve(), Path(folder).absolute())):
-        for above in dict.fromkeys((Path(root).resolve(), Path(root).absolute())):
-            if (place == above or above in place.parents) and ".." not in place.parts[len(above.parts) :]:
-                return place, above
-    return None
-
-
-def check_out_of_pattern(
-    out: str | Path, source: str | Path, *, later: str, images: Mapping[str, str]
-) -> None:
-    """Refuses an ``out`` whose images a pattern ``source`` could match (:func:`pattern_could_match`);
-    a photo or folder ``source`` passes.
-
-    ``out`` is taken resolved and as spelled (made absolute): glob reads a linked folder under the name
-    of the link, so ``--out lots/latest``, a link to ``runs/r1``, is where ``lots/*/*/*.jpg`` reaches.
-
-    Args:
-        out: the output folder.
-        source: the ``--source``.
-        later: what a later run would do with those images, ``{}`` for what the matched ones are
-            (``inspect its {} too``): a run without anomaly maps is not told they would be read.
-        images: the image files the command writes in ``out``, each with what it is
-            (:func:`check_out_of_photos`).
-
-    Raises:
-        UserError: naming ``out``, the pattern and the images of ``out`` it could match.
-    """
-    source = os.path.expanduser(source)  # as photo_files reads it
-    if Path(source).is_file() or Path(source).is_dir():
-        return
-    for folder in dict.fromkeys((Path(out).resolve(), Path(out).absolute())):
-        for image, what in images.items():
-            if pattern_could_match(str(source), folder / image):
-                raise UserError(
-                    f"output folder {folder} would hold images ({folder / image}) that the pattern "
-                    f"'{source}' matches, where a later run would {later.format(what)}; choose another --out"
-                )
-
-
-def pattern_could_match(pattern: str, image: Path) -> bool:
-    """Whether the glob ``pattern``, as :func:`photo_files` reads it, could match a file ``image``
-    whose names that vary are ``*`` followed by what ends them (``/lots/run/overlays/*.jpg``: any
-    visible name ending in ``.jpg``).
-
-    The pattern's leading folder (:func:`glob_base`) is taken resolved and as spelled (made absolute),
-    as ``image``'s folders are (:func:`check_out_of_pattern` asks of both); its other parts are matched
-    name by name as ``glob`` would (:func:`common.globs.name_could_match`: hidden names, the platform's
-    case), ``**`` taking any number of visible folders.
-
-    >>> pattern_could_match("/lots/*/*/*.jpg", Path("/lots/run/overlays/*.jpg"))
-    True
-    >>> pattern_could_match("/lots/*/*/*.png", Path("/lots/run/overlays/*.jpg"))
-    False
-    >>> pattern_could_match("/lots/*/*.jpg", Path("/lots/run/overlays/*.jpg"))
-    False
-    """
-    base = glob_base(pattern)
-    wild = Path(pattern).parts[len(base.parts) :]  # Path(".").parts is ()
-    names = Path(image).parts
-    for leading in dict.fromkeys((base.resolve().parts, base.absolute().parts)):  # as spelled too
-        for ups, parts in _without_parents(wild):
-            fixed = leading[: max(len(leading) - ups, 1)]  # '/..' is '/'
-            below = [os.path.normcase(name) for name in names[: len(fixed)]] == [
-                os.path.normcase(n) for n in fixed
-            ]
-            if below and _could_match(parts, names[len(fixed) :]):
-                return True
-    return False
-
-
-def _without_parents(pattern: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:
-    """The parts of a pattern below its leading folder read without ``..``, as ``(folders up from the
-    leading one, parts)``, one pair for each way glob could read them: ``*/..`` is the folder ``*`` was
-    in (where a folder matches it: taken as one does), ``**/..`` that or its parent (``**`` took none).
-
-    >>> _without_parents(["*", "..", "run", "*.jpg"]), _without_parents(["**", "..", "*.jpg"])
-    ([(0, ('run', '*.jpg'))], [(0, ('**', '*.jpg')), (1, ('*.jpg',))])
-    """
-    pattern = tuple(pattern)
-    if ".." not in pattern:
-        return [(0, pattern)]
-    i = pattern.index("..")
-    if i == 0:  # above the leading folder
-        return [(ups + 1, parts) for ups, parts in _without_parents(pattern[1:])]
-    if pattern[i - 1] == "**":  # '**' took a folder or more, '..' one back: '**' still; or none, then up
-        return [
-            *_without_parents(pattern[:i] + pattern[i + 1 :]),
-            *_without_parents(pattern[: i - 1] + pattern[i:]),
-        ]
-    return _without_parents(pattern[: i - 1] + pattern[i + 1 :])
-
-
-def _could_match(pattern: Sequence[str], names: Sequence[str]) -> bool:
-    """:func:`pattern_could_match` on the parts of a pattern and of a file below its leading folder."""
-    if pattern and pattern[0] == "**":  # zero or more folders, hidden ones left out (last: files too)
-        if _could_match(pattern[1:], names):
-            return True
-        return bool(names) and not names[0].startswith(".") and _could_match(pattern, names[1:])
-    if not pattern or not names:
-        return not pattern and not names
-    return name_could_match(pattern[0], names[0]) and _could_match(pattern[1:], names[1:])
 
 
 def _once_each(files: Iterable[Path]) -> list[Path]:

@@ -44,14 +44,12 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_
 from common.errors import UserError, one_line
 from common.folders import (
     build_folder,
-    check_holds_no_photos,
     check_output_folder,
     check_unique_names,
     output_name,
 )
 from common.images import (
     NARROW_PHOTO_SAMPLE,
-    check_not_read_as_photos,
     check_opencv_decodes,
     decode_image_file,
     encode_image,
@@ -60,6 +58,7 @@ from common.images import (
     warn_narrow_photos,
 )
 from common.io import atomic_write, json_text, recorded_path
+from common.out_folders import check_holds_no_photos, check_not_read_as_photos
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections

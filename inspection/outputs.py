@@ -74,7 +74,8 @@ def written_images(*, overlays: int, anomaly_maps: bool) -> dict[str, str]:
     ``anomaly_maps/*.png`` with ``anomaly_maps``.
 
     Those of the options alone: no earlier run's stays, as ``--out`` is replaced whole, and one that a
-    pattern matches now is among the photos, refused as such (:func:`common.folders.check_holds_no_photos`).
+    pattern matches now is among the photos, refused as such
+    (:func:`common.out_folders.check_holds_no_photos`).
     """
     tree = {f"{MASKS_DIR}/{path}": "masks tree's photos" for path in TREE_PHOTO_FILES}
     return {

@@ -47,12 +47,11 @@ from common.errors import UserError
 from common.folders import (
     build_folder,
     check_cache_outside,
-    check_holds_no_photos,
     check_output_folder,
     earlier_run_note,
 )
-from common.images import check_out_of_photos
 from common.io import atomic_write, recorded_path
+from common.out_folders import check_holds_no_photos, check_out_of_photos
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import check_trained_on_defects, load_detector, print_tiling_note, weights_file
 from inspection.anomaly_regions import ANOMALY

@@ -287,20 +287,6 @@ def test_a_failed_final_rename_keeps_the_old_folder_and_removes_the_build(tmp_pa
         assert [p.name for p in out.iterdir()] == ["a.txt"] and (out / "a.txt").read_text() == "old"
 
 
-def test_an_output_folder_holding_a_photo_is_refused(tmp_path):
-    from common.folders import check_holds_no_photos
-
-    photo = tmp_path / "lot" / "line_2" / "c.png"
-    check_holds_no_photos(tmp_path / "out", [photo])  # beside: fine
-    check_holds_no_photos(tmp_path / "lot" / "line_3", [photo])
-    for out in (tmp_path / "lot" / "line_2", tmp_path / "lot", tmp_path / "lot" / "line_2" / ".." / "line_2"):
-        with pytest.raises(UserError, match=f"^output folder {tmp_path / 'lot'}.* holds the photo {photo}; "):
-            check_holds_no_photos(out, [tmp_path / "b.png", photo])
-    why = "a run that draws overlays replaces it whole, the photo with it"  # detection.predict's overlays/
-    with pytest.raises(UserError, match=rf"holds the photo {photo} \({why}\); choose another --out$"):
-        check_holds_no_photos(tmp_path / "lot", [photo], why=why)
-
-
 def test_an_existing_folder_is_taken_as_it_is_when_overwrite_is_unset(tmp_path: Path) -> None:
     (tmp_path / "cache").mkdir()
     assert check_output_folder(tmp_path / "cache", flag="--cache-dir") == tmp_path / "cache"
