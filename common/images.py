@@ -195,6 +195,14 @@ def _files_below(folder: Path) -> Iterator[Path]:
 NARROW_LIMIT = 1 << 14
 
 
+#: The first bytes of a PNG, and of a TIFF (classic or BigTIFF, either byte order): of the
+#: :data:`IMAGE_SUFFIXES`' formats, those that hold 16-bit pixels.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+#: The first bytes of a JPEG and of a BMP, formats of 8 bits a channel (a WebP: ``RIFF``, then ``WEBP``).
+_JPEG_OR_BMP_SIGNATURES = (b"\xff\xd8\xff", b"BM")
+
+
 def is_narrow_16bit(path: str | Path) -> bool:
     """Whether ``path`` is a 16-bit PNG or TIFF whose values all lie below :data:`NARROW_LIMIT` (camera data
     of 14 bits or fewer: 10-, 12-, 14-bit sensors).
@@ -216,17 +224,27 @@ def narrow_16bit_max(path: str | Path) -> int | None:
 
 
 def _16bit_max(path: Path) -> int | None:
-    """The largest value of a 16-bit PNG or TIFF, an opaque alpha aside; None for any other file.
+    """The largest value of a 16-bit PNG or TIFF, an opaque alpha aside; None for any other image file.
 
-    Only 16-bit PNGs (from the header) and TIFFs are decoded; any other file is not opened.
+    The format is the one the file's first bytes give, as OpenCV picks its decoder (a 16-bit PNG named
+    ``.jpg`` is read as one): only 16-bit PNGs (from the header) and TIFFs are decoded; a JPEG, BMP or
+    WebP is read for its first bytes alone.
 
     Raises:
-        OSError: a PNG or TIFF that does not open, a PNG without a whole header, or a 16-bit PNG or a
-            TIFF that does not decode.
+        OSError: a file that does not open, is empty or starts as no image file read here, a PNG without
+            a whole header, or a 16-bit PNG or a TIFF that does not decode.
     """
-    suffix = path.suffix.lower()
-    if suffix not in (".png", ".tif", ".tiff") or (suffix == ".png" and not _png_is_16bit(path)):
-        return None
+    with open(path, "rb") as file:
+        head = file.read(25)  # a PNG's signature, IHDR length and type, width, height, bit depth
+    if head.startswith(_PNG_SIGNATURE):
+        if len(head) < 25:
+            raise OSError(f"{path} is too short for a PNG header")
+        if head[24] != 16:
+            return None
+    elif not head.startswith(_TIFF_SIGNATURES):
+        if head.startswith(_JPEG_OR_BMP_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+            return None  # 8 bits a channel
+        raise OSError(f"{path} is {'empty' if not head else 'not a PNG, TIFF, JPEG, BMP or WebP file'}")
     # from the bytes: OpenCV's file-based imread (5.1) fails on a TIFF an EXIF tag turns a quarter
     data = np.fromfile(path, dtype=np.uint8)
     with captured_native_stderr():
@@ -238,19 +256,6 @@ def _16bit_max(path: Path) -> int | None:
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]  # an opaque alpha is 65535; IMREAD_COLOR drops it
     return int(image.max())
-
-
-def _png_is_16bit(path: Path) -> bool:
-    """Whether a PNG's header gives 16 bits per sample (its IHDR chunk, first after the signature).
-
-    Raises:
-        OSError: the file does not open, or is too short to hold the header.
-    """
-    with open(path, "rb") as file:
-        header = file.read(25)  # signature, IHDR length and type, width, height, bit depth
-    if len(header) < 25:
-        raise OSError(f"{path} is too short for a PNG header")
-    return header[24] == 16
 
 
 def spread_indices(count: int, picks: int) -> list[int]:
@@ -280,9 +285,10 @@ def narrow_photo_warnings(images: Sequence[Path], *, sample: int | None = None) 
     """One line when photos are 16-bit with 14 bits or fewer used (:func:`is_narrow_16bit`): the converters,
     the ``anomaly``, ``inspection`` and ``detection`` commands warn with it. It names the first such photo
     and its largest value, and the bit depth the largest value of them all needs, which sets the grey
-    levels they read as and the division that rescales them. A PNG or TIFF that does not read is passed
-    over, not counted among those checked (other files are not opened): the command names it where it
-    reads the photos (ultralytics' scan, a detection split's).
+    levels they read as and the division that rescales them. A photo that does not read (missing, empty,
+    no image by its first bytes, a 16-bit PNG or a TIFF that does not decode) is passed over, not counted
+    among those checked (a JPEG, BMP or WebP is read for its first bytes alone): the command names it
+    where it reads the photos (ultralytics' scan, a detection split's).
 
     Args:
         images: the photos, in the order the command reads them.

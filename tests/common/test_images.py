@@ -551,6 +551,31 @@ def test_the_narrow_photo_check_passes_over_a_photo_that_does_not_read(tmp_path)
     assert narrow_photo_warnings(photos[:1], sample=3) == [] and not is_narrow_16bit(tmp_path / "short.png")
 
 
+@pytest.mark.parametrize("name", ["gone.jpg", "empty.jpg", "text.bmp"])
+def test_the_narrow_photo_check_counts_a_jpeg_it_could_not_read_as_unchecked(tmp_path, name):
+    # a JPEG or BMP was counted as checked without being opened: a missing one made '2 of the 3 checked'
+    photos = _lots(tmp_path, (5, 4000))
+    photos[2] = tmp_path / name
+    if name != "gone.jpg":
+        photos[2].write_bytes(b"" if name == "empty.jpg" else b"not an image")
+    [line] = narrow_photo_warnings(photos, sample=3)  # 0, 2 and 4
+    assert line.startswith("the 2 photos checked across the 5 are 16-bit with every value below 4096")
+    cv2.imwrite(str(tmp_path / "real.jpg"), np.full((4, 4, 3), 200, np.uint8))
+    photos[2] = tmp_path / "real.jpg"  # read: 8 bits a channel, checked
+    [line] = narrow_photo_warnings(photos, sample=3)
+    assert line.startswith("2 of the 3 photos checked across the 5 are 16-bit")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".bmp", ".webp"])
+def test_a_16bit_png_named_as_another_format_is_read_as_opencv_reads_it(tmp_path, suffix):
+    # OpenCV picks its decoder by the first bytes: 12-bit data in a PNG named .jpg read nearly black,
+    # unwarned, as the check went by the suffix
+    path = tmp_path / f"camera{suffix}"
+    path.write_bytes(cv2.imencode(".png", np.full((4, 4), 4000, np.uint16))[1].tobytes())
+    assert decode_image_file(path, cv2.IMREAD_COLOR).max() <= 15
+    assert narrow_16bit_max(path) == 4000
+
+
 @pytest.mark.parametrize(
     ("top", "depth", "seen", "rescale"),
     [
