@@ -2,9 +2,10 @@
 
 A command that writes ``overlays/<photo>.jpg`` asks whether a pattern ``--source`` could match one
 of them: whether a part such as ``*.png`` or ``.*`` matches ``*.jpg``, any visible name ending in
-``.jpg``. :func:`name_could_match` answers it exactly for fnmatch's ``*``, ``?`` and ``[...]``, by
-running the pattern and the name's shape together one character at a time, with glob's hidden
-names (``include_hidden=False``, as :func:`common.images.photo_files` calls it) and its case.
+``.jpg`` (``.*.jpg``, any hidden one, for the photos below a hidden folder a pattern names).
+:func:`name_could_match` answers it exactly for fnmatch's ``*``, ``?`` and ``[...]``, by running the
+pattern and the name's shape together one character at a time, with glob's hidden names
+(``include_hidden=False``, as :func:`common.images.photo_files` calls it) and its case.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ Token = Callable[[str], bool] | None
 
 def name_could_match(part: str, name: str) -> bool:
     """Whether ``glob`` would take ``name`` for the pattern ``part``, or when ``name`` is ``*<end>``,
-    some visible name ``<x><end>`` with ``<x>`` not empty (``*.jpg``, ``*_mask.png``, ``*``).
+    some visible name ``<x><end>`` with ``<x>`` not empty (``*.jpg``, ``*_mask.png``, ``*``), when it
+    is ``.*<end>``, some hidden name ``.<x><end>`` with ``<x>`` not empty (``.*.jpg``).
 
     As :func:`glob.glob` reads a pattern: a wildcard ``part`` matches a name with a leading dot
     (hidden) only when it has one too, a part without wildcards names a file whatever its dot, and
@@ -33,12 +35,16 @@ def name_could_match(part: str, name: str) -> bool:
     (False, True, True)
     >>> name_could_match("*", "run"), name_could_match("*", ".run"), name_could_match(".*", ".run")
     (True, False, True)
+    >>> name_could_match("*.jpg", ".*.jpg"), name_could_match(".*", ".*.jpg")
+    (False, True)
     """
     part, name = os.path.normcase(part), os.path.normcase(name)
+    if name.startswith(".") and GLOB_MAGIC.search(part) and not part.startswith("."):
+        return False  # glob leaves hidden names out of '*', '?' and '[.]'
     if name.startswith("*"):  # a visible first character, then anything, then the fixed end
         shape: list[Token] = [lambda c: c != ".", None, *(_is(c) for c in name[1:])]
-    elif name.startswith(".") and GLOB_MAGIC.search(part) and not part.startswith("."):
-        return False  # glob leaves hidden names out of '*', '?' and '[.]'
+    elif name.startswith(".*"):  # a dot, a character, then anything, then the fixed end
+        shape = [_is("."), lambda c: True, None, *(_is(c) for c in name[2:])]
     else:
         shape = [_is(c) for c in name]
     return _meet(_tokens(part), shape, _alphabet(part + name))

@@ -41,7 +41,8 @@ def check_out_of_photos(
         later: what a later run would do with ``out``'s images there, ``{}`` for what they are
             (``inspect its {} too``): all of them inside the folder, the kind a pattern matches.
         images: every image file the command writes in ``out``, relative to it, a name that varies
-            as ``*`` followed by what ends it, each with what it is (``{"overlays/*.jpg": "overlays"}``).
+            as ``*`` followed by what ends it, each with what it is (``{"overlays/*.jpg": "overlays"}``);
+            its file name is a photo's output name (:func:`common.folders.output_name`).
         kept: more folders ``out`` may not hold, checked first, each with what it is for the message
             (``the run``).
 
@@ -115,6 +116,9 @@ def check_out_of_pattern(
 
     ``out`` is taken resolved and as spelled (made absolute): glob reads a linked folder under the name
     of the link, so ``--out lots/latest``, a link to ``runs/r1``, is where ``lots/*/*/*.jpg`` reaches.
+    An image's file name is a photo's output name, hidden where the pattern names a hidden folder
+    (:func:`photo_names_hidden`: ``lots/.*/*/*.jpg`` and ``--out lots/.run`` pass, its overlays being
+    ``.cam__a.jpg``, which no pattern matching a photo matches).
 
     Args:
         out: the output folder.
@@ -130,19 +134,38 @@ def check_out_of_pattern(
     source = os.path.expanduser(source)  # as photo_files reads it
     if Path(source).is_file() or Path(source).is_dir():
         return
+    hidden = photo_names_hidden(source)
     for folder in dict.fromkeys((Path(out).resolve(), Path(out).absolute())):
         for image, what in images.items():
-            if pattern_could_match(str(source), folder / image):
+            written = folder / image
+            if hidden:  # the file's name is a photo's, hidden as the photo's path below the pattern's folder
+                written = written.with_name(f".{written.name}")
+            if pattern_could_match(str(source), written):
                 raise UserError(
                     f"output folder {folder} would hold images ({folder / image}) that the pattern "
                     f"'{source}' matches, where a later run would {later.format(what)}; choose another --out"
                 )
 
 
+def photo_names_hidden(pattern: str) -> bool:
+    """Whether the photos a glob ``pattern`` matches get hidden output names (``.cam__a``).
+
+    A photo's output name is its path below the pattern's leading folder (:func:`common.images.glob_base`),
+    folders joined (:func:`common.folders.output_name`): it starts with the name the part after that
+    folder matched, hidden just where that part starts with a dot, as glob reads it, and is not the last
+    (a hidden file is no photo: :func:`common.images.is_image_file`).
+
+    >>> [photo_names_hidden(p) for p in ("lots/.*/*.jpg", "lots/.cam/*.jpg", "lots/*/*.jpg", "lots/.*")]
+    [True, False, False, False]
+    """
+    wild = Path(pattern).parts[len(glob_base(pattern).parts) :]  # Path(".").parts is ()
+    return len(wild) > 1 and wild[0].startswith(".")
+
+
 def pattern_could_match(pattern: str, image: Path) -> bool:
     """Whether the glob ``pattern``, as :func:`common.images.photo_files` reads it, could match a file
     ``image`` whose names that vary are ``*`` followed by what ends them (``/lots/run/overlays/*.jpg``:
-    any visible name ending in ``.jpg``).
+    any visible name ending in ``.jpg``), or ``.*`` and its end for a hidden one.
 
     The pattern's leading folder (:func:`common.images.glob_base`) is taken resolved and as spelled (made
     absolute), as ``image``'s folders are (:func:`check_out_of_pattern` asks of both); its other parts are

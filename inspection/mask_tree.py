@@ -49,8 +49,9 @@ LINK_MODES = ("symlink", "hardlink", "copy")
 _RESERVED = ("test", "train", "ground_truth", "test_public")
 #: The category name used when the output folder's name is reserved.
 DEFAULT_CATEGORY = "inspection"
-#: The images of a tree, below its root, ``*`` a name that varies (never hidden): the photos, under
-#: their own suffixes, lower case, and the masks.
+#: The images of a tree, below its root, ``*`` a name that varies: the photos, under their own suffixes,
+#: lower case, and the masks (a file's name is a photo's output name, hidden where a ``--source``
+#: pattern names a hidden folder: :func:`common.out_folders.photo_names_hidden`).
 PHOTO_FILES = tuple(f"*/test/*/*{suffix}" for suffix in IMAGE_SUFFIXES)
 MASK_FILES = f"*/ground_truth/*/*{MASK_SUFFIX}.png"
 

@@ -24,7 +24,14 @@ from common.globs import name_could_match
         ("*_mask.png", "*_mask.png", True),
         ("*.jpeg", "*.jpg", False),
         ("a.jpg", "*.jpg", True),  # no wildcard: that very name
-        (".*", "*.jpg", False),  # what a command writes for a photo is never hidden
+        (".*", "*.jpg", False),  # '*.jpg': a visible name
+        (".*", ".*.jpg", True),  # '.*.jpg': a hidden one, a photo's below a hidden folder a pattern names
+        (".*.jpg", ".*.jpg", True),
+        (".*.png", ".*.jpg", False),
+        ("*.jpg", ".*.jpg", False),  # glob leaves hidden names out of '*'
+        (".", ".*.jpg", False),
+        ("..jpg", ".*.jpg", False),  # the name after the dot is never empty
+        (".?.jpg", ".*.jpg", True),
         ("[.]*", "*.jpg", False),  # glob leaves hidden names to a part starting with a dot
         ("*", "run", True),
         ("r?n", "run", True),
@@ -54,3 +61,16 @@ def test_name_could_match_agrees_with_fnmatch_over_short_names() -> None:
         end = "".join(rng.choice("a.j") for _ in range(rng.randint(0, 2)))
         some = any(fnmatch.fnmatchcase(stem + end, part) for stem in stems)
         assert name_could_match(part, f"*{end}") is some, (part, end)
+
+
+def test_name_could_match_agrees_with_glob_over_short_hidden_names() -> None:
+    # a hidden name '.<stem><end>': glob takes it for a part starting with a dot, or one without wildcards
+    rng = random.Random(1)
+    chars = "a.jb-!][z?*"
+    stems = ["".join(p) for k in range(1, 4) for p in itertools.product(chars, repeat=k)]
+    for _ in range(1000):
+        part = "".join(rng.choice("a.j*?[]!-") for _ in range(rng.randint(1, 4)))
+        end = "".join(rng.choice("a.j") for _ in range(rng.randint(0, 2)))
+        hidden_ok = part.startswith(".") or not any(c in part for c in "*?[")
+        some = hidden_ok and any(fnmatch.fnmatchcase(f".{stem}{end}", part) for stem in stems)
+        assert name_could_match(part, f".*{end}") is some, (part, end)

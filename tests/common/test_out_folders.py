@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
+from common.folders import output_name
 from common.images import photo_files
 from common.out_folders import (
     check_holds_no_photos,
@@ -166,7 +167,8 @@ def test_a_refused_out_writing_three_kinds_lists_them(tmp_path) -> None:
         ("lots/*/*/*", "lots/run"),  # any name
         ("lots/*/*/*.*", "lots/run"),  # any name with a suffix
         ("lots/*/*/*.[jp][pn]g", "lots/run"),
-        ("lots/.*/*/*.jpg", "lots/.run"),  # a hidden folder, named with its dot: glob goes in
+        ("lots/l*/.*/*/*.jpg", "lots/line_2/.run"),  # a hidden folder, named with its dot: glob goes in
+        # (not the first below lots: its photos, .cam__x__a, would be hidden, as their overlays)
         ("{tmp}/lots/*/*/*.jpg", "lots/run"),  # an absolute pattern, a relative --out
         ("lots/*/*/*.jpg", "{tmp}/lots/../lots/run"),  # --out resolved
     ],
@@ -345,3 +347,31 @@ def test_an_output_folder_holding_a_photo_is_refused(tmp_path):
     why = "a run that draws overlays replaces it whole, the photo with it"  # detection.predict's overlays/
     with pytest.raises(UserError, match=rf"holds the photo {photo} \({why}\); choose another --out$"):
         check_holds_no_photos(tmp_path / "lot", [photo], why=why)
+
+
+@pytest.mark.parametrize("source", ["lots/.*/*/*.jpg", "lots/.*/*/*", "lots/.[cr]*/*/*.jpg"])
+def test_an_out_whose_photo_names_are_hidden_passes_a_pattern_that_reads_no_hidden_name(
+    tmp_path, monkeypatch, source
+) -> None:
+    # was refused: a photo below lots/.cam is named .cam__x__a (its path below lots), so its overlay is
+    # hidden, and glob leaves it out of every pattern that matches a photo: refused for nothing
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / ".cam" / "x" / "a.jpg")
+    [photo], base = photo_files(source)
+    written = Path("lots/.run/overlays") / f"{output_name(photo.relative_to(base).as_posix())}.jpg"
+    assert written.name == ".cam__x__a.jpg"
+    write_png(written)  # what the run writes: a later run over the pattern reads it not
+    assert photo_files(source)[0] == [photo]
+    written.unlink()
+    out = check_out_of_photos("lots/.run", source, later="read its {}", images={"overlays/*.jpg": "overlays"})
+    assert out == (tmp_path / "lots" / ".run").resolve()
+
+
+def test_an_out_whose_photo_names_are_visible_is_refused_below_a_hidden_folder(tmp_path, monkeypatch) -> None:
+    # the pattern's hidden folder is its leading one: the photos' names below it are visible, and read
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / ".cam" / "x" / "a.jpg")
+    with pytest.raises(UserError, match=r"would hold images \(.*/lots/\.cam/run/overlays/\*\.jpg\) that the"):
+        check_out_of_photos(
+            "lots/.cam/run", "lots/.cam/*/*/*.jpg", later="read its {}", images={"overlays/*.jpg": "overlays"}
+        )
