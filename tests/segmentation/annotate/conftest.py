@@ -269,3 +269,25 @@ class RedDefectDetector:
 @pytest.fixture
 def red_detector() -> RedDefectDetector:
     return RedDefectDetector()
+
+
+@pytest.fixture
+def unsearchable(monkeypatch):
+    """``unsearchable(path)``: ``os.stat`` of ``path`` refused as in a folder without execute permission
+    (the tests may run as root, whom permissions do not stop), and ``Path.is_file`` made Python 3.13's
+    (``os.path.isfile``: False on any error, where 3.10-3.12 raise this one)."""
+    import os
+
+    stat = os.stat
+
+    def refused(target, *args, **kwargs):
+        if isinstance(target, (str, os.PathLike)) and Path(target) == refused.path:
+            raise PermissionError(13, "Permission denied", str(target))
+        return stat(target, *args, **kwargs)
+
+    def refuse(path: Path) -> None:
+        refused.path = path
+        monkeypatch.setattr(os, "stat", refused)
+        monkeypatch.setattr(Path, "is_file", lambda self: os.path.isfile(self))
+
+    return refuse

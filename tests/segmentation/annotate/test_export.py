@@ -310,6 +310,28 @@ def test_an_export_folder_the_export_cannot_take_is_refused_with_the_way_out(ann
     assert "--out" not in str(error.value) and "--overwrite" not in str(error.value)
 
 
+def test_an_export_folder_that_cannot_be_searched_is_refused_not_taken_for_one_without_splits(
+    annotated, unsearchable, monkeypatch
+):
+    # was: from Python 3.13 Path.is_file read False where export/ could not be searched, so the export went
+    # on as if no earlier one had placed its photos, and drew every split anew
+    annotated.export()
+    splits = annotated.out / "export" / "splits.json"
+    before = splits.read_bytes()
+    unsearchable(splits)
+    with pytest.raises(AnnotationError) as error:
+        annotated.export()
+    assert str(error.value) == (
+        f"cannot read splits file {splits}: Permission denied: each export keeps the split of the last one "
+        f"it records; make {splits} readable, then export"
+    )
+    with pytest.raises(OSError) as error:
+        export.rename_split_category(annotated.out / "export", "new_defects", "lot_7")
+    assert isinstance(error.value, export.UnreadableFileError) and error.value.filename == str(splits)
+    monkeypatch.undo()
+    assert splits.read_bytes() == before
+
+
 def test_export_of_nothing_is_refused(photos, tmp_path):
     session = AnnotationSession.open(tmp_path / "out", photos[0])
     session.set_status("a.png", "good")
