@@ -149,18 +149,34 @@ def preselect(scores: np.ndarray, masks: np.ndarray, *, box: bool) -> int:
     return small[0] if small else int(np.argmin(fractions))
 
 
+#: Short side below which a preview is not shrunk (a photo's own, where it is shorter): SAM's input size
+#: made a 6000x8 strip's preview 1x1024, every mask on it one band and every pixel of it an outline.
+PREVIEW_MIN_SIDE = 64
+#: Long side a preview kept at :data:`PREVIEW_MIN_SIDE` stays under (browsers refuse far wider canvases).
+PREVIEW_MAX_SIDE = 4096
+
+
 def preview_size(original_size: tuple[int, int], img_size: int) -> tuple[int, int]:
-    """``(h, w)`` of the preview masks: the image's own size up to ``img_size``, else SAM's input size.
+    """``(h, w)`` of the preview masks: the image's own size up to ``img_size``, else SAM's input size,
+    but for a strip, whose short side is then shrunk no further than :data:`PREVIEW_MIN_SIDE` (its own
+    size where shorter; the long side at most :data:`PREVIEW_MAX_SIDE`). One scale on both sides: the page
+    draws the preview over the whole photo, and crops are pasted into it at that scale.
 
     >>> preview_size((3000, 4000), 1024)
     (768, 1024)
     >>> preview_size((512, 512), 1024)
     (512, 512)
+    >>> preview_size((8, 3000), 1024)
+    (8, 3000)
     """
     height, width = original_size
     if max(height, width) <= img_size:
         return height, width
-    return resized_size((height, width), img_size)
+    size = resized_size((height, width), img_size)
+    if min(size) >= PREVIEW_MIN_SIDE:
+        return size
+    factor = min(1.0, PREVIEW_MIN_SIDE / min(height, width), PREVIEW_MAX_SIDE / max(height, width))
+    return max(1, round(height * factor)), max(1, round(width * factor))
 
 
 def check_prompt(

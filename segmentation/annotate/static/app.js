@@ -2,8 +2,9 @@
 //
 // One canvas shows the photo, the accepted instances and SAM's current candidate mask, each
 // mask layer an offscreen canvas at the server's preview size (the image's own size up to
-// SAM's 1024 px) scaled onto the photo. Masks arrive as COCO RLE (column-major run lengths,
-// compressed to a string), decoded here. All coordinates sent to the server are image pixels.
+// SAM's 1024 px; a strip's short side at least 64 px) scaled onto the photo. Masks arrive as
+// COCO RLE (column-major run lengths, compressed to a string), decoded here. All coordinates
+// sent to the server are image pixels.
 //
 // Proposals (from --proposals or --detector) are drawn apart from accepted instances: a hatched
 // fill, a dashed box and a "proposal" label with the class and score. The selected one is accepted

@@ -53,10 +53,31 @@ def predictor(request, tmp_path, tiny_sam):
         ((3000, 4000), 1024, (768, 1024)),  # large: SAM's input size
         ((4000, 3000), 1024, (1024, 768)),
         ((300, 640), 256, (120, 256)),
+        # strips: SAM's input size made a 6000x8 one's preview 1x1024, a band where every pixel was an outline
+        ((8, 6000), 1024, (5, 4096)),  # its own short side, but at most 4096 px long
+        ((8, 3000), 1024, (8, 3000)),  # its own size
+        ((100, 6000), 1024, (64, 3840)),  # shrunk to 64 px, no further
+        ((6000, 100), 1024, (3840, 64)),
+        ((200, 6000), 1024, (64, 1920)),
+        ((600, 6000), 1024, (102, 1024)),  # SAM's input size keeps 64 px or more: as before
     ],
 )
 def test_preview_size(size, img_size, expected):
     assert preview_size(size, img_size) == expected
+
+
+def test_a_strip_photo_gets_a_preview_of_its_own_size_not_one_row(predictor, tmp_path):
+    # was: SAM's input size, 2x256 for this 8x1200 strip; the page drew each mask as one band over it
+    path = tmp_path / "strip.png"
+    pixels = np.zeros((8, 1200, 3), np.uint8)
+    pixels[2:6, 500:700] = (255, 0, 0)
+    cv2.imwrite(str(path), pixels)
+    prediction = predictor.predict("strip.png", path, points=[[600, 4]], labels=[1])
+    assert predictor.preview_size((8, 1200)) == (8, 1200)
+    assert prediction.masks.shape == (3, 8, 1200)
+    if predictor.runtime == "torch":  # the preview is the photo's own size: the accepted mask itself
+        for candidate in range(3):
+            assert np.array_equal(prediction.masks[candidate], predictor.full_mask(prediction, candidate))
 
 
 @pytest.mark.parametrize(
