@@ -34,6 +34,7 @@ import ipaddress
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
@@ -1017,14 +1018,11 @@ def run_server(app: FastAPI, sock: socket.socket) -> bool:
                     if connection.transport is not None:
                         connection.transport.abort()
 
-    server = Server(uvicorn.Config(app, log_level="warning"))
+    server = Server(uvicorn.Config(QuietForcedLifespan(app, lambda: server.force_exit), log_level="warning"))
 
-    def not_a_forced_cancel(record: logging.LogRecord) -> bool:
-        # a request's cancellation comes with exc_info; the lifespan's as starlette's traceback text
-        cancelled = (record.exc_info and record.exc_info[0] is asyncio.CancelledError) or str(
-            record.msg
-        ).rstrip().endswith("CancelledError")
-        return not (server.force_exit and cancelled)
+    def not_a_forced_cancel(record: logging.LogRecord) -> bool:  # a request's, logged with its exception
+        kind = record.exc_info[0] if record.exc_info else None
+        return not (server.force_exit and kind is not None and issubclass(kind, asyncio.CancelledError))
 
     log = logging.getLogger("uvicorn.error")
     log.addFilter(not_a_forced_cancel)
@@ -1035,6 +1033,27 @@ def run_server(app: FastAPI, sock: socket.socket) -> bool:
     finally:
         log.removeFilter(not_a_forced_cancel)
     return server.force_exit
+
+
+class QuietForcedLifespan:
+    """``app`` as uvicorn serves it: no ``lifespan.shutdown.failed`` sent once ``forced()`` (a second Ctrl+C).
+
+    uvicorn skips the app's shutdown on a forced stop and cancels its lifespan, which starlette reports as
+    that message with the traceback as its text, and uvicorn logs as an error. The message is dropped by
+    its type: no shutdown runs on a forced stop, so nothing else sends it (matching the text's last word,
+    ``CancelledError``, missed a cancellation that carries a message, as anyio's cancel scopes' do).
+    uvicorn then notes the lifespan at info level, below the server's ``warning``.
+    """
+
+    def __init__(self, app: FastAPI, forced: Callable[[], bool]) -> None:
+        self.app, self.forced = app, forced
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        async def send_unless_forced(message: dict) -> None:
+            if not (self.forced() and message["type"] == "lifespan.shutdown.failed"):
+                await send(message)
+
+        await self.app(scope, receive, send_unless_forced if scope["type"] == "lifespan" else send)
 
 
 def option_lines(args: argparse.Namespace, *, colour_head: bool, colour_prompt: bool = False) -> list[str]:

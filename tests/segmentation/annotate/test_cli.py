@@ -734,7 +734,7 @@ def test_the_stopped_line_says_how_many_embeddings_the_page_encoded_into_its_cac
     folder, _ = photos
 
     def photos_opened_then_ctrl_c(self, sockets=None):
-        prefetcher = self.config.app.state.prefetcher  # the page's encoder, filling its cache
+        prefetcher = self.config.app.app.state.prefetcher  # the page's encoder, filling its cache
         for name in ("a.png", "b.jpg"):
             deadline = time.monotonic() + 60
             while prefetcher.request(folder / name).state != READY:
@@ -1583,13 +1583,24 @@ def test_rename_category_renames_the_tree_folder_with_the_classes_and_exports(ph
 
 
 SLOW_SAVES = """
-import socket, sys, time
+import asyncio, socket, sys, time
+from contextlib import asynccontextmanager
 from pathlib import Path
 from fastapi import FastAPI
 from segmentation.annotate.__main__ import run_server
 
-folder = Path(sys.argv[1])
-app = FastAPI()
+folder, said = Path(sys.argv[1]), sys.argv[2]
+
+@asynccontextmanager
+async def lifespan(app):
+    try:
+        yield
+    except asyncio.CancelledError:
+        if said:  # cancelled with a message, as anyio's cancel scopes do
+            raise asyncio.CancelledError(said) from None
+        raise
+
+app = FastAPI(lifespan=lifespan)
 
 @app.post("/api/save/{n}")
 def save(n: int) -> dict:  # in a worker thread, as the page's saves
@@ -1606,13 +1617,18 @@ print("forced" if run_server(app, sock) else "graceful", flush=True)
 """
 
 
-def test_a_second_ctrl_c_during_saves_stops_quietly_with_no_500(tmp_path):
+@pytest.mark.parametrize(
+    "said", ["", "Cancelled by cancel scope 7f3a2c1b0d90"], ids=["bare", "with-a-message"]
+)
+def test_a_second_ctrl_c_during_saves_stops_quietly_with_no_500(tmp_path, said):
+    # with-a-message was: the lifespan's cancellation, logged as its traceback's text, was told apart by
+    # its last word, 'CancelledError', and printed in full when the cancellation carried a message
     import threading
     import urllib.error
 
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     process = subprocess.Popen(
-        [sys.executable, "-c", SLOW_SAVES, str(tmp_path)],
+        [sys.executable, "-c", SLOW_SAVES, str(tmp_path), said],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     answers = []
