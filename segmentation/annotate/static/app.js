@@ -99,7 +99,9 @@ async function api(method, path, body) {
       const seconds = Number(response.headers.get("Retry-After"));
       throw new BusyError(message, 1000 * (Number.isFinite(seconds) && seconds > 0 ? seconds : 1));
     }
-    throw new Error(message);
+    const refused = new Error(message);
+    refused.status = response.status; // answered: the server holds what it held before the request
+    throw refused;
   }
   return data;
 }
@@ -809,7 +811,24 @@ async function change(path, body, done, attempts = 5) {
       return;
     }
     showError(error);
+    if (error.status !== undefined && body.image === state.current) reloadDetail(body.image);
   }
+}
+
+// A refused change (another tab on this photo deleted the instance or took the proposal first) left the
+// view showing what the server no longer holds: the photo's labels are read again, the refusal's
+// message kept. Applied only if nothing else was shown meanwhile (a later change's answer is newer).
+async function reloadDetail(key) {
+  const shown = state.detail;
+  let detail;
+  try {
+    detail = await api("GET", `/api/image?image=${encodeURIComponent(key)}`);
+  } catch (error) {
+    return; // the refusal's message says enough
+  }
+  if (key !== state.current || state.detail !== shown) return;
+  if (detail.width !== shown.width || detail.height !== shown.height) openImage(key); // replaced on disk
+  else applyDetail(detail);
 }
 
 function accept() {

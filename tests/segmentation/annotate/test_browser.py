@@ -554,6 +554,25 @@ def test_a_save_answered_after_the_next_photo_opened_updates_the_list(served, pa
     assert page.inner_text("#counts").startswith("3 unlabelled · 1 in progress")
 
 
+def test_a_change_refused_as_another_tab_changed_the_photo_shows_what_the_server_holds(served, page):
+    """Two tabs on one photo: the other deleted #1 and accepted #2, then × on #1 here was refused and the
+    list went on showing #1 alone, as if nothing had changed."""
+    url, session, truths = served
+    mask = truths["a.png"] > 0
+    session.add_instance("a.png", class_name="scratch", mask=mask)
+    page.goto(url)
+    wait_image(page, "a.png")
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1'")
+    session.delete_instance("a.png", 1)  # the other tab
+    session.add_instance("a.png", class_name="dent", mask=mask)
+    page.click("#instances li button")
+    page.wait_for_function("() => document.querySelector('#message').classList.contains('error')")
+    assert "has no instance 1" in page.inner_text("#message")
+    page.wait_for_function("() => document.querySelector('#instances').textContent.includes('#2 dent')")
+    assert page.locator("#instances li").count() == 1
+    assert "has no instance 1" in page.inner_text("#message")  # the refusal's message stays
+
+
 def test_a_server_that_does_not_answer_is_named_as_such(served, page, defect_centre):
     """A request no server answers (stopped with Ctrl+C, or gone) said only 'Failed to fetch'."""
     url, _, truths = served
