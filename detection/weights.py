@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,9 +186,12 @@ def load_yolo(model: str | Path) -> Model:
             raise
         reason = load_error_reason(error, str(model), is_file=is_file)
         kind = torch_file_kind(model) if is_file else None
+        missing = missing_ultralytics_name(error) if is_file else None
         if kind is not None and "ultralytics" not in kind:
             # ultralytics' own reason for another project's file is advice to fetch an official model
             reason = f"not an ultralytics checkpoint (it is {kind})"
+        elif missing is not None:  # else 'not an ultralytics checkpoint', or 'holds no ... model'
+            reason = version_mismatch_reason(missing)
         elif is_file and (_NO_MODEL in reason or held.records):  # its advice: 'yolo predict model=yolo26n.pt'
             reason = f"not an ultralytics checkpoint ({NO_MODEL_REASON})"
         elif kind is not None:
@@ -195,6 +199,62 @@ def load_yolo(model: str | Path) -> Model:
         raise UserError(f"cannot load model '{model}': {reason}") from None
     held.release()
     return yolo
+
+
+#: Where an unpickling error names the ultralytics class or module it did not find: pickle's
+#: ``Can't get attribute 'X' on <module 'ultralytics.m'``, torch's weights-only ``GLOBAL ultralytics.m.X``
+#: (``ULTRALYTICS_SAFE_LOAD=1``), ultralytics' own ``requires missing Ultralytics module 'ultralytics.m'``.
+_MISSING_NAME_PATTERNS = (
+    re.compile(r"Can't get attribute '(?P<attr>[\w.]+)' on <module '(?P<module>ultralytics[\w.]*)'"),
+    re.compile(r"GLOBAL (?P<module>ultralytics[\w.]*)\.(?P<attr>\w+)"),
+    re.compile(r"missing Ultralytics module '(?P<module>ultralytics[\w.]*)'"),
+)
+
+
+def missing_ultralytics_name(error: BaseException | None) -> str | None:
+    """The ultralytics class or module a checkpoint refers to that the installed ultralytics lacks, or None.
+
+    A checkpoint saved by another ultralytics version (a newer one's new block) fails to unpickle with
+    an AttributeError or a ModuleNotFoundError (rewritten by ultralytics, or a TypeError under its
+    weights-only loading), which read as 'not an ultralytics checkpoint'. Looked for in ``error`` and
+    the errors it was raised from; a name that does import (a class torch's weights-only loading does not
+    allow) is no version mismatch.
+    """
+    seen: list[BaseException] = []
+    while error is not None and error not in seen and len(seen) < 8:
+        seen.append(error)
+        names = [error.name] if isinstance(error, ModuleNotFoundError) and error.name else []
+        for pattern in _MISSING_NAME_PATTERNS:
+            for found in pattern.finditer(str(error)):
+                names.append(".".join(filter(None, (found["module"], found.groupdict().get("attr")))))
+        if missing := next((n for n in names if n.startswith("ultralytics.") and not _importable(n)), None):
+            return missing
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _importable(name: str) -> bool:
+    """Whether dotted ``name`` is a module of the installed packages or an attribute of one."""
+    import importlib
+
+    module, _, attribute = name.rpartition(".")
+    for candidate, rest in ((name, None), (module, attribute)):
+        try:
+            imported = importlib.import_module(candidate)
+        except Exception:  # ModuleNotFoundError, or a module that fails to import
+            continue
+        return rest is None or hasattr(imported, rest)
+    return False
+
+
+def version_mismatch_reason(missing: str) -> str:
+    """Why a checkpoint that refers to ``missing`` (:func:`missing_ultralytics_name`) did not load."""
+    from ultralytics import __version__
+
+    return (
+        f"an ultralytics checkpoint that needs {missing}, which ultralytics {__version__} (installed) lacks: "
+        "saved by another ultralytics version (a newer one?); load it where that version is installed"
+    )
 
 
 #: ultralytics' reason for a torch file that holds no ultralytics model (a state dict, a list, another

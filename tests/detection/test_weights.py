@@ -491,3 +491,37 @@ def test_a_torch_file_without_a_model_is_one_line_without_ultralytics_advice(
         "ultralytics model: a state dict or another library's model?)"
     )
     assert "improperly saved" not in "".join(capfd.readouterr())
+
+
+@pytest.mark.parametrize("safe_load", [False, True])
+@pytest.mark.parametrize("where", ["ultralytics.nn.modules.block", "ultralytics.nn.future_blocks"])
+def test_a_checkpoint_of_another_ultralytics_version_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, safe_load: bool
+) -> None:
+    import sys
+    import types
+
+    import torch
+    from ultralytics.nn import tasks
+
+    from common.io import save_torch
+
+    # a newer ultralytics' block, in a module this one has or lacks: the checkpoint read as "not an
+    # ultralytics checkpoint (AttributeError: Can't get attribute ...) (it is an ultralytics model ...)",
+    # or, loaded weights-only, as "holds no ultralytics model: a state dict or another library's model?"
+    block = type("FutureBlock", (torch.nn.Module,), {"__module__": where})
+    with monkeypatch.context() as saving:
+        module = sys.modules.get(where) or types.ModuleType(where)
+        saving.setitem(sys.modules, where, module)
+        saving.setattr(module, "FutureBlock", block, raising=False)
+        weights = save_torch({"model": block()}, tmp_path / "best.pt")
+    monkeypatch.setattr(tasks, "SAFE_LOAD", safe_load)
+    with pytest.raises(UserError) as error:
+        load_detector(weights)
+    # a missing module is named as such, but torch's weights-only loading names the class it refused
+    missing = where if where.endswith("future_blocks") and not safe_load else f"{where}.FutureBlock"
+    assert str(error.value) == (
+        f"cannot load model '{weights}': an ultralytics checkpoint that needs {missing}, which ultralytics "
+        f"{__import__('ultralytics').__version__} (installed) lacks: saved by another ultralytics version "
+        "(a newer one?); load it where that version is installed"
+    )
