@@ -57,7 +57,7 @@ from common.images import (
     photo_files,
     warn_narrow_photos,
 )
-from common.io import atomic_write, json_text, recorded_path
+from common.io import atomic_write, expand_user, json_text, recorded_path
 from common.out_folders import check_holds_no_photos, check_not_read_as_photos
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
@@ -378,7 +378,8 @@ def settings_record(args: argparse.Namespace, images: int, imgsz: int, device: s
     """
     return {
         "weights": recorded_path(args.weights),
-        "source": recorded_path(args.source),  # a pattern too: its wildcards stay as they are
+        # a pattern too: its wildcards stay as they are; a quoted ~/photos was recorded as <cwd>/~/photos
+        "source": recorded_path(expand_user(args.source)),
         "images": images,
         "imgsz": imgsz,
         "conf": args.conf,

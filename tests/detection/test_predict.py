@@ -293,6 +293,18 @@ def test_predict_json_records_relative_paths_absolute(
     assert (recorded["weights"], recorded["source"]) == (str(tmp_path / "w.pt"), str(photos))
 
 
+def test_predict_json_records_a_quoted_tilde_source_as_the_home_folder(
+    checkpoint: Path, photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # --source '~/photos' (quoted: no shell expanded it) read the home folder's photos and was recorded
+    # as <working folder>/~/photos
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "photos")
+    argv = ["--weights", str(checkpoint), "--source", "~/photos", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--imgsz", "64", "--overlays", "0", "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "out" / "predict.json").read_text())["source"] == str(photos)
+
+
 @pytest.mark.parametrize(("asked", "ran"), [(["--imgsz", "100"], 128), ([], 640)])
 def test_predict_json_records_the_size_the_images_ran_at(
     checkpoint: Path, photos: Path, tmp_path: Path, capsys, asked: list[str], ran: int
