@@ -805,10 +805,16 @@ def stopped_note(save_dir: Path, *, since: float | None = None) -> str | None:
 
     ultralytics' ``resume`` is refused (:func:`~detection.train_config.check_no_resume`), so the command
     starts a new schedule from those weights (``model=`` a checkpoint keeps them), in a new run folder
-    (``exist_ok=false``: this one, with the weights, is kept).
+    (``exist_ok=false``: this one, with the weights, is kept). A ``save=false`` run saves weights after its
+    last epoch alone: the line names its ``results.csv``, the finished epochs' metrics (it said nothing).
     """
     last = save_dir / "weights" / "last.pt"
-    if not last.is_file() or (since is not None and last.stat().st_mtime < since):
+    if not _written_since(last, since):
+        if _written_since(results := save_dir / "results.csv", since):
+            return (
+                f"stopped; no weights were saved (save=false saves them after the last epoch alone); the "
+                f"finished epochs' metrics are in {results}"
+            )
         return None
     config = save_dir / "config.yaml"
     command = (
@@ -817,6 +823,12 @@ def stopped_note(save_dir: Path, *, since: float | None = None) -> str | None:
     if (table := save_dir / "text_embeddings.pt").is_file():  # the very class vectors it trained with
         command += f" text_embeddings={quote(str(table))}"
     return f"stopped; {last} holds the last finished epoch; train on from it (a new schedule) with: {command}"
+
+
+def _written_since(path: Path, since: float | None) -> bool:
+    """``path`` is a file written at ``since`` or later (any time when None): this run's, not an earlier
+    one's in the same folder (``exist_ok``)."""
+    return path.is_file() and (since is None or path.stat().st_mtime >= since)
 
 
 def discard_unstarted(save_dir: Path, *, say: bool = True) -> None:

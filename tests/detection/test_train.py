@@ -1580,7 +1580,13 @@ def test_a_ctrl_c_after_an_epoch_of_a_save_false_run_keeps_its_run_folder(
     train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=3", "name=nosave", "save=false")
     run = tmp_path / "runs" / "nosave"
     assert (run / "results.csv").is_file() and (run / "config.yaml").is_file()
-    assert "removed" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "removed" not in err
+    # it said nothing of where the finished epochs' metrics are
+    assert err.endswith(
+        "stopped; no weights were saved (save=false saves them after the last epoch alone); the finished "
+        f"epochs' metrics are in {run.absolute() / 'results.csv'}\n"
+    )
 
 
 def test_the_recorded_config_makes_every_existing_path_absolute(tmp_path: Path, monkeypatch) -> None:
@@ -1682,6 +1688,17 @@ def test_a_ctrl_c_before_the_first_epoch_ends_gives_no_command(tmp_path: Path):
     os.utime(tmp_path / "weights" / "last.pt", (1000.0, 1000.0))
     assert stopped_note(tmp_path, since=2000.0) is None  # it was named as this run's last finished epoch
     assert stopped_note(tmp_path, since=500.0).startswith(f"stopped; {tmp_path / 'weights' / 'last.pt'} ")
+
+
+def test_a_ctrl_c_of_a_save_false_run_names_its_results_csv(tmp_path: Path):
+    # save=false: no weights before the last epoch; the line after the Ctrl-C said nothing of its metrics
+    (tmp_path / "results.csv").write_text("epoch\n1\n")
+    os.utime(tmp_path / "results.csv", (1000.0, 1000.0))
+    assert stopped_note(tmp_path, since=2000.0) is None  # an earlier run's (exist_ok)
+    assert stopped_note(tmp_path, since=500.0) == (
+        "stopped; no weights were saved (save=false saves them after the last epoch alone); the finished "
+        f"epochs' metrics are in {tmp_path / 'results.csv'}"
+    )
 
 
 def test_help_names_every_family_it_trains(capsys) -> None:
