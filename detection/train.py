@@ -624,12 +624,35 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     epochs = [p for p in save_dir.glob("weights/epoch*.pt") if p.is_file() and p.resolve() not in inputs]
     removed += [f"weights/{p.name}" for p in sorted(epochs, key=lambda p: (len(p.name), p.name))]
     for name in removed:
+        check_not_removing_working_folder(save_dir / name)
+    for name in removed:
         path = save_dir / name
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
     return removed
+
+
+def check_not_removing_working_folder(stale: Path) -> None:
+    """Refuses to remove an earlier run's ``stale`` folder (``tiles/``) that is or holds the working folder.
+
+    ``cd <run>/tiles`` and a re-run there without ``tile`` (``exist_ok``) removed it, leaving the shell in a
+    deleted folder; as :func:`common.folders.check_not_working_folder` refuses to replace an output folder.
+    """
+    if stale.is_symlink() or not stale.is_dir():
+        return
+    try:
+        here, target = Path.cwd(), stale.resolve()
+    except FileNotFoundError:  # the working folder is gone already
+        return
+    if here != target and target not in here.parents:
+        return
+    where = "is the working folder" if here == target else f"holds the working folder {here}"
+    raise UserError(
+        f"{stale}, an earlier run's that this run removes from its folder (exist_ok), {where}: removing it "
+        "would leave your shell in a deleted folder; run the command from outside it"
+    )
 
 
 def stale_names(removed: Sequence[str]) -> str:

@@ -1681,6 +1681,25 @@ def test_a_checkpoint_model_is_never_given_another_files_weights(
     assert out.startswith(f"{said}pretrained: yolo11n.pt (weights for a yaml model") if note else out == ""
 
 
+@pytest.mark.parametrize("inside", ["tiles", "tiles/images/train"])
+def test_an_earlier_runs_tiles_holding_the_working_folder_are_not_removed(
+    tmp_path: Path, monkeypatch, inside: str
+) -> None:
+    # cd <run>/tiles, then an exist_ok re-run there without tile: its tiles/ was removed, leaving the shell
+    # in a deleted folder
+    (tmp_path / "tiles" / "images" / "train").mkdir(parents=True)
+    (tmp_path / "results.png").write_bytes(b"")
+    monkeypatch.chdir(tmp_path / inside)
+    here = "is the working folder" if inside == "tiles" else f"holds the working folder {tmp_path / inside}"
+    with pytest.raises(UserError) as error:
+        remove_stale_files(tmp_path, {"tile": 0, "repeat_factor": 0}, object())
+    assert str(error.value) == (
+        f"{tmp_path / 'tiles'}, an earlier run's that this run removes from its folder (exist_ok), {here}: "
+        "removing it would leave your shell in a deleted folder; run the command from outside it"
+    )
+    assert (tmp_path / "tiles" / "images" / "train").is_dir() and (tmp_path / "results.png").is_file()
+
+
 def test_a_ctrl_c_before_the_first_epoch_ends_gives_no_command(tmp_path: Path):
     assert stopped_note(tmp_path) is None  # no weights/last.pt yet
     (tmp_path / "weights").mkdir()
