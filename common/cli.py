@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -29,10 +30,10 @@ def exit_code(action: Callable[[], object]) -> int:
     """Runs a CLI's work and returns its exit code.
 
     0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one
-    ``error: ...`` line on stderr (a wrapped library message's line breaks become spaces)
-    and gives 2; a file system error that names its file (a read-only folder, a full disk, a
-    file where a folder should be) is one ``error: <reason>: <file>`` line and gives 1; Ctrl-C gives
-    one ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose
+    ``error: ...`` line on stderr (a wrapped library message's line breaks become spaces:
+    :func:`joined_lines`) and gives 2; a file system error that names its file (a read-only folder, a
+    full disk, a file where a folder should be) is one ``error: <reason>: <file>`` line and gives 1;
+    Ctrl-C gives one ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose
     libraries swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's
     stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden half-built output folders
     removed), with one ``terminated`` line and 143; a second SIGTERM kills at once. Any other
@@ -48,7 +49,7 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
     try:
         action()
     except UserError as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
+        print(f"error: {joined_lines(str(error))}", file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
     except OSError as error:
         if error.filename is None:
@@ -62,6 +63,18 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def joined_lines(text: str) -> str:
+    """``text`` on one line: its line breaks, with the indents around them, become one space each.
+
+    Runs of spaces within a line stay: a value the message quotes (``--name 'lot  7'``) is printed as it
+    is (all whitespace was folded, so the line named a value that was not the one given).
+
+    >>> joined_lines("Dataset 'x' error\\n  images not found in 'a  b'")
+    "Dataset 'x' error images not found in 'a  b'"
+    """
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 @contextlib.contextmanager
@@ -171,7 +184,9 @@ def keep_interrupts() -> Iterator[None]:
 
     ultralytics wraps its plotting in ``TryExcept``, which swallows every exception, KeyboardInterrupt
     included: a Ctrl-C there printed a plot warning and the run went on to exit 0. Only the main
-    thread receives signals; elsewhere this does nothing.
+    thread receives signals; elsewhere this does nothing. The warning ``TryExcept`` logs for the
+    swallowed Ctrl-C, whose text is empty (a bare ``WARNING ⚠️`` line, or ``ConfusionMatrix plot failure:``),
+    is dropped (:class:`_SwallowedInterruptWarning`): the command's ``interrupted`` line says it.
     """
     pressed: list[int] = []
 
@@ -180,17 +195,38 @@ def keep_interrupts() -> Iterator[None]:
         raise KeyboardInterrupt
 
     _pressed_lists.append(pressed)
+    dropped = _SwallowedInterruptWarning(pressed)
+    logging.getLogger("ultralytics").addFilter(dropped)
     try:
         with _handling(signal.SIGINT, on_interrupt):
             yield
     finally:
         _pressed_lists.remove(pressed)
+        logging.getLogger("ultralytics").removeFilter(dropped)
     if pressed:
         raise KeyboardInterrupt
 
 
 #: The Ctrl-Cs seen by each :func:`keep_interrupts` now open.
 _pressed_lists: list[list[int]] = []
+
+
+class _SwallowedInterruptWarning(logging.Filter):
+    """Drops ultralytics' warning for a Ctrl-C its ``TryExcept`` swallowed, once ``pressed`` holds one.
+
+    ``TryExcept`` logs ``f"{msg}: {error}"`` (``msg`` may be empty), and a KeyboardInterrupt's text is
+    empty: the record is a warning that is empty or ends in ``": "``; any other is let through.
+    """
+
+    def __init__(self, pressed: list[int]) -> None:
+        super().__init__()
+        self.pressed = pressed
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.pressed or record.levelno != logging.WARNING:
+            return True
+        text = record.getMessage()
+        return bool(text.strip()) and not text.endswith(": ")
 
 
 def raise_swallowed_interrupt(*_: object) -> None:

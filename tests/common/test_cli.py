@@ -41,6 +41,8 @@ def test_work_that_returns_exits_0(capsys):
         ("data.yaml has no 'val' split", "error: data.yaml has no 'val' split\n"),
         # a library's message wrapped as is: two lines and an indent
         ("ultralytics rejects data.yaml: Dataset 'x' error\n  images not found", None),
+        # a quoted value keeps its runs of spaces: it was printed as 'lot 7', not the name given
+        ("no class 'lot  7' in data.yaml", "error: no class 'lot  7' in data.yaml\n"),
     ],
 )
 def test_a_user_error_is_one_line_and_exit_2(capsys, message, printed):
@@ -170,6 +172,37 @@ def test_a_ctrl_c_that_library_code_swallowed_is_raised_again():
     assert signal.getsignal(signal.SIGINT) is before
     with keep_interrupts():  # no Ctrl-C: nothing raised
         pass
+
+
+@pytest.mark.parametrize("message", ["", "ConfusionMatrix plot failure"])
+def test_ultralytics_warning_for_a_swallowed_ctrl_c_is_not_printed(message):
+    import logging
+    import os
+    import signal
+
+    from ultralytics.utils import LOGGER, TryExcept
+
+    from common.cli import keep_interrupts
+
+    class Kept(logging.Handler):  # what ultralytics' own handler printed (its prefix added to the record)
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage().removeprefix("WARNING").removeprefix(" ⚠️").removeprefix(" "))
+
+    said, kept = [], Kept()
+    LOGGER.addHandler(kept)
+    try:
+        # TryExcept logged the Ctrl-C's empty text: a bare 'WARNING ⚠️ ' line before 'interrupted'
+        with pytest.raises(KeyboardInterrupt), keep_interrupts():
+            LOGGER.warning("a warning before the Ctrl-C")
+            with TryExcept(msg=message):
+                os.kill(os.getpid(), signal.SIGINT)
+            LOGGER.warning("a warning after it")
+        assert said == ["a warning before the Ctrl-C", "a warning after it"]
+        with keep_interrupts(), TryExcept(msg=message):  # no Ctrl-C: another error's warning is printed
+            raise ValueError("no font")
+        assert said[2:] == [f"{message}{': ' if message else ''}no font"]
+    finally:
+        LOGGER.removeHandler(kept)
 
 
 @pytest.mark.parametrize(
