@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -224,28 +225,36 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
     """Refuses a word that is no device name (``foo``) and a device this machine lacks (``0``, ``cuda`` or
     ``-1``, an idle GPU, without CUDA).
 
-    None or ``''`` is ultralytics' pick. ultralytics itself finds out only once its trainer or predictor
-    starts, with a traceback; ``mps`` on a machine without Apple's MPS it turns into the CPU without a word.
+    None, ``''`` or ``none`` is ultralytics' pick; it drops empty parts (``0,`` is ``0``). ultralytics itself
+    finds out only once its trainer or predictor starts, with a traceback; ``mps`` on a machine without
+    Apple's MPS it turns into the CPU without a word. ``-1`` with no idle GPU now is dropped by ultralytics
+    (its default follows): a note says so (:func:`idle_gpu_note`).
 
     Raises:
         UserError: ``what``, ``unknown device 'foo'`` and the names taken (:data:`DEVICE_PATTERN`); or
             ``what``, the device as given where ultralytics' reason spells it otherwise (``cuda`` is its
             ``device=0``), and the first line of that reason.
     """
-    if device is None or device == "":
+    name = device_as_read(device)
+    if name == "":
         return
-    name = re.sub(r"[\s()\[\]']", "", str(device)).lower()  # as ultralytics reads it: [0, 1] is 0,1
     check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what=what, name=name)
     # -1, ultralytics' pick of an idle GPU, found none without CUDA and ran on its default, the CPU, after
     # NVML warnings: refused as cuda is, before select_device asks NVML
-    if re.search(r"(^|[,:])-1(,|$)", name) and (missing := missing_cuda([0])):
+    idle = re.search(r"(^|[,:])-1(,|$)", name)
+    if idle and (missing := missing_cuda([0])):
         raise UserError(f"{what}{given(device, what)}: {missing}")
     from ultralytics.utils import LOGGER
-    from ultralytics.utils.torch_utils import select_device
+    from ultralytics.utils.torch_utils import parse_device, select_device
 
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)  # it logs its version banner before refusing
     try:
+        if idle:  # its search for idle GPUs, once: select_device takes the indices it found
+            found = parse_device(name)
+            if note := idle_gpu_note(name, found, what=what, device=device):
+                print(note, file=sys.stderr, flush=True)
+            device = found
         chosen = select_device(device, verbose=False)
     except ValueError as error:
         missing = _missing_cuda(device)
@@ -261,6 +270,39 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
             f"{what}{given(device, what)}: Apple's MPS backend is not available on this machine "
             "(ultralytics would run on the CPU instead, without a word); pass cpu, or a CUDA device index"
         )
+
+
+def device_as_read(device: object) -> str:
+    """``device`` as ultralytics' ``parse_device`` reads it before it looks for idle GPUs: lower case, no
+    spaces, brackets or quotes (``[0, 1]`` is ``0,1``), no empty parts (``0,`` is ``0``); ``''`` for its own
+    pick (None, ``''``, ``none``, as it drops the word).
+
+    >>> device_as_read("[0, 1]"), device_as_read("0,"), device_as_read("None"), device_as_read(None)
+    ('0,1', '0', '', '')
+    """
+    if device is None:
+        return ""
+    name = re.sub(r"[\s()\[\]']", "", str(device)).lower()
+    return "" if name == "none" else ",".join(part for part in name.split(",") if part)
+
+
+def idle_gpu_note(name: str, found: str, *, what: str, device: object) -> str | None:
+    """The note for a ``-1`` (an idle GPU) that ultralytics found none for, or None where it found one each.
+
+    ultralytics drops such a ``-1``: ``-1`` alone runs on its default (the first GPU), ``0,-1`` on GPU 0
+    alone, after its warning that no GPU met its criteria.
+
+    Args:
+        name: the device as read (:func:`device_as_read`); found: ``parse_device``'s result for it.
+    """
+    asked = name.split(",")
+    if len([part for part in found.split(",") if part]) == len(asked):
+        return None
+    runs = f"on GPU{'s' if ',' in found else ''} {found} alone" if found else "on its default, the first GPU"
+    return (
+        f"note: {what}{given(device, what)}: ultralytics found no idle GPU for -1 now (none with 20% of its "
+        f"memory free, or NVML unavailable), and goes on without it: it runs {runs}"
+    )
 
 
 def chosen_device(device: str | None) -> str:

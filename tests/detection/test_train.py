@@ -557,7 +557,8 @@ def test_a_bad_project_or_device_stops_before_any_model(
 @pytest.mark.parametrize(
     "device",
     # as typed on the command line, and as a config file's YAML gives them (an int, a list of GPUs)
-    ["cpu", "CPU", "cuda", "cuda:0", "0", "0,1", "cuda:0,1", "[0, 1]", 0, [0, 1], "-1", "mps"],
+    # none and empty parts (0,) too: ultralytics drops them; they were refused as unknown devices
+    ["cpu", "CPU", "cuda", "cuda:0", "0", "0,1", "cuda:0,1", "[0, 1]", 0, [0, 1], "-1", "mps", "0,", "0,,1"],
 )
 def test_every_device_spelling_ultralytics_takes_passes_the_name_check(device: object) -> None:
     # the name check refuses only words that name no device; a CUDA device or MPS this machine lacks is
@@ -567,6 +568,50 @@ def test_every_device_spelling_ultralytics_takes_passes_the_name_check(device: o
     except UserError as error:
         assert "unknown device" not in str(error)
         assert any(reason in str(error) for reason in ("no CUDA device", "CUDA device 1 asked for", "MPS"))
+
+
+@pytest.mark.parametrize("device", [None, "", "none", "None", " NONE "])
+def test_none_is_ultralytics_own_pick(device: object) -> None:
+    # device=none (ultralytics drops the word: its default, the first GPU, else the CPU) was 'unknown device'
+    check_device(device)
+    check_device(device, what="--device")
+
+
+@pytest.mark.parametrize(
+    ("device", "idle", "runs"),
+    [
+        ("-1", [], "on its default, the first GPU"),
+        ("cuda:-1", [], "on its default, the first GPU"),
+        ("0,-1", [], "on GPU 0 alone"),
+        ("-1,-1", [1], "on GPU 1 alone"),
+        ("-1", [1], None),  # found one: nothing to say
+    ],
+)
+def test_an_idle_gpu_that_ultralytics_does_not_find_is_named_in_a_note(
+    device: str, idle: list[int], runs: str | None, monkeypatch, capsys
+) -> None:
+    # with CUDA but no idle GPU ultralytics dropped the -1 and ran on its default, after a warning that
+    # said nothing of it
+    from ultralytics.utils import autodevice, torch_utils
+
+    monkeypatch.setattr("common.devices.cuda_devices_visible", lambda: 2)
+    monkeypatch.setattr(autodevice.GPUInfo, "__init__", lambda self: None)  # no NVML asked
+    monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
+    monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
+    asked = []
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch_utils, "select_device", lambda d, **kwargs: asked.append(d) or cpu)
+    check_device(device, what="--device")
+    expected = ",".join(["0"] * device.startswith("0,") + [str(index) for index in idle])
+    assert asked == [expected]  # the indices found, not a second search
+    err = capsys.readouterr().err
+    if runs is None:
+        assert err == ""
+    else:
+        assert err == (
+            f"note: --device {device}: ultralytics found no idle GPU for -1 now (none with 20% of its memory "
+            f"free, or NVML unavailable), and goes on without it: it runs {runs}\n"
+        )
 
 
 @pytest.mark.parametrize("device", ["-1", -1, "cuda:-1", "0,-1", "-1,-1", [0, -1]])
