@@ -255,15 +255,27 @@ def check_split_labelled(data: Path, split: str, *, needs: str) -> None:
     of the split as good (no defect, mAP 0) after ultralytics' warnings: the labels lie elsewhere than
     ``images/`` -> ``labels/`` (or were deleted). An image without defects has an empty ``.txt``.
 
+    A split of good images alone without a single label file (an export that writes none for an image
+    without boxes) is refused too: ultralytics reads a split without label files as unlabelled (its
+    validator warns ``No labels found``, as for COCO's test-dev), and a labels folder misspelt or moved
+    looks the same; only empty ``.txt`` files say that the images were looked at and hold no defect. The
+    message tells the two apart: the folder ultralytics looks in is missing, or holds none of theirs.
+
     Args:
         needs: who needs them, for the message (``training``, ``scoring``).
     """
     images = split_images(data, split)
     if not any(label_path(image).is_file() for image in images):
+        label = label_path(images[0])
+        where, fix = (
+            (f"{label.parent} holds none of theirs", ", in a split of good images alone too")
+            if label.parent.is_dir()
+            else (f"there is no folder {label.parent}: moved or misspelt?", "")
+        )
         raise UserError(
             f"none of the {len(images)} images of the '{split}' split of {data} has a label file "
-            f"(ultralytics reads {images[0].name}'s from {label_path(images[0])}): {needs} needs them, an "
-            "empty .txt for an image without defects"
+            f"(ultralytics reads {images[0].name}'s from {label}; {where}): {needs} needs them, an "
+            f"empty .txt for each image without defects{fix}"
         )
 
 

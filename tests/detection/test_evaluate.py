@@ -1046,23 +1046,34 @@ def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_evaluation(
     assert (note in capsys.readouterr().err) == (not replaced)
 
 
+@pytest.mark.parametrize("emptied", [False, True])
 @pytest.mark.parametrize("argv", [["--split", "val"], ["--split", "train", "--conf-from", "val"]])
 def test_a_split_without_a_single_label_file_is_refused_before_the_model_loads(
-    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, argv: list[str]
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, argv: list[str], emptied: bool
 ) -> None:
-    # its labels/ folder gone, every image was scored as good: mAP 0, 'no defect image in this split'
+    # its labels/ folder gone, every image was scored as good: mAP 0, 'no defect image in this split'.
+    # Emptied (an export writing no file for an image without boxes, or the files deleted): refused too,
+    # ultralytics reads it as unlabelled; the line said nothing of which of the two it was
     monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
     weights = tmp_path / "best.pt"
     weights.write_text("never loaded")
     data = copy_with_names(tiny_dataset, tmp_path / "copy", read_data_names(tiny_dataset))
-    shutil.rmtree(data.parent / "labels" / "val")
+    labels = data.parent / "labels" / "val"
+    shutil.rmtree(labels)
+    if emptied:
+        labels.mkdir()
     assert main(["--data", str(data), "--weights", str(weights), *argv]) == 2
     first = sorted((data.parent / "images" / "val").iterdir())[0]
     images = len(split_images(data, "val"))
+    where, fix = (
+        (f"{labels} holds none of theirs", ", in a split of good images alone too")
+        if emptied
+        else (f"there is no folder {labels}: moved or misspelt?", "")
+    )
     assert capsys.readouterr().err == (
         f"error: none of the {images} images of the 'val' split of {data} has a label file (ultralytics "
-        f"reads {first.name}'s from {data.parent / 'labels' / 'val' / first.with_suffix('.txt').name}): "
-        "scoring needs them, an empty .txt for an image without defects\n"
+        f"reads {first.name}'s from {labels / first.with_suffix('.txt').name}; {where}): "
+        f"scoring needs them, an empty .txt for each image without defects{fix}\n"
     )
 
 

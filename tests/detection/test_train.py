@@ -1078,8 +1078,8 @@ def test_a_train_split_without_any_label_file_is_one_line(tiny_dataset: Path, tm
     label = folder / "labels" / "train" / first.with_suffix(".txt").name
     assert str(error.value) == (
         f"none of the {count} images of the 'train' split of {folder / 'data.yaml'} has a label file "
-        f"(ultralytics reads {first.name}'s from {label}): training needs them, an empty .txt for an image "
-        "without defects"
+        f"(ultralytics reads {first.name}'s from {label}; there is no folder {label.parent}: moved or "
+        "misspelt?): training needs them, an empty .txt for each image without defects"
     )
 
 
