@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.globs import name_could_match
-from common.images import glob_base, photo_root
+from common.images import check_source_given, glob_base, photo_root
 
 
 def check_out_of_photos(
@@ -27,9 +27,9 @@ def check_out_of_photos(
     images: Mapping[str, str],
     kept: Sequence[tuple[Path, str]] = (),
 ) -> Path:
-    """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source``, does not
-    lie inside their folder when that is searched recursively (:func:`common.images.photo_root`), and
-    none of the images it will hold could match a pattern ``source`` (:func:`check_not_read_as_photos`).
+    """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source`` (their
+    folder, a pattern's leading one: :func:`common.images.photo_root`), and a later run over ``source``
+    would read none of the images it will hold (:func:`check_not_read_as_photos`).
 
     ``--overwrite`` would delete a folder ``out`` holds; below a recursive photo folder, or where a
     pattern reaches (``lots/*/*/*.jpg`` and ``--out lots/run``: ``lots/run/overlays/a.jpg``), a later
@@ -63,10 +63,10 @@ def check_not_read_as_photos(
     out: str | Path, source: str | Path, *, later: str, images: Mapping[str, str]
 ) -> None:
     """Refuses an ``out`` where a later run over ``source`` would read the images written in it: one
-    that is, or lies inside, the photo folder searched recursively (:func:`common.images.photo_root`),
-    resolved or as spelled (:func:`folder_inside`), or holds images a pattern ``source`` could match
-    (:func:`check_out_of_pattern`). With no ``images`` (files that are not images alone,
-    ``detection.predict --overlays 0``), any ``out`` passes.
+    that is, or lies inside, the photo folder ``source`` (:func:`folder_inside`), resolved or as spelled,
+    or holds images a pattern ``source`` could match (:func:`pattern_images`), said to be inside the
+    folder its ``**`` searches where it lies there (:func:`searched_folder_inside`). With no ``images``
+    (files that are not images alone, ``detection.predict --overlays 0``), any ``out`` passes.
 
     Args:
         out: the output folder.
@@ -79,10 +79,19 @@ def check_not_read_as_photos(
     Raises:
         UserError: naming ``out``, the photo folder or the pattern, and what a later run would read.
     """
-    root, recursive = photo_root(source)
-    if images and recursive and (inside := folder_inside(out, root)):  # as spelled too: a link in it
+    check_source_given(source)
+    text = os.path.expanduser(source)  # as photo_files reads it
+    if not images or Path(text).is_file():
+        return
+    if Path(text).is_dir():
+        inside, kinds = folder_inside(out, text), list(images.values())  # all are read there
+    else:
+        read = pattern_images(out, text, images)
+        inside = searched_folder_inside(out, text) if read else None
+        kinds = [what for _, _, what in read]
+    if inside:  # as spelled too: a link in it
         place, above = inside
-        kinds = list(dict.fromkeys(images.values()))  # each once: all are read there
+        kinds = list(dict.fromkeys(kinds))  # each once
         listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
         where = "is the photo folder" if place == above else f"is inside the photo folder {above}"
         raise UserError(
@@ -90,6 +99,41 @@ def check_not_read_as_photos(
             "choose another --out"
         )
     check_out_of_pattern(out, source, later=later, images=images)  # as given too: a link in its reach
+
+
+def searched_folder_inside(out: str | Path, pattern: str) -> tuple[Path, Path] | None:
+    """``(out, the folder)`` where ``out`` is, or lies inside, a folder the ``**`` of a glob ``pattern``
+    searches, resolved or as spelled (made absolute) as :func:`folder_inside` takes them; None elsewhere.
+
+    ``**`` searches the folders the pattern's parts before it reach below its leading folder
+    (:func:`common.images.glob_base`), matched name by name as glob does
+    (:func:`common.globs.name_could_match`), and every visible folder below them: ``lots/l*/**/*.png``
+    searches ``lots/line_1`` and ``lots/line_1/run``, not ``lots/run`` nor ``lots/line_1/.run``.
+    """
+    base = glob_base(pattern)
+    wild = Path(pattern).parts[len(base.parts) :]  # Path(".").parts is ()
+    for place in dict.fromkeys((Path(out).resolve(), Path(out).absolute())):
+        for leading in dict.fromkeys((base.resolve().parts, base.absolute().parts)):  # as spelled too
+            for ups, parts in _without_parents(wild):
+                fixed = leading[: max(len(leading) - ups, 1)]  # '/..' is '/'
+                if "**" in parts and (searched := _searched_by(place, fixed, parts)):
+                    return place, searched
+    return None
+
+
+def _searched_by(place: Path, leading: Sequence[str], parts: Sequence[str]) -> Path | None:
+    """The folder at or above ``place`` whose visible folders the ``**`` of ``parts`` (a pattern's parts
+    below its ``leading`` folder, without ``..``) searches, ``place`` among them; None where it is not."""
+    prefix = parts[: parts.index("**")]
+    fixed = [os.path.normcase(name) for name in place.parts[: len(leading)]]
+    rest = place.parts[len(leading) :]
+    if fixed != [os.path.normcase(name) for name in leading] or len(rest) < len(prefix) or ".." in rest:
+        return None
+    if not all(name_could_match(part, name) for part, name in zip(prefix, rest, strict=False)):
+        return None
+    if any(name.startswith(".") for name in rest[len(prefix) :]):  # '**' goes into no hidden folder
+        return None
+    return Path(*leading, *rest[: len(prefix)])
 
 
 def folder_inside(folder: str | Path, root: str | Path) -> tuple[Path, Path] | None:
@@ -134,17 +178,30 @@ def check_out_of_pattern(
     source = os.path.expanduser(source)  # as photo_files reads it
     if Path(source).is_file() or Path(source).is_dir():
         return
-    hidden = photo_names_hidden(source)
+    for folder, image, what in pattern_images(out, source, images)[:1]:
+        raise UserError(
+            f"output folder {folder} would hold images ({folder / image}) that the pattern "
+            f"'{source}' matches, where a later run would {later.format(what)}; choose another --out"
+        )
+
+
+def pattern_images(out: str | Path, pattern: str, images: Mapping[str, str]) -> list[tuple[Path, str, str]]:
+    """``(out, image, what it is)`` for each of ``images`` written in ``out`` that the glob ``pattern``
+    could match (:func:`pattern_could_match`), ``out`` resolved, then as spelled (made absolute).
+
+    An image's file name is a photo's output name, hidden where the pattern names a hidden folder
+    (:func:`photo_names_hidden`).
+    """
+    hidden = photo_names_hidden(pattern)
+    read = []
     for folder in dict.fromkeys((Path(out).resolve(), Path(out).absolute())):
         for image, what in images.items():
             written = folder / image
             if hidden:  # the file's name is a photo's, hidden as the photo's path below the pattern's folder
                 written = written.with_name(f".{written.name}")
-            if pattern_could_match(str(source), written):
-                raise UserError(
-                    f"output folder {folder} would hold images ({folder / image}) that the pattern "
-                    f"'{source}' matches, where a later run would {later.format(what)}; choose another --out"
-                )
+            if pattern_could_match(pattern, written):
+                read.append((folder, image, what))
+    return read
 
 
 def photo_names_hidden(pattern: str) -> bool:

@@ -38,10 +38,11 @@ def test_an_out_linked_into_the_photo_folder_is_refused(tmp_path, monkeypatch, o
     (tmp_path / "lots" / "latest").symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
     assert Path("lots/latest/sub/b.png") in photo_files(source)[0]
     inside, lots = tmp_path.resolve() / out, tmp_path.resolve() / "lots"
+    read = "masks" if source.endswith(".png") else "overlays and masks"  # its overlays are .jpg
     with pytest.raises(
         UserError,
         match=rf"^output folder {re.escape(str(inside))} is inside the photo folder {re.escape(str(lots))}, "
-        "where a later run would read its overlays and masks;",
+        f"where a later run would read its {read};",
     ):
         check_out_of_photos(out, source, later="read its {}", images=IMAGES)
 
@@ -68,7 +69,7 @@ def test_an_out_spelled_out_of_the_photo_folder_passes(tmp_path, monkeypatch, ou
         ("photos", ".", r"holds the run \("),  # holds both: the kept folder is named first
         ("photos", "run/sub", r"holds the run \("),
         ("photos", "photos/pred", "is inside the photo folder .*, where a later run would read its overlays"),
-        ("photos/**/*.png", "photos/pred", "is inside the photo folder"),  # a ** pattern is recursive
+        ("photos/**/*", "photos/pred", "is inside the photo folder"),  # a ** pattern is recursive
         ("photos/one.png", "photos", r"holds the photos \("),  # a file: its own root
     ],
 )
@@ -105,7 +106,7 @@ def test_an_out_clear_of_the_photos_comes_back_resolved(tmp_path, monkeypatch, s
     )
 
 
-@pytest.mark.parametrize("source", ["photos", "photos/**/*.png"])
+@pytest.mark.parametrize("source", ["photos", "photos/**/*.jpg"])
 @pytest.mark.parametrize(("out", "where"), [("photos", "is the photo folder"), ("photos/pred", "is inside")])
 def test_an_out_read_as_photos_says_what_a_later_run_would_read(tmp_path, monkeypatch, source, out, where):
     # detection.predict refused it with no reason: '--out ... is inside the photo folder ...'
@@ -140,7 +141,8 @@ IMAGES = {"overlays/*.jpg": "overlays", "masks/*/*.png": "masks"}
         ("lots/*/*/*.jpg", "lots/run", "overlays"),
         # was 'read it' whatever matched: a command without overlays said a later run would read them
         ("lots/*/*/*/*.png", "lots/run", "masks"),
-        ("lots/**/*.png", "lots/run", "overlays and masks"),  # inside the folder: every image is read
+        ("lots/**/*", "lots/run", "overlays and masks"),  # inside the folder ** searches
+        ("lots/**/*.png", "lots/run", "masks"),  # was 'overlays and masks': its overlays are .jpg
     ],
 )
 def test_a_refused_out_names_the_images_a_later_run_would_read(tmp_path, monkeypatch, source, out, what):
@@ -238,6 +240,12 @@ def test_an_out_spelled_through_a_link_and_back_is_where_it_lies(tmp_path, monke
         ("lots/*/*/.*", "lots/run"),  # a hidden file is never read as a photo
         # was refused: masks/*/x.png was taken for any depth below masks/
         ("lots/*/*/*.png", "lots/pred"),  # masks/<category>/<name>.png lies one folder deeper
+        # was refused as inside the photo folder lots: '**' searches below lots/l* alone
+        ("lots/l*/**/*.png", "lots/run"),
+        ("lots/l*/**/*", "lots/run"),
+        ("lots/**/*.png", "lots/.run"),  # '**' goes into no hidden folder
+        ("lots/**/*.bmp", "lots/run"),  # nothing it writes is a .bmp
+        ("lots/**/cam/*.jpg", "lots/run"),  # nor lies in a cam/ folder
     ],
 )
 def test_an_out_beside_a_patterns_photos_passes(tmp_path, monkeypatch, source, out) -> None:
@@ -246,6 +254,67 @@ def test_an_out_beside_a_patterns_photos_passes(tmp_path, monkeypatch, source, o
     monkeypatch.chdir(tmp_path)
     write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
     assert check_out_of_photos(out, source, later="read its {}", images=IMAGES) == (tmp_path / out).resolve()
+
+
+def test_an_out_inside_the_folder_a_patterns_double_star_searches_names_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "a.png")
+    searched = (tmp_path / "lots" / "line_1").resolve()
+    with pytest.raises(
+        UserError,
+        match=rf"^output folder {re.escape(str(searched / 'run'))} is inside the photo folder "
+        rf"{re.escape(str(searched))}, where a later run would read its masks; choose another --out$",
+    ):
+        check_out_of_photos("lots/line_1/run", "lots/l*/**/*.png", later="read its {}", images=IMAGES)
+
+
+#: Patterns with a '**', and --out folders around the photo lots/line_1/cam/b.jpg.
+DOUBLE_STAR_PATTERNS = [
+    "lots/**/*.png",
+    "lots/**/*.jpg",
+    "lots/**/*",
+    "lots/l*/**/*.png",
+    "lots/l*/**/*",
+    "lots/*/cam/**/*.jpg",
+    "lots/[!r]*/**/*",
+    "lots/**/masks/*/*.png",
+    "lots/**/overlays/*.jpg",  # masks/<category>/: a category may be named overlays
+    "lots/l*/**/cam/*.jpg",
+    "lots/*/../**/*.jpg",
+    "lots/*/**/../*/*.png",
+    "*/l*/**/*",
+    "lots/**/*/**/*.png",
+]
+DOUBLE_STAR_OUTS = ["lots", "lots/run", "lots/.run", "lots/line_1", "lots/line_1/run", "lots/line_1/.r/run"]
+
+
+@pytest.mark.parametrize("pattern", DOUBLE_STAR_PATTERNS)
+def test_a_double_star_pattern_refuses_an_out_just_where_a_later_run_reads_its_images(
+    tmp_path, monkeypatch, pattern
+) -> None:
+    # held against what photo_files lists once the images are written: the images named are those read
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "b.jpg")
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "b.png")
+    for out in DOUBLE_STAR_OUTS:
+        written = {"overlays": Path(out, "overlays", "a.jpg"), "masks": Path(out, "masks", "c", "a.png")}
+        for path in written.values():
+            write_png(path)
+        try:
+            listed = [path.resolve() for path in photo_files(pattern)[0]]
+        except UserError:  # matches no image file
+            listed = []
+        read = [what for what, path in written.items() if path.resolve() in listed]
+        for path in written.values():
+            path.unlink()
+        if not read:
+            check_not_read_as_photos(out, pattern, later="read its {}", images=IMAGES)
+            continue
+        with pytest.raises(UserError, match="where a later run would read its ") as refused:
+            check_not_read_as_photos(out, pattern, later="read its {}", images=IMAGES)
+        named = re.search("read its (.*); choose", str(refused.value))[1].split(" and ")
+        # inside the folder '**' searches, all that is read; else the images the message names
+        assert named == read if " photo folder" in str(refused.value) else set(named) <= set(read)
 
 
 @pytest.mark.parametrize(

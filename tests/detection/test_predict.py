@@ -472,7 +472,7 @@ def test_a_folder_without_images_is_an_error(checkpoint: Path, tmp_path: Path, c
     )
 
 
-@pytest.mark.parametrize("source", ["{photos}", "{photos}/**/*.png"])  # a folder, a recursive pattern
+@pytest.mark.parametrize("source", ["{photos}", "{photos}/**/*.jpg"])  # a folder, a pattern reading overlays
 @pytest.mark.parametrize("inside", ["", "sub/out"])
 def test_an_out_inside_the_photo_folder_is_refused(
     checkpoint: Path, photos: Path, capsys, inside: str, source: str
