@@ -380,7 +380,7 @@ def photos_and_out(
     names = [photo.relative_to(base).as_posix() for photo in photos]
     check_unique_names((output_name(name), name) for name in names)
     if out is None:
-        out = run_path / f"predict-{photo_root(source)[0].resolve().name}"
+        out = run_path / f"predict-{photo_root(source).resolve().name}"
         check_default_out(out, source, overwrite=overwrite)
     return base, photos, check_out(Path(out), run=run_path, source=source, overwrite=overwrite, maps=maps)
 

@@ -388,20 +388,15 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     return files, glob_base(text)
 
 
-def photo_root(source: str | Path) -> tuple[Path, bool]:
-    """``(where the photos are, whether below it is searched recursively)`` for a ``--source``.
-
-    A folder is searched recursively, a pattern (from :func:`glob_base`) when it holds ``**``; a
-    file is its own root. An output folder below a recursive root would be read as photos next time.
+def photo_root(source: str | Path) -> Path:
+    """Where the photos of a ``--source`` are: a file is its own, a folder itself, a pattern its leading
+    folder (:func:`glob_base`). What a later run would read below it is
+    :func:`common.out_folders.check_not_read_as_photos`'s to say.
     """
     check_source_given(source)
     text = os.path.expanduser(source)  # as photo_files reads it: '~/photos' is the home folder's
     path = Path(text)
-    if path.is_file():
-        return path, False
-    if path.is_dir():
-        return path, True
-    return glob_base(text), "**" in text
+    return path if path.is_file() or path.is_dir() else glob_base(text)
 
 
 def _once_each(files: Iterable[Path]) -> list[Path]:

@@ -50,7 +50,7 @@ def check_out_of_photos(
         UserError: naming ``out`` and the folder it holds or lies in, or the pattern and the images
             of ``out`` it could match.
     """
-    root = photo_root(source)[0].resolve()
+    root = photo_root(source).resolve()
     given, out = out, Path(out).resolve()
     for folder, what in (*((Path(path).resolve(), what) for path, what in kept), (root, "the photos")):
         if out == folder or out in folder.parents:

@@ -374,10 +374,10 @@ def test_photo_roots(tmp_path: Path) -> None:
     photo = write_png(tmp_path / "one.png")
     assert glob_base("/data/lot_*/x.png") == Path("/data")
     assert glob_base("*.jpg") == Path(".")
-    assert photo_root(tmp_path) == (tmp_path, True)
-    assert photo_root(photo) == (photo, False)
-    assert photo_root(f"{tmp_path}/*.png") == (tmp_path, False)
-    assert photo_root(f"{tmp_path}/**/*.png") == (tmp_path, True)  # an output folder below would be read
+    assert photo_root(tmp_path) == tmp_path
+    assert photo_root(photo) == photo
+    assert photo_root(f"{tmp_path}/*.png") == tmp_path
+    assert photo_root(f"{tmp_path}/**/*.png") == tmp_path
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
