@@ -140,6 +140,7 @@ def image_files_below(folder: Path) -> list[Path]:
     if not files:
         raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     check_not_ground_truth(files, folder)
+    check_not_run_output(files, folder, folder)
     check_no_masks(files, folder)
     note_left_out(found, f"below {folder}")
     return files
@@ -383,6 +384,7 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     if not files:
         raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
     check_not_ground_truth(files, text)
+    check_not_run_output(files, glob_base(text), text)
     check_no_masks(files, text)
     note_left_out(matched, f"matched by '{text}'")
     return files, glob_base(text)
@@ -448,6 +450,55 @@ def check_not_ground_truth(files: list[Path], source: str | Path) -> None:
                     f"{source} includes {parent}, an MVTec category's defect masks, not photos: "
                     f"name the photos' folder instead (e.g. {parent.parent / 'test'})"
                 )
+
+
+#: The folders of images a predict or evaluate command writes in its ``--out`` (``detection.predict``'s
+#: overlays, ``inspection``'s and ``anomaly.predict``'s masks and anomaly maps).
+RUN_IMAGE_FOLDERS = ("overlays", "masks", "anomaly_maps")
+#: The file of a photo's predictions every such command writes in its ``--out``.
+PREDICTIONS = "predictions.json"
+#: What marks such an ``--out``: its ``predictions.json`` and one of these beside it (``predict.json`` of
+#: ``detection.predict`` and ``anomaly.predict``, ``images.json`` of the ``inspection`` commands and
+#: ``anomaly.predict``).
+RUN_MARKERS = ("predict.json", "images.json")
+
+
+def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> None:
+    """Refuses photos that lie in the image folders of a command's output folder (:data:`RUN_IMAGE_FOLDERS`
+    beside ``predictions.json`` and one of :data:`RUN_MARKERS`), that folder at or below ``base``.
+
+    An ``--out`` a later run's photos take in, through a link in ``--source`` (``lots/latest`` to
+    ``runs/r1``) or made with another ``--source``, had its overlays, masks and anomaly maps read as photos
+    without a word. An image folder given itself (``--source runs/r1/overlays``) lies above ``base`` and
+    passes. Only the folders named so are looked at (one ``stat`` or two each, once).
+
+    Args:
+        files: the photos, as listed below ``base``.
+        base: the folder they were searched in (a pattern's leading folder).
+        source: the ``--source``, for the message.
+
+    Raises:
+        UserError: naming ``source``, the output folder and its image folder.
+    """
+    checked: dict[Path, bool] = {}
+    for path in files:
+        parts = path.parts[len(base.parts) : -1] if path.parts[: len(base.parts)] == base.parts else ()
+        for depth, name in enumerate(parts):  # none where not below base as spelled ('..' in a pattern)
+            if name not in RUN_IMAGE_FOLDERS:
+                continue
+            out = base.joinpath(*parts[:depth])
+            if out not in checked:
+                checked[out] = _is_run_output(out)
+            if checked[out]:
+                raise UserError(
+                    f"{source} includes {out}, an earlier run's output folder ({out / PREDICTIONS}): its "
+                    f"{name}/ holds the images it wrote, not photos; move it out of the photos' folder"
+                )
+
+
+def _is_run_output(folder: Path) -> bool:
+    """Whether ``folder`` holds a ``predictions.json`` and one of :data:`RUN_MARKERS`."""
+    return (folder / PREDICTIONS).is_file() and any((folder / name).is_file() for name in RUN_MARKERS)
 
 
 def check_no_masks(files: list[Path], source: str | Path) -> None:

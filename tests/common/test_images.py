@@ -20,6 +20,9 @@ from common.errors import UserError
 from common.images import (
     EXIF_ORIENTATION,
     IMAGE_SUFFIXES,
+    PREDICTIONS,
+    RUN_IMAGE_FOLDERS,
+    RUN_MARKERS,
     check_mask_upright,
     check_no_masks,
     check_not_ground_truth,
@@ -342,6 +345,69 @@ def test_an_inspection_output_among_the_photos_is_named_as_one(tmp_path: Path) -
     (lot / "out" / "images.json").unlink()  # an MVTec tree kept in a folder named masks: its own message
     with pytest.raises(UserError, match="an MVTec category's defect masks, not photos"):
         photo_files(lot)
+
+
+def write_run(out: Path, folder: str, marker: str) -> Path:
+    """An earlier run's --out: its predictions.json, ``marker`` and an image in ``folder``."""
+    image = write_png(out / folder / "sub" / "a__b.png")
+    (out / "predictions.json").write_text("[]")
+    (out / marker).write_text("{}")
+    return image
+
+
+@pytest.mark.parametrize("marker", RUN_MARKERS)
+@pytest.mark.parametrize("folder", RUN_IMAGE_FOLDERS)
+@pytest.mark.parametrize("source", ["lots", "lots/**/*.png", "lots/*/*/*/*.png"])
+def test_an_earlier_runs_output_linked_among_the_photos_is_refused(
+    tmp_path, monkeypatch, source, folder, marker
+) -> None:
+    # was: lots/latest (a link to runs/r1, an --out given before) had its overlays, masks and anomaly maps
+    # read as photos, named lots/latest/overlays/..., by a run with any other --out, without a word
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "cam" / "x" / "a.png")
+    write_run(tmp_path / "runs" / "r1", folder, marker)
+    (tmp_path / "lots" / "latest").symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
+    message = (
+        f"{source} includes lots/latest, an earlier run's output folder (lots/latest/predictions.json): "
+        f"its {folder}/ holds the images it wrote, not photos; move it out of the photos' folder"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "marker", "listed"),
+    [
+        ("runs/r1/overlays", "predict.json", "sub/a__b.png"),  # its image folder itself: asked for
+        ("runs/r1/overlays/*/*.png", "predict.json", "sub/a__b.png"),
+        ("runs", "notes.json", "r1/overlays/sub/a__b.png"),  # predictions.json alone: another tool's
+    ],
+)
+def test_images_beside_no_run_output_or_asked_for_are_photos(tmp_path, monkeypatch, source, marker, listed):
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "runs" / "r1", "overlays", marker)
+    assert photo_files(source) == ([Path(source.split("/*")[0], listed)], Path(source.split("/*")[0]))
+
+
+def test_the_run_image_folders_are_those_the_commands_write() -> None:
+    from anomaly import outputs as anomaly_outputs
+    from detection import predict as detection_predict
+    from inspection import outputs as inspection_outputs
+
+    written = {detection_predict.OVERLAYS_DIR, *anomaly_outputs.IMAGE_FOLDERS}
+    written |= {
+        inspection_outputs.OVERLAYS_DIR,
+        inspection_outputs.MASKS_DIR,
+        inspection_outputs.ANOMALY_MAPS_DIR,
+    }
+    assert written == set(RUN_IMAGE_FOLDERS)
+    assert {detection_predict.PREDICTIONS_FILE, anomaly_outputs.PREDICTIONS_FILE} == {PREDICTIONS}
+    assert inspection_outputs.PREDICTIONS_FILE == PREDICTIONS
+    assert {
+        detection_predict.SETTINGS_FILE,
+        anomaly_outputs.IMAGES_FILE,
+        inspection_outputs.IMAGES_FILE,
+    } <= set(RUN_MARKERS)
 
 
 @pytest.mark.parametrize(
