@@ -442,9 +442,15 @@ def with_source(
 
 
 def save_config(config: Mapping, path: str | Path) -> None:
-    """Writes the resolved config (``args.yaml`` in the run folder), atomically, as UTF-8: a path with an
-    ``é`` reads as written, not as ``"\\u00e9"`` (:func:`read_yaml` reads it back)."""
-    atomic_write(path, yaml.safe_dump(_plain(config), sort_keys=False, allow_unicode=True))
+    """Writes the resolved config (``args.yaml`` in the run folder), atomically, as :func:`yaml_text`."""
+    atomic_write(path, yaml_text(config))
+
+
+def yaml_text(data: Mapping) -> str:
+    """YAML text of ``data`` in its own key order, paths as strings, to be written as UTF-8: a path with
+    an ``é`` reads as written, not as ``"\\u00e9"`` (:func:`read_yaml` and ultralytics' ``YAML.load``
+    read it back as UTF-8)."""
+    return yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True)
 
 
 def _plain(value):

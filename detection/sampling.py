@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from common.config import yaml_text
 from common.errors import UserError
 from common.io import atomic_write
 from detection.data import data_names, dataset_root, label_classes, read_data_yaml, split_images
@@ -163,7 +163,7 @@ def write_repeated_train_list(
     data.update(path=str(dataset_root(data_yaml)), train=str(list_file.absolute()))
     run_data = out_dir / "data.yaml"
     header = f"# {data_yaml}, train split oversampled by class (detection.sampling, t={threshold:g})\n"
-    atomic_write(run_data, header + yaml.safe_dump(data, sort_keys=False))
+    atomic_write(run_data, header + yaml_text(data))
 
     n = len(images)
     frequency = {names[c]: sum(c in classes for classes in image_classes) / n for c in sorted(class_factors)}

@@ -44,9 +44,9 @@ import cv2
 import numpy as np
 import shapely
 import torch
-import yaml
 from tqdm import tqdm
 
+from common.config import yaml_text
 from common.errors import UserError
 from common.folders import build_folder
 from common.images import decode_image_file
@@ -530,7 +530,7 @@ def _write_tiles(
     data = {"path": recorded_path(out_dir), **{s: f"images/{s}" for s in splits}}  # as the converters
     data["names"] = dict(enumerate(names))
     header = f"# {data_yaml} cut into {tile}-px tiles, overlap {overlap:g} (detection.tiling)\n"
-    atomic_write(folder / "data.yaml", header + yaml.safe_dump(data, sort_keys=False))
+    atomic_write(folder / "data.yaml", header + yaml_text(data))
     record = {
         "source": recorded_path(data_yaml),
         **settings,

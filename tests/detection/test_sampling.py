@@ -14,6 +14,7 @@ import yaml
 from ultralytics.cfg import get_cfg
 from ultralytics.data.build import build_yolo_dataset
 from ultralytics.data.utils import check_det_dataset
+from ultralytics.utils import YAML
 
 from common.errors import UserError
 from common.fonts import ensure_ultralytics_fonts
@@ -98,6 +99,16 @@ def test_repeated_list_by_hand(tmp_path: Path) -> None:
     run_data = yaml.safe_load(result.data.read_text())
     assert run_data["train"] == str(result.list_file) and run_data["val"] == "images/val"
     assert run_data["path"] == str(tmp_path / "set") and run_data["names"] == ["a", "b", "c"]
+
+
+def test_the_run_data_yaml_writes_a_non_ascii_path_as_it_is(tmp_path: Path) -> None:
+    # 'lot_é' was written "lot_\xE9": the file read back the same, but not as a person reads it
+    data = write_labelled_images(tmp_path / "lot_é", [{0}, {1}, {2}])
+    result = write_repeated_train_list(data, tmp_path / "run_é", threshold=0.5, seed=0)
+    text = result.data.read_text(encoding="utf-8")
+    assert f"path: {tmp_path / 'lot_é'}" in text and "\\x" not in text and "\\u" not in text
+    loaded = YAML.load(result.data)  # stock 'yolo train data=' reads it back as written
+    assert loaded["path"] == str(tmp_path / "lot_é") and loaded["train"] == str(result.list_file)
 
 
 def test_ultralytics_trains_on_every_repeated_line(tmp_path: Path, network_attempts) -> None:

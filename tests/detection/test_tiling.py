@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils import YAML
 
 from common.errors import UserError
 from converters.yolo import rings_to_single_polygon
@@ -460,6 +461,15 @@ def test_tiled_data_yaml_and_tiles_json_record_paths_without_dots(tmp_path: Path
     assert yaml.safe_load(tiled.data.read_text())["path"] == str(tmp_path / "tiles")
     record = json.loads((tmp_path / "tiles" / "tiles.json").read_text())
     assert record["source"] == str(tmp_path / "src" / "data.yaml")
+
+
+def test_the_tiled_data_yaml_writes_a_non_ascii_path_as_it_is(tmp_path: Path) -> None:
+    # 'tiles_é' was written "tiles_\xE9": the file read back the same, but not as a person reads it
+    data = write_box_dataset(tmp_path / "src", SMALL_DEFECTS)
+    tiled = tile_dataset(data, tmp_path / "tiles_é", tile=48, overlap=0.5)
+    text = tiled.data.read_text(encoding="utf-8")
+    assert f"path: {tmp_path / 'tiles_é'}" in text and "\\x" not in text and "\\u" not in text
+    assert YAML.load(tiled.data)["path"] == str(tmp_path / "tiles_é")  # as stock 'yolo train data=' reads it
 
 
 def test_tile_dataset_writes_crops_and_clipped_labels(tmp_path: Path) -> None:
