@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
-from common.errors import UserError, few, file_error
+from common.errors import UserError, few, file_error, joined_lines
 from common.io import expand_user
 
 #: Exit codes: a file system refusal, bad input (argparse uses 2 too), Ctrl-C (128 + SIGINT) and a
@@ -29,15 +29,15 @@ EXIT_TERMINATED = 143
 def exit_code(action: Callable[[], object]) -> int:
     """Runs a CLI's work and returns its exit code.
 
-    0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one
-    ``error: ...`` line on stderr (a wrapped library message's line breaks become spaces:
-    :func:`joined_lines`) and gives 2; a file system error that names its file (a read-only folder, a
-    full disk, a file where a folder should be) is one ``error: <reason>: <file>`` line and gives 1;
-    Ctrl-C gives one ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose
-    libraries swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's
-    stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden half-built output folders
-    removed), with one ``terminated`` line and 143; a second SIGTERM kills at once. Any other
-    exception is a bug and propagates with its traceback.
+    0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one ``error: ...`` line
+    on stderr (a wrapped library message's line breaks become spaces: :func:`~common.errors.joined_lines`)
+    and gives 2; a file system error that names its file (a read-only folder, a full disk, a file where a
+    folder should be) is one ``error: <reason>: <file>`` line and gives 1; Ctrl-C gives one
+    ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose libraries
+    swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's stop) is handled as
+    a Ctrl-C, so that the same clean-up runs (hidden half-built output folders removed), with one
+    ``terminated`` line and 143; a second SIGTERM kills at once. Any other exception is a bug and
+    propagates with its traceback.
     """
     received: list[int] = []
     with _terminate_as_interrupt(received):
@@ -63,18 +63,6 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
-
-
-def joined_lines(text: str) -> str:
-    """``text`` on one line: its line breaks, with the indents around them, become one space each.
-
-    Runs of spaces within a line stay: a value the message quotes (``--name 'lot  7'``) is printed as it
-    is (all whitespace was folded, so the line named a value that was not the one given).
-
-    >>> joined_lines("Dataset 'x' error\\n  images not found in 'a  b'")
-    "Dataset 'x' error images not found in 'a  b'"
-    """
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 @contextlib.contextmanager

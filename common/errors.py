@@ -27,13 +27,28 @@ class UnreadableFileError(OSError):
 def one_line(error: BaseException | str, *, limit: int = ONE_LINE_LIMIT) -> str:
     """An exception (or text) as one line of at most ``limit`` characters; its type name if empty.
 
+    Line breaks fold as in :func:`joined_lines`; runs of spaces within a line stay, so a value a wrapped
+    library message quotes (``'lot  7'``) reads as given.
+
     >>> one_line(OSError("disk\\n  full"))
     'disk full'
     """
-    text = " ".join(str(error).split())
+    text = joined_lines(str(error))
     if not text and isinstance(error, BaseException):
         text = type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def joined_lines(text: str) -> str:
+    """``text`` on one line: its line breaks, with the indents around them, become one space each.
+
+    Runs of spaces within a line stay: a value the message quotes (``--name 'lot  7'``) is printed as it
+    is (all whitespace was folded, so the line named a value that was not the one given).
+
+    >>> joined_lines("Dataset 'x' error\\n  images not found in 'a  b'")
+    "Dataset 'x' error images not found in 'a  b'"
+    """
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def few(items: Sequence[object], limit: int = 3, *, sep: str = ", ") -> str:

@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from common.errors import close_match, few, write_advice
+from common.errors import close_match, few, one_line, write_advice
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,20 @@ def test_close_match_names_the_likely_typo_only(word: str, expected: str | None)
 )
 def test_write_advice_follows_the_errno(error: OSError, advice: str) -> None:
     assert write_advice(error, "out").startswith(advice)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param(OSError("disk\n  full"), "disk full", id="a line break and its indent: one space"),
+        pytest.param(
+            ValueError("cannot open 'lot  7/a.png':\r\n\tno such file  "),
+            "cannot open 'lot  7/a.png': no such file",
+            id="a quoted value keeps its two spaces (it read 'lot 7', not the name given)",
+        ),
+        pytest.param(RuntimeError(" \n "), "RuntimeError", id="blank: the type's name"),
+        pytest.param("x" * 400, "x" * 297 + "...", id="cut at the limit"),
+    ],
+)
+def test_one_line_folds_line_breaks_only(error: BaseException | str, expected: str) -> None:
+    assert one_line(error) == expected

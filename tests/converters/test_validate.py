@@ -72,7 +72,8 @@ def test_validate_finds_broken_labels(dataset, capsys):
     image = next((dataset / "images" / "train").glob(f"{labels[0].stem}.*")).name
     dropped = results["yolo"]["train"].problems[0]
     # ultralytics' own reason, naming the label file (it was "corrupt label" alone)
-    reason = f"label labels/train/{labels[0].name}: non-normalized or out of bounds coordinates [ 1.5]"
+    # its padding kept (ultralytics prints floats as {:11.5g}): runs of spaces in a message stay as written
+    reason = f"label labels/train/{labels[0].name}: non-normalized or out of bounds coordinates [{1.5:11.5g}]"
     assert dropped == f"ultralytics dropped 1 of 9 images: {image} ({reason})"
     assert "renders" in results["coco"]["val"].problems[0]
     assert validate_main([str(dataset), "--no-progress"]) == 1
@@ -582,7 +583,7 @@ def test_dropped_images_are_named_three_at_most(dataset):
         label.write_text("0 1.5 0.5 0.2 0.2\n")
     problem = validate(dataset)["yolo"]["train"].problems[0]
     assert problem.startswith("ultralytics dropped 4 of 9 images: ") and problem.endswith(" and 1 more")
-    assert problem.count(": non-normalized or out of bounds coordinates [ 1.5])") == 3
+    assert problem.count(f": non-normalized or out of bounds coordinates [{1.5:11.5g}])") == 3
 
 
 def test_an_area_a_few_pixels_off_is_a_problem(dataset):
