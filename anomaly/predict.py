@@ -394,6 +394,7 @@ def check_default_out(out: Path, source: str | Path, *, overwrite: bool) -> None
     """
     if overwrite:
         return
+    source = expand_user(source)  # as recorded: a quoted ~/photos is the home folder's
     try:
         earlier = json.loads((out / "predict.json").read_text(encoding="utf-8")).get("source")
     except (OSError, ValueError, AttributeError):  # none there, or not ours: check_out's own message
@@ -431,7 +432,7 @@ def prediction_info(
         "run": recorded_path(run_path),
         # a run refit in place under the same folder differs
         "memory_bank_sha256": run.info["bank"]["sha256"],
-        "source": recorded_path(source),  # a pattern too: its wildcards stay as they are
+        "source": recorded_path(expand_user(source)),  # a pattern too; a quoted ~/photos: the home folder's
         "photos": photos,
         "threshold": value,
         "threshold_from": origin,

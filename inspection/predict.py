@@ -50,7 +50,7 @@ from common.folders import (
     check_output_folder,
     earlier_run_note,
 )
-from common.io import atomic_write, recorded_path
+from common.io import atomic_write, expand_user, recorded_path
 from common.out_folders import check_holds_no_photos, check_out_of_photos
 from converters.value_masks import MASK_VALUES_FILE
 from detection.weights import check_trained_on_defects, load_detector, print_tiling_note, weights_file
@@ -104,9 +104,9 @@ class InspectOptions(CascadeOptions):
     overwrite: bool = False
 
     def record(self) -> dict:
-        """As :meth:`CascadeOptions.record`, ``--source`` (a path or a pattern, a ``str``) absolute too:
-        ``images.json``'s ``file_name`` is relative to it."""
-        return {**super().record(), "source": recorded_path(self.source)}
+        """As :meth:`CascadeOptions.record`, ``--source`` (a path or a pattern, a ``str``) absolute too, a
+        quoted ``~/photos`` the home folder's it read: ``images.json``'s ``file_name`` is relative to it."""
+        return {**super().record(), "source": recorded_path(expand_user(self.source))}
 
 
 @dataclass

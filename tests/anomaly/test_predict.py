@@ -1080,6 +1080,21 @@ def test_a_default_out_holding_another_folders_predictions_names_it(
     assert json.loads((run / "predict-photos" / "predict.json").read_text())["source"] == str(lot_8)
 
 
+def test_a_quoted_tilde_source_is_recorded_as_the_home_folders(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --source '~/lot_7' (quoted: no shell expanded it) read the home folder's photos and was recorded as
+    # <working folder>/~/lot_7; the same command again is its own folder's predictions, not another's
+    shutil.copytree(parts / "test" / "good", tmp_path / "lot_7")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(parts)
+    predict_photos(run, "~/lot_7", threshold="0", progress=False)
+    info = json.loads((run / "predict-lot_7" / "predict.json").read_text())
+    assert info["source"] == str(tmp_path / "lot_7")
+    with pytest.raises(UserError, match=r"^output folder exists: .* \(pass --overwrite to replace it\)$"):
+        predict_photos(run, "~/lot_7", threshold="0", progress=False)
+
+
 @pytest.mark.parametrize(
     "earlier", ["lot_7/photos", "link/photos", "lot_7/photos/*.png", "link/photos/*.png"]
 )

@@ -122,6 +122,17 @@ def test_a_relative_source_is_recorded_absolute(cli, photos, tmp_path, monkeypat
         assert images["info"]["settings"]["source"] == str(source)
 
 
+def test_a_quoted_tilde_source_is_recorded_as_the_home_folders(cli, photos, tmp_path, monkeypatch):
+    # --source '~/photos/*.png' (quoted: no shell expanded it) inspected the home folder's photos and
+    # was recorded as <working folder>/~/photos/*.png, where images.json's file_names are not
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(photos)
+    assert cli("--source", "~/photos/*.png", "--out", tmp_path / "home", "--overlays", "0") == 0
+    assert yaml.safe_load((tmp_path / "home" / "args.yaml").read_text())["source"] == str(photos / "*.png")
+    images = json.loads((tmp_path / "home" / "images.json").read_text())
+    assert images["info"]["settings"]["source"] == str(photos / "*.png")
+
+
 def test_an_existing_out_is_refused_unless_overwrite(cli, photos, tmp_path, capsys):
     out = tmp_path / "out"
     (out / "overlays").mkdir(parents=True)
