@@ -706,24 +706,9 @@ def train(config: Mapping) -> TrainResult:
             embeddings for a YOLO-World or YOLOE model; raised before any training, one line each.
     """
     config = check_config(config)
-    data = data_path(config)
-    names = data_names(data)
-    check_class_names(names, f"data file {data}")
-    root = check_own_root(data)
-    check_training_splits(data)
-    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
-    warn_narrow_photos(split_images(data, "train"), sample=NARROW_PHOTO_SAMPLE)
-    check_output_folder(config["project"], flag="config key 'project':")
-    check_not_inside(config["project"], root, flag="value for config key 'project'")  # named by with_source
+    data, names = checked_data(config)
     model, pretrained, yolo, family = start_model(config)
-    # open-vocabulary heads score a class by its name's vector: a renamed class is a new name to them
-    if family is None and (source := trained_names(model, pretrained, yolo)) is not None:
-        note = class_names_note(source[1], names, weights=source[0], by_name=bool(config["cls_remap"]))
-        if note:
-            print(note, flush=True)
-    check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
-    if note := random_freeze_note(config["freeze"], model=model, pretrained=pretrained):
-        print(note, flush=True)
+    check_started_model(config, names, model=model, pretrained=pretrained, yolo=yolo, family=family)
     config = with_stride_imgsz(config, yolo)
     embeddings = class_embeddings(config, names, yolo, family)
     print_training_notes(config, data)
@@ -763,6 +748,51 @@ def train(config: Mapping) -> TrainResult:
     )
     print(format_summary(result, data), flush=True)
     return result
+
+
+def checked_data(config: Mapping) -> tuple[Path, list[str]]:
+    """``(data.yaml, its class names)`` of a checked config; the data set and ``project`` are checked
+    here, before a model is loaded.
+
+    Raises:
+        UserError: a bad data file, class names or training split, or a ``project`` that may not be
+            written or lies inside the data set.
+    """
+    data = data_path(config)
+    names = data_names(data)
+    check_class_names(names, f"data file {data}")
+    root = check_own_root(data)
+    check_training_splits(data)
+    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
+    warn_narrow_photos(split_images(data, "train"), sample=NARROW_PHOTO_SAMPLE)
+    check_output_folder(config["project"], flag="config key 'project':")
+    check_not_inside(config["project"], root, flag="value for config key 'project'")  # named by with_source
+    return data, names
+
+
+def check_started_model(
+    config: Mapping,
+    names: Sequence[str],
+    *,
+    model: str,
+    pretrained: object,
+    yolo: Model,
+    family: str | None,
+) -> None:
+    """Checks ``config``'s ``freeze`` against the model :func:`start_model` built, and prints a note where
+    its weights were trained on other class names than ``names`` or ``freeze`` holds untrained layers.
+
+    Raises:
+        UserError: a ``freeze`` that leaves no layer to train or names layers the model lacks.
+    """
+    # open-vocabulary heads score a class by its name's vector: a renamed class is a new name to them
+    if family is None and (source := trained_names(model, pretrained, yolo)) is not None:
+        note = class_names_note(source[1], names, weights=source[0], by_name=bool(config["cls_remap"]))
+        if note:
+            print(note, flush=True)
+    check_freeze_layers(config["freeze"], layers=len(yolo.model.model), model=str(config["model"]))
+    if note := random_freeze_note(config["freeze"], model=model, pretrained=pretrained):
+        print(note, flush=True)
 
 
 def with_stride_imgsz(config: Mapping, yolo: Model) -> Mapping:
