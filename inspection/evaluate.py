@@ -22,8 +22,10 @@ trained on its classes.
 runs on that split's photos, keeping boxes down to :data:`PICK_FLOOR`, and the
 threshold with the best defect-type accuracy there
 (:func:`detection.image_level.tuned_conf`) becomes ``--conf`` for the scored
-split. The report records the picked value; pass it as ``--conf`` to
-``inspection.predict`` to run new photos at the same operating point.
+split; with ``--anomaly-run`` that accuracy is the detector's alone (PatchCore's regions
+call photos in the scored split only; the report says so). The report records the picked
+value; pass it as ``--conf`` to ``inspection.predict`` to run new photos at the same
+operating point.
 
 A ``decoder.pt``'s colour head refines the cascade's masks and the oracle's alike
 (``--no-colour-head``: neither); the report's settings record it (``colour_head``). Its
@@ -582,8 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--conf-from",
         choices=("train", "val", "test"),
-        help="pick --conf on this split first: the threshold with the best defect-type accuracy there "
-        "(--conf breaks ties); default: --conf as given",
+        help="pick --conf on this split first: the threshold with the best defect-type accuracy there, "
+        "the detector's alone (--conf breaks ties; no --anomaly-run regions); default: --conf as given",
     )
     data.add_argument(
         "--out", type=user_path, required=True, help="report folder (refused if it exists, not empty)"

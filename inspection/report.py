@@ -87,12 +87,18 @@ def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list
 
 
 def threshold(level: Mapping, settings: Mapping) -> str:
-    """The cascade's box threshold, and where it was picked with its defect-type accuracy there."""
+    """The cascade's box threshold, and where it was picked with its defect-type accuracy there (the
+    detector's alone with ``--anomaly-run``: the pick runs no PatchCore, whose regions then call photos
+    ``anomaly`` in the scored split)."""
     conf = level.get("conf", settings.get("conf"))
     text = "-" if conf is None else f"{conf:.6g}"  # as printed: the value to pass as --conf
     if settings.get("conf_from"):
         accuracy = settings.get("conf_picked_accuracy")
-        text += f" (picked on the {settings['conf_from']} split, defect-type accuracy there {fmt(accuracy)})"
+        # the pick runs the detector alone: --anomaly-run's regions call photos only in the scored split
+        regions = settings.get("anomaly_regions")
+        alone = ", the detector's alone, without PatchCore's regions" if regions else ""
+        where = f"picked on the {settings['conf_from']} split"
+        text += f" ({where}, defect-type accuracy there {fmt(accuracy)}{alone})"
         if warning := settings.get("conf_pick_warning"):
             text += f"; {warning.removeprefix('warning: ')}"
     return text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from inspection.report import HEADER, _html_table, class_rows, operating_point, summary_rows
@@ -270,6 +272,22 @@ def test_both_reports_give_the_threshold_where_it_was_picked(no_figures) -> None
     settings = {"conf": 0.25, "conf_from": "val", "conf_picked_accuracy": 0.9167}
     picked = "(picked on the val split, defect-type accuracy there 0.917)"
     assert picked in markdown(metrics, settings) and picked in html_report(metrics, settings, [])
+
+
+def test_a_threshold_picked_with_anomaly_regions_says_its_accuracy_is_the_detectors_alone(no_figures) -> None:
+    # --conf-from runs the detector alone; with --anomaly-run the report's 'defect-type accuracy there'
+    # read as the cascade's with PatchCore's regions, which call photos only in the scored split
+    from inspection.report import html_report, markdown
+
+    metrics = page_figures([[1, 0], [0, 1]])
+    settings = {"conf": 0.25, "conf_from": "val", "conf_picked_accuracy": 0.9167}
+    settings["anomaly_regions"] = {"run": "runs/anomaly/nut", "threshold": 3.5}
+    picked = (
+        "(picked on the val split, defect-type accuracy there 0.917, the detector's alone, "
+        "without PatchCore's regions)"
+    )
+    assert picked in markdown(metrics, settings)
+    assert html.escape(picked) in html_report(metrics, settings, [])
 
 
 def test_report_md_opens_with_its_figures_and_ends_with_the_settings(no_figures) -> None:
