@@ -252,7 +252,9 @@ def fit_run(
     )
     warn_upsampled(shape, config["image_size"])
     model = build_model(config, weights=weights, download=download)
-    fit_seconds, colour = _fit(model, [r.image for r in fit], shape, progress=progress)
+    fit_seconds, kinds = _fit(model, [r.image for r in fit], shape, progress=progress)
+    warn_mixed_colour(kinds)
+    colour = next(iter(kinds)) if len(kinds) == 1 else "mixed"
     sha256, own = _backbone_weights(config, weights)
     info = {
         "format": FORMAT,
@@ -322,23 +324,49 @@ def checked_fit_records(
     return fit, shape, hashes
 
 
-def _fit(model: PatchCore, paths: list[Path], shape: tuple[int, int], *, progress: bool) -> tuple[float, str]:
+def _fit(
+    model: PatchCore, paths: list[Path], shape: tuple[int, int], *, progress: bool
+) -> tuple[float, dict[str, list[Path]]]:
     """Fits ``model`` on the photos at ``paths`` (decoded once each, at ``shape``).
 
     Returns:
-        ``(seconds, colour)``: ``grey`` or ``colour`` where every photo is so, else ``mixed``.
+        ``(seconds, kinds)``: the photos by :func:`~common.images.photo_colour` (``grey``, ``colour``),
+        in fit order; one key where every photo is of one kind.
     """
-    colours: set[str] = set()
+    kinds: dict[str, list[Path]] = {}
 
     def images():  # each fit photo decoded once, its colour noted on the way
-        for image in sized_images(paths, shape):
-            colours.add(photo_colour(image))
+        for path, image in zip(paths, sized_images(paths, shape), strict=True):
+            kinds.setdefault(photo_colour(image), []).append(path)
             yield image
 
     start = time.perf_counter()
     model.fit(images(), count=len(paths), progress=progress)
     seconds = time.perf_counter() - start
-    return seconds, colours.pop() if len(colours) == 1 else "mixed"
+    return seconds, kinds
+
+
+def warn_mixed_colour(kinds: Mapping[str, Sequence[Path]]) -> None:
+    """One ``warning:`` line on stderr when the fit photos are grey and colour ones together (``kinds``:
+    :func:`_fit`'s), naming how many of the fewer kind there are and the first of them.
+
+    A grey photo among colour ones (or the other way) is most often one put there by mistake; the run
+    records ``fit_colour: mixed``, and evaluation and prediction then cannot warn of a photo of the
+    other kind, since the bank holds patches of both.
+    """
+    if len(kinds) < 2:
+        return
+    fewer = min(kinds, key=lambda kind: (len(kinds[kind]), kind))
+    other = next(kind for kind in kinds if kind != fewer)
+    count, total = len(kinds[fewer]), sum(len(paths) for paths in kinds.values())
+    what = f"{count} of the {total} fit photos {'is' if count == 1 else 'are'} {fewer}"
+    print(
+        f"warning: {what} ({kinds[fewer][0]}{', ...' if count > 1 else ''}), the others {other}: the "
+        f"memory bank holds patches of both, so a {fewer} photo to score is compared with the {fewer} "
+        f"ones and no warning says it is unlike the rest; fit on photos of one kind",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _backbone_weights(config: Mapping, weights: str | Path | None) -> tuple[str | None, Path | None]:

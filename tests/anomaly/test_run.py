@@ -120,6 +120,32 @@ def test_a_run_fit_on_grey_and_colour_photos_records_them_as_mixed(tmp_path: Pat
     assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["fit_colour"] == "mixed"
 
 
+def test_fitting_on_grey_and_colour_photos_together_is_warned_of_naming_the_fewer_kind(
+    tmp_path: Path, tiny_config: dict, capsys
+) -> None:
+    # one grey photo among colour ones was fit on without a word: the run records 'mixed', and then
+    # evaluate and predict no longer warn of a photo of the other kind
+    parts = make_parts(tmp_path / "data", n_train=5)
+    photos = sorted(parts.rglob("train/good/*.png"))
+    cv2.imwrite(str(photos[1]), cv2.imread(str(photos[1]), cv2.IMREAD_GRAYSCALE))
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "fit photos" in line]
+    assert warnings == [
+        f"warning: 1 of the 5 fit photos is grey ({photos[1]}), the others colour: the memory bank holds "
+        "patches of both, so a grey photo to score is compared with the grey ones and no warning says it is "
+        "unlike the rest; fit on photos of one kind"
+    ]
+    for photo in photos[3:]:  # now the colour ones are the fewer: 2 of them
+        cv2.imwrite(str(photo), cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE))
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False, overwrite=True)
+    err = capsys.readouterr().err
+    assert f"warning: 2 of the 5 fit photos are colour ({photos[0]}, ...), the others grey: " in err
+    for photo in photos[:3]:  # every photo grey: nothing to warn of
+        cv2.imwrite(str(photo), cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE))
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False, overwrite=True)
+    assert "fit photos" not in capsys.readouterr().err
+
+
 def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
     result = evaluate_run(tmp_path / "run", progress=False)
