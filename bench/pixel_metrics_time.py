@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pixel_metrics_memory import scorer_arrays  # noqa: E402
+from pixel_metrics_memory import plain_arrays  # noqa: E402
 from report import bench_parser, command_line, machine_info, note_load_after, write_results  # noqa: E402
 
 from common import metrics  # noqa: E402
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     baseline = load_baseline(args.baseline) if args.baseline else None
     info = machine_info({}, ["numpy", "tqdm"])
     start = time.perf_counter()
-    maps, masks = scorer_arrays(args.photos, height, width)
+    maps, masks = plain_arrays(args.photos, height, width)
     timed = methods(maps, masks, baseline)
     seconds: dict[str, list[float]] = {name: [] for name in timed}
     results: dict[str, object] = {}

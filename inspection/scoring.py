@@ -3,8 +3,9 @@
 :class:`SplitScorer` is fed one image at a time (the cascade's
 :class:`~inspection.result.Inspection`, the oracle's masks, the ground truth)
 and keeps only what the figures need: COCO results (small RLE strings), one
-anomaly map per image as float16, the per-image IoU/Dice and the image-level
-call. :meth:`SplitScorer.finish` computes everything at the end:
+anomaly map per image as float16 (a photo whose map is all 0, one without boxes, as one
+value: :func:`held_map`), its true defect pixels as bits (:class:`PackedMasks`), the
+per-image IoU/Dice and the image-level call. :meth:`SplitScorer.finish` computes everything at the end:
 
 - box AP50 / AP50-95 of the detector's boxes (COCOeval, 300 detections per image);
 - mask AP of the cascade's masks under three ranking scores (the box score,
@@ -76,6 +77,38 @@ def image_label(classes: Sequence[int], areas: Sequence[float], names: Sequence[
     return names[int(classes[int(np.argmax(areas))])]
 
 
+def held_map(anomaly_map: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float16 ``anomaly_map`` as the scorer keeps it: a map all ``+0.0`` (a photo without boxes)
+    is one value seen as ``(H, W)`` (:func:`numpy.broadcast_to`), 0 bytes a pixel instead of 2; the
+    pixel figures read the same values either way."""
+    held = np.asarray(anomaly_map).astype(np.float16)
+    if not held.view(np.uint16).any():  # every bit 0: +0.0 throughout (a -0.0 stays as it is)
+        return np.broadcast_to(np.zeros((), np.float16), held.shape)
+    return held
+
+
+class PackedMasks(Sequence[np.ndarray]):
+    """``(H, W)`` bool masks kept as bits (:func:`numpy.packbits`), an eighth of a bool array's bytes;
+    each reads back as the ``(H, W)`` bool mask it was (:func:`common.metrics.pixel_figures` reads each
+    mask more than once, and one at a time)."""
+
+    def __init__(self) -> None:
+        self._bits: list[tuple[np.ndarray, tuple[int, int]]] = []
+
+    def append(self, mask: np.ndarray) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        self._bits.append((np.packbits(mask, axis=None), mask.shape))
+
+    def __len__(self) -> int:
+        return len(self._bits)
+
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        bits, shape = self._bits[index]
+        return np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).view(bool)
+
+
 @dataclass(frozen=True)
 class TrueInstances:
     """An image's ground truth: ``(M, H, W)`` bool masks, ``(M, 4)`` xyxy boxes, ``(M,)`` class ids."""
@@ -130,8 +163,8 @@ class SplitScorer:
     truth_names: list[str] | None = None
     cascade: list[dict] = field(default_factory=list)
     oracle: list[dict] = field(default_factory=list)
-    maps: list[np.ndarray] = field(default_factory=list)
-    truths: list[np.ndarray] = field(default_factory=list)
+    maps: list[np.ndarray] = field(default_factory=list)  # float16, an all-0 map one value (held_map)
+    truths: PackedMasks = field(default_factory=PackedMasks)  # every true defect pixel, as bits
     images: list[ImageRecord] = field(default_factory=list)
 
     def add(
@@ -149,7 +182,7 @@ class SplitScorer:
         self.oracle += instance_results(oracle, photo, rank_by="mask")
         true_masks = truth.masks
         true_pixels = truth.union(inspection.height, inspection.width)
-        self.maps.append(inspection.anomaly_map().astype(np.float16))
+        self.maps.append(held_map(inspection.anomaly_map()))
         self.truths.append(true_pixels)
         predicted, from_truth_boxes = inspection.defect_mask(), oracle.defect_mask()
         iou, dice = metrics.per_image_iou_dice(predicted, true_pixels)

@@ -362,3 +362,68 @@ def test_the_merged_figures_match_the_cascades_masks_under_each_ranking() -> Non
     merged = scorer.finish()["mask_any_class"]
     assert merged["box"]["AP50"] == pytest.approx(0.5, abs=0.01)
     assert merged["mask"]["AP50"] == merged["product"]["AP50"] == pytest.approx(1.0)
+
+
+def photo_with_map(rng: np.random.Generator, height: int, width: int, *, boxes: int) -> Inspection:
+    """A ``height x width`` photo with ``boxes`` boxes of random mask probabilities (none: a good call)."""
+    probs = rng.random((boxes, height, width)).astype(np.float16)
+    masks = np.zeros((boxes, height, width), bool)
+    masks[:, 10:30, 10:40] = True  # a box's mask: a short RLE, as a real outline's (noise's is long)
+    return Inspection(
+        path=Path("p.png"),
+        width=width,
+        height=height,
+        boxes=np.tile(np.array([[10.0, 10.0, 40.0, 30.0]]), (boxes, 1)),
+        scores=np.linspace(0.9, 0.3, boxes),
+        classes=np.zeros(boxes, int),
+        names=["scratch"] * boxes,
+        masks=masks,
+        mask_scores=np.full(boxes, 0.8),
+        verdict="scratch" if boxes else GOOD,
+        score=0.9 if boxes else 0.0,
+        mask_probs=probs,
+    )
+
+
+def test_the_scorer_holds_truths_as_bits_and_a_map_without_boxes_as_one_value_for_the_same_figures() -> None:
+    # every photo's float16 map and bool truth were held until the split was scored: 3 bytes a photo
+    # pixel, 2 of them for the all-0 map of a photo without boxes; bits and one value are enough, and the
+    # pixel figures read from them are the full arrays' to the bit
+    import tracemalloc
+
+    from common import metrics
+
+    rng = np.random.default_rng(0)
+    height, width, photos = 160, 200, 8
+    truth = np.zeros((height, width), bool)
+    truth[20:60, 30:90], truth[100:103, 10:190] = True, True  # a stain and a scratch
+    defect = TrueInstances(truth[None], np.array([[10.0, 20.0, 190.0, 103.0]]), np.zeros(1, int))
+    good = TrueInstances(np.zeros((0, height, width), bool), np.zeros((0, 4)), np.zeros(0, int))
+    cases = [
+        (photo_with_map(rng, height, width, boxes=2 if i % 2 else 0), defect if i % 2 else good)
+        for i in range(photos)
+    ]
+    cases[2] = (photo_with_map(rng, height, width, boxes=0), defect)  # a defect missed
+    scorer = SplitScorer(ground_truth={}, names=["scratch"], conf=0.25)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i, (inspection, true) in enumerate(cases):
+            scorer.add(Photo(Path(f"{i}.png"), f"{i}.png", str(i), i), inspection, true, inspection)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    pixels = height * width
+    with_boxes = sum(len(inspection) > 0 for inspection, _ in cases)
+    # the float16 maps of the photos with boxes, every truth in bits, and the COCO results' small RLEs
+    assert held < with_boxes * 2 * pixels + photos * pixels / 8 + 20_000
+    assert all(
+        np.array_equal(kept, true.union(height, width))
+        for kept, (_, true) in zip(scorer.truths, cases, strict=True)
+    )
+    full_maps = [inspection.anomaly_map().astype(np.float16) for inspection, _ in cases]
+    assert all(np.array_equal(kept, full) for kept, full in zip(scorer.maps, full_maps, strict=True))
+    full_truths = [true.union(height, width) for _, true in cases]
+    figures = metrics.pixel_figures(scorer.maps, scorer.truths)
+    assert figures == metrics.pixel_figures(full_maps, full_truths)
+    assert 0.5 < figures["auroc"] < 1 and 0 < figures["aupro"] < 1
