@@ -195,10 +195,12 @@ def inspect_image(
     inspection = inspector(image.path)
     check_image_sizes([image], [(inspection.height, inspection.width)], source=source)
     truth = true_instances(image)
-    # The inspector keeps the photo's embedding, so the oracle reuses it.
+    # The inspector keeps the photo's embedding (and its crops'), so the oracle reuses it. Its boxes are
+    # the truth's, not the cascade's, so their decodes are its own; its probabilities are none: only
+    # the cascade's anomaly map is scored (2 bytes a pixel a box, and a sigmoid, saved).
     embedding = inspector.embedding(image.path) if len(truth.boxes) else None
     masks, scores, _ = (
-        inspector.segment(embedding, truth.boxes)
+        inspector.segment(embedding, truth.boxes, keep_probs=False)
         if embedding is not None
         else (truth.masks, np.zeros(0, np.float32), None)
     )

@@ -406,6 +406,7 @@ class Inspector:
         *,
         path: str | Path | None = None,
         rgb: np.ndarray | None = None,
+        keep_probs: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """SAM's mask of every box of one photo, in one decoder call (per
         :data:`~segmentation.predict.DECODER_CHUNK` boxes).
@@ -425,6 +426,8 @@ class Inspector:
                 embedding of unknown origin).
             rgb: the photo's ``(H, W, 3)`` uint8 RGB pixels for the colour head and prompt;
                 None: read from ``path`` (:meth:`photo_rgb`).
+            keep_probs: whether ``probs`` are made; None: the inspector's ``keep_probs`` (the
+                evaluation's oracle needs none: its masks and scores are the same either way).
 
         Returns:
             ``masks`` ``(N, H, W)`` bool, ``mask_scores`` ``(N,)`` float32 SAM's predicted IoU,
@@ -449,9 +452,12 @@ class Inspector:
                 raise ValueError("test-time flips need the photo: pass path with this embedding")
             flips = self.flip_embeddings(path)
         windows = small_box_windows(self.crops if path is not None else None, boxes, embedding.original_size)
+        keep = self.keep_probs if keep_probs is None else keep_probs
         if all(window is None for window in windows):
-            return self._segment_frame(embedding, boxes, rgb, flips)
-        return self._segment_with_crops(embedding, boxes, windows, path=path, rgb=rgb, flips=flips)
+            return self._segment_frame(embedding, boxes, rgb, flips, keep_probs=keep)
+        return self._segment_with_crops(
+            embedding, boxes, windows, path=path, rgb=rgb, flips=flips, keep_probs=keep
+        )
 
     def _segment_with_crops(
         self,
@@ -462,19 +468,20 @@ class Inspector:
         path: str | Path | None,
         rgb: np.ndarray | None,
         flips: dict[str, ImageEmbedding] | None,
+        keep_probs: bool,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:meth:`segment` of ``boxes`` some of which have a crop ``window`` (None: decoded on the whole
         photo, with ``rgb`` and ``flips``): each of those is decoded on its crop's embedding (of the photo
         ``path``) and its mask, and probabilities, pasted back at ``embedding.original_size``
         (:func:`segmentation.crops.decode_with_crops`)."""
         return decode_with_crops(
-            partial(self._segment_frame, rgb=rgb, flips=flips),
+            partial(self._segment_frame, rgb=rgb, flips=flips, keep_probs=keep_probs),
             embedding,
             boxes,
             list(windows),
             partial(self.crop_embedding, path),
             embedding.original_size,
-            decode_crop=self._segment_frame,
+            decode_crop=partial(self._segment_frame, keep_probs=keep_probs),
         )
 
     def crop_embedding(self, path: str | Path, window: Window) -> ImageEmbedding:
@@ -533,6 +540,8 @@ class Inspector:
         boxes: np.ndarray,
         rgb: np.ndarray | None = None,
         flips: dict[str, ImageEmbedding] | None = None,
+        *,
+        keep_probs: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:meth:`segment` on one embedding's own frame, no crops.
 
@@ -543,11 +552,13 @@ class Inspector:
                 the logits; None: SAM's logits of the boxes alone, as they are (a crop).
             flips: the photo's flipped embeddings (:meth:`flip_embeddings`): logits averaged
                 over them and ``embedding``; None: ``embedding``'s alone.
+            keep_probs: as :meth:`segment`'s.
         """
         height, width = embedding.original_size
         n = len(boxes)
         masks = np.zeros((n, height, width), bool)
-        probs = np.zeros((n, height, width), np.float16) if self.keep_probs else None
+        keep = self.keep_probs if keep_probs is None else keep_probs
+        probs = np.zeros((n, height, width), np.float16) if keep else None
         if n == 0:
             return masks, np.zeros(0, np.float32), probs
         scores = np.zeros(n, np.float32)

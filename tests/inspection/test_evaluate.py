@@ -1063,3 +1063,29 @@ def test_a_colour_decoder_on_grey_photos_is_warned_about_before_the_detector_loa
              "--no-colour-prompt"]
             if warned else []
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("crops", [False, True], ids=["whole photo", "crops"])
+def test_the_oracle_makes_no_mask_probabilities_and_keeps_its_masks_and_scores(dataset, crops, monkeypatch):
+    # the oracle's truth boxes were decoded with an (N, H, W) float16 sigmoid each, as the cascade's, and
+    # thrown away: only the cascade's anomaly map is scored; its masks and scores are the same without
+    from segmentation.crops import CropRule
+
+    rule = CropRule(max_fraction=0.4, margin=1.0, min_side=24) if crops else None
+    inspector = Inspector(StubDetector(), build_tiny_sam(), keep_probs=True, crops=rule)
+    segment, calls = inspector.segment, []
+
+    def recorded(embedding, boxes, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        out = segment(embedding, boxes, **kwargs)
+        with_probs = segment(embedding, boxes, keep_probs=True)
+        calls.append(((out[0].copy(), *out[1:]), with_probs))  # the masks lose their specks in place
+        return out
+
+    monkeypatch.setattr(inspector, "segment", recorded)
+    image = next(image for image in load_split(dataset, "test").images if image.annotations)
+    evaluate_module.inspect_image(inspector, image, source=dataset)
+    assert len(calls) == 2  # the cascade's, then the oracle's
+    (masks, scores, probs), (full_masks, full_scores, full_probs) = calls[-1]
+    assert probs is None and full_probs is not None and len(masks) == len(image.annotations)
+    np.testing.assert_array_equal(masks, full_masks)
+    np.testing.assert_array_equal(scores, full_scores)
