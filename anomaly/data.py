@@ -67,10 +67,13 @@ def root_of_data(data: str | Path) -> Path:
     its COCO files record it (the ``--root`` that ``anomaly.train --data`` would otherwise need).
 
     Raises:
-        UserError: no COCO file the converters wrote (a YOLO-only folder records no root), or a recorded
-            root that is no longer a folder; each names the file and asks for ``--root``.
+        UserError: ``data`` is no converter output (no ``splits.json``: a folder that is not there, say,
+            was asked for ``--root``); no COCO file the converters wrote (a YOLO-only folder records no
+            root), or a recorded root that is no longer a folder; each names the file and asks for ``--root``.
     """
     folder = data_set_folder(Path(data))
+    if not splits_path(folder).is_file():
+        read_splits(folder)  # its error: no splits.json in the folder named, written by the converters
     if folder.is_file():  # its splits.json, as --data may name it: 'records no MVTec root' named the file
         folder = folder.parent
     files = [folder / "annotations" / f"instances_{split}.json" for split in SPLITS]

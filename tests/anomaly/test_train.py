@@ -154,6 +154,16 @@ def test_data_alone_fits_on_the_root_its_coco_files_record(parts: Path, tmp_path
     assert info["root"] == str(parts) and info["category"] == "part"
 
 
+def test_data_alone_that_is_no_converter_output_is_named_as_such(tmp_path: Path, capsys) -> None:
+    # a --data folder that is not there (a typo) was told 'pass --root: ... records no MVTec root'
+    for data in (tmp_path / "typo_yolo", tmp_path):  # missing; a folder without splits.json
+        assert main(["--data", str(data), "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]) == 2
+        assert capsys.readouterr().err == (
+            f"error: no splits.json in {data} (pass a folder written by converters.mvtec2yolo/mvtec2coco)\n"
+        )
+    assert not (tmp_path / "run").exists()
+
+
 def test_data_that_records_no_root_asks_for_root(parts: Path, tmp_path: Path, capsys) -> None:
     converted = tmp_path / "part_yolo"  # YOLO alone: no COCO file, so no recorded root
     assert convert_main(["--root", str(parts), "--out", str(converted), "--no-progress"]) == 0
