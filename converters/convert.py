@@ -447,7 +447,8 @@ def missing_class_notes(
 
     A defect type of two images cannot reach train, val and test: the summary showed a 0 in its row
     alone. A split the user left empty (``--split 1 1 0``) or without images at all (a warning says so),
-    and a split the user gave (``--splits``, ``--split-from-layout``), are not noted.
+    and a split the user gave (``--splits``, ``--split-from-layout``), are not noted. The annotation
+    page's export (an earlier split kept, :func:`_on_page`) has no ``--split``: its lines name none.
 
     The split is drawn per defect folder (``category/defect``): a class of a mask-values map shares
     its folder with other classes, a class of ``--names-template '{defect}'`` spans categories, and
@@ -469,21 +470,21 @@ def missing_class_notes(
                 if sample.record.key in earlier:
                     kept.add(name)
     fractions = " ".join(f"{ratio:g}" for ratio in ratios.values())
+    page = config.keep_splits is not None and _on_page(config)  # the page's export: it has no --split
+    at = f"at the export's split {fractions}" if page else f"at --split {fractions}"
     notes = []
     for name, counts in images.items():
         missing = [split for split in SPLITS if ratios[split] > 0 and by_split[split] and not counts[split]]
         if missing and counts:
             total = sum(counts.values())
             alone = dict(zip(SPLITS, split_sizes(total, list(ratios.values())), strict=True))
-            reason = f"too few images to reach every split at --split {fractions}"
+            reason = f"too few images to reach every split {at}"
             if name in kept:  # then count is not the reason (a class all new is drawn as any)
-                reason = f"its images kept where {config.keep_splits} put them, new ones drawn at --split "
-                reason += fractions
+                new = "new ones fill the splits short of their share" if page else f"new ones drawn {at}"
+                reason = f"its images kept where {config.keep_splits} put them, {new}"
             elif any(alone[split] for split in missing):
-                reason = (
-                    f"the split is drawn per defect folder ({few(sorted(folders[name]))}), not per class, "
-                    f"at --split {fractions}"
-                )
+                drawn = few(sorted(folders[name]))
+                reason = f"the split is drawn per defect folder ({drawn}), not per class, {at}"
             notes.append(
                 f"class '{name}' ({total} image{'s' if total != 1 else ''}) has none in "
                 f"{' or '.join(missing)}: {reason}; "
@@ -631,6 +632,8 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
         warnings = conversion_warnings(samples, by_split, config)
         if warnings and config.strict:
             raise UserError(f"{warnings[0]} (--strict)")
+        # before the write: the page's keep_splits is --out's own splits.json, which the write replaces
+        missing = missing_class_notes(by_split, names, config)
         # data.yaml's path: as given (a linked --out keeps its name), not ``out`` resolved through the link
         final_path = Path(recorded_path(config.out))
         write = partial(
@@ -652,7 +655,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
         warnings=warnings,
         layouts={category: layout.title for category, layout in layouts.items()},
         unlabelled=unlabelled,
-        notes=layout_notes + missing_class_notes(by_split, names, config),
+        notes=layout_notes + missing,
     )
     _count(report, samples, by_split)
     return report

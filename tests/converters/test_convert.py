@@ -742,6 +742,38 @@ def test_a_class_an_earlier_split_kept_out_of_a_split_is_noted_for_that(
     assert convert(config(tmp_path / "data", tmp_path / "three", splits_file=keep)).notes == []
 
 
+def test_the_annotation_pages_export_notes_a_missing_class_without_split_option(
+    tmp_path, category_factory, mask_factory
+):
+    # the page's export (its tree, an earlier split kept) has no --split: the note said 'new ones drawn at
+    # --split 0.6 0.2 0.2' and 'too few images to reach every split at --split ...' there too
+    blob = mask_factory(48, 64, [(5, 5, 15, 9)])
+    page = tmp_path / "out"
+    category_factory(page, "widget", defects={"scratch": [blob] * 5, "hole": [blob] * 4})
+    (page / "annotate_state.json").write_text("{}")
+    convert(config(page / "widget", tmp_path / "one"))
+    category_factory(page, "widget", defects={"dent": [blob]})  # new since: drawn
+    for folder, suffix in (("test", ""), ("ground_truth", "_mask")):  # a stem of its own, found by no other
+        [file] = (page / "widget" / folder / "dent").iterdir()
+        file.rename(file.with_name(f"new{suffix}{file.suffix}"))
+    earlier = load_splits(tmp_path / "one" / "splits.json")
+    holes = [key for key in earlier.split_of() if "/hole/" in key]
+    for split in SPLITS:
+        earlier[split][:] = [key for key in earlier[split] if key not in holes]
+    earlier.train.extend(holes)
+    keep = tmp_path / "export" / "splits.json"
+    keep.parent.mkdir()
+    save_splits(earlier, keep)
+    report = convert(config(page / "widget", tmp_path / "export", keep_splits=keep, overwrite=True))
+    assert report.notes == [
+        "class 'dent' (1 image) has none in val or test: too few images to reach every split at the export's "
+        "split 0.6 0.2 0.2; validation does not measure it; the test scores leave it out",
+        f"class 'hole' (4 images) has none in val or test: its images kept where {keep} put them, new ones "
+        "fill the splits short of their share; validation does not measure it; the test scores leave it out",
+    ]
+    assert not any("--split" in note for note in report.notes)
+
+
 def test_a_new_class_of_a_kept_split_is_noted_as_drawn_not_as_kept(tmp_path, category_factory, mask_factory):
     # the page's second export: 'dent' is new, its one image drawn like any; the note said it was kept
     blob = mask_factory(48, 64, [(5, 5, 15, 9)])
