@@ -328,6 +328,29 @@ class UniqueKeyLoader(yaml.SafeLoader):
             first_lines[key] = line
 
 
+def colon_value_hint(error: BaseException) -> str:
+    """How to write the value PyYAML refused as 'mapping values are not allowed here', when the line's
+    value ends with ``:`` or holds ``": "`` (``device: cuda:``, ``name: run: 1``): quoted, it is text.
+    An empty string for any other error.
+
+    >>> colon_value_hint(yaml.YAMLError())
+    ''
+    """
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or ""
+    if mark is None or not isinstance(mark.buffer, str) or not problem.startswith("mapping values"):
+        return ""
+    lines = mark.buffer.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    key, colon, value = line.strip().removeprefix("- ").partition(": ")
+    value = re.split(r"\s#", value, maxsplit=1)[0].strip()  # a comment after it is no part of it
+    if not colon or not (value.endswith(":") or ": " in value) or value[:1] in "'\"[{":
+        return ""
+    quote = "'" if '"' in value else '"'
+    value = value.replace("'", "''") if quote == "'" else value
+    return f" (a value ending in ':' or holding ': ' must be quoted: {key}: {quote}{value}{quote})"
+
+
 def read_yaml(path: str | Path, *, what: str = "config") -> dict:
     """A YAML mapping from ``path`` (empty file: ``{}``); a one-line error naming ``what`` otherwise.
 
@@ -341,7 +364,9 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
     except OSError as error:  # as common.io.read_json: "[Errno 21] Is a directory: '<path>'" named it twice
         raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
     except (UnicodeDecodeError, yaml.YAMLError) as error:
-        raise UserError(f"cannot read {what} {path}: {one_line(error)}") from None
+        # the text was read from a string: PyYAML's 'in "<unicode string>",' names no file
+        text = one_line(re.sub(r'\s+in "<unicode string>",', ",", str(error)))
+        raise UserError(f"cannot read {what} {path}: {text}{colon_value_hint(error)}") from None
     if not isinstance(data, Mapping):
         raise UserError(f"{what} {path} must be a YAML mapping")
     return dict(data)

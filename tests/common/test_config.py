@@ -194,6 +194,39 @@ def test_a_config_file_error_that_names_the_file_names_it_once(tmp_path, text, m
 
 
 @pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("epochs: 3\ndevice: cuda:\n", 'device: "cuda:"'),  # cuda:0 with the 0 left off
+        ("name: run: 1  # the first\n", 'name: "run: 1"'),  # a comment is no part of the value
+        ("loss:\n  - kind: it's: bce\n", 'kind: "it\'s: bce"'),  # in a list, in a section
+        ('note: say "a": b\n', "note: 'say \"a\": b'"),
+    ],
+)
+def test_a_value_holding_a_colon_is_told_to_be_quoted(tmp_path, text, hint):
+    # PyYAML's 'mapping values are not allowed here in "<unicode string>", line 2, column 13' alone
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        read_yaml(path)
+    message = str(error.value)
+    assert message.startswith(f"cannot read config {path}: mapping values are not allowed here, line ")
+    assert message.endswith(f" (a value ending in ':' or holding ': ' must be quoted: {hint})")
+    assert "<unicode string>" not in message and "\n" not in message
+    quoted = path.with_name("quoted.yaml")
+    quoted.write_text(text.replace(hint.partition(": ")[2][1:-1], hint.partition(": ")[2]))
+    assert yaml.safe_load(quoted.read_text())  # the hint's value reads
+
+
+@pytest.mark.parametrize("text", ["a: [1\n", "a: b\nc\n: d\n", 'a: "x": y\n'])
+def test_other_yaml_errors_get_no_quoting_hint(tmp_path, text):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        read_yaml(path)
+    assert "must be quoted" not in str(error.value) and "<unicode string>" not in str(error.value)
+
+
+@pytest.mark.parametrize(
     ("text", "key", "lines"),
     [
         ("epochs: 3\nlr: 0.1\nepochs: 5\n", "epochs", (1, 3)),  # top level: 5 won, silently
