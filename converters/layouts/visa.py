@@ -15,6 +15,7 @@ which the archive does not carry); the class is ``anomaly`` unless ``--mask-valu
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from common.errors import UserError, one_line
@@ -65,7 +66,10 @@ def listed_file(root: Path, text: str) -> Path:
 
 def _case_hint(path: Path) -> str:
     """Where ``path`` is missing but a file of its name in another case is there (``001.jpg`` listed,
-    ``001.JPG`` on disk: a split file edited on Windows or macOS), a hint naming it."""
+    ``001.JPG`` on disk: a split file edited on Windows or macOS), a hint naming it; where ``path`` is
+    a link whose target is gone (a photo deleted from the share it points into), that target."""
+    if path.is_symlink():  # case_twin found the link itself: 'found <path>, whose name differs in case'
+        return f"; it is a broken link to {os.readlink(path)}"
     twin = case_twin(path)
     return f"; found {twin}, whose name differs in case" if twin else ""
 

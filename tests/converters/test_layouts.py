@@ -1358,6 +1358,22 @@ def test_bad_visa_split_files_are_one_line(tmp_path, content, message):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("gone", ["Images/Anomaly/000.JPG", "Masks/Anomaly/000.png"])
+def test_a_visa_split_file_naming_a_broken_link_says_so(tmp_path, gone):
+    # it said 'image <path> does not exist; found <path>, whose name differs in case': the link itself
+    root = make_layout_tree(tmp_path, "visa")
+    link = root / CATEGORY / "Data" / gone
+    target = tmp_path / "share" / link.name
+    link.unlink()
+    link.symlink_to(target)
+    with pytest.raises(UserError) as error:
+        scan(root)
+    message = str(error.value)
+    assert message.startswith(f"VisA split file {root / 'split_csv' / '1cls.csv'} line 5: ")
+    assert message.endswith(f"; it is a broken link to {target}" + (")" if "Masks" in gone else ""))
+    assert "differs in case" not in message
+
+
 def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
     for mask in (root / CATEGORY).glob("*/*_GT.png"):
