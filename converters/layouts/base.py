@@ -162,6 +162,18 @@ def note_loose_images(folder: Path, reads: str) -> None:
         layout_note(f"{files} directly in {folder} left out, e.g. {loose[0].name} (the layout reads {reads})")
 
 
+def check_good_name(folder: Path, good: str = GOOD) -> None:
+    """Refuses a subset's folder named like its good folder but for letter case (``test/Good/``, BTAD's
+    ``OK/``: a tree copied from Windows or macOS), naming it: it was read as a defect type, and its good
+    photos were refused for want of masks ('defect image has no mask'), or taken as defects without one.
+
+    Raises:
+        UserError: ``folder`` is such a folder.
+    """
+    if folder.name != good and folder.name.casefold() == good.casefold():
+        raise UserError(f"good images' folder {folder} is named '{folder.name}', not '{good}': rename it")
+
+
 def scan_subset(
     subset_dir: Path,
     truth_dir: Path,
@@ -202,6 +214,7 @@ def scan_subset(
         defect = GOOD if defect_dir.name == good else defect_dir.name
         if defect in excluded or defect_dir.name in excluded:
             continue
+        check_good_name(defect_dir, good)
         images = images_by_stem(defect_dir)
         note_files_left_out(defect_dir)
         note_folders_left_out(defect_dir)

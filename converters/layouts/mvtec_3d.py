@@ -14,6 +14,7 @@ from common.errors import UserError
 from converters.classes import load_value_map
 from converters.layouts.base import (
     Layout,
+    check_good_name,
     layout_note,
     masks_are_optional,
     note_folders_left_out,
@@ -62,6 +63,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             defect = defect_dir.name
             if defect in excluded:
                 continue
+            check_good_name(defect_dir)
             rgb = defect_dir / "rgb"
             if not rgb.is_dir():
                 raise UserError(f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)")

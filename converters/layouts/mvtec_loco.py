@@ -22,7 +22,13 @@ from pathlib import Path
 from common.errors import UserError, one_line
 from common.images import is_image_file
 from common.io import check_utf8_text
-from converters.layouts.base import Layout, layout_note, masks_are_optional, note_loose_images
+from converters.layouts.base import (
+    Layout,
+    check_good_name,
+    layout_note,
+    masks_are_optional,
+    note_loose_images,
+)
 from converters.records import (
     GOOD,
     MASK_SUFFIX,
@@ -164,6 +170,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             defect = defect_dir.name
             if defect in excluded:
                 continue
+            check_good_name(defect_dir)
             if defect == GOOD:
                 images = images_by_stem(defect_dir).values()
                 records += [

@@ -1374,6 +1374,31 @@ def test_a_visa_split_file_naming_a_broken_link_says_so(tmp_path, gone):
     assert "differs in case" not in message
 
 
+@pytest.mark.parametrize(
+    ("layout", "folder", "renamed"),
+    [
+        ("mvtec_ad", "test/good", "Good"),  # read as a defect type: 'defect image has no mask'
+        ("mvtec_ad", "train/good", "Good"),  # 'defect folder in train/: .../train/Good'
+        ("mvtec_ad2", "validation/good", "GOOD"),
+        ("mvtec_3d", "test/good", "Good"),
+        ("mvtec_loco", "test/good", "Good"),
+        ("btad", "test/ok", "OK"),
+    ],
+)
+def test_a_good_folder_named_in_another_case_is_named(tmp_path, layout, folder, renamed):
+    # a tree copied from Windows or macOS: its good photos were a defect type asking for masks
+    root = make_layout_tree(tmp_path, layout)
+    good = root / CATEGORY / folder
+    good.rename(good.with_name(renamed))
+    with pytest.raises(UserError) as error:
+        scan(root)
+    assert str(error.value) == (
+        f"good images' folder {good.with_name(renamed)} is named '{renamed}', not '{good.name}': rename it"
+    )
+    with pytest.raises(UserError, match="^good images' folder"):  # not a defect without a mask either
+        scan_category(root, CATEGORY, allow_missing_masks=True)
+
+
 def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
     for mask in (root / CATEGORY).glob("*/*_GT.png"):
