@@ -141,6 +141,27 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
     return folder
 
 
+def _case_hint(root: Path) -> str:
+    """Where ``root`` or a folder in it holds a layout's folder named in another case (``Train/``,
+    ``Images/``, VisA's ``data/``: a tree copied from Windows or macOS), a hint naming the first.
+
+    No layout matched: its long list of what was looked for did not say that ``Train/`` was read as
+    no ``train/``.
+    """
+    wanted = {
+        name.casefold(): name for layout in LAYOUTS.values() for name in layout.reads if name.isidentifier()
+    }
+    try:
+        for folder in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
+            for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+                name = wanted.get(sub.name.casefold())
+                if name is not None and name != sub.name:
+                    return f"; found {sub}, whose name differs in case from {name}/: rename it"
+    except OSError:  # a folder that cannot be listed: the error without the hint
+        pass
+    return ""
+
+
 def _close_category(category: str, known: Sequence[str]) -> str | None:
     """The one of ``known`` that ``category`` names but for case, else the one it is a likely typo of."""
     same = [name for name in known if name.casefold() == category.casefold()]
@@ -385,7 +406,7 @@ def scan(
                 f"pass --root {enclosing}"
             )
         what = get_layout(layout).looks_for if layout else looked_for()
-        raise UserError(f"no category folders under {root}; looked for {what}")
+        raise UserError(f"no category folders under {root}{_case_hint(Path(root))}; looked for {what}")
     excluded = Exclusions(exclude_defects)
     records: list[ImageRecord] = []
     for name in names:

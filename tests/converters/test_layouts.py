@@ -1399,6 +1399,33 @@ def test_a_good_folder_named_in_another_case_is_named(tmp_path, layout, folder, 
         scan_category(root, CATEGORY, allow_missing_masks=True)
 
 
+@pytest.mark.parametrize(
+    ("layout", "folder", "renamed", "given"),
+    [
+        ("mvtec_ad", "test", "Test", "data"),
+        ("mvtec_ad", "train", "Train", "category"),
+        ("folder", "images", "Images", "data"),
+        ("visa", "Data", "data", "data"),
+    ],
+)
+def test_a_layout_folder_named_in_another_case_is_named_when_no_layout_matches(
+    tmp_path, layout, folder, renamed, given
+):
+    # a Windows or macOS copy: 'no category folders under ...; looked for <every layout>' said nothing of it
+    root = make_layout_tree(tmp_path, layout)
+    if layout == "mvtec_ad":  # no other folder of the layout left
+        shutil.rmtree(root / CATEGORY / ("train" if folder == "test" else "test"))
+    moved = root / CATEGORY / renamed
+    (root / CATEGORY / folder).rename(moved)
+    given_root = root if given == "data" else root / CATEGORY
+    with pytest.raises(UserError) as error:
+        scan(given_root)
+    assert str(error.value).startswith(
+        f"no category folders under {given_root}; found {moved}, whose name differs in case from {folder}/: "
+        "rename it; looked for "
+    )
+
+
 def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
     for mask in (root / CATEGORY).glob("*/*_GT.png"):
