@@ -31,7 +31,7 @@ from converters.layouts.base import (
     optional_masks,
 )
 from converters.masks import merge_masks, read_mask
-from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord, stem_key
+from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord, stem_key, subfolders
 from converters.splits import SPLITS_FILE
 
 __all__ = [
@@ -82,7 +82,7 @@ def list_categories(root: str | Path, *, layout: str | None = None) -> list[str]
         raise UserError(f"data root does not exist or is not a folder: {root}")
     if is_category(root, layout):
         return [root.name]
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and is_category(p, layout))
+    return sorted(p.name for p in subfolders(root) if is_category(p, layout))
 
 
 def categories_to_convert(root: str | Path, *, layout: str | None = None) -> list[str]:
@@ -102,11 +102,8 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
         return names
     nested = sorted(
         p.name
-        for p in root.iterdir()
-        if p.is_dir()
-        and p.name not in names
-        and not (p / SPLITS_FILE).is_file()
-        and list_categories(p, layout=layout)
+        for p in subfolders(root)  # not macOS's __MACOSX/ of ._ files beside the categories
+        if p.name not in names and not (p / SPLITS_FILE).is_file() and list_categories(p, layout=layout)
     )
     if nested:
         shown = few(nested)
@@ -152,8 +149,8 @@ def _case_hint(root: Path) -> str:
         name.casefold(): name for layout in LAYOUTS.values() for name in layout.reads if name.isidentifier()
     }
     try:
-        for folder in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
-            for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for folder in (root, *subfolders(root)):
+            for sub in subfolders(folder):
                 name = wanted.get(sub.name.casefold())
                 if name is not None and name != sub.name:
                     return f"; found {sub}, whose name differs in case from {name}/: rename it"

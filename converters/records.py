@@ -232,20 +232,33 @@ def pair_by_stem(
     return pairs
 
 
+#: The folder a zip made on macOS unpacks beside its content elsewhere: ``._`` resource forks mirroring
+#: the tree (``__MACOSX/widget/test/crack/._000.png``), no data.
+MACOS_ZIP_FOLDER = "__MACOSX"
+
+
+def is_skipped_folder(name: str) -> bool:
+    """A folder name no data is read from: hidden (``.ipynb_checkpoints``, ``.Trash-1000``) or
+    :data:`MACOS_ZIP_FOLDER`, which looked like a data set of categories beside the real one."""
+    return name.startswith(".") or name == MACOS_ZIP_FOLDER
+
+
 def subfolders(folder: Path) -> list[Path]:
-    """Sorted subfolders of ``folder`` (none when it is absent), hidden ones (``.ipynb_checkpoints``) out."""
+    """Sorted subfolders of ``folder`` (none when it is absent), less :func:`is_skipped_folder` ones."""
     if not folder.is_dir():
         return []
     return sorted(
-        Path(entry.path) for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith(".")
+        Path(entry.path)
+        for entry in os.scandir(folder)
+        if entry.is_dir() and not is_skipped_folder(entry.name)
     )
 
 
 def has_subfolder(folder: Path) -> bool:
-    """``folder`` holds at least one folder, hidden ones out as in :func:`subfolders`; stops at the first."""
+    """``folder`` holds at least one folder, skipped ones out as in :func:`subfolders`; stops at the first."""
     try:
         with os.scandir(folder) as entries:
-            return any(entry.is_dir() and not entry.name.startswith(".") for entry in entries)
+            return any(entry.is_dir() and not is_skipped_folder(entry.name) for entry in entries)
     except OSError:
         return False
 

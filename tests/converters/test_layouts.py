@@ -1426,6 +1426,29 @@ def test_a_layout_folder_named_in_another_case_is_named_when_no_layout_matches(
     )
 
 
+@pytest.mark.parametrize("layout", ["mvtec_ad", "visa", "kolektor_sdd2"])
+def test_the_macos_folder_of_a_zip_beside_the_categories_is_not_read(tmp_path, layout):
+    # a zip made on macOS, unpacked elsewhere: __MACOSX/ mirrors the tree with ._ files; the converters
+    # refused the root as 'holds categories (widget) and folders of categories (__MACOSX)', and advised
+    # --root .../__MACOSX
+    root = make_layout_tree(tmp_path, layout)
+    for path in sorted(root.rglob("*")):
+        mirror = root / "__MACOSX" / path.relative_to(root)
+        if path.is_dir():
+            mirror.mkdir(parents=True, exist_ok=True)
+        else:
+            mirror.parent.mkdir(parents=True, exist_ok=True)
+            mirror.with_name(f"._{mirror.name}").write_bytes(b"\0\5\26\7")
+    assert list_categories(root) == [CATEGORY]
+    assert len(scan(root)) == N_DEFECT + EXPECTED[layout].good
+    report = run(root, tmp_path / "out")
+    assert report.notes == [] and sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good
+    # the folder the zip unpacked into: the data set folder is named, not __MACOSX
+    shutil.move(root / "__MACOSX", tmp_path / "__MACOSX")
+    with pytest.raises(UserError, match=rf"\(e\.g\. --root {re.escape(str(root))}\)$"):
+        scan(tmp_path)
+
+
 def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
     for mask in (root / CATEGORY).glob("*/*_GT.png"):
