@@ -75,11 +75,23 @@ def is_category(folder: Path, layout: str | None = None) -> bool:
     return any(candidate.matches(folder) for candidate in LAYOUTS.values())
 
 
+#: The suffixes of the archives data sets are downloaded as (``mvtec_anomaly_detection.tar.xz``).
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".7z", ".rar")
+
+
+def not_a_folder(root: Path) -> UserError:
+    """The error for a data root that is no folder; one that is a downloaded archive is told to be
+    extracted (``--root mvtec_anomaly_detection.tar.xz`` was 'does not exist or is not a folder')."""
+    if root.is_file() and root.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return UserError(f"data root {root} is an archive file: extract it, then pass the folder it unpacks")
+    return UserError(f"data root does not exist or is not a folder: {root}")
+
+
 def list_categories(root: str | Path, *, layout: str | None = None) -> list[str]:
     """Category names under ``root``; ``[root.name]`` when ``root`` is a category itself."""
     root = named_root(root)
     if not root.is_dir():
-        raise UserError(f"data root does not exist or is not a folder: {root}")
+        raise not_a_folder(root)
     if is_category(root, layout):
         return [root.name]
     return sorted(p.name for p in subfolders(root) if is_category(p, layout))
@@ -119,7 +131,7 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
     """Folder of ``category``: ``root/category``, or ``root`` itself when it is that category."""
     root = named_root(root)
     if not root.is_dir():  # not "unknown category ...; it holds no category folders" of a folder not there
-        raise UserError(f"data root does not exist or is not a folder: {root}")
+        raise not_a_folder(root)
     if root.name == category and is_category(root, layout):
         return root
     folder = root / category

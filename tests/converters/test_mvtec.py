@@ -185,6 +185,22 @@ def test_a_renamed_category_folder_given_as_root_is_named_as_the_category_it_is(
         scan_category(tmp_path / "nowhere", "widget")
 
 
+@pytest.mark.parametrize("name", ["mvtec_anomaly_detection.tar.xz", "VisA_20220922.TAR", "lot 7.zip"])
+def test_a_data_root_that_is_a_downloaded_archive_is_told_to_be_extracted(tmp_path, name):
+    # it said 'data root does not exist or is not a folder', of a file the user had just downloaded
+    archive = tmp_path / name
+    archive.write_bytes(b"PK\x03\x04")
+    message = f"data root {archive} is an archive file: extract it, then pass the folder it unpacks"
+    for call in (lambda: scan(archive), lambda: scan_category(archive, "widget")):
+        with pytest.raises(UserError) as error:
+            call()
+        assert str(error.value) == message
+    other = tmp_path / "notes.txt"  # any other file: as before
+    other.write_text("x")
+    with pytest.raises(UserError, match=r"^data root does not exist or is not a folder: .*notes.txt$"):
+        scan(other)
+
+
 def test_two_masks_for_one_stem_are_an_error(tmp_path, category_factory):
     mask = category_factory(tmp_path, "widget") / "ground_truth" / "hole" / "001_mask.png"
     mask.with_suffix(".bmp").write_bytes(mask.read_bytes())  # which one is the truth? refuse to guess
