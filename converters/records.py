@@ -221,8 +221,7 @@ def pair_by_stem(
             )
         if stem not in masks:
             expected = mask_dir / f"{stem}{suffix}{mask_ext}"
-            twin = case_twin(expected)
-            hint = f"; found {twin}, whose name differs in case: rename it" if twin else ""
+            hint = _misnamed(stem, expected, masks, images)
             raise UserError(f"defect image has no mask: {path} (expected {expected}{hint})")
         pairs.append((path, masks.pop(stem)))
     if masks:
@@ -230,6 +229,24 @@ def pair_by_stem(
         more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
         raise UserError(f"mask has no image: {orphan} (expected {image_dir / stem}.<ext>){more}")
     return pairs
+
+
+def _misnamed(stem: str, expected: Path, masks: dict[str, Path], images: dict[str, Path]) -> str:
+    """Where image ``stem``'s mask ``expected`` is missing, a hint naming the file that is likely it under
+    another name: the same in another case (``000_MASK.png``), or one of ``masks`` whose stem is ``stem``
+    and a suffix of its own (``000-mask.png``, ``000_gt.png``) that pairs with no image; "" where none is.
+    """
+    if twin := case_twin(expected):
+        return f"; found {twin}, whose name differs in case: rename it"
+    for key, mask in masks.items():
+        if (
+            key.startswith(stem)
+            and len(key) > len(stem)
+            and not key[len(stem)].isalnum()
+            and key not in images
+        ):
+            return f"; found {mask.name}: rename it {expected.name}"
+    return ""
 
 
 #: The folder a zip made on macOS unpacks beside its content elsewhere: ``._`` resource forks mirroring

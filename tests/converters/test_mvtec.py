@@ -81,6 +81,15 @@ def test_real_hazelnut_tree(hazelnut_root):
             lambda c: (c / "ground_truth/scratch").rename(c / "ground_truth/Scratch"),
             r"no mask: .*scratch/000.png \(expected .*; found .*ground_truth/Scratch, whose name differs",
         ),
+        # named with a suffix of its own: 'expected .../000_mask.png' alone did not say which file was meant
+        *(
+            (
+                lambda c, name=name: (m := c / "ground_truth/scratch/000_mask.png").rename(m.with_name(name)),
+                rf"no mask: .*scratch/000.png \(expected .*scratch/000_mask.png; found {name}: rename it "
+                r"000_mask.png\)$",
+            )
+            for name in ("000-mask.png", "000 mask.png", "000_gt.png", "000_mask_1.png")
+        ),
     ],
 )
 def test_pairing_errors_name_the_file(tmp_path, category_factory, damage, message):
