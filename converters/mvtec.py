@@ -414,6 +414,12 @@ def scan(
                 f"no category folders under {root}: it is inside the category folder {enclosing}; "
                 f"pass --root {enclosing}"
             )
+        parent = named_root(root).resolve().parent
+        if known := list_categories(parent, layout=layout):  # VisA's split_csv/, a folder beside them given
+            raise UserError(
+                f"no category folders under {root}; its parent folder holds categories ({few(known)}): "
+                f"pass --root {parent} to convert them"
+            )
         what = get_layout(layout).looks_for if layout else looked_for()
         raise UserError(f"no category folders under {root}{_case_hint(Path(root))}; looked for {what}")
     excluded = Exclusions(exclude_defects)

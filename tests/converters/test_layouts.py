@@ -1449,6 +1449,19 @@ def test_the_macos_folder_of_a_zip_beside_the_categories_is_not_read(tmp_path, l
         scan(tmp_path)
 
 
+@pytest.mark.parametrize(("layout", "given"), [("visa", "split_csv"), ("mvtec_ad", "docs")])
+def test_a_root_beside_the_categories_names_the_folder_holding_them(tmp_path, layout, given):
+    # --root VisA/split_csv said 'no category folders under it; looked for <every layout>'
+    root = make_layout_tree(tmp_path, layout)
+    (root / given).mkdir(exist_ok=True)
+    with pytest.raises(UserError) as error:
+        scan(root / given)
+    assert str(error.value) == (
+        f"no category folders under {root / given}; its parent folder holds categories ({CATEGORY}): "
+        f"pass --root {root} to convert them"
+    )
+
+
 def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
     for mask in (root / CATEGORY).glob("*/*_GT.png"):
