@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,6 +220,12 @@ def pair_by_stem(
                 f"defect image has no mask: {path}, whose name ends in {MASK_SUFFIX}: a mask put among the "
                 f"images? (masks go in {mask_dir})"
             )
+        if stem not in masks and mask_dir == image_dir and (word := _MASK_WORD.search(stem)):
+            if (base := stem[: word.start()]) in images:  # Kolektor's 0-GT.png beside 0.png: read as a photo
+                raise UserError(
+                    f"{path} is read as a photo, but is named like the mask of {images[base].name}: "
+                    f"rename it {base}{suffix}{mask_ext}"
+                )
         if stem not in masks:
             expected = mask_dir / f"{stem}{suffix}{mask_ext}"
             hint = _misnamed(stem, expected, masks, images)
@@ -231,19 +238,25 @@ def pair_by_stem(
     return pairs
 
 
+#: A stem's ending that names a mask (``-GT``, `` mask``, ``_label_1``), for :func:`_misnamed`.
+_MASK_WORD = re.compile(r"[-_ ](mask|gt|label)([-_ ]?\d+)?$", re.IGNORECASE)
+
+
 def _misnamed(stem: str, expected: Path, masks: dict[str, Path], images: dict[str, Path]) -> str:
     """Where image ``stem``'s mask ``expected`` is missing, a hint naming the file that is likely it under
-    another name: the same in another case (``000_MASK.png``), or one of ``masks`` whose stem is ``stem``
-    and a suffix of its own (``000-mask.png``, ``000_gt.png``) that pairs with no image; "" where none is.
+    another name: the same in another case (``000_MASK.png``), one of ``masks`` whose stem is ``stem``
+    and a suffix of its own (``000-mask.png``, ``000_gt.png``) that pairs with no image, or, where masks
+    lie among the images (Kolektor's flat folders), an "image" named so (``0-GT.png``); "" where none is.
     """
     if twin := case_twin(expected):
         return f"; found {twin}, whose name differs in case: rename it"
-    for key, mask in masks.items():
+    maskish = {key: path for key, path in images.items() if _MASK_WORD.search(key)}
+    for key, mask in (*masks.items(), *maskish.items()):
         if (
             key.startswith(stem)
             and len(key) > len(stem)
             and not key[len(stem)].isalnum()
-            and key not in images
+            and (key not in images or key in maskish)
         ):
             return f"; found {mask.name}: rename it {expected.name}"
     return ""

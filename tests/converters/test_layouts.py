@@ -1462,6 +1462,49 @@ def test_a_root_beside_the_categories_names_the_folder_holding_them(tmp_path, la
     )
 
 
+@pytest.mark.parametrize(
+    ("layout", "mask", "renamed", "message"),
+    [
+        (
+            "kolektor_sdd2",
+            "train/0_GT.png",
+            "0-GT.png",
+            "{renamed} is read as a photo, but is named like the mask of 0.png: rename it 0_GT.png",
+        ),
+        (
+            "kolektor_sdd2",
+            "train/0_GT.png",
+            "0 gt.png",
+            "{renamed} is read as a photo, but is named like the mask of 0.png: rename it 0_GT.png",
+        ),
+        (
+            "kolektor_sdd2",
+            "train/0_GT.png",
+            "0_GT_1.png",
+            "defect image has no mask: {image} (expected {mask}; found 0_GT_1.png: rename it 0_GT.png)",
+        ),
+        (
+            "kolektor_sdd",
+            "kos02/Part3_label.bmp",
+            "Part3-label.bmp",
+            "{renamed} is read as a photo, but is "
+            "named like the mask of Part3.jpg: rename it Part3_label.bmp",
+        ),
+    ],
+)
+def test_a_kolektor_mask_named_otherwise_is_named_with_the_name_wanted(
+    tmp_path, layout, mask, renamed, message
+):
+    # 0-GT.png lies among the photos: 'defect image has no mask: 0-GT.png (expected 0-GT_GT.png)'
+    root = make_layout_tree(tmp_path, layout)
+    mask = root / CATEGORY / mask
+    image = next(p for p in mask.parent.iterdir() if p.stem == mask.stem.rsplit("_", 1)[0])
+    mask.rename(mask.with_name(renamed))
+    with pytest.raises(UserError) as error:
+        scan(root)
+    assert str(error.value) == message.format(renamed=mask.with_name(renamed), image=image, mask=mask)
+
+
 def test_kolektor_masks_are_found_whatever_the_case_of_their_suffix(tmp_path):
     root = make_layout_tree(tmp_path, "kolektor_sdd2")
     for mask in (root / CATEGORY).glob("*/*_GT.png"):
