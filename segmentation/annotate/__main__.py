@@ -681,16 +681,27 @@ def read_review_sources(args: argparse.Namespace) -> tuple[ProposalFile | None, 
 def place_file_proposals(
     session: AnnotationSession, proposal_file: ProposalFile
 ) -> dict[str, list[Proposal]]:
-    """The file's proposals by photo, every entry placed and checked (``proposal_file.place_proposals``)."""
-    from segmentation.annotate import export
-    from segmentation.annotate.proposal_file import place_proposals
+    """The file's proposals by photo, every entry placed and checked (``proposal_file.place_proposals``).
 
-    return place_proposals(
-        proposal_file,
-        keys=session.keys,
-        classes=session.classes,
-        image_size=lambda key: export.upright_size(session.image_path(key)),
-    )
+    On a restart with the file the session took before, the entries of the photos that had its proposals
+    are passed over, and those of photos deleted or replaced by ones of another size since are left out
+    with a ``note:`` (``proposal_file.left_to_place``): the same command stopped at them with an error.
+    """
+    from segmentation.annotate import export
+    from segmentation.annotate.proposal_file import left_to_place, place_proposals
+
+    def image_size(key: str) -> tuple[int, int]:
+        return export.upright_size(session.image_path(key))
+
+    had = session.took_proposals(proposal_file.source)
+    left, left_out = left_to_place(proposal_file, keys=session.keys, had=had, image_size=image_size)
+    if left_out:
+        print(
+            f"note: proposals file {proposal_file.path}: left out its proposals of {few(left_out)}, "
+            "changed since this --out took the file (run the prediction again to review them)",
+            file=sys.stderr,
+        )
+    return place_proposals(left, keys=session.keys, classes=session.classes, image_size=image_size)
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -901,9 +912,10 @@ def write_session(
     if proposals is not None:
         proposal_file, by_image = proposals
         added = session.add_proposals(by_image, source=proposal_file.source)
-        total = sum(map(len, by_image.values()))
+        total = len(proposal_file.results)
+        photos = len({result.file_name for result in proposal_file.results})
         print(
-            f"{added} new proposals from {proposal_file.path} ({total} on {len(by_image)} photos; "
+            f"{added} new proposals from {proposal_file.path} ({total} on {photos} photos; "
             "a photo takes a file's proposals once, none once it is done or good)"
         )
     if note := not_a_class_note(session):

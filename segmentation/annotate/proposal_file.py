@@ -28,8 +28,8 @@ kept: such a proposal is accepted only as one of them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -293,6 +293,63 @@ def match_photo(file_name: str, keys: Iterable[str]) -> str | None:
 def _ends_alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     n = min(len(a), len(b))
     return n > 0 and a[-n:] == b[-n:]
+
+
+def left_to_place(
+    proposals: ProposalFile,
+    *,
+    keys: Sequence[str],
+    had: Collection[str],
+    image_size: Callable[[str], tuple[int, int]],
+) -> tuple[ProposalFile, list[str]]:
+    """A resumed session's file, less the entries it no longer needs or can no longer place.
+
+    ``had``: the photos (on disk, or gone from ``--images`` since) that have had the file's proposals:
+    their entries are dropped unchecked, since a photo takes a file's proposals once. When ``had`` is not
+    empty (the ``--out`` took this very file before: a restart), an entry of a photo deleted from
+    ``--images`` since, or replaced by one of another size, is left out too: the same command stopped at
+    it with an error, where :func:`place_proposals` refuses it (a first run: the file is of other photos).
+
+    Returns:
+        The file with the entries left to place, and the photos left out, each with why.
+
+    Raises:
+        UserError: a bare name that matches two photos (as :func:`place_proposals`).
+    """
+    by_name: dict[str, list[str]] = {}
+    for key in [*keys, *had]:
+        by_name.setdefault(PurePosixPath(key).name, []).append(key)
+    kept: list[Result] = []
+    left_out: dict[str, str] = {}
+    for result in proposals.results:
+        name = PurePosixPath(result.file_name.replace("\\", "/")).name
+        try:
+            key = match_photo(result.file_name, by_name.get(name, []))
+        except UserError as error:
+            raise UserError(f"proposals file {proposals.path}: entry {result.index}: {error}") from None
+        if key in had:
+            continue
+        why = None if not had else _why_not_placed(result, key, keys, image_size)
+        if why is None:
+            kept.append(result)
+        else:
+            left_out.setdefault(key or result.file_name, why)
+    return replace(proposals, results=kept), [f"{key} ({why})" for key, why in left_out.items()]
+
+
+def _why_not_placed(
+    result: Result, key: str | None, keys: Sequence[str], image_size: Callable[[str], tuple[int, int]]
+) -> str | None:
+    """Why a resumed file's entry no longer fits its photo: gone from ``--images``, or of another size."""
+    if key is None or key not in keys:
+        return "not among --images now"
+    if not _is_rle(result.segmentation):  # polygons fit a photo of any size
+        return None
+    height, width = image_size(key)
+    mask_h, mask_w = result.segmentation["size"]  # type: ignore[index]
+    if (mask_h, mask_w) == (height, width):
+        return None
+    return f"{width}x{height} now, its masks {mask_w}x{mask_h}"
 
 
 def place_proposals(

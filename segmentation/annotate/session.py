@@ -429,6 +429,11 @@ class AnnotationSession:
         start = keys.index(self.entry(key).key) + 1
         return keys[start : start + count]
 
+    def took_proposals(self, source: str) -> list[str]:
+        """The images, on disk or gone from ``--images`` since, that have had ``source``'s proposals."""
+        with self._lock:
+            return [key for key, entry in self._entries.items() if source in entry.proposed]
+
     def has_proposed(self, key: str, source: str) -> bool:
         """Whether image ``key`` has had ``source``'s proposals."""
         with self._lock:

@@ -499,6 +499,40 @@ def test_the_command_puts_a_files_proposals_on_the_photos_once(
     assert [len(session.entry(key).proposals) for key in session.keys] == [0, 1, 1, 1]
 
 
+def test_a_restart_with_the_same_file_after_photos_were_deleted_or_resized_keeps_the_review(
+    photos, tmp_path, capsys, serve_page, photo_writer
+):
+    # the same command again, after a photo that had the file's proposals was deleted from --images and
+    # another resized: it stopped with "no photo 'b.jpg' among the images of --images" (or "its mask is
+    # 160x120 but photo a.png is ..."), the review so far only to be reached without --proposals
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    results = [
+        {"file_name": key, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
+        for key, truth in truths.items()
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    argv = [*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")]
+    serve_page(argv).state.session.accept_proposals("wide.png")
+    (folder / "b.jpg").unlink()
+    photo_writer(folder / "a.png", (60, 80), [(20, 30, 12, 9)], seed=7)  # another size
+    session = serve_page(argv).state.session
+    assert session.entry("wide.png").status == "in_progress" and len(session.entry("wide.png").instances) == 1
+    assert len(session.entry("lot_2/c.png").proposals) == 1
+    assert session.entry("a.png").proposals == []  # set aside with the old photo's labels
+    capsys.readouterr()
+    session = serve_page(argv).state.session  # again: a.png's entry fits no more, and is left out
+    err = capsys.readouterr().err
+    assert (
+        f"note: proposals file {tmp_path / 'predictions.json'}: left out its proposals of a.png (80x60 now, "
+        "its masks 160x120), changed since this --out took the file (run the prediction again to review them)"
+    ) in err.splitlines()
+    assert session.entry("a.png").proposals == [] and len(session.entry("lot_2/c.png").proposals) == 1
+
+
 def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serve_page, photo_writer):
     # a photo replaced on disk while the page runs loses the file's undecided proposals, as the
     # detector's do: the page has to know the file

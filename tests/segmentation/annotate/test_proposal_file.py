@@ -12,6 +12,7 @@ import pytest
 from common.errors import UserError
 from converters.masks import mask_to_rle
 from segmentation.annotate.proposal_file import (
+    left_to_place,
     match_photo,
     place_proposals,
     read_proposal_file,
@@ -373,3 +374,27 @@ def test_a_proposal_box_is_clipped_to_its_photo():
 
     proposal = make_proposal(blob((40, 50), (40, 30, 50, 40)), class_name="dent", box=[38, 28, 70, 60])
     assert proposal.box == (38.0, 28.0, 50.0, 40.0)
+
+
+def test_a_resumed_file_passes_over_the_photos_that_had_it_and_leaves_out_those_changed_since(tmp_path):
+    # a restart with the file the session took: a photo deleted from --images since, or replaced by one of
+    # another size, stopped the same command with "no photo" / "its mask is 50x40": the file was taken
+    path = write(
+        tmp_path,
+        [
+            result("a.png", (1, 1, 9, 9), (40, 50)),  # had its proposals, now 20x30: passed over
+            result("gone.png", (1, 1, 9, 9), (40, 50)),  # deleted from --images, had them: passed over
+            result("lot_2/d.png", (1, 1, 9, 9), (40, 50)),  # never had them (set aside), now 32x24
+            result("lot_1/c.png", (1, 1, 9, 9), (30, 20)),  # fits: left to place
+            result("e.png", (1, 1, 9, 9), (30, 20)),  # deleted, never had them
+        ],
+    )
+    file = read_proposal_file(path)
+    left, left_out = left_to_place(
+        file, keys=list(SIZES), had=["a.png", "gone.png"], image_size=SIZES.__getitem__
+    )
+    assert [r.file_name for r in left.results] == ["lot_1/c.png"]
+    assert left_out == ["lot_2/d.png (32x24 now, its masks 50x40)", "e.png (not among --images now)"]
+    assert left.source == file.source  # still the file the session took
+    fresh, none = left_to_place(file, keys=list(SIZES), had=[], image_size=SIZES.__getitem__)
+    assert fresh == file and none == []  # a first run: place_proposals refuses what does not fit
