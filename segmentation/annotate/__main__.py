@@ -683,18 +683,27 @@ def place_file_proposals(
 ) -> dict[str, list[Proposal]]:
     """The file's proposals by photo, every entry placed and checked (``proposal_file.place_proposals``).
 
-    On a restart with the file the session took before, the entries of the photos that had its proposals
+    Names are made relative to ``--images`` where the file was made on a folder below it, and a file made
+    on other photos of the same names is refused (``proposal_file.check_made_on``). On a restart with the
+    file the session took before, the entries of the photos that had its proposals
     are passed over, and those of photos deleted or replaced by ones of another size since are left out
     with a ``note:`` (``proposal_file.left_to_place``): the same command stopped at them with an error.
     """
     from segmentation.annotate import export
-    from segmentation.annotate.proposal_file import left_to_place, place_proposals
+    from segmentation.annotate.proposal_file import (
+        check_made_on,
+        left_to_place,
+        place_proposals,
+        relative_to_images,
+    )
 
     def image_size(key: str) -> tuple[int, int]:
         return export.upright_size(session.image_path(key))
 
+    proposal_file = relative_to_images(proposal_file, session.images_dir)
     had = session.took_proposals(proposal_file.source)
     left, left_out = left_to_place(proposal_file, keys=session.keys, had=had, image_size=image_size)
+    check_made_on(left, images=session.images_dir, keys=session.keys)
     if left_out:
         print(
             f"note: proposals file {proposal_file.path}: left out its proposals of {few(left_out)}, "

@@ -17,7 +17,9 @@ naming the file, the entry and what is wrong.
 
 A ``file_name`` is the photo's path relative to the folder the cascade ran on,
 or its bare name: it matches the photo whose key (path relative to
-``--images``) it ends with, or that ends with it, when exactly one does.
+``--images``) it ends with, or that ends with it, when exactly one does; a file made on a folder
+below ``--images`` (the ``source`` its run records beside it) names photos below that folder, and
+one made on another folder still holding other photos of its names is refused (:func:`check_made_on`).
 Classes are ``category_name`` where given, else ``category_id`` 1..N mapped in
 order onto the session's N classes (refused when an id does not fit, or when
 an image's verdict in ``images.json`` contradicts the mapping). A ``category_name``
@@ -27,15 +29,19 @@ kept: such a proposal is accepted only as one of them.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import yaml
 
 from common.errors import UserError
 from common.folders import check_input_file
+from common.images import IMAGE_SUFFIXES, glob_base
 from common.io import expand_user, read_json
 from converters.masks import segmentation_to_mask
 from segmentation.annotate.errors import AnnotationError
@@ -46,6 +52,8 @@ from segmentation.annotate.records import check_classes
 IMAGES_FILE = "images.json"
 #: The proposals file the cascade and ``anomaly.predict`` write.
 PREDICTIONS_FILE = "predictions.json"
+#: What ``anomaly.predict`` and ``inspection.predict`` record beside it, the photo folder among it.
+RUN_RECORDS = ("predict.json", "args.yaml")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ class ProposalFile:
     results: list[Result]
     verdicts: dict[str, str]
     digest: str
+    #: The folder its file names are relative to, as the run that wrote it recorded (:func:`made_on`).
+    folder: Path | None = None
 
     @property
     def source(self) -> str:
@@ -150,7 +160,29 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
         for image in by_id.values()
         if isinstance(image.get("verdict"), str)
     }
-    return ProposalFile(path, results, verdicts, hashlib.sha256(path.read_bytes()).hexdigest())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return ProposalFile(path, results, verdicts, digest, folder=made_on(path.parent))
+
+
+def made_on(folder: Path) -> Path | None:
+    """The photo folder the predictions in ``folder`` were made on: ``source`` as ``anomaly.predict``'s
+    ``predict.json`` or ``inspection.predict``'s ``args.yaml`` records it (a pattern's leading folder, a
+    photo's own folder); None when neither is there or readable (a file written otherwise)."""
+    source = None
+    for name, load in ((RUN_RECORDS[0], json.loads), (RUN_RECORDS[1], yaml.safe_load)):
+        try:
+            record = load((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("source"), str) and record["source"]:
+            source = record["source"]
+            break
+    if source is None:
+        return None
+    if any(char in source for char in "*?["):
+        return glob_base(source)
+    path = Path(source)
+    return path.parent if path.suffix.lower() in IMAGE_SUFFIXES else path
 
 
 def _category_names(coco: dict) -> dict[int, str]:
@@ -293,6 +325,65 @@ def match_photo(file_name: str, keys: Iterable[str]) -> str | None:
 def _ends_alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     n = min(len(a), len(b))
     return n > 0 and a[-n:] == b[-n:]
+
+
+def relative_to_images(proposals: ProposalFile, images: Path) -> ProposalFile:
+    """The file with its names relative to ``images`` where it was made on a folder below it.
+
+    ``anomaly.predict --source photos/lot_a`` names ``00.jpg``; beside ``photos/lot_b/00.jpg`` under
+    ``--images photos`` that name matched two photos, and the way out it named was to edit the file.
+    """
+    folder = proposals.folder
+    if folder is None:
+        return proposals
+    folder, images = folder.resolve(), images.resolve()
+    if folder == images or not folder.is_relative_to(images):
+        return proposals
+    prefix = folder.relative_to(images).as_posix()
+    return replace(
+        proposals,
+        results=[replace(r, file_name=f"{prefix}/{r.file_name}") for r in proposals.results],
+        verdicts={f"{prefix}/{name}": verdict for name, verdict in proposals.verdicts.items()},
+    )
+
+
+#: How many of a file's photos :func:`check_made_on` compares with those of ``--images``.
+COMPARED = 8
+
+
+def check_made_on(proposals: ProposalFile, *, images: Path, keys: Sequence[str]) -> None:
+    """Refuses a file made on other photos of the same names: its run's folder still holds them.
+
+    The photos of the folder the file records (:func:`made_on`), where that is not ``images`` (or a
+    folder below it) and still there, are compared with the photos of ``images`` their names match (the first
+    :data:`COMPARED`: another lot differs in every photo, and a copied lot is not read whole at each
+    start): the proposals of ``lot_8/00.jpg`` were drawn on ``lot_7/00.jpg`` without a word. A photo
+    the folder no longer holds (moved, another machine) is not compared.
+
+    Raises:
+        UserError: naming the file, the photo, the folder it was made on, and what to pass instead.
+    """
+    folder = proposals.folder
+    if folder is None or not folder.is_dir() or folder.resolve().is_relative_to(images.resolve()):
+        return  # made on --images, or a folder below it (relative_to_images)
+    names = list(dict.fromkeys(result.file_name for result in proposals.results))
+    for name in names[:COMPARED]:
+        made, key = folder / name, _matched(name, keys)
+        if key is None or not made.is_file() or filecmp.cmp(made, images / key):  # same size and time: same
+            continue
+        raise UserError(
+            f"proposals file {proposals.path} was made on the photos of {folder}, whose {name} "
+            f"differs from {images / key}: pass --images {folder}, or predict on {images} for proposals of "
+            "its photos"
+        )
+
+
+def _matched(file_name: str, keys: Sequence[str]) -> str | None:
+    """The key ``file_name`` names (:func:`match_photo`), None for none or several (refused later)."""
+    try:
+        return match_photo(file_name, keys)
+    except UserError:
+        return None
 
 
 def left_to_place(

@@ -533,6 +533,45 @@ def test_a_restart_with_the_same_file_after_photos_were_deleted_or_resized_keeps
     assert session.entry("a.png").proposals == [] and len(session.entry("lot_2/c.png").proposals) == 1
 
 
+def test_a_file_made_on_a_folder_below_images_is_placed_there_and_one_of_other_photos_refused(
+    photos, tmp_path, capsys, serve_page, photo_writer
+):
+    # anomaly.predict --source photos/lot_2 names 'c.png': beside photos/lot_3/c.png that matched two photos,
+    # and the way out named was to edit the file; a file made on lot_8's photos of the same names was
+    # placed on lot_7's without a word, though its predict.json names the folder and it is still there
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    photo_writer(folder / "lot_3" / "c.png", (96, 128), [(60, 50, 10, 8)], seed=9)
+    run = tmp_path / "predict-lot_2"
+    run.mkdir()
+    entry = {"file_name": "c.png", "category_name": "dent", "score": 0.8}
+    (run / "predictions.json").write_text(
+        json.dumps([{**entry, "segmentation": mask_to_rle(truths["lot_2/c.png"])}])
+    )
+    (run / "predict.json").write_text(json.dumps({"source": str(folder / "lot_2"), "photos": 1}))
+    argv = [*page_args(folder, tmp_path), "--classes", "dent", "--proposals", str(run / "predictions.json")]
+    session = serve_page(argv).state.session
+    assert len(session.entry("lot_2/c.png").proposals) == 1 and session.entry("lot_3/c.png").proposals == []
+    other = tmp_path / "lot_8"
+    photo_writer(other / "a.png", (120, 160), [(20, 20, 14, 10)], seed=11)  # a.png of another lot
+    (run / "predictions.json").write_text(
+        json.dumps([{**entry, "file_name": "a.png", "segmentation": mask_to_rle(truths["a.png"])}])
+    )
+    (run / "predict.json").write_text(json.dumps({"source": str(other), "photos": 1}))
+    argv[argv.index("--out") + 1] = str(tmp_path / "out2")
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: proposals file {run / 'predictions.json'} was made on the photos of {other}, whose a.png "
+        f"differs from {folder / 'a.png'}: pass --images {other}, or predict on {folder} for proposals of "
+        "its photos\n"
+    )
+    assert not (tmp_path / "out2").exists()
+
+
 def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serve_page, photo_writer):
     # a photo replaced on disk while the page runs loses the file's undecided proposals, as the
     # detector's do: the page has to know the file

@@ -12,10 +12,13 @@ import pytest
 from common.errors import UserError
 from converters.masks import mask_to_rle
 from segmentation.annotate.proposal_file import (
+    check_made_on,
     left_to_place,
+    made_on,
     match_photo,
     place_proposals,
     read_proposal_file,
+    relative_to_images,
 )
 
 CLASSES = ["scratch", "dent"]
@@ -398,3 +401,48 @@ def test_a_resumed_file_passes_over_the_photos_that_had_it_and_leaves_out_those_
     assert left.source == file.source  # still the file the session took
     fresh, none = left_to_place(file, keys=list(SIZES), had=[], image_size=SIZES.__getitem__)
     assert fresh == file and none == []  # a first run: place_proposals refuses what does not fit
+
+
+@pytest.mark.parametrize(
+    "record, text, expected",
+    [
+        ("predict.json", '{"source": "/w/photos/lot_7"}', "/w/photos/lot_7"),  # anomaly.predict
+        ("args.yaml", "conf: 0.25\nsource: /w/photos/lot_7\n", "/w/photos/lot_7"),  # inspection.predict
+        ("predict.json", '{"source": "/w/photos/**/*.png"}', "/w/photos"),  # a pattern: its leading folder
+        ("predict.json", '{"source": "/w/photos/0001.JPG"}', "/w/photos"),  # one photo: its folder
+        ("predict.json", '{"run": "/w/runs/x"}', None),  # no source recorded
+        ("predict.json", "not json", None),
+        ("args.yaml", "source: [unclosed", None),
+    ],
+)
+def test_made_on_reads_the_photo_folder_the_run_beside_the_file_records(tmp_path, record, text, expected):
+    (tmp_path / record).write_text(text)
+    assert made_on(tmp_path) == (None if expected is None else Path(expected))
+    assert made_on(tmp_path / "none") is None
+
+
+def test_a_file_made_on_a_folder_below_images_is_placed_on_its_photos(tmp_path):
+    # 'c.png' of a run on <images>/lot_2 matched lot_1/c.png and lot_2/c.png: refused as ambiguous
+    images = tmp_path / "photos"
+    (images / "lot_2").mkdir(parents=True)
+    path = write(tmp_path / "run", [result("c.png", (1, 1, 9, 9), (30, 20))])
+    (tmp_path / "run" / "predict.json").write_text(json.dumps({"source": str(images / "lot_2")}))
+    file = relative_to_images(read_proposal_file(path), images)
+    found = place_proposals(file, keys=list(SIZES), classes=CLASSES, image_size=SIZES.__getitem__)
+    assert list(found) == ["lot_2/c.png"]
+    assert relative_to_images(file, tmp_path / "elsewhere") == file  # made on no folder below it
+
+
+def test_a_file_made_on_other_photos_of_the_same_names_is_refused(tmp_path):
+    images, lot_8 = tmp_path / "photos", tmp_path / "lot_8"
+    for folder, value in ((images, 10), (lot_8, 10)):
+        folder.mkdir()
+        cv2.imwrite(str(folder / "a.png"), np.full((40, 50, 3), value, np.uint8))
+    path = write(tmp_path / "run", [result("a.png", (1, 1, 9, 9), (40, 50))])
+    (tmp_path / "run" / "predict.json").write_text(json.dumps({"source": str(lot_8)}))
+    check_made_on(read_proposal_file(path), images=images, keys=["a.png"])  # the same bytes: a copy
+    cv2.imwrite(str(lot_8 / "a.png"), np.full((40, 50, 3), 200, np.uint8))
+    with pytest.raises(UserError, match=f"was made on the photos of {lot_8}, whose a.png differs from"):
+        check_made_on(read_proposal_file(path), images=images, keys=["a.png"])
+    (lot_8 / "a.png").unlink()  # moved since: nothing to compare with
+    check_made_on(read_proposal_file(path), images=images, keys=["a.png"])
