@@ -978,12 +978,17 @@ class AnnotationSession:
             raise AnnotationError(f"a mask is one (H, W) array, got shape {mask.shape}")
         if not mask.any():
             raise AnnotationError("the mask is empty: add or move a point before accepting")
+        # before its size is read: a photo removed while the page runs was 'no such file', not 'nothing
+        # changed'
+        self._check_on_disk(entry)
         # the first instance too: a mask that does not fit would be saved, then refused by the tree
         size = entry.size or export.upright_size(self.image_path(entry.key))
-        if tuple(mask.shape) != size and entry.size:
-            # the photo was replaced by one of another size since it was opened: its labels are set
-            # aside; the mask, made on the photo on disk, is then saved, unless there were labels
-            # (the page still shows them, and maybe the old photo: it must be opened again)
+        if tuple(mask.shape) != size and entry.outlined_size:
+            # the photo was replaced by one of another size since it was opened (or since its proposals,
+            # its only outlines, were made: a proposal accepted was refused as 'mask is 512x512, image is
+            # 300x300'): its labels are set aside; the mask, made on the photo on disk, is then saved,
+            # unless there were labels (the page still shows them, and maybe the old photo: it must be
+            # opened again)
             notice = self.refresh_size(entry.key)
             if notice is not None:
                 raise ConflictError(f"{notice}: open it again to annotate it")

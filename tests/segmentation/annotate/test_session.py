@@ -1997,3 +1997,25 @@ def test_a_category_rename_refused_writes_nothing(opened, name, message):
         session.rename_category(name)
     assert session.state_path.read_bytes() == state and session.category == "new_defects"
     assert session.category_dir.is_dir()
+
+
+def test_a_proposal_accepted_on_a_photo_changed_since_it_was_proposed_says_what_to_do(opened, photos):
+    # proposals are a photo's only outlines until one is accepted: a photo removed from --images while the
+    # page ran answered 'no such file: a.png' (the README's 404 says nothing changed), and one replaced by
+    # another size 400 'mask is 160x120, image b.jpg is 40x30', the old photo's proposals kept
+    session, _ = opened
+    folder, _ = photos
+    session.add_proposals({"a.png": [proposal((120, 160), (10, 10, 30, 20))]}, source="s")
+    session.add_proposals({"b.jpg": [proposal((150, 100), (5, 5, 9, 9))]}, source="s")
+    (folder / "a.png").unlink()
+    with pytest.raises(
+        NotFoundError, match=f"^a.png is no longer in {re.escape(str(folder))}: nothing changed"
+    ):
+        session.accept_proposals("a.png", class_name="dent")
+    assert len(session.entry("a.png").proposals) == 1
+    cv2.imwrite(str(folder / "b.jpg"), np.zeros((30, 40, 3), np.uint8))
+    with pytest.raises(
+        ConflictError, match=r"^b.jpg was replaced by a 40x30 photo: .*: open it again to annotate it$"
+    ):
+        session.accept_proposals("b.jpg")
+    assert session.entry("b.jpg").proposals == [] and session.entry("b.jpg").instances == []
