@@ -683,8 +683,10 @@ def place_file_proposals(
 ) -> dict[str, list[Proposal]]:
     """The file's proposals by photo, every entry placed and checked (``proposal_file.place_proposals``).
 
-    Names are made relative to ``--images`` where the file was made on a folder below it, and a file made
-    on other photos of the same names is refused (``proposal_file.check_made_on``). On a restart with the
+    Names are made relative to ``--images`` where the file was made on a folder below it; made on a folder
+    above it, the entries of photos outside ``--images`` are left out with a ``note:``
+    (``proposal_file.relative_to_images``); a file made on other photos of the same names is refused
+    (``proposal_file.check_made_on``). On a restart with the
     file the session took before, the entries of the photos that had its proposals
     are passed over, and those of photos deleted or replaced by ones of another size since are left out
     with a ``note:`` (``proposal_file.left_to_place``): the same command stopped at them with an error.
@@ -700,7 +702,13 @@ def place_file_proposals(
     def image_size(key: str) -> tuple[int, int]:
         return export.upright_size(session.image_path(key))
 
-    proposal_file = relative_to_images(proposal_file, session.images_dir)
+    proposal_file, outside = relative_to_images(proposal_file, session.images_dir)
+    if outside:
+        print(
+            f"note: proposals file {proposal_file.path} was made on the photos of {proposal_file.folder}: "
+            f"left out its proposals of {few(outside)}, not below --images {session.images_dir}",
+            file=sys.stderr,
+        )
     had = session.took_proposals(proposal_file.source)
     left, left_out = left_to_place(proposal_file, keys=session.keys, had=had, image_size=image_size)
     check_made_on(left, images=session.images_dir, keys=session.keys)

@@ -327,23 +327,43 @@ def _ends_alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return n > 0 and a[-n:] == b[-n:]
 
 
-def relative_to_images(proposals: ProposalFile, images: Path) -> ProposalFile:
-    """The file with its names relative to ``images`` where it was made on a folder below it.
+def relative_to_images(proposals: ProposalFile, images: Path) -> tuple[ProposalFile, list[str]]:
+    """The file with its names relative to ``images`` where it was made on a folder below or above it.
 
     ``anomaly.predict --source photos/lot_a`` names ``00.jpg``; beside ``photos/lot_b/00.jpg`` under
     ``--images photos`` that name matched two photos, and the way out it named was to edit the file.
+    Made on ``photos`` (two lots, or two categories) for ``--images photos/lot_a``, its ``lot_b/00.jpg``
+    matched ``00.jpg`` by its end: such entries, of photos outside ``images``, are left out.
+
+    Returns:
+        The file, and the names of the photos outside ``images`` whose entries were left out.
     """
     folder = proposals.folder
     if folder is None:
-        return proposals
+        return proposals, []
     folder, images = folder.resolve(), images.resolve()
-    if folder == images or not folder.is_relative_to(images):
-        return proposals
-    prefix = folder.relative_to(images).as_posix()
+    if folder != images and folder.is_relative_to(images):
+        prefix = folder.relative_to(images).as_posix()
+        return _renamed(proposals, lambda name: f"{prefix}/{name}"), []
+    if folder == images or not images.is_relative_to(folder):
+        return proposals, []
+    prefix = images.relative_to(folder).as_posix() + "/"
+    inside = [r for r in proposals.results if _posix(r.file_name).startswith(prefix)]
+    outside = [r.file_name for r in proposals.results if not _posix(r.file_name).startswith(prefix)]
+    kept = replace(proposals, results=inside)
+    return _renamed(kept, lambda name: _posix(name).removeprefix(prefix)), list(dict.fromkeys(outside))
+
+
+def _posix(name: str) -> str:
+    return name.replace("\\", "/").removeprefix("./")
+
+
+def _renamed(proposals: ProposalFile, rename: Callable[[str], str]) -> ProposalFile:
+    """``proposals`` with every entry's ``file_name`` (and the verdicts' keys) renamed."""
     return replace(
         proposals,
-        results=[replace(r, file_name=f"{prefix}/{r.file_name}") for r in proposals.results],
-        verdicts={f"{prefix}/{name}": verdict for name, verdict in proposals.verdicts.items()},
+        results=[replace(r, file_name=rename(r.file_name)) for r in proposals.results],
+        verdicts={rename(name): verdict for name, verdict in proposals.verdicts.items()},
     )
 
 
@@ -364,8 +384,11 @@ def check_made_on(proposals: ProposalFile, *, images: Path, keys: Sequence[str])
         UserError: naming the file, the photo, the folder it was made on, and what to pass instead.
     """
     folder = proposals.folder
-    if folder is None or not folder.is_dir() or folder.resolve().is_relative_to(images.resolve()):
-        return  # made on --images, or a folder below it (relative_to_images)
+    if folder is None or not folder.is_dir():
+        return
+    folder_at, images_at = folder.resolve(), images.resolve()
+    if folder_at.is_relative_to(images_at) or images_at.is_relative_to(folder_at):
+        return  # made on --images, or a folder below or above it (relative_to_images)
     names = list(dict.fromkeys(result.file_name for result in proposals.results))
     for name in names[:COMPARED]:
         made, key = folder / name, _matched(name, keys)

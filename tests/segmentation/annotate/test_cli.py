@@ -572,6 +572,42 @@ def test_a_file_made_on_a_folder_below_images_is_placed_there_and_one_of_other_p
     assert not (tmp_path / "out2").exists()
 
 
+def test_a_file_made_on_a_folder_above_images_leaves_out_the_photos_outside_it(
+    photos, tmp_path, capsys, serve_page, photo_writer
+):
+    # anomaly.predict on photos/ (two lots, or two categories), the page on photos/lot_2 alone: the file's
+    # lot_3/c.png matched lot_2's c.png by its end, and its proposals went onto that photo unsaid
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    photo_writer(folder / "lot_3" / "c.png", (96, 128), [(60, 50, 10, 8)], seed=9)
+    far = np.zeros((96, 128), bool)
+    far[70:90, 100:120] = True  # apart from lot_2/c.png's own: no duplicate of it
+    run = tmp_path / "predict-photos"
+    run.mkdir()
+    results = [
+        {"file_name": name, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(mask)}
+        for name, mask in (("lot_2/c.png", truths["lot_2/c.png"]), ("lot_3/c.png", far))
+    ]
+    (run / "predictions.json").write_text(json.dumps(results))
+    (run / "predict.json").write_text(json.dumps({"source": str(folder), "photos": 5}))
+    argv = [
+        *page_args(folder / "lot_2", tmp_path),
+        "--classes",
+        "dent",
+        "--proposals",
+        str(run / "predictions.json"),
+    ]
+    session = serve_page(argv).state.session
+    assert [p.area for p in session.entry("c.png").proposals] == [int(truths["lot_2/c.png"].sum())]
+    assert (
+        f"note: proposals file {run / 'predictions.json'} was made on the photos of {folder}: left out its "
+        f"proposals of lot_3/c.png, not below --images {folder / 'lot_2'}"
+    ) in capsys.readouterr().err.splitlines()
+
+
 def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serve_page, photo_writer):
     # a photo replaced on disk while the page runs loses the file's undecided proposals, as the
     # detector's do: the page has to know the file

@@ -427,10 +427,24 @@ def test_a_file_made_on_a_folder_below_images_is_placed_on_its_photos(tmp_path):
     (images / "lot_2").mkdir(parents=True)
     path = write(tmp_path / "run", [result("c.png", (1, 1, 9, 9), (30, 20))])
     (tmp_path / "run" / "predict.json").write_text(json.dumps({"source": str(images / "lot_2")}))
-    file = relative_to_images(read_proposal_file(path), images)
+    file, outside = relative_to_images(read_proposal_file(path), images)
     found = place_proposals(file, keys=list(SIZES), classes=CLASSES, image_size=SIZES.__getitem__)
-    assert list(found) == ["lot_2/c.png"]
-    assert relative_to_images(file, tmp_path / "elsewhere") == file  # made on no folder below it
+    assert list(found) == ["lot_2/c.png"] and outside == []
+    assert relative_to_images(file, tmp_path / "elsewhere") == (file, [])  # made on no folder below it
+
+
+def test_a_file_made_on_a_folder_above_images_leaves_out_the_photos_outside_it(tmp_path):
+    # made on photos/ (two lots) for --images photos/lot_2: its lot_1/c.png matched lot_2's c.png by its end
+    images = tmp_path / "photos"
+    (images / "lot_2").mkdir(parents=True)
+    entries = [result(name, (1, 1, 9, 9), (30, 20)) for name in ("lot_1/c.png", "lot_2/c.png", "lot_2/d.png")]
+    path = write(
+        tmp_path / "run", entries, images=[{"id": 1, "file_name": "lot_2/c.png", "verdict": "scratch"}]
+    )
+    (tmp_path / "run" / "predict.json").write_text(json.dumps({"source": str(images)}))
+    file, outside = relative_to_images(read_proposal_file(path), images / "lot_2")
+    assert [r.file_name for r in file.results] == ["c.png", "d.png"] and outside == ["lot_1/c.png"]
+    assert file.verdicts == {"c.png": "scratch"}
 
 
 def test_a_file_made_on_other_photos_of_the_same_names_is_refused(tmp_path):
