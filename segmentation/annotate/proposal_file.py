@@ -466,6 +466,44 @@ def _why_not_placed(
     return f"{width}x{height} now, its masks {mask_w}x{mask_h}"
 
 
+def _placed_keys(proposals: ProposalFile, keys: Sequence[str]) -> dict[str, str]:
+    """The photo (key) of each ``file_name`` of the file (:func:`match_photo`).
+
+    Raises:
+        UserError: a name that matches no photo or two, or two names of one photo: ``lot_a/00.jpg`` and
+            ``lot_b/00.jpg`` of a file made on two lots both matched ``00.jpg`` of ``--images lot_a``
+            by their ends, and the other lot's proposals went onto that photo unsaid.
+    """
+    path = proposals.path
+    by_name: dict[str, list[str]] = {}
+    for key in keys:  # a photo that matches ends with the same name: only those are compared
+        by_name.setdefault(PurePosixPath(key).name, []).append(key)
+    placed: dict[str, str] = {}
+    named: dict[str, tuple[str, int]] = {}  # key -> the first file_name placed on it, and its entry
+    for result in proposals.results:
+        if result.file_name in placed:
+            continue
+        name = PurePosixPath(_posix(result.file_name)).name
+        try:
+            key = match_photo(result.file_name, by_name.get(name, []))
+        except UserError as error:
+            raise UserError(f"proposals file {path}: entry {result.index}: {error}") from None
+        if key is None:
+            raise UserError(
+                f"proposals file {path}: entry {result.index}: no photo '{result.file_name}' "
+                "among the images of --images"
+            )
+        first, index = named.setdefault(key, (result.file_name, result.index))
+        if _posix(first) != _posix(result.file_name):
+            raise UserError(
+                f"proposals file {path}: entries {index} and {result.index} name '{first}' and "
+                f"'{result.file_name}', two photos, and both match {key} of --images: pass --images the "
+                "folder the file was made on"
+            )
+        placed[result.file_name] = key
+    return placed
+
+
 def place_proposals(
     proposals: ProposalFile,
     *,
@@ -487,23 +525,7 @@ def place_proposals(
             (A ``category_name`` not among ``classes`` is kept: see :func:`class_names`.)
     """
     path = proposals.path
-    by_name: dict[str, list[str]] = {}
-    for key in keys:  # a photo that matches ends with the same name: only those are compared
-        by_name.setdefault(PurePosixPath(key).name, []).append(key)
-    placed: dict[str, str] = {}
-    for result in proposals.results:
-        if result.file_name not in placed:
-            name = PurePosixPath(result.file_name.replace("\\", "/")).name
-            try:
-                key = match_photo(result.file_name, by_name.get(name, []))
-            except UserError as error:
-                raise UserError(f"proposals file {path}: entry {result.index}: {error}") from None
-            if key is None:
-                raise UserError(
-                    f"proposals file {path}: entry {result.index}: no photo '{result.file_name}' "
-                    "among the images of --images"
-                )
-            placed[result.file_name] = key
+    placed = _placed_keys(proposals, keys)
     names = class_names(proposals, classes, keys_of=placed)
     sizes: dict[str, tuple[int, int]] = {}
     found: dict[str, list[Proposal]] = {}

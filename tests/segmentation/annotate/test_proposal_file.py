@@ -460,3 +460,20 @@ def test_a_file_made_on_other_photos_of_the_same_names_is_refused(tmp_path):
         check_made_on(read_proposal_file(path), images=images, keys=["a.png"])
     (lot_8 / "a.png").unlink()  # moved since: nothing to compare with
     check_made_on(read_proposal_file(path), images=images, keys=["a.png"])
+
+
+def test_two_names_that_match_one_photo_are_refused(tmp_path):
+    # a file made on two lots, read without a record of its folder, beside --images lot_1: lot_3/c.png
+    # matched c.png by its end as lot_1/c.png did, and its proposals went onto that photo unsaid
+    entries = [
+        result(name, (1, 1, 9, 9), (30, 20)) for name in ("lot_1/c.png", "./lot_1/c.png", "lot_3/c.png")
+    ]
+    path = write(tmp_path, entries)
+    with pytest.raises(UserError) as error:
+        place(path, ["c.png"])
+    assert str(error.value) == (
+        f"proposals file {path}: entries 0 and 2 name 'lot_1/c.png' and 'lot_3/c.png', two photos, and both "
+        "match c.png of --images: pass --images the folder the file was made on"
+    )
+    found = place(write(tmp_path, entries[:2]), ["lot_1/c.png"])  # one photo spelled two ways
+    assert [len(items) for items in found.values()] == [2]
