@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from shlex import quote
 
-import yaml
-
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
+from common.config import yaml_text
 from common.errors import UserError
 from common.folders import (
     build_folder,
@@ -274,7 +273,7 @@ def write_run(
 ) -> None:
     """Inspects the photos into ``folder`` (the hidden build of ``--out``) and fills in ``run``."""
     settings = run_settings(options, inspector)
-    atomic_write(folder / ARGS_FILE, yaml.safe_dump(settings, sort_keys=False))
+    atomic_write(folder / ARGS_FILE, yaml_text(settings))  # UTF-8: a path's é reads as typed
     writer = PredictionWriter(
         folder,
         class_names=inspector.class_names,

@@ -122,6 +122,17 @@ def test_a_relative_source_is_recorded_absolute(cli, photos, tmp_path, monkeypat
         assert images["info"]["settings"]["source"] == str(source)
 
 
+def test_args_yaml_names_a_non_ascii_path_as_typed(cli, photos, tmp_path):
+    # args.yaml was dumped without allow_unicode: --out lot_é was recorded as "lot_\\xE9", read back the
+    # same by yaml but not by a person reading the file
+    out = tmp_path / "lot_é"
+    assert cli("--source", photos, "--out", out, "--overlays", "0") == 0
+    text = (out / "args.yaml").read_text(encoding="utf-8")
+    assert f"out: {out}\n" in text and "\\x" not in text
+    keys = list(yaml.safe_load(text))  # in the options' own order, not sorted
+    assert keys[:2] == ["detector", "sam"] and keys[-1] == "anomaly_regions"
+
+
 def test_a_quoted_tilde_source_is_recorded_as_the_home_folders(cli, photos, tmp_path, monkeypatch):
     # --source '~/photos/*.png' (quoted: no shell expanded it) inspected the home folder's photos and
     # was recorded as <working folder>/~/photos/*.png, where images.json's file_names are not
