@@ -525,16 +525,9 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
         flags: the detection flags that go with a picked ``--conf`` (:func:`detection_flags`).
     """
     rank = figures["rank_by"]
-    conf = figures["image_level"]["conf"]
-    picked = (
-        f" (picked on {conf_from}: {predict_hint(conf, 'inspection.predict', flags)})" if conf_from else ""
-    )
-    if picked_on_train_warning(conf_from):  # the detector's own photos: no advice for new ones
-        picked = f" (picked on {conf_from}, warned of above: pick it on val)"
-    elif conf_from and figures.get("settings", {}).get("conf_pick_warning"):  # the pick is no advice
-        picked = f" (picked on {conf_from}, warned of above: choose inspection.predict's --conf yourself)"
     defect = figures["per_image"]["defect"]
     settings = figures.get("settings", {})
+    picked = picked_note(figures["image_level"]["conf"], settings, conf_from, flags) if conf_from else ""
     return "\n".join(
         [
             f"{figures['images']} images ({figures['defect_images']} with defects), "
@@ -554,6 +547,21 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
         ]
         + overlay_line(figures, out)
     )
+
+
+def picked_note(conf: float, settings: dict, conf_from: str, flags: str) -> str:
+    """The summary's note on a ``--conf`` picked on ``conf_from``: its defect-type accuracy there (the
+    detector's alone with ``--anomaly-run``: the pick runs no PatchCore), and what to pass to
+    ``inspection.predict``, or the warning printed above instead."""
+    where = f"picked on {conf_from}"
+    if (accuracy := settings.get("conf_picked_accuracy")) is not None:
+        alone = ", the detector's alone" if settings.get("anomaly_regions") else ""
+        where += f", accuracy {fmt(accuracy)} there{alone}"
+    if picked_on_train_warning(conf_from):  # the detector's own photos: no advice for new ones
+        return f" ({where}, warned of above: pick it on val)"
+    if settings.get("conf_pick_warning"):  # the pick is no advice
+        return f" ({where}, warned of above: choose inspection.predict's --conf yourself)"
+    return f" ({where}: {predict_hint(conf, 'inspection.predict', flags)})"
 
 
 def overlay_line(figures: dict, out: Path) -> list[str]:

@@ -378,7 +378,8 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     assert evaluate_module.PICK_FLOOR <= picked["image_level"]["conf"] < 0.6
     assert picked["settings"]["conf_from"] == "val" and picked["settings"]["conf_picked_accuracy"] == 1.0
     conf = picked["image_level"]["conf"]
-    assert f"(picked on val: pass --conf {conf:.6g} to inspection.predict)" in printed
+    # the accuracy the pick was made on was in the report alone
+    assert f"(picked on val, accuracy 1.000 there: pass --conf {conf:.6g} to inspection.predict)" in printed
     assert "picked on the val split" in (tmp_path / "picked" / "report.md").read_text()
     # picked on the detector's own train photos: it said nothing of that
     assert cli("--data", data, "--out", tmp_path / "on_train", "--conf-from", "train") == 0
@@ -387,7 +388,8 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
         "warning: --conf-from train picks the threshold on the photos the detector was trained on"
     )
     # the summary told them to pass that threshold to inspection.predict, beside the warning's 'pick on val'
-    assert "(picked on train, warned of above: pick it on val)" in printed and "pass --conf" not in printed
+    assert re.search(r"\(picked on train, accuracy [\d.]+ there, warned of above: pick it on val\)", printed)
+    assert "pass --conf" not in printed
 
 
 def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) -> None:
@@ -409,6 +411,27 @@ def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) ->
     }  # fmt: skip
     text = summary(figures, tmp_path, "val", flags=detection_flags(options))
     assert "(picked on val: pass --conf 0.4811 --tile 256 to inspection.predict)" in text
+
+
+def test_a_picked_conf_is_printed_with_its_accuracy_there_the_detectors_alone_with_regions(tmp_path) -> None:
+    from inspection.evaluate import summary
+
+    # the summary gave the picked conf without the accuracy it was picked on (the report alone had it);
+    # with --anomaly-run that accuracy is the detector's alone: the pick runs no PatchCore
+    figures = {
+        "rank_by": "box", "images": 1, "defect_images": 1, "instances": 1, "detections": 1,
+        "box": {"AP50": 0.5}, "mask": {"box": {"AP": 0.4}}, "mask_any_class": {"box": {"AP": 0.4}},
+        "mask_oracle": {"AP": 0.6}, "pixel": {"auroc": 0.9, "aupro": 0.8},
+        "per_image": {"all": {"iou": 0.7}, "defect": {"iou": 0.6, "oracle_iou": 0.8, "boundary_iou": 0.5}},
+        "image_level": {"conf": 0.4811, "accuracy": 1.0, "auroc": 1.0},
+        "settings": {"conf_picked_accuracy": 0.9167},
+    }  # fmt: skip
+    plain = "(picked on val, accuracy 0.917 there: pass --conf 0.4811 to inspection.predict)"
+    assert plain in summary(figures, tmp_path, "val")
+    figures["settings"]["anomaly_regions"] = {"run": "runs/anomaly/widget", "threshold": 0.5}
+    alone = "(picked on val, accuracy 0.917 there, the detector's alone: pass --conf 0.4811 to "
+    assert alone in summary(figures, tmp_path, "val")
+    assert "picked" not in summary(figures, Path("out"))  # given, not picked
 
 
 def test_the_printed_summary_gives_a_dash_where_the_report_does(tmp_path) -> None:
@@ -490,7 +513,10 @@ def test_a_picked_conf_is_recorded_with_the_digits_printed(
     monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: warned)
     assert cli("--data", data, "--out", tmp_path / "warned", "--conf-from", "val") == 0
     out = capsys.readouterr().out
-    assert "(picked on val, warned of above: choose inspection.predict's --conf yourself)" in out
+    assert (
+        "(picked on val, accuracy 0.500 there, warned of above: choose inspection.predict's --conf yourself)"
+        in out
+    )
     assert "pass --conf" not in out
     settings = json.loads((tmp_path / "warned" / "metrics.json").read_text())["settings"]
     assert settings["conf_pick_warning"] == warned[2]
