@@ -10,8 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
-from converters.layouts.base import Layout, masks_are_optional, note_files_left_out, note_folders_left_out
-from converters.records import GOOD, MASK_SUFFIX, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem
+from converters.layouts.base import (
+    Layout,
+    check_good_name,
+    masks_are_optional,
+    note_files_left_out,
+    note_folders_left_out,
+)
+from converters.records import (
+    GOOD,
+    MASK_SUFFIX,
+    ImageRecord,
+    images_by_stem,
+    masks_by_stem,
+    pair_by_stem,
+    subfolders,
+)
 
 NAME = "folder"
 DEFECT = "defect"
@@ -68,6 +82,9 @@ def scan_folders(
 
 
 def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRecord]:
+    if GOOD not in excluded:
+        for sub in subfolders(folder):
+            check_good_name(sub)  # Good/ beside images/ was a 'folder not read' note, its photos left out
     good = folder / "good"
     return scan_folders(
         folder / "images",

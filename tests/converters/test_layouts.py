@@ -1383,6 +1383,7 @@ def test_a_visa_split_file_naming_a_broken_link_says_so(tmp_path, gone):
         ("mvtec_3d", "test/good", "Good"),
         ("mvtec_loco", "test/good", "Good"),
         ("btad", "test/ok", "OK"),
+        ("folder", "good", "Good"),  # 'folder not read', and converted without its good photos
     ],
 )
 def test_a_good_folder_named_in_another_case_is_named(tmp_path, layout, folder, renamed):
