@@ -31,7 +31,15 @@ from converters.layouts.base import (
     optional_masks,
 )
 from converters.masks import merge_masks, read_mask
-from converters.records import GOOD, MASK_SUFFIX, UNLABELLED, ImageRecord, stem_key, subfolders
+from converters.records import (
+    GOOD,
+    MASK_SUFFIX,
+    UNLABELLED,
+    ImageRecord,
+    is_skipped_folder,
+    stem_key,
+    subfolders,
+)
 from converters.splits import SPLITS_FILE
 
 __all__ = [
@@ -179,12 +187,13 @@ def _close_category(category: str, known: Sequence[str]) -> str | None:
 
 def _holds(folder: Path, layout: str | None = None) -> str:
     """What ``folder`` holds, for the message that says it is no category (of ``layout``, where forced):
-    ``it is empty``, or a few names, and the layouts it is a category of.
+    ``it is empty``, or a few names (hidden ones and ``__MACOSX``, never read, left out), and the layouts
+    it is a category of.
 
     An MVTec AD category given ``--layout kolektor_sdd`` was said to hold "not train/good/ and
     test/<defect>/", which it holds: what the forced layout looks for was not said.
     """
-    names = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+    names = sorted(entry.name for entry in folder.iterdir() if not is_skipped_folder(entry.name))
     if not names:
         return "it is empty"
     if layout is None:

@@ -146,6 +146,9 @@ def test_an_unknown_category_names_the_one_it_likely_means(tmp_path, category_fa
     [
         ((), "it is empty"),
         (("notes.txt", "images/"), "it holds images, notes.txt, not train/good/ and test/"),
+        # a macOS zip's folder is not read, so it is not said to be held: 'it holds __MACOSX, images'
+        (("__MACOSX/", "images/"), "it holds images, not train/good/ and test/"),
+        (("__MACOSX/",), "it is empty"),
     ],
 )
 def test_a_category_folder_that_is_no_category_is_named_as_such(
