@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from common.config import yaml_text
 from common.errors import UserError
 from common.io import expand_user, recorded_path
 from converters.masks import DefectInstance
@@ -127,7 +127,7 @@ def data_yaml(
     data = {"path": recorded_path(root)}
     data.update({split: f"images/{split}" for split in splits})
     data["names"] = dict(enumerate(names))
-    return DATA_YAML_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return DATA_YAML_HEADER + yaml_text(data)
 
 
 def check_data_root(data_yaml: Path, root: Path, *, written: str | None = None) -> None:

@@ -168,6 +168,16 @@ def test_data_yaml_path_is_absolute_and_names_stay_readable(tmp_path, monkeypatc
     assert "0: rayure légère\n  1: éclat\n" in text
 
 
+def test_data_yaml_text_is_pinned_byte_for_byte(tmp_path):
+    # written through common.config.yaml_text: key order, the header, names unquoted and unescaped
+    # (a name YAML would read as a bool or number is quoted)
+    text = data_yaml(root=tmp_path / "é", names=["éclat", "yes"], splits=("train", "val"))
+    assert text == (
+        f"{DATA_YAML_HEADER}path: {tmp_path / 'é'}\ntrain: images/train\nval: images/val\n"
+        "names:\n  0: éclat\n  1: 'yes'\n"
+    )
+
+
 def test_data_yaml_path_is_written_as_records_write_it(tmp_path, monkeypatch):
     # Path.absolute() kept '..': path: /w/some/../out (common.io.recorded_path is the records' way)
     monkeypatch.chdir(tmp_path)
