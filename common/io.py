@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from common.errors import UserError, one_line
+from common.errors import UnreadableFileError, UserError, one_line
 
 #: Environment variable that moves the whole cache (weights, embeddings).
 CACHE_ENV = "MVTEC_FINETUNE_CACHE"
@@ -415,6 +415,26 @@ def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
             continue
         removed.append(path)
     return removed
+
+
+def file_exists(path: str | Path) -> bool:
+    """Whether a file is at ``path``: False where nothing is there (or a folder), an error where it cannot
+    be looked for.
+
+    From Python 3.13 ``Path.is_file`` is False too where a folder of the path cannot be searched (no
+    execute permission, a disk error): a file the caller would keep (an earlier ``splits.json``) was
+    taken for gone, and what it records made anew without a word.
+
+    Raises:
+        UnreadableFileError: naming ``path``, which cannot be looked for (permissions, a disk error).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as error:
+        raise UnreadableFileError(error.errno, error.strerror, str(path)) from error
+    return stat.S_ISREG(mode)
 
 
 def sha256_file(path: str | Path, *, what: str = "file") -> str:

@@ -29,11 +29,11 @@ from shlex import quote
 import numpy as np
 from tqdm import tqdm
 
-from common.errors import UserError, few
+from common.errors import UnreadableFileError, UserError, few, read_advice
 from common.extras import install_hint
 from common.folders import build_folder, earlier_run_note
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
-from common.io import recorded_path, sha256_file
+from common.io import file_exists, recorded_path, sha256_file
 from common.masks import (
     faint_masks_line,
     faint_values,
@@ -879,8 +879,12 @@ def kept_splits(config: ConvertConfig, samples: Sequence[Sample]) -> dict[str, s
     ``test/scratch`` to ``test/combined``) has another key: it is found by its category and stem where
     these name one image both there and among ``samples``, so it keeps its split too (it was drawn anew,
     and a val or test photo could move into train).
+
+    Raises:
+        UserError: ``config.keep_splits`` cannot be looked for or read (it was taken for absent, from
+            Python 3.13, and every image drawn anew), or does not read as a split file.
     """
-    if config.keep_splits is None or not Path(config.keep_splits).is_file():
+    if config.keep_splits is None or not _kept_file_exists(config.keep_splits):
         return {}
     earlier = load_splits(config.keep_splits).split_of()
 
@@ -894,6 +898,21 @@ def kept_splits(config: ConvertConfig, samples: Sequence[Sample]) -> dict[str, s
         if key not in earlier and now[place(key)] == 1 and place(key) in moved:
             earlier[key] = moved[place(key)]
     return earlier
+
+
+def _kept_file_exists(path: Path) -> bool:
+    """Whether the earlier ``splits.json`` ``path`` is there (:func:`common.io.file_exists`).
+
+    Raises:
+        UserError: it cannot be looked for (permissions, a disk error).
+    """
+    try:
+        return file_exists(path)
+    except UnreadableFileError as error:
+        raise UserError(
+            f"cannot read splits file {path}: {error.strerror} (the split it records is kept, not drawn "
+            f"anew); {read_advice(error, path)}"
+        ) from None
 
 
 def _draw_splits(samples: list[Sample], config: ConvertConfig) -> Splits:

@@ -17,7 +17,7 @@ import pytest
 
 import common.io
 from common.cli import exit_code
-from common.errors import UserError
+from common.errors import UnreadableFileError, UserError
 from common.io import (
     FOREIGN_STALE_S,
     StreamedFile,
@@ -25,6 +25,7 @@ from common.io import (
     cache_root,
     copied_note,
     expand_user,
+    file_exists,
     finite_json,
     home_dir,
     homeless_config_dir,
@@ -682,3 +683,21 @@ def test_a_streamed_file_gets_the_permissions_of_a_plain_open(tmp_path: Path) ->
     os.chmod(streamed.temporary, 0o600)  # as a temporary made by mkstemp would be
     streamed.close()
     assert (tmp_path / "scores.csv").stat().st_mode & 0o777 == common.io._file_mode()
+
+
+def test_file_exists_is_false_only_where_nothing_is_there(tmp_path, monkeypatch):
+    (tmp_path / "splits.json").write_text("{}")
+    assert file_exists(tmp_path / "splits.json")
+    assert not file_exists(tmp_path / "gone.json") and not file_exists(tmp_path)  # absent, a folder
+    assert not file_exists(tmp_path / "splits.json" / "x")  # a file where a folder should be
+    stat = os.stat
+
+    def unsearchable(path, *args, **kwargs):  # Path.is_file is False here from Python 3.13
+        if Path(path).parent == tmp_path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", unsearchable)
+    with pytest.raises(UnreadableFileError) as refused:
+        file_exists(tmp_path / "splits.json")
+    assert refused.value.filename == str(tmp_path / "splits.json") and refused.value.errno == errno.EACCES

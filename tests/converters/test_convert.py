@@ -1576,6 +1576,30 @@ def test_keep_splits_leaves_every_image_an_earlier_split_placed_where_it_was(tmp
     assert load_splits(tmp_path / "four" / "splits.json").split_of() == load_splits(fresh).split_of()
 
 
+def test_a_kept_split_file_that_cannot_be_looked_for_is_refused_not_drawn_anew(
+    tmp_path, category_factory, monkeypatch
+):
+    # from Python 3.13 Path.is_file is False where the folder cannot be searched: the split was drawn anew
+    category_factory(tmp_path / "data", "widget")
+    convert(config(tmp_path / "data", tmp_path / "one"))
+    keep = tmp_path / "one" / "splits.json"
+    stat = os.stat
+
+    def unsearchable(path, *args, **kwargs):  # run as root, chmod would not refuse
+        if Path(path) == keep:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", unsearchable)
+    with pytest.raises(UserError) as refused:
+        convert(config(tmp_path / "data", tmp_path / "two", keep_splits=keep))
+    assert str(refused.value) == (
+        f"cannot read splits file {keep}: Permission denied (the split it records is kept, not drawn anew); "
+        f"make {keep} readable"
+    )
+    assert not (tmp_path / "two").exists()
+
+
 def test_a_repeated_category_or_exclude_defect_flag_adds_to_the_list() -> None:
     # `--category a --category b` converted b alone, silently (argparse kept the last flag)
     from converters.cli import build_parser
