@@ -91,12 +91,16 @@ def check_output_folder(
     return folder
 
 
-def check_not_working_folder(folder: Path, *, flag: str = "--out") -> None:
+def check_not_working_folder(folder: Path, *, flag: str = "--out", removed: str | None = None) -> None:
     """Refuses to replace ``folder`` when it is the working folder or holds it.
 
     A folder is replaced by renaming (:func:`build_folder`): the shell that ran the command would be
     left in the old one, deleted (``ls`` shows nothing), the results beside it under the same name.
     A link is renamed, not the folder it points to: allowed.
+
+    ``removed``: the folder is removed, not replaced; why, for the message in place of ``flag``
+    (``an earlier run's that this run removes from its folder (exist_ok)``). A link is allowed here too:
+    removing it leaves the folder it points to.
 
     Raises:
         UserError: naming ``folder`` (and the working folder when ``folder`` holds it).
@@ -110,9 +114,12 @@ def check_not_working_folder(folder: Path, *, flag: str = "--out") -> None:
     if here != target and target not in here.parents:
         return
     where = "is the working folder" if here == target else f"holds the working folder {here}"
+    named, happens = f"{flag} {folder}", "the results are renamed into its place, which"
+    if removed is not None:
+        named, happens = f"{folder}, {removed},", "removing it"
     raise UserError(
-        f"{flag} {folder} {where}: the results are renamed into its place, which would leave your shell "
-        "in a deleted folder; run the command from outside it"
+        f"{named} {where}: {happens} would leave your shell in a deleted folder; "
+        "run the command from outside it"
     )
 
 

@@ -72,7 +72,7 @@ from common.cli import (
 )
 from common.config import project_path, save_config, with_source
 from common.errors import UserError
-from common.folders import check_not_inside, check_output_folder
+from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.io import expand_user, recorded_path
@@ -624,7 +624,10 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     epochs = [p for p in save_dir.glob("weights/epoch*.pt") if p.is_file() and p.resolve() not in inputs]
     removed += [f"weights/{p.name}" for p in sorted(epochs, key=lambda p: (len(p.name), p.name))]
     for name in removed:
-        check_not_removing_working_folder(save_dir / name)
+        # ``cd <run>/tiles`` and a re-run there without ``tile``: the shell was left in a deleted folder
+        check_not_working_folder(
+            save_dir / name, removed="an earlier run's that this run removes from its folder (exist_ok)"
+        )
     for name in removed:
         path = save_dir / name
         if path.is_dir():
@@ -632,27 +635,6 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
         else:
             path.unlink()
     return removed
-
-
-def check_not_removing_working_folder(stale: Path) -> None:
-    """Refuses to remove an earlier run's ``stale`` folder (``tiles/``) that is or holds the working folder.
-
-    ``cd <run>/tiles`` and a re-run there without ``tile`` (``exist_ok``) removed it, leaving the shell in a
-    deleted folder; as :func:`common.folders.check_not_working_folder` refuses to replace an output folder.
-    """
-    if stale.is_symlink() or not stale.is_dir():
-        return
-    try:
-        here, target = Path.cwd(), stale.resolve()
-    except FileNotFoundError:  # the working folder is gone already
-        return
-    if here != target and target not in here.parents:
-        return
-    where = "is the working folder" if here == target else f"holds the working folder {here}"
-    raise UserError(
-        f"{stale}, an earlier run's that this run removes from its folder (exist_ok), {where}: removing it "
-        "would leave your shell in a deleted folder; run the command from outside it"
-    )
 
 
 def stale_names(removed: Sequence[str]) -> str:

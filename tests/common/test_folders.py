@@ -16,6 +16,7 @@ from common.folders import (
     check_folder_name,
     check_input_file,
     check_not_inside,
+    check_not_working_folder,
     check_output_folder,
     check_outside_tree,
     check_replaceable,
@@ -543,6 +544,21 @@ def test_replacing_the_working_folder_is_refused_before_any_work(tmp_path, monke
         with pytest.raises(UserError, match=message):
             check_output_folder(given, overwrite=False)
     assert Path.cwd() == out / inside and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_removing_the_working_folder_is_refused_saying_it_is_removed(tmp_path, monkeypatch) -> None:
+    # a folder removed, not replaced, says so: detection.train's stale tiles/ (test_train.py) had its own copy
+    (tmp_path / "tiles" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "tiles", target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "tiles")
+    with pytest.raises(UserError) as error:
+        check_not_working_folder(tmp_path / "tiles", removed="an earlier run's")
+    assert str(error.value) == (
+        f"{tmp_path / 'tiles'}, an earlier run's, is the working folder: removing it would leave your shell "
+        "in a deleted folder; run the command from outside it"
+    )
+    check_not_working_folder(tmp_path / "link", removed="an earlier run's")  # the link goes, not the folder
+    check_not_working_folder(tmp_path / "tiles" / "sub", removed="an earlier run's")  # inside it: stays
 
 
 def test_a_folder_beside_the_working_folder_or_a_link_to_it_is_replaced(tmp_path, monkeypatch) -> None:
