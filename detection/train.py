@@ -630,7 +630,7 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
         )
     for name in removed:
         path = save_dir / name
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():  # a link to a folder is unlinked, its folder kept
             shutil.rmtree(path)
         else:
             path.unlink()

@@ -1745,6 +1745,15 @@ def test_an_earlier_runs_tiles_holding_the_working_folder_are_not_removed(
     assert (tmp_path / "tiles" / "images" / "train").is_dir() and (tmp_path / "results.png").is_file()
 
 
+def test_an_earlier_runs_tiles_link_is_removed_not_the_folder_it_names(tmp_path: Path) -> None:
+    # tiles/ a link to a folder elsewhere (a bigger disk): shutil.rmtree refused it with a traceback
+    (tmp_path / "elsewhere" / "images").mkdir(parents=True)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "tiles").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert remove_stale_files(tmp_path / "run", {"tile": 0, "repeat_factor": 0}, object()) == ["tiles"]
+    assert not (tmp_path / "run" / "tiles").is_symlink() and (tmp_path / "elsewhere" / "images").is_dir()
+
+
 def test_a_ctrl_c_before_the_first_epoch_ends_gives_no_command(tmp_path: Path):
     assert stopped_note(tmp_path) is None  # no weights/last.pt yet
     (tmp_path / "weights").mkdir()
