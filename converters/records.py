@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,10 +205,12 @@ def pair_by_stem(
         mask_dir: where the masks were looked for (named in the error).
         image_dir: where the images were looked for (named in the error).
         suffix: mask name suffix, for the expected name in the error.
-        mask_ext: the masks' file suffix, likewise (``.bmp`` in KolektorSDD).
+        mask_ext: the masks' file suffix, likewise (``.bmp`` in KolektorSDD), where ``masks`` do not
+            share one of their own (BTAD's product 03 keeps ``.bmp`` masks, 01 and 02 ``.png``).
         masks_optional: an image without a mask pairs with None instead (a mask without an image
             stays an error: it names a photo that is not there).
     """
+    mask_ext = shared_suffix(masks.values()) or mask_ext
     pairs: list[tuple[Path, Path | None]] = []
     for stem, path in images.items():
         if stem not in masks and masks_optional:
@@ -236,6 +239,12 @@ def pair_by_stem(
         more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
         raise UserError(f"mask has no image: {orphan} (expected {image_dir / stem}.<ext>){more}")
     return pairs
+
+
+def shared_suffix(paths: Iterable[Path]) -> str | None:
+    """The file suffix all ``paths`` have, in its own case (``.bmp``); None for none or several."""
+    suffixes = {path.suffix for path in paths}
+    return suffixes.pop() if len(suffixes) == 1 else None
 
 
 #: A stem's ending that names a mask (``-GT``, `` mask``, ``_label_1``), for :func:`_misnamed`.
