@@ -1,6 +1,11 @@
 """BTAD (BeanTech): ``train/ok``, ``test/{ok,ko}``, ``ground_truth/ko/<stem>.png|bmp``.
 
-``ok`` images are recorded as ``good``; masks are named like their images.
+``ok`` images are recorded as ``good``; masks are named like their images. The archive
+(``BTech_Dataset_transformed/``) holds ``.bmp`` images in products 01 and 03, ``.png`` in 02, and
+``.bmp`` masks in 03: images and masks pair by stem, whatever their suffix.
+
+Checked against open-edge-platform/anomalib (2026-08), ``src/anomalib/data/datasets/image/btech.py`` and
+``datamodules/image/btech.py`` (which turns every ``.bmp`` into ``.png`` on download).
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 ``images/<stem>.<ext>`` are defect images, each paired with ``masks/<stem>.png`` or
 ``masks/<stem>_mask.png``; ``good/`` (optional) holds defect-free images. The folders are
 found inside a category folder, or given on the command line (``--images --masks --good``).
+
+Compared with open-edge-platform/anomalib (2026-08),
+``src/anomalib/data/datasets/image/folder.py``, which pairs a
+defect image with the mask whose stem holds its own (``000.png``, ``000_mask.png``) and has no fixed
+folder names.
 """
 
 from __future__ import annotations

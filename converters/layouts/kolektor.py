@@ -2,6 +2,9 @@
 
 Every image has a mask; an all-zero mask marks a good image (the data set has no other
 label), so a record stays ``defect`` with ``empty_mask_is_good`` until its mask is read.
+
+anomalib (open-edge-platform/anomalib, 2026-08) has no reader for Kolektor SDD2: the layout follows the
+archive's own naming, unchecked against an independent reader.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ The data set folder is the category; its ``kos01`` .. ``kos50`` folders (one com
 photos of its surface) are read as subsets, and no other (a folder of images beside them is named in a
 note). Every photo has a label; an all-zero one marks a good photo, as in Kolektor SDD2. The data set
 names no split (anomalib draws one), so ``--split-from-layout`` has none to follow.
+
+Checked against open-edge-platform/anomalib (2026-08),
+``src/anomalib/data/datasets/image/kolektor.py``: ``.jpg`` photos,
+``_label.bmp`` labels, an all-zero label a good photo.
 """
 
 from __future__ import annotations

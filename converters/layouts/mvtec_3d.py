@@ -4,6 +4,10 @@ The RGB image is read with its ``gt`` mask (named like the image); ``xyz`` point
 are not read (a note says so where a category has them). Subsets are ``train`` and ``validation``
 (good only) and ``test``. Where a ``class_ids.json`` (pixel value -> class name, the ``--mask-values``
 format) lies in the category folder or beside it, the masks are read as value-coded with it.
+
+Checked against open-edge-platform/anomalib (2026-08),
+``src/anomalib/data/datasets/depth/mvtec_3d.py``: ``rgb/<stem>.png``,
+``gt/<stem>.png`` (an all-zero one under ``test/good``, not read here), ``xyz/<stem>.tiff``.
 """
 
 from __future__ import annotations

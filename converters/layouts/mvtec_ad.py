@@ -2,6 +2,11 @@
 
 Images and masks are paired by stem, not extension (real sets mix JPEG images with
 PNG masks).
+
+Checked against open-edge-platform/anomalib (2026-08), ``src/anomalib/data/datasets/image/mvtecad.py``: the
+same folders, ``good`` the only good folder, masks ``<stem>_mask.png`` (or ``<stem>.png``), a pixel ``> 0``
+a defect; anomalib reads ``.png`` only. Its VisA reader's ``visa_pytorch/<object>`` (``test/bad/*.JPG``,
+``ground_truth/bad/<stem>.png``) is this layout too.
 """
 
 from __future__ import annotations

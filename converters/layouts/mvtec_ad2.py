@@ -3,6 +3,10 @@
 Masks are ``test_public/ground_truth/bad/<stem>_mask.png``. The ``test_private`` and
 ``test_private_mixed`` folders have no ground truth: their images are recorded as
 unlabelled (never good), as anomalib's reader labels them "unknown".
+
+Checked against open-edge-platform/anomalib (2026-08), ``src/anomalib/data/datasets/image/mvtecad2.py``: the
+same folders and ``<stem>_mask<ext>`` masks, ``validation`` the val split; anomalib reads
+``test_private*/*.png`` flat, this layout every image under them.
 """
 
 from __future__ import annotations

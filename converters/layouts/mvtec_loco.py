@@ -11,6 +11,11 @@ Each region file holds its defect's ``pixel_value`` (LOCO's convention); the fil
 one image are merged (:func:`converters.masks.merge_masks`) and, where
 ``defects_config.json`` is present, each value becomes its own class. The saturation
 thresholds are for the sPRO metric and are not read.
+
+Checked against open-edge-platform/anomalib (2026-08),
+``src/anomalib/data/datasets/image/mvtec_loco.py``: the same folders,
+``validation`` the val split, the region files of ``ground_truth/<type>/<stem>/`` one image's masks;
+anomalib merges them into one binary mask (``> 0``), so the value names are this layout's own reading.
 """
 
 from __future__ import annotations

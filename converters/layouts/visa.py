@@ -10,6 +10,12 @@ read (the latter said in a note naming the file and the object: in the conversio
 on stderr where no report is made).
 Mask values > 0 are defect (each is the region's defect-type id, named in spot-diff's ``id2class.json``,
 which the archive does not carry); the class is ``anomaly`` unless ``--mask-values`` names the ids.
+
+Checked against open-edge-platform/anomalib (2026-08),
+``src/anomalib/data/datamodules/image/visa.py`` (``apply_cls1_split``):
+``split_csv/1cls.csv`` beside the objects, its five columns in this order, paths from that folder,
+``normal``/``anomaly`` labels, masks made binary by ``!= 0``. The ``visa_pytorch`` tree it writes is
+read by the MVTec AD layout.
 """
 
 from __future__ import annotations
