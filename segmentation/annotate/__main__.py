@@ -315,7 +315,7 @@ def run(args: argparse.Namespace) -> None:
         return
     lock = OutLock(args.out)  # before the session is read: what another command saves meanwhile is seen
     proposal_file, detector = read_review_sources(args)
-    session, proposals = read_session(args, proposal_file, detector)
+    session, proposals, notes = read_session(args, proposal_file, detector)
     device, runtime = check_model_options(args)
     colour_head = read_colour_head(args)
     colour_prompt = read_colour_prompt(args)
@@ -327,8 +327,10 @@ def run(args: argparse.Namespace) -> None:
     with lock:
         lock.take()  # before loading the model: a page already on --out fails at once
         if lock.saved_meanwhile():  # a page stopped since the read: its last changes are read, not lost
-            session, proposals = read_session(args, proposal_file, detector)
+            session, proposals, notes = read_session(args, proposal_file, detector)
             check_detector(detector, session)
+        for note in notes:  # of the session served: printed once, not at each read
+            print(note, file=sys.stderr)
         sock = bind(args.host, port)  # before loading the model: a taken port fails at once
         try:
             serve(
@@ -539,8 +541,9 @@ def stale_export_note(export_dir: Path, out: Path, *, classes: bool, category: b
 
 def read_session(
     args: argparse.Namespace, proposal_file: ProposalFile | None, detector: YoloDetector | None
-) -> tuple[AnnotationSession, dict[str, list[Proposal]]]:
-    """The session of ``--out`` (nothing written yet) and the file's proposals placed on its photos.
+) -> tuple[AnnotationSession, dict[str, list[Proposal]], list[str]]:
+    """The session of ``--out`` (nothing written yet), the file's proposals placed on its photos, and the
+    ``note:`` lines of entries left out (:func:`place_file_proposals`), for the caller to print once.
 
     A first run without ``--classes`` takes the detector's class names, else the file's.
     """
@@ -554,8 +557,8 @@ def read_session(
     session = AnnotationSession.read(
         args.out, args.images, classes=args.classes, category=args.category, default_classes=names or None
     )
-    proposals = place_file_proposals(session, proposal_file) if proposal_file else {}
-    return session, proposals
+    proposals, notes = place_file_proposals(session, proposal_file) if proposal_file else ({}, [])
+    return session, proposals, notes
 
 
 class OutLock:
@@ -680,8 +683,10 @@ def read_review_sources(args: argparse.Namespace) -> tuple[ProposalFile | None, 
 
 def place_file_proposals(
     session: AnnotationSession, proposal_file: ProposalFile
-) -> dict[str, list[Proposal]]:
-    """The file's proposals by photo, every entry placed and checked (``proposal_file.place_proposals``).
+) -> tuple[dict[str, list[Proposal]], list[str]]:
+    """The file's proposals by photo, every entry placed and checked (``proposal_file.place_proposals``),
+    and the ``note:`` lines naming the entries left out; printed by the caller, once: a session read again
+    (another page saved it while this one loaded) printed each twice.
 
     Names are made relative to ``--images`` where the file was made on a folder below it; made on a folder
     above it, the entries of photos outside ``--images`` are left out with a ``note:``
@@ -702,23 +707,23 @@ def place_file_proposals(
     def image_size(key: str) -> tuple[int, int]:
         return export.upright_size(session.image_path(key))
 
+    notes = []
     proposal_file, outside = relative_to_images(proposal_file, session.images_dir)
     if outside:
-        print(
+        notes.append(
             f"note: proposals file {proposal_file.path} was made on the photos of {proposal_file.folder}: "
-            f"left out its proposals of {few(outside)}, not below --images {session.images_dir}",
-            file=sys.stderr,
+            f"left out its proposals of {few(outside)}, not below --images {session.images_dir}"
         )
     had = session.took_proposals(proposal_file.source)
     left, left_out = left_to_place(proposal_file, keys=session.keys, had=had, image_size=image_size)
     check_made_on(left, images=session.images_dir, keys=session.keys)
     if left_out:
-        print(
+        notes.append(
             f"note: proposals file {proposal_file.path}: left out its proposals of {few(left_out)}, "
-            "changed since this --out took the file (run the prediction again to review them)",
-            file=sys.stderr,
+            "changed since this --out took the file (run the prediction again to review them)"
         )
-    return place_proposals(left, keys=session.keys, classes=session.classes, image_size=image_size)
+    placed = place_proposals(left, keys=session.keys, classes=session.classes, image_size=image_size)
+    return placed, notes
 
 
 def check_counts(args: argparse.Namespace) -> None:

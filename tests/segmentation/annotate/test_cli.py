@@ -608,6 +608,37 @@ def test_a_file_made_on_a_folder_above_images_leaves_out_the_photos_outside_it(
     ) in capsys.readouterr().err.splitlines()
 
 
+def test_the_proposals_file_notes_print_once_when_the_session_is_read_again(
+    photos, tmp_path, capsys, serve_page, photo_writer, monkeypatch
+):
+    # another page on --out saved as it stopped while this command loaded: the session, read again, placed
+    # the file's proposals again, and each note: line of the file printed twice
+    import json
+
+    from converters.masks import mask_to_rle
+
+    folder, truths = photos
+    photo_writer(folder / "lot_3" / "c.png", (96, 128), [(60, 50, 10, 8)], seed=9)
+    run = tmp_path / "predict-photos"
+    run.mkdir()
+    results = [
+        {"file_name": name, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
+        for name, truth in (("lot_2/c.png", truths["lot_2/c.png"]), ("lot_3/c.png", truths["lot_2/c.png"]))
+    ]
+    (run / "predictions.json").write_text(json.dumps(results))
+    (run / "predict.json").write_text(json.dumps({"source": str(folder), "photos": 5}))
+    page = AnnotationSession.open(tmp_path / "out", folder / "lot_2", classes=["dent"])
+    page_stops_before_the_lock(monkeypatch, lambda: page.set_status("c.png", "good"))
+    argv = [*page_args(folder / "lot_2", tmp_path), "--proposals", str(run / "predictions.json")]
+    session = serve_page(argv).state.session
+    assert session.entry("c.png").status == "good"  # read again: the other page's last change is there
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: proposals file")]
+    assert notes == [
+        f"note: proposals file {run / 'predictions.json'} was made on the photos of {folder}: left out its "
+        f"proposals of lot_3/c.png, not below --images {folder / 'lot_2'}"
+    ]
+
+
 def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serve_page, photo_writer):
     # a photo replaced on disk while the page runs loses the file's undecided proposals, as the
     # detector's do: the page has to know the file
