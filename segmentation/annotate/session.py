@@ -84,6 +84,7 @@ from segmentation.annotate.state_file import (
     listed_entries,
     read_state,
     replaced_size,
+    state_text,
     stored_entries,
     tree_of,
 )
@@ -1112,7 +1113,7 @@ class AnnotationSession:
             "images": {key: entry.to_json() for key, entry in self._entries.items()},
         }
         try:
-            atomic_write(self.state_path, (json.dumps(state, indent=1) + "\n").encode())
+            atomic_write(self.state_path, state_text(state).encode())
         except OSError as error:  # read-only, full: a one-line answer, not an internal error
             raise StorageError(
                 f"nothing saved: cannot write {self.state_path} ({file_error(error)}): "

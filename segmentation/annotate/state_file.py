@@ -326,6 +326,38 @@ def tree_of(out: Path, category: str, category_was: str | None) -> Path:
     return out / category
 
 
+#: One photo's entry on one line: json's C encoder (``indent`` takes its pure-Python one instead).
+_ONE_LINE = json.JSONEncoder(separators=(",", ":"))
+
+
+def state_text(state: Mapping[str, object]) -> str:
+    """The text of the state file: a field a line, and under ``images`` each photo's entry on one line.
+
+    Every change on the page rewrites the whole file, whose size grows with the photos of the folder;
+    ``json.dumps(state, indent=1)`` encodes all of it in pure Python, the entries compact on a line in C
+    (and ``grep lot_3/0007.jpg annotate_state.json`` shows a photo's whole entry).
+
+    >>> print(state_text({"classes": ["dent"], "images": {"a.png": {"status": "good", "instances": []}}}))
+    {
+     "classes": ["dent"],
+     "images": {
+      "a.png": {"status":"good","instances":[]}
+     }
+    }
+    <BLANKLINE>
+    """
+    fields = []
+    for name, value in state.items():
+        if name == "images" and isinstance(value, Mapping) and value:
+            lines = ",\n".join(
+                f"  {json.dumps(key)}: {_ONE_LINE.encode(entry)}" for key, entry in value.items()
+            )
+            fields.append(f' "images": {{\n{lines}\n }}')
+        else:
+            fields.append(f" {json.dumps(name)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
 def saved_classes(out: str | Path) -> list[str]:
     """The classes of the session saved in ``out``; none where it holds no state."""
     path = expand_user(out).absolute() / STATE_FILE

@@ -59,6 +59,22 @@ def test_a_new_session_lists_images_and_names_things_after_the_out_folder(opened
     assert values == {"255": "scratch", "254": "dent", "0": "good"}
 
 
+def test_the_state_file_holds_each_photo_on_a_line_of_its_own(opened):
+    # every change rewrites the whole state, which grows with the folder: written with indent=1, json
+    # encoded all of it in pure Python, each photo's entry spread over dozens of lines
+    session, truths = opened
+    session.add_instance("lot_2/c.png", class_name="dent", mask=truths["lot_2/c.png"])
+    lines = session.state_path.read_text().splitlines()
+    for key in session.keys:
+        [line] = [line for line in lines if line.startswith(f"  {json.dumps(key)}: ")]
+        entry = json.loads(line.removeprefix(f"  {json.dumps(key)}: ").removesuffix(","))
+        assert entry == session.entry(key).to_json()
+    state = json.loads(session.state_path.read_text())
+    assert state["classes"] == ["scratch", "dent"] and state["current"] == "a.png"
+    resumed = AnnotationSession.read(session.out)
+    assert resumed.entry("lot_2/c.png").instances == session.entry("lot_2/c.png").instances
+
+
 @pytest.mark.parametrize(
     "keys, expected",
     [
