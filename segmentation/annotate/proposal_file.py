@@ -433,6 +433,8 @@ def left_to_place(
     by_name: dict[str, list[str]] = {}
     for key in [*keys, *had]:
         by_name.setdefault(PurePosixPath(key).name, []).append(key)
+    # looked up once per entry: lists scanned each time took a restart on a big folder quadratic time
+    had, present = set(had), set(keys)
     kept: list[Result] = []
     left_out: dict[str, str] = {}
     for result in proposals.results:
@@ -443,7 +445,7 @@ def left_to_place(
             raise UserError(f"proposals file {proposals.path}: entry {result.index}: {error}") from None
         if key in had:
             continue
-        why = None if not had else _why_not_placed(result, key, keys, image_size)
+        why = None if not had else _why_not_placed(result, key, present, image_size)
         if why is None:
             kept.append(result)
         else:
@@ -452,7 +454,7 @@ def left_to_place(
 
 
 def _why_not_placed(
-    result: Result, key: str | None, keys: Sequence[str], image_size: Callable[[str], tuple[int, int]]
+    result: Result, key: str | None, keys: Collection[str], image_size: Callable[[str], tuple[int, int]]
 ) -> str | None:
     """Why a resumed file's entry no longer fits its photo: gone from ``--images``, or of another size."""
     if key is None or key not in keys:

@@ -403,6 +403,32 @@ def test_a_resumed_file_passes_over_the_photos_that_had_it_and_leaves_out_those_
     assert fresh == file and none == []  # a first run: place_proposals refuses what does not fit
 
 
+class ScannedList(list):
+    """A list that counts the scans ``in`` makes of it."""
+
+    scans = 0
+
+    def __contains__(self, item) -> bool:
+        ScannedList.scans += 1
+        return super().__contains__(item)
+
+
+def test_a_resumed_file_looks_each_photo_up_once_not_a_scan_of_the_list_per_entry(tmp_path, monkeypatch):
+    # a restart with a file covering the folder: each entry scanned the list of the photos that had it
+    # (and of the photos), a time that grew with their product (thousands of photos, three entries each)
+    path = write(tmp_path, [result(key, (1, 1, 9, 9), size) for key, size in SIZES.items() for _ in range(3)])
+    file = read_proposal_file(path)
+    monkeypatch.setattr(ScannedList, "scans", 0)
+    left, left_out = left_to_place(
+        file,
+        keys=ScannedList(SIZES),
+        had=ScannedList(["a.png", "lot_1/c.png"]),
+        image_size=SIZES.__getitem__,
+    )
+    assert [r.file_name for r in left.results] == ["lot_2/c.png"] * 3 + ["lot_2/d.png"] * 3
+    assert left_out == [] and ScannedList.scans == 0
+
+
 @pytest.mark.parametrize(
     "record, text, expected",
     [
