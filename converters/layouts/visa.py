@@ -4,10 +4,17 @@ The split files ``split_csv/1cls.csv`` (or ``2cls_*.csv``) beside the objects li
 ``object,split,label,image,mask`` per image, paths relative to the folder that holds
 ``split_csv/``. Where one is present it says which images belong to the set and, for
 ``--split-from-layout``, their split (``1cls.csv`` is preferred, then the first
-``2cls_*.csv`` by name; images it leaves out are counted as unlabelled, not converted);
+``2cls_*.csv`` by name, said in a note; images it leaves out are counted as unlabelled, not converted);
 without one, or where it lists no row of the object, the ``Normal``/``Anomaly`` folders are
 read (the latter said in a note naming the file and the object: in the conversion's summary, or
 on stderr where no report is made).
+
+The three files amazon-science/spot-diff publishes (``split_csv/{1cls,2cls_fewshot,2cls_highshot}.csv``)
+list the same 10,821 images with ``split`` train or test and ``label`` normal or anomaly; they are three
+protocols. ``1cls.csv`` (one-class) keeps every anomaly image in test; the two-class files put some in
+train (240 of 1,200 in ``2cls_fewshot``, 720 in ``2cls_highshot``) and move normal images to test, so
+``--split-from-layout`` from a ``2cls`` file gives other splits: the note names the file read.
+
 Mask values > 0 are defect (each is the region's defect-type id, named in spot-diff's ``id2class.json``,
 which the archive does not carry); the class is ``anomaly`` unless ``--mask-values`` names the ids.
 
@@ -43,6 +50,7 @@ DEFECT = "anomaly"
 COLUMNS = ("object", "split", "label", "image", "mask")
 LABELS = {"normal": GOOD, "anomaly": DEFECT}
 CSV_SPLITS = {"train": "train", "val": "val", "test": "test"}
+ONE_CLASS = "1cls.csv"  # the one-class protocol: anomaly images in test only
 
 
 def matches(folder: Path) -> bool:
@@ -50,15 +58,36 @@ def matches(folder: Path) -> bool:
 
 
 def split_file(folder: Path) -> Path | None:
-    """``split_csv/1cls.csv`` (else the first ``2cls_*.csv``) beside the object folder or in it."""
-    for base in (folder.parent, folder):
-        csv_dir = base / "split_csv"
-        if (csv_dir / "1cls.csv").is_file():
-            return csv_dir / "1cls.csv"
-        others = sorted(csv_dir.glob("2cls*.csv")) if csv_dir.is_dir() else []
-        if others:
+    """``split_csv/1cls.csv`` (else the first ``2cls_*.csv``) beside the object folder or in it.
+
+    A ``1cls.csv`` in either place comes before any ``2cls`` file: one inside the object folder lost to
+    a ``2cls_fewshot.csv`` beside it, another protocol's splits.
+    """
+    csv_dirs = [base / "split_csv" for base in (folder.parent, folder)]
+    for csv_dir in csv_dirs:
+        if (csv_dir / ONE_CLASS).is_file():
+            return csv_dir / ONE_CLASS
+    for csv_dir in csv_dirs:
+        if others := two_class_files(csv_dir):
             return others[0]
     return None
+
+
+def two_class_files(csv_dir: Path) -> list[Path]:
+    """The ``2cls_*.csv`` files of ``csv_dir`` by name (spot-diff's ``2cls_fewshot``, ``2cls_highshot``)."""
+    return sorted(p for p in csv_dir.glob("2cls*.csv") if p.is_file()) if csv_dir.is_dir() else []
+
+
+def two_class_note(path: Path) -> str:
+    """The note of a ``2cls_*.csv`` read for want of ``1cls.csv``: another protocol's splits, and which
+    other ``2cls`` files were passed over."""
+    others = [p.name for p in two_class_files(path.parent) if p != path]
+    passed = f"; {', '.join(others)} not read" if others else ""
+    return (
+        f"VisA split file {path} read, as there is no split_csv/{ONE_CLASS}: a two-class protocol, "
+        "which lists anomaly images in train as well as test (1cls.csv keeps them in test), and "
+        f"--split-from-layout follows it{passed}"
+    )
 
 
 def listed_file(root: Path, text: str) -> Path:
@@ -174,6 +203,8 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     records = csv_records(path, folder, category) if path else []
     if records:  # read without the folders' pairing: a mask left behind by its photo is still refused
         check_orphan_masks(folder)
+        if path.name != ONE_CLASS:  # another protocol, taken for want of 1cls.csv: said, not assumed
+            layout_note(two_class_note(path))
     if records and UNLABELLED not in excluded:
         records += unlisted_records(folder, category, {r.image.resolve() for r in records})
     if not records:

@@ -4,7 +4,8 @@ the real archive out, where :mod:`tests.converters.layout_trees` writes our own 
 Sources, in open-edge-platform/anomalib (``src/anomalib/data/``): ``datasets/image/{mvtecad,mvtecad2,
 mvtec_loco,visa,btech,kolektor}.py``, ``datasets/depth/mvtec_3d.py`` and ``datamodules/image/{visa,
 btech}.py`` (VisA's 1cls split applied, BTAD's archive folder ``BTech_Dataset_transformed``); BTAD's
-product 03 keeps ``.bmp`` masks (its reference loader, VT-ADL's, reads ``<stem>.bmp`` there).
+product 03 keeps ``.bmp`` masks (its reference loader, VT-ADL's, reads ``<stem>.bmp`` there). VisA's split
+files as amazon-science/spot-diff publishes them: ``split_csv/{1cls,2cls_fewshot,2cls_highshot}.csv``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,37 @@ def test_visa_archive_with_its_own_extra_files_reads_the_1cls_split(tmp_path):
     (data / "split_csv" / "2cls_fewshot.csv").write_text(rows[0] + "\n")  # 1cls.csv is the one read
     assert list_categories(data) == ["candle"]
     assert _counts(data) == {("train", "good", False): 2, ("test", "anomaly", True): 1}
+
+
+def test_visa_archive_without_1cls_reads_a_2cls_protocol_and_says_so(tmp_path, capsys):
+    # spot-diff's split_csv/2cls_{fewshot,highshot}.csv: the same images as 1cls.csv, split train|test,
+    # label normal|anomaly, but anomaly rows in train too (240 and 720 of 1,200); read unsaid before
+    data = tmp_path / "VisA"
+    rows = ["object,split,label,image,mask"]
+    for index, split in enumerate(("train", "test")):
+        write(data / "candle" / "Data" / "Images" / "Normal" / f"{index:04d}.JPG", noise(index))
+        rows.append(f"candle,{split},normal,candle/Data/Images/Normal/{index:04d}.JPG,")
+    for index, split in enumerate(("train", "test")):
+        write(data / "candle" / "Data" / "Images" / "Anomaly" / f"{index:03d}.JPG", noise(5 + index))
+        write(data / "candle" / "Data" / "Masks" / "Anomaly" / f"{index:03d}.png", _blob(value=1))
+        image = f"candle/Data/Images/Anomaly/{index:03d}.JPG"
+        mask = f"candle/Data/Masks/Anomaly/{index:03d}.png"
+        rows.append(f"candle,{split},anomaly,{image},{mask}")
+    (data / "split_csv").mkdir()
+    for name in ("2cls_highshot.csv", "2cls_fewshot.csv"):
+        (data / "split_csv" / name).write_text("\n".join(rows) + "\n")
+    assert _counts(data) == {
+        ("train", "good", False): 1,
+        ("test", "good", False): 1,
+        ("train", "anomaly", True): 1,  # as the file says: this protocol trains on anomaly images
+        ("test", "anomaly", True): 1,
+    }
+    fewshot = data / "split_csv" / "2cls_fewshot.csv"
+    assert capsys.readouterr().err == (
+        f"note: VisA split file {fewshot} read, as there is no split_csv/1cls.csv: a two-class protocol, "
+        "which lists anomaly images in train as well as test (1cls.csv keeps them in test), and "
+        "--split-from-layout follows it; 2cls_highshot.csv not read\n"
+    )
 
 
 def test_mvtec_ad2_private_test_images_lie_flat_and_names_carry_the_lighting(tmp_path):

@@ -698,6 +698,10 @@ def test_visa_split_file_is_found_beside_or_inside_the_object_folder(tmp_path):
     for name in ("2cls_highshot.csv", "2cls_fewshot.csv"):
         (tmp_path / "split_csv" / name).write_text("object,split,label,image,mask\n")
     assert split_file(tmp_path / "candle") == tmp_path / "split_csv" / "2cls_fewshot.csv"
+    (tmp_path / "candle" / "split_csv" / "1cls.csv").write_text("object,split,label,image,mask\n")
+    # a 1cls.csv in the object folder comes before another protocol's 2cls file beside it
+    assert split_file(tmp_path / "candle") == tmp_path / "candle" / "split_csv" / "1cls.csv"
+    (tmp_path / "candle" / "split_csv" / "1cls.csv").unlink()
     (tmp_path / "split_csv" / "2cls_fewshot.csv").rename(tmp_path / "candle" / "split_csv" / "1cls.csv")
     (tmp_path / "split_csv" / "2cls_highshot.csv").unlink()
     assert split_file(tmp_path / "candle") == tmp_path / "candle" / "split_csv" / "1cls.csv"
