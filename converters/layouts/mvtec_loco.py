@@ -15,7 +15,18 @@ thresholds are for the sPRO metric and are not read.
 Checked against open-edge-platform/anomalib (2026-08),
 ``src/anomalib/data/datasets/image/mvtec_loco.py``: the same folders,
 ``validation`` the val split, the region files of ``ground_truth/<type>/<stem>/`` one image's masks;
-anomalib merges them into one binary mask (``> 0``), so the value names are this layout's own reading.
+anomalib merges them into one binary mask (``> 0``).
+
+The value names are confirmed by MVTec's own evaluation code (mvtec_loco_ad_evaluation 2.0, as copied in
+cinout/ReContrast ``mvtec_loco_ad_evaluation/src/image.py`` and cinout/EfficientAD
+``mvtec_loco_ad_evaluation/evaluate_experiment.py``): it reads ``<category>/defects_config.json`` (a list
+of ``defect_name``, ``pixel_value`` 1..255, ``saturation_threshold``, ``relative_saturation``), then
+``GroundTruthMap.read_from_png_dir`` takes the sorted ``*.png`` of ``ground_truth/<type>/<stem>/`` one
+channel (one defect region) each; a file holds 0 and exactly one positive value, looked up as a
+``pixel_value`` of the config. Where this layout differs: it reads any image file of the folder, not
+``*.png`` only; a file with several values is read as several classes, not refused; the files are merged
+into one mask (overlaps with another value are warned of, the later file's value kept), and each
+connected region of a value becomes an instance, where the evaluation keeps one channel per file.
 """
 
 from __future__ import annotations
