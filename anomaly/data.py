@@ -107,12 +107,50 @@ def read_splits(data: str | Path, category: str | None = None) -> Splits:
             f"no {SPLITS_FILE} in {data} (pass a folder written by converters.mvtec2yolo/mvtec2coco)"
         )
     splits = load_splits(path)
-    if category is not None and not any(key.split("/", 1)[0] == category for key in splits.split_of()):
+    held = split_categories(splits)
+    if category is not None and category not in held:
+        holds = f" (it holds {', '.join(held)})" if held else ""
         raise UserError(
-            f"{path} lists no image of category '{category}' in any split: --data must be the "
+            f"{path} lists no image of category '{category}' in any split{holds}: --data must be the "
             f"converter output made from this category"
         )
     return splits
+
+
+def split_categories(splits: Splits) -> list[str]:
+    """The categories ``splits`` lists images of (its keys' first part), sorted.
+
+    >>> split_categories(Splits(train=["part/train/good/000"], test=["nut/test/spot/001"]))
+    ['nut', 'part']
+    """
+    return sorted({key.split("/", 1)[0] for key in splits.split_of()})
+
+
+def data_category(data: str | Path, category: str | None = None) -> str:
+    """The category ``anomaly.train --data`` fits: ``category``, else the only one ``data``'s
+    ``splits.json`` lists (the converter output folder, its ``data.yaml`` or the file).
+
+    The set's own, not its MVTec root's: a set converted with ``--category hazelnut`` from a root of
+    fifteen categories holds hazelnut alone, and the root's fifteen asked for ``--category``.
+
+    Raises:
+        UserError: no converter output; ``category`` not among the set's; no ``category`` and the set
+            holds several (naming them) or none.
+    """
+    folder = data_set_folder(data)
+    splits = read_splits(folder, category)  # a category given that the set does not hold: named here
+    if category is not None:
+        return category
+    held = split_categories(splits)
+    path = splits_path(folder)
+    if not held:
+        raise UserError(
+            f"{path} lists no image in any split: --data must be the converter output made from the "
+            "category to fit"
+        )
+    if len(held) > 1:
+        raise UserError(f"pass --category: {path} lists images of {len(held)} categories ({', '.join(held)})")
+    return held[0]
 
 
 def fit_records(records: Sequence[ImageRecord], splits: Splits | None = None) -> list[ImageRecord]:

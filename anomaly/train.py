@@ -35,7 +35,10 @@ def parser() -> OneLineParser:
         help="folder of categories, or one category folder (with --data: by default the root its COCO "
         "files record)",
     )
-    p.add_argument("--category", help="category to fit (default: the only one under --root)")
+    p.add_argument(
+        "--category",
+        help="category to fit (default: the only one under --root; with --data, the only one it holds)",
+    )
     p.add_argument("--out", type=user_path_text, required=True, help="run folder to write")
     p.add_argument(
         "--backbone", help="mobilenet_v2, efficientnet_lite0 or wide_resnet50_2 (overrides the config)"
@@ -61,7 +64,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     flags = {f"backbone={args.backbone}": f"--backbone {args.backbone}"} if args.backbone else {}
     config = load_config(SCHEMA, args.config, [*args.overrides, *flags], flags=flags)
-    from anomaly.data import root_of_data, single_category
+    from anomaly.data import data_category, root_of_data, single_category
     from anomaly.run import evaluate_command, fit_run
 
     if args.root is None and args.data is None:
@@ -69,7 +72,11 @@ def run(argv: Sequence[str] | None = None) -> None:
             "pass --root (the MVTec folder to fit on), or --data (a converted set that records it)"
         )
     root = args.root if args.root is not None else root_of_data(args.data)
-    category = args.category or single_category(root)
+    # with --data, the set's category: a root of several held it alone when converted with --category
+    if args.data is not None:
+        category = data_category(args.data, args.category)
+    else:
+        category = args.category or single_category(root)
     # a Ctrl-C on a re-run with --overwrite: 'interrupted' alone left the old run reading as this one
     with earlier_run_note(Path(args.out), until="the fit is done"):
         result = fit_run(

@@ -14,6 +14,7 @@ from anomaly.data import (
     check_mask_sizes,
     check_size,
     check_sizes,
+    data_category,
     eval_records,
     file_hashes,
     fit_records,
@@ -137,8 +138,25 @@ def test_a_splits_file_without_the_category_is_refused(tmp_path: Path) -> None:
     splits = Splits(train=["screw/train/good/000"], test=["screw/test/spot/000"])
     save_splits(splits, tmp_path / "splits.json")
     assert read_splits(tmp_path, "screw").test == ["screw/test/spot/000"]
-    with pytest.raises(UserError, match=r"splits\.json lists no image of category 'part' in any split"):
+    with pytest.raises(
+        UserError, match=r"splits\.json lists no image of category 'part' in any split \(it holds screw\)"
+    ):
         read_splits(tmp_path, "part")
+
+
+@pytest.mark.parametrize("given", ["", "data.yaml", "splits.json"])
+def test_the_category_of_a_data_set_is_the_one_its_splits_list(
+    parts: Path, tmp_path: Path, given: str
+) -> None:
+    converted = tmp_path / "conv"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--no-progress"]) == 0
+    assert data_category(converted / given) == "part" == data_category(converted / given, "part")
+
+
+def test_a_data_set_listing_no_image_has_no_category(tmp_path: Path) -> None:
+    save_splits(Splits(), tmp_path / "splits.json")
+    with pytest.raises(UserError, match=r"splits\.json lists no image in any split: --data must be the"):
+        data_category(tmp_path)
 
 
 @pytest.mark.parametrize(

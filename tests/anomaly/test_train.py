@@ -176,3 +176,41 @@ def test_data_that_records_no_root_asks_for_root(parts: Path, tmp_path: Path, ca
         assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]) == 2
         assert capsys.readouterr().err == f"error: {message}\n"
     assert not (tmp_path / "run").exists()
+
+
+def convert_part_of_two(tmp_path: Path, categories: list[str]) -> Path:
+    """``categories`` of a root holding 'bolt' and 'part', converted with COCO files (which record it)."""
+    root = tmp_path / "mvtec"
+    make_parts(root)
+    make_parts(root, name="bolt")
+    converted = tmp_path / "converted"
+    flags = [arg for name in categories for arg in ("--category", name)]
+    argv = ["--root", str(root), *flags, "--out", str(converted), "--coco", "--no-progress"]
+    assert convert_main(argv) == 0
+    return converted
+
+
+def test_data_alone_fits_the_one_category_the_set_was_converted_from(tmp_path: Path, capsys) -> None:
+    # the category came from the recorded root, which holds two: 'pass --category: ... holds 2 categories',
+    # though the set was converted with --category part alone
+    converted = convert_part_of_two(tmp_path, ["part"])
+    run = tmp_path / "run"
+    assert main(["--data", str(converted), "--out", str(run), "--no-progress", *OVERRIDES]) == 0, (
+        capsys.readouterr().err
+    )
+    assert json.loads((run / "run.json").read_text())["category"] == "part"
+
+
+def test_data_of_several_categories_asks_for_one_of_its_own(tmp_path: Path, capsys) -> None:
+    converted = convert_part_of_two(tmp_path, ["part"])
+    both = convert_part_of_two(tmp_path / "both", ["part", "bolt"])
+    capsys.readouterr()
+    for data, category, message in (
+        (both, [], f"pass --category: {both / 'splits.json'} lists images of 2 categories (bolt, part)"),
+        (converted, ["--category", "bolt"], f"{converted / 'splits.json'} lists no image of category 'bolt' "
+         "in any split (it holds part): --data must be the converter output made from this category"),
+    ):  # fmt: skip
+        argv = ["--data", str(data), *category, "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]
+        assert main(argv) == 2
+        assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "run").exists()
