@@ -33,7 +33,6 @@ import filecmp
 import fnmatch
 import os
 import shutil
-import stat
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -46,7 +45,7 @@ import numpy as np
 from common.errors import UnreadableFileError, UserError, few, read_advice
 from common.folders import foreign_names
 from common.images import IMAGE_SUFFIXES, displayed_size, is_rotated
-from common.io import atomic_write
+from common.io import atomic_write, file_exists
 from converters.convert import ConversionReport, ConvertConfig, convert
 from converters.dataset import DATASET_NAMES
 from converters.mvtec import MASK_SUFFIX
@@ -249,12 +248,12 @@ def rename_split_category(out: Path, old: str, new: str) -> None:
 
     Raises:
         UnreadableFileError: naming the file, which cannot be read (permissions, a disk error) or looked for
-            (:func:`is_split_file`): its keys, perhaps of ``old``, are not passed over as renamed, which left
-            the next export to draw every photo anew.
+            (:func:`common.io.file_exists`): its keys, perhaps of ``old``, are not passed over as renamed,
+            which left the next export to draw every photo anew.
         OSError: the file cannot be written.
     """
     path = out / SPLITS_FILE
-    if not is_split_file(path):
+    if not file_exists(path):
         return
     try:
         splits = load_splits(path)
@@ -272,26 +271,6 @@ def rename_split_category(out: Path, old: str, new: str) -> None:
         for split in SPLITS
     }
     save_splits(replace(splits, **renamed), path)
-
-
-def is_split_file(path: Path) -> bool:
-    """Whether the last export's ``splits.json`` at ``path`` is a file: False where nothing is there (or a
-    folder), an error where it cannot be looked for.
-
-    From Python 3.13 ``Path.is_file`` is False where ``export/`` cannot be searched (no execute permission)
-    too: a category rename then took the file for gone and was marked finished with its keys unrenamed, and
-    an export drew every photo anew.
-
-    Raises:
-        UnreadableFileError: naming ``path``, which cannot be looked for (permissions, a disk error).
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError as error:
-        raise UnreadableFileError(error.errno, error.strerror, str(path)) from error
-    return stat.S_ISREG(mode)
 
 
 def sync_image(
@@ -505,7 +484,7 @@ def check_export_folder(out: Path) -> None:
             "would delete it; move those out, then export"
         )
     try:
-        if not is_split_file(out / SPLITS_FILE):
+        if not file_exists(out / SPLITS_FILE):
             return
     except UnreadableFileError as error:
         raise AnnotationError(
