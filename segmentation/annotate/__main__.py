@@ -329,7 +329,8 @@ def run(args: argparse.Namespace) -> None:
         if lock.saved_meanwhile():  # a page stopped since the read: its last changes are read, not lost
             session, proposals, notes = read_session(args, proposal_file, detector)
             check_detector(detector, session)
-        for note in notes:  # of the session served: printed once, not at each read
+        print_warnings(session)  # of the session served: printed once, not at each read
+        for note in notes:
             print(note, file=sys.stderr)
         sock = bind(args.host, port)  # before loading the model: a taken port fails at once
         try:
@@ -375,6 +376,7 @@ def export_session(args: argparse.Namespace) -> None:
         lock.take()
         if lock.saved_meanwhile():  # what was read is stale: exported and written back, it lost them
             session = read()
+        print_warnings(session)  # of the session exported: once, not at each read
         session.persist(splits_later=True)  # the export says why it cannot rename the split keys, if so
         print_notices(session)
         print_export(session, task=args.yolo_task)
@@ -447,6 +449,7 @@ def rename_session(args: argparse.Namespace) -> None:
     changed = {old: new for old, new in renames.items() if new != old}
     kept = category in (None, session.category) and session.category_was is None
     if not changed and kept and not args.export:  # nothing to do: no lock to take (a page may hold it)
+        print_warnings(session)
         for note in rename_notes(renames, category, current=session.category, pending=None):
             print(note)
         return
@@ -454,6 +457,7 @@ def rename_session(args: argparse.Namespace) -> None:
         lock.take()
         if lock.saved_meanwhile():  # a page stopped since the read: renamed from its last state, not lost
             session = read()  # the renames below check their names against it again
+        print_warnings(session)  # of the session renamed: once, not at each read
         # the notes, from the state held: a refused lock printed none that said what it would do
         pending = session.category_was  # a rename the folder refused (or cut short): persist() finishes it
         for note in rename_notes(renames, category, current=session.category, pending=pending):
@@ -1133,6 +1137,13 @@ def describe(
         f"{torch.get_num_threads()} CPU threads, decoder on {runtime}; embeddings in {cache.folder}\n"
         f"writing to {session.category_dir} (state: {session.state_path})"
     ) + unreadable_note(session.unreadable)
+
+
+def print_warnings(session: AnnotationSession) -> None:
+    """The ``warning:`` lines of what reading ``session`` found (names saved before the rules refused
+    them), on stderr: called once for the session a command goes on with, not at each read."""
+    for warning in session.warnings:
+        print(warning, file=sys.stderr, flush=True)
 
 
 def print_notices(session: AnnotationSession, *, shown: int = 3) -> None:

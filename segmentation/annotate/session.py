@@ -84,6 +84,7 @@ from segmentation.annotate.state_file import (
     listed_entries,
     read_state,
     replaced_size,
+    saved_name_warnings,
     state_text,
     stored_entries,
     tree_of,
@@ -114,6 +115,7 @@ class AnnotationSession:
         replaced: Mapping[str, tuple[int, int]] | None = None,
         photos_gone: bool = False,
         category_was: str | None = None,
+        warnings: Sequence[str] = (),
     ) -> None:
         self.out = out
         self.images_dir = images_dir
@@ -130,6 +132,9 @@ class AnnotationSession:
         self._replaced = dict(replaced or {})
         #: One-line notices of what :meth:`persist` did that the user must hear of (labels set aside).
         self.notices: list[str] = []
+        #: ``warning:`` lines of what the read found (names saved before the rules refused them,
+        #: :func:`~segmentation.annotate.state_file.saved_name_warnings`): the command prints them, once.
+        self.warnings = list(warnings)
         #: Read for an export with the photo folder gone: the tree's copies stand in for the photos.
         self.photos_gone = photos_gone
         #: The category's name before a rename not yet finished on disk (:meth:`rename_category`).
@@ -198,8 +203,8 @@ class AnnotationSession:
                 gone, the session is read from the state alone (:attr:`photos_gone`); the tree
                 holds a copy of every photo with labels, which is all an export reads.
             renaming: saved classes a rename gives other names, and ``category_renamed_to``, the name it
-                gives the category: such a name Windows cannot hold is not warned of
-                (:func:`~segmentation.annotate.state_file.warn_windows_names` asks for the rename).
+                gives the category: such a name Windows cannot hold is not warned of in :attr:`warnings`
+                (:func:`~segmentation.annotate.state_file.saved_name_warnings` asks for the rename).
 
         Raises:
             AnnotationError: bad names, a state written by something else, class
@@ -239,8 +244,8 @@ class AnnotationSession:
         """The session of ``out`` from its state (``stored``, empty on a first run) and its photo folder,
         ``images`` or the stored one (see :meth:`read`)."""
         images_dir = images_dir_of(stored, images, out)
-        category = category_of(stored, category, out, renamed_to=category_renamed_to)
-        names = class_names_of(stored, classes, default_classes, out, renamed=renaming)
+        category = category_of(stored, category, out)
+        names = class_names_of(stored, classes, default_classes, out)
         entries, keys, unreadable = listed_entries(stored, names, images_dir, out)
         if stored and images_dir.resolve() != Path(stored["images_dir"]).resolve():
             tree = tree_of(out, category, stored.get("category_was"))  # a category rename cut short
@@ -262,6 +267,9 @@ class AnnotationSession:
             unreadable=unreadable,
             replaced=replaced,
             category_was=stored.get("category_was"),
+            warnings=saved_name_warnings(
+                stored, out, category_renamed_to=category_renamed_to, renamed=renaming
+            ),
         )
 
     @classmethod
@@ -280,8 +288,8 @@ class AnnotationSession:
         Every annotated photo counts as present: which were removed from the folder cannot be told,
         and the tree holds their copies either way (a photo removed from ``--images`` keeps its files).
         """
-        category = category_of(stored, category, out, renamed_to=category_renamed_to)
-        names = class_names_of(stored, classes, None, out, renamed=renaming)
+        category = category_of(stored, category, out)
+        names = class_names_of(stored, classes, None, out)
         entries = stored_entries(stored, names, out)
         if not entries:
             raise AnnotationError(f"{out / STATE_FILE} lists no photos: nothing to export")
@@ -295,6 +303,9 @@ class AnnotationSession:
             current=current if current in entries else next(iter(entries)),
             photos_gone=True,
             category_was=stored.get("category_was"),
+            warnings=saved_name_warnings(
+                stored, out, category_renamed_to=category_renamed_to, renamed=renaming
+            ),
         )
 
     def persist(self, *, splits_later: bool = False) -> str | None:

@@ -4,8 +4,8 @@ A session's ``--out`` holds the state; :meth:`~segmentation.annotate.session.Ann
 resumes from it. The functions here read it and reconcile it with what the command was given: the
 photo folder (``--images`` or the stored one), the category, the classes (a resume may append),
 the stored entries merged with the folder's photos, and the checks that a resumed folder holds the
-photos annotated, not others of the same names. Nothing here writes (a saved name Windows cannot
-hold gets a ``warning:`` line on stderr).
+photos annotated, not others of the same names. Nothing here writes or prints (a saved name Windows
+cannot hold gets a ``warning:`` line, :func:`saved_name_warnings`, which the command prints).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import filecmp
 import json
 import os
 import shlex
-import sys
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
@@ -66,12 +65,8 @@ def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
     return images_dir
 
 
-def category_of(stored: dict, category: str | None, out: Path, *, renamed_to: str | None = None) -> str:
-    """The category folder name: the stored one on a resume (a different one is refused).
-
-    ``renamed_to``: the name ``--rename-category`` gives it; another than the stored one, that is not
-    warned of as a name Windows cannot hold (:func:`warn_windows_names`), a warning asking for that rename.
-    """
+def category_of(stored: dict, category: str | None, out: Path) -> str:
+    """The category folder name: the stored one on a resume (a different one is refused)."""
     stored_category = stored.get("category")
     if category is not None and stored_category and category != stored_category:
         raise AnnotationError(
@@ -80,11 +75,8 @@ def category_of(stored: dict, category: str | None, out: Path, *, renamed_to: st
     # --category "" (an unset shell variable) is a bad name, not the default one
     category = category if category is not None else stored_category or default_category(out)
     saved = bool(stored_category) and category == stored_category
-    if saved:  # saved before the rules refused some names
+    if saved:  # saved before the rules refused some names (saved_name_warnings warns of them)
         check_name(category, "category", windows=False)
-        if renamed_to in (None, category):
-            warn_windows_names([category], "category", out)
-            warn_beside(category, out)
     else:
         check_name(category, "category")
     check_not_beside(category, saved=saved)
@@ -104,7 +96,7 @@ def check_not_beside(category: str, *, saved: bool = False) -> None:
     ``annotate_state.json``), in any case: macOS and Windows take ``Export`` for ``export``.
 
     ``saved``: the name of a saved session (or of a rename it records), taken where only its case differs
-    (a session on Linux, before this rule; :func:`warn_beside` warns of it).
+    (a session on Linux, before this rule; :func:`beside_warning` warns of it).
     """
     other = beside_category(category)
     if other is None or (saved and other != category):
@@ -116,17 +108,17 @@ def check_not_beside(category: str, *, saved: bool = False) -> None:
     )
 
 
-def warn_beside(category: str, out: Path) -> None:
-    """A ``warning:`` line on stderr where the saved ``category`` differs from what the tool writes beside
-    it only in case (:func:`check_not_beside`): the tree cannot be copied whole to macOS or Windows."""
-    if (other := beside_category(category)) is not None and other != category:
-        print(
-            f"warning: category {category!r} of {out / STATE_FILE} was saved before such names were refused: "
-            f"macOS and Windows take it for the {other} beside it (they ignore case); the tree cannot be "
-            "copied whole to them: --rename-category NEW gives it another name",
-            file=sys.stderr,
-            flush=True,
-        )
+def beside_warning(category: str, out: Path) -> list[str]:
+    """The ``warning:`` line, in a list (empty where none), where the saved ``category`` differs from what
+    the tool writes beside it only in case (:func:`check_not_beside`): the tree cannot be copied whole to
+    macOS or Windows."""
+    if (other := beside_category(category)) is None or other == category:
+        return []
+    return [
+        f"warning: category {category!r} of {out / STATE_FILE} was saved before such names were refused: "
+        f"macOS and Windows take it for the {other} beside it (they ignore case); the tree cannot be "
+        "copied whole to them: --rename-category NEW gives it another name"
+    ]
 
 
 def check_new_category(out: Path, category: str, new: str, *, was: str | None = None) -> None:
@@ -155,14 +147,8 @@ def class_names_of(
     classes: Sequence[str] | None,
     default_classes: Sequence[str] | None,
     out: Path,
-    *,
-    renamed: Collection[str] = (),
 ) -> list[str]:
-    """The class names; on a resume they must start with the stored ones, in order.
-
-    ``renamed``: stored classes ``--rename-class`` gives another name, not warned of as names Windows
-    cannot hold (:func:`warn_windows_names`), a warning that asked for that very rename.
-    """
+    """The class names; on a resume they must start with the stored ones, in order."""
     stored_classes = list(stored.get("classes") or [])
     if classes is None:
         names = stored_classes or list(default_classes or DEFAULT_CLASSES)
@@ -173,29 +159,49 @@ def class_names_of(
                 f"{out} was annotated with classes {shlex.join(stored_classes)}: --classes must start with "
                 "them in that order (new classes may be appended), or be left out"
             )
-    names = check_classes(names, stored=len(stored_classes))
-    warn_windows_names([name for name in stored_classes if name not in renamed], "class", out)
-    return names
+    return check_classes(names, stored=len(stored_classes))
 
 
-def warn_windows_names(names: Sequence[str], what: str, out: Path) -> None:
-    """One ``warning:`` line on stderr for each of a saved session's ``names`` that Windows cannot hold.
+def saved_name_warnings(
+    stored: dict, out: Path, *, category_renamed_to: str | None = None, renamed: Collection[str] = ()
+) -> list[str]:
+    """The ``warning:`` lines of a saved session's names that the rules refuse now: its category's
+    (:func:`windows_name_warnings`, :func:`beside_warning`), then its classes' (Windows).
+
+    Returned, not printed: the command prints those of the session it goes on with, once; a session read
+    again (another page saved it meanwhile) printed each twice. Call once ``stored`` was checked
+    (:func:`category_of`, :func:`class_names_of`).
+
+    ``category_renamed_to`` and ``renamed``: the name ``--rename-category`` gives the category, and the
+    stored classes ``--rename-class`` gives other names; such a name is not warned of, a warning that asked
+    for that very rename.
+    """
+    lines = []
+    category = stored.get("category")
+    if category and category_renamed_to in (None, category):
+        lines += windows_name_warnings([category], "category", out) + beside_warning(category, out)
+    classes = [name for name in stored.get("classes") or [] if name not in renamed]
+    return lines + windows_name_warnings(classes, "class", out)
+
+
+def windows_name_warnings(names: Sequence[str], what: str, out: Path) -> list[str]:
+    """One ``warning:`` line for each of a saved session's ``names`` that Windows cannot hold.
 
     A session saved before :func:`common.folders.check_folder_name` refused such names (``scratch.``,
     ``con``) resumes with them, its labels kept; but its tree cannot be copied whole to Windows until
     ``--rename-class`` or ``--rename-category`` gives it another name.
     """
+    lines = []
     for name in names:
         if (problem := windows_problem(name)) is not None:
             option = (
                 f"--rename-class {shlex.quote(f'{name}=NEW')}" if what == "class" else "--rename-category NEW"
             )
-            print(
+            lines.append(
                 f"warning: {what} {name!r} of {out / STATE_FILE} was saved before such names were refused: "
-                f"{problem}; the tree cannot be copied whole to Windows: {option} gives it another name",
-                file=sys.stderr,
-                flush=True,
+                f"{problem}; the tree cannot be copied whole to Windows: {option} gives it another name"
             )
+    return lines
 
 
 def listed_entries(

@@ -328,6 +328,36 @@ def test_a_rename_renames_what_a_page_saved_as_it_stopped_before_the_lock(photos
     assert (out / "out" / "ground_truth" / "scratch" / "b_mask.png").is_file()
 
 
+@pytest.mark.parametrize("command", ["page", "export", "rename"])
+def test_the_warnings_of_saved_names_print_once_when_the_session_is_read_again(
+    photos, tmp_path, capsys, monkeypatch, request, command
+):
+    # another page on --out saved as it stopped while this command started: the session, read again, warned
+    # again, and each 'saved before such names were refused' warning printed twice
+    out = annotated_out(photos, tmp_path)
+    state = json.loads((out / "annotate_state.json").read_text())
+    state["classes"], state["category"] = ["scrach", "dent."], "con"
+    for entry in state["images"].values():
+        for instance in entry["instances"]:
+            instance["class"] = {"dent": "dent."}.get(instance["class"], instance["class"])
+    (out / "annotate_state.json").write_text(json.dumps(state))
+    (out / "out").rename(out / "con")
+    page = AnnotationSession.open(out)
+    page_stops_before_the_lock(
+        monkeypatch, lambda: page.add_instance("b.jpg", class_name="scrach", mask=box_mask((150, 100)))
+    )
+    capsys.readouterr()
+    if command == "page":
+        request.getfixturevalue("serve_page")(page_args(photos[0], tmp_path))
+    else:
+        options = ["--export"] if command == "export" else ["--rename-class", "scrach=scratch"]
+        assert main(["--out", str(out), *options]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    names = ["warning: category 'con'", "warning: class 'dent.'"]
+    assert [line.split(" of ")[0] for line in warnings] == names
+    assert len(AnnotationSession.read(out).entry("b.jpg").instances) == 1  # read again: the page's change
+
+
 def test_a_page_starts_from_what_a_page_saved_as_it_stopped_before_the_lock(
     photos, tmp_path, serve_page, monkeypatch
 ):
