@@ -398,6 +398,7 @@ function renderImageList() {
     badge.className = "badge";
     badge.title = "proposals to review";
     item.append(dot, key, badge);
+    item.classList.toggle("proposed", state.proposalCounts[key] > 0);
     item.title = key;
     item.addEventListener("click", () => openImage(key));
     list.append(item);
@@ -410,9 +411,21 @@ function updateImageList() {
     item.classList.toggle("current", key === state.current);
     item.firstChild.className = `dot ${state.statuses[key]}`;
     item.lastChild.textContent = state.proposalCounts[key] ? String(state.proposalCounts[key]) : "";
+    item.classList.toggle("proposed", state.proposalCounts[key] > 0);
   }
+  updateProposedFilter();
   const current = $("image-list").querySelector("li.current");
   if (current) current.scrollIntoView({ block: "nearest" });
+}
+
+// The photo list's "with proposals only" toggle: shown once a photo has proposals (or while on), with
+// their number; on, the list hides the photos without (the current one stays, to see where it is).
+function updateProposedFilter() {
+  const proposed = state.keys.filter((key) => state.proposalCounts[key] > 0).length;
+  const only = $("proposed-only").checked;
+  $("proposed-filter").hidden = !proposed && !only;
+  $("proposed-count").textContent = `(${proposed})`;
+  $("image-list").classList.toggle("proposed-only", only);
 }
 
 function renderCounts(counts) {
@@ -666,6 +679,23 @@ function nextOpen() {
     }
   }
   showMessage("every image is done or good");
+}
+
+// The next photo with proposals to review (V): with a few hundred of thousands proposed, N and the
+// arrows mostly land on photos without any. --detector proposes on each photo once it is opened
+// (or prefetched), so photos not yet reached are not counted.
+function nextProposed() {
+  const start = state.keys.indexOf(state.current);
+  for (let step = 1; step < state.keys.length; step += 1) {
+    const key = state.keys[(start + step) % state.keys.length];
+    if (state.proposalCounts[key] > 0) {
+      openImage(key);
+      return;
+    }
+  }
+  const only = state.proposalCounts[state.current] > 0 ? "no other photo" : "no photo";
+  const reached = state.session.detector ? " (the detector proposes on a photo as it is opened)" : "";
+  showMessage(`${only} has proposals to review${reached}`);
 }
 
 // --- Prompt and prediction ---------------------------------------------------------------------
@@ -1137,6 +1167,8 @@ document.addEventListener("keydown", (event) => {
     PageUp: () => move(-1),
     n: nextOpen,
     N: nextOpen,
+    v: nextProposed,
+    V: nextProposed,
     g: toggleGood,
     G: toggleGood,
     d: toggleDone,
@@ -1164,6 +1196,7 @@ function wireButtons() {
     prev: () => move(-1),
     next: () => move(1),
     "next-open": nextOpen,
+    "next-proposed": nextProposed,
     cycle: () => cycle(1),
     accept: acceptCurrent,
     "accept-all": acceptAllProposals,
@@ -1186,6 +1219,11 @@ function wireButtons() {
   opacity.addEventListener("change", () => opacity.blur());
   $("export-report").addEventListener("click", (event) => (event.currentTarget.hidden = true));
   opacity.addEventListener("pointerup", () => opacity.blur()); // a click that moves nothing fires no change
+  const proposedOnly = $("proposed-only");
+  proposedOnly.addEventListener("change", () => {
+    proposedOnly.blur(); // keys belong to the page, not to the box
+    updateImageList();
+  });
   window.addEventListener("resize", () => {
     fitView();
     draw();

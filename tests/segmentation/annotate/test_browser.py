@@ -349,6 +349,44 @@ def test_p_steps_through_proposals_forward_with_caps_lock_on_and_back_with_shift
     assert page.evaluate(selected) == 2
 
 
+def test_v_and_the_list_filter_go_to_the_photos_with_proposals_to_review(served, page):
+    # with 300 of 2000 photos proposed, N and the arrows mostly landed on photos without proposals, and
+    # the list had no way to show the proposed ones alone
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    session.add_proposals(
+        {
+            key: [make_proposal(truths[key], class_name="dent", score=0.5)]
+            for key in ("lot_2/c.png", "wide.png")
+        },
+        source="cascade",
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    assert page.inner_text("#image-name").endswith("a.png")
+    page.keyboard.press("v")  # past b.jpg, which has none
+    wait_image(page, "lot_2/c.png")
+    wait_body(page, "d.proposals === '1'")
+    page.keyboard.press("Shift+A")  # reviewed: no longer one to go to
+    wait_body(page, "d.proposals === '0' && d.instances === '1'")
+    page.keyboard.press("V")  # Caps Lock on: as v
+    wait_image(page, "wide.png")
+    page.click("#next-proposed")  # wide.png is the only one left
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('no other photo')")
+    assert page.inner_text("#message") == "no other photo has proposals to review"
+    assert page.inner_text("#proposed-count") == "(1)"
+    listed = "() => [...document.querySelectorAll('#image-list li')].filter((li) => li.offsetParent !== null)"
+    assert page.evaluate(f"() => ({listed})().length") == 4
+    page.click("#proposed-only")
+    shown = page.evaluate(f"() => ({listed})().map((li) => li.dataset.image)")
+    assert shown == ["wide.png"]
+    page.keyboard.press("ArrowLeft")  # keys still reach the page: the current photo stays listed
+    wait_image(page, "lot_2/c.png")
+    shown = page.evaluate(f"() => ({listed})().map((li) => li.dataset.image)")
+    assert shown == ["lot_2/c.png", "wide.png"]
+
+
 def test_a_proposal_of_a_class_the_page_lacks_is_named_by_r_or_corrected(served, page, defect_centre):
     # anomaly.predict's 'anomaly' under --classes scratch dent: shown as not a class, Enter and Shift+A
     # say what to do instead of saving it; R and E then Enter save it as the selected class
