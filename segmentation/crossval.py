@@ -341,13 +341,23 @@ def _train_round(
         (Path(run_config["out"]).parent / summary_file).unlink(missing_ok=True)
     start = time.perf_counter()
     print(f"{name}: fine-tuning on {len(fold.train)} images ...", file=sys.stderr)
-    with contextlib.redirect_stdout(sys.stderr):
-        # the round is resumed whole, by --folds --resume; what its set-up says of the data, said once
-        run_dir = train(run_config, resume_hint=False, announce=False)
-    seconds = {"train": time.perf_counter() - start}
-    record = {"fingerprint": round_fingerprint(parts), "parts": parts, "train_seconds": seconds["train"]}
-    atomic_write(run_dir / ROUND_FILE, json.dumps(record, indent=1) + "\n")
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            # the round is resumed whole, by --folds --resume; what its set-up says of the data, said once
+            run_dir = train(run_config, resume_hint=False, announce=False)
+        seconds = {"train": time.perf_counter() - start}
+        record = {"fingerprint": round_fingerprint(parts), "parts": parts, "train_seconds": seconds["train"]}
+        atomic_write(run_dir / ROUND_FILE, json.dumps(record, indent=1) + "\n")
+    except KeyboardInterrupt as stopped:  # unrecorded: --resume trains this round again whole
+        stopped.in_round_training = True  # type: ignore[attr-defined]  # read by stopped_in_round
+        raise
     return run_dir, seconds
+
+
+def stopped_in_round(stopped: KeyboardInterrupt) -> bool:
+    """Whether the Ctrl-C ``stopped`` a :func:`cross_validate` inside a round's training, before the round
+    was recorded: ``--resume`` trains that round again from epoch 0 (:data:`STOPPED_ROUND`)."""
+    return getattr(stopped, "in_round_training", False)
 
 
 #: The note of a round the earlier run stopped in: ``--resume`` keeps finished rounds, and trains that one

@@ -520,7 +520,7 @@ def _folds_overrides(args: argparse.Namespace) -> tuple[list[str], dict[str, str
 def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
     from common.config import with_source
-    from segmentation.crossval import cross_validate, summary, write_folds
+    from segmentation.crossval import cross_validate, stopped_in_round, summary, write_folds
     from segmentation.train_config import load_train_config
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
@@ -551,15 +551,18 @@ def run_folds(args: argparse.Namespace) -> dict:
             resume=args.resume,
             finish=finish,
         )
-    except KeyboardInterrupt:  # the rounds trained so far are kept for --resume
-        print(
-            "stopped; go on from the rounds it trained with the same command and --resume (the round it "
-            "stopped in trains again from epoch 0)",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt as stopped:  # the rounds trained so far are kept for --resume
+        print(folds_stopped_line(in_round=stopped_in_round(stopped)), file=sys.stderr)
         raise
     print(f"\nfolds.json, folds.md, folds.png and the rounds' runs in {out}")
     return metrics
+
+
+def folds_stopped_line(*, in_round: bool) -> str:
+    """What a Ctrl-C of ``--folds`` says; ``in_round``: it stopped a round's training, which ``--resume``
+    does not go on from (:func:`segmentation.crossval.stopped_in_round`)."""
+    line = "stopped; go on from the rounds it trained with the same command and --resume"
+    return f"{line} (the round it stopped in trains again from epoch 0)" if in_round else line
 
 
 def run(args: argparse.Namespace) -> dict:

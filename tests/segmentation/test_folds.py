@@ -1047,11 +1047,33 @@ def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp
     assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"]) == 130
     assert seen == {"resume": True, "left": ["fold0", "fold1", "fold2", "runs"]}, "nothing removed"
     err = capsys.readouterr().err
-    assert (
-        "stopped; go on from the rounds it trained with the same command and --resume (the round it stopped "
-        "in trains again from epoch 0)\n" in err
-    )
+    # stopped outside a round's training: no round to train again (test_a_ctrl_c_names_a_round_...)
+    assert "stopped; go on from the rounds it trained with the same command and --resume\n" in err
     assert "replacing" not in err
+
+
+@pytest.mark.parametrize("where", ["training", "scoring"])
+def test_a_ctrl_c_names_a_round_trained_again_only_when_it_stopped_a_training(
+    where, tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # every Ctrl-C said "(the round it stopped in trains again from epoch 0)", also one while a round
+    # was scored, whose training --resume keeps
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crossval, "train" if where == "training" else "score_round", stop)
+    out = tmp_path / "out"
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"]) == 130
+    line = "stopped; go on from the rounds it trained with the same command and --resume"
+    again = " (the round it stopped in trains again from epoch 0)"
+    assert f"{line}{again if where == 'training' else ''}\n" in capsys.readouterr().err
+    assert trained == ([] if where == "training" else ["fold0"])
 
 
 def test_evaluate_folds_model_flag_wins_over_set(tiny_dataset, tmp_path, monkeypatch):
