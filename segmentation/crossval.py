@@ -255,7 +255,7 @@ def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[None]:
     """
     marker = mark_folds_run(work)
     try:
-        check_no_live_folds_run(work)
+        check_no_live_folds_run(work, own=marker)
         if not resume:
             clear_folds_run(work)
         yield

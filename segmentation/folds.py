@@ -19,6 +19,7 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -33,7 +34,15 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.io import atomic_write, is_stale, read_json_object, remove_stale, temporary_path, writer_pid
+from common.io import (
+    atomic_write,
+    is_stale,
+    read_json_object,
+    remove_stale,
+    temporary_path,
+    writer_pid,
+    written_here,
+)
 from converters.splits import SPLITS
 from segmentation.data import annotation_file, load_split
 
@@ -225,13 +234,15 @@ FOLDS_FILES = frozenset({"folds.json", "folds.md", "folds.png", "runs", FOLDS_PL
 FOLDS_MARK = ".folds.*.tmp"
 
 
-def check_no_live_folds_run(work: Path) -> None:
+def check_no_live_folds_run(work: Path, *, own: Path | None = None) -> None:
     """Refuses a ``--out`` that another K-fold run is writing now; removes the marker of a killed one.
 
     A second ``--folds`` run into the same ``--out`` removed the first one's rounds while it trained
     (``note: replacing the earlier --folds run``), and the first then stopped on a missing COCO file.
     Its marker (:func:`mark_folds_run`) names a live process of this machine, or one of another machine
-    (a shared disk) written less than a day ago (:func:`common.io.is_stale`).
+    (a shared disk) written less than a day ago (:func:`common.io.is_stale`). ``own``: this run's marker,
+    the only one of this process: one process runs one ``--folds`` run, so another marker naming it is a
+    killed run's whose process id this one was given since; it was skipped as this run's and never removed.
 
     Raises:
         UserError: naming ``work``, the process and the marker to delete once that run is known to have ended.
@@ -239,7 +250,12 @@ def check_no_live_folds_run(work: Path) -> None:
     if not work.is_dir():
         return
     for marker in sorted(work.glob(FOLDS_MARK)):
-        if writer_pid(marker) != os.getpid() and not is_stale(marker):
+        if marker == own:
+            continue
+        if written_here(marker) and writer_pid(marker) == os.getpid():  # a killed run's (above)
+            with contextlib.suppress(OSError):  # as remove_stale leaves one it cannot remove
+                marker.unlink(missing_ok=True)
+        elif not is_stale(marker):
             raise UserError(
                 f"--out {work} is being written by another --folds run (process {writer_pid(marker)}): wait "
                 f"for it to end or stop it, or choose another --out; if that run is known to have ended, "

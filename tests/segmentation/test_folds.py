@@ -471,6 +471,51 @@ def test_of_two_folds_runs_marking_at_one_instant_one_is_refused(
     assert trained == [] and [path.name for path in work.glob(".folds.*.tmp")] == [other.name]
 
 
+def test_a_killed_runs_marker_naming_this_process_is_removed(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch
+):
+    # a run killed (SIGKILL) leaves its marker; a later run given the same process id skipped it as its
+    # own and never removed it (one process runs one --folds run: only this run's marker is its own)
+    import os
+    import socket
+    import zlib
+
+    from segmentation import crossval
+    from segmentation.train_config import DEFAULTS
+
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    work = tmp_path / "work"
+    work.mkdir()
+    host = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+    killed = work / f".folds.{host}-{os.getpid()}-0123abcd.tmp"
+    killed.write_text("")
+    crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=work)
+    assert trained == ["fold0", "fold1", "fold2"] and list(work.glob(".folds.*.tmp")) == []
+    # left after the run's own check (as while the base model loaded): removed by the check after marking
+    mark = crossval.mark_folds_run
+
+    def mark_beside_killed(folder):
+        killed.write_text("")
+        return mark(folder)
+
+    monkeypatch.setattr(crossval, "mark_folds_run", mark_beside_killed)
+    crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=work, resume=True)
+    assert list(work.glob(".folds.*.tmp")) == []
+
+
+def test_a_marker_of_another_machine_with_this_processs_id_is_a_live_run(tmp_path):
+    # it was skipped as this process's own: the process ids of two machines are unrelated
+    import os
+
+    from segmentation.folds import check_no_live_folds_run
+
+    other = tmp_path / f".folds.0badc0de-{os.getpid()}-0123abcd.tmp"  # written just now
+    other.write_text("")
+    with pytest.raises(UserError, match=rf"^--out {tmp_path} is being written by another --folds run"):
+        check_no_live_folds_run(tmp_path)
+    assert other.is_file()
+
+
 def test_a_folds_run_into_an_empty_out_made_by_hand_starts(tiny_dataset, tmp_path, monkeypatch, capsys):
     from segmentation import crossval
     from segmentation.evaluate import main
