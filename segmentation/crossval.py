@@ -251,7 +251,9 @@ def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[None]:
     base model loaded) and removes an earlier run unless ``resume``
     (:func:`~segmentation.folds.clear_folds_run`, which leaves the markers); the marker goes however the
     block ends. Marked before the check: of two runs started at one instant, each saw no marker when it
-    checked and then marked, and both went on; now the later of the two marks sees the other's.
+    checked and then marked, and both went on; now the later of the two marks sees the other's, so one or
+    both are refused (both where each marked before the other checked), and are run again once the other
+    has ended.
     """
     marker = mark_folds_run(work)
     try:

@@ -245,7 +245,9 @@ def check_no_live_folds_run(work: Path, *, own: Path | None = None) -> None:
     killed run's whose process id this one was given since; it was skipped as this run's and never removed.
 
     Raises:
-        UserError: naming ``work``, the process and the marker to delete once that run is known to have ended.
+        UserError: naming ``work`` and the process; it says to run again once that run has ended (of two
+            runs started at one instant, both may be refused), and which marker to delete where that run is
+            known to have ended.
     """
     if not work.is_dir():
         return
@@ -258,8 +260,8 @@ def check_no_live_folds_run(work: Path, *, own: Path | None = None) -> None:
         elif not is_stale(marker):
             raise UserError(
                 f"--out {work} is being written by another --folds run (process {writer_pid(marker)}): wait "
-                f"for it to end or stop it, or choose another --out; if that run is known to have ended, "
-                f"delete its marker {marker}"
+                f"for it to end or stop it, then run this again, or choose another --out; if that run is "
+                f"known to have ended, delete its marker {marker}"
             )
     remove_stale(work, FOLDS_MARK)
 

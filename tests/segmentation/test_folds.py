@@ -429,8 +429,8 @@ def test_a_folds_run_into_the_out_of_one_still_going_is_refused(
     assert code == 2 and "replacing" not in err
     assert err == (
         f"error: --out {out} is being written by another --folds run (process {os.getppid()}): wait for it "
-        f"to end or stop it, or choose another --out; if that run is known to have ended, delete its marker "
-        f"{marker}\n"
+        f"to end or stop it, then run this again, or choose another --out; if that run is known to have "
+        f"ended, delete its marker {marker}\n"
     )
     assert (out / "runs" / "fold1" / "decoder.pt").read_bytes() == b"old" and marker.is_file()
     # the marker of a killed run is removed, and the run goes on as before
@@ -446,7 +446,8 @@ def test_of_two_folds_runs_marking_at_one_instant_one_is_refused(
 ):
     # the check for a live run and this run's marker were two steps: a second run that checked at the
     # same instant (no marker yet) and marked beside this one went on too, and each replaced the other's
-    # rounds; marked first and checked after, the later of two marks sees the other's
+    # rounds; marked first and checked after, the later of two marks sees the other's: one or both are
+    # refused (here the other run's mark came first), and the error says to run again once it has ended
     import os
     import socket
     import zlib
@@ -469,6 +470,10 @@ def test_of_two_folds_runs_marking_at_one_instant_one_is_refused(
     with pytest.raises(UserError, match=rf"^--out {work} is being written by another --folds run \(process"):
         crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=work)
     assert trained == [] and [path.name for path in work.glob(".folds.*.tmp")] == [other.name]
+    other.unlink()  # the other run ended: this one, run again, goes on
+    monkeypatch.setattr(crossval, "mark_folds_run", mark)
+    crossval.cross_validate(tiny_dataset, 3, dict(DEFAULTS), work=work)
+    assert trained == ["fold0", "fold1", "fold2"]
 
 
 def test_a_killed_runs_marker_naming_this_process_is_removed(
