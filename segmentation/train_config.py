@@ -30,25 +30,29 @@ class DeviceOption(Option):
     """The ``device`` key, which tells a name that YAML split at its colon for what it is.
 
     ``device=cuda:`` (or ``cuda:`` indented under ``device:`` in a file) reads as the mapping
-    ``{'cuda': None}``, which the plain check called only "needs a string or an integer".
+    ``{'cuda': None}``, which the plain check called only "needs a string or an integer". Another mapping
+    (``{}``, several keys) gets the plain line: no colon to drop made it.
     """
 
     def check(self, key: str, value: object) -> None:
-        if isinstance(value, Mapping):
+        if (written := _split_at_colon(value)) is not None:
             raise UserError(
                 f"config key '{key}' needs {self.describe()}, got {value!r}, which looks like a YAML "
-                f"mapping{_mapping_text(value)}: drop the colon or the space after it (cuda, cuda:1), "
+                f"mapping (from '{written}'): drop the colon or the space after it (cuda, cuda:1), "
                 "or quote the value"
             )
         super().check(key, value)
 
 
-def _mapping_text(value: Mapping) -> str:
-    """`` (from 'cuda:')``: the text a one-key mapping was most likely written as; empty for others."""
-    if len(value) != 1:
-        return ""
+def _split_at_colon(value: object) -> str | None:
+    """``cuda:`` or ``cuda: 1``: the device name a one-key mapping ``{'cuda': None}`` or ``{'cuda': 1}``
+    was most likely written as, split by YAML at its colon; None for any other value."""
+    if not (isinstance(value, Mapping) and len(value) == 1):
+        return None
     ((name, inner),) = value.items()
-    return f" (from '{name}:')" if inner is None else f" (from '{name}: {inner}')"
+    if inner is None:
+        return f"{name}:"
+    return f"{name}: {inner}" if isinstance(inner, int) and not isinstance(inner, bool) else None
 
 
 #: Every config key of a fine-tuning run: default, type, range. ``null`` means "pick

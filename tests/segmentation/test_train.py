@@ -813,6 +813,22 @@ def test_a_device_that_yaml_split_at_its_colon_is_told_so(override, file, shown,
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    ("override", "shown"),
+    [
+        ("device={}", "{}"),
+        ("device={cuda: 0, cpu: 1}", "{'cuda': 0, 'cpu': 1}"),
+        ("device=cuda: x", "{'cuda': 'x'}"),
+    ],
+)
+def test_a_device_mapping_no_colon_split_gets_the_plain_error(override, shown, tmp_path, capsys):
+    # every mapping was told "looks like a YAML mapping: drop the colon or the space after it", also an
+    # empty one, where no colon was there to drop
+    assert main([f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", override]) == 2
+    key = f"config key 'device' needs a string or an integer, got {shown}"
+    assert capsys.readouterr().err == f"error: override '{override}': {key}\n"
+
+
 def test_an_augment_category_unknown_to_the_policy_and_the_data_is_refused(tiny_dataset, tiny_sam, tmp_path):
     # a typo used to get the policy's default entry silently: left-right flips, for a chiral nut too
     config = _config(tiny_dataset, tmp_path, "augment.enabled=true", "augment.category=synthetic_nutt")
