@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common.data_sets import data_set_folder
+from common.data_sets import DATA_YAML, data_set_folder
 from common.errors import UserError
 from common.images import (
     check_mask_upright,
@@ -57,9 +57,22 @@ SIZE_TOLERANCE = 0.1
 
 
 def splits_path(data: str | Path) -> Path:
-    """``data/splits.json`` for a converter output folder, ``data`` itself for the file."""
+    """``data/splits.json`` for a converter output folder, ``data`` itself for the file (or a missing path,
+    for the caller's own message).
+
+    Raises:
+        UserError: ``data`` is another file (a README, a COCO file): read as the set's split record, it was
+            told to lack a category or a recorded MVTec root; the message names it and what ``--data`` takes.
+    """
     path = Path(data)
-    return path / SPLITS_FILE if path.is_dir() else path
+    if path.is_dir():
+        return path / SPLITS_FILE
+    if path.exists() and path.name != SPLITS_FILE:
+        raise UserError(
+            f"--data {data} is a file, not a data set the converters wrote: --data takes its folder, "
+            f"the {DATA_YAML} in it or its {SPLITS_FILE}"
+        )
+    return path
 
 
 def root_of_data(data: str | Path) -> Path:
@@ -68,8 +81,9 @@ def root_of_data(data: str | Path) -> Path:
 
     Raises:
         UserError: ``data`` is no converter output (no ``splits.json``: a folder that is not there, say,
-            was asked for ``--root``); no COCO file the converters wrote (a YOLO-only folder records no
-            root), or a recorded root that is no longer a folder; each names the file and asks for ``--root``.
+            was asked for ``--root``; a file of another name); no COCO file the converters wrote (a
+            YOLO-only folder records no root), or a recorded root that is no longer a folder; each names
+            the file and asks for ``--root``.
     """
     folder = data_set_folder(Path(data))
     if not splits_path(folder).is_file():
@@ -99,7 +113,8 @@ def read_splits(data: str | Path, category: str | None = None) -> Splits:
             that lists none splits another data set, and would hold nothing out of the fit.
 
     Raises:
-        UserError: no such file, a corrupt one, or one without any image of ``category``.
+        UserError: no such file, a file of another name, a corrupt one, or one without any image of
+            ``category``.
     """
     path = splits_path(data)
     if not path.is_file():

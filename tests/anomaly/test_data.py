@@ -133,6 +133,13 @@ def test_missing_splits_file(tmp_path: Path) -> None:
         read_splits(tmp_path)
 
 
+def test_a_file_not_named_splits_json_is_refused_naming_it(tmp_path: Path) -> None:
+    # it was read as the split record: 'splits file notes.txt: ...' of a file that never was one
+    (tmp_path / "notes.txt").write_text("notes\n")
+    with pytest.raises(UserError, match=r"notes\.txt is a file, not a data set the converters wrote"):
+        read_splits(tmp_path / "notes.txt")
+
+
 def test_a_splits_file_without_the_category_is_refused(tmp_path: Path) -> None:
     # another data set's split: it held nothing out, so the fit took test/good too, silently
     splits = Splits(train=["screw/train/good/000"], test=["screw/test/spot/000"])

@@ -164,6 +164,25 @@ def test_data_alone_that_is_no_converter_output_is_named_as_such(tmp_path: Path,
     assert not (tmp_path / "run").exists()
 
 
+def test_data_that_is_a_file_other_than_splits_json_is_named_with_what_data_takes(
+    parts: Path, tmp_path: Path, capsys
+) -> None:
+    # any file was read as the set's splits.json: --data README.md was told 'pass --root: . records no
+    # MVTec root', and a converted set's COCO file the same of its annotations/ folder
+    converted = tmp_path / "part_yolo"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0
+    notes = tmp_path / "README.md"
+    notes.write_text("# notes\n")
+    capsys.readouterr()
+    for data in (notes, converted / "annotations" / "instances_train.json"):
+        assert main(["--data", str(data), "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --data {data} is a file, not a data set the converters wrote: --data takes its folder, "
+            "the data.yaml in it or its splits.json\n"
+        )
+    assert not (tmp_path / "run").exists()
+
+
 def test_data_that_records_no_root_asks_for_root(parts: Path, tmp_path: Path, capsys) -> None:
     converted = tmp_path / "part_yolo"  # YOLO alone: no COCO file, so no recorded root
     assert convert_main(["--root", str(parts), "--out", str(converted), "--no-progress"]) == 0
