@@ -360,10 +360,12 @@ def warn_mixed_colour(kinds: Mapping[str, Sequence[Path]]) -> None:
     other = next(kind for kind in kinds if kind != fewer)
     count, total = len(kinds[fewer]), sum(len(paths) for paths in kinds.values())
     what = f"{count} of the {total} fit photos {'is' if count == 1 else 'are'} {fewer}"
+    others = "the other" if total - count == 1 else "the others"  # one of each: 'the others' was wrong
     print(
-        f"warning: {what} ({kinds[fewer][0]}{', ...' if count > 1 else ''}), the others {other}: the "
+        f"warning: {what} ({kinds[fewer][0]}{', ...' if count > 1 else ''}), {others} {other}: the "
         f"memory bank holds patches of both, so a {fewer} photo to score is compared with the {fewer} "
-        f"ones and no warning says it is unlike the rest; fit on photos of one kind",
+        f"{'one' if count == 1 else 'ones'} and no warning says it is unlike the rest; fit on photos of "
+        "one kind",
         file=sys.stderr,
         flush=True,
     )

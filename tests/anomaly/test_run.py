@@ -132,7 +132,7 @@ def test_fitting_on_grey_and_colour_photos_together_is_warned_of_naming_the_fewe
     warnings = [line for line in capsys.readouterr().err.splitlines() if "fit photos" in line]
     assert warnings == [
         f"warning: 1 of the 5 fit photos is grey ({photos[1]}), the others colour: the memory bank holds "
-        "patches of both, so a grey photo to score is compared with the grey ones and no warning says it is "
+        "patches of both, so a grey photo to score is compared with the grey one and no warning says it is "
         "unlike the rest; fit on photos of one kind"
     ]
     for photo in photos[3:]:  # now the colour ones are the fewer: 2 of them
@@ -144,6 +144,31 @@ def test_fitting_on_grey_and_colour_photos_together_is_warned_of_naming_the_fewe
         cv2.imwrite(str(photo), cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE))
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False, overwrite=True)
     assert "fit photos" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("grey", "colour", "said"),
+    [
+        (1, 1, "1 of the 2 fit photos is colour (c0.png), the other grey: the memory bank holds patches of "
+         "both, so a colour photo to score is compared with the colour one and"),  # one of each
+        (2, 3, "2 of the 5 fit photos are grey (g0.png, ...), the others colour: the memory bank holds "
+         "patches of both, so a grey photo to score is compared with the grey ones and"),
+        (3, 2, "2 of the 5 fit photos are colour (c0.png, ...), the others grey: "),
+        (2, 1, "1 of the 3 fit photos is colour (c0.png), the others grey: "),
+        (1, 2, "1 of the 3 fit photos is grey (g0.png), the others colour: "),
+    ],
+)  # fmt: skip
+def test_the_mixed_colour_warning_counts_each_kind_in_its_own_number(
+    grey: int, colour: int, said: str, capsys
+) -> None:
+    # one grey and one colour photo were told 'the others grey' and 'compared with the colour ones'
+    kinds = {
+        "grey": [Path(f"g{i}.png") for i in range(grey)],
+        "colour": [Path(f"c{i}.png") for i in range(colour)],
+    }
+    anomaly.run.warn_mixed_colour(kinds)
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {said}") and err.count("\n") == 1, err
 
 
 def test_evaluate_writes_the_report(parts: Path, tmp_path: Path, tiny_config: dict) -> None:
