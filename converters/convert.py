@@ -50,7 +50,7 @@ from converters.dataset import Sample, check_output_folder, write_dataset
 from converters.layouts import LAYOUTS, Layout, get_layout
 from converters.layouts.base import collected_notes
 from converters.layouts.folder import scan_folders
-from converters.masks import MaskInstances, conflicting_pixels, mask_to_instances, merge_masks
+from converters.masks import MaskInstances, mask_to_instances, merge_masks, region_file_instances
 from converters.mvtec import (
     Exclusions,
     ImageRecord,
@@ -287,7 +287,7 @@ def read_samples(
             continue
         check_upright(record.image, orientation)  # KolektorSDD, SDD2: a defect image once its mask is read
         own_map = str(record.value_map or "the layout's value map") if names is not value_names else None
-        found = _mask_instances(record, mask, namer, names, min_area, map_name=own_map)
+        found = _mask_instances(record, parts, mask, namer, names, min_area, map_name=own_map)
         n_small += found.n_small
         if not found.instances:
             reason = skip_reason(found, mask, min_area=min_area, own_map=own_map)
@@ -295,9 +295,7 @@ def read_samples(
                 raise UserError(f"{reason} on a defect image: {record.mask} (--strict)")
             skipped.append((record.key, reason))
             continue
-        samples.append(
-            defect_sample(record, (width, height), found, parts, mask, value_coded=names is not None)
-        )
+        samples.append(defect_sample(record, (width, height), found, mask, value_coded=names is not None))
     return samples, skipped, n_small
 
 
@@ -316,14 +314,13 @@ def defect_sample(
     record: ImageRecord,
     size: tuple[int, int],
     found: MaskInstances,
-    parts: list[np.ndarray],
     mask: np.ndarray,
     *,
     value_coded: bool,
 ) -> Sample:
-    """The sample of a defect image of ``size`` (width, height in pixels): its instances (``found``), the
-    pixels its mask ``parts`` dispute and, where no value map names the values of its merged ``mask``
-    (``value_coded`` False), those values as the mask warnings read them."""
+    """The sample of a defect image of ``size`` (width, height in pixels): its instances (``found``) and,
+    where no value map names the values of its merged ``mask`` (``value_coded`` False), those values as
+    the mask warnings read them."""
     values = None if value_coded else mask_values(mask)  # a value map names every value
     width, height = size
     return Sample(
@@ -331,7 +328,6 @@ def defect_sample(
         width,
         height,
         tuple(found.instances),
-        conflicting_pixels(parts),
         defect_values=0 if values is None else len(values),
         faint=() if values is None else tuple(faint_values(mask)),
         largest=0 if values is None else int(values[-1]),
@@ -340,6 +336,7 @@ def defect_sample(
 
 def _mask_instances(
     record: ImageRecord,
+    parts: Sequence[np.ndarray],
     mask: np.ndarray,
     namer: Namer,
     value_names: dict[int, str] | None,
@@ -347,20 +344,29 @@ def _mask_instances(
     *,
     map_name: str | None = None,
 ) -> MaskInstances:
-    """The instances of a defect image's mask ``(H, W)``; ``map_name``: the layout's map file, if used."""
+    """The instances of a defect image: of its mask ``(H, W)``, or where its record lists region files
+    (``record.masks``, MVTec LOCO) one per file and value of ``parts``, that file's ``(H, W)``
+    (:func:`converters.masks.region_file_instances`); ``map_name``: the layout's map file, if used."""
     names = None if value_names is None else {v: namer(record.category, n) for v, n in value_names.items()}
     where_map = {"map_name": map_name} if map_name else {}
-    try:
-        return mask_to_instances(
-            mask,
-            class_name=namer(record.category, record.defect),
-            value_names=names,
-            min_area=min_area,
-            **where_map,
-        )
-    except UserError as error:
-        where = record.mask.parent if len(record.mask_files) > 1 else record.mask
-        raise UserError(f"{where}: {error}") from None
+
+    def instances(path: Path | None, array: np.ndarray) -> MaskInstances:
+        try:
+            return mask_to_instances(
+                array,
+                class_name=namer(record.category, record.defect),
+                value_names=names,
+                min_area=min_area,
+                **where_map,
+            )
+        except UserError as error:
+            raise UserError(f"{path}: {error}") from None
+
+    if not record.masks:
+        return instances(record.mask, mask)
+    return region_file_instances(
+        [instances(path, part) for path, part in zip(record.masks, parts, strict=True)]
+    )
 
 
 def _assign(
@@ -491,20 +497,6 @@ def missing_class_notes(
                 + "; ".join(_MISSING_CLASS_COST[split] for split in missing)
             )
     return notes
-
-
-def conflict_warnings(samples: Sequence[Sample]) -> list[str]:
-    """One line when region files of one image overlap with different defect values (MVTec LOCO)."""
-    clashing = [sample for sample in samples if sample.conflicts]
-    if not clashing:
-        return []
-    images = "1 defect image has" if len(clashing) == 1 else f"{len(clashing)} defect images have"
-    first = clashing[0]
-    return [
-        f"{images} region mask files that overlap with different defect values, e.g. "
-        f"{first.record.mask_files[0].parent} ({first.conflicts} px): the later file's value is kept there, "
-        "so an instance of the other defect shrinks or is lost"
-    ]
 
 
 def lossy_mask_warnings(masks: Sequence[Path]) -> list[str]:
@@ -801,8 +793,7 @@ def conversion_warnings(
     samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
 ) -> list[str]:
     """Every ``warning:`` of a conversion: empty or defect-free splits, empty defect folders, photos
-    copied across splits, narrow photos, JPEG masks, soft masks, faint masks, inverted masks, LOCO regions
-    that disagree."""
+    copied across splits, narrow photos, JPEG masks, soft masks, faint masks, inverted masks."""
     return (
         split_warnings(by_split, config)
         + empty_folder_warnings([s.record.image for s in samples])
@@ -812,7 +803,6 @@ def conversion_warnings(
         + soft_mask_warnings(samples)
         + faint_mask_warnings(samples)
         + inverted_mask_warnings(samples, drawn=_on_page(config))  # its export, or a run by hand on its tree
-        + conflict_warnings(samples)
     )
 
 

@@ -37,8 +37,6 @@ DATASET_NAMES = ("data.yaml", "images", "labels", "annotations", SPLITS_FILE)
 class Sample:
     """A source image ready to write: its record, size and instances (empty for good images).
 
-    ``conflicts``: pixels its region files (MVTec LOCO) give different defect values; the later
-    file's value is kept there, so an instance of the other defect shrinks or is lost.
     ``defect_values``: distinct non-zero values of its mask, read without a value map (0 with one):
     many are a soft mask's (anti-aliased, or once saved as JPEG).
     ``faint``: its faint values beside its largest, ``largest`` (:func:`common.masks.faint_values`; none
@@ -49,7 +47,6 @@ class Sample:
     width: int
     height: int
     instances: tuple[DefectInstance, ...] = ()
-    conflicts: int = 0
     defect_values: int = 0
     faint: tuple[int, ...] = ()
     largest: int = 0

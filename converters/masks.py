@@ -5,7 +5,8 @@ Conventions (shared by every writer):
 - A mask is ``(H, W)`` integer; a pixel ``> 0`` is defect. With a value map,
   each non-zero value is its own class (MVTec-family sets that code the defect
   type in the pixel value).
-- One instance per 8-connected component (per value).
+- One instance per 8-connected component (per value); MVTec LOCO's region files are one instance
+  each (per value), whatever their parts (:func:`region_file_instances`), as its evaluation counts them.
 - Geometry is in *pixel-edge* coordinates, COCO's convention: pixel ``(row r,
   col c)`` covers ``[c, c+1) x [r, r+1)``. Boxes are ``xyxy`` with exclusive
   ``x2, y2``, so a one-pixel instance at ``(0, 0)`` has box ``[0, 0, 1, 1]``
@@ -43,14 +44,15 @@ _MITRE_LIMIT = 2.0
 
 @dataclass(frozen=True)
 class DefectInstance:
-    """One connected defect region, the record every writer consumes.
+    """One defect region, the record every writer consumes: a connected component, or the parts of one
+    MVTec LOCO region file (:func:`region_file_instances`).
 
     Attributes:
         class_name: defect type (folder name, or the name of its mask value).
         xyxy: ``(4,)`` float box in pixel edges, ``x2``/``y2`` exclusive.
         polygons: outer rings, each ``(K, 2)`` float ``x, y`` in pixel edges,
-            ``K >= 3``; usually one, several only where an 8-connected
-            component touches itself at a single corner.
+            ``K >= 3``; usually one, several where an 8-connected component
+            touches itself at a single corner or a region file has parts apart.
         holes: rings of the holes inside the polygons, same format.
         rle: COCO compressed RLE of the exact pixels, ``counts`` as ``str``.
         area: number of pixels.
@@ -477,34 +479,63 @@ def mask_to_instances(
                     value=value,
                 )
             )
-    instances.sort(key=lambda inst: (inst.xyxy[1], inst.xyxy[0], inst.value))  # reading order
+    instances.sort(key=_reading_order)
     return MaskInstances(instances=instances, n_small=n_small)
 
 
-def conflicting_pixels(parts: Sequence[np.ndarray]) -> int:
-    """Pixels that two region masks of one image give different non-zero values (the later wins there).
+def _reading_order(instance: DefectInstance) -> tuple[float, float, int]:
+    return instance.xyxy[1], instance.xyxy[0], instance.value
 
-    One pass over the parts, as :func:`merge_masks` paints them (no stack of every part in memory).
 
-    >>> conflicting_pixels([np.array([[255, 255, 0]]), np.array([[254, 255, 7]])])
-    1
+def join_instances(parts: Sequence[DefectInstance]) -> DefectInstance:
+    """One instance of the disjoint ``parts`` of one class and value: the box spanning them, their rings,
+    RLE and area together.
+
+    >>> a, b = mask_to_instances(np.array([[1, 0, 1]], np.uint8)).instances
+    >>> joined = join_instances([a, b])
+    >>> joined.xyxy.tolist(), len(joined.polygons), joined.area
+    ([0.0, 0.0, 3.0, 1.0], 2, 2)
     """
-    if len(parts) < 2:
-        return 0
-    merged = np.zeros(np.shape(parts[0]), dtype=np.int64)
-    clash = np.zeros(merged.shape, dtype=bool)
-    for part in parts:
-        part = np.asarray(part)
-        painted = part != 0
-        clash |= painted & (merged != 0) & (merged != part)
-        merged[painted] = part[painted]
-    return int(clash.sum())
+    if len({(part.class_name, part.value) for part in parts}) != 1:
+        raise ValueError("instances to join must share one class and value")
+    if len(parts) == 1:
+        return parts[0]
+    boxes = np.stack([np.asarray(part.xyxy, dtype=float) for part in parts])
+    rle = mask_utils.merge([_pycocotools_rle(part.rle) for part in parts], intersect=False)
+    rle["counts"] = rle["counts"].decode("ascii")
+    return DefectInstance(
+        class_name=parts[0].class_name,
+        xyxy=np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)]),
+        polygons=[ring for part in parts for ring in part.polygons],
+        holes=[ring for part in parts for ring in part.holes],
+        rle=rle,
+        area=sum(part.area for part in parts),
+        value=parts[0].value,
+    )
+
+
+def region_file_instances(files: Sequence[MaskInstances]) -> MaskInstances:
+    """The instances of an image's region files (MVTec LOCO: one file per defect region), each file's
+    :func:`mask_to_instances` joined into one instance per value (:func:`join_instances`).
+
+    MVTec's evaluation keeps each file one region: a file whose region lies in parts apart is one
+    instance (not one per part), and two files whose regions touch stay two (not one merged).
+    """
+    instances: list[DefectInstance] = []
+    for found in files:
+        by_value: dict[int, list[DefectInstance]] = {}
+        for instance in found.instances:
+            by_value.setdefault(instance.value, []).append(instance)
+        instances += [join_instances(parts) for parts in by_value.values()]
+    instances.sort(key=_reading_order)
+    return MaskInstances(instances=instances, n_small=sum(found.n_small for found in files))
 
 
 def merge_masks(parts: Sequence[np.ndarray]) -> np.ndarray:
     """One value-coded mask from the region masks of one image (MVTec LOCO's files).
 
-    Each part keeps its own non-zero values; where parts overlap the later one wins.
+    Each part keeps its own non-zero values; where parts overlap the later one wins. (The converters
+    make instances of each file apart: :func:`region_file_instances`.)
 
     Args:
         parts: ``(H, W)`` integer masks of one shape, at least one.

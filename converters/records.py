@@ -44,9 +44,9 @@ class ImageRecord:
         mask: path of the ground-truth mask (the first one where there are several),
             None for good and unlabelled images.
         layout: name of the layout that read it (:data:`converters.layouts.LAYOUTS`).
-        masks: every mask file of the image where it has several (MVTec LOCO: one file
-            per defect region), merged into one value-coded mask when read; empty means
-            just ``mask``.
+        masks: every mask file of the image where it has one per defect region (MVTec
+            LOCO): each file is one instance when converted, and the files are merged into
+            one value-coded mask where a mask is read; empty means just ``mask``.
         value_names: ``(pixel value, class name)`` pairs of a value map that came with
             the data (LOCO's ``defects_config.json``, a 3D-AD ``class_ids.json``);
             empty means the class is the defect folder.

@@ -1,4 +1,4 @@
-"""MVTec LOCO AD: several mask files per defect image, merged into one value-coded mask.
+"""MVTec LOCO AD: several mask files per defect image, one per defect region.
 
 Layout of a category::
 
@@ -7,10 +7,10 @@ Layout of a category::
     ground_truth/<type>/<stem>/000.png, 001.png, ...   one file per defect region
     defects_config.json                               pixel value -> defect name (and sPRO thresholds)
 
-Each region file holds its defect's ``pixel_value`` (LOCO's convention); the files of
-one image are merged (:func:`converters.masks.merge_masks`) and, where
-``defects_config.json`` is present, each value becomes its own class. The saturation
-thresholds are for the sPRO metric and are not read.
+Each region file holds its defect's ``pixel_value`` (LOCO's convention); each file is one
+instance (:func:`converters.masks.region_file_instances`) and, where ``defects_config.json`` is
+present, each value becomes its own class. The saturation thresholds are for the sPRO metric and
+are not read.
 
 Checked against open-edge-platform/anomalib (2026-08),
 ``src/anomalib/data/datasets/image/mvtec_loco.py``: the same folders,
@@ -23,10 +23,10 @@ cinout/ReContrast ``mvtec_loco_ad_evaluation/src/image.py`` and cinout/Efficient
 of ``defect_name``, ``pixel_value`` 1..255, ``saturation_threshold``, ``relative_saturation``), then
 ``GroundTruthMap.read_from_png_dir`` takes the sorted ``*.png`` of ``ground_truth/<type>/<stem>/`` one
 channel (one defect region) each; a file holds 0 and exactly one positive value, looked up as a
-``pixel_value`` of the config. Where this layout differs: it reads any image file of the folder, not
-``*.png`` only; a file with several values is read as several classes, not refused; the files are merged
-into one mask (overlaps with another value are warned of, the later file's value kept), and each
-connected region of a value becomes an instance, where the evaluation keeps one channel per file.
+``pixel_value`` of the config. Like it, the converters keep one instance per file (per value). Where
+this layout differs: it reads any image file of the folder, not ``*.png`` only; a file with several values
+is read as several classes, not refused; the anomaly package merges the files into one mask per image
+(:func:`converters.masks.merge_masks`, the later file's value kept where two overlap).
 """
 
 from __future__ import annotations

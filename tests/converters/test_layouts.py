@@ -171,36 +171,76 @@ def test_a_loco_class_of_defects_config_cannot_be_excluded_and_the_error_says_wh
     assert "pixel values" not in str(error.value)
 
 
-def test_loco_region_files_that_overlap_with_other_values_are_warned_of(tmp_path):
-    # a third file over the first region, another defect's value: the first instance vanished unsaid
+def test_loco_region_files_that_overlap_with_other_values_stay_one_instance_each(tmp_path):
+    # a third file over the first region, another defect's value: merged, the later value won the pixels
+    # and the first instance vanished (with a warning); each file is its own instance now
     root = make_layout_tree(tmp_path, "mvtec_loco")
     folder = root / CATEGORY / "ground_truth" / "structural_anomalies" / "001"
     first = cv2.imread(str(folder / "000.png"), cv2.IMREAD_UNCHANGED)
     write(folder / "002.png", np.where(first > 0, 254, 0).astype(np.uint8))
-    record = next(r for r in scan(root) if r.image.stem == "001" and not r.is_good)
-    assert (read_record_mask(record, SIZE)[first > 0] == 254).all()  # the later file's value, as warned
+    write_json(
+        root / CATEGORY / "defects_config.json",
+        [
+            {"defect_name": "missing_part", "pixel_value": 255},
+            {"defect_name": "extra_part", "pixel_value": 254},
+        ],
+    )
     report = run(root, tmp_path / "out")
-    [warning] = [warning for warning in report.warnings if "overlap" in warning]
-    assert warning == (
-        f"1 defect image has region mask files that overlap with different defect values, e.g. {folder} "
-        f"({int((first > 0).sum())} px): the later file's value is kept there, so an instance of the other "
-        "defect shrinks or is lost"
-    )
-    other = root / CATEGORY / "ground_truth" / "logical_anomalies" / "000"  # a second image, first by key
-    region = cv2.imread(str(other / "000.png"), cv2.IMREAD_UNCHANGED)
-    write(other / "001.png", np.where(region > 0, 7, 0).astype(np.uint8))
-    report = run(root, tmp_path / "out", overwrite=True)
-    [warning] = [warning for warning in report.warnings if "overlap" in warning]
-    assert warning.startswith(
-        f"2 defect images have region mask files that overlap with different defect values, e.g. {other} "
-        f"({int((region > 0).sum())} px): "
-    )
+    counted = {name: sum(report.instances[s][name] for s in report.instances) for name in report.names}
+    assert counted == {"extra_part": 1, "missing_part": N_INSTANCES}
+    assert not any("overlap" in warning for warning in report.warnings)
+
+
+def _loco_annotations(out: Path, stem: str) -> list[dict]:
+    """The COCO annotations of the LOCO image ``stem`` (``widget_test_<type>_<stem>``), whatever its split."""
+    found = []
+    for path in sorted((out / "annotations").glob("instances_*.json")):
+        coco = json.loads(path.read_text())
+        ids = {im["id"] for im in coco["images"] if Path(im["file_name"]).stem.endswith(f"anomalies_{stem}")}
+        found += [a for a in coco["annotations"] if a["image_id"] in ids]
+    return found
+
+
+def _yolo_lines(out: Path, stem: str) -> list[str]:
+    [labels] = (out / "labels").rglob(f"*anomalies_{stem}.txt")
+    return labels.read_text().splitlines()
+
+
+def test_a_loco_region_file_in_parts_apart_is_one_instance(tmp_path):
+    # MVTec's evaluation counts one region per file: the two blobs of image 001 in one file were two
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    folder = root / CATEGORY / "ground_truth" / "structural_anomalies" / "001"
+    both = DEFECT_MASKS[1]
+    (folder / "001.png").unlink()
+    write(folder / "000.png", both)
+    report = run(root, tmp_path / "out", task="segment")
+    assert sum(sum(c.values()) for c in report.instances.values()) == N_INSTANCES - 1
+    [annotation] = _loco_annotations(tmp_path / "out", "001")
+    assert annotation["bbox"] == [2.0, 2.0, 26.0, 24.0]  # spanning both parts
+    assert annotation["area"] == int((both > 0).sum()) and len(annotation["segmentation"]) == 2
+    assert len(_yolo_lines(tmp_path / "out", "001")) == 1  # YOLO-seg: the parts joined into one ring
+
+
+def test_loco_region_files_that_touch_stay_two_instances(tmp_path):
+    # two files of one value side by side: merged into one mask they were one component, one instance
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    folder = root / CATEGORY / "ground_truth" / "logical_anomalies" / "000"
+    beside = np.zeros(SIZE, np.uint8)
+    beside[4:10, 10:14] = 255  # touches the blob at x 4..10 of 000.png
+    write(folder / "001.png", beside)
+    report = run(root, tmp_path / "out")
+    assert sum(sum(c.values()) for c in report.instances.values()) == N_INSTANCES + 1
+    assert sorted(a["bbox"] for a in _loco_annotations(tmp_path / "out", "000")) == [
+        [4.0, 4.0, 6.0, 6.0],
+        [10.0, 4.0, 4.0, 6.0],
+    ]
 
 
 @pytest.mark.parametrize(
     ("layout", "map_file", "where"),
     [
-        ("mvtec_loco", f"{CATEGORY}/defects_config.json", "ground_truth/structural_anomalies/001"),
+        # LOCO: the image's second region file (the error named its folder, as the files were merged)
+        ("mvtec_loco", f"{CATEGORY}/defects_config.json", "ground_truth/structural_anomalies/001/001.png"),
         ("mvtec_3d", f"{CATEGORY}/class_ids.json", "test/crack/gt/001.png"),
         # beside the categories: the error said 'class_ids.json', not which of the two files it read
         ("mvtec_3d", "class_ids.json", "test/crack/gt/001.png"),
@@ -213,10 +253,9 @@ def test_a_mask_value_missing_from_the_layouts_map_names_that_file(tmp_path, lay
         write_json(root / map_file, [{"defect_name": "missing_part", "pixel_value": 255}])
     else:
         write_json(root / map_file, {"255": "crack"})
-    folder = root / CATEGORY / where
-    path = folder / "001.png" if layout == "mvtec_loco" else folder  # LOCO: the image's second region
+    path = root / CATEGORY / where
     write(path, np.where(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0, 200, 0).astype(np.uint8))
-    message = f"{folder}: mask value 200 is not in {root / map_file} (known: 0, 255)"
+    message = f"{path}: mask value 200 is not in {root / map_file} (known: 0, 255)"
     with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         run(root, tmp_path / "out")
     # --mask-values replaces the layout's map, and its own name stays
@@ -1603,10 +1642,12 @@ def test_images_folder_options(tmp_path):
         )
 
 
-def test_a_loco_mask_error_names_the_region_folder(tmp_path):
+def test_a_loco_mask_error_names_the_region_file(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_loco")
     write_json(root / CATEGORY / "defects_config.json", [{"defect_name": "extra_part", "pixel_value": 254}])
-    with pytest.raises(UserError, match="ground_truth/structural_anomalies/001: mask value 255 is not in"):
+    with pytest.raises(
+        UserError, match="ground_truth/structural_anomalies/001/000.png: mask value 255 is not in"
+    ):
         run(root, tmp_path / "out", exclude_defects=("logical_anomalies",))
 
 

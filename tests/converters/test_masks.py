@@ -10,8 +10,8 @@ from pycocotools import mask as mask_utils
 
 from common.errors import UserError
 from converters.masks import (
-    conflicting_pixels,
     crop_to_rle,
+    join_instances,
     mask_to_instances,
     mask_to_polygons,
     mask_to_rle,
@@ -19,6 +19,7 @@ from converters.masks import (
     merge_masks,
     polygons_to_mask,
     read_mask,
+    region_file_instances,
     rle_counts,
     rle_to_mask,
     rle_to_xyxy,
@@ -349,17 +350,44 @@ def test_merge_masks_keeps_each_region_value_and_the_later_wins_overlaps():
         merge_masks([])
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
-def test_conflicting_pixels_counts_only_overlaps_of_different_non_zero_values(dtype):
-    first = np.array([[255, 255, 9, 0]], dtype)
-    same = np.array([[255, 0, 9, 0]], dtype)  # agrees with the first where both are non-zero
-    other = np.array([[0, 254, 0, 5]], dtype)  # differs from it at (0, 1) only; alone at (0, 3)
-    assert conflicting_pixels([first, same]) == 0
-    assert conflicting_pixels([first, same, np.zeros_like(first)]) == 0  # a third file elsewhere
-    assert conflicting_pixels([first, same, other]) == 1
-    assert conflicting_pixels([first, other, np.zeros_like(first)]) == 1  # a later file elsewhere keeps it
-    assert conflicting_pixels([np.array([[300]], np.uint16), np.array([[44]], np.uint16)]) == 1  # not mod 256
-    assert conflicting_pixels([first]) == conflicting_pixels([]) == 0
+def test_a_region_file_in_parts_apart_is_one_instance_spanning_them():
+    # MVTec LOCO: one file, one region, though its pixels lie in two blobs apart (8 px between them)
+    part = np.zeros((16, 16), np.uint8)
+    part[1:4, 1:4] = 255
+    part[10:14, 9:15] = 255
+    [instance] = region_file_instances([mask_to_instances(part)]).instances
+    assert instance.xyxy.tolist() == [1.0, 1.0, 15.0, 14.0]
+    assert len(instance.polygons) == 2 and instance.area == 9 + 24
+    assert (rle_to_mask(instance.rle) == (part > 0)).all()
+    assert (polygons_to_mask(instance.polygons, height=16, width=16) == (part > 0)).all()
+
+
+def test_region_files_that_touch_stay_one_instance_each():
+    # two files of one value side by side: merged, they were one 8-connected component, one instance
+    first, second = np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8)
+    first[2:5, 1:4] = 255
+    second[2:5, 4:7] = 255
+    found = region_file_instances([mask_to_instances(first), mask_to_instances(second)])
+    assert [i.xyxy.tolist() for i in found.instances] == [[1.0, 2.0, 4.0, 5.0], [4.0, 2.0, 7.0, 5.0]]
+    assert len(mask_to_instances(merge_masks([first, second])).instances) == 1
+
+
+def test_a_region_file_of_two_values_is_one_instance_per_value_and_specks_are_counted():
+    part = np.array([[255, 255, 0, 254, 0, 255], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 7]], np.uint8)
+    names = {255: "a", 254: "b", 7: "c"}
+    found = region_file_instances([mask_to_instances(part, value_names=names)])
+    assert sorted((i.class_name, i.area) for i in found.instances) == [("a", 3), ("b", 1), ("c", 1)]
+    # --min-area drops specks, parts of a region file too, before the kept parts are joined
+    found = region_file_instances([mask_to_instances(part, value_names=names, min_area=2)])
+    assert [(i.class_name, i.area) for i in found.instances] == [("a", 2)] and found.n_small == 3
+    assert region_file_instances([]).instances == []
+
+
+def test_join_instances_refuses_instances_of_two_classes():
+    a, b = mask_to_instances(np.array([[255, 0, 254]], np.uint8), value_names={255: "a", 254: "b"}).instances
+    with pytest.raises(ValueError, match="one class and value"):
+        join_instances([a, b])
+    assert join_instances([a]) is a
 
 
 def test_segmentation_to_mask_reads_every_coco_form():
