@@ -23,10 +23,11 @@ cinout/ReContrast ``mvtec_loco_ad_evaluation/src/image.py`` and cinout/Efficient
 of ``defect_name``, ``pixel_value`` 1..255, ``saturation_threshold``, ``relative_saturation``), then
 ``GroundTruthMap.read_from_png_dir`` takes the sorted ``*.png`` of ``ground_truth/<type>/<stem>/`` one
 channel (one defect region) each; a file holds 0 and exactly one positive value, looked up as a
-``pixel_value`` of the config. Like it, the converters keep one instance per file (per value). Where
-this layout differs: it reads any image file of the folder, not ``*.png`` only; a file with several values
-is read as several classes, not refused; the anomaly package merges the files into one mask per image
-(:func:`converters.masks.merge_masks`, the later file's value kept where two overlap).
+``pixel_value`` of the config. Like it, the converters keep one instance per file (per value), and
+read its ``*.png`` files only (any other image file there is left out, named in a note). Where this
+layout differs: a file with several values is read as several classes, not refused; the anomaly package
+merges the files into one mask per image (:func:`converters.masks.merge_masks`, the later file's value
+kept where two overlap).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ NAME = "mvtec_loco"
 SUBSETS = {"train": "train", "validation": "val", "test": "test"}
 CONFIG_FILE = "defects_config.json"
 ANOMALY_TYPES = ("logical_anomalies", "structural_anomalies")
+#: The suffix of a region file (any case), the only one MVTec's evaluation reads (``*.png``).
+REGION_SUFFIX = ".png"
 
 
 def matches(folder: Path) -> bool:
@@ -117,7 +120,9 @@ def mask_folders(truth: Path) -> dict[str, tuple[Path, ...]]:
     """``ground_truth/<type>/<stem>/*.png`` by stem: the region files of each image, sorted.
 
     A mask file beside the ``<stem>/`` folders (an MVTec AD style ``000.png`` added to the tree) is
-    not read; a note names it, since it was left out without a word.
+    not read; a note names it, since it was left out without a word. So is an image file of another
+    suffix in a ``<stem>/`` folder (a ``.jpg`` preview): MVTec's evaluation reads ``*.png`` only, and it
+    was read as one more region.
     """
     if flat := sorted(p for p in truth.iterdir() if is_image_file(p)) if truth.is_dir() else []:
         files = f"{len(flat)} mask file{'s' if len(flat) > 1 else ''}"
@@ -126,11 +131,25 @@ def mask_folders(truth: Path) -> dict[str, tuple[Path, ...]]:
             f"files of each image from {truth}/<stem>/"
         )
     found: dict[str, tuple[Path, ...]] = {}
+    others: list[Path] = []
     for folder in subfolders(truth):
-        files = tuple(sorted(p for p in folder.iterdir() if is_image_file(p)))
-        if not files:
+        images = sorted(p for p in folder.iterdir() if is_image_file(p))
+        files = tuple(p for p in images if p.suffix.lower() == REGION_SUFFIX)
+        others += [p for p in images if p.suffix.lower() != REGION_SUFFIX]
+        if not images:
             raise UserError(f"mask folder holds no mask images: {folder}")
+        if not files:
+            raise UserError(
+                f"mask folder holds no {REGION_SUFFIX} region files: {folder} (found {images[0].name}: "
+                f"MVTec LOCO's region files are {REGION_SUFFIX})"
+            )
         found[stem_key(folder.name)] = files
+    if others:
+        files = f"{len(others)} image file{'s' if len(others) > 1 else ''}"
+        layout_note(
+            f"{files} not {REGION_SUFFIX} in the region folders of {truth} left out, e.g. {others[0]}: "
+            f"MVTec LOCO's region files are {REGION_SUFFIX}, the only ones its evaluation reads"
+        )
     return found
 
 

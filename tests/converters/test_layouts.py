@@ -236,6 +236,26 @@ def test_loco_region_files_that_touch_stay_two_instances(tmp_path):
     ]
 
 
+def test_an_image_file_not_png_in_a_loco_region_folder_is_left_out_with_a_note(tmp_path):
+    # MVTec's evaluation reads <stem>/*.png: a stray .jpg preview there was read as one more region
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    truth = root / CATEGORY / "ground_truth" / "logical_anomalies"
+    write(truth / "000" / "preview.jpg", noise(7))
+    report = run(root, tmp_path / "out")
+    assert sum(sum(c.values()) for c in report.instances.values()) == N_INSTANCES
+    stray = truth / "000" / "preview.jpg"
+    assert (
+        f"1 image file not .png in the region folders of {truth} left out, e.g. {stray}: "
+        "MVTec LOCO's region files are .png, the only ones its evaluation reads"
+    ) in report.notes
+    for path in (truth / "000").glob("*.png"):
+        path.unlink()
+    with pytest.raises(
+        UserError, match=r"no \.png region files: .*logical_anomalies/000 \(found preview\.jpg"
+    ):
+        scan(root)
+
+
 @pytest.mark.parametrize(
     ("layout", "map_file", "where"),
     [
