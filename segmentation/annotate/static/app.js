@@ -664,9 +664,21 @@ async function detectProposals(key, token, attempts = 20) {
   }
 }
 
+// The photos the list shows, in its order: with "with proposals only" on, those with proposals to
+// review and the open one (so the arrows go on from it), else all.
+function listedKeys() {
+  if (!$("proposed-only").checked) return state.keys;
+  return state.keys.filter((key) => key === state.current || state.proposalCounts[key] > 0);
+}
+
+// ← → and the ◀ ▶ buttons: the previous or next photo the list shows.
 function move(delta) {
-  const index = state.keys.indexOf(state.current) + delta;
-  if (index >= 0 && index < state.keys.length) openImage(state.keys[index]);
+  const keys = listedKeys();
+  const index = keys.indexOf(state.current) + delta;
+  if (index >= 0 && index < keys.length) openImage(keys[index]);
+  else if (keys !== state.keys) {
+    showMessage(`no ${delta > 0 ? "later" : "earlier"} photo has proposals to review (the list shows those only)`);
+  }
 }
 
 function nextOpen() {

@@ -381,10 +381,37 @@ def test_v_and_the_list_filter_go_to_the_photos_with_proposals_to_review(served,
     page.click("#proposed-only")
     shown = page.evaluate(f"() => ({listed})().map((li) => li.dataset.image)")
     assert shown == ["wide.png"]
-    page.keyboard.press("ArrowLeft")  # keys still reach the page: the current photo stays listed
-    wait_image(page, "lot_2/c.png")
-    shown = page.evaluate(f"() => ({listed})().map((li) => li.dataset.image)")
-    assert shown == ["lot_2/c.png", "wide.png"]
+    page.keyboard.press("ArrowLeft")  # keys still reach the page: none listed before it
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('earlier')")
+    message = page.inner_text("#message")
+    assert message == "no earlier photo has proposals to review (the list shows those only)"
+
+
+def test_with_proposals_only_on_the_arrows_step_through_the_listed_photos(served, page):
+    # the arrows and the previous/next buttons went on through the photos the list hid: with 300 of
+    # 2000 proposed, the filter showed them but moving from one still landed on photos without
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    session.add_proposals(
+        {key: [make_proposal(truths[key], class_name="dent", score=0.5)] for key in ("a.png", "wide.png")},
+        source="cascade",
+    )
+    page.goto(url)
+    wait_image(page, "a.png")
+    page.click("#proposed-only")
+    page.keyboard.press("ArrowRight")  # past b.jpg and lot_2/c.png, which have none
+    wait_image(page, "wide.png")
+    page.keyboard.press("PageUp")
+    wait_image(page, "a.png")
+    page.click("#proposed-only")  # off: every photo again
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    page.click("#proposed-only")  # on while on a photo without: it stays listed, the arrows go on from it
+    page.click("#next")
+    wait_image(page, "wide.png")
+    page.click("#prev")
+    wait_image(page, "a.png")
 
 
 def test_a_proposal_of_a_class_the_page_lacks_is_named_by_r_or_corrected(served, page, defect_centre):
