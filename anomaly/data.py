@@ -412,6 +412,16 @@ def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
     return read_record_mask(record, tuple(shape)) > 0
 
 
+def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
+    """``(H, W)`` bool of each region file of ``record`` (``record.masks``: MVTec LOCO keeps one file per
+    defect region), checked against ``shape`` as :func:`read_mask` checks them; ``[]`` for a record with
+    one mask file or none. Their union is :func:`read_mask`."""
+    if not record.masks:
+        return []
+    check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its masks not
+    return [part > 0 for part in read_record_parts(record, tuple(shape))]
+
+
 def check_mask_sizes(records: Sequence[ImageRecord]) -> None:
     """Refuses a defect image whose mask is of another size, from the files' headers, before any is scored.
 

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from anomaly.data import read_mask, read_rgb
+from anomaly.data import read_mask, read_regions, read_rgb
 from anomaly.maps import to_image_size
 from anomaly.masks import Segmenter
 from anomaly.outputs import CATEGORY, instance_results
 from anomaly.regions import map_regions
 from anomaly.run import AnomalyRun
 from common.metrics import mean_of_iou_dice, per_image_iou_dice
-from converters.masks import mask_to_instances
+from converters.masks import DefectInstance, mask_to_instances, region_file_instances
 from converters.mvtec import ImageRecord
 
 
@@ -36,16 +36,42 @@ def ground_truth_coco(masks: Sequence[np.ndarray]) -> dict:
     return truth.coco()
 
 
+def truth_instances(mask: np.ndarray, region_files: Sequence[np.ndarray] = ()) -> list[DefectInstance]:
+    """The ground-truth instances of one image, as the converters count them.
+
+    Args:
+        mask: ``(H, W)`` bool; one instance per 8-connected component where ``region_files`` is empty.
+        region_files: ``(H, W)`` bool of each region file of the image (MVTec LOCO,
+            :func:`anomaly.data.read_regions`), ``mask`` their union: one instance per file
+            (:func:`converters.masks.region_file_instances`), as MVTec's evaluation counts them: a file in
+            parts apart is one instance, two files whose regions touch are two.
+    """
+    if not region_files:
+        return mask_to_instances(mask.astype(np.uint8)).instances
+    files = [mask_to_instances(part.astype(np.uint8)) for part in region_files]
+    return region_file_instances(files).instances
+
+
+def read_truth(record: ImageRecord, shape: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``record``'s ground truth, ``(H, W)`` bool (:func:`anomaly.data.read_mask`), and its region files'
+    (:func:`anomaly.data.read_regions`, ``[]`` without), each file read once."""
+    region_files = read_regions(record, shape)
+    if not region_files:
+        return read_mask(record, shape), []
+    return np.logical_or.reduce(region_files), region_files
+
+
 class GroundTruth:
-    """:func:`ground_truth_coco` one mask at a time: each ``(H, W)`` mask is kept as its components' RLEs,
+    """:func:`ground_truth_coco` one mask at a time: each ``(H, W)`` mask is kept as its instances' RLEs,
     not as itself (a 4000 x 3000 photo's mask is 12 MB, its RLEs a few KB)."""
 
     def __init__(self) -> None:
         self.images: list[dict] = []
         self.annotations: list[dict] = []
 
-    def add(self, mask: np.ndarray) -> None:
-        """The next image's ground truth, ``(H, W)`` bool; its id is the count so far plus 1."""
+    def add(self, mask: np.ndarray, region_files: Sequence[np.ndarray] = ()) -> None:
+        """The next image's ground truth, ``(H, W)`` bool, and its region files' where it has them
+        (:func:`truth_instances`); its id is the count so far plus 1."""
         image_id = len(self.images) + 1
         self.images.append(
             {
@@ -55,7 +81,7 @@ class GroundTruth:
                 "file_name": f"{image_id}.png",
             }
         )
-        for instance in mask_to_instances(mask.astype(np.uint8)).instances:
+        for instance in truth_instances(mask, region_files):
             x1, y1, x2, y2 = instance.xyxy.tolist()
             self.annotations.append(
                 {
@@ -134,12 +160,13 @@ def score_masks(
         regions = map_regions(anomaly_map, threshold, min_area=min_area)
         instances = segmenter(image, regions, min_area=min_area, path=record.image)  # its cached embedding
         predicted = instances.masks.any(0) if len(instances.masks) else np.zeros(image.shape[:2], bool)
-        truth = read_mask(record, image.shape[:2])
+        truth, region_files = read_truth(record, image.shape[:2])  # MVTec LOCO's files: one instance each
         scores.append(per_image_iou_dice(predicted, truth))
         defect.append(bool(np.any(truth)))
-        truths.add(truth)
+        truths.add(truth, region_files)
         results += instance_results(instances, image_id, str(record.image))
-        del image, anomaly_map, regions, instances, predicted, truth  # not held beside the next photo's
+        # not held beside the next photo's
+        del image, anomaly_map, regions, instances, predicted, truth, region_files
     overlap = mean_of_iou_dice(scores, defect)
     ap, ap50 = mask_ap(truths, results)
     return {

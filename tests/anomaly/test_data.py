@@ -21,6 +21,7 @@ from anomaly.data import (
     load_records,
     mask_warnings,
     read_mask,
+    read_regions,
     read_rgb,
     read_splits,
     refuse_copies,
@@ -308,6 +309,11 @@ def test_mvtec_protocol_reads_every_layout_the_converters_read(tmp_path: Path, l
         for path in record.mask_files:
             expected |= cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0
         np.testing.assert_array_equal(read_mask(record, SIZE), expected)
+        # each region file apart (one ground-truth instance each), their union the mask
+        regions = read_regions(record, SIZE)
+        assert len(regions) == len(record.masks) == (len(record.mask_files) if layout == "mvtec_loco" else 0)
+        if regions:
+            np.testing.assert_array_equal(np.logical_or.reduce(regions), expected)
 
 
 def test_mvtec_protocol_refuses_a_layout_without_train_and_test(tmp_path: Path) -> None:

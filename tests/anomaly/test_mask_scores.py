@@ -181,3 +181,75 @@ def test_each_photos_masks_are_scored_as_they_come_not_held_to_the_end(parts: Pa
         overlap.defect_iou,
         overlap.defect_dice,
     )
+
+
+def square(top: int, left: int, side: int = 6) -> np.ndarray:
+    """A 32 x 32 region file's pixels: 255 on a ``side``-pixel square at (``top``, ``left``)."""
+    region = np.zeros((32, 32), np.uint8)
+    region[top : top + side, left : left + side] = 255
+    return region
+
+
+def loco_tree(root: Path) -> Path:
+    """An MVTec LOCO category ``widget`` of 32 x 32 noise photos, one region file per defect region:
+    ``000`` has one file whose region lies in two parts apart, ``001`` two files whose squares touch."""
+    import cv2
+
+    def write(path: Path, array: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(path), array), path
+
+    rng = np.random.default_rng(0)
+    for folder in ("train/good/000", "train/good/001", "validation/good/000", "test/good/000"):
+        write(root / "widget" / f"{folder}.png", rng.integers(0, 255, (32, 32, 3), np.uint8))
+    files = {"000": [square(2, 2) | square(20, 20)], "001": [square(10, 4), square(10, 10)]}
+    for stem, regions in files.items():
+        write(
+            root / f"widget/test/structural_anomalies/{stem}.png", rng.integers(0, 255, (32, 32, 3), np.uint8)
+        )
+        for index, region in enumerate(regions):
+            write(root / f"widget/ground_truth/structural_anomalies/{stem}/{index:03d}.png", region)
+    return root
+
+
+def scored_truth(records, monkeypatch) -> tuple[dict, dict]:
+    """:func:`score_masks`'s figures of maps 2 on each record's ground truth, and the COCO ground truth
+    its mask AP was measured against."""
+    import anomaly.mask_scores
+
+    seen = []
+    real = anomaly.mask_scores.mask_ap
+    monkeypatch.setattr(
+        anomaly.mask_scores, "mask_ap", lambda truths, results: seen.append(truths) or real(truths, results)
+    )
+    maps = [2.0 * truth_of(r).astype(np.float32) for r in records]
+    masks = score_masks(Checks(), records, maps, Segmenter(), 1.0, "given", min_area=1, progress=False)
+    return masks, seen[0].coco()
+
+
+def test_loco_ground_truth_is_one_instance_per_region_file(tmp_path: Path, monkeypatch) -> None:
+    # it was one per connected region of the merged mask; the converters (and MVTec's evaluation) keep one
+    # per region file: a file in two parts apart is one instance, two files whose regions touch are two
+    records = [r for r in eval_records(load_records(loco_tree(tmp_path), "widget")) if not r.is_good]
+    assert [(r.layout, r.image.stem, len(r.masks)) for r in records] == [
+        ("mvtec_loco", "000", 1),
+        ("mvtec_loco", "001", 2),
+    ]
+    masks, coco = scored_truth(records, monkeypatch)
+    rows = sorted((a["image_id"], a["bbox"], a["area"]) for a in coco["annotations"])
+    assert rows == [
+        (1, [2.0, 2.0, 24.0, 24.0], 72),  # both parts of 000/000.png, one instance
+        (2, [4.0, 10.0, 6.0, 6.0], 36),  # 001/000.png
+        (2, [10.0, 10.0, 6.0, 6.0], 36),  # 001/001.png, touching it
+    ]
+    # the pixel figures read the files merged, as before; the maps' regions are their components (2 + 1)
+    assert masks["iou_defect"] == 1.0 and masks["instances"] == 3
+
+
+def test_mvtec_ad_ground_truth_is_still_one_instance_per_component(parts: Path, monkeypatch) -> None:
+    # records with one mask file (MVTec AD, hazelnut's layout): the instances of the mask's components
+    records = eval_records(load_records(parts.parent, "part"))
+    assert all(not r.masks for r in records) and any(not r.is_good for r in records)
+    masks, coco = scored_truth(records, monkeypatch)
+    assert coco == ground_truth_coco([truth_of(r) for r in records])
+    assert masks["mask_ap"] == pytest.approx(1.0) and masks["iou_defect"] == 1.0
