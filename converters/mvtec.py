@@ -14,6 +14,7 @@ category or forced with ``layout=``. The MVTec AD tree, for example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -392,8 +393,9 @@ def enclosing_category(folder: str | Path, *, layout: str | None = None) -> Path
     """The category folder ``folder`` lies in, up to 3 levels up (``test/crack``, VisA's
     ``Data/Images/Anomaly``), or None: a ``--root`` given one folder too deep."""
     for parent in list(Path(folder).resolve().parents)[:3]:
-        if is_category(parent, layout):
-            return parent
+        with contextlib.suppress(OSError):  # a parent that cannot be listed is not taken for it
+            if is_category(parent, layout):
+                return parent
     return None
 
 
@@ -424,7 +426,11 @@ def scan(
                 f"pass --root {enclosing}"
             )
         parent = named_root(root).resolve().parent
-        if known := list_categories(parent, layout=layout):  # VisA's split_csv/, a folder beside them given
+        try:  # a parent that cannot be listed (Permission denied) names none
+            known = list_categories(parent, layout=layout)
+        except OSError:
+            known = []
+        if known:  # VisA's split_csv/, a folder beside them given
             raise UserError(
                 f"no category folders under {root}; its parent folder holds categories ({few(known)}): "
                 f"pass --root {parent} to convert them"

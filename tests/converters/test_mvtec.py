@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from common.errors import UserError
@@ -307,3 +309,22 @@ def test_the_converters_command_line_still_refuses_a_defect_image_without_a_mask
     assert mvtec2yolo(argv) == 2
     assert "error: defect image has no mask: " in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_root_whose_parent_cannot_be_listed_is_said_to_hold_no_categories(tmp_path, monkeypatch):
+    # the probe of the parent for categories beside the root said 'Permission denied: <parent>' (exit 1)
+    import os
+
+    import converters.records
+
+    (tmp_path / "parent" / "empty").mkdir(parents=True)
+    listed = os.scandir
+
+    def scandir(folder="."):
+        if Path(folder) == tmp_path / "parent":
+            raise PermissionError(13, "Permission denied", str(folder))
+        return listed(folder)
+
+    monkeypatch.setattr(converters.records.os, "scandir", scandir)
+    with pytest.raises(UserError, match=r"^no category folders under .*parent/empty; looked for "):
+        scan(tmp_path / "parent" / "empty")
