@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from common.images import IMAGE_SUFFIXES
 from common.io import atomic_write, read_json_object
 
 SPLITS = ("train", "val", "test")
@@ -312,6 +313,7 @@ def is_split_record(path: str | Path) -> bool:
 def _has_record_shape(data: dict) -> bool:
     """Whether ``data`` carries what only :func:`save_splits` writes beside its ``"version"``: a split's
     list of keys ``category/subset/defect/stem``, or ``"ratios"`` as an object of the three splits.
+    A key's stem carries no image suffix: another tool's ``data/images/lot_1/0001.png`` is a file path.
 
     A hand edit of the record (a field added, a list turned into a string) keeps the rest: it is ours
     damaged, an error naming the field, where it read as another tool's file, a note, in a set whose
@@ -321,7 +323,12 @@ def _has_record_shape(data: dict) -> bool:
     if isinstance(ratios, dict) and sorted(ratios) == sorted(SPLITS):
         return True
     return any(
-        _is_key_list(data.get(split)) and data[split] and all(map(_RECORD_KEY.fullmatch, data[split]))
+        _is_key_list(data.get(split))
+        and data[split]
+        and all(
+            _RECORD_KEY.fullmatch(key) and Path(key).suffix.lower() not in IMAGE_SUFFIXES
+            for key in data[split]
+        )
         for split in SPLITS
     )
 

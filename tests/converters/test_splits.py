@@ -267,6 +267,8 @@ def test_a_split_record_of_ours_is_known_damaged_or_not(tmp_path, text):
         '{"version": 1, "train": [0, 1], "val": [2], "test": []}',  # image indices
         '{"version": 1, "train": ["a.jpg"], "val": [], "test": [], "tags": ["x"]}',  # its own field
         '{"version": 1, "ratios": [0.8, 0.2], "train": "train.txt", "val": "val.txt"}',
+        # file paths four parts deep, not keys: a key's stem carries no image suffix
+        '{"version": 1, "created": "2026", "train": ["data/images/lot_1/0001.png"], "val": ["d/i/l/2.JPG"]}',
         json.dumps(GOOD_FILE | {"version": "1"}),
         json.dumps(GOOD_FILE | {"version": True}),
         '{"train": ["a.jpg"], "val": [], "test": []}',  # no version: ours always wrote one
