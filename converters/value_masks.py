@@ -20,6 +20,7 @@ where every instance keeps its own class, also on ``combined`` images.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -104,9 +105,10 @@ def written_by_page(root: str | Path) -> bool:
     """Whether ``root`` is a tree the annotation page wrote: its ``--out`` (``root`` holds the page's
     state file) or the category folder in it (its parent does), which the page's export converts and
     ``python -m converters.mvtec2yolo --root`` may be given by hand. Its masks are the page's own,
-    so the advice for one fits the page, not a mask file.
+    so the advice for one fits the page, not a mask file. ``..`` is resolved first: the parent of
+    ``out/widget/..`` is ``out``'s, not ``out/widget``.
     """
-    root = Path(root).absolute()
+    root = Path(os.path.abspath(root))
     return any((folder / PAGE_STATE_FILE).is_file() for folder in (root, root.parent))
 
 

@@ -117,3 +117,12 @@ def test_the_pages_tree_is_known_by_its_state_file(tmp_path):
     (tmp_path / "out" / STATE_FILE).write_text("{}")
     assert written_by_page(tmp_path / "out") and written_by_page(tmp_path / "out" / "widget")
     assert not written_by_page(tmp_path)
+
+
+def test_the_pages_tree_is_known_from_inside_its_category_by_dot_dot(tmp_path, monkeypatch):
+    # --root .. from <out>/widget/test: the parent of <out>/widget/test/.. was taken for <out>/widget/test
+    (tmp_path / "out" / "widget" / "test").mkdir(parents=True)
+    (tmp_path / "out" / PAGE_STATE_FILE).write_text("{}")
+    monkeypatch.chdir(tmp_path / "out" / "widget" / "test")
+    assert written_by_page("..") and written_by_page("../..")
+    assert not written_by_page("../../..")
