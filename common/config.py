@@ -331,6 +331,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
 def colon_value_hint(error: BaseException) -> str:
     """How to write the value PyYAML refused as 'mapping values are not allowed here', when the line's
     value ends with ``:`` or holds ``": "`` (``device: cuda:``, ``name: run: 1``): quoted, it is text.
+    The quoting is YAML's single quotes (``'`` doubled), which reads back the very text typed.
     An empty string for any other error.
 
     >>> colon_value_hint(yaml.YAMLError())
@@ -346,9 +347,8 @@ def colon_value_hint(error: BaseException) -> str:
     value = re.split(r"\s#", value, maxsplit=1)[0].strip()  # a comment after it is no part of it
     if not colon or not (value.endswith(":") or ": " in value) or value[:1] in "'\"[{":
         return ""
-    quote = "'" if '"' in value else '"'
-    value = value.replace("'", "''") if quote == "'" else value
-    return f" (a value ending in ':' or holding ': ' must be quoted: {key}: {quote}{value}{quote})"
+    quoted = "'" + value.replace("'", "''") + "'"  # single quotes read no escapes: runs\new stays as typed
+    return f" (a value ending in ':' or holding ': ' must be quoted: {key}: {quoted})"
 
 
 def read_yaml(path: str | Path, *, what: str = "config") -> dict:
