@@ -474,8 +474,13 @@ def save_config(config: Mapping, path: str | Path) -> None:
 def yaml_text(data: Mapping) -> str:
     """YAML text of ``data`` in its own key order, paths as strings, to be written as UTF-8: a path with
     an ``é`` reads as written, not as ``"\\u00e9"`` (:func:`read_yaml` and ultralytics' ``YAML.load``
-    read it back as UTF-8)."""
-    return yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True)
+    read it back as UTF-8). Text that does not read back so (a NEL, U+0085, in a key or value: PyYAML
+    writes it raw inside quotes and reads it as a line break) is written with escapes instead."""
+    plain = _plain(data)
+    text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+    if yaml.safe_load(text) == plain:
+        return text
+    return yaml.safe_dump(plain, sort_keys=False)
 
 
 def _plain(value):

@@ -19,6 +19,7 @@ from common.config import (
     read_yaml,
     save_config,
     with_source,
+    yaml_text,
 )
 from common.errors import UserError
 
@@ -563,6 +564,15 @@ def test_saved_config_writes_non_ascii_paths_as_utf8_and_reads_them_back(tmp_pat
     text = (tmp_path / "args.yaml").read_bytes().decode("utf-8")
     assert "data: /data/café/x\n" in text and "- 部品\n" in text
     assert read_yaml(tmp_path / "args.yaml") == {**config, "model": "large"}
+
+
+@pytest.mark.parametrize("name", ["lot\x857", "a\u2028b", "a\u2029b", "café\x85"])
+def test_saved_config_text_reads_back_as_written(tmp_path, name):
+    # a NEL (U+0085) was written raw in quotes and read back as a space: 'lot 7', another folder
+    config = {"data": f"/data/{name}", name: [name]}
+    save_config(config, tmp_path / "args.yaml")
+    assert read_yaml(tmp_path / "args.yaml") == config
+    assert yaml_text({"data": "/data/café"}) == "data: /data/café\n"  # UTF-8 where it reads back
 
 
 def test_a_section_in_a_file_merges_key_by_key(tmp_path):
