@@ -825,7 +825,7 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {data}") from None
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
-            if note := stopped_note(save_dir, since=started):
+            if note := stopped_note(save_dir, since=started, save=bool(args.get("save", True))):
                 print(note, file=sys.stderr, flush=True)
             raise
     for line in freezing.summary():
@@ -833,23 +833,22 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     return metrics
 
 
-def stopped_note(save_dir: Path, *, since: float | None = None) -> str | None:
+def stopped_note(save_dir: Path, *, since: float | None = None, save: bool = True) -> str | None:
     """The line after a Ctrl-C: the last epoch's weights and a command that trains on from them, or None
     before the first epoch ended (a ``last.pt`` older than ``since``, the training's start, is an earlier
     run's in the same folder, ``exist_ok``: it was named as this run's last finished epoch).
 
     ultralytics' ``resume`` is refused (:func:`~detection.train_config.check_no_resume`), so the command
     starts a new schedule from those weights (``model=`` a checkpoint keeps them), in a new run folder
-    (``exist_ok=false``: this one, with the weights, is kept). A ``save=false`` run saves weights after its
-    last epoch alone: the line names its ``results.csv``, the finished epochs' metrics (it said nothing).
+    (``exist_ok=false``: this one, with the weights, is kept). A ``save=false`` run (``save``, the run's
+    setting) saves weights after its last epoch alone: the line names its ``results.csv``, the finished
+    epochs' metrics (it said nothing); so does one stopped after an epoch's metrics, before its weights.
     """
     last = save_dir / "weights" / "last.pt"
     if not _written_since(last, since):
         if _written_since(results := save_dir / "results.csv", since):
-            return (
-                f"stopped; no weights were saved (save=false saves them after the last epoch alone); the "
-                f"finished epochs' metrics are in {results}"
-            )
+            why = "yet" if save else "(save=false saves them after the last epoch alone)"
+            return f"stopped; no weights were saved {why}; the finished epochs' metrics are in {results}"
         return None
     config = save_dir / "config.yaml"
     command = (

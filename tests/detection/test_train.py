@@ -1616,21 +1616,25 @@ def test_a_ctrl_c_before_the_first_weights_removes_the_run_folder_it_made(
         assert list((tmp_path / "runs").iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("save", "why"), [("false", "(save=false saves them after the last epoch alone)"), ("true", "yet")]
+)
 def test_a_ctrl_c_after_an_epoch_of_a_save_false_run_keeps_its_run_folder(
-    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, save: str, why: str
 ):
     # save=false saves no weights before the last epoch: a Ctrl-C in the second epoch removed the run folder,
     # the first epoch's results.csv with it, saying it stopped 'before the first epoch's weights were saved'
+    # save=true: stopped between the first epoch's metrics and its weights, it was put on save=false
     ctrl_c_after(monkeypatch, "save_metrics")  # Ctrl-C once the first epoch's results are written
-    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=3", "name=nosave", "save=false")
+    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=3", "name=nosave", f"save={save}")
     run = tmp_path / "runs" / "nosave"
     assert (run / "results.csv").is_file() and (run / "config.yaml").is_file()
     err = capsys.readouterr().err
     assert "removed" not in err
     # it said nothing of where the finished epochs' metrics are
     assert err.endswith(
-        "stopped; no weights were saved (save=false saves them after the last epoch alone); the finished "
-        f"epochs' metrics are in {run.absolute() / 'results.csv'}\n"
+        f"stopped; no weights were saved {why}; the finished epochs' metrics are in "
+        f"{run.absolute() / 'results.csv'}\n"
     )
 
 
@@ -1767,10 +1771,18 @@ def test_a_ctrl_c_of_a_save_false_run_names_its_results_csv(tmp_path: Path):
     # save=false: no weights before the last epoch; the line after the Ctrl-C said nothing of its metrics
     (tmp_path / "results.csv").write_text("epoch\n1\n")
     os.utime(tmp_path / "results.csv", (1000.0, 1000.0))
-    assert stopped_note(tmp_path, since=2000.0) is None  # an earlier run's (exist_ok)
-    assert stopped_note(tmp_path, since=500.0) == (
+    assert stopped_note(tmp_path, since=2000.0, save=False) is None  # an earlier run's (exist_ok)
+    assert stopped_note(tmp_path, since=500.0, save=False) == (
         "stopped; no weights were saved (save=false saves them after the last epoch alone); the finished "
         f"epochs' metrics are in {tmp_path / 'results.csv'}"
+    )
+
+
+def test_a_ctrl_c_between_an_epochs_metrics_and_its_weights_is_not_put_on_save_false(tmp_path: Path):
+    # save=true, stopped after results.csv got the first epoch, before weights/last.pt: it blamed save=false
+    (tmp_path / "results.csv").write_text("epoch\n1\n")
+    assert stopped_note(tmp_path) == (
+        f"stopped; no weights were saved yet; the finished epochs' metrics are in {tmp_path / 'results.csv'}"
     )
 
 
