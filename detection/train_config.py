@@ -221,14 +221,16 @@ DEVICE_PATTERN = r"cpu|mps(:0)?|cuda|(cuda:)?(-1|[0-9]+)(,(cuda:)?(-1|[0-9]+))*|
 DEVICE_NAMES = "cpu, cuda, cuda:N, N, N,M (several GPUs) or mps; left out, the first GPU, else the CPU"
 
 
-def check_device(device: object, *, what: str = "config key 'device'") -> None:
+def check_device(device: object, *, what: str = "config key 'device'") -> object:
     """Refuses a word that is no device name (``foo``) and a device this machine lacks (``0``, ``cuda`` or
-    ``-1``, an idle GPU, without CUDA).
+    ``-1``, an idle GPU, without CUDA); returns the device to hand to ultralytics: ``device`` as given, or
+    for a ``-1`` the GPU indices ultralytics' search for idle ones found now (``''`` for none: its default),
+    so that training runs where the note says, not where a second search of its own finds.
 
     None, ``''`` or ``none`` is ultralytics' pick; it drops empty parts (``0,`` is ``0``). ultralytics itself
     finds out only once its trainer or predictor starts, with a traceback; ``mps`` on a machine without
     Apple's MPS it turns into the CPU without a word. ``-1`` with no idle GPU now is dropped by ultralytics
-    (its default follows): a note says so (:func:`idle_gpu_note`).
+    (its default follows): a note says what the search found (:func:`idle_gpu_note`).
 
     Raises:
         UserError: ``what``, ``unknown device 'foo'`` and the names taken (:data:`DEVICE_PATTERN`); or
@@ -237,7 +239,7 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
     """
     name = device_as_read(device)
     if name == "":
-        return
+        return device
     check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what=what, name=name)
     # -1, ultralytics' pick of an idle GPU, found none without CUDA and ran on its default, the CPU, after
     # NVML warnings: refused as cuda is, before select_device asks NVML
@@ -270,6 +272,7 @@ def check_device(device: object, *, what: str = "config key 'device'") -> None:
             f"{what}{given(device, what)}: Apple's MPS backend is not available on this machine "
             "(ultralytics would run on the CPU instead, without a word); pass cpu, or a CUDA device index"
         )
+    return device
 
 
 def device_as_read(device: object) -> str:
@@ -287,10 +290,13 @@ def device_as_read(device: object) -> str:
 
 
 def idle_gpu_note(name: str, found: str, *, what: str, device: object) -> str | None:
-    """The note for a ``-1`` (an idle GPU) that ultralytics found none for, or None where it found one each.
+    """The note for a ``-1`` (an idle GPU) that ultralytics' search found none for now, or None where it found
+    one each.
 
-    ultralytics drops such a ``-1``: ``-1`` alone runs on its default (the first GPU), ``0,-1`` on GPU 0
-    alone, after its warning that no GPU met its criteria.
+    ultralytics drops such a ``-1``: ``-1`` alone is its default (the first GPU), ``0,-1`` GPU 0 alone, after
+    its warning that no GPU met its criteria. Training is handed the indices found (:func:`check_device`);
+    evaluate and predict hand ultralytics the ``-1``, which it searches for again: the note says what this
+    search found, and what a ``-1`` with none found becomes.
 
     Args:
         name: the device as read (:func:`device_as_read`); found: ``parse_device``'s result for it.
@@ -300,8 +306,8 @@ def idle_gpu_note(name: str, found: str, *, what: str, device: object) -> str | 
         return None
     runs = f"on GPU{'s' if ',' in found else ''} {found} alone" if found else "on its default, the first GPU"
     return (
-        f"note: {what}{given(device, what)}: ultralytics found no idle GPU for -1 now (none with 20% of its "
-        f"memory free, or NVML unavailable), and goes on without it: it runs {runs}"
+        f"note: {what}{given(device, what)}: ultralytics' search found no idle GPU for -1 now (none with 20% "
+        f"of its memory free, or NVML unavailable); a -1 with none found is dropped: it runs {runs}"
     )
 
 
@@ -424,7 +430,8 @@ def check_config(config: Mapping) -> dict:
         config["project"] = str(expand_user(config["project"]))
     check_no_resume(config.get("resume"))
     config.update(check_ultralytics_args({k: v for k, v in config.items() if k not in OWN_DEFAULTS}))
-    check_device(config.get("device"))
+    if "device" in config:  # a -1: the idle GPUs found, searched for once
+        config["device"] = check_device(config["device"])
     check_optimizer(config.get("optimizer"))
     check_freeze(config.get("freeze"))
     check_cache(config.get("cache"))

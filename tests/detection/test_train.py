@@ -609,9 +609,24 @@ def test_an_idle_gpu_that_ultralytics_does_not_find_is_named_in_a_note(
         assert err == ""
     else:
         assert err == (
-            f"note: --device {device}: ultralytics found no idle GPU for -1 now (none with 20% of its memory "
-            f"free, or NVML unavailable), and goes on without it: it runs {runs}\n"
+            f"note: --device {device}: ultralytics' search found no idle GPU for -1 now (none with 20% of "
+            f"its memory free, or NVML unavailable); a -1 with none found is dropped: it runs {runs}\n"
         )
+
+
+@pytest.mark.parametrize(("device", "idle", "handed"), [("-1", [], ""), ("-1,-1", [1], "1"), ("0", [1], "0")])
+def test_training_is_handed_the_idle_gpus_found_not_the_minus_one(
+    device: str, idle: list[int], handed: str, monkeypatch, capsys
+) -> None:
+    # the note named where the first search's GPUs were, then ultralytics' trainer searched for -1 again
+    from ultralytics.utils import autodevice, torch_utils
+
+    monkeypatch.setattr("common.devices.cuda_devices_visible", lambda: 2)
+    monkeypatch.setattr(autodevice.GPUInfo, "__init__", lambda self: None)  # no NVML asked
+    monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
+    monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
+    monkeypatch.setattr(torch_utils, "select_device", lambda d, **kwargs: torch.device("cpu"))
+    assert check_config({**default_config(), "device": device})["device"] == handed
 
 
 @pytest.mark.parametrize("device", ["-1", -1, "cuda:-1", "0,-1", "-1,-1", [0, -1]])
