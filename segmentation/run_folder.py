@@ -72,15 +72,28 @@ def check_not_training(folder: Path) -> None:
     running training does every :data:`MARK_REFRESH_S`: :func:`refresh_training_mark`). Both runs wrote
     ``last.pt``, ``decoder.pt`` and ``results.csv`` in turn, and the folder held a mix of the two.
 
+    This process has no marker here yet (:func:`prepare_run_dir` marks after this check) and removes each
+    when its training ends (:func:`unmark_training`), so a marker of this machine naming this process is a
+    killed training's whose process id this one was given since: removed. One of another machine naming
+    the same id is judged as any other machine's. Every marker naming this process's id was skipped: such
+    a marker was never removed, nor a live one of another machine refused.
+
     Raises:
         UserError: naming the folder, the process and its machine, and the marker to delete by hand when
             that run is known to have ended.
     """
     for marker in sorted(folder.glob(f".{TRAINING_MARK}.*.tmp")):
-        pid = writer_pid(marker)
-        if pid != os.getpid() and not is_stale(marker):
-            raise UserError(training_refusal(folder, marker, pid))
+        if _names_this_process(marker):  # a killed training's (above)
+            with contextlib.suppress(OSError):  # as remove_stale leaves one it cannot remove
+                marker.unlink(missing_ok=True)
+        elif not is_stale(marker):
+            raise UserError(training_refusal(folder, marker, writer_pid(marker)))
     remove_stale(folder, f".{TRAINING_MARK}.*.tmp")
+
+
+def _names_this_process(marker: Path) -> bool:
+    """Whether ``marker`` was named by this process: of this machine, with this process's id."""
+    return written_here(marker) and writer_pid(marker) == os.getpid()
 
 
 def training_refusal(folder: Path, marker: Path, pid: int | None) -> str:
@@ -131,7 +144,7 @@ def refresh_training_mark(folder: Path, *, now: float | None = None) -> None:
     """
     now = time.time() if now is None else now
     for marker in folder.glob(f".{TRAINING_MARK}.*.tmp"):
-        if writer_pid(marker) != os.getpid():
+        if not _names_this_process(marker):  # another machine's with this id: refreshed, it never went stale
             continue
         with contextlib.suppress(FileNotFoundError):
             if now - marker.stat().st_mtime >= MARK_REFRESH_S:
@@ -160,9 +173,12 @@ def discard_unstarted(folder: Path) -> None:
 
 
 def unmark_training(folder: Path) -> None:
-    """Removes this process's markers from ``folder``: its training ended (finished, failed or stopped)."""
+    """Removes this process's markers from ``folder``: its training ended (finished, failed or stopped).
+
+    Those of this machine alone: another machine's training with the same process id lost its marker.
+    """
     for marker in folder.glob(f".{TRAINING_MARK}.*.tmp"):
-        if writer_pid(marker) == os.getpid():
+        if _names_this_process(marker):
             marker.unlink(missing_ok=True)
 
 

@@ -109,6 +109,41 @@ def test_a_marker_of_a_training_that_was_killed_is_removed_and_the_folder_reused
     assert not list(folder.glob(".training.*.tmp"))
 
 
+def test_a_marker_of_a_killed_training_whose_process_id_this_process_has_now_is_removed(tmp_path):
+    # every marker naming this process's id was skipped as this training's own: one a killed training
+    # left (its id given to this process since) was never removed, and the folder held two markers
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    killed = _marker(folder, os.getpid())
+    check_run_dir(_config(tmp_path, exist_ok=True), None)
+    assert not killed.exists()
+    killed = _marker(folder, os.getpid())
+    assert prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None) == folder
+    markers = list(folder.glob(".training.*.tmp"))
+    assert not killed.exists() and len(markers) == 1
+    run_folder.unmark_training(folder)
+
+
+def test_a_marker_of_another_machine_with_this_process_id_is_judged_as_another_machine_s(tmp_path):
+    # it was skipped as this training's own: a live training there was not refused, and its marker was
+    # removed when this training ended
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    foreign = _foreign_marker(folder, os.getpid())
+    with pytest.raises(
+        UserError, match=rf"\(process {os.getpid()} on gpu-box-7, marker refreshed 0\.0 h ago; "
+    ):
+        check_run_dir(_config(tmp_path, exist_ok=True), None)
+    with pytest.raises(UserError, match=rf"\(process {os.getpid()} on gpu-box-7, "):
+        prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    run_folder.mark_training(folder)  # as if this process trained there (a marker deleted meanwhile)
+    run_folder.unmark_training(folder)
+    assert list(folder.glob(".training.*.tmp")) == [foreign]
+    _age(foreign, 25 * 3600)  # a day without a refresh: that training is gone
+    check_run_dir(_config(tmp_path, exist_ok=True), None)
+    assert not foreign.exists()
+
+
 def test_a_folder_reused_with_exist_ok_keeps_no_results_of_the_earlier_run(tmp_path):
     # a Ctrl-C in the new run's epoch 1 left the earlier run's sam_finetuned.pth and curves.png beside
     # the new args.yaml and zero-shot decoder.pt
@@ -221,14 +256,16 @@ def test_a_marker_the_training_refreshes_never_looks_stale_on_another_machine(tm
 
     folder = tmp_path / "run"
     folder.mkdir()
-    running = _foreign_marker(folder, os.getpid())  # this process stands for the other machine's training
-    other = _foreign_marker(folder, 4242)  # a marker of yet another process: not this one's to refresh
-    for marker in (running, other):
+    running = run_folder.mark_training(folder)  # this training's, as another machine would judge it
+    other = _foreign_marker(folder, 4242)  # a marker of another process: not this one's to refresh
+    same_id = _foreign_marker(folder, os.getpid())  # another machine's process with this one's id: neither
+    for marker in (running, other, same_id):
         _age(marker, FOREIGN_STALE_S + 60)
-    assert is_stale(running) and is_stale(other)
+    assert is_stale(other) and is_stale(same_id)
     run_folder.refresh_training_mark(folder)
-    assert time.time() - running.stat().st_mtime < 60 and not is_stale(running)
-    assert is_stale(other) and other.read_text(encoding="utf-8") == "gpu-box-7\n"
+    assert time.time() - running.stat().st_mtime < 60
+    for marker in (other, same_id):
+        assert is_stale(marker) and marker.read_text(encoding="utf-8") == "gpu-box-7\n"
 
 
 def test_a_marker_is_touched_once_it_is_older_than_the_refresh_interval_and_never_made_again(tmp_path):
