@@ -19,9 +19,7 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
 import sys
@@ -34,17 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.io import (
-    atomic_write,
-    is_stale,
-    read_json_object,
-    remove_stale,
-    temporary_path,
-    writer_pid,
-    written_here,
-)
+from common.io import atomic_write, read_json_object, temporary_path, writer_pid
 from converters.splits import SPLITS
 from segmentation.data import annotation_file, load_split
+from segmentation.run_markers import live_marker
 
 #: A K-fold run folder's record of how its rounds were dealt, written before its first round.
 FOLDS_PLAN = "folds_plan.json"
@@ -251,19 +242,12 @@ def check_no_live_folds_run(work: Path, *, own: Path | None = None) -> None:
     """
     if not work.is_dir():
         return
-    for marker in sorted(work.glob(FOLDS_MARK)):
-        if marker == own:
-            continue
-        if written_here(marker) and writer_pid(marker) == os.getpid():  # a killed run's (above)
-            with contextlib.suppress(OSError):  # as remove_stale leaves one it cannot remove
-                marker.unlink(missing_ok=True)
-        elif not is_stale(marker):
-            raise UserError(
-                f"--out {work} is being written by another --folds run (process {writer_pid(marker)}): wait "
-                f"for it to end or stop it, then run this again, or choose another --out; if that run is "
-                f"known to have ended, delete its marker {marker}"
-            )
-    remove_stale(work, FOLDS_MARK)
+    if (marker := live_marker(work, FOLDS_MARK, own=own)) is not None:
+        raise UserError(
+            f"--out {work} is being written by another --folds run (process {writer_pid(marker)}): wait "
+            f"for it to end or stop it, then run this again, or choose another --out; if that run is "
+            f"known to have ended, delete its marker {marker}"
+        )
 
 
 def mark_folds_run(work: Path) -> Path:

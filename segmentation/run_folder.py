@@ -22,7 +22,6 @@ from common.folders import check_not_inside, check_output_folder, check_run_name
 from common.io import (
     FOREIGN_STALE_S,
     atomic_write,
-    is_stale,
     load_torch,
     remove_stale,
     temporary_path,
@@ -30,6 +29,7 @@ from common.io import (
     written_here,
 )
 from segmentation.distributed import Dist, from_main
+from segmentation.run_markers import live_marker, names_this_process
 
 
 def next_run_dir(out: Path, name: str) -> Path:
@@ -82,18 +82,8 @@ def check_not_training(folder: Path) -> None:
         UserError: naming the folder, the process and its machine, and the marker to delete by hand when
             that run is known to have ended.
     """
-    for marker in sorted(folder.glob(f".{TRAINING_MARK}.*.tmp")):
-        if _names_this_process(marker):  # a killed training's (above)
-            with contextlib.suppress(OSError):  # as remove_stale leaves one it cannot remove
-                marker.unlink(missing_ok=True)
-        elif not is_stale(marker):
-            raise UserError(training_refusal(folder, marker, writer_pid(marker)))
-    remove_stale(folder, f".{TRAINING_MARK}.*.tmp")
-
-
-def _names_this_process(marker: Path) -> bool:
-    """Whether ``marker`` was named by this process: of this machine, with this process's id."""
-    return written_here(marker) and writer_pid(marker) == os.getpid()
+    if (marker := live_marker(folder, f".{TRAINING_MARK}.*.tmp")) is not None:
+        raise UserError(training_refusal(folder, marker, writer_pid(marker)))
 
 
 def training_refusal(folder: Path, marker: Path, pid: int | None) -> str:
@@ -144,7 +134,7 @@ def refresh_training_mark(folder: Path, *, now: float | None = None) -> None:
     """
     now = time.time() if now is None else now
     for marker in folder.glob(f".{TRAINING_MARK}.*.tmp"):
-        if not _names_this_process(marker):  # another machine's with this id: refreshed, it never went stale
+        if not names_this_process(marker):  # another machine's with this id: refreshed, it never went stale
             continue
         with contextlib.suppress(FileNotFoundError):
             if now - marker.stat().st_mtime >= MARK_REFRESH_S:
@@ -178,7 +168,7 @@ def unmark_training(folder: Path) -> None:
     Those of this machine alone: another machine's training with the same process id lost its marker.
     """
     for marker in folder.glob(f".{TRAINING_MARK}.*.tmp"):
-        if _names_this_process(marker):
+        if names_this_process(marker):
             marker.unlink(missing_ok=True)
 
 
