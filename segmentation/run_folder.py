@@ -64,7 +64,7 @@ TRAINING_MARK = "training"
 MARK_REFRESH_S = 600.0
 
 
-def check_not_training(folder: Path) -> None:
+def check_not_training(folder: Path, *, own: Path | None = None) -> None:
     """Refuses a run folder that another training is writing now (``exist_ok``, ``--resume``).
 
     Its marker names a process that is alive; a marker of a killed run is removed (:func:`common.io.is_stale`;
@@ -72,17 +72,18 @@ def check_not_training(folder: Path) -> None:
     running training does every :data:`MARK_REFRESH_S`: :func:`refresh_training_mark`). Both runs wrote
     ``last.pt``, ``decoder.pt`` and ``results.csv`` in turn, and the folder held a mix of the two.
 
-    This process has no marker here yet (:func:`prepare_run_dir` marks after this check) and removes each
-    when its training ends (:func:`unmark_training`), so a marker of this machine naming this process is a
-    killed training's whose process id this one was given since: removed. One of another machine naming
-    the same id is judged as any other machine's. Every marker naming this process's id was skipped: such
-    a marker was never removed, nor a live one of another machine refused.
+    ``own``: this training's marker (:func:`hold_run_folder`), the only one skipped. A process runs one
+    training at a time and removes its marker when that ends (:func:`unmark_training`), so another marker
+    of this machine naming this process is a killed training's whose process id this one was given since:
+    removed. One of another machine naming the same id is judged as any other machine's. Every
+    marker naming this process's id was skipped: such a marker was never removed, nor a live one of
+    another machine refused.
 
     Raises:
         UserError: naming the folder, the process and its machine, and the marker to delete by hand when
             that run is known to have ended.
     """
-    if (marker := live_marker(folder, f".{TRAINING_MARK}.*.tmp")) is not None:
+    if (marker := live_marker(folder, f".{TRAINING_MARK}.*.tmp", own=own)) is not None:
         raise UserError(training_refusal(folder, marker, writer_pid(marker)))
 
 
@@ -115,6 +116,23 @@ def mark_training(folder: Path) -> Path:
     """Puts this process's marker into ``folder`` (see :func:`check_not_training`); returns it."""
     marker = temporary_path(folder / TRAINING_MARK)
     marker.write_text(f"{socket.gethostname()}\n", encoding="utf-8")
+    return marker
+
+
+def hold_run_folder(folder: Path) -> Path:
+    """Puts this training's marker into ``folder``, then refuses the folder to another training writing
+    there now (:func:`check_not_training`); returns the marker, removed again when refused.
+
+    Marked before the check: of two trainings started at one instant into one folder (``exist_ok``,
+    ``--resume``), each found no marker when it checked and then marked, and both trained into it; now the
+    later of the two marks sees the other's, so one or both are refused.
+    """
+    marker = mark_training(folder)
+    try:
+        check_not_training(folder, own=marker)
+    except UserError:
+        marker.unlink(missing_ok=True)
+        raise
     return marker
 
 
@@ -299,10 +317,9 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
                 print(renumbered_note(Path(config["out"]) / name, folder), file=sys.stderr, flush=True)
     if world.main:
         folder.mkdir(parents=True, exist_ok=True)
-        check_not_training(folder)
+        hold_run_folder(folder)
         # what a killed training was writing (a last.pt, a sam_finetuned.pth: a vit_h's 2.5 GB) stayed hidden
         remove_stale(folder, ".*.tmp")
-        mark_training(folder)
         if resume is None:  # a reused folder's old state must not be resumed, nor its results kept
             for stale in EARLIER_RUN_FILES:
                 (folder / stale).unlink(missing_ok=True)

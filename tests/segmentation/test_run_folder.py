@@ -144,6 +144,28 @@ def test_a_marker_of_another_machine_with_this_process_id_is_judged_as_another_m
     assert not foreign.exists()
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_training_that_marks_the_folder_while_this_one_checks_it_is_seen(
+    tmp_path, monkeypatch, other_training, resume
+):
+    # the check and this training's marker were two steps: another training that checked at the same
+    # instant (no marker yet) and marked beside this one trained into the folder too
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    (folder / "last.pt").write_bytes(b"the other run's")
+    mark = run_folder.mark_training
+    others = []
+
+    def at_one_instant(marked):
+        others.append(_marker(marked, other_training))
+        return mark(marked)
+
+    monkeypatch.setattr(run_folder, "mark_training", at_one_instant)
+    with pytest.raises(UserError, match=rf"\(process {other_training} on this machine\)"):
+        prepare_run_dir(_config(tmp_path, exist_ok=not resume), Dist(), folder if resume else None)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["last.pt", others[0].name])  # its marker gone
+
+
 def test_a_folder_reused_with_exist_ok_keeps_no_results_of_the_earlier_run(tmp_path):
     # a Ctrl-C in the new run's epoch 1 left the earlier run's sam_finetuned.pth and curves.png beside
     # the new args.yaml and zero-shot decoder.pt
