@@ -80,8 +80,9 @@ def check_not_training(folder: Path, *, own: Path | None = None) -> None:
     another machine refused.
 
     Raises:
-        UserError: naming the folder, the process and its machine, and the marker to delete by hand when
-            that run is known to have ended.
+        UserError: naming the folder, the process and its machine; it says to run again once that run has
+            ended (of two trainings started at one instant, both may be refused: :func:`hold_run_folder`),
+            and the marker to delete by hand when that run is known to have ended.
     """
     if (marker := live_marker(folder, f".{TRAINING_MARK}.*.tmp", own=own)) is not None:
         raise UserError(training_refusal(folder, marker, writer_pid(marker)))
@@ -91,13 +92,15 @@ def training_refusal(folder: Path, marker: Path, pid: int | None) -> str:
     """:func:`check_not_training`'s message for the live ``marker`` of process ``pid``.
 
     It said "process <pid>" alone: a run on another machine, or one whose marker outlived it there, held
-    the folder for a day without a word on whose it was, why, or that deleting the marker frees it.
+    the folder for a day without a word on whose it was, why, or that deleting the marker frees it. It
+    said "wait for it to end" and no more: of two trainings started at one instant both may be refused,
+    and neither then trains; it says to run this again once that run has ended, as ``--folds`` does.
     """
     way = f"if that run is known to have ended, delete its marker {marker}"
     if written_here(marker):
         return (
             f"run folder {folder} is being written by another training (process {pid} on this machine): "
-            f"wait for it to end or stop it, or train into another name=; {way}"
+            f"wait for it to end or stop it, then run this again, or train into another name=; {way}"
         )
     try:  # an older version's marker is empty
         host = marker.read_text(encoding="utf-8").partition("\n")[0].strip() or "another machine"
@@ -108,7 +111,7 @@ def training_refusal(folder: Path, marker: Path, pid: int | None) -> str:
         f"run folder {folder} is being written by another training (process {pid} on {host}{since}; a "
         f"marker of another machine counts as alive until {FOREIGN_STALE_S / 3600:.0f} h without a refresh, "
         f"a running training refreshes it every {MARK_REFRESH_S / 60:.0f} min): wait for it to end, "
-        f"or train into another name=; {way}"
+        f"then run this again, or train into another name=; {way}"
     )
 
 

@@ -82,9 +82,8 @@ def test_a_run_folder_another_training_is_writing_is_refused_for_exist_ok_and_re
         r"machine\)"
     )
     way = f"; if that run is known to have ended, delete its marker {marker}"
-    with pytest.raises(
-        UserError, match=message + ": wait for it to end or stop it, or train into another name=" + way
-    ):
+    refused = message + ": wait for it to end or stop it, then run this again, or train into another name="
+    with pytest.raises(UserError, match=refused + way):
         check_run_dir(_config(tmp_path, exist_ok=True), None)
     with pytest.raises(UserError, match=message):
         check_run_dir(_config(tmp_path), folder)  # --resume
@@ -149,7 +148,8 @@ def test_a_training_that_marks_the_folder_while_this_one_checks_it_is_seen(
     tmp_path, monkeypatch, other_training, resume
 ):
     # the check and this training's marker were two steps: another training that checked at the same
-    # instant (no marker yet) and marked beside this one trained into the folder too
+    # instant (no marker yet) and marked beside this one trained into the folder too; now one or both are
+    # refused, so the refusal says to run again once that run has ended, not only to wait for it
     folder = tmp_path / "runs" / "run"
     folder.mkdir(parents=True)
     (folder / "last.pt").write_bytes(b"the other run's")
@@ -161,7 +161,8 @@ def test_a_training_that_marks_the_folder_while_this_one_checks_it_is_seen(
         return mark(marked)
 
     monkeypatch.setattr(run_folder, "mark_training", at_one_instant)
-    with pytest.raises(UserError, match=rf"\(process {other_training} on this machine\)"):
+    refused = rf"\(process {other_training} on this machine\): wait for it to end or stop it, then run this"
+    with pytest.raises(UserError, match=refused):
         prepare_run_dir(_config(tmp_path, exist_ok=not resume), Dist(), folder if resume else None)
     assert sorted(p.name for p in folder.iterdir()) == sorted(["last.pt", others[0].name])  # its marker gone
 
@@ -216,8 +217,8 @@ def test_a_marker_of_another_machine_is_named_with_its_host_its_age_and_how_to_f
     message = (
         f"run folder {folder} is being written by another training (process 4242 on gpu-box-7, marker "
         "refreshed 3.0 h ago; a marker of another machine counts as alive until 24 h without a refresh, a "
-        "running training refreshes it every 10 min): wait for it to end, or train into another name=; if "
-        f"that run is known to have ended, delete its marker {marker}"
+        "running training refreshes it every 10 min): wait for it to end, then run this again, or train into "
+        f"another name=; if that run is known to have ended, delete its marker {marker}"
     )
     with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         check_run_dir(_config(tmp_path, exist_ok=True), None)
