@@ -278,6 +278,19 @@ def box_mask(shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def write_proposals(path: Path, masks, category: str = "dent") -> Path:
+    """A predictions file at ``path``: each ``(file name, mask)`` of ``masks`` proposed as ``category``,
+    score 0.8 (an ``anomaly.predict`` or ``inspection.predict`` ``predictions.json``)."""
+    from converters.masks import mask_to_rle
+
+    results = [
+        {"file_name": name, "category_name": category, "score": 0.8, "segmentation": mask_to_rle(mask)}
+        for name, mask in masks
+    ]
+    path.write_text(json.dumps(results))
+    return path
+
+
 def page_stops_before_the_lock(monkeypatch, last_change) -> None:
     """Another page on ``--out`` saves ``last_change()`` and stops just before this command holds ``--out``:
     once, at the first :meth:`OutLock.take` that finds the folder, after this command read the session."""
@@ -334,14 +347,7 @@ def test_the_warnings_of_saved_names_print_once_when_the_session_is_read_again(
 ):
     # another page on --out saved as it stopped while this command started: the session, read again, warned
     # again, and each 'saved before such names were refused' warning printed twice
-    out = annotated_out(photos, tmp_path)
-    state = json.loads((out / "annotate_state.json").read_text())
-    state["classes"], state["category"] = ["scrach", "dent."], "con"
-    for entry in state["images"].values():
-        for instance in entry["instances"]:
-            instance["class"] = {"dent": "dent."}.get(instance["class"], instance["class"])
-    (out / "annotate_state.json").write_text(json.dumps(state))
-    (out / "out").rename(out / "con")
+    out = out_of_windows_names(photos, tmp_path)
     page = AnnotationSession.open(out)
     page_stops_before_the_lock(
         monkeypatch, lambda: page.add_instance("b.jpg", class_name="scrach", mask=box_mask((150, 100)))
@@ -492,19 +498,12 @@ def test_the_command_puts_a_files_proposals_on_the_photos_once(
     photos, tmp_path, capsys, monkeypatch, colour_sam
 ):
     """The serving path up to uvicorn (which returns at once here), with the colour SAM as the model."""
-    import json
-
     import uvicorn
 
-    from converters.masks import mask_to_rle
     from segmentation.annotate import __main__ as cli
 
     folder, truths = photos
-    results = [
-        {"file_name": key, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
-        for key, truth in truths.items()
-    ]
-    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    write_proposals(tmp_path / "predictions.json", truths.items())
     monkeypatch.setattr(cli, "load_model", lambda model, checkpoint, device: (colour_sam, "colour"))
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     args = [
@@ -535,16 +534,8 @@ def test_a_restart_with_the_same_file_after_photos_were_deleted_or_resized_keeps
     # the same command again, after a photo that had the file's proposals was deleted from --images and
     # another resized: it stopped with "no photo 'b.jpg' among the images of --images" (or "its mask is
     # 160x120 but photo a.png is ..."), the review so far only to be reached without --proposals
-    import json
-
-    from converters.masks import mask_to_rle
-
     folder, truths = photos
-    results = [
-        {"file_name": key, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
-        for key, truth in truths.items()
-    ]
-    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    write_proposals(tmp_path / "predictions.json", truths.items())
     argv = [*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")]
     serve_page(argv).state.session.accept_proposals("wide.png")
     (folder / "b.jpg").unlink()
@@ -607,21 +598,13 @@ def test_a_file_made_on_a_folder_above_images_leaves_out_the_photos_outside_it(
 ):
     # anomaly.predict on photos/ (two lots, or two categories), the page on photos/lot_2 alone: the file's
     # lot_3/c.png matched lot_2's c.png by its end, and its proposals went onto that photo unsaid
-    import json
-
-    from converters.masks import mask_to_rle
-
     folder, truths = photos
     photo_writer(folder / "lot_3" / "c.png", (96, 128), [(60, 50, 10, 8)], seed=9)
     far = np.zeros((96, 128), bool)
     far[70:90, 100:120] = True  # apart from lot_2/c.png's own: no duplicate of it
     run = tmp_path / "predict-photos"
     run.mkdir()
-    results = [
-        {"file_name": name, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(mask)}
-        for name, mask in (("lot_2/c.png", truths["lot_2/c.png"]), ("lot_3/c.png", far))
-    ]
-    (run / "predictions.json").write_text(json.dumps(results))
+    write_proposals(run / "predictions.json", [("lot_2/c.png", truths["lot_2/c.png"]), ("lot_3/c.png", far)])
     (run / "predict.json").write_text(json.dumps({"source": str(folder), "photos": 5}))
     argv = [
         *page_args(folder / "lot_2", tmp_path),
@@ -643,19 +626,13 @@ def test_the_proposals_file_notes_print_once_when_the_session_is_read_again(
 ):
     # another page on --out saved as it stopped while this command loaded: the session, read again, placed
     # the file's proposals again, and each note: line of the file printed twice
-    import json
-
-    from converters.masks import mask_to_rle
-
     folder, truths = photos
     photo_writer(folder / "lot_3" / "c.png", (96, 128), [(60, 50, 10, 8)], seed=9)
     run = tmp_path / "predict-photos"
     run.mkdir()
-    results = [
-        {"file_name": name, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
-        for name, truth in (("lot_2/c.png", truths["lot_2/c.png"]), ("lot_3/c.png", truths["lot_2/c.png"]))
-    ]
-    (run / "predictions.json").write_text(json.dumps(results))
+    write_proposals(
+        run / "predictions.json", [(name, truths["lot_2/c.png"]) for name in ("lot_2/c.png", "lot_3/c.png")]
+    )
     (run / "predict.json").write_text(json.dumps({"source": str(folder), "photos": 5}))
     page = AnnotationSession.open(tmp_path / "out", folder / "lot_2", classes=["dent"])
     page_stops_before_the_lock(monkeypatch, lambda: page.set_status("c.png", "good"))
@@ -672,16 +649,8 @@ def test_the_proposals_file_notes_print_once_when_the_session_is_read_again(
 def test_the_command_gives_the_proposals_file_to_the_page(photos, tmp_path, serve_page, photo_writer):
     # a photo replaced on disk while the page runs loses the file's undecided proposals, as the
     # detector's do: the page has to know the file
-    import json
-
-    from converters.masks import mask_to_rle
-
     folder, truths = photos
-    results = [
-        {"file_name": key, "category_name": "dent", "score": 0.8, "segmentation": mask_to_rle(truth)}
-        for key, truth in truths.items()
-    ]
-    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    write_proposals(tmp_path / "predictions.json", truths.items())
     app = serve_page([*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")])
     photo_writer(folder / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)  # same name and size
     assert app.state.context.file_proposals.refresh("a.png") == (
@@ -729,16 +698,8 @@ def test_anomaly_proposals_load_with_classes_that_name_them_and_a_note_says_how(
 ):
     # anomaly.predict's proposals are all 'anomaly': --classes stain crack refused the file ("add them,
     # --classes stain crack anomaly"), and with 'anomaly' among them it stayed a class of the export
-    import json
-
-    from converters.masks import mask_to_rle
-
     folder, truths = photos
-    results = [
-        {"file_name": key, "category_name": "anomaly", "score": 0.8, "segmentation": mask_to_rle(truth)}
-        for key, truth in truths.items()
-    ]
-    (tmp_path / "predictions.json").write_text(json.dumps(results))
+    write_proposals(tmp_path / "predictions.json", truths.items(), "anomaly")
     argv = [*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")]
     app = serve_page([*argv, "--classes", "stain", "crack"])
     note = (
@@ -1330,6 +1291,36 @@ def annotated_out(photos, tmp_path) -> Path:
     return out
 
 
+def out_of_windows_names(photos, tmp_path) -> Path:
+    """An :func:`annotated_out` saved before names Windows cannot hold were refused: its class dent is
+    'dent.', its category 'con'."""
+    out = annotated_out(photos, tmp_path)
+    state = json.loads((out / "annotate_state.json").read_text())
+    state["classes"], state["category"] = ["scrach", "dent."], "con"
+    for entry in state["images"].values():
+        for instance in entry["instances"]:
+            instance["class"] = {"dent": "dent."}.get(instance["class"], instance["class"])
+    (out / "annotate_state.json").write_text(json.dumps(state))
+    (out / "out").rename(out / "con")
+    return out
+
+
+def exported_out(photos, tmp_path) -> tuple[Path, Path]:
+    """An :func:`annotated_out` exported once, and its export's ``splits.json``."""
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+    return out, out / "export" / "splits.json"
+
+
+def rename_cut_short(out: Path, splits: Path, way_out: str) -> str:
+    """The error of ``--rename-category lot_7`` on ``out`` where ``splits`` could not be renamed."""
+    return (
+        f"error: renamed in annotate_state.json and {out / 'out'} to {out / 'lot_7'}, but the category in "
+        f"{splits} could not be renamed (Permission denied: {splits}): that is done at the next start or "
+        f"export; {way_out}\n"
+    )
+
+
 def test_rename_class_renames_a_saved_class_and_exits(photos, tmp_path, capsys, monkeypatch):
     from segmentation.annotate import __main__ as cli
 
@@ -1413,14 +1404,7 @@ def test_a_rename_to_the_same_name_is_a_note_and_nothing_written(photos, tmp_pat
 def test_a_rename_of_a_name_windows_cannot_hold_is_not_told_to_rename_it(photos, tmp_path, capsys):
     # saved before such names were refused: '--rename-class dent.=dent' printed 'warning: class 'dent.' ...:
     # --rename-class dent.=NEW gives it another name', and '--rename-category lot_7' the same of the category
-    out = annotated_out(photos, tmp_path)
-    state = json.loads((out / "annotate_state.json").read_text())
-    state["classes"], state["category"] = ["scrach", "dent."], "con"
-    for entry in state["images"].values():
-        for instance in entry["instances"]:
-            instance["class"] = {"dent": "dent."}.get(instance["class"], instance["class"])
-    (out / "annotate_state.json").write_text(json.dumps(state))
-    (out / "out").rename(out / "con")
+    out = out_of_windows_names(photos, tmp_path)
     # the names not renamed are still warned of
     assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 0
     warnings = capsys.readouterr().err.splitlines()
@@ -1567,9 +1551,7 @@ def test_a_page_starts_where_only_the_last_exports_splits_refuse_a_category_rena
     from converters.splits import save_splits
     from segmentation.annotate import export
 
-    out = annotated_out(photos, tmp_path)
-    assert main(["--out", str(out), "--export"]) == 0
-    splits = out / "export" / "splits.json"
+    out, splits = exported_out(photos, tmp_path)
     before = splits.read_text()
 
     def refused(_splits, path):
@@ -1604,9 +1586,7 @@ def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
     # to out/lot_7' and asked for a writable --out
     from segmentation.annotate import export
 
-    out = annotated_out(photos, tmp_path)
-    assert main(["--out", str(out), "--export"]) == 0
-    splits = out / "export" / "splits.json"
+    out, splits = exported_out(photos, tmp_path)
     capsys.readouterr()
 
     def refused(_splits, path):
@@ -1615,11 +1595,7 @@ def test_a_category_rename_whose_split_keys_cannot_be_written_names_that_file(
     monkeypatch.setattr(export, "save_splits", refused)
     assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
     monkeypatch.undo()
-    assert capsys.readouterr().err == (
-        f"error: renamed in annotate_state.json and {out / 'out'} to {out / 'lot_7'}, but the category in "
-        f"{splits} could not be renamed (Permission denied: {splits}): that is done at the next start or "
-        f"export; make {out / 'export'} writable\n"
-    )
+    assert capsys.readouterr().err == rename_cut_short(out, splits, f"make {out / 'export'} writable")
     assert sorted(p.name for p in out.iterdir()) == ["annotate_state.json", "export", "lot_7"]
     assert main(["--out", str(out), "--export"]) == 0  # finished, each photo in its split
     assert '"lot_7/test/' in splits.read_text() and '"out/test/' not in splits.read_text()
@@ -1631,9 +1607,7 @@ def test_a_category_rename_whose_split_keys_cannot_be_read_is_not_finished(
     # was: a splits.json that did not read was passed over and the rename marked finished, its keys still
     # the old category's, so the next export drew every photo anew; then each message about it asked for
     # 'make <out>/export writable', which does not make the file readable
-    out = annotated_out(photos, tmp_path)
-    assert main(["--out", str(out), "--export"]) == 0
-    splits = out / "export" / "splits.json"
+    out, splits = exported_out(photos, tmp_path)
     capsys.readouterr()
     opened = Path.open
 
@@ -1644,11 +1618,7 @@ def test_a_category_rename_whose_split_keys_cannot_be_read_is_not_finished(
 
     monkeypatch.setattr(Path, "open", unreadable)
     assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
-    assert capsys.readouterr().err == (
-        f"error: renamed in annotate_state.json and {out / 'out'} to {out / 'lot_7'}, but the category in "
-        f"{splits} could not be renamed (Permission denied: {splits}): that is done at the next start or "
-        f"export; make {splits} readable\n"
-    )
+    assert capsys.readouterr().err == rename_cut_short(out, splits, f"make {splits} readable")
     assert main(["--out", str(out), "--rename-class", "scrach=scratch"]) == 2
     assert capsys.readouterr().err == (
         f"error: the rename of category out to lot_7, cut short earlier, must be finished before anything "
@@ -1678,18 +1648,12 @@ def test_a_category_rename_whose_export_folder_cannot_be_searched_is_not_finishe
     # was: from Python 3.13 Path.is_file read False where export/ could not be searched, so splits.json was
     # taken for gone and the rename marked finished, its keys still the old category's: the next export
     # drew every photo anew
-    out = annotated_out(photos, tmp_path)
-    assert main(["--out", str(out), "--export"]) == 0
-    splits = out / "export" / "splits.json"
+    out, splits = exported_out(photos, tmp_path)
     capsys.readouterr()
     unsearchable(splits)
     assert main(["--out", str(out), "--rename-category", "lot_7"]) == 2
     monkeypatch.undo()
-    assert capsys.readouterr().err == (
-        f"error: renamed in annotate_state.json and {out / 'out'} to {out / 'lot_7'}, but the category in "
-        f"{splits} could not be renamed (Permission denied: {splits}): that is done at the next start or "
-        f"export; make {splits} readable\n"
-    )
+    assert capsys.readouterr().err == rename_cut_short(out, splits, f"make {splits} readable")
     assert AnnotationSession.read(out).category_was == "out"
     assert main(["--out", str(out), "--export"]) == 0  # finished, each photo in its split
     assert '"lot_7/test/' in splits.read_text() and '"out/test/' not in splits.read_text()
@@ -1707,9 +1671,7 @@ def test_a_rename_that_cannot_finish_an_earlier_category_rename_says_so(
     # stopped with a bare 'error: Permission denied: .../export/splits.json' (exit 1)
     from segmentation.annotate import export
 
-    out = annotated_out(photos, tmp_path)
-    assert main(["--out", str(out), "--export"]) == 0
-    splits = out / "export" / "splits.json"
+    out, splits = exported_out(photos, tmp_path)
 
     def refused(_splits, path):
         raise PermissionError(13, "Permission denied", str(path))
