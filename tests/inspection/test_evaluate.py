@@ -392,6 +392,17 @@ def test_conf_from_val_picks_the_threshold_that_calls_every_defect(cli, dataset,
     assert "pass --conf" not in printed
 
 
+def conf_figures() -> dict:
+    """:func:`inspection.evaluate.summary`'s figures of one photo, at image-level conf 0.4811."""
+    return {
+        "rank_by": "box", "images": 1, "defect_images": 1, "instances": 1, "detections": 1,
+        "box": {"AP50": 0.5}, "mask": {"box": {"AP": 0.4}}, "mask_any_class": {"box": {"AP": 0.4}},
+        "mask_oracle": {"AP": 0.6}, "pixel": {"auroc": 0.9, "aupro": 0.8},
+        "per_image": {"all": {"iou": 0.7}, "defect": {"iou": 0.6, "oracle_iou": 0.8, "boundary_iou": 0.5}},
+        "image_level": {"conf": 0.4811, "accuracy": 1.0, "auroc": 1.0},
+    }  # fmt: skip
+
+
 def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) -> None:
     from inspection.evaluate import EvaluateOptions, detection_flags, summary
 
@@ -402,13 +413,7 @@ def test_a_picked_conf_is_printed_with_the_detection_flags_it_needs(tmp_path) ->
     given = EvaluateOptions(detector=Path("d"), data=tmp_path, out=tmp_path, imgsz=512, tile=128,
                             tile_overlap=0.3, iou=0.5, max_det=50)  # fmt: skip
     assert detection_flags(given) == " --imgsz 512 --tile 128 --tile-overlap 0.3 --iou 0.5 --max-det 50"
-    figures = {
-        "rank_by": "box", "images": 1, "defect_images": 1, "instances": 1, "detections": 1,
-        "box": {"AP50": 0.5}, "mask": {"box": {"AP": 0.4}}, "mask_any_class": {"box": {"AP": 0.4}},
-        "mask_oracle": {"AP": 0.6}, "pixel": {"auroc": 0.9, "aupro": 0.8},
-        "per_image": {"all": {"iou": 0.7}, "defect": {"iou": 0.6, "oracle_iou": 0.8, "boundary_iou": 0.5}},
-        "image_level": {"conf": 0.4811, "accuracy": 1.0, "auroc": 1.0},
-    }  # fmt: skip
+    figures = conf_figures()
     text = summary(figures, tmp_path, "val", flags=detection_flags(options))
     assert "(picked on val: pass --conf 0.4811 --tile 256 to inspection.predict)" in text
 
@@ -418,14 +423,7 @@ def test_a_picked_conf_is_printed_with_its_accuracy_there_the_detectors_alone_wi
 
     # the summary gave the picked conf without the accuracy it was picked on (the report alone had it);
     # with --anomaly-run that accuracy is the detector's alone: the pick runs no PatchCore
-    figures = {
-        "rank_by": "box", "images": 1, "defect_images": 1, "instances": 1, "detections": 1,
-        "box": {"AP50": 0.5}, "mask": {"box": {"AP": 0.4}}, "mask_any_class": {"box": {"AP": 0.4}},
-        "mask_oracle": {"AP": 0.6}, "pixel": {"auroc": 0.9, "aupro": 0.8},
-        "per_image": {"all": {"iou": 0.7}, "defect": {"iou": 0.6, "oracle_iou": 0.8, "boundary_iou": 0.5}},
-        "image_level": {"conf": 0.4811, "accuracy": 1.0, "auroc": 1.0},
-        "settings": {"conf_picked_accuracy": 0.9167},
-    }  # fmt: skip
+    figures = {**conf_figures(), "settings": {"conf_picked_accuracy": 0.9167}}
     plain = "(picked on val, accuracy 0.917 there: pass --conf 0.4811 to inspection.predict)"
     assert plain in summary(figures, tmp_path, "val")
     figures["settings"]["anomaly_regions"] = {"run": "runs/anomaly/widget", "threshold": 0.5}
