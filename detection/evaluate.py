@@ -163,7 +163,8 @@ def evaluate(
     names = data_names(data)
     check_class_names(names, f"data file {data}")
     check_inputs(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
-    check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
+    # a -1: the idle GPUs its one search found, which the note names (ultralytics searched again)
+    device = check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(split_images(data, split), sample=NARROW_PHOTO_SAMPLE)
     validator_class = _validator_class(validator_class, tile, tile_overlap)

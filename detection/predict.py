@@ -198,7 +198,8 @@ def predicted_images(
     ``overlays/a.jpg``: :func:`common.folders.output_name`) are refused too. ``source`` may be its files
     listed already (:func:`named_files`), as :func:`run` lists them before it checks ``--out``.
     """
-    check_run_options(imgsz=imgsz, conf=conf, iou=iou, device=device)
+    # a -1: the idle GPUs its one search found, which the note names (ultralytics searched again)
+    device = check_run_options(imgsz=imgsz, conf=conf, iou=iou, device=device)
     if tile is not None:
         check_tiling(tile, tile_overlap)
     weights = weights_file(weights)  # the cheap check first: decoding a large folder takes a while

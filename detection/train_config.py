@@ -225,7 +225,8 @@ def check_device(device: object, *, what: str = "config key 'device'") -> object
     """Refuses a word that is no device name (``foo``) and a device this machine lacks (``0``, ``cuda`` or
     ``-1``, an idle GPU, without CUDA); returns the device to hand to ultralytics: ``device`` as given, or
     for a ``-1`` the GPU indices ultralytics' search for idle ones found now (``''`` for none: its default),
-    so that training runs where the note says, not where a second search of its own finds.
+    so that training, evaluate and predict run where the note says, not where a second search of its own
+    finds.
 
     None, ``''`` or ``none`` is ultralytics' pick; it drops empty parts (``0,`` is ``0``). ultralytics itself
     finds out only once its trainer or predictor starts, with a traceback; ``mps`` on a machine without
@@ -235,7 +236,8 @@ def check_device(device: object, *, what: str = "config key 'device'") -> object
     Raises:
         UserError: ``what``, ``unknown device 'foo'`` and the names taken (:data:`DEVICE_PATTERN`); or
             ``what``, the device as given where ultralytics' reason spells it otherwise (``cuda`` is its
-            ``device=0``), and the first line of that reason.
+            ``device=0``; a ``-1`` with the indices its search made of it: :func:`device_error`), and the
+            first line of that reason.
     """
     name = device_as_read(device)
     if name == "":
@@ -251,20 +253,15 @@ def check_device(device: object, *, what: str = "config key 'device'") -> object
 
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)  # it logs its version banner before refusing
+    found = None
     try:
         if idle:  # its search for idle GPUs, once: select_device takes the indices it found
             found = parse_device(name)
             if note := idle_gpu_note(name, found, what=what, device=device):
                 print(note, file=sys.stderr, flush=True)
-            device = found
-        chosen = select_device(device, verbose=False)
+        chosen = select_device(device if found is None else found, verbose=False)
     except ValueError as error:
-        missing = _missing_cuda(device)
-        if missing:
-            raise UserError(f"{what}{given(device, what)}: {missing}") from None
-        reason = one_line(str(error).strip().splitlines()[0])
-        shown = "" if f"device={device}'" in reason else given(device, what)
-        raise UserError(f"{what}{shown}: {reason}") from None
+        raise device_error(error, device, found=found, what=what) from None
     finally:
         LOGGER.setLevel(level)
     if str(device).strip().lower() in {"mps", "mps:0"} and chosen.type != "mps":
@@ -272,7 +269,27 @@ def check_device(device: object, *, what: str = "config key 'device'") -> object
             f"{what}{given(device, what)}: Apple's MPS backend is not available on this machine "
             "(ultralytics would run on the CPU instead, without a word); pass cpu, or a CUDA device index"
         )
-    return device
+    return device if found is None else found
+
+
+def device_error(error: ValueError, device: object, *, found: str | None, what: str) -> UserError:
+    """``select_device``'s refusal, as one line naming ``device`` as typed.
+
+    ``found``: for a ``-1``, the indices ultralytics' search for idle GPUs made of it, which
+    ``select_device`` was handed; both are named (``--device -1 (made 3 by ultralytics' search for idle
+    GPUs): CUDA device 3 asked for...``), where the indices alone were named, as if typed. None otherwise.
+    """
+    shown = given(device, what)
+    if found is not None:
+        made = f"made {found or 'its default'} by ultralytics' search for idle GPUs"
+        shown = f" {device} ({made})" if what.startswith("--") else f" ({device}, {made})"
+    missing = _missing_cuda(device if found is None else found)
+    if missing:
+        return UserError(f"{what}{shown}: {missing}")
+    reason = one_line(str(error).strip().splitlines()[0])
+    if found is None and f"device={device}'" in reason:
+        shown = ""  # ultralytics' reason names it as typed
+    return UserError(f"{what}{shown}: {reason}")
 
 
 def device_as_read(device: object) -> str:
@@ -294,8 +311,8 @@ def idle_gpu_note(name: str, found: str, *, what: str, device: object) -> str | 
     one each.
 
     ultralytics drops such a ``-1``: ``-1`` alone is its default (the first GPU), ``0,-1`` GPU 0 alone, after
-    its warning that no GPU met its criteria. Training is handed the indices found (:func:`check_device`);
-    evaluate and predict hand ultralytics the ``-1``, which it searches for again: the note says what this
+    its warning that no GPU met its criteria. Training, evaluate and predict are handed the indices found
+    (:func:`check_device`), not the ``-1`` for ultralytics to search for again: the note says what this
     search found, and what a ``-1`` with none found becomes.
 
     Args:
@@ -379,24 +396,27 @@ RUN_OPTIONS: dict[str, Option] = {
 }
 
 
-def check_run_options(**options: object) -> None:
-    """Checks the ``--imgsz``, ``--batch``, ``--conf``, ``--iou`` and ``--device`` of evaluate and predict.
+def check_run_options(**options: object) -> object:
+    """Checks the ``--imgsz``, ``--batch``, ``--conf``, ``--iou`` and ``--device`` of evaluate and predict;
+    returns the device to hand to ultralytics (:func:`check_device`: for a ``-1`` the idle GPUs found).
 
     ultralytics raises a bare ``ValueError`` on ``conf=2`` and quietly rounds ``imgsz`` below 32 up to 32.
 
     Raises:
         UserError: the first bad value, one line naming its flag (``--conf needs a number in [0, 1]...``).
     """
+    device = options.get("device")
     for key, value in options.items():
         if key == "imgsz" and value is None:
             continue  # the checkpoint's own size (detection.weights.trained_imgsz)
         if key == "device":
-            check_device(value, what="--device")
+            device = check_device(value, what="--device")
             continue
         try:
             RUN_OPTIONS[key].check(key, value)
         except UserError as error:
             raise UserError(str(error).replace(f"config key '{key}'", f"--{key}", 1)) from None
+    return device
 
 
 def check_own_keys(config: Mapping) -> None:

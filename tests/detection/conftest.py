@@ -118,3 +118,25 @@ def write_bad_weights(path: Path, kind: str) -> Path:
 def bad_weights(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """A ``best.pt`` that is not a checkpoint, one test per :data:`BAD_WEIGHTS` kind."""
     return write_bad_weights(tmp_path / "bad" / "best.pt", request.param)
+
+
+def idle_gpus_found(monkeypatch: pytest.MonkeyPatch, idle: list[int]) -> list[str]:
+    """Two CUDA devices seen, ultralytics' search for idle GPUs finding ``idle`` (no NVML asked), and every
+    ``select_device`` (ours, its predictor's, its validator's) recorded into the list returned: the CPU."""
+    import torch
+    from ultralytics.engine import predictor, validator
+    from ultralytics.utils import autodevice, torch_utils
+
+    monkeypatch.setattr("common.devices.cuda_devices_visible", lambda: 2)
+    monkeypatch.setattr(autodevice.GPUInfo, "__init__", lambda self: None)
+    monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
+    monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
+    asked: list[str] = []
+
+    def select_device(device: object, **kwargs: object) -> torch.device:
+        asked.append(str(device))
+        return torch.device("cpu")
+
+    for module in (torch_utils, predictor, validator):
+        monkeypatch.setattr(module, "select_device", select_device)
+    return asked

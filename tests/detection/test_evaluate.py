@@ -28,7 +28,7 @@ from detection.image_level import GOOD, ImageLevelReport, image_labels, image_le
 from detection.predict import predict
 from detection.report import EvaluationReport, format_report
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from tests.detection.conftest import as_12_bit_data, copy_with_names
+from tests.detection.conftest import as_12_bit_data, copy_with_names, idle_gpus_found
 
 NAMES = ["bent", "color", "flip", "scratch"]
 
@@ -88,6 +88,21 @@ def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_data
         evaluate(tiny_dataset / "data.yaml", model, split="val", imgsz=64, device="cpu",
                  out=tmp_path / "eval", plots=False, validator_class=Refused)  # fmt: skip
     assert not (tmp_path / "eval").exists()
+
+
+@pytest.mark.parametrize(("idle", "handed"), [([1], "1"), ([], "")])
+def test_an_idle_gpu_is_scored_where_its_one_search_found_one(
+    tiny_dataset: Path, untrained_detector: DetectionModel, tmp_path: Path, idle: list[int], handed: str,
+    monkeypatch,
+) -> None:  # fmt: skip
+    # the note named what the first search found, then ultralytics' validator searched for -1 again
+    asked = idle_gpus_found(monkeypatch, idle)
+    report = evaluate(
+        tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=64, device="-1",
+        out=tmp_path / "eval", plots=False, validator_class=GroundTruthValidator,
+    )  # fmt: skip
+    assert asked and set(asked) == {handed}
+    assert report.device == "cpu"  # as the stand-in's select_device said
 
 
 def test_12_bit_data_in_the_scored_split_is_one_warning_before_the_validator_runs(

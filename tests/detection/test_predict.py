@@ -31,7 +31,7 @@ from detection.predict import (
     predict,
     predicted_images,
 )
-from tests.detection.conftest import as_12_bit_data
+from tests.detection.conftest import as_12_bit_data, idle_gpus_found
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,16 @@ def test_predict_json_records_the_device_the_default_ran_on(
     assert main([*argv, "--imgsz", "64", "--overlays", "0"]) == 0
     expected = "cuda:0" if torch.cuda.is_available() else "cpu"
     assert json.loads((out / "predict.json").read_text())["device"] == expected
+
+
+@pytest.mark.parametrize(("idle", "handed"), [([1], "1"), ([], "")])
+def test_an_idle_gpu_runs_where_its_one_search_found_one(
+    checkpoint: Path, photos: Path, idle: list[int], handed: str, monkeypatch
+) -> None:
+    # the note named what the first search found, then ultralytics' predictor searched for -1 again
+    asked = idle_gpus_found(monkeypatch, idle)
+    predict(checkpoint, photos / "a.png", imgsz=64, device="-1")
+    assert asked and set(asked) == {handed}
 
 
 def test_predict_json_records_paths_without_dots(checkpoint: Path, photos: Path, tmp_path: Path) -> None:

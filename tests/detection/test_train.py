@@ -629,6 +629,42 @@ def test_training_is_handed_the_idle_gpus_found_not_the_minus_one(
     assert check_config({**default_config(), "device": device})["device"] == handed
 
 
+@pytest.mark.parametrize(
+    ("what", "seen", "expected"),
+    [
+        (  # NVML sees every GPU, torch only those CUDA_VISIBLE_DEVICES shows
+            "--device",
+            1,
+            "--device -1 (made 3 by ultralytics' search for idle GPUs): CUDA device 3 asked for, but torch "
+            "sees 1 here (0); pass one of those, or cpu",
+        ),
+        (
+            "config key 'device'",
+            4,
+            "config key 'device' (-1, made 3 by ultralytics' search for idle GPUs): Invalid CUDA 'device=3' "
+            "requested.",
+        ),
+    ],
+)
+def test_a_refusal_after_the_search_for_idle_gpus_names_the_device_as_typed(
+    what: str, seen: int, expected: str, monkeypatch, capsys
+) -> None:
+    # was '--device 3: ...' and 'Invalid CUDA 'device=3' requested.', a 3 the user never typed
+    from ultralytics.utils import autodevice, torch_utils
+
+    def refused(device: object, **kwargs: object) -> torch.device:
+        raise ValueError(f"Invalid CUDA 'device={device}' requested.\nUse 'device=cpu' or pass valid CUDA")
+
+    monkeypatch.setattr("common.devices.cuda_devices_visible", lambda: seen)
+    monkeypatch.setattr(autodevice.GPUInfo, "__init__", lambda self: None)  # no NVML asked
+    monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
+    monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: [3])
+    monkeypatch.setattr(torch_utils, "select_device", refused)
+    with pytest.raises(UserError) as caught:
+        check_device("-1", what=what)
+    assert str(caught.value) == expected
+
+
 @pytest.mark.parametrize("device", ["-1", -1, "cuda:-1", "0,-1", "-1,-1", [0, -1]])
 def test_an_idle_gpu_is_refused_without_cuda(device: object, monkeypatch, capsys) -> None:
     # ultralytics looked for one through NVML, found none and ran on the CPU, with NVML warnings
