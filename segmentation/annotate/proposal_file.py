@@ -431,7 +431,7 @@ def left_to_place(
         UserError: a bare name that matches two photos (as :func:`place_proposals`).
     """
     by_name: dict[str, list[str]] = {}
-    for key in [*keys, *had]:
+    for key in dict.fromkeys([*keys, *had]):  # a photo that had them is among keys too: listed once
         by_name.setdefault(PurePosixPath(key).name, []).append(key)
     # looked up once per entry: lists scanned each time took a restart on a big folder quadratic time
     had, present = set(had), set(keys)

@@ -554,6 +554,23 @@ def test_a_restart_with_the_same_file_after_photos_were_deleted_or_resized_keeps
     assert session.entry("a.png").proposals == [] and len(session.entry("lot_2/c.png").proposals) == 1
 
 
+@pytest.mark.parametrize("name", ["c.png", "run/lot_2/c.png"])
+def test_a_restart_with_a_file_naming_a_photo_by_its_bare_name_or_a_longer_path_keeps_the_review(
+    photos, tmp_path, capsys, serve_page, name
+):
+    # the same command again with a file naming lot_2/c.png 'c.png' (or 'run/lot_2/c.png'): the photo that
+    # had its proposals was looked up twice, and the restart stopped with "'c.png' matches 2 photos
+    # (lot_2/c.png, lot_2/c.png)"
+    folder, truths = photos
+    write_proposals(tmp_path / "predictions.json", [(name, truths["lot_2/c.png"])])
+    argv = [*page_args(folder, tmp_path), "--proposals", str(tmp_path / "predictions.json")]
+    assert len(serve_page(argv).state.session.entry("lot_2/c.png").proposals) == 1
+    capsys.readouterr()
+    session = serve_page(argv).state.session
+    assert "error" not in capsys.readouterr().err
+    assert len(session.entry("lot_2/c.png").proposals) == 1  # not placed a second time
+
+
 def test_a_file_made_on_a_folder_below_images_is_placed_there_and_one_of_other_photos_refused(
     photos, tmp_path, capsys, serve_page, photo_writer
 ):

@@ -403,6 +403,18 @@ def test_a_resumed_file_passes_over_the_photos_that_had_it_and_leaves_out_those_
     assert fresh == file and none == []  # a first run: place_proposals refuses what does not fit
 
 
+@pytest.mark.parametrize("name", ["d.png", "run/lot_2/d.png"])
+def test_a_resumed_file_naming_a_photo_by_its_bare_name_or_a_longer_path_passes_over_the_photo(
+    tmp_path, name
+):
+    # a photo that had the file's proposals is among keys and among had: listed twice, 'd.png' was
+    # refused as matching "2 photos (lot_2/d.png, lot_2/d.png)", and the same command could not restart
+    path = write(tmp_path, [result(name, (1, 1, 9, 9), (24, 32)), result("a.png", (1, 1, 9, 9), (40, 50))])
+    file = read_proposal_file(path)
+    left, left_out = left_to_place(file, keys=list(SIZES), had=["lot_2/d.png"], image_size=SIZES.__getitem__)
+    assert [r.file_name for r in left.results] == ["a.png"] and left_out == []
+
+
 class ScannedList(list):
     """A list that counts the scans ``in`` makes of it."""
 
