@@ -581,6 +581,21 @@ def sized_images(
         yield image
 
 
+def root_only_category(root: str | Path) -> str | None:
+    """The category ``root`` holds when it holds exactly one (a category folder itself, or a folder of
+    one), else None: several, none, or no folder (which the fit refuses later, naming it).
+
+    ``anomaly.train --root datasets/mvtec_ad/hazelnut --data <set of several>`` fits hazelnut: the root
+    names the category, as it did before the set's own categories were asked for.
+    """
+    from converters.mvtec import list_categories
+
+    if not Path(root).is_dir():
+        return None
+    names = list_categories(root)
+    return names[0] if len(names) == 1 else None
+
+
 def single_category(root: str | Path) -> str:
     """The category under ``root`` when there is exactly one; a one-line error otherwise."""
     from converters.mvtec import list_categories

@@ -37,7 +37,8 @@ def parser() -> OneLineParser:
     )
     p.add_argument(
         "--category",
-        help="category to fit (default: the only one under --root; with --data, the only one it holds)",
+        help="category to fit (default: the only one under --root; with --data, the only one it holds, "
+        "or --root's when that is one category)",
     )
     p.add_argument("--out", type=user_path_text, required=True, help="run folder to write")
     p.add_argument(
@@ -64,7 +65,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     flags = {f"backbone={args.backbone}": f"--backbone {args.backbone}"} if args.backbone else {}
     config = load_config(SCHEMA, args.config, [*args.overrides, *flags], flags=flags)
-    from anomaly.data import data_category, root_of_data, single_category
+    from anomaly.data import data_category, root_of_data, root_only_category, single_category
     from anomaly.run import evaluate_command, fit_run
 
     if args.root is None and args.data is None:
@@ -72,9 +73,11 @@ def run(argv: Sequence[str] | None = None) -> None:
             "pass --root (the MVTec folder to fit on), or --data (a converted set that records it)"
         )
     root = args.root if args.root is not None else root_of_data(args.data)
-    # with --data, the set's category: a root of several held it alone when converted with --category
+    # with --data, the set's category: a root of several held it alone when converted with --category;
+    # a --root of one category (its folder) names it, though the set holds others
     if args.data is not None:
-        category = data_category(args.data, args.category)
+        named = args.category or (root_only_category(args.root) if args.root is not None else None)
+        category = data_category(args.data, named)
     else:
         category = args.category or single_category(root)
     # a Ctrl-C on a re-run with --overwrite: 'interrupted' alone left the old run reading as this one

@@ -233,3 +233,27 @@ def test_data_of_several_categories_asks_for_one_of_its_own(tmp_path: Path, caps
         assert main(argv) == 2
         assert capsys.readouterr().err == f"error: {message}\n"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_root_of_one_category_names_it_among_the_sets_several(tmp_path: Path, capsys) -> None:
+    # --root the category folder, --data a set of two: 'pass --category: ... lists images of 2 categories',
+    # though --root named the one (as it did before the set's own categories were asked for)
+    both = convert_part_of_two(tmp_path, ["part", "bolt"])
+    capsys.readouterr()
+    run = tmp_path / "run"
+    argv = ["--root", str(tmp_path / "mvtec" / "part"), "--data", str(both), "--out", str(run)]
+    assert main([*argv, "--no-progress", *OVERRIDES]) == 0, capsys.readouterr().err
+    assert json.loads((run / "run.json").read_text())["category"] == "part"
+
+
+def test_a_root_of_one_category_the_set_lacks_is_refused_naming_the_sets(tmp_path: Path, capsys) -> None:
+    converted = convert_part_of_two(tmp_path, ["part"])
+    capsys.readouterr()
+    root = tmp_path / "mvtec" / "bolt"
+    argv = ["--root", str(root), "--data", str(converted), "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main([*argv, *OVERRIDES]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {converted / 'splits.json'} lists no image of category 'bolt' in any split (it holds part): "
+        "--data must be the converter output made from this category\n"
+    )
+    assert not (tmp_path / "run").exists()
