@@ -413,13 +413,19 @@ def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
 
 
 def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
-    """``(H, W)`` bool of each region file of ``record`` (``record.masks``: MVTec LOCO keeps one file per
+    """``(H, W)`` integers of each region file of ``record`` (``record.masks``: MVTec LOCO keeps one file per
     defect region), checked against ``shape`` as :func:`read_mask` checks them; ``[]`` for a record with
-    one mask file or none. Their union is :func:`read_mask`."""
+    one mask file or none. Their union (``> 0``) is :func:`read_mask`.
+
+    A file keeps its values where the layout names them (``record.value_names``: LOCO's
+    ``defects_config.json``), so a file holding two is two instances, as the converters count it
+    (one per file and value); without a value map every defect pixel is 1, one instance per file.
+    """
     if not record.masks:
         return []
     check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its masks not
-    return [part > 0 for part in read_record_parts(record, tuple(shape))]
+    parts = read_record_parts(record, tuple(shape))
+    return parts if record.value_names else [(part > 0).astype(np.uint8) for part in parts]
 
 
 def check_mask_sizes(records: Sequence[ImageRecord]) -> None:

@@ -23,6 +23,7 @@ from anomaly.masks import Segmenter
 from anomaly.outputs import CATEGORY, instance_results
 from anomaly.regions import map_regions
 from anomaly.run import AnomalyRun
+from common.masks import mask_values
 from common.metrics import mean_of_iou_dice, per_image_iou_dice
 from converters.masks import DefectInstance, mask_to_instances, region_file_instances
 from converters.mvtec import ImageRecord
@@ -41,14 +42,18 @@ def truth_instances(mask: np.ndarray, region_files: Sequence[np.ndarray] = ()) -
 
     Args:
         mask: ``(H, W)`` bool; one instance per 8-connected component where ``region_files`` is empty.
-        region_files: ``(H, W)`` bool of each region file of the image (MVTec LOCO,
-            :func:`anomaly.data.read_regions`), ``mask`` their union: one instance per file
+        region_files: ``(H, W)`` integers of each region file of the image (MVTec LOCO,
+            :func:`anomaly.data.read_regions`), ``mask`` their union: one instance per file and value
             (:func:`converters.masks.region_file_instances`), as MVTec's evaluation counts them: a file in
-            parts apart is one instance, two files whose regions touch are two.
+            parts apart is one instance, two files whose regions touch are two, a file holding two values
+            two.
     """
     if not region_files:
         return mask_to_instances(mask.astype(np.uint8)).instances
-    files = [mask_to_instances(part.astype(np.uint8)) for part in region_files]
+    by_value = [dict.fromkeys(mask_values(part).tolist(), CATEGORY) for part in region_files]
+    files = [
+        mask_to_instances(part, value_names=names) for part, names in zip(region_files, by_value, strict=True)
+    ]
     return region_file_instances(files).instances
 
 

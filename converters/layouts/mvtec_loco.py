@@ -27,7 +27,7 @@ channel (one defect region) each; a file holds 0 and exactly one positive value,
 read its ``*.png`` files only (any other image file there is left out, named in a note). Where this
 layout differs: a file with several values is read as several classes, not refused; the anomaly package
 merges the files into one mask per image for its pixel figures (:func:`converters.masks.merge_masks`, the
-later file's value kept where two overlap) and keeps one instance per file for its mask AP.
+later file's value kept where two overlap) and keeps one instance per file (per value) for its mask AP.
 """
 
 from __future__ import annotations

@@ -246,6 +246,47 @@ def test_loco_ground_truth_is_one_instance_per_region_file(tmp_path: Path, monke
     assert masks["iou_defect"] == 1.0 and masks["instances"] == 3
 
 
+def converted_boxes(root: Path, out: Path) -> dict[str, list]:
+    """The converters' COCO boxes of each defect photo of ``root`` (all splits), by photo stem."""
+    import json
+
+    from converters.convert import ConvertConfig, convert
+
+    convert(ConvertConfig(root=root, out=out, progress=False, formats=("coco",), background_ratio=100.0))
+    boxes: dict[str, list] = {}
+    for path in sorted((out / "annotations").glob("instances_*.json")):
+        coco = json.loads(path.read_text())
+        stems = {image["id"]: Path(image["file_name"]).stem[-3:] for image in coco["images"]}
+        for annotation in coco["annotations"]:
+            boxes.setdefault(stems[annotation["image_id"]], []).append(annotation["bbox"])
+    return {stem: sorted(found) for stem, found in boxes.items()}
+
+
+def test_loco_region_file_holding_two_values_is_two_instances(tmp_path: Path, monkeypatch) -> None:
+    # the files were read as defect or not (> 0): one instance per file, where the converters keep one per
+    # file and value of defects_config.json; a file holding values 1 and 2 apart is two instances in both
+    import json
+
+    import cv2
+
+    root = loco_tree(tmp_path / "data")
+    config = [{"defect_name": name, "pixel_value": value} for name, value in (("a", 1), ("b", 2), ("c", 255))]
+    (root / "widget/defects_config.json").write_text(json.dumps(config))
+    two_values = (square(2, 2) // 255) | (square(20, 20) // 255 * 2)
+    assert cv2.imwrite(str(root / "widget/ground_truth/structural_anomalies/000/000.png"), two_values)
+    records = [r for r in eval_records(load_records(root, "widget")) if not r.is_good]
+    masks, coco = scored_truth(records, monkeypatch)
+    ours = {"000": [], "001": []}
+    for annotation in coco["annotations"]:
+        ours[f"{annotation['image_id'] - 1:03d}"].append(annotation["bbox"])
+    assert {stem: sorted(found) for stem, found in ours.items()} == {
+        "000": [[2.0, 2.0, 6.0, 6.0], [20.0, 20.0, 6.0, 6.0]],  # value 1, value 2: one instance each
+        "001": [[4.0, 10.0, 6.0, 6.0], [10.0, 10.0, 6.0, 6.0]],
+    }
+    assert converted_boxes(root, tmp_path / "out") == {stem: sorted(found) for stem, found in ours.items()}
+    assert masks["iou_defect"] == 1.0
+
+
 def test_mvtec_ad_ground_truth_is_still_one_instance_per_component(parts: Path, monkeypatch) -> None:
     # records with one mask file (MVTec AD, hazelnut's layout): the instances of the mask's components
     records = eval_records(load_records(parts.parent, "part"))
