@@ -57,6 +57,9 @@ class DefectInstance:
         rle: COCO compressed RLE of the exact pixels, ``counts`` as ``str``.
         area: number of pixels.
         value: the mask pixel value the instance came from.
+        parts: the components a region file's instance was joined from (:func:`join_instances`), each
+            with its own rings; empty for one component. Formats of one polygon per object write a
+            line per part (:func:`converters.yolo.instance_yolo_lines`).
     """
 
     class_name: str
@@ -66,6 +69,7 @@ class DefectInstance:
     rle: dict = field(default_factory=dict)
     area: int = 0
     value: int = 255
+    parts: tuple[DefectInstance, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def has_holes(self) -> bool:
@@ -489,12 +493,12 @@ def _reading_order(instance: DefectInstance) -> tuple[float, float, int]:
 
 def join_instances(parts: Sequence[DefectInstance]) -> DefectInstance:
     """One instance of the disjoint ``parts`` of one class and value: the box spanning them, their rings,
-    RLE and area together.
+    RLE and area together, and the parts themselves (``parts``).
 
     >>> a, b = mask_to_instances(np.array([[1, 0, 1]], np.uint8)).instances
     >>> joined = join_instances([a, b])
-    >>> joined.xyxy.tolist(), len(joined.polygons), joined.area
-    ([0.0, 0.0, 3.0, 1.0], 2, 2)
+    >>> joined.xyxy.tolist(), len(joined.polygons), joined.area, len(joined.parts)
+    ([0.0, 0.0, 3.0, 1.0], 2, 2, 2)
     """
     if len({(part.class_name, part.value) for part in parts}) != 1:
         raise ValueError("instances to join must share one class and value")
@@ -511,6 +515,7 @@ def join_instances(parts: Sequence[DefectInstance]) -> DefectInstance:
         rle=rle,
         area=sum(part.area for part in parts),
         value=parts[0].value,
+        parts=tuple(component for part in parts for component in (part.parts or (part,))),
     )
 
 

@@ -5,11 +5,15 @@ size: ``class cx cy w h`` for detection, ``class x1 y1 x2 y2 ...`` for
 segmentation. A background image gets an empty file.
 
 YOLO-seg allows one polygon per line and has no holes. An instance with
-holes (or in several parts) is written as one ring in which each hole is
+holes (or touching itself at a corner) is written as one ring in which each hole is
 joined to the outline by a zero-width cut, the trick ultralytics' own
 ``merge_multi_segment`` uses for COCO's multi-part polygons; OpenCV's
 ``fillPoly``, which ultralytics rasterises labels with, then leaves the holes
-empty.
+empty. An MVTec LOCO region file in parts apart (one instance,
+:func:`converters.masks.join_instances`) is one YOLO-seg line per part, as ultralytics'
+``convert_segment_masks_to_yolo_seg`` writes one per outer contour: a cut between parts far apart
+is drawn by ``fillPoly`` as a line of defect pixels across the photo. Its YOLO box (detect) is one,
+spanning the parts, as its COCO ``bbox``.
 """
 
 from __future__ import annotations
@@ -89,6 +93,18 @@ def instance_to_yolo_line(
     return f"{class_id} {_numbers(np.clip(values, 0.0, 1.0))}"
 
 
+def instance_yolo_lines(
+    instance: DefectInstance, *, class_id: int, width: int, height: int, task: str = "detect"
+) -> list[str]:
+    """The label lines of ``instance`` (:func:`instance_to_yolo_line`): one, or for ``segment`` one per part
+    of a joined instance (``instance.parts``, an MVTec LOCO region file in parts apart)."""
+    pieces = instance.parts if task == "segment" and instance.parts else (instance,)
+    return [
+        instance_to_yolo_line(piece, class_id=class_id, width=width, height=height, task=task)
+        for piece in pieces
+    ]
+
+
 def labels_text(
     instances: Sequence[DefectInstance],
     *,
@@ -99,10 +115,11 @@ def labels_text(
 ) -> str:
     """Contents of one label file (empty for a background image)."""
     lines = [
-        instance_to_yolo_line(
+        line
+        for inst in instances
+        for line in instance_yolo_lines(
             inst, class_id=class_ids[inst.class_name], width=width, height=height, task=task
         )
-        for inst in instances
     ]
     return "".join(line + "\n" for line in lines)
 

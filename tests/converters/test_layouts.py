@@ -218,7 +218,14 @@ def test_a_loco_region_file_in_parts_apart_is_one_instance(tmp_path):
     [annotation] = _loco_annotations(tmp_path / "out", "001")
     assert annotation["bbox"] == [2.0, 2.0, 26.0, 24.0]  # spanning both parts
     assert annotation["area"] == int((both > 0).sum()) and len(annotation["segmentation"]) == 2
-    assert len(_yolo_lines(tmp_path / "out", "001")) == 1  # YOLO-seg: the parts joined into one ring
+    # YOLO-seg: a line per part (one ring joining them drew its cut as defect pixels across the photo)
+    lines = _yolo_lines(tmp_path / "out", "001")
+    rendered = np.zeros(SIZE, np.uint8)
+    for line in lines:
+        points = np.array(line.split()[1:], float).reshape(-1, 2) * SIZE[::-1]
+        cv2.fillPoly(rendered, [points.astype(np.int32)], 1)  # as ultralytics' polygon2mask
+    near = cv2.dilate((both > 0).astype(np.uint8), np.ones((3, 3), np.uint8))  # fillPoly fills edges
+    assert len(lines) == 2 and rendered[both > 0].all() and not (rendered & ~near.astype(bool)).any()
 
 
 def test_loco_region_files_that_touch_stay_two_instances(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from converters.masks import DefectInstance, mask_to_instances
+from converters.masks import DefectInstance, join_instances, mask_to_instances
 from converters.yolo import (
     DATA_YAML_HEADER,
     data_yaml,
@@ -40,6 +40,34 @@ def test_detect_and_segment_lines():
 
 def test_background_labels_are_empty():
     assert labels_text([], class_ids={}, width=5, height=5) == ""
+
+
+def rendered_labels(text: str, *, width: int, height: int) -> np.ndarray:
+    """``(height, width)`` bool: the YOLO-seg lines of ``text`` drawn as ultralytics draws training masks."""
+    from ultralytics.data.utils import polygon2mask
+
+    rendered = np.zeros((height, width), bool)
+    for line in text.splitlines():
+        points = np.array(line.split()[1:], float).reshape(-1, 2) * [width, height]
+        rendered |= polygon2mask((height, width), [points.ravel()], color=1).astype(bool)
+    return rendered
+
+
+def test_a_joined_instance_is_one_yolo_seg_line_per_part_and_one_box():
+    # a region file in parts apart (MVTec LOCO) was one ring whose zero-width cut between the parts
+    # ultralytics' fillPoly drew as a line of defect pixels across the photo
+    mask = np.zeros((200, 200), np.uint8)
+    mask[10:30, 10:30] = 255
+    mask[170:190, 170:190] = 255
+    parts = mask_to_instances(mask).instances
+    joined = join_instances(parts)
+    text = labels_text([joined], class_ids={"defect": 0}, width=200, height=200, task="segment")
+    assert text == labels_text(parts, class_ids={"defect": 0}, width=200, height=200, task="segment")
+    rendered = rendered_labels(text, width=200, height=200)
+    near = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0  # fillPoly fills the boundary pixels too
+    assert rendered[mask > 0].all() and not (rendered & ~near).any()
+    # YOLO detect: one box spanning the parts, as COCO's bbox
+    assert labels_text([joined], class_ids={"defect": 0}, width=200, height=200) == "0 0.5 0.5 0.9 0.9\n"
 
 
 def test_segment_polygon_keeps_holes_when_ultralytics_rasterises_it():
