@@ -224,9 +224,10 @@ DEVICE_NAMES = "cpu, cuda, cuda:N, N, N,M (several GPUs) or mps; left out, the f
 def check_device(device: object, *, what: str = "config key 'device'") -> object:
     """Refuses a word that is no device name (``foo``) and a device this machine lacks (``0``, ``cuda`` or
     ``-1``, an idle GPU, without CUDA); returns the device to hand to ultralytics: ``device`` as given, or
-    for a ``-1`` the GPU indices ultralytics' search for idle ones found now (``''`` for none: its default),
-    so that training, evaluate and predict run where the note says, not where a second search of its own
-    finds.
+    for a ``-1`` the GPU indices ultralytics' search for idle ones found now (for none, the GPU its default
+    is: ``0``, :func:`device_used`), so that training, evaluate and predict run where the note says, not
+    where a second search of its own finds, and ``config.yaml`` records it (a ``''`` there trained on the CPU
+    when its ``--config`` ran again on a machine without CUDA, where ``0`` is refused).
 
     None, ``''`` or ``none`` is ultralytics' pick; it drops empty parts (``0,`` is ``0``). ultralytics itself
     finds out only once its trainer or predictor starts, with a traceback; ``mps`` on a machine without
@@ -257,8 +258,6 @@ def check_device(device: object, *, what: str = "config key 'device'") -> object
     try:
         if idle:  # its search for idle GPUs, once: select_device takes the indices it found
             found = parse_device(name)
-            if note := idle_gpu_note(name, found, what=what, device=device):
-                print(note, file=sys.stderr, flush=True)
         chosen = select_device(device if found is None else found, verbose=False)
     except ValueError as error:
         raise device_error(error, device, found=found, what=what) from None
@@ -269,7 +268,28 @@ def check_device(device: object, *, what: str = "config key 'device'") -> object
             f"{what}{given(device, what)}: Apple's MPS backend is not available on this machine "
             "(ultralytics would run on the CPU instead, without a word); pass cpu, or a CUDA device index"
         )
-    return device if found is None else found
+    if found is None:
+        return device
+    used = device_used(found, chosen)
+    if note := idle_gpu_note(name, found, what=what, device=device, used=used):
+        print(note, file=sys.stderr, flush=True)
+    return used
+
+
+def device_used(found: str, chosen: object) -> str:
+    """The device a ``-1`` runs on, as fixed indices: those ultralytics' search ``found``; for none found
+    (``''``, its default) the GPU its ``select_device`` made of that, ``chosen``: torch's current CUDA
+    device, ``0`` in a new process (``cpu`` where it chose the CPU).
+
+    >>> import torch
+    >>> device_used("1,2", torch.device("cuda", 1)), device_used("", torch.device("cuda", 0))
+    ('1,2', '0')
+    """
+    if found:
+        return found
+    if getattr(chosen, "type", None) == "cuda":
+        return str(chosen.index or 0)
+    return str(chosen)
 
 
 def device_error(error: ValueError, device: object, *, found: str | None, what: str) -> UserError:
@@ -306,22 +326,28 @@ def device_as_read(device: object) -> str:
     return "" if name == "none" else ",".join(part for part in name.split(",") if part)
 
 
-def idle_gpu_note(name: str, found: str, *, what: str, device: object) -> str | None:
+def idle_gpu_note(name: str, found: str, *, what: str, device: object, used: str) -> str | None:
     """The note for a ``-1`` (an idle GPU) that ultralytics' search found none for now, or None where it found
     one each.
 
-    ultralytics drops such a ``-1``: ``-1`` alone is its default (the first GPU), ``0,-1`` GPU 0 alone, after
-    its warning that no GPU met its criteria. Training, evaluate and predict are handed the indices found
-    (:func:`check_device`), not the ``-1`` for ultralytics to search for again: the note says what this
-    search found, and what a ``-1`` with none found becomes.
+    ultralytics drops such a ``-1``: ``-1`` alone is its default (torch's current CUDA device, GPU 0 in a
+    new process), ``0,-1`` GPU 0 alone, after its warning that no GPU met its criteria. Training, evaluate
+    and predict are handed the indices found, or for none that default's index (:func:`check_device`), not
+    the ``-1`` for ultralytics to search for again: the note says what this search found, and what a ``-1``
+    with none found becomes and is recorded as (``config.yaml``'s ``device: '0'``).
 
     Args:
-        name: the device as read (:func:`device_as_read`); found: ``parse_device``'s result for it.
+        name: the device as read (:func:`device_as_read`); found: ``parse_device``'s result for it;
+        used: the device handed on (:func:`device_used`).
     """
     asked = name.split(",")
     if len([part for part in found.split(",") if part]) == len(asked):
         return None
-    runs = f"on GPU{'s' if ',' in found else ''} {found} alone" if found else "on its default, the first GPU"
+    if found:
+        runs = f"on GPU{'s' if ',' in found else ''} {found} alone"
+    else:
+        runs = f"on its default, torch's current CUDA device, GPU {used}, and is recorded as {used}"
+        runs = runs if used.isdigit() else f"on its default, {used}"
     return (
         f"note: {what}{given(device, what)}: ultralytics' search found no idle GPU for -1 now (none with 20% "
         f"of its memory free, or NVML unavailable); a -1 with none found is dropped: it runs {runs}"

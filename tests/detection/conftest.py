@@ -120,9 +120,18 @@ def bad_weights(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return write_bad_weights(tmp_path / "bad" / "best.pt", request.param)
 
 
+def cuda_machine_device(device: object, **kwargs: object):
+    """ultralytics' ``select_device`` on a CUDA machine, without asking CUDA: ``''`` (its default) is torch's
+    current CUDA device, ``cuda:0`` in a new process; ``1`` or ``1,0`` is ``cuda:1``."""
+    import torch
+
+    return torch.device("cuda", int(str(device).split(",")[0] or 0))
+
+
 def idle_gpus_found(monkeypatch: pytest.MonkeyPatch, idle: list[int]) -> list[str]:
     """Two CUDA devices seen, ultralytics' search for idle GPUs finding ``idle`` (no NVML asked), and every
-    ``select_device`` (ours, its predictor's, its validator's) recorded into the list returned: the CPU."""
+    ``select_device`` (ours, its predictor's, its validator's) recorded into the list returned: ours is
+    :func:`cuda_machine_device`, its predictor's and validator's the CPU, to run here."""
     import torch
     from ultralytics.engine import predictor, validator
     from ultralytics.utils import autodevice, torch_utils
@@ -133,10 +142,15 @@ def idle_gpus_found(monkeypatch: pytest.MonkeyPatch, idle: list[int]) -> list[st
     monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
     asked: list[str] = []
 
-    def select_device(device: object, **kwargs: object) -> torch.device:
+    def ours(device: object, **kwargs: object) -> torch.device:
+        asked.append(str(device))
+        return cuda_machine_device(device)
+
+    def theirs(device: object, **kwargs: object) -> torch.device:
         asked.append(str(device))
         return torch.device("cpu")
 
-    for module in (torch_utils, predictor, validator):
-        monkeypatch.setattr(module, "select_device", select_device)
+    monkeypatch.setattr(torch_utils, "select_device", ours)
+    for module in (predictor, validator):
+        monkeypatch.setattr(module, "select_device", theirs)
     return asked

@@ -90,19 +90,20 @@ def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_data
     assert not (tmp_path / "eval").exists()
 
 
-@pytest.mark.parametrize(("idle", "handed"), [([1], "1"), ([], "")])
+@pytest.mark.parametrize(("idle", "searched", "handed"), [([1], "1", "1"), ([], "", "0")])
 def test_an_idle_gpu_is_scored_where_its_one_search_found_one(
-    tiny_dataset: Path, untrained_detector: DetectionModel, tmp_path: Path, idle: list[int], handed: str,
-    monkeypatch,
+    tiny_dataset: Path, untrained_detector: DetectionModel, tmp_path: Path, idle: list[int], searched: str,
+    handed: str, monkeypatch,
 ) -> None:  # fmt: skip
-    # the note named what the first search found, then ultralytics' validator searched for -1 again
+    # the note named what the first search found, then ultralytics' validator searched for -1 again; with
+    # none found it was handed '' (ultralytics' default) where GPU 0, its default, is what runs
     asked = idle_gpus_found(monkeypatch, idle)
     report = evaluate(
         tiny_dataset / "data.yaml", untrained_detector, split="val", imgsz=64, device="-1",
         out=tmp_path / "eval", plots=False, validator_class=GroundTruthValidator,
     )  # fmt: skip
-    assert asked and set(asked) == {handed}
-    assert report.device == "cpu"  # as the stand-in's select_device said
+    assert asked[0] == searched and len(asked) > 1 and set(asked[1:]) == {handed}
+    assert report.device == f"cuda:{handed}"  # as the stand-in's select_device said
 
 
 def test_12_bit_data_in_the_scored_split_is_one_warning_before_the_validator_runs(

@@ -118,14 +118,17 @@ def test_predict_json_records_the_device_the_default_ran_on(
     assert json.loads((out / "predict.json").read_text())["device"] == expected
 
 
-@pytest.mark.parametrize(("idle", "handed"), [([1], "1"), ([], "")])
+@pytest.mark.parametrize(("idle", "searched", "handed"), [([1], "1", "1"), ([], "", "0")])
 def test_an_idle_gpu_runs_where_its_one_search_found_one(
-    checkpoint: Path, photos: Path, idle: list[int], handed: str, monkeypatch
+    checkpoint: Path, photos: Path, idle: list[int], searched: str, handed: str, monkeypatch
 ) -> None:
-    # the note named what the first search found, then ultralytics' predictor searched for -1 again
+    # the note named what the first search found, then ultralytics' predictor searched for -1 again; with
+    # none found it was handed '' (ultralytics' default) where GPU 0, its default, is what runs
     asked = idle_gpus_found(monkeypatch, idle)
-    predict(checkpoint, photos / "a.png", imgsz=64, device="-1")
-    assert asked and set(asked) == {handed}
+    images = predicted_images(checkpoint, photos / "a.png", imgsz=64, device="-1")
+    list(images)
+    assert asked[0] == searched and len(asked) > 1 and set(asked[1:]) == {handed}
+    assert images.device == f"cuda:{handed}"  # as the stand-in's select_device said
 
 
 def test_predict_json_records_paths_without_dots(checkpoint: Path, photos: Path, tmp_path: Path) -> None:

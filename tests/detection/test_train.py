@@ -15,7 +15,7 @@ import torch
 import yaml
 from ultralytics.nn.tasks import WorldModel
 
-from common.config import PROJECT_ROOT
+from common.config import PROJECT_ROOT, yaml_text
 from common.errors import UserError
 from common.trained_images import read_trained_images, record_trained_images
 from converters.convert import ConvertConfig, convert
@@ -33,6 +33,7 @@ from detection.train import (
     main,
     optimizer_note,
     prepare_training_data,
+    recorded_config,
     remove_stale_files,
     resolve_pretrained,
     rotation_note,
@@ -57,6 +58,7 @@ from tests.detection.conftest import (
     BAD_WEIGHTS,
     as_12_bit_data,
     copy_with_names,
+    cuda_machine_device,
     make_tiny_dataset,
     write_bad_weights,
 )
@@ -580,8 +582,8 @@ def test_none_is_ultralytics_own_pick(device: object) -> None:
 @pytest.mark.parametrize(
     ("device", "idle", "runs"),
     [
-        ("-1", [], "on its default, the first GPU"),
-        ("cuda:-1", [], "on its default, the first GPU"),
+        ("-1", [], "on its default, torch's current CUDA device, GPU 0, and is recorded as 0"),
+        ("cuda:-1", [], "on its default, torch's current CUDA device, GPU 0, and is recorded as 0"),
         ("0,-1", [], "on GPU 0 alone"),
         ("-1,-1", [1], "on GPU 1 alone"),
         ("-1", [1], None),  # found one: nothing to say
@@ -599,8 +601,9 @@ def test_an_idle_gpu_that_ultralytics_does_not_find_is_named_in_a_note(
     monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
     monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
     asked = []
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(torch_utils, "select_device", lambda d, **kwargs: asked.append(d) or cpu)
+    monkeypatch.setattr(
+        torch_utils, "select_device", lambda d, **kwargs: asked.append(d) or cuda_machine_device(d)
+    )
     check_device(device, what="--device")
     expected = ",".join(["0"] * device.startswith("0,") + [str(index) for index in idle])
     assert asked == [expected]  # the indices found, not a second search
@@ -614,19 +617,25 @@ def test_an_idle_gpu_that_ultralytics_does_not_find_is_named_in_a_note(
         )
 
 
-@pytest.mark.parametrize(("device", "idle", "handed"), [("-1", [], ""), ("-1,-1", [1], "1"), ("0", [1], "0")])
+@pytest.mark.parametrize(
+    ("device", "idle", "handed"), [("-1", [], "0"), ("-1,-1", [1], "1"), ("0", [1], "0")]
+)
 def test_training_is_handed_the_idle_gpus_found_not_the_minus_one(
     device: str, idle: list[int], handed: str, monkeypatch, capsys
 ) -> None:
-    # the note named where the first search's GPUs were, then ultralytics' trainer searched for -1 again
+    # the note named where the first search's GPUs were, then ultralytics' trainer searched for -1 again;
+    # with none found config.yaml recorded device: '' (ultralytics' default), which a --config rerun on a
+    # machine without CUDA took for the CPU, where the GPU 0 that trained is refused
     from ultralytics.utils import autodevice, torch_utils
 
     monkeypatch.setattr("common.devices.cuda_devices_visible", lambda: 2)
     monkeypatch.setattr(autodevice.GPUInfo, "__init__", lambda self: None)  # no NVML asked
     monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
     monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
-    monkeypatch.setattr(torch_utils, "select_device", lambda d, **kwargs: torch.device("cpu"))
-    assert check_config({**default_config(), "device": device})["device"] == handed
+    monkeypatch.setattr(torch_utils, "select_device", cuda_machine_device)
+    checked = check_config({**default_config(), "device": device})
+    assert checked["device"] == handed
+    assert f"\ndevice: '{handed}'\n" in yaml_text(recorded_config(checked))
 
 
 @pytest.mark.parametrize(
