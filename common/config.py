@@ -475,12 +475,28 @@ def yaml_text(data: Mapping) -> str:
     """YAML text of ``data`` in its own key order, paths as strings, to be written as UTF-8: a path with
     an ``é`` reads as written, not as ``"\\u00e9"`` (:func:`read_yaml` and ultralytics' ``YAML.load``
     read it back as UTF-8). Text that does not read back so (a NEL, U+0085, in a key or value: PyYAML
-    writes it raw inside quotes and reads it as a line break) is written with escapes instead."""
+    writes it raw inside quotes and reads it as a line break) is written with escapes instead; a NaN
+    (``.nan``) reads back as one (:func:`_same`), so it does not make the rest escaped."""
     plain = _plain(data)
     text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
-    if yaml.safe_load(text) == plain:
+    if _same(yaml.safe_load(text), plain):
         return text
     return yaml.safe_dump(plain, sort_keys=False)
+
+
+def _same(read: object, written: object) -> bool:
+    """``read == written``, nested, with a NaN equal to a NaN (``==`` says a NaN read back differs).
+
+    >>> _same({"a": [float("nan"), "é"]}, {"a": [float("nan"), "é"]}), _same({"a": "é"}, {"a": "e"})
+    (True, False)
+    """
+    if isinstance(read, dict) and isinstance(written, dict):
+        return read.keys() == written.keys() and all(_same(read[key], written[key]) for key in read)
+    if isinstance(read, list) and isinstance(written, list):
+        return len(read) == len(written) and all(map(_same, read, written))
+    if isinstance(read, float) and isinstance(written, float) and math.isnan(read) and math.isnan(written):
+        return True
+    return read == written
 
 
 def _plain(value):

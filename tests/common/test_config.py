@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -573,6 +574,16 @@ def test_saved_config_text_reads_back_as_written(tmp_path, name):
     save_config(config, tmp_path / "args.yaml")
     assert read_yaml(tmp_path / "args.yaml") == config
     assert yaml_text({"data": "/data/café"}) == "data: /data/café\n"  # UTF-8 where it reads back
+
+
+def test_a_nan_in_a_saved_config_leaves_its_text_as_utf8(tmp_path):
+    # a NaN read back differs from itself by ==: the whole file was written escaped, é as \\xE9
+    config = {"data": "/data/café", "loss": {"weights": [1.0, float("nan")]}, "tags": ["部品"]}
+    save_config(config, tmp_path / "args.yaml")
+    text = (tmp_path / "args.yaml").read_bytes().decode("utf-8")
+    assert text == "data: /data/café\nloss:\n  weights:\n  - 1.0\n  - .nan\ntags:\n- 部品\n"
+    assert math.isnan(read_yaml(tmp_path / "args.yaml")["loss"]["weights"][1])
+    assert yaml_text({"data": "lot\x857", "x": float("nan")}) == 'data: "lot\\N7"\nx: .nan\n'  # escaped still
 
 
 def test_a_section_in_a_file_merges_key_by_key(tmp_path):
