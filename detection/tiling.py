@@ -13,7 +13,8 @@ is native resolution), and the windows' boxes are shifted back and merged.
   as PNG files with YOLO box labels clipped to the window. A box whose visible
   part is less than ``min_visible`` of its area is dropped from that window.
   Polygon (YOLO-seg) labels stay polygons, cut by the window with shapely
-  (:func:`clip_polygons_to_window`; visible fraction by polygon area): the
+  (:func:`clip_polygons_to_window`; visible fraction by polygon area; a polygon cut into pieces
+  apart is a line per piece): the
   detect task reads them as tight boxes and rotates them point by point, where
   a box label would be rotated as its four corners and grow loose. Every window
   is kept, also those without a defect (backgrounds), so tiled sets are mostly
@@ -153,17 +154,19 @@ def clip_polygons_to_window(
 
     The polygon version of :func:`clip_boxes_to_window`: a polygon is kept if at least
     ``min_visible`` of its area is inside (and some of it is). A polygon that the window cuts
-    into several pieces is written as one ring, the pieces joined by zero-width cuts as the
-    converter joins an instance's parts (:func:`converters.yolo.rings_to_single_polygon`), so one
-    defect stays one label.
+    into several pieces apart is one ring per piece, each its own YOLO-seg line (a piece's holes
+    joined to its outline by zero-width cuts, :func:`converters.yolo.rings_to_single_polygon`): one
+    ring joining the pieces had cuts across the background between them, which ultralytics'
+    ``fillPoly`` drew as lines of defect pixels; the converters write a region in parts apart so too.
 
     Args:
         polygons: ``(K, 2)`` xy rings in image pixels.
         window: ``(x1, y1, x2, y2)`` image pixels.
-        min_visible: fraction of the polygon's area.
+        min_visible: fraction of the polygon's area (all its pieces in the window together).
 
     Returns:
-        ``(K', 2)`` rings shifted to the window's origin, and ``(M,)`` indices into ``polygons``.
+        ``(K', 2)`` rings shifted to the window's origin, and ``(M,)`` indices into ``polygons``, one per
+        ring (a polygon cut into pieces is named once per piece).
 
     >>> square = np.array([[5, 5], [15, 5], [15, 10], [5, 10]])
     >>> rings, index = clip_polygons_to_window([square], (10, 0, 30, 20), 0.5)  # half of it is inside
@@ -178,8 +181,9 @@ def clip_polygons_to_window(
 def _polygons_in_window(
     polygons: Sequence[np.ndarray], window: Sequence[int]
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Every polygon with some area inside ``window``: its ring there (window pixels), its index, and
-    the fraction of its area that is inside (:func:`clip_polygons_to_window` without the threshold)."""
+    """The pieces inside ``window`` of every polygon with some area there: each piece's ring (window
+    pixels), its polygon's index, and the fraction of that polygon's area inside the window (all its
+    pieces together; :func:`clip_polygons_to_window` without the threshold)."""
     x1, y1, x2, y2 = (float(v) for v in window)
     frame = shapely.box(x1, y1, x2, y2)
     rings, index, visible = [], [], []
@@ -189,11 +193,13 @@ def _polygons_in_window(
         parts = [p for p in shapely.get_parts(inside) if isinstance(p, shapely.Polygon) and p.area > 0]
         if not parts:
             continue
-        outer = [np.asarray(p.exterior.coords)[:-1] for p in parts]
-        holes = [np.asarray(h.coords)[:-1] for p in parts for h in p.interiors]
-        rings.append(rings_to_single_polygon(outer, holes) - np.array([x1, y1]))
-        index.append(i)
-        visible.append(sum(p.area for p in parts) / shape.area)
+        fraction = sum(p.area for p in parts) / shape.area
+        for part in parts:
+            outer = [np.asarray(part.exterior.coords)[:-1]]
+            holes = [np.asarray(h.coords)[:-1] for h in part.interiors]
+            rings.append(rings_to_single_polygon(outer, holes) - np.array([x1, y1]))
+            index.append(i)
+            visible.append(fraction)
     return rings, np.array(index, dtype=int), np.array(visible, dtype=float)
 
 
@@ -572,7 +578,8 @@ def tile_image(
 
 
 def _window_labels(labels: YoloLabels, window: np.ndarray, min_visible: float) -> tuple[str, int, int]:
-    """One window's label text, the labels in it, and the labels it touches at all."""
+    """One window's label text, the labels in it, and the labels it touches at all (a polygon cut into
+    pieces is one label, written as a line per piece)."""
     width, height = int(window[2] - window[0]), int(window[3] - window[1])
     if labels.polygons is None:
         local, index = clip_boxes_to_window(labels.boxes, window, min_visible)
@@ -583,4 +590,4 @@ def _window_labels(labels: YoloLabels, window: np.ndarray, min_visible: float) -
     text = yolo_polygon_lines(
         labels.classes[index[keep]], [r for r, k in zip(rings, keep, strict=True) if k], width, height
     )
-    return text, int(keep.sum()), len(index)
+    return text, len(np.unique(index[keep])), len(np.unique(index))

@@ -544,7 +544,7 @@ def write_polygon_dataset(root: Path, rings: dict[str, list[tuple[int, np.ndarra
     return root / "data.yaml"
 
 
-def test_clip_polygons_keeps_one_ring_per_polygon_and_measures_area() -> None:
+def test_clip_polygons_keeps_a_ring_per_piece_and_measures_area() -> None:
     rings, index = clip_polygons_to_window([U_SHAPE], (0, 0, 48, 48), 0.0)
     # inside x < 48: left arm 4x20 = 80 plus the base's 8x4 between x 40 and 48 = 32 (the arm's top
     # 4 rows are part of the base): 80 + 32 = 112 of the U's 4x20 * 2 + 16x4 = 224
@@ -554,10 +554,31 @@ def test_clip_polygons_keeps_one_ring_per_polygon_and_measures_area() -> None:
     rings, index = clip_polygons_to_window([U_SHAPE], (48, 0, 96, 48), 0.5)
     assert index.tolist() == [0] and polygon_area(rings[0]) == pytest.approx(112)
     assert rings[0][:, 0].min() == pytest.approx(0) and rings[0][:, 0].max() == pytest.approx(12)
-    # a window that cuts the U through both arms (y 20..48) keeps two pieces, joined into one ring
+    # a window that cuts the U through both arms (y 20..48) keeps two pieces, a ring each (one label line
+    # each: a ring joining them crossed the background between the arms)
     rings, index = clip_polygons_to_window([U_SHAPE], (0, 20, 96, 68), 0.0)
-    assert len(rings) == 1 and polygon_area(rings[0]) == pytest.approx(2 * 4 * 10)
-    assert (rings[0].min(0).tolist(), rings[0].max(0).tolist()) == ([36, 0], [60, 10])
+    assert index.tolist() == [0, 0] and [polygon_area(r) for r in rings] == pytest.approx([40, 40])
+    boxes = sorted((r.min(0).tolist(), r.max(0).tolist()) for r in rings)
+    assert boxes == [([36, 0], [40, 10]), ([56, 0], [60, 10])]
+
+
+def test_pieces_of_a_polygon_cut_by_a_tile_render_as_themselves_in_ultralytics(tmp_path: Path) -> None:
+    # the window y 20..68 cuts the U through both arms; joined into one ring, the zero-width cut between
+    # the arms was drawn by ultralytics' fillPoly (polygon2mask) as a line of defect pixels across the gap
+    from ultralytics.data.utils import polygon2mask
+
+    data = write_polygon_dataset(tmp_path / "src", {"u": [(1, U_SHAPE)]}, size=(96, 68))
+    tiled = tile_dataset(data, tmp_path / "tiles", tile=48, overlap=0.5, min_visible=0.0)
+    text = (tmp_path / "tiles" / "labels" / "val" / "u_x24_y20.txt").read_text()
+    rendered = np.zeros((48, 48), bool)
+    for line in text.splitlines():
+        points = np.array(line.split()[1:], float).reshape(-1, 2) * 48
+        rendered |= polygon2mask((48, 48), [points.ravel()], color=1).astype(bool)
+    arms = np.zeros((48, 48), np.uint8)  # the U's arms below y 20, in the window x 24..72, y 20..68
+    arms[0:10, 12:16] = arms[0:10, 32:36] = 1
+    near = cv2.dilate(arms, np.ones((3, 3), np.uint8)).astype(bool)  # 1 px of rasterising slack
+    assert rendered.any() and not (rendered & ~near).any()
+    assert len(text.splitlines()) == 2 and tiled.boxes["val"][0] == 1
 
 
 def test_polygon_labels_stay_polygons_in_tiles(tmp_path: Path) -> None:
