@@ -158,6 +158,7 @@ def clip_polygons_to_window(
     joined to its outline by zero-width cuts, :func:`converters.yolo.rings_to_single_polygon`): one
     ring joining the pieces had cuts across the background between them, which ultralytics'
     ``fillPoly`` drew as lines of defect pixels; the converters write a region in parts apart so too.
+    A piece under :data:`MIN_PIECE_AREA` beside a larger one is no line (a hair from a rounded edge).
 
     Args:
         polygons: ``(K, 2)`` xy rings in image pixels.
@@ -178,6 +179,10 @@ def clip_polygons_to_window(
     return [ring for ring, k in zip(rings, keep, strict=True) if k], index[keep]
 
 
+MIN_PIECE_AREA = 1.0
+"""px²: a polygon's piece in a window smaller than this is no label line of its own (unless its largest)."""
+
+
 def _polygons_in_window(
     polygons: Sequence[np.ndarray], window: Sequence[int]
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -194,7 +199,10 @@ def _polygons_in_window(
         if not parts:
             continue
         fraction = sum(p.area for p in parts) / shape.area
-        for part in parts:
+        largest = max(p.area for p in parts)
+        # a hair under 1 px² (a %.6g read-back: 48/700 -> 47.99998) is no piece of its own, but the
+        # largest piece stays (a small label whole); ``fraction`` above still counts every piece
+        for part in (p for p in parts if p.area >= MIN_PIECE_AREA or p.area == largest):
             outer = [np.asarray(part.exterior.coords)[:-1]]
             holes = [np.asarray(h.coords)[:-1] for h in part.interiors]
             rings.append(rings_to_single_polygon(outer, holes) - np.array([x1, y1]))

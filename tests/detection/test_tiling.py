@@ -562,6 +562,19 @@ def test_clip_polygons_keeps_a_ring_per_piece_and_measures_area() -> None:
     assert boxes == [([36, 0], [40, 10]), ([56, 0], [60, 10])]
 
 
+def test_a_hair_of_a_polygon_in_a_tile_is_no_label_line_of_its_own() -> None:
+    # U open at the top, its base below the window; the right arm's left edge at 47.99998 (pixel 48 of a
+    # 700-wide image read back from %.6g) leaves a 0.00002-wide hair of that arm inside x < 48
+    u = np.array([[10, 0], [20, 0], [20, 50], [47.99998, 50], [47.99998, 0], [60, 0], [60, 60], [10, 60]])
+    rings, index = clip_polygons_to_window([u], (0, 0, 48, 48), 0.25)
+    assert index.tolist() == [0] and [polygon_area(r) for r in rings] == pytest.approx([480])
+    # min_visible still weighs every piece: 480 + 0.00096 of the U inside
+    assert clip_polygons_to_window([u], (0, 0, 48, 48), 480.0005 / polygon_area(u))[1].tolist() == [0]
+    # a polygon under 1 px² whole is still its own label
+    speck = np.array([[5, 5], [5.5, 5], [5.5, 5.5], [5, 5.5]])
+    assert clip_polygons_to_window([speck], (0, 0, 48, 48), 0.5)[1].tolist() == [0]
+
+
 def test_pieces_of_a_polygon_cut_by_a_tile_render_as_themselves_in_ultralytics(tmp_path: Path) -> None:
     # the window y 20..68 cuts the U through both arms; joined into one ring, the zero-width cut between
     # the arms was drawn by ultralytics' fillPoly (polygon2mask) as a line of defect pixels across the gap
