@@ -681,16 +681,20 @@ function move(delta) {
   }
 }
 
+// N and the "next open" button: the next photo the list shows that is neither done nor good (with
+// "with proposals only" on, as the arrows, one with proposals to review).
 function nextOpen() {
-  const start = state.keys.indexOf(state.current);
-  for (let step = 1; step <= state.keys.length; step += 1) {
-    const key = state.keys[(start + step) % state.keys.length];
+  const keys = listedKeys();
+  const start = keys.indexOf(state.current);
+  for (let step = 1; step <= keys.length; step += 1) {
+    const key = keys[(start + step) % keys.length];
     if (state.statuses[key] !== "done" && state.statuses[key] !== "good") {
       openImage(key);
       return;
     }
   }
-  showMessage("every image is done or good");
+  if (keys === state.keys) showMessage("every image is done or good");
+  else showMessage("every photo the list shows is done or good (the list shows those with proposals only)");
 }
 
 // The next photo with proposals to review (V): with a few hundred of thousands proposed, N and the

@@ -414,6 +414,32 @@ def test_with_proposals_only_on_the_arrows_step_through_the_listed_photos(served
     wait_image(page, "a.png")
 
 
+def test_with_proposals_only_on_n_goes_to_the_next_listed_photo_not_done(served, page):
+    # N went on through the photos the list hid while the arrows followed it: with the filter on, N
+    # from a.png opened b.jpg, which has no proposals
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    session.add_proposals(
+        {key: [make_proposal(truths[key], class_name="dent", score=0.5)] for key in ("a.png", "wide.png")},
+        source="cascade",
+    )
+    page.goto(url)
+    wait_image(page, "a.png")
+    page.click("#proposed-only")
+    page.keyboard.press("n")  # past b.jpg and lot_2/c.png, which have none
+    wait_image(page, "wide.png")
+    page.keyboard.press("N")  # Caps Lock on: as n, and round to the first listed
+    wait_image(page, "a.png")
+    page.click("#next-open")
+    wait_image(page, "wide.png")
+    page.click("#proposed-only")  # off: every photo again
+    page.keyboard.press("n")
+    wait_image(page, "a.png")
+    page.keyboard.press("n")
+    wait_image(page, "b.jpg")
+
+
 def test_a_proposal_of_a_class_the_page_lacks_is_named_by_r_or_corrected(served, page, defect_centre):
     # anomaly.predict's 'anomaly' under --classes scratch dent: shown as not a class, Enter and Shift+A
     # say what to do instead of saving it; R and E then Enter save it as the selected class
