@@ -80,6 +80,7 @@ from segmentation.annotate.state_file import (
     check_new_category,
     check_same_photos,
     class_names_of,
+    entry_lines,
     images_dir_of,
     listed_entries,
     read_state,
@@ -124,6 +125,8 @@ class AnnotationSession:
         self._entries = entries
         self._current = current
         self._lock = threading.RLock()
+        #: The lines of ``images`` in the state file written last (:meth:`_save`); None before the first.
+        self._entry_lines: str | None = None
         #: Listed files whose header reads as no image (empty, text, a claimed size over the limit):
         #: they can be neither opened nor marked good, so the command names them.
         self.unreadable = list(unreadable)
@@ -497,7 +500,7 @@ class AnnotationSession:
             if key != self._current:
                 self._current = key
                 try:
-                    self._save()
+                    self._save(entries_changed=False)
                 except StorageError as error:  # the next change saved says it, if the disk is still full
                     logger.warning("%s", error)
 
@@ -1110,8 +1113,12 @@ class AnnotationSession:
                 "(put it back to edit its labels)"
             ) from None
 
-    def _save(self) -> None:
-        """Writes the state file; StorageError when it cannot be written (memory is the caller's to undo)."""
+    def _save(self, *, entries_changed: bool = True) -> None:
+        """Writes the state file; StorageError when it cannot be written (memory is the caller's to undo).
+
+        ``entries_changed`` False (moving to another photo): the photos' lines are those of the file
+        written last, not encoded again (their encoding grows with the folder; a move changes none).
+        """
         state = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
@@ -1121,10 +1128,14 @@ class AnnotationSession:
             **({"category_was": self._category_was} if self._category_was is not None else {}),
             "classes": self.classes,
             "current": self._current,
-            "images": {key: entry.to_json() for key, entry in self._entries.items()},
+            "images": {},
         }
+        lines = self._entry_lines if not entries_changed else None
+        if lines is None:
+            lines = entry_lines({key: entry.to_json() for key, entry in self._entries.items()})
         try:
-            atomic_write(self.state_path, state_text(state).encode())
+            atomic_write(self.state_path, state_text(state, image_lines=lines).encode())
+            self._entry_lines = lines
         except OSError as error:  # read-only, full: a one-line answer, not an internal error
             raise StorageError(
                 f"nothing saved: cannot write {self.state_path} ({file_error(error)}): "

@@ -336,12 +336,15 @@ def tree_of(out: Path, category: str, category_was: str | None) -> Path:
 _ONE_LINE = json.JSONEncoder(separators=(",", ":"))
 
 
-def state_text(state: Mapping[str, object]) -> str:
+def state_text(state: Mapping[str, object], *, image_lines: str | None = None) -> str:
     """The text of the state file: a field a line, and under ``images`` each photo's entry on one line.
 
     Every change on the page rewrites the whole file, whose size grows with the photos of the folder;
     ``json.dumps(state, indent=1)`` encodes all of it in pure Python, the entries compact on a line in C
     (and ``grep lot_3/0007.jpg annotate_state.json`` shows a photo's whole entry).
+
+    ``image_lines``: the lines of ``images`` as :func:`entry_lines` wrote them for the file written last,
+    taken in place of encoding ``state["images"]`` again (moving to another photo changes no entry).
 
     >>> print(state_text({"classes": ["dent"], "images": {"a.png": {"status": "good", "instances": []}}}))
     {
@@ -354,14 +357,17 @@ def state_text(state: Mapping[str, object]) -> str:
     """
     fields = []
     for name, value in state.items():
-        if name == "images" and isinstance(value, Mapping) and value:
-            lines = ",\n".join(
-                f"  {json.dumps(key)}: {_ONE_LINE.encode(entry)}" for key, entry in value.items()
-            )
-            fields.append(f' "images": {{\n{lines}\n }}')
+        if name == "images" and isinstance(value, Mapping):
+            lines = entry_lines(value) if image_lines is None else image_lines
+            fields.append(f' "images": {{\n{lines}\n }}' if lines else ' "images": {}')
         else:
             fields.append(f" {json.dumps(name)}: {json.dumps(value)}")
     return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
+def entry_lines(images: Mapping[str, object]) -> str:
+    """The lines under the state's ``images``: each photo's entry on one line, ``""`` for none."""
+    return ",\n".join(f"  {json.dumps(key)}: {_ONE_LINE.encode(entry)}" for key, entry in images.items())
 
 
 def saved_classes(out: str | Path) -> list[str]:

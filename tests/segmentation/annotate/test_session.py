@@ -1285,6 +1285,30 @@ def test_ids_follow_the_stored_ones_when_the_state_lacks_its_counters(opened):
     assert [p.id for p in again.entry("a.png").proposals] == [1, 2]
 
 
+def test_moving_to_another_photo_does_not_encode_every_photos_entry_again(opened, monkeypatch):
+    # set_current encoded each photo's entry for the state file again (the larger the folder, the
+    # longer each move took); a move changes none of them: the lines of the file written last are kept
+    from segmentation.annotate.records import ImageEntry
+
+    session, _ = opened
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (20, 20, 40, 40)))
+    before = json.loads(session.state_path.read_text())
+    encoded = []
+    to_json = ImageEntry.to_json
+    monkeypatch.setattr(ImageEntry, "to_json", lambda entry: encoded.append(entry.key) or to_json(entry))
+    session.set_current("wide.png")
+    assert encoded == []
+    state = json.loads(session.state_path.read_text())
+    assert state["current"] == "wide.png" and state["images"] == before["images"]
+    session.set_current("wide.png")  # the same photo again: nothing to write
+    session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))  # a change: all
+    assert sorted(encoded) == sorted(session.keys)
+    session.set_current("b.jpg")
+    again = AnnotationSession.open(session.out)
+    assert again.current == "b.jpg" and len(again.entry("a.png").instances) == 1
+    assert [i.class_name for i in again.entry("b.jpg").instances] == ["dent"]
+
+
 def test_a_resume_whose_current_photo_is_gone_starts_on_the_first(opened, photos):
     session, _ = opened
     session.set_current("b.jpg")
