@@ -18,7 +18,9 @@ Under the output folder::
 categories; ``bbox`` is the detector's box in pixel edges; ``score`` ranks the
 instance (``rank_by``: the box score, SAM's predicted IoU, or their product).
 ``images.json`` is ``{"info", "categories", "images"}`` with, per photo,
-``{"id", "file_name", "width", "height", "verdict", "score", "instances", "name"}``; a category
+``{"id", "file_name", "width", "height", "verdict", "score", "instances", "name", "sha256"}`` (the
+photo file's bytes, by which ``segmentation.annotate --proposals`` tells the photo from another of its
+name; files written before it was recorded have none); a category
 whose defect folder in ``masks/`` is not its name (:func:`inspection.mask_tree.class_folders`:
 ``con`` -> ``con_``) says so in ``"folder"``:
 ``COCO("images.json").loadRes("predictions.json")`` works as it is.
@@ -42,7 +44,7 @@ import numpy as np
 from common.errors import UserError
 from common.folders import UniqueNames, output_name
 from common.images import decode_image_file, encode_image
-from common.io import StreamedFile, atomic_write, json_text
+from common.io import StreamedFile, atomic_write, json_text, sha256_file
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
 from inspection.mask_tree import MASK_FILES as TREE_MASK_FILES
@@ -133,8 +135,8 @@ def instance_results(inspection: Inspection, photo: Photo, *, rank_by: str = "bo
     ]
 
 
-def image_record(inspection: Inspection, photo: Photo) -> dict:
-    """The photo's entry in ``images.json``."""
+def image_record(inspection: Inspection, photo: Photo, *, sha256: str) -> dict:
+    """The photo's entry in ``images.json``; ``sha256``: the hex digest of its file's bytes."""
     return {
         "id": photo.image_id,
         "file_name": photo.file_name,
@@ -144,6 +146,7 @@ def image_record(inspection: Inspection, photo: Photo) -> dict:
         "score": round(float(inspection.score), _DECIMALS),
         "instances": len(inspection),
         "name": photo.name,
+        "sha256": sha256,
     }
 
 
@@ -291,7 +294,7 @@ class PredictionWriter:
                 self.out / ANOMALY_MAPS_DIR / f"{photo.name}.png", anomaly_map_png(inspection.anomaly_map())
             )
         self.tree.add(inspection, photo)
-        self.images.add(image_record(inspection, photo))
+        self.images.add(image_record(inspection, photo, sha256=sha256_file(inspection.path, what="photo")))
         self.verdicts[inspection.verdict] += 1
         self.instances += len(inspection)
         self.per_class.update(inspection.names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 from dataclasses import replace
@@ -64,6 +65,8 @@ def test_predictions_load_with_coco_load_res_against_images_json(tmp_path, inspe
         "score": pytest.approx(0.9),
         "instances": 2,
         "name": "two",
+        # the photo's bytes: a proposals file was placed on another photo set of the same names by name alone
+        "sha256": hashlib.sha256(results[3][0].path.read_bytes()).hexdigest(),
     }
     assert (
         by_name["good.png"]["verdict"],
