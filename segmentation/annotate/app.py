@@ -62,7 +62,7 @@ from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.file_proposals import FileProposals
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
-from segmentation.annotate.proposal_file import ProposalFile
+from segmentation.annotate.proposal_file import ProposalFile, recorded_digests, relative_to_images
 from segmentation.annotate.routes import export, files, images, instances, proposals
 from segmentation.annotate.routes.shared import AppContext
 from segmentation.annotate.session import AnnotationSession
@@ -160,7 +160,13 @@ def create_app(
         proposer = DetectorProposals(detector, session, prefetcher, predictor, mask_iou=mask_iou)
     from_file = None
     if proposal_file is not None:
-        from_file = FileProposals(session, source=proposal_file.source, name=proposal_file.path.name)
+        relative, _ = relative_to_images(proposal_file, session.images_dir)
+        from_file = FileProposals(
+            session,
+            source=proposal_file.source,
+            name=proposal_file.path.name,
+            digests=recorded_digests(relative, session.keys),
+        )
     context = AppContext(
         session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer,
         file_proposals=from_file,

@@ -5,13 +5,19 @@ their sizes then). A photo replaced since (same name, other bytes; a file merely
 photo) loses the file's undecided proposals when it is opened, undo included, with a notice, as the
 detector's are (:meth:`~segmentation.annotate.detector.DetectorProposals.refresh`). The file stays
 among the photo's proposers, so a restart does not put the old photo's proposals on the new one;
-accepted instances stay: the user decided them. A photo replaced while the page was stopped is
-taken as the one the file was written for.
+accepted instances stay: the user decided them.
+
+Where the file records the sha256 of the photos it proposed on (``inspection.predict``'s ``images.json``),
+a photo is compared with it when first opened, not read at the start: one that differs (another photo
+set of the same names, a photo replaced while the page was stopped) loses the file's undecided proposals
+so. A file that records none takes the photos at the start as the ones it was written for (each hashed
+then: telling a photo merely touched from one replaced needs the bytes of the first).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from common.errors import UserError
 from common.io import sha256_file
@@ -27,20 +33,31 @@ class FileProposals:
         session: the session the file's proposals were added to (``add_proposals``), before this.
         source: the file's :attr:`~segmentation.annotate.proposal_file.ProposalFile.source`.
         name: its proposals' :attr:`~segmentation.annotate.proposals.Proposal.source` (the file name).
+        digests: key -> the sha256 the file records of the photo it proposed on
+            (:func:`~segmentation.annotate.proposal_file.recorded_digests`); those photos are not read
+            before they are opened.
     """
 
-    def __init__(self, session: AnnotationSession, *, source: str, name: str) -> None:
+    def __init__(
+        self, session: AnnotationSession, *, source: str, name: str, digests: Mapping[str, str] | None = None
+    ) -> None:
         self.session, self.source, self.name = session, source, name
         self._lock = threading.Lock()
-        #: key -> the photo's file key and sha256 at the start; only photos with the file's proposals.
+        #: key -> the photo's file key and sha256 when it was last known to be the file's photo.
         self._photos: dict[str, tuple[FileKey, str]] = {}
+        #: key -> the sha256 the file records, for the photos not yet compared with it.
+        self._recorded: dict[str, str] = {}
         for key in session.keys:
-            if any(p.source == name for p in session.entry(key).proposals):
-                path = session.image_path(key)
-                try:
-                    self._photos[key] = (file_key(path), sha256_file(path, what="photo"))
-                except UserError:  # unreadable: opening it names the file
-                    continue
+            if not any(p.source == name for p in session.entry(key).proposals):
+                continue
+            if digests and key in digests:
+                self._recorded[key] = digests[key]
+                continue
+            path = session.image_path(key)
+            try:
+                self._photos[key] = (file_key(path), sha256_file(path, what="photo"))
+            except UserError:  # unreadable: opening it names the file
+                continue
 
     def refresh(self, key: str) -> str | None:
         """Drops the file's undecided proposals of ``key`` if its photo is another one now.
@@ -49,6 +66,8 @@ class FileProposals:
             A one-line notice when proposals were dropped, else None.
         """
         with self._lock:
+            if key in self._recorded:
+                return self._compare_recorded(key)
             known = self._photos.get(key)
             if known is None:
                 return None
@@ -64,7 +83,25 @@ class FileProposals:
                 self._photos[key] = (now, digest)
                 return None
             del self._photos[key]
-            dropped = self.session.drop_proposals(key, source=self.source, name=self.name, keep_source=True)
+            return self._drop(key, f"{key} changed on disk since {self.name} proposed on it")
+
+    def _compare_recorded(self, key: str) -> str | None:
+        """:meth:`refresh` of a photo whose sha256 the file records, at its first opening (lock held)."""
+        path = self.session.image_path(key)
+        now = file_key(path)
+        try:
+            digest = sha256_file(path, what="photo")
+        except UserError:  # unreadable now: compared at the next opening
+            return None
+        if digest == self._recorded.pop(key):
+            self._photos[key] = (now, digest)
+            return None
+        why = f"{key} is not the photo {self.name} proposed on (images.json records another sha256)"
+        return self._drop(key, why, photo="that photo")
+
+    def _drop(self, key: str, why: str, photo: str = "the old photo") -> str | None:
+        """Drops the file's undecided proposals of ``key``; ``why: what was dropped``, or None for none."""
+        dropped = self.session.drop_proposals(key, source=self.source, name=self.name, keep_source=True)
         if not dropped:  # decided meanwhile (accepted, deleted, or the photo marked done or good)
             return None
-        return f"{key} changed on disk since {self.name} proposed on it: {dropped_text(dropped)}"
+        return f"{why}: {dropped_text(dropped, photo)}"

@@ -33,7 +33,7 @@ import filecmp
 import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -91,6 +91,9 @@ class ProposalFile:
     digest: str
     #: The folder its file names are relative to, as the run that wrote it recorded (:func:`made_on`).
     folder: Path | None = None
+    #: The sha256 of each photo's file that ``images.json`` records (``inspection.predict`` writes it), by
+    #: file name; files written before, or by other tools, record none.
+    photo_digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -160,8 +163,15 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
         for image in by_id.values()
         if isinstance(image.get("verdict"), str)
     }
+    photo_digests = {
+        str(image["file_name"]): image["sha256"]
+        for image in by_id.values()
+        if isinstance(image.get("sha256"), str)
+    }
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return ProposalFile(path, results, verdicts, digest, folder=made_on(path.parent))
+    return ProposalFile(
+        path, results, verdicts, digest, folder=made_on(path.parent), photo_digests=photo_digests
+    )
 
 
 def made_on(folder: Path) -> Path | None:
@@ -364,6 +374,7 @@ def _renamed(proposals: ProposalFile, rename: Callable[[str], str]) -> ProposalF
         proposals,
         results=[replace(r, file_name=rename(r.file_name)) for r in proposals.results],
         verdicts={rename(name): verdict for name, verdict in proposals.verdicts.items()},
+        photo_digests={rename(name): digest for name, digest in proposals.photo_digests.items()},
     )
 
 
@@ -399,6 +410,18 @@ def check_made_on(proposals: ProposalFile, *, images: Path, keys: Sequence[str])
             f"differs from {images / key}: pass --images {folder}, or predict on {images} for proposals of "
             "its photos"
         )
+
+
+def recorded_digests(proposals: ProposalFile, keys: Sequence[str]) -> dict[str, str]:
+    """The sha256 the file records of each photo of ``keys`` it names (:attr:`ProposalFile.photo_digests`,
+    its names made relative to ``--images`` first: :func:`relative_to_images`), by key; only the photos
+    of its entries (those of photos outside ``--images`` were left out)."""
+    named = {result.file_name for result in proposals.results}
+    return {
+        key: digest
+        for name, digest in proposals.photo_digests.items()
+        if name in named and (key := _matched(name, keys)) is not None
+    }
 
 
 def _matched(file_name: str, keys: Sequence[str]) -> str | None:

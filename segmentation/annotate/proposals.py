@@ -64,10 +64,10 @@ class Proposal:
         )
 
 
-def dropped_text(dropped: int) -> str:
+def dropped_text(dropped: int, photo: str = "the old photo") -> str:
     """``its N undecided proposals of the old photo were dropped``: a replaced photo's notice."""
     what = f"{dropped} undecided proposal{'s' if dropped != 1 else ''}"
-    return f"its {what} of the old photo {'were' if dropped != 1 else 'was'} dropped"
+    return f"its {what} of {photo} {'were' if dropped != 1 else 'was'} dropped"
 
 
 def not_a_class_text(proposals: Sequence[Proposal], classes: Sequence[str]) -> str:

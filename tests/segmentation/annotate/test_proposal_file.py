@@ -18,6 +18,7 @@ from segmentation.annotate.proposal_file import (
     match_photo,
     place_proposals,
     read_proposal_file,
+    recorded_digests,
     relative_to_images,
 )
 
@@ -483,6 +484,29 @@ def test_a_file_made_on_a_folder_above_images_leaves_out_the_photos_outside_it(t
     file, outside = relative_to_images(read_proposal_file(path), images / "lot_2")
     assert [r.file_name for r in file.results] == ["c.png", "d.png"] and outside == ["lot_1/c.png"]
     assert file.verdicts == {"c.png": "scratch"}
+
+
+def test_the_sha256_images_json_records_follows_the_names_made_relative_to_images(tmp_path):
+    # inspection.predict records each photo's sha256: the page compares the photo it opens with it,
+    # by key; lot_1/c.png, outside --images photos/lot_2, is not lot_2's c.png
+    images = tmp_path / "photos"
+    (images / "lot_2").mkdir(parents=True)
+    entries = [result(name, (1, 1, 9, 9), (30, 20)) for name in ("lot_1/c.png", "lot_2/c.png", "lot_2/d.png")]
+    records = [
+        {"id": 1, "file_name": "lot_1/c.png", "sha256": "1" * 64},
+        {"id": 2, "file_name": "lot_2/c.png", "sha256": "2" * 64},
+        {"id": 3, "file_name": "lot_2/d.png"},  # none recorded (a file written otherwise)
+    ]
+    path = write(tmp_path / "run", entries, images=records)
+    (tmp_path / "run" / "predict.json").write_text(json.dumps({"source": str(images)}))
+    read = read_proposal_file(path)
+    assert read.photo_digests == {"lot_1/c.png": "1" * 64, "lot_2/c.png": "2" * 64}
+    file, _ = relative_to_images(read, images / "lot_2")
+    assert recorded_digests(file, ["c.png", "d.png"]) == {"c.png": "2" * 64}
+    assert recorded_digests(read, ["lot_1/c.png", "lot_2/c.png"]) == {
+        "lot_1/c.png": "1" * 64,
+        "lot_2/c.png": "2" * 64,
+    }
 
 
 def test_a_file_made_on_other_photos_of_the_same_names_is_refused(tmp_path):

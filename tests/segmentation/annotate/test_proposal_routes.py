@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def cascade_file(folder, truths, tmp_path):
-    """The cascade's ``predictions.json`` (+ ``images.json``): each photo's true defect, class by id."""
+def cascade_file(folder, truths, tmp_path, digests=False):
+    """The cascade's ``predictions.json`` (+ ``images.json``): each photo's true defect, class by id;
+    ``digests``: ``images.json`` records each photo's sha256, as ``inspection.predict`` writes it."""
     results, images = [], []
     for image_id, (key, truth) in enumerate(truths.items(), start=1):
         ys, xs = np.nonzero(truth)
@@ -41,6 +43,8 @@ def cascade_file(folder, truths, tmp_path):
             }
         )
         images.append({"id": image_id, "file_name": key, "verdict": "dent", "score": 0.95, "instances": 1})
+        if digests:
+            images[-1]["sha256"] = hashlib.sha256((folder / key).read_bytes()).hexdigest()
     run = tmp_path / "cascade"
     run.mkdir()
     (run / "images.json").write_text(json.dumps(images))
@@ -589,6 +593,55 @@ def test_a_photo_replaced_by_another_of_its_size_loses_the_files_undecided_propo
         assert detail["notice"] is None and len(detail["instances"]) == 1
         detail = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
         assert detail["notice"] is None and len(detail["proposals"]) == 1
+    assert session.entry("a.png").proposed == [proposals.source]  # a restart does not propose it again
+    placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
+    assert session.add_proposals(placed, source=proposals.source) == 0
+
+
+def test_a_photo_other_than_the_one_images_json_records_loses_the_files_proposals_when_opened(
+    photos, tmp_path, colour_sam, photo_writer, make_app, monkeypatch
+):
+    # the file was placed by name alone (a.png of another photo set took its proposals), and every
+    # proposed photo was read whole at the start; the sha256 images.json records is compared at opening
+    from segmentation.annotate import file_proposals
+    from segmentation.annotate.app import create_app
+    from segmentation.embeddings import EmbeddingCache
+
+    folder, truths = photos
+    session, _ = make_app(folder, tmp_path / "out", colour_sam, classes=CLASSES)
+    proposals = read_proposal_file(cascade_file(folder, truths, tmp_path, digests=True))
+    assert len(proposals.photo_digests) == 4
+    photo_writer(folder / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)  # same name and size, other bytes
+    sizes = {"image_size": lambda key: export.upright_size(session.image_path(key))}
+    placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
+    assert session.add_proposals(placed, source=proposals.source) == 4
+    hashed = []
+    sha256_file = file_proposals.sha256_file
+    monkeypatch.setattr(
+        file_proposals, "sha256_file", lambda path, **kw: hashed.append(path) or sha256_file(path, **kw)
+    )
+    cache = EmbeddingCache(tmp_path / "embeddings", colour_sam, model_name="test")
+    app = create_app(session, colour_sam, cache=cache, model_name="test", prefetch=0, proposal_file=proposals)
+    assert hashed == []  # no photo read before it is opened
+    with TestClient(app) as client:
+        detail = client.get("/api/image", params={"image": "a.png"}).json()
+        assert detail["notice"] == (
+            "a.png is not the photo predictions.json proposed on (images.json records another sha256): "
+            "its 1 undecided proposal of that photo was dropped"
+        )
+        assert detail["proposals"] == [] and hashed == [folder / "a.png"]
+        assert client.get("/api/image", params={"image": "a.png"}).json()["notice"] is None  # once
+        (folder / "b.jpg").touch()  # the same bytes, a new time: the photo proposed on
+        detail = client.get("/api/image", params={"image": "b.jpg"}).json()
+        assert detail["notice"] is None and len(detail["proposals"]) == 1
+        detail = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        assert detail["notice"] is None and len(detail["proposals"]) == 1
+        photo_writer(folder / "lot_2" / "c.png", (96, 128), [(30, 30, 10, 10)], seed=9)  # replaced once seen
+        detail = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        assert detail["notice"] == (
+            "lot_2/c.png changed on disk since predictions.json proposed on it: its 1 undecided proposal of "
+            "the old photo was dropped"
+        )
     assert session.entry("a.png").proposed == [proposals.source]  # a restart does not propose it again
     placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
     assert session.add_proposals(placed, source=proposals.source) == 0
