@@ -91,8 +91,7 @@ def check_not_read_as_photos(
         kinds = [what for _, _, what in read]
     if inside:  # as spelled too: a link in it
         place, above = inside
-        kinds = list(dict.fromkeys(kinds))  # each once
-        listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+        listed = listed_kinds(kinds)
         where = "is the photo folder" if place == above else f"is inside the photo folder {above}"
         raise UserError(
             f"output folder {place} {where}, where a later run would {later.format(listed)}; "
@@ -173,16 +172,32 @@ def check_out_of_pattern(
             (:func:`check_out_of_photos`).
 
     Raises:
-        UserError: naming ``out``, the pattern and the images of ``out`` it could match.
+        UserError: naming ``out``, the pattern, and every image of ``out`` it could match with what
+            each is (``overlays and anomaly maps``), not the first alone.
     """
     source = os.path.expanduser(source)  # as photo_files reads it
     if Path(source).is_file() or Path(source).is_dir():
         return
-    for folder, image, what in pattern_images(out, source, images)[:1]:
+    read = pattern_images(out, source, images)
+    if read:  # every kind matched, in the first folder that has any (resolved, then as spelled)
+        folder = read[0][0]
+        matched = [(image, what) for place, image, what in read if place == folder]
+        written = ", ".join(str(folder / image) for image, _ in matched)
         raise UserError(
-            f"output folder {folder} would hold images ({folder / image}) that the pattern "
-            f"'{source}' matches, where a later run would {later.format(what)}; choose another --out"
+            f"output folder {folder} would hold images ({written}) that the pattern '{source}' "
+            f"matches, where a later run would {later.format(listed_kinds([w for _, w in matched]))}; "
+            "choose another --out"
         )
+
+
+def listed_kinds(kinds: Sequence[str]) -> str:
+    """``kinds`` each once, in order, joined for a message: ``overlays, maps and masks``.
+
+    >>> listed_kinds(["overlays"]), listed_kinds(["overlays", "masks", "masks", "anomaly maps"])
+    ('overlays', 'overlays, masks and anomaly maps')
+    """
+    kinds = list(dict.fromkeys(kinds))
+    return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
 
 
 def pattern_images(out: str | Path, pattern: str, images: Mapping[str, str]) -> list[tuple[Path, str, str]]:

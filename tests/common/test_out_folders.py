@@ -444,3 +444,18 @@ def test_an_out_whose_photo_names_are_visible_is_refused_below_a_hidden_folder(t
         check_out_of_photos(
             "lots/.cam/run", "lots/.cam/*/*/*.jpg", later="read its {}", images={"overlays/*.jpg": "overlays"}
         )
+
+
+def test_a_refused_out_names_every_kind_of_image_a_pattern_matches(tmp_path, monkeypatch) -> None:
+    # was: the first kind alone ('read its overlays'), the anomaly maps it matches too left unsaid
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "line_1" / "cam" / "a.jpg")
+    images = {"overlays/*.jpg": "overlays", "anomaly_maps/*.png": "anomaly maps", "masks/*/*.png": "masks"}
+    run = (tmp_path / "lots" / "run").resolve()
+    with pytest.raises(
+        UserError,
+        match=rf"^output folder {re.escape(str(run))} would hold images \({re.escape(str(run / 'overlays'))}"
+        rf"/\*\.jpg, {re.escape(str(run / 'anomaly_maps'))}/\*\.png\) that the pattern 'lots/\*/\*/\*' "
+        "matches, where a later run would read its overlays and anomaly maps; choose another --out$",
+    ):
+        check_out_of_photos("lots/run", "lots/*/*/*", later="read its {}", images=images)

@@ -239,7 +239,13 @@ def test_out_may_not_be_inside_the_photo_folder_or_hold_it(cli, photos, capsys, 
         # the next three were 'inspect its overlays too', of anomaly maps or the masks tree
         ("lots/*/*/*.png", {"anomaly_maps": True}, "anomaly_maps/*.png", "anomaly maps"),
         ("lots/*/*/*/*/*/*.bmp", {"overlays": 0}, "masks/*/test/*/*.bmp", "masks tree's photos"),  # a link
-        ("lots/*/*/*/*/*/*_mask.png", {}, "masks/*/test/*/*.png", "masks tree's photos"),  # x_mask.png linked
+        # x_mask.png linked; was 'its masks tree's photos' alone, the masks it matches too left unsaid
+        (
+            "lots/*/*/*/*/*/*_mask.png",
+            {},
+            "masks/*/test/*/*.png, masks/*/ground_truth/*/*_mask.png",
+            "masks tree's photos and masks",
+        ),
         ("lots/*/*/*/ground_truth/*/*", {}, "masks/*/ground_truth/*/*_mask.png", "masks"),
     ],
 )
@@ -252,7 +258,8 @@ def test_an_out_is_refused_where_a_pattern_could_match_what_it_writes(
     if refused is None:
         assert check_out(Path("lots/run"), pattern, **options) == out
     else:
-        said = rf"would hold images \({re.escape(str(out / refused))}\) that .*, where a later run would "
+        written = ", ".join(str(out / image) for image in refused.split(", "))
+        said = rf"would hold images \({re.escape(written)}\) that .*, where a later run would "
         with pytest.raises(UserError, match=f"{said}inspect its {re.escape(what)} too; choose"):
             check_out(Path("lots/run"), pattern, **options)
 
