@@ -58,7 +58,7 @@ from tests.detection.conftest import (
     BAD_WEIGHTS,
     as_12_bit_data,
     copy_with_names,
-    cuda_machine_device,
+    idle_gpus_found,
     make_tiny_dataset,
     write_bad_weights,
 )
@@ -594,16 +594,7 @@ def test_an_idle_gpu_that_ultralytics_does_not_find_is_named_in_a_note(
 ) -> None:
     # with CUDA but no idle GPU ultralytics dropped the -1 and ran on its default, after a warning that
     # said nothing of it
-    from ultralytics.utils import autodevice, torch_utils
-
-    monkeypatch.setattr("common.devices.cuda_devices_visible", lambda: 2)
-    monkeypatch.setattr(autodevice.GPUInfo, "__init__", lambda self: None)  # no NVML asked
-    monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
-    monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
-    asked = []
-    monkeypatch.setattr(
-        torch_utils, "select_device", lambda d, **kwargs: asked.append(d) or cuda_machine_device(d)
-    )
+    asked = idle_gpus_found(monkeypatch, idle)
     check_device(device, what="--device")
     expected = ",".join(["0"] * device.startswith("0,") + [str(index) for index in idle])
     assert asked == [expected]  # the indices found, not a second search
@@ -626,13 +617,7 @@ def test_training_is_handed_the_idle_gpus_found_not_the_minus_one(
     # the note named where the first search's GPUs were, then ultralytics' trainer searched for -1 again;
     # with none found config.yaml recorded device: '' (ultralytics' default), which a --config rerun on a
     # machine without CUDA took for the CPU, where the GPU 0 that trained is refused
-    from ultralytics.utils import autodevice, torch_utils
-
-    monkeypatch.setattr("common.devices.cuda_devices_visible", lambda: 2)
-    monkeypatch.setattr(autodevice.GPUInfo, "__init__", lambda self: None)  # no NVML asked
-    monkeypatch.setattr(autodevice.GPUInfo, "__del__", lambda self: None)
-    monkeypatch.setattr(autodevice.GPUInfo, "select_idle_gpu", lambda self, count, **kwargs: list(idle))
-    monkeypatch.setattr(torch_utils, "select_device", cuda_machine_device)
+    idle_gpus_found(monkeypatch, idle)
     checked = check_config({**default_config(), "device": device})
     assert checked["device"] == handed
     assert f"\ndevice: '{handed}'\n" in yaml_text(recorded_config(checked))
