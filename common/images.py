@@ -384,7 +384,8 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     if not files:
         raise UserError(f"the pattern '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
     check_not_ground_truth(files, text)
-    check_not_run_output(files, glob_base(text), text)
+    for listed, base in _parents_taken_out(files, text):
+        check_not_run_output(listed, base, text)
     check_no_masks(files, text)
     note_left_out(matched, f"matched by '{text}'")
     return files, glob_base(text)
@@ -461,6 +462,32 @@ PREDICTIONS = "predictions.json"
 #: ``detection.predict`` and ``anomaly.predict``, ``images.json`` of the ``inspection`` commands and
 #: ``anomaly.predict``).
 RUN_MARKERS = ("predict.json", "images.json")
+
+
+def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path], Path]]:
+    """``(files, base)`` pairs for :func:`check_not_run_output`: the ``files`` a glob ``pattern`` matched, and
+    its leading folder, with each ``..`` taken out as glob's path resolves it (``a/../b`` is ``b``).
+
+    Spelled, ``runs/*/../r1/overlays/*.jpg`` lists ``runs/x/../r1/overlays/a.jpg`` below ``runs``, and
+    ``runs/r1/*/../overlays/*.jpg`` ``runs/r1/masks/../overlays/a.jpg``: an image folder given itself was
+    refused as one the pattern took in (naming ``masks/`` for the second), as ``runs/r1/overlays/*.jpg``
+    is not. A file whose folder is not the one its spelling without ``..`` names (a linked folder before
+    the ``..``: the link's target's parent) is held, as spelled, against the pattern's leading folder.
+    """
+    if ".." not in Path(pattern).parts:
+        return [(files, glob_base(pattern))]
+    plain: list[Path] = []
+    spelled: list[Path] = []
+    same: dict[Path, bool] = {}  # a folder's spellings, each looked up once
+    for path in files:
+        normal = Path(os.path.normpath(path))
+        if path.parent not in same:
+            same[path.parent] = normal.parent.exists() and os.path.samefile(normal.parent, path.parent)
+        if same[path.parent]:
+            plain.append(normal)
+        else:
+            spelled.append(path)
+    return [(plain, glob_base(os.path.normpath(pattern))), (spelled, glob_base(pattern))]
 
 
 def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> None:

@@ -389,6 +389,39 @@ def test_images_beside_no_run_output_or_asked_for_are_photos(tmp_path, monkeypat
     assert photo_files(source) == ([Path(source.split("/*")[0], listed)], Path(source.split("/*")[0]))
 
 
+@pytest.mark.parametrize(
+    "source",
+    # its image folder itself, spelled with a '..': was refused as taken in (the second naming masks/)
+    ["runs/*/../r1/overlays/*/*.png", "runs/r1/*/../overlays/*/*.png", "runs/r1/masks/../overlays/*/*.png"],
+)
+def test_a_run_image_folder_asked_for_through_a_parent_part_is_photos(tmp_path, monkeypatch, source) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "runs" / "r1", "overlays", "predict.json")
+    (tmp_path / "runs" / "r1" / "masks").mkdir()
+    [photo] = photo_files(source)[0]
+    assert photo.resolve() == (tmp_path / "runs" / "r1" / "overlays" / "sub" / "a__b.png").resolve()
+
+
+@pytest.mark.parametrize(
+    ("source", "out"),
+    [
+        ("runs/r1/masks/../*/*/*.png", "runs/r1"),  # was named runs/r1/masks/..: taken as spelled
+        ("runs/*/../*/*/*/*.png", "runs/r1"),
+        ("lots/x/../*/*/*.png", "lots/x/.."),  # x links to runs/r1/masks: x/.. is runs/r1, not lots
+    ],
+)
+def test_a_run_output_taken_in_through_a_parent_part_is_refused(tmp_path, monkeypatch, source, out) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "runs" / "r1", "overlays", "predict.json")
+    (tmp_path / "runs" / "r1" / "masks").mkdir()
+    (tmp_path / "lots").mkdir()
+    (tmp_path / "lots" / "x").symlink_to(tmp_path / "runs" / "r1" / "masks", target_is_directory=True)
+    message = f"{source} includes {out}, an earlier run's output folder ({out}/predictions.json): its "
+    message += "overlays/ holds"
+    with pytest.raises(UserError, match=f"^{re.escape(message)}"):
+        photo_files(source)
+
+
 def test_the_run_image_folders_are_those_the_commands_write() -> None:
     from anomaly import outputs as anomaly_outputs
     from detection import predict as detection_predict
