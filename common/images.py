@@ -462,6 +462,13 @@ PREDICTIONS = "predictions.json"
 #: ``detection.predict`` and ``anomaly.predict``, ``images.json`` of the ``inspection`` commands and
 #: ``anomaly.predict``).
 RUN_MARKERS = ("predict.json", "images.json")
+#: What marks an evaluation's ``--out``, the files of one of these: ``anomaly.evaluate``'s and
+#: ``inspection.evaluate``'s report, ``segmentation.evaluate``'s, ``detection.evaluate``'s.
+EVALUATION_MARKERS = (
+    ("metrics.json", "report.md"),
+    ("metrics.json", "table.md"),
+    ("evaluation.json", "report.txt"),
+)
 
 
 def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path], Path]]:
@@ -492,12 +499,16 @@ def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path]
 
 def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> None:
     """Refuses photos that lie in the image folders of a command's output folder (:data:`RUN_IMAGE_FOLDERS`
-    beside ``predictions.json`` and one of :data:`RUN_MARKERS`), that folder at or below ``base``.
+    beside ``predictions.json`` and one of :data:`RUN_MARKERS`, or in an evaluation's folder:
+    :data:`EVALUATION_MARKERS`), or are the figures an evaluation wrote beside its report
+    (``anomaly.evaluate``'s ``anomaly_maps.png``, ultralytics' ``PR_curve.png`` in ``detection.evaluate``'s),
+    that folder at or below ``base``.
 
     An ``--out`` a later run's photos take in, through a link in ``--source`` (``lots/latest`` to
     ``runs/r1``) or made with another ``--source``, had its overlays, masks and anomaly maps read as photos
-    without a word. An image folder given itself (``--source runs/r1/overlays``) lies above ``base`` and
-    passes. Only the folders named so are looked at (one ``stat`` or two each, once).
+    without a word, an evaluation's figures too. An image folder given itself (``--source runs/r1/overlays``)
+    lies above ``base`` and passes. Only the folders named so and the photos' own are looked at (a ``stat``
+    or a few each, once).
 
     Args:
         files: the photos, as listed below ``base``.
@@ -505,27 +516,44 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
         source: the ``--source``, for the message.
 
     Raises:
-        UserError: naming ``source``, the output folder and its image folder.
+        UserError: naming ``source``, the output folder, the file that marks it and its image folder or
+            figure.
     """
-    checked: dict[Path, bool] = {}
+    checked: dict[Path, tuple[str, Path] | None] = {}
     for path in files:
-        parts = path.parts[len(base.parts) : -1] if path.parts[: len(base.parts)] == base.parts else ()
-        for depth, name in enumerate(parts):  # none where not below base as spelled ('..' in a pattern)
-            if name not in RUN_IMAGE_FOLDERS:
-                continue
+        if path.parts[: len(base.parts)] != base.parts:  # not below base as spelled
+            continue
+        parts = path.parts[len(base.parts) : -1]
+        places = [
+            (depth, f"its {name}/ holds the images it wrote, not photos")
+            for depth, name in enumerate(parts)
+            if name in RUN_IMAGE_FOLDERS
+        ]
+        places.append((len(parts), f"its {path.name} is a figure it wrote, not a photo"))
+        for depth, what in places:
             out = base.joinpath(*parts[:depth])
             if out not in checked:
-                checked[out] = _is_run_output(out)
-            if checked[out]:
+                checked[out] = _output_marker(out)
+            marked = checked[out]
+            # a predict run writes no image beside its predictions.json: one there was put there by hand
+            if marked and (depth < len(parts) or marked[0] == "evaluation"):
+                kind, marker = marked
                 raise UserError(
-                    f"{source} includes {out}, an earlier run's output folder ({out / PREDICTIONS}): its "
-                    f"{name}/ holds the images it wrote, not photos; move it out of the photos' folder"
+                    f"{source} includes {out}, an earlier {kind}'s output folder ({marker}): {what}; move it "
+                    "out of the photos' folder"
                 )
 
 
-def _is_run_output(folder: Path) -> bool:
-    """Whether ``folder`` holds a ``predictions.json`` and one of :data:`RUN_MARKERS`."""
-    return (folder / PREDICTIONS).is_file() and any((folder / name).is_file() for name in RUN_MARKERS)
+def _output_marker(folder: Path) -> tuple[str, Path] | None:
+    """``("run", its predictions.json)`` where ``folder`` holds a ``predictions.json`` and one of
+    :data:`RUN_MARKERS`, ``("evaluation", its first file)`` where it holds the files of one of
+    :data:`EVALUATION_MARKERS`; None elsewhere."""
+    if (folder / PREDICTIONS).is_file() and any((folder / name).is_file() for name in RUN_MARKERS):
+        return "run", folder / PREDICTIONS
+    for names in EVALUATION_MARKERS:
+        if all((folder / name).is_file() for name in names):
+            return "evaluation", folder / names[0]
+    return None
 
 
 def check_no_masks(files: list[Path], source: str | Path) -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 import common.images as images_module
 from common.errors import UserError
 from common.images import (
+    EVALUATION_MARKERS,
     EXIF_ORIENTATION,
     IMAGE_SUFFIXES,
     PREDICTIONS,
@@ -420,6 +421,67 @@ def test_a_run_output_taken_in_through_a_parent_part_is_refused(tmp_path, monkey
     message += "overlays/ holds"
     with pytest.raises(UserError, match=f"^{re.escape(message)}"):
         photo_files(source)
+
+
+@pytest.mark.parametrize(
+    ("markers", "written"),
+    [
+        (("metrics.json", "report.md", "scores.csv"), "anomaly_maps.png"),  # anomaly.evaluate's figure
+        (("evaluation.json", "report.txt"), "PR_curve.png"),  # detection.evaluate's, ultralytics' plots
+        (("metrics.json", "table.md"), "overlays/a__b.png"),  # segmentation.evaluate's overlays
+    ],
+)
+@pytest.mark.parametrize(
+    "source", ["lots", "lots/**/*.png", "lots/*/{below}*.png"]
+)  # {below}: one '*/' a folder
+def test_an_earlier_evaluations_images_among_the_photos_are_refused(
+    tmp_path, monkeypatch, markers, written, source
+) -> None:
+    # was: an evaluation's --out inside the photos' folder had its figures read as photos, without a word
+    monkeypatch.chdir(tmp_path)
+    source = source.format(below="*/" * written.count("/"))
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    write_png(tmp_path / "lots" / "l1" / "sub" / "b.png")
+    write_png(tmp_path / "lots" / "eval" / written)
+    for name in markers:
+        (tmp_path / "lots" / "eval" / name).write_text("{}")
+    what = (
+        f"its {written.split('/')[0]}/ holds the images it wrote, not photos"
+        if "/" in written
+        else f"its {written} is a figure it wrote, not a photo"
+    )
+    message = (
+        f"{source} includes lots/eval, an earlier evaluation's output folder (lots/eval/{markers[0]}): "
+        f"{what}; move it out of the photos' folder"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files(source)
+
+
+def test_an_evaluation_folder_given_itself_is_refused_and_its_image_folder_passes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "eval" / "overlays" / "a.png")
+    write_png(tmp_path / "eval" / "anomaly_maps.png")
+    for name in ("metrics.json", "table.md"):
+        (tmp_path / "eval" / name).write_text("{}")
+    with pytest.raises(UserError, match="^eval includes eval, an earlier evaluation's output folder"):
+        photo_files("eval")
+    assert photo_files("eval/overlays") == ([Path("eval/overlays/a.png")], Path("eval/overlays"))
+    (tmp_path / "eval" / "table.md").unlink()  # metrics.json alone: another tool's, its images photos
+    assert len(photo_files("eval")[0]) == 2
+
+
+def test_the_evaluation_markers_are_the_files_the_commands_write() -> None:
+    from anomaly.report import REPORT_NAMES
+    from detection.report import REPORT_JSON, REPORT_TEXT
+    from inspection.report import REPORT_FILES
+    from segmentation.evaluate import EVALUATION_FILES
+
+    assert {("metrics.json", "report.md"), ("metrics.json", "table.md"), (REPORT_JSON, REPORT_TEXT)} == set(
+        EVALUATION_MARKERS
+    )
+    assert {"metrics.json", "report.md"} <= set(REPORT_NAMES) & set(REPORT_FILES)
+    assert {"metrics.json", "table.md"} <= EVALUATION_FILES
 
 
 def test_the_run_image_folders_are_those_the_commands_write() -> None:
