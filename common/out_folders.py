@@ -10,6 +10,7 @@ by the next run. :func:`check_out_of_photos` refuses both before anything is wri
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -98,6 +99,102 @@ def check_not_read_as_photos(
             "choose another --out"
         )
     check_out_of_pattern(out, source, later=later, images=images)  # as given too: a link in its reach
+    check_no_link_into(out, text, later=later, images=images)
+
+
+def check_no_link_into(out: str | Path, source: str, *, later: str, images: Mapping[str, str]) -> None:
+    """Refuses an ``out`` that a link the search of a folder or pattern ``source`` reaches leads to, or
+    into, where a later run would read its images through the link (:func:`images_through_link`).
+
+    ``--source lots --out runs/r1`` with ``lots/latest`` a link to ``runs/r1`` (or to ``runs``, or to
+    ``runs/r1/overlays``) passed, the link not yet leading anywhere: the run wrote where the next one
+    reads, and that one was refused (:func:`common.images.check_not_run_output`) or read the images as
+    photos. Links to files are the photos' own (:func:`check_holds_no_photos`, a broken one refused).
+
+    Args:
+        out: the output folder.
+        source: the ``--source``, ``~`` expanded: a folder or a pattern.
+        later: what a later run would do with those images, ``{}`` for what they are
+            (:func:`check_out_of_photos`).
+        images: the image files the command writes in ``out``, each with what it is.
+
+    Raises:
+        UserError: naming ``out``, the link, where it leads and what a later run would read.
+    """
+    folder = Path(source).is_dir()
+    hidden = not folder and photo_names_hidden(source)
+    for link in _links_below(Path(source)) if folder else _links_in_reach(source):
+        read = []
+        for image, what in images.items():
+            written = images_through_link(out, link, image)
+            if written is not None and hidden:
+                written = written.with_name(f".{written.name}")
+            if written is not None and (folder or pattern_could_match(source, written)):
+                read.append(what)
+        if read:
+            raise UserError(
+                f"output folder {Path(out).resolve()} is reached through the link {link} (to "
+                f"{os.readlink(link)}) in '{source}', where a later run would "
+                f"{later.format(listed_kinds(read))}; choose another --out"
+            )
+
+
+def images_through_link(out: str | Path, link: Path, image: str) -> Path | None:
+    """Where ``image`` (a name written in ``out``, varying names as ``*`` and their end:
+    :func:`check_out_of_photos`) lies spelled through ``link``, absolute; None where the link leads
+    neither to ``out``, above it, nor to a folder of ``out`` that may hold ``image``: ``lots/latest``, a
+    link to ``runs``, spells ``runs/r1``'s ``overlays/*.jpg`` as ``lots/latest/r1/overlays/*.jpg``; a
+    link to ``runs/r1/masks`` its ``masks/*/*.png`` as ``lots/m/*/*.png``.
+    """
+    target, out = link.resolve(), Path(out).resolve()
+    if target == out or target in out.parents:
+        return link.absolute() / out.relative_to(target) / image
+    if out not in target.parents:
+        return None
+    inside, parts = target.relative_to(out).parts, Path(image).parts
+    if len(inside) >= len(parts) or not all(
+        name_could_match(name, part) for name, part in zip(inside, parts, strict=False)
+    ):
+        return None
+    return link.absolute().joinpath(*parts[len(inside) :])
+
+
+def _links_below(folder: Path) -> list[Path]:
+    """The links a search of ``folder`` finds (:func:`common.images.image_files_below`): visible names
+    outside hidden folders, through linked folders, each folder once."""
+    links, seen, todo = [], set(), [folder]
+    while todo:
+        place = todo.pop()
+        try:
+            stat = place.stat()
+        except OSError:
+            continue
+        if (stat.st_dev, stat.st_ino) in seen:
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        try:
+            entries = list(os.scandir(place))
+        except OSError:  # a folder not read: the search (os.walk) passes it over too
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                links.append(Path(entry.path))
+            if entry.is_dir():
+                todo.append(Path(entry.path))
+    return sorted(links)
+
+
+def _links_in_reach(pattern: str) -> list[Path]:
+    """The links a glob ``pattern`` passes through below its leading folder: those its parts before the
+    last match (as :func:`glob.glob` reads them: ``**`` every visible folder below, through links)."""
+    wild = Path(pattern).parts[len(glob_base(pattern).parts) :]
+    links: set[Path] = set()
+    for end in range(1, len(wild)):
+        prefix = str(Path(glob_base(pattern), *wild[:end]))
+        links.update(Path(path) for path in glob.glob(prefix, recursive=True) if os.path.islink(path))
+    return sorted(links)
 
 
 def searched_folder_inside(out: str | Path, pattern: str) -> tuple[Path, Path] | None:

@@ -459,3 +459,54 @@ def test_a_refused_out_names_every_kind_of_image_a_pattern_matches(tmp_path, mon
         "matches, where a later run would read its overlays and anomaly maps; choose another --out$",
     ):
         check_out_of_photos("lots/run", "lots/*/*/*", later="read its {}", images=images)
+
+
+@pytest.mark.parametrize(
+    ("source", "link", "target", "what"),
+    [
+        ("lots", "lots/latest", "runs/r1", "overlays and masks"),  # a link to --out itself
+        ("lots", "lots/l1/runs", "runs", "overlays and masks"),  # ... to a folder above it
+        ("lots/*/*/*.jpg", "lots/latest", "runs/r1", "overlays"),
+        ("lots/*/*.jpg", "lots/ov", "runs/r1/overlays", "overlays"),  # ... to one of its image folders
+        ("lots/**/*.png", "lots/l1/m", "runs/r1/masks", "masks"),
+    ],
+)
+def test_an_out_a_link_in_the_source_leads_to_is_refused_before_writing(
+    tmp_path, monkeypatch, source, link, target, what
+) -> None:
+    # was: passed (the link led nowhere yet); the run wrote where the next one reads, which read its images
+    # as photos or refused them as an earlier run's
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "cam" / "a.jpg")
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    (tmp_path / link).symlink_to(tmp_path / target, target_is_directory=True)
+    out = (tmp_path / "runs" / "r1").resolve()
+    with pytest.raises(
+        UserError,
+        match=rf"^output folder {re.escape(str(out))} is reached through the link {re.escape(link)} \(to "
+        rf"{re.escape(str(tmp_path / target))}\) in '{re.escape(source)}', where a later run would read its "
+        f"{what}; choose another --out$",
+    ):
+        check_out_of_photos("runs/r1", source, later="read its {}", images=IMAGES)
+    write_png(tmp_path / "runs" / "r1" / "overlays" / "a.jpg")  # what it would write: read through the link
+    write_png(tmp_path / "runs" / "r1" / "masks" / "c" / "a.png")
+    assert any(out in path.resolve().parents for path in photo_files(source)[0])
+
+
+@pytest.mark.parametrize(
+    ("source", "link"),
+    [
+        ("lots/*/*/*.jpg", "lots/.latest"),  # '*' leaves a hidden name out
+        ("lots/*/*.png", "lots/latest"),  # lots/latest/overlays/a.jpg: one folder deeper, and a .jpg
+        ("lots/l1*/*/*.jpg", "lots/latest"),  # beside the folders the pattern passes through
+        ("lots/l1/cam", "lots/.latest"),  # a folder search goes into no hidden folder
+    ],
+)
+def test_an_out_a_link_leads_to_passes_where_the_source_reads_none_of_its_images(
+    tmp_path, monkeypatch, source, link
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "cam" / "a.jpg")
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    (tmp_path / link).symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
+    assert check_out_of_photos("runs/r1", source, later="read its {}", images=IMAGES) == tmp_path / "runs/r1"
