@@ -1,12 +1,12 @@
-"""README.md's command lines name only options and config keys their command takes.
+"""The command lines of README.md and docs/*.md name only options and config keys their command takes.
 
-A flag renamed or dropped in a parser leaves the README telling users to type what the command
-refuses, and nothing else notices. Every command line of the README (a code block's line, its ``\\``
+A flag renamed or dropped in a parser leaves the README or a page of docs/ telling users to type what
+the command refuses, and nothing else notices. Every command line of a page (a code block's line, its ``\\``
 continuations joined, or a backtick span) that names a command (``python -m converters.mvtec2yolo``,
 ``inspection.evaluate``, the installed ``mvtec2yolo``) is read up to the next command it names: each
 ``--flag`` there must be an option of that command's ``--help``, and each ``key=value`` given to
 ``segmentation.train``, ``detection.train``, ``anomaly.train`` or ``segmentation.evaluate --set`` a key
-of that command's config. Options the README leaves out and what it says they mean are not checked.
+of that command's config. Options a page leaves out and what it says they mean are not checked.
 """
 
 from __future__ import annotations
@@ -15,10 +15,15 @@ import contextlib
 import importlib
 import io
 import re
+from functools import cache
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
-README = REPO / "README.md"
+#: the fewest options a page must check: fewer means its command lines were not found (read wrong)
+MIN_CHECKED = {"README.md": 100}
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 KEY = re.compile(r"(?<![\w./=-])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)=(?!=)")
 
@@ -106,23 +111,33 @@ def commands_in(text: str, names: dict[str, str]) -> list[tuple[str, str]]:
     return [(names[pieces[i]], pieces[i + 1]) for i in range(1, len(pieces) - 1, 2)]
 
 
-def test_readme_commands_name_only_options_and_keys_they_take() -> None:
+@cache
+def commands_known() -> tuple[dict[str, str], dict[str, set[str]], dict[str, set[str]]]:
+    """Command names -> modules, each module's ``--help`` options and the config keys, read once."""
     scripts = entry_points()
     names = {name: module_of(target) for name, target in scripts.items()}
     names |= {module: module for module in names.values()}
     options = {module_of(target): help_options(target) for target in scripts.values()}
-    keys = config_keys()
+    return names, options, config_keys()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(REPO).as_posix())
+def test_readme_commands_name_only_options_and_keys_they_take(page: Path) -> None:
+    names, options, keys = commands_known()
+    where = page.relative_to(REPO).as_posix()
     wrong, checked = [], 0
-    for number, text in command_texts(README.read_text(encoding="utf-8")):
+    for number, text in command_texts(page.read_text(encoding="utf-8")):
         for module, rest in commands_in(text, names):
             for flag in FLAG.findall(rest):
                 checked += 1
                 if flag not in options[module]:
-                    wrong.append(f"README.md:{number}: {module} has no {flag}")
+                    wrong.append(f"{where}:{number}: {module} has no {flag}")
             if module in keys:
                 for key in KEY.findall(rest):
                     checked += 1
                     if key != "key" and key not in keys[module]:  # `--set [KEY=VALUE ...]`, written out
-                        wrong.append(f"README.md:{number}: {module} has no config key {key}")
-    assert checked > 100, f"only {checked} options found next to commands: is the README read right?"
+                        wrong.append(f"{where}:{number}: {module} has no config key {key}")
+    assert checked >= MIN_CHECKED.get(where, 0), (
+        f"only {checked} options found next to commands: is {where} read right?"
+    )
     assert not wrong, "\n".join(wrong)
