@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml Makefile
 # against zero-shot; fine-tune YOLO-World-v2's head on YOLO11n (open-vocabulary, started from
 # COCO-pretrained YOLO11n, fetched offline-safe; the benchmark's winner) and score its boxes; then run the two as one cascade on the test split and write
 # its report (report.html); last, PatchCore fit on the good images alone scores every test image.
-# Full-length runs: see README.
+# Full-length runs: see the pages of docs/ that README.md links.
 SAM_EPOCHS ?= 6
 DET_EPOCHS ?= 60
 demo: setup

@@ -684,7 +684,9 @@ def parser() -> OneLineParser:
     p.add_argument("--sam-zero-shot", action="store_true", help="zero-shot SAM (MobileSAM) for --masks")
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     add_colour_options(p)
-    p.add_argument("--threshold", type=float, help="map threshold for --masks (default: picked, see README)")
+    p.add_argument(
+        "--threshold", type=float, help="map threshold for --masks (default: picked, see docs/anomaly.md)"
+    )
     p.add_argument("--min-area", type=int, default=MIN_AREA, help="smallest region kept, pixels (--masks)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

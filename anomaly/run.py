@@ -456,7 +456,7 @@ def warn_few_photos(count: int) -> None:
     print(
         f"warning: PatchCore is fit on only {photos}: normal variation they do not show scores as a defect "
         "(on the synthetic set, image AUROC 0.998 from 40 photos, 0.965 from 8, 0.935 from 4, 0.790 from 1; "
-        "README: Anomaly detection); fit on more where you have them",
+        "docs/anomaly.md); fit on more where you have them",
         file=sys.stderr,
         flush=True,
     )

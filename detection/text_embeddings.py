@@ -311,7 +311,7 @@ def make_table(args: argparse.Namespace) -> TextEmbeddings:
             check_clip_usable(args.clip_weights, option="--clip-weights PATH (or --download)")
             weights = find_clip_weights(args.clip_weights, option="--clip-weights PATH (or --download)")
     except TextEmbeddingError as error:
-        # the README's command without CLIP named only the pip install, not this command's own way out
+        # docs/detection.md's command without CLIP named only the pip install, not this command's own way out
         raise TextEmbeddingError(
             f"{error}; without CLIP, --fixed writes seeded random unit vectors instead "
             "(a closed-set detector)"

@@ -15,7 +15,7 @@ logit is kept. Boxes whose longest side is below :data:`MIN_BOX_FRACTION` of the
 longest side are left to SAM, in the fit and when applied: on ``hazelnut_toy`` the head
 cost small instances IoU (a small tight box is mostly defect and outline, and its border
 few pixels), and leaving them out kept most of its gain on the union IoU and all of the
-instance IoU (``bench/experiments/sam_colour_head/``, README).
+instance IoU (``bench/experiments/sam_colour_head/``, docs/benchmarks.md).
 
 :func:`fit_colour_head` fits the three weights on a data set's train instances
 (``segmentation.train`` with ``colour_head: true``, which keeps it only where it raises the

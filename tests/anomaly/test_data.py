@@ -434,7 +434,7 @@ def test_the_masks_read_for_the_warnings_are_read_behind_a_progress_bar(
 def test_the_recorded_root_is_read_whichever_spelling_of_the_data_set_is_given(
     parts: Path, tmp_path: Path, given: str
 ) -> None:
-    # --data conv/splits.json (README: 'DIR or its data.yaml or splits.json') was told 'pass --root:
+    # --data conv/splits.json (docs/anomaly.md: 'DIR or its data.yaml or splits.json') was told 'pass --root:
     # conv/splits.json records no MVTec root', though conv's COCO files record it
     converted = tmp_path / "conv"
     assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0

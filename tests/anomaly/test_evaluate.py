@@ -616,7 +616,8 @@ def test_the_report_names_a_converter_split_by_its_absolute_folder(
 
 def test_a_converter_split_holding_train_good_images_names_the_way_out(run: Path, tmp_path: Path) -> None:
     # the converters add train/good images to val and test; a run fit on train/good refused them with
-    # 'the model was fit on it' alone, and README's 'anomaly.evaluate --data DIR --split test' led nowhere
+    # 'the model was fit on it' alone, and docs/anomaly.md's 'anomaly.evaluate --data DIR --split test'
+    # led nowhere
     val = ["part/train/good/000", "part/test/spot/001"]
     save_splits(
         Splits(val=val, test=["part/test/spot/002", "part/train/good/001"]), tmp_path / "a" / "splits.json"

@@ -763,7 +763,7 @@ def test_data_may_name_the_converters_data_yaml_and_is_recorded_as_its_folder(
 def test_a_run_is_scored_into_its_own_folder_whichever_spelling_of_its_data_set_is_given(
     parts: Path, tmp_path: Path, tiny_config: dict, fit_with: str
 ) -> None:
-    # a run fit with --data conv/splits.json (as the README offers) and scored with --data conv, or the
+    # a run fit with --data conv/splits.json (as docs/anomaly.md offers) and scored with --data conv, or the
     # other way round, was refused: "scoring --data conv, not the images run was fit with: pass --out"
     save_splits(
         Splits(val=["part/test/spot/001"], test=["part/test/spot/002"]), tmp_path / "conv" / SPLITS_FILE

@@ -117,7 +117,7 @@ def test_a_ctrl_c_on_a_re_run_says_the_run_there_is_an_earlier_ones(
     argv[argv.index(str(run))] = str(tmp_path / "new")
     assert main(argv) == 130  # nothing earlier there: 'interrupted' says it all
     assert capsys.readouterr().err.endswith(
-        "from 1; README: Anomaly detection); fit on more where you have them\ninterrupted\n"
+        "from 1; docs/anomaly.md); fit on more where you have them\ninterrupted\n"
     )
 
 

@@ -355,7 +355,8 @@ def test_visa_masks_holding_nine_defect_type_ids_are_no_soft_masks(tmp_path):
 
 
 def test_visa_defect_type_ids_become_classes_with_mask_values(tmp_path):
-    # the README's claim: one object's part of spot-diff's id2class.json as --mask-values names each type
+    # docs/converters.md's claim: one object's part of spot-diff's id2class.json as --mask-values names
+    # each type
     root = make_layout_tree(tmp_path, "visa")  # mask i holds the id i + 1
     values = write_json(tmp_path / "candle_ids.json", {"1": "wax_missing", "2": "wick", "3": "spot"})
     report = run(root, tmp_path / "out", mask_values=values)

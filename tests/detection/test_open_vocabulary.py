@@ -265,8 +265,9 @@ def test_official_checkpoints_fine_tune_through_the_same_entry_point(
 def test_a_checkpoint_model_starts_from_its_own_weights_not_the_configs_pretrained(
     tiny_dataset: Path, tmp_path: Path, capsys, yaml: str, config: str
 ) -> None:
-    # the configs' pretrained: yolo11n.pt was loaded in place of model=<run>/weights/last.pt (the README's way
-    # to go on from a run) or the official yolov8s-worldv2.pt: 355 of its 448 tensors started untrained
+    # the configs' pretrained: yolo11n.pt was loaded in place of model=<run>/weights/last.pt
+    # (docs/detection.md's way to go on from a run) or the official yolov8s-worldv2.pt: 355 of its 448 tensors
+    # started untrained
     weights = tmp_path / "last.pt"
     model = YOLO(yaml)
     model.save(weights)

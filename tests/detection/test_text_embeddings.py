@@ -459,7 +459,7 @@ def test_cli_train_line_can_be_pasted_when_the_table_path_has_a_space(tmp_path, 
 
 
 def test_help_names_the_defaults_and_both_open_vocabulary_families(capsys) -> None:
-    # --device and --seed showed no default (README: --device defaults to cpu, --seed 0), and the
+    # --device and --seed showed no default (docs/detection.md: --device defaults to cpu, --seed 0), and the
     # table was said to be for YOLO-World alone: YOLOE trains with it too
     with pytest.raises(SystemExit):
         main(["--help"])

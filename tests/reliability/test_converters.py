@@ -71,7 +71,7 @@ def dead_writer_partial(out: Path) -> Path:
     return folder
 
 
-# --- the README's list of bad inputs
+# --- docs/converters.md's list of bad inputs
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@
 
 In the inspection cascade SAM is prompted with the detector's box, which is rarely the tight box the
 evaluation's ground truth gives; on ``hazelnut_toy`` boxes grown 1.2x about their centres cost SAM
-0.05-0.06 IoU (README, the colour-head table). If SAM's mask from a loose box is roughly right, its
+0.05-0.06 IoU (bench/README.md, the colour-head table). If SAM's mask from a loose box is roughly right, its
 bounding box is closer to the tight box than the prompt was, and prompting again with it could win
 that back. Untrained MobileSAM; every defect image of ``bench/sam_headroom.py``'s converted data sets
 (its ``--work`` folder's ``data/``); the ground-truth boxes grown by each scale about their centres

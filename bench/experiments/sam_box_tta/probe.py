@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 PYTHONPATH=.:bench .venv/bin/python bench/experiments/sam_box_tta/probe.py \
         --data /tmp/mvtec-finetune-bench/sam_headroom/data --out bench/experiments/sam_box_tta/probe.json
 
-Test-time flips lift untrained MobileSAM on ``hazelnut_toy`` by +0.013 (README, the headroom table):
+Test-time flips lift untrained MobileSAM on ``hazelnut_toy`` by +0.013 (bench/README.md, the headroom table):
 four views' logits averaged smooth where SAM's outline wanders. Perturbing the *prompt* instead of
 the photo costs no extra encoder run (the decoder alone, milliseconds per box), so if it averaged out
 as much it would be the cheaper lever. Untrained MobileSAM; every defect image of

@@ -325,7 +325,8 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
 
 
 def test_p_steps_through_proposals_forward_with_caps_lock_on_and_back_with_shift(served, page):
-    # Caps Lock on sends "P" for p: it stepped back, as Shift+P does (README: letter keys work with it on)
+    # Caps Lock on sends "P" for p: it stepped back, as Shift+P does (docs/annotate.md: letter keys work
+    # with it on)
     from segmentation.annotate.proposals import make_proposal
 
     url, session, truths = served

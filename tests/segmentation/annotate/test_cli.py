@@ -112,7 +112,7 @@ def test_bad_options_are_one_error_line_too_not_argparse_usage(tmp_path, capsys)
 
 
 def test_the_proposals_help_names_anomaly_predicts_file_too():
-    # it named the inspection cascade's predictions.json alone, while the README's PatchCore route (new
+    # it named the inspection cascade's predictions.json alone, while docs/anomaly.md's PatchCore route (new
     # defect types without labels) feeds anomaly.predict's to --proposals
     from segmentation.annotate.__main__ import build_parser
 

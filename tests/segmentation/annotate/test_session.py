@@ -2040,8 +2040,8 @@ def test_a_category_rename_refused_writes_nothing(opened, name, message):
 
 def test_a_proposal_accepted_on_a_photo_changed_since_it_was_proposed_says_what_to_do(opened, photos):
     # proposals are a photo's only outlines until one is accepted: a photo removed from --images while the
-    # page ran answered 'no such file: a.png' (the README's 404 says nothing changed), and one replaced by
-    # another size 400 'mask is 160x120, image b.jpg is 40x30', the old photo's proposals kept
+    # page ran answered 'no such file: a.png' (docs/annotate.md's 404 says nothing changed), and one
+    # replaced by another size 400 'mask is 160x120, image b.jpg is 40x30', the old photo's proposals kept
     session, _ = opened
     folder, _ = photos
     session.add_proposals({"a.png": [proposal((120, 160), (10, 10, 30, 20))]}, source="s")
