@@ -420,6 +420,8 @@ def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray
     A file keeps its values where the layout names them (``record.value_names``: LOCO's
     ``defects_config.json``), so a file holding two is two instances, as the converters count it
     (one per file and value); without a value map every defect pixel is 1, one instance per file.
+    Read as the converters read them (:func:`converters.mvtec.read_record_parts`): with a value map a
+    palette PNG is its indices, not its colours.
     """
     if not record.masks:
         return []

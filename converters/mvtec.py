@@ -226,7 +226,8 @@ def settle_empty_masks(records: Iterable[ImageRecord]) -> list[ImageRecord]:
 
 
 def read_record_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
-    """A defect image's mask, its several region files merged (MVTec LOCO), as ``(H, W)`` integers.
+    """A defect image's mask, its several region files merged (MVTec LOCO), as ``(H, W)`` integers, each
+    file read as :func:`read_record_parts` reads it by default (value-coded where the layout brought a map).
 
     Args:
         record: a defect image's record (``mask_files`` not empty).
@@ -240,16 +241,21 @@ def read_record_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
 
 
 def read_record_parts(
-    record: ImageRecord, shape: tuple[int, int], *, value_coded: bool = False
+    record: ImageRecord, shape: tuple[int, int], *, value_coded: bool | None = None
 ) -> list[np.ndarray]:
     """A defect image's mask files as ``(H, W)`` integers, one per file (:func:`read_record_mask`).
 
-    ``value_coded``: a value map names the masks' values (:func:`converters.masks.read_mask`).
+    ``value_coded``: a value map names the masks' values (:func:`converters.masks.read_mask`: a palette PNG
+    is read as its indices); None, where the record's layout brought one (``record.value_names``: LOCO's
+    ``defects_config.json``, a 3D-AD ``class_ids.json``), as a conversion without ``--mask-values`` reads
+    it, so every reader of a record (the converters, :mod:`anomaly.data`) reads the same pixels.
 
     Raises:
         UserError: a mask file unreadable or not of the image's ``(H, W)`` ``shape``, or (``value_coded``)
             a colour mask two of whose colours read as one value.
     """
+    if value_coded is None:
+        value_coded = bool(record.value_names)
     parts = []
     for path in record.mask_files:
         part = read_mask(path, value_coded=value_coded)

@@ -294,3 +294,35 @@ def test_mvtec_ad_ground_truth_is_still_one_instance_per_component(parts: Path, 
     masks, coco = scored_truth(records, monkeypatch)
     assert coco == ground_truth_coco([truth_of(r) for r in records])
     assert masks["mask_ap"] == pytest.approx(1.0) and masks["iou_defect"] == 1.0
+
+
+def test_loco_palette_region_file_is_read_by_its_indices_as_the_converters_read_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # a region file saved as a palette PNG (index 1 shown (128, 0, 0), 2 (0, 128, 0)): the converters read
+    # its indices, values 1 and 2 of defects_config.json, two instances; anomaly read its colours, both 128,
+    # one instance of a value the map does not name
+    import json
+
+    from PIL import Image
+
+    from anomaly.data import read_regions
+
+    root = loco_tree(tmp_path / "data")
+    config = [{"defect_name": name, "pixel_value": value} for name, value in (("a", 1), ("b", 2), ("c", 255))]
+    (root / "widget/defects_config.json").write_text(json.dumps(config))
+    image = Image.fromarray((square(2, 2) // 255) | (square(20, 20) // 255 * 2), mode="P")
+    image.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0])
+    image.save(root / "widget/ground_truth/structural_anomalies/000/000.png")
+    records = [r for r in eval_records(load_records(root, "widget")) if not r.is_good]
+    assert [sorted(np.unique(part).tolist()) for part in read_regions(records[0], (32, 32))] == [[0, 1, 2]]
+    masks, coco = scored_truth(records, monkeypatch)
+    ours = {"000": [], "001": []}
+    for annotation in coco["annotations"]:
+        ours[f"{annotation['image_id'] - 1:03d}"].append(annotation["bbox"])
+    assert {stem: sorted(found) for stem, found in ours.items()} == {
+        "000": [[2.0, 2.0, 6.0, 6.0], [20.0, 20.0, 6.0, 6.0]],  # index 1, index 2: one instance each
+        "001": [[4.0, 10.0, 6.0, 6.0], [10.0, 10.0, 6.0, 6.0]],
+    }
+    assert converted_boxes(root, tmp_path / "out") == {stem: sorted(found) for stem, found in ours.items()}
+    assert masks["iou_defect"] == 1.0
