@@ -47,7 +47,8 @@ from common.masks import (
     soft_masks_line,
 )
 from converters.coco import recorded_root
-from converters.mvtec import ImageRecord, read_record_mask, read_record_parts, scan_category
+from converters.masks import check_mask_values
+from converters.mvtec import ImageRecord, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
 
 PROTOCOLS = ("mvtec", "split")
@@ -409,7 +410,32 @@ def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
         return np.zeros(shape, bool)
     check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its mask not
     # every region file of the image (MVTec LOCO keeps one per region), merged
-    return read_record_mask(record, tuple(shape)) > 0
+    return np.logical_or.reduce([part > 0 for part in read_record_values(record, tuple(shape))])
+
+
+def read_record_values(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
+    """``record``'s mask files as ``(H, W)`` integers, read as the converters read them
+    (:func:`converters.mvtec.read_record_parts`); region files (``record.masks``: MVTec LOCO) checked
+    against the value map the layout brought (``record.value_names``: its ``defects_config.json``).
+
+    A region value the map lacks was a defect of its own here (an instance in the mask AP, defect pixels
+    in the pixel figures) where a conversion refuses the file. (A single mask file with a value map, a
+    3D-AD ``class_ids.json``'s, is not checked: :func:`mask_warnings` names its unnamed values as faint.)
+
+    Raises:
+        UserError: as the converters' (:func:`converters.masks.check_mask_values`), after the file's path;
+            or :func:`converters.mvtec.read_record_parts`'s.
+    """
+    parts = read_record_parts(record, shape)
+    if record.masks and record.value_names:
+        known = {value for value, _ in record.value_names}
+        map_name = str(record.value_map or "the layout's value map")
+        for path, part in zip(record.mask_files, parts, strict=True):
+            try:
+                check_mask_values(part, known, map_name=map_name)
+            except UserError as error:
+                raise UserError(f"{path}: {error}") from None
+    return parts
 
 
 def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
@@ -426,7 +452,7 @@ def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray
     if not record.masks:
         return []
     check_upright(record.image, exif_orientation(record.image))  # the photo is read turned, its masks not
-    parts = read_record_parts(record, tuple(shape))
+    parts = read_record_values(record, tuple(shape))
     return parts if record.value_names else [(part > 0).astype(np.uint8) for part in parts]
 
 
@@ -480,7 +506,7 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
         if record.layout == "visa" or any(is_lossy_mask(path) for path in record.mask_files):
             continue  # VisA's values are defect-type ids; a JPEG file is named as one
         named = {value for value, _ in record.value_names}  # classes: LOCO's, a 3D-AD class_ids.json's
-        parts = read_record_parts(record, header_size(record.image))
+        parts = read_record_values(record, header_size(record.image))
         for path, part in zip(record.mask_files, parts, strict=True):
             values = mask_values(part)
             if is_soft_mask(len(unnamed := [v for v in values.tolist() if v not in named])):

@@ -22,7 +22,7 @@ Conventions (shared by every writer):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -448,13 +448,8 @@ def mask_to_instances(
     if value_names is None:
         groups = [(class_name, 255, mask > 0)]
     else:
-        groups = []
-        for value in mask_values(mask).tolist():
-            if value not in value_names:
-                known = ", ".join(str(v) for v in sorted(value_names))
-                raise UserError(f"mask value {value} is not in {map_name} (known: {known})")
-            if value_names[value] != "good":
-                groups.append((value_names[value], value, mask == value))
+        values = check_mask_values(mask, value_names, map_name=map_name)
+        groups = [(value_names[v], v, mask == v) for v in values if value_names[v] != "good"]
 
     instances: list[DefectInstance] = []
     n_small = 0
@@ -485,6 +480,24 @@ def mask_to_instances(
             )
     instances.sort(key=_reading_order)
     return MaskInstances(instances=instances, n_small=n_small)
+
+
+def check_mask_values(
+    mask: np.ndarray, value_names: Collection[int], *, map_name: str = "the mask-values map"
+) -> list[int]:
+    """The non-zero values of ``mask`` ``(H, W)``, each one that ``value_names`` (a value map's values)
+    names; the one rule by which the converters and :mod:`anomaly.data` refuse a value the map lacks.
+
+    Raises:
+        UserError: naming the first value not in ``value_names``, ``map_name`` and the known values (the
+            caller puts the mask file before it).
+    """
+    values = mask_values(mask).tolist()
+    for value in values:
+        if value not in value_names:
+            known = ", ".join(str(v) for v in sorted(value_names))
+            raise UserError(f"mask value {value} is not in {map_name} (known: {known})")
+    return values
 
 
 def _reading_order(instance: DefectInstance) -> tuple[float, float, int]:

@@ -326,3 +326,34 @@ def test_loco_palette_region_file_is_read_by_its_indices_as_the_converters_read_
     }
     assert converted_boxes(root, tmp_path / "out") == {stem: sorted(found) for stem, found in ours.items()}
     assert masks["iou_defect"] == 1.0
+
+
+def test_loco_region_value_missing_from_defects_config_is_refused_as_the_converters_refuse_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # a region file's value that defects_config.json does not name was a defect instance of its own in the
+    # mask AP and a defect pixel in the pixel figures; the converters refuse it, naming the file and value
+    import json
+
+    from anomaly.data import mask_warnings, read_regions
+    from common.errors import UserError
+    from converters.convert import ConvertConfig, convert
+
+    root = loco_tree(tmp_path / "data")
+    config = [{"defect_name": name, "pixel_value": value} for name, value in (("a", 1), ("b", 2))]
+    (root / "widget/defects_config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError) as converters_error:
+        convert(ConvertConfig(root=root, out=tmp_path / "out", progress=False, formats=("coco",)))
+    message = str(converters_error.value)
+    assert message.startswith(f"{root}/widget/ground_truth/structural_anomalies/000/000.png: mask value 255 ")
+    assert "defects_config.json (known: 0, 1, 2)" in message and "\n" not in message
+    records = [r for r in eval_records(load_records(root, "widget")) if not r.is_good]
+    for read in (read_regions, read_mask):
+        with pytest.raises(UserError) as error:
+            read(records[0], (32, 32))
+        assert str(error.value) == message
+    with pytest.raises(UserError, match="mask value 255 is not in"):
+        mask_warnings(records)
+    with pytest.raises(UserError) as error:
+        scored_truth(records, monkeypatch)
+    assert str(error.value) == message
