@@ -394,6 +394,30 @@ def check_utf8_names(path: str | Path, *, below: str | Path | None = None, flag:
         folder = folder / part
 
 
+#: The characters :meth:`str.splitlines` breaks a line at.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def check_one_line_names(path: str | Path) -> None:
+    """Refuses a file or folder name of ``path`` that holds a line break (:data:`LINE_BREAKS`).
+
+    Such a name was taken and written into the converted data set's file names, which lists of one
+    file per line (YOLO's image lists, a shell loop, ``ls``) read as two names, neither a file.
+
+    Raises:
+        UserError: naming the folder and the name, escaped (``'bad\\n000.png'``): rename it.
+    """
+    path = Path(path)
+    folder = Path(path.anchor)
+    for part in path.relative_to(folder).parts:
+        if not LINE_BREAKS.isdisjoint(part):
+            raise UserError(
+                f"{folder} holds a name with a line break, {part!r}: rename it (lists of one file per line, "
+                "as YOLO's image lists are, would read it as two names)"
+            )
+        folder = folder / part
+
+
 def check_utf8_path(path: str | Path, *, flag: str) -> None:
     """Refuses a folder or file given to a command when its absolute path holds a name that is not UTF-8.
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError, close_match, few
-from common.folders import check_utf8_names, check_utf8_path
+from common.folders import check_one_line_names, check_utf8_names, check_utf8_path
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for, matching_layouts
 from converters.layouts.base import (
     collected_notes,
@@ -381,10 +381,13 @@ def check_output_stems(records: Iterable[ImageRecord]) -> None:
 
     Raises:
         UserError: naming both source images; a name that is not UTF-8 (:func:`check_utf8_names`:
-            the COCO file names every image).
+            the COCO file names every image) or that holds a line break (an image's or a mask file's:
+            :func:`common.folders.check_one_line_names`).
     """
     seen: dict[str, ImageRecord] = {}
     for record in records:
+        for path in (record.image, *record.mask_files):  # every layout's files, however it listed them
+            check_one_line_names(path)
         check_utf8_names(record.image)
         name = stem_key(record.output_stem).casefold()
         if name in seen:

@@ -348,6 +348,30 @@ def test_an_image_name_that_is_not_utf8_is_refused_before_anything_is_written(tm
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("break_", ["\n", "\r"])
+@pytest.mark.parametrize(
+    "which", ["train/good/000.png", "test/hole/000.png", "ground_truth/hole/000_mask.png"]
+)
+def test_a_file_name_with_a_line_break_is_refused_before_anything_is_written(
+    tmp_path, category_factory, which, break_
+):
+    # it was taken: its output files were named 'widget_train_good_bad\nname.png', one name read as two
+    # lines by anything that lists them one per line (a YOLO image list, ls, a shell loop)
+    category = category_factory(tmp_path / "data", "widget")
+    path = category / which
+    renamed = path.with_name(f"bad{break_}{path.name}")
+    path.rename(renamed)
+    if which.startswith("test/"):  # its mask too, so that the pair still holds (a mask alone is no pair)
+        mask = category / "ground_truth/hole/000_mask.png"
+        mask.rename(mask.with_name(f"bad{break_}000_mask.png"))
+    with pytest.raises(UserError) as error:
+        convert(ConvertConfig(root=tmp_path / "data", out=tmp_path / "out", progress=False))
+    message = str(error.value)
+    assert "\n" not in message and "\r" not in message
+    assert message.startswith(f"{renamed.parent} holds a name with a line break, {renamed.name!r}: rename it")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_reused_split_with_a_defect_type_excluded_leaves_it_out(tmp_path, category_factory):
     # one split, with and without a defect type (an ablation): 'splits file lists an image that is
     # not in the data' for the excluded images, which are in the data
