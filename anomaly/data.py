@@ -47,6 +47,7 @@ from common.masks import (
     soft_masks_line,
 )
 from converters.coco import recorded_root
+from converters.layouts.base import empty_folder_warnings
 from converters.masks import check_mask_values
 from converters.mvtec import ImageRecord, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
@@ -525,6 +526,14 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
 def warn_masks(records: Sequence[ImageRecord], *, progress: bool = False) -> None:
     """:func:`mask_warnings` as ``warning:`` lines on stderr (``progress``: a bar while masks are read)."""
     for line in mask_warnings(records, progress=progress):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+def warn_empty_folders(records: Sequence[ImageRecord]) -> None:
+    """A ``warning:`` line on stderr where a folder beside the category's photo folders is empty
+    (``test/crack/`` made before its photos were copied): the converters' warning
+    (:func:`converters.layouts.base.empty_folder_warnings`), which a tree read here never gave."""
+    for line in empty_folder_warnings([record.image for record in records], missing="is not scored"):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 

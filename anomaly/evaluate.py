@@ -42,6 +42,7 @@ from anomaly.data import (
     read_rgb,
     read_splits,
     splits_path,
+    warn_empty_folders,
     warn_masks,
 )
 from anomaly.maps import to_image_size
@@ -99,6 +100,7 @@ def scored_records(
     while their files are hashed, and one while their masks are read for :func:`warn_masks`)."""
     category = category or run.info["category"]
     records = load_records(root or run.info["root"], category)
+    warn_empty_folders(records)  # here, not where the val split's threshold reads the tree again
     warn_other_category(run, records, category)
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)

@@ -17,7 +17,6 @@ is only ever read.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -48,7 +47,7 @@ from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
 from converters.layouts import LAYOUTS, Layout, get_layout
-from converters.layouts.base import collected_notes
+from converters.layouts.base import collected_notes, empty_folder_warnings
 from converters.layouts.folder import scan_folders
 from converters.masks import MaskInstances, mask_to_instances, merge_masks, region_file_instances
 from converters.mvtec import (
@@ -63,7 +62,6 @@ from converters.mvtec import (
     scan,
     settle_empty_mask,
 )
-from converters.records import subfolders
 from converters.splits import (
     SPLITS,
     Splits,
@@ -770,25 +768,6 @@ def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]
     ]
 
 
-def empty_folder_warnings(photos: Sequence[Path]) -> list[str]:
-    """One line when a folder beside the photos' own folders is empty (``test/crack/`` made before its
-    photos were copied): its defect type is no class of the data set, which nothing else would say.
-
-    Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
-    """
-    photo_dirs = {Path(photo).parent for photo in photos}
-    empty = [
-        folder
-        for subset in sorted({folder.parent for folder in photo_dirs})
-        for folder in subfolders(subset)
-        if folder not in photo_dirs and all(entry.name.startswith(".") for entry in os.scandir(folder))
-    ]
-    if not empty:
-        return []
-    folders = f"{len(empty)} empty folders, e.g. {empty[0]}" if len(empty) > 1 else f"empty folder {empty[0]}"
-    return [f"{folders}: no photos, so '{empty[0].name}' is no class of the data set (add them or remove it)"]
-
-
 def conversion_warnings(
     samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
 ) -> list[str]:
@@ -796,7 +775,7 @@ def conversion_warnings(
     copied across splits, narrow photos, JPEG masks, soft masks, faint masks, inverted masks."""
     return (
         split_warnings(by_split, config)
-        + empty_folder_warnings([s.record.image for s in samples])
+        + empty_folder_warnings([s.record.image for s in samples], missing="is no class of the data set")
         + copied_photo_warnings(by_split)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])

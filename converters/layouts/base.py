@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -120,6 +121,27 @@ def note_files_left_out(folder: Path) -> None:
     """
     if left := files_left_out(folder.iterdir()):
         layout_note(left_out_line(left, f"in {folder}"))
+
+
+def empty_folder_warnings(photos: Sequence[Path], *, missing: str) -> list[str]:
+    """One line when a folder beside the photos' own folders is empty (``test/crack/`` made before its
+    photos were copied): its defect type is read nowhere, which nothing else would say. ``missing``: what
+    that type is not, in the line (the converters': ``is no class of the data set``; ``anomaly.evaluate``'s:
+    ``is not scored``).
+
+    Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
+    """
+    photo_dirs = {Path(photo).parent for photo in photos}
+    empty = [
+        folder
+        for subset in sorted({folder.parent for folder in photo_dirs})
+        for folder in subfolders(subset)
+        if folder not in photo_dirs and all(entry.name.startswith(".") for entry in os.scandir(folder))
+    ]
+    if not empty:
+        return []
+    folders = f"{len(empty)} empty folders, e.g. {empty[0]}" if len(empty) > 1 else f"empty folder {empty[0]}"
+    return [f"{folders}: no photos, so '{empty[0].name}' {missing} (add them or remove it)"]
 
 
 def is_read(name: str, reads: tuple[str, ...]) -> bool:

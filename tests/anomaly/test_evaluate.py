@@ -894,3 +894,18 @@ def test_a_colour_decoder_on_grey_photos_is_warned_about(
              "--no-colour-head"]
             if warned else []
         )  # fmt: skip
+
+
+def test_an_empty_defect_folder_is_one_warning_that_its_type_is_not_scored(
+    run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # test/crack/ made before its photos were copied: a conversion warns of it, an evaluation of the tree
+    # scored every other type without a word
+    (parts / "test" / "crack").mkdir()
+    (parts / "test" / "crack" / ".DS_Store").write_bytes(b"")
+    evaluate_run(run, figure=False, progress=False)
+    warning = (
+        f"warning: empty folder {parts / 'test' / 'crack'}: no photos, so 'crack' is not scored "
+        "(add them or remove it)"
+    )
+    assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == [warning]
