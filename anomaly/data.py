@@ -50,7 +50,7 @@ from converters.coco import recorded_root
 from converters.layouts.base import empty_folder_warnings
 from converters.masks import check_mask_values
 from converters.mvtec import ImageRecord, read_record_parts, scan_category
-from converters.splits import SPLITS, SPLITS_FILE, Splits, load_splits
+from converters.splits import SPLITS, SPLITS_FILE, Splits, is_split_record, load_splits
 
 PROTOCOLS = ("mvtec", "split")
 
@@ -62,6 +62,9 @@ def splits_path(data: str | Path) -> Path:
     """``data/splits.json`` for a converter output folder, ``data`` itself for the file (or a missing path,
     for the caller's own message).
 
+    A file is taken by its contents, whatever its name: the converters' split record
+    (:func:`converters.splits.is_split_record`; ``splits_v2.json``, a copy kept aside, was refused).
+
     Raises:
         UserError: ``data`` is another file (a README, a COCO file): read as the set's split record, it was
             told to lack a category or a recorded MVTec root; the message names it and what ``--data`` takes.
@@ -69,7 +72,7 @@ def splits_path(data: str | Path) -> Path:
     path = Path(data)
     if path.is_dir():
         return path / SPLITS_FILE
-    if path.exists() and path.name != SPLITS_FILE:
+    if path.exists() and path.name != SPLITS_FILE and not is_split_record(path):
         raise UserError(
             f"--data {data} is a file, not a data set the converters wrote: --data takes its folder, "
             f"the {DATA_YAML} in it or its {SPLITS_FILE}"

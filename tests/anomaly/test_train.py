@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from anomaly.evaluate import main as evaluate_main
 from anomaly.train import main
 from converters.mvtec2yolo import main as convert_main
 from tests.anomaly.conftest import TINY, make_parts
@@ -181,6 +182,24 @@ def test_data_that_is_a_file_other_than_splits_json_is_named_with_what_data_take
             "the data.yaml in it or its splits.json\n"
         )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_split_record_of_another_name_is_taken_by_its_contents(parts: Path, tmp_path: Path, capsys) -> None:
+    # splits_v2.json, the converters' split record renamed, was refused as 'a file, not a data set the
+    # converters wrote'; a README or a COCO file of the set still is (the test above)
+    converted = tmp_path / "part_yolo"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0
+    renamed = converted / "splits_v2.json"
+    (converted / "splits.json").rename(renamed)
+    capsys.readouterr()
+    run = tmp_path / "run"
+    assert main(["--data", str(renamed), "--out", str(run), "--no-progress", *OVERRIDES]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["category"] == "part" and info["protocol"]["data"] == str(renamed.absolute())
+    command = capsys.readouterr().out.splitlines()[-1]
+    assert f" --data {renamed.absolute()} --split " in command
+    split = command.rsplit(" ", 1)[1]
+    assert evaluate_main(["--run", str(run), "--data", str(renamed), "--split", split, "--no-progress"]) == 0
 
 
 def test_data_that_records_no_root_asks_for_root(parts: Path, tmp_path: Path, capsys) -> None:
