@@ -95,8 +95,10 @@ MIN_AREA = 16
 
 def scored_records(
     run: AnomalyRun, *, root=None, category=None, data=None, split: str = "test", progress: bool = False
-) -> tuple[list[ImageRecord], str]:
-    """The records to score and the protocol's name; refuses any the run was fit on (``progress``: a bar
+) -> tuple[list[ImageRecord], str, list[ImageRecord] | None]:
+    """The records to score, the protocol's name and the records of ``data``'s ``val`` split where another
+    split is scored (:func:`pick_threshold`'s; None without ``data`` or scoring ``val``): the image tree and
+    ``splits.json`` are read here once. Refuses a scored record the run was fit on (``progress``: a bar
     while their files are hashed, and one while their masks are read for :func:`warn_masks`)."""
     category = category or run.info["category"]
     records = load_records(root or run.info["root"], category)
@@ -113,7 +115,14 @@ def scored_records(
         chosen, progress=progress
     )  # JPEG or soft masks: every value > 0 is defect, as the converters warn
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
-    return chosen, (f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/")
+    protocol = f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/"
+    if splits is None or split == "val":
+        return chosen, protocol, None
+    try:
+        val = eval_records(records, splits, "val")
+    except UserError:  # no val image of the category, or one not in the tree: the scored images pick it
+        val = []
+    return chosen, protocol, val
 
 
 def warn_other_category(run: AnomalyRun, records: Sequence[ImageRecord], category: str) -> None:
@@ -238,12 +247,12 @@ def figure_row(title: str, image: np.ndarray, mask: np.ndarray, anomaly_map: np.
 
 
 def pick_threshold(
-    run: AnomalyRun, metrics: dict, *, root=None, category=None, data=None, split: str = "test", progress=True
+    run: AnomalyRun, metrics: dict, *, val: Sequence[ImageRecord] | None = None, data=None, progress=True
 ):
     """The map threshold for masks: pixel F1-max on a split's ``val`` images, else on the scored ones.
 
-    ``root`` and ``category``: the image tree the scored images come from (default: the run's), so
-    the ``val`` images do too.
+    ``val``: the records of ``data``'s ``val`` split, from the image tree the scored images come from
+    (:func:`scored_records`); None where no other split than the scored one may pick it.
 
     Returns:
         ``(threshold, where it was picked)``.
@@ -252,12 +261,7 @@ def pick_threshold(
         UserError: no image to pick on holds a defect pixel (on the model's grid): the threshold
             would be NaN, no pixel would pass it and every good image would count as left clean.
     """
-    if data is not None and split != "val":
-        records = load_records(root or run.info["root"], category or run.info["category"])
-        try:
-            val = eval_records(records, read_splits(data), "val")
-        except UserError:
-            val = []
+    if val is not None:
         check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         check_mask_sizes(val)
         warn_masks(val, progress=progress)  # the threshold is picked against them
@@ -460,7 +464,7 @@ def evaluate_run(
         check_cache_outside(cache_dir, out)
     # a Ctrl-C on a re-run: 'interrupted' alone left the earlier report in ``out`` reading as this one
     with earlier_run_note(out, until="the report is complete"):
-        records, protocol = scored_records(run, **images, progress=progress)
+        records, protocol, val = scored_records(run, **images, progress=progress)
         segmenter = (
             load_segmenter(
                 sam,
@@ -484,7 +488,8 @@ def evaluate_run(
                 metrics,
                 segmenter,
                 threshold=threshold,
-                images=images,
+                val=val,
+                data=data,
                 min_area=min_area,
                 no_colour=(no_colour_head, no_colour_prompt),
                 progress=progress,
@@ -522,7 +527,8 @@ def mask_metrics(
     segmenter: Segmenter,
     *,
     threshold: float | None,
-    images: dict,
+    val: Sequence[ImageRecord] | None,
+    data: str | Path | None,
     min_area: int,
     no_colour: tuple[bool, bool],
     progress: bool = False,
@@ -533,13 +539,14 @@ def mask_metrics(
     Args:
         records, maps, metrics: the scored records, per record its ``(S, S)`` map, and the metrics
             (:func:`scored_metrics`).
-        images: the ``root``, ``category``, ``data`` and ``split`` scored, which :func:`pick_threshold` reads.
+        val, data: the ``val`` split's records (:func:`scored_records`) and the data set scored, which
+            :func:`pick_threshold` picks the threshold on.
         min_area: ``--min-area``, in pixels.
         no_colour: ``(no_colour_head, no_colour_prompt)`` as :func:`evaluate_run` took them.
     """
     no_colour_head, no_colour_prompt = no_colour
     if threshold is None:
-        threshold, picked_on = pick_threshold(run, metrics, **images, progress=progress)
+        threshold, picked_on = pick_threshold(run, metrics, val=val, data=data, progress=progress)
     else:
         picked_on = "given"
     # a defect photo without a mask has no truth to score a mask against; the maps scored above,

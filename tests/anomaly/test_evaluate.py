@@ -909,3 +909,25 @@ def test_an_empty_defect_folder_is_one_warning_that_its_type_is_not_scored(
         "(add them or remove it)"
     )
     assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == [warning]
+
+
+def test_masks_on_a_converter_split_read_the_tree_and_its_split_once(
+    run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the val split's threshold read the image tree and splits.json again: every note of the layout's (a
+    # .heic photo left out) was printed twice
+    import anomaly.data
+
+    save_splits(
+        Splits(val=["part/test/spot/000", "part/test/good/000"], test=["part/test/spot/001"]),
+        tmp_path / "conv" / "splits.json",
+    )
+    (parts / "test" / "good" / "phone.heic").write_bytes(b"not read")
+    reads = []
+    real = anomaly.data.load_splits
+    monkeypatch.setattr(anomaly.data, "load_splits", lambda path: reads.append(path) or real(path))
+    result = evaluate_run(run, data=tmp_path / "conv", masks=True, figure=False, progress=False)
+    assert result["masks"]["threshold_from"].startswith("pixel F1-max on the val split (2 images)")
+    notes = [line for line in capsys.readouterr().err.splitlines() if "phone.heic" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: 1 file in ")
+    assert reads == [tmp_path / "conv" / "splits.json"]
