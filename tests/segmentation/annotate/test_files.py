@@ -55,8 +55,9 @@ def test_malformed_paths_are_refused_before_any_lookup(roots, path, message):
     served, _ = roots
     with pytest.raises(AnnotationError, match=message):
         check_relative(path)
-    with pytest.raises(AnnotationError):
+    with pytest.raises(AnnotationError, match=message) as error:
         resolve_inside(served, path)
+    assert not isinstance(error.value, NotFoundError)  # refused on its shape, not looked up and missed
 
 
 def test_resolve_inside_serves_files_and_links_inside(roots):
