@@ -11,6 +11,7 @@ import torch
 from segment_anything import SamPredictor
 from segment_anything.modeling import Sam
 
+from common.io import load_torch
 from common.weights import CheckpointError, weights_dir
 from segmentation.models import (
     DEFAULT_MODEL,
@@ -102,6 +103,23 @@ def test_state_dict_round_trip(random_vit_t: Sam, tmp_path: Path, isolated_cache
 def test_gpu_saved_weights_load_on_the_cpu(random_vit_t: Sam, tmp_path: Path) -> None:
     path = tmp_path / "saved_on_gpu.pth"
     torch.save({k: v.cuda() for k, v in random_vit_t.state_dict().items()}, path)
+    loaded = load_sam("vit_t", path, device="cpu")
+    assert all(p.device.type == "cpu" for p in loaded.parameters())
+
+
+def test_weights_saved_on_a_gpu_load_on_a_machine_without_one(
+    random_vit_t: Sam, tmp_path: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above without a GPU: the file's storages say cuda:0, as torch.save writes them on a GPU."""
+    path = tmp_path / "saved_on_gpu.pth"
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(random_vit_t.state_dict(), path)
+    locations = set()
+    torch.load(path, map_location=lambda storage, location: locations.add(location) or storage)
+    assert locations == {"cuda:0"}
+    state = load_torch(path)  # without map_location="cpu": cuda tensors, or no CUDA to put them on
+    assert all(tensor.device.type == "cpu" for tensor in state.values())
     loaded = load_sam("vit_t", path, device="cpu")
     assert all(p.device.type == "cpu" for p in loaded.parameters())
 
