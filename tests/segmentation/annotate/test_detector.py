@@ -20,6 +20,23 @@ def yolo_weights(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def firing_yolo_weights(tmp_path_factory):
+    """``yolo_weights`` whose class '0' scores ~1 at every anchor: boxes on any photo, the random
+    regression's reaching past it (ultralytics clips them), where the random head finds nothing."""
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    yolo = YOLO("yolo11n.yaml")
+    with torch.no_grad():
+        for branch in yolo.model.model[-1].cv3:  # the Detect head's class logits, one branch per stride
+            branch[-1].bias[0] = 10.0
+    path = tmp_path_factory.mktemp("weights") / "best.pt"
+    yolo.save(str(path))
+    return path
+
+
 def test_a_checkpoint_loads_with_its_names_and_a_source_naming_its_bytes(yolo_weights):
     detector = load_yolo_detector(yolo_weights, conf=0.5, imgsz=64)
     assert detector.names[:3] == ["0", "1", "2"] and len(detector.names) == 80
@@ -167,13 +184,13 @@ def test_a_saved_session_with_a_class_windows_cannot_hold_reopens_with_its_detec
 
 
 @pytest.mark.parametrize("tile", [None, 64])
-def test_the_real_detector_path_through_the_app(photos, tmp_path, colour_sam, yolo_weights, tile):
-    """Smoke: ultralytics on the decoder thread, whole and tiled; a random model may find nothing."""
+def test_the_real_detector_path_through_the_app(photos, tmp_path, colour_sam, firing_yolo_weights, tile):
+    """ultralytics on the decoder thread, whole and tiled, its boxes made into proposals."""
     from segmentation.annotate.app import create_app
     from segmentation.annotate.session import AnnotationSession
     from segmentation.embeddings import EmbeddingCache
 
-    detector = load_yolo_detector(yolo_weights, conf=0.01, imgsz=64, tile=tile)
+    detector = load_yolo_detector(firing_yolo_weights, conf=0.01, imgsz=64, tile=tile)
     detector.device = "cpu"
     assert isinstance(detector, YoloDetector)
     # No --classes on a first run: the detector's names are the classes.
@@ -185,6 +202,7 @@ def test_the_real_detector_path_through_the_app(photos, tmp_path, colour_sam, yo
         assert response.status_code == 200, response.text
         detail = response.json()
     assert detail["detector"] == {"state": "done", "error": None}
+    assert detail["proposals"]  # the boxes cover both defects: the checks below see proposals
     for proposal in detail["proposals"]:
         assert proposal["class"] in detector.names and 0.01 <= proposal["score"] <= 1
         x1, y1, x2, y2 = proposal["box"]
