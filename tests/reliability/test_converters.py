@@ -183,13 +183,32 @@ def test_a_folder_whose_path_is_not_utf8_is_refused(tmp_path, data, unchanged, n
     assert_user_error(result, f"{flag} has a name that is not UTF-8, b'bad\\xff' (in {tmp_path}): rename it")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+#: A sitecustomize for a child run as root, who may write into a read-only folder: os.access says it may
+#: not, as for anyone else (the files' modes stay as they are, so a run past the check would write).
+_READ_ONLY_FOR_ROOT = """
+import os
+_access, _locked = os.access, os.path.realpath({locked!r})
+def _access_as_a_user(path, mode, *args, **kwargs):
+    if mode & os.W_OK and os.path.realpath(path) == _locked:
+        return False
+    return _access(path, mode, *args, **kwargs)
+os.access = _access_as_a_user
+"""
+
+
 def test_output_whose_parent_is_read_only(tmp_path, data, unchanged):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
+    env = None
+    if os.geteuid() == 0:
+        site = tmp_path / "as_a_user"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(_READ_ONLY_FOR_ROOT.format(locked=str(locked)))
+        env = {"PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
     try:
         with unchanged(tmp_path):
-            assert_user_error(convert_cli(data, locked / "out"), "not writable", str(locked))
+            result = run_cli(YOLO, "--root", data, "--out", locked / "out", "--no-progress", env=env)
+            assert_user_error(result, "not writable", str(locked))
     finally:
         locked.chmod(0o755)
 
