@@ -210,8 +210,10 @@ def test_the_converters_ignore_the_settings_record(tmp_path: Path, tiny_set: Pat
 
 
 def test_written_masks_match_their_images(tiny_set: Path) -> None:
+    checked = 0
     for defect in DEFECT_TYPES:
         for image_path in sorted((tiny_set / "test" / defect).glob("*.png")):
+            checked += 1
             image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
             mask = cv2.imread(
                 str(tiny_set / "ground_truth" / defect / f"{image_path.stem}_mask.png"), cv2.IMREAD_UNCHANGED
@@ -219,6 +221,7 @@ def test_written_masks_match_their_images(tiny_set: Path) -> None:
             assert image.shape == (96, 96, 3) and image.dtype == np.uint8
             assert mask.shape == (96, 96) and mask.dtype == np.uint8
             assert set(np.unique(mask)) == {0, 255}
+    assert checked == TINY.n_per_defect * len(DEFECT_TYPES)  # the loop saw every defect image
 
 
 def test_written_image_is_the_rendered_sample(tiny_set: Path) -> None:
