@@ -189,7 +189,7 @@ def test_a_failed_build_leaves_the_old_folder_and_nothing_hidden(tmp_path: Path)
         (folder / "a.txt").write_text("half")
         raise RuntimeError("model crashed")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^model crashed$"):  # the writer's own error, as it was
         build_folder(out, fail, overwrite=True)
     assert (out / "a.txt").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     build_folder(out, lambda folder: (folder / "b.txt").write_text("new"), overwrite=True)
