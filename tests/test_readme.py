@@ -6,7 +6,10 @@ continuations joined, or a backtick span) that names a command (``python -m conv
 ``inspection.evaluate``, the installed ``mvtec2yolo``) is read up to the next command it names: each
 ``--flag`` there must be an option of that command's ``--help``, and each ``key=value`` given to
 ``segmentation.train``, ``detection.train``, ``anomaly.train`` or ``segmentation.evaluate --set`` a key
-of that command's config. Options a page leaves out and what it says they mean are not checked.
+of that command's config. The other way round, every option a command's ``--help`` prints must be named
+on a page that names the command (``UNDOCUMENTED`` lists the few left out on purpose, each with its
+reason), so an option added to a parser without a word on README.md or docs/ fails. What a page says an
+option means is not checked.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ MIN_CHECKED = {
     "docs/segmentation.md": 20,
 }
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+#: options of a command's --help that no page needs to name: {module or "*" for all: {option: why}}
+UNDOCUMENTED = {
+    "*": {"--help": "argparse's own, printed by every command"},
+}
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 KEY = re.compile(r"(?<![\w./=-])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)=(?!=)")
 
@@ -150,3 +157,67 @@ def test_readme_commands_name_only_options_and_keys_they_take(page: Path) -> Non
         f"only {checked} options found next to commands: is {where} read right?"
     )
     assert not wrong, "\n".join(wrong)
+
+
+def undocumented(
+    options: dict[str, set[str]], names: dict[str, str], texts: dict[str, str], allowed: dict
+) -> list[str]:
+    """``"module --flag"`` for each option named on no page (of ``texts``) that names its module."""
+    missing = []
+    for module, flags in sorted(options.items()):
+        spelled = sorted((name for name, target in names.items() if target == module), key=len, reverse=True)
+        command = re.compile(rf"(?<![\w./-])({'|'.join(map(re.escape, spelled))})\b")
+        pages = [text for text in texts.values() if command.search(text)]
+        left_out = set(allowed.get("*", {})) | set(allowed.get(module, {}))
+        for flag in sorted(flags - left_out):
+            named = re.compile(rf"(?<![\w-]){re.escape(flag)}(?![\w-])")
+            if not any(named.search(text) for text in pages):
+                missing.append(f"{module} {flag}")
+    return missing
+
+
+def test_every_option_of_every_command_is_named_on_a_page_naming_the_command() -> None:
+    names, options, _ = commands_known()
+    texts = {page.relative_to(REPO).as_posix(): page.read_text(encoding="utf-8") for page in PAGES}
+    missing = undocumented(options, names, texts, UNDOCUMENTED)
+    assert not missing, (
+        "options that --help prints but no page of README.md or docs/ naming the command names (document "
+        "each where the command's options are described, or list it in UNDOCUMENTED with a reason):\n"
+        + "\n".join(missing)
+    )
+
+
+def test_undocumented_lists_only_options_the_commands_take() -> None:
+    _, options, _ = commands_known()
+    stale = [
+        f"{module} {flag}"
+        for module, flags in UNDOCUMENTED.items()
+        for flag in flags
+        if not (module == "*" and all(flag in taken for taken in options.values()))
+        and flag not in options.get(module, set())
+    ]
+    assert not stale, f"UNDOCUMENTED names options no command takes: {stale}"
+
+
+def test_undocumented_names_an_option_on_no_page_or_on_a_page_without_its_command() -> None:
+    names = {
+        "mvtec2yolo": "converters.mvtec2yolo",
+        "converters.mvtec2yolo": "converters.mvtec2yolo",
+        "inspection.predict": "inspection.predict",
+    }
+    options = {
+        "converters.mvtec2yolo": {"--help", "--root", "--new"},
+        "inspection.predict": {"--help", "--source", "--new"},
+    }
+    texts = {
+        "README.md": "    mvtec2yolo --root datasets/x\n",
+        "docs/other.md": "`--new` and `--source` (of no command this page names)\n",
+    }
+    assert undocumented(options, names, texts, UNDOCUMENTED) == [
+        "converters.mvtec2yolo --new",
+        "inspection.predict --new",
+        "inspection.predict --source",
+    ]
+    texts["docs/inspection.md"] = "`inspection.predict --source DIR`\n"
+    allowed = {**UNDOCUMENTED, "inspection.predict": {"--new": "internal"}}
+    assert undocumented(options, names, texts, allowed) == ["converters.mvtec2yolo --new"]
