@@ -144,7 +144,8 @@ def images_through_link(out: str | Path, link: Path, image: str) -> Path | None:
     :func:`check_out_of_photos`) lies spelled through ``link``, absolute; None where the link leads
     neither to ``out``, above it, nor to a folder of ``out`` that may hold ``image``: ``lots/latest``, a
     link to ``runs``, spells ``runs/r1``'s ``overlays/*.jpg`` as ``lots/latest/r1/overlays/*.jpg``; a
-    link to ``runs/r1/masks`` its ``masks/*/*.png`` as ``lots/m/*/*.png``.
+    link to ``runs/r1/masks`` its ``masks/*/*.png`` as ``lots/m/*/*.png``. The names of the folders
+    between ``out`` and the target are taken as they are (``[o]verlays`` is no ``overlays``).
     """
     target, out = link.resolve(), Path(out).resolve()
     if target == out or target in out.parents:
@@ -153,7 +154,7 @@ def images_through_link(out: str | Path, link: Path, image: str) -> Path | None:
         return None
     inside, parts = target.relative_to(out).parts, Path(image).parts
     if len(inside) >= len(parts) or not all(
-        name_could_match(name, part) for name, part in zip(inside, parts, strict=False)
+        name_could_match(glob.escape(name), part) for name, part in zip(inside, parts, strict=False)
     ):
         return None
     return link.absolute().joinpath(*parts[len(inside) :])

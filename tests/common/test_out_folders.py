@@ -510,3 +510,19 @@ def test_an_out_a_link_leads_to_passes_where_the_source_reads_none_of_its_images
     write_png(tmp_path / "lots" / "l1" / "a.png")
     (tmp_path / link).symlink_to(tmp_path / "runs" / "r1", target_is_directory=True)
     assert check_out_of_photos("runs/r1", source, later="read its {}", images=IMAGES) == tmp_path / "runs/r1"
+
+
+def test_a_folder_a_link_leads_to_is_named_as_it_is_not_read_as_a_pattern(tmp_path, monkeypatch) -> None:
+    # was: the name of a folder inside --out was matched as a wildcard against the run's image folders:
+    # a link to runs/r1/[o]verlays (not the run's overlays) was refused, one to runs/r1/masks/[.]x (the
+    # masks of a photo [.]x.png: '[.]' as a pattern names a hidden folder, which '*' does not match) passed
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    (tmp_path / "runs" / "r1" / "[o]verlays").mkdir(parents=True)
+    (tmp_path / "lots" / "ov").symlink_to(tmp_path / "runs" / "r1" / "[o]verlays", target_is_directory=True)
+    assert check_out_of_photos("runs/r1", "lots", later="read its {}", images=IMAGES) == tmp_path / "runs/r1"
+    masks = tmp_path / "runs" / "r1" / "masks" / "[.]x"
+    masks.mkdir(parents=True)
+    (tmp_path / "lots" / "m").symlink_to(masks, target_is_directory=True)
+    with pytest.raises(UserError, match=r"is reached through the link lots/m .* would read its masks; "):
+        check_out_of_photos("runs/r1", "lots", later="read its {}", images=IMAGES)
