@@ -82,8 +82,9 @@ class FileProposals:
             if digest == known[1]:
                 self._photos[key] = (now, digest)
                 return None
-            del self._photos[key]
-            return self._drop(key, f"{key} changed on disk since {self.name} proposed on it")
+            notice = self._drop(key, f"{key} changed on disk since {self.name} proposed on it")
+            del self._photos[key]  # once dropped: a drop the disk refused is tried again at the next opening
+            return notice
 
     def _compare_recorded(self, key: str) -> str | None:
         """:meth:`refresh` of a photo whose sha256 the file records, at its first opening (lock held)."""
@@ -93,11 +94,14 @@ class FileProposals:
             digest = sha256_file(path, what="photo")
         except UserError:  # unreadable now: compared at the next opening
             return None
-        if digest == self._recorded.pop(key):
+        if digest == self._recorded[key]:
+            del self._recorded[key]
             self._photos[key] = (now, digest)
             return None
         why = f"{key} is not the photo {self.name} proposed on (images.json records another sha256)"
-        return self._drop(key, why, photo="that photo")
+        notice = self._drop(key, why, photo="that photo")
+        del self._recorded[key]  # once dropped, as in refresh
+        return notice
 
     def _drop(self, key: str, why: str, photo: str = "the old photo") -> str | None:
         """Drops the file's undecided proposals of ``key``; ``why: what was dropped``, or None for none."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import threading
@@ -645,6 +646,44 @@ def test_a_photo_other_than_the_one_images_json_records_loses_the_files_proposal
     assert session.entry("a.png").proposed == [proposals.source]  # a restart does not propose it again
     placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
     assert session.add_proposals(placed, source=proposals.source) == 0
+
+
+@pytest.mark.parametrize("recorded", [True, False])  # compared with images.json; with the photo at the start
+def test_a_drop_the_disk_refused_is_tried_again_at_the_next_opening(
+    photos, tmp_path, colour_sam, photo_writer, make_app, monkeypatch, recorded
+):
+    # was: the photo was no longer followed once the drop was tried: the disk full, opening it failed,
+    # and the next opening showed the other photo's proposals without a word
+    from segmentation.annotate import session as session_module
+    from segmentation.annotate.errors import StorageError
+    from segmentation.annotate.file_proposals import FileProposals
+    from segmentation.annotate.proposal_file import recorded_digests
+
+    folder, truths = photos
+    session, _ = make_app(folder, tmp_path / "out", colour_sam, classes=CLASSES)
+    proposals = read_proposal_file(cascade_file(folder, truths, tmp_path, digests=recorded))
+    sizes = {"image_size": lambda key: export.upright_size(session.image_path(key))}
+    placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
+    assert session.add_proposals(placed, source=proposals.source) == 4
+    digests = recorded_digests(proposals, session.keys)
+    from_file = FileProposals(session, source=proposals.source, name=proposals.path.name, digests=digests)
+    photo_writer(folder / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)  # same name and size, other bytes
+    atomic_write = session_module.atomic_write
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(session_module, "atomic_write", full_disk)
+    with pytest.raises(StorageError, match="nothing saved: .*No space"):
+        from_file.refresh("a.png")
+    assert len(session.entry("a.png").proposals) == 1
+    monkeypatch.setattr(session_module, "atomic_write", atomic_write)
+    assert from_file.refresh("a.png").endswith(
+        "its 1 undecided proposal of that photo was dropped"
+        if recorded
+        else "its 1 undecided proposal of the old photo was dropped"
+    )
+    assert session.entry("a.png").proposals == []
 
 
 def test_a_replaced_photo_whose_proposals_were_decided_says_only_what_runs(detecting, photo_writer):
