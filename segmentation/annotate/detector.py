@@ -306,8 +306,8 @@ class DetectorProposals:
             if known is None or known[1] == digest:
                 self._photos[key] = (now, digest)
                 return None
-            del self._photos[key]
             dropped = self.session.drop_proposals(key, source=self.detector.source, name=self.name)
+            del self._photos[key]  # once dropped: a drop the disk refused is tried again at the next opening
         if self.session.entry(key).status in (DONE, GOOD):
             return None  # decided: reopened, it gets the new photo's proposals
         gone = f"{dropped_text(dropped)}; " if dropped else ""

@@ -536,6 +536,34 @@ def test_a_stain_boxed_twice_as_two_classes_is_proposed_as_both(photos, tmp_path
 # --- a photo replaced on disk while the page is open -------------------------------------------------
 
 
+def test_a_drop_of_the_detectors_proposals_the_disk_refused_is_tried_again_at_the_next_opening(
+    detecting, photo_writer, monkeypatch
+):
+    # was: the photo was forgotten before the drop was tried: the disk full, opening it failed, and the
+    # next opening took the new photo as the one the detector ran on, its old proposals kept
+    from segmentation.annotate import session as session_module
+
+    session, app, _, detector = detecting
+    atomic_write = session_module.atomic_write
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        post(client, "/api/proposals/detect", {"image": "a.png"})
+        photo_writer(session.images_dir / "a.png", (120, 160), [(120, 30, 12, 9)], seed=7)  # same size
+        monkeypatch.setattr(session_module, "atomic_write", full_disk)
+        assert client.get("/api/image", params={"image": "a.png"}).status_code != 200
+        assert len(session.entry("a.png").proposals) == 1
+        monkeypatch.setattr(session_module, "atomic_write", atomic_write)
+        detail = client.get("/api/image", params={"image": "a.png"}).json()
+        assert detail["notice"] == (
+            "a.png changed on disk since the detector ran on it: its 1 undecided proposal of the old photo "
+            "was dropped; the detector runs on the new one"
+        )
+        assert detail["proposals"] == [] and detail["detector"]["state"] == "pending"
+
+
 def test_a_photo_replaced_by_another_of_its_size_is_proposed_anew_and_the_page_says_so(
     detecting, photo_writer
 ):
