@@ -7,8 +7,10 @@ Under the output folder::
                              "score": peak map value, "box_score", "mask_score": SAM's IoU,
                              "segmentation": RLE, "area": mask pixels, "file_name": path relative to --source}
     images.json             [{"id", "file_name", "width", "height", "verdict": "anomaly" | "good",
-                              "score": image score, "instances", "name"}]: the list the annotation
-                             page's proposals reader takes (segmentation/annotate/proposal_file.py)
+                              "score": image score, "instances", "name", "sha256": the photo file's}]:
+                             the list the annotation page's proposals reader takes
+                             (segmentation/annotate/proposal_file.py; the sha256 tells it the photo
+                             from another of its name when opened, no photo read at its start)
     predict.json            how it was made: run and source (absolute), photo count, threshold and where it
                             came from, segmenter and its --sam file, the colour parts applied or left out
     masks/anomaly/<name>_mask.png   MVTec layout: the union of a photo's instances (255), photos with any
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly.masks import Instances
+from common.coco import predicted_image
 from common.folders import output_name
 from common.images import encode_image
 from common.io import StreamedFile, atomic_write, json_text
@@ -162,23 +165,26 @@ class PredictionWriter:
         score: float,
         instances: Instances,
         anomaly_map: np.ndarray | None = None,
+        *,
+        path: str | Path,
     ) -> None:
-        """One photo: its path relative to the source, ``(H, W)``, image score, instances, map."""
+        """One photo: its path relative to the source, ``(H, W)``, image score, instances, map; ``path``:
+        its file (``images.json`` records its sha256, :func:`common.coco.predicted_image`)."""
         self.photos += 1
         image_id = self.photos
         name = output_name(file_name)
         count = len(instances.masks)
         verdict = CATEGORY if count else "good"
-        image = {
-            "id": image_id,
-            "file_name": file_name,
-            "width": int(image_shape[1]),
-            "height": int(image_shape[0]),
-            "verdict": verdict,
-            "score": round(float(score), 6),
-            "instances": count,
-            "name": name,
-        }
+        image = predicted_image(
+            image_id=image_id,
+            file_name=file_name,
+            path=path,
+            size=image_shape,
+            verdict=verdict,
+            score=score,
+            instances=count,
+            name=name,
+        )
         self.images.add(image)
         self.scores_rows.writerow([file_name, image["score"], verdict, count])
         for result in instance_results(instances, image_id, file_name):

@@ -468,7 +468,9 @@ def predict_into(
         regions = map_regions(prediction.anomaly_map, threshold, min_area=min_area)
         instances = segmenter(image, regions, min_area=min_area, path=photo)
         file_name = photo.relative_to(base).as_posix()
-        writer.add(file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map)
+        writer.add(
+            file_name, image.shape[:2], prediction.score, instances, prediction.anomaly_map, path=photo
+        )
         # unbound before the next photo is read: bound, this one's pixels, full-size map, regions and
         # masks were held beside the next one's
         del image, prediction, regions, instances

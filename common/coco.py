@@ -5,6 +5,9 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 ``KeyError`` from its index. Every COCO file the project reads goes through
 :func:`common.io.read_coco_instances` (BOM read, one-line errors naming the file), and every
 ``COCO`` it builds through :func:`coco_index`, so the packages accept and refuse the same files.
+
+:func:`predicted_image` is a photo's entry of the ``images.json`` that ``inspection.predict`` and
+``anomaly.predict`` write beside their ``predictions.json`` (COCO image info).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import io
 from pathlib import Path
 
 from common.errors import UserError, one_line
-from common.io import read_coco_instances
+from common.io import read_coco_instances, sha256_file
 
 
 def coco_index(dataset: dict, *, path: str | Path | None = None):
@@ -52,3 +55,40 @@ def read_coco_index(path: str | Path):
         UserError: unreadable, not a COCO instances file, or one pycocotools cannot index; one line.
     """
     return coco_index(read_coco_instances(path), path=path)
+
+
+def predicted_image(
+    *,
+    image_id: int,
+    file_name: str,
+    path: str | Path,
+    size: tuple[int, int],
+    verdict: str,
+    score: float,
+    instances: int,
+    name: str,
+) -> dict:
+    """A photo's entry of a predictions folder's ``images.json`` (``inspection.predict``,
+    ``anomaly.predict``): COCO image info, and what the run made of it.
+
+    Args:
+        file_name: the photo's path as ``predictions.json`` names it.
+        path: the photo's file: ``sha256`` is its bytes' digest, by which ``segmentation.annotate
+            --proposals`` tells the photo from another of its name without reading every photo first.
+        size: ``(H, W)``.
+        name: its output name (its mask's and map's file stem).
+
+    Raises:
+        UserError: ``path`` cannot be read, one line naming it.
+    """
+    return {
+        "id": int(image_id),
+        "file_name": file_name,
+        "width": int(size[1]),
+        "height": int(size[0]),
+        "verdict": verdict,
+        "score": round(float(score), 6),
+        "instances": int(instances),
+        "name": name,
+        "sha256": sha256_file(path, what="photo"),
+    }

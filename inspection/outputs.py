@@ -41,10 +41,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from common.coco import predicted_image
 from common.errors import UserError
 from common.folders import UniqueNames, output_name
 from common.images import decode_image_file, encode_image
-from common.io import StreamedFile, atomic_write, json_text, sha256_file
+from common.io import StreamedFile, atomic_write, json_text
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle
 from inspection.mask_tree import MASK_FILES as TREE_MASK_FILES
@@ -135,19 +136,18 @@ def instance_results(inspection: Inspection, photo: Photo, *, rank_by: str = "bo
     ]
 
 
-def image_record(inspection: Inspection, photo: Photo, *, sha256: str) -> dict:
-    """The photo's entry in ``images.json``; ``sha256``: the hex digest of its file's bytes."""
-    return {
-        "id": photo.image_id,
-        "file_name": photo.file_name,
-        "width": inspection.width,
-        "height": inspection.height,
-        "verdict": inspection.verdict,
-        "score": round(float(inspection.score), _DECIMALS),
-        "instances": len(inspection),
-        "name": photo.name,
-        "sha256": sha256,
-    }
+def image_record(inspection: Inspection, photo: Photo) -> dict:
+    """The photo's entry in ``images.json`` (:func:`common.coco.predicted_image`, its file's sha256 too)."""
+    return predicted_image(
+        image_id=photo.image_id,
+        file_name=photo.file_name,
+        path=inspection.path,
+        size=(inspection.height, inspection.width),
+        verdict=inspection.verdict,
+        score=inspection.score,
+        instances=len(inspection),
+        name=photo.name,
+    )
 
 
 def anomaly_map_png(anomaly_map: np.ndarray) -> bytes:
@@ -294,7 +294,7 @@ class PredictionWriter:
                 self.out / ANOMALY_MAPS_DIR / f"{photo.name}.png", anomaly_map_png(inspection.anomaly_map())
             )
         self.tree.add(inspection, photo)
-        self.images.add(image_record(inspection, photo, sha256=sha256_file(inspection.path, what="photo")))
+        self.images.add(image_record(inspection, photo))
         self.verdicts[inspection.verdict] += 1
         self.instances += len(inspection)
         self.per_class.update(inspection.names)

@@ -537,6 +537,8 @@ def test_a_pattern_predicts_the_photos_it_matches(run: Path, lot: Path, pattern:
     assert result["out"] == str(run / "predict-lot")  # named after the pattern's folder, not "*.png"
     images = json.loads((run / "predict-lot" / "images.json").read_text())
     assert sorted(image["file_name"] for image in images) == expected
+    # each photo file's sha256, by which the annotation page tells it from another of its name
+    assert all(image["sha256"] == sha256_file(lot / image["file_name"]) for image in images)
 
 
 @pytest.mark.parametrize(

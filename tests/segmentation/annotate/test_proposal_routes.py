@@ -714,6 +714,55 @@ def test_a_drop_the_disk_refused_is_tried_again_at_the_next_opening(
     assert session.entry("a.png").proposals == []
 
 
+def anomaly_predict_file(folder, truths, tmp_path):
+    """``anomaly.predict``'s ``predictions.json`` (+ ``images.json``, ``predict.json``), written by its
+    writer: each photo's true defect as one ``anomaly`` instance."""
+    from anomaly.masks import Instances
+    from anomaly.outputs import PredictionWriter
+
+    run = tmp_path / "anomaly"
+    with PredictionWriter(run) as writer:
+        for key, truth in truths.items():
+            ys, xs = np.nonzero(truth)
+            box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+            instances = Instances(truth[None] > 0, box, np.array([2.0]), np.array([1.0]))
+            writer.add(key, truth.shape, 2.0, instances, path=folder / key)
+        writer.close({"source": str(folder)})
+    return run / "predictions.json"
+
+
+def test_an_anomaly_predict_file_reads_no_photo_before_it_is_opened(
+    photos, tmp_path, colour_sam, make_app, monkeypatch
+):
+    # anomaly.predict's images.json recorded no sha256: every proposed photo was read whole at the start,
+    # as for a file written otherwise
+    from segmentation.annotate import file_proposals
+    from segmentation.annotate.app import create_app
+    from segmentation.embeddings import EmbeddingCache
+
+    folder, truths = photos
+    session, _ = make_app(folder, tmp_path / "out", colour_sam, classes=CLASSES)
+    proposals = read_proposal_file(anomaly_predict_file(folder, truths, tmp_path))
+    assert proposals.photo_digests == {
+        key: hashlib.sha256((folder / key).read_bytes()).hexdigest() for key in truths
+    }
+    sizes = {"image_size": lambda key: export.upright_size(session.image_path(key))}
+    placed = place_proposals(proposals, keys=session.keys, classes=session.classes, **sizes)
+    assert session.add_proposals(placed, source=proposals.source) == 4
+    hashed = []
+    sha256_file = file_proposals.sha256_file
+    monkeypatch.setattr(
+        file_proposals, "sha256_file", lambda path, **kw: hashed.append(path) or sha256_file(path, **kw)
+    )
+    cache = EmbeddingCache(tmp_path / "embeddings", colour_sam, model_name="test")
+    app = create_app(session, colour_sam, cache=cache, model_name="test", prefetch=0, proposal_file=proposals)
+    assert hashed == []  # no photo read before it is opened
+    with TestClient(app) as client:
+        detail = client.get("/api/image", params={"image": "b.jpg"}).json()
+        assert detail["notice"] is None and [p["class"] for p in detail["proposals"]] == ["anomaly"]
+        assert hashed == [folder / "b.jpg"]  # compared with the sha256 recorded, at its opening
+
+
 def test_a_replaced_photo_whose_proposals_were_decided_says_only_what_runs(detecting, photo_writer):
     session, app, _, detector = detecting
     folder = session.images_dir
