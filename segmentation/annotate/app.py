@@ -16,7 +16,8 @@ the path relative to ``--images``):
 ``POST /api/accept``       ``{image, prediction, candidate, class, proposal?}``: saves the exact mask
 ``POST /api/delete``       ``{image, instance}``
 ``POST /api/status``       ``{image, status: done|good|open}``
-``POST /api/undo|redo``    ``{image}``
+``POST /api/undo|redo``    ``{image, version?}``: ``version`` the image detail's; refused (409) where
+                           another tab changed the image since (undo would wipe that change)
 ``GET /api/proposals``     ``?image=KEY``: its undecided proposals (preview RLE) and the detector's state
 ``POST /api/proposals/*``  ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
                            ``accept-all {image}``, ``delete {image, proposal}``
@@ -27,7 +28,8 @@ the path relative to ``--images``):
 
 Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
 instance, prediction or file, 409 a request that does not fit the state (e.g. an
-accept whose photo changed on disk since the click), 507 a file that cannot be written (a full
+accept whose photo changed on disk since the click, an undo from a tab that did not show the photo's
+last change), 507 a file that cannot be written (a full
 disk, a read-only ``--out``: the message says whether the change was saved), 422 malformed JSON or fields
 (naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see

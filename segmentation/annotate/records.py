@@ -99,6 +99,9 @@ class ImageEntry:
         next_proposal_id: id of the next proposal.
         proposed: the sources (a proposals file's, a detector's: their ``source``) whose proposals
             it has had: each only once.
+        revision: the session's count of undoable changes, undo and redo, when the last of them changed
+            this entry (0: none since the start); in memory only, as the undo history
+            (:meth:`~segmentation.annotate.session.AnnotationSession.version`).
     """
 
     key: str
@@ -113,6 +116,7 @@ class ImageEntry:
     proposed: list[str] = field(default_factory=list)
     undo_stack: list[Snapshot] = field(default_factory=list, repr=False)
     redo_stack: list[Snapshot] = field(default_factory=list, repr=False)
+    revision: int = field(default=0, repr=False, compare=False)
 
     def snapshot(self) -> Snapshot:
         return self.status, tuple(self.instances), tuple(self.proposals)

@@ -15,7 +15,10 @@ Statuses of an image:
 - ``good``: the user says it has no defect; copied to ``test/good``.
 
 Undo and redo are per image and kept in memory only: a restart keeps the
-annotations, not their history.
+annotations, not their history. Undo restores the image's whole state before its
+last change: a page asking for it names the :meth:`AnnotationSession.version` of
+the image it shows, and is refused when another tab changed the image since (its
+undo would wipe that change).
 
 Proposals (:mod:`segmentation.annotate.proposals`) are instances a model
 suggests. They are kept per image, saved with the state, until the user
@@ -36,6 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -125,6 +129,10 @@ class AnnotationSession:
         self._entries = entries
         self._current = current
         self._lock = threading.RLock()
+        #: Undoable changes, undo and redo counted since the start (:attr:`ImageEntry.revision`), and
+        #: this start's token: a version a page got before a restart is not one of this start's.
+        self._revisions = 0
+        self._started = secrets.token_hex(4)
         #: The lines of ``images`` in the state file written last (:meth:`_save`); None before the first.
         self._entry_lines: str | None = None
         #: Listed files whose header reads as no image (empty, text, a claimed size over the limit):
@@ -724,19 +732,44 @@ class AnnotationSession:
             if status != entry.status or (status in (DONE, GOOD) and entry.proposals):
                 self._change(entry, partial(_set_status, status=status))
 
-    def undo(self, key: str) -> None:
+    def version(self, key: str) -> str:
+        """The version of ``key``'s labels: another after each undoable change of it, undo and redo."""
+        with self._lock:
+            return f"{self._started}-{self.entry(key).revision}"
+
+    def undo(self, key: str, *, version: str | None = None) -> None:
+        """Restores ``key`` as it was before its last change (its whole state: status, instances,
+        proposals).
+
+        Args:
+            version: the :meth:`version` of ``key`` that the asking page shows; None: not checked.
+
+        Raises:
+            ConflictError: nothing to undo, or ``version`` is not the image's now: another tab (or
+                request) changed it since, and undo would wipe that change; nothing changed.
+        """
         with self._lock:
             entry = self.entry(key)
+            self._check_version(entry, version, "undone")
             if not entry.undo_stack:
                 raise ConflictError(f"nothing to undo on {key}")
             self._step(entry, entry.undo_stack, entry.redo_stack)
 
-    def redo(self, key: str) -> None:
+    def redo(self, key: str, *, version: str | None = None) -> None:
+        """Brings back ``key``'s last undone change; ``version`` as for :meth:`undo`."""
         with self._lock:
             entry = self.entry(key)
+            self._check_version(entry, version, "redone")
             if not entry.redo_stack:
                 raise ConflictError(f"nothing to redo on {key}")
             self._step(entry, entry.redo_stack, entry.undo_stack)
+
+    def _check_version(self, entry: ImageEntry, version: str | None, what: str) -> None:
+        if version is not None and version != self.version(entry.key):
+            raise ConflictError(
+                f"{entry.key} was changed in another tab since this page showed it: nothing {what}; "
+                "its labels are shown as they are now"
+            )
 
     def rename_classes(self, renames: Mapping[str, str]) -> None:
         """Gives classes new names (:func:`renamed_classes`: old name -> new), in their places, so every
@@ -1087,6 +1120,7 @@ class AnnotationSession:
             raise
         entry.undo_stack.append(before)
         entry.redo_stack.clear()
+        self._revise(entry)
         self._sync_saved(entry)
 
     def _step(self, entry: ImageEntry, source: list[Snapshot], target: list[Snapshot]) -> None:
@@ -1100,7 +1134,13 @@ class AnnotationSession:
             raise
         source.pop()
         target.append(now)
+        self._revise(entry)
         self._sync_saved(entry)
+
+    def _revise(self, entry: ImageEntry) -> None:
+        """Gives ``entry`` a new :meth:`version`: an undoable change, undo or redo changed it."""
+        self._revisions += 1
+        entry.revision = self._revisions
 
     def _check_on_disk(self, entry: ImageEntry) -> None:
         """Refuses to change a photo removed while the page runs: the change was saved, then the

@@ -96,6 +96,9 @@ def set_current(body: ImageRequest, context: Context) -> JSONResponse:
 def image_detail(context: AppContext, key: str) -> dict:
     """What the page shows of one image: sizes, status, instances and proposals (preview RLEs), undo state."""
     session = context.session
+    # first: a change made while the rest is read leaves the version older than what is shown (an undo
+    # refused, the photo read again), never newer (an undo over labels the page did not show)
+    version = session.version(key)
     entry = session.entry(key)
     height, width = entry.size or export.upright_size(session.image_path(key))
     size = context.predictor.preview_size((height, width))
@@ -117,6 +120,7 @@ def image_detail(context: AppContext, key: str) -> dict:
             for proposal in entry.proposals
         ],
         "detector": context.detector.status(key) if context.detector else None,
+        "version": version,  # undo and redo send it back (AnnotationSession.undo)
         "can_undo": bool(entry.undo_stack),
         "can_redo": bool(entry.redo_stack),
         "counts": session.counts(),

@@ -124,13 +124,20 @@ def set_status(body: StatusRequest, context: Context) -> JSONResponse:
     return json_response(image_detail(context, body.image))
 
 
+class StepRequest(ImageRequest):
+    """Undo or redo; ``version``: the image's version the page shows (its detail's), None: unchecked."""
+
+    version: str | None = Field(default=None, max_length=64)
+
+
 @router.post("/undo")
-def undo(body: ImageRequest, context: Context) -> JSONResponse:
-    context.session.undo(body.image)
+def undo(body: StepRequest, context: Context) -> JSONResponse:
+    """Refused (409) where the image changed since the page got ``version``: the undo would wipe that."""
+    context.session.undo(body.image, version=body.version)
     return json_response(image_detail(context, body.image))
 
 
 @router.post("/redo")
-def redo(body: ImageRequest, context: Context) -> JSONResponse:
-    context.session.redo(body.image)
+def redo(body: StepRequest, context: Context) -> JSONResponse:
+    context.session.redo(body.image, version=body.version)
     return json_response(image_detail(context, body.image))

@@ -61,6 +61,7 @@ const state = {
   press: null,
   pan: null,
   predictions: 0,
+  changing: new Set(), // the changes sent and not yet answered (undo and redo wait for them)
 };
 
 // --- Server ------------------------------------------------------------------------------------
@@ -837,7 +838,14 @@ function cycle(delta) {
 
 // --- Changes -----------------------------------------------------------------------------------
 
-async function change(path, body, done, attempts = 5) {
+function change(path, body, done, attempts = 5) {
+  const sent = sendChange(path, body, done, attempts);
+  state.changing.add(sent);
+  sent.finally(() => state.changing.delete(sent));
+  return sent;
+}
+
+async function sendChange(path, body, done, attempts) {
   try {
     const detail = await api("POST", path, body);
     if (detail.image === state.current) applyDetail(detail);
@@ -1022,7 +1030,7 @@ function undo() {
     showMessage("undone: the prompt's last point or box");
     return;
   }
-  change("/api/undo", { image: state.current }, () => showMessage("undone"));
+  step("/api/undo", () => showMessage("undone"));
 }
 
 function redo() {
@@ -1031,7 +1039,19 @@ function redo() {
     changePrompt();
     return;
   }
-  change("/api/redo", { image: state.current }, () => showMessage("redone"));
+  step("/api/redo", () => showMessage("redone"));
+}
+
+// Undo restores the photo's whole state before its last change: it carries the version of the labels
+// shown, and the server refuses it (the message shown, the photo read again) where another tab changed
+// the photo since, whose change it would wipe. This page's own changes not yet answered are waited for:
+// their answers bring the versions they made.
+async function step(path, done) {
+  const key = state.current;
+  await Promise.allSettled([...state.changing]);
+  if (key !== state.current) return; // another photo opened meanwhile: the key was for the one left
+  const version = state.detail && state.detail.image === key ? state.detail.version : null;
+  change(path, { image: key, version }, done);
 }
 
 // The button stays disabled until the answer: a second click ran a second export over the first.

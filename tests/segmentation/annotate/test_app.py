@@ -203,6 +203,37 @@ def test_delete_undo_redo_and_statuses_through_the_api(client, app_parts, defect
     assert refused.status_code == 409 and "mark it good" in refused.json()["detail"]
 
 
+def test_an_undo_from_a_tab_that_did_not_show_the_photos_last_change_is_refused(
+    client, app_parts, defect_centre
+):
+    # undo restores the photo's whole state before its last change: tab A's undo, sent after tab B marked
+    # the photo done, took back B's change instead of A's accept, without a word
+    session, _, truths = app_parts
+    shown_a = accept(client, "a.png", predict(client, "a.png", [defect_centre(truths["a.png"])]), "scratch")
+    assert client.get("/api/image", params={"image": "a.png"}).json()["version"] == shown_a["version"]
+    shown_b = client.post("/api/status", json={"image": "a.png", "status": "done"}).json()
+    assert shown_b["version"] != shown_a["version"]
+    saved = session.state_path.read_bytes()
+    for path, what in [("/api/undo", "undone"), ("/api/redo", "redone")]:
+        refused = client.post(path, json={"image": "a.png", "version": shown_a["version"]})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (
+            f"a.png was changed in another tab since this page showed it: nothing {what}; "
+            "its labels are shown as they are now"
+        )
+    assert session.state_path.read_bytes() == saved and session.entry("a.png").status == "done"
+    # the tab that made the last change undoes it, and again with each answer's version: as before
+    detail = client.post("/api/undo", json={"image": "a.png", "version": shown_b["version"]}).json()
+    assert detail["status"] == "in_progress" and len(detail["instances"]) == 1
+    detail = client.post("/api/undo", json={"image": "a.png", "version": detail["version"]}).json()
+    assert detail["status"] == "unlabelled" and detail["instances"] == []
+    detail = client.post("/api/redo", json={"image": "a.png", "version": detail["version"]}).json()
+    assert len(detail["instances"]) == 1
+    # moving to another photo, or reading this one again, is no change of it
+    client.post("/api/current", json={"image": "b.jpg"})
+    assert client.get("/api/image", params={"image": "a.png"}).json()["version"] == detail["version"]
+
+
 def test_changes_to_a_photo_removed_while_the_page_runs_are_refused_and_not_saved(
     client, app_parts, defect_centre
 ):

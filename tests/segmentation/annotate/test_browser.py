@@ -227,6 +227,17 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     wait_body(page, "d.instances === '1'")
     page.keyboard.press("d")
     wait_body(page, "d.status === 'done'")
+    # Another tab reopens it: this page's Ctrl+Z is refused (it would wipe that change), says so and
+    # shows the photo as it is now; Ctrl+Z again undoes the change it now shows.
+    session.set_status("a.png", "open")
+    page.keyboard.press("Control+z")
+    page.wait_for_function(
+        "() => document.querySelector('#message').textContent.includes('changed in another tab')"
+    )
+    wait_body(page, "d.status === 'in_progress'")
+    assert session.entry("a.png").status == "in_progress"
+    page.keyboard.press("Control+z")
+    wait_body(page, "d.status === 'done'")
     page.keyboard.press("n")
     wait_image(page, "b.jpg")
     page.keyboard.press("]")

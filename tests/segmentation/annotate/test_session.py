@@ -192,6 +192,33 @@ def test_undo_and_redo_walk_the_history_and_the_files_follow(opened):
         session.redo("a.png")
 
 
+def test_undo_and_redo_refuse_a_version_other_than_the_images_now(opened, photos):
+    # an undo asked for by a tab that did not show the image's last change restored the whole image as it
+    # was before that change: another tab's change was wiped
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    seen = session.version("a.png")
+    session.add_instance("b.jpg", class_name="dent", mask=blob((150, 100), (10, 10, 30, 20)))
+    session.set_current("b.jpg")
+    assert session.version("a.png") == seen  # another image's change, a move: not this image's
+    session.add_instance("a.png", class_name="dent", mask=blob(shape, (50, 50, 60, 60)))  # another tab
+    with pytest.raises(ConflictError, match="^a.png was changed in another tab since this page showed it"):
+        session.undo("a.png", version=seen)
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scratch", "dent"]
+    session.undo("a.png", version=session.version("a.png"))
+    with pytest.raises(ConflictError, match="nothing redone"):
+        session.redo("a.png", version=seen)  # the undo is a change too
+    session.redo("a.png", version=session.version("a.png"))
+    assert [i.class_name for i in session.entry("a.png").instances] == ["scratch", "dent"]
+    # a version a page got before a restart is none of the next start's
+    reopened = AnnotationSession.open(session.out, photos[0])
+    reopened.add_instance("a.png", class_name="dent", mask=blob(shape, (70, 70, 80, 80)))
+    assert reopened.version("a.png").rsplit("-", 1)[1] == seen.rsplit("-", 1)[1] == "1"  # a count alike
+    with pytest.raises(ConflictError, match="nothing undone"):
+        reopened.undo("a.png", version=seen)
+
+
 def test_value_coded_masks_and_the_combined_folder(opened):
     session, _ = opened
     shape = (120, 160)
