@@ -90,6 +90,15 @@ def ultralytics_detections(results: Sequence[Any]) -> list[ImageDetections]:
     ]
 
 
+def predict_settings(*, imgsz: int, conf: float, iou: float, device: str | None, max_det: int) -> dict:
+    """The keywords of ultralytics' ``model.predict`` for a run: input size, box filters, quiet.
+
+    >>> predict_settings(imgsz=640, conf=0.25, iou=0.7, device="cpu", max_det=300)["verbose"]
+    False
+    """
+    return {"imgsz": imgsz, "conf": conf, "iou": iou, "device": device, "max_det": max_det, "verbose": False}
+
+
 def named_files(source: str | Path) -> dict[str, Path]:
     """The image files ``source`` names, sorted, by their names in ``predictions.json``; none decoded.
 

@@ -46,7 +46,7 @@ from common.images import decode_image_file
 from common.io import embeddings_root
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction
-from detection.predict import ultralytics_detections
+from detection.predict import predict_settings, ultralytics_detections
 from detection.tiling import check_tiling, predict_tiled
 from detection.weights import load_detector, print_tiling_note, run_imgsz, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
@@ -160,8 +160,7 @@ class Inspector:
         self.device = resolve_device("auto" if device is None else str(device), what="argument 'device'")
         self.detector = detector
         self.sam = sam.to(self.device).eval()
-        names = detector.names if class_names is None else dict(enumerate(class_names))
-        self.detector_class_names = [str(names[i]) for i in sorted(names)]
+        self.detector_class_names = detector_class_names(detector, class_names)
         self.class_names = class_names_with_regions(self.detector_class_names, regions=regions is not None)
         self.regions = regions
         self.conf, self.tile, self.tile_overlap, self.max_det = conf, tile, tile_overlap, max_det
@@ -171,11 +170,7 @@ class Inspector:
         self.duplicates_dropped = 0  # masks dropped by mask NMS, over every photo inspected
         self.cache = cache
         self.keep_probs = keep_probs
-        self.runtime, note = choose_runtime(runtime, self.device.type, missing_packages())
-        if note:
-            print(f"note: {note}", file=sys.stderr)
-        # The ONNX decoder is exported from the model's weights as they are now (about a second).
-        self._decode = partial(decode, self.sam) if self.runtime == "torch" else OnnxDecoder(self.sam)
+        self.runtime, self._decode = sam_decoder(self.sam, runtime, self.device)
         self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
         self._last_path: Path | None = None
         self._last_rgb: tuple[tuple | None, np.ndarray] | None = None  # (photo key, its RGB pixels)
@@ -185,14 +180,13 @@ class Inspector:
         self.colour_head = colour_head
         self.colour_prompt = colour_prompt
         self.tta = tta
-        self.settings = {
-            "imgsz": run_imgsz(detector, trained_imgsz(detector) if imgsz is None else imgsz),
-            "conf": conf,
-            "iou": iou,
-            "device": str(self.device),
-            "max_det": max_det,
-            "verbose": False,
-        }
+        self.settings = predict_settings(
+            imgsz=run_imgsz(detector, trained_imgsz(detector) if imgsz is None else imgsz),
+            conf=conf,
+            iou=iou,
+            device=str(self.device),
+            max_det=max_det,
+        )
 
     @classmethod
     def from_checkpoints(
@@ -627,6 +621,30 @@ def check_colour(
             leave each out (:func:`segmentation.colour_prompt.refuse_colour_with_crops`).
     """
     refuse_colour_with_crops(colour_head, colour_prompt, 0.0 if crops is None else crops.max_fraction, source)
+
+
+def detector_class_names(detector: Model | Any, class_names: Sequence[str] | None) -> list[str]:
+    """The detector's class names in id order: ``class_names`` when given, else ``detector.names``."""
+    names = detector.names if class_names is None else dict(enumerate(class_names))
+    return [str(names[i]) for i in sorted(names)]
+
+
+def sam_decoder(sam: Sam, runtime: str, device: torch.device) -> tuple[str, Any]:
+    """``(runtime, decode)``: SAM's mask decoder on the ``runtime`` chosen for ``device``.
+
+    ``runtime`` as :class:`Inspector` takes it (``torch``, ``onnx`` or ``auto``), chosen by
+    :func:`segmentation.decoder_onnx.choose_runtime`, whose note (``auto`` falling back to torch) is
+    printed on stderr. ``decode(embedding, *, boxes, ...)`` is :func:`segmentation.predict.decode`
+    bound to ``sam``, or an :class:`~segmentation.decoder_onnx.OnnxDecoder` exported from its weights
+    as they are now (about a second).
+
+    Raises:
+        UserError: an unknown ``runtime``, or ``onnx`` on a GPU or without its packages.
+    """
+    runtime, note = choose_runtime(runtime, device.type, missing_packages())
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return runtime, partial(decode, sam) if runtime == "torch" else OnnxDecoder(sam)
 
 
 def class_names_with_regions(detector_class_names: Sequence[str], *, regions: bool) -> list[str]:
