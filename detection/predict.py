@@ -224,14 +224,7 @@ def predicted_images(
     imgsz = run_imgsz(model, trained_imgsz(model) if imgsz is None else imgsz)
     names = [str(model.names[i]) for i in sorted(model.names)]
     check_class_names(names, f"weights {weights}")
-    settings = {
-        "imgsz": imgsz,
-        "conf": conf,
-        "iou": iou,
-        "device": device,
-        "max_det": max_det,
-        "verbose": False,
-    }
+    settings = predict_settings(imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det)
 
     def predict_tiles(tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
         return ultralytics_detections(model.predict(list(tiles), **settings))
