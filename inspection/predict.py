@@ -126,6 +126,19 @@ class InspectionRun:
     #: ``(instances of PatchCore's regions, the map threshold)`` with ``--anomaly-run``, else None
     anomaly: tuple[int, float] | None = None
 
+    @classmethod
+    def planned(cls, options: InspectOptions, *, photos: int) -> InspectionRun:
+        """The run ``options`` ask for on ``photos`` photos, before any is inspected (no counts yet)."""
+        out = Path(options.out)
+        return cls(
+            out=out,
+            category_dir=out / MASKS_DIR / category_name(out.name),
+            photos=photos,
+            anomaly_maps=options.anomaly_maps,
+            rank_by=options.rank_by,
+            overlays=photos if options.overlays < 0 else min(options.overlays, photos),
+        )
+
     def convert_hint(self) -> str:
         """The converters' command for the masks tree, or why there is none.
 
@@ -251,14 +264,7 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
             colour_prompt=colour_prompt,
             regions=regions,
         )
-        run = InspectionRun(
-            out=Path(options.out),
-            category_dir=Path(options.out) / MASKS_DIR / category_name(Path(options.out).name),
-            photos=len(photos),
-            anomaly_maps=options.anomaly_maps,
-            rank_by=options.rank_by,
-            overlays=len(photos) if options.overlays < 0 else min(options.overlays, len(photos)),
-        )
+        run = InspectionRun.planned(options, photos=len(photos))
         with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
             build_folder(
                 out,
