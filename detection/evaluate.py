@@ -159,10 +159,7 @@ def evaluate(
             unloadable weights, bad tiling settings, all before the validator runs; weights whose
             classes are not the data set's, once it has run.
     """
-    data = Path(data_yaml_of(data))  # recorded as the data.yaml whichever the user passed
-    names = data_names(data)
-    check_class_names(names, f"data file {data}")
-    check_inputs(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
+    data, names = _checked_data(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
     # a -1: the idle GPUs its one search found, which the note names (ultralytics searched again)
     device = check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
@@ -256,6 +253,31 @@ def _report(
         batch=batch,
         device=device,
     )
+
+
+def _checked_data(
+    data: str | Path,
+    splits: tuple[str, str | None],
+    *,
+    weights: str | Path | torch.nn.Module,
+    coco_file: str | Path | None,
+    out: str | Path | None,
+) -> tuple[Path, list[str]]:
+    """``(the data.yaml, its class names)``, once they and the files of :func:`check_inputs` pass.
+
+    ``data`` as :func:`evaluate` takes it, the ``data.yaml`` or the folder holding it; the ``data.yaml``
+    is returned (and recorded) whichever the user passed.
+
+    Raises:
+        UserError: a data file without usable class names (:func:`detection.data.data_names`) or with
+            one named ``good`` (:func:`detection.image_level.check_class_names`), then as
+            :func:`check_inputs`.
+    """
+    data = Path(data_yaml_of(data))
+    names = data_names(data)
+    check_class_names(names, f"data file {data}")
+    check_inputs(data, splits, weights=weights, coco_file=coco_file, out=out)
+    return data, names
 
 
 def check_inputs(
