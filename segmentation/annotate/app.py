@@ -17,7 +17,8 @@ the path relative to ``--images``):
 ``POST /api/delete``       ``{image, instance}``
 ``POST /api/status``       ``{image, status: done|good|open}``
 ``POST /api/undo|redo``    ``{image, version?}``: ``version`` the image detail's; refused (409) where
-                           another tab changed the image since (undo would wipe that change)
+                           another tab changed the image since (undo would wipe that change), or the
+                           server restarted since (the history is not kept)
 ``GET /api/proposals``     ``?image=KEY``: its undecided proposals (preview RLE) and the detector's state
 ``POST /api/proposals/*``  ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
                            ``accept-all {image}``, ``delete {image, proposal}``

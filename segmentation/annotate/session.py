@@ -746,7 +746,8 @@ class AnnotationSession:
 
         Raises:
             ConflictError: nothing to undo, or ``version`` is not the image's now: another tab (or
-                request) changed it since, and undo would wipe that change; nothing changed.
+                request) changed it since, and undo would wipe that change, or it is of an earlier start
+                (the history is not kept across restarts); nothing changed.
         """
         with self._lock:
             entry = self.entry(key)
@@ -765,11 +766,17 @@ class AnnotationSession:
             self._step(entry, entry.redo_stack, entry.undo_stack)
 
     def _check_version(self, entry: ImageEntry, version: str | None, what: str) -> None:
-        if version is not None and version != self.version(entry.key):
+        if version is None or version == self.version(entry.key):
+            return
+        if not version.startswith(f"{self._started}-"):  # a page of an earlier start: no history left
             raise ConflictError(
-                f"{entry.key} was changed in another tab since this page showed it: nothing {what}; "
-                "its labels are shown as they are now"
+                f"{entry.key}: the annotation server was restarted since this page showed it, and undo "
+                f"history is not kept across restarts: nothing {what}; its labels are shown as they are now"
             )
+        raise ConflictError(
+            f"{entry.key} was changed in another tab since this page showed it: nothing {what}; "
+            "its labels are shown as they are now"
+        )
 
     def rename_classes(self, renames: Mapping[str, str]) -> None:
         """Gives classes new names (:func:`renamed_classes`: old name -> new), in their places, so every

@@ -219,6 +219,22 @@ def test_undo_and_redo_refuse_a_version_other_than_the_images_now(opened, photos
         reopened.undo("a.png", version=seen)
 
 
+def test_an_undo_from_a_page_of_an_earlier_start_says_the_server_restarted(opened, photos):
+    # it was refused as "changed in another tab" though no tab had changed it: the restart took the history
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    shown = session.version("a.png")
+    reopened = AnnotationSession.open(session.out, photos[0])
+    for step, what in [(reopened.undo, "undone"), (reopened.redo, "redone")]:
+        with pytest.raises(ConflictError) as refused:
+            step("a.png", version=shown)
+        assert str(refused.value) == (
+            "a.png: the annotation server was restarted since this page showed it, and undo history is not "
+            f"kept across restarts: nothing {what}; its labels are shown as they are now"
+        )
+    assert [i.class_name for i in reopened.entry("a.png").instances] == ["scratch"]
+
+
 def test_value_coded_masks_and_the_combined_folder(opened):
     session, _ = opened
     shape = (120, 160)
