@@ -48,8 +48,8 @@ from common.masks import (
 )
 from converters.coco import recorded_root
 from converters.layouts.base import empty_folder_warnings
-from converters.masks import check_mask_values
-from converters.mvtec import ImageRecord, read_record_parts, scan_category
+from converters.masks import defect_values
+from converters.mvtec import GOOD, ImageRecord, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, is_split_record, load_splits
 
 PROTOCOLS = ("mvtec", "split")
@@ -419,27 +419,38 @@ def read_mask(record: ImageRecord, shape: tuple[int, int]) -> np.ndarray:
 
 def read_record_values(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
     """``record``'s mask files as ``(H, W)`` integers, read as the converters read them
-    (:func:`converters.mvtec.read_record_parts`); region files (``record.masks``: MVTec LOCO) checked
-    against the value map the layout brought (``record.value_names``: its ``defects_config.json``).
+    (:func:`converters.mvtec.read_record_parts`); where the layout brought a value map
+    (``record.value_names``: LOCO's ``defects_config.json``, a 3D-AD ``class_ids.json``), each file checked
+    against it and the values it names ``good`` set to 0, as a conversion takes them
+    (:func:`converters.masks.defect_values`).
 
-    A region value the map lacks was a defect of its own here (an instance in the mask AP, defect pixels
-    in the pixel figures) where a conversion refuses the file. (A single mask file with a value map, a
-    3D-AD ``class_ids.json``'s, is not checked: :func:`mask_warnings` names its unnamed values as faint.)
+    A value the map lacks was a defect of its own here (an instance in the mask AP, defect pixels in the
+    pixel figures) where a conversion refuses the file; a value it names ``good`` was defect pixels here
+    where a conversion takes it as background.
 
     Raises:
         UserError: as the converters' (:func:`converters.masks.check_mask_values`), after the file's path;
             or :func:`converters.mvtec.read_record_parts`'s.
     """
     parts = read_record_parts(record, shape)
-    if record.masks and record.value_names:
-        known = {value for value, _ in record.value_names}
-        map_name = str(record.value_map or "the layout's value map")
-        for path, part in zip(record.mask_files, parts, strict=True):
-            try:
-                check_mask_values(part, known, map_name=map_name)
-            except UserError as error:
-                raise UserError(f"{path}: {error}") from None
-    return parts
+    if not record.value_names:
+        return parts
+    names = dict(record.value_names)
+    map_name = str(record.value_map or "the layout's value map")
+    files = zip(record.mask_files, parts, strict=True)
+    return [_defect_part(path, part, names, map_name) for path, part in files]
+
+
+def _defect_part(path: Path, part: np.ndarray, names: Mapping[int, str], map_name: str) -> np.ndarray:
+    """``part`` ``(H, W)``, the mask file ``path`` as read, with the values ``names`` (its layout's value map)
+    calls ``good`` set to 0; refused, naming ``path``, where it holds a value the map lacks."""
+    try:
+        defects = defect_values(part, names, map_name=map_name)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    if not any(name == GOOD for value, name in names.items() if value):  # 0 is good in every map
+        return part
+    return np.where(np.isin(part, defects), part, 0).astype(part.dtype, copy=False)
 
 
 def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
@@ -496,10 +507,11 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
     Every value > 0 is defect (:func:`read_mask`): the faint pixels a JPEG file, a mask once saved as
     JPEG or an anti-aliased edge leaves around a defect grow it, and the pixel AUROC, AUPRO and F1 were
     measured against the grown masks without a word. The converters' rules and words (:mod:`common.masks`),
-    once for all the masks: a count and the first :data:`NAMED_MASKS` files; a value the layout's own value
-    map names is a class, never counted as soft or faint (the converters take such values as classes). Read as
-    :func:`read_mask` reads them, so call it after :func:`check_mask_sizes`. Every defect mask is decoded,
-    before the scoring decodes it again: ``progress``, a bar on stderr meanwhile.
+    once for all the masks: a count and the first :data:`NAMED_MASKS` files. A mask whose layout brought a
+    value map (LOCO's, a 3D-AD ``class_ids.json``) holds its classes, never counted as soft or faint, as the
+    converters count none there; one holding a value the map lacks is refused (:func:`read_record_values`).
+    Read as :func:`read_mask` reads them, so call it after :func:`check_mask_sizes`. Every defect mask is
+    decoded, before the scoring decodes it again: ``progress``, a bar on stderr meanwhile.
     """
     lossy: list[Path] = []
     soft: list[tuple[Path, int]] = []
@@ -509,13 +521,14 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
         lossy += [path for path in record.mask_files if is_lossy_mask(path)]
         if record.layout == "visa" or any(is_lossy_mask(path) for path in record.mask_files):
             continue  # VisA's values are defect-type ids; a JPEG file is named as one
-        named = {value for value, _ in record.value_names}  # classes: LOCO's, a 3D-AD class_ids.json's
-        parts = read_record_values(record, header_size(record.image))
+        parts = read_record_values(record, header_size(record.image))  # a value a value map lacks: refused
+        if record.value_names:
+            continue  # a value map names every value (LOCO's, a 3D-AD class_ids.json's): classes
         for path, part in zip(record.mask_files, parts, strict=True):
             values = mask_values(part)
-            if is_soft_mask(len(unnamed := [v for v in values.tolist() if v not in named])):
-                soft.append((path, len(unnamed)))
-            elif found := faint_values(part, classes=named):  # once saved as JPEG
+            if is_soft_mask(len(values)):
+                soft.append((path, len(values)))
+            elif found := faint_values(part):  # once saved as JPEG
                 faint.append((path, found, int(values[-1])))
     effect = "defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
     lines = [

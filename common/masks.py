@@ -8,7 +8,7 @@ has faint values around every edge, and they become defect too. The converters w
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -64,7 +64,7 @@ def mask_values(mask: np.ndarray) -> np.ndarray:
     return values[values != 0]
 
 
-def faint_values(mask: np.ndarray, classes: Collection[int] = ()) -> list[int]:
+def faint_values(mask: np.ndarray) -> list[int]:
     """The faint non-zero values of an integer mask ``(H, W)`` beside its largest, as JPEG's ringing leaves.
 
     Faint: up to :data:`FAINT_SHARE` of the largest value, which is at least :data:`FAINT_TOP` (a 0/255
@@ -75,8 +75,7 @@ def faint_values(mask: np.ndarray, classes: Collection[int] = ()) -> list[int]:
     1 .. k, MVTec LOCO's 255, 254, ... and a class 1 region beside a 255 that is solid (4 x 4 px or more) or
     holds half as many pixels as the 255 or more and reaches farther from it; a thinner one, smaller or
     within :data:`FAINT_REACH` of the 255 throughout, is faint. A solid value is never
-    faint, ringing of other values beside it still is. ``classes``: values a value map names, never faint,
-    their pixels counted as solid ones, however thin.
+    faint, ringing of other values beside it still is.
 
     >>> ringing = np.zeros((8, 8), np.uint8); ringing[2:6, 2:6] = 255; ringing[1, 2:6] = [1, 2, 1, 1]
     >>> faint_values(ringing)
@@ -88,8 +87,7 @@ def faint_values(mask: np.ndarray, classes: Collection[int] = ()) -> list[int]:
     if not values.size or int(values[-1]) < FAINT_TOP:
         return []
     top = int(values[-1])
-    named = [value for value in values.tolist() if value in classes]
-    faint = [value for value in values[values <= top * FAINT_SHARE].tolist() if value not in named]
+    faint = values[values <= top * FAINT_SHARE].tolist()
     if not faint:
         return []
     specks, speck_pixels = [], np.zeros(mask.shape, bool)
@@ -100,7 +98,7 @@ def faint_values(mask: np.ndarray, classes: Collection[int] = ()) -> list[int]:
             speck_pixels |= pixels
     if not specks:
         return []
-    solid = (mask >= top / 2) | np.isin(mask, named)
+    solid = mask >= top / 2
     if np.count_nonzero(speck_pixels) < FAINT_PIXELS * np.count_nonzero(solid):
         return specks
     # as many as the solid pixels or more: ringing still, on a small defect, if none lies beyond its reach

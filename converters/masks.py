@@ -22,7 +22,7 @@ Conventions (shared by every writer):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from shapely.geometry import LineString, Point, Polygon
 from common.errors import UserError
 from common.images import check_mask_upright, decode_image_file
 from common.masks import mask_values
+from converters.records import GOOD
 
 #: Mitre joins keep square pixel corners square; the limit bevels the rare
 #: one-pixel spikes so they do not reach into a neighbouring pixel.
@@ -448,8 +449,8 @@ def mask_to_instances(
     if value_names is None:
         groups = [(class_name, 255, mask > 0)]
     else:
-        values = check_mask_values(mask, value_names, map_name=map_name)
-        groups = [(value_names[v], v, mask == v) for v in values if value_names[v] != "good"]
+        values = defect_values(mask, value_names, map_name=map_name)
+        groups = [(value_names[v], v, mask == v) for v in values]
 
     instances: list[DefectInstance] = []
     n_small = 0
@@ -498,6 +499,23 @@ def check_mask_values(
             known = ", ".join(str(v) for v in sorted(value_names))
             raise UserError(f"mask value {value} is not in {map_name} (known: {known})")
     return values
+
+
+def defect_values(
+    mask: np.ndarray, value_names: Mapping[int, str], *, map_name: str = "the mask-values map"
+) -> list[int]:
+    """The non-zero values of ``mask`` ``(H, W)`` that ``value_names`` (pixel value to class name) names
+    defects: each value checked (:func:`check_mask_values`), those it names ``good`` left out as background;
+    the one rule by which the converters and :mod:`anomaly.data` read a value-coded mask.
+
+    >>> defect_values(np.array([[0, 1, 2]]), {1: "good", 2: "crack"})
+    [2]
+
+    Raises:
+        UserError: as :func:`check_mask_values`.
+    """
+    values = check_mask_values(mask, value_names, map_name=map_name)
+    return [value for value in values if value_names[value] != GOOD]
 
 
 def _reading_order(instance: DefectInstance) -> tuple[float, float, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -374,15 +375,14 @@ def test_a_side_exactly_the_tolerance_away_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value_names", "crack", "warned"),
+    ("value_names", "warned"),
     [
-        pytest.param((), 1, "1 beside 255", id="no value map: faint"),
-        pytest.param(((1, "crack"), (255, "hole")), 1, None, id="a 3D-AD class_ids.json: a class"),
-        pytest.param(((1, "crack"), (255, "hole")), 2, "2 beside 255", id="a value it does not name: faint"),
+        pytest.param((), "1 beside 255", id="no value map: faint"),
+        pytest.param(((1, "crack"), (255, "hole")), None, id="a 3D-AD class_ids.json: a class"),
     ],
 )
 def test_the_values_a_value_map_names_are_classes_not_faint_ones(
-    tmp_path: Path, value_names: tuple, crack: int, warned: str | None
+    tmp_path: Path, value_names: tuple, warned: str | None
 ) -> None:
     # as the converters take them: a small class 1 region beside a 255 one read as JPEG's ringing warned
     # "as masks once saved as JPEG do ... save them as 0/255" of masks whose layout names both values
@@ -390,17 +390,16 @@ def test_the_values_a_value_map_names_are_classes_not_faint_ones(
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
     pixels = np.zeros((32, 32), np.uint8)
     pixels[4:20, 4:20] = 255  # hole: 256 px
-    pixels[26:28, 4:12] = crack  # 16 px, fewer than half the hole's
+    pixels[26:28, 4:12] = 1  # 16 px, fewer than half the hole's
     cv2.imwrite(str(mask), pixels)
     record = ImageRecord(image, "part", "test", "hole", mask, layout="mvtec_3d", value_names=value_names)
     faint = f"1 mask holds faint defect values beside their largest, e.g. {mask} ({warned})"
     assert [line.startswith(faint) for line in mask_warnings([record])] == ([True] if warned else [])
 
 
-def test_ringing_beside_a_thin_named_class_is_faint(tmp_path: Path) -> None:
-    # the named values were dropped only after faint_values judged the mask with them: a thin class 1 the
-    # layout names (3 lines of 64 px) counted as faint pixels, more than half the hole's, and the JPEG
-    # ringing of 2 beside it went unwarned
+def test_ringing_beside_a_value_maps_classes_is_refused_as_a_conversion_refuses_it(tmp_path: Path) -> None:
+    # a value the 3D-AD class_ids.json does not name (JPEG's ringing of 2 beside its classes 1 and 255) was
+    # warned of as faint and scored as defect pixels, where a conversion refuses the mask
     image, mask = tmp_path / "000.png", tmp_path / "000_mask.png"
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
     pixels = np.zeros((32, 32), np.uint8)
@@ -410,8 +409,42 @@ def test_ringing_beside_a_thin_named_class_is_faint(tmp_path: Path) -> None:
     cv2.imwrite(str(mask), pixels)
     names = ((1, "crack"), (255, "hole"))
     record = ImageRecord(image, "part", "test", "hole", mask, layout="mvtec_3d", value_names=names)
-    faint = f"1 mask holds faint defect values beside their largest, e.g. {mask} (2 beside 255)"
-    assert [line.startswith(faint) for line in mask_warnings([record])] == [True]
+    refused = re.escape(f"{mask}: mask value 2 is not in the layout's value map (known: 1, 255)")
+    with pytest.raises(UserError, match=f"^{refused}$"):
+        mask_warnings([record])
+
+
+@pytest.mark.parametrize(
+    ("class_ids", "refused"),
+    [
+        pytest.param({"255": "crack", "128": "good"}, None, id="a value named good: background"),
+        pytest.param({"255": "crack"}, "mask value 128 is not in {map} (known: 0, 255)", id="unnamed"),
+    ],
+)
+def test_a_3d_ad_mask_is_read_by_its_class_ids_json_as_a_conversion_reads_it(
+    tmp_path: Path, capsys, class_ids: dict, refused: str | None
+) -> None:
+    # every value > 0 was defect here: a value class_ids.json names good (background in a conversion) was
+    # scored as defect pixels, and one it does not name (refused by a conversion) as well
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    class_map = root / CATEGORY / "class_ids.json"
+    class_map.write_text(json.dumps(class_ids))
+    gt = root / CATEGORY / "test" / "crack" / "gt" / "001.png"
+    pixels = cv2.imread(str(gt), cv2.IMREAD_GRAYSCALE)
+    pixels[20:, 20:] = np.where(pixels[20:, 20:] > 0, 128, 0)  # the second blob: value 128
+    cv2.imwrite(str(gt), pixels)
+    converted = convert_main(["--root", str(root), "--out", str(tmp_path / "conv"), "--no-progress"])
+    record = next(r for r in load_records(root, CATEGORY) if r.mask == gt)
+    if refused is None:
+        assert converted == 0
+        np.testing.assert_array_equal(read_mask(record, SIZE), pixels == 255)
+        assert mask_warnings([record]) == []
+        return
+    message = f"{gt}: " + refused.format(map=class_map)
+    assert converted != 0 and message in capsys.readouterr().err
+    for read in (lambda: read_mask(record, SIZE), lambda: mask_warnings([record])):
+        with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+            read()
 
 
 @pytest.mark.parametrize("progress", [True, False])
