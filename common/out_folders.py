@@ -129,7 +129,9 @@ def check_no_link_into(out: str | Path, source: str, *, later: str, images: Mapp
             written = images_through_link(out, link, image)
             if written is not None and hidden:
                 written = written.with_name(f".{written.name}")
-            if written is not None and (folder or pattern_could_match(source, written)):
+            if written is None:
+                continue
+            if pattern_could_match(source, written) if not folder else _searched_below(link, written):
                 read.append(what)
         if read:
             raise UserError(
@@ -147,7 +149,11 @@ def images_through_link(out: str | Path, link: Path, image: str) -> Path | None:
     link to ``runs/r1/masks`` its ``masks/*/*.png`` as ``lots/m/*/*.png``. The names of the folders
     between ``out`` and the target are taken as they are (``[o]verlays`` is no ``overlays``).
     """
-    target, out = link.resolve(), Path(out).resolve()
+    try:
+        target = link.resolve()
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): it leads nowhere
+        return None
+    out = Path(out).resolve()
     if target == out or target in out.parents:
         return link.absolute() / out.relative_to(target) / image
     if out not in target.parents:
@@ -158,6 +164,13 @@ def images_through_link(out: str | Path, link: Path, image: str) -> Path | None:
     ):
         return None
     return link.absolute().joinpath(*parts[len(inside) :])
+
+
+def _searched_below(link: Path, written: Path) -> bool:
+    """Whether a folder search that reaches ``link`` reads ``written`` (a path through it,
+    :func:`images_through_link`): no folder on the way below the link is hidden (``runs/.r1`` through
+    ``lots/latest``, a link to ``runs``, is not searched: :func:`common.images.image_files_below`)."""
+    return not any(name.startswith(".") for name in written.relative_to(link.absolute()).parts)
 
 
 def _links_below(folder: Path) -> list[Path]:
@@ -182,7 +195,11 @@ def _links_below(folder: Path) -> list[Path]:
                 continue
             if entry.is_symlink():
                 links.append(Path(entry.path))
-            if entry.is_dir():
+            try:
+                is_folder = entry.is_dir()
+            except OSError:  # a link loop, a target not allowed: os.walk (the search) takes it as no folder
+                is_folder = False
+            if is_folder:
                 todo.append(Path(entry.path))
     return sorted(links)
 

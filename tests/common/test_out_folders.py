@@ -526,3 +526,29 @@ def test_a_folder_a_link_leads_to_is_named_as_it_is_not_read_as_a_pattern(tmp_pa
     (tmp_path / "lots" / "m").symlink_to(masks, target_is_directory=True)
     with pytest.raises(UserError, match=r"is reached through the link lots/m .* would read its masks; "):
         check_out_of_photos("runs/r1", "lots", later="read its {}", images=IMAGES)
+
+
+def test_an_out_in_a_hidden_folder_below_a_linked_one_passes_a_folder_source(tmp_path, monkeypatch) -> None:
+    # was refused: lots/latest, a link to runs, spells --out runs/.r1 as lots/latest/.r1, a hidden folder
+    # that the search of lots never goes into (its images are not read, as the photos below show)
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    (tmp_path / "lots" / "latest").symlink_to(tmp_path / "runs", target_is_directory=True)
+    out = check_out_of_photos("runs/.r1", "lots", later="read its {}", images=IMAGES)
+    assert out == tmp_path / "runs/.r1"
+    write_png(tmp_path / "runs" / ".r1" / "overlays" / "a.jpg")
+    assert photo_files("lots")[0] == [Path("lots/l1/a.png")]
+
+
+@pytest.mark.parametrize("source", ["lots", "lots/*/*.png", "lots/**/*.png"])
+@pytest.mark.parametrize("loop", ["lots/self", "lots/l1/up"])
+def test_a_link_loop_in_the_source_is_passed_over_as_the_search_passes_it(
+    tmp_path, monkeypatch, source, loop
+) -> None:
+    # was a traceback (OSError: too many levels of symbolic links; RuntimeError: symlink loop) where the
+    # photos themselves are listed without a word
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    (tmp_path / loop).symlink_to(Path(loop).name)  # a link to itself
+    assert check_out_of_photos("runs/r1", source, later="read its {}", images=IMAGES) == tmp_path / "runs/r1"
+    assert photo_files(source)[0] == [Path("lots/l1/a.png")]
