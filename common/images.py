@@ -15,6 +15,7 @@ recursively) or a quoted glob pattern.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import itertools
 import os
@@ -463,12 +464,15 @@ PREDICTIONS = "predictions.json"
 #: ``anomaly.predict``).
 RUN_MARKERS = ("predict.json", "images.json")
 #: What marks an evaluation's ``--out``, the files of one of these: ``anomaly.evaluate``'s and
-#: ``inspection.evaluate``'s report, ``segmentation.evaluate``'s, ``detection.evaluate``'s.
-EVALUATION_MARKERS = (
-    ("metrics.json", "report.md"),
-    ("metrics.json", "table.md"),
-    ("evaluation.json", "report.txt"),
-)
+#: ``inspection.evaluate``'s report, ``segmentation.evaluate``'s, ``detection.evaluate``'s; each with the
+#: names (glob) of the figures it writes beside them: ``anomaly.evaluate``'s ``anomaly_maps.png``, none of
+#: ``inspection.evaluate`` nor ``segmentation.evaluate`` (their images are in ``overlays/``), ultralytics'
+#: plots of ``detection.evaluate``, named as its version names them. Other images there are photos.
+EVALUATION_MARKERS = {
+    ("metrics.json", "report.md"): ("anomaly_maps.png",),
+    ("metrics.json", "table.md"): (),
+    ("evaluation.json", "report.txt"): ("*",),
+}
 
 
 def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path], Path]]:
@@ -519,7 +523,7 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
         UserError: naming ``source``, the output folder, the file that marks it and its image folder or
             figure.
     """
-    checked: dict[Path, tuple[str, Path] | None] = {}
+    checked: dict[Path, tuple[str, Path, tuple[str, ...]] | None] = {}
     for path in files:
         if path.parts[: len(base.parts)] != base.parts:  # not below base as spelled
             continue
@@ -535,24 +539,24 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
             if out not in checked:
                 checked[out] = _output_marker(out)
             marked = checked[out]
-            # a predict run writes no image beside its predictions.json: one there was put there by hand
-            if marked and (depth < len(parts) or marked[0] == "evaluation"):
-                kind, marker = marked
+            # beside its report files only the figures it writes: a predict run none, others are photos
+            if marked and (depth < len(parts) or any(fnmatch.fnmatch(path.name, f) for f in marked[2])):
+                kind, marker, _ = marked
                 raise UserError(
                     f"{source} includes {out}, an earlier {kind}'s output folder ({marker}): {what}; move it "
                     "out of the photos' folder"
                 )
 
 
-def _output_marker(folder: Path) -> tuple[str, Path] | None:
-    """``("run", its predictions.json)`` where ``folder`` holds a ``predictions.json`` and one of
-    :data:`RUN_MARKERS`, ``("evaluation", its first file)`` where it holds the files of one of
-    :data:`EVALUATION_MARKERS`; None elsewhere."""
+def _output_marker(folder: Path) -> tuple[str, Path, tuple[str, ...]] | None:
+    """``("run", its predictions.json, ())`` where ``folder`` holds a ``predictions.json`` and one of
+    :data:`RUN_MARKERS`, ``("evaluation", its first file, the figures it writes)`` where it holds the files
+    of one of :data:`EVALUATION_MARKERS`; None elsewhere."""
     if (folder / PREDICTIONS).is_file() and any((folder / name).is_file() for name in RUN_MARKERS):
-        return "run", folder / PREDICTIONS
-    for names in EVALUATION_MARKERS:
+        return "run", folder / PREDICTIONS, ()
+    for names, figures in EVALUATION_MARKERS.items():
         if all((folder / name).is_file() for name in names):
-            return "evaluation", folder / names[0]
+            return "evaluation", folder / names[0], figures
     return None
 
 

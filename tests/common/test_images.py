@@ -482,6 +482,29 @@ def test_the_evaluation_markers_are_the_files_the_commands_write() -> None:
     )
     assert {"metrics.json", "report.md"} <= set(REPORT_NAMES) & set(REPORT_FILES)
     assert {"metrics.json", "table.md"} <= EVALUATION_FILES
+    # the figures beside the report: anomaly.evaluate's; inspection's (REPORT_FILES), segmentation's: none
+    figures = tuple(name for name in REPORT_NAMES if Path(name).suffix in IMAGE_SUFFIXES)
+    assert EVALUATION_MARKERS[("metrics.json", "report.md")] == figures == ("anomaly_maps.png",)
+    assert not any(Path(name).suffix in IMAGE_SUFFIXES for name in (*REPORT_FILES, *EVALUATION_FILES))
+
+
+@pytest.mark.parametrize("report", ["report.md", "table.md"])
+def test_photos_beside_a_metrics_json_and_a_report_of_their_own_are_read(
+    tmp_path, monkeypatch, report
+) -> None:
+    # were refused as an evaluation's figures: a lot folder holding its own QA metrics.json and report.md
+    # (every image beside them was taken for one), where anomaly.evaluate writes anomaly_maps.png alone
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    write_png(tmp_path / "lots" / "l1" / "b.png")
+    for name in ("metrics.json", report):
+        (tmp_path / "lots" / "l1" / name).write_text("{}")
+    photos = [Path("lots/l1/a.png"), Path("lots/l1/b.png")]
+    assert photo_files("lots")[0] == photos == photo_files("lots/l1")[0] == photo_files("lots/*/*.png")[0]
+    if report == "report.md":  # the figure anomaly.evaluate writes there is still refused
+        write_png(tmp_path / "lots" / "l1" / "anomaly_maps.png")
+        with pytest.raises(UserError, match=r"its anomaly_maps\.png is a figure it wrote, not a photo"):
+            photo_files("lots")
 
 
 def test_the_run_image_folders_are_those_the_commands_write() -> None:
