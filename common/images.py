@@ -483,10 +483,13 @@ def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path]
     ``runs/r1/*/../overlays/*.jpg`` ``runs/r1/masks/../overlays/a.jpg``: an image folder given itself was
     refused as one the pattern took in (naming ``masks/`` for the second), as ``runs/r1/overlays/*.jpg``
     is not. A file whose folder is not the one its spelling without ``..`` names (a linked folder before
-    the ``..``: the link's target's parent) is held, as spelled, against the pattern's leading folder.
+    the ``..``: the link's target's parent), or that lies outside the leading folder of the pattern
+    without ``..`` (``lots/**/../runs/*/*/*.jpg``: ``**`` matches no folder too, ``lots/../runs/r1/...``,
+    where that pattern is ``lots/runs/...``), is held, as spelled, against the pattern's leading folder.
     """
     if ".." not in Path(pattern).parts:
         return [(files, glob_base(pattern))]
+    base = glob_base(os.path.normpath(pattern))
     plain: list[Path] = []
     spelled: list[Path] = []
     same: dict[Path, bool] = {}  # a folder's spellings, each looked up once
@@ -494,11 +497,11 @@ def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path]
         normal = Path(os.path.normpath(path))
         if path.parent not in same:
             same[path.parent] = normal.parent.exists() and os.path.samefile(normal.parent, path.parent)
-        if same[path.parent]:
+        if same[path.parent] and normal.parts[: len(base.parts)] == base.parts:
             plain.append(normal)
         else:
             spelled.append(path)
-    return [(plain, glob_base(os.path.normpath(pattern))), (spelled, glob_base(pattern))]
+    return [(plain, base), (spelled, glob_base(pattern))]
 
 
 def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> None:

@@ -409,6 +409,9 @@ def test_a_run_image_folder_asked_for_through_a_parent_part_is_photos(tmp_path, 
         ("runs/r1/masks/../*/*/*.png", "runs/r1"),  # was named runs/r1/masks/..: taken as spelled
         ("runs/*/../*/*/*/*.png", "runs/r1"),
         ("lots/x/../*/*/*.png", "lots/x/.."),  # x links to runs/r1/masks: x/.. is runs/r1, not lots
+        # '**' matches no folder too: lots/../runs/r1 (read in without a word), not lots/runs as normpath
+        # reads '**/..'
+        ("lots/**/../runs/*/*/*/*.png", "lots/../runs/r1"),
     ],
 )
 def test_a_run_output_taken_in_through_a_parent_part_is_refused(tmp_path, monkeypatch, source, out) -> None:
