@@ -51,6 +51,7 @@ from converters.layouts.base import collected_notes, empty_folder_warnings
 from converters.layouts.folder import scan_folders
 from converters.masks import MaskInstances, mask_to_instances, merge_masks, region_file_instances
 from converters.mvtec import (
+    GOOD,
     Exclusions,
     ImageRecord,
     categories_to_convert,
@@ -345,7 +346,9 @@ def _mask_instances(
     """The instances of a defect image: of its mask ``(H, W)``, or where its record lists region files
     (``record.masks``, MVTec LOCO) one per file and value of ``parts``, that file's ``(H, W)``
     (:func:`converters.masks.region_file_instances`); ``map_name``: the layout's map file, if used."""
-    names = None if value_names is None else {v: namer(record.category, n) for v, n in value_names.items()}
+    names = None
+    if value_names is not None:  # a value the map calls good stays good (background), whatever the namer
+        names = {v: n if n == GOOD else namer(record.category, n) for v, n in value_names.items()}
     where_map = {"map_name": map_name} if map_name else {}
 
     def instances(path: Path | None, array: np.ndarray) -> MaskInstances:

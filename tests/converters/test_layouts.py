@@ -310,6 +310,23 @@ def test_3d_ad_class_ids_json_names_the_mask_values(tmp_path):
     assert format_report(report).count("note: MVTec 3D-AD") == 1
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"single_class": True}, {"names_template": "{category}_{defect}"}, {"names_template": "x{defect}"}],
+)
+def test_a_value_class_ids_json_names_good_is_background_whatever_the_class_names(tmp_path, options):
+    # the namer made the map's 'good' a class name before the instances were read: --single-class counted
+    # the good blob as a 'defect' instance, '{category}_{defect}' failed with a KeyError traceback
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    gt = root / CATEGORY / "test" / "crack" / "gt" / "001.png"
+    mask = cv2.imread(str(gt), cv2.IMREAD_UNCHANGED)
+    mask[20:, 20:] = np.where(mask[20:, 20:] > 0, 128, 0)  # the second blob: a value named good
+    write(gt, mask)
+    write_json(root / CATEGORY / "class_ids.json", {"255": "crack", "128": "good"})
+    report = run(root, tmp_path / "out", **options)
+    assert sum(sum(counts.values()) for counts in report.instances.values()) == N_INSTANCES - 1
+
+
 def test_visa_split_file_is_honoured_with_split_from_layout(tmp_path):
     root = make_layout_tree(tmp_path, "visa")
     report = run(root, tmp_path / "out", split_from_layout=True)
