@@ -464,13 +464,15 @@ PREDICTIONS = "predictions.json"
 #: ``anomaly.predict``).
 RUN_MARKERS = ("predict.json", "images.json")
 #: What marks an evaluation's ``--out``, the files of one of these: ``anomaly.evaluate``'s and
-#: ``inspection.evaluate``'s report, ``segmentation.evaluate``'s, ``detection.evaluate``'s; each with the
-#: names (glob) of the figures it writes beside them: ``anomaly.evaluate``'s ``anomaly_maps.png``, none of
-#: ``inspection.evaluate`` nor ``segmentation.evaluate`` (their images are in ``overlays/``), ultralytics'
-#: plots of ``detection.evaluate``, named as its version names them. Other images there are photos.
+#: ``inspection.evaluate``'s report, ``segmentation.evaluate``'s (``--folds``: its summary),
+#: ``detection.evaluate``'s; each with the names (glob) of the figures it writes beside them:
+#: ``anomaly.evaluate``'s ``anomaly_maps.png``, none of ``inspection.evaluate`` nor ``segmentation.evaluate``
+#: (their images are in ``overlays/``), ``folds.png`` of ``--folds``, ultralytics' plots of
+#: ``detection.evaluate``, named as its version names them. Other images there are photos.
 EVALUATION_MARKERS = {
     ("metrics.json", "report.md"): ("anomaly_maps.png",),
     ("metrics.json", "table.md"): (),
+    ("folds.json", "folds.md"): ("folds.png",),
     ("evaluation.json", "report.txt"): ("*",),
 }
 

@@ -432,6 +432,7 @@ def test_a_run_output_taken_in_through_a_parent_part_is_refused(tmp_path, monkey
         (("metrics.json", "report.md", "scores.csv"), "anomaly_maps.png"),  # anomaly.evaluate's figure
         (("evaluation.json", "report.txt"), "PR_curve.png"),  # detection.evaluate's, ultralytics' plots
         (("metrics.json", "table.md"), "overlays/a__b.png"),  # segmentation.evaluate's overlays
+        (("folds.json", "folds.md"), "folds.png"),  # segmentation.evaluate --folds' figure
     ],
 )
 @pytest.mark.parametrize(
@@ -478,11 +479,16 @@ def test_the_evaluation_markers_are_the_files_the_commands_write() -> None:
     from anomaly.report import REPORT_NAMES
     from detection.report import REPORT_JSON, REPORT_TEXT
     from inspection.report import REPORT_FILES
+    from segmentation.crossval import SUMMARY_FILES
     from segmentation.evaluate import EVALUATION_FILES
 
-    assert {("metrics.json", "report.md"), ("metrics.json", "table.md"), (REPORT_JSON, REPORT_TEXT)} == set(
-        EVALUATION_MARKERS
-    )
+    assert {
+        ("metrics.json", "report.md"),
+        ("metrics.json", "table.md"),
+        SUMMARY_FILES[:2],
+        (REPORT_JSON, REPORT_TEXT),
+    } == set(EVALUATION_MARKERS)
+    assert EVALUATION_MARKERS[SUMMARY_FILES[:2]] == SUMMARY_FILES[2:] == ("folds.png",)  # --folds' figure
     assert {"metrics.json", "report.md"} <= set(REPORT_NAMES) & set(REPORT_FILES)
     assert {"metrics.json", "table.md"} <= EVALUATION_FILES
     # the figures beside the report: anomaly.evaluate's; inspection's (REPORT_FILES), segmentation's: none
