@@ -32,6 +32,7 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import json
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -54,6 +55,8 @@ IMAGES_FILE = "images.json"
 PREDICTIONS_FILE = "predictions.json"
 #: What ``anomaly.predict`` and ``inspection.predict`` record beside it, the photo folder among it.
 RUN_RECORDS = ("predict.json", "args.yaml")
+#: A sha256 as ``images.json`` records it (``hashlib``'s ``hexdigest``; uppercase taken too).
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -143,12 +146,14 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
     data = read_json(path, what="proposals file")
     images: object = []
     names: dict[int, str] = {}
-    if (path.parent / IMAGES_FILE).is_file() and path.name != IMAGES_FILE:
-        images = read_json(path.parent / IMAGES_FILE, what="proposals' image list")
+    images_file = path.parent / IMAGES_FILE
+    if images_file.is_file() and path.name != IMAGES_FILE:
+        images = read_json(images_file, what="proposals' image list")
         if isinstance(images, dict) and "images" in images:  # inspection.predict's COCO image info
             images, names = images["images"], _category_names(images)
     if isinstance(data, dict) and "annotations" in data:  # a whole COCO data set
-        images = data.get("images") or images
+        if data.get("images"):
+            images, images_file = data["images"], path
         names = _category_names(data) or names
         data = data["annotations"]
     if not isinstance(data, list):
@@ -156,21 +161,21 @@ def read_proposal_file(path: str | Path) -> ProposalFile:
         raise UserError(
             f"proposals file {path} must hold a JSON list of COCO results, not {type(data).__name__}{way_out}"
         )
-    by_id = _images_by_id(images, path.parent / IMAGES_FILE)
+    by_id = _images_by_id(images, images_file)
     results = [_result(entry, index, by_id, names, path) for index, entry in enumerate(data)]
     verdicts = {
         str(image["file_name"]): str(image["verdict"])
         for image in by_id.values()
         if isinstance(image.get("verdict"), str)
     }
-    photo_digests = {
-        str(image["file_name"]): image["sha256"]
-        for image in by_id.values()
-        if isinstance(image.get("sha256"), str)
-    }
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return ProposalFile(
-        path, results, verdicts, digest, folder=made_on(path.parent), photo_digests=photo_digests
+        path,
+        results,
+        verdicts,
+        digest,
+        folder=made_on(path.parent),
+        photo_digests=_photo_digests(by_id, images_file),
     )
 
 
@@ -214,6 +219,30 @@ def _images_by_id(images: object, path: Path) -> dict[int, dict]:
     ):
         raise UserError(f"{path} must be a JSON list of {{'id': int, 'file_name': str, ...}}")
     return {image["id"]: image for image in images}
+
+
+def _photo_digests(images: dict[int, dict], path: Path) -> dict[str, str]:
+    """The sha256 each photo's entry of ``path`` records, by file name, lowercased (``hexdigest`` case).
+
+    A malformed one would never equal the photo's: every proposal on it would be dropped at its first
+    opening, as if the photo had been replaced, so it is refused here.
+
+    Raises:
+        UserError: a ``sha256`` (other than null) that is not 64 hexadecimal digits, naming the file and
+            the photo.
+    """
+    digests = {}
+    for image in images.values():
+        value = image.get("sha256")
+        if value is None:  # none recorded (a file written otherwise)
+            continue
+        if not isinstance(value, str) or not _SHA256.fullmatch(value):
+            raise UserError(
+                f"{path}: the sha256 of photo {image['file_name']!r} must be 64 hexadecimal digits, not "
+                f"{json.dumps(value)[:80]}"
+            )
+        digests[str(image["file_name"])] = value.lower()
+    return digests
 
 
 def _result(entry: object, index: int, images: dict[int, dict], names: dict[int, str], path: Path) -> Result:

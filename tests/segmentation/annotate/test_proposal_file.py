@@ -509,6 +509,39 @@ def test_the_sha256_images_json_records_follows_the_names_made_relative_to_image
     }
 
 
+@pytest.mark.parametrize(
+    "recorded",
+    ["abc", "g" * 64, "1" * 63, "1" * 65, " " + "1" * 63, 12, ["1" * 64]],
+    ids=["short", "not-hex", "63", "65", "space", "int", "list"],
+)
+def test_a_sha256_that_is_not_one_is_refused_at_reading_naming_the_file_and_the_photo(tmp_path, recorded):
+    # a malformed sha256 never equals the photo's: every proposal on it was dropped at its first
+    # opening, "images.json records another sha256", as if the photo had been replaced
+    records = [{"id": 1, "file_name": "lot_2/c.png", "sha256": recorded}]
+    entries = [result("lot_2/c.png", (1, 1, 9, 9), (30, 20))]
+    path = write(tmp_path / "run", entries, images=records)
+    coco = write(tmp_path / "coco", {"images": records, "annotations": entries})  # a whole COCO data set
+    for read, named in ((path, path.parent / "images.json"), (coco, coco)):
+        with pytest.raises(UserError) as error:
+            read_proposal_file(read)
+        assert str(error.value) == (
+            f"{named}: the sha256 of photo 'lot_2/c.png' must be 64 hexadecimal digits, "
+            f"not {json.dumps(recorded)}"
+        )
+
+
+def test_a_sha256_in_capitals_is_the_same_digest(tmp_path):
+    # hashlib's hexdigest is lowercase: 'AB...' compared as it was never matched, and the photo's
+    # proposals were dropped; null records none, as a missing sha256 does
+    records = [
+        {"id": 1, "file_name": "lot_2/c.png", "sha256": "AB" * 32},
+        {"id": 2, "file_name": "lot_2/d.png", "sha256": None},
+    ]
+    entries = [result(name, (1, 1, 9, 9), (30, 20)) for name in ("lot_2/c.png", "lot_2/d.png")]
+    read = read_proposal_file(write(tmp_path / "run", entries, images=records))
+    assert read.photo_digests == {"lot_2/c.png": "ab" * 32}
+
+
 def test_a_file_made_on_other_photos_of_the_same_names_is_refused(tmp_path):
     images, lot_8 = tmp_path / "photos", tmp_path / "lot_8"
     for folder, value in ((images, 10), (lot_8, 10)):
