@@ -1117,13 +1117,13 @@ class AnnotationSession:
     def _change(self, entry: ImageEntry, mutate: Callable[[ImageEntry], None]) -> None:
         self._check_on_disk(entry)
         before = entry.snapshot()
-        size = entry.size
+        size, next_id = entry.size, entry.next_id
         mutate(entry)
         try:
             self._save()
         except BaseException:
             entry.restore(before)  # memory stays what the disk says
-            entry.size = size
+            entry.size, entry.next_id = size, next_id
             raise
         entry.undo_stack.append(before)
         entry.redo_stack.clear()

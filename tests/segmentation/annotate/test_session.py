@@ -282,6 +282,25 @@ def test_a_failed_save_leaves_memory_and_disk_as_they_were(opened, monkeypatch):
         session.undo("a.png")  # the failed change is not in the history either
 
 
+def test_a_failed_save_leaves_the_next_instance_id_as_the_disk_has_it(opened, monkeypatch):
+    # the accept set next_id before the save the disk refused, and the restore left it: memory said 2
+    # where the state file said 1, and the next defect, the disk freed, was saved as instance 2
+    session, truths = opened
+    write = session_module.atomic_write
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(session_module, "atomic_write", full_disk)
+    with pytest.raises(StorageError):
+        session.add_instance("a.png", class_name="dent", mask=truths["a.png"])
+    assert session.entry("a.png").next_id == 1
+    monkeypatch.setattr(session_module, "atomic_write", write)  # the disk freed
+    instance = session.add_instance("a.png", class_name="dent", mask=truths["a.png"])
+    assert instance.id == 1 and session.entry("a.png").next_id == 2
+    assert AnnotationSession.read(session.out).entry("a.png").instances == [instance]
+
+
 @pytest.mark.parametrize(
     ("code", "advice"),
     [
