@@ -38,6 +38,8 @@ _DRAW_FIELDS = ("seed", "ratios", "background_ratio")
 _FIELDS = ("version", *_DRAW_FIELDS, *SPLITS)
 #: How a file :func:`save_splits` writes begins: ``"version"`` and its integer (:func:`is_split_record`).
 _RECORD_START = re.compile(rb'\s*\{\s*"version"\s*:\s*(\d|\Z)')
+#: The bytes :func:`is_split_record` reads first: a file that cannot be a record is not read further.
+_HEAD = 1 << 16
 #: A record key as :attr:`converters.records.ImageRecord.key` makes it: ``category/subset/defect/stem``.
 _RECORD_KEY = re.compile(r"[^/]+/[^/]+/[^/]+/[^/]+")
 
@@ -293,7 +295,11 @@ def is_split_record(path: str | Path) -> bool:
     and counts as ours, so the error says why.
     """
     try:
-        text = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            text = stream.read(_HEAD)
+            if _begins_otherwise(text):  # an archive or a model passed as --data: not read whole
+                return False
+            text += stream.read()
     except OSError:
         return True
     try:
@@ -308,6 +314,17 @@ def is_split_record(path: str | Path) -> bool:
     if set(data) <= set(_FIELDS) and all(_is_key_list(data[split]) for split in SPLITS if split in data):
         return True
     return _has_record_shape(data)
+
+
+def _begins_otherwise(head: bytes) -> bool:
+    """Whether a file beginning with ``head`` cannot be a split record, whatever follows: UTF-8 (as
+    :func:`json.loads` tells it from its first bytes) whose first character past a BOM and white space
+    is not ``{``. A record in UTF-16 or -32, or past more white space than ``head`` holds, cannot be told
+    from its beginning: False."""
+    if json.detect_encoding(head) not in ("utf-8", "utf-8-sig"):
+        return False
+    start = head.removeprefix(codecs.BOM_UTF8).lstrip()
+    return bool(start) and not start.startswith(b"{")
 
 
 def _has_record_shape(data: dict) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import tracemalloc
 
 import pytest
 
@@ -288,6 +289,38 @@ def test_a_split_record_after_a_utf8_bom_is_known(tmp_path, cut):
     # a Windows editor's BOM first: read_json reads past it, but one cut short was not known as ours
     path = tmp_path / "splits.json"
     path.write_bytes(codecs.BOM_UTF8 + json.dumps(GOOD_FILE, indent=1)[:cut].encode())
+    assert is_split_record(path)
+
+
+def test_a_large_file_that_is_no_record_is_told_by_its_beginning_not_read_whole(tmp_path):
+    # anomaly's --data takes a split record of any name by its contents: the downloaded archive passed
+    # as --data (an xz header, then 64 MiB, sparse here) was read whole into memory (three times its
+    # size at the peak) only to be refused
+    archive = tmp_path / "mvtec_anomaly_detection.tar.xz"
+    with open(archive, "wb") as stream:
+        stream.write(b"\xfd7zXZ\x00")
+        stream.truncate(64 * 2**20)
+    tracemalloc.start()
+    try:
+        assert not is_split_record(archive)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b" " * 70_000 + json.dumps(GOOD_FILE).encode(),  # past more white space than is read first
+        json.dumps(GOOD_FILE).encode("utf-16"),  # JSON as json.loads reads it, whose first bytes are not '{'
+        b"\n" + json.dumps(GOOD_FILE, indent=1).encode()[:20],  # cut short, after a line break
+    ],
+    ids=["white-space", "utf-16", "cut-short"],
+)
+def test_a_record_not_told_by_its_first_bytes_is_still_known(tmp_path, data):
+    path = tmp_path / "splits_v2.json"
+    path.write_bytes(data)
     assert is_split_record(path)
 
 
