@@ -8,8 +8,11 @@ continuations joined, or a backtick span) that names a command (``python -m conv
 ``segmentation.train``, ``detection.train``, ``anomaly.train`` or ``segmentation.evaluate --set`` a key
 of that command's config. The other way round, every option a command's ``--help`` prints must be named
 on a page that names the command (``UNDOCUMENTED`` lists the few left out on purpose, each with its
-reason), so an option added to a parser without a word on README.md or docs/ fails. What a page says an
-option means is not checked.
+reason), so an option added to a parser without a word on README.md or docs/ fails. Likewise every config
+key of ``segmentation.train``, ``detection.train`` and ``anomaly.train`` (its schema's, and those its shipped
+``configs/`` files set) must be named on the command's page (``CONFIG_PAGES``; ``UNNAMED_KEYS`` lists the
+exceptions, each with its reason): a key users cannot find is as bad as an undocumented flag. What a page
+says an option or key means is not checked.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import contextlib
 import importlib
 import io
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 #: the fewest options a page must check: fewer means its command lines were not found (read wrong)
@@ -40,6 +45,15 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 UNDOCUMENTED = {
     "*": {"--help": "argparse's own, printed by every command"},
 }
+#: the page that must name each config key of a command that takes ``key=value`` (the schema's and its shipped
+#: configs' keys; ultralytics' own train arguments are ultralytics' to document)
+CONFIG_PAGES = {
+    "segmentation.train": "docs/segmentation.md",
+    "detection.train": "docs/detection.md",
+    "anomaly.train": "docs/anomaly.md",
+}
+#: config keys that their page need not name: {module: {key: why}}
+UNNAMED_KEYS: dict[str, dict[str, str]] = {}
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 KEY = re.compile(r"(?<![\w./=-])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)=(?!=)")
 
@@ -93,6 +107,47 @@ def config_keys() -> dict[str, set[str]]:
         "detection.train": set(OWN_DEFAULTS) | set(DEFAULT_CFG_DICT),
         "anomaly.train": flat_keys(ANOMALY),
     }
+
+
+def shipped_keys(pattern: str, *, leave_out: tuple[str, ...] = ()) -> set[str]:
+    """The keys (sections dotted) that the YAML files ``configs/<pattern>`` set, less ``leave_out``."""
+    keys = set()
+    for path in sorted((REPO / "configs").glob(pattern)):
+        if path.name not in leave_out:
+            keys |= flat_keys(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return keys
+
+
+def page_config_keys() -> dict[str, set[str]]:
+    """The config keys each command's page (:data:`CONFIG_PAGES`) must name."""
+    from anomaly.config import SCHEMA as ANOMALY
+    from detection.train_config import OWN_DEFAULTS
+    from segmentation.train_config import SCHEMA as SAM
+
+    return {
+        "segmentation.train": flat_keys(SAM) | shipped_keys("segmentation/*.yaml"),
+        # augment.yaml is the augmentation policy, not a run config
+        "detection.train": set(OWN_DEFAULTS) | shipped_keys("detection/*.yaml", leave_out=("augment.yaml",)),
+        "anomaly.train": flat_keys(ANOMALY) | shipped_keys("anomaly/*.yaml"),
+    }
+
+
+BRACES = re.compile(r"([\w.]+)\.\{([^}]*)\}")
+
+
+def unnamed_keys(keys: set[str], text: str, allowed: Mapping[str, str]) -> list[str]:
+    """The keys (less ``allowed``) that no code line or backtick span of ``text`` names as a key: a word of
+    its own, alone or before ``=``, ``: `` or ``.`` (a section named by its keys); ``loss.{a, b}`` names
+    ``loss.a`` and ``loss.b``. A word inside a message (``(seed 0)``) or a flag (``--seed``) is no key."""
+    texts = [
+        BRACES.sub(lambda m: " ".join(f"{m[1]}.{k.strip()}" for k in m[2].split(",")), found)
+        for _, found in command_texts(text)
+    ]
+    return [
+        key
+        for key in sorted(keys - set(allowed))
+        if not any(re.search(rf"(?<!\S){re.escape(key)}(?=$|\s|=|:\s|:$|\.)", found) for found in texts)
+    ]
 
 
 def command_texts(text: str) -> list[tuple[int, str]]:
@@ -221,3 +276,31 @@ def test_undocumented_names_an_option_on_no_page_or_on_a_page_without_its_comman
     texts["docs/inspection.md"] = "`inspection.predict --source DIR`\n"
     allowed = {**UNDOCUMENTED, "inspection.predict": {"--new": "internal"}}
     assert undocumented(options, names, texts, allowed) == ["converters.mvtec2yolo --new"]
+
+
+@pytest.mark.parametrize("module", sorted(CONFIG_PAGES))
+def test_every_config_key_is_named_on_its_page(module: str) -> None:
+    page = CONFIG_PAGES[module]
+    keys = page_config_keys()[module]
+    missing = unnamed_keys(keys, (REPO / page).read_text(encoding="utf-8"), UNNAMED_KEYS.get(module, {}))
+    assert not missing, (
+        f"config keys of {module} that {page} names nowhere (name each in a backtick span where the "
+        f"command's keys are described, or list it in UNNAMED_KEYS with a reason): {missing}"
+    )
+
+
+def test_unnamed_keys_lists_only_keys_the_commands_take() -> None:
+    keys = page_config_keys()
+    stale = [f"{module} {key}" for module, allowed in UNNAMED_KEYS.items() for key in allowed]
+    stale = [entry for entry in stale if entry.split()[1] not in keys.get(entry.split()[0], set())]
+    assert not stale, f"UNNAMED_KEYS names keys no command takes: {stale}"
+
+
+def test_unnamed_keys_reads_keys_not_words() -> None:
+    keys = {"seed", "loss", "loss.focal_weight", "loss.dice_weight", "batch_size", "epochs", "lr"}
+    text = (
+        "The run's seed, `(seed 0)`, `--seed 1` and `config key 'lr'` name no key; `loss.{focal_weight,\n"
+        "dice_weight}` names both and the section.\n\n    python -m anomaly.train batch_size=2\n"
+    )
+    assert unnamed_keys(keys, text, {}) == ["epochs", "lr", "seed"]
+    assert unnamed_keys(keys, text + "`epochs: 10`, `lr`\n", {"seed": "internal"}) == []
