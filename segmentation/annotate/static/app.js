@@ -62,6 +62,7 @@ const state = {
   pan: null,
   predictions: 0,
   changing: new Set(), // the changes sent and not yet answered (undo and redo wait for them)
+  versions: {}, // image -> the version of its labels this page last got (undo and redo send it)
 };
 
 // --- Server ------------------------------------------------------------------------------------
@@ -528,6 +529,7 @@ function stepProposal(delta) {
 
 function applyDetail(detail) {
   state.detail = detail;
+  state.versions[detail.image] = detail.version;
   state.statuses[detail.image] = detail.status;
   state.proposalCounts[detail.image] = detail.proposals.length;
   if (!detail.instances.some((instance) => instance.id === state.selected)) state.selected = null;
@@ -851,6 +853,7 @@ async function sendChange(path, body, done, attempts) {
     if (detail.image === state.current) applyDetail(detail);
     else {
       // answered after another photo was opened: its dot, badge and the counts change all the same
+      state.versions[detail.image] = detail.version;
       state.statuses[detail.image] = detail.status;
       state.proposalCounts[detail.image] = detail.proposals.length;
       updateImageList();
@@ -1030,7 +1033,7 @@ function undo() {
     showMessage("undone: the prompt's last point or box");
     return;
   }
-  step("/api/undo", () => showMessage("undone"));
+  versionedChange("/api/undo", {}, "nothing undone", (on) => showMessage(`undone${on}`));
 }
 
 function redo() {
@@ -1039,19 +1042,27 @@ function redo() {
     changePrompt();
     return;
   }
-  step("/api/redo", () => showMessage("redone"));
+  versionedChange("/api/redo", {}, "nothing redone", (on) => showMessage(`redone${on}`));
 }
 
-// Undo restores the photo's whole state before its last change: it carries the version of the labels
-// shown, and the server refuses it (the message shown, the photo read again) where another tab changed
-// the photo since, whose change it would wipe. This page's own changes not yet answered are waited for:
-// their answers bring the versions they made.
-async function step(path, done) {
+// Undo restores the photo's whole state before its last change: it carries the version of the photo's
+// labels this page got last, and the server refuses it (the message shown, the photo read again) where
+// another tab changed the photo since, whose change it would wipe. Pressed before the photo's labels are
+// shown, it is refused here: it would act, unchecked, on labels the page never showed. This page's own
+// changes not yet answered are waited for (their answers bring the versions they made); another photo
+// opened meanwhile, it goes to the photo it was pressed on all the same. `refused`: what a refusal says
+// was not done; done(on, detail), `on` naming the photo if not the one shown by then.
+async function versionedChange(path, body, refused, done) {
   const key = state.current;
+  if (key === null) return;
+  if (!state.detail || state.detail.image !== key) {
+    showMessage(`${key} is still opening: ${refused}; press again once its labels are shown`, true);
+    return;
+  }
   await Promise.allSettled([...state.changing]);
-  if (key !== state.current) return; // another photo opened meanwhile: the key was for the one left
-  const version = state.detail && state.detail.image === key ? state.detail.version : null;
-  change(path, { image: key, version }, done);
+  change(path, { ...body, image: key, version: state.versions[key] }, (detail) =>
+    done(key === state.current ? "" : ` on ${key}`, detail),
+  );
 }
 
 // The button stays disabled until the answer: a second click ran a second export over the first.

@@ -705,3 +705,49 @@ def test_the_export_button_waits_for_the_export_it_started(served, page):
     assert len(held) == 1
     held[0].continue_()
     page.wait_for_function("() => !document.querySelector('#export').disabled")
+
+
+def test_an_undo_waiting_for_this_pages_delete_goes_to_its_photo_when_the_next_one_opens(served, page):
+    """Del, Ctrl+Z and → before the delete answers: the undo waits for this page's changes, and with another
+    photo opened by then it was dropped without a word (the instance stayed deleted)."""
+    url, session, truths = served
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    held = []  # the delete request, answered once the next photo is open
+    page.route("**/api/delete", lambda route: held.append(route))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1'")
+    page.keyboard.press("Delete")
+    while not held:
+        page.wait_for_timeout(10)
+    page.keyboard.press("Control+z")
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready'")
+    held[0].continue_()
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'undone on a.png'")
+    assert len(session.entry("a.png").instances) == 1
+    assert page.locator("#image-list li[data-image='a.png'] .dot.in_progress").count() == 1
+    assert page.inner_text("#image-name").endswith("b.jpg")
+
+
+def test_an_undo_pressed_before_the_photos_labels_are_shown_is_refused(served, page):
+    """Ctrl+Z while the next photo opened: its labels not read yet, the undo went without a version
+    (unchecked) and took back another tab's change of a photo this page had not shown."""
+    url, session, _ = served
+    session.set_status("b.jpg", "good")  # another tab
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    held = []  # b.jpg's labels, answered once Ctrl+Z is pressed
+    page.route(lambda address: "/api/image?image=b.jpg" in address, lambda route: held.append(route))
+    page.keyboard.press("ArrowRight")
+    while not held:
+        page.wait_for_timeout(10)
+    page.keyboard.press("Control+z")
+    message = "b.jpg is still opening: nothing undone; press again once its labels are shown"
+    page.wait_for_function(f"() => document.querySelector('#message').textContent === '{message}'")
+    held[0].continue_()
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.status === 'good'")
+    assert session.entry("b.jpg").status == "good"
+    page.keyboard.press("Control+z")  # shown now: undone
+    wait_body(page, "d.status === 'unlabelled'")
