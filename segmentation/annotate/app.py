@@ -15,7 +15,8 @@ the path relative to ``--images``):
                            zoomed crop they were decoded on (``crop``, with ``crops``) or null
 ``POST /api/accept``       ``{image, prediction, candidate, class, proposal?}``: saves the exact mask
 ``POST /api/delete``       ``{image, instance}``
-``POST /api/status``       ``{image, status: done|good|open}``
+``POST /api/status``       ``{image, status: done|good|open, version?}``: ``version`` as for undo (done
+                           and good would discard proposals the page never showed)
 ``POST /api/undo|redo``    ``{image, version?}``: ``version`` the image detail's; refused (409) where
                            another tab changed the image since (undo would wipe that change), or the
                            server restarted since (the history is not kept)
@@ -29,8 +30,8 @@ the path relative to ``--images``):
 
 Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
 instance, prediction or file, 409 a request that does not fit the state (e.g. an
-accept whose photo changed on disk since the click, an undo from a tab that did not show the photo's
-last change), 507 a file that cannot be written (a full
+accept whose photo changed on disk since the click, an undo or a status from a tab that did not show
+the photo's last change), 507 a file that cannot be written (a full
 disk, a read-only ``--out``: the message says whether the change was saved), 422 malformed JSON or fields
 (naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see

@@ -18,7 +18,8 @@ Undo and redo are per image and kept in memory only: a restart keeps the
 annotations, not their history. Undo restores the image's whole state before its
 last change: a page asking for it names the :meth:`AnnotationSession.version` of
 the image it shows, and is refused when another tab changed the image since (its
-undo would wipe that change).
+undo would wipe that change). A status change does the same: done and good discard
+the image's undecided proposals, some of which that page may never have shown.
 
 Proposals (:mod:`segmentation.annotate.proposals`) are instances a model
 suggests. They are kept per image, saved with the state, until the user
@@ -703,13 +704,22 @@ class AnnotationSession:
 
             self._change(entry, delete)
 
-    def set_status(self, key: str, action: str) -> None:
+    def set_status(self, key: str, action: str, *, version: str | None = None) -> None:
         """``done`` (needs an instance), ``good`` (needs none) or ``open`` (back to work).
 
         Done and good discard the image's undecided proposals, in the same change.
+
+        Args:
+            version: the :meth:`version` of ``key`` that the asking page shows; None: not checked.
+
+        Raises:
+            ConflictError: ``version`` is not the image's now (another tab changed it since: done or
+                good would discard proposals that page never showed), or the status does not fit the
+                instances; nothing changed.
         """
         with self._lock:
             entry = self.entry(key)
+            self._check_version(entry, version, f"not marked {action}")
             if action == DONE:
                 if not entry.instances:
                     raise ConflictError(f"{key} has no instances: mark it good if it has no defect")
@@ -751,7 +761,7 @@ class AnnotationSession:
         """
         with self._lock:
             entry = self.entry(key)
-            self._check_version(entry, version, "undone")
+            self._check_version(entry, version, "nothing undone")
             if not entry.undo_stack:
                 raise ConflictError(f"nothing to undo on {key}")
             self._step(entry, entry.undo_stack, entry.redo_stack)
@@ -760,21 +770,25 @@ class AnnotationSession:
         """Brings back ``key``'s last undone change; ``version`` as for :meth:`undo`."""
         with self._lock:
             entry = self.entry(key)
-            self._check_version(entry, version, "redone")
+            self._check_version(entry, version, "nothing redone")
             if not entry.redo_stack:
                 raise ConflictError(f"nothing to redo on {key}")
             self._step(entry, entry.redo_stack, entry.undo_stack)
 
-    def _check_version(self, entry: ImageEntry, version: str | None, what: str) -> None:
+    def _check_version(self, entry: ImageEntry, version: str | None, refused: str) -> None:
+        """``refused``: what the message says was not done ("nothing undone", "not marked done")."""
         if version is None or version == self.version(entry.key):
             return
         if not version.startswith(f"{self._started}-"):  # a page of an earlier start: no history left
+            history = (
+                ", and undo history is not kept across restarts" if refused.startswith("nothing") else ""
+            )
             raise ConflictError(
-                f"{entry.key}: the annotation server was restarted since this page showed it, and undo "
-                f"history is not kept across restarts: nothing {what}; its labels are shown as they are now"
+                f"{entry.key}: the annotation server was restarted since this page showed it{history}: "
+                f"{refused}; its labels are shown as they are now"
             )
         raise ConflictError(
-            f"{entry.key} was changed in another tab since this page showed it: nothing {what}; "
+            f"{entry.key} was changed in another tab since this page showed it: {refused}; "
             "its labels are shown as they are now"
         )
 

@@ -44,7 +44,14 @@ class DeleteRequest(ImageRequest):
     instance: Annotated[int, Field(ge=1, strict=True)]
 
 
-class StatusRequest(ImageRequest):
+class VersionedRequest(ImageRequest):
+    """A change refused where the image changed since the page got ``version`` (its detail's; None:
+    unchecked): undo and redo would wipe that change, done and good discard proposals it brought."""
+
+    version: str | None = Field(default=None, max_length=64)
+
+
+class StatusRequest(VersionedRequest):
     status: Literal["done", "good", "open"]
 
 
@@ -119,25 +126,20 @@ def delete(body: DeleteRequest, context: Context) -> JSONResponse:
 
 @router.post("/status")
 def set_status(body: StatusRequest, context: Context) -> JSONResponse:
-    """``done`` (needs an instance), ``good`` (needs none) or ``open``."""
-    context.session.set_status(body.image, body.status)
+    """``done`` (needs an instance), ``good`` (needs none) or ``open``; refused (409) where the image
+    changed since the page got ``version``: done and good would discard proposals it never showed."""
+    context.session.set_status(body.image, body.status, version=body.version)
     return json_response(image_detail(context, body.image))
 
 
-class StepRequest(ImageRequest):
-    """Undo or redo; ``version``: the image's version the page shows (its detail's), None: unchecked."""
-
-    version: str | None = Field(default=None, max_length=64)
-
-
 @router.post("/undo")
-def undo(body: StepRequest, context: Context) -> JSONResponse:
+def undo(body: VersionedRequest, context: Context) -> JSONResponse:
     """Refused (409) where the image changed since the page got ``version``: the undo would wipe that."""
     context.session.undo(body.image, version=body.version)
     return json_response(image_detail(context, body.image))
 
 
 @router.post("/redo")
-def redo(body: StepRequest, context: Context) -> JSONResponse:
+def redo(body: VersionedRequest, context: Context) -> JSONResponse:
     context.session.redo(body.image, version=body.version)
     return json_response(image_detail(context, body.image))

@@ -61,8 +61,8 @@ const state = {
   press: null,
   pan: null,
   predictions: 0,
-  changing: new Set(), // the changes sent and not yet answered (undo and redo wait for them)
-  versions: {}, // image -> the version of its labels this page last got (undo and redo send it)
+  changing: new Set(), // the changes sent and not yet answered (undo, redo and statuses wait for them)
+  versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
 };
 
 // --- Server ------------------------------------------------------------------------------------
@@ -1006,7 +1006,9 @@ function deleteSelected() {
 }
 
 function setStatus(status) {
-  change("/api/status", { image: state.current, status }, (detail) => showMessage(`marked ${detail.status}`));
+  versionedChange("/api/status", { status }, `not marked ${status}`, (on, detail) =>
+    showMessage(`marked ${detail.status}${on}`),
+  );
 }
 
 function toggleDone() {
@@ -1045,13 +1047,14 @@ function redo() {
   versionedChange("/api/redo", {}, "nothing redone", (on) => showMessage(`redone${on}`));
 }
 
-// Undo restores the photo's whole state before its last change: it carries the version of the photo's
-// labels this page got last, and the server refuses it (the message shown, the photo read again) where
-// another tab changed the photo since, whose change it would wipe. Pressed before the photo's labels are
-// shown, it is refused here: it would act, unchecked, on labels the page never showed. This page's own
-// changes not yet answered are waited for (their answers bring the versions they made); another photo
-// opened meanwhile, it goes to the photo it was pressed on all the same. `refused`: what a refusal says
-// was not done; done(on, detail), `on` naming the photo if not the one shown by then.
+// Undo restores the photo's whole state before its last change; done and good discard its undecided
+// proposals. These carry the version of the photo's labels this page got last, and the server refuses
+// them (the message shown, the photo read again) where another tab changed the photo since. Pressed
+// before the photo's labels are shown, they are refused here: they would act, unchecked, on labels the
+// page never showed. This page's own changes not yet answered are waited for (their answers bring the
+// versions they made); another photo opened meanwhile, the change goes to the photo it was pressed on
+// all the same. `refused`: what a refusal says was not done; done(on, detail), `on` naming the photo
+// if not the one shown by then.
 async function versionedChange(path, body, refused, done) {
   const key = state.current;
   if (key === null) return;

@@ -234,6 +234,38 @@ def test_an_undo_from_a_tab_that_did_not_show_the_photos_last_change_is_refused(
     assert client.get("/api/image", params={"image": "a.png"}).json()["version"] == detail["version"]
 
 
+def test_done_from_a_tab_that_did_not_show_the_photos_last_change_is_refused(client, app_parts):
+    # done discards the undecided proposals: tab A, showing none, marked the photo done after tab B's undo
+    # brought one back, and it went without a word
+    from segmentation.annotate.proposals import make_proposal
+
+    session, _, truths = app_parts
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    session.add_proposals(
+        {"a.png": [make_proposal(np.eye(120, 160, dtype=bool), class_name="dent")]}, source="x"
+    )
+    (kept,) = session.entry("a.png").proposals
+    shown_a = client.post("/api/proposals/delete", json={"image": "a.png", "proposal": kept.id}).json()
+    assert shown_a["proposals"] == []
+    shown_b = client.post("/api/undo", json={"image": "a.png"}).json()  # tab B: the proposal is back
+    assert len(shown_b["proposals"]) == 1
+    saved = session.state_path.read_bytes()
+    refused = client.post(
+        "/api/status", json={"image": "a.png", "status": "done", "version": shown_a["version"]}
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (
+        "a.png was changed in another tab since this page showed it: not marked done; "
+        "its labels are shown as they are now"
+    )
+    assert session.state_path.read_bytes() == saved and session.entry("a.png").proposals == [kept]
+    # the tab that shows the proposal marks it done, as does a request without a version (as before)
+    body = {"image": "a.png", "status": "done", "version": shown_b["version"]}
+    assert client.post("/api/status", json=body).json()["status"] == "done"
+    client.post("/api/undo", json={"image": "a.png"})
+    assert client.post("/api/status", json={"image": "a.png", "status": "done"}).json()["proposals"] == []
+
+
 def test_changes_to_a_photo_removed_while_the_page_runs_are_refused_and_not_saved(
     client, app_parts, defect_centre
 ):

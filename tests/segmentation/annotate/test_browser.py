@@ -751,3 +751,24 @@ def test_an_undo_pressed_before_the_photos_labels_are_shown_is_refused(served, p
     assert session.entry("b.jpg").status == "good"
     page.keyboard.press("Control+z")  # shown now: undone
     wait_body(page, "d.status === 'unlabelled'")
+
+
+def test_d_after_another_tab_changed_the_photo_is_refused_and_shows_it_as_it_is(served, page):
+    """D discards the photo's undecided proposals: pressed in a tab that showed none after another tab's
+    undo brought one back, it discarded that proposal unseen."""
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    proposed = make_proposal(np.eye(120, 160, dtype=bool), class_name="dent", source="predictions.json")
+    session.add_proposals({"a.png": [proposed]}, source="x")
+    session.delete_proposal("a.png", session.entry("a.png").proposals[0].id)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1' && d.proposals === '0'")
+    session.undo("a.png")  # another tab: the proposal is back
+    page.keyboard.press("d")
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('not marked done')")
+    wait_body(page, "d.proposals === '1'")
+    assert session.entry("a.png").status == "in_progress" and len(session.entry("a.png").proposals) == 1
+    page.keyboard.press("d")  # the proposal shown now: marked done, the proposal discarded
+    wait_body(page, "d.status === 'done' && d.proposals === '0'")

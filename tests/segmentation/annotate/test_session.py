@@ -235,6 +235,33 @@ def test_an_undo_from_a_page_of_an_earlier_start_says_the_server_restarted(opene
     assert [i.class_name for i in reopened.entry("a.png").instances] == ["scratch"]
 
 
+def test_done_or_good_from_a_tab_that_did_not_show_the_images_last_change_is_refused(opened):
+    # done and good discard the undecided proposals: marked from a tab that showed none, after another
+    # tab's undo brought one back, it went without a word
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    session.add_proposals({"a.png": [proposal(shape, (60, 60, 90, 90), "dent")]}, source="run-1")
+    (kept,) = session.entry("a.png").proposals
+    session.delete_proposal("a.png", kept.id)
+    seen = session.version("a.png")  # this tab: one instance, no proposal
+    session.undo("a.png")  # another tab: the proposal is back
+    saved = session.state_path.read_bytes()
+    for action in ("done", "good", "open"):
+        with pytest.raises(
+            ConflictError,
+            match=f"^a.png was changed in another tab since this page showed it: not marked {action}; ",
+        ):
+            session.set_status("a.png", action, version=seen)
+    assert session.state_path.read_bytes() == saved
+    assert session.entry("a.png").proposals == [kept] and session.entry("a.png").status == "in_progress"
+    session.set_status("a.png", "done", version=session.version("a.png"))  # the page shows it now
+    assert session.entry("a.png").status == "done" and session.entry("a.png").proposals == []
+    session.undo("a.png")
+    session.set_status("a.png", "done")  # no version: not checked, as before
+    assert session.entry("a.png").status == "done"
+
+
 def test_value_coded_masks_and_the_combined_folder(opened):
     session, _ = opened
     shape = (120, 160)
