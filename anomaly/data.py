@@ -509,7 +509,8 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
     measured against the grown masks without a word. The converters' rules and words (:mod:`common.masks`),
     once for all the masks: a count and the first :data:`NAMED_MASKS` files. A mask whose layout brought a
     value map (LOCO's, a 3D-AD ``class_ids.json``) holds its classes, never counted as soft or faint, as the
-    converters count none there; one holding a value the map lacks is refused (:func:`read_record_values`).
+    converters count none there; one holding a value the map lacks is refused (:func:`read_record_values`),
+    a JPEG file's too, here and not when the scoring reaches it.
     Read as :func:`read_mask` reads them, so call it after :func:`check_mask_sizes`. Every defect mask is
     decoded, before the scoring decodes it again: ``progress``, a bar on stderr meanwhile.
     """
@@ -519,11 +520,14 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
     defects = [record for record in records if record.mask_files]
     for record in tqdm(defects, desc="reading masks", unit="photo", disable=not progress, file=sys.stderr):
         lossy += [path for path in record.mask_files if is_lossy_mask(path)]
-        if record.layout == "visa" or any(is_lossy_mask(path) for path in record.mask_files):
-            continue  # VisA's values are defect-type ids; a JPEG file is named as one
-        parts = read_record_values(record, header_size(record.image))  # a value a value map lacks: refused
-        if record.value_names:
-            continue  # a value map names every value (LOCO's, a 3D-AD class_ids.json's): classes
+        if record.layout == "visa":
+            continue  # VisA's values are defect-type ids
+        if record.value_names:  # a value map names every value (LOCO's, a 3D-AD class_ids.json's): classes
+            read_record_values(record, header_size(record.image))  # one it lacks refused, a JPEG file's too
+            continue
+        if any(is_lossy_mask(path) for path in record.mask_files):
+            continue  # a JPEG file is named as one
+        parts = read_record_values(record, header_size(record.image))
         for path, part in zip(record.mask_files, parts, strict=True):
             values = mask_values(part)
             if is_soft_mask(len(values)):

@@ -447,6 +447,25 @@ def test_a_3d_ad_mask_is_read_by_its_class_ids_json_as_a_conversion_reads_it(
             read()
 
 
+def test_a_jpeg_mask_whose_values_its_class_ids_json_lacks_is_refused_before_scoring(tmp_path: Path) -> None:
+    # was only named as a JPEG file ('every value > 0 is defect'): its ringing values, which the value map
+    # lacks, were refused by read_mask once the scoring reached the photo, every photo before it scored
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    class_map = root / CATEGORY / "class_ids.json"
+    class_map.write_text(json.dumps({"255": "crack"}))
+    gt = root / CATEGORY / "test" / "crack" / "gt" / "001.png"
+    jpeg = gt.with_suffix(".jpg")
+    cv2.imwrite(str(jpeg), cv2.imread(str(gt), cv2.IMREAD_GRAYSCALE), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    gt.unlink()
+    record = next(r for r in load_records(root, CATEGORY) if r.mask == jpeg)
+    refused = (
+        f"^{re.escape(str(jpeg))}: mask value \\d+ is not in {re.escape(str(class_map))} \\(known: 0, 255\\)$"
+    )
+    for read in (lambda: read_mask(record, SIZE), lambda: mask_warnings([record])):  # before any is scored
+        with pytest.raises(UserError, match=refused):
+            read()
+
+
 @pytest.mark.parametrize("progress", [True, False])
 def test_the_masks_read_for_the_warnings_are_read_behind_a_progress_bar(
     tmp_path: Path, capsys, progress
