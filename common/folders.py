@@ -398,22 +398,29 @@ def check_utf8_names(path: str | Path, *, below: str | Path | None = None, flag:
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
-def check_one_line_names(path: str | Path) -> None:
-    """Refuses a file or folder name of ``path`` that holds a line break (:data:`LINE_BREAKS`).
+def check_one_line_names(path: str | Path, *, below: str | Path | None = None) -> None:
+    """Refuses a file or folder name of ``path`` (below ``below``, if given) that holds a line break
+    (:data:`LINE_BREAKS`).
 
-    Such a name was taken and written into the converted data set's file names, which lists of one
-    file per line (YOLO's image lists, a shell loop, ``ls``) read as two names, neither a file.
+    Such a name was taken and written into the files a command writes: the converted data set's file
+    names, which lists of one file per line (YOLO's image lists, a shell loop, ``ls``) read as two
+    names, neither a file; the anomaly commands' ``scores.csv`` rows and ``report.md`` table rows.
+
+    Args:
+        path: the file or folder.
+        below: check only the names below this folder: those that reach the outputs (a category's
+            folder and what lies in it), not the folders above the data root, which none names.
 
     Raises:
         UserError: naming the folder and the name, escaped (``'bad\\n000.png'``): rename it.
     """
     path = Path(path)
-    folder = Path(path.anchor)
+    folder = Path(path.anchor if below is None else below)
     for part in path.relative_to(folder).parts:
         if not LINE_BREAKS.isdisjoint(part):
             raise UserError(
-                f"{folder} holds a name with a line break, {part!r}: rename it (lists of one file per line, "
-                "as YOLO's image lists are, would read it as two names)"
+                f"{folder} holds a name with a line break, {part!r}: rename it (the outputs list names one "
+                "per line, as a data set's image lists and a report's rows do, and would read it as two)"
             )
         folder = folder / part
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from common.errors import UnreadableFileError, UserError, few, read_advice
 from common.extras import install_hint
-from common.folders import build_folder, earlier_run_note
+from common.folders import build_folder, check_one_line_names, earlier_run_note
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
 from common.io import file_exists, recorded_path, sha256_file
 from common.masks import (
@@ -804,6 +804,8 @@ def read_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, La
         # the folder holding --images names it
         holder = named_root(config.images, flag="--images").absolute().parent
         category = config.categories[0] if config.categories else holder.name
+        if not config.categories:  # it names every output file, as a category folder's name does
+            check_one_line_names(holder, below=holder.parent)
         excluded = Exclusions(config.exclude_defects)
         records = scan_folders(config.images, config.masks, config.good, category=category, excluded=excluded)
         excluded.check_matched(records, config.images)

@@ -347,6 +347,8 @@ def scan_category(
     Raises:
         UserError: unknown, ambiguous or empty category, a defect image without a
             mask (unless ``allow_missing_masks``), or a mask without an image; one line naming the file.
+            A name from the category's folder down that holds a line break
+            (:func:`common.folders.check_one_line_names`): the outputs name the photos by it.
     """
     folder = category_dir(root, category, layout=layout)
     chosen = get_layout(layout) if layout else detect_layout(folder)
@@ -367,6 +369,9 @@ def scan_category(
             raise UserError(f"category '{category}' has no images: {folder} (read as {chosen.title}){why}")
     for note in notes:
         layout_note(note)
+    for record in records:  # every layout's files, however it listed them; not the folders above the category
+        for path in (record.image, *record.mask_files):
+            check_one_line_names(path, below=folder.parent)
     if resolve_empty_masks:
         records = settle_empty_masks(records)
     return records
@@ -381,13 +386,10 @@ def check_output_stems(records: Iterable[ImageRecord]) -> None:
 
     Raises:
         UserError: naming both source images; a name that is not UTF-8 (:func:`check_utf8_names`:
-            the COCO file names every image) or that holds a line break (an image's or a mask file's:
-            :func:`common.folders.check_one_line_names`).
+            the COCO file names every image).
     """
     seen: dict[str, ImageRecord] = {}
     for record in records:
-        for path in (record.image, *record.mask_files):  # every layout's files, however it listed them
-            check_one_line_names(path)
         check_utf8_names(record.image)
         name = stem_key(record.output_stem).casefold()
         if name in seen:

@@ -148,7 +148,7 @@ def images_by_stem(folder: Path) -> dict[str, Path]:
     for path in sorted(folder.iterdir()):
         if not is_image_file(path):
             continue
-        check_one_line_names(path)
+        check_one_line_names(path, below=folder)  # its name; the folders above: scan_category
         stem = stem_key(path.stem)
         if stem in images:
             raise UserError(f"two images share the stem '{stem}': {images[stem]} and {path}")
@@ -166,7 +166,7 @@ def masks_by_stem(folder: Path, suffix: str = MASK_SUFFIX) -> dict[str, Path]:
         return masks
     for path in sorted(folder.iterdir()):
         if is_image_file(path):
-            check_one_line_names(path)
+            check_one_line_names(path, below=folder)  # its name; the folders above: scan_category
             stem = stem_key(path.stem[: -len(suffix)] if suffix and path.stem.endswith(suffix) else path.stem)
             if stem in masks:
                 raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")

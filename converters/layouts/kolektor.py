@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
+from common.folders import check_one_line_names
 from common.images import is_image_file
 from converters.layouts.base import Layout, note_folders_left_out
 from converters.masks import read_mask
@@ -42,6 +43,7 @@ def flat_files(folder: Path, suffix: str = MASK_SUFFIX) -> tuple[dict[str, Path]
     for path in sorted(folder.iterdir()):
         if not is_image_file(path):
             continue
+        check_one_line_names(path, below=folder)  # before a pairing error names it
         if path.stem.lower().endswith(suffix.lower()):
             stem = stem_key(path.stem[: -len(suffix)])
             if stem in masks:

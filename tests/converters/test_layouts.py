@@ -1769,3 +1769,59 @@ def test_an_mvtec_ad_defect_type_named_ko_does_not_make_the_category_btad(tmp_pa
     assert detect_layout(root / CATEGORY).name == "mvtec_ad"
     report = run(root, tmp_path / "out")
     assert sum(report.images.values()) == N_DEFECT + 1 + EXPECTED["mvtec_ad"].good
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_line_break_in_a_folder_above_the_data_root_is_no_name_of_the_outputs(tmp_path, layout):
+    # every file's absolute path was checked: a tree under 'odd\nparent/' was refused, in the converters
+    # and in anomaly's scan, for a folder no output names (they name the category and what lies in it)
+    root = make_layout_tree(tmp_path / "odd\nparent", layout)
+    records = scan_category(root, CATEGORY, allow_missing_masks=True)
+    assert records and all("\n" not in r.key for r in records)
+    report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good
+
+
+@pytest.mark.parametrize("which", ["category", "photo", "mask"])
+@pytest.mark.parametrize(
+    ("layout", "photo", "mask"),
+    [
+        ("kolektor_sdd2", "test/2.png", "test/2_GT.png"),
+        ("kolektor_sdd", "kos03/Part5.jpg", "kos03/Part5_label.bmp"),
+    ],
+)
+def test_a_line_break_in_a_kolektor_name_is_refused(tmp_path, layout, photo, mask, which):
+    # Kolektor lists its flat folders itself (kolektor.flat_files): a photo named 'bad\n2.png' was taken
+    # by anomaly's scan, and a mask named so, left alone, ran a pairing error over two lines
+    root = make_layout_tree(tmp_path, layout)
+    path = root / CATEGORY if which == "category" else root / CATEGORY / (photo if which == "photo" else mask)
+    renamed = path.with_name(f"bad\n{path.name}")
+    path.rename(renamed)
+    category = renamed.name if which == "category" else CATEGORY
+    for read in (
+        lambda: scan_category(root, category, allow_missing_masks=True),
+        lambda: run(root, tmp_path / "out"),
+    ):
+        with pytest.raises(UserError) as error:
+            read()
+        message = str(error.value)
+        assert "\n" not in message
+        assert message.startswith(f"{renamed.parent} holds a name with a line break, {renamed.name!r}: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_with_images_the_folder_naming_the_category_may_not_hold_a_line_break(tmp_path):
+    # the folder holding --images names the category, and so every output file; the folders above it none
+    folder = make_layout_tree(tmp_path / "odd\nparent", "folder") / CATEGORY
+    folders = {"images": folder / "images", "masks": folder / "masks", "good": folder / "good"}
+    assert sum(run(folder, tmp_path / "out", **folders).images.values()) == N_DEFECT + 2
+    renamed = folder.rename(folder.with_name("wid\nget"))
+    folders = {"images": renamed / "images", "masks": renamed / "masks", "good": renamed / "good"}
+    with pytest.raises(UserError) as error:
+        run(renamed, tmp_path / "refused", **folders)
+    assert str(error.value).startswith(
+        f"{renamed.parent} holds a name with a line break, 'wid\\nget': rename it"
+    )
+    assert not (tmp_path / "refused").exists()
+    report = run(renamed, tmp_path / "named", **folders, categories=("widget",))  # --category names it
+    assert report.layouts == {"widget": "Folder"}
