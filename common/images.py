@@ -475,6 +475,11 @@ EVALUATION_MARKERS = {
     ("folds.json", "folds.md"): ("folds.png",),
     ("evaluation.json", "report.txt"): ("*",),
 }
+#: What marks a training run's folder: ``args.yaml`` with ``results.csv``, as ``segmentation.train`` writes
+#: them (so do the rounds of ``segmentation.evaluate --folds``, in ``runs/fold<i>``) and ultralytics'
+#: ``detection.train``. Every image in it is a figure the run drew (``curves.png``; ultralytics'
+#: ``results.png``, batch mosaics and curves, named as its version names them).
+TRAINING_MARKERS = ("args.yaml", "results.csv")
 
 
 def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path], Path]]:
@@ -510,7 +515,8 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
     """Refuses photos that lie in the image folders of a command's output folder (:data:`RUN_IMAGE_FOLDERS`
     beside ``predictions.json`` and one of :data:`RUN_MARKERS`, or in an evaluation's folder:
     :data:`EVALUATION_MARKERS`), or are the figures an evaluation wrote beside its report
-    (``anomaly.evaluate``'s ``anomaly_maps.png``, ultralytics' ``PR_curve.png`` in ``detection.evaluate``'s),
+    (``anomaly.evaluate``'s ``anomaly_maps.png``, ultralytics' ``PR_curve.png`` in ``detection.evaluate``'s)
+    or a training run beside its ``args.yaml`` and ``results.csv`` (:data:`TRAINING_MARKERS`: ``curves.png``),
     that folder at or below ``base``.
 
     An ``--out`` a later run's photos take in, through a link in ``--source`` (``lots/latest`` to
@@ -556,12 +562,15 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
 def _output_marker(folder: Path) -> tuple[str, Path, tuple[str, ...]] | None:
     """``("run", its predictions.json, ())`` where ``folder`` holds a ``predictions.json`` and one of
     :data:`RUN_MARKERS`, ``("evaluation", its first file, the figures it writes)`` where it holds the files
-    of one of :data:`EVALUATION_MARKERS`; None elsewhere."""
+    of one of :data:`EVALUATION_MARKERS`, ``("training run", its args.yaml, ("*",))`` where it holds
+    :data:`TRAINING_MARKERS`; None elsewhere."""
     if (folder / PREDICTIONS).is_file() and any((folder / name).is_file() for name in RUN_MARKERS):
         return "run", folder / PREDICTIONS, ()
     for names, figures in EVALUATION_MARKERS.items():
         if all((folder / name).is_file() for name in names):
             return "evaluation", folder / names[0], figures
+    if all((folder / name).is_file() for name in TRAINING_MARKERS):
+        return "training run", folder / TRAINING_MARKERS[0], ("*",)
     return None
 
 

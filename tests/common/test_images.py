@@ -24,6 +24,7 @@ from common.images import (
     PREDICTIONS,
     RUN_IMAGE_FOLDERS,
     RUN_MARKERS,
+    TRAINING_MARKERS,
     check_mask_upright,
     check_no_masks,
     check_not_ground_truth,
@@ -495,6 +496,65 @@ def test_the_evaluation_markers_are_the_files_the_commands_write() -> None:
     figures = tuple(name for name in REPORT_NAMES if Path(name).suffix in IMAGE_SUFFIXES)
     assert EVALUATION_MARKERS[("metrics.json", "report.md")] == figures == ("anomaly_maps.png",)
     assert not any(Path(name).suffix in IMAGE_SUFFIXES for name in (*REPORT_FILES, *EVALUATION_FILES))
+
+
+def write_folds_out(out: Path, data: Path, figure: str) -> None:
+    """A ``segmentation.evaluate --folds`` --out of two rounds over the data set ``data``: its summary,
+    ``fold<i>/`` data folders (``images`` a link to ``data/images``), ``runs/fold<i>/`` training runs
+    each with ``figure``."""
+    for name in ("folds.json", "folds.md"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("{}")
+    for index in range(2):
+        (out / f"fold{index}" / "annotations").mkdir(parents=True)
+        (out / f"fold{index}" / "annotations" / "instances_train.json").write_text("{}")
+        (out / f"fold{index}" / "images").symlink_to(data / "images", target_is_directory=True)
+        run = out / "runs" / f"fold{index}"
+        write_png(run / figure)
+        for name in TRAINING_MARKERS:
+            (run / name).write_text("epoch\n")
+
+
+@pytest.mark.parametrize("figure", ["curves.png", "results.png", "train_batch0.jpg"])
+@pytest.mark.parametrize("source", ["lots", "lots/**/*.*g", "lots/cv/runs/*/*.*g"])
+def test_a_training_runs_figures_among_the_photos_are_refused(tmp_path, monkeypatch, source, figure) -> None:
+    # segmentation.train's curves.png (the rounds of --folds train in runs/fold<i>), ultralytics' plots of
+    # detection.train: a --source taking in a training run read them as photos without a word
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "data" / "images" / "train" / "a.png")
+    write_png(tmp_path / "lots" / "l1" / "b.png")
+    write_folds_out(tmp_path / "lots" / "cv", tmp_path / "data", figure)
+    message = (
+        f"{source} includes lots/cv/runs/fold0, an earlier training run's output folder "
+        f"(lots/cv/runs/fold0/args.yaml): its {figure} is a figure it wrote, not a photo; move it out of "
+        "the photos' folder"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files(source)
+
+
+@pytest.mark.parametrize("source", ["lots", "lots/**/*.png"])
+def test_the_photos_of_a_folds_rounds_are_the_data_sets_read_once(tmp_path, monkeypatch, source) -> None:
+    # each fold<i>/images is a link to the data set's images/: its photos, read as the data set's are,
+    # once however many rounds link them; the rounds' runs hold no figure here (a killed run's first epoch)
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "data" / "images" / "train" / "a.png")
+    write_png(tmp_path / "lots" / "l1" / "b.png")
+    write_folds_out(tmp_path / "lots" / "cv", tmp_path / "data", "curves.png")
+    for index in range(2):
+        (tmp_path / "lots" / "cv" / "runs" / f"fold{index}" / "curves.png").unlink()
+    assert photo_files(source)[0] == [Path("lots/cv/fold0/images/train/a.png"), Path("lots/l1/b.png")]
+    (tmp_path / "lots" / "l1" / "results.csv").write_text("")  # results.csv alone: another tool's, a photo
+    assert len(photo_files(source)[0]) == 2
+
+
+def test_the_training_markers_are_the_files_segmentation_train_writes() -> None:
+    from segmentation.run_folder import UNSTARTED_NAMES
+    from segmentation.train import CLOSING_FILES
+
+    assert TRAINING_MARKERS == ("args.yaml", "results.csv")
+    assert TRAINING_MARKERS[0] in UNSTARTED_NAMES and TRAINING_MARKERS[1] in CLOSING_FILES
+    assert [name for name in CLOSING_FILES if Path(name).suffix in IMAGE_SUFFIXES] == ["curves.png"]
 
 
 @pytest.mark.parametrize("report", ["report.md", "table.md"])
