@@ -409,13 +409,18 @@ def check_one_line_names(path: str | Path, *, below: str | Path | None = None) -
     Args:
         path: the file or folder.
         below: check only the names below this folder: those that reach the outputs (a category's
-            folder and what lies in it), not the folders above the data root, which none names.
+            folder and what lies in it), not the folders above the data root, which none names. A file
+            listed outside it (a VisA split file's absolute path) has every name of its path checked.
 
     Raises:
         UserError: naming the folder and the name, escaped (``'bad\\n000.png'``): rename it.
     """
     path = Path(path)
     folder = Path(path.anchor if below is None else below)
+    if not path.is_relative_to(folder):  # one absolute, the other not; or a file listed elsewhere
+        path, folder = path.absolute(), folder.absolute()
+        if not path.is_relative_to(folder):
+            folder = Path(path.anchor)
     for part in path.relative_to(folder).parts:
         if not LINE_BREAKS.isdisjoint(part):
             raise UserError(

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
+from common.folders import check_one_line_names
 from converters.convert import ConvertConfig, convert, format_report
 from converters.layouts import LAYOUTS, detect_layout, get_layout, matching_layouts
 from converters.layouts.folder import scan_folders
@@ -1825,3 +1826,25 @@ def test_with_images_the_folder_naming_the_category_may_not_hold_a_line_break(tm
     assert not (tmp_path / "refused").exists()
     report = run(renamed, tmp_path / "named", **folders, categories=("widget",))  # --category names it
     assert report.layouts == {"widget": "Folder"}
+
+
+@pytest.mark.parametrize("where", ["under the root", "elsewhere"])
+def test_a_visa_split_file_listing_absolute_paths_is_read_from_a_relative_root(tmp_path, monkeypatch, where):
+    # the line-break check took each file's path relative to the category folder's parent as spelled: a
+    # split file's absolute path under a relative --root (or a photo it lists elsewhere) was a ValueError
+    # traceback; a file outside the root has every name of its path checked, as before
+    root = make_layout_tree(tmp_path, "visa")
+    listed = root if where == "under the root" else tmp_path / "copy"
+    if where == "elsewhere":
+        shutil.copytree(root / CATEGORY, listed / CATEGORY)
+    csv = root / "split_csv" / "1cls.csv"
+    rows = [line.split(",") for line in csv.read_text().splitlines()]
+    for row in rows[1:]:
+        row[3:] = [str(listed / cell) if cell else cell for cell in row[3:]]
+    csv.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    records = scan_category(Path("visa"), CATEGORY, allow_missing_masks=True)
+    assert sorted(r.image for r in records if not r.unlabelled) == sorted(Path(row[3]) for row in rows[1:])
+    outside = tmp_path / "odd\nparent" / "0000.JPG"
+    with pytest.raises(UserError, match=f"^{re.escape(str(tmp_path))} holds a name with a line break, 'odd"):
+        check_one_line_names(outside, below=Path("visa"))
