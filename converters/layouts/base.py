@@ -12,6 +12,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from common.errors import UserError
+from common.folders import check_one_line_names
 from common.images import files_left_out, is_image_file, left_out_line
 from converters.records import (
     GOOD,
@@ -247,12 +248,17 @@ def scan_subset(
             ]
             continue
         if not defects_allowed:
+            check_one_line_names(defect_dir, below=subset_dir)  # before the error names it
             raise UserError(
                 f"defect folder in {subset}/: {defect_dir} (the layout keeps only {subset}/{good})"
             )
-        pairs = paired_masks(
-            images, image_dir=defect_dir, mask_dir=truth_dir / defect_dir.name, suffix=mask_suffix
-        )
+        try:
+            pairs = paired_masks(
+                images, image_dir=defect_dir, mask_dir=truth_dir / defect_dir.name, suffix=mask_suffix
+            )
+        except UserError:  # it names the folder: over two lines where its name holds a line break
+            check_one_line_names(defect_dir, below=subset_dir)
+            raise
         records += [
             ImageRecord(
                 image,
@@ -316,5 +322,6 @@ def check_orphan_masks(
             continue
         masks = masks_by_stem(defect_dir, mask_suffix)
         if masks:
+            check_one_line_names(defect_dir, below=truth_dir)  # before the error names it
             orphan = next(iter(masks.values()))
             raise UserError(f"mask has no image: {orphan} (no folder {test_dir / defect_dir.name})")

@@ -1848,3 +1848,27 @@ def test_a_visa_split_file_listing_absolute_paths_is_read_from_a_relative_root(t
     outside = tmp_path / "odd\nparent" / "0000.JPG"
     with pytest.raises(UserError, match=f"^{re.escape(str(tmp_path))} holds a name with a line break, 'odd"):
         check_one_line_names(outside, below=Path("visa"))
+
+
+@pytest.mark.parametrize(
+    ("moved", "to"),
+    [
+        ("test/crack", "test/cr\nack"),  # its masks left in ground_truth/crack: 'defect image has no mask'
+        ("ground_truth/crack", "ground_truth/cr\nack"),  # a copy: 'mask has no image'
+        ("test/crack", "train/cr\nack"),  # 'defect folder in train/'
+    ],
+)
+def test_a_line_break_in_a_defect_folder_named_by_a_layouts_error_is_refused_in_one_line(tmp_path, moved, to):
+    # since f1e5e20 images_by_stem checks a file's own name only: a defect folder so named reached the
+    # pairing errors, which named it over two lines, before scan_category's check
+    root = make_layout_tree(tmp_path, "mvtec_ad")
+    renamed = root / CATEGORY / to
+    if moved.startswith("ground_truth"):
+        shutil.copytree(root / CATEGORY / moved, renamed)
+    else:
+        (root / CATEGORY / moved).rename(renamed)
+    for read in (lambda: scan_category(root, CATEGORY), lambda: run(root, tmp_path / "out")):
+        with pytest.raises(UserError) as error:
+            read()
+        assert str(error.value).startswith(f"{renamed.parent} holds a name with a line break, 'cr\\nack': ")
+    assert not (tmp_path / "out").exists()
