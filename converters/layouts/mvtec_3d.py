@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
+from common.folders import check_one_line_names
 from converters.classes import load_value_map
 from converters.layouts.base import (
     Layout,
@@ -68,6 +69,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             if defect in excluded:
                 continue
             check_good_name(defect_dir)
+            check_one_line_names(defect_dir, below=folder / subset)  # before an error here names it
             rgb = defect_dir / "rgb"
             if not rgb.is_dir():
                 raise UserError(f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)")

@@ -37,6 +37,7 @@ import numbers
 from pathlib import Path
 
 from common.errors import UserError, one_line
+from common.folders import check_one_line_names
 from common.images import is_image_file
 from common.io import check_utf8_text
 from converters.layouts.base import (
@@ -206,6 +207,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             if defect in excluded:
                 continue
             check_good_name(defect_dir)
+            check_one_line_names(defect_dir, below=folder / subset)  # before an error here names it
             if defect == GOOD:
                 images = images_by_stem(defect_dir).values()
                 records += [
@@ -224,6 +226,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     seen = {r.defect for r in records}
     for truth in subfolders(folder / "ground_truth"):
         if truth.name not in seen and truth.name not in excluded and subfolders(truth):
+            check_one_line_names(truth, below=folder / "ground_truth")  # before the error names it
             raise UserError(
                 f"mask folder has no image: {subfolders(truth)[0]} (no folder {folder / 'test' / truth.name})"
             )

@@ -1872,3 +1872,26 @@ def test_a_line_break_in_a_defect_folder_named_by_a_layouts_error_is_refused_in_
             read()
         assert str(error.value).startswith(f"{renamed.parent} holds a name with a line break, 'cr\\nack': ")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("layout", "moved", "to"),
+    [
+        ("mvtec_3d", "train/good", "train/x\ngood"),  # 'defect folder in train/'
+        ("mvtec_loco", "validation/good", "validation/x\ngood"),  # 'defect folder in validation/'
+        ("mvtec_loco", "test/logical_anomalies", "test/x\nlogical_anomalies"),  # 'no mask folder'
+        ("mvtec_loco", "ground_truth/logical_anomalies", "ground_truth/x\nlogical_anomalies"),  # a copy
+    ],
+)
+def test_a_line_break_in_a_3d_or_loco_type_folder_is_refused_in_one_line(tmp_path, layout, moved, to):
+    # as for MVTec AD's: these layouts list their type folders themselves, and their errors named a folder
+    # so named over two lines (before f1e5e20, images_by_stem's check of the whole path came first)
+    root = make_layout_tree(tmp_path, layout)
+    renamed = root / CATEGORY / to
+    if moved.startswith("ground_truth"):
+        shutil.copytree(root / CATEGORY / moved, renamed)
+    else:
+        (root / CATEGORY / moved).rename(renamed)
+    with pytest.raises(UserError) as error:
+        scan_category(root, CATEGORY)
+    assert str(error.value).startswith(f"{renamed.parent} holds a name with a line break, {renamed.name!r}: ")
