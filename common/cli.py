@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from common.errors import UserError, few, file_error, joined_lines
-from common.io import expand_user
+from common.io import expand_user, link_loop_text
 
 #: Exit codes: a file system refusal, bad input (argparse uses 2 too), Ctrl-C (128 + SIGINT) and a
 #: ``kill`` (128 + SIGTERM).
@@ -32,7 +35,9 @@ def exit_code(action: Callable[[], object]) -> int:
     0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one ``error: ...`` line
     on stderr (a wrapped library message's line breaks become spaces: :func:`~common.errors.joined_lines`)
     and gives 2; a file system error that names its file (a read-only folder, a full disk, a file where a
-    folder should be) is one ``error: <reason>: <file>`` line and gives 1; Ctrl-C gives one
+    folder should be) is one ``error: <reason>: <file>`` line and gives 1, but a path through a link loop
+    (also ``Path.resolve``'s RuntimeError for one: :func:`_symlink_loop_text`) is one ``error: <path>:
+    <link> is a link loop ...`` line and gives 2, as the commands' own ``not found`` does; Ctrl-C gives one
     ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose libraries
     swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's stop) is handled as
     a Ctrl-C, so that the same clean-up runs (hidden half-built output folders removed), with one
@@ -54,8 +59,15 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
     except OSError as error:
         if error.filename is None:
             raise
-        print(f"error: {file_error(error)}", file=sys.stderr, flush=True)
-        return EXIT_FILE_ERROR
+        loop = link_loop_text(error.filename) if error.errno == errno.ELOOP else None
+        print(f"error: {loop or file_error(error)}", file=sys.stderr, flush=True)
+        return EXIT_FILE_ERROR if loop is None else EXIT_USER_ERROR
+    except RuntimeError as error:
+        loop = _symlink_loop_text(error)
+        if loop is None:
+            raise
+        print(f"error: {loop}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         if received:
             print("terminated", file=sys.stderr, flush=True)
@@ -63,6 +75,25 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _symlink_loop_text(error: RuntimeError) -> str | None:
+    """:func:`~common.io.link_loop_text` for the path of a ``Path.resolve`` through a link loop, None for any
+    other RuntimeError.
+
+    Up to Python 3.12 ``resolve`` raises ``RuntimeError("Symlink loop from '<path>'")`` rather than an
+    OSError (3.13 does), so an ``--out loop/r1`` with ``loop -> loop`` ended in a traceback.
+    """
+    found = re.fullmatch(r"Symlink loop from ('.*'|\".*\")", str(error), flags=re.DOTALL)
+    if type(error) is not RuntimeError or found is None:
+        return None
+    try:
+        path = ast.literal_eval(found.group(1))
+    except (SyntaxError, ValueError):
+        return None
+    if not isinstance(path, str):
+        return None
+    return link_loop_text(path) or f"{path} goes through a link loop (a symbolic link leading back to itself)"
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from common.errors import UserError, few, file_error
-from common.io import expand_user, is_stale, partial_dir, remove_stale, temporary_path
+from common.io import expand_user, is_stale, not_found_text, partial_dir, remove_stale, temporary_path
 
 T = TypeVar("T")
 
@@ -302,7 +302,7 @@ def check_input_file(path: str | Path, what: str, *, inside: Iterable[str] = ())
     if path.is_file():
         return path
     if not path.is_dir():
-        raise UserError(f"{what} not found: {path}")
+        raise UserError(not_found_text(path, what))
     found = [path / name for name in inside if (path / name).is_file()]
     wanted = f"pass {found[0]}" if found else f"pass the {what} file itself"
     raise UserError(f"{what} {path} is a folder, not a file: {wanted}")

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from common.errors import UserError, one_line
 from common.folders import check_utf8_names
 from common.globs import GLOB_MAGIC
+from common.io import not_found_text
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -379,7 +380,7 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     if path.is_dir():
         return image_files_below(path), path
     if not GLOB_MAGIC.search(text):
-        raise UserError(f"--source not found: {text}")
+        raise UserError(not_found_text(text, "--source"))
     matched = [Path(p) for p in glob.glob(text, recursive=True)]
     files = _once_each(path for path in matched if is_image_file(path))
     if not files:

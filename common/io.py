@@ -12,6 +12,7 @@ text from :func:`json_text`: strict JSON, an undefined figure (NaN) as ``null``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -417,6 +418,49 @@ def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
     return removed
 
 
+def link_loop(path: str | Path) -> Path | None:
+    """The first folder or file of ``path`` (made absolute) that is a link loop, None if none is.
+
+    A link loop is a symbolic link that leads back to itself (``loop -> loop``, or ``a -> b -> a``):
+    looked up, it ends in no file or folder (``ELOOP``). Python 3.11's ``Path.resolve`` raises
+    ``RuntimeError: Symlink loop from '<path>'`` for a path through one, 3.13's an ``OSError``.
+
+    >>> link_loop("/") is None
+    True
+    """
+    absolute = Path(os.path.abspath(path))
+    for place in (*reversed(absolute.parents), absolute):
+        try:
+            os.stat(place)
+        except OSError as error:
+            return place if error.errno == errno.ELOOP else None
+    return None
+
+
+def link_loop_text(path: str | Path, *, what: str = "") -> str | None:
+    """One line saying that ``path`` (the ``what`` option or file, when given) goes through a link loop
+    (:func:`link_loop`), naming the link; None if it does not.
+
+    >>> link_loop_text("/") is None
+    True
+    """
+    loop = link_loop(path)
+    if loop is None:
+        return None
+    named = f"{what} {path}" if what else str(path)
+    where = named if loop == Path(os.path.abspath(path)) else f"{named}: {loop}"
+    return (
+        f"{where} is a link loop (a symbolic link that leads back to itself, to no file or folder); "
+        "point it elsewhere or give another path"
+    )
+
+
+def not_found_text(path: str | Path, what: str) -> str:
+    """``<what> not found: <path>``, or :func:`link_loop_text` where ``path`` goes through a link loop
+    (which ``Path.exists`` takes for nothing there)."""
+    return link_loop_text(path, what=what) or f"{what} not found: {path}"
+
+
 def file_exists(path: str | Path) -> bool:
     """Whether a file is at ``path``: False where nothing is there (or a folder), an error where it cannot
     be looked for.
@@ -487,7 +531,7 @@ def load_torch(
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{what} not found: {path}")
+        raise UserError(not_found_text(path, what))
     zipped = zipfile.is_zipfile(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap and zipped)

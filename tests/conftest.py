@@ -123,6 +123,26 @@ def not_utf8_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def link_loop(tmp_path: Path) -> Path:
+    """``tmp_path/loop``, a symbolic link to itself: looked up, it ends in no file or folder (``ELOOP``);
+    Python 3.11's ``Path.resolve`` raises a RuntimeError for a path through it."""
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    return loop
+
+
+def assert_link_loop_line(err: str, given: str, loop: Path) -> None:
+    """``err`` is one ``error:`` line naming ``given`` and saying that ``loop`` is a link loop."""
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("error: ") and err.endswith(
+        "is a link loop (a symbolic link that leads back to itself, to no file or folder); "
+        "point it elsewhere or give another path\n"
+    ), err
+    real = Path(os.path.realpath(loop.parent)) / loop.name  # as Path.resolve names it
+    assert given in err and (f"{loop} is a link loop" in err or f"{real} is a link loop" in err), err
+
+
+@pytest.fixture
 def official_vit_t(tmp_path: Path, monkeypatch) -> Path:
     """A tiny ``mobile_sam.pt`` the SAM registry takes for vit_t's official weights (its size, its sha256)."""
     import hashlib

@@ -18,13 +18,14 @@ from PIL import Image
 from anomaly.data import read_rgb
 from anomaly.evaluate import evaluate_run
 from anomaly.predict import check_default_out, predict_photos, resolve_threshold
+from anomaly.predict import main as predict_main
 from anomaly.run import fit_run, load_run
 from common.errors import UserError
 from common.images import photo_files
 from common.io import sha256_file
 from segmentation.annotate.proposal_file import class_names, read_proposal_file
 from tests.anomaly.conftest import make_parts, repaint_as_another_product
-from tests.conftest import without_home
+from tests.conftest import assert_link_loop_line, without_home
 
 
 @pytest.fixture
@@ -476,6 +477,19 @@ def test_an_out_that_would_clobber_inputs_is_refused(
     with pytest.raises(UserError, match=fragment):
         predict_photos(run, parts / "test", out, threshold="1", overwrite=True, progress=False)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("through", ["out", "source"])
+def test_an_out_or_source_through_a_link_loop_is_one_line(
+    run: Path, parts: Path, tmp_path: Path, link_loop: Path, through: str, capsys
+) -> None:
+    # --out loop/r1 was Path.resolve's 'RuntimeError: Symlink loop from ...' traceback; --source loop/x
+    # was 'not found', of a path that is there
+    paths = {"source": parts / "test", "out": tmp_path / "pred", through: link_loop / "x"}
+    argv = ["--run", run, "--source", paths["source"], "--out", paths["out"], "--threshold", "1"]
+    assert predict_main([str(arg) for arg in (*argv, "--no-progress")]) == 2
+    assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/x: ", link_loop)
+    assert not (tmp_path / "pred").exists()
 
 
 def test_two_photos_sharing_an_output_name_are_refused(run: Path, parts: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from common.cli import (
     user_path_text,
 )
 from common.errors import UserError
+from tests.conftest import assert_link_loop_line
 from tests.test_readme import entry_points, module_of
 
 
@@ -63,6 +64,32 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys):
 def test_a_bug_keeps_its_traceback():
     with pytest.raises(ZeroDivisionError):
         exit_code(lambda: 1 / 0)
+
+
+def test_a_path_through_a_link_loop_is_one_line_naming_the_link_and_exit_2(link_loop, capsys):
+    # Python 3.11's Path.resolve raises RuntimeError("Symlink loop from ...") for it, not an OSError: an
+    # --out loop/r1 ended in a traceback in every command that resolves its --out
+    def resolve():
+        try:
+            (link_loop / "r1").resolve()
+        except OSError as error:  # Python 3.13 and later
+            raise RuntimeError(f"Symlink loop from {error.filename!r}") from error
+
+    assert exit_code(resolve) == EXIT_USER_ERROR
+    assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/r1: ", link_loop)
+    assert exit_code(lambda: os.stat(link_loop / "r1")) == EXIT_USER_ERROR  # the OSError, once one line more
+    assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/r1: ", link_loop)
+    assert exit_code(lambda: os.stat(link_loop)) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(f"error: {link_loop} is a link loop (")
+
+
+@pytest.mark.parametrize("message", ["Symlink loop", "Symlink loop from nowhere", "cannot reenter"])
+def test_any_other_runtime_error_keeps_its_traceback(message):
+    # only Path.resolve's own loop error names a user's path
+    with pytest.raises(RuntimeError, match=message):
+        exit_code(_raise(RuntimeError(message)))
+    with pytest.raises(NotImplementedError):  # a RuntimeError subclass, whatever its text
+        exit_code(_raise(NotImplementedError("Symlink loop from '/nowhere/loop'")))
 
 
 def test_a_bad_flag_is_one_line_naming_the_help(capsys):

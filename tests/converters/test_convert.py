@@ -39,6 +39,7 @@ from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
 from converters.splits import SPLITS, load_splits, save_splits
 from converters.validate import validate
+from tests.conftest import assert_link_loop_line
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -625,6 +626,21 @@ def test_output_paths_are_resolved_before_the_inside_check(tmp_path, category_fa
     with pytest.raises(UserError, match="contains the input tree"):  # --overwrite would delete the input
         convert(config(tmp_path / "data", tmp_path, overwrite=True))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link"]
+
+
+@pytest.mark.parametrize("convert_main", [mvtec2yolo, mvtec2coco])
+@pytest.mark.parametrize("through", ["--out", "--root", "--images"])
+def test_an_out_or_root_through_a_link_loop_is_one_line(
+    tmp_path, category_factory, link_loop, convert_main, through, capsys
+):
+    # --out loop/r1 was Path.resolve's 'RuntimeError: Symlink loop from ...' traceback
+    category_factory(tmp_path / "data", "widget")
+    paths = {"--root": tmp_path / "data", "--out": tmp_path / "out", through: link_loop / "x"}
+    given = "--images" if through == "--images" else "--root"
+    argv = [given, paths.get(given), "--out", paths["--out"], "--no-progress"]
+    assert convert_main([str(arg) for arg in argv]) == 2
+    assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/x: ", link_loop)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data", "loop"]
 
 
 def test_unwritable_output_is_one_line(tmp_path, category_factory, monkeypatch):

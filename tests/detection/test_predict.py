@@ -31,6 +31,7 @@ from detection.predict import (
     predict,
     predicted_images,
 )
+from tests.conftest import assert_link_loop_line
 from tests.detection.conftest import as_12_bit_data, idle_gpus_found
 
 
@@ -517,6 +518,19 @@ def test_an_out_inside_the_photo_folder_passes_with_no_overlays(
     assert {"predict.json", "predictions.json"} <= {path.name for path in out.iterdir()}
     assert not (out / "overlays").exists()
     assert photo_files(source)[0] == before
+
+
+@pytest.mark.parametrize("through", ["out", "source"])
+def test_an_out_or_source_through_a_link_loop_is_one_line(
+    checkpoint: Path, photos: Path, tmp_path: Path, link_loop: Path, through: str, capsys
+) -> None:
+    # --out loop/r1 was Path.resolve's 'RuntimeError: Symlink loop from ...' traceback; --source loop/x
+    # was 'not found', of a path that is there
+    paths = {"source": str(photos), "out": str(tmp_path / "r1"), through: f"{link_loop}/x"}
+    argv = ["--weights", str(checkpoint), "--source", paths["source"], "--out", paths["out"]]
+    assert main(argv) == 2
+    assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/x: ", link_loop)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["loop", "photos"]
 
 
 def test_an_out_linked_into_the_photo_folder_is_refused(

@@ -20,7 +20,7 @@ from inspection.predict import InspectOptions, check_out, inspect_photos, main
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.finetuned import DECODER_FORMAT, save_decoder
-from tests.conftest import interrupting
+from tests.conftest import assert_link_loop_line, interrupting
 from tests.inspection.conftest import StubDetector, in_box_pixels
 from tests.segmentation.conftest import build_tiny_sam
 
@@ -515,6 +515,16 @@ def test_an_out_whose_path_is_not_utf8_is_one_line_before_anything_runs(
         "folder (the commands' files record the path, and JSON and YAML readers refuse such names)\n"
     )
     assert not any(not_utf8_folder.iterdir()) and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("through", ["out", "source"])
+def test_an_out_or_source_through_a_link_loop_is_one_line(cli, photos, tmp_path, link_loop, through, capsys):
+    # --out loop/r1 was Path.resolve's 'RuntimeError: Symlink loop from ...' traceback; --source loop/x
+    # was 'not found', of a path that is there
+    paths = {"source": photos, "out": tmp_path / "out", through: link_loop / "x"}
+    assert cli("--source", paths["source"], "--out", paths["out"]) == 2
+    assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/x: ", link_loop)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
 def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, photos, tmp_path, capsys):
