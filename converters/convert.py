@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from common.errors import UnreadableFileError, UserError, few, read_advice
 from common.extras import install_hint
-from common.folders import build_folder, check_one_line_names, earlier_run_note
+from common.folders import LINE_BREAKS, build_folder, check_one_line_names, earlier_run_note
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
 from common.io import file_exists, recorded_path, sha256_file
 from common.masks import (
@@ -182,6 +182,12 @@ def check_config(config: ConvertConfig) -> Path:
     if config.min_area < 1:
         raise UserError(f"--min-area must be >= 1 pixel, got {config.min_area}")
     for i, category in enumerate(config.categories):
+        if not LINE_BREAKS.isdisjoint(category):  # with --images no folder of that name is checked
+            raise UserError(
+                f"--category {category!r} holds a line break: give the name on one line (it names every "
+                "output file, and the data set's image lists hold one name per line: they would read it "
+                "as two)"
+            )
         if not category or category in {".", ".."} or "/" in category or "\\" in category:
             raise UserError(f"--category '{category}' must be a folder name under --root, not a path")
         if category in config.categories[:i]:  # else: "two images map to one output name" for each image

@@ -1895,3 +1895,18 @@ def test_a_line_break_in_a_3d_or_loco_type_folder_is_refused_in_one_line(tmp_pat
     with pytest.raises(UserError) as error:
         scan_category(root, CATEGORY)
     assert str(error.value).startswith(f"{renamed.parent} holds a name with a line break, {renamed.name!r}: ")
+
+
+@pytest.mark.parametrize("name", ["wid\nget", "widget\r", "wid\u2028get"])
+def test_with_images_a_category_holding_a_line_break_is_refused(tmp_path, name):
+    # --category named every output file unchecked: 'wid\nget_folder_defect_000.png' read as two names in
+    # the image lists (only the folder naming the category, without --category, was checked)
+    folder = make_layout_tree(tmp_path / "data", "folder") / CATEGORY
+    folders = {"images": folder / "images", "masks": folder / "masks", "good": folder / "good"}
+    with pytest.raises(UserError) as error:
+        run(folder, tmp_path / "out", **folders, categories=(name,))
+    assert str(error.value) == (
+        f"--category {name!r} holds a line break: give the name on one line (it names every output file, "
+        "and the data set's image lists hold one name per line: they would read it as two)"
+    )
+    assert not (tmp_path / "out").exists()
