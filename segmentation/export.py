@@ -448,9 +448,9 @@ def run(args: argparse.Namespace) -> Export:
     source = weights.checkpoint or f"the zero-shot {weights.model} weights"
     print(
         f"wrote {done.onnx} ({done.onnx.stat().st_size / 1e6:.1f} MB, opset {args.opset}) and its sidecar "
-        f"{done.sidecar} from {source}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e}, "
-        f"{done.max_relative_diff:.1e} of the largest logit (limit {TOLERANCE:g}), on {len(done.agreement)} "
-        "prompts"
+        f"{done.sidecar} from {source}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e} "
+        f"absolute, {done.max_relative_diff:.1e} relative to the largest logit (relative limit "
+        f"{TOLERANCE:g}), on {len(done.agreement)} prompts"
     )
     if weights.colour_head is not None:
         print(

@@ -162,7 +162,9 @@ def refuse_disagreement(agreement: dict[str, Agreement]) -> None:
     if bad:
         kind, worst = max(bad.items(), key=lambda item: item[1].logit_diff / item[1].logit_scale)
         raise UserError(
-            f"ONNX Runtime's output differs from PyTorch's on a {kind} prompt (logits by "
-            f"{worst.logit_diff:.2g} of {worst.logit_scale:.3g}, IoU by {worst.iou_diff:.2g}; "
-            f"limit {TOLERANCE:g}): nothing written; check the torch and onnxruntime versions"
+            f"ONNX Runtime's output differs from PyTorch's on a {kind} prompt (max |logit diff| "
+            f"{worst.logit_diff:.2g} absolute, {worst.logit_diff / worst.logit_scale:.2g} relative to the "
+            f"largest logit {worst.logit_scale:.3g}, relative limit {TOLERANCE:g}; max |IoU diff| "
+            f"{worst.iou_diff:.2g}, limit {TOLERANCE:g}): nothing written; check the torch and onnxruntime "
+            "versions"
         )

@@ -32,7 +32,7 @@ from segmentation.export import (
     sidecar_path,
 )
 from segmentation.finetuned import save_decoder, save_full
-from segmentation.onnx_check import CHECK_PROMPTS, Agreement
+from segmentation.onnx_check import CHECK_PROMPTS, Agreement, refuse_disagreement
 from segmentation.predict import box_logits, decode, upscale_logits
 
 pytestmark = pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
@@ -332,8 +332,13 @@ def test_a_colour_head_goes_into_the_sidecar_not_the_graph(tiny_registry, tiny_s
     # it said 'wrote d.onnx (...) from decoder.pt and d.onnx.json': the sidecar read as a second source
     text = capsys.readouterr().out
     assert f"and its sidecar {tmp_path / 'zero.onnx.json'} from the zero-shot tiny weights;" in text
-    # the printed difference is set against what the check holds it to: relative to the largest logit
-    printed = re.search(r"max \|logit diff\| (\S+), (\S+) of the largest logit \(limit 0.001\), on", text)
+    # the printed difference is set against what the check holds it to: relative to the largest logit;
+    # it read 'max |logit diff| 9.0e-04, 2.0e-05 of the largest logit (limit 0.001)', a near miss at a glance
+    printed = re.search(
+        r"max \|logit diff\| (\S+) absolute, (\S+) relative to the largest logit "
+        r"\(relative limit 0.001\), on",
+        text,
+    )
     assert printed and float(printed[2]) <= float(printed[1])
     for check in plain["check"]["prompts"].values():
         assert check["logit_scale"] >= 1 and check["max_abs_logit_diff"] <= 1e-3 * check["logit_scale"]
@@ -513,6 +518,17 @@ def test_the_relative_difference_is_each_prompts_own_over_its_largest_logit(tmp_
     done = Export(tmp_path / "d.onnx", tmp_path / "d.onnx.json", agreement)
     assert done.max_logit_diff == 4e-3
     assert done.max_relative_diff == 5e-4  # the point's 1e-3 of 2, not 4e-3 over 40 or 1e-3 over 40
+
+
+def test_a_refused_export_says_which_figure_each_limit_holds():
+    # it read '(logits by 0.004 of 2, IoU by 1e-05; limit 0.001)': which figure the limit held was unsaid
+    bad = {"box": Agreement(1e-3, 0.0, 40.0), "point": Agreement(4e-3, 1e-5, 2.0)}
+    with pytest.raises(UserError) as refused:
+        refuse_disagreement(bad)
+    assert (
+        "on a point prompt (max |logit diff| 0.004 absolute, 0.002 relative to the largest logit 2, "
+        "relative limit 0.001; max |IoU diff| 1e-05, limit 0.001): nothing written"
+    ) in str(refused.value)
 
 
 def test_missing_official_weights_for_a_zero_shot_export_name_the_base_checkpoint_flag(tmp_path, monkeypatch):
