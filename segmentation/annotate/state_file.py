@@ -53,7 +53,7 @@ def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
                 "give their folder as --images (photos moved elsewhere keep their labels)"
             )
     else:
-        images_dir = expand_user(images).absolute()
+        images_dir = absolute_as_typed(images)
     if images_dir.resolve() == out.resolve() or out.resolve() in images_dir.resolve().parents:
         raise AnnotationError(f"the image folder {images_dir} is inside the output folder {out}")
     if not stored and images_dir.resolve() in out.resolve().parents:
@@ -63,6 +63,21 @@ def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
             "(detection.predict, inspection.predict) would read its copies of them; choose an --out outside"
         )
     return images_dir
+
+
+def absolute_as_typed(typed: str | Path) -> Path:
+    """``typed`` (``~`` expanded) made absolute, the ``..`` it begins with taken off the working folder:
+    ``--images ../photos`` from /home/me/lot is /home/me/photos in the state file and every line naming
+    it, not /home/me/lot/../photos. The same folder: the working folder's path holds no link (the system
+    gives its real path), so its parent is what ``..`` opens. A ``..`` after a folder the user typed stays
+    as typed (that folder may be a link, whose ``..`` is its target's parent), as does an absolute path."""
+    path = expand_user(typed)
+    if path.is_absolute():
+        return path
+    base, parts = Path.cwd(), path.parts
+    while parts and parts[0] == "..":
+        base, parts = base.parent, parts[1:]
+    return base.joinpath(*parts)
 
 
 def category_of(stored: dict, category: str | None, out: Path) -> str:

@@ -23,6 +23,7 @@ from segmentation.annotate import session as session_module
 from segmentation.annotate.errors import AnnotationError, ConflictError, NotFoundError, StorageError
 from segmentation.annotate.records import Instance, unique_stem
 from segmentation.annotate.session import STATE_FILE, AnnotationSession, check_not_hiding
+from segmentation.annotate.state_file import images_dir_of
 
 
 def blob(shape, box, fill=True):
@@ -1776,6 +1777,23 @@ def test_the_photo_folder_is_stored_absolute_with_home_expanded(photos, tmp_path
         assert json.loads((out / STATE_FILE).read_text())["images_dir"] == str(folder), images
     monkeypatch.chdir(tmp_path / "out1")
     assert AnnotationSession.open(tmp_path / "out2").images_dir == folder
+
+
+def test_a_photo_folder_typed_with_a_leading_dotdot_is_named_without_it(photos, tmp_path, monkeypatch):
+    # --images ../photos from tmp/lot was stored, and named in every line, as tmp/lot/../photos
+    folder, _ = photos
+    (tmp_path / "lot").mkdir()
+    monkeypatch.chdir(tmp_path / "lot")
+    session = AnnotationSession.open(tmp_path / "out", "../photos")
+    assert session.images_dir == folder
+    session.persist()
+    assert json.loads((tmp_path / "out" / STATE_FILE).read_text())["images_dir"] == str(folder)
+    # a '..' after a folder typed stays: through a link it opens the link's target's parent
+    (tmp_path / "deep" / "sub").mkdir(parents=True)
+    (tmp_path / "lot" / "link").symlink_to(tmp_path / "deep" / "sub")
+    typed = images_dir_of({}, "link/../photos", tmp_path / "out2")
+    assert typed.parts[-3:] == ("link", "..", "photos") and typed.parent.parent.parent == tmp_path / "lot"
+    assert images_dir_of({}, str(tmp_path / "lot" / ".." / "photos"), tmp_path / "out2").parts[-2] == ".."
 
 
 def test_entries_follow_the_folder_order_then_the_gone_photos(opened, photos):
