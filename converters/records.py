@@ -7,6 +7,7 @@ looked like.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -285,14 +286,37 @@ def is_skipped_folder(name: str) -> bool:
     return name.startswith(".") or name == MACOS_ZIP_FOLDER
 
 
+def _is_folder(entry: os.DirEntry) -> bool:
+    """``entry.is_dir()``, False for a link loop (:func:`common.io.link_loop`), which leads to no folder, as a
+    broken link does, and is passed over as the photo listing passes it (``os.walk``): a stray ``loop ->
+    loop`` beside a category stopped every scan of its parent (``anomaly.train --root data/widget``)."""
+    try:
+        return entry.is_dir()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return False
+        raise
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """``entry.is_file()``, False for a link loop, as :func:`_is_folder`."""
+    try:
+        return entry.is_file()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return False
+        raise
+
+
 def subfolders(folder: Path) -> list[Path]:
-    """Sorted subfolders of ``folder`` (none when it is absent), less :func:`is_skipped_folder` ones."""
+    """Sorted subfolders of ``folder`` (none when it is absent), less :func:`is_skipped_folder` ones; a link
+    loop in it is no folder (:func:`_is_folder`)."""
     if not folder.is_dir():
         return []
     return sorted(
         Path(entry.path)
         for entry in os.scandir(folder)
-        if entry.is_dir() and not is_skipped_folder(entry.name)
+        if _is_folder(entry) and not is_skipped_folder(entry.name)
     )
 
 
@@ -300,7 +324,7 @@ def has_subfolder(folder: Path) -> bool:
     """``folder`` holds at least one folder, skipped ones out as in :func:`subfolders`; stops at the first."""
     try:
         with os.scandir(folder) as entries:
-            return any(entry.is_dir() and not is_skipped_folder(entry.name) for entry in entries)
+            return any(_is_folder(entry) and not is_skipped_folder(entry.name) for entry in entries)
     except OSError:
         return False
 
@@ -310,6 +334,6 @@ def has_file_ending(folder: Path, ending: str) -> bool:
     ending = ending.lower()
     try:
         with os.scandir(folder) as entries:
-            return any(entry.name.lower().endswith(ending) and entry.is_file() for entry in entries)
+            return any(entry.name.lower().endswith(ending) and _is_file(entry) for entry in entries)
     except OSError:
         return False

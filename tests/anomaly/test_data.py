@@ -184,6 +184,14 @@ def test_single_category_says_why_there_is_none(tmp_path: Path, make, fragment: 
         single_category(root)
 
 
+def test_a_link_loop_beside_the_category_is_passed_over(tmp_path: Path) -> None:
+    # --root data/part with a stray data/loop -> loop: the parent, scanned for a category the part is
+    # inside of, stopped at "data/loop: Too many levels of symbolic links" and nothing was fit
+    parts = make_parts(tmp_path / "data")
+    (tmp_path / "data" / "loop").symlink_to("loop")
+    assert single_category(parts) == single_category(tmp_path / "data") == parts.name
+
+
 @pytest.mark.parametrize("inside", ["train/good", "train", "test/spot", "ground_truth/spot"])
 def test_a_folder_inside_a_category_names_the_category_folder(tmp_path: Path, inside: str) -> None:
     # --root part/train/good (the good photos to fit on): 'no category in MVTec layout under

@@ -10,10 +10,11 @@ import pytest
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.layouts import detect_layout
-from converters.mvtec import scan_category
+from converters.mvtec import list_categories, scan_category
 from converters.records import (
     MAX_STEM_BYTES,
     ImageRecord,
+    has_subfolder,
     images_by_stem,
     masks_by_stem,
     output_stem,
@@ -38,6 +39,20 @@ def test_hidden_files_and_folders_are_not_part_of_the_data_set(tmp_path, categor
     records = scan_category(tmp_path, "widget")
     assert len(records) == 4 + 2 + 10
     assert not any(part.startswith(".") for r in records for part in r.image.parts[-3:])
+
+
+def test_a_link_loop_in_a_scanned_folder_is_passed_over(tmp_path, category_factory, link_loop):
+    """A link loop (``loop -> loop``) leads to no folder, as a broken link does: passed over as the photo
+    listing passes it. Each scan of a folder holding one (the data root, a category's test/) stopped at
+    'Too many levels of symbolic links': a stray one beside a category stopped anomaly.train and the
+    converters given the category, whose parent is scanned for the layouts."""
+    category = category_factory(tmp_path, "widget")  # link_loop is tmp_path/loop, beside it
+    (category / "test" / "loop").symlink_to("loop")
+    assert subfolders(tmp_path) == [category]
+    assert has_subfolder(tmp_path)
+    assert list_categories(tmp_path) == list_categories(category) == ["widget"]
+    assert detect_layout(tmp_path / "widget").name == "mvtec_ad"
+    assert len(scan_category(tmp_path, "widget")) == 4 + 2 + 10
 
 
 def test_a_hidden_folder_in_a_mask_folder_does_not_make_the_category_mvtec_loco(tmp_path, category_factory):
