@@ -61,7 +61,15 @@ from common.folders import (
     is_empty_folder,
 )
 from common.images import photo_colour, warn_narrow_photos
-from common.io import atomic_write, load_torch, recorded_path, save_torch, sha256_file, torch_file_kind
+from common.io import (
+    atomic_write,
+    link_loop_text,
+    load_torch,
+    recorded_path,
+    save_torch,
+    sha256_file,
+    torch_file_kind,
+)
 from common.weights import cache_checkpoint
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -516,7 +524,7 @@ def read_run_info(path: str | Path, *, flag: str = "--run") -> dict:
             f"anomaly.train wrote (it holds {RUN_FILE} and {BANK_FILE})"
         )
     if not path.is_dir():
-        raise UserError(f"run folder not found: {path}")
+        raise UserError(link_loop_text(path, what=flag) or f"run folder not found: {path}")
     file = path / RUN_FILE
     if not file.is_file() and (path.parent / RUN_FILE).is_file():  # its eval-val/: 'make one' misled
         raise UserError(f"{path} is a folder inside the anomaly run {path.parent}: pass the run folder")

@@ -14,6 +14,7 @@ alone) and says so in one ``note:`` line on stderr.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
@@ -24,7 +25,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from common.errors import UserError, few, file_error
-from common.io import expand_user, is_stale, not_found_text, partial_dir, remove_stale, temporary_path
+from common.io import (
+    expand_user,
+    is_stale,
+    link_loop_text,
+    not_found_text,
+    partial_dir,
+    remove_stale,
+    temporary_path,
+)
 
 T = TypeVar("T")
 
@@ -539,7 +548,9 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         result = write(partial)
         _replace(partial, out, overwrite=overwrite)
     except OSError as error:
-        raise UserError(f"cannot write {_written(error, out, partial)}: {file_error(error)}") from None
+        loop = link_loop_text(out, what="output folder") if error.errno == errno.ELOOP else None
+        written = _written(error, out, partial)
+        raise UserError(loop or f"cannot write {written}: {file_error(error)}") from None
     finally:
         if partial is not None and partial.exists():
             shutil.rmtree(partial, ignore_errors=True)

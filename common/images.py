@@ -36,7 +36,7 @@ from tqdm import tqdm
 from common.errors import UserError, one_line
 from common.folders import check_utf8_names
 from common.globs import GLOB_MAGIC
-from common.io import not_found_text
+from common.io import link_loop_text, not_found_text
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -117,12 +117,15 @@ def is_image_file(path: Path) -> bool:
 
     Raises:
         UserError: ``path`` is such a name but a link whose target is gone (a photo deleted from the
-            share it points into): skipped, a good photo would leave a data set or a lot unsaid.
+            share it points into): skipped, a good photo would leave a data set or a lot unsaid. A link
+            loop is named as one (:func:`common.io.link_loop_text`).
     """
     if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
         return False
     if path.is_symlink() and not path.exists():
-        raise UserError(f"broken link: {path} points to {os.readlink(path)}, which does not exist")
+        raise UserError(
+            link_loop_text(path) or f"broken link: {path} points to {os.readlink(path)}, which does not exist"
+        )
     return path.is_file()
 
 

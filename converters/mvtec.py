@@ -23,6 +23,7 @@ import numpy as np
 
 from common.errors import UserError, close_match, few
 from common.folders import check_one_line_names, check_utf8_names, check_utf8_path
+from common.io import link_loop_text
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for, matching_layouts
 from converters.layouts.base import (
     collected_notes,
@@ -90,7 +91,10 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.
 
 def not_a_folder(root: Path) -> UserError:
     """The error for a data root that is no folder; one that is a downloaded archive is told to be
-    extracted (``--root mvtec_anomaly_detection.tar.xz`` was 'does not exist or is not a folder')."""
+    extracted (``--root mvtec_anomaly_detection.tar.xz`` was 'does not exist or is not a folder'); one
+    through a link loop is named (:func:`common.io.link_loop_text`)."""
+    if loop := link_loop_text(root, what="data root"):
+        return UserError(loop)
     if root.is_file() and root.name.lower().endswith(ARCHIVE_SUFFIXES):
         return UserError(f"data root {root} is an archive file: extract it, then pass the folder it unpacks")
     return UserError(f"data root does not exist or is not a folder: {root}")

@@ -35,7 +35,7 @@ from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from common.images import check_opencv_decodes, decode_image_file, image_size, is_rotated
-from common.io import read_json
+from common.io import link_loop_text, read_json
 from common.label_cache import no_label_cache
 from converters.coco import written_here
 from converters.records import output_stem
@@ -538,7 +538,7 @@ def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[st
             (the converters' ``splits.json`` among them).
     """
     if not Path(folder).exists():  # a mistyped data.yaml was 'no data.yaml ... in .../data.yaml'
-        raise UserError(f"{folder} does not exist")
+        raise UserError(link_loop_text(folder) or f"{folder} does not exist")
     path = Path(folder)
     # any set's data.yaml is its folder here, as data_set_folder takes only the converters' (splits.json)
     if path.name == DATA_YAML and path.is_file():

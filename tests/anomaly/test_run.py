@@ -35,6 +35,7 @@ from common.errors import UserError
 from common.io import sha256_file
 from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts
+from tests.conftest import assert_link_loop_line
 
 
 def rgb(path: Path) -> np.ndarray:
@@ -859,6 +860,14 @@ def test_predict_refuses_arrays_other_than_rgb_uint8(
     message = f"image #0 is {described}: PatchCore takes (H, W, 3) uint8 RGB"
     with pytest.raises(UserError, match="^" + re.escape(message)):
         run.predict([convert(photo)])
+
+
+@pytest.mark.parametrize("through", ["", "x"])
+def test_a_run_through_a_link_loop_is_one_line_naming_the_link(link_loop: Path, through: str, capsys) -> None:
+    # it said "run folder not found: loop" of a path that is there (Path.is_dir is False through a loop)
+    given = str(link_loop / through) if through else str(link_loop)
+    assert evaluate_main(["--run", given, "--no-progress"]) == 2
+    assert_link_loop_line(capsys.readouterr().err, f"--run {given}", link_loop)
 
 
 @pytest.mark.parametrize("name", [RUN_FILE, BANK_FILE])

@@ -30,6 +30,7 @@ from common.folders import (
     windows_safe_name,
 )
 from common.io import temporary_path
+from tests.conftest import assert_link_loop_line
 
 
 @pytest.mark.parametrize(
@@ -90,6 +91,22 @@ def test_a_relative_path_is_checked_with_the_working_folder(not_utf8_folder: Pat
     monkeypatch.chdir(not_utf8_folder)
     with pytest.raises(UserError, match="^" + re.escape(_not_utf8_message("--out", not_utf8_folder.parent))):
         check_output_folder("out")
+
+
+def test_an_output_folder_through_a_link_loop_is_one_line_naming_the_link(link_loop: Path) -> None:
+    # converters.synthetic --out loop/r1 said "cannot write loop/r1/synthetic_nut: Too many levels of
+    # symbolic links: loop/r1" (its mkdir's ELOOP); any other error of the write is named as before
+    out = link_loop / "r1" / "set"
+    with pytest.raises(UserError) as error:
+        build_folder(out, lambda folder: (folder / "a.txt").write_text("x"), overwrite=False)
+    assert_link_loop_line(f"error: {error.value}\n", f"output folder {out}: ", link_loop)
+    (link_loop.parent / "source.png").symlink_to("source.png")  # a loop the write meets: not the output's
+
+    def write(folder: Path) -> None:
+        (folder / "a.png").write_bytes((link_loop.parent / "source.png").read_bytes())
+
+    with pytest.raises(UserError, match="^cannot write .*: Too many levels of symbolic links"):
+        build_folder(link_loop.parent / "out", write, overwrite=False)
 
 
 @pytest.mark.parametrize("name", ["M\u00fcll", "\u691c\u67fb \u30e9\u30a4\u30f3", "caf\u00e9/\u00c5r 2024"])

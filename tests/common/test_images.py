@@ -48,6 +48,7 @@ from common.images import (
     photo_root,
     tiff_orientation,
 )
+from tests.conftest import assert_link_loop_line
 
 
 def jpeg_bytes(width: int = 256, height: int = 192) -> bytes:
@@ -916,6 +917,17 @@ def test_a_broken_link_to_a_photo_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "lot" / "002.png").symlink_to(tmp_path / "share" / "002.png")  # never written
     with pytest.raises(UserError, match=r"broken link: .*lot/002.png points to .*share/002.png, which does"):
         image_files_below(tmp_path / "lot")
+
+
+def test_a_photo_link_that_loops_is_named_as_a_link_loop(tmp_path: Path) -> None:
+    # it said "broken link: .../002.png points to 002.png, which does not exist" of a link to itself
+    write_png(tmp_path / "lot" / "001.png")
+    (tmp_path / "lot" / "002.png").symlink_to("002.png")
+    with pytest.raises(UserError) as error:
+        image_files_below(tmp_path / "lot")
+    assert_link_loop_line(
+        f"error: {error.value}\n", str(tmp_path / "lot" / "002.png"), tmp_path / "lot" / "002.png"
+    )
 
 
 def test_a_narrow_16bit_tiff_turned_by_an_exif_tag_is_found(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from common.errors import UserError
 from converters.mvtec import ImageRecord, check_output_stems, list_categories, scan, scan_category
+from tests.conftest import assert_link_loop_line
 
 
 def test_scan_pairs_by_stem_across_extensions(tmp_path, category_factory):
@@ -197,6 +198,16 @@ def test_a_renamed_category_folder_given_as_root_is_named_as_the_category_it_is(
     # a category asked for in a root that is not there: it said "it holds no category folders"
     with pytest.raises(UserError, match=r"^data root does not exist or is not a folder: .*nowhere$"):
         scan_category(tmp_path / "nowhere", "widget")
+
+
+@pytest.mark.parametrize("through", ["", "x"])
+def test_a_data_root_through_a_link_loop_is_named(link_loop, through):
+    # it said 'data root does not exist or is not a folder: loop', of a link that is there
+    root = link_loop / through if through else link_loop
+    for call in (lambda: scan(root), lambda: scan_category(root, "widget"), lambda: list_categories(root)):
+        with pytest.raises(UserError) as error:
+            call()
+        assert_link_loop_line(f"error: {error.value}\n", f"data root {root}", link_loop)
 
 
 @pytest.mark.parametrize("name", ["mvtec_anomaly_detection.tar.xz", "VisA_20220922.TAR", "lot 7.zip"])

@@ -14,6 +14,7 @@ from converters.convert import ConvertConfig, convert
 from converters.validate import SplitCheck, format_checks, note_backgrounds_only, validate, validate_coco
 from converters.validate import main as validate_main
 from converters.yolo import DATA_YAML_HEADER
+from tests.conftest import assert_link_loop_line
 
 
 @pytest.fixture
@@ -221,6 +222,14 @@ def test_the_data_yaml_names_its_folder_and_another_yaml_file_is_one_line(datase
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'config.yaml'} is a YAML file, not a data set folder")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("through", ["", "data.yaml"])
+def test_a_path_through_a_link_loop_is_named(link_loop, capsys, through):
+    # it said "loop does not exist" of a link that is there (Path.exists is False through a loop)
+    given = str(link_loop / through) if through else str(link_loop)
+    assert validate_main([given, "--no-progress"]) == 2
+    assert_link_loop_line(capsys.readouterr().err, given, link_loop)
 
 
 @pytest.mark.parametrize("given", ["gone", "gone/data.yaml"])
