@@ -467,23 +467,43 @@ PREDICTIONS = "predictions.json"
 #: ``detection.predict`` and ``anomaly.predict``, ``images.json`` of the ``inspection`` commands and
 #: ``anomaly.predict``).
 RUN_MARKERS = ("predict.json", "images.json")
+#: The figures ultralytics draws in a training run's or a validation's folder (glob names), as the installed
+#: version names them (its source is read by tests/common/test_images.py) and earlier ones did
+#: (``labels_correlogram.jpg``; curves without the ``Box``/``Mask`` prefix): ``results.png``, the label
+#: plots, the batch mosaics, the curves and the confusion matrices.
+ULTRALYTICS_FIGURES = (
+    "results.png",
+    "labels.jpg",
+    "labels_correlogram.jpg",
+    "train_batch*.jpg",
+    "val_batch*_labels.jpg",
+    "val_batch*_pred.jpg",
+    "*PR_curve.png",
+    "*F1_curve.png",
+    "*P_curve.png",
+    "*R_curve.png",
+    "confusion_matrix.png",
+    "confusion_matrix_normalized.png",
+)
 #: What marks an evaluation's ``--out``, the files of one of these: ``anomaly.evaluate``'s and
 #: ``inspection.evaluate``'s report, ``segmentation.evaluate``'s (``--folds``: its summary),
 #: ``detection.evaluate``'s; each with the names (glob) of the figures it writes beside them:
 #: ``anomaly.evaluate``'s ``anomaly_maps.png``, none of ``inspection.evaluate`` nor ``segmentation.evaluate``
 #: (their images are in ``overlays/``), ``folds.png`` of ``--folds``, ultralytics' plots of
-#: ``detection.evaluate``, named as its version names them. Other images there are photos.
+#: ``detection.evaluate`` (:data:`ULTRALYTICS_FIGURES`). Other images there are photos.
 EVALUATION_MARKERS = {
     ("metrics.json", "report.md"): ("anomaly_maps.png",),
     ("metrics.json", "table.md"): (),
     ("folds.json", "folds.md"): ("folds.png",),
-    ("evaluation.json", "report.txt"): ("*",),
+    ("evaluation.json", "report.txt"): ULTRALYTICS_FIGURES,
 }
 #: What marks a training run's folder: ``args.yaml`` with ``results.csv``, as ``segmentation.train`` writes
 #: them (so do the rounds of ``segmentation.evaluate --folds``, in ``runs/fold<i>``) and ultralytics'
-#: ``detection.train``. Every image in it is a figure the run drew (``curves.png``; ultralytics'
-#: ``results.png``, batch mosaics and curves, named as its version names them).
+#: ``detection.train``.
 TRAINING_MARKERS = ("args.yaml", "results.csv")
+#: The figures a training run draws beside :data:`TRAINING_MARKERS` (glob names): ``segmentation.train``'s
+#: ``curves.png``, ultralytics' plots (:data:`ULTRALYTICS_FIGURES`). Other images there are photos.
+TRAINING_FIGURES = ("curves.png", *ULTRALYTICS_FIGURES)
 
 
 def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path], Path]]:
@@ -520,8 +540,8 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
     beside ``predictions.json`` and one of :data:`RUN_MARKERS`, or in an evaluation's folder:
     :data:`EVALUATION_MARKERS`), or are the figures an evaluation wrote beside its report
     (``anomaly.evaluate``'s ``anomaly_maps.png``, ultralytics' ``PR_curve.png`` in ``detection.evaluate``'s)
-    or a training run beside its ``args.yaml`` and ``results.csv`` (:data:`TRAINING_MARKERS`: ``curves.png``),
-    that folder at or below ``base``.
+    or a training run beside its ``args.yaml`` and ``results.csv`` (:data:`TRAINING_MARKERS`; its figures
+    :data:`TRAINING_FIGURES`: ``curves.png``, ``results.png``), that folder at or below ``base``.
 
     An ``--out`` a later run's photos take in, through a link in ``--source`` (``lots/latest`` to
     ``runs/r1``) or made with another ``--source``, had its overlays, masks and anomaly maps read as photos
@@ -566,7 +586,7 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
 def _output_marker(folder: Path) -> tuple[str, Path, tuple[str, ...]] | None:
     """``("run", its predictions.json, ())`` where ``folder`` holds a ``predictions.json`` and one of
     :data:`RUN_MARKERS`, ``("evaluation", its first file, the figures it writes)`` where it holds the files
-    of one of :data:`EVALUATION_MARKERS`, ``("training run", its args.yaml, ("*",))`` where it holds
+    of one of :data:`EVALUATION_MARKERS`, ``("training run", its args.yaml, TRAINING_FIGURES)`` where it holds
     :data:`TRAINING_MARKERS`; None elsewhere."""
     if (folder / PREDICTIONS).is_file() and any((folder / name).is_file() for name in RUN_MARKERS):
         return "run", folder / PREDICTIONS, ()
@@ -574,7 +594,7 @@ def _output_marker(folder: Path) -> tuple[str, Path, tuple[str, ...]] | None:
         if all((folder / name).is_file() for name in names):
             return "evaluation", folder / names[0], figures
     if all((folder / name).is_file() for name in TRAINING_MARKERS):
-        return "training run", folder / TRAINING_MARKERS[0], ("*",)
+        return "training run", folder / TRAINING_MARKERS[0], TRAINING_FIGURES
     return None
 
 

@@ -74,7 +74,7 @@ from common.config import project_path, save_config, with_source
 from common.errors import UserError
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
-from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
+from common.images import NARROW_PHOTO_SAMPLE, ULTRALYTICS_FIGURES, warn_narrow_photos
 from common.io import expand_user, recorded_path
 from common.label_cache import no_label_cache
 from common.trained_images import record_trained_images
@@ -577,21 +577,12 @@ def class_embeddings(
     return embeddings
 
 
-#: ultralytics' files in a run folder that a run may not write over: plots (only with ``plots``; batch
-#: mosaics as many as it has batches; curves and confusion matrices after its last validation, so not at
-#: all when it stops early) and ``save_json``'s predictions. ``args.yaml``, ``results.csv`` (which
-#: ultralytics deletes itself) and ``weights/`` (where ``model=<run>/weights/last.pt`` may be) are not here.
-ULTRALYTICS_OUTPUTS = (
-    "labels.jpg",
-    "labels_correlogram.jpg",
-    "train_batch*.jpg",
-    "val_batch*_labels.jpg",
-    "val_batch*_pred.jpg",
-    "*_curve.png",
-    "confusion_matrix*.png",
-    "results.png",
-    "predictions.json",
-)
+#: ultralytics' files in a run folder that a run may not write over: plots (:data:`ULTRALYTICS_FIGURES`,
+#: only with ``plots``; batch mosaics as many as it has batches; curves and confusion matrices after its last
+#: validation, so not at all when it stops early) and ``save_json``'s predictions. ``args.yaml``,
+#: ``results.csv`` (which ultralytics deletes itself) and ``weights/`` (where ``model=<run>/weights/last.pt``
+#: may be) are not here.
+ULTRALYTICS_OUTPUTS = (*ULTRALYTICS_FIGURES, "predictions.json")
 
 
 def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddings | None) -> list[str]:

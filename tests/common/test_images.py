@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import re
 import struct
@@ -24,7 +25,9 @@ from common.images import (
     PREDICTIONS,
     RUN_IMAGE_FOLDERS,
     RUN_MARKERS,
+    TRAINING_FIGURES,
     TRAINING_MARKERS,
+    ULTRALYTICS_FIGURES,
     check_mask_upright,
     check_no_masks,
     check_not_ground_truth,
@@ -556,6 +559,88 @@ def test_the_training_markers_are_the_files_segmentation_train_writes() -> None:
     assert TRAINING_MARKERS == ("args.yaml", "results.csv")
     assert TRAINING_MARKERS[0] in UNSTARTED_NAMES and TRAINING_MARKERS[1] in CLOSING_FILES
     assert [name for name in CLOSING_FILES if Path(name).suffix in IMAGE_SUFFIXES] == ["curves.png"]
+
+
+@pytest.mark.parametrize("markers", [TRAINING_MARKERS, ("evaluation.json", "report.txt")])
+def test_photos_beside_a_runs_marker_files_of_their_own_are_read(tmp_path, monkeypatch, markers) -> None:
+    # were refused as a training run's (or detection.evaluate's) figures: a lot folder holding its capture
+    # settings (args.yaml) and measurements (results.csv), every image beside them taken for one
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    write_png(tmp_path / "lots" / "l1" / "labels_7.jpg")
+    for name in markers:
+        (tmp_path / "lots" / "l1" / name).write_text("epoch\n")
+    photos = [Path("lots/l1/a.png"), Path("lots/l1/labels_7.jpg")]
+    assert photo_files("lots")[0] == photos == photo_files("lots/l1")[0] == photo_files("lots/*/*.*g")[0]
+    kind = "training run" if markers == TRAINING_MARKERS else "evaluation"
+    figures = ["results.png", "BoxPR_curve.png", "confusion_matrix_normalized.png", "val_batch0_pred.jpg"]
+    for figure in ["curves.png", *figures] if kind == "training run" else figures:
+        write_png(tmp_path / "lots" / "l1" / figure)
+        with pytest.raises(
+            UserError, match=f"earlier {kind}'s .*: its {re.escape(figure)} is a figure it wrote"
+        ):
+            photo_files("lots")
+        (tmp_path / "lots" / "l1" / figure).unlink()
+
+
+#: Images the installed ultralytics' training and validation code names that it does not draw in a run's
+#: folder: defaults of functions called with a name, the tuner's and the multi-data-set trainer's figures
+#: (their own folders), the class-activation maps of predict, the semantic task's IoU chart (not trained
+#: here). Each is named so the test fails when ultralytics renames a figure it does draw.
+_NOT_RUN_FIGURES = {
+    "image.jpg", "im.jpg", "images.jpg", "pr_curve.png", "mc_curve.png", "multitrain_results.png",
+    "tune_scatter_plots.png", "tune_fitness.png", "*_cam.jpg", "iou_bar_chart.png",
+}  # fmt: skip
+
+
+def _ultralytics_image_names() -> dict[str, str]:
+    """The image file names in the string literals of the installed ultralytics' training and validation
+    code (an f-string's fields as ``*``), each with the module naming it."""
+    import ast
+
+    import ultralytics
+
+    root = Path(ultralytics.__file__).parent
+    modules = [root / "engine" / "trainer.py", root / "engine" / "validator.py"]
+    modules += [root / "utils" / "plotting.py", root / "utils" / "metrics.py"]
+    for task in ("detect", "segment", "world", "yoloe"):
+        modules += sorted((root / "models" / "yolo" / task).glob("*.py"))
+    names = {}
+    for module in modules:
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(v.value if isinstance(v, ast.Constant) else "*" for v in node.values)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts:
+                text = node.value
+            else:
+                continue
+            if Path(text).suffix in IMAGE_SUFFIXES and Path(text).stem and not re.search(r"[\s/]", text):
+                names[text] = str(module.relative_to(root))
+    return names
+
+
+def test_the_ultralytics_figures_are_those_the_installed_version_draws() -> None:
+    import ultralytics
+
+    from detection.train import ULTRALYTICS_OUTPUTS
+
+    names = _ultralytics_image_names()
+    assert {"results.png", "labels.jpg", "train_batch*.jpg", "*PR_curve.png"} <= set(names)  # read at all
+    # the confusion matrices: f"{title.lower().replace(' ', '_')}.png" of their titles
+    assert names.pop("*.png") == "utils/metrics.py"
+    metrics = Path(ultralytics.__file__).parent / "utils" / "metrics.py"
+    assert 'title = "Confusion Matrix" + " Normalized" * normalize' in metrics.read_text(encoding="utf-8")
+    drawn = {"confusion_matrix.png", "confusion_matrix_normalized.png"}
+    drawn |= {name.replace("*", "Box") for name in names if name not in _NOT_RUN_FIGURES}
+    for name in sorted(drawn):
+        assert any(fnmatch.fnmatch(name, figure) for figure in ULTRALYTICS_FIGURES), name
+    assert set(ULTRALYTICS_FIGURES) <= set(TRAINING_FIGURES) and set(ULTRALYTICS_FIGURES) <= set(
+        ULTRALYTICS_OUTPUTS
+    )
+    assert EVALUATION_MARKERS[("evaluation.json", "report.txt")] == ULTRALYTICS_FIGURES
+    assert not any(fnmatch.fnmatch(name, figure) for name in _NOT_RUN_FIGURES for figure in TRAINING_FIGURES)
 
 
 @pytest.mark.parametrize("report", ["report.md", "table.md"])
