@@ -47,7 +47,7 @@ from common.masks import (
     soft_masks_line,
 )
 from converters.coco import recorded_root
-from converters.layouts.base import empty_folder_warnings
+from converters.layouts import empty_folder_warnings
 from converters.masks import defect_values
 from converters.mvtec import GOOD, ImageRecord, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, is_split_record, load_splits
@@ -550,10 +550,10 @@ def warn_masks(records: Sequence[ImageRecord], *, progress: bool = False) -> Non
 
 
 def warn_empty_folders(records: Sequence[ImageRecord]) -> None:
-    """A ``warning:`` line on stderr where a folder beside the category's photo folders is empty
+    """A ``warning:`` line on stderr where a defect-type folder beside the category's own is empty
     (``test/crack/`` made before its photos were copied): the converters' warning
-    (:func:`converters.layouts.base.empty_folder_warnings`), which a tree read here never gave."""
-    for line in empty_folder_warnings([record.image for record in records], missing="is not scored"):
+    (:func:`converters.layouts.empty_folder_warnings`), which a tree read here never gave."""
+    for line in empty_folder_warnings(records, missing="is not scored"):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 

@@ -46,8 +46,8 @@ from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
-from converters.layouts import LAYOUTS, Layout, get_layout
-from converters.layouts.base import collected_notes, empty_folder_warnings
+from converters.layouts import LAYOUTS, Layout, empty_folder_warnings, get_layout
+from converters.layouts.base import collected_notes
 from converters.layouts.folder import scan_folders
 from converters.masks import MaskInstances, mask_to_instances, merge_masks, region_file_instances
 from converters.mvtec import (
@@ -784,7 +784,7 @@ def conversion_warnings(
     copied across splits, narrow photos, JPEG masks, soft masks, faint masks, inverted masks."""
     return (
         split_warnings(by_split, config)
-        + empty_folder_warnings([s.record.image for s in samples], missing="is no class of the data set")
+        + empty_folder_warnings([s.record for s in samples], missing="is no class of the data set")
         + copied_photo_warnings(by_split)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])

@@ -10,6 +10,8 @@ Each layout is one :class:`~converters.layouts.base.Layout` entry of :data:`LAYO
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import UserError
@@ -25,6 +27,7 @@ from converters.layouts import (
     visa,
 )
 from converters.layouts.base import Layout
+from converters.records import ImageRecord
 
 #: Every layout by its ``--layout`` name, MVTec AD first (the generic train/test tree).
 LAYOUTS: dict[str, Layout] = {
@@ -42,7 +45,15 @@ LAYOUTS: dict[str, Layout] = {
     )
 }
 
-__all__ = ["LAYOUTS", "Layout", "detect_layout", "get_layout", "looked_for", "matching_layouts"]
+__all__ = [
+    "LAYOUTS",
+    "Layout",
+    "detect_layout",
+    "empty_folder_warnings",
+    "get_layout",
+    "looked_for",
+    "matching_layouts",
+]
 
 
 def get_layout(name: str) -> Layout:
@@ -83,3 +94,30 @@ def detect_layout(folder: str | Path) -> Layout:
         raise UserError(f"no known data set layout in {folder}; looked for {looked_for()}")
     names = " and ".join(f"{layout.name} ({layout.looks_for})" for layout in found)
     raise UserError(f"{folder} matches several layouts: {names}; choose one with --layout")
+
+
+def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> list[str]:
+    """One line when a defect-type folder beside the records' own is empty (``test/crack/`` made before its
+    photos were copied; MVTec 3D-AD's ``test/crack/rgb/``): its type is read nowhere, which nothing else
+    would say. The type folders are the records' layouts' (:attr:`Layout.type_folders`): an empty folder
+    of another kind (3D-AD's ``gt/``, the folder layout's ``masks/``) is no type. ``missing``: what that
+    type is not, in the line (the converters': ``is no class of the data set``; ``anomaly.evaluate``'s:
+    ``is not scored``).
+
+    Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
+    """
+    types: dict[Path, Path] = {}  # each type folder: the folder its photos lie in
+    for name, photo_folder in sorted({(record.layout, Path(record.image).parent) for record in records}):
+        layout = LAYOUTS.get(name)
+        if layout is not None:
+            types |= {folder: folder / layout.photos_in for folder in layout.type_folders(photo_folder)}
+    empty = [
+        (folder, photos)
+        for folder, photos in sorted(types.items())
+        if photos.is_dir() and all(entry.name.startswith(".") for entry in os.scandir(photos))
+    ]
+    if not empty:
+        return []
+    (folder, photos), more = empty[0], len(empty) - 1
+    folders = f"{len(empty)} empty folders, e.g. {photos}" if more else f"empty folder {photos}"
+    return [f"{folders}: no photos, so '{folder.name}' {missing} (add them or remove it)"]

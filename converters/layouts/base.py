@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -89,6 +88,25 @@ def masks_are_optional() -> bool:
     return _MASKS_OPTIONAL.get()
 
 
+def no_type_folders(photo_folder: Path) -> list[Path]:
+    """:attr:`Layout.type_folders` of a layout without defect-type folders: none."""
+    return []
+
+
+def type_folders_beside(
+    photo_folder: Path, *, depth: int = 1, subsets: Collection[str] = (), not_types: Collection[str] = ()
+) -> list[Path]:
+    """The defect-type folders of the subset a folder of read photos lies in, its own among them
+    (:attr:`Layout.type_folders`): the subfolders of the folder ``depth`` levels above it (1: MVTec AD's
+    ``test/<type>/``; 2: MVTec 3D-AD's ``test/<type>/rgb/``), less ``not_types`` (MVTec AD 2's
+    ``test_public/ground_truth/``); none where that folder's name is not one of ``subsets`` (when given:
+    AD 2's ``test_private/`` photos, a VisA split file's photos from elsewhere)."""
+    subset = photo_folder.parents[depth - 1]
+    if subsets and subset.name not in subsets:
+        return []
+    return [folder for folder in subfolders(subset) if folder.name not in not_types]
+
+
 @dataclass(frozen=True)
 class Layout:
     """One data set layout of the registry (:data:`converters.layouts.LAYOUTS`).
@@ -104,6 +122,13 @@ class Layout:
         reads: the category's folders the layout reads, as shell patterns of one case (``test_private*``:
             every name with that start; ``kos[0-9][0-9]``); a folder beside them that holds images is
             named in a note (:func:`note_folders_left_out`). Empty: every folder is read.
+        type_folders: ``type_folders(folder)``: given a folder that read photos lie in, the defect-type
+            folders of its subset, its own type's among them (MVTec AD's ``test/<type>/``, the folder
+            layout's ``images/`` and ``good/``), where an empty one is a warning
+            (:func:`converters.layouts.empty_folder_warnings`); none where the layout has no such folders
+            (KolektorSDD's items, Kolektor SDD2's flat subsets).
+        photos_in: the subfolder of a type folder that holds its photos (MVTec 3D-AD's ``rgb``); empty:
+            the type folder itself.
     """
 
     name: str
@@ -113,6 +138,8 @@ class Layout:
     scan: Scanner
     refines: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
+    type_folders: Callable[[Path], list[Path]] = no_type_folders
+    photos_in: str = ""
 
 
 def note_files_left_out(folder: Path) -> None:
@@ -122,27 +149,6 @@ def note_files_left_out(folder: Path) -> None:
     """
     if left := files_left_out(folder.iterdir()):
         layout_note(left_out_line(left, f"in {folder}"))
-
-
-def empty_folder_warnings(photos: Sequence[Path], *, missing: str) -> list[str]:
-    """One line when a folder beside the photos' own folders is empty (``test/crack/`` made before its
-    photos were copied): its defect type is read nowhere, which nothing else would say. ``missing``: what
-    that type is not, in the line (the converters': ``is no class of the data set``; ``anomaly.evaluate``'s:
-    ``is not scored``).
-
-    Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
-    """
-    photo_dirs = {Path(photo).parent for photo in photos}
-    empty = [
-        folder
-        for subset in sorted({folder.parent for folder in photo_dirs})
-        for folder in subfolders(subset)
-        if folder not in photo_dirs and all(entry.name.startswith(".") for entry in os.scandir(folder))
-    ]
-    if not empty:
-        return []
-    folders = f"{len(empty)} empty folders, e.g. {empty[0]}" if len(empty) > 1 else f"empty folder {empty[0]}"
-    return [f"{folders}: no photos, so '{empty[0].name}' {missing} (add them or remove it)"]
 
 
 def is_read(name: str, reads: tuple[str, ...]) -> bool:

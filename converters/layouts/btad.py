@@ -10,9 +10,10 @@ Checked against open-edge-platform/anomalib (2026-08), ``src/anomalib/data/datas
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from converters.layouts.base import Layout, check_orphan_masks, scan_subset
+from converters.layouts.base import Layout, check_orphan_masks, scan_subset, type_folders_beside
 from converters.records import ImageRecord
 
 NAME = "btad"
@@ -54,4 +55,5 @@ LAYOUT = Layout(
     scan=scan,
     refines=("mvtec_ad",),
     reads=("train", "test", "ground_truth"),
+    type_folders=partial(type_folders_beside, subsets=("train", "test")),
 )

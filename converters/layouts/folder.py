@@ -100,6 +100,15 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
     )
 
 
+def type_folders(photo_folder: Path) -> list[Path]:
+    """:attr:`Layout.type_folders`: a category folder's ``images/`` and ``good/`` (not ``masks/``); none for
+    folders given as ``--images`` / ``--good`` elsewhere, whose neighbours are no part of the data set."""
+    category = photo_folder.parent
+    if photo_folder.name not in ("images", GOOD) or not matches(category):
+        return []
+    return [category / name for name in ("images", GOOD) if (category / name).is_dir()]
+
+
 LAYOUT = Layout(
     name=NAME,
     title="Folder",
@@ -107,4 +116,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     reads=("images", "masks", "good"),
+    type_folders=type_folders,
 )

@@ -12,6 +12,7 @@ Checked against open-edge-platform/anomalib (2026-08),
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from common.errors import UserError
@@ -24,6 +25,7 @@ from converters.layouts.base import (
     masks_are_optional,
     note_folders_left_out,
     note_loose_images,
+    type_folders_beside,
 )
 from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem, subfolders
 
@@ -121,4 +123,6 @@ LAYOUT = Layout(
     scan=scan,
     refines=("mvtec_ad",),
     reads=tuple(SUBSETS),
+    type_folders=partial(type_folders_beside, depth=2, subsets=tuple(SUBSETS)),  # <type>/rgb/
+    photos_in="rgb",
 )

@@ -11,9 +11,10 @@ a defect; anomalib reads ``.png`` only. Its VisA reader's ``visa_pytorch/<object
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from converters.layouts.base import Layout, check_orphan_masks, scan_subset
+from converters.layouts.base import Layout, check_orphan_masks, scan_subset, type_folders_beside
 from converters.records import ImageRecord
 
 NAME = "mvtec_ad"
@@ -40,4 +41,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     reads=("train", "test", "ground_truth"),
+    type_folders=partial(type_folders_beside, subsets=("train", "test")),
 )

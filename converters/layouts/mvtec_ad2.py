@@ -11,11 +11,12 @@ same folders and ``<stem>_mask<ext>`` masks, ``validation`` the val split; anoma
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from common.errors import UserError
 from common.images import is_image_file
-from converters.layouts.base import Layout, check_orphan_masks, scan_subset
+from converters.layouts.base import Layout, check_orphan_masks, scan_subset, type_folders_beside
 from converters.records import UNLABELLED, ImageRecord, stem_key, subfolders
 
 NAME = "mvtec_ad2"
@@ -68,4 +69,8 @@ LAYOUT = Layout(
     scan=scan,
     refines=("mvtec_ad",),
     reads=("train", "validation", "test_public", f"{PRIVATE_PREFIX}*"),
+    # test_private*/ holds unlabelled photos, no types; test_public/ground_truth/ holds masks
+    type_folders=partial(
+        type_folders_beside, subsets=("train", "validation", "test_public"), not_types=("ground_truth",)
+    ),
 )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import numbers
+from functools import partial
 from pathlib import Path
 
 from common.errors import UserError, one_line
@@ -46,6 +47,7 @@ from converters.layouts.base import (
     layout_note,
     masks_are_optional,
     note_loose_images,
+    type_folders_beside,
 )
 from converters.records import (
     GOOD,
@@ -241,4 +243,5 @@ LAYOUT = Layout(
     scan=scan,
     refines=("mvtec_ad",),
     reads=(*SUBSETS, "ground_truth"),
+    type_folders=partial(type_folders_beside, subsets=tuple(SUBSETS)),
 )

@@ -29,11 +29,18 @@ from __future__ import annotations
 
 import csv
 import os
+from functools import partial
 from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.images import is_image_file
-from converters.layouts.base import Layout, layout_note, masks_are_optional, note_loose_images
+from converters.layouts.base import (
+    Layout,
+    layout_note,
+    masks_are_optional,
+    note_loose_images,
+    type_folders_beside,
+)
 from converters.records import (
     GOOD,
     UNLABELLED,
@@ -248,4 +255,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     reads=("Data",),
+    type_folders=partial(type_folders_beside, subsets=("Images",)),  # Data/Images/{Normal,Anomaly}/
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -29,8 +30,10 @@ from anomaly.data import (
     refuse_fit_copies,
     root_of_data,
     single_category,
+    warn_empty_folders,
 )
 from common.errors import UserError
+from converters.layouts.folder import scan_folders
 from converters.mvtec import ImageRecord
 from converters.mvtec2yolo import main as convert_main
 from converters.splits import Splits, save_splits
@@ -323,6 +326,69 @@ def test_mvtec_protocol_reads_every_layout_the_converters_read(tmp_path: Path, l
         assert len(regions) == len(record.masks) == (len(record.mask_files) if layout == "mvtec_loco" else 0)
         if regions:
             np.testing.assert_array_equal(np.logical_or.reduce(regions), expected)
+
+
+def _empty_3d_gt(category: Path) -> str:
+    for mask in (category / "test" / "crack" / "gt").iterdir():
+        mask.unlink()
+    return ""
+
+
+def _empty_3d_type(category: Path) -> str:
+    for folder in ("rgb", "gt"):
+        (category / "test" / "dent" / folder).mkdir(parents=True)
+    return f"empty folder {category / 'test' / 'dent' / 'rgb'}: no photos, so 'dent' is not scored"
+
+
+def _empty_folder_masks(category: Path) -> str:
+    for mask in (category / "masks").iterdir():
+        mask.unlink()
+    return ""
+
+
+def _empty_folder_good(category: Path) -> str:
+    for photo in (category / "good").iterdir():
+        photo.unlink()
+    return f"empty folder {category / 'good'}: no photos, so 'good' is not scored"
+
+
+def _empty_ad_type(category: Path) -> str:
+    (category / "test" / "dent").mkdir()
+    return f"empty folder {category / 'test' / 'dent'}: no photos, so 'dent' is not scored"
+
+
+@pytest.mark.parametrize(
+    ("layout", "empty"),
+    [
+        ("mvtec_3d", _empty_3d_gt),  # warned "'gt' is not scored": no defect type
+        ("mvtec_3d", _empty_3d_type),  # not warned: the type's photos lie in its rgb/
+        ("folder", _empty_folder_masks),  # warned "'masks' is not scored"
+        ("folder", _empty_folder_good),
+        ("mvtec_ad", _empty_ad_type),
+    ],
+)
+def test_an_empty_folder_is_warned_of_only_where_it_is_a_layouts_defect_type_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture, layout: str, empty
+) -> None:
+    # the warning looked for empty folders beside each photo's folder: one level too low for MVTec 3D-AD
+    # (photos in <type>/rgb/), and beside the folder layout's images/ its masks/ too
+    category = make_layout_tree(tmp_path, layout) / CATEGORY
+    expected = empty(category)
+    capsys.readouterr()
+    warn_empty_folders(load_records(category.parent, CATEGORY))
+    lines = [f"warning: {expected} (add them or remove it)"] if expected else []
+    assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == lines
+
+
+def test_an_empty_folder_beside_folders_given_as_images_and_masks_is_no_defect_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # --images / --masks / --good name folders anywhere: the folders beside them are no part of the data set
+    category = make_layout_tree(tmp_path, "folder") / CATEGORY
+    (tmp_path / "lot" / "old").mkdir(parents=True)
+    shutil.move(category / "images", tmp_path / "lot" / "photos")
+    warn_empty_folders(scan_folders(tmp_path / "lot" / "photos", category / "masks", category="lot"))
+    assert "empty folder" not in capsys.readouterr().err
 
 
 def test_mvtec_protocol_refuses_a_layout_without_train_and_test(tmp_path: Path) -> None:

@@ -292,6 +292,29 @@ def test_a_mask_value_missing_from_the_layouts_map_names_that_file(tmp_path, lay
         run(root, tmp_path / "out", mask_values=values)
 
 
+@pytest.mark.parametrize(
+    ("layout", "folder", "warned"),
+    [
+        ("mvtec_3d", "test/dent/rgb", True),  # not warned: the type's photos lie in its rgb/
+        ("mvtec_3d", "test/good/xyz", False),  # warned "'xyz' is no class of the data set"
+        ("mvtec_ad2", "test_private_mixed", False),  # unlabelled photos beside it: no defect type
+        ("mvtec_ad", "test/dent", True),
+    ],
+)
+def test_a_conversion_warns_of_an_empty_folder_only_where_it_is_a_layouts_defect_type(
+    tmp_path, layout, folder, warned
+):
+    category = make_layout_tree(tmp_path, layout) / CATEGORY
+    shutil.rmtree(category / folder, ignore_errors=True)
+    (category / folder).mkdir(parents=True)
+    if layout == "mvtec_3d" and warned:
+        (category / "test" / "dent" / "gt").mkdir()
+    warnings = [line for line in run(category.parent, tmp_path / "out").warnings if "empty folder" in line]
+    type_name = Path(folder).parent.name if layout == "mvtec_3d" else Path(folder).name
+    line = f"empty folder {category / folder}: no photos, so '{type_name}' is no class of the data set"
+    assert warnings == ([f"{line} (add them or remove it)"] if warned else [])
+
+
 def test_3d_ad_class_ids_json_names_the_mask_values(tmp_path):
     root = make_layout_tree(tmp_path, "mvtec_3d")
     gt = root / CATEGORY / "test" / "crack" / "gt" / "001.png"
